@@ -1,0 +1,31 @@
+"""``nitro-hw verilog``: write Verilog of catalog designs plus ``manifest.json``."""
+
+from pathlib import Path
+
+NAME = "verilog"
+HELP = "write Verilog of the catalog designs and rtl/manifest.json"
+
+
+def register(p) -> None:
+    p.add_argument("--out", default="rtl", help="output directory (default: rtl)")
+    p.add_argument("--design", action="append", metavar="NAME",
+                   help="export only this design (repeatable; default: all)")
+    p.add_argument("--list", action="store_true", help="list the catalog designs and exit")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..hw.catalog import catalog
+    from ..rtl_export import export
+
+    if args.list:
+        for name, d in sorted(catalog().items()):
+            print(f"{name:20s} {d.description}")
+        return 0
+    out = Path(args.out)
+    manifest = export(out, args.design or None)
+    for name, entry in sorted(manifest["designs"].items()):
+        if not args.design or name in args.design:
+            print(f"{out / entry['file']}  (module {entry['top']})")
+    print(out / "manifest.json")
+    return 0

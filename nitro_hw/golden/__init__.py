@@ -1,0 +1,1 @@
+"""Bit-exact NumPy golden model of the NITRO-D integer training algorithm."""

@@ -1,0 +1,1 @@
+"""Amaranth HDL components of nitro_hw."""

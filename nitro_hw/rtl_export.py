@@ -1,0 +1,77 @@
+"""Write Verilog for catalog designs, with a manifest of their parameters and ports."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from amaranth.back import verilog
+from amaranth.lib import wiring
+
+from .hw.catalog import Design, catalog, get_design
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_VERSION = 1
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and a rename (never half-written)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def design_ports(component: wiring.Component) -> list[dict]:
+    """Flat Verilog port list of a component (Amaranth joins nested names with ``__``)."""
+    ports = [{"name": "clk", "dir": "in", "width": 1, "signed": False},
+             {"name": "rst", "dir": "in", "width": 1, "signed": False}]
+    for path, flow, value in component.signature.flatten(component):
+        shape = value.shape()
+        ports.append({
+            "name": "__".join(str(p) for p in path),
+            "dir": "in" if flow == wiring.In else "out",
+            "width": shape.width,
+            "signed": shape.signed,
+        })
+    return ports
+
+
+def to_verilog(design: Design) -> tuple[str, wiring.Component]:
+    """The Verilog text of ``design`` and the component it was generated from."""
+    component = design.build()
+    return verilog.convert(component, name=design.top, emit_src=False), component
+
+
+def export(out_dir: Path, names: list[str] | None = None) -> dict:
+    """Write ``<out_dir>/<name>.v`` for each design and ``manifest.json``; return the manifest."""
+    out_dir = Path(out_dir)
+    designs = [get_design(n) for n in names] if names else list(catalog().values())
+    entries = {}
+    manifest_path = out_dir / MANIFEST_NAME
+    if names and manifest_path.is_file():  # a partial export keeps the other entries
+        entries = json.loads(manifest_path.read_text()).get("designs", {})
+    for d in designs:
+        text, component = to_verilog(d)
+        atomic_write_text(out_dir / f"{d.name}.v", text)
+        entries[d.name] = {
+            "file": f"{d.name}.v",
+            "top": d.top,
+            "description": d.description,
+            "params": d.params,
+            "latency": getattr(component, "latency", None),
+            "ports": design_ports(component),
+            "sha256": hashlib.sha256(text.encode()).hexdigest(),
+        }
+    manifest = {"format_version": MANIFEST_VERSION, "generator": "nitro-hw verilog", "designs": entries}
+    atomic_write_text(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return manifest

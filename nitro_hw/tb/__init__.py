@@ -1,0 +1,1 @@
+"""Verification helpers: cocotb runner wrapper and testbench utilities."""
