@@ -68,6 +68,7 @@ def export(out_dir: Path, names: list[str] | None = None) -> dict:
             "top": d.top,
             "description": d.description,
             "params": d.params,
+            "testbench": d.testbench,
             "latency": getattr(component, "latency", None),
             "ports": design_ports(component),
             "sha256": hashlib.sha256(text.encode()).hexdigest(),
