@@ -5,7 +5,8 @@ command's arguments to its subparser and sets ``func`` (``func(args) -> int``, t
 exit status). A subcommand that is not built yet is listed in ``PLANNED``.
 """
 
-COMMANDS = ["verilog", "sim"]  # modules in this package, in --help order
+# modules in this package, in --help order
+COMMANDS = ["verilog", "sim", "train", "eval"]
 
 PLANNED = {
     "train": "train a model with the golden trainer",
