@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from amaranth.back import verilog
+from amaranth.hdl import Shape
 from amaranth.lib import wiring
 
 from .hw.catalog import Design, catalog, get_design
@@ -35,11 +36,11 @@ def design_ports(component: wiring.Component) -> list[dict]:
     """Flat Verilog port list of a component (Amaranth joins nested names with ``__``)."""
     ports = [{"name": "clk", "dir": "in", "width": 1, "signed": False},
              {"name": "rst", "dir": "in", "width": 1, "signed": False}]
-    for path, flow, value in component.signature.flatten(component):
-        shape = value.shape()
+    for path, member, value in component.signature.flatten(component):
+        shape = Shape.cast(value.shape())  # a data.Layout (struct payload) casts to its bits
         ports.append({
             "name": "__".join(str(p) for p in path),
-            "dir": "in" if flow == wiring.In else "out",
+            "dir": "in" if member.flow == wiring.In else "out",
             "width": shape.width,
             "signed": shape.signed,
         })

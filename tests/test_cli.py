@@ -44,8 +44,9 @@ def test_verilog_writes_design_and_manifest(tmp_path, capsys):
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     entry = manifest["designs"]["trunc_shift"]
     assert entry["top"] == "nitro_trunc_shift" and entry["latency"] == 1
-    names = {p["name"] for p in entry["ports"]}
-    assert {"clk", "rst", "i__payload", "i__valid", "i__ready", "o__payload", "shift"} <= names
+    dirs = {p["name"]: p["dir"] for p in entry["ports"]}
+    assert dirs == {"clk": "in", "rst": "in", "i__payload": "in", "i__valid": "in", "i__ready": "out",
+                    "o__payload": "out", "o__valid": "out", "o__ready": "in", "shift": "in"}
 
 
 def test_verilog_unknown_design_is_a_clear_error(tmp_path, capsys):

