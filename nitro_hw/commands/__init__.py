@@ -6,7 +6,7 @@ exit status). A subcommand that is not built yet is listed in ``PLANNED``.
 """
 
 # modules in this package, in --help order
-COMMANDS = ["verilog", "sim", "train", "eval"]
+COMMANDS = ["verilog", "sim", "train", "eval", "compare", "golden", "synth", "cosim"]
 
 PLANNED = {
     "train": "train a model with the golden trainer",

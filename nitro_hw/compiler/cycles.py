@@ -1,0 +1,77 @@
+"""Analytic cycle model of the training engine (per instruction = per phase).
+
+One instruction costs::
+
+    fetch   = instr_words + 2                      (program-memory reads, decode)
+    issue   = k_len + (mt * nt - 1) * max(k_len, N) (one k-step per cycle; the MAC array takes
+                                                    at most one tile per N cycles because a
+                                                    finished tile drains one row per cycle)
+    tail    = MAC latency + N + 2 + max(sideband depth, unit latency + N if transposed else 0)
+
+``tail`` is the pipeline drain after the last k-step: the MAC array's latency, its N tile rows,
+the epilogue register, then either the epilogue's sideband delay line (as long as the slowest
+unit) or the op's own unit latency plus the N-cycle column write-out of the transposer,
+whichever ends later, and the done test. Unit latencies come from the units' ``latency``
+properties.
+A run adds one fetch+decode for its END instruction. The constants mirror the RTL of
+:mod:`nitro_hw.hw.engine.core`; ``tests/test_engine_cosim.py`` checks the model against the
+measured per-phase cycle counters.
+"""
+
+from __future__ import annotations
+
+from . import isa
+from .program import Program
+
+__all__ = ["estimate_cycles", "instruction_cycles"]
+
+
+def _latencies(n: int) -> tuple[int, dict[str, int]]:
+    """``(MAC array latency, epilogue latency per op)``, from the units' ``latency`` properties."""
+    from ..hw.engine.core import epilogue_taps, mac_latency
+
+    return mac_latency(n), epilogue_taps(4, n)
+
+
+def _issue_cycles(f: dict, n: int) -> int:
+    """Cycles from the first to the last k-step accepted by the MAC array."""
+    return f["k_len"] + (f["mt"] * f["nt"] - 1) * max(f["k_len"], n)
+
+
+def instruction_cycles(ins: dict, n: int) -> int:
+    """Estimated cycles of one instruction (dict from :attr:`Program.instructions`)."""
+    f = ins["fields"]
+    fetch = isa.instr_words() + 2
+    if ins["op"] == "END":
+        return fetch
+    issue = _issue_cycles(f, n)
+    transposed = ins["op"] in ("FWD_RELU", "FWD_ERR") or (ins["op"] == "GRAD" and f.get("twrite", 0))
+    mac_lat, taps = _latencies(n)
+    tail = mac_lat + n + 2 + max(max(taps.values()), taps[ins["op"]] + n if transposed else 0)
+    return fetch + issue + tail
+
+
+def estimate_cycles(program: Program, train: bool = True) -> dict:
+    """Per-phase and total cycle estimate of one run.
+
+    Returns
+    -------
+    dict
+        ``phases``: list of ``{"name", "op", "cycles", "macs", "gemm_cycles"}`` (END included as
+        ``"end"``), ``total`` cycles, ``macs`` (useful MACs), ``gemm_cycles`` (issue cycles),
+        ``utilization`` (useful MACs / (total cycles * N * N)) and ``gemm_utilization``
+        (useful MACs / (issue cycles * N * N)).
+    """
+    lo, hi = program.entry_range(train)
+    n = program.n
+    phases = []
+    for ins in program.instructions[lo:hi + 1]:
+        f = ins["fields"]
+        gemm = 0 if ins["op"] == "END" else _issue_cycles(f, n)
+        phases.append({"name": ins["name"], "op": ins["op"], "cycles": instruction_cycles(ins, n),
+                       "macs": ins["macs"], "gemm_cycles": gemm})
+    total = sum(p["cycles"] for p in phases)
+    macs = sum(p["macs"] for p in phases)
+    gemm = sum(p["gemm_cycles"] for p in phases)
+    return {"phases": phases, "total": total, "macs": macs, "gemm_cycles": gemm,
+            "utilization": macs / (total * n * n), "gemm_utilization": macs / (gemm * n * n) if gemm else 0.0}

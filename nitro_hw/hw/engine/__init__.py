@@ -1,0 +1,27 @@
+"""The NITRO-D training engine: on-chip memories, a sequencer, the MAC array and the units."""
+
+from .core import CMD_CLEAR, CMD_READ, CMD_RUN, CMD_WRITE, CSR_ADDR, TrainingEngine
+
+__all__ = ["CMD_CLEAR", "CMD_READ", "CMD_RUN", "CMD_WRITE", "CSR_ADDR", "TrainingEngine"]
+
+
+def engine_for_model(model: str = "mlp-digits", n: int = 8, batch: int | None = None) -> TrainingEngine:
+    """The engine sized for a zoo MLP (memory depths from its compiled program).
+
+    Parameters
+    ----------
+    model : str
+        Zoo model name (an MLP).
+    n : int
+        Array size (``n x n``).
+    batch : int, optional
+        Batch size (default: the model's).
+    """
+    from ...compiler import compile_mlp
+    from ...golden.zoo import get_config
+
+    prog = compile_mlp(get_config(model), batch=batch, n=n)
+    return TrainingEngine(n, prog.depths)
+
+
+__all__ += ["engine_for_model"]

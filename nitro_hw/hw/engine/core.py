@@ -1,0 +1,540 @@
+"""The training engine: memories, command interface, sequencer, MAC array and epilogue.
+
+Boundary
+--------
+* ``s_axis_*`` (AXI-Stream in, ``32*N``-bit beats) carries commands; ``m_axis_*`` the answers.
+  A command is a header beat followed by its data beats::
+
+      header bits [0:4]  opcode   (CMD_WRITE=1, CMD_READ=2, CMD_RUN=3, CMD_CLEAR=4)
+                  [4:8]  memory id (nitro_hw.compiler.program.MEM_IDS)
+                  [8:32] address (word) -- for CMD_RUN: the entry instruction index
+                  [32:56] count (words)
+                  [56]   mode (CMD_RUN: 0 = training step, 1 = inference)
+
+  - CMD_WRITE: ``count`` beats follow; beat ``j`` is written to ``mem[address + j]`` (low bits).
+  - CMD_READ: the engine sends ``count`` beats ``mem[address + j]`` (zero-extended), ``tlast``
+    on the last. Memory CSR (id 9) holds the counters (:data:`CSR_ADDR`).
+  - CMD_RUN: runs the program from the entry instruction to its END, then sends one status
+    beat (``tlast``): bits [0:32] cycles of the run, [32:64] training-step counter, [64:72]
+    sticky flags, [72:104] MAC-array k-steps issued.
+  - CMD_CLEAR: clears the sticky flags and the step counter.
+* Status outputs: ``busy``, ``done`` (set at the end of a run, cleared by the next command),
+  ``mode``, ``step_count``, ``cycle_count``, ``flags`` (bit 0: MAC accumulator wrapped, bit 1:
+  SGD weight overflow, bit 2: SGD int32 wrap).
+* Trace port: ``trace_valid`` for every tile row the epilogue writes back, with ``trace_tag``
+  (the instruction's tag; :meth:`nitro_hw.compiler.program.Program.tag_table` maps it to the
+  golden trace name), ``trace_index`` (the row's word address) and ``trace_data`` (lanes as
+  32-bit values).
+
+Datapath: see :mod:`nitro_hw.compiler.isa` (the instruction set) and
+:mod:`nitro_hw.compiler.program` (layouts and the schedule).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ...compiler import isa
+from ...compiler.program import MAX_INSTRUCTIONS, MEM_IDS, MEM_LANE_BITS
+from ..error_unit import ErrorUnit
+from ..mac_array import MacArray
+from ..nitro_relu import NitroRelu, NitroReluBackward
+from ..scaler import Scaler
+from ..sgd_update import SgdUpdate
+from .transposer import TileTransposer
+
+CMD_WRITE, CMD_READ, CMD_RUN, CMD_CLEAR = 1, 2, 3, 4
+#: Word addresses in the CSR memory.
+CSR_ADDR = {"phase_cycles": 0, "run_cycles": MAX_INSTRUCTIONS, "step_count": MAX_INSTRUCTIONS + 1,
+            "flags": MAX_INSTRUCTIONS + 2, "mac_steps": MAX_INSTRUCTIONS + 3, "mode": MAX_INSTRUCTIONS + 4}
+
+A = isa.ADDR_BITS
+
+
+def _lane(sig, c: int, bits: int):
+    return sig[c * bits:(c + 1) * bits]
+
+
+def _sext32(m: Module, value, name: str) -> Signal:
+    """``value`` (its bits read as signed) sign-extended to 32 bits."""
+    s = Signal(signed(32), name=name)
+    m.d.comb += s.eq(value.as_signed())
+    return s
+
+
+def _latency(unit) -> int:
+    """``unit.latency`` of a unit built only to ask (silences Amaranth's unused-elaboratable warning)."""
+    unit._MustUse__silence = True
+    return unit.latency
+
+
+def epilogue_taps(alpha: int = 4, n: int = 8) -> dict[str, int]:
+    """Cycles from the epilogue register (E1) to the write-back of each op's results.
+
+    Taken from the units' ``latency`` properties: Scaler + NitroRelu, Scaler + ErrorUnit,
+    NitroReluBackward, SgdUpdate.
+    """
+    ls = _latency(Scaler(32))
+    return {"FWD_RELU": ls + _latency(NitroRelu(alpha)), "FWD_ERR": ls + _latency(ErrorUnit(classes=n)),
+            "BACKERR": _latency(NitroReluBackward(alpha)), "GRAD": _latency(SgdUpdate(32))}
+
+
+def mac_latency(n: int = 8) -> int:
+    """Latency of the engine's MAC array (``last`` k-step to the first tile row)."""
+    return _latency(MacArray(rows=n, cols=n, narrow_width=8, wide_width=32, acc_width=32))
+
+
+class TrainingEngine(wiring.Component):
+    """NITRO-D MLP training engine (see the module docstring for the boundary).
+
+    Parameters
+    ----------
+    n : int
+        MAC array size (``n x n``), 4 to 32.
+    depths : dict
+        Depth in words of the memories ``WF, WT, AF, AG, Y, RG, D, PRED`` (from
+        :attr:`nitro_hw.compiler.program.Program.depths`); at most ``2**16`` each.
+    alpha : int
+        NITRO-ReLU inverse slope.
+    """
+
+    def __init__(self, n: int = 8, depths: dict[str, int] | None = None, alpha: int = 4):
+        if not isinstance(n, int) or isinstance(n, bool) or not 4 <= n <= 32:
+            raise ValueError(f"TrainingEngine: n must be an int in [4, 32], got {n!r}")
+        depths = dict(depths or {})
+        for name in MEM_LANE_BITS:
+            d = depths.setdefault(name, 1)
+            if not isinstance(d, int) or not 1 <= d <= (1 << A):
+                raise ValueError(f"TrainingEngine: depths[{name!r}] must be in [1, {1 << A}], got {d!r}")
+        self.n, self.depths, self.alpha = n, depths, alpha
+        self.dw = 32 * n
+        self.nw = isa.instr_words()
+        super().__init__({
+            "s_axis_tdata": In(self.dw), "s_axis_tvalid": In(1), "s_axis_tready": Out(1),
+            "s_axis_tlast": In(1),
+            "m_axis_tdata": Out(self.dw), "m_axis_tvalid": Out(1), "m_axis_tready": In(1),
+            "m_axis_tlast": Out(1),
+            "busy": Out(1), "done": Out(1), "mode": Out(1),
+            "step_count": Out(32), "cycle_count": Out(32), "flags": Out(8),
+            "trace_valid": Out(1), "trace_tag": Out(8), "trace_index": Out(A), "trace_data": Out(self.dw),
+        })
+
+    def elaborate(self, platform):  # noqa: C901 - one datapath, kept together
+        m = Module()
+        N, NW = self.n, self.nw
+        rb = max(1, (N - 1).bit_length())
+
+        # ------------------------------------------------------------------ memories
+        widths = {"PROG": isa.PROG_WORD_BITS, **{k: v * N for k, v in MEM_LANE_BITS.items()}}
+        widths["PRED"] = 8
+        depths = {"PROG": MAX_INSTRUCTIONS * NW, **self.depths}
+        mems = {}
+        for name, w in widths.items():
+            mems[name] = Memory(shape=unsigned(w), depth=depths[name], init=[])
+            m.submodules[f"mem_{name.lower()}"] = mems[name]
+        rp_host = {k: mem.read_port(domain="sync") for k, mem in mems.items()}
+        wp = {k: mem.write_port() for k, mem in mems.items()}
+        rp_prog = mems["PROG"].read_port(domain="sync")
+        rp_narrow_af = mems["AF"].read_port(domain="sync")
+        rp_narrow_ag = mems["AG"].read_port(domain="sync")
+        rp_wide = {k: mems[k].read_port(domain="sync") for k in ("WF", "WT", "D", "AG")}
+        rp_epi = {k: mems[k].read_port(domain="sync") for k in ("WF", "Y", "RG")}
+
+        # ------------------------------------------------------------------ units
+        mac = m.submodules.mac = MacArray(rows=N, cols=N, narrow_width=8, wide_width=32, acc_width=32)
+        scalers = [Scaler(32) for _ in range(N)]
+        relus = [NitroRelu(self.alpha) for _ in range(N)]
+        relubs = [NitroReluBackward(self.alpha) for _ in range(N)]
+        sgds = [SgdUpdate(32) for _ in range(N)]
+        err = m.submodules.err = ErrorUnit(classes=N)
+        for c in range(N):
+            m.submodules[f"scaler{c}"] = scalers[c]
+            m.submodules[f"relu{c}"] = relus[c]
+            m.submodules[f"relub{c}"] = relubs[c]
+            m.submodules[f"sgd{c}"] = sgds[c]
+            wiring.connect(m, scalers[c].o, relus[c].i)
+            m.d.comb += [relus[c].o.ready.eq(1), relubs[c].o.ready.eq(1), sgds[c].o.ready.eq(1)]
+        m.d.comb += [mac.o.ready.eq(1), err.o.ready.eq(1)]
+        ls = scalers[0].latency
+        taps = epilogue_taps(self.alpha, N)
+        tap_fwd, tap_err, tap_bwd, tap_grad = (taps[k] for k in ("FWD_RELU", "FWD_ERR", "BACKERR", "GRAD"))
+        depth = max(taps.values())
+        xp_act = m.submodules.xp_act = TileTransposer(N, 8, A)
+        xp_w = m.submodules.xp_w = TileTransposer(N, 32, A)
+
+        # ------------------------------------------------------------------ registers
+        ibits = Signal(NW * isa.PROG_WORD_BITS)
+        ins = data.View(isa.INSTR_LAYOUT, ibits[:isa.INSTR_LAYOUT.size])
+        op = ins.op
+
+        hdr_op = Signal(4)
+        hdr_mem = Signal(4)
+        haddr = Signal(24)
+        hcount = Signal(24)
+        pc = Signal(range(MAX_INSTRUCTIONS + 1))
+        fcnt = Signal(range(NW + 1))
+        run_mode = Signal()
+        run_cycles = Signal(32)
+        step_count = Signal(32)
+        mac_steps = Signal(32)
+        flags = Signal(8)
+        phase_list = [Signal(32, name=f"phase_cycles{i}") for i in range(MAX_INSTRUCTIONS)]
+        done = Signal()
+        clear = Signal()
+        counting = Signal()
+        executing = Signal()
+
+        # issue state
+        issuing = Signal()
+        mi = Signal(10)
+        ni = Signal(10)
+        ki = Signal(A)
+        nrow = Signal(A)
+        wcol = Signal(A)
+        s1_valid = Signal()
+        s1_first = Signal()
+        s1_last = Signal()
+        # epilogue state
+        em = Signal(10)
+        en = Signal(10)
+        e_mbase = Signal(A)
+        e_nm = Signal(A)
+        t_mbase = Signal(A)
+        t_nm = Signal(A)
+        e_nlane = Signal(A)
+        rows_total = Signal(32)
+        rows_done = Signal(32)
+        pipe_busy = Signal()
+
+        m.d.comb += [
+            self.busy.eq(~done & (hdr_op == CMD_RUN)),
+            self.done.eq(done),
+            self.mode.eq(run_mode),
+            self.step_count.eq(step_count),
+            self.cycle_count.eq(run_cycles),
+            self.flags.eq(flags),
+        ]
+
+        # ------------------------------------------------------------------ host read mux
+        hread_data = Signal(self.dw)
+        csr = Array([*phase_list, run_cycles, step_count, flags, mac_steps, run_mode]
+                    + [Const(0, 32)] * 3)
+        csr_q = Signal(32)
+        rv = Signal()  # the host read ports hold a word for the output register
+        out_cnt = Signal(24)
+        read_adv = Signal()
+        m.d.comb += read_adv.eq(~self.m_axis_tvalid | self.m_axis_tready)
+        with m.If(read_adv):
+            m.d.sync += csr_q.eq(csr[haddr[:6]])
+        for p in rp_host.values():
+            m.d.comb += [p.addr.eq(haddr), p.en.eq(read_adv)]
+        with m.Switch(hdr_mem):
+            for k, mid in MEM_IDS.items():
+                with m.Case(mid):
+                    if k == "CSR":
+                        m.d.comb += hread_data.eq(csr_q)
+                    else:
+                        m.d.comb += hread_data.eq(rp_host[k].data)
+
+        # ------------------------------------------------------------------ command FSM
+        with m.FSM(name="ctl"):
+            with m.State("IDLE"):
+                m.d.comb += self.s_axis_tready.eq(1)
+                with m.If(self.s_axis_tvalid):
+                    d = self.s_axis_tdata
+                    m.d.sync += [hdr_op.eq(d[0:4]), hdr_mem.eq(d[4:8]), haddr.eq(d[8:32]),
+                                 hcount.eq(d[32:56]), done.eq(0)]
+                    with m.Switch(d[0:4]):
+                        with m.Case(CMD_WRITE):
+                            with m.If(d[32:56] != 0):
+                                m.next = "WRITE"
+                        with m.Case(CMD_READ):
+                            m.d.sync += [out_cnt.eq(d[32:56]), rv.eq(0)]
+                            with m.If(d[32:56] != 0):
+                                m.next = "READ"
+                        with m.Case(CMD_RUN):
+                            m.d.sync += [pc.eq(d[8:32]), fcnt.eq(0), run_mode.eq(d[56]), run_cycles.eq(0),
+                                         mac_steps.eq(0)]
+                            m.d.sync += [pc_.eq(0) for pc_ in phase_list]
+                            m.next = "FETCH"
+                        with m.Case(CMD_CLEAR):
+                            m.d.comb += clear.eq(1)
+                            m.d.sync += step_count.eq(0)
+            with m.State("WRITE"):
+                m.d.comb += self.s_axis_tready.eq(1)
+                with m.If(self.s_axis_tvalid):
+                    with m.Switch(hdr_mem):
+                        for k, mid in MEM_IDS.items():
+                            if k == "CSR":
+                                continue
+                            with m.Case(mid):
+                                m.d.comb += [wp[k].en.eq(1), wp[k].addr.eq(haddr),
+                                             wp[k].data.eq(self.s_axis_tdata)]
+                    m.d.sync += [haddr.eq(haddr + 1), hcount.eq(hcount - 1)]
+                    with m.If(hcount == 1):
+                        m.next = "IDLE"
+            with m.State("READ"):
+                # one word per cycle: the host read ports advance only when the output register can
+                with m.If(read_adv):
+                    m.d.sync += [rv.eq(hcount != 0), self.m_axis_tvalid.eq(rv),
+                                 self.m_axis_tdata.eq(hread_data),
+                                 self.m_axis_tlast.eq(rv & (out_cnt == 1))]
+                    with m.If(hcount != 0):
+                        m.d.sync += [haddr.eq(haddr + 1), hcount.eq(hcount - 1)]
+                    with m.If(rv):
+                        m.d.sync += out_cnt.eq(out_cnt - 1)
+                with m.If(self.m_axis_tvalid & self.m_axis_tready & self.m_axis_tlast):
+                    m.next = "IDLE"
+            with m.State("FETCH"):
+                m.d.comb += counting.eq(1)
+                m.d.comb += rp_prog.addr.eq(pc * NW + fcnt)
+                for w in range(NW):
+                    with m.If(fcnt == w + 1):
+                        lo = w * isa.PROG_WORD_BITS
+                        m.d.sync += ibits[lo:lo + isa.PROG_WORD_BITS].eq(rp_prog.data)
+                m.d.sync += fcnt.eq(fcnt + 1)
+                with m.If(fcnt == NW):
+                    m.next = "DECODE"
+            with m.State("DECODE"):
+                m.d.comb += counting.eq(1)
+                with m.If(op == isa.OP_END):
+                    with m.If(~run_mode):
+                        m.d.sync += step_count.eq(step_count + 1)
+                    m.next = "STATUS"
+                with m.Else():
+                    m.d.sync += [
+                        issuing.eq(1), mi.eq(0), ni.eq(0), ki.eq(0), nrow.eq(ins.n_base), wcol.eq(ins.w_base),
+                        em.eq(0), en.eq(0), e_mbase.eq(0), e_nm.eq(0), t_mbase.eq(0), t_nm.eq(0),
+                        e_nlane.eq(0), rows_done.eq(0), rows_total.eq(ins.mt * ins.nt * N),
+                    ]
+                    m.next = "EXEC"
+            with m.State("EXEC"):
+                m.d.comb += [counting.eq(1), executing.eq(1)]
+                with m.If(~issuing & ~s1_valid & (rows_done == rows_total) & ~pipe_busy):
+                    m.d.sync += [pc.eq(pc + 1), fcnt.eq(0)]
+                    m.next = "FETCH"
+            with m.State("STATUS"):
+                m.d.sync += [
+                    self.m_axis_tdata.eq(Cat(run_cycles, step_count, flags, mac_steps)),
+                    self.m_axis_tvalid.eq(1), self.m_axis_tlast.eq(1),
+                ]
+                m.next = "STATUS_WAIT"
+            with m.State("STATUS_WAIT"):
+                with m.If(self.m_axis_tready):
+                    m.d.sync += [self.m_axis_tvalid.eq(0), done.eq(1)]
+                    m.next = "IDLE"
+
+        # cycle counters (a decoded increment: a dynamic Array read of the counters would be an
+        # always @* block that Icarus never evaluates while pc and the counters keep their reset value)
+        with m.If(counting):
+            m.d.sync += run_cycles.eq(run_cycles + 1)
+            for i, sig in enumerate(phase_list):
+                with m.If(pc == i):
+                    m.d.sync += sig.eq(sig + 1)
+
+        # ------------------------------------------------------------------ issue (operand feed)
+        adv = Signal()
+        m.d.comb += adv.eq(~s1_valid | mac.i.ready)
+        k_last = ki == ins.k_len - 1
+        with m.If(adv):
+            m.d.sync += [s1_valid.eq(issuing), s1_first.eq(ki == 0), s1_last.eq(k_last)]
+            with m.If(issuing):
+                with m.If(k_last):
+                    m.d.sync += ki.eq(0)
+                    with m.If(ni == ins.nt - 1):
+                        m.d.sync += [ni.eq(0), wcol.eq(ins.w_base)]
+                        with m.If(mi == ins.mt - 1):
+                            m.d.sync += issuing.eq(0)
+                        with m.Else():
+                            m.d.sync += [mi.eq(mi + 1), nrow.eq(nrow + ins.n_mstride)]
+                    with m.Else():
+                        m.d.sync += [ni.eq(ni + 1), wcol.eq(wcol + ins.w_nstride)]
+                with m.Else():
+                    m.d.sync += ki.eq(ki + 1)
+        naddr = (nrow + ki)[:A]
+        waddr = (wcol + ki)[:A]
+        m.d.comb += [rp_narrow_af.addr.eq(naddr), rp_narrow_af.en.eq(adv),
+                     rp_narrow_ag.addr.eq(naddr), rp_narrow_ag.en.eq(adv)]
+        for p in rp_wide.values():
+            m.d.comb += [p.addr.eq(waddr), p.en.eq(adv)]
+        narrow_data = Mux(op == isa.OP_GRAD, rp_narrow_ag.data, rp_narrow_af.data)
+        wide_data = Signal(self.dw)
+        with m.Switch(ins.wsrc):
+            with m.Case(isa.WSRC_WF):
+                m.d.comb += wide_data.eq(rp_wide["WF"].data)
+            with m.Case(isa.WSRC_WT):
+                m.d.comb += wide_data.eq(rp_wide["WT"].data)
+            with m.Case(isa.WSRC_D):
+                m.d.comb += wide_data.eq(rp_wide["D"].data)
+            with m.Case(isa.WSRC_AG):
+                m.d.comb += wide_data.eq(Cat(*[_sext32(m, _lane(rp_wide["AG"].data, c, 8), f"wide_ag{c}")
+                                               for c in range(N)]))
+        m.d.comb += [mac.i.valid.eq(s1_valid), mac.i.payload.first.eq(s1_first),
+                     mac.i.payload.last.eq(s1_last)]
+        for r in range(N):
+            m.d.comb += mac.i.payload.narrow[r].eq(_lane(narrow_data, r, 8).as_signed())
+        for c in range(N):
+            m.d.comb += mac.i.payload.wide[c].eq(_lane(wide_data, c, 32).as_signed())
+        with m.If(mac.i.valid & mac.i.ready):
+            m.d.sync += mac_steps.eq(mac_steps + 1)
+
+        # ------------------------------------------------------------------ epilogue E0 -> E1
+        row = mac.o.payload.row
+        rel = Signal(A)
+        m.d.comb += rel.eq(e_nm + row)
+        with m.If(mac.o.valid & (row == N - 1)):
+            with m.If(en == ins.nt - 1):
+                m.d.sync += [en.eq(0), em.eq(em + 1), e_mbase.eq(e_mbase + ins.o_mstride),
+                             e_nm.eq(e_mbase + ins.o_mstride), t_mbase.eq(t_mbase + ins.t_mstride),
+                             t_nm.eq(t_mbase + ins.t_mstride), e_nlane.eq(0)]
+            with m.Else():
+                m.d.sync += [en.eq(en + 1), e_nm.eq(e_nm + ins.o_nstride), t_nm.eq(t_nm + N),
+                             e_nlane.eq(e_nlane + N)]
+        m.d.comb += [rp_epi["WF"].addr.eq(ins.o_base + rel), rp_epi["Y"].addr.eq(ins.a_base + rel),
+                     rp_epi["RG"].addr.eq(ins.a_base + rel)]
+
+        rec_layout = data.StructLayout({
+            "valid": 1, "rel": A, "row": rb, "m": 10, "last_n": 1, "first_n": 1, "tnm": A, "mask": N,
+            "nlane": 8,
+        })
+        e1 = Signal(rec_layout)
+        e1_acc = Signal(self.dw)
+        mask = Cat(*[(e_nlane + c) < ins.n_valid for c in range(N)])
+        m.d.sync += [
+            e1.valid.eq(mac.o.valid), e1.rel.eq(rel), e1.row.eq(row), e1.m.eq(em),
+            e1.last_n.eq(en == ins.nt - 1), e1.first_n.eq(en == 0), e1.tnm.eq(t_nm), e1.mask.eq(mask),
+            e1.nlane.eq(e_nlane),
+            e1_acc.eq(Cat(*[mac.o.payload.acc[c] for c in range(N)])),
+        ]
+        # sideband delay line: sb[j] is the record of the row whose unit outputs appear j cycles after E1
+        sb = [e1]
+        for j in range(1, depth + 1):
+            s = Signal(rec_layout, name=f"sb{j}")
+            m.d.sync += s.eq(sb[-1])
+            sb.append(s)
+        ydata = Signal(8 * N)  # Y row, aligned with the scaler outputs
+        ypipe = [rp_epi["Y"].data]
+        for j in range(1, ls + 1):
+            s = Signal(8 * N, name=f"y{j}")
+            m.d.sync += s.eq(ypipe[-1])
+            ypipe.append(s)
+        m.d.comb += ydata.eq(ypipe[ls])
+
+        is_fwd = (op == isa.OP_FWD_RELU) | (op == isa.OP_FWD_ERR)
+        for c in range(N):
+            acc_c = _lane(e1_acc, c, 32).as_signed()
+            m.d.comb += [
+                scalers[c].i.valid.eq(e1.valid & is_fwd), scalers[c].i.payload.eq(acc_c),
+                scalers[c].multiplier.eq(ins.sc_mult), scalers[c].shift.eq(ins.sc_shift),
+                relubs[c].i.valid.eq(e1.valid & (op == isa.OP_BACKERR)),
+                relubs[c].i.payload.delta.eq(acc_c),
+                relubs[c].i.payload.region.eq(_lane(rp_epi["RG"].data, c, 2)),
+                sgds[c].i.valid.eq(e1.valid & (op == isa.OP_GRAD)),
+                sgds[c].i.payload.w.eq(_lane(rp_epi["WF"].data, c, 32).as_signed()),
+                sgds[c].i.payload.g.eq(acc_c),
+                sgds[c].lr_multiplier.eq(ins.lr_mult), sgds[c].lr_shift.eq(ins.lr_shift),
+                sgds[c].decay_multiplier.eq(ins.dc_mult), sgds[c].decay_shift.eq(ins.dc_shift),
+                sgds[c].decay_enable.eq(ins.dc_en), sgds[c].clear.eq(clear),
+            ]
+        # error unit on the scaler outputs; padded classes never win the argmax
+        s_mask = sb[ls].mask
+        m.d.comb += err.i.valid.eq(scalers[0].o.valid & (op == isa.OP_FWD_ERR))
+        for c in range(N):
+            m.d.comb += [
+                err.i.payload.y_hat[c].eq(Mux(s_mask[c], scalers[c].o.payload, -128)),
+                err.i.payload.y[c].eq(_lane(ydata, c, 8).as_signed()),
+            ]
+        yhat_d = Cat(*[scalers[c].o.payload for c in range(N)])  # y_hat aligned with the error unit output
+        for j in range(err.latency):
+            nxt = Signal(8 * N, name=f"yhat_d{j}")
+            m.d.sync += nxt.eq(yhat_d)
+            yhat_d = nxt
+
+        # ------------------------------------------------------------------ write-back
+        tv = Signal()
+        t_addr = Signal(A)
+        t_data = Signal(self.dw)
+        rf, re_, rbk, rg = sb[tap_fwd], sb[tap_err], sb[tap_bwd], sb[tap_grad]
+        h_row = Cat(*[Mux(rf.mask[c], relus[c].o.payload.h, 0) for c in range(N)])
+        region_row = Cat(*[relus[c].o.payload.region for c in range(N)])
+        e_row = Cat(*[Mux(re_.mask[c], err.o.payload.e[c], 0) for c in range(N)])
+        d_row = Cat(*[relubs[c].o.payload for c in range(N)])
+        w_row = Cat(*[sgds[c].o.payload for c in range(N)])
+        best_v = Array([Signal(signed(9), name=f"best_v{r}") for r in range(N)])
+        best_i = Array([Signal(8, name=f"best_i{r}") for r in range(N)])
+        row_done = Signal()
+        m.d.comb += [xp_act.row_valid.eq(0), xp_w.row_valid.eq(0)]
+        # only while executing: the host owns the write ports otherwise
+        with m.If(executing), m.Switch(op):
+            with m.Case(isa.OP_FWD_RELU):
+                m.d.comb += [
+                    row_done.eq(rf.valid),
+                    wp["AG"].en.eq(rf.valid), wp["AG"].addr.eq(ins.o_base + rf.rel), wp["AG"].data.eq(h_row),
+                    wp["RG"].en.eq(rf.valid), wp["RG"].addr.eq(ins.a_base + rf.rel),
+                    wp["RG"].data.eq(region_row),
+                    xp_act.row_valid.eq(rf.valid), xp_act.row_index.eq(rf.row), xp_act.row_data.eq(h_row),
+                    xp_act.row_base.eq(ins.t_base + rf.tnm),
+                    tv.eq(rf.valid), t_addr.eq(ins.o_base + rf.rel),
+                    t_data.eq(Cat(*[_sext32(m, _lane(h_row, c, 8), f"tr_h{c}") for c in range(N)])),
+                ]
+            with m.Case(isa.OP_FWD_ERR):
+                m.d.comb += [
+                    row_done.eq(re_.valid),
+                    wp["AG"].en.eq(re_.valid), wp["AG"].addr.eq(ins.o_base + re_.rel),
+                    wp["AG"].data.eq(e_row),
+                    xp_act.row_valid.eq(re_.valid), xp_act.row_index.eq(re_.row), xp_act.row_data.eq(e_row),
+                    xp_act.row_base.eq(ins.t_base + re_.tnm),
+                    tv.eq(re_.valid), t_addr.eq(ins.o_base + re_.rel),
+                    t_data.eq(Cat(*[_sext32(m, _lane(e_row, c, 8), f"tr_e{c}") for c in range(N)])),
+                ]
+                # argmax across the class tiles of a sample (first index on ties)
+                cand_v = Signal(signed(9))
+                m.d.comb += cand_v.eq(Array([_lane(yhat_d, c, 8).as_signed() for c in range(N)])
+                                      [err.o.payload.argmax])
+                new_v = Signal(signed(9))
+                new_i = Signal(8)
+                cls = Signal(8)
+                m.d.comb += cls.eq(err.o.payload.argmax + re_.nlane)
+                take = re_.first_n | (cand_v > best_v[re_.row])
+                m.d.comb += [new_v.eq(Mux(take, cand_v, best_v[re_.row])),
+                             new_i.eq(Mux(take, cls, best_i[re_.row]))]
+                with m.If(re_.valid):
+                    m.d.sync += [best_v[re_.row].eq(new_v), best_i[re_.row].eq(new_i)]
+                m.d.comb += [wp["PRED"].en.eq(re_.valid & re_.last_n),
+                             wp["PRED"].addr.eq(re_.m * N + re_.row), wp["PRED"].data.eq(new_i)]
+            with m.Case(isa.OP_BACKERR):
+                m.d.comb += [
+                    row_done.eq(rbk.valid),
+                    wp["D"].en.eq(rbk.valid), wp["D"].addr.eq(ins.o_base + rbk.rel), wp["D"].data.eq(d_row),
+                    tv.eq(rbk.valid), t_addr.eq(ins.o_base + rbk.rel), t_data.eq(d_row),
+                ]
+            with m.Case(isa.OP_GRAD):
+                m.d.comb += [
+                    row_done.eq(rg.valid),
+                    wp["WF"].en.eq(rg.valid), wp["WF"].addr.eq(ins.o_base + rg.rel), wp["WF"].data.eq(w_row),
+                    xp_w.row_valid.eq(rg.valid & ins.twrite), xp_w.row_index.eq(rg.row),
+                    xp_w.row_data.eq(w_row), xp_w.row_base.eq(ins.t_base + rg.tnm),
+                    tv.eq(rg.valid), t_addr.eq(ins.o_base + rg.rel), t_data.eq(w_row),
+                ]
+        with m.If(xp_act.col_valid):
+            m.d.comb += [wp["AF"].en.eq(1), wp["AF"].addr.eq(xp_act.col_addr),
+                         wp["AF"].data.eq(xp_act.col_data)]
+        with m.If(xp_w.col_valid):
+            m.d.comb += [wp["WT"].en.eq(1), wp["WT"].addr.eq(xp_w.col_addr), wp["WT"].data.eq(xp_w.col_data)]
+        with m.If(row_done):
+            m.d.sync += rows_done.eq(rows_done + 1)
+        m.d.comb += pipe_busy.eq(xp_act.busy | xp_w.busy | Cat(*[s.valid for s in sb]).any() | mac.o.valid)
+        m.d.sync += [self.trace_valid.eq(tv), self.trace_tag.eq(ins.tag), self.trace_index.eq(t_addr),
+                     self.trace_data.eq(t_data)]
+
+        # ------------------------------------------------------------------ flags
+        m.d.comb += mac.clear.eq(clear)
+        with m.If(clear):
+            m.d.sync += flags.eq(0)
+        with m.Else():
+            m.d.sync += flags.eq(flags | Cat(mac.overflow, Cat(*[s.overflow for s in sgds]).any(),
+                                             Cat(*[s.wrapped for s in sgds]).any()))
+        return m
