@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # nitro_hw entry point for a fresh Debian/Ubuntu machine (run as root or with sudo available).
 #
-#   ./nitro.sh demo    set everything up, then run the main job (engine co-simulation on digits)
+#   ./nitro.sh demo    set everything up, then run the main job: 230 training steps of mlp-digits on
+#                      the training engine (Verilator) against the golden trainer, bit for bit
 #   ./nitro.sh test    set everything up, then run the whole test suite (what CI runs)
 #   ./nitro.sh setup   only set up: iverilog from apt, .venv with nitro_hw[dev] installed
 #
@@ -42,8 +43,10 @@ case "$cmd" in
     demo)
         setup
         shift
-        .venv/bin/nitro-hw sim --design trunc_shift --sim icarus
-        .venv/bin/nitro-hw sim --design trunc_shift --sim verilator
+        # 230 steps = 10 epochs of the 1500 training digits; extra arguments go to nitro-hw cosim
+        .venv/bin/nitro-hw cosim --model mlp-digits --dataset digits --steps 230 --sim verilator \
+            --out out/demo "$@"
+        .venv/bin/nitro-hw report out/demo
         ;;
     test)
         setup
@@ -51,7 +54,7 @@ case "$cmd" in
         .venv/bin/python -m pytest -n 2 --durations=15 "$@"
         ;;
     *)
-        sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
         [ -z "$cmd" ] || { echo "nitro.sh: unknown command '$cmd'" >&2; exit 2; }
         exit 2 ;;
 esac

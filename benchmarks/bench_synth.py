@@ -22,8 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+from nitro_hw.fileio import atomic_write_text
 from nitro_hw.hw.catalog import catalog
-from nitro_hw.rtl_export import atomic_write_text
 from nitro_hw.synth import ToolError, synthesize
 
 RESULTS = Path(__file__).resolve().parent / "results" / "synth.json"

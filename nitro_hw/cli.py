@@ -10,16 +10,7 @@ import importlib
 import sys
 
 from . import __version__
-from .commands import COMMANDS, PLANNED
-
-NOT_IMPLEMENTED = 3  # exit status of a subcommand that is not built yet
-
-
-def _not_implemented(name: str):
-    def run(args) -> int:
-        print(f"nitro-hw {name}: not implemented yet", file=sys.stderr)
-        return NOT_IMPLEMENTED
-    return run
+from .commands import COMMANDS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,10 +24,6 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         mod = importlib.import_module(f".commands.{name}", __package__)
         mod.register(sub.add_parser(mod.NAME, help=mod.HELP, description=mod.__doc__))
-    for name, text in PLANNED.items():
-        if name not in COMMANDS:
-            p = sub.add_parser(name, help=f"{text} (not implemented yet)")
-            p.set_defaults(func=_not_implemented(name))
     return parser
 
 

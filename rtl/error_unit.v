@@ -6,46 +6,139 @@ module nitro_error_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire \$11 ;
+  wire [7:0] \$11 ;
   wire \$12 ;
-  wire \$13 ;
+  wire [3:0] \$13 ;
   wire \$14 ;
-  wire \$15 ;
+  wire [7:0] \$15 ;
   wire \$16 ;
-  wire \$17 ;
+  wire [3:0] \$17 ;
   wire \$18 ;
-  wire \$19 ;
+  wire [7:0] \$19 ;
   wire \$2 ;
-  wire [8:0] \$20 ;
-  wire [8:0] \$21 ;
-  wire [8:0] \$22 ;
-  wire [8:0] \$23 ;
-  wire [8:0] \$24 ;
-  wire [8:0] \$25 ;
-  wire [8:0] \$26 ;
-  wire [8:0] \$27 ;
-  wire [8:0] \$28 ;
-  wire [8:0] \$29 ;
-  wire \$3 ;
-  reg \$30 ;
-  reg [83:0] \$31 ;
+  wire \$20 ;
+  wire [3:0] \$21 ;
+  wire \$22 ;
+  wire [7:0] \$23 ;
+  wire \$24 ;
+  wire [3:0] \$25 ;
+  wire \$26 ;
+  wire [7:0] \$27 ;
+  wire \$28 ;
+  wire [3:0] \$29 ;
+  wire [7:0] \$3 ;
+  wire \$30 ;
+  wire [7:0] \$31 ;
+  wire \$32 ;
+  wire [3:0] \$33 ;
+  wire \$34 ;
+  wire [7:0] \$35 ;
+  wire \$36 ;
+  wire [3:0] \$37 ;
+  wire [8:0] \$38 ;
+  wire [8:0] \$39 ;
   wire \$4 ;
-  wire \$5 ;
+  wire [8:0] \$40 ;
+  wire [8:0] \$41 ;
+  wire [8:0] \$42 ;
+  wire [8:0] \$43 ;
+  wire [8:0] \$44 ;
+  wire [8:0] \$45 ;
+  wire [8:0] \$46 ;
+  wire [8:0] \$47 ;
+  reg [7:0] \$48 ;
+  reg [3:0] \$49 ;
+  wire [3:0] \$5 ;
+  reg [7:0] \$50 ;
+  reg [3:0] \$51 ;
+  reg [7:0] \$52 ;
+  reg [3:0] \$53 ;
+  reg [7:0] \$54 ;
+  reg [3:0] \$55 ;
+  reg [7:0] \$56 ;
+  reg [3:0] \$57 ;
+  reg [7:0] \$58 ;
+  reg [3:0] \$59 ;
   wire \$6 ;
-  wire \$7 ;
+  reg [7:0] \$60 ;
+  reg [3:0] \$61 ;
+  reg [7:0] \$62 ;
+  reg [3:0] \$63 ;
+  reg [7:0] \$64 ;
+  reg [3:0] \$65 ;
+  reg [7:0] \$66 ;
+  reg [3:0] \$67 ;
+  reg [7:0] \$68 ;
+  reg [3:0] \$69 ;
+  wire [7:0] \$7 ;
+  reg [79:0] \$70 ;
+  reg [79:0] \$71 ;
+  reg [79:0] \$72 ;
+  reg [79:0] \$73 ;
+  reg \$74 ;
+  reg \$75 ;
+  reg \$76 ;
+  reg \$77 ;
   wire \$8 ;
-  wire \$9 ;
-  wire [3:0] arg_l10_0;
-  wire [3:0] arg_l10_2;
-  wire [3:0] arg_l10_4;
-  wire [3:0] arg_l10_6;
-  wire [3:0] arg_l10_8;
-  wire [3:0] arg_l2_0;
-  wire [3:0] arg_l3_0;
-  wire [3:0] arg_l5_0;
-  wire [3:0] arg_l5_2;
+  wire [3:0] \$9 ;
+  reg [3:0] arg_l0_0 = 4'h0;
+  reg [3:0] arg_l0_1 = 4'h0;
+  reg [3:0] arg_l0_2 = 4'h0;
+  reg [3:0] arg_l0_3 = 4'h0;
+  reg [3:0] arg_l0_4 = 4'h0;
+  reg [3:0] arg_l1_0 = 4'h0;
+  reg [3:0] arg_l1_1 = 4'h0;
+  reg [3:0] arg_l1_odd = 4'h0;
+  reg [3:0] arg_l2_0 = 4'h0;
+  reg [3:0] arg_l2_odd = 4'h0;
+  reg [3:0] arg_l3_0 = 4'h0;
   input clk;
   wire clk;
+  reg [79:0] e = 80'h00000000000000000000;
+  wire [7:0] \e[0] ;
+  wire [7:0] \e[1] ;
+  wire [7:0] \e[2] ;
+  wire [7:0] \e[3] ;
+  wire [7:0] \e[4] ;
+  wire [7:0] \e[5] ;
+  wire [7:0] \e[6] ;
+  wire [7:0] \e[7] ;
+  wire [7:0] \e[8] ;
+  wire [7:0] \e[9] ;
+  reg [79:0] e_d1 = 80'h00000000000000000000;
+  wire [7:0] \e_d1[0] ;
+  wire [7:0] \e_d1[1] ;
+  wire [7:0] \e_d1[2] ;
+  wire [7:0] \e_d1[3] ;
+  wire [7:0] \e_d1[4] ;
+  wire [7:0] \e_d1[5] ;
+  wire [7:0] \e_d1[6] ;
+  wire [7:0] \e_d1[7] ;
+  wire [7:0] \e_d1[8] ;
+  wire [7:0] \e_d1[9] ;
+  reg [79:0] e_d2 = 80'h00000000000000000000;
+  wire [7:0] \e_d2[0] ;
+  wire [7:0] \e_d2[1] ;
+  wire [7:0] \e_d2[2] ;
+  wire [7:0] \e_d2[3] ;
+  wire [7:0] \e_d2[4] ;
+  wire [7:0] \e_d2[5] ;
+  wire [7:0] \e_d2[6] ;
+  wire [7:0] \e_d2[7] ;
+  wire [7:0] \e_d2[8] ;
+  wire [7:0] \e_d2[9] ;
+  reg [79:0] e_d3 = 80'h00000000000000000000;
+  wire [7:0] \e_d3[0] ;
+  wire [7:0] \e_d3[1] ;
+  wire [7:0] \e_d3[2] ;
+  wire [7:0] \e_d3[3] ;
+  wire [7:0] \e_d3[4] ;
+  wire [7:0] \e_d3[5] ;
+  wire [7:0] \e_d3[6] ;
+  wire [7:0] \e_d3[7] ;
+  wire [7:0] \e_d3[8] ;
+  wire [7:0] \e_d3[9] ;
+  wire en;
   input [159:0] i__payload;
   wire [159:0] i__payload;
   wire [79:0] \i__payload.y ;
@@ -74,17 +167,19 @@ module nitro_error_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire i__ready;
   input i__valid;
   wire i__valid;
-  wire [7:0] max_l10_0;
-  wire [7:0] max_l10_2;
-  wire [7:0] max_l10_4;
-  wire [7:0] max_l10_6;
-  wire [7:0] max_l10_8;
-  wire [7:0] max_l2_0;
-  wire [7:0] max_l3_0;
-  wire [7:0] max_l5_0;
-  wire [7:0] max_l5_2;
-  output [83:0] o__payload;
-  reg [83:0] o__payload = 84'h000000000000000000000;
+  reg [7:0] max_l0_0 = 8'h00;
+  reg [7:0] max_l0_1 = 8'h00;
+  reg [7:0] max_l0_2 = 8'h00;
+  reg [7:0] max_l0_3 = 8'h00;
+  reg [7:0] max_l0_4 = 8'h00;
+  reg [7:0] max_l1_0 = 8'h00;
+  reg [7:0] max_l1_1 = 8'h00;
+  reg [7:0] max_l1_odd = 8'h00;
+  reg [7:0] max_l2_0 = 8'h00;
+  reg [7:0] max_l2_odd = 8'h00;
+  reg [7:0] max_l3_0 = 8'h00;
+  output [91:0] o__payload;
+  wire [91:0] o__payload;
   wire [3:0] \o__payload.argmax ;
   wire [79:0] \o__payload.e ;
   wire [7:0] \o__payload.e[0] ;
@@ -97,96 +192,434 @@ module nitro_error_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [7:0] \o__payload.e[7] ;
   wire [7:0] \o__payload.e[8] ;
   wire [7:0] \o__payload.e[9] ;
+  wire [7:0] \o__payload.max ;
   input o__ready;
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
   input rst;
   wire rst;
-  assign \$1  = $signed(i__payload[15:8]) > $signed(i__payload[7:0]);
-  assign max_l10_0 = \$1  ? i__payload[15:8] : i__payload[7:0];
+  reg valid_d1 = 1'h0;
+  reg valid_d2 = 1'h0;
+  reg valid_d3 = 1'h0;
+  assign \$22  = $signed(max_l0_1) > $signed(max_l0_0);
+  assign \$23  = \$22  ? max_l0_1 : max_l0_0;
+  assign \$24  = $signed(max_l0_1) > $signed(max_l0_0);
+  assign \$25  = \$24  ? arg_l0_1 : arg_l0_0;
+  assign \$26  = $signed(max_l0_3) > $signed(max_l0_2);
+  assign \$27  = \$26  ? max_l0_3 : max_l0_2;
+  assign \$28  = $signed(max_l0_3) > $signed(max_l0_2);
+  assign \$29  = \$28  ? arg_l0_3 : arg_l0_2;
+  assign \$30  = $signed(max_l1_1) > $signed(max_l1_0);
+  assign \$31  = \$30  ? max_l1_1 : max_l1_0;
+  assign \$32  = $signed(max_l1_1) > $signed(max_l1_0);
+  assign \$33  = \$32  ? arg_l1_1 : arg_l1_0;
+  assign \$34  = $signed(max_l2_odd) > $signed(max_l2_0);
+  assign \$35  = \$34  ? max_l2_odd : max_l2_0;
+  assign \$36  = $signed(max_l2_odd) > $signed(max_l2_0);
+  assign \$37  = \$36  ? arg_l2_odd : arg_l2_0;
+  assign \$38  = $signed(i__payload[7:0]) - $signed(i__payload[87:80]);
+  assign \$39  = $signed(i__payload[15:8]) - $signed(i__payload[95:88]);
+  assign \$40  = $signed(i__payload[23:16]) - $signed(i__payload[103:96]);
+  assign \$41  = $signed(i__payload[31:24]) - $signed(i__payload[111:104]);
+  assign \$42  = $signed(i__payload[39:32]) - $signed(i__payload[119:112]);
+  assign \$43  = $signed(i__payload[47:40]) - $signed(i__payload[127:120]);
+  assign \$44  = $signed(i__payload[55:48]) - $signed(i__payload[135:128]);
+  assign \$45  = $signed(i__payload[63:56]) - $signed(i__payload[143:136]);
+  assign \$46  = $signed(i__payload[71:64]) - $signed(i__payload[151:144]);
+  assign \$47  = $signed(i__payload[79:72]) - $signed(i__payload[159:152]);
+  always @(posedge clk)
+    max_l0_0 <= \$48 ;
+  always @(posedge clk)
+    arg_l0_0 <= \$49 ;
+  always @(posedge clk)
+    max_l0_1 <= \$50 ;
+  always @(posedge clk)
+    arg_l0_1 <= \$51 ;
+  always @(posedge clk)
+    max_l0_2 <= \$52 ;
+  always @(posedge clk)
+    arg_l0_2 <= \$53 ;
+  always @(posedge clk)
+    max_l0_3 <= \$54 ;
+  always @(posedge clk)
+    arg_l0_3 <= \$55 ;
+  always @(posedge clk)
+    max_l0_4 <= \$56 ;
+  always @(posedge clk)
+    arg_l0_4 <= \$57 ;
+  always @(posedge clk)
+    max_l1_0 <= \$58 ;
+  always @(posedge clk)
+    arg_l1_0 <= \$59 ;
+  always @(posedge clk)
+    max_l1_1 <= \$60 ;
+  always @(posedge clk)
+    arg_l1_1 <= \$61 ;
+  always @(posedge clk)
+    max_l1_odd <= \$62 ;
+  always @(posedge clk)
+    arg_l1_odd <= \$63 ;
+  always @(posedge clk)
+    max_l2_0 <= \$64 ;
+  always @(posedge clk)
+    arg_l2_0 <= \$65 ;
+  always @(posedge clk)
+    max_l2_odd <= \$66 ;
+  always @(posedge clk)
+    arg_l2_odd <= \$67 ;
+  always @(posedge clk)
+    max_l3_0 <= \$68 ;
+  always @(posedge clk)
+    arg_l3_0 <= \$69 ;
+  always @(posedge clk)
+    e <= \$70 ;
+  always @(posedge clk)
+    e_d1 <= \$71 ;
+  always @(posedge clk)
+    e_d2 <= \$72 ;
+  always @(posedge clk)
+    e_d3 <= \$73 ;
+  always @(posedge clk)
+    valid_d1 <= \$74 ;
+  always @(posedge clk)
+    valid_d2 <= \$75 ;
+  always @(posedge clk)
+    valid_d3 <= \$76 ;
+  always @(posedge clk)
+    o__valid <= \$77 ;
+  assign \$1  = ~ o__valid;
+  assign i__ready = \$1  | o__ready;
   assign \$2  = $signed(i__payload[15:8]) > $signed(i__payload[7:0]);
-  assign arg_l10_0 = \$2  ? 4'h1 : 4'h0;
-  assign \$3  = $signed(i__payload[31:24]) > $signed(i__payload[23:16]);
-  assign max_l10_2 = \$3  ? i__payload[31:24] : i__payload[23:16];
-  assign \$4  = $signed(i__payload[31:24]) > $signed(i__payload[23:16]);
-  assign arg_l10_2 = \$4  ? 4'h3 : 4'h2;
-  assign \$5  = $signed(i__payload[47:40]) > $signed(i__payload[39:32]);
-  assign max_l10_4 = \$5  ? i__payload[47:40] : i__payload[39:32];
-  assign \$6  = $signed(i__payload[47:40]) > $signed(i__payload[39:32]);
-  assign arg_l10_4 = \$6  ? 4'h5 : 4'h4;
-  assign \$7  = $signed(i__payload[63:56]) > $signed(i__payload[55:48]);
-  assign max_l10_6 = \$7  ? i__payload[63:56] : i__payload[55:48];
-  assign \$8  = $signed(i__payload[63:56]) > $signed(i__payload[55:48]);
-  assign arg_l10_6 = \$8  ? 4'h7 : 4'h6;
-  assign \$9  = $signed(i__payload[79:72]) > $signed(i__payload[71:64]);
-  assign max_l10_8 = \$9  ? i__payload[79:72] : i__payload[71:64];
-  assign \$10  = $signed(i__payload[79:72]) > $signed(i__payload[71:64]);
-  assign arg_l10_8 = \$10  ? 4'h9 : 4'h8;
-  assign \$11  = $signed(max_l10_2) > $signed(max_l10_0);
-  assign max_l5_0 = \$11  ? max_l10_2 : max_l10_0;
-  assign \$12  = $signed(max_l10_2) > $signed(max_l10_0);
-  assign arg_l5_0 = \$12  ? arg_l10_2 : arg_l10_0;
-  assign \$13  = $signed(max_l10_6) > $signed(max_l10_4);
-  assign max_l5_2 = \$13  ? max_l10_6 : max_l10_4;
-  assign \$14  = $signed(max_l10_6) > $signed(max_l10_4);
-  assign arg_l5_2 = \$14  ? arg_l10_6 : arg_l10_4;
-  assign \$15  = $signed(max_l5_2) > $signed(max_l5_0);
-  assign max_l3_0 = \$15  ? max_l5_2 : max_l5_0;
-  assign \$16  = $signed(max_l5_2) > $signed(max_l5_0);
-  assign arg_l3_0 = \$16  ? arg_l5_2 : arg_l5_0;
-  assign \$17  = $signed(max_l10_8) > $signed(max_l3_0);
-  assign max_l2_0 = \$17  ? max_l10_8 : max_l3_0;
-  assign \$18  = $signed(max_l10_8) > $signed(max_l3_0);
-  assign arg_l2_0 = \$18  ? arg_l10_8 : arg_l3_0;
-  assign \$19  = ~ o__valid;
-  assign i__ready = \$19  | o__ready;
-  assign \$20  = $signed(i__payload[7:0]) - $signed(i__payload[87:80]);
-  assign \$21  = $signed(i__payload[15:8]) - $signed(i__payload[95:88]);
-  assign \$22  = $signed(i__payload[23:16]) - $signed(i__payload[103:96]);
-  assign \$23  = $signed(i__payload[31:24]) - $signed(i__payload[111:104]);
-  assign \$24  = $signed(i__payload[39:32]) - $signed(i__payload[119:112]);
-  assign \$25  = $signed(i__payload[47:40]) - $signed(i__payload[127:120]);
-  assign \$26  = $signed(i__payload[55:48]) - $signed(i__payload[135:128]);
-  assign \$27  = $signed(i__payload[63:56]) - $signed(i__payload[143:136]);
-  assign \$28  = $signed(i__payload[71:64]) - $signed(i__payload[151:144]);
-  assign \$29  = $signed(i__payload[79:72]) - $signed(i__payload[159:152]);
-  always @(posedge clk)
-    o__valid <= \$30 ;
-  always @(posedge clk)
-    o__payload <= \$31 ;
+  assign \$3  = \$2  ? i__payload[15:8] : i__payload[7:0];
+  assign \$4  = $signed(i__payload[15:8]) > $signed(i__payload[7:0]);
+  assign \$5  = \$4  ? 4'h1 : 4'h0;
+  assign \$6  = $signed(i__payload[31:24]) > $signed(i__payload[23:16]);
+  assign \$7  = \$6  ? i__payload[31:24] : i__payload[23:16];
+  assign \$8  = $signed(i__payload[31:24]) > $signed(i__payload[23:16]);
+  assign \$9  = \$8  ? 4'h3 : 4'h2;
+  assign \$10  = $signed(i__payload[47:40]) > $signed(i__payload[39:32]);
+  assign \$11  = \$10  ? i__payload[47:40] : i__payload[39:32];
+  assign \$12  = $signed(i__payload[47:40]) > $signed(i__payload[39:32]);
+  assign \$13  = \$12  ? 4'h5 : 4'h4;
+  assign \$14  = $signed(i__payload[63:56]) > $signed(i__payload[55:48]);
+  assign \$15  = \$14  ? i__payload[63:56] : i__payload[55:48];
+  assign \$16  = $signed(i__payload[63:56]) > $signed(i__payload[55:48]);
+  assign \$17  = \$16  ? 4'h7 : 4'h6;
+  assign \$18  = $signed(i__payload[79:72]) > $signed(i__payload[71:64]);
+  assign \$19  = \$18  ? i__payload[79:72] : i__payload[71:64];
+  assign \$20  = $signed(i__payload[79:72]) > $signed(i__payload[71:64]);
+  assign \$21  = \$20  ? 4'h9 : 4'h8;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$30  = o__valid;
+    \$48  = max_l0_0;
     if (i__ready) begin
-      \$30  = i__valid;
+      \$48  = \$3 ;
     end
     if (rst) begin
-      \$30  = 1'h0;
+      \$48  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$31  = o__payload;
+    \$49  = arg_l0_0;
     if (i__ready) begin
-      if (i__valid) begin
-        \$31 [7:0] = \$20 [7:0];
-        \$31 [15:8] = \$21 [7:0];
-        \$31 [23:16] = \$22 [7:0];
-        \$31 [31:24] = \$23 [7:0];
-        \$31 [39:32] = \$24 [7:0];
-        \$31 [47:40] = \$25 [7:0];
-        \$31 [55:48] = \$26 [7:0];
-        \$31 [63:56] = \$27 [7:0];
-        \$31 [71:64] = \$28 [7:0];
-        \$31 [79:72] = \$29 [7:0];
-        \$31 [83:80] = arg_l2_0;
-      end
+      \$49  = \$5 ;
     end
     if (rst) begin
-      \$31  = 84'h000000000000000000000;
+      \$49  = 4'h0;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$50  = max_l0_1;
+    if (i__ready) begin
+      \$50  = \$7 ;
+    end
+    if (rst) begin
+      \$50  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$51  = arg_l0_1;
+    if (i__ready) begin
+      \$51  = \$9 ;
+    end
+    if (rst) begin
+      \$51  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$52  = max_l0_2;
+    if (i__ready) begin
+      \$52  = \$11 ;
+    end
+    if (rst) begin
+      \$52  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$53  = arg_l0_2;
+    if (i__ready) begin
+      \$53  = \$13 ;
+    end
+    if (rst) begin
+      \$53  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$54  = max_l0_3;
+    if (i__ready) begin
+      \$54  = \$15 ;
+    end
+    if (rst) begin
+      \$54  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$55  = arg_l0_3;
+    if (i__ready) begin
+      \$55  = \$17 ;
+    end
+    if (rst) begin
+      \$55  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$56  = max_l0_4;
+    if (i__ready) begin
+      \$56  = \$19 ;
+    end
+    if (rst) begin
+      \$56  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$57  = arg_l0_4;
+    if (i__ready) begin
+      \$57  = \$21 ;
+    end
+    if (rst) begin
+      \$57  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$58  = max_l1_0;
+    if (i__ready) begin
+      \$58  = \$23 ;
+    end
+    if (rst) begin
+      \$58  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$59  = arg_l1_0;
+    if (i__ready) begin
+      \$59  = \$25 ;
+    end
+    if (rst) begin
+      \$59  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$60  = max_l1_1;
+    if (i__ready) begin
+      \$60  = \$27 ;
+    end
+    if (rst) begin
+      \$60  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$61  = arg_l1_1;
+    if (i__ready) begin
+      \$61  = \$29 ;
+    end
+    if (rst) begin
+      \$61  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$62  = max_l1_odd;
+    if (i__ready) begin
+      \$62  = max_l0_4;
+    end
+    if (rst) begin
+      \$62  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$63  = arg_l1_odd;
+    if (i__ready) begin
+      \$63  = arg_l0_4;
+    end
+    if (rst) begin
+      \$63  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$64  = max_l2_0;
+    if (i__ready) begin
+      \$64  = \$31 ;
+    end
+    if (rst) begin
+      \$64  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$65  = arg_l2_0;
+    if (i__ready) begin
+      \$65  = \$33 ;
+    end
+    if (rst) begin
+      \$65  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$66  = max_l2_odd;
+    if (i__ready) begin
+      \$66  = max_l1_odd;
+    end
+    if (rst) begin
+      \$66  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$67  = arg_l2_odd;
+    if (i__ready) begin
+      \$67  = arg_l1_odd;
+    end
+    if (rst) begin
+      \$67  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$68  = max_l3_0;
+    if (i__ready) begin
+      \$68  = \$35 ;
+    end
+    if (rst) begin
+      \$68  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$69  = arg_l3_0;
+    if (i__ready) begin
+      \$69  = \$37 ;
+    end
+    if (rst) begin
+      \$69  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$70  = e;
+    if (i__ready) begin
+      \$70 [7:0] = \$38 [7:0];
+      \$70 [15:8] = \$39 [7:0];
+      \$70 [23:16] = \$40 [7:0];
+      \$70 [31:24] = \$41 [7:0];
+      \$70 [39:32] = \$42 [7:0];
+      \$70 [47:40] = \$43 [7:0];
+      \$70 [55:48] = \$44 [7:0];
+      \$70 [63:56] = \$45 [7:0];
+      \$70 [71:64] = \$46 [7:0];
+      \$70 [79:72] = \$47 [7:0];
+    end
+    if (rst) begin
+      \$70  = 80'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$71  = e_d1;
+    if (i__ready) begin
+      \$71  = e;
+    end
+    if (rst) begin
+      \$71  = 80'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$72  = e_d2;
+    if (i__ready) begin
+      \$72  = e_d1;
+    end
+    if (rst) begin
+      \$72  = 80'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$73  = e_d3;
+    if (i__ready) begin
+      \$73  = e_d2;
+    end
+    if (rst) begin
+      \$73  = 80'h00000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$74  = valid_d1;
+    if (i__ready) begin
+      \$74  = i__valid;
+    end
+    if (rst) begin
+      \$74  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$75  = valid_d2;
+    if (i__ready) begin
+      \$75  = valid_d1;
+    end
+    if (rst) begin
+      \$75  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$76  = valid_d3;
+    if (i__ready) begin
+      \$76  = valid_d2;
+    end
+    if (rst) begin
+      \$76  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$77  = o__valid;
+    if (i__ready) begin
+      \$77  = valid_d3;
+    end
+    if (rst) begin
+      \$77  = 1'h0;
+    end
+  end
+  assign en = i__ready;
   assign \i__payload.y_hat  = i__payload[79:0];
   assign \i__payload.y_hat[0]  = i__payload[7:0];
   assign \i__payload.y_hat[1]  = i__payload[15:8];
@@ -221,4 +654,48 @@ module nitro_error_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   assign \o__payload.e[8]  = o__payload[71:64];
   assign \o__payload.e[9]  = o__payload[79:72];
   assign \o__payload.argmax  = o__payload[83:80];
+  assign \o__payload.max  = o__payload[91:84];
+  assign \e_d3[0]  = e_d3[7:0];
+  assign \e_d3[1]  = e_d3[15:8];
+  assign \e_d3[2]  = e_d3[23:16];
+  assign \e_d3[3]  = e_d3[31:24];
+  assign \e_d3[4]  = e_d3[39:32];
+  assign \e_d3[5]  = e_d3[47:40];
+  assign \e_d3[6]  = e_d3[55:48];
+  assign \e_d3[7]  = e_d3[63:56];
+  assign \e_d3[8]  = e_d3[71:64];
+  assign \e_d3[9]  = e_d3[79:72];
+  assign \e[0]  = e[7:0];
+  assign \e[1]  = e[15:8];
+  assign \e[2]  = e[23:16];
+  assign \e[3]  = e[31:24];
+  assign \e[4]  = e[39:32];
+  assign \e[5]  = e[47:40];
+  assign \e[6]  = e[55:48];
+  assign \e[7]  = e[63:56];
+  assign \e[8]  = e[71:64];
+  assign \e[9]  = e[79:72];
+  assign \e_d1[0]  = e_d1[7:0];
+  assign \e_d1[1]  = e_d1[15:8];
+  assign \e_d1[2]  = e_d1[23:16];
+  assign \e_d1[3]  = e_d1[31:24];
+  assign \e_d1[4]  = e_d1[39:32];
+  assign \e_d1[5]  = e_d1[47:40];
+  assign \e_d1[6]  = e_d1[55:48];
+  assign \e_d1[7]  = e_d1[63:56];
+  assign \e_d1[8]  = e_d1[71:64];
+  assign \e_d1[9]  = e_d1[79:72];
+  assign \e_d2[0]  = e_d2[7:0];
+  assign \e_d2[1]  = e_d2[15:8];
+  assign \e_d2[2]  = e_d2[23:16];
+  assign \e_d2[3]  = e_d2[31:24];
+  assign \e_d2[4]  = e_d2[39:32];
+  assign \e_d2[5]  = e_d2[47:40];
+  assign \e_d2[6]  = e_d2[55:48];
+  assign \e_d2[7]  = e_d2[63:56];
+  assign \e_d2[8]  = e_d2[71:64];
+  assign \e_d2[9]  = e_d2[79:72];
+  assign o__payload[91:84] = max_l3_0;
+  assign o__payload[83:80] = arg_l3_0;
+  assign o__payload[79:0] = e_d3;
 endmodule

@@ -39,83 +39,83 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   wire [31:0] \$128 ;
   wire [32:0] \$129 ;
   wire [32:0] \$13 ;
-  wire [31:0] \$130 ;
-  wire [32:0] \$131 ;
-  wire [31:0] \$132 ;
-  wire [32:0] \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
+  wire [23:0] \$130 ;
+  wire [23:0] \$131 ;
+  wire [23:0] \$132 ;
+  wire [23:0] \$133 ;
+  wire [23:0] \$134 ;
+  wire [23:0] \$135 ;
+  wire [23:0] \$136 ;
+  wire [23:0] \$137 ;
+  wire [23:0] \$138 ;
+  wire [23:0] \$139 ;
   wire [31:0] \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
+  wire [23:0] \$140 ;
+  wire [23:0] \$141 ;
+  wire [23:0] \$142 ;
+  wire [23:0] \$143 ;
+  wire [23:0] \$144 ;
+  wire [23:0] \$145 ;
+  wire [23:0] \$146 ;
+  wire [23:0] \$147 ;
+  wire [23:0] \$148 ;
+  wire [23:0] \$149 ;
   wire [32:0] \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
+  wire [23:0] \$150 ;
+  wire [23:0] \$151 ;
+  wire [23:0] \$152 ;
+  wire [23:0] \$153 ;
+  wire [23:0] \$154 ;
+  wire [23:0] \$155 ;
+  wire [23:0] \$156 ;
+  wire [23:0] \$157 ;
+  wire [23:0] \$158 ;
+  wire [23:0] \$159 ;
   wire [31:0] \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire \$169 ;
+  wire [23:0] \$160 ;
+  wire [23:0] \$161 ;
+  wire [23:0] \$162 ;
+  wire [23:0] \$163 ;
+  wire [23:0] \$164 ;
+  wire [23:0] \$165 ;
+  wire [23:0] \$166 ;
+  wire [23:0] \$167 ;
+  wire [23:0] \$168 ;
+  wire [23:0] \$169 ;
   wire [32:0] \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
+  wire [23:0] \$170 ;
+  wire [23:0] \$171 ;
+  wire [23:0] \$172 ;
+  wire [23:0] \$173 ;
+  wire [23:0] \$174 ;
+  wire [23:0] \$175 ;
+  wire [23:0] \$176 ;
+  wire [23:0] \$177 ;
+  wire [23:0] \$178 ;
+  wire [23:0] \$179 ;
   wire [31:0] \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
+  wire [23:0] \$180 ;
+  wire [23:0] \$181 ;
+  wire [23:0] \$182 ;
+  wire [23:0] \$183 ;
+  wire [23:0] \$184 ;
+  wire [23:0] \$185 ;
+  wire [23:0] \$186 ;
+  wire [23:0] \$187 ;
+  wire [23:0] \$188 ;
+  wire [23:0] \$189 ;
   wire [32:0] \$19 ;
-  wire \$190 ;
-  wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
+  wire [23:0] \$190 ;
+  wire [23:0] \$191 ;
+  wire [23:0] \$192 ;
+  wire [23:0] \$193 ;
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
   wire \$197 ;
   wire \$198 ;
   wire \$199 ;
-  wire \$2 ;
+  wire [31:0] \$2 ;
   wire [31:0] \$20 ;
   wire \$200 ;
   wire \$201 ;
@@ -226,7 +226,7 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   wire \$297 ;
   wire \$298 ;
   wire \$299 ;
-  wire \$3 ;
+  wire [32:0] \$3 ;
   wire [31:0] \$30 ;
   wire \$300 ;
   wire \$301 ;
@@ -262,440 +262,394 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   wire \$329 ;
   wire [32:0] \$33 ;
   wire \$330 ;
-  wire \$331 ;
+  wire [3:0] \$331 ;
   wire \$332 ;
-  wire \$333 ;
-  wire \$334 ;
-  wire \$335 ;
-  wire \$336 ;
-  wire \$337 ;
-  wire \$338 ;
-  wire \$339 ;
+  reg \$333 ;
+  reg [193:0] \$334 ;
+  reg \$335 ;
+  reg \$336 ;
+  reg \$337 ;
+  reg \$338 ;
+  reg \$339 ;
   wire [31:0] \$34 ;
-  wire \$340 ;
-  wire \$341 ;
-  wire \$342 ;
-  wire \$343 ;
-  wire \$344 ;
-  wire \$345 ;
-  wire \$346 ;
-  wire \$347 ;
-  wire \$348 ;
-  wire \$349 ;
+  reg \$340 ;
+  reg \$341 ;
+  reg \$342 ;
+  reg [31:0] \$343 ;
+  reg [31:0] \$344 ;
+  reg [31:0] \$345 ;
+  reg [31:0] \$346 ;
+  reg [31:0] \$347 ;
+  reg [31:0] \$348 ;
+  reg [31:0] \$349 ;
   wire [32:0] \$35 ;
-  wire \$350 ;
-  wire \$351 ;
-  wire \$352 ;
-  wire \$353 ;
-  wire \$354 ;
-  wire \$355 ;
-  wire \$356 ;
-  wire \$357 ;
-  wire \$358 ;
-  wire \$359 ;
+  reg [31:0] \$350 ;
+  reg [31:0] \$351 ;
+  reg [31:0] \$352 ;
+  reg [31:0] \$353 ;
+  reg [31:0] \$354 ;
+  reg [31:0] \$355 ;
+  reg [31:0] \$356 ;
+  reg [31:0] \$357 ;
+  reg [31:0] \$358 ;
+  reg [31:0] \$359 ;
   wire [31:0] \$36 ;
-  wire \$360 ;
-  wire \$361 ;
-  wire \$362 ;
-  wire \$363 ;
-  wire \$364 ;
-  wire \$365 ;
-  wire \$366 ;
-  wire \$367 ;
-  wire \$368 ;
-  wire \$369 ;
+  reg [31:0] \$360 ;
+  reg [31:0] \$361 ;
+  reg [31:0] \$362 ;
+  reg [31:0] \$363 ;
+  reg [31:0] \$364 ;
+  reg [31:0] \$365 ;
+  reg [31:0] \$366 ;
+  reg [31:0] \$367 ;
+  reg [31:0] \$368 ;
+  reg [31:0] \$369 ;
   wire [32:0] \$37 ;
-  wire \$370 ;
-  wire \$371 ;
-  wire \$372 ;
-  wire \$373 ;
-  wire \$374 ;
-  wire \$375 ;
-  wire \$376 ;
-  wire \$377 ;
-  wire \$378 ;
-  wire \$379 ;
+  reg [31:0] \$370 ;
+  reg [31:0] \$371 ;
+  reg [31:0] \$372 ;
+  reg [31:0] \$373 ;
+  reg [31:0] \$374 ;
+  reg [31:0] \$375 ;
+  reg [31:0] \$376 ;
+  reg [31:0] \$377 ;
+  reg [31:0] \$378 ;
+  reg [31:0] \$379 ;
   wire [31:0] \$38 ;
-  wire \$380 ;
-  wire \$381 ;
-  wire \$382 ;
-  wire \$383 ;
-  wire \$384 ;
-  wire \$385 ;
-  wire \$386 ;
-  wire \$387 ;
-  wire \$388 ;
-  wire \$389 ;
+  reg [31:0] \$380 ;
+  reg [31:0] \$381 ;
+  reg [31:0] \$382 ;
+  reg [31:0] \$383 ;
+  reg [31:0] \$384 ;
+  reg [31:0] \$385 ;
+  reg [31:0] \$386 ;
+  reg [31:0] \$387 ;
+  reg [31:0] \$388 ;
+  reg [31:0] \$389 ;
   wire [32:0] \$39 ;
-  wire \$390 ;
-  wire \$391 ;
-  wire [3:0] \$392 ;
-  wire \$393 ;
-  wire [23:0] \$394 ;
-  wire [24:0] \$395 ;
-  wire [23:0] \$396 ;
-  wire [24:0] \$397 ;
-  wire [23:0] \$398 ;
-  wire [24:0] \$399 ;
-  wire \$4 ;
+  reg [31:0] \$390 ;
+  reg [31:0] \$391 ;
+  reg [31:0] \$392 ;
+  reg [31:0] \$393 ;
+  reg [31:0] \$394 ;
+  reg [31:0] \$395 ;
+  reg [31:0] \$396 ;
+  reg [31:0] \$397 ;
+  reg [31:0] \$398 ;
+  reg [31:0] \$399 ;
+  wire [31:0] \$4 ;
   wire [31:0] \$40 ;
-  wire [23:0] \$400 ;
-  wire [24:0] \$401 ;
-  wire [23:0] \$402 ;
-  wire [24:0] \$403 ;
-  wire [23:0] \$404 ;
-  wire [24:0] \$405 ;
-  wire [23:0] \$406 ;
-  wire [24:0] \$407 ;
-  wire [23:0] \$408 ;
-  wire [24:0] \$409 ;
+  reg [31:0] \$400 ;
+  reg [31:0] \$401 ;
+  reg [31:0] \$402 ;
+  reg [31:0] \$403 ;
+  reg [31:0] \$404 ;
+  reg [31:0] \$405 ;
+  reg [31:0] \$406 ;
+  reg \$407 ;
+  reg \$408 ;
+  reg \$409 ;
   wire [32:0] \$41 ;
-  wire [23:0] \$410 ;
-  wire [24:0] \$411 ;
-  wire [23:0] \$412 ;
-  wire [24:0] \$413 ;
-  wire [23:0] \$414 ;
-  wire [24:0] \$415 ;
-  wire [23:0] \$416 ;
-  wire [24:0] \$417 ;
-  wire [23:0] \$418 ;
-  wire [24:0] \$419 ;
+  reg [31:0] \$410 ;
+  reg [31:0] \$411 ;
+  reg \$412 ;
+  reg \$413 ;
+  reg [31:0] \$414 ;
+  reg [31:0] \$415 ;
+  reg \$416 ;
+  reg \$417 ;
+  reg [31:0] \$418 ;
+  reg [31:0] \$419 ;
   wire [31:0] \$42 ;
-  wire [23:0] \$420 ;
-  wire [24:0] \$421 ;
-  wire [23:0] \$422 ;
-  wire [24:0] \$423 ;
-  wire [23:0] \$424 ;
-  wire [24:0] \$425 ;
-  wire [23:0] \$426 ;
-  wire [24:0] \$427 ;
-  wire [23:0] \$428 ;
-  wire [24:0] \$429 ;
+  reg \$420 ;
+  reg \$421 ;
+  reg [31:0] \$422 ;
+  reg [31:0] \$423 ;
+  reg \$424 ;
+  reg \$425 ;
+  reg [31:0] \$426 ;
+  reg [31:0] \$427 ;
+  reg \$428 ;
+  reg \$429 ;
   wire [32:0] \$43 ;
-  wire [23:0] \$430 ;
-  wire [24:0] \$431 ;
-  wire [23:0] \$432 ;
-  wire [24:0] \$433 ;
-  wire [23:0] \$434 ;
-  wire [24:0] \$435 ;
-  wire [23:0] \$436 ;
-  wire [24:0] \$437 ;
-  wire [23:0] \$438 ;
-  wire [24:0] \$439 ;
+  reg [31:0] \$430 ;
+  reg [31:0] \$431 ;
+  reg \$432 ;
+  reg \$433 ;
+  reg [31:0] \$434 ;
+  reg [31:0] \$435 ;
+  reg \$436 ;
+  reg \$437 ;
+  reg [31:0] \$438 ;
+  reg [31:0] \$439 ;
   wire [31:0] \$44 ;
-  wire [23:0] \$440 ;
-  wire [24:0] \$441 ;
-  wire [23:0] \$442 ;
-  wire [24:0] \$443 ;
-  wire [23:0] \$444 ;
-  wire [24:0] \$445 ;
-  wire [23:0] \$446 ;
-  wire [24:0] \$447 ;
-  wire [23:0] \$448 ;
-  wire [24:0] \$449 ;
+  reg \$440 ;
+  reg \$441 ;
+  reg \$442 ;
+  reg [31:0] \$443 ;
+  reg [31:0] \$444 ;
+  reg \$445 ;
+  reg \$446 ;
+  reg [31:0] \$447 ;
+  reg [31:0] \$448 ;
+  reg \$449 ;
   wire [32:0] \$45 ;
-  wire [23:0] \$450 ;
-  wire [24:0] \$451 ;
-  wire [23:0] \$452 ;
-  wire [24:0] \$453 ;
-  wire [23:0] \$454 ;
-  wire [24:0] \$455 ;
-  wire [23:0] \$456 ;
-  wire [24:0] \$457 ;
-  wire [23:0] \$458 ;
-  wire [24:0] \$459 ;
+  reg \$450 ;
+  reg [31:0] \$451 ;
+  reg [31:0] \$452 ;
+  reg \$453 ;
+  reg \$454 ;
+  reg [31:0] \$455 ;
+  reg [31:0] \$456 ;
+  reg \$457 ;
+  reg \$458 ;
+  reg [31:0] \$459 ;
   wire [31:0] \$46 ;
-  wire [23:0] \$460 ;
-  wire [24:0] \$461 ;
-  wire [23:0] \$462 ;
-  wire [24:0] \$463 ;
-  wire [23:0] \$464 ;
-  wire [24:0] \$465 ;
-  wire [23:0] \$466 ;
-  wire [24:0] \$467 ;
-  wire [23:0] \$468 ;
-  wire [24:0] \$469 ;
+  reg [31:0] \$460 ;
+  reg \$461 ;
+  reg \$462 ;
+  reg [31:0] \$463 ;
+  reg [31:0] \$464 ;
+  reg \$465 ;
+  reg \$466 ;
+  reg [31:0] \$467 ;
+  reg [31:0] \$468 ;
+  reg \$469 ;
   wire [32:0] \$47 ;
-  wire [23:0] \$470 ;
-  wire [24:0] \$471 ;
-  wire [23:0] \$472 ;
-  wire [24:0] \$473 ;
-  wire [23:0] \$474 ;
-  wire [24:0] \$475 ;
-  wire [23:0] \$476 ;
-  wire [24:0] \$477 ;
-  wire [23:0] \$478 ;
-  wire [24:0] \$479 ;
+  reg \$470 ;
+  reg [31:0] \$471 ;
+  reg [31:0] \$472 ;
+  reg \$473 ;
+  reg \$474 ;
+  reg \$475 ;
+  reg [31:0] \$476 ;
+  reg [31:0] \$477 ;
+  reg \$478 ;
+  reg \$479 ;
   wire [31:0] \$48 ;
-  wire [23:0] \$480 ;
-  wire [24:0] \$481 ;
-  wire [23:0] \$482 ;
-  wire [24:0] \$483 ;
-  wire [23:0] \$484 ;
-  wire [24:0] \$485 ;
-  wire [23:0] \$486 ;
-  wire [24:0] \$487 ;
-  wire [23:0] \$488 ;
-  wire [24:0] \$489 ;
+  reg [31:0] \$480 ;
+  reg [31:0] \$481 ;
+  reg \$482 ;
+  reg \$483 ;
+  reg [31:0] \$484 ;
+  reg [31:0] \$485 ;
+  reg \$486 ;
+  reg \$487 ;
+  reg [31:0] \$488 ;
+  reg [31:0] \$489 ;
   wire [32:0] \$49 ;
-  wire [23:0] \$490 ;
-  wire [24:0] \$491 ;
-  wire [23:0] \$492 ;
-  wire [24:0] \$493 ;
-  wire [23:0] \$494 ;
-  wire [24:0] \$495 ;
-  wire [23:0] \$496 ;
-  wire [24:0] \$497 ;
-  wire [23:0] \$498 ;
-  wire [24:0] \$499 ;
-  wire \$5 ;
+  reg \$490 ;
+  reg \$491 ;
+  reg [31:0] \$492 ;
+  reg [31:0] \$493 ;
+  reg \$494 ;
+  reg \$495 ;
+  reg [31:0] \$496 ;
+  reg [31:0] \$497 ;
+  reg \$498 ;
+  reg \$499 ;
+  wire [32:0] \$5 ;
   wire [31:0] \$50 ;
-  wire [23:0] \$500 ;
-  wire [24:0] \$501 ;
-  wire [23:0] \$502 ;
-  wire [24:0] \$503 ;
-  wire [23:0] \$504 ;
-  wire [24:0] \$505 ;
-  wire [23:0] \$506 ;
-  wire [24:0] \$507 ;
-  wire [23:0] \$508 ;
-  wire [24:0] \$509 ;
+  reg [31:0] \$500 ;
+  reg [31:0] \$501 ;
+  reg \$502 ;
+  reg \$503 ;
+  reg [31:0] \$504 ;
+  reg [31:0] \$505 ;
+  reg \$506 ;
+  reg \$507 ;
+  reg \$508 ;
+  reg [31:0] \$509 ;
   wire [32:0] \$51 ;
-  wire [23:0] \$510 ;
-  wire [24:0] \$511 ;
-  wire [23:0] \$512 ;
-  wire [24:0] \$513 ;
-  wire [23:0] \$514 ;
-  wire [24:0] \$515 ;
-  wire [23:0] \$516 ;
-  wire [24:0] \$517 ;
-  wire [23:0] \$518 ;
-  wire [24:0] \$519 ;
+  reg [31:0] \$510 ;
+  reg \$511 ;
+  reg \$512 ;
+  reg [31:0] \$513 ;
+  reg [31:0] \$514 ;
+  reg \$515 ;
+  reg \$516 ;
+  reg [31:0] \$517 ;
+  reg [31:0] \$518 ;
+  reg \$519 ;
   wire [31:0] \$52 ;
-  wire [23:0] \$520 ;
-  wire [24:0] \$521 ;
-  reg [2:0] \$522 ;
-  reg [31:0] \$523 ;
-  reg [31:0] \$524 ;
+  reg \$520 ;
+  reg [31:0] \$521 ;
+  reg [31:0] \$522 ;
+  reg \$523 ;
+  reg \$524 ;
   reg [31:0] \$525 ;
   reg [31:0] \$526 ;
-  reg [31:0] \$527 ;
-  reg [31:0] \$528 ;
+  reg \$527 ;
+  reg \$528 ;
   reg [31:0] \$529 ;
   wire [32:0] \$53 ;
   reg [31:0] \$530 ;
-  reg [31:0] \$531 ;
-  reg [31:0] \$532 ;
+  reg \$531 ;
+  reg \$532 ;
   reg [31:0] \$533 ;
   reg [31:0] \$534 ;
-  reg [31:0] \$535 ;
-  reg [31:0] \$536 ;
+  reg \$535 ;
+  reg \$536 ;
   reg [31:0] \$537 ;
   reg [31:0] \$538 ;
-  reg [31:0] \$539 ;
+  reg \$539 ;
   wire [31:0] \$54 ;
-  reg [31:0] \$540 ;
-  reg [31:0] \$541 ;
+  reg \$540 ;
+  reg \$541 ;
   reg [31:0] \$542 ;
   reg [31:0] \$543 ;
-  reg [31:0] \$544 ;
-  reg [31:0] \$545 ;
+  reg \$544 ;
+  reg \$545 ;
   reg [31:0] \$546 ;
   reg [31:0] \$547 ;
-  reg [31:0] \$548 ;
-  reg [31:0] \$549 ;
+  reg \$548 ;
+  reg \$549 ;
   wire [32:0] \$55 ;
   reg [31:0] \$550 ;
   reg [31:0] \$551 ;
-  reg [31:0] \$552 ;
-  reg [31:0] \$553 ;
+  reg \$552 ;
+  reg \$553 ;
   reg [31:0] \$554 ;
   reg [31:0] \$555 ;
-  reg [31:0] \$556 ;
-  reg [31:0] \$557 ;
+  reg \$556 ;
+  reg \$557 ;
   reg [31:0] \$558 ;
   reg [31:0] \$559 ;
   wire [31:0] \$56 ;
-  reg [31:0] \$560 ;
-  reg [31:0] \$561 ;
+  reg \$560 ;
+  reg \$561 ;
   reg [31:0] \$562 ;
   reg [31:0] \$563 ;
-  reg [31:0] \$564 ;
-  reg [31:0] \$565 ;
+  reg \$564 ;
+  reg \$565 ;
   reg [31:0] \$566 ;
   reg [31:0] \$567 ;
-  reg [31:0] \$568 ;
-  reg [31:0] \$569 ;
+  reg \$568 ;
+  reg \$569 ;
   wire [32:0] \$57 ;
   reg [31:0] \$570 ;
   reg [31:0] \$571 ;
-  reg [31:0] \$572 ;
-  reg [31:0] \$573 ;
-  reg [31:0] \$574 ;
+  reg \$572 ;
+  reg \$573 ;
+  reg \$574 ;
   reg [31:0] \$575 ;
   reg [31:0] \$576 ;
-  reg [31:0] \$577 ;
-  reg [31:0] \$578 ;
-  reg \$579 ;
+  reg \$577 ;
+  reg \$578 ;
+  reg [31:0] \$579 ;
   wire [31:0] \$58 ;
-  reg \$580 ;
-  reg [193:0] \$581 ;
+  reg [31:0] \$580 ;
+  reg \$581 ;
   reg \$582 ;
-  reg \$583 ;
-  reg \$584 ;
-  reg [23:0] \$585 ;
-  reg [23:0] \$586 ;
-  reg [23:0] \$587 ;
-  reg [23:0] \$588 ;
-  reg [23:0] \$589 ;
+  reg [31:0] \$583 ;
+  reg [31:0] \$584 ;
+  reg \$585 ;
+  reg \$586 ;
+  reg [31:0] \$587 ;
+  reg [31:0] \$588 ;
+  reg \$589 ;
   wire [32:0] \$59 ;
-  reg [23:0] \$590 ;
-  reg [23:0] \$591 ;
-  reg [23:0] \$592 ;
-  reg [23:0] \$593 ;
-  reg [23:0] \$594 ;
-  reg [23:0] \$595 ;
-  reg [23:0] \$596 ;
-  reg [23:0] \$597 ;
-  reg [23:0] \$598 ;
-  reg [23:0] \$599 ;
+  reg \$590 ;
+  reg [31:0] \$591 ;
+  reg [31:0] \$592 ;
+  reg \$593 ;
+  reg \$594 ;
+  reg [31:0] \$595 ;
+  reg [31:0] \$596 ;
+  reg \$597 ;
+  reg \$598 ;
+  reg [31:0] \$599 ;
   wire [31:0] \$6 ;
   wire [31:0] \$60 ;
-  reg [23:0] \$600 ;
-  reg [23:0] \$601 ;
-  reg [23:0] \$602 ;
-  reg [23:0] \$603 ;
-  reg [23:0] \$604 ;
-  reg [23:0] \$605 ;
-  reg [23:0] \$606 ;
-  reg [23:0] \$607 ;
-  reg [23:0] \$608 ;
-  reg [23:0] \$609 ;
+  reg [31:0] \$600 ;
+  reg \$601 ;
+  reg \$602 ;
+  reg [31:0] \$603 ;
+  reg [31:0] \$604 ;
+  reg \$605 ;
+  reg \$606 ;
+  reg \$607 ;
+  reg [31:0] \$608 ;
+  reg [31:0] \$609 ;
   wire [32:0] \$61 ;
-  reg [23:0] \$610 ;
-  reg [23:0] \$611 ;
-  reg [23:0] \$612 ;
-  reg [23:0] \$613 ;
-  reg [23:0] \$614 ;
-  reg [23:0] \$615 ;
-  reg [23:0] \$616 ;
-  reg [23:0] \$617 ;
-  reg [23:0] \$618 ;
-  reg [23:0] \$619 ;
+  reg \$610 ;
+  reg \$611 ;
+  reg [31:0] \$612 ;
+  reg [31:0] \$613 ;
+  reg \$614 ;
+  reg \$615 ;
+  reg [31:0] \$616 ;
+  reg [31:0] \$617 ;
+  reg \$618 ;
+  reg \$619 ;
   wire [31:0] \$62 ;
-  reg [23:0] \$620 ;
-  reg [23:0] \$621 ;
-  reg [23:0] \$622 ;
-  reg [23:0] \$623 ;
-  reg [23:0] \$624 ;
-  reg [23:0] \$625 ;
-  reg [23:0] \$626 ;
-  reg [23:0] \$627 ;
-  reg [23:0] \$628 ;
-  reg [23:0] \$629 ;
+  reg [31:0] \$620 ;
+  reg [31:0] \$621 ;
+  reg \$622 ;
+  reg \$623 ;
+  reg [31:0] \$624 ;
+  reg [31:0] \$625 ;
+  reg \$626 ;
+  reg \$627 ;
+  reg [31:0] \$628 ;
+  reg [31:0] \$629 ;
   wire [32:0] \$63 ;
-  reg [23:0] \$630 ;
-  reg [23:0] \$631 ;
-  reg [23:0] \$632 ;
-  reg [23:0] \$633 ;
-  reg [23:0] \$634 ;
-  reg [23:0] \$635 ;
-  reg [23:0] \$636 ;
-  reg [23:0] \$637 ;
-  reg [23:0] \$638 ;
-  reg [23:0] \$639 ;
+  reg \$630 ;
+  reg \$631 ;
+  reg [31:0] \$632 ;
+  reg [31:0] \$633 ;
+  reg \$634 ;
+  reg \$635 ;
+  reg [31:0] \$636 ;
+  reg [31:0] \$637 ;
+  reg \$638 ;
+  reg \$639 ;
   wire [31:0] \$64 ;
-  reg [23:0] \$640 ;
-  reg [23:0] \$641 ;
-  reg [23:0] \$642 ;
-  reg [23:0] \$643 ;
-  reg [23:0] \$644 ;
-  reg [23:0] \$645 ;
-  reg [23:0] \$646 ;
-  reg [23:0] \$647 ;
-  reg [23:0] \$648 ;
+  reg \$640 ;
+  reg [31:0] \$641 ;
+  reg [31:0] \$642 ;
+  reg \$643 ;
+  reg \$644 ;
+  reg [31:0] \$645 ;
+  reg [31:0] \$646 ;
+  reg \$647 ;
+  reg \$648 ;
   reg [31:0] \$649 ;
   wire [32:0] \$65 ;
   reg [31:0] \$650 ;
-  reg [31:0] \$651 ;
-  reg [31:0] \$652 ;
+  reg \$651 ;
+  reg \$652 ;
   reg [31:0] \$653 ;
   reg [31:0] \$654 ;
-  reg [31:0] \$655 ;
-  reg [31:0] \$656 ;
+  reg \$655 ;
+  reg \$656 ;
   reg [31:0] \$657 ;
   reg [31:0] \$658 ;
-  reg [31:0] \$659 ;
+  reg \$659 ;
   wire [31:0] \$66 ;
-  reg [31:0] \$660 ;
+  reg \$660 ;
   reg [31:0] \$661 ;
   reg [31:0] \$662 ;
-  reg [31:0] \$663 ;
-  reg [31:0] \$664 ;
+  reg \$663 ;
+  reg \$664 ;
   reg [31:0] \$665 ;
   reg [31:0] \$666 ;
-  reg [31:0] \$667 ;
-  reg [31:0] \$668 ;
+  reg \$667 ;
+  reg \$668 ;
   reg [31:0] \$669 ;
   wire [32:0] \$67 ;
   reg [31:0] \$670 ;
-  reg [31:0] \$671 ;
-  reg [31:0] \$672 ;
-  reg [31:0] \$673 ;
-  reg [31:0] \$674 ;
-  reg [31:0] \$675 ;
-  reg [31:0] \$676 ;
-  reg [31:0] \$677 ;
-  reg [31:0] \$678 ;
-  reg [31:0] \$679 ;
+  reg \$671 ;
+  reg [2:0] \$672 ;
+  reg \$673 ;
+  reg \$674 ;
+  reg \$675 ;
   wire [31:0] \$68 ;
-  reg [31:0] \$680 ;
-  reg [31:0] \$681 ;
-  reg [31:0] \$682 ;
-  reg [31:0] \$683 ;
-  reg [31:0] \$684 ;
-  reg [31:0] \$685 ;
-  reg [31:0] \$686 ;
-  reg [31:0] \$687 ;
-  reg [31:0] \$688 ;
-  reg [31:0] \$689 ;
   wire [32:0] \$69 ;
-  reg [31:0] \$690 ;
-  reg [31:0] \$691 ;
-  reg [31:0] \$692 ;
-  reg [31:0] \$693 ;
-  reg [31:0] \$694 ;
-  reg [31:0] \$695 ;
-  reg [31:0] \$696 ;
-  reg [31:0] \$697 ;
-  reg [31:0] \$698 ;
-  reg [31:0] \$699 ;
   wire [32:0] \$7 ;
   wire [31:0] \$70 ;
-  reg [31:0] \$700 ;
-  reg [31:0] \$701 ;
-  reg [31:0] \$702 ;
-  reg [31:0] \$703 ;
-  reg [31:0] \$704 ;
-  reg [31:0] \$705 ;
-  reg [31:0] \$706 ;
-  reg [31:0] \$707 ;
-  reg [31:0] \$708 ;
-  reg [31:0] \$709 ;
   wire [32:0] \$71 ;
-  reg [31:0] \$710 ;
-  reg [31:0] \$711 ;
-  reg [31:0] \$712 ;
-  reg [31:0] \$713 ;
-  reg [31:0] \$714 ;
-  reg [31:0] \$715 ;
-  reg [31:0] \$716 ;
-  reg [31:0] \$717 ;
-  reg [31:0] \$718 ;
-  reg [31:0] \$719 ;
   wire [31:0] \$72 ;
-  reg [31:0] \$720 ;
-  reg \$721 ;
   wire [32:0] \$73 ;
   wire [31:0] \$74 ;
   wire [32:0] \$75 ;
@@ -789,76 +743,144 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   reg [31:0] acc_7_5 = 32'd0;
   reg [31:0] acc_7_6 = 32'd0;
   reg [31:0] acc_7_7 = 32'd0;
-  wire advance;
+  wire accept;
+  reg busy = 1'h0;
   input clear;
   wire clear;
   input clk;
   wire clk;
-  reg [32:0] exact_0_0;
-  reg [32:0] exact_0_1;
-  reg [32:0] exact_0_2;
-  reg [32:0] exact_0_3;
-  reg [32:0] exact_0_4;
-  reg [32:0] exact_0_5;
-  reg [32:0] exact_0_6;
-  reg [32:0] exact_0_7;
-  reg [32:0] exact_1_0;
-  reg [32:0] exact_1_1;
-  reg [32:0] exact_1_2;
-  reg [32:0] exact_1_3;
-  reg [32:0] exact_1_4;
-  reg [32:0] exact_1_5;
-  reg [32:0] exact_1_6;
-  reg [32:0] exact_1_7;
-  reg [32:0] exact_2_0;
-  reg [32:0] exact_2_1;
-  reg [32:0] exact_2_2;
-  reg [32:0] exact_2_3;
-  reg [32:0] exact_2_4;
-  reg [32:0] exact_2_5;
-  reg [32:0] exact_2_6;
-  reg [32:0] exact_2_7;
-  reg [32:0] exact_3_0;
-  reg [32:0] exact_3_1;
-  reg [32:0] exact_3_2;
-  reg [32:0] exact_3_3;
-  reg [32:0] exact_3_4;
-  reg [32:0] exact_3_5;
-  reg [32:0] exact_3_6;
-  reg [32:0] exact_3_7;
-  reg [32:0] exact_4_0;
-  reg [32:0] exact_4_1;
-  reg [32:0] exact_4_2;
-  reg [32:0] exact_4_3;
-  reg [32:0] exact_4_4;
-  reg [32:0] exact_4_5;
-  reg [32:0] exact_4_6;
-  reg [32:0] exact_4_7;
-  reg [32:0] exact_5_0;
-  reg [32:0] exact_5_1;
-  reg [32:0] exact_5_2;
-  reg [32:0] exact_5_3;
-  reg [32:0] exact_5_4;
-  reg [32:0] exact_5_5;
-  reg [32:0] exact_5_6;
-  reg [32:0] exact_5_7;
-  reg [32:0] exact_6_0;
-  reg [32:0] exact_6_1;
-  reg [32:0] exact_6_2;
-  reg [32:0] exact_6_3;
-  reg [32:0] exact_6_4;
-  reg [32:0] exact_6_5;
-  reg [32:0] exact_6_6;
-  reg [32:0] exact_6_7;
-  reg [32:0] exact_7_0;
-  reg [32:0] exact_7_1;
-  reg [32:0] exact_7_2;
-  reg [32:0] exact_7_3;
-  reg [32:0] exact_7_4;
-  reg [32:0] exact_7_5;
-  reg [32:0] exact_7_6;
-  reg [32:0] exact_7_7;
+  wire drain;
+  reg first1 = 1'h0;
   reg first2 = 1'h0;
+  reg first3 = 1'h0;
+  (* keep = "true" *)
+  reg first_0_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_0_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_0_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_0_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_0_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_0_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_0_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_0_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_1_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_1_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_1_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_1_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_1_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_1_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_1_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_1_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_2_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_2_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_2_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_2_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_2_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_2_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_2_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_2_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_3_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_3_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_3_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_3_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_3_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_3_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_3_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_3_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_4_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_4_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_4_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_4_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_4_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_4_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_4_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_4_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_5_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_5_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_5_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_5_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_5_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_5_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_5_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_5_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_6_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_6_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_6_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_6_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_6_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_6_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_6_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_6_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_7_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_7_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_7_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_7_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_7_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_7_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_7_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_7_7 = 1'h0;
   input [193:0] i__payload;
   wire [193:0] i__payload;
   wire \i__payload.first ;
@@ -906,7 +928,458 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   wire [15:0] \in1.wide[5] ;
   wire [15:0] \in1.wide[6] ;
   wire [15:0] \in1.wide[7] ;
+  reg last1 = 1'h0;
   reg last2 = 1'h0;
+  reg last3 = 1'h0;
+  (* keep = "true" *)
+  reg last_0_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_0_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_0_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_0_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_0_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_0_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_0_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_0_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_1_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_1_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_1_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_1_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_1_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_1_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_1_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_1_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_2_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_2_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_2_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_2_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_2_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_2_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_2_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_2_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_3_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_3_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_3_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_3_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_3_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_3_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_3_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_3_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_4_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_4_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_4_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_4_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_4_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_4_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_4_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_4_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_5_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_5_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_5_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_5_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_5_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_5_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_5_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_5_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_6_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_6_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_6_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_6_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_6_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_6_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_6_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_6_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_7_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_7_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_7_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_7_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_7_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_7_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_7_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_7_7 = 1'h0;
+  wire last_row;
+  (* keep = "true" *)
+  reg [7:0] mac_0_0_a = 8'h00;
+  reg [31:0] mac_0_0_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_0_0_w = 16'h0000;
+  (* keep = "true" *)
+  reg [7:0] mac_0_1_a = 8'h01;
+  reg [31:0] mac_0_1_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_0_1_w = 16'h0001;
+  (* keep = "true" *)
+  reg [7:0] mac_0_2_a = 8'h02;
+  reg [31:0] mac_0_2_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_0_2_w = 16'h0002;
+  (* keep = "true" *)
+  reg [7:0] mac_0_3_a = 8'h03;
+  reg [31:0] mac_0_3_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_0_3_w = 16'h0003;
+  (* keep = "true" *)
+  reg [7:0] mac_0_4_a = 8'h04;
+  reg [31:0] mac_0_4_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_0_4_w = 16'h0004;
+  (* keep = "true" *)
+  reg [7:0] mac_0_5_a = 8'h05;
+  reg [31:0] mac_0_5_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_0_5_w = 16'h0005;
+  (* keep = "true" *)
+  reg [7:0] mac_0_6_a = 8'h06;
+  reg [31:0] mac_0_6_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_0_6_w = 16'h0006;
+  (* keep = "true" *)
+  reg [7:0] mac_0_7_a = 8'h07;
+  reg [31:0] mac_0_7_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_0_7_w = 16'h0007;
+  (* keep = "true" *)
+  reg [7:0] mac_1_0_a = 8'h08;
+  reg [31:0] mac_1_0_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_1_0_w = 16'h0008;
+  (* keep = "true" *)
+  reg [7:0] mac_1_1_a = 8'h09;
+  reg [31:0] mac_1_1_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_1_1_w = 16'h0009;
+  (* keep = "true" *)
+  reg [7:0] mac_1_2_a = 8'h0a;
+  reg [31:0] mac_1_2_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_1_2_w = 16'h000a;
+  (* keep = "true" *)
+  reg [7:0] mac_1_3_a = 8'h0b;
+  reg [31:0] mac_1_3_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_1_3_w = 16'h000b;
+  (* keep = "true" *)
+  reg [7:0] mac_1_4_a = 8'h0c;
+  reg [31:0] mac_1_4_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_1_4_w = 16'h000c;
+  (* keep = "true" *)
+  reg [7:0] mac_1_5_a = 8'h0d;
+  reg [31:0] mac_1_5_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_1_5_w = 16'h000d;
+  (* keep = "true" *)
+  reg [7:0] mac_1_6_a = 8'h0e;
+  reg [31:0] mac_1_6_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_1_6_w = 16'h000e;
+  (* keep = "true" *)
+  reg [7:0] mac_1_7_a = 8'h0f;
+  reg [31:0] mac_1_7_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_1_7_w = 16'h000f;
+  (* keep = "true" *)
+  reg [7:0] mac_2_0_a = 8'h10;
+  reg [31:0] mac_2_0_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_2_0_w = 16'h0010;
+  (* keep = "true" *)
+  reg [7:0] mac_2_1_a = 8'h11;
+  reg [31:0] mac_2_1_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_2_1_w = 16'h0011;
+  (* keep = "true" *)
+  reg [7:0] mac_2_2_a = 8'h12;
+  reg [31:0] mac_2_2_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_2_2_w = 16'h0012;
+  (* keep = "true" *)
+  reg [7:0] mac_2_3_a = 8'h13;
+  reg [31:0] mac_2_3_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_2_3_w = 16'h0013;
+  (* keep = "true" *)
+  reg [7:0] mac_2_4_a = 8'h14;
+  reg [31:0] mac_2_4_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_2_4_w = 16'h0014;
+  (* keep = "true" *)
+  reg [7:0] mac_2_5_a = 8'h15;
+  reg [31:0] mac_2_5_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_2_5_w = 16'h0015;
+  (* keep = "true" *)
+  reg [7:0] mac_2_6_a = 8'h16;
+  reg [31:0] mac_2_6_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_2_6_w = 16'h0016;
+  (* keep = "true" *)
+  reg [7:0] mac_2_7_a = 8'h17;
+  reg [31:0] mac_2_7_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_2_7_w = 16'h0017;
+  (* keep = "true" *)
+  reg [7:0] mac_3_0_a = 8'h18;
+  reg [31:0] mac_3_0_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_3_0_w = 16'h0018;
+  (* keep = "true" *)
+  reg [7:0] mac_3_1_a = 8'h19;
+  reg [31:0] mac_3_1_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_3_1_w = 16'h0019;
+  (* keep = "true" *)
+  reg [7:0] mac_3_2_a = 8'h1a;
+  reg [31:0] mac_3_2_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_3_2_w = 16'h001a;
+  (* keep = "true" *)
+  reg [7:0] mac_3_3_a = 8'h1b;
+  reg [31:0] mac_3_3_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_3_3_w = 16'h001b;
+  (* keep = "true" *)
+  reg [7:0] mac_3_4_a = 8'h1c;
+  reg [31:0] mac_3_4_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_3_4_w = 16'h001c;
+  (* keep = "true" *)
+  reg [7:0] mac_3_5_a = 8'h1d;
+  reg [31:0] mac_3_5_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_3_5_w = 16'h001d;
+  (* keep = "true" *)
+  reg [7:0] mac_3_6_a = 8'h1e;
+  reg [31:0] mac_3_6_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_3_6_w = 16'h001e;
+  (* keep = "true" *)
+  reg [7:0] mac_3_7_a = 8'h1f;
+  reg [31:0] mac_3_7_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_3_7_w = 16'h001f;
+  (* keep = "true" *)
+  reg [7:0] mac_4_0_a = 8'h20;
+  reg [31:0] mac_4_0_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_4_0_w = 16'h0020;
+  (* keep = "true" *)
+  reg [7:0] mac_4_1_a = 8'h21;
+  reg [31:0] mac_4_1_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_4_1_w = 16'h0021;
+  (* keep = "true" *)
+  reg [7:0] mac_4_2_a = 8'h22;
+  reg [31:0] mac_4_2_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_4_2_w = 16'h0022;
+  (* keep = "true" *)
+  reg [7:0] mac_4_3_a = 8'h23;
+  reg [31:0] mac_4_3_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_4_3_w = 16'h0023;
+  (* keep = "true" *)
+  reg [7:0] mac_4_4_a = 8'h24;
+  reg [31:0] mac_4_4_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_4_4_w = 16'h0024;
+  (* keep = "true" *)
+  reg [7:0] mac_4_5_a = 8'h25;
+  reg [31:0] mac_4_5_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_4_5_w = 16'h0025;
+  (* keep = "true" *)
+  reg [7:0] mac_4_6_a = 8'h26;
+  reg [31:0] mac_4_6_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_4_6_w = 16'h0026;
+  (* keep = "true" *)
+  reg [7:0] mac_4_7_a = 8'h27;
+  reg [31:0] mac_4_7_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_4_7_w = 16'h0027;
+  (* keep = "true" *)
+  reg [7:0] mac_5_0_a = 8'h28;
+  reg [31:0] mac_5_0_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_5_0_w = 16'h0028;
+  (* keep = "true" *)
+  reg [7:0] mac_5_1_a = 8'h29;
+  reg [31:0] mac_5_1_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_5_1_w = 16'h0029;
+  (* keep = "true" *)
+  reg [7:0] mac_5_2_a = 8'h2a;
+  reg [31:0] mac_5_2_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_5_2_w = 16'h002a;
+  (* keep = "true" *)
+  reg [7:0] mac_5_3_a = 8'h2b;
+  reg [31:0] mac_5_3_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_5_3_w = 16'h002b;
+  (* keep = "true" *)
+  reg [7:0] mac_5_4_a = 8'h2c;
+  reg [31:0] mac_5_4_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_5_4_w = 16'h002c;
+  (* keep = "true" *)
+  reg [7:0] mac_5_5_a = 8'h2d;
+  reg [31:0] mac_5_5_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_5_5_w = 16'h002d;
+  (* keep = "true" *)
+  reg [7:0] mac_5_6_a = 8'h2e;
+  reg [31:0] mac_5_6_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_5_6_w = 16'h002e;
+  (* keep = "true" *)
+  reg [7:0] mac_5_7_a = 8'h2f;
+  reg [31:0] mac_5_7_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_5_7_w = 16'h002f;
+  (* keep = "true" *)
+  reg [7:0] mac_6_0_a = 8'h30;
+  reg [31:0] mac_6_0_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_6_0_w = 16'h0030;
+  (* keep = "true" *)
+  reg [7:0] mac_6_1_a = 8'h31;
+  reg [31:0] mac_6_1_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_6_1_w = 16'h0031;
+  (* keep = "true" *)
+  reg [7:0] mac_6_2_a = 8'h32;
+  reg [31:0] mac_6_2_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_6_2_w = 16'h0032;
+  (* keep = "true" *)
+  reg [7:0] mac_6_3_a = 8'h33;
+  reg [31:0] mac_6_3_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_6_3_w = 16'h0033;
+  (* keep = "true" *)
+  reg [7:0] mac_6_4_a = 8'h34;
+  reg [31:0] mac_6_4_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_6_4_w = 16'h0034;
+  (* keep = "true" *)
+  reg [7:0] mac_6_5_a = 8'h35;
+  reg [31:0] mac_6_5_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_6_5_w = 16'h0035;
+  (* keep = "true" *)
+  reg [7:0] mac_6_6_a = 8'h36;
+  reg [31:0] mac_6_6_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_6_6_w = 16'h0036;
+  (* keep = "true" *)
+  reg [7:0] mac_6_7_a = 8'h37;
+  reg [31:0] mac_6_7_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_6_7_w = 16'h0037;
+  (* keep = "true" *)
+  reg [7:0] mac_7_0_a = 8'h38;
+  reg [31:0] mac_7_0_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_7_0_w = 16'h0038;
+  (* keep = "true" *)
+  reg [7:0] mac_7_1_a = 8'h39;
+  reg [31:0] mac_7_1_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_7_1_w = 16'h0039;
+  (* keep = "true" *)
+  reg [7:0] mac_7_2_a = 8'h3a;
+  reg [31:0] mac_7_2_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_7_2_w = 16'h003a;
+  (* keep = "true" *)
+  reg [7:0] mac_7_3_a = 8'h3b;
+  reg [31:0] mac_7_3_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_7_3_w = 16'h003b;
+  (* keep = "true" *)
+  reg [7:0] mac_7_4_a = 8'h3c;
+  reg [31:0] mac_7_4_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_7_4_w = 16'h003c;
+  (* keep = "true" *)
+  reg [7:0] mac_7_5_a = 8'h3d;
+  reg [31:0] mac_7_5_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_7_5_w = 16'h003d;
+  (* keep = "true" *)
+  reg [7:0] mac_7_6_a = 8'h3e;
+  reg [31:0] mac_7_6_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_7_6_w = 16'h003e;
+  (* keep = "true" *)
+  reg [7:0] mac_7_7_a = 8'h3f;
+  reg [31:0] mac_7_7_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] mac_7_7_w = 16'h003f;
   output [258:0] o__payload;
   wire [258:0] o__payload;
   wire [255:0] \o__payload.acc ;
@@ -923,72 +1396,24 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_row0 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_row1 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_row2 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_row3 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_row4 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_row5 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_row6 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_row7 = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  reg [23:0] prod_0_0 = 24'h000000;
-  reg [23:0] prod_0_1 = 24'h000000;
-  reg [23:0] prod_0_2 = 24'h000000;
-  reg [23:0] prod_0_3 = 24'h000000;
-  reg [23:0] prod_0_4 = 24'h000000;
-  reg [23:0] prod_0_5 = 24'h000000;
-  reg [23:0] prod_0_6 = 24'h000000;
-  reg [23:0] prod_0_7 = 24'h000000;
-  reg [23:0] prod_1_0 = 24'h000000;
-  reg [23:0] prod_1_1 = 24'h000000;
-  reg [23:0] prod_1_2 = 24'h000000;
-  reg [23:0] prod_1_3 = 24'h000000;
-  reg [23:0] prod_1_4 = 24'h000000;
-  reg [23:0] prod_1_5 = 24'h000000;
-  reg [23:0] prod_1_6 = 24'h000000;
-  reg [23:0] prod_1_7 = 24'h000000;
-  reg [23:0] prod_2_0 = 24'h000000;
-  reg [23:0] prod_2_1 = 24'h000000;
-  reg [23:0] prod_2_2 = 24'h000000;
-  reg [23:0] prod_2_3 = 24'h000000;
-  reg [23:0] prod_2_4 = 24'h000000;
-  reg [23:0] prod_2_5 = 24'h000000;
-  reg [23:0] prod_2_6 = 24'h000000;
-  reg [23:0] prod_2_7 = 24'h000000;
-  reg [23:0] prod_3_0 = 24'h000000;
-  reg [23:0] prod_3_1 = 24'h000000;
-  reg [23:0] prod_3_2 = 24'h000000;
-  reg [23:0] prod_3_3 = 24'h000000;
-  reg [23:0] prod_3_4 = 24'h000000;
-  reg [23:0] prod_3_5 = 24'h000000;
-  reg [23:0] prod_3_6 = 24'h000000;
-  reg [23:0] prod_3_7 = 24'h000000;
-  reg [23:0] prod_4_0 = 24'h000000;
-  reg [23:0] prod_4_1 = 24'h000000;
-  reg [23:0] prod_4_2 = 24'h000000;
-  reg [23:0] prod_4_3 = 24'h000000;
-  reg [23:0] prod_4_4 = 24'h000000;
-  reg [23:0] prod_4_5 = 24'h000000;
-  reg [23:0] prod_4_6 = 24'h000000;
-  reg [23:0] prod_4_7 = 24'h000000;
-  reg [23:0] prod_5_0 = 24'h000000;
-  reg [23:0] prod_5_1 = 24'h000000;
-  reg [23:0] prod_5_2 = 24'h000000;
-  reg [23:0] prod_5_3 = 24'h000000;
-  reg [23:0] prod_5_4 = 24'h000000;
-  reg [23:0] prod_5_5 = 24'h000000;
-  reg [23:0] prod_5_6 = 24'h000000;
-  reg [23:0] prod_5_7 = 24'h000000;
-  reg [23:0] prod_6_0 = 24'h000000;
-  reg [23:0] prod_6_1 = 24'h000000;
-  reg [23:0] prod_6_2 = 24'h000000;
-  reg [23:0] prod_6_3 = 24'h000000;
-  reg [23:0] prod_6_4 = 24'h000000;
-  reg [23:0] prod_6_5 = 24'h000000;
-  reg [23:0] prod_6_6 = 24'h000000;
-  reg [23:0] prod_6_7 = 24'h000000;
-  reg [23:0] prod_7_0 = 24'h000000;
-  reg [23:0] prod_7_1 = 24'h000000;
-  reg [23:0] prod_7_2 = 24'h000000;
-  reg [23:0] prod_7_3 = 24'h000000;
-  reg [23:0] prod_7_4 = 24'h000000;
-  reg [23:0] prod_7_5 = 24'h000000;
-  reg [23:0] prod_7_6 = 24'h000000;
-  reg [23:0] prod_7_7 = 24'h000000;
   reg [2:0] row = 3'h0;
   input rst;
   wire rst;
@@ -1056,1520 +1481,3199 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   reg [31:0] shadow_7_5 = 32'd0;
   reg [31:0] shadow_7_6 = 32'd0;
   reg [31:0] shadow_7_7 = 32'd0;
-  wire shadow_free;
+  wire [31:0] sum_0_0;
+  wire [31:0] sum_0_1;
+  wire [31:0] sum_0_2;
+  wire [31:0] sum_0_3;
+  wire [31:0] sum_0_4;
+  wire [31:0] sum_0_5;
+  wire [31:0] sum_0_6;
+  wire [31:0] sum_0_7;
+  wire [31:0] sum_1_0;
+  wire [31:0] sum_1_1;
+  wire [31:0] sum_1_2;
+  wire [31:0] sum_1_3;
+  wire [31:0] sum_1_4;
+  wire [31:0] sum_1_5;
+  wire [31:0] sum_1_6;
+  wire [31:0] sum_1_7;
+  wire [31:0] sum_2_0;
+  wire [31:0] sum_2_1;
+  wire [31:0] sum_2_2;
+  wire [31:0] sum_2_3;
+  wire [31:0] sum_2_4;
+  wire [31:0] sum_2_5;
+  wire [31:0] sum_2_6;
+  wire [31:0] sum_2_7;
+  wire [31:0] sum_3_0;
+  wire [31:0] sum_3_1;
+  wire [31:0] sum_3_2;
+  wire [31:0] sum_3_3;
+  wire [31:0] sum_3_4;
+  wire [31:0] sum_3_5;
+  wire [31:0] sum_3_6;
+  wire [31:0] sum_3_7;
+  wire [31:0] sum_4_0;
+  wire [31:0] sum_4_1;
+  wire [31:0] sum_4_2;
+  wire [31:0] sum_4_3;
+  wire [31:0] sum_4_4;
+  wire [31:0] sum_4_5;
+  wire [31:0] sum_4_6;
+  wire [31:0] sum_4_7;
+  wire [31:0] sum_5_0;
+  wire [31:0] sum_5_1;
+  wire [31:0] sum_5_2;
+  wire [31:0] sum_5_3;
+  wire [31:0] sum_5_4;
+  wire [31:0] sum_5_5;
+  wire [31:0] sum_5_6;
+  wire [31:0] sum_5_7;
+  wire [31:0] sum_6_0;
+  wire [31:0] sum_6_1;
+  wire [31:0] sum_6_2;
+  wire [31:0] sum_6_3;
+  wire [31:0] sum_6_4;
+  wire [31:0] sum_6_5;
+  wire [31:0] sum_6_6;
+  wire [31:0] sum_6_7;
+  wire [31:0] sum_7_0;
+  wire [31:0] sum_7_1;
+  wire [31:0] sum_7_2;
+  wire [31:0] sum_7_3;
+  wire [31:0] sum_7_4;
+  wire [31:0] sum_7_5;
+  wire [31:0] sum_7_6;
+  wire [31:0] sum_7_7;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
-  reg wrapped;
-  assign \$277  = \$274  & \$276 ;
-  assign \$278  = | exact_4_4[32:31];
-  assign \$279  = & exact_4_4[32:31];
-  assign \$280  = ~ \$279 ;
-  assign \$281  = \$278  & \$280 ;
-  assign \$282  = | exact_4_5[32:31];
-  assign \$283  = & exact_4_5[32:31];
-  assign \$284  = ~ \$283 ;
-  assign \$285  = \$282  & \$284 ;
-  assign \$286  = | exact_4_6[32:31];
-  assign \$287  = & exact_4_6[32:31];
-  assign \$288  = ~ \$287 ;
-  assign \$289  = \$286  & \$288 ;
-  assign \$290  = | exact_4_7[32:31];
-  assign \$291  = & exact_4_7[32:31];
-  assign \$292  = ~ \$291 ;
-  assign \$293  = \$290  & \$292 ;
-  assign \$294  = | exact_5_0[32:31];
-  assign \$295  = & exact_5_0[32:31];
-  assign \$296  = ~ \$295 ;
-  assign \$297  = \$294  & \$296 ;
-  assign \$298  = | exact_5_1[32:31];
-  assign \$299  = & exact_5_1[32:31];
-  assign \$300  = ~ \$299 ;
-  assign \$301  = \$298  & \$300 ;
-  assign \$302  = | exact_5_2[32:31];
-  assign \$303  = & exact_5_2[32:31];
-  assign \$304  = ~ \$303 ;
-  assign \$305  = \$302  & \$304 ;
-  assign \$306  = | exact_5_3[32:31];
-  assign \$307  = & exact_5_3[32:31];
-  assign \$308  = ~ \$307 ;
-  assign \$309  = \$306  & \$308 ;
-  assign \$310  = | exact_5_4[32:31];
-  assign \$311  = & exact_5_4[32:31];
-  assign \$312  = ~ \$311 ;
-  assign \$313  = \$310  & \$312 ;
-  assign \$314  = | exact_5_5[32:31];
-  assign \$315  = & exact_5_5[32:31];
-  assign \$316  = ~ \$315 ;
-  assign \$317  = \$314  & \$316 ;
-  assign \$318  = | exact_5_6[32:31];
-  assign \$319  = & exact_5_6[32:31];
-  assign \$320  = ~ \$319 ;
-  assign \$321  = \$318  & \$320 ;
-  assign \$322  = | exact_5_7[32:31];
-  assign \$323  = & exact_5_7[32:31];
-  assign \$324  = ~ \$323 ;
-  assign \$325  = \$322  & \$324 ;
-  assign \$326  = | exact_6_0[32:31];
-  assign \$327  = & exact_6_0[32:31];
-  assign \$328  = ~ \$327 ;
-  assign \$329  = \$326  & \$328 ;
-  assign \$330  = | exact_6_1[32:31];
-  assign \$331  = & exact_6_1[32:31];
-  assign \$332  = ~ \$331 ;
-  assign \$333  = \$330  & \$332 ;
-  assign \$334  = | exact_6_2[32:31];
-  assign \$335  = & exact_6_2[32:31];
-  assign \$336  = ~ \$335 ;
-  assign \$337  = \$334  & \$336 ;
-  assign \$338  = | exact_6_3[32:31];
-  assign \$339  = & exact_6_3[32:31];
-  assign \$340  = ~ \$339 ;
-  assign \$341  = \$338  & \$340 ;
-  assign \$342  = | exact_6_4[32:31];
-  assign \$343  = & exact_6_4[32:31];
-  assign \$344  = ~ \$343 ;
-  assign \$345  = \$342  & \$344 ;
-  assign \$346  = | exact_6_5[32:31];
-  assign \$347  = & exact_6_5[32:31];
-  assign \$348  = ~ \$347 ;
-  assign \$349  = \$346  & \$348 ;
-  assign \$350  = | exact_6_6[32:31];
-  assign \$351  = & exact_6_6[32:31];
-  assign \$352  = ~ \$351 ;
-  assign \$353  = \$350  & \$352 ;
-  assign \$354  = | exact_6_7[32:31];
-  assign \$355  = & exact_6_7[32:31];
-  assign \$356  = ~ \$355 ;
-  assign \$357  = \$354  & \$356 ;
-  assign \$358  = | exact_7_0[32:31];
-  assign \$359  = & exact_7_0[32:31];
-  assign \$360  = ~ \$359 ;
-  assign \$361  = \$358  & \$360 ;
-  assign \$362  = | exact_7_1[32:31];
-  assign \$363  = & exact_7_1[32:31];
-  assign \$364  = ~ \$363 ;
-  assign \$365  = \$362  & \$364 ;
-  assign \$366  = | exact_7_2[32:31];
-  assign \$367  = & exact_7_2[32:31];
-  assign \$368  = ~ \$367 ;
-  assign \$369  = \$366  & \$368 ;
-  assign \$370  = | exact_7_3[32:31];
-  assign \$371  = & exact_7_3[32:31];
-  assign \$372  = ~ \$371 ;
-  assign \$373  = \$370  & \$372 ;
-  assign \$374  = | exact_7_4[32:31];
-  assign \$375  = & exact_7_4[32:31];
-  assign \$376  = ~ \$375 ;
-  assign \$377  = \$374  & \$376 ;
-  assign \$378  = | exact_7_5[32:31];
-  assign \$379  = & exact_7_5[32:31];
-  assign \$380  = ~ \$379 ;
-  assign \$381  = \$378  & \$380 ;
-  assign \$382  = | exact_7_6[32:31];
-  assign \$383  = & exact_7_6[32:31];
-  assign \$384  = ~ \$383 ;
-  assign \$385  = \$382  & \$384 ;
-  assign \$386  = | exact_7_7[32:31];
-  assign \$387  = & exact_7_7[32:31];
-  assign \$388  = ~ \$387 ;
-  assign \$389  = \$386  & \$388 ;
-  assign \$390  = | { \$389 , \$385 , \$381 , \$377 , \$373 , \$369 , \$365 , \$361 , \$357 , \$353 , \$349 , \$345 , \$341 , \$337 , \$333 , \$329 , \$325 , \$321 , \$317 , \$313 , \$309 , \$305 , \$301 , \$297 , \$293 , \$289 , \$285 , \$281 , \$277 , \$273 , \$269 , \$265 , \$261 , \$257 , \$253 , \$249 , \$245 , \$241 , \$237 , \$233 , \$229 , \$225 , \$221 , \$217 , \$213 , \$209 , \$205 , \$201 , \$197 , \$193 , \$189 , \$185 , \$181 , \$177 , \$173 , \$169 , \$165 , \$161 , \$157 , \$153 , \$149 , \$145 , \$141 , \$137  };
-  assign \$391  = o__valid & o__ready;
-  assign \$392  = row + 1'h1;
-  assign \$393  = row == 3'h7;
-  assign \$394  = $signed(in1[7:0]) * $signed(in1[79:64]);
-  assign \$396  = $signed(in1[7:0]) * $signed(in1[95:80]);
-  assign \$398  = $signed(in1[7:0]) * $signed(in1[111:96]);
-  assign \$400  = $signed(in1[7:0]) * $signed(in1[127:112]);
-  assign \$402  = $signed(in1[7:0]) * $signed(in1[143:128]);
-  assign \$404  = $signed(in1[7:0]) * $signed(in1[159:144]);
-  assign \$406  = $signed(in1[7:0]) * $signed(in1[175:160]);
-  assign \$408  = $signed(in1[7:0]) * $signed(in1[191:176]);
-  assign \$410  = $signed(in1[15:8]) * $signed(in1[79:64]);
-  assign \$412  = $signed(in1[15:8]) * $signed(in1[95:80]);
-  assign \$414  = $signed(in1[15:8]) * $signed(in1[111:96]);
-  assign \$416  = $signed(in1[15:8]) * $signed(in1[127:112]);
-  assign \$418  = $signed(in1[15:8]) * $signed(in1[143:128]);
-  assign \$420  = $signed(in1[15:8]) * $signed(in1[159:144]);
-  assign \$422  = $signed(in1[15:8]) * $signed(in1[175:160]);
-  assign \$424  = $signed(in1[15:8]) * $signed(in1[191:176]);
-  assign \$426  = $signed(in1[23:16]) * $signed(in1[79:64]);
-  assign \$428  = $signed(in1[23:16]) * $signed(in1[95:80]);
-  assign \$430  = $signed(in1[23:16]) * $signed(in1[111:96]);
-  assign \$432  = $signed(in1[23:16]) * $signed(in1[127:112]);
-  assign \$434  = $signed(in1[23:16]) * $signed(in1[143:128]);
-  assign \$436  = $signed(in1[23:16]) * $signed(in1[159:144]);
-  assign \$438  = $signed(in1[23:16]) * $signed(in1[175:160]);
-  assign \$440  = $signed(in1[23:16]) * $signed(in1[191:176]);
-  assign \$442  = $signed(in1[31:24]) * $signed(in1[79:64]);
-  assign \$444  = $signed(in1[31:24]) * $signed(in1[95:80]);
-  assign \$446  = $signed(in1[31:24]) * $signed(in1[111:96]);
-  assign \$448  = $signed(in1[31:24]) * $signed(in1[127:112]);
-  assign \$450  = $signed(in1[31:24]) * $signed(in1[143:128]);
-  assign \$452  = $signed(in1[31:24]) * $signed(in1[159:144]);
-  assign \$454  = $signed(in1[31:24]) * $signed(in1[175:160]);
-  assign \$456  = $signed(in1[31:24]) * $signed(in1[191:176]);
-  assign \$458  = $signed(in1[39:32]) * $signed(in1[79:64]);
-  assign \$460  = $signed(in1[39:32]) * $signed(in1[95:80]);
-  assign \$462  = $signed(in1[39:32]) * $signed(in1[111:96]);
-  assign \$464  = $signed(in1[39:32]) * $signed(in1[127:112]);
-  assign \$466  = $signed(in1[39:32]) * $signed(in1[143:128]);
-  assign \$468  = $signed(in1[39:32]) * $signed(in1[159:144]);
-  assign \$470  = $signed(in1[39:32]) * $signed(in1[175:160]);
-  assign \$472  = $signed(in1[39:32]) * $signed(in1[191:176]);
-  assign \$474  = $signed(in1[47:40]) * $signed(in1[79:64]);
-  assign \$476  = $signed(in1[47:40]) * $signed(in1[95:80]);
-  assign \$478  = $signed(in1[47:40]) * $signed(in1[111:96]);
-  assign \$480  = $signed(in1[47:40]) * $signed(in1[127:112]);
-  assign \$482  = $signed(in1[47:40]) * $signed(in1[143:128]);
-  assign \$484  = $signed(in1[47:40]) * $signed(in1[159:144]);
-  assign \$486  = $signed(in1[47:40]) * $signed(in1[175:160]);
-  assign \$488  = $signed(in1[47:40]) * $signed(in1[191:176]);
-  assign \$490  = $signed(in1[55:48]) * $signed(in1[79:64]);
-  assign \$492  = $signed(in1[55:48]) * $signed(in1[95:80]);
-  assign \$494  = $signed(in1[55:48]) * $signed(in1[111:96]);
-  assign \$496  = $signed(in1[55:48]) * $signed(in1[127:112]);
-  assign \$498  = $signed(in1[55:48]) * $signed(in1[143:128]);
-  assign \$500  = $signed(in1[55:48]) * $signed(in1[159:144]);
-  assign \$502  = $signed(in1[55:48]) * $signed(in1[175:160]);
-  assign \$504  = $signed(in1[55:48]) * $signed(in1[191:176]);
-  assign \$506  = $signed(in1[63:56]) * $signed(in1[79:64]);
-  assign \$508  = $signed(in1[63:56]) * $signed(in1[95:80]);
-  assign \$510  = $signed(in1[63:56]) * $signed(in1[111:96]);
-  assign \$512  = $signed(in1[63:56]) * $signed(in1[127:112]);
-  assign \$514  = $signed(in1[63:56]) * $signed(in1[143:128]);
-  assign \$516  = $signed(in1[63:56]) * $signed(in1[159:144]);
-  assign \$518  = $signed(in1[63:56]) * $signed(in1[175:160]);
-  assign \$520  = $signed(in1[63:56]) * $signed(in1[191:176]);
+  reg v3 = 1'h0;
+  (* keep = "true" *)
+  reg v_0_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_0_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_0_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_0_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_0_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_0_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_0_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_0_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_1_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_1_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_1_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_1_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_1_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_1_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_1_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_1_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_2_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_2_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_2_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_2_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_2_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_2_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_2_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_2_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_3_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_3_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_3_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_3_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_3_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_3_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_3_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_3_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_4_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_4_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_4_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_4_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_4_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_4_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_4_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_4_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_5_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_5_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_5_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_5_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_5_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_5_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_5_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_5_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_6_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_6_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_6_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_6_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_6_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_6_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_6_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_6_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_7_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_7_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_7_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_7_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_7_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_7_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_7_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_7_7 = 1'h0;
+  wire wide_out;
+  reg wide_out_r = 1'h0;
+  assign \$321  = drain & last_row;
+  assign \$322  = v2 & last2;
+  assign \$323  = v2 & last2;
+  assign \$324  = v2 & last2;
+  assign \$325  = v2 & last2;
+  assign \$326  = v2 & last2;
+  assign \$327  = v2 & last2;
+  assign \$328  = v2 & last2;
+  assign \$329  = v2 & last2;
+  assign \$330  = v3 & last3;
+  assign \$331  = row + 1'h1;
+  assign \$332  = accept & i__payload[193];
   always @(posedge clk)
-    row <= \$522 ;
+    v1 <= \$333 ;
   always @(posedge clk)
-    shadow_0_0 <= \$523 ;
+    in1 <= \$334 ;
   always @(posedge clk)
-    shadow_0_1 <= \$524 ;
+    first1 <= \$335 ;
   always @(posedge clk)
-    shadow_0_2 <= \$525 ;
+    last1 <= \$336 ;
   always @(posedge clk)
-    shadow_0_3 <= \$526 ;
+    v2 <= \$337 ;
   always @(posedge clk)
-    shadow_0_4 <= \$527 ;
+    first2 <= \$338 ;
   always @(posedge clk)
-    shadow_0_5 <= \$528 ;
+    last2 <= \$339 ;
   always @(posedge clk)
-    shadow_0_6 <= \$529 ;
+    v3 <= \$340 ;
   always @(posedge clk)
-    shadow_0_7 <= \$530 ;
+    first3 <= \$341 ;
   always @(posedge clk)
-    shadow_1_0 <= \$531 ;
+    last3 <= \$342 ;
   always @(posedge clk)
-    shadow_1_1 <= \$532 ;
+    mac_0_0_a <= in1[7:0];
   always @(posedge clk)
-    shadow_1_2 <= \$533 ;
+    mac_0_0_w <= in1[79:64];
   always @(posedge clk)
-    shadow_1_3 <= \$534 ;
+    mac_0_0_p <= \$343 ;
   always @(posedge clk)
-    shadow_1_4 <= \$535 ;
+    mac_0_1_a <= in1[7:0];
   always @(posedge clk)
-    shadow_1_5 <= \$536 ;
+    mac_0_1_w <= in1[95:80];
   always @(posedge clk)
-    shadow_1_6 <= \$537 ;
+    mac_0_1_p <= \$344 ;
   always @(posedge clk)
-    shadow_1_7 <= \$538 ;
+    mac_0_2_a <= in1[7:0];
   always @(posedge clk)
-    shadow_2_0 <= \$539 ;
+    mac_0_2_w <= in1[111:96];
   always @(posedge clk)
-    shadow_2_1 <= \$540 ;
+    mac_0_2_p <= \$345 ;
   always @(posedge clk)
-    shadow_2_2 <= \$541 ;
+    mac_0_3_a <= in1[7:0];
   always @(posedge clk)
-    shadow_2_3 <= \$542 ;
+    mac_0_3_w <= in1[127:112];
   always @(posedge clk)
-    shadow_2_4 <= \$543 ;
+    mac_0_3_p <= \$346 ;
   always @(posedge clk)
-    shadow_2_5 <= \$544 ;
+    mac_0_4_a <= in1[7:0];
   always @(posedge clk)
-    shadow_2_6 <= \$545 ;
+    mac_0_4_w <= in1[143:128];
   always @(posedge clk)
-    shadow_2_7 <= \$546 ;
+    mac_0_4_p <= \$347 ;
   always @(posedge clk)
-    shadow_3_0 <= \$547 ;
+    mac_0_5_a <= in1[7:0];
   always @(posedge clk)
-    shadow_3_1 <= \$548 ;
+    mac_0_5_w <= in1[159:144];
   always @(posedge clk)
-    shadow_3_2 <= \$549 ;
+    mac_0_5_p <= \$348 ;
   always @(posedge clk)
-    shadow_3_3 <= \$550 ;
+    mac_0_6_a <= in1[7:0];
   always @(posedge clk)
-    shadow_3_4 <= \$551 ;
+    mac_0_6_w <= in1[175:160];
   always @(posedge clk)
-    shadow_3_5 <= \$552 ;
+    mac_0_6_p <= \$349 ;
   always @(posedge clk)
-    shadow_3_6 <= \$553 ;
+    mac_0_7_a <= in1[7:0];
   always @(posedge clk)
-    shadow_3_7 <= \$554 ;
+    mac_0_7_w <= in1[191:176];
   always @(posedge clk)
-    shadow_4_0 <= \$555 ;
+    mac_0_7_p <= \$350 ;
   always @(posedge clk)
-    shadow_4_1 <= \$556 ;
+    mac_1_0_a <= in1[15:8];
   always @(posedge clk)
-    shadow_4_2 <= \$557 ;
+    mac_1_0_w <= in1[79:64];
   always @(posedge clk)
-    shadow_4_3 <= \$558 ;
+    mac_1_0_p <= \$351 ;
+  always @(posedge clk)
+    mac_1_1_a <= in1[15:8];
+  always @(posedge clk)
+    mac_1_1_w <= in1[95:80];
+  always @(posedge clk)
+    mac_1_1_p <= \$352 ;
+  always @(posedge clk)
+    mac_1_2_a <= in1[15:8];
+  always @(posedge clk)
+    mac_1_2_w <= in1[111:96];
+  always @(posedge clk)
+    mac_1_2_p <= \$353 ;
+  always @(posedge clk)
+    mac_1_3_a <= in1[15:8];
+  always @(posedge clk)
+    mac_1_3_w <= in1[127:112];
+  always @(posedge clk)
+    mac_1_3_p <= \$354 ;
+  always @(posedge clk)
+    mac_1_4_a <= in1[15:8];
+  always @(posedge clk)
+    mac_1_4_w <= in1[143:128];
+  always @(posedge clk)
+    mac_1_4_p <= \$355 ;
+  always @(posedge clk)
+    mac_1_5_a <= in1[15:8];
+  always @(posedge clk)
+    mac_1_5_w <= in1[159:144];
+  always @(posedge clk)
+    mac_1_5_p <= \$356 ;
+  always @(posedge clk)
+    mac_1_6_a <= in1[15:8];
+  always @(posedge clk)
+    mac_1_6_w <= in1[175:160];
+  always @(posedge clk)
+    mac_1_6_p <= \$357 ;
+  always @(posedge clk)
+    mac_1_7_a <= in1[15:8];
+  always @(posedge clk)
+    mac_1_7_w <= in1[191:176];
+  always @(posedge clk)
+    mac_1_7_p <= \$358 ;
+  always @(posedge clk)
+    mac_2_0_a <= in1[23:16];
+  always @(posedge clk)
+    mac_2_0_w <= in1[79:64];
+  always @(posedge clk)
+    mac_2_0_p <= \$359 ;
+  always @(posedge clk)
+    mac_2_1_a <= in1[23:16];
+  always @(posedge clk)
+    mac_2_1_w <= in1[95:80];
+  always @(posedge clk)
+    mac_2_1_p <= \$360 ;
+  always @(posedge clk)
+    mac_2_2_a <= in1[23:16];
+  always @(posedge clk)
+    mac_2_2_w <= in1[111:96];
+  always @(posedge clk)
+    mac_2_2_p <= \$361 ;
+  always @(posedge clk)
+    mac_2_3_a <= in1[23:16];
+  always @(posedge clk)
+    mac_2_3_w <= in1[127:112];
+  always @(posedge clk)
+    mac_2_3_p <= \$362 ;
+  always @(posedge clk)
+    mac_2_4_a <= in1[23:16];
+  always @(posedge clk)
+    mac_2_4_w <= in1[143:128];
+  always @(posedge clk)
+    mac_2_4_p <= \$363 ;
+  always @(posedge clk)
+    mac_2_5_a <= in1[23:16];
+  always @(posedge clk)
+    mac_2_5_w <= in1[159:144];
+  always @(posedge clk)
+    mac_2_5_p <= \$364 ;
+  always @(posedge clk)
+    mac_2_6_a <= in1[23:16];
+  always @(posedge clk)
+    mac_2_6_w <= in1[175:160];
+  always @(posedge clk)
+    mac_2_6_p <= \$365 ;
+  always @(posedge clk)
+    mac_2_7_a <= in1[23:16];
+  always @(posedge clk)
+    mac_2_7_w <= in1[191:176];
+  always @(posedge clk)
+    mac_2_7_p <= \$366 ;
+  always @(posedge clk)
+    mac_3_0_a <= in1[31:24];
+  always @(posedge clk)
+    mac_3_0_w <= in1[79:64];
+  always @(posedge clk)
+    mac_3_0_p <= \$367 ;
+  always @(posedge clk)
+    mac_3_1_a <= in1[31:24];
+  always @(posedge clk)
+    mac_3_1_w <= in1[95:80];
+  always @(posedge clk)
+    mac_3_1_p <= \$368 ;
+  always @(posedge clk)
+    mac_3_2_a <= in1[31:24];
+  always @(posedge clk)
+    mac_3_2_w <= in1[111:96];
+  always @(posedge clk)
+    mac_3_2_p <= \$369 ;
+  always @(posedge clk)
+    mac_3_3_a <= in1[31:24];
+  always @(posedge clk)
+    mac_3_3_w <= in1[127:112];
+  always @(posedge clk)
+    mac_3_3_p <= \$370 ;
+  always @(posedge clk)
+    mac_3_4_a <= in1[31:24];
+  always @(posedge clk)
+    mac_3_4_w <= in1[143:128];
+  always @(posedge clk)
+    mac_3_4_p <= \$371 ;
+  always @(posedge clk)
+    mac_3_5_a <= in1[31:24];
+  always @(posedge clk)
+    mac_3_5_w <= in1[159:144];
+  always @(posedge clk)
+    mac_3_5_p <= \$372 ;
+  always @(posedge clk)
+    mac_3_6_a <= in1[31:24];
+  always @(posedge clk)
+    mac_3_6_w <= in1[175:160];
+  always @(posedge clk)
+    mac_3_6_p <= \$373 ;
+  always @(posedge clk)
+    mac_3_7_a <= in1[31:24];
+  always @(posedge clk)
+    mac_3_7_w <= in1[191:176];
+  always @(posedge clk)
+    mac_3_7_p <= \$374 ;
+  always @(posedge clk)
+    mac_4_0_a <= in1[39:32];
+  always @(posedge clk)
+    mac_4_0_w <= in1[79:64];
+  always @(posedge clk)
+    mac_4_0_p <= \$375 ;
+  always @(posedge clk)
+    mac_4_1_a <= in1[39:32];
+  always @(posedge clk)
+    mac_4_1_w <= in1[95:80];
+  always @(posedge clk)
+    mac_4_1_p <= \$376 ;
+  always @(posedge clk)
+    mac_4_2_a <= in1[39:32];
+  always @(posedge clk)
+    mac_4_2_w <= in1[111:96];
+  always @(posedge clk)
+    mac_4_2_p <= \$377 ;
+  always @(posedge clk)
+    mac_4_3_a <= in1[39:32];
+  always @(posedge clk)
+    mac_4_3_w <= in1[127:112];
+  always @(posedge clk)
+    mac_4_3_p <= \$378 ;
+  always @(posedge clk)
+    mac_4_4_a <= in1[39:32];
+  always @(posedge clk)
+    mac_4_4_w <= in1[143:128];
+  always @(posedge clk)
+    mac_4_4_p <= \$379 ;
+  always @(posedge clk)
+    mac_4_5_a <= in1[39:32];
+  always @(posedge clk)
+    mac_4_5_w <= in1[159:144];
+  always @(posedge clk)
+    mac_4_5_p <= \$380 ;
+  always @(posedge clk)
+    mac_4_6_a <= in1[39:32];
+  always @(posedge clk)
+    mac_4_6_w <= in1[175:160];
+  always @(posedge clk)
+    mac_4_6_p <= \$381 ;
+  always @(posedge clk)
+    mac_4_7_a <= in1[39:32];
+  always @(posedge clk)
+    mac_4_7_w <= in1[191:176];
+  always @(posedge clk)
+    mac_4_7_p <= \$382 ;
+  always @(posedge clk)
+    mac_5_0_a <= in1[47:40];
+  always @(posedge clk)
+    mac_5_0_w <= in1[79:64];
+  always @(posedge clk)
+    mac_5_0_p <= \$383 ;
+  always @(posedge clk)
+    mac_5_1_a <= in1[47:40];
+  always @(posedge clk)
+    mac_5_1_w <= in1[95:80];
+  always @(posedge clk)
+    mac_5_1_p <= \$384 ;
+  always @(posedge clk)
+    mac_5_2_a <= in1[47:40];
+  always @(posedge clk)
+    mac_5_2_w <= in1[111:96];
+  always @(posedge clk)
+    mac_5_2_p <= \$385 ;
+  always @(posedge clk)
+    mac_5_3_a <= in1[47:40];
+  always @(posedge clk)
+    mac_5_3_w <= in1[127:112];
+  always @(posedge clk)
+    mac_5_3_p <= \$386 ;
+  always @(posedge clk)
+    mac_5_4_a <= in1[47:40];
+  always @(posedge clk)
+    mac_5_4_w <= in1[143:128];
+  always @(posedge clk)
+    mac_5_4_p <= \$387 ;
+  always @(posedge clk)
+    mac_5_5_a <= in1[47:40];
+  always @(posedge clk)
+    mac_5_5_w <= in1[159:144];
+  always @(posedge clk)
+    mac_5_5_p <= \$388 ;
+  always @(posedge clk)
+    mac_5_6_a <= in1[47:40];
+  always @(posedge clk)
+    mac_5_6_w <= in1[175:160];
+  always @(posedge clk)
+    mac_5_6_p <= \$389 ;
+  always @(posedge clk)
+    mac_5_7_a <= in1[47:40];
+  always @(posedge clk)
+    mac_5_7_w <= in1[191:176];
+  always @(posedge clk)
+    mac_5_7_p <= \$390 ;
+  always @(posedge clk)
+    mac_6_0_a <= in1[55:48];
+  always @(posedge clk)
+    mac_6_0_w <= in1[79:64];
+  always @(posedge clk)
+    mac_6_0_p <= \$391 ;
+  always @(posedge clk)
+    mac_6_1_a <= in1[55:48];
+  always @(posedge clk)
+    mac_6_1_w <= in1[95:80];
+  always @(posedge clk)
+    mac_6_1_p <= \$392 ;
+  always @(posedge clk)
+    mac_6_2_a <= in1[55:48];
+  always @(posedge clk)
+    mac_6_2_w <= in1[111:96];
+  always @(posedge clk)
+    mac_6_2_p <= \$393 ;
+  always @(posedge clk)
+    mac_6_3_a <= in1[55:48];
+  always @(posedge clk)
+    mac_6_3_w <= in1[127:112];
+  always @(posedge clk)
+    mac_6_3_p <= \$394 ;
+  always @(posedge clk)
+    mac_6_4_a <= in1[55:48];
+  always @(posedge clk)
+    mac_6_4_w <= in1[143:128];
+  always @(posedge clk)
+    mac_6_4_p <= \$395 ;
+  always @(posedge clk)
+    mac_6_5_a <= in1[55:48];
+  always @(posedge clk)
+    mac_6_5_w <= in1[159:144];
+  always @(posedge clk)
+    mac_6_5_p <= \$396 ;
+  always @(posedge clk)
+    mac_6_6_a <= in1[55:48];
+  always @(posedge clk)
+    mac_6_6_w <= in1[175:160];
+  always @(posedge clk)
+    mac_6_6_p <= \$397 ;
+  always @(posedge clk)
+    mac_6_7_a <= in1[55:48];
+  always @(posedge clk)
+    mac_6_7_w <= in1[191:176];
+  always @(posedge clk)
+    mac_6_7_p <= \$398 ;
+  always @(posedge clk)
+    mac_7_0_a <= in1[63:56];
+  always @(posedge clk)
+    mac_7_0_w <= in1[79:64];
+  always @(posedge clk)
+    mac_7_0_p <= \$399 ;
+  always @(posedge clk)
+    mac_7_1_a <= in1[63:56];
+  always @(posedge clk)
+    mac_7_1_w <= in1[95:80];
+  always @(posedge clk)
+    mac_7_1_p <= \$400 ;
+  always @(posedge clk)
+    mac_7_2_a <= in1[63:56];
+  always @(posedge clk)
+    mac_7_2_w <= in1[111:96];
+  always @(posedge clk)
+    mac_7_2_p <= \$401 ;
+  always @(posedge clk)
+    mac_7_3_a <= in1[63:56];
+  always @(posedge clk)
+    mac_7_3_w <= in1[127:112];
+  always @(posedge clk)
+    mac_7_3_p <= \$402 ;
+  always @(posedge clk)
+    mac_7_4_a <= in1[63:56];
+  always @(posedge clk)
+    mac_7_4_w <= in1[143:128];
+  always @(posedge clk)
+    mac_7_4_p <= \$403 ;
+  always @(posedge clk)
+    mac_7_5_a <= in1[63:56];
+  always @(posedge clk)
+    mac_7_5_w <= in1[159:144];
+  always @(posedge clk)
+    mac_7_5_p <= \$404 ;
+  always @(posedge clk)
+    mac_7_6_a <= in1[63:56];
+  always @(posedge clk)
+    mac_7_6_w <= in1[175:160];
+  always @(posedge clk)
+    mac_7_6_p <= \$405 ;
+  always @(posedge clk)
+    mac_7_7_a <= in1[63:56];
+  always @(posedge clk)
+    mac_7_7_w <= in1[191:176];
+  always @(posedge clk)
+    mac_7_7_p <= \$406 ;
+  always @(posedge clk)
+    o_valid_row0 <= \$407 ;
+  always @(posedge clk)
+    v_0_0 <= \$408 ;
+  always @(posedge clk)
+    first_0_0 <= first2;
+  always @(posedge clk)
+    last_0_0 <= \$409 ;
+  always @(posedge clk)
+    acc_0_0 <= \$410 ;
+  always @(posedge clk)
+    shadow_0_0 <= \$411 ;
+  always @(posedge clk)
+    v_0_1 <= \$412 ;
+  always @(posedge clk)
+    first_0_1 <= first2;
+  always @(posedge clk)
+    last_0_1 <= \$413 ;
+  always @(posedge clk)
+    acc_0_1 <= \$414 ;
+  always @(posedge clk)
+    shadow_0_1 <= \$415 ;
+  always @(posedge clk)
+    v_0_2 <= \$416 ;
+  always @(posedge clk)
+    first_0_2 <= first2;
+  always @(posedge clk)
+    last_0_2 <= \$417 ;
+  always @(posedge clk)
+    acc_0_2 <= \$418 ;
+  always @(posedge clk)
+    shadow_0_2 <= \$419 ;
+  always @(posedge clk)
+    v_0_3 <= \$420 ;
+  always @(posedge clk)
+    first_0_3 <= first2;
+  always @(posedge clk)
+    last_0_3 <= \$421 ;
+  always @(posedge clk)
+    acc_0_3 <= \$422 ;
+  always @(posedge clk)
+    shadow_0_3 <= \$423 ;
+  always @(posedge clk)
+    v_0_4 <= \$424 ;
+  always @(posedge clk)
+    first_0_4 <= first2;
+  always @(posedge clk)
+    last_0_4 <= \$425 ;
+  always @(posedge clk)
+    acc_0_4 <= \$426 ;
+  always @(posedge clk)
+    shadow_0_4 <= \$427 ;
+  always @(posedge clk)
+    v_0_5 <= \$428 ;
+  always @(posedge clk)
+    first_0_5 <= first2;
+  always @(posedge clk)
+    last_0_5 <= \$429 ;
+  always @(posedge clk)
+    acc_0_5 <= \$430 ;
+  always @(posedge clk)
+    shadow_0_5 <= \$431 ;
+  always @(posedge clk)
+    v_0_6 <= \$432 ;
+  always @(posedge clk)
+    first_0_6 <= first2;
+  always @(posedge clk)
+    last_0_6 <= \$433 ;
+  always @(posedge clk)
+    acc_0_6 <= \$434 ;
+  always @(posedge clk)
+    shadow_0_6 <= \$435 ;
+  always @(posedge clk)
+    v_0_7 <= \$436 ;
+  always @(posedge clk)
+    first_0_7 <= first2;
+  always @(posedge clk)
+    last_0_7 <= \$437 ;
+  always @(posedge clk)
+    acc_0_7 <= \$438 ;
+  always @(posedge clk)
+    shadow_0_7 <= \$439 ;
+  always @(posedge clk)
+    o_valid_row1 <= \$440 ;
+  always @(posedge clk)
+    v_1_0 <= \$441 ;
+  always @(posedge clk)
+    first_1_0 <= first2;
+  always @(posedge clk)
+    last_1_0 <= \$442 ;
+  always @(posedge clk)
+    acc_1_0 <= \$443 ;
+  always @(posedge clk)
+    shadow_1_0 <= \$444 ;
+  always @(posedge clk)
+    v_1_1 <= \$445 ;
+  always @(posedge clk)
+    first_1_1 <= first2;
+  always @(posedge clk)
+    last_1_1 <= \$446 ;
+  always @(posedge clk)
+    acc_1_1 <= \$447 ;
+  always @(posedge clk)
+    shadow_1_1 <= \$448 ;
+  always @(posedge clk)
+    v_1_2 <= \$449 ;
+  always @(posedge clk)
+    first_1_2 <= first2;
+  always @(posedge clk)
+    last_1_2 <= \$450 ;
+  always @(posedge clk)
+    acc_1_2 <= \$451 ;
+  always @(posedge clk)
+    shadow_1_2 <= \$452 ;
+  always @(posedge clk)
+    v_1_3 <= \$453 ;
+  always @(posedge clk)
+    first_1_3 <= first2;
+  always @(posedge clk)
+    last_1_3 <= \$454 ;
+  always @(posedge clk)
+    acc_1_3 <= \$455 ;
+  always @(posedge clk)
+    shadow_1_3 <= \$456 ;
+  always @(posedge clk)
+    v_1_4 <= \$457 ;
+  always @(posedge clk)
+    first_1_4 <= first2;
+  always @(posedge clk)
+    last_1_4 <= \$458 ;
+  always @(posedge clk)
+    acc_1_4 <= \$459 ;
+  always @(posedge clk)
+    shadow_1_4 <= \$460 ;
+  always @(posedge clk)
+    v_1_5 <= \$461 ;
+  always @(posedge clk)
+    first_1_5 <= first2;
+  always @(posedge clk)
+    last_1_5 <= \$462 ;
+  always @(posedge clk)
+    acc_1_5 <= \$463 ;
+  always @(posedge clk)
+    shadow_1_5 <= \$464 ;
+  always @(posedge clk)
+    v_1_6 <= \$465 ;
+  always @(posedge clk)
+    first_1_6 <= first2;
+  always @(posedge clk)
+    last_1_6 <= \$466 ;
+  always @(posedge clk)
+    acc_1_6 <= \$467 ;
+  always @(posedge clk)
+    shadow_1_6 <= \$468 ;
+  always @(posedge clk)
+    v_1_7 <= \$469 ;
+  always @(posedge clk)
+    first_1_7 <= first2;
+  always @(posedge clk)
+    last_1_7 <= \$470 ;
+  always @(posedge clk)
+    acc_1_7 <= \$471 ;
+  always @(posedge clk)
+    shadow_1_7 <= \$472 ;
+  always @(posedge clk)
+    o_valid_row2 <= \$473 ;
+  always @(posedge clk)
+    v_2_0 <= \$474 ;
+  always @(posedge clk)
+    first_2_0 <= first2;
+  always @(posedge clk)
+    last_2_0 <= \$475 ;
+  always @(posedge clk)
+    acc_2_0 <= \$476 ;
+  always @(posedge clk)
+    shadow_2_0 <= \$477 ;
+  always @(posedge clk)
+    v_2_1 <= \$478 ;
+  always @(posedge clk)
+    first_2_1 <= first2;
+  always @(posedge clk)
+    last_2_1 <= \$479 ;
+  always @(posedge clk)
+    acc_2_1 <= \$480 ;
+  always @(posedge clk)
+    shadow_2_1 <= \$481 ;
+  always @(posedge clk)
+    v_2_2 <= \$482 ;
+  always @(posedge clk)
+    first_2_2 <= first2;
+  always @(posedge clk)
+    last_2_2 <= \$483 ;
+  always @(posedge clk)
+    acc_2_2 <= \$484 ;
+  always @(posedge clk)
+    shadow_2_2 <= \$485 ;
+  always @(posedge clk)
+    v_2_3 <= \$486 ;
+  always @(posedge clk)
+    first_2_3 <= first2;
+  always @(posedge clk)
+    last_2_3 <= \$487 ;
+  always @(posedge clk)
+    acc_2_3 <= \$488 ;
+  always @(posedge clk)
+    shadow_2_3 <= \$489 ;
+  always @(posedge clk)
+    v_2_4 <= \$490 ;
+  always @(posedge clk)
+    first_2_4 <= first2;
+  always @(posedge clk)
+    last_2_4 <= \$491 ;
+  always @(posedge clk)
+    acc_2_4 <= \$492 ;
+  always @(posedge clk)
+    shadow_2_4 <= \$493 ;
+  always @(posedge clk)
+    v_2_5 <= \$494 ;
+  always @(posedge clk)
+    first_2_5 <= first2;
+  always @(posedge clk)
+    last_2_5 <= \$495 ;
+  always @(posedge clk)
+    acc_2_5 <= \$496 ;
+  always @(posedge clk)
+    shadow_2_5 <= \$497 ;
+  always @(posedge clk)
+    v_2_6 <= \$498 ;
+  always @(posedge clk)
+    first_2_6 <= first2;
+  always @(posedge clk)
+    last_2_6 <= \$499 ;
+  always @(posedge clk)
+    acc_2_6 <= \$500 ;
+  always @(posedge clk)
+    shadow_2_6 <= \$501 ;
+  always @(posedge clk)
+    v_2_7 <= \$502 ;
+  always @(posedge clk)
+    first_2_7 <= first2;
+  always @(posedge clk)
+    last_2_7 <= \$503 ;
+  always @(posedge clk)
+    acc_2_7 <= \$504 ;
+  always @(posedge clk)
+    shadow_2_7 <= \$505 ;
+  always @(posedge clk)
+    o_valid_row3 <= \$506 ;
+  always @(posedge clk)
+    v_3_0 <= \$507 ;
+  always @(posedge clk)
+    first_3_0 <= first2;
+  always @(posedge clk)
+    last_3_0 <= \$508 ;
+  always @(posedge clk)
+    acc_3_0 <= \$509 ;
+  always @(posedge clk)
+    shadow_3_0 <= \$510 ;
+  always @(posedge clk)
+    v_3_1 <= \$511 ;
+  always @(posedge clk)
+    first_3_1 <= first2;
+  always @(posedge clk)
+    last_3_1 <= \$512 ;
+  always @(posedge clk)
+    acc_3_1 <= \$513 ;
+  always @(posedge clk)
+    shadow_3_1 <= \$514 ;
+  always @(posedge clk)
+    v_3_2 <= \$515 ;
+  always @(posedge clk)
+    first_3_2 <= first2;
+  always @(posedge clk)
+    last_3_2 <= \$516 ;
+  always @(posedge clk)
+    acc_3_2 <= \$517 ;
+  always @(posedge clk)
+    shadow_3_2 <= \$518 ;
+  always @(posedge clk)
+    v_3_3 <= \$519 ;
+  always @(posedge clk)
+    first_3_3 <= first2;
+  always @(posedge clk)
+    last_3_3 <= \$520 ;
+  always @(posedge clk)
+    acc_3_3 <= \$521 ;
+  always @(posedge clk)
+    shadow_3_3 <= \$522 ;
+  always @(posedge clk)
+    v_3_4 <= \$523 ;
+  always @(posedge clk)
+    first_3_4 <= first2;
+  always @(posedge clk)
+    last_3_4 <= \$524 ;
+  always @(posedge clk)
+    acc_3_4 <= \$525 ;
+  always @(posedge clk)
+    shadow_3_4 <= \$526 ;
+  always @(posedge clk)
+    v_3_5 <= \$527 ;
+  always @(posedge clk)
+    first_3_5 <= first2;
+  always @(posedge clk)
+    last_3_5 <= \$528 ;
+  always @(posedge clk)
+    acc_3_5 <= \$529 ;
+  always @(posedge clk)
+    shadow_3_5 <= \$530 ;
+  always @(posedge clk)
+    v_3_6 <= \$531 ;
+  always @(posedge clk)
+    first_3_6 <= first2;
+  always @(posedge clk)
+    last_3_6 <= \$532 ;
+  always @(posedge clk)
+    acc_3_6 <= \$533 ;
+  always @(posedge clk)
+    shadow_3_6 <= \$534 ;
+  always @(posedge clk)
+    v_3_7 <= \$535 ;
+  always @(posedge clk)
+    first_3_7 <= first2;
+  always @(posedge clk)
+    last_3_7 <= \$536 ;
+  always @(posedge clk)
+    acc_3_7 <= \$537 ;
+  always @(posedge clk)
+    shadow_3_7 <= \$538 ;
+  always @(posedge clk)
+    o_valid_row4 <= \$539 ;
+  always @(posedge clk)
+    v_4_0 <= \$540 ;
+  always @(posedge clk)
+    first_4_0 <= first2;
+  always @(posedge clk)
+    last_4_0 <= \$541 ;
+  always @(posedge clk)
+    acc_4_0 <= \$542 ;
+  always @(posedge clk)
+    shadow_4_0 <= \$543 ;
+  always @(posedge clk)
+    v_4_1 <= \$544 ;
+  always @(posedge clk)
+    first_4_1 <= first2;
+  always @(posedge clk)
+    last_4_1 <= \$545 ;
+  always @(posedge clk)
+    acc_4_1 <= \$546 ;
+  always @(posedge clk)
+    shadow_4_1 <= \$547 ;
+  always @(posedge clk)
+    v_4_2 <= \$548 ;
+  always @(posedge clk)
+    first_4_2 <= first2;
+  always @(posedge clk)
+    last_4_2 <= \$549 ;
+  always @(posedge clk)
+    acc_4_2 <= \$550 ;
+  always @(posedge clk)
+    shadow_4_2 <= \$551 ;
+  always @(posedge clk)
+    v_4_3 <= \$552 ;
+  always @(posedge clk)
+    first_4_3 <= first2;
+  always @(posedge clk)
+    last_4_3 <= \$553 ;
+  always @(posedge clk)
+    acc_4_3 <= \$554 ;
+  always @(posedge clk)
+    shadow_4_3 <= \$555 ;
+  always @(posedge clk)
+    v_4_4 <= \$556 ;
+  always @(posedge clk)
+    first_4_4 <= first2;
+  always @(posedge clk)
+    last_4_4 <= \$557 ;
+  always @(posedge clk)
+    acc_4_4 <= \$558 ;
   always @(posedge clk)
     shadow_4_4 <= \$559 ;
   always @(posedge clk)
-    shadow_4_5 <= \$560 ;
+    v_4_5 <= \$560 ;
   always @(posedge clk)
-    shadow_4_6 <= \$561 ;
+    first_4_5 <= first2;
   always @(posedge clk)
-    shadow_4_7 <= \$562 ;
+    last_4_5 <= \$561 ;
   always @(posedge clk)
-    shadow_5_0 <= \$563 ;
+    acc_4_5 <= \$562 ;
   always @(posedge clk)
-    shadow_5_1 <= \$564 ;
+    shadow_4_5 <= \$563 ;
   always @(posedge clk)
-    shadow_5_2 <= \$565 ;
+    v_4_6 <= \$564 ;
   always @(posedge clk)
-    shadow_5_3 <= \$566 ;
+    first_4_6 <= first2;
   always @(posedge clk)
-    shadow_5_4 <= \$567 ;
+    last_4_6 <= \$565 ;
   always @(posedge clk)
-    shadow_5_5 <= \$568 ;
+    acc_4_6 <= \$566 ;
   always @(posedge clk)
-    shadow_5_6 <= \$569 ;
+    shadow_4_6 <= \$567 ;
   always @(posedge clk)
-    shadow_5_7 <= \$570 ;
+    v_4_7 <= \$568 ;
   always @(posedge clk)
-    shadow_6_0 <= \$571 ;
+    first_4_7 <= first2;
   always @(posedge clk)
-    shadow_6_1 <= \$572 ;
+    last_4_7 <= \$569 ;
   always @(posedge clk)
-    shadow_6_2 <= \$573 ;
+    acc_4_7 <= \$570 ;
   always @(posedge clk)
-    shadow_6_3 <= \$574 ;
+    shadow_4_7 <= \$571 ;
   always @(posedge clk)
-    shadow_6_4 <= \$575 ;
+    o_valid_row5 <= \$572 ;
   always @(posedge clk)
-    shadow_6_5 <= \$576 ;
+    v_5_0 <= \$573 ;
   always @(posedge clk)
-    shadow_6_6 <= \$577 ;
+    first_5_0 <= first2;
   always @(posedge clk)
-    shadow_6_7 <= \$578 ;
+    last_5_0 <= \$574 ;
   always @(posedge clk)
-    o__valid <= \$579 ;
+    acc_5_0 <= \$575 ;
   always @(posedge clk)
-    v1 <= \$580 ;
+    shadow_5_0 <= \$576 ;
   always @(posedge clk)
-    in1 <= \$581 ;
+    v_5_1 <= \$577 ;
   always @(posedge clk)
-    v2 <= \$582 ;
+    first_5_1 <= first2;
   always @(posedge clk)
-    first2 <= \$583 ;
+    last_5_1 <= \$578 ;
   always @(posedge clk)
-    last2 <= \$584 ;
+    acc_5_1 <= \$579 ;
   always @(posedge clk)
-    prod_0_0 <= \$585 ;
+    shadow_5_1 <= \$580 ;
   always @(posedge clk)
-    prod_0_1 <= \$586 ;
+    v_5_2 <= \$581 ;
   always @(posedge clk)
-    prod_0_2 <= \$587 ;
+    first_5_2 <= first2;
   always @(posedge clk)
-    prod_0_3 <= \$588 ;
+    last_5_2 <= \$582 ;
   always @(posedge clk)
-    prod_0_4 <= \$589 ;
+    acc_5_2 <= \$583 ;
   always @(posedge clk)
-    prod_0_5 <= \$590 ;
+    shadow_5_2 <= \$584 ;
   always @(posedge clk)
-    prod_0_6 <= \$591 ;
+    v_5_3 <= \$585 ;
   always @(posedge clk)
-    prod_0_7 <= \$592 ;
+    first_5_3 <= first2;
   always @(posedge clk)
-    prod_1_0 <= \$593 ;
+    last_5_3 <= \$586 ;
   always @(posedge clk)
-    prod_1_1 <= \$594 ;
+    acc_5_3 <= \$587 ;
   always @(posedge clk)
-    prod_1_2 <= \$595 ;
+    shadow_5_3 <= \$588 ;
   always @(posedge clk)
-    prod_1_3 <= \$596 ;
+    v_5_4 <= \$589 ;
   always @(posedge clk)
-    prod_1_4 <= \$597 ;
+    first_5_4 <= first2;
   always @(posedge clk)
-    prod_1_5 <= \$598 ;
+    last_5_4 <= \$590 ;
   always @(posedge clk)
-    prod_1_6 <= \$599 ;
+    acc_5_4 <= \$591 ;
   always @(posedge clk)
-    prod_1_7 <= \$600 ;
+    shadow_5_4 <= \$592 ;
   always @(posedge clk)
-    prod_2_0 <= \$601 ;
+    v_5_5 <= \$593 ;
   always @(posedge clk)
-    prod_2_1 <= \$602 ;
+    first_5_5 <= first2;
   always @(posedge clk)
-    prod_2_2 <= \$603 ;
+    last_5_5 <= \$594 ;
   always @(posedge clk)
-    prod_2_3 <= \$604 ;
+    acc_5_5 <= \$595 ;
   always @(posedge clk)
-    prod_2_4 <= \$605 ;
+    shadow_5_5 <= \$596 ;
   always @(posedge clk)
-    prod_2_5 <= \$606 ;
+    v_5_6 <= \$597 ;
   always @(posedge clk)
-    prod_2_6 <= \$607 ;
+    first_5_6 <= first2;
   always @(posedge clk)
-    prod_2_7 <= \$608 ;
+    last_5_6 <= \$598 ;
   always @(posedge clk)
-    prod_3_0 <= \$609 ;
+    acc_5_6 <= \$599 ;
   always @(posedge clk)
-    prod_3_1 <= \$610 ;
+    shadow_5_6 <= \$600 ;
   always @(posedge clk)
-    prod_3_2 <= \$611 ;
+    v_5_7 <= \$601 ;
   always @(posedge clk)
-    prod_3_3 <= \$612 ;
+    first_5_7 <= first2;
   always @(posedge clk)
-    prod_3_4 <= \$613 ;
+    last_5_7 <= \$602 ;
   always @(posedge clk)
-    prod_3_5 <= \$614 ;
+    acc_5_7 <= \$603 ;
   always @(posedge clk)
-    prod_3_6 <= \$615 ;
+    shadow_5_7 <= \$604 ;
   always @(posedge clk)
-    prod_3_7 <= \$616 ;
+    o_valid_row6 <= \$605 ;
   always @(posedge clk)
-    prod_4_0 <= \$617 ;
+    v_6_0 <= \$606 ;
   always @(posedge clk)
-    prod_4_1 <= \$618 ;
+    first_6_0 <= first2;
   always @(posedge clk)
-    prod_4_2 <= \$619 ;
+    last_6_0 <= \$607 ;
   always @(posedge clk)
-    prod_4_3 <= \$620 ;
+    acc_6_0 <= \$608 ;
   always @(posedge clk)
-    prod_4_4 <= \$621 ;
+    shadow_6_0 <= \$609 ;
   always @(posedge clk)
-    prod_4_5 <= \$622 ;
+    v_6_1 <= \$610 ;
   always @(posedge clk)
-    prod_4_6 <= \$623 ;
+    first_6_1 <= first2;
   always @(posedge clk)
-    prod_4_7 <= \$624 ;
+    last_6_1 <= \$611 ;
   always @(posedge clk)
-    prod_5_0 <= \$625 ;
+    acc_6_1 <= \$612 ;
   always @(posedge clk)
-    prod_5_1 <= \$626 ;
+    shadow_6_1 <= \$613 ;
   always @(posedge clk)
-    prod_5_2 <= \$627 ;
+    v_6_2 <= \$614 ;
   always @(posedge clk)
-    prod_5_3 <= \$628 ;
+    first_6_2 <= first2;
   always @(posedge clk)
-    prod_5_4 <= \$629 ;
+    last_6_2 <= \$615 ;
   always @(posedge clk)
-    prod_5_5 <= \$630 ;
+    acc_6_2 <= \$616 ;
   always @(posedge clk)
-    prod_5_6 <= \$631 ;
+    shadow_6_2 <= \$617 ;
   always @(posedge clk)
-    prod_5_7 <= \$632 ;
+    v_6_3 <= \$618 ;
   always @(posedge clk)
-    prod_6_0 <= \$633 ;
+    first_6_3 <= first2;
   always @(posedge clk)
-    prod_6_1 <= \$634 ;
+    last_6_3 <= \$619 ;
   always @(posedge clk)
-    prod_6_2 <= \$635 ;
+    acc_6_3 <= \$620 ;
   always @(posedge clk)
-    prod_6_3 <= \$636 ;
+    shadow_6_3 <= \$621 ;
   always @(posedge clk)
-    prod_6_4 <= \$637 ;
+    v_6_4 <= \$622 ;
   always @(posedge clk)
-    prod_6_5 <= \$638 ;
+    first_6_4 <= first2;
   always @(posedge clk)
-    prod_6_6 <= \$639 ;
+    last_6_4 <= \$623 ;
   always @(posedge clk)
-    prod_6_7 <= \$640 ;
+    acc_6_4 <= \$624 ;
   always @(posedge clk)
-    prod_7_0 <= \$641 ;
+    shadow_6_4 <= \$625 ;
   always @(posedge clk)
-    prod_7_1 <= \$642 ;
+    v_6_5 <= \$626 ;
   always @(posedge clk)
-    prod_7_2 <= \$643 ;
+    first_6_5 <= first2;
   always @(posedge clk)
-    prod_7_3 <= \$644 ;
+    last_6_5 <= \$627 ;
   always @(posedge clk)
-    prod_7_4 <= \$645 ;
+    acc_6_5 <= \$628 ;
   always @(posedge clk)
-    prod_7_5 <= \$646 ;
+    shadow_6_5 <= \$629 ;
   always @(posedge clk)
-    prod_7_6 <= \$647 ;
+    v_6_6 <= \$630 ;
   always @(posedge clk)
-    prod_7_7 <= \$648 ;
+    first_6_6 <= first2;
   always @(posedge clk)
-    acc_0_0 <= \$649 ;
+    last_6_6 <= \$631 ;
   always @(posedge clk)
-    acc_0_1 <= \$650 ;
+    acc_6_6 <= \$632 ;
   always @(posedge clk)
-    acc_0_2 <= \$651 ;
+    shadow_6_6 <= \$633 ;
   always @(posedge clk)
-    acc_0_3 <= \$652 ;
+    v_6_7 <= \$634 ;
   always @(posedge clk)
-    acc_0_4 <= \$653 ;
+    first_6_7 <= first2;
   always @(posedge clk)
-    acc_0_5 <= \$654 ;
+    last_6_7 <= \$635 ;
   always @(posedge clk)
-    acc_0_6 <= \$655 ;
+    acc_6_7 <= \$636 ;
   always @(posedge clk)
-    acc_0_7 <= \$656 ;
+    shadow_6_7 <= \$637 ;
   always @(posedge clk)
-    acc_1_0 <= \$657 ;
+    o_valid_row7 <= \$638 ;
   always @(posedge clk)
-    acc_1_1 <= \$658 ;
+    v_7_0 <= \$639 ;
   always @(posedge clk)
-    acc_1_2 <= \$659 ;
+    first_7_0 <= first2;
   always @(posedge clk)
-    acc_1_3 <= \$660 ;
+    last_7_0 <= \$640 ;
   always @(posedge clk)
-    acc_1_4 <= \$661 ;
+    acc_7_0 <= \$641 ;
   always @(posedge clk)
-    acc_1_5 <= \$662 ;
+    shadow_7_0 <= \$642 ;
   always @(posedge clk)
-    acc_1_6 <= \$663 ;
+    v_7_1 <= \$643 ;
   always @(posedge clk)
-    acc_1_7 <= \$664 ;
+    first_7_1 <= first2;
   always @(posedge clk)
-    acc_2_0 <= \$665 ;
+    last_7_1 <= \$644 ;
   always @(posedge clk)
-    acc_2_1 <= \$666 ;
+    acc_7_1 <= \$645 ;
   always @(posedge clk)
-    acc_2_2 <= \$667 ;
+    shadow_7_1 <= \$646 ;
   always @(posedge clk)
-    acc_2_3 <= \$668 ;
+    v_7_2 <= \$647 ;
   always @(posedge clk)
-    acc_2_4 <= \$669 ;
+    first_7_2 <= first2;
   always @(posedge clk)
-    acc_2_5 <= \$670 ;
+    last_7_2 <= \$648 ;
   always @(posedge clk)
-    acc_2_6 <= \$671 ;
+    acc_7_2 <= \$649 ;
   always @(posedge clk)
-    acc_2_7 <= \$672 ;
+    shadow_7_2 <= \$650 ;
   always @(posedge clk)
-    acc_3_0 <= \$673 ;
+    v_7_3 <= \$651 ;
   always @(posedge clk)
-    acc_3_1 <= \$674 ;
+    first_7_3 <= first2;
   always @(posedge clk)
-    acc_3_2 <= \$675 ;
+    last_7_3 <= \$652 ;
   always @(posedge clk)
-    acc_3_3 <= \$676 ;
+    acc_7_3 <= \$653 ;
   always @(posedge clk)
-    acc_3_4 <= \$677 ;
+    shadow_7_3 <= \$654 ;
   always @(posedge clk)
-    acc_3_5 <= \$678 ;
+    v_7_4 <= \$655 ;
   always @(posedge clk)
-    acc_3_6 <= \$679 ;
+    first_7_4 <= first2;
   always @(posedge clk)
-    acc_3_7 <= \$680 ;
+    last_7_4 <= \$656 ;
   always @(posedge clk)
-    acc_4_0 <= \$681 ;
+    acc_7_4 <= \$657 ;
   always @(posedge clk)
-    acc_4_1 <= \$682 ;
+    shadow_7_4 <= \$658 ;
   always @(posedge clk)
-    acc_4_2 <= \$683 ;
+    v_7_5 <= \$659 ;
   always @(posedge clk)
-    acc_4_3 <= \$684 ;
+    first_7_5 <= first2;
   always @(posedge clk)
-    acc_4_4 <= \$685 ;
+    last_7_5 <= \$660 ;
   always @(posedge clk)
-    acc_4_5 <= \$686 ;
+    acc_7_5 <= \$661 ;
   always @(posedge clk)
-    acc_4_6 <= \$687 ;
+    shadow_7_5 <= \$662 ;
   always @(posedge clk)
-    acc_4_7 <= \$688 ;
+    v_7_6 <= \$663 ;
   always @(posedge clk)
-    acc_5_0 <= \$689 ;
+    first_7_6 <= first2;
   always @(posedge clk)
-    acc_5_1 <= \$690 ;
+    last_7_6 <= \$664 ;
   always @(posedge clk)
-    acc_5_2 <= \$691 ;
+    acc_7_6 <= \$665 ;
   always @(posedge clk)
-    acc_5_3 <= \$692 ;
+    shadow_7_6 <= \$666 ;
   always @(posedge clk)
-    acc_5_4 <= \$693 ;
+    v_7_7 <= \$667 ;
   always @(posedge clk)
-    acc_5_5 <= \$694 ;
+    first_7_7 <= first2;
   always @(posedge clk)
-    acc_5_6 <= \$695 ;
+    last_7_7 <= \$668 ;
   always @(posedge clk)
-    acc_5_7 <= \$696 ;
+    acc_7_7 <= \$669 ;
   always @(posedge clk)
-    acc_6_0 <= \$697 ;
+    shadow_7_7 <= \$670 ;
   always @(posedge clk)
-    acc_6_1 <= \$698 ;
+    o__valid <= \$671 ;
   always @(posedge clk)
-    acc_6_2 <= \$699 ;
+    row <= \$672 ;
   always @(posedge clk)
-    acc_6_3 <= \$700 ;
+    busy <= \$673 ;
   always @(posedge clk)
-    acc_6_4 <= \$701 ;
+    wide_out_r <= \$674 ;
   always @(posedge clk)
-    acc_6_5 <= \$702 ;
-  always @(posedge clk)
-    acc_6_6 <= \$703 ;
-  always @(posedge clk)
-    acc_6_7 <= \$704 ;
-  always @(posedge clk)
-    acc_7_0 <= \$705 ;
-  always @(posedge clk)
-    shadow_7_0 <= \$706 ;
-  always @(posedge clk)
-    acc_7_1 <= \$707 ;
-  always @(posedge clk)
-    shadow_7_1 <= \$708 ;
-  always @(posedge clk)
-    acc_7_2 <= \$709 ;
-  always @(posedge clk)
-    shadow_7_2 <= \$710 ;
-  always @(posedge clk)
-    acc_7_3 <= \$711 ;
-  always @(posedge clk)
-    shadow_7_3 <= \$712 ;
-  always @(posedge clk)
-    acc_7_4 <= \$713 ;
-  always @(posedge clk)
-    shadow_7_4 <= \$714 ;
-  always @(posedge clk)
-    acc_7_5 <= \$715 ;
-  always @(posedge clk)
-    shadow_7_5 <= \$716 ;
-  always @(posedge clk)
-    acc_7_6 <= \$717 ;
-  always @(posedge clk)
-    shadow_7_6 <= \$718 ;
-  always @(posedge clk)
-    acc_7_7 <= \$719 ;
-  always @(posedge clk)
-    shadow_7_7 <= \$720 ;
-  always @(posedge clk)
-    overflow <= \$721 ;
-  assign \$1  = ~ o__valid;
-  assign \$2  = row == 3'h7;
-  assign \$3  = o__ready & \$2 ;
-  assign shadow_free = \$1  | \$3 ;
-  assign \$4  = v2 & last2;
-  assign \$5  = ~ \$4 ;
-  assign i__ready = \$5  | shadow_free;
-  assign \$6  = first2 ? 32'd0 : acc_0_0;
-  assign \$7  = $signed(prod_0_0) + $signed(\$6 );
-  assign \$8  = first2 ? 32'd0 : acc_0_1;
-  assign \$9  = $signed(prod_0_1) + $signed(\$8 );
-  assign \$10  = first2 ? 32'd0 : acc_0_2;
-  assign \$11  = $signed(prod_0_2) + $signed(\$10 );
-  assign \$12  = first2 ? 32'd0 : acc_0_3;
-  assign \$13  = $signed(prod_0_3) + $signed(\$12 );
-  assign \$14  = first2 ? 32'd0 : acc_0_4;
-  assign \$15  = $signed(prod_0_4) + $signed(\$14 );
-  assign \$16  = first2 ? 32'd0 : acc_0_5;
-  assign \$17  = $signed(prod_0_5) + $signed(\$16 );
-  assign \$18  = first2 ? 32'd0 : acc_0_6;
-  assign \$19  = $signed(prod_0_6) + $signed(\$18 );
-  assign \$20  = first2 ? 32'd0 : acc_0_7;
-  assign \$21  = $signed(prod_0_7) + $signed(\$20 );
-  assign \$22  = first2 ? 32'd0 : acc_1_0;
-  assign \$23  = $signed(prod_1_0) + $signed(\$22 );
-  assign \$24  = first2 ? 32'd0 : acc_1_1;
-  assign \$25  = $signed(prod_1_1) + $signed(\$24 );
-  assign \$26  = first2 ? 32'd0 : acc_1_2;
-  assign \$27  = $signed(prod_1_2) + $signed(\$26 );
-  assign \$28  = first2 ? 32'd0 : acc_1_3;
-  assign \$29  = $signed(prod_1_3) + $signed(\$28 );
-  assign \$30  = first2 ? 32'd0 : acc_1_4;
-  assign \$31  = $signed(prod_1_4) + $signed(\$30 );
-  assign \$32  = first2 ? 32'd0 : acc_1_5;
-  assign \$33  = $signed(prod_1_5) + $signed(\$32 );
-  assign \$34  = first2 ? 32'd0 : acc_1_6;
-  assign \$35  = $signed(prod_1_6) + $signed(\$34 );
-  assign \$36  = first2 ? 32'd0 : acc_1_7;
-  assign \$37  = $signed(prod_1_7) + $signed(\$36 );
-  assign \$38  = first2 ? 32'd0 : acc_2_0;
-  assign \$39  = $signed(prod_2_0) + $signed(\$38 );
-  assign \$40  = first2 ? 32'd0 : acc_2_1;
-  assign \$41  = $signed(prod_2_1) + $signed(\$40 );
-  assign \$42  = first2 ? 32'd0 : acc_2_2;
-  assign \$43  = $signed(prod_2_2) + $signed(\$42 );
-  assign \$44  = first2 ? 32'd0 : acc_2_3;
-  assign \$45  = $signed(prod_2_3) + $signed(\$44 );
-  assign \$46  = first2 ? 32'd0 : acc_2_4;
-  assign \$47  = $signed(prod_2_4) + $signed(\$46 );
-  assign \$48  = first2 ? 32'd0 : acc_2_5;
-  assign \$49  = $signed(prod_2_5) + $signed(\$48 );
-  assign \$50  = first2 ? 32'd0 : acc_2_6;
-  assign \$51  = $signed(prod_2_6) + $signed(\$50 );
-  assign \$52  = first2 ? 32'd0 : acc_2_7;
-  assign \$53  = $signed(prod_2_7) + $signed(\$52 );
-  assign \$54  = first2 ? 32'd0 : acc_3_0;
-  assign \$55  = $signed(prod_3_0) + $signed(\$54 );
-  assign \$56  = first2 ? 32'd0 : acc_3_1;
-  assign \$57  = $signed(prod_3_1) + $signed(\$56 );
-  assign \$58  = first2 ? 32'd0 : acc_3_2;
-  assign \$59  = $signed(prod_3_2) + $signed(\$58 );
-  assign \$60  = first2 ? 32'd0 : acc_3_3;
-  assign \$61  = $signed(prod_3_3) + $signed(\$60 );
-  assign \$62  = first2 ? 32'd0 : acc_3_4;
-  assign \$63  = $signed(prod_3_4) + $signed(\$62 );
-  assign \$64  = first2 ? 32'd0 : acc_3_5;
-  assign \$65  = $signed(prod_3_5) + $signed(\$64 );
-  assign \$66  = first2 ? 32'd0 : acc_3_6;
-  assign \$67  = $signed(prod_3_6) + $signed(\$66 );
-  assign \$68  = first2 ? 32'd0 : acc_3_7;
-  assign \$69  = $signed(prod_3_7) + $signed(\$68 );
-  assign \$70  = first2 ? 32'd0 : acc_4_0;
-  assign \$71  = $signed(prod_4_0) + $signed(\$70 );
-  assign \$72  = first2 ? 32'd0 : acc_4_1;
-  assign \$73  = $signed(prod_4_1) + $signed(\$72 );
-  assign \$74  = first2 ? 32'd0 : acc_4_2;
-  assign \$75  = $signed(prod_4_2) + $signed(\$74 );
-  assign \$76  = first2 ? 32'd0 : acc_4_3;
-  assign \$77  = $signed(prod_4_3) + $signed(\$76 );
-  assign \$78  = first2 ? 32'd0 : acc_4_4;
-  assign \$79  = $signed(prod_4_4) + $signed(\$78 );
-  assign \$80  = first2 ? 32'd0 : acc_4_5;
-  assign \$81  = $signed(prod_4_5) + $signed(\$80 );
-  assign \$82  = first2 ? 32'd0 : acc_4_6;
-  assign \$83  = $signed(prod_4_6) + $signed(\$82 );
-  assign \$84  = first2 ? 32'd0 : acc_4_7;
-  assign \$85  = $signed(prod_4_7) + $signed(\$84 );
-  assign \$86  = first2 ? 32'd0 : acc_5_0;
-  assign \$87  = $signed(prod_5_0) + $signed(\$86 );
-  assign \$88  = first2 ? 32'd0 : acc_5_1;
-  assign \$89  = $signed(prod_5_1) + $signed(\$88 );
-  assign \$90  = first2 ? 32'd0 : acc_5_2;
-  assign \$91  = $signed(prod_5_2) + $signed(\$90 );
-  assign \$92  = first2 ? 32'd0 : acc_5_3;
-  assign \$93  = $signed(prod_5_3) + $signed(\$92 );
-  assign \$94  = first2 ? 32'd0 : acc_5_4;
-  assign \$95  = $signed(prod_5_4) + $signed(\$94 );
-  assign \$96  = first2 ? 32'd0 : acc_5_5;
-  assign \$97  = $signed(prod_5_5) + $signed(\$96 );
-  assign \$98  = first2 ? 32'd0 : acc_5_6;
-  assign \$99  = $signed(prod_5_6) + $signed(\$98 );
-  assign \$100  = first2 ? 32'd0 : acc_5_7;
-  assign \$101  = $signed(prod_5_7) + $signed(\$100 );
-  assign \$102  = first2 ? 32'd0 : acc_6_0;
-  assign \$103  = $signed(prod_6_0) + $signed(\$102 );
-  assign \$104  = first2 ? 32'd0 : acc_6_1;
-  assign \$105  = $signed(prod_6_1) + $signed(\$104 );
-  assign \$106  = first2 ? 32'd0 : acc_6_2;
-  assign \$107  = $signed(prod_6_2) + $signed(\$106 );
-  assign \$108  = first2 ? 32'd0 : acc_6_3;
-  assign \$109  = $signed(prod_6_3) + $signed(\$108 );
-  assign \$110  = first2 ? 32'd0 : acc_6_4;
-  assign \$111  = $signed(prod_6_4) + $signed(\$110 );
-  assign \$112  = first2 ? 32'd0 : acc_6_5;
-  assign \$113  = $signed(prod_6_5) + $signed(\$112 );
-  assign \$114  = first2 ? 32'd0 : acc_6_6;
-  assign \$115  = $signed(prod_6_6) + $signed(\$114 );
-  assign \$116  = first2 ? 32'd0 : acc_6_7;
-  assign \$117  = $signed(prod_6_7) + $signed(\$116 );
-  assign \$118  = first2 ? 32'd0 : acc_7_0;
-  assign \$119  = $signed(prod_7_0) + $signed(\$118 );
-  assign \$120  = first2 ? 32'd0 : acc_7_1;
-  assign \$121  = $signed(prod_7_1) + $signed(\$120 );
-  assign \$122  = first2 ? 32'd0 : acc_7_2;
-  assign \$123  = $signed(prod_7_2) + $signed(\$122 );
-  assign \$124  = first2 ? 32'd0 : acc_7_3;
-  assign \$125  = $signed(prod_7_3) + $signed(\$124 );
-  assign \$126  = first2 ? 32'd0 : acc_7_4;
-  assign \$127  = $signed(prod_7_4) + $signed(\$126 );
-  assign \$128  = first2 ? 32'd0 : acc_7_5;
-  assign \$129  = $signed(prod_7_5) + $signed(\$128 );
-  assign \$130  = first2 ? 32'd0 : acc_7_6;
-  assign \$131  = $signed(prod_7_6) + $signed(\$130 );
-  assign \$132  = first2 ? 32'd0 : acc_7_7;
-  assign \$133  = $signed(prod_7_7) + $signed(\$132 );
-  assign \$134  = | exact_0_0[32:31];
-  assign \$135  = & exact_0_0[32:31];
-  assign \$136  = ~ \$135 ;
-  assign \$137  = \$134  & \$136 ;
-  assign \$138  = | exact_0_1[32:31];
-  assign \$139  = & exact_0_1[32:31];
-  assign \$140  = ~ \$139 ;
-  assign \$141  = \$138  & \$140 ;
-  assign \$142  = | exact_0_2[32:31];
-  assign \$143  = & exact_0_2[32:31];
-  assign \$144  = ~ \$143 ;
-  assign \$145  = \$142  & \$144 ;
-  assign \$146  = | exact_0_3[32:31];
-  assign \$147  = & exact_0_3[32:31];
-  assign \$148  = ~ \$147 ;
-  assign \$149  = \$146  & \$148 ;
-  assign \$150  = | exact_0_4[32:31];
-  assign \$151  = & exact_0_4[32:31];
-  assign \$152  = ~ \$151 ;
-  assign \$153  = \$150  & \$152 ;
-  assign \$154  = | exact_0_5[32:31];
-  assign \$155  = & exact_0_5[32:31];
-  assign \$156  = ~ \$155 ;
-  assign \$157  = \$154  & \$156 ;
-  assign \$158  = | exact_0_6[32:31];
-  assign \$159  = & exact_0_6[32:31];
-  assign \$160  = ~ \$159 ;
-  assign \$161  = \$158  & \$160 ;
-  assign \$162  = | exact_0_7[32:31];
-  assign \$163  = & exact_0_7[32:31];
-  assign \$164  = ~ \$163 ;
-  assign \$165  = \$162  & \$164 ;
-  assign \$166  = | exact_1_0[32:31];
-  assign \$167  = & exact_1_0[32:31];
-  assign \$168  = ~ \$167 ;
-  assign \$169  = \$166  & \$168 ;
-  assign \$170  = | exact_1_1[32:31];
-  assign \$171  = & exact_1_1[32:31];
-  assign \$172  = ~ \$171 ;
-  assign \$173  = \$170  & \$172 ;
-  assign \$174  = | exact_1_2[32:31];
-  assign \$175  = & exact_1_2[32:31];
-  assign \$176  = ~ \$175 ;
-  assign \$177  = \$174  & \$176 ;
-  assign \$178  = | exact_1_3[32:31];
-  assign \$179  = & exact_1_3[32:31];
-  assign \$180  = ~ \$179 ;
-  assign \$181  = \$178  & \$180 ;
-  assign \$182  = | exact_1_4[32:31];
-  assign \$183  = & exact_1_4[32:31];
-  assign \$184  = ~ \$183 ;
-  assign \$185  = \$182  & \$184 ;
-  assign \$186  = | exact_1_5[32:31];
-  assign \$187  = & exact_1_5[32:31];
-  assign \$188  = ~ \$187 ;
-  assign \$189  = \$186  & \$188 ;
-  assign \$190  = | exact_1_6[32:31];
-  assign \$191  = & exact_1_6[32:31];
-  assign \$192  = ~ \$191 ;
-  assign \$193  = \$190  & \$192 ;
-  assign \$194  = | exact_1_7[32:31];
-  assign \$195  = & exact_1_7[32:31];
-  assign \$196  = ~ \$195 ;
-  assign \$197  = \$194  & \$196 ;
-  assign \$198  = | exact_2_0[32:31];
-  assign \$199  = & exact_2_0[32:31];
-  assign \$200  = ~ \$199 ;
-  assign \$201  = \$198  & \$200 ;
-  assign \$202  = | exact_2_1[32:31];
-  assign \$203  = & exact_2_1[32:31];
-  assign \$204  = ~ \$203 ;
-  assign \$205  = \$202  & \$204 ;
-  assign \$206  = | exact_2_2[32:31];
-  assign \$207  = & exact_2_2[32:31];
-  assign \$208  = ~ \$207 ;
-  assign \$209  = \$206  & \$208 ;
-  assign \$210  = | exact_2_3[32:31];
-  assign \$211  = & exact_2_3[32:31];
-  assign \$212  = ~ \$211 ;
-  assign \$213  = \$210  & \$212 ;
-  assign \$214  = | exact_2_4[32:31];
-  assign \$215  = & exact_2_4[32:31];
-  assign \$216  = ~ \$215 ;
-  assign \$217  = \$214  & \$216 ;
-  assign \$218  = | exact_2_5[32:31];
-  assign \$219  = & exact_2_5[32:31];
-  assign \$220  = ~ \$219 ;
-  assign \$221  = \$218  & \$220 ;
-  assign \$222  = | exact_2_6[32:31];
-  assign \$223  = & exact_2_6[32:31];
-  assign \$224  = ~ \$223 ;
-  assign \$225  = \$222  & \$224 ;
-  assign \$226  = | exact_2_7[32:31];
-  assign \$227  = & exact_2_7[32:31];
-  assign \$228  = ~ \$227 ;
-  assign \$229  = \$226  & \$228 ;
-  assign \$230  = | exact_3_0[32:31];
-  assign \$231  = & exact_3_0[32:31];
-  assign \$232  = ~ \$231 ;
-  assign \$233  = \$230  & \$232 ;
-  assign \$234  = | exact_3_1[32:31];
-  assign \$235  = & exact_3_1[32:31];
-  assign \$236  = ~ \$235 ;
-  assign \$237  = \$234  & \$236 ;
-  assign \$238  = | exact_3_2[32:31];
-  assign \$239  = & exact_3_2[32:31];
-  assign \$240  = ~ \$239 ;
-  assign \$241  = \$238  & \$240 ;
-  assign \$242  = | exact_3_3[32:31];
-  assign \$243  = & exact_3_3[32:31];
-  assign \$244  = ~ \$243 ;
-  assign \$245  = \$242  & \$244 ;
-  assign \$246  = | exact_3_4[32:31];
-  assign \$247  = & exact_3_4[32:31];
-  assign \$248  = ~ \$247 ;
-  assign \$249  = \$246  & \$248 ;
-  assign \$250  = | exact_3_5[32:31];
-  assign \$251  = & exact_3_5[32:31];
-  assign \$252  = ~ \$251 ;
-  assign \$253  = \$250  & \$252 ;
-  assign \$254  = | exact_3_6[32:31];
-  assign \$255  = & exact_3_6[32:31];
-  assign \$256  = ~ \$255 ;
-  assign \$257  = \$254  & \$256 ;
-  assign \$258  = | exact_3_7[32:31];
-  assign \$259  = & exact_3_7[32:31];
-  assign \$260  = ~ \$259 ;
-  assign \$261  = \$258  & \$260 ;
-  assign \$262  = | exact_4_0[32:31];
-  assign \$263  = & exact_4_0[32:31];
-  assign \$264  = ~ \$263 ;
-  assign \$265  = \$262  & \$264 ;
-  assign \$266  = | exact_4_1[32:31];
-  assign \$267  = & exact_4_1[32:31];
-  assign \$268  = ~ \$267 ;
-  assign \$269  = \$266  & \$268 ;
-  assign \$270  = | exact_4_2[32:31];
-  assign \$271  = & exact_4_2[32:31];
-  assign \$272  = ~ \$271 ;
-  assign \$273  = \$270  & \$272 ;
-  assign \$274  = | exact_4_3[32:31];
-  assign \$275  = & exact_4_3[32:31];
-  assign \$276  = ~ \$275 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_0_0 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_0_0 = \$7 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_0_1 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_0_1 = \$9 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_0_2 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_0_2 = \$11 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_0_3 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_0_3 = \$13 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_0_4 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_0_4 = \$15 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_0_5 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_0_5 = \$17 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_0_6 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_0_6 = \$19 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_0_7 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_0_7 = \$21 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_1_0 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_1_0 = \$23 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_1_1 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_1_1 = \$25 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_1_2 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_1_2 = \$27 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_1_3 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_1_3 = \$29 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_1_4 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_1_4 = \$31 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_1_5 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_1_5 = \$33 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_1_6 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_1_6 = \$35 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_1_7 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_1_7 = \$37 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_2_0 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_2_0 = \$39 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_2_1 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_2_1 = \$41 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_2_2 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_2_2 = \$43 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_2_3 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_2_3 = \$45 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_2_4 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_2_4 = \$47 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_2_5 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_2_5 = \$49 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_2_6 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_2_6 = \$51 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_2_7 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_2_7 = \$53 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_3_0 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_3_0 = \$55 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_3_1 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_3_1 = \$57 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_3_2 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_3_2 = \$59 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_3_3 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_3_3 = \$61 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_3_4 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_3_4 = \$63 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_3_5 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_3_5 = \$65 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_3_6 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_3_6 = \$67 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_3_7 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_3_7 = \$69 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_4_0 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_4_0 = \$71 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_4_1 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_4_1 = \$73 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_4_2 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_4_2 = \$75 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_4_3 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_4_3 = \$77 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_4_4 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_4_4 = \$79 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_4_5 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_4_5 = \$81 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_4_6 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_4_6 = \$83 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_4_7 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_4_7 = \$85 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_5_0 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_5_0 = \$87 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_5_1 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_5_1 = \$89 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_5_2 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_5_2 = \$91 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_5_3 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_5_3 = \$93 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_5_4 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_5_4 = \$95 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_5_5 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_5_5 = \$97 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_5_6 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_5_6 = \$99 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_5_7 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_5_7 = \$101 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_6_0 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_6_0 = \$103 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_6_1 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_6_1 = \$105 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_6_2 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_6_2 = \$107 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_6_3 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_6_3 = \$109 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_6_4 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_6_4 = \$111 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_6_5 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_6_5 = \$113 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_6_6 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_6_6 = \$115 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_6_7 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_6_7 = \$117 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_7_0 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_7_0 = \$119 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_7_1 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_7_1 = \$121 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_7_2 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_7_2 = \$123 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_7_3 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_7_3 = \$125 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_7_4 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_7_4 = \$127 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_7_5 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_7_5 = \$129 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_7_6 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_7_6 = \$131 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    exact_7_7 = 33'h000000000;
-    if (i__ready) begin
-      if (v2) begin
-        exact_7_7 = \$133 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wrapped = 1'h0;
-    if (i__ready) begin
-      if (v2) begin
-        wrapped = \$390 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = row;
-    if (\$391 ) begin
-      \$522  = \$392 [2:0];
-      if (\$393 ) begin
-        \$522  = 3'h0;
-      end
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$522  = 3'h0;
-        end
-      end
+    overflow <= \$675 ;
+  assign \$1  = i__payload[193] & busy;
+  assign i__ready = ~ \$1 ;
+  assign accept = i__valid & i__ready;
+  assign drain = o__valid & o__ready;
+  assign last_row = row == 3'h7;
+  assign \$2  = first_0_0 ? 32'd0 : acc_0_0;
+  assign \$3  = $signed(mac_0_0_p) + $signed(\$2 );
+  assign \$4  = first_0_1 ? 32'd0 : acc_0_1;
+  assign \$5  = $signed(mac_0_1_p) + $signed(\$4 );
+  assign \$6  = first_0_2 ? 32'd0 : acc_0_2;
+  assign \$7  = $signed(mac_0_2_p) + $signed(\$6 );
+  assign \$8  = first_0_3 ? 32'd0 : acc_0_3;
+  assign \$9  = $signed(mac_0_3_p) + $signed(\$8 );
+  assign \$10  = first_0_4 ? 32'd0 : acc_0_4;
+  assign \$11  = $signed(mac_0_4_p) + $signed(\$10 );
+  assign \$12  = first_0_5 ? 32'd0 : acc_0_5;
+  assign \$13  = $signed(mac_0_5_p) + $signed(\$12 );
+  assign \$14  = first_0_6 ? 32'd0 : acc_0_6;
+  assign \$15  = $signed(mac_0_6_p) + $signed(\$14 );
+  assign \$16  = first_0_7 ? 32'd0 : acc_0_7;
+  assign \$17  = $signed(mac_0_7_p) + $signed(\$16 );
+  assign \$18  = first_1_0 ? 32'd0 : acc_1_0;
+  assign \$19  = $signed(mac_1_0_p) + $signed(\$18 );
+  assign \$20  = first_1_1 ? 32'd0 : acc_1_1;
+  assign \$21  = $signed(mac_1_1_p) + $signed(\$20 );
+  assign \$22  = first_1_2 ? 32'd0 : acc_1_2;
+  assign \$23  = $signed(mac_1_2_p) + $signed(\$22 );
+  assign \$24  = first_1_3 ? 32'd0 : acc_1_3;
+  assign \$25  = $signed(mac_1_3_p) + $signed(\$24 );
+  assign \$26  = first_1_4 ? 32'd0 : acc_1_4;
+  assign \$27  = $signed(mac_1_4_p) + $signed(\$26 );
+  assign \$28  = first_1_5 ? 32'd0 : acc_1_5;
+  assign \$29  = $signed(mac_1_5_p) + $signed(\$28 );
+  assign \$30  = first_1_6 ? 32'd0 : acc_1_6;
+  assign \$31  = $signed(mac_1_6_p) + $signed(\$30 );
+  assign \$32  = first_1_7 ? 32'd0 : acc_1_7;
+  assign \$33  = $signed(mac_1_7_p) + $signed(\$32 );
+  assign \$34  = first_2_0 ? 32'd0 : acc_2_0;
+  assign \$35  = $signed(mac_2_0_p) + $signed(\$34 );
+  assign \$36  = first_2_1 ? 32'd0 : acc_2_1;
+  assign \$37  = $signed(mac_2_1_p) + $signed(\$36 );
+  assign \$38  = first_2_2 ? 32'd0 : acc_2_2;
+  assign \$39  = $signed(mac_2_2_p) + $signed(\$38 );
+  assign \$40  = first_2_3 ? 32'd0 : acc_2_3;
+  assign \$41  = $signed(mac_2_3_p) + $signed(\$40 );
+  assign \$42  = first_2_4 ? 32'd0 : acc_2_4;
+  assign \$43  = $signed(mac_2_4_p) + $signed(\$42 );
+  assign \$44  = first_2_5 ? 32'd0 : acc_2_5;
+  assign \$45  = $signed(mac_2_5_p) + $signed(\$44 );
+  assign \$46  = first_2_6 ? 32'd0 : acc_2_6;
+  assign \$47  = $signed(mac_2_6_p) + $signed(\$46 );
+  assign \$48  = first_2_7 ? 32'd0 : acc_2_7;
+  assign \$49  = $signed(mac_2_7_p) + $signed(\$48 );
+  assign \$50  = first_3_0 ? 32'd0 : acc_3_0;
+  assign \$51  = $signed(mac_3_0_p) + $signed(\$50 );
+  assign \$52  = first_3_1 ? 32'd0 : acc_3_1;
+  assign \$53  = $signed(mac_3_1_p) + $signed(\$52 );
+  assign \$54  = first_3_2 ? 32'd0 : acc_3_2;
+  assign \$55  = $signed(mac_3_2_p) + $signed(\$54 );
+  assign \$56  = first_3_3 ? 32'd0 : acc_3_3;
+  assign \$57  = $signed(mac_3_3_p) + $signed(\$56 );
+  assign \$58  = first_3_4 ? 32'd0 : acc_3_4;
+  assign \$59  = $signed(mac_3_4_p) + $signed(\$58 );
+  assign \$60  = first_3_5 ? 32'd0 : acc_3_5;
+  assign \$61  = $signed(mac_3_5_p) + $signed(\$60 );
+  assign \$62  = first_3_6 ? 32'd0 : acc_3_6;
+  assign \$63  = $signed(mac_3_6_p) + $signed(\$62 );
+  assign \$64  = first_3_7 ? 32'd0 : acc_3_7;
+  assign \$65  = $signed(mac_3_7_p) + $signed(\$64 );
+  assign \$66  = first_4_0 ? 32'd0 : acc_4_0;
+  assign \$67  = $signed(mac_4_0_p) + $signed(\$66 );
+  assign \$68  = first_4_1 ? 32'd0 : acc_4_1;
+  assign \$69  = $signed(mac_4_1_p) + $signed(\$68 );
+  assign \$70  = first_4_2 ? 32'd0 : acc_4_2;
+  assign \$71  = $signed(mac_4_2_p) + $signed(\$70 );
+  assign \$72  = first_4_3 ? 32'd0 : acc_4_3;
+  assign \$73  = $signed(mac_4_3_p) + $signed(\$72 );
+  assign \$74  = first_4_4 ? 32'd0 : acc_4_4;
+  assign \$75  = $signed(mac_4_4_p) + $signed(\$74 );
+  assign \$76  = first_4_5 ? 32'd0 : acc_4_5;
+  assign \$77  = $signed(mac_4_5_p) + $signed(\$76 );
+  assign \$78  = first_4_6 ? 32'd0 : acc_4_6;
+  assign \$79  = $signed(mac_4_6_p) + $signed(\$78 );
+  assign \$80  = first_4_7 ? 32'd0 : acc_4_7;
+  assign \$81  = $signed(mac_4_7_p) + $signed(\$80 );
+  assign \$82  = first_5_0 ? 32'd0 : acc_5_0;
+  assign \$83  = $signed(mac_5_0_p) + $signed(\$82 );
+  assign \$84  = first_5_1 ? 32'd0 : acc_5_1;
+  assign \$85  = $signed(mac_5_1_p) + $signed(\$84 );
+  assign \$86  = first_5_2 ? 32'd0 : acc_5_2;
+  assign \$87  = $signed(mac_5_2_p) + $signed(\$86 );
+  assign \$88  = first_5_3 ? 32'd0 : acc_5_3;
+  assign \$89  = $signed(mac_5_3_p) + $signed(\$88 );
+  assign \$90  = first_5_4 ? 32'd0 : acc_5_4;
+  assign \$91  = $signed(mac_5_4_p) + $signed(\$90 );
+  assign \$92  = first_5_5 ? 32'd0 : acc_5_5;
+  assign \$93  = $signed(mac_5_5_p) + $signed(\$92 );
+  assign \$94  = first_5_6 ? 32'd0 : acc_5_6;
+  assign \$95  = $signed(mac_5_6_p) + $signed(\$94 );
+  assign \$96  = first_5_7 ? 32'd0 : acc_5_7;
+  assign \$97  = $signed(mac_5_7_p) + $signed(\$96 );
+  assign \$98  = first_6_0 ? 32'd0 : acc_6_0;
+  assign \$99  = $signed(mac_6_0_p) + $signed(\$98 );
+  assign \$100  = first_6_1 ? 32'd0 : acc_6_1;
+  assign \$101  = $signed(mac_6_1_p) + $signed(\$100 );
+  assign \$102  = first_6_2 ? 32'd0 : acc_6_2;
+  assign \$103  = $signed(mac_6_2_p) + $signed(\$102 );
+  assign \$104  = first_6_3 ? 32'd0 : acc_6_3;
+  assign \$105  = $signed(mac_6_3_p) + $signed(\$104 );
+  assign \$106  = first_6_4 ? 32'd0 : acc_6_4;
+  assign \$107  = $signed(mac_6_4_p) + $signed(\$106 );
+  assign \$108  = first_6_5 ? 32'd0 : acc_6_5;
+  assign \$109  = $signed(mac_6_5_p) + $signed(\$108 );
+  assign \$110  = first_6_6 ? 32'd0 : acc_6_6;
+  assign \$111  = $signed(mac_6_6_p) + $signed(\$110 );
+  assign \$112  = first_6_7 ? 32'd0 : acc_6_7;
+  assign \$113  = $signed(mac_6_7_p) + $signed(\$112 );
+  assign \$114  = first_7_0 ? 32'd0 : acc_7_0;
+  assign \$115  = $signed(mac_7_0_p) + $signed(\$114 );
+  assign \$116  = first_7_1 ? 32'd0 : acc_7_1;
+  assign \$117  = $signed(mac_7_1_p) + $signed(\$116 );
+  assign \$118  = first_7_2 ? 32'd0 : acc_7_2;
+  assign \$119  = $signed(mac_7_2_p) + $signed(\$118 );
+  assign \$120  = first_7_3 ? 32'd0 : acc_7_3;
+  assign \$121  = $signed(mac_7_3_p) + $signed(\$120 );
+  assign \$122  = first_7_4 ? 32'd0 : acc_7_4;
+  assign \$123  = $signed(mac_7_4_p) + $signed(\$122 );
+  assign \$124  = first_7_5 ? 32'd0 : acc_7_5;
+  assign \$125  = $signed(mac_7_5_p) + $signed(\$124 );
+  assign \$126  = first_7_6 ? 32'd0 : acc_7_6;
+  assign \$127  = $signed(mac_7_6_p) + $signed(\$126 );
+  assign \$128  = first_7_7 ? 32'd0 : acc_7_7;
+  assign \$129  = $signed(mac_7_7_p) + $signed(\$128 );
+  assign \$130  = $signed(mac_0_0_a) * $signed(mac_0_0_w);
+  assign \$131  = $signed(mac_0_1_a) * $signed(mac_0_1_w);
+  assign \$132  = $signed(mac_0_2_a) * $signed(mac_0_2_w);
+  assign \$133  = $signed(mac_0_3_a) * $signed(mac_0_3_w);
+  assign \$134  = $signed(mac_0_4_a) * $signed(mac_0_4_w);
+  assign \$135  = $signed(mac_0_5_a) * $signed(mac_0_5_w);
+  assign \$136  = $signed(mac_0_6_a) * $signed(mac_0_6_w);
+  assign \$137  = $signed(mac_0_7_a) * $signed(mac_0_7_w);
+  assign \$138  = $signed(mac_1_0_a) * $signed(mac_1_0_w);
+  assign \$139  = $signed(mac_1_1_a) * $signed(mac_1_1_w);
+  assign \$140  = $signed(mac_1_2_a) * $signed(mac_1_2_w);
+  assign \$141  = $signed(mac_1_3_a) * $signed(mac_1_3_w);
+  assign \$142  = $signed(mac_1_4_a) * $signed(mac_1_4_w);
+  assign \$143  = $signed(mac_1_5_a) * $signed(mac_1_5_w);
+  assign \$144  = $signed(mac_1_6_a) * $signed(mac_1_6_w);
+  assign \$145  = $signed(mac_1_7_a) * $signed(mac_1_7_w);
+  assign \$146  = $signed(mac_2_0_a) * $signed(mac_2_0_w);
+  assign \$147  = $signed(mac_2_1_a) * $signed(mac_2_1_w);
+  assign \$148  = $signed(mac_2_2_a) * $signed(mac_2_2_w);
+  assign \$149  = $signed(mac_2_3_a) * $signed(mac_2_3_w);
+  assign \$150  = $signed(mac_2_4_a) * $signed(mac_2_4_w);
+  assign \$151  = $signed(mac_2_5_a) * $signed(mac_2_5_w);
+  assign \$152  = $signed(mac_2_6_a) * $signed(mac_2_6_w);
+  assign \$153  = $signed(mac_2_7_a) * $signed(mac_2_7_w);
+  assign \$154  = $signed(mac_3_0_a) * $signed(mac_3_0_w);
+  assign \$155  = $signed(mac_3_1_a) * $signed(mac_3_1_w);
+  assign \$156  = $signed(mac_3_2_a) * $signed(mac_3_2_w);
+  assign \$157  = $signed(mac_3_3_a) * $signed(mac_3_3_w);
+  assign \$158  = $signed(mac_3_4_a) * $signed(mac_3_4_w);
+  assign \$159  = $signed(mac_3_5_a) * $signed(mac_3_5_w);
+  assign \$160  = $signed(mac_3_6_a) * $signed(mac_3_6_w);
+  assign \$161  = $signed(mac_3_7_a) * $signed(mac_3_7_w);
+  assign \$162  = $signed(mac_4_0_a) * $signed(mac_4_0_w);
+  assign \$163  = $signed(mac_4_1_a) * $signed(mac_4_1_w);
+  assign \$164  = $signed(mac_4_2_a) * $signed(mac_4_2_w);
+  assign \$165  = $signed(mac_4_3_a) * $signed(mac_4_3_w);
+  assign \$166  = $signed(mac_4_4_a) * $signed(mac_4_4_w);
+  assign \$167  = $signed(mac_4_5_a) * $signed(mac_4_5_w);
+  assign \$168  = $signed(mac_4_6_a) * $signed(mac_4_6_w);
+  assign \$169  = $signed(mac_4_7_a) * $signed(mac_4_7_w);
+  assign \$170  = $signed(mac_5_0_a) * $signed(mac_5_0_w);
+  assign \$171  = $signed(mac_5_1_a) * $signed(mac_5_1_w);
+  assign \$172  = $signed(mac_5_2_a) * $signed(mac_5_2_w);
+  assign \$173  = $signed(mac_5_3_a) * $signed(mac_5_3_w);
+  assign \$174  = $signed(mac_5_4_a) * $signed(mac_5_4_w);
+  assign \$175  = $signed(mac_5_5_a) * $signed(mac_5_5_w);
+  assign \$176  = $signed(mac_5_6_a) * $signed(mac_5_6_w);
+  assign \$177  = $signed(mac_5_7_a) * $signed(mac_5_7_w);
+  assign \$178  = $signed(mac_6_0_a) * $signed(mac_6_0_w);
+  assign \$179  = $signed(mac_6_1_a) * $signed(mac_6_1_w);
+  assign \$180  = $signed(mac_6_2_a) * $signed(mac_6_2_w);
+  assign \$181  = $signed(mac_6_3_a) * $signed(mac_6_3_w);
+  assign \$182  = $signed(mac_6_4_a) * $signed(mac_6_4_w);
+  assign \$183  = $signed(mac_6_5_a) * $signed(mac_6_5_w);
+  assign \$184  = $signed(mac_6_6_a) * $signed(mac_6_6_w);
+  assign \$185  = $signed(mac_6_7_a) * $signed(mac_6_7_w);
+  assign \$186  = $signed(mac_7_0_a) * $signed(mac_7_0_w);
+  assign \$187  = $signed(mac_7_1_a) * $signed(mac_7_1_w);
+  assign \$188  = $signed(mac_7_2_a) * $signed(mac_7_2_w);
+  assign \$189  = $signed(mac_7_3_a) * $signed(mac_7_3_w);
+  assign \$190  = $signed(mac_7_4_a) * $signed(mac_7_4_w);
+  assign \$191  = $signed(mac_7_5_a) * $signed(mac_7_5_w);
+  assign \$192  = $signed(mac_7_6_a) * $signed(mac_7_6_w);
+  assign \$193  = $signed(mac_7_7_a) * $signed(mac_7_7_w);
+  assign \$194  = v3 & last3;
+  assign \$195  = drain & last_row;
+  assign \$196  = v2 & last2;
+  assign \$197  = o_valid_row0 & o__ready;
+  assign \$198  = v2 & last2;
+  assign \$199  = o_valid_row0 & o__ready;
+  assign \$200  = v2 & last2;
+  assign \$201  = o_valid_row0 & o__ready;
+  assign \$202  = v2 & last2;
+  assign \$203  = o_valid_row0 & o__ready;
+  assign \$204  = v2 & last2;
+  assign \$205  = o_valid_row0 & o__ready;
+  assign \$206  = v2 & last2;
+  assign \$207  = o_valid_row0 & o__ready;
+  assign \$208  = v2 & last2;
+  assign \$209  = o_valid_row0 & o__ready;
+  assign \$210  = v2 & last2;
+  assign \$211  = o_valid_row0 & o__ready;
+  assign \$212  = v3 & last3;
+  assign \$213  = drain & last_row;
+  assign \$214  = v2 & last2;
+  assign \$215  = o_valid_row1 & o__ready;
+  assign \$216  = v2 & last2;
+  assign \$217  = o_valid_row1 & o__ready;
+  assign \$218  = v2 & last2;
+  assign \$219  = o_valid_row1 & o__ready;
+  assign \$220  = v2 & last2;
+  assign \$221  = o_valid_row1 & o__ready;
+  assign \$222  = v2 & last2;
+  assign \$223  = o_valid_row1 & o__ready;
+  assign \$224  = v2 & last2;
+  assign \$225  = o_valid_row1 & o__ready;
+  assign \$226  = v2 & last2;
+  assign \$227  = o_valid_row1 & o__ready;
+  assign \$228  = v2 & last2;
+  assign \$229  = o_valid_row1 & o__ready;
+  assign \$230  = v3 & last3;
+  assign \$231  = drain & last_row;
+  assign \$232  = v2 & last2;
+  assign \$233  = o_valid_row2 & o__ready;
+  assign \$234  = v2 & last2;
+  assign \$235  = o_valid_row2 & o__ready;
+  assign \$236  = v2 & last2;
+  assign \$237  = o_valid_row2 & o__ready;
+  assign \$238  = v2 & last2;
+  assign \$239  = o_valid_row2 & o__ready;
+  assign \$240  = v2 & last2;
+  assign \$241  = o_valid_row2 & o__ready;
+  assign \$242  = v2 & last2;
+  assign \$243  = o_valid_row2 & o__ready;
+  assign \$244  = v2 & last2;
+  assign \$245  = o_valid_row2 & o__ready;
+  assign \$246  = v2 & last2;
+  assign \$247  = o_valid_row2 & o__ready;
+  assign \$248  = v3 & last3;
+  assign \$249  = drain & last_row;
+  assign \$250  = v2 & last2;
+  assign \$251  = o_valid_row3 & o__ready;
+  assign \$252  = v2 & last2;
+  assign \$253  = o_valid_row3 & o__ready;
+  assign \$254  = v2 & last2;
+  assign \$255  = o_valid_row3 & o__ready;
+  assign \$256  = v2 & last2;
+  assign \$257  = o_valid_row3 & o__ready;
+  assign \$258  = v2 & last2;
+  assign \$259  = o_valid_row3 & o__ready;
+  assign \$260  = v2 & last2;
+  assign \$261  = o_valid_row3 & o__ready;
+  assign \$262  = v2 & last2;
+  assign \$263  = o_valid_row3 & o__ready;
+  assign \$264  = v2 & last2;
+  assign \$265  = o_valid_row3 & o__ready;
+  assign \$266  = v3 & last3;
+  assign \$267  = drain & last_row;
+  assign \$268  = v2 & last2;
+  assign \$269  = o_valid_row4 & o__ready;
+  assign \$270  = v2 & last2;
+  assign \$271  = o_valid_row4 & o__ready;
+  assign \$272  = v2 & last2;
+  assign \$273  = o_valid_row4 & o__ready;
+  assign \$274  = v2 & last2;
+  assign \$275  = o_valid_row4 & o__ready;
+  assign \$276  = v2 & last2;
+  assign \$277  = o_valid_row4 & o__ready;
+  assign \$278  = v2 & last2;
+  assign \$279  = o_valid_row4 & o__ready;
+  assign \$280  = v2 & last2;
+  assign \$281  = o_valid_row4 & o__ready;
+  assign \$282  = v2 & last2;
+  assign \$283  = o_valid_row4 & o__ready;
+  assign \$284  = v3 & last3;
+  assign \$285  = drain & last_row;
+  assign \$286  = v2 & last2;
+  assign \$287  = o_valid_row5 & o__ready;
+  assign \$288  = v2 & last2;
+  assign \$289  = o_valid_row5 & o__ready;
+  assign \$290  = v2 & last2;
+  assign \$291  = o_valid_row5 & o__ready;
+  assign \$292  = v2 & last2;
+  assign \$293  = o_valid_row5 & o__ready;
+  assign \$294  = v2 & last2;
+  assign \$295  = o_valid_row5 & o__ready;
+  assign \$296  = v2 & last2;
+  assign \$297  = o_valid_row5 & o__ready;
+  assign \$298  = v2 & last2;
+  assign \$299  = o_valid_row5 & o__ready;
+  assign \$300  = v2 & last2;
+  assign \$301  = o_valid_row5 & o__ready;
+  assign \$302  = v3 & last3;
+  assign \$303  = drain & last_row;
+  assign \$304  = v2 & last2;
+  assign \$305  = o_valid_row6 & o__ready;
+  assign \$306  = v2 & last2;
+  assign \$307  = o_valid_row6 & o__ready;
+  assign \$308  = v2 & last2;
+  assign \$309  = o_valid_row6 & o__ready;
+  assign \$310  = v2 & last2;
+  assign \$311  = o_valid_row6 & o__ready;
+  assign \$312  = v2 & last2;
+  assign \$313  = o_valid_row6 & o__ready;
+  assign \$314  = v2 & last2;
+  assign \$315  = o_valid_row6 & o__ready;
+  assign \$316  = v2 & last2;
+  assign \$317  = o_valid_row6 & o__ready;
+  assign \$318  = v2 & last2;
+  assign \$319  = o_valid_row6 & o__ready;
+  assign \$320  = v3 & last3;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$333  = accept;
+    if (rst) begin
+      \$333  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$334  = in1;
+    if (accept) begin
+      \$334  = i__payload;
     end
     if (rst) begin
-      \$522  = 3'h0;
+      \$334  = 194'h0000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = shadow_0_0;
-    if (\$391 ) begin
-      \$523  = shadow_1_0;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$523  = exact_0_0[31:0];
-        end
-      end
+    \$335  = first1;
+    if (accept) begin
+      \$335  = i__payload[192];
     end
     if (rst) begin
-      \$523  = 32'd0;
+      \$335  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = shadow_0_1;
-    if (\$391 ) begin
-      \$524  = shadow_1_1;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$524  = exact_0_1[31:0];
-        end
-      end
+    \$336  = last1;
+    if (accept) begin
+      \$336  = i__payload[193];
     end
     if (rst) begin
-      \$524  = 32'd0;
+      \$336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = shadow_0_2;
-    if (\$391 ) begin
-      \$525  = shadow_1_2;
+    \$337  = v1;
+    if (rst) begin
+      \$337  = 1'h0;
     end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$525  = exact_0_2[31:0];
-        end
-      end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$338  = first1;
+    if (rst) begin
+      \$338  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$339  = last1;
+    if (rst) begin
+      \$339  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$340  = v2;
+    if (rst) begin
+      \$340  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$341  = first2;
+    if (rst) begin
+      \$341  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$342  = last2;
+    if (rst) begin
+      \$342  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$343  = { \$130 [23], \$130 [23], \$130 [23], \$130 [23], \$130 [23], \$130 [23], \$130 [23], \$130 [23], \$130  };
+    if (rst) begin
+      \$343  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$344  = { \$131 [23], \$131 [23], \$131 [23], \$131 [23], \$131 [23], \$131 [23], \$131 [23], \$131 [23], \$131  };
+    if (rst) begin
+      \$344  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$345  = { \$132 [23], \$132 [23], \$132 [23], \$132 [23], \$132 [23], \$132 [23], \$132 [23], \$132 [23], \$132  };
+    if (rst) begin
+      \$345  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$346  = { \$133 [23], \$133 [23], \$133 [23], \$133 [23], \$133 [23], \$133 [23], \$133 [23], \$133 [23], \$133  };
+    if (rst) begin
+      \$346  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$347  = { \$134 [23], \$134 [23], \$134 [23], \$134 [23], \$134 [23], \$134 [23], \$134 [23], \$134 [23], \$134  };
+    if (rst) begin
+      \$347  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$348  = { \$135 [23], \$135 [23], \$135 [23], \$135 [23], \$135 [23], \$135 [23], \$135 [23], \$135 [23], \$135  };
+    if (rst) begin
+      \$348  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$349  = { \$136 [23], \$136 [23], \$136 [23], \$136 [23], \$136 [23], \$136 [23], \$136 [23], \$136 [23], \$136  };
+    if (rst) begin
+      \$349  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$350  = { \$137 [23], \$137 [23], \$137 [23], \$137 [23], \$137 [23], \$137 [23], \$137 [23], \$137 [23], \$137  };
+    if (rst) begin
+      \$350  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$351  = { \$138 [23], \$138 [23], \$138 [23], \$138 [23], \$138 [23], \$138 [23], \$138 [23], \$138 [23], \$138  };
+    if (rst) begin
+      \$351  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$352  = { \$139 [23], \$139 [23], \$139 [23], \$139 [23], \$139 [23], \$139 [23], \$139 [23], \$139 [23], \$139  };
+    if (rst) begin
+      \$352  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$353  = { \$140 [23], \$140 [23], \$140 [23], \$140 [23], \$140 [23], \$140 [23], \$140 [23], \$140 [23], \$140  };
+    if (rst) begin
+      \$353  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$354  = { \$141 [23], \$141 [23], \$141 [23], \$141 [23], \$141 [23], \$141 [23], \$141 [23], \$141 [23], \$141  };
+    if (rst) begin
+      \$354  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$355  = { \$142 [23], \$142 [23], \$142 [23], \$142 [23], \$142 [23], \$142 [23], \$142 [23], \$142 [23], \$142  };
+    if (rst) begin
+      \$355  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$356  = { \$143 [23], \$143 [23], \$143 [23], \$143 [23], \$143 [23], \$143 [23], \$143 [23], \$143 [23], \$143  };
+    if (rst) begin
+      \$356  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$357  = { \$144 [23], \$144 [23], \$144 [23], \$144 [23], \$144 [23], \$144 [23], \$144 [23], \$144 [23], \$144  };
+    if (rst) begin
+      \$357  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$358  = { \$145 [23], \$145 [23], \$145 [23], \$145 [23], \$145 [23], \$145 [23], \$145 [23], \$145 [23], \$145  };
+    if (rst) begin
+      \$358  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$359  = { \$146 [23], \$146 [23], \$146 [23], \$146 [23], \$146 [23], \$146 [23], \$146 [23], \$146 [23], \$146  };
+    if (rst) begin
+      \$359  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$360  = { \$147 [23], \$147 [23], \$147 [23], \$147 [23], \$147 [23], \$147 [23], \$147 [23], \$147 [23], \$147  };
+    if (rst) begin
+      \$360  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$361  = { \$148 [23], \$148 [23], \$148 [23], \$148 [23], \$148 [23], \$148 [23], \$148 [23], \$148 [23], \$148  };
+    if (rst) begin
+      \$361  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$362  = { \$149 [23], \$149 [23], \$149 [23], \$149 [23], \$149 [23], \$149 [23], \$149 [23], \$149 [23], \$149  };
+    if (rst) begin
+      \$362  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$363  = { \$150 [23], \$150 [23], \$150 [23], \$150 [23], \$150 [23], \$150 [23], \$150 [23], \$150 [23], \$150  };
+    if (rst) begin
+      \$363  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$364  = { \$151 [23], \$151 [23], \$151 [23], \$151 [23], \$151 [23], \$151 [23], \$151 [23], \$151 [23], \$151  };
+    if (rst) begin
+      \$364  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$365  = { \$152 [23], \$152 [23], \$152 [23], \$152 [23], \$152 [23], \$152 [23], \$152 [23], \$152 [23], \$152  };
+    if (rst) begin
+      \$365  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$366  = { \$153 [23], \$153 [23], \$153 [23], \$153 [23], \$153 [23], \$153 [23], \$153 [23], \$153 [23], \$153  };
+    if (rst) begin
+      \$366  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$367  = { \$154 [23], \$154 [23], \$154 [23], \$154 [23], \$154 [23], \$154 [23], \$154 [23], \$154 [23], \$154  };
+    if (rst) begin
+      \$367  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$368  = { \$155 [23], \$155 [23], \$155 [23], \$155 [23], \$155 [23], \$155 [23], \$155 [23], \$155 [23], \$155  };
+    if (rst) begin
+      \$368  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$369  = { \$156 [23], \$156 [23], \$156 [23], \$156 [23], \$156 [23], \$156 [23], \$156 [23], \$156 [23], \$156  };
+    if (rst) begin
+      \$369  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$370  = { \$157 [23], \$157 [23], \$157 [23], \$157 [23], \$157 [23], \$157 [23], \$157 [23], \$157 [23], \$157  };
+    if (rst) begin
+      \$370  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$371  = { \$158 [23], \$158 [23], \$158 [23], \$158 [23], \$158 [23], \$158 [23], \$158 [23], \$158 [23], \$158  };
+    if (rst) begin
+      \$371  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$372  = { \$159 [23], \$159 [23], \$159 [23], \$159 [23], \$159 [23], \$159 [23], \$159 [23], \$159 [23], \$159  };
+    if (rst) begin
+      \$372  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$373  = { \$160 [23], \$160 [23], \$160 [23], \$160 [23], \$160 [23], \$160 [23], \$160 [23], \$160 [23], \$160  };
+    if (rst) begin
+      \$373  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$374  = { \$161 [23], \$161 [23], \$161 [23], \$161 [23], \$161 [23], \$161 [23], \$161 [23], \$161 [23], \$161  };
+    if (rst) begin
+      \$374  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$375  = { \$162 [23], \$162 [23], \$162 [23], \$162 [23], \$162 [23], \$162 [23], \$162 [23], \$162 [23], \$162  };
+    if (rst) begin
+      \$375  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$376  = { \$163 [23], \$163 [23], \$163 [23], \$163 [23], \$163 [23], \$163 [23], \$163 [23], \$163 [23], \$163  };
+    if (rst) begin
+      \$376  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$377  = { \$164 [23], \$164 [23], \$164 [23], \$164 [23], \$164 [23], \$164 [23], \$164 [23], \$164 [23], \$164  };
+    if (rst) begin
+      \$377  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$378  = { \$165 [23], \$165 [23], \$165 [23], \$165 [23], \$165 [23], \$165 [23], \$165 [23], \$165 [23], \$165  };
+    if (rst) begin
+      \$378  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$379  = { \$166 [23], \$166 [23], \$166 [23], \$166 [23], \$166 [23], \$166 [23], \$166 [23], \$166 [23], \$166  };
+    if (rst) begin
+      \$379  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$380  = { \$167 [23], \$167 [23], \$167 [23], \$167 [23], \$167 [23], \$167 [23], \$167 [23], \$167 [23], \$167  };
+    if (rst) begin
+      \$380  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$381  = { \$168 [23], \$168 [23], \$168 [23], \$168 [23], \$168 [23], \$168 [23], \$168 [23], \$168 [23], \$168  };
+    if (rst) begin
+      \$381  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$382  = { \$169 [23], \$169 [23], \$169 [23], \$169 [23], \$169 [23], \$169 [23], \$169 [23], \$169 [23], \$169  };
+    if (rst) begin
+      \$382  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$383  = { \$170 [23], \$170 [23], \$170 [23], \$170 [23], \$170 [23], \$170 [23], \$170 [23], \$170 [23], \$170  };
+    if (rst) begin
+      \$383  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$384  = { \$171 [23], \$171 [23], \$171 [23], \$171 [23], \$171 [23], \$171 [23], \$171 [23], \$171 [23], \$171  };
+    if (rst) begin
+      \$384  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$385  = { \$172 [23], \$172 [23], \$172 [23], \$172 [23], \$172 [23], \$172 [23], \$172 [23], \$172 [23], \$172  };
+    if (rst) begin
+      \$385  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$386  = { \$173 [23], \$173 [23], \$173 [23], \$173 [23], \$173 [23], \$173 [23], \$173 [23], \$173 [23], \$173  };
+    if (rst) begin
+      \$386  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$387  = { \$174 [23], \$174 [23], \$174 [23], \$174 [23], \$174 [23], \$174 [23], \$174 [23], \$174 [23], \$174  };
+    if (rst) begin
+      \$387  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$388  = { \$175 [23], \$175 [23], \$175 [23], \$175 [23], \$175 [23], \$175 [23], \$175 [23], \$175 [23], \$175  };
+    if (rst) begin
+      \$388  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$389  = { \$176 [23], \$176 [23], \$176 [23], \$176 [23], \$176 [23], \$176 [23], \$176 [23], \$176 [23], \$176  };
+    if (rst) begin
+      \$389  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$390  = { \$177 [23], \$177 [23], \$177 [23], \$177 [23], \$177 [23], \$177 [23], \$177 [23], \$177 [23], \$177  };
+    if (rst) begin
+      \$390  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$391  = { \$178 [23], \$178 [23], \$178 [23], \$178 [23], \$178 [23], \$178 [23], \$178 [23], \$178 [23], \$178  };
+    if (rst) begin
+      \$391  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$392  = { \$179 [23], \$179 [23], \$179 [23], \$179 [23], \$179 [23], \$179 [23], \$179 [23], \$179 [23], \$179  };
+    if (rst) begin
+      \$392  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$393  = { \$180 [23], \$180 [23], \$180 [23], \$180 [23], \$180 [23], \$180 [23], \$180 [23], \$180 [23], \$180  };
+    if (rst) begin
+      \$393  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$394  = { \$181 [23], \$181 [23], \$181 [23], \$181 [23], \$181 [23], \$181 [23], \$181 [23], \$181 [23], \$181  };
+    if (rst) begin
+      \$394  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$395  = { \$182 [23], \$182 [23], \$182 [23], \$182 [23], \$182 [23], \$182 [23], \$182 [23], \$182 [23], \$182  };
+    if (rst) begin
+      \$395  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$396  = { \$183 [23], \$183 [23], \$183 [23], \$183 [23], \$183 [23], \$183 [23], \$183 [23], \$183 [23], \$183  };
+    if (rst) begin
+      \$396  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$397  = { \$184 [23], \$184 [23], \$184 [23], \$184 [23], \$184 [23], \$184 [23], \$184 [23], \$184 [23], \$184  };
+    if (rst) begin
+      \$397  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$398  = { \$185 [23], \$185 [23], \$185 [23], \$185 [23], \$185 [23], \$185 [23], \$185 [23], \$185 [23], \$185  };
+    if (rst) begin
+      \$398  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$399  = { \$186 [23], \$186 [23], \$186 [23], \$186 [23], \$186 [23], \$186 [23], \$186 [23], \$186 [23], \$186  };
+    if (rst) begin
+      \$399  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$400  = { \$187 [23], \$187 [23], \$187 [23], \$187 [23], \$187 [23], \$187 [23], \$187 [23], \$187 [23], \$187  };
+    if (rst) begin
+      \$400  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$401  = { \$188 [23], \$188 [23], \$188 [23], \$188 [23], \$188 [23], \$188 [23], \$188 [23], \$188 [23], \$188  };
+    if (rst) begin
+      \$401  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$402  = { \$189 [23], \$189 [23], \$189 [23], \$189 [23], \$189 [23], \$189 [23], \$189 [23], \$189 [23], \$189  };
+    if (rst) begin
+      \$402  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$403  = { \$190 [23], \$190 [23], \$190 [23], \$190 [23], \$190 [23], \$190 [23], \$190 [23], \$190 [23], \$190  };
+    if (rst) begin
+      \$403  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$404  = { \$191 [23], \$191 [23], \$191 [23], \$191 [23], \$191 [23], \$191 [23], \$191 [23], \$191 [23], \$191  };
+    if (rst) begin
+      \$404  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$405  = { \$192 [23], \$192 [23], \$192 [23], \$192 [23], \$192 [23], \$192 [23], \$192 [23], \$192 [23], \$192  };
+    if (rst) begin
+      \$405  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$406  = { \$193 [23], \$193 [23], \$193 [23], \$193 [23], \$193 [23], \$193 [23], \$193 [23], \$193 [23], \$193  };
+    if (rst) begin
+      \$406  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$407  = o_valid_row0;
+    if (\$194 ) begin
+      \$407  = 1'h1;
+    end else if (\$195 ) begin
+      \$407  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$408  = v2;
+    if (rst) begin
+      \$408  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$409  = \$196 ;
+    if (rst) begin
+      \$409  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$410  = acc_0_0;
+    if (v_0_0) begin
+      \$410  = \$3 [31:0];
+    end
+    if (rst) begin
+      \$410  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$411  = shadow_0_0;
+    if (last_0_0) begin
+      \$411  = \$3 [31:0];
+    end else if (\$197 ) begin
+      \$411  = shadow_1_0;
+    end
+    if (rst) begin
+      \$411  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$412  = v2;
+    if (rst) begin
+      \$412  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$413  = \$198 ;
+    if (rst) begin
+      \$413  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$414  = acc_0_1;
+    if (v_0_1) begin
+      \$414  = \$5 [31:0];
+    end
+    if (rst) begin
+      \$414  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$415  = shadow_0_1;
+    if (last_0_1) begin
+      \$415  = \$5 [31:0];
+    end else if (\$199 ) begin
+      \$415  = shadow_1_1;
+    end
+    if (rst) begin
+      \$415  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$416  = v2;
+    if (rst) begin
+      \$416  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$417  = \$200 ;
+    if (rst) begin
+      \$417  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$418  = acc_0_2;
+    if (v_0_2) begin
+      \$418  = \$7 [31:0];
+    end
+    if (rst) begin
+      \$418  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$419  = shadow_0_2;
+    if (last_0_2) begin
+      \$419  = \$7 [31:0];
+    end else if (\$201 ) begin
+      \$419  = shadow_1_2;
+    end
+    if (rst) begin
+      \$419  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$420  = v2;
+    if (rst) begin
+      \$420  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$421  = \$202 ;
+    if (rst) begin
+      \$421  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$422  = acc_0_3;
+    if (v_0_3) begin
+      \$422  = \$9 [31:0];
+    end
+    if (rst) begin
+      \$422  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$423  = shadow_0_3;
+    if (last_0_3) begin
+      \$423  = \$9 [31:0];
+    end else if (\$203 ) begin
+      \$423  = shadow_1_3;
+    end
+    if (rst) begin
+      \$423  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$424  = v2;
+    if (rst) begin
+      \$424  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$425  = \$204 ;
+    if (rst) begin
+      \$425  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$426  = acc_0_4;
+    if (v_0_4) begin
+      \$426  = \$11 [31:0];
+    end
+    if (rst) begin
+      \$426  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$427  = shadow_0_4;
+    if (last_0_4) begin
+      \$427  = \$11 [31:0];
+    end else if (\$205 ) begin
+      \$427  = shadow_1_4;
+    end
+    if (rst) begin
+      \$427  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$428  = v2;
+    if (rst) begin
+      \$428  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$429  = \$206 ;
+    if (rst) begin
+      \$429  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$430  = acc_0_5;
+    if (v_0_5) begin
+      \$430  = \$13 [31:0];
+    end
+    if (rst) begin
+      \$430  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$431  = shadow_0_5;
+    if (last_0_5) begin
+      \$431  = \$13 [31:0];
+    end else if (\$207 ) begin
+      \$431  = shadow_1_5;
+    end
+    if (rst) begin
+      \$431  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$432  = v2;
+    if (rst) begin
+      \$432  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$433  = \$208 ;
+    if (rst) begin
+      \$433  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$434  = acc_0_6;
+    if (v_0_6) begin
+      \$434  = \$15 [31:0];
+    end
+    if (rst) begin
+      \$434  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$435  = shadow_0_6;
+    if (last_0_6) begin
+      \$435  = \$15 [31:0];
+    end else if (\$209 ) begin
+      \$435  = shadow_1_6;
+    end
+    if (rst) begin
+      \$435  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$436  = v2;
+    if (rst) begin
+      \$436  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$437  = \$210 ;
+    if (rst) begin
+      \$437  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$438  = acc_0_7;
+    if (v_0_7) begin
+      \$438  = \$17 [31:0];
+    end
+    if (rst) begin
+      \$438  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$439  = shadow_0_7;
+    if (last_0_7) begin
+      \$439  = \$17 [31:0];
+    end else if (\$211 ) begin
+      \$439  = shadow_1_7;
+    end
+    if (rst) begin
+      \$439  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$440  = o_valid_row1;
+    if (\$212 ) begin
+      \$440  = 1'h1;
+    end else if (\$213 ) begin
+      \$440  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$441  = v2;
+    if (rst) begin
+      \$441  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$442  = \$214 ;
+    if (rst) begin
+      \$442  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$443  = acc_1_0;
+    if (v_1_0) begin
+      \$443  = \$19 [31:0];
+    end
+    if (rst) begin
+      \$443  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$444  = shadow_1_0;
+    if (last_1_0) begin
+      \$444  = \$19 [31:0];
+    end else if (\$215 ) begin
+      \$444  = shadow_2_0;
+    end
+    if (rst) begin
+      \$444  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$445  = v2;
+    if (rst) begin
+      \$445  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$446  = \$216 ;
+    if (rst) begin
+      \$446  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$447  = acc_1_1;
+    if (v_1_1) begin
+      \$447  = \$21 [31:0];
+    end
+    if (rst) begin
+      \$447  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$448  = shadow_1_1;
+    if (last_1_1) begin
+      \$448  = \$21 [31:0];
+    end else if (\$217 ) begin
+      \$448  = shadow_2_1;
+    end
+    if (rst) begin
+      \$448  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$449  = v2;
+    if (rst) begin
+      \$449  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$450  = \$218 ;
+    if (rst) begin
+      \$450  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$451  = acc_1_2;
+    if (v_1_2) begin
+      \$451  = \$23 [31:0];
+    end
+    if (rst) begin
+      \$451  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$452  = shadow_1_2;
+    if (last_1_2) begin
+      \$452  = \$23 [31:0];
+    end else if (\$219 ) begin
+      \$452  = shadow_2_2;
+    end
+    if (rst) begin
+      \$452  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$453  = v2;
+    if (rst) begin
+      \$453  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$454  = \$220 ;
+    if (rst) begin
+      \$454  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$455  = acc_1_3;
+    if (v_1_3) begin
+      \$455  = \$25 [31:0];
+    end
+    if (rst) begin
+      \$455  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$456  = shadow_1_3;
+    if (last_1_3) begin
+      \$456  = \$25 [31:0];
+    end else if (\$221 ) begin
+      \$456  = shadow_2_3;
+    end
+    if (rst) begin
+      \$456  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$457  = v2;
+    if (rst) begin
+      \$457  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$458  = \$222 ;
+    if (rst) begin
+      \$458  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$459  = acc_1_4;
+    if (v_1_4) begin
+      \$459  = \$27 [31:0];
+    end
+    if (rst) begin
+      \$459  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$460  = shadow_1_4;
+    if (last_1_4) begin
+      \$460  = \$27 [31:0];
+    end else if (\$223 ) begin
+      \$460  = shadow_2_4;
+    end
+    if (rst) begin
+      \$460  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$461  = v2;
+    if (rst) begin
+      \$461  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$462  = \$224 ;
+    if (rst) begin
+      \$462  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$463  = acc_1_5;
+    if (v_1_5) begin
+      \$463  = \$29 [31:0];
+    end
+    if (rst) begin
+      \$463  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$464  = shadow_1_5;
+    if (last_1_5) begin
+      \$464  = \$29 [31:0];
+    end else if (\$225 ) begin
+      \$464  = shadow_2_5;
+    end
+    if (rst) begin
+      \$464  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$465  = v2;
+    if (rst) begin
+      \$465  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$466  = \$226 ;
+    if (rst) begin
+      \$466  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$467  = acc_1_6;
+    if (v_1_6) begin
+      \$467  = \$31 [31:0];
+    end
+    if (rst) begin
+      \$467  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$468  = shadow_1_6;
+    if (last_1_6) begin
+      \$468  = \$31 [31:0];
+    end else if (\$227 ) begin
+      \$468  = shadow_2_6;
+    end
+    if (rst) begin
+      \$468  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$469  = v2;
+    if (rst) begin
+      \$469  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$470  = \$228 ;
+    if (rst) begin
+      \$470  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$471  = acc_1_7;
+    if (v_1_7) begin
+      \$471  = \$33 [31:0];
+    end
+    if (rst) begin
+      \$471  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$472  = shadow_1_7;
+    if (last_1_7) begin
+      \$472  = \$33 [31:0];
+    end else if (\$229 ) begin
+      \$472  = shadow_2_7;
+    end
+    if (rst) begin
+      \$472  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$473  = o_valid_row2;
+    if (\$230 ) begin
+      \$473  = 1'h1;
+    end else if (\$231 ) begin
+      \$473  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$474  = v2;
+    if (rst) begin
+      \$474  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$475  = \$232 ;
+    if (rst) begin
+      \$475  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$476  = acc_2_0;
+    if (v_2_0) begin
+      \$476  = \$35 [31:0];
+    end
+    if (rst) begin
+      \$476  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$477  = shadow_2_0;
+    if (last_2_0) begin
+      \$477  = \$35 [31:0];
+    end else if (\$233 ) begin
+      \$477  = shadow_3_0;
+    end
+    if (rst) begin
+      \$477  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$478  = v2;
+    if (rst) begin
+      \$478  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$479  = \$234 ;
+    if (rst) begin
+      \$479  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$480  = acc_2_1;
+    if (v_2_1) begin
+      \$480  = \$37 [31:0];
+    end
+    if (rst) begin
+      \$480  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$481  = shadow_2_1;
+    if (last_2_1) begin
+      \$481  = \$37 [31:0];
+    end else if (\$235 ) begin
+      \$481  = shadow_3_1;
+    end
+    if (rst) begin
+      \$481  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$482  = v2;
+    if (rst) begin
+      \$482  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$483  = \$236 ;
+    if (rst) begin
+      \$483  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$484  = acc_2_2;
+    if (v_2_2) begin
+      \$484  = \$39 [31:0];
+    end
+    if (rst) begin
+      \$484  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$485  = shadow_2_2;
+    if (last_2_2) begin
+      \$485  = \$39 [31:0];
+    end else if (\$237 ) begin
+      \$485  = shadow_3_2;
+    end
+    if (rst) begin
+      \$485  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$486  = v2;
+    if (rst) begin
+      \$486  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$487  = \$238 ;
+    if (rst) begin
+      \$487  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$488  = acc_2_3;
+    if (v_2_3) begin
+      \$488  = \$41 [31:0];
+    end
+    if (rst) begin
+      \$488  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$489  = shadow_2_3;
+    if (last_2_3) begin
+      \$489  = \$41 [31:0];
+    end else if (\$239 ) begin
+      \$489  = shadow_3_3;
+    end
+    if (rst) begin
+      \$489  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$490  = v2;
+    if (rst) begin
+      \$490  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$491  = \$240 ;
+    if (rst) begin
+      \$491  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$492  = acc_2_4;
+    if (v_2_4) begin
+      \$492  = \$43 [31:0];
+    end
+    if (rst) begin
+      \$492  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$493  = shadow_2_4;
+    if (last_2_4) begin
+      \$493  = \$43 [31:0];
+    end else if (\$241 ) begin
+      \$493  = shadow_3_4;
+    end
+    if (rst) begin
+      \$493  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$494  = v2;
+    if (rst) begin
+      \$494  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$495  = \$242 ;
+    if (rst) begin
+      \$495  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$496  = acc_2_5;
+    if (v_2_5) begin
+      \$496  = \$45 [31:0];
+    end
+    if (rst) begin
+      \$496  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$497  = shadow_2_5;
+    if (last_2_5) begin
+      \$497  = \$45 [31:0];
+    end else if (\$243 ) begin
+      \$497  = shadow_3_5;
+    end
+    if (rst) begin
+      \$497  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$498  = v2;
+    if (rst) begin
+      \$498  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$499  = \$244 ;
+    if (rst) begin
+      \$499  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$500  = acc_2_6;
+    if (v_2_6) begin
+      \$500  = \$47 [31:0];
+    end
+    if (rst) begin
+      \$500  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$501  = shadow_2_6;
+    if (last_2_6) begin
+      \$501  = \$47 [31:0];
+    end else if (\$245 ) begin
+      \$501  = shadow_3_6;
+    end
+    if (rst) begin
+      \$501  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$502  = v2;
+    if (rst) begin
+      \$502  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$503  = \$246 ;
+    if (rst) begin
+      \$503  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$504  = acc_2_7;
+    if (v_2_7) begin
+      \$504  = \$49 [31:0];
+    end
+    if (rst) begin
+      \$504  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$505  = shadow_2_7;
+    if (last_2_7) begin
+      \$505  = \$49 [31:0];
+    end else if (\$247 ) begin
+      \$505  = shadow_3_7;
+    end
+    if (rst) begin
+      \$505  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$506  = o_valid_row3;
+    if (\$248 ) begin
+      \$506  = 1'h1;
+    end else if (\$249 ) begin
+      \$506  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$507  = v2;
+    if (rst) begin
+      \$507  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$508  = \$250 ;
+    if (rst) begin
+      \$508  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$509  = acc_3_0;
+    if (v_3_0) begin
+      \$509  = \$51 [31:0];
+    end
+    if (rst) begin
+      \$509  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$510  = shadow_3_0;
+    if (last_3_0) begin
+      \$510  = \$51 [31:0];
+    end else if (\$251 ) begin
+      \$510  = shadow_4_0;
+    end
+    if (rst) begin
+      \$510  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$511  = v2;
+    if (rst) begin
+      \$511  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$512  = \$252 ;
+    if (rst) begin
+      \$512  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$513  = acc_3_1;
+    if (v_3_1) begin
+      \$513  = \$53 [31:0];
+    end
+    if (rst) begin
+      \$513  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$514  = shadow_3_1;
+    if (last_3_1) begin
+      \$514  = \$53 [31:0];
+    end else if (\$253 ) begin
+      \$514  = shadow_4_1;
+    end
+    if (rst) begin
+      \$514  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$515  = v2;
+    if (rst) begin
+      \$515  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$516  = \$254 ;
+    if (rst) begin
+      \$516  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$517  = acc_3_2;
+    if (v_3_2) begin
+      \$517  = \$55 [31:0];
+    end
+    if (rst) begin
+      \$517  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$518  = shadow_3_2;
+    if (last_3_2) begin
+      \$518  = \$55 [31:0];
+    end else if (\$255 ) begin
+      \$518  = shadow_4_2;
+    end
+    if (rst) begin
+      \$518  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$519  = v2;
+    if (rst) begin
+      \$519  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$520  = \$256 ;
+    if (rst) begin
+      \$520  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$521  = acc_3_3;
+    if (v_3_3) begin
+      \$521  = \$57 [31:0];
+    end
+    if (rst) begin
+      \$521  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$522  = shadow_3_3;
+    if (last_3_3) begin
+      \$522  = \$57 [31:0];
+    end else if (\$257 ) begin
+      \$522  = shadow_4_3;
+    end
+    if (rst) begin
+      \$522  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$523  = v2;
+    if (rst) begin
+      \$523  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$524  = \$258 ;
+    if (rst) begin
+      \$524  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$525  = acc_3_4;
+    if (v_3_4) begin
+      \$525  = \$59 [31:0];
     end
     if (rst) begin
       \$525  = 32'd0;
@@ -2577,16 +4681,11 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = shadow_0_3;
-    if (\$391 ) begin
-      \$526  = shadow_1_3;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$526  = exact_0_3[31:0];
-        end
-      end
+    \$526  = shadow_3_4;
+    if (last_3_4) begin
+      \$526  = \$59 [31:0];
+    end else if (\$259 ) begin
+      \$526  = shadow_4_4;
     end
     if (rst) begin
       \$526  = 32'd0;
@@ -2594,50 +4693,23 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = shadow_0_4;
-    if (\$391 ) begin
-      \$527  = shadow_1_4;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$527  = exact_0_4[31:0];
-        end
-      end
-    end
+    \$527  = v2;
     if (rst) begin
-      \$527  = 32'd0;
+      \$527  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = shadow_0_5;
-    if (\$391 ) begin
-      \$528  = shadow_1_5;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$528  = exact_0_5[31:0];
-        end
-      end
-    end
+    \$528  = \$260 ;
     if (rst) begin
-      \$528  = 32'd0;
+      \$528  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = shadow_0_6;
-    if (\$391 ) begin
-      \$529  = shadow_1_6;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$529  = exact_0_6[31:0];
-        end
-      end
+    \$529  = acc_3_5;
+    if (v_3_5) begin
+      \$529  = \$61 [31:0];
     end
     if (rst) begin
       \$529  = 32'd0;
@@ -2645,16 +4717,11 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = shadow_0_7;
-    if (\$391 ) begin
-      \$530  = shadow_1_7;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$530  = exact_0_7[31:0];
-        end
-      end
+    \$530  = shadow_3_5;
+    if (last_3_5) begin
+      \$530  = \$61 [31:0];
+    end else if (\$261 ) begin
+      \$530  = shadow_4_5;
     end
     if (rst) begin
       \$530  = 32'd0;
@@ -2662,50 +4729,23 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = shadow_1_0;
-    if (\$391 ) begin
-      \$531  = shadow_2_0;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$531  = exact_1_0[31:0];
-        end
-      end
-    end
+    \$531  = v2;
     if (rst) begin
-      \$531  = 32'd0;
+      \$531  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$532  = shadow_1_1;
-    if (\$391 ) begin
-      \$532  = shadow_2_1;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$532  = exact_1_1[31:0];
-        end
-      end
-    end
+    \$532  = \$262 ;
     if (rst) begin
-      \$532  = 32'd0;
+      \$532  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = shadow_1_2;
-    if (\$391 ) begin
-      \$533  = shadow_2_2;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$533  = exact_1_2[31:0];
-        end
-      end
+    \$533  = acc_3_6;
+    if (v_3_6) begin
+      \$533  = \$63 [31:0];
     end
     if (rst) begin
       \$533  = 32'd0;
@@ -2713,16 +4753,11 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = shadow_1_3;
-    if (\$391 ) begin
-      \$534  = shadow_2_3;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$534  = exact_1_3[31:0];
-        end
-      end
+    \$534  = shadow_3_6;
+    if (last_3_6) begin
+      \$534  = \$63 [31:0];
+    end else if (\$263 ) begin
+      \$534  = shadow_4_6;
     end
     if (rst) begin
       \$534  = 32'd0;
@@ -2730,50 +4765,23 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = shadow_1_4;
-    if (\$391 ) begin
-      \$535  = shadow_2_4;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$535  = exact_1_4[31:0];
-        end
-      end
-    end
+    \$535  = v2;
     if (rst) begin
-      \$535  = 32'd0;
+      \$535  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = shadow_1_5;
-    if (\$391 ) begin
-      \$536  = shadow_2_5;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$536  = exact_1_5[31:0];
-        end
-      end
-    end
+    \$536  = \$264 ;
     if (rst) begin
-      \$536  = 32'd0;
+      \$536  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = shadow_1_6;
-    if (\$391 ) begin
-      \$537  = shadow_2_6;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$537  = exact_1_6[31:0];
-        end
-      end
+    \$537  = acc_3_7;
+    if (v_3_7) begin
+      \$537  = \$65 [31:0];
     end
     if (rst) begin
       \$537  = 32'd0;
@@ -2781,16 +4789,11 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = shadow_1_7;
-    if (\$391 ) begin
-      \$538  = shadow_2_7;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$538  = exact_1_7[31:0];
-        end
-      end
+    \$538  = shadow_3_7;
+    if (last_3_7) begin
+      \$538  = \$65 [31:0];
+    end else if (\$265 ) begin
+      \$538  = shadow_4_7;
     end
     if (rst) begin
       \$538  = 32'd0;
@@ -2798,67 +4801,32 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = shadow_2_0;
-    if (\$391 ) begin
-      \$539  = shadow_3_0;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$539  = exact_2_0[31:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$539  = 32'd0;
+    \$539  = o_valid_row4;
+    if (\$266 ) begin
+      \$539  = 1'h1;
+    end else if (\$267 ) begin
+      \$539  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = shadow_2_1;
-    if (\$391 ) begin
-      \$540  = shadow_3_1;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$540  = exact_2_1[31:0];
-        end
-      end
-    end
+    \$540  = v2;
     if (rst) begin
-      \$540  = 32'd0;
+      \$540  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = shadow_2_2;
-    if (\$391 ) begin
-      \$541  = shadow_3_2;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$541  = exact_2_2[31:0];
-        end
-      end
-    end
+    \$541  = \$268 ;
     if (rst) begin
-      \$541  = 32'd0;
+      \$541  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = shadow_2_3;
-    if (\$391 ) begin
-      \$542  = shadow_3_3;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$542  = exact_2_3[31:0];
-        end
-      end
+    \$542  = acc_4_0;
+    if (v_4_0) begin
+      \$542  = \$67 [31:0];
     end
     if (rst) begin
       \$542  = 32'd0;
@@ -2866,16 +4834,11 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = shadow_2_4;
-    if (\$391 ) begin
-      \$543  = shadow_3_4;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$543  = exact_2_4[31:0];
-        end
-      end
+    \$543  = shadow_4_0;
+    if (last_4_0) begin
+      \$543  = \$67 [31:0];
+    end else if (\$269 ) begin
+      \$543  = shadow_5_0;
     end
     if (rst) begin
       \$543  = 32'd0;
@@ -2883,50 +4846,23 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = shadow_2_5;
-    if (\$391 ) begin
-      \$544  = shadow_3_5;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$544  = exact_2_5[31:0];
-        end
-      end
-    end
+    \$544  = v2;
     if (rst) begin
-      \$544  = 32'd0;
+      \$544  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = shadow_2_6;
-    if (\$391 ) begin
-      \$545  = shadow_3_6;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$545  = exact_2_6[31:0];
-        end
-      end
-    end
+    \$545  = \$270 ;
     if (rst) begin
-      \$545  = 32'd0;
+      \$545  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = shadow_2_7;
-    if (\$391 ) begin
-      \$546  = shadow_3_7;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$546  = exact_2_7[31:0];
-        end
-      end
+    \$546  = acc_4_1;
+    if (v_4_1) begin
+      \$546  = \$69 [31:0];
     end
     if (rst) begin
       \$546  = 32'd0;
@@ -2934,16 +4870,11 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = shadow_3_0;
-    if (\$391 ) begin
-      \$547  = shadow_4_0;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$547  = exact_3_0[31:0];
-        end
-      end
+    \$547  = shadow_4_1;
+    if (last_4_1) begin
+      \$547  = \$69 [31:0];
+    end else if (\$271 ) begin
+      \$547  = shadow_5_1;
     end
     if (rst) begin
       \$547  = 32'd0;
@@ -2951,50 +4882,23 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = shadow_3_1;
-    if (\$391 ) begin
-      \$548  = shadow_4_1;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$548  = exact_3_1[31:0];
-        end
-      end
-    end
+    \$548  = v2;
     if (rst) begin
-      \$548  = 32'd0;
+      \$548  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = shadow_3_2;
-    if (\$391 ) begin
-      \$549  = shadow_4_2;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$549  = exact_3_2[31:0];
-        end
-      end
-    end
+    \$549  = \$272 ;
     if (rst) begin
-      \$549  = 32'd0;
+      \$549  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = shadow_3_3;
-    if (\$391 ) begin
-      \$550  = shadow_4_3;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$550  = exact_3_3[31:0];
-        end
-      end
+    \$550  = acc_4_2;
+    if (v_4_2) begin
+      \$550  = \$71 [31:0];
     end
     if (rst) begin
       \$550  = 32'd0;
@@ -3002,16 +4906,11 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = shadow_3_4;
-    if (\$391 ) begin
-      \$551  = shadow_4_4;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$551  = exact_3_4[31:0];
-        end
-      end
+    \$551  = shadow_4_2;
+    if (last_4_2) begin
+      \$551  = \$71 [31:0];
+    end else if (\$273 ) begin
+      \$551  = shadow_5_2;
     end
     if (rst) begin
       \$551  = 32'd0;
@@ -3019,50 +4918,23 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = shadow_3_5;
-    if (\$391 ) begin
-      \$552  = shadow_4_5;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$552  = exact_3_5[31:0];
-        end
-      end
-    end
+    \$552  = v2;
     if (rst) begin
-      \$552  = 32'd0;
+      \$552  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = shadow_3_6;
-    if (\$391 ) begin
-      \$553  = shadow_4_6;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$553  = exact_3_6[31:0];
-        end
-      end
-    end
+    \$553  = \$274 ;
     if (rst) begin
-      \$553  = 32'd0;
+      \$553  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = shadow_3_7;
-    if (\$391 ) begin
-      \$554  = shadow_4_7;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$554  = exact_3_7[31:0];
-        end
-      end
+    \$554  = acc_4_3;
+    if (v_4_3) begin
+      \$554  = \$73 [31:0];
     end
     if (rst) begin
       \$554  = 32'd0;
@@ -3070,16 +4942,11 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = shadow_4_0;
-    if (\$391 ) begin
-      \$555  = shadow_5_0;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$555  = exact_4_0[31:0];
-        end
-      end
+    \$555  = shadow_4_3;
+    if (last_4_3) begin
+      \$555  = \$73 [31:0];
+    end else if (\$275 ) begin
+      \$555  = shadow_5_3;
     end
     if (rst) begin
       \$555  = 32'd0;
@@ -3087,50 +4954,23 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = shadow_4_1;
-    if (\$391 ) begin
-      \$556  = shadow_5_1;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$556  = exact_4_1[31:0];
-        end
-      end
-    end
+    \$556  = v2;
     if (rst) begin
-      \$556  = 32'd0;
+      \$556  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = shadow_4_2;
-    if (\$391 ) begin
-      \$557  = shadow_5_2;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$557  = exact_4_2[31:0];
-        end
-      end
-    end
+    \$557  = \$276 ;
     if (rst) begin
-      \$557  = 32'd0;
+      \$557  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = shadow_4_3;
-    if (\$391 ) begin
-      \$558  = shadow_5_3;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$558  = exact_4_3[31:0];
-        end
-      end
+    \$558  = acc_4_4;
+    if (v_4_4) begin
+      \$558  = \$75 [31:0];
     end
     if (rst) begin
       \$558  = 32'd0;
@@ -3139,15 +4979,10 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$559  = shadow_4_4;
-    if (\$391 ) begin
+    if (last_4_4) begin
+      \$559  = \$75 [31:0];
+    end else if (\$277 ) begin
       \$559  = shadow_5_4;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$559  = exact_4_4[31:0];
-        end
-      end
     end
     if (rst) begin
       \$559  = 32'd0;
@@ -3155,50 +4990,23 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = shadow_4_5;
-    if (\$391 ) begin
-      \$560  = shadow_5_5;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$560  = exact_4_5[31:0];
-        end
-      end
-    end
+    \$560  = v2;
     if (rst) begin
-      \$560  = 32'd0;
+      \$560  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = shadow_4_6;
-    if (\$391 ) begin
-      \$561  = shadow_5_6;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$561  = exact_4_6[31:0];
-        end
-      end
-    end
+    \$561  = \$278 ;
     if (rst) begin
-      \$561  = 32'd0;
+      \$561  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = shadow_4_7;
-    if (\$391 ) begin
-      \$562  = shadow_5_7;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$562  = exact_4_7[31:0];
-        end
-      end
+    \$562  = acc_4_5;
+    if (v_4_5) begin
+      \$562  = \$77 [31:0];
     end
     if (rst) begin
       \$562  = 32'd0;
@@ -3206,16 +5014,11 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = shadow_5_0;
-    if (\$391 ) begin
-      \$563  = shadow_6_0;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$563  = exact_5_0[31:0];
-        end
-      end
+    \$563  = shadow_4_5;
+    if (last_4_5) begin
+      \$563  = \$77 [31:0];
+    end else if (\$279 ) begin
+      \$563  = shadow_5_5;
     end
     if (rst) begin
       \$563  = 32'd0;
@@ -3223,50 +5026,23 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = shadow_5_1;
-    if (\$391 ) begin
-      \$564  = shadow_6_1;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$564  = exact_5_1[31:0];
-        end
-      end
-    end
+    \$564  = v2;
     if (rst) begin
-      \$564  = 32'd0;
+      \$564  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = shadow_5_2;
-    if (\$391 ) begin
-      \$565  = shadow_6_2;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$565  = exact_5_2[31:0];
-        end
-      end
-    end
+    \$565  = \$280 ;
     if (rst) begin
-      \$565  = 32'd0;
+      \$565  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = shadow_5_3;
-    if (\$391 ) begin
-      \$566  = shadow_6_3;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$566  = exact_5_3[31:0];
-        end
-      end
+    \$566  = acc_4_6;
+    if (v_4_6) begin
+      \$566  = \$79 [31:0];
     end
     if (rst) begin
       \$566  = 32'd0;
@@ -3274,16 +5050,11 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = shadow_5_4;
-    if (\$391 ) begin
-      \$567  = shadow_6_4;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$567  = exact_5_4[31:0];
-        end
-      end
+    \$567  = shadow_4_6;
+    if (last_4_6) begin
+      \$567  = \$79 [31:0];
+    end else if (\$281 ) begin
+      \$567  = shadow_5_6;
     end
     if (rst) begin
       \$567  = 32'd0;
@@ -3291,50 +5062,23 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = shadow_5_5;
-    if (\$391 ) begin
-      \$568  = shadow_6_5;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$568  = exact_5_5[31:0];
-        end
-      end
-    end
+    \$568  = v2;
     if (rst) begin
-      \$568  = 32'd0;
+      \$568  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = shadow_5_6;
-    if (\$391 ) begin
-      \$569  = shadow_6_6;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$569  = exact_5_6[31:0];
-        end
-      end
-    end
+    \$569  = \$282 ;
     if (rst) begin
-      \$569  = 32'd0;
+      \$569  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = shadow_5_7;
-    if (\$391 ) begin
-      \$570  = shadow_6_7;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$570  = exact_5_7[31:0];
-        end
-      end
+    \$570  = acc_4_7;
+    if (v_4_7) begin
+      \$570  = \$81 [31:0];
     end
     if (rst) begin
       \$570  = 32'd0;
@@ -3342,16 +5086,11 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = shadow_6_0;
-    if (\$391 ) begin
-      \$571  = shadow_7_0;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$571  = exact_6_0[31:0];
-        end
-      end
+    \$571  = shadow_4_7;
+    if (last_4_7) begin
+      \$571  = \$81 [31:0];
+    end else if (\$283 ) begin
+      \$571  = shadow_5_7;
     end
     if (rst) begin
       \$571  = 32'd0;
@@ -3359,67 +5098,32 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = shadow_6_1;
-    if (\$391 ) begin
-      \$572  = shadow_7_1;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$572  = exact_6_1[31:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$572  = 32'd0;
+    \$572  = o_valid_row5;
+    if (\$284 ) begin
+      \$572  = 1'h1;
+    end else if (\$285 ) begin
+      \$572  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = shadow_6_2;
-    if (\$391 ) begin
-      \$573  = shadow_7_2;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$573  = exact_6_2[31:0];
-        end
-      end
-    end
+    \$573  = v2;
     if (rst) begin
-      \$573  = 32'd0;
+      \$573  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = shadow_6_3;
-    if (\$391 ) begin
-      \$574  = shadow_7_3;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$574  = exact_6_3[31:0];
-        end
-      end
-    end
+    \$574  = \$286 ;
     if (rst) begin
-      \$574  = 32'd0;
+      \$574  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = shadow_6_4;
-    if (\$391 ) begin
-      \$575  = shadow_7_4;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$575  = exact_6_4[31:0];
-        end
-      end
+    \$575  = acc_5_0;
+    if (v_5_0) begin
+      \$575  = \$83 [31:0];
     end
     if (rst) begin
       \$575  = 32'd0;
@@ -3427,16 +5131,11 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = shadow_6_5;
-    if (\$391 ) begin
-      \$576  = shadow_7_5;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$576  = exact_6_5[31:0];
-        end
-      end
+    \$576  = shadow_5_0;
+    if (last_5_0) begin
+      \$576  = \$83 [31:0];
+    end else if (\$287 ) begin
+      \$576  = shadow_6_0;
     end
     if (rst) begin
       \$576  = 32'd0;
@@ -3444,888 +5143,649 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = shadow_6_6;
-    if (\$391 ) begin
-      \$577  = shadow_7_6;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$577  = exact_6_6[31:0];
-        end
-      end
-    end
+    \$577  = v2;
     if (rst) begin
-      \$577  = 32'd0;
+      \$577  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = shadow_6_7;
-    if (\$391 ) begin
-      \$578  = shadow_7_7;
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$578  = exact_6_7[31:0];
-        end
-      end
-    end
+    \$578  = \$288 ;
     if (rst) begin
-      \$578  = 32'd0;
+      \$578  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = o__valid;
-    if (\$391 ) begin
-      if (\$393 ) begin
-        \$579  = 1'h0;
-      end
-    end
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$579  = 1'h1;
-        end
-      end
+    \$579  = acc_5_1;
+    if (v_5_1) begin
+      \$579  = \$85 [31:0];
     end
     if (rst) begin
-      \$579  = 1'h0;
+      \$579  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = v1;
-    if (i__ready) begin
-      \$580  = i__valid;
+    \$580  = shadow_5_1;
+    if (last_5_1) begin
+      \$580  = \$85 [31:0];
+    end else if (\$289 ) begin
+      \$580  = shadow_6_1;
     end
     if (rst) begin
-      \$580  = 1'h0;
+      \$580  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = in1;
-    if (i__ready) begin
-      if (i__valid) begin
-        \$581  = i__payload;
-      end
-    end
+    \$581  = v2;
     if (rst) begin
-      \$581  = 194'h0000000000000000000000000000000000000000000000000;
+      \$581  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = v2;
-    if (i__ready) begin
-      \$582  = v1;
-    end
+    \$582  = \$290 ;
     if (rst) begin
       \$582  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = first2;
-    if (i__ready) begin
-      if (v1) begin
-        \$583  = in1[192];
-      end
+    \$583  = acc_5_2;
+    if (v_5_2) begin
+      \$583  = \$87 [31:0];
     end
     if (rst) begin
-      \$583  = 1'h0;
+      \$583  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = last2;
-    if (i__ready) begin
-      if (v1) begin
-        \$584  = in1[193];
-      end
+    \$584  = shadow_5_2;
+    if (last_5_2) begin
+      \$584  = \$87 [31:0];
+    end else if (\$291 ) begin
+      \$584  = shadow_6_2;
     end
     if (rst) begin
-      \$584  = 1'h0;
+      \$584  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = prod_0_0;
-    if (i__ready) begin
-      if (v1) begin
-        \$585  = \$395 [23:0];
-      end
-    end
+    \$585  = v2;
     if (rst) begin
-      \$585  = 24'h000000;
+      \$585  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = prod_0_1;
-    if (i__ready) begin
-      if (v1) begin
-        \$586  = \$397 [23:0];
-      end
-    end
+    \$586  = \$292 ;
     if (rst) begin
-      \$586  = 24'h000000;
+      \$586  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = prod_0_2;
-    if (i__ready) begin
-      if (v1) begin
-        \$587  = \$399 [23:0];
-      end
+    \$587  = acc_5_3;
+    if (v_5_3) begin
+      \$587  = \$89 [31:0];
     end
     if (rst) begin
-      \$587  = 24'h000000;
+      \$587  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = prod_0_3;
-    if (i__ready) begin
-      if (v1) begin
-        \$588  = \$401 [23:0];
-      end
+    \$588  = shadow_5_3;
+    if (last_5_3) begin
+      \$588  = \$89 [31:0];
+    end else if (\$293 ) begin
+      \$588  = shadow_6_3;
     end
     if (rst) begin
-      \$588  = 24'h000000;
+      \$588  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = prod_0_4;
-    if (i__ready) begin
-      if (v1) begin
-        \$589  = \$403 [23:0];
-      end
-    end
+    \$589  = v2;
     if (rst) begin
-      \$589  = 24'h000000;
+      \$589  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = prod_0_5;
-    if (i__ready) begin
-      if (v1) begin
-        \$590  = \$405 [23:0];
-      end
-    end
+    \$590  = \$294 ;
     if (rst) begin
-      \$590  = 24'h000000;
+      \$590  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = prod_0_6;
-    if (i__ready) begin
-      if (v1) begin
-        \$591  = \$407 [23:0];
-      end
+    \$591  = acc_5_4;
+    if (v_5_4) begin
+      \$591  = \$91 [31:0];
     end
     if (rst) begin
-      \$591  = 24'h000000;
+      \$591  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = prod_0_7;
-    if (i__ready) begin
-      if (v1) begin
-        \$592  = \$409 [23:0];
-      end
+    \$592  = shadow_5_4;
+    if (last_5_4) begin
+      \$592  = \$91 [31:0];
+    end else if (\$295 ) begin
+      \$592  = shadow_6_4;
     end
     if (rst) begin
-      \$592  = 24'h000000;
+      \$592  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = prod_1_0;
-    if (i__ready) begin
-      if (v1) begin
-        \$593  = \$411 [23:0];
-      end
-    end
+    \$593  = v2;
     if (rst) begin
-      \$593  = 24'h000000;
+      \$593  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = prod_1_1;
-    if (i__ready) begin
-      if (v1) begin
-        \$594  = \$413 [23:0];
-      end
-    end
+    \$594  = \$296 ;
     if (rst) begin
-      \$594  = 24'h000000;
+      \$594  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = prod_1_2;
-    if (i__ready) begin
-      if (v1) begin
-        \$595  = \$415 [23:0];
-      end
+    \$595  = acc_5_5;
+    if (v_5_5) begin
+      \$595  = \$93 [31:0];
     end
     if (rst) begin
-      \$595  = 24'h000000;
+      \$595  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = prod_1_3;
-    if (i__ready) begin
-      if (v1) begin
-        \$596  = \$417 [23:0];
-      end
+    \$596  = shadow_5_5;
+    if (last_5_5) begin
+      \$596  = \$93 [31:0];
+    end else if (\$297 ) begin
+      \$596  = shadow_6_5;
     end
     if (rst) begin
-      \$596  = 24'h000000;
+      \$596  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = prod_1_4;
-    if (i__ready) begin
-      if (v1) begin
-        \$597  = \$419 [23:0];
-      end
-    end
+    \$597  = v2;
     if (rst) begin
-      \$597  = 24'h000000;
+      \$597  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = prod_1_5;
-    if (i__ready) begin
-      if (v1) begin
-        \$598  = \$421 [23:0];
-      end
-    end
+    \$598  = \$298 ;
     if (rst) begin
-      \$598  = 24'h000000;
+      \$598  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = prod_1_6;
-    if (i__ready) begin
-      if (v1) begin
-        \$599  = \$423 [23:0];
-      end
+    \$599  = acc_5_6;
+    if (v_5_6) begin
+      \$599  = \$95 [31:0];
     end
     if (rst) begin
-      \$599  = 24'h000000;
+      \$599  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = prod_1_7;
-    if (i__ready) begin
-      if (v1) begin
-        \$600  = \$425 [23:0];
-      end
+    \$600  = shadow_5_6;
+    if (last_5_6) begin
+      \$600  = \$95 [31:0];
+    end else if (\$299 ) begin
+      \$600  = shadow_6_6;
     end
     if (rst) begin
-      \$600  = 24'h000000;
+      \$600  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = prod_2_0;
-    if (i__ready) begin
-      if (v1) begin
-        \$601  = \$427 [23:0];
-      end
-    end
+    \$601  = v2;
     if (rst) begin
-      \$601  = 24'h000000;
+      \$601  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = prod_2_1;
-    if (i__ready) begin
-      if (v1) begin
-        \$602  = \$429 [23:0];
-      end
-    end
+    \$602  = \$300 ;
     if (rst) begin
-      \$602  = 24'h000000;
+      \$602  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = prod_2_2;
-    if (i__ready) begin
-      if (v1) begin
-        \$603  = \$431 [23:0];
-      end
+    \$603  = acc_5_7;
+    if (v_5_7) begin
+      \$603  = \$97 [31:0];
     end
     if (rst) begin
-      \$603  = 24'h000000;
+      \$603  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = prod_2_3;
-    if (i__ready) begin
-      if (v1) begin
-        \$604  = \$433 [23:0];
-      end
+    \$604  = shadow_5_7;
+    if (last_5_7) begin
+      \$604  = \$97 [31:0];
+    end else if (\$301 ) begin
+      \$604  = shadow_6_7;
     end
     if (rst) begin
-      \$604  = 24'h000000;
+      \$604  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = prod_2_4;
-    if (i__ready) begin
-      if (v1) begin
-        \$605  = \$435 [23:0];
-      end
-    end
-    if (rst) begin
-      \$605  = 24'h000000;
+    \$605  = o_valid_row6;
+    if (\$302 ) begin
+      \$605  = 1'h1;
+    end else if (\$303 ) begin
+      \$605  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = prod_2_5;
-    if (i__ready) begin
-      if (v1) begin
-        \$606  = \$437 [23:0];
-      end
-    end
+    \$606  = v2;
     if (rst) begin
-      \$606  = 24'h000000;
+      \$606  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = prod_2_6;
-    if (i__ready) begin
-      if (v1) begin
-        \$607  = \$439 [23:0];
-      end
-    end
+    \$607  = \$304 ;
     if (rst) begin
-      \$607  = 24'h000000;
+      \$607  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = prod_2_7;
-    if (i__ready) begin
-      if (v1) begin
-        \$608  = \$441 [23:0];
-      end
+    \$608  = acc_6_0;
+    if (v_6_0) begin
+      \$608  = \$99 [31:0];
     end
     if (rst) begin
-      \$608  = 24'h000000;
+      \$608  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = prod_3_0;
-    if (i__ready) begin
-      if (v1) begin
-        \$609  = \$443 [23:0];
-      end
+    \$609  = shadow_6_0;
+    if (last_6_0) begin
+      \$609  = \$99 [31:0];
+    end else if (\$305 ) begin
+      \$609  = shadow_7_0;
     end
     if (rst) begin
-      \$609  = 24'h000000;
+      \$609  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = prod_3_1;
-    if (i__ready) begin
-      if (v1) begin
-        \$610  = \$445 [23:0];
-      end
-    end
+    \$610  = v2;
     if (rst) begin
-      \$610  = 24'h000000;
+      \$610  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = prod_3_2;
-    if (i__ready) begin
-      if (v1) begin
-        \$611  = \$447 [23:0];
-      end
-    end
+    \$611  = \$306 ;
     if (rst) begin
-      \$611  = 24'h000000;
+      \$611  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = prod_3_3;
-    if (i__ready) begin
-      if (v1) begin
-        \$612  = \$449 [23:0];
-      end
+    \$612  = acc_6_1;
+    if (v_6_1) begin
+      \$612  = \$101 [31:0];
     end
     if (rst) begin
-      \$612  = 24'h000000;
+      \$612  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = prod_3_4;
-    if (i__ready) begin
-      if (v1) begin
-        \$613  = \$451 [23:0];
-      end
+    \$613  = shadow_6_1;
+    if (last_6_1) begin
+      \$613  = \$101 [31:0];
+    end else if (\$307 ) begin
+      \$613  = shadow_7_1;
     end
     if (rst) begin
-      \$613  = 24'h000000;
+      \$613  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = prod_3_5;
-    if (i__ready) begin
-      if (v1) begin
-        \$614  = \$453 [23:0];
-      end
-    end
+    \$614  = v2;
     if (rst) begin
-      \$614  = 24'h000000;
+      \$614  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = prod_3_6;
-    if (i__ready) begin
-      if (v1) begin
-        \$615  = \$455 [23:0];
-      end
-    end
+    \$615  = \$308 ;
     if (rst) begin
-      \$615  = 24'h000000;
+      \$615  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = prod_3_7;
-    if (i__ready) begin
-      if (v1) begin
-        \$616  = \$457 [23:0];
-      end
+    \$616  = acc_6_2;
+    if (v_6_2) begin
+      \$616  = \$103 [31:0];
     end
     if (rst) begin
-      \$616  = 24'h000000;
+      \$616  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = prod_4_0;
-    if (i__ready) begin
-      if (v1) begin
-        \$617  = \$459 [23:0];
-      end
+    \$617  = shadow_6_2;
+    if (last_6_2) begin
+      \$617  = \$103 [31:0];
+    end else if (\$309 ) begin
+      \$617  = shadow_7_2;
     end
     if (rst) begin
-      \$617  = 24'h000000;
+      \$617  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = prod_4_1;
-    if (i__ready) begin
-      if (v1) begin
-        \$618  = \$461 [23:0];
-      end
-    end
+    \$618  = v2;
     if (rst) begin
-      \$618  = 24'h000000;
+      \$618  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = prod_4_2;
-    if (i__ready) begin
-      if (v1) begin
-        \$619  = \$463 [23:0];
-      end
-    end
+    \$619  = \$310 ;
     if (rst) begin
-      \$619  = 24'h000000;
+      \$619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = prod_4_3;
-    if (i__ready) begin
-      if (v1) begin
-        \$620  = \$465 [23:0];
-      end
+    \$620  = acc_6_3;
+    if (v_6_3) begin
+      \$620  = \$105 [31:0];
     end
     if (rst) begin
-      \$620  = 24'h000000;
+      \$620  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = prod_4_4;
-    if (i__ready) begin
-      if (v1) begin
-        \$621  = \$467 [23:0];
-      end
+    \$621  = shadow_6_3;
+    if (last_6_3) begin
+      \$621  = \$105 [31:0];
+    end else if (\$311 ) begin
+      \$621  = shadow_7_3;
     end
     if (rst) begin
-      \$621  = 24'h000000;
+      \$621  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = prod_4_5;
-    if (i__ready) begin
-      if (v1) begin
-        \$622  = \$469 [23:0];
-      end
-    end
+    \$622  = v2;
     if (rst) begin
-      \$622  = 24'h000000;
+      \$622  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = prod_4_6;
-    if (i__ready) begin
-      if (v1) begin
-        \$623  = \$471 [23:0];
-      end
-    end
+    \$623  = \$312 ;
     if (rst) begin
-      \$623  = 24'h000000;
+      \$623  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = prod_4_7;
-    if (i__ready) begin
-      if (v1) begin
-        \$624  = \$473 [23:0];
-      end
+    \$624  = acc_6_4;
+    if (v_6_4) begin
+      \$624  = \$107 [31:0];
     end
     if (rst) begin
-      \$624  = 24'h000000;
+      \$624  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = prod_5_0;
-    if (i__ready) begin
-      if (v1) begin
-        \$625  = \$475 [23:0];
-      end
+    \$625  = shadow_6_4;
+    if (last_6_4) begin
+      \$625  = \$107 [31:0];
+    end else if (\$313 ) begin
+      \$625  = shadow_7_4;
     end
     if (rst) begin
-      \$625  = 24'h000000;
+      \$625  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = prod_5_1;
-    if (i__ready) begin
-      if (v1) begin
-        \$626  = \$477 [23:0];
-      end
-    end
+    \$626  = v2;
     if (rst) begin
-      \$626  = 24'h000000;
+      \$626  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$627  = prod_5_2;
-    if (i__ready) begin
-      if (v1) begin
-        \$627  = \$479 [23:0];
-      end
-    end
+    \$627  = \$314 ;
     if (rst) begin
-      \$627  = 24'h000000;
+      \$627  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = prod_5_3;
-    if (i__ready) begin
-      if (v1) begin
-        \$628  = \$481 [23:0];
-      end
+    \$628  = acc_6_5;
+    if (v_6_5) begin
+      \$628  = \$109 [31:0];
     end
     if (rst) begin
-      \$628  = 24'h000000;
+      \$628  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$629  = prod_5_4;
-    if (i__ready) begin
-      if (v1) begin
-        \$629  = \$483 [23:0];
-      end
+    \$629  = shadow_6_5;
+    if (last_6_5) begin
+      \$629  = \$109 [31:0];
+    end else if (\$315 ) begin
+      \$629  = shadow_7_5;
     end
     if (rst) begin
-      \$629  = 24'h000000;
+      \$629  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = prod_5_5;
-    if (i__ready) begin
-      if (v1) begin
-        \$630  = \$485 [23:0];
-      end
-    end
+    \$630  = v2;
     if (rst) begin
-      \$630  = 24'h000000;
+      \$630  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = prod_5_6;
-    if (i__ready) begin
-      if (v1) begin
-        \$631  = \$487 [23:0];
-      end
-    end
+    \$631  = \$316 ;
     if (rst) begin
-      \$631  = 24'h000000;
+      \$631  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = prod_5_7;
-    if (i__ready) begin
-      if (v1) begin
-        \$632  = \$489 [23:0];
-      end
+    \$632  = acc_6_6;
+    if (v_6_6) begin
+      \$632  = \$111 [31:0];
     end
     if (rst) begin
-      \$632  = 24'h000000;
+      \$632  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$633  = prod_6_0;
-    if (i__ready) begin
-      if (v1) begin
-        \$633  = \$491 [23:0];
-      end
+    \$633  = shadow_6_6;
+    if (last_6_6) begin
+      \$633  = \$111 [31:0];
+    end else if (\$317 ) begin
+      \$633  = shadow_7_6;
     end
     if (rst) begin
-      \$633  = 24'h000000;
+      \$633  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = prod_6_1;
-    if (i__ready) begin
-      if (v1) begin
-        \$634  = \$493 [23:0];
-      end
-    end
+    \$634  = v2;
     if (rst) begin
-      \$634  = 24'h000000;
+      \$634  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$635  = prod_6_2;
-    if (i__ready) begin
-      if (v1) begin
-        \$635  = \$495 [23:0];
-      end
-    end
+    \$635  = \$318 ;
     if (rst) begin
-      \$635  = 24'h000000;
+      \$635  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = prod_6_3;
-    if (i__ready) begin
-      if (v1) begin
-        \$636  = \$497 [23:0];
-      end
+    \$636  = acc_6_7;
+    if (v_6_7) begin
+      \$636  = \$113 [31:0];
     end
     if (rst) begin
-      \$636  = 24'h000000;
+      \$636  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$637  = prod_6_4;
-    if (i__ready) begin
-      if (v1) begin
-        \$637  = \$499 [23:0];
-      end
+    \$637  = shadow_6_7;
+    if (last_6_7) begin
+      \$637  = \$113 [31:0];
+    end else if (\$319 ) begin
+      \$637  = shadow_7_7;
     end
     if (rst) begin
-      \$637  = 24'h000000;
+      \$637  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$638  = prod_6_5;
-    if (i__ready) begin
-      if (v1) begin
-        \$638  = \$501 [23:0];
-      end
-    end
-    if (rst) begin
-      \$638  = 24'h000000;
+    \$638  = o_valid_row7;
+    if (\$320 ) begin
+      \$638  = 1'h1;
+    end else if (\$321 ) begin
+      \$638  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$639  = prod_6_6;
-    if (i__ready) begin
-      if (v1) begin
-        \$639  = \$503 [23:0];
-      end
-    end
+    \$639  = v2;
     if (rst) begin
-      \$639  = 24'h000000;
+      \$639  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$640  = prod_6_7;
-    if (i__ready) begin
-      if (v1) begin
-        \$640  = \$505 [23:0];
-      end
-    end
+    \$640  = \$322 ;
     if (rst) begin
-      \$640  = 24'h000000;
+      \$640  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$641  = prod_7_0;
-    if (i__ready) begin
-      if (v1) begin
-        \$641  = \$507 [23:0];
-      end
+    \$641  = acc_7_0;
+    if (v_7_0) begin
+      \$641  = \$115 [31:0];
     end
     if (rst) begin
-      \$641  = 24'h000000;
+      \$641  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$642  = prod_7_1;
-    if (i__ready) begin
-      if (v1) begin
-        \$642  = \$509 [23:0];
-      end
+    \$642  = shadow_7_0;
+    if (last_7_0) begin
+      \$642  = \$115 [31:0];
     end
     if (rst) begin
-      \$642  = 24'h000000;
+      \$642  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$643  = prod_7_2;
-    if (i__ready) begin
-      if (v1) begin
-        \$643  = \$511 [23:0];
-      end
-    end
+    \$643  = v2;
     if (rst) begin
-      \$643  = 24'h000000;
+      \$643  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$644  = prod_7_3;
-    if (i__ready) begin
-      if (v1) begin
-        \$644  = \$513 [23:0];
-      end
-    end
+    \$644  = \$323 ;
     if (rst) begin
-      \$644  = 24'h000000;
+      \$644  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$645  = prod_7_4;
-    if (i__ready) begin
-      if (v1) begin
-        \$645  = \$515 [23:0];
-      end
+    \$645  = acc_7_1;
+    if (v_7_1) begin
+      \$645  = \$117 [31:0];
     end
     if (rst) begin
-      \$645  = 24'h000000;
+      \$645  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$646  = prod_7_5;
-    if (i__ready) begin
-      if (v1) begin
-        \$646  = \$517 [23:0];
-      end
+    \$646  = shadow_7_1;
+    if (last_7_1) begin
+      \$646  = \$117 [31:0];
     end
     if (rst) begin
-      \$646  = 24'h000000;
+      \$646  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$647  = prod_7_6;
-    if (i__ready) begin
-      if (v1) begin
-        \$647  = \$519 [23:0];
-      end
-    end
+    \$647  = v2;
     if (rst) begin
-      \$647  = 24'h000000;
+      \$647  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$648  = prod_7_7;
-    if (i__ready) begin
-      if (v1) begin
-        \$648  = \$521 [23:0];
-      end
-    end
+    \$648  = \$324 ;
     if (rst) begin
-      \$648  = 24'h000000;
+      \$648  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$649  = acc_0_0;
-    if (i__ready) begin
-      if (v2) begin
-        \$649  = exact_0_0[31:0];
-      end
+    \$649  = acc_7_2;
+    if (v_7_2) begin
+      \$649  = \$119 [31:0];
     end
     if (rst) begin
       \$649  = 32'd0;
@@ -4333,11 +5793,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$650  = acc_0_1;
-    if (i__ready) begin
-      if (v2) begin
-        \$650  = exact_0_1[31:0];
-      end
+    \$650  = shadow_7_2;
+    if (last_7_2) begin
+      \$650  = \$119 [31:0];
     end
     if (rst) begin
       \$650  = 32'd0;
@@ -4345,35 +5803,23 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$651  = acc_0_2;
-    if (i__ready) begin
-      if (v2) begin
-        \$651  = exact_0_2[31:0];
-      end
-    end
+    \$651  = v2;
     if (rst) begin
-      \$651  = 32'd0;
+      \$651  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$652  = acc_0_3;
-    if (i__ready) begin
-      if (v2) begin
-        \$652  = exact_0_3[31:0];
-      end
-    end
+    \$652  = \$325 ;
     if (rst) begin
-      \$652  = 32'd0;
+      \$652  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$653  = acc_0_4;
-    if (i__ready) begin
-      if (v2) begin
-        \$653  = exact_0_4[31:0];
-      end
+    \$653  = acc_7_3;
+    if (v_7_3) begin
+      \$653  = \$121 [31:0];
     end
     if (rst) begin
       \$653  = 32'd0;
@@ -4381,11 +5827,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$654  = acc_0_5;
-    if (i__ready) begin
-      if (v2) begin
-        \$654  = exact_0_5[31:0];
-      end
+    \$654  = shadow_7_3;
+    if (last_7_3) begin
+      \$654  = \$121 [31:0];
     end
     if (rst) begin
       \$654  = 32'd0;
@@ -4393,35 +5837,23 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$655  = acc_0_6;
-    if (i__ready) begin
-      if (v2) begin
-        \$655  = exact_0_6[31:0];
-      end
-    end
+    \$655  = v2;
     if (rst) begin
-      \$655  = 32'd0;
+      \$655  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$656  = acc_0_7;
-    if (i__ready) begin
-      if (v2) begin
-        \$656  = exact_0_7[31:0];
-      end
-    end
+    \$656  = \$326 ;
     if (rst) begin
-      \$656  = 32'd0;
+      \$656  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$657  = acc_1_0;
-    if (i__ready) begin
-      if (v2) begin
-        \$657  = exact_1_0[31:0];
-      end
+    \$657  = acc_7_4;
+    if (v_7_4) begin
+      \$657  = \$123 [31:0];
     end
     if (rst) begin
       \$657  = 32'd0;
@@ -4429,11 +5861,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$658  = acc_1_1;
-    if (i__ready) begin
-      if (v2) begin
-        \$658  = exact_1_1[31:0];
-      end
+    \$658  = shadow_7_4;
+    if (last_7_4) begin
+      \$658  = \$123 [31:0];
     end
     if (rst) begin
       \$658  = 32'd0;
@@ -4441,35 +5871,23 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$659  = acc_1_2;
-    if (i__ready) begin
-      if (v2) begin
-        \$659  = exact_1_2[31:0];
-      end
-    end
+    \$659  = v2;
     if (rst) begin
-      \$659  = 32'd0;
+      \$659  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$660  = acc_1_3;
-    if (i__ready) begin
-      if (v2) begin
-        \$660  = exact_1_3[31:0];
-      end
-    end
+    \$660  = \$327 ;
     if (rst) begin
-      \$660  = 32'd0;
+      \$660  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$661  = acc_1_4;
-    if (i__ready) begin
-      if (v2) begin
-        \$661  = exact_1_4[31:0];
-      end
+    \$661  = acc_7_5;
+    if (v_7_5) begin
+      \$661  = \$125 [31:0];
     end
     if (rst) begin
       \$661  = 32'd0;
@@ -4477,11 +5895,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$662  = acc_1_5;
-    if (i__ready) begin
-      if (v2) begin
-        \$662  = exact_1_5[31:0];
-      end
+    \$662  = shadow_7_5;
+    if (last_7_5) begin
+      \$662  = \$125 [31:0];
     end
     if (rst) begin
       \$662  = 32'd0;
@@ -4489,35 +5905,23 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$663  = acc_1_6;
-    if (i__ready) begin
-      if (v2) begin
-        \$663  = exact_1_6[31:0];
-      end
-    end
+    \$663  = v2;
     if (rst) begin
-      \$663  = 32'd0;
+      \$663  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$664  = acc_1_7;
-    if (i__ready) begin
-      if (v2) begin
-        \$664  = exact_1_7[31:0];
-      end
-    end
+    \$664  = \$328 ;
     if (rst) begin
-      \$664  = 32'd0;
+      \$664  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$665  = acc_2_0;
-    if (i__ready) begin
-      if (v2) begin
-        \$665  = exact_2_0[31:0];
-      end
+    \$665  = acc_7_6;
+    if (v_7_6) begin
+      \$665  = \$127 [31:0];
     end
     if (rst) begin
       \$665  = 32'd0;
@@ -4525,11 +5929,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$666  = acc_2_1;
-    if (i__ready) begin
-      if (v2) begin
-        \$666  = exact_2_1[31:0];
-      end
+    \$666  = shadow_7_6;
+    if (last_7_6) begin
+      \$666  = \$127 [31:0];
     end
     if (rst) begin
       \$666  = 32'd0;
@@ -4537,35 +5939,23 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$667  = acc_2_2;
-    if (i__ready) begin
-      if (v2) begin
-        \$667  = exact_2_2[31:0];
-      end
-    end
+    \$667  = v2;
     if (rst) begin
-      \$667  = 32'd0;
+      \$667  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$668  = acc_2_3;
-    if (i__ready) begin
-      if (v2) begin
-        \$668  = exact_2_3[31:0];
-      end
-    end
+    \$668  = \$329 ;
     if (rst) begin
-      \$668  = 32'd0;
+      \$668  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$669  = acc_2_4;
-    if (i__ready) begin
-      if (v2) begin
-        \$669  = exact_2_4[31:0];
-      end
+    \$669  = acc_7_7;
+    if (v_7_7) begin
+      \$669  = \$129 [31:0];
     end
     if (rst) begin
       \$669  = 32'd0;
@@ -4573,11 +5963,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$670  = acc_2_5;
-    if (i__ready) begin
-      if (v2) begin
-        \$670  = exact_2_5[31:0];
-      end
+    \$670  = shadow_7_7;
+    if (last_7_7) begin
+      \$670  = \$129 [31:0];
     end
     if (rst) begin
       \$670  = 32'd0;
@@ -4585,633 +5973,134 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$671  = acc_2_6;
-    if (i__ready) begin
-      if (v2) begin
-        \$671  = exact_2_6[31:0];
+    \$671  = o__valid;
+    if (\$330 ) begin
+      \$671  = 1'h1;
+    end
+    if (drain) begin
+      if (last_row) begin
+        \$671  = 1'h0;
       end
     end
     if (rst) begin
-      \$671  = 32'd0;
+      \$671  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$672  = acc_2_7;
-    if (i__ready) begin
-      if (v2) begin
-        \$672  = exact_2_7[31:0];
+    \$672  = row;
+    if (\$330 ) begin
+      \$672  = 3'h0;
+    end
+    if (drain) begin
+      \$672  = \$331 [2:0];
+      if (last_row) begin
+        \$672  = 3'h0;
       end
     end
     if (rst) begin
-      \$672  = 32'd0;
+      \$672  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$673  = acc_3_0;
-    if (i__ready) begin
-      if (v2) begin
-        \$673  = exact_3_0[31:0];
+    \$673  = busy;
+    if (drain) begin
+      if (last_row) begin
+        \$673  = 1'h0;
       end
     end
+    if (\$332 ) begin
+      \$673  = 1'h1;
+    end
     if (rst) begin
-      \$673  = 32'd0;
+      \$673  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$674  = acc_3_1;
-    if (i__ready) begin
-      if (v2) begin
-        \$674  = exact_3_1[31:0];
-      end
-    end
+    \$674  = 1'h0;
     if (rst) begin
-      \$674  = 32'd0;
+      \$674  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$675  = acc_3_2;
-    if (i__ready) begin
-      if (v2) begin
-        \$675  = exact_3_2[31:0];
-      end
-    end
-    if (rst) begin
-      \$675  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$676  = acc_3_3;
-    if (i__ready) begin
-      if (v2) begin
-        \$676  = exact_3_3[31:0];
-      end
-    end
-    if (rst) begin
-      \$676  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$677  = acc_3_4;
-    if (i__ready) begin
-      if (v2) begin
-        \$677  = exact_3_4[31:0];
-      end
-    end
-    if (rst) begin
-      \$677  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$678  = acc_3_5;
-    if (i__ready) begin
-      if (v2) begin
-        \$678  = exact_3_5[31:0];
-      end
-    end
-    if (rst) begin
-      \$678  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$679  = acc_3_6;
-    if (i__ready) begin
-      if (v2) begin
-        \$679  = exact_3_6[31:0];
-      end
-    end
-    if (rst) begin
-      \$679  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$680  = acc_3_7;
-    if (i__ready) begin
-      if (v2) begin
-        \$680  = exact_3_7[31:0];
-      end
-    end
-    if (rst) begin
-      \$680  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$681  = acc_4_0;
-    if (i__ready) begin
-      if (v2) begin
-        \$681  = exact_4_0[31:0];
-      end
-    end
-    if (rst) begin
-      \$681  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$682  = acc_4_1;
-    if (i__ready) begin
-      if (v2) begin
-        \$682  = exact_4_1[31:0];
-      end
-    end
-    if (rst) begin
-      \$682  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$683  = acc_4_2;
-    if (i__ready) begin
-      if (v2) begin
-        \$683  = exact_4_2[31:0];
-      end
-    end
-    if (rst) begin
-      \$683  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$684  = acc_4_3;
-    if (i__ready) begin
-      if (v2) begin
-        \$684  = exact_4_3[31:0];
-      end
-    end
-    if (rst) begin
-      \$684  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$685  = acc_4_4;
-    if (i__ready) begin
-      if (v2) begin
-        \$685  = exact_4_4[31:0];
-      end
-    end
-    if (rst) begin
-      \$685  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$686  = acc_4_5;
-    if (i__ready) begin
-      if (v2) begin
-        \$686  = exact_4_5[31:0];
-      end
-    end
-    if (rst) begin
-      \$686  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$687  = acc_4_6;
-    if (i__ready) begin
-      if (v2) begin
-        \$687  = exact_4_6[31:0];
-      end
-    end
-    if (rst) begin
-      \$687  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$688  = acc_4_7;
-    if (i__ready) begin
-      if (v2) begin
-        \$688  = exact_4_7[31:0];
-      end
-    end
-    if (rst) begin
-      \$688  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$689  = acc_5_0;
-    if (i__ready) begin
-      if (v2) begin
-        \$689  = exact_5_0[31:0];
-      end
-    end
-    if (rst) begin
-      \$689  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$690  = acc_5_1;
-    if (i__ready) begin
-      if (v2) begin
-        \$690  = exact_5_1[31:0];
-      end
-    end
-    if (rst) begin
-      \$690  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$691  = acc_5_2;
-    if (i__ready) begin
-      if (v2) begin
-        \$691  = exact_5_2[31:0];
-      end
-    end
-    if (rst) begin
-      \$691  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = acc_5_3;
-    if (i__ready) begin
-      if (v2) begin
-        \$692  = exact_5_3[31:0];
-      end
-    end
-    if (rst) begin
-      \$692  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = acc_5_4;
-    if (i__ready) begin
-      if (v2) begin
-        \$693  = exact_5_4[31:0];
-      end
-    end
-    if (rst) begin
-      \$693  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$694  = acc_5_5;
-    if (i__ready) begin
-      if (v2) begin
-        \$694  = exact_5_5[31:0];
-      end
-    end
-    if (rst) begin
-      \$694  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = acc_5_6;
-    if (i__ready) begin
-      if (v2) begin
-        \$695  = exact_5_6[31:0];
-      end
-    end
-    if (rst) begin
-      \$695  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = acc_5_7;
-    if (i__ready) begin
-      if (v2) begin
-        \$696  = exact_5_7[31:0];
-      end
-    end
-    if (rst) begin
-      \$696  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = acc_6_0;
-    if (i__ready) begin
-      if (v2) begin
-        \$697  = exact_6_0[31:0];
-      end
-    end
-    if (rst) begin
-      \$697  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = acc_6_1;
-    if (i__ready) begin
-      if (v2) begin
-        \$698  = exact_6_1[31:0];
-      end
-    end
-    if (rst) begin
-      \$698  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = acc_6_2;
-    if (i__ready) begin
-      if (v2) begin
-        \$699  = exact_6_2[31:0];
-      end
-    end
-    if (rst) begin
-      \$699  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = acc_6_3;
-    if (i__ready) begin
-      if (v2) begin
-        \$700  = exact_6_3[31:0];
-      end
-    end
-    if (rst) begin
-      \$700  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = acc_6_4;
-    if (i__ready) begin
-      if (v2) begin
-        \$701  = exact_6_4[31:0];
-      end
-    end
-    if (rst) begin
-      \$701  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = acc_6_5;
-    if (i__ready) begin
-      if (v2) begin
-        \$702  = exact_6_5[31:0];
-      end
-    end
-    if (rst) begin
-      \$702  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = acc_6_6;
-    if (i__ready) begin
-      if (v2) begin
-        \$703  = exact_6_6[31:0];
-      end
-    end
-    if (rst) begin
-      \$703  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = acc_6_7;
-    if (i__ready) begin
-      if (v2) begin
-        \$704  = exact_6_7[31:0];
-      end
-    end
-    if (rst) begin
-      \$704  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = acc_7_0;
-    if (i__ready) begin
-      if (v2) begin
-        \$705  = exact_7_0[31:0];
-      end
-    end
-    if (rst) begin
-      \$705  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = shadow_7_0;
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$706  = exact_7_0[31:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$706  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = acc_7_1;
-    if (i__ready) begin
-      if (v2) begin
-        \$707  = exact_7_1[31:0];
-      end
-    end
-    if (rst) begin
-      \$707  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = shadow_7_1;
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$708  = exact_7_1[31:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$708  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = acc_7_2;
-    if (i__ready) begin
-      if (v2) begin
-        \$709  = exact_7_2[31:0];
-      end
-    end
-    if (rst) begin
-      \$709  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = shadow_7_2;
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$710  = exact_7_2[31:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$710  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = acc_7_3;
-    if (i__ready) begin
-      if (v2) begin
-        \$711  = exact_7_3[31:0];
-      end
-    end
-    if (rst) begin
-      \$711  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = shadow_7_3;
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$712  = exact_7_3[31:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$712  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = acc_7_4;
-    if (i__ready) begin
-      if (v2) begin
-        \$713  = exact_7_4[31:0];
-      end
-    end
-    if (rst) begin
-      \$713  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = shadow_7_4;
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$714  = exact_7_4[31:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$714  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = acc_7_5;
-    if (i__ready) begin
-      if (v2) begin
-        \$715  = exact_7_5[31:0];
-      end
-    end
-    if (rst) begin
-      \$715  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = shadow_7_5;
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$716  = exact_7_5[31:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$716  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = acc_7_6;
-    if (i__ready) begin
-      if (v2) begin
-        \$717  = exact_7_6[31:0];
-      end
-    end
-    if (rst) begin
-      \$717  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = shadow_7_6;
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$718  = exact_7_6[31:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$718  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = acc_7_7;
-    if (i__ready) begin
-      if (v2) begin
-        \$719  = exact_7_7[31:0];
-      end
-    end
-    if (rst) begin
-      \$719  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = shadow_7_7;
-    if (i__ready) begin
-      if (v2) begin
-        if (last2) begin
-          \$720  = exact_7_7[31:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$720  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = overflow;
-    if (wrapped) begin
-      \$721  = 1'h1;
+    \$675  = overflow;
+    if (wide_out_r) begin
+      \$675  = 1'h1;
     end else if (clear) begin
-      \$721  = 1'h0;
+      \$675  = 1'h0;
     end
     if (rst) begin
-      \$721  = 1'h0;
+      \$675  = 1'h0;
     end
   end
-  assign advance = i__ready;
+  assign sum_0_0 = \$3 [31:0];
+  assign sum_0_1 = \$5 [31:0];
+  assign sum_0_2 = \$7 [31:0];
+  assign sum_0_3 = \$9 [31:0];
+  assign sum_0_4 = \$11 [31:0];
+  assign sum_0_5 = \$13 [31:0];
+  assign sum_0_6 = \$15 [31:0];
+  assign sum_0_7 = \$17 [31:0];
+  assign sum_1_0 = \$19 [31:0];
+  assign sum_1_1 = \$21 [31:0];
+  assign sum_1_2 = \$23 [31:0];
+  assign sum_1_3 = \$25 [31:0];
+  assign sum_1_4 = \$27 [31:0];
+  assign sum_1_5 = \$29 [31:0];
+  assign sum_1_6 = \$31 [31:0];
+  assign sum_1_7 = \$33 [31:0];
+  assign sum_2_0 = \$35 [31:0];
+  assign sum_2_1 = \$37 [31:0];
+  assign sum_2_2 = \$39 [31:0];
+  assign sum_2_3 = \$41 [31:0];
+  assign sum_2_4 = \$43 [31:0];
+  assign sum_2_5 = \$45 [31:0];
+  assign sum_2_6 = \$47 [31:0];
+  assign sum_2_7 = \$49 [31:0];
+  assign sum_3_0 = \$51 [31:0];
+  assign sum_3_1 = \$53 [31:0];
+  assign sum_3_2 = \$55 [31:0];
+  assign sum_3_3 = \$57 [31:0];
+  assign sum_3_4 = \$59 [31:0];
+  assign sum_3_5 = \$61 [31:0];
+  assign sum_3_6 = \$63 [31:0];
+  assign sum_3_7 = \$65 [31:0];
+  assign sum_4_0 = \$67 [31:0];
+  assign sum_4_1 = \$69 [31:0];
+  assign sum_4_2 = \$71 [31:0];
+  assign sum_4_3 = \$73 [31:0];
+  assign sum_4_4 = \$75 [31:0];
+  assign sum_4_5 = \$77 [31:0];
+  assign sum_4_6 = \$79 [31:0];
+  assign sum_4_7 = \$81 [31:0];
+  assign sum_5_0 = \$83 [31:0];
+  assign sum_5_1 = \$85 [31:0];
+  assign sum_5_2 = \$87 [31:0];
+  assign sum_5_3 = \$89 [31:0];
+  assign sum_5_4 = \$91 [31:0];
+  assign sum_5_5 = \$93 [31:0];
+  assign sum_5_6 = \$95 [31:0];
+  assign sum_5_7 = \$97 [31:0];
+  assign sum_6_0 = \$99 [31:0];
+  assign sum_6_1 = \$101 [31:0];
+  assign sum_6_2 = \$103 [31:0];
+  assign sum_6_3 = \$105 [31:0];
+  assign sum_6_4 = \$107 [31:0];
+  assign sum_6_5 = \$109 [31:0];
+  assign sum_6_6 = \$111 [31:0];
+  assign sum_6_7 = \$113 [31:0];
+  assign sum_7_0 = \$115 [31:0];
+  assign sum_7_1 = \$117 [31:0];
+  assign sum_7_2 = \$119 [31:0];
+  assign sum_7_3 = \$121 [31:0];
+  assign sum_7_4 = \$123 [31:0];
+  assign sum_7_5 = \$125 [31:0];
+  assign sum_7_6 = \$127 [31:0];
+  assign sum_7_7 = \$129 [31:0];
+  assign wide_out = 1'h0;
   assign \i__payload.narrow  = i__payload[63:0];
   assign \i__payload.narrow[0]  = i__payload[7:0];
   assign \i__payload.narrow[1]  = i__payload[15:8];
@@ -5271,68 +6160,4 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   assign o__payload[66:35] = shadow_0_1;
   assign o__payload[34:3] = shadow_0_0;
   assign o__payload[2:0] = row;
-  assign \$395  = { \$394 [23], \$394  };
-  assign \$397  = { \$396 [23], \$396  };
-  assign \$399  = { \$398 [23], \$398  };
-  assign \$401  = { \$400 [23], \$400  };
-  assign \$403  = { \$402 [23], \$402  };
-  assign \$405  = { \$404 [23], \$404  };
-  assign \$407  = { \$406 [23], \$406  };
-  assign \$409  = { \$408 [23], \$408  };
-  assign \$411  = { \$410 [23], \$410  };
-  assign \$413  = { \$412 [23], \$412  };
-  assign \$415  = { \$414 [23], \$414  };
-  assign \$417  = { \$416 [23], \$416  };
-  assign \$419  = { \$418 [23], \$418  };
-  assign \$421  = { \$420 [23], \$420  };
-  assign \$423  = { \$422 [23], \$422  };
-  assign \$425  = { \$424 [23], \$424  };
-  assign \$427  = { \$426 [23], \$426  };
-  assign \$429  = { \$428 [23], \$428  };
-  assign \$431  = { \$430 [23], \$430  };
-  assign \$433  = { \$432 [23], \$432  };
-  assign \$435  = { \$434 [23], \$434  };
-  assign \$437  = { \$436 [23], \$436  };
-  assign \$439  = { \$438 [23], \$438  };
-  assign \$441  = { \$440 [23], \$440  };
-  assign \$443  = { \$442 [23], \$442  };
-  assign \$445  = { \$444 [23], \$444  };
-  assign \$447  = { \$446 [23], \$446  };
-  assign \$449  = { \$448 [23], \$448  };
-  assign \$451  = { \$450 [23], \$450  };
-  assign \$453  = { \$452 [23], \$452  };
-  assign \$455  = { \$454 [23], \$454  };
-  assign \$457  = { \$456 [23], \$456  };
-  assign \$459  = { \$458 [23], \$458  };
-  assign \$461  = { \$460 [23], \$460  };
-  assign \$463  = { \$462 [23], \$462  };
-  assign \$465  = { \$464 [23], \$464  };
-  assign \$467  = { \$466 [23], \$466  };
-  assign \$469  = { \$468 [23], \$468  };
-  assign \$471  = { \$470 [23], \$470  };
-  assign \$473  = { \$472 [23], \$472  };
-  assign \$475  = { \$474 [23], \$474  };
-  assign \$477  = { \$476 [23], \$476  };
-  assign \$479  = { \$478 [23], \$478  };
-  assign \$481  = { \$480 [23], \$480  };
-  assign \$483  = { \$482 [23], \$482  };
-  assign \$485  = { \$484 [23], \$484  };
-  assign \$487  = { \$486 [23], \$486  };
-  assign \$489  = { \$488 [23], \$488  };
-  assign \$491  = { \$490 [23], \$490  };
-  assign \$493  = { \$492 [23], \$492  };
-  assign \$495  = { \$494 [23], \$494  };
-  assign \$497  = { \$496 [23], \$496  };
-  assign \$499  = { \$498 [23], \$498  };
-  assign \$501  = { \$500 [23], \$500  };
-  assign \$503  = { \$502 [23], \$502  };
-  assign \$505  = { \$504 [23], \$504  };
-  assign \$507  = { \$506 [23], \$506  };
-  assign \$509  = { \$508 [23], \$508  };
-  assign \$511  = { \$510 [23], \$510  };
-  assign \$513  = { \$512 [23], \$512  };
-  assign \$515  = { \$514 [23], \$514  };
-  assign \$517  = { \$516 [23], \$516  };
-  assign \$519  = { \$518 [23], \$518  };
-  assign \$521  = { \$520 [23], \$520  };
 endmodule

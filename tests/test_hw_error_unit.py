@@ -12,9 +12,10 @@ from nitro_hw.golden.primitives import wrap8
 from nitro_hw.hw.error_unit import ErrorUnit
 
 
-def golden(y_hat: list[int], y: list[int]) -> tuple[list[int], int]:
+def golden(y_hat: list[int], y: list[int]) -> tuple[list[int], int, int]:
     e = [wrap8(a - b) for a, b in zip(y_hat, y, strict=True)]
-    return e, max(range(len(y_hat)), key=lambda k: (y_hat[k], -k))  # first index on ties
+    best = max(range(len(y_hat)), key=lambda k: (y_hat[k], -k))  # first index on ties
+    return e, best, y_hat[best]
 
 
 def _run(dut, samples, *, seed=0, idle=0.0, stall=0.0):
@@ -38,7 +39,7 @@ def _run(dut, samples, *, seed=0, idle=0.0, stall=0.0):
                 accepted.append(cycle)
                 k += 1
             if o_valid and take:
-                outputs.append((cycle, ([int(p.e[c]) for c in range(K)], int(p.argmax))))
+                outputs.append((cycle, ([int(p.e[c]) for c in range(K)], int(p.argmax), int(p.max))))
             cycle += 1
             assert cycle < 20 * len(samples) + 100, "timeout"
 

@@ -25,19 +25,10 @@ def _golden_tiles(tiles, acc_width=32):
     return out
 
 
-def _golden_overflow(tiles, acc_width=32):
-    """True if some running update acc + product leaves the signed acc_width range."""
-    lo, hi = -(1 << (acc_width - 1)), (1 << (acc_width - 1)) - 1
-    mod = 1 << acc_width
-    for narrow, wide in tiles:
-        acc = np.zeros((narrow.shape[1], wide.shape[1]), dtype=object)
-        for k in range(narrow.shape[0]):
-            prod = np.outer(narrow[k].astype(object), wide[k].astype(object))
-            exact = prod if k == 0 else acc + prod
-            if any(not lo <= int(v) <= hi for v in exact.flat):
-                return True
-            acc = np.vectorize(lambda v: ((int(v) + mod // 2) % mod) - mod // 2, otypes=[object])(exact)
-    return False
+def _golden_overflow(tiles, dsp_width=18):
+    """True if some wide operand lies outside the signed dsp_width-bit range (needs the high slice)."""
+    lo, hi = -(1 << (dsp_width - 1)), (1 << (dsp_width - 1)) - 1
+    return any(bool(np.any((wide < lo) | (wide > hi))) for _, wide in tiles)
 
 
 def _beats(tiles):
@@ -133,10 +124,11 @@ def test_extreme_operands():
 
 
 def test_latency_and_full_throughput():
-    """Tiles with K >= rows back to back: no input stall, a tile every K cycles."""
+    """Tiles with K >= tile_interval back to back: no input stall, a tile every K cycles."""
     dut = MacArray(8, 8)
+    assert dut.tile_interval == 8 + dut.latency
     rng = np.random.RandomState(2)
-    Ks = [8, 8, 11, 9]
+    Ks = [14, 14, 17, 15]
     tiles = [_random_tile(rng, K, 8, 8) for K in Ks]
     obs = _run(dut, tiles)
     _check_values(dut, tiles, obs)
@@ -151,26 +143,47 @@ def test_latency_and_full_throughput():
         assert rows[t * 8:(t + 1) * 8] == list(range(first_rows[t], first_rows[t] + 8))
 
 
-def test_short_tiles_stall_input():
-    """K < rows: the input waits while the previous tile drains (one tile per rows cycles)."""
-    dut = MacArray(4, 3)
+@pytest.mark.parametrize("wide_width", [32, 16])
+def test_short_tiles_stall_input(wide_width):
+    """K < tile_interval: a last beat waits until the previous tile has drained."""
+    dut = MacArray(4, 3, wide_width=wide_width)
     rng = np.random.RandomState(3)
-    tiles = [_random_tile(rng, 1, 4, 3) for _ in range(5)]
+    tiles = [_random_tile(rng, K, 4, 3, wide_bits=wide_width) for K in (1, 1, 2, 1, 3)]
     obs = _run(dut, tiles)
     _check_values(dut, tiles, obs)
     assert obs["ready_low"] > 0
     firsts = [obs["outputs"][t * 4][0] for t in range(5)]
-    assert np.all(np.diff(firsts) == 4)
+    assert np.all(np.diff(firsts) == dut.tile_interval)
 
 
-@pytest.mark.parametrize("wide_width,acc_width", [(16, 32), (17, 32), (18, 32), (24, 40), (8, 12)])
+@pytest.mark.parametrize("wide_width,acc_width", [(16, 32), (17, 32), (18, 32), (24, 40), (8, 12), (32, 32)])
 def test_other_widths(wide_width, acc_width):
     dut = MacArray(3, 5, wide_width=wide_width, acc_width=acc_width)
     rng = np.random.RandomState(wide_width)
     tiles = [_random_tile(rng, K, 3, 5, wide_bits=wide_width, extreme=True) for K in (4, 1, 7)]
     obs = _run(dut, tiles, seed=wide_width, idle=0.2, stall=0.3)
     _check_values(dut, tiles, obs, acc_width)
-    assert bool(obs["overflow"][-1]) == _golden_overflow(tiles, acc_width)
+    assert bool(obs["overflow"][-1]) == _golden_overflow(tiles)
+    assert bool(obs["overflow"][-1]) == (wide_width > 18)  # extreme operands reach both ends
+
+
+@pytest.mark.parametrize("dsp_width", [16, 18, 25])
+def test_split_product_every_boundary(dsp_width):
+    """The high slice and the hard-multiplier slice at every operand boundary of the split."""
+    dut = MacArray(4, 4, wide_width=32, dsp_width=dsp_width)
+    s = dsp_width - 1
+    specials = [0, 1, -1, INT32_MIN, INT32_MAX, (1 << s) - 1, 1 << s, -(1 << s), -(1 << s) - 1,
+                (1 << (s + 1)) - 1, -(1 << 31) + (1 << s), 0x55555555, -0x55555556]
+    narrow_vals = [-128, -127, -1, 0, 1, 127, 85, -86]
+    rng = np.random.RandomState(dsp_width)
+    tiles = []
+    for _ in range(4):
+        K = 6
+        narrow = rng.choice(narrow_vals, size=(K, 4)).astype(np.int64)
+        wide = rng.choice(specials, size=(K, 4)).astype(np.int64)
+        tiles.append((narrow, wide))
+    obs = _run(dut, tiles, seed=dsp_width, idle=0.1, stall=0.2)
+    _check_values(dut, tiles, obs)
 
 
 def test_overflow_flag_sticky_and_clear():
@@ -180,31 +193,30 @@ def test_overflow_flag_sticky_and_clear():
     obs = _run(dut, [small, small])
     assert obs["overflow"][-1] == 0
 
-    # Partial sums leave the int32 range and come back: still flagged (per-update definition).
-    back = (np.ones((3, 2), dtype=np.int64), np.array([[INT32_MAX, 0], [1, 0], [-1, 0]]))
-    assert _golden_overflow([back])
-    assert np.array_equal(_golden_tiles([back])[0][:, 0], [INT32_MAX, INT32_MAX])
-    obs = _run(dut, [back, small])
-    _check_values(dut, [back, small], obs)
+    wide = (np.ones((3, 2), dtype=np.int64), np.array([[1 << 17, 0], [1, 0], [-1, 0]]))
+    assert _golden_overflow([wide])
+    obs = _run(dut, [wide, small])
+    _check_values(dut, [wide, small], obs)
     assert obs["overflow"][-1] == 1  # sticky across the following clean tile
     on = obs["overflow"].index(1)
-    obs = _run(dut, [back, small], clear_at=on + 3)
+    obs = _run(dut, [wide, small], clear_at=on + 3)
     assert obs["overflow"][on + 4] == 0 and obs["overflow"][-1] == 0
+    edge = (np.ones((1, 2), dtype=np.int64), np.array([[(1 << 17) - 1, -(1 << 17)]]))
+    assert not _golden_overflow([edge])
+    obs = _run(MacArray(2, 2), [edge])
+    assert obs["overflow"][-1] == 0
 
 
 def test_multiplier_count():
-    assert MacArray(8, 8, wide_width=32).multipliers_per_mac == 2
-    assert MacArray(8, 8, wide_width=16).multipliers_per_mac == 1
-    assert MacArray(8, 8, wide_width=18).multipliers_per_mac == 1
-    assert MacArray(8, 8, wide_width=16).multipliers == 64
-    assert MacArray(8, 8).latency == 3
+    for ww in (32, 18, 16):
+        dut = MacArray(8, 8, wide_width=ww)
+        assert dut.multipliers_per_mac == 1 and dut.multipliers == 64
+    assert MacArray(8, 8).latency == 6
+    assert MacArray(8, 8, wide_width=16).latency == 4
 
 
-@pytest.mark.parametrize("kwargs,name", [
-    ({"rows": 0}, "rows"), ({"cols": 65}, "cols"), ({"narrow_width": 19}, "narrow_width"),
-    ({"wide_width": 1}, "wide_width"), ({"acc_width": 65}, "acc_width"),
-    ({"wide_width": 33, "acc_width": 32}, "wide_width"), ({"rows": 2.0}, "rows"),
-])
-def test_bad_parameters(kwargs, name):
-    with pytest.raises(ValueError, match=name):
-        MacArray(**kwargs)
+def test_bad_parameters():
+    for kw in ({"rows": 0}, {"cols": 65}, {"narrow_width": 1}, {"narrow_width": 19}, {"wide_width": 33},
+               {"dsp_width": 8}, {"acc_width": 65}, {"rows": 2.0}):
+        with pytest.raises(ValueError, match=next(iter(kw))):
+            MacArray(**kw)

@@ -5,9 +5,10 @@ A 4x4 array keeps each run short; the catalog's 8x8 designs share the same gener
 
 import pytest
 
+from nitro_hw.fileio import atomic_write_text
 from nitro_hw.hw.catalog import Design
 from nitro_hw.hw.mac_array import MacArray
-from nitro_hw.rtl_export import atomic_write_text, to_verilog
+from nitro_hw.rtl_export import to_verilog
 from nitro_hw.tb.runner import env_params, run_cocotb
 
 

@@ -2,9 +2,10 @@
 
 import pytest
 
+from nitro_hw.fileio import atomic_write_text
 from nitro_hw.hw.catalog import Design, get_design
 from nitro_hw.hw.nitro_relu import NitroRelu, NitroReluBackward
-from nitro_hw.rtl_export import atomic_write_text, to_verilog
+from nitro_hw.rtl_export import to_verilog
 from nitro_hw.tb.runner import env_params, run_cocotb
 
 

@@ -3,9 +3,10 @@
 One instruction costs::
 
     fetch   = instr_words + 2                      (program-memory reads, decode)
-    issue   = k_len + (mt * nt - 1) * max(k_len, N) (one k-step per cycle; the MAC array takes
-                                                    at most one tile per N cycles because a
-                                                    finished tile drains one row per cycle)
+    issue   = k_len + (mt * nt - 1) * max(k_len, T) (one k-step per cycle; the MAC array takes
+                                                    at most one tile per T = N + MAC latency
+                                                    cycles: a tile's last k-step waits until
+                                                    the previous tile has left the shadow buffer)
     tail    = MAC latency + N + 2 + max(sideband depth, unit latency + N if transposed else 0)
 
 ``tail`` is the pipeline drain after the last k-step: the MAC array's latency, its N tile rows,
@@ -26,19 +27,21 @@ from .program import Program
 __all__ = ["estimate_cycles", "instruction_cycles"]
 
 
-def _latencies(n: int) -> tuple[int, dict[str, int]]:
+def _latencies(n: int, weight_width: int) -> tuple[int, dict[str, int]]:
     """``(MAC array latency, epilogue latency per op)``, from the units' ``latency`` properties."""
     from ..hw.engine.core import epilogue_taps, mac_latency
 
-    return mac_latency(n), epilogue_taps(4, n)
+    return mac_latency(n), epilogue_taps(4, n, weight_width)
 
 
 def _issue_cycles(f: dict, n: int) -> int:
     """Cycles from the first to the last k-step accepted by the MAC array."""
-    return f["k_len"] + (f["mt"] * f["nt"] - 1) * max(f["k_len"], n)
+    from ..hw.engine.core import mac_latency
+
+    return f["k_len"] + (f["mt"] * f["nt"] - 1) * max(f["k_len"], n + mac_latency(n))
 
 
-def instruction_cycles(ins: dict, n: int) -> int:
+def instruction_cycles(ins: dict, n: int, weight_width: int = 16) -> int:
     """Estimated cycles of one instruction (dict from :attr:`Program.instructions`)."""
     f = ins["fields"]
     fetch = isa.instr_words() + 2
@@ -46,7 +49,7 @@ def instruction_cycles(ins: dict, n: int) -> int:
         return fetch
     issue = _issue_cycles(f, n)
     transposed = ins["op"] in ("FWD_RELU", "FWD_ERR") or (ins["op"] == "GRAD" and f.get("twrite", 0))
-    mac_lat, taps = _latencies(n)
+    mac_lat, taps = _latencies(n, weight_width)
     tail = mac_lat + n + 2 + max(max(taps.values()), taps[ins["op"]] + n if transposed else 0)
     return fetch + issue + tail
 
@@ -68,7 +71,8 @@ def estimate_cycles(program: Program, train: bool = True) -> dict:
     for ins in program.instructions[lo:hi + 1]:
         f = ins["fields"]
         gemm = 0 if ins["op"] == "END" else _issue_cycles(f, n)
-        phases.append({"name": ins["name"], "op": ins["op"], "cycles": instruction_cycles(ins, n),
+        phases.append({"name": ins["name"], "op": ins["op"],
+                       "cycles": instruction_cycles(ins, n, program.weight_width),
                        "macs": ins["macs"], "gemm_cycles": gemm})
     total = sum(p["cycles"] for p in phases)
     macs = sum(p["macs"] for p in phases)

@@ -14,7 +14,7 @@ import numpy as np
 from ..golden.primitives import clamp, tdiv, wrap8, wrap32
 from . import isa
 from .layout import col_layout, row_layout, row_unlayout, wf_layout, wf_unlayout, wt_layout
-from .program import MEM_LANE_BITS, Program
+from .program import Program
 
 __all__ = ["ProgramInterpreter"]
 
@@ -46,6 +46,8 @@ class ProgramInterpreter:
         self.alpha = alpha
         self.mem = {k: np.zeros((d, 1 if k == "PRED" else self.n), dtype=np.int64)
                     for k, d in program.depths.items() if k != "PROG"}
+        #: A new weight did not fit ``weight_width`` bits (the engine's SGD overflow flag).
+        self.weight_overflow = False
 
     # ------------------------------------------------------------------ host access
     def _put(self, mem: str, base: int, lanes: np.ndarray) -> None:
@@ -55,6 +57,9 @@ class ProgramInterpreter:
         """Load every layer (both layouts where kept)."""
         for name, layer in self.p.layers.items():
             w = np.asarray(params[name], dtype=np.int64)
+            bits = self.p.weight_width
+            if np.any((w < -(1 << (bits - 1))) | (w >= 1 << (bits - 1))):
+                raise ValueError(f"weights {name}: values outside the {bits}-bit weight memory")
             self._put("WF", self.p.tensors[layer.wf].base, wf_layout(w, self.n))
             if layer.wt:
                 self._put("WT", self.p.tensors[layer.wt].base, wt_layout(w, self.n))
@@ -98,7 +103,7 @@ class ProgramInterpreter:
         n = self.n
         op = ins["op"]
         narrow_mem = "AG" if op == "GRAD" else "AF"
-        wide_mem = {isa.WSRC_WF: "WF", isa.WSRC_WT: "WT", isa.WSRC_D: "D", isa.WSRC_AG: "AG"}[f["wsrc"]]
+        wide_mem = {isa.WSRC_WF: "WF", isa.WSRC_WT: "WT", isa.WSRC_D: "D", isa.WSRC_E: "E"}[f["wsrc"]]
         k = np.arange(f["k_len"])
         best: dict[int, tuple[int, int]] = {}
         for mi in range(f["mt"]):
@@ -122,7 +127,7 @@ class ProgramInterpreter:
                     else:
                         y = self.mem["Y"][f["a_base"] + rel]
                         e = np.where(mask, wrap8(s - y), 0)
-                        self.mem["AG"][f["o_base"] + rel] = e
+                        self.mem["E"][f["o_base"] + rel] = e
                         self.mem["AF"][tbase + np.arange(n)] = e.T
                         for r in range(n):
                             for c in range(n):
@@ -142,14 +147,21 @@ class ProgramInterpreter:
                     u = _div(acc, f["lr_mult"], f["lr_shift"])
                     if f["dc_en"]:
                         u = wrap32(u + _div(wold, f["dc_mult"], f["dc_shift"])).astype(np.int64)
-                    wnew = wrap32(wold - u).astype(np.int64)
+                    wnew = self._store_weight(wrap32(wold - u).astype(np.int64))
                     self.mem["WF"][f["o_base"] + rel] = wnew
                     if f["twrite"]:
                         self.mem["WT"][tbase + np.arange(n)] = wnew.T
                 else:  # pragma: no cover - END is never executed
                     raise ValueError(f"cannot execute {op}")
 
-    @staticmethod
-    def lane_bits(mem: str) -> int:
+    def lane_bits(self, mem: str) -> int:
         """Lane width of a memory."""
-        return MEM_LANE_BITS[mem]
+        return self.p.lane_bits[mem]
+
+    def _store_weight(self, w: np.ndarray) -> np.ndarray:
+        """What a ``weight_width``-bit weight memory keeps of an int32 weight (two's-complement wrap)."""
+        bits = self.p.weight_width
+        if bits == 32:
+            return w
+        self.weight_overflow |= bool(np.any((w < -(1 << (bits - 1))) | (w >= 1 << (bits - 1))))
+        return ((w + (1 << (bits - 1))) % (1 << bits)) - (1 << (bits - 1))

@@ -6,8 +6,8 @@ epilogue selected by ``op`` post-processes each finished tile row by row:
 
 * ``FWD_RELU``: NITRO-Scaling, NITRO-ReLU; writes ``h`` (row layout, AG), ``h`` transposed
   (column layout, AF) and the region codes (RG).
-* ``FWD_ERR``: NITRO-Scaling, error ``wrap8(y_hat - Y)`` against Y; writes ``e`` (AG and AF)
-  and the argmax of ``y_hat`` per sample (PRED).
+* ``FWD_ERR``: NITRO-Scaling, error ``wrap8(y_hat - Y)`` against Y; writes ``e`` (row layout,
+  E; column layout, AF) and the argmax of ``y_hat`` per sample (PRED).
 * ``BACKERR``: NITRO-ReLU backward with the region codes (RG); writes ``delta`` (D).
 * ``GRAD``: IntegerSGD of the weight rows (read and written in WF); optionally the
   transposed copy of the new weights (WT).
@@ -28,15 +28,15 @@ from amaranth.lib import data
 
 __all__ = [
     "INSTR_LAYOUT", "OP_BACKERR", "OP_END", "OP_FWD_ERR", "OP_FWD_RELU", "OP_GRAD", "OPS",
-    "PROG_WORD_BITS", "WSRC_AG", "WSRC_D", "WSRC_WF", "WSRC_WT", "instr_words", "pack_instruction",
+    "PROG_WORD_BITS", "WSRC_D", "WSRC_E", "WSRC_WF", "WSRC_WT", "instr_words", "pack_instruction",
 ]
 
 OP_END, OP_FWD_RELU, OP_FWD_ERR, OP_BACKERR, OP_GRAD = 0, 1, 2, 3, 4
 OPS = {"END": OP_END, "FWD_RELU": OP_FWD_RELU, "FWD_ERR": OP_FWD_ERR, "BACKERR": OP_BACKERR,
        "GRAD": OP_GRAD}
 
-#: Wide-operand sources.
-WSRC_WF, WSRC_WT, WSRC_D, WSRC_AG = 0, 1, 2, 3
+#: Wide-operand sources (memories WF, WT, D, E).
+WSRC_WF, WSRC_WT, WSRC_D, WSRC_E = 0, 1, 2, 3
 
 ADDR_BITS = 16
 #: Width of one program-memory word; an instruction takes :func:`instr_words` words.

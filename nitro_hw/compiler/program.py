@@ -8,8 +8,9 @@ operand on the columns) every GEMM streams one word of each operand per cycle wh
 
 * activations/errors exist in two layouts (module :mod:`nitro_hw.compiler.layout`): the
   column layout AF (lanes over the batch) feeds the forward and back-error GEMMs, the row
-  layout AG (lanes over features) feeds the gradient GEMMs. Each producer writes both: the
-  tile rows go straight to AG, a double-buffered ``N x N`` transposer writes AF;
+  layout feeds the gradient GEMMs (activations in AG, errors in E, so the gradient GEMM of a
+  head reads its two operands from two memories). Each producer writes both: the tile rows
+  go straight to AG or E, a double-buffered ``N x N`` transposer writes AF;
 * weights are stored in the forward layout WF, which is exactly the row order in which the
   gradient GEMM delivers ``G`` (so the SGD update is a read-modify-write of WF rows); the local
   heads also keep a transposed copy WT (written by the same transposer at update time) for the
@@ -18,6 +19,11 @@ operand on the columns) every GEMM streams one word of each operand per cycle wh
 Padding: every feature dimension is padded to a multiple of ``N`` with zeros; padded lanes of
 ``h`` and ``e`` are forced to zero by the epilogue, so padded weights get a zero gradient and
 stay zero (``tdiv(0, ·) = 0``). The batch must be a multiple of ``N``.
+
+Every memory has one read port and one write port (what a block RAM offers in simple
+dual-port mode): the schedule never needs two reads of one memory in the same cycle.
+Weights are stored in ``weight_width`` bits (16: the FPGA default, half the block RAM; the
+engine flags a new weight that does not fit; 32: exact for every int32 weight).
 """
 
 from __future__ import annotations
@@ -28,12 +34,22 @@ from ..hw.divider import divider_constants
 from . import isa
 from .layout import pad_to
 
-__all__ = ["MEM_IDS", "MEM_LANE_BITS", "Layer", "Program", "Tensor", "compile_mlp", "CompileError"]
+__all__ = ["MEM_IDS", "WEIGHT_WIDTHS", "Layer", "Program", "Tensor", "compile_mlp", "CompileError",
+           "mem_lane_bits"]
 
 #: Memory ids of the command protocol (see :mod:`nitro_hw.hw.engine`).
-MEM_IDS = {"PROG": 0, "WF": 1, "WT": 2, "AF": 3, "AG": 4, "Y": 5, "RG": 6, "D": 7, "PRED": 8, "CSR": 9}
-#: Lane width of each data memory (all memories have N lanes, PRED has 1 lane of 8 bits).
-MEM_LANE_BITS = {"WF": 32, "WT": 32, "AF": 8, "AG": 8, "Y": 8, "RG": 2, "D": 32, "PRED": 8}
+MEM_IDS = {"PROG": 0, "WF": 1, "WT": 2, "AF": 3, "AG": 4, "Y": 5, "RG": 6, "D": 7, "PRED": 8, "CSR": 9,
+           "E": 10}
+#: Supported weight storage widths (memories WF and WT).
+WEIGHT_WIDTHS = (16, 32)
+
+
+def mem_lane_bits(weight_width: int = 16) -> dict[str, int]:
+    """Lane width of each data memory (all have N lanes; PRED has 1 lane of 8 bits)."""
+    if weight_width not in WEIGHT_WIDTHS:
+        raise CompileError(f"weight_width must be one of {WEIGHT_WIDTHS}, got {weight_width!r}")
+    return {"WF": weight_width, "WT": weight_width, "AF": 8, "AG": 8, "E": 8, "Y": 8, "RG": 2, "D": 32,
+            "PRED": 8}
 
 ADDR_LIMIT = 1 << isa.ADDR_BITS
 MAX_INSTRUCTIONS = 32
@@ -92,6 +108,8 @@ class Program:
         Decoded instructions (``name``, ``op``, fields, ``macs`` = useful MACs).
     train_entry, infer_entry : int
         Instruction index where a training step / an inference batch starts.
+    weight_width : int
+        Bits of a stored weight (16 or 32).
     """
 
     n: int
@@ -106,6 +124,12 @@ class Program:
     instructions: list[dict] = field(default_factory=list)
     train_entry: int = 0
     infer_entry: int = 0
+    weight_width: int = 16
+
+    @property
+    def lane_bits(self) -> dict[str, int]:
+        """Lane width of each data memory."""
+        return mem_lane_bits(self.weight_width)
 
     @property
     def word_bits(self) -> int:
@@ -143,7 +167,8 @@ def _check_int(v, name: str, lo: int = 1) -> int:
     return int(v)
 
 
-def compile_mlp(cfg, batch: int | None = None, n: int = 8, lr_inv: int | None = None) -> Program:
+def compile_mlp(cfg, batch: int | None = None, n: int = 8, lr_inv: int | None = None,
+                weight_width: int = 16) -> Program:
     """Compile a golden MLP config into an engine program (training step + inference).
 
     Parameters
@@ -156,6 +181,8 @@ def compile_mlp(cfg, batch: int | None = None, n: int = 8, lr_inv: int | None = 
         Array size (``n x n``), 4 to 32.
     lr_inv : int, optional
         Inverse learning rate (default ``cfg.lr_inv``).
+    weight_width : int
+        Bits of a stored weight: 16 (default) or 32.
 
     Returns
     -------
@@ -170,6 +197,7 @@ def compile_mlp(cfg, batch: int | None = None, n: int = 8, lr_inv: int | None = 
         raise CompileError(f"cfg: only MLP configs are supported, got kind={getattr(cfg, 'kind', None)!r}")
     if getattr(cfg, "fc_dropout", 0):
         raise CompileError("cfg: dropout needs masks from the host; not supported by the engine yet")
+    mem_lane_bits(weight_width)  # checks weight_width
     n = _check_int(n, "n", 4)
     if n > 32:
         raise CompileError(f"n must be <= 32, got {n}")
@@ -195,15 +223,15 @@ def compile_mlp(cfg, batch: int | None = None, n: int = 8, lr_inv: int | None = 
         tensors[name] = t
         return t
 
-    def act(name: str, f: int) -> None:
+    def act(name: str, f: int, row_mem: str = "AG") -> None:
         fp = pad_to(f, n)
         alloc(f"{name}.col", "AF", bt * fp, (batch, f), "col")
-        alloc(f"{name}.row", "AG", fp // n * batch, (batch, f), "row")
+        alloc(f"{name}.row", row_mem, fp // n * batch, (batch, f), "row")
 
     act("x", dims[0])
     for i in range(1, len(dims)):
         act(f"h{i - 1}", dims[i])
-    act("e", k_cls)
+    act("e", k_cls, "E")
     alloc("y", "Y", kp // n * batch, (batch, k_cls), "row")
     dmax = max(pad_to(d, n) for d in dims[1:])
     alloc("delta", "D", dmax // n * batch, (batch, dmax), "row")
@@ -241,7 +269,7 @@ def compile_mlp(cfg, batch: int | None = None, n: int = 8, lr_inv: int | None = 
     def sgd(layer: Layer) -> dict:
         lm, ls = divider_constants(lr_inv * layer.amp, 32)
         if layer.decay_inv:
-            dm, ds = divider_constants(layer.decay_inv, 32)
+            dm, ds = divider_constants(layer.decay_inv, weight_width)
             return {"lr_mult": lm, "lr_shift": ls, "dc_mult": dm, "dc_shift": ds, "dc_en": 1}
         return {"lr_mult": lm, "lr_shift": ls}
 
@@ -257,7 +285,7 @@ def compile_mlp(cfg, batch: int | None = None, n: int = 8, lr_inv: int | None = 
 
     def grad(name: str, x: str, fi: int, layer: Layer, wide: str, trace) -> None:
         fip, fop = pad_to(fi, n), pad_to(layer.out_features, n)
-        wsrc = isa.WSRC_D if wide == "delta" else isa.WSRC_AG
+        wsrc = isa.WSRC_D if wide == "delta" else isa.WSRC_E
         emit(name, "GRAD", trace, batch * fi * layer.out_features,
              mt=fip // n, nt=fop // n, k_len=batch,
              n_base=tensors[f"{x}.row"].base, n_mstride=batch,
@@ -312,4 +340,4 @@ def compile_mlp(cfg, batch: int | None = None, n: int = 8, lr_inv: int | None = 
     depths["PROG"] = len(instrs) * isa.instr_words()
     return Program(n=n, batch=batch, config_name=cfg.name, lr_inv=lr_inv, num_classes=k_cls,
                    input_features=dims[0], layers=layers, tensors=tensors, depths=depths,
-                   instructions=instrs, train_entry=0, infer_entry=train_end)
+                   instructions=instrs, train_entry=0, infer_entry=train_end, weight_width=weight_width)

@@ -21,14 +21,13 @@ File layout (``np.savez``, no pickle; JSON stored as 0-d unicode arrays)::
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..fileio import atomic_write_bytes
 from .schedule import check_lr_inv
 
 CHECKPOINT_FORMAT_VERSION = 1
@@ -119,16 +118,7 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> Path:
     for f in _JSON_FIELDS:
         arrays[f"{f}_json"] = np.array(json.dumps(getattr(ckpt, f), sort_keys=True))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, lambda fh: np.savez(fh, **arrays))
     return path
 
 

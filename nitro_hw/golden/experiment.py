@@ -20,9 +20,7 @@ bit-identically) and ``best.npz`` (the weights of the best test epoch).
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -31,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from ..fileio import atomic_write_text
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from .datasets import canonical_name, load_raw
 from .pipeline import (
@@ -200,17 +199,6 @@ def predict_all(model: Any, x: np.ndarray, batch_size: int = BATCH_SIZE) -> np.n
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _progress_enabled(progress: bool | None) -> bool:
     if progress is not None:
         return progress
@@ -313,7 +301,7 @@ class Experiment:
         self.epoch = ckpt.epoch
         self.early_stopped = bool(ckpt.meta.get("early_stopped", False))
         self.elapsed = float(ckpt.meta.get("elapsed", 0.0))
-        _atomic_write_text(self.out_dir / METRICS_FILE,
+        atomic_write_text(self.out_dir / METRICS_FILE,
                            "".join(json.dumps(m, sort_keys=True) + "\n" for m in self.metrics))
 
     def _checkpoint(self, path: Path) -> None:
@@ -436,7 +424,7 @@ class Experiment:
     def _write_summary(self, finished: bool) -> RunSummary:
         summ = self.summary(finished)
         text = json.dumps(asdict(summ), indent=2, sort_keys=True) + "\n"
-        _atomic_write_text(self.out_dir / SUMMARY_FILE, text)
+        atomic_write_text(self.out_dir / SUMMARY_FILE, text)
         return summ
 
 

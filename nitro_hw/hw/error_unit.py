@@ -7,22 +7,34 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 
-def _argmax_tree(m: Module, values: list, index_bits: int):
-    """Balanced comparator tree; on ties the lower index wins (the left subtree holds lower indices)."""
+def _argmax_tree(m: Module, en, values: list, index_bits: int):
+    """Balanced comparator tree, one register per level (advancing on ``en``).
+
+    On ties the lower index wins (the left subtree holds the lower indices). Returns the
+    ``(max, argmax)`` registers of the root and the number of levels (= register stages).
+    """
     nodes = [(v, Const(k, unsigned(index_bits))) for k, v in enumerate(values)]
+    levels = 0
     while len(nodes) > 1:
         nxt = []
         for k in range(0, len(nodes) - 1, 2):
             (vl, il), (vr, ir) = nodes[k], nodes[k + 1]
             right = vr > vl  # strictly greater: a tie keeps the left (first) index
-            v = Signal(signed(8), name=f"max_l{len(nodes)}_{k}")
-            i = Signal(unsigned(index_bits), name=f"arg_l{len(nodes)}_{k}")
-            m.d.comb += [v.eq(Mux(right, vr, vl)), i.eq(Mux(right, ir, il))]
+            v = Signal(signed(8), name=f"max_l{levels}_{k // 2}")
+            i = Signal(unsigned(index_bits), name=f"arg_l{levels}_{k // 2}")
+            with m.If(en):
+                m.d.sync += [v.eq(Mux(right, vr, vl)), i.eq(Mux(right, ir, il))]
             nxt.append((v, i))
-        if len(nodes) % 2:
-            nxt.append(nodes[-1])
+        if len(nodes) % 2:  # the odd node waits one level in a register
+            (vo, io) = nodes[-1]
+            v = Signal(signed(8), name=f"max_l{levels}_odd")
+            i = Signal(unsigned(index_bits), name=f"arg_l{levels}_odd")
+            with m.If(en):
+                m.d.sync += [v.eq(vo), i.eq(io)]
+            nxt.append((v, i))
         nodes = nxt
-    return nodes[0][1]
+        levels += 1
+    return nodes[0][0], nodes[0][1], levels
 
 
 class ErrorUnit(wiring.Component):
@@ -40,9 +52,10 @@ class ErrorUnit(wiring.Component):
     ----------
     i : In(stream.Signature(StructLayout({"y_hat": ArrayLayout(signed(8), K), "y": ArrayLayout(signed(8), K)})))
         Logits and one-hot targets of one sample.
-    o : Out(stream.Signature(StructLayout({"e": ArrayLayout(signed(8), K), "argmax": unsigned(index_bits)})))
-        Errors and the predicted class, in input order, :attr:`latency` cycles after
-        acceptance when ``o.ready`` stays high. ``index_bits = ceil(log2(K))`` (4 for 10).
+    o : Out(stream.Signature(StructLayout({"e": ArrayLayout(signed(8), K), "argmax": unsigned(index_bits), "max": signed(8)})))
+        Errors, the predicted class and its logit ``y_hat[argmax]``, in input order,
+        :attr:`latency` cycles after acceptance when ``o.ready`` stays high.
+        ``index_bits = ceil(log2(K))`` (4 for 10).
     """  # noqa: E501
 
     def __init__(self, classes: int = 10):
@@ -58,25 +71,43 @@ class ErrorUnit(wiring.Component):
             "o": Out(stream.Signature(data.StructLayout({
                 "e": data.ArrayLayout(signed(8), classes),
                 "argmax": unsigned(self.index_bits),
+                "max": signed(8),
             }))),
         })
 
     @property
     def latency(self) -> int:
-        """Cycles from an accepted input to its output (with ``o.ready`` high)."""
-        return 1
+        """Cycles from an accepted input to its output (with ``o.ready`` high).
+
+        One register per level of the argmax comparator tree (``ceil(log2 K)``), at least 1.
+        """
+        return max(1, (self.classes - 1).bit_length())
 
     def elaborate(self, platform):
         m = Module()
-        K = self.classes
+        K, L = self.classes, self.latency
         y_hat, y = self.i.payload.y_hat, self.i.payload.y
-        argmax = _argmax_tree(m, [y_hat[k] for k in range(K)], self.index_bits)
-
-        m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
-        with m.If(self.i.ready):
-            m.d.sync += self.o.valid.eq(self.i.valid)
-            with m.If(self.i.valid):
-                for k in range(K):
-                    m.d.sync += self.o.payload.e[k].eq((y_hat[k] - y[k])[:8])  # wrap8
-                m.d.sync += self.o.payload.argmax.eq(argmax)
+        en = Signal()
+        m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
+        top, argmax, levels = _argmax_tree(m, en, [y_hat[k] for k in range(K)], self.index_bits)
+        assert levels == L
+        # the errors travel beside the tree
+        e = Signal(data.ArrayLayout(signed(8), K))
+        with m.If(en):
+            m.d.sync += [e[k].eq((y_hat[k] - y[k])[:8]) for k in range(K)]  # wrap8
+        for j in range(1, L):
+            nxt = Signal.like(e, name=f"e_d{j}")
+            with m.If(en):
+                m.d.sync += nxt.eq(e)
+            e = nxt
+        valid = self.i.valid
+        for j in range(1, L):
+            nxt = Signal(name=f"valid_d{j}")
+            with m.If(en):
+                m.d.sync += nxt.eq(valid)
+            valid = nxt
+        with m.If(en):
+            m.d.sync += self.o.valid.eq(valid)
+        m.d.comb += [self.o.payload.e.eq(e), self.o.payload.argmax.eq(argmax),
+                     self.o.payload.max.eq(top)]
         return m

@@ -14,23 +14,33 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-#: Operand widths of the target hard multiplier (ECP5 MULT18X18D, iCE40/Xilinx similar).
-MULTIPLIER_OPERAND_WIDTH = 18
+__all__ = ["DSP_WIDTH", "MacArray"]
+
+#: Signed operand width of the target hard multiplier (ECP5 MULT18X18D; 16 for iCE40 SB_MAC16).
+DSP_WIDTH = 18
 
 
-def _wide_chunks(wide_width: int) -> list[tuple[int, int, bool]]:
-    """Split a ``signed(wide_width)`` operand into ``(offset, width, signed)`` chunks.
+def _sum_tree(m: Module, terms: list, width: int, name: str, register_levels: int) -> Signal:
+    """Sum ``terms`` modulo ``2**width`` as a balanced tree of two-input adders.
 
-    Every chunk fits a signed 18-bit multiplier input: low chunks are unsigned 17-bit
-    slices, the top chunk keeps the sign.
+    The first ``register_levels`` levels of the tree end in a register (``m.d.sync``),
+    the rest are combinational; the result is a ``unsigned(width)`` signal.
     """
-    chunks, offset = [], 0
-    low = MULTIPLIER_OPERAND_WIDTH - 1
-    while wide_width - offset > MULTIPLIER_OPERAND_WIDTH:
-        chunks.append((offset, low, False))
-        offset += low
-    chunks.append((offset, wide_width - offset, True))
-    return chunks
+    level = 0
+    while len(terms) > 1:
+        nxt = []
+        for j in range(0, len(terms) - 1, 2):
+            s = Signal(unsigned(width), name=f"{name}_l{level}_{j // 2}")
+            dom = m.d.sync if level < register_levels else m.d.comb
+            dom += s.eq(terms[j] + terms[j + 1])
+            nxt.append(s)
+        if len(terms) % 2:
+            nxt.append(terms[-1])
+        terms = nxt
+        level += 1
+    out = Signal(unsigned(width), name=name)
+    m.d.comb += out.eq(terms[0])
+    return out
 
 
 class MacArray(wiring.Component):
@@ -38,48 +48,61 @@ class MacArray(wiring.Component):
 
     Each accepted ``i`` beat is one k-step: ``acc[r][c] = narrow[r] * wide[c]`` when
     ``first`` is set, else ``acc[r][c] + narrow[r] * wide[c]``, modulo ``2**acc_width``
-    (two's complement). A beat with ``last`` set ends the tile: the updated
-    accumulators move to a shadow buffer, and ``o`` delivers them row by row (``rows``
-    beats, ``row`` = 0, 1, ...) while the next tile accumulates. A tile must start with
-    ``first`` (a beat without ``first`` after ``last`` keeps accumulating onto the
-    finished tile); ``first`` and ``last`` may both be set (a one-step tile).
+    (two's complement). A beat with ``last`` set ends the tile: the updated accumulators
+    move to a shadow buffer, and ``o`` delivers them row by row (``rows`` beats, ``row`` =
+    0, 1, ...) while the next tile accumulates. A tile must start with ``first``;
+    ``first`` and ``last`` may both be set (a one-step tile).
 
-    Throughput: one k-step per cycle. The input stalls only when a ``last`` beat reaches
-    the accumulators while the previous tile is still draining, so with ``o.ready``
-    high a stream of tiles of ``K >= rows`` k-steps never stalls (a tile every ``K``
-    cycles); tiles with ``K < rows`` are limited to one tile per ``rows`` cycles (the
-    ``last`` beat waits, and with it the whole pipeline, until the shadow buffer is free).
-    ``i.ready`` depends combinationally on ``o.ready`` (the shadow buffer can take a new
-    tile in the cycle its last row leaves).
+    Products (one hard multiplier per MAC at every width)
+    -----------------------------------------------------
+    Only the low ``acc_width`` bits of every product matter (the sums wrap). With
+    ``s = dsp_width - 1`` and ``wide = hi * 2**s + lo`` (``lo`` the unsigned low ``s``
+    bits, ``hi`` the signed rest)::
 
-    Pipeline: input register, product register, accumulators (3 stages); the first
-    output row is valid :attr:`latency` cycles after the ``last`` beat was accepted.
+        narrow * wide  ==  narrow * lo  +  ((narrow * hi) mod 2**(acc_width - s)) * 2**s
+                                                                    (mod 2**acc_width)
 
-    Products: the wide operand is split into slices that fit an 18x18 signed hard
-    multiplier (:attr:`multipliers_per_mac`): one for ``wide_width <= 18``, two for
-    ``wide_width = 32`` (yosys ``synth_ecp5`` maps a 2x2 array to 4 and 8 MULT18X18D
-    respectively). The product register keeps the exact ``narrow_width +
-    wide_width``-bit product so the overflow diagnostic can see a wrap; the
-    accumulators keep ``acc_width`` bits.
+    ``narrow * lo`` is a signed ``narrow_width`` x ``dsp_width`` product: one hard multiplier
+    (ECP5 MULT18X18D). ``(narrow * hi) mod 2**(acc_width - s)`` is a shift-and-add of
+    ``narrow_width`` partial products written as additions (not a ``*``), so synthesis keeps it
+    in LUTs and carry chains: for int8 x int32 with a 32-bit accumulator, eight 15-bit rows.
+    When ``wide_width <= dsp_width`` the whole product is one multiplier and the high slice
+    does not exist. The result is exact modulo ``2**acc_width`` for every operand value.
 
-    Overflow diagnostic: ``overflow`` is set (and stays set until ``clear``) when an
-    accumulator update wraps, i.e. the exact integer ``product`` (on ``first``) or
-    ``acc + product`` (``acc`` being the stored, wrapped value) lies outside the signed
-    ``acc_width`` range. While it stays clear every result equals the exact integer sum;
-    once set, some partial sum wrapped (the final sum may still be in range). ``clear``
-    resets it in the cycle it is high unless an update wraps in that same cycle.
+    Pipeline and flow control
+    -------------------------
+    Input register; per-MAC copies of the multiplier operands (and the first level of the
+    high-slice adder tree); products (multiplier output and the summed high slice
+    registered); a second register of both; product assembled; accumulators (6 stages with
+    a high slice; 4 without: input, copies, product, accumulators). The registers around
+    the hard multiplier let placement keep its input and output routing short. The datapath never stalls: ``i.ready`` is low only for a
+    ``last`` beat while the previous tile still occupies the shadow buffer (its ``last`` was
+    accepted and its final row has not left ``o``). With ``o.ready`` high, tiles of
+    ``K >= rows + latency`` k-steps stream at one k-step per cycle; shorter tiles are spaced
+    ``rows + latency`` cycles apart. ``i.ready`` depends combinationally on
+    ``i.payload.last`` (and a register), never on ``o.ready``.
+
+    The first output row is valid :attr:`latency` cycles after the ``last`` beat was
+    accepted.
+
+    Overflow diagnostic: ``overflow`` is set (and stays set until ``clear``) when an accepted
+    beat carries a wide operand outside the signed ``dsp_width``-bit range, i.e. when a
+    datapath with only the hard multiplier (no high slice) could have given a different
+    result. It is never set when ``wide_width <= dsp_width``. ``clear`` resets it in the
+    cycle it is high unless such a beat is accepted in that same cycle.
 
     Parameters
     ----------
     rows, cols : int
         Array size (1 to 64 each).
     narrow_width : int
-        Width of the signed narrow operand (2 to 18; 8 for int8).
+        Width of the signed narrow operand (2 to ``dsp_width``; 8 for int8).
     wide_width : int
-        Width of the signed wide operand (2 to ``acc_width``; 32 is exact for every int32
-        weight, up to 18 fits one hard multiplier per MAC).
+        Width of the signed wide operand (2 to ``acc_width``; 32 takes every int32 value).
     acc_width : int
         Accumulator width (2 to 64); accumulation wraps modulo ``2**acc_width``.
+    dsp_width : int
+        Signed operand width of one hard multiplier (9 to 27; 18 for ECP5, 16 for iCE40).
 
     Attributes
     ----------
@@ -88,25 +111,30 @@ class MacArray(wiring.Component):
     o : Out(stream.Signature(StructLayout({"row": unsigned(row_bits), "acc": ArrayLayout(signed(acc_width), cols)})))
         Finished tiles, row by row.
     overflow : Out(1)
-        Sticky wrap diagnostic (see above).
+        Sticky diagnostic (see above).
     clear : In(1)
         Clears ``overflow``.
     """  # noqa: E501
 
     def __init__(self, rows: int = 8, cols: int = 8, narrow_width: int = 8, wide_width: int = 32,
-                 acc_width: int = 32):
+                 acc_width: int = 32, dsp_width: int = DSP_WIDTH):
         for name, value, lo, hi in [("rows", rows, 1, 64), ("cols", cols, 1, 64),
-                                    ("narrow_width", narrow_width, 2, MULTIPLIER_OPERAND_WIDTH),
+                                    ("dsp_width", dsp_width, 9, 27),
                                     ("wide_width", wide_width, 2, 64), ("acc_width", acc_width, 2, 64)]:
             if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
                 raise ValueError(f"MacArray: {name} must be an int in [{lo}, {hi}], got {value!r}")
-        self.rows, self.cols = rows, cols
-        self.narrow_width, self.wide_width, self.acc_width = narrow_width, wide_width, acc_width
+        if not isinstance(narrow_width, int) or isinstance(narrow_width, bool) \
+                or not 2 <= narrow_width <= dsp_width:
+            raise ValueError(f"MacArray: narrow_width must be an int in [2, dsp_width={dsp_width}], "
+                             f"got {narrow_width!r}")
         if wide_width > acc_width:
             raise ValueError(f"MacArray: wide_width ({wide_width}) must not exceed acc_width ({acc_width})")
+        self.rows, self.cols = rows, cols
+        self.narrow_width, self.wide_width, self.acc_width = narrow_width, wide_width, acc_width
+        self.dsp_width = dsp_width
+        self.split = wide_width > dsp_width
+        self.lo_bits = dsp_width - 1 if self.split else wide_width
         self.row_bits = max(1, (rows - 1).bit_length())
-        self.chunks = _wide_chunks(wide_width)
-        self.product_width = narrow_width + wide_width  # exact product
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({
                 "narrow": data.ArrayLayout(signed(narrow_width), rows),
@@ -125,94 +153,143 @@ class MacArray(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from accepting a tile's ``last`` beat to its first output row being valid."""
-        return 3
+        return 6 if self.split else 4
+
+    @property
+    def tile_interval(self) -> int:
+        """Fewest cycles between two accepted ``last`` beats (with ``o.ready`` high)."""
+        return self.rows + self.latency
 
     @property
     def multipliers_per_mac(self) -> int:
-        """Hard 18x18 signed multipliers one MAC needs at these widths."""
-        return len(self.chunks)
+        """Hard multipliers (``dsp_width`` x ``dsp_width`` signed) one MAC needs: always 1."""
+        return 1
 
     @property
     def multipliers(self) -> int:
-        """Hard 18x18 multipliers of the whole array."""
+        """Hard multipliers of the whole array."""
         return self.rows * self.cols * self.multipliers_per_mac
+
+    def _product_stages(self, m: Module, a, w, name: str, copy_id: int):
+        """Pipeline stages 2 .. latency-1 of one MAC's product; returns the product (acc_width bits).
+
+        Stage 2 copies the multiplier operands into registers of this MAC alone (``keep``, so
+        synthesis does not merge the copies): placement can put them next to the MAC's hard
+        multiplier, and the multiplier's input routing stays short.
+        """
+        A, s = self.acc_width, self.lo_bits
+        keep = {"keep": "true"}
+        # distinct initial values (never observed: the valid pipeline masks them) stop a
+        # synthesizer from merging the copies of one operand into one register
+        a2 = Signal(signed(self.narrow_width), name=f"{name}_a", attrs=keep, reset_less=True,
+                    init=copy_id % (1 << (self.narrow_width - 1)))
+        w2 = Signal(unsigned(s) if self.split else signed(s), name=f"{name}_w", attrs=keep,
+                    reset_less=True, init=copy_id % (1 << (s - 1)))
+        m.d.sync += [a2.eq(a), w2.eq(w[:s] if self.split else w)]
+        if not self.split:
+            p = Signal(signed(A), name=f"{name}_p")
+            m.d.sync += p.eq(a2 * w2)
+            return p
+        hb = A - s  # bits of the high slice that survive the wrap
+        lo = Signal(signed(self.narrow_width + s + 1), name=f"{name}_lo")
+        m.d.sync += lo.eq(a2 * w2)  # unsigned slice: one signed dsp_width multiplier
+        hi_w = w[s:].as_signed()
+        terms = []
+        for j in range(self.narrow_width):
+            t = Signal(signed(hb), name=f"{name}_pp{j}")  # assignment wraps to the low hb bits
+            row = Mux(a[j], hi_w << j, 0)
+            m.d.comb += t.eq(row if j < self.narrow_width - 1 else -row)  # the sign bit weighs -2**(nw-1)
+            terms.append(t.as_unsigned())
+        hi = _sum_tree(m, terms, hb, f"{name}_hi", register_levels=1)
+        hi3 = Signal(unsigned(hb), name=f"{name}_hi3")
+        hi4 = Signal(unsigned(hb), name=f"{name}_hi4")
+        lo4 = Signal.like(lo, name=f"{name}_lo4")  # a second register: the multiplier output
+        m.d.sync += [hi3.eq(hi), hi4.eq(hi3), lo4.eq(lo)]  # register can sit next to the multiplier
+        p = Signal(signed(A), name=f"{name}_p")
+        m.d.sync += p.eq(lo4 + (hi4 << s))
+        return p
 
     def elaborate(self, platform):
         m = Module()
         R, C, A = self.rows, self.cols, self.acc_width
+        L = self.latency
 
         # Stage 1: input register.
-        v1 = Signal()
+        v = [Signal(name=f"v{k}") for k in range(1, L)]          # valid of stages 1 .. L-1
+        first = [Signal(name=f"first{k}") for k in range(1, L)]
+        last = [Signal(name=f"last{k}") for k in range(1, L)]
         in1 = Signal(self.i.payload.shape())
-        # Stage 2: product register.
-        v2 = Signal()
-        first2 = Signal()
-        last2 = Signal()
-        prod = [[Signal(signed(self.product_width), name=f"prod_{r}_{c}") for c in range(C)]
-                for r in range(R)]
-        # Stage 3: accumulators and the draining shadow buffer.
         acc = [[Signal(signed(A), name=f"acc_{r}_{c}") for c in range(C)] for r in range(R)]
         shadow = [[Signal(signed(A), name=f"shadow_{r}_{c}") for c in range(C)] for r in range(R)]
         row = Signal(unsigned(self.row_bits))
+        busy = Signal()  # a tile whose last beat was accepted has not left the shadow buffer yet
 
-        # The shadow buffer can take a tile at this edge if it is empty or its last row leaves now.
-        shadow_free = Signal()
-        m.d.comb += shadow_free.eq(~self.o.valid | (self.o.ready & (row == R - 1)))
-        advance = Signal()
-        m.d.comb += advance.eq(~(v2 & last2) | shadow_free)
-        m.d.comb += self.i.ready.eq(advance)
+        accept = Signal()
+        m.d.comb += [self.i.ready.eq(~(self.i.payload.last & busy)),
+                     accept.eq(self.i.valid & self.i.ready)]
+        m.d.sync += v[0].eq(accept)
+        with m.If(accept):
+            m.d.sync += [in1.eq(self.i.payload), first[0].eq(self.i.payload.first),
+                         last[0].eq(self.i.payload.last)]
+        for k in range(1, L - 1):
+            m.d.sync += [v[k].eq(v[k - 1]), first[k].eq(first[k - 1]), last[k].eq(last[k - 1])]
 
-        # Drain: row 0 of the shadow buffer is always the output; rows shift up as they leave.
+        # Stages 2 .. L-1: products.
+        prod = [[self._product_stages(m, in1.narrow[r], in1.wide[c], f"mac_{r}_{c}", r * C + c)
+                 for c in range(C)] for r in range(R)]
+
+        # Stage L: accumulators; the last k-step of a tile also loads the shadow buffer. Every MAC
+        # reads its own copy of the valid/first/last flags (and every row its own copy of o.valid),
+        # so no flag register drives thousands of accumulator bits across the chip.
+        keep = {"keep": "true"}
+        vp, fp, lp = v[L - 3], first[L - 3], last[L - 3]
+        vl, ll = v[L - 2], last[L - 2]
+        drain = Signal()
+        m.d.comb += drain.eq(self.o.valid & self.o.ready)
+        last_row = Signal()
+        m.d.comb += last_row.eq(row == R - 1)
+        for r in range(R):
+            ovr = Signal(name=f"o_valid_row{r}", attrs=keep, reset_less=True)  # a copy of o.valid
+            with m.If(vl & ll):
+                m.d.sync += ovr.eq(1)
+            with m.Elif(drain & last_row):
+                m.d.sync += ovr.eq(0)
+            for c in range(C):
+                vc = Signal(name=f"v_{r}_{c}", attrs=keep)
+                fc = Signal(name=f"first_{r}_{c}", attrs=keep, reset_less=True)
+                lc = Signal(name=f"last_{r}_{c}", attrs=keep)
+                m.d.sync += [vc.eq(vp), fc.eq(fp), lc.eq(vp & lp)]
+                total = Signal(signed(A), name=f"sum_{r}_{c}")
+                m.d.comb += total.eq(prod[r][c] + Mux(fc, 0, acc[r][c]))
+                with m.If(vc):
+                    m.d.sync += acc[r][c].eq(total)
+                with m.If(lc):
+                    m.d.sync += shadow[r][c].eq(total)
+                if r < R - 1:
+                    with m.Elif(ovr & self.o.ready):  # drain: rows shift up as they leave
+                        m.d.sync += shadow[r][c].eq(shadow[r + 1][c])
+        with m.If(vl & ll):
+            m.d.sync += [self.o.valid.eq(1), row.eq(0)]
+
+        # Drain: row 0 of the shadow buffer is always the output.
         m.d.comb += self.o.payload.row.eq(row)
         for c in range(C):
             m.d.comb += self.o.payload.acc[c].eq(shadow[0][c])
-        with m.If(self.o.valid & self.o.ready):
+        with m.If(drain):
             m.d.sync += row.eq(row + 1)
-            for r in range(R - 1):
-                for c in range(C):
-                    m.d.sync += shadow[r][c].eq(shadow[r + 1][c])
-            with m.If(row == R - 1):
-                m.d.sync += [self.o.valid.eq(0), row.eq(0)]
+            with m.If(last_row):
+                m.d.sync += [self.o.valid.eq(0), row.eq(0), busy.eq(0)]
+        with m.If(accept & self.i.payload.last):
+            m.d.sync += busy.eq(1)
 
-        wrapped = Signal()
-        with m.If(advance):
-            m.d.sync += v1.eq(self.i.valid)
-            with m.If(self.i.valid):
-                m.d.sync += in1.eq(self.i.payload)
-
-            m.d.sync += v2.eq(v1)
-            with m.If(v1):
-                m.d.sync += [first2.eq(in1.first), last2.eq(in1.last)]
-                for r in range(R):
-                    a = in1.narrow[r]
-                    for c in range(C):
-                        w = in1.wide[c]
-                        terms = []
-                        for off, width, is_signed in self.chunks:
-                            piece = w[off:off + width]
-                            piece = piece.as_signed() if is_signed else piece
-                            terms.append((a * piece) << off)
-                        total = terms[0]
-                        for t in terms[1:]:
-                            total = total + t
-                        m.d.sync += prod[r][c].eq(total)
-
-            with m.If(v2):
-                wraps = []
-                for r in range(R):
-                    for c in range(C):
-                        exact = Signal(signed(max(A, self.product_width) + 1), name=f"exact_{r}_{c}")
-                        m.d.comb += exact.eq(prod[r][c] + Mux(first2, 0, acc[r][c]))
-                        m.d.sync += acc[r][c].eq(exact[:A])
-                        top = exact[A - 1:]  # in range iff these bits are all equal
-                        wraps.append(top.any() & ~top.all())
-                        with m.If(last2):
-                            m.d.sync += shadow[r][c].eq(exact[:A])
-                m.d.comb += wrapped.eq(Cat(*wraps).any())
-                with m.If(last2):
-                    m.d.sync += [self.o.valid.eq(1), row.eq(0)]
-
-        with m.If(wrapped):
+        # Diagnostic: a wide operand beyond the hard multiplier.
+        wide_out = Signal()
+        if self.split:  # checked on the input register, off the handshake path
+            top = [in1.wide[c][self.dsp_width - 1:] for c in range(C)]
+            m.d.comb += wide_out.eq(v[0] & Cat(*[t.any() & ~t.all() for t in top]).any())
+        wide_out_r = Signal()
+        m.d.sync += wide_out_r.eq(wide_out)
+        with m.If(wide_out_r):
             m.d.sync += self.overflow.eq(1)
         with m.Elif(self.clear):
             m.d.sync += self.overflow.eq(0)

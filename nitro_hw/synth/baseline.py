@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from ..fileio import atomic_write_text
 from ..hw.catalog import catalog
-from ..rtl_export import atomic_write_text
 from .flow import DEFAULT_SEED, synthesize
 from .report import load_report, write_report
 from .tools import ToolError

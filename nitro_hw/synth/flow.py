@@ -14,8 +14,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from ..fileio import atomic_write_text
 from ..hw.catalog import Design, get_design
-from ..rtl_export import atomic_write_text, to_verilog
+from ..rtl_export import to_verilog
 from .report import (
     REPORT_NAME,
     REPORT_VERSION,
@@ -61,11 +62,15 @@ def yosys_script(target: Target, sources: list[str], top: str) -> list[str]:
 
     ``proc; opt_clean -purge`` before ``synth_*`` works around a Yosys 0.70 crash in abc9
     reintegration (``Assert 'count_id(wire->name) == 0' failed``) seen on MAC arrays.
+    The ``setattr`` gives every register whose output wire carries ``(* keep *)`` the
+    attribute too: Yosys keeps a wire's attribute but would still merge equal registers
+    (the MAC array keeps one copy of its multiplier operands next to each multiplier).
     """
     return [
         *(f"read_verilog {s}" for s in sources),
         f"hierarchy -check -top {top}",
         "proc",
+        "setattr -set keep 1 a:keep %ci1:+[Q] c:* %i",
         "opt_clean -purge",
         f"{target.yosys_synth} -top {top} -json netlist.json",
         "tee -q -o yosys_stat.json stat -json",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..rtl_export import atomic_write_text
+from ..fileio import atomic_write_text
 from .targets import Target
 
 REPORT_VERSION = 1

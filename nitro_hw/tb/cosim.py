@@ -81,7 +81,7 @@ async def run_in_simulator(dut, params: dict) -> None:
 
     cfg = get_config(params["model"], None if params.get("dataset") == "random" else params.get("dataset"))
     batch = int(params.get("batch") or cfg.batch_size)
-    prog = compile_mlp(cfg, batch=batch, n=int(params["n"]))
+    prog = compile_mlp(cfg, batch=batch, n=int(params["n"]), weight_width=int(params.get("weight_width", 16)))
     est = estimate_cycles(prog, train=True)
     seed = int(params.get("seed", 0))
     rng = np.random.RandomState(seed)
@@ -104,17 +104,20 @@ async def run_in_simulator(dut, params: dict) -> None:
     host = EngineHost(dut, prog)
     if params.get("backpressure"):
         host.random_backpressure(seed)
-    await ClockCycles(dut.clk, 4)
-    dut.rst.value = 0
     await ClockCycles(dut.clk, 2)
     await host.load_program()
     await host.write_weights(model.parameters())
+    n_eval = int(params.get("eval_batches", 0))
+    slices = eval_batches(data.x_test.shape[0], batch)
+    if n_eval > 0:
+        slices = slices[:n_eval]
+    initial = await _evaluate(host, model, data, slices, batch)  # the untrained weights
 
     order = np.arange(data.x_train.shape[0])
     batches: list[np.ndarray] = []
     steps = int(params["steps"])
     result: dict = {"steps": steps, "mismatched_steps": 0, "first_divergence": None, "step_cycles": [],
-                    "phase_cycles": None, "flags": 0, "tensor_mismatches": 0}
+                    "phase_cycles": None, "flags": 0, "tensor_mismatches": 0, "mismatched_step_list": []}
     wall0 = time.perf_counter()
     sim_cycles = 0
     bar = _progress(steps, f"cosim {prog.config_name} {params['sim']}")
@@ -160,7 +163,7 @@ async def run_in_simulator(dut, params: dict) -> None:
             h = await host.read_row_tensor(f"h{i}.row", "AG", 8, cfg.hidden[i])
             if not np.array_equal(h.astype(np.int64), trace[(f"block{i}", "forward", "h")].astype(np.int64)):
                 bad_tensor = bad_tensor or f"block{i}.forward.h"
-        e = await host.read_row_tensor("e.row", "AG", 8, prog.num_classes)
+        e = await host.read_row_tensor("e.row", "E", 8, prog.num_classes)
         if not np.array_equal(e.astype(np.int64), trace[("block0", "head", "e")].astype(np.int64)):
             bad_tensor = bad_tensor or "block0.head.e"
         d = await host.read_row_tensor("delta", "D", 32, cfg.hidden[0])
@@ -172,6 +175,7 @@ async def run_in_simulator(dut, params: dict) -> None:
             result.setdefault("first_tensor_mismatch", {"step": step, "tensor": bad_tensor})
         if mism is not None or bad_tensor:
             result["mismatched_steps"] += 1
+            result["mismatched_step_list"].append(step)
             if mism is not None and result["first_divergence"] is None:
                 result["first_divergence"] = {"step": step, **mism}
         bar.update(1)
@@ -180,35 +184,37 @@ async def run_in_simulator(dut, params: dict) -> None:
     result["sim_cycles_per_second"] = sim_cycles / max(result.get("sim_seconds", 0.0), 1e-9)
     result["wall_seconds_steps"] = time.perf_counter() - wall0
 
-    # test accuracy: engine inference mode vs the golden trainer
-    n_eval = int(params.get("eval_batches", 0))
-    slices = eval_batches(data.x_test.shape[0], batch)
-    if n_eval > 0:
-        slices = slices[:n_eval]
-    hits_hw = hits_gold = count = 0
-    pred_mismatch = 0
-    infer_cycles = []
-    for sl in slices:
-        xt = data.x_test[sl].reshape(batch, -1)
-        await host.write_batch(xt, train=False)
-        st = await host.run(train=False)
-        infer_cycles.append(st["cycles"])
-        pred = await host.read_predictions()
-        gold = np.asarray(model.predict(data.x_test[sl]))
-        pred_mismatch += int(np.count_nonzero(pred != gold))
-        hits_hw += int(np.count_nonzero(pred == data.labels_test[sl]))
-        hits_gold += int(np.count_nonzero(gold == data.labels_test[sl]))
-        count += batch
-    result["engine_test_acc"] = hits_hw / count if count else None
-    result["golden_test_acc"] = hits_gold / count if count else None
-    result["test_samples"] = count
-    result["prediction_mismatches"] = pred_mismatch
-    result["inference_cycles_per_batch"] = int(np.mean(infer_cycles)) if infer_cycles else None
+    # test accuracy: engine inference mode vs the golden trainer, after training
+    ev = await _evaluate(host, model, data, slices, batch)
+    result.update(engine_test_acc=ev["engine_acc"], golden_test_acc=ev["golden_acc"],
+                  test_samples=ev["samples"], prediction_mismatches=ev["mismatches"] + initial["mismatches"],
+                  inference_cycles_per_batch=ev["cycles_per_batch"],
+                  initial_engine_test_acc=initial["engine_acc"],
+                  initial_golden_test_acc=initial["golden_acc"])
     result["estimate"] = est
     if reset_step is not None:
         result["reset_step"] = int(reset_step)
     Path(params["result_path"]).write_text(json.dumps(result, indent=1))
     assert "sim_cycles" in result
+
+
+async def _evaluate(host, model, data, slices: list, batch: int) -> dict:
+    """Test accuracy of the engine in inference mode and of the golden model, batch by batch."""
+    hits_hw = hits_gold = count = mismatches = 0
+    cycles = []
+    for sl in slices:
+        await host.write_batch(data.x_test[sl].reshape(batch, -1), train=False)
+        st = await host.run(train=False)
+        cycles.append(st["cycles"])
+        pred = await host.read_predictions()
+        gold = np.asarray(model.predict(data.x_test[sl]))
+        mismatches += int(np.count_nonzero(pred != gold))
+        hits_hw += int(np.count_nonzero(pred == data.labels_test[sl]))
+        hits_gold += int(np.count_nonzero(gold == data.labels_test[sl]))
+        count += batch
+    return {"engine_acc": hits_hw / count if count else None,
+            "golden_acc": hits_gold / count if count else None, "samples": count, "mismatches": mismatches,
+            "cycles_per_batch": int(np.mean(cycles)) if cycles else None}
 
 
 def random_data(cfg, rng: np.random.RandomState, n_train: int = 256, n_test: int = 128):
@@ -314,7 +320,7 @@ async def _reset_mid_step(dut, host, prog, params_before: dict, x, y) -> None:
     from ..hw.engine.core import CMD_RUN
 
     await host.write_batch(x, y)
-    await host.source.send(host._header(CMD_RUN, 0, prog.train_entry, 0, 0))
+    await host.command(CMD_RUN, 0, prog.train_entry, 0, 0)  # no wait for the status beat
     est = sum(ins["fields"].get("mt", 0) * ins["fields"].get("nt", 0) * ins["fields"].get("k_len", 0)
               for ins in prog.instructions[prog.train_entry:prog.infer_entry])
     await ClockCycles(dut.clk, max(200, est * 3 // 4))  # inside the local updates
@@ -362,11 +368,12 @@ async def _flip_weight_bit(host, prog, inject: dict) -> None:
     o, i = (int(v) for v in inject["index"])
     n = prog.n
     word = t.base + (o // n) * (-(-layer.in_features // n) * n) + i
+    bits = prog.weight_width
     raw = await host.read("WF", word, 1)
-    lanes = words_to_lanes(raw, 1, n, 32, host.word_bytes).astype(np.int64)
+    lanes = words_to_lanes(raw, 1, n, bits, host.word_bytes).astype(np.int64)
     lanes[0, o % n] ^= 1 << int(inject.get("bit", 0))
-    lanes = ((lanes + 2**31) % 2**32) - 2**31
-    await host.write("WF", word, lanes_to_bytes(lanes, 32, host.word_bytes))
+    lanes = ((lanes + 2**(bits - 1)) % 2**bits) - 2**(bits - 1)
+    await host.write("WF", word, lanes_to_bytes(lanes, bits, host.word_bytes))
 
 
 def _fix_verilator_pch() -> None:
@@ -390,7 +397,8 @@ def export_engine(program, out_dir: Path) -> Path:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "nitro_engine.v"
-    text = verilog.convert(TrainingEngine(program.n, program.depths), name="nitro_engine")
+    text = verilog.convert(TrainingEngine(program.n, program.depths, weight_width=program.weight_width),
+                           name="nitro_engine")
     tmp = path.with_suffix(".v.tmp")
     tmp.write_text(text)
     tmp.replace(path)
@@ -401,7 +409,7 @@ def cosim(model: str = "mlp-digits", dataset: str | None = None, steps: int = 20
           n: int = 8, batch: int | None = None, waves: bool = False, out: str | Path | None = None,
           seed: int = 0, eval_batches: int = 0, inject: dict | None = None, run_id: str | None = None,
           progress: bool = True, trace_step: int | None = None, reset_step: int | None = None,
-          backpressure: bool = False) -> dict:
+          backpressure: bool = False, weight_width: int = 16) -> dict:
     """Co-simulate ``steps`` training steps of ``model`` on the engine against the golden trainer.
 
     Parameters
@@ -438,6 +446,8 @@ def cosim(model: str = "mlp-digits", dataset: str | None = None, steps: int = 20
         Assert reset in the middle of this step, restore the pre-step weights, rerun the step.
     backpressure : bool
         Random idle cycles on ``s_axis`` and random ``tready`` on ``m_axis``.
+    weight_width : int
+        Bits of the engine's weight memories (16 or 32).
 
     Returns
     -------
@@ -455,7 +465,7 @@ def cosim(model: str = "mlp-digits", dataset: str | None = None, steps: int = 20
     if int(steps) < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     cfg = get_config(model, None if dataset == "random" else dataset)
-    prog = compile_mlp(cfg, batch=batch, n=n)
+    prog = compile_mlp(cfg, batch=batch, n=n, weight_width=weight_width)
     tmp = None
     if out is None:
         tmp = tempfile.TemporaryDirectory()
@@ -469,8 +479,8 @@ def cosim(model: str = "mlp-digits", dataset: str | None = None, steps: int = 20
     params = {"model": model, "dataset": dataset or cfg.dataset, "steps": int(steps), "n": n,
               "batch": prog.batch, "seed": seed, "sim": sim, "eval_batches": eval_batches,
               "inject": inject, "result_path": str(result_path), "trace_step": trace_step,
-              "reset_step": reset_step, "backpressure": backpressure}
-    run_id = run_id or f"cosim_{model}_{n}x{n}_{steps}_{'inj' if inject else 'clean'}_{sim}"
+              "reset_step": reset_step, "backpressure": backpressure, "weight_width": weight_width}
+    run_id = run_id or f"cosim_{model}_{n}x{n}_w{weight_width}_{steps}_{'inj' if inject else 'clean'}_{sim}"
     env = env_params(params)
     env["NITRO_PROGRESS"] = "1" if progress else "0"
     if sim == "verilator":
@@ -490,12 +500,15 @@ def cosim(model: str = "mlp-digits", dataset: str | None = None, steps: int = 20
         "model": model,
         "dataset": dataset or cfg.dataset,
         "array": f"{n}x{n}",
+        "weight_width": weight_width,
         "batch": prog.batch,
         "steps": int(steps),
         "mismatched_steps": raw["mismatched_steps"],
+        "mismatched_step_list": raw["mismatched_step_list"],
         "first_divergence": raw["first_divergence"],
         "first_tensor_mismatch": raw.get("first_tensor_mismatch"),
         "cycles_per_step": cycles,
+        "step_cycles": raw["step_cycles"],
         "estimated_cycles_per_step": est["total"],
         "phase_cycles": [{"name": p["name"], "measured": mc, "estimated": p["cycles"]}
                          for p, mc in zip(est["phases"], raw["phase_cycles"] or [], strict=False)],
@@ -508,6 +521,8 @@ def cosim(model: str = "mlp-digits", dataset: str | None = None, steps: int = 20
         "sim_cycles": raw["sim_cycles"],
         "engine_test_acc": raw["engine_test_acc"],
         "golden_test_acc": raw["golden_test_acc"],
+        "initial_engine_test_acc": raw["initial_engine_test_acc"],
+        "initial_golden_test_acc": raw["initial_golden_test_acc"],
         "test_samples": raw["test_samples"],
         "prediction_mismatches": raw["prediction_mismatches"],
         "inference_cycles_per_batch": raw["inference_cycles_per_batch"],
@@ -537,8 +552,10 @@ def format_summary(s: dict) -> str:
         f"  cycles/step: {s['cycles_per_step']:.0f} (estimate {s['estimated_cycles_per_step']})",
         f"  MAC utilization: {s['mac_utilization']:.3f} overall, {s['gemm_utilization']:.3f} in GEMM phases",
         f"  simulator speed: {s['sim_cycles_per_second']:.0f} cycles/s",
-        f"  test accuracy ({s['test_samples']} samples): engine {s['engine_test_acc']:.4f}, "
-        f"golden {s['golden_test_acc']:.4f}, prediction mismatches {s['prediction_mismatches']}",
+        f"  test accuracy ({s['test_samples']} samples, engine in inference mode): "
+        f"{s['initial_engine_test_acc']:.4f} before training, {s['engine_test_acc']:.4f} after "
+        f"(golden {s['initial_golden_test_acc']:.4f}, {s['golden_test_acc']:.4f}); "
+        f"prediction mismatches {s['prediction_mismatches']}",
     ]
     for p in s["phase_cycles"]:
         lines.append(f"    {p['name']:<24} {p['measured']:>8} cycles (estimate {p['estimated']})")

@@ -19,7 +19,7 @@ from ..compiler.layout import (
     words_to_lanes,
     wt_layout,
 )
-from ..compiler.program import MEM_IDS, MEM_LANE_BITS, Program
+from ..compiler.program import MEM_IDS, Program
 from ..hw.engine.core import CMD_CLEAR, CMD_READ, CMD_RUN, CMD_WRITE, CSR_ADDR
 
 __all__ = ["EngineHost"]
@@ -43,8 +43,10 @@ class EngineHost:
         self.prog = program
         self.n = program.n
         self.word_bytes = program.word_bits // 8
-        self.source = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.clk, dut.rst)
-        self.sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis"), dut.clk, dut.rst)
+        # one "byte" per beat: cocotbext-axi then moves a whole word per beat as one int instead
+        # of reading and shifting the bus value once per 8-bit lane (32 times for an 8x8 array)
+        self.source = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.clk, dut.rst, byte_lanes=1)
+        self.sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis"), dut.clk, dut.rst, byte_lanes=1)
         for obj in (self.source, self.sink):
             obj.log.setLevel(logging.WARNING)
 
@@ -59,39 +61,53 @@ class EngineHost:
         self.sink.set_pause_generator(rnd2.random() < idle for _ in itertools.count())
 
     # ------------------------------------------------------------------ raw commands
-    def _header(self, op: int, mem: int, addr: int, count: int, mode: int = 0) -> bytes:
-        v = op | (mem << 4) | (addr << 8) | (count << 32) | (mode << 56)
-        return v.to_bytes(self.word_bytes, "little")
+    @staticmethod
+    def header(op: int, mem: int, addr: int, count: int, mode: int = 0) -> int:
+        """The header beat of a command (see :mod:`nitro_hw.hw.engine.core`)."""
+        return op | (mem << 4) | (addr << 8) | (count << 32) | (mode << 56)
+
+    async def command(self, op: int, mem: int = 0, addr: int = 0, count: int = 0, mode: int = 0) -> None:
+        """Send a command without data beats and wait until the engine has taken it."""
+        await self.source.send([self.header(op, mem, addr, count, mode)])
+        await self.source.wait()
 
     async def write(self, mem: str, addr: int, payload: bytes) -> None:
-        """Write whole words (``len(payload)`` a multiple of the word size) to ``mem`` from ``addr``."""
-        count = len(payload) // self.word_bytes
-        if count * self.word_bytes != len(payload) or count == 0:
+        """Write whole words (``len(payload)`` a multiple of the word size) to ``mem`` from ``addr``.
+
+        Returns when the last beat has been transferred.
+        """
+        wb = self.word_bytes
+        count = len(payload) // wb
+        if count * wb != len(payload) or count == 0:
             raise ValueError(f"write: payload of {len(payload)} bytes is not a whole number of words")
-        await self.source.send(self._header(CMD_WRITE, MEM_IDS[mem], addr, count) + payload)
+        words = [int.from_bytes(payload[i:i + wb], "little") for i in range(0, len(payload), wb)]
+        await self.source.send([self.header(CMD_WRITE, MEM_IDS[mem], addr, count), *words])
+        await self.source.wait()
 
     async def read(self, mem: str, addr: int, count: int) -> bytes:
         """Read ``count`` words of ``mem`` from ``addr`` (raw little-endian words)."""
-        await self.source.send(self._header(CMD_READ, MEM_IDS[mem], addr, count))
+        await self.source.send([self.header(CMD_READ, MEM_IDS[mem], addr, count)])
         frame = await self.sink.recv()
-        return bytes(frame.tdata)
+        if len(frame.tdata) != count:
+            raise RuntimeError(f"read {mem}[{addr}:+{count}]: the engine sent {len(frame.tdata)} words")
+        return b"".join(int(w).to_bytes(self.word_bytes, "little") for w in frame.tdata)
 
     async def run(self, train: bool = True) -> dict:
         """Run a training step (or an inference batch) and return the status beat."""
         entry = self.prog.train_entry if train else self.prog.infer_entry
-        await self.source.send(self._header(CMD_RUN, 0, entry, 0, 0 if train else 1))
+        await self.source.send([self.header(CMD_RUN, 0, entry, 0, 0 if train else 1)])
         frame = await self.sink.recv()
-        v = int.from_bytes(bytes(frame.tdata), "little")
+        v = int(frame.tdata[0])
         return {"cycles": v & 0xFFFFFFFF, "step": (v >> 32) & 0xFFFFFFFF, "flags": (v >> 64) & 0xFF,
                 "mac_steps": (v >> 72) & 0xFFFFFFFF}
 
     async def clear(self) -> None:
         """Clear the sticky flags and the step counter."""
-        await self.source.send(self._header(CMD_CLEAR, 0, 0, 0))
+        await self.command(CMD_CLEAR)
 
     # ------------------------------------------------------------------ tensors
     def _lanes_bytes(self, lanes: np.ndarray, mem: str) -> bytes:
-        return lanes_to_bytes(lanes, MEM_LANE_BITS[mem], self.word_bytes)
+        return lanes_to_bytes(lanes, self.prog.lane_bits[mem], self.word_bytes)
 
     async def load_program(self) -> None:
         """Write the program memory (one 128-bit word per beat)."""
@@ -101,11 +117,15 @@ class EngineHost:
 
     async def write_weights(self, params: dict[str, np.ndarray]) -> None:
         """Write every layer's weights (golden parameter names) in both layouts where kept."""
+        bits = self.prog.weight_width
         for name, layer in self.prog.layers.items():
             w = np.asarray(params[name])
             if w.shape != (layer.out_features, layer.in_features):
                 raise ValueError(f"weights {name}: expected shape {(layer.out_features, layer.in_features)}, "
                                  f"got {w.shape}")
+            if np.any((w < -(1 << (bits - 1))) | (w >= 1 << (bits - 1))):
+                raise ValueError(f"weights {name}: values outside the engine's {bits}-bit weight memory "
+                                 f"(min {w.min()}, max {w.max()}); use weight_width=32")
             t = self.prog.tensors[layer.wf]
             await self.write("WF", t.base, self._lanes_bytes(wf_layout(w.astype(np.int64), self.n), "WF"))
             if layer.wt:
@@ -118,7 +138,7 @@ class EngineHost:
         for name, layer in self.prog.layers.items():
             t = self.prog.tensors[layer.wf]
             raw = await self.read("WF", t.base, t.words)
-            lanes = words_to_lanes(raw, t.words, self.n, 32, self.word_bytes)
+            lanes = words_to_lanes(raw, t.words, self.n, self.prog.weight_width, self.word_bytes)
             out[name] = wf_unlayout(lanes, layer.out_features, layer.in_features, self.n).astype(np.int32)
         return out
 
@@ -127,7 +147,7 @@ class EngineHost:
         layer = self.prog.layers[name]
         t = self.prog.tensors[layer.wt]
         raw = await self.read("WT", t.base, t.words)
-        lanes = words_to_lanes(raw, t.words, self.n, 32, self.word_bytes)
+        lanes = words_to_lanes(raw, t.words, self.n, self.prog.weight_width, self.word_bytes)
         return wf_unlayout(lanes, layer.in_features, layer.out_features, self.n).T.astype(np.int32)
 
     async def write_batch(self, x: np.ndarray, y: np.ndarray | None = None, train: bool = True) -> None:

@@ -6,7 +6,8 @@ address) and ``trace_data`` (``n`` lanes of 32 bits). :func:`engine_row_tensors`
 compiled :class:`nitro_hw.compiler.program.Program` into the :class:`RowTensor` of every
 training-step instruction, so a :class:`HardwareRecorder` (fed by a cocotb monitor or a wave
 file) rebuilds the golden-named tensors: ``forward/h`` and ``head``/``output_update`` ``e``
-(int8), ``encoder_update/d_s`` (int32) and the new ``weights`` (int32).
+(int8), ``encoder_update/d_s`` (int32) and the new ``weights`` (int32; the trace port carries
+them sign-extended to 32 bits whatever the weight memory's width).
 """
 
 from __future__ import annotations
@@ -54,9 +55,10 @@ def engine_row_tensors(program: Any) -> dict[int, RowTensor]:
         block, phase, name = ins["trace"]
         base = int(f["o_base"])
         if op in ("FWD_RELU", "FWD_ERR"):
-            t = by_base.get(("AG", base))
+            mem = "AG" if op == "FWD_RELU" else "E"
+            t = by_base.get((mem, base))
             if t is None or t.layout != "row":
-                raise TraceError(f"{ins['name']}: no row-layout AG tensor at word {base}")
+                raise TraceError(f"{ins['name']}: no row-layout {mem} tensor at word {base}")
             b, feat = t.shape
             tt = TraceTensor(block, phase, name, "int8", (b, feat))
             rows = _pad(feat, n) // n * b

@@ -20,10 +20,7 @@ classifier blocks twice per step, so the second pass has ``occurrence == 1``).
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,27 +103,6 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def atomic_write_bytes(path: Path, writer) -> None:
-    """Call ``writer(fileobj)`` on a temporary file next to ``path``, fsync, then rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            writer(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, obj: object) -> None:
-    """Write ``obj`` as JSON atomically."""
-    text = json.dumps(obj, indent=1, sort_keys=True) + "\n"
-    atomic_write_bytes(path, lambda f: f.write(text.encode()))
 
 
 def index_path(path: str | Path) -> Path:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ..fileio import atomic_write_bytes, atomic_write_json
 from .format import (
     CHUNK_PATTERN,
     FORMAT_NAME,
@@ -22,8 +23,6 @@ from .format import (
     VALUES_PREFIX,
     RecordKey,
     TraceError,
-    atomic_write_bytes,
-    atomic_write_json,
     check_array,
     check_name,
 )

@@ -5,7 +5,8 @@ from .core import CMD_CLEAR, CMD_READ, CMD_RUN, CMD_WRITE, CSR_ADDR, TrainingEng
 __all__ = ["CMD_CLEAR", "CMD_READ", "CMD_RUN", "CMD_WRITE", "CSR_ADDR", "TrainingEngine"]
 
 
-def engine_for_model(model: str = "mlp-digits", n: int = 8, batch: int | None = None) -> TrainingEngine:
+def engine_for_model(model: str = "mlp-digits", n: int = 8, batch: int | None = None,
+                     weight_width: int = 16) -> TrainingEngine:
     """The engine sized for a zoo MLP (memory depths from its compiled program).
 
     Parameters
@@ -16,12 +17,14 @@ def engine_for_model(model: str = "mlp-digits", n: int = 8, batch: int | None = 
         Array size (``n x n``).
     batch : int, optional
         Batch size (default: the model's).
+    weight_width : int
+        Bits of a stored weight (16 or 32).
     """
     from ...compiler import compile_mlp
     from ...golden.zoo import get_config
 
-    prog = compile_mlp(get_config(model), batch=batch, n=n)
-    return TrainingEngine(n, prog.depths)
+    prog = compile_mlp(get_config(model), batch=batch, n=n, weight_width=weight_width)
+    return TrainingEngine(n, prog.depths, weight_width=weight_width)
 
 
 __all__ += ["engine_for_model"]

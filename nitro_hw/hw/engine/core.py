@@ -19,15 +19,21 @@ Boundary
     sticky flags, [72:104] MAC-array k-steps issued.
   - CMD_CLEAR: clears the sticky flags and the step counter.
 * Status outputs: ``busy``, ``done`` (set at the end of a run, cleared by the next command),
-  ``mode``, ``step_count``, ``cycle_count``, ``flags`` (bit 0: MAC accumulator wrapped, bit 1:
-  SGD weight overflow, bit 2: SGD int32 wrap).
+  ``mode``, ``step_count``, ``cycle_count``, ``flags`` (bit 1: a new weight did not fit the
+  ``weight_width``-bit weight memory, so the engine is no longer bit-exact; bit 2: an int32
+  wrap in an SGD update, which the reference does too). The int32 wraps of the MAC
+  accumulators (spec §1.3 points 1-3) are reproduced exactly but not flagged: detecting them
+  needs the exact 40-bit products; the golden trainer counts them.
 * Trace port: ``trace_valid`` for every tile row the epilogue writes back, with ``trace_tag``
   (the instruction's tag; :meth:`nitro_hw.compiler.program.Program.tag_table` maps it to the
   golden trace name), ``trace_index`` (the row's word address) and ``trace_data`` (lanes as
   32-bit values).
 
 Datapath: see :mod:`nitro_hw.compiler.isa` (the instruction set) and
-:mod:`nitro_hw.compiler.program` (layouts and the schedule).
+:mod:`nitro_hw.compiler.program` (layouts and the schedule). Every memory has one read port
+(shared between the host and the datapath, which never need it at the same time) and one
+write port, so it maps to block RAM in simple dual-port mode. Addresses are registers or one
+adder away from one, so no memory address path crosses more than a carry chain.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ...compiler import isa
-from ...compiler.program import MAX_INSTRUCTIONS, MEM_IDS, MEM_LANE_BITS
+from ...compiler.program import MAX_INSTRUCTIONS, MEM_IDS, WEIGHT_WIDTHS, mem_lane_bits
 from ..error_unit import ErrorUnit
 from ..mac_array import MacArray
 from ..nitro_relu import NitroRelu, NitroReluBackward
@@ -52,6 +58,8 @@ CSR_ADDR = {"phase_cycles": 0, "run_cycles": MAX_INSTRUCTIONS, "step_count": MAX
             "flags": MAX_INSTRUCTIONS + 2, "mac_steps": MAX_INSTRUCTIONS + 3, "mode": MAX_INSTRUCTIONS + 4}
 
 A = isa.ADDR_BITS
+#: Memories the datapath reads in the epilogue (addressed by the tile row being written back).
+EPILOGUE_READS = ("WF", "Y", "RG")
 
 
 def _lane(sig, c: int, bits: int):
@@ -65,13 +73,20 @@ def _sext32(m: Module, value, name: str) -> Signal:
     return s
 
 
+def _sext_lanes(m: Module, word, n: int, bits: int, name: str):
+    """The ``n`` lanes of ``bits`` bits of ``word``, each sign-extended to 32 bits, concatenated."""
+    if bits == 32:
+        return word
+    return Cat(*[_sext32(m, _lane(word, c, bits), f"{name}{c}") for c in range(n)])
+
+
 def _latency(unit) -> int:
     """``unit.latency`` of a unit built only to ask (silences Amaranth's unused-elaboratable warning)."""
     unit._MustUse__silence = True
     return unit.latency
 
 
-def epilogue_taps(alpha: int = 4, n: int = 8) -> dict[str, int]:
+def epilogue_taps(alpha: int = 4, n: int = 8, weight_width: int = 16) -> dict[str, int]:
     """Cycles from the epilogue register (E1) to the write-back of each op's results.
 
     Taken from the units' ``latency`` properties: Scaler + NitroRelu, Scaler + ErrorUnit,
@@ -79,12 +94,16 @@ def epilogue_taps(alpha: int = 4, n: int = 8) -> dict[str, int]:
     """
     ls = _latency(Scaler(32))
     return {"FWD_RELU": ls + _latency(NitroRelu(alpha)), "FWD_ERR": ls + _latency(ErrorUnit(classes=n)),
-            "BACKERR": _latency(NitroReluBackward(alpha)), "GRAD": _latency(SgdUpdate(32))}
+            "BACKERR": _latency(NitroReluBackward(alpha)), "GRAD": _latency(SgdUpdate(weight_width))}
+
+
+def _mac_array(n: int) -> MacArray:
+    return MacArray(rows=n, cols=n, narrow_width=8, wide_width=32, acc_width=32)
 
 
 def mac_latency(n: int = 8) -> int:
     """Latency of the engine's MAC array (``last`` k-step to the first tile row)."""
-    return _latency(MacArray(rows=n, cols=n, narrow_width=8, wide_width=32, acc_width=32))
+    return _latency(_mac_array(n))
 
 
 class TrainingEngine(wiring.Component):
@@ -95,21 +114,29 @@ class TrainingEngine(wiring.Component):
     n : int
         MAC array size (``n x n``), 4 to 32.
     depths : dict
-        Depth in words of the memories ``WF, WT, AF, AG, Y, RG, D, PRED`` (from
+        Depth in words of the memories ``WF, WT, AF, AG, E, Y, RG, D, PRED`` (from
         :attr:`nitro_hw.compiler.program.Program.depths`); at most ``2**16`` each.
     alpha : int
         NITRO-ReLU inverse slope.
+    weight_width : int
+        Bits of a stored weight (memories WF, WT): 16 (half the block RAM; flag bit 1 reports a
+        weight that does not fit) or 32 (exact for every int32 weight).
     """
 
-    def __init__(self, n: int = 8, depths: dict[str, int] | None = None, alpha: int = 4):
+    def __init__(self, n: int = 8, depths: dict[str, int] | None = None, alpha: int = 4,
+                 weight_width: int = 16):
         if not isinstance(n, int) or isinstance(n, bool) or not 4 <= n <= 32:
             raise ValueError(f"TrainingEngine: n must be an int in [4, 32], got {n!r}")
+        if weight_width not in WEIGHT_WIDTHS or isinstance(weight_width, bool):
+            raise ValueError(f"TrainingEngine: weight_width must be one of {WEIGHT_WIDTHS}, "
+                             f"got {weight_width!r}")
+        self.lane_bits = mem_lane_bits(weight_width)
         depths = dict(depths or {})
-        for name in MEM_LANE_BITS:
+        for name in self.lane_bits:
             d = depths.setdefault(name, 1)
             if not isinstance(d, int) or not 1 <= d <= (1 << A):
                 raise ValueError(f"TrainingEngine: depths[{name!r}] must be in [1, {1 << A}], got {d!r}")
-        self.n, self.depths, self.alpha = n, depths, alpha
+        self.n, self.depths, self.alpha, self.weight_width = n, depths, alpha, weight_width
         self.dw = 32 * n
         self.nw = isa.instr_words()
         super().__init__({
@@ -124,31 +151,26 @@ class TrainingEngine(wiring.Component):
 
     def elaborate(self, platform):  # noqa: C901 - one datapath, kept together
         m = Module()
-        N, NW = self.n, self.nw
+        N, NW, WW = self.n, self.nw, self.weight_width
         rb = max(1, (N - 1).bit_length())
 
         # ------------------------------------------------------------------ memories
-        widths = {"PROG": isa.PROG_WORD_BITS, **{k: v * N for k, v in MEM_LANE_BITS.items()}}
+        widths = {"PROG": isa.PROG_WORD_BITS, **{k: v * N for k, v in self.lane_bits.items()}}
         widths["PRED"] = 8
         depths = {"PROG": MAX_INSTRUCTIONS * NW, **self.depths}
-        mems = {}
+        mems, rp, wp = {}, {}, {}
         for name, w in widths.items():
             mems[name] = Memory(shape=unsigned(w), depth=depths[name], init=[])
             m.submodules[f"mem_{name.lower()}"] = mems[name]
-        rp_host = {k: mem.read_port(domain="sync") for k, mem in mems.items()}
-        wp = {k: mem.write_port() for k, mem in mems.items()}
-        rp_prog = mems["PROG"].read_port(domain="sync")
-        rp_narrow_af = mems["AF"].read_port(domain="sync")
-        rp_narrow_ag = mems["AG"].read_port(domain="sync")
-        rp_wide = {k: mems[k].read_port(domain="sync") for k in ("WF", "WT", "D", "AG")}
-        rp_epi = {k: mems[k].read_port(domain="sync") for k in ("WF", "Y", "RG")}
+            rp[name] = mems[name].read_port(domain="sync")
+            wp[name] = mems[name].write_port()
 
         # ------------------------------------------------------------------ units
-        mac = m.submodules.mac = MacArray(rows=N, cols=N, narrow_width=8, wide_width=32, acc_width=32)
+        mac = m.submodules.mac = _mac_array(N)
         scalers = [Scaler(32) for _ in range(N)]
         relus = [NitroRelu(self.alpha) for _ in range(N)]
         relubs = [NitroReluBackward(self.alpha) for _ in range(N)]
-        sgds = [SgdUpdate(32) for _ in range(N)]
+        sgds = [SgdUpdate(WW) for _ in range(N)]
         err = m.submodules.err = ErrorUnit(classes=N)
         for c in range(N):
             m.submodules[f"scaler{c}"] = scalers[c]
@@ -159,11 +181,11 @@ class TrainingEngine(wiring.Component):
             m.d.comb += [relus[c].o.ready.eq(1), relubs[c].o.ready.eq(1), sgds[c].o.ready.eq(1)]
         m.d.comb += [mac.o.ready.eq(1), err.o.ready.eq(1)]
         ls = scalers[0].latency
-        taps = epilogue_taps(self.alpha, N)
+        taps = epilogue_taps(self.alpha, N, WW)
         tap_fwd, tap_err, tap_bwd, tap_grad = (taps[k] for k in ("FWD_RELU", "FWD_ERR", "BACKERR", "GRAD"))
         depth = max(taps.values())
         xp_act = m.submodules.xp_act = TileTransposer(N, 8, A)
-        xp_w = m.submodules.xp_w = TileTransposer(N, 32, A)
+        xp_w = m.submodules.xp_w = TileTransposer(N, WW, A)
 
         # ------------------------------------------------------------------ registers
         ibits = Signal(NW * isa.PROG_WORD_BITS)
@@ -175,6 +197,7 @@ class TrainingEngine(wiring.Component):
         haddr = Signal(24)
         hcount = Signal(24)
         pc = Signal(range(MAX_INSTRUCTIONS + 1))
+        ibase = Signal(range(MAX_INSTRUCTIONS * NW + 1))  # pc * NW
         fcnt = Signal(range(NW + 1))
         run_mode = Signal()
         run_cycles = Signal(32)
@@ -186,26 +209,38 @@ class TrainingEngine(wiring.Component):
         clear = Signal()
         counting = Signal()
         executing = Signal()
+        host_reading = Signal()
+
+        # instruction constants derived once per instruction (DECODE)
+        klen_m1 = Signal(A)
+        mt_m1 = Signal(10)
+        nt_m1 = Signal(10)
+        rows_total = Signal(32)
+        is_grad = Signal()
+        is_fwd = Signal()
 
         # issue state
         issuing = Signal()
         mi = Signal(10)
         ni = Signal(10)
         ki = Signal(A)
-        nrow = Signal(A)
-        wcol = Signal(A)
+        nrow = Signal(A)   # narrow word of k = 0 of the current tile
+        wcol = Signal(A)   # wide word of k = 0 of the current tile
+        naddr = Signal(A)  # narrow / wide word of the k-step being read
+        waddr = Signal(A)
         s1_valid = Signal()
         s1_first = Signal()
         s1_last = Signal()
-        # epilogue state
-        em = Signal(10)
+        # epilogue state: absolute word addresses of the current tile's row 0
         en = Signal(10)
-        e_mbase = Signal(A)
-        e_nm = Signal(A)
-        t_mbase = Signal(A)
-        t_nm = Signal(A)
+        o_mrow = Signal(A)
+        o_tile = Signal(A)
+        a_mrow = Signal(A)
+        a_tile = Signal(A)
+        t_mrow = Signal(A)
+        t_tile = Signal(A)
+        p_mrow = Signal(A)  # PRED word of the tile's sample 0
         e_nlane = Signal(A)
-        rows_total = Signal(32)
         rows_done = Signal(32)
         pipe_busy = Signal()
 
@@ -218,26 +253,24 @@ class TrainingEngine(wiring.Component):
             self.flags.eq(flags),
         ]
 
-        # ------------------------------------------------------------------ host read mux
+        # ------------------------------------------------------------------ host read path
         hread_data = Signal(self.dw)
         csr = Array([*phase_list, run_cycles, step_count, flags, mac_steps, run_mode]
                     + [Const(0, 32)] * 3)
         csr_q = Signal(32)
-        rv = Signal()  # the host read ports hold a word for the output register
+        rv = Signal()  # the read ports hold a word for the output register
         out_cnt = Signal(24)
         read_adv = Signal()
         m.d.comb += read_adv.eq(~self.m_axis_tvalid | self.m_axis_tready)
         with m.If(read_adv):
             m.d.sync += csr_q.eq(csr[haddr[:6]])
-        for p in rp_host.values():
-            m.d.comb += [p.addr.eq(haddr), p.en.eq(read_adv)]
         with m.Switch(hdr_mem):
             for k, mid in MEM_IDS.items():
                 with m.Case(mid):
                     if k == "CSR":
                         m.d.comb += hread_data.eq(csr_q)
                     else:
-                        m.d.comb += hread_data.eq(rp_host[k].data)
+                        m.d.comb += hread_data.eq(rp[k].data)
 
         # ------------------------------------------------------------------ command FSM
         with m.FSM(name="ctl"):
@@ -256,8 +289,8 @@ class TrainingEngine(wiring.Component):
                             with m.If(d[32:56] != 0):
                                 m.next = "READ"
                         with m.Case(CMD_RUN):
-                            m.d.sync += [pc.eq(d[8:32]), fcnt.eq(0), run_mode.eq(d[56]), run_cycles.eq(0),
-                                         mac_steps.eq(0)]
+                            m.d.sync += [pc.eq(d[8:32]), ibase.eq(d[8:32] * NW), fcnt.eq(0),
+                                         run_mode.eq(d[56]), run_cycles.eq(0), mac_steps.eq(0)]
                             m.d.sync += [pc_.eq(0) for pc_ in phase_list]
                             m.next = "FETCH"
                         with m.Case(CMD_CLEAR):
@@ -277,7 +310,8 @@ class TrainingEngine(wiring.Component):
                     with m.If(hcount == 1):
                         m.next = "IDLE"
             with m.State("READ"):
-                # one word per cycle: the host read ports advance only when the output register can
+                m.d.comb += host_reading.eq(1)
+                # one word per cycle: the read ports advance only when the output register can
                 with m.If(read_adv):
                     m.d.sync += [rv.eq(hcount != 0), self.m_axis_tvalid.eq(rv),
                                  self.m_axis_tdata.eq(hread_data),
@@ -290,11 +324,11 @@ class TrainingEngine(wiring.Component):
                     m.next = "IDLE"
             with m.State("FETCH"):
                 m.d.comb += counting.eq(1)
-                m.d.comb += rp_prog.addr.eq(pc * NW + fcnt)
+                m.d.comb += [rp["PROG"].addr.eq(ibase + fcnt), rp["PROG"].en.eq(1)]
                 for w in range(NW):
                     with m.If(fcnt == w + 1):
                         lo = w * isa.PROG_WORD_BITS
-                        m.d.sync += ibits[lo:lo + isa.PROG_WORD_BITS].eq(rp_prog.data)
+                        m.d.sync += ibits[lo:lo + isa.PROG_WORD_BITS].eq(rp["PROG"].data)
                 m.d.sync += fcnt.eq(fcnt + 1)
                 with m.If(fcnt == NW):
                     m.next = "DECODE"
@@ -306,15 +340,21 @@ class TrainingEngine(wiring.Component):
                     m.next = "STATUS"
                 with m.Else():
                     m.d.sync += [
-                        issuing.eq(1), mi.eq(0), ni.eq(0), ki.eq(0), nrow.eq(ins.n_base), wcol.eq(ins.w_base),
-                        em.eq(0), en.eq(0), e_mbase.eq(0), e_nm.eq(0), t_mbase.eq(0), t_nm.eq(0),
-                        e_nlane.eq(0), rows_done.eq(0), rows_total.eq(ins.mt * ins.nt * N),
+                        issuing.eq(1), mi.eq(0), ni.eq(0), ki.eq(0),
+                        nrow.eq(ins.n_base), naddr.eq(ins.n_base), wcol.eq(ins.w_base), waddr.eq(ins.w_base),
+                        klen_m1.eq(ins.k_len - 1), mt_m1.eq(ins.mt - 1), nt_m1.eq(ins.nt - 1),
+                        rows_total.eq(ins.mt * ins.nt * N),
+                        is_grad.eq(op == isa.OP_GRAD),
+                        is_fwd.eq((op == isa.OP_FWD_RELU) | (op == isa.OP_FWD_ERR)),
+                        en.eq(0), e_nlane.eq(0), rows_done.eq(0),
+                        o_mrow.eq(ins.o_base), o_tile.eq(ins.o_base), a_mrow.eq(ins.a_base),
+                        a_tile.eq(ins.a_base), t_mrow.eq(ins.t_base), t_tile.eq(ins.t_base), p_mrow.eq(0),
                     ]
                     m.next = "EXEC"
             with m.State("EXEC"):
                 m.d.comb += [counting.eq(1), executing.eq(1)]
                 with m.If(~issuing & ~s1_valid & (rows_done == rows_total) & ~pipe_busy):
-                    m.d.sync += [pc.eq(pc + 1), fcnt.eq(0)]
+                    m.d.sync += [pc.eq(pc + 1), ibase.eq(ibase + NW), fcnt.eq(0)]
                     m.next = "FETCH"
             with m.State("STATUS"):
                 m.d.sync += [
@@ -338,40 +378,55 @@ class TrainingEngine(wiring.Component):
         # ------------------------------------------------------------------ issue (operand feed)
         adv = Signal()
         m.d.comb += adv.eq(~s1_valid | mac.i.ready)
-        k_last = ki == ins.k_len - 1
         with m.If(adv):
-            m.d.sync += [s1_valid.eq(issuing), s1_first.eq(ki == 0), s1_last.eq(k_last)]
+            m.d.sync += [s1_valid.eq(issuing), s1_first.eq(ki == 0), s1_last.eq(ki == klen_m1)]
             with m.If(issuing):
-                with m.If(k_last):
+                with m.If(ki == klen_m1):
                     m.d.sync += ki.eq(0)
-                    with m.If(ni == ins.nt - 1):
-                        m.d.sync += [ni.eq(0), wcol.eq(ins.w_base)]
-                        with m.If(mi == ins.mt - 1):
+                    with m.If(ni == nt_m1):
+                        m.d.sync += [ni.eq(0), wcol.eq(ins.w_base), waddr.eq(ins.w_base)]
+                        with m.If(mi == mt_m1):
                             m.d.sync += issuing.eq(0)
                         with m.Else():
-                            m.d.sync += [mi.eq(mi + 1), nrow.eq(nrow + ins.n_mstride)]
+                            m.d.sync += [mi.eq(mi + 1), nrow.eq(nrow + ins.n_mstride),
+                                         naddr.eq(nrow + ins.n_mstride)]
                     with m.Else():
-                        m.d.sync += [ni.eq(ni + 1), wcol.eq(wcol + ins.w_nstride)]
+                        m.d.sync += [ni.eq(ni + 1), wcol.eq(wcol + ins.w_nstride),
+                                     waddr.eq(wcol + ins.w_nstride), naddr.eq(nrow)]
                 with m.Else():
-                    m.d.sync += ki.eq(ki + 1)
-        naddr = (nrow + ki)[:A]
-        waddr = (wcol + ki)[:A]
-        m.d.comb += [rp_narrow_af.addr.eq(naddr), rp_narrow_af.en.eq(adv),
-                     rp_narrow_ag.addr.eq(naddr), rp_narrow_ag.en.eq(adv)]
-        for p in rp_wide.values():
-            m.d.comb += [p.addr.eq(waddr), p.en.eq(adv)]
-        narrow_data = Mux(op == isa.OP_GRAD, rp_narrow_ag.data, rp_narrow_af.data)
+                    m.d.sync += [ki.eq(ki + 1), naddr.eq(naddr + 1), waddr.eq(waddr + 1)]
+
+        # ------------------------------------------------------------------ read-port addresses
+        row = mac.o.payload.row
+        epi_o = Signal(A)  # word of the row leaving the MAC array, in the output tensor
+        epi_a = Signal(A)  # ... and in the auxiliary tensor (Y, RG)
+        m.d.comb += [epi_o.eq(o_tile + row), epi_a.eq(a_tile + row)]
+        engine_addr = {"AF": naddr, "AG": naddr, "WT": waddr, "D": waddr, "E": waddr,
+                       "WF": Mux(is_grad, epi_o, waddr), "Y": epi_a, "RG": epi_a}
+        engine_en = {"AF": adv, "AG": adv, "WT": adv, "D": adv, "E": adv, "WF": Mux(is_grad, 1, adv),
+                     "Y": 1, "RG": 1}
+        for k, p in rp.items():
+            if k == "PROG":
+                with m.If(host_reading):
+                    m.d.comb += [p.addr.eq(haddr), p.en.eq(read_adv)]
+                continue
+            with m.If(host_reading):
+                m.d.comb += [p.addr.eq(haddr), p.en.eq(read_adv)]
+            with m.Else():
+                m.d.comb += [p.addr.eq(engine_addr.get(k, 0)), p.en.eq(engine_en.get(k, 0))]
+
+        # ------------------------------------------------------------------ MAC array input
+        narrow_data = Mux(is_grad, rp["AG"].data, rp["AF"].data)
         wide_data = Signal(self.dw)
         with m.Switch(ins.wsrc):
             with m.Case(isa.WSRC_WF):
-                m.d.comb += wide_data.eq(rp_wide["WF"].data)
+                m.d.comb += wide_data.eq(_sext_lanes(m, rp["WF"].data, N, WW, "wide_wf"))
             with m.Case(isa.WSRC_WT):
-                m.d.comb += wide_data.eq(rp_wide["WT"].data)
+                m.d.comb += wide_data.eq(_sext_lanes(m, rp["WT"].data, N, WW, "wide_wt"))
             with m.Case(isa.WSRC_D):
-                m.d.comb += wide_data.eq(rp_wide["D"].data)
-            with m.Case(isa.WSRC_AG):
-                m.d.comb += wide_data.eq(Cat(*[_sext32(m, _lane(rp_wide["AG"].data, c, 8), f"wide_ag{c}")
-                                               for c in range(N)]))
+                m.d.comb += wide_data.eq(rp["D"].data)
+            with m.Case(isa.WSRC_E):
+                m.d.comb += wide_data.eq(_sext_lanes(m, rp["E"].data, N, 8, "wide_e"))
         m.d.comb += [mac.i.valid.eq(s1_valid), mac.i.payload.first.eq(s1_first),
                      mac.i.payload.last.eq(s1_last)]
         for r in range(N):
@@ -382,31 +437,29 @@ class TrainingEngine(wiring.Component):
             m.d.sync += mac_steps.eq(mac_steps + 1)
 
         # ------------------------------------------------------------------ epilogue E0 -> E1
-        row = mac.o.payload.row
-        rel = Signal(A)
-        m.d.comb += rel.eq(e_nm + row)
-        with m.If(mac.o.valid & (row == N - 1)):
-            with m.If(en == ins.nt - 1):
-                m.d.sync += [en.eq(0), em.eq(em + 1), e_mbase.eq(e_mbase + ins.o_mstride),
-                             e_nm.eq(e_mbase + ins.o_mstride), t_mbase.eq(t_mbase + ins.t_mstride),
-                             t_nm.eq(t_mbase + ins.t_mstride), e_nlane.eq(0)]
+        tile_end = mac.o.valid & (row == N - 1)
+        with m.If(tile_end):
+            with m.If(en == nt_m1):
+                m.d.sync += [en.eq(0), e_nlane.eq(0),
+                             o_mrow.eq(o_mrow + ins.o_mstride), o_tile.eq(o_mrow + ins.o_mstride),
+                             a_mrow.eq(a_mrow + ins.o_mstride), a_tile.eq(a_mrow + ins.o_mstride),
+                             t_mrow.eq(t_mrow + ins.t_mstride), t_tile.eq(t_mrow + ins.t_mstride),
+                             p_mrow.eq(p_mrow + N)]
             with m.Else():
-                m.d.sync += [en.eq(en + 1), e_nm.eq(e_nm + ins.o_nstride), t_nm.eq(t_nm + N),
-                             e_nlane.eq(e_nlane + N)]
-        m.d.comb += [rp_epi["WF"].addr.eq(ins.o_base + rel), rp_epi["Y"].addr.eq(ins.a_base + rel),
-                     rp_epi["RG"].addr.eq(ins.a_base + rel)]
+                m.d.sync += [en.eq(en + 1), e_nlane.eq(e_nlane + N), o_tile.eq(o_tile + ins.o_nstride),
+                             a_tile.eq(a_tile + ins.o_nstride), t_tile.eq(t_tile + N)]
 
         rec_layout = data.StructLayout({
-            "valid": 1, "rel": A, "row": rb, "m": 10, "last_n": 1, "first_n": 1, "tnm": A, "mask": N,
-            "nlane": 8,
+            "valid": 1, "o_addr": A, "a_addr": A, "row": rb, "p_addr": A, "last_n": 1, "first_n": 1,
+            "t_base": A, "mask": N, "nlane": 8,
         })
         e1 = Signal(rec_layout)
         e1_acc = Signal(self.dw)
         mask = Cat(*[(e_nlane + c) < ins.n_valid for c in range(N)])
         m.d.sync += [
-            e1.valid.eq(mac.o.valid), e1.rel.eq(rel), e1.row.eq(row), e1.m.eq(em),
-            e1.last_n.eq(en == ins.nt - 1), e1.first_n.eq(en == 0), e1.tnm.eq(t_nm), e1.mask.eq(mask),
-            e1.nlane.eq(e_nlane),
+            e1.valid.eq(mac.o.valid), e1.o_addr.eq(epi_o), e1.a_addr.eq(epi_a), e1.row.eq(row),
+            e1.p_addr.eq(p_mrow + row), e1.last_n.eq(en == nt_m1), e1.first_n.eq(en == 0),
+            e1.t_base.eq(t_tile), e1.mask.eq(mask), e1.nlane.eq(e_nlane),
             e1_acc.eq(Cat(*[mac.o.payload.acc[c] for c in range(N)])),
         ]
         # sideband delay line: sb[j] is the record of the row whose unit outputs appear j cycles after E1
@@ -415,15 +468,13 @@ class TrainingEngine(wiring.Component):
             s = Signal(rec_layout, name=f"sb{j}")
             m.d.sync += s.eq(sb[-1])
             sb.append(s)
-        ydata = Signal(8 * N)  # Y row, aligned with the scaler outputs
-        ypipe = [rp_epi["Y"].data]
+        ypipe = [rp["Y"].data]  # Y row, aligned with the scaler outputs
         for j in range(1, ls + 1):
             s = Signal(8 * N, name=f"y{j}")
             m.d.sync += s.eq(ypipe[-1])
             ypipe.append(s)
-        m.d.comb += ydata.eq(ypipe[ls])
+        ydata = ypipe[ls]
 
-        is_fwd = (op == isa.OP_FWD_RELU) | (op == isa.OP_FWD_ERR)
         for c in range(N):
             acc_c = _lane(e1_acc, c, 32).as_signed()
             m.d.comb += [
@@ -431,9 +482,9 @@ class TrainingEngine(wiring.Component):
                 scalers[c].multiplier.eq(ins.sc_mult), scalers[c].shift.eq(ins.sc_shift),
                 relubs[c].i.valid.eq(e1.valid & (op == isa.OP_BACKERR)),
                 relubs[c].i.payload.delta.eq(acc_c),
-                relubs[c].i.payload.region.eq(_lane(rp_epi["RG"].data, c, 2)),
-                sgds[c].i.valid.eq(e1.valid & (op == isa.OP_GRAD)),
-                sgds[c].i.payload.w.eq(_lane(rp_epi["WF"].data, c, 32).as_signed()),
+                relubs[c].i.payload.region.eq(_lane(rp["RG"].data, c, 2)),
+                sgds[c].i.valid.eq(e1.valid & is_grad),
+                sgds[c].i.payload.w.eq(_lane(rp["WF"].data, c, WW).as_signed()),
                 sgds[c].i.payload.g.eq(acc_c),
                 sgds[c].lr_multiplier.eq(ins.lr_mult), sgds[c].lr_shift.eq(ins.lr_shift),
                 sgds[c].decay_multiplier.eq(ins.dc_mult), sgds[c].decay_shift.eq(ins.dc_shift),
@@ -447,11 +498,6 @@ class TrainingEngine(wiring.Component):
                 err.i.payload.y_hat[c].eq(Mux(s_mask[c], scalers[c].o.payload, -128)),
                 err.i.payload.y[c].eq(_lane(ydata, c, 8).as_signed()),
             ]
-        yhat_d = Cat(*[scalers[c].o.payload for c in range(N)])  # y_hat aligned with the error unit output
-        for j in range(err.latency):
-            nxt = Signal(8 * N, name=f"yhat_d{j}")
-            m.d.sync += nxt.eq(yhat_d)
-            yhat_d = nxt
 
         # ------------------------------------------------------------------ write-back
         tv = Signal()
@@ -463,8 +509,10 @@ class TrainingEngine(wiring.Component):
         e_row = Cat(*[Mux(re_.mask[c], err.o.payload.e[c], 0) for c in range(N)])
         d_row = Cat(*[relubs[c].o.payload for c in range(N)])
         w_row = Cat(*[sgds[c].o.payload for c in range(N)])
-        best_v = Array([Signal(signed(9), name=f"best_v{r}") for r in range(N)])
-        best_i = Array([Signal(8, name=f"best_i{r}") for r in range(N)])
+        # running argmax of the samples of the current row of tiles, one entry per tile row: rows
+        # arrive in order 0 .. N-1 in every tile, so entry 0 is always the arriving row's
+        best_v = [Signal(signed(8), name=f"best_v{r}") for r in range(N)]
+        best_i = [Signal(8, name=f"best_i{r}") for r in range(N)]
         row_done = Signal()
         m.d.comb += [xp_act.row_valid.eq(0), xp_w.row_valid.eq(0)]
         # only while executing: the host owns the write ports otherwise
@@ -472,52 +520,47 @@ class TrainingEngine(wiring.Component):
             with m.Case(isa.OP_FWD_RELU):
                 m.d.comb += [
                     row_done.eq(rf.valid),
-                    wp["AG"].en.eq(rf.valid), wp["AG"].addr.eq(ins.o_base + rf.rel), wp["AG"].data.eq(h_row),
-                    wp["RG"].en.eq(rf.valid), wp["RG"].addr.eq(ins.a_base + rf.rel),
-                    wp["RG"].data.eq(region_row),
+                    wp["AG"].en.eq(rf.valid), wp["AG"].addr.eq(rf.o_addr), wp["AG"].data.eq(h_row),
+                    wp["RG"].en.eq(rf.valid), wp["RG"].addr.eq(rf.a_addr), wp["RG"].data.eq(region_row),
                     xp_act.row_valid.eq(rf.valid), xp_act.row_index.eq(rf.row), xp_act.row_data.eq(h_row),
-                    xp_act.row_base.eq(ins.t_base + rf.tnm),
-                    tv.eq(rf.valid), t_addr.eq(ins.o_base + rf.rel),
-                    t_data.eq(Cat(*[_sext32(m, _lane(h_row, c, 8), f"tr_h{c}") for c in range(N)])),
+                    xp_act.row_base.eq(rf.t_base),
+                    tv.eq(rf.valid), t_addr.eq(rf.o_addr), t_data.eq(_sext_lanes(m, h_row, N, 8, "tr_h")),
                 ]
             with m.Case(isa.OP_FWD_ERR):
                 m.d.comb += [
                     row_done.eq(re_.valid),
-                    wp["AG"].en.eq(re_.valid), wp["AG"].addr.eq(ins.o_base + re_.rel),
-                    wp["AG"].data.eq(e_row),
+                    wp["E"].en.eq(re_.valid), wp["E"].addr.eq(re_.o_addr), wp["E"].data.eq(e_row),
                     xp_act.row_valid.eq(re_.valid), xp_act.row_index.eq(re_.row), xp_act.row_data.eq(e_row),
-                    xp_act.row_base.eq(ins.t_base + re_.tnm),
-                    tv.eq(re_.valid), t_addr.eq(ins.o_base + re_.rel),
-                    t_data.eq(Cat(*[_sext32(m, _lane(e_row, c, 8), f"tr_e{c}") for c in range(N)])),
+                    xp_act.row_base.eq(re_.t_base),
+                    tv.eq(re_.valid), t_addr.eq(re_.o_addr), t_data.eq(_sext_lanes(m, e_row, N, 8, "tr_e")),
                 ]
                 # argmax across the class tiles of a sample (first index on ties)
-                cand_v = Signal(signed(9))
-                m.d.comb += cand_v.eq(Array([_lane(yhat_d, c, 8).as_signed() for c in range(N)])
-                                      [err.o.payload.argmax])
-                new_v = Signal(signed(9))
-                new_i = Signal(8)
+                cand_v = err.o.payload.max
                 cls = Signal(8)
                 m.d.comb += cls.eq(err.o.payload.argmax + re_.nlane)
-                take = re_.first_n | (cand_v > best_v[re_.row])
-                m.d.comb += [new_v.eq(Mux(take, cand_v, best_v[re_.row])),
-                             new_i.eq(Mux(take, cls, best_i[re_.row]))]
+                take = re_.first_n | (cand_v > best_v[0])
+                new_v = Signal(signed(8))
+                new_i = Signal(8)
+                m.d.comb += [new_v.eq(Mux(take, cand_v, best_v[0])), new_i.eq(Mux(take, cls, best_i[0]))]
                 with m.If(re_.valid):
-                    m.d.sync += [best_v[re_.row].eq(new_v), best_i[re_.row].eq(new_i)]
+                    m.d.sync += [best_v[N - 1].eq(new_v), best_i[N - 1].eq(new_i),
+                                 *(best_v[r].eq(best_v[r + 1]) for r in range(N - 1)),
+                                 *(best_i[r].eq(best_i[r + 1]) for r in range(N - 1))]
                 m.d.comb += [wp["PRED"].en.eq(re_.valid & re_.last_n),
-                             wp["PRED"].addr.eq(re_.m * N + re_.row), wp["PRED"].data.eq(new_i)]
+                             wp["PRED"].addr.eq(re_.p_addr), wp["PRED"].data.eq(new_i)]
             with m.Case(isa.OP_BACKERR):
                 m.d.comb += [
                     row_done.eq(rbk.valid),
-                    wp["D"].en.eq(rbk.valid), wp["D"].addr.eq(ins.o_base + rbk.rel), wp["D"].data.eq(d_row),
-                    tv.eq(rbk.valid), t_addr.eq(ins.o_base + rbk.rel), t_data.eq(d_row),
+                    wp["D"].en.eq(rbk.valid), wp["D"].addr.eq(rbk.o_addr), wp["D"].data.eq(d_row),
+                    tv.eq(rbk.valid), t_addr.eq(rbk.o_addr), t_data.eq(d_row),
                 ]
             with m.Case(isa.OP_GRAD):
                 m.d.comb += [
                     row_done.eq(rg.valid),
-                    wp["WF"].en.eq(rg.valid), wp["WF"].addr.eq(ins.o_base + rg.rel), wp["WF"].data.eq(w_row),
+                    wp["WF"].en.eq(rg.valid), wp["WF"].addr.eq(rg.o_addr), wp["WF"].data.eq(w_row),
                     xp_w.row_valid.eq(rg.valid & ins.twrite), xp_w.row_index.eq(rg.row),
-                    xp_w.row_data.eq(w_row), xp_w.row_base.eq(ins.t_base + rg.tnm),
-                    tv.eq(rg.valid), t_addr.eq(ins.o_base + rg.rel), t_data.eq(w_row),
+                    xp_w.row_data.eq(w_row), xp_w.row_base.eq(rg.t_base),
+                    tv.eq(rg.valid), t_addr.eq(rg.o_addr), t_data.eq(_sext_lanes(m, w_row, N, WW, "tr_w")),
                 ]
         with m.If(xp_act.col_valid):
             m.d.comb += [wp["AF"].en.eq(1), wp["AF"].addr.eq(xp_act.col_addr),
@@ -535,6 +578,6 @@ class TrainingEngine(wiring.Component):
         with m.If(clear):
             m.d.sync += flags.eq(0)
         with m.Else():
-            m.d.sync += flags.eq(flags | Cat(mac.overflow, Cat(*[s.overflow for s in sgds]).any(),
+            m.d.sync += flags.eq(flags | Cat(Const(0, 1), Cat(*[s.overflow for s in sgds]).any(),
                                              Cat(*[s.wrapped for s in sgds]).any()))
         return m
