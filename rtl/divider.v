@@ -10,36 +10,43 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   wire [62:0] \$12 ;
   wire [63:0] \$13 ;
   wire [62:0] \$14 ;
-  wire [64:0] \$15 ;
+  wire [63:0] \$15 ;
   wire [94:0] \$16 ;
   wire [95:0] \$17 ;
-  wire [63:0] \$18 ;
-  wire [32:0] \$19 ;
+  wire [64:0] \$18 ;
+  wire [65:0] \$19 ;
   wire \$2 ;
-  wire [32:0] \$20 ;
-  reg [31:0] \$21 ;
-  reg [31:0] \$22 ;
-  reg \$23 ;
-  reg [5:0] \$24 ;
+  wire [63:0] \$20 ;
+  wire [32:0] \$21 ;
+  wire [32:0] \$22 ;
+  reg [31:0] \$23 ;
+  reg [31:0] \$24 ;
   reg \$25 ;
-  reg \$26 ;
+  reg [5:0] \$26 ;
   reg \$27 ;
-  reg [5:0] \$28 ;
-  reg [5:0] \$29 ;
+  reg \$28 ;
+  reg \$29 ;
   wire [32:0] \$3 ;
-  reg [31:0] \$30 ;
-  reg [31:0] \$31 ;
-  reg [31:0] \$32 ;
-  reg [31:0] \$33 ;
-  reg [63:0] \$34 ;
+  reg \$30 ;
+  reg [5:0] \$31 ;
+  reg [5:0] \$32 ;
+  reg [5:0] \$33 ;
+  reg [31:0] \$34 ;
   reg [31:0] \$35 ;
-  reg \$36 ;
-  reg \$37 ;
-  reg \$38 ;
-  reg \$39 ;
+  reg [31:0] \$36 ;
+  reg [31:0] \$37 ;
+  reg [63:0] \$38 ;
+  reg [63:0] \$39 ;
   wire [32:0] \$4 ;
-  reg \$40 ;
+  reg [63:0] \$40 ;
   reg [31:0] \$41 ;
+  reg \$42 ;
+  reg \$43 ;
+  reg \$44 ;
+  reg \$45 ;
+  reg \$46 ;
+  reg \$47 ;
+  reg [31:0] \$48 ;
   wire \$5 ;
   wire [31:0] \$6 ;
   wire [31:0] \$7 ;
@@ -53,15 +60,19 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   reg div_neg2 = 1'h0;
   reg div_neg3 = 1'h0;
   reg div_neg4 = 1'h0;
+  reg div_neg5 = 1'h0;
   reg [31:0] div_pp00 = 32'd0;
   reg [31:0] div_pp01 = 32'd0;
   reg [31:0] div_pp10 = 32'd0;
   reg [31:0] div_pp11 = 32'd0;
   reg [63:0] div_prod = 64'h0000000000000000;
   reg [31:0] div_q = 32'd0;
+  reg [63:0] div_row0 = 64'h0000000000000000;
+  reg [63:0] div_row1 = 64'h0000000000000000;
   reg [5:0] div_shift1 = 6'h00;
   reg [5:0] div_shift2 = 6'h00;
   reg [5:0] div_shift3 = 6'h00;
+  reg [5:0] div_shift4 = 6'h00;
   wire en;
   input [31:0] i__payload;
   wire [31:0] i__payload;
@@ -85,12 +96,31 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   reg valid2 = 1'h0;
   reg valid3 = 1'h0;
   reg valid4 = 1'h0;
+  reg valid5 = 1'h0;
   always @(posedge clk)
-    valid4 <= \$39 ;
+    div_pp11 <= \$37 ;
   always @(posedge clk)
-    o__valid <= \$40 ;
+    div_row0 <= \$38 ;
   always @(posedge clk)
-    o__payload <= \$41 ;
+    div_row1 <= \$39 ;
+  always @(posedge clk)
+    div_prod <= \$40 ;
+  always @(posedge clk)
+    div_q <= \$41 ;
+  always @(posedge clk)
+    valid1 <= \$42 ;
+  always @(posedge clk)
+    valid2 <= \$43 ;
+  always @(posedge clk)
+    valid3 <= \$44 ;
+  always @(posedge clk)
+    valid4 <= \$45 ;
+  always @(posedge clk)
+    valid5 <= \$46 ;
+  always @(posedge clk)
+    o__valid <= \$47 ;
+  always @(posedge clk)
+    o__payload <= \$48 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = $signed(i__payload) < $signed(1'h0);
@@ -103,60 +133,84 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   assign \$9  = div_mag[31:16] * div_mult[31:16];
   assign \$11  = 1'h0 + \$10 ;
   assign \$13  = \$11  + \$12 ;
-  assign \$15  = \$13  + \$14 ;
+  assign \$15  = 1'h0 + \$14 ;
   assign \$17  = \$15  + \$16 ;
-  assign \$18  = div_prod >> div_shift3;
-  assign \$19  = - div_q;
-  assign \$20  = div_neg4 ? \$19  : { 1'h0, div_q };
+  assign \$18  = 1'h0 + div_row0;
+  assign \$19  = \$18  + div_row1;
+  assign \$20  = div_prod >> div_shift4;
+  assign \$21  = - div_q;
+  assign \$22  = div_neg5 ? \$21  : { 1'h0, div_q };
   always @(posedge clk)
-    div_mag <= \$21 ;
+    div_mag <= \$23 ;
   always @(posedge clk)
-    div_mult <= \$22 ;
+    div_mult <= \$24 ;
   always @(posedge clk)
-    div_neg1 <= \$23 ;
+    div_neg1 <= \$25 ;
   always @(posedge clk)
-    div_shift1 <= \$24 ;
+    div_shift1 <= \$26 ;
   always @(posedge clk)
-    div_neg2 <= \$25 ;
+    div_neg2 <= \$27 ;
   always @(posedge clk)
-    div_neg3 <= \$26 ;
+    div_neg3 <= \$28 ;
   always @(posedge clk)
-    div_neg4 <= \$27 ;
+    div_neg4 <= \$29 ;
   always @(posedge clk)
-    div_shift2 <= \$28 ;
+    div_neg5 <= \$30 ;
   always @(posedge clk)
-    div_shift3 <= \$29 ;
+    div_shift2 <= \$31 ;
   always @(posedge clk)
-    div_pp00 <= \$30 ;
+    div_shift3 <= \$32 ;
   always @(posedge clk)
-    div_pp01 <= \$31 ;
+    div_shift4 <= \$33 ;
   always @(posedge clk)
-    div_pp10 <= \$32 ;
+    div_pp00 <= \$34 ;
   always @(posedge clk)
-    div_pp11 <= \$33 ;
+    div_pp01 <= \$35 ;
   always @(posedge clk)
-    div_prod <= \$34 ;
-  always @(posedge clk)
-    div_q <= \$35 ;
-  always @(posedge clk)
-    valid1 <= \$36 ;
-  always @(posedge clk)
-    valid2 <= \$37 ;
-  always @(posedge clk)
-    valid3 <= \$38 ;
+    div_pp10 <= \$36 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$40  = o__valid;
+    \$37  = div_pp11;
     if (i__ready) begin
-      \$40  = valid4;
+      \$37  = \$9 ;
     end
     if (rst) begin
-      \$40  = 1'h0;
+      \$37  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$41  = o__payload;
+    \$38  = div_row0;
+    if (i__ready) begin
+      \$38  = \$13 ;
+    end
+    if (rst) begin
+      \$38  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$39  = div_row1;
+    if (i__ready) begin
+      \$39  = \$17 [63:0];
+    end
+    if (rst) begin
+      \$39  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$40  = div_prod;
+    if (i__ready) begin
+      \$40  = \$19 [63:0];
+    end
+    if (rst) begin
+      \$40  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$41  = div_q;
     if (i__ready) begin
       \$41  = \$20 [31:0];
     end
@@ -166,49 +220,99 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$21  = div_mag;
+    \$42  = valid1;
     if (i__ready) begin
-      \$21  = \$4 [31:0];
+      \$42  = i__valid;
     end
     if (rst) begin
-      \$21  = 32'd0;
+      \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$22  = div_mult;
+    \$43  = valid2;
     if (i__ready) begin
-      \$22  = multiplier;
+      \$43  = valid1;
     end
     if (rst) begin
-      \$22  = 32'd0;
+      \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$23  = div_neg1;
+    \$44  = valid3;
     if (i__ready) begin
-      \$23  = \$5 ;
+      \$44  = valid2;
     end
     if (rst) begin
-      \$23  = 1'h0;
+      \$44  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$24  = div_shift1;
+    \$45  = valid4;
     if (i__ready) begin
-      \$24  = shift;
+      \$45  = valid3;
     end
     if (rst) begin
-      \$24  = 6'h00;
+      \$45  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$25  = div_neg2;
+    \$46  = valid5;
     if (i__ready) begin
-      \$25  = div_neg1;
+      \$46  = valid4;
+    end
+    if (rst) begin
+      \$46  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$47  = o__valid;
+    if (i__ready) begin
+      \$47  = valid5;
+    end
+    if (rst) begin
+      \$47  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$48  = o__payload;
+    if (i__ready) begin
+      \$48  = \$22 [31:0];
+    end
+    if (rst) begin
+      \$48  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$23  = div_mag;
+    if (i__ready) begin
+      \$23  = \$4 [31:0];
+    end
+    if (rst) begin
+      \$23  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$24  = div_mult;
+    if (i__ready) begin
+      \$24  = multiplier;
+    end
+    if (rst) begin
+      \$24  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$25  = div_neg1;
+    if (i__ready) begin
+      \$25  = \$5 ;
     end
     if (rst) begin
       \$25  = 1'h0;
@@ -216,19 +320,19 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$26  = div_neg3;
+    \$26  = div_shift1;
     if (i__ready) begin
-      \$26  = div_neg2;
+      \$26  = shift;
     end
     if (rst) begin
-      \$26  = 1'h0;
+      \$26  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$27  = div_neg4;
+    \$27  = div_neg2;
     if (i__ready) begin
-      \$27  = div_neg3;
+      \$27  = div_neg1;
     end
     if (rst) begin
       \$27  = 1'h0;
@@ -236,79 +340,79 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$28  = div_shift2;
+    \$28  = div_neg3;
     if (i__ready) begin
-      \$28  = div_shift1;
+      \$28  = div_neg2;
     end
     if (rst) begin
-      \$28  = 6'h00;
+      \$28  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$29  = div_shift3;
+    \$29  = div_neg4;
     if (i__ready) begin
-      \$29  = div_shift2;
+      \$29  = div_neg3;
     end
     if (rst) begin
-      \$29  = 6'h00;
+      \$29  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$30  = div_pp00;
+    \$30  = div_neg5;
     if (i__ready) begin
-      \$30  = \$6 ;
+      \$30  = div_neg4;
     end
     if (rst) begin
-      \$30  = 32'd0;
+      \$30  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$31  = div_pp01;
+    \$31  = div_shift2;
     if (i__ready) begin
-      \$31  = \$7 ;
+      \$31  = div_shift1;
     end
     if (rst) begin
-      \$31  = 32'd0;
+      \$31  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$32  = div_pp10;
+    \$32  = div_shift3;
     if (i__ready) begin
-      \$32  = \$8 ;
+      \$32  = div_shift2;
     end
     if (rst) begin
-      \$32  = 32'd0;
+      \$32  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$33  = div_pp11;
+    \$33  = div_shift4;
     if (i__ready) begin
-      \$33  = \$9 ;
+      \$33  = div_shift3;
     end
     if (rst) begin
-      \$33  = 32'd0;
+      \$33  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$34  = div_prod;
+    \$34  = div_pp00;
     if (i__ready) begin
-      \$34  = \$17 [63:0];
+      \$34  = \$6 ;
     end
     if (rst) begin
-      \$34  = 64'h0000000000000000;
+      \$34  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$35  = div_q;
+    \$35  = div_pp01;
     if (i__ready) begin
-      \$35  = \$18 [31:0];
+      \$35  = \$7 ;
     end
     if (rst) begin
       \$35  = 32'd0;
@@ -316,42 +420,12 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$36  = valid1;
+    \$36  = div_pp10;
     if (i__ready) begin
-      \$36  = i__valid;
+      \$36  = \$8 ;
     end
     if (rst) begin
-      \$36  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$37  = valid2;
-    if (i__ready) begin
-      \$37  = valid1;
-    end
-    if (rst) begin
-      \$37  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$38  = valid3;
-    if (i__ready) begin
-      \$38  = valid2;
-    end
-    if (rst) begin
-      \$38  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$39  = valid4;
-    if (i__ready) begin
-      \$39  = valid3;
-    end
-    if (rst) begin
-      \$39  = 1'h0;
+      \$36  = 32'd0;
     end
   end
   assign en = i__ready;

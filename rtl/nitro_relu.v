@@ -6,16 +6,19 @@ module nitro_nitro_relu(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [7:0] \$11 ;
-  wire [8:0] \$12 ;
+  wire \$11 ;
+  wire \$12 ;
   wire \$13 ;
   wire \$14 ;
   wire \$15 ;
-  wire \$16 ;
-  wire \$17 ;
+  wire [7:0] \$16 ;
+  wire [8:0] \$17 ;
   reg \$18 ;
-  reg [9:0] \$19 ;
+  reg [7:0] \$19 ;
   wire \$2 ;
+  reg [1:0] \$20 ;
+  reg \$21 ;
+  reg [9:0] \$22 ;
   wire [8:0] \$3 ;
   wire [8:0] \$4 ;
   wire [8:0] \$5 ;
@@ -25,13 +28,14 @@ module nitro_nitro_relu(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [8:0] \$9 ;
   input clk;
   wire clk;
-  wire [7:0] h;
+  wire en;
   input [7:0] i__payload;
   wire [7:0] i__payload;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
+  reg [7:0] inner1 = 8'h00;
   output [9:0] o__payload;
   reg [9:0] o__payload = 10'h000;
   wire [7:0] \o__payload.h ;
@@ -41,12 +45,14 @@ module nitro_nitro_relu(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   output o__valid;
   reg o__valid = 1'h0;
   reg [1:0] region;
+  reg [1:0] region1 = 2'h0;
   input rst;
   wire rst;
   wire [7:0] s_neg;
   wire [7:0] tdiv_mag;
   wire [7:0] tdiv_quo;
   wire [7:0] tdiv_res;
+  reg valid1 = 1'h0;
   assign \$1  = i__payload == 8'h80;
   assign s_neg = \$1  ? 8'h81 : i__payload;
   assign \$2  = $signed(s_neg) < $signed(1'h0);
@@ -56,25 +62,31 @@ module nitro_nitro_relu(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   assign \$7  = $signed(s_neg) < $signed(1'h0);
   assign \$8  = - \$6 [7:0];
   assign \$9  = \$7  ? \$8  : { 1'h0, \$6 [7:0] };
-  assign \$10  = $signed(i__payload) < $signed(1'h0);
-  assign \$11  = \$10  ? \$9 [7:0] : i__payload;
-  assign \$12  = $signed(\$11 ) - $signed(7'h24);
-  assign \$13  = i__payload == 7'h7f;
-  assign \$14  = i__payload == 8'h80;
-  assign \$15  = \$13  | \$14 ;
-  assign \$16  = $signed(i__payload) < $signed(1'h0);
-  assign \$17  = ~ o__valid;
-  assign i__ready = \$17  | o__ready;
+  assign \$10  = i__payload == 7'h7f;
+  assign \$11  = i__payload == 8'h80;
+  assign \$12  = \$10  | \$11 ;
+  assign \$13  = $signed(i__payload) < $signed(1'h0);
+  assign \$14  = ~ o__valid;
+  assign i__ready = \$14  | o__ready;
+  assign \$15  = $signed(i__payload) < $signed(1'h0);
+  assign \$16  = \$15  ? \$9 [7:0] : i__payload;
+  assign \$17  = $signed(inner1) - $signed(7'h24);
   always @(posedge clk)
-    o__valid <= \$18 ;
+    valid1 <= \$18 ;
   always @(posedge clk)
-    o__payload <= \$19 ;
+    inner1 <= \$19 ;
+  always @(posedge clk)
+    region1 <= \$20 ;
+  always @(posedge clk)
+    o__valid <= \$21 ;
+  always @(posedge clk)
+    o__payload <= \$22 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$15 ) begin
+    if (\$12 ) begin
       region = 2'h2;
-    end else if (\$16 ) begin
+    end else if (\$13 ) begin
       region = 2'h0;
     end else begin
       region = 2'h1;
@@ -82,7 +94,7 @@ module nitro_nitro_relu(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$18  = o__valid;
+    \$18  = valid1;
     if (i__ready) begin
       \$18  = i__valid;
     end
@@ -92,21 +104,49 @@ module nitro_nitro_relu(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$19  = o__payload;
+    \$19  = inner1;
     if (i__ready) begin
-      if (i__valid) begin
-        \$19 [7:0] = \$12 [7:0];
-        \$19 [9:8] = region;
-      end
+      \$19  = \$16 ;
     end
     if (rst) begin
-      \$19  = 10'h000;
+      \$19  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$20  = region1;
+    if (i__ready) begin
+      \$20  = region;
+    end
+    if (rst) begin
+      \$20  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$21  = o__valid;
+    if (i__ready) begin
+      \$21  = valid1;
+    end
+    if (rst) begin
+      \$21  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$22  = o__payload;
+    if (i__ready) begin
+      \$22 [7:0] = \$17 [7:0];
+      \$22 [9:8] = region1;
+    end
+    if (rst) begin
+      \$22  = 10'h000;
     end
   end
   assign tdiv_mag = \$4 [7:0];
   assign tdiv_quo = \$6 [7:0];
   assign tdiv_res = \$9 [7:0];
-  assign h = \$12 [7:0];
+  assign en = i__ready;
   assign \o__payload.h  = o__payload[7:0];
   assign \o__payload.region  = o__payload[9:8];
   assign \$6  = { 2'h0, \$5 [8:2] };

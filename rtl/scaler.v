@@ -11,36 +11,43 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   wire [62:0] \$13 ;
   wire [63:0] \$14 ;
   wire [62:0] \$15 ;
-  wire [64:0] \$16 ;
+  wire [63:0] \$16 ;
   wire [94:0] \$17 ;
   wire [95:0] \$18 ;
-  wire [63:0] \$19 ;
+  wire [64:0] \$19 ;
   wire \$2 ;
-  wire [7:0] \$20 ;
-  wire [7:0] \$21 ;
-  reg [31:0] \$22 ;
-  reg [31:0] \$23 ;
-  reg \$24 ;
-  reg [5:0] \$25 ;
+  wire [65:0] \$20 ;
+  wire [63:0] \$21 ;
+  wire [7:0] \$22 ;
+  wire [7:0] \$23 ;
+  reg [31:0] \$24 ;
+  reg [31:0] \$25 ;
   reg \$26 ;
-  reg \$27 ;
+  reg [5:0] \$27 ;
   reg \$28 ;
-  reg [5:0] \$29 ;
+  reg \$29 ;
   wire \$3 ;
-  reg [5:0] \$30 ;
-  reg [31:0] \$31 ;
-  reg [31:0] \$32 ;
-  reg [31:0] \$33 ;
-  reg [31:0] \$34 ;
-  reg [63:0] \$35 ;
+  reg \$30 ;
+  reg \$31 ;
+  reg [5:0] \$32 ;
+  reg [5:0] \$33 ;
+  reg [5:0] \$34 ;
+  reg [31:0] \$35 ;
   reg [31:0] \$36 ;
-  reg \$37 ;
-  reg \$38 ;
-  reg \$39 ;
+  reg [31:0] \$37 ;
+  reg [31:0] \$38 ;
+  reg [63:0] \$39 ;
   wire [32:0] \$4 ;
-  reg \$40 ;
-  reg \$41 ;
-  reg [7:0] \$42 ;
+  reg [63:0] \$40 ;
+  reg [63:0] \$41 ;
+  reg [31:0] \$42 ;
+  reg \$43 ;
+  reg \$44 ;
+  reg \$45 ;
+  reg \$46 ;
+  reg \$47 ;
+  reg \$48 ;
+  reg [7:0] \$49 ;
   wire [32:0] \$5 ;
   wire \$6 ;
   wire [31:0] \$7 ;
@@ -72,29 +79,54 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   reg scale_neg2 = 1'h0;
   reg scale_neg3 = 1'h0;
   reg scale_neg4 = 1'h0;
+  reg scale_neg5 = 1'h0;
   reg [31:0] scale_pp00 = 32'd0;
   reg [31:0] scale_pp01 = 32'd0;
   reg [31:0] scale_pp10 = 32'd0;
   reg [31:0] scale_pp11 = 32'd0;
   reg [63:0] scale_prod = 64'h0000000000000000;
   reg [31:0] scale_q = 32'd0;
+  reg [63:0] scale_row0 = 64'h0000000000000000;
+  reg [63:0] scale_row1 = 64'h0000000000000000;
   reg [5:0] scale_shift1 = 6'h00;
   reg [5:0] scale_shift2 = 6'h00;
   reg [5:0] scale_shift3 = 6'h00;
+  reg [5:0] scale_shift4 = 6'h00;
   input [5:0] shift;
   wire [5:0] shift;
   reg valid1 = 1'h0;
   reg valid2 = 1'h0;
   reg valid3 = 1'h0;
   reg valid4 = 1'h0;
+  reg valid5 = 1'h0;
   always @(posedge clk)
-    valid3 <= \$39 ;
+    scale_pp01 <= \$36 ;
   always @(posedge clk)
-    valid4 <= \$40 ;
+    scale_pp10 <= \$37 ;
   always @(posedge clk)
-    o__valid <= \$41 ;
+    scale_pp11 <= \$38 ;
   always @(posedge clk)
-    o__payload <= \$42 ;
+    scale_row0 <= \$39 ;
+  always @(posedge clk)
+    scale_row1 <= \$40 ;
+  always @(posedge clk)
+    scale_prod <= \$41 ;
+  always @(posedge clk)
+    scale_q <= \$42 ;
+  always @(posedge clk)
+    valid1 <= \$43 ;
+  always @(posedge clk)
+    valid2 <= \$44 ;
+  always @(posedge clk)
+    valid3 <= \$45 ;
+  always @(posedge clk)
+    valid4 <= \$46 ;
+  always @(posedge clk)
+    valid5 <= \$47 ;
+  always @(posedge clk)
+    o__valid <= \$48 ;
+  always @(posedge clk)
+    o__payload <= \$49 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = | scale_q[31:7];
@@ -109,130 +141,192 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   assign \$10  = scale_mag[31:16] * scale_mult[31:16];
   assign \$12  = 1'h0 + \$11 ;
   assign \$14  = \$12  + \$13 ;
-  assign \$16  = \$14  + \$15 ;
+  assign \$16  = 1'h0 + \$15 ;
   assign \$18  = \$16  + \$17 ;
-  assign \$19  = scale_prod >> scale_shift3;
-  assign \$20  = - mag;
-  assign \$21  = scale_neg4 ? \$20  : { 1'h0, mag };
+  assign \$19  = 1'h0 + scale_row0;
+  assign \$20  = \$19  + scale_row1;
+  assign \$21  = scale_prod >> scale_shift4;
+  assign \$22  = - mag;
+  assign \$23  = scale_neg5 ? \$22  : { 1'h0, mag };
   always @(posedge clk)
-    scale_mag <= \$22 ;
+    scale_mag <= \$24 ;
   always @(posedge clk)
-    scale_mult <= \$23 ;
+    scale_mult <= \$25 ;
   always @(posedge clk)
-    scale_neg1 <= \$24 ;
+    scale_neg1 <= \$26 ;
   always @(posedge clk)
-    scale_shift1 <= \$25 ;
+    scale_shift1 <= \$27 ;
   always @(posedge clk)
-    scale_neg2 <= \$26 ;
+    scale_neg2 <= \$28 ;
   always @(posedge clk)
-    scale_neg3 <= \$27 ;
+    scale_neg3 <= \$29 ;
   always @(posedge clk)
-    scale_neg4 <= \$28 ;
+    scale_neg4 <= \$30 ;
   always @(posedge clk)
-    scale_shift2 <= \$29 ;
+    scale_neg5 <= \$31 ;
   always @(posedge clk)
-    scale_shift3 <= \$30 ;
+    scale_shift2 <= \$32 ;
   always @(posedge clk)
-    scale_pp00 <= \$31 ;
+    scale_shift3 <= \$33 ;
   always @(posedge clk)
-    scale_pp01 <= \$32 ;
+    scale_shift4 <= \$34 ;
   always @(posedge clk)
-    scale_pp10 <= \$33 ;
-  always @(posedge clk)
-    scale_pp11 <= \$34 ;
-  always @(posedge clk)
-    scale_prod <= \$35 ;
-  always @(posedge clk)
-    scale_q <= \$36 ;
-  always @(posedge clk)
-    valid1 <= \$37 ;
-  always @(posedge clk)
-    valid2 <= \$38 ;
+    scale_pp00 <= \$35 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$39  = valid3;
+    \$37  = scale_pp10;
     if (i__ready) begin
-      \$39  = valid2;
+      \$37  = \$9 ;
     end
     if (rst) begin
-      \$39  = 1'h0;
+      \$37  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$40  = valid4;
+    \$38  = scale_pp11;
     if (i__ready) begin
-      \$40  = valid3;
+      \$38  = \$10 ;
     end
     if (rst) begin
-      \$40  = 1'h0;
+      \$38  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$41  = o__valid;
+    \$39  = scale_row0;
     if (i__ready) begin
-      \$41  = valid4;
+      \$39  = \$14 ;
     end
     if (rst) begin
-      \$41  = 1'h0;
+      \$39  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$42  = o__payload;
+    \$40  = scale_row1;
     if (i__ready) begin
-      \$42  = \$21 ;
+      \$40  = \$18 [63:0];
     end
     if (rst) begin
-      \$42  = 8'h00;
+      \$40  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$22  = scale_mag;
+    \$41  = scale_prod;
     if (i__ready) begin
-      \$22  = \$5 [31:0];
+      \$41  = \$20 [63:0];
     end
     if (rst) begin
-      \$22  = 32'd0;
+      \$41  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$23  = scale_mult;
+    \$42  = scale_q;
     if (i__ready) begin
-      \$23  = multiplier;
+      \$42  = \$21 [31:0];
     end
     if (rst) begin
-      \$23  = 32'd0;
+      \$42  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$24  = scale_neg1;
+    \$43  = valid1;
     if (i__ready) begin
-      \$24  = \$6 ;
+      \$43  = i__valid;
     end
     if (rst) begin
-      \$24  = 1'h0;
+      \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$25  = scale_shift1;
+    \$44  = valid2;
     if (i__ready) begin
-      \$25  = shift;
+      \$44  = valid1;
     end
     if (rst) begin
-      \$25  = 6'h00;
+      \$44  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$26  = scale_neg2;
+    \$45  = valid3;
     if (i__ready) begin
-      \$26  = scale_neg1;
+      \$45  = valid2;
+    end
+    if (rst) begin
+      \$45  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$46  = valid4;
+    if (i__ready) begin
+      \$46  = valid3;
+    end
+    if (rst) begin
+      \$46  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$47  = valid5;
+    if (i__ready) begin
+      \$47  = valid4;
+    end
+    if (rst) begin
+      \$47  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$48  = o__valid;
+    if (i__ready) begin
+      \$48  = valid5;
+    end
+    if (rst) begin
+      \$48  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$49  = o__payload;
+    if (i__ready) begin
+      \$49  = \$23 ;
+    end
+    if (rst) begin
+      \$49  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$24  = scale_mag;
+    if (i__ready) begin
+      \$24  = \$5 [31:0];
+    end
+    if (rst) begin
+      \$24  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$25  = scale_mult;
+    if (i__ready) begin
+      \$25  = multiplier;
+    end
+    if (rst) begin
+      \$25  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$26  = scale_neg1;
+    if (i__ready) begin
+      \$26  = \$6 ;
     end
     if (rst) begin
       \$26  = 1'h0;
@@ -240,19 +334,19 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$27  = scale_neg3;
+    \$27  = scale_shift1;
     if (i__ready) begin
-      \$27  = scale_neg2;
+      \$27  = shift;
     end
     if (rst) begin
-      \$27  = 1'h0;
+      \$27  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$28  = scale_neg4;
+    \$28  = scale_neg2;
     if (i__ready) begin
-      \$28  = scale_neg3;
+      \$28  = scale_neg1;
     end
     if (rst) begin
       \$28  = 1'h0;
@@ -260,102 +354,82 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$29  = scale_shift2;
+    \$29  = scale_neg3;
     if (i__ready) begin
-      \$29  = scale_shift1;
+      \$29  = scale_neg2;
     end
     if (rst) begin
-      \$29  = 6'h00;
+      \$29  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$30  = scale_shift3;
+    \$30  = scale_neg4;
     if (i__ready) begin
-      \$30  = scale_shift2;
+      \$30  = scale_neg3;
     end
     if (rst) begin
-      \$30  = 6'h00;
+      \$30  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$31  = scale_pp00;
+    \$31  = scale_neg5;
     if (i__ready) begin
-      \$31  = \$7 ;
+      \$31  = scale_neg4;
     end
     if (rst) begin
-      \$31  = 32'd0;
+      \$31  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$32  = scale_pp01;
+    \$32  = scale_shift2;
     if (i__ready) begin
-      \$32  = \$8 ;
+      \$32  = scale_shift1;
     end
     if (rst) begin
-      \$32  = 32'd0;
+      \$32  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$33  = scale_pp10;
+    \$33  = scale_shift3;
     if (i__ready) begin
-      \$33  = \$9 ;
+      \$33  = scale_shift2;
     end
     if (rst) begin
-      \$33  = 32'd0;
+      \$33  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$34  = scale_pp11;
+    \$34  = scale_shift4;
     if (i__ready) begin
-      \$34  = \$10 ;
+      \$34  = scale_shift3;
     end
     if (rst) begin
-      \$34  = 32'd0;
+      \$34  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$35  = scale_prod;
+    \$35  = scale_pp00;
     if (i__ready) begin
-      \$35  = \$18 [63:0];
+      \$35  = \$7 ;
     end
     if (rst) begin
-      \$35  = 64'h0000000000000000;
+      \$35  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$36  = scale_q;
+    \$36  = scale_pp01;
     if (i__ready) begin
-      \$36  = \$19 [31:0];
+      \$36  = \$8 ;
     end
     if (rst) begin
       \$36  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$37  = valid1;
-    if (i__ready) begin
-      \$37  = i__valid;
-    end
-    if (rst) begin
-      \$37  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$38  = valid2;
-    if (i__ready) begin
-      \$38  = valid1;
-    end
-    if (rst) begin
-      \$38  = 1'h0;
     end
   end
   assign en = i__ready;

@@ -6,104 +6,119 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
-  reg \$100 ;
-  reg \$101 ;
+  reg [31:0] \$100 ;
+  reg [31:0] \$101 ;
+  reg [31:0] \$102 ;
+  reg [31:0] \$103 ;
+  reg [31:0] \$104 ;
+  reg \$105 ;
+  reg \$106 ;
+  reg \$107 ;
+  reg \$108 ;
+  reg \$109 ;
   wire [33:0] \$11 ;
+  reg [31:0] \$110 ;
+  reg [31:0] \$111 ;
+  reg [31:0] \$112 ;
+  reg \$113 ;
+  reg [31:0] \$114 ;
+  reg \$115 ;
+  reg \$116 ;
   wire [62:0] \$12 ;
   wire [63:0] \$13 ;
   wire [62:0] \$14 ;
-  wire [64:0] \$15 ;
+  wire [63:0] \$15 ;
   wire [94:0] \$16 ;
   wire [95:0] \$17 ;
-  wire [63:0] \$18 ;
-  wire \$19 ;
+  wire [64:0] \$18 ;
+  wire [65:0] \$19 ;
   wire \$2 ;
-  wire [32:0] \$20 ;
-  wire [32:0] \$21 ;
-  wire \$22 ;
-  wire [31:0] \$23 ;
-  wire [31:0] \$24 ;
+  wire [63:0] \$20 ;
+  wire \$21 ;
+  wire [32:0] \$22 ;
+  wire [32:0] \$23 ;
+  wire \$24 ;
   wire [31:0] \$25 ;
   wire [31:0] \$26 ;
-  wire [32:0] \$27 ;
-  wire [33:0] \$28 ;
-  wire [62:0] \$29 ;
+  wire [31:0] \$27 ;
+  wire [31:0] \$28 ;
+  wire [32:0] \$29 ;
   wire [32:0] \$3 ;
-  wire [63:0] \$30 ;
+  wire [33:0] \$30 ;
   wire [62:0] \$31 ;
-  wire [64:0] \$32 ;
-  wire [94:0] \$33 ;
-  wire [95:0] \$34 ;
-  wire [63:0] \$35 ;
-  wire [32:0] \$36 ;
-  wire [32:0] \$37 ;
-  wire [32:0] \$38 ;
-  wire [32:0] \$39 ;
+  wire [63:0] \$32 ;
+  wire [62:0] \$33 ;
+  wire [63:0] \$34 ;
+  wire [94:0] \$35 ;
+  wire [95:0] \$36 ;
+  wire [64:0] \$37 ;
+  wire [65:0] \$38 ;
+  wire [63:0] \$39 ;
   wire [32:0] \$4 ;
   wire [32:0] \$40 ;
-  wire \$41 ;
-  wire \$42 ;
-  wire \$43 ;
-  wire \$44 ;
+  wire [32:0] \$41 ;
+  wire [32:0] \$42 ;
+  wire [32:0] \$43 ;
+  wire [32:0] \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
-  reg [31:0] \$48 ;
-  reg [31:0] \$49 ;
+  wire \$48 ;
+  wire \$49 ;
   wire \$5 ;
-  reg \$50 ;
-  reg [5:0] \$51 ;
-  reg \$52 ;
-  reg \$53 ;
+  wire \$50 ;
+  wire \$51 ;
+  reg [31:0] \$52 ;
+  reg [31:0] \$53 ;
   reg \$54 ;
   reg [5:0] \$55 ;
-  reg [5:0] \$56 ;
-  reg [31:0] \$57 ;
-  reg [31:0] \$58 ;
-  reg [31:0] \$59 ;
+  reg \$56 ;
+  reg \$57 ;
+  reg \$58 ;
+  reg \$59 ;
   wire [31:0] \$6 ;
-  reg [31:0] \$60 ;
-  reg [63:0] \$61 ;
-  reg [31:0] \$62 ;
+  reg [5:0] \$60 ;
+  reg [5:0] \$61 ;
+  reg [5:0] \$62 ;
   reg [31:0] \$63 ;
   reg [31:0] \$64 ;
-  reg \$65 ;
-  reg [5:0] \$66 ;
-  reg \$67 ;
-  reg \$68 ;
-  reg \$69 ;
+  reg [31:0] \$65 ;
+  reg [31:0] \$66 ;
+  reg [63:0] \$67 ;
+  reg [63:0] \$68 ;
+  reg [63:0] \$69 ;
   wire [31:0] \$7 ;
-  reg [5:0] \$70 ;
-  reg [5:0] \$71 ;
+  reg [31:0] \$70 ;
+  reg [31:0] \$71 ;
   reg [31:0] \$72 ;
-  reg [31:0] \$73 ;
-  reg [31:0] \$74 ;
-  reg [31:0] \$75 ;
-  reg [63:0] \$76 ;
-  reg [31:0] \$77 ;
+  reg \$73 ;
+  reg [5:0] \$74 ;
+  reg \$75 ;
+  reg \$76 ;
+  reg \$77 ;
   reg \$78 ;
-  reg \$79 ;
+  reg [5:0] \$79 ;
   wire [31:0] \$8 ;
-  reg \$80 ;
-  reg \$81 ;
-  reg \$82 ;
-  reg \$83 ;
-  reg \$84 ;
+  reg [5:0] \$80 ;
+  reg [5:0] \$81 ;
+  reg [31:0] \$82 ;
+  reg [31:0] \$83 ;
+  reg [31:0] \$84 ;
   reg [31:0] \$85 ;
-  reg [31:0] \$86 ;
-  reg [31:0] \$87 ;
-  reg [31:0] \$88 ;
+  reg [63:0] \$86 ;
+  reg [63:0] \$87 ;
+  reg [63:0] \$88 ;
   reg [31:0] \$89 ;
   wire [31:0] \$9 ;
-  reg [31:0] \$90 ;
+  reg \$90 ;
   reg \$91 ;
   reg \$92 ;
   reg \$93 ;
   reg \$94 ;
-  reg [31:0] \$95 ;
-  reg [31:0] \$96 ;
-  reg [31:0] \$97 ;
-  reg \$98 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg [31:0] \$98 ;
   reg [31:0] \$99 ;
   input clear;
   wire clear;
@@ -113,6 +128,7 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   reg decay_en2 = 1'h0;
   reg decay_en3 = 1'h0;
   reg decay_en4 = 1'h0;
+  reg decay_en5 = 1'h0;
   input decay_enable;
   wire decay_enable;
   reg [31:0] decay_mag = 32'd0;
@@ -123,17 +139,21 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   reg decay_neg2 = 1'h0;
   reg decay_neg3 = 1'h0;
   reg decay_neg4 = 1'h0;
+  reg decay_neg5 = 1'h0;
   reg [31:0] decay_pp00 = 32'd0;
   reg [31:0] decay_pp01 = 32'd0;
   reg [31:0] decay_pp10 = 32'd0;
   reg [31:0] decay_pp11 = 32'd0;
   reg [63:0] decay_prod = 64'h0000000000000000;
   reg [31:0] decay_q = 32'd0;
+  reg [63:0] decay_row0 = 64'h0000000000000000;
+  reg [63:0] decay_row1 = 64'h0000000000000000;
   input [5:0] decay_shift;
   wire [5:0] decay_shift;
   reg [5:0] decay_shift1 = 6'h00;
   reg [5:0] decay_shift2 = 6'h00;
   reg [5:0] decay_shift3 = 6'h00;
+  reg [5:0] decay_shift4 = 6'h00;
   wire [32:0] diff;
   wire en;
   reg [31:0] grad_mag = 32'd0;
@@ -142,15 +162,19 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   reg grad_neg2 = 1'h0;
   reg grad_neg3 = 1'h0;
   reg grad_neg4 = 1'h0;
+  reg grad_neg5 = 1'h0;
   reg [31:0] grad_pp00 = 32'd0;
   reg [31:0] grad_pp01 = 32'd0;
   reg [31:0] grad_pp10 = 32'd0;
   reg [31:0] grad_pp11 = 32'd0;
   reg [63:0] grad_prod = 64'h0000000000000000;
   reg [31:0] grad_q = 32'd0;
+  reg [63:0] grad_row0 = 64'h0000000000000000;
+  reg [63:0] grad_row1 = 64'h0000000000000000;
   reg [5:0] grad_shift1 = 6'h00;
   reg [5:0] grad_shift2 = 6'h00;
   reg [5:0] grad_shift3 = 6'h00;
+  reg [5:0] grad_shift4 = 6'h00;
   input [63:0] i__payload;
   wire [63:0] i__payload;
   wire [31:0] \i__payload.g ;
@@ -184,19 +208,21 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   reg valid4 = 1'h0;
   reg valid5 = 1'h0;
   reg valid6 = 1'h0;
+  reg valid7 = 1'h0;
   reg [31:0] w1 = 32'd0;
   reg [31:0] w2 = 32'd0;
   reg [31:0] w3 = 32'd0;
   reg [31:0] w4 = 32'd0;
   reg [31:0] w5 = 32'd0;
   reg [31:0] w6 = 32'd0;
+  reg [31:0] w7 = 32'd0;
   wire [31:0] w_new;
   output wrapped;
   reg wrapped = 1'h0;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign total = $signed(tg) + $signed(tw);
-  assign diff = $signed(w6) - $signed(u);
+  assign diff = $signed(w7) - $signed(u);
   assign \$2  = $signed(i__payload[63:32]) < $signed(1'h0);
   assign \$3  = - $signed(i__payload[63:32]);
   assign \$4  = \$2  ? \$3  : { i__payload[63], i__payload[63:32] };
@@ -207,206 +233,192 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   assign \$9  = grad_mag[31:16] * grad_mult[31:16];
   assign \$11  = 1'h0 + \$10 ;
   assign \$13  = \$11  + \$12 ;
-  assign \$15  = \$13  + \$14 ;
+  assign \$15  = 1'h0 + \$14 ;
   assign \$17  = \$15  + \$16 ;
-  assign \$18  = grad_prod >> grad_shift3;
-  assign \$19  = $signed(i__payload[31:0]) < $signed(1'h0);
-  assign \$20  = - $signed(i__payload[31:0]);
-  assign \$21  = \$19  ? \$20  : { i__payload[31], i__payload[31:0] };
-  assign \$22  = $signed(i__payload[31:0]) < $signed(1'h0);
-  assign \$23  = decay_mag[15:0] * decay_mult[15:0];
-  assign \$24  = decay_mag[15:0] * decay_mult[31:16];
-  assign \$25  = decay_mag[31:16] * decay_mult[15:0];
-  assign \$26  = decay_mag[31:16] * decay_mult[31:16];
-  assign \$28  = 1'h0 + \$27 ;
-  assign \$30  = \$28  + \$29 ;
+  assign \$18  = 1'h0 + grad_row0;
+  assign \$19  = \$18  + grad_row1;
+  assign \$20  = grad_prod >> grad_shift4;
+  assign \$21  = $signed(i__payload[31:0]) < $signed(1'h0);
+  assign \$22  = - $signed(i__payload[31:0]);
+  assign \$23  = \$21  ? \$22  : { i__payload[31], i__payload[31:0] };
+  assign \$24  = $signed(i__payload[31:0]) < $signed(1'h0);
+  assign \$25  = decay_mag[15:0] * decay_mult[15:0];
+  assign \$26  = decay_mag[15:0] * decay_mult[31:16];
+  assign \$27  = decay_mag[31:16] * decay_mult[15:0];
+  assign \$28  = decay_mag[31:16] * decay_mult[31:16];
+  assign \$30  = 1'h0 + \$29 ;
   assign \$32  = \$30  + \$31 ;
-  assign \$34  = \$32  + \$33 ;
-  assign \$35  = decay_prod >> decay_shift3;
-  assign \$36  = - grad_q;
-  assign \$37  = grad_neg4 ? \$36  : { 1'h0, grad_q };
-  assign \$38  = - decay_q;
-  assign \$39  = decay_neg4 ? \$38  : { 1'h0, decay_q };
-  assign \$40  = decay_en4 ? \$39  : 33'h000000000;
-  assign \$41  = total[32] ^ total[31];
-  assign \$42  = i__ready & valid6;
-  assign \$44  = i__ready & valid6;
-  assign \$45  = diff[32] ^ diff[31];
-  assign \$46  = u_wrapped | \$45 ;
-  assign \$47  = \$44  & \$46 ;
+  assign \$34  = 1'h0 + \$33 ;
+  assign \$36  = \$34  + \$35 ;
+  assign \$37  = 1'h0 + decay_row0;
+  assign \$38  = \$37  + decay_row1;
+  assign \$39  = decay_prod >> decay_shift4;
+  assign \$40  = - grad_q;
+  assign \$41  = grad_neg5 ? \$40  : { 1'h0, grad_q };
+  assign \$42  = - decay_q;
+  assign \$43  = decay_neg5 ? \$42  : { 1'h0, decay_q };
+  assign \$44  = decay_en5 ? \$43  : 33'h000000000;
+  assign \$45  = total[32] ^ total[31];
+  assign \$46  = i__ready & valid7;
+  assign \$48  = i__ready & valid7;
+  assign \$49  = diff[32] ^ diff[31];
+  assign \$50  = u_wrapped | \$49 ;
+  assign \$51  = \$48  & \$50 ;
   always @(posedge clk)
-    grad_mag <= \$48 ;
+    grad_mag <= \$52 ;
   always @(posedge clk)
-    grad_mult <= \$49 ;
+    grad_mult <= \$53 ;
   always @(posedge clk)
-    grad_neg1 <= \$50 ;
+    grad_neg1 <= \$54 ;
   always @(posedge clk)
-    grad_shift1 <= \$51 ;
+    grad_shift1 <= \$55 ;
   always @(posedge clk)
-    grad_neg2 <= \$52 ;
+    grad_neg2 <= \$56 ;
   always @(posedge clk)
-    grad_neg3 <= \$53 ;
+    grad_neg3 <= \$57 ;
   always @(posedge clk)
-    grad_neg4 <= \$54 ;
+    grad_neg4 <= \$58 ;
   always @(posedge clk)
-    grad_shift2 <= \$55 ;
+    grad_neg5 <= \$59 ;
   always @(posedge clk)
-    grad_shift3 <= \$56 ;
+    grad_shift2 <= \$60 ;
   always @(posedge clk)
-    grad_pp00 <= \$57 ;
+    grad_shift3 <= \$61 ;
   always @(posedge clk)
-    grad_pp01 <= \$58 ;
+    grad_shift4 <= \$62 ;
   always @(posedge clk)
-    grad_pp10 <= \$59 ;
+    grad_pp00 <= \$63 ;
   always @(posedge clk)
-    grad_pp11 <= \$60 ;
+    grad_pp01 <= \$64 ;
   always @(posedge clk)
-    grad_prod <= \$61 ;
+    grad_pp10 <= \$65 ;
   always @(posedge clk)
-    grad_q <= \$62 ;
+    grad_pp11 <= \$66 ;
   always @(posedge clk)
-    decay_mag <= \$63 ;
+    grad_row0 <= \$67 ;
   always @(posedge clk)
-    decay_mult <= \$64 ;
+    grad_row1 <= \$68 ;
   always @(posedge clk)
-    decay_neg1 <= \$65 ;
+    grad_prod <= \$69 ;
   always @(posedge clk)
-    decay_shift1 <= \$66 ;
+    grad_q <= \$70 ;
   always @(posedge clk)
-    decay_neg2 <= \$67 ;
+    decay_mag <= \$71 ;
   always @(posedge clk)
-    decay_neg3 <= \$68 ;
+    decay_mult <= \$72 ;
   always @(posedge clk)
-    decay_neg4 <= \$69 ;
+    decay_neg1 <= \$73 ;
   always @(posedge clk)
-    decay_shift2 <= \$70 ;
+    decay_shift1 <= \$74 ;
   always @(posedge clk)
-    decay_shift3 <= \$71 ;
+    decay_neg2 <= \$75 ;
   always @(posedge clk)
-    decay_pp00 <= \$72 ;
+    decay_neg3 <= \$76 ;
   always @(posedge clk)
-    decay_pp01 <= \$73 ;
+    decay_neg4 <= \$77 ;
   always @(posedge clk)
-    decay_pp10 <= \$74 ;
+    decay_neg5 <= \$78 ;
   always @(posedge clk)
-    decay_pp11 <= \$75 ;
+    decay_shift2 <= \$79 ;
   always @(posedge clk)
-    decay_prod <= \$76 ;
+    decay_shift3 <= \$80 ;
   always @(posedge clk)
-    decay_q <= \$77 ;
+    decay_shift4 <= \$81 ;
   always @(posedge clk)
-    valid1 <= \$78 ;
+    decay_pp00 <= \$82 ;
   always @(posedge clk)
-    valid2 <= \$79 ;
+    decay_pp01 <= \$83 ;
   always @(posedge clk)
-    valid3 <= \$80 ;
+    decay_pp10 <= \$84 ;
   always @(posedge clk)
-    valid4 <= \$81 ;
+    decay_pp11 <= \$85 ;
   always @(posedge clk)
-    valid5 <= \$82 ;
+    decay_row0 <= \$86 ;
   always @(posedge clk)
-    valid6 <= \$83 ;
+    decay_row1 <= \$87 ;
   always @(posedge clk)
-    o__valid <= \$84 ;
+    decay_prod <= \$88 ;
   always @(posedge clk)
-    w1 <= \$85 ;
+    decay_q <= \$89 ;
   always @(posedge clk)
-    w2 <= \$86 ;
+    valid1 <= \$90 ;
   always @(posedge clk)
-    w3 <= \$87 ;
+    valid2 <= \$91 ;
   always @(posedge clk)
-    w4 <= \$88 ;
+    valid3 <= \$92 ;
   always @(posedge clk)
-    w5 <= \$89 ;
+    valid4 <= \$93 ;
   always @(posedge clk)
-    w6 <= \$90 ;
+    valid5 <= \$94 ;
   always @(posedge clk)
-    decay_en1 <= \$91 ;
+    valid6 <= \$95 ;
   always @(posedge clk)
-    decay_en2 <= \$92 ;
+    valid7 <= \$96 ;
   always @(posedge clk)
-    decay_en3 <= \$93 ;
+    o__valid <= \$97 ;
   always @(posedge clk)
-    decay_en4 <= \$94 ;
+    w1 <= \$98 ;
   always @(posedge clk)
-    tg <= \$95 ;
+    w2 <= \$99 ;
   always @(posedge clk)
-    tw <= \$96 ;
+    w3 <= \$100 ;
   always @(posedge clk)
-    u <= \$97 ;
+    w4 <= \$101 ;
   always @(posedge clk)
-    u_wrapped <= \$98 ;
+    w5 <= \$102 ;
   always @(posedge clk)
-    o__payload <= \$99 ;
+    w6 <= \$103 ;
   always @(posedge clk)
-    overflow <= \$100 ;
+    w7 <= \$104 ;
   always @(posedge clk)
-    wrapped <= \$101 ;
+    decay_en1 <= \$105 ;
+  always @(posedge clk)
+    decay_en2 <= \$106 ;
+  always @(posedge clk)
+    decay_en3 <= \$107 ;
+  always @(posedge clk)
+    decay_en4 <= \$108 ;
+  always @(posedge clk)
+    decay_en5 <= \$109 ;
+  always @(posedge clk)
+    tg <= \$110 ;
+  always @(posedge clk)
+    tw <= \$111 ;
+  always @(posedge clk)
+    u <= \$112 ;
+  always @(posedge clk)
+    u_wrapped <= \$113 ;
+  always @(posedge clk)
+    o__payload <= \$114 ;
+  always @(posedge clk)
+    overflow <= \$115 ;
+  always @(posedge clk)
+    wrapped <= \$116 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$48  = grad_mag;
+    \$52  = grad_mag;
     if (i__ready) begin
-      \$48  = \$4 [31:0];
+      \$52  = \$4 [31:0];
     end
     if (rst) begin
-      \$48  = 32'd0;
+      \$52  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$49  = grad_mult;
+    \$53  = grad_mult;
     if (i__ready) begin
-      \$49  = lr_multiplier;
+      \$53  = lr_multiplier;
     end
     if (rst) begin
-      \$49  = 32'd0;
+      \$53  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$50  = grad_neg1;
+    \$54  = grad_neg1;
     if (i__ready) begin
-      \$50  = \$5 ;
-    end
-    if (rst) begin
-      \$50  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$51  = grad_shift1;
-    if (i__ready) begin
-      \$51  = lr_shift;
-    end
-    if (rst) begin
-      \$51  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$52  = grad_neg2;
-    if (i__ready) begin
-      \$52  = grad_neg1;
-    end
-    if (rst) begin
-      \$52  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$53  = grad_neg3;
-    if (i__ready) begin
-      \$53  = grad_neg2;
-    end
-    if (rst) begin
-      \$53  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$54  = grad_neg4;
-    if (i__ready) begin
-      \$54  = grad_neg3;
+      \$54  = \$5 ;
     end
     if (rst) begin
       \$54  = 1'h0;
@@ -414,9 +426,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = grad_shift2;
+    \$55  = grad_shift1;
     if (i__ready) begin
-      \$55  = grad_shift1;
+      \$55  = lr_shift;
     end
     if (rst) begin
       \$55  = 6'h00;
@@ -424,79 +436,79 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$56  = grad_shift3;
+    \$56  = grad_neg2;
     if (i__ready) begin
-      \$56  = grad_shift2;
+      \$56  = grad_neg1;
     end
     if (rst) begin
-      \$56  = 6'h00;
+      \$56  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = grad_pp00;
+    \$57  = grad_neg3;
     if (i__ready) begin
-      \$57  = \$6 ;
+      \$57  = grad_neg2;
     end
     if (rst) begin
-      \$57  = 32'd0;
+      \$57  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = grad_pp01;
+    \$58  = grad_neg4;
     if (i__ready) begin
-      \$58  = \$7 ;
+      \$58  = grad_neg3;
     end
     if (rst) begin
-      \$58  = 32'd0;
+      \$58  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$59  = grad_pp10;
+    \$59  = grad_neg5;
     if (i__ready) begin
-      \$59  = \$8 ;
+      \$59  = grad_neg4;
     end
     if (rst) begin
-      \$59  = 32'd0;
+      \$59  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = grad_pp11;
+    \$60  = grad_shift2;
     if (i__ready) begin
-      \$60  = \$9 ;
+      \$60  = grad_shift1;
     end
     if (rst) begin
-      \$60  = 32'd0;
+      \$60  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = grad_prod;
+    \$61  = grad_shift3;
     if (i__ready) begin
-      \$61  = \$17 [63:0];
+      \$61  = grad_shift2;
     end
     if (rst) begin
-      \$61  = 64'h0000000000000000;
+      \$61  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = grad_q;
+    \$62  = grad_shift4;
     if (i__ready) begin
-      \$62  = \$18 [31:0];
+      \$62  = grad_shift3;
     end
     if (rst) begin
-      \$62  = 32'd0;
+      \$62  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = decay_mag;
+    \$63  = grad_pp00;
     if (i__ready) begin
-      \$63  = \$21 [31:0];
+      \$63  = \$6 ;
     end
     if (rst) begin
       \$63  = 32'd0;
@@ -504,9 +516,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = decay_mult;
+    \$64  = grad_pp01;
     if (i__ready) begin
-      \$64  = decay_multiplier;
+      \$64  = \$7 ;
     end
     if (rst) begin
       \$64  = 32'd0;
@@ -514,79 +526,79 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = decay_neg1;
+    \$65  = grad_pp10;
     if (i__ready) begin
-      \$65  = \$22 ;
+      \$65  = \$8 ;
     end
     if (rst) begin
-      \$65  = 1'h0;
+      \$65  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = decay_shift1;
+    \$66  = grad_pp11;
     if (i__ready) begin
-      \$66  = decay_shift;
+      \$66  = \$9 ;
     end
     if (rst) begin
-      \$66  = 6'h00;
+      \$66  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = decay_neg2;
+    \$67  = grad_row0;
     if (i__ready) begin
-      \$67  = decay_neg1;
+      \$67  = \$13 ;
     end
     if (rst) begin
-      \$67  = 1'h0;
+      \$67  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = decay_neg3;
+    \$68  = grad_row1;
     if (i__ready) begin
-      \$68  = decay_neg2;
+      \$68  = \$17 [63:0];
     end
     if (rst) begin
-      \$68  = 1'h0;
+      \$68  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = decay_neg4;
+    \$69  = grad_prod;
     if (i__ready) begin
-      \$69  = decay_neg3;
+      \$69  = \$19 [63:0];
     end
     if (rst) begin
-      \$69  = 1'h0;
+      \$69  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = decay_shift2;
+    \$70  = grad_q;
     if (i__ready) begin
-      \$70  = decay_shift1;
+      \$70  = \$20 [31:0];
     end
     if (rst) begin
-      \$70  = 6'h00;
+      \$70  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = decay_shift3;
+    \$71  = decay_mag;
     if (i__ready) begin
-      \$71  = decay_shift2;
+      \$71  = \$23 [31:0];
     end
     if (rst) begin
-      \$71  = 6'h00;
+      \$71  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = decay_pp00;
+    \$72  = decay_mult;
     if (i__ready) begin
-      \$72  = \$23 ;
+      \$72  = decay_multiplier;
     end
     if (rst) begin
       \$72  = 32'd0;
@@ -594,59 +606,59 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = decay_pp01;
+    \$73  = decay_neg1;
     if (i__ready) begin
       \$73  = \$24 ;
     end
     if (rst) begin
-      \$73  = 32'd0;
+      \$73  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = decay_pp10;
+    \$74  = decay_shift1;
     if (i__ready) begin
-      \$74  = \$25 ;
+      \$74  = decay_shift;
     end
     if (rst) begin
-      \$74  = 32'd0;
+      \$74  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = decay_pp11;
+    \$75  = decay_neg2;
     if (i__ready) begin
-      \$75  = \$26 ;
+      \$75  = decay_neg1;
     end
     if (rst) begin
-      \$75  = 32'd0;
+      \$75  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = decay_prod;
+    \$76  = decay_neg3;
     if (i__ready) begin
-      \$76  = \$34 [63:0];
+      \$76  = decay_neg2;
     end
     if (rst) begin
-      \$76  = 64'h0000000000000000;
+      \$76  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = decay_q;
+    \$77  = decay_neg4;
     if (i__ready) begin
-      \$77  = \$35 [31:0];
+      \$77  = decay_neg3;
     end
     if (rst) begin
-      \$77  = 32'd0;
+      \$77  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = valid1;
+    \$78  = decay_neg5;
     if (i__ready) begin
-      \$78  = i__valid;
+      \$78  = decay_neg4;
     end
     if (rst) begin
       \$78  = 1'h0;
@@ -654,69 +666,69 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = valid2;
+    \$79  = decay_shift2;
     if (i__ready) begin
-      \$79  = valid1;
+      \$79  = decay_shift1;
     end
     if (rst) begin
-      \$79  = 1'h0;
+      \$79  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = valid3;
+    \$80  = decay_shift3;
     if (i__ready) begin
-      \$80  = valid2;
+      \$80  = decay_shift2;
     end
     if (rst) begin
-      \$80  = 1'h0;
+      \$80  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = valid4;
+    \$81  = decay_shift4;
     if (i__ready) begin
-      \$81  = valid3;
+      \$81  = decay_shift3;
     end
     if (rst) begin
-      \$81  = 1'h0;
+      \$81  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = valid5;
+    \$82  = decay_pp00;
     if (i__ready) begin
-      \$82  = valid4;
+      \$82  = \$25 ;
     end
     if (rst) begin
-      \$82  = 1'h0;
+      \$82  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = valid6;
+    \$83  = decay_pp01;
     if (i__ready) begin
-      \$83  = valid5;
+      \$83  = \$26 ;
     end
     if (rst) begin
-      \$83  = 1'h0;
+      \$83  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = o__valid;
+    \$84  = decay_pp10;
     if (i__ready) begin
-      \$84  = valid6;
+      \$84  = \$27 ;
     end
     if (rst) begin
-      \$84  = 1'h0;
+      \$84  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = w1;
+    \$85  = decay_pp11;
     if (i__ready) begin
-      \$85  = i__payload[31:0];
+      \$85  = \$28 ;
     end
     if (rst) begin
       \$85  = 32'd0;
@@ -724,39 +736,39 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = w2;
+    \$86  = decay_row0;
     if (i__ready) begin
-      \$86  = w1;
+      \$86  = \$32 ;
     end
     if (rst) begin
-      \$86  = 32'd0;
+      \$86  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = w3;
+    \$87  = decay_row1;
     if (i__ready) begin
-      \$87  = w2;
+      \$87  = \$36 [63:0];
     end
     if (rst) begin
-      \$87  = 32'd0;
+      \$87  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = w4;
+    \$88  = decay_prod;
     if (i__ready) begin
-      \$88  = w3;
+      \$88  = \$38 [63:0];
     end
     if (rst) begin
-      \$88  = 32'd0;
+      \$88  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = w5;
+    \$89  = decay_q;
     if (i__ready) begin
-      \$89  = w4;
+      \$89  = \$39 [31:0];
     end
     if (rst) begin
       \$89  = 32'd0;
@@ -764,19 +776,19 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = w6;
+    \$90  = valid1;
     if (i__ready) begin
-      \$90  = w5;
+      \$90  = i__valid;
     end
     if (rst) begin
-      \$90  = 32'd0;
+      \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = decay_en1;
+    \$91  = valid2;
     if (i__ready) begin
-      \$91  = decay_enable;
+      \$91  = valid1;
     end
     if (rst) begin
       \$91  = 1'h0;
@@ -784,9 +796,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = decay_en2;
+    \$92  = valid3;
     if (i__ready) begin
-      \$92  = decay_en1;
+      \$92  = valid2;
     end
     if (rst) begin
       \$92  = 1'h0;
@@ -794,9 +806,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = decay_en3;
+    \$93  = valid4;
     if (i__ready) begin
-      \$93  = decay_en2;
+      \$93  = valid3;
     end
     if (rst) begin
       \$93  = 1'h0;
@@ -804,9 +816,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = decay_en4;
+    \$94  = valid5;
     if (i__ready) begin
-      \$94  = decay_en3;
+      \$94  = valid4;
     end
     if (rst) begin
       \$94  = 1'h0;
@@ -814,49 +826,49 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$95  = tg;
+    \$95  = valid6;
     if (i__ready) begin
-      \$95  = \$37 [31:0];
+      \$95  = valid5;
     end
     if (rst) begin
-      \$95  = 32'd0;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = tw;
+    \$96  = valid7;
     if (i__ready) begin
-      \$96  = \$40 [31:0];
+      \$96  = valid6;
     end
     if (rst) begin
-      \$96  = 32'd0;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = u;
+    \$97  = o__valid;
     if (i__ready) begin
-      \$97  = total[31:0];
+      \$97  = valid7;
     end
     if (rst) begin
-      \$97  = 32'd0;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = u_wrapped;
+    \$98  = w1;
     if (i__ready) begin
-      \$98  = \$41 ;
+      \$98  = i__payload[31:0];
     end
     if (rst) begin
-      \$98  = 1'h0;
+      \$98  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = o__payload;
+    \$99  = w2;
     if (i__ready) begin
-      \$99  = diff[31:0];
+      \$99  = w1;
     end
     if (rst) begin
       \$99  = 32'd0;
@@ -864,28 +876,178 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = overflow;
-    if (clear) begin
-      \$100  = 1'h0;
-    end
-    if (\$43 ) begin
-      \$100  = 1'h1;
+    \$100  = w3;
+    if (i__ready) begin
+      \$100  = w2;
     end
     if (rst) begin
-      \$100  = 1'h0;
+      \$100  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = wrapped;
-    if (clear) begin
-      \$101  = 1'h0;
-    end
-    if (\$47 ) begin
-      \$101  = 1'h1;
+    \$101  = w4;
+    if (i__ready) begin
+      \$101  = w3;
     end
     if (rst) begin
-      \$101  = 1'h0;
+      \$101  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$102  = w5;
+    if (i__ready) begin
+      \$102  = w4;
+    end
+    if (rst) begin
+      \$102  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$103  = w6;
+    if (i__ready) begin
+      \$103  = w5;
+    end
+    if (rst) begin
+      \$103  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$104  = w7;
+    if (i__ready) begin
+      \$104  = w6;
+    end
+    if (rst) begin
+      \$104  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$105  = decay_en1;
+    if (i__ready) begin
+      \$105  = decay_enable;
+    end
+    if (rst) begin
+      \$105  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$106  = decay_en2;
+    if (i__ready) begin
+      \$106  = decay_en1;
+    end
+    if (rst) begin
+      \$106  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$107  = decay_en3;
+    if (i__ready) begin
+      \$107  = decay_en2;
+    end
+    if (rst) begin
+      \$107  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$108  = decay_en4;
+    if (i__ready) begin
+      \$108  = decay_en3;
+    end
+    if (rst) begin
+      \$108  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$109  = decay_en5;
+    if (i__ready) begin
+      \$109  = decay_en4;
+    end
+    if (rst) begin
+      \$109  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$110  = tg;
+    if (i__ready) begin
+      \$110  = \$41 [31:0];
+    end
+    if (rst) begin
+      \$110  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$111  = tw;
+    if (i__ready) begin
+      \$111  = \$44 [31:0];
+    end
+    if (rst) begin
+      \$111  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$112  = u;
+    if (i__ready) begin
+      \$112  = total[31:0];
+    end
+    if (rst) begin
+      \$112  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$113  = u_wrapped;
+    if (i__ready) begin
+      \$113  = \$45 ;
+    end
+    if (rst) begin
+      \$113  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$114  = o__payload;
+    if (i__ready) begin
+      \$114  = diff[31:0];
+    end
+    if (rst) begin
+      \$114  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$115  = overflow;
+    if (clear) begin
+      \$115  = 1'h0;
+    end
+    if (\$47 ) begin
+      \$115  = 1'h1;
+    end
+    if (rst) begin
+      \$115  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$116  = wrapped;
+    if (clear) begin
+      \$116  = 1'h0;
+    end
+    if (\$51 ) begin
+      \$116  = 1'h1;
+    end
+    if (rst) begin
+      \$116  = 1'h0;
     end
   end
   assign en = i__ready;
@@ -896,9 +1058,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   assign \$12  = { 15'h0000, grad_pp01, 16'h0000 };
   assign \$14  = { 15'h0000, grad_pp10, 16'h0000 };
   assign \$16  = { 31'h00000000, grad_pp11, 32'h00000000 };
-  assign \$27  = { 1'h0, decay_pp00 };
-  assign \$29  = { 15'h0000, decay_pp01, 16'h0000 };
-  assign \$31  = { 15'h0000, decay_pp10, 16'h0000 };
-  assign \$33  = { 31'h00000000, decay_pp11, 32'h00000000 };
-  assign \$43  = 1'h0;
+  assign \$29  = { 1'h0, decay_pp00 };
+  assign \$31  = { 15'h0000, decay_pp01, 16'h0000 };
+  assign \$33  = { 15'h0000, decay_pp10, 16'h0000 };
+  assign \$35  = { 31'h00000000, decay_pp11, 32'h00000000 };
+  assign \$47  = 1'h0;
 endmodule

@@ -6,32 +6,39 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
+  reg [31:0] \$100 ;
+  reg [15:0] \$101 ;
+  reg [31:0] \$102 ;
+  reg \$103 ;
+  reg [15:0] \$104 ;
+  reg \$105 ;
+  reg \$106 ;
   wire [33:0] \$11 ;
   wire [62:0] \$12 ;
   wire [63:0] \$13 ;
   wire [62:0] \$14 ;
-  wire [64:0] \$15 ;
+  wire [63:0] \$15 ;
   wire [94:0] \$16 ;
   wire [95:0] \$17 ;
-  wire [63:0] \$18 ;
-  wire \$19 ;
+  wire [64:0] \$18 ;
+  wire [65:0] \$19 ;
   wire \$2 ;
-  wire [16:0] \$20 ;
-  wire [16:0] \$21 ;
-  wire \$22 ;
-  wire [31:0] \$23 ;
-  wire [32:0] \$24 ;
-  wire [33:0] \$25 ;
-  wire [31:0] \$26 ;
-  wire [32:0] \$27 ;
+  wire [63:0] \$20 ;
+  wire \$21 ;
+  wire [16:0] \$22 ;
+  wire [16:0] \$23 ;
+  wire \$24 ;
+  wire [31:0] \$25 ;
+  wire [32:0] \$26 ;
+  wire [33:0] \$27 ;
   wire [32:0] \$28 ;
-  wire [16:0] \$29 ;
+  wire [31:0] \$29 ;
   wire [32:0] \$3 ;
-  wire [16:0] \$30 ;
-  wire [16:0] \$31 ;
-  wire \$32 ;
-  wire \$33 ;
-  wire \$34 ;
+  wire [32:0] \$30 ;
+  wire [32:0] \$31 ;
+  wire [16:0] \$32 ;
+  wire [16:0] \$33 ;
+  wire [16:0] \$34 ;
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
@@ -41,62 +48,68 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
-  reg [31:0] \$43 ;
-  reg [31:0] \$44 ;
-  reg \$45 ;
-  reg [5:0] \$46 ;
-  reg \$47 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  reg [31:0] \$46 ;
+  reg [31:0] \$47 ;
   reg \$48 ;
-  reg \$49 ;
+  reg [5:0] \$49 ;
   wire \$5 ;
-  reg [5:0] \$50 ;
-  reg [5:0] \$51 ;
-  reg [31:0] \$52 ;
-  reg [31:0] \$53 ;
-  reg [31:0] \$54 ;
-  reg [31:0] \$55 ;
-  reg [63:0] \$56 ;
+  reg \$50 ;
+  reg \$51 ;
+  reg \$52 ;
+  reg \$53 ;
+  reg [5:0] \$54 ;
+  reg [5:0] \$55 ;
+  reg [5:0] \$56 ;
   reg [31:0] \$57 ;
-  reg [15:0] \$58 ;
-  reg [15:0] \$59 ;
+  reg [31:0] \$58 ;
+  reg [31:0] \$59 ;
   wire [31:0] \$6 ;
-  reg \$60 ;
-  reg [4:0] \$61 ;
-  reg \$62 ;
-  reg \$63 ;
-  reg \$64 ;
-  reg [4:0] \$65 ;
-  reg [4:0] \$66 ;
-  reg [31:0] \$67 ;
-  reg [31:0] \$68 ;
-  reg [15:0] \$69 ;
+  reg [31:0] \$60 ;
+  reg [63:0] \$61 ;
+  reg [63:0] \$62 ;
+  reg [63:0] \$63 ;
+  reg [31:0] \$64 ;
+  reg [15:0] \$65 ;
+  reg [15:0] \$66 ;
+  reg \$67 ;
+  reg [4:0] \$68 ;
+  reg \$69 ;
   wire [31:0] \$7 ;
   reg \$70 ;
   reg \$71 ;
   reg \$72 ;
-  reg \$73 ;
-  reg \$74 ;
-  reg \$75 ;
-  reg \$76 ;
-  reg [15:0] \$77 ;
-  reg [15:0] \$78 ;
+  reg [4:0] \$73 ;
+  reg [4:0] \$74 ;
+  reg [4:0] \$75 ;
+  reg [31:0] \$76 ;
+  reg [31:0] \$77 ;
+  reg [31:0] \$78 ;
   reg [15:0] \$79 ;
   wire [31:0] \$8 ;
-  reg [15:0] \$80 ;
-  reg [15:0] \$81 ;
-  reg [15:0] \$82 ;
+  reg \$80 ;
+  reg \$81 ;
+  reg \$82 ;
   reg \$83 ;
   reg \$84 ;
   reg \$85 ;
   reg \$86 ;
-  reg [31:0] \$87 ;
+  reg \$87 ;
   reg [15:0] \$88 ;
-  reg [31:0] \$89 ;
+  reg [15:0] \$89 ;
   wire [31:0] \$9 ;
-  reg \$90 ;
+  reg [15:0] \$90 ;
   reg [15:0] \$91 ;
-  reg \$92 ;
-  reg \$93 ;
+  reg [15:0] \$92 ;
+  reg [15:0] \$93 ;
+  reg [15:0] \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg \$98 ;
+  reg \$99 ;
   input clear;
   wire clear;
   input clk;
@@ -105,6 +118,7 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   reg decay_en2 = 1'h0;
   reg decay_en3 = 1'h0;
   reg decay_en4 = 1'h0;
+  reg decay_en5 = 1'h0;
   input decay_enable;
   wire decay_enable;
   reg [15:0] decay_mag = 16'h0000;
@@ -115,14 +129,17 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   reg decay_neg2 = 1'h0;
   reg decay_neg3 = 1'h0;
   reg decay_neg4 = 1'h0;
+  reg decay_neg5 = 1'h0;
   reg [31:0] decay_pp00 = 32'd0;
   reg [31:0] decay_prod = 32'd0;
   reg [15:0] decay_q = 16'h0000;
+  reg [31:0] decay_row0 = 32'd0;
   input [4:0] decay_shift;
   wire [4:0] decay_shift;
   reg [4:0] decay_shift1 = 5'h00;
   reg [4:0] decay_shift2 = 5'h00;
   reg [4:0] decay_shift3 = 5'h00;
+  reg [4:0] decay_shift4 = 5'h00;
   wire [32:0] diff;
   wire en;
   reg [31:0] grad_mag = 32'd0;
@@ -131,15 +148,19 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   reg grad_neg2 = 1'h0;
   reg grad_neg3 = 1'h0;
   reg grad_neg4 = 1'h0;
+  reg grad_neg5 = 1'h0;
   reg [31:0] grad_pp00 = 32'd0;
   reg [31:0] grad_pp01 = 32'd0;
   reg [31:0] grad_pp10 = 32'd0;
   reg [31:0] grad_pp11 = 32'd0;
   reg [63:0] grad_prod = 64'h0000000000000000;
   reg [31:0] grad_q = 32'd0;
+  reg [63:0] grad_row0 = 64'h0000000000000000;
+  reg [63:0] grad_row1 = 64'h0000000000000000;
   reg [5:0] grad_shift1 = 6'h00;
   reg [5:0] grad_shift2 = 6'h00;
   reg [5:0] grad_shift3 = 6'h00;
+  reg [5:0] grad_shift4 = 6'h00;
   input [47:0] i__payload;
   wire [47:0] i__payload;
   wire [31:0] \i__payload.g ;
@@ -173,15 +194,23 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   reg valid4 = 1'h0;
   reg valid5 = 1'h0;
   reg valid6 = 1'h0;
+  reg valid7 = 1'h0;
   reg [15:0] w1 = 16'h0000;
   reg [15:0] w2 = 16'h0000;
   reg [15:0] w3 = 16'h0000;
   reg [15:0] w4 = 16'h0000;
   reg [15:0] w5 = 16'h0000;
   reg [15:0] w6 = 16'h0000;
+  reg [15:0] w7 = 16'h0000;
   wire [31:0] w_new;
   output wrapped;
   reg wrapped = 1'h0;
+  assign \$1  = ~ o__valid;
+  assign i__ready = \$1  | o__ready;
+  assign total = $signed(tg) + $signed(tw);
+  assign diff = $signed(w7) - $signed(u);
+  assign \$2  = $signed(i__payload[47:16]) < $signed(1'h0);
+  assign \$3  = - $signed(i__payload[47:16]);
   assign \$4  = \$2  ? \$3  : { i__payload[47], i__payload[47:16] };
   assign \$5  = $signed(i__payload[47:16]) < $signed(1'h0);
   assign \$6  = grad_mag[15:0] * grad_mult[15:0];
@@ -190,195 +219,182 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   assign \$9  = grad_mag[31:16] * grad_mult[31:16];
   assign \$11  = 1'h0 + \$10 ;
   assign \$13  = \$11  + \$12 ;
-  assign \$15  = \$13  + \$14 ;
+  assign \$15  = 1'h0 + \$14 ;
   assign \$17  = \$15  + \$16 ;
-  assign \$18  = grad_prod >> grad_shift3;
-  assign \$19  = $signed(i__payload[15:0]) < $signed(1'h0);
-  assign \$20  = - $signed(i__payload[15:0]);
-  assign \$21  = \$19  ? \$20  : { i__payload[15], i__payload[15:0] };
-  assign \$22  = $signed(i__payload[15:0]) < $signed(1'h0);
-  assign \$23  = decay_mag * decay_mult;
-  assign \$25  = 1'h0 + \$24 ;
-  assign \$26  = decay_prod >> decay_shift3;
-  assign \$27  = - grad_q;
-  assign \$28  = grad_neg4 ? \$27  : { 1'h0, grad_q };
-  assign \$29  = - decay_q;
-  assign \$30  = decay_neg4 ? \$29  : { 1'h0, decay_q };
-  assign \$31  = decay_en4 ? \$30  : 17'h00000;
-  assign \$32  = total[32] ^ total[31];
-  assign \$33  = i__ready & valid6;
-  assign \$34  = | diff[31:15];
-  assign \$35  = & diff[31:15];
-  assign \$36  = ~ \$35 ;
-  assign \$37  = \$34  & \$36 ;
-  assign \$38  = \$33  & \$37 ;
-  assign \$39  = i__ready & valid6;
-  assign \$40  = diff[32] ^ diff[31];
-  assign \$41  = u_wrapped | \$40 ;
-  assign \$42  = \$39  & \$41 ;
+  assign \$18  = 1'h0 + grad_row0;
+  assign \$19  = \$18  + grad_row1;
+  assign \$20  = grad_prod >> grad_shift4;
+  assign \$21  = $signed(i__payload[15:0]) < $signed(1'h0);
+  assign \$22  = - $signed(i__payload[15:0]);
+  assign \$23  = \$21  ? \$22  : { i__payload[15], i__payload[15:0] };
+  assign \$24  = $signed(i__payload[15:0]) < $signed(1'h0);
+  assign \$25  = decay_mag * decay_mult;
+  assign \$27  = 1'h0 + \$26 ;
+  assign \$28  = 1'h0 + decay_row0;
+  assign \$29  = decay_prod >> decay_shift4;
+  assign \$30  = - grad_q;
+  assign \$31  = grad_neg5 ? \$30  : { 1'h0, grad_q };
+  assign \$32  = - decay_q;
+  assign \$33  = decay_neg5 ? \$32  : { 1'h0, decay_q };
+  assign \$34  = decay_en5 ? \$33  : 17'h00000;
+  assign \$35  = total[32] ^ total[31];
+  assign \$36  = i__ready & valid7;
+  assign \$37  = | diff[31:15];
+  assign \$38  = & diff[31:15];
+  assign \$39  = ~ \$38 ;
+  assign \$40  = \$37  & \$39 ;
+  assign \$41  = \$36  & \$40 ;
+  assign \$42  = i__ready & valid7;
+  assign \$43  = diff[32] ^ diff[31];
+  assign \$44  = u_wrapped | \$43 ;
+  assign \$45  = \$42  & \$44 ;
   always @(posedge clk)
-    grad_mag <= \$43 ;
+    grad_mag <= \$46 ;
   always @(posedge clk)
-    grad_mult <= \$44 ;
+    grad_mult <= \$47 ;
   always @(posedge clk)
-    grad_neg1 <= \$45 ;
+    grad_neg1 <= \$48 ;
   always @(posedge clk)
-    grad_shift1 <= \$46 ;
+    grad_shift1 <= \$49 ;
   always @(posedge clk)
-    grad_neg2 <= \$47 ;
+    grad_neg2 <= \$50 ;
   always @(posedge clk)
-    grad_neg3 <= \$48 ;
+    grad_neg3 <= \$51 ;
   always @(posedge clk)
-    grad_neg4 <= \$49 ;
+    grad_neg4 <= \$52 ;
   always @(posedge clk)
-    grad_shift2 <= \$50 ;
+    grad_neg5 <= \$53 ;
   always @(posedge clk)
-    grad_shift3 <= \$51 ;
+    grad_shift2 <= \$54 ;
   always @(posedge clk)
-    grad_pp00 <= \$52 ;
+    grad_shift3 <= \$55 ;
   always @(posedge clk)
-    grad_pp01 <= \$53 ;
+    grad_shift4 <= \$56 ;
   always @(posedge clk)
-    grad_pp10 <= \$54 ;
+    grad_pp00 <= \$57 ;
   always @(posedge clk)
-    grad_pp11 <= \$55 ;
+    grad_pp01 <= \$58 ;
   always @(posedge clk)
-    grad_prod <= \$56 ;
+    grad_pp10 <= \$59 ;
   always @(posedge clk)
-    grad_q <= \$57 ;
+    grad_pp11 <= \$60 ;
   always @(posedge clk)
-    decay_mag <= \$58 ;
+    grad_row0 <= \$61 ;
   always @(posedge clk)
-    decay_mult <= \$59 ;
+    grad_row1 <= \$62 ;
   always @(posedge clk)
-    decay_neg1 <= \$60 ;
+    grad_prod <= \$63 ;
   always @(posedge clk)
-    decay_shift1 <= \$61 ;
+    grad_q <= \$64 ;
   always @(posedge clk)
-    decay_neg2 <= \$62 ;
+    decay_mag <= \$65 ;
   always @(posedge clk)
-    decay_neg3 <= \$63 ;
+    decay_mult <= \$66 ;
   always @(posedge clk)
-    decay_neg4 <= \$64 ;
+    decay_neg1 <= \$67 ;
   always @(posedge clk)
-    decay_shift2 <= \$65 ;
+    decay_shift1 <= \$68 ;
   always @(posedge clk)
-    decay_shift3 <= \$66 ;
+    decay_neg2 <= \$69 ;
   always @(posedge clk)
-    decay_pp00 <= \$67 ;
+    decay_neg3 <= \$70 ;
   always @(posedge clk)
-    decay_prod <= \$68 ;
+    decay_neg4 <= \$71 ;
   always @(posedge clk)
-    decay_q <= \$69 ;
+    decay_neg5 <= \$72 ;
   always @(posedge clk)
-    valid1 <= \$70 ;
+    decay_shift2 <= \$73 ;
   always @(posedge clk)
-    valid2 <= \$71 ;
+    decay_shift3 <= \$74 ;
   always @(posedge clk)
-    valid3 <= \$72 ;
+    decay_shift4 <= \$75 ;
   always @(posedge clk)
-    valid4 <= \$73 ;
+    decay_pp00 <= \$76 ;
   always @(posedge clk)
-    valid5 <= \$74 ;
+    decay_row0 <= \$77 ;
   always @(posedge clk)
-    valid6 <= \$75 ;
+    decay_prod <= \$78 ;
   always @(posedge clk)
-    o__valid <= \$76 ;
+    decay_q <= \$79 ;
   always @(posedge clk)
-    w1 <= \$77 ;
+    valid1 <= \$80 ;
   always @(posedge clk)
-    w2 <= \$78 ;
+    valid2 <= \$81 ;
   always @(posedge clk)
-    w3 <= \$79 ;
+    valid3 <= \$82 ;
   always @(posedge clk)
-    w4 <= \$80 ;
+    valid4 <= \$83 ;
   always @(posedge clk)
-    w5 <= \$81 ;
+    valid5 <= \$84 ;
   always @(posedge clk)
-    w6 <= \$82 ;
+    valid6 <= \$85 ;
   always @(posedge clk)
-    decay_en1 <= \$83 ;
+    valid7 <= \$86 ;
   always @(posedge clk)
-    decay_en2 <= \$84 ;
+    o__valid <= \$87 ;
   always @(posedge clk)
-    decay_en3 <= \$85 ;
+    w1 <= \$88 ;
   always @(posedge clk)
-    decay_en4 <= \$86 ;
+    w2 <= \$89 ;
   always @(posedge clk)
-    tg <= \$87 ;
+    w3 <= \$90 ;
   always @(posedge clk)
-    tw <= \$88 ;
+    w4 <= \$91 ;
   always @(posedge clk)
-    u <= \$89 ;
+    w5 <= \$92 ;
   always @(posedge clk)
-    u_wrapped <= \$90 ;
+    w6 <= \$93 ;
   always @(posedge clk)
-    o__payload <= \$91 ;
+    w7 <= \$94 ;
   always @(posedge clk)
-    overflow <= \$92 ;
+    decay_en1 <= \$95 ;
   always @(posedge clk)
-    wrapped <= \$93 ;
-  assign \$1  = ~ o__valid;
-  assign i__ready = \$1  | o__ready;
-  assign total = $signed(tg) + $signed(tw);
-  assign diff = $signed(w6) - $signed(u);
-  assign \$2  = $signed(i__payload[47:16]) < $signed(1'h0);
-  assign \$3  = - $signed(i__payload[47:16]);
+    decay_en2 <= \$96 ;
+  always @(posedge clk)
+    decay_en3 <= \$97 ;
+  always @(posedge clk)
+    decay_en4 <= \$98 ;
+  always @(posedge clk)
+    decay_en5 <= \$99 ;
+  always @(posedge clk)
+    tg <= \$100 ;
+  always @(posedge clk)
+    tw <= \$101 ;
+  always @(posedge clk)
+    u <= \$102 ;
+  always @(posedge clk)
+    u_wrapped <= \$103 ;
+  always @(posedge clk)
+    o__payload <= \$104 ;
+  always @(posedge clk)
+    overflow <= \$105 ;
+  always @(posedge clk)
+    wrapped <= \$106 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$43  = grad_mag;
+    \$46  = grad_mag;
     if (i__ready) begin
-      \$43  = \$4 [31:0];
+      \$46  = \$4 [31:0];
     end
     if (rst) begin
-      \$43  = 32'd0;
+      \$46  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$44  = grad_mult;
+    \$47  = grad_mult;
     if (i__ready) begin
-      \$44  = lr_multiplier;
+      \$47  = lr_multiplier;
     end
     if (rst) begin
-      \$44  = 32'd0;
+      \$47  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$45  = grad_neg1;
+    \$48  = grad_neg1;
     if (i__ready) begin
-      \$45  = \$5 ;
-    end
-    if (rst) begin
-      \$45  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$46  = grad_shift1;
-    if (i__ready) begin
-      \$46  = lr_shift;
-    end
-    if (rst) begin
-      \$46  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$47  = grad_neg2;
-    if (i__ready) begin
-      \$47  = grad_neg1;
-    end
-    if (rst) begin
-      \$47  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$48  = grad_neg3;
-    if (i__ready) begin
-      \$48  = grad_neg2;
+      \$48  = \$5 ;
     end
     if (rst) begin
       \$48  = 1'h0;
@@ -386,89 +402,89 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$49  = grad_neg4;
+    \$49  = grad_shift1;
     if (i__ready) begin
-      \$49  = grad_neg3;
+      \$49  = lr_shift;
     end
     if (rst) begin
-      \$49  = 1'h0;
+      \$49  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$50  = grad_shift2;
+    \$50  = grad_neg2;
     if (i__ready) begin
-      \$50  = grad_shift1;
+      \$50  = grad_neg1;
     end
     if (rst) begin
-      \$50  = 6'h00;
+      \$50  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$51  = grad_shift3;
+    \$51  = grad_neg3;
     if (i__ready) begin
-      \$51  = grad_shift2;
+      \$51  = grad_neg2;
     end
     if (rst) begin
-      \$51  = 6'h00;
+      \$51  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$52  = grad_pp00;
+    \$52  = grad_neg4;
     if (i__ready) begin
-      \$52  = \$6 ;
+      \$52  = grad_neg3;
     end
     if (rst) begin
-      \$52  = 32'd0;
+      \$52  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$53  = grad_pp01;
+    \$53  = grad_neg5;
     if (i__ready) begin
-      \$53  = \$7 ;
+      \$53  = grad_neg4;
     end
     if (rst) begin
-      \$53  = 32'd0;
+      \$53  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$54  = grad_pp10;
+    \$54  = grad_shift2;
     if (i__ready) begin
-      \$54  = \$8 ;
+      \$54  = grad_shift1;
     end
     if (rst) begin
-      \$54  = 32'd0;
+      \$54  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = grad_pp11;
+    \$55  = grad_shift3;
     if (i__ready) begin
-      \$55  = \$9 ;
+      \$55  = grad_shift2;
     end
     if (rst) begin
-      \$55  = 32'd0;
+      \$55  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$56  = grad_prod;
+    \$56  = grad_shift4;
     if (i__ready) begin
-      \$56  = \$17 [63:0];
+      \$56  = grad_shift3;
     end
     if (rst) begin
-      \$56  = 64'h0000000000000000;
+      \$56  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = grad_q;
+    \$57  = grad_pp00;
     if (i__ready) begin
-      \$57  = \$18 [31:0];
+      \$57  = \$6 ;
     end
     if (rst) begin
       \$57  = 32'd0;
@@ -476,129 +492,129 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = decay_mag;
+    \$58  = grad_pp01;
     if (i__ready) begin
-      \$58  = \$21 [15:0];
+      \$58  = \$7 ;
     end
     if (rst) begin
-      \$58  = 16'h0000;
+      \$58  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$59  = decay_mult;
+    \$59  = grad_pp10;
     if (i__ready) begin
-      \$59  = decay_multiplier;
+      \$59  = \$8 ;
     end
     if (rst) begin
-      \$59  = 16'h0000;
+      \$59  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = decay_neg1;
+    \$60  = grad_pp11;
     if (i__ready) begin
-      \$60  = \$22 ;
+      \$60  = \$9 ;
     end
     if (rst) begin
-      \$60  = 1'h0;
+      \$60  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = decay_shift1;
+    \$61  = grad_row0;
     if (i__ready) begin
-      \$61  = decay_shift;
+      \$61  = \$13 ;
     end
     if (rst) begin
-      \$61  = 5'h00;
+      \$61  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = decay_neg2;
+    \$62  = grad_row1;
     if (i__ready) begin
-      \$62  = decay_neg1;
+      \$62  = \$17 [63:0];
     end
     if (rst) begin
-      \$62  = 1'h0;
+      \$62  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = decay_neg3;
+    \$63  = grad_prod;
     if (i__ready) begin
-      \$63  = decay_neg2;
+      \$63  = \$19 [63:0];
     end
     if (rst) begin
-      \$63  = 1'h0;
+      \$63  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = decay_neg4;
+    \$64  = grad_q;
     if (i__ready) begin
-      \$64  = decay_neg3;
+      \$64  = \$20 [31:0];
     end
     if (rst) begin
-      \$64  = 1'h0;
+      \$64  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = decay_shift2;
+    \$65  = decay_mag;
     if (i__ready) begin
-      \$65  = decay_shift1;
+      \$65  = \$23 [15:0];
     end
     if (rst) begin
-      \$65  = 5'h00;
+      \$65  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = decay_shift3;
+    \$66  = decay_mult;
     if (i__ready) begin
-      \$66  = decay_shift2;
+      \$66  = decay_multiplier;
     end
     if (rst) begin
-      \$66  = 5'h00;
+      \$66  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = decay_pp00;
+    \$67  = decay_neg1;
     if (i__ready) begin
-      \$67  = \$23 ;
+      \$67  = \$24 ;
     end
     if (rst) begin
-      \$67  = 32'd0;
+      \$67  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = decay_prod;
+    \$68  = decay_shift1;
     if (i__ready) begin
-      \$68  = \$25 [31:0];
+      \$68  = decay_shift;
     end
     if (rst) begin
-      \$68  = 32'd0;
+      \$68  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = decay_q;
+    \$69  = decay_neg2;
     if (i__ready) begin
-      \$69  = \$26 [15:0];
+      \$69  = decay_neg1;
     end
     if (rst) begin
-      \$69  = 16'h0000;
+      \$69  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = valid1;
+    \$70  = decay_neg3;
     if (i__ready) begin
-      \$70  = i__valid;
+      \$70  = decay_neg2;
     end
     if (rst) begin
       \$70  = 1'h0;
@@ -606,9 +622,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = valid2;
+    \$71  = decay_neg4;
     if (i__ready) begin
-      \$71  = valid1;
+      \$71  = decay_neg3;
     end
     if (rst) begin
       \$71  = 1'h0;
@@ -616,9 +632,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = valid3;
+    \$72  = decay_neg5;
     if (i__ready) begin
-      \$72  = valid2;
+      \$72  = decay_neg4;
     end
     if (rst) begin
       \$72  = 1'h0;
@@ -626,69 +642,69 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = valid4;
+    \$73  = decay_shift2;
     if (i__ready) begin
-      \$73  = valid3;
+      \$73  = decay_shift1;
     end
     if (rst) begin
-      \$73  = 1'h0;
+      \$73  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = valid5;
+    \$74  = decay_shift3;
     if (i__ready) begin
-      \$74  = valid4;
+      \$74  = decay_shift2;
     end
     if (rst) begin
-      \$74  = 1'h0;
+      \$74  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = valid6;
+    \$75  = decay_shift4;
     if (i__ready) begin
-      \$75  = valid5;
+      \$75  = decay_shift3;
     end
     if (rst) begin
-      \$75  = 1'h0;
+      \$75  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = o__valid;
+    \$76  = decay_pp00;
     if (i__ready) begin
-      \$76  = valid6;
+      \$76  = \$25 ;
     end
     if (rst) begin
-      \$76  = 1'h0;
+      \$76  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = w1;
+    \$77  = decay_row0;
     if (i__ready) begin
-      \$77  = i__payload[15:0];
+      \$77  = \$27 [31:0];
     end
     if (rst) begin
-      \$77  = 16'h0000;
+      \$77  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = w2;
+    \$78  = decay_prod;
     if (i__ready) begin
-      \$78  = w1;
+      \$78  = \$28 [31:0];
     end
     if (rst) begin
-      \$78  = 16'h0000;
+      \$78  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = w3;
+    \$79  = decay_q;
     if (i__ready) begin
-      \$79  = w2;
+      \$79  = \$29 [15:0];
     end
     if (rst) begin
       \$79  = 16'h0000;
@@ -696,39 +712,39 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = w4;
+    \$80  = valid1;
     if (i__ready) begin
-      \$80  = w3;
+      \$80  = i__valid;
     end
     if (rst) begin
-      \$80  = 16'h0000;
+      \$80  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = w5;
+    \$81  = valid2;
     if (i__ready) begin
-      \$81  = w4;
+      \$81  = valid1;
     end
     if (rst) begin
-      \$81  = 16'h0000;
+      \$81  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = w6;
+    \$82  = valid3;
     if (i__ready) begin
-      \$82  = w5;
+      \$82  = valid2;
     end
     if (rst) begin
-      \$82  = 16'h0000;
+      \$82  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = decay_en1;
+    \$83  = valid4;
     if (i__ready) begin
-      \$83  = decay_enable;
+      \$83  = valid3;
     end
     if (rst) begin
       \$83  = 1'h0;
@@ -736,9 +752,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = decay_en2;
+    \$84  = valid5;
     if (i__ready) begin
-      \$84  = decay_en1;
+      \$84  = valid4;
     end
     if (rst) begin
       \$84  = 1'h0;
@@ -746,9 +762,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = decay_en3;
+    \$85  = valid6;
     if (i__ready) begin
-      \$85  = decay_en2;
+      \$85  = valid5;
     end
     if (rst) begin
       \$85  = 1'h0;
@@ -756,9 +772,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = decay_en4;
+    \$86  = valid7;
     if (i__ready) begin
-      \$86  = decay_en3;
+      \$86  = valid6;
     end
     if (rst) begin
       \$86  = 1'h0;
@@ -766,19 +782,19 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = tg;
+    \$87  = o__valid;
     if (i__ready) begin
-      \$87  = \$28 [31:0];
+      \$87  = valid7;
     end
     if (rst) begin
-      \$87  = 32'd0;
+      \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = tw;
+    \$88  = w1;
     if (i__ready) begin
-      \$88  = \$31 [15:0];
+      \$88  = i__payload[15:0];
     end
     if (rst) begin
       \$88  = 16'h0000;
@@ -786,29 +802,29 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = u;
+    \$89  = w2;
     if (i__ready) begin
-      \$89  = total[31:0];
+      \$89  = w1;
     end
     if (rst) begin
-      \$89  = 32'd0;
+      \$89  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = u_wrapped;
+    \$90  = w3;
     if (i__ready) begin
-      \$90  = \$32 ;
+      \$90  = w2;
     end
     if (rst) begin
-      \$90  = 1'h0;
+      \$90  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = o__payload;
+    \$91  = w4;
     if (i__ready) begin
-      \$91  = diff[15:0];
+      \$91  = w3;
     end
     if (rst) begin
       \$91  = 16'h0000;
@@ -816,28 +832,158 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = overflow;
-    if (clear) begin
-      \$92  = 1'h0;
-    end
-    if (\$38 ) begin
-      \$92  = 1'h1;
+    \$92  = w5;
+    if (i__ready) begin
+      \$92  = w4;
     end
     if (rst) begin
-      \$92  = 1'h0;
+      \$92  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = wrapped;
-    if (clear) begin
-      \$93  = 1'h0;
-    end
-    if (\$42 ) begin
-      \$93  = 1'h1;
+    \$93  = w6;
+    if (i__ready) begin
+      \$93  = w5;
     end
     if (rst) begin
-      \$93  = 1'h0;
+      \$93  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$94  = w7;
+    if (i__ready) begin
+      \$94  = w6;
+    end
+    if (rst) begin
+      \$94  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$95  = decay_en1;
+    if (i__ready) begin
+      \$95  = decay_enable;
+    end
+    if (rst) begin
+      \$95  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$96  = decay_en2;
+    if (i__ready) begin
+      \$96  = decay_en1;
+    end
+    if (rst) begin
+      \$96  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$97  = decay_en3;
+    if (i__ready) begin
+      \$97  = decay_en2;
+    end
+    if (rst) begin
+      \$97  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$98  = decay_en4;
+    if (i__ready) begin
+      \$98  = decay_en3;
+    end
+    if (rst) begin
+      \$98  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$99  = decay_en5;
+    if (i__ready) begin
+      \$99  = decay_en4;
+    end
+    if (rst) begin
+      \$99  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$100  = tg;
+    if (i__ready) begin
+      \$100  = \$31 [31:0];
+    end
+    if (rst) begin
+      \$100  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$101  = tw;
+    if (i__ready) begin
+      \$101  = \$34 [15:0];
+    end
+    if (rst) begin
+      \$101  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$102  = u;
+    if (i__ready) begin
+      \$102  = total[31:0];
+    end
+    if (rst) begin
+      \$102  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$103  = u_wrapped;
+    if (i__ready) begin
+      \$103  = \$35 ;
+    end
+    if (rst) begin
+      \$103  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$104  = o__payload;
+    if (i__ready) begin
+      \$104  = diff[15:0];
+    end
+    if (rst) begin
+      \$104  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$105  = overflow;
+    if (clear) begin
+      \$105  = 1'h0;
+    end
+    if (\$41 ) begin
+      \$105  = 1'h1;
+    end
+    if (rst) begin
+      \$105  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$106  = wrapped;
+    if (clear) begin
+      \$106  = 1'h0;
+    end
+    if (\$45 ) begin
+      \$106  = 1'h1;
+    end
+    if (rst) begin
+      \$106  = 1'h0;
     end
   end
   assign en = i__ready;
@@ -848,5 +994,5 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   assign \$12  = { 15'h0000, grad_pp01, 16'h0000 };
   assign \$14  = { 15'h0000, grad_pp10, 16'h0000 };
   assign \$16  = { 31'h00000000, grad_pp11, 32'h00000000 };
-  assign \$24  = { 1'h0, decay_pp00 };
+  assign \$26  = { 1'h0, decay_pp00 };
 endmodule

@@ -1,8 +1,9 @@
 """The real training engine's trace port: live cocotb capture and FST extraction vs the golden trace.
 
-Two training steps of mlp-digits on the 8x8 engine under Icarus. The trace recorded by the
-monitor and the one extracted from the wave file (port described from the engine's port list)
-must equal each other and, for every tensor the engine writes back, the golden trace.
+Two training steps of mlp-digits on the 8x8 engine, once under Icarus and once under Verilator.
+The traces recorded by the monitor in both runs, the one extracted from the Icarus FST wave file
+(port described from the engine's port list) and the golden trace must all be identical for every
+tensor the engine writes back.
 """
 
 import numpy as np
@@ -22,29 +23,41 @@ from nitro_hw.trace.wave import wave_to_trace
 
 @pytest.mark.slow
 def test_engine_trace_port_matches_golden(tmp_path):
+    """Icarus live capture, Verilator live capture, Icarus FST extraction and golden: all identical."""
     from nitro_hw.hw.engine import TrainingEngine
 
     steps = 2
     prog = compile_mlp(get_config("mlp-digits"), n=8)
     vpath = export_engine(prog, tmp_path / "rtl")
-    params = {"model": "mlp-digits", "n": 8, "steps": steps, "seed": 3,
-              "golden_out": str(tmp_path / "golden"), "hw_out": str(tmp_path / "hw")}
-    res = run_cocotb(vpath, "nitro_engine", "test_trace_engine", sim="icarus", waves=True,
-                     extra_env=env_params(params))
-    assert res.tests == 1
+    runs = {}
+    for sim in ("icarus", "verilator"):
+        params = {"model": "mlp-digits", "n": 8, "steps": steps, "seed": 3,
+                  "golden_out": str(tmp_path / f"golden-{sim}"), "hw_out": str(tmp_path / f"hw-{sim}")}
+        runs[sim] = run_cocotb(vpath, "nitro_engine", "test_trace_engine", sim=sim, waves=(sim == "icarus"),
+                               run_id=f"trace_engine_{sim}", extra_env=env_params(params))
+        assert runs[sim].tests == 1
 
     rows = engine_row_tensors(prog)
-    r = compare_traces(tmp_path / "golden", tmp_path / "hw", subset=True, all_divergences=True)
-    assert r.identical, format_result(r)
-    assert r.tensors_compared == steps * len(rows)
-    assert {k.path() for k, _ in open_trace(tmp_path / "hw").records()} >= {
+    golden = tmp_path / "golden-icarus"
+    r = compare_traces(golden, tmp_path / "golden-verilator", all_divergences=True)
+    assert r.identical, format_result(r)  # the same golden steps in both runs
+    for sim in ("icarus", "verilator"):
+        r = compare_traces(golden, tmp_path / f"hw-{sim}", subset=True, all_divergences=True)
+        assert r.identical, format_result(r)
+        assert r.tensors_compared == steps * len(rows)
+    r = compare_traces(tmp_path / "hw-icarus", tmp_path / "hw-verilator", all_divergences=True)
+    assert r.identical and r.tensors_compared == steps * len(rows), format_result(r)
+    assert {k.path() for k, _ in open_trace(tmp_path / "hw-icarus").records()} >= {
         "block0/forward/h", "block1/encoder_update/d_s", "output/output_update/weights"}
 
-    manifest = {"designs": {"engine": {"ports": design_ports(TrainingEngine(prog.n, prog.depths))}}}
+    engine = TrainingEngine(prog.n, prog.depths, weight_width=prog.weight_width)
+    manifest = {"designs": {"engine": {"ports": design_ports(engine)}}}
     spec = TracePortSpec.from_manifest(manifest, "engine", "trace")
     assert spec == engine_trace_port(prog)
-    wave = wave_to_trace(res.waves, spec, TagMap({}), tmp_path / "wave", row_tensors=rows)
-    r = compare_traces(tmp_path / "hw", wave, all_divergences=True)
+    wave = wave_to_trace(runs["icarus"].waves, spec, TagMap({}), tmp_path / "wave", row_tensors=rows)
+    r = compare_traces(tmp_path / "hw-icarus", wave, all_divergences=True)
+    assert r.identical, format_result(r)
+    r = compare_traces(golden, wave, subset=True, all_divergences=True)
     assert r.identical, format_result(r)
     w = open_trace(wave).last_weights()
     assert w["block0.encoder"][1].dtype == np.int32 and w["block0.encoder"][1].shape == (32, 64)

@@ -2,18 +2,20 @@
 
 One instruction costs::
 
-    fetch   = instr_words + 2                      (program-memory reads, decode)
+    fetch   = instr_words + R + 1                  (program-memory reads of latency R, decode)
     issue   = k_len + (mt * nt - 1) * max(k_len, T) (one k-step per cycle; the MAC array takes
                                                     at most one tile per T = N + MAC latency
                                                     cycles: a tile's last k-step waits until
                                                     the previous tile has left the shadow buffer)
-    tail    = MAC latency + N + 2 + max(sideband depth, unit latency + N if transposed else 0)
+    tail    = (R - 1) + MAC latency + N + R + 1
+              + max(sideband depth, unit latency + N if transposed else 0)
 
-``tail`` is the pipeline drain after the last k-step: the MAC array's latency, its N tile rows,
-the epilogue register, then either the epilogue's sideband delay line (as long as the slowest
-unit) or the op's own unit latency plus the N-cycle column write-out of the transposer,
-whichever ends later, and the done test. Unit latencies come from the units' ``latency``
-properties.
+``tail`` is the pipeline drain after the last k-step: the operand reads still in flight, the MAC
+array's latency, its N tile rows, the R cycles a row waits for its epilogue memory reads, then
+either the epilogue's sideband delay line (as long as the slowest unit) or the op's own unit
+latency plus the N-cycle column write-out of the transposer, whichever ends later, and the done
+test. ``R`` is the memories' read latency (:data:`nitro_hw.hw.engine.banked_memory.READ_LATENCY`);
+unit latencies come from the units' ``latency`` properties.
 A run adds one fetch+decode for its END instruction. The constants mirror the RTL of
 :mod:`nitro_hw.hw.engine.core`; ``tests/test_engine_cosim.py`` checks the model against the
 measured per-phase cycle counters.
@@ -44,13 +46,15 @@ def _issue_cycles(f: dict, n: int) -> int:
 def instruction_cycles(ins: dict, n: int, weight_width: int = 16) -> int:
     """Estimated cycles of one instruction (dict from :attr:`Program.instructions`)."""
     f = ins["fields"]
-    fetch = isa.instr_words() + 2
+    from ..hw.engine.banked_memory import READ_LATENCY as R
+
+    fetch = isa.instr_words() + R + 1
     if ins["op"] == "END":
         return fetch
     issue = _issue_cycles(f, n)
     transposed = ins["op"] in ("FWD_RELU", "FWD_ERR") or (ins["op"] == "GRAD" and f.get("twrite", 0))
     mac_lat, taps = _latencies(n, weight_width)
-    tail = mac_lat + n + 2 + max(max(taps.values()), taps[ins["op"]] + n if transposed else 0)
+    tail = (R - 1) + mac_lat + n + R + 1 + max(max(taps.values()), taps[ins["op"]] + n if transposed else 0)
     return fetch + issue + tail
 
 

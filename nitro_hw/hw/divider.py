@@ -56,8 +56,9 @@ by the unsigned ``width``-bit multiplier: for ``width = 32`` a 32 x 32 -> 64-bit
 product. Split into 16-bit unsigned slices (at most 17 bits, so each fits an 18x18
 signed multiplier) that is 2 x 2 = **4** 18x18 DSP multipliers (ECP5 MULT18X18D); a
 16-bit divider (16 x 16) needs **1**. :func:`add_quotient_stages` registers the partial
-products at the DSP outputs and their sum separately, and gives the barrel shifter its
-own stage, so no stage holds more than one DSP or one carry chain plus a little logic.
+products at the DSP outputs, sums them in two register stages (one two-input adder each),
+and gives the barrel shifter its own stage, so no stage holds more than one DSP or one carry
+chain plus a little logic.
 """
 
 from __future__ import annotations
@@ -225,8 +226,8 @@ def dsp18_count(a_bits: int, b_bits: int) -> int:
     return -(-a_bits // 17) * -(-b_bits // 17)
 
 
-#: Register stages of :func:`add_quotient_stages` (``|a|``; partial products; sum; shift).
-QUOTIENT_STAGES = 4
+#: Register stages of :func:`add_quotient_stages` (``|a|``; partial products; two sum levels; shift).
+QUOTIENT_STAGES = 5
 
 
 def _slices(width: int) -> list[tuple[int, int]]:
@@ -247,15 +248,16 @@ def add_quotient_stages(m: Module, en, a, multiplier, shift, width: int, name: s
     2. The partial products of ``<= 17``-bit slices of ``|a|`` and ``multiplier``
        (one 18x18 DSP each: 2 x 2 = 4 for ``width = 32``, 1 for ``width = 16``), each
        registered at the DSP output.
-    3. Their sum, the ``2*width``-bit product.
-    4. The product shifted right by ``shift`` (a barrel shifter), truncated to ``width``
+    3. The sums of the partial products of each slice of ``|a|`` (one two-input adder each).
+    4. Their sum, the ``2*width``-bit product.
+    5. The product shifted right by ``shift`` (a barrel shifter), truncated to ``width``
        bits: the quotient magnitude, ``<= 2**(width-1)`` (module docstring), so no bits
        are lost.
 
     Returns
     -------
     (q, neg)
-        Stage-4 registers: ``q`` (unsigned(width), the quotient magnitude) and ``neg``
+        Stage-5 registers: ``q`` (unsigned(width), the quotient magnitude) and ``neg``
         (the dividend was negative).
     """
     mag1 = Signal(unsigned(width), name=f"{name}_mag")
@@ -263,6 +265,7 @@ def add_quotient_stages(m: Module, en, a, multiplier, shift, width: int, name: s
     slices = _slices(width)
     partial = {(i, j): Signal(unsigned((ah - al) + (bh - bl)), name=f"{name}_pp{i}{j}")
                for i, (al, ah) in enumerate(slices) for j, (bl, bh) in enumerate(slices)}
+    rows = {i: Signal(unsigned(2 * width), name=f"{name}_row{i}") for i in range(len(slices))}
     prod3 = Signal(unsigned(2 * width), name=f"{name}_prod")
     q4 = Signal(unsigned(width), name=f"{name}_q")
     neg = [Signal(name=f"{name}_neg{k}") for k in range(1, QUOTIENT_STAGES + 1)]
@@ -279,7 +282,10 @@ def add_quotient_stages(m: Module, en, a, multiplier, shift, width: int, name: s
         for (i, j), pp in partial.items():
             (al, ah), (bl, bh) = slices[i], slices[j]
             m.d.sync += pp.eq(mag1[al:ah] * mult1[bl:bh])
-        m.d.sync += prod3.eq(sum(pp << (slices[i][0] + slices[j][0]) for (i, j), pp in partial.items()))
+        for i, row in rows.items():
+            terms = [partial[i, j] << (slices[i][0] + slices[j][0]) for j in range(len(slices))]
+            m.d.sync += row.eq(sum(terms))
+        m.d.sync += prod3.eq(sum(rows.values()))
         m.d.sync += q4.eq(prod3 >> sh[-1])
     return q4, neg[-1]
 
@@ -302,8 +308,8 @@ class TruncatingDivider(wiring.Component):
     Load ``multiplier`` and ``shift`` from :func:`reciprocal` (``reciprocal(d, width)``)
     or :meth:`config`. The configuration is sampled together with each dividend (in the
     cycle it is accepted), so it may change between any two transfers without draining.
-    The pipeline has 5 register stages (``|a|``; DSP partial products; their sum; shift;
-    sign), stalls as a whole when the output is held (``i.ready = ~o.valid | o.ready``)
+    The pipeline has 6 register stages (``|a|``; DSP partial products; two levels of their
+    sum; shift; sign), stalls as a whole when the output is held (``i.ready = ~o.valid | o.ready``)
     and accepts one dividend per cycle while ``o.ready`` is high.
 
     Multiplier: ``width`` x ``width`` unsigned (32 x 32 -> 64 bits: 4 18x18 DSPs, as four

@@ -137,8 +137,11 @@ class NitroRelu(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from an accepted input to its output (with ``o.ready`` high)."""
-        return 1
+        """Cycles from an accepted input to its output (with ``o.ready`` high).
+
+        Two stages: the leaky part and the region code, then the mean correction.
+        """
+        return 2
 
     def elaborate(self, platform):
         m = Module()
@@ -146,9 +149,6 @@ class NitroRelu(wiring.Component):
         s_neg = Signal(signed(8))  # clamp(s, -127, 0) on the negative side (spec §2.4)
         m.d.comb += s_neg.eq(Mux(s == -128, -127, s))
         neg = tdiv_const(m, s_neg, 8, self.division)
-        inner = Mux(s < 0, neg, s)
-        h = Signal(signed(8))
-        m.d.comb += h.eq((inner - self.offset)[:8])  # int8 arithmetic; never wraps for s >= -128
         region = Signal(unsigned(2))
         with m.If((s == 127) | (s == -128)):
             m.d.comb += region.eq(REGION_SAT)
@@ -157,11 +157,16 @@ class NitroRelu(wiring.Component):
         with m.Else():
             m.d.comb += region.eq(REGION_PASS)
 
-        m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
-        with m.If(self.i.ready):
-            m.d.sync += self.o.valid.eq(self.i.valid)
-            with m.If(self.i.valid):
-                m.d.sync += [self.o.payload.h.eq(h), self.o.payload.region.eq(region)]
+        en = Signal()
+        m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
+        inner1 = Signal(signed(8))  # clamp(s, 0, 127) + tdiv(clamp(s, -127, 0), alpha)
+        region1 = Signal(unsigned(2))
+        valid1 = Signal()
+        with m.If(en):
+            m.d.sync += [valid1.eq(self.i.valid), inner1.eq(Mux(s < 0, neg, s)), region1.eq(region),
+                         self.o.valid.eq(valid1),
+                         self.o.payload.h.eq((inner1 - self.offset)[:8]),  # int8; never wraps for s >= -128
+                         self.o.payload.region.eq(region1)]
         return m
 
 

@@ -470,7 +470,7 @@ def cosim(model: str = "mlp-digits", dataset: str | None = None, steps: int = 20
     if out is None:
         tmp = tempfile.TemporaryDirectory()
         out = tmp.name
-    out = Path(out)
+    out = Path(out).resolve()  # the simulator runs in its build directory
     out.mkdir(parents=True, exist_ok=True)
     vpath = export_engine(prog, out / "rtl")
     result_path = out / "cosim_raw.json"
@@ -483,6 +483,11 @@ def cosim(model: str = "mlp-digits", dataset: str | None = None, steps: int = 20
     run_id = run_id or f"cosim_{model}_{n}x{n}_w{weight_width}_{steps}_{'inj' if inject else 'clean'}_{sim}"
     env = env_params(params)
     env["NITRO_PROGRESS"] = "1" if progress else "0"
+    # the progress bar, warnings and errors only (not cocotb's per-test banners); cocotbext-axi's
+    # deprecation warnings on cocotb 2.x are not ours to fix
+    env.setdefault("COCOTB_LOG_LEVEL", os.environ.get("COCOTB_LOG_LEVEL", "WARNING"))
+    env.setdefault("GPI_LOG_LEVEL", os.environ.get("GPI_LOG_LEVEL", "WARNING"))
+    env["PYTHONWARNINGS"] = "ignore::DeprecationWarning"
     if sim == "verilator":
         _fix_verilator_pch()
     t0 = time.perf_counter()

@@ -32,15 +32,17 @@ Boundary
 Datapath: see :mod:`nitro_hw.compiler.isa` (the instruction set) and
 :mod:`nitro_hw.compiler.program` (layouts and the schedule). Every memory has one read port
 (shared between the host and the datapath, which never need it at the same time) and one
-write port, so it maps to block RAM in simple dual-port mode. Addresses are registers or one
-adder away from one, so no memory address path crosses more than a carry chain.
+write port, so it maps to block RAM in simple dual-port mode; block-RAM outputs are registered
+before any logic (:class:`BankedMemory`, read latency :data:`READ_LATENCY`). Addresses are
+registers or one adder away from one, so no memory address path crosses more than a carry chain.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from types import SimpleNamespace
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ...compiler import isa
@@ -50,6 +52,7 @@ from ..mac_array import MacArray
 from ..nitro_relu import NitroRelu, NitroReluBackward
 from ..scaler import Scaler
 from ..sgd_update import SgdUpdate
+from .banked_memory import READ_LATENCY, BankedMemory
 from .transposer import TileTransposer
 
 CMD_WRITE, CMD_READ, CMD_RUN, CMD_CLEAR = 1, 2, 3, 4
@@ -158,12 +161,12 @@ class TrainingEngine(wiring.Component):
         widths = {"PROG": isa.PROG_WORD_BITS, **{k: v * N for k, v in self.lane_bits.items()}}
         widths["PRED"] = 8
         depths = {"PROG": MAX_INSTRUCTIONS * NW, **self.depths}
-        mems, rp, wp = {}, {}, {}
+        rp, wp = {}, {}
         for name, w in widths.items():
-            mems[name] = Memory(shape=unsigned(w), depth=depths[name], init=[])
-            m.submodules[f"mem_{name.lower()}"] = mems[name]
-            rp[name] = mems[name].read_port(domain="sync")
-            wp[name] = mems[name].write_port()
+            mem = m.submodules[f"mem_{name.lower()}"] = BankedMemory(w, depths[name])
+            rp[name] = SimpleNamespace(addr=mem.r_addr, en=mem.r_en, data=mem.r_data)
+            wp[name] = SimpleNamespace(addr=mem.w_addr, en=mem.w_en, data=mem.w_data)
+        RL = READ_LATENCY
 
         # ------------------------------------------------------------------ units
         mac = m.submodules.mac = _mac_array(N)
@@ -198,7 +201,7 @@ class TrainingEngine(wiring.Component):
         hcount = Signal(24)
         pc = Signal(range(MAX_INSTRUCTIONS + 1))
         ibase = Signal(range(MAX_INSTRUCTIONS * NW + 1))  # pc * NW
-        fcnt = Signal(range(NW + 1))
+        fcnt = Signal(range(NW + READ_LATENCY + 1))
         run_mode = Signal()
         run_cycles = Signal(32)
         step_count = Signal(32)
@@ -228,9 +231,10 @@ class TrainingEngine(wiring.Component):
         wcol = Signal(A)   # wide word of k = 0 of the current tile
         naddr = Signal(A)  # narrow / wide word of the k-step being read
         waddr = Signal(A)
-        s1_valid = Signal()
-        s1_first = Signal()
-        s1_last = Signal()
+        # k-step flags, one stage per cycle of memory read latency: s[RL-1] meets the data
+        s_valid = [Signal(name=f"s{j + 1}_valid") for j in range(RL)]
+        s_first = [Signal(name=f"s{j + 1}_first") for j in range(RL)]
+        s_last = [Signal(name=f"s{j + 1}_last") for j in range(RL)]
         # epilogue state: absolute word addresses of the current tile's row 0
         en = Signal(10)
         o_mrow = Signal(A)
@@ -257,18 +261,18 @@ class TrainingEngine(wiring.Component):
         hread_data = Signal(self.dw)
         csr = Array([*phase_list, run_cycles, step_count, flags, mac_steps, run_mode]
                     + [Const(0, 32)] * 3)
-        csr_q = Signal(32)
-        rv = Signal()  # the read ports hold a word for the output register
+        csr_q = [Signal(32, name=f"csr_q{j}") for j in range(RL)]  # as deep as a memory read
+        rv = [Signal(name=f"rv{j}") for j in range(RL)]  # a word is in flight at read stage j
         out_cnt = Signal(24)
         read_adv = Signal()
         m.d.comb += read_adv.eq(~self.m_axis_tvalid | self.m_axis_tready)
         with m.If(read_adv):
-            m.d.sync += csr_q.eq(csr[haddr[:6]])
+            m.d.sync += [csr_q[0].eq(csr[haddr[:6]]), *(csr_q[j].eq(csr_q[j - 1]) for j in range(1, RL))]
         with m.Switch(hdr_mem):
             for k, mid in MEM_IDS.items():
                 with m.Case(mid):
                     if k == "CSR":
-                        m.d.comb += hread_data.eq(csr_q)
+                        m.d.comb += hread_data.eq(csr_q[-1])
                     else:
                         m.d.comb += hread_data.eq(rp[k].data)
 
@@ -285,7 +289,7 @@ class TrainingEngine(wiring.Component):
                             with m.If(d[32:56] != 0):
                                 m.next = "WRITE"
                         with m.Case(CMD_READ):
-                            m.d.sync += [out_cnt.eq(d[32:56]), rv.eq(0)]
+                            m.d.sync += [out_cnt.eq(d[32:56]), *(r.eq(0) for r in rv)]
                             with m.If(d[32:56] != 0):
                                 m.next = "READ"
                         with m.Case(CMD_RUN):
@@ -313,12 +317,12 @@ class TrainingEngine(wiring.Component):
                 m.d.comb += host_reading.eq(1)
                 # one word per cycle: the read ports advance only when the output register can
                 with m.If(read_adv):
-                    m.d.sync += [rv.eq(hcount != 0), self.m_axis_tvalid.eq(rv),
-                                 self.m_axis_tdata.eq(hread_data),
-                                 self.m_axis_tlast.eq(rv & (out_cnt == 1))]
+                    m.d.sync += [rv[0].eq(hcount != 0), *(rv[j].eq(rv[j - 1]) for j in range(1, RL)),
+                                 self.m_axis_tvalid.eq(rv[-1]), self.m_axis_tdata.eq(hread_data),
+                                 self.m_axis_tlast.eq(rv[-1] & (out_cnt == 1))]
                     with m.If(hcount != 0):
                         m.d.sync += [haddr.eq(haddr + 1), hcount.eq(hcount - 1)]
-                    with m.If(rv):
+                    with m.If(rv[-1]):
                         m.d.sync += out_cnt.eq(out_cnt - 1)
                 with m.If(self.m_axis_tvalid & self.m_axis_tready & self.m_axis_tlast):
                     m.next = "IDLE"
@@ -326,11 +330,11 @@ class TrainingEngine(wiring.Component):
                 m.d.comb += counting.eq(1)
                 m.d.comb += [rp["PROG"].addr.eq(ibase + fcnt), rp["PROG"].en.eq(1)]
                 for w in range(NW):
-                    with m.If(fcnt == w + 1):
+                    with m.If(fcnt == w + RL):
                         lo = w * isa.PROG_WORD_BITS
                         m.d.sync += ibits[lo:lo + isa.PROG_WORD_BITS].eq(rp["PROG"].data)
                 m.d.sync += fcnt.eq(fcnt + 1)
-                with m.If(fcnt == NW):
+                with m.If(fcnt == NW + RL - 1):
                     m.next = "DECODE"
             with m.State("DECODE"):
                 m.d.comb += counting.eq(1)
@@ -353,7 +357,7 @@ class TrainingEngine(wiring.Component):
                     m.next = "EXEC"
             with m.State("EXEC"):
                 m.d.comb += [counting.eq(1), executing.eq(1)]
-                with m.If(~issuing & ~s1_valid & (rows_done == rows_total) & ~pipe_busy):
+                with m.If(~issuing & ~Cat(*s_valid).any() & (rows_done == rows_total) & ~pipe_busy):
                     m.d.sync += [pc.eq(pc + 1), ibase.eq(ibase + NW), fcnt.eq(0)]
                     m.next = "FETCH"
             with m.State("STATUS"):
@@ -376,10 +380,13 @@ class TrainingEngine(wiring.Component):
                     m.d.sync += sig.eq(sig + 1)
 
         # ------------------------------------------------------------------ issue (operand feed)
-        adv = Signal()
-        m.d.comb += adv.eq(~s1_valid | mac.i.ready)
+        adv = Signal()  # the whole operand pipeline (addresses, memory reads, flags) advances
+        m.d.comb += adv.eq(~s_valid[-1] | mac.i.ready)
         with m.If(adv):
-            m.d.sync += [s1_valid.eq(issuing), s1_first.eq(ki == 0), s1_last.eq(ki == klen_m1)]
+            m.d.sync += [s_valid[0].eq(issuing), s_first[0].eq(ki == 0), s_last[0].eq(ki == klen_m1)]
+            m.d.sync += [s_valid[j].eq(s_valid[j - 1]) for j in range(1, RL)]
+            m.d.sync += [s_first[j].eq(s_first[j - 1]) for j in range(1, RL)]
+            m.d.sync += [s_last[j].eq(s_last[j - 1]) for j in range(1, RL)]
             with m.If(issuing):
                 with m.If(ki == klen_m1):
                     m.d.sync += ki.eq(0)
@@ -427,8 +434,8 @@ class TrainingEngine(wiring.Component):
                 m.d.comb += wide_data.eq(rp["D"].data)
             with m.Case(isa.WSRC_E):
                 m.d.comb += wide_data.eq(_sext_lanes(m, rp["E"].data, N, 8, "wide_e"))
-        m.d.comb += [mac.i.valid.eq(s1_valid), mac.i.payload.first.eq(s1_first),
-                     mac.i.payload.last.eq(s1_last)]
+        m.d.comb += [mac.i.valid.eq(s_valid[-1]), mac.i.payload.first.eq(s_first[-1]),
+                     mac.i.payload.last.eq(s_last[-1])]
         for r in range(N):
             m.d.comb += mac.i.payload.narrow[r].eq(_lane(narrow_data, r, 8).as_signed())
         for c in range(N):
@@ -453,15 +460,23 @@ class TrainingEngine(wiring.Component):
             "valid": 1, "o_addr": A, "a_addr": A, "row": rb, "p_addr": A, "last_n": 1, "first_n": 1,
             "t_base": A, "mask": N, "nlane": 8,
         })
-        e1 = Signal(rec_layout)
-        e1_acc = Signal(self.dw)
+        # E0 -> E1: the row waits READ_LATENCY cycles for its epilogue memory reads (WF, Y, RG at E0)
         mask = Cat(*[(e_nlane + c) < ins.n_valid for c in range(N)])
+        e_rec = Signal(rec_layout, name="e_r1")
+        e_acc = Signal(self.dw, name="e_acc1")
         m.d.sync += [
-            e1.valid.eq(mac.o.valid), e1.o_addr.eq(epi_o), e1.a_addr.eq(epi_a), e1.row.eq(row),
-            e1.p_addr.eq(p_mrow + row), e1.last_n.eq(en == nt_m1), e1.first_n.eq(en == 0),
-            e1.t_base.eq(t_tile), e1.mask.eq(mask), e1.nlane.eq(e_nlane),
-            e1_acc.eq(Cat(*[mac.o.payload.acc[c] for c in range(N)])),
+            e_rec.valid.eq(mac.o.valid), e_rec.o_addr.eq(epi_o), e_rec.a_addr.eq(epi_a), e_rec.row.eq(row),
+            e_rec.p_addr.eq(p_mrow + row), e_rec.last_n.eq(en == nt_m1), e_rec.first_n.eq(en == 0),
+            e_rec.t_base.eq(t_tile), e_rec.mask.eq(mask), e_rec.nlane.eq(e_nlane),
+            e_acc.eq(Cat(*[mac.o.payload.acc[c] for c in range(N)])),
         ]
+        waiting = [e_rec]
+        for j in range(2, RL + 1):
+            nxt_rec, nxt_acc = Signal(rec_layout, name=f"e_r{j}"), Signal(self.dw, name=f"e_acc{j}")
+            m.d.sync += [nxt_rec.eq(e_rec), nxt_acc.eq(e_acc)]
+            e_rec, e_acc = nxt_rec, nxt_acc
+            waiting.append(e_rec)
+        e1, e1_acc = e_rec, e_acc
         # sideband delay line: sb[j] is the record of the row whose unit outputs appear j cycles after E1
         sb = [e1]
         for j in range(1, depth + 1):
@@ -569,7 +584,8 @@ class TrainingEngine(wiring.Component):
             m.d.comb += [wp["WT"].en.eq(1), wp["WT"].addr.eq(xp_w.col_addr), wp["WT"].data.eq(xp_w.col_data)]
         with m.If(row_done):
             m.d.sync += rows_done.eq(rows_done + 1)
-        m.d.comb += pipe_busy.eq(xp_act.busy | xp_w.busy | Cat(*[s.valid for s in sb]).any() | mac.o.valid)
+        m.d.comb += pipe_busy.eq(xp_act.busy | xp_w.busy | Cat(*[s.valid for s in waiting + sb]).any()
+                                 | mac.o.valid)
         m.d.sync += [self.trace_valid.eq(tv), self.trace_tag.eq(ins.tag), self.trace_index.eq(t_addr),
                      self.trace_data.eq(t_data)]
 
