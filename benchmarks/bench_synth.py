@@ -6,8 +6,8 @@ tool versions and run time per case). Cases that fail (a design too big for its 
 are recorded with the tool's error instead of numbers.
 
 The unit baselines that CI checks are in ``reports/`` (``nitro-hw synth --baselines``); this
-script is for the designs that take minutes (the 8x8 MAC array: ~5-10 min of nextpnr on a
-shared 2-core machine).
+script is for the designs that take minutes to hours (the 8x8 MAC arrays: a few minutes of
+nextpnr; the mlp1 engine: about 1.5 hours on two cores).
 
 Usage: ``.venv/bin/python benchmarks/bench_synth.py [--only NAME ...] [--quick]``
 (``--quick``: the small arrays only; ``--only`` updates just those cases in the result file).
@@ -33,9 +33,11 @@ def cases(quick: bool) -> list[dict]:
     """``{"name", "design", "target", "params", "place"}`` of each benchmark case.
 
     The engine target of the synthesis issue: an 8x8 array with memories sized for ``mlp1``
-    (784-100-50-10, batch 64) on the ECP5-85F, placed and routed (about half an hour of nextpnr).
+    (784-100-50-10, batch 64) on the ECP5-85F, placed and routed with a 110 MHz constraint
+    (``freq``; about 1.5 hours of nextpnr on two cores).
     ``place`` False stops after Yosys (hard-block inference only): no engine configuration fits
-    the iCE40 UP5K (8 DSPs, 30 EBR), but the inferred counts show by how much.
+    the iCE40 UP5K (8 DSPs, 30 EBR), but the inferred counts show by how much. ``freq`` (MHz)
+    overrides the target's default clock constraint.
     """
     out = []
     for n in (2, 4) if quick else (2, 4, 8):
@@ -48,7 +50,7 @@ def cases(quick: bool) -> list[dict]:
                     "params": {}, "place": True})
         out += [
             {"name": "engine_mlp1_8x8_ecp5-85k", "design": "engine", "target": "ecp5-85k",
-             "params": {"model": "mlp1", "n": 8}, "place": True},
+             "params": {"model": "mlp1", "n": 8}, "place": True, "freq": 110},
             {"name": "engine_n4_ice40-up5k_yosys", "design": "engine", "target": "ice40-up5k",
              "params": {"n": 4}, "place": False},
         ]
@@ -58,7 +60,7 @@ def cases(quick: bool) -> list[dict]:
 def run_case(case: dict) -> dict:
     try:
         r = synthesize(case["design"], case["target"], params=case["params"] or None, progress=True,
-                       place=case["place"])
+                       place=case["place"], freq_mhz=case.get("freq"))
     except ToolError as exc:
         return {**case, "error": str(exc)}
     keep = ("params", "placed", "fmax_mhz", "resources", "utilization", "harness", "critical_path", "tools",

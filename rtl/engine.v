@@ -5,7 +5,7 @@
 module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis_tready, m_axis_tdata, m_axis_tvalid, m_axis_tlast, busy, done, mode, step_count, cycle_count, flags, trace_valid, trace_tag, trace_index, trace_data, s_axis_tdata);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire [63:0] \$10 ;
+  wire \$10 ;
   wire [7:0] \$100 ;
   wire [7:0] \$101 ;
   wire [7:0] \$102 ;
@@ -16,7 +16,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$107 ;
   wire [7:0] \$108 ;
   wire [7:0] \$109 ;
-  wire [63:0] \$11 ;
+  wire [16:0] \$11 ;
   wire [7:0] \$110 ;
   wire [7:0] \$111 ;
   wire [7:0] \$112 ;
@@ -27,7 +27,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$117 ;
   wire [7:0] \$118 ;
   wire [7:0] \$119 ;
-  wire [63:0] \$12 ;
+  wire [16:0] \$12 ;
   wire [7:0] \$120 ;
   wire [7:0] \$121 ;
   wire [7:0] \$122 ;
@@ -38,7 +38,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$127 ;
   wire [7:0] \$128 ;
   wire [7:0] \$129 ;
-  wire [63:0] \$13 ;
+  wire [15:0] \$13 ;
   wire [7:0] \$130 ;
   wire [7:0] \$131 ;
   wire [7:0] \$132 ;
@@ -93,7 +93,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$177 ;
   wire [7:0] \$178 ;
   wire [7:0] \$179 ;
-  wire \$18 ;
+  wire [63:0] \$18 ;
   wire [7:0] \$180 ;
   wire [7:0] \$181 ;
   wire [7:0] \$182 ;
@@ -104,46 +104,46 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$187 ;
   wire [7:0] \$188 ;
   wire [7:0] \$189 ;
-  wire \$19 ;
+  wire [63:0] \$19 ;
   wire [7:0] \$190 ;
   wire [7:0] \$191 ;
   wire [7:0] \$192 ;
   wire [7:0] \$193 ;
   wire [7:0] \$194 ;
-  wire [8:0] \$195 ;
-  wire \$196 ;
-  wire \$197 ;
+  wire [7:0] \$195 ;
+  wire [7:0] \$196 ;
+  wire [7:0] \$197 ;
   wire [7:0] \$198 ;
-  wire \$199 ;
+  wire [8:0] \$199 ;
   wire \$2 ;
-  wire \$20 ;
+  wire [63:0] \$20 ;
   wire \$200 ;
-  wire [7:0] \$201 ;
-  wire \$202 ;
+  wire \$201 ;
+  wire [7:0] \$202 ;
   wire \$203 ;
   wire \$204 ;
-  wire \$205 ;
+  wire [7:0] \$205 ;
   wire \$206 ;
   wire \$207 ;
   wire \$208 ;
   wire \$209 ;
-  wire \$21 ;
+  wire [63:0] \$21 ;
   wire \$210 ;
   wire \$211 ;
   wire \$212 ;
   wire \$213 ;
   wire \$214 ;
-  reg [31:0] \$215 ;
+  wire \$215 ;
   wire \$216 ;
   wire \$217 ;
-  wire [25:0] \$218 ;
-  wire [24:0] \$219 ;
+  wire \$218 ;
+  reg [31:0] \$219 ;
   wire \$22 ;
-  wire [24:0] \$220 ;
+  wire \$220 ;
   wire \$221 ;
-  wire \$222 ;
-  wire \$223 ;
-  wire \$224 ;
+  wire [25:0] \$222 ;
+  wire [24:0] \$223 ;
+  wire [24:0] \$224 ;
   wire \$225 ;
   wire [24:0] \$226 ;
   wire [24:0] \$227 ;
@@ -193,7 +193,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$267 ;
   wire [32:0] \$268 ;
   wire \$269 ;
-  wire [7:0] \$27 ;
+  wire \$27 ;
   wire [32:0] \$270 ;
   wire \$271 ;
   wire [32:0] \$272 ;
@@ -204,7 +204,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$277 ;
   wire [32:0] \$278 ;
   wire \$279 ;
-  wire [7:0] \$28 ;
+  wire \$28 ;
   wire [32:0] \$280 ;
   wire \$281 ;
   wire [32:0] \$282 ;
@@ -215,7 +215,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$287 ;
   wire [32:0] \$288 ;
   wire \$289 ;
-  wire [7:0] \$29 ;
+  wire \$29 ;
   wire [32:0] \$290 ;
   wire \$291 ;
   wire [32:0] \$292 ;
@@ -227,7 +227,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [32:0] \$298 ;
   wire \$299 ;
   wire \$3 ;
-  wire [7:0] \$30 ;
+  wire \$30 ;
   wire [32:0] \$300 ;
   wire \$301 ;
   wire [32:0] \$302 ;
@@ -256,43 +256,43 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$323 ;
   wire \$324 ;
   wire \$325 ;
-  wire \$326 ;
+  wire [4:0] \$326 ;
   wire \$327 ;
-  wire [10:0] \$328 ;
-  wire [16:0] \$329 ;
+  wire \$328 ;
+  wire \$329 ;
   wire [7:0] \$33 ;
-  wire [16:0] \$330 ;
-  wire [10:0] \$331 ;
-  wire [16:0] \$332 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire [10:0] \$332 ;
   wire [16:0] \$333 ;
   wire [16:0] \$334 ;
-  wire [16:0] \$335 ;
+  wire [10:0] \$335 ;
   wire [16:0] \$336 ;
-  wire \$337 ;
-  wire [32:0] \$338 ;
-  wire \$339 ;
+  wire [16:0] \$337 ;
+  wire [16:0] \$338 ;
+  wire [16:0] \$339 ;
   wire [7:0] \$34 ;
-  wire \$340 ;
+  wire [16:0] \$340 ;
   wire \$341 ;
-  wire [16:0] \$342 ;
-  wire [16:0] \$343 ;
-  wire [16:0] \$344 ;
-  wire [16:0] \$345 ;
+  wire [32:0] \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire \$345 ;
   wire [16:0] \$346 ;
   wire [16:0] \$347 ;
   wire [16:0] \$348 ;
-  wire [10:0] \$349 ;
+  wire [16:0] \$349 ;
   wire [7:0] \$35 ;
   wire [16:0] \$350 ;
   wire [16:0] \$351 ;
   wire [16:0] \$352 ;
-  wire [16:0] \$353 ;
+  wire [10:0] \$353 ;
   wire [16:0] \$354 ;
-  wire \$355 ;
-  wire \$356 ;
+  wire [16:0] \$355 ;
+  wire [16:0] \$356 ;
   wire [16:0] \$357 ;
-  wire \$358 ;
-  wire [16:0] \$359 ;
+  wire [16:0] \$358 ;
+  wire \$359 ;
   wire [7:0] \$36 ;
   wire \$360 ;
   wire [16:0] \$361 ;
@@ -308,36 +308,36 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$370 ;
   wire [16:0] \$371 ;
   wire \$372 ;
-  wire [32:0] \$373 ;
+  wire [16:0] \$373 ;
   wire \$374 ;
-  wire \$375 ;
-  wire [7:0] \$376 ;
-  reg [31:0] \$377 ;
-  reg [31:0] \$378 ;
-  reg [31:0] \$379 ;
+  wire [16:0] \$375 ;
+  wire \$376 ;
+  wire [32:0] \$377 ;
+  wire \$378 ;
+  wire \$379 ;
   wire [7:0] \$38 ;
-  reg [3:0] \$380 ;
-  reg [3:0] \$381 ;
-  reg [23:0] \$382 ;
-  reg [23:0] \$383 ;
-  reg \$384 ;
-  reg [2:0] \$385 ;
-  reg [23:0] \$386 ;
-  reg \$387 ;
-  reg \$388 ;
-  reg \$389 ;
+  wire \$380 ;
+  wire \$381 ;
+  wire [7:0] \$382 ;
+  reg [31:0] \$383 ;
+  reg [31:0] \$384 ;
+  reg [31:0] \$385 ;
+  reg [3:0] \$386 ;
+  reg [3:0] \$387 ;
+  reg [23:0] \$388 ;
+  reg [23:0] \$389 ;
   wire [7:0] \$39 ;
-  reg [5:0] \$390 ;
-  reg [6:0] \$391 ;
-  reg [2:0] \$392 ;
+  reg \$390 ;
+  reg [2:0] \$391 ;
+  reg [23:0] \$392 ;
   reg \$393 ;
-  reg [31:0] \$394 ;
-  reg [31:0] \$395 ;
-  reg [31:0] \$396 ;
-  reg [31:0] \$397 ;
-  reg [31:0] \$398 ;
-  reg [31:0] \$399 ;
-  wire [7:0] \$4 ;
+  reg \$394 ;
+  reg \$395 ;
+  reg [5:0] \$396 ;
+  reg [6:0] \$397 ;
+  reg [2:0] \$398 ;
+  reg \$399 ;
+  wire \$4 ;
   wire [7:0] \$40 ;
   reg [31:0] \$400 ;
   reg [31:0] \$401 ;
@@ -370,77 +370,77 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [31:0] \$426 ;
   reg [31:0] \$427 ;
   reg [31:0] \$428 ;
-  reg \$429 ;
+  reg [31:0] \$429 ;
   wire [7:0] \$43 ;
-  reg [255:0] \$430 ;
-  reg \$431 ;
-  reg [383:0] \$432 ;
-  reg \$433 ;
-  reg [9:0] \$434 ;
-  reg [9:0] \$435 ;
-  reg [15:0] \$436 ;
-  reg [15:0] \$437 ;
-  reg [15:0] \$438 ;
+  reg [31:0] \$430 ;
+  reg [31:0] \$431 ;
+  reg [31:0] \$432 ;
+  reg [31:0] \$433 ;
+  reg [31:0] \$434 ;
+  reg [383:0] \$435 ;
+  reg \$436 ;
+  reg [9:0] \$437 ;
+  reg [9:0] \$438 ;
   reg [15:0] \$439 ;
   wire [7:0] \$44 ;
   reg [15:0] \$440 ;
   reg [15:0] \$441 ;
-  reg [9:0] \$442 ;
-  reg [9:0] \$443 ;
-  reg [31:0] \$444 ;
-  reg \$445 ;
-  reg \$446 ;
-  reg [9:0] \$447 ;
-  reg [15:0] \$448 ;
-  reg [31:0] \$449 ;
+  reg [15:0] \$442 ;
+  reg [15:0] \$443 ;
+  reg [15:0] \$444 ;
+  reg [9:0] \$445 ;
+  reg [9:0] \$446 ;
+  reg [31:0] \$447 ;
+  reg \$448 ;
+  reg \$449 ;
   wire [7:0] \$45 ;
-  reg [15:0] \$450 ;
+  reg [9:0] \$450 ;
   reg [15:0] \$451 ;
-  reg [15:0] \$452 ;
+  reg [31:0] \$452 ;
   reg [15:0] \$453 ;
   reg [15:0] \$454 ;
   reg [15:0] \$455 ;
   reg [15:0] \$456 ;
-  reg \$457 ;
-  reg \$458 ;
-  reg \$459 ;
+  reg [15:0] \$457 ;
+  reg [15:0] \$458 ;
+  reg [15:0] \$459 ;
   wire [7:0] \$46 ;
-  reg \$460 ;
+  reg [255:0] \$460 ;
   reg \$461 ;
-  reg \$462 ;
+  reg [3:0] \$462 ;
   reg \$463 ;
   reg \$464 ;
   reg \$465 ;
-  reg [85:0] \$466 ;
-  reg [255:0] \$467 ;
-  reg [85:0] \$468 ;
-  reg [255:0] \$469 ;
+  reg \$466 ;
+  reg \$467 ;
+  reg \$468 ;
+  reg \$469 ;
   wire [7:0] \$47 ;
-  reg [85:0] \$470 ;
-  reg [255:0] \$471 ;
+  reg \$470 ;
+  reg \$471 ;
   reg [85:0] \$472 ;
-  reg [85:0] \$473 ;
+  reg [255:0] \$473 ;
   reg [85:0] \$474 ;
-  reg [85:0] \$475 ;
+  reg [255:0] \$475 ;
   reg [85:0] \$476 ;
-  reg [85:0] \$477 ;
+  reg [255:0] \$477 ;
   reg [85:0] \$478 ;
   reg [85:0] \$479 ;
   wire [7:0] \$48 ;
   reg [85:0] \$480 ;
-  reg [63:0] \$481 ;
-  reg [63:0] \$482 ;
-  reg [63:0] \$483 ;
-  reg [63:0] \$484 ;
-  reg [63:0] \$485 ;
-  reg [63:0] \$486 ;
-  reg [7:0] \$487 ;
-  reg [7:0] \$488 ;
-  reg [7:0] \$489 ;
+  reg [85:0] \$481 ;
+  reg [85:0] \$482 ;
+  reg [85:0] \$483 ;
+  reg [85:0] \$484 ;
+  reg [85:0] \$485 ;
+  reg [85:0] \$486 ;
+  reg [63:0] \$487 ;
+  reg [63:0] \$488 ;
+  reg [63:0] \$489 ;
   wire [7:0] \$49 ;
-  reg [7:0] \$490 ;
-  reg [7:0] \$491 ;
-  reg [7:0] \$492 ;
+  reg [63:0] \$490 ;
+  reg [63:0] \$491 ;
+  reg [63:0] \$492 ;
   reg [7:0] \$493 ;
   reg [7:0] \$494 ;
   reg [7:0] \$495 ;
@@ -453,12 +453,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [7:0] \$500 ;
   reg [7:0] \$501 ;
   reg [7:0] \$502 ;
-  reg \$503 ;
+  reg [7:0] \$503 ;
   reg [7:0] \$504 ;
-  reg [15:0] \$505 ;
-  reg [255:0] \$506 ;
+  reg [7:0] \$505 ;
+  reg [7:0] \$506 ;
   reg [7:0] \$507 ;
+  reg [7:0] \$508 ;
+  reg \$509 ;
   wire [7:0] \$51 ;
+  reg [7:0] \$510 ;
+  reg [15:0] \$511 ;
+  reg [255:0] \$512 ;
+  reg [7:0] \$513 ;
   wire [7:0] \$52 ;
   wire [7:0] \$53 ;
   wire [7:0] \$54 ;
@@ -467,7 +473,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$57 ;
   wire [7:0] \$58 ;
   wire [7:0] \$59 ;
-  wire [16:0] \$6 ;
+  wire \$6 ;
   wire [7:0] \$60 ;
   wire [7:0] \$61 ;
   wire [7:0] \$62 ;
@@ -478,7 +484,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$67 ;
   wire [7:0] \$68 ;
   wire [7:0] \$69 ;
-  wire [16:0] \$7 ;
+  wire [7:0] \$7 ;
   wire [7:0] \$70 ;
   wire [7:0] \$71 ;
   wire [7:0] \$72 ;
@@ -489,7 +495,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$77 ;
   wire [7:0] \$78 ;
   wire [7:0] \$79 ;
-  wire [15:0] \$8 ;
+  wire \$8 ;
   wire [7:0] \$80 ;
   wire [7:0] \$81 ;
   wire [7:0] \$82 ;
@@ -513,7 +519,6 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$99 ;
   reg [15:0] a_mrow = 16'h0000;
   reg [15:0] a_tile = 16'h0000;
-  wire adv;
   reg [7:0] best_i0 = 8'h00;
   reg [7:0] best_i1 = 8'h00;
   reg [7:0] best_i2 = 8'h00;
@@ -532,27 +537,27 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [7:0] best_v7 = 8'h00;
   output busy;
   wire busy;
-  wire \busy$408 ;
-  wire \busy$409 ;
+  wire \busy$413 ;
+  wire \busy$414 ;
   reg clear;
-  wire \clear$229 ;
-  wire \clear$243 ;
-  wire \clear$257 ;
-  wire \clear$271 ;
-  wire \clear$285 ;
-  wire \clear$299 ;
-  wire \clear$313 ;
-  wire \clear$327 ;
-  wire \clear$418 ;
+  wire \clear$234 ;
+  wire \clear$248 ;
+  wire \clear$262 ;
+  wire \clear$276 ;
+  wire \clear$290 ;
+  wire \clear$304 ;
+  wire \clear$318 ;
+  wire \clear$332 ;
+  wire \clear$423 ;
   input clk;
   wire clk;
   reg [7:0] cls;
   wire [15:0] col_addr;
-  wire [15:0] \col_addr$405 ;
+  wire [15:0] \col_addr$410 ;
   wire [63:0] col_data;
-  wire [127:0] \col_data$406 ;
+  wire [127:0] \col_data$411 ;
   wire col_valid;
-  wire \col_valid$404 ;
+  wire \col_valid$409 ;
   reg counting;
   reg [31:0] csr_q0 = 32'd0;
   reg [31:0] csr_q1 = 32'd0;
@@ -561,29 +566,29 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   output [31:0] cycle_count;
   reg [31:0] cycle_count = 32'd0;
   wire decay_enable;
-  wire \decay_enable$242 ;
-  wire \decay_enable$256 ;
-  wire \decay_enable$270 ;
-  wire \decay_enable$284 ;
-  wire \decay_enable$298 ;
-  wire \decay_enable$312 ;
-  wire \decay_enable$326 ;
+  wire \decay_enable$247 ;
+  wire \decay_enable$261 ;
+  wire \decay_enable$275 ;
+  wire \decay_enable$289 ;
+  wire \decay_enable$303 ;
+  wire \decay_enable$317 ;
+  wire \decay_enable$331 ;
   wire [15:0] decay_multiplier;
-  wire [15:0] \decay_multiplier$240 ;
-  wire [15:0] \decay_multiplier$254 ;
-  wire [15:0] \decay_multiplier$268 ;
-  wire [15:0] \decay_multiplier$282 ;
-  wire [15:0] \decay_multiplier$296 ;
-  wire [15:0] \decay_multiplier$310 ;
-  wire [15:0] \decay_multiplier$324 ;
+  wire [15:0] \decay_multiplier$245 ;
+  wire [15:0] \decay_multiplier$259 ;
+  wire [15:0] \decay_multiplier$273 ;
+  wire [15:0] \decay_multiplier$287 ;
+  wire [15:0] \decay_multiplier$301 ;
+  wire [15:0] \decay_multiplier$315 ;
+  wire [15:0] \decay_multiplier$329 ;
   wire [4:0] decay_shift;
-  wire [4:0] \decay_shift$241 ;
-  wire [4:0] \decay_shift$255 ;
-  wire [4:0] \decay_shift$269 ;
-  wire [4:0] \decay_shift$283 ;
-  wire [4:0] \decay_shift$297 ;
-  wire [4:0] \decay_shift$311 ;
-  wire [4:0] \decay_shift$325 ;
+  wire [4:0] \decay_shift$246 ;
+  wire [4:0] \decay_shift$260 ;
+  wire [4:0] \decay_shift$274 ;
+  wire [4:0] \decay_shift$288 ;
+  wire [4:0] \decay_shift$302 ;
+  wire [4:0] \decay_shift$316 ;
+  wire [4:0] \decay_shift$330 ;
   output done;
   reg done = 1'h0;
   (* init = 1'h0 *)
@@ -641,103 +646,103 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg host_reading;
   reg [255:0] hread_data;
   wire [7:0] i__payload;
-  wire [321:0] \i__payload$210 ;
-  wire \i__payload$210.first ;
-  wire \i__payload$210.last ;
-  wire [63:0] \i__payload$210.narrow ;
-  wire [7:0] \i__payload$210.narrow[0] ;
-  wire [7:0] \i__payload$210.narrow[1] ;
-  wire [7:0] \i__payload$210.narrow[2] ;
-  wire [7:0] \i__payload$210.narrow[3] ;
-  wire [7:0] \i__payload$210.narrow[4] ;
-  wire [7:0] \i__payload$210.narrow[5] ;
-  wire [7:0] \i__payload$210.narrow[6] ;
-  wire [7:0] \i__payload$210.narrow[7] ;
-  wire [255:0] \i__payload$210.wide ;
-  wire [31:0] \i__payload$210.wide[0] ;
-  wire [31:0] \i__payload$210.wide[1] ;
-  wire [31:0] \i__payload$210.wide[2] ;
-  wire [31:0] \i__payload$210.wide[3] ;
-  wire [31:0] \i__payload$210.wide[4] ;
-  wire [31:0] \i__payload$210.wide[5] ;
-  wire [31:0] \i__payload$210.wide[6] ;
-  wire [31:0] \i__payload$210.wide[7] ;
-  wire [31:0] \i__payload$216 ;
-  wire [33:0] \i__payload$221 ;
-  wire [31:0] \i__payload$221.delta ;
-  wire [1:0] \i__payload$221.region ;
-  wire [47:0] \i__payload$223 ;
-  wire [31:0] \i__payload$223.g ;
-  wire [15:0] \i__payload$223.w ;
-  wire [31:0] \i__payload$231 ;
-  wire [33:0] \i__payload$235 ;
-  wire [31:0] \i__payload$235.delta ;
-  wire [1:0] \i__payload$235.region ;
-  wire [47:0] \i__payload$237 ;
-  wire [31:0] \i__payload$237.g ;
-  wire [15:0] \i__payload$237.w ;
-  wire [31:0] \i__payload$245 ;
-  wire [33:0] \i__payload$249 ;
-  wire [31:0] \i__payload$249.delta ;
-  wire [1:0] \i__payload$249.region ;
-  wire [47:0] \i__payload$251 ;
-  wire [31:0] \i__payload$251.g ;
-  wire [15:0] \i__payload$251.w ;
-  wire [31:0] \i__payload$259 ;
-  wire [33:0] \i__payload$263 ;
-  wire [31:0] \i__payload$263.delta ;
-  wire [1:0] \i__payload$263.region ;
-  wire [47:0] \i__payload$265 ;
-  wire [31:0] \i__payload$265.g ;
-  wire [15:0] \i__payload$265.w ;
-  wire [31:0] \i__payload$273 ;
-  wire [33:0] \i__payload$277 ;
-  wire [31:0] \i__payload$277.delta ;
-  wire [1:0] \i__payload$277.region ;
-  wire [47:0] \i__payload$279 ;
-  wire [31:0] \i__payload$279.g ;
-  wire [15:0] \i__payload$279.w ;
-  wire [31:0] \i__payload$287 ;
+  wire [321:0] \i__payload$215 ;
+  wire \i__payload$215.first ;
+  wire \i__payload$215.last ;
+  wire [63:0] \i__payload$215.narrow ;
+  wire [7:0] \i__payload$215.narrow[0] ;
+  wire [7:0] \i__payload$215.narrow[1] ;
+  wire [7:0] \i__payload$215.narrow[2] ;
+  wire [7:0] \i__payload$215.narrow[3] ;
+  wire [7:0] \i__payload$215.narrow[4] ;
+  wire [7:0] \i__payload$215.narrow[5] ;
+  wire [7:0] \i__payload$215.narrow[6] ;
+  wire [7:0] \i__payload$215.narrow[7] ;
+  wire [255:0] \i__payload$215.wide ;
+  wire [31:0] \i__payload$215.wide[0] ;
+  wire [31:0] \i__payload$215.wide[1] ;
+  wire [31:0] \i__payload$215.wide[2] ;
+  wire [31:0] \i__payload$215.wide[3] ;
+  wire [31:0] \i__payload$215.wide[4] ;
+  wire [31:0] \i__payload$215.wide[5] ;
+  wire [31:0] \i__payload$215.wide[6] ;
+  wire [31:0] \i__payload$215.wide[7] ;
+  wire [31:0] \i__payload$221 ;
+  wire [33:0] \i__payload$226 ;
+  wire [31:0] \i__payload$226.delta ;
+  wire [1:0] \i__payload$226.region ;
+  wire [47:0] \i__payload$228 ;
+  wire [31:0] \i__payload$228.g ;
+  wire [15:0] \i__payload$228.w ;
+  wire [31:0] \i__payload$236 ;
+  wire [33:0] \i__payload$240 ;
+  wire [31:0] \i__payload$240.delta ;
+  wire [1:0] \i__payload$240.region ;
+  wire [47:0] \i__payload$242 ;
+  wire [31:0] \i__payload$242.g ;
+  wire [15:0] \i__payload$242.w ;
+  wire [31:0] \i__payload$250 ;
+  wire [33:0] \i__payload$254 ;
+  wire [31:0] \i__payload$254.delta ;
+  wire [1:0] \i__payload$254.region ;
+  wire [47:0] \i__payload$256 ;
+  wire [31:0] \i__payload$256.g ;
+  wire [15:0] \i__payload$256.w ;
+  wire [31:0] \i__payload$264 ;
+  wire [33:0] \i__payload$268 ;
+  wire [31:0] \i__payload$268.delta ;
+  wire [1:0] \i__payload$268.region ;
+  wire [47:0] \i__payload$270 ;
+  wire [31:0] \i__payload$270.g ;
+  wire [15:0] \i__payload$270.w ;
+  wire [31:0] \i__payload$278 ;
+  wire [33:0] \i__payload$282 ;
+  wire [31:0] \i__payload$282.delta ;
+  wire [1:0] \i__payload$282.region ;
+  wire [47:0] \i__payload$284 ;
+  wire [31:0] \i__payload$284.g ;
+  wire [15:0] \i__payload$284.w ;
   wire [7:0] \i__payload$29 ;
-  wire [33:0] \i__payload$291 ;
-  wire [31:0] \i__payload$291.delta ;
-  wire [1:0] \i__payload$291.region ;
-  wire [47:0] \i__payload$293 ;
-  wire [31:0] \i__payload$293.g ;
-  wire [15:0] \i__payload$293.w ;
-  wire [31:0] \i__payload$301 ;
-  wire [33:0] \i__payload$305 ;
-  wire [31:0] \i__payload$305.delta ;
-  wire [1:0] \i__payload$305.region ;
-  wire [47:0] \i__payload$307 ;
-  wire [31:0] \i__payload$307.g ;
-  wire [15:0] \i__payload$307.w ;
-  wire [31:0] \i__payload$315 ;
-  wire [33:0] \i__payload$319 ;
-  wire [31:0] \i__payload$319.delta ;
-  wire [1:0] \i__payload$319.region ;
-  wire [47:0] \i__payload$321 ;
-  wire [31:0] \i__payload$321.g ;
-  wire [15:0] \i__payload$321.w ;
-  wire [127:0] \i__payload$329 ;
-  wire [63:0] \i__payload$329.y ;
-  wire [7:0] \i__payload$329.y[0] ;
-  wire [7:0] \i__payload$329.y[1] ;
-  wire [7:0] \i__payload$329.y[2] ;
-  wire [7:0] \i__payload$329.y[3] ;
-  wire [7:0] \i__payload$329.y[4] ;
-  wire [7:0] \i__payload$329.y[5] ;
-  wire [7:0] \i__payload$329.y[6] ;
-  wire [7:0] \i__payload$329.y[7] ;
-  wire [63:0] \i__payload$329.y_hat ;
-  wire [7:0] \i__payload$329.y_hat[0] ;
-  wire [7:0] \i__payload$329.y_hat[1] ;
-  wire [7:0] \i__payload$329.y_hat[2] ;
-  wire [7:0] \i__payload$329.y_hat[3] ;
-  wire [7:0] \i__payload$329.y_hat[4] ;
-  wire [7:0] \i__payload$329.y_hat[5] ;
-  wire [7:0] \i__payload$329.y_hat[6] ;
-  wire [7:0] \i__payload$329.y_hat[7] ;
+  wire [31:0] \i__payload$292 ;
+  wire [33:0] \i__payload$296 ;
+  wire [31:0] \i__payload$296.delta ;
+  wire [1:0] \i__payload$296.region ;
+  wire [47:0] \i__payload$298 ;
+  wire [31:0] \i__payload$298.g ;
+  wire [15:0] \i__payload$298.w ;
+  wire [31:0] \i__payload$306 ;
+  wire [33:0] \i__payload$310 ;
+  wire [31:0] \i__payload$310.delta ;
+  wire [1:0] \i__payload$310.region ;
+  wire [47:0] \i__payload$312 ;
+  wire [31:0] \i__payload$312.g ;
+  wire [15:0] \i__payload$312.w ;
+  wire [31:0] \i__payload$320 ;
+  wire [33:0] \i__payload$324 ;
+  wire [31:0] \i__payload$324.delta ;
+  wire [1:0] \i__payload$324.region ;
+  wire [47:0] \i__payload$326 ;
+  wire [31:0] \i__payload$326.g ;
+  wire [15:0] \i__payload$326.w ;
+  wire [127:0] \i__payload$334 ;
+  wire [63:0] \i__payload$334.y ;
+  wire [7:0] \i__payload$334.y[0] ;
+  wire [7:0] \i__payload$334.y[1] ;
+  wire [7:0] \i__payload$334.y[2] ;
+  wire [7:0] \i__payload$334.y[3] ;
+  wire [7:0] \i__payload$334.y[4] ;
+  wire [7:0] \i__payload$334.y[5] ;
+  wire [7:0] \i__payload$334.y[6] ;
+  wire [7:0] \i__payload$334.y[7] ;
+  wire [63:0] \i__payload$334.y_hat ;
+  wire [7:0] \i__payload$334.y_hat[0] ;
+  wire [7:0] \i__payload$334.y_hat[1] ;
+  wire [7:0] \i__payload$334.y_hat[2] ;
+  wire [7:0] \i__payload$334.y_hat[3] ;
+  wire [7:0] \i__payload$334.y_hat[4] ;
+  wire [7:0] \i__payload$334.y_hat[5] ;
+  wire [7:0] \i__payload$334.y_hat[6] ;
+  wire [7:0] \i__payload$334.y_hat[7] ;
   wire [7:0] \i__payload$38 ;
   wire [7:0] \i__payload$47 ;
   wire [7:0] \i__payload$56 ;
@@ -745,43 +750,42 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \i__payload$74 ;
   wire [7:0] \i__payload$83 ;
   wire i__ready;
-  wire \i__ready$156 ;
   wire \i__ready$32 ;
   wire \i__ready$41 ;
+  wire \i__ready$483 ;
   wire \i__ready$50 ;
   wire \i__ready$59 ;
   wire \i__ready$68 ;
   wire \i__ready$77 ;
   wire \i__ready$86 ;
   wire i__valid;
-  (* init = 1'h0 *)
-  wire \i__valid$209 ;
-  wire \i__valid$213 ;
-  wire \i__valid$220 ;
-  wire \i__valid$222 ;
-  wire \i__valid$230 ;
-  wire \i__valid$234 ;
-  wire \i__valid$236 ;
-  wire \i__valid$244 ;
-  wire \i__valid$248 ;
-  wire \i__valid$250 ;
-  wire \i__valid$258 ;
-  wire \i__valid$262 ;
-  wire \i__valid$264 ;
-  wire \i__valid$272 ;
-  wire \i__valid$276 ;
-  wire \i__valid$278 ;
-  wire \i__valid$286 ;
-  wire \i__valid$290 ;
-  wire \i__valid$292 ;
-  wire \i__valid$300 ;
-  wire \i__valid$304 ;
-  wire \i__valid$306 ;
-  wire \i__valid$314 ;
-  wire \i__valid$318 ;
-  wire \i__valid$320 ;
-  wire \i__valid$328 ;
+  reg \i__valid$213  = 1'h0;
+  wire \i__valid$218 ;
+  wire \i__valid$225 ;
+  wire \i__valid$227 ;
+  wire \i__valid$235 ;
+  wire \i__valid$239 ;
+  wire \i__valid$241 ;
+  wire \i__valid$249 ;
+  wire \i__valid$253 ;
+  wire \i__valid$255 ;
+  wire \i__valid$263 ;
+  wire \i__valid$267 ;
+  wire \i__valid$269 ;
+  wire \i__valid$277 ;
+  wire \i__valid$281 ;
+  wire \i__valid$283 ;
+  wire \i__valid$291 ;
+  wire \i__valid$295 ;
+  wire \i__valid$297 ;
+  wire \i__valid$305 ;
+  wire \i__valid$309 ;
+  wire \i__valid$311 ;
+  wire \i__valid$319 ;
+  wire \i__valid$323 ;
+  wire \i__valid$325 ;
   wire \i__valid$33 ;
+  wire \i__valid$333 ;
   wire \i__valid$42 ;
   wire \i__valid$51 ;
   wire \i__valid$60 ;
@@ -792,46 +796,48 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [383:0] ibits = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   reg is_fwd = 1'h0;
   reg is_grad = 1'h0;
+  wire issue;
   reg issuing = 1'h0;
   reg [15:0] ki = 16'h0000;
   reg [15:0] klen_m1 = 16'h0000;
+  wire [3:0] level;
   wire [31:0] lr_multiplier;
-  wire [31:0] \lr_multiplier$238 ;
-  wire [31:0] \lr_multiplier$252 ;
-  wire [31:0] \lr_multiplier$266 ;
-  wire [31:0] \lr_multiplier$280 ;
-  wire [31:0] \lr_multiplier$294 ;
-  wire [31:0] \lr_multiplier$308 ;
-  wire [31:0] \lr_multiplier$322 ;
+  wire [31:0] \lr_multiplier$243 ;
+  wire [31:0] \lr_multiplier$257 ;
+  wire [31:0] \lr_multiplier$271 ;
+  wire [31:0] \lr_multiplier$285 ;
+  wire [31:0] \lr_multiplier$299 ;
+  wire [31:0] \lr_multiplier$313 ;
+  wire [31:0] \lr_multiplier$327 ;
   wire [5:0] lr_shift;
-  wire [5:0] \lr_shift$239 ;
-  wire [5:0] \lr_shift$253 ;
-  wire [5:0] \lr_shift$267 ;
-  wire [5:0] \lr_shift$281 ;
-  wire [5:0] \lr_shift$295 ;
-  wire [5:0] \lr_shift$309 ;
-  wire [5:0] \lr_shift$323 ;
+  wire [5:0] \lr_shift$244 ;
+  wire [5:0] \lr_shift$258 ;
+  wire [5:0] \lr_shift$272 ;
+  wire [5:0] \lr_shift$286 ;
+  wire [5:0] \lr_shift$300 ;
+  wire [5:0] \lr_shift$314 ;
+  wire [5:0] \lr_shift$328 ;
   output [255:0] m_axis_tdata;
-  reg [255:0] m_axis_tdata = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  wire [255:0] m_axis_tdata;
   output m_axis_tlast;
-  reg m_axis_tlast = 1'h0;
+  wire m_axis_tlast;
   input m_axis_tready;
   wire m_axis_tready;
   output m_axis_tvalid;
-  reg m_axis_tvalid = 1'h0;
+  wire m_axis_tvalid;
   reg [31:0] mac_steps = 32'd0;
   reg [9:0] mi = 10'h000;
   output mode;
   reg mode = 1'h0;
   reg [9:0] mt_m1 = 10'h000;
   wire [31:0] multiplier;
-  wire [31:0] \multiplier$232 ;
-  wire [31:0] \multiplier$246 ;
-  wire [31:0] \multiplier$260 ;
-  wire [31:0] \multiplier$274 ;
-  wire [31:0] \multiplier$288 ;
-  wire [31:0] \multiplier$302 ;
-  wire [31:0] \multiplier$316 ;
+  wire [31:0] \multiplier$237 ;
+  wire [31:0] \multiplier$251 ;
+  wire [31:0] \multiplier$265 ;
+  wire [31:0] \multiplier$279 ;
+  wire [31:0] \multiplier$293 ;
+  wire [31:0] \multiplier$307 ;
+  wire [31:0] \multiplier$321 ;
   reg [15:0] naddr = 16'h0000;
   reg [7:0] new_i;
   reg [7:0] new_v;
@@ -839,33 +845,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [15:0] nrow = 16'h0000;
   reg [9:0] nt_m1 = 10'h000;
   wire [7:0] o__payload;
-  wire [258:0] \o__payload$159 ;
-  wire [255:0] \o__payload$159.acc ;
-  wire [31:0] \o__payload$159.acc[0] ;
-  wire [31:0] \o__payload$159.acc[1] ;
-  wire [31:0] \o__payload$159.acc[2] ;
-  wire [31:0] \o__payload$159.acc[3] ;
-  wire [31:0] \o__payload$159.acc[4] ;
-  wire [31:0] \o__payload$159.acc[5] ;
-  wire [31:0] \o__payload$159.acc[6] ;
-  wire [31:0] \o__payload$159.acc[7] ;
-  wire [2:0] \o__payload$159.row ;
+  wire [258:0] \o__payload$172 ;
+  wire [255:0] \o__payload$172.acc ;
+  wire [31:0] \o__payload$172.acc[0] ;
+  wire [31:0] \o__payload$172.acc[1] ;
+  wire [31:0] \o__payload$172.acc[2] ;
+  wire [31:0] \o__payload$172.acc[3] ;
+  wire [31:0] \o__payload$172.acc[4] ;
+  wire [31:0] \o__payload$172.acc[5] ;
+  wire [31:0] \o__payload$172.acc[6] ;
+  wire [31:0] \o__payload$172.acc[7] ;
+  wire [2:0] \o__payload$172.row ;
   wire [7:0] \o__payload$30 ;
-  wire [9:0] \o__payload$336 ;
-  wire [7:0] \o__payload$336.h ;
-  wire [1:0] \o__payload$336.region ;
-  wire [9:0] \o__payload$337 ;
-  wire [7:0] \o__payload$337.h ;
-  wire [1:0] \o__payload$337.region ;
-  wire [9:0] \o__payload$338 ;
-  wire [7:0] \o__payload$338.h ;
-  wire [1:0] \o__payload$338.region ;
-  wire [9:0] \o__payload$339 ;
-  wire [7:0] \o__payload$339.h ;
-  wire [1:0] \o__payload$339.region ;
-  wire [9:0] \o__payload$340 ;
-  wire [7:0] \o__payload$340.h ;
-  wire [1:0] \o__payload$340.region ;
   wire [9:0] \o__payload$341 ;
   wire [7:0] \o__payload$341.h ;
   wire [1:0] \o__payload$341.region ;
@@ -875,35 +866,50 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [9:0] \o__payload$343 ;
   wire [7:0] \o__payload$343.h ;
   wire [1:0] \o__payload$343.region ;
-  wire [74:0] \o__payload$360 ;
-  wire [2:0] \o__payload$360.argmax ;
-  wire [63:0] \o__payload$360.e ;
-  wire [7:0] \o__payload$360.e[0] ;
-  wire [7:0] \o__payload$360.e[1] ;
-  wire [7:0] \o__payload$360.e[2] ;
-  wire [7:0] \o__payload$360.e[3] ;
-  wire [7:0] \o__payload$360.e[4] ;
-  wire [7:0] \o__payload$360.e[5] ;
-  wire [7:0] \o__payload$360.e[6] ;
-  wire [7:0] \o__payload$360.e[7] ;
-  wire [7:0] \o__payload$360.max ;
-  wire [31:0] \o__payload$374 ;
-  wire [31:0] \o__payload$375 ;
-  wire [31:0] \o__payload$376 ;
-  wire [31:0] \o__payload$377 ;
-  wire [31:0] \o__payload$378 ;
+  wire [9:0] \o__payload$344 ;
+  wire [7:0] \o__payload$344.h ;
+  wire [1:0] \o__payload$344.region ;
+  wire [9:0] \o__payload$345 ;
+  wire [7:0] \o__payload$345.h ;
+  wire [1:0] \o__payload$345.region ;
+  wire [9:0] \o__payload$346 ;
+  wire [7:0] \o__payload$346.h ;
+  wire [1:0] \o__payload$346.region ;
+  wire [9:0] \o__payload$347 ;
+  wire [7:0] \o__payload$347.h ;
+  wire [1:0] \o__payload$347.region ;
+  wire [9:0] \o__payload$348 ;
+  wire [7:0] \o__payload$348.h ;
+  wire [1:0] \o__payload$348.region ;
+  wire [74:0] \o__payload$365 ;
+  wire [2:0] \o__payload$365.argmax ;
+  wire [63:0] \o__payload$365.e ;
+  wire [7:0] \o__payload$365.e[0] ;
+  wire [7:0] \o__payload$365.e[1] ;
+  wire [7:0] \o__payload$365.e[2] ;
+  wire [7:0] \o__payload$365.e[3] ;
+  wire [7:0] \o__payload$365.e[4] ;
+  wire [7:0] \o__payload$365.e[5] ;
+  wire [7:0] \o__payload$365.e[6] ;
+  wire [7:0] \o__payload$365.e[7] ;
+  wire [7:0] \o__payload$365.max ;
   wire [31:0] \o__payload$379 ;
   wire [31:0] \o__payload$380 ;
   wire [31:0] \o__payload$381 ;
-  wire [15:0] \o__payload$383 ;
-  wire [15:0] \o__payload$384 ;
-  wire [15:0] \o__payload$385 ;
-  wire [15:0] \o__payload$386 ;
-  wire [15:0] \o__payload$387 ;
+  wire [31:0] \o__payload$382 ;
+  wire [31:0] \o__payload$383 ;
+  wire [31:0] \o__payload$384 ;
+  wire [31:0] \o__payload$385 ;
+  wire [31:0] \o__payload$386 ;
   wire [15:0] \o__payload$388 ;
   wire [15:0] \o__payload$389 ;
   wire [7:0] \o__payload$39 ;
   wire [15:0] \o__payload$390 ;
+  wire [15:0] \o__payload$391 ;
+  wire [15:0] \o__payload$392 ;
+  wire [15:0] \o__payload$393 ;
+  wire [15:0] \o__payload$394 ;
+  wire [15:0] \o__payload$395 ;
   wire [7:0] \o__payload$48 ;
   wire [7:0] \o__payload$57 ;
   wire [7:0] \o__payload$66 ;
@@ -945,7 +951,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \o__ready$93 ;
   wire o__valid;
   wire \o__valid$34 ;
-  wire \o__valid$417 ;
+  wire \o__valid$422 ;
   wire \o__valid$43 ;
   wire \o__valid$52 ;
   wire \o__valid$61 ;
@@ -999,45 +1005,38 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [31:0] phase_cycles9 = 32'd0;
   wire pipe_busy;
   reg [5:0] r_addr;
-  reg [8:0] \r_addr$162 ;
-  reg [6:0] \r_addr$166 ;
-  reg [9:0] \r_addr$168 ;
-  reg [9:0] \r_addr$171 ;
-  reg [6:0] \r_addr$173 ;
-  reg [6:0] \r_addr$175 ;
-  reg [8:0] \r_addr$177 ;
-  reg [7:0] \r_addr$179 ;
-  reg [5:0] \r_addr$181 ;
-  wire [127:0] r_data;
-  wire [127:0] \r_data$104 ;
-  wire [127:0] \r_data$105 ;
-  wire [63:0] \r_data$106 ;
-  wire [63:0] \r_data$107 ;
-  wire [63:0] \r_data$108 ;
-  wire [15:0] \r_data$109 ;
-  wire [255:0] \r_data$110 ;
-  wire [7:0] \r_data$111 ;
+  reg [8:0] \r_addr$175 ;
+  reg [6:0] \r_addr$178 ;
+  reg [9:0] \r_addr$179 ;
+  reg [9:0] \r_addr$181 ;
+  reg [6:0] \r_addr$182 ;
+  reg [6:0] \r_addr$183 ;
+  reg [8:0] \r_addr$184 ;
+  reg [7:0] \r_addr$185 ;
+  reg [5:0] \r_addr$186 ;
+  wire [256:0] r_data;
+  wire [127:0] \r_data$109 ;
+  wire [127:0] \r_data$110 ;
+  wire [127:0] \r_data$111 ;
+  wire [63:0] \r_data$112 ;
   wire [63:0] \r_data$113 ;
-  reg r_en;
-  reg \r_en$163 ;
-  reg \r_en$167 ;
-  reg \r_en$169 ;
-  reg \r_en$172 ;
-  reg \r_en$174 ;
-  reg \r_en$176 ;
-  reg \r_en$178 ;
-  reg \r_en$180 ;
-  reg \r_en$182 ;
-  wire read_adv;
+  wire [63:0] \r_data$114 ;
+  wire [15:0] \r_data$115 ;
+  wire [255:0] \r_data$116 ;
+  wire [7:0] \r_data$117 ;
+  wire [63:0] \r_data$119 ;
+  wire r_en;
+  wire r_rdy;
+  wire read_room;
   reg [15:0] row_base;
-  reg [15:0] \row_base$400 ;
+  reg [15:0] \row_base$405 ;
   reg [63:0] row_data;
-  reg [127:0] \row_data$399 ;
+  reg [127:0] \row_data$404 ;
   reg row_done;
   reg [2:0] row_index;
-  reg [2:0] \row_index$398 ;
+  reg [2:0] \row_index$403 ;
   reg row_valid;
-  reg \row_valid$333 ;
+  reg \row_valid$338 ;
   reg [31:0] rows_done = 32'd0;
   reg [31:0] rows_total = 32'd0;
   input rst;
@@ -1057,7 +1056,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg s2_valid = 1'h0;
   reg s3_first = 1'h0;
   reg s3_last = 1'h0;
-  reg s3_valid = 1'h0;
+  (* init = 1'h0 *)
+  wire s3_valid;
   input [255:0] s_axis_tdata;
   wire [255:0] s_axis_tdata;
   input s_axis_tlast;
@@ -1166,13 +1166,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [15:0] \sb9.t_base ;
   wire \sb9.valid ;
   wire [5:0] shift;
-  wire [5:0] \shift$233 ;
-  wire [5:0] \shift$247 ;
-  wire [5:0] \shift$261 ;
-  wire [5:0] \shift$275 ;
-  wire [5:0] \shift$289 ;
-  wire [5:0] \shift$303 ;
-  wire [5:0] \shift$317 ;
+  wire [5:0] \shift$238 ;
+  wire [5:0] \shift$252 ;
+  wire [5:0] \shift$266 ;
+  wire [5:0] \shift$280 ;
+  wire [5:0] \shift$294 ;
+  wire [5:0] \shift$308 ;
+  wire [5:0] \shift$322 ;
+  reg [3:0] since_last = 4'he;
+  reg [255:0] st_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg st_valid = 1'h0;
   output [31:0] step_count;
   reg [31:0] step_count = 32'd0;
   (* init = 32'd0 *)
@@ -1181,6 +1184,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [255:0] t_data;
   reg [15:0] t_mrow = 16'h0000;
   reg [15:0] t_tile = 16'h0000;
+  reg take;
   reg [31:0] tr_e0;
   reg [31:0] tr_e1;
   reg [31:0] tr_e2;
@@ -1215,28 +1219,27 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg trace_valid = 1'h0;
   reg tv;
   reg [5:0] w_addr;
-  reg [8:0] \w_addr$121 ;
-  reg [6:0] \w_addr$124 ;
-  reg [9:0] \w_addr$127 ;
-  reg [9:0] \w_addr$130 ;
-  reg [6:0] \w_addr$133 ;
-  reg [8:0] \w_addr$136 ;
-  reg [7:0] \w_addr$139 ;
-  reg [5:0] \w_addr$142 ;
-  reg [6:0] \w_addr$145 ;
+  reg [8:0] \w_addr$127 ;
+  reg [6:0] \w_addr$130 ;
+  reg [9:0] \w_addr$133 ;
+  reg [9:0] \w_addr$136 ;
+  reg [6:0] \w_addr$139 ;
+  reg [8:0] \w_addr$142 ;
+  reg [7:0] \w_addr$145 ;
+  reg [5:0] \w_addr$148 ;
+  reg [6:0] \w_addr$151 ;
   reg [127:0] w_data;
-  reg [127:0] \w_data$122 ;
-  reg [127:0] \w_data$125 ;
-  reg [63:0] \w_data$128 ;
-  reg [63:0] \w_data$131 ;
+  reg [127:0] \w_data$128 ;
+  reg [127:0] \w_data$131 ;
   reg [63:0] \w_data$134 ;
-  reg [15:0] \w_data$137 ;
-  reg [255:0] \w_data$140 ;
-  reg [7:0] \w_data$143 ;
-  reg [63:0] \w_data$146 ;
+  reg [63:0] \w_data$137 ;
+  reg [63:0] \w_data$140 ;
+  reg [15:0] \w_data$143 ;
+  reg [255:0] \w_data$146 ;
+  reg [7:0] \w_data$149 ;
+  reg [63:0] \w_data$152 ;
+  reg [256:0] \w_data$158 ;
   reg w_en;
-  reg \w_en$120 ;
-  reg \w_en$123 ;
   reg \w_en$126 ;
   reg \w_en$129 ;
   reg \w_en$132 ;
@@ -1244,6 +1247,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \w_en$138 ;
   reg \w_en$141 ;
   reg \w_en$144 ;
+  reg \w_en$147 ;
+  reg \w_en$150 ;
+  reg \w_en$156 ;
   reg [15:0] waddr = 16'h0000;
   reg [15:0] wcol = 16'h0000;
   reg [255:0] wide_data;
@@ -1286,520 +1292,524 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [63:0] y5 = 64'h0000000000000000;
   reg [63:0] y6 = 64'h0000000000000000;
   always @(posedge clk)
-    csr_q0 <= \$377 ;
+    csr_q0 <= \$383 ;
   always @(posedge clk)
-    csr_q1 <= \$378 ;
+    csr_q1 <= \$384 ;
   always @(posedge clk)
-    csr_q2 <= \$379 ;
+    csr_q2 <= \$385 ;
   always @(posedge clk)
-    hdr_op <= \$380 ;
+    hdr_op <= \$386 ;
   always @(posedge clk)
-    hdr_mem <= \$381 ;
+    hdr_mem <= \$387 ;
   always @(posedge clk)
-    haddr <= \$382 ;
+    haddr <= \$388 ;
   always @(posedge clk)
-    hcount <= \$383 ;
+    hcount <= \$389 ;
   always @(posedge clk)
-    done <= \$384 ;
+    done <= \$390 ;
   always @(posedge clk)
-    ctl_state <= \$385 ;
+    ctl_state <= \$391 ;
   always @(posedge clk)
-    out_cnt <= \$386 ;
+    out_cnt <= \$392 ;
   always @(posedge clk)
-    rv0 <= \$387 ;
+    rv0 <= \$393 ;
   always @(posedge clk)
-    rv1 <= \$388 ;
+    rv1 <= \$394 ;
   always @(posedge clk)
-    rv2 <= \$389 ;
+    rv2 <= \$395 ;
   always @(posedge clk)
-    pc <= \$390 ;
+    pc <= \$396 ;
   always @(posedge clk)
-    ibase <= \$391 ;
+    ibase <= \$397 ;
   always @(posedge clk)
-    fcnt <= \$392 ;
+    fcnt <= \$398 ;
   always @(posedge clk)
-    mode <= \$393 ;
+    mode <= \$399 ;
   always @(posedge clk)
-    cycle_count <= \$394 ;
+    cycle_count <= \$400 ;
   always @(posedge clk)
-    mac_steps <= \$395 ;
+    mac_steps <= \$401 ;
   always @(posedge clk)
-    phase_cycles0 <= \$396 ;
+    phase_cycles0 <= \$402 ;
   always @(posedge clk)
-    phase_cycles1 <= \$397 ;
+    phase_cycles1 <= \$403 ;
   always @(posedge clk)
-    phase_cycles2 <= \$398 ;
+    phase_cycles2 <= \$404 ;
   always @(posedge clk)
-    phase_cycles3 <= \$399 ;
+    phase_cycles3 <= \$405 ;
   always @(posedge clk)
-    phase_cycles4 <= \$400 ;
+    phase_cycles4 <= \$406 ;
   always @(posedge clk)
-    phase_cycles5 <= \$401 ;
+    phase_cycles5 <= \$407 ;
   always @(posedge clk)
-    phase_cycles6 <= \$402 ;
+    phase_cycles6 <= \$408 ;
   always @(posedge clk)
-    phase_cycles7 <= \$403 ;
+    phase_cycles7 <= \$409 ;
   always @(posedge clk)
-    phase_cycles8 <= \$404 ;
+    phase_cycles8 <= \$410 ;
   always @(posedge clk)
-    phase_cycles9 <= \$405 ;
+    phase_cycles9 <= \$411 ;
   always @(posedge clk)
-    phase_cycles10 <= \$406 ;
+    phase_cycles10 <= \$412 ;
   always @(posedge clk)
-    phase_cycles11 <= \$407 ;
+    phase_cycles11 <= \$413 ;
   always @(posedge clk)
-    phase_cycles12 <= \$408 ;
+    phase_cycles12 <= \$414 ;
   always @(posedge clk)
-    phase_cycles13 <= \$409 ;
+    phase_cycles13 <= \$415 ;
   always @(posedge clk)
-    phase_cycles14 <= \$410 ;
+    phase_cycles14 <= \$416 ;
   always @(posedge clk)
-    phase_cycles15 <= \$411 ;
+    phase_cycles15 <= \$417 ;
   always @(posedge clk)
-    phase_cycles16 <= \$412 ;
+    phase_cycles16 <= \$418 ;
   always @(posedge clk)
-    phase_cycles17 <= \$413 ;
+    phase_cycles17 <= \$419 ;
   always @(posedge clk)
-    phase_cycles18 <= \$414 ;
+    phase_cycles18 <= \$420 ;
   always @(posedge clk)
-    phase_cycles19 <= \$415 ;
+    phase_cycles19 <= \$421 ;
   always @(posedge clk)
-    phase_cycles20 <= \$416 ;
+    phase_cycles20 <= \$422 ;
   always @(posedge clk)
-    phase_cycles21 <= \$417 ;
+    phase_cycles21 <= \$423 ;
   always @(posedge clk)
-    phase_cycles22 <= \$418 ;
+    phase_cycles22 <= \$424 ;
   always @(posedge clk)
-    phase_cycles23 <= \$419 ;
+    phase_cycles23 <= \$425 ;
   always @(posedge clk)
-    phase_cycles24 <= \$420 ;
+    phase_cycles24 <= \$426 ;
   always @(posedge clk)
-    phase_cycles25 <= \$421 ;
+    phase_cycles25 <= \$427 ;
   always @(posedge clk)
-    phase_cycles26 <= \$422 ;
+    phase_cycles26 <= \$428 ;
   always @(posedge clk)
-    phase_cycles27 <= \$423 ;
+    phase_cycles27 <= \$429 ;
   always @(posedge clk)
-    phase_cycles28 <= \$424 ;
+    phase_cycles28 <= \$430 ;
   always @(posedge clk)
-    phase_cycles29 <= \$425 ;
+    phase_cycles29 <= \$431 ;
   always @(posedge clk)
-    phase_cycles30 <= \$426 ;
+    phase_cycles30 <= \$432 ;
   always @(posedge clk)
-    phase_cycles31 <= \$427 ;
+    phase_cycles31 <= \$433 ;
   always @(posedge clk)
-    step_count <= \$428 ;
+    step_count <= \$434 ;
   always @(posedge clk)
-    m_axis_tvalid <= \$429 ;
+    ibits <= \$435 ;
   always @(posedge clk)
-    m_axis_tdata <= \$430 ;
+    issuing <= \$436 ;
   always @(posedge clk)
-    m_axis_tlast <= \$431 ;
+    mi <= \$437 ;
   always @(posedge clk)
-    ibits <= \$432 ;
+    ni <= \$438 ;
   always @(posedge clk)
-    issuing <= \$433 ;
+    ki <= \$439 ;
   always @(posedge clk)
-    mi <= \$434 ;
+    nrow <= \$440 ;
   always @(posedge clk)
-    ni <= \$435 ;
+    naddr <= \$441 ;
   always @(posedge clk)
-    ki <= \$436 ;
+    wcol <= \$442 ;
   always @(posedge clk)
-    nrow <= \$437 ;
+    waddr <= \$443 ;
   always @(posedge clk)
-    naddr <= \$438 ;
+    klen_m1 <= \$444 ;
   always @(posedge clk)
-    wcol <= \$439 ;
+    mt_m1 <= \$445 ;
   always @(posedge clk)
-    waddr <= \$440 ;
+    nt_m1 <= \$446 ;
   always @(posedge clk)
-    klen_m1 <= \$441 ;
+    rows_total <= \$447 ;
   always @(posedge clk)
-    mt_m1 <= \$442 ;
+    is_grad <= \$448 ;
   always @(posedge clk)
-    nt_m1 <= \$443 ;
+    is_fwd <= \$449 ;
   always @(posedge clk)
-    rows_total <= \$444 ;
+    en <= \$450 ;
   always @(posedge clk)
-    is_grad <= \$445 ;
+    e_nlane <= \$451 ;
   always @(posedge clk)
-    is_fwd <= \$446 ;
+    rows_done <= \$452 ;
   always @(posedge clk)
-    en <= \$447 ;
+    o_mrow <= \$453 ;
   always @(posedge clk)
-    e_nlane <= \$448 ;
+    o_tile <= \$454 ;
   always @(posedge clk)
-    rows_done <= \$449 ;
+    a_mrow <= \$455 ;
   always @(posedge clk)
-    o_mrow <= \$450 ;
+    a_tile <= \$456 ;
   always @(posedge clk)
-    o_tile <= \$451 ;
+    t_mrow <= \$457 ;
   always @(posedge clk)
-    a_mrow <= \$452 ;
+    t_tile <= \$458 ;
   always @(posedge clk)
-    a_tile <= \$453 ;
+    p_mrow <= \$459 ;
   always @(posedge clk)
-    t_mrow <= \$454 ;
+    st_data <= \$460 ;
   always @(posedge clk)
-    t_tile <= \$455 ;
+    st_valid <= \$461 ;
   always @(posedge clk)
-    p_mrow <= \$456 ;
+    since_last <= \$462 ;
   always @(posedge clk)
-    s1_valid <= \$457 ;
+    s1_valid <= \$463 ;
   always @(posedge clk)
-    s1_first <= \$458 ;
+    s1_first <= \$464 ;
   always @(posedge clk)
-    s1_last <= \$459 ;
+    s1_last <= \$465 ;
   always @(posedge clk)
-    s2_valid <= \$460 ;
+    s2_valid <= \$466 ;
   always @(posedge clk)
-    s3_valid <= \$461 ;
+    \i__valid$213  <= \$467 ;
   always @(posedge clk)
-    s2_first <= \$462 ;
+    s2_first <= \$468 ;
   always @(posedge clk)
-    s3_first <= \$463 ;
+    s3_first <= \$469 ;
   always @(posedge clk)
-    s2_last <= \$464 ;
+    s2_last <= \$470 ;
   always @(posedge clk)
-    s3_last <= \$465 ;
+    s3_last <= \$471 ;
   always @(posedge clk)
-    e_r1 <= \$466 ;
+    e_r1 <= \$472 ;
   always @(posedge clk)
-    e_acc1 <= \$467 ;
+    e_acc1 <= \$473 ;
   always @(posedge clk)
-    e_r2 <= \$468 ;
+    e_r2 <= \$474 ;
   always @(posedge clk)
-    e_acc2 <= \$469 ;
+    e_acc2 <= \$475 ;
   always @(posedge clk)
-    e_r3 <= \$470 ;
+    e_r3 <= \$476 ;
   always @(posedge clk)
-    e_acc3 <= \$471 ;
+    e_acc3 <= \$477 ;
   always @(posedge clk)
-    sb1 <= \$472 ;
+    sb1 <= \$478 ;
   always @(posedge clk)
-    sb2 <= \$473 ;
+    sb2 <= \$479 ;
   always @(posedge clk)
-    sb3 <= \$474 ;
+    sb3 <= \$480 ;
   always @(posedge clk)
-    sb4 <= \$475 ;
+    sb4 <= \$481 ;
   always @(posedge clk)
-    sb5 <= \$476 ;
+    sb5 <= \$482 ;
   always @(posedge clk)
-    sb6 <= \$477 ;
+    sb6 <= \$483 ;
   always @(posedge clk)
-    sb7 <= \$478 ;
+    sb7 <= \$484 ;
   always @(posedge clk)
-    sb8 <= \$479 ;
+    sb8 <= \$485 ;
   always @(posedge clk)
-    sb9 <= \$480 ;
+    sb9 <= \$486 ;
   always @(posedge clk)
-    y1 <= \$481 ;
+    y1 <= \$487 ;
   always @(posedge clk)
-    y2 <= \$482 ;
+    y2 <= \$488 ;
   always @(posedge clk)
-    y3 <= \$483 ;
+    y3 <= \$489 ;
   always @(posedge clk)
-    y4 <= \$484 ;
+    y4 <= \$490 ;
   always @(posedge clk)
-    y5 <= \$485 ;
+    y5 <= \$491 ;
   always @(posedge clk)
-    y6 <= \$486 ;
+    y6 <= \$492 ;
   always @(posedge clk)
-    best_v7 <= \$487 ;
+    best_v7 <= \$493 ;
   always @(posedge clk)
-    best_i7 <= \$488 ;
+    best_i7 <= \$494 ;
   always @(posedge clk)
-    best_v0 <= \$489 ;
+    best_v0 <= \$495 ;
   always @(posedge clk)
-    best_v1 <= \$490 ;
+    best_v1 <= \$496 ;
   always @(posedge clk)
-    best_v2 <= \$491 ;
+    best_v2 <= \$497 ;
   always @(posedge clk)
-    best_v3 <= \$492 ;
+    best_v3 <= \$498 ;
   always @(posedge clk)
-    best_v4 <= \$493 ;
+    best_v4 <= \$499 ;
   always @(posedge clk)
-    best_v5 <= \$494 ;
+    best_v5 <= \$500 ;
   always @(posedge clk)
-    best_v6 <= \$495 ;
+    best_v6 <= \$501 ;
   always @(posedge clk)
-    best_i0 <= \$496 ;
+    best_i0 <= \$502 ;
   always @(posedge clk)
-    best_i1 <= \$497 ;
+    best_i1 <= \$503 ;
   always @(posedge clk)
-    best_i2 <= \$498 ;
+    best_i2 <= \$504 ;
   always @(posedge clk)
-    best_i3 <= \$499 ;
+    best_i3 <= \$505 ;
   always @(posedge clk)
-    best_i4 <= \$500 ;
+    best_i4 <= \$506 ;
   always @(posedge clk)
-    best_i5 <= \$501 ;
+    best_i5 <= \$507 ;
   always @(posedge clk)
-    best_i6 <= \$502 ;
+    best_i6 <= \$508 ;
   always @(posedge clk)
-    trace_valid <= \$503 ;
+    trace_valid <= \$509 ;
   always @(posedge clk)
-    trace_tag <= \$504 ;
+    trace_tag <= \$510 ;
   always @(posedge clk)
-    trace_index <= \$505 ;
+    trace_index <= \$511 ;
   always @(posedge clk)
-    trace_data <= \$506 ;
+    trace_data <= \$512 ;
   always @(posedge clk)
-    flags <= \$507 ;
+    flags <= \$513 ;
   assign \$1  = ~ done;
   assign \$2  = hdr_op == 2'h3;
   assign busy = \$1  & \$2 ;
-  assign \$3  = ~ m_axis_tvalid;
-  assign read_adv = \$3  | m_axis_tready;
-  assign \$4  = ibase + fcnt;
-  assign \$5  = ~ s3_valid;
-  assign adv = \$5  | \i__ready$156 ;
-  assign \$6  = o_tile + \o__payload$159 [2:0];
-  assign \$7  = a_tile + \o__payload$159 [2:0];
-  assign \$8  = is_grad ? \$6 [15:0] : waddr;
-  assign \$9  = is_grad ? 1'h1 : adv;
-  assign \$10  = is_grad ? \r_data$107  : \r_data$106 ;
-  assign \$11  = is_grad ? \r_data$107  : \r_data$106 ;
-  assign \$12  = is_grad ? \r_data$107  : \r_data$106 ;
-  assign \$13  = is_grad ? \r_data$107  : \r_data$106 ;
-  assign \$14  = is_grad ? \r_data$107  : \r_data$106 ;
-  assign \$15  = is_grad ? \r_data$107  : \r_data$106 ;
-  assign \$16  = is_grad ? \r_data$107  : \r_data$106 ;
-  assign \$17  = is_grad ? \r_data$107  : \r_data$106 ;
-  assign \i__valid$213  = e_r3[0] & is_fwd;
-  assign \$18  = ibits[2:0] == 2'h3;
-  assign \i__valid$220  = e_r3[0] & \$18 ;
-  assign \i__valid$222  = e_r3[0] & is_grad;
-  assign \i__valid$230  = e_r3[0] & is_fwd;
-  assign \$19  = ibits[2:0] == 2'h3;
-  assign \i__valid$234  = e_r3[0] & \$19 ;
-  assign \i__valid$236  = e_r3[0] & is_grad;
-  assign \i__valid$244  = e_r3[0] & is_fwd;
-  assign \$20  = ibits[2:0] == 2'h3;
-  assign \i__valid$248  = e_r3[0] & \$20 ;
-  assign \i__valid$250  = e_r3[0] & is_grad;
-  assign \i__valid$258  = e_r3[0] & is_fwd;
-  assign \$21  = ibits[2:0] == 2'h3;
-  assign \i__valid$262  = e_r3[0] & \$21 ;
-  assign \i__valid$264  = e_r3[0] & is_grad;
-  assign \i__valid$272  = e_r3[0] & is_fwd;
+  assign read_room = level <= 3'h4;
+  assign m_axis_tvalid = st_valid | r_rdy;
+  assign m_axis_tdata = st_valid ? st_data : r_data[255:0];
+  assign m_axis_tlast = st_valid | r_data[256];
+  assign \$3  = ~ st_valid;
+  assign r_en = m_axis_tready & \$3 ;
+  assign \$4  = | hcount;
+  assign \$5  = \$4  & read_room;
+  assign \$6  = out_cnt == 1'h1;
+  assign \$7  = ibase + fcnt;
+  assign \$8  = ki != klen_m1;
+  assign \$9  = since_last == 4'he;
+  assign \$10  = \$8  | \$9 ;
+  assign issue = issuing & \$10 ;
+  assign \$11  = o_tile + \o__payload$172 [2:0];
+  assign \$12  = a_tile + \o__payload$172 [2:0];
+  assign \$13  = is_grad ? \$11 [15:0] : waddr;
+  assign \$14  = is_grad ? \r_data$113  : \r_data$112 ;
+  assign \$15  = is_grad ? \r_data$113  : \r_data$112 ;
+  assign \$16  = is_grad ? \r_data$113  : \r_data$112 ;
+  assign \$17  = is_grad ? \r_data$113  : \r_data$112 ;
+  assign \$18  = is_grad ? \r_data$113  : \r_data$112 ;
+  assign \$19  = is_grad ? \r_data$113  : \r_data$112 ;
+  assign \$20  = is_grad ? \r_data$113  : \r_data$112 ;
+  assign \$21  = is_grad ? \r_data$113  : \r_data$112 ;
+  assign \i__valid$218  = e_r3[0] & is_fwd;
   assign \$22  = ibits[2:0] == 2'h3;
-  assign \i__valid$276  = e_r3[0] & \$22 ;
-  assign \i__valid$278  = e_r3[0] & is_grad;
-  assign \i__valid$286  = e_r3[0] & is_fwd;
+  assign \i__valid$225  = e_r3[0] & \$22 ;
+  assign \i__valid$227  = e_r3[0] & is_grad;
+  assign \i__valid$235  = e_r3[0] & is_fwd;
   assign \$23  = ibits[2:0] == 2'h3;
-  assign \i__valid$290  = e_r3[0] & \$23 ;
-  assign \i__valid$292  = e_r3[0] & is_grad;
-  assign \i__valid$300  = e_r3[0] & is_fwd;
+  assign \i__valid$239  = e_r3[0] & \$23 ;
+  assign \i__valid$241  = e_r3[0] & is_grad;
+  assign \i__valid$249  = e_r3[0] & is_fwd;
   assign \$24  = ibits[2:0] == 2'h3;
-  assign \i__valid$304  = e_r3[0] & \$24 ;
-  assign \i__valid$306  = e_r3[0] & is_grad;
-  assign \i__valid$314  = e_r3[0] & is_fwd;
+  assign \i__valid$253  = e_r3[0] & \$24 ;
+  assign \i__valid$255  = e_r3[0] & is_grad;
+  assign \i__valid$263  = e_r3[0] & is_fwd;
   assign \$25  = ibits[2:0] == 2'h3;
-  assign \i__valid$318  = e_r3[0] & \$25 ;
-  assign \i__valid$320  = e_r3[0] & is_grad;
-  assign \$26  = ibits[2:0] == 2'h2;
-  assign \i__valid$328  = i__valid & \$26 ;
-  assign \$27  = sb6[70] ? i__payload : 8'h80;
-  assign \$28  = sb6[71] ? \i__payload$29  : 8'h80;
-  assign \$29  = sb6[72] ? \i__payload$38  : 8'h80;
-  assign \$30  = sb6[73] ? \i__payload$47  : 8'h80;
-  assign \$31  = sb6[74] ? \i__payload$56  : 8'h80;
-  assign \$32  = sb6[75] ? \i__payload$65  : 8'h80;
-  assign \$33  = sb6[76] ? \i__payload$74  : 8'h80;
-  assign \$34  = sb6[77] ? \i__payload$83  : 8'h80;
-  assign \$35  = sb8[70] ? \o__payload$336 [7:0] : 8'h00;
-  assign \$36  = sb8[71] ? \o__payload$337 [7:0] : 8'h00;
-  assign \$37  = sb8[72] ? \o__payload$338 [7:0] : 8'h00;
-  assign \$38  = sb8[73] ? \o__payload$339 [7:0] : 8'h00;
-  assign \$39  = sb8[74] ? \o__payload$340 [7:0] : 8'h00;
-  assign \$40  = sb8[75] ? \o__payload$341 [7:0] : 8'h00;
-  assign \$41  = sb8[76] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$42  = sb8[77] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$43  = sb8[70] ? \o__payload$336 [7:0] : 8'h00;
-  assign \$44  = sb8[71] ? \o__payload$337 [7:0] : 8'h00;
-  assign \$45  = sb8[72] ? \o__payload$338 [7:0] : 8'h00;
-  assign \$46  = sb8[73] ? \o__payload$339 [7:0] : 8'h00;
-  assign \$47  = sb8[74] ? \o__payload$340 [7:0] : 8'h00;
-  assign \$48  = sb8[75] ? \o__payload$341 [7:0] : 8'h00;
-  assign \$49  = sb8[76] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$50  = sb8[77] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$51  = sb8[70] ? \o__payload$336 [7:0] : 8'h00;
-  assign \$52  = sb8[71] ? \o__payload$337 [7:0] : 8'h00;
-  assign \$53  = sb8[72] ? \o__payload$338 [7:0] : 8'h00;
-  assign \$54  = sb8[73] ? \o__payload$339 [7:0] : 8'h00;
-  assign \$55  = sb8[74] ? \o__payload$340 [7:0] : 8'h00;
-  assign \$56  = sb8[75] ? \o__payload$341 [7:0] : 8'h00;
-  assign \$57  = sb8[76] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$58  = sb8[77] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$59  = sb8[70] ? \o__payload$336 [7:0] : 8'h00;
-  assign \$60  = sb8[71] ? \o__payload$337 [7:0] : 8'h00;
-  assign \$61  = sb8[72] ? \o__payload$338 [7:0] : 8'h00;
-  assign \$62  = sb8[73] ? \o__payload$339 [7:0] : 8'h00;
-  assign \$63  = sb8[74] ? \o__payload$340 [7:0] : 8'h00;
-  assign \$64  = sb8[75] ? \o__payload$341 [7:0] : 8'h00;
-  assign \$65  = sb8[76] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$66  = sb8[77] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$67  = sb8[70] ? \o__payload$336 [7:0] : 8'h00;
-  assign \$68  = sb8[71] ? \o__payload$337 [7:0] : 8'h00;
-  assign \$69  = sb8[72] ? \o__payload$338 [7:0] : 8'h00;
-  assign \$70  = sb8[73] ? \o__payload$339 [7:0] : 8'h00;
-  assign \$71  = sb8[74] ? \o__payload$340 [7:0] : 8'h00;
-  assign \$72  = sb8[75] ? \o__payload$341 [7:0] : 8'h00;
-  assign \$73  = sb8[76] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$74  = sb8[77] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$75  = sb8[70] ? \o__payload$336 [7:0] : 8'h00;
-  assign \$76  = sb8[71] ? \o__payload$337 [7:0] : 8'h00;
-  assign \$77  = sb8[72] ? \o__payload$338 [7:0] : 8'h00;
-  assign \$78  = sb8[73] ? \o__payload$339 [7:0] : 8'h00;
-  assign \$79  = sb8[74] ? \o__payload$340 [7:0] : 8'h00;
-  assign \$80  = sb8[75] ? \o__payload$341 [7:0] : 8'h00;
-  assign \$81  = sb8[76] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$82  = sb8[77] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$83  = sb8[70] ? \o__payload$336 [7:0] : 8'h00;
-  assign \$84  = sb8[71] ? \o__payload$337 [7:0] : 8'h00;
-  assign \$85  = sb8[72] ? \o__payload$338 [7:0] : 8'h00;
-  assign \$86  = sb8[73] ? \o__payload$339 [7:0] : 8'h00;
-  assign \$87  = sb8[74] ? \o__payload$340 [7:0] : 8'h00;
-  assign \$88  = sb8[75] ? \o__payload$341 [7:0] : 8'h00;
-  assign \$89  = sb8[76] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$90  = sb8[77] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$91  = sb8[70] ? \o__payload$336 [7:0] : 8'h00;
-  assign \$92  = sb8[71] ? \o__payload$337 [7:0] : 8'h00;
-  assign \$93  = sb8[72] ? \o__payload$338 [7:0] : 8'h00;
-  assign \$94  = sb8[73] ? \o__payload$339 [7:0] : 8'h00;
-  assign \$95  = sb8[74] ? \o__payload$340 [7:0] : 8'h00;
-  assign \$96  = sb8[75] ? \o__payload$341 [7:0] : 8'h00;
-  assign \$97  = sb8[76] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$98  = sb8[77] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$99  = sb8[70] ? \o__payload$336 [7:0] : 8'h00;
-  assign \$100  = sb8[71] ? \o__payload$337 [7:0] : 8'h00;
-  assign \$101  = sb8[72] ? \o__payload$338 [7:0] : 8'h00;
-  assign \$102  = sb8[73] ? \o__payload$339 [7:0] : 8'h00;
-  assign \$103  = sb8[74] ? \o__payload$340 [7:0] : 8'h00;
-  assign \$104  = sb8[75] ? \o__payload$341 [7:0] : 8'h00;
-  assign \$105  = sb8[76] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$106  = sb8[77] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$107  = sb8[70] ? \o__payload$336 [7:0] : 8'h00;
-  assign \$108  = sb8[71] ? \o__payload$337 [7:0] : 8'h00;
-  assign \$109  = sb8[72] ? \o__payload$338 [7:0] : 8'h00;
-  assign \$110  = sb8[73] ? \o__payload$339 [7:0] : 8'h00;
-  assign \$111  = sb8[74] ? \o__payload$340 [7:0] : 8'h00;
-  assign \$112  = sb8[75] ? \o__payload$341 [7:0] : 8'h00;
-  assign \$113  = sb8[76] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$114  = sb8[77] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$115  = sb9[70] ? \o__payload$360 [7:0] : 8'h00;
-  assign \$116  = sb9[71] ? \o__payload$360 [15:8] : 8'h00;
-  assign \$117  = sb9[72] ? \o__payload$360 [23:16] : 8'h00;
-  assign \$118  = sb9[73] ? \o__payload$360 [31:24] : 8'h00;
-  assign \$119  = sb9[74] ? \o__payload$360 [39:32] : 8'h00;
-  assign \$120  = sb9[75] ? \o__payload$360 [47:40] : 8'h00;
-  assign \$121  = sb9[76] ? \o__payload$360 [55:48] : 8'h00;
-  assign \$122  = sb9[77] ? \o__payload$360 [63:56] : 8'h00;
-  assign \$123  = sb9[70] ? \o__payload$360 [7:0] : 8'h00;
-  assign \$124  = sb9[71] ? \o__payload$360 [15:8] : 8'h00;
-  assign \$125  = sb9[72] ? \o__payload$360 [23:16] : 8'h00;
-  assign \$126  = sb9[73] ? \o__payload$360 [31:24] : 8'h00;
-  assign \$127  = sb9[74] ? \o__payload$360 [39:32] : 8'h00;
-  assign \$128  = sb9[75] ? \o__payload$360 [47:40] : 8'h00;
-  assign \$129  = sb9[76] ? \o__payload$360 [55:48] : 8'h00;
-  assign \$130  = sb9[77] ? \o__payload$360 [63:56] : 8'h00;
-  assign \$131  = sb9[70] ? \o__payload$360 [7:0] : 8'h00;
-  assign \$132  = sb9[71] ? \o__payload$360 [15:8] : 8'h00;
-  assign \$133  = sb9[72] ? \o__payload$360 [23:16] : 8'h00;
-  assign \$134  = sb9[73] ? \o__payload$360 [31:24] : 8'h00;
-  assign \$135  = sb9[74] ? \o__payload$360 [39:32] : 8'h00;
-  assign \$136  = sb9[75] ? \o__payload$360 [47:40] : 8'h00;
-  assign \$137  = sb9[76] ? \o__payload$360 [55:48] : 8'h00;
-  assign \$138  = sb9[77] ? \o__payload$360 [63:56] : 8'h00;
-  assign \$139  = sb9[70] ? \o__payload$360 [7:0] : 8'h00;
-  assign \$140  = sb9[71] ? \o__payload$360 [15:8] : 8'h00;
-  assign \$141  = sb9[72] ? \o__payload$360 [23:16] : 8'h00;
-  assign \$142  = sb9[73] ? \o__payload$360 [31:24] : 8'h00;
-  assign \$143  = sb9[74] ? \o__payload$360 [39:32] : 8'h00;
-  assign \$144  = sb9[75] ? \o__payload$360 [47:40] : 8'h00;
-  assign \$145  = sb9[76] ? \o__payload$360 [55:48] : 8'h00;
-  assign \$146  = sb9[77] ? \o__payload$360 [63:56] : 8'h00;
-  assign \$147  = sb9[70] ? \o__payload$360 [7:0] : 8'h00;
-  assign \$148  = sb9[71] ? \o__payload$360 [15:8] : 8'h00;
-  assign \$149  = sb9[72] ? \o__payload$360 [23:16] : 8'h00;
-  assign \$150  = sb9[73] ? \o__payload$360 [31:24] : 8'h00;
-  assign \$151  = sb9[74] ? \o__payload$360 [39:32] : 8'h00;
-  assign \$152  = sb9[75] ? \o__payload$360 [47:40] : 8'h00;
-  assign \$153  = sb9[76] ? \o__payload$360 [55:48] : 8'h00;
-  assign \$154  = sb9[77] ? \o__payload$360 [63:56] : 8'h00;
-  assign \$155  = sb9[70] ? \o__payload$360 [7:0] : 8'h00;
-  assign \$156  = sb9[71] ? \o__payload$360 [15:8] : 8'h00;
-  assign \$157  = sb9[72] ? \o__payload$360 [23:16] : 8'h00;
-  assign \$158  = sb9[73] ? \o__payload$360 [31:24] : 8'h00;
-  assign \$159  = sb9[74] ? \o__payload$360 [39:32] : 8'h00;
-  assign \$160  = sb9[75] ? \o__payload$360 [47:40] : 8'h00;
-  assign \$161  = sb9[76] ? \o__payload$360 [55:48] : 8'h00;
-  assign \$162  = sb9[77] ? \o__payload$360 [63:56] : 8'h00;
-  assign \$163  = sb9[70] ? \o__payload$360 [7:0] : 8'h00;
-  assign \$164  = sb9[71] ? \o__payload$360 [15:8] : 8'h00;
-  assign \$165  = sb9[72] ? \o__payload$360 [23:16] : 8'h00;
-  assign \$166  = sb9[73] ? \o__payload$360 [31:24] : 8'h00;
-  assign \$167  = sb9[74] ? \o__payload$360 [39:32] : 8'h00;
-  assign \$168  = sb9[75] ? \o__payload$360 [47:40] : 8'h00;
-  assign \$169  = sb9[76] ? \o__payload$360 [55:48] : 8'h00;
-  assign \$170  = sb9[77] ? \o__payload$360 [63:56] : 8'h00;
-  assign \$171  = sb9[70] ? \o__payload$360 [7:0] : 8'h00;
-  assign \$172  = sb9[71] ? \o__payload$360 [15:8] : 8'h00;
-  assign \$173  = sb9[72] ? \o__payload$360 [23:16] : 8'h00;
-  assign \$174  = sb9[73] ? \o__payload$360 [31:24] : 8'h00;
-  assign \$175  = sb9[74] ? \o__payload$360 [39:32] : 8'h00;
-  assign \$176  = sb9[75] ? \o__payload$360 [47:40] : 8'h00;
-  assign \$177  = sb9[76] ? \o__payload$360 [55:48] : 8'h00;
-  assign \$178  = sb9[77] ? \o__payload$360 [63:56] : 8'h00;
-  assign \$179  = sb9[70] ? \o__payload$360 [7:0] : 8'h00;
-  assign \$180  = sb9[71] ? \o__payload$360 [15:8] : 8'h00;
-  assign \$181  = sb9[72] ? \o__payload$360 [23:16] : 8'h00;
-  assign \$182  = sb9[73] ? \o__payload$360 [31:24] : 8'h00;
-  assign \$183  = sb9[74] ? \o__payload$360 [39:32] : 8'h00;
-  assign \$184  = sb9[75] ? \o__payload$360 [47:40] : 8'h00;
-  assign \$185  = sb9[76] ? \o__payload$360 [55:48] : 8'h00;
-  assign \$186  = sb9[77] ? \o__payload$360 [63:56] : 8'h00;
-  assign \$187  = sb9[70] ? \o__payload$360 [7:0] : 8'h00;
-  assign \$188  = sb9[71] ? \o__payload$360 [15:8] : 8'h00;
-  assign \$189  = sb9[72] ? \o__payload$360 [23:16] : 8'h00;
-  assign \$190  = sb9[73] ? \o__payload$360 [31:24] : 8'h00;
-  assign \$191  = sb9[74] ? \o__payload$360 [39:32] : 8'h00;
-  assign \$192  = sb9[75] ? \o__payload$360 [47:40] : 8'h00;
-  assign \$193  = sb9[76] ? \o__payload$360 [55:48] : 8'h00;
-  assign \$194  = sb9[77] ? \o__payload$360 [63:56] : 8'h00;
-  assign \$195  = \o__payload$360 [66:64] + sb9[85:78];
-  assign \$196  = $signed(\o__payload$360 [74:67]) > $signed(best_v0);
-  assign \$197  = sb9[53] | \$196 ;
-  assign \$198  = \$197  ? \o__payload$360 [74:67] : best_v0;
-  assign \$199  = $signed(\o__payload$360 [74:67]) > $signed(best_v0);
-  assign \$200  = sb9[53] | \$199 ;
-  assign \$201  = \$200  ? cls : best_i0;
-  assign \$202  = sb9[0] & sb9[52];
-  assign \$203  = sb8[0] & ibits[18];
-  assign \$204  = col_valid | \col_valid$404 ;
-  assign \$205  = | { sb9[0], sb8[0], sb7[0], sb6[0], sb5[0], sb4[0], sb3[0], sb2[0], sb1[0], e_r3[0], e_r3[0], e_r2[0], e_r1[0] };
-  assign \$206  = \$204  | \$205 ;
-  assign pipe_busy = \$206  | \o__valid$417 ;
-  assign \$207  = ! ctl_state;
-  assign \$208  = ctl_state == 1'h1;
-  assign \$209  = ctl_state == 2'h2;
-  assign \$210  = ctl_state == 2'h3;
-  assign \$211  = ctl_state == 3'h4;
-  assign \$212  = ctl_state == 3'h5;
-  assign \$213  = ctl_state == 3'h6;
-  assign \$214  = ctl_state == 3'h7;
-  assign \$216  = | s_axis_tdata[55:32];
-  assign \$217  = | s_axis_tdata[55:32];
-  assign \$218  = s_axis_tdata[31:8] * 2'h3;
-  assign \$219  = haddr + 1'h1;
-  assign \$220  = hcount - 1'h1;
-  assign \$221  = hcount == 1'h1;
-  assign \$222  = | hcount;
-  assign \$223  = out_cnt == 1'h1;
-  assign \$224  = rv2 & \$223 ;
-  assign \$225  = | hcount;
+  assign \i__valid$267  = e_r3[0] & \$25 ;
+  assign \i__valid$269  = e_r3[0] & is_grad;
+  assign \i__valid$277  = e_r3[0] & is_fwd;
+  assign \$26  = ibits[2:0] == 2'h3;
+  assign \i__valid$281  = e_r3[0] & \$26 ;
+  assign \i__valid$283  = e_r3[0] & is_grad;
+  assign \i__valid$291  = e_r3[0] & is_fwd;
+  assign \$27  = ibits[2:0] == 2'h3;
+  assign \i__valid$295  = e_r3[0] & \$27 ;
+  assign \i__valid$297  = e_r3[0] & is_grad;
+  assign \i__valid$305  = e_r3[0] & is_fwd;
+  assign \$28  = ibits[2:0] == 2'h3;
+  assign \i__valid$309  = e_r3[0] & \$28 ;
+  assign \i__valid$311  = e_r3[0] & is_grad;
+  assign \i__valid$319  = e_r3[0] & is_fwd;
+  assign \$29  = ibits[2:0] == 2'h3;
+  assign \i__valid$323  = e_r3[0] & \$29 ;
+  assign \i__valid$325  = e_r3[0] & is_grad;
+  assign \$30  = ibits[2:0] == 2'h2;
+  assign \i__valid$333  = i__valid & \$30 ;
+  assign \$31  = sb6[70] ? i__payload : 8'h80;
+  assign \$32  = sb6[71] ? \i__payload$29  : 8'h80;
+  assign \$33  = sb6[72] ? \i__payload$38  : 8'h80;
+  assign \$34  = sb6[73] ? \i__payload$47  : 8'h80;
+  assign \$35  = sb6[74] ? \i__payload$56  : 8'h80;
+  assign \$36  = sb6[75] ? \i__payload$65  : 8'h80;
+  assign \$37  = sb6[76] ? \i__payload$74  : 8'h80;
+  assign \$38  = sb6[77] ? \i__payload$83  : 8'h80;
+  assign \$39  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
+  assign \$40  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
+  assign \$41  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
+  assign \$42  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$43  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$44  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$45  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$46  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$47  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
+  assign \$48  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
+  assign \$49  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
+  assign \$50  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$51  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$52  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$53  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$54  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$55  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
+  assign \$56  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
+  assign \$57  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
+  assign \$58  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$59  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$60  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$61  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$62  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$63  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
+  assign \$64  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
+  assign \$65  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
+  assign \$66  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$67  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$68  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$69  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$70  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$71  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
+  assign \$72  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
+  assign \$73  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
+  assign \$74  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$75  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$76  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$77  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$78  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$79  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
+  assign \$80  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
+  assign \$81  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
+  assign \$82  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$83  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$84  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$85  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$86  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$87  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
+  assign \$88  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
+  assign \$89  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
+  assign \$90  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$91  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$92  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$93  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$94  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$95  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
+  assign \$96  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
+  assign \$97  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
+  assign \$98  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$99  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$100  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$101  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$102  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$103  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
+  assign \$104  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
+  assign \$105  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
+  assign \$106  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$107  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$108  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$109  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$110  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$111  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
+  assign \$112  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
+  assign \$113  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
+  assign \$114  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$115  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$116  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$117  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$118  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$119  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
+  assign \$120  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
+  assign \$121  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
+  assign \$122  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
+  assign \$123  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
+  assign \$124  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
+  assign \$125  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
+  assign \$126  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
+  assign \$127  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
+  assign \$128  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
+  assign \$129  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
+  assign \$130  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
+  assign \$131  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
+  assign \$132  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
+  assign \$133  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
+  assign \$134  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
+  assign \$135  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
+  assign \$136  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
+  assign \$137  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
+  assign \$138  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
+  assign \$139  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
+  assign \$140  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
+  assign \$141  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
+  assign \$142  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
+  assign \$143  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
+  assign \$144  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
+  assign \$145  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
+  assign \$146  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
+  assign \$147  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
+  assign \$148  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
+  assign \$149  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
+  assign \$150  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
+  assign \$151  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
+  assign \$152  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
+  assign \$153  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
+  assign \$154  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
+  assign \$155  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
+  assign \$156  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
+  assign \$157  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
+  assign \$158  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
+  assign \$159  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
+  assign \$160  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
+  assign \$161  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
+  assign \$162  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
+  assign \$163  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
+  assign \$164  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
+  assign \$165  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
+  assign \$166  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
+  assign \$167  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
+  assign \$168  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
+  assign \$169  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
+  assign \$170  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
+  assign \$171  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
+  assign \$172  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
+  assign \$173  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
+  assign \$174  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
+  assign \$175  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
+  assign \$176  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
+  assign \$177  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
+  assign \$178  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
+  assign \$179  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
+  assign \$180  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
+  assign \$181  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
+  assign \$182  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
+  assign \$183  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
+  assign \$184  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
+  assign \$185  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
+  assign \$186  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
+  assign \$187  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
+  assign \$188  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
+  assign \$189  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
+  assign \$190  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
+  assign \$191  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
+  assign \$192  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
+  assign \$193  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
+  assign \$194  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
+  assign \$195  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
+  assign \$196  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
+  assign \$197  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
+  assign \$198  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
+  assign \$199  = \o__payload$365 [66:64] + sb9[85:78];
+  assign \$200  = $signed(\o__payload$365 [74:67]) > $signed(best_v0);
+  assign \$201  = sb9[53] | \$200 ;
+  assign \$202  = \$201  ? \o__payload$365 [74:67] : best_v0;
+  assign \$203  = $signed(\o__payload$365 [74:67]) > $signed(best_v0);
+  assign \$204  = sb9[53] | \$203 ;
+  assign \$205  = \$204  ? cls : best_i0;
+  assign \$206  = sb9[0] & sb9[52];
+  assign \$207  = sb8[0] & ibits[18];
+  assign \$208  = col_valid | \col_valid$409 ;
+  assign \$209  = | { sb9[0], sb8[0], sb7[0], sb6[0], sb5[0], sb4[0], sb3[0], sb2[0], sb1[0], e_r3[0], e_r3[0], e_r2[0], e_r1[0] };
+  assign \$210  = \$208  | \$209 ;
+  assign pipe_busy = \$210  | \o__valid$422 ;
+  assign \$211  = ! ctl_state;
+  assign \$212  = ctl_state == 1'h1;
+  assign \$213  = ctl_state == 2'h2;
+  assign \$214  = ctl_state == 2'h3;
+  assign \$215  = ctl_state == 3'h4;
+  assign \$216  = ctl_state == 3'h5;
+  assign \$217  = ctl_state == 3'h6;
+  assign \$218  = ctl_state == 3'h7;
+  assign \$220  = | s_axis_tdata[55:32];
+  assign \$221  = | s_axis_tdata[55:32];
+  assign \$222  = s_axis_tdata[31:8] * 2'h3;
+  assign \$223  = haddr + 1'h1;
+  assign \$224  = hcount - 1'h1;
+  assign \$225  = hcount == 1'h1;
   assign \$226  = haddr + 1'h1;
   assign \$227  = hcount - 1'h1;
   assign \$228  = out_cnt - 1'h1;
@@ -1823,7 +1833,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$246  = ibits[2:0] == 2'h2;
   assign \$247  = \$245  | \$246 ;
   assign \$248  = ~ issuing;
-  assign \$249  = | { s3_valid, s2_valid, s1_valid };
+  assign \$249  = | { \i__valid$213 , s2_valid, s1_valid };
   assign \$250  = ~ \$249 ;
   assign \$251  = \$248  & \$250 ;
   assign \$252  = rows_done == rows_total;
@@ -1897,132 +1907,132 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$320  = phase_cycles30 + 1'h1;
   assign \$321  = pc == 5'h1f;
   assign \$322  = phase_cycles31 + 1'h1;
-  assign \$323  = ! ki;
-  assign \$324  = ki == klen_m1;
-  assign \$325  = ki == klen_m1;
-  assign \$326  = ni == nt_m1;
-  assign \$327  = mi == mt_m1;
-  assign \$328  = mi + 1'h1;
-  assign \$329  = nrow + ibits[86:71];
-  assign \$330  = nrow + ibits[86:71];
-  assign \$331  = ni + 1'h1;
-  assign \$332  = wcol + ibits[118:103];
-  assign \$333  = wcol + ibits[118:103];
-  assign \$334  = ki + 1'h1;
-  assign \$335  = naddr + 1'h1;
-  assign \$336  = waddr + 1'h1;
-  assign \$337  = s3_valid & \i__ready$156 ;
-  assign \$338  = mac_steps + 1'h1;
-  assign \$339  = \o__payload$159 [2:0] == 3'h7;
-  assign \$340  = \o__valid$417  & \$339 ;
-  assign \$341  = en == nt_m1;
-  assign \$342  = o_mrow + ibits[166:151];
-  assign \$343  = o_mrow + ibits[166:151];
-  assign \$344  = a_mrow + ibits[166:151];
-  assign \$345  = a_mrow + ibits[166:151];
-  assign \$346  = t_mrow + ibits[214:199];
-  assign \$347  = t_mrow + ibits[214:199];
-  assign \$348  = p_mrow + 4'h8;
-  assign \$349  = en + 1'h1;
-  assign \$350  = e_nlane + 4'h8;
-  assign \$351  = o_tile + ibits[150:135];
-  assign \$352  = a_tile + ibits[150:135];
-  assign \$353  = t_tile + 4'h8;
-  assign \$354  = p_mrow + \o__payload$159 [2:0];
-  assign \$355  = en == nt_m1;
-  assign \$356  = ! en;
-  assign \$357  = e_nlane + 1'h0;
-  assign \$358  = \$357  < ibits[230:215];
-  assign \$359  = e_nlane + 1'h1;
-  assign \$360  = \$359  < ibits[230:215];
-  assign \$361  = e_nlane + 2'h2;
+  assign \$323  = ki == klen_m1;
+  assign \$324  = issue & \$323 ;
+  assign \$325  = since_last != 4'he;
+  assign \$326  = since_last + 1'h1;
+  assign \$327  = ! ki;
+  assign \$328  = ki == klen_m1;
+  assign \$329  = ki == klen_m1;
+  assign \$330  = ni == nt_m1;
+  assign \$331  = mi == mt_m1;
+  assign \$332  = mi + 1'h1;
+  assign \$333  = nrow + ibits[86:71];
+  assign \$334  = nrow + ibits[86:71];
+  assign \$335  = ni + 1'h1;
+  assign \$336  = wcol + ibits[118:103];
+  assign \$337  = wcol + ibits[118:103];
+  assign \$338  = ki + 1'h1;
+  assign \$339  = naddr + 1'h1;
+  assign \$340  = waddr + 1'h1;
+  assign \$341  = \i__valid$213  & \i__ready$483 ;
+  assign \$342  = mac_steps + 1'h1;
+  assign \$343  = \o__payload$172 [2:0] == 3'h7;
+  assign \$344  = \o__valid$422  & \$343 ;
+  assign \$345  = en == nt_m1;
+  assign \$346  = o_mrow + ibits[166:151];
+  assign \$347  = o_mrow + ibits[166:151];
+  assign \$348  = a_mrow + ibits[166:151];
+  assign \$349  = a_mrow + ibits[166:151];
+  assign \$350  = t_mrow + ibits[214:199];
+  assign \$351  = t_mrow + ibits[214:199];
+  assign \$352  = p_mrow + 4'h8;
+  assign \$353  = en + 1'h1;
+  assign \$354  = e_nlane + 4'h8;
+  assign \$355  = o_tile + ibits[150:135];
+  assign \$356  = a_tile + ibits[150:135];
+  assign \$357  = t_tile + 4'h8;
+  assign \$358  = p_mrow + \o__payload$172 [2:0];
+  assign \$359  = en == nt_m1;
+  assign \$360  = ! en;
+  assign \$361  = e_nlane + 1'h0;
   assign \$362  = \$361  < ibits[230:215];
-  assign \$363  = e_nlane + 2'h3;
+  assign \$363  = e_nlane + 1'h1;
   assign \$364  = \$363  < ibits[230:215];
-  assign \$365  = e_nlane + 3'h4;
+  assign \$365  = e_nlane + 2'h2;
   assign \$366  = \$365  < ibits[230:215];
-  assign \$367  = e_nlane + 3'h5;
+  assign \$367  = e_nlane + 2'h3;
   assign \$368  = \$367  < ibits[230:215];
-  assign \$369  = e_nlane + 3'h6;
+  assign \$369  = e_nlane + 3'h4;
   assign \$370  = \$369  < ibits[230:215];
-  assign \$371  = e_nlane + 3'h7;
+  assign \$371  = e_nlane + 3'h5;
   assign \$372  = \$371  < ibits[230:215];
-  assign \$373  = rows_done + 1'h1;
-  assign \$374  = | { \overflow$512 , \overflow$511 , \overflow$510 , \overflow$509 , \overflow$508 , \overflow$507 , \overflow$506 , overflow };
-  assign \$375  = | { \wrapped$520 , \wrapped$519 , \wrapped$518 , \wrapped$517 , \wrapped$516 , \wrapped$515 , \wrapped$514 , wrapped };
-  assign \$376  = flags | { 5'h00, \$375 , \$374 , 1'h0 };
+  assign \$373  = e_nlane + 3'h6;
+  assign \$374  = \$373  < ibits[230:215];
+  assign \$375  = e_nlane + 3'h7;
+  assign \$376  = \$375  < ibits[230:215];
+  assign \$377  = rows_done + 1'h1;
+  assign \$378  = | { \overflow$512 , \overflow$511 , \overflow$510 , \overflow$509 , \overflow$508 , \overflow$507 , \overflow$506 , overflow };
+  assign \$379  = | { \wrapped$520 , \wrapped$519 , \wrapped$518 , \wrapped$517 , \wrapped$516 , \wrapped$515 , \wrapped$514 , wrapped };
+  assign \$380  = ~ \i__ready$483 ;
+  assign \$381  = \i__valid$213  & \$380 ;
+  assign \$382  = flags | { 4'h0, \$381 , \$379 , \$378 , 1'h0 };
   \nitro_engine.err  err (
     .clk(clk),
-    .i__payload(\i__payload$329 ),
-    .i__valid(\i__valid$328 ),
-    .o__payload(\o__payload$360 ),
+    .i__payload(\i__payload$334 ),
+    .i__valid(\i__valid$333 ),
+    .o__payload(\o__payload$365 ),
     .rst(rst)
   );
   \nitro_engine.mac  mac (
     .clear(clear),
     .clk(clk),
-    .i__payload(\i__payload$210 ),
-    .i__ready(\i__ready$156 ),
-    .i__valid(s3_valid),
-    .o__payload(\o__payload$159 ),
-    .o__valid(\o__valid$417 ),
+    .i__payload(\i__payload$215 ),
+    .i__ready(\i__ready$483 ),
+    .i__valid(\i__valid$213 ),
+    .o__payload(\o__payload$172 ),
+    .o__valid(\o__valid$422 ),
     .rst(rst)
   );
   \nitro_engine.mem_af  mem_af (
     .clk(clk),
-    .r_addr(\r_addr$168 ),
-    .r_data(\r_data$106 ),
-    .r_en(\r_en$169 ),
+    .r_addr(\r_addr$179 ),
+    .r_data(\r_data$112 ),
     .rst(rst),
-    .w_addr(\w_addr$127 ),
-    .w_en(\w_en$126 ),
-    .wp__data(\w_data$128 )
+    .w_addr(\w_addr$133 ),
+    .w_en(\w_en$132 ),
+    .wp__data(\w_data$134 )
   );
   \nitro_engine.mem_ag  mem_ag (
     .clk(clk),
-    .r_addr(\r_addr$171 ),
-    .r_data(\r_data$107 ),
-    .r_en(\r_en$172 ),
+    .r_addr(\r_addr$181 ),
+    .r_data(\r_data$113 ),
     .rst(rst),
-    .w_addr(\w_addr$130 ),
-    .w_en(\w_en$129 ),
-    .wp__data(\w_data$131 )
+    .w_addr(\w_addr$136 ),
+    .w_en(\w_en$135 ),
+    .wp__data(\w_data$137 )
   );
   \nitro_engine.mem_d  mem_d (
     .clk(clk),
-    .r_addr(\r_addr$179 ),
-    .r_data(\r_data$110 ),
-    .r_en(\r_en$180 ),
-    .rst(rst),
-    .w_en(\w_en$138 ),
-    .wp__addr(\w_addr$139 ),
-    .wp__data(\w_data$140 )
-  );
-  \nitro_engine.mem_e  mem_e (
-    .clk(clk),
-    .r_addr(\r_addr$173 ),
-    .r_data(\r_data$113 ),
-    .r_en(\r_en$174 ),
+    .r_addr(\r_addr$185 ),
+    .r_data(\r_data$116 ),
     .rst(rst),
     .w_en(\w_en$144 ),
     .wp__addr(\w_addr$145 ),
     .wp__data(\w_data$146 )
   );
+  \nitro_engine.mem_e  mem_e (
+    .clk(clk),
+    .r_addr(\r_addr$182 ),
+    .r_data(\r_data$119 ),
+    .rst(rst),
+    .w_en(\w_en$150 ),
+    .wp__addr(\w_addr$151 ),
+    .wp__data(\w_data$152 )
+  );
   \nitro_engine.mem_pred  mem_pred (
     .clk(clk),
-    .r_addr(\r_addr$181 ),
-    .r_data(\r_data$111 ),
-    .r_en(\r_en$182 ),
+    .r_addr(\r_addr$186 ),
+    .r_data(\r_data$117 ),
     .rst(rst),
-    .w_en(\w_en$141 ),
-    .wp__addr(\w_addr$142 ),
-    .wp__data(\w_data$143 )
+    .w_en(\w_en$147 ),
+    .wp__addr(\w_addr$148 ),
+    .wp__data(\w_data$149 )
   );
   \nitro_engine.mem_prog  mem_prog (
     .clk(clk),
     .r_addr(r_addr),
-    .r_data(r_data),
-    .r_en(r_en),
+    .r_data(\r_data$109 ),
     .rst(rst),
     .w_en(w_en),
     .wp__addr(w_addr),
@@ -2030,50 +2040,46 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   );
   \nitro_engine.mem_rg  mem_rg (
     .clk(clk),
-    .r_addr(\r_addr$177 ),
-    .r_data(\r_data$109 ),
-    .r_en(\r_en$178 ),
+    .r_addr(\r_addr$184 ),
+    .r_data(\r_data$115 ),
     .rst(rst),
-    .w_en(\w_en$135 ),
-    .wp__addr(\w_addr$136 ),
-    .wp__data(\w_data$137 )
+    .w_en(\w_en$141 ),
+    .wp__addr(\w_addr$142 ),
+    .wp__data(\w_data$143 )
   );
   \nitro_engine.mem_wf  mem_wf (
     .clk(clk),
-    .r_addr(\r_addr$162 ),
-    .r_data(\r_data$104 ),
-    .r_en(\r_en$163 ),
+    .r_addr(\r_addr$175 ),
+    .r_data(\r_data$110 ),
     .rst(rst),
-    .w_en(\w_en$120 ),
-    .wp__addr(\w_addr$121 ),
-    .wp__data(\w_data$122 )
+    .w_en(\w_en$126 ),
+    .wp__addr(\w_addr$127 ),
+    .wp__data(\w_data$128 )
   );
   \nitro_engine.mem_wt  mem_wt (
     .clk(clk),
-    .r_addr(\r_addr$166 ),
-    .r_data(\r_data$105 ),
-    .r_en(\r_en$167 ),
+    .r_addr(\r_addr$178 ),
+    .r_data(\r_data$111 ),
     .rst(rst),
-    .w_en(\w_en$123 ),
-    .wp__addr(\w_addr$124 ),
-    .wp__data(\w_data$125 )
+    .w_en(\w_en$129 ),
+    .wp__addr(\w_addr$130 ),
+    .wp__data(\w_data$131 )
   );
   \nitro_engine.mem_y  mem_y (
     .clk(clk),
-    .r_addr(\r_addr$175 ),
-    .r_data(\r_data$108 ),
-    .r_en(\r_en$176 ),
+    .r_addr(\r_addr$183 ),
+    .r_data(\r_data$114 ),
     .rst(rst),
-    .w_en(\w_en$132 ),
-    .wp__addr(\w_addr$133 ),
-    .wp__data(\w_data$134 )
+    .w_en(\w_en$138 ),
+    .wp__addr(\w_addr$139 ),
+    .wp__data(\w_data$140 )
   );
   \nitro_engine.relu0  relu0 (
     .clk(clk),
     .en(o__ready),
     .i__payload(i__payload),
     .i__valid(i__valid),
-    .o__payload(\o__payload$336 ),
+    .o__payload(\o__payload$341 ),
     .rst(rst)
   );
   \nitro_engine.relu1  relu1 (
@@ -2081,7 +2087,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$31 ),
     .i__payload(\i__payload$29 ),
     .i__valid(\i__valid$33 ),
-    .o__payload(\o__payload$337 ),
+    .o__payload(\o__payload$342 ),
     .rst(rst)
   );
   \nitro_engine.relu2  relu2 (
@@ -2089,7 +2095,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$40 ),
     .i__payload(\i__payload$38 ),
     .i__valid(\i__valid$42 ),
-    .o__payload(\o__payload$338 ),
+    .o__payload(\o__payload$343 ),
     .rst(rst)
   );
   \nitro_engine.relu3  relu3 (
@@ -2097,7 +2103,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$49 ),
     .i__payload(\i__payload$47 ),
     .i__valid(\i__valid$51 ),
-    .o__payload(\o__payload$339 ),
+    .o__payload(\o__payload$344 ),
     .rst(rst)
   );
   \nitro_engine.relu4  relu4 (
@@ -2105,7 +2111,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$58 ),
     .i__payload(\i__payload$56 ),
     .i__valid(\i__valid$60 ),
-    .o__payload(\o__payload$340 ),
+    .o__payload(\o__payload$345 ),
     .rst(rst)
   );
   \nitro_engine.relu5  relu5 (
@@ -2113,7 +2119,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$67 ),
     .i__payload(\i__payload$65 ),
     .i__valid(\i__valid$69 ),
-    .o__payload(\o__payload$341 ),
+    .o__payload(\o__payload$346 ),
     .rst(rst)
   );
   \nitro_engine.relu6  relu6 (
@@ -2121,7 +2127,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$76 ),
     .i__payload(\i__payload$74 ),
     .i__valid(\i__valid$78 ),
-    .o__payload(\o__payload$342 ),
+    .o__payload(\o__payload$347 ),
     .rst(rst)
   );
   \nitro_engine.relu7  relu7 (
@@ -2129,143 +2135,153 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$85 ),
     .i__payload(\i__payload$83 ),
     .i__valid(\i__valid$87 ),
-    .o__payload(\o__payload$343 ),
+    .o__payload(\o__payload$348 ),
     .rst(rst)
   );
   \nitro_engine.relub0  relub0 (
     .clk(clk),
-    .i__payload(\i__payload$221 ),
-    .i__valid(\i__valid$220 ),
-    .o__payload(\o__payload$374 ),
+    .i__payload(\i__payload$226 ),
+    .i__valid(\i__valid$225 ),
+    .o__payload(\o__payload$379 ),
     .rst(rst)
   );
   \nitro_engine.relub1  relub1 (
     .clk(clk),
-    .i__payload(\i__payload$235 ),
-    .i__valid(\i__valid$234 ),
-    .o__payload(\o__payload$375 ),
+    .i__payload(\i__payload$240 ),
+    .i__valid(\i__valid$239 ),
+    .o__payload(\o__payload$380 ),
     .rst(rst)
   );
   \nitro_engine.relub2  relub2 (
     .clk(clk),
-    .i__payload(\i__payload$249 ),
-    .i__valid(\i__valid$248 ),
-    .o__payload(\o__payload$376 ),
+    .i__payload(\i__payload$254 ),
+    .i__valid(\i__valid$253 ),
+    .o__payload(\o__payload$381 ),
     .rst(rst)
   );
   \nitro_engine.relub3  relub3 (
     .clk(clk),
-    .i__payload(\i__payload$263 ),
-    .i__valid(\i__valid$262 ),
-    .o__payload(\o__payload$377 ),
+    .i__payload(\i__payload$268 ),
+    .i__valid(\i__valid$267 ),
+    .o__payload(\o__payload$382 ),
     .rst(rst)
   );
   \nitro_engine.relub4  relub4 (
     .clk(clk),
-    .i__payload(\i__payload$277 ),
-    .i__valid(\i__valid$276 ),
-    .o__payload(\o__payload$378 ),
+    .i__payload(\i__payload$282 ),
+    .i__valid(\i__valid$281 ),
+    .o__payload(\o__payload$383 ),
     .rst(rst)
   );
   \nitro_engine.relub5  relub5 (
     .clk(clk),
-    .i__payload(\i__payload$291 ),
-    .i__valid(\i__valid$290 ),
-    .o__payload(\o__payload$379 ),
+    .i__payload(\i__payload$296 ),
+    .i__valid(\i__valid$295 ),
+    .o__payload(\o__payload$384 ),
     .rst(rst)
   );
   \nitro_engine.relub6  relub6 (
     .clk(clk),
-    .i__payload(\i__payload$305 ),
-    .i__valid(\i__valid$304 ),
-    .o__payload(\o__payload$380 ),
+    .i__payload(\i__payload$310 ),
+    .i__valid(\i__valid$309 ),
+    .o__payload(\o__payload$385 ),
     .rst(rst)
   );
   \nitro_engine.relub7  relub7 (
     .clk(clk),
-    .i__payload(\i__payload$319 ),
-    .i__valid(\i__valid$318 ),
-    .o__payload(\o__payload$381 ),
+    .i__payload(\i__payload$324 ),
+    .i__valid(\i__valid$323 ),
+    .o__payload(\o__payload$386 ),
     .rst(rst)
+  );
+  \nitro_engine.rfifo  rfifo (
+    .clk(clk),
+    .r_data(r_data),
+    .r_en(r_en),
+    .r_rdy(r_rdy),
+    .rst(rst),
+    .w_en(\w_en$156 ),
+    .w_level(level),
+    .w_port__data(\w_data$158 )
   );
   \nitro_engine.scaler0  scaler0 (
     .clk(clk),
     .i__payload(e_acc3[31:0]),
-    .i__valid(\i__valid$213 ),
+    .i__valid(\i__valid$218 ),
     .o__payload(i__payload),
     .o__ready(o__ready),
     .o__valid(i__valid),
-    .\port$4758$231 (ibits[268:231]),
+    .\port$4760$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.scaler1  scaler1 (
     .clk(clk),
     .i__payload(e_acc3[63:32]),
-    .i__valid(\i__valid$230 ),
+    .i__valid(\i__valid$235 ),
     .o__payload(\i__payload$29 ),
     .o__ready(\o__ready$31 ),
     .o__valid(\i__valid$33 ),
-    .\port$4758$231 (ibits[268:231]),
+    .\port$4760$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.scaler2  scaler2 (
     .clk(clk),
     .i__payload(e_acc3[95:64]),
-    .i__valid(\i__valid$244 ),
+    .i__valid(\i__valid$249 ),
     .o__payload(\i__payload$38 ),
     .o__ready(\o__ready$40 ),
     .o__valid(\i__valid$42 ),
-    .\port$4758$231 (ibits[268:231]),
+    .\port$4760$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.scaler3  scaler3 (
     .clk(clk),
     .i__payload(e_acc3[127:96]),
-    .i__valid(\i__valid$258 ),
+    .i__valid(\i__valid$263 ),
     .o__payload(\i__payload$47 ),
     .o__ready(\o__ready$49 ),
     .o__valid(\i__valid$51 ),
-    .\port$4758$231 (ibits[268:231]),
+    .\port$4760$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.scaler4  scaler4 (
     .clk(clk),
     .i__payload(e_acc3[159:128]),
-    .i__valid(\i__valid$272 ),
+    .i__valid(\i__valid$277 ),
     .o__payload(\i__payload$56 ),
     .o__ready(\o__ready$58 ),
     .o__valid(\i__valid$60 ),
-    .\port$4758$231 (ibits[268:231]),
+    .\port$4760$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.scaler5  scaler5 (
     .clk(clk),
     .i__payload(e_acc3[191:160]),
-    .i__valid(\i__valid$286 ),
+    .i__valid(\i__valid$291 ),
     .o__payload(\i__payload$65 ),
     .o__ready(\o__ready$67 ),
     .o__valid(\i__valid$69 ),
-    .\port$4758$231 (ibits[268:231]),
+    .\port$4760$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.scaler6  scaler6 (
     .clk(clk),
     .i__payload(e_acc3[223:192]),
-    .i__valid(\i__valid$300 ),
+    .i__valid(\i__valid$305 ),
     .o__payload(\i__payload$74 ),
     .o__ready(\o__ready$76 ),
     .o__valid(\i__valid$78 ),
-    .\port$4758$231 (ibits[268:231]),
+    .\port$4760$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.scaler7  scaler7 (
     .clk(clk),
     .i__payload(e_acc3[255:224]),
-    .i__valid(\i__valid$314 ),
+    .i__valid(\i__valid$319 ),
     .o__payload(\i__payload$83 ),
     .o__ready(\o__ready$85 ),
     .o__valid(\i__valid$87 ),
-    .\port$4758$231 (ibits[268:231]),
+    .\port$4760$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.sgd0  sgd0 (
@@ -2273,11 +2289,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .clk(clk),
     .decay_enable(ibits[345]),
     .decay_shift(ibits[343:339]),
-    .i__payload(\i__payload$223 ),
-    .i__valid(\i__valid$222 ),
-    .o__payload(\o__payload$383 ),
+    .i__payload(\i__payload$228 ),
+    .i__valid(\i__valid$227 ),
+    .o__payload(\o__payload$388 ),
     .overflow(overflow),
-    .\port$4758$269 (ibits[322:269]),
+    .\port$4760$269 (ibits[322:269]),
     .rst(rst),
     .wrapped(wrapped)
   );
@@ -2286,11 +2302,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .clk(clk),
     .decay_enable(ibits[345]),
     .decay_shift(ibits[343:339]),
-    .i__payload(\i__payload$237 ),
-    .i__valid(\i__valid$236 ),
-    .o__payload(\o__payload$384 ),
+    .i__payload(\i__payload$242 ),
+    .i__valid(\i__valid$241 ),
+    .o__payload(\o__payload$389 ),
     .overflow(\overflow$506 ),
-    .\port$4758$269 (ibits[322:269]),
+    .\port$4760$269 (ibits[322:269]),
     .rst(rst),
     .wrapped(\wrapped$514 )
   );
@@ -2299,11 +2315,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .clk(clk),
     .decay_enable(ibits[345]),
     .decay_shift(ibits[343:339]),
-    .i__payload(\i__payload$251 ),
-    .i__valid(\i__valid$250 ),
-    .o__payload(\o__payload$385 ),
+    .i__payload(\i__payload$256 ),
+    .i__valid(\i__valid$255 ),
+    .o__payload(\o__payload$390 ),
     .overflow(\overflow$507 ),
-    .\port$4758$269 (ibits[322:269]),
+    .\port$4760$269 (ibits[322:269]),
     .rst(rst),
     .wrapped(\wrapped$515 )
   );
@@ -2312,11 +2328,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .clk(clk),
     .decay_enable(ibits[345]),
     .decay_shift(ibits[343:339]),
-    .i__payload(\i__payload$265 ),
-    .i__valid(\i__valid$264 ),
-    .o__payload(\o__payload$386 ),
+    .i__payload(\i__payload$270 ),
+    .i__valid(\i__valid$269 ),
+    .o__payload(\o__payload$391 ),
     .overflow(\overflow$508 ),
-    .\port$4758$269 (ibits[322:269]),
+    .\port$4760$269 (ibits[322:269]),
     .rst(rst),
     .wrapped(\wrapped$516 )
   );
@@ -2325,11 +2341,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .clk(clk),
     .decay_enable(ibits[345]),
     .decay_shift(ibits[343:339]),
-    .i__payload(\i__payload$279 ),
-    .i__valid(\i__valid$278 ),
-    .o__payload(\o__payload$387 ),
+    .i__payload(\i__payload$284 ),
+    .i__valid(\i__valid$283 ),
+    .o__payload(\o__payload$392 ),
     .overflow(\overflow$509 ),
-    .\port$4758$269 (ibits[322:269]),
+    .\port$4760$269 (ibits[322:269]),
     .rst(rst),
     .wrapped(\wrapped$517 )
   );
@@ -2338,11 +2354,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .clk(clk),
     .decay_enable(ibits[345]),
     .decay_shift(ibits[343:339]),
-    .i__payload(\i__payload$293 ),
-    .i__valid(\i__valid$292 ),
-    .o__payload(\o__payload$388 ),
+    .i__payload(\i__payload$298 ),
+    .i__valid(\i__valid$297 ),
+    .o__payload(\o__payload$393 ),
     .overflow(\overflow$510 ),
-    .\port$4758$269 (ibits[322:269]),
+    .\port$4760$269 (ibits[322:269]),
     .rst(rst),
     .wrapped(\wrapped$518 )
   );
@@ -2351,11 +2367,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .clk(clk),
     .decay_enable(ibits[345]),
     .decay_shift(ibits[343:339]),
-    .i__payload(\i__payload$307 ),
-    .i__valid(\i__valid$306 ),
-    .o__payload(\o__payload$389 ),
+    .i__payload(\i__payload$312 ),
+    .i__valid(\i__valid$311 ),
+    .o__payload(\o__payload$394 ),
     .overflow(\overflow$511 ),
-    .\port$4758$269 (ibits[322:269]),
+    .\port$4760$269 (ibits[322:269]),
     .rst(rst),
     .wrapped(\wrapped$519 )
   );
@@ -2364,11 +2380,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .clk(clk),
     .decay_enable(ibits[345]),
     .decay_shift(ibits[343:339]),
-    .i__payload(\i__payload$321 ),
-    .i__valid(\i__valid$320 ),
-    .o__payload(\o__payload$390 ),
+    .i__payload(\i__payload$326 ),
+    .i__valid(\i__valid$325 ),
+    .o__payload(\o__payload$395 ),
     .overflow(\overflow$512 ),
-    .\port$4758$269 (ibits[322:269]),
+    .\port$4760$269 (ibits[322:269]),
     .rst(rst),
     .wrapped(\wrapped$520 )
   );
@@ -2384,16 +2400,61 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .rst(rst)
   );
   \nitro_engine.xp_w  xp_w (
-    .active(\col_valid$404 ),
+    .active(\col_valid$409 ),
     .clk(clk),
-    .col_addr(\col_addr$405 ),
-    .col_data(\col_data$406 ),
-    .row_base(\row_base$400 ),
-    .row_data(\row_data$399 ),
-    .row_index(\row_index$398 ),
-    .row_valid(\row_valid$333 ),
+    .col_addr(\col_addr$410 ),
+    .col_data(\col_data$411 ),
+    .row_base(\row_base$405 ),
+    .row_data(\row_data$404 ),
+    .row_index(\row_index$403 ),
+    .row_valid(\row_valid$338 ),
     .rst(rst)
   );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    wide_e5 = 32'd0;
+    (* full_case = 32'd1 *)
+    casez (ibits[17:16])
+      2'h0:
+          /* empty */;
+      2'h1:
+          /* empty */;
+      2'h2:
+          /* empty */;
+      2'h3:
+          wide_e5 = { \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47:40] };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    wide_e6 = 32'd0;
+    (* full_case = 32'd1 *)
+    casez (ibits[17:16])
+      2'h0:
+          /* empty */;
+      2'h1:
+          /* empty */;
+      2'h2:
+          /* empty */;
+      2'h3:
+          wide_e6 = { \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55:48] };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    wide_e7 = 32'd0;
+    (* full_case = 32'd1 *)
+    casez (ibits[17:16])
+      2'h0:
+          /* empty */;
+      2'h1:
+          /* empty */;
+      2'h2:
+          /* empty */;
+      2'h3:
+          wide_e7 = { \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63:56] };
+    endcase
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     row_valid = 1'h0;
@@ -2408,7 +2469,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_valid$333  = 1'h0;
+    \row_valid$338  = 1'h0;
     if (executing) begin
       casez (ibits[2:0])
         3'h1:
@@ -2418,7 +2479,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         3'h3:
             /* empty */;
         3'h4:
-            \row_valid$333  = \$203 ;
+            \row_valid$338  = \$207 ;
       endcase
     end
   end
@@ -2428,7 +2489,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (executing) begin
       casez (ibits[2:0])
         3'h1:
-            tr_h0 = { \$35 [7], \$35 [7], \$35 [7], \$35 [7], \$35 [7], \$35 [7], \$35 [7], \$35 [7], \$35 [7], \$35 [7], \$35 [7], \$35 [7], \$35 [7], \$35 [7], \$35 [7], \$35 [7], \$35 [7], \$35 [7], \$35 [7], \$35 [7], \$35 [7], \$35 [7], \$35 [7], \$35 [7], \$35  };
+            tr_h0 = { \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39  };
       endcase
     end
   end
@@ -2438,7 +2499,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (executing) begin
       casez (ibits[2:0])
         3'h1:
-            tr_h1 = { \$44 [7], \$44 [7], \$44 [7], \$44 [7], \$44 [7], \$44 [7], \$44 [7], \$44 [7], \$44 [7], \$44 [7], \$44 [7], \$44 [7], \$44 [7], \$44 [7], \$44 [7], \$44 [7], \$44 [7], \$44 [7], \$44 [7], \$44 [7], \$44 [7], \$44 [7], \$44 [7], \$44 [7], \$44  };
+            tr_h1 = { \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48  };
       endcase
     end
   end
@@ -2448,7 +2509,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (executing) begin
       casez (ibits[2:0])
         3'h1:
-            tr_h2 = { \$53 [7], \$53 [7], \$53 [7], \$53 [7], \$53 [7], \$53 [7], \$53 [7], \$53 [7], \$53 [7], \$53 [7], \$53 [7], \$53 [7], \$53 [7], \$53 [7], \$53 [7], \$53 [7], \$53 [7], \$53 [7], \$53 [7], \$53 [7], \$53 [7], \$53 [7], \$53 [7], \$53 [7], \$53  };
+            tr_h2 = { \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57  };
       endcase
     end
   end
@@ -2458,7 +2519,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (executing) begin
       casez (ibits[2:0])
         3'h1:
-            tr_h3 = { \$62 [7], \$62 [7], \$62 [7], \$62 [7], \$62 [7], \$62 [7], \$62 [7], \$62 [7], \$62 [7], \$62 [7], \$62 [7], \$62 [7], \$62 [7], \$62 [7], \$62 [7], \$62 [7], \$62 [7], \$62 [7], \$62 [7], \$62 [7], \$62 [7], \$62 [7], \$62 [7], \$62 [7], \$62  };
+            tr_h3 = { \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66  };
       endcase
     end
   end
@@ -2468,7 +2529,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (executing) begin
       casez (ibits[2:0])
         3'h1:
-            tr_h4 = { \$71 [7], \$71 [7], \$71 [7], \$71 [7], \$71 [7], \$71 [7], \$71 [7], \$71 [7], \$71 [7], \$71 [7], \$71 [7], \$71 [7], \$71 [7], \$71 [7], \$71 [7], \$71 [7], \$71 [7], \$71 [7], \$71 [7], \$71 [7], \$71 [7], \$71 [7], \$71 [7], \$71 [7], \$71  };
+            tr_h4 = { \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75  };
       endcase
     end
   end
@@ -2478,7 +2539,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (executing) begin
       casez (ibits[2:0])
         3'h1:
-            tr_h5 = { \$80 [7], \$80 [7], \$80 [7], \$80 [7], \$80 [7], \$80 [7], \$80 [7], \$80 [7], \$80 [7], \$80 [7], \$80 [7], \$80 [7], \$80 [7], \$80 [7], \$80 [7], \$80 [7], \$80 [7], \$80 [7], \$80 [7], \$80 [7], \$80 [7], \$80 [7], \$80 [7], \$80 [7], \$80  };
+            tr_h5 = { \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84  };
       endcase
     end
   end
@@ -2488,7 +2549,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (executing) begin
       casez (ibits[2:0])
         3'h1:
-            tr_h6 = { \$89 [7], \$89 [7], \$89 [7], \$89 [7], \$89 [7], \$89 [7], \$89 [7], \$89 [7], \$89 [7], \$89 [7], \$89 [7], \$89 [7], \$89 [7], \$89 [7], \$89 [7], \$89 [7], \$89 [7], \$89 [7], \$89 [7], \$89 [7], \$89 [7], \$89 [7], \$89 [7], \$89 [7], \$89  };
+            tr_h6 = { \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93  };
       endcase
     end
   end
@@ -2498,7 +2559,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (executing) begin
       casez (ibits[2:0])
         3'h1:
-            tr_h7 = { \$98 [7], \$98 [7], \$98 [7], \$98 [7], \$98 [7], \$98 [7], \$98 [7], \$98 [7], \$98 [7], \$98 [7], \$98 [7], \$98 [7], \$98 [7], \$98 [7], \$98 [7], \$98 [7], \$98 [7], \$98 [7], \$98 [7], \$98 [7], \$98 [7], \$98 [7], \$98 [7], \$98 [7], \$98  };
+            tr_h7 = { \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102  };
       endcase
     end
   end
@@ -2536,9 +2597,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (executing) begin
       casez (ibits[2:0])
         3'h1:
-            row_data = { \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107  };
+            row_data = { \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111  };
         3'h2:
-            row_data = { \$194 , \$193 , \$192 , \$191 , \$190 , \$189 , \$188 , \$187  };
+            row_data = { \$198 , \$197 , \$196 , \$195 , \$194 , \$193 , \$192 , \$191  };
       endcase
     end
   end
@@ -2596,7 +2657,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         3'h2:
             t_data = { tr_e7, tr_e6, tr_e5, tr_e4, tr_e3, tr_e2, tr_e1, tr_e0 };
         3'h3:
-            t_data = { \o__payload$381 , \o__payload$380 , \o__payload$379 , \o__payload$378 , \o__payload$377 , \o__payload$376 , \o__payload$375 , \o__payload$374  };
+            t_data = { \o__payload$386 , \o__payload$385 , \o__payload$384 , \o__payload$383 , \o__payload$382 , \o__payload$381 , \o__payload$380 , \o__payload$379  };
         3'h4:
             t_data = { tr_w7, tr_w6, tr_w5, tr_w4, tr_w3, tr_w2, tr_w1, tr_w0 };
       endcase
@@ -2610,7 +2671,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         3'h1:
             /* empty */;
         3'h2:
-            tr_e0 = { \$115 [7], \$115 [7], \$115 [7], \$115 [7], \$115 [7], \$115 [7], \$115 [7], \$115 [7], \$115 [7], \$115 [7], \$115 [7], \$115 [7], \$115 [7], \$115 [7], \$115 [7], \$115 [7], \$115 [7], \$115 [7], \$115 [7], \$115 [7], \$115 [7], \$115 [7], \$115 [7], \$115 [7], \$115  };
+            tr_e0 = { \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119  };
       endcase
     end
   end
@@ -2622,7 +2683,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         3'h1:
             /* empty */;
         3'h2:
-            tr_e1 = { \$124 [7], \$124 [7], \$124 [7], \$124 [7], \$124 [7], \$124 [7], \$124 [7], \$124 [7], \$124 [7], \$124 [7], \$124 [7], \$124 [7], \$124 [7], \$124 [7], \$124 [7], \$124 [7], \$124 [7], \$124 [7], \$124 [7], \$124 [7], \$124 [7], \$124 [7], \$124 [7], \$124 [7], \$124  };
+            tr_e1 = { \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128  };
       endcase
     end
   end
@@ -2634,7 +2695,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         3'h1:
             /* empty */;
         3'h2:
-            tr_e2 = { \$133 [7], \$133 [7], \$133 [7], \$133 [7], \$133 [7], \$133 [7], \$133 [7], \$133 [7], \$133 [7], \$133 [7], \$133 [7], \$133 [7], \$133 [7], \$133 [7], \$133 [7], \$133 [7], \$133 [7], \$133 [7], \$133 [7], \$133 [7], \$133 [7], \$133 [7], \$133 [7], \$133 [7], \$133  };
+            tr_e2 = { \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137  };
       endcase
     end
   end
@@ -2646,7 +2707,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         3'h1:
             /* empty */;
         3'h2:
-            tr_e3 = { \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142  };
+            tr_e3 = { \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146  };
       endcase
     end
   end
@@ -2658,7 +2719,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         3'h1:
             /* empty */;
         3'h2:
-            tr_e4 = { \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151  };
+            tr_e4 = { \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155  };
       endcase
     end
   end
@@ -2670,7 +2731,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         3'h1:
             /* empty */;
         3'h2:
-            tr_e5 = { \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160  };
+            tr_e5 = { \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164  };
       endcase
     end
   end
@@ -2682,7 +2743,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         3'h1:
             /* empty */;
         3'h2:
-            tr_e6 = { \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169  };
+            tr_e6 = { \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173  };
       endcase
     end
   end
@@ -2694,7 +2755,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         3'h1:
             /* empty */;
         3'h2:
-            tr_e7 = { \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178  };
+            tr_e7 = { \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182  };
       endcase
     end
   end
@@ -2706,7 +2767,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         3'h1:
             /* empty */;
         3'h2:
-            cls = \$195 [7:0];
+            cls = \$199 [7:0];
       endcase
     end
   end
@@ -2718,7 +2779,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         3'h1:
             /* empty */;
         3'h2:
-            new_v = \$198 ;
+            new_v = \$202 ;
       endcase
     end
   end
@@ -2730,7 +2791,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         3'h1:
             /* empty */;
         3'h2:
-            new_i = \$201 ;
+            new_i = \$205 ;
       endcase
     end
   end
@@ -2746,7 +2807,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         3'h3:
             /* empty */;
         3'h4:
-            tr_w0 = { \o__payload$383 [15], \o__payload$383 [15], \o__payload$383 [15], \o__payload$383 [15], \o__payload$383 [15], \o__payload$383 [15], \o__payload$383 [15], \o__payload$383 [15], \o__payload$383 [15], \o__payload$383 [15], \o__payload$383 [15], \o__payload$383 [15], \o__payload$383 [15], \o__payload$383 [15], \o__payload$383 [15], \o__payload$383 [15], \o__payload$383  };
+            tr_w0 = { \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388  };
       endcase
     end
   end
@@ -2762,7 +2823,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         3'h3:
             /* empty */;
         3'h4:
-            tr_w1 = { \o__payload$384 [15], \o__payload$384 [15], \o__payload$384 [15], \o__payload$384 [15], \o__payload$384 [15], \o__payload$384 [15], \o__payload$384 [15], \o__payload$384 [15], \o__payload$384 [15], \o__payload$384 [15], \o__payload$384 [15], \o__payload$384 [15], \o__payload$384 [15], \o__payload$384 [15], \o__payload$384 [15], \o__payload$384 [15], \o__payload$384  };
+            tr_w1 = { \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389  };
       endcase
     end
   end
@@ -2778,7 +2839,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         3'h3:
             /* empty */;
         3'h4:
-            tr_w2 = { \o__payload$385 [15], \o__payload$385 [15], \o__payload$385 [15], \o__payload$385 [15], \o__payload$385 [15], \o__payload$385 [15], \o__payload$385 [15], \o__payload$385 [15], \o__payload$385 [15], \o__payload$385 [15], \o__payload$385 [15], \o__payload$385 [15], \o__payload$385 [15], \o__payload$385 [15], \o__payload$385 [15], \o__payload$385 [15], \o__payload$385  };
+            tr_w2 = { \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390  };
       endcase
     end
   end
@@ -2794,7 +2855,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         3'h3:
             /* empty */;
         3'h4:
-            tr_w3 = { \o__payload$386 [15], \o__payload$386 [15], \o__payload$386 [15], \o__payload$386 [15], \o__payload$386 [15], \o__payload$386 [15], \o__payload$386 [15], \o__payload$386 [15], \o__payload$386 [15], \o__payload$386 [15], \o__payload$386 [15], \o__payload$386 [15], \o__payload$386 [15], \o__payload$386 [15], \o__payload$386 [15], \o__payload$386 [15], \o__payload$386  };
+            tr_w3 = { \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391  };
       endcase
     end
   end
@@ -2810,7 +2871,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         3'h3:
             /* empty */;
         3'h4:
-            tr_w4 = { \o__payload$387 [15], \o__payload$387 [15], \o__payload$387 [15], \o__payload$387 [15], \o__payload$387 [15], \o__payload$387 [15], \o__payload$387 [15], \o__payload$387 [15], \o__payload$387 [15], \o__payload$387 [15], \o__payload$387 [15], \o__payload$387 [15], \o__payload$387 [15], \o__payload$387 [15], \o__payload$387 [15], \o__payload$387 [15], \o__payload$387  };
+            tr_w4 = { \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392  };
       endcase
     end
   end
@@ -2826,7 +2887,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         3'h3:
             /* empty */;
         3'h4:
-            tr_w5 = { \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388  };
+            tr_w5 = { \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393  };
       endcase
     end
   end
@@ -2842,7 +2903,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         3'h3:
             /* empty */;
         3'h4:
-            tr_w6 = { \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389  };
+            tr_w6 = { \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394  };
       endcase
     end
   end
@@ -2858,13 +2919,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         3'h3:
             /* empty */;
         3'h4:
-            tr_w7 = { \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390  };
+            tr_w7 = { \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395  };
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_index$398  = 3'h0;
+    \row_index$403  = 3'h0;
     if (executing) begin
       casez (ibits[2:0])
         3'h1:
@@ -2874,13 +2935,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         3'h3:
             /* empty */;
         3'h4:
-            \row_index$398  = sb8[35:33];
+            \row_index$403  = sb8[35:33];
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_data$399  = 128'h00000000000000000000000000000000;
+    \row_data$404  = 128'h00000000000000000000000000000000;
     if (executing) begin
       casez (ibits[2:0])
         3'h1:
@@ -2890,13 +2951,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         3'h3:
             /* empty */;
         3'h4:
-            \row_data$399  = { \o__payload$390 , \o__payload$389 , \o__payload$388 , \o__payload$387 , \o__payload$386 , \o__payload$385 , \o__payload$384 , \o__payload$383  };
+            \row_data$404  = { \o__payload$395 , \o__payload$394 , \o__payload$393 , \o__payload$392 , \o__payload$391 , \o__payload$390 , \o__payload$389 , \o__payload$388  };
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_base$400  = 16'h0000;
+    \row_base$405  = 16'h0000;
     if (executing) begin
       casez (ibits[2:0])
         3'h1:
@@ -2906,120 +2967,107 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         3'h3:
             /* empty */;
         3'h4:
-            \row_base$400  = sb8[69:54];
+            \row_base$405  = sb8[69:54];
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$377  = csr_q0;
-    if (read_adv) begin
-      \$377  = \$215 ;
-    end
+    \$383  = \$219 ;
     if (rst) begin
-      \$377  = 32'd0;
+      \$383  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$378  = csr_q1;
-    if (read_adv) begin
-      \$378  = csr_q0;
-    end
+    \$384  = csr_q0;
     if (rst) begin
-      \$378  = 32'd0;
+      \$384  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$379  = csr_q2;
-    if (read_adv) begin
-      \$379  = csr_q1;
-    end
+    \$385  = csr_q1;
     if (rst) begin
-      \$379  = 32'd0;
+      \$385  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$380  = hdr_op;
+    \$386  = hdr_op;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            \$380  = s_axis_tdata[3:0];
+            \$386  = s_axis_tdata[3:0];
           end
     endcase
     if (rst) begin
-      \$380  = 4'h0;
+      \$386  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$381  = hdr_mem;
+    \$387  = hdr_mem;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            \$381  = s_axis_tdata[7:4];
+            \$387  = s_axis_tdata[7:4];
           end
     endcase
     if (rst) begin
-      \$381  = 4'h0;
+      \$387  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$382  = haddr;
+    \$388  = haddr;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            \$382  = s_axis_tdata[31:8];
+            \$388  = s_axis_tdata[31:8];
           end
       3'h1:
           if (s_axis_tvalid) begin
-            \$382  = \$219 [23:0];
+            \$388  = \$223 [23:0];
           end
       3'h2:
-          if (read_adv) begin
-            if (\$225 ) begin
-              \$382  = \$226 [23:0];
-            end
+          if (take) begin
+            \$388  = \$226 [23:0];
           end
     endcase
     if (rst) begin
-      \$382  = 24'h000000;
+      \$388  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$383  = hcount;
+    \$389  = hcount;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            \$383  = s_axis_tdata[55:32];
+            \$389  = s_axis_tdata[55:32];
           end
       3'h1:
           if (s_axis_tvalid) begin
-            \$383  = \$220 [23:0];
+            \$389  = \$224 [23:0];
           end
       3'h2:
-          if (read_adv) begin
-            if (\$225 ) begin
-              \$383  = \$227 [23:0];
-            end
+          if (take) begin
+            \$389  = \$227 [23:0];
           end
     endcase
     if (rst) begin
-      \$383  = 24'h000000;
+      \$389  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$384  = done;
+    \$390  = done;
     (* full_case = 32'd1 *)
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            \$384  = 1'h0;
+            \$390  = 1'h0;
           end
       3'h1:
           /* empty */;
@@ -3035,72 +3083,72 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h7:
           if (m_axis_tready) begin
-            \$384  = 1'h1;
+            \$390  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$384  = 1'h0;
+      \$390  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$385  = ctl_state;
+    \$391  = ctl_state;
     (* full_case = 32'd1 *)
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  if (\$216 ) begin
-                    \$385  = 3'h1;
+                  if (\$220 ) begin
+                    \$391  = 3'h1;
                   end
               4'h2:
-                  if (\$217 ) begin
-                    \$385  = 3'h2;
+                  if (\$221 ) begin
+                    \$391  = 3'h2;
                   end
               4'h3:
-                  \$385  = 3'h3;
+                  \$391  = 3'h3;
             endcase
           end
       3'h1:
           if (s_axis_tvalid) begin
-            if (\$221 ) begin
-              \$385  = 3'h0;
+            if (\$225 ) begin
+              \$391  = 3'h0;
             end
           end
       3'h2:
           if (\$230 ) begin
-            \$385  = 3'h0;
+            \$391  = 3'h0;
           end
       3'h3:
           if (\$235 ) begin
-            \$385  = 3'h4;
+            \$391  = 3'h4;
           end
       3'h4:
           (* full_case = 32'd1 *)
           if (\$236 ) begin
-            \$385  = 3'h5;
+            \$391  = 3'h5;
           end else begin
-            \$385  = 3'h6;
+            \$391  = 3'h6;
           end
       3'h6:
           if (\$255 ) begin
-            \$385  = 3'h3;
+            \$391  = 3'h3;
           end
       3'h5:
-          \$385  = 3'h7;
+          \$391  = 3'h7;
       3'h7:
           if (m_axis_tready) begin
-            \$385  = 3'h0;
+            \$391  = 3'h0;
           end
     endcase
     if (rst) begin
-      \$385  = 3'h0;
+      \$391  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$386  = out_cnt;
+    \$392  = out_cnt;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -3108,25 +3156,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  \$386  = s_axis_tdata[55:32];
+                  \$392  = s_axis_tdata[55:32];
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          if (read_adv) begin
-            if (rv2) begin
-              \$386  = \$228 [23:0];
-            end
+          if (rv2) begin
+            \$392  = \$228 [23:0];
           end
     endcase
     if (rst) begin
-      \$386  = 24'h000000;
+      \$392  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$387  = rv0;
+    \$393  = rv0;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -3134,179 +3180,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  \$387  = 1'h0;
+                  \$393  = 1'h0;
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          if (read_adv) begin
-            \$387  = \$222 ;
-          end
-    endcase
-    if (rst) begin
-      \$387  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$388  = rv1;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  \$388  = 1'h0;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          if (read_adv) begin
-            \$388  = rv0;
-          end
-    endcase
-    if (rst) begin
-      \$388  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$389  = rv2;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  \$389  = 1'h0;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          if (read_adv) begin
-            \$389  = rv1;
-          end
-    endcase
-    if (rst) begin
-      \$389  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$390  = pc;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$390  = s_axis_tdata[13:8];
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h6:
-          if (\$255 ) begin
-            \$390  = \$256 [5:0];
-          end
-    endcase
-    if (rst) begin
-      \$390  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$391  = ibase;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$391  = \$218 [6:0];
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h6:
-          if (\$255 ) begin
-            \$391  = \$257 [6:0];
-          end
-    endcase
-    if (rst) begin
-      \$391  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$392  = fcnt;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$392  = 3'h0;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          \$392  = \$234 [2:0];
-      3'h4:
-          /* empty */;
-      3'h6:
-          if (\$255 ) begin
-            \$392  = 3'h0;
-          end
-    endcase
-    if (rst) begin
-      \$392  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$393  = mode;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$393  = s_axis_tdata[56];
-            endcase
-          end
+          \$393  = take;
     endcase
     if (rst) begin
       \$393  = 1'h0;
@@ -3314,7 +3194,51 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$394  = cycle_count;
+    \$394  = rv1;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  \$394  = 1'h0;
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$394  = rv0;
+    endcase
+    if (rst) begin
+      \$394  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$395  = rv2;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  \$395  = 1'h0;
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$395  = rv1;
+    endcase
+    if (rst) begin
+      \$395  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$396  = pc;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -3324,20 +3248,29 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$394  = 32'd0;
+                  \$396  = s_axis_tdata[13:8];
             endcase
           end
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          if (\$255 ) begin
+            \$396  = \$256 [5:0];
+          end
     endcase
-    if (counting) begin
-      \$394  = \$258 [31:0];
-    end
     if (rst) begin
-      \$394  = 32'd0;
+      \$396  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$395  = mac_steps;
+    \$397  = ibase;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -3347,20 +3280,29 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$395  = 32'd0;
+                  \$397  = \$222 [6:0];
             endcase
           end
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          if (\$255 ) begin
+            \$397  = \$257 [6:0];
+          end
     endcase
-    if (\$337 ) begin
-      \$395  = \$338 [31:0];
-    end
     if (rst) begin
-      \$395  = 32'd0;
+      \$397  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$396  = phase_cycles0;
+    \$398  = fcnt;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -3370,22 +3312,29 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$396  = 32'd0;
+                  \$398  = 3'h0;
             endcase
           end
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          \$398  = \$234 [2:0];
+      3'h4:
+          /* empty */;
+      3'h6:
+          if (\$255 ) begin
+            \$398  = 3'h0;
+          end
     endcase
-    if (counting) begin
-      if (\$259 ) begin
-        \$396  = \$260 [31:0];
-      end
-    end
     if (rst) begin
-      \$396  = 32'd0;
+      \$398  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$397  = phase_cycles1;
+    \$399  = mode;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -3395,72 +3344,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$397  = 32'd0;
+                  \$399  = s_axis_tdata[56];
             endcase
           end
     endcase
-    if (counting) begin
-      if (\$261 ) begin
-        \$397  = \$262 [31:0];
-      end
-    end
     if (rst) begin
-      \$397  = 32'd0;
+      \$399  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$398  = phase_cycles2;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$398  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$263 ) begin
-        \$398  = \$264 [31:0];
-      end
-    end
-    if (rst) begin
-      \$398  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$399  = phase_cycles3;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$399  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$265 ) begin
-        \$399  = \$266 [31:0];
-      end
-    end
-    if (rst) begin
-      \$399  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$400  = phase_cycles4;
+    \$400  = cycle_count;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -3475,9 +3369,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$267 ) begin
-        \$400  = \$268 [31:0];
-      end
+      \$400  = \$258 [31:0];
     end
     if (rst) begin
       \$400  = 32'd0;
@@ -3485,7 +3377,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$401  = phase_cycles5;
+    \$401  = mac_steps;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -3499,10 +3391,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             endcase
           end
     endcase
-    if (counting) begin
-      if (\$269 ) begin
-        \$401  = \$270 [31:0];
-      end
+    if (\$341 ) begin
+      \$401  = \$342 [31:0];
     end
     if (rst) begin
       \$401  = 32'd0;
@@ -3510,7 +3400,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$402  = phase_cycles6;
+    \$402  = phase_cycles0;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -3525,8 +3415,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$271 ) begin
-        \$402  = \$272 [31:0];
+      if (\$259 ) begin
+        \$402  = \$260 [31:0];
       end
     end
     if (rst) begin
@@ -3535,7 +3425,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$403  = phase_cycles7;
+    \$403  = phase_cycles1;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -3550,8 +3440,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$273 ) begin
-        \$403  = \$274 [31:0];
+      if (\$261 ) begin
+        \$403  = \$262 [31:0];
       end
     end
     if (rst) begin
@@ -3560,7 +3450,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$404  = phase_cycles8;
+    \$404  = phase_cycles2;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -3575,8 +3465,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$275 ) begin
-        \$404  = \$276 [31:0];
+      if (\$263 ) begin
+        \$404  = \$264 [31:0];
       end
     end
     if (rst) begin
@@ -3585,7 +3475,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$405  = phase_cycles9;
+    \$405  = phase_cycles3;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -3600,8 +3490,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$277 ) begin
-        \$405  = \$278 [31:0];
+      if (\$265 ) begin
+        \$405  = \$266 [31:0];
       end
     end
     if (rst) begin
@@ -3610,7 +3500,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$406  = phase_cycles10;
+    \$406  = phase_cycles4;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -3625,8 +3515,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$279 ) begin
-        \$406  = \$280 [31:0];
+      if (\$267 ) begin
+        \$406  = \$268 [31:0];
       end
     end
     if (rst) begin
@@ -3635,7 +3525,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$407  = phase_cycles11;
+    \$407  = phase_cycles5;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -3650,8 +3540,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$281 ) begin
-        \$407  = \$282 [31:0];
+      if (\$269 ) begin
+        \$407  = \$270 [31:0];
       end
     end
     if (rst) begin
@@ -3660,7 +3550,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$408  = phase_cycles12;
+    \$408  = phase_cycles6;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -3675,8 +3565,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$283 ) begin
-        \$408  = \$284 [31:0];
+      if (\$271 ) begin
+        \$408  = \$272 [31:0];
       end
     end
     if (rst) begin
@@ -3685,7 +3575,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$409  = phase_cycles13;
+    \$409  = phase_cycles7;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -3700,8 +3590,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$285 ) begin
-        \$409  = \$286 [31:0];
+      if (\$273 ) begin
+        \$409  = \$274 [31:0];
       end
     end
     if (rst) begin
@@ -3710,7 +3600,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$410  = phase_cycles14;
+    \$410  = phase_cycles8;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -3725,8 +3615,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$287 ) begin
-        \$410  = \$288 [31:0];
+      if (\$275 ) begin
+        \$410  = \$276 [31:0];
       end
     end
     if (rst) begin
@@ -3735,7 +3625,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$411  = phase_cycles15;
+    \$411  = phase_cycles9;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -3750,8 +3640,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$289 ) begin
-        \$411  = \$290 [31:0];
+      if (\$277 ) begin
+        \$411  = \$278 [31:0];
       end
     end
     if (rst) begin
@@ -3760,7 +3650,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$412  = phase_cycles16;
+    \$412  = phase_cycles10;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -3775,8 +3665,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$291 ) begin
-        \$412  = \$292 [31:0];
+      if (\$279 ) begin
+        \$412  = \$280 [31:0];
       end
     end
     if (rst) begin
@@ -3785,7 +3675,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$413  = phase_cycles17;
+    \$413  = phase_cycles11;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -3800,8 +3690,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$293 ) begin
-        \$413  = \$294 [31:0];
+      if (\$281 ) begin
+        \$413  = \$282 [31:0];
       end
     end
     if (rst) begin
@@ -3810,7 +3700,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$414  = phase_cycles18;
+    \$414  = phase_cycles12;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -3825,8 +3715,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$295 ) begin
-        \$414  = \$296 [31:0];
+      if (\$283 ) begin
+        \$414  = \$284 [31:0];
       end
     end
     if (rst) begin
@@ -3835,7 +3725,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$415  = phase_cycles19;
+    \$415  = phase_cycles13;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -3850,8 +3740,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$297 ) begin
-        \$415  = \$298 [31:0];
+      if (\$285 ) begin
+        \$415  = \$286 [31:0];
       end
     end
     if (rst) begin
@@ -3860,7 +3750,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$416  = phase_cycles20;
+    \$416  = phase_cycles14;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -3875,8 +3765,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$299 ) begin
-        \$416  = \$300 [31:0];
+      if (\$287 ) begin
+        \$416  = \$288 [31:0];
       end
     end
     if (rst) begin
@@ -3885,7 +3775,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$417  = phase_cycles21;
+    \$417  = phase_cycles15;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -3900,8 +3790,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$301 ) begin
-        \$417  = \$302 [31:0];
+      if (\$289 ) begin
+        \$417  = \$290 [31:0];
       end
     end
     if (rst) begin
@@ -3910,7 +3800,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$418  = phase_cycles22;
+    \$418  = phase_cycles16;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -3925,8 +3815,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$303 ) begin
-        \$418  = \$304 [31:0];
+      if (\$291 ) begin
+        \$418  = \$292 [31:0];
       end
     end
     if (rst) begin
@@ -3935,7 +3825,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$419  = phase_cycles23;
+    \$419  = phase_cycles17;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -3950,8 +3840,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$305 ) begin
-        \$419  = \$306 [31:0];
+      if (\$293 ) begin
+        \$419  = \$294 [31:0];
       end
     end
     if (rst) begin
@@ -3960,7 +3850,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$420  = phase_cycles24;
+    \$420  = phase_cycles18;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -3975,8 +3865,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$307 ) begin
-        \$420  = \$308 [31:0];
+      if (\$295 ) begin
+        \$420  = \$296 [31:0];
       end
     end
     if (rst) begin
@@ -3985,7 +3875,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$421  = phase_cycles25;
+    \$421  = phase_cycles19;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4000,8 +3890,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$309 ) begin
-        \$421  = \$310 [31:0];
+      if (\$297 ) begin
+        \$421  = \$298 [31:0];
       end
     end
     if (rst) begin
@@ -4010,7 +3900,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$422  = phase_cycles26;
+    \$422  = phase_cycles20;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4025,8 +3915,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$311 ) begin
-        \$422  = \$312 [31:0];
+      if (\$299 ) begin
+        \$422  = \$300 [31:0];
       end
     end
     if (rst) begin
@@ -4035,7 +3925,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$423  = phase_cycles27;
+    \$423  = phase_cycles21;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4050,8 +3940,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$313 ) begin
-        \$423  = \$314 [31:0];
+      if (\$301 ) begin
+        \$423  = \$302 [31:0];
       end
     end
     if (rst) begin
@@ -4060,7 +3950,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$424  = phase_cycles28;
+    \$424  = phase_cycles22;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4075,8 +3965,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$315 ) begin
-        \$424  = \$316 [31:0];
+      if (\$303 ) begin
+        \$424  = \$304 [31:0];
       end
     end
     if (rst) begin
@@ -4085,7 +3975,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$425  = phase_cycles29;
+    \$425  = phase_cycles23;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4100,8 +3990,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$317 ) begin
-        \$425  = \$318 [31:0];
+      if (\$305 ) begin
+        \$425  = \$306 [31:0];
       end
     end
     if (rst) begin
@@ -4110,7 +4000,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$426  = phase_cycles30;
+    \$426  = phase_cycles24;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4125,8 +4015,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$319 ) begin
-        \$426  = \$320 [31:0];
+      if (\$307 ) begin
+        \$426  = \$308 [31:0];
       end
     end
     if (rst) begin
@@ -4135,7 +4025,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$427  = phase_cycles31;
+    \$427  = phase_cycles25;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4150,8 +4040,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$321 ) begin
-        \$427  = \$322 [31:0];
+      if (\$309 ) begin
+        \$427  = \$310 [31:0];
       end
     end
     if (rst) begin
@@ -4160,7 +4050,157 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$428  = step_count;
+    \$428  = phase_cycles26;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$428  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$311 ) begin
+        \$428  = \$312 [31:0];
+      end
+    end
+    if (rst) begin
+      \$428  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$429  = phase_cycles27;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$429  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$313 ) begin
+        \$429  = \$314 [31:0];
+      end
+    end
+    if (rst) begin
+      \$429  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$430  = phase_cycles28;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$430  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$315 ) begin
+        \$430  = \$316 [31:0];
+      end
+    end
+    if (rst) begin
+      \$430  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$431  = phase_cycles29;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$431  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$317 ) begin
+        \$431  = \$318 [31:0];
+      end
+    end
+    if (rst) begin
+      \$431  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$432  = phase_cycles30;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$432  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$319 ) begin
+        \$432  = \$320 [31:0];
+      end
+    end
+    if (rst) begin
+      \$432  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$433  = phase_cycles31;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$433  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$321 ) begin
+        \$433  = \$322 [31:0];
+      end
+    end
+    if (rst) begin
+      \$433  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$434  = step_count;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4172,7 +4212,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h3:
                   /* empty */;
               4'h4:
-                  \$428  = 32'd0;
+                  \$434  = 32'd0;
             endcase
           end
       3'h1:
@@ -4184,97 +4224,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h4:
           if (\$236 ) begin
             if (\$237 ) begin
-              \$428  = \$238 [31:0];
+              \$434  = \$238 [31:0];
             end
           end
     endcase
     if (rst) begin
-      \$428  = 32'd0;
+      \$434  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$429  = m_axis_tvalid;
-    (* full_case = 32'd1 *)
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          if (read_adv) begin
-            \$429  = rv2;
-          end
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h6:
-          /* empty */;
-      3'h5:
-          \$429  = 1'h1;
-      3'h7:
-          if (m_axis_tready) begin
-            \$429  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$429  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$430  = m_axis_tdata;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          if (read_adv) begin
-            \$430  = hread_data;
-          end
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h6:
-          /* empty */;
-      3'h5:
-          \$430  = { 152'h00000000000000000000000000000000000000, mac_steps, flags, step_count, cycle_count };
-    endcase
-    if (rst) begin
-      \$430  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$431  = m_axis_tlast;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          if (read_adv) begin
-            \$431  = \$224 ;
-          end
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h6:
-          /* empty */;
-      3'h5:
-          \$431  = 1'h1;
-    endcase
-    if (rst) begin
-      \$431  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$432  = ibits;
+    \$435  = ibits;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -4285,23 +4245,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h3:
         begin
           if (\$231 ) begin
-            \$432 [127:0] = r_data;
+            \$435 [127:0] = \r_data$109 ;
           end
           if (\$232 ) begin
-            \$432 [255:128] = r_data;
+            \$435 [255:128] = \r_data$109 ;
           end
           if (\$233 ) begin
-            \$432 [383:256] = r_data;
+            \$435 [383:256] = \r_data$109 ;
           end
         end
     endcase
     if (rst) begin
-      \$432  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$435  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$433  = issuing;
+    \$436  = issuing;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -4315,27 +4275,25 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$236 ) begin
           end else begin
-            \$433  = 1'h1;
+            \$436  = 1'h1;
           end
     endcase
-    if (adv) begin
-      if (issuing) begin
-        if (\$325 ) begin
-          if (\$326 ) begin
-            if (\$327 ) begin
-              \$433  = 1'h0;
-            end
+    if (issue) begin
+      if (\$329 ) begin
+        if (\$330 ) begin
+          if (\$331 ) begin
+            \$436  = 1'h0;
           end
         end
       end
     end
     if (rst) begin
-      \$433  = 1'h0;
+      \$436  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$434  = mi;
+    \$437  = mi;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -4349,29 +4307,27 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$236 ) begin
           end else begin
-            \$434  = 10'h000;
+            \$437  = 10'h000;
           end
     endcase
-    if (adv) begin
-      if (issuing) begin
-        if (\$325 ) begin
-          if (\$326 ) begin
-            (* full_case = 32'd1 *)
-            if (\$327 ) begin
-            end else begin
-              \$434  = \$328 [9:0];
-            end
+    if (issue) begin
+      if (\$329 ) begin
+        if (\$330 ) begin
+          (* full_case = 32'd1 *)
+          if (\$331 ) begin
+          end else begin
+            \$437  = \$332 [9:0];
           end
         end
       end
     end
     if (rst) begin
-      \$434  = 10'h000;
+      \$437  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$435  = ni;
+    \$438  = ni;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -4385,61 +4341,26 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$236 ) begin
           end else begin
-            \$435  = 10'h000;
+            \$438  = 10'h000;
           end
     endcase
-    if (adv) begin
-      if (issuing) begin
-        if (\$325 ) begin
-          (* full_case = 32'd1 *)
-          if (\$326 ) begin
-            \$435  = 10'h000;
-          end else begin
-            \$435  = \$331 [9:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$435  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$436  = ki;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$436  = 16'h0000;
-          end
-    endcase
-    if (adv) begin
-      if (issuing) begin
+    if (issue) begin
+      if (\$329 ) begin
         (* full_case = 32'd1 *)
-        if (\$325 ) begin
-          \$436  = 16'h0000;
+        if (\$330 ) begin
+          \$438  = 10'h000;
         end else begin
-          \$436  = \$334 [15:0];
+          \$438  = \$335 [9:0];
         end
       end
     end
     if (rst) begin
-      \$436  = 16'h0000;
+      \$438  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$437  = nrow;
+    \$439  = ki;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -4453,97 +4374,15 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$236 ) begin
           end else begin
-            \$437  = ibits[70:55];
+            \$439  = 16'h0000;
           end
     endcase
-    if (adv) begin
-      if (issuing) begin
-        if (\$325 ) begin
-          if (\$326 ) begin
-            (* full_case = 32'd1 *)
-            if (\$327 ) begin
-            end else begin
-              \$437  = \$329 [15:0];
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$437  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$438  = naddr;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$438  = ibits[70:55];
-          end
-    endcase
-    if (adv) begin
-      if (issuing) begin
-        (* full_case = 32'd1 *)
-        if (\$325 ) begin
-          (* full_case = 32'd1 *)
-          if (\$326 ) begin
-            (* full_case = 32'd1 *)
-            if (\$327 ) begin
-            end else begin
-              \$438  = \$330 [15:0];
-            end
-          end else begin
-            \$438  = nrow;
-          end
-        end else begin
-          \$438  = \$335 [15:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$438  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$439  = wcol;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$439  = ibits[102:87];
-          end
-    endcase
-    if (adv) begin
-      if (issuing) begin
-        if (\$325 ) begin
-          (* full_case = 32'd1 *)
-          if (\$326 ) begin
-            \$439  = ibits[102:87];
-          end else begin
-            \$439  = \$332 [15:0];
-          end
-        end
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (\$329 ) begin
+        \$439  = 16'h0000;
+      end else begin
+        \$439  = \$338 [15:0];
       end
     end
     if (rst) begin
@@ -4552,7 +4391,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$440  = waddr;
+    \$440  = nrow;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -4566,21 +4405,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$236 ) begin
           end else begin
-            \$440  = ibits[102:87];
+            \$440  = ibits[70:55];
           end
     endcase
-    if (adv) begin
-      if (issuing) begin
-        (* full_case = 32'd1 *)
-        if (\$325 ) begin
+    if (issue) begin
+      if (\$329 ) begin
+        if (\$330 ) begin
           (* full_case = 32'd1 *)
-          if (\$326 ) begin
-            \$440  = ibits[102:87];
+          if (\$331 ) begin
           end else begin
             \$440  = \$333 [15:0];
           end
-        end else begin
-          \$440  = \$336 [15:0];
         end
       end
     end
@@ -4590,7 +4425,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$441  = klen_m1;
+    \$441  = naddr;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -4604,16 +4439,33 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$236 ) begin
           end else begin
-            \$441  = \$239 [15:0];
+            \$441  = ibits[70:55];
           end
     endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (\$329 ) begin
+        (* full_case = 32'd1 *)
+        if (\$330 ) begin
+          (* full_case = 32'd1 *)
+          if (\$331 ) begin
+          end else begin
+            \$441  = \$334 [15:0];
+          end
+        end else begin
+          \$441  = nrow;
+        end
+      end else begin
+        \$441  = \$339 [15:0];
+      end
+    end
     if (rst) begin
       \$441  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$442  = mt_m1;
+    \$442  = wcol;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -4627,139 +4479,26 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$236 ) begin
           end else begin
-            \$442  = \$240 [9:0];
+            \$442  = ibits[102:87];
           end
     endcase
-    if (rst) begin
-      \$442  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$443  = nt_m1;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$443  = \$241 [9:0];
-          end
-    endcase
-    if (rst) begin
-      \$443  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$444  = rows_total;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$444  = { 8'h00, \$243  };
-          end
-    endcase
-    if (rst) begin
-      \$444  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$445  = is_grad;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$445  = \$244 ;
-          end
-    endcase
-    if (rst) begin
-      \$445  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$446  = is_fwd;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$446  = \$247 ;
-          end
-    endcase
-    if (rst) begin
-      \$446  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$447  = en;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$447  = 10'h000;
-          end
-    endcase
-    if (\$340 ) begin
-      (* full_case = 32'd1 *)
-      if (\$341 ) begin
-        \$447  = 10'h000;
-      end else begin
-        \$447  = \$349 [9:0];
+    if (issue) begin
+      if (\$329 ) begin
+        (* full_case = 32'd1 *)
+        if (\$330 ) begin
+          \$442  = ibits[102:87];
+        end else begin
+          \$442  = \$336 [15:0];
+        end
       end
     end
     if (rst) begin
-      \$447  = 10'h000;
+      \$442  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$448  = e_nlane;
+    \$443  = waddr;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -4773,24 +4512,29 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$236 ) begin
           end else begin
-            \$448  = 16'h0000;
+            \$443  = ibits[102:87];
           end
     endcase
-    if (\$340 ) begin
+    if (issue) begin
       (* full_case = 32'd1 *)
-      if (\$341 ) begin
-        \$448  = 16'h0000;
+      if (\$329 ) begin
+        (* full_case = 32'd1 *)
+        if (\$330 ) begin
+          \$443  = ibits[102:87];
+        end else begin
+          \$443  = \$337 [15:0];
+        end
       end else begin
-        \$448  = \$350 [15:0];
+        \$443  = \$340 [15:0];
       end
     end
     if (rst) begin
-      \$448  = 16'h0000;
+      \$443  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$449  = rows_done;
+    \$444  = klen_m1;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -4804,19 +4548,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$236 ) begin
           end else begin
-            \$449  = 32'd0;
+            \$444  = \$239 [15:0];
           end
     endcase
-    if (row_done) begin
-      \$449  = \$373 [31:0];
-    end
     if (rst) begin
-      \$449  = 32'd0;
+      \$444  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$450  = o_mrow;
+    \$445  = mt_m1;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -4830,21 +4571,139 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$236 ) begin
           end else begin
-            \$450  = ibits[134:119];
+            \$445  = \$240 [9:0];
           end
     endcase
-    if (\$340 ) begin
-      if (\$341 ) begin
-        \$450  = \$342 [15:0];
+    if (rst) begin
+      \$445  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$446  = nt_m1;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$236 ) begin
+          end else begin
+            \$446  = \$241 [9:0];
+          end
+    endcase
+    if (rst) begin
+      \$446  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$447  = rows_total;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$236 ) begin
+          end else begin
+            \$447  = { 8'h00, \$243  };
+          end
+    endcase
+    if (rst) begin
+      \$447  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$448  = is_grad;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$236 ) begin
+          end else begin
+            \$448  = \$244 ;
+          end
+    endcase
+    if (rst) begin
+      \$448  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$449  = is_fwd;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$236 ) begin
+          end else begin
+            \$449  = \$247 ;
+          end
+    endcase
+    if (rst) begin
+      \$449  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$450  = en;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$236 ) begin
+          end else begin
+            \$450  = 10'h000;
+          end
+    endcase
+    if (\$344 ) begin
+      (* full_case = 32'd1 *)
+      if (\$345 ) begin
+        \$450  = 10'h000;
+      end else begin
+        \$450  = \$353 [9:0];
       end
     end
     if (rst) begin
-      \$450  = 16'h0000;
+      \$450  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$451  = o_tile;
+    \$451  = e_nlane;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -4858,15 +4717,15 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$236 ) begin
           end else begin
-            \$451  = ibits[134:119];
+            \$451  = 16'h0000;
           end
     endcase
-    if (\$340 ) begin
+    if (\$344 ) begin
       (* full_case = 32'd1 *)
-      if (\$341 ) begin
-        \$451  = \$343 [15:0];
+      if (\$345 ) begin
+        \$451  = 16'h0000;
       end else begin
-        \$451  = \$351 [15:0];
+        \$451  = \$354 [15:0];
       end
     end
     if (rst) begin
@@ -4875,7 +4734,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$452  = a_mrow;
+    \$452  = rows_done;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -4889,21 +4748,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$236 ) begin
           end else begin
-            \$452  = ibits[182:167];
+            \$452  = 32'd0;
           end
     endcase
-    if (\$340 ) begin
-      if (\$341 ) begin
-        \$452  = \$344 [15:0];
-      end
+    if (row_done) begin
+      \$452  = \$377 [31:0];
     end
     if (rst) begin
-      \$452  = 16'h0000;
+      \$452  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$453  = a_tile;
+    \$453  = o_mrow;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -4917,15 +4774,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$236 ) begin
           end else begin
-            \$453  = ibits[182:167];
+            \$453  = ibits[134:119];
           end
     endcase
-    if (\$340 ) begin
-      (* full_case = 32'd1 *)
-      if (\$341 ) begin
-        \$453  = \$345 [15:0];
-      end else begin
-        \$453  = \$352 [15:0];
+    if (\$344 ) begin
+      if (\$345 ) begin
+        \$453  = \$346 [15:0];
       end
     end
     if (rst) begin
@@ -4934,7 +4788,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$454  = t_mrow;
+    \$454  = o_tile;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -4948,12 +4802,15 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$236 ) begin
           end else begin
-            \$454  = ibits[198:183];
+            \$454  = ibits[134:119];
           end
     endcase
-    if (\$340 ) begin
-      if (\$341 ) begin
-        \$454  = \$346 [15:0];
+    if (\$344 ) begin
+      (* full_case = 32'd1 *)
+      if (\$345 ) begin
+        \$454  = \$347 [15:0];
+      end else begin
+        \$454  = \$355 [15:0];
       end
     end
     if (rst) begin
@@ -4962,7 +4819,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = t_tile;
+    \$455  = a_mrow;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -4976,15 +4833,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$236 ) begin
           end else begin
-            \$455  = ibits[198:183];
+            \$455  = ibits[182:167];
           end
     endcase
-    if (\$340 ) begin
-      (* full_case = 32'd1 *)
-      if (\$341 ) begin
-        \$455  = \$347 [15:0];
-      end else begin
-        \$455  = \$353 [15:0];
+    if (\$344 ) begin
+      if (\$345 ) begin
+        \$455  = \$348 [15:0];
       end
     end
     if (rst) begin
@@ -4993,7 +4847,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = p_mrow;
+    \$456  = a_tile;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5007,12 +4861,15 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$236 ) begin
           end else begin
-            \$456  = 16'h0000;
+            \$456  = ibits[182:167];
           end
     endcase
-    if (\$340 ) begin
-      if (\$341 ) begin
-        \$456  = \$348 [15:0];
+    if (\$344 ) begin
+      (* full_case = 32'd1 *)
+      if (\$345 ) begin
+        \$456  = \$349 [15:0];
+      end else begin
+        \$456  = \$356 [15:0];
       end
     end
     if (rst) begin
@@ -5021,362 +4878,383 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = s1_valid;
-    if (adv) begin
-      \$457  = issuing;
+    \$457  = t_mrow;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$236 ) begin
+          end else begin
+            \$457  = ibits[198:183];
+          end
+    endcase
+    if (\$344 ) begin
+      if (\$345 ) begin
+        \$457  = \$350 [15:0];
+      end
     end
     if (rst) begin
-      \$457  = 1'h0;
+      \$457  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = s1_first;
-    if (adv) begin
-      \$458  = \$323 ;
+    \$458  = t_tile;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$236 ) begin
+          end else begin
+            \$458  = ibits[198:183];
+          end
+    endcase
+    if (\$344 ) begin
+      (* full_case = 32'd1 *)
+      if (\$345 ) begin
+        \$458  = \$351 [15:0];
+      end else begin
+        \$458  = \$357 [15:0];
+      end
     end
     if (rst) begin
-      \$458  = 1'h0;
+      \$458  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = s1_last;
-    if (adv) begin
-      \$459  = \$324 ;
+    \$459  = p_mrow;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$236 ) begin
+          end else begin
+            \$459  = 16'h0000;
+          end
+    endcase
+    if (\$344 ) begin
+      if (\$345 ) begin
+        \$459  = \$352 [15:0];
+      end
     end
     if (rst) begin
-      \$459  = 1'h0;
+      \$459  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = s2_valid;
-    if (adv) begin
-      \$460  = s1_valid;
-    end
+    \$460  = st_data;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          /* empty */;
+      3'h5:
+          \$460  = { 152'h00000000000000000000000000000000000000, mac_steps, flags, step_count, cycle_count };
+    endcase
     if (rst) begin
-      \$460  = 1'h0;
+      \$460  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = s3_valid;
-    if (adv) begin
-      \$461  = s2_valid;
-    end
+    \$461  = st_valid;
+    (* full_case = 32'd1 *)
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          /* empty */;
+      3'h5:
+          \$461  = 1'h1;
+      3'h7:
+          if (m_axis_tready) begin
+            \$461  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$461  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = s2_first;
-    if (adv) begin
-      \$462  = s1_first;
+    \$462  = since_last;
+    if (\$324 ) begin
+      \$462  = 4'h1;
+    end else if (\$325 ) begin
+      \$462  = \$326 [3:0];
     end
     if (rst) begin
-      \$462  = 1'h0;
+      \$462  = 4'he;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = s3_first;
-    if (adv) begin
-      \$463  = s2_first;
-    end
+    \$463  = issue;
     if (rst) begin
       \$463  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = s2_last;
-    if (adv) begin
-      \$464  = s1_last;
-    end
+    \$464  = \$327 ;
     if (rst) begin
       \$464  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = s3_last;
-    if (adv) begin
-      \$465  = s2_last;
-    end
+    \$465  = \$328 ;
     if (rst) begin
       \$465  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466 [0] = \o__valid$417 ;
-    \$466 [16:1] = \$6 [15:0];
-    \$466 [32:17] = \$7 [15:0];
-    \$466 [35:33] = \o__payload$159 [2:0];
-    \$466 [51:36] = \$354 [15:0];
-    \$466 [52] = \$355 ;
-    \$466 [53] = \$356 ;
-    \$466 [69:54] = t_tile;
-    \$466 [77:70] = { \$372 , \$370 , \$368 , \$366 , \$364 , \$362 , \$360 , \$358  };
-    \$466 [85:78] = e_nlane[7:0];
+    \$466  = s1_valid;
     if (rst) begin
-      \$466  = 86'h0000000000000000000000;
+      \$466  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = \o__payload$159 [258:3];
+    \$467  = s2_valid;
     if (rst) begin
-      \$467  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$467  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = e_r1;
+    \$468  = s1_first;
     if (rst) begin
-      \$468  = 86'h0000000000000000000000;
+      \$468  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = e_acc1;
+    \$469  = s2_first;
     if (rst) begin
-      \$469  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$469  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = e_r2;
+    \$470  = s1_last;
     if (rst) begin
-      \$470  = 86'h0000000000000000000000;
+      \$470  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = e_acc2;
+    \$471  = s2_last;
     if (rst) begin
-      \$471  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$471  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = e_r3;
+    \$472 [0] = \o__valid$422 ;
+    \$472 [16:1] = \$11 [15:0];
+    \$472 [32:17] = \$12 [15:0];
+    \$472 [35:33] = \o__payload$172 [2:0];
+    \$472 [51:36] = \$358 [15:0];
+    \$472 [52] = \$359 ;
+    \$472 [53] = \$360 ;
+    \$472 [69:54] = t_tile;
+    \$472 [77:70] = { \$376 , \$374 , \$372 , \$370 , \$368 , \$366 , \$364 , \$362  };
+    \$472 [85:78] = e_nlane[7:0];
     if (rst) begin
       \$472  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = sb1;
+    \$473  = \o__payload$172 [258:3];
     if (rst) begin
-      \$473  = 86'h0000000000000000000000;
+      \$473  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = sb2;
+    \$474  = e_r1;
     if (rst) begin
       \$474  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = sb3;
+    \$475  = e_acc1;
     if (rst) begin
-      \$475  = 86'h0000000000000000000000;
+      \$475  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = sb4;
+    \$476  = e_r2;
     if (rst) begin
       \$476  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = sb5;
+    \$477  = e_acc2;
     if (rst) begin
-      \$477  = 86'h0000000000000000000000;
+      \$477  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = sb6;
+    \$478  = e_r3;
     if (rst) begin
       \$478  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = sb7;
+    \$479  = sb1;
     if (rst) begin
       \$479  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = sb8;
+    \$480  = sb2;
     if (rst) begin
       \$480  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = \r_data$108 ;
+    \$481  = sb3;
     if (rst) begin
-      \$481  = 64'h0000000000000000;
+      \$481  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = y1;
+    \$482  = sb4;
     if (rst) begin
-      \$482  = 64'h0000000000000000;
+      \$482  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = y2;
+    \$483  = sb5;
     if (rst) begin
-      \$483  = 64'h0000000000000000;
+      \$483  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = y3;
+    \$484  = sb6;
     if (rst) begin
-      \$484  = 64'h0000000000000000;
+      \$484  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = y4;
+    \$485  = sb7;
     if (rst) begin
-      \$485  = 64'h0000000000000000;
+      \$485  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = y5;
+    \$486  = sb8;
     if (rst) begin
-      \$486  = 64'h0000000000000000;
+      \$486  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = best_v7;
+    \$487  = \r_data$114 ;
+    if (rst) begin
+      \$487  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$488  = y1;
+    if (rst) begin
+      \$488  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$489  = y2;
+    if (rst) begin
+      \$489  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$490  = y3;
+    if (rst) begin
+      \$490  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$491  = y4;
+    if (rst) begin
+      \$491  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$492  = y5;
+    if (rst) begin
+      \$492  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$493  = best_v7;
     if (executing) begin
       casez (ibits[2:0])
         3'h1:
             /* empty */;
         3'h2:
             if (sb9[0]) begin
-              \$487  = new_v;
-            end
-      endcase
-    end
-    if (rst) begin
-      \$487  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = best_i7;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$488  = new_i;
-            end
-      endcase
-    end
-    if (rst) begin
-      \$488  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = best_v0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$489  = best_v1;
-            end
-      endcase
-    end
-    if (rst) begin
-      \$489  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = best_v1;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$490  = best_v2;
-            end
-      endcase
-    end
-    if (rst) begin
-      \$490  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = best_v2;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$491  = best_v3;
-            end
-      endcase
-    end
-    if (rst) begin
-      \$491  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = best_v3;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$492  = best_v4;
-            end
-      endcase
-    end
-    if (rst) begin
-      \$492  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = best_v4;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$493  = best_v5;
+              \$493  = new_v;
             end
       endcase
     end
@@ -5386,14 +5264,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = best_v5;
+    \$494  = best_i7;
     if (executing) begin
       casez (ibits[2:0])
         3'h1:
             /* empty */;
         3'h2:
             if (sb9[0]) begin
-              \$494  = best_v6;
+              \$494  = new_i;
             end
       endcase
     end
@@ -5403,14 +5281,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = best_v6;
+    \$495  = best_v0;
     if (executing) begin
       casez (ibits[2:0])
         3'h1:
             /* empty */;
         3'h2:
             if (sb9[0]) begin
-              \$495  = best_v7;
+              \$495  = best_v1;
             end
       endcase
     end
@@ -5420,14 +5298,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = best_i0;
+    \$496  = best_v1;
     if (executing) begin
       casez (ibits[2:0])
         3'h1:
             /* empty */;
         3'h2:
             if (sb9[0]) begin
-              \$496  = best_i1;
+              \$496  = best_v2;
             end
       endcase
     end
@@ -5437,14 +5315,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = best_i1;
+    \$497  = best_v2;
     if (executing) begin
       casez (ibits[2:0])
         3'h1:
             /* empty */;
         3'h2:
             if (sb9[0]) begin
-              \$497  = best_i2;
+              \$497  = best_v3;
             end
       endcase
     end
@@ -5454,14 +5332,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = best_i2;
+    \$498  = best_v3;
     if (executing) begin
       casez (ibits[2:0])
         3'h1:
             /* empty */;
         3'h2:
             if (sb9[0]) begin
-              \$498  = best_i3;
+              \$498  = best_v4;
             end
       endcase
     end
@@ -5471,14 +5349,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = best_i3;
+    \$499  = best_v4;
     if (executing) begin
       casez (ibits[2:0])
         3'h1:
             /* empty */;
         3'h2:
             if (sb9[0]) begin
-              \$499  = best_i4;
+              \$499  = best_v5;
             end
       endcase
     end
@@ -5488,14 +5366,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = best_i4;
+    \$500  = best_v5;
     if (executing) begin
       casez (ibits[2:0])
         3'h1:
             /* empty */;
         3'h2:
             if (sb9[0]) begin
-              \$500  = best_i5;
+              \$500  = best_v6;
             end
       endcase
     end
@@ -5505,14 +5383,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = best_i5;
+    \$501  = best_v6;
     if (executing) begin
       casez (ibits[2:0])
         3'h1:
             /* empty */;
         3'h2:
             if (sb9[0]) begin
-              \$501  = best_i6;
+              \$501  = best_v7;
             end
       endcase
     end
@@ -5522,14 +5400,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = best_i6;
+    \$502  = best_i0;
     if (executing) begin
       casez (ibits[2:0])
         3'h1:
             /* empty */;
         3'h2:
             if (sb9[0]) begin
-              \$502  = best_i7;
+              \$502  = best_i1;
             end
       endcase
     end
@@ -5539,128 +5417,230 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = tv;
+    \$503  = best_i1;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            if (sb9[0]) begin
+              \$503  = best_i2;
+            end
+      endcase
+    end
     if (rst) begin
-      \$503  = 1'h0;
+      \$503  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = ibits[15:8];
+    \$504  = best_i2;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            if (sb9[0]) begin
+              \$504  = best_i3;
+            end
+      endcase
+    end
     if (rst) begin
       \$504  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = t_addr;
+    \$505  = best_i3;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            if (sb9[0]) begin
+              \$505  = best_i4;
+            end
+      endcase
+    end
     if (rst) begin
-      \$505  = 16'h0000;
+      \$505  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = t_data;
+    \$506  = best_i4;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            if (sb9[0]) begin
+              \$506  = best_i5;
+            end
+      endcase
+    end
     if (rst) begin
-      \$506  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$506  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$507  = best_i5;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            if (sb9[0]) begin
+              \$507  = best_i6;
+            end
+      endcase
+    end
+    if (rst) begin
+      \$507  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$508  = best_i6;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            if (sb9[0]) begin
+              \$508  = best_i7;
+            end
+      endcase
+    end
+    if (rst) begin
+      \$508  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$509  = tv;
+    if (rst) begin
+      \$509  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$510  = ibits[15:8];
+    if (rst) begin
+      \$510  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$511  = t_addr;
+    if (rst) begin
+      \$511  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$512  = t_data;
+    if (rst) begin
+      \$512  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear) begin
-      \$507  = 8'h00;
+      \$513  = 8'h00;
     end else begin
-      \$507  = \$376 ;
+      \$513  = \$382 ;
     end
     if (rst) begin
-      \$507  = 8'h00;
+      \$513  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$215  = 32'd0;
+    \$219  = 32'd0;
     casez (haddr[5:0])
       6'h00:
-          \$215  = phase_cycles0;
+          \$219  = phase_cycles0;
       6'h01:
-          \$215  = phase_cycles1;
+          \$219  = phase_cycles1;
       6'h02:
-          \$215  = phase_cycles2;
+          \$219  = phase_cycles2;
       6'h03:
-          \$215  = phase_cycles3;
+          \$219  = phase_cycles3;
       6'h04:
-          \$215  = phase_cycles4;
+          \$219  = phase_cycles4;
       6'h05:
-          \$215  = phase_cycles5;
+          \$219  = phase_cycles5;
       6'h06:
-          \$215  = phase_cycles6;
+          \$219  = phase_cycles6;
       6'h07:
-          \$215  = phase_cycles7;
+          \$219  = phase_cycles7;
       6'h08:
-          \$215  = phase_cycles8;
+          \$219  = phase_cycles8;
       6'h09:
-          \$215  = phase_cycles9;
+          \$219  = phase_cycles9;
       6'h0a:
-          \$215  = phase_cycles10;
+          \$219  = phase_cycles10;
       6'h0b:
-          \$215  = phase_cycles11;
+          \$219  = phase_cycles11;
       6'h0c:
-          \$215  = phase_cycles12;
+          \$219  = phase_cycles12;
       6'h0d:
-          \$215  = phase_cycles13;
+          \$219  = phase_cycles13;
       6'h0e:
-          \$215  = phase_cycles14;
+          \$219  = phase_cycles14;
       6'h0f:
-          \$215  = phase_cycles15;
+          \$219  = phase_cycles15;
       6'h10:
-          \$215  = phase_cycles16;
+          \$219  = phase_cycles16;
       6'h11:
-          \$215  = phase_cycles17;
+          \$219  = phase_cycles17;
       6'h12:
-          \$215  = phase_cycles18;
+          \$219  = phase_cycles18;
       6'h13:
-          \$215  = phase_cycles19;
+          \$219  = phase_cycles19;
       6'h14:
-          \$215  = phase_cycles20;
+          \$219  = phase_cycles20;
       6'h15:
-          \$215  = phase_cycles21;
+          \$219  = phase_cycles21;
       6'h16:
-          \$215  = phase_cycles22;
+          \$219  = phase_cycles22;
       6'h17:
-          \$215  = phase_cycles23;
+          \$219  = phase_cycles23;
       6'h18:
-          \$215  = phase_cycles24;
+          \$219  = phase_cycles24;
       6'h19:
-          \$215  = phase_cycles25;
+          \$219  = phase_cycles25;
       6'h1a:
-          \$215  = phase_cycles26;
+          \$219  = phase_cycles26;
       6'h1b:
-          \$215  = phase_cycles27;
+          \$219  = phase_cycles27;
       6'h1c:
-          \$215  = phase_cycles28;
+          \$219  = phase_cycles28;
       6'h1d:
-          \$215  = phase_cycles29;
+          \$219  = phase_cycles29;
       6'h1e:
-          \$215  = phase_cycles30;
+          \$219  = phase_cycles30;
       6'h1f:
-          \$215  = phase_cycles31;
+          \$219  = phase_cycles31;
       6'h20:
-          \$215  = cycle_count;
+          \$219  = cycle_count;
       6'h21:
-          \$215  = step_count;
+          \$219  = step_count;
       6'h22:
-          \$215  = { 24'h000000, flags };
+          \$219  = { 24'h000000, flags };
       6'h23:
-          \$215  = mac_steps;
+          \$219  = mac_steps;
       6'h24:
-          \$215  = { 31'h00000000, mode };
+          \$219  = { 31'h00000000, mode };
       6'h25:
-          \$215  = 32'd0;
+          \$219  = 32'd0;
       6'h26:
-          \$215  = 32'd0;
+          \$219  = 32'd0;
       6'h27:
-          \$215  = 32'd0;
+          \$219  = 32'd0;
     endcase
   end
   always @* begin
@@ -5668,27 +5648,27 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     hread_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     casez (hdr_mem)
       4'h0:
-          hread_data = { 128'h00000000000000000000000000000000, r_data };
+          hread_data = { 128'h00000000000000000000000000000000, \r_data$109  };
       4'h1:
-          hread_data = { 128'h00000000000000000000000000000000, \r_data$104  };
+          hread_data = { 128'h00000000000000000000000000000000, \r_data$110  };
       4'h2:
-          hread_data = { 128'h00000000000000000000000000000000, \r_data$105  };
+          hread_data = { 128'h00000000000000000000000000000000, \r_data$111  };
       4'h3:
-          hread_data = { 192'h000000000000000000000000000000000000000000000000, \r_data$106  };
+          hread_data = { 192'h000000000000000000000000000000000000000000000000, \r_data$112  };
       4'h4:
-          hread_data = { 192'h000000000000000000000000000000000000000000000000, \r_data$107  };
+          hread_data = { 192'h000000000000000000000000000000000000000000000000, \r_data$113  };
       4'h5:
-          hread_data = { 192'h000000000000000000000000000000000000000000000000, \r_data$108  };
+          hread_data = { 192'h000000000000000000000000000000000000000000000000, \r_data$114  };
       4'h6:
-          hread_data = { 240'h000000000000000000000000000000000000000000000000000000000000, \r_data$109  };
+          hread_data = { 240'h000000000000000000000000000000000000000000000000000000000000, \r_data$115  };
       4'h7:
-          hread_data = \r_data$110 ;
+          hread_data = \r_data$116 ;
       4'h8:
-          hread_data = { 248'h00000000000000000000000000000000000000000000000000000000000000, \r_data$111  };
+          hread_data = { 248'h00000000000000000000000000000000000000000000000000000000000000, \r_data$117  };
       4'h9:
           hread_data = { 224'h00000000000000000000000000000000000000000000000000000000, csr_q2 };
       4'ha:
-          hread_data = { 192'h000000000000000000000000000000000000000000000000, \r_data$113  };
+          hread_data = { 192'h000000000000000000000000000000000000000000000000, \r_data$119  };
     endcase
   end
   always @* begin
@@ -5767,159 +5747,6 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$120  = 1'h0;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h0:
-                  /* empty */;
-              4'h1:
-                  \w_en$120  = 1'h1;
-            endcase
-          end
-    endcase
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            \w_en$120  = sb8[0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$121  = 9'h000;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h0:
-                  /* empty */;
-              4'h1:
-                  \w_addr$121  = haddr[8:0];
-            endcase
-          end
-    endcase
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            \w_addr$121  = sb8[9:1];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$122  = 128'h00000000000000000000000000000000;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h0:
-                  /* empty */;
-              4'h1:
-                  \w_data$122  = s_axis_tdata[127:0];
-            endcase
-          end
-    endcase
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            \w_data$122  = { \o__payload$390 , \o__payload$389 , \o__payload$388 , \o__payload$387 , \o__payload$386 , \o__payload$385 , \o__payload$384 , \o__payload$383  };
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$123  = 1'h0;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h0:
-                  /* empty */;
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  \w_en$123  = 1'h1;
-            endcase
-          end
-    endcase
-    if (\col_valid$404 ) begin
-      \w_en$123  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$124  = 7'h00;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h0:
-                  /* empty */;
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  \w_addr$124  = haddr[6:0];
-            endcase
-          end
-    endcase
-    if (\col_valid$404 ) begin
-      \w_addr$124  = \col_addr$405 [6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$125  = 128'h00000000000000000000000000000000;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h0:
-                  /* empty */;
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  \w_data$125  = s_axis_tdata[127:0];
-            endcase
-          end
-    endcase
-    if (\col_valid$404 ) begin
-      \w_data$125  = \col_data$406 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \w_en$126  = 1'h0;
     casez (ctl_state)
       3'h0:
@@ -5930,21 +5757,26 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h0:
                   /* empty */;
               4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
                   \w_en$126  = 1'h1;
             endcase
           end
     endcase
-    if (col_valid) begin
-      \w_en$126  = 1'h1;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            \w_en$126  = sb8[0];
+      endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$127  = 10'h000;
+    \w_addr$127  = 9'h000;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5954,21 +5786,26 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h0:
                   /* empty */;
               4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \w_addr$127  = haddr[9:0];
+                  \w_addr$127  = haddr[8:0];
             endcase
           end
     endcase
-    if (col_valid) begin
-      \w_addr$127  = col_addr[9:0];
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            \w_addr$127  = sb8[9:1];
+      endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$128  = 64'h0000000000000000;
+    \w_data$128  = 128'h00000000000000000000000000000000;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5978,16 +5815,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h0:
                   /* empty */;
               4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \w_data$128  = s_axis_tdata[63:0];
+                  \w_data$128  = s_axis_tdata[127:0];
             endcase
           end
     endcase
-    if (col_valid) begin
-      \w_data$128  = col_data;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            \w_data$128  = { \o__payload$395 , \o__payload$394 , \o__payload$393 , \o__payload$392 , \o__payload$391 , \o__payload$390 , \o__payload$389 , \o__payload$388  };
+      endcase
     end
   end
   always @* begin
@@ -6004,24 +5846,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
                   \w_en$129  = 1'h1;
             endcase
           end
     endcase
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            \w_en$129  = sb8[0];
-      endcase
+    if (\col_valid$409 ) begin
+      \w_en$129  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$130  = 10'h000;
+    \w_addr$130  = 7'h00;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6033,24 +5868,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  \w_addr$130  = haddr[9:0];
+                  \w_addr$130  = haddr[6:0];
             endcase
           end
     endcase
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            \w_addr$130  = sb8[10:1];
-      endcase
+    if (\col_valid$409 ) begin
+      \w_addr$130  = \col_addr$410 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$131  = 64'h0000000000000000;
+    \w_data$131  = 128'h00000000000000000000000000000000;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6062,19 +5890,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  \w_data$131  = s_axis_tdata[63:0];
+                  \w_data$131  = s_axis_tdata[127:0];
             endcase
           end
     endcase
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            \w_data$131  = { \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99  };
-      endcase
+    if (\col_valid$409 ) begin
+      \w_data$131  = \col_data$411 ;
     end
   end
   always @* begin
@@ -6093,18 +5914,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  /* empty */;
-              4'h4:
-                  /* empty */;
-              4'h5:
                   \w_en$132  = 1'h1;
             endcase
           end
     endcase
+    if (col_valid) begin
+      \w_en$132  = 1'h1;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$133  = 7'h00;
+    \w_addr$133  = 10'h000;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6118,14 +5938,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  /* empty */;
-              4'h4:
-                  /* empty */;
-              4'h5:
-                  \w_addr$133  = haddr[6:0];
+                  \w_addr$133  = haddr[9:0];
             endcase
           end
     endcase
+    if (col_valid) begin
+      \w_addr$133  = col_addr[9:0];
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -6143,14 +5962,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  /* empty */;
-              4'h4:
-                  /* empty */;
-              4'h5:
                   \w_data$134  = s_axis_tdata[63:0];
             endcase
           end
     endcase
+    if (col_valid) begin
+      \w_data$134  = col_data;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -6170,10 +5988,6 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h3:
                   /* empty */;
               4'h4:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h6:
                   \w_en$135  = 1'h1;
             endcase
           end
@@ -6187,7 +6001,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$136  = 9'h000;
+    \w_addr$136  = 10'h000;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6203,24 +6017,20 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h3:
                   /* empty */;
               4'h4:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h6:
-                  \w_addr$136  = haddr[8:0];
+                  \w_addr$136  = haddr[9:0];
             endcase
           end
     endcase
     if (executing) begin
       casez (ibits[2:0])
         3'h1:
-            \w_addr$136  = sb8[25:17];
+            \w_addr$136  = sb8[10:1];
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$137  = 16'h0000;
+    \w_data$137  = 64'h0000000000000000;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6236,18 +6046,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h3:
                   /* empty */;
               4'h4:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h6:
-                  \w_data$137  = s_axis_tdata[15:0];
+                  \w_data$137  = s_axis_tdata[63:0];
             endcase
           end
     endcase
     if (executing) begin
       casez (ibits[2:0])
         3'h1:
-            \w_data$137  = { \o__payload$343 [9:8], \o__payload$342 [9:8], \o__payload$341 [9:8], \o__payload$340 [9:8], \o__payload$339 [9:8], \o__payload$338 [9:8], \o__payload$337 [9:8], \o__payload$336 [9:8] };
+            \w_data$137  = { \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103  };
       endcase
     end
   end
@@ -6271,28 +6077,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h4:
                   /* empty */;
               4'h5:
-                  /* empty */;
-              4'h6:
-                  /* empty */;
-              4'h7:
                   \w_en$138  = 1'h1;
             endcase
           end
     endcase
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            \w_en$138  = sb2[0];
-      endcase
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$139  = 8'h00;
+    \w_addr$139  = 7'h00;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6310,28 +6102,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h4:
                   /* empty */;
               4'h5:
-                  /* empty */;
-              4'h6:
-                  /* empty */;
-              4'h7:
-                  \w_addr$139  = haddr[7:0];
+                  \w_addr$139  = haddr[6:0];
             endcase
           end
     endcase
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            \w_addr$139  = sb2[8:1];
-      endcase
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$140  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    \w_data$140  = 64'h0000000000000000;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6349,24 +6127,10 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h4:
                   /* empty */;
               4'h5:
-                  /* empty */;
-              4'h6:
-                  /* empty */;
-              4'h7:
-                  \w_data$140  = s_axis_tdata;
+                  \w_data$140  = s_axis_tdata[63:0];
             endcase
           end
     endcase
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            \w_data$140  = { \o__payload$381 , \o__payload$380 , \o__payload$379 , \o__payload$378 , \o__payload$377 , \o__payload$376 , \o__payload$375 , \o__payload$374  };
-      endcase
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -6390,10 +6154,6 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h5:
                   /* empty */;
               4'h6:
-                  /* empty */;
-              4'h7:
-                  /* empty */;
-              4'h8:
                   \w_en$141  = 1'h1;
             endcase
           end
@@ -6401,15 +6161,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (executing) begin
       casez (ibits[2:0])
         3'h1:
-            /* empty */;
-        3'h2:
-            \w_en$141  = \$202 ;
+            \w_en$141  = sb8[0];
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$142  = 6'h00;
+    \w_addr$142  = 9'h000;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6429,26 +6187,20 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h5:
                   /* empty */;
               4'h6:
-                  /* empty */;
-              4'h7:
-                  /* empty */;
-              4'h8:
-                  \w_addr$142  = haddr[5:0];
+                  \w_addr$142  = haddr[8:0];
             endcase
           end
     endcase
     if (executing) begin
       casez (ibits[2:0])
         3'h1:
-            /* empty */;
-        3'h2:
-            \w_addr$142  = sb9[41:36];
+            \w_addr$142  = sb8[25:17];
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$143  = 8'h00;
+    \w_data$143  = 16'h0000;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6468,20 +6220,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h5:
                   /* empty */;
               4'h6:
-                  /* empty */;
-              4'h7:
-                  /* empty */;
-              4'h8:
-                  \w_data$143  = s_axis_tdata[7:0];
+                  \w_data$143  = s_axis_tdata[15:0];
             endcase
           end
     endcase
     if (executing) begin
       casez (ibits[2:0])
         3'h1:
-            /* empty */;
-        3'h2:
-            \w_data$143  = new_i;
+            \w_data$143  = { \o__payload$348 [9:8], \o__payload$347 [9:8], \o__payload$346 [9:8], \o__payload$345 [9:8], \o__payload$344 [9:8], \o__payload$343 [9:8], \o__payload$342 [9:8], \o__payload$341 [9:8] };
       endcase
     end
   end
@@ -6509,10 +6255,6 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h6:
                   /* empty */;
               4'h7:
-                  /* empty */;
-              4'h8:
-                  /* empty */;
-              4'ha:
                   \w_en$144  = 1'h1;
             endcase
           end
@@ -6522,13 +6264,210 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         3'h1:
             /* empty */;
         3'h2:
-            \w_en$144  = sb9[0];
+            /* empty */;
+        3'h3:
+            \w_en$144  = sb2[0];
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$145  = 7'h00;
+    \w_addr$145  = 8'h00;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          if (s_axis_tvalid) begin
+            casez (hdr_mem)
+              4'h0:
+                  /* empty */;
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h4:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h6:
+                  /* empty */;
+              4'h7:
+                  \w_addr$145  = haddr[7:0];
+            endcase
+          end
+    endcase
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            \w_addr$145  = sb2[8:1];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_data$146  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          if (s_axis_tvalid) begin
+            casez (hdr_mem)
+              4'h0:
+                  /* empty */;
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h4:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h6:
+                  /* empty */;
+              4'h7:
+                  \w_data$146  = s_axis_tdata;
+            endcase
+          end
+    endcase
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            \w_data$146  = { \o__payload$386 , \o__payload$385 , \o__payload$384 , \o__payload$383 , \o__payload$382 , \o__payload$381 , \o__payload$380 , \o__payload$379  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_en$147  = 1'h0;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          if (s_axis_tvalid) begin
+            casez (hdr_mem)
+              4'h0:
+                  /* empty */;
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h4:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h6:
+                  /* empty */;
+              4'h7:
+                  /* empty */;
+              4'h8:
+                  \w_en$147  = 1'h1;
+            endcase
+          end
+    endcase
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            \w_en$147  = \$206 ;
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_addr$148  = 6'h00;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          if (s_axis_tvalid) begin
+            casez (hdr_mem)
+              4'h0:
+                  /* empty */;
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h4:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h6:
+                  /* empty */;
+              4'h7:
+                  /* empty */;
+              4'h8:
+                  \w_addr$148  = haddr[5:0];
+            endcase
+          end
+    endcase
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            \w_addr$148  = sb9[41:36];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_data$149  = 8'h00;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          if (s_axis_tvalid) begin
+            casez (hdr_mem)
+              4'h0:
+                  /* empty */;
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h4:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h6:
+                  /* empty */;
+              4'h7:
+                  /* empty */;
+              4'h8:
+                  \w_data$149  = s_axis_tdata[7:0];
+            endcase
+          end
+    endcase
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            \w_data$149  = new_i;
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_en$150  = 1'h0;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6554,7 +6493,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h8:
                   /* empty */;
               4'ha:
-                  \w_addr$145  = haddr[6:0];
+                  \w_en$150  = 1'h1;
             endcase
           end
     endcase
@@ -6563,13 +6502,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         3'h1:
             /* empty */;
         3'h2:
-            \w_addr$145  = sb9[7:1];
+            \w_en$150  = sb9[0];
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$146  = 64'h0000000000000000;
+    \w_addr$151  = 7'h00;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6595,7 +6534,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h8:
                   /* empty */;
               4'ha:
-                  \w_data$146  = s_axis_tdata[63:0];
+                  \w_addr$151  = haddr[6:0];
             endcase
           end
     endcase
@@ -6604,7 +6543,48 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         3'h1:
             /* empty */;
         3'h2:
-            \w_data$146  = { \$186 , \$185 , \$184 , \$183 , \$182 , \$181 , \$180 , \$179  };
+            \w_addr$151  = sb9[7:1];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_data$152  = 64'h0000000000000000;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          if (s_axis_tvalid) begin
+            casez (hdr_mem)
+              4'h0:
+                  /* empty */;
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h4:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h6:
+                  /* empty */;
+              4'h7:
+                  /* empty */;
+              4'h8:
+                  /* empty */;
+              4'ha:
+                  \w_data$152  = s_axis_tdata[63:0];
+            endcase
+          end
+    endcase
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            \w_data$152  = { \$190 , \$189 , \$188 , \$187 , \$186 , \$185 , \$184 , \$183  };
       endcase
     end
   end
@@ -6618,6 +6598,42 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h2:
           host_reading = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    take = 1'h0;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          take = \$5 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_en$156  = 1'h0;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \w_en$156  = rv2;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_data$158  = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \w_data$158  = { \$6 , hread_data };
     endcase
   end
   always @* begin
@@ -6649,27 +6665,10 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h2:
           /* empty */;
       3'h3:
-          r_addr = \$4 [5:0];
+          r_addr = \$7 [5:0];
     endcase
     if (host_reading) begin
       r_addr = haddr[5:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    r_en = 1'h0;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          r_en = 1'h1;
-    endcase
-    if (host_reading) begin
-      r_en = read_adv;
     end
   end
   always @* begin
@@ -6694,162 +6693,81 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$162  = haddr[8:0];
+      \r_addr$175  = haddr[8:0];
     end else begin
-      \r_addr$162  = \$8 [8:0];
+      \r_addr$175  = \$13 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_en$163  = read_adv;
+      \r_addr$178  = haddr[6:0];
     end else begin
-      \r_en$163  = \$9 ;
+      \r_addr$178  = waddr[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$166  = haddr[6:0];
+      \r_addr$179  = haddr[9:0];
     end else begin
-      \r_addr$166  = waddr[6:0];
+      \r_addr$179  = naddr[9:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_en$167  = read_adv;
+      \r_addr$181  = haddr[9:0];
     end else begin
-      \r_en$167  = adv;
+      \r_addr$181  = naddr[9:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$168  = haddr[9:0];
+      \r_addr$182  = haddr[6:0];
     end else begin
-      \r_addr$168  = naddr[9:0];
+      \r_addr$182  = waddr[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_en$169  = read_adv;
+      \r_addr$183  = haddr[6:0];
     end else begin
-      \r_en$169  = adv;
+      \r_addr$183  = \$12 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$171  = haddr[9:0];
+      \r_addr$184  = haddr[8:0];
     end else begin
-      \r_addr$171  = naddr[9:0];
+      \r_addr$184  = \$12 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_en$172  = read_adv;
+      \r_addr$185  = haddr[7:0];
     end else begin
-      \r_en$172  = adv;
+      \r_addr$185  = waddr[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$173  = haddr[6:0];
+      \r_addr$186  = haddr[5:0];
     end else begin
-      \r_addr$173  = waddr[6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (host_reading) begin
-      \r_en$174  = read_adv;
-    end else begin
-      \r_en$174  = adv;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (host_reading) begin
-      \r_addr$175  = haddr[6:0];
-    end else begin
-      \r_addr$175  = \$7 [6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (host_reading) begin
-      \r_en$176  = read_adv;
-    end else begin
-      \r_en$176  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (host_reading) begin
-      \r_addr$177  = haddr[8:0];
-    end else begin
-      \r_addr$177  = \$7 [8:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (host_reading) begin
-      \r_en$178  = read_adv;
-    end else begin
-      \r_en$178  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (host_reading) begin
-      \r_addr$179  = haddr[7:0];
-    end else begin
-      \r_addr$179  = waddr[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (host_reading) begin
-      \r_en$180  = read_adv;
-    end else begin
-      \r_en$180  = adv;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (host_reading) begin
-      \r_addr$181  = haddr[5:0];
-    end else begin
-      \r_addr$181  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (host_reading) begin
-      \r_en$182  = read_adv;
-    end else begin
-      \r_en$182  = 1'h0;
+      \r_addr$186  = 6'h00;
     end
   end
   always @* begin
@@ -6857,7 +6775,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf0 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf0 = { \r_data$104 [15], \r_data$104 [15], \r_data$104 [15], \r_data$104 [15], \r_data$104 [15], \r_data$104 [15], \r_data$104 [15], \r_data$104 [15], \r_data$104 [15], \r_data$104 [15], \r_data$104 [15], \r_data$104 [15], \r_data$104 [15], \r_data$104 [15], \r_data$104 [15], \r_data$104 [15], \r_data$104 [15:0] };
+          wide_wf0 = { \r_data$110 [15], \r_data$110 [15], \r_data$110 [15], \r_data$110 [15], \r_data$110 [15], \r_data$110 [15], \r_data$110 [15], \r_data$110 [15], \r_data$110 [15], \r_data$110 [15], \r_data$110 [15], \r_data$110 [15], \r_data$110 [15], \r_data$110 [15], \r_data$110 [15], \r_data$110 [15], \r_data$110 [15:0] };
     endcase
   end
   always @* begin
@@ -6865,7 +6783,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf1 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf1 = { \r_data$104 [31], \r_data$104 [31], \r_data$104 [31], \r_data$104 [31], \r_data$104 [31], \r_data$104 [31], \r_data$104 [31], \r_data$104 [31], \r_data$104 [31], \r_data$104 [31], \r_data$104 [31], \r_data$104 [31], \r_data$104 [31], \r_data$104 [31], \r_data$104 [31], \r_data$104 [31], \r_data$104 [31:16] };
+          wide_wf1 = { \r_data$110 [31], \r_data$110 [31], \r_data$110 [31], \r_data$110 [31], \r_data$110 [31], \r_data$110 [31], \r_data$110 [31], \r_data$110 [31], \r_data$110 [31], \r_data$110 [31], \r_data$110 [31], \r_data$110 [31], \r_data$110 [31], \r_data$110 [31], \r_data$110 [31], \r_data$110 [31], \r_data$110 [31:16] };
     endcase
   end
   always @* begin
@@ -6873,7 +6791,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf2 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf2 = { \r_data$104 [47], \r_data$104 [47], \r_data$104 [47], \r_data$104 [47], \r_data$104 [47], \r_data$104 [47], \r_data$104 [47], \r_data$104 [47], \r_data$104 [47], \r_data$104 [47], \r_data$104 [47], \r_data$104 [47], \r_data$104 [47], \r_data$104 [47], \r_data$104 [47], \r_data$104 [47], \r_data$104 [47:32] };
+          wide_wf2 = { \r_data$110 [47], \r_data$110 [47], \r_data$110 [47], \r_data$110 [47], \r_data$110 [47], \r_data$110 [47], \r_data$110 [47], \r_data$110 [47], \r_data$110 [47], \r_data$110 [47], \r_data$110 [47], \r_data$110 [47], \r_data$110 [47], \r_data$110 [47], \r_data$110 [47], \r_data$110 [47], \r_data$110 [47:32] };
     endcase
   end
   always @* begin
@@ -6881,7 +6799,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf3 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf3 = { \r_data$104 [63], \r_data$104 [63], \r_data$104 [63], \r_data$104 [63], \r_data$104 [63], \r_data$104 [63], \r_data$104 [63], \r_data$104 [63], \r_data$104 [63], \r_data$104 [63], \r_data$104 [63], \r_data$104 [63], \r_data$104 [63], \r_data$104 [63], \r_data$104 [63], \r_data$104 [63], \r_data$104 [63:48] };
+          wide_wf3 = { \r_data$110 [63], \r_data$110 [63], \r_data$110 [63], \r_data$110 [63], \r_data$110 [63], \r_data$110 [63], \r_data$110 [63], \r_data$110 [63], \r_data$110 [63], \r_data$110 [63], \r_data$110 [63], \r_data$110 [63], \r_data$110 [63], \r_data$110 [63], \r_data$110 [63], \r_data$110 [63], \r_data$110 [63:48] };
     endcase
   end
   always @* begin
@@ -6889,7 +6807,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf4 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf4 = { \r_data$104 [79], \r_data$104 [79], \r_data$104 [79], \r_data$104 [79], \r_data$104 [79], \r_data$104 [79], \r_data$104 [79], \r_data$104 [79], \r_data$104 [79], \r_data$104 [79], \r_data$104 [79], \r_data$104 [79], \r_data$104 [79], \r_data$104 [79], \r_data$104 [79], \r_data$104 [79], \r_data$104 [79:64] };
+          wide_wf4 = { \r_data$110 [79], \r_data$110 [79], \r_data$110 [79], \r_data$110 [79], \r_data$110 [79], \r_data$110 [79], \r_data$110 [79], \r_data$110 [79], \r_data$110 [79], \r_data$110 [79], \r_data$110 [79], \r_data$110 [79], \r_data$110 [79], \r_data$110 [79], \r_data$110 [79], \r_data$110 [79], \r_data$110 [79:64] };
     endcase
   end
   always @* begin
@@ -6897,7 +6815,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf5 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf5 = { \r_data$104 [95], \r_data$104 [95], \r_data$104 [95], \r_data$104 [95], \r_data$104 [95], \r_data$104 [95], \r_data$104 [95], \r_data$104 [95], \r_data$104 [95], \r_data$104 [95], \r_data$104 [95], \r_data$104 [95], \r_data$104 [95], \r_data$104 [95], \r_data$104 [95], \r_data$104 [95], \r_data$104 [95:80] };
+          wide_wf5 = { \r_data$110 [95], \r_data$110 [95], \r_data$110 [95], \r_data$110 [95], \r_data$110 [95], \r_data$110 [95], \r_data$110 [95], \r_data$110 [95], \r_data$110 [95], \r_data$110 [95], \r_data$110 [95], \r_data$110 [95], \r_data$110 [95], \r_data$110 [95], \r_data$110 [95], \r_data$110 [95], \r_data$110 [95:80] };
     endcase
   end
   always @* begin
@@ -6905,7 +6823,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf6 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf6 = { \r_data$104 [111], \r_data$104 [111], \r_data$104 [111], \r_data$104 [111], \r_data$104 [111], \r_data$104 [111], \r_data$104 [111], \r_data$104 [111], \r_data$104 [111], \r_data$104 [111], \r_data$104 [111], \r_data$104 [111], \r_data$104 [111], \r_data$104 [111], \r_data$104 [111], \r_data$104 [111], \r_data$104 [111:96] };
+          wide_wf6 = { \r_data$110 [111], \r_data$110 [111], \r_data$110 [111], \r_data$110 [111], \r_data$110 [111], \r_data$110 [111], \r_data$110 [111], \r_data$110 [111], \r_data$110 [111], \r_data$110 [111], \r_data$110 [111], \r_data$110 [111], \r_data$110 [111], \r_data$110 [111], \r_data$110 [111], \r_data$110 [111], \r_data$110 [111:96] };
     endcase
   end
   always @* begin
@@ -6913,7 +6831,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf7 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf7 = { \r_data$104 [127], \r_data$104 [127], \r_data$104 [127], \r_data$104 [127], \r_data$104 [127], \r_data$104 [127], \r_data$104 [127], \r_data$104 [127], \r_data$104 [127], \r_data$104 [127], \r_data$104 [127], \r_data$104 [127], \r_data$104 [127], \r_data$104 [127], \r_data$104 [127], \r_data$104 [127], \r_data$104 [127:112] };
+          wide_wf7 = { \r_data$110 [127], \r_data$110 [127], \r_data$110 [127], \r_data$110 [127], \r_data$110 [127], \r_data$110 [127], \r_data$110 [127], \r_data$110 [127], \r_data$110 [127], \r_data$110 [127], \r_data$110 [127], \r_data$110 [127], \r_data$110 [127], \r_data$110 [127], \r_data$110 [127], \r_data$110 [127], \r_data$110 [127:112] };
     endcase
   end
   always @* begin
@@ -6925,7 +6843,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h1:
           wide_data = { wide_wt7, wide_wt6, wide_wt5, wide_wt4, wide_wt3, wide_wt2, wide_wt1, wide_wt0 };
       2'h2:
-          wide_data = \r_data$110 ;
+          wide_data = \r_data$116 ;
       2'h3:
           wide_data = { wide_e7, wide_e6, wide_e5, wide_e4, wide_e3, wide_e2, wide_e1, wide_e0 };
     endcase
@@ -6937,7 +6855,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt0 = { \r_data$105 [15], \r_data$105 [15], \r_data$105 [15], \r_data$105 [15], \r_data$105 [15], \r_data$105 [15], \r_data$105 [15], \r_data$105 [15], \r_data$105 [15], \r_data$105 [15], \r_data$105 [15], \r_data$105 [15], \r_data$105 [15], \r_data$105 [15], \r_data$105 [15], \r_data$105 [15], \r_data$105 [15:0] };
+          wide_wt0 = { \r_data$111 [15], \r_data$111 [15], \r_data$111 [15], \r_data$111 [15], \r_data$111 [15], \r_data$111 [15], \r_data$111 [15], \r_data$111 [15], \r_data$111 [15], \r_data$111 [15], \r_data$111 [15], \r_data$111 [15], \r_data$111 [15], \r_data$111 [15], \r_data$111 [15], \r_data$111 [15], \r_data$111 [15:0] };
     endcase
   end
   always @* begin
@@ -6947,7 +6865,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt1 = { \r_data$105 [31], \r_data$105 [31], \r_data$105 [31], \r_data$105 [31], \r_data$105 [31], \r_data$105 [31], \r_data$105 [31], \r_data$105 [31], \r_data$105 [31], \r_data$105 [31], \r_data$105 [31], \r_data$105 [31], \r_data$105 [31], \r_data$105 [31], \r_data$105 [31], \r_data$105 [31], \r_data$105 [31:16] };
+          wide_wt1 = { \r_data$111 [31], \r_data$111 [31], \r_data$111 [31], \r_data$111 [31], \r_data$111 [31], \r_data$111 [31], \r_data$111 [31], \r_data$111 [31], \r_data$111 [31], \r_data$111 [31], \r_data$111 [31], \r_data$111 [31], \r_data$111 [31], \r_data$111 [31], \r_data$111 [31], \r_data$111 [31], \r_data$111 [31:16] };
     endcase
   end
   always @* begin
@@ -6957,7 +6875,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt2 = { \r_data$105 [47], \r_data$105 [47], \r_data$105 [47], \r_data$105 [47], \r_data$105 [47], \r_data$105 [47], \r_data$105 [47], \r_data$105 [47], \r_data$105 [47], \r_data$105 [47], \r_data$105 [47], \r_data$105 [47], \r_data$105 [47], \r_data$105 [47], \r_data$105 [47], \r_data$105 [47], \r_data$105 [47:32] };
+          wide_wt2 = { \r_data$111 [47], \r_data$111 [47], \r_data$111 [47], \r_data$111 [47], \r_data$111 [47], \r_data$111 [47], \r_data$111 [47], \r_data$111 [47], \r_data$111 [47], \r_data$111 [47], \r_data$111 [47], \r_data$111 [47], \r_data$111 [47], \r_data$111 [47], \r_data$111 [47], \r_data$111 [47], \r_data$111 [47:32] };
     endcase
   end
   always @* begin
@@ -6967,7 +6885,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt3 = { \r_data$105 [63], \r_data$105 [63], \r_data$105 [63], \r_data$105 [63], \r_data$105 [63], \r_data$105 [63], \r_data$105 [63], \r_data$105 [63], \r_data$105 [63], \r_data$105 [63], \r_data$105 [63], \r_data$105 [63], \r_data$105 [63], \r_data$105 [63], \r_data$105 [63], \r_data$105 [63], \r_data$105 [63:48] };
+          wide_wt3 = { \r_data$111 [63], \r_data$111 [63], \r_data$111 [63], \r_data$111 [63], \r_data$111 [63], \r_data$111 [63], \r_data$111 [63], \r_data$111 [63], \r_data$111 [63], \r_data$111 [63], \r_data$111 [63], \r_data$111 [63], \r_data$111 [63], \r_data$111 [63], \r_data$111 [63], \r_data$111 [63], \r_data$111 [63:48] };
     endcase
   end
   always @* begin
@@ -6977,7 +6895,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt4 = { \r_data$105 [79], \r_data$105 [79], \r_data$105 [79], \r_data$105 [79], \r_data$105 [79], \r_data$105 [79], \r_data$105 [79], \r_data$105 [79], \r_data$105 [79], \r_data$105 [79], \r_data$105 [79], \r_data$105 [79], \r_data$105 [79], \r_data$105 [79], \r_data$105 [79], \r_data$105 [79], \r_data$105 [79:64] };
+          wide_wt4 = { \r_data$111 [79], \r_data$111 [79], \r_data$111 [79], \r_data$111 [79], \r_data$111 [79], \r_data$111 [79], \r_data$111 [79], \r_data$111 [79], \r_data$111 [79], \r_data$111 [79], \r_data$111 [79], \r_data$111 [79], \r_data$111 [79], \r_data$111 [79], \r_data$111 [79], \r_data$111 [79], \r_data$111 [79:64] };
     endcase
   end
   always @* begin
@@ -6987,7 +6905,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt5 = { \r_data$105 [95], \r_data$105 [95], \r_data$105 [95], \r_data$105 [95], \r_data$105 [95], \r_data$105 [95], \r_data$105 [95], \r_data$105 [95], \r_data$105 [95], \r_data$105 [95], \r_data$105 [95], \r_data$105 [95], \r_data$105 [95], \r_data$105 [95], \r_data$105 [95], \r_data$105 [95], \r_data$105 [95:80] };
+          wide_wt5 = { \r_data$111 [95], \r_data$111 [95], \r_data$111 [95], \r_data$111 [95], \r_data$111 [95], \r_data$111 [95], \r_data$111 [95], \r_data$111 [95], \r_data$111 [95], \r_data$111 [95], \r_data$111 [95], \r_data$111 [95], \r_data$111 [95], \r_data$111 [95], \r_data$111 [95], \r_data$111 [95], \r_data$111 [95:80] };
     endcase
   end
   always @* begin
@@ -6997,7 +6915,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt6 = { \r_data$105 [111], \r_data$105 [111], \r_data$105 [111], \r_data$105 [111], \r_data$105 [111], \r_data$105 [111], \r_data$105 [111], \r_data$105 [111], \r_data$105 [111], \r_data$105 [111], \r_data$105 [111], \r_data$105 [111], \r_data$105 [111], \r_data$105 [111], \r_data$105 [111], \r_data$105 [111], \r_data$105 [111:96] };
+          wide_wt6 = { \r_data$111 [111], \r_data$111 [111], \r_data$111 [111], \r_data$111 [111], \r_data$111 [111], \r_data$111 [111], \r_data$111 [111], \r_data$111 [111], \r_data$111 [111], \r_data$111 [111], \r_data$111 [111], \r_data$111 [111], \r_data$111 [111], \r_data$111 [111], \r_data$111 [111], \r_data$111 [111], \r_data$111 [111:96] };
     endcase
   end
   always @* begin
@@ -7007,7 +6925,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt7 = { \r_data$105 [127], \r_data$105 [127], \r_data$105 [127], \r_data$105 [127], \r_data$105 [127], \r_data$105 [127], \r_data$105 [127], \r_data$105 [127], \r_data$105 [127], \r_data$105 [127], \r_data$105 [127], \r_data$105 [127], \r_data$105 [127], \r_data$105 [127], \r_data$105 [127], \r_data$105 [127], \r_data$105 [127:112] };
+          wide_wt7 = { \r_data$111 [127], \r_data$111 [127], \r_data$111 [127], \r_data$111 [127], \r_data$111 [127], \r_data$111 [127], \r_data$111 [127], \r_data$111 [127], \r_data$111 [127], \r_data$111 [127], \r_data$111 [127], \r_data$111 [127], \r_data$111 [127], \r_data$111 [127], \r_data$111 [127], \r_data$111 [127], \r_data$111 [127:112] };
     endcase
   end
   always @* begin
@@ -7022,7 +6940,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e0 = { \r_data$113 [7], \r_data$113 [7], \r_data$113 [7], \r_data$113 [7], \r_data$113 [7], \r_data$113 [7], \r_data$113 [7], \r_data$113 [7], \r_data$113 [7], \r_data$113 [7], \r_data$113 [7], \r_data$113 [7], \r_data$113 [7], \r_data$113 [7], \r_data$113 [7], \r_data$113 [7], \r_data$113 [7], \r_data$113 [7], \r_data$113 [7], \r_data$113 [7], \r_data$113 [7], \r_data$113 [7], \r_data$113 [7], \r_data$113 [7], \r_data$113 [7:0] };
+          wide_e0 = { \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7:0] };
     endcase
   end
   always @* begin
@@ -7037,7 +6955,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e1 = { \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15:8] };
+          wide_e1 = { \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15:8] };
     endcase
   end
   always @* begin
@@ -7052,7 +6970,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e2 = { \r_data$113 [23], \r_data$113 [23], \r_data$113 [23], \r_data$113 [23], \r_data$113 [23], \r_data$113 [23], \r_data$113 [23], \r_data$113 [23], \r_data$113 [23], \r_data$113 [23], \r_data$113 [23], \r_data$113 [23], \r_data$113 [23], \r_data$113 [23], \r_data$113 [23], \r_data$113 [23], \r_data$113 [23], \r_data$113 [23], \r_data$113 [23], \r_data$113 [23], \r_data$113 [23], \r_data$113 [23], \r_data$113 [23], \r_data$113 [23], \r_data$113 [23:16] };
+          wide_e2 = { \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23:16] };
     endcase
   end
   always @* begin
@@ -7067,7 +6985,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e3 = { \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31:24] };
+          wide_e3 = { \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31:24] };
     endcase
   end
   always @* begin
@@ -7082,52 +7000,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e4 = { \r_data$113 [39], \r_data$113 [39], \r_data$113 [39], \r_data$113 [39], \r_data$113 [39], \r_data$113 [39], \r_data$113 [39], \r_data$113 [39], \r_data$113 [39], \r_data$113 [39], \r_data$113 [39], \r_data$113 [39], \r_data$113 [39], \r_data$113 [39], \r_data$113 [39], \r_data$113 [39], \r_data$113 [39], \r_data$113 [39], \r_data$113 [39], \r_data$113 [39], \r_data$113 [39], \r_data$113 [39], \r_data$113 [39], \r_data$113 [39], \r_data$113 [39:32] };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wide_e5 = 32'd0;
-    (* full_case = 32'd1 *)
-    casez (ibits[17:16])
-      2'h0:
-          /* empty */;
-      2'h1:
-          /* empty */;
-      2'h2:
-          /* empty */;
-      2'h3:
-          wide_e5 = { \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47:40] };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wide_e6 = 32'd0;
-    (* full_case = 32'd1 *)
-    casez (ibits[17:16])
-      2'h0:
-          /* empty */;
-      2'h1:
-          /* empty */;
-      2'h2:
-          /* empty */;
-      2'h3:
-          wide_e6 = { \r_data$113 [55], \r_data$113 [55], \r_data$113 [55], \r_data$113 [55], \r_data$113 [55], \r_data$113 [55], \r_data$113 [55], \r_data$113 [55], \r_data$113 [55], \r_data$113 [55], \r_data$113 [55], \r_data$113 [55], \r_data$113 [55], \r_data$113 [55], \r_data$113 [55], \r_data$113 [55], \r_data$113 [55], \r_data$113 [55], \r_data$113 [55], \r_data$113 [55], \r_data$113 [55], \r_data$113 [55], \r_data$113 [55], \r_data$113 [55], \r_data$113 [55:48] };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wide_e7 = 32'd0;
-    (* full_case = 32'd1 *)
-    casez (ibits[17:16])
-      2'h0:
-          /* empty */;
-      2'h1:
-          /* empty */;
-      2'h2:
-          /* empty */;
-      2'h3:
-          wide_e7 = { \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63:56] };
+          wide_e4 = { \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39:32] };
     endcase
   end
   assign o__payload = i__payload;
@@ -7185,10 +7058,10 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \step_count$97  = step_count;
   assign run_cycles = cycle_count;
   assign \flags$99  = flags;
-  assign epi_o = \$6 [15:0];
-  assign epi_a = \$7 [15:0];
-  assign \i__valid$209  = s3_valid;
-  assign \i__payload$216  = e_acc3[31:0];
+  assign epi_o = \$11 [15:0];
+  assign epi_a = \$12 [15:0];
+  assign s3_valid = \i__valid$213 ;
+  assign \i__payload$221  = e_acc3[31:0];
   assign multiplier = ibits[262:231];
   assign shift = ibits[268:263];
   assign lr_multiplier = ibits[300:269];
@@ -7196,103 +7069,103 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign decay_multiplier = ibits[322:307];
   assign decay_shift = ibits[343:339];
   assign decay_enable = ibits[345];
-  assign \clear$229  = clear;
-  assign \i__payload$231  = e_acc3[63:32];
-  assign \multiplier$232  = ibits[262:231];
-  assign \shift$233  = ibits[268:263];
-  assign \lr_multiplier$238  = ibits[300:269];
-  assign \lr_shift$239  = ibits[306:301];
-  assign \decay_multiplier$240  = ibits[322:307];
-  assign \decay_shift$241  = ibits[343:339];
-  assign \decay_enable$242  = ibits[345];
-  assign \clear$243  = clear;
-  assign \i__payload$245  = e_acc3[95:64];
-  assign \multiplier$246  = ibits[262:231];
-  assign \shift$247  = ibits[268:263];
-  assign \lr_multiplier$252  = ibits[300:269];
-  assign \lr_shift$253  = ibits[306:301];
-  assign \decay_multiplier$254  = ibits[322:307];
-  assign \decay_shift$255  = ibits[343:339];
-  assign \decay_enable$256  = ibits[345];
-  assign \clear$257  = clear;
-  assign \i__payload$259  = e_acc3[127:96];
-  assign \multiplier$260  = ibits[262:231];
-  assign \shift$261  = ibits[268:263];
-  assign \lr_multiplier$266  = ibits[300:269];
-  assign \lr_shift$267  = ibits[306:301];
-  assign \decay_multiplier$268  = ibits[322:307];
-  assign \decay_shift$269  = ibits[343:339];
-  assign \decay_enable$270  = ibits[345];
-  assign \clear$271  = clear;
-  assign \i__payload$273  = e_acc3[159:128];
-  assign \multiplier$274  = ibits[262:231];
-  assign \shift$275  = ibits[268:263];
-  assign \lr_multiplier$280  = ibits[300:269];
-  assign \lr_shift$281  = ibits[306:301];
-  assign \decay_multiplier$282  = ibits[322:307];
-  assign \decay_shift$283  = ibits[343:339];
-  assign \decay_enable$284  = ibits[345];
-  assign \clear$285  = clear;
-  assign \i__payload$287  = e_acc3[191:160];
-  assign \multiplier$288  = ibits[262:231];
-  assign \shift$289  = ibits[268:263];
-  assign \lr_multiplier$294  = ibits[300:269];
-  assign \lr_shift$295  = ibits[306:301];
-  assign \decay_multiplier$296  = ibits[322:307];
-  assign \decay_shift$297  = ibits[343:339];
-  assign \decay_enable$298  = ibits[345];
-  assign \clear$299  = clear;
-  assign \i__payload$301  = e_acc3[223:192];
-  assign \multiplier$302  = ibits[262:231];
-  assign \shift$303  = ibits[268:263];
-  assign \lr_multiplier$308  = ibits[300:269];
-  assign \lr_shift$309  = ibits[306:301];
-  assign \decay_multiplier$310  = ibits[322:307];
-  assign \decay_shift$311  = ibits[343:339];
-  assign \decay_enable$312  = ibits[345];
-  assign \clear$313  = clear;
-  assign \i__payload$315  = e_acc3[255:224];
-  assign \multiplier$316  = ibits[262:231];
-  assign \shift$317  = ibits[268:263];
-  assign \lr_multiplier$322  = ibits[300:269];
-  assign \lr_shift$323  = ibits[306:301];
-  assign \decay_multiplier$324  = ibits[322:307];
-  assign \decay_shift$325  = ibits[343:339];
-  assign \decay_enable$326  = ibits[345];
-  assign \clear$327  = clear;
-  assign \busy$408  = col_valid;
-  assign \busy$409  = \col_valid$404 ;
-  assign \clear$418  = clear;
-  assign \o__payload$159.row  = \o__payload$159 [2:0];
-  assign \o__payload$159.acc  = \o__payload$159 [258:3];
-  assign \o__payload$159.acc[0]  = \o__payload$159 [34:3];
-  assign \o__payload$159.acc[1]  = \o__payload$159 [66:35];
-  assign \o__payload$159.acc[2]  = \o__payload$159 [98:67];
-  assign \o__payload$159.acc[3]  = \o__payload$159 [130:99];
-  assign \o__payload$159.acc[4]  = \o__payload$159 [162:131];
-  assign \o__payload$159.acc[5]  = \o__payload$159 [194:163];
-  assign \o__payload$159.acc[6]  = \o__payload$159 [226:195];
-  assign \o__payload$159.acc[7]  = \o__payload$159 [258:227];
-  assign \i__payload$210.narrow  = \i__payload$210 [63:0];
-  assign \i__payload$210.narrow[0]  = \i__payload$210 [7:0];
-  assign \i__payload$210.narrow[1]  = \i__payload$210 [15:8];
-  assign \i__payload$210.narrow[2]  = \i__payload$210 [23:16];
-  assign \i__payload$210.narrow[3]  = \i__payload$210 [31:24];
-  assign \i__payload$210.narrow[4]  = \i__payload$210 [39:32];
-  assign \i__payload$210.narrow[5]  = \i__payload$210 [47:40];
-  assign \i__payload$210.narrow[6]  = \i__payload$210 [55:48];
-  assign \i__payload$210.narrow[7]  = \i__payload$210 [63:56];
-  assign \i__payload$210.wide  = \i__payload$210 [319:64];
-  assign \i__payload$210.wide[0]  = \i__payload$210 [95:64];
-  assign \i__payload$210.wide[1]  = \i__payload$210 [127:96];
-  assign \i__payload$210.wide[2]  = \i__payload$210 [159:128];
-  assign \i__payload$210.wide[3]  = \i__payload$210 [191:160];
-  assign \i__payload$210.wide[4]  = \i__payload$210 [223:192];
-  assign \i__payload$210.wide[5]  = \i__payload$210 [255:224];
-  assign \i__payload$210.wide[6]  = \i__payload$210 [287:256];
-  assign \i__payload$210.wide[7]  = \i__payload$210 [319:288];
-  assign \i__payload$210.first  = \i__payload$210 [320];
-  assign \i__payload$210.last  = \i__payload$210 [321];
+  assign \clear$234  = clear;
+  assign \i__payload$236  = e_acc3[63:32];
+  assign \multiplier$237  = ibits[262:231];
+  assign \shift$238  = ibits[268:263];
+  assign \lr_multiplier$243  = ibits[300:269];
+  assign \lr_shift$244  = ibits[306:301];
+  assign \decay_multiplier$245  = ibits[322:307];
+  assign \decay_shift$246  = ibits[343:339];
+  assign \decay_enable$247  = ibits[345];
+  assign \clear$248  = clear;
+  assign \i__payload$250  = e_acc3[95:64];
+  assign \multiplier$251  = ibits[262:231];
+  assign \shift$252  = ibits[268:263];
+  assign \lr_multiplier$257  = ibits[300:269];
+  assign \lr_shift$258  = ibits[306:301];
+  assign \decay_multiplier$259  = ibits[322:307];
+  assign \decay_shift$260  = ibits[343:339];
+  assign \decay_enable$261  = ibits[345];
+  assign \clear$262  = clear;
+  assign \i__payload$264  = e_acc3[127:96];
+  assign \multiplier$265  = ibits[262:231];
+  assign \shift$266  = ibits[268:263];
+  assign \lr_multiplier$271  = ibits[300:269];
+  assign \lr_shift$272  = ibits[306:301];
+  assign \decay_multiplier$273  = ibits[322:307];
+  assign \decay_shift$274  = ibits[343:339];
+  assign \decay_enable$275  = ibits[345];
+  assign \clear$276  = clear;
+  assign \i__payload$278  = e_acc3[159:128];
+  assign \multiplier$279  = ibits[262:231];
+  assign \shift$280  = ibits[268:263];
+  assign \lr_multiplier$285  = ibits[300:269];
+  assign \lr_shift$286  = ibits[306:301];
+  assign \decay_multiplier$287  = ibits[322:307];
+  assign \decay_shift$288  = ibits[343:339];
+  assign \decay_enable$289  = ibits[345];
+  assign \clear$290  = clear;
+  assign \i__payload$292  = e_acc3[191:160];
+  assign \multiplier$293  = ibits[262:231];
+  assign \shift$294  = ibits[268:263];
+  assign \lr_multiplier$299  = ibits[300:269];
+  assign \lr_shift$300  = ibits[306:301];
+  assign \decay_multiplier$301  = ibits[322:307];
+  assign \decay_shift$302  = ibits[343:339];
+  assign \decay_enable$303  = ibits[345];
+  assign \clear$304  = clear;
+  assign \i__payload$306  = e_acc3[223:192];
+  assign \multiplier$307  = ibits[262:231];
+  assign \shift$308  = ibits[268:263];
+  assign \lr_multiplier$313  = ibits[300:269];
+  assign \lr_shift$314  = ibits[306:301];
+  assign \decay_multiplier$315  = ibits[322:307];
+  assign \decay_shift$316  = ibits[343:339];
+  assign \decay_enable$317  = ibits[345];
+  assign \clear$318  = clear;
+  assign \i__payload$320  = e_acc3[255:224];
+  assign \multiplier$321  = ibits[262:231];
+  assign \shift$322  = ibits[268:263];
+  assign \lr_multiplier$327  = ibits[300:269];
+  assign \lr_shift$328  = ibits[306:301];
+  assign \decay_multiplier$329  = ibits[322:307];
+  assign \decay_shift$330  = ibits[343:339];
+  assign \decay_enable$331  = ibits[345];
+  assign \clear$332  = clear;
+  assign \busy$413  = col_valid;
+  assign \busy$414  = \col_valid$409 ;
+  assign \clear$423  = clear;
+  assign \o__payload$172.row  = \o__payload$172 [2:0];
+  assign \o__payload$172.acc  = \o__payload$172 [258:3];
+  assign \o__payload$172.acc[0]  = \o__payload$172 [34:3];
+  assign \o__payload$172.acc[1]  = \o__payload$172 [66:35];
+  assign \o__payload$172.acc[2]  = \o__payload$172 [98:67];
+  assign \o__payload$172.acc[3]  = \o__payload$172 [130:99];
+  assign \o__payload$172.acc[4]  = \o__payload$172 [162:131];
+  assign \o__payload$172.acc[5]  = \o__payload$172 [194:163];
+  assign \o__payload$172.acc[6]  = \o__payload$172 [226:195];
+  assign \o__payload$172.acc[7]  = \o__payload$172 [258:227];
+  assign \i__payload$215.narrow  = \i__payload$215 [63:0];
+  assign \i__payload$215.narrow[0]  = \i__payload$215 [7:0];
+  assign \i__payload$215.narrow[1]  = \i__payload$215 [15:8];
+  assign \i__payload$215.narrow[2]  = \i__payload$215 [23:16];
+  assign \i__payload$215.narrow[3]  = \i__payload$215 [31:24];
+  assign \i__payload$215.narrow[4]  = \i__payload$215 [39:32];
+  assign \i__payload$215.narrow[5]  = \i__payload$215 [47:40];
+  assign \i__payload$215.narrow[6]  = \i__payload$215 [55:48];
+  assign \i__payload$215.narrow[7]  = \i__payload$215 [63:56];
+  assign \i__payload$215.wide  = \i__payload$215 [319:64];
+  assign \i__payload$215.wide[0]  = \i__payload$215 [95:64];
+  assign \i__payload$215.wide[1]  = \i__payload$215 [127:96];
+  assign \i__payload$215.wide[2]  = \i__payload$215 [159:128];
+  assign \i__payload$215.wide[3]  = \i__payload$215 [191:160];
+  assign \i__payload$215.wide[4]  = \i__payload$215 [223:192];
+  assign \i__payload$215.wide[5]  = \i__payload$215 [255:224];
+  assign \i__payload$215.wide[6]  = \i__payload$215 [287:256];
+  assign \i__payload$215.wide[7]  = \i__payload$215 [319:288];
+  assign \i__payload$215.first  = \i__payload$215 [320];
+  assign \i__payload$215.last  = \i__payload$215 [321];
   assign \e_r3.valid  = e_r3[0];
   assign \e_r3.o_addr  = e_r3[16:1];
   assign \e_r3.a_addr  = e_r3[32:17];
@@ -7303,56 +7176,56 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \e_r3.t_base  = e_r3[69:54];
   assign \e_r3.mask  = e_r3[77:70];
   assign \e_r3.nlane  = e_r3[85:78];
-  assign \i__payload$221.delta  = \i__payload$221 [31:0];
-  assign \i__payload$221.region  = \i__payload$221 [33:32];
-  assign \i__payload$223.w  = \i__payload$223 [15:0];
-  assign \i__payload$223.g  = \i__payload$223 [47:16];
-  assign \i__payload$235.delta  = \i__payload$235 [31:0];
-  assign \i__payload$235.region  = \i__payload$235 [33:32];
-  assign \i__payload$237.w  = \i__payload$237 [15:0];
-  assign \i__payload$237.g  = \i__payload$237 [47:16];
-  assign \i__payload$249.delta  = \i__payload$249 [31:0];
-  assign \i__payload$249.region  = \i__payload$249 [33:32];
-  assign \i__payload$251.w  = \i__payload$251 [15:0];
-  assign \i__payload$251.g  = \i__payload$251 [47:16];
-  assign \i__payload$263.delta  = \i__payload$263 [31:0];
-  assign \i__payload$263.region  = \i__payload$263 [33:32];
-  assign \i__payload$265.w  = \i__payload$265 [15:0];
-  assign \i__payload$265.g  = \i__payload$265 [47:16];
-  assign \i__payload$277.delta  = \i__payload$277 [31:0];
-  assign \i__payload$277.region  = \i__payload$277 [33:32];
-  assign \i__payload$279.w  = \i__payload$279 [15:0];
-  assign \i__payload$279.g  = \i__payload$279 [47:16];
-  assign \i__payload$291.delta  = \i__payload$291 [31:0];
-  assign \i__payload$291.region  = \i__payload$291 [33:32];
-  assign \i__payload$293.w  = \i__payload$293 [15:0];
-  assign \i__payload$293.g  = \i__payload$293 [47:16];
-  assign \i__payload$305.delta  = \i__payload$305 [31:0];
-  assign \i__payload$305.region  = \i__payload$305 [33:32];
-  assign \i__payload$307.w  = \i__payload$307 [15:0];
-  assign \i__payload$307.g  = \i__payload$307 [47:16];
-  assign \i__payload$319.delta  = \i__payload$319 [31:0];
-  assign \i__payload$319.region  = \i__payload$319 [33:32];
-  assign \i__payload$321.w  = \i__payload$321 [15:0];
-  assign \i__payload$321.g  = \i__payload$321 [47:16];
-  assign \i__payload$329.y_hat  = \i__payload$329 [63:0];
-  assign \i__payload$329.y_hat[0]  = \i__payload$329 [7:0];
-  assign \i__payload$329.y_hat[1]  = \i__payload$329 [15:8];
-  assign \i__payload$329.y_hat[2]  = \i__payload$329 [23:16];
-  assign \i__payload$329.y_hat[3]  = \i__payload$329 [31:24];
-  assign \i__payload$329.y_hat[4]  = \i__payload$329 [39:32];
-  assign \i__payload$329.y_hat[5]  = \i__payload$329 [47:40];
-  assign \i__payload$329.y_hat[6]  = \i__payload$329 [55:48];
-  assign \i__payload$329.y_hat[7]  = \i__payload$329 [63:56];
-  assign \i__payload$329.y  = \i__payload$329 [127:64];
-  assign \i__payload$329.y[0]  = \i__payload$329 [71:64];
-  assign \i__payload$329.y[1]  = \i__payload$329 [79:72];
-  assign \i__payload$329.y[2]  = \i__payload$329 [87:80];
-  assign \i__payload$329.y[3]  = \i__payload$329 [95:88];
-  assign \i__payload$329.y[4]  = \i__payload$329 [103:96];
-  assign \i__payload$329.y[5]  = \i__payload$329 [111:104];
-  assign \i__payload$329.y[6]  = \i__payload$329 [119:112];
-  assign \i__payload$329.y[7]  = \i__payload$329 [127:120];
+  assign \i__payload$226.delta  = \i__payload$226 [31:0];
+  assign \i__payload$226.region  = \i__payload$226 [33:32];
+  assign \i__payload$228.w  = \i__payload$228 [15:0];
+  assign \i__payload$228.g  = \i__payload$228 [47:16];
+  assign \i__payload$240.delta  = \i__payload$240 [31:0];
+  assign \i__payload$240.region  = \i__payload$240 [33:32];
+  assign \i__payload$242.w  = \i__payload$242 [15:0];
+  assign \i__payload$242.g  = \i__payload$242 [47:16];
+  assign \i__payload$254.delta  = \i__payload$254 [31:0];
+  assign \i__payload$254.region  = \i__payload$254 [33:32];
+  assign \i__payload$256.w  = \i__payload$256 [15:0];
+  assign \i__payload$256.g  = \i__payload$256 [47:16];
+  assign \i__payload$268.delta  = \i__payload$268 [31:0];
+  assign \i__payload$268.region  = \i__payload$268 [33:32];
+  assign \i__payload$270.w  = \i__payload$270 [15:0];
+  assign \i__payload$270.g  = \i__payload$270 [47:16];
+  assign \i__payload$282.delta  = \i__payload$282 [31:0];
+  assign \i__payload$282.region  = \i__payload$282 [33:32];
+  assign \i__payload$284.w  = \i__payload$284 [15:0];
+  assign \i__payload$284.g  = \i__payload$284 [47:16];
+  assign \i__payload$296.delta  = \i__payload$296 [31:0];
+  assign \i__payload$296.region  = \i__payload$296 [33:32];
+  assign \i__payload$298.w  = \i__payload$298 [15:0];
+  assign \i__payload$298.g  = \i__payload$298 [47:16];
+  assign \i__payload$310.delta  = \i__payload$310 [31:0];
+  assign \i__payload$310.region  = \i__payload$310 [33:32];
+  assign \i__payload$312.w  = \i__payload$312 [15:0];
+  assign \i__payload$312.g  = \i__payload$312 [47:16];
+  assign \i__payload$324.delta  = \i__payload$324 [31:0];
+  assign \i__payload$324.region  = \i__payload$324 [33:32];
+  assign \i__payload$326.w  = \i__payload$326 [15:0];
+  assign \i__payload$326.g  = \i__payload$326 [47:16];
+  assign \i__payload$334.y_hat  = \i__payload$334 [63:0];
+  assign \i__payload$334.y_hat[0]  = \i__payload$334 [7:0];
+  assign \i__payload$334.y_hat[1]  = \i__payload$334 [15:8];
+  assign \i__payload$334.y_hat[2]  = \i__payload$334 [23:16];
+  assign \i__payload$334.y_hat[3]  = \i__payload$334 [31:24];
+  assign \i__payload$334.y_hat[4]  = \i__payload$334 [39:32];
+  assign \i__payload$334.y_hat[5]  = \i__payload$334 [47:40];
+  assign \i__payload$334.y_hat[6]  = \i__payload$334 [55:48];
+  assign \i__payload$334.y_hat[7]  = \i__payload$334 [63:56];
+  assign \i__payload$334.y  = \i__payload$334 [127:64];
+  assign \i__payload$334.y[0]  = \i__payload$334 [71:64];
+  assign \i__payload$334.y[1]  = \i__payload$334 [79:72];
+  assign \i__payload$334.y[2]  = \i__payload$334 [87:80];
+  assign \i__payload$334.y[3]  = \i__payload$334 [95:88];
+  assign \i__payload$334.y[4]  = \i__payload$334 [103:96];
+  assign \i__payload$334.y[5]  = \i__payload$334 [111:104];
+  assign \i__payload$334.y[6]  = \i__payload$334 [119:112];
+  assign \i__payload$334.y[7]  = \i__payload$334 [127:120];
   assign \sb6.valid  = sb6[0];
   assign \sb6.o_addr  = sb6[16:1];
   assign \sb6.a_addr  = sb6[32:17];
@@ -7373,22 +7246,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb8.t_base  = sb8[69:54];
   assign \sb8.mask  = sb8[77:70];
   assign \sb8.nlane  = sb8[85:78];
-  assign \o__payload$336.h  = \o__payload$336 [7:0];
-  assign \o__payload$336.region  = \o__payload$336 [9:8];
-  assign \o__payload$337.h  = \o__payload$337 [7:0];
-  assign \o__payload$337.region  = \o__payload$337 [9:8];
-  assign \o__payload$338.h  = \o__payload$338 [7:0];
-  assign \o__payload$338.region  = \o__payload$338 [9:8];
-  assign \o__payload$339.h  = \o__payload$339 [7:0];
-  assign \o__payload$339.region  = \o__payload$339 [9:8];
-  assign \o__payload$340.h  = \o__payload$340 [7:0];
-  assign \o__payload$340.region  = \o__payload$340 [9:8];
   assign \o__payload$341.h  = \o__payload$341 [7:0];
   assign \o__payload$341.region  = \o__payload$341 [9:8];
   assign \o__payload$342.h  = \o__payload$342 [7:0];
   assign \o__payload$342.region  = \o__payload$342 [9:8];
   assign \o__payload$343.h  = \o__payload$343 [7:0];
   assign \o__payload$343.region  = \o__payload$343 [9:8];
+  assign \o__payload$344.h  = \o__payload$344 [7:0];
+  assign \o__payload$344.region  = \o__payload$344 [9:8];
+  assign \o__payload$345.h  = \o__payload$345 [7:0];
+  assign \o__payload$345.region  = \o__payload$345 [9:8];
+  assign \o__payload$346.h  = \o__payload$346 [7:0];
+  assign \o__payload$346.region  = \o__payload$346 [9:8];
+  assign \o__payload$347.h  = \o__payload$347 [7:0];
+  assign \o__payload$347.region  = \o__payload$347 [9:8];
+  assign \o__payload$348.h  = \o__payload$348 [7:0];
+  assign \o__payload$348.region  = \o__payload$348 [9:8];
   assign \sb9.valid  = sb9[0];
   assign \sb9.o_addr  = sb9[16:1];
   assign \sb9.a_addr  = sb9[32:17];
@@ -7399,17 +7272,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb9.t_base  = sb9[69:54];
   assign \sb9.mask  = sb9[77:70];
   assign \sb9.nlane  = sb9[85:78];
-  assign \o__payload$360.e  = \o__payload$360 [63:0];
-  assign \o__payload$360.e[0]  = \o__payload$360 [7:0];
-  assign \o__payload$360.e[1]  = \o__payload$360 [15:8];
-  assign \o__payload$360.e[2]  = \o__payload$360 [23:16];
-  assign \o__payload$360.e[3]  = \o__payload$360 [31:24];
-  assign \o__payload$360.e[4]  = \o__payload$360 [39:32];
-  assign \o__payload$360.e[5]  = \o__payload$360 [47:40];
-  assign \o__payload$360.e[6]  = \o__payload$360 [55:48];
-  assign \o__payload$360.e[7]  = \o__payload$360 [63:56];
-  assign \o__payload$360.argmax  = \o__payload$360 [66:64];
-  assign \o__payload$360.max  = \o__payload$360 [74:67];
+  assign \o__payload$365.e  = \o__payload$365 [63:0];
+  assign \o__payload$365.e[0]  = \o__payload$365 [7:0];
+  assign \o__payload$365.e[1]  = \o__payload$365 [15:8];
+  assign \o__payload$365.e[2]  = \o__payload$365 [23:16];
+  assign \o__payload$365.e[3]  = \o__payload$365 [31:24];
+  assign \o__payload$365.e[4]  = \o__payload$365 [39:32];
+  assign \o__payload$365.e[5]  = \o__payload$365 [47:40];
+  assign \o__payload$365.e[6]  = \o__payload$365 [55:48];
+  assign \o__payload$365.e[7]  = \o__payload$365 [63:56];
+  assign \o__payload$365.argmax  = \o__payload$365 [66:64];
+  assign \o__payload$365.max  = \o__payload$365 [74:67];
   assign \sb2.valid  = sb2[0];
   assign \sb2.o_addr  = sb2[16:1];
   assign \sb2.a_addr  = sb2[32:17];
@@ -7490,72 +7363,72 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb7.t_base  = sb7[69:54];
   assign \sb7.mask  = sb7[77:70];
   assign \sb7.nlane  = sb7[85:78];
-  assign \i__payload$329 [127:120] = y6[63:56];
-  assign \i__payload$329 [63:56] = \$34 ;
-  assign \i__payload$329 [119:112] = y6[55:48];
-  assign \i__payload$329 [55:48] = \$33 ;
-  assign \i__payload$329 [111:104] = y6[47:40];
-  assign \i__payload$329 [47:40] = \$32 ;
-  assign \i__payload$329 [103:96] = y6[39:32];
-  assign \i__payload$329 [39:32] = \$31 ;
-  assign \i__payload$329 [95:88] = y6[31:24];
-  assign \i__payload$329 [31:24] = \$30 ;
-  assign \i__payload$329 [87:80] = y6[23:16];
-  assign \i__payload$329 [23:16] = \$29 ;
-  assign \i__payload$329 [79:72] = y6[15:8];
-  assign \i__payload$329 [15:8] = \$28 ;
-  assign \i__payload$329 [71:64] = y6[7:0];
-  assign \i__payload$329 [7:0] = \$27 ;
-  assign \i__payload$321 [47:16] = e_acc3[255:224];
-  assign \i__payload$321 [15:0] = \r_data$104 [127:112];
-  assign \i__payload$319 [33:32] = \r_data$109 [15:14];
-  assign \i__payload$319 [31:0] = e_acc3[255:224];
-  assign \i__payload$307 [47:16] = e_acc3[223:192];
-  assign \i__payload$307 [15:0] = \r_data$104 [111:96];
-  assign \i__payload$305 [33:32] = \r_data$109 [13:12];
-  assign \i__payload$305 [31:0] = e_acc3[223:192];
-  assign \i__payload$293 [47:16] = e_acc3[191:160];
-  assign \i__payload$293 [15:0] = \r_data$104 [95:80];
-  assign \i__payload$291 [33:32] = \r_data$109 [11:10];
-  assign \i__payload$291 [31:0] = e_acc3[191:160];
-  assign \i__payload$279 [47:16] = e_acc3[159:128];
-  assign \i__payload$279 [15:0] = \r_data$104 [79:64];
-  assign \i__payload$277 [33:32] = \r_data$109 [9:8];
-  assign \i__payload$277 [31:0] = e_acc3[159:128];
-  assign \i__payload$265 [47:16] = e_acc3[127:96];
-  assign \i__payload$265 [15:0] = \r_data$104 [63:48];
-  assign \i__payload$263 [33:32] = \r_data$109 [7:6];
-  assign \i__payload$263 [31:0] = e_acc3[127:96];
-  assign \i__payload$251 [47:16] = e_acc3[95:64];
-  assign \i__payload$251 [15:0] = \r_data$104 [47:32];
-  assign \i__payload$249 [33:32] = \r_data$109 [5:4];
-  assign \i__payload$249 [31:0] = e_acc3[95:64];
-  assign \i__payload$237 [47:16] = e_acc3[63:32];
-  assign \i__payload$237 [15:0] = \r_data$104 [31:16];
-  assign \i__payload$235 [33:32] = \r_data$109 [3:2];
-  assign \i__payload$235 [31:0] = e_acc3[63:32];
-  assign \i__payload$223 [47:16] = e_acc3[31:0];
-  assign \i__payload$223 [15:0] = \r_data$104 [15:0];
-  assign \i__payload$221 [33:32] = \r_data$109 [1:0];
-  assign \i__payload$221 [31:0] = e_acc3[31:0];
-  assign \i__payload$210 [319:288] = wide_data[255:224];
-  assign \i__payload$210 [287:256] = wide_data[223:192];
-  assign \i__payload$210 [255:224] = wide_data[191:160];
-  assign \i__payload$210 [223:192] = wide_data[159:128];
-  assign \i__payload$210 [191:160] = wide_data[127:96];
-  assign \i__payload$210 [159:128] = wide_data[95:64];
-  assign \i__payload$210 [127:96] = wide_data[63:32];
-  assign \i__payload$210 [95:64] = wide_data[31:0];
-  assign \i__payload$210 [63:56] = \$17 [63:56];
-  assign \i__payload$210 [55:48] = \$16 [55:48];
-  assign \i__payload$210 [47:40] = \$15 [47:40];
-  assign \i__payload$210 [39:32] = \$14 [39:32];
-  assign \i__payload$210 [31:24] = \$13 [31:24];
-  assign \i__payload$210 [23:16] = \$12 [23:16];
-  assign \i__payload$210 [15:8] = \$11 [15:8];
-  assign \i__payload$210 [7:0] = \$10 [7:0];
-  assign \i__payload$210 [321] = s3_last;
-  assign \i__payload$210 [320] = s3_first;
+  assign \i__payload$334 [127:120] = y6[63:56];
+  assign \i__payload$334 [63:56] = \$38 ;
+  assign \i__payload$334 [119:112] = y6[55:48];
+  assign \i__payload$334 [55:48] = \$37 ;
+  assign \i__payload$334 [111:104] = y6[47:40];
+  assign \i__payload$334 [47:40] = \$36 ;
+  assign \i__payload$334 [103:96] = y6[39:32];
+  assign \i__payload$334 [39:32] = \$35 ;
+  assign \i__payload$334 [95:88] = y6[31:24];
+  assign \i__payload$334 [31:24] = \$34 ;
+  assign \i__payload$334 [87:80] = y6[23:16];
+  assign \i__payload$334 [23:16] = \$33 ;
+  assign \i__payload$334 [79:72] = y6[15:8];
+  assign \i__payload$334 [15:8] = \$32 ;
+  assign \i__payload$334 [71:64] = y6[7:0];
+  assign \i__payload$334 [7:0] = \$31 ;
+  assign \i__payload$326 [47:16] = e_acc3[255:224];
+  assign \i__payload$326 [15:0] = \r_data$110 [127:112];
+  assign \i__payload$324 [33:32] = \r_data$115 [15:14];
+  assign \i__payload$324 [31:0] = e_acc3[255:224];
+  assign \i__payload$312 [47:16] = e_acc3[223:192];
+  assign \i__payload$312 [15:0] = \r_data$110 [111:96];
+  assign \i__payload$310 [33:32] = \r_data$115 [13:12];
+  assign \i__payload$310 [31:0] = e_acc3[223:192];
+  assign \i__payload$298 [47:16] = e_acc3[191:160];
+  assign \i__payload$298 [15:0] = \r_data$110 [95:80];
+  assign \i__payload$296 [33:32] = \r_data$115 [11:10];
+  assign \i__payload$296 [31:0] = e_acc3[191:160];
+  assign \i__payload$284 [47:16] = e_acc3[159:128];
+  assign \i__payload$284 [15:0] = \r_data$110 [79:64];
+  assign \i__payload$282 [33:32] = \r_data$115 [9:8];
+  assign \i__payload$282 [31:0] = e_acc3[159:128];
+  assign \i__payload$270 [47:16] = e_acc3[127:96];
+  assign \i__payload$270 [15:0] = \r_data$110 [63:48];
+  assign \i__payload$268 [33:32] = \r_data$115 [7:6];
+  assign \i__payload$268 [31:0] = e_acc3[127:96];
+  assign \i__payload$256 [47:16] = e_acc3[95:64];
+  assign \i__payload$256 [15:0] = \r_data$110 [47:32];
+  assign \i__payload$254 [33:32] = \r_data$115 [5:4];
+  assign \i__payload$254 [31:0] = e_acc3[95:64];
+  assign \i__payload$242 [47:16] = e_acc3[63:32];
+  assign \i__payload$242 [15:0] = \r_data$110 [31:16];
+  assign \i__payload$240 [33:32] = \r_data$115 [3:2];
+  assign \i__payload$240 [31:0] = e_acc3[63:32];
+  assign \i__payload$228 [47:16] = e_acc3[31:0];
+  assign \i__payload$228 [15:0] = \r_data$110 [15:0];
+  assign \i__payload$226 [33:32] = \r_data$115 [1:0];
+  assign \i__payload$226 [31:0] = e_acc3[31:0];
+  assign \i__payload$215 [319:288] = wide_data[255:224];
+  assign \i__payload$215 [287:256] = wide_data[223:192];
+  assign \i__payload$215 [255:224] = wide_data[191:160];
+  assign \i__payload$215 [223:192] = wide_data[159:128];
+  assign \i__payload$215 [191:160] = wide_data[127:96];
+  assign \i__payload$215 [159:128] = wide_data[95:64];
+  assign \i__payload$215 [127:96] = wide_data[63:32];
+  assign \i__payload$215 [95:64] = wide_data[31:0];
+  assign \i__payload$215 [63:56] = \$21 [63:56];
+  assign \i__payload$215 [55:48] = \$20 [55:48];
+  assign \i__payload$215 [47:40] = \$19 [47:40];
+  assign \i__payload$215 [39:32] = \$18 [39:32];
+  assign \i__payload$215 [31:24] = \$17 [31:24];
+  assign \i__payload$215 [23:16] = \$16 [23:16];
+  assign \i__payload$215 [15:8] = \$15 [15:8];
+  assign \i__payload$215 [7:0] = \$14 [7:0];
+  assign \i__payload$215 [321] = s3_last;
+  assign \i__payload$215 [320] = s3_first;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -24838,7 +24711,7 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.mem_af (rst, w_en, w_addr, wp__data, r_addr, r_en, r_data, clk);
+module \nitro_engine.mem_af (rst, w_en, w_addr, wp__data, r_addr, r_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$2 ;
@@ -24849,11 +24722,9 @@ module \nitro_engine.mem_af (rst, w_en, w_addr, wp__data, r_addr, r_en, r_data, 
   reg \$7 ;
   reg [63:0] \$8 ;
   wire [8:0] \$signature__addr ;
-  wire [8:0] \$signature__addr$10 ;
+  wire [8:0] \$signature__addr$8 ;
   wire [63:0] \$signature__data ;
-  wire [63:0] \$signature__data$22 ;
-  wire \$signature__en ;
-  wire \$signature__en$11 ;
+  wire [63:0] \$signature__data$19 ;
   reg [63:0] bank0_q = 64'h0000000000000000;
   reg [63:0] bank1_q = 64'h0000000000000000;
   input clk;
@@ -24864,8 +24735,6 @@ module \nitro_engine.mem_af (rst, w_en, w_addr, wp__data, r_addr, r_en, r_data, 
   wire [9:0] r_addr;
   output [63:0] r_data;
   reg [63:0] r_data = 64'h0000000000000000;
-  input r_en;
-  wire r_en;
   input rst;
   wire rst;
   reg sel1 = 1'h0;
@@ -24876,12 +24745,12 @@ module \nitro_engine.mem_af (rst, w_en, w_addr, wp__data, r_addr, r_en, r_data, 
   input w_en;
   wire w_en;
   wire [8:0] wp__addr;
-  wire [8:0] \wp__addr$12 ;
+  wire [8:0] \wp__addr$9 ;
   input [63:0] wp__data;
   wire [63:0] wp__data;
-  wire [63:0] \wp__data$13 ;
+  wire [63:0] \wp__data$10 ;
   wire wp__en;
-  wire \wp__en$14 ;
+  wire \wp__en$11 ;
   reg [63:0] bank0 [511:0];
   initial begin
     bank0[0] = 64'h0000000000000000;
@@ -25403,9 +25272,7 @@ module \nitro_engine.mem_af (rst, w_en, w_addr, wp__data, r_addr, r_en, r_data, 
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
-    if (r_en) begin
-      _0_ <= bank0[r_addr[8:0]];
-    end
+    _0_ <= bank0[r_addr[8:0]];
   end
   assign \$signature__data  = _0_;
   reg [63:0] bank1 [511:0];
@@ -25924,18 +25791,16 @@ module \nitro_engine.mem_af (rst, w_en, w_addr, wp__data, r_addr, r_en, r_data, 
     bank1[511] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\wp__en$14 )
+    if (\wp__en$11 )
       bank1[w_addr[8:0]] <= wp__data;
   end
   reg [63:0] _1_;
   always @(posedge clk) begin
-    if (r_en) begin
-      _1_ <= bank1[r_addr[8:0]];
-    end
+    _1_ <= bank1[r_addr[8:0]];
   end
-  assign \$signature__data$22  = _1_;
+  assign \$signature__data$19  = _1_;
   assign wp__en = w_en & \$1 ;
-  assign \wp__en$14  = w_en & \$2 ;
+  assign \wp__en$11  = w_en & \$2 ;
   always @(posedge clk)
     bank0_q <= \$4 ;
   always @(posedge clk)
@@ -25959,68 +25824,51 @@ module \nitro_engine.mem_af (rst, w_en, w_addr, wp__data, r_addr, r_en, r_data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$4  = bank0_q;
-    if (r_en) begin
-      \$4  = \$signature__data ;
-    end
+    \$4  = \$signature__data ;
     if (rst) begin
       \$4  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$5  = bank1_q;
-    if (r_en) begin
-      \$5  = \$signature__data$22 ;
-    end
+    \$5  = \$signature__data$19 ;
     if (rst) begin
       \$5  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$6  = sel1;
-    if (r_en) begin
-      \$6  = r_addr[9];
-    end
+    \$6  = r_addr[9];
     if (rst) begin
       \$6  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$7  = sel2;
-    if (r_en) begin
-      \$7  = sel1;
-    end
+    \$7  = sel1;
     if (rst) begin
       \$7  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$8  = r_data;
-    if (r_en) begin
-      \$8  = \$3 ;
-    end
+    \$8  = \$3 ;
     if (rst) begin
       \$8  = 64'h0000000000000000;
     end
   end
   assign \$signature__addr  = r_addr[8:0];
-  assign \$signature__en  = r_en;
   assign wp__addr = w_addr[8:0];
   assign w_data = wp__data;
-  assign \$signature__addr$10  = r_addr[8:0];
-  assign \$signature__en$11  = r_en;
-  assign \wp__addr$12  = w_addr[8:0];
-  assign \wp__data$13  = wp__data;
+  assign \$signature__addr$8  = r_addr[8:0];
+  assign \wp__addr$9  = w_addr[8:0];
+  assign \wp__data$10  = wp__data;
   assign out = r_data;
   assign \$2  = w_addr[9];
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.mem_ag (rst, w_en, w_addr, wp__data, r_addr, r_en, r_data, clk);
+module \nitro_engine.mem_ag (rst, w_en, w_addr, wp__data, r_addr, r_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire \$1 ;
   wire \$2 ;
@@ -26031,11 +25879,9 @@ module \nitro_engine.mem_ag (rst, w_en, w_addr, wp__data, r_addr, r_en, r_data, 
   reg \$7 ;
   reg [63:0] \$8 ;
   wire [8:0] \$signature__addr ;
-  wire [8:0] \$signature__addr$10 ;
+  wire [8:0] \$signature__addr$8 ;
   wire [63:0] \$signature__data ;
-  wire [63:0] \$signature__data$22 ;
-  wire \$signature__en ;
-  wire \$signature__en$11 ;
+  wire [63:0] \$signature__data$19 ;
   reg [63:0] bank0_q = 64'h0000000000000000;
   reg [63:0] bank1_q = 64'h0000000000000000;
   input clk;
@@ -26046,8 +25892,6 @@ module \nitro_engine.mem_ag (rst, w_en, w_addr, wp__data, r_addr, r_en, r_data, 
   wire [9:0] r_addr;
   output [63:0] r_data;
   reg [63:0] r_data = 64'h0000000000000000;
-  input r_en;
-  wire r_en;
   input rst;
   wire rst;
   reg sel1 = 1'h0;
@@ -26058,12 +25902,12 @@ module \nitro_engine.mem_ag (rst, w_en, w_addr, wp__data, r_addr, r_en, r_data, 
   input w_en;
   wire w_en;
   wire [8:0] wp__addr;
-  wire [8:0] \wp__addr$12 ;
+  wire [8:0] \wp__addr$9 ;
   input [63:0] wp__data;
   wire [63:0] wp__data;
-  wire [63:0] \wp__data$13 ;
+  wire [63:0] \wp__data$10 ;
   wire wp__en;
-  wire \wp__en$14 ;
+  wire \wp__en$11 ;
   reg [63:0] bank0 [511:0];
   initial begin
     bank0[0] = 64'h0000000000000000;
@@ -26585,9 +26429,7 @@ module \nitro_engine.mem_ag (rst, w_en, w_addr, wp__data, r_addr, r_en, r_data, 
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
-    if (r_en) begin
-      _0_ <= bank0[r_addr[8:0]];
-    end
+    _0_ <= bank0[r_addr[8:0]];
   end
   assign \$signature__data  = _0_;
   reg [63:0] bank1 [383:0];
@@ -26978,18 +26820,16 @@ module \nitro_engine.mem_ag (rst, w_en, w_addr, wp__data, r_addr, r_en, r_data, 
     bank1[383] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\wp__en$14 )
+    if (\wp__en$11 )
       bank1[w_addr[8:0]] <= wp__data;
   end
   reg [63:0] _1_;
   always @(posedge clk) begin
-    if (r_en) begin
-      _1_ <= bank1[r_addr[8:0]];
-    end
+    _1_ <= bank1[r_addr[8:0]];
   end
-  assign \$signature__data$22  = _1_;
+  assign \$signature__data$19  = _1_;
   assign wp__en = w_en & \$1 ;
-  assign \wp__en$14  = w_en & \$2 ;
+  assign \wp__en$11  = w_en & \$2 ;
   always @(posedge clk)
     bank0_q <= \$4 ;
   always @(posedge clk)
@@ -27013,74 +26853,56 @@ module \nitro_engine.mem_ag (rst, w_en, w_addr, wp__data, r_addr, r_en, r_data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4  = bank0_q;
-    if (r_en) begin
-      \$4  = \$signature__data ;
-    end
+    \$4  = \$signature__data ;
     if (rst) begin
       \$4  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$5  = bank1_q;
-    if (r_en) begin
-      \$5  = \$signature__data$22 ;
-    end
+    \$5  = \$signature__data$19 ;
     if (rst) begin
       \$5  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$6  = sel1;
-    if (r_en) begin
-      \$6  = r_addr[9];
-    end
+    \$6  = r_addr[9];
     if (rst) begin
       \$6  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$7  = sel2;
-    if (r_en) begin
-      \$7  = sel1;
-    end
+    \$7  = sel1;
     if (rst) begin
       \$7  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$8  = r_data;
-    if (r_en) begin
-      \$8  = \$3 ;
-    end
+    \$8  = \$3 ;
     if (rst) begin
       \$8  = 64'h0000000000000000;
     end
   end
   assign \$signature__addr  = r_addr[8:0];
-  assign \$signature__en  = r_en;
   assign wp__addr = w_addr[8:0];
   assign w_data = wp__data;
-  assign \$signature__addr$10  = r_addr[8:0];
-  assign \$signature__en$11  = r_en;
-  assign \wp__addr$12  = w_addr[8:0];
-  assign \wp__data$13  = wp__data;
+  assign \$signature__addr$8  = r_addr[8:0];
+  assign \wp__addr$9  = w_addr[8:0];
+  assign \wp__data$10  = wp__data;
   assign out = r_data;
   assign \$2  = w_addr[9];
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.mem_d (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_data, clk);
+module \nitro_engine.mem_d (rst, w_en, wp__addr, wp__data, r_addr, r_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   reg [255:0] \$1 ;
   reg [255:0] \$2 ;
   wire [7:0] \$signature__addr ;
   wire [255:0] \$signature__data ;
-  wire \$signature__en ;
   reg [255:0] bank0_q = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   input clk;
   wire clk;
@@ -27090,8 +26912,6 @@ module \nitro_engine.mem_d (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_data,
   wire [7:0] r_addr;
   output [255:0] r_data;
   reg [255:0] r_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  input r_en;
-  wire r_en;
   input rst;
   wire rst;
   wire [7:0] w_addr;
@@ -27368,9 +27188,7 @@ module \nitro_engine.mem_d (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_data,
   end
   reg [255:0] _0_;
   always @(posedge clk) begin
-    if (r_en) begin
-      _0_ <= bank0[r_addr];
-    end
+    _0_ <= bank0[r_addr];
   end
   assign \$signature__data  = _0_;
   always @(posedge clk)
@@ -27379,26 +27197,19 @@ module \nitro_engine.mem_d (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_data,
     bank0_q <= \$1 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1  = bank0_q;
-    if (r_en) begin
-      \$1  = \$signature__data ;
-    end
+    \$1  = \$signature__data ;
     if (rst) begin
       \$1  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$2  = r_data;
-    if (r_en) begin
-      \$2  = bank0_q;
-    end
+    \$2  = bank0_q;
     if (rst) begin
       \$2  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   assign \$signature__addr  = r_addr;
-  assign \$signature__en  = r_en;
   assign w_addr = wp__addr;
   assign w_data = wp__data;
   assign out = r_data;
@@ -27406,13 +27217,12 @@ module \nitro_engine.mem_d (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_data,
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.mem_e (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_data, clk);
+module \nitro_engine.mem_e (rst, w_en, wp__addr, wp__data, r_addr, r_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   reg [63:0] \$1 ;
   reg [63:0] \$2 ;
   wire [6:0] \$signature__addr ;
   wire [63:0] \$signature__data ;
-  wire \$signature__en ;
   reg [63:0] bank0_q = 64'h0000000000000000;
   input clk;
   wire clk;
@@ -27422,8 +27232,6 @@ module \nitro_engine.mem_e (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_data,
   wire [6:0] r_addr;
   output [63:0] r_data;
   reg [63:0] r_data = 64'h0000000000000000;
-  input r_en;
-  wire r_en;
   input rst;
   wire rst;
   wire [6:0] w_addr;
@@ -27572,9 +27380,7 @@ module \nitro_engine.mem_e (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_data,
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
-    if (r_en) begin
-      _0_ <= bank0[r_addr];
-    end
+    _0_ <= bank0[r_addr];
   end
   assign \$signature__data  = _0_;
   always @(posedge clk)
@@ -27583,26 +27389,19 @@ module \nitro_engine.mem_e (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_data,
     bank0_q <= \$1 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1  = bank0_q;
-    if (r_en) begin
-      \$1  = \$signature__data ;
-    end
+    \$1  = \$signature__data ;
     if (rst) begin
       \$1  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$2  = r_data;
-    if (r_en) begin
-      \$2  = bank0_q;
-    end
+    \$2  = bank0_q;
     if (rst) begin
       \$2  = 64'h0000000000000000;
     end
   end
   assign \$signature__addr  = r_addr;
-  assign \$signature__en  = r_en;
   assign w_addr = wp__addr;
   assign w_data = wp__data;
   assign out = r_data;
@@ -27610,13 +27409,12 @@ module \nitro_engine.mem_e (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_data,
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.mem_pred (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_data, clk);
+module \nitro_engine.mem_pred (rst, w_en, wp__addr, wp__data, r_addr, r_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   reg [7:0] \$1 ;
   reg [7:0] \$2 ;
   wire [5:0] \$signature__addr ;
   wire [7:0] \$signature__data ;
-  wire \$signature__en ;
   reg [7:0] bank0_q = 8'h00;
   input clk;
   wire clk;
@@ -27626,8 +27424,6 @@ module \nitro_engine.mem_pred (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_da
   wire [5:0] r_addr;
   output [7:0] r_data;
   reg [7:0] r_data = 8'h00;
-  input r_en;
-  wire r_en;
   input rst;
   wire rst;
   wire [5:0] w_addr;
@@ -27712,9 +27508,7 @@ module \nitro_engine.mem_pred (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_da
   end
   reg [7:0] _0_;
   always @(posedge clk) begin
-    if (r_en) begin
-      _0_ <= bank0[r_addr];
-    end
+    _0_ <= bank0[r_addr];
   end
   assign \$signature__data  = _0_;
   always @(posedge clk)
@@ -27723,26 +27517,19 @@ module \nitro_engine.mem_pred (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_da
     bank0_q <= \$1 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$1  = bank0_q;
-    if (r_en) begin
-      \$1  = \$signature__data ;
-    end
+    \$1  = \$signature__data ;
     if (rst) begin
       \$1  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$2  = r_data;
-    if (r_en) begin
-      \$2  = bank0_q;
-    end
+    \$2  = bank0_q;
     if (rst) begin
       \$2  = 8'h00;
     end
   end
   assign \$signature__addr  = r_addr;
-  assign \$signature__en  = r_en;
   assign w_addr = wp__addr;
   assign w_data = wp__data;
   assign out = r_data;
@@ -27750,13 +27537,12 @@ module \nitro_engine.mem_pred (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_da
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.mem_prog (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_data, clk);
+module \nitro_engine.mem_prog (rst, w_en, wp__addr, wp__data, r_addr, r_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   reg [127:0] \$1 ;
   reg [127:0] \$2 ;
   wire [5:0] \$signature__addr ;
   wire [127:0] \$signature__data ;
-  wire \$signature__en ;
   reg [127:0] bank0_q = 128'h00000000000000000000000000000000;
   input clk;
   wire clk;
@@ -27766,8 +27552,6 @@ module \nitro_engine.mem_prog (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_da
   wire [5:0] r_addr;
   output [127:0] r_data;
   reg [127:0] r_data = 128'h00000000000000000000000000000000;
-  input r_en;
-  wire r_en;
   input rst;
   wire rst;
   wire [5:0] w_addr;
@@ -27839,9 +27623,7 @@ module \nitro_engine.mem_prog (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_da
   end
   reg [127:0] _0_;
   always @(posedge clk) begin
-    if (r_en) begin
-      _0_ <= bank0[r_addr];
-    end
+    _0_ <= bank0[r_addr];
   end
   assign \$signature__data  = _0_;
   always @(posedge clk)
@@ -27850,26 +27632,19 @@ module \nitro_engine.mem_prog (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_da
     bank0_q <= \$1 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1  = bank0_q;
-    if (r_en) begin
-      \$1  = \$signature__data ;
-    end
+    \$1  = \$signature__data ;
     if (rst) begin
       \$1  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$2  = r_data;
-    if (r_en) begin
-      \$2  = bank0_q;
-    end
+    \$2  = bank0_q;
     if (rst) begin
       \$2  = 128'h00000000000000000000000000000000;
     end
   end
   assign \$signature__addr  = r_addr;
-  assign \$signature__en  = r_en;
   assign w_addr = wp__addr;
   assign w_data = wp__data;
   assign out = r_data;
@@ -27877,13 +27652,12 @@ module \nitro_engine.mem_prog (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_da
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.mem_rg (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_data, clk);
+module \nitro_engine.mem_rg (rst, w_en, wp__addr, wp__data, r_addr, r_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   reg [15:0] \$1 ;
   reg [15:0] \$2 ;
   wire [8:0] \$signature__addr ;
   wire [15:0] \$signature__data ;
-  wire \$signature__en ;
   reg [15:0] bank0_q = 16'h0000;
   input clk;
   wire clk;
@@ -27893,8 +27667,6 @@ module \nitro_engine.mem_rg (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_data
   wire [8:0] r_addr;
   output [15:0] r_data;
   reg [15:0] r_data = 16'h0000;
-  input r_en;
-  wire r_en;
   input rst;
   wire rst;
   wire [8:0] w_addr;
@@ -28299,9 +28071,7 @@ module \nitro_engine.mem_rg (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_data
   end
   reg [15:0] _0_;
   always @(posedge clk) begin
-    if (r_en) begin
-      _0_ <= bank0[r_addr];
-    end
+    _0_ <= bank0[r_addr];
   end
   assign \$signature__data  = _0_;
   always @(posedge clk)
@@ -28310,26 +28080,19 @@ module \nitro_engine.mem_rg (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_data
     bank0_q <= \$1 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$1  = bank0_q;
-    if (r_en) begin
-      \$1  = \$signature__data ;
-    end
+    \$1  = \$signature__data ;
     if (rst) begin
       \$1  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$2  = r_data;
-    if (r_en) begin
-      \$2  = bank0_q;
-    end
+    \$2  = bank0_q;
     if (rst) begin
       \$2  = 16'h0000;
     end
   end
   assign \$signature__addr  = r_addr;
-  assign \$signature__en  = r_en;
   assign w_addr = wp__addr;
   assign w_data = wp__data;
   assign out = r_data;
@@ -28337,13 +28100,12 @@ module \nitro_engine.mem_rg (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_data
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.mem_wf (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_data, clk);
+module \nitro_engine.mem_wf (rst, w_en, wp__addr, wp__data, r_addr, r_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   reg [127:0] \$1 ;
   reg [127:0] \$2 ;
   wire [8:0] \$signature__addr ;
   wire [127:0] \$signature__data ;
-  wire \$signature__en ;
   reg [127:0] bank0_q = 128'h00000000000000000000000000000000;
   input clk;
   wire clk;
@@ -28353,8 +28115,6 @@ module \nitro_engine.mem_wf (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_data
   wire [8:0] r_addr;
   output [127:0] r_data;
   reg [127:0] r_data = 128'h00000000000000000000000000000000;
-  input r_en;
-  wire r_en;
   input rst;
   wire rst;
   wire [8:0] w_addr;
@@ -28823,9 +28583,7 @@ module \nitro_engine.mem_wf (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_data
   end
   reg [127:0] _0_;
   always @(posedge clk) begin
-    if (r_en) begin
-      _0_ <= bank0[r_addr];
-    end
+    _0_ <= bank0[r_addr];
   end
   assign \$signature__data  = _0_;
   always @(posedge clk)
@@ -28834,26 +28592,19 @@ module \nitro_engine.mem_wf (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_data
     bank0_q <= \$1 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$1  = bank0_q;
-    if (r_en) begin
-      \$1  = \$signature__data ;
-    end
+    \$1  = \$signature__data ;
     if (rst) begin
       \$1  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$2  = r_data;
-    if (r_en) begin
-      \$2  = bank0_q;
-    end
+    \$2  = bank0_q;
     if (rst) begin
       \$2  = 128'h00000000000000000000000000000000;
     end
   end
   assign \$signature__addr  = r_addr;
-  assign \$signature__en  = r_en;
   assign w_addr = wp__addr;
   assign w_data = wp__data;
   assign out = r_data;
@@ -28861,13 +28612,12 @@ module \nitro_engine.mem_wf (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_data
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.mem_wt (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_data, clk);
+module \nitro_engine.mem_wt (rst, w_en, wp__addr, wp__data, r_addr, r_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   reg [127:0] \$1 ;
   reg [127:0] \$2 ;
   wire [6:0] \$signature__addr ;
   wire [127:0] \$signature__data ;
-  wire \$signature__en ;
   reg [127:0] bank0_q = 128'h00000000000000000000000000000000;
   input clk;
   wire clk;
@@ -28877,8 +28627,6 @@ module \nitro_engine.mem_wt (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_data
   wire [6:0] r_addr;
   output [127:0] r_data;
   reg [127:0] r_data = 128'h00000000000000000000000000000000;
-  input r_en;
-  wire r_en;
   input rst;
   wire rst;
   wire [6:0] w_addr;
@@ -28995,9 +28743,7 @@ module \nitro_engine.mem_wt (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_data
   end
   reg [127:0] _0_;
   always @(posedge clk) begin
-    if (r_en) begin
-      _0_ <= bank0[r_addr];
-    end
+    _0_ <= bank0[r_addr];
   end
   assign \$signature__data  = _0_;
   always @(posedge clk)
@@ -29006,26 +28752,19 @@ module \nitro_engine.mem_wt (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_data
     bank0_q <= \$1 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$1  = bank0_q;
-    if (r_en) begin
-      \$1  = \$signature__data ;
-    end
+    \$1  = \$signature__data ;
     if (rst) begin
       \$1  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$2  = r_data;
-    if (r_en) begin
-      \$2  = bank0_q;
-    end
+    \$2  = bank0_q;
     if (rst) begin
       \$2  = 128'h00000000000000000000000000000000;
     end
   end
   assign \$signature__addr  = r_addr;
-  assign \$signature__en  = r_en;
   assign w_addr = wp__addr;
   assign w_data = wp__data;
   assign out = r_data;
@@ -29033,13 +28772,12 @@ module \nitro_engine.mem_wt (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_data
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.mem_y (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_data, clk);
+module \nitro_engine.mem_y (rst, w_en, wp__addr, wp__data, r_addr, r_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   reg [63:0] \$1 ;
   reg [63:0] \$2 ;
   wire [6:0] \$signature__addr ;
   wire [63:0] \$signature__data ;
-  wire \$signature__en ;
   reg [63:0] bank0_q = 64'h0000000000000000;
   input clk;
   wire clk;
@@ -29049,8 +28787,6 @@ module \nitro_engine.mem_y (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_data,
   wire [6:0] r_addr;
   output [63:0] r_data;
   reg [63:0] r_data = 64'h0000000000000000;
-  input r_en;
-  wire r_en;
   input rst;
   wire rst;
   wire [6:0] w_addr;
@@ -29199,9 +28935,7 @@ module \nitro_engine.mem_y (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_data,
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
-    if (r_en) begin
-      _0_ <= bank0[r_addr];
-    end
+    _0_ <= bank0[r_addr];
   end
   assign \$signature__data  = _0_;
   always @(posedge clk)
@@ -29210,26 +28944,19 @@ module \nitro_engine.mem_y (rst, w_en, wp__addr, wp__data, r_addr, r_en, r_data,
     bank0_q <= \$1 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$1  = bank0_q;
-    if (r_en) begin
-      \$1  = \$signature__data ;
-    end
+    \$1  = \$signature__data ;
     if (rst) begin
       \$1  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$2  = r_data;
-    if (r_en) begin
-      \$2  = bank0_q;
-    end
+    \$2  = bank0_q;
     if (rst) begin
       \$2  = 64'h0000000000000000;
     end
   end
   assign \$signature__addr  = r_addr;
-  assign \$signature__en  = r_en;
   assign w_addr = wp__addr;
   assign w_data = wp__data;
   assign out = r_data;
@@ -31813,446 +31540,190 @@ module \nitro_engine.relub7 (rst, i__valid, i__payload, o__payload, clk);
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4758$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.rfifo (rst, r_en, w_level, r_data, w_en, w_port__data, r_rdy, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$30  = 0;
   wire \$1 ;
-  wire [31:0] \$10 ;
-  wire [32:0] \$11 ;
-  wire [33:0] \$12 ;
-  wire [62:0] \$13 ;
-  wire [63:0] \$14 ;
-  wire [62:0] \$15 ;
-  wire [63:0] \$16 ;
-  wire [94:0] \$17 ;
-  wire [95:0] \$18 ;
-  wire [64:0] \$19 ;
+  wire \$10 ;
+  wire [3:0] \$11 ;
+  wire [3:0] \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire [3:0] \$19 ;
   wire \$2 ;
-  wire [65:0] \$20 ;
-  wire [63:0] \$21 ;
-  wire [7:0] \$22 ;
-  wire [7:0] \$23 ;
-  reg [31:0] \$24 ;
-  reg [31:0] \$25 ;
-  reg \$26 ;
-  reg [5:0] \$27 ;
-  reg \$28 ;
-  reg \$29 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire [3:0] \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
   wire \$3 ;
-  reg \$30 ;
-  reg \$31 ;
-  reg [5:0] \$32 ;
-  reg [5:0] \$33 ;
-  reg [5:0] \$34 ;
-  reg [31:0] \$35 ;
-  reg [31:0] \$36 ;
-  reg [31:0] \$37 ;
-  reg [31:0] \$38 ;
-  reg [63:0] \$39 ;
-  wire [32:0] \$4 ;
-  reg [63:0] \$40 ;
-  reg [63:0] \$41 ;
-  reg [31:0] \$42 ;
-  reg \$43 ;
-  reg \$44 ;
-  reg \$45 ;
-  reg \$46 ;
-  reg \$47 ;
-  reg \$48 ;
-  reg [7:0] \$49 ;
-  wire [32:0] \$5 ;
-  wire \$6 ;
-  wire [31:0] \$7 ;
-  wire [31:0] \$8 ;
-  wire [31:0] \$9 ;
+  reg [2:0] \$30 ;
+  reg [2:0] \$31 ;
+  reg [2:0] \$32 ;
+  reg \$33 ;
+  wire \$4 ;
+  wire [3:0] \$5 ;
+  wire [3:0] \$6 ;
+  wire \$7 ;
+  wire \$8 ;
+  wire \$9 ;
   input clk;
   wire clk;
-  wire en;
-  input [31:0] i__payload;
-  wire [31:0] i__payload;
-  wire i__ready;
-  input i__valid;
-  wire i__valid;
-  wire [6:0] mag;
-  wire [31:0] multiplier;
-  output [7:0] o__payload;
-  reg [7:0] o__payload = 8'h00;
-  input o__ready;
-  wire o__ready;
-  output o__valid;
-  reg o__valid = 1'h0;
-  input [37:0] \port$4758$231 ;
-  wire [37:0] \port$4758$231 ;
+  (* init = 3'h0 *)
+  wire [2:0] consume;
+  reg [2:0] inner_level = 3'h0;
+  wire inner_r_rdy;
+  wire [3:0] level;
+  (* init = 3'h0 *)
+  wire [2:0] produce;
+  output [256:0] r_data;
+  wire [256:0] r_data;
+  input r_en;
+  wire r_en;
+  wire [3:0] r_level;
+  reg [2:0] r_port__addr = 3'h0;
+  wire [256:0] r_port__data;
+  wire r_port__en;
+  output r_rdy;
+  reg r_rdy = 1'h0;
   input rst;
   wire rst;
-  reg [31:0] scale_mag = 32'd0;
-  reg [31:0] scale_mult = 32'd0;
-  reg scale_neg1 = 1'h0;
-  reg scale_neg2 = 1'h0;
-  reg scale_neg3 = 1'h0;
-  reg scale_neg4 = 1'h0;
-  reg scale_neg5 = 1'h0;
-  reg [31:0] scale_pp00 = 32'd0;
-  reg [31:0] scale_pp01 = 32'd0;
-  reg [31:0] scale_pp10 = 32'd0;
-  reg [31:0] scale_pp11 = 32'd0;
-  reg [63:0] scale_prod = 64'h0000000000000000;
-  reg [31:0] scale_q = 32'd0;
-  reg [63:0] scale_row0 = 64'h0000000000000000;
-  reg [63:0] scale_row1 = 64'h0000000000000000;
-  reg [5:0] scale_shift1 = 6'h00;
-  reg [5:0] scale_shift2 = 6'h00;
-  reg [5:0] scale_shift3 = 6'h00;
-  reg [5:0] scale_shift4 = 6'h00;
-  wire [5:0] shift;
-  reg valid1 = 1'h0;
-  reg valid2 = 1'h0;
-  reg valid3 = 1'h0;
-  reg valid4 = 1'h0;
-  reg valid5 = 1'h0;
+  wire [256:0] w_data;
+  input w_en;
+  wire w_en;
+  output [3:0] w_level;
+  wire [3:0] w_level;
+  reg [2:0] w_port__addr = 3'h0;
+  input [256:0] w_port__data;
+  wire [256:0] w_port__data;
+  wire w_port__en;
+  wire w_rdy;
+  reg [256:0] storage [6:0];
+  initial begin
+    storage[0] = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+    storage[1] = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+    storage[2] = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+    storage[3] = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+    storage[4] = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+    storage[5] = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+    storage[6] = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (w_port__en)
+      storage[w_port__addr] <= w_port__data;
+  end
+  reg [256:0] _0_;
+  always @(posedge clk) begin
+    if (r_port__en) begin
+      _0_ <= storage[r_port__addr];
+    end
+  end
+  assign r_data = _0_;
+  assign w_rdy = inner_level != 3'h7;
+  assign inner_r_rdy = | inner_level;
+  assign w_port__en = w_rdy & w_en;
+  assign \$1  = ~ r_rdy;
+  assign \$2  = \$1  | r_en;
+  assign r_port__en = inner_r_rdy & \$2 ;
+  assign w_level = inner_level + r_rdy;
+  assign \$3  = w_rdy & w_en;
+  assign \$4  = w_port__addr == 3'h6;
+  assign \$5  = w_port__addr + 1'h1;
+  assign \$6  = \$4  ? 4'h0 : \$5 ;
+  assign \$7  = ~ r_rdy;
+  assign \$8  = \$7  | r_en;
+  assign \$9  = inner_r_rdy & \$8 ;
+  assign \$10  = r_port__addr == 3'h6;
+  assign \$11  = r_port__addr + 1'h1;
+  assign \$12  = \$10  ? 4'h0 : \$11 ;
+  assign \$13  = w_rdy & w_en;
+  assign \$14  = ~ r_rdy;
+  assign \$15  = \$14  | r_en;
+  assign \$16  = inner_r_rdy & \$15 ;
+  assign \$17  = ~ \$16 ;
+  assign \$18  = \$13  & \$17 ;
+  assign \$19  = inner_level + 1'h1;
+  assign \$20  = ~ r_rdy;
+  assign \$21  = \$20  | r_en;
+  assign \$22  = inner_r_rdy & \$21 ;
+  assign \$23  = w_rdy & w_en;
+  assign \$24  = ~ \$23 ;
+  assign \$25  = \$22  & \$24 ;
+  assign \$26  = inner_level - 1'h1;
+  assign \$27  = ~ r_rdy;
+  assign \$28  = \$27  | r_en;
+  assign \$29  = inner_r_rdy & \$28 ;
   always @(posedge clk)
-    scale_pp01 <= \$36 ;
+    w_port__addr <= \$30 ;
   always @(posedge clk)
-    scale_pp10 <= \$37 ;
+    r_port__addr <= \$31 ;
   always @(posedge clk)
-    scale_pp11 <= \$38 ;
+    inner_level <= \$32 ;
   always @(posedge clk)
-    scale_row0 <= \$39 ;
-  always @(posedge clk)
-    scale_row1 <= \$40 ;
-  always @(posedge clk)
-    scale_prod <= \$41 ;
-  always @(posedge clk)
-    scale_q <= \$42 ;
-  always @(posedge clk)
-    valid1 <= \$43 ;
-  always @(posedge clk)
-    valid2 <= \$44 ;
-  always @(posedge clk)
-    valid3 <= \$45 ;
-  always @(posedge clk)
-    valid4 <= \$46 ;
-  always @(posedge clk)
-    valid5 <= \$47 ;
-  always @(posedge clk)
-    o__valid <= \$48 ;
-  always @(posedge clk)
-    o__payload <= \$49 ;
-  assign \$1  = ~ o__valid;
-  assign en = \$1  | o__ready;
-  assign \$2  = | scale_q[31:7];
-  assign mag = \$2  ? 7'h7f : scale_q[6:0];
-  assign \$3  = $signed(i__payload) < $signed(1'h0);
-  assign \$4  = - $signed(i__payload);
-  assign \$5  = \$3  ? \$4  : { i__payload[31], i__payload };
-  assign \$6  = $signed(i__payload) < $signed(1'h0);
-  assign \$7  = scale_mag[15:0] * scale_mult[15:0];
-  assign \$8  = scale_mag[15:0] * scale_mult[31:16];
-  assign \$9  = scale_mag[31:16] * scale_mult[15:0];
-  assign \$10  = scale_mag[31:16] * scale_mult[31:16];
-  assign \$12  = 1'h0 + \$11 ;
-  assign \$14  = \$12  + \$13 ;
-  assign \$16  = 1'h0 + \$15 ;
-  assign \$18  = \$16  + \$17 ;
-  assign \$19  = 1'h0 + scale_row0;
-  assign \$20  = \$19  + scale_row1;
-  assign \$21  = scale_prod >> scale_shift4;
-  assign \$22  = - mag;
-  assign \$23  = scale_neg5 ? \$22  : { 1'h0, mag };
-  always @(posedge clk)
-    scale_mag <= \$24 ;
-  always @(posedge clk)
-    scale_mult <= \$25 ;
-  always @(posedge clk)
-    scale_neg1 <= \$26 ;
-  always @(posedge clk)
-    scale_shift1 <= \$27 ;
-  always @(posedge clk)
-    scale_neg2 <= \$28 ;
-  always @(posedge clk)
-    scale_neg3 <= \$29 ;
-  always @(posedge clk)
-    scale_neg4 <= \$30 ;
-  always @(posedge clk)
-    scale_neg5 <= \$31 ;
-  always @(posedge clk)
-    scale_shift2 <= \$32 ;
-  always @(posedge clk)
-    scale_shift3 <= \$33 ;
-  always @(posedge clk)
-    scale_shift4 <= \$34 ;
-  always @(posedge clk)
-    scale_pp00 <= \$35 ;
+    r_rdy <= \$33 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$37  = scale_pp10;
-    if (en) begin
-      \$37  = \$9 ;
+    \$30  = w_port__addr;
+    if (\$3 ) begin
+      \$30  = \$6 [2:0];
     end
     if (rst) begin
-      \$37  = 32'd0;
+      \$30  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$38  = scale_pp11;
-    if (en) begin
-      \$38  = \$10 ;
+    \$31  = r_port__addr;
+    if (\$9 ) begin
+      \$31  = \$12 [2:0];
     end
     if (rst) begin
-      \$38  = 32'd0;
+      \$31  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$39  = scale_row0;
-    if (en) begin
-      \$39  = \$14 ;
+    \$32  = inner_level;
+    if (\$18 ) begin
+      \$32  = \$19 [2:0];
+    end
+    if (\$25 ) begin
+      \$32  = \$26 [2:0];
     end
     if (rst) begin
-      \$39  = 64'h0000000000000000;
+      \$32  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$40  = scale_row1;
-    if (en) begin
-      \$40  = \$18 [63:0];
+    \$33  = r_rdy;
+    if (\$29 ) begin
+      \$33  = 1'h1;
+    end else if (r_en) begin
+      \$33  = 1'h0;
     end
     if (rst) begin
-      \$40  = 64'h0000000000000000;
+      \$33  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$41  = scale_prod;
-    if (en) begin
-      \$41  = \$20 [63:0];
-    end
-    if (rst) begin
-      \$41  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$42  = scale_q;
-    if (en) begin
-      \$42  = \$21 [31:0];
-    end
-    if (rst) begin
-      \$42  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$43  = valid1;
-    if (en) begin
-      \$43  = i__valid;
-    end
-    if (rst) begin
-      \$43  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$44  = valid2;
-    if (en) begin
-      \$44  = valid1;
-    end
-    if (rst) begin
-      \$44  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$45  = valid3;
-    if (en) begin
-      \$45  = valid2;
-    end
-    if (rst) begin
-      \$45  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$46  = valid4;
-    if (en) begin
-      \$46  = valid3;
-    end
-    if (rst) begin
-      \$46  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$47  = valid5;
-    if (en) begin
-      \$47  = valid4;
-    end
-    if (rst) begin
-      \$47  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$48  = o__valid;
-    if (en) begin
-      \$48  = valid5;
-    end
-    if (rst) begin
-      \$48  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$49  = o__payload;
-    if (en) begin
-      \$49  = \$23 ;
-    end
-    if (rst) begin
-      \$49  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$24  = scale_mag;
-    if (en) begin
-      \$24  = \$5 [31:0];
-    end
-    if (rst) begin
-      \$24  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$25  = scale_mult;
-    if (en) begin
-      \$25  = \port$4758$231 [31:0];
-    end
-    if (rst) begin
-      \$25  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$26  = scale_neg1;
-    if (en) begin
-      \$26  = \$6 ;
-    end
-    if (rst) begin
-      \$26  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$27  = scale_shift1;
-    if (en) begin
-      \$27  = \port$4758$231 [37:32];
-    end
-    if (rst) begin
-      \$27  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$28  = scale_neg2;
-    if (en) begin
-      \$28  = scale_neg1;
-    end
-    if (rst) begin
-      \$28  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$29  = scale_neg3;
-    if (en) begin
-      \$29  = scale_neg2;
-    end
-    if (rst) begin
-      \$29  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$30  = scale_neg4;
-    if (en) begin
-      \$30  = scale_neg3;
-    end
-    if (rst) begin
-      \$30  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$31  = scale_neg5;
-    if (en) begin
-      \$31  = scale_neg4;
-    end
-    if (rst) begin
-      \$31  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$32  = scale_shift2;
-    if (en) begin
-      \$32  = scale_shift1;
-    end
-    if (rst) begin
-      \$32  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$33  = scale_shift3;
-    if (en) begin
-      \$33  = scale_shift2;
-    end
-    if (rst) begin
-      \$33  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$34  = scale_shift4;
-    if (en) begin
-      \$34  = scale_shift3;
-    end
-    if (rst) begin
-      \$34  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$35  = scale_pp00;
-    if (en) begin
-      \$35  = \$7 ;
-    end
-    if (rst) begin
-      \$35  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$36  = scale_pp01;
-    if (en) begin
-      \$36  = \$8 ;
-    end
-    if (rst) begin
-      \$36  = 32'd0;
-    end
-  end
-  assign i__ready = en;
-  assign multiplier = \port$4758$231 [31:0];
-  assign shift = \port$4758$231 [37:32];
-  assign \$11  = { 1'h0, scale_pp00 };
-  assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
-  assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
-  assign \$17  = { 31'h00000000, scale_pp11, 32'h00000000 };
+  assign level = w_level;
+  assign r_level = w_level;
+  assign produce = w_port__addr;
+  assign w_data = w_port__data;
+  assign consume = r_port__addr;
+  assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4758$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4760$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$31  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -32319,8 +31790,8 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4758$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4758$231 ;
-  wire [37:0] \port$4758$231 ;
+  input [37:0] \port$4760$231 ;
+  wire [37:0] \port$4760$231 ;
   input rst;
   wire rst;
   reg [31:0] scale_mag = 32'd0;
@@ -32565,7 +32036,7 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4758$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4758$231 [31:0];
+      \$25  = \port$4760$231 [31:0];
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -32585,7 +32056,7 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4758$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4758$231 [37:32];
+      \$27  = \port$4760$231 [37:32];
     end
     if (rst) begin
       \$27  = 6'h00;
@@ -32682,8 +32153,8 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4758$231 , i__paylo
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4758$231 [31:0];
-  assign shift = \port$4758$231 [37:32];
+  assign multiplier = \port$4760$231 [31:0];
+  assign shift = \port$4760$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -32691,7 +32162,7 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4758$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4758$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4760$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$32  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -32758,8 +32229,8 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4758$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4758$231 ;
-  wire [37:0] \port$4758$231 ;
+  input [37:0] \port$4760$231 ;
+  wire [37:0] \port$4760$231 ;
   input rst;
   wire rst;
   reg [31:0] scale_mag = 32'd0;
@@ -33004,7 +32475,7 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4758$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4758$231 [31:0];
+      \$25  = \port$4760$231 [31:0];
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -33024,7 +32495,7 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4758$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4758$231 [37:32];
+      \$27  = \port$4760$231 [37:32];
     end
     if (rst) begin
       \$27  = 6'h00;
@@ -33121,8 +32592,8 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4758$231 , i__paylo
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4758$231 [31:0];
-  assign shift = \port$4758$231 [37:32];
+  assign multiplier = \port$4760$231 [31:0];
+  assign shift = \port$4760$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -33130,7 +32601,7 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4758$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4758$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4760$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$33  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -33197,8 +32668,8 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4758$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4758$231 ;
-  wire [37:0] \port$4758$231 ;
+  input [37:0] \port$4760$231 ;
+  wire [37:0] \port$4760$231 ;
   input rst;
   wire rst;
   reg [31:0] scale_mag = 32'd0;
@@ -33443,7 +32914,7 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4758$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4758$231 [31:0];
+      \$25  = \port$4760$231 [31:0];
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -33463,7 +32934,7 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4758$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4758$231 [37:32];
+      \$27  = \port$4760$231 [37:32];
     end
     if (rst) begin
       \$27  = 6'h00;
@@ -33560,8 +33031,8 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4758$231 , i__paylo
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4758$231 [31:0];
-  assign shift = \port$4758$231 [37:32];
+  assign multiplier = \port$4760$231 [31:0];
+  assign shift = \port$4760$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -33569,7 +33040,7 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4758$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4758$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4760$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$34  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -33636,8 +33107,8 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4758$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4758$231 ;
-  wire [37:0] \port$4758$231 ;
+  input [37:0] \port$4760$231 ;
+  wire [37:0] \port$4760$231 ;
   input rst;
   wire rst;
   reg [31:0] scale_mag = 32'd0;
@@ -33882,7 +33353,7 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4758$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4758$231 [31:0];
+      \$25  = \port$4760$231 [31:0];
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -33902,7 +33373,7 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4758$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4758$231 [37:32];
+      \$27  = \port$4760$231 [37:32];
     end
     if (rst) begin
       \$27  = 6'h00;
@@ -33999,8 +33470,8 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4758$231 , i__paylo
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4758$231 [31:0];
-  assign shift = \port$4758$231 [37:32];
+  assign multiplier = \port$4760$231 [31:0];
+  assign shift = \port$4760$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -34008,7 +33479,7 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4758$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4758$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4760$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$35  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -34075,8 +33546,8 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4758$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4758$231 ;
-  wire [37:0] \port$4758$231 ;
+  input [37:0] \port$4760$231 ;
+  wire [37:0] \port$4760$231 ;
   input rst;
   wire rst;
   reg [31:0] scale_mag = 32'd0;
@@ -34321,7 +33792,7 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4758$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4758$231 [31:0];
+      \$25  = \port$4760$231 [31:0];
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -34341,7 +33812,7 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4758$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4758$231 [37:32];
+      \$27  = \port$4760$231 [37:32];
     end
     if (rst) begin
       \$27  = 6'h00;
@@ -34438,8 +33909,8 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4758$231 , i__paylo
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4758$231 [31:0];
-  assign shift = \port$4758$231 [37:32];
+  assign multiplier = \port$4760$231 [31:0];
+  assign shift = \port$4760$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -34447,7 +33918,7 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4758$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4758$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4760$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$36  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -34514,8 +33985,8 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4758$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4758$231 ;
-  wire [37:0] \port$4758$231 ;
+  input [37:0] \port$4760$231 ;
+  wire [37:0] \port$4760$231 ;
   input rst;
   wire rst;
   reg [31:0] scale_mag = 32'd0;
@@ -34760,7 +34231,7 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4758$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4758$231 [31:0];
+      \$25  = \port$4760$231 [31:0];
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -34780,7 +34251,7 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4758$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4758$231 [37:32];
+      \$27  = \port$4760$231 [37:32];
     end
     if (rst) begin
       \$27  = 6'h00;
@@ -34877,8 +34348,8 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4758$231 , i__paylo
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4758$231 [31:0];
-  assign shift = \port$4758$231 [37:32];
+  assign multiplier = \port$4760$231 [31:0];
+  assign shift = \port$4760$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -34886,7 +34357,7 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4758$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4758$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4760$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$37  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -34953,8 +34424,8 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4758$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4758$231 ;
-  wire [37:0] \port$4758$231 ;
+  input [37:0] \port$4760$231 ;
+  wire [37:0] \port$4760$231 ;
   input rst;
   wire rst;
   reg [31:0] scale_mag = 32'd0;
@@ -35199,7 +34670,7 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4758$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4758$231 [31:0];
+      \$25  = \port$4760$231 [31:0];
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -35219,7 +34690,7 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4758$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4758$231 [37:32];
+      \$27  = \port$4760$231 [37:32];
     end
     if (rst) begin
       \$27  = 6'h00;
@@ -35316,8 +34787,8 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4758$231 , i__paylo
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4758$231 [31:0];
-  assign shift = \port$4758$231 [37:32];
+  assign multiplier = \port$4760$231 [31:0];
+  assign shift = \port$4760$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -35325,392 +34796,290 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4758$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4758$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4760$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$38  = 0;
   wire \$1 ;
-  wire [32:0] \$10 ;
-  reg [31:0] \$100 ;
-  reg [15:0] \$101 ;
-  reg [31:0] \$102 ;
-  reg \$103 ;
-  reg [15:0] \$104 ;
-  reg \$105 ;
-  reg \$106 ;
-  wire [33:0] \$11 ;
-  wire [62:0] \$12 ;
-  wire [63:0] \$13 ;
-  wire [62:0] \$14 ;
-  wire [63:0] \$15 ;
-  wire [94:0] \$16 ;
-  wire [95:0] \$17 ;
-  wire [64:0] \$18 ;
-  wire [65:0] \$19 ;
+  wire [31:0] \$10 ;
+  wire [32:0] \$11 ;
+  wire [33:0] \$12 ;
+  wire [62:0] \$13 ;
+  wire [63:0] \$14 ;
+  wire [62:0] \$15 ;
+  wire [63:0] \$16 ;
+  wire [94:0] \$17 ;
+  wire [95:0] \$18 ;
+  wire [64:0] \$19 ;
   wire \$2 ;
-  wire [63:0] \$20 ;
-  wire \$21 ;
-  wire [16:0] \$22 ;
-  wire [16:0] \$23 ;
-  wire \$24 ;
-  wire [31:0] \$25 ;
-  wire [32:0] \$26 ;
-  wire [33:0] \$27 ;
-  wire [32:0] \$28 ;
-  wire [31:0] \$29 ;
-  wire [32:0] \$3 ;
-  wire [32:0] \$30 ;
-  wire [32:0] \$31 ;
-  wire [16:0] \$32 ;
-  wire [16:0] \$33 ;
-  wire [16:0] \$34 ;
-  wire \$35 ;
-  wire \$36 ;
-  wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
+  wire [65:0] \$20 ;
+  wire [63:0] \$21 ;
+  wire [7:0] \$22 ;
+  wire [7:0] \$23 ;
+  reg [31:0] \$24 ;
+  reg [31:0] \$25 ;
+  reg \$26 ;
+  reg [5:0] \$27 ;
+  reg \$28 ;
+  reg \$29 ;
+  wire \$3 ;
+  reg \$30 ;
+  reg \$31 ;
+  reg [5:0] \$32 ;
+  reg [5:0] \$33 ;
+  reg [5:0] \$34 ;
+  reg [31:0] \$35 ;
+  reg [31:0] \$36 ;
+  reg [31:0] \$37 ;
+  reg [31:0] \$38 ;
+  reg [63:0] \$39 ;
   wire [32:0] \$4 ;
-  wire \$40 ;
-  wire \$41 ;
-  wire \$42 ;
-  wire \$43 ;
-  wire \$44 ;
-  wire \$45 ;
-  reg [31:0] \$46 ;
-  reg [31:0] \$47 ;
+  reg [63:0] \$40 ;
+  reg [63:0] \$41 ;
+  reg [31:0] \$42 ;
+  reg \$43 ;
+  reg \$44 ;
+  reg \$45 ;
+  reg \$46 ;
+  reg \$47 ;
   reg \$48 ;
-  reg [5:0] \$49 ;
-  wire \$5 ;
-  reg \$50 ;
-  reg \$51 ;
-  reg \$52 ;
-  reg \$53 ;
-  reg [5:0] \$54 ;
-  reg [5:0] \$55 ;
-  reg [5:0] \$56 ;
-  reg [31:0] \$57 ;
-  reg [31:0] \$58 ;
-  reg [31:0] \$59 ;
-  wire [31:0] \$6 ;
-  reg [31:0] \$60 ;
-  reg [63:0] \$61 ;
-  reg [63:0] \$62 ;
-  reg [63:0] \$63 ;
-  reg [31:0] \$64 ;
-  reg [15:0] \$65 ;
-  reg [15:0] \$66 ;
-  reg \$67 ;
-  reg [4:0] \$68 ;
-  reg \$69 ;
+  reg [7:0] \$49 ;
+  wire [32:0] \$5 ;
+  wire \$6 ;
   wire [31:0] \$7 ;
-  reg \$70 ;
-  reg \$71 ;
-  reg \$72 ;
-  reg [4:0] \$73 ;
-  reg [4:0] \$74 ;
-  reg [4:0] \$75 ;
-  reg [31:0] \$76 ;
-  reg [31:0] \$77 ;
-  reg [31:0] \$78 ;
-  reg [15:0] \$79 ;
   wire [31:0] \$8 ;
-  reg \$80 ;
-  reg \$81 ;
-  reg \$82 ;
-  reg \$83 ;
-  reg \$84 ;
-  reg \$85 ;
-  reg \$86 ;
-  reg \$87 ;
-  reg [15:0] \$88 ;
-  reg [15:0] \$89 ;
   wire [31:0] \$9 ;
-  reg [15:0] \$90 ;
-  reg [15:0] \$91 ;
-  reg [15:0] \$92 ;
-  reg [15:0] \$93 ;
-  reg [15:0] \$94 ;
-  reg \$95 ;
-  reg \$96 ;
-  reg \$97 ;
-  reg \$98 ;
-  reg \$99 ;
-  input clear;
-  wire clear;
   input clk;
   wire clk;
-  reg decay_en1 = 1'h0;
-  reg decay_en2 = 1'h0;
-  reg decay_en3 = 1'h0;
-  reg decay_en4 = 1'h0;
-  reg decay_en5 = 1'h0;
-  input decay_enable;
-  wire decay_enable;
-  reg [15:0] decay_mag = 16'h0000;
-  reg [15:0] decay_mult = 16'h0000;
-  wire [15:0] decay_multiplier;
-  reg decay_neg1 = 1'h0;
-  reg decay_neg2 = 1'h0;
-  reg decay_neg3 = 1'h0;
-  reg decay_neg4 = 1'h0;
-  reg decay_neg5 = 1'h0;
-  reg [31:0] decay_pp00 = 32'd0;
-  reg [31:0] decay_prod = 32'd0;
-  reg [15:0] decay_q = 16'h0000;
-  reg [31:0] decay_row0 = 32'd0;
-  input [4:0] decay_shift;
-  wire [4:0] decay_shift;
-  reg [4:0] decay_shift1 = 5'h00;
-  reg [4:0] decay_shift2 = 5'h00;
-  reg [4:0] decay_shift3 = 5'h00;
-  reg [4:0] decay_shift4 = 5'h00;
-  wire [32:0] diff;
   wire en;
-  reg [31:0] grad_mag = 32'd0;
-  reg [31:0] grad_mult = 32'd0;
-  reg grad_neg1 = 1'h0;
-  reg grad_neg2 = 1'h0;
-  reg grad_neg3 = 1'h0;
-  reg grad_neg4 = 1'h0;
-  reg grad_neg5 = 1'h0;
-  reg [31:0] grad_pp00 = 32'd0;
-  reg [31:0] grad_pp01 = 32'd0;
-  reg [31:0] grad_pp10 = 32'd0;
-  reg [31:0] grad_pp11 = 32'd0;
-  reg [63:0] grad_prod = 64'h0000000000000000;
-  reg [31:0] grad_q = 32'd0;
-  reg [63:0] grad_row0 = 64'h0000000000000000;
-  reg [63:0] grad_row1 = 64'h0000000000000000;
-  reg [5:0] grad_shift1 = 6'h00;
-  reg [5:0] grad_shift2 = 6'h00;
-  reg [5:0] grad_shift3 = 6'h00;
-  reg [5:0] grad_shift4 = 6'h00;
-  input [47:0] i__payload;
-  wire [47:0] i__payload;
-  wire [31:0] \i__payload.g ;
-  wire [15:0] \i__payload.w ;
+  input [31:0] i__payload;
+  wire [31:0] i__payload;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  wire [31:0] lr_multiplier;
-  wire [5:0] lr_shift;
-  output [15:0] o__payload;
-  reg [15:0] o__payload = 16'h0000;
+  wire [6:0] mag;
+  wire [31:0] multiplier;
+  output [7:0] o__payload;
+  reg [7:0] o__payload = 8'h00;
+  input o__ready;
   wire o__ready;
+  output o__valid;
   reg o__valid = 1'h0;
-  output overflow;
-  reg overflow = 1'h0;
-  input [53:0] \port$4758$269 ;
-  wire [53:0] \port$4758$269 ;
+  input [37:0] \port$4760$231 ;
+  wire [37:0] \port$4760$231 ;
   input rst;
   wire rst;
-  reg [31:0] tg = 32'd0;
-  wire [32:0] total;
-  reg [15:0] tw = 16'h0000;
-  reg [31:0] u = 32'd0;
-  reg u_wrapped = 1'h0;
+  reg [31:0] scale_mag = 32'd0;
+  reg [31:0] scale_mult = 32'd0;
+  reg scale_neg1 = 1'h0;
+  reg scale_neg2 = 1'h0;
+  reg scale_neg3 = 1'h0;
+  reg scale_neg4 = 1'h0;
+  reg scale_neg5 = 1'h0;
+  reg [31:0] scale_pp00 = 32'd0;
+  reg [31:0] scale_pp01 = 32'd0;
+  reg [31:0] scale_pp10 = 32'd0;
+  reg [31:0] scale_pp11 = 32'd0;
+  reg [63:0] scale_prod = 64'h0000000000000000;
+  reg [31:0] scale_q = 32'd0;
+  reg [63:0] scale_row0 = 64'h0000000000000000;
+  reg [63:0] scale_row1 = 64'h0000000000000000;
+  reg [5:0] scale_shift1 = 6'h00;
+  reg [5:0] scale_shift2 = 6'h00;
+  reg [5:0] scale_shift3 = 6'h00;
+  reg [5:0] scale_shift4 = 6'h00;
+  wire [5:0] shift;
   reg valid1 = 1'h0;
   reg valid2 = 1'h0;
   reg valid3 = 1'h0;
   reg valid4 = 1'h0;
   reg valid5 = 1'h0;
-  reg valid6 = 1'h0;
-  reg valid7 = 1'h0;
-  reg [15:0] w1 = 16'h0000;
-  reg [15:0] w2 = 16'h0000;
-  reg [15:0] w3 = 16'h0000;
-  reg [15:0] w4 = 16'h0000;
-  reg [15:0] w5 = 16'h0000;
-  reg [15:0] w6 = 16'h0000;
-  reg [15:0] w7 = 16'h0000;
-  wire [31:0] w_new;
-  output wrapped;
-  reg wrapped = 1'h0;
+  always @(posedge clk)
+    scale_pp01 <= \$36 ;
+  always @(posedge clk)
+    scale_pp10 <= \$37 ;
+  always @(posedge clk)
+    scale_pp11 <= \$38 ;
+  always @(posedge clk)
+    scale_row0 <= \$39 ;
+  always @(posedge clk)
+    scale_row1 <= \$40 ;
+  always @(posedge clk)
+    scale_prod <= \$41 ;
+  always @(posedge clk)
+    scale_q <= \$42 ;
+  always @(posedge clk)
+    valid1 <= \$43 ;
+  always @(posedge clk)
+    valid2 <= \$44 ;
+  always @(posedge clk)
+    valid3 <= \$45 ;
+  always @(posedge clk)
+    valid4 <= \$46 ;
+  always @(posedge clk)
+    valid5 <= \$47 ;
+  always @(posedge clk)
+    o__valid <= \$48 ;
+  always @(posedge clk)
+    o__payload <= \$49 ;
   assign \$1  = ~ o__valid;
-  assign total = $signed(tg) + $signed(tw);
-  assign diff = $signed(w7) - $signed(u);
-  assign \$2  = $signed(i__payload[47:16]) < $signed(1'h0);
-  assign \$3  = - $signed(i__payload[47:16]);
-  assign \$4  = \$2  ? \$3  : { i__payload[47], i__payload[47:16] };
-  assign \$5  = $signed(i__payload[47:16]) < $signed(1'h0);
-  assign \$6  = grad_mag[15:0] * grad_mult[15:0];
-  assign \$7  = grad_mag[15:0] * grad_mult[31:16];
-  assign \$8  = grad_mag[31:16] * grad_mult[15:0];
-  assign \$9  = grad_mag[31:16] * grad_mult[31:16];
-  assign \$11  = 1'h0 + \$10 ;
-  assign \$13  = \$11  + \$12 ;
-  assign \$15  = 1'h0 + \$14 ;
-  assign \$17  = \$15  + \$16 ;
-  assign \$18  = 1'h0 + grad_row0;
-  assign \$19  = \$18  + grad_row1;
-  assign \$20  = grad_prod >> grad_shift4;
-  assign \$21  = $signed(i__payload[15:0]) < $signed(1'h0);
-  assign \$22  = - $signed(i__payload[15:0]);
-  assign \$23  = \$21  ? \$22  : { i__payload[15], i__payload[15:0] };
-  assign \$24  = $signed(i__payload[15:0]) < $signed(1'h0);
-  assign \$25  = decay_mag * decay_mult;
-  assign \$27  = 1'h0 + \$26 ;
-  assign \$28  = 1'h0 + decay_row0;
-  assign \$29  = decay_prod >> decay_shift4;
-  assign \$30  = - grad_q;
-  assign \$31  = grad_neg5 ? \$30  : { 1'h0, grad_q };
-  assign \$32  = - decay_q;
-  assign \$33  = decay_neg5 ? \$32  : { 1'h0, decay_q };
-  assign \$34  = decay_en5 ? \$33  : 17'h00000;
-  assign \$35  = total[32] ^ total[31];
-  assign \$37  = | diff[31:15];
-  assign \$38  = & diff[31:15];
-  assign \$39  = ~ \$38 ;
-  assign \$40  = \$37  & \$39 ;
-  assign \$41  = \$36  & \$40 ;
-  assign \$43  = diff[32] ^ diff[31];
-  assign \$44  = u_wrapped | \$43 ;
-  assign \$45  = \$42  & \$44 ;
+  assign en = \$1  | o__ready;
+  assign \$2  = | scale_q[31:7];
+  assign mag = \$2  ? 7'h7f : scale_q[6:0];
+  assign \$3  = $signed(i__payload) < $signed(1'h0);
+  assign \$4  = - $signed(i__payload);
+  assign \$5  = \$3  ? \$4  : { i__payload[31], i__payload };
+  assign \$6  = $signed(i__payload) < $signed(1'h0);
+  assign \$7  = scale_mag[15:0] * scale_mult[15:0];
+  assign \$8  = scale_mag[15:0] * scale_mult[31:16];
+  assign \$9  = scale_mag[31:16] * scale_mult[15:0];
+  assign \$10  = scale_mag[31:16] * scale_mult[31:16];
+  assign \$12  = 1'h0 + \$11 ;
+  assign \$14  = \$12  + \$13 ;
+  assign \$16  = 1'h0 + \$15 ;
+  assign \$18  = \$16  + \$17 ;
+  assign \$19  = 1'h0 + scale_row0;
+  assign \$20  = \$19  + scale_row1;
+  assign \$21  = scale_prod >> scale_shift4;
+  assign \$22  = - mag;
+  assign \$23  = scale_neg5 ? \$22  : { 1'h0, mag };
   always @(posedge clk)
-    grad_mag <= \$46 ;
+    scale_mag <= \$24 ;
   always @(posedge clk)
-    grad_mult <= \$47 ;
+    scale_mult <= \$25 ;
   always @(posedge clk)
-    grad_neg1 <= \$48 ;
+    scale_neg1 <= \$26 ;
   always @(posedge clk)
-    grad_shift1 <= \$49 ;
+    scale_shift1 <= \$27 ;
   always @(posedge clk)
-    grad_neg2 <= \$50 ;
+    scale_neg2 <= \$28 ;
   always @(posedge clk)
-    grad_neg3 <= \$51 ;
+    scale_neg3 <= \$29 ;
   always @(posedge clk)
-    grad_neg4 <= \$52 ;
+    scale_neg4 <= \$30 ;
   always @(posedge clk)
-    grad_neg5 <= \$53 ;
+    scale_neg5 <= \$31 ;
   always @(posedge clk)
-    grad_shift2 <= \$54 ;
+    scale_shift2 <= \$32 ;
   always @(posedge clk)
-    grad_shift3 <= \$55 ;
+    scale_shift3 <= \$33 ;
   always @(posedge clk)
-    grad_shift4 <= \$56 ;
+    scale_shift4 <= \$34 ;
   always @(posedge clk)
-    grad_pp00 <= \$57 ;
-  always @(posedge clk)
-    grad_pp01 <= \$58 ;
-  always @(posedge clk)
-    grad_pp10 <= \$59 ;
-  always @(posedge clk)
-    grad_pp11 <= \$60 ;
-  always @(posedge clk)
-    grad_row0 <= \$61 ;
-  always @(posedge clk)
-    grad_row1 <= \$62 ;
-  always @(posedge clk)
-    grad_prod <= \$63 ;
-  always @(posedge clk)
-    grad_q <= \$64 ;
-  always @(posedge clk)
-    decay_mag <= \$65 ;
-  always @(posedge clk)
-    decay_mult <= \$66 ;
-  always @(posedge clk)
-    decay_neg1 <= \$67 ;
-  always @(posedge clk)
-    decay_shift1 <= \$68 ;
-  always @(posedge clk)
-    decay_neg2 <= \$69 ;
-  always @(posedge clk)
-    decay_neg3 <= \$70 ;
-  always @(posedge clk)
-    decay_neg4 <= \$71 ;
-  always @(posedge clk)
-    decay_neg5 <= \$72 ;
-  always @(posedge clk)
-    decay_shift2 <= \$73 ;
-  always @(posedge clk)
-    decay_shift3 <= \$74 ;
-  always @(posedge clk)
-    decay_shift4 <= \$75 ;
-  always @(posedge clk)
-    decay_pp00 <= \$76 ;
-  always @(posedge clk)
-    decay_row0 <= \$77 ;
-  always @(posedge clk)
-    decay_prod <= \$78 ;
-  always @(posedge clk)
-    decay_q <= \$79 ;
-  always @(posedge clk)
-    valid1 <= \$80 ;
-  always @(posedge clk)
-    valid2 <= \$81 ;
-  always @(posedge clk)
-    valid3 <= \$82 ;
-  always @(posedge clk)
-    valid4 <= \$83 ;
-  always @(posedge clk)
-    valid5 <= \$84 ;
-  always @(posedge clk)
-    valid6 <= \$85 ;
-  always @(posedge clk)
-    valid7 <= \$86 ;
-  always @(posedge clk)
-    o__valid <= \$87 ;
-  always @(posedge clk)
-    w1 <= \$88 ;
-  always @(posedge clk)
-    w2 <= \$89 ;
-  always @(posedge clk)
-    w3 <= \$90 ;
-  always @(posedge clk)
-    w4 <= \$91 ;
-  always @(posedge clk)
-    w5 <= \$92 ;
-  always @(posedge clk)
-    w6 <= \$93 ;
-  always @(posedge clk)
-    w7 <= \$94 ;
-  always @(posedge clk)
-    decay_en1 <= \$95 ;
-  always @(posedge clk)
-    decay_en2 <= \$96 ;
-  always @(posedge clk)
-    decay_en3 <= \$97 ;
-  always @(posedge clk)
-    decay_en4 <= \$98 ;
-  always @(posedge clk)
-    decay_en5 <= \$99 ;
-  always @(posedge clk)
-    tg <= \$100 ;
-  always @(posedge clk)
-    tw <= \$101 ;
-  always @(posedge clk)
-    u <= \$102 ;
-  always @(posedge clk)
-    u_wrapped <= \$103 ;
-  always @(posedge clk)
-    o__payload <= \$104 ;
-  always @(posedge clk)
-    overflow <= \$105 ;
-  always @(posedge clk)
-    wrapped <= \$106 ;
+    scale_pp00 <= \$35 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$46  = grad_mag;
+    \$37  = scale_pp10;
     if (en) begin
-      \$46  = \$4 [31:0];
+      \$37  = \$9 ;
     end
     if (rst) begin
-      \$46  = 32'd0;
+      \$37  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$47  = grad_mult;
+    \$38  = scale_pp11;
     if (en) begin
-      \$47  = \port$4758$269 [31:0];
+      \$38  = \$10 ;
     end
     if (rst) begin
-      \$47  = 32'd0;
+      \$38  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$48  = grad_neg1;
+    \$39  = scale_row0;
     if (en) begin
-      \$48  = \$5 ;
+      \$39  = \$14 ;
+    end
+    if (rst) begin
+      \$39  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$40  = scale_row1;
+    if (en) begin
+      \$40  = \$18 [63:0];
+    end
+    if (rst) begin
+      \$40  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$41  = scale_prod;
+    if (en) begin
+      \$41  = \$20 [63:0];
+    end
+    if (rst) begin
+      \$41  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$42  = scale_q;
+    if (en) begin
+      \$42  = \$21 [31:0];
+    end
+    if (rst) begin
+      \$42  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$43  = valid1;
+    if (en) begin
+      \$43  = i__valid;
+    end
+    if (rst) begin
+      \$43  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$44  = valid2;
+    if (en) begin
+      \$44  = valid1;
+    end
+    if (rst) begin
+      \$44  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$45  = valid3;
+    if (en) begin
+      \$45  = valid2;
+    end
+    if (rst) begin
+      \$45  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$46  = valid4;
+    if (en) begin
+      \$46  = valid3;
+    end
+    if (rst) begin
+      \$46  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$47  = valid5;
+    if (en) begin
+      \$47  = valid4;
+    end
+    if (rst) begin
+      \$47  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$48  = o__valid;
+    if (en) begin
+      \$48  = valid5;
     end
     if (rst) begin
       \$48  = 1'h0;
@@ -35718,610 +35087,155 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4758$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$49  = grad_shift1;
+    \$49  = o__payload;
     if (en) begin
-      \$49  = \port$4758$269 [37:32];
+      \$49  = \$23 ;
     end
     if (rst) begin
-      \$49  = 6'h00;
+      \$49  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$50  = grad_neg2;
+    \$24  = scale_mag;
     if (en) begin
-      \$50  = grad_neg1;
+      \$24  = \$5 [31:0];
     end
     if (rst) begin
-      \$50  = 1'h0;
+      \$24  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$51  = grad_neg3;
+    \$25  = scale_mult;
     if (en) begin
-      \$51  = grad_neg2;
+      \$25  = \port$4760$231 [31:0];
     end
     if (rst) begin
-      \$51  = 1'h0;
+      \$25  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$52  = grad_neg4;
+    \$26  = scale_neg1;
     if (en) begin
-      \$52  = grad_neg3;
+      \$26  = \$6 ;
     end
     if (rst) begin
-      \$52  = 1'h0;
+      \$26  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$53  = grad_neg5;
+    \$27  = scale_shift1;
     if (en) begin
-      \$53  = grad_neg4;
+      \$27  = \port$4760$231 [37:32];
     end
     if (rst) begin
-      \$53  = 1'h0;
+      \$27  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$54  = grad_shift2;
+    \$28  = scale_neg2;
     if (en) begin
-      \$54  = grad_shift1;
+      \$28  = scale_neg1;
     end
     if (rst) begin
-      \$54  = 6'h00;
+      \$28  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$55  = grad_shift3;
+    \$29  = scale_neg3;
     if (en) begin
-      \$55  = grad_shift2;
+      \$29  = scale_neg2;
     end
     if (rst) begin
-      \$55  = 6'h00;
+      \$29  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$56  = grad_shift4;
+    \$30  = scale_neg4;
     if (en) begin
-      \$56  = grad_shift3;
+      \$30  = scale_neg3;
     end
     if (rst) begin
-      \$56  = 6'h00;
+      \$30  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$57  = grad_pp00;
+    \$31  = scale_neg5;
     if (en) begin
-      \$57  = \$6 ;
+      \$31  = scale_neg4;
     end
     if (rst) begin
-      \$57  = 32'd0;
+      \$31  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$58  = grad_pp01;
+    \$32  = scale_shift2;
     if (en) begin
-      \$58  = \$7 ;
+      \$32  = scale_shift1;
     end
     if (rst) begin
-      \$58  = 32'd0;
+      \$32  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$59  = grad_pp10;
+    \$33  = scale_shift3;
     if (en) begin
-      \$59  = \$8 ;
+      \$33  = scale_shift2;
     end
     if (rst) begin
-      \$59  = 32'd0;
+      \$33  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$60  = grad_pp11;
+    \$34  = scale_shift4;
     if (en) begin
-      \$60  = \$9 ;
+      \$34  = scale_shift3;
     end
     if (rst) begin
-      \$60  = 32'd0;
+      \$34  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$61  = grad_row0;
+    \$35  = scale_pp00;
     if (en) begin
-      \$61  = \$13 ;
+      \$35  = \$7 ;
     end
     if (rst) begin
-      \$61  = 64'h0000000000000000;
+      \$35  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$62  = grad_row1;
+    \$36  = scale_pp01;
     if (en) begin
-      \$62  = \$17 [63:0];
+      \$36  = \$8 ;
     end
     if (rst) begin
-      \$62  = 64'h0000000000000000;
+      \$36  = 32'd0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$63  = grad_prod;
-    if (en) begin
-      \$63  = \$19 [63:0];
-    end
-    if (rst) begin
-      \$63  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$64  = grad_q;
-    if (en) begin
-      \$64  = \$20 [31:0];
-    end
-    if (rst) begin
-      \$64  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$65  = decay_mag;
-    if (en) begin
-      \$65  = \$23 [15:0];
-    end
-    if (rst) begin
-      \$65  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$66  = decay_mult;
-    if (en) begin
-      \$66  = \port$4758$269 [53:38];
-    end
-    if (rst) begin
-      \$66  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$67  = decay_neg1;
-    if (en) begin
-      \$67  = \$24 ;
-    end
-    if (rst) begin
-      \$67  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$68  = decay_shift1;
-    if (en) begin
-      \$68  = decay_shift;
-    end
-    if (rst) begin
-      \$68  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$69  = decay_neg2;
-    if (en) begin
-      \$69  = decay_neg1;
-    end
-    if (rst) begin
-      \$69  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$70  = decay_neg3;
-    if (en) begin
-      \$70  = decay_neg2;
-    end
-    if (rst) begin
-      \$70  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$71  = decay_neg4;
-    if (en) begin
-      \$71  = decay_neg3;
-    end
-    if (rst) begin
-      \$71  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$72  = decay_neg5;
-    if (en) begin
-      \$72  = decay_neg4;
-    end
-    if (rst) begin
-      \$72  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$73  = decay_shift2;
-    if (en) begin
-      \$73  = decay_shift1;
-    end
-    if (rst) begin
-      \$73  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$74  = decay_shift3;
-    if (en) begin
-      \$74  = decay_shift2;
-    end
-    if (rst) begin
-      \$74  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$75  = decay_shift4;
-    if (en) begin
-      \$75  = decay_shift3;
-    end
-    if (rst) begin
-      \$75  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$76  = decay_pp00;
-    if (en) begin
-      \$76  = \$25 ;
-    end
-    if (rst) begin
-      \$76  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$77  = decay_row0;
-    if (en) begin
-      \$77  = \$27 [31:0];
-    end
-    if (rst) begin
-      \$77  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$78  = decay_prod;
-    if (en) begin
-      \$78  = \$28 [31:0];
-    end
-    if (rst) begin
-      \$78  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$79  = decay_q;
-    if (en) begin
-      \$79  = \$29 [15:0];
-    end
-    if (rst) begin
-      \$79  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$80  = valid1;
-    if (en) begin
-      \$80  = i__valid;
-    end
-    if (rst) begin
-      \$80  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$81  = valid2;
-    if (en) begin
-      \$81  = valid1;
-    end
-    if (rst) begin
-      \$81  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$82  = valid3;
-    if (en) begin
-      \$82  = valid2;
-    end
-    if (rst) begin
-      \$82  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$83  = valid4;
-    if (en) begin
-      \$83  = valid3;
-    end
-    if (rst) begin
-      \$83  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$84  = valid5;
-    if (en) begin
-      \$84  = valid4;
-    end
-    if (rst) begin
-      \$84  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$85  = valid6;
-    if (en) begin
-      \$85  = valid5;
-    end
-    if (rst) begin
-      \$85  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$86  = valid7;
-    if (en) begin
-      \$86  = valid6;
-    end
-    if (rst) begin
-      \$86  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$87  = o__valid;
-    if (en) begin
-      \$87  = valid7;
-    end
-    if (rst) begin
-      \$87  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$88  = w1;
-    if (en) begin
-      \$88  = i__payload[15:0];
-    end
-    if (rst) begin
-      \$88  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$89  = w2;
-    if (en) begin
-      \$89  = w1;
-    end
-    if (rst) begin
-      \$89  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$90  = w3;
-    if (en) begin
-      \$90  = w2;
-    end
-    if (rst) begin
-      \$90  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$91  = w4;
-    if (en) begin
-      \$91  = w3;
-    end
-    if (rst) begin
-      \$91  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$92  = w5;
-    if (en) begin
-      \$92  = w4;
-    end
-    if (rst) begin
-      \$92  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$93  = w6;
-    if (en) begin
-      \$93  = w5;
-    end
-    if (rst) begin
-      \$93  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$94  = w7;
-    if (en) begin
-      \$94  = w6;
-    end
-    if (rst) begin
-      \$94  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$95  = decay_en1;
-    if (en) begin
-      \$95  = decay_enable;
-    end
-    if (rst) begin
-      \$95  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$96  = decay_en2;
-    if (en) begin
-      \$96  = decay_en1;
-    end
-    if (rst) begin
-      \$96  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$97  = decay_en3;
-    if (en) begin
-      \$97  = decay_en2;
-    end
-    if (rst) begin
-      \$97  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$98  = decay_en4;
-    if (en) begin
-      \$98  = decay_en3;
-    end
-    if (rst) begin
-      \$98  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$99  = decay_en5;
-    if (en) begin
-      \$99  = decay_en4;
-    end
-    if (rst) begin
-      \$99  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$100  = tg;
-    if (en) begin
-      \$100  = \$31 [31:0];
-    end
-    if (rst) begin
-      \$100  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$101  = tw;
-    if (en) begin
-      \$101  = \$34 [15:0];
-    end
-    if (rst) begin
-      \$101  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$102  = u;
-    if (en) begin
-      \$102  = total[31:0];
-    end
-    if (rst) begin
-      \$102  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$103  = u_wrapped;
-    if (en) begin
-      \$103  = \$35 ;
-    end
-    if (rst) begin
-      \$103  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$104  = o__payload;
-    if (en) begin
-      \$104  = diff[15:0];
-    end
-    if (rst) begin
-      \$104  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$105  = overflow;
-    if (clear) begin
-      \$105  = 1'h0;
-    end
-    if (\$41 ) begin
-      \$105  = 1'h1;
-    end
-    if (rst) begin
-      \$105  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$106  = wrapped;
-    if (clear) begin
-      \$106  = 1'h0;
-    end
-    if (\$45 ) begin
-      \$106  = 1'h1;
-    end
-    if (rst) begin
-      \$106  = 1'h0;
-    end
-  end
-  assign o__ready = 1'h1;
   assign i__ready = en;
-  assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4758$269 [31:0];
-  assign lr_shift = \port$4758$269 [37:32];
-  assign decay_multiplier = \port$4758$269 [53:38];
-  assign \i__payload.w  = i__payload[15:0];
-  assign \i__payload.g  = i__payload[47:16];
-  assign en = 1'h1;
-  assign \$10  = { 1'h0, grad_pp00 };
-  assign \$12  = { 15'h0000, grad_pp01, 16'h0000 };
-  assign \$14  = { 15'h0000, grad_pp10, 16'h0000 };
-  assign \$16  = { 31'h00000000, grad_pp11, 32'h00000000 };
-  assign \$26  = { 1'h0, decay_pp00 };
-  assign \$36  = valid7;
-  assign \$42  = valid7;
+  assign multiplier = \port$4760$231 [31:0];
+  assign shift = \port$4760$231 [37:32];
+  assign \$11  = { 1'h0, scale_pp00 };
+  assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
+  assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
+  assign \$17  = { 31'h00000000, scale_pp11, 32'h00000000 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4758$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4760$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$39  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -36494,8 +35408,8 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4758$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4758$269 ;
-  wire [53:0] \port$4758$269 ;
+  input [53:0] \port$4760$269 ;
+  wire [53:0] \port$4760$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -36696,7 +35610,7 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4758$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4758$269 [31:0];
+      \$47  = \port$4760$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -36716,7 +35630,7 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4758$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4758$269 [37:32];
+      \$49  = \port$4760$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -36886,7 +35800,7 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4758$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     \$66  = decay_mult;
     if (en) begin
-      \$66  = \port$4758$269 [53:38];
+      \$66  = \port$4760$269 [53:38];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -37301,9 +36215,9 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4758$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4758$269 [31:0];
-  assign lr_shift = \port$4758$269 [37:32];
-  assign decay_multiplier = \port$4758$269 [53:38];
+  assign lr_multiplier = \port$4760$269 [31:0];
+  assign lr_shift = \port$4760$269 [37:32];
+  assign decay_multiplier = \port$4760$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -37317,7 +36231,7 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4758$269 , de
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4758$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4760$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$40  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -37490,8 +36404,8 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4758$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4758$269 ;
-  wire [53:0] \port$4758$269 ;
+  input [53:0] \port$4760$269 ;
+  wire [53:0] \port$4760$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -37692,7 +36606,7 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4758$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4758$269 [31:0];
+      \$47  = \port$4760$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -37712,7 +36626,7 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4758$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4758$269 [37:32];
+      \$49  = \port$4760$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -37882,7 +36796,7 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4758$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$66  = decay_mult;
     if (en) begin
-      \$66  = \port$4758$269 [53:38];
+      \$66  = \port$4760$269 [53:38];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -38297,9 +37211,9 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4758$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4758$269 [31:0];
-  assign lr_shift = \port$4758$269 [37:32];
-  assign decay_multiplier = \port$4758$269 [53:38];
+  assign lr_multiplier = \port$4760$269 [31:0];
+  assign lr_shift = \port$4760$269 [37:32];
+  assign decay_multiplier = \port$4760$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -38313,7 +37227,7 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4758$269 , de
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4758$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4760$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$41  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -38486,8 +37400,8 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4758$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4758$269 ;
-  wire [53:0] \port$4758$269 ;
+  input [53:0] \port$4760$269 ;
+  wire [53:0] \port$4760$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -38688,7 +37602,7 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4758$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4758$269 [31:0];
+      \$47  = \port$4760$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -38708,7 +37622,7 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4758$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4758$269 [37:32];
+      \$49  = \port$4760$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -38878,7 +37792,7 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4758$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
     \$66  = decay_mult;
     if (en) begin
-      \$66  = \port$4758$269 [53:38];
+      \$66  = \port$4760$269 [53:38];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -39293,9 +38207,9 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4758$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4758$269 [31:0];
-  assign lr_shift = \port$4758$269 [37:32];
-  assign decay_multiplier = \port$4758$269 [53:38];
+  assign lr_multiplier = \port$4760$269 [31:0];
+  assign lr_shift = \port$4760$269 [37:32];
+  assign decay_multiplier = \port$4760$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -39309,7 +38223,7 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4758$269 , de
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4758$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4760$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$42  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -39482,8 +38396,8 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4758$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4758$269 ;
-  wire [53:0] \port$4758$269 ;
+  input [53:0] \port$4760$269 ;
+  wire [53:0] \port$4760$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -39684,7 +38598,7 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4758$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4758$269 [31:0];
+      \$47  = \port$4760$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -39704,7 +38618,7 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4758$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4758$269 [37:32];
+      \$49  = \port$4760$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -39874,7 +38788,7 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4758$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
     \$66  = decay_mult;
     if (en) begin
-      \$66  = \port$4758$269 [53:38];
+      \$66  = \port$4760$269 [53:38];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -40289,9 +39203,9 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4758$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4758$269 [31:0];
-  assign lr_shift = \port$4758$269 [37:32];
-  assign decay_multiplier = \port$4758$269 [53:38];
+  assign lr_multiplier = \port$4760$269 [31:0];
+  assign lr_shift = \port$4760$269 [37:32];
+  assign decay_multiplier = \port$4760$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -40305,7 +39219,7 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4758$269 , de
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4758$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4760$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$43  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -40478,8 +39392,8 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4758$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4758$269 ;
-  wire [53:0] \port$4758$269 ;
+  input [53:0] \port$4760$269 ;
+  wire [53:0] \port$4760$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -40680,7 +39594,7 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4758$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4758$269 [31:0];
+      \$47  = \port$4760$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -40700,7 +39614,7 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4758$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4758$269 [37:32];
+      \$49  = \port$4760$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -40870,7 +39784,7 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4758$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
     \$66  = decay_mult;
     if (en) begin
-      \$66  = \port$4758$269 [53:38];
+      \$66  = \port$4760$269 [53:38];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -41285,9 +40199,9 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4758$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4758$269 [31:0];
-  assign lr_shift = \port$4758$269 [37:32];
-  assign decay_multiplier = \port$4758$269 [53:38];
+  assign lr_multiplier = \port$4760$269 [31:0];
+  assign lr_shift = \port$4760$269 [37:32];
+  assign decay_multiplier = \port$4760$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -41301,7 +40215,7 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4758$269 , de
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4758$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4760$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$44  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -41474,8 +40388,8 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4758$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4758$269 ;
-  wire [53:0] \port$4758$269 ;
+  input [53:0] \port$4760$269 ;
+  wire [53:0] \port$4760$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -41676,7 +40590,7 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4758$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4758$269 [31:0];
+      \$47  = \port$4760$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -41696,7 +40610,7 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4758$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4758$269 [37:32];
+      \$49  = \port$4760$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -41866,7 +40780,7 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4758$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
     \$66  = decay_mult;
     if (en) begin
-      \$66  = \port$4758$269 [53:38];
+      \$66  = \port$4760$269 [53:38];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -42281,9 +41195,9 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4758$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4758$269 [31:0];
-  assign lr_shift = \port$4758$269 [37:32];
-  assign decay_multiplier = \port$4758$269 [53:38];
+  assign lr_multiplier = \port$4760$269 [31:0];
+  assign lr_shift = \port$4760$269 [37:32];
+  assign decay_multiplier = \port$4760$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -42297,7 +41211,7 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4758$269 , de
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4758$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4760$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$45  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -42470,8 +41384,8 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4758$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4758$269 ;
-  wire [53:0] \port$4758$269 ;
+  input [53:0] \port$4760$269 ;
+  wire [53:0] \port$4760$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -42672,7 +41586,7 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4758$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4758$269 [31:0];
+      \$47  = \port$4760$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -42692,7 +41606,7 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4758$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4758$269 [37:32];
+      \$49  = \port$4760$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -42862,7 +41776,7 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4758$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
     \$66  = decay_mult;
     if (en) begin
-      \$66  = \port$4758$269 [53:38];
+      \$66  = \port$4760$269 [53:38];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -43277,9 +42191,1005 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4758$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4758$269 [31:0];
-  assign lr_shift = \port$4758$269 [37:32];
-  assign decay_multiplier = \port$4758$269 [53:38];
+  assign lr_multiplier = \port$4760$269 [31:0];
+  assign lr_shift = \port$4760$269 [37:32];
+  assign decay_multiplier = \port$4760$269 [53:38];
+  assign \i__payload.w  = i__payload[15:0];
+  assign \i__payload.g  = i__payload[47:16];
+  assign en = 1'h1;
+  assign \$10  = { 1'h0, grad_pp00 };
+  assign \$12  = { 15'h0000, grad_pp01, 16'h0000 };
+  assign \$14  = { 15'h0000, grad_pp10, 16'h0000 };
+  assign \$16  = { 31'h00000000, grad_pp11, 32'h00000000 };
+  assign \$26  = { 1'h0, decay_pp00 };
+  assign \$36  = valid7;
+  assign \$42  = valid7;
+endmodule
+
+(* generator = "Amaranth" *)
+module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4760$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$46  = 0;
+  wire \$1 ;
+  wire [32:0] \$10 ;
+  reg [31:0] \$100 ;
+  reg [15:0] \$101 ;
+  reg [31:0] \$102 ;
+  reg \$103 ;
+  reg [15:0] \$104 ;
+  reg \$105 ;
+  reg \$106 ;
+  wire [33:0] \$11 ;
+  wire [62:0] \$12 ;
+  wire [63:0] \$13 ;
+  wire [62:0] \$14 ;
+  wire [63:0] \$15 ;
+  wire [94:0] \$16 ;
+  wire [95:0] \$17 ;
+  wire [64:0] \$18 ;
+  wire [65:0] \$19 ;
+  wire \$2 ;
+  wire [63:0] \$20 ;
+  wire \$21 ;
+  wire [16:0] \$22 ;
+  wire [16:0] \$23 ;
+  wire \$24 ;
+  wire [31:0] \$25 ;
+  wire [32:0] \$26 ;
+  wire [33:0] \$27 ;
+  wire [32:0] \$28 ;
+  wire [31:0] \$29 ;
+  wire [32:0] \$3 ;
+  wire [32:0] \$30 ;
+  wire [32:0] \$31 ;
+  wire [16:0] \$32 ;
+  wire [16:0] \$33 ;
+  wire [16:0] \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
+  wire [32:0] \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  reg [31:0] \$46 ;
+  reg [31:0] \$47 ;
+  reg \$48 ;
+  reg [5:0] \$49 ;
+  wire \$5 ;
+  reg \$50 ;
+  reg \$51 ;
+  reg \$52 ;
+  reg \$53 ;
+  reg [5:0] \$54 ;
+  reg [5:0] \$55 ;
+  reg [5:0] \$56 ;
+  reg [31:0] \$57 ;
+  reg [31:0] \$58 ;
+  reg [31:0] \$59 ;
+  wire [31:0] \$6 ;
+  reg [31:0] \$60 ;
+  reg [63:0] \$61 ;
+  reg [63:0] \$62 ;
+  reg [63:0] \$63 ;
+  reg [31:0] \$64 ;
+  reg [15:0] \$65 ;
+  reg [15:0] \$66 ;
+  reg \$67 ;
+  reg [4:0] \$68 ;
+  reg \$69 ;
+  wire [31:0] \$7 ;
+  reg \$70 ;
+  reg \$71 ;
+  reg \$72 ;
+  reg [4:0] \$73 ;
+  reg [4:0] \$74 ;
+  reg [4:0] \$75 ;
+  reg [31:0] \$76 ;
+  reg [31:0] \$77 ;
+  reg [31:0] \$78 ;
+  reg [15:0] \$79 ;
+  wire [31:0] \$8 ;
+  reg \$80 ;
+  reg \$81 ;
+  reg \$82 ;
+  reg \$83 ;
+  reg \$84 ;
+  reg \$85 ;
+  reg \$86 ;
+  reg \$87 ;
+  reg [15:0] \$88 ;
+  reg [15:0] \$89 ;
+  wire [31:0] \$9 ;
+  reg [15:0] \$90 ;
+  reg [15:0] \$91 ;
+  reg [15:0] \$92 ;
+  reg [15:0] \$93 ;
+  reg [15:0] \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg \$98 ;
+  reg \$99 ;
+  input clear;
+  wire clear;
+  input clk;
+  wire clk;
+  reg decay_en1 = 1'h0;
+  reg decay_en2 = 1'h0;
+  reg decay_en3 = 1'h0;
+  reg decay_en4 = 1'h0;
+  reg decay_en5 = 1'h0;
+  input decay_enable;
+  wire decay_enable;
+  reg [15:0] decay_mag = 16'h0000;
+  reg [15:0] decay_mult = 16'h0000;
+  wire [15:0] decay_multiplier;
+  reg decay_neg1 = 1'h0;
+  reg decay_neg2 = 1'h0;
+  reg decay_neg3 = 1'h0;
+  reg decay_neg4 = 1'h0;
+  reg decay_neg5 = 1'h0;
+  reg [31:0] decay_pp00 = 32'd0;
+  reg [31:0] decay_prod = 32'd0;
+  reg [15:0] decay_q = 16'h0000;
+  reg [31:0] decay_row0 = 32'd0;
+  input [4:0] decay_shift;
+  wire [4:0] decay_shift;
+  reg [4:0] decay_shift1 = 5'h00;
+  reg [4:0] decay_shift2 = 5'h00;
+  reg [4:0] decay_shift3 = 5'h00;
+  reg [4:0] decay_shift4 = 5'h00;
+  wire [32:0] diff;
+  wire en;
+  reg [31:0] grad_mag = 32'd0;
+  reg [31:0] grad_mult = 32'd0;
+  reg grad_neg1 = 1'h0;
+  reg grad_neg2 = 1'h0;
+  reg grad_neg3 = 1'h0;
+  reg grad_neg4 = 1'h0;
+  reg grad_neg5 = 1'h0;
+  reg [31:0] grad_pp00 = 32'd0;
+  reg [31:0] grad_pp01 = 32'd0;
+  reg [31:0] grad_pp10 = 32'd0;
+  reg [31:0] grad_pp11 = 32'd0;
+  reg [63:0] grad_prod = 64'h0000000000000000;
+  reg [31:0] grad_q = 32'd0;
+  reg [63:0] grad_row0 = 64'h0000000000000000;
+  reg [63:0] grad_row1 = 64'h0000000000000000;
+  reg [5:0] grad_shift1 = 6'h00;
+  reg [5:0] grad_shift2 = 6'h00;
+  reg [5:0] grad_shift3 = 6'h00;
+  reg [5:0] grad_shift4 = 6'h00;
+  input [47:0] i__payload;
+  wire [47:0] i__payload;
+  wire [31:0] \i__payload.g ;
+  wire [15:0] \i__payload.w ;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  wire [31:0] lr_multiplier;
+  wire [5:0] lr_shift;
+  output [15:0] o__payload;
+  reg [15:0] o__payload = 16'h0000;
+  wire o__ready;
+  reg o__valid = 1'h0;
+  output overflow;
+  reg overflow = 1'h0;
+  input [53:0] \port$4760$269 ;
+  wire [53:0] \port$4760$269 ;
+  input rst;
+  wire rst;
+  reg [31:0] tg = 32'd0;
+  wire [32:0] total;
+  reg [15:0] tw = 16'h0000;
+  reg [31:0] u = 32'd0;
+  reg u_wrapped = 1'h0;
+  reg valid1 = 1'h0;
+  reg valid2 = 1'h0;
+  reg valid3 = 1'h0;
+  reg valid4 = 1'h0;
+  reg valid5 = 1'h0;
+  reg valid6 = 1'h0;
+  reg valid7 = 1'h0;
+  reg [15:0] w1 = 16'h0000;
+  reg [15:0] w2 = 16'h0000;
+  reg [15:0] w3 = 16'h0000;
+  reg [15:0] w4 = 16'h0000;
+  reg [15:0] w5 = 16'h0000;
+  reg [15:0] w6 = 16'h0000;
+  reg [15:0] w7 = 16'h0000;
+  wire [31:0] w_new;
+  output wrapped;
+  reg wrapped = 1'h0;
+  assign \$1  = ~ o__valid;
+  assign total = $signed(tg) + $signed(tw);
+  assign diff = $signed(w7) - $signed(u);
+  assign \$2  = $signed(i__payload[47:16]) < $signed(1'h0);
+  assign \$3  = - $signed(i__payload[47:16]);
+  assign \$4  = \$2  ? \$3  : { i__payload[47], i__payload[47:16] };
+  assign \$5  = $signed(i__payload[47:16]) < $signed(1'h0);
+  assign \$6  = grad_mag[15:0] * grad_mult[15:0];
+  assign \$7  = grad_mag[15:0] * grad_mult[31:16];
+  assign \$8  = grad_mag[31:16] * grad_mult[15:0];
+  assign \$9  = grad_mag[31:16] * grad_mult[31:16];
+  assign \$11  = 1'h0 + \$10 ;
+  assign \$13  = \$11  + \$12 ;
+  assign \$15  = 1'h0 + \$14 ;
+  assign \$17  = \$15  + \$16 ;
+  assign \$18  = 1'h0 + grad_row0;
+  assign \$19  = \$18  + grad_row1;
+  assign \$20  = grad_prod >> grad_shift4;
+  assign \$21  = $signed(i__payload[15:0]) < $signed(1'h0);
+  assign \$22  = - $signed(i__payload[15:0]);
+  assign \$23  = \$21  ? \$22  : { i__payload[15], i__payload[15:0] };
+  assign \$24  = $signed(i__payload[15:0]) < $signed(1'h0);
+  assign \$25  = decay_mag * decay_mult;
+  assign \$27  = 1'h0 + \$26 ;
+  assign \$28  = 1'h0 + decay_row0;
+  assign \$29  = decay_prod >> decay_shift4;
+  assign \$30  = - grad_q;
+  assign \$31  = grad_neg5 ? \$30  : { 1'h0, grad_q };
+  assign \$32  = - decay_q;
+  assign \$33  = decay_neg5 ? \$32  : { 1'h0, decay_q };
+  assign \$34  = decay_en5 ? \$33  : 17'h00000;
+  assign \$35  = total[32] ^ total[31];
+  assign \$37  = | diff[31:15];
+  assign \$38  = & diff[31:15];
+  assign \$39  = ~ \$38 ;
+  assign \$40  = \$37  & \$39 ;
+  assign \$41  = \$36  & \$40 ;
+  assign \$43  = diff[32] ^ diff[31];
+  assign \$44  = u_wrapped | \$43 ;
+  assign \$45  = \$42  & \$44 ;
+  always @(posedge clk)
+    grad_mag <= \$46 ;
+  always @(posedge clk)
+    grad_mult <= \$47 ;
+  always @(posedge clk)
+    grad_neg1 <= \$48 ;
+  always @(posedge clk)
+    grad_shift1 <= \$49 ;
+  always @(posedge clk)
+    grad_neg2 <= \$50 ;
+  always @(posedge clk)
+    grad_neg3 <= \$51 ;
+  always @(posedge clk)
+    grad_neg4 <= \$52 ;
+  always @(posedge clk)
+    grad_neg5 <= \$53 ;
+  always @(posedge clk)
+    grad_shift2 <= \$54 ;
+  always @(posedge clk)
+    grad_shift3 <= \$55 ;
+  always @(posedge clk)
+    grad_shift4 <= \$56 ;
+  always @(posedge clk)
+    grad_pp00 <= \$57 ;
+  always @(posedge clk)
+    grad_pp01 <= \$58 ;
+  always @(posedge clk)
+    grad_pp10 <= \$59 ;
+  always @(posedge clk)
+    grad_pp11 <= \$60 ;
+  always @(posedge clk)
+    grad_row0 <= \$61 ;
+  always @(posedge clk)
+    grad_row1 <= \$62 ;
+  always @(posedge clk)
+    grad_prod <= \$63 ;
+  always @(posedge clk)
+    grad_q <= \$64 ;
+  always @(posedge clk)
+    decay_mag <= \$65 ;
+  always @(posedge clk)
+    decay_mult <= \$66 ;
+  always @(posedge clk)
+    decay_neg1 <= \$67 ;
+  always @(posedge clk)
+    decay_shift1 <= \$68 ;
+  always @(posedge clk)
+    decay_neg2 <= \$69 ;
+  always @(posedge clk)
+    decay_neg3 <= \$70 ;
+  always @(posedge clk)
+    decay_neg4 <= \$71 ;
+  always @(posedge clk)
+    decay_neg5 <= \$72 ;
+  always @(posedge clk)
+    decay_shift2 <= \$73 ;
+  always @(posedge clk)
+    decay_shift3 <= \$74 ;
+  always @(posedge clk)
+    decay_shift4 <= \$75 ;
+  always @(posedge clk)
+    decay_pp00 <= \$76 ;
+  always @(posedge clk)
+    decay_row0 <= \$77 ;
+  always @(posedge clk)
+    decay_prod <= \$78 ;
+  always @(posedge clk)
+    decay_q <= \$79 ;
+  always @(posedge clk)
+    valid1 <= \$80 ;
+  always @(posedge clk)
+    valid2 <= \$81 ;
+  always @(posedge clk)
+    valid3 <= \$82 ;
+  always @(posedge clk)
+    valid4 <= \$83 ;
+  always @(posedge clk)
+    valid5 <= \$84 ;
+  always @(posedge clk)
+    valid6 <= \$85 ;
+  always @(posedge clk)
+    valid7 <= \$86 ;
+  always @(posedge clk)
+    o__valid <= \$87 ;
+  always @(posedge clk)
+    w1 <= \$88 ;
+  always @(posedge clk)
+    w2 <= \$89 ;
+  always @(posedge clk)
+    w3 <= \$90 ;
+  always @(posedge clk)
+    w4 <= \$91 ;
+  always @(posedge clk)
+    w5 <= \$92 ;
+  always @(posedge clk)
+    w6 <= \$93 ;
+  always @(posedge clk)
+    w7 <= \$94 ;
+  always @(posedge clk)
+    decay_en1 <= \$95 ;
+  always @(posedge clk)
+    decay_en2 <= \$96 ;
+  always @(posedge clk)
+    decay_en3 <= \$97 ;
+  always @(posedge clk)
+    decay_en4 <= \$98 ;
+  always @(posedge clk)
+    decay_en5 <= \$99 ;
+  always @(posedge clk)
+    tg <= \$100 ;
+  always @(posedge clk)
+    tw <= \$101 ;
+  always @(posedge clk)
+    u <= \$102 ;
+  always @(posedge clk)
+    u_wrapped <= \$103 ;
+  always @(posedge clk)
+    o__payload <= \$104 ;
+  always @(posedge clk)
+    overflow <= \$105 ;
+  always @(posedge clk)
+    wrapped <= \$106 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$46  = grad_mag;
+    if (en) begin
+      \$46  = \$4 [31:0];
+    end
+    if (rst) begin
+      \$46  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$47  = grad_mult;
+    if (en) begin
+      \$47  = \port$4760$269 [31:0];
+    end
+    if (rst) begin
+      \$47  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$48  = grad_neg1;
+    if (en) begin
+      \$48  = \$5 ;
+    end
+    if (rst) begin
+      \$48  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$49  = grad_shift1;
+    if (en) begin
+      \$49  = \port$4760$269 [37:32];
+    end
+    if (rst) begin
+      \$49  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$50  = grad_neg2;
+    if (en) begin
+      \$50  = grad_neg1;
+    end
+    if (rst) begin
+      \$50  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$51  = grad_neg3;
+    if (en) begin
+      \$51  = grad_neg2;
+    end
+    if (rst) begin
+      \$51  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$52  = grad_neg4;
+    if (en) begin
+      \$52  = grad_neg3;
+    end
+    if (rst) begin
+      \$52  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$53  = grad_neg5;
+    if (en) begin
+      \$53  = grad_neg4;
+    end
+    if (rst) begin
+      \$53  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$54  = grad_shift2;
+    if (en) begin
+      \$54  = grad_shift1;
+    end
+    if (rst) begin
+      \$54  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$55  = grad_shift3;
+    if (en) begin
+      \$55  = grad_shift2;
+    end
+    if (rst) begin
+      \$55  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$56  = grad_shift4;
+    if (en) begin
+      \$56  = grad_shift3;
+    end
+    if (rst) begin
+      \$56  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$57  = grad_pp00;
+    if (en) begin
+      \$57  = \$6 ;
+    end
+    if (rst) begin
+      \$57  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$58  = grad_pp01;
+    if (en) begin
+      \$58  = \$7 ;
+    end
+    if (rst) begin
+      \$58  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$59  = grad_pp10;
+    if (en) begin
+      \$59  = \$8 ;
+    end
+    if (rst) begin
+      \$59  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$60  = grad_pp11;
+    if (en) begin
+      \$60  = \$9 ;
+    end
+    if (rst) begin
+      \$60  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$61  = grad_row0;
+    if (en) begin
+      \$61  = \$13 ;
+    end
+    if (rst) begin
+      \$61  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$62  = grad_row1;
+    if (en) begin
+      \$62  = \$17 [63:0];
+    end
+    if (rst) begin
+      \$62  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$63  = grad_prod;
+    if (en) begin
+      \$63  = \$19 [63:0];
+    end
+    if (rst) begin
+      \$63  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$64  = grad_q;
+    if (en) begin
+      \$64  = \$20 [31:0];
+    end
+    if (rst) begin
+      \$64  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$65  = decay_mag;
+    if (en) begin
+      \$65  = \$23 [15:0];
+    end
+    if (rst) begin
+      \$65  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$66  = decay_mult;
+    if (en) begin
+      \$66  = \port$4760$269 [53:38];
+    end
+    if (rst) begin
+      \$66  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$67  = decay_neg1;
+    if (en) begin
+      \$67  = \$24 ;
+    end
+    if (rst) begin
+      \$67  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$68  = decay_shift1;
+    if (en) begin
+      \$68  = decay_shift;
+    end
+    if (rst) begin
+      \$68  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$69  = decay_neg2;
+    if (en) begin
+      \$69  = decay_neg1;
+    end
+    if (rst) begin
+      \$69  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$70  = decay_neg3;
+    if (en) begin
+      \$70  = decay_neg2;
+    end
+    if (rst) begin
+      \$70  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$71  = decay_neg4;
+    if (en) begin
+      \$71  = decay_neg3;
+    end
+    if (rst) begin
+      \$71  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$72  = decay_neg5;
+    if (en) begin
+      \$72  = decay_neg4;
+    end
+    if (rst) begin
+      \$72  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$73  = decay_shift2;
+    if (en) begin
+      \$73  = decay_shift1;
+    end
+    if (rst) begin
+      \$73  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$74  = decay_shift3;
+    if (en) begin
+      \$74  = decay_shift2;
+    end
+    if (rst) begin
+      \$74  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$75  = decay_shift4;
+    if (en) begin
+      \$75  = decay_shift3;
+    end
+    if (rst) begin
+      \$75  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$76  = decay_pp00;
+    if (en) begin
+      \$76  = \$25 ;
+    end
+    if (rst) begin
+      \$76  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$77  = decay_row0;
+    if (en) begin
+      \$77  = \$27 [31:0];
+    end
+    if (rst) begin
+      \$77  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$78  = decay_prod;
+    if (en) begin
+      \$78  = \$28 [31:0];
+    end
+    if (rst) begin
+      \$78  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$79  = decay_q;
+    if (en) begin
+      \$79  = \$29 [15:0];
+    end
+    if (rst) begin
+      \$79  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$80  = valid1;
+    if (en) begin
+      \$80  = i__valid;
+    end
+    if (rst) begin
+      \$80  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$81  = valid2;
+    if (en) begin
+      \$81  = valid1;
+    end
+    if (rst) begin
+      \$81  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$82  = valid3;
+    if (en) begin
+      \$82  = valid2;
+    end
+    if (rst) begin
+      \$82  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$83  = valid4;
+    if (en) begin
+      \$83  = valid3;
+    end
+    if (rst) begin
+      \$83  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$84  = valid5;
+    if (en) begin
+      \$84  = valid4;
+    end
+    if (rst) begin
+      \$84  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$85  = valid6;
+    if (en) begin
+      \$85  = valid5;
+    end
+    if (rst) begin
+      \$85  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$86  = valid7;
+    if (en) begin
+      \$86  = valid6;
+    end
+    if (rst) begin
+      \$86  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$87  = o__valid;
+    if (en) begin
+      \$87  = valid7;
+    end
+    if (rst) begin
+      \$87  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$88  = w1;
+    if (en) begin
+      \$88  = i__payload[15:0];
+    end
+    if (rst) begin
+      \$88  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$89  = w2;
+    if (en) begin
+      \$89  = w1;
+    end
+    if (rst) begin
+      \$89  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$90  = w3;
+    if (en) begin
+      \$90  = w2;
+    end
+    if (rst) begin
+      \$90  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$91  = w4;
+    if (en) begin
+      \$91  = w3;
+    end
+    if (rst) begin
+      \$91  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$92  = w5;
+    if (en) begin
+      \$92  = w4;
+    end
+    if (rst) begin
+      \$92  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$93  = w6;
+    if (en) begin
+      \$93  = w5;
+    end
+    if (rst) begin
+      \$93  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$94  = w7;
+    if (en) begin
+      \$94  = w6;
+    end
+    if (rst) begin
+      \$94  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$95  = decay_en1;
+    if (en) begin
+      \$95  = decay_enable;
+    end
+    if (rst) begin
+      \$95  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$96  = decay_en2;
+    if (en) begin
+      \$96  = decay_en1;
+    end
+    if (rst) begin
+      \$96  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$97  = decay_en3;
+    if (en) begin
+      \$97  = decay_en2;
+    end
+    if (rst) begin
+      \$97  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$98  = decay_en4;
+    if (en) begin
+      \$98  = decay_en3;
+    end
+    if (rst) begin
+      \$98  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$99  = decay_en5;
+    if (en) begin
+      \$99  = decay_en4;
+    end
+    if (rst) begin
+      \$99  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$100  = tg;
+    if (en) begin
+      \$100  = \$31 [31:0];
+    end
+    if (rst) begin
+      \$100  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$101  = tw;
+    if (en) begin
+      \$101  = \$34 [15:0];
+    end
+    if (rst) begin
+      \$101  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$102  = u;
+    if (en) begin
+      \$102  = total[31:0];
+    end
+    if (rst) begin
+      \$102  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$103  = u_wrapped;
+    if (en) begin
+      \$103  = \$35 ;
+    end
+    if (rst) begin
+      \$103  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$104  = o__payload;
+    if (en) begin
+      \$104  = diff[15:0];
+    end
+    if (rst) begin
+      \$104  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$105  = overflow;
+    if (clear) begin
+      \$105  = 1'h0;
+    end
+    if (\$41 ) begin
+      \$105  = 1'h1;
+    end
+    if (rst) begin
+      \$105  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$106  = wrapped;
+    if (clear) begin
+      \$106  = 1'h0;
+    end
+    if (\$45 ) begin
+      \$106  = 1'h1;
+    end
+    if (rst) begin
+      \$106  = 1'h0;
+    end
+  end
+  assign o__ready = 1'h1;
+  assign i__ready = en;
+  assign w_new = diff[31:0];
+  assign lr_multiplier = \port$4760$269 [31:0];
+  assign lr_shift = \port$4760$269 [37:32];
+  assign decay_multiplier = \port$4760$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -43294,7 +43204,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_data, row_base, active, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$46  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$47  = 0;
   wire \$1 ;
   wire [16:0] \$10 ;
   reg [7:0] \$11 ;
@@ -43484,7 +43394,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
   assign \$2  = row_valid & \$1 ;
   assign \$4  = row_valid & \$3 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43494,7 +43404,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43504,7 +43414,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43514,7 +43424,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43524,7 +43434,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43534,7 +43444,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43544,7 +43454,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43554,7 +43464,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43564,7 +43474,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43574,7 +43484,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43584,7 +43494,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43594,7 +43504,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43604,7 +43514,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43614,7 +43524,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43624,7 +43534,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43634,7 +43544,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43644,7 +43554,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43654,7 +43564,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43664,7 +43574,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43674,7 +43584,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43684,7 +43594,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43694,7 +43604,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43704,7 +43614,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43714,7 +43624,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43724,7 +43634,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43734,7 +43644,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43744,7 +43654,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43754,7 +43664,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43764,7 +43674,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43774,7 +43684,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43784,7 +43694,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43794,7 +43704,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43804,7 +43714,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43814,7 +43724,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43824,7 +43734,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43834,7 +43744,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43844,7 +43754,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43854,7 +43764,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43864,7 +43774,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43874,7 +43784,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43884,7 +43794,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43894,7 +43804,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43904,7 +43814,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43914,7 +43824,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43924,7 +43834,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43934,7 +43844,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43944,7 +43854,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43954,7 +43864,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43964,7 +43874,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43974,7 +43884,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43984,7 +43894,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -43994,7 +43904,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44004,7 +43914,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44014,7 +43924,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44024,7 +43934,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44034,7 +43944,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44044,7 +43954,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44054,7 +43964,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44064,7 +43974,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44074,7 +43984,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44084,7 +43994,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44094,7 +44004,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44104,7 +44014,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44114,7 +44024,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44124,7 +44034,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (col[2:0])
       3'h0:
@@ -44146,7 +44056,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     \$75  = bank0_row0;
     if (\$2 ) begin
       casez (row_index)
@@ -44159,7 +44069,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     \$76  = bank0_row1;
     if (\$2 ) begin
       casez (row_index)
@@ -44174,7 +44084,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     \$77  = bank0_row2;
     if (\$2 ) begin
       casez (row_index)
@@ -44191,7 +44101,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     \$78  = bank0_row3;
     if (\$2 ) begin
       casez (row_index)
@@ -44210,7 +44120,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     \$79  = bank0_row4;
     if (\$2 ) begin
       casez (row_index)
@@ -44231,7 +44141,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     \$80  = bank0_row5;
     if (\$2 ) begin
       casez (row_index)
@@ -44254,7 +44164,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     \$81  = bank0_row6;
     if (\$2 ) begin
       casez (row_index)
@@ -44279,7 +44189,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     \$82  = bank0_row7;
     if (\$2 ) begin
       (* full_case = 32'd1 *)
@@ -44307,7 +44217,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     \$83  = bank1_row0;
     if (\$4 ) begin
       casez (row_index)
@@ -44320,7 +44230,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     \$84  = bank1_row1;
     if (\$4 ) begin
       casez (row_index)
@@ -44335,7 +44245,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     \$85  = bank1_row2;
     if (\$4 ) begin
       casez (row_index)
@@ -44352,7 +44262,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     \$86  = bank1_row3;
     if (\$4 ) begin
       casez (row_index)
@@ -44371,7 +44281,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     \$87  = bank1_row4;
     if (\$4 ) begin
       casez (row_index)
@@ -44392,7 +44302,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     \$88  = bank1_row5;
     if (\$4 ) begin
       casez (row_index)
@@ -44415,7 +44325,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     \$89  = bank1_row6;
     if (\$4 ) begin
       casez (row_index)
@@ -44440,7 +44350,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     \$90  = bank1_row7;
     if (\$4 ) begin
       (* full_case = 32'd1 *)
@@ -44468,7 +44378,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     \$91  = wbank;
     if (\$6 ) begin
       \$91  = \$7 ;
@@ -44478,7 +44388,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     \$92  = obank;
     if (\$6 ) begin
       \$92  = wbank;
@@ -44488,7 +44398,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     \$93  = active;
     if (\$6 ) begin
       \$93  = 1'h1;
@@ -44502,7 +44412,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     \$94  = col;
     if (\$6 ) begin
       \$94  = 4'h0;
@@ -44514,7 +44424,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     \$95  = base;
     if (\$6 ) begin
       \$95  = row_base;
@@ -44531,7 +44441,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_data, row_base, active, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$47  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$48  = 0;
   wire \$1 ;
   wire [16:0] \$10 ;
   reg [15:0] \$11 ;
@@ -44721,7 +44631,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
   assign \$2  = row_valid & \$1 ;
   assign \$4  = row_valid & \$3 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44731,7 +44641,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44741,7 +44651,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44751,7 +44661,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44761,7 +44671,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44771,7 +44681,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44781,7 +44691,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44791,7 +44701,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44801,7 +44711,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44811,7 +44721,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44821,7 +44731,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44831,7 +44741,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44841,7 +44751,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44851,7 +44761,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44861,7 +44771,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44871,7 +44781,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44881,7 +44791,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44891,7 +44801,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44901,7 +44811,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44911,7 +44821,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44921,7 +44831,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44931,7 +44841,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44941,7 +44851,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44951,7 +44861,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44961,7 +44871,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44971,7 +44881,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44981,7 +44891,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -44991,7 +44901,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -45001,7 +44911,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -45011,7 +44921,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -45021,7 +44931,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -45031,7 +44941,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -45041,7 +44951,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -45051,7 +44961,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -45061,7 +44971,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -45071,7 +44981,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -45081,7 +44991,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -45091,7 +45001,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -45101,7 +45011,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -45111,7 +45021,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -45121,7 +45031,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -45131,7 +45041,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -45141,7 +45051,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -45151,7 +45061,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -45161,7 +45071,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -45171,7 +45081,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -45181,7 +45091,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -45191,7 +45101,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -45201,7 +45111,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -45211,7 +45121,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -45221,7 +45131,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -45231,7 +45141,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -45241,7 +45151,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -45251,7 +45161,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -45261,7 +45171,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -45271,7 +45181,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -45281,7 +45191,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -45291,7 +45201,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -45301,7 +45211,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -45311,7 +45221,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -45321,7 +45231,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -45331,7 +45241,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -45341,7 +45251,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -45351,7 +45261,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
@@ -45361,7 +45271,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (col[2:0])
       3'h0:
@@ -45383,7 +45293,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     \$75  = bank0_row0;
     if (\$2 ) begin
       casez (row_index)
@@ -45396,7 +45306,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     \$76  = bank0_row1;
     if (\$2 ) begin
       casez (row_index)
@@ -45411,7 +45321,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     \$77  = bank0_row2;
     if (\$2 ) begin
       casez (row_index)
@@ -45428,7 +45338,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     \$78  = bank0_row3;
     if (\$2 ) begin
       casez (row_index)
@@ -45447,7 +45357,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     \$79  = bank0_row4;
     if (\$2 ) begin
       casez (row_index)
@@ -45468,7 +45378,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     \$80  = bank0_row5;
     if (\$2 ) begin
       casez (row_index)
@@ -45491,7 +45401,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     \$81  = bank0_row6;
     if (\$2 ) begin
       casez (row_index)
@@ -45516,7 +45426,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     \$82  = bank0_row7;
     if (\$2 ) begin
       (* full_case = 32'd1 *)
@@ -45544,7 +45454,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     \$83  = bank1_row0;
     if (\$4 ) begin
       casez (row_index)
@@ -45557,7 +45467,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     \$84  = bank1_row1;
     if (\$4 ) begin
       casez (row_index)
@@ -45572,7 +45482,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     \$85  = bank1_row2;
     if (\$4 ) begin
       casez (row_index)
@@ -45589,7 +45499,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     \$86  = bank1_row3;
     if (\$4 ) begin
       casez (row_index)
@@ -45608,7 +45518,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     \$87  = bank1_row4;
     if (\$4 ) begin
       casez (row_index)
@@ -45629,7 +45539,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     \$88  = bank1_row5;
     if (\$4 ) begin
       casez (row_index)
@@ -45652,7 +45562,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     \$89  = bank1_row6;
     if (\$4 ) begin
       casez (row_index)
@@ -45677,7 +45587,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     \$90  = bank1_row7;
     if (\$4 ) begin
       (* full_case = 32'd1 *)
@@ -45705,7 +45615,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     \$91  = wbank;
     if (\$6 ) begin
       \$91  = \$7 ;
@@ -45715,7 +45625,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     \$92  = obank;
     if (\$6 ) begin
       \$92  = wbank;
@@ -45725,7 +45635,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     \$93  = active;
     if (\$6 ) begin
       \$93  = 1'h1;
@@ -45739,7 +45649,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     \$94  = col;
     if (\$6 ) begin
       \$94  = 4'h0;
@@ -45751,7 +45661,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     \$95  = base;
     if (\$6 ) begin
       \$95  = row_base;

@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 
 __all__ = ["BankedMemory", "READ_LATENCY"]
 
-#: Cycles (with ``r_en`` high) from a read address to its data on ``r_data``.
+#: Cycles from a read address to its data on ``r_data``.
 READ_LATENCY = 3
 
 
@@ -22,11 +22,11 @@ class BankedMemory(wiring.Component):
     registered first (the register can sit next to the block RAM), then the bank is selected
     and the result registered again: no path leaves a block RAM through logic.
 
-    Read pipeline (``r_en`` advances all of it; with ``r_en`` low everything holds, so a
-    stalled consumer keeps its data): the banks latch ``r_addr``; bank outputs and the
-    selected bank number are registered; the selected word is registered onto ``r_data``.
-    A read issued in an enabled cycle appears on ``r_data`` after :data:`READ_LATENCY`
-    enabled cycles. Reads are not transparent to writes of the same cycle.
+    Read pipeline (free-running, no enable: nothing stalls it, so no enable net fans out to
+    the block RAMs): the banks latch ``r_addr``; bank outputs and the selected bank number
+    are registered; the selected word is registered onto ``r_data``. The word at the address
+    of cycle ``t`` is on ``r_data`` in cycle ``t +`` :data:`READ_LATENCY`. Reads are not
+    transparent to writes of the same cycle.
 
     Parameters
     ----------
@@ -39,10 +39,10 @@ class BankedMemory(wiring.Component):
 
     Attributes
     ----------
-    r_addr, r_en : In
-        Read address and enable.
+    r_addr : In
+        Read address.
     r_data : Out(width)
-        Read data, :data:`READ_LATENCY` enabled cycles after its address.
+        Read data, :data:`READ_LATENCY` cycles after its address.
     w_addr, w_en, w_data : In
         Write port: ``mem[w_addr] = w_data`` at the clock edge when ``w_en`` is high.
     """
@@ -57,13 +57,13 @@ class BankedMemory(wiring.Component):
         self.banks = -(-depth // bank_depth)
         self.addr_bits = max(1, (depth - 1).bit_length())
         super().__init__({
-            "r_addr": In(unsigned(self.addr_bits)), "r_en": In(1), "r_data": Out(width),
+            "r_addr": In(unsigned(self.addr_bits)), "r_data": Out(width),
             "w_addr": In(unsigned(self.addr_bits)), "w_en": In(1), "w_data": In(width),
         })
 
     @property
     def latency(self) -> int:
-        """Read latency in enabled cycles (:data:`READ_LATENCY`)."""
+        """Read latency in cycles (:data:`READ_LATENCY`)."""
         return READ_LATENCY
 
     def elaborate(self, platform):
@@ -75,20 +75,17 @@ class BankedMemory(wiring.Component):
             mem = m.submodules[f"bank{b}"] = Memory(shape=unsigned(self.width), depth=words, init=[])
             rp, wp = mem.read_port(domain="sync"), mem.write_port()
             hit = (self.w_addr[lo:] == b) if self.banks > 1 else 1
-            m.d.comb += [rp.addr.eq(self.r_addr[:lo]), rp.en.eq(self.r_en),
+            m.d.comb += [rp.addr.eq(self.r_addr[:lo]),
                          wp.addr.eq(self.w_addr[:lo]), wp.data.eq(self.w_data), wp.en.eq(self.w_en & hit)]
             qb = Signal(self.width, name=f"bank{b}_q")
-            with m.If(self.r_en):
-                m.d.sync += qb.eq(rp.data)
+            m.d.sync += qb.eq(rp.data)
             q.append(qb)
         out = Signal(self.width, name="out")
         if self.banks > 1:
             sel1 = Signal(range(self.banks))
             sel2 = Signal(range(self.banks))
-            with m.If(self.r_en):
-                m.d.sync += [sel1.eq(self.r_addr[lo:]), sel2.eq(sel1), out.eq(Array(q)[sel2])]
+            m.d.sync += [sel1.eq(self.r_addr[lo:]), sel2.eq(sel1), out.eq(Array(q)[sel2])]
         else:
-            with m.If(self.r_en):
-                m.d.sync += out.eq(q[0])
+            m.d.sync += out.eq(q[0])
         m.d.comb += self.r_data.eq(out)
         return m

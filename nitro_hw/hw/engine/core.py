@@ -21,7 +21,8 @@ Boundary
 * Status outputs: ``busy``, ``done`` (set at the end of a run, cleared by the next command),
   ``mode``, ``step_count``, ``cycle_count``, ``flags`` (bit 1: a new weight did not fit the
   ``weight_width``-bit weight memory, so the engine is no longer bit-exact; bit 2: an int32
-  wrap in an SGD update, which the reference does too). The int32 wraps of the MAC
+  wrap in an SGD update, which the reference does too; bit 3: the MAC array refused a
+  k-step, a sequencer bug that no correct program can trigger). The int32 wraps of the MAC
   accumulators (spec §1.3 points 1-3) are reproduced exactly but not flagged: detecting them
   needs the exact 40-bit products; the golden trainer counts them.
 * Trace port: ``trace_valid`` for every tile row the epilogue writes back, with ``trace_tag``
@@ -43,6 +44,7 @@ from types import SimpleNamespace
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from ...compiler import isa
@@ -56,6 +58,8 @@ from .banked_memory import READ_LATENCY, BankedMemory
 from .transposer import TileTransposer
 
 CMD_WRITE, CMD_READ, CMD_RUN, CMD_CLEAR = 1, 2, 3, 4
+#: Words the host-read output FIFO holds (READ_LATENCY words in flight plus room to stream).
+READ_FIFO_DEPTH = 8
 #: Word addresses in the CSR memory.
 CSR_ADDR = {"phase_cycles": 0, "run_cycles": MAX_INSTRUCTIONS, "step_count": MAX_INSTRUCTIONS + 1,
             "flags": MAX_INSTRUCTIONS + 2, "mac_steps": MAX_INSTRUCTIONS + 3, "mode": MAX_INSTRUCTIONS + 4}
@@ -164,7 +168,7 @@ class TrainingEngine(wiring.Component):
         rp, wp = {}, {}
         for name, w in widths.items():
             mem = m.submodules[f"mem_{name.lower()}"] = BankedMemory(w, depths[name])
-            rp[name] = SimpleNamespace(addr=mem.r_addr, en=mem.r_en, data=mem.r_data)
+            rp[name] = SimpleNamespace(addr=mem.r_addr, data=mem.r_data)
             wp[name] = SimpleNamespace(addr=mem.w_addr, en=mem.w_en, data=mem.w_data)
         RL = READ_LATENCY
 
@@ -264,10 +268,21 @@ class TrainingEngine(wiring.Component):
         csr_q = [Signal(32, name=f"csr_q{j}") for j in range(RL)]  # as deep as a memory read
         rv = [Signal(name=f"rv{j}") for j in range(RL)]  # a word is in flight at read stage j
         out_cnt = Signal(24)
-        read_adv = Signal()
-        m.d.comb += read_adv.eq(~self.m_axis_tvalid | self.m_axis_tready)
-        with m.If(read_adv):
-            m.d.sync += [csr_q[0].eq(csr[haddr[:6]]), *(csr_q[j].eq(csr_q[j - 1]) for j in range(1, RL))]
+        # Reads never stall (every memory read enable is constant 1, so no enable net fans out
+        # to the block RAMs): a word is issued only when the output FIFO has room for it and
+        # for every word still in flight, and m_axis_tready only pops the FIFO.
+        rfifo = m.submodules.rfifo = SyncFIFOBuffered(width=self.dw + 1, depth=READ_FIFO_DEPTH)
+        read_room = Signal()
+        m.d.comb += read_room.eq(rfifo.level <= READ_FIFO_DEPTH - RL - 1)
+        st_valid = Signal()  # the status beat of a run (STATUS state) is on m_axis
+        st_data = Signal(self.dw)
+        m.d.comb += [
+            self.m_axis_tvalid.eq(st_valid | rfifo.r_rdy),
+            self.m_axis_tdata.eq(Mux(st_valid, st_data, rfifo.r_data[:self.dw])),
+            self.m_axis_tlast.eq(st_valid | rfifo.r_data[self.dw]),
+            rfifo.r_en.eq(self.m_axis_tready & ~st_valid),
+        ]
+        m.d.sync += [csr_q[0].eq(csr[haddr[:6]]), *(csr_q[j].eq(csr_q[j - 1]) for j in range(1, RL))]
         with m.Switch(hdr_mem):
             for k, mid in MEM_IDS.items():
                 with m.Case(mid):
@@ -315,20 +330,20 @@ class TrainingEngine(wiring.Component):
                         m.next = "IDLE"
             with m.State("READ"):
                 m.d.comb += host_reading.eq(1)
-                # one word per cycle: the read ports advance only when the output register can
-                with m.If(read_adv):
-                    m.d.sync += [rv[0].eq(hcount != 0), *(rv[j].eq(rv[j - 1]) for j in range(1, RL)),
-                                 self.m_axis_tvalid.eq(rv[-1]), self.m_axis_tdata.eq(hread_data),
-                                 self.m_axis_tlast.eq(rv[-1] & (out_cnt == 1))]
-                    with m.If(hcount != 0):
-                        m.d.sync += [haddr.eq(haddr + 1), hcount.eq(hcount - 1)]
-                    with m.If(rv[-1]):
-                        m.d.sync += out_cnt.eq(out_cnt - 1)
+                # up to one word per cycle, issued while the output FIFO has room
+                take = Signal()
+                m.d.comb += [take.eq((hcount != 0) & read_room),
+                             rfifo.w_en.eq(rv[-1]), rfifo.w_data.eq(Cat(hread_data, out_cnt == 1))]
+                m.d.sync += [rv[0].eq(take), *(rv[j].eq(rv[j - 1]) for j in range(1, RL))]
+                with m.If(take):
+                    m.d.sync += [haddr.eq(haddr + 1), hcount.eq(hcount - 1)]
+                with m.If(rv[-1]):
+                    m.d.sync += out_cnt.eq(out_cnt - 1)
                 with m.If(self.m_axis_tvalid & self.m_axis_tready & self.m_axis_tlast):
                     m.next = "IDLE"
             with m.State("FETCH"):
                 m.d.comb += counting.eq(1)
-                m.d.comb += [rp["PROG"].addr.eq(ibase + fcnt), rp["PROG"].en.eq(1)]
+                m.d.comb += rp["PROG"].addr.eq(ibase + fcnt)
                 for w in range(NW):
                     with m.If(fcnt == w + RL):
                         lo = w * isa.PROG_WORD_BITS
@@ -361,14 +376,11 @@ class TrainingEngine(wiring.Component):
                     m.d.sync += [pc.eq(pc + 1), ibase.eq(ibase + NW), fcnt.eq(0)]
                     m.next = "FETCH"
             with m.State("STATUS"):
-                m.d.sync += [
-                    self.m_axis_tdata.eq(Cat(run_cycles, step_count, flags, mac_steps)),
-                    self.m_axis_tvalid.eq(1), self.m_axis_tlast.eq(1),
-                ]
+                m.d.sync += [st_data.eq(Cat(run_cycles, step_count, flags, mac_steps)), st_valid.eq(1)]
                 m.next = "STATUS_WAIT"
             with m.State("STATUS_WAIT"):
                 with m.If(self.m_axis_tready):
-                    m.d.sync += [self.m_axis_tvalid.eq(0), done.eq(1)]
+                    m.d.sync += [st_valid.eq(0), done.eq(1)]
                     m.next = "IDLE"
 
         # cycle counters (a decoded increment: a dynamic Array read of the counters would be an
@@ -380,28 +392,37 @@ class TrainingEngine(wiring.Component):
                     m.d.sync += sig.eq(sig + 1)
 
         # ------------------------------------------------------------------ issue (operand feed)
-        adv = Signal()  # the whole operand pipeline (addresses, memory reads, flags) advances
-        m.d.comb += adv.eq(~s_valid[-1] | mac.i.ready)
-        with m.If(adv):
-            m.d.sync += [s_valid[0].eq(issuing), s_first[0].eq(ki == 0), s_last[0].eq(ki == klen_m1)]
-            m.d.sync += [s_valid[j].eq(s_valid[j - 1]) for j in range(1, RL)]
-            m.d.sync += [s_first[j].eq(s_first[j - 1]) for j in range(1, RL)]
-            m.d.sync += [s_last[j].eq(s_last[j - 1]) for j in range(1, RL)]
-            with m.If(issuing):
-                with m.If(ki == klen_m1):
-                    m.d.sync += ki.eq(0)
-                    with m.If(ni == nt_m1):
-                        m.d.sync += [ni.eq(0), wcol.eq(ins.w_base), waddr.eq(ins.w_base)]
-                        with m.If(mi == mt_m1):
-                            m.d.sync += issuing.eq(0)
-                        with m.Else():
-                            m.d.sync += [mi.eq(mi + 1), nrow.eq(nrow + ins.n_mstride),
-                                         naddr.eq(nrow + ins.n_mstride)]
+        # The operand pipeline never stalls (no enable fans out to the memories and operand
+        # registers): the MAC array takes a tile's last k-step at most once per tile_interval
+        # cycles, so the issue holds a last k-step until that many cycles have passed since the
+        # previous one. The array then never refuses a k-step (flag bit 3 would report it).
+        T = mac.tile_interval
+        since_last = Signal(range(T + 1), init=T)  # cycles since the last issued last k-step
+        issue = Signal()
+        m.d.comb += issue.eq(issuing & ((ki != klen_m1) | (since_last == T)))
+        with m.If(issue & (ki == klen_m1)):
+            m.d.sync += since_last.eq(1)
+        with m.Elif(since_last != T):
+            m.d.sync += since_last.eq(since_last + 1)
+        m.d.sync += [s_valid[0].eq(issue), s_first[0].eq(ki == 0), s_last[0].eq(ki == klen_m1)]
+        m.d.sync += [s_valid[j].eq(s_valid[j - 1]) for j in range(1, RL)]
+        m.d.sync += [s_first[j].eq(s_first[j - 1]) for j in range(1, RL)]
+        m.d.sync += [s_last[j].eq(s_last[j - 1]) for j in range(1, RL)]
+        with m.If(issue):
+            with m.If(ki == klen_m1):
+                m.d.sync += ki.eq(0)
+                with m.If(ni == nt_m1):
+                    m.d.sync += [ni.eq(0), wcol.eq(ins.w_base), waddr.eq(ins.w_base)]
+                    with m.If(mi == mt_m1):
+                        m.d.sync += issuing.eq(0)
                     with m.Else():
-                        m.d.sync += [ni.eq(ni + 1), wcol.eq(wcol + ins.w_nstride),
-                                     waddr.eq(wcol + ins.w_nstride), naddr.eq(nrow)]
+                        m.d.sync += [mi.eq(mi + 1), nrow.eq(nrow + ins.n_mstride),
+                                     naddr.eq(nrow + ins.n_mstride)]
                 with m.Else():
-                    m.d.sync += [ki.eq(ki + 1), naddr.eq(naddr + 1), waddr.eq(waddr + 1)]
+                    m.d.sync += [ni.eq(ni + 1), wcol.eq(wcol + ins.w_nstride),
+                                 waddr.eq(wcol + ins.w_nstride), naddr.eq(nrow)]
+            with m.Else():
+                m.d.sync += [ki.eq(ki + 1), naddr.eq(naddr + 1), waddr.eq(waddr + 1)]
 
         # ------------------------------------------------------------------ read-port addresses
         row = mac.o.payload.row
@@ -410,17 +431,15 @@ class TrainingEngine(wiring.Component):
         m.d.comb += [epi_o.eq(o_tile + row), epi_a.eq(a_tile + row)]
         engine_addr = {"AF": naddr, "AG": naddr, "WT": waddr, "D": waddr, "E": waddr,
                        "WF": Mux(is_grad, epi_o, waddr), "Y": epi_a, "RG": epi_a}
-        engine_en = {"AF": adv, "AG": adv, "WT": adv, "D": adv, "E": adv, "WF": Mux(is_grad, 1, adv),
-                     "Y": 1, "RG": 1}
         for k, p in rp.items():
             if k == "PROG":
                 with m.If(host_reading):
-                    m.d.comb += [p.addr.eq(haddr), p.en.eq(read_adv)]
+                    m.d.comb += p.addr.eq(haddr)
                 continue
             with m.If(host_reading):
-                m.d.comb += [p.addr.eq(haddr), p.en.eq(read_adv)]
+                m.d.comb += p.addr.eq(haddr)
             with m.Else():
-                m.d.comb += [p.addr.eq(engine_addr.get(k, 0)), p.en.eq(engine_en.get(k, 0))]
+                m.d.comb += p.addr.eq(engine_addr.get(k, 0))
 
         # ------------------------------------------------------------------ MAC array input
         narrow_data = Mux(is_grad, rp["AG"].data, rp["AF"].data)
@@ -595,5 +614,6 @@ class TrainingEngine(wiring.Component):
             m.d.sync += flags.eq(0)
         with m.Else():
             m.d.sync += flags.eq(flags | Cat(Const(0, 1), Cat(*[s.overflow for s in sgds]).any(),
-                                             Cat(*[s.wrapped for s in sgds]).any()))
+                                             Cat(*[s.wrapped for s in sgds]).any(),
+                                             mac.i.valid & ~mac.i.ready))
         return m
