@@ -268,9 +268,9 @@ class TrainingEngine(wiring.Component):
         csr_q = [Signal(32, name=f"csr_q{j}") for j in range(RL)]  # as deep as a memory read
         rv = [Signal(name=f"rv{j}") for j in range(RL)]  # a word is in flight at read stage j
         out_cnt = Signal(24)
-        # Reads never stall (every memory read enable is constant 1, so no enable net fans out
-        # to the block RAMs): a word is issued only when the output FIFO has room for it and
-        # for every word still in flight, and m_axis_tready only pops the FIFO.
+        # Host reads never stall the memories (they read every cycle and have no read enable,
+        # so no enable net fans out to the block RAMs): a word is issued only when the output
+        # FIFO has room for it and for every word still in flight; m_axis_tready only pops it.
         rfifo = m.submodules.rfifo = SyncFIFOBuffered(width=self.dw + 1, depth=READ_FIFO_DEPTH)
         read_room = Signal()
         m.d.comb += read_room.eq(rfifo.level <= READ_FIFO_DEPTH - RL - 1)
