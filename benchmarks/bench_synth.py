@@ -7,7 +7,7 @@ are recorded with the tool's error instead of numbers.
 
 The unit baselines that CI checks are in ``reports/`` (``nitro-hw synth --baselines``); this
 script is for the designs that take minutes to hours (the 8x8 MAC arrays: a few minutes of
-nextpnr; the mlp1 engine: about 1.5 hours on two cores).
+nextpnr; the mlp1 engine: its routing had not finished after 80 minutes on two cores).
 
 Usage: ``.venv/bin/python benchmarks/bench_synth.py [--only NAME ...] [--quick]``
 (``--quick``: the small arrays only; ``--only`` updates just those cases in the result file).
@@ -34,7 +34,7 @@ def cases(quick: bool) -> list[dict]:
 
     The engine target of the synthesis issue: an 8x8 array with memories sized for ``mlp1``
     (784-100-50-10, batch 64) on the ECP5-85F, placed and routed with a 110 MHz constraint
-    (``freq``; about 1.5 hours of nextpnr on two cores).
+    (``freq``; more than 80 minutes of nextpnr on two cores).
     ``place`` False stops after Yosys (hard-block inference only): no engine configuration fits
     the iCE40 UP5K (8 DSPs, 30 EBR), but the inferred counts show by how much. ``freq`` (MHz)
     overrides the target's default clock constraint.
