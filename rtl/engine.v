@@ -16,7 +16,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$107 ;
   wire [7:0] \$108 ;
   wire [7:0] \$109 ;
-  wire [16:0] \$11 ;
+  wire \$11 ;
   wire [7:0] \$110 ;
   wire [7:0] \$111 ;
   wire [7:0] \$112 ;
@@ -38,7 +38,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$127 ;
   wire [7:0] \$128 ;
   wire [7:0] \$129 ;
-  wire [15:0] \$13 ;
+  wire [16:0] \$13 ;
   wire [7:0] \$130 ;
   wire [7:0] \$131 ;
   wire [7:0] \$132 ;
@@ -49,7 +49,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$137 ;
   wire [7:0] \$138 ;
   wire [7:0] \$139 ;
-  wire [63:0] \$14 ;
+  wire [15:0] \$14 ;
   wire [7:0] \$140 ;
   wire [7:0] \$141 ;
   wire [7:0] \$142 ;
@@ -114,16 +114,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$196 ;
   wire [7:0] \$197 ;
   wire [7:0] \$198 ;
-  wire [8:0] \$199 ;
+  wire [7:0] \$199 ;
   wire \$2 ;
   wire [63:0] \$20 ;
-  wire \$200 ;
+  wire [8:0] \$200 ;
   wire \$201 ;
-  wire [7:0] \$202 ;
-  wire \$203 ;
+  wire \$202 ;
+  wire [7:0] \$203 ;
   wire \$204 ;
-  wire [7:0] \$205 ;
-  wire \$206 ;
+  wire \$205 ;
+  wire [7:0] \$206 ;
   wire \$207 ;
   wire \$208 ;
   wire \$209 ;
@@ -137,40 +137,40 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$216 ;
   wire \$217 ;
   wire \$218 ;
-  reg [31:0] \$219 ;
-  wire \$22 ;
-  wire \$220 ;
+  wire \$219 ;
+  wire [63:0] \$22 ;
+  reg [31:0] \$220 ;
   wire \$221 ;
-  wire [25:0] \$222 ;
-  wire [24:0] \$223 ;
+  wire \$222 ;
+  wire [25:0] \$223 ;
   wire [24:0] \$224 ;
-  wire \$225 ;
-  wire [24:0] \$226 ;
+  wire [24:0] \$225 ;
+  wire \$226 ;
   wire [24:0] \$227 ;
   wire [24:0] \$228 ;
-  wire \$229 ;
+  wire [24:0] \$229 ;
   wire \$23 ;
   wire \$230 ;
   wire \$231 ;
   wire \$232 ;
   wire \$233 ;
-  wire [3:0] \$234 ;
-  wire \$235 ;
+  wire \$234 ;
+  wire [4:0] \$235 ;
   wire \$236 ;
   wire \$237 ;
-  wire [32:0] \$238 ;
-  wire [16:0] \$239 ;
+  wire \$238 ;
+  wire [32:0] \$239 ;
   wire \$24 ;
-  wire [10:0] \$240 ;
-  wire [10:0] \$241 ;
-  wire [19:0] \$242 ;
-  wire [23:0] \$243 ;
-  wire \$244 ;
+  wire [16:0] \$240 ;
+  wire [16:0] \$241 ;
+  wire [10:0] \$242 ;
+  wire [10:0] \$243 ;
+  wire [10:0] \$244 ;
   wire \$245 ;
   wire \$246 ;
   wire \$247 ;
-  wire \$248 ;
-  wire \$249 ;
+  wire [19:0] \$248 ;
+  wire [23:0] \$249 ;
   wire \$25 ;
   wire \$250 ;
   wire \$251 ;
@@ -178,15 +178,15 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$253 ;
   wire \$254 ;
   wire \$255 ;
-  wire [6:0] \$256 ;
-  wire [7:0] \$257 ;
-  wire [32:0] \$258 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire \$258 ;
   wire \$259 ;
   wire \$26 ;
-  wire [32:0] \$260 ;
+  wire \$260 ;
   wire \$261 ;
-  wire [32:0] \$262 ;
-  wire \$263 ;
+  wire [6:0] \$262 ;
+  wire [7:0] \$263 ;
   wire [32:0] \$264 ;
   wire \$265 ;
   wire [32:0] \$266 ;
@@ -238,7 +238,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$307 ;
   wire [32:0] \$308 ;
   wire \$309 ;
-  wire [7:0] \$31 ;
+  wire \$31 ;
   wire [32:0] \$310 ;
   wire \$311 ;
   wire [32:0] \$312 ;
@@ -254,105 +254,105 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$321 ;
   wire [32:0] \$322 ;
   wire \$323 ;
-  wire \$324 ;
+  wire [32:0] \$324 ;
   wire \$325 ;
-  wire [4:0] \$326 ;
+  wire [32:0] \$326 ;
   wire \$327 ;
-  wire \$328 ;
+  wire [32:0] \$328 ;
   wire \$329 ;
   wire [7:0] \$33 ;
   wire \$330 ;
-  wire \$331 ;
-  wire [10:0] \$332 ;
-  wire [16:0] \$333 ;
-  wire [16:0] \$334 ;
-  wire [10:0] \$335 ;
+  wire [4:0] \$331 ;
+  wire \$332 ;
+  wire \$333 ;
+  wire [10:0] \$334 ;
+  wire \$335 ;
   wire [16:0] \$336 ;
   wire [16:0] \$337 ;
-  wire [16:0] \$338 ;
-  wire [16:0] \$339 ;
+  wire [10:0] \$338 ;
+  wire \$339 ;
   wire [7:0] \$34 ;
   wire [16:0] \$340 ;
-  wire \$341 ;
-  wire [32:0] \$342 ;
+  wire [16:0] \$341 ;
+  wire [16:0] \$342 ;
   wire \$343 ;
-  wire \$344 ;
-  wire \$345 ;
-  wire [16:0] \$346 ;
-  wire [16:0] \$347 ;
-  wire [16:0] \$348 ;
-  wire [16:0] \$349 ;
+  wire [16:0] \$344 ;
+  wire [16:0] \$345 ;
+  wire \$346 ;
+  wire [32:0] \$347 ;
+  wire \$348 ;
+  wire \$349 ;
   wire [7:0] \$35 ;
-  wire [16:0] \$350 ;
+  wire \$350 ;
   wire [16:0] \$351 ;
   wire [16:0] \$352 ;
-  wire [10:0] \$353 ;
+  wire [16:0] \$353 ;
   wire [16:0] \$354 ;
   wire [16:0] \$355 ;
   wire [16:0] \$356 ;
   wire [16:0] \$357 ;
-  wire [16:0] \$358 ;
-  wire \$359 ;
+  wire [10:0] \$358 ;
+  wire [16:0] \$359 ;
   wire [7:0] \$36 ;
-  wire \$360 ;
+  wire [16:0] \$360 ;
   wire [16:0] \$361 ;
-  wire \$362 ;
+  wire [16:0] \$362 ;
   wire [16:0] \$363 ;
   wire \$364 ;
-  wire [16:0] \$365 ;
-  wire \$366 ;
-  wire [16:0] \$367 ;
-  wire \$368 ;
-  wire [16:0] \$369 ;
+  wire \$365 ;
+  wire [16:0] \$366 ;
+  wire \$367 ;
+  wire [16:0] \$368 ;
+  wire \$369 ;
   wire [7:0] \$37 ;
-  wire \$370 ;
-  wire [16:0] \$371 ;
-  wire \$372 ;
-  wire [16:0] \$373 ;
-  wire \$374 ;
-  wire [16:0] \$375 ;
-  wire \$376 ;
-  wire [32:0] \$377 ;
-  wire \$378 ;
+  wire [16:0] \$370 ;
+  wire \$371 ;
+  wire [16:0] \$372 ;
+  wire \$373 ;
+  wire [16:0] \$374 ;
+  wire \$375 ;
+  wire [16:0] \$376 ;
+  wire \$377 ;
+  wire [16:0] \$378 ;
   wire \$379 ;
   wire [7:0] \$38 ;
-  wire \$380 ;
+  wire [16:0] \$380 ;
   wire \$381 ;
-  wire [7:0] \$382 ;
-  reg [31:0] \$383 ;
-  reg [31:0] \$384 ;
-  reg [31:0] \$385 ;
-  reg [3:0] \$386 ;
-  reg [3:0] \$387 ;
-  reg [23:0] \$388 ;
-  reg [23:0] \$389 ;
+  wire [32:0] \$382 ;
+  wire \$383 ;
+  wire \$384 ;
+  wire \$385 ;
+  wire \$386 ;
+  wire [7:0] \$387 ;
+  reg [255:0] \$388 ;
+  reg [31:0] \$389 ;
   wire [7:0] \$39 ;
-  reg \$390 ;
-  reg [2:0] \$391 ;
-  reg [23:0] \$392 ;
-  reg \$393 ;
-  reg \$394 ;
-  reg \$395 ;
-  reg [5:0] \$396 ;
-  reg [6:0] \$397 ;
-  reg [2:0] \$398 ;
+  reg [31:0] \$390 ;
+  reg [31:0] \$391 ;
+  reg [31:0] \$392 ;
+  reg [31:0] \$393 ;
+  reg [3:0] \$394 ;
+  reg [3:0] \$395 ;
+  reg [23:0] \$396 ;
+  reg [23:0] \$397 ;
+  reg \$398 ;
   reg \$399 ;
   wire \$4 ;
   wire [7:0] \$40 ;
-  reg [31:0] \$400 ;
-  reg [31:0] \$401 ;
-  reg [31:0] \$402 ;
-  reg [31:0] \$403 ;
-  reg [31:0] \$404 ;
-  reg [31:0] \$405 ;
-  reg [31:0] \$406 ;
-  reg [31:0] \$407 ;
-  reg [31:0] \$408 ;
-  reg [31:0] \$409 ;
+  reg [2:0] \$400 ;
+  reg [23:0] \$401 ;
+  reg \$402 ;
+  reg \$403 ;
+  reg \$404 ;
+  reg \$405 ;
+  reg \$406 ;
+  reg \$407 ;
+  reg \$408 ;
+  reg [5:0] \$409 ;
   wire [7:0] \$41 ;
-  reg [31:0] \$410 ;
-  reg [31:0] \$411 ;
-  reg [31:0] \$412 ;
+  reg [6:0] \$410 ;
+  reg [3:0] \$411 ;
+  reg \$412 ;
   reg [31:0] \$413 ;
   reg [31:0] \$414 ;
   reg [31:0] \$415 ;
@@ -377,26 +377,26 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [31:0] \$432 ;
   reg [31:0] \$433 ;
   reg [31:0] \$434 ;
-  reg [383:0] \$435 ;
-  reg \$436 ;
-  reg [9:0] \$437 ;
-  reg [9:0] \$438 ;
-  reg [15:0] \$439 ;
+  reg [31:0] \$435 ;
+  reg [31:0] \$436 ;
+  reg [31:0] \$437 ;
+  reg [31:0] \$438 ;
+  reg [31:0] \$439 ;
   wire [7:0] \$44 ;
-  reg [15:0] \$440 ;
-  reg [15:0] \$441 ;
-  reg [15:0] \$442 ;
-  reg [15:0] \$443 ;
-  reg [15:0] \$444 ;
-  reg [9:0] \$445 ;
-  reg [9:0] \$446 ;
-  reg [31:0] \$447 ;
-  reg \$448 ;
-  reg \$449 ;
+  reg [31:0] \$440 ;
+  reg [31:0] \$441 ;
+  reg [31:0] \$442 ;
+  reg [31:0] \$443 ;
+  reg [31:0] \$444 ;
+  reg [31:0] \$445 ;
+  reg [31:0] \$446 ;
+  reg \$447 ;
+  reg [31:0] \$448 ;
+  reg [383:0] \$449 ;
   wire [7:0] \$45 ;
-  reg [9:0] \$450 ;
-  reg [15:0] \$451 ;
-  reg [31:0] \$452 ;
+  reg \$450 ;
+  reg [9:0] \$451 ;
+  reg [9:0] \$452 ;
   reg [15:0] \$453 ;
   reg [15:0] \$454 ;
   reg [15:0] \$455 ;
@@ -405,69 +405,100 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [15:0] \$458 ;
   reg [15:0] \$459 ;
   wire [7:0] \$46 ;
-  reg [255:0] \$460 ;
-  reg \$461 ;
-  reg [3:0] \$462 ;
+  reg [9:0] \$460 ;
+  reg [9:0] \$461 ;
+  reg [9:0] \$462 ;
   reg \$463 ;
   reg \$464 ;
   reg \$465 ;
   reg \$466 ;
-  reg \$467 ;
+  reg [31:0] \$467 ;
   reg \$468 ;
   reg \$469 ;
   wire [7:0] \$47 ;
-  reg \$470 ;
-  reg \$471 ;
-  reg [85:0] \$472 ;
-  reg [255:0] \$473 ;
-  reg [85:0] \$474 ;
-  reg [255:0] \$475 ;
-  reg [85:0] \$476 ;
-  reg [255:0] \$477 ;
-  reg [85:0] \$478 ;
-  reg [85:0] \$479 ;
+  reg [9:0] \$470 ;
+  reg [15:0] \$471 ;
+  reg [31:0] \$472 ;
+  reg [15:0] \$473 ;
+  reg [15:0] \$474 ;
+  reg [15:0] \$475 ;
+  reg [15:0] \$476 ;
+  reg [15:0] \$477 ;
+  reg [15:0] \$478 ;
+  reg [15:0] \$479 ;
   wire [7:0] \$48 ;
-  reg [85:0] \$480 ;
-  reg [85:0] \$481 ;
-  reg [85:0] \$482 ;
-  reg [85:0] \$483 ;
-  reg [85:0] \$484 ;
-  reg [85:0] \$485 ;
-  reg [85:0] \$486 ;
-  reg [63:0] \$487 ;
-  reg [63:0] \$488 ;
-  reg [63:0] \$489 ;
+  reg \$480 ;
+  reg [255:0] \$481 ;
+  reg \$482 ;
+  reg [3:0] \$483 ;
+  reg \$484 ;
+  reg \$485 ;
+  reg \$486 ;
+  reg \$487 ;
+  reg \$488 ;
+  reg \$489 ;
   wire [7:0] \$49 ;
-  reg [63:0] \$490 ;
-  reg [63:0] \$491 ;
-  reg [63:0] \$492 ;
-  reg [7:0] \$493 ;
-  reg [7:0] \$494 ;
-  reg [7:0] \$495 ;
-  reg [7:0] \$496 ;
-  reg [7:0] \$497 ;
-  reg [7:0] \$498 ;
-  reg [7:0] \$499 ;
+  reg \$490 ;
+  reg \$491 ;
+  reg \$492 ;
+  reg \$493 ;
+  reg \$494 ;
+  reg \$495 ;
+  reg \$496 ;
+  reg \$497 ;
+  reg \$498 ;
+  reg [85:0] \$499 ;
   wire \$5 ;
   wire [7:0] \$50 ;
-  reg [7:0] \$500 ;
-  reg [7:0] \$501 ;
-  reg [7:0] \$502 ;
-  reg [7:0] \$503 ;
-  reg [7:0] \$504 ;
-  reg [7:0] \$505 ;
-  reg [7:0] \$506 ;
-  reg [7:0] \$507 ;
-  reg [7:0] \$508 ;
-  reg \$509 ;
+  reg [255:0] \$500 ;
+  reg [85:0] \$501 ;
+  reg [255:0] \$502 ;
+  reg [85:0] \$503 ;
+  reg [255:0] \$504 ;
+  reg [85:0] \$505 ;
+  reg [255:0] \$506 ;
+  reg [85:0] \$507 ;
+  reg [255:0] \$508 ;
+  reg [85:0] \$509 ;
   wire [7:0] \$51 ;
-  reg [7:0] \$510 ;
-  reg [15:0] \$511 ;
-  reg [255:0] \$512 ;
-  reg [7:0] \$513 ;
+  reg [85:0] \$510 ;
+  reg [85:0] \$511 ;
+  reg [85:0] \$512 ;
+  reg [85:0] \$513 ;
+  reg [85:0] \$514 ;
+  reg [85:0] \$515 ;
+  reg [85:0] \$516 ;
+  reg [85:0] \$517 ;
+  reg [63:0] \$518 ;
+  reg [63:0] \$519 ;
   wire [7:0] \$52 ;
+  reg [63:0] \$520 ;
+  reg [63:0] \$521 ;
+  reg [63:0] \$522 ;
+  reg [63:0] \$523 ;
+  reg [7:0] \$524 ;
+  reg [7:0] \$525 ;
+  reg [7:0] \$526 ;
+  reg [7:0] \$527 ;
+  reg [7:0] \$528 ;
+  reg [7:0] \$529 ;
   wire [7:0] \$53 ;
+  reg [7:0] \$530 ;
+  reg [7:0] \$531 ;
+  reg [7:0] \$532 ;
+  reg [7:0] \$533 ;
+  reg [7:0] \$534 ;
+  reg [7:0] \$535 ;
+  reg [7:0] \$536 ;
+  reg [7:0] \$537 ;
+  reg [7:0] \$538 ;
+  reg [7:0] \$539 ;
   wire [7:0] \$54 ;
+  reg \$540 ;
+  reg [7:0] \$541 ;
+  reg [15:0] \$542 ;
+  reg [255:0] \$543 ;
+  reg [7:0] \$544 ;
   wire [7:0] \$55 ;
   wire [7:0] \$56 ;
   wire [7:0] \$57 ;
@@ -540,15 +571,15 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \busy$413 ;
   wire \busy$414 ;
   reg clear;
-  wire \clear$234 ;
-  wire \clear$248 ;
-  wire \clear$262 ;
-  wire \clear$276 ;
-  wire \clear$290 ;
-  wire \clear$304 ;
-  wire \clear$318 ;
-  wire \clear$332 ;
-  wire \clear$423 ;
+  wire \clear$233 ;
+  wire \clear$247 ;
+  wire \clear$261 ;
+  wire \clear$275 ;
+  wire \clear$289 ;
+  wire \clear$303 ;
+  wire \clear$317 ;
+  wire \clear$331 ;
+  wire \clear$425 ;
   input clk;
   wire clk;
   reg [7:0] cls;
@@ -558,37 +589,39 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [127:0] \col_data$411 ;
   wire col_valid;
   wire \col_valid$409 ;
-  reg counting;
+  reg counting = 1'h0;
   reg [31:0] csr_q0 = 32'd0;
   reg [31:0] csr_q1 = 32'd0;
   reg [31:0] csr_q2 = 32'd0;
+  reg [31:0] csr_q3 = 32'd0;
+  reg [31:0] csr_q4 = 32'd0;
   reg [2:0] ctl_state = 3'h0;
   output [31:0] cycle_count;
   reg [31:0] cycle_count = 32'd0;
   wire decay_enable;
-  wire \decay_enable$247 ;
-  wire \decay_enable$261 ;
-  wire \decay_enable$275 ;
-  wire \decay_enable$289 ;
-  wire \decay_enable$303 ;
-  wire \decay_enable$317 ;
-  wire \decay_enable$331 ;
+  wire \decay_enable$246 ;
+  wire \decay_enable$260 ;
+  wire \decay_enable$274 ;
+  wire \decay_enable$288 ;
+  wire \decay_enable$302 ;
+  wire \decay_enable$316 ;
+  wire \decay_enable$330 ;
   wire [15:0] decay_multiplier;
-  wire [15:0] \decay_multiplier$245 ;
-  wire [15:0] \decay_multiplier$259 ;
-  wire [15:0] \decay_multiplier$273 ;
-  wire [15:0] \decay_multiplier$287 ;
-  wire [15:0] \decay_multiplier$301 ;
-  wire [15:0] \decay_multiplier$315 ;
-  wire [15:0] \decay_multiplier$329 ;
+  wire [15:0] \decay_multiplier$244 ;
+  wire [15:0] \decay_multiplier$258 ;
+  wire [15:0] \decay_multiplier$272 ;
+  wire [15:0] \decay_multiplier$286 ;
+  wire [15:0] \decay_multiplier$300 ;
+  wire [15:0] \decay_multiplier$314 ;
+  wire [15:0] \decay_multiplier$328 ;
   wire [4:0] decay_shift;
-  wire [4:0] \decay_shift$246 ;
-  wire [4:0] \decay_shift$260 ;
-  wire [4:0] \decay_shift$274 ;
-  wire [4:0] \decay_shift$288 ;
-  wire [4:0] \decay_shift$302 ;
-  wire [4:0] \decay_shift$316 ;
-  wire [4:0] \decay_shift$330 ;
+  wire [4:0] \decay_shift$245 ;
+  wire [4:0] \decay_shift$259 ;
+  wire [4:0] \decay_shift$273 ;
+  wire [4:0] \decay_shift$287 ;
+  wire [4:0] \decay_shift$301 ;
+  wire [4:0] \decay_shift$315 ;
+  wire [4:0] \decay_shift$329 ;
   output done;
   reg done = 1'h0;
   (* init = 1'h0 *)
@@ -596,6 +629,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [255:0] e_acc1 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [255:0] e_acc2 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [255:0] e_acc3 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [255:0] e_acc4 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [255:0] e_acc5 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [15:0] e_nlane = 16'h0000;
   reg [85:0] e_r1 = 86'h0000000000000000000000;
   wire [15:0] \e_r1.a_addr ;
@@ -630,11 +665,33 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [2:0] \e_r3.row ;
   wire [15:0] \e_r3.t_base ;
   wire \e_r3.valid ;
+  reg [85:0] e_r4 = 86'h0000000000000000000000;
+  wire [15:0] \e_r4.a_addr ;
+  wire \e_r4.first_n ;
+  wire \e_r4.last_n ;
+  wire [7:0] \e_r4.mask ;
+  wire [7:0] \e_r4.nlane ;
+  wire [15:0] \e_r4.o_addr ;
+  wire [15:0] \e_r4.p_addr ;
+  wire [2:0] \e_r4.row ;
+  wire [15:0] \e_r4.t_base ;
+  wire \e_r4.valid ;
+  reg [85:0] e_r5 = 86'h0000000000000000000000;
+  wire [15:0] \e_r5.a_addr ;
+  wire \e_r5.first_n ;
+  wire \e_r5.last_n ;
+  wire [7:0] \e_r5.mask ;
+  wire [7:0] \e_r5.nlane ;
+  wire [15:0] \e_r5.o_addr ;
+  wire [15:0] \e_r5.p_addr ;
+  wire [2:0] \e_r5.row ;
+  wire [15:0] \e_r5.t_base ;
+  wire \e_r5.valid ;
   reg [9:0] en = 10'h000;
   wire [15:0] epi_a;
   wire [15:0] epi_o;
-  reg executing;
-  reg [2:0] fcnt = 3'h0;
+  reg executing = 1'h0;
+  reg [3:0] fcnt = 4'h0;
   output [7:0] flags;
   reg [7:0] flags = 8'h00;
   (* init = 8'h00 *)
@@ -643,106 +700,108 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [23:0] hcount = 24'h000000;
   reg [3:0] hdr_mem = 4'h0;
   reg [3:0] hdr_op = 4'h0;
-  reg host_reading;
-  reg [255:0] hread_data;
+  reg host_reading = 1'h0;
+  reg host_writing = 1'h0;
+  reg [255:0] hread_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [255:0] hread_mux;
   wire [7:0] i__payload;
-  wire [321:0] \i__payload$215 ;
-  wire \i__payload$215.first ;
-  wire \i__payload$215.last ;
-  wire [63:0] \i__payload$215.narrow ;
-  wire [7:0] \i__payload$215.narrow[0] ;
-  wire [7:0] \i__payload$215.narrow[1] ;
-  wire [7:0] \i__payload$215.narrow[2] ;
-  wire [7:0] \i__payload$215.narrow[3] ;
-  wire [7:0] \i__payload$215.narrow[4] ;
-  wire [7:0] \i__payload$215.narrow[5] ;
-  wire [7:0] \i__payload$215.narrow[6] ;
-  wire [7:0] \i__payload$215.narrow[7] ;
-  wire [255:0] \i__payload$215.wide ;
-  wire [31:0] \i__payload$215.wide[0] ;
-  wire [31:0] \i__payload$215.wide[1] ;
-  wire [31:0] \i__payload$215.wide[2] ;
-  wire [31:0] \i__payload$215.wide[3] ;
-  wire [31:0] \i__payload$215.wide[4] ;
-  wire [31:0] \i__payload$215.wide[5] ;
-  wire [31:0] \i__payload$215.wide[6] ;
-  wire [31:0] \i__payload$215.wide[7] ;
-  wire [31:0] \i__payload$221 ;
-  wire [33:0] \i__payload$226 ;
-  wire [31:0] \i__payload$226.delta ;
-  wire [1:0] \i__payload$226.region ;
-  wire [47:0] \i__payload$228 ;
-  wire [31:0] \i__payload$228.g ;
-  wire [15:0] \i__payload$228.w ;
-  wire [31:0] \i__payload$236 ;
-  wire [33:0] \i__payload$240 ;
-  wire [31:0] \i__payload$240.delta ;
-  wire [1:0] \i__payload$240.region ;
-  wire [47:0] \i__payload$242 ;
-  wire [31:0] \i__payload$242.g ;
-  wire [15:0] \i__payload$242.w ;
-  wire [31:0] \i__payload$250 ;
-  wire [33:0] \i__payload$254 ;
-  wire [31:0] \i__payload$254.delta ;
-  wire [1:0] \i__payload$254.region ;
-  wire [47:0] \i__payload$256 ;
-  wire [31:0] \i__payload$256.g ;
-  wire [15:0] \i__payload$256.w ;
-  wire [31:0] \i__payload$264 ;
-  wire [33:0] \i__payload$268 ;
-  wire [31:0] \i__payload$268.delta ;
-  wire [1:0] \i__payload$268.region ;
-  wire [47:0] \i__payload$270 ;
-  wire [31:0] \i__payload$270.g ;
-  wire [15:0] \i__payload$270.w ;
-  wire [31:0] \i__payload$278 ;
-  wire [33:0] \i__payload$282 ;
-  wire [31:0] \i__payload$282.delta ;
-  wire [1:0] \i__payload$282.region ;
-  wire [47:0] \i__payload$284 ;
-  wire [31:0] \i__payload$284.g ;
-  wire [15:0] \i__payload$284.w ;
+  wire [321:0] \i__payload$214 ;
+  wire \i__payload$214.first ;
+  wire \i__payload$214.last ;
+  wire [63:0] \i__payload$214.narrow ;
+  wire [7:0] \i__payload$214.narrow[0] ;
+  wire [7:0] \i__payload$214.narrow[1] ;
+  wire [7:0] \i__payload$214.narrow[2] ;
+  wire [7:0] \i__payload$214.narrow[3] ;
+  wire [7:0] \i__payload$214.narrow[4] ;
+  wire [7:0] \i__payload$214.narrow[5] ;
+  wire [7:0] \i__payload$214.narrow[6] ;
+  wire [7:0] \i__payload$214.narrow[7] ;
+  wire [255:0] \i__payload$214.wide ;
+  wire [31:0] \i__payload$214.wide[0] ;
+  wire [31:0] \i__payload$214.wide[1] ;
+  wire [31:0] \i__payload$214.wide[2] ;
+  wire [31:0] \i__payload$214.wide[3] ;
+  wire [31:0] \i__payload$214.wide[4] ;
+  wire [31:0] \i__payload$214.wide[5] ;
+  wire [31:0] \i__payload$214.wide[6] ;
+  wire [31:0] \i__payload$214.wide[7] ;
+  wire [31:0] \i__payload$220 ;
+  wire [33:0] \i__payload$225 ;
+  wire [31:0] \i__payload$225.delta ;
+  wire [1:0] \i__payload$225.region ;
+  wire [47:0] \i__payload$227 ;
+  wire [31:0] \i__payload$227.g ;
+  wire [15:0] \i__payload$227.w ;
+  wire [31:0] \i__payload$235 ;
+  wire [33:0] \i__payload$239 ;
+  wire [31:0] \i__payload$239.delta ;
+  wire [1:0] \i__payload$239.region ;
+  wire [47:0] \i__payload$241 ;
+  wire [31:0] \i__payload$241.g ;
+  wire [15:0] \i__payload$241.w ;
+  wire [31:0] \i__payload$249 ;
+  wire [33:0] \i__payload$253 ;
+  wire [31:0] \i__payload$253.delta ;
+  wire [1:0] \i__payload$253.region ;
+  wire [47:0] \i__payload$255 ;
+  wire [31:0] \i__payload$255.g ;
+  wire [15:0] \i__payload$255.w ;
+  wire [31:0] \i__payload$263 ;
+  wire [33:0] \i__payload$267 ;
+  wire [31:0] \i__payload$267.delta ;
+  wire [1:0] \i__payload$267.region ;
+  wire [47:0] \i__payload$269 ;
+  wire [31:0] \i__payload$269.g ;
+  wire [15:0] \i__payload$269.w ;
+  wire [31:0] \i__payload$277 ;
+  wire [33:0] \i__payload$281 ;
+  wire [31:0] \i__payload$281.delta ;
+  wire [1:0] \i__payload$281.region ;
+  wire [47:0] \i__payload$283 ;
+  wire [31:0] \i__payload$283.g ;
+  wire [15:0] \i__payload$283.w ;
   wire [7:0] \i__payload$29 ;
-  wire [31:0] \i__payload$292 ;
-  wire [33:0] \i__payload$296 ;
-  wire [31:0] \i__payload$296.delta ;
-  wire [1:0] \i__payload$296.region ;
-  wire [47:0] \i__payload$298 ;
-  wire [31:0] \i__payload$298.g ;
-  wire [15:0] \i__payload$298.w ;
-  wire [31:0] \i__payload$306 ;
-  wire [33:0] \i__payload$310 ;
-  wire [31:0] \i__payload$310.delta ;
-  wire [1:0] \i__payload$310.region ;
-  wire [47:0] \i__payload$312 ;
-  wire [31:0] \i__payload$312.g ;
-  wire [15:0] \i__payload$312.w ;
-  wire [31:0] \i__payload$320 ;
-  wire [33:0] \i__payload$324 ;
-  wire [31:0] \i__payload$324.delta ;
-  wire [1:0] \i__payload$324.region ;
-  wire [47:0] \i__payload$326 ;
-  wire [31:0] \i__payload$326.g ;
-  wire [15:0] \i__payload$326.w ;
-  wire [127:0] \i__payload$334 ;
-  wire [63:0] \i__payload$334.y ;
-  wire [7:0] \i__payload$334.y[0] ;
-  wire [7:0] \i__payload$334.y[1] ;
-  wire [7:0] \i__payload$334.y[2] ;
-  wire [7:0] \i__payload$334.y[3] ;
-  wire [7:0] \i__payload$334.y[4] ;
-  wire [7:0] \i__payload$334.y[5] ;
-  wire [7:0] \i__payload$334.y[6] ;
-  wire [7:0] \i__payload$334.y[7] ;
-  wire [63:0] \i__payload$334.y_hat ;
-  wire [7:0] \i__payload$334.y_hat[0] ;
-  wire [7:0] \i__payload$334.y_hat[1] ;
-  wire [7:0] \i__payload$334.y_hat[2] ;
-  wire [7:0] \i__payload$334.y_hat[3] ;
-  wire [7:0] \i__payload$334.y_hat[4] ;
-  wire [7:0] \i__payload$334.y_hat[5] ;
-  wire [7:0] \i__payload$334.y_hat[6] ;
-  wire [7:0] \i__payload$334.y_hat[7] ;
+  wire [31:0] \i__payload$291 ;
+  wire [33:0] \i__payload$295 ;
+  wire [31:0] \i__payload$295.delta ;
+  wire [1:0] \i__payload$295.region ;
+  wire [47:0] \i__payload$297 ;
+  wire [31:0] \i__payload$297.g ;
+  wire [15:0] \i__payload$297.w ;
+  wire [31:0] \i__payload$305 ;
+  wire [33:0] \i__payload$309 ;
+  wire [31:0] \i__payload$309.delta ;
+  wire [1:0] \i__payload$309.region ;
+  wire [47:0] \i__payload$311 ;
+  wire [31:0] \i__payload$311.g ;
+  wire [15:0] \i__payload$311.w ;
+  wire [31:0] \i__payload$319 ;
+  wire [33:0] \i__payload$323 ;
+  wire [31:0] \i__payload$323.delta ;
+  wire [1:0] \i__payload$323.region ;
+  wire [47:0] \i__payload$325 ;
+  wire [31:0] \i__payload$325.g ;
+  wire [15:0] \i__payload$325.w ;
+  wire [127:0] \i__payload$333 ;
+  wire [63:0] \i__payload$333.y ;
+  wire [7:0] \i__payload$333.y[0] ;
+  wire [7:0] \i__payload$333.y[1] ;
+  wire [7:0] \i__payload$333.y[2] ;
+  wire [7:0] \i__payload$333.y[3] ;
+  wire [7:0] \i__payload$333.y[4] ;
+  wire [7:0] \i__payload$333.y[5] ;
+  wire [7:0] \i__payload$333.y[6] ;
+  wire [7:0] \i__payload$333.y[7] ;
+  wire [63:0] \i__payload$333.y_hat ;
+  wire [7:0] \i__payload$333.y_hat[0] ;
+  wire [7:0] \i__payload$333.y_hat[1] ;
+  wire [7:0] \i__payload$333.y_hat[2] ;
+  wire [7:0] \i__payload$333.y_hat[3] ;
+  wire [7:0] \i__payload$333.y_hat[4] ;
+  wire [7:0] \i__payload$333.y_hat[5] ;
+  wire [7:0] \i__payload$333.y_hat[6] ;
+  wire [7:0] \i__payload$333.y_hat[7] ;
   wire [7:0] \i__payload$38 ;
   wire [7:0] \i__payload$47 ;
   wire [7:0] \i__payload$56 ;
@@ -752,40 +811,40 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire i__ready;
   wire \i__ready$32 ;
   wire \i__ready$41 ;
-  wire \i__ready$483 ;
   wire \i__ready$50 ;
+  wire \i__ready$504 ;
   wire \i__ready$59 ;
   wire \i__ready$68 ;
   wire \i__ready$77 ;
   wire \i__ready$86 ;
   wire i__valid;
-  reg \i__valid$213  = 1'h0;
-  wire \i__valid$218 ;
-  wire \i__valid$225 ;
-  wire \i__valid$227 ;
-  wire \i__valid$235 ;
-  wire \i__valid$239 ;
-  wire \i__valid$241 ;
-  wire \i__valid$249 ;
-  wire \i__valid$253 ;
-  wire \i__valid$255 ;
-  wire \i__valid$263 ;
-  wire \i__valid$267 ;
-  wire \i__valid$269 ;
-  wire \i__valid$277 ;
-  wire \i__valid$281 ;
-  wire \i__valid$283 ;
-  wire \i__valid$291 ;
-  wire \i__valid$295 ;
-  wire \i__valid$297 ;
-  wire \i__valid$305 ;
-  wire \i__valid$309 ;
-  wire \i__valid$311 ;
-  wire \i__valid$319 ;
-  wire \i__valid$323 ;
-  wire \i__valid$325 ;
+  reg \i__valid$212  = 1'h0;
+  wire \i__valid$217 ;
+  wire \i__valid$224 ;
+  wire \i__valid$226 ;
+  wire \i__valid$234 ;
+  wire \i__valid$238 ;
+  wire \i__valid$240 ;
+  wire \i__valid$248 ;
+  wire \i__valid$252 ;
+  wire \i__valid$254 ;
+  wire \i__valid$262 ;
+  wire \i__valid$266 ;
+  wire \i__valid$268 ;
+  wire \i__valid$276 ;
+  wire \i__valid$280 ;
+  wire \i__valid$282 ;
+  wire \i__valid$290 ;
+  wire \i__valid$294 ;
+  wire \i__valid$296 ;
+  wire \i__valid$304 ;
+  wire \i__valid$308 ;
+  wire \i__valid$310 ;
+  wire \i__valid$318 ;
+  wire \i__valid$322 ;
+  wire \i__valid$324 ;
   wire \i__valid$33 ;
-  wire \i__valid$333 ;
+  wire \i__valid$332 ;
   wire \i__valid$42 ;
   wire \i__valid$51 ;
   wire \i__valid$60 ;
@@ -798,25 +857,28 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg is_grad = 1'h0;
   wire issue;
   reg issuing = 1'h0;
+  reg k_first = 1'h0;
+  reg k_last = 1'h0;
   reg [15:0] ki = 16'h0000;
   reg [15:0] klen_m1 = 16'h0000;
+  reg [15:0] klen_m2 = 16'h0000;
   wire [3:0] level;
   wire [31:0] lr_multiplier;
-  wire [31:0] \lr_multiplier$243 ;
-  wire [31:0] \lr_multiplier$257 ;
-  wire [31:0] \lr_multiplier$271 ;
-  wire [31:0] \lr_multiplier$285 ;
-  wire [31:0] \lr_multiplier$299 ;
-  wire [31:0] \lr_multiplier$313 ;
-  wire [31:0] \lr_multiplier$327 ;
+  wire [31:0] \lr_multiplier$242 ;
+  wire [31:0] \lr_multiplier$256 ;
+  wire [31:0] \lr_multiplier$270 ;
+  wire [31:0] \lr_multiplier$284 ;
+  wire [31:0] \lr_multiplier$298 ;
+  wire [31:0] \lr_multiplier$312 ;
+  wire [31:0] \lr_multiplier$326 ;
   wire [5:0] lr_shift;
-  wire [5:0] \lr_shift$244 ;
-  wire [5:0] \lr_shift$258 ;
-  wire [5:0] \lr_shift$272 ;
-  wire [5:0] \lr_shift$286 ;
-  wire [5:0] \lr_shift$300 ;
-  wire [5:0] \lr_shift$314 ;
-  wire [5:0] \lr_shift$328 ;
+  wire [5:0] \lr_shift$243 ;
+  wire [5:0] \lr_shift$257 ;
+  wire [5:0] \lr_shift$271 ;
+  wire [5:0] \lr_shift$285 ;
+  wire [5:0] \lr_shift$299 ;
+  wire [5:0] \lr_shift$313 ;
+  wire [5:0] \lr_shift$327 ;
   output [255:0] m_axis_tdata;
   wire [255:0] m_axis_tdata;
   output m_axis_tlast;
@@ -825,37 +887,40 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire m_axis_tready;
   output m_axis_tvalid;
   wire m_axis_tvalid;
+  reg m_last = 1'h0;
   reg [31:0] mac_steps = 32'd0;
   reg [9:0] mi = 10'h000;
   output mode;
   reg mode = 1'h0;
-  reg [9:0] mt_m1 = 10'h000;
+  reg [9:0] mt_m2 = 10'h000;
   wire [31:0] multiplier;
-  wire [31:0] \multiplier$237 ;
-  wire [31:0] \multiplier$251 ;
-  wire [31:0] \multiplier$265 ;
-  wire [31:0] \multiplier$279 ;
-  wire [31:0] \multiplier$293 ;
-  wire [31:0] \multiplier$307 ;
-  wire [31:0] \multiplier$321 ;
+  wire [31:0] \multiplier$236 ;
+  wire [31:0] \multiplier$250 ;
+  wire [31:0] \multiplier$264 ;
+  wire [31:0] \multiplier$278 ;
+  wire [31:0] \multiplier$292 ;
+  wire [31:0] \multiplier$306 ;
+  wire [31:0] \multiplier$320 ;
+  reg n_last = 1'h0;
   reg [15:0] naddr = 16'h0000;
   reg [7:0] new_i;
   reg [7:0] new_v;
   reg [9:0] ni = 10'h000;
   reg [15:0] nrow = 16'h0000;
   reg [9:0] nt_m1 = 10'h000;
+  reg [9:0] nt_m2 = 10'h000;
   wire [7:0] o__payload;
-  wire [258:0] \o__payload$172 ;
-  wire [255:0] \o__payload$172.acc ;
-  wire [31:0] \o__payload$172.acc[0] ;
-  wire [31:0] \o__payload$172.acc[1] ;
-  wire [31:0] \o__payload$172.acc[2] ;
-  wire [31:0] \o__payload$172.acc[3] ;
-  wire [31:0] \o__payload$172.acc[4] ;
-  wire [31:0] \o__payload$172.acc[5] ;
-  wire [31:0] \o__payload$172.acc[6] ;
-  wire [31:0] \o__payload$172.acc[7] ;
-  wire [2:0] \o__payload$172.row ;
+  wire [258:0] \o__payload$170 ;
+  wire [255:0] \o__payload$170.acc ;
+  wire [31:0] \o__payload$170.acc[0] ;
+  wire [31:0] \o__payload$170.acc[1] ;
+  wire [31:0] \o__payload$170.acc[2] ;
+  wire [31:0] \o__payload$170.acc[3] ;
+  wire [31:0] \o__payload$170.acc[4] ;
+  wire [31:0] \o__payload$170.acc[5] ;
+  wire [31:0] \o__payload$170.acc[6] ;
+  wire [31:0] \o__payload$170.acc[7] ;
+  wire [2:0] \o__payload$170.row ;
   wire [7:0] \o__payload$30 ;
   wire [9:0] \o__payload$341 ;
   wire [7:0] \o__payload$341.h ;
@@ -951,7 +1016,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \o__ready$93 ;
   wire o__valid;
   wire \o__valid$34 ;
-  wire \o__valid$422 ;
+  wire \o__valid$424 ;
   wire \o__valid$43 ;
   wire \o__valid$52 ;
   wire \o__valid$61 ;
@@ -962,13 +1027,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [15:0] o_tile = 16'h0000;
   reg [23:0] out_cnt = 24'h000000;
   wire overflow;
-  wire \overflow$506 ;
-  wire \overflow$507 ;
-  wire \overflow$508 ;
-  wire \overflow$509 ;
-  wire \overflow$510 ;
-  wire \overflow$511 ;
-  wire \overflow$512 ;
+  wire \overflow$529 ;
+  wire \overflow$530 ;
+  wire \overflow$531 ;
+  wire \overflow$532 ;
+  wire \overflow$533 ;
+  wire \overflow$534 ;
+  wire \overflow$535 ;
   reg [15:0] p_mrow = 16'h0000;
   reg [5:0] pc = 6'h00;
   reg [31:0] phase_cycles0 = 32'd0;
@@ -1005,15 +1070,15 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [31:0] phase_cycles9 = 32'd0;
   wire pipe_busy;
   reg [5:0] r_addr;
-  reg [8:0] \r_addr$175 ;
-  reg [6:0] \r_addr$178 ;
-  reg [9:0] \r_addr$179 ;
-  reg [9:0] \r_addr$181 ;
+  reg [8:0] \r_addr$174 ;
+  reg [6:0] \r_addr$177 ;
+  reg [9:0] \r_addr$178 ;
+  reg [9:0] \r_addr$180 ;
+  reg [6:0] \r_addr$181 ;
   reg [6:0] \r_addr$182 ;
-  reg [6:0] \r_addr$183 ;
-  reg [8:0] \r_addr$184 ;
-  reg [7:0] \r_addr$185 ;
-  reg [5:0] \r_addr$186 ;
+  reg [8:0] \r_addr$183 ;
+  reg [7:0] \r_addr$184 ;
+  reg [5:0] \r_addr$185 ;
   wire [256:0] r_data;
   wire [127:0] \r_data$109 ;
   wire [127:0] \r_data$110 ;
@@ -1036,7 +1101,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [2:0] row_index;
   reg [2:0] \row_index$403 ;
   reg row_valid;
-  reg \row_valid$338 ;
+  reg \row_valid$337 ;
   reg [31:0] rows_done = 32'd0;
   reg [31:0] rows_total = 32'd0;
   input rst;
@@ -1048,6 +1113,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg rv0 = 1'h0;
   reg rv1 = 1'h0;
   reg rv2 = 1'h0;
+  reg rv3 = 1'h0;
+  reg rv4 = 1'h0;
+  reg rv5 = 1'h0;
   reg s1_first = 1'h0;
   reg s1_last = 1'h0;
   reg s1_valid = 1'h0;
@@ -1056,8 +1124,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg s2_valid = 1'h0;
   reg s3_first = 1'h0;
   reg s3_last = 1'h0;
+  reg s3_valid = 1'h0;
+  reg s4_first = 1'h0;
+  reg s4_last = 1'h0;
+  reg s4_valid = 1'h0;
+  reg s5_first = 1'h0;
+  reg s5_last = 1'h0;
   (* init = 1'h0 *)
-  wire s3_valid;
+  wire s5_valid;
   input [255:0] s_axis_tdata;
   wire [255:0] s_axis_tdata;
   input s_axis_tlast;
@@ -1166,13 +1240,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [15:0] \sb9.t_base ;
   wire \sb9.valid ;
   wire [5:0] shift;
-  wire [5:0] \shift$238 ;
-  wire [5:0] \shift$252 ;
-  wire [5:0] \shift$266 ;
-  wire [5:0] \shift$280 ;
-  wire [5:0] \shift$294 ;
-  wire [5:0] \shift$308 ;
-  wire [5:0] \shift$322 ;
+  wire [5:0] \shift$237 ;
+  wire [5:0] \shift$251 ;
+  wire [5:0] \shift$265 ;
+  wire [5:0] \shift$279 ;
+  wire [5:0] \shift$293 ;
+  wire [5:0] \shift$307 ;
+  wire [5:0] \shift$321 ;
   reg [3:0] since_last = 4'he;
   reg [255:0] st_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg st_valid = 1'h0;
@@ -1219,37 +1293,37 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg trace_valid = 1'h0;
   reg tv;
   reg [5:0] w_addr;
-  reg [8:0] \w_addr$127 ;
-  reg [6:0] \w_addr$130 ;
-  reg [9:0] \w_addr$133 ;
-  reg [9:0] \w_addr$136 ;
-  reg [6:0] \w_addr$139 ;
-  reg [8:0] \w_addr$142 ;
-  reg [7:0] \w_addr$145 ;
-  reg [5:0] \w_addr$148 ;
-  reg [6:0] \w_addr$151 ;
-  reg [127:0] w_data;
-  reg [127:0] \w_data$128 ;
-  reg [127:0] \w_data$131 ;
-  reg [63:0] \w_data$134 ;
-  reg [63:0] \w_data$137 ;
-  reg [63:0] \w_data$140 ;
-  reg [15:0] \w_data$143 ;
-  reg [255:0] \w_data$146 ;
-  reg [7:0] \w_data$149 ;
-  reg [63:0] \w_data$152 ;
-  reg [256:0] \w_data$158 ;
+  reg [8:0] \w_addr$138 ;
+  reg [6:0] \w_addr$141 ;
+  reg [9:0] \w_addr$144 ;
+  reg [9:0] \w_addr$147 ;
+  reg [6:0] \w_addr$150 ;
+  reg [8:0] \w_addr$153 ;
+  reg [7:0] \w_addr$156 ;
+  reg [5:0] \w_addr$159 ;
+  reg [6:0] \w_addr$162 ;
+  reg [256:0] w_data;
+  reg [127:0] \w_data$136 ;
+  reg [127:0] \w_data$139 ;
+  reg [127:0] \w_data$142 ;
+  reg [63:0] \w_data$145 ;
+  reg [63:0] \w_data$148 ;
+  reg [63:0] \w_data$151 ;
+  reg [15:0] \w_data$154 ;
+  reg [255:0] \w_data$157 ;
+  reg [7:0] \w_data$160 ;
+  reg [63:0] \w_data$163 ;
   reg w_en;
-  reg \w_en$126 ;
-  reg \w_en$129 ;
-  reg \w_en$132 ;
-  reg \w_en$135 ;
-  reg \w_en$138 ;
-  reg \w_en$141 ;
-  reg \w_en$144 ;
-  reg \w_en$147 ;
-  reg \w_en$150 ;
-  reg \w_en$156 ;
+  reg \w_en$133 ;
+  reg \w_en$137 ;
+  reg \w_en$140 ;
+  reg \w_en$143 ;
+  reg \w_en$146 ;
+  reg \w_en$149 ;
+  reg \w_en$152 ;
+  reg \w_en$155 ;
+  reg \w_en$158 ;
+  reg \w_en$161 ;
   reg [15:0] waddr = 16'h0000;
   reg [15:0] wcol = 16'h0000;
   reg [255:0] wide_data;
@@ -1278,13 +1352,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [31:0] wide_wt6;
   reg [31:0] wide_wt7;
   wire wrapped;
-  wire \wrapped$514 ;
-  wire \wrapped$515 ;
-  wire \wrapped$516 ;
-  wire \wrapped$517 ;
-  wire \wrapped$518 ;
-  wire \wrapped$519 ;
-  wire \wrapped$520 ;
+  wire \wrapped$537 ;
+  wire \wrapped$538 ;
+  wire \wrapped$539 ;
+  wire \wrapped$540 ;
+  wire \wrapped$541 ;
+  wire \wrapped$542 ;
+  wire \wrapped$543 ;
   reg [63:0] y1 = 64'h0000000000000000;
   reg [63:0] y2 = 64'h0000000000000000;
   reg [63:0] y3 = 64'h0000000000000000;
@@ -1292,271 +1366,323 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [63:0] y5 = 64'h0000000000000000;
   reg [63:0] y6 = 64'h0000000000000000;
   always @(posedge clk)
-    csr_q0 <= \$383 ;
+    hread_data <= \$388 ;
   always @(posedge clk)
-    csr_q1 <= \$384 ;
+    csr_q0 <= \$389 ;
   always @(posedge clk)
-    csr_q2 <= \$385 ;
+    csr_q1 <= \$390 ;
   always @(posedge clk)
-    hdr_op <= \$386 ;
+    csr_q2 <= \$391 ;
   always @(posedge clk)
-    hdr_mem <= \$387 ;
+    csr_q3 <= \$392 ;
   always @(posedge clk)
-    haddr <= \$388 ;
+    csr_q4 <= \$393 ;
   always @(posedge clk)
-    hcount <= \$389 ;
+    hdr_op <= \$394 ;
   always @(posedge clk)
-    done <= \$390 ;
+    hdr_mem <= \$395 ;
   always @(posedge clk)
-    ctl_state <= \$391 ;
+    haddr <= \$396 ;
   always @(posedge clk)
-    out_cnt <= \$392 ;
+    hcount <= \$397 ;
   always @(posedge clk)
-    rv0 <= \$393 ;
+    done <= \$398 ;
   always @(posedge clk)
-    rv1 <= \$394 ;
+    host_writing <= \$399 ;
   always @(posedge clk)
-    rv2 <= \$395 ;
+    ctl_state <= \$400 ;
   always @(posedge clk)
-    pc <= \$396 ;
+    out_cnt <= \$401 ;
   always @(posedge clk)
-    ibase <= \$397 ;
+    rv0 <= \$402 ;
   always @(posedge clk)
-    fcnt <= \$398 ;
+    rv1 <= \$403 ;
   always @(posedge clk)
-    mode <= \$399 ;
+    rv2 <= \$404 ;
   always @(posedge clk)
-    cycle_count <= \$400 ;
+    rv3 <= \$405 ;
   always @(posedge clk)
-    mac_steps <= \$401 ;
+    rv4 <= \$406 ;
   always @(posedge clk)
-    phase_cycles0 <= \$402 ;
+    rv5 <= \$407 ;
   always @(posedge clk)
-    phase_cycles1 <= \$403 ;
+    host_reading <= \$408 ;
   always @(posedge clk)
-    phase_cycles2 <= \$404 ;
+    pc <= \$409 ;
   always @(posedge clk)
-    phase_cycles3 <= \$405 ;
+    ibase <= \$410 ;
   always @(posedge clk)
-    phase_cycles4 <= \$406 ;
+    fcnt <= \$411 ;
   always @(posedge clk)
-    phase_cycles5 <= \$407 ;
+    mode <= \$412 ;
   always @(posedge clk)
-    phase_cycles6 <= \$408 ;
+    cycle_count <= \$413 ;
   always @(posedge clk)
-    phase_cycles7 <= \$409 ;
+    mac_steps <= \$414 ;
   always @(posedge clk)
-    phase_cycles8 <= \$410 ;
+    phase_cycles0 <= \$415 ;
   always @(posedge clk)
-    phase_cycles9 <= \$411 ;
+    phase_cycles1 <= \$416 ;
   always @(posedge clk)
-    phase_cycles10 <= \$412 ;
+    phase_cycles2 <= \$417 ;
   always @(posedge clk)
-    phase_cycles11 <= \$413 ;
+    phase_cycles3 <= \$418 ;
   always @(posedge clk)
-    phase_cycles12 <= \$414 ;
+    phase_cycles4 <= \$419 ;
   always @(posedge clk)
-    phase_cycles13 <= \$415 ;
+    phase_cycles5 <= \$420 ;
   always @(posedge clk)
-    phase_cycles14 <= \$416 ;
+    phase_cycles6 <= \$421 ;
   always @(posedge clk)
-    phase_cycles15 <= \$417 ;
+    phase_cycles7 <= \$422 ;
   always @(posedge clk)
-    phase_cycles16 <= \$418 ;
+    phase_cycles8 <= \$423 ;
   always @(posedge clk)
-    phase_cycles17 <= \$419 ;
+    phase_cycles9 <= \$424 ;
   always @(posedge clk)
-    phase_cycles18 <= \$420 ;
+    phase_cycles10 <= \$425 ;
   always @(posedge clk)
-    phase_cycles19 <= \$421 ;
+    phase_cycles11 <= \$426 ;
   always @(posedge clk)
-    phase_cycles20 <= \$422 ;
+    phase_cycles12 <= \$427 ;
   always @(posedge clk)
-    phase_cycles21 <= \$423 ;
+    phase_cycles13 <= \$428 ;
   always @(posedge clk)
-    phase_cycles22 <= \$424 ;
+    phase_cycles14 <= \$429 ;
   always @(posedge clk)
-    phase_cycles23 <= \$425 ;
+    phase_cycles15 <= \$430 ;
   always @(posedge clk)
-    phase_cycles24 <= \$426 ;
+    phase_cycles16 <= \$431 ;
   always @(posedge clk)
-    phase_cycles25 <= \$427 ;
+    phase_cycles17 <= \$432 ;
   always @(posedge clk)
-    phase_cycles26 <= \$428 ;
+    phase_cycles18 <= \$433 ;
   always @(posedge clk)
-    phase_cycles27 <= \$429 ;
+    phase_cycles19 <= \$434 ;
   always @(posedge clk)
-    phase_cycles28 <= \$430 ;
+    phase_cycles20 <= \$435 ;
   always @(posedge clk)
-    phase_cycles29 <= \$431 ;
+    phase_cycles21 <= \$436 ;
   always @(posedge clk)
-    phase_cycles30 <= \$432 ;
+    phase_cycles22 <= \$437 ;
   always @(posedge clk)
-    phase_cycles31 <= \$433 ;
+    phase_cycles23 <= \$438 ;
   always @(posedge clk)
-    step_count <= \$434 ;
+    phase_cycles24 <= \$439 ;
   always @(posedge clk)
-    ibits <= \$435 ;
+    phase_cycles25 <= \$440 ;
   always @(posedge clk)
-    issuing <= \$436 ;
+    phase_cycles26 <= \$441 ;
   always @(posedge clk)
-    mi <= \$437 ;
+    phase_cycles27 <= \$442 ;
   always @(posedge clk)
-    ni <= \$438 ;
+    phase_cycles28 <= \$443 ;
   always @(posedge clk)
-    ki <= \$439 ;
+    phase_cycles29 <= \$444 ;
   always @(posedge clk)
-    nrow <= \$440 ;
+    phase_cycles30 <= \$445 ;
   always @(posedge clk)
-    naddr <= \$441 ;
+    phase_cycles31 <= \$446 ;
   always @(posedge clk)
-    wcol <= \$442 ;
+    counting <= \$447 ;
   always @(posedge clk)
-    waddr <= \$443 ;
+    step_count <= \$448 ;
   always @(posedge clk)
-    klen_m1 <= \$444 ;
+    ibits <= \$449 ;
   always @(posedge clk)
-    mt_m1 <= \$445 ;
+    issuing <= \$450 ;
   always @(posedge clk)
-    nt_m1 <= \$446 ;
+    mi <= \$451 ;
   always @(posedge clk)
-    rows_total <= \$447 ;
+    ni <= \$452 ;
   always @(posedge clk)
-    is_grad <= \$448 ;
+    ki <= \$453 ;
   always @(posedge clk)
-    is_fwd <= \$449 ;
+    nrow <= \$454 ;
   always @(posedge clk)
-    en <= \$450 ;
+    naddr <= \$455 ;
   always @(posedge clk)
-    e_nlane <= \$451 ;
+    wcol <= \$456 ;
   always @(posedge clk)
-    rows_done <= \$452 ;
+    waddr <= \$457 ;
   always @(posedge clk)
-    o_mrow <= \$453 ;
+    klen_m1 <= \$458 ;
   always @(posedge clk)
-    o_tile <= \$454 ;
+    klen_m2 <= \$459 ;
   always @(posedge clk)
-    a_mrow <= \$455 ;
+    mt_m2 <= \$460 ;
   always @(posedge clk)
-    a_tile <= \$456 ;
+    nt_m1 <= \$461 ;
   always @(posedge clk)
-    t_mrow <= \$457 ;
+    nt_m2 <= \$462 ;
   always @(posedge clk)
-    t_tile <= \$458 ;
+    k_first <= \$463 ;
   always @(posedge clk)
-    p_mrow <= \$459 ;
+    k_last <= \$464 ;
   always @(posedge clk)
-    st_data <= \$460 ;
+    n_last <= \$465 ;
   always @(posedge clk)
-    st_valid <= \$461 ;
+    m_last <= \$466 ;
   always @(posedge clk)
-    since_last <= \$462 ;
+    rows_total <= \$467 ;
   always @(posedge clk)
-    s1_valid <= \$463 ;
+    is_grad <= \$468 ;
   always @(posedge clk)
-    s1_first <= \$464 ;
+    is_fwd <= \$469 ;
   always @(posedge clk)
-    s1_last <= \$465 ;
+    en <= \$470 ;
   always @(posedge clk)
-    s2_valid <= \$466 ;
+    e_nlane <= \$471 ;
   always @(posedge clk)
-    \i__valid$213  <= \$467 ;
+    rows_done <= \$472 ;
   always @(posedge clk)
-    s2_first <= \$468 ;
+    o_mrow <= \$473 ;
   always @(posedge clk)
-    s3_first <= \$469 ;
+    o_tile <= \$474 ;
   always @(posedge clk)
-    s2_last <= \$470 ;
+    a_mrow <= \$475 ;
   always @(posedge clk)
-    s3_last <= \$471 ;
+    a_tile <= \$476 ;
   always @(posedge clk)
-    e_r1 <= \$472 ;
+    t_mrow <= \$477 ;
   always @(posedge clk)
-    e_acc1 <= \$473 ;
+    t_tile <= \$478 ;
   always @(posedge clk)
-    e_r2 <= \$474 ;
+    p_mrow <= \$479 ;
   always @(posedge clk)
-    e_acc2 <= \$475 ;
+    executing <= \$480 ;
   always @(posedge clk)
-    e_r3 <= \$476 ;
+    st_data <= \$481 ;
   always @(posedge clk)
-    e_acc3 <= \$477 ;
+    st_valid <= \$482 ;
   always @(posedge clk)
-    sb1 <= \$478 ;
+    since_last <= \$483 ;
   always @(posedge clk)
-    sb2 <= \$479 ;
+    s1_valid <= \$484 ;
   always @(posedge clk)
-    sb3 <= \$480 ;
+    s1_first <= \$485 ;
   always @(posedge clk)
-    sb4 <= \$481 ;
+    s1_last <= \$486 ;
   always @(posedge clk)
-    sb5 <= \$482 ;
+    s2_valid <= \$487 ;
   always @(posedge clk)
-    sb6 <= \$483 ;
+    s3_valid <= \$488 ;
   always @(posedge clk)
-    sb7 <= \$484 ;
+    s4_valid <= \$489 ;
   always @(posedge clk)
-    sb8 <= \$485 ;
+    \i__valid$212  <= \$490 ;
   always @(posedge clk)
-    sb9 <= \$486 ;
+    s2_first <= \$491 ;
   always @(posedge clk)
-    y1 <= \$487 ;
+    s3_first <= \$492 ;
   always @(posedge clk)
-    y2 <= \$488 ;
+    s4_first <= \$493 ;
   always @(posedge clk)
-    y3 <= \$489 ;
+    s5_first <= \$494 ;
   always @(posedge clk)
-    y4 <= \$490 ;
+    s2_last <= \$495 ;
   always @(posedge clk)
-    y5 <= \$491 ;
+    s3_last <= \$496 ;
   always @(posedge clk)
-    y6 <= \$492 ;
+    s4_last <= \$497 ;
   always @(posedge clk)
-    best_v7 <= \$493 ;
+    s5_last <= \$498 ;
   always @(posedge clk)
-    best_i7 <= \$494 ;
+    e_r1 <= \$499 ;
   always @(posedge clk)
-    best_v0 <= \$495 ;
+    e_acc1 <= \$500 ;
   always @(posedge clk)
-    best_v1 <= \$496 ;
+    e_r2 <= \$501 ;
   always @(posedge clk)
-    best_v2 <= \$497 ;
+    e_acc2 <= \$502 ;
   always @(posedge clk)
-    best_v3 <= \$498 ;
+    e_r3 <= \$503 ;
   always @(posedge clk)
-    best_v4 <= \$499 ;
+    e_acc3 <= \$504 ;
   always @(posedge clk)
-    best_v5 <= \$500 ;
+    e_r4 <= \$505 ;
   always @(posedge clk)
-    best_v6 <= \$501 ;
+    e_acc4 <= \$506 ;
   always @(posedge clk)
-    best_i0 <= \$502 ;
+    e_r5 <= \$507 ;
   always @(posedge clk)
-    best_i1 <= \$503 ;
+    e_acc5 <= \$508 ;
   always @(posedge clk)
-    best_i2 <= \$504 ;
+    sb1 <= \$509 ;
   always @(posedge clk)
-    best_i3 <= \$505 ;
+    sb2 <= \$510 ;
   always @(posedge clk)
-    best_i4 <= \$506 ;
+    sb3 <= \$511 ;
   always @(posedge clk)
-    best_i5 <= \$507 ;
+    sb4 <= \$512 ;
   always @(posedge clk)
-    best_i6 <= \$508 ;
+    sb5 <= \$513 ;
   always @(posedge clk)
-    trace_valid <= \$509 ;
+    sb6 <= \$514 ;
   always @(posedge clk)
-    trace_tag <= \$510 ;
+    sb7 <= \$515 ;
   always @(posedge clk)
-    trace_index <= \$511 ;
+    sb8 <= \$516 ;
   always @(posedge clk)
-    trace_data <= \$512 ;
+    sb9 <= \$517 ;
   always @(posedge clk)
-    flags <= \$513 ;
+    y1 <= \$518 ;
+  always @(posedge clk)
+    y2 <= \$519 ;
+  always @(posedge clk)
+    y3 <= \$520 ;
+  always @(posedge clk)
+    y4 <= \$521 ;
+  always @(posedge clk)
+    y5 <= \$522 ;
+  always @(posedge clk)
+    y6 <= \$523 ;
+  always @(posedge clk)
+    best_v7 <= \$524 ;
+  always @(posedge clk)
+    best_i7 <= \$525 ;
+  always @(posedge clk)
+    best_v0 <= \$526 ;
+  always @(posedge clk)
+    best_v1 <= \$527 ;
+  always @(posedge clk)
+    best_v2 <= \$528 ;
+  always @(posedge clk)
+    best_v3 <= \$529 ;
+  always @(posedge clk)
+    best_v4 <= \$530 ;
+  always @(posedge clk)
+    best_v5 <= \$531 ;
+  always @(posedge clk)
+    best_v6 <= \$532 ;
+  always @(posedge clk)
+    best_i0 <= \$533 ;
+  always @(posedge clk)
+    best_i1 <= \$534 ;
+  always @(posedge clk)
+    best_i2 <= \$535 ;
+  always @(posedge clk)
+    best_i3 <= \$536 ;
+  always @(posedge clk)
+    best_i4 <= \$537 ;
+  always @(posedge clk)
+    best_i5 <= \$538 ;
+  always @(posedge clk)
+    best_i6 <= \$539 ;
+  always @(posedge clk)
+    trace_valid <= \$540 ;
+  always @(posedge clk)
+    trace_tag <= \$541 ;
+  always @(posedge clk)
+    trace_index <= \$542 ;
+  always @(posedge clk)
+    trace_data <= \$543 ;
+  always @(posedge clk)
+    flags <= \$544 ;
   assign \$1  = ~ done;
   assign \$2  = hdr_op == 2'h3;
   assign busy = \$1  & \$2 ;
-  assign read_room = level <= 3'h4;
+  assign read_room = level <= 1'h1;
   assign m_axis_tvalid = st_valid | r_rdy;
   assign m_axis_tdata = st_valid ? st_data : r_data[255:0];
   assign m_axis_tlast = st_valid | r_data[256];
@@ -1566,14 +1692,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$5  = \$4  & read_room;
   assign \$6  = out_cnt == 1'h1;
   assign \$7  = ibase + fcnt;
-  assign \$8  = ki != klen_m1;
-  assign \$9  = since_last == 4'he;
-  assign \$10  = \$8  | \$9 ;
-  assign issue = issuing & \$10 ;
-  assign \$11  = o_tile + \o__payload$172 [2:0];
-  assign \$12  = a_tile + \o__payload$172 [2:0];
-  assign \$13  = is_grad ? \$11 [15:0] : waddr;
-  assign \$14  = is_grad ? \r_data$113  : \r_data$112 ;
+  assign \$8  = host_writing & s_axis_tvalid;
+  assign \$9  = ~ k_last;
+  assign \$10  = since_last == 4'he;
+  assign \$11  = \$9  | \$10 ;
+  assign issue = issuing & \$11 ;
+  assign \$12  = o_tile + \o__payload$170 [2:0];
+  assign \$13  = a_tile + \o__payload$170 [2:0];
+  assign \$14  = is_grad ? \$12 [15:0] : waddr;
   assign \$15  = is_grad ? \r_data$113  : \r_data$112 ;
   assign \$16  = is_grad ? \r_data$113  : \r_data$112 ;
   assign \$17  = is_grad ? \r_data$113  : \r_data$112 ;
@@ -1581,498 +1707,503 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$19  = is_grad ? \r_data$113  : \r_data$112 ;
   assign \$20  = is_grad ? \r_data$113  : \r_data$112 ;
   assign \$21  = is_grad ? \r_data$113  : \r_data$112 ;
-  assign \i__valid$218  = e_r3[0] & is_fwd;
-  assign \$22  = ibits[2:0] == 2'h3;
-  assign \i__valid$225  = e_r3[0] & \$22 ;
-  assign \i__valid$227  = e_r3[0] & is_grad;
-  assign \i__valid$235  = e_r3[0] & is_fwd;
+  assign \$22  = is_grad ? \r_data$113  : \r_data$112 ;
+  assign \i__valid$217  = e_r5[0] & is_fwd;
   assign \$23  = ibits[2:0] == 2'h3;
-  assign \i__valid$239  = e_r3[0] & \$23 ;
-  assign \i__valid$241  = e_r3[0] & is_grad;
-  assign \i__valid$249  = e_r3[0] & is_fwd;
+  assign \i__valid$224  = e_r5[0] & \$23 ;
+  assign \i__valid$226  = e_r5[0] & is_grad;
+  assign \i__valid$234  = e_r5[0] & is_fwd;
   assign \$24  = ibits[2:0] == 2'h3;
-  assign \i__valid$253  = e_r3[0] & \$24 ;
-  assign \i__valid$255  = e_r3[0] & is_grad;
-  assign \i__valid$263  = e_r3[0] & is_fwd;
+  assign \i__valid$238  = e_r5[0] & \$24 ;
+  assign \i__valid$240  = e_r5[0] & is_grad;
+  assign \i__valid$248  = e_r5[0] & is_fwd;
   assign \$25  = ibits[2:0] == 2'h3;
-  assign \i__valid$267  = e_r3[0] & \$25 ;
-  assign \i__valid$269  = e_r3[0] & is_grad;
-  assign \i__valid$277  = e_r3[0] & is_fwd;
+  assign \i__valid$252  = e_r5[0] & \$25 ;
+  assign \i__valid$254  = e_r5[0] & is_grad;
+  assign \i__valid$262  = e_r5[0] & is_fwd;
   assign \$26  = ibits[2:0] == 2'h3;
-  assign \i__valid$281  = e_r3[0] & \$26 ;
-  assign \i__valid$283  = e_r3[0] & is_grad;
-  assign \i__valid$291  = e_r3[0] & is_fwd;
+  assign \i__valid$266  = e_r5[0] & \$26 ;
+  assign \i__valid$268  = e_r5[0] & is_grad;
+  assign \i__valid$276  = e_r5[0] & is_fwd;
   assign \$27  = ibits[2:0] == 2'h3;
-  assign \i__valid$295  = e_r3[0] & \$27 ;
-  assign \i__valid$297  = e_r3[0] & is_grad;
-  assign \i__valid$305  = e_r3[0] & is_fwd;
+  assign \i__valid$280  = e_r5[0] & \$27 ;
+  assign \i__valid$282  = e_r5[0] & is_grad;
+  assign \i__valid$290  = e_r5[0] & is_fwd;
   assign \$28  = ibits[2:0] == 2'h3;
-  assign \i__valid$309  = e_r3[0] & \$28 ;
-  assign \i__valid$311  = e_r3[0] & is_grad;
-  assign \i__valid$319  = e_r3[0] & is_fwd;
+  assign \i__valid$294  = e_r5[0] & \$28 ;
+  assign \i__valid$296  = e_r5[0] & is_grad;
+  assign \i__valid$304  = e_r5[0] & is_fwd;
   assign \$29  = ibits[2:0] == 2'h3;
-  assign \i__valid$323  = e_r3[0] & \$29 ;
-  assign \i__valid$325  = e_r3[0] & is_grad;
-  assign \$30  = ibits[2:0] == 2'h2;
-  assign \i__valid$333  = i__valid & \$30 ;
-  assign \$31  = sb6[70] ? i__payload : 8'h80;
-  assign \$32  = sb6[71] ? \i__payload$29  : 8'h80;
-  assign \$33  = sb6[72] ? \i__payload$38  : 8'h80;
-  assign \$34  = sb6[73] ? \i__payload$47  : 8'h80;
-  assign \$35  = sb6[74] ? \i__payload$56  : 8'h80;
-  assign \$36  = sb6[75] ? \i__payload$65  : 8'h80;
-  assign \$37  = sb6[76] ? \i__payload$74  : 8'h80;
-  assign \$38  = sb6[77] ? \i__payload$83  : 8'h80;
-  assign \$39  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
-  assign \$40  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$41  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$42  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$43  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$44  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$45  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$46  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$47  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
-  assign \$48  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$49  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$50  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$51  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$52  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$53  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$54  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$55  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
-  assign \$56  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$57  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$58  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$59  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$60  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$61  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$62  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$63  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
-  assign \$64  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$65  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$66  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$67  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$68  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$69  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$70  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$71  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
-  assign \$72  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$73  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$74  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$75  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$76  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$77  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$78  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$79  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
-  assign \$80  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$81  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$82  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$83  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$84  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$85  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$86  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$87  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
-  assign \$88  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$89  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$90  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$91  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$92  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$93  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$94  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$95  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
-  assign \$96  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$97  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$98  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$99  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$100  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$101  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$102  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$103  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
-  assign \$104  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$105  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$106  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$107  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$108  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$109  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$110  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$111  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
-  assign \$112  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$113  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$114  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$115  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$116  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$117  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$118  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$119  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
-  assign \$120  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
-  assign \$121  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
-  assign \$122  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
-  assign \$123  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
-  assign \$124  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
-  assign \$125  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
-  assign \$126  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
-  assign \$127  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
-  assign \$128  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
-  assign \$129  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
-  assign \$130  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
-  assign \$131  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
-  assign \$132  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
-  assign \$133  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
-  assign \$134  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
-  assign \$135  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
-  assign \$136  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
-  assign \$137  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
-  assign \$138  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
-  assign \$139  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
-  assign \$140  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
-  assign \$141  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
-  assign \$142  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
-  assign \$143  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
-  assign \$144  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
-  assign \$145  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
-  assign \$146  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
-  assign \$147  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
-  assign \$148  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
-  assign \$149  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
-  assign \$150  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
-  assign \$151  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
-  assign \$152  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
-  assign \$153  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
-  assign \$154  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
-  assign \$155  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
-  assign \$156  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
-  assign \$157  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
-  assign \$158  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
-  assign \$159  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
-  assign \$160  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
-  assign \$161  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
-  assign \$162  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
-  assign \$163  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
-  assign \$164  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
-  assign \$165  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
-  assign \$166  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
-  assign \$167  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
-  assign \$168  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
-  assign \$169  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
-  assign \$170  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
-  assign \$171  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
-  assign \$172  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
-  assign \$173  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
-  assign \$174  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
-  assign \$175  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
-  assign \$176  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
-  assign \$177  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
-  assign \$178  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
-  assign \$179  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
-  assign \$180  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
-  assign \$181  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
-  assign \$182  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
-  assign \$183  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
-  assign \$184  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
-  assign \$185  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
-  assign \$186  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
-  assign \$187  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
-  assign \$188  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
-  assign \$189  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
-  assign \$190  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
-  assign \$191  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
-  assign \$192  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
-  assign \$193  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
-  assign \$194  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
-  assign \$195  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
-  assign \$196  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
-  assign \$197  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
-  assign \$198  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
-  assign \$199  = \o__payload$365 [66:64] + sb9[85:78];
-  assign \$200  = $signed(\o__payload$365 [74:67]) > $signed(best_v0);
-  assign \$201  = sb9[53] | \$200 ;
-  assign \$202  = \$201  ? \o__payload$365 [74:67] : best_v0;
-  assign \$203  = $signed(\o__payload$365 [74:67]) > $signed(best_v0);
-  assign \$204  = sb9[53] | \$203 ;
-  assign \$205  = \$204  ? cls : best_i0;
-  assign \$206  = sb9[0] & sb9[52];
-  assign \$207  = sb8[0] & ibits[18];
-  assign \$208  = col_valid | \col_valid$409 ;
-  assign \$209  = | { sb9[0], sb8[0], sb7[0], sb6[0], sb5[0], sb4[0], sb3[0], sb2[0], sb1[0], e_r3[0], e_r3[0], e_r2[0], e_r1[0] };
-  assign \$210  = \$208  | \$209 ;
-  assign pipe_busy = \$210  | \o__valid$422 ;
-  assign \$211  = ! ctl_state;
-  assign \$212  = ctl_state == 1'h1;
-  assign \$213  = ctl_state == 2'h2;
-  assign \$214  = ctl_state == 2'h3;
-  assign \$215  = ctl_state == 3'h4;
-  assign \$216  = ctl_state == 3'h5;
-  assign \$217  = ctl_state == 3'h6;
-  assign \$218  = ctl_state == 3'h7;
-  assign \$220  = | s_axis_tdata[55:32];
+  assign \i__valid$308  = e_r5[0] & \$29 ;
+  assign \i__valid$310  = e_r5[0] & is_grad;
+  assign \i__valid$318  = e_r5[0] & is_fwd;
+  assign \$30  = ibits[2:0] == 2'h3;
+  assign \i__valid$322  = e_r5[0] & \$30 ;
+  assign \i__valid$324  = e_r5[0] & is_grad;
+  assign \$31  = ibits[2:0] == 2'h2;
+  assign \i__valid$332  = i__valid & \$31 ;
+  assign \$32  = sb6[70] ? i__payload : 8'h80;
+  assign \$33  = sb6[71] ? \i__payload$29  : 8'h80;
+  assign \$34  = sb6[72] ? \i__payload$38  : 8'h80;
+  assign \$35  = sb6[73] ? \i__payload$47  : 8'h80;
+  assign \$36  = sb6[74] ? \i__payload$56  : 8'h80;
+  assign \$37  = sb6[75] ? \i__payload$65  : 8'h80;
+  assign \$38  = sb6[76] ? \i__payload$74  : 8'h80;
+  assign \$39  = sb6[77] ? \i__payload$83  : 8'h80;
+  assign \$40  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
+  assign \$41  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
+  assign \$42  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
+  assign \$43  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$44  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$45  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$46  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$47  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$48  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
+  assign \$49  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
+  assign \$50  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
+  assign \$51  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$52  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$53  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$54  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$55  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$56  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
+  assign \$57  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
+  assign \$58  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
+  assign \$59  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$60  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$61  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$62  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$63  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$64  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
+  assign \$65  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
+  assign \$66  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
+  assign \$67  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$68  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$69  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$70  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$71  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$72  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
+  assign \$73  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
+  assign \$74  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
+  assign \$75  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$76  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$77  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$78  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$79  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$80  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
+  assign \$81  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
+  assign \$82  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
+  assign \$83  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$84  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$85  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$86  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$87  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$88  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
+  assign \$89  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
+  assign \$90  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
+  assign \$91  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$92  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$93  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$94  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$95  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$96  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
+  assign \$97  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
+  assign \$98  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
+  assign \$99  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$100  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$101  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$102  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$103  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$104  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
+  assign \$105  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
+  assign \$106  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
+  assign \$107  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$108  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$109  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$110  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$111  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$112  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
+  assign \$113  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
+  assign \$114  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
+  assign \$115  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$116  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$117  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$118  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$119  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$120  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
+  assign \$121  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
+  assign \$122  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
+  assign \$123  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
+  assign \$124  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
+  assign \$125  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
+  assign \$126  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
+  assign \$127  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
+  assign \$128  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
+  assign \$129  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
+  assign \$130  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
+  assign \$131  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
+  assign \$132  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
+  assign \$133  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
+  assign \$134  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
+  assign \$135  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
+  assign \$136  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
+  assign \$137  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
+  assign \$138  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
+  assign \$139  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
+  assign \$140  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
+  assign \$141  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
+  assign \$142  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
+  assign \$143  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
+  assign \$144  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
+  assign \$145  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
+  assign \$146  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
+  assign \$147  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
+  assign \$148  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
+  assign \$149  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
+  assign \$150  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
+  assign \$151  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
+  assign \$152  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
+  assign \$153  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
+  assign \$154  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
+  assign \$155  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
+  assign \$156  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
+  assign \$157  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
+  assign \$158  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
+  assign \$159  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
+  assign \$160  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
+  assign \$161  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
+  assign \$162  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
+  assign \$163  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
+  assign \$164  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
+  assign \$165  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
+  assign \$166  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
+  assign \$167  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
+  assign \$168  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
+  assign \$169  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
+  assign \$170  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
+  assign \$171  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
+  assign \$172  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
+  assign \$173  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
+  assign \$174  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
+  assign \$175  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
+  assign \$176  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
+  assign \$177  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
+  assign \$178  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
+  assign \$179  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
+  assign \$180  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
+  assign \$181  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
+  assign \$182  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
+  assign \$183  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
+  assign \$184  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
+  assign \$185  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
+  assign \$186  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
+  assign \$187  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
+  assign \$188  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
+  assign \$189  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
+  assign \$190  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
+  assign \$191  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
+  assign \$192  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
+  assign \$193  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
+  assign \$194  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
+  assign \$195  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
+  assign \$196  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
+  assign \$197  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
+  assign \$198  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
+  assign \$199  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
+  assign \$200  = \o__payload$365 [66:64] + sb9[85:78];
+  assign \$201  = $signed(\o__payload$365 [74:67]) > $signed(best_v0);
+  assign \$202  = sb9[53] | \$201 ;
+  assign \$203  = \$202  ? \o__payload$365 [74:67] : best_v0;
+  assign \$204  = $signed(\o__payload$365 [74:67]) > $signed(best_v0);
+  assign \$205  = sb9[53] | \$204 ;
+  assign \$206  = \$205  ? cls : best_i0;
+  assign \$207  = sb9[0] & sb9[52];
+  assign \$208  = sb8[0] & ibits[18];
+  assign \$209  = col_valid | \col_valid$409 ;
+  assign \$210  = | { sb9[0], sb8[0], sb7[0], sb6[0], sb5[0], sb4[0], sb3[0], sb2[0], sb1[0], e_r5[0], e_r5[0], e_r4[0], e_r3[0], e_r2[0], e_r1[0] };
+  assign \$211  = \$209  | \$210 ;
+  assign pipe_busy = \$211  | \o__valid$424 ;
+  assign \$212  = ! ctl_state;
+  assign \$213  = ctl_state == 1'h1;
+  assign \$214  = ctl_state == 2'h2;
+  assign \$215  = ctl_state == 2'h3;
+  assign \$216  = ctl_state == 3'h4;
+  assign \$217  = ctl_state == 3'h5;
+  assign \$218  = ctl_state == 3'h6;
+  assign \$219  = ctl_state == 3'h7;
   assign \$221  = | s_axis_tdata[55:32];
-  assign \$222  = s_axis_tdata[31:8] * 2'h3;
-  assign \$223  = haddr + 1'h1;
-  assign \$224  = hcount - 1'h1;
-  assign \$225  = hcount == 1'h1;
-  assign \$226  = haddr + 1'h1;
-  assign \$227  = hcount - 1'h1;
-  assign \$228  = out_cnt - 1'h1;
-  assign \$229  = m_axis_tvalid & m_axis_tready;
-  assign \$230  = \$229  & m_axis_tlast;
-  assign \$231  = fcnt == 2'h3;
-  assign \$232  = fcnt == 3'h4;
-  assign \$233  = fcnt == 3'h5;
-  assign \$234  = fcnt + 1'h1;
-  assign \$235  = fcnt == 3'h5;
-  assign \$236  = ! ibits[2:0];
-  assign \$237  = ~ mode;
-  assign \$238  = step_count + 1'h1;
-  assign \$239  = ibits[54:39] - 1'h1;
-  assign \$240  = ibits[28:19] - 1'h1;
-  assign \$241  = ibits[38:29] - 1'h1;
-  assign \$242  = ibits[28:19] * ibits[38:29];
-  assign \$243  = \$242  * 4'h8;
-  assign \$244  = ibits[2:0] == 3'h4;
-  assign \$245  = ibits[2:0] == 1'h1;
-  assign \$246  = ibits[2:0] == 2'h2;
-  assign \$247  = \$245  | \$246 ;
-  assign \$248  = ~ issuing;
-  assign \$249  = | { \i__valid$213 , s2_valid, s1_valid };
-  assign \$250  = ~ \$249 ;
-  assign \$251  = \$248  & \$250 ;
-  assign \$252  = rows_done == rows_total;
-  assign \$253  = \$251  & \$252 ;
-  assign \$254  = ~ pipe_busy;
-  assign \$255  = \$253  & \$254 ;
-  assign \$256  = pc + 1'h1;
-  assign \$257  = ibase + 2'h3;
-  assign \$258  = cycle_count + 1'h1;
-  assign \$259  = ! pc;
-  assign \$260  = phase_cycles0 + 1'h1;
-  assign \$261  = pc == 1'h1;
-  assign \$262  = phase_cycles1 + 1'h1;
-  assign \$263  = pc == 2'h2;
-  assign \$264  = phase_cycles2 + 1'h1;
-  assign \$265  = pc == 2'h3;
-  assign \$266  = phase_cycles3 + 1'h1;
-  assign \$267  = pc == 3'h4;
-  assign \$268  = phase_cycles4 + 1'h1;
-  assign \$269  = pc == 3'h5;
-  assign \$270  = phase_cycles5 + 1'h1;
-  assign \$271  = pc == 3'h6;
-  assign \$272  = phase_cycles6 + 1'h1;
-  assign \$273  = pc == 3'h7;
-  assign \$274  = phase_cycles7 + 1'h1;
-  assign \$275  = pc == 4'h8;
-  assign \$276  = phase_cycles8 + 1'h1;
-  assign \$277  = pc == 4'h9;
-  assign \$278  = phase_cycles9 + 1'h1;
-  assign \$279  = pc == 4'ha;
-  assign \$280  = phase_cycles10 + 1'h1;
-  assign \$281  = pc == 4'hb;
-  assign \$282  = phase_cycles11 + 1'h1;
-  assign \$283  = pc == 4'hc;
-  assign \$284  = phase_cycles12 + 1'h1;
-  assign \$285  = pc == 4'hd;
-  assign \$286  = phase_cycles13 + 1'h1;
-  assign \$287  = pc == 4'he;
-  assign \$288  = phase_cycles14 + 1'h1;
-  assign \$289  = pc == 4'hf;
-  assign \$290  = phase_cycles15 + 1'h1;
-  assign \$291  = pc == 5'h10;
-  assign \$292  = phase_cycles16 + 1'h1;
-  assign \$293  = pc == 5'h11;
-  assign \$294  = phase_cycles17 + 1'h1;
-  assign \$295  = pc == 5'h12;
-  assign \$296  = phase_cycles18 + 1'h1;
-  assign \$297  = pc == 5'h13;
-  assign \$298  = phase_cycles19 + 1'h1;
-  assign \$299  = pc == 5'h14;
-  assign \$300  = phase_cycles20 + 1'h1;
-  assign \$301  = pc == 5'h15;
-  assign \$302  = phase_cycles21 + 1'h1;
-  assign \$303  = pc == 5'h16;
-  assign \$304  = phase_cycles22 + 1'h1;
-  assign \$305  = pc == 5'h17;
-  assign \$306  = phase_cycles23 + 1'h1;
-  assign \$307  = pc == 5'h18;
-  assign \$308  = phase_cycles24 + 1'h1;
-  assign \$309  = pc == 5'h19;
-  assign \$310  = phase_cycles25 + 1'h1;
-  assign \$311  = pc == 5'h1a;
-  assign \$312  = phase_cycles26 + 1'h1;
-  assign \$313  = pc == 5'h1b;
-  assign \$314  = phase_cycles27 + 1'h1;
-  assign \$315  = pc == 5'h1c;
-  assign \$316  = phase_cycles28 + 1'h1;
-  assign \$317  = pc == 5'h1d;
-  assign \$318  = phase_cycles29 + 1'h1;
-  assign \$319  = pc == 5'h1e;
-  assign \$320  = phase_cycles30 + 1'h1;
-  assign \$321  = pc == 5'h1f;
-  assign \$322  = phase_cycles31 + 1'h1;
-  assign \$323  = ki == klen_m1;
-  assign \$324  = issue & \$323 ;
-  assign \$325  = since_last != 4'he;
-  assign \$326  = since_last + 1'h1;
-  assign \$327  = ! ki;
-  assign \$328  = ki == klen_m1;
-  assign \$329  = ki == klen_m1;
-  assign \$330  = ni == nt_m1;
-  assign \$331  = mi == mt_m1;
-  assign \$332  = mi + 1'h1;
-  assign \$333  = nrow + ibits[86:71];
-  assign \$334  = nrow + ibits[86:71];
-  assign \$335  = ni + 1'h1;
-  assign \$336  = wcol + ibits[118:103];
-  assign \$337  = wcol + ibits[118:103];
-  assign \$338  = ki + 1'h1;
-  assign \$339  = naddr + 1'h1;
-  assign \$340  = waddr + 1'h1;
-  assign \$341  = \i__valid$213  & \i__ready$483 ;
-  assign \$342  = mac_steps + 1'h1;
-  assign \$343  = \o__payload$172 [2:0] == 3'h7;
-  assign \$344  = \o__valid$422  & \$343 ;
-  assign \$345  = en == nt_m1;
-  assign \$346  = o_mrow + ibits[166:151];
-  assign \$347  = o_mrow + ibits[166:151];
-  assign \$348  = a_mrow + ibits[166:151];
-  assign \$349  = a_mrow + ibits[166:151];
-  assign \$350  = t_mrow + ibits[214:199];
-  assign \$351  = t_mrow + ibits[214:199];
-  assign \$352  = p_mrow + 4'h8;
-  assign \$353  = en + 1'h1;
-  assign \$354  = e_nlane + 4'h8;
-  assign \$355  = o_tile + ibits[150:135];
-  assign \$356  = a_tile + ibits[150:135];
-  assign \$357  = t_tile + 4'h8;
-  assign \$358  = p_mrow + \o__payload$172 [2:0];
-  assign \$359  = en == nt_m1;
-  assign \$360  = ! en;
-  assign \$361  = e_nlane + 1'h0;
-  assign \$362  = \$361  < ibits[230:215];
-  assign \$363  = e_nlane + 1'h1;
-  assign \$364  = \$363  < ibits[230:215];
-  assign \$365  = e_nlane + 2'h2;
-  assign \$366  = \$365  < ibits[230:215];
-  assign \$367  = e_nlane + 2'h3;
-  assign \$368  = \$367  < ibits[230:215];
-  assign \$369  = e_nlane + 3'h4;
-  assign \$370  = \$369  < ibits[230:215];
-  assign \$371  = e_nlane + 3'h5;
-  assign \$372  = \$371  < ibits[230:215];
-  assign \$373  = e_nlane + 3'h6;
-  assign \$374  = \$373  < ibits[230:215];
-  assign \$375  = e_nlane + 3'h7;
-  assign \$376  = \$375  < ibits[230:215];
-  assign \$377  = rows_done + 1'h1;
-  assign \$378  = | { \overflow$512 , \overflow$511 , \overflow$510 , \overflow$509 , \overflow$508 , \overflow$507 , \overflow$506 , overflow };
-  assign \$379  = | { \wrapped$520 , \wrapped$519 , \wrapped$518 , \wrapped$517 , \wrapped$516 , \wrapped$515 , \wrapped$514 , wrapped };
-  assign \$380  = ~ \i__ready$483 ;
-  assign \$381  = \i__valid$213  & \$380 ;
-  assign \$382  = flags | { 4'h0, \$381 , \$379 , \$378 , 1'h0 };
+  assign \$222  = | s_axis_tdata[55:32];
+  assign \$223  = s_axis_tdata[31:8] * 2'h3;
+  assign \$224  = haddr + 1'h1;
+  assign \$225  = hcount - 1'h1;
+  assign \$226  = hcount == 1'h1;
+  assign \$227  = haddr + 1'h1;
+  assign \$228  = hcount - 1'h1;
+  assign \$229  = out_cnt - 1'h1;
+  assign \$230  = m_axis_tvalid & m_axis_tready;
+  assign \$231  = \$230  & m_axis_tlast;
+  assign \$232  = fcnt == 3'h5;
+  assign \$233  = fcnt == 3'h6;
+  assign \$234  = fcnt == 3'h7;
+  assign \$235  = fcnt + 1'h1;
+  assign \$236  = fcnt == 3'h7;
+  assign \$237  = ! ibits[2:0];
+  assign \$238  = ~ mode;
+  assign \$239  = step_count + 1'h1;
+  assign \$240  = ibits[54:39] - 1'h1;
+  assign \$241  = ibits[54:39] - 2'h2;
+  assign \$242  = ibits[28:19] - 2'h2;
+  assign \$243  = ibits[38:29] - 1'h1;
+  assign \$244  = ibits[38:29] - 2'h2;
+  assign \$245  = ibits[54:39] == 1'h1;
+  assign \$246  = ibits[38:29] == 1'h1;
+  assign \$247  = ibits[28:19] == 1'h1;
+  assign \$248  = ibits[28:19] * ibits[38:29];
+  assign \$249  = \$248  * 4'h8;
+  assign \$250  = ibits[2:0] == 3'h4;
+  assign \$251  = ibits[2:0] == 1'h1;
+  assign \$252  = ibits[2:0] == 2'h2;
+  assign \$253  = \$251  | \$252 ;
+  assign \$254  = ~ issuing;
+  assign \$255  = | { \i__valid$212 , s4_valid, s3_valid, s2_valid, s1_valid };
+  assign \$256  = ~ \$255 ;
+  assign \$257  = \$254  & \$256 ;
+  assign \$258  = rows_done == rows_total;
+  assign \$259  = \$257  & \$258 ;
+  assign \$260  = ~ pipe_busy;
+  assign \$261  = \$259  & \$260 ;
+  assign \$262  = pc + 1'h1;
+  assign \$263  = ibase + 2'h3;
+  assign \$264  = cycle_count + 1'h1;
+  assign \$265  = ! pc;
+  assign \$266  = phase_cycles0 + 1'h1;
+  assign \$267  = pc == 1'h1;
+  assign \$268  = phase_cycles1 + 1'h1;
+  assign \$269  = pc == 2'h2;
+  assign \$270  = phase_cycles2 + 1'h1;
+  assign \$271  = pc == 2'h3;
+  assign \$272  = phase_cycles3 + 1'h1;
+  assign \$273  = pc == 3'h4;
+  assign \$274  = phase_cycles4 + 1'h1;
+  assign \$275  = pc == 3'h5;
+  assign \$276  = phase_cycles5 + 1'h1;
+  assign \$277  = pc == 3'h6;
+  assign \$278  = phase_cycles6 + 1'h1;
+  assign \$279  = pc == 3'h7;
+  assign \$280  = phase_cycles7 + 1'h1;
+  assign \$281  = pc == 4'h8;
+  assign \$282  = phase_cycles8 + 1'h1;
+  assign \$283  = pc == 4'h9;
+  assign \$284  = phase_cycles9 + 1'h1;
+  assign \$285  = pc == 4'ha;
+  assign \$286  = phase_cycles10 + 1'h1;
+  assign \$287  = pc == 4'hb;
+  assign \$288  = phase_cycles11 + 1'h1;
+  assign \$289  = pc == 4'hc;
+  assign \$290  = phase_cycles12 + 1'h1;
+  assign \$291  = pc == 4'hd;
+  assign \$292  = phase_cycles13 + 1'h1;
+  assign \$293  = pc == 4'he;
+  assign \$294  = phase_cycles14 + 1'h1;
+  assign \$295  = pc == 4'hf;
+  assign \$296  = phase_cycles15 + 1'h1;
+  assign \$297  = pc == 5'h10;
+  assign \$298  = phase_cycles16 + 1'h1;
+  assign \$299  = pc == 5'h11;
+  assign \$300  = phase_cycles17 + 1'h1;
+  assign \$301  = pc == 5'h12;
+  assign \$302  = phase_cycles18 + 1'h1;
+  assign \$303  = pc == 5'h13;
+  assign \$304  = phase_cycles19 + 1'h1;
+  assign \$305  = pc == 5'h14;
+  assign \$306  = phase_cycles20 + 1'h1;
+  assign \$307  = pc == 5'h15;
+  assign \$308  = phase_cycles21 + 1'h1;
+  assign \$309  = pc == 5'h16;
+  assign \$310  = phase_cycles22 + 1'h1;
+  assign \$311  = pc == 5'h17;
+  assign \$312  = phase_cycles23 + 1'h1;
+  assign \$313  = pc == 5'h18;
+  assign \$314  = phase_cycles24 + 1'h1;
+  assign \$315  = pc == 5'h19;
+  assign \$316  = phase_cycles25 + 1'h1;
+  assign \$317  = pc == 5'h1a;
+  assign \$318  = phase_cycles26 + 1'h1;
+  assign \$319  = pc == 5'h1b;
+  assign \$320  = phase_cycles27 + 1'h1;
+  assign \$321  = pc == 5'h1c;
+  assign \$322  = phase_cycles28 + 1'h1;
+  assign \$323  = pc == 5'h1d;
+  assign \$324  = phase_cycles29 + 1'h1;
+  assign \$325  = pc == 5'h1e;
+  assign \$326  = phase_cycles30 + 1'h1;
+  assign \$327  = pc == 5'h1f;
+  assign \$328  = phase_cycles31 + 1'h1;
+  assign \$329  = issue & k_last;
+  assign \$330  = since_last != 4'he;
+  assign \$331  = since_last + 1'h1;
+  assign \$332  = ! klen_m1;
+  assign \$333  = ! nt_m1;
+  assign \$334  = mi + 1'h1;
+  assign \$335  = mi == mt_m2;
+  assign \$336  = nrow + ibits[86:71];
+  assign \$337  = nrow + ibits[86:71];
+  assign \$338  = ni + 1'h1;
+  assign \$339  = ni == nt_m2;
+  assign \$340  = wcol + ibits[118:103];
+  assign \$341  = wcol + ibits[118:103];
+  assign \$342  = ki + 1'h1;
+  assign \$343  = ki == klen_m2;
+  assign \$344  = naddr + 1'h1;
+  assign \$345  = waddr + 1'h1;
+  assign \$346  = \i__valid$212  & \i__ready$504 ;
+  assign \$347  = mac_steps + 1'h1;
+  assign \$348  = \o__payload$170 [2:0] == 3'h7;
+  assign \$349  = \o__valid$424  & \$348 ;
+  assign \$350  = en == nt_m1;
+  assign \$351  = o_mrow + ibits[166:151];
+  assign \$352  = o_mrow + ibits[166:151];
+  assign \$353  = a_mrow + ibits[166:151];
+  assign \$354  = a_mrow + ibits[166:151];
+  assign \$355  = t_mrow + ibits[214:199];
+  assign \$356  = t_mrow + ibits[214:199];
+  assign \$357  = p_mrow + 4'h8;
+  assign \$358  = en + 1'h1;
+  assign \$359  = e_nlane + 4'h8;
+  assign \$360  = o_tile + ibits[150:135];
+  assign \$361  = a_tile + ibits[150:135];
+  assign \$362  = t_tile + 4'h8;
+  assign \$363  = p_mrow + \o__payload$170 [2:0];
+  assign \$364  = en == nt_m1;
+  assign \$365  = ! en;
+  assign \$366  = e_nlane + 1'h0;
+  assign \$367  = \$366  < ibits[230:215];
+  assign \$368  = e_nlane + 1'h1;
+  assign \$369  = \$368  < ibits[230:215];
+  assign \$370  = e_nlane + 2'h2;
+  assign \$371  = \$370  < ibits[230:215];
+  assign \$372  = e_nlane + 2'h3;
+  assign \$373  = \$372  < ibits[230:215];
+  assign \$374  = e_nlane + 3'h4;
+  assign \$375  = \$374  < ibits[230:215];
+  assign \$376  = e_nlane + 3'h5;
+  assign \$377  = \$376  < ibits[230:215];
+  assign \$378  = e_nlane + 3'h6;
+  assign \$379  = \$378  < ibits[230:215];
+  assign \$380  = e_nlane + 3'h7;
+  assign \$381  = \$380  < ibits[230:215];
+  assign \$382  = rows_done + 1'h1;
+  assign \$383  = | { \overflow$535 , \overflow$534 , \overflow$533 , \overflow$532 , \overflow$531 , \overflow$530 , \overflow$529 , overflow };
+  assign \$384  = | { \wrapped$543 , \wrapped$542 , \wrapped$541 , \wrapped$540 , \wrapped$539 , \wrapped$538 , \wrapped$537 , wrapped };
+  assign \$385  = ~ \i__ready$504 ;
+  assign \$386  = \i__valid$212  & \$385 ;
+  assign \$387  = flags | { 4'h0, \$386 , \$384 , \$383 , 1'h0 };
   \nitro_engine.err  err (
     .clk(clk),
-    .i__payload(\i__payload$334 ),
-    .i__valid(\i__valid$333 ),
+    .i__payload(\i__payload$333 ),
+    .i__valid(\i__valid$332 ),
     .o__payload(\o__payload$365 ),
     .rst(rst)
   );
   \nitro_engine.mac  mac (
     .clear(clear),
     .clk(clk),
-    .i__payload(\i__payload$215 ),
-    .i__ready(\i__ready$483 ),
-    .i__valid(\i__valid$213 ),
-    .o__payload(\o__payload$172 ),
-    .o__valid(\o__valid$422 ),
+    .i__payload(\i__payload$214 ),
+    .i__ready(\i__ready$504 ),
+    .i__valid(\i__valid$212 ),
+    .o__payload(\o__payload$170 ),
+    .o__valid(\o__valid$424 ),
     .rst(rst)
   );
   \nitro_engine.mem_af  mem_af (
     .clk(clk),
-    .r_addr(\r_addr$179 ),
-    .r_data(\r_data$112 ),
+    .out(\r_data$112 ),
+    .r_addr(\r_addr$178 ),
     .rst(rst),
-    .w_addr(\w_addr$133 ),
-    .w_en(\w_en$132 ),
-    .wp__data(\w_data$134 )
+    .w_addr(\w_addr$144 ),
+    .w_data(\w_data$145 ),
+    .w_en(\w_en$143 )
   );
   \nitro_engine.mem_ag  mem_ag (
     .clk(clk),
-    .r_addr(\r_addr$181 ),
-    .r_data(\r_data$113 ),
+    .out(\r_data$113 ),
+    .r_addr(\r_addr$180 ),
     .rst(rst),
-    .w_addr(\w_addr$136 ),
-    .w_en(\w_en$135 ),
-    .wp__data(\w_data$137 )
+    .w_addr(\w_addr$147 ),
+    .w_data(\w_data$148 ),
+    .w_en(\w_en$146 )
   );
   \nitro_engine.mem_d  mem_d (
     .clk(clk),
-    .r_addr(\r_addr$185 ),
-    .r_data(\r_data$116 ),
+    .out(\r_data$116 ),
+    .r_addr(\r_addr$184 ),
     .rst(rst),
-    .w_en(\w_en$144 ),
-    .wp__addr(\w_addr$145 ),
-    .wp__data(\w_data$146 )
+    .w_addr(\w_addr$156 ),
+    .w_data(\w_data$157 ),
+    .w_en(\w_en$155 )
   );
   \nitro_engine.mem_e  mem_e (
     .clk(clk),
-    .r_addr(\r_addr$182 ),
-    .r_data(\r_data$119 ),
+    .out(\r_data$119 ),
+    .r_addr(\r_addr$181 ),
     .rst(rst),
-    .w_en(\w_en$150 ),
-    .wp__addr(\w_addr$151 ),
-    .wp__data(\w_data$152 )
+    .w_addr(\w_addr$162 ),
+    .w_data(\w_data$163 ),
+    .w_en(\w_en$161 )
   );
   \nitro_engine.mem_pred  mem_pred (
     .clk(clk),
-    .r_addr(\r_addr$186 ),
-    .r_data(\r_data$117 ),
+    .out(\r_data$117 ),
+    .r_addr(\r_addr$185 ),
     .rst(rst),
-    .w_en(\w_en$147 ),
-    .wp__addr(\w_addr$148 ),
-    .wp__data(\w_data$149 )
+    .w_addr(\w_addr$159 ),
+    .w_data(\w_data$160 ),
+    .w_en(\w_en$158 )
   );
   \nitro_engine.mem_prog  mem_prog (
     .clk(clk),
+    .out(\r_data$109 ),
     .r_addr(r_addr),
-    .r_data(\r_data$109 ),
     .rst(rst),
-    .w_en(w_en),
-    .wp__addr(w_addr),
-    .wp__data(w_data)
+    .w_addr(w_addr),
+    .w_data(\w_data$136 ),
+    .w_en(\w_en$133 )
   );
   \nitro_engine.mem_rg  mem_rg (
     .clk(clk),
-    .r_addr(\r_addr$184 ),
-    .r_data(\r_data$115 ),
+    .out(\r_data$115 ),
+    .r_addr(\r_addr$183 ),
     .rst(rst),
-    .w_en(\w_en$141 ),
-    .wp__addr(\w_addr$142 ),
-    .wp__data(\w_data$143 )
+    .w_addr(\w_addr$153 ),
+    .w_data(\w_data$154 ),
+    .w_en(\w_en$152 )
   );
   \nitro_engine.mem_wf  mem_wf (
     .clk(clk),
-    .r_addr(\r_addr$175 ),
-    .r_data(\r_data$110 ),
+    .out(\r_data$110 ),
+    .r_addr(\r_addr$174 ),
     .rst(rst),
-    .w_en(\w_en$126 ),
-    .wp__addr(\w_addr$127 ),
-    .wp__data(\w_data$128 )
+    .w_addr(\w_addr$138 ),
+    .w_data(\w_data$139 ),
+    .w_en(\w_en$137 )
   );
   \nitro_engine.mem_wt  mem_wt (
     .clk(clk),
-    .r_addr(\r_addr$178 ),
-    .r_data(\r_data$111 ),
+    .out(\r_data$111 ),
+    .r_addr(\r_addr$177 ),
     .rst(rst),
-    .w_en(\w_en$129 ),
-    .wp__addr(\w_addr$130 ),
-    .wp__data(\w_data$131 )
+    .w_addr(\w_addr$141 ),
+    .w_data(\w_data$142 ),
+    .w_en(\w_en$140 )
   );
   \nitro_engine.mem_y  mem_y (
     .clk(clk),
-    .r_addr(\r_addr$183 ),
-    .r_data(\r_data$114 ),
+    .out(\r_data$114 ),
+    .r_addr(\r_addr$182 ),
     .rst(rst),
-    .w_en(\w_en$138 ),
-    .wp__addr(\w_addr$139 ),
-    .wp__data(\w_data$140 )
+    .w_addr(\w_addr$150 ),
+    .w_data(\w_data$151 ),
+    .w_en(\w_en$149 )
   );
   \nitro_engine.relu0  relu0 (
     .clk(clk),
@@ -2140,57 +2271,57 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   );
   \nitro_engine.relub0  relub0 (
     .clk(clk),
-    .i__payload(\i__payload$226 ),
-    .i__valid(\i__valid$225 ),
+    .i__payload(\i__payload$225 ),
+    .i__valid(\i__valid$224 ),
     .o__payload(\o__payload$379 ),
     .rst(rst)
   );
   \nitro_engine.relub1  relub1 (
     .clk(clk),
-    .i__payload(\i__payload$240 ),
-    .i__valid(\i__valid$239 ),
+    .i__payload(\i__payload$239 ),
+    .i__valid(\i__valid$238 ),
     .o__payload(\o__payload$380 ),
     .rst(rst)
   );
   \nitro_engine.relub2  relub2 (
     .clk(clk),
-    .i__payload(\i__payload$254 ),
-    .i__valid(\i__valid$253 ),
+    .i__payload(\i__payload$253 ),
+    .i__valid(\i__valid$252 ),
     .o__payload(\o__payload$381 ),
     .rst(rst)
   );
   \nitro_engine.relub3  relub3 (
     .clk(clk),
-    .i__payload(\i__payload$268 ),
-    .i__valid(\i__valid$267 ),
+    .i__payload(\i__payload$267 ),
+    .i__valid(\i__valid$266 ),
     .o__payload(\o__payload$382 ),
     .rst(rst)
   );
   \nitro_engine.relub4  relub4 (
     .clk(clk),
-    .i__payload(\i__payload$282 ),
-    .i__valid(\i__valid$281 ),
+    .i__payload(\i__payload$281 ),
+    .i__valid(\i__valid$280 ),
     .o__payload(\o__payload$383 ),
     .rst(rst)
   );
   \nitro_engine.relub5  relub5 (
     .clk(clk),
-    .i__payload(\i__payload$296 ),
-    .i__valid(\i__valid$295 ),
+    .i__payload(\i__payload$295 ),
+    .i__valid(\i__valid$294 ),
     .o__payload(\o__payload$384 ),
     .rst(rst)
   );
   \nitro_engine.relub6  relub6 (
     .clk(clk),
-    .i__payload(\i__payload$310 ),
-    .i__valid(\i__valid$309 ),
+    .i__payload(\i__payload$309 ),
+    .i__valid(\i__valid$308 ),
     .o__payload(\o__payload$385 ),
     .rst(rst)
   );
   \nitro_engine.relub7  relub7 (
     .clk(clk),
-    .i__payload(\i__payload$324 ),
-    .i__valid(\i__valid$323 ),
+    .i__payload(\i__payload$323 ),
+    .i__valid(\i__valid$322 ),
     .o__payload(\o__payload$386 ),
     .rst(rst)
   );
@@ -2200,88 +2331,88 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .r_en(r_en),
     .r_rdy(r_rdy),
     .rst(rst),
-    .w_en(\w_en$156 ),
+    .w_en(w_en),
     .w_level(level),
-    .w_port__data(\w_data$158 )
+    .w_port__data(w_data)
   );
   \nitro_engine.scaler0  scaler0 (
     .clk(clk),
-    .i__payload(e_acc3[31:0]),
-    .i__valid(\i__valid$218 ),
+    .i__payload(e_acc5[31:0]),
+    .i__valid(\i__valid$217 ),
     .o__payload(i__payload),
     .o__ready(o__ready),
     .o__valid(i__valid),
-    .\port$4760$231 (ibits[268:231]),
+    .\port$4782$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.scaler1  scaler1 (
     .clk(clk),
-    .i__payload(e_acc3[63:32]),
-    .i__valid(\i__valid$235 ),
+    .i__payload(e_acc5[63:32]),
+    .i__valid(\i__valid$234 ),
     .o__payload(\i__payload$29 ),
     .o__ready(\o__ready$31 ),
     .o__valid(\i__valid$33 ),
-    .\port$4760$231 (ibits[268:231]),
+    .\port$4782$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.scaler2  scaler2 (
     .clk(clk),
-    .i__payload(e_acc3[95:64]),
-    .i__valid(\i__valid$249 ),
+    .i__payload(e_acc5[95:64]),
+    .i__valid(\i__valid$248 ),
     .o__payload(\i__payload$38 ),
     .o__ready(\o__ready$40 ),
     .o__valid(\i__valid$42 ),
-    .\port$4760$231 (ibits[268:231]),
+    .\port$4782$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.scaler3  scaler3 (
     .clk(clk),
-    .i__payload(e_acc3[127:96]),
-    .i__valid(\i__valid$263 ),
+    .i__payload(e_acc5[127:96]),
+    .i__valid(\i__valid$262 ),
     .o__payload(\i__payload$47 ),
     .o__ready(\o__ready$49 ),
     .o__valid(\i__valid$51 ),
-    .\port$4760$231 (ibits[268:231]),
+    .\port$4782$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.scaler4  scaler4 (
     .clk(clk),
-    .i__payload(e_acc3[159:128]),
-    .i__valid(\i__valid$277 ),
+    .i__payload(e_acc5[159:128]),
+    .i__valid(\i__valid$276 ),
     .o__payload(\i__payload$56 ),
     .o__ready(\o__ready$58 ),
     .o__valid(\i__valid$60 ),
-    .\port$4760$231 (ibits[268:231]),
+    .\port$4782$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.scaler5  scaler5 (
     .clk(clk),
-    .i__payload(e_acc3[191:160]),
-    .i__valid(\i__valid$291 ),
+    .i__payload(e_acc5[191:160]),
+    .i__valid(\i__valid$290 ),
     .o__payload(\i__payload$65 ),
     .o__ready(\o__ready$67 ),
     .o__valid(\i__valid$69 ),
-    .\port$4760$231 (ibits[268:231]),
+    .\port$4782$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.scaler6  scaler6 (
     .clk(clk),
-    .i__payload(e_acc3[223:192]),
-    .i__valid(\i__valid$305 ),
+    .i__payload(e_acc5[223:192]),
+    .i__valid(\i__valid$304 ),
     .o__payload(\i__payload$74 ),
     .o__ready(\o__ready$76 ),
     .o__valid(\i__valid$78 ),
-    .\port$4760$231 (ibits[268:231]),
+    .\port$4782$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.scaler7  scaler7 (
     .clk(clk),
-    .i__payload(e_acc3[255:224]),
-    .i__valid(\i__valid$319 ),
+    .i__payload(e_acc5[255:224]),
+    .i__valid(\i__valid$318 ),
     .o__payload(\i__payload$83 ),
     .o__ready(\o__ready$85 ),
     .o__valid(\i__valid$87 ),
-    .\port$4760$231 (ibits[268:231]),
+    .\port$4782$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.sgd0  sgd0 (
@@ -2289,11 +2420,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .clk(clk),
     .decay_enable(ibits[345]),
     .decay_shift(ibits[343:339]),
-    .i__payload(\i__payload$228 ),
-    .i__valid(\i__valid$227 ),
+    .i__payload(\i__payload$227 ),
+    .i__valid(\i__valid$226 ),
     .o__payload(\o__payload$388 ),
     .overflow(overflow),
-    .\port$4760$269 (ibits[322:269]),
+    .\port$4782$269 (ibits[322:269]),
     .rst(rst),
     .wrapped(wrapped)
   );
@@ -2302,91 +2433,91 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .clk(clk),
     .decay_enable(ibits[345]),
     .decay_shift(ibits[343:339]),
-    .i__payload(\i__payload$242 ),
-    .i__valid(\i__valid$241 ),
+    .i__payload(\i__payload$241 ),
+    .i__valid(\i__valid$240 ),
     .o__payload(\o__payload$389 ),
-    .overflow(\overflow$506 ),
-    .\port$4760$269 (ibits[322:269]),
+    .overflow(\overflow$529 ),
+    .\port$4782$269 (ibits[322:269]),
     .rst(rst),
-    .wrapped(\wrapped$514 )
+    .wrapped(\wrapped$537 )
   );
   \nitro_engine.sgd2  sgd2 (
     .clear(clear),
     .clk(clk),
     .decay_enable(ibits[345]),
     .decay_shift(ibits[343:339]),
-    .i__payload(\i__payload$256 ),
-    .i__valid(\i__valid$255 ),
+    .i__payload(\i__payload$255 ),
+    .i__valid(\i__valid$254 ),
     .o__payload(\o__payload$390 ),
-    .overflow(\overflow$507 ),
-    .\port$4760$269 (ibits[322:269]),
+    .overflow(\overflow$530 ),
+    .\port$4782$269 (ibits[322:269]),
     .rst(rst),
-    .wrapped(\wrapped$515 )
+    .wrapped(\wrapped$538 )
   );
   \nitro_engine.sgd3  sgd3 (
     .clear(clear),
     .clk(clk),
     .decay_enable(ibits[345]),
     .decay_shift(ibits[343:339]),
-    .i__payload(\i__payload$270 ),
-    .i__valid(\i__valid$269 ),
+    .i__payload(\i__payload$269 ),
+    .i__valid(\i__valid$268 ),
     .o__payload(\o__payload$391 ),
-    .overflow(\overflow$508 ),
-    .\port$4760$269 (ibits[322:269]),
+    .overflow(\overflow$531 ),
+    .\port$4782$269 (ibits[322:269]),
     .rst(rst),
-    .wrapped(\wrapped$516 )
+    .wrapped(\wrapped$539 )
   );
   \nitro_engine.sgd4  sgd4 (
     .clear(clear),
     .clk(clk),
     .decay_enable(ibits[345]),
     .decay_shift(ibits[343:339]),
-    .i__payload(\i__payload$284 ),
-    .i__valid(\i__valid$283 ),
+    .i__payload(\i__payload$283 ),
+    .i__valid(\i__valid$282 ),
     .o__payload(\o__payload$392 ),
-    .overflow(\overflow$509 ),
-    .\port$4760$269 (ibits[322:269]),
+    .overflow(\overflow$532 ),
+    .\port$4782$269 (ibits[322:269]),
     .rst(rst),
-    .wrapped(\wrapped$517 )
+    .wrapped(\wrapped$540 )
   );
   \nitro_engine.sgd5  sgd5 (
     .clear(clear),
     .clk(clk),
     .decay_enable(ibits[345]),
     .decay_shift(ibits[343:339]),
-    .i__payload(\i__payload$298 ),
-    .i__valid(\i__valid$297 ),
+    .i__payload(\i__payload$297 ),
+    .i__valid(\i__valid$296 ),
     .o__payload(\o__payload$393 ),
-    .overflow(\overflow$510 ),
-    .\port$4760$269 (ibits[322:269]),
+    .overflow(\overflow$533 ),
+    .\port$4782$269 (ibits[322:269]),
     .rst(rst),
-    .wrapped(\wrapped$518 )
+    .wrapped(\wrapped$541 )
   );
   \nitro_engine.sgd6  sgd6 (
     .clear(clear),
     .clk(clk),
     .decay_enable(ibits[345]),
     .decay_shift(ibits[343:339]),
-    .i__payload(\i__payload$312 ),
-    .i__valid(\i__valid$311 ),
+    .i__payload(\i__payload$311 ),
+    .i__valid(\i__valid$310 ),
     .o__payload(\o__payload$394 ),
-    .overflow(\overflow$511 ),
-    .\port$4760$269 (ibits[322:269]),
+    .overflow(\overflow$534 ),
+    .\port$4782$269 (ibits[322:269]),
     .rst(rst),
-    .wrapped(\wrapped$519 )
+    .wrapped(\wrapped$542 )
   );
   \nitro_engine.sgd7  sgd7 (
     .clear(clear),
     .clk(clk),
     .decay_enable(ibits[345]),
     .decay_shift(ibits[343:339]),
-    .i__payload(\i__payload$326 ),
-    .i__valid(\i__valid$325 ),
+    .i__payload(\i__payload$325 ),
+    .i__valid(\i__valid$324 ),
     .o__payload(\o__payload$395 ),
-    .overflow(\overflow$512 ),
-    .\port$4760$269 (ibits[322:269]),
+    .overflow(\overflow$535 ),
+    .\port$4782$269 (ibits[322:269]),
     .rst(rst),
-    .wrapped(\wrapped$520 )
+    .wrapped(\wrapped$543 )
   );
   \nitro_engine.xp_act  xp_act (
     .active(col_valid),
@@ -2407,4322 +2538,124 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .row_base(\row_base$405 ),
     .row_data(\row_data$404 ),
     .row_index(\row_index$403 ),
-    .row_valid(\row_valid$338 ),
+    .row_valid(\row_valid$337 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wide_e5 = 32'd0;
-    (* full_case = 32'd1 *)
-    casez (ibits[17:16])
-      2'h0:
-          /* empty */;
-      2'h1:
-          /* empty */;
-      2'h2:
-          /* empty */;
-      2'h3:
-          wide_e5 = { \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47:40] };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wide_e6 = 32'd0;
-    (* full_case = 32'd1 *)
-    casez (ibits[17:16])
-      2'h0:
-          /* empty */;
-      2'h1:
-          /* empty */;
-      2'h2:
-          /* empty */;
-      2'h3:
-          wide_e6 = { \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55:48] };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wide_e7 = 32'd0;
-    (* full_case = 32'd1 *)
-    casez (ibits[17:16])
-      2'h0:
-          /* empty */;
-      2'h1:
-          /* empty */;
-      2'h2:
-          /* empty */;
-      2'h3:
-          wide_e7 = { \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63:56] };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    row_valid = 1'h0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            row_valid = sb8[0];
-        3'h2:
-            row_valid = sb9[0];
+    \w_addr$162  = 7'h00;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            /* empty */;
+        4'h6:
+            /* empty */;
+        4'h7:
+            /* empty */;
+        4'h8:
+            /* empty */;
+        4'ha:
+            \w_addr$162  = haddr[6:0];
       endcase
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_valid$338  = 1'h0;
     if (executing) begin
       casez (ibits[2:0])
         3'h1:
             /* empty */;
         3'h2:
+            \w_addr$162  = sb9[7:1];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_data$163  = 64'h0000000000000000;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
             /* empty */;
-        3'h3:
+        4'h1:
             /* empty */;
-        3'h4:
-            \row_valid$338  = \$207 ;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            /* empty */;
+        4'h6:
+            /* empty */;
+        4'h7:
+            /* empty */;
+        4'h8:
+            /* empty */;
+        4'ha:
+            \w_data$163  = s_axis_tdata[63:0];
       endcase
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_h0 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            tr_h0 = { \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39  };
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_h1 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            tr_h1 = { \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48  };
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_h2 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            tr_h2 = { \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57  };
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_h3 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            tr_h3 = { \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66  };
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_h4 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            tr_h4 = { \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75  };
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_h5 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            tr_h5 = { \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84  };
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_h6 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            tr_h6 = { \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93  };
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_h7 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            tr_h7 = { \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102  };
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    row_done = 1'h0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            row_done = sb8[0];
-        3'h2:
-            row_done = sb9[0];
-        3'h3:
-            row_done = sb2[0];
-        3'h4:
-            row_done = sb8[0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    row_index = 3'h0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            row_index = sb8[35:33];
-        3'h2:
-            row_index = sb9[35:33];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    row_data = 64'h0000000000000000;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            row_data = { \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111  };
-        3'h2:
-            row_data = { \$198 , \$197 , \$196 , \$195 , \$194 , \$193 , \$192 , \$191  };
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    row_base = 16'h0000;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            row_base = sb8[69:54];
-        3'h2:
-            row_base = sb9[69:54];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tv = 1'h0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            tv = sb8[0];
-        3'h2:
-            tv = sb9[0];
-        3'h3:
-            tv = sb2[0];
-        3'h4:
-            tv = sb8[0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    t_addr = 16'h0000;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            t_addr = sb8[16:1];
-        3'h2:
-            t_addr = sb9[16:1];
-        3'h3:
-            t_addr = sb2[16:1];
-        3'h4:
-            t_addr = sb8[16:1];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    t_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            t_data = { tr_h7, tr_h6, tr_h5, tr_h4, tr_h3, tr_h2, tr_h1, tr_h0 };
-        3'h2:
-            t_data = { tr_e7, tr_e6, tr_e5, tr_e4, tr_e3, tr_e2, tr_e1, tr_e0 };
-        3'h3:
-            t_data = { \o__payload$386 , \o__payload$385 , \o__payload$384 , \o__payload$383 , \o__payload$382 , \o__payload$381 , \o__payload$380 , \o__payload$379  };
-        3'h4:
-            t_data = { tr_w7, tr_w6, tr_w5, tr_w4, tr_w3, tr_w2, tr_w1, tr_w0 };
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_e0 = 32'd0;
     if (executing) begin
       casez (ibits[2:0])
         3'h1:
             /* empty */;
         3'h2:
-            tr_e0 = { \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119  };
+            \w_data$163  = { \$191 , \$190 , \$189 , \$188 , \$187 , \$186 , \$185 , \$184  };
       endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_e1 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            tr_e1 = { \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128  };
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_e2 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            tr_e2 = { \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137  };
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_e3 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            tr_e3 = { \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146  };
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_e4 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            tr_e4 = { \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155  };
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_e5 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            tr_e5 = { \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164  };
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_e6 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            tr_e6 = { \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173  };
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_e7 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            tr_e7 = { \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182  };
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    cls = 8'h00;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            cls = \$199 [7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    new_v = 8'h00;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            new_v = \$202 ;
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    new_i = 8'h00;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            new_i = \$205 ;
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_w0 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            tr_w0 = { \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388  };
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_w1 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            tr_w1 = { \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389  };
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_w2 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            tr_w2 = { \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390  };
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_w3 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            tr_w3 = { \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391  };
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_w4 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            tr_w4 = { \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392  };
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_w5 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            tr_w5 = { \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393  };
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_w6 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            tr_w6 = { \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394  };
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_w7 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            tr_w7 = { \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395  };
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_index$403  = 3'h0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            \row_index$403  = sb8[35:33];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_data$404  = 128'h00000000000000000000000000000000;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            \row_data$404  = { \o__payload$395 , \o__payload$394 , \o__payload$393 , \o__payload$392 , \o__payload$391 , \o__payload$390 , \o__payload$389 , \o__payload$388  };
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_base$405  = 16'h0000;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            \row_base$405  = sb8[69:54];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$383  = \$219 ;
-    if (rst) begin
-      \$383  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$384  = csr_q0;
-    if (rst) begin
-      \$384  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$385  = csr_q1;
-    if (rst) begin
-      \$385  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$386  = hdr_op;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            \$386  = s_axis_tdata[3:0];
-          end
-    endcase
-    if (rst) begin
-      \$386  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$387  = hdr_mem;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            \$387  = s_axis_tdata[7:4];
-          end
-    endcase
-    if (rst) begin
-      \$387  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$388  = haddr;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            \$388  = s_axis_tdata[31:8];
-          end
-      3'h1:
-          if (s_axis_tvalid) begin
-            \$388  = \$223 [23:0];
-          end
-      3'h2:
-          if (take) begin
-            \$388  = \$226 [23:0];
-          end
-    endcase
-    if (rst) begin
-      \$388  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$389  = hcount;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            \$389  = s_axis_tdata[55:32];
-          end
-      3'h1:
-          if (s_axis_tvalid) begin
-            \$389  = \$224 [23:0];
-          end
-      3'h2:
-          if (take) begin
-            \$389  = \$227 [23:0];
-          end
-    endcase
-    if (rst) begin
-      \$389  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$390  = done;
-    (* full_case = 32'd1 *)
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            \$390  = 1'h0;
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h6:
-          /* empty */;
-      3'h5:
-          /* empty */;
-      3'h7:
-          if (m_axis_tready) begin
-            \$390  = 1'h1;
-          end
-    endcase
-    if (rst) begin
-      \$390  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$391  = ctl_state;
-    (* full_case = 32'd1 *)
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  if (\$220 ) begin
-                    \$391  = 3'h1;
-                  end
-              4'h2:
-                  if (\$221 ) begin
-                    \$391  = 3'h2;
-                  end
-              4'h3:
-                  \$391  = 3'h3;
-            endcase
-          end
-      3'h1:
-          if (s_axis_tvalid) begin
-            if (\$225 ) begin
-              \$391  = 3'h0;
-            end
-          end
-      3'h2:
-          if (\$230 ) begin
-            \$391  = 3'h0;
-          end
-      3'h3:
-          if (\$235 ) begin
-            \$391  = 3'h4;
-          end
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-            \$391  = 3'h5;
-          end else begin
-            \$391  = 3'h6;
-          end
-      3'h6:
-          if (\$255 ) begin
-            \$391  = 3'h3;
-          end
-      3'h5:
-          \$391  = 3'h7;
-      3'h7:
-          if (m_axis_tready) begin
-            \$391  = 3'h0;
-          end
-    endcase
-    if (rst) begin
-      \$391  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$392  = out_cnt;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  \$392  = s_axis_tdata[55:32];
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          if (rv2) begin
-            \$392  = \$228 [23:0];
-          end
-    endcase
-    if (rst) begin
-      \$392  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$393  = rv0;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  \$393  = 1'h0;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$393  = take;
-    endcase
-    if (rst) begin
-      \$393  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$394  = rv1;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  \$394  = 1'h0;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$394  = rv0;
-    endcase
-    if (rst) begin
-      \$394  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$395  = rv2;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  \$395  = 1'h0;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$395  = rv1;
-    endcase
-    if (rst) begin
-      \$395  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$396  = pc;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$396  = s_axis_tdata[13:8];
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h6:
-          if (\$255 ) begin
-            \$396  = \$256 [5:0];
-          end
-    endcase
-    if (rst) begin
-      \$396  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$397  = ibase;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$397  = \$222 [6:0];
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h6:
-          if (\$255 ) begin
-            \$397  = \$257 [6:0];
-          end
-    endcase
-    if (rst) begin
-      \$397  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$398  = fcnt;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$398  = 3'h0;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          \$398  = \$234 [2:0];
-      3'h4:
-          /* empty */;
-      3'h6:
-          if (\$255 ) begin
-            \$398  = 3'h0;
-          end
-    endcase
-    if (rst) begin
-      \$398  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$399  = mode;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$399  = s_axis_tdata[56];
-            endcase
-          end
-    endcase
-    if (rst) begin
-      \$399  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$400  = cycle_count;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$400  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      \$400  = \$258 [31:0];
-    end
-    if (rst) begin
-      \$400  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$401  = mac_steps;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$401  = 32'd0;
-            endcase
-          end
-    endcase
-    if (\$341 ) begin
-      \$401  = \$342 [31:0];
-    end
-    if (rst) begin
-      \$401  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$402  = phase_cycles0;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$402  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$259 ) begin
-        \$402  = \$260 [31:0];
-      end
-    end
-    if (rst) begin
-      \$402  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$403  = phase_cycles1;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$403  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$261 ) begin
-        \$403  = \$262 [31:0];
-      end
-    end
-    if (rst) begin
-      \$403  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$404  = phase_cycles2;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$404  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$263 ) begin
-        \$404  = \$264 [31:0];
-      end
-    end
-    if (rst) begin
-      \$404  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$405  = phase_cycles3;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$405  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$265 ) begin
-        \$405  = \$266 [31:0];
-      end
-    end
-    if (rst) begin
-      \$405  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$406  = phase_cycles4;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$406  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$267 ) begin
-        \$406  = \$268 [31:0];
-      end
-    end
-    if (rst) begin
-      \$406  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$407  = phase_cycles5;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$407  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$269 ) begin
-        \$407  = \$270 [31:0];
-      end
-    end
-    if (rst) begin
-      \$407  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$408  = phase_cycles6;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$408  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$271 ) begin
-        \$408  = \$272 [31:0];
-      end
-    end
-    if (rst) begin
-      \$408  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$409  = phase_cycles7;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$409  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$273 ) begin
-        \$409  = \$274 [31:0];
-      end
-    end
-    if (rst) begin
-      \$409  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$410  = phase_cycles8;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$410  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$275 ) begin
-        \$410  = \$276 [31:0];
-      end
-    end
-    if (rst) begin
-      \$410  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$411  = phase_cycles9;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$411  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$277 ) begin
-        \$411  = \$278 [31:0];
-      end
-    end
-    if (rst) begin
-      \$411  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$412  = phase_cycles10;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$412  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$279 ) begin
-        \$412  = \$280 [31:0];
-      end
-    end
-    if (rst) begin
-      \$412  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$413  = phase_cycles11;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$413  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$281 ) begin
-        \$413  = \$282 [31:0];
-      end
-    end
-    if (rst) begin
-      \$413  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$414  = phase_cycles12;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$414  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$283 ) begin
-        \$414  = \$284 [31:0];
-      end
-    end
-    if (rst) begin
-      \$414  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$415  = phase_cycles13;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$415  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$285 ) begin
-        \$415  = \$286 [31:0];
-      end
-    end
-    if (rst) begin
-      \$415  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$416  = phase_cycles14;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$416  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$287 ) begin
-        \$416  = \$288 [31:0];
-      end
-    end
-    if (rst) begin
-      \$416  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$417  = phase_cycles15;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$417  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$289 ) begin
-        \$417  = \$290 [31:0];
-      end
-    end
-    if (rst) begin
-      \$417  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$418  = phase_cycles16;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$418  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$291 ) begin
-        \$418  = \$292 [31:0];
-      end
-    end
-    if (rst) begin
-      \$418  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$419  = phase_cycles17;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$419  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$293 ) begin
-        \$419  = \$294 [31:0];
-      end
-    end
-    if (rst) begin
-      \$419  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$420  = phase_cycles18;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$420  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$295 ) begin
-        \$420  = \$296 [31:0];
-      end
-    end
-    if (rst) begin
-      \$420  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$421  = phase_cycles19;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$421  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$297 ) begin
-        \$421  = \$298 [31:0];
-      end
-    end
-    if (rst) begin
-      \$421  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$422  = phase_cycles20;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$422  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$299 ) begin
-        \$422  = \$300 [31:0];
-      end
-    end
-    if (rst) begin
-      \$422  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$423  = phase_cycles21;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$423  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$301 ) begin
-        \$423  = \$302 [31:0];
-      end
-    end
-    if (rst) begin
-      \$423  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$424  = phase_cycles22;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$424  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$303 ) begin
-        \$424  = \$304 [31:0];
-      end
-    end
-    if (rst) begin
-      \$424  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$425  = phase_cycles23;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$425  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$305 ) begin
-        \$425  = \$306 [31:0];
-      end
-    end
-    if (rst) begin
-      \$425  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$426  = phase_cycles24;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$426  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$307 ) begin
-        \$426  = \$308 [31:0];
-      end
-    end
-    if (rst) begin
-      \$426  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$427  = phase_cycles25;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$427  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$309 ) begin
-        \$427  = \$310 [31:0];
-      end
-    end
-    if (rst) begin
-      \$427  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$428  = phase_cycles26;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$428  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$311 ) begin
-        \$428  = \$312 [31:0];
-      end
-    end
-    if (rst) begin
-      \$428  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$429  = phase_cycles27;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$429  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$313 ) begin
-        \$429  = \$314 [31:0];
-      end
-    end
-    if (rst) begin
-      \$429  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$430  = phase_cycles28;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$430  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$315 ) begin
-        \$430  = \$316 [31:0];
-      end
-    end
-    if (rst) begin
-      \$430  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$431  = phase_cycles29;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$431  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$317 ) begin
-        \$431  = \$318 [31:0];
-      end
-    end
-    if (rst) begin
-      \$431  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$432  = phase_cycles30;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$432  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$319 ) begin
-        \$432  = \$320 [31:0];
-      end
-    end
-    if (rst) begin
-      \$432  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$433  = phase_cycles31;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$433  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$321 ) begin
-        \$433  = \$322 [31:0];
-      end
-    end
-    if (rst) begin
-      \$433  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$434  = step_count;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  \$434  = 32'd0;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$236 ) begin
-            if (\$237 ) begin
-              \$434  = \$238 [31:0];
-            end
-          end
-    endcase
-    if (rst) begin
-      \$434  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$435  = ibits;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-        begin
-          if (\$231 ) begin
-            \$435 [127:0] = \r_data$109 ;
-          end
-          if (\$232 ) begin
-            \$435 [255:128] = \r_data$109 ;
-          end
-          if (\$233 ) begin
-            \$435 [383:256] = \r_data$109 ;
-          end
-        end
-    endcase
-    if (rst) begin
-      \$435  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$436  = issuing;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$436  = 1'h1;
-          end
-    endcase
-    if (issue) begin
-      if (\$329 ) begin
-        if (\$330 ) begin
-          if (\$331 ) begin
-            \$436  = 1'h0;
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$436  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$437  = mi;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$437  = 10'h000;
-          end
-    endcase
-    if (issue) begin
-      if (\$329 ) begin
-        if (\$330 ) begin
-          (* full_case = 32'd1 *)
-          if (\$331 ) begin
-          end else begin
-            \$437  = \$332 [9:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$437  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$438  = ni;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$438  = 10'h000;
-          end
-    endcase
-    if (issue) begin
-      if (\$329 ) begin
-        (* full_case = 32'd1 *)
-        if (\$330 ) begin
-          \$438  = 10'h000;
-        end else begin
-          \$438  = \$335 [9:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$438  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$439  = ki;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$439  = 16'h0000;
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (\$329 ) begin
-        \$439  = 16'h0000;
-      end else begin
-        \$439  = \$338 [15:0];
-      end
-    end
-    if (rst) begin
-      \$439  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$440  = nrow;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$440  = ibits[70:55];
-          end
-    endcase
-    if (issue) begin
-      if (\$329 ) begin
-        if (\$330 ) begin
-          (* full_case = 32'd1 *)
-          if (\$331 ) begin
-          end else begin
-            \$440  = \$333 [15:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$440  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$441  = naddr;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$441  = ibits[70:55];
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (\$329 ) begin
-        (* full_case = 32'd1 *)
-        if (\$330 ) begin
-          (* full_case = 32'd1 *)
-          if (\$331 ) begin
-          end else begin
-            \$441  = \$334 [15:0];
-          end
-        end else begin
-          \$441  = nrow;
-        end
-      end else begin
-        \$441  = \$339 [15:0];
-      end
-    end
-    if (rst) begin
-      \$441  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$442  = wcol;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$442  = ibits[102:87];
-          end
-    endcase
-    if (issue) begin
-      if (\$329 ) begin
-        (* full_case = 32'd1 *)
-        if (\$330 ) begin
-          \$442  = ibits[102:87];
-        end else begin
-          \$442  = \$336 [15:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$442  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$443  = waddr;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$443  = ibits[102:87];
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (\$329 ) begin
-        (* full_case = 32'd1 *)
-        if (\$330 ) begin
-          \$443  = ibits[102:87];
-        end else begin
-          \$443  = \$337 [15:0];
-        end
-      end else begin
-        \$443  = \$340 [15:0];
-      end
-    end
-    if (rst) begin
-      \$443  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$444  = klen_m1;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$444  = \$239 [15:0];
-          end
-    endcase
-    if (rst) begin
-      \$444  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$445  = mt_m1;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$445  = \$240 [9:0];
-          end
-    endcase
-    if (rst) begin
-      \$445  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$446  = nt_m1;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$446  = \$241 [9:0];
-          end
-    endcase
-    if (rst) begin
-      \$446  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$447  = rows_total;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$447  = { 8'h00, \$243  };
-          end
-    endcase
-    if (rst) begin
-      \$447  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$448  = is_grad;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$448  = \$244 ;
-          end
-    endcase
-    if (rst) begin
-      \$448  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$449  = is_fwd;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$449  = \$247 ;
-          end
-    endcase
-    if (rst) begin
-      \$449  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$450  = en;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$450  = 10'h000;
-          end
-    endcase
-    if (\$344 ) begin
-      (* full_case = 32'd1 *)
-      if (\$345 ) begin
-        \$450  = 10'h000;
-      end else begin
-        \$450  = \$353 [9:0];
-      end
-    end
-    if (rst) begin
-      \$450  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$451  = e_nlane;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$451  = 16'h0000;
-          end
-    endcase
-    if (\$344 ) begin
-      (* full_case = 32'd1 *)
-      if (\$345 ) begin
-        \$451  = 16'h0000;
-      end else begin
-        \$451  = \$354 [15:0];
-      end
-    end
-    if (rst) begin
-      \$451  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$452  = rows_done;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$452  = 32'd0;
-          end
-    endcase
-    if (row_done) begin
-      \$452  = \$377 [31:0];
-    end
-    if (rst) begin
-      \$452  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$453  = o_mrow;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$453  = ibits[134:119];
-          end
-    endcase
-    if (\$344 ) begin
-      if (\$345 ) begin
-        \$453  = \$346 [15:0];
-      end
-    end
-    if (rst) begin
-      \$453  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$454  = o_tile;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$454  = ibits[134:119];
-          end
-    endcase
-    if (\$344 ) begin
-      (* full_case = 32'd1 *)
-      if (\$345 ) begin
-        \$454  = \$347 [15:0];
-      end else begin
-        \$454  = \$355 [15:0];
-      end
-    end
-    if (rst) begin
-      \$454  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = a_mrow;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$455  = ibits[182:167];
-          end
-    endcase
-    if (\$344 ) begin
-      if (\$345 ) begin
-        \$455  = \$348 [15:0];
-      end
-    end
-    if (rst) begin
-      \$455  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = a_tile;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$456  = ibits[182:167];
-          end
-    endcase
-    if (\$344 ) begin
-      (* full_case = 32'd1 *)
-      if (\$345 ) begin
-        \$456  = \$349 [15:0];
-      end else begin
-        \$456  = \$356 [15:0];
-      end
-    end
-    if (rst) begin
-      \$456  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = t_mrow;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$457  = ibits[198:183];
-          end
-    endcase
-    if (\$344 ) begin
-      if (\$345 ) begin
-        \$457  = \$350 [15:0];
-      end
-    end
-    if (rst) begin
-      \$457  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = t_tile;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$458  = ibits[198:183];
-          end
-    endcase
-    if (\$344 ) begin
-      (* full_case = 32'd1 *)
-      if (\$345 ) begin
-        \$458  = \$351 [15:0];
-      end else begin
-        \$458  = \$357 [15:0];
-      end
-    end
-    if (rst) begin
-      \$458  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = p_mrow;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$459  = 16'h0000;
-          end
-    endcase
-    if (\$344 ) begin
-      if (\$345 ) begin
-        \$459  = \$352 [15:0];
-      end
-    end
-    if (rst) begin
-      \$459  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = st_data;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h6:
-          /* empty */;
-      3'h5:
-          \$460  = { 152'h00000000000000000000000000000000000000, mac_steps, flags, step_count, cycle_count };
-    endcase
-    if (rst) begin
-      \$460  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = st_valid;
-    (* full_case = 32'd1 *)
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h6:
-          /* empty */;
-      3'h5:
-          \$461  = 1'h1;
-      3'h7:
-          if (m_axis_tready) begin
-            \$461  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$461  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = since_last;
-    if (\$324 ) begin
-      \$462  = 4'h1;
-    end else if (\$325 ) begin
-      \$462  = \$326 [3:0];
-    end
-    if (rst) begin
-      \$462  = 4'he;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = issue;
-    if (rst) begin
-      \$463  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = \$327 ;
-    if (rst) begin
-      \$464  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = \$328 ;
-    if (rst) begin
-      \$465  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = s1_valid;
-    if (rst) begin
-      \$466  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = s2_valid;
-    if (rst) begin
-      \$467  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = s1_first;
-    if (rst) begin
-      \$468  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = s2_first;
-    if (rst) begin
-      \$469  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = s1_last;
-    if (rst) begin
-      \$470  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = s2_last;
-    if (rst) begin
-      \$471  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472 [0] = \o__valid$422 ;
-    \$472 [16:1] = \$11 [15:0];
-    \$472 [32:17] = \$12 [15:0];
-    \$472 [35:33] = \o__payload$172 [2:0];
-    \$472 [51:36] = \$358 [15:0];
-    \$472 [52] = \$359 ;
-    \$472 [53] = \$360 ;
-    \$472 [69:54] = t_tile;
-    \$472 [77:70] = { \$376 , \$374 , \$372 , \$370 , \$368 , \$366 , \$364 , \$362  };
-    \$472 [85:78] = e_nlane[7:0];
-    if (rst) begin
-      \$472  = 86'h0000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = \o__payload$172 [258:3];
-    if (rst) begin
-      \$473  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = e_r1;
-    if (rst) begin
-      \$474  = 86'h0000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = e_acc1;
-    if (rst) begin
-      \$475  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = e_r2;
-    if (rst) begin
-      \$476  = 86'h0000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = e_acc2;
-    if (rst) begin
-      \$477  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = e_r3;
-    if (rst) begin
-      \$478  = 86'h0000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = sb1;
-    if (rst) begin
-      \$479  = 86'h0000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = sb2;
-    if (rst) begin
-      \$480  = 86'h0000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = sb3;
-    if (rst) begin
-      \$481  = 86'h0000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = sb4;
-    if (rst) begin
-      \$482  = 86'h0000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = sb5;
-    if (rst) begin
-      \$483  = 86'h0000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = sb6;
-    if (rst) begin
-      \$484  = 86'h0000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = sb7;
-    if (rst) begin
-      \$485  = 86'h0000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = sb8;
-    if (rst) begin
-      \$486  = 86'h0000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = \r_data$114 ;
-    if (rst) begin
-      \$487  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = y1;
-    if (rst) begin
-      \$488  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = y2;
-    if (rst) begin
-      \$489  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = y3;
-    if (rst) begin
-      \$490  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = y4;
-    if (rst) begin
-      \$491  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = y5;
-    if (rst) begin
-      \$492  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = best_v7;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$493  = new_v;
-            end
-      endcase
-    end
-    if (rst) begin
-      \$493  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = best_i7;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$494  = new_i;
-            end
-      endcase
-    end
-    if (rst) begin
-      \$494  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = best_v0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$495  = best_v1;
-            end
-      endcase
-    end
-    if (rst) begin
-      \$495  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = best_v1;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$496  = best_v2;
-            end
-      endcase
-    end
-    if (rst) begin
-      \$496  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = best_v2;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$497  = best_v3;
-            end
-      endcase
-    end
-    if (rst) begin
-      \$497  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = best_v3;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$498  = best_v4;
-            end
-      endcase
-    end
-    if (rst) begin
-      \$498  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = best_v4;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$499  = best_v5;
-            end
-      endcase
-    end
-    if (rst) begin
-      \$499  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = best_v5;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$500  = best_v6;
-            end
-      endcase
-    end
-    if (rst) begin
-      \$500  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = best_v6;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$501  = best_v7;
-            end
-      endcase
-    end
-    if (rst) begin
-      \$501  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = best_i0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$502  = best_i1;
-            end
-      endcase
-    end
-    if (rst) begin
-      \$502  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = best_i1;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$503  = best_i2;
-            end
-      endcase
-    end
-    if (rst) begin
-      \$503  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = best_i2;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$504  = best_i3;
-            end
-      endcase
-    end
-    if (rst) begin
-      \$504  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = best_i3;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$505  = best_i4;
-            end
-      endcase
-    end
-    if (rst) begin
-      \$505  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = best_i4;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$506  = best_i5;
-            end
-      endcase
-    end
-    if (rst) begin
-      \$506  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = best_i5;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$507  = best_i6;
-            end
-      endcase
-    end
-    if (rst) begin
-      \$507  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = best_i6;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$508  = best_i7;
-            end
-      endcase
-    end
-    if (rst) begin
-      \$508  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = tv;
-    if (rst) begin
-      \$509  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = ibits[15:8];
-    if (rst) begin
-      \$510  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = t_addr;
-    if (rst) begin
-      \$511  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$512  = t_data;
-    if (rst) begin
-      \$512  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear) begin
-      \$513  = 8'h00;
-    end else begin
-      \$513  = \$382 ;
-    end
-    if (rst) begin
-      \$513  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$219  = 32'd0;
-    casez (haddr[5:0])
-      6'h00:
-          \$219  = phase_cycles0;
-      6'h01:
-          \$219  = phase_cycles1;
-      6'h02:
-          \$219  = phase_cycles2;
-      6'h03:
-          \$219  = phase_cycles3;
-      6'h04:
-          \$219  = phase_cycles4;
-      6'h05:
-          \$219  = phase_cycles5;
-      6'h06:
-          \$219  = phase_cycles6;
-      6'h07:
-          \$219  = phase_cycles7;
-      6'h08:
-          \$219  = phase_cycles8;
-      6'h09:
-          \$219  = phase_cycles9;
-      6'h0a:
-          \$219  = phase_cycles10;
-      6'h0b:
-          \$219  = phase_cycles11;
-      6'h0c:
-          \$219  = phase_cycles12;
-      6'h0d:
-          \$219  = phase_cycles13;
-      6'h0e:
-          \$219  = phase_cycles14;
-      6'h0f:
-          \$219  = phase_cycles15;
-      6'h10:
-          \$219  = phase_cycles16;
-      6'h11:
-          \$219  = phase_cycles17;
-      6'h12:
-          \$219  = phase_cycles18;
-      6'h13:
-          \$219  = phase_cycles19;
-      6'h14:
-          \$219  = phase_cycles20;
-      6'h15:
-          \$219  = phase_cycles21;
-      6'h16:
-          \$219  = phase_cycles22;
-      6'h17:
-          \$219  = phase_cycles23;
-      6'h18:
-          \$219  = phase_cycles24;
-      6'h19:
-          \$219  = phase_cycles25;
-      6'h1a:
-          \$219  = phase_cycles26;
-      6'h1b:
-          \$219  = phase_cycles27;
-      6'h1c:
-          \$219  = phase_cycles28;
-      6'h1d:
-          \$219  = phase_cycles29;
-      6'h1e:
-          \$219  = phase_cycles30;
-      6'h1f:
-          \$219  = phase_cycles31;
-      6'h20:
-          \$219  = cycle_count;
-      6'h21:
-          \$219  = step_count;
-      6'h22:
-          \$219  = { 24'h000000, flags };
-      6'h23:
-          \$219  = mac_steps;
-      6'h24:
-          \$219  = { 31'h00000000, mode };
-      6'h25:
-          \$219  = 32'd0;
-      6'h26:
-          \$219  = 32'd0;
-      6'h27:
-          \$219  = 32'd0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    hread_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    casez (hdr_mem)
-      4'h0:
-          hread_data = { 128'h00000000000000000000000000000000, \r_data$109  };
-      4'h1:
-          hread_data = { 128'h00000000000000000000000000000000, \r_data$110  };
-      4'h2:
-          hread_data = { 128'h00000000000000000000000000000000, \r_data$111  };
-      4'h3:
-          hread_data = { 192'h000000000000000000000000000000000000000000000000, \r_data$112  };
-      4'h4:
-          hread_data = { 192'h000000000000000000000000000000000000000000000000, \r_data$113  };
-      4'h5:
-          hread_data = { 192'h000000000000000000000000000000000000000000000000, \r_data$114  };
-      4'h6:
-          hread_data = { 240'h000000000000000000000000000000000000000000000000000000000000, \r_data$115  };
-      4'h7:
-          hread_data = \r_data$116 ;
-      4'h8:
-          hread_data = { 248'h00000000000000000000000000000000000000000000000000000000000000, \r_data$117  };
-      4'h9:
-          hread_data = { 224'h00000000000000000000000000000000000000000000000000000000, csr_q2 };
-      4'ha:
-          hread_data = { 192'h000000000000000000000000000000000000000000000000, \r_data$119  };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    s_axis_tready = 1'h0;
-    casez (ctl_state)
-      3'h0:
-          s_axis_tready = 1'h1;
-      3'h1:
-          s_axis_tready = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    clear = 1'h0;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  clear = 1'h1;
-            endcase
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    w_en = 1'h0;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h0:
-                  w_en = 1'h1;
-            endcase
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    w_addr = 6'h00;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h0:
-                  w_addr = haddr[5:0];
-            endcase
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    w_data = 128'h00000000000000000000000000000000;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h0:
-                  w_data = s_axis_tdata[127:0];
-            endcase
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$126  = 1'h0;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h0:
-                  /* empty */;
-              4'h1:
-                  \w_en$126  = 1'h1;
-            endcase
-          end
-    endcase
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            \w_en$126  = sb8[0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$127  = 9'h000;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h0:
-                  /* empty */;
-              4'h1:
-                  \w_addr$127  = haddr[8:0];
-            endcase
-          end
-    endcase
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            \w_addr$127  = sb8[9:1];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$128  = 128'h00000000000000000000000000000000;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h0:
-                  /* empty */;
-              4'h1:
-                  \w_data$128  = s_axis_tdata[127:0];
-            endcase
-          end
-    endcase
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            \w_data$128  = { \o__payload$395 , \o__payload$394 , \o__payload$393 , \o__payload$392 , \o__payload$391 , \o__payload$390 , \o__payload$389 , \o__payload$388  };
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$129  = 1'h0;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h0:
-                  /* empty */;
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  \w_en$129  = 1'h1;
-            endcase
-          end
-    endcase
-    if (\col_valid$409 ) begin
-      \w_en$129  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$130  = 7'h00;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h0:
-                  /* empty */;
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  \w_addr$130  = haddr[6:0];
-            endcase
-          end
-    endcase
-    if (\col_valid$409 ) begin
-      \w_addr$130  = \col_addr$410 [6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$131  = 128'h00000000000000000000000000000000;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h0:
-                  /* empty */;
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  \w_data$131  = s_axis_tdata[127:0];
-            endcase
-          end
-    endcase
-    if (\col_valid$409 ) begin
-      \w_data$131  = \col_data$411 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$132  = 1'h0;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h0:
-                  /* empty */;
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \w_en$132  = 1'h1;
-            endcase
-          end
-    endcase
-    if (col_valid) begin
-      \w_en$132  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$133  = 10'h000;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h0:
-                  /* empty */;
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \w_addr$133  = haddr[9:0];
-            endcase
-          end
-    endcase
-    if (col_valid) begin
-      \w_addr$133  = col_addr[9:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$134  = 64'h0000000000000000;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h0:
-                  /* empty */;
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \w_data$134  = s_axis_tdata[63:0];
-            endcase
-          end
-    endcase
-    if (col_valid) begin
-      \w_data$134  = col_data;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$135  = 1'h0;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h0:
-                  /* empty */;
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  \w_en$135  = 1'h1;
-            endcase
-          end
-    endcase
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            \w_en$135  = sb8[0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$136  = 10'h000;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h0:
-                  /* empty */;
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  \w_addr$136  = haddr[9:0];
-            endcase
-          end
-    endcase
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            \w_addr$136  = sb8[10:1];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$137  = 64'h0000000000000000;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h0:
-                  /* empty */;
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  \w_data$137  = s_axis_tdata[63:0];
-            endcase
-          end
-    endcase
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            \w_data$137  = { \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103  };
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$138  = 1'h0;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h0:
-                  /* empty */;
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  /* empty */;
-              4'h5:
-                  \w_en$138  = 1'h1;
-            endcase
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$139  = 7'h00;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h0:
-                  /* empty */;
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  /* empty */;
-              4'h5:
-                  \w_addr$139  = haddr[6:0];
-            endcase
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$140  = 64'h0000000000000000;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h0:
-                  /* empty */;
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  /* empty */;
-              4'h5:
-                  \w_data$140  = s_axis_tdata[63:0];
-            endcase
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$141  = 1'h0;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h0:
-                  /* empty */;
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h6:
-                  \w_en$141  = 1'h1;
-            endcase
-          end
-    endcase
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            \w_en$141  = sb8[0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$142  = 9'h000;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h0:
-                  /* empty */;
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h6:
-                  \w_addr$142  = haddr[8:0];
-            endcase
-          end
-    endcase
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            \w_addr$142  = sb8[25:17];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$143  = 16'h0000;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h0:
-                  /* empty */;
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h6:
-                  \w_data$143  = s_axis_tdata[15:0];
-            endcase
-          end
-    endcase
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            \w_data$143  = { \o__payload$348 [9:8], \o__payload$347 [9:8], \o__payload$346 [9:8], \o__payload$345 [9:8], \o__payload$344 [9:8], \o__payload$343 [9:8], \o__payload$342 [9:8], \o__payload$341 [9:8] };
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$144  = 1'h0;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h0:
-                  /* empty */;
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h6:
-                  /* empty */;
-              4'h7:
-                  \w_en$144  = 1'h1;
-            endcase
-          end
-    endcase
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            \w_en$144  = sb2[0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$145  = 8'h00;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h0:
-                  /* empty */;
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h6:
-                  /* empty */;
-              4'h7:
-                  \w_addr$145  = haddr[7:0];
-            endcase
-          end
-    endcase
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            \w_addr$145  = sb2[8:1];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$146  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h0:
-                  /* empty */;
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h6:
-                  /* empty */;
-              4'h7:
-                  \w_data$146  = s_axis_tdata;
-            endcase
-          end
-    endcase
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            \w_data$146  = { \o__payload$386 , \o__payload$385 , \o__payload$384 , \o__payload$383 , \o__payload$382 , \o__payload$381 , \o__payload$380 , \o__payload$379  };
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$147  = 1'h0;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h0:
-                  /* empty */;
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h6:
-                  /* empty */;
-              4'h7:
-                  /* empty */;
-              4'h8:
-                  \w_en$147  = 1'h1;
-            endcase
-          end
-    endcase
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            \w_en$147  = \$206 ;
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$148  = 6'h00;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h0:
-                  /* empty */;
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h6:
-                  /* empty */;
-              4'h7:
-                  /* empty */;
-              4'h8:
-                  \w_addr$148  = haddr[5:0];
-            endcase
-          end
-    endcase
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            \w_addr$148  = sb9[41:36];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$149  = 8'h00;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h0:
-                  /* empty */;
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h6:
-                  /* empty */;
-              4'h7:
-                  /* empty */;
-              4'h8:
-                  \w_data$149  = s_axis_tdata[7:0];
-            endcase
-          end
-    endcase
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            \w_data$149  = new_i;
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$150  = 1'h0;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h0:
-                  /* empty */;
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h6:
-                  /* empty */;
-              4'h7:
-                  /* empty */;
-              4'h8:
-                  /* empty */;
-              4'ha:
-                  \w_en$150  = 1'h1;
-            endcase
-          end
-    endcase
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            \w_en$150  = sb9[0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$151  = 7'h00;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h0:
-                  /* empty */;
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h6:
-                  /* empty */;
-              4'h7:
-                  /* empty */;
-              4'h8:
-                  /* empty */;
-              4'ha:
-                  \w_addr$151  = haddr[6:0];
-            endcase
-          end
-    endcase
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            \w_addr$151  = sb9[7:1];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$152  = 64'h0000000000000000;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (s_axis_tvalid) begin
-            casez (hdr_mem)
-              4'h0:
-                  /* empty */;
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h6:
-                  /* empty */;
-              4'h7:
-                  /* empty */;
-              4'h8:
-                  /* empty */;
-              4'ha:
-                  \w_data$152  = s_axis_tdata[63:0];
-            endcase
-          end
-    endcase
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            \w_data$152  = { \$190 , \$189 , \$188 , \$187 , \$186 , \$185 , \$184 , \$183  };
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    host_reading = 1'h0;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          host_reading = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    take = 1'h0;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          take = \$5 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$156  = 1'h0;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \w_en$156  = rv2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$158  = 257'h00000000000000000000000000000000000000000000000000000000000000000;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \w_data$158  = { \$6 , hread_data };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    counting = 1'h0;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          counting = 1'h1;
-      3'h4:
-          counting = 1'h1;
-      3'h6:
-          counting = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    r_addr = 6'h00;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          r_addr = \$7 [5:0];
-    endcase
-    if (host_reading) begin
-      r_addr = haddr[5:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    executing = 1'h0;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h6:
-          executing = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (host_reading) begin
-      \r_addr$175  = haddr[8:0];
-    end else begin
-      \r_addr$175  = \$13 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$178  = haddr[6:0];
+      \r_addr$174  = haddr[8:0];
     end else begin
-      \r_addr$178  = waddr[6:0];
+      \r_addr$174  = \$14 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$179  = haddr[9:0];
+      \r_addr$177  = haddr[6:0];
     end else begin
-      \r_addr$179  = naddr[9:0];
+      \r_addr$177  = waddr[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$181  = haddr[9:0];
+      \r_addr$178  = haddr[9:0];
     end else begin
-      \r_addr$181  = naddr[9:0];
+      \r_addr$178  = naddr[9:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (host_reading) begin
+      \r_addr$180  = haddr[9:0];
+    end else begin
+      \r_addr$180  = naddr[9:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (host_reading) begin
+      \r_addr$181  = haddr[6:0];
+    end else begin
+      \r_addr$181  = waddr[6:0];
     end
   end
   always @* begin
@@ -6731,43 +2664,34 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (host_reading) begin
       \r_addr$182  = haddr[6:0];
     end else begin
-      \r_addr$182  = waddr[6:0];
+      \r_addr$182  = \$13 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$183  = haddr[6:0];
+      \r_addr$183  = haddr[8:0];
     end else begin
-      \r_addr$183  = \$12 [6:0];
+      \r_addr$183  = \$13 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$184  = haddr[8:0];
+      \r_addr$184  = haddr[7:0];
     end else begin
-      \r_addr$184  = \$12 [8:0];
+      \r_addr$184  = waddr[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$185  = haddr[7:0];
+      \r_addr$185  = haddr[5:0];
     end else begin
-      \r_addr$185  = waddr[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (host_reading) begin
-      \r_addr$186  = haddr[5:0];
-    end else begin
-      \r_addr$186  = 6'h00;
+      \r_addr$185  = 6'h00;
     end
   end
   always @* begin
@@ -7003,6 +2927,4454 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           wide_e4 = { \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39:32] };
     endcase
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    wide_e5 = 32'd0;
+    (* full_case = 32'd1 *)
+    casez (ibits[17:16])
+      2'h0:
+          /* empty */;
+      2'h1:
+          /* empty */;
+      2'h2:
+          /* empty */;
+      2'h3:
+          wide_e5 = { \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47:40] };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    wide_e6 = 32'd0;
+    (* full_case = 32'd1 *)
+    casez (ibits[17:16])
+      2'h0:
+          /* empty */;
+      2'h1:
+          /* empty */;
+      2'h2:
+          /* empty */;
+      2'h3:
+          wide_e6 = { \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55:48] };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    wide_e7 = 32'd0;
+    (* full_case = 32'd1 *)
+    casez (ibits[17:16])
+      2'h0:
+          /* empty */;
+      2'h1:
+          /* empty */;
+      2'h2:
+          /* empty */;
+      2'h3:
+          wide_e7 = { \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63:56] };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    row_valid = 1'h0;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            row_valid = sb8[0];
+        3'h2:
+            row_valid = sb9[0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \row_valid$337  = 1'h0;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            \row_valid$337  = \$208 ;
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    tr_h0 = 32'd0;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            tr_h0 = { \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    tr_h1 = 32'd0;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            tr_h1 = { \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    tr_h2 = 32'd0;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            tr_h2 = { \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    tr_h3 = 32'd0;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            tr_h3 = { \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    tr_h4 = 32'd0;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            tr_h4 = { \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    tr_h5 = 32'd0;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            tr_h5 = { \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    tr_h6 = 32'd0;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            tr_h6 = { \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    tr_h7 = 32'd0;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            tr_h7 = { \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    row_done = 1'h0;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            row_done = sb8[0];
+        3'h2:
+            row_done = sb9[0];
+        3'h3:
+            row_done = sb2[0];
+        3'h4:
+            row_done = sb8[0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    row_index = 3'h0;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            row_index = sb8[35:33];
+        3'h2:
+            row_index = sb9[35:33];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    row_data = 64'h0000000000000000;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            row_data = { \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112  };
+        3'h2:
+            row_data = { \$199 , \$198 , \$197 , \$196 , \$195 , \$194 , \$193 , \$192  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    row_base = 16'h0000;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            row_base = sb8[69:54];
+        3'h2:
+            row_base = sb9[69:54];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    tv = 1'h0;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            tv = sb8[0];
+        3'h2:
+            tv = sb9[0];
+        3'h3:
+            tv = sb2[0];
+        3'h4:
+            tv = sb8[0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    t_addr = 16'h0000;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            t_addr = sb8[16:1];
+        3'h2:
+            t_addr = sb9[16:1];
+        3'h3:
+            t_addr = sb2[16:1];
+        3'h4:
+            t_addr = sb8[16:1];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    t_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            t_data = { tr_h7, tr_h6, tr_h5, tr_h4, tr_h3, tr_h2, tr_h1, tr_h0 };
+        3'h2:
+            t_data = { tr_e7, tr_e6, tr_e5, tr_e4, tr_e3, tr_e2, tr_e1, tr_e0 };
+        3'h3:
+            t_data = { \o__payload$386 , \o__payload$385 , \o__payload$384 , \o__payload$383 , \o__payload$382 , \o__payload$381 , \o__payload$380 , \o__payload$379  };
+        3'h4:
+            t_data = { tr_w7, tr_w6, tr_w5, tr_w4, tr_w3, tr_w2, tr_w1, tr_w0 };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    tr_e0 = 32'd0;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            tr_e0 = { \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    tr_e1 = 32'd0;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            tr_e1 = { \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    tr_e2 = 32'd0;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            tr_e2 = { \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    tr_e3 = 32'd0;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            tr_e3 = { \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    tr_e4 = 32'd0;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            tr_e4 = { \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    tr_e5 = 32'd0;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            tr_e5 = { \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    tr_e6 = 32'd0;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            tr_e6 = { \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    tr_e7 = 32'd0;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            tr_e7 = { \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    cls = 8'h00;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            cls = \$200 [7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    new_v = 8'h00;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            new_v = \$203 ;
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    new_i = 8'h00;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            new_i = \$206 ;
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    tr_w0 = 32'd0;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            tr_w0 = { \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    tr_w1 = 32'd0;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            tr_w1 = { \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    tr_w2 = 32'd0;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            tr_w2 = { \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    tr_w3 = 32'd0;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            tr_w3 = { \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    tr_w4 = 32'd0;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            tr_w4 = { \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    tr_w5 = 32'd0;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            tr_w5 = { \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    tr_w6 = 32'd0;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            tr_w6 = { \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    tr_w7 = 32'd0;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            tr_w7 = { \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \row_index$403  = 3'h0;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            \row_index$403  = sb8[35:33];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \row_data$404  = 128'h00000000000000000000000000000000;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            \row_data$404  = { \o__payload$395 , \o__payload$394 , \o__payload$393 , \o__payload$392 , \o__payload$391 , \o__payload$390 , \o__payload$389 , \o__payload$388  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \row_base$405  = 16'h0000;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            \row_base$405  = sb8[69:54];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$388  = hread_mux;
+    if (rst) begin
+      \$388  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$389  = \$220 ;
+    if (rst) begin
+      \$389  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$390  = csr_q0;
+    if (rst) begin
+      \$390  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$391  = csr_q1;
+    if (rst) begin
+      \$391  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$392  = csr_q2;
+    if (rst) begin
+      \$392  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$393  = csr_q3;
+    if (rst) begin
+      \$393  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$394  = hdr_op;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            \$394  = s_axis_tdata[3:0];
+          end
+    endcase
+    if (rst) begin
+      \$394  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$395  = hdr_mem;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            \$395  = s_axis_tdata[7:4];
+          end
+    endcase
+    if (rst) begin
+      \$395  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$396  = haddr;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            \$396  = s_axis_tdata[31:8];
+          end
+      3'h1:
+          if (s_axis_tvalid) begin
+            \$396  = \$224 [23:0];
+          end
+      3'h2:
+          if (take) begin
+            \$396  = \$227 [23:0];
+          end
+    endcase
+    if (rst) begin
+      \$396  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$397  = hcount;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            \$397  = s_axis_tdata[55:32];
+          end
+      3'h1:
+          if (s_axis_tvalid) begin
+            \$397  = \$225 [23:0];
+          end
+      3'h2:
+          if (take) begin
+            \$397  = \$228 [23:0];
+          end
+    endcase
+    if (rst) begin
+      \$397  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$398  = done;
+    (* full_case = 32'd1 *)
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            \$398  = 1'h0;
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          /* empty */;
+      3'h5:
+          /* empty */;
+      3'h7:
+          if (m_axis_tready) begin
+            \$398  = 1'h1;
+          end
+    endcase
+    if (rst) begin
+      \$398  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$399  = host_writing;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  if (\$221 ) begin
+                    \$399  = 1'h1;
+                  end
+            endcase
+          end
+      3'h1:
+          if (s_axis_tvalid) begin
+            if (\$226 ) begin
+              \$399  = 1'h0;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$399  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$400  = ctl_state;
+    (* full_case = 32'd1 *)
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  if (\$221 ) begin
+                    \$400  = 3'h1;
+                  end
+              4'h2:
+                  if (\$222 ) begin
+                    \$400  = 3'h2;
+                  end
+              4'h3:
+                  \$400  = 3'h3;
+            endcase
+          end
+      3'h1:
+          if (s_axis_tvalid) begin
+            if (\$226 ) begin
+              \$400  = 3'h0;
+            end
+          end
+      3'h2:
+          if (\$231 ) begin
+            \$400  = 3'h0;
+          end
+      3'h3:
+          if (\$236 ) begin
+            \$400  = 3'h4;
+          end
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$237 ) begin
+            \$400  = 3'h5;
+          end else begin
+            \$400  = 3'h6;
+          end
+      3'h6:
+          if (\$261 ) begin
+            \$400  = 3'h3;
+          end
+      3'h5:
+          \$400  = 3'h7;
+      3'h7:
+          if (m_axis_tready) begin
+            \$400  = 3'h0;
+          end
+    endcase
+    if (rst) begin
+      \$400  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$401  = out_cnt;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  \$401  = s_axis_tdata[55:32];
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          if (rv5) begin
+            \$401  = \$229 [23:0];
+          end
+    endcase
+    if (rst) begin
+      \$401  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$402  = rv0;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  \$402  = 1'h0;
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$402  = take;
+    endcase
+    if (rst) begin
+      \$402  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$403  = rv1;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  \$403  = 1'h0;
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$403  = rv0;
+    endcase
+    if (rst) begin
+      \$403  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$404  = rv2;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  \$404  = 1'h0;
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$404  = rv1;
+    endcase
+    if (rst) begin
+      \$404  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$405  = rv3;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  \$405  = 1'h0;
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$405  = rv2;
+    endcase
+    if (rst) begin
+      \$405  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$406  = rv4;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  \$406  = 1'h0;
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$406  = rv3;
+    endcase
+    if (rst) begin
+      \$406  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$407  = rv5;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  \$407  = 1'h0;
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$407  = rv4;
+    endcase
+    if (rst) begin
+      \$407  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$408  = host_reading;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  if (\$222 ) begin
+                    \$408  = 1'h1;
+                  end
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          if (\$231 ) begin
+            \$408  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$408  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$409  = pc;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$409  = s_axis_tdata[13:8];
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          if (\$261 ) begin
+            \$409  = \$262 [5:0];
+          end
+    endcase
+    if (rst) begin
+      \$409  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$410  = ibase;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$410  = \$223 [6:0];
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          if (\$261 ) begin
+            \$410  = \$263 [6:0];
+          end
+    endcase
+    if (rst) begin
+      \$410  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$411  = fcnt;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$411  = 4'h0;
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          \$411  = \$235 [3:0];
+      3'h4:
+          /* empty */;
+      3'h6:
+          if (\$261 ) begin
+            \$411  = 4'h0;
+          end
+    endcase
+    if (rst) begin
+      \$411  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$412  = mode;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$412  = s_axis_tdata[56];
+            endcase
+          end
+    endcase
+    if (rst) begin
+      \$412  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$413  = cycle_count;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$413  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      \$413  = \$264 [31:0];
+    end
+    if (rst) begin
+      \$413  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$414  = mac_steps;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$414  = 32'd0;
+            endcase
+          end
+    endcase
+    if (\$346 ) begin
+      \$414  = \$347 [31:0];
+    end
+    if (rst) begin
+      \$414  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$415  = phase_cycles0;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$415  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$265 ) begin
+        \$415  = \$266 [31:0];
+      end
+    end
+    if (rst) begin
+      \$415  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$416  = phase_cycles1;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$416  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$267 ) begin
+        \$416  = \$268 [31:0];
+      end
+    end
+    if (rst) begin
+      \$416  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$417  = phase_cycles2;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$417  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$269 ) begin
+        \$417  = \$270 [31:0];
+      end
+    end
+    if (rst) begin
+      \$417  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$418  = phase_cycles3;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$418  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$271 ) begin
+        \$418  = \$272 [31:0];
+      end
+    end
+    if (rst) begin
+      \$418  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$419  = phase_cycles4;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$419  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$273 ) begin
+        \$419  = \$274 [31:0];
+      end
+    end
+    if (rst) begin
+      \$419  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$420  = phase_cycles5;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$420  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$275 ) begin
+        \$420  = \$276 [31:0];
+      end
+    end
+    if (rst) begin
+      \$420  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$421  = phase_cycles6;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$421  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$277 ) begin
+        \$421  = \$278 [31:0];
+      end
+    end
+    if (rst) begin
+      \$421  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$422  = phase_cycles7;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$422  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$279 ) begin
+        \$422  = \$280 [31:0];
+      end
+    end
+    if (rst) begin
+      \$422  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$423  = phase_cycles8;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$423  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$281 ) begin
+        \$423  = \$282 [31:0];
+      end
+    end
+    if (rst) begin
+      \$423  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$424  = phase_cycles9;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$424  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$283 ) begin
+        \$424  = \$284 [31:0];
+      end
+    end
+    if (rst) begin
+      \$424  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$425  = phase_cycles10;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$425  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$285 ) begin
+        \$425  = \$286 [31:0];
+      end
+    end
+    if (rst) begin
+      \$425  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$426  = phase_cycles11;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$426  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$287 ) begin
+        \$426  = \$288 [31:0];
+      end
+    end
+    if (rst) begin
+      \$426  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$427  = phase_cycles12;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$427  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$289 ) begin
+        \$427  = \$290 [31:0];
+      end
+    end
+    if (rst) begin
+      \$427  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$428  = phase_cycles13;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$428  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$291 ) begin
+        \$428  = \$292 [31:0];
+      end
+    end
+    if (rst) begin
+      \$428  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$429  = phase_cycles14;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$429  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$293 ) begin
+        \$429  = \$294 [31:0];
+      end
+    end
+    if (rst) begin
+      \$429  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$430  = phase_cycles15;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$430  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$295 ) begin
+        \$430  = \$296 [31:0];
+      end
+    end
+    if (rst) begin
+      \$430  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$431  = phase_cycles16;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$431  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$297 ) begin
+        \$431  = \$298 [31:0];
+      end
+    end
+    if (rst) begin
+      \$431  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$432  = phase_cycles17;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$432  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$299 ) begin
+        \$432  = \$300 [31:0];
+      end
+    end
+    if (rst) begin
+      \$432  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$433  = phase_cycles18;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$433  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$301 ) begin
+        \$433  = \$302 [31:0];
+      end
+    end
+    if (rst) begin
+      \$433  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$434  = phase_cycles19;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$434  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$303 ) begin
+        \$434  = \$304 [31:0];
+      end
+    end
+    if (rst) begin
+      \$434  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$435  = phase_cycles20;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$435  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$305 ) begin
+        \$435  = \$306 [31:0];
+      end
+    end
+    if (rst) begin
+      \$435  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$436  = phase_cycles21;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$436  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$307 ) begin
+        \$436  = \$308 [31:0];
+      end
+    end
+    if (rst) begin
+      \$436  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$437  = phase_cycles22;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$437  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$309 ) begin
+        \$437  = \$310 [31:0];
+      end
+    end
+    if (rst) begin
+      \$437  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$438  = phase_cycles23;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$438  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$311 ) begin
+        \$438  = \$312 [31:0];
+      end
+    end
+    if (rst) begin
+      \$438  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$439  = phase_cycles24;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$439  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$313 ) begin
+        \$439  = \$314 [31:0];
+      end
+    end
+    if (rst) begin
+      \$439  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$440  = phase_cycles25;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$440  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$315 ) begin
+        \$440  = \$316 [31:0];
+      end
+    end
+    if (rst) begin
+      \$440  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$441  = phase_cycles26;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$441  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$317 ) begin
+        \$441  = \$318 [31:0];
+      end
+    end
+    if (rst) begin
+      \$441  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$442  = phase_cycles27;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$442  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$319 ) begin
+        \$442  = \$320 [31:0];
+      end
+    end
+    if (rst) begin
+      \$442  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$443  = phase_cycles28;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$443  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$321 ) begin
+        \$443  = \$322 [31:0];
+      end
+    end
+    if (rst) begin
+      \$443  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$444  = phase_cycles29;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$444  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$323 ) begin
+        \$444  = \$324 [31:0];
+      end
+    end
+    if (rst) begin
+      \$444  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$445  = phase_cycles30;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$445  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$325 ) begin
+        \$445  = \$326 [31:0];
+      end
+    end
+    if (rst) begin
+      \$445  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$446  = phase_cycles31;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$446  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$327 ) begin
+        \$446  = \$328 [31:0];
+      end
+    end
+    if (rst) begin
+      \$446  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$447  = counting;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$447  = 1'h1;
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          if (\$237 ) begin
+            \$447  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$447  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$448  = step_count;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h4:
+                  \$448  = 32'd0;
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          if (\$237 ) begin
+            if (\$238 ) begin
+              \$448  = \$239 [31:0];
+            end
+          end
+    endcase
+    if (rst) begin
+      \$448  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$449  = ibits;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+        begin
+          if (\$232 ) begin
+            \$449 [127:0] = \r_data$109 ;
+          end
+          if (\$233 ) begin
+            \$449 [255:128] = \r_data$109 ;
+          end
+          if (\$234 ) begin
+            \$449 [383:256] = \r_data$109 ;
+          end
+        end
+    endcase
+    if (rst) begin
+      \$449  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$450  = issuing;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$237 ) begin
+          end else begin
+            \$450  = 1'h1;
+          end
+    endcase
+    if (issue) begin
+      if (k_last) begin
+        if (n_last) begin
+          if (m_last) begin
+            \$450  = 1'h0;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$450  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$451  = mi;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$237 ) begin
+          end else begin
+            \$451  = 10'h000;
+          end
+    endcase
+    if (issue) begin
+      if (k_last) begin
+        if (n_last) begin
+          (* full_case = 32'd1 *)
+          if (m_last) begin
+          end else begin
+            \$451  = \$334 [9:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$451  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$452  = ni;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$237 ) begin
+          end else begin
+            \$452  = 10'h000;
+          end
+    endcase
+    if (issue) begin
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$452  = 10'h000;
+        end else begin
+          \$452  = \$338 [9:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$452  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$453  = ki;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$237 ) begin
+          end else begin
+            \$453  = 16'h0000;
+          end
+    endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        \$453  = 16'h0000;
+      end else begin
+        \$453  = \$342 [15:0];
+      end
+    end
+    if (rst) begin
+      \$453  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$454  = nrow;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$237 ) begin
+          end else begin
+            \$454  = ibits[70:55];
+          end
+    endcase
+    if (issue) begin
+      if (k_last) begin
+        if (n_last) begin
+          (* full_case = 32'd1 *)
+          if (m_last) begin
+          end else begin
+            \$454  = \$336 [15:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$454  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$455  = naddr;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$237 ) begin
+          end else begin
+            \$455  = ibits[70:55];
+          end
+    endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          (* full_case = 32'd1 *)
+          if (m_last) begin
+          end else begin
+            \$455  = \$337 [15:0];
+          end
+        end else begin
+          \$455  = nrow;
+        end
+      end else begin
+        \$455  = \$344 [15:0];
+      end
+    end
+    if (rst) begin
+      \$455  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$456  = wcol;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$237 ) begin
+          end else begin
+            \$456  = ibits[102:87];
+          end
+    endcase
+    if (issue) begin
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$456  = ibits[102:87];
+        end else begin
+          \$456  = \$340 [15:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$456  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$457  = waddr;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$237 ) begin
+          end else begin
+            \$457  = ibits[102:87];
+          end
+    endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$457  = ibits[102:87];
+        end else begin
+          \$457  = \$341 [15:0];
+        end
+      end else begin
+        \$457  = \$345 [15:0];
+      end
+    end
+    if (rst) begin
+      \$457  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$458  = klen_m1;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$237 ) begin
+          end else begin
+            \$458  = \$240 [15:0];
+          end
+    endcase
+    if (rst) begin
+      \$458  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$459  = klen_m2;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$237 ) begin
+          end else begin
+            \$459  = \$241 [15:0];
+          end
+    endcase
+    if (rst) begin
+      \$459  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$460  = mt_m2;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$237 ) begin
+          end else begin
+            \$460  = \$242 [9:0];
+          end
+    endcase
+    if (rst) begin
+      \$460  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$461  = nt_m1;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$237 ) begin
+          end else begin
+            \$461  = \$243 [9:0];
+          end
+    endcase
+    if (rst) begin
+      \$461  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$462  = nt_m2;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$237 ) begin
+          end else begin
+            \$462  = \$244 [9:0];
+          end
+    endcase
+    if (rst) begin
+      \$462  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$463  = k_first;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$237 ) begin
+          end else begin
+            \$463  = 1'h1;
+          end
+    endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        \$463  = 1'h1;
+      end else begin
+        \$463  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$463  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$464  = k_last;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$237 ) begin
+          end else begin
+            \$464  = \$245 ;
+          end
+    endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        \$464  = \$332 ;
+      end else begin
+        \$464  = \$343 ;
+      end
+    end
+    if (rst) begin
+      \$464  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$465  = n_last;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$237 ) begin
+          end else begin
+            \$465  = \$246 ;
+          end
+    endcase
+    if (issue) begin
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$465  = \$333 ;
+        end else begin
+          \$465  = \$339 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$465  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$466  = m_last;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$237 ) begin
+          end else begin
+            \$466  = \$247 ;
+          end
+    endcase
+    if (issue) begin
+      if (k_last) begin
+        if (n_last) begin
+          (* full_case = 32'd1 *)
+          if (m_last) begin
+          end else begin
+            \$466  = \$335 ;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$466  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$467  = rows_total;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$237 ) begin
+          end else begin
+            \$467  = { 8'h00, \$249  };
+          end
+    endcase
+    if (rst) begin
+      \$467  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$468  = is_grad;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$237 ) begin
+          end else begin
+            \$468  = \$250 ;
+          end
+    endcase
+    if (rst) begin
+      \$468  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$469  = is_fwd;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$237 ) begin
+          end else begin
+            \$469  = \$253 ;
+          end
+    endcase
+    if (rst) begin
+      \$469  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$470  = en;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$237 ) begin
+          end else begin
+            \$470  = 10'h000;
+          end
+    endcase
+    if (\$349 ) begin
+      (* full_case = 32'd1 *)
+      if (\$350 ) begin
+        \$470  = 10'h000;
+      end else begin
+        \$470  = \$358 [9:0];
+      end
+    end
+    if (rst) begin
+      \$470  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$471  = e_nlane;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$237 ) begin
+          end else begin
+            \$471  = 16'h0000;
+          end
+    endcase
+    if (\$349 ) begin
+      (* full_case = 32'd1 *)
+      if (\$350 ) begin
+        \$471  = 16'h0000;
+      end else begin
+        \$471  = \$359 [15:0];
+      end
+    end
+    if (rst) begin
+      \$471  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$472  = rows_done;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$237 ) begin
+          end else begin
+            \$472  = 32'd0;
+          end
+    endcase
+    if (row_done) begin
+      \$472  = \$382 [31:0];
+    end
+    if (rst) begin
+      \$472  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$473  = o_mrow;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$237 ) begin
+          end else begin
+            \$473  = ibits[134:119];
+          end
+    endcase
+    if (\$349 ) begin
+      if (\$350 ) begin
+        \$473  = \$351 [15:0];
+      end
+    end
+    if (rst) begin
+      \$473  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$474  = o_tile;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$237 ) begin
+          end else begin
+            \$474  = ibits[134:119];
+          end
+    endcase
+    if (\$349 ) begin
+      (* full_case = 32'd1 *)
+      if (\$350 ) begin
+        \$474  = \$352 [15:0];
+      end else begin
+        \$474  = \$360 [15:0];
+      end
+    end
+    if (rst) begin
+      \$474  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$475  = a_mrow;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$237 ) begin
+          end else begin
+            \$475  = ibits[182:167];
+          end
+    endcase
+    if (\$349 ) begin
+      if (\$350 ) begin
+        \$475  = \$353 [15:0];
+      end
+    end
+    if (rst) begin
+      \$475  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$476  = a_tile;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$237 ) begin
+          end else begin
+            \$476  = ibits[182:167];
+          end
+    endcase
+    if (\$349 ) begin
+      (* full_case = 32'd1 *)
+      if (\$350 ) begin
+        \$476  = \$354 [15:0];
+      end else begin
+        \$476  = \$361 [15:0];
+      end
+    end
+    if (rst) begin
+      \$476  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$477  = t_mrow;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$237 ) begin
+          end else begin
+            \$477  = ibits[198:183];
+          end
+    endcase
+    if (\$349 ) begin
+      if (\$350 ) begin
+        \$477  = \$355 [15:0];
+      end
+    end
+    if (rst) begin
+      \$477  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$478  = t_tile;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$237 ) begin
+          end else begin
+            \$478  = ibits[198:183];
+          end
+    endcase
+    if (\$349 ) begin
+      (* full_case = 32'd1 *)
+      if (\$350 ) begin
+        \$478  = \$356 [15:0];
+      end else begin
+        \$478  = \$362 [15:0];
+      end
+    end
+    if (rst) begin
+      \$478  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$479  = p_mrow;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$237 ) begin
+          end else begin
+            \$479  = 16'h0000;
+          end
+    endcase
+    if (\$349 ) begin
+      if (\$350 ) begin
+        \$479  = \$357 [15:0];
+      end
+    end
+    if (rst) begin
+      \$479  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$480  = executing;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$237 ) begin
+          end else begin
+            \$480  = 1'h1;
+          end
+      3'h6:
+          if (\$261 ) begin
+            \$480  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$480  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$481  = st_data;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          /* empty */;
+      3'h5:
+          \$481  = { 152'h00000000000000000000000000000000000000, mac_steps, flags, step_count, cycle_count };
+    endcase
+    if (rst) begin
+      \$481  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$482  = st_valid;
+    (* full_case = 32'd1 *)
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          /* empty */;
+      3'h5:
+          \$482  = 1'h1;
+      3'h7:
+          if (m_axis_tready) begin
+            \$482  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$482  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$483  = since_last;
+    if (\$329 ) begin
+      \$483  = 4'h1;
+    end else if (\$330 ) begin
+      \$483  = \$331 [3:0];
+    end
+    if (rst) begin
+      \$483  = 4'he;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$484  = issue;
+    if (rst) begin
+      \$484  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$485  = k_first;
+    if (rst) begin
+      \$485  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$486  = k_last;
+    if (rst) begin
+      \$486  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$487  = s1_valid;
+    if (rst) begin
+      \$487  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$488  = s2_valid;
+    if (rst) begin
+      \$488  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$489  = s3_valid;
+    if (rst) begin
+      \$489  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$490  = s4_valid;
+    if (rst) begin
+      \$490  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$491  = s1_first;
+    if (rst) begin
+      \$491  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$492  = s2_first;
+    if (rst) begin
+      \$492  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$493  = s3_first;
+    if (rst) begin
+      \$493  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$494  = s4_first;
+    if (rst) begin
+      \$494  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$495  = s1_last;
+    if (rst) begin
+      \$495  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$496  = s2_last;
+    if (rst) begin
+      \$496  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$497  = s3_last;
+    if (rst) begin
+      \$497  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$498  = s4_last;
+    if (rst) begin
+      \$498  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$499 [0] = \o__valid$424 ;
+    \$499 [16:1] = \$12 [15:0];
+    \$499 [32:17] = \$13 [15:0];
+    \$499 [35:33] = \o__payload$170 [2:0];
+    \$499 [51:36] = \$363 [15:0];
+    \$499 [52] = \$364 ;
+    \$499 [53] = \$365 ;
+    \$499 [69:54] = t_tile;
+    \$499 [77:70] = { \$381 , \$379 , \$377 , \$375 , \$373 , \$371 , \$369 , \$367  };
+    \$499 [85:78] = e_nlane[7:0];
+    if (rst) begin
+      \$499  = 86'h0000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$500  = \o__payload$170 [258:3];
+    if (rst) begin
+      \$500  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$501  = e_r1;
+    if (rst) begin
+      \$501  = 86'h0000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$502  = e_acc1;
+    if (rst) begin
+      \$502  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$503  = e_r2;
+    if (rst) begin
+      \$503  = 86'h0000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$504  = e_acc2;
+    if (rst) begin
+      \$504  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$505  = e_r3;
+    if (rst) begin
+      \$505  = 86'h0000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$506  = e_acc3;
+    if (rst) begin
+      \$506  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$507  = e_r4;
+    if (rst) begin
+      \$507  = 86'h0000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$508  = e_acc4;
+    if (rst) begin
+      \$508  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$509  = e_r5;
+    if (rst) begin
+      \$509  = 86'h0000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$510  = sb1;
+    if (rst) begin
+      \$510  = 86'h0000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$511  = sb2;
+    if (rst) begin
+      \$511  = 86'h0000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$512  = sb3;
+    if (rst) begin
+      \$512  = 86'h0000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$513  = sb4;
+    if (rst) begin
+      \$513  = 86'h0000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$514  = sb5;
+    if (rst) begin
+      \$514  = 86'h0000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$515  = sb6;
+    if (rst) begin
+      \$515  = 86'h0000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$516  = sb7;
+    if (rst) begin
+      \$516  = 86'h0000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$517  = sb8;
+    if (rst) begin
+      \$517  = 86'h0000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$518  = \r_data$114 ;
+    if (rst) begin
+      \$518  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$519  = y1;
+    if (rst) begin
+      \$519  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$520  = y2;
+    if (rst) begin
+      \$520  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$521  = y3;
+    if (rst) begin
+      \$521  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$522  = y4;
+    if (rst) begin
+      \$522  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$523  = y5;
+    if (rst) begin
+      \$523  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$524  = best_v7;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            if (sb9[0]) begin
+              \$524  = new_v;
+            end
+      endcase
+    end
+    if (rst) begin
+      \$524  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$525  = best_i7;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            if (sb9[0]) begin
+              \$525  = new_i;
+            end
+      endcase
+    end
+    if (rst) begin
+      \$525  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$526  = best_v0;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            if (sb9[0]) begin
+              \$526  = best_v1;
+            end
+      endcase
+    end
+    if (rst) begin
+      \$526  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$527  = best_v1;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            if (sb9[0]) begin
+              \$527  = best_v2;
+            end
+      endcase
+    end
+    if (rst) begin
+      \$527  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$528  = best_v2;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            if (sb9[0]) begin
+              \$528  = best_v3;
+            end
+      endcase
+    end
+    if (rst) begin
+      \$528  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$529  = best_v3;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            if (sb9[0]) begin
+              \$529  = best_v4;
+            end
+      endcase
+    end
+    if (rst) begin
+      \$529  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$530  = best_v4;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            if (sb9[0]) begin
+              \$530  = best_v5;
+            end
+      endcase
+    end
+    if (rst) begin
+      \$530  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$531  = best_v5;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            if (sb9[0]) begin
+              \$531  = best_v6;
+            end
+      endcase
+    end
+    if (rst) begin
+      \$531  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$532  = best_v6;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            if (sb9[0]) begin
+              \$532  = best_v7;
+            end
+      endcase
+    end
+    if (rst) begin
+      \$532  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$533  = best_i0;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            if (sb9[0]) begin
+              \$533  = best_i1;
+            end
+      endcase
+    end
+    if (rst) begin
+      \$533  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$534  = best_i1;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            if (sb9[0]) begin
+              \$534  = best_i2;
+            end
+      endcase
+    end
+    if (rst) begin
+      \$534  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$535  = best_i2;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            if (sb9[0]) begin
+              \$535  = best_i3;
+            end
+      endcase
+    end
+    if (rst) begin
+      \$535  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$536  = best_i3;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            if (sb9[0]) begin
+              \$536  = best_i4;
+            end
+      endcase
+    end
+    if (rst) begin
+      \$536  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$537  = best_i4;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            if (sb9[0]) begin
+              \$537  = best_i5;
+            end
+      endcase
+    end
+    if (rst) begin
+      \$537  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$538  = best_i5;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            if (sb9[0]) begin
+              \$538  = best_i6;
+            end
+      endcase
+    end
+    if (rst) begin
+      \$538  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$539  = best_i6;
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            if (sb9[0]) begin
+              \$539  = best_i7;
+            end
+      endcase
+    end
+    if (rst) begin
+      \$539  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$540  = tv;
+    if (rst) begin
+      \$540  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$541  = ibits[15:8];
+    if (rst) begin
+      \$541  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$542  = t_addr;
+    if (rst) begin
+      \$542  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$543  = t_data;
+    if (rst) begin
+      \$543  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear) begin
+      \$544  = 8'h00;
+    end else begin
+      \$544  = \$387 ;
+    end
+    if (rst) begin
+      \$544  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$220  = 32'd0;
+    casez (haddr[5:0])
+      6'h00:
+          \$220  = phase_cycles0;
+      6'h01:
+          \$220  = phase_cycles1;
+      6'h02:
+          \$220  = phase_cycles2;
+      6'h03:
+          \$220  = phase_cycles3;
+      6'h04:
+          \$220  = phase_cycles4;
+      6'h05:
+          \$220  = phase_cycles5;
+      6'h06:
+          \$220  = phase_cycles6;
+      6'h07:
+          \$220  = phase_cycles7;
+      6'h08:
+          \$220  = phase_cycles8;
+      6'h09:
+          \$220  = phase_cycles9;
+      6'h0a:
+          \$220  = phase_cycles10;
+      6'h0b:
+          \$220  = phase_cycles11;
+      6'h0c:
+          \$220  = phase_cycles12;
+      6'h0d:
+          \$220  = phase_cycles13;
+      6'h0e:
+          \$220  = phase_cycles14;
+      6'h0f:
+          \$220  = phase_cycles15;
+      6'h10:
+          \$220  = phase_cycles16;
+      6'h11:
+          \$220  = phase_cycles17;
+      6'h12:
+          \$220  = phase_cycles18;
+      6'h13:
+          \$220  = phase_cycles19;
+      6'h14:
+          \$220  = phase_cycles20;
+      6'h15:
+          \$220  = phase_cycles21;
+      6'h16:
+          \$220  = phase_cycles22;
+      6'h17:
+          \$220  = phase_cycles23;
+      6'h18:
+          \$220  = phase_cycles24;
+      6'h19:
+          \$220  = phase_cycles25;
+      6'h1a:
+          \$220  = phase_cycles26;
+      6'h1b:
+          \$220  = phase_cycles27;
+      6'h1c:
+          \$220  = phase_cycles28;
+      6'h1d:
+          \$220  = phase_cycles29;
+      6'h1e:
+          \$220  = phase_cycles30;
+      6'h1f:
+          \$220  = phase_cycles31;
+      6'h20:
+          \$220  = cycle_count;
+      6'h21:
+          \$220  = step_count;
+      6'h22:
+          \$220  = { 24'h000000, flags };
+      6'h23:
+          \$220  = mac_steps;
+      6'h24:
+          \$220  = { 31'h00000000, mode };
+      6'h25:
+          \$220  = 32'd0;
+      6'h26:
+          \$220  = 32'd0;
+      6'h27:
+          \$220  = 32'd0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    hread_mux = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    casez (hdr_mem)
+      4'h0:
+          hread_mux = { 128'h00000000000000000000000000000000, \r_data$109  };
+      4'h1:
+          hread_mux = { 128'h00000000000000000000000000000000, \r_data$110  };
+      4'h2:
+          hread_mux = { 128'h00000000000000000000000000000000, \r_data$111  };
+      4'h3:
+          hread_mux = { 192'h000000000000000000000000000000000000000000000000, \r_data$112  };
+      4'h4:
+          hread_mux = { 192'h000000000000000000000000000000000000000000000000, \r_data$113  };
+      4'h5:
+          hread_mux = { 192'h000000000000000000000000000000000000000000000000, \r_data$114  };
+      4'h6:
+          hread_mux = { 240'h000000000000000000000000000000000000000000000000000000000000, \r_data$115  };
+      4'h7:
+          hread_mux = \r_data$116 ;
+      4'h8:
+          hread_mux = { 248'h00000000000000000000000000000000000000000000000000000000000000, \r_data$117  };
+      4'h9:
+          hread_mux = { 224'h00000000000000000000000000000000000000000000000000000000, csr_q4 };
+      4'ha:
+          hread_mux = { 192'h000000000000000000000000000000000000000000000000, \r_data$119  };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    s_axis_tready = 1'h0;
+    casez (ctl_state)
+      3'h0:
+          s_axis_tready = 1'h1;
+      3'h1:
+          s_axis_tready = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    clear = 1'h0;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h4:
+                  clear = 1'h1;
+            endcase
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    take = 1'h0;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          take = \$5 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    w_en = 1'h0;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          w_en = rv5;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    w_data = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          w_data = { \$6 , hread_data };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    r_addr = 6'h00;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          r_addr = \$7 [5:0];
+    endcase
+    if (host_reading) begin
+      r_addr = haddr[5:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_en$133  = 1'h0;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            \w_en$133  = 1'h1;
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    w_addr = 6'h00;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            w_addr = haddr[5:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_data$136  = 128'h00000000000000000000000000000000;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            \w_data$136  = s_axis_tdata[127:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_en$137  = 1'h0;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            \w_en$137  = 1'h1;
+      endcase
+    end
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            \w_en$137  = sb8[0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_addr$138  = 9'h000;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            \w_addr$138  = haddr[8:0];
+      endcase
+    end
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            \w_addr$138  = sb8[9:1];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_data$139  = 128'h00000000000000000000000000000000;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            \w_data$139  = s_axis_tdata[127:0];
+      endcase
+    end
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            \w_data$139  = { \o__payload$395 , \o__payload$394 , \o__payload$393 , \o__payload$392 , \o__payload$391 , \o__payload$390 , \o__payload$389 , \o__payload$388  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_en$140  = 1'h0;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            \w_en$140  = 1'h1;
+      endcase
+    end
+    if (\col_valid$409 ) begin
+      \w_en$140  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_addr$141  = 7'h00;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            \w_addr$141  = haddr[6:0];
+      endcase
+    end
+    if (\col_valid$409 ) begin
+      \w_addr$141  = \col_addr$410 [6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_data$142  = 128'h00000000000000000000000000000000;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            \w_data$142  = s_axis_tdata[127:0];
+      endcase
+    end
+    if (\col_valid$409 ) begin
+      \w_data$142  = \col_data$411 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_en$143  = 1'h0;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            \w_en$143  = 1'h1;
+      endcase
+    end
+    if (col_valid) begin
+      \w_en$143  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_addr$144  = 10'h000;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            \w_addr$144  = haddr[9:0];
+      endcase
+    end
+    if (col_valid) begin
+      \w_addr$144  = col_addr[9:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_data$145  = 64'h0000000000000000;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            \w_data$145  = s_axis_tdata[63:0];
+      endcase
+    end
+    if (col_valid) begin
+      \w_data$145  = col_data;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_en$146  = 1'h0;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            \w_en$146  = 1'h1;
+      endcase
+    end
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            \w_en$146  = sb8[0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_addr$147  = 10'h000;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            \w_addr$147  = haddr[9:0];
+      endcase
+    end
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            \w_addr$147  = sb8[10:1];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_data$148  = 64'h0000000000000000;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            \w_data$148  = s_axis_tdata[63:0];
+      endcase
+    end
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            \w_data$148  = { \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_en$149  = 1'h0;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            \w_en$149  = 1'h1;
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_addr$150  = 7'h00;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            \w_addr$150  = haddr[6:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_data$151  = 64'h0000000000000000;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            \w_data$151  = s_axis_tdata[63:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_en$152  = 1'h0;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            /* empty */;
+        4'h6:
+            \w_en$152  = 1'h1;
+      endcase
+    end
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            \w_en$152  = sb8[0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_addr$153  = 9'h000;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            /* empty */;
+        4'h6:
+            \w_addr$153  = haddr[8:0];
+      endcase
+    end
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            \w_addr$153  = sb8[25:17];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_data$154  = 16'h0000;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            /* empty */;
+        4'h6:
+            \w_data$154  = s_axis_tdata[15:0];
+      endcase
+    end
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            \w_data$154  = { \o__payload$348 [9:8], \o__payload$347 [9:8], \o__payload$346 [9:8], \o__payload$345 [9:8], \o__payload$344 [9:8], \o__payload$343 [9:8], \o__payload$342 [9:8], \o__payload$341 [9:8] };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_en$155  = 1'h0;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            /* empty */;
+        4'h6:
+            /* empty */;
+        4'h7:
+            \w_en$155  = 1'h1;
+      endcase
+    end
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            \w_en$155  = sb2[0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_addr$156  = 8'h00;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            /* empty */;
+        4'h6:
+            /* empty */;
+        4'h7:
+            \w_addr$156  = haddr[7:0];
+      endcase
+    end
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            \w_addr$156  = sb2[8:1];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_data$157  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            /* empty */;
+        4'h6:
+            /* empty */;
+        4'h7:
+            \w_data$157  = s_axis_tdata;
+      endcase
+    end
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            \w_data$157  = { \o__payload$386 , \o__payload$385 , \o__payload$384 , \o__payload$383 , \o__payload$382 , \o__payload$381 , \o__payload$380 , \o__payload$379  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_en$158  = 1'h0;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            /* empty */;
+        4'h6:
+            /* empty */;
+        4'h7:
+            /* empty */;
+        4'h8:
+            \w_en$158  = 1'h1;
+      endcase
+    end
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            \w_en$158  = \$207 ;
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_addr$159  = 6'h00;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            /* empty */;
+        4'h6:
+            /* empty */;
+        4'h7:
+            /* empty */;
+        4'h8:
+            \w_addr$159  = haddr[5:0];
+      endcase
+    end
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            \w_addr$159  = sb9[41:36];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_data$160  = 8'h00;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            /* empty */;
+        4'h6:
+            /* empty */;
+        4'h7:
+            /* empty */;
+        4'h8:
+            \w_data$160  = s_axis_tdata[7:0];
+      endcase
+    end
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            \w_data$160  = new_i;
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_en$161  = 1'h0;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            /* empty */;
+        4'h6:
+            /* empty */;
+        4'h7:
+            /* empty */;
+        4'h8:
+            /* empty */;
+        4'ha:
+            \w_en$161  = 1'h1;
+      endcase
+    end
+    if (executing) begin
+      casez (ibits[2:0])
+        3'h1:
+            /* empty */;
+        3'h2:
+            \w_en$161  = sb9[0];
+      endcase
+    end
+  end
   assign o__payload = i__payload;
   assign i__ready = o__ready;
   assign o__valid = i__valid;
@@ -7058,10 +7430,10 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \step_count$97  = step_count;
   assign run_cycles = cycle_count;
   assign \flags$99  = flags;
-  assign epi_o = \$11 [15:0];
-  assign epi_a = \$12 [15:0];
-  assign s3_valid = \i__valid$213 ;
-  assign \i__payload$221  = e_acc3[31:0];
+  assign epi_o = \$12 [15:0];
+  assign epi_a = \$13 [15:0];
+  assign s5_valid = \i__valid$212 ;
+  assign \i__payload$220  = e_acc5[31:0];
   assign multiplier = ibits[262:231];
   assign shift = ibits[268:263];
   assign lr_multiplier = ibits[300:269];
@@ -7069,163 +7441,163 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign decay_multiplier = ibits[322:307];
   assign decay_shift = ibits[343:339];
   assign decay_enable = ibits[345];
-  assign \clear$234  = clear;
-  assign \i__payload$236  = e_acc3[63:32];
-  assign \multiplier$237  = ibits[262:231];
-  assign \shift$238  = ibits[268:263];
-  assign \lr_multiplier$243  = ibits[300:269];
-  assign \lr_shift$244  = ibits[306:301];
-  assign \decay_multiplier$245  = ibits[322:307];
-  assign \decay_shift$246  = ibits[343:339];
-  assign \decay_enable$247  = ibits[345];
-  assign \clear$248  = clear;
-  assign \i__payload$250  = e_acc3[95:64];
-  assign \multiplier$251  = ibits[262:231];
-  assign \shift$252  = ibits[268:263];
-  assign \lr_multiplier$257  = ibits[300:269];
-  assign \lr_shift$258  = ibits[306:301];
-  assign \decay_multiplier$259  = ibits[322:307];
-  assign \decay_shift$260  = ibits[343:339];
-  assign \decay_enable$261  = ibits[345];
-  assign \clear$262  = clear;
-  assign \i__payload$264  = e_acc3[127:96];
-  assign \multiplier$265  = ibits[262:231];
-  assign \shift$266  = ibits[268:263];
-  assign \lr_multiplier$271  = ibits[300:269];
-  assign \lr_shift$272  = ibits[306:301];
-  assign \decay_multiplier$273  = ibits[322:307];
-  assign \decay_shift$274  = ibits[343:339];
-  assign \decay_enable$275  = ibits[345];
-  assign \clear$276  = clear;
-  assign \i__payload$278  = e_acc3[159:128];
-  assign \multiplier$279  = ibits[262:231];
-  assign \shift$280  = ibits[268:263];
-  assign \lr_multiplier$285  = ibits[300:269];
-  assign \lr_shift$286  = ibits[306:301];
-  assign \decay_multiplier$287  = ibits[322:307];
-  assign \decay_shift$288  = ibits[343:339];
-  assign \decay_enable$289  = ibits[345];
-  assign \clear$290  = clear;
-  assign \i__payload$292  = e_acc3[191:160];
-  assign \multiplier$293  = ibits[262:231];
-  assign \shift$294  = ibits[268:263];
-  assign \lr_multiplier$299  = ibits[300:269];
-  assign \lr_shift$300  = ibits[306:301];
-  assign \decay_multiplier$301  = ibits[322:307];
-  assign \decay_shift$302  = ibits[343:339];
-  assign \decay_enable$303  = ibits[345];
-  assign \clear$304  = clear;
-  assign \i__payload$306  = e_acc3[223:192];
-  assign \multiplier$307  = ibits[262:231];
-  assign \shift$308  = ibits[268:263];
-  assign \lr_multiplier$313  = ibits[300:269];
-  assign \lr_shift$314  = ibits[306:301];
-  assign \decay_multiplier$315  = ibits[322:307];
-  assign \decay_shift$316  = ibits[343:339];
-  assign \decay_enable$317  = ibits[345];
-  assign \clear$318  = clear;
-  assign \i__payload$320  = e_acc3[255:224];
-  assign \multiplier$321  = ibits[262:231];
-  assign \shift$322  = ibits[268:263];
-  assign \lr_multiplier$327  = ibits[300:269];
-  assign \lr_shift$328  = ibits[306:301];
-  assign \decay_multiplier$329  = ibits[322:307];
-  assign \decay_shift$330  = ibits[343:339];
-  assign \decay_enable$331  = ibits[345];
-  assign \clear$332  = clear;
+  assign \clear$233  = clear;
+  assign \i__payload$235  = e_acc5[63:32];
+  assign \multiplier$236  = ibits[262:231];
+  assign \shift$237  = ibits[268:263];
+  assign \lr_multiplier$242  = ibits[300:269];
+  assign \lr_shift$243  = ibits[306:301];
+  assign \decay_multiplier$244  = ibits[322:307];
+  assign \decay_shift$245  = ibits[343:339];
+  assign \decay_enable$246  = ibits[345];
+  assign \clear$247  = clear;
+  assign \i__payload$249  = e_acc5[95:64];
+  assign \multiplier$250  = ibits[262:231];
+  assign \shift$251  = ibits[268:263];
+  assign \lr_multiplier$256  = ibits[300:269];
+  assign \lr_shift$257  = ibits[306:301];
+  assign \decay_multiplier$258  = ibits[322:307];
+  assign \decay_shift$259  = ibits[343:339];
+  assign \decay_enable$260  = ibits[345];
+  assign \clear$261  = clear;
+  assign \i__payload$263  = e_acc5[127:96];
+  assign \multiplier$264  = ibits[262:231];
+  assign \shift$265  = ibits[268:263];
+  assign \lr_multiplier$270  = ibits[300:269];
+  assign \lr_shift$271  = ibits[306:301];
+  assign \decay_multiplier$272  = ibits[322:307];
+  assign \decay_shift$273  = ibits[343:339];
+  assign \decay_enable$274  = ibits[345];
+  assign \clear$275  = clear;
+  assign \i__payload$277  = e_acc5[159:128];
+  assign \multiplier$278  = ibits[262:231];
+  assign \shift$279  = ibits[268:263];
+  assign \lr_multiplier$284  = ibits[300:269];
+  assign \lr_shift$285  = ibits[306:301];
+  assign \decay_multiplier$286  = ibits[322:307];
+  assign \decay_shift$287  = ibits[343:339];
+  assign \decay_enable$288  = ibits[345];
+  assign \clear$289  = clear;
+  assign \i__payload$291  = e_acc5[191:160];
+  assign \multiplier$292  = ibits[262:231];
+  assign \shift$293  = ibits[268:263];
+  assign \lr_multiplier$298  = ibits[300:269];
+  assign \lr_shift$299  = ibits[306:301];
+  assign \decay_multiplier$300  = ibits[322:307];
+  assign \decay_shift$301  = ibits[343:339];
+  assign \decay_enable$302  = ibits[345];
+  assign \clear$303  = clear;
+  assign \i__payload$305  = e_acc5[223:192];
+  assign \multiplier$306  = ibits[262:231];
+  assign \shift$307  = ibits[268:263];
+  assign \lr_multiplier$312  = ibits[300:269];
+  assign \lr_shift$313  = ibits[306:301];
+  assign \decay_multiplier$314  = ibits[322:307];
+  assign \decay_shift$315  = ibits[343:339];
+  assign \decay_enable$316  = ibits[345];
+  assign \clear$317  = clear;
+  assign \i__payload$319  = e_acc5[255:224];
+  assign \multiplier$320  = ibits[262:231];
+  assign \shift$321  = ibits[268:263];
+  assign \lr_multiplier$326  = ibits[300:269];
+  assign \lr_shift$327  = ibits[306:301];
+  assign \decay_multiplier$328  = ibits[322:307];
+  assign \decay_shift$329  = ibits[343:339];
+  assign \decay_enable$330  = ibits[345];
+  assign \clear$331  = clear;
   assign \busy$413  = col_valid;
   assign \busy$414  = \col_valid$409 ;
-  assign \clear$423  = clear;
-  assign \o__payload$172.row  = \o__payload$172 [2:0];
-  assign \o__payload$172.acc  = \o__payload$172 [258:3];
-  assign \o__payload$172.acc[0]  = \o__payload$172 [34:3];
-  assign \o__payload$172.acc[1]  = \o__payload$172 [66:35];
-  assign \o__payload$172.acc[2]  = \o__payload$172 [98:67];
-  assign \o__payload$172.acc[3]  = \o__payload$172 [130:99];
-  assign \o__payload$172.acc[4]  = \o__payload$172 [162:131];
-  assign \o__payload$172.acc[5]  = \o__payload$172 [194:163];
-  assign \o__payload$172.acc[6]  = \o__payload$172 [226:195];
-  assign \o__payload$172.acc[7]  = \o__payload$172 [258:227];
-  assign \i__payload$215.narrow  = \i__payload$215 [63:0];
-  assign \i__payload$215.narrow[0]  = \i__payload$215 [7:0];
-  assign \i__payload$215.narrow[1]  = \i__payload$215 [15:8];
-  assign \i__payload$215.narrow[2]  = \i__payload$215 [23:16];
-  assign \i__payload$215.narrow[3]  = \i__payload$215 [31:24];
-  assign \i__payload$215.narrow[4]  = \i__payload$215 [39:32];
-  assign \i__payload$215.narrow[5]  = \i__payload$215 [47:40];
-  assign \i__payload$215.narrow[6]  = \i__payload$215 [55:48];
-  assign \i__payload$215.narrow[7]  = \i__payload$215 [63:56];
-  assign \i__payload$215.wide  = \i__payload$215 [319:64];
-  assign \i__payload$215.wide[0]  = \i__payload$215 [95:64];
-  assign \i__payload$215.wide[1]  = \i__payload$215 [127:96];
-  assign \i__payload$215.wide[2]  = \i__payload$215 [159:128];
-  assign \i__payload$215.wide[3]  = \i__payload$215 [191:160];
-  assign \i__payload$215.wide[4]  = \i__payload$215 [223:192];
-  assign \i__payload$215.wide[5]  = \i__payload$215 [255:224];
-  assign \i__payload$215.wide[6]  = \i__payload$215 [287:256];
-  assign \i__payload$215.wide[7]  = \i__payload$215 [319:288];
-  assign \i__payload$215.first  = \i__payload$215 [320];
-  assign \i__payload$215.last  = \i__payload$215 [321];
-  assign \e_r3.valid  = e_r3[0];
-  assign \e_r3.o_addr  = e_r3[16:1];
-  assign \e_r3.a_addr  = e_r3[32:17];
-  assign \e_r3.row  = e_r3[35:33];
-  assign \e_r3.p_addr  = e_r3[51:36];
-  assign \e_r3.last_n  = e_r3[52];
-  assign \e_r3.first_n  = e_r3[53];
-  assign \e_r3.t_base  = e_r3[69:54];
-  assign \e_r3.mask  = e_r3[77:70];
-  assign \e_r3.nlane  = e_r3[85:78];
-  assign \i__payload$226.delta  = \i__payload$226 [31:0];
-  assign \i__payload$226.region  = \i__payload$226 [33:32];
-  assign \i__payload$228.w  = \i__payload$228 [15:0];
-  assign \i__payload$228.g  = \i__payload$228 [47:16];
-  assign \i__payload$240.delta  = \i__payload$240 [31:0];
-  assign \i__payload$240.region  = \i__payload$240 [33:32];
-  assign \i__payload$242.w  = \i__payload$242 [15:0];
-  assign \i__payload$242.g  = \i__payload$242 [47:16];
-  assign \i__payload$254.delta  = \i__payload$254 [31:0];
-  assign \i__payload$254.region  = \i__payload$254 [33:32];
-  assign \i__payload$256.w  = \i__payload$256 [15:0];
-  assign \i__payload$256.g  = \i__payload$256 [47:16];
-  assign \i__payload$268.delta  = \i__payload$268 [31:0];
-  assign \i__payload$268.region  = \i__payload$268 [33:32];
-  assign \i__payload$270.w  = \i__payload$270 [15:0];
-  assign \i__payload$270.g  = \i__payload$270 [47:16];
-  assign \i__payload$282.delta  = \i__payload$282 [31:0];
-  assign \i__payload$282.region  = \i__payload$282 [33:32];
-  assign \i__payload$284.w  = \i__payload$284 [15:0];
-  assign \i__payload$284.g  = \i__payload$284 [47:16];
-  assign \i__payload$296.delta  = \i__payload$296 [31:0];
-  assign \i__payload$296.region  = \i__payload$296 [33:32];
-  assign \i__payload$298.w  = \i__payload$298 [15:0];
-  assign \i__payload$298.g  = \i__payload$298 [47:16];
-  assign \i__payload$310.delta  = \i__payload$310 [31:0];
-  assign \i__payload$310.region  = \i__payload$310 [33:32];
-  assign \i__payload$312.w  = \i__payload$312 [15:0];
-  assign \i__payload$312.g  = \i__payload$312 [47:16];
-  assign \i__payload$324.delta  = \i__payload$324 [31:0];
-  assign \i__payload$324.region  = \i__payload$324 [33:32];
-  assign \i__payload$326.w  = \i__payload$326 [15:0];
-  assign \i__payload$326.g  = \i__payload$326 [47:16];
-  assign \i__payload$334.y_hat  = \i__payload$334 [63:0];
-  assign \i__payload$334.y_hat[0]  = \i__payload$334 [7:0];
-  assign \i__payload$334.y_hat[1]  = \i__payload$334 [15:8];
-  assign \i__payload$334.y_hat[2]  = \i__payload$334 [23:16];
-  assign \i__payload$334.y_hat[3]  = \i__payload$334 [31:24];
-  assign \i__payload$334.y_hat[4]  = \i__payload$334 [39:32];
-  assign \i__payload$334.y_hat[5]  = \i__payload$334 [47:40];
-  assign \i__payload$334.y_hat[6]  = \i__payload$334 [55:48];
-  assign \i__payload$334.y_hat[7]  = \i__payload$334 [63:56];
-  assign \i__payload$334.y  = \i__payload$334 [127:64];
-  assign \i__payload$334.y[0]  = \i__payload$334 [71:64];
-  assign \i__payload$334.y[1]  = \i__payload$334 [79:72];
-  assign \i__payload$334.y[2]  = \i__payload$334 [87:80];
-  assign \i__payload$334.y[3]  = \i__payload$334 [95:88];
-  assign \i__payload$334.y[4]  = \i__payload$334 [103:96];
-  assign \i__payload$334.y[5]  = \i__payload$334 [111:104];
-  assign \i__payload$334.y[6]  = \i__payload$334 [119:112];
-  assign \i__payload$334.y[7]  = \i__payload$334 [127:120];
+  assign \clear$425  = clear;
+  assign \o__payload$170.row  = \o__payload$170 [2:0];
+  assign \o__payload$170.acc  = \o__payload$170 [258:3];
+  assign \o__payload$170.acc[0]  = \o__payload$170 [34:3];
+  assign \o__payload$170.acc[1]  = \o__payload$170 [66:35];
+  assign \o__payload$170.acc[2]  = \o__payload$170 [98:67];
+  assign \o__payload$170.acc[3]  = \o__payload$170 [130:99];
+  assign \o__payload$170.acc[4]  = \o__payload$170 [162:131];
+  assign \o__payload$170.acc[5]  = \o__payload$170 [194:163];
+  assign \o__payload$170.acc[6]  = \o__payload$170 [226:195];
+  assign \o__payload$170.acc[7]  = \o__payload$170 [258:227];
+  assign \i__payload$214.narrow  = \i__payload$214 [63:0];
+  assign \i__payload$214.narrow[0]  = \i__payload$214 [7:0];
+  assign \i__payload$214.narrow[1]  = \i__payload$214 [15:8];
+  assign \i__payload$214.narrow[2]  = \i__payload$214 [23:16];
+  assign \i__payload$214.narrow[3]  = \i__payload$214 [31:24];
+  assign \i__payload$214.narrow[4]  = \i__payload$214 [39:32];
+  assign \i__payload$214.narrow[5]  = \i__payload$214 [47:40];
+  assign \i__payload$214.narrow[6]  = \i__payload$214 [55:48];
+  assign \i__payload$214.narrow[7]  = \i__payload$214 [63:56];
+  assign \i__payload$214.wide  = \i__payload$214 [319:64];
+  assign \i__payload$214.wide[0]  = \i__payload$214 [95:64];
+  assign \i__payload$214.wide[1]  = \i__payload$214 [127:96];
+  assign \i__payload$214.wide[2]  = \i__payload$214 [159:128];
+  assign \i__payload$214.wide[3]  = \i__payload$214 [191:160];
+  assign \i__payload$214.wide[4]  = \i__payload$214 [223:192];
+  assign \i__payload$214.wide[5]  = \i__payload$214 [255:224];
+  assign \i__payload$214.wide[6]  = \i__payload$214 [287:256];
+  assign \i__payload$214.wide[7]  = \i__payload$214 [319:288];
+  assign \i__payload$214.first  = \i__payload$214 [320];
+  assign \i__payload$214.last  = \i__payload$214 [321];
+  assign \e_r5.valid  = e_r5[0];
+  assign \e_r5.o_addr  = e_r5[16:1];
+  assign \e_r5.a_addr  = e_r5[32:17];
+  assign \e_r5.row  = e_r5[35:33];
+  assign \e_r5.p_addr  = e_r5[51:36];
+  assign \e_r5.last_n  = e_r5[52];
+  assign \e_r5.first_n  = e_r5[53];
+  assign \e_r5.t_base  = e_r5[69:54];
+  assign \e_r5.mask  = e_r5[77:70];
+  assign \e_r5.nlane  = e_r5[85:78];
+  assign \i__payload$225.delta  = \i__payload$225 [31:0];
+  assign \i__payload$225.region  = \i__payload$225 [33:32];
+  assign \i__payload$227.w  = \i__payload$227 [15:0];
+  assign \i__payload$227.g  = \i__payload$227 [47:16];
+  assign \i__payload$239.delta  = \i__payload$239 [31:0];
+  assign \i__payload$239.region  = \i__payload$239 [33:32];
+  assign \i__payload$241.w  = \i__payload$241 [15:0];
+  assign \i__payload$241.g  = \i__payload$241 [47:16];
+  assign \i__payload$253.delta  = \i__payload$253 [31:0];
+  assign \i__payload$253.region  = \i__payload$253 [33:32];
+  assign \i__payload$255.w  = \i__payload$255 [15:0];
+  assign \i__payload$255.g  = \i__payload$255 [47:16];
+  assign \i__payload$267.delta  = \i__payload$267 [31:0];
+  assign \i__payload$267.region  = \i__payload$267 [33:32];
+  assign \i__payload$269.w  = \i__payload$269 [15:0];
+  assign \i__payload$269.g  = \i__payload$269 [47:16];
+  assign \i__payload$281.delta  = \i__payload$281 [31:0];
+  assign \i__payload$281.region  = \i__payload$281 [33:32];
+  assign \i__payload$283.w  = \i__payload$283 [15:0];
+  assign \i__payload$283.g  = \i__payload$283 [47:16];
+  assign \i__payload$295.delta  = \i__payload$295 [31:0];
+  assign \i__payload$295.region  = \i__payload$295 [33:32];
+  assign \i__payload$297.w  = \i__payload$297 [15:0];
+  assign \i__payload$297.g  = \i__payload$297 [47:16];
+  assign \i__payload$309.delta  = \i__payload$309 [31:0];
+  assign \i__payload$309.region  = \i__payload$309 [33:32];
+  assign \i__payload$311.w  = \i__payload$311 [15:0];
+  assign \i__payload$311.g  = \i__payload$311 [47:16];
+  assign \i__payload$323.delta  = \i__payload$323 [31:0];
+  assign \i__payload$323.region  = \i__payload$323 [33:32];
+  assign \i__payload$325.w  = \i__payload$325 [15:0];
+  assign \i__payload$325.g  = \i__payload$325 [47:16];
+  assign \i__payload$333.y_hat  = \i__payload$333 [63:0];
+  assign \i__payload$333.y_hat[0]  = \i__payload$333 [7:0];
+  assign \i__payload$333.y_hat[1]  = \i__payload$333 [15:8];
+  assign \i__payload$333.y_hat[2]  = \i__payload$333 [23:16];
+  assign \i__payload$333.y_hat[3]  = \i__payload$333 [31:24];
+  assign \i__payload$333.y_hat[4]  = \i__payload$333 [39:32];
+  assign \i__payload$333.y_hat[5]  = \i__payload$333 [47:40];
+  assign \i__payload$333.y_hat[6]  = \i__payload$333 [55:48];
+  assign \i__payload$333.y_hat[7]  = \i__payload$333 [63:56];
+  assign \i__payload$333.y  = \i__payload$333 [127:64];
+  assign \i__payload$333.y[0]  = \i__payload$333 [71:64];
+  assign \i__payload$333.y[1]  = \i__payload$333 [79:72];
+  assign \i__payload$333.y[2]  = \i__payload$333 [87:80];
+  assign \i__payload$333.y[3]  = \i__payload$333 [95:88];
+  assign \i__payload$333.y[4]  = \i__payload$333 [103:96];
+  assign \i__payload$333.y[5]  = \i__payload$333 [111:104];
+  assign \i__payload$333.y[6]  = \i__payload$333 [119:112];
+  assign \i__payload$333.y[7]  = \i__payload$333 [127:120];
   assign \sb6.valid  = sb6[0];
   assign \sb6.o_addr  = sb6[16:1];
   assign \sb6.a_addr  = sb6[32:17];
@@ -7313,6 +7685,26 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \e_r2.t_base  = e_r2[69:54];
   assign \e_r2.mask  = e_r2[77:70];
   assign \e_r2.nlane  = e_r2[85:78];
+  assign \e_r3.valid  = e_r3[0];
+  assign \e_r3.o_addr  = e_r3[16:1];
+  assign \e_r3.a_addr  = e_r3[32:17];
+  assign \e_r3.row  = e_r3[35:33];
+  assign \e_r3.p_addr  = e_r3[51:36];
+  assign \e_r3.last_n  = e_r3[52];
+  assign \e_r3.first_n  = e_r3[53];
+  assign \e_r3.t_base  = e_r3[69:54];
+  assign \e_r3.mask  = e_r3[77:70];
+  assign \e_r3.nlane  = e_r3[85:78];
+  assign \e_r4.valid  = e_r4[0];
+  assign \e_r4.o_addr  = e_r4[16:1];
+  assign \e_r4.a_addr  = e_r4[32:17];
+  assign \e_r4.row  = e_r4[35:33];
+  assign \e_r4.p_addr  = e_r4[51:36];
+  assign \e_r4.last_n  = e_r4[52];
+  assign \e_r4.first_n  = e_r4[53];
+  assign \e_r4.t_base  = e_r4[69:54];
+  assign \e_r4.mask  = e_r4[77:70];
+  assign \e_r4.nlane  = e_r4[85:78];
   assign \sb1.valid  = sb1[0];
   assign \sb1.o_addr  = sb1[16:1];
   assign \sb1.a_addr  = sb1[32:17];
@@ -7363,72 +7755,72 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb7.t_base  = sb7[69:54];
   assign \sb7.mask  = sb7[77:70];
   assign \sb7.nlane  = sb7[85:78];
-  assign \i__payload$334 [127:120] = y6[63:56];
-  assign \i__payload$334 [63:56] = \$38 ;
-  assign \i__payload$334 [119:112] = y6[55:48];
-  assign \i__payload$334 [55:48] = \$37 ;
-  assign \i__payload$334 [111:104] = y6[47:40];
-  assign \i__payload$334 [47:40] = \$36 ;
-  assign \i__payload$334 [103:96] = y6[39:32];
-  assign \i__payload$334 [39:32] = \$35 ;
-  assign \i__payload$334 [95:88] = y6[31:24];
-  assign \i__payload$334 [31:24] = \$34 ;
-  assign \i__payload$334 [87:80] = y6[23:16];
-  assign \i__payload$334 [23:16] = \$33 ;
-  assign \i__payload$334 [79:72] = y6[15:8];
-  assign \i__payload$334 [15:8] = \$32 ;
-  assign \i__payload$334 [71:64] = y6[7:0];
-  assign \i__payload$334 [7:0] = \$31 ;
-  assign \i__payload$326 [47:16] = e_acc3[255:224];
-  assign \i__payload$326 [15:0] = \r_data$110 [127:112];
-  assign \i__payload$324 [33:32] = \r_data$115 [15:14];
-  assign \i__payload$324 [31:0] = e_acc3[255:224];
-  assign \i__payload$312 [47:16] = e_acc3[223:192];
-  assign \i__payload$312 [15:0] = \r_data$110 [111:96];
-  assign \i__payload$310 [33:32] = \r_data$115 [13:12];
-  assign \i__payload$310 [31:0] = e_acc3[223:192];
-  assign \i__payload$298 [47:16] = e_acc3[191:160];
-  assign \i__payload$298 [15:0] = \r_data$110 [95:80];
-  assign \i__payload$296 [33:32] = \r_data$115 [11:10];
-  assign \i__payload$296 [31:0] = e_acc3[191:160];
-  assign \i__payload$284 [47:16] = e_acc3[159:128];
-  assign \i__payload$284 [15:0] = \r_data$110 [79:64];
-  assign \i__payload$282 [33:32] = \r_data$115 [9:8];
-  assign \i__payload$282 [31:0] = e_acc3[159:128];
-  assign \i__payload$270 [47:16] = e_acc3[127:96];
-  assign \i__payload$270 [15:0] = \r_data$110 [63:48];
-  assign \i__payload$268 [33:32] = \r_data$115 [7:6];
-  assign \i__payload$268 [31:0] = e_acc3[127:96];
-  assign \i__payload$256 [47:16] = e_acc3[95:64];
-  assign \i__payload$256 [15:0] = \r_data$110 [47:32];
-  assign \i__payload$254 [33:32] = \r_data$115 [5:4];
-  assign \i__payload$254 [31:0] = e_acc3[95:64];
-  assign \i__payload$242 [47:16] = e_acc3[63:32];
-  assign \i__payload$242 [15:0] = \r_data$110 [31:16];
-  assign \i__payload$240 [33:32] = \r_data$115 [3:2];
-  assign \i__payload$240 [31:0] = e_acc3[63:32];
-  assign \i__payload$228 [47:16] = e_acc3[31:0];
-  assign \i__payload$228 [15:0] = \r_data$110 [15:0];
-  assign \i__payload$226 [33:32] = \r_data$115 [1:0];
-  assign \i__payload$226 [31:0] = e_acc3[31:0];
-  assign \i__payload$215 [319:288] = wide_data[255:224];
-  assign \i__payload$215 [287:256] = wide_data[223:192];
-  assign \i__payload$215 [255:224] = wide_data[191:160];
-  assign \i__payload$215 [223:192] = wide_data[159:128];
-  assign \i__payload$215 [191:160] = wide_data[127:96];
-  assign \i__payload$215 [159:128] = wide_data[95:64];
-  assign \i__payload$215 [127:96] = wide_data[63:32];
-  assign \i__payload$215 [95:64] = wide_data[31:0];
-  assign \i__payload$215 [63:56] = \$21 [63:56];
-  assign \i__payload$215 [55:48] = \$20 [55:48];
-  assign \i__payload$215 [47:40] = \$19 [47:40];
-  assign \i__payload$215 [39:32] = \$18 [39:32];
-  assign \i__payload$215 [31:24] = \$17 [31:24];
-  assign \i__payload$215 [23:16] = \$16 [23:16];
-  assign \i__payload$215 [15:8] = \$15 [15:8];
-  assign \i__payload$215 [7:0] = \$14 [7:0];
-  assign \i__payload$215 [321] = s3_last;
-  assign \i__payload$215 [320] = s3_first;
+  assign \i__payload$333 [127:120] = y6[63:56];
+  assign \i__payload$333 [63:56] = \$39 ;
+  assign \i__payload$333 [119:112] = y6[55:48];
+  assign \i__payload$333 [55:48] = \$38 ;
+  assign \i__payload$333 [111:104] = y6[47:40];
+  assign \i__payload$333 [47:40] = \$37 ;
+  assign \i__payload$333 [103:96] = y6[39:32];
+  assign \i__payload$333 [39:32] = \$36 ;
+  assign \i__payload$333 [95:88] = y6[31:24];
+  assign \i__payload$333 [31:24] = \$35 ;
+  assign \i__payload$333 [87:80] = y6[23:16];
+  assign \i__payload$333 [23:16] = \$34 ;
+  assign \i__payload$333 [79:72] = y6[15:8];
+  assign \i__payload$333 [15:8] = \$33 ;
+  assign \i__payload$333 [71:64] = y6[7:0];
+  assign \i__payload$333 [7:0] = \$32 ;
+  assign \i__payload$325 [47:16] = e_acc5[255:224];
+  assign \i__payload$325 [15:0] = \r_data$110 [127:112];
+  assign \i__payload$323 [33:32] = \r_data$115 [15:14];
+  assign \i__payload$323 [31:0] = e_acc5[255:224];
+  assign \i__payload$311 [47:16] = e_acc5[223:192];
+  assign \i__payload$311 [15:0] = \r_data$110 [111:96];
+  assign \i__payload$309 [33:32] = \r_data$115 [13:12];
+  assign \i__payload$309 [31:0] = e_acc5[223:192];
+  assign \i__payload$297 [47:16] = e_acc5[191:160];
+  assign \i__payload$297 [15:0] = \r_data$110 [95:80];
+  assign \i__payload$295 [33:32] = \r_data$115 [11:10];
+  assign \i__payload$295 [31:0] = e_acc5[191:160];
+  assign \i__payload$283 [47:16] = e_acc5[159:128];
+  assign \i__payload$283 [15:0] = \r_data$110 [79:64];
+  assign \i__payload$281 [33:32] = \r_data$115 [9:8];
+  assign \i__payload$281 [31:0] = e_acc5[159:128];
+  assign \i__payload$269 [47:16] = e_acc5[127:96];
+  assign \i__payload$269 [15:0] = \r_data$110 [63:48];
+  assign \i__payload$267 [33:32] = \r_data$115 [7:6];
+  assign \i__payload$267 [31:0] = e_acc5[127:96];
+  assign \i__payload$255 [47:16] = e_acc5[95:64];
+  assign \i__payload$255 [15:0] = \r_data$110 [47:32];
+  assign \i__payload$253 [33:32] = \r_data$115 [5:4];
+  assign \i__payload$253 [31:0] = e_acc5[95:64];
+  assign \i__payload$241 [47:16] = e_acc5[63:32];
+  assign \i__payload$241 [15:0] = \r_data$110 [31:16];
+  assign \i__payload$239 [33:32] = \r_data$115 [3:2];
+  assign \i__payload$239 [31:0] = e_acc5[63:32];
+  assign \i__payload$227 [47:16] = e_acc5[31:0];
+  assign \i__payload$227 [15:0] = \r_data$110 [15:0];
+  assign \i__payload$225 [33:32] = \r_data$115 [1:0];
+  assign \i__payload$225 [31:0] = e_acc5[31:0];
+  assign \i__payload$214 [319:288] = wide_data[255:224];
+  assign \i__payload$214 [287:256] = wide_data[223:192];
+  assign \i__payload$214 [255:224] = wide_data[191:160];
+  assign \i__payload$214 [223:192] = wide_data[159:128];
+  assign \i__payload$214 [191:160] = wide_data[127:96];
+  assign \i__payload$214 [159:128] = wide_data[95:64];
+  assign \i__payload$214 [127:96] = wide_data[63:32];
+  assign \i__payload$214 [95:64] = wide_data[31:0];
+  assign \i__payload$214 [63:56] = \$22 [63:56];
+  assign \i__payload$214 [55:48] = \$21 [55:48];
+  assign \i__payload$214 [47:40] = \$20 [47:40];
+  assign \i__payload$214 [39:32] = \$19 [39:32];
+  assign \i__payload$214 [31:24] = \$18 [31:24];
+  assign \i__payload$214 [23:16] = \$17 [23:16];
+  assign \i__payload$214 [15:8] = \$16 [15:8];
+  assign \i__payload$214 [7:0] = \$15 [7:0];
+  assign \i__payload$214 [321] = s5_last;
+  assign \i__payload$214 [320] = s5_first;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -24711,46 +25103,56 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.mem_af (rst, w_en, w_addr, wp__data, r_addr, r_data, clk);
+module \nitro_engine.mem_af (rst, w_en, w_addr, w_data, r_addr, out, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
-  wire \$1 ;
+  reg [63:0] \$1 ;
   wire \$2 ;
-  reg [63:0] \$3 ;
-  reg [63:0] \$4 ;
-  reg [63:0] \$5 ;
-  reg \$6 ;
-  reg \$7 ;
-  reg [63:0] \$8 ;
+  wire \$3 ;
+  reg \$4 ;
   wire [8:0] \$signature__addr ;
-  wire [8:0] \$signature__addr$8 ;
+  wire [8:0] \$signature__addr$22 ;
   wire [63:0] \$signature__data ;
-  wire [63:0] \$signature__data$19 ;
+  wire [63:0] \$signature__data$13 ;
   reg [63:0] bank0_q = 64'h0000000000000000;
   reg [63:0] bank1_q = 64'h0000000000000000;
   input clk;
   wire clk;
-  (* init = 64'h0000000000000000 *)
-  wire [63:0] out;
+  reg [63:0] g0_q = 64'h0000000000000000;
+  (* keep = "true" *)
+  reg [9:0] g0_r_addr = 10'h000;
+  reg g0_sel1 = 1'h0;
+  reg g0_sel2 = 1'h0;
+  (* keep = "true" *)
+  reg [9:0] g0_w_addr = 10'h000;
+  (* keep = "true" *)
+  reg [63:0] g0_w_data = 64'h0000000000000000;
+  (* keep = "true" *)
+  reg g0_w_en = 1'h0;
+  output [63:0] out;
+  reg [63:0] out = 64'h0000000000000000;
   input [9:0] r_addr;
   wire [9:0] r_addr;
-  output [63:0] r_data;
-  reg [63:0] r_data = 64'h0000000000000000;
+  (* init = 64'h0000000000000000 *)
+  wire [63:0] r_data;
   input rst;
   wire rst;
-  reg sel1 = 1'h0;
-  reg sel2 = 1'h0;
   input [9:0] w_addr;
   wire [9:0] w_addr;
+  input [63:0] w_data;
   wire [63:0] w_data;
   input w_en;
   wire w_en;
   wire [8:0] wp__addr;
-  wire [8:0] \wp__addr$9 ;
-  input [63:0] wp__data;
+  wire [8:0] \wp__addr$23 ;
+  (* init = 64'h0000000000000000 *)
+  (* keep = "true" *)
   wire [63:0] wp__data;
-  wire [63:0] \wp__data$10 ;
+  (* init = 64'h0000000000000000 *)
+  (* keep = "true" *)
+  wire [63:0] \wp__data$24 ;
   wire wp__en;
-  wire \wp__en$11 ;
+  wire \wp__en$25 ;
+  (* no_rw_check = 32'd1 *)
   reg [63:0] bank0 [511:0];
   initial begin
     bank0[0] = 64'h0000000000000000;
@@ -25268,13 +25670,14 @@ module \nitro_engine.mem_af (rst, w_en, w_addr, wp__data, r_addr, r_data, clk);
   end
   always @(posedge clk) begin
     if (wp__en)
-      bank0[w_addr[8:0]] <= wp__data;
+      bank0[g0_w_addr[8:0]] <= g0_w_data;
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
-    _0_ <= bank0[r_addr[8:0]];
+    _0_ <= bank0[g0_r_addr[8:0]];
   end
   assign \$signature__data  = _0_;
+  (* no_rw_check = 32'd1 *)
   reg [63:0] bank1 [511:0];
   initial begin
     bank1[0] = 64'h0000000000000000;
@@ -25791,123 +26194,115 @@ module \nitro_engine.mem_af (rst, w_en, w_addr, wp__data, r_addr, r_data, clk);
     bank1[511] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\wp__en$11 )
-      bank1[w_addr[8:0]] <= wp__data;
+    if (\wp__en$25 )
+      bank1[g0_w_addr[8:0]] <= g0_w_data;
   end
   reg [63:0] _1_;
   always @(posedge clk) begin
-    _1_ <= bank1[r_addr[8:0]];
+    _1_ <= bank1[g0_r_addr[8:0]];
   end
-  assign \$signature__data$19  = _1_;
-  assign wp__en = w_en & \$1 ;
-  assign \wp__en$11  = w_en & \$2 ;
+  assign \$signature__data$13  = _1_;
   always @(posedge clk)
-    bank0_q <= \$4 ;
+    g0_r_addr <= r_addr;
   always @(posedge clk)
-    bank1_q <= \$5 ;
+    g0_w_addr <= w_addr;
   always @(posedge clk)
-    sel1 <= \$6 ;
+    g0_w_data <= w_data;
   always @(posedge clk)
-    sel2 <= \$7 ;
+    g0_w_en <= \$4 ;
   always @(posedge clk)
-    r_data <= \$8 ;
-  assign \$1  = ! w_addr[9];
+    bank0_q <= \$signature__data ;
+  always @(posedge clk)
+    bank1_q <= \$signature__data$13 ;
+  always @(posedge clk)
+    g0_sel1 <= g0_r_addr[9];
+  always @(posedge clk)
+    g0_sel2 <= g0_sel1;
+  always @(posedge clk)
+    g0_q <= \$1 ;
+  always @(posedge clk)
+    out <= g0_q;
+  assign \$2  = ! g0_w_addr[9];
+  assign wp__en = g0_w_en & \$2 ;
+  assign \wp__en$25  = g0_w_en & \$3 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$4  = w_en;
+    if (rst) begin
+      \$4  = 1'h0;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (sel2)
+    casez (g0_sel2)
       1'h0:
-          \$3  = bank0_q;
+          \$1  = bank0_q;
       1'h1:
-          \$3  = bank1_q;
+          \$1  = bank1_q;
     endcase
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$4  = \$signature__data ;
-    if (rst) begin
-      \$4  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$5  = \$signature__data$19 ;
-    if (rst) begin
-      \$5  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$6  = r_addr[9];
-    if (rst) begin
-      \$6  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$7  = sel1;
-    if (rst) begin
-      \$7  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$8  = \$3 ;
-    if (rst) begin
-      \$8  = 64'h0000000000000000;
-    end
-  end
-  assign \$signature__addr  = r_addr[8:0];
-  assign wp__addr = w_addr[8:0];
-  assign w_data = wp__data;
-  assign \$signature__addr$8  = r_addr[8:0];
-  assign \wp__addr$9  = w_addr[8:0];
-  assign \wp__data$10  = wp__data;
-  assign out = r_data;
-  assign \$2  = w_addr[9];
+  assign \$signature__addr  = g0_r_addr[8:0];
+  assign wp__addr = g0_w_addr[8:0];
+  assign wp__data = g0_w_data;
+  assign \$signature__addr$22  = g0_r_addr[8:0];
+  assign \wp__addr$23  = g0_w_addr[8:0];
+  assign \wp__data$24  = g0_w_data;
+  assign r_data = out;
+  assign \$3  = g0_w_addr[9];
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.mem_ag (rst, w_en, w_addr, wp__data, r_addr, r_data, clk);
+module \nitro_engine.mem_ag (rst, w_en, w_addr, w_data, r_addr, out, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
-  wire \$1 ;
+  reg [63:0] \$1 ;
   wire \$2 ;
-  reg [63:0] \$3 ;
-  reg [63:0] \$4 ;
-  reg [63:0] \$5 ;
-  reg \$6 ;
-  reg \$7 ;
-  reg [63:0] \$8 ;
+  wire \$3 ;
+  reg \$4 ;
   wire [8:0] \$signature__addr ;
-  wire [8:0] \$signature__addr$8 ;
+  wire [8:0] \$signature__addr$22 ;
   wire [63:0] \$signature__data ;
-  wire [63:0] \$signature__data$19 ;
+  wire [63:0] \$signature__data$13 ;
   reg [63:0] bank0_q = 64'h0000000000000000;
   reg [63:0] bank1_q = 64'h0000000000000000;
   input clk;
   wire clk;
-  (* init = 64'h0000000000000000 *)
-  wire [63:0] out;
+  reg [63:0] g0_q = 64'h0000000000000000;
+  (* keep = "true" *)
+  reg [9:0] g0_r_addr = 10'h000;
+  reg g0_sel1 = 1'h0;
+  reg g0_sel2 = 1'h0;
+  (* keep = "true" *)
+  reg [9:0] g0_w_addr = 10'h000;
+  (* keep = "true" *)
+  reg [63:0] g0_w_data = 64'h0000000000000000;
+  (* keep = "true" *)
+  reg g0_w_en = 1'h0;
+  output [63:0] out;
+  reg [63:0] out = 64'h0000000000000000;
   input [9:0] r_addr;
   wire [9:0] r_addr;
-  output [63:0] r_data;
-  reg [63:0] r_data = 64'h0000000000000000;
+  (* init = 64'h0000000000000000 *)
+  wire [63:0] r_data;
   input rst;
   wire rst;
-  reg sel1 = 1'h0;
-  reg sel2 = 1'h0;
   input [9:0] w_addr;
   wire [9:0] w_addr;
+  input [63:0] w_data;
   wire [63:0] w_data;
   input w_en;
   wire w_en;
   wire [8:0] wp__addr;
-  wire [8:0] \wp__addr$9 ;
-  input [63:0] wp__data;
+  wire [8:0] \wp__addr$23 ;
+  (* init = 64'h0000000000000000 *)
+  (* keep = "true" *)
   wire [63:0] wp__data;
-  wire [63:0] \wp__data$10 ;
+  (* init = 64'h0000000000000000 *)
+  (* keep = "true" *)
+  wire [63:0] \wp__data$24 ;
   wire wp__en;
-  wire \wp__en$11 ;
+  wire \wp__en$25 ;
+  (* no_rw_check = 32'd1 *)
   reg [63:0] bank0 [511:0];
   initial begin
     bank0[0] = 64'h0000000000000000;
@@ -26425,13 +26820,14 @@ module \nitro_engine.mem_ag (rst, w_en, w_addr, wp__data, r_addr, r_data, clk);
   end
   always @(posedge clk) begin
     if (wp__en)
-      bank0[w_addr[8:0]] <= wp__data;
+      bank0[g0_w_addr[8:0]] <= g0_w_data;
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
-    _0_ <= bank0[r_addr[8:0]];
+    _0_ <= bank0[g0_r_addr[8:0]];
   end
   assign \$signature__data  = _0_;
+  (* no_rw_check = 32'd1 *)
   reg [63:0] bank1 [383:0];
   initial begin
     bank1[0] = 64'h0000000000000000;
@@ -26820,109 +27216,106 @@ module \nitro_engine.mem_ag (rst, w_en, w_addr, wp__data, r_addr, r_data, clk);
     bank1[383] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\wp__en$11 )
-      bank1[w_addr[8:0]] <= wp__data;
+    if (\wp__en$25 )
+      bank1[g0_w_addr[8:0]] <= g0_w_data;
   end
   reg [63:0] _1_;
   always @(posedge clk) begin
-    _1_ <= bank1[r_addr[8:0]];
+    _1_ <= bank1[g0_r_addr[8:0]];
   end
-  assign \$signature__data$19  = _1_;
-  assign wp__en = w_en & \$1 ;
-  assign \wp__en$11  = w_en & \$2 ;
+  assign \$signature__data$13  = _1_;
   always @(posedge clk)
-    bank0_q <= \$4 ;
+    g0_r_addr <= r_addr;
   always @(posedge clk)
-    bank1_q <= \$5 ;
+    g0_w_addr <= w_addr;
   always @(posedge clk)
-    sel1 <= \$6 ;
+    g0_w_data <= w_data;
   always @(posedge clk)
-    sel2 <= \$7 ;
+    g0_w_en <= \$4 ;
   always @(posedge clk)
-    r_data <= \$8 ;
-  assign \$1  = ! w_addr[9];
+    bank0_q <= \$signature__data ;
+  always @(posedge clk)
+    bank1_q <= \$signature__data$13 ;
+  always @(posedge clk)
+    g0_sel1 <= g0_r_addr[9];
+  always @(posedge clk)
+    g0_sel2 <= g0_sel1;
+  always @(posedge clk)
+    g0_q <= \$1 ;
+  always @(posedge clk)
+    out <= g0_q;
+  assign \$2  = ! g0_w_addr[9];
+  assign wp__en = g0_w_en & \$2 ;
+  assign \wp__en$25  = g0_w_en & \$3 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$4  = w_en;
+    if (rst) begin
+      \$4  = 1'h0;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (sel2)
+    casez (g0_sel2)
       1'h0:
-          \$3  = bank0_q;
+          \$1  = bank0_q;
       1'h1:
-          \$3  = bank1_q;
+          \$1  = bank1_q;
     endcase
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4  = \$signature__data ;
-    if (rst) begin
-      \$4  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$5  = \$signature__data$19 ;
-    if (rst) begin
-      \$5  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$6  = r_addr[9];
-    if (rst) begin
-      \$6  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$7  = sel1;
-    if (rst) begin
-      \$7  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$8  = \$3 ;
-    if (rst) begin
-      \$8  = 64'h0000000000000000;
-    end
-  end
-  assign \$signature__addr  = r_addr[8:0];
-  assign wp__addr = w_addr[8:0];
-  assign w_data = wp__data;
-  assign \$signature__addr$8  = r_addr[8:0];
-  assign \wp__addr$9  = w_addr[8:0];
-  assign \wp__data$10  = wp__data;
-  assign out = r_data;
-  assign \$2  = w_addr[9];
+  assign \$signature__addr  = g0_r_addr[8:0];
+  assign wp__addr = g0_w_addr[8:0];
+  assign wp__data = g0_w_data;
+  assign \$signature__addr$22  = g0_r_addr[8:0];
+  assign \wp__addr$23  = g0_w_addr[8:0];
+  assign \wp__data$24  = g0_w_data;
+  assign r_data = out;
+  assign \$3  = g0_w_addr[9];
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.mem_d (rst, w_en, wp__addr, wp__data, r_addr, r_data, clk);
+module \nitro_engine.mem_d (rst, w_en, w_addr, w_data, r_addr, out, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
-  reg [255:0] \$1 ;
-  reg [255:0] \$2 ;
+  reg \$1 ;
+  (* init = 8'h00 *)
+  (* keep = "true" *)
   wire [7:0] \$signature__addr ;
   wire [255:0] \$signature__data ;
   reg [255:0] bank0_q = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   input clk;
   wire clk;
-  (* init = 256'h0000000000000000000000000000000000000000000000000000000000000000 *)
-  wire [255:0] out;
+  reg [255:0] g0_q = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  (* keep = "true" *)
+  reg [7:0] g0_r_addr = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] g0_w_addr = 8'h00;
+  (* keep = "true" *)
+  reg [255:0] g0_w_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  (* keep = "true" *)
+  reg g0_w_en = 1'h0;
+  output [255:0] out;
+  reg [255:0] out = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   input [7:0] r_addr;
   wire [7:0] r_addr;
-  output [255:0] r_data;
-  reg [255:0] r_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  (* init = 256'h0000000000000000000000000000000000000000000000000000000000000000 *)
+  wire [255:0] r_data;
   input rst;
   wire rst;
+  input [7:0] w_addr;
   wire [7:0] w_addr;
+  input [255:0] w_data;
   wire [255:0] w_data;
   input w_en;
   wire w_en;
-  input [7:0] wp__addr;
+  (* init = 8'h00 *)
+  (* keep = "true" *)
   wire [7:0] wp__addr;
-  input [255:0] wp__data;
+  (* init = 256'h0000000000000000000000000000000000000000000000000000000000000000 *)
+  (* keep = "true" *)
   wire [255:0] wp__data;
   wire wp__en;
+  (* no_rw_check = 32'd1 *)
   reg [255:0] bank0 [255:0];
   initial begin
     bank0[0] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
@@ -27184,65 +27577,83 @@ module \nitro_engine.mem_d (rst, w_en, wp__addr, wp__data, r_addr, r_data, clk);
   end
   always @(posedge clk) begin
     if (wp__en)
-      bank0[wp__addr] <= wp__data;
+      bank0[g0_w_addr] <= g0_w_data;
   end
   reg [255:0] _0_;
   always @(posedge clk) begin
-    _0_ <= bank0[r_addr];
+    _0_ <= bank0[g0_r_addr];
   end
   assign \$signature__data  = _0_;
   always @(posedge clk)
-    r_data <= \$2 ;
+    g0_w_en <= \$1 ;
   always @(posedge clk)
-    bank0_q <= \$1 ;
+    bank0_q <= \$signature__data ;
+  always @(posedge clk)
+    g0_q <= bank0_q;
+  always @(posedge clk)
+    out <= g0_q;
+  always @(posedge clk)
+    g0_r_addr <= r_addr;
+  always @(posedge clk)
+    g0_w_addr <= w_addr;
+  always @(posedge clk)
+    g0_w_data <= w_data;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1  = \$signature__data ;
+    \$1  = w_en;
     if (rst) begin
-      \$1  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$2  = bank0_q;
-    if (rst) begin
-      \$2  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  assign \$signature__addr  = r_addr;
-  assign w_addr = wp__addr;
-  assign w_data = wp__data;
-  assign out = r_data;
-  assign wp__en = w_en;
+  assign \$signature__addr  = g0_r_addr;
+  assign wp__addr = g0_w_addr;
+  assign wp__data = g0_w_data;
+  assign r_data = out;
+  assign wp__en = g0_w_en;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.mem_e (rst, w_en, wp__addr, wp__data, r_addr, r_data, clk);
+module \nitro_engine.mem_e (rst, w_en, w_addr, w_data, r_addr, out, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
-  reg [63:0] \$1 ;
-  reg [63:0] \$2 ;
+  reg \$1 ;
+  (* init = 7'h00 *)
+  (* keep = "true" *)
   wire [6:0] \$signature__addr ;
   wire [63:0] \$signature__data ;
   reg [63:0] bank0_q = 64'h0000000000000000;
   input clk;
   wire clk;
-  (* init = 64'h0000000000000000 *)
-  wire [63:0] out;
+  reg [63:0] g0_q = 64'h0000000000000000;
+  (* keep = "true" *)
+  reg [6:0] g0_r_addr = 7'h00;
+  (* keep = "true" *)
+  reg [6:0] g0_w_addr = 7'h00;
+  (* keep = "true" *)
+  reg [63:0] g0_w_data = 64'h0000000000000000;
+  (* keep = "true" *)
+  reg g0_w_en = 1'h0;
+  output [63:0] out;
+  reg [63:0] out = 64'h0000000000000000;
   input [6:0] r_addr;
   wire [6:0] r_addr;
-  output [63:0] r_data;
-  reg [63:0] r_data = 64'h0000000000000000;
+  (* init = 64'h0000000000000000 *)
+  wire [63:0] r_data;
   input rst;
   wire rst;
+  input [6:0] w_addr;
   wire [6:0] w_addr;
+  input [63:0] w_data;
   wire [63:0] w_data;
   input w_en;
   wire w_en;
-  input [6:0] wp__addr;
+  (* init = 7'h00 *)
+  (* keep = "true" *)
   wire [6:0] wp__addr;
-  input [63:0] wp__data;
+  (* init = 64'h0000000000000000 *)
+  (* keep = "true" *)
   wire [63:0] wp__data;
   wire wp__en;
+  (* no_rw_check = 32'd1 *)
   reg [63:0] bank0 [127:0];
   initial begin
     bank0[0] = 64'h0000000000000000;
@@ -27376,65 +27787,83 @@ module \nitro_engine.mem_e (rst, w_en, wp__addr, wp__data, r_addr, r_data, clk);
   end
   always @(posedge clk) begin
     if (wp__en)
-      bank0[wp__addr] <= wp__data;
+      bank0[g0_w_addr] <= g0_w_data;
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
-    _0_ <= bank0[r_addr];
+    _0_ <= bank0[g0_r_addr];
   end
   assign \$signature__data  = _0_;
   always @(posedge clk)
-    r_data <= \$2 ;
+    g0_w_en <= \$1 ;
   always @(posedge clk)
-    bank0_q <= \$1 ;
+    bank0_q <= \$signature__data ;
+  always @(posedge clk)
+    g0_q <= bank0_q;
+  always @(posedge clk)
+    out <= g0_q;
+  always @(posedge clk)
+    g0_r_addr <= r_addr;
+  always @(posedge clk)
+    g0_w_addr <= w_addr;
+  always @(posedge clk)
+    g0_w_data <= w_data;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1  = \$signature__data ;
+    \$1  = w_en;
     if (rst) begin
-      \$1  = 64'h0000000000000000;
+      \$1  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$2  = bank0_q;
-    if (rst) begin
-      \$2  = 64'h0000000000000000;
-    end
-  end
-  assign \$signature__addr  = r_addr;
-  assign w_addr = wp__addr;
-  assign w_data = wp__data;
-  assign out = r_data;
-  assign wp__en = w_en;
+  assign \$signature__addr  = g0_r_addr;
+  assign wp__addr = g0_w_addr;
+  assign wp__data = g0_w_data;
+  assign r_data = out;
+  assign wp__en = g0_w_en;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.mem_pred (rst, w_en, wp__addr, wp__data, r_addr, r_data, clk);
+module \nitro_engine.mem_pred (rst, w_en, w_addr, w_data, r_addr, out, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
-  reg [7:0] \$1 ;
-  reg [7:0] \$2 ;
+  reg \$1 ;
+  (* init = 6'h00 *)
+  (* keep = "true" *)
   wire [5:0] \$signature__addr ;
   wire [7:0] \$signature__data ;
   reg [7:0] bank0_q = 8'h00;
   input clk;
   wire clk;
-  (* init = 8'h00 *)
-  wire [7:0] out;
+  reg [7:0] g0_q = 8'h00;
+  (* keep = "true" *)
+  reg [5:0] g0_r_addr = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] g0_w_addr = 6'h00;
+  (* keep = "true" *)
+  reg [7:0] g0_w_data = 8'h00;
+  (* keep = "true" *)
+  reg g0_w_en = 1'h0;
+  output [7:0] out;
+  reg [7:0] out = 8'h00;
   input [5:0] r_addr;
   wire [5:0] r_addr;
-  output [7:0] r_data;
-  reg [7:0] r_data = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] r_data;
   input rst;
   wire rst;
+  input [5:0] w_addr;
   wire [5:0] w_addr;
+  input [7:0] w_data;
   wire [7:0] w_data;
   input w_en;
   wire w_en;
-  input [5:0] wp__addr;
+  (* init = 6'h00 *)
+  (* keep = "true" *)
   wire [5:0] wp__addr;
-  input [7:0] wp__data;
+  (* init = 8'h00 *)
+  (* keep = "true" *)
   wire [7:0] wp__data;
   wire wp__en;
+  (* no_rw_check = 32'd1 *)
   reg [7:0] bank0 [63:0];
   initial begin
     bank0[0] = 8'h00;
@@ -27504,65 +27933,83 @@ module \nitro_engine.mem_pred (rst, w_en, wp__addr, wp__data, r_addr, r_data, cl
   end
   always @(posedge clk) begin
     if (wp__en)
-      bank0[wp__addr] <= wp__data;
+      bank0[g0_w_addr] <= g0_w_data;
   end
   reg [7:0] _0_;
   always @(posedge clk) begin
-    _0_ <= bank0[r_addr];
+    _0_ <= bank0[g0_r_addr];
   end
   assign \$signature__data  = _0_;
   always @(posedge clk)
-    r_data <= \$2 ;
+    g0_w_en <= \$1 ;
   always @(posedge clk)
-    bank0_q <= \$1 ;
+    bank0_q <= \$signature__data ;
+  always @(posedge clk)
+    g0_q <= bank0_q;
+  always @(posedge clk)
+    out <= g0_q;
+  always @(posedge clk)
+    g0_r_addr <= r_addr;
+  always @(posedge clk)
+    g0_w_addr <= w_addr;
+  always @(posedge clk)
+    g0_w_data <= w_data;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$1  = \$signature__data ;
+    \$1  = w_en;
     if (rst) begin
-      \$1  = 8'h00;
+      \$1  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$2  = bank0_q;
-    if (rst) begin
-      \$2  = 8'h00;
-    end
-  end
-  assign \$signature__addr  = r_addr;
-  assign w_addr = wp__addr;
-  assign w_data = wp__data;
-  assign out = r_data;
-  assign wp__en = w_en;
+  assign \$signature__addr  = g0_r_addr;
+  assign wp__addr = g0_w_addr;
+  assign wp__data = g0_w_data;
+  assign r_data = out;
+  assign wp__en = g0_w_en;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.mem_prog (rst, w_en, wp__addr, wp__data, r_addr, r_data, clk);
+module \nitro_engine.mem_prog (rst, r_addr, w_en, w_addr, w_data, out, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
-  reg [127:0] \$1 ;
-  reg [127:0] \$2 ;
+  reg \$1 ;
+  (* init = 6'h00 *)
+  (* keep = "true" *)
   wire [5:0] \$signature__addr ;
   wire [127:0] \$signature__data ;
   reg [127:0] bank0_q = 128'h00000000000000000000000000000000;
   input clk;
   wire clk;
-  (* init = 128'h00000000000000000000000000000000 *)
-  wire [127:0] out;
+  reg [127:0] g0_q = 128'h00000000000000000000000000000000;
+  (* keep = "true" *)
+  reg [5:0] g0_r_addr = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] g0_w_addr = 6'h00;
+  (* keep = "true" *)
+  reg [127:0] g0_w_data = 128'h00000000000000000000000000000000;
+  (* keep = "true" *)
+  reg g0_w_en = 1'h0;
+  output [127:0] out;
+  reg [127:0] out = 128'h00000000000000000000000000000000;
   input [5:0] r_addr;
   wire [5:0] r_addr;
-  output [127:0] r_data;
-  reg [127:0] r_data = 128'h00000000000000000000000000000000;
+  (* init = 128'h00000000000000000000000000000000 *)
+  wire [127:0] r_data;
   input rst;
   wire rst;
+  input [5:0] w_addr;
   wire [5:0] w_addr;
+  input [127:0] w_data;
   wire [127:0] w_data;
   input w_en;
   wire w_en;
-  input [5:0] wp__addr;
+  (* init = 6'h00 *)
+  (* keep = "true" *)
   wire [5:0] wp__addr;
-  input [127:0] wp__data;
+  (* init = 128'h00000000000000000000000000000000 *)
+  (* keep = "true" *)
   wire [127:0] wp__data;
   wire wp__en;
+  (* no_rw_check = 32'd1 *)
   reg [127:0] bank0 [50:0];
   initial begin
     bank0[0] = 128'h00000000000000000000000000000000;
@@ -27619,65 +28066,83 @@ module \nitro_engine.mem_prog (rst, w_en, wp__addr, wp__data, r_addr, r_data, cl
   end
   always @(posedge clk) begin
     if (wp__en)
-      bank0[wp__addr] <= wp__data;
+      bank0[g0_w_addr] <= g0_w_data;
   end
   reg [127:0] _0_;
   always @(posedge clk) begin
-    _0_ <= bank0[r_addr];
+    _0_ <= bank0[g0_r_addr];
   end
   assign \$signature__data  = _0_;
   always @(posedge clk)
-    r_data <= \$2 ;
+    g0_w_en <= \$1 ;
   always @(posedge clk)
-    bank0_q <= \$1 ;
+    bank0_q <= \$signature__data ;
+  always @(posedge clk)
+    g0_q <= bank0_q;
+  always @(posedge clk)
+    out <= g0_q;
+  always @(posedge clk)
+    g0_r_addr <= r_addr;
+  always @(posedge clk)
+    g0_w_addr <= w_addr;
+  always @(posedge clk)
+    g0_w_data <= w_data;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1  = \$signature__data ;
+    \$1  = w_en;
     if (rst) begin
-      \$1  = 128'h00000000000000000000000000000000;
+      \$1  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$2  = bank0_q;
-    if (rst) begin
-      \$2  = 128'h00000000000000000000000000000000;
-    end
-  end
-  assign \$signature__addr  = r_addr;
-  assign w_addr = wp__addr;
-  assign w_data = wp__data;
-  assign out = r_data;
-  assign wp__en = w_en;
+  assign \$signature__addr  = g0_r_addr;
+  assign wp__addr = g0_w_addr;
+  assign wp__data = g0_w_data;
+  assign r_data = out;
+  assign wp__en = g0_w_en;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.mem_rg (rst, w_en, wp__addr, wp__data, r_addr, r_data, clk);
+module \nitro_engine.mem_rg (rst, w_en, w_addr, w_data, r_addr, out, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
-  reg [15:0] \$1 ;
-  reg [15:0] \$2 ;
+  reg \$1 ;
+  (* init = 9'h000 *)
+  (* keep = "true" *)
   wire [8:0] \$signature__addr ;
   wire [15:0] \$signature__data ;
   reg [15:0] bank0_q = 16'h0000;
   input clk;
   wire clk;
-  (* init = 16'h0000 *)
-  wire [15:0] out;
+  reg [15:0] g0_q = 16'h0000;
+  (* keep = "true" *)
+  reg [8:0] g0_r_addr = 9'h000;
+  (* keep = "true" *)
+  reg [8:0] g0_w_addr = 9'h000;
+  (* keep = "true" *)
+  reg [15:0] g0_w_data = 16'h0000;
+  (* keep = "true" *)
+  reg g0_w_en = 1'h0;
+  output [15:0] out;
+  reg [15:0] out = 16'h0000;
   input [8:0] r_addr;
   wire [8:0] r_addr;
-  output [15:0] r_data;
-  reg [15:0] r_data = 16'h0000;
+  (* init = 16'h0000 *)
+  wire [15:0] r_data;
   input rst;
   wire rst;
+  input [8:0] w_addr;
   wire [8:0] w_addr;
+  input [15:0] w_data;
   wire [15:0] w_data;
   input w_en;
   wire w_en;
-  input [8:0] wp__addr;
+  (* init = 9'h000 *)
+  (* keep = "true" *)
   wire [8:0] wp__addr;
-  input [15:0] wp__data;
+  (* init = 16'h0000 *)
+  (* keep = "true" *)
   wire [15:0] wp__data;
   wire wp__en;
+  (* no_rw_check = 32'd1 *)
   reg [15:0] bank0 [383:0];
   initial begin
     bank0[0] = 16'h0000;
@@ -28067,65 +28532,83 @@ module \nitro_engine.mem_rg (rst, w_en, wp__addr, wp__data, r_addr, r_data, clk)
   end
   always @(posedge clk) begin
     if (wp__en)
-      bank0[wp__addr] <= wp__data;
+      bank0[g0_w_addr] <= g0_w_data;
   end
   reg [15:0] _0_;
   always @(posedge clk) begin
-    _0_ <= bank0[r_addr];
+    _0_ <= bank0[g0_r_addr];
   end
   assign \$signature__data  = _0_;
   always @(posedge clk)
-    r_data <= \$2 ;
+    g0_w_en <= \$1 ;
   always @(posedge clk)
-    bank0_q <= \$1 ;
+    bank0_q <= \$signature__data ;
+  always @(posedge clk)
+    g0_q <= bank0_q;
+  always @(posedge clk)
+    out <= g0_q;
+  always @(posedge clk)
+    g0_r_addr <= r_addr;
+  always @(posedge clk)
+    g0_w_addr <= w_addr;
+  always @(posedge clk)
+    g0_w_data <= w_data;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$1  = \$signature__data ;
+    \$1  = w_en;
     if (rst) begin
-      \$1  = 16'h0000;
+      \$1  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$2  = bank0_q;
-    if (rst) begin
-      \$2  = 16'h0000;
-    end
-  end
-  assign \$signature__addr  = r_addr;
-  assign w_addr = wp__addr;
-  assign w_data = wp__data;
-  assign out = r_data;
-  assign wp__en = w_en;
+  assign \$signature__addr  = g0_r_addr;
+  assign wp__addr = g0_w_addr;
+  assign wp__data = g0_w_data;
+  assign r_data = out;
+  assign wp__en = g0_w_en;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.mem_wf (rst, w_en, wp__addr, wp__data, r_addr, r_data, clk);
+module \nitro_engine.mem_wf (rst, w_en, w_addr, w_data, r_addr, out, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
-  reg [127:0] \$1 ;
-  reg [127:0] \$2 ;
+  reg \$1 ;
+  (* init = 9'h000 *)
+  (* keep = "true" *)
   wire [8:0] \$signature__addr ;
   wire [127:0] \$signature__data ;
   reg [127:0] bank0_q = 128'h00000000000000000000000000000000;
   input clk;
   wire clk;
-  (* init = 128'h00000000000000000000000000000000 *)
-  wire [127:0] out;
+  reg [127:0] g0_q = 128'h00000000000000000000000000000000;
+  (* keep = "true" *)
+  reg [8:0] g0_r_addr = 9'h000;
+  (* keep = "true" *)
+  reg [8:0] g0_w_addr = 9'h000;
+  (* keep = "true" *)
+  reg [127:0] g0_w_data = 128'h00000000000000000000000000000000;
+  (* keep = "true" *)
+  reg g0_w_en = 1'h0;
+  output [127:0] out;
+  reg [127:0] out = 128'h00000000000000000000000000000000;
   input [8:0] r_addr;
   wire [8:0] r_addr;
-  output [127:0] r_data;
-  reg [127:0] r_data = 128'h00000000000000000000000000000000;
+  (* init = 128'h00000000000000000000000000000000 *)
+  wire [127:0] r_data;
   input rst;
   wire rst;
+  input [8:0] w_addr;
   wire [8:0] w_addr;
+  input [127:0] w_data;
   wire [127:0] w_data;
   input w_en;
   wire w_en;
-  input [8:0] wp__addr;
+  (* init = 9'h000 *)
+  (* keep = "true" *)
   wire [8:0] wp__addr;
-  input [127:0] wp__data;
+  (* init = 128'h00000000000000000000000000000000 *)
+  (* keep = "true" *)
   wire [127:0] wp__data;
   wire wp__en;
+  (* no_rw_check = 32'd1 *)
   reg [127:0] bank0 [447:0];
   initial begin
     bank0[0] = 128'h00000000000000000000000000000000;
@@ -28579,65 +29062,83 @@ module \nitro_engine.mem_wf (rst, w_en, wp__addr, wp__data, r_addr, r_data, clk)
   end
   always @(posedge clk) begin
     if (wp__en)
-      bank0[wp__addr] <= wp__data;
+      bank0[g0_w_addr] <= g0_w_data;
   end
   reg [127:0] _0_;
   always @(posedge clk) begin
-    _0_ <= bank0[r_addr];
+    _0_ <= bank0[g0_r_addr];
   end
   assign \$signature__data  = _0_;
   always @(posedge clk)
-    r_data <= \$2 ;
+    g0_w_en <= \$1 ;
   always @(posedge clk)
-    bank0_q <= \$1 ;
+    bank0_q <= \$signature__data ;
+  always @(posedge clk)
+    g0_q <= bank0_q;
+  always @(posedge clk)
+    out <= g0_q;
+  always @(posedge clk)
+    g0_r_addr <= r_addr;
+  always @(posedge clk)
+    g0_w_addr <= w_addr;
+  always @(posedge clk)
+    g0_w_data <= w_data;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$1  = \$signature__data ;
+    \$1  = w_en;
     if (rst) begin
-      \$1  = 128'h00000000000000000000000000000000;
+      \$1  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$2  = bank0_q;
-    if (rst) begin
-      \$2  = 128'h00000000000000000000000000000000;
-    end
-  end
-  assign \$signature__addr  = r_addr;
-  assign w_addr = wp__addr;
-  assign w_data = wp__data;
-  assign out = r_data;
-  assign wp__en = w_en;
+  assign \$signature__addr  = g0_r_addr;
+  assign wp__addr = g0_w_addr;
+  assign wp__data = g0_w_data;
+  assign r_data = out;
+  assign wp__en = g0_w_en;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.mem_wt (rst, w_en, wp__addr, wp__data, r_addr, r_data, clk);
+module \nitro_engine.mem_wt (rst, w_en, w_addr, w_data, r_addr, out, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
-  reg [127:0] \$1 ;
-  reg [127:0] \$2 ;
+  reg \$1 ;
+  (* init = 7'h00 *)
+  (* keep = "true" *)
   wire [6:0] \$signature__addr ;
   wire [127:0] \$signature__data ;
   reg [127:0] bank0_q = 128'h00000000000000000000000000000000;
   input clk;
   wire clk;
-  (* init = 128'h00000000000000000000000000000000 *)
-  wire [127:0] out;
+  reg [127:0] g0_q = 128'h00000000000000000000000000000000;
+  (* keep = "true" *)
+  reg [6:0] g0_r_addr = 7'h00;
+  (* keep = "true" *)
+  reg [6:0] g0_w_addr = 7'h00;
+  (* keep = "true" *)
+  reg [127:0] g0_w_data = 128'h00000000000000000000000000000000;
+  (* keep = "true" *)
+  reg g0_w_en = 1'h0;
+  output [127:0] out;
+  reg [127:0] out = 128'h00000000000000000000000000000000;
   input [6:0] r_addr;
   wire [6:0] r_addr;
-  output [127:0] r_data;
-  reg [127:0] r_data = 128'h00000000000000000000000000000000;
+  (* init = 128'h00000000000000000000000000000000 *)
+  wire [127:0] r_data;
   input rst;
   wire rst;
+  input [6:0] w_addr;
   wire [6:0] w_addr;
+  input [127:0] w_data;
   wire [127:0] w_data;
   input w_en;
   wire w_en;
-  input [6:0] wp__addr;
+  (* init = 7'h00 *)
+  (* keep = "true" *)
   wire [6:0] wp__addr;
-  input [127:0] wp__data;
+  (* init = 128'h00000000000000000000000000000000 *)
+  (* keep = "true" *)
   wire [127:0] wp__data;
   wire wp__en;
+  (* no_rw_check = 32'd1 *)
   reg [127:0] bank0 [95:0];
   initial begin
     bank0[0] = 128'h00000000000000000000000000000000;
@@ -28739,65 +29240,83 @@ module \nitro_engine.mem_wt (rst, w_en, wp__addr, wp__data, r_addr, r_data, clk)
   end
   always @(posedge clk) begin
     if (wp__en)
-      bank0[wp__addr] <= wp__data;
+      bank0[g0_w_addr] <= g0_w_data;
   end
   reg [127:0] _0_;
   always @(posedge clk) begin
-    _0_ <= bank0[r_addr];
+    _0_ <= bank0[g0_r_addr];
   end
   assign \$signature__data  = _0_;
   always @(posedge clk)
-    r_data <= \$2 ;
+    g0_w_en <= \$1 ;
   always @(posedge clk)
-    bank0_q <= \$1 ;
+    bank0_q <= \$signature__data ;
+  always @(posedge clk)
+    g0_q <= bank0_q;
+  always @(posedge clk)
+    out <= g0_q;
+  always @(posedge clk)
+    g0_r_addr <= r_addr;
+  always @(posedge clk)
+    g0_w_addr <= w_addr;
+  always @(posedge clk)
+    g0_w_data <= w_data;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$1  = \$signature__data ;
+    \$1  = w_en;
     if (rst) begin
-      \$1  = 128'h00000000000000000000000000000000;
+      \$1  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$2  = bank0_q;
-    if (rst) begin
-      \$2  = 128'h00000000000000000000000000000000;
-    end
-  end
-  assign \$signature__addr  = r_addr;
-  assign w_addr = wp__addr;
-  assign w_data = wp__data;
-  assign out = r_data;
-  assign wp__en = w_en;
+  assign \$signature__addr  = g0_r_addr;
+  assign wp__addr = g0_w_addr;
+  assign wp__data = g0_w_data;
+  assign r_data = out;
+  assign wp__en = g0_w_en;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.mem_y (rst, w_en, wp__addr, wp__data, r_addr, r_data, clk);
+module \nitro_engine.mem_y (rst, w_en, w_addr, w_data, r_addr, out, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
-  reg [63:0] \$1 ;
-  reg [63:0] \$2 ;
+  reg \$1 ;
+  (* init = 7'h00 *)
+  (* keep = "true" *)
   wire [6:0] \$signature__addr ;
   wire [63:0] \$signature__data ;
   reg [63:0] bank0_q = 64'h0000000000000000;
   input clk;
   wire clk;
-  (* init = 64'h0000000000000000 *)
-  wire [63:0] out;
+  reg [63:0] g0_q = 64'h0000000000000000;
+  (* keep = "true" *)
+  reg [6:0] g0_r_addr = 7'h00;
+  (* keep = "true" *)
+  reg [6:0] g0_w_addr = 7'h00;
+  (* keep = "true" *)
+  reg [63:0] g0_w_data = 64'h0000000000000000;
+  (* keep = "true" *)
+  reg g0_w_en = 1'h0;
+  output [63:0] out;
+  reg [63:0] out = 64'h0000000000000000;
   input [6:0] r_addr;
   wire [6:0] r_addr;
-  output [63:0] r_data;
-  reg [63:0] r_data = 64'h0000000000000000;
+  (* init = 64'h0000000000000000 *)
+  wire [63:0] r_data;
   input rst;
   wire rst;
+  input [6:0] w_addr;
   wire [6:0] w_addr;
+  input [63:0] w_data;
   wire [63:0] w_data;
   input w_en;
   wire w_en;
-  input [6:0] wp__addr;
+  (* init = 7'h00 *)
+  (* keep = "true" *)
   wire [6:0] wp__addr;
-  input [63:0] wp__data;
+  (* init = 64'h0000000000000000 *)
+  (* keep = "true" *)
   wire [63:0] wp__data;
   wire wp__en;
+  (* no_rw_check = 32'd1 *)
   reg [63:0] bank0 [127:0];
   initial begin
     bank0[0] = 64'h0000000000000000;
@@ -28931,36 +29450,39 @@ module \nitro_engine.mem_y (rst, w_en, wp__addr, wp__data, r_addr, r_data, clk);
   end
   always @(posedge clk) begin
     if (wp__en)
-      bank0[wp__addr] <= wp__data;
+      bank0[g0_w_addr] <= g0_w_data;
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
-    _0_ <= bank0[r_addr];
+    _0_ <= bank0[g0_r_addr];
   end
   assign \$signature__data  = _0_;
   always @(posedge clk)
-    r_data <= \$2 ;
+    g0_w_en <= \$1 ;
   always @(posedge clk)
-    bank0_q <= \$1 ;
+    bank0_q <= \$signature__data ;
+  always @(posedge clk)
+    g0_q <= bank0_q;
+  always @(posedge clk)
+    out <= g0_q;
+  always @(posedge clk)
+    g0_r_addr <= r_addr;
+  always @(posedge clk)
+    g0_w_addr <= w_addr;
+  always @(posedge clk)
+    g0_w_data <= w_data;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$1  = \$signature__data ;
+    \$1  = w_en;
     if (rst) begin
-      \$1  = 64'h0000000000000000;
+      \$1  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$2  = bank0_q;
-    if (rst) begin
-      \$2  = 64'h0000000000000000;
-    end
-  end
-  assign \$signature__addr  = r_addr;
-  assign w_addr = wp__addr;
-  assign w_data = wp__data;
-  assign out = r_data;
-  assign wp__en = w_en;
+  assign \$signature__addr  = g0_r_addr;
+  assign wp__addr = g0_w_addr;
+  assign wp__data = g0_w_data;
+  assign r_data = out;
+  assign wp__en = g0_w_en;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -31723,7 +32245,7 @@ module \nitro_engine.rfifo (rst, r_en, w_level, r_data, w_en, w_port__data, r_rd
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4760$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4782$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$31  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -31790,8 +32312,8 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4760$231 ;
-  wire [37:0] \port$4760$231 ;
+  input [37:0] \port$4782$231 ;
+  wire [37:0] \port$4782$231 ;
   input rst;
   wire rst;
   reg [31:0] scale_mag = 32'd0;
@@ -32036,7 +32558,7 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4760$231 [31:0];
+      \$25  = \port$4782$231 [31:0];
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -32056,7 +32578,7 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4760$231 [37:32];
+      \$27  = \port$4782$231 [37:32];
     end
     if (rst) begin
       \$27  = 6'h00;
@@ -32153,8 +32675,8 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4760$231 [31:0];
-  assign shift = \port$4760$231 [37:32];
+  assign multiplier = \port$4782$231 [31:0];
+  assign shift = \port$4782$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -32162,7 +32684,7 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4760$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4782$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$32  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -32229,8 +32751,8 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4760$231 ;
-  wire [37:0] \port$4760$231 ;
+  input [37:0] \port$4782$231 ;
+  wire [37:0] \port$4782$231 ;
   input rst;
   wire rst;
   reg [31:0] scale_mag = 32'd0;
@@ -32475,7 +32997,7 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4760$231 [31:0];
+      \$25  = \port$4782$231 [31:0];
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -32495,7 +33017,7 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4760$231 [37:32];
+      \$27  = \port$4782$231 [37:32];
     end
     if (rst) begin
       \$27  = 6'h00;
@@ -32592,8 +33114,8 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4760$231 [31:0];
-  assign shift = \port$4760$231 [37:32];
+  assign multiplier = \port$4782$231 [31:0];
+  assign shift = \port$4782$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -32601,7 +33123,7 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4760$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4782$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$33  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -32668,8 +33190,8 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4760$231 ;
-  wire [37:0] \port$4760$231 ;
+  input [37:0] \port$4782$231 ;
+  wire [37:0] \port$4782$231 ;
   input rst;
   wire rst;
   reg [31:0] scale_mag = 32'd0;
@@ -32914,7 +33436,7 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4760$231 [31:0];
+      \$25  = \port$4782$231 [31:0];
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -32934,7 +33456,7 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4760$231 [37:32];
+      \$27  = \port$4782$231 [37:32];
     end
     if (rst) begin
       \$27  = 6'h00;
@@ -33031,8 +33553,8 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4760$231 [31:0];
-  assign shift = \port$4760$231 [37:32];
+  assign multiplier = \port$4782$231 [31:0];
+  assign shift = \port$4782$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -33040,7 +33562,7 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4760$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4782$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$34  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -33107,8 +33629,8 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4760$231 ;
-  wire [37:0] \port$4760$231 ;
+  input [37:0] \port$4782$231 ;
+  wire [37:0] \port$4782$231 ;
   input rst;
   wire rst;
   reg [31:0] scale_mag = 32'd0;
@@ -33353,7 +33875,7 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4760$231 [31:0];
+      \$25  = \port$4782$231 [31:0];
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -33373,7 +33895,7 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4760$231 [37:32];
+      \$27  = \port$4782$231 [37:32];
     end
     if (rst) begin
       \$27  = 6'h00;
@@ -33470,8 +33992,8 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4760$231 [31:0];
-  assign shift = \port$4760$231 [37:32];
+  assign multiplier = \port$4782$231 [31:0];
+  assign shift = \port$4782$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -33479,7 +34001,7 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4760$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4782$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$35  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -33546,8 +34068,8 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4760$231 ;
-  wire [37:0] \port$4760$231 ;
+  input [37:0] \port$4782$231 ;
+  wire [37:0] \port$4782$231 ;
   input rst;
   wire rst;
   reg [31:0] scale_mag = 32'd0;
@@ -33792,7 +34314,7 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4760$231 [31:0];
+      \$25  = \port$4782$231 [31:0];
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -33812,7 +34334,7 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4760$231 [37:32];
+      \$27  = \port$4782$231 [37:32];
     end
     if (rst) begin
       \$27  = 6'h00;
@@ -33909,8 +34431,8 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4760$231 [31:0];
-  assign shift = \port$4760$231 [37:32];
+  assign multiplier = \port$4782$231 [31:0];
+  assign shift = \port$4782$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -33918,7 +34440,7 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4760$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4782$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$36  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -33985,8 +34507,8 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4760$231 ;
-  wire [37:0] \port$4760$231 ;
+  input [37:0] \port$4782$231 ;
+  wire [37:0] \port$4782$231 ;
   input rst;
   wire rst;
   reg [31:0] scale_mag = 32'd0;
@@ -34231,7 +34753,7 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4760$231 [31:0];
+      \$25  = \port$4782$231 [31:0];
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -34251,7 +34773,7 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4760$231 [37:32];
+      \$27  = \port$4782$231 [37:32];
     end
     if (rst) begin
       \$27  = 6'h00;
@@ -34348,8 +34870,8 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4760$231 [31:0];
-  assign shift = \port$4760$231 [37:32];
+  assign multiplier = \port$4782$231 [31:0];
+  assign shift = \port$4782$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -34357,7 +34879,7 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4760$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4782$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$37  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -34424,8 +34946,8 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4760$231 ;
-  wire [37:0] \port$4760$231 ;
+  input [37:0] \port$4782$231 ;
+  wire [37:0] \port$4782$231 ;
   input rst;
   wire rst;
   reg [31:0] scale_mag = 32'd0;
@@ -34670,7 +35192,7 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4760$231 [31:0];
+      \$25  = \port$4782$231 [31:0];
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -34690,7 +35212,7 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4760$231 [37:32];
+      \$27  = \port$4782$231 [37:32];
     end
     if (rst) begin
       \$27  = 6'h00;
@@ -34787,8 +35309,8 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4760$231 [31:0];
-  assign shift = \port$4760$231 [37:32];
+  assign multiplier = \port$4782$231 [31:0];
+  assign shift = \port$4782$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -34796,7 +35318,7 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4760$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4782$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$38  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -34863,8 +35385,8 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4760$231 ;
-  wire [37:0] \port$4760$231 ;
+  input [37:0] \port$4782$231 ;
+  wire [37:0] \port$4782$231 ;
   input rst;
   wire rst;
   reg [31:0] scale_mag = 32'd0;
@@ -35109,7 +35631,7 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4760$231 [31:0];
+      \$25  = \port$4782$231 [31:0];
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -35129,7 +35651,7 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4760$231 [37:32];
+      \$27  = \port$4782$231 [37:32];
     end
     if (rst) begin
       \$27  = 6'h00;
@@ -35226,8 +35748,8 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4760$231 [31:0];
-  assign shift = \port$4760$231 [37:32];
+  assign multiplier = \port$4782$231 [31:0];
+  assign shift = \port$4782$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -35235,7 +35757,7 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4760$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4760$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4782$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$39  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -35408,8 +35930,8 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4760$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4760$269 ;
-  wire [53:0] \port$4760$269 ;
+  input [53:0] \port$4782$269 ;
+  wire [53:0] \port$4782$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -35610,7 +36132,7 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4760$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4760$269 [31:0];
+      \$47  = \port$4782$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -35630,7 +36152,7 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4760$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4760$269 [37:32];
+      \$49  = \port$4782$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -35800,7 +36322,7 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4760$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     \$66  = decay_mult;
     if (en) begin
-      \$66  = \port$4760$269 [53:38];
+      \$66  = \port$4782$269 [53:38];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -36215,9 +36737,9 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4760$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4760$269 [31:0];
-  assign lr_shift = \port$4760$269 [37:32];
-  assign decay_multiplier = \port$4760$269 [53:38];
+  assign lr_multiplier = \port$4782$269 [31:0];
+  assign lr_shift = \port$4782$269 [37:32];
+  assign decay_multiplier = \port$4782$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -36231,7 +36753,7 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4760$269 , de
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4760$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4782$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$40  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -36404,8 +36926,8 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4760$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4760$269 ;
-  wire [53:0] \port$4760$269 ;
+  input [53:0] \port$4782$269 ;
+  wire [53:0] \port$4782$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -36606,7 +37128,7 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4760$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4760$269 [31:0];
+      \$47  = \port$4782$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -36626,7 +37148,7 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4760$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4760$269 [37:32];
+      \$49  = \port$4782$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -36796,7 +37318,7 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4760$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$66  = decay_mult;
     if (en) begin
-      \$66  = \port$4760$269 [53:38];
+      \$66  = \port$4782$269 [53:38];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -37211,9 +37733,9 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4760$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4760$269 [31:0];
-  assign lr_shift = \port$4760$269 [37:32];
-  assign decay_multiplier = \port$4760$269 [53:38];
+  assign lr_multiplier = \port$4782$269 [31:0];
+  assign lr_shift = \port$4782$269 [37:32];
+  assign decay_multiplier = \port$4782$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -37227,7 +37749,7 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4760$269 , de
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4760$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4782$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$41  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -37400,8 +37922,8 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4760$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4760$269 ;
-  wire [53:0] \port$4760$269 ;
+  input [53:0] \port$4782$269 ;
+  wire [53:0] \port$4782$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -37602,7 +38124,7 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4760$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4760$269 [31:0];
+      \$47  = \port$4782$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -37622,7 +38144,7 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4760$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4760$269 [37:32];
+      \$49  = \port$4782$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -37792,7 +38314,7 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4760$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
     \$66  = decay_mult;
     if (en) begin
-      \$66  = \port$4760$269 [53:38];
+      \$66  = \port$4782$269 [53:38];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -38207,9 +38729,9 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4760$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4760$269 [31:0];
-  assign lr_shift = \port$4760$269 [37:32];
-  assign decay_multiplier = \port$4760$269 [53:38];
+  assign lr_multiplier = \port$4782$269 [31:0];
+  assign lr_shift = \port$4782$269 [37:32];
+  assign decay_multiplier = \port$4782$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -38223,7 +38745,7 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4760$269 , de
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4760$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4782$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$42  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -38396,8 +38918,8 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4760$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4760$269 ;
-  wire [53:0] \port$4760$269 ;
+  input [53:0] \port$4782$269 ;
+  wire [53:0] \port$4782$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -38598,7 +39120,7 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4760$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4760$269 [31:0];
+      \$47  = \port$4782$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -38618,7 +39140,7 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4760$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4760$269 [37:32];
+      \$49  = \port$4782$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -38788,7 +39310,7 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4760$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
     \$66  = decay_mult;
     if (en) begin
-      \$66  = \port$4760$269 [53:38];
+      \$66  = \port$4782$269 [53:38];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -39203,9 +39725,9 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4760$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4760$269 [31:0];
-  assign lr_shift = \port$4760$269 [37:32];
-  assign decay_multiplier = \port$4760$269 [53:38];
+  assign lr_multiplier = \port$4782$269 [31:0];
+  assign lr_shift = \port$4782$269 [37:32];
+  assign decay_multiplier = \port$4782$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -39219,7 +39741,7 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4760$269 , de
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4760$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4782$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$43  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -39392,8 +39914,8 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4760$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4760$269 ;
-  wire [53:0] \port$4760$269 ;
+  input [53:0] \port$4782$269 ;
+  wire [53:0] \port$4782$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -39594,7 +40116,7 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4760$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4760$269 [31:0];
+      \$47  = \port$4782$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -39614,7 +40136,7 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4760$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4760$269 [37:32];
+      \$49  = \port$4782$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -39784,7 +40306,7 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4760$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
     \$66  = decay_mult;
     if (en) begin
-      \$66  = \port$4760$269 [53:38];
+      \$66  = \port$4782$269 [53:38];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -40199,9 +40721,9 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4760$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4760$269 [31:0];
-  assign lr_shift = \port$4760$269 [37:32];
-  assign decay_multiplier = \port$4760$269 [53:38];
+  assign lr_multiplier = \port$4782$269 [31:0];
+  assign lr_shift = \port$4782$269 [37:32];
+  assign decay_multiplier = \port$4782$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -40215,7 +40737,7 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4760$269 , de
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4760$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4782$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$44  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -40388,8 +40910,8 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4760$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4760$269 ;
-  wire [53:0] \port$4760$269 ;
+  input [53:0] \port$4782$269 ;
+  wire [53:0] \port$4782$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -40590,7 +41112,7 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4760$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4760$269 [31:0];
+      \$47  = \port$4782$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -40610,7 +41132,7 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4760$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4760$269 [37:32];
+      \$49  = \port$4782$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -40780,7 +41302,7 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4760$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
     \$66  = decay_mult;
     if (en) begin
-      \$66  = \port$4760$269 [53:38];
+      \$66  = \port$4782$269 [53:38];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -41195,9 +41717,9 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4760$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4760$269 [31:0];
-  assign lr_shift = \port$4760$269 [37:32];
-  assign decay_multiplier = \port$4760$269 [53:38];
+  assign lr_multiplier = \port$4782$269 [31:0];
+  assign lr_shift = \port$4782$269 [37:32];
+  assign decay_multiplier = \port$4782$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -41211,7 +41733,7 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4760$269 , de
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4760$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4782$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$45  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -41384,8 +41906,8 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4760$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4760$269 ;
-  wire [53:0] \port$4760$269 ;
+  input [53:0] \port$4782$269 ;
+  wire [53:0] \port$4782$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -41586,7 +42108,7 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4760$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4760$269 [31:0];
+      \$47  = \port$4782$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -41606,7 +42128,7 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4760$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4760$269 [37:32];
+      \$49  = \port$4782$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -41776,7 +42298,7 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4760$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
     \$66  = decay_mult;
     if (en) begin
-      \$66  = \port$4760$269 [53:38];
+      \$66  = \port$4782$269 [53:38];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -42191,9 +42713,9 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4760$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4760$269 [31:0];
-  assign lr_shift = \port$4760$269 [37:32];
-  assign decay_multiplier = \port$4760$269 [53:38];
+  assign lr_multiplier = \port$4782$269 [31:0];
+  assign lr_shift = \port$4782$269 [37:32];
+  assign decay_multiplier = \port$4782$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -42207,7 +42729,7 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4760$269 , de
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4760$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4782$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$46  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -42380,8 +42902,8 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4760$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4760$269 ;
-  wire [53:0] \port$4760$269 ;
+  input [53:0] \port$4782$269 ;
+  wire [53:0] \port$4782$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -42582,7 +43104,7 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4760$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4760$269 [31:0];
+      \$47  = \port$4782$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -42602,7 +43124,7 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4760$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4760$269 [37:32];
+      \$49  = \port$4782$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -42772,7 +43294,7 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4760$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
     \$66  = decay_mult;
     if (en) begin
-      \$66  = \port$4760$269 [53:38];
+      \$66  = \port$4782$269 [53:38];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -43187,9 +43709,9 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4760$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4760$269 [31:0];
-  assign lr_shift = \port$4760$269 [37:32];
-  assign decay_multiplier = \port$4760$269 [53:38];
+  assign lr_multiplier = \port$4782$269 [31:0];
+  assign lr_shift = \port$4782$269 [37:32];
+  assign decay_multiplier = \port$4782$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;

@@ -7,14 +7,15 @@ import random
 import pytest
 from amaranth.sim import Simulator
 
-from nitro_hw.hw.engine.banked_memory import READ_LATENCY, BankedMemory
+from nitro_hw.hw.engine.banked_memory import BANK_GROUP, READ_LATENCY, BankedMemory
 
 
-@pytest.mark.parametrize("depth, bank_depth", [(1, 512), (37, 512), (100, 16), (64, 32)])
+@pytest.mark.parametrize("depth, bank_depth", [(1, 512), (37, 512), (100, 16), (64, 32), (300, 16), (48, 8)])
 def test_reads_return_the_word_written_latency_cycles_later(depth, bank_depth):
     dut = BankedMemory(12, depth, bank_depth)
-    assert dut.latency == READ_LATENCY == 3
+    assert dut.latency == READ_LATENCY == 5
     assert dut.banks == -(-depth // bank_depth)
+    assert dut.groups == -(-dut.banks // BANK_GROUP)
     rng = random.Random(depth)
     model = [0] * depth  # memories start at zero
     got, want = [], []
@@ -25,11 +26,13 @@ def test_reads_return_the_word_written_latency_cycles_later(depth, bank_depth):
             write = rng.random() < 0.5
             wa, wd = rng.randrange(depth), rng.randrange(1 << 12)
             ra = rng.randrange(depth)
+            if write and ra == wa:  # undefined on the FPGA (no_rw_check): the engine never does it
+                ra = (ra + 1) % depth
             ctx.set(dut.w_en, int(write))
             ctx.set(dut.w_addr, wa)
             ctx.set(dut.w_data, wd)
             ctx.set(dut.r_addr, ra)
-            pending.append((cycle + READ_LATENCY, model[ra]))  # not transparent to this cycle's write
+            pending.append((cycle + READ_LATENCY, model[ra]))  # sees every earlier cycle's write
             if write:
                 model[wa] = wd
             await ctx.tick()

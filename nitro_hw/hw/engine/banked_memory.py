@@ -1,4 +1,4 @@
-"""A memory built from block-RAM-sized banks whose outputs are registered before they are muxed."""
+"""A memory built from block-RAM-sized banks, pipelined on both ports so no path crosses the chip."""
 
 from __future__ import annotations
 
@@ -7,26 +7,41 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["BankedMemory", "READ_LATENCY"]
+__all__ = ["BANK_GROUP", "BankedMemory", "READ_LATENCY"]
 
 #: Cycles from a read address to its data on ``r_data``.
-READ_LATENCY = 3
+READ_LATENCY = 5
+#: Banks that share one copy of the address and write registers and one first-level output mux.
+BANK_GROUP = 4
+
+_GROUP_BITS = BANK_GROUP.bit_length() - 1  # BANK_GROUP is a power of two
+_KEEP = {"keep": "true"}  # a copy per group: Yosys must not merge equal registers
 
 
 class BankedMemory(wiring.Component):
     """One read port and one write port over ``ceil(depth / bank_depth)`` banks.
 
-    Why: an ECP5 DP16KD without its output register (Yosys does not infer it) has a
-    clock-to-output delay of about 5.8 ns in nextpnr's model, and a deep memory is several
-    block RAMs deep, whose outputs Yosys muxes right after them. Here every bank's output is
-    registered first (the register can sit next to the block RAM), then the bank is selected
-    and the result registered again: no path leaves a block RAM through logic.
+    Why: a deep memory is many block RAMs (DP16KD on ECP5), spread over the die. An address
+    or write word that fans out to all of them, or a bank output that goes through logic,
+    is a long path. Here the banks are grouped (:data:`BANK_GROUP` per group), every group
+    has its own registered copy of the read address and of the write port (so each register
+    drives only the block RAMs next to it), every bank's output is registered before it is
+    muxed, and the bank is selected in two registered levels (within the group, then across
+    groups).
 
-    Read pipeline (free-running, no enable: nothing stalls it, so no enable net fans out to
-    the block RAMs): the banks latch ``r_addr``; bank outputs and the selected bank number
-    are registered; the selected word is registered onto ``r_data``. The word at the address
-    of cycle ``t`` is on ``r_data`` in cycle ``t +`` :data:`READ_LATENCY`. Reads are not
-    transparent to writes of the same cycle.
+    Read pipeline (free-running, no enable): group address registers; block RAM; bank
+    output registers; group mux register; output register. The word at the address of
+    cycle ``t`` is on ``r_data`` in cycle ``t +`` :data:`READ_LATENCY`. The write port is
+    registered once (per group), so a write presented in cycle ``t`` reaches the block RAM in
+    the same cycle as a read presented in cycle ``t``: a read sees every write presented in
+    an earlier cycle.
+
+    A read and a write of the same address presented in the same cycle give an undefined
+    read word on the FPGA: the banks carry ``no_rw_check``, so Yosys adds no collision logic
+    (address comparators and a bypass mux behind every block RAM); in simulation the read
+    returns the old word. The training engine never consumes such a read: the host's reads
+    and writes are separate commands, and an instruction reads each row of the tensor it
+    writes (WF in GRAD) once, :data:`READ_LATENCY` cycles or more before writing it back.
 
     Parameters
     ----------
@@ -44,7 +59,7 @@ class BankedMemory(wiring.Component):
     r_data : Out(width)
         Read data, :data:`READ_LATENCY` cycles after its address.
     w_addr, w_en, w_data : In
-        Write port: ``mem[w_addr] = w_data`` at the clock edge when ``w_en`` is high.
+        Write port: ``mem[w_addr] = w_data`` when ``w_en`` is high.
     """
 
     def __init__(self, width: int, depth: int, bank_depth: int = 512):
@@ -55,6 +70,7 @@ class BankedMemory(wiring.Component):
             raise ValueError(f"BankedMemory: bank_depth must be a power of two, got {bank_depth}")
         self.width, self.depth, self.bank_depth = width, depth, bank_depth
         self.banks = -(-depth // bank_depth)
+        self.groups = -(-self.banks // BANK_GROUP)
         self.addr_bits = max(1, (depth - 1).bit_length())
         super().__init__({
             "r_addr": In(unsigned(self.addr_bits)), "r_data": Out(width),
@@ -68,24 +84,42 @@ class BankedMemory(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        lo = min(self.addr_bits, self.bank_depth.bit_length() - 1)  # address bits inside a bank
-        q = []
-        for b in range(self.banks):
-            words = min(self.bank_depth, self.depth - b * self.bank_depth)
-            mem = m.submodules[f"bank{b}"] = Memory(shape=unsigned(self.width), depth=words, init=[])
-            rp, wp = mem.read_port(domain="sync"), mem.write_port()
-            hit = (self.w_addr[lo:] == b) if self.banks > 1 else 1
-            m.d.comb += [rp.addr.eq(self.r_addr[:lo]),
-                         wp.addr.eq(self.w_addr[:lo]), wp.data.eq(self.w_data), wp.en.eq(self.w_en & hit)]
-            qb = Signal(self.width, name=f"bank{b}_q")
-            m.d.sync += qb.eq(rp.data)
-            q.append(qb)
-        out = Signal(self.width, name="out")
-        if self.banks > 1:
-            sel1 = Signal(range(self.banks))
-            sel2 = Signal(range(self.banks))
-            m.d.sync += [sel1.eq(self.r_addr[lo:]), sel2.eq(sel1), out.eq(Array(q)[sel2])]
+        ab, w = self.addr_bits, self.width
+        lo = min(ab, self.bank_depth.bit_length() - 1)  # address bits inside a bank
+        gq = []
+        for g in range(self.groups):
+            ra = Signal(ab, name=f"g{g}_r_addr", attrs=_KEEP, reset_less=True)
+            wa = Signal(ab, name=f"g{g}_w_addr", attrs=_KEEP, reset_less=True)
+            wd = Signal(w, name=f"g{g}_w_data", attrs=_KEEP, reset_less=True)
+            we = Signal(name=f"g{g}_w_en", attrs=_KEEP)
+            m.d.sync += [ra.eq(self.r_addr), wa.eq(self.w_addr), wd.eq(self.w_data), we.eq(self.w_en)]
+            banks = range(g * BANK_GROUP, min(self.banks, (g + 1) * BANK_GROUP))
+            q = []
+            for b in banks:
+                words = min(self.bank_depth, self.depth - b * self.bank_depth)
+                mem = m.submodules[f"bank{b}"] = Memory(shape=unsigned(w), depth=words, init=[],
+                                                        attrs={"no_rw_check": 1})
+                rp, wp = mem.read_port(domain="sync"), mem.write_port()
+                hit = (wa[lo:] == b) if self.banks > 1 else 1
+                m.d.comb += [rp.addr.eq(ra[:lo]), wp.addr.eq(wa[:lo]), wp.data.eq(wd), wp.en.eq(we & hit)]
+                qb = Signal(w, name=f"bank{b}_q", reset_less=True)
+                m.d.sync += qb.eq(rp.data)
+                q.append(qb)
+            # bank within the group, two cycles after the group's address register (aligned with q)
+            g_out = Signal(w, name=f"g{g}_q", reset_less=True)
+            if len(q) > 1:
+                s1 = Signal(range(len(q)), name=f"g{g}_sel1", reset_less=True)
+                s2 = Signal(range(len(q)), name=f"g{g}_sel2", reset_less=True)
+                m.d.sync += [s1.eq(ra[lo:lo + _GROUP_BITS]), s2.eq(s1), g_out.eq(Array(q)[s2])]
+            else:
+                m.d.sync += g_out.eq(q[0])
+            gq.append(g_out)
+        out = Signal(w, name="out", reset_less=True)
+        if self.groups > 1:
+            gsel = [Signal(range(self.groups), name=f"gsel{j}", reset_less=True) for j in range(4)]
+            m.d.sync += [gsel[0].eq(self.r_addr[lo + _GROUP_BITS:]),
+                         *(gsel[j].eq(gsel[j - 1]) for j in range(1, 4)), out.eq(Array(gq)[gsel[3]])]
         else:
-            m.d.sync += out.eq(q[0])
+            m.d.sync += out.eq(gq[0])
         m.d.comb += self.r_data.eq(out)
         return m

@@ -58,7 +58,7 @@ from .banked_memory import READ_LATENCY, BankedMemory
 from .transposer import TileTransposer
 
 CMD_WRITE, CMD_READ, CMD_RUN, CMD_CLEAR = 1, 2, 3, 4
-#: Words the host-read output FIFO holds (READ_LATENCY words in flight plus room to stream).
+#: Words the host-read output FIFO holds (READ_LATENCY + 1 words in flight plus room to stream).
 READ_FIFO_DEPTH = 8
 #: Word addresses in the CSR memory.
 CSR_ADDR = {"phase_cycles": 0, "run_cycles": MAX_INSTRUCTIONS, "step_count": MAX_INSTRUCTIONS + 1,
@@ -214,14 +214,19 @@ class TrainingEngine(wiring.Component):
         phase_list = [Signal(32, name=f"phase_cycles{i}") for i in range(MAX_INSTRUCTIONS)]
         done = Signal()
         clear = Signal()
-        counting = Signal()
-        executing = Signal()
-        host_reading = Signal()
+        # state flags, registered (set and cleared with the FSM transitions) rather than decoded
+        # from the state: each drives hundreds of loads (write-port muxes, memory addresses)
+        counting = Signal()      # FETCH, DECODE, EXEC
+        executing = Signal()     # EXEC
+        host_reading = Signal()  # READ
+        host_writing = Signal()  # WRITE
 
         # instruction constants derived once per instruction (DECODE)
         klen_m1 = Signal(A)
-        mt_m1 = Signal(10)
+        klen_m2 = Signal(A)
+        mt_m2 = Signal(10)
         nt_m1 = Signal(10)
+        nt_m2 = Signal(10)
         rows_total = Signal(32)
         is_grad = Signal()
         is_fwd = Signal()
@@ -231,6 +236,11 @@ class TrainingEngine(wiring.Component):
         mi = Signal(10)
         ni = Signal(10)
         ki = Signal(A)
+        # registered "this is the last k / n / m of its loop" (compares off the issue path)
+        k_first = Signal()
+        k_last = Signal()
+        n_last = Signal()
+        m_last = Signal()
         nrow = Signal(A)   # narrow word of k = 0 of the current tile
         wcol = Signal(A)   # wide word of k = 0 of the current tile
         naddr = Signal(A)  # narrow / wide word of the k-step being read
@@ -262,18 +272,23 @@ class TrainingEngine(wiring.Component):
         ]
 
         # ------------------------------------------------------------------ host read path
+        # A host read takes RL + 1 cycles: the memory's read latency, then the register after the
+        # mux that selects the memory (the memories' outputs are spread over the die).
+        HL = RL + 1
+        hread_mux = Signal(self.dw)
         hread_data = Signal(self.dw)
+        m.d.sync += hread_data.eq(hread_mux)
         csr = Array([*phase_list, run_cycles, step_count, flags, mac_steps, run_mode]
                     + [Const(0, 32)] * 3)
         csr_q = [Signal(32, name=f"csr_q{j}") for j in range(RL)]  # as deep as a memory read
-        rv = [Signal(name=f"rv{j}") for j in range(RL)]  # a word is in flight at read stage j
+        rv = [Signal(name=f"rv{j}") for j in range(HL)]  # a word is in flight at read stage j
         out_cnt = Signal(24)
         # Host reads never stall the memories (they read every cycle and have no read enable,
         # so no enable net fans out to the block RAMs): a word is issued only when the output
         # FIFO has room for it and for every word still in flight; m_axis_tready only pops it.
         rfifo = m.submodules.rfifo = SyncFIFOBuffered(width=self.dw + 1, depth=READ_FIFO_DEPTH)
         read_room = Signal()
-        m.d.comb += read_room.eq(rfifo.level <= READ_FIFO_DEPTH - RL - 1)
+        m.d.comb += read_room.eq(rfifo.level <= READ_FIFO_DEPTH - HL - 1)
         st_valid = Signal()  # the status beat of a run (STATUS state) is on m_axis
         st_data = Signal(self.dw)
         m.d.comb += [
@@ -287,9 +302,9 @@ class TrainingEngine(wiring.Component):
             for k, mid in MEM_IDS.items():
                 with m.Case(mid):
                     if k == "CSR":
-                        m.d.comb += hread_data.eq(csr_q[-1])
+                        m.d.comb += hread_mux.eq(csr_q[-1])
                     else:
-                        m.d.comb += hread_data.eq(rp[k].data)
+                        m.d.comb += hread_mux.eq(rp[k].data)
 
         # ------------------------------------------------------------------ command FSM
         with m.FSM(name="ctl"):
@@ -302,15 +317,18 @@ class TrainingEngine(wiring.Component):
                     with m.Switch(d[0:4]):
                         with m.Case(CMD_WRITE):
                             with m.If(d[32:56] != 0):
+                                m.d.sync += host_writing.eq(1)
                                 m.next = "WRITE"
                         with m.Case(CMD_READ):
                             m.d.sync += [out_cnt.eq(d[32:56]), *(r.eq(0) for r in rv)]
                             with m.If(d[32:56] != 0):
+                                m.d.sync += host_reading.eq(1)
                                 m.next = "READ"
                         with m.Case(CMD_RUN):
                             m.d.sync += [pc.eq(d[8:32]), ibase.eq(d[8:32] * NW), fcnt.eq(0),
                                          run_mode.eq(d[56]), run_cycles.eq(0), mac_steps.eq(0)]
                             m.d.sync += [pc_.eq(0) for pc_ in phase_list]
+                            m.d.sync += counting.eq(1)
                             m.next = "FETCH"
                         with m.Case(CMD_CLEAR):
                             m.d.comb += clear.eq(1)
@@ -318,31 +336,24 @@ class TrainingEngine(wiring.Component):
             with m.State("WRITE"):
                 m.d.comb += self.s_axis_tready.eq(1)
                 with m.If(self.s_axis_tvalid):
-                    with m.Switch(hdr_mem):
-                        for k, mid in MEM_IDS.items():
-                            if k == "CSR":
-                                continue
-                            with m.Case(mid):
-                                m.d.comb += [wp[k].en.eq(1), wp[k].addr.eq(haddr),
-                                             wp[k].data.eq(self.s_axis_tdata)]
                     m.d.sync += [haddr.eq(haddr + 1), hcount.eq(hcount - 1)]
                     with m.If(hcount == 1):
+                        m.d.sync += host_writing.eq(0)
                         m.next = "IDLE"
             with m.State("READ"):
-                m.d.comb += host_reading.eq(1)
                 # up to one word per cycle, issued while the output FIFO has room
                 take = Signal()
                 m.d.comb += [take.eq((hcount != 0) & read_room),
                              rfifo.w_en.eq(rv[-1]), rfifo.w_data.eq(Cat(hread_data, out_cnt == 1))]
-                m.d.sync += [rv[0].eq(take), *(rv[j].eq(rv[j - 1]) for j in range(1, RL))]
+                m.d.sync += [rv[0].eq(take), *(rv[j].eq(rv[j - 1]) for j in range(1, HL))]
                 with m.If(take):
                     m.d.sync += [haddr.eq(haddr + 1), hcount.eq(hcount - 1)]
                 with m.If(rv[-1]):
                     m.d.sync += out_cnt.eq(out_cnt - 1)
                 with m.If(self.m_axis_tvalid & self.m_axis_tready & self.m_axis_tlast):
+                    m.d.sync += host_reading.eq(0)
                     m.next = "IDLE"
             with m.State("FETCH"):
-                m.d.comb += counting.eq(1)
                 m.d.comb += rp["PROG"].addr.eq(ibase + fcnt)
                 for w in range(NW):
                     with m.If(fcnt == w + RL):
@@ -352,16 +363,19 @@ class TrainingEngine(wiring.Component):
                 with m.If(fcnt == NW + RL - 1):
                     m.next = "DECODE"
             with m.State("DECODE"):
-                m.d.comb += counting.eq(1)
                 with m.If(op == isa.OP_END):
                     with m.If(~run_mode):
                         m.d.sync += step_count.eq(step_count + 1)
+                    m.d.sync += counting.eq(0)
                     m.next = "STATUS"
                 with m.Else():
                     m.d.sync += [
                         issuing.eq(1), mi.eq(0), ni.eq(0), ki.eq(0),
                         nrow.eq(ins.n_base), naddr.eq(ins.n_base), wcol.eq(ins.w_base), waddr.eq(ins.w_base),
-                        klen_m1.eq(ins.k_len - 1), mt_m1.eq(ins.mt - 1), nt_m1.eq(ins.nt - 1),
+                        klen_m1.eq(ins.k_len - 1), klen_m2.eq(ins.k_len - 2), mt_m2.eq(ins.mt - 2),
+                        nt_m1.eq(ins.nt - 1), nt_m2.eq(ins.nt - 2),
+                        k_first.eq(1), k_last.eq(ins.k_len == 1), n_last.eq(ins.nt == 1),
+                        m_last.eq(ins.mt == 1),
                         rows_total.eq(ins.mt * ins.nt * N),
                         is_grad.eq(op == isa.OP_GRAD),
                         is_fwd.eq((op == isa.OP_FWD_RELU) | (op == isa.OP_FWD_ERR)),
@@ -369,11 +383,11 @@ class TrainingEngine(wiring.Component):
                         o_mrow.eq(ins.o_base), o_tile.eq(ins.o_base), a_mrow.eq(ins.a_base),
                         a_tile.eq(ins.a_base), t_mrow.eq(ins.t_base), t_tile.eq(ins.t_base), p_mrow.eq(0),
                     ]
+                    m.d.sync += executing.eq(1)
                     m.next = "EXEC"
             with m.State("EXEC"):
-                m.d.comb += [counting.eq(1), executing.eq(1)]
                 with m.If(~issuing & ~Cat(*s_valid).any() & (rows_done == rows_total) & ~pipe_busy):
-                    m.d.sync += [pc.eq(pc + 1), ibase.eq(ibase + NW), fcnt.eq(0)]
+                    m.d.sync += [pc.eq(pc + 1), ibase.eq(ibase + NW), fcnt.eq(0), executing.eq(0)]
                     m.next = "FETCH"
             with m.State("STATUS"):
                 m.d.sync += [st_data.eq(Cat(run_cycles, step_count, flags, mac_steps)), st_valid.eq(1)]
@@ -382,6 +396,14 @@ class TrainingEngine(wiring.Component):
                 with m.If(self.m_axis_tready):
                     m.d.sync += [st_valid.eq(0), done.eq(1)]
                     m.next = "IDLE"
+
+        # host writes (WRITE state): beat j to mem[address + j]
+        with m.If(host_writing & self.s_axis_tvalid), m.Switch(hdr_mem):
+            for k, mid in MEM_IDS.items():
+                if k == "CSR":
+                    continue
+                with m.Case(mid):
+                    m.d.comb += [wp[k].en.eq(1), wp[k].addr.eq(haddr), wp[k].data.eq(self.s_axis_tdata)]
 
         # cycle counters (a decoded increment: a dynamic Array read of the counters would be an
         # always @* block that Icarus never evaluates while pc and the counters keep their reset value)
@@ -399,30 +421,31 @@ class TrainingEngine(wiring.Component):
         T = mac.tile_interval
         since_last = Signal(range(T + 1), init=T)  # cycles since the last issued last k-step
         issue = Signal()
-        m.d.comb += issue.eq(issuing & ((ki != klen_m1) | (since_last == T)))
-        with m.If(issue & (ki == klen_m1)):
+        m.d.comb += issue.eq(issuing & (~k_last | (since_last == T)))
+        with m.If(issue & k_last):
             m.d.sync += since_last.eq(1)
         with m.Elif(since_last != T):
             m.d.sync += since_last.eq(since_last + 1)
-        m.d.sync += [s_valid[0].eq(issue), s_first[0].eq(ki == 0), s_last[0].eq(ki == klen_m1)]
+        m.d.sync += [s_valid[0].eq(issue), s_first[0].eq(k_first), s_last[0].eq(k_last)]
         m.d.sync += [s_valid[j].eq(s_valid[j - 1]) for j in range(1, RL)]
         m.d.sync += [s_first[j].eq(s_first[j - 1]) for j in range(1, RL)]
         m.d.sync += [s_last[j].eq(s_last[j - 1]) for j in range(1, RL)]
         with m.If(issue):
-            with m.If(ki == klen_m1):
-                m.d.sync += ki.eq(0)
-                with m.If(ni == nt_m1):
-                    m.d.sync += [ni.eq(0), wcol.eq(ins.w_base), waddr.eq(ins.w_base)]
-                    with m.If(mi == mt_m1):
+            with m.If(k_last):
+                m.d.sync += [ki.eq(0), k_first.eq(1), k_last.eq(klen_m1 == 0)]
+                with m.If(n_last):
+                    m.d.sync += [ni.eq(0), n_last.eq(nt_m1 == 0), wcol.eq(ins.w_base), waddr.eq(ins.w_base)]
+                    with m.If(m_last):
                         m.d.sync += issuing.eq(0)
                     with m.Else():
-                        m.d.sync += [mi.eq(mi + 1), nrow.eq(nrow + ins.n_mstride),
+                        m.d.sync += [mi.eq(mi + 1), m_last.eq(mi == mt_m2), nrow.eq(nrow + ins.n_mstride),
                                      naddr.eq(nrow + ins.n_mstride)]
                 with m.Else():
-                    m.d.sync += [ni.eq(ni + 1), wcol.eq(wcol + ins.w_nstride),
+                    m.d.sync += [ni.eq(ni + 1), n_last.eq(ni == nt_m2), wcol.eq(wcol + ins.w_nstride),
                                  waddr.eq(wcol + ins.w_nstride), naddr.eq(nrow)]
             with m.Else():
-                m.d.sync += [ki.eq(ki + 1), naddr.eq(naddr + 1), waddr.eq(waddr + 1)]
+                m.d.sync += [ki.eq(ki + 1), k_first.eq(0), k_last.eq(ki == klen_m2),
+                             naddr.eq(naddr + 1), waddr.eq(waddr + 1)]
 
         # ------------------------------------------------------------------ read-port addresses
         row = mac.o.payload.row
