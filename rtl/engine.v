@@ -16,7 +16,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$107 ;
   wire [7:0] \$108 ;
   wire [7:0] \$109 ;
-  wire \$11 ;
+  wire [16:0] \$11 ;
   wire [7:0] \$110 ;
   wire [7:0] \$111 ;
   wire [7:0] \$112 ;
@@ -38,7 +38,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$127 ;
   wire [7:0] \$128 ;
   wire [7:0] \$129 ;
-  wire [16:0] \$13 ;
+  wire [15:0] \$13 ;
   wire [7:0] \$130 ;
   wire [7:0] \$131 ;
   wire [7:0] \$132 ;
@@ -49,7 +49,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$137 ;
   wire [7:0] \$138 ;
   wire [7:0] \$139 ;
-  wire [15:0] \$14 ;
+  wire [63:0] \$14 ;
   wire [7:0] \$140 ;
   wire [7:0] \$141 ;
   wire [7:0] \$142 ;
@@ -114,16 +114,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$196 ;
   wire [7:0] \$197 ;
   wire [7:0] \$198 ;
-  wire [7:0] \$199 ;
+  wire [8:0] \$199 ;
   wire \$2 ;
   wire [63:0] \$20 ;
-  wire [8:0] \$200 ;
+  wire \$200 ;
   wire \$201 ;
-  wire \$202 ;
-  wire [7:0] \$203 ;
+  wire [7:0] \$202 ;
+  wire \$203 ;
   wire \$204 ;
-  wire \$205 ;
-  wire [7:0] \$206 ;
+  wire [7:0] \$205 ;
+  wire \$206 ;
   wire \$207 ;
   wire \$208 ;
   wire \$209 ;
@@ -137,40 +137,40 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$216 ;
   wire \$217 ;
   wire \$218 ;
-  wire \$219 ;
-  wire [63:0] \$22 ;
-  reg [31:0] \$220 ;
+  reg [31:0] \$219 ;
+  wire \$22 ;
+  wire \$220 ;
   wire \$221 ;
-  wire \$222 ;
-  wire [25:0] \$223 ;
+  wire [25:0] \$222 ;
+  wire [24:0] \$223 ;
   wire [24:0] \$224 ;
-  wire [24:0] \$225 ;
-  wire \$226 ;
+  wire \$225 ;
+  wire [24:0] \$226 ;
   wire [24:0] \$227 ;
   wire [24:0] \$228 ;
-  wire [24:0] \$229 ;
+  wire \$229 ;
   wire \$23 ;
   wire \$230 ;
   wire \$231 ;
   wire \$232 ;
   wire \$233 ;
-  wire \$234 ;
-  wire [4:0] \$235 ;
+  wire [4:0] \$234 ;
+  wire \$235 ;
   wire \$236 ;
   wire \$237 ;
-  wire \$238 ;
-  wire [32:0] \$239 ;
+  wire [32:0] \$238 ;
+  wire [16:0] \$239 ;
   wire \$24 ;
   wire [16:0] \$240 ;
-  wire [16:0] \$241 ;
+  wire [10:0] \$241 ;
   wire [10:0] \$242 ;
   wire [10:0] \$243 ;
-  wire [10:0] \$244 ;
+  wire \$244 ;
   wire \$245 ;
   wire \$246 ;
-  wire \$247 ;
-  wire [19:0] \$248 ;
-  wire [23:0] \$249 ;
+  wire [19:0] \$247 ;
+  wire [23:0] \$248 ;
+  wire \$249 ;
   wire \$25 ;
   wire \$250 ;
   wire \$251 ;
@@ -185,124 +185,124 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$26 ;
   wire \$260 ;
   wire \$261 ;
-  wire [6:0] \$262 ;
-  wire [7:0] \$263 ;
-  wire [32:0] \$264 ;
-  wire \$265 ;
-  wire [32:0] \$266 ;
-  wire \$267 ;
-  wire [32:0] \$268 ;
-  wire \$269 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire [6:0] \$265 ;
+  wire [7:0] \$266 ;
+  wire [32:0] \$267 ;
+  wire \$268 ;
+  wire [32:0] \$269 ;
   wire \$27 ;
-  wire [32:0] \$270 ;
-  wire \$271 ;
-  wire [32:0] \$272 ;
-  wire \$273 ;
-  wire [32:0] \$274 ;
-  wire \$275 ;
-  wire [32:0] \$276 ;
-  wire \$277 ;
-  wire [32:0] \$278 ;
-  wire \$279 ;
+  wire \$270 ;
+  wire [32:0] \$271 ;
+  wire \$272 ;
+  wire [32:0] \$273 ;
+  wire \$274 ;
+  wire [32:0] \$275 ;
+  wire \$276 ;
+  wire [32:0] \$277 ;
+  wire \$278 ;
+  wire [32:0] \$279 ;
   wire \$28 ;
-  wire [32:0] \$280 ;
-  wire \$281 ;
-  wire [32:0] \$282 ;
-  wire \$283 ;
-  wire [32:0] \$284 ;
-  wire \$285 ;
-  wire [32:0] \$286 ;
-  wire \$287 ;
-  wire [32:0] \$288 ;
-  wire \$289 ;
+  wire \$280 ;
+  wire [32:0] \$281 ;
+  wire \$282 ;
+  wire [32:0] \$283 ;
+  wire \$284 ;
+  wire [32:0] \$285 ;
+  wire \$286 ;
+  wire [32:0] \$287 ;
+  wire \$288 ;
+  wire [32:0] \$289 ;
   wire \$29 ;
-  wire [32:0] \$290 ;
-  wire \$291 ;
-  wire [32:0] \$292 ;
-  wire \$293 ;
-  wire [32:0] \$294 ;
-  wire \$295 ;
-  wire [32:0] \$296 ;
-  wire \$297 ;
-  wire [32:0] \$298 ;
-  wire \$299 ;
+  wire \$290 ;
+  wire [32:0] \$291 ;
+  wire \$292 ;
+  wire [32:0] \$293 ;
+  wire \$294 ;
+  wire [32:0] \$295 ;
+  wire \$296 ;
+  wire [32:0] \$297 ;
+  wire \$298 ;
+  wire [32:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire [32:0] \$300 ;
-  wire \$301 ;
-  wire [32:0] \$302 ;
-  wire \$303 ;
-  wire [32:0] \$304 ;
-  wire \$305 ;
-  wire [32:0] \$306 ;
-  wire \$307 ;
-  wire [32:0] \$308 ;
-  wire \$309 ;
-  wire \$31 ;
-  wire [32:0] \$310 ;
-  wire \$311 ;
-  wire [32:0] \$312 ;
-  wire \$313 ;
-  wire [32:0] \$314 ;
-  wire \$315 ;
-  wire [32:0] \$316 ;
-  wire \$317 ;
-  wire [32:0] \$318 ;
-  wire \$319 ;
+  wire \$300 ;
+  wire [32:0] \$301 ;
+  wire \$302 ;
+  wire [32:0] \$303 ;
+  wire \$304 ;
+  wire [32:0] \$305 ;
+  wire \$306 ;
+  wire [32:0] \$307 ;
+  wire \$308 ;
+  wire [32:0] \$309 ;
+  wire [7:0] \$31 ;
+  wire \$310 ;
+  wire [32:0] \$311 ;
+  wire \$312 ;
+  wire [32:0] \$313 ;
+  wire \$314 ;
+  wire [32:0] \$315 ;
+  wire \$316 ;
+  wire [32:0] \$317 ;
+  wire \$318 ;
+  wire [32:0] \$319 ;
   wire [7:0] \$32 ;
-  wire [32:0] \$320 ;
-  wire \$321 ;
-  wire [32:0] \$322 ;
-  wire \$323 ;
-  wire [32:0] \$324 ;
-  wire \$325 ;
-  wire [32:0] \$326 ;
-  wire \$327 ;
-  wire [32:0] \$328 ;
-  wire \$329 ;
+  wire \$320 ;
+  wire [32:0] \$321 ;
+  wire \$322 ;
+  wire [32:0] \$323 ;
+  wire \$324 ;
+  wire [32:0] \$325 ;
+  wire \$326 ;
+  wire [32:0] \$327 ;
+  wire \$328 ;
+  wire [32:0] \$329 ;
   wire [7:0] \$33 ;
   wire \$330 ;
-  wire [4:0] \$331 ;
+  wire [32:0] \$331 ;
   wire \$332 ;
   wire \$333 ;
-  wire [10:0] \$334 ;
+  wire [4:0] \$334 ;
   wire \$335 ;
-  wire [16:0] \$336 ;
-  wire [16:0] \$337 ;
+  wire \$336 ;
+  wire \$337 ;
   wire [10:0] \$338 ;
   wire \$339 ;
   wire [7:0] \$34 ;
   wire [16:0] \$340 ;
   wire [16:0] \$341 ;
-  wire [16:0] \$342 ;
+  wire [10:0] \$342 ;
   wire \$343 ;
   wire [16:0] \$344 ;
   wire [16:0] \$345 ;
-  wire \$346 ;
-  wire [32:0] \$347 ;
-  wire \$348 ;
-  wire \$349 ;
+  wire [16:0] \$346 ;
+  wire \$347 ;
+  wire [16:0] \$348 ;
+  wire [16:0] \$349 ;
   wire [7:0] \$35 ;
   wire \$350 ;
-  wire [16:0] \$351 ;
-  wire [16:0] \$352 ;
-  wire [16:0] \$353 ;
-  wire [16:0] \$354 ;
+  wire [32:0] \$351 ;
+  wire \$352 ;
+  wire \$353 ;
+  wire \$354 ;
   wire [16:0] \$355 ;
   wire [16:0] \$356 ;
   wire [16:0] \$357 ;
-  wire [10:0] \$358 ;
+  wire [16:0] \$358 ;
   wire [16:0] \$359 ;
   wire [7:0] \$36 ;
   wire [16:0] \$360 ;
   wire [16:0] \$361 ;
-  wire [16:0] \$362 ;
+  wire [10:0] \$362 ;
   wire [16:0] \$363 ;
-  wire \$364 ;
-  wire \$365 ;
+  wire [16:0] \$364 ;
+  wire [16:0] \$365 ;
   wire [16:0] \$366 ;
-  wire \$367 ;
-  wire [16:0] \$368 ;
+  wire [16:0] \$367 ;
+  wire \$368 ;
   wire \$369 ;
   wire [7:0] \$37 ;
   wire [16:0] \$370 ;
@@ -318,45 +318,45 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$38 ;
   wire [16:0] \$380 ;
   wire \$381 ;
-  wire [32:0] \$382 ;
+  wire [16:0] \$382 ;
   wire \$383 ;
-  wire \$384 ;
+  wire [16:0] \$384 ;
   wire \$385 ;
-  wire \$386 ;
-  wire [7:0] \$387 ;
-  reg [255:0] \$388 ;
-  reg [31:0] \$389 ;
+  wire [32:0] \$386 ;
+  wire \$387 ;
+  wire \$388 ;
+  wire \$389 ;
   wire [7:0] \$39 ;
-  reg [31:0] \$390 ;
-  reg [31:0] \$391 ;
-  reg [31:0] \$392 ;
+  wire \$390 ;
+  wire [7:0] \$391 ;
+  reg [255:0] \$392 ;
   reg [31:0] \$393 ;
-  reg [3:0] \$394 ;
-  reg [3:0] \$395 ;
-  reg [23:0] \$396 ;
-  reg [23:0] \$397 ;
-  reg \$398 ;
-  reg \$399 ;
+  reg [31:0] \$394 ;
+  reg [31:0] \$395 ;
+  reg [31:0] \$396 ;
+  reg [31:0] \$397 ;
+  reg [3:0] \$398 ;
+  reg [3:0] \$399 ;
   wire \$4 ;
   wire [7:0] \$40 ;
-  reg [2:0] \$400 ;
+  reg [23:0] \$400 ;
   reg [23:0] \$401 ;
   reg \$402 ;
   reg \$403 ;
-  reg \$404 ;
-  reg \$405 ;
+  reg [2:0] \$404 ;
+  reg [23:0] \$405 ;
   reg \$406 ;
   reg \$407 ;
   reg \$408 ;
-  reg [5:0] \$409 ;
+  reg \$409 ;
   wire [7:0] \$41 ;
-  reg [6:0] \$410 ;
-  reg [3:0] \$411 ;
+  reg \$410 ;
+  reg \$411 ;
   reg \$412 ;
-  reg [31:0] \$413 ;
-  reg [31:0] \$414 ;
-  reg [31:0] \$415 ;
-  reg [31:0] \$416 ;
+  reg [5:0] \$413 ;
+  reg [6:0] \$414 ;
+  reg [3:0] \$415 ;
+  reg \$416 ;
   reg [31:0] \$417 ;
   reg [31:0] \$418 ;
   reg [31:0] \$419 ;
@@ -390,55 +390,55 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [31:0] \$444 ;
   reg [31:0] \$445 ;
   reg [31:0] \$446 ;
-  reg \$447 ;
+  reg [31:0] \$447 ;
   reg [31:0] \$448 ;
-  reg [383:0] \$449 ;
+  reg [31:0] \$449 ;
   wire [7:0] \$45 ;
-  reg \$450 ;
-  reg [9:0] \$451 ;
-  reg [9:0] \$452 ;
-  reg [15:0] \$453 ;
-  reg [15:0] \$454 ;
-  reg [15:0] \$455 ;
-  reg [15:0] \$456 ;
+  reg [31:0] \$450 ;
+  reg \$451 ;
+  reg [31:0] \$452 ;
+  reg [383:0] \$453 ;
+  reg \$454 ;
+  reg [9:0] \$455 ;
+  reg [9:0] \$456 ;
   reg [15:0] \$457 ;
   reg [15:0] \$458 ;
   reg [15:0] \$459 ;
   wire [7:0] \$46 ;
-  reg [9:0] \$460 ;
-  reg [9:0] \$461 ;
-  reg [9:0] \$462 ;
-  reg \$463 ;
-  reg \$464 ;
-  reg \$465 ;
-  reg \$466 ;
-  reg [31:0] \$467 ;
+  reg [15:0] \$460 ;
+  reg [15:0] \$461 ;
+  reg [15:0] \$462 ;
+  reg [15:0] \$463 ;
+  reg [9:0] \$464 ;
+  reg [9:0] \$465 ;
+  reg [9:0] \$466 ;
+  reg \$467 ;
   reg \$468 ;
   reg \$469 ;
   wire [7:0] \$47 ;
-  reg [9:0] \$470 ;
-  reg [15:0] \$471 ;
-  reg [31:0] \$472 ;
-  reg [15:0] \$473 ;
-  reg [15:0] \$474 ;
+  reg \$470 ;
+  reg [31:0] \$471 ;
+  reg \$472 ;
+  reg \$473 ;
+  reg [9:0] \$474 ;
   reg [15:0] \$475 ;
-  reg [15:0] \$476 ;
+  reg [31:0] \$476 ;
   reg [15:0] \$477 ;
   reg [15:0] \$478 ;
   reg [15:0] \$479 ;
   wire [7:0] \$48 ;
-  reg \$480 ;
-  reg [255:0] \$481 ;
-  reg \$482 ;
-  reg [3:0] \$483 ;
+  reg [15:0] \$480 ;
+  reg [15:0] \$481 ;
+  reg [15:0] \$482 ;
+  reg [15:0] \$483 ;
   reg \$484 ;
   reg \$485 ;
   reg \$486 ;
   reg \$487 ;
-  reg \$488 ;
+  reg [255:0] \$488 ;
   reg \$489 ;
   wire [7:0] \$49 ;
-  reg \$490 ;
+  reg [3:0] \$490 ;
   reg \$491 ;
   reg \$492 ;
   reg \$493 ;
@@ -447,44 +447,44 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$496 ;
   reg \$497 ;
   reg \$498 ;
-  reg [85:0] \$499 ;
+  reg \$499 ;
   wire \$5 ;
   wire [7:0] \$50 ;
-  reg [255:0] \$500 ;
-  reg [85:0] \$501 ;
-  reg [255:0] \$502 ;
-  reg [85:0] \$503 ;
-  reg [255:0] \$504 ;
-  reg [85:0] \$505 ;
-  reg [255:0] \$506 ;
+  reg \$500 ;
+  reg \$501 ;
+  reg \$502 ;
+  reg \$503 ;
+  reg \$504 ;
+  reg \$505 ;
+  reg \$506 ;
   reg [85:0] \$507 ;
   reg [255:0] \$508 ;
   reg [85:0] \$509 ;
   wire [7:0] \$51 ;
-  reg [85:0] \$510 ;
+  reg [255:0] \$510 ;
   reg [85:0] \$511 ;
-  reg [85:0] \$512 ;
+  reg [255:0] \$512 ;
   reg [85:0] \$513 ;
-  reg [85:0] \$514 ;
+  reg [255:0] \$514 ;
   reg [85:0] \$515 ;
-  reg [85:0] \$516 ;
+  reg [255:0] \$516 ;
   reg [85:0] \$517 ;
-  reg [63:0] \$518 ;
-  reg [63:0] \$519 ;
+  reg [85:0] \$518 ;
+  reg [85:0] \$519 ;
   wire [7:0] \$52 ;
-  reg [63:0] \$520 ;
-  reg [63:0] \$521 ;
-  reg [63:0] \$522 ;
-  reg [63:0] \$523 ;
-  reg [7:0] \$524 ;
-  reg [7:0] \$525 ;
-  reg [7:0] \$526 ;
-  reg [7:0] \$527 ;
-  reg [7:0] \$528 ;
-  reg [7:0] \$529 ;
+  reg [85:0] \$520 ;
+  reg [85:0] \$521 ;
+  reg [85:0] \$522 ;
+  reg [85:0] \$523 ;
+  reg [85:0] \$524 ;
+  reg [85:0] \$525 ;
+  reg [63:0] \$526 ;
+  reg [63:0] \$527 ;
+  reg [63:0] \$528 ;
+  reg [63:0] \$529 ;
   wire [7:0] \$53 ;
-  reg [7:0] \$530 ;
-  reg [7:0] \$531 ;
+  reg [63:0] \$530 ;
+  reg [63:0] \$531 ;
   reg [7:0] \$532 ;
   reg [7:0] \$533 ;
   reg [7:0] \$534 ;
@@ -494,12 +494,20 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [7:0] \$538 ;
   reg [7:0] \$539 ;
   wire [7:0] \$54 ;
-  reg \$540 ;
+  reg [7:0] \$540 ;
   reg [7:0] \$541 ;
-  reg [15:0] \$542 ;
-  reg [255:0] \$543 ;
+  reg [7:0] \$542 ;
+  reg [7:0] \$543 ;
   reg [7:0] \$544 ;
+  reg [7:0] \$545 ;
+  reg [7:0] \$546 ;
+  reg [7:0] \$547 ;
+  reg \$548 ;
+  reg [7:0] \$549 ;
   wire [7:0] \$55 ;
+  reg [15:0] \$550 ;
+  reg [255:0] \$551 ;
+  reg [7:0] \$552 ;
   wire [7:0] \$56 ;
   wire [7:0] \$57 ;
   wire [7:0] \$58 ;
@@ -568,8 +576,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [7:0] best_v7 = 8'h00;
   output busy;
   wire busy;
-  wire \busy$413 ;
-  wire \busy$414 ;
+  wire \busy$416 ;
+  wire \busy$417 ;
   reg clear;
   wire \clear$233 ;
   wire \clear$247 ;
@@ -579,16 +587,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \clear$303 ;
   wire \clear$317 ;
   wire \clear$331 ;
-  wire \clear$425 ;
+  wire \clear$428 ;
   input clk;
   wire clk;
   reg [7:0] cls;
   wire [15:0] col_addr;
-  wire [15:0] \col_addr$410 ;
+  wire [15:0] \col_addr$413 ;
   wire [63:0] col_data;
-  wire [127:0] \col_data$411 ;
+  wire [127:0] \col_data$414 ;
   wire col_valid;
-  wire \col_valid$409 ;
+  wire \col_valid$412 ;
   reg counting = 1'h0;
   reg [31:0] csr_q0 = 32'd0;
   reg [31:0] csr_q1 = 32'd0;
@@ -690,7 +698,10 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [9:0] en = 10'h000;
   wire [15:0] epi_a;
   wire [15:0] epi_o;
-  reg executing = 1'h0;
+  reg ex_backerr = 1'h0;
+  reg ex_fwd_err = 1'h0;
+  reg ex_fwd_relu = 1'h0;
+  reg ex_grad = 1'h0;
   reg [3:0] fcnt = 4'h0;
   output [7:0] flags;
   reg [7:0] flags = 8'h00;
@@ -812,7 +823,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \i__ready$32 ;
   wire \i__ready$41 ;
   wire \i__ready$50 ;
-  wire \i__ready$504 ;
+  wire \i__ready$508 ;
   wire \i__ready$59 ;
   wire \i__ready$68 ;
   wire \i__ready$77 ;
@@ -922,15 +933,6 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [31:0] \o__payload$170.acc[7] ;
   wire [2:0] \o__payload$170.row ;
   wire [7:0] \o__payload$30 ;
-  wire [9:0] \o__payload$341 ;
-  wire [7:0] \o__payload$341.h ;
-  wire [1:0] \o__payload$341.region ;
-  wire [9:0] \o__payload$342 ;
-  wire [7:0] \o__payload$342.h ;
-  wire [1:0] \o__payload$342.region ;
-  wire [9:0] \o__payload$343 ;
-  wire [7:0] \o__payload$343.h ;
-  wire [1:0] \o__payload$343.region ;
   wire [9:0] \o__payload$344 ;
   wire [7:0] \o__payload$344.h ;
   wire [1:0] \o__payload$344.region ;
@@ -946,35 +948,44 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [9:0] \o__payload$348 ;
   wire [7:0] \o__payload$348.h ;
   wire [1:0] \o__payload$348.region ;
-  wire [74:0] \o__payload$365 ;
-  wire [2:0] \o__payload$365.argmax ;
-  wire [63:0] \o__payload$365.e ;
-  wire [7:0] \o__payload$365.e[0] ;
-  wire [7:0] \o__payload$365.e[1] ;
-  wire [7:0] \o__payload$365.e[2] ;
-  wire [7:0] \o__payload$365.e[3] ;
-  wire [7:0] \o__payload$365.e[4] ;
-  wire [7:0] \o__payload$365.e[5] ;
-  wire [7:0] \o__payload$365.e[6] ;
-  wire [7:0] \o__payload$365.e[7] ;
-  wire [7:0] \o__payload$365.max ;
-  wire [31:0] \o__payload$379 ;
-  wire [31:0] \o__payload$380 ;
-  wire [31:0] \o__payload$381 ;
+  wire [9:0] \o__payload$349 ;
+  wire [7:0] \o__payload$349.h ;
+  wire [1:0] \o__payload$349.region ;
+  wire [9:0] \o__payload$350 ;
+  wire [7:0] \o__payload$350.h ;
+  wire [1:0] \o__payload$350.region ;
+  wire [9:0] \o__payload$351 ;
+  wire [7:0] \o__payload$351.h ;
+  wire [1:0] \o__payload$351.region ;
+  wire [74:0] \o__payload$368 ;
+  wire [2:0] \o__payload$368.argmax ;
+  wire [63:0] \o__payload$368.e ;
+  wire [7:0] \o__payload$368.e[0] ;
+  wire [7:0] \o__payload$368.e[1] ;
+  wire [7:0] \o__payload$368.e[2] ;
+  wire [7:0] \o__payload$368.e[3] ;
+  wire [7:0] \o__payload$368.e[4] ;
+  wire [7:0] \o__payload$368.e[5] ;
+  wire [7:0] \o__payload$368.e[6] ;
+  wire [7:0] \o__payload$368.e[7] ;
+  wire [7:0] \o__payload$368.max ;
   wire [31:0] \o__payload$382 ;
   wire [31:0] \o__payload$383 ;
   wire [31:0] \o__payload$384 ;
   wire [31:0] \o__payload$385 ;
   wire [31:0] \o__payload$386 ;
-  wire [15:0] \o__payload$388 ;
-  wire [15:0] \o__payload$389 ;
+  wire [31:0] \o__payload$387 ;
+  wire [31:0] \o__payload$388 ;
+  wire [31:0] \o__payload$389 ;
   wire [7:0] \o__payload$39 ;
-  wire [15:0] \o__payload$390 ;
   wire [15:0] \o__payload$391 ;
   wire [15:0] \o__payload$392 ;
   wire [15:0] \o__payload$393 ;
   wire [15:0] \o__payload$394 ;
   wire [15:0] \o__payload$395 ;
+  wire [15:0] \o__payload$396 ;
+  wire [15:0] \o__payload$397 ;
+  wire [15:0] \o__payload$398 ;
   wire [7:0] \o__payload$48 ;
   wire [7:0] \o__payload$57 ;
   wire [7:0] \o__payload$66 ;
@@ -1016,7 +1027,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \o__ready$93 ;
   wire o__valid;
   wire \o__valid$34 ;
-  wire \o__valid$424 ;
+  wire \o__valid$427 ;
   wire \o__valid$43 ;
   wire \o__valid$52 ;
   wire \o__valid$61 ;
@@ -1027,13 +1038,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [15:0] o_tile = 16'h0000;
   reg [23:0] out_cnt = 24'h000000;
   wire overflow;
-  wire \overflow$529 ;
-  wire \overflow$530 ;
-  wire \overflow$531 ;
-  wire \overflow$532 ;
   wire \overflow$533 ;
   wire \overflow$534 ;
   wire \overflow$535 ;
+  wire \overflow$536 ;
+  wire \overflow$537 ;
+  wire \overflow$538 ;
+  wire \overflow$539 ;
   reg [15:0] p_mrow = 16'h0000;
   reg [5:0] pc = 6'h00;
   reg [31:0] phase_cycles0 = 32'd0;
@@ -1094,12 +1105,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire r_rdy;
   wire read_room;
   reg [15:0] row_base;
-  reg [15:0] \row_base$405 ;
+  reg [15:0] \row_base$408 ;
   reg [63:0] row_data;
-  reg [127:0] \row_data$404 ;
+  reg [127:0] \row_data$407 ;
   reg row_done;
   reg [2:0] row_index;
-  reg [2:0] \row_index$403 ;
+  reg [2:0] \row_index$406 ;
   reg row_valid;
   reg \row_valid$337 ;
   reg [31:0] rows_done = 32'd0;
@@ -1248,6 +1259,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [5:0] \shift$307 ;
   wire [5:0] \shift$321 ;
   reg [3:0] since_last = 4'he;
+  reg since_ok = 1'h1;
   reg [255:0] st_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg st_valid = 1'h0;
   output [31:0] step_count;
@@ -1352,13 +1364,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [31:0] wide_wt6;
   reg [31:0] wide_wt7;
   wire wrapped;
-  wire \wrapped$537 ;
-  wire \wrapped$538 ;
-  wire \wrapped$539 ;
-  wire \wrapped$540 ;
   wire \wrapped$541 ;
   wire \wrapped$542 ;
   wire \wrapped$543 ;
+  wire \wrapped$544 ;
+  wire \wrapped$545 ;
+  wire \wrapped$546 ;
+  wire \wrapped$547 ;
   reg [63:0] y1 = 64'h0000000000000000;
   reg [63:0] y2 = 64'h0000000000000000;
   reg [63:0] y3 = 64'h0000000000000000;
@@ -1366,319 +1378,327 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [63:0] y5 = 64'h0000000000000000;
   reg [63:0] y6 = 64'h0000000000000000;
   always @(posedge clk)
-    hread_data <= \$388 ;
+    hread_data <= \$392 ;
   always @(posedge clk)
-    csr_q0 <= \$389 ;
+    csr_q0 <= \$393 ;
   always @(posedge clk)
-    csr_q1 <= \$390 ;
+    csr_q1 <= \$394 ;
   always @(posedge clk)
-    csr_q2 <= \$391 ;
+    csr_q2 <= \$395 ;
   always @(posedge clk)
-    csr_q3 <= \$392 ;
+    csr_q3 <= \$396 ;
   always @(posedge clk)
-    csr_q4 <= \$393 ;
+    csr_q4 <= \$397 ;
   always @(posedge clk)
-    hdr_op <= \$394 ;
+    hdr_op <= \$398 ;
   always @(posedge clk)
-    hdr_mem <= \$395 ;
+    hdr_mem <= \$399 ;
   always @(posedge clk)
-    haddr <= \$396 ;
+    haddr <= \$400 ;
   always @(posedge clk)
-    hcount <= \$397 ;
+    hcount <= \$401 ;
   always @(posedge clk)
-    done <= \$398 ;
+    done <= \$402 ;
   always @(posedge clk)
-    host_writing <= \$399 ;
+    host_writing <= \$403 ;
   always @(posedge clk)
-    ctl_state <= \$400 ;
+    ctl_state <= \$404 ;
   always @(posedge clk)
-    out_cnt <= \$401 ;
+    out_cnt <= \$405 ;
   always @(posedge clk)
-    rv0 <= \$402 ;
+    rv0 <= \$406 ;
   always @(posedge clk)
-    rv1 <= \$403 ;
+    rv1 <= \$407 ;
   always @(posedge clk)
-    rv2 <= \$404 ;
+    rv2 <= \$408 ;
   always @(posedge clk)
-    rv3 <= \$405 ;
+    rv3 <= \$409 ;
   always @(posedge clk)
-    rv4 <= \$406 ;
+    rv4 <= \$410 ;
   always @(posedge clk)
-    rv5 <= \$407 ;
+    rv5 <= \$411 ;
   always @(posedge clk)
-    host_reading <= \$408 ;
+    host_reading <= \$412 ;
   always @(posedge clk)
-    pc <= \$409 ;
+    pc <= \$413 ;
   always @(posedge clk)
-    ibase <= \$410 ;
+    ibase <= \$414 ;
   always @(posedge clk)
-    fcnt <= \$411 ;
+    fcnt <= \$415 ;
   always @(posedge clk)
-    mode <= \$412 ;
+    mode <= \$416 ;
   always @(posedge clk)
-    cycle_count <= \$413 ;
+    cycle_count <= \$417 ;
   always @(posedge clk)
-    mac_steps <= \$414 ;
+    mac_steps <= \$418 ;
   always @(posedge clk)
-    phase_cycles0 <= \$415 ;
+    phase_cycles0 <= \$419 ;
   always @(posedge clk)
-    phase_cycles1 <= \$416 ;
+    phase_cycles1 <= \$420 ;
   always @(posedge clk)
-    phase_cycles2 <= \$417 ;
+    phase_cycles2 <= \$421 ;
   always @(posedge clk)
-    phase_cycles3 <= \$418 ;
+    phase_cycles3 <= \$422 ;
   always @(posedge clk)
-    phase_cycles4 <= \$419 ;
+    phase_cycles4 <= \$423 ;
   always @(posedge clk)
-    phase_cycles5 <= \$420 ;
+    phase_cycles5 <= \$424 ;
   always @(posedge clk)
-    phase_cycles6 <= \$421 ;
+    phase_cycles6 <= \$425 ;
   always @(posedge clk)
-    phase_cycles7 <= \$422 ;
+    phase_cycles7 <= \$426 ;
   always @(posedge clk)
-    phase_cycles8 <= \$423 ;
+    phase_cycles8 <= \$427 ;
   always @(posedge clk)
-    phase_cycles9 <= \$424 ;
+    phase_cycles9 <= \$428 ;
   always @(posedge clk)
-    phase_cycles10 <= \$425 ;
+    phase_cycles10 <= \$429 ;
   always @(posedge clk)
-    phase_cycles11 <= \$426 ;
+    phase_cycles11 <= \$430 ;
   always @(posedge clk)
-    phase_cycles12 <= \$427 ;
+    phase_cycles12 <= \$431 ;
   always @(posedge clk)
-    phase_cycles13 <= \$428 ;
+    phase_cycles13 <= \$432 ;
   always @(posedge clk)
-    phase_cycles14 <= \$429 ;
+    phase_cycles14 <= \$433 ;
   always @(posedge clk)
-    phase_cycles15 <= \$430 ;
+    phase_cycles15 <= \$434 ;
   always @(posedge clk)
-    phase_cycles16 <= \$431 ;
+    phase_cycles16 <= \$435 ;
   always @(posedge clk)
-    phase_cycles17 <= \$432 ;
+    phase_cycles17 <= \$436 ;
   always @(posedge clk)
-    phase_cycles18 <= \$433 ;
+    phase_cycles18 <= \$437 ;
   always @(posedge clk)
-    phase_cycles19 <= \$434 ;
+    phase_cycles19 <= \$438 ;
   always @(posedge clk)
-    phase_cycles20 <= \$435 ;
+    phase_cycles20 <= \$439 ;
   always @(posedge clk)
-    phase_cycles21 <= \$436 ;
+    phase_cycles21 <= \$440 ;
   always @(posedge clk)
-    phase_cycles22 <= \$437 ;
+    phase_cycles22 <= \$441 ;
   always @(posedge clk)
-    phase_cycles23 <= \$438 ;
+    phase_cycles23 <= \$442 ;
   always @(posedge clk)
-    phase_cycles24 <= \$439 ;
+    phase_cycles24 <= \$443 ;
   always @(posedge clk)
-    phase_cycles25 <= \$440 ;
+    phase_cycles25 <= \$444 ;
   always @(posedge clk)
-    phase_cycles26 <= \$441 ;
+    phase_cycles26 <= \$445 ;
   always @(posedge clk)
-    phase_cycles27 <= \$442 ;
+    phase_cycles27 <= \$446 ;
   always @(posedge clk)
-    phase_cycles28 <= \$443 ;
+    phase_cycles28 <= \$447 ;
   always @(posedge clk)
-    phase_cycles29 <= \$444 ;
+    phase_cycles29 <= \$448 ;
   always @(posedge clk)
-    phase_cycles30 <= \$445 ;
+    phase_cycles30 <= \$449 ;
   always @(posedge clk)
-    phase_cycles31 <= \$446 ;
+    phase_cycles31 <= \$450 ;
   always @(posedge clk)
-    counting <= \$447 ;
+    counting <= \$451 ;
   always @(posedge clk)
-    step_count <= \$448 ;
+    step_count <= \$452 ;
   always @(posedge clk)
-    ibits <= \$449 ;
+    ibits <= \$453 ;
   always @(posedge clk)
-    issuing <= \$450 ;
+    issuing <= \$454 ;
   always @(posedge clk)
-    mi <= \$451 ;
+    mi <= \$455 ;
   always @(posedge clk)
-    ni <= \$452 ;
+    ni <= \$456 ;
   always @(posedge clk)
-    ki <= \$453 ;
+    ki <= \$457 ;
   always @(posedge clk)
-    nrow <= \$454 ;
+    nrow <= \$458 ;
   always @(posedge clk)
-    naddr <= \$455 ;
+    naddr <= \$459 ;
   always @(posedge clk)
-    wcol <= \$456 ;
+    wcol <= \$460 ;
   always @(posedge clk)
-    waddr <= \$457 ;
+    waddr <= \$461 ;
   always @(posedge clk)
-    klen_m1 <= \$458 ;
+    klen_m1 <= \$462 ;
   always @(posedge clk)
-    klen_m2 <= \$459 ;
+    klen_m2 <= \$463 ;
   always @(posedge clk)
-    mt_m2 <= \$460 ;
+    mt_m2 <= \$464 ;
   always @(posedge clk)
-    nt_m1 <= \$461 ;
+    nt_m1 <= \$465 ;
   always @(posedge clk)
-    nt_m2 <= \$462 ;
+    nt_m2 <= \$466 ;
   always @(posedge clk)
-    k_first <= \$463 ;
+    k_first <= \$467 ;
   always @(posedge clk)
-    k_last <= \$464 ;
+    k_last <= \$468 ;
   always @(posedge clk)
-    n_last <= \$465 ;
+    n_last <= \$469 ;
   always @(posedge clk)
-    m_last <= \$466 ;
+    m_last <= \$470 ;
   always @(posedge clk)
-    rows_total <= \$467 ;
+    rows_total <= \$471 ;
   always @(posedge clk)
-    is_grad <= \$468 ;
+    is_grad <= \$472 ;
   always @(posedge clk)
-    is_fwd <= \$469 ;
+    is_fwd <= \$473 ;
   always @(posedge clk)
-    en <= \$470 ;
+    en <= \$474 ;
   always @(posedge clk)
-    e_nlane <= \$471 ;
+    e_nlane <= \$475 ;
   always @(posedge clk)
-    rows_done <= \$472 ;
+    rows_done <= \$476 ;
   always @(posedge clk)
-    o_mrow <= \$473 ;
+    o_mrow <= \$477 ;
   always @(posedge clk)
-    o_tile <= \$474 ;
+    o_tile <= \$478 ;
   always @(posedge clk)
-    a_mrow <= \$475 ;
+    a_mrow <= \$479 ;
   always @(posedge clk)
-    a_tile <= \$476 ;
+    a_tile <= \$480 ;
   always @(posedge clk)
-    t_mrow <= \$477 ;
+    t_mrow <= \$481 ;
   always @(posedge clk)
-    t_tile <= \$478 ;
+    t_tile <= \$482 ;
   always @(posedge clk)
-    p_mrow <= \$479 ;
+    p_mrow <= \$483 ;
   always @(posedge clk)
-    executing <= \$480 ;
+    ex_fwd_relu <= \$484 ;
   always @(posedge clk)
-    st_data <= \$481 ;
+    ex_fwd_err <= \$485 ;
   always @(posedge clk)
-    st_valid <= \$482 ;
+    ex_backerr <= \$486 ;
   always @(posedge clk)
-    since_last <= \$483 ;
+    ex_grad <= \$487 ;
   always @(posedge clk)
-    s1_valid <= \$484 ;
+    st_data <= \$488 ;
   always @(posedge clk)
-    s1_first <= \$485 ;
+    st_valid <= \$489 ;
   always @(posedge clk)
-    s1_last <= \$486 ;
+    since_last <= \$490 ;
   always @(posedge clk)
-    s2_valid <= \$487 ;
+    since_ok <= \$491 ;
   always @(posedge clk)
-    s3_valid <= \$488 ;
+    s1_valid <= \$492 ;
   always @(posedge clk)
-    s4_valid <= \$489 ;
+    s1_first <= \$493 ;
   always @(posedge clk)
-    \i__valid$212  <= \$490 ;
+    s1_last <= \$494 ;
   always @(posedge clk)
-    s2_first <= \$491 ;
+    s2_valid <= \$495 ;
   always @(posedge clk)
-    s3_first <= \$492 ;
+    s3_valid <= \$496 ;
   always @(posedge clk)
-    s4_first <= \$493 ;
+    s4_valid <= \$497 ;
   always @(posedge clk)
-    s5_first <= \$494 ;
+    \i__valid$212  <= \$498 ;
   always @(posedge clk)
-    s2_last <= \$495 ;
+    s2_first <= \$499 ;
   always @(posedge clk)
-    s3_last <= \$496 ;
+    s3_first <= \$500 ;
   always @(posedge clk)
-    s4_last <= \$497 ;
+    s4_first <= \$501 ;
   always @(posedge clk)
-    s5_last <= \$498 ;
+    s5_first <= \$502 ;
   always @(posedge clk)
-    e_r1 <= \$499 ;
+    s2_last <= \$503 ;
   always @(posedge clk)
-    e_acc1 <= \$500 ;
+    s3_last <= \$504 ;
   always @(posedge clk)
-    e_r2 <= \$501 ;
+    s4_last <= \$505 ;
   always @(posedge clk)
-    e_acc2 <= \$502 ;
+    s5_last <= \$506 ;
   always @(posedge clk)
-    e_r3 <= \$503 ;
+    e_r1 <= \$507 ;
   always @(posedge clk)
-    e_acc3 <= \$504 ;
+    e_acc1 <= \$508 ;
   always @(posedge clk)
-    e_r4 <= \$505 ;
+    e_r2 <= \$509 ;
   always @(posedge clk)
-    e_acc4 <= \$506 ;
+    e_acc2 <= \$510 ;
   always @(posedge clk)
-    e_r5 <= \$507 ;
+    e_r3 <= \$511 ;
   always @(posedge clk)
-    e_acc5 <= \$508 ;
+    e_acc3 <= \$512 ;
   always @(posedge clk)
-    sb1 <= \$509 ;
+    e_r4 <= \$513 ;
   always @(posedge clk)
-    sb2 <= \$510 ;
+    e_acc4 <= \$514 ;
   always @(posedge clk)
-    sb3 <= \$511 ;
+    e_r5 <= \$515 ;
   always @(posedge clk)
-    sb4 <= \$512 ;
+    e_acc5 <= \$516 ;
   always @(posedge clk)
-    sb5 <= \$513 ;
+    sb1 <= \$517 ;
   always @(posedge clk)
-    sb6 <= \$514 ;
+    sb2 <= \$518 ;
   always @(posedge clk)
-    sb7 <= \$515 ;
+    sb3 <= \$519 ;
   always @(posedge clk)
-    sb8 <= \$516 ;
+    sb4 <= \$520 ;
   always @(posedge clk)
-    sb9 <= \$517 ;
+    sb5 <= \$521 ;
   always @(posedge clk)
-    y1 <= \$518 ;
+    sb6 <= \$522 ;
   always @(posedge clk)
-    y2 <= \$519 ;
+    sb7 <= \$523 ;
   always @(posedge clk)
-    y3 <= \$520 ;
+    sb8 <= \$524 ;
   always @(posedge clk)
-    y4 <= \$521 ;
+    sb9 <= \$525 ;
   always @(posedge clk)
-    y5 <= \$522 ;
+    y1 <= \$526 ;
   always @(posedge clk)
-    y6 <= \$523 ;
+    y2 <= \$527 ;
   always @(posedge clk)
-    best_v7 <= \$524 ;
+    y3 <= \$528 ;
   always @(posedge clk)
-    best_i7 <= \$525 ;
+    y4 <= \$529 ;
   always @(posedge clk)
-    best_v0 <= \$526 ;
+    y5 <= \$530 ;
   always @(posedge clk)
-    best_v1 <= \$527 ;
+    y6 <= \$531 ;
   always @(posedge clk)
-    best_v2 <= \$528 ;
+    best_v7 <= \$532 ;
   always @(posedge clk)
-    best_v3 <= \$529 ;
+    best_i7 <= \$533 ;
   always @(posedge clk)
-    best_v4 <= \$530 ;
+    best_v0 <= \$534 ;
   always @(posedge clk)
-    best_v5 <= \$531 ;
+    best_v1 <= \$535 ;
   always @(posedge clk)
-    best_v6 <= \$532 ;
+    best_v2 <= \$536 ;
   always @(posedge clk)
-    best_i0 <= \$533 ;
+    best_v3 <= \$537 ;
   always @(posedge clk)
-    best_i1 <= \$534 ;
+    best_v4 <= \$538 ;
   always @(posedge clk)
-    best_i2 <= \$535 ;
+    best_v5 <= \$539 ;
   always @(posedge clk)
-    best_i3 <= \$536 ;
+    best_v6 <= \$540 ;
   always @(posedge clk)
-    best_i4 <= \$537 ;
+    best_i0 <= \$541 ;
   always @(posedge clk)
-    best_i5 <= \$538 ;
+    best_i1 <= \$542 ;
   always @(posedge clk)
-    best_i6 <= \$539 ;
+    best_i2 <= \$543 ;
   always @(posedge clk)
-    trace_valid <= \$540 ;
+    best_i3 <= \$544 ;
   always @(posedge clk)
-    trace_tag <= \$541 ;
+    best_i4 <= \$545 ;
   always @(posedge clk)
-    trace_index <= \$542 ;
+    best_i5 <= \$546 ;
   always @(posedge clk)
-    trace_data <= \$543 ;
+    best_i6 <= \$547 ;
   always @(posedge clk)
-    flags <= \$544 ;
+    trace_valid <= \$548 ;
+  always @(posedge clk)
+    trace_tag <= \$549 ;
+  always @(posedge clk)
+    trace_index <= \$550 ;
+  always @(posedge clk)
+    trace_data <= \$551 ;
+  always @(posedge clk)
+    flags <= \$552 ;
   assign \$1  = ~ done;
   assign \$2  = hdr_op == 2'h3;
   assign busy = \$1  & \$2 ;
@@ -1694,12 +1714,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$7  = ibase + fcnt;
   assign \$8  = host_writing & s_axis_tvalid;
   assign \$9  = ~ k_last;
-  assign \$10  = since_last == 4'he;
-  assign \$11  = \$9  | \$10 ;
-  assign issue = issuing & \$11 ;
-  assign \$12  = o_tile + \o__payload$170 [2:0];
-  assign \$13  = a_tile + \o__payload$170 [2:0];
-  assign \$14  = is_grad ? \$12 [15:0] : waddr;
+  assign \$10  = \$9  | since_ok;
+  assign issue = issuing & \$10 ;
+  assign \$11  = o_tile + \o__payload$170 [2:0];
+  assign \$12  = a_tile + \o__payload$170 [2:0];
+  assign \$13  = is_grad ? \$11 [15:0] : waddr;
+  assign \$14  = is_grad ? \r_data$113  : \r_data$112 ;
   assign \$15  = is_grad ? \r_data$113  : \r_data$112 ;
   assign \$16  = is_grad ? \r_data$113  : \r_data$112 ;
   assign \$17  = is_grad ? \r_data$113  : \r_data$112 ;
@@ -1707,412 +1727,416 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$19  = is_grad ? \r_data$113  : \r_data$112 ;
   assign \$20  = is_grad ? \r_data$113  : \r_data$112 ;
   assign \$21  = is_grad ? \r_data$113  : \r_data$112 ;
-  assign \$22  = is_grad ? \r_data$113  : \r_data$112 ;
   assign \i__valid$217  = e_r5[0] & is_fwd;
-  assign \$23  = ibits[2:0] == 2'h3;
-  assign \i__valid$224  = e_r5[0] & \$23 ;
+  assign \$22  = ibits[2:0] == 2'h3;
+  assign \i__valid$224  = e_r5[0] & \$22 ;
   assign \i__valid$226  = e_r5[0] & is_grad;
   assign \i__valid$234  = e_r5[0] & is_fwd;
-  assign \$24  = ibits[2:0] == 2'h3;
-  assign \i__valid$238  = e_r5[0] & \$24 ;
+  assign \$23  = ibits[2:0] == 2'h3;
+  assign \i__valid$238  = e_r5[0] & \$23 ;
   assign \i__valid$240  = e_r5[0] & is_grad;
   assign \i__valid$248  = e_r5[0] & is_fwd;
-  assign \$25  = ibits[2:0] == 2'h3;
-  assign \i__valid$252  = e_r5[0] & \$25 ;
+  assign \$24  = ibits[2:0] == 2'h3;
+  assign \i__valid$252  = e_r5[0] & \$24 ;
   assign \i__valid$254  = e_r5[0] & is_grad;
   assign \i__valid$262  = e_r5[0] & is_fwd;
-  assign \$26  = ibits[2:0] == 2'h3;
-  assign \i__valid$266  = e_r5[0] & \$26 ;
+  assign \$25  = ibits[2:0] == 2'h3;
+  assign \i__valid$266  = e_r5[0] & \$25 ;
   assign \i__valid$268  = e_r5[0] & is_grad;
   assign \i__valid$276  = e_r5[0] & is_fwd;
-  assign \$27  = ibits[2:0] == 2'h3;
-  assign \i__valid$280  = e_r5[0] & \$27 ;
+  assign \$26  = ibits[2:0] == 2'h3;
+  assign \i__valid$280  = e_r5[0] & \$26 ;
   assign \i__valid$282  = e_r5[0] & is_grad;
   assign \i__valid$290  = e_r5[0] & is_fwd;
-  assign \$28  = ibits[2:0] == 2'h3;
-  assign \i__valid$294  = e_r5[0] & \$28 ;
+  assign \$27  = ibits[2:0] == 2'h3;
+  assign \i__valid$294  = e_r5[0] & \$27 ;
   assign \i__valid$296  = e_r5[0] & is_grad;
   assign \i__valid$304  = e_r5[0] & is_fwd;
-  assign \$29  = ibits[2:0] == 2'h3;
-  assign \i__valid$308  = e_r5[0] & \$29 ;
+  assign \$28  = ibits[2:0] == 2'h3;
+  assign \i__valid$308  = e_r5[0] & \$28 ;
   assign \i__valid$310  = e_r5[0] & is_grad;
   assign \i__valid$318  = e_r5[0] & is_fwd;
-  assign \$30  = ibits[2:0] == 2'h3;
-  assign \i__valid$322  = e_r5[0] & \$30 ;
+  assign \$29  = ibits[2:0] == 2'h3;
+  assign \i__valid$322  = e_r5[0] & \$29 ;
   assign \i__valid$324  = e_r5[0] & is_grad;
-  assign \$31  = ibits[2:0] == 2'h2;
-  assign \i__valid$332  = i__valid & \$31 ;
-  assign \$32  = sb6[70] ? i__payload : 8'h80;
-  assign \$33  = sb6[71] ? \i__payload$29  : 8'h80;
-  assign \$34  = sb6[72] ? \i__payload$38  : 8'h80;
-  assign \$35  = sb6[73] ? \i__payload$47  : 8'h80;
-  assign \$36  = sb6[74] ? \i__payload$56  : 8'h80;
-  assign \$37  = sb6[75] ? \i__payload$65  : 8'h80;
-  assign \$38  = sb6[76] ? \i__payload$74  : 8'h80;
-  assign \$39  = sb6[77] ? \i__payload$83  : 8'h80;
-  assign \$40  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
-  assign \$41  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$42  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$43  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$44  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$45  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$46  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$47  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$48  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
-  assign \$49  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$50  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$51  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$52  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$53  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$54  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$55  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$56  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
-  assign \$57  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$58  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$59  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$60  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$61  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$62  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$63  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$64  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
-  assign \$65  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$66  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$67  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$68  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$69  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$70  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$71  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$72  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
-  assign \$73  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$74  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$75  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$76  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$77  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$78  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$79  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$80  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
-  assign \$81  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$82  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$83  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$84  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$85  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$86  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$87  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$88  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
-  assign \$89  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$90  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$91  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$92  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$93  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$94  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$95  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$96  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
-  assign \$97  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$98  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$99  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$100  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$101  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$102  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$103  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$104  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
-  assign \$105  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$106  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$107  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$108  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$109  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$110  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$111  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$112  = sb8[70] ? \o__payload$341 [7:0] : 8'h00;
-  assign \$113  = sb8[71] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$114  = sb8[72] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$115  = sb8[73] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$116  = sb8[74] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$117  = sb8[75] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$118  = sb8[76] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$119  = sb8[77] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$120  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
-  assign \$121  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
-  assign \$122  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
-  assign \$123  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
-  assign \$124  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
-  assign \$125  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
-  assign \$126  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
-  assign \$127  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
-  assign \$128  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
-  assign \$129  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
-  assign \$130  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
-  assign \$131  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
-  assign \$132  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
-  assign \$133  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
-  assign \$134  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
-  assign \$135  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
-  assign \$136  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
-  assign \$137  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
-  assign \$138  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
-  assign \$139  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
-  assign \$140  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
-  assign \$141  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
-  assign \$142  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
-  assign \$143  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
-  assign \$144  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
-  assign \$145  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
-  assign \$146  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
-  assign \$147  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
-  assign \$148  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
-  assign \$149  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
-  assign \$150  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
-  assign \$151  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
-  assign \$152  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
-  assign \$153  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
-  assign \$154  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
-  assign \$155  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
-  assign \$156  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
-  assign \$157  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
-  assign \$158  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
-  assign \$159  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
-  assign \$160  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
-  assign \$161  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
-  assign \$162  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
-  assign \$163  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
-  assign \$164  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
-  assign \$165  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
-  assign \$166  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
-  assign \$167  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
-  assign \$168  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
-  assign \$169  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
-  assign \$170  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
-  assign \$171  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
-  assign \$172  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
-  assign \$173  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
-  assign \$174  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
-  assign \$175  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
-  assign \$176  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
-  assign \$177  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
-  assign \$178  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
-  assign \$179  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
-  assign \$180  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
-  assign \$181  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
-  assign \$182  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
-  assign \$183  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
-  assign \$184  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
-  assign \$185  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
-  assign \$186  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
-  assign \$187  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
-  assign \$188  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
-  assign \$189  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
-  assign \$190  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
-  assign \$191  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
-  assign \$192  = sb9[70] ? \o__payload$365 [7:0] : 8'h00;
-  assign \$193  = sb9[71] ? \o__payload$365 [15:8] : 8'h00;
-  assign \$194  = sb9[72] ? \o__payload$365 [23:16] : 8'h00;
-  assign \$195  = sb9[73] ? \o__payload$365 [31:24] : 8'h00;
-  assign \$196  = sb9[74] ? \o__payload$365 [39:32] : 8'h00;
-  assign \$197  = sb9[75] ? \o__payload$365 [47:40] : 8'h00;
-  assign \$198  = sb9[76] ? \o__payload$365 [55:48] : 8'h00;
-  assign \$199  = sb9[77] ? \o__payload$365 [63:56] : 8'h00;
-  assign \$200  = \o__payload$365 [66:64] + sb9[85:78];
-  assign \$201  = $signed(\o__payload$365 [74:67]) > $signed(best_v0);
-  assign \$202  = sb9[53] | \$201 ;
-  assign \$203  = \$202  ? \o__payload$365 [74:67] : best_v0;
-  assign \$204  = $signed(\o__payload$365 [74:67]) > $signed(best_v0);
-  assign \$205  = sb9[53] | \$204 ;
-  assign \$206  = \$205  ? cls : best_i0;
-  assign \$207  = sb9[0] & sb9[52];
-  assign \$208  = sb8[0] & ibits[18];
-  assign \$209  = col_valid | \col_valid$409 ;
-  assign \$210  = | { sb9[0], sb8[0], sb7[0], sb6[0], sb5[0], sb4[0], sb3[0], sb2[0], sb1[0], e_r5[0], e_r5[0], e_r4[0], e_r3[0], e_r2[0], e_r1[0] };
-  assign \$211  = \$209  | \$210 ;
-  assign pipe_busy = \$211  | \o__valid$424 ;
-  assign \$212  = ! ctl_state;
-  assign \$213  = ctl_state == 1'h1;
-  assign \$214  = ctl_state == 2'h2;
-  assign \$215  = ctl_state == 2'h3;
-  assign \$216  = ctl_state == 3'h4;
-  assign \$217  = ctl_state == 3'h5;
-  assign \$218  = ctl_state == 3'h6;
-  assign \$219  = ctl_state == 3'h7;
+  assign \$30  = ibits[2:0] == 2'h2;
+  assign \i__valid$332  = i__valid & \$30 ;
+  assign \$31  = sb6[70] ? i__payload : 8'h80;
+  assign \$32  = sb6[71] ? \i__payload$29  : 8'h80;
+  assign \$33  = sb6[72] ? \i__payload$38  : 8'h80;
+  assign \$34  = sb6[73] ? \i__payload$47  : 8'h80;
+  assign \$35  = sb6[74] ? \i__payload$56  : 8'h80;
+  assign \$36  = sb6[75] ? \i__payload$65  : 8'h80;
+  assign \$37  = sb6[76] ? \i__payload$74  : 8'h80;
+  assign \$38  = sb6[77] ? \i__payload$83  : 8'h80;
+  assign \$39  = sb8[70] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$40  = sb8[71] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$41  = sb8[72] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$42  = sb8[73] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$43  = sb8[74] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$44  = sb8[75] ? \o__payload$349 [7:0] : 8'h00;
+  assign \$45  = sb8[76] ? \o__payload$350 [7:0] : 8'h00;
+  assign \$46  = sb8[77] ? \o__payload$351 [7:0] : 8'h00;
+  assign \$47  = sb8[70] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$48  = sb8[71] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$49  = sb8[72] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$50  = sb8[73] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$51  = sb8[74] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$52  = sb8[75] ? \o__payload$349 [7:0] : 8'h00;
+  assign \$53  = sb8[76] ? \o__payload$350 [7:0] : 8'h00;
+  assign \$54  = sb8[77] ? \o__payload$351 [7:0] : 8'h00;
+  assign \$55  = sb8[70] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$56  = sb8[71] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$57  = sb8[72] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$58  = sb8[73] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$59  = sb8[74] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$60  = sb8[75] ? \o__payload$349 [7:0] : 8'h00;
+  assign \$61  = sb8[76] ? \o__payload$350 [7:0] : 8'h00;
+  assign \$62  = sb8[77] ? \o__payload$351 [7:0] : 8'h00;
+  assign \$63  = sb8[70] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$64  = sb8[71] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$65  = sb8[72] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$66  = sb8[73] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$67  = sb8[74] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$68  = sb8[75] ? \o__payload$349 [7:0] : 8'h00;
+  assign \$69  = sb8[76] ? \o__payload$350 [7:0] : 8'h00;
+  assign \$70  = sb8[77] ? \o__payload$351 [7:0] : 8'h00;
+  assign \$71  = sb8[70] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$72  = sb8[71] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$73  = sb8[72] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$74  = sb8[73] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$75  = sb8[74] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$76  = sb8[75] ? \o__payload$349 [7:0] : 8'h00;
+  assign \$77  = sb8[76] ? \o__payload$350 [7:0] : 8'h00;
+  assign \$78  = sb8[77] ? \o__payload$351 [7:0] : 8'h00;
+  assign \$79  = sb8[70] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$80  = sb8[71] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$81  = sb8[72] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$82  = sb8[73] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$83  = sb8[74] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$84  = sb8[75] ? \o__payload$349 [7:0] : 8'h00;
+  assign \$85  = sb8[76] ? \o__payload$350 [7:0] : 8'h00;
+  assign \$86  = sb8[77] ? \o__payload$351 [7:0] : 8'h00;
+  assign \$87  = sb8[70] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$88  = sb8[71] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$89  = sb8[72] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$90  = sb8[73] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$91  = sb8[74] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$92  = sb8[75] ? \o__payload$349 [7:0] : 8'h00;
+  assign \$93  = sb8[76] ? \o__payload$350 [7:0] : 8'h00;
+  assign \$94  = sb8[77] ? \o__payload$351 [7:0] : 8'h00;
+  assign \$95  = sb8[70] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$96  = sb8[71] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$97  = sb8[72] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$98  = sb8[73] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$99  = sb8[74] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$100  = sb8[75] ? \o__payload$349 [7:0] : 8'h00;
+  assign \$101  = sb8[76] ? \o__payload$350 [7:0] : 8'h00;
+  assign \$102  = sb8[77] ? \o__payload$351 [7:0] : 8'h00;
+  assign \$103  = sb8[70] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$104  = sb8[71] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$105  = sb8[72] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$106  = sb8[73] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$107  = sb8[74] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$108  = sb8[75] ? \o__payload$349 [7:0] : 8'h00;
+  assign \$109  = sb8[76] ? \o__payload$350 [7:0] : 8'h00;
+  assign \$110  = sb8[77] ? \o__payload$351 [7:0] : 8'h00;
+  assign \$111  = sb8[70] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$112  = sb8[71] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$113  = sb8[72] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$114  = sb8[73] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$115  = sb8[74] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$116  = sb8[75] ? \o__payload$349 [7:0] : 8'h00;
+  assign \$117  = sb8[76] ? \o__payload$350 [7:0] : 8'h00;
+  assign \$118  = sb8[77] ? \o__payload$351 [7:0] : 8'h00;
+  assign \$119  = sb9[70] ? \o__payload$368 [7:0] : 8'h00;
+  assign \$120  = sb9[71] ? \o__payload$368 [15:8] : 8'h00;
+  assign \$121  = sb9[72] ? \o__payload$368 [23:16] : 8'h00;
+  assign \$122  = sb9[73] ? \o__payload$368 [31:24] : 8'h00;
+  assign \$123  = sb9[74] ? \o__payload$368 [39:32] : 8'h00;
+  assign \$124  = sb9[75] ? \o__payload$368 [47:40] : 8'h00;
+  assign \$125  = sb9[76] ? \o__payload$368 [55:48] : 8'h00;
+  assign \$126  = sb9[77] ? \o__payload$368 [63:56] : 8'h00;
+  assign \$127  = sb9[70] ? \o__payload$368 [7:0] : 8'h00;
+  assign \$128  = sb9[71] ? \o__payload$368 [15:8] : 8'h00;
+  assign \$129  = sb9[72] ? \o__payload$368 [23:16] : 8'h00;
+  assign \$130  = sb9[73] ? \o__payload$368 [31:24] : 8'h00;
+  assign \$131  = sb9[74] ? \o__payload$368 [39:32] : 8'h00;
+  assign \$132  = sb9[75] ? \o__payload$368 [47:40] : 8'h00;
+  assign \$133  = sb9[76] ? \o__payload$368 [55:48] : 8'h00;
+  assign \$134  = sb9[77] ? \o__payload$368 [63:56] : 8'h00;
+  assign \$135  = sb9[70] ? \o__payload$368 [7:0] : 8'h00;
+  assign \$136  = sb9[71] ? \o__payload$368 [15:8] : 8'h00;
+  assign \$137  = sb9[72] ? \o__payload$368 [23:16] : 8'h00;
+  assign \$138  = sb9[73] ? \o__payload$368 [31:24] : 8'h00;
+  assign \$139  = sb9[74] ? \o__payload$368 [39:32] : 8'h00;
+  assign \$140  = sb9[75] ? \o__payload$368 [47:40] : 8'h00;
+  assign \$141  = sb9[76] ? \o__payload$368 [55:48] : 8'h00;
+  assign \$142  = sb9[77] ? \o__payload$368 [63:56] : 8'h00;
+  assign \$143  = sb9[70] ? \o__payload$368 [7:0] : 8'h00;
+  assign \$144  = sb9[71] ? \o__payload$368 [15:8] : 8'h00;
+  assign \$145  = sb9[72] ? \o__payload$368 [23:16] : 8'h00;
+  assign \$146  = sb9[73] ? \o__payload$368 [31:24] : 8'h00;
+  assign \$147  = sb9[74] ? \o__payload$368 [39:32] : 8'h00;
+  assign \$148  = sb9[75] ? \o__payload$368 [47:40] : 8'h00;
+  assign \$149  = sb9[76] ? \o__payload$368 [55:48] : 8'h00;
+  assign \$150  = sb9[77] ? \o__payload$368 [63:56] : 8'h00;
+  assign \$151  = sb9[70] ? \o__payload$368 [7:0] : 8'h00;
+  assign \$152  = sb9[71] ? \o__payload$368 [15:8] : 8'h00;
+  assign \$153  = sb9[72] ? \o__payload$368 [23:16] : 8'h00;
+  assign \$154  = sb9[73] ? \o__payload$368 [31:24] : 8'h00;
+  assign \$155  = sb9[74] ? \o__payload$368 [39:32] : 8'h00;
+  assign \$156  = sb9[75] ? \o__payload$368 [47:40] : 8'h00;
+  assign \$157  = sb9[76] ? \o__payload$368 [55:48] : 8'h00;
+  assign \$158  = sb9[77] ? \o__payload$368 [63:56] : 8'h00;
+  assign \$159  = sb9[70] ? \o__payload$368 [7:0] : 8'h00;
+  assign \$160  = sb9[71] ? \o__payload$368 [15:8] : 8'h00;
+  assign \$161  = sb9[72] ? \o__payload$368 [23:16] : 8'h00;
+  assign \$162  = sb9[73] ? \o__payload$368 [31:24] : 8'h00;
+  assign \$163  = sb9[74] ? \o__payload$368 [39:32] : 8'h00;
+  assign \$164  = sb9[75] ? \o__payload$368 [47:40] : 8'h00;
+  assign \$165  = sb9[76] ? \o__payload$368 [55:48] : 8'h00;
+  assign \$166  = sb9[77] ? \o__payload$368 [63:56] : 8'h00;
+  assign \$167  = sb9[70] ? \o__payload$368 [7:0] : 8'h00;
+  assign \$168  = sb9[71] ? \o__payload$368 [15:8] : 8'h00;
+  assign \$169  = sb9[72] ? \o__payload$368 [23:16] : 8'h00;
+  assign \$170  = sb9[73] ? \o__payload$368 [31:24] : 8'h00;
+  assign \$171  = sb9[74] ? \o__payload$368 [39:32] : 8'h00;
+  assign \$172  = sb9[75] ? \o__payload$368 [47:40] : 8'h00;
+  assign \$173  = sb9[76] ? \o__payload$368 [55:48] : 8'h00;
+  assign \$174  = sb9[77] ? \o__payload$368 [63:56] : 8'h00;
+  assign \$175  = sb9[70] ? \o__payload$368 [7:0] : 8'h00;
+  assign \$176  = sb9[71] ? \o__payload$368 [15:8] : 8'h00;
+  assign \$177  = sb9[72] ? \o__payload$368 [23:16] : 8'h00;
+  assign \$178  = sb9[73] ? \o__payload$368 [31:24] : 8'h00;
+  assign \$179  = sb9[74] ? \o__payload$368 [39:32] : 8'h00;
+  assign \$180  = sb9[75] ? \o__payload$368 [47:40] : 8'h00;
+  assign \$181  = sb9[76] ? \o__payload$368 [55:48] : 8'h00;
+  assign \$182  = sb9[77] ? \o__payload$368 [63:56] : 8'h00;
+  assign \$183  = sb9[70] ? \o__payload$368 [7:0] : 8'h00;
+  assign \$184  = sb9[71] ? \o__payload$368 [15:8] : 8'h00;
+  assign \$185  = sb9[72] ? \o__payload$368 [23:16] : 8'h00;
+  assign \$186  = sb9[73] ? \o__payload$368 [31:24] : 8'h00;
+  assign \$187  = sb9[74] ? \o__payload$368 [39:32] : 8'h00;
+  assign \$188  = sb9[75] ? \o__payload$368 [47:40] : 8'h00;
+  assign \$189  = sb9[76] ? \o__payload$368 [55:48] : 8'h00;
+  assign \$190  = sb9[77] ? \o__payload$368 [63:56] : 8'h00;
+  assign \$191  = sb9[70] ? \o__payload$368 [7:0] : 8'h00;
+  assign \$192  = sb9[71] ? \o__payload$368 [15:8] : 8'h00;
+  assign \$193  = sb9[72] ? \o__payload$368 [23:16] : 8'h00;
+  assign \$194  = sb9[73] ? \o__payload$368 [31:24] : 8'h00;
+  assign \$195  = sb9[74] ? \o__payload$368 [39:32] : 8'h00;
+  assign \$196  = sb9[75] ? \o__payload$368 [47:40] : 8'h00;
+  assign \$197  = sb9[76] ? \o__payload$368 [55:48] : 8'h00;
+  assign \$198  = sb9[77] ? \o__payload$368 [63:56] : 8'h00;
+  assign \$199  = \o__payload$368 [66:64] + sb9[85:78];
+  assign \$200  = $signed(\o__payload$368 [74:67]) > $signed(best_v0);
+  assign \$201  = sb9[53] | \$200 ;
+  assign \$202  = \$201  ? \o__payload$368 [74:67] : best_v0;
+  assign \$203  = $signed(\o__payload$368 [74:67]) > $signed(best_v0);
+  assign \$204  = sb9[53] | \$203 ;
+  assign \$205  = \$204  ? cls : best_i0;
+  assign \$206  = sb9[0] & sb9[52];
+  assign \$207  = sb8[0] & ibits[18];
+  assign \$208  = col_valid | \col_valid$412 ;
+  assign \$209  = | { sb9[0], sb8[0], sb7[0], sb6[0], sb5[0], sb4[0], sb3[0], sb2[0], sb1[0], e_r5[0], e_r5[0], e_r4[0], e_r3[0], e_r2[0], e_r1[0] };
+  assign \$210  = \$208  | \$209 ;
+  assign pipe_busy = \$210  | \o__valid$427 ;
+  assign \$211  = ! ctl_state;
+  assign \$212  = ctl_state == 1'h1;
+  assign \$213  = ctl_state == 2'h2;
+  assign \$214  = ctl_state == 2'h3;
+  assign \$215  = ctl_state == 3'h4;
+  assign \$216  = ctl_state == 3'h5;
+  assign \$217  = ctl_state == 3'h6;
+  assign \$218  = ctl_state == 3'h7;
+  assign \$220  = | s_axis_tdata[55:32];
   assign \$221  = | s_axis_tdata[55:32];
-  assign \$222  = | s_axis_tdata[55:32];
-  assign \$223  = s_axis_tdata[31:8] * 2'h3;
-  assign \$224  = haddr + 1'h1;
-  assign \$225  = hcount - 1'h1;
-  assign \$226  = hcount == 1'h1;
-  assign \$227  = haddr + 1'h1;
-  assign \$228  = hcount - 1'h1;
-  assign \$229  = out_cnt - 1'h1;
-  assign \$230  = m_axis_tvalid & m_axis_tready;
-  assign \$231  = \$230  & m_axis_tlast;
-  assign \$232  = fcnt == 3'h5;
-  assign \$233  = fcnt == 3'h6;
-  assign \$234  = fcnt == 3'h7;
-  assign \$235  = fcnt + 1'h1;
-  assign \$236  = fcnt == 3'h7;
-  assign \$237  = ! ibits[2:0];
-  assign \$238  = ~ mode;
-  assign \$239  = step_count + 1'h1;
-  assign \$240  = ibits[54:39] - 1'h1;
-  assign \$241  = ibits[54:39] - 2'h2;
-  assign \$242  = ibits[28:19] - 2'h2;
-  assign \$243  = ibits[38:29] - 1'h1;
-  assign \$244  = ibits[38:29] - 2'h2;
-  assign \$245  = ibits[54:39] == 1'h1;
-  assign \$246  = ibits[38:29] == 1'h1;
-  assign \$247  = ibits[28:19] == 1'h1;
-  assign \$248  = ibits[28:19] * ibits[38:29];
-  assign \$249  = \$248  * 4'h8;
-  assign \$250  = ibits[2:0] == 3'h4;
-  assign \$251  = ibits[2:0] == 1'h1;
-  assign \$252  = ibits[2:0] == 2'h2;
-  assign \$253  = \$251  | \$252 ;
-  assign \$254  = ~ issuing;
-  assign \$255  = | { \i__valid$212 , s4_valid, s3_valid, s2_valid, s1_valid };
-  assign \$256  = ~ \$255 ;
-  assign \$257  = \$254  & \$256 ;
-  assign \$258  = rows_done == rows_total;
-  assign \$259  = \$257  & \$258 ;
-  assign \$260  = ~ pipe_busy;
-  assign \$261  = \$259  & \$260 ;
-  assign \$262  = pc + 1'h1;
-  assign \$263  = ibase + 2'h3;
-  assign \$264  = cycle_count + 1'h1;
-  assign \$265  = ! pc;
-  assign \$266  = phase_cycles0 + 1'h1;
-  assign \$267  = pc == 1'h1;
-  assign \$268  = phase_cycles1 + 1'h1;
-  assign \$269  = pc == 2'h2;
-  assign \$270  = phase_cycles2 + 1'h1;
-  assign \$271  = pc == 2'h3;
-  assign \$272  = phase_cycles3 + 1'h1;
-  assign \$273  = pc == 3'h4;
-  assign \$274  = phase_cycles4 + 1'h1;
-  assign \$275  = pc == 3'h5;
-  assign \$276  = phase_cycles5 + 1'h1;
-  assign \$277  = pc == 3'h6;
-  assign \$278  = phase_cycles6 + 1'h1;
-  assign \$279  = pc == 3'h7;
-  assign \$280  = phase_cycles7 + 1'h1;
-  assign \$281  = pc == 4'h8;
-  assign \$282  = phase_cycles8 + 1'h1;
-  assign \$283  = pc == 4'h9;
-  assign \$284  = phase_cycles9 + 1'h1;
-  assign \$285  = pc == 4'ha;
-  assign \$286  = phase_cycles10 + 1'h1;
-  assign \$287  = pc == 4'hb;
-  assign \$288  = phase_cycles11 + 1'h1;
-  assign \$289  = pc == 4'hc;
-  assign \$290  = phase_cycles12 + 1'h1;
-  assign \$291  = pc == 4'hd;
-  assign \$292  = phase_cycles13 + 1'h1;
-  assign \$293  = pc == 4'he;
-  assign \$294  = phase_cycles14 + 1'h1;
-  assign \$295  = pc == 4'hf;
-  assign \$296  = phase_cycles15 + 1'h1;
-  assign \$297  = pc == 5'h10;
-  assign \$298  = phase_cycles16 + 1'h1;
-  assign \$299  = pc == 5'h11;
-  assign \$300  = phase_cycles17 + 1'h1;
-  assign \$301  = pc == 5'h12;
-  assign \$302  = phase_cycles18 + 1'h1;
-  assign \$303  = pc == 5'h13;
-  assign \$304  = phase_cycles19 + 1'h1;
-  assign \$305  = pc == 5'h14;
-  assign \$306  = phase_cycles20 + 1'h1;
-  assign \$307  = pc == 5'h15;
-  assign \$308  = phase_cycles21 + 1'h1;
-  assign \$309  = pc == 5'h16;
-  assign \$310  = phase_cycles22 + 1'h1;
-  assign \$311  = pc == 5'h17;
-  assign \$312  = phase_cycles23 + 1'h1;
-  assign \$313  = pc == 5'h18;
-  assign \$314  = phase_cycles24 + 1'h1;
-  assign \$315  = pc == 5'h19;
-  assign \$316  = phase_cycles25 + 1'h1;
-  assign \$317  = pc == 5'h1a;
-  assign \$318  = phase_cycles26 + 1'h1;
-  assign \$319  = pc == 5'h1b;
-  assign \$320  = phase_cycles27 + 1'h1;
-  assign \$321  = pc == 5'h1c;
-  assign \$322  = phase_cycles28 + 1'h1;
-  assign \$323  = pc == 5'h1d;
-  assign \$324  = phase_cycles29 + 1'h1;
-  assign \$325  = pc == 5'h1e;
-  assign \$326  = phase_cycles30 + 1'h1;
-  assign \$327  = pc == 5'h1f;
-  assign \$328  = phase_cycles31 + 1'h1;
-  assign \$329  = issue & k_last;
-  assign \$330  = since_last != 4'he;
-  assign \$331  = since_last + 1'h1;
-  assign \$332  = ! klen_m1;
-  assign \$333  = ! nt_m1;
-  assign \$334  = mi + 1'h1;
-  assign \$335  = mi == mt_m2;
-  assign \$336  = nrow + ibits[86:71];
-  assign \$337  = nrow + ibits[86:71];
-  assign \$338  = ni + 1'h1;
-  assign \$339  = ni == nt_m2;
-  assign \$340  = wcol + ibits[118:103];
-  assign \$341  = wcol + ibits[118:103];
-  assign \$342  = ki + 1'h1;
-  assign \$343  = ki == klen_m2;
-  assign \$344  = naddr + 1'h1;
-  assign \$345  = waddr + 1'h1;
-  assign \$346  = \i__valid$212  & \i__ready$504 ;
-  assign \$347  = mac_steps + 1'h1;
-  assign \$348  = \o__payload$170 [2:0] == 3'h7;
-  assign \$349  = \o__valid$424  & \$348 ;
-  assign \$350  = en == nt_m1;
-  assign \$351  = o_mrow + ibits[166:151];
-  assign \$352  = o_mrow + ibits[166:151];
-  assign \$353  = a_mrow + ibits[166:151];
-  assign \$354  = a_mrow + ibits[166:151];
-  assign \$355  = t_mrow + ibits[214:199];
-  assign \$356  = t_mrow + ibits[214:199];
-  assign \$357  = p_mrow + 4'h8;
-  assign \$358  = en + 1'h1;
-  assign \$359  = e_nlane + 4'h8;
-  assign \$360  = o_tile + ibits[150:135];
-  assign \$361  = a_tile + ibits[150:135];
-  assign \$362  = t_tile + 4'h8;
-  assign \$363  = p_mrow + \o__payload$170 [2:0];
-  assign \$364  = en == nt_m1;
-  assign \$365  = ! en;
-  assign \$366  = e_nlane + 1'h0;
-  assign \$367  = \$366  < ibits[230:215];
-  assign \$368  = e_nlane + 1'h1;
-  assign \$369  = \$368  < ibits[230:215];
-  assign \$370  = e_nlane + 2'h2;
+  assign \$222  = s_axis_tdata[31:8] * 2'h3;
+  assign \$223  = haddr + 1'h1;
+  assign \$224  = hcount - 1'h1;
+  assign \$225  = hcount == 1'h1;
+  assign \$226  = haddr + 1'h1;
+  assign \$227  = hcount - 1'h1;
+  assign \$228  = out_cnt - 1'h1;
+  assign \$229  = m_axis_tvalid & m_axis_tready;
+  assign \$230  = \$229  & m_axis_tlast;
+  assign \$231  = fcnt == 3'h5;
+  assign \$232  = fcnt == 3'h6;
+  assign \$233  = fcnt == 3'h7;
+  assign \$234  = fcnt + 1'h1;
+  assign \$235  = fcnt == 3'h7;
+  assign \$236  = ! ibits[2:0];
+  assign \$237  = ~ mode;
+  assign \$238  = step_count + 1'h1;
+  assign \$239  = ibits[54:39] - 1'h1;
+  assign \$240  = ibits[54:39] - 2'h2;
+  assign \$241  = ibits[28:19] - 2'h2;
+  assign \$242  = ibits[38:29] - 1'h1;
+  assign \$243  = ibits[38:29] - 2'h2;
+  assign \$244  = ibits[54:39] == 1'h1;
+  assign \$245  = ibits[38:29] == 1'h1;
+  assign \$246  = ibits[28:19] == 1'h1;
+  assign \$247  = ibits[28:19] * ibits[38:29];
+  assign \$248  = \$247  * 4'h8;
+  assign \$249  = ibits[2:0] == 3'h4;
+  assign \$250  = ibits[2:0] == 1'h1;
+  assign \$251  = ibits[2:0] == 2'h2;
+  assign \$252  = \$250  | \$251 ;
+  assign \$253  = ibits[2:0] == 1'h1;
+  assign \$254  = ibits[2:0] == 2'h2;
+  assign \$255  = ibits[2:0] == 2'h3;
+  assign \$256  = ibits[2:0] == 3'h4;
+  assign \$257  = ~ issuing;
+  assign \$258  = | { \i__valid$212 , s4_valid, s3_valid, s2_valid, s1_valid };
+  assign \$259  = ~ \$258 ;
+  assign \$260  = \$257  & \$259 ;
+  assign \$261  = rows_done == rows_total;
+  assign \$262  = \$260  & \$261 ;
+  assign \$263  = ~ pipe_busy;
+  assign \$264  = \$262  & \$263 ;
+  assign \$265  = pc + 1'h1;
+  assign \$266  = ibase + 2'h3;
+  assign \$267  = cycle_count + 1'h1;
+  assign \$268  = ! pc;
+  assign \$269  = phase_cycles0 + 1'h1;
+  assign \$270  = pc == 1'h1;
+  assign \$271  = phase_cycles1 + 1'h1;
+  assign \$272  = pc == 2'h2;
+  assign \$273  = phase_cycles2 + 1'h1;
+  assign \$274  = pc == 2'h3;
+  assign \$275  = phase_cycles3 + 1'h1;
+  assign \$276  = pc == 3'h4;
+  assign \$277  = phase_cycles4 + 1'h1;
+  assign \$278  = pc == 3'h5;
+  assign \$279  = phase_cycles5 + 1'h1;
+  assign \$280  = pc == 3'h6;
+  assign \$281  = phase_cycles6 + 1'h1;
+  assign \$282  = pc == 3'h7;
+  assign \$283  = phase_cycles7 + 1'h1;
+  assign \$284  = pc == 4'h8;
+  assign \$285  = phase_cycles8 + 1'h1;
+  assign \$286  = pc == 4'h9;
+  assign \$287  = phase_cycles9 + 1'h1;
+  assign \$288  = pc == 4'ha;
+  assign \$289  = phase_cycles10 + 1'h1;
+  assign \$290  = pc == 4'hb;
+  assign \$291  = phase_cycles11 + 1'h1;
+  assign \$292  = pc == 4'hc;
+  assign \$293  = phase_cycles12 + 1'h1;
+  assign \$294  = pc == 4'hd;
+  assign \$295  = phase_cycles13 + 1'h1;
+  assign \$296  = pc == 4'he;
+  assign \$297  = phase_cycles14 + 1'h1;
+  assign \$298  = pc == 4'hf;
+  assign \$299  = phase_cycles15 + 1'h1;
+  assign \$300  = pc == 5'h10;
+  assign \$301  = phase_cycles16 + 1'h1;
+  assign \$302  = pc == 5'h11;
+  assign \$303  = phase_cycles17 + 1'h1;
+  assign \$304  = pc == 5'h12;
+  assign \$305  = phase_cycles18 + 1'h1;
+  assign \$306  = pc == 5'h13;
+  assign \$307  = phase_cycles19 + 1'h1;
+  assign \$308  = pc == 5'h14;
+  assign \$309  = phase_cycles20 + 1'h1;
+  assign \$310  = pc == 5'h15;
+  assign \$311  = phase_cycles21 + 1'h1;
+  assign \$312  = pc == 5'h16;
+  assign \$313  = phase_cycles22 + 1'h1;
+  assign \$314  = pc == 5'h17;
+  assign \$315  = phase_cycles23 + 1'h1;
+  assign \$316  = pc == 5'h18;
+  assign \$317  = phase_cycles24 + 1'h1;
+  assign \$318  = pc == 5'h19;
+  assign \$319  = phase_cycles25 + 1'h1;
+  assign \$320  = pc == 5'h1a;
+  assign \$321  = phase_cycles26 + 1'h1;
+  assign \$322  = pc == 5'h1b;
+  assign \$323  = phase_cycles27 + 1'h1;
+  assign \$324  = pc == 5'h1c;
+  assign \$325  = phase_cycles28 + 1'h1;
+  assign \$326  = pc == 5'h1d;
+  assign \$327  = phase_cycles29 + 1'h1;
+  assign \$328  = pc == 5'h1e;
+  assign \$329  = phase_cycles30 + 1'h1;
+  assign \$330  = pc == 5'h1f;
+  assign \$331  = phase_cycles31 + 1'h1;
+  assign \$332  = issue & k_last;
+  assign \$333  = ~ since_ok;
+  assign \$334  = since_last + 1'h1;
+  assign \$335  = since_last == 4'hd;
+  assign \$336  = ! klen_m1;
+  assign \$337  = ! nt_m1;
+  assign \$338  = mi + 1'h1;
+  assign \$339  = mi == mt_m2;
+  assign \$340  = nrow + ibits[86:71];
+  assign \$341  = nrow + ibits[86:71];
+  assign \$342  = ni + 1'h1;
+  assign \$343  = ni == nt_m2;
+  assign \$344  = wcol + ibits[118:103];
+  assign \$345  = wcol + ibits[118:103];
+  assign \$346  = ki + 1'h1;
+  assign \$347  = ki == klen_m2;
+  assign \$348  = naddr + 1'h1;
+  assign \$349  = waddr + 1'h1;
+  assign \$350  = \i__valid$212  & \i__ready$508 ;
+  assign \$351  = mac_steps + 1'h1;
+  assign \$352  = \o__payload$170 [2:0] == 3'h7;
+  assign \$353  = \o__valid$427  & \$352 ;
+  assign \$354  = en == nt_m1;
+  assign \$355  = o_mrow + ibits[166:151];
+  assign \$356  = o_mrow + ibits[166:151];
+  assign \$357  = a_mrow + ibits[166:151];
+  assign \$358  = a_mrow + ibits[166:151];
+  assign \$359  = t_mrow + ibits[214:199];
+  assign \$360  = t_mrow + ibits[214:199];
+  assign \$361  = p_mrow + 4'h8;
+  assign \$362  = en + 1'h1;
+  assign \$363  = e_nlane + 4'h8;
+  assign \$364  = o_tile + ibits[150:135];
+  assign \$365  = a_tile + ibits[150:135];
+  assign \$366  = t_tile + 4'h8;
+  assign \$367  = p_mrow + \o__payload$170 [2:0];
+  assign \$368  = en == nt_m1;
+  assign \$369  = ! en;
+  assign \$370  = e_nlane + 1'h0;
   assign \$371  = \$370  < ibits[230:215];
-  assign \$372  = e_nlane + 2'h3;
+  assign \$372  = e_nlane + 1'h1;
   assign \$373  = \$372  < ibits[230:215];
-  assign \$374  = e_nlane + 3'h4;
+  assign \$374  = e_nlane + 2'h2;
   assign \$375  = \$374  < ibits[230:215];
-  assign \$376  = e_nlane + 3'h5;
+  assign \$376  = e_nlane + 2'h3;
   assign \$377  = \$376  < ibits[230:215];
-  assign \$378  = e_nlane + 3'h6;
+  assign \$378  = e_nlane + 3'h4;
   assign \$379  = \$378  < ibits[230:215];
-  assign \$380  = e_nlane + 3'h7;
+  assign \$380  = e_nlane + 3'h5;
   assign \$381  = \$380  < ibits[230:215];
-  assign \$382  = rows_done + 1'h1;
-  assign \$383  = | { \overflow$535 , \overflow$534 , \overflow$533 , \overflow$532 , \overflow$531 , \overflow$530 , \overflow$529 , overflow };
-  assign \$384  = | { \wrapped$543 , \wrapped$542 , \wrapped$541 , \wrapped$540 , \wrapped$539 , \wrapped$538 , \wrapped$537 , wrapped };
-  assign \$385  = ~ \i__ready$504 ;
-  assign \$386  = \i__valid$212  & \$385 ;
-  assign \$387  = flags | { 4'h0, \$386 , \$384 , \$383 , 1'h0 };
+  assign \$382  = e_nlane + 3'h6;
+  assign \$383  = \$382  < ibits[230:215];
+  assign \$384  = e_nlane + 3'h7;
+  assign \$385  = \$384  < ibits[230:215];
+  assign \$386  = rows_done + 1'h1;
+  assign \$387  = | { \overflow$539 , \overflow$538 , \overflow$537 , \overflow$536 , \overflow$535 , \overflow$534 , \overflow$533 , overflow };
+  assign \$388  = | { \wrapped$547 , \wrapped$546 , \wrapped$545 , \wrapped$544 , \wrapped$543 , \wrapped$542 , \wrapped$541 , wrapped };
+  assign \$389  = ~ \i__ready$508 ;
+  assign \$390  = \i__valid$212  & \$389 ;
+  assign \$391  = flags | { 4'h0, \$390 , \$388 , \$387 , 1'h0 };
   \nitro_engine.err  err (
     .clk(clk),
     .i__payload(\i__payload$333 ),
     .i__valid(\i__valid$332 ),
-    .o__payload(\o__payload$365 ),
+    .o__payload(\o__payload$368 ),
     .rst(rst)
   );
   \nitro_engine.mac  mac (
     .clear(clear),
     .clk(clk),
     .i__payload(\i__payload$214 ),
-    .i__ready(\i__ready$504 ),
+    .i__ready(\i__ready$508 ),
     .i__valid(\i__valid$212 ),
     .o__payload(\o__payload$170 ),
-    .o__valid(\o__valid$424 ),
+    .o__valid(\o__valid$427 ),
     .rst(rst)
   );
   \nitro_engine.mem_af  mem_af (
@@ -2210,7 +2234,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(o__ready),
     .i__payload(i__payload),
     .i__valid(i__valid),
-    .o__payload(\o__payload$341 ),
+    .o__payload(\o__payload$344 ),
     .rst(rst)
   );
   \nitro_engine.relu1  relu1 (
@@ -2218,7 +2242,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$31 ),
     .i__payload(\i__payload$29 ),
     .i__valid(\i__valid$33 ),
-    .o__payload(\o__payload$342 ),
+    .o__payload(\o__payload$345 ),
     .rst(rst)
   );
   \nitro_engine.relu2  relu2 (
@@ -2226,7 +2250,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$40 ),
     .i__payload(\i__payload$38 ),
     .i__valid(\i__valid$42 ),
-    .o__payload(\o__payload$343 ),
+    .o__payload(\o__payload$346 ),
     .rst(rst)
   );
   \nitro_engine.relu3  relu3 (
@@ -2234,7 +2258,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$49 ),
     .i__payload(\i__payload$47 ),
     .i__valid(\i__valid$51 ),
-    .o__payload(\o__payload$344 ),
+    .o__payload(\o__payload$347 ),
     .rst(rst)
   );
   \nitro_engine.relu4  relu4 (
@@ -2242,7 +2266,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$58 ),
     .i__payload(\i__payload$56 ),
     .i__valid(\i__valid$60 ),
-    .o__payload(\o__payload$345 ),
+    .o__payload(\o__payload$348 ),
     .rst(rst)
   );
   \nitro_engine.relu5  relu5 (
@@ -2250,7 +2274,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$67 ),
     .i__payload(\i__payload$65 ),
     .i__valid(\i__valid$69 ),
-    .o__payload(\o__payload$346 ),
+    .o__payload(\o__payload$349 ),
     .rst(rst)
   );
   \nitro_engine.relu6  relu6 (
@@ -2258,7 +2282,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$76 ),
     .i__payload(\i__payload$74 ),
     .i__valid(\i__valid$78 ),
-    .o__payload(\o__payload$347 ),
+    .o__payload(\o__payload$350 ),
     .rst(rst)
   );
   \nitro_engine.relu7  relu7 (
@@ -2266,63 +2290,63 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$85 ),
     .i__payload(\i__payload$83 ),
     .i__valid(\i__valid$87 ),
-    .o__payload(\o__payload$348 ),
+    .o__payload(\o__payload$351 ),
     .rst(rst)
   );
   \nitro_engine.relub0  relub0 (
     .clk(clk),
     .i__payload(\i__payload$225 ),
     .i__valid(\i__valid$224 ),
-    .o__payload(\o__payload$379 ),
+    .o__payload(\o__payload$382 ),
     .rst(rst)
   );
   \nitro_engine.relub1  relub1 (
     .clk(clk),
     .i__payload(\i__payload$239 ),
     .i__valid(\i__valid$238 ),
-    .o__payload(\o__payload$380 ),
+    .o__payload(\o__payload$383 ),
     .rst(rst)
   );
   \nitro_engine.relub2  relub2 (
     .clk(clk),
     .i__payload(\i__payload$253 ),
     .i__valid(\i__valid$252 ),
-    .o__payload(\o__payload$381 ),
+    .o__payload(\o__payload$384 ),
     .rst(rst)
   );
   \nitro_engine.relub3  relub3 (
     .clk(clk),
     .i__payload(\i__payload$267 ),
     .i__valid(\i__valid$266 ),
-    .o__payload(\o__payload$382 ),
+    .o__payload(\o__payload$385 ),
     .rst(rst)
   );
   \nitro_engine.relub4  relub4 (
     .clk(clk),
     .i__payload(\i__payload$281 ),
     .i__valid(\i__valid$280 ),
-    .o__payload(\o__payload$383 ),
+    .o__payload(\o__payload$386 ),
     .rst(rst)
   );
   \nitro_engine.relub5  relub5 (
     .clk(clk),
     .i__payload(\i__payload$295 ),
     .i__valid(\i__valid$294 ),
-    .o__payload(\o__payload$384 ),
+    .o__payload(\o__payload$387 ),
     .rst(rst)
   );
   \nitro_engine.relub6  relub6 (
     .clk(clk),
     .i__payload(\i__payload$309 ),
     .i__valid(\i__valid$308 ),
-    .o__payload(\o__payload$385 ),
+    .o__payload(\o__payload$388 ),
     .rst(rst)
   );
   \nitro_engine.relub7  relub7 (
     .clk(clk),
     .i__payload(\i__payload$323 ),
     .i__valid(\i__valid$322 ),
-    .o__payload(\o__payload$386 ),
+    .o__payload(\o__payload$389 ),
     .rst(rst)
   );
   \nitro_engine.rfifo  rfifo (
@@ -2342,7 +2366,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .o__payload(i__payload),
     .o__ready(o__ready),
     .o__valid(i__valid),
-    .\port$4782$231 (ibits[268:231]),
+    .\port$4784$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.scaler1  scaler1 (
@@ -2352,7 +2376,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .o__payload(\i__payload$29 ),
     .o__ready(\o__ready$31 ),
     .o__valid(\i__valid$33 ),
-    .\port$4782$231 (ibits[268:231]),
+    .\port$4784$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.scaler2  scaler2 (
@@ -2362,7 +2386,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .o__payload(\i__payload$38 ),
     .o__ready(\o__ready$40 ),
     .o__valid(\i__valid$42 ),
-    .\port$4782$231 (ibits[268:231]),
+    .\port$4784$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.scaler3  scaler3 (
@@ -2372,7 +2396,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .o__payload(\i__payload$47 ),
     .o__ready(\o__ready$49 ),
     .o__valid(\i__valid$51 ),
-    .\port$4782$231 (ibits[268:231]),
+    .\port$4784$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.scaler4  scaler4 (
@@ -2382,7 +2406,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .o__payload(\i__payload$56 ),
     .o__ready(\o__ready$58 ),
     .o__valid(\i__valid$60 ),
-    .\port$4782$231 (ibits[268:231]),
+    .\port$4784$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.scaler5  scaler5 (
@@ -2392,7 +2416,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .o__payload(\i__payload$65 ),
     .o__ready(\o__ready$67 ),
     .o__valid(\i__valid$69 ),
-    .\port$4782$231 (ibits[268:231]),
+    .\port$4784$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.scaler6  scaler6 (
@@ -2402,7 +2426,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .o__payload(\i__payload$74 ),
     .o__ready(\o__ready$76 ),
     .o__valid(\i__valid$78 ),
-    .\port$4782$231 (ibits[268:231]),
+    .\port$4784$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.scaler7  scaler7 (
@@ -2412,7 +2436,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .o__payload(\i__payload$83 ),
     .o__ready(\o__ready$85 ),
     .o__valid(\i__valid$87 ),
-    .\port$4782$231 (ibits[268:231]),
+    .\port$4784$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.sgd0  sgd0 (
@@ -2422,9 +2446,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .decay_shift(ibits[343:339]),
     .i__payload(\i__payload$227 ),
     .i__valid(\i__valid$226 ),
-    .o__payload(\o__payload$388 ),
+    .o__payload(\o__payload$391 ),
     .overflow(overflow),
-    .\port$4782$269 (ibits[322:269]),
+    .\port$4784$269 (ibits[322:269]),
     .rst(rst),
     .wrapped(wrapped)
   );
@@ -2435,11 +2459,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .decay_shift(ibits[343:339]),
     .i__payload(\i__payload$241 ),
     .i__valid(\i__valid$240 ),
-    .o__payload(\o__payload$389 ),
-    .overflow(\overflow$529 ),
-    .\port$4782$269 (ibits[322:269]),
+    .o__payload(\o__payload$392 ),
+    .overflow(\overflow$533 ),
+    .\port$4784$269 (ibits[322:269]),
     .rst(rst),
-    .wrapped(\wrapped$537 )
+    .wrapped(\wrapped$541 )
   );
   \nitro_engine.sgd2  sgd2 (
     .clear(clear),
@@ -2448,11 +2472,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .decay_shift(ibits[343:339]),
     .i__payload(\i__payload$255 ),
     .i__valid(\i__valid$254 ),
-    .o__payload(\o__payload$390 ),
-    .overflow(\overflow$530 ),
-    .\port$4782$269 (ibits[322:269]),
+    .o__payload(\o__payload$393 ),
+    .overflow(\overflow$534 ),
+    .\port$4784$269 (ibits[322:269]),
     .rst(rst),
-    .wrapped(\wrapped$538 )
+    .wrapped(\wrapped$542 )
   );
   \nitro_engine.sgd3  sgd3 (
     .clear(clear),
@@ -2461,11 +2485,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .decay_shift(ibits[343:339]),
     .i__payload(\i__payload$269 ),
     .i__valid(\i__valid$268 ),
-    .o__payload(\o__payload$391 ),
-    .overflow(\overflow$531 ),
-    .\port$4782$269 (ibits[322:269]),
+    .o__payload(\o__payload$394 ),
+    .overflow(\overflow$535 ),
+    .\port$4784$269 (ibits[322:269]),
     .rst(rst),
-    .wrapped(\wrapped$539 )
+    .wrapped(\wrapped$543 )
   );
   \nitro_engine.sgd4  sgd4 (
     .clear(clear),
@@ -2474,11 +2498,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .decay_shift(ibits[343:339]),
     .i__payload(\i__payload$283 ),
     .i__valid(\i__valid$282 ),
-    .o__payload(\o__payload$392 ),
-    .overflow(\overflow$532 ),
-    .\port$4782$269 (ibits[322:269]),
+    .o__payload(\o__payload$395 ),
+    .overflow(\overflow$536 ),
+    .\port$4784$269 (ibits[322:269]),
     .rst(rst),
-    .wrapped(\wrapped$540 )
+    .wrapped(\wrapped$544 )
   );
   \nitro_engine.sgd5  sgd5 (
     .clear(clear),
@@ -2487,11 +2511,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .decay_shift(ibits[343:339]),
     .i__payload(\i__payload$297 ),
     .i__valid(\i__valid$296 ),
-    .o__payload(\o__payload$393 ),
-    .overflow(\overflow$533 ),
-    .\port$4782$269 (ibits[322:269]),
+    .o__payload(\o__payload$396 ),
+    .overflow(\overflow$537 ),
+    .\port$4784$269 (ibits[322:269]),
     .rst(rst),
-    .wrapped(\wrapped$541 )
+    .wrapped(\wrapped$545 )
   );
   \nitro_engine.sgd6  sgd6 (
     .clear(clear),
@@ -2500,11 +2524,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .decay_shift(ibits[343:339]),
     .i__payload(\i__payload$311 ),
     .i__valid(\i__valid$310 ),
-    .o__payload(\o__payload$394 ),
-    .overflow(\overflow$534 ),
-    .\port$4782$269 (ibits[322:269]),
+    .o__payload(\o__payload$397 ),
+    .overflow(\overflow$538 ),
+    .\port$4784$269 (ibits[322:269]),
     .rst(rst),
-    .wrapped(\wrapped$542 )
+    .wrapped(\wrapped$546 )
   );
   \nitro_engine.sgd7  sgd7 (
     .clear(clear),
@@ -2513,11 +2537,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .decay_shift(ibits[343:339]),
     .i__payload(\i__payload$325 ),
     .i__valid(\i__valid$324 ),
-    .o__payload(\o__payload$395 ),
-    .overflow(\overflow$535 ),
-    .\port$4782$269 (ibits[322:269]),
+    .o__payload(\o__payload$398 ),
+    .overflow(\overflow$539 ),
+    .\port$4784$269 (ibits[322:269]),
     .rst(rst),
-    .wrapped(\wrapped$543 )
+    .wrapped(\wrapped$547 )
   );
   \nitro_engine.xp_act  xp_act (
     .active(col_valid),
@@ -2531,16 +2555,340 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .rst(rst)
   );
   \nitro_engine.xp_w  xp_w (
-    .active(\col_valid$409 ),
+    .active(\col_valid$412 ),
     .clk(clk),
-    .col_addr(\col_addr$410 ),
-    .col_data(\col_data$411 ),
-    .row_base(\row_base$405 ),
-    .row_data(\row_data$404 ),
-    .row_index(\row_index$403 ),
+    .col_addr(\col_addr$413 ),
+    .col_data(\col_data$414 ),
+    .row_base(\row_base$408 ),
+    .row_data(\row_data$407 ),
+    .row_index(\row_index$406 ),
     .row_valid(\row_valid$337 ),
     .rst(rst)
   );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_addr$150  = 7'h00;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            \w_addr$150  = haddr[6:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_data$151  = 64'h0000000000000000;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            \w_data$151  = s_axis_tdata[63:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_en$152  = 1'h0;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            /* empty */;
+        4'h6:
+            \w_en$152  = 1'h1;
+      endcase
+    end
+    if (ex_fwd_relu) begin
+      \w_en$152  = sb8[0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_addr$153  = 9'h000;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            /* empty */;
+        4'h6:
+            \w_addr$153  = haddr[8:0];
+      endcase
+    end
+    if (ex_fwd_relu) begin
+      \w_addr$153  = sb8[25:17];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_data$154  = 16'h0000;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            /* empty */;
+        4'h6:
+            \w_data$154  = s_axis_tdata[15:0];
+      endcase
+    end
+    if (ex_fwd_relu) begin
+      \w_data$154  = { \o__payload$351 [9:8], \o__payload$350 [9:8], \o__payload$349 [9:8], \o__payload$348 [9:8], \o__payload$347 [9:8], \o__payload$346 [9:8], \o__payload$345 [9:8], \o__payload$344 [9:8] };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_en$155  = 1'h0;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            /* empty */;
+        4'h6:
+            /* empty */;
+        4'h7:
+            \w_en$155  = 1'h1;
+      endcase
+    end
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+    end else if (ex_backerr) begin
+      \w_en$155  = sb2[0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_addr$156  = 8'h00;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            /* empty */;
+        4'h6:
+            /* empty */;
+        4'h7:
+            \w_addr$156  = haddr[7:0];
+      endcase
+    end
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+    end else if (ex_backerr) begin
+      \w_addr$156  = sb2[8:1];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_data$157  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            /* empty */;
+        4'h6:
+            /* empty */;
+        4'h7:
+            \w_data$157  = s_axis_tdata;
+      endcase
+    end
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+    end else if (ex_backerr) begin
+      \w_data$157  = { \o__payload$389 , \o__payload$388 , \o__payload$387 , \o__payload$386 , \o__payload$385 , \o__payload$384 , \o__payload$383 , \o__payload$382  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_en$158  = 1'h0;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            /* empty */;
+        4'h6:
+            /* empty */;
+        4'h7:
+            /* empty */;
+        4'h8:
+            \w_en$158  = 1'h1;
+      endcase
+    end
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      \w_en$158  = \$206 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_addr$159  = 6'h00;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            /* empty */;
+        4'h6:
+            /* empty */;
+        4'h7:
+            /* empty */;
+        4'h8:
+            \w_addr$159  = haddr[5:0];
+      endcase
+    end
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      \w_addr$159  = sb9[41:36];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_data$160  = 8'h00;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            /* empty */;
+        4'h6:
+            /* empty */;
+        4'h7:
+            /* empty */;
+        4'h8:
+            \w_data$160  = s_axis_tdata[7:0];
+      endcase
+    end
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      \w_data$160  = new_i;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_en$161  = 1'h0;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            /* empty */;
+        4'h6:
+            /* empty */;
+        4'h7:
+            /* empty */;
+        4'h8:
+            /* empty */;
+        4'ha:
+            \w_en$161  = 1'h1;
+      endcase
+    end
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      \w_en$161  = sb9[0];
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \w_addr$162  = 7'h00;
@@ -2568,13 +2916,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             \w_addr$162  = haddr[6:0];
       endcase
     end
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            \w_addr$162  = sb9[7:1];
-      endcase
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      \w_addr$162  = sb9[7:1];
     end
   end
   always @* begin
@@ -2604,13 +2948,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             \w_data$163  = s_axis_tdata[63:0];
       endcase
     end
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            \w_data$163  = { \$191 , \$190 , \$189 , \$188 , \$187 , \$186 , \$185 , \$184  };
-      endcase
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      \w_data$163  = { \$190 , \$189 , \$188 , \$187 , \$186 , \$185 , \$184 , \$183  };
     end
   end
   always @* begin
@@ -2619,7 +2959,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (host_reading) begin
       \r_addr$174  = haddr[8:0];
     end else begin
-      \r_addr$174  = \$14 [8:0];
+      \r_addr$174  = \$13 [8:0];
     end
   end
   always @* begin
@@ -2664,7 +3004,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (host_reading) begin
       \r_addr$182  = haddr[6:0];
     end else begin
-      \r_addr$182  = \$13 [6:0];
+      \r_addr$182  = \$12 [6:0];
     end
   end
   always @* begin
@@ -2673,7 +3013,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (host_reading) begin
       \r_addr$183  = haddr[8:0];
     end else begin
-      \r_addr$183  = \$13 [8:0];
+      \r_addr$183  = \$12 [8:0];
     end
   end
   always @* begin
@@ -2975,757 +3315,459 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     row_valid = 1'h0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            row_valid = sb8[0];
-        3'h2:
-            row_valid = sb9[0];
-      endcase
+    if (ex_fwd_relu) begin
+      row_valid = sb8[0];
+    end else if (ex_fwd_err) begin
+      row_valid = sb9[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \row_valid$337  = 1'h0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            \row_valid$337  = \$208 ;
-      endcase
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+    end else if (ex_backerr) begin
+    end else if (ex_grad) begin
+      \row_valid$337  = \$207 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     tr_h0 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            tr_h0 = { \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40 [7], \$40  };
-      endcase
+    if (ex_fwd_relu) begin
+      tr_h0 = { \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     tr_h1 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            tr_h1 = { \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49 [7], \$49  };
-      endcase
+    if (ex_fwd_relu) begin
+      tr_h1 = { \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     tr_h2 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            tr_h2 = { \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58 [7], \$58  };
-      endcase
+    if (ex_fwd_relu) begin
+      tr_h2 = { \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     tr_h3 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            tr_h3 = { \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67 [7], \$67  };
-      endcase
+    if (ex_fwd_relu) begin
+      tr_h3 = { \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     tr_h4 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            tr_h4 = { \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76  };
-      endcase
+    if (ex_fwd_relu) begin
+      tr_h4 = { \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     tr_h5 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            tr_h5 = { \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85  };
-      endcase
+    if (ex_fwd_relu) begin
+      tr_h5 = { \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     tr_h6 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            tr_h6 = { \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94  };
-      endcase
+    if (ex_fwd_relu) begin
+      tr_h6 = { \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     tr_h7 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            tr_h7 = { \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103  };
-      endcase
+    if (ex_fwd_relu) begin
+      tr_h7 = { \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     row_done = 1'h0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            row_done = sb8[0];
-        3'h2:
-            row_done = sb9[0];
-        3'h3:
-            row_done = sb2[0];
-        3'h4:
-            row_done = sb8[0];
-      endcase
+    if (ex_fwd_relu) begin
+      row_done = sb8[0];
+    end else if (ex_fwd_err) begin
+      row_done = sb9[0];
+    end else if (ex_backerr) begin
+      row_done = sb2[0];
+    end else if (ex_grad) begin
+      row_done = sb8[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     row_index = 3'h0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            row_index = sb8[35:33];
-        3'h2:
-            row_index = sb9[35:33];
-      endcase
+    if (ex_fwd_relu) begin
+      row_index = sb8[35:33];
+    end else if (ex_fwd_err) begin
+      row_index = sb9[35:33];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     row_data = 64'h0000000000000000;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            row_data = { \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112  };
-        3'h2:
-            row_data = { \$199 , \$198 , \$197 , \$196 , \$195 , \$194 , \$193 , \$192  };
-      endcase
+    if (ex_fwd_relu) begin
+      row_data = { \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111  };
+    end else if (ex_fwd_err) begin
+      row_data = { \$198 , \$197 , \$196 , \$195 , \$194 , \$193 , \$192 , \$191  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     row_base = 16'h0000;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            row_base = sb8[69:54];
-        3'h2:
-            row_base = sb9[69:54];
-      endcase
+    if (ex_fwd_relu) begin
+      row_base = sb8[69:54];
+    end else if (ex_fwd_err) begin
+      row_base = sb9[69:54];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     tv = 1'h0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            tv = sb8[0];
-        3'h2:
-            tv = sb9[0];
-        3'h3:
-            tv = sb2[0];
-        3'h4:
-            tv = sb8[0];
-      endcase
+    if (ex_fwd_relu) begin
+      tv = sb8[0];
+    end else if (ex_fwd_err) begin
+      tv = sb9[0];
+    end else if (ex_backerr) begin
+      tv = sb2[0];
+    end else if (ex_grad) begin
+      tv = sb8[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     t_addr = 16'h0000;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            t_addr = sb8[16:1];
-        3'h2:
-            t_addr = sb9[16:1];
-        3'h3:
-            t_addr = sb2[16:1];
-        3'h4:
-            t_addr = sb8[16:1];
-      endcase
+    if (ex_fwd_relu) begin
+      t_addr = sb8[16:1];
+    end else if (ex_fwd_err) begin
+      t_addr = sb9[16:1];
+    end else if (ex_backerr) begin
+      t_addr = sb2[16:1];
+    end else if (ex_grad) begin
+      t_addr = sb8[16:1];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     t_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            t_data = { tr_h7, tr_h6, tr_h5, tr_h4, tr_h3, tr_h2, tr_h1, tr_h0 };
-        3'h2:
-            t_data = { tr_e7, tr_e6, tr_e5, tr_e4, tr_e3, tr_e2, tr_e1, tr_e0 };
-        3'h3:
-            t_data = { \o__payload$386 , \o__payload$385 , \o__payload$384 , \o__payload$383 , \o__payload$382 , \o__payload$381 , \o__payload$380 , \o__payload$379  };
-        3'h4:
-            t_data = { tr_w7, tr_w6, tr_w5, tr_w4, tr_w3, tr_w2, tr_w1, tr_w0 };
-      endcase
+    if (ex_fwd_relu) begin
+      t_data = { tr_h7, tr_h6, tr_h5, tr_h4, tr_h3, tr_h2, tr_h1, tr_h0 };
+    end else if (ex_fwd_err) begin
+      t_data = { tr_e7, tr_e6, tr_e5, tr_e4, tr_e3, tr_e2, tr_e1, tr_e0 };
+    end else if (ex_backerr) begin
+      t_data = { \o__payload$389 , \o__payload$388 , \o__payload$387 , \o__payload$386 , \o__payload$385 , \o__payload$384 , \o__payload$383 , \o__payload$382  };
+    end else if (ex_grad) begin
+      t_data = { tr_w7, tr_w6, tr_w5, tr_w4, tr_w3, tr_w2, tr_w1, tr_w0 };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     tr_e0 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            tr_e0 = { \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120 [7], \$120  };
-      endcase
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      tr_e0 = { \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     tr_e1 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            tr_e1 = { \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129 [7], \$129  };
-      endcase
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      tr_e1 = { \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     tr_e2 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            tr_e2 = { \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138 [7], \$138  };
-      endcase
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      tr_e2 = { \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     tr_e3 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            tr_e3 = { \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147 [7], \$147  };
-      endcase
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      tr_e3 = { \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     tr_e4 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            tr_e4 = { \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156 [7], \$156  };
-      endcase
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      tr_e4 = { \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     tr_e5 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            tr_e5 = { \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165 [7], \$165  };
-      endcase
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      tr_e5 = { \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     tr_e6 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            tr_e6 = { \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174 [7], \$174  };
-      endcase
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      tr_e6 = { \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     tr_e7 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            tr_e7 = { \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183 [7], \$183  };
-      endcase
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      tr_e7 = { \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     cls = 8'h00;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            cls = \$200 [7:0];
-      endcase
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      cls = \$199 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     new_v = 8'h00;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            new_v = \$203 ;
-      endcase
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      new_v = \$202 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     new_i = 8'h00;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            new_i = \$206 ;
-      endcase
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      new_i = \$205 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     tr_w0 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            tr_w0 = { \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388 [15], \o__payload$388  };
-      endcase
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+    end else if (ex_backerr) begin
+    end else if (ex_grad) begin
+      tr_w0 = { \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     tr_w1 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            tr_w1 = { \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389  };
-      endcase
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+    end else if (ex_backerr) begin
+    end else if (ex_grad) begin
+      tr_w1 = { \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     tr_w2 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            tr_w2 = { \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390  };
-      endcase
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+    end else if (ex_backerr) begin
+    end else if (ex_grad) begin
+      tr_w2 = { \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     tr_w3 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            tr_w3 = { \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391  };
-      endcase
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+    end else if (ex_backerr) begin
+    end else if (ex_grad) begin
+      tr_w3 = { \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     tr_w4 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            tr_w4 = { \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392  };
-      endcase
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+    end else if (ex_backerr) begin
+    end else if (ex_grad) begin
+      tr_w4 = { \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     tr_w5 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            tr_w5 = { \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393  };
-      endcase
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+    end else if (ex_backerr) begin
+    end else if (ex_grad) begin
+      tr_w5 = { \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     tr_w6 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            tr_w6 = { \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394  };
-      endcase
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+    end else if (ex_backerr) begin
+    end else if (ex_grad) begin
+      tr_w6 = { \o__payload$397 [15], \o__payload$397 [15], \o__payload$397 [15], \o__payload$397 [15], \o__payload$397 [15], \o__payload$397 [15], \o__payload$397 [15], \o__payload$397 [15], \o__payload$397 [15], \o__payload$397 [15], \o__payload$397 [15], \o__payload$397 [15], \o__payload$397 [15], \o__payload$397 [15], \o__payload$397 [15], \o__payload$397 [15], \o__payload$397  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     tr_w7 = 32'd0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            tr_w7 = { \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395  };
-      endcase
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+    end else if (ex_backerr) begin
+    end else if (ex_grad) begin
+      tr_w7 = { \o__payload$398 [15], \o__payload$398 [15], \o__payload$398 [15], \o__payload$398 [15], \o__payload$398 [15], \o__payload$398 [15], \o__payload$398 [15], \o__payload$398 [15], \o__payload$398 [15], \o__payload$398 [15], \o__payload$398 [15], \o__payload$398 [15], \o__payload$398 [15], \o__payload$398 [15], \o__payload$398 [15], \o__payload$398 [15], \o__payload$398  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_index$403  = 3'h0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            \row_index$403  = sb8[35:33];
-      endcase
+    \row_index$406  = 3'h0;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+    end else if (ex_backerr) begin
+    end else if (ex_grad) begin
+      \row_index$406  = sb8[35:33];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_data$404  = 128'h00000000000000000000000000000000;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            \row_data$404  = { \o__payload$395 , \o__payload$394 , \o__payload$393 , \o__payload$392 , \o__payload$391 , \o__payload$390 , \o__payload$389 , \o__payload$388  };
-      endcase
+    \row_data$407  = 128'h00000000000000000000000000000000;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+    end else if (ex_backerr) begin
+    end else if (ex_grad) begin
+      \row_data$407  = { \o__payload$398 , \o__payload$397 , \o__payload$396 , \o__payload$395 , \o__payload$394 , \o__payload$393 , \o__payload$392 , \o__payload$391  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_base$405  = 16'h0000;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            \row_base$405  = sb8[69:54];
-      endcase
+    \row_base$408  = 16'h0000;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+    end else if (ex_backerr) begin
+    end else if (ex_grad) begin
+      \row_base$408  = sb8[69:54];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$388  = hread_mux;
+    \$392  = hread_mux;
     if (rst) begin
-      \$388  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$392  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$389  = \$220 ;
-    if (rst) begin
-      \$389  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$390  = csr_q0;
-    if (rst) begin
-      \$390  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$391  = csr_q1;
-    if (rst) begin
-      \$391  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$392  = csr_q2;
-    if (rst) begin
-      \$392  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$393  = csr_q3;
+    \$393  = \$219 ;
     if (rst) begin
       \$393  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$394  = hdr_op;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            \$394  = s_axis_tdata[3:0];
-          end
-    endcase
+    \$394  = csr_q0;
     if (rst) begin
-      \$394  = 4'h0;
+      \$394  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$395  = hdr_mem;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            \$395  = s_axis_tdata[7:4];
-          end
-    endcase
+    \$395  = csr_q1;
     if (rst) begin
-      \$395  = 4'h0;
+      \$395  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$396  = haddr;
+    \$396  = csr_q2;
+    if (rst) begin
+      \$396  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$397  = csr_q3;
+    if (rst) begin
+      \$397  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$398  = hdr_op;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            \$396  = s_axis_tdata[31:8];
+            \$398  = s_axis_tdata[3:0];
+          end
+    endcase
+    if (rst) begin
+      \$398  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$399  = hdr_mem;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            \$399  = s_axis_tdata[7:4];
+          end
+    endcase
+    if (rst) begin
+      \$399  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$400  = haddr;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            \$400  = s_axis_tdata[31:8];
           end
       3'h1:
           if (s_axis_tvalid) begin
-            \$396  = \$224 [23:0];
+            \$400  = \$223 [23:0];
           end
       3'h2:
           if (take) begin
-            \$396  = \$227 [23:0];
+            \$400  = \$226 [23:0];
           end
     endcase
     if (rst) begin
-      \$396  = 24'h000000;
+      \$400  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$397  = hcount;
+    \$401  = hcount;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            \$397  = s_axis_tdata[55:32];
+            \$401  = s_axis_tdata[55:32];
           end
       3'h1:
           if (s_axis_tvalid) begin
-            \$397  = \$225 [23:0];
+            \$401  = \$224 [23:0];
           end
       3'h2:
           if (take) begin
-            \$397  = \$228 [23:0];
-          end
-    endcase
-    if (rst) begin
-      \$397  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$398  = done;
-    (* full_case = 32'd1 *)
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            \$398  = 1'h0;
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h6:
-          /* empty */;
-      3'h5:
-          /* empty */;
-      3'h7:
-          if (m_axis_tready) begin
-            \$398  = 1'h1;
-          end
-    endcase
-    if (rst) begin
-      \$398  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$399  = host_writing;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  if (\$221 ) begin
-                    \$399  = 1'h1;
-                  end
-            endcase
-          end
-      3'h1:
-          if (s_axis_tvalid) begin
-            if (\$226 ) begin
-              \$399  = 1'h0;
-            end
-          end
-    endcase
-    if (rst) begin
-      \$399  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$400  = ctl_state;
-    (* full_case = 32'd1 *)
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  if (\$221 ) begin
-                    \$400  = 3'h1;
-                  end
-              4'h2:
-                  if (\$222 ) begin
-                    \$400  = 3'h2;
-                  end
-              4'h3:
-                  \$400  = 3'h3;
-            endcase
-          end
-      3'h1:
-          if (s_axis_tvalid) begin
-            if (\$226 ) begin
-              \$400  = 3'h0;
-            end
-          end
-      3'h2:
-          if (\$231 ) begin
-            \$400  = 3'h0;
-          end
-      3'h3:
-          if (\$236 ) begin
-            \$400  = 3'h4;
-          end
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$237 ) begin
-            \$400  = 3'h5;
-          end else begin
-            \$400  = 3'h6;
-          end
-      3'h6:
-          if (\$261 ) begin
-            \$400  = 3'h3;
-          end
-      3'h5:
-          \$400  = 3'h7;
-      3'h7:
-          if (m_axis_tready) begin
-            \$400  = 3'h0;
-          end
-    endcase
-    if (rst) begin
-      \$400  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$401  = out_cnt;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  \$401  = s_axis_tdata[55:32];
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          if (rv5) begin
-            \$401  = \$229 [23:0];
+            \$401  = \$227 [23:0];
           end
     endcase
     if (rst) begin
@@ -3734,21 +3776,29 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$402  = rv0;
+    \$402  = done;
+    (* full_case = 32'd1 *)
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  \$402  = 1'h0;
-            endcase
+            \$402  = 1'h0;
           end
       3'h1:
           /* empty */;
       3'h2:
-          \$402  = take;
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          /* empty */;
+      3'h5:
+          /* empty */;
+      3'h7:
+          if (m_axis_tready) begin
+            \$402  = 1'h1;
+          end
     endcase
     if (rst) begin
       \$402  = 1'h0;
@@ -3756,21 +3806,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$403  = rv1;
+    \$403  = host_writing;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  /* empty */;
-              4'h2:
-                  \$403  = 1'h0;
+                  if (\$220 ) begin
+                    \$403  = 1'h1;
+                  end
             endcase
           end
       3'h1:
-          /* empty */;
-      3'h2:
-          \$403  = rv0;
+          if (s_axis_tvalid) begin
+            if (\$225 ) begin
+              \$403  = 1'h0;
+            end
+          end
     endcase
     if (rst) begin
       \$403  = 1'h0;
@@ -3778,7 +3830,63 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$404  = rv2;
+    \$404  = ctl_state;
+    (* full_case = 32'd1 *)
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  if (\$220 ) begin
+                    \$404  = 3'h1;
+                  end
+              4'h2:
+                  if (\$221 ) begin
+                    \$404  = 3'h2;
+                  end
+              4'h3:
+                  \$404  = 3'h3;
+            endcase
+          end
+      3'h1:
+          if (s_axis_tvalid) begin
+            if (\$225 ) begin
+              \$404  = 3'h0;
+            end
+          end
+      3'h2:
+          if (\$230 ) begin
+            \$404  = 3'h0;
+          end
+      3'h3:
+          if (\$235 ) begin
+            \$404  = 3'h4;
+          end
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$236 ) begin
+            \$404  = 3'h5;
+          end else begin
+            \$404  = 3'h6;
+          end
+      3'h6:
+          if (\$264 ) begin
+            \$404  = 3'h3;
+          end
+      3'h5:
+          \$404  = 3'h7;
+      3'h7:
+          if (m_axis_tready) begin
+            \$404  = 3'h0;
+          end
+    endcase
+    if (rst) begin
+      \$404  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$405  = out_cnt;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -3786,43 +3894,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  \$404  = 1'h0;
+                  \$405  = s_axis_tdata[55:32];
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          \$404  = rv1;
-    endcase
-    if (rst) begin
-      \$404  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$405  = rv3;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  \$405  = 1'h0;
-            endcase
+          if (rv5) begin
+            \$405  = \$228 [23:0];
           end
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$405  = rv2;
     endcase
     if (rst) begin
-      \$405  = 1'h0;
+      \$405  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$406  = rv4;
+    \$406  = rv0;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -3836,7 +3924,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h1:
           /* empty */;
       3'h2:
-          \$406  = rv3;
+          \$406  = take;
     endcase
     if (rst) begin
       \$406  = 1'h0;
@@ -3844,7 +3932,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$407  = rv5;
+    \$407  = rv1;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -3858,7 +3946,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h1:
           /* empty */;
       3'h2:
-          \$407  = rv4;
+          \$407  = rv0;
     endcase
     if (rst) begin
       \$407  = 1'h0;
@@ -3866,7 +3954,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$408  = host_reading;
+    \$408  = rv2;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -3874,17 +3962,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  if (\$222 ) begin
-                    \$408  = 1'h1;
-                  end
+                  \$408  = 1'h0;
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          if (\$231 ) begin
-            \$408  = 1'h0;
-          end
+          \$408  = rv1;
     endcase
     if (rst) begin
       \$408  = 1'h0;
@@ -3892,7 +3976,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$409  = pc;
+    \$409  = rv3;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -3900,31 +3984,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  /* empty */;
-              4'h3:
-                  \$409  = s_axis_tdata[13:8];
+                  \$409  = 1'h0;
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h6:
-          if (\$261 ) begin
-            \$409  = \$262 [5:0];
-          end
+          \$409  = rv2;
     endcase
     if (rst) begin
-      \$409  = 6'h00;
+      \$409  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$410  = ibase;
+    \$410  = rv4;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -3932,31 +4006,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  /* empty */;
-              4'h3:
-                  \$410  = \$223 [6:0];
+                  \$410  = 1'h0;
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h6:
-          if (\$261 ) begin
-            \$410  = \$263 [6:0];
-          end
+          \$410  = rv3;
     endcase
     if (rst) begin
-      \$410  = 7'h00;
+      \$410  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$411  = fcnt;
+    \$411  = rv5;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -3964,31 +4028,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  /* empty */;
-              4'h3:
-                  \$411  = 4'h0;
+                  \$411  = 1'h0;
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          /* empty */;
-      3'h3:
-          \$411  = \$235 [3:0];
-      3'h4:
-          /* empty */;
-      3'h6:
-          if (\$261 ) begin
-            \$411  = 4'h0;
-          end
+          \$411  = rv4;
     endcase
     if (rst) begin
-      \$411  = 4'h0;
+      \$411  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$412  = mode;
+    \$412  = host_reading;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -3996,10 +4050,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  /* empty */;
-              4'h3:
-                  \$412  = s_axis_tdata[56];
+                  if (\$221 ) begin
+                    \$412  = 1'h1;
+                  end
             endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          if (\$230 ) begin
+            \$412  = 1'h0;
           end
     endcase
     if (rst) begin
@@ -4008,7 +4068,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$413  = cycle_count;
+    \$413  = pc;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4018,20 +4078,29 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$413  = 32'd0;
+                  \$413  = s_axis_tdata[13:8];
             endcase
           end
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          if (\$264 ) begin
+            \$413  = \$265 [5:0];
+          end
     endcase
-    if (counting) begin
-      \$413  = \$264 [31:0];
-    end
     if (rst) begin
-      \$413  = 32'd0;
+      \$413  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$414  = mac_steps;
+    \$414  = ibase;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4041,20 +4110,29 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$414  = 32'd0;
+                  \$414  = \$222 [6:0];
             endcase
           end
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          if (\$264 ) begin
+            \$414  = \$266 [6:0];
+          end
     endcase
-    if (\$346 ) begin
-      \$414  = \$347 [31:0];
-    end
     if (rst) begin
-      \$414  = 32'd0;
+      \$414  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$415  = phase_cycles0;
+    \$415  = fcnt;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4064,22 +4142,29 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$415  = 32'd0;
+                  \$415  = 4'h0;
             endcase
           end
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          \$415  = \$234 [3:0];
+      3'h4:
+          /* empty */;
+      3'h6:
+          if (\$264 ) begin
+            \$415  = 4'h0;
+          end
     endcase
-    if (counting) begin
-      if (\$265 ) begin
-        \$415  = \$266 [31:0];
-      end
-    end
     if (rst) begin
-      \$415  = 32'd0;
+      \$415  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$416  = phase_cycles1;
+    \$416  = mode;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4089,22 +4174,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$416  = 32'd0;
+                  \$416  = s_axis_tdata[56];
             endcase
           end
     endcase
-    if (counting) begin
-      if (\$267 ) begin
-        \$416  = \$268 [31:0];
-      end
-    end
     if (rst) begin
-      \$416  = 32'd0;
+      \$416  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$417  = phase_cycles2;
+    \$417  = cycle_count;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4119,9 +4199,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$269 ) begin
-        \$417  = \$270 [31:0];
-      end
+      \$417  = \$267 [31:0];
     end
     if (rst) begin
       \$417  = 32'd0;
@@ -4129,7 +4207,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$418  = phase_cycles3;
+    \$418  = mac_steps;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4143,10 +4221,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             endcase
           end
     endcase
-    if (counting) begin
-      if (\$271 ) begin
-        \$418  = \$272 [31:0];
-      end
+    if (\$350 ) begin
+      \$418  = \$351 [31:0];
     end
     if (rst) begin
       \$418  = 32'd0;
@@ -4154,7 +4230,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$419  = phase_cycles4;
+    \$419  = phase_cycles0;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4169,8 +4245,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$273 ) begin
-        \$419  = \$274 [31:0];
+      if (\$268 ) begin
+        \$419  = \$269 [31:0];
       end
     end
     if (rst) begin
@@ -4179,7 +4255,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$420  = phase_cycles5;
+    \$420  = phase_cycles1;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4194,8 +4270,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$275 ) begin
-        \$420  = \$276 [31:0];
+      if (\$270 ) begin
+        \$420  = \$271 [31:0];
       end
     end
     if (rst) begin
@@ -4204,7 +4280,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$421  = phase_cycles6;
+    \$421  = phase_cycles2;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4219,8 +4295,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$277 ) begin
-        \$421  = \$278 [31:0];
+      if (\$272 ) begin
+        \$421  = \$273 [31:0];
       end
     end
     if (rst) begin
@@ -4229,7 +4305,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$422  = phase_cycles7;
+    \$422  = phase_cycles3;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4244,8 +4320,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$279 ) begin
-        \$422  = \$280 [31:0];
+      if (\$274 ) begin
+        \$422  = \$275 [31:0];
       end
     end
     if (rst) begin
@@ -4254,7 +4330,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$423  = phase_cycles8;
+    \$423  = phase_cycles4;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4269,8 +4345,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$281 ) begin
-        \$423  = \$282 [31:0];
+      if (\$276 ) begin
+        \$423  = \$277 [31:0];
       end
     end
     if (rst) begin
@@ -4279,7 +4355,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$424  = phase_cycles9;
+    \$424  = phase_cycles5;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4294,8 +4370,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$283 ) begin
-        \$424  = \$284 [31:0];
+      if (\$278 ) begin
+        \$424  = \$279 [31:0];
       end
     end
     if (rst) begin
@@ -4304,7 +4380,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$425  = phase_cycles10;
+    \$425  = phase_cycles6;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4319,8 +4395,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$285 ) begin
-        \$425  = \$286 [31:0];
+      if (\$280 ) begin
+        \$425  = \$281 [31:0];
       end
     end
     if (rst) begin
@@ -4329,7 +4405,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$426  = phase_cycles11;
+    \$426  = phase_cycles7;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4344,8 +4420,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$287 ) begin
-        \$426  = \$288 [31:0];
+      if (\$282 ) begin
+        \$426  = \$283 [31:0];
       end
     end
     if (rst) begin
@@ -4354,7 +4430,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$427  = phase_cycles12;
+    \$427  = phase_cycles8;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4369,8 +4445,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$289 ) begin
-        \$427  = \$290 [31:0];
+      if (\$284 ) begin
+        \$427  = \$285 [31:0];
       end
     end
     if (rst) begin
@@ -4379,7 +4455,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$428  = phase_cycles13;
+    \$428  = phase_cycles9;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4394,8 +4470,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$291 ) begin
-        \$428  = \$292 [31:0];
+      if (\$286 ) begin
+        \$428  = \$287 [31:0];
       end
     end
     if (rst) begin
@@ -4404,7 +4480,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$429  = phase_cycles14;
+    \$429  = phase_cycles10;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4419,8 +4495,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$293 ) begin
-        \$429  = \$294 [31:0];
+      if (\$288 ) begin
+        \$429  = \$289 [31:0];
       end
     end
     if (rst) begin
@@ -4429,7 +4505,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$430  = phase_cycles15;
+    \$430  = phase_cycles11;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4444,8 +4520,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$295 ) begin
-        \$430  = \$296 [31:0];
+      if (\$290 ) begin
+        \$430  = \$291 [31:0];
       end
     end
     if (rst) begin
@@ -4454,7 +4530,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$431  = phase_cycles16;
+    \$431  = phase_cycles12;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4469,8 +4545,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$297 ) begin
-        \$431  = \$298 [31:0];
+      if (\$292 ) begin
+        \$431  = \$293 [31:0];
       end
     end
     if (rst) begin
@@ -4479,7 +4555,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$432  = phase_cycles17;
+    \$432  = phase_cycles13;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4494,8 +4570,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$299 ) begin
-        \$432  = \$300 [31:0];
+      if (\$294 ) begin
+        \$432  = \$295 [31:0];
       end
     end
     if (rst) begin
@@ -4504,7 +4580,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$433  = phase_cycles18;
+    \$433  = phase_cycles14;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4519,8 +4595,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$301 ) begin
-        \$433  = \$302 [31:0];
+      if (\$296 ) begin
+        \$433  = \$297 [31:0];
       end
     end
     if (rst) begin
@@ -4529,7 +4605,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$434  = phase_cycles19;
+    \$434  = phase_cycles15;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4544,8 +4620,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$303 ) begin
-        \$434  = \$304 [31:0];
+      if (\$298 ) begin
+        \$434  = \$299 [31:0];
       end
     end
     if (rst) begin
@@ -4554,7 +4630,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$435  = phase_cycles20;
+    \$435  = phase_cycles16;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4569,8 +4645,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$305 ) begin
-        \$435  = \$306 [31:0];
+      if (\$300 ) begin
+        \$435  = \$301 [31:0];
       end
     end
     if (rst) begin
@@ -4579,7 +4655,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$436  = phase_cycles21;
+    \$436  = phase_cycles17;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4594,8 +4670,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$307 ) begin
-        \$436  = \$308 [31:0];
+      if (\$302 ) begin
+        \$436  = \$303 [31:0];
       end
     end
     if (rst) begin
@@ -4604,7 +4680,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$437  = phase_cycles22;
+    \$437  = phase_cycles18;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4619,8 +4695,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$309 ) begin
-        \$437  = \$310 [31:0];
+      if (\$304 ) begin
+        \$437  = \$305 [31:0];
       end
     end
     if (rst) begin
@@ -4629,7 +4705,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$438  = phase_cycles23;
+    \$438  = phase_cycles19;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4644,8 +4720,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$311 ) begin
-        \$438  = \$312 [31:0];
+      if (\$306 ) begin
+        \$438  = \$307 [31:0];
       end
     end
     if (rst) begin
@@ -4654,7 +4730,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$439  = phase_cycles24;
+    \$439  = phase_cycles20;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4669,8 +4745,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$313 ) begin
-        \$439  = \$314 [31:0];
+      if (\$308 ) begin
+        \$439  = \$309 [31:0];
       end
     end
     if (rst) begin
@@ -4679,7 +4755,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$440  = phase_cycles25;
+    \$440  = phase_cycles21;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4694,8 +4770,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$315 ) begin
-        \$440  = \$316 [31:0];
+      if (\$310 ) begin
+        \$440  = \$311 [31:0];
       end
     end
     if (rst) begin
@@ -4704,7 +4780,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$441  = phase_cycles26;
+    \$441  = phase_cycles22;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4719,8 +4795,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$317 ) begin
-        \$441  = \$318 [31:0];
+      if (\$312 ) begin
+        \$441  = \$313 [31:0];
       end
     end
     if (rst) begin
@@ -4729,7 +4805,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$442  = phase_cycles27;
+    \$442  = phase_cycles23;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4744,8 +4820,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$319 ) begin
-        \$442  = \$320 [31:0];
+      if (\$314 ) begin
+        \$442  = \$315 [31:0];
       end
     end
     if (rst) begin
@@ -4754,7 +4830,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$443  = phase_cycles28;
+    \$443  = phase_cycles24;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4769,8 +4845,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$321 ) begin
-        \$443  = \$322 [31:0];
+      if (\$316 ) begin
+        \$443  = \$317 [31:0];
       end
     end
     if (rst) begin
@@ -4779,7 +4855,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$444  = phase_cycles29;
+    \$444  = phase_cycles25;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4794,8 +4870,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$323 ) begin
-        \$444  = \$324 [31:0];
+      if (\$318 ) begin
+        \$444  = \$319 [31:0];
       end
     end
     if (rst) begin
@@ -4804,7 +4880,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$445  = phase_cycles30;
+    \$445  = phase_cycles26;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4819,8 +4895,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$325 ) begin
-        \$445  = \$326 [31:0];
+      if (\$320 ) begin
+        \$445  = \$321 [31:0];
       end
     end
     if (rst) begin
@@ -4829,7 +4905,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$446  = phase_cycles31;
+    \$446  = phase_cycles27;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4844,8 +4920,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$327 ) begin
-        \$446  = \$328 [31:0];
+      if (\$322 ) begin
+        \$446  = \$323 [31:0];
       end
     end
     if (rst) begin
@@ -4854,7 +4930,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$447  = counting;
+    \$447  = phase_cycles28;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4864,7 +4940,107 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$447  = 1'h1;
+                  \$447  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$324 ) begin
+        \$447  = \$325 [31:0];
+      end
+    end
+    if (rst) begin
+      \$447  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$448  = phase_cycles29;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$448  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$326 ) begin
+        \$448  = \$327 [31:0];
+      end
+    end
+    if (rst) begin
+      \$448  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$449  = phase_cycles30;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$449  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$328 ) begin
+        \$449  = \$329 [31:0];
+      end
+    end
+    if (rst) begin
+      \$449  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$450  = phase_cycles31;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$450  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$330 ) begin
+        \$450  = \$331 [31:0];
+      end
+    end
+    if (rst) begin
+      \$450  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$451  = counting;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$451  = 1'h1;
             endcase
           end
       3'h1:
@@ -4874,17 +5050,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h3:
           /* empty */;
       3'h4:
-          if (\$237 ) begin
-            \$447  = 1'h0;
+          if (\$236 ) begin
+            \$451  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$447  = 1'h0;
+      \$451  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$448  = step_count;
+    \$452  = step_count;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4896,7 +5072,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h3:
                   /* empty */;
               4'h4:
-                  \$448  = 32'd0;
+                  \$452  = 32'd0;
             endcase
           end
       3'h1:
@@ -4906,19 +5082,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h3:
           /* empty */;
       3'h4:
-          if (\$237 ) begin
-            if (\$238 ) begin
-              \$448  = \$239 [31:0];
+          if (\$236 ) begin
+            if (\$237 ) begin
+              \$452  = \$238 [31:0];
             end
           end
     endcase
     if (rst) begin
-      \$448  = 32'd0;
+      \$452  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$449  = ibits;
+    \$453  = ibits;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -4928,24 +5104,24 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h3:
         begin
+          if (\$231 ) begin
+            \$453 [127:0] = \r_data$109 ;
+          end
           if (\$232 ) begin
-            \$449 [127:0] = \r_data$109 ;
+            \$453 [255:128] = \r_data$109 ;
           end
           if (\$233 ) begin
-            \$449 [255:128] = \r_data$109 ;
-          end
-          if (\$234 ) begin
-            \$449 [383:256] = \r_data$109 ;
+            \$453 [383:256] = \r_data$109 ;
           end
         end
     endcase
     if (rst) begin
-      \$449  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$453  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$450  = issuing;
+    \$454  = issuing;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -4957,27 +5133,27 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$237 ) begin
+          if (\$236 ) begin
           end else begin
-            \$450  = 1'h1;
+            \$454  = 1'h1;
           end
     endcase
     if (issue) begin
       if (k_last) begin
         if (n_last) begin
           if (m_last) begin
-            \$450  = 1'h0;
+            \$454  = 1'h0;
           end
         end
       end
     end
     if (rst) begin
-      \$450  = 1'h0;
+      \$454  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$451  = mi;
+    \$455  = mi;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -4989,9 +5165,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$237 ) begin
+          if (\$236 ) begin
           end else begin
-            \$451  = 10'h000;
+            \$455  = 10'h000;
           end
     endcase
     if (issue) begin
@@ -5000,18 +5176,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (m_last) begin
           end else begin
-            \$451  = \$334 [9:0];
+            \$455  = \$338 [9:0];
           end
         end
       end
     end
     if (rst) begin
-      \$451  = 10'h000;
+      \$455  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$452  = ni;
+    \$456  = ni;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5023,28 +5199,28 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$237 ) begin
+          if (\$236 ) begin
           end else begin
-            \$452  = 10'h000;
+            \$456  = 10'h000;
           end
     endcase
     if (issue) begin
       if (k_last) begin
         (* full_case = 32'd1 *)
         if (n_last) begin
-          \$452  = 10'h000;
+          \$456  = 10'h000;
         end else begin
-          \$452  = \$338 [9:0];
+          \$456  = \$342 [9:0];
         end
       end
     end
     if (rst) begin
-      \$452  = 10'h000;
+      \$456  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$453  = ki;
+    \$457  = ki;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5056,160 +5232,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$237 ) begin
+          if (\$236 ) begin
           end else begin
-            \$453  = 16'h0000;
+            \$457  = 16'h0000;
           end
     endcase
     if (issue) begin
       (* full_case = 32'd1 *)
       if (k_last) begin
-        \$453  = 16'h0000;
+        \$457  = 16'h0000;
       end else begin
-        \$453  = \$342 [15:0];
-      end
-    end
-    if (rst) begin
-      \$453  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$454  = nrow;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$237 ) begin
-          end else begin
-            \$454  = ibits[70:55];
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        if (n_last) begin
-          (* full_case = 32'd1 *)
-          if (m_last) begin
-          end else begin
-            \$454  = \$336 [15:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$454  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = naddr;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$237 ) begin
-          end else begin
-            \$455  = ibits[70:55];
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          (* full_case = 32'd1 *)
-          if (m_last) begin
-          end else begin
-            \$455  = \$337 [15:0];
-          end
-        end else begin
-          \$455  = nrow;
-        end
-      end else begin
-        \$455  = \$344 [15:0];
-      end
-    end
-    if (rst) begin
-      \$455  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = wcol;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$237 ) begin
-          end else begin
-            \$456  = ibits[102:87];
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          \$456  = ibits[102:87];
-        end else begin
-          \$456  = \$340 [15:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$456  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = waddr;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$237 ) begin
-          end else begin
-            \$457  = ibits[102:87];
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          \$457  = ibits[102:87];
-        end else begin
-          \$457  = \$341 [15:0];
-        end
-      end else begin
-        \$457  = \$345 [15:0];
+        \$457  = \$346 [15:0];
       end
     end
     if (rst) begin
@@ -5218,7 +5251,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = klen_m1;
+    \$458  = nrow;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5230,219 +5263,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$237 ) begin
+          if (\$236 ) begin
           end else begin
-            \$458  = \$240 [15:0];
-          end
-    endcase
-    if (rst) begin
-      \$458  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = klen_m2;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$237 ) begin
-          end else begin
-            \$459  = \$241 [15:0];
-          end
-    endcase
-    if (rst) begin
-      \$459  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = mt_m2;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$237 ) begin
-          end else begin
-            \$460  = \$242 [9:0];
-          end
-    endcase
-    if (rst) begin
-      \$460  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = nt_m1;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$237 ) begin
-          end else begin
-            \$461  = \$243 [9:0];
-          end
-    endcase
-    if (rst) begin
-      \$461  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = nt_m2;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$237 ) begin
-          end else begin
-            \$462  = \$244 [9:0];
-          end
-    endcase
-    if (rst) begin
-      \$462  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = k_first;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$237 ) begin
-          end else begin
-            \$463  = 1'h1;
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        \$463  = 1'h1;
-      end else begin
-        \$463  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$463  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = k_last;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$237 ) begin
-          end else begin
-            \$464  = \$245 ;
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        \$464  = \$332 ;
-      end else begin
-        \$464  = \$343 ;
-      end
-    end
-    if (rst) begin
-      \$464  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = n_last;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$237 ) begin
-          end else begin
-            \$465  = \$246 ;
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          \$465  = \$333 ;
-        end else begin
-          \$465  = \$339 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$465  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = m_last;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$237 ) begin
-          end else begin
-            \$466  = \$247 ;
+            \$458  = ibits[70:55];
           end
     endcase
     if (issue) begin
@@ -5451,18 +5274,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (m_last) begin
           end else begin
-            \$466  = \$335 ;
+            \$458  = \$340 [15:0];
           end
         end
       end
     end
     if (rst) begin
-      \$466  = 1'h0;
+      \$458  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = rows_total;
+    \$459  = naddr;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5474,18 +5297,127 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$237 ) begin
+          if (\$236 ) begin
           end else begin
-            \$467  = { 8'h00, \$249  };
+            \$459  = ibits[70:55];
+          end
+    endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          (* full_case = 32'd1 *)
+          if (m_last) begin
+          end else begin
+            \$459  = \$341 [15:0];
+          end
+        end else begin
+          \$459  = nrow;
+        end
+      end else begin
+        \$459  = \$348 [15:0];
+      end
+    end
+    if (rst) begin
+      \$459  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$460  = wcol;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$236 ) begin
+          end else begin
+            \$460  = ibits[102:87];
+          end
+    endcase
+    if (issue) begin
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$460  = ibits[102:87];
+        end else begin
+          \$460  = \$344 [15:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$460  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$461  = waddr;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$236 ) begin
+          end else begin
+            \$461  = ibits[102:87];
+          end
+    endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$461  = ibits[102:87];
+        end else begin
+          \$461  = \$345 [15:0];
+        end
+      end else begin
+        \$461  = \$349 [15:0];
+      end
+    end
+    if (rst) begin
+      \$461  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$462  = klen_m1;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$236 ) begin
+          end else begin
+            \$462  = \$239 [15:0];
           end
     endcase
     if (rst) begin
-      \$467  = 32'd0;
+      \$462  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = is_grad;
+    \$463  = klen_m2;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5497,18 +5429,149 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$237 ) begin
+          if (\$236 ) begin
           end else begin
-            \$468  = \$250 ;
+            \$463  = \$240 [15:0];
           end
     endcase
+    if (rst) begin
+      \$463  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$464  = mt_m2;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$236 ) begin
+          end else begin
+            \$464  = \$241 [9:0];
+          end
+    endcase
+    if (rst) begin
+      \$464  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$465  = nt_m1;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$236 ) begin
+          end else begin
+            \$465  = \$242 [9:0];
+          end
+    endcase
+    if (rst) begin
+      \$465  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$466  = nt_m2;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$236 ) begin
+          end else begin
+            \$466  = \$243 [9:0];
+          end
+    endcase
+    if (rst) begin
+      \$466  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$467  = k_first;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$236 ) begin
+          end else begin
+            \$467  = 1'h1;
+          end
+    endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        \$467  = 1'h1;
+      end else begin
+        \$467  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$467  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$468  = k_last;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$236 ) begin
+          end else begin
+            \$468  = \$244 ;
+          end
+    endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        \$468  = \$336 ;
+      end else begin
+        \$468  = \$347 ;
+      end
+    end
     if (rst) begin
       \$468  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = is_fwd;
+    \$469  = n_last;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5520,18 +5583,28 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$237 ) begin
+          if (\$236 ) begin
           end else begin
-            \$469  = \$253 ;
+            \$469  = \$245 ;
           end
     endcase
+    if (issue) begin
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$469  = \$337 ;
+        end else begin
+          \$469  = \$343 ;
+        end
+      end
+    end
     if (rst) begin
       \$469  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = en;
+    \$470  = m_last;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5543,26 +5616,129 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$237 ) begin
+          if (\$236 ) begin
           end else begin
-            \$470  = 10'h000;
+            \$470  = \$246 ;
           end
     endcase
-    if (\$349 ) begin
+    if (issue) begin
+      if (k_last) begin
+        if (n_last) begin
+          (* full_case = 32'd1 *)
+          if (m_last) begin
+          end else begin
+            \$470  = \$339 ;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$470  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$471  = rows_total;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$236 ) begin
+          end else begin
+            \$471  = { 8'h00, \$248  };
+          end
+    endcase
+    if (rst) begin
+      \$471  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$472  = is_grad;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$236 ) begin
+          end else begin
+            \$472  = \$249 ;
+          end
+    endcase
+    if (rst) begin
+      \$472  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$473  = is_fwd;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$236 ) begin
+          end else begin
+            \$473  = \$252 ;
+          end
+    endcase
+    if (rst) begin
+      \$473  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$474  = en;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$236 ) begin
+          end else begin
+            \$474  = 10'h000;
+          end
+    endcase
+    if (\$353 ) begin
       (* full_case = 32'd1 *)
-      if (\$350 ) begin
-        \$470  = 10'h000;
+      if (\$354 ) begin
+        \$474  = 10'h000;
       end else begin
-        \$470  = \$358 [9:0];
+        \$474  = \$362 [9:0];
       end
     end
     if (rst) begin
-      \$470  = 10'h000;
+      \$474  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = e_nlane;
+    \$475  = e_nlane;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5574,130 +5750,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$237 ) begin
+          if (\$236 ) begin
           end else begin
-            \$471  = 16'h0000;
+            \$475  = 16'h0000;
           end
     endcase
-    if (\$349 ) begin
+    if (\$353 ) begin
       (* full_case = 32'd1 *)
-      if (\$350 ) begin
-        \$471  = 16'h0000;
+      if (\$354 ) begin
+        \$475  = 16'h0000;
       end else begin
-        \$471  = \$359 [15:0];
-      end
-    end
-    if (rst) begin
-      \$471  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = rows_done;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$237 ) begin
-          end else begin
-            \$472  = 32'd0;
-          end
-    endcase
-    if (row_done) begin
-      \$472  = \$382 [31:0];
-    end
-    if (rst) begin
-      \$472  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = o_mrow;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$237 ) begin
-          end else begin
-            \$473  = ibits[134:119];
-          end
-    endcase
-    if (\$349 ) begin
-      if (\$350 ) begin
-        \$473  = \$351 [15:0];
-      end
-    end
-    if (rst) begin
-      \$473  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = o_tile;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$237 ) begin
-          end else begin
-            \$474  = ibits[134:119];
-          end
-    endcase
-    if (\$349 ) begin
-      (* full_case = 32'd1 *)
-      if (\$350 ) begin
-        \$474  = \$352 [15:0];
-      end else begin
-        \$474  = \$360 [15:0];
-      end
-    end
-    if (rst) begin
-      \$474  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = a_mrow;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$237 ) begin
-          end else begin
-            \$475  = ibits[182:167];
-          end
-    endcase
-    if (\$349 ) begin
-      if (\$350 ) begin
-        \$475  = \$353 [15:0];
+        \$475  = \$363 [15:0];
       end
     end
     if (rst) begin
@@ -5706,7 +5769,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = a_tile;
+    \$476  = rows_done;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5718,26 +5781,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$237 ) begin
+          if (\$236 ) begin
           end else begin
-            \$476  = ibits[182:167];
+            \$476  = 32'd0;
           end
     endcase
-    if (\$349 ) begin
-      (* full_case = 32'd1 *)
-      if (\$350 ) begin
-        \$476  = \$354 [15:0];
-      end else begin
-        \$476  = \$361 [15:0];
-      end
+    if (row_done) begin
+      \$476  = \$386 [31:0];
     end
     if (rst) begin
-      \$476  = 16'h0000;
+      \$476  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = t_mrow;
+    \$477  = o_mrow;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5749,13 +5807,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$237 ) begin
+          if (\$236 ) begin
           end else begin
-            \$477  = ibits[198:183];
+            \$477  = ibits[134:119];
           end
     endcase
-    if (\$349 ) begin
-      if (\$350 ) begin
+    if (\$353 ) begin
+      if (\$354 ) begin
         \$477  = \$355 [15:0];
       end
     end
@@ -5765,7 +5823,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = t_tile;
+    \$478  = o_tile;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5777,17 +5835,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$237 ) begin
+          if (\$236 ) begin
           end else begin
-            \$478  = ibits[198:183];
+            \$478  = ibits[134:119];
           end
     endcase
-    if (\$349 ) begin
+    if (\$353 ) begin
       (* full_case = 32'd1 *)
-      if (\$350 ) begin
+      if (\$354 ) begin
         \$478  = \$356 [15:0];
       end else begin
-        \$478  = \$362 [15:0];
+        \$478  = \$364 [15:0];
       end
     end
     if (rst) begin
@@ -5796,7 +5854,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = p_mrow;
+    \$479  = a_mrow;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5808,13 +5866,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$237 ) begin
+          if (\$236 ) begin
           end else begin
-            \$479  = 16'h0000;
+            \$479  = ibits[182:167];
           end
     endcase
-    if (\$349 ) begin
-      if (\$350 ) begin
+    if (\$353 ) begin
+      if (\$354 ) begin
         \$479  = \$357 [15:0];
       end
     end
@@ -5824,7 +5882,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = executing;
+    \$480  = a_tile;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5836,22 +5894,221 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$237 ) begin
+          if (\$236 ) begin
           end else begin
-            \$480  = 1'h1;
-          end
-      3'h6:
-          if (\$261 ) begin
-            \$480  = 1'h0;
+            \$480  = ibits[182:167];
           end
     endcase
+    if (\$353 ) begin
+      (* full_case = 32'd1 *)
+      if (\$354 ) begin
+        \$480  = \$358 [15:0];
+      end else begin
+        \$480  = \$365 [15:0];
+      end
+    end
     if (rst) begin
-      \$480  = 1'h0;
+      \$480  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = st_data;
+    \$481  = t_mrow;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$236 ) begin
+          end else begin
+            \$481  = ibits[198:183];
+          end
+    endcase
+    if (\$353 ) begin
+      if (\$354 ) begin
+        \$481  = \$359 [15:0];
+      end
+    end
+    if (rst) begin
+      \$481  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$482  = t_tile;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$236 ) begin
+          end else begin
+            \$482  = ibits[198:183];
+          end
+    endcase
+    if (\$353 ) begin
+      (* full_case = 32'd1 *)
+      if (\$354 ) begin
+        \$482  = \$360 [15:0];
+      end else begin
+        \$482  = \$366 [15:0];
+      end
+    end
+    if (rst) begin
+      \$482  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$483  = p_mrow;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$236 ) begin
+          end else begin
+            \$483  = 16'h0000;
+          end
+    endcase
+    if (\$353 ) begin
+      if (\$354 ) begin
+        \$483  = \$361 [15:0];
+      end
+    end
+    if (rst) begin
+      \$483  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$484  = ex_fwd_relu;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$236 ) begin
+          end else begin
+            \$484  = \$253 ;
+          end
+      3'h6:
+          if (\$264 ) begin
+            \$484  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$484  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$485  = ex_fwd_err;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$236 ) begin
+          end else begin
+            \$485  = \$254 ;
+          end
+      3'h6:
+          if (\$264 ) begin
+            \$485  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$485  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$486  = ex_backerr;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$236 ) begin
+          end else begin
+            \$486  = \$255 ;
+          end
+      3'h6:
+          if (\$264 ) begin
+            \$486  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$486  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$487  = ex_grad;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$236 ) begin
+          end else begin
+            \$487  = \$256 ;
+          end
+      3'h6:
+          if (\$264 ) begin
+            \$487  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$487  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$488  = st_data;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5866,15 +6123,15 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h6:
           /* empty */;
       3'h5:
-          \$481  = { 152'h00000000000000000000000000000000000000, mac_steps, flags, step_count, cycle_count };
+          \$488  = { 152'h00000000000000000000000000000000000000, mac_steps, flags, step_count, cycle_count };
     endcase
     if (rst) begin
-      \$481  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$488  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = st_valid;
+    \$489  = st_valid;
     (* full_case = 32'd1 *)
     casez (ctl_state)
       3'h0:
@@ -5890,465 +6147,337 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h6:
           /* empty */;
       3'h5:
-          \$482  = 1'h1;
+          \$489  = 1'h1;
       3'h7:
           if (m_axis_tready) begin
-            \$482  = 1'h0;
+            \$489  = 1'h0;
           end
     endcase
-    if (rst) begin
-      \$482  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = since_last;
-    if (\$329 ) begin
-      \$483  = 4'h1;
-    end else if (\$330 ) begin
-      \$483  = \$331 [3:0];
-    end
-    if (rst) begin
-      \$483  = 4'he;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = issue;
-    if (rst) begin
-      \$484  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = k_first;
-    if (rst) begin
-      \$485  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = k_last;
-    if (rst) begin
-      \$486  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = s1_valid;
-    if (rst) begin
-      \$487  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = s2_valid;
-    if (rst) begin
-      \$488  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = s3_valid;
     if (rst) begin
       \$489  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = s4_valid;
+    \$490  = since_last;
+    if (\$332 ) begin
+      \$490  = 4'h1;
+    end else if (\$333 ) begin
+      \$490  = \$334 [3:0];
+    end
     if (rst) begin
-      \$490  = 1'h0;
+      \$490  = 4'he;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = s1_first;
-    if (rst) begin
+    \$491  = since_ok;
+    if (\$332 ) begin
       \$491  = 1'h0;
+    end else if (\$333 ) begin
+      \$491  = \$335 ;
+    end
+    if (rst) begin
+      \$491  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = s2_first;
+    \$492  = issue;
     if (rst) begin
       \$492  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = s3_first;
+    \$493  = k_first;
     if (rst) begin
       \$493  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = s4_first;
+    \$494  = k_last;
     if (rst) begin
       \$494  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = s1_last;
+    \$495  = s1_valid;
     if (rst) begin
       \$495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = s2_last;
+    \$496  = s2_valid;
     if (rst) begin
       \$496  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = s3_last;
+    \$497  = s3_valid;
     if (rst) begin
       \$497  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = s4_last;
+    \$498  = s4_valid;
     if (rst) begin
       \$498  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499 [0] = \o__valid$424 ;
-    \$499 [16:1] = \$12 [15:0];
-    \$499 [32:17] = \$13 [15:0];
-    \$499 [35:33] = \o__payload$170 [2:0];
-    \$499 [51:36] = \$363 [15:0];
-    \$499 [52] = \$364 ;
-    \$499 [53] = \$365 ;
-    \$499 [69:54] = t_tile;
-    \$499 [77:70] = { \$381 , \$379 , \$377 , \$375 , \$373 , \$371 , \$369 , \$367  };
-    \$499 [85:78] = e_nlane[7:0];
+    \$499  = s1_first;
     if (rst) begin
-      \$499  = 86'h0000000000000000000000;
+      \$499  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = \o__payload$170 [258:3];
+    \$500  = s2_first;
     if (rst) begin
-      \$500  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = e_r1;
+    \$501  = s3_first;
     if (rst) begin
-      \$501  = 86'h0000000000000000000000;
+      \$501  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = e_acc1;
+    \$502  = s4_first;
     if (rst) begin
-      \$502  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$502  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = e_r2;
+    \$503  = s1_last;
     if (rst) begin
-      \$503  = 86'h0000000000000000000000;
+      \$503  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = e_acc2;
+    \$504  = s2_last;
     if (rst) begin
-      \$504  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$504  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = e_r3;
+    \$505  = s3_last;
     if (rst) begin
-      \$505  = 86'h0000000000000000000000;
+      \$505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = e_acc3;
+    \$506  = s4_last;
     if (rst) begin
-      \$506  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = e_r4;
+    \$507 [0] = \o__valid$427 ;
+    \$507 [16:1] = \$11 [15:0];
+    \$507 [32:17] = \$12 [15:0];
+    \$507 [35:33] = \o__payload$170 [2:0];
+    \$507 [51:36] = \$367 [15:0];
+    \$507 [52] = \$368 ;
+    \$507 [53] = \$369 ;
+    \$507 [69:54] = t_tile;
+    \$507 [77:70] = { \$385 , \$383 , \$381 , \$379 , \$377 , \$375 , \$373 , \$371  };
+    \$507 [85:78] = e_nlane[7:0];
     if (rst) begin
       \$507  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = e_acc4;
+    \$508  = \o__payload$170 [258:3];
     if (rst) begin
       \$508  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = e_r5;
+    \$509  = e_r1;
     if (rst) begin
       \$509  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = sb1;
+    \$510  = e_acc1;
     if (rst) begin
-      \$510  = 86'h0000000000000000000000;
+      \$510  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = sb2;
+    \$511  = e_r2;
     if (rst) begin
       \$511  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$512  = sb3;
+    \$512  = e_acc2;
     if (rst) begin
-      \$512  = 86'h0000000000000000000000;
+      \$512  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = sb4;
+    \$513  = e_r3;
     if (rst) begin
       \$513  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$514  = sb5;
+    \$514  = e_acc3;
     if (rst) begin
-      \$514  = 86'h0000000000000000000000;
+      \$514  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = sb6;
+    \$515  = e_r4;
     if (rst) begin
       \$515  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$516  = sb7;
+    \$516  = e_acc4;
     if (rst) begin
-      \$516  = 86'h0000000000000000000000;
+      \$516  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = sb8;
+    \$517  = e_r5;
     if (rst) begin
       \$517  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$518  = \r_data$114 ;
+    \$518  = sb1;
     if (rst) begin
-      \$518  = 64'h0000000000000000;
+      \$518  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = y1;
+    \$519  = sb2;
     if (rst) begin
-      \$519  = 64'h0000000000000000;
+      \$519  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$520  = y2;
+    \$520  = sb3;
     if (rst) begin
-      \$520  = 64'h0000000000000000;
+      \$520  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = y3;
+    \$521  = sb4;
     if (rst) begin
-      \$521  = 64'h0000000000000000;
+      \$521  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = y4;
+    \$522  = sb5;
     if (rst) begin
-      \$522  = 64'h0000000000000000;
+      \$522  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = y5;
+    \$523  = sb6;
     if (rst) begin
-      \$523  = 64'h0000000000000000;
+      \$523  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = best_v7;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$524  = new_v;
-            end
-      endcase
-    end
+    \$524  = sb7;
     if (rst) begin
-      \$524  = 8'h00;
+      \$524  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = best_i7;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$525  = new_i;
-            end
-      endcase
-    end
+    \$525  = sb8;
     if (rst) begin
-      \$525  = 8'h00;
+      \$525  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = best_v0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$526  = best_v1;
-            end
-      endcase
-    end
+    \$526  = \r_data$114 ;
     if (rst) begin
-      \$526  = 8'h00;
+      \$526  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = best_v1;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$527  = best_v2;
-            end
-      endcase
-    end
+    \$527  = y1;
     if (rst) begin
-      \$527  = 8'h00;
+      \$527  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = best_v2;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$528  = best_v3;
-            end
-      endcase
-    end
+    \$528  = y2;
     if (rst) begin
-      \$528  = 8'h00;
+      \$528  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = best_v3;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$529  = best_v4;
-            end
-      endcase
-    end
+    \$529  = y3;
     if (rst) begin
-      \$529  = 8'h00;
+      \$529  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = best_v4;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$530  = best_v5;
-            end
-      endcase
-    end
+    \$530  = y4;
     if (rst) begin
-      \$530  = 8'h00;
+      \$530  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = best_v5;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$531  = best_v6;
-            end
-      endcase
-    end
+    \$531  = y5;
     if (rst) begin
-      \$531  = 8'h00;
+      \$531  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$532  = best_v6;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$532  = best_v7;
-            end
-      endcase
+    \$532  = best_v7;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb9[0]) begin
+        \$532  = new_v;
+      end
     end
     if (rst) begin
       \$532  = 8'h00;
@@ -6356,16 +6485,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = best_i0;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$533  = best_i1;
-            end
-      endcase
+    \$533  = best_i7;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb9[0]) begin
+        \$533  = new_i;
+      end
     end
     if (rst) begin
       \$533  = 8'h00;
@@ -6373,16 +6498,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = best_i1;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$534  = best_i2;
-            end
-      endcase
+    \$534  = best_v0;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb9[0]) begin
+        \$534  = best_v1;
+      end
     end
     if (rst) begin
       \$534  = 8'h00;
@@ -6390,16 +6511,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = best_i2;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$535  = best_i3;
-            end
-      endcase
+    \$535  = best_v1;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb9[0]) begin
+        \$535  = best_v2;
+      end
     end
     if (rst) begin
       \$535  = 8'h00;
@@ -6407,16 +6524,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = best_i3;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$536  = best_i4;
-            end
-      endcase
+    \$536  = best_v2;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb9[0]) begin
+        \$536  = best_v3;
+      end
     end
     if (rst) begin
       \$536  = 8'h00;
@@ -6424,16 +6537,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = best_i4;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$537  = best_i5;
-            end
-      endcase
+    \$537  = best_v3;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb9[0]) begin
+        \$537  = best_v4;
+      end
     end
     if (rst) begin
       \$537  = 8'h00;
@@ -6441,16 +6550,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = best_i5;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$538  = best_i6;
-            end
-      endcase
+    \$538  = best_v4;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb9[0]) begin
+        \$538  = best_v5;
+      end
     end
     if (rst) begin
       \$538  = 8'h00;
@@ -6458,16 +6563,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = best_i6;
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            if (sb9[0]) begin
-              \$539  = best_i7;
-            end
-      endcase
+    \$539  = best_v5;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb9[0]) begin
+        \$539  = best_v6;
+      end
     end
     if (rst) begin
       \$539  = 8'h00;
@@ -6475,128 +6576,232 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = tv;
+    \$540  = best_v6;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb9[0]) begin
+        \$540  = best_v7;
+      end
+    end
     if (rst) begin
-      \$540  = 1'h0;
+      \$540  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = ibits[15:8];
+    \$541  = best_i0;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb9[0]) begin
+        \$541  = best_i1;
+      end
+    end
     if (rst) begin
       \$541  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = t_addr;
+    \$542  = best_i1;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb9[0]) begin
+        \$542  = best_i2;
+      end
+    end
     if (rst) begin
-      \$542  = 16'h0000;
+      \$542  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = t_data;
+    \$543  = best_i2;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb9[0]) begin
+        \$543  = best_i3;
+      end
+    end
     if (rst) begin
-      \$543  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$543  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$544  = best_i3;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb9[0]) begin
+        \$544  = best_i4;
+      end
+    end
+    if (rst) begin
+      \$544  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$545  = best_i4;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb9[0]) begin
+        \$545  = best_i5;
+      end
+    end
+    if (rst) begin
+      \$545  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$546  = best_i5;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb9[0]) begin
+        \$546  = best_i6;
+      end
+    end
+    if (rst) begin
+      \$546  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$547  = best_i6;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb9[0]) begin
+        \$547  = best_i7;
+      end
+    end
+    if (rst) begin
+      \$547  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$548  = tv;
+    if (rst) begin
+      \$548  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$549  = ibits[15:8];
+    if (rst) begin
+      \$549  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$550  = t_addr;
+    if (rst) begin
+      \$550  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$551  = t_data;
+    if (rst) begin
+      \$551  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear) begin
-      \$544  = 8'h00;
+      \$552  = 8'h00;
     end else begin
-      \$544  = \$387 ;
+      \$552  = \$391 ;
     end
     if (rst) begin
-      \$544  = 8'h00;
+      \$552  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$220  = 32'd0;
+    \$219  = 32'd0;
     casez (haddr[5:0])
       6'h00:
-          \$220  = phase_cycles0;
+          \$219  = phase_cycles0;
       6'h01:
-          \$220  = phase_cycles1;
+          \$219  = phase_cycles1;
       6'h02:
-          \$220  = phase_cycles2;
+          \$219  = phase_cycles2;
       6'h03:
-          \$220  = phase_cycles3;
+          \$219  = phase_cycles3;
       6'h04:
-          \$220  = phase_cycles4;
+          \$219  = phase_cycles4;
       6'h05:
-          \$220  = phase_cycles5;
+          \$219  = phase_cycles5;
       6'h06:
-          \$220  = phase_cycles6;
+          \$219  = phase_cycles6;
       6'h07:
-          \$220  = phase_cycles7;
+          \$219  = phase_cycles7;
       6'h08:
-          \$220  = phase_cycles8;
+          \$219  = phase_cycles8;
       6'h09:
-          \$220  = phase_cycles9;
+          \$219  = phase_cycles9;
       6'h0a:
-          \$220  = phase_cycles10;
+          \$219  = phase_cycles10;
       6'h0b:
-          \$220  = phase_cycles11;
+          \$219  = phase_cycles11;
       6'h0c:
-          \$220  = phase_cycles12;
+          \$219  = phase_cycles12;
       6'h0d:
-          \$220  = phase_cycles13;
+          \$219  = phase_cycles13;
       6'h0e:
-          \$220  = phase_cycles14;
+          \$219  = phase_cycles14;
       6'h0f:
-          \$220  = phase_cycles15;
+          \$219  = phase_cycles15;
       6'h10:
-          \$220  = phase_cycles16;
+          \$219  = phase_cycles16;
       6'h11:
-          \$220  = phase_cycles17;
+          \$219  = phase_cycles17;
       6'h12:
-          \$220  = phase_cycles18;
+          \$219  = phase_cycles18;
       6'h13:
-          \$220  = phase_cycles19;
+          \$219  = phase_cycles19;
       6'h14:
-          \$220  = phase_cycles20;
+          \$219  = phase_cycles20;
       6'h15:
-          \$220  = phase_cycles21;
+          \$219  = phase_cycles21;
       6'h16:
-          \$220  = phase_cycles22;
+          \$219  = phase_cycles22;
       6'h17:
-          \$220  = phase_cycles23;
+          \$219  = phase_cycles23;
       6'h18:
-          \$220  = phase_cycles24;
+          \$219  = phase_cycles24;
       6'h19:
-          \$220  = phase_cycles25;
+          \$219  = phase_cycles25;
       6'h1a:
-          \$220  = phase_cycles26;
+          \$219  = phase_cycles26;
       6'h1b:
-          \$220  = phase_cycles27;
+          \$219  = phase_cycles27;
       6'h1c:
-          \$220  = phase_cycles28;
+          \$219  = phase_cycles28;
       6'h1d:
-          \$220  = phase_cycles29;
+          \$219  = phase_cycles29;
       6'h1e:
-          \$220  = phase_cycles30;
+          \$219  = phase_cycles30;
       6'h1f:
-          \$220  = phase_cycles31;
+          \$219  = phase_cycles31;
       6'h20:
-          \$220  = cycle_count;
+          \$219  = cycle_count;
       6'h21:
-          \$220  = step_count;
+          \$219  = step_count;
       6'h22:
-          \$220  = { 24'h000000, flags };
+          \$219  = { 24'h000000, flags };
       6'h23:
-          \$220  = mac_steps;
+          \$219  = mac_steps;
       6'h24:
-          \$220  = { 31'h00000000, mode };
+          \$219  = { 31'h00000000, mode };
       6'h25:
-          \$220  = 32'd0;
+          \$219  = 32'd0;
       6'h26:
-          \$220  = 32'd0;
+          \$219  = 32'd0;
       6'h27:
-          \$220  = 32'd0;
+          \$219  = 32'd0;
     endcase
   end
   always @* begin
@@ -6750,17 +6955,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             \w_en$137  = 1'h1;
       endcase
     end
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            \w_en$137  = sb8[0];
-      endcase
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+    end else if (ex_backerr) begin
+    end else if (ex_grad) begin
+      \w_en$137  = sb8[0];
     end
   end
   always @* begin
@@ -6774,17 +6973,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             \w_addr$138  = haddr[8:0];
       endcase
     end
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            \w_addr$138  = sb8[9:1];
-      endcase
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+    end else if (ex_backerr) begin
+    end else if (ex_grad) begin
+      \w_addr$138  = sb8[9:1];
     end
   end
   always @* begin
@@ -6798,17 +6991,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             \w_data$139  = s_axis_tdata[127:0];
       endcase
     end
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            \w_data$139  = { \o__payload$395 , \o__payload$394 , \o__payload$393 , \o__payload$392 , \o__payload$391 , \o__payload$390 , \o__payload$389 , \o__payload$388  };
-      endcase
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+    end else if (ex_backerr) begin
+    end else if (ex_grad) begin
+      \w_data$139  = { \o__payload$398 , \o__payload$397 , \o__payload$396 , \o__payload$395 , \o__payload$394 , \o__payload$393 , \o__payload$392 , \o__payload$391  };
     end
   end
   always @* begin
@@ -6824,7 +7011,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             \w_en$140  = 1'h1;
       endcase
     end
-    if (\col_valid$409 ) begin
+    if (\col_valid$412 ) begin
       \w_en$140  = 1'h1;
     end
   end
@@ -6841,8 +7028,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             \w_addr$141  = haddr[6:0];
       endcase
     end
-    if (\col_valid$409 ) begin
-      \w_addr$141  = \col_addr$410 [6:0];
+    if (\col_valid$412 ) begin
+      \w_addr$141  = \col_addr$413 [6:0];
     end
   end
   always @* begin
@@ -6858,8 +7045,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             \w_data$142  = s_axis_tdata[127:0];
       endcase
     end
-    if (\col_valid$409 ) begin
-      \w_data$142  = \col_data$411 ;
+    if (\col_valid$412 ) begin
+      \w_data$142  = \col_data$414 ;
     end
   end
   always @* begin
@@ -6936,11 +7123,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             \w_en$146  = 1'h1;
       endcase
     end
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            \w_en$146  = sb8[0];
-      endcase
+    if (ex_fwd_relu) begin
+      \w_en$146  = sb8[0];
     end
   end
   always @* begin
@@ -6960,11 +7144,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             \w_addr$147  = haddr[9:0];
       endcase
     end
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            \w_addr$147  = sb8[10:1];
-      endcase
+    if (ex_fwd_relu) begin
+      \w_addr$147  = sb8[10:1];
     end
   end
   always @* begin
@@ -6984,11 +7165,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             \w_data$148  = s_axis_tdata[63:0];
       endcase
     end
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            \w_data$148  = { \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104  };
-      endcase
+    if (ex_fwd_relu) begin
+      \w_data$148  = { \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103  };
     end
   end
   always @* begin
@@ -7008,370 +7186,6 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             /* empty */;
         4'h5:
             \w_en$149  = 1'h1;
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$150  = 7'h00;
-    if (\$8 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            /* empty */;
-        4'h5:
-            \w_addr$150  = haddr[6:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$151  = 64'h0000000000000000;
-    if (\$8 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            /* empty */;
-        4'h5:
-            \w_data$151  = s_axis_tdata[63:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$152  = 1'h0;
-    if (\$8 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            /* empty */;
-        4'h5:
-            /* empty */;
-        4'h6:
-            \w_en$152  = 1'h1;
-      endcase
-    end
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            \w_en$152  = sb8[0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$153  = 9'h000;
-    if (\$8 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            /* empty */;
-        4'h5:
-            /* empty */;
-        4'h6:
-            \w_addr$153  = haddr[8:0];
-      endcase
-    end
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            \w_addr$153  = sb8[25:17];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$154  = 16'h0000;
-    if (\$8 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            /* empty */;
-        4'h5:
-            /* empty */;
-        4'h6:
-            \w_data$154  = s_axis_tdata[15:0];
-      endcase
-    end
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            \w_data$154  = { \o__payload$348 [9:8], \o__payload$347 [9:8], \o__payload$346 [9:8], \o__payload$345 [9:8], \o__payload$344 [9:8], \o__payload$343 [9:8], \o__payload$342 [9:8], \o__payload$341 [9:8] };
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$155  = 1'h0;
-    if (\$8 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            /* empty */;
-        4'h5:
-            /* empty */;
-        4'h6:
-            /* empty */;
-        4'h7:
-            \w_en$155  = 1'h1;
-      endcase
-    end
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            \w_en$155  = sb2[0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$156  = 8'h00;
-    if (\$8 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            /* empty */;
-        4'h5:
-            /* empty */;
-        4'h6:
-            /* empty */;
-        4'h7:
-            \w_addr$156  = haddr[7:0];
-      endcase
-    end
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            \w_addr$156  = sb2[8:1];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$157  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    if (\$8 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            /* empty */;
-        4'h5:
-            /* empty */;
-        4'h6:
-            /* empty */;
-        4'h7:
-            \w_data$157  = s_axis_tdata;
-      endcase
-    end
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            \w_data$157  = { \o__payload$386 , \o__payload$385 , \o__payload$384 , \o__payload$383 , \o__payload$382 , \o__payload$381 , \o__payload$380 , \o__payload$379  };
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$158  = 1'h0;
-    if (\$8 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            /* empty */;
-        4'h5:
-            /* empty */;
-        4'h6:
-            /* empty */;
-        4'h7:
-            /* empty */;
-        4'h8:
-            \w_en$158  = 1'h1;
-      endcase
-    end
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            \w_en$158  = \$207 ;
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$159  = 6'h00;
-    if (\$8 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            /* empty */;
-        4'h5:
-            /* empty */;
-        4'h6:
-            /* empty */;
-        4'h7:
-            /* empty */;
-        4'h8:
-            \w_addr$159  = haddr[5:0];
-      endcase
-    end
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            \w_addr$159  = sb9[41:36];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$160  = 8'h00;
-    if (\$8 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            /* empty */;
-        4'h5:
-            /* empty */;
-        4'h6:
-            /* empty */;
-        4'h7:
-            /* empty */;
-        4'h8:
-            \w_data$160  = s_axis_tdata[7:0];
-      endcase
-    end
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            \w_data$160  = new_i;
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$161  = 1'h0;
-    if (\$8 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            /* empty */;
-        4'h5:
-            /* empty */;
-        4'h6:
-            /* empty */;
-        4'h7:
-            /* empty */;
-        4'h8:
-            /* empty */;
-        4'ha:
-            \w_en$161  = 1'h1;
-      endcase
-    end
-    if (executing) begin
-      casez (ibits[2:0])
-        3'h1:
-            /* empty */;
-        3'h2:
-            \w_en$161  = sb9[0];
       endcase
     end
   end
@@ -7430,8 +7244,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \step_count$97  = step_count;
   assign run_cycles = cycle_count;
   assign \flags$99  = flags;
-  assign epi_o = \$12 [15:0];
-  assign epi_a = \$13 [15:0];
+  assign epi_o = \$11 [15:0];
+  assign epi_a = \$12 [15:0];
   assign s5_valid = \i__valid$212 ;
   assign \i__payload$220  = e_acc5[31:0];
   assign multiplier = ibits[262:231];
@@ -7505,9 +7319,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \decay_shift$329  = ibits[343:339];
   assign \decay_enable$330  = ibits[345];
   assign \clear$331  = clear;
-  assign \busy$413  = col_valid;
-  assign \busy$414  = \col_valid$409 ;
-  assign \clear$425  = clear;
+  assign \busy$416  = col_valid;
+  assign \busy$417  = \col_valid$412 ;
+  assign \clear$428  = clear;
   assign \o__payload$170.row  = \o__payload$170 [2:0];
   assign \o__payload$170.acc  = \o__payload$170 [258:3];
   assign \o__payload$170.acc[0]  = \o__payload$170 [34:3];
@@ -7618,12 +7432,6 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb8.t_base  = sb8[69:54];
   assign \sb8.mask  = sb8[77:70];
   assign \sb8.nlane  = sb8[85:78];
-  assign \o__payload$341.h  = \o__payload$341 [7:0];
-  assign \o__payload$341.region  = \o__payload$341 [9:8];
-  assign \o__payload$342.h  = \o__payload$342 [7:0];
-  assign \o__payload$342.region  = \o__payload$342 [9:8];
-  assign \o__payload$343.h  = \o__payload$343 [7:0];
-  assign \o__payload$343.region  = \o__payload$343 [9:8];
   assign \o__payload$344.h  = \o__payload$344 [7:0];
   assign \o__payload$344.region  = \o__payload$344 [9:8];
   assign \o__payload$345.h  = \o__payload$345 [7:0];
@@ -7634,6 +7442,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \o__payload$347.region  = \o__payload$347 [9:8];
   assign \o__payload$348.h  = \o__payload$348 [7:0];
   assign \o__payload$348.region  = \o__payload$348 [9:8];
+  assign \o__payload$349.h  = \o__payload$349 [7:0];
+  assign \o__payload$349.region  = \o__payload$349 [9:8];
+  assign \o__payload$350.h  = \o__payload$350 [7:0];
+  assign \o__payload$350.region  = \o__payload$350 [9:8];
+  assign \o__payload$351.h  = \o__payload$351 [7:0];
+  assign \o__payload$351.region  = \o__payload$351 [9:8];
   assign \sb9.valid  = sb9[0];
   assign \sb9.o_addr  = sb9[16:1];
   assign \sb9.a_addr  = sb9[32:17];
@@ -7644,17 +7458,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb9.t_base  = sb9[69:54];
   assign \sb9.mask  = sb9[77:70];
   assign \sb9.nlane  = sb9[85:78];
-  assign \o__payload$365.e  = \o__payload$365 [63:0];
-  assign \o__payload$365.e[0]  = \o__payload$365 [7:0];
-  assign \o__payload$365.e[1]  = \o__payload$365 [15:8];
-  assign \o__payload$365.e[2]  = \o__payload$365 [23:16];
-  assign \o__payload$365.e[3]  = \o__payload$365 [31:24];
-  assign \o__payload$365.e[4]  = \o__payload$365 [39:32];
-  assign \o__payload$365.e[5]  = \o__payload$365 [47:40];
-  assign \o__payload$365.e[6]  = \o__payload$365 [55:48];
-  assign \o__payload$365.e[7]  = \o__payload$365 [63:56];
-  assign \o__payload$365.argmax  = \o__payload$365 [66:64];
-  assign \o__payload$365.max  = \o__payload$365 [74:67];
+  assign \o__payload$368.e  = \o__payload$368 [63:0];
+  assign \o__payload$368.e[0]  = \o__payload$368 [7:0];
+  assign \o__payload$368.e[1]  = \o__payload$368 [15:8];
+  assign \o__payload$368.e[2]  = \o__payload$368 [23:16];
+  assign \o__payload$368.e[3]  = \o__payload$368 [31:24];
+  assign \o__payload$368.e[4]  = \o__payload$368 [39:32];
+  assign \o__payload$368.e[5]  = \o__payload$368 [47:40];
+  assign \o__payload$368.e[6]  = \o__payload$368 [55:48];
+  assign \o__payload$368.e[7]  = \o__payload$368 [63:56];
+  assign \o__payload$368.argmax  = \o__payload$368 [66:64];
+  assign \o__payload$368.max  = \o__payload$368 [74:67];
   assign \sb2.valid  = sb2[0];
   assign \sb2.o_addr  = sb2[16:1];
   assign \sb2.a_addr  = sb2[32:17];
@@ -7756,21 +7570,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb7.mask  = sb7[77:70];
   assign \sb7.nlane  = sb7[85:78];
   assign \i__payload$333 [127:120] = y6[63:56];
-  assign \i__payload$333 [63:56] = \$39 ;
+  assign \i__payload$333 [63:56] = \$38 ;
   assign \i__payload$333 [119:112] = y6[55:48];
-  assign \i__payload$333 [55:48] = \$38 ;
+  assign \i__payload$333 [55:48] = \$37 ;
   assign \i__payload$333 [111:104] = y6[47:40];
-  assign \i__payload$333 [47:40] = \$37 ;
+  assign \i__payload$333 [47:40] = \$36 ;
   assign \i__payload$333 [103:96] = y6[39:32];
-  assign \i__payload$333 [39:32] = \$36 ;
+  assign \i__payload$333 [39:32] = \$35 ;
   assign \i__payload$333 [95:88] = y6[31:24];
-  assign \i__payload$333 [31:24] = \$35 ;
+  assign \i__payload$333 [31:24] = \$34 ;
   assign \i__payload$333 [87:80] = y6[23:16];
-  assign \i__payload$333 [23:16] = \$34 ;
+  assign \i__payload$333 [23:16] = \$33 ;
   assign \i__payload$333 [79:72] = y6[15:8];
-  assign \i__payload$333 [15:8] = \$33 ;
+  assign \i__payload$333 [15:8] = \$32 ;
   assign \i__payload$333 [71:64] = y6[7:0];
-  assign \i__payload$333 [7:0] = \$32 ;
+  assign \i__payload$333 [7:0] = \$31 ;
   assign \i__payload$325 [47:16] = e_acc5[255:224];
   assign \i__payload$325 [15:0] = \r_data$110 [127:112];
   assign \i__payload$323 [33:32] = \r_data$115 [15:14];
@@ -7811,14 +7625,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \i__payload$214 [159:128] = wide_data[95:64];
   assign \i__payload$214 [127:96] = wide_data[63:32];
   assign \i__payload$214 [95:64] = wide_data[31:0];
-  assign \i__payload$214 [63:56] = \$22 [63:56];
-  assign \i__payload$214 [55:48] = \$21 [55:48];
-  assign \i__payload$214 [47:40] = \$20 [47:40];
-  assign \i__payload$214 [39:32] = \$19 [39:32];
-  assign \i__payload$214 [31:24] = \$18 [31:24];
-  assign \i__payload$214 [23:16] = \$17 [23:16];
-  assign \i__payload$214 [15:8] = \$16 [15:8];
-  assign \i__payload$214 [7:0] = \$15 [7:0];
+  assign \i__payload$214 [63:56] = \$21 [63:56];
+  assign \i__payload$214 [55:48] = \$20 [55:48];
+  assign \i__payload$214 [47:40] = \$19 [47:40];
+  assign \i__payload$214 [39:32] = \$18 [39:32];
+  assign \i__payload$214 [31:24] = \$17 [31:24];
+  assign \i__payload$214 [23:16] = \$16 [23:16];
+  assign \i__payload$214 [15:8] = \$15 [15:8];
+  assign \i__payload$214 [7:0] = \$14 [7:0];
   assign \i__payload$214 [321] = s5_last;
   assign \i__payload$214 [320] = s5_first;
 endmodule
@@ -32245,7 +32059,7 @@ module \nitro_engine.rfifo (rst, r_en, w_level, r_data, w_en, w_port__data, r_rd
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4782$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4784$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$31  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -32312,8 +32126,8 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4782$231 ;
-  wire [37:0] \port$4782$231 ;
+  input [37:0] \port$4784$231 ;
+  wire [37:0] \port$4784$231 ;
   input rst;
   wire rst;
   reg [31:0] scale_mag = 32'd0;
@@ -32558,7 +32372,7 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4782$231 [31:0];
+      \$25  = \port$4784$231 [31:0];
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -32578,7 +32392,7 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4782$231 [37:32];
+      \$27  = \port$4784$231 [37:32];
     end
     if (rst) begin
       \$27  = 6'h00;
@@ -32675,8 +32489,8 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4782$231 [31:0];
-  assign shift = \port$4782$231 [37:32];
+  assign multiplier = \port$4784$231 [31:0];
+  assign shift = \port$4784$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -32684,7 +32498,7 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4782$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4784$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$32  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -32751,8 +32565,8 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4782$231 ;
-  wire [37:0] \port$4782$231 ;
+  input [37:0] \port$4784$231 ;
+  wire [37:0] \port$4784$231 ;
   input rst;
   wire rst;
   reg [31:0] scale_mag = 32'd0;
@@ -32997,7 +32811,7 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4782$231 [31:0];
+      \$25  = \port$4784$231 [31:0];
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -33017,7 +32831,7 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4782$231 [37:32];
+      \$27  = \port$4784$231 [37:32];
     end
     if (rst) begin
       \$27  = 6'h00;
@@ -33114,8 +32928,8 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4782$231 [31:0];
-  assign shift = \port$4782$231 [37:32];
+  assign multiplier = \port$4784$231 [31:0];
+  assign shift = \port$4784$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -33123,7 +32937,7 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4782$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4784$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$33  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -33190,8 +33004,8 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4782$231 ;
-  wire [37:0] \port$4782$231 ;
+  input [37:0] \port$4784$231 ;
+  wire [37:0] \port$4784$231 ;
   input rst;
   wire rst;
   reg [31:0] scale_mag = 32'd0;
@@ -33436,7 +33250,7 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4782$231 [31:0];
+      \$25  = \port$4784$231 [31:0];
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -33456,7 +33270,7 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4782$231 [37:32];
+      \$27  = \port$4784$231 [37:32];
     end
     if (rst) begin
       \$27  = 6'h00;
@@ -33553,8 +33367,8 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4782$231 [31:0];
-  assign shift = \port$4782$231 [37:32];
+  assign multiplier = \port$4784$231 [31:0];
+  assign shift = \port$4784$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -33562,7 +33376,7 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4782$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4784$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$34  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -33629,8 +33443,8 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4782$231 ;
-  wire [37:0] \port$4782$231 ;
+  input [37:0] \port$4784$231 ;
+  wire [37:0] \port$4784$231 ;
   input rst;
   wire rst;
   reg [31:0] scale_mag = 32'd0;
@@ -33875,7 +33689,7 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4782$231 [31:0];
+      \$25  = \port$4784$231 [31:0];
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -33895,7 +33709,7 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4782$231 [37:32];
+      \$27  = \port$4784$231 [37:32];
     end
     if (rst) begin
       \$27  = 6'h00;
@@ -33992,8 +33806,8 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4782$231 [31:0];
-  assign shift = \port$4782$231 [37:32];
+  assign multiplier = \port$4784$231 [31:0];
+  assign shift = \port$4784$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -34001,7 +33815,7 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4782$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4784$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$35  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -34068,8 +33882,8 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4782$231 ;
-  wire [37:0] \port$4782$231 ;
+  input [37:0] \port$4784$231 ;
+  wire [37:0] \port$4784$231 ;
   input rst;
   wire rst;
   reg [31:0] scale_mag = 32'd0;
@@ -34314,7 +34128,7 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4782$231 [31:0];
+      \$25  = \port$4784$231 [31:0];
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -34334,7 +34148,7 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4782$231 [37:32];
+      \$27  = \port$4784$231 [37:32];
     end
     if (rst) begin
       \$27  = 6'h00;
@@ -34431,8 +34245,8 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4782$231 [31:0];
-  assign shift = \port$4782$231 [37:32];
+  assign multiplier = \port$4784$231 [31:0];
+  assign shift = \port$4784$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -34440,7 +34254,7 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4782$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4784$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$36  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -34507,8 +34321,8 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4782$231 ;
-  wire [37:0] \port$4782$231 ;
+  input [37:0] \port$4784$231 ;
+  wire [37:0] \port$4784$231 ;
   input rst;
   wire rst;
   reg [31:0] scale_mag = 32'd0;
@@ -34753,7 +34567,7 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4782$231 [31:0];
+      \$25  = \port$4784$231 [31:0];
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -34773,7 +34587,7 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4782$231 [37:32];
+      \$27  = \port$4784$231 [37:32];
     end
     if (rst) begin
       \$27  = 6'h00;
@@ -34870,8 +34684,8 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4782$231 [31:0];
-  assign shift = \port$4782$231 [37:32];
+  assign multiplier = \port$4784$231 [31:0];
+  assign shift = \port$4784$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -34879,7 +34693,7 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4782$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4784$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$37  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -34946,8 +34760,8 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4782$231 ;
-  wire [37:0] \port$4782$231 ;
+  input [37:0] \port$4784$231 ;
+  wire [37:0] \port$4784$231 ;
   input rst;
   wire rst;
   reg [31:0] scale_mag = 32'd0;
@@ -35192,7 +35006,7 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4782$231 [31:0];
+      \$25  = \port$4784$231 [31:0];
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -35212,7 +35026,7 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4782$231 [37:32];
+      \$27  = \port$4784$231 [37:32];
     end
     if (rst) begin
       \$27  = 6'h00;
@@ -35309,8 +35123,8 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4782$231 [31:0];
-  assign shift = \port$4782$231 [37:32];
+  assign multiplier = \port$4784$231 [31:0];
+  assign shift = \port$4784$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -35318,7 +35132,7 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4782$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4784$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$38  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -35385,8 +35199,8 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4782$231 ;
-  wire [37:0] \port$4782$231 ;
+  input [37:0] \port$4784$231 ;
+  wire [37:0] \port$4784$231 ;
   input rst;
   wire rst;
   reg [31:0] scale_mag = 32'd0;
@@ -35631,7 +35445,7 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4782$231 [31:0];
+      \$25  = \port$4784$231 [31:0];
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -35651,7 +35465,7 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4782$231 [37:32];
+      \$27  = \port$4784$231 [37:32];
     end
     if (rst) begin
       \$27  = 6'h00;
@@ -35748,8 +35562,8 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4782$231 [31:0];
-  assign shift = \port$4782$231 [37:32];
+  assign multiplier = \port$4784$231 [31:0];
+  assign shift = \port$4784$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -35757,7 +35571,7 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4782$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4782$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4784$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$39  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -35930,8 +35744,8 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4782$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4782$269 ;
-  wire [53:0] \port$4782$269 ;
+  input [53:0] \port$4784$269 ;
+  wire [53:0] \port$4784$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -36132,7 +35946,7 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4782$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4782$269 [31:0];
+      \$47  = \port$4784$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -36152,7 +35966,7 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4782$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4782$269 [37:32];
+      \$49  = \port$4784$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -36322,7 +36136,7 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4782$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     \$66  = decay_mult;
     if (en) begin
-      \$66  = \port$4782$269 [53:38];
+      \$66  = \port$4784$269 [53:38];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -36737,9 +36551,9 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4782$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4782$269 [31:0];
-  assign lr_shift = \port$4782$269 [37:32];
-  assign decay_multiplier = \port$4782$269 [53:38];
+  assign lr_multiplier = \port$4784$269 [31:0];
+  assign lr_shift = \port$4784$269 [37:32];
+  assign decay_multiplier = \port$4784$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -36753,7 +36567,7 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4782$269 , de
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4782$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4784$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$40  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -36926,8 +36740,8 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4782$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4782$269 ;
-  wire [53:0] \port$4782$269 ;
+  input [53:0] \port$4784$269 ;
+  wire [53:0] \port$4784$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -37128,7 +36942,7 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4782$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4782$269 [31:0];
+      \$47  = \port$4784$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -37148,7 +36962,7 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4782$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4782$269 [37:32];
+      \$49  = \port$4784$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -37318,7 +37132,7 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4782$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$66  = decay_mult;
     if (en) begin
-      \$66  = \port$4782$269 [53:38];
+      \$66  = \port$4784$269 [53:38];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -37733,9 +37547,9 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4782$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4782$269 [31:0];
-  assign lr_shift = \port$4782$269 [37:32];
-  assign decay_multiplier = \port$4782$269 [53:38];
+  assign lr_multiplier = \port$4784$269 [31:0];
+  assign lr_shift = \port$4784$269 [37:32];
+  assign decay_multiplier = \port$4784$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -37749,7 +37563,7 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4782$269 , de
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4782$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4784$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$41  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -37922,8 +37736,8 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4782$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4782$269 ;
-  wire [53:0] \port$4782$269 ;
+  input [53:0] \port$4784$269 ;
+  wire [53:0] \port$4784$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -38124,7 +37938,7 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4782$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4782$269 [31:0];
+      \$47  = \port$4784$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -38144,7 +37958,7 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4782$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4782$269 [37:32];
+      \$49  = \port$4784$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -38314,7 +38128,7 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4782$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
     \$66  = decay_mult;
     if (en) begin
-      \$66  = \port$4782$269 [53:38];
+      \$66  = \port$4784$269 [53:38];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -38729,9 +38543,9 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4782$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4782$269 [31:0];
-  assign lr_shift = \port$4782$269 [37:32];
-  assign decay_multiplier = \port$4782$269 [53:38];
+  assign lr_multiplier = \port$4784$269 [31:0];
+  assign lr_shift = \port$4784$269 [37:32];
+  assign decay_multiplier = \port$4784$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -38745,7 +38559,7 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4782$269 , de
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4782$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4784$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$42  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -38918,8 +38732,8 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4782$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4782$269 ;
-  wire [53:0] \port$4782$269 ;
+  input [53:0] \port$4784$269 ;
+  wire [53:0] \port$4784$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -39120,7 +38934,7 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4782$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4782$269 [31:0];
+      \$47  = \port$4784$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -39140,7 +38954,7 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4782$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4782$269 [37:32];
+      \$49  = \port$4784$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -39310,7 +39124,7 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4782$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
     \$66  = decay_mult;
     if (en) begin
-      \$66  = \port$4782$269 [53:38];
+      \$66  = \port$4784$269 [53:38];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -39725,9 +39539,9 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4782$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4782$269 [31:0];
-  assign lr_shift = \port$4782$269 [37:32];
-  assign decay_multiplier = \port$4782$269 [53:38];
+  assign lr_multiplier = \port$4784$269 [31:0];
+  assign lr_shift = \port$4784$269 [37:32];
+  assign decay_multiplier = \port$4784$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -39741,7 +39555,7 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4782$269 , de
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4782$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4784$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$43  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -39914,8 +39728,8 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4782$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4782$269 ;
-  wire [53:0] \port$4782$269 ;
+  input [53:0] \port$4784$269 ;
+  wire [53:0] \port$4784$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -40116,7 +39930,7 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4782$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4782$269 [31:0];
+      \$47  = \port$4784$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -40136,7 +39950,7 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4782$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4782$269 [37:32];
+      \$49  = \port$4784$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -40306,7 +40120,7 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4782$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
     \$66  = decay_mult;
     if (en) begin
-      \$66  = \port$4782$269 [53:38];
+      \$66  = \port$4784$269 [53:38];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -40721,9 +40535,9 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4782$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4782$269 [31:0];
-  assign lr_shift = \port$4782$269 [37:32];
-  assign decay_multiplier = \port$4782$269 [53:38];
+  assign lr_multiplier = \port$4784$269 [31:0];
+  assign lr_shift = \port$4784$269 [37:32];
+  assign decay_multiplier = \port$4784$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -40737,7 +40551,7 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4782$269 , de
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4782$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4784$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$44  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -40910,8 +40724,8 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4782$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4782$269 ;
-  wire [53:0] \port$4782$269 ;
+  input [53:0] \port$4784$269 ;
+  wire [53:0] \port$4784$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -41112,7 +40926,7 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4782$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4782$269 [31:0];
+      \$47  = \port$4784$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -41132,7 +40946,7 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4782$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4782$269 [37:32];
+      \$49  = \port$4784$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -41302,7 +41116,7 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4782$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
     \$66  = decay_mult;
     if (en) begin
-      \$66  = \port$4782$269 [53:38];
+      \$66  = \port$4784$269 [53:38];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -41717,9 +41531,9 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4782$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4782$269 [31:0];
-  assign lr_shift = \port$4782$269 [37:32];
-  assign decay_multiplier = \port$4782$269 [53:38];
+  assign lr_multiplier = \port$4784$269 [31:0];
+  assign lr_shift = \port$4784$269 [37:32];
+  assign decay_multiplier = \port$4784$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -41733,7 +41547,7 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4782$269 , de
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4782$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4784$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$45  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -41906,8 +41720,8 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4782$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4782$269 ;
-  wire [53:0] \port$4782$269 ;
+  input [53:0] \port$4784$269 ;
+  wire [53:0] \port$4784$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -42108,7 +41922,7 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4782$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4782$269 [31:0];
+      \$47  = \port$4784$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -42128,7 +41942,7 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4782$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4782$269 [37:32];
+      \$49  = \port$4784$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -42298,7 +42112,7 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4782$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
     \$66  = decay_mult;
     if (en) begin
-      \$66  = \port$4782$269 [53:38];
+      \$66  = \port$4784$269 [53:38];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -42713,9 +42527,9 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4782$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4782$269 [31:0];
-  assign lr_shift = \port$4782$269 [37:32];
-  assign decay_multiplier = \port$4782$269 [53:38];
+  assign lr_multiplier = \port$4784$269 [31:0];
+  assign lr_shift = \port$4784$269 [37:32];
+  assign decay_multiplier = \port$4784$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -42729,7 +42543,7 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4782$269 , de
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4782$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4784$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$46  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -42902,8 +42716,8 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4782$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4782$269 ;
-  wire [53:0] \port$4782$269 ;
+  input [53:0] \port$4784$269 ;
+  wire [53:0] \port$4784$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -43104,7 +42918,7 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4782$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4782$269 [31:0];
+      \$47  = \port$4784$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -43124,7 +42938,7 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4782$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4782$269 [37:32];
+      \$49  = \port$4784$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -43294,7 +43108,7 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4782$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
     \$66  = decay_mult;
     if (en) begin
-      \$66  = \port$4782$269 [53:38];
+      \$66  = \port$4784$269 [53:38];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -43709,9 +43523,9 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4782$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4782$269 [31:0];
-  assign lr_shift = \port$4782$269 [37:32];
-  assign decay_multiplier = \port$4782$269 [53:38];
+  assign lr_multiplier = \port$4784$269 [31:0];
+  assign lr_shift = \port$4784$269 [37:32];
+  assign decay_multiplier = \port$4784$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;

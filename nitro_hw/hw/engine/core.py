@@ -217,9 +217,11 @@ class TrainingEngine(wiring.Component):
         # state flags, registered (set and cleared with the FSM transitions) rather than decoded
         # from the state: each drives hundreds of loads (write-port muxes, memory addresses)
         counting = Signal()      # FETCH, DECODE, EXEC
-        executing = Signal()     # EXEC
         host_reading = Signal()  # READ
         host_writing = Signal()  # WRITE
+        # EXEC, one flag per op with a write-back (the op of the instruction being executed)
+        wb_ops = {k: getattr(isa, f"OP_{k}") for k in ("FWD_RELU", "FWD_ERR", "BACKERR", "GRAD")}
+        ex = {k: Signal(name=f"ex_{k.lower()}") for k in wb_ops}
 
         # instruction constants derived once per instruction (DECODE)
         klen_m1 = Signal(A)
@@ -383,11 +385,12 @@ class TrainingEngine(wiring.Component):
                         o_mrow.eq(ins.o_base), o_tile.eq(ins.o_base), a_mrow.eq(ins.a_base),
                         a_tile.eq(ins.a_base), t_mrow.eq(ins.t_base), t_tile.eq(ins.t_base), p_mrow.eq(0),
                     ]
-                    m.d.sync += executing.eq(1)
+                    m.d.sync += [ex[k].eq(op == code) for k, code in wb_ops.items()]
                     m.next = "EXEC"
             with m.State("EXEC"):
                 with m.If(~issuing & ~Cat(*s_valid).any() & (rows_done == rows_total) & ~pipe_busy):
-                    m.d.sync += [pc.eq(pc + 1), ibase.eq(ibase + NW), fcnt.eq(0), executing.eq(0)]
+                    m.d.sync += [pc.eq(pc + 1), ibase.eq(ibase + NW), fcnt.eq(0),
+                                 *(f.eq(0) for f in ex.values())]
                     m.next = "FETCH"
             with m.State("STATUS"):
                 m.d.sync += [st_data.eq(Cat(run_cycles, step_count, flags, mac_steps)), st_valid.eq(1)]
@@ -420,12 +423,13 @@ class TrainingEngine(wiring.Component):
         # previous one. The array then never refuses a k-step (flag bit 3 would report it).
         T = mac.tile_interval
         since_last = Signal(range(T + 1), init=T)  # cycles since the last issued last k-step
+        since_ok = Signal(init=1)  # since_last == T, registered
         issue = Signal()
-        m.d.comb += issue.eq(issuing & (~k_last | (since_last == T)))
+        m.d.comb += issue.eq(issuing & (~k_last | since_ok))
         with m.If(issue & k_last):
-            m.d.sync += since_last.eq(1)
-        with m.Elif(since_last != T):
-            m.d.sync += since_last.eq(since_last + 1)
+            m.d.sync += [since_last.eq(1), since_ok.eq(T == 1)]
+        with m.Elif(~since_ok):
+            m.d.sync += [since_last.eq(since_last + 1), since_ok.eq(since_last == T - 1)]
         m.d.sync += [s_valid[0].eq(issue), s_first[0].eq(k_first), s_last[0].eq(k_last)]
         m.d.sync += [s_valid[j].eq(s_valid[j - 1]) for j in range(1, RL)]
         m.d.sync += [s_first[j].eq(s_first[j - 1]) for j in range(1, RL)]
@@ -572,53 +576,52 @@ class TrainingEngine(wiring.Component):
         best_i = [Signal(8, name=f"best_i{r}") for r in range(N)]
         row_done = Signal()
         m.d.comb += [xp_act.row_valid.eq(0), xp_w.row_valid.eq(0)]
-        # only while executing: the host owns the write ports otherwise
-        with m.If(executing), m.Switch(op):
-            with m.Case(isa.OP_FWD_RELU):
-                m.d.comb += [
-                    row_done.eq(rf.valid),
-                    wp["AG"].en.eq(rf.valid), wp["AG"].addr.eq(rf.o_addr), wp["AG"].data.eq(h_row),
-                    wp["RG"].en.eq(rf.valid), wp["RG"].addr.eq(rf.a_addr), wp["RG"].data.eq(region_row),
-                    xp_act.row_valid.eq(rf.valid), xp_act.row_index.eq(rf.row), xp_act.row_data.eq(h_row),
-                    xp_act.row_base.eq(rf.t_base),
-                    tv.eq(rf.valid), t_addr.eq(rf.o_addr), t_data.eq(_sext_lanes(m, h_row, N, 8, "tr_h")),
-                ]
-            with m.Case(isa.OP_FWD_ERR):
-                m.d.comb += [
-                    row_done.eq(re_.valid),
-                    wp["E"].en.eq(re_.valid), wp["E"].addr.eq(re_.o_addr), wp["E"].data.eq(e_row),
-                    xp_act.row_valid.eq(re_.valid), xp_act.row_index.eq(re_.row), xp_act.row_data.eq(e_row),
-                    xp_act.row_base.eq(re_.t_base),
-                    tv.eq(re_.valid), t_addr.eq(re_.o_addr), t_data.eq(_sext_lanes(m, e_row, N, 8, "tr_e")),
-                ]
-                # argmax across the class tiles of a sample (first index on ties)
-                cand_v = err.o.payload.max
-                cls = Signal(8)
-                m.d.comb += cls.eq(err.o.payload.argmax + re_.nlane)
-                take = re_.first_n | (cand_v > best_v[0])
-                new_v = Signal(signed(8))
-                new_i = Signal(8)
-                m.d.comb += [new_v.eq(Mux(take, cand_v, best_v[0])), new_i.eq(Mux(take, cls, best_i[0]))]
-                with m.If(re_.valid):
-                    m.d.sync += [best_v[N - 1].eq(new_v), best_i[N - 1].eq(new_i),
-                                 *(best_v[r].eq(best_v[r + 1]) for r in range(N - 1)),
-                                 *(best_i[r].eq(best_i[r + 1]) for r in range(N - 1))]
-                m.d.comb += [wp["PRED"].en.eq(re_.valid & re_.last_n),
-                             wp["PRED"].addr.eq(re_.p_addr), wp["PRED"].data.eq(new_i)]
-            with m.Case(isa.OP_BACKERR):
-                m.d.comb += [
-                    row_done.eq(rbk.valid),
-                    wp["D"].en.eq(rbk.valid), wp["D"].addr.eq(rbk.o_addr), wp["D"].data.eq(d_row),
-                    tv.eq(rbk.valid), t_addr.eq(rbk.o_addr), t_data.eq(d_row),
-                ]
-            with m.Case(isa.OP_GRAD):
-                m.d.comb += [
-                    row_done.eq(rg.valid),
-                    wp["WF"].en.eq(rg.valid), wp["WF"].addr.eq(rg.o_addr), wp["WF"].data.eq(w_row),
-                    xp_w.row_valid.eq(rg.valid & ins.twrite), xp_w.row_index.eq(rg.row),
-                    xp_w.row_data.eq(w_row), xp_w.row_base.eq(rg.t_base),
-                    tv.eq(rg.valid), t_addr.eq(rg.o_addr), t_data.eq(_sext_lanes(m, w_row, N, WW, "tr_w")),
-                ]
+        # only while executing (flags set in DECODE): the host owns the write ports otherwise
+        with m.If(ex["FWD_RELU"]):
+            m.d.comb += [
+                row_done.eq(rf.valid),
+                wp["AG"].en.eq(rf.valid), wp["AG"].addr.eq(rf.o_addr), wp["AG"].data.eq(h_row),
+                wp["RG"].en.eq(rf.valid), wp["RG"].addr.eq(rf.a_addr), wp["RG"].data.eq(region_row),
+                xp_act.row_valid.eq(rf.valid), xp_act.row_index.eq(rf.row), xp_act.row_data.eq(h_row),
+                xp_act.row_base.eq(rf.t_base),
+                tv.eq(rf.valid), t_addr.eq(rf.o_addr), t_data.eq(_sext_lanes(m, h_row, N, 8, "tr_h")),
+            ]
+        with m.Elif(ex["FWD_ERR"]):
+            m.d.comb += [
+                row_done.eq(re_.valid),
+                wp["E"].en.eq(re_.valid), wp["E"].addr.eq(re_.o_addr), wp["E"].data.eq(e_row),
+                xp_act.row_valid.eq(re_.valid), xp_act.row_index.eq(re_.row), xp_act.row_data.eq(e_row),
+                xp_act.row_base.eq(re_.t_base),
+                tv.eq(re_.valid), t_addr.eq(re_.o_addr), t_data.eq(_sext_lanes(m, e_row, N, 8, "tr_e")),
+            ]
+            # argmax across the class tiles of a sample (first index on ties)
+            cand_v = err.o.payload.max
+            cls = Signal(8)
+            m.d.comb += cls.eq(err.o.payload.argmax + re_.nlane)
+            take = re_.first_n | (cand_v > best_v[0])
+            new_v = Signal(signed(8))
+            new_i = Signal(8)
+            m.d.comb += [new_v.eq(Mux(take, cand_v, best_v[0])), new_i.eq(Mux(take, cls, best_i[0]))]
+            with m.If(re_.valid):
+                m.d.sync += [best_v[N - 1].eq(new_v), best_i[N - 1].eq(new_i),
+                             *(best_v[r].eq(best_v[r + 1]) for r in range(N - 1)),
+                             *(best_i[r].eq(best_i[r + 1]) for r in range(N - 1))]
+            m.d.comb += [wp["PRED"].en.eq(re_.valid & re_.last_n),
+                         wp["PRED"].addr.eq(re_.p_addr), wp["PRED"].data.eq(new_i)]
+        with m.Elif(ex["BACKERR"]):
+            m.d.comb += [
+                row_done.eq(rbk.valid),
+                wp["D"].en.eq(rbk.valid), wp["D"].addr.eq(rbk.o_addr), wp["D"].data.eq(d_row),
+                tv.eq(rbk.valid), t_addr.eq(rbk.o_addr), t_data.eq(d_row),
+            ]
+        with m.Elif(ex["GRAD"]):
+            m.d.comb += [
+                row_done.eq(rg.valid),
+                wp["WF"].en.eq(rg.valid), wp["WF"].addr.eq(rg.o_addr), wp["WF"].data.eq(w_row),
+                xp_w.row_valid.eq(rg.valid & ins.twrite), xp_w.row_index.eq(rg.row),
+                xp_w.row_data.eq(w_row), xp_w.row_base.eq(rg.t_base),
+                tv.eq(rg.valid), t_addr.eq(rg.o_addr), t_data.eq(_sext_lanes(m, w_row, N, WW, "tr_w")),
+            ]
         with m.If(xp_act.col_valid):
             m.d.comb += [wp["AF"].en.eq(1), wp["AF"].addr.eq(xp_act.col_addr),
                          wp["AF"].data.eq(xp_act.col_data)]
