@@ -7,7 +7,8 @@ are recorded with the tool's error instead of numbers.
 
 The unit baselines that CI checks are in ``reports/`` (``nitro-hw synth --baselines``); this
 script is for the designs that take minutes to hours (the 8x8 MAC arrays: a few minutes of
-nextpnr; the mlp1 engine: its routing had not finished after 80 minutes on two cores).
+nextpnr; the default engine: about 22 minutes with router2; the mlp1 engine: router2 had
+53,961 overused wires after 4 iterations and 22 minutes, router1 had not finished after 80).
 
 Usage: ``.venv/bin/python benchmarks/bench_synth.py [--only NAME ...] [--quick]``
 (``--quick``: the small arrays only; ``--only`` updates just those cases in the result file).
@@ -32,9 +33,10 @@ FORMAT_VERSION = 1
 def cases(quick: bool) -> list[dict]:
     """``{"name", "design", "target", "params", "place"}`` of each benchmark case.
 
-    The engine target of the synthesis issue: an 8x8 array with memories sized for ``mlp1``
-    (784-100-50-10, batch 64) on the ECP5-85F, placed and routed with a 110 MHz constraint
-    (``freq``; more than 80 minutes of nextpnr on two cores).
+    The engine: its default configuration (8x8, memories for ``mlp-digits``) and the target of
+    the synthesis issue, an 8x8 array with memories sized for ``mlp1`` (784-100-50-10, batch
+    64), on the ECP5-85F, placed and routed with a 110 MHz constraint (``freq``) and nextpnr's
+    router2 (``router``; router1 had not finished the mlp1 engine after 80 minutes).
     ``place`` False stops after Yosys (hard-block inference only): no engine configuration fits
     the iCE40 UP5K (8 DSPs, 30 EBR), but the inferred counts show by how much. ``freq`` (MHz)
     overrides the target's default clock constraint.
@@ -49,8 +51,10 @@ def cases(quick: bool) -> list[dict]:
         out.append({"name": "mac_array_w16_8x8", "design": "mac_array_w16", "target": "ecp5-85k",
                     "params": {}, "place": True})
         out += [
+            {"name": "engine_8x8_ecp5-85k", "design": "engine", "target": "ecp5-85k",
+             "params": {"n": 8}, "place": True, "freq": 110, "router": "router2"},
             {"name": "engine_mlp1_8x8_ecp5-85k", "design": "engine", "target": "ecp5-85k",
-             "params": {"model": "mlp1", "n": 8}, "place": True, "freq": 110},
+             "params": {"model": "mlp1", "n": 8}, "place": True, "freq": 110, "router": "router2"},
             {"name": "engine_n4_ice40-up5k_yosys", "design": "engine", "target": "ice40-up5k",
              "params": {"n": 4}, "place": False},
         ]
@@ -60,7 +64,7 @@ def cases(quick: bool) -> list[dict]:
 def run_case(case: dict) -> dict:
     try:
         r = synthesize(case["design"], case["target"], params=case["params"] or None, progress=True,
-                       place=case["place"], freq_mhz=case.get("freq"))
+                       place=case["place"], freq_mhz=case.get("freq"), router=case.get("router"))
     except ToolError as exc:
         return {**case, "error": str(exc)}
     keep = ("params", "placed", "fmax_mhz", "resources", "utilization", "harness", "critical_path", "tools",

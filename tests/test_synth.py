@@ -17,7 +17,7 @@ from nitro_hw.cli import main
 from nitro_hw.commands.synth import parse_params
 from nitro_hw.hw.catalog import catalog
 from nitro_hw.synth import baseline, tools
-from nitro_hw.synth.flow import nextpnr_args, resolve_design, yosys_script
+from nitro_hw.synth.flow import nextpnr_args, resolve_design, synthesize, yosys_script
 from nitro_hw.synth.report import clock_name, load_report, summarize, summarize_yosys, write_report
 from nitro_hw.synth.targets import TARGETS, get_target
 from nitro_hw.synth.wrappers import (
@@ -49,6 +49,14 @@ def test_targets_and_flow_commands():
     assert a[a.index("--seed") + 1] == "7" and a[a.index("--report") + 1] == "nextpnr_report.json"
     b = nextpnr_args(ice, 1, 24.0)
     assert "--up5k" in b and "sg48" in b and "--out-of-context" not in b
+    assert "--router" not in a  # nextpnr's default unless asked
+    c = nextpnr_args(ecp5, 1, 110.0, "router2")
+    assert c[c.index("--router") + 1] == "router2"
+
+
+def test_synthesize_rejects_an_unknown_router():
+    with pytest.raises(ValueError, match="router must be one of router1, router2"):
+        synthesize("trunc_shift", "ecp5-85k", router="router3")
 
 
 def test_resolve_design_overrides_and_errors():

@@ -19,7 +19,7 @@ HELP = "synthesize a design for an FPGA and report resources and Fmax"
 
 
 def register(p) -> None:
-    from ..synth.targets import TARGETS
+    from ..synth.targets import ROUTERS, TARGETS
 
     p.add_argument("--target", choices=list(TARGETS), default="ecp5-85k",
                    help="FPGA target (default: ecp5-85k)")
@@ -32,6 +32,9 @@ def register(p) -> None:
     p.add_argument("--seed", type=int, default=None, help="nextpnr placement seed (default: 1)")
     p.add_argument("--freq", type=float, default=None, metavar="MHZ",
                    help="clock constraint for nextpnr (default: 200 on ECP5, 24 on iCE40)")
+    p.add_argument("--router", choices=ROUTERS, default=None,
+                   help="nextpnr router (default: nextpnr's, router1); router2 finishes the "
+                        "engine, where router1 had not after 80 minutes")
     p.add_argument("--timeout", type=float, default=None, metavar="S", help="time limit per tool")
     p.add_argument("--no-place", action="store_true",
                    help="stop after Yosys: hard-block inference (DSP, block RAM) and cell counts only, "
@@ -100,7 +103,8 @@ def run(args) -> int:
     params = parse_params(args.param)
     try:
         if args.baselines:
-            if params or args.seed is not None or args.freq is not None or args.out or args.no_place:
+            if (params or args.seed is not None or args.freq is not None or args.out or args.no_place
+                    or args.router):
                 raise ValueError("--baselines uses the catalog parameters, seed 1 and the default "
                                  "constraint: --param/--seed/--freq/--out/--no-place do not apply")
             if args.table_only:
@@ -118,16 +122,16 @@ def run(args) -> int:
             raise ValueError("give exactly one --design (see --list)")
         design = args.design[0]
         if args.check:
-            if params or args.seed is not None or args.freq is not None or args.no_place:
+            if params or args.seed is not None or args.freq is not None or args.no_place or args.router:
                 raise ValueError("--check synthesizes as the baseline was made: "
-                                 "--param/--seed/--freq/--no-place do not apply")
+                                 "--param/--seed/--freq/--no-place/--router do not apply")
             report, problems = baseline.check(design, args.target, args.reports, out_dir=args.out,
                                               progress=not args.quiet, timeout=args.timeout)
         else:
             report = synthesize(design, args.target, params=params, out_dir=args.out,
                                 seed=DEFAULT_SEED if args.seed is None else args.seed,
                                 freq_mhz=args.freq, progress=not args.quiet, timeout=args.timeout,
-                                place=not args.no_place)
+                                place=not args.no_place, router=args.router)
             problems = None
     except ToolError as exc:
         print(f"nitro-hw synth: {exc}", file=sys.stderr)

@@ -37,7 +37,7 @@ EXACT = ("dsp", "bram", "spram")
 TABLE_TARGET = "ecp5-85k"
 #: Designs too big for the iCE40 UP5K (8 DSPs, 5280 LCs) to place there.
 ICE40_SKIP = frozenset({"mac_array", "mac_array_w16"})
-#: Designs whose baselines stop after Yosys (``place=False``): the engine (8x8) takes an hour
+#: Designs whose baselines stop after Yosys (``place=False``): the engine (8x8) takes 20 minutes
 #: or more of place and route on the ECP5 (too long for CI; benchmarks/bench_synth.py runs it)
 #: and fits no UP5K, but its baseline still pins down its hard blocks (block RAM, DSP) exactly.
 YOSYS_ONLY = frozenset({"engine"})
@@ -175,7 +175,7 @@ def render_table(reports: list[dict]) -> str:
                        f"({h.get('ff', 0)}) | {res['carry']} | {res['dsp']} | {res['bram']}{spram} "
                        f"| {_fmt_fmax(r)} |")
         if any(not r.get("placed", True) for r in rows):
-            out.append("\n*not placed*: Yosys counts only (on ECP5: place and route takes an hour or "
+            out.append("\n*not placed*: Yosys counts only (on ECP5: place and route takes 20 minutes or "
                        "more, too long for CI; on the UP5K: it does not fit); see "
                        "`benchmarks/results/synth.json` for the engine placed and routed.")
         out.append("")

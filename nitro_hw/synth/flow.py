@@ -26,7 +26,7 @@ from .report import (
     write_report,
     yosys_cells,
 )
-from .targets import Target, get_target
+from .targets import ROUTERS, Target, get_target
 from .tools import ToolError, dist_version, nextpnr_version, run_tool
 from .wrappers import WRAPPER_TOP, io_register_wrapper, scan_chain_wrapper
 
@@ -77,11 +77,13 @@ def yosys_script(target: Target, sources: list[str], top: str) -> list[str]:
     ]
 
 
-def nextpnr_args(target: Target, seed: int, freq_mhz: float) -> list[str]:
+def nextpnr_args(target: Target, seed: int, freq_mhz: float, router: str | None = None) -> list[str]:
     """nextpnr arguments of the flow (inputs and outputs relative to the work directory)."""
     args = [*target.nextpnr_args, "--json", "netlist.json", "--report", "nextpnr_report.json",
             "--timing-allow-fail", "--seed", str(seed), "--freq", f"{freq_mhz:g}"]
     args.append("--out-of-context" if target.out_of_context else "--pcf-allow-unconstrained")
+    if router is not None:
+        args += ["--router", router]
     return args
 
 
@@ -121,7 +123,8 @@ class _Progress:
 
 def synthesize(design: str | Design, target: str | Target, *, params: dict | None = None,
                out_dir: Path | None = None, seed: int = DEFAULT_SEED, freq_mhz: float | None = None,
-               progress: bool = False, timeout: float | None = None, place: bool = True) -> dict:
+               progress: bool = False, timeout: float | None = None, place: bool = True,
+               router: str | None = None) -> dict:
     """Synthesize, place and route a catalog design and return its report.
 
     Parameters
@@ -147,6 +150,9 @@ def synthesize(design: str | Design, target: str | Target, *, params: dict | Non
         Run nextpnr. Without it the report has Yosys's counts only (``fmax_mhz`` empty,
         ``logic_cells`` None): enough to see which hard blocks (DSP, block RAM) a design
         infers even when it does not fit the part.
+    router : str, optional
+        nextpnr router, one of :data:`ROUTERS` (default: nextpnr's, router1). router2 routes
+        the congested engine where router1 had not finished after 80 minutes.
 
     Returns
     -------
@@ -164,21 +170,23 @@ def synthesize(design: str | Design, target: str | Target, *, params: dict | Non
     freq = float(freq_mhz) if freq_mhz is not None else t.default_freq_mhz
     if not freq > 0:
         raise ValueError(f"freq_mhz must be positive, got {freq_mhz!r}")
+    if router is not None and router not in ROUTERS:
+        raise ValueError(f"router must be one of {', '.join(ROUTERS)}, got {router!r}")
     if out_dir is None:
         with tempfile.TemporaryDirectory(prefix="nitro_synth_") as tmp:
             try:
-                return _run(d, t, Path(tmp), seed, freq, progress, timeout, place)
+                return _run(d, t, Path(tmp), seed, freq, progress, timeout, place, router)
             except ToolError as exc:
                 raise exc.without_log("log not kept: rerun with --out DIR to keep it") from None
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    report = _run(d, t, out, seed, freq, progress, timeout, place)
+    report = _run(d, t, out, seed, freq, progress, timeout, place, router)
     write_report(report, out / REPORT_NAME)
     return report
 
 
 def _run(d: Design, t: Target, work: Path, seed: int, freq: float, progress: bool,
-         timeout: float | None, place: bool) -> dict:
+         timeout: float | None, place: bool, router: str | None = None) -> dict:
     times: dict[str, float] = {}
     bar = _Progress(f"synth {d.name} on {t.name}", progress)
     try:
@@ -201,9 +209,9 @@ def _run(d: Design, t: Target, work: Path, seed: int, freq: float, progress: boo
         bar.done()
 
         if not place:
-            return _report(d, t, work, text, harness, freq, seed, times, None)
+            return _report(d, t, work, text, harness, freq, seed, times, None, router)
         start = time.monotonic()
-        run_tool(t.nextpnr_tool, nextpnr_args(t, seed, freq), cwd=work, log=work / "nextpnr.log",
+        run_tool(t.nextpnr_tool, nextpnr_args(t, seed, freq, router), cwd=work, log=work / "nextpnr.log",
                  on_line=lambda s: bar.line("nextpnr", s), timeout=timeout, live=True)
         times["nextpnr"] = time.monotonic() - start
         bar.done()
@@ -211,11 +219,11 @@ def _run(d: Design, t: Target, work: Path, seed: int, freq: float, progress: boo
         bar.close()
 
     npr = json.loads((work / "nextpnr_report.json").read_text())
-    return _report(d, t, work, text, harness, freq, seed, times, npr)
+    return _report(d, t, work, text, harness, freq, seed, times, npr, router)
 
 
 def _report(d: Design, t: Target, work: Path, text: str, harness: dict, freq: float, seed: int,
-            times: dict, npr: dict | None) -> dict:
+            times: dict, npr: dict | None, router: str | None = None) -> dict:
     stat = json.loads((work / "yosys_stat.json").read_text())
     cells = yosys_cells(stat, WRAPPER_TOP)
     if npr is None:
@@ -249,7 +257,7 @@ def _report(d: Design, t: Target, work: Path, text: str, harness: dict, freq: fl
         "yosys_cells": dict(sorted(cells.items())),
         "tools": tools,
         "flow": {"yosys_script": yosys_script(t, ["design.v", "harness.v"], WRAPPER_TOP),
-                 "nextpnr_args": nextpnr_args(t, seed, freq) if npr is not None else None},
+                 "nextpnr_args": nextpnr_args(t, seed, freq, router) if npr is not None else None},
         "seed": seed,
         "run_time_s": {k: round(v, 2) for k, v in times.items()},
     }

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+#: nextpnr routers the flow can select (None: nextpnr's default, router1).
+ROUTERS = ("router1", "router2")
+
 
 @dataclass(frozen=True)
 class Target:
