@@ -114,71 +114,71 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$196 ;
   wire [7:0] \$197 ;
   wire [7:0] \$198 ;
-  wire [8:0] \$199 ;
+  wire [7:0] \$199 ;
   wire \$2 ;
   wire [63:0] \$20 ;
-  wire \$200 ;
-  wire \$201 ;
+  wire [7:0] \$200 ;
+  wire [7:0] \$201 ;
   wire [7:0] \$202 ;
-  wire \$203 ;
-  wire \$204 ;
+  wire [7:0] \$203 ;
+  wire [7:0] \$204 ;
   wire [7:0] \$205 ;
-  wire \$206 ;
-  wire \$207 ;
+  wire [7:0] \$206 ;
+  wire [8:0] \$207 ;
   wire \$208 ;
   wire \$209 ;
   wire [63:0] \$21 ;
-  wire \$210 ;
+  wire [7:0] \$210 ;
   wire \$211 ;
   wire \$212 ;
-  wire \$213 ;
+  wire [7:0] \$213 ;
   wire \$214 ;
   wire \$215 ;
   wire \$216 ;
   wire \$217 ;
   wire \$218 ;
-  reg [31:0] \$219 ;
+  wire \$219 ;
   wire \$22 ;
   wire \$220 ;
   wire \$221 ;
-  wire [25:0] \$222 ;
-  wire [24:0] \$223 ;
-  wire [24:0] \$224 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire \$224 ;
   wire \$225 ;
-  wire [24:0] \$226 ;
-  wire [24:0] \$227 ;
-  wire [24:0] \$228 ;
+  wire \$226 ;
+  reg [31:0] \$227 ;
+  wire \$228 ;
   wire \$229 ;
   wire \$23 ;
-  wire \$230 ;
-  wire \$231 ;
-  wire \$232 ;
+  wire [25:0] \$230 ;
+  wire [24:0] \$231 ;
+  wire [24:0] \$232 ;
   wire \$233 ;
-  wire [4:0] \$234 ;
-  wire \$235 ;
-  wire \$236 ;
+  wire [24:0] \$234 ;
+  wire [24:0] \$235 ;
+  wire [24:0] \$236 ;
   wire \$237 ;
-  wire [32:0] \$238 ;
-  wire [16:0] \$239 ;
+  wire \$238 ;
+  wire \$239 ;
   wire \$24 ;
-  wire [16:0] \$240 ;
-  wire [10:0] \$241 ;
-  wire [10:0] \$242 ;
-  wire [10:0] \$243 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire [4:0] \$242 ;
+  wire \$243 ;
   wire \$244 ;
   wire \$245 ;
-  wire \$246 ;
-  wire [19:0] \$247 ;
-  wire [23:0] \$248 ;
-  wire \$249 ;
+  wire [32:0] \$246 ;
+  wire [16:0] \$247 ;
+  wire [16:0] \$248 ;
+  wire [10:0] \$249 ;
   wire \$25 ;
-  wire \$250 ;
-  wire \$251 ;
+  wire [10:0] \$250 ;
+  wire [10:0] \$251 ;
   wire \$252 ;
   wire \$253 ;
   wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
+  wire [19:0] \$255 ;
+  wire [23:0] \$256 ;
   wire \$257 ;
   wire \$258 ;
   wire \$259 ;
@@ -188,13 +188,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$262 ;
   wire \$263 ;
   wire \$264 ;
-  wire [6:0] \$265 ;
-  wire [7:0] \$266 ;
-  wire [32:0] \$267 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
   wire \$268 ;
-  wire [32:0] \$269 ;
+  wire [6:0] \$269 ;
   wire \$27 ;
-  wire \$270 ;
+  wire [7:0] \$270 ;
   wire [32:0] \$271 ;
   wire \$272 ;
   wire [32:0] \$273 ;
@@ -238,7 +238,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [32:0] \$307 ;
   wire \$308 ;
   wire [32:0] \$309 ;
-  wire [7:0] \$31 ;
+  wire \$31 ;
   wire \$310 ;
   wire [32:0] \$311 ;
   wire \$312 ;
@@ -249,7 +249,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [32:0] \$317 ;
   wire \$318 ;
   wire [32:0] \$319 ;
-  wire [7:0] \$32 ;
+  wire \$32 ;
   wire \$320 ;
   wire [32:0] \$321 ;
   wire \$322 ;
@@ -260,54 +260,54 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [32:0] \$327 ;
   wire \$328 ;
   wire [32:0] \$329 ;
-  wire [7:0] \$33 ;
+  wire \$33 ;
   wire \$330 ;
   wire [32:0] \$331 ;
   wire \$332 ;
-  wire \$333 ;
-  wire [4:0] \$334 ;
-  wire \$335 ;
+  wire [32:0] \$333 ;
+  wire \$334 ;
+  wire [32:0] \$335 ;
   wire \$336 ;
   wire \$337 ;
-  wire [10:0] \$338 ;
+  wire [4:0] \$338 ;
   wire \$339 ;
-  wire [7:0] \$34 ;
-  wire [16:0] \$340 ;
-  wire [16:0] \$341 ;
+  wire \$34 ;
+  wire \$340 ;
+  wire \$341 ;
   wire [10:0] \$342 ;
   wire \$343 ;
   wire [16:0] \$344 ;
   wire [16:0] \$345 ;
-  wire [16:0] \$346 ;
+  wire [10:0] \$346 ;
   wire \$347 ;
   wire [16:0] \$348 ;
   wire [16:0] \$349 ;
-  wire [7:0] \$35 ;
-  wire \$350 ;
-  wire [32:0] \$351 ;
-  wire \$352 ;
-  wire \$353 ;
+  wire \$35 ;
+  wire [16:0] \$350 ;
+  wire \$351 ;
+  wire [16:0] \$352 ;
+  wire [16:0] \$353 ;
   wire \$354 ;
-  wire [16:0] \$355 ;
-  wire [16:0] \$356 ;
-  wire [16:0] \$357 ;
-  wire [16:0] \$358 ;
+  wire [32:0] \$355 ;
+  wire \$356 ;
+  wire \$357 ;
+  wire \$358 ;
   wire [16:0] \$359 ;
-  wire [7:0] \$36 ;
+  wire \$36 ;
   wire [16:0] \$360 ;
   wire [16:0] \$361 ;
-  wire [10:0] \$362 ;
+  wire [16:0] \$362 ;
   wire [16:0] \$363 ;
   wire [16:0] \$364 ;
   wire [16:0] \$365 ;
-  wire [16:0] \$366 ;
+  wire [10:0] \$366 ;
   wire [16:0] \$367 ;
-  wire \$368 ;
-  wire \$369 ;
-  wire [7:0] \$37 ;
+  wire [16:0] \$368 ;
+  wire [16:0] \$369 ;
+  wire \$37 ;
   wire [16:0] \$370 ;
-  wire \$371 ;
-  wire [16:0] \$372 ;
+  wire [16:0] \$371 ;
+  wire \$372 ;
   wire \$373 ;
   wire [16:0] \$374 ;
   wire \$375 ;
@@ -315,53 +315,53 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$377 ;
   wire [16:0] \$378 ;
   wire \$379 ;
-  wire [7:0] \$38 ;
+  wire \$38 ;
   wire [16:0] \$380 ;
   wire \$381 ;
   wire [16:0] \$382 ;
   wire \$383 ;
   wire [16:0] \$384 ;
   wire \$385 ;
-  wire [32:0] \$386 ;
+  wire [16:0] \$386 ;
   wire \$387 ;
-  wire \$388 ;
+  wire [16:0] \$388 ;
   wire \$389 ;
   wire [7:0] \$39 ;
-  wire \$390 ;
-  wire [7:0] \$391 ;
-  reg [255:0] \$392 ;
-  reg [31:0] \$393 ;
-  reg [31:0] \$394 ;
-  reg [31:0] \$395 ;
-  reg [31:0] \$396 ;
+  wire [32:0] \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire [7:0] \$395 ;
+  reg [255:0] \$396 ;
   reg [31:0] \$397 ;
-  reg [3:0] \$398 ;
-  reg [3:0] \$399 ;
+  reg [31:0] \$398 ;
+  reg [31:0] \$399 ;
   wire \$4 ;
   wire [7:0] \$40 ;
-  reg [23:0] \$400 ;
-  reg [23:0] \$401 ;
-  reg \$402 ;
-  reg \$403 ;
-  reg [2:0] \$404 ;
+  reg [31:0] \$400 ;
+  reg [31:0] \$401 ;
+  reg [3:0] \$402 ;
+  reg [3:0] \$403 ;
+  reg [23:0] \$404 ;
   reg [23:0] \$405 ;
   reg \$406 ;
   reg \$407 ;
-  reg \$408 ;
-  reg \$409 ;
+  reg [2:0] \$408 ;
+  reg [23:0] \$409 ;
   wire [7:0] \$41 ;
   reg \$410 ;
   reg \$411 ;
   reg \$412 ;
-  reg [5:0] \$413 ;
-  reg [6:0] \$414 ;
-  reg [3:0] \$415 ;
+  reg \$413 ;
+  reg \$414 ;
+  reg \$415 ;
   reg \$416 ;
-  reg [31:0] \$417 ;
-  reg [31:0] \$418 ;
-  reg [31:0] \$419 ;
+  reg [5:0] \$417 ;
+  reg [6:0] \$418 ;
+  reg [3:0] \$419 ;
   wire [7:0] \$42 ;
-  reg [31:0] \$420 ;
+  reg \$420 ;
   reg [31:0] \$421 ;
   reg [31:0] \$422 ;
   reg [31:0] \$423 ;
@@ -395,52 +395,52 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [31:0] \$449 ;
   wire [7:0] \$45 ;
   reg [31:0] \$450 ;
-  reg \$451 ;
+  reg [31:0] \$451 ;
   reg [31:0] \$452 ;
-  reg [383:0] \$453 ;
-  reg \$454 ;
-  reg [9:0] \$455 ;
-  reg [9:0] \$456 ;
-  reg [15:0] \$457 ;
-  reg [15:0] \$458 ;
-  reg [15:0] \$459 ;
+  reg [31:0] \$453 ;
+  reg [31:0] \$454 ;
+  reg \$455 ;
+  reg [31:0] \$456 ;
+  reg [383:0] \$457 ;
+  reg \$458 ;
+  reg [9:0] \$459 ;
   wire [7:0] \$46 ;
-  reg [15:0] \$460 ;
+  reg [9:0] \$460 ;
   reg [15:0] \$461 ;
   reg [15:0] \$462 ;
   reg [15:0] \$463 ;
-  reg [9:0] \$464 ;
-  reg [9:0] \$465 ;
-  reg [9:0] \$466 ;
-  reg \$467 ;
-  reg \$468 ;
-  reg \$469 ;
+  reg [15:0] \$464 ;
+  reg [15:0] \$465 ;
+  reg [15:0] \$466 ;
+  reg [15:0] \$467 ;
+  reg [9:0] \$468 ;
+  reg [9:0] \$469 ;
   wire [7:0] \$47 ;
-  reg \$470 ;
-  reg [31:0] \$471 ;
+  reg [9:0] \$470 ;
+  reg \$471 ;
   reg \$472 ;
   reg \$473 ;
-  reg [9:0] \$474 ;
-  reg [15:0] \$475 ;
-  reg [31:0] \$476 ;
+  reg \$474 ;
+  reg [31:0] \$475 ;
+  reg [9:0] \$476 ;
   reg [15:0] \$477 ;
-  reg [15:0] \$478 ;
+  reg [31:0] \$478 ;
   reg [15:0] \$479 ;
   wire [7:0] \$48 ;
   reg [15:0] \$480 ;
   reg [15:0] \$481 ;
   reg [15:0] \$482 ;
   reg [15:0] \$483 ;
-  reg \$484 ;
-  reg \$485 ;
+  reg [15:0] \$484 ;
+  reg [15:0] \$485 ;
   reg \$486 ;
   reg \$487 ;
-  reg [255:0] \$488 ;
+  reg \$488 ;
   reg \$489 ;
   wire [7:0] \$49 ;
-  reg [3:0] \$490 ;
+  reg [255:0] \$490 ;
   reg \$491 ;
-  reg \$492 ;
+  reg [3:0] \$492 ;
   reg \$493 ;
   reg \$494 ;
   reg \$495 ;
@@ -457,8 +457,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$504 ;
   reg \$505 ;
   reg \$506 ;
-  reg [85:0] \$507 ;
-  reg [255:0] \$508 ;
+  reg \$507 ;
+  reg \$508 ;
   reg [85:0] \$509 ;
   wire [7:0] \$51 ;
   reg [255:0] \$510 ;
@@ -469,7 +469,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [85:0] \$515 ;
   reg [255:0] \$516 ;
   reg [85:0] \$517 ;
-  reg [85:0] \$518 ;
+  reg [255:0] \$518 ;
   reg [85:0] \$519 ;
   wire [7:0] \$52 ;
   reg [85:0] \$520 ;
@@ -478,15 +478,15 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [85:0] \$523 ;
   reg [85:0] \$524 ;
   reg [85:0] \$525 ;
-  reg [63:0] \$526 ;
-  reg [63:0] \$527 ;
+  reg [85:0] \$526 ;
+  reg [85:0] \$527 ;
   reg [63:0] \$528 ;
   reg [63:0] \$529 ;
   wire [7:0] \$53 ;
   reg [63:0] \$530 ;
   reg [63:0] \$531 ;
-  reg [7:0] \$532 ;
-  reg [7:0] \$533 ;
+  reg [63:0] \$532 ;
+  reg [63:0] \$533 ;
   reg [7:0] \$534 ;
   reg [7:0] \$535 ;
   reg [7:0] \$536 ;
@@ -502,12 +502,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [7:0] \$545 ;
   reg [7:0] \$546 ;
   reg [7:0] \$547 ;
-  reg \$548 ;
+  reg [7:0] \$548 ;
   reg [7:0] \$549 ;
   wire [7:0] \$55 ;
-  reg [15:0] \$550 ;
-  reg [255:0] \$551 ;
-  reg [7:0] \$552 ;
+  reg \$550 ;
+  reg [7:0] \$551 ;
+  reg [15:0] \$552 ;
+  reg [255:0] \$553 ;
+  reg [7:0] \$554 ;
   wire [7:0] \$56 ;
   wire [7:0] \$57 ;
   wire [7:0] \$58 ;
@@ -576,27 +578,27 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [7:0] best_v7 = 8'h00;
   output busy;
   wire busy;
-  wire \busy$416 ;
-  wire \busy$417 ;
+  wire \busy$414 ;
+  wire \busy$415 ;
   reg clear;
-  wire \clear$233 ;
-  wire \clear$247 ;
-  wire \clear$261 ;
-  wire \clear$275 ;
-  wire \clear$289 ;
-  wire \clear$303 ;
-  wire \clear$317 ;
-  wire \clear$331 ;
-  wire \clear$428 ;
+  wire \clear$234 ;
+  wire \clear$248 ;
+  wire \clear$262 ;
+  wire \clear$276 ;
+  wire \clear$290 ;
+  wire \clear$304 ;
+  wire \clear$318 ;
+  wire \clear$332 ;
+  wire \clear$426 ;
   input clk;
   wire clk;
   reg [7:0] cls;
   wire [15:0] col_addr;
-  wire [15:0] \col_addr$413 ;
+  wire [15:0] \col_addr$411 ;
   wire [63:0] col_data;
-  wire [127:0] \col_data$414 ;
+  wire [127:0] \col_data$412 ;
   wire col_valid;
-  wire \col_valid$412 ;
+  wire \col_valid$410 ;
   reg counting = 1'h0;
   reg [31:0] csr_q0 = 32'd0;
   reg [31:0] csr_q1 = 32'd0;
@@ -607,29 +609,29 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   output [31:0] cycle_count;
   reg [31:0] cycle_count = 32'd0;
   wire decay_enable;
-  wire \decay_enable$246 ;
-  wire \decay_enable$260 ;
-  wire \decay_enable$274 ;
-  wire \decay_enable$288 ;
-  wire \decay_enable$302 ;
-  wire \decay_enable$316 ;
-  wire \decay_enable$330 ;
+  wire \decay_enable$247 ;
+  wire \decay_enable$261 ;
+  wire \decay_enable$275 ;
+  wire \decay_enable$289 ;
+  wire \decay_enable$303 ;
+  wire \decay_enable$317 ;
+  wire \decay_enable$331 ;
   wire [15:0] decay_multiplier;
-  wire [15:0] \decay_multiplier$244 ;
-  wire [15:0] \decay_multiplier$258 ;
-  wire [15:0] \decay_multiplier$272 ;
-  wire [15:0] \decay_multiplier$286 ;
-  wire [15:0] \decay_multiplier$300 ;
-  wire [15:0] \decay_multiplier$314 ;
-  wire [15:0] \decay_multiplier$328 ;
+  wire [15:0] \decay_multiplier$245 ;
+  wire [15:0] \decay_multiplier$259 ;
+  wire [15:0] \decay_multiplier$273 ;
+  wire [15:0] \decay_multiplier$287 ;
+  wire [15:0] \decay_multiplier$301 ;
+  wire [15:0] \decay_multiplier$315 ;
+  wire [15:0] \decay_multiplier$329 ;
   wire [4:0] decay_shift;
-  wire [4:0] \decay_shift$245 ;
-  wire [4:0] \decay_shift$259 ;
-  wire [4:0] \decay_shift$273 ;
-  wire [4:0] \decay_shift$287 ;
-  wire [4:0] \decay_shift$301 ;
-  wire [4:0] \decay_shift$315 ;
-  wire [4:0] \decay_shift$329 ;
+  wire [4:0] \decay_shift$246 ;
+  wire [4:0] \decay_shift$260 ;
+  wire [4:0] \decay_shift$274 ;
+  wire [4:0] \decay_shift$288 ;
+  wire [4:0] \decay_shift$302 ;
+  wire [4:0] \decay_shift$316 ;
+  wire [4:0] \decay_shift$330 ;
   output done;
   reg done = 1'h0;
   (* init = 1'h0 *)
@@ -737,82 +739,82 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [31:0] \i__payload$214.wide[5] ;
   wire [31:0] \i__payload$214.wide[6] ;
   wire [31:0] \i__payload$214.wide[7] ;
-  wire [31:0] \i__payload$220 ;
-  wire [33:0] \i__payload$225 ;
-  wire [31:0] \i__payload$225.delta ;
-  wire [1:0] \i__payload$225.region ;
-  wire [47:0] \i__payload$227 ;
-  wire [31:0] \i__payload$227.g ;
-  wire [15:0] \i__payload$227.w ;
-  wire [31:0] \i__payload$235 ;
-  wire [33:0] \i__payload$239 ;
-  wire [31:0] \i__payload$239.delta ;
-  wire [1:0] \i__payload$239.region ;
-  wire [47:0] \i__payload$241 ;
-  wire [31:0] \i__payload$241.g ;
-  wire [15:0] \i__payload$241.w ;
-  wire [31:0] \i__payload$249 ;
-  wire [33:0] \i__payload$253 ;
-  wire [31:0] \i__payload$253.delta ;
-  wire [1:0] \i__payload$253.region ;
-  wire [47:0] \i__payload$255 ;
-  wire [31:0] \i__payload$255.g ;
-  wire [15:0] \i__payload$255.w ;
-  wire [31:0] \i__payload$263 ;
-  wire [33:0] \i__payload$267 ;
-  wire [31:0] \i__payload$267.delta ;
-  wire [1:0] \i__payload$267.region ;
-  wire [47:0] \i__payload$269 ;
-  wire [31:0] \i__payload$269.g ;
-  wire [15:0] \i__payload$269.w ;
-  wire [31:0] \i__payload$277 ;
-  wire [33:0] \i__payload$281 ;
-  wire [31:0] \i__payload$281.delta ;
-  wire [1:0] \i__payload$281.region ;
-  wire [47:0] \i__payload$283 ;
-  wire [31:0] \i__payload$283.g ;
-  wire [15:0] \i__payload$283.w ;
+  wire [31:0] \i__payload$221 ;
+  wire [33:0] \i__payload$226 ;
+  wire [31:0] \i__payload$226.delta ;
+  wire [1:0] \i__payload$226.region ;
+  wire [47:0] \i__payload$228 ;
+  wire [31:0] \i__payload$228.g ;
+  wire [15:0] \i__payload$228.w ;
+  wire [31:0] \i__payload$236 ;
+  wire [33:0] \i__payload$240 ;
+  wire [31:0] \i__payload$240.delta ;
+  wire [1:0] \i__payload$240.region ;
+  wire [47:0] \i__payload$242 ;
+  wire [31:0] \i__payload$242.g ;
+  wire [15:0] \i__payload$242.w ;
+  wire [31:0] \i__payload$250 ;
+  wire [33:0] \i__payload$254 ;
+  wire [31:0] \i__payload$254.delta ;
+  wire [1:0] \i__payload$254.region ;
+  wire [47:0] \i__payload$256 ;
+  wire [31:0] \i__payload$256.g ;
+  wire [15:0] \i__payload$256.w ;
+  wire [31:0] \i__payload$264 ;
+  wire [33:0] \i__payload$268 ;
+  wire [31:0] \i__payload$268.delta ;
+  wire [1:0] \i__payload$268.region ;
+  wire [47:0] \i__payload$270 ;
+  wire [31:0] \i__payload$270.g ;
+  wire [15:0] \i__payload$270.w ;
+  wire [31:0] \i__payload$278 ;
+  wire [33:0] \i__payload$282 ;
+  wire [31:0] \i__payload$282.delta ;
+  wire [1:0] \i__payload$282.region ;
+  wire [47:0] \i__payload$284 ;
+  wire [31:0] \i__payload$284.g ;
+  wire [15:0] \i__payload$284.w ;
   wire [7:0] \i__payload$29 ;
-  wire [31:0] \i__payload$291 ;
-  wire [33:0] \i__payload$295 ;
-  wire [31:0] \i__payload$295.delta ;
-  wire [1:0] \i__payload$295.region ;
-  wire [47:0] \i__payload$297 ;
-  wire [31:0] \i__payload$297.g ;
-  wire [15:0] \i__payload$297.w ;
-  wire [31:0] \i__payload$305 ;
-  wire [33:0] \i__payload$309 ;
-  wire [31:0] \i__payload$309.delta ;
-  wire [1:0] \i__payload$309.region ;
-  wire [47:0] \i__payload$311 ;
-  wire [31:0] \i__payload$311.g ;
-  wire [15:0] \i__payload$311.w ;
-  wire [31:0] \i__payload$319 ;
-  wire [33:0] \i__payload$323 ;
-  wire [31:0] \i__payload$323.delta ;
-  wire [1:0] \i__payload$323.region ;
-  wire [47:0] \i__payload$325 ;
-  wire [31:0] \i__payload$325.g ;
-  wire [15:0] \i__payload$325.w ;
-  wire [127:0] \i__payload$333 ;
-  wire [63:0] \i__payload$333.y ;
-  wire [7:0] \i__payload$333.y[0] ;
-  wire [7:0] \i__payload$333.y[1] ;
-  wire [7:0] \i__payload$333.y[2] ;
-  wire [7:0] \i__payload$333.y[3] ;
-  wire [7:0] \i__payload$333.y[4] ;
-  wire [7:0] \i__payload$333.y[5] ;
-  wire [7:0] \i__payload$333.y[6] ;
-  wire [7:0] \i__payload$333.y[7] ;
-  wire [63:0] \i__payload$333.y_hat ;
-  wire [7:0] \i__payload$333.y_hat[0] ;
-  wire [7:0] \i__payload$333.y_hat[1] ;
-  wire [7:0] \i__payload$333.y_hat[2] ;
-  wire [7:0] \i__payload$333.y_hat[3] ;
-  wire [7:0] \i__payload$333.y_hat[4] ;
-  wire [7:0] \i__payload$333.y_hat[5] ;
-  wire [7:0] \i__payload$333.y_hat[6] ;
-  wire [7:0] \i__payload$333.y_hat[7] ;
+  wire [31:0] \i__payload$292 ;
+  wire [33:0] \i__payload$296 ;
+  wire [31:0] \i__payload$296.delta ;
+  wire [1:0] \i__payload$296.region ;
+  wire [47:0] \i__payload$298 ;
+  wire [31:0] \i__payload$298.g ;
+  wire [15:0] \i__payload$298.w ;
+  wire [31:0] \i__payload$306 ;
+  wire [33:0] \i__payload$310 ;
+  wire [31:0] \i__payload$310.delta ;
+  wire [1:0] \i__payload$310.region ;
+  wire [47:0] \i__payload$312 ;
+  wire [31:0] \i__payload$312.g ;
+  wire [15:0] \i__payload$312.w ;
+  wire [31:0] \i__payload$320 ;
+  wire [33:0] \i__payload$324 ;
+  wire [31:0] \i__payload$324.delta ;
+  wire [1:0] \i__payload$324.region ;
+  wire [47:0] \i__payload$326 ;
+  wire [31:0] \i__payload$326.g ;
+  wire [15:0] \i__payload$326.w ;
+  wire [127:0] \i__payload$334 ;
+  wire [63:0] \i__payload$334.y ;
+  wire [7:0] \i__payload$334.y[0] ;
+  wire [7:0] \i__payload$334.y[1] ;
+  wire [7:0] \i__payload$334.y[2] ;
+  wire [7:0] \i__payload$334.y[3] ;
+  wire [7:0] \i__payload$334.y[4] ;
+  wire [7:0] \i__payload$334.y[5] ;
+  wire [7:0] \i__payload$334.y[6] ;
+  wire [7:0] \i__payload$334.y[7] ;
+  wire [63:0] \i__payload$334.y_hat ;
+  wire [7:0] \i__payload$334.y_hat[0] ;
+  wire [7:0] \i__payload$334.y_hat[1] ;
+  wire [7:0] \i__payload$334.y_hat[2] ;
+  wire [7:0] \i__payload$334.y_hat[3] ;
+  wire [7:0] \i__payload$334.y_hat[4] ;
+  wire [7:0] \i__payload$334.y_hat[5] ;
+  wire [7:0] \i__payload$334.y_hat[6] ;
+  wire [7:0] \i__payload$334.y_hat[7] ;
   wire [7:0] \i__payload$38 ;
   wire [7:0] \i__payload$47 ;
   wire [7:0] \i__payload$56 ;
@@ -823,7 +825,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \i__ready$32 ;
   wire \i__ready$41 ;
   wire \i__ready$50 ;
-  wire \i__ready$508 ;
+  wire \i__ready$506 ;
   wire \i__ready$59 ;
   wire \i__ready$68 ;
   wire \i__ready$77 ;
@@ -831,31 +833,31 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire i__valid;
   reg \i__valid$212  = 1'h0;
   wire \i__valid$217 ;
-  wire \i__valid$224 ;
-  wire \i__valid$226 ;
-  wire \i__valid$234 ;
-  wire \i__valid$238 ;
-  wire \i__valid$240 ;
-  wire \i__valid$248 ;
-  wire \i__valid$252 ;
-  wire \i__valid$254 ;
-  wire \i__valid$262 ;
-  wire \i__valid$266 ;
-  wire \i__valid$268 ;
-  wire \i__valid$276 ;
-  wire \i__valid$280 ;
-  wire \i__valid$282 ;
-  wire \i__valid$290 ;
-  wire \i__valid$294 ;
-  wire \i__valid$296 ;
-  wire \i__valid$304 ;
-  wire \i__valid$308 ;
-  wire \i__valid$310 ;
-  wire \i__valid$318 ;
-  wire \i__valid$322 ;
-  wire \i__valid$324 ;
+  wire \i__valid$225 ;
+  wire \i__valid$227 ;
+  wire \i__valid$235 ;
+  wire \i__valid$239 ;
+  wire \i__valid$241 ;
+  wire \i__valid$249 ;
+  wire \i__valid$253 ;
+  wire \i__valid$255 ;
+  wire \i__valid$263 ;
+  wire \i__valid$267 ;
+  wire \i__valid$269 ;
+  wire \i__valid$277 ;
+  wire \i__valid$281 ;
+  wire \i__valid$283 ;
+  wire \i__valid$291 ;
+  wire \i__valid$295 ;
+  wire \i__valid$297 ;
+  wire \i__valid$305 ;
+  wire \i__valid$309 ;
+  wire \i__valid$311 ;
+  wire \i__valid$319 ;
+  wire \i__valid$323 ;
+  wire \i__valid$325 ;
   wire \i__valid$33 ;
-  wire \i__valid$332 ;
+  wire \i__valid$333 ;
   wire \i__valid$42 ;
   wire \i__valid$51 ;
   wire \i__valid$60 ;
@@ -864,8 +866,6 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \i__valid$87 ;
   reg [6:0] ibase = 7'h00;
   reg [383:0] ibits = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg is_fwd = 1'h0;
-  reg is_grad = 1'h0;
   wire issue;
   reg issuing = 1'h0;
   reg k_first = 1'h0;
@@ -875,21 +875,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [15:0] klen_m2 = 16'h0000;
   wire [3:0] level;
   wire [31:0] lr_multiplier;
-  wire [31:0] \lr_multiplier$242 ;
-  wire [31:0] \lr_multiplier$256 ;
-  wire [31:0] \lr_multiplier$270 ;
-  wire [31:0] \lr_multiplier$284 ;
-  wire [31:0] \lr_multiplier$298 ;
-  wire [31:0] \lr_multiplier$312 ;
-  wire [31:0] \lr_multiplier$326 ;
+  wire [31:0] \lr_multiplier$243 ;
+  wire [31:0] \lr_multiplier$257 ;
+  wire [31:0] \lr_multiplier$271 ;
+  wire [31:0] \lr_multiplier$285 ;
+  wire [31:0] \lr_multiplier$299 ;
+  wire [31:0] \lr_multiplier$313 ;
+  wire [31:0] \lr_multiplier$327 ;
   wire [5:0] lr_shift;
-  wire [5:0] \lr_shift$243 ;
-  wire [5:0] \lr_shift$257 ;
-  wire [5:0] \lr_shift$271 ;
-  wire [5:0] \lr_shift$285 ;
-  wire [5:0] \lr_shift$299 ;
-  wire [5:0] \lr_shift$313 ;
-  wire [5:0] \lr_shift$327 ;
+  wire [5:0] \lr_shift$244 ;
+  wire [5:0] \lr_shift$258 ;
+  wire [5:0] \lr_shift$272 ;
+  wire [5:0] \lr_shift$286 ;
+  wire [5:0] \lr_shift$300 ;
+  wire [5:0] \lr_shift$314 ;
+  wire [5:0] \lr_shift$328 ;
   output [255:0] m_axis_tdata;
   wire [255:0] m_axis_tdata;
   output m_axis_tlast;
@@ -905,13 +905,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg mode = 1'h0;
   reg [9:0] mt_m2 = 10'h000;
   wire [31:0] multiplier;
-  wire [31:0] \multiplier$236 ;
-  wire [31:0] \multiplier$250 ;
-  wire [31:0] \multiplier$264 ;
-  wire [31:0] \multiplier$278 ;
-  wire [31:0] \multiplier$292 ;
-  wire [31:0] \multiplier$306 ;
-  wire [31:0] \multiplier$320 ;
+  wire [31:0] \multiplier$237 ;
+  wire [31:0] \multiplier$251 ;
+  wire [31:0] \multiplier$265 ;
+  wire [31:0] \multiplier$279 ;
+  wire [31:0] \multiplier$293 ;
+  wire [31:0] \multiplier$307 ;
+  wire [31:0] \multiplier$321 ;
   reg n_last = 1'h0;
   reg [15:0] naddr = 16'h0000;
   reg [7:0] new_i;
@@ -933,6 +933,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [31:0] \o__payload$170.acc[7] ;
   wire [2:0] \o__payload$170.row ;
   wire [7:0] \o__payload$30 ;
+  wire [9:0] \o__payload$342 ;
+  wire [7:0] \o__payload$342.h ;
+  wire [1:0] \o__payload$342.region ;
+  wire [9:0] \o__payload$343 ;
+  wire [7:0] \o__payload$343.h ;
+  wire [1:0] \o__payload$343.region ;
   wire [9:0] \o__payload$344 ;
   wire [7:0] \o__payload$344.h ;
   wire [1:0] \o__payload$344.region ;
@@ -951,41 +957,35 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [9:0] \o__payload$349 ;
   wire [7:0] \o__payload$349.h ;
   wire [1:0] \o__payload$349.region ;
-  wire [9:0] \o__payload$350 ;
-  wire [7:0] \o__payload$350.h ;
-  wire [1:0] \o__payload$350.region ;
-  wire [9:0] \o__payload$351 ;
-  wire [7:0] \o__payload$351.h ;
-  wire [1:0] \o__payload$351.region ;
-  wire [74:0] \o__payload$368 ;
-  wire [2:0] \o__payload$368.argmax ;
-  wire [63:0] \o__payload$368.e ;
-  wire [7:0] \o__payload$368.e[0] ;
-  wire [7:0] \o__payload$368.e[1] ;
-  wire [7:0] \o__payload$368.e[2] ;
-  wire [7:0] \o__payload$368.e[3] ;
-  wire [7:0] \o__payload$368.e[4] ;
-  wire [7:0] \o__payload$368.e[5] ;
-  wire [7:0] \o__payload$368.e[6] ;
-  wire [7:0] \o__payload$368.e[7] ;
-  wire [7:0] \o__payload$368.max ;
+  wire [74:0] \o__payload$366 ;
+  wire [2:0] \o__payload$366.argmax ;
+  wire [63:0] \o__payload$366.e ;
+  wire [7:0] \o__payload$366.e[0] ;
+  wire [7:0] \o__payload$366.e[1] ;
+  wire [7:0] \o__payload$366.e[2] ;
+  wire [7:0] \o__payload$366.e[3] ;
+  wire [7:0] \o__payload$366.e[4] ;
+  wire [7:0] \o__payload$366.e[5] ;
+  wire [7:0] \o__payload$366.e[6] ;
+  wire [7:0] \o__payload$366.e[7] ;
+  wire [7:0] \o__payload$366.max ;
+  wire [31:0] \o__payload$380 ;
+  wire [31:0] \o__payload$381 ;
   wire [31:0] \o__payload$382 ;
   wire [31:0] \o__payload$383 ;
   wire [31:0] \o__payload$384 ;
   wire [31:0] \o__payload$385 ;
   wire [31:0] \o__payload$386 ;
   wire [31:0] \o__payload$387 ;
-  wire [31:0] \o__payload$388 ;
-  wire [31:0] \o__payload$389 ;
+  wire [15:0] \o__payload$389 ;
   wire [7:0] \o__payload$39 ;
+  wire [15:0] \o__payload$390 ;
   wire [15:0] \o__payload$391 ;
   wire [15:0] \o__payload$392 ;
   wire [15:0] \o__payload$393 ;
   wire [15:0] \o__payload$394 ;
   wire [15:0] \o__payload$395 ;
   wire [15:0] \o__payload$396 ;
-  wire [15:0] \o__payload$397 ;
-  wire [15:0] \o__payload$398 ;
   wire [7:0] \o__payload$48 ;
   wire [7:0] \o__payload$57 ;
   wire [7:0] \o__payload$66 ;
@@ -1027,7 +1027,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \o__ready$93 ;
   wire o__valid;
   wire \o__valid$34 ;
-  wire \o__valid$427 ;
+  wire \o__valid$425 ;
   wire \o__valid$43 ;
   wire \o__valid$52 ;
   wire \o__valid$61 ;
@@ -1038,13 +1038,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [15:0] o_tile = 16'h0000;
   reg [23:0] out_cnt = 24'h000000;
   wire overflow;
+  wire \overflow$531 ;
+  wire \overflow$532 ;
   wire \overflow$533 ;
   wire \overflow$534 ;
   wire \overflow$535 ;
   wire \overflow$536 ;
   wire \overflow$537 ;
-  wire \overflow$538 ;
-  wire \overflow$539 ;
   reg [15:0] p_mrow = 16'h0000;
   reg [5:0] pc = 6'h00;
   reg [31:0] phase_cycles0 = 32'd0;
@@ -1105,14 +1105,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire r_rdy;
   wire read_room;
   reg [15:0] row_base;
-  reg [15:0] \row_base$408 ;
+  reg [15:0] \row_base$406 ;
   reg [63:0] row_data;
-  reg [127:0] \row_data$407 ;
+  reg [127:0] \row_data$405 ;
   reg row_done;
   reg [2:0] row_index;
-  reg [2:0] \row_index$406 ;
+  reg [2:0] \row_index$404 ;
   reg row_valid;
-  reg \row_valid$337 ;
+  reg \row_valid$338 ;
   reg [31:0] rows_done = 32'd0;
   reg [31:0] rows_total = 32'd0;
   input rst;
@@ -1251,13 +1251,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [15:0] \sb9.t_base ;
   wire \sb9.valid ;
   wire [5:0] shift;
-  wire [5:0] \shift$237 ;
-  wire [5:0] \shift$251 ;
-  wire [5:0] \shift$265 ;
-  wire [5:0] \shift$279 ;
-  wire [5:0] \shift$293 ;
-  wire [5:0] \shift$307 ;
-  wire [5:0] \shift$321 ;
+  wire [5:0] \shift$238 ;
+  wire [5:0] \shift$252 ;
+  wire [5:0] \shift$266 ;
+  wire [5:0] \shift$280 ;
+  wire [5:0] \shift$294 ;
+  wire [5:0] \shift$308 ;
+  wire [5:0] \shift$322 ;
   reg [3:0] since_last = 4'he;
   reg since_ok = 1'h1;
   reg [255:0] st_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
@@ -1364,13 +1364,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [31:0] wide_wt6;
   reg [31:0] wide_wt7;
   wire wrapped;
+  wire \wrapped$539 ;
+  wire \wrapped$540 ;
   wire \wrapped$541 ;
   wire \wrapped$542 ;
   wire \wrapped$543 ;
   wire \wrapped$544 ;
   wire \wrapped$545 ;
-  wire \wrapped$546 ;
-  wire \wrapped$547 ;
   reg [63:0] y1 = 64'h0000000000000000;
   reg [63:0] y2 = 64'h0000000000000000;
   reg [63:0] y3 = 64'h0000000000000000;
@@ -1378,327 +1378,323 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [63:0] y5 = 64'h0000000000000000;
   reg [63:0] y6 = 64'h0000000000000000;
   always @(posedge clk)
-    hread_data <= \$392 ;
+    hread_data <= \$396 ;
   always @(posedge clk)
-    csr_q0 <= \$393 ;
+    csr_q0 <= \$397 ;
   always @(posedge clk)
-    csr_q1 <= \$394 ;
+    csr_q1 <= \$398 ;
   always @(posedge clk)
-    csr_q2 <= \$395 ;
+    csr_q2 <= \$399 ;
   always @(posedge clk)
-    csr_q3 <= \$396 ;
+    csr_q3 <= \$400 ;
   always @(posedge clk)
-    csr_q4 <= \$397 ;
+    csr_q4 <= \$401 ;
   always @(posedge clk)
-    hdr_op <= \$398 ;
+    hdr_op <= \$402 ;
   always @(posedge clk)
-    hdr_mem <= \$399 ;
+    hdr_mem <= \$403 ;
   always @(posedge clk)
-    haddr <= \$400 ;
+    haddr <= \$404 ;
   always @(posedge clk)
-    hcount <= \$401 ;
+    hcount <= \$405 ;
   always @(posedge clk)
-    done <= \$402 ;
+    done <= \$406 ;
   always @(posedge clk)
-    host_writing <= \$403 ;
+    host_writing <= \$407 ;
   always @(posedge clk)
-    ctl_state <= \$404 ;
+    ctl_state <= \$408 ;
   always @(posedge clk)
-    out_cnt <= \$405 ;
+    out_cnt <= \$409 ;
   always @(posedge clk)
-    rv0 <= \$406 ;
+    rv0 <= \$410 ;
   always @(posedge clk)
-    rv1 <= \$407 ;
+    rv1 <= \$411 ;
   always @(posedge clk)
-    rv2 <= \$408 ;
+    rv2 <= \$412 ;
   always @(posedge clk)
-    rv3 <= \$409 ;
+    rv3 <= \$413 ;
   always @(posedge clk)
-    rv4 <= \$410 ;
+    rv4 <= \$414 ;
   always @(posedge clk)
-    rv5 <= \$411 ;
+    rv5 <= \$415 ;
   always @(posedge clk)
-    host_reading <= \$412 ;
+    host_reading <= \$416 ;
   always @(posedge clk)
-    pc <= \$413 ;
+    pc <= \$417 ;
   always @(posedge clk)
-    ibase <= \$414 ;
+    ibase <= \$418 ;
   always @(posedge clk)
-    fcnt <= \$415 ;
+    fcnt <= \$419 ;
   always @(posedge clk)
-    mode <= \$416 ;
+    mode <= \$420 ;
   always @(posedge clk)
-    cycle_count <= \$417 ;
+    cycle_count <= \$421 ;
   always @(posedge clk)
-    mac_steps <= \$418 ;
+    mac_steps <= \$422 ;
   always @(posedge clk)
-    phase_cycles0 <= \$419 ;
+    phase_cycles0 <= \$423 ;
   always @(posedge clk)
-    phase_cycles1 <= \$420 ;
+    phase_cycles1 <= \$424 ;
   always @(posedge clk)
-    phase_cycles2 <= \$421 ;
+    phase_cycles2 <= \$425 ;
   always @(posedge clk)
-    phase_cycles3 <= \$422 ;
+    phase_cycles3 <= \$426 ;
   always @(posedge clk)
-    phase_cycles4 <= \$423 ;
+    phase_cycles4 <= \$427 ;
   always @(posedge clk)
-    phase_cycles5 <= \$424 ;
+    phase_cycles5 <= \$428 ;
   always @(posedge clk)
-    phase_cycles6 <= \$425 ;
+    phase_cycles6 <= \$429 ;
   always @(posedge clk)
-    phase_cycles7 <= \$426 ;
+    phase_cycles7 <= \$430 ;
   always @(posedge clk)
-    phase_cycles8 <= \$427 ;
+    phase_cycles8 <= \$431 ;
   always @(posedge clk)
-    phase_cycles9 <= \$428 ;
+    phase_cycles9 <= \$432 ;
   always @(posedge clk)
-    phase_cycles10 <= \$429 ;
+    phase_cycles10 <= \$433 ;
   always @(posedge clk)
-    phase_cycles11 <= \$430 ;
+    phase_cycles11 <= \$434 ;
   always @(posedge clk)
-    phase_cycles12 <= \$431 ;
+    phase_cycles12 <= \$435 ;
   always @(posedge clk)
-    phase_cycles13 <= \$432 ;
+    phase_cycles13 <= \$436 ;
   always @(posedge clk)
-    phase_cycles14 <= \$433 ;
+    phase_cycles14 <= \$437 ;
   always @(posedge clk)
-    phase_cycles15 <= \$434 ;
+    phase_cycles15 <= \$438 ;
   always @(posedge clk)
-    phase_cycles16 <= \$435 ;
+    phase_cycles16 <= \$439 ;
   always @(posedge clk)
-    phase_cycles17 <= \$436 ;
+    phase_cycles17 <= \$440 ;
   always @(posedge clk)
-    phase_cycles18 <= \$437 ;
+    phase_cycles18 <= \$441 ;
   always @(posedge clk)
-    phase_cycles19 <= \$438 ;
+    phase_cycles19 <= \$442 ;
   always @(posedge clk)
-    phase_cycles20 <= \$439 ;
+    phase_cycles20 <= \$443 ;
   always @(posedge clk)
-    phase_cycles21 <= \$440 ;
+    phase_cycles21 <= \$444 ;
   always @(posedge clk)
-    phase_cycles22 <= \$441 ;
+    phase_cycles22 <= \$445 ;
   always @(posedge clk)
-    phase_cycles23 <= \$442 ;
+    phase_cycles23 <= \$446 ;
   always @(posedge clk)
-    phase_cycles24 <= \$443 ;
+    phase_cycles24 <= \$447 ;
   always @(posedge clk)
-    phase_cycles25 <= \$444 ;
+    phase_cycles25 <= \$448 ;
   always @(posedge clk)
-    phase_cycles26 <= \$445 ;
+    phase_cycles26 <= \$449 ;
   always @(posedge clk)
-    phase_cycles27 <= \$446 ;
+    phase_cycles27 <= \$450 ;
   always @(posedge clk)
-    phase_cycles28 <= \$447 ;
+    phase_cycles28 <= \$451 ;
   always @(posedge clk)
-    phase_cycles29 <= \$448 ;
+    phase_cycles29 <= \$452 ;
   always @(posedge clk)
-    phase_cycles30 <= \$449 ;
+    phase_cycles30 <= \$453 ;
   always @(posedge clk)
-    phase_cycles31 <= \$450 ;
+    phase_cycles31 <= \$454 ;
   always @(posedge clk)
-    counting <= \$451 ;
+    counting <= \$455 ;
   always @(posedge clk)
-    step_count <= \$452 ;
+    step_count <= \$456 ;
   always @(posedge clk)
-    ibits <= \$453 ;
+    ibits <= \$457 ;
   always @(posedge clk)
-    issuing <= \$454 ;
+    issuing <= \$458 ;
   always @(posedge clk)
-    mi <= \$455 ;
+    mi <= \$459 ;
   always @(posedge clk)
-    ni <= \$456 ;
+    ni <= \$460 ;
   always @(posedge clk)
-    ki <= \$457 ;
+    ki <= \$461 ;
   always @(posedge clk)
-    nrow <= \$458 ;
+    nrow <= \$462 ;
   always @(posedge clk)
-    naddr <= \$459 ;
+    naddr <= \$463 ;
   always @(posedge clk)
-    wcol <= \$460 ;
+    wcol <= \$464 ;
   always @(posedge clk)
-    waddr <= \$461 ;
+    waddr <= \$465 ;
   always @(posedge clk)
-    klen_m1 <= \$462 ;
+    klen_m1 <= \$466 ;
   always @(posedge clk)
-    klen_m2 <= \$463 ;
+    klen_m2 <= \$467 ;
   always @(posedge clk)
-    mt_m2 <= \$464 ;
+    mt_m2 <= \$468 ;
   always @(posedge clk)
-    nt_m1 <= \$465 ;
+    nt_m1 <= \$469 ;
   always @(posedge clk)
-    nt_m2 <= \$466 ;
+    nt_m2 <= \$470 ;
   always @(posedge clk)
-    k_first <= \$467 ;
+    k_first <= \$471 ;
   always @(posedge clk)
-    k_last <= \$468 ;
+    k_last <= \$472 ;
   always @(posedge clk)
-    n_last <= \$469 ;
+    n_last <= \$473 ;
   always @(posedge clk)
-    m_last <= \$470 ;
+    m_last <= \$474 ;
   always @(posedge clk)
-    rows_total <= \$471 ;
+    rows_total <= \$475 ;
   always @(posedge clk)
-    is_grad <= \$472 ;
+    en <= \$476 ;
   always @(posedge clk)
-    is_fwd <= \$473 ;
+    e_nlane <= \$477 ;
   always @(posedge clk)
-    en <= \$474 ;
+    rows_done <= \$478 ;
   always @(posedge clk)
-    e_nlane <= \$475 ;
+    o_mrow <= \$479 ;
   always @(posedge clk)
-    rows_done <= \$476 ;
+    o_tile <= \$480 ;
   always @(posedge clk)
-    o_mrow <= \$477 ;
+    a_mrow <= \$481 ;
   always @(posedge clk)
-    o_tile <= \$478 ;
+    a_tile <= \$482 ;
   always @(posedge clk)
-    a_mrow <= \$479 ;
+    t_mrow <= \$483 ;
   always @(posedge clk)
-    a_tile <= \$480 ;
+    t_tile <= \$484 ;
   always @(posedge clk)
-    t_mrow <= \$481 ;
+    p_mrow <= \$485 ;
   always @(posedge clk)
-    t_tile <= \$482 ;
+    ex_fwd_relu <= \$486 ;
   always @(posedge clk)
-    p_mrow <= \$483 ;
+    ex_fwd_err <= \$487 ;
   always @(posedge clk)
-    ex_fwd_relu <= \$484 ;
+    ex_backerr <= \$488 ;
   always @(posedge clk)
-    ex_fwd_err <= \$485 ;
+    ex_grad <= \$489 ;
   always @(posedge clk)
-    ex_backerr <= \$486 ;
+    st_data <= \$490 ;
   always @(posedge clk)
-    ex_grad <= \$487 ;
+    st_valid <= \$491 ;
   always @(posedge clk)
-    st_data <= \$488 ;
+    since_last <= \$492 ;
   always @(posedge clk)
-    st_valid <= \$489 ;
+    since_ok <= \$493 ;
   always @(posedge clk)
-    since_last <= \$490 ;
+    s1_valid <= \$494 ;
   always @(posedge clk)
-    since_ok <= \$491 ;
+    s1_first <= \$495 ;
   always @(posedge clk)
-    s1_valid <= \$492 ;
+    s1_last <= \$496 ;
   always @(posedge clk)
-    s1_first <= \$493 ;
+    s2_valid <= \$497 ;
   always @(posedge clk)
-    s1_last <= \$494 ;
+    s3_valid <= \$498 ;
   always @(posedge clk)
-    s2_valid <= \$495 ;
+    s4_valid <= \$499 ;
   always @(posedge clk)
-    s3_valid <= \$496 ;
+    \i__valid$212  <= \$500 ;
   always @(posedge clk)
-    s4_valid <= \$497 ;
+    s2_first <= \$501 ;
   always @(posedge clk)
-    \i__valid$212  <= \$498 ;
+    s3_first <= \$502 ;
   always @(posedge clk)
-    s2_first <= \$499 ;
+    s4_first <= \$503 ;
   always @(posedge clk)
-    s3_first <= \$500 ;
+    s5_first <= \$504 ;
   always @(posedge clk)
-    s4_first <= \$501 ;
+    s2_last <= \$505 ;
   always @(posedge clk)
-    s5_first <= \$502 ;
+    s3_last <= \$506 ;
   always @(posedge clk)
-    s2_last <= \$503 ;
+    s4_last <= \$507 ;
   always @(posedge clk)
-    s3_last <= \$504 ;
+    s5_last <= \$508 ;
   always @(posedge clk)
-    s4_last <= \$505 ;
+    e_r1 <= \$509 ;
   always @(posedge clk)
-    s5_last <= \$506 ;
+    e_acc1 <= \$510 ;
   always @(posedge clk)
-    e_r1 <= \$507 ;
+    e_r2 <= \$511 ;
   always @(posedge clk)
-    e_acc1 <= \$508 ;
+    e_acc2 <= \$512 ;
   always @(posedge clk)
-    e_r2 <= \$509 ;
+    e_r3 <= \$513 ;
   always @(posedge clk)
-    e_acc2 <= \$510 ;
+    e_acc3 <= \$514 ;
   always @(posedge clk)
-    e_r3 <= \$511 ;
+    e_r4 <= \$515 ;
   always @(posedge clk)
-    e_acc3 <= \$512 ;
+    e_acc4 <= \$516 ;
   always @(posedge clk)
-    e_r4 <= \$513 ;
+    e_r5 <= \$517 ;
   always @(posedge clk)
-    e_acc4 <= \$514 ;
+    e_acc5 <= \$518 ;
   always @(posedge clk)
-    e_r5 <= \$515 ;
+    sb1 <= \$519 ;
   always @(posedge clk)
-    e_acc5 <= \$516 ;
+    sb2 <= \$520 ;
   always @(posedge clk)
-    sb1 <= \$517 ;
+    sb3 <= \$521 ;
   always @(posedge clk)
-    sb2 <= \$518 ;
+    sb4 <= \$522 ;
   always @(posedge clk)
-    sb3 <= \$519 ;
+    sb5 <= \$523 ;
   always @(posedge clk)
-    sb4 <= \$520 ;
+    sb6 <= \$524 ;
   always @(posedge clk)
-    sb5 <= \$521 ;
+    sb7 <= \$525 ;
   always @(posedge clk)
-    sb6 <= \$522 ;
+    sb8 <= \$526 ;
   always @(posedge clk)
-    sb7 <= \$523 ;
+    sb9 <= \$527 ;
   always @(posedge clk)
-    sb8 <= \$524 ;
+    y1 <= \$528 ;
   always @(posedge clk)
-    sb9 <= \$525 ;
+    y2 <= \$529 ;
   always @(posedge clk)
-    y1 <= \$526 ;
+    y3 <= \$530 ;
   always @(posedge clk)
-    y2 <= \$527 ;
+    y4 <= \$531 ;
   always @(posedge clk)
-    y3 <= \$528 ;
+    y5 <= \$532 ;
   always @(posedge clk)
-    y4 <= \$529 ;
+    y6 <= \$533 ;
   always @(posedge clk)
-    y5 <= \$530 ;
+    best_v7 <= \$534 ;
   always @(posedge clk)
-    y6 <= \$531 ;
+    best_i7 <= \$535 ;
   always @(posedge clk)
-    best_v7 <= \$532 ;
+    best_v0 <= \$536 ;
   always @(posedge clk)
-    best_i7 <= \$533 ;
+    best_v1 <= \$537 ;
   always @(posedge clk)
-    best_v0 <= \$534 ;
+    best_v2 <= \$538 ;
   always @(posedge clk)
-    best_v1 <= \$535 ;
+    best_v3 <= \$539 ;
   always @(posedge clk)
-    best_v2 <= \$536 ;
+    best_v4 <= \$540 ;
   always @(posedge clk)
-    best_v3 <= \$537 ;
+    best_v5 <= \$541 ;
   always @(posedge clk)
-    best_v4 <= \$538 ;
+    best_v6 <= \$542 ;
   always @(posedge clk)
-    best_v5 <= \$539 ;
+    best_i0 <= \$543 ;
   always @(posedge clk)
-    best_v6 <= \$540 ;
+    best_i1 <= \$544 ;
   always @(posedge clk)
-    best_i0 <= \$541 ;
+    best_i2 <= \$545 ;
   always @(posedge clk)
-    best_i1 <= \$542 ;
+    best_i3 <= \$546 ;
   always @(posedge clk)
-    best_i2 <= \$543 ;
+    best_i4 <= \$547 ;
   always @(posedge clk)
-    best_i3 <= \$544 ;
+    best_i5 <= \$548 ;
   always @(posedge clk)
-    best_i4 <= \$545 ;
+    best_i6 <= \$549 ;
   always @(posedge clk)
-    best_i5 <= \$546 ;
+    trace_valid <= \$550 ;
   always @(posedge clk)
-    best_i6 <= \$547 ;
+    trace_tag <= \$551 ;
   always @(posedge clk)
-    trace_valid <= \$548 ;
+    trace_index <= \$552 ;
   always @(posedge clk)
-    trace_tag <= \$549 ;
+    trace_data <= \$553 ;
   always @(posedge clk)
-    trace_index <= \$550 ;
-  always @(posedge clk)
-    trace_data <= \$551 ;
-  always @(posedge clk)
-    flags <= \$552 ;
+    flags <= \$554 ;
   assign \$1  = ~ done;
   assign \$2  = hdr_op == 2'h3;
   assign busy = \$1  & \$2 ;
@@ -1718,425 +1714,429 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign issue = issuing & \$10 ;
   assign \$11  = o_tile + \o__payload$170 [2:0];
   assign \$12  = a_tile + \o__payload$170 [2:0];
-  assign \$13  = is_grad ? \$11 [15:0] : waddr;
-  assign \$14  = is_grad ? \r_data$113  : \r_data$112 ;
-  assign \$15  = is_grad ? \r_data$113  : \r_data$112 ;
-  assign \$16  = is_grad ? \r_data$113  : \r_data$112 ;
-  assign \$17  = is_grad ? \r_data$113  : \r_data$112 ;
-  assign \$18  = is_grad ? \r_data$113  : \r_data$112 ;
-  assign \$19  = is_grad ? \r_data$113  : \r_data$112 ;
-  assign \$20  = is_grad ? \r_data$113  : \r_data$112 ;
-  assign \$21  = is_grad ? \r_data$113  : \r_data$112 ;
-  assign \i__valid$217  = e_r5[0] & is_fwd;
-  assign \$22  = ibits[2:0] == 2'h3;
-  assign \i__valid$224  = e_r5[0] & \$22 ;
-  assign \i__valid$226  = e_r5[0] & is_grad;
-  assign \i__valid$234  = e_r5[0] & is_fwd;
+  assign \$13  = ex_grad ? \$11 [15:0] : waddr;
+  assign \$14  = ex_grad ? \r_data$113  : \r_data$112 ;
+  assign \$15  = ex_grad ? \r_data$113  : \r_data$112 ;
+  assign \$16  = ex_grad ? \r_data$113  : \r_data$112 ;
+  assign \$17  = ex_grad ? \r_data$113  : \r_data$112 ;
+  assign \$18  = ex_grad ? \r_data$113  : \r_data$112 ;
+  assign \$19  = ex_grad ? \r_data$113  : \r_data$112 ;
+  assign \$20  = ex_grad ? \r_data$113  : \r_data$112 ;
+  assign \$21  = ex_grad ? \r_data$113  : \r_data$112 ;
+  assign \$22  = ex_fwd_relu | ex_fwd_err;
+  assign \i__valid$217  = e_r5[0] & \$22 ;
   assign \$23  = ibits[2:0] == 2'h3;
-  assign \i__valid$238  = e_r5[0] & \$23 ;
-  assign \i__valid$240  = e_r5[0] & is_grad;
-  assign \i__valid$248  = e_r5[0] & is_fwd;
-  assign \$24  = ibits[2:0] == 2'h3;
-  assign \i__valid$252  = e_r5[0] & \$24 ;
-  assign \i__valid$254  = e_r5[0] & is_grad;
-  assign \i__valid$262  = e_r5[0] & is_fwd;
+  assign \i__valid$225  = e_r5[0] & \$23 ;
+  assign \i__valid$227  = e_r5[0] & ex_grad;
+  assign \$24  = ex_fwd_relu | ex_fwd_err;
+  assign \i__valid$235  = e_r5[0] & \$24 ;
   assign \$25  = ibits[2:0] == 2'h3;
-  assign \i__valid$266  = e_r5[0] & \$25 ;
-  assign \i__valid$268  = e_r5[0] & is_grad;
-  assign \i__valid$276  = e_r5[0] & is_fwd;
-  assign \$26  = ibits[2:0] == 2'h3;
-  assign \i__valid$280  = e_r5[0] & \$26 ;
-  assign \i__valid$282  = e_r5[0] & is_grad;
-  assign \i__valid$290  = e_r5[0] & is_fwd;
+  assign \i__valid$239  = e_r5[0] & \$25 ;
+  assign \i__valid$241  = e_r5[0] & ex_grad;
+  assign \$26  = ex_fwd_relu | ex_fwd_err;
+  assign \i__valid$249  = e_r5[0] & \$26 ;
   assign \$27  = ibits[2:0] == 2'h3;
-  assign \i__valid$294  = e_r5[0] & \$27 ;
-  assign \i__valid$296  = e_r5[0] & is_grad;
-  assign \i__valid$304  = e_r5[0] & is_fwd;
-  assign \$28  = ibits[2:0] == 2'h3;
-  assign \i__valid$308  = e_r5[0] & \$28 ;
-  assign \i__valid$310  = e_r5[0] & is_grad;
-  assign \i__valid$318  = e_r5[0] & is_fwd;
+  assign \i__valid$253  = e_r5[0] & \$27 ;
+  assign \i__valid$255  = e_r5[0] & ex_grad;
+  assign \$28  = ex_fwd_relu | ex_fwd_err;
+  assign \i__valid$263  = e_r5[0] & \$28 ;
   assign \$29  = ibits[2:0] == 2'h3;
-  assign \i__valid$322  = e_r5[0] & \$29 ;
-  assign \i__valid$324  = e_r5[0] & is_grad;
-  assign \$30  = ibits[2:0] == 2'h2;
-  assign \i__valid$332  = i__valid & \$30 ;
-  assign \$31  = sb6[70] ? i__payload : 8'h80;
-  assign \$32  = sb6[71] ? \i__payload$29  : 8'h80;
-  assign \$33  = sb6[72] ? \i__payload$38  : 8'h80;
-  assign \$34  = sb6[73] ? \i__payload$47  : 8'h80;
-  assign \$35  = sb6[74] ? \i__payload$56  : 8'h80;
-  assign \$36  = sb6[75] ? \i__payload$65  : 8'h80;
-  assign \$37  = sb6[76] ? \i__payload$74  : 8'h80;
-  assign \$38  = sb6[77] ? \i__payload$83  : 8'h80;
-  assign \$39  = sb8[70] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$40  = sb8[71] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$41  = sb8[72] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$42  = sb8[73] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$43  = sb8[74] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$44  = sb8[75] ? \o__payload$349 [7:0] : 8'h00;
-  assign \$45  = sb8[76] ? \o__payload$350 [7:0] : 8'h00;
-  assign \$46  = sb8[77] ? \o__payload$351 [7:0] : 8'h00;
-  assign \$47  = sb8[70] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$48  = sb8[71] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$49  = sb8[72] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$50  = sb8[73] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$51  = sb8[74] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$52  = sb8[75] ? \o__payload$349 [7:0] : 8'h00;
-  assign \$53  = sb8[76] ? \o__payload$350 [7:0] : 8'h00;
-  assign \$54  = sb8[77] ? \o__payload$351 [7:0] : 8'h00;
-  assign \$55  = sb8[70] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$56  = sb8[71] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$57  = sb8[72] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$58  = sb8[73] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$59  = sb8[74] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$60  = sb8[75] ? \o__payload$349 [7:0] : 8'h00;
-  assign \$61  = sb8[76] ? \o__payload$350 [7:0] : 8'h00;
-  assign \$62  = sb8[77] ? \o__payload$351 [7:0] : 8'h00;
-  assign \$63  = sb8[70] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$64  = sb8[71] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$65  = sb8[72] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$66  = sb8[73] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$67  = sb8[74] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$68  = sb8[75] ? \o__payload$349 [7:0] : 8'h00;
-  assign \$69  = sb8[76] ? \o__payload$350 [7:0] : 8'h00;
-  assign \$70  = sb8[77] ? \o__payload$351 [7:0] : 8'h00;
-  assign \$71  = sb8[70] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$72  = sb8[71] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$73  = sb8[72] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$74  = sb8[73] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$75  = sb8[74] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$76  = sb8[75] ? \o__payload$349 [7:0] : 8'h00;
-  assign \$77  = sb8[76] ? \o__payload$350 [7:0] : 8'h00;
-  assign \$78  = sb8[77] ? \o__payload$351 [7:0] : 8'h00;
-  assign \$79  = sb8[70] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$80  = sb8[71] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$81  = sb8[72] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$82  = sb8[73] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$83  = sb8[74] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$84  = sb8[75] ? \o__payload$349 [7:0] : 8'h00;
-  assign \$85  = sb8[76] ? \o__payload$350 [7:0] : 8'h00;
-  assign \$86  = sb8[77] ? \o__payload$351 [7:0] : 8'h00;
-  assign \$87  = sb8[70] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$88  = sb8[71] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$89  = sb8[72] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$90  = sb8[73] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$91  = sb8[74] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$92  = sb8[75] ? \o__payload$349 [7:0] : 8'h00;
-  assign \$93  = sb8[76] ? \o__payload$350 [7:0] : 8'h00;
-  assign \$94  = sb8[77] ? \o__payload$351 [7:0] : 8'h00;
-  assign \$95  = sb8[70] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$96  = sb8[71] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$97  = sb8[72] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$98  = sb8[73] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$99  = sb8[74] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$100  = sb8[75] ? \o__payload$349 [7:0] : 8'h00;
-  assign \$101  = sb8[76] ? \o__payload$350 [7:0] : 8'h00;
-  assign \$102  = sb8[77] ? \o__payload$351 [7:0] : 8'h00;
-  assign \$103  = sb8[70] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$104  = sb8[71] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$105  = sb8[72] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$106  = sb8[73] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$107  = sb8[74] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$108  = sb8[75] ? \o__payload$349 [7:0] : 8'h00;
-  assign \$109  = sb8[76] ? \o__payload$350 [7:0] : 8'h00;
-  assign \$110  = sb8[77] ? \o__payload$351 [7:0] : 8'h00;
-  assign \$111  = sb8[70] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$112  = sb8[71] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$113  = sb8[72] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$114  = sb8[73] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$115  = sb8[74] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$116  = sb8[75] ? \o__payload$349 [7:0] : 8'h00;
-  assign \$117  = sb8[76] ? \o__payload$350 [7:0] : 8'h00;
-  assign \$118  = sb8[77] ? \o__payload$351 [7:0] : 8'h00;
-  assign \$119  = sb9[70] ? \o__payload$368 [7:0] : 8'h00;
-  assign \$120  = sb9[71] ? \o__payload$368 [15:8] : 8'h00;
-  assign \$121  = sb9[72] ? \o__payload$368 [23:16] : 8'h00;
-  assign \$122  = sb9[73] ? \o__payload$368 [31:24] : 8'h00;
-  assign \$123  = sb9[74] ? \o__payload$368 [39:32] : 8'h00;
-  assign \$124  = sb9[75] ? \o__payload$368 [47:40] : 8'h00;
-  assign \$125  = sb9[76] ? \o__payload$368 [55:48] : 8'h00;
-  assign \$126  = sb9[77] ? \o__payload$368 [63:56] : 8'h00;
-  assign \$127  = sb9[70] ? \o__payload$368 [7:0] : 8'h00;
-  assign \$128  = sb9[71] ? \o__payload$368 [15:8] : 8'h00;
-  assign \$129  = sb9[72] ? \o__payload$368 [23:16] : 8'h00;
-  assign \$130  = sb9[73] ? \o__payload$368 [31:24] : 8'h00;
-  assign \$131  = sb9[74] ? \o__payload$368 [39:32] : 8'h00;
-  assign \$132  = sb9[75] ? \o__payload$368 [47:40] : 8'h00;
-  assign \$133  = sb9[76] ? \o__payload$368 [55:48] : 8'h00;
-  assign \$134  = sb9[77] ? \o__payload$368 [63:56] : 8'h00;
-  assign \$135  = sb9[70] ? \o__payload$368 [7:0] : 8'h00;
-  assign \$136  = sb9[71] ? \o__payload$368 [15:8] : 8'h00;
-  assign \$137  = sb9[72] ? \o__payload$368 [23:16] : 8'h00;
-  assign \$138  = sb9[73] ? \o__payload$368 [31:24] : 8'h00;
-  assign \$139  = sb9[74] ? \o__payload$368 [39:32] : 8'h00;
-  assign \$140  = sb9[75] ? \o__payload$368 [47:40] : 8'h00;
-  assign \$141  = sb9[76] ? \o__payload$368 [55:48] : 8'h00;
-  assign \$142  = sb9[77] ? \o__payload$368 [63:56] : 8'h00;
-  assign \$143  = sb9[70] ? \o__payload$368 [7:0] : 8'h00;
-  assign \$144  = sb9[71] ? \o__payload$368 [15:8] : 8'h00;
-  assign \$145  = sb9[72] ? \o__payload$368 [23:16] : 8'h00;
-  assign \$146  = sb9[73] ? \o__payload$368 [31:24] : 8'h00;
-  assign \$147  = sb9[74] ? \o__payload$368 [39:32] : 8'h00;
-  assign \$148  = sb9[75] ? \o__payload$368 [47:40] : 8'h00;
-  assign \$149  = sb9[76] ? \o__payload$368 [55:48] : 8'h00;
-  assign \$150  = sb9[77] ? \o__payload$368 [63:56] : 8'h00;
-  assign \$151  = sb9[70] ? \o__payload$368 [7:0] : 8'h00;
-  assign \$152  = sb9[71] ? \o__payload$368 [15:8] : 8'h00;
-  assign \$153  = sb9[72] ? \o__payload$368 [23:16] : 8'h00;
-  assign \$154  = sb9[73] ? \o__payload$368 [31:24] : 8'h00;
-  assign \$155  = sb9[74] ? \o__payload$368 [39:32] : 8'h00;
-  assign \$156  = sb9[75] ? \o__payload$368 [47:40] : 8'h00;
-  assign \$157  = sb9[76] ? \o__payload$368 [55:48] : 8'h00;
-  assign \$158  = sb9[77] ? \o__payload$368 [63:56] : 8'h00;
-  assign \$159  = sb9[70] ? \o__payload$368 [7:0] : 8'h00;
-  assign \$160  = sb9[71] ? \o__payload$368 [15:8] : 8'h00;
-  assign \$161  = sb9[72] ? \o__payload$368 [23:16] : 8'h00;
-  assign \$162  = sb9[73] ? \o__payload$368 [31:24] : 8'h00;
-  assign \$163  = sb9[74] ? \o__payload$368 [39:32] : 8'h00;
-  assign \$164  = sb9[75] ? \o__payload$368 [47:40] : 8'h00;
-  assign \$165  = sb9[76] ? \o__payload$368 [55:48] : 8'h00;
-  assign \$166  = sb9[77] ? \o__payload$368 [63:56] : 8'h00;
-  assign \$167  = sb9[70] ? \o__payload$368 [7:0] : 8'h00;
-  assign \$168  = sb9[71] ? \o__payload$368 [15:8] : 8'h00;
-  assign \$169  = sb9[72] ? \o__payload$368 [23:16] : 8'h00;
-  assign \$170  = sb9[73] ? \o__payload$368 [31:24] : 8'h00;
-  assign \$171  = sb9[74] ? \o__payload$368 [39:32] : 8'h00;
-  assign \$172  = sb9[75] ? \o__payload$368 [47:40] : 8'h00;
-  assign \$173  = sb9[76] ? \o__payload$368 [55:48] : 8'h00;
-  assign \$174  = sb9[77] ? \o__payload$368 [63:56] : 8'h00;
-  assign \$175  = sb9[70] ? \o__payload$368 [7:0] : 8'h00;
-  assign \$176  = sb9[71] ? \o__payload$368 [15:8] : 8'h00;
-  assign \$177  = sb9[72] ? \o__payload$368 [23:16] : 8'h00;
-  assign \$178  = sb9[73] ? \o__payload$368 [31:24] : 8'h00;
-  assign \$179  = sb9[74] ? \o__payload$368 [39:32] : 8'h00;
-  assign \$180  = sb9[75] ? \o__payload$368 [47:40] : 8'h00;
-  assign \$181  = sb9[76] ? \o__payload$368 [55:48] : 8'h00;
-  assign \$182  = sb9[77] ? \o__payload$368 [63:56] : 8'h00;
-  assign \$183  = sb9[70] ? \o__payload$368 [7:0] : 8'h00;
-  assign \$184  = sb9[71] ? \o__payload$368 [15:8] : 8'h00;
-  assign \$185  = sb9[72] ? \o__payload$368 [23:16] : 8'h00;
-  assign \$186  = sb9[73] ? \o__payload$368 [31:24] : 8'h00;
-  assign \$187  = sb9[74] ? \o__payload$368 [39:32] : 8'h00;
-  assign \$188  = sb9[75] ? \o__payload$368 [47:40] : 8'h00;
-  assign \$189  = sb9[76] ? \o__payload$368 [55:48] : 8'h00;
-  assign \$190  = sb9[77] ? \o__payload$368 [63:56] : 8'h00;
-  assign \$191  = sb9[70] ? \o__payload$368 [7:0] : 8'h00;
-  assign \$192  = sb9[71] ? \o__payload$368 [15:8] : 8'h00;
-  assign \$193  = sb9[72] ? \o__payload$368 [23:16] : 8'h00;
-  assign \$194  = sb9[73] ? \o__payload$368 [31:24] : 8'h00;
-  assign \$195  = sb9[74] ? \o__payload$368 [39:32] : 8'h00;
-  assign \$196  = sb9[75] ? \o__payload$368 [47:40] : 8'h00;
-  assign \$197  = sb9[76] ? \o__payload$368 [55:48] : 8'h00;
-  assign \$198  = sb9[77] ? \o__payload$368 [63:56] : 8'h00;
-  assign \$199  = \o__payload$368 [66:64] + sb9[85:78];
-  assign \$200  = $signed(\o__payload$368 [74:67]) > $signed(best_v0);
-  assign \$201  = sb9[53] | \$200 ;
-  assign \$202  = \$201  ? \o__payload$368 [74:67] : best_v0;
-  assign \$203  = $signed(\o__payload$368 [74:67]) > $signed(best_v0);
-  assign \$204  = sb9[53] | \$203 ;
-  assign \$205  = \$204  ? cls : best_i0;
-  assign \$206  = sb9[0] & sb9[52];
-  assign \$207  = sb8[0] & ibits[18];
-  assign \$208  = col_valid | \col_valid$412 ;
-  assign \$209  = | { sb9[0], sb8[0], sb7[0], sb6[0], sb5[0], sb4[0], sb3[0], sb2[0], sb1[0], e_r5[0], e_r5[0], e_r4[0], e_r3[0], e_r2[0], e_r1[0] };
-  assign \$210  = \$208  | \$209 ;
-  assign pipe_busy = \$210  | \o__valid$427 ;
-  assign \$211  = ! ctl_state;
-  assign \$212  = ctl_state == 1'h1;
-  assign \$213  = ctl_state == 2'h2;
-  assign \$214  = ctl_state == 2'h3;
-  assign \$215  = ctl_state == 3'h4;
-  assign \$216  = ctl_state == 3'h5;
-  assign \$217  = ctl_state == 3'h6;
-  assign \$218  = ctl_state == 3'h7;
-  assign \$220  = | s_axis_tdata[55:32];
-  assign \$221  = | s_axis_tdata[55:32];
-  assign \$222  = s_axis_tdata[31:8] * 2'h3;
-  assign \$223  = haddr + 1'h1;
-  assign \$224  = hcount - 1'h1;
-  assign \$225  = hcount == 1'h1;
-  assign \$226  = haddr + 1'h1;
-  assign \$227  = hcount - 1'h1;
-  assign \$228  = out_cnt - 1'h1;
-  assign \$229  = m_axis_tvalid & m_axis_tready;
-  assign \$230  = \$229  & m_axis_tlast;
-  assign \$231  = fcnt == 3'h5;
-  assign \$232  = fcnt == 3'h6;
-  assign \$233  = fcnt == 3'h7;
-  assign \$234  = fcnt + 1'h1;
-  assign \$235  = fcnt == 3'h7;
-  assign \$236  = ! ibits[2:0];
-  assign \$237  = ~ mode;
-  assign \$238  = step_count + 1'h1;
-  assign \$239  = ibits[54:39] - 1'h1;
-  assign \$240  = ibits[54:39] - 2'h2;
-  assign \$241  = ibits[28:19] - 2'h2;
-  assign \$242  = ibits[38:29] - 1'h1;
-  assign \$243  = ibits[38:29] - 2'h2;
-  assign \$244  = ibits[54:39] == 1'h1;
-  assign \$245  = ibits[38:29] == 1'h1;
-  assign \$246  = ibits[28:19] == 1'h1;
-  assign \$247  = ibits[28:19] * ibits[38:29];
-  assign \$248  = \$247  * 4'h8;
-  assign \$249  = ibits[2:0] == 3'h4;
-  assign \$250  = ibits[2:0] == 1'h1;
-  assign \$251  = ibits[2:0] == 2'h2;
-  assign \$252  = \$250  | \$251 ;
-  assign \$253  = ibits[2:0] == 1'h1;
-  assign \$254  = ibits[2:0] == 2'h2;
-  assign \$255  = ibits[2:0] == 2'h3;
-  assign \$256  = ibits[2:0] == 3'h4;
-  assign \$257  = ~ issuing;
-  assign \$258  = | { \i__valid$212 , s4_valid, s3_valid, s2_valid, s1_valid };
-  assign \$259  = ~ \$258 ;
-  assign \$260  = \$257  & \$259 ;
-  assign \$261  = rows_done == rows_total;
-  assign \$262  = \$260  & \$261 ;
-  assign \$263  = ~ pipe_busy;
-  assign \$264  = \$262  & \$263 ;
-  assign \$265  = pc + 1'h1;
-  assign \$266  = ibase + 2'h3;
-  assign \$267  = cycle_count + 1'h1;
-  assign \$268  = ! pc;
-  assign \$269  = phase_cycles0 + 1'h1;
-  assign \$270  = pc == 1'h1;
-  assign \$271  = phase_cycles1 + 1'h1;
-  assign \$272  = pc == 2'h2;
-  assign \$273  = phase_cycles2 + 1'h1;
-  assign \$274  = pc == 2'h3;
-  assign \$275  = phase_cycles3 + 1'h1;
-  assign \$276  = pc == 3'h4;
-  assign \$277  = phase_cycles4 + 1'h1;
-  assign \$278  = pc == 3'h5;
-  assign \$279  = phase_cycles5 + 1'h1;
-  assign \$280  = pc == 3'h6;
-  assign \$281  = phase_cycles6 + 1'h1;
-  assign \$282  = pc == 3'h7;
-  assign \$283  = phase_cycles7 + 1'h1;
-  assign \$284  = pc == 4'h8;
-  assign \$285  = phase_cycles8 + 1'h1;
-  assign \$286  = pc == 4'h9;
-  assign \$287  = phase_cycles9 + 1'h1;
-  assign \$288  = pc == 4'ha;
-  assign \$289  = phase_cycles10 + 1'h1;
-  assign \$290  = pc == 4'hb;
-  assign \$291  = phase_cycles11 + 1'h1;
-  assign \$292  = pc == 4'hc;
-  assign \$293  = phase_cycles12 + 1'h1;
-  assign \$294  = pc == 4'hd;
-  assign \$295  = phase_cycles13 + 1'h1;
-  assign \$296  = pc == 4'he;
-  assign \$297  = phase_cycles14 + 1'h1;
-  assign \$298  = pc == 4'hf;
-  assign \$299  = phase_cycles15 + 1'h1;
-  assign \$300  = pc == 5'h10;
-  assign \$301  = phase_cycles16 + 1'h1;
-  assign \$302  = pc == 5'h11;
-  assign \$303  = phase_cycles17 + 1'h1;
-  assign \$304  = pc == 5'h12;
-  assign \$305  = phase_cycles18 + 1'h1;
-  assign \$306  = pc == 5'h13;
-  assign \$307  = phase_cycles19 + 1'h1;
-  assign \$308  = pc == 5'h14;
-  assign \$309  = phase_cycles20 + 1'h1;
-  assign \$310  = pc == 5'h15;
-  assign \$311  = phase_cycles21 + 1'h1;
-  assign \$312  = pc == 5'h16;
-  assign \$313  = phase_cycles22 + 1'h1;
-  assign \$314  = pc == 5'h17;
-  assign \$315  = phase_cycles23 + 1'h1;
-  assign \$316  = pc == 5'h18;
-  assign \$317  = phase_cycles24 + 1'h1;
-  assign \$318  = pc == 5'h19;
-  assign \$319  = phase_cycles25 + 1'h1;
-  assign \$320  = pc == 5'h1a;
-  assign \$321  = phase_cycles26 + 1'h1;
-  assign \$322  = pc == 5'h1b;
-  assign \$323  = phase_cycles27 + 1'h1;
-  assign \$324  = pc == 5'h1c;
-  assign \$325  = phase_cycles28 + 1'h1;
-  assign \$326  = pc == 5'h1d;
-  assign \$327  = phase_cycles29 + 1'h1;
-  assign \$328  = pc == 5'h1e;
-  assign \$329  = phase_cycles30 + 1'h1;
-  assign \$330  = pc == 5'h1f;
-  assign \$331  = phase_cycles31 + 1'h1;
-  assign \$332  = issue & k_last;
-  assign \$333  = ~ since_ok;
-  assign \$334  = since_last + 1'h1;
-  assign \$335  = since_last == 4'hd;
-  assign \$336  = ! klen_m1;
-  assign \$337  = ! nt_m1;
-  assign \$338  = mi + 1'h1;
-  assign \$339  = mi == mt_m2;
-  assign \$340  = nrow + ibits[86:71];
-  assign \$341  = nrow + ibits[86:71];
-  assign \$342  = ni + 1'h1;
-  assign \$343  = ni == nt_m2;
-  assign \$344  = wcol + ibits[118:103];
-  assign \$345  = wcol + ibits[118:103];
-  assign \$346  = ki + 1'h1;
-  assign \$347  = ki == klen_m2;
-  assign \$348  = naddr + 1'h1;
-  assign \$349  = waddr + 1'h1;
-  assign \$350  = \i__valid$212  & \i__ready$508 ;
-  assign \$351  = mac_steps + 1'h1;
-  assign \$352  = \o__payload$170 [2:0] == 3'h7;
-  assign \$353  = \o__valid$427  & \$352 ;
-  assign \$354  = en == nt_m1;
-  assign \$355  = o_mrow + ibits[166:151];
-  assign \$356  = o_mrow + ibits[166:151];
-  assign \$357  = a_mrow + ibits[166:151];
-  assign \$358  = a_mrow + ibits[166:151];
-  assign \$359  = t_mrow + ibits[214:199];
-  assign \$360  = t_mrow + ibits[214:199];
-  assign \$361  = p_mrow + 4'h8;
-  assign \$362  = en + 1'h1;
-  assign \$363  = e_nlane + 4'h8;
-  assign \$364  = o_tile + ibits[150:135];
-  assign \$365  = a_tile + ibits[150:135];
-  assign \$366  = t_tile + 4'h8;
-  assign \$367  = p_mrow + \o__payload$170 [2:0];
-  assign \$368  = en == nt_m1;
-  assign \$369  = ! en;
-  assign \$370  = e_nlane + 1'h0;
-  assign \$371  = \$370  < ibits[230:215];
-  assign \$372  = e_nlane + 1'h1;
-  assign \$373  = \$372  < ibits[230:215];
-  assign \$374  = e_nlane + 2'h2;
+  assign \i__valid$267  = e_r5[0] & \$29 ;
+  assign \i__valid$269  = e_r5[0] & ex_grad;
+  assign \$30  = ex_fwd_relu | ex_fwd_err;
+  assign \i__valid$277  = e_r5[0] & \$30 ;
+  assign \$31  = ibits[2:0] == 2'h3;
+  assign \i__valid$281  = e_r5[0] & \$31 ;
+  assign \i__valid$283  = e_r5[0] & ex_grad;
+  assign \$32  = ex_fwd_relu | ex_fwd_err;
+  assign \i__valid$291  = e_r5[0] & \$32 ;
+  assign \$33  = ibits[2:0] == 2'h3;
+  assign \i__valid$295  = e_r5[0] & \$33 ;
+  assign \i__valid$297  = e_r5[0] & ex_grad;
+  assign \$34  = ex_fwd_relu | ex_fwd_err;
+  assign \i__valid$305  = e_r5[0] & \$34 ;
+  assign \$35  = ibits[2:0] == 2'h3;
+  assign \i__valid$309  = e_r5[0] & \$35 ;
+  assign \i__valid$311  = e_r5[0] & ex_grad;
+  assign \$36  = ex_fwd_relu | ex_fwd_err;
+  assign \i__valid$319  = e_r5[0] & \$36 ;
+  assign \$37  = ibits[2:0] == 2'h3;
+  assign \i__valid$323  = e_r5[0] & \$37 ;
+  assign \i__valid$325  = e_r5[0] & ex_grad;
+  assign \$38  = ibits[2:0] == 2'h2;
+  assign \i__valid$333  = i__valid & \$38 ;
+  assign \$39  = sb6[70] ? i__payload : 8'h80;
+  assign \$40  = sb6[71] ? \i__payload$29  : 8'h80;
+  assign \$41  = sb6[72] ? \i__payload$38  : 8'h80;
+  assign \$42  = sb6[73] ? \i__payload$47  : 8'h80;
+  assign \$43  = sb6[74] ? \i__payload$56  : 8'h80;
+  assign \$44  = sb6[75] ? \i__payload$65  : 8'h80;
+  assign \$45  = sb6[76] ? \i__payload$74  : 8'h80;
+  assign \$46  = sb6[77] ? \i__payload$83  : 8'h80;
+  assign \$47  = sb8[70] ? \o__payload$342 [7:0] : 8'h00;
+  assign \$48  = sb8[71] ? \o__payload$343 [7:0] : 8'h00;
+  assign \$49  = sb8[72] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$50  = sb8[73] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$51  = sb8[74] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$52  = sb8[75] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$53  = sb8[76] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$54  = sb8[77] ? \o__payload$349 [7:0] : 8'h00;
+  assign \$55  = sb8[70] ? \o__payload$342 [7:0] : 8'h00;
+  assign \$56  = sb8[71] ? \o__payload$343 [7:0] : 8'h00;
+  assign \$57  = sb8[72] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$58  = sb8[73] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$59  = sb8[74] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$60  = sb8[75] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$61  = sb8[76] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$62  = sb8[77] ? \o__payload$349 [7:0] : 8'h00;
+  assign \$63  = sb8[70] ? \o__payload$342 [7:0] : 8'h00;
+  assign \$64  = sb8[71] ? \o__payload$343 [7:0] : 8'h00;
+  assign \$65  = sb8[72] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$66  = sb8[73] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$67  = sb8[74] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$68  = sb8[75] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$69  = sb8[76] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$70  = sb8[77] ? \o__payload$349 [7:0] : 8'h00;
+  assign \$71  = sb8[70] ? \o__payload$342 [7:0] : 8'h00;
+  assign \$72  = sb8[71] ? \o__payload$343 [7:0] : 8'h00;
+  assign \$73  = sb8[72] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$74  = sb8[73] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$75  = sb8[74] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$76  = sb8[75] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$77  = sb8[76] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$78  = sb8[77] ? \o__payload$349 [7:0] : 8'h00;
+  assign \$79  = sb8[70] ? \o__payload$342 [7:0] : 8'h00;
+  assign \$80  = sb8[71] ? \o__payload$343 [7:0] : 8'h00;
+  assign \$81  = sb8[72] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$82  = sb8[73] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$83  = sb8[74] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$84  = sb8[75] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$85  = sb8[76] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$86  = sb8[77] ? \o__payload$349 [7:0] : 8'h00;
+  assign \$87  = sb8[70] ? \o__payload$342 [7:0] : 8'h00;
+  assign \$88  = sb8[71] ? \o__payload$343 [7:0] : 8'h00;
+  assign \$89  = sb8[72] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$90  = sb8[73] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$91  = sb8[74] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$92  = sb8[75] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$93  = sb8[76] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$94  = sb8[77] ? \o__payload$349 [7:0] : 8'h00;
+  assign \$95  = sb8[70] ? \o__payload$342 [7:0] : 8'h00;
+  assign \$96  = sb8[71] ? \o__payload$343 [7:0] : 8'h00;
+  assign \$97  = sb8[72] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$98  = sb8[73] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$99  = sb8[74] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$100  = sb8[75] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$101  = sb8[76] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$102  = sb8[77] ? \o__payload$349 [7:0] : 8'h00;
+  assign \$103  = sb8[70] ? \o__payload$342 [7:0] : 8'h00;
+  assign \$104  = sb8[71] ? \o__payload$343 [7:0] : 8'h00;
+  assign \$105  = sb8[72] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$106  = sb8[73] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$107  = sb8[74] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$108  = sb8[75] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$109  = sb8[76] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$110  = sb8[77] ? \o__payload$349 [7:0] : 8'h00;
+  assign \$111  = sb8[70] ? \o__payload$342 [7:0] : 8'h00;
+  assign \$112  = sb8[71] ? \o__payload$343 [7:0] : 8'h00;
+  assign \$113  = sb8[72] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$114  = sb8[73] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$115  = sb8[74] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$116  = sb8[75] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$117  = sb8[76] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$118  = sb8[77] ? \o__payload$349 [7:0] : 8'h00;
+  assign \$119  = sb8[70] ? \o__payload$342 [7:0] : 8'h00;
+  assign \$120  = sb8[71] ? \o__payload$343 [7:0] : 8'h00;
+  assign \$121  = sb8[72] ? \o__payload$344 [7:0] : 8'h00;
+  assign \$122  = sb8[73] ? \o__payload$345 [7:0] : 8'h00;
+  assign \$123  = sb8[74] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$124  = sb8[75] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$125  = sb8[76] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$126  = sb8[77] ? \o__payload$349 [7:0] : 8'h00;
+  assign \$127  = sb9[70] ? \o__payload$366 [7:0] : 8'h00;
+  assign \$128  = sb9[71] ? \o__payload$366 [15:8] : 8'h00;
+  assign \$129  = sb9[72] ? \o__payload$366 [23:16] : 8'h00;
+  assign \$130  = sb9[73] ? \o__payload$366 [31:24] : 8'h00;
+  assign \$131  = sb9[74] ? \o__payload$366 [39:32] : 8'h00;
+  assign \$132  = sb9[75] ? \o__payload$366 [47:40] : 8'h00;
+  assign \$133  = sb9[76] ? \o__payload$366 [55:48] : 8'h00;
+  assign \$134  = sb9[77] ? \o__payload$366 [63:56] : 8'h00;
+  assign \$135  = sb9[70] ? \o__payload$366 [7:0] : 8'h00;
+  assign \$136  = sb9[71] ? \o__payload$366 [15:8] : 8'h00;
+  assign \$137  = sb9[72] ? \o__payload$366 [23:16] : 8'h00;
+  assign \$138  = sb9[73] ? \o__payload$366 [31:24] : 8'h00;
+  assign \$139  = sb9[74] ? \o__payload$366 [39:32] : 8'h00;
+  assign \$140  = sb9[75] ? \o__payload$366 [47:40] : 8'h00;
+  assign \$141  = sb9[76] ? \o__payload$366 [55:48] : 8'h00;
+  assign \$142  = sb9[77] ? \o__payload$366 [63:56] : 8'h00;
+  assign \$143  = sb9[70] ? \o__payload$366 [7:0] : 8'h00;
+  assign \$144  = sb9[71] ? \o__payload$366 [15:8] : 8'h00;
+  assign \$145  = sb9[72] ? \o__payload$366 [23:16] : 8'h00;
+  assign \$146  = sb9[73] ? \o__payload$366 [31:24] : 8'h00;
+  assign \$147  = sb9[74] ? \o__payload$366 [39:32] : 8'h00;
+  assign \$148  = sb9[75] ? \o__payload$366 [47:40] : 8'h00;
+  assign \$149  = sb9[76] ? \o__payload$366 [55:48] : 8'h00;
+  assign \$150  = sb9[77] ? \o__payload$366 [63:56] : 8'h00;
+  assign \$151  = sb9[70] ? \o__payload$366 [7:0] : 8'h00;
+  assign \$152  = sb9[71] ? \o__payload$366 [15:8] : 8'h00;
+  assign \$153  = sb9[72] ? \o__payload$366 [23:16] : 8'h00;
+  assign \$154  = sb9[73] ? \o__payload$366 [31:24] : 8'h00;
+  assign \$155  = sb9[74] ? \o__payload$366 [39:32] : 8'h00;
+  assign \$156  = sb9[75] ? \o__payload$366 [47:40] : 8'h00;
+  assign \$157  = sb9[76] ? \o__payload$366 [55:48] : 8'h00;
+  assign \$158  = sb9[77] ? \o__payload$366 [63:56] : 8'h00;
+  assign \$159  = sb9[70] ? \o__payload$366 [7:0] : 8'h00;
+  assign \$160  = sb9[71] ? \o__payload$366 [15:8] : 8'h00;
+  assign \$161  = sb9[72] ? \o__payload$366 [23:16] : 8'h00;
+  assign \$162  = sb9[73] ? \o__payload$366 [31:24] : 8'h00;
+  assign \$163  = sb9[74] ? \o__payload$366 [39:32] : 8'h00;
+  assign \$164  = sb9[75] ? \o__payload$366 [47:40] : 8'h00;
+  assign \$165  = sb9[76] ? \o__payload$366 [55:48] : 8'h00;
+  assign \$166  = sb9[77] ? \o__payload$366 [63:56] : 8'h00;
+  assign \$167  = sb9[70] ? \o__payload$366 [7:0] : 8'h00;
+  assign \$168  = sb9[71] ? \o__payload$366 [15:8] : 8'h00;
+  assign \$169  = sb9[72] ? \o__payload$366 [23:16] : 8'h00;
+  assign \$170  = sb9[73] ? \o__payload$366 [31:24] : 8'h00;
+  assign \$171  = sb9[74] ? \o__payload$366 [39:32] : 8'h00;
+  assign \$172  = sb9[75] ? \o__payload$366 [47:40] : 8'h00;
+  assign \$173  = sb9[76] ? \o__payload$366 [55:48] : 8'h00;
+  assign \$174  = sb9[77] ? \o__payload$366 [63:56] : 8'h00;
+  assign \$175  = sb9[70] ? \o__payload$366 [7:0] : 8'h00;
+  assign \$176  = sb9[71] ? \o__payload$366 [15:8] : 8'h00;
+  assign \$177  = sb9[72] ? \o__payload$366 [23:16] : 8'h00;
+  assign \$178  = sb9[73] ? \o__payload$366 [31:24] : 8'h00;
+  assign \$179  = sb9[74] ? \o__payload$366 [39:32] : 8'h00;
+  assign \$180  = sb9[75] ? \o__payload$366 [47:40] : 8'h00;
+  assign \$181  = sb9[76] ? \o__payload$366 [55:48] : 8'h00;
+  assign \$182  = sb9[77] ? \o__payload$366 [63:56] : 8'h00;
+  assign \$183  = sb9[70] ? \o__payload$366 [7:0] : 8'h00;
+  assign \$184  = sb9[71] ? \o__payload$366 [15:8] : 8'h00;
+  assign \$185  = sb9[72] ? \o__payload$366 [23:16] : 8'h00;
+  assign \$186  = sb9[73] ? \o__payload$366 [31:24] : 8'h00;
+  assign \$187  = sb9[74] ? \o__payload$366 [39:32] : 8'h00;
+  assign \$188  = sb9[75] ? \o__payload$366 [47:40] : 8'h00;
+  assign \$189  = sb9[76] ? \o__payload$366 [55:48] : 8'h00;
+  assign \$190  = sb9[77] ? \o__payload$366 [63:56] : 8'h00;
+  assign \$191  = sb9[70] ? \o__payload$366 [7:0] : 8'h00;
+  assign \$192  = sb9[71] ? \o__payload$366 [15:8] : 8'h00;
+  assign \$193  = sb9[72] ? \o__payload$366 [23:16] : 8'h00;
+  assign \$194  = sb9[73] ? \o__payload$366 [31:24] : 8'h00;
+  assign \$195  = sb9[74] ? \o__payload$366 [39:32] : 8'h00;
+  assign \$196  = sb9[75] ? \o__payload$366 [47:40] : 8'h00;
+  assign \$197  = sb9[76] ? \o__payload$366 [55:48] : 8'h00;
+  assign \$198  = sb9[77] ? \o__payload$366 [63:56] : 8'h00;
+  assign \$199  = sb9[70] ? \o__payload$366 [7:0] : 8'h00;
+  assign \$200  = sb9[71] ? \o__payload$366 [15:8] : 8'h00;
+  assign \$201  = sb9[72] ? \o__payload$366 [23:16] : 8'h00;
+  assign \$202  = sb9[73] ? \o__payload$366 [31:24] : 8'h00;
+  assign \$203  = sb9[74] ? \o__payload$366 [39:32] : 8'h00;
+  assign \$204  = sb9[75] ? \o__payload$366 [47:40] : 8'h00;
+  assign \$205  = sb9[76] ? \o__payload$366 [55:48] : 8'h00;
+  assign \$206  = sb9[77] ? \o__payload$366 [63:56] : 8'h00;
+  assign \$207  = \o__payload$366 [66:64] + sb9[85:78];
+  assign \$208  = $signed(\o__payload$366 [74:67]) > $signed(best_v0);
+  assign \$209  = sb9[53] | \$208 ;
+  assign \$210  = \$209  ? \o__payload$366 [74:67] : best_v0;
+  assign \$211  = $signed(\o__payload$366 [74:67]) > $signed(best_v0);
+  assign \$212  = sb9[53] | \$211 ;
+  assign \$213  = \$212  ? cls : best_i0;
+  assign \$214  = sb9[0] & sb9[52];
+  assign \$215  = sb8[0] & ibits[18];
+  assign \$216  = col_valid | \col_valid$410 ;
+  assign \$217  = | { sb9[0], sb8[0], sb7[0], sb6[0], sb5[0], sb4[0], sb3[0], sb2[0], sb1[0], e_r5[0], e_r5[0], e_r4[0], e_r3[0], e_r2[0], e_r1[0] };
+  assign \$218  = \$216  | \$217 ;
+  assign pipe_busy = \$218  | \o__valid$425 ;
+  assign \$219  = ! ctl_state;
+  assign \$220  = ctl_state == 1'h1;
+  assign \$221  = ctl_state == 2'h2;
+  assign \$222  = ctl_state == 2'h3;
+  assign \$223  = ctl_state == 3'h4;
+  assign \$224  = ctl_state == 3'h5;
+  assign \$225  = ctl_state == 3'h6;
+  assign \$226  = ctl_state == 3'h7;
+  assign \$228  = | s_axis_tdata[55:32];
+  assign \$229  = | s_axis_tdata[55:32];
+  assign \$230  = s_axis_tdata[31:8] * 2'h3;
+  assign \$231  = haddr + 1'h1;
+  assign \$232  = hcount - 1'h1;
+  assign \$233  = hcount == 1'h1;
+  assign \$234  = haddr + 1'h1;
+  assign \$235  = hcount - 1'h1;
+  assign \$236  = out_cnt - 1'h1;
+  assign \$237  = m_axis_tvalid & m_axis_tready;
+  assign \$238  = \$237  & m_axis_tlast;
+  assign \$239  = fcnt == 3'h5;
+  assign \$240  = fcnt == 3'h6;
+  assign \$241  = fcnt == 3'h7;
+  assign \$242  = fcnt + 1'h1;
+  assign \$243  = fcnt == 3'h7;
+  assign \$244  = ! ibits[2:0];
+  assign \$245  = ~ mode;
+  assign \$246  = step_count + 1'h1;
+  assign \$247  = ibits[54:39] - 1'h1;
+  assign \$248  = ibits[54:39] - 2'h2;
+  assign \$249  = ibits[28:19] - 2'h2;
+  assign \$250  = ibits[38:29] - 1'h1;
+  assign \$251  = ibits[38:29] - 2'h2;
+  assign \$252  = ibits[54:39] == 1'h1;
+  assign \$253  = ibits[38:29] == 1'h1;
+  assign \$254  = ibits[28:19] == 1'h1;
+  assign \$255  = ibits[28:19] * ibits[38:29];
+  assign \$256  = \$255  * 4'h8;
+  assign \$257  = ibits[2:0] == 1'h1;
+  assign \$258  = ibits[2:0] == 2'h2;
+  assign \$259  = ibits[2:0] == 2'h3;
+  assign \$260  = ibits[2:0] == 3'h4;
+  assign \$261  = ~ issuing;
+  assign \$262  = | { \i__valid$212 , s4_valid, s3_valid, s2_valid, s1_valid };
+  assign \$263  = ~ \$262 ;
+  assign \$264  = \$261  & \$263 ;
+  assign \$265  = rows_done == rows_total;
+  assign \$266  = \$264  & \$265 ;
+  assign \$267  = ~ pipe_busy;
+  assign \$268  = \$266  & \$267 ;
+  assign \$269  = pc + 1'h1;
+  assign \$270  = ibase + 2'h3;
+  assign \$271  = cycle_count + 1'h1;
+  assign \$272  = ! pc;
+  assign \$273  = phase_cycles0 + 1'h1;
+  assign \$274  = pc == 1'h1;
+  assign \$275  = phase_cycles1 + 1'h1;
+  assign \$276  = pc == 2'h2;
+  assign \$277  = phase_cycles2 + 1'h1;
+  assign \$278  = pc == 2'h3;
+  assign \$279  = phase_cycles3 + 1'h1;
+  assign \$280  = pc == 3'h4;
+  assign \$281  = phase_cycles4 + 1'h1;
+  assign \$282  = pc == 3'h5;
+  assign \$283  = phase_cycles5 + 1'h1;
+  assign \$284  = pc == 3'h6;
+  assign \$285  = phase_cycles6 + 1'h1;
+  assign \$286  = pc == 3'h7;
+  assign \$287  = phase_cycles7 + 1'h1;
+  assign \$288  = pc == 4'h8;
+  assign \$289  = phase_cycles8 + 1'h1;
+  assign \$290  = pc == 4'h9;
+  assign \$291  = phase_cycles9 + 1'h1;
+  assign \$292  = pc == 4'ha;
+  assign \$293  = phase_cycles10 + 1'h1;
+  assign \$294  = pc == 4'hb;
+  assign \$295  = phase_cycles11 + 1'h1;
+  assign \$296  = pc == 4'hc;
+  assign \$297  = phase_cycles12 + 1'h1;
+  assign \$298  = pc == 4'hd;
+  assign \$299  = phase_cycles13 + 1'h1;
+  assign \$300  = pc == 4'he;
+  assign \$301  = phase_cycles14 + 1'h1;
+  assign \$302  = pc == 4'hf;
+  assign \$303  = phase_cycles15 + 1'h1;
+  assign \$304  = pc == 5'h10;
+  assign \$305  = phase_cycles16 + 1'h1;
+  assign \$306  = pc == 5'h11;
+  assign \$307  = phase_cycles17 + 1'h1;
+  assign \$308  = pc == 5'h12;
+  assign \$309  = phase_cycles18 + 1'h1;
+  assign \$310  = pc == 5'h13;
+  assign \$311  = phase_cycles19 + 1'h1;
+  assign \$312  = pc == 5'h14;
+  assign \$313  = phase_cycles20 + 1'h1;
+  assign \$314  = pc == 5'h15;
+  assign \$315  = phase_cycles21 + 1'h1;
+  assign \$316  = pc == 5'h16;
+  assign \$317  = phase_cycles22 + 1'h1;
+  assign \$318  = pc == 5'h17;
+  assign \$319  = phase_cycles23 + 1'h1;
+  assign \$320  = pc == 5'h18;
+  assign \$321  = phase_cycles24 + 1'h1;
+  assign \$322  = pc == 5'h19;
+  assign \$323  = phase_cycles25 + 1'h1;
+  assign \$324  = pc == 5'h1a;
+  assign \$325  = phase_cycles26 + 1'h1;
+  assign \$326  = pc == 5'h1b;
+  assign \$327  = phase_cycles27 + 1'h1;
+  assign \$328  = pc == 5'h1c;
+  assign \$329  = phase_cycles28 + 1'h1;
+  assign \$330  = pc == 5'h1d;
+  assign \$331  = phase_cycles29 + 1'h1;
+  assign \$332  = pc == 5'h1e;
+  assign \$333  = phase_cycles30 + 1'h1;
+  assign \$334  = pc == 5'h1f;
+  assign \$335  = phase_cycles31 + 1'h1;
+  assign \$336  = issue & k_last;
+  assign \$337  = ~ since_ok;
+  assign \$338  = since_last + 1'h1;
+  assign \$339  = since_last == 4'hd;
+  assign \$340  = ! klen_m1;
+  assign \$341  = ! nt_m1;
+  assign \$342  = mi + 1'h1;
+  assign \$343  = mi == mt_m2;
+  assign \$344  = nrow + ibits[86:71];
+  assign \$345  = nrow + ibits[86:71];
+  assign \$346  = ni + 1'h1;
+  assign \$347  = ni == nt_m2;
+  assign \$348  = wcol + ibits[118:103];
+  assign \$349  = wcol + ibits[118:103];
+  assign \$350  = ki + 1'h1;
+  assign \$351  = ki == klen_m2;
+  assign \$352  = naddr + 1'h1;
+  assign \$353  = waddr + 1'h1;
+  assign \$354  = \i__valid$212  & \i__ready$506 ;
+  assign \$355  = mac_steps + 1'h1;
+  assign \$356  = \o__payload$170 [2:0] == 3'h7;
+  assign \$357  = \o__valid$425  & \$356 ;
+  assign \$358  = en == nt_m1;
+  assign \$359  = o_mrow + ibits[166:151];
+  assign \$360  = o_mrow + ibits[166:151];
+  assign \$361  = a_mrow + ibits[166:151];
+  assign \$362  = a_mrow + ibits[166:151];
+  assign \$363  = t_mrow + ibits[214:199];
+  assign \$364  = t_mrow + ibits[214:199];
+  assign \$365  = p_mrow + 4'h8;
+  assign \$366  = en + 1'h1;
+  assign \$367  = e_nlane + 4'h8;
+  assign \$368  = o_tile + ibits[150:135];
+  assign \$369  = a_tile + ibits[150:135];
+  assign \$370  = t_tile + 4'h8;
+  assign \$371  = p_mrow + \o__payload$170 [2:0];
+  assign \$372  = en == nt_m1;
+  assign \$373  = ! en;
+  assign \$374  = e_nlane + 1'h0;
   assign \$375  = \$374  < ibits[230:215];
-  assign \$376  = e_nlane + 2'h3;
+  assign \$376  = e_nlane + 1'h1;
   assign \$377  = \$376  < ibits[230:215];
-  assign \$378  = e_nlane + 3'h4;
+  assign \$378  = e_nlane + 2'h2;
   assign \$379  = \$378  < ibits[230:215];
-  assign \$380  = e_nlane + 3'h5;
+  assign \$380  = e_nlane + 2'h3;
   assign \$381  = \$380  < ibits[230:215];
-  assign \$382  = e_nlane + 3'h6;
+  assign \$382  = e_nlane + 3'h4;
   assign \$383  = \$382  < ibits[230:215];
-  assign \$384  = e_nlane + 3'h7;
+  assign \$384  = e_nlane + 3'h5;
   assign \$385  = \$384  < ibits[230:215];
-  assign \$386  = rows_done + 1'h1;
-  assign \$387  = | { \overflow$539 , \overflow$538 , \overflow$537 , \overflow$536 , \overflow$535 , \overflow$534 , \overflow$533 , overflow };
-  assign \$388  = | { \wrapped$547 , \wrapped$546 , \wrapped$545 , \wrapped$544 , \wrapped$543 , \wrapped$542 , \wrapped$541 , wrapped };
-  assign \$389  = ~ \i__ready$508 ;
-  assign \$390  = \i__valid$212  & \$389 ;
-  assign \$391  = flags | { 4'h0, \$390 , \$388 , \$387 , 1'h0 };
+  assign \$386  = e_nlane + 3'h6;
+  assign \$387  = \$386  < ibits[230:215];
+  assign \$388  = e_nlane + 3'h7;
+  assign \$389  = \$388  < ibits[230:215];
+  assign \$390  = rows_done + 1'h1;
+  assign \$391  = | { \overflow$537 , \overflow$536 , \overflow$535 , \overflow$534 , \overflow$533 , \overflow$532 , \overflow$531 , overflow };
+  assign \$392  = | { \wrapped$545 , \wrapped$544 , \wrapped$543 , \wrapped$542 , \wrapped$541 , \wrapped$540 , \wrapped$539 , wrapped };
+  assign \$393  = ~ \i__ready$506 ;
+  assign \$394  = \i__valid$212  & \$393 ;
+  assign \$395  = flags | { 4'h0, \$394 , \$392 , \$391 , 1'h0 };
   \nitro_engine.err  err (
     .clk(clk),
-    .i__payload(\i__payload$333 ),
-    .i__valid(\i__valid$332 ),
-    .o__payload(\o__payload$368 ),
+    .i__payload(\i__payload$334 ),
+    .i__valid(\i__valid$333 ),
+    .o__payload(\o__payload$366 ),
     .rst(rst)
   );
   \nitro_engine.mac  mac (
     .clear(clear),
     .clk(clk),
     .i__payload(\i__payload$214 ),
-    .i__ready(\i__ready$508 ),
+    .i__ready(\i__ready$506 ),
     .i__valid(\i__valid$212 ),
     .o__payload(\o__payload$170 ),
-    .o__valid(\o__valid$427 ),
+    .o__valid(\o__valid$425 ),
     .rst(rst)
   );
   \nitro_engine.mem_af  mem_af (
@@ -2234,7 +2234,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(o__ready),
     .i__payload(i__payload),
     .i__valid(i__valid),
-    .o__payload(\o__payload$344 ),
+    .o__payload(\o__payload$342 ),
     .rst(rst)
   );
   \nitro_engine.relu1  relu1 (
@@ -2242,7 +2242,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$31 ),
     .i__payload(\i__payload$29 ),
     .i__valid(\i__valid$33 ),
-    .o__payload(\o__payload$345 ),
+    .o__payload(\o__payload$343 ),
     .rst(rst)
   );
   \nitro_engine.relu2  relu2 (
@@ -2250,7 +2250,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$40 ),
     .i__payload(\i__payload$38 ),
     .i__valid(\i__valid$42 ),
-    .o__payload(\o__payload$346 ),
+    .o__payload(\o__payload$344 ),
     .rst(rst)
   );
   \nitro_engine.relu3  relu3 (
@@ -2258,7 +2258,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$49 ),
     .i__payload(\i__payload$47 ),
     .i__valid(\i__valid$51 ),
-    .o__payload(\o__payload$347 ),
+    .o__payload(\o__payload$345 ),
     .rst(rst)
   );
   \nitro_engine.relu4  relu4 (
@@ -2266,7 +2266,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$58 ),
     .i__payload(\i__payload$56 ),
     .i__valid(\i__valid$60 ),
-    .o__payload(\o__payload$348 ),
+    .o__payload(\o__payload$346 ),
     .rst(rst)
   );
   \nitro_engine.relu5  relu5 (
@@ -2274,7 +2274,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$67 ),
     .i__payload(\i__payload$65 ),
     .i__valid(\i__valid$69 ),
-    .o__payload(\o__payload$349 ),
+    .o__payload(\o__payload$347 ),
     .rst(rst)
   );
   \nitro_engine.relu6  relu6 (
@@ -2282,7 +2282,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$76 ),
     .i__payload(\i__payload$74 ),
     .i__valid(\i__valid$78 ),
-    .o__payload(\o__payload$350 ),
+    .o__payload(\o__payload$348 ),
     .rst(rst)
   );
   \nitro_engine.relu7  relu7 (
@@ -2290,63 +2290,63 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$85 ),
     .i__payload(\i__payload$83 ),
     .i__valid(\i__valid$87 ),
-    .o__payload(\o__payload$351 ),
+    .o__payload(\o__payload$349 ),
     .rst(rst)
   );
   \nitro_engine.relub0  relub0 (
     .clk(clk),
-    .i__payload(\i__payload$225 ),
-    .i__valid(\i__valid$224 ),
-    .o__payload(\o__payload$382 ),
+    .i__payload(\i__payload$226 ),
+    .i__valid(\i__valid$225 ),
+    .o__payload(\o__payload$380 ),
     .rst(rst)
   );
   \nitro_engine.relub1  relub1 (
     .clk(clk),
-    .i__payload(\i__payload$239 ),
-    .i__valid(\i__valid$238 ),
-    .o__payload(\o__payload$383 ),
+    .i__payload(\i__payload$240 ),
+    .i__valid(\i__valid$239 ),
+    .o__payload(\o__payload$381 ),
     .rst(rst)
   );
   \nitro_engine.relub2  relub2 (
     .clk(clk),
-    .i__payload(\i__payload$253 ),
-    .i__valid(\i__valid$252 ),
-    .o__payload(\o__payload$384 ),
+    .i__payload(\i__payload$254 ),
+    .i__valid(\i__valid$253 ),
+    .o__payload(\o__payload$382 ),
     .rst(rst)
   );
   \nitro_engine.relub3  relub3 (
     .clk(clk),
-    .i__payload(\i__payload$267 ),
-    .i__valid(\i__valid$266 ),
-    .o__payload(\o__payload$385 ),
+    .i__payload(\i__payload$268 ),
+    .i__valid(\i__valid$267 ),
+    .o__payload(\o__payload$383 ),
     .rst(rst)
   );
   \nitro_engine.relub4  relub4 (
     .clk(clk),
-    .i__payload(\i__payload$281 ),
-    .i__valid(\i__valid$280 ),
-    .o__payload(\o__payload$386 ),
+    .i__payload(\i__payload$282 ),
+    .i__valid(\i__valid$281 ),
+    .o__payload(\o__payload$384 ),
     .rst(rst)
   );
   \nitro_engine.relub5  relub5 (
     .clk(clk),
-    .i__payload(\i__payload$295 ),
-    .i__valid(\i__valid$294 ),
-    .o__payload(\o__payload$387 ),
+    .i__payload(\i__payload$296 ),
+    .i__valid(\i__valid$295 ),
+    .o__payload(\o__payload$385 ),
     .rst(rst)
   );
   \nitro_engine.relub6  relub6 (
     .clk(clk),
-    .i__payload(\i__payload$309 ),
-    .i__valid(\i__valid$308 ),
-    .o__payload(\o__payload$388 ),
+    .i__payload(\i__payload$310 ),
+    .i__valid(\i__valid$309 ),
+    .o__payload(\o__payload$386 ),
     .rst(rst)
   );
   \nitro_engine.relub7  relub7 (
     .clk(clk),
-    .i__payload(\i__payload$323 ),
-    .i__valid(\i__valid$322 ),
-    .o__payload(\o__payload$389 ),
+    .i__payload(\i__payload$324 ),
+    .i__valid(\i__valid$323 ),
+    .o__payload(\o__payload$387 ),
     .rst(rst)
   );
   \nitro_engine.rfifo  rfifo (
@@ -2366,77 +2366,77 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .o__payload(i__payload),
     .o__ready(o__ready),
     .o__valid(i__valid),
-    .\port$4784$231 (ibits[268:231]),
+    .\port$4788$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.scaler1  scaler1 (
     .clk(clk),
     .i__payload(e_acc5[63:32]),
-    .i__valid(\i__valid$234 ),
+    .i__valid(\i__valid$235 ),
     .o__payload(\i__payload$29 ),
     .o__ready(\o__ready$31 ),
     .o__valid(\i__valid$33 ),
-    .\port$4784$231 (ibits[268:231]),
+    .\port$4788$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.scaler2  scaler2 (
     .clk(clk),
     .i__payload(e_acc5[95:64]),
-    .i__valid(\i__valid$248 ),
+    .i__valid(\i__valid$249 ),
     .o__payload(\i__payload$38 ),
     .o__ready(\o__ready$40 ),
     .o__valid(\i__valid$42 ),
-    .\port$4784$231 (ibits[268:231]),
+    .\port$4788$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.scaler3  scaler3 (
     .clk(clk),
     .i__payload(e_acc5[127:96]),
-    .i__valid(\i__valid$262 ),
+    .i__valid(\i__valid$263 ),
     .o__payload(\i__payload$47 ),
     .o__ready(\o__ready$49 ),
     .o__valid(\i__valid$51 ),
-    .\port$4784$231 (ibits[268:231]),
+    .\port$4788$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.scaler4  scaler4 (
     .clk(clk),
     .i__payload(e_acc5[159:128]),
-    .i__valid(\i__valid$276 ),
+    .i__valid(\i__valid$277 ),
     .o__payload(\i__payload$56 ),
     .o__ready(\o__ready$58 ),
     .o__valid(\i__valid$60 ),
-    .\port$4784$231 (ibits[268:231]),
+    .\port$4788$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.scaler5  scaler5 (
     .clk(clk),
     .i__payload(e_acc5[191:160]),
-    .i__valid(\i__valid$290 ),
+    .i__valid(\i__valid$291 ),
     .o__payload(\i__payload$65 ),
     .o__ready(\o__ready$67 ),
     .o__valid(\i__valid$69 ),
-    .\port$4784$231 (ibits[268:231]),
+    .\port$4788$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.scaler6  scaler6 (
     .clk(clk),
     .i__payload(e_acc5[223:192]),
-    .i__valid(\i__valid$304 ),
+    .i__valid(\i__valid$305 ),
     .o__payload(\i__payload$74 ),
     .o__ready(\o__ready$76 ),
     .o__valid(\i__valid$78 ),
-    .\port$4784$231 (ibits[268:231]),
+    .\port$4788$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.scaler7  scaler7 (
     .clk(clk),
     .i__payload(e_acc5[255:224]),
-    .i__valid(\i__valid$318 ),
+    .i__valid(\i__valid$319 ),
     .o__payload(\i__payload$83 ),
     .o__ready(\o__ready$85 ),
     .o__valid(\i__valid$87 ),
-    .\port$4784$231 (ibits[268:231]),
+    .\port$4788$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.sgd0  sgd0 (
@@ -2444,11 +2444,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .clk(clk),
     .decay_enable(ibits[345]),
     .decay_shift(ibits[343:339]),
-    .i__payload(\i__payload$227 ),
-    .i__valid(\i__valid$226 ),
-    .o__payload(\o__payload$391 ),
+    .i__payload(\i__payload$228 ),
+    .i__valid(\i__valid$227 ),
+    .o__payload(\o__payload$389 ),
     .overflow(overflow),
-    .\port$4784$269 (ibits[322:269]),
+    .\port$4788$269 (ibits[322:269]),
     .rst(rst),
     .wrapped(wrapped)
   );
@@ -2457,91 +2457,91 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .clk(clk),
     .decay_enable(ibits[345]),
     .decay_shift(ibits[343:339]),
-    .i__payload(\i__payload$241 ),
-    .i__valid(\i__valid$240 ),
-    .o__payload(\o__payload$392 ),
-    .overflow(\overflow$533 ),
-    .\port$4784$269 (ibits[322:269]),
+    .i__payload(\i__payload$242 ),
+    .i__valid(\i__valid$241 ),
+    .o__payload(\o__payload$390 ),
+    .overflow(\overflow$531 ),
+    .\port$4788$269 (ibits[322:269]),
     .rst(rst),
-    .wrapped(\wrapped$541 )
+    .wrapped(\wrapped$539 )
   );
   \nitro_engine.sgd2  sgd2 (
     .clear(clear),
     .clk(clk),
     .decay_enable(ibits[345]),
     .decay_shift(ibits[343:339]),
-    .i__payload(\i__payload$255 ),
-    .i__valid(\i__valid$254 ),
-    .o__payload(\o__payload$393 ),
-    .overflow(\overflow$534 ),
-    .\port$4784$269 (ibits[322:269]),
+    .i__payload(\i__payload$256 ),
+    .i__valid(\i__valid$255 ),
+    .o__payload(\o__payload$391 ),
+    .overflow(\overflow$532 ),
+    .\port$4788$269 (ibits[322:269]),
     .rst(rst),
-    .wrapped(\wrapped$542 )
+    .wrapped(\wrapped$540 )
   );
   \nitro_engine.sgd3  sgd3 (
     .clear(clear),
     .clk(clk),
     .decay_enable(ibits[345]),
     .decay_shift(ibits[343:339]),
-    .i__payload(\i__payload$269 ),
-    .i__valid(\i__valid$268 ),
-    .o__payload(\o__payload$394 ),
-    .overflow(\overflow$535 ),
-    .\port$4784$269 (ibits[322:269]),
+    .i__payload(\i__payload$270 ),
+    .i__valid(\i__valid$269 ),
+    .o__payload(\o__payload$392 ),
+    .overflow(\overflow$533 ),
+    .\port$4788$269 (ibits[322:269]),
     .rst(rst),
-    .wrapped(\wrapped$543 )
+    .wrapped(\wrapped$541 )
   );
   \nitro_engine.sgd4  sgd4 (
     .clear(clear),
     .clk(clk),
     .decay_enable(ibits[345]),
     .decay_shift(ibits[343:339]),
-    .i__payload(\i__payload$283 ),
-    .i__valid(\i__valid$282 ),
-    .o__payload(\o__payload$395 ),
-    .overflow(\overflow$536 ),
-    .\port$4784$269 (ibits[322:269]),
+    .i__payload(\i__payload$284 ),
+    .i__valid(\i__valid$283 ),
+    .o__payload(\o__payload$393 ),
+    .overflow(\overflow$534 ),
+    .\port$4788$269 (ibits[322:269]),
     .rst(rst),
-    .wrapped(\wrapped$544 )
+    .wrapped(\wrapped$542 )
   );
   \nitro_engine.sgd5  sgd5 (
     .clear(clear),
     .clk(clk),
     .decay_enable(ibits[345]),
     .decay_shift(ibits[343:339]),
-    .i__payload(\i__payload$297 ),
-    .i__valid(\i__valid$296 ),
-    .o__payload(\o__payload$396 ),
-    .overflow(\overflow$537 ),
-    .\port$4784$269 (ibits[322:269]),
+    .i__payload(\i__payload$298 ),
+    .i__valid(\i__valid$297 ),
+    .o__payload(\o__payload$394 ),
+    .overflow(\overflow$535 ),
+    .\port$4788$269 (ibits[322:269]),
     .rst(rst),
-    .wrapped(\wrapped$545 )
+    .wrapped(\wrapped$543 )
   );
   \nitro_engine.sgd6  sgd6 (
     .clear(clear),
     .clk(clk),
     .decay_enable(ibits[345]),
     .decay_shift(ibits[343:339]),
-    .i__payload(\i__payload$311 ),
-    .i__valid(\i__valid$310 ),
-    .o__payload(\o__payload$397 ),
-    .overflow(\overflow$538 ),
-    .\port$4784$269 (ibits[322:269]),
+    .i__payload(\i__payload$312 ),
+    .i__valid(\i__valid$311 ),
+    .o__payload(\o__payload$395 ),
+    .overflow(\overflow$536 ),
+    .\port$4788$269 (ibits[322:269]),
     .rst(rst),
-    .wrapped(\wrapped$546 )
+    .wrapped(\wrapped$544 )
   );
   \nitro_engine.sgd7  sgd7 (
     .clear(clear),
     .clk(clk),
     .decay_enable(ibits[345]),
     .decay_shift(ibits[343:339]),
-    .i__payload(\i__payload$325 ),
-    .i__valid(\i__valid$324 ),
-    .o__payload(\o__payload$398 ),
-    .overflow(\overflow$539 ),
-    .\port$4784$269 (ibits[322:269]),
+    .i__payload(\i__payload$326 ),
+    .i__valid(\i__valid$325 ),
+    .o__payload(\o__payload$396 ),
+    .overflow(\overflow$537 ),
+    .\port$4788$269 (ibits[322:269]),
     .rst(rst),
-    .wrapped(\wrapped$547 )
+    .wrapped(\wrapped$545 )
   );
   \nitro_engine.xp_act  xp_act (
     .active(col_valid),
@@ -2555,16 +2555,137 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .rst(rst)
   );
   \nitro_engine.xp_w  xp_w (
-    .active(\col_valid$412 ),
+    .active(\col_valid$410 ),
     .clk(clk),
-    .col_addr(\col_addr$413 ),
-    .col_data(\col_data$414 ),
-    .row_base(\row_base$408 ),
-    .row_data(\row_data$407 ),
-    .row_index(\row_index$406 ),
-    .row_valid(\row_valid$337 ),
+    .col_addr(\col_addr$411 ),
+    .col_data(\col_data$412 ),
+    .row_base(\row_base$406 ),
+    .row_data(\row_data$405 ),
+    .row_index(\row_index$404 ),
+    .row_valid(\row_valid$338 ),
     .rst(rst)
   );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_addr$144  = 10'h000;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            \w_addr$144  = haddr[9:0];
+      endcase
+    end
+    if (col_valid) begin
+      \w_addr$144  = col_addr[9:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_data$145  = 64'h0000000000000000;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            \w_data$145  = s_axis_tdata[63:0];
+      endcase
+    end
+    if (col_valid) begin
+      \w_data$145  = col_data;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_en$146  = 1'h0;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            \w_en$146  = 1'h1;
+      endcase
+    end
+    if (ex_fwd_relu) begin
+      \w_en$146  = sb8[0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_addr$147  = 10'h000;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            \w_addr$147  = haddr[9:0];
+      endcase
+    end
+    if (ex_fwd_relu) begin
+      \w_addr$147  = sb8[10:1];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_data$148  = 64'h0000000000000000;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            \w_data$148  = s_axis_tdata[63:0];
+      endcase
+    end
+    if (ex_fwd_relu) begin
+      \w_data$148  = { \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_en$149  = 1'h0;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            \w_en$149  = 1'h1;
+      endcase
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \w_addr$150  = 7'h00;
@@ -2677,7 +2798,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       endcase
     end
     if (ex_fwd_relu) begin
-      \w_data$154  = { \o__payload$351 [9:8], \o__payload$350 [9:8], \o__payload$349 [9:8], \o__payload$348 [9:8], \o__payload$347 [9:8], \o__payload$346 [9:8], \o__payload$345 [9:8], \o__payload$344 [9:8] };
+      \w_data$154  = { \o__payload$349 [9:8], \o__payload$348 [9:8], \o__payload$347 [9:8], \o__payload$346 [9:8], \o__payload$345 [9:8], \o__payload$344 [9:8], \o__payload$343 [9:8], \o__payload$342 [9:8] };
     end
   end
   always @* begin
@@ -2764,7 +2885,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
-      \w_data$157  = { \o__payload$389 , \o__payload$388 , \o__payload$387 , \o__payload$386 , \o__payload$385 , \o__payload$384 , \o__payload$383 , \o__payload$382  };
+      \w_data$157  = { \o__payload$387 , \o__payload$386 , \o__payload$385 , \o__payload$384 , \o__payload$383 , \o__payload$382 , \o__payload$381 , \o__payload$380  };
     end
   end
   always @* begin
@@ -2794,7 +2915,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      \w_en$158  = \$206 ;
+      \w_en$158  = \$214 ;
     end
   end
   always @* begin
@@ -2950,7 +3071,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      \w_data$163  = { \$190 , \$189 , \$188 , \$187 , \$186 , \$185 , \$184 , \$183  };
+      \w_data$163  = { \$198 , \$197 , \$196 , \$195 , \$194 , \$193 , \$192 , \$191  };
     end
   end
   always @* begin
@@ -3323,68 +3444,68 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_valid$337  = 1'h0;
+    \row_valid$338  = 1'h0;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      \row_valid$337  = \$207 ;
+      \row_valid$338  = \$215 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     tr_h0 = 32'd0;
     if (ex_fwd_relu) begin
-      tr_h0 = { \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39 [7], \$39  };
+      tr_h0 = { \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     tr_h1 = 32'd0;
     if (ex_fwd_relu) begin
-      tr_h1 = { \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48 [7], \$48  };
+      tr_h1 = { \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     tr_h2 = 32'd0;
     if (ex_fwd_relu) begin
-      tr_h2 = { \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57 [7], \$57  };
+      tr_h2 = { \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     tr_h3 = 32'd0;
     if (ex_fwd_relu) begin
-      tr_h3 = { \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66 [7], \$66  };
+      tr_h3 = { \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     tr_h4 = 32'd0;
     if (ex_fwd_relu) begin
-      tr_h4 = { \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75 [7], \$75  };
+      tr_h4 = { \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     tr_h5 = 32'd0;
     if (ex_fwd_relu) begin
-      tr_h5 = { \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84 [7], \$84  };
+      tr_h5 = { \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     tr_h6 = 32'd0;
     if (ex_fwd_relu) begin
-      tr_h6 = { \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93 [7], \$93  };
+      tr_h6 = { \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     tr_h7 = 32'd0;
     if (ex_fwd_relu) begin
-      tr_h7 = { \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102 [7], \$102  };
+      tr_h7 = { \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110  };
     end
   end
   always @* begin
@@ -3413,9 +3534,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     row_data = 64'h0000000000000000;
     if (ex_fwd_relu) begin
-      row_data = { \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111  };
+      row_data = { \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119  };
     end else if (ex_fwd_err) begin
-      row_data = { \$198 , \$197 , \$196 , \$195 , \$194 , \$193 , \$192 , \$191  };
+      row_data = { \$206 , \$205 , \$204 , \$203 , \$202 , \$201 , \$200 , \$199  };
     end
   end
   always @* begin
@@ -3461,7 +3582,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     end else if (ex_fwd_err) begin
       t_data = { tr_e7, tr_e6, tr_e5, tr_e4, tr_e3, tr_e2, tr_e1, tr_e0 };
     end else if (ex_backerr) begin
-      t_data = { \o__payload$389 , \o__payload$388 , \o__payload$387 , \o__payload$386 , \o__payload$385 , \o__payload$384 , \o__payload$383 , \o__payload$382  };
+      t_data = { \o__payload$387 , \o__payload$386 , \o__payload$385 , \o__payload$384 , \o__payload$383 , \o__payload$382 , \o__payload$381 , \o__payload$380  };
     end else if (ex_grad) begin
       t_data = { tr_w7, tr_w6, tr_w5, tr_w4, tr_w3, tr_w2, tr_w1, tr_w0 };
     end
@@ -3471,7 +3592,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     tr_e0 = 32'd0;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      tr_e0 = { \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119 [7], \$119  };
+      tr_e0 = { \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127  };
     end
   end
   always @* begin
@@ -3479,7 +3600,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     tr_e1 = 32'd0;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      tr_e1 = { \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128 [7], \$128  };
+      tr_e1 = { \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136  };
     end
   end
   always @* begin
@@ -3487,7 +3608,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     tr_e2 = 32'd0;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      tr_e2 = { \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137 [7], \$137  };
+      tr_e2 = { \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145  };
     end
   end
   always @* begin
@@ -3495,7 +3616,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     tr_e3 = 32'd0;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      tr_e3 = { \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146 [7], \$146  };
+      tr_e3 = { \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154  };
     end
   end
   always @* begin
@@ -3503,7 +3624,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     tr_e4 = 32'd0;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      tr_e4 = { \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155 [7], \$155  };
+      tr_e4 = { \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163  };
     end
   end
   always @* begin
@@ -3511,7 +3632,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     tr_e5 = 32'd0;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      tr_e5 = { \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164 [7], \$164  };
+      tr_e5 = { \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172  };
     end
   end
   always @* begin
@@ -3519,7 +3640,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     tr_e6 = 32'd0;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      tr_e6 = { \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173 [7], \$173  };
+      tr_e6 = { \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181  };
     end
   end
   always @* begin
@@ -3527,7 +3648,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     tr_e7 = 32'd0;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      tr_e7 = { \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182 [7], \$182  };
+      tr_e7 = { \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190  };
     end
   end
   always @* begin
@@ -3535,7 +3656,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     cls = 8'h00;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      cls = \$199 [7:0];
+      cls = \$207 [7:0];
     end
   end
   always @* begin
@@ -3543,7 +3664,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     new_v = 8'h00;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      new_v = \$202 ;
+      new_v = \$210 ;
     end
   end
   always @* begin
@@ -3551,7 +3672,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     new_i = 8'h00;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      new_i = \$205 ;
+      new_i = \$213 ;
     end
   end
   always @* begin
@@ -3561,7 +3682,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      tr_w0 = { \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391  };
+      tr_w0 = { \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389  };
     end
   end
   always @* begin
@@ -3571,7 +3692,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      tr_w1 = { \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392  };
+      tr_w1 = { \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390  };
     end
   end
   always @* begin
@@ -3581,7 +3702,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      tr_w2 = { \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393  };
+      tr_w2 = { \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391  };
     end
   end
   always @* begin
@@ -3591,7 +3712,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      tr_w3 = { \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394  };
+      tr_w3 = { \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392  };
     end
   end
   always @* begin
@@ -3601,7 +3722,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      tr_w4 = { \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395  };
+      tr_w4 = { \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393  };
     end
   end
   always @* begin
@@ -3611,7 +3732,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      tr_w5 = { \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396  };
+      tr_w5 = { \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394  };
     end
   end
   always @* begin
@@ -3621,7 +3742,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      tr_w6 = { \o__payload$397 [15], \o__payload$397 [15], \o__payload$397 [15], \o__payload$397 [15], \o__payload$397 [15], \o__payload$397 [15], \o__payload$397 [15], \o__payload$397 [15], \o__payload$397 [15], \o__payload$397 [15], \o__payload$397 [15], \o__payload$397 [15], \o__payload$397 [15], \o__payload$397 [15], \o__payload$397 [15], \o__payload$397 [15], \o__payload$397  };
+      tr_w6 = { \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395  };
     end
   end
   always @* begin
@@ -3631,277 +3752,143 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      tr_w7 = { \o__payload$398 [15], \o__payload$398 [15], \o__payload$398 [15], \o__payload$398 [15], \o__payload$398 [15], \o__payload$398 [15], \o__payload$398 [15], \o__payload$398 [15], \o__payload$398 [15], \o__payload$398 [15], \o__payload$398 [15], \o__payload$398 [15], \o__payload$398 [15], \o__payload$398 [15], \o__payload$398 [15], \o__payload$398 [15], \o__payload$398  };
+      tr_w7 = { \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_index$406  = 3'h0;
+    \row_index$404  = 3'h0;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      \row_index$406  = sb8[35:33];
+      \row_index$404  = sb8[35:33];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_data$407  = 128'h00000000000000000000000000000000;
+    \row_data$405  = 128'h00000000000000000000000000000000;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      \row_data$407  = { \o__payload$398 , \o__payload$397 , \o__payload$396 , \o__payload$395 , \o__payload$394 , \o__payload$393 , \o__payload$392 , \o__payload$391  };
+      \row_data$405  = { \o__payload$396 , \o__payload$395 , \o__payload$394 , \o__payload$393 , \o__payload$392 , \o__payload$391 , \o__payload$390 , \o__payload$389  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_base$408  = 16'h0000;
+    \row_base$406  = 16'h0000;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      \row_base$408  = sb8[69:54];
+      \row_base$406  = sb8[69:54];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$392  = hread_mux;
+    \$396  = hread_mux;
     if (rst) begin
-      \$392  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$396  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$393  = \$219 ;
-    if (rst) begin
-      \$393  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$394  = csr_q0;
-    if (rst) begin
-      \$394  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$395  = csr_q1;
-    if (rst) begin
-      \$395  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$396  = csr_q2;
-    if (rst) begin
-      \$396  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$397  = csr_q3;
+    \$397  = \$227 ;
     if (rst) begin
       \$397  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$398  = hdr_op;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            \$398  = s_axis_tdata[3:0];
-          end
-    endcase
+    \$398  = csr_q0;
     if (rst) begin
-      \$398  = 4'h0;
+      \$398  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$399  = hdr_mem;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            \$399  = s_axis_tdata[7:4];
-          end
-    endcase
+    \$399  = csr_q1;
     if (rst) begin
-      \$399  = 4'h0;
+      \$399  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$400  = haddr;
+    \$400  = csr_q2;
+    if (rst) begin
+      \$400  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$401  = csr_q3;
+    if (rst) begin
+      \$401  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$402  = hdr_op;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            \$400  = s_axis_tdata[31:8];
+            \$402  = s_axis_tdata[3:0];
+          end
+    endcase
+    if (rst) begin
+      \$402  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$403  = hdr_mem;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            \$403  = s_axis_tdata[7:4];
+          end
+    endcase
+    if (rst) begin
+      \$403  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$404  = haddr;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            \$404  = s_axis_tdata[31:8];
           end
       3'h1:
           if (s_axis_tvalid) begin
-            \$400  = \$223 [23:0];
+            \$404  = \$231 [23:0];
           end
       3'h2:
           if (take) begin
-            \$400  = \$226 [23:0];
+            \$404  = \$234 [23:0];
           end
     endcase
     if (rst) begin
-      \$400  = 24'h000000;
+      \$404  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$401  = hcount;
+    \$405  = hcount;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            \$401  = s_axis_tdata[55:32];
+            \$405  = s_axis_tdata[55:32];
           end
       3'h1:
           if (s_axis_tvalid) begin
-            \$401  = \$224 [23:0];
+            \$405  = \$232 [23:0];
           end
       3'h2:
           if (take) begin
-            \$401  = \$227 [23:0];
-          end
-    endcase
-    if (rst) begin
-      \$401  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$402  = done;
-    (* full_case = 32'd1 *)
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            \$402  = 1'h0;
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h6:
-          /* empty */;
-      3'h5:
-          /* empty */;
-      3'h7:
-          if (m_axis_tready) begin
-            \$402  = 1'h1;
-          end
-    endcase
-    if (rst) begin
-      \$402  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$403  = host_writing;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  if (\$220 ) begin
-                    \$403  = 1'h1;
-                  end
-            endcase
-          end
-      3'h1:
-          if (s_axis_tvalid) begin
-            if (\$225 ) begin
-              \$403  = 1'h0;
-            end
-          end
-    endcase
-    if (rst) begin
-      \$403  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$404  = ctl_state;
-    (* full_case = 32'd1 *)
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  if (\$220 ) begin
-                    \$404  = 3'h1;
-                  end
-              4'h2:
-                  if (\$221 ) begin
-                    \$404  = 3'h2;
-                  end
-              4'h3:
-                  \$404  = 3'h3;
-            endcase
-          end
-      3'h1:
-          if (s_axis_tvalid) begin
-            if (\$225 ) begin
-              \$404  = 3'h0;
-            end
-          end
-      3'h2:
-          if (\$230 ) begin
-            \$404  = 3'h0;
-          end
-      3'h3:
-          if (\$235 ) begin
-            \$404  = 3'h4;
-          end
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-            \$404  = 3'h5;
-          end else begin
-            \$404  = 3'h6;
-          end
-      3'h6:
-          if (\$264 ) begin
-            \$404  = 3'h3;
-          end
-      3'h5:
-          \$404  = 3'h7;
-      3'h7:
-          if (m_axis_tready) begin
-            \$404  = 3'h0;
-          end
-    endcase
-    if (rst) begin
-      \$404  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$405  = out_cnt;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  \$405  = s_axis_tdata[55:32];
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          if (rv5) begin
-            \$405  = \$228 [23:0];
+            \$405  = \$235 [23:0];
           end
     endcase
     if (rst) begin
@@ -3910,21 +3897,29 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$406  = rv0;
+    \$406  = done;
+    (* full_case = 32'd1 *)
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  \$406  = 1'h0;
-            endcase
+            \$406  = 1'h0;
           end
       3'h1:
           /* empty */;
       3'h2:
-          \$406  = take;
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          /* empty */;
+      3'h5:
+          /* empty */;
+      3'h7:
+          if (m_axis_tready) begin
+            \$406  = 1'h1;
+          end
     endcase
     if (rst) begin
       \$406  = 1'h0;
@@ -3932,21 +3927,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$407  = rv1;
+    \$407  = host_writing;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  /* empty */;
-              4'h2:
-                  \$407  = 1'h0;
+                  if (\$228 ) begin
+                    \$407  = 1'h1;
+                  end
             endcase
           end
       3'h1:
-          /* empty */;
-      3'h2:
-          \$407  = rv0;
+          if (s_axis_tvalid) begin
+            if (\$233 ) begin
+              \$407  = 1'h0;
+            end
+          end
     endcase
     if (rst) begin
       \$407  = 1'h0;
@@ -3954,7 +3951,63 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$408  = rv2;
+    \$408  = ctl_state;
+    (* full_case = 32'd1 *)
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  if (\$228 ) begin
+                    \$408  = 3'h1;
+                  end
+              4'h2:
+                  if (\$229 ) begin
+                    \$408  = 3'h2;
+                  end
+              4'h3:
+                  \$408  = 3'h3;
+            endcase
+          end
+      3'h1:
+          if (s_axis_tvalid) begin
+            if (\$233 ) begin
+              \$408  = 3'h0;
+            end
+          end
+      3'h2:
+          if (\$238 ) begin
+            \$408  = 3'h0;
+          end
+      3'h3:
+          if (\$243 ) begin
+            \$408  = 3'h4;
+          end
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$244 ) begin
+            \$408  = 3'h5;
+          end else begin
+            \$408  = 3'h6;
+          end
+      3'h6:
+          if (\$268 ) begin
+            \$408  = 3'h3;
+          end
+      3'h5:
+          \$408  = 3'h7;
+      3'h7:
+          if (m_axis_tready) begin
+            \$408  = 3'h0;
+          end
+    endcase
+    if (rst) begin
+      \$408  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$409  = out_cnt;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -3962,43 +4015,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  \$408  = 1'h0;
+                  \$409  = s_axis_tdata[55:32];
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          \$408  = rv1;
-    endcase
-    if (rst) begin
-      \$408  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$409  = rv3;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  \$409  = 1'h0;
-            endcase
+          if (rv5) begin
+            \$409  = \$236 [23:0];
           end
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$409  = rv2;
     endcase
     if (rst) begin
-      \$409  = 1'h0;
+      \$409  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$410  = rv4;
+    \$410  = rv0;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4012,7 +4045,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h1:
           /* empty */;
       3'h2:
-          \$410  = rv3;
+          \$410  = take;
     endcase
     if (rst) begin
       \$410  = 1'h0;
@@ -4020,7 +4053,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$411  = rv5;
+    \$411  = rv1;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4034,7 +4067,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h1:
           /* empty */;
       3'h2:
-          \$411  = rv4;
+          \$411  = rv0;
     endcase
     if (rst) begin
       \$411  = 1'h0;
@@ -4042,7 +4075,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$412  = host_reading;
+    \$412  = rv2;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4050,17 +4083,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  if (\$221 ) begin
-                    \$412  = 1'h1;
-                  end
+                  \$412  = 1'h0;
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          if (\$230 ) begin
-            \$412  = 1'h0;
-          end
+          \$412  = rv1;
     endcase
     if (rst) begin
       \$412  = 1'h0;
@@ -4068,7 +4097,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$413  = pc;
+    \$413  = rv3;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4076,31 +4105,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  /* empty */;
-              4'h3:
-                  \$413  = s_axis_tdata[13:8];
+                  \$413  = 1'h0;
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h6:
-          if (\$264 ) begin
-            \$413  = \$265 [5:0];
-          end
+          \$413  = rv2;
     endcase
     if (rst) begin
-      \$413  = 6'h00;
+      \$413  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$414  = ibase;
+    \$414  = rv4;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4108,31 +4127,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  /* empty */;
-              4'h3:
-                  \$414  = \$222 [6:0];
+                  \$414  = 1'h0;
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h6:
-          if (\$264 ) begin
-            \$414  = \$266 [6:0];
-          end
+          \$414  = rv3;
     endcase
     if (rst) begin
-      \$414  = 7'h00;
+      \$414  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$415  = fcnt;
+    \$415  = rv5;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4140,31 +4149,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  /* empty */;
-              4'h3:
-                  \$415  = 4'h0;
+                  \$415  = 1'h0;
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          /* empty */;
-      3'h3:
-          \$415  = \$234 [3:0];
-      3'h4:
-          /* empty */;
-      3'h6:
-          if (\$264 ) begin
-            \$415  = 4'h0;
-          end
+          \$415  = rv4;
     endcase
     if (rst) begin
-      \$415  = 4'h0;
+      \$415  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$416  = mode;
+    \$416  = host_reading;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4172,10 +4171,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  /* empty */;
-              4'h3:
-                  \$416  = s_axis_tdata[56];
+                  if (\$229 ) begin
+                    \$416  = 1'h1;
+                  end
             endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          if (\$238 ) begin
+            \$416  = 1'h0;
           end
     endcase
     if (rst) begin
@@ -4184,7 +4189,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$417  = cycle_count;
+    \$417  = pc;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4194,20 +4199,29 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$417  = 32'd0;
+                  \$417  = s_axis_tdata[13:8];
             endcase
           end
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          if (\$268 ) begin
+            \$417  = \$269 [5:0];
+          end
     endcase
-    if (counting) begin
-      \$417  = \$267 [31:0];
-    end
     if (rst) begin
-      \$417  = 32'd0;
+      \$417  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$418  = mac_steps;
+    \$418  = ibase;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4217,20 +4231,29 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$418  = 32'd0;
+                  \$418  = \$230 [6:0];
             endcase
           end
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          if (\$268 ) begin
+            \$418  = \$270 [6:0];
+          end
     endcase
-    if (\$350 ) begin
-      \$418  = \$351 [31:0];
-    end
     if (rst) begin
-      \$418  = 32'd0;
+      \$418  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$419  = phase_cycles0;
+    \$419  = fcnt;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4240,22 +4263,29 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$419  = 32'd0;
+                  \$419  = 4'h0;
             endcase
           end
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          \$419  = \$242 [3:0];
+      3'h4:
+          /* empty */;
+      3'h6:
+          if (\$268 ) begin
+            \$419  = 4'h0;
+          end
     endcase
-    if (counting) begin
-      if (\$268 ) begin
-        \$419  = \$269 [31:0];
-      end
-    end
     if (rst) begin
-      \$419  = 32'd0;
+      \$419  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$420  = phase_cycles1;
+    \$420  = mode;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4265,22 +4295,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$420  = 32'd0;
+                  \$420  = s_axis_tdata[56];
             endcase
           end
     endcase
-    if (counting) begin
-      if (\$270 ) begin
-        \$420  = \$271 [31:0];
-      end
-    end
     if (rst) begin
-      \$420  = 32'd0;
+      \$420  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$421  = phase_cycles2;
+    \$421  = cycle_count;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4295,9 +4320,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$272 ) begin
-        \$421  = \$273 [31:0];
-      end
+      \$421  = \$271 [31:0];
     end
     if (rst) begin
       \$421  = 32'd0;
@@ -4305,7 +4328,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$422  = phase_cycles3;
+    \$422  = mac_steps;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4319,10 +4342,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             endcase
           end
     endcase
-    if (counting) begin
-      if (\$274 ) begin
-        \$422  = \$275 [31:0];
-      end
+    if (\$354 ) begin
+      \$422  = \$355 [31:0];
     end
     if (rst) begin
       \$422  = 32'd0;
@@ -4330,7 +4351,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$423  = phase_cycles4;
+    \$423  = phase_cycles0;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4345,8 +4366,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$276 ) begin
-        \$423  = \$277 [31:0];
+      if (\$272 ) begin
+        \$423  = \$273 [31:0];
       end
     end
     if (rst) begin
@@ -4355,7 +4376,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$424  = phase_cycles5;
+    \$424  = phase_cycles1;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4370,8 +4391,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$278 ) begin
-        \$424  = \$279 [31:0];
+      if (\$274 ) begin
+        \$424  = \$275 [31:0];
       end
     end
     if (rst) begin
@@ -4380,7 +4401,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$425  = phase_cycles6;
+    \$425  = phase_cycles2;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4395,8 +4416,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$280 ) begin
-        \$425  = \$281 [31:0];
+      if (\$276 ) begin
+        \$425  = \$277 [31:0];
       end
     end
     if (rst) begin
@@ -4405,7 +4426,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$426  = phase_cycles7;
+    \$426  = phase_cycles3;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4420,8 +4441,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$282 ) begin
-        \$426  = \$283 [31:0];
+      if (\$278 ) begin
+        \$426  = \$279 [31:0];
       end
     end
     if (rst) begin
@@ -4430,7 +4451,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$427  = phase_cycles8;
+    \$427  = phase_cycles4;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4445,8 +4466,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$284 ) begin
-        \$427  = \$285 [31:0];
+      if (\$280 ) begin
+        \$427  = \$281 [31:0];
       end
     end
     if (rst) begin
@@ -4455,7 +4476,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$428  = phase_cycles9;
+    \$428  = phase_cycles5;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4470,8 +4491,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$286 ) begin
-        \$428  = \$287 [31:0];
+      if (\$282 ) begin
+        \$428  = \$283 [31:0];
       end
     end
     if (rst) begin
@@ -4480,7 +4501,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$429  = phase_cycles10;
+    \$429  = phase_cycles6;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4495,8 +4516,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$288 ) begin
-        \$429  = \$289 [31:0];
+      if (\$284 ) begin
+        \$429  = \$285 [31:0];
       end
     end
     if (rst) begin
@@ -4505,7 +4526,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$430  = phase_cycles11;
+    \$430  = phase_cycles7;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4520,8 +4541,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$290 ) begin
-        \$430  = \$291 [31:0];
+      if (\$286 ) begin
+        \$430  = \$287 [31:0];
       end
     end
     if (rst) begin
@@ -4530,7 +4551,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$431  = phase_cycles12;
+    \$431  = phase_cycles8;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4545,8 +4566,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$292 ) begin
-        \$431  = \$293 [31:0];
+      if (\$288 ) begin
+        \$431  = \$289 [31:0];
       end
     end
     if (rst) begin
@@ -4555,7 +4576,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$432  = phase_cycles13;
+    \$432  = phase_cycles9;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4570,8 +4591,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$294 ) begin
-        \$432  = \$295 [31:0];
+      if (\$290 ) begin
+        \$432  = \$291 [31:0];
       end
     end
     if (rst) begin
@@ -4580,7 +4601,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$433  = phase_cycles14;
+    \$433  = phase_cycles10;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4595,8 +4616,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$296 ) begin
-        \$433  = \$297 [31:0];
+      if (\$292 ) begin
+        \$433  = \$293 [31:0];
       end
     end
     if (rst) begin
@@ -4605,7 +4626,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$434  = phase_cycles15;
+    \$434  = phase_cycles11;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4620,8 +4641,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$298 ) begin
-        \$434  = \$299 [31:0];
+      if (\$294 ) begin
+        \$434  = \$295 [31:0];
       end
     end
     if (rst) begin
@@ -4630,7 +4651,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$435  = phase_cycles16;
+    \$435  = phase_cycles12;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4645,8 +4666,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$300 ) begin
-        \$435  = \$301 [31:0];
+      if (\$296 ) begin
+        \$435  = \$297 [31:0];
       end
     end
     if (rst) begin
@@ -4655,7 +4676,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$436  = phase_cycles17;
+    \$436  = phase_cycles13;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4670,8 +4691,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$302 ) begin
-        \$436  = \$303 [31:0];
+      if (\$298 ) begin
+        \$436  = \$299 [31:0];
       end
     end
     if (rst) begin
@@ -4680,7 +4701,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$437  = phase_cycles18;
+    \$437  = phase_cycles14;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4695,8 +4716,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$304 ) begin
-        \$437  = \$305 [31:0];
+      if (\$300 ) begin
+        \$437  = \$301 [31:0];
       end
     end
     if (rst) begin
@@ -4705,7 +4726,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$438  = phase_cycles19;
+    \$438  = phase_cycles15;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4720,8 +4741,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$306 ) begin
-        \$438  = \$307 [31:0];
+      if (\$302 ) begin
+        \$438  = \$303 [31:0];
       end
     end
     if (rst) begin
@@ -4730,7 +4751,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$439  = phase_cycles20;
+    \$439  = phase_cycles16;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4745,8 +4766,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$308 ) begin
-        \$439  = \$309 [31:0];
+      if (\$304 ) begin
+        \$439  = \$305 [31:0];
       end
     end
     if (rst) begin
@@ -4755,7 +4776,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$440  = phase_cycles21;
+    \$440  = phase_cycles17;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4770,8 +4791,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$310 ) begin
-        \$440  = \$311 [31:0];
+      if (\$306 ) begin
+        \$440  = \$307 [31:0];
       end
     end
     if (rst) begin
@@ -4780,7 +4801,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$441  = phase_cycles22;
+    \$441  = phase_cycles18;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4795,8 +4816,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$312 ) begin
-        \$441  = \$313 [31:0];
+      if (\$308 ) begin
+        \$441  = \$309 [31:0];
       end
     end
     if (rst) begin
@@ -4805,7 +4826,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$442  = phase_cycles23;
+    \$442  = phase_cycles19;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4820,8 +4841,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$314 ) begin
-        \$442  = \$315 [31:0];
+      if (\$310 ) begin
+        \$442  = \$311 [31:0];
       end
     end
     if (rst) begin
@@ -4830,7 +4851,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$443  = phase_cycles24;
+    \$443  = phase_cycles20;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4845,8 +4866,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$316 ) begin
-        \$443  = \$317 [31:0];
+      if (\$312 ) begin
+        \$443  = \$313 [31:0];
       end
     end
     if (rst) begin
@@ -4855,7 +4876,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$444  = phase_cycles25;
+    \$444  = phase_cycles21;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4870,8 +4891,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$318 ) begin
-        \$444  = \$319 [31:0];
+      if (\$314 ) begin
+        \$444  = \$315 [31:0];
       end
     end
     if (rst) begin
@@ -4880,7 +4901,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$445  = phase_cycles26;
+    \$445  = phase_cycles22;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4895,8 +4916,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$320 ) begin
-        \$445  = \$321 [31:0];
+      if (\$316 ) begin
+        \$445  = \$317 [31:0];
       end
     end
     if (rst) begin
@@ -4905,7 +4926,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$446  = phase_cycles27;
+    \$446  = phase_cycles23;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4920,8 +4941,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$322 ) begin
-        \$446  = \$323 [31:0];
+      if (\$318 ) begin
+        \$446  = \$319 [31:0];
       end
     end
     if (rst) begin
@@ -4930,7 +4951,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$447  = phase_cycles28;
+    \$447  = phase_cycles24;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4945,8 +4966,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$324 ) begin
-        \$447  = \$325 [31:0];
+      if (\$320 ) begin
+        \$447  = \$321 [31:0];
       end
     end
     if (rst) begin
@@ -4955,7 +4976,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$448  = phase_cycles29;
+    \$448  = phase_cycles25;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4970,8 +4991,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$326 ) begin
-        \$448  = \$327 [31:0];
+      if (\$322 ) begin
+        \$448  = \$323 [31:0];
       end
     end
     if (rst) begin
@@ -4980,7 +5001,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$449  = phase_cycles30;
+    \$449  = phase_cycles26;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4995,8 +5016,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$328 ) begin
-        \$449  = \$329 [31:0];
+      if (\$324 ) begin
+        \$449  = \$325 [31:0];
       end
     end
     if (rst) begin
@@ -5005,7 +5026,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$450  = phase_cycles31;
+    \$450  = phase_cycles27;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5020,8 +5041,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           end
     endcase
     if (counting) begin
-      if (\$330 ) begin
-        \$450  = \$331 [31:0];
+      if (\$326 ) begin
+        \$450  = \$327 [31:0];
       end
     end
     if (rst) begin
@@ -5030,7 +5051,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$451  = counting;
+    \$451  = phase_cycles28;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5040,7 +5061,107 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$451  = 1'h1;
+                  \$451  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$328 ) begin
+        \$451  = \$329 [31:0];
+      end
+    end
+    if (rst) begin
+      \$451  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$452  = phase_cycles29;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$452  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$330 ) begin
+        \$452  = \$331 [31:0];
+      end
+    end
+    if (rst) begin
+      \$452  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$453  = phase_cycles30;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$453  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$332 ) begin
+        \$453  = \$333 [31:0];
+      end
+    end
+    if (rst) begin
+      \$453  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$454  = phase_cycles31;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$454  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$334 ) begin
+        \$454  = \$335 [31:0];
+      end
+    end
+    if (rst) begin
+      \$454  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$455  = counting;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$455  = 1'h1;
             endcase
           end
       3'h1:
@@ -5050,17 +5171,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h3:
           /* empty */;
       3'h4:
-          if (\$236 ) begin
-            \$451  = 1'h0;
+          if (\$244 ) begin
+            \$455  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$451  = 1'h0;
+      \$455  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$452  = step_count;
+    \$456  = step_count;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5072,7 +5193,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h3:
                   /* empty */;
               4'h4:
-                  \$452  = 32'd0;
+                  \$456  = 32'd0;
             endcase
           end
       3'h1:
@@ -5082,19 +5203,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h3:
           /* empty */;
       3'h4:
-          if (\$236 ) begin
-            if (\$237 ) begin
-              \$452  = \$238 [31:0];
+          if (\$244 ) begin
+            if (\$245 ) begin
+              \$456  = \$246 [31:0];
             end
           end
     endcase
     if (rst) begin
-      \$452  = 32'd0;
+      \$456  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$453  = ibits;
+    \$457  = ibits;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5104,24 +5225,24 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h3:
         begin
-          if (\$231 ) begin
-            \$453 [127:0] = \r_data$109 ;
+          if (\$239 ) begin
+            \$457 [127:0] = \r_data$109 ;
           end
-          if (\$232 ) begin
-            \$453 [255:128] = \r_data$109 ;
+          if (\$240 ) begin
+            \$457 [255:128] = \r_data$109 ;
           end
-          if (\$233 ) begin
-            \$453 [383:256] = \r_data$109 ;
+          if (\$241 ) begin
+            \$457 [383:256] = \r_data$109 ;
           end
         end
     endcase
     if (rst) begin
-      \$453  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$457  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$454  = issuing;
+    \$458  = issuing;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5133,27 +5254,27 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$236 ) begin
+          if (\$244 ) begin
           end else begin
-            \$454  = 1'h1;
+            \$458  = 1'h1;
           end
     endcase
     if (issue) begin
       if (k_last) begin
         if (n_last) begin
           if (m_last) begin
-            \$454  = 1'h0;
+            \$458  = 1'h0;
           end
         end
       end
     end
     if (rst) begin
-      \$454  = 1'h0;
+      \$458  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = mi;
+    \$459  = mi;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5165,9 +5286,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$236 ) begin
+          if (\$244 ) begin
           end else begin
-            \$455  = 10'h000;
+            \$459  = 10'h000;
           end
     endcase
     if (issue) begin
@@ -5176,18 +5297,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (m_last) begin
           end else begin
-            \$455  = \$338 [9:0];
+            \$459  = \$342 [9:0];
           end
         end
       end
     end
     if (rst) begin
-      \$455  = 10'h000;
+      \$459  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = ni;
+    \$460  = ni;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5199,28 +5320,28 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$236 ) begin
+          if (\$244 ) begin
           end else begin
-            \$456  = 10'h000;
+            \$460  = 10'h000;
           end
     endcase
     if (issue) begin
       if (k_last) begin
         (* full_case = 32'd1 *)
         if (n_last) begin
-          \$456  = 10'h000;
+          \$460  = 10'h000;
         end else begin
-          \$456  = \$342 [9:0];
+          \$460  = \$346 [9:0];
         end
       end
     end
     if (rst) begin
-      \$456  = 10'h000;
+      \$460  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = ki;
+    \$461  = ki;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5232,160 +5353,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$236 ) begin
+          if (\$244 ) begin
           end else begin
-            \$457  = 16'h0000;
+            \$461  = 16'h0000;
           end
     endcase
     if (issue) begin
       (* full_case = 32'd1 *)
       if (k_last) begin
-        \$457  = 16'h0000;
+        \$461  = 16'h0000;
       end else begin
-        \$457  = \$346 [15:0];
-      end
-    end
-    if (rst) begin
-      \$457  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = nrow;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$458  = ibits[70:55];
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        if (n_last) begin
-          (* full_case = 32'd1 *)
-          if (m_last) begin
-          end else begin
-            \$458  = \$340 [15:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$458  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = naddr;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$459  = ibits[70:55];
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          (* full_case = 32'd1 *)
-          if (m_last) begin
-          end else begin
-            \$459  = \$341 [15:0];
-          end
-        end else begin
-          \$459  = nrow;
-        end
-      end else begin
-        \$459  = \$348 [15:0];
-      end
-    end
-    if (rst) begin
-      \$459  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = wcol;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$460  = ibits[102:87];
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          \$460  = ibits[102:87];
-        end else begin
-          \$460  = \$344 [15:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$460  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = waddr;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$461  = ibits[102:87];
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          \$461  = ibits[102:87];
-        end else begin
-          \$461  = \$345 [15:0];
-        end
-      end else begin
-        \$461  = \$349 [15:0];
+        \$461  = \$350 [15:0];
       end
     end
     if (rst) begin
@@ -5394,7 +5372,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = klen_m1;
+    \$462  = nrow;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5406,219 +5384,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$236 ) begin
+          if (\$244 ) begin
           end else begin
-            \$462  = \$239 [15:0];
-          end
-    endcase
-    if (rst) begin
-      \$462  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = klen_m2;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$463  = \$240 [15:0];
-          end
-    endcase
-    if (rst) begin
-      \$463  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = mt_m2;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$464  = \$241 [9:0];
-          end
-    endcase
-    if (rst) begin
-      \$464  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = nt_m1;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$465  = \$242 [9:0];
-          end
-    endcase
-    if (rst) begin
-      \$465  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = nt_m2;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$466  = \$243 [9:0];
-          end
-    endcase
-    if (rst) begin
-      \$466  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = k_first;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$467  = 1'h1;
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        \$467  = 1'h1;
-      end else begin
-        \$467  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$467  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = k_last;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$468  = \$244 ;
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        \$468  = \$336 ;
-      end else begin
-        \$468  = \$347 ;
-      end
-    end
-    if (rst) begin
-      \$468  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = n_last;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$469  = \$245 ;
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          \$469  = \$337 ;
-        end else begin
-          \$469  = \$343 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$469  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = m_last;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$470  = \$246 ;
+            \$462  = ibits[70:55];
           end
     endcase
     if (issue) begin
@@ -5627,18 +5395,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (m_last) begin
           end else begin
-            \$470  = \$339 ;
+            \$462  = \$344 [15:0];
           end
         end
       end
     end
     if (rst) begin
-      \$470  = 1'h0;
+      \$462  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = rows_total;
+    \$463  = naddr;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5650,18 +5418,127 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$236 ) begin
+          if (\$244 ) begin
           end else begin
-            \$471  = { 8'h00, \$248  };
+            \$463  = ibits[70:55];
+          end
+    endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          (* full_case = 32'd1 *)
+          if (m_last) begin
+          end else begin
+            \$463  = \$345 [15:0];
+          end
+        end else begin
+          \$463  = nrow;
+        end
+      end else begin
+        \$463  = \$352 [15:0];
+      end
+    end
+    if (rst) begin
+      \$463  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$464  = wcol;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$244 ) begin
+          end else begin
+            \$464  = ibits[102:87];
+          end
+    endcase
+    if (issue) begin
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$464  = ibits[102:87];
+        end else begin
+          \$464  = \$348 [15:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$464  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$465  = waddr;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$244 ) begin
+          end else begin
+            \$465  = ibits[102:87];
+          end
+    endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$465  = ibits[102:87];
+        end else begin
+          \$465  = \$349 [15:0];
+        end
+      end else begin
+        \$465  = \$353 [15:0];
+      end
+    end
+    if (rst) begin
+      \$465  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$466  = klen_m1;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$244 ) begin
+          end else begin
+            \$466  = \$247 [15:0];
           end
     endcase
     if (rst) begin
-      \$471  = 32'd0;
+      \$466  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = is_grad;
+    \$467  = klen_m2;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5673,18 +5550,149 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$236 ) begin
+          if (\$244 ) begin
           end else begin
-            \$472  = \$249 ;
+            \$467  = \$248 [15:0];
           end
     endcase
+    if (rst) begin
+      \$467  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$468  = mt_m2;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$244 ) begin
+          end else begin
+            \$468  = \$249 [9:0];
+          end
+    endcase
+    if (rst) begin
+      \$468  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$469  = nt_m1;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$244 ) begin
+          end else begin
+            \$469  = \$250 [9:0];
+          end
+    endcase
+    if (rst) begin
+      \$469  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$470  = nt_m2;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$244 ) begin
+          end else begin
+            \$470  = \$251 [9:0];
+          end
+    endcase
+    if (rst) begin
+      \$470  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$471  = k_first;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$244 ) begin
+          end else begin
+            \$471  = 1'h1;
+          end
+    endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        \$471  = 1'h1;
+      end else begin
+        \$471  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$471  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$472  = k_last;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$244 ) begin
+          end else begin
+            \$472  = \$252 ;
+          end
+    endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        \$472  = \$340 ;
+      end else begin
+        \$472  = \$351 ;
+      end
+    end
     if (rst) begin
       \$472  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = is_fwd;
+    \$473  = n_last;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5696,18 +5704,28 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$236 ) begin
+          if (\$244 ) begin
           end else begin
-            \$473  = \$252 ;
+            \$473  = \$253 ;
           end
     endcase
+    if (issue) begin
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$473  = \$341 ;
+        end else begin
+          \$473  = \$347 ;
+        end
+      end
+    end
     if (rst) begin
       \$473  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = en;
+    \$474  = m_last;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5719,26 +5737,29 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$236 ) begin
+          if (\$244 ) begin
           end else begin
-            \$474  = 10'h000;
+            \$474  = \$254 ;
           end
     endcase
-    if (\$353 ) begin
-      (* full_case = 32'd1 *)
-      if (\$354 ) begin
-        \$474  = 10'h000;
-      end else begin
-        \$474  = \$362 [9:0];
+    if (issue) begin
+      if (k_last) begin
+        if (n_last) begin
+          (* full_case = 32'd1 *)
+          if (m_last) begin
+          end else begin
+            \$474  = \$343 ;
+          end
+        end
       end
     end
     if (rst) begin
-      \$474  = 10'h000;
+      \$474  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = e_nlane;
+    \$475  = rows_total;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5750,26 +5771,49 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$236 ) begin
+          if (\$244 ) begin
           end else begin
-            \$475  = 16'h0000;
+            \$475  = { 8'h00, \$256  };
           end
     endcase
-    if (\$353 ) begin
+    if (rst) begin
+      \$475  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$476  = en;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$244 ) begin
+          end else begin
+            \$476  = 10'h000;
+          end
+    endcase
+    if (\$357 ) begin
       (* full_case = 32'd1 *)
-      if (\$354 ) begin
-        \$475  = 16'h0000;
+      if (\$358 ) begin
+        \$476  = 10'h000;
       end else begin
-        \$475  = \$363 [15:0];
+        \$476  = \$366 [9:0];
       end
     end
     if (rst) begin
-      \$475  = 16'h0000;
+      \$476  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = rows_done;
+    \$477  = e_nlane;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5781,40 +5825,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$236 ) begin
+          if (\$244 ) begin
           end else begin
-            \$476  = 32'd0;
+            \$477  = 16'h0000;
           end
     endcase
-    if (row_done) begin
-      \$476  = \$386 [31:0];
-    end
-    if (rst) begin
-      \$476  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = o_mrow;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$236 ) begin
-          end else begin
-            \$477  = ibits[134:119];
-          end
-    endcase
-    if (\$353 ) begin
-      if (\$354 ) begin
-        \$477  = \$355 [15:0];
+    if (\$357 ) begin
+      (* full_case = 32'd1 *)
+      if (\$358 ) begin
+        \$477  = 16'h0000;
+      end else begin
+        \$477  = \$367 [15:0];
       end
     end
     if (rst) begin
@@ -5823,7 +5844,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = o_tile;
+    \$478  = rows_done;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5835,26 +5856,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$236 ) begin
+          if (\$244 ) begin
           end else begin
-            \$478  = ibits[134:119];
+            \$478  = 32'd0;
           end
     endcase
-    if (\$353 ) begin
-      (* full_case = 32'd1 *)
-      if (\$354 ) begin
-        \$478  = \$356 [15:0];
-      end else begin
-        \$478  = \$364 [15:0];
-      end
+    if (row_done) begin
+      \$478  = \$390 [31:0];
     end
     if (rst) begin
-      \$478  = 16'h0000;
+      \$478  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = a_mrow;
+    \$479  = o_mrow;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5866,14 +5882,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$236 ) begin
+          if (\$244 ) begin
           end else begin
-            \$479  = ibits[182:167];
+            \$479  = ibits[134:119];
           end
     endcase
-    if (\$353 ) begin
-      if (\$354 ) begin
-        \$479  = \$357 [15:0];
+    if (\$357 ) begin
+      if (\$358 ) begin
+        \$479  = \$359 [15:0];
       end
     end
     if (rst) begin
@@ -5882,7 +5898,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = a_tile;
+    \$480  = o_tile;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5894,17 +5910,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$236 ) begin
+          if (\$244 ) begin
           end else begin
-            \$480  = ibits[182:167];
+            \$480  = ibits[134:119];
           end
     endcase
-    if (\$353 ) begin
+    if (\$357 ) begin
       (* full_case = 32'd1 *)
-      if (\$354 ) begin
-        \$480  = \$358 [15:0];
+      if (\$358 ) begin
+        \$480  = \$360 [15:0];
       end else begin
-        \$480  = \$365 [15:0];
+        \$480  = \$368 [15:0];
       end
     end
     if (rst) begin
@@ -5913,7 +5929,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = t_mrow;
+    \$481  = a_mrow;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5925,14 +5941,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$236 ) begin
+          if (\$244 ) begin
           end else begin
-            \$481  = ibits[198:183];
+            \$481  = ibits[182:167];
           end
     endcase
-    if (\$353 ) begin
-      if (\$354 ) begin
-        \$481  = \$359 [15:0];
+    if (\$357 ) begin
+      if (\$358 ) begin
+        \$481  = \$361 [15:0];
       end
     end
     if (rst) begin
@@ -5941,7 +5957,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = t_tile;
+    \$482  = a_tile;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5953,17 +5969,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$236 ) begin
+          if (\$244 ) begin
           end else begin
-            \$482  = ibits[198:183];
+            \$482  = ibits[182:167];
           end
     endcase
-    if (\$353 ) begin
+    if (\$357 ) begin
       (* full_case = 32'd1 *)
-      if (\$354 ) begin
-        \$482  = \$360 [15:0];
+      if (\$358 ) begin
+        \$482  = \$362 [15:0];
       end else begin
-        \$482  = \$366 [15:0];
+        \$482  = \$369 [15:0];
       end
     end
     if (rst) begin
@@ -5972,7 +5988,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = p_mrow;
+    \$483  = t_mrow;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5984,14 +6000,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$236 ) begin
+          if (\$244 ) begin
           end else begin
-            \$483  = 16'h0000;
+            \$483  = ibits[198:183];
           end
     endcase
-    if (\$353 ) begin
-      if (\$354 ) begin
-        \$483  = \$361 [15:0];
+    if (\$357 ) begin
+      if (\$358 ) begin
+        \$483  = \$363 [15:0];
       end
     end
     if (rst) begin
@@ -6000,7 +6016,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = ex_fwd_relu;
+    \$484  = t_tile;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6012,22 +6028,26 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$236 ) begin
+          if (\$244 ) begin
           end else begin
-            \$484  = \$253 ;
-          end
-      3'h6:
-          if (\$264 ) begin
-            \$484  = 1'h0;
+            \$484  = ibits[198:183];
           end
     endcase
+    if (\$357 ) begin
+      (* full_case = 32'd1 *)
+      if (\$358 ) begin
+        \$484  = \$364 [15:0];
+      end else begin
+        \$484  = \$370 [15:0];
+      end
+    end
     if (rst) begin
-      \$484  = 1'h0;
+      \$484  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = ex_fwd_err;
+    \$485  = p_mrow;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6039,22 +6059,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$236 ) begin
+          if (\$244 ) begin
           end else begin
-            \$485  = \$254 ;
-          end
-      3'h6:
-          if (\$264 ) begin
-            \$485  = 1'h0;
+            \$485  = 16'h0000;
           end
     endcase
+    if (\$357 ) begin
+      if (\$358 ) begin
+        \$485  = \$365 [15:0];
+      end
+    end
     if (rst) begin
-      \$485  = 1'h0;
+      \$485  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = ex_backerr;
+    \$486  = ex_fwd_relu;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6066,12 +6087,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$236 ) begin
+          if (\$244 ) begin
           end else begin
-            \$486  = \$255 ;
+            \$486  = \$257 ;
           end
       3'h6:
-          if (\$264 ) begin
+          if (\$268 ) begin
             \$486  = 1'h0;
           end
     endcase
@@ -6081,7 +6102,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = ex_grad;
+    \$487  = ex_fwd_err;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6093,12 +6114,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$236 ) begin
+          if (\$244 ) begin
           end else begin
-            \$487  = \$256 ;
+            \$487  = \$258 ;
           end
       3'h6:
-          if (\$264 ) begin
+          if (\$268 ) begin
             \$487  = 1'h0;
           end
     endcase
@@ -6108,7 +6129,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = st_data;
+    \$488  = ex_backerr;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6119,20 +6140,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h3:
           /* empty */;
       3'h4:
-          /* empty */;
+          (* full_case = 32'd1 *)
+          if (\$244 ) begin
+          end else begin
+            \$488  = \$259 ;
+          end
       3'h6:
-          /* empty */;
-      3'h5:
-          \$488  = { 152'h00000000000000000000000000000000000000, mac_steps, flags, step_count, cycle_count };
+          if (\$268 ) begin
+            \$488  = 1'h0;
+          end
     endcase
     if (rst) begin
-      \$488  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$488  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = st_valid;
-    (* full_case = 32'd1 *)
+    \$489  = ex_grad;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6143,13 +6167,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h3:
           /* empty */;
       3'h4:
-          /* empty */;
+          (* full_case = 32'd1 *)
+          if (\$244 ) begin
+          end else begin
+            \$489  = \$260 ;
+          end
       3'h6:
-          /* empty */;
-      3'h5:
-          \$489  = 1'h1;
-      3'h7:
-          if (m_axis_tready) begin
+          if (\$268 ) begin
             \$489  = 1'h0;
           end
     endcase
@@ -6159,350 +6183,375 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = since_last;
-    if (\$332 ) begin
-      \$490  = 4'h1;
-    end else if (\$333 ) begin
-      \$490  = \$334 [3:0];
-    end
+    \$490  = st_data;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          /* empty */;
+      3'h5:
+          \$490  = { 152'h00000000000000000000000000000000000000, mac_steps, flags, step_count, cycle_count };
+    endcase
     if (rst) begin
-      \$490  = 4'he;
+      \$490  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = since_ok;
-    if (\$332 ) begin
+    \$491  = st_valid;
+    (* full_case = 32'd1 *)
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          /* empty */;
+      3'h5:
+          \$491  = 1'h1;
+      3'h7:
+          if (m_axis_tready) begin
+            \$491  = 1'h0;
+          end
+    endcase
+    if (rst) begin
       \$491  = 1'h0;
-    end else if (\$333 ) begin
-      \$491  = \$335 ;
-    end
-    if (rst) begin
-      \$491  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = issue;
+    \$492  = since_last;
+    if (\$336 ) begin
+      \$492  = 4'h1;
+    end else if (\$337 ) begin
+      \$492  = \$338 [3:0];
+    end
     if (rst) begin
-      \$492  = 1'h0;
+      \$492  = 4'he;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = k_first;
-    if (rst) begin
+    \$493  = since_ok;
+    if (\$336 ) begin
       \$493  = 1'h0;
+    end else if (\$337 ) begin
+      \$493  = \$339 ;
+    end
+    if (rst) begin
+      \$493  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = k_last;
+    \$494  = issue;
     if (rst) begin
       \$494  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = s1_valid;
+    \$495  = k_first;
     if (rst) begin
       \$495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = s2_valid;
+    \$496  = k_last;
     if (rst) begin
       \$496  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = s3_valid;
+    \$497  = s1_valid;
     if (rst) begin
       \$497  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = s4_valid;
+    \$498  = s2_valid;
     if (rst) begin
       \$498  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = s1_first;
+    \$499  = s3_valid;
     if (rst) begin
       \$499  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = s2_first;
+    \$500  = s4_valid;
     if (rst) begin
       \$500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = s3_first;
+    \$501  = s1_first;
     if (rst) begin
       \$501  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = s4_first;
+    \$502  = s2_first;
     if (rst) begin
       \$502  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = s1_last;
+    \$503  = s3_first;
     if (rst) begin
       \$503  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = s2_last;
+    \$504  = s4_first;
     if (rst) begin
       \$504  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = s3_last;
+    \$505  = s1_last;
     if (rst) begin
       \$505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = s4_last;
+    \$506  = s2_last;
     if (rst) begin
       \$506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507 [0] = \o__valid$427 ;
-    \$507 [16:1] = \$11 [15:0];
-    \$507 [32:17] = \$12 [15:0];
-    \$507 [35:33] = \o__payload$170 [2:0];
-    \$507 [51:36] = \$367 [15:0];
-    \$507 [52] = \$368 ;
-    \$507 [53] = \$369 ;
-    \$507 [69:54] = t_tile;
-    \$507 [77:70] = { \$385 , \$383 , \$381 , \$379 , \$377 , \$375 , \$373 , \$371  };
-    \$507 [85:78] = e_nlane[7:0];
+    \$507  = s3_last;
     if (rst) begin
-      \$507  = 86'h0000000000000000000000;
+      \$507  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = \o__payload$170 [258:3];
+    \$508  = s4_last;
     if (rst) begin
-      \$508  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = e_r1;
+    \$509 [0] = \o__valid$425 ;
+    \$509 [16:1] = \$11 [15:0];
+    \$509 [32:17] = \$12 [15:0];
+    \$509 [35:33] = \o__payload$170 [2:0];
+    \$509 [51:36] = \$371 [15:0];
+    \$509 [52] = \$372 ;
+    \$509 [53] = \$373 ;
+    \$509 [69:54] = t_tile;
+    \$509 [77:70] = { \$389 , \$387 , \$385 , \$383 , \$381 , \$379 , \$377 , \$375  };
+    \$509 [85:78] = e_nlane[7:0];
     if (rst) begin
       \$509  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = e_acc1;
+    \$510  = \o__payload$170 [258:3];
     if (rst) begin
       \$510  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = e_r2;
+    \$511  = e_r1;
     if (rst) begin
       \$511  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$512  = e_acc2;
+    \$512  = e_acc1;
     if (rst) begin
       \$512  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = e_r3;
+    \$513  = e_r2;
     if (rst) begin
       \$513  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$514  = e_acc3;
+    \$514  = e_acc2;
     if (rst) begin
       \$514  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = e_r4;
+    \$515  = e_r3;
     if (rst) begin
       \$515  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$516  = e_acc4;
+    \$516  = e_acc3;
     if (rst) begin
       \$516  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = e_r5;
+    \$517  = e_r4;
     if (rst) begin
       \$517  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$518  = sb1;
+    \$518  = e_acc4;
     if (rst) begin
-      \$518  = 86'h0000000000000000000000;
+      \$518  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = sb2;
+    \$519  = e_r5;
     if (rst) begin
       \$519  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$520  = sb3;
+    \$520  = sb1;
     if (rst) begin
       \$520  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = sb4;
+    \$521  = sb2;
     if (rst) begin
       \$521  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = sb5;
+    \$522  = sb3;
     if (rst) begin
       \$522  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = sb6;
+    \$523  = sb4;
     if (rst) begin
       \$523  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = sb7;
+    \$524  = sb5;
     if (rst) begin
       \$524  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = sb8;
+    \$525  = sb6;
     if (rst) begin
       \$525  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = \r_data$114 ;
+    \$526  = sb7;
     if (rst) begin
-      \$526  = 64'h0000000000000000;
+      \$526  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = y1;
+    \$527  = sb8;
     if (rst) begin
-      \$527  = 64'h0000000000000000;
+      \$527  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = y2;
+    \$528  = \r_data$114 ;
     if (rst) begin
       \$528  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = y3;
+    \$529  = y1;
     if (rst) begin
       \$529  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = y4;
+    \$530  = y2;
     if (rst) begin
       \$530  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = y5;
+    \$531  = y3;
     if (rst) begin
       \$531  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$532  = best_v7;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb9[0]) begin
-        \$532  = new_v;
-      end
-    end
+    \$532  = y4;
     if (rst) begin
-      \$532  = 8'h00;
+      \$532  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = best_i7;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb9[0]) begin
-        \$533  = new_i;
-      end
-    end
+    \$533  = y5;
     if (rst) begin
-      \$533  = 8'h00;
+      \$533  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = best_v0;
+    \$534  = best_v7;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb9[0]) begin
-        \$534  = best_v1;
+        \$534  = new_v;
       end
     end
     if (rst) begin
@@ -6511,11 +6560,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = best_v1;
+    \$535  = best_i7;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb9[0]) begin
-        \$535  = best_v2;
+        \$535  = new_i;
       end
     end
     if (rst) begin
@@ -6524,11 +6573,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = best_v2;
+    \$536  = best_v0;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb9[0]) begin
-        \$536  = best_v3;
+        \$536  = best_v1;
       end
     end
     if (rst) begin
@@ -6537,11 +6586,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = best_v3;
+    \$537  = best_v1;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb9[0]) begin
-        \$537  = best_v4;
+        \$537  = best_v2;
       end
     end
     if (rst) begin
@@ -6550,11 +6599,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = best_v4;
+    \$538  = best_v2;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb9[0]) begin
-        \$538  = best_v5;
+        \$538  = best_v3;
       end
     end
     if (rst) begin
@@ -6563,11 +6612,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = best_v5;
+    \$539  = best_v3;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb9[0]) begin
-        \$539  = best_v6;
+        \$539  = best_v4;
       end
     end
     if (rst) begin
@@ -6576,11 +6625,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = best_v6;
+    \$540  = best_v4;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb9[0]) begin
-        \$540  = best_v7;
+        \$540  = best_v5;
       end
     end
     if (rst) begin
@@ -6589,11 +6638,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = best_i0;
+    \$541  = best_v5;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb9[0]) begin
-        \$541  = best_i1;
+        \$541  = best_v6;
       end
     end
     if (rst) begin
@@ -6602,11 +6651,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = best_i1;
+    \$542  = best_v6;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb9[0]) begin
-        \$542  = best_i2;
+        \$542  = best_v7;
       end
     end
     if (rst) begin
@@ -6615,11 +6664,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = best_i2;
+    \$543  = best_i0;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb9[0]) begin
-        \$543  = best_i3;
+        \$543  = best_i1;
       end
     end
     if (rst) begin
@@ -6628,11 +6677,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = best_i3;
+    \$544  = best_i1;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb9[0]) begin
-        \$544  = best_i4;
+        \$544  = best_i2;
       end
     end
     if (rst) begin
@@ -6641,11 +6690,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = best_i4;
+    \$545  = best_i2;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb9[0]) begin
-        \$545  = best_i5;
+        \$545  = best_i3;
       end
     end
     if (rst) begin
@@ -6654,11 +6703,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = best_i5;
+    \$546  = best_i3;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb9[0]) begin
-        \$546  = best_i6;
+        \$546  = best_i4;
       end
     end
     if (rst) begin
@@ -6667,11 +6716,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = best_i6;
+    \$547  = best_i4;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb9[0]) begin
-        \$547  = best_i7;
+        \$547  = best_i5;
       end
     end
     if (rst) begin
@@ -6680,128 +6729,154 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = tv;
+    \$548  = best_i5;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb9[0]) begin
+        \$548  = best_i6;
+      end
+    end
     if (rst) begin
-      \$548  = 1'h0;
+      \$548  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = ibits[15:8];
+    \$549  = best_i6;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb9[0]) begin
+        \$549  = best_i7;
+      end
+    end
     if (rst) begin
       \$549  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = t_addr;
+    \$550  = tv;
     if (rst) begin
-      \$550  = 16'h0000;
+      \$550  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = t_data;
+    \$551  = ibits[15:8];
     if (rst) begin
-      \$551  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$551  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$552  = t_addr;
+    if (rst) begin
+      \$552  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$553  = t_data;
+    if (rst) begin
+      \$553  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear) begin
-      \$552  = 8'h00;
+      \$554  = 8'h00;
     end else begin
-      \$552  = \$391 ;
+      \$554  = \$395 ;
     end
     if (rst) begin
-      \$552  = 8'h00;
+      \$554  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$219  = 32'd0;
+    \$227  = 32'd0;
     casez (haddr[5:0])
       6'h00:
-          \$219  = phase_cycles0;
+          \$227  = phase_cycles0;
       6'h01:
-          \$219  = phase_cycles1;
+          \$227  = phase_cycles1;
       6'h02:
-          \$219  = phase_cycles2;
+          \$227  = phase_cycles2;
       6'h03:
-          \$219  = phase_cycles3;
+          \$227  = phase_cycles3;
       6'h04:
-          \$219  = phase_cycles4;
+          \$227  = phase_cycles4;
       6'h05:
-          \$219  = phase_cycles5;
+          \$227  = phase_cycles5;
       6'h06:
-          \$219  = phase_cycles6;
+          \$227  = phase_cycles6;
       6'h07:
-          \$219  = phase_cycles7;
+          \$227  = phase_cycles7;
       6'h08:
-          \$219  = phase_cycles8;
+          \$227  = phase_cycles8;
       6'h09:
-          \$219  = phase_cycles9;
+          \$227  = phase_cycles9;
       6'h0a:
-          \$219  = phase_cycles10;
+          \$227  = phase_cycles10;
       6'h0b:
-          \$219  = phase_cycles11;
+          \$227  = phase_cycles11;
       6'h0c:
-          \$219  = phase_cycles12;
+          \$227  = phase_cycles12;
       6'h0d:
-          \$219  = phase_cycles13;
+          \$227  = phase_cycles13;
       6'h0e:
-          \$219  = phase_cycles14;
+          \$227  = phase_cycles14;
       6'h0f:
-          \$219  = phase_cycles15;
+          \$227  = phase_cycles15;
       6'h10:
-          \$219  = phase_cycles16;
+          \$227  = phase_cycles16;
       6'h11:
-          \$219  = phase_cycles17;
+          \$227  = phase_cycles17;
       6'h12:
-          \$219  = phase_cycles18;
+          \$227  = phase_cycles18;
       6'h13:
-          \$219  = phase_cycles19;
+          \$227  = phase_cycles19;
       6'h14:
-          \$219  = phase_cycles20;
+          \$227  = phase_cycles20;
       6'h15:
-          \$219  = phase_cycles21;
+          \$227  = phase_cycles21;
       6'h16:
-          \$219  = phase_cycles22;
+          \$227  = phase_cycles22;
       6'h17:
-          \$219  = phase_cycles23;
+          \$227  = phase_cycles23;
       6'h18:
-          \$219  = phase_cycles24;
+          \$227  = phase_cycles24;
       6'h19:
-          \$219  = phase_cycles25;
+          \$227  = phase_cycles25;
       6'h1a:
-          \$219  = phase_cycles26;
+          \$227  = phase_cycles26;
       6'h1b:
-          \$219  = phase_cycles27;
+          \$227  = phase_cycles27;
       6'h1c:
-          \$219  = phase_cycles28;
+          \$227  = phase_cycles28;
       6'h1d:
-          \$219  = phase_cycles29;
+          \$227  = phase_cycles29;
       6'h1e:
-          \$219  = phase_cycles30;
+          \$227  = phase_cycles30;
       6'h1f:
-          \$219  = phase_cycles31;
+          \$227  = phase_cycles31;
       6'h20:
-          \$219  = cycle_count;
+          \$227  = cycle_count;
       6'h21:
-          \$219  = step_count;
+          \$227  = step_count;
       6'h22:
-          \$219  = { 24'h000000, flags };
+          \$227  = { 24'h000000, flags };
       6'h23:
-          \$219  = mac_steps;
+          \$227  = mac_steps;
       6'h24:
-          \$219  = { 31'h00000000, mode };
+          \$227  = { 31'h00000000, mode };
       6'h25:
-          \$219  = 32'd0;
+          \$227  = 32'd0;
       6'h26:
-          \$219  = 32'd0;
+          \$227  = 32'd0;
       6'h27:
-          \$219  = 32'd0;
+          \$227  = 32'd0;
     endcase
   end
   always @* begin
@@ -6995,7 +7070,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      \w_data$139  = { \o__payload$398 , \o__payload$397 , \o__payload$396 , \o__payload$395 , \o__payload$394 , \o__payload$393 , \o__payload$392 , \o__payload$391  };
+      \w_data$139  = { \o__payload$396 , \o__payload$395 , \o__payload$394 , \o__payload$393 , \o__payload$392 , \o__payload$391 , \o__payload$390 , \o__payload$389  };
     end
   end
   always @* begin
@@ -7011,7 +7086,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             \w_en$140  = 1'h1;
       endcase
     end
-    if (\col_valid$412 ) begin
+    if (\col_valid$410 ) begin
       \w_en$140  = 1'h1;
     end
   end
@@ -7028,8 +7103,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             \w_addr$141  = haddr[6:0];
       endcase
     end
-    if (\col_valid$412 ) begin
-      \w_addr$141  = \col_addr$413 [6:0];
+    if (\col_valid$410 ) begin
+      \w_addr$141  = \col_addr$411 [6:0];
     end
   end
   always @* begin
@@ -7045,8 +7120,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             \w_data$142  = s_axis_tdata[127:0];
       endcase
     end
-    if (\col_valid$412 ) begin
-      \w_data$142  = \col_data$414 ;
+    if (\col_valid$410 ) begin
+      \w_data$142  = \col_data$412 ;
     end
   end
   always @* begin
@@ -7066,127 +7141,6 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     end
     if (col_valid) begin
       \w_en$143  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$144  = 10'h000;
-    if (\$8 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            \w_addr$144  = haddr[9:0];
-      endcase
-    end
-    if (col_valid) begin
-      \w_addr$144  = col_addr[9:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$145  = 64'h0000000000000000;
-    if (\$8 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            \w_data$145  = s_axis_tdata[63:0];
-      endcase
-    end
-    if (col_valid) begin
-      \w_data$145  = col_data;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$146  = 1'h0;
-    if (\$8 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            \w_en$146  = 1'h1;
-      endcase
-    end
-    if (ex_fwd_relu) begin
-      \w_en$146  = sb8[0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$147  = 10'h000;
-    if (\$8 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            \w_addr$147  = haddr[9:0];
-      endcase
-    end
-    if (ex_fwd_relu) begin
-      \w_addr$147  = sb8[10:1];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$148  = 64'h0000000000000000;
-    if (\$8 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            \w_data$148  = s_axis_tdata[63:0];
-      endcase
-    end
-    if (ex_fwd_relu) begin
-      \w_data$148  = { \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$149  = 1'h0;
-    if (\$8 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            /* empty */;
-        4'h5:
-            \w_en$149  = 1'h1;
-      endcase
     end
   end
   assign o__payload = i__payload;
@@ -7247,7 +7201,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign epi_o = \$11 [15:0];
   assign epi_a = \$12 [15:0];
   assign s5_valid = \i__valid$212 ;
-  assign \i__payload$220  = e_acc5[31:0];
+  assign \i__payload$221  = e_acc5[31:0];
   assign multiplier = ibits[262:231];
   assign shift = ibits[268:263];
   assign lr_multiplier = ibits[300:269];
@@ -7255,73 +7209,73 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign decay_multiplier = ibits[322:307];
   assign decay_shift = ibits[343:339];
   assign decay_enable = ibits[345];
-  assign \clear$233  = clear;
-  assign \i__payload$235  = e_acc5[63:32];
-  assign \multiplier$236  = ibits[262:231];
-  assign \shift$237  = ibits[268:263];
-  assign \lr_multiplier$242  = ibits[300:269];
-  assign \lr_shift$243  = ibits[306:301];
-  assign \decay_multiplier$244  = ibits[322:307];
-  assign \decay_shift$245  = ibits[343:339];
-  assign \decay_enable$246  = ibits[345];
-  assign \clear$247  = clear;
-  assign \i__payload$249  = e_acc5[95:64];
-  assign \multiplier$250  = ibits[262:231];
-  assign \shift$251  = ibits[268:263];
-  assign \lr_multiplier$256  = ibits[300:269];
-  assign \lr_shift$257  = ibits[306:301];
-  assign \decay_multiplier$258  = ibits[322:307];
-  assign \decay_shift$259  = ibits[343:339];
-  assign \decay_enable$260  = ibits[345];
-  assign \clear$261  = clear;
-  assign \i__payload$263  = e_acc5[127:96];
-  assign \multiplier$264  = ibits[262:231];
-  assign \shift$265  = ibits[268:263];
-  assign \lr_multiplier$270  = ibits[300:269];
-  assign \lr_shift$271  = ibits[306:301];
-  assign \decay_multiplier$272  = ibits[322:307];
-  assign \decay_shift$273  = ibits[343:339];
-  assign \decay_enable$274  = ibits[345];
-  assign \clear$275  = clear;
-  assign \i__payload$277  = e_acc5[159:128];
-  assign \multiplier$278  = ibits[262:231];
-  assign \shift$279  = ibits[268:263];
-  assign \lr_multiplier$284  = ibits[300:269];
-  assign \lr_shift$285  = ibits[306:301];
-  assign \decay_multiplier$286  = ibits[322:307];
-  assign \decay_shift$287  = ibits[343:339];
-  assign \decay_enable$288  = ibits[345];
-  assign \clear$289  = clear;
-  assign \i__payload$291  = e_acc5[191:160];
-  assign \multiplier$292  = ibits[262:231];
-  assign \shift$293  = ibits[268:263];
-  assign \lr_multiplier$298  = ibits[300:269];
-  assign \lr_shift$299  = ibits[306:301];
-  assign \decay_multiplier$300  = ibits[322:307];
-  assign \decay_shift$301  = ibits[343:339];
-  assign \decay_enable$302  = ibits[345];
-  assign \clear$303  = clear;
-  assign \i__payload$305  = e_acc5[223:192];
-  assign \multiplier$306  = ibits[262:231];
-  assign \shift$307  = ibits[268:263];
-  assign \lr_multiplier$312  = ibits[300:269];
-  assign \lr_shift$313  = ibits[306:301];
-  assign \decay_multiplier$314  = ibits[322:307];
-  assign \decay_shift$315  = ibits[343:339];
-  assign \decay_enable$316  = ibits[345];
-  assign \clear$317  = clear;
-  assign \i__payload$319  = e_acc5[255:224];
-  assign \multiplier$320  = ibits[262:231];
-  assign \shift$321  = ibits[268:263];
-  assign \lr_multiplier$326  = ibits[300:269];
-  assign \lr_shift$327  = ibits[306:301];
-  assign \decay_multiplier$328  = ibits[322:307];
-  assign \decay_shift$329  = ibits[343:339];
-  assign \decay_enable$330  = ibits[345];
-  assign \clear$331  = clear;
-  assign \busy$416  = col_valid;
-  assign \busy$417  = \col_valid$412 ;
-  assign \clear$428  = clear;
+  assign \clear$234  = clear;
+  assign \i__payload$236  = e_acc5[63:32];
+  assign \multiplier$237  = ibits[262:231];
+  assign \shift$238  = ibits[268:263];
+  assign \lr_multiplier$243  = ibits[300:269];
+  assign \lr_shift$244  = ibits[306:301];
+  assign \decay_multiplier$245  = ibits[322:307];
+  assign \decay_shift$246  = ibits[343:339];
+  assign \decay_enable$247  = ibits[345];
+  assign \clear$248  = clear;
+  assign \i__payload$250  = e_acc5[95:64];
+  assign \multiplier$251  = ibits[262:231];
+  assign \shift$252  = ibits[268:263];
+  assign \lr_multiplier$257  = ibits[300:269];
+  assign \lr_shift$258  = ibits[306:301];
+  assign \decay_multiplier$259  = ibits[322:307];
+  assign \decay_shift$260  = ibits[343:339];
+  assign \decay_enable$261  = ibits[345];
+  assign \clear$262  = clear;
+  assign \i__payload$264  = e_acc5[127:96];
+  assign \multiplier$265  = ibits[262:231];
+  assign \shift$266  = ibits[268:263];
+  assign \lr_multiplier$271  = ibits[300:269];
+  assign \lr_shift$272  = ibits[306:301];
+  assign \decay_multiplier$273  = ibits[322:307];
+  assign \decay_shift$274  = ibits[343:339];
+  assign \decay_enable$275  = ibits[345];
+  assign \clear$276  = clear;
+  assign \i__payload$278  = e_acc5[159:128];
+  assign \multiplier$279  = ibits[262:231];
+  assign \shift$280  = ibits[268:263];
+  assign \lr_multiplier$285  = ibits[300:269];
+  assign \lr_shift$286  = ibits[306:301];
+  assign \decay_multiplier$287  = ibits[322:307];
+  assign \decay_shift$288  = ibits[343:339];
+  assign \decay_enable$289  = ibits[345];
+  assign \clear$290  = clear;
+  assign \i__payload$292  = e_acc5[191:160];
+  assign \multiplier$293  = ibits[262:231];
+  assign \shift$294  = ibits[268:263];
+  assign \lr_multiplier$299  = ibits[300:269];
+  assign \lr_shift$300  = ibits[306:301];
+  assign \decay_multiplier$301  = ibits[322:307];
+  assign \decay_shift$302  = ibits[343:339];
+  assign \decay_enable$303  = ibits[345];
+  assign \clear$304  = clear;
+  assign \i__payload$306  = e_acc5[223:192];
+  assign \multiplier$307  = ibits[262:231];
+  assign \shift$308  = ibits[268:263];
+  assign \lr_multiplier$313  = ibits[300:269];
+  assign \lr_shift$314  = ibits[306:301];
+  assign \decay_multiplier$315  = ibits[322:307];
+  assign \decay_shift$316  = ibits[343:339];
+  assign \decay_enable$317  = ibits[345];
+  assign \clear$318  = clear;
+  assign \i__payload$320  = e_acc5[255:224];
+  assign \multiplier$321  = ibits[262:231];
+  assign \shift$322  = ibits[268:263];
+  assign \lr_multiplier$327  = ibits[300:269];
+  assign \lr_shift$328  = ibits[306:301];
+  assign \decay_multiplier$329  = ibits[322:307];
+  assign \decay_shift$330  = ibits[343:339];
+  assign \decay_enable$331  = ibits[345];
+  assign \clear$332  = clear;
+  assign \busy$414  = col_valid;
+  assign \busy$415  = \col_valid$410 ;
+  assign \clear$426  = clear;
   assign \o__payload$170.row  = \o__payload$170 [2:0];
   assign \o__payload$170.acc  = \o__payload$170 [258:3];
   assign \o__payload$170.acc[0]  = \o__payload$170 [34:3];
@@ -7362,56 +7316,56 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \e_r5.t_base  = e_r5[69:54];
   assign \e_r5.mask  = e_r5[77:70];
   assign \e_r5.nlane  = e_r5[85:78];
-  assign \i__payload$225.delta  = \i__payload$225 [31:0];
-  assign \i__payload$225.region  = \i__payload$225 [33:32];
-  assign \i__payload$227.w  = \i__payload$227 [15:0];
-  assign \i__payload$227.g  = \i__payload$227 [47:16];
-  assign \i__payload$239.delta  = \i__payload$239 [31:0];
-  assign \i__payload$239.region  = \i__payload$239 [33:32];
-  assign \i__payload$241.w  = \i__payload$241 [15:0];
-  assign \i__payload$241.g  = \i__payload$241 [47:16];
-  assign \i__payload$253.delta  = \i__payload$253 [31:0];
-  assign \i__payload$253.region  = \i__payload$253 [33:32];
-  assign \i__payload$255.w  = \i__payload$255 [15:0];
-  assign \i__payload$255.g  = \i__payload$255 [47:16];
-  assign \i__payload$267.delta  = \i__payload$267 [31:0];
-  assign \i__payload$267.region  = \i__payload$267 [33:32];
-  assign \i__payload$269.w  = \i__payload$269 [15:0];
-  assign \i__payload$269.g  = \i__payload$269 [47:16];
-  assign \i__payload$281.delta  = \i__payload$281 [31:0];
-  assign \i__payload$281.region  = \i__payload$281 [33:32];
-  assign \i__payload$283.w  = \i__payload$283 [15:0];
-  assign \i__payload$283.g  = \i__payload$283 [47:16];
-  assign \i__payload$295.delta  = \i__payload$295 [31:0];
-  assign \i__payload$295.region  = \i__payload$295 [33:32];
-  assign \i__payload$297.w  = \i__payload$297 [15:0];
-  assign \i__payload$297.g  = \i__payload$297 [47:16];
-  assign \i__payload$309.delta  = \i__payload$309 [31:0];
-  assign \i__payload$309.region  = \i__payload$309 [33:32];
-  assign \i__payload$311.w  = \i__payload$311 [15:0];
-  assign \i__payload$311.g  = \i__payload$311 [47:16];
-  assign \i__payload$323.delta  = \i__payload$323 [31:0];
-  assign \i__payload$323.region  = \i__payload$323 [33:32];
-  assign \i__payload$325.w  = \i__payload$325 [15:0];
-  assign \i__payload$325.g  = \i__payload$325 [47:16];
-  assign \i__payload$333.y_hat  = \i__payload$333 [63:0];
-  assign \i__payload$333.y_hat[0]  = \i__payload$333 [7:0];
-  assign \i__payload$333.y_hat[1]  = \i__payload$333 [15:8];
-  assign \i__payload$333.y_hat[2]  = \i__payload$333 [23:16];
-  assign \i__payload$333.y_hat[3]  = \i__payload$333 [31:24];
-  assign \i__payload$333.y_hat[4]  = \i__payload$333 [39:32];
-  assign \i__payload$333.y_hat[5]  = \i__payload$333 [47:40];
-  assign \i__payload$333.y_hat[6]  = \i__payload$333 [55:48];
-  assign \i__payload$333.y_hat[7]  = \i__payload$333 [63:56];
-  assign \i__payload$333.y  = \i__payload$333 [127:64];
-  assign \i__payload$333.y[0]  = \i__payload$333 [71:64];
-  assign \i__payload$333.y[1]  = \i__payload$333 [79:72];
-  assign \i__payload$333.y[2]  = \i__payload$333 [87:80];
-  assign \i__payload$333.y[3]  = \i__payload$333 [95:88];
-  assign \i__payload$333.y[4]  = \i__payload$333 [103:96];
-  assign \i__payload$333.y[5]  = \i__payload$333 [111:104];
-  assign \i__payload$333.y[6]  = \i__payload$333 [119:112];
-  assign \i__payload$333.y[7]  = \i__payload$333 [127:120];
+  assign \i__payload$226.delta  = \i__payload$226 [31:0];
+  assign \i__payload$226.region  = \i__payload$226 [33:32];
+  assign \i__payload$228.w  = \i__payload$228 [15:0];
+  assign \i__payload$228.g  = \i__payload$228 [47:16];
+  assign \i__payload$240.delta  = \i__payload$240 [31:0];
+  assign \i__payload$240.region  = \i__payload$240 [33:32];
+  assign \i__payload$242.w  = \i__payload$242 [15:0];
+  assign \i__payload$242.g  = \i__payload$242 [47:16];
+  assign \i__payload$254.delta  = \i__payload$254 [31:0];
+  assign \i__payload$254.region  = \i__payload$254 [33:32];
+  assign \i__payload$256.w  = \i__payload$256 [15:0];
+  assign \i__payload$256.g  = \i__payload$256 [47:16];
+  assign \i__payload$268.delta  = \i__payload$268 [31:0];
+  assign \i__payload$268.region  = \i__payload$268 [33:32];
+  assign \i__payload$270.w  = \i__payload$270 [15:0];
+  assign \i__payload$270.g  = \i__payload$270 [47:16];
+  assign \i__payload$282.delta  = \i__payload$282 [31:0];
+  assign \i__payload$282.region  = \i__payload$282 [33:32];
+  assign \i__payload$284.w  = \i__payload$284 [15:0];
+  assign \i__payload$284.g  = \i__payload$284 [47:16];
+  assign \i__payload$296.delta  = \i__payload$296 [31:0];
+  assign \i__payload$296.region  = \i__payload$296 [33:32];
+  assign \i__payload$298.w  = \i__payload$298 [15:0];
+  assign \i__payload$298.g  = \i__payload$298 [47:16];
+  assign \i__payload$310.delta  = \i__payload$310 [31:0];
+  assign \i__payload$310.region  = \i__payload$310 [33:32];
+  assign \i__payload$312.w  = \i__payload$312 [15:0];
+  assign \i__payload$312.g  = \i__payload$312 [47:16];
+  assign \i__payload$324.delta  = \i__payload$324 [31:0];
+  assign \i__payload$324.region  = \i__payload$324 [33:32];
+  assign \i__payload$326.w  = \i__payload$326 [15:0];
+  assign \i__payload$326.g  = \i__payload$326 [47:16];
+  assign \i__payload$334.y_hat  = \i__payload$334 [63:0];
+  assign \i__payload$334.y_hat[0]  = \i__payload$334 [7:0];
+  assign \i__payload$334.y_hat[1]  = \i__payload$334 [15:8];
+  assign \i__payload$334.y_hat[2]  = \i__payload$334 [23:16];
+  assign \i__payload$334.y_hat[3]  = \i__payload$334 [31:24];
+  assign \i__payload$334.y_hat[4]  = \i__payload$334 [39:32];
+  assign \i__payload$334.y_hat[5]  = \i__payload$334 [47:40];
+  assign \i__payload$334.y_hat[6]  = \i__payload$334 [55:48];
+  assign \i__payload$334.y_hat[7]  = \i__payload$334 [63:56];
+  assign \i__payload$334.y  = \i__payload$334 [127:64];
+  assign \i__payload$334.y[0]  = \i__payload$334 [71:64];
+  assign \i__payload$334.y[1]  = \i__payload$334 [79:72];
+  assign \i__payload$334.y[2]  = \i__payload$334 [87:80];
+  assign \i__payload$334.y[3]  = \i__payload$334 [95:88];
+  assign \i__payload$334.y[4]  = \i__payload$334 [103:96];
+  assign \i__payload$334.y[5]  = \i__payload$334 [111:104];
+  assign \i__payload$334.y[6]  = \i__payload$334 [119:112];
+  assign \i__payload$334.y[7]  = \i__payload$334 [127:120];
   assign \sb6.valid  = sb6[0];
   assign \sb6.o_addr  = sb6[16:1];
   assign \sb6.a_addr  = sb6[32:17];
@@ -7432,6 +7386,10 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb8.t_base  = sb8[69:54];
   assign \sb8.mask  = sb8[77:70];
   assign \sb8.nlane  = sb8[85:78];
+  assign \o__payload$342.h  = \o__payload$342 [7:0];
+  assign \o__payload$342.region  = \o__payload$342 [9:8];
+  assign \o__payload$343.h  = \o__payload$343 [7:0];
+  assign \o__payload$343.region  = \o__payload$343 [9:8];
   assign \o__payload$344.h  = \o__payload$344 [7:0];
   assign \o__payload$344.region  = \o__payload$344 [9:8];
   assign \o__payload$345.h  = \o__payload$345 [7:0];
@@ -7444,10 +7402,6 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \o__payload$348.region  = \o__payload$348 [9:8];
   assign \o__payload$349.h  = \o__payload$349 [7:0];
   assign \o__payload$349.region  = \o__payload$349 [9:8];
-  assign \o__payload$350.h  = \o__payload$350 [7:0];
-  assign \o__payload$350.region  = \o__payload$350 [9:8];
-  assign \o__payload$351.h  = \o__payload$351 [7:0];
-  assign \o__payload$351.region  = \o__payload$351 [9:8];
   assign \sb9.valid  = sb9[0];
   assign \sb9.o_addr  = sb9[16:1];
   assign \sb9.a_addr  = sb9[32:17];
@@ -7458,17 +7412,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb9.t_base  = sb9[69:54];
   assign \sb9.mask  = sb9[77:70];
   assign \sb9.nlane  = sb9[85:78];
-  assign \o__payload$368.e  = \o__payload$368 [63:0];
-  assign \o__payload$368.e[0]  = \o__payload$368 [7:0];
-  assign \o__payload$368.e[1]  = \o__payload$368 [15:8];
-  assign \o__payload$368.e[2]  = \o__payload$368 [23:16];
-  assign \o__payload$368.e[3]  = \o__payload$368 [31:24];
-  assign \o__payload$368.e[4]  = \o__payload$368 [39:32];
-  assign \o__payload$368.e[5]  = \o__payload$368 [47:40];
-  assign \o__payload$368.e[6]  = \o__payload$368 [55:48];
-  assign \o__payload$368.e[7]  = \o__payload$368 [63:56];
-  assign \o__payload$368.argmax  = \o__payload$368 [66:64];
-  assign \o__payload$368.max  = \o__payload$368 [74:67];
+  assign \o__payload$366.e  = \o__payload$366 [63:0];
+  assign \o__payload$366.e[0]  = \o__payload$366 [7:0];
+  assign \o__payload$366.e[1]  = \o__payload$366 [15:8];
+  assign \o__payload$366.e[2]  = \o__payload$366 [23:16];
+  assign \o__payload$366.e[3]  = \o__payload$366 [31:24];
+  assign \o__payload$366.e[4]  = \o__payload$366 [39:32];
+  assign \o__payload$366.e[5]  = \o__payload$366 [47:40];
+  assign \o__payload$366.e[6]  = \o__payload$366 [55:48];
+  assign \o__payload$366.e[7]  = \o__payload$366 [63:56];
+  assign \o__payload$366.argmax  = \o__payload$366 [66:64];
+  assign \o__payload$366.max  = \o__payload$366 [74:67];
   assign \sb2.valid  = sb2[0];
   assign \sb2.o_addr  = sb2[16:1];
   assign \sb2.a_addr  = sb2[32:17];
@@ -7569,54 +7523,54 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb7.t_base  = sb7[69:54];
   assign \sb7.mask  = sb7[77:70];
   assign \sb7.nlane  = sb7[85:78];
-  assign \i__payload$333 [127:120] = y6[63:56];
-  assign \i__payload$333 [63:56] = \$38 ;
-  assign \i__payload$333 [119:112] = y6[55:48];
-  assign \i__payload$333 [55:48] = \$37 ;
-  assign \i__payload$333 [111:104] = y6[47:40];
-  assign \i__payload$333 [47:40] = \$36 ;
-  assign \i__payload$333 [103:96] = y6[39:32];
-  assign \i__payload$333 [39:32] = \$35 ;
-  assign \i__payload$333 [95:88] = y6[31:24];
-  assign \i__payload$333 [31:24] = \$34 ;
-  assign \i__payload$333 [87:80] = y6[23:16];
-  assign \i__payload$333 [23:16] = \$33 ;
-  assign \i__payload$333 [79:72] = y6[15:8];
-  assign \i__payload$333 [15:8] = \$32 ;
-  assign \i__payload$333 [71:64] = y6[7:0];
-  assign \i__payload$333 [7:0] = \$31 ;
-  assign \i__payload$325 [47:16] = e_acc5[255:224];
-  assign \i__payload$325 [15:0] = \r_data$110 [127:112];
-  assign \i__payload$323 [33:32] = \r_data$115 [15:14];
-  assign \i__payload$323 [31:0] = e_acc5[255:224];
-  assign \i__payload$311 [47:16] = e_acc5[223:192];
-  assign \i__payload$311 [15:0] = \r_data$110 [111:96];
-  assign \i__payload$309 [33:32] = \r_data$115 [13:12];
-  assign \i__payload$309 [31:0] = e_acc5[223:192];
-  assign \i__payload$297 [47:16] = e_acc5[191:160];
-  assign \i__payload$297 [15:0] = \r_data$110 [95:80];
-  assign \i__payload$295 [33:32] = \r_data$115 [11:10];
-  assign \i__payload$295 [31:0] = e_acc5[191:160];
-  assign \i__payload$283 [47:16] = e_acc5[159:128];
-  assign \i__payload$283 [15:0] = \r_data$110 [79:64];
-  assign \i__payload$281 [33:32] = \r_data$115 [9:8];
-  assign \i__payload$281 [31:0] = e_acc5[159:128];
-  assign \i__payload$269 [47:16] = e_acc5[127:96];
-  assign \i__payload$269 [15:0] = \r_data$110 [63:48];
-  assign \i__payload$267 [33:32] = \r_data$115 [7:6];
-  assign \i__payload$267 [31:0] = e_acc5[127:96];
-  assign \i__payload$255 [47:16] = e_acc5[95:64];
-  assign \i__payload$255 [15:0] = \r_data$110 [47:32];
-  assign \i__payload$253 [33:32] = \r_data$115 [5:4];
-  assign \i__payload$253 [31:0] = e_acc5[95:64];
-  assign \i__payload$241 [47:16] = e_acc5[63:32];
-  assign \i__payload$241 [15:0] = \r_data$110 [31:16];
-  assign \i__payload$239 [33:32] = \r_data$115 [3:2];
-  assign \i__payload$239 [31:0] = e_acc5[63:32];
-  assign \i__payload$227 [47:16] = e_acc5[31:0];
-  assign \i__payload$227 [15:0] = \r_data$110 [15:0];
-  assign \i__payload$225 [33:32] = \r_data$115 [1:0];
-  assign \i__payload$225 [31:0] = e_acc5[31:0];
+  assign \i__payload$334 [127:120] = y6[63:56];
+  assign \i__payload$334 [63:56] = \$46 ;
+  assign \i__payload$334 [119:112] = y6[55:48];
+  assign \i__payload$334 [55:48] = \$45 ;
+  assign \i__payload$334 [111:104] = y6[47:40];
+  assign \i__payload$334 [47:40] = \$44 ;
+  assign \i__payload$334 [103:96] = y6[39:32];
+  assign \i__payload$334 [39:32] = \$43 ;
+  assign \i__payload$334 [95:88] = y6[31:24];
+  assign \i__payload$334 [31:24] = \$42 ;
+  assign \i__payload$334 [87:80] = y6[23:16];
+  assign \i__payload$334 [23:16] = \$41 ;
+  assign \i__payload$334 [79:72] = y6[15:8];
+  assign \i__payload$334 [15:8] = \$40 ;
+  assign \i__payload$334 [71:64] = y6[7:0];
+  assign \i__payload$334 [7:0] = \$39 ;
+  assign \i__payload$326 [47:16] = e_acc5[255:224];
+  assign \i__payload$326 [15:0] = \r_data$110 [127:112];
+  assign \i__payload$324 [33:32] = \r_data$115 [15:14];
+  assign \i__payload$324 [31:0] = e_acc5[255:224];
+  assign \i__payload$312 [47:16] = e_acc5[223:192];
+  assign \i__payload$312 [15:0] = \r_data$110 [111:96];
+  assign \i__payload$310 [33:32] = \r_data$115 [13:12];
+  assign \i__payload$310 [31:0] = e_acc5[223:192];
+  assign \i__payload$298 [47:16] = e_acc5[191:160];
+  assign \i__payload$298 [15:0] = \r_data$110 [95:80];
+  assign \i__payload$296 [33:32] = \r_data$115 [11:10];
+  assign \i__payload$296 [31:0] = e_acc5[191:160];
+  assign \i__payload$284 [47:16] = e_acc5[159:128];
+  assign \i__payload$284 [15:0] = \r_data$110 [79:64];
+  assign \i__payload$282 [33:32] = \r_data$115 [9:8];
+  assign \i__payload$282 [31:0] = e_acc5[159:128];
+  assign \i__payload$270 [47:16] = e_acc5[127:96];
+  assign \i__payload$270 [15:0] = \r_data$110 [63:48];
+  assign \i__payload$268 [33:32] = \r_data$115 [7:6];
+  assign \i__payload$268 [31:0] = e_acc5[127:96];
+  assign \i__payload$256 [47:16] = e_acc5[95:64];
+  assign \i__payload$256 [15:0] = \r_data$110 [47:32];
+  assign \i__payload$254 [33:32] = \r_data$115 [5:4];
+  assign \i__payload$254 [31:0] = e_acc5[95:64];
+  assign \i__payload$242 [47:16] = e_acc5[63:32];
+  assign \i__payload$242 [15:0] = \r_data$110 [31:16];
+  assign \i__payload$240 [33:32] = \r_data$115 [3:2];
+  assign \i__payload$240 [31:0] = e_acc5[63:32];
+  assign \i__payload$228 [47:16] = e_acc5[31:0];
+  assign \i__payload$228 [15:0] = \r_data$110 [15:0];
+  assign \i__payload$226 [33:32] = \r_data$115 [1:0];
+  assign \i__payload$226 [31:0] = e_acc5[31:0];
   assign \i__payload$214 [319:288] = wide_data[255:224];
   assign \i__payload$214 [287:256] = wide_data[223:192];
   assign \i__payload$214 [255:224] = wide_data[191:160];
@@ -32059,7 +32013,7 @@ module \nitro_engine.rfifo (rst, r_en, w_level, r_data, w_en, w_port__data, r_rd
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4784$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4788$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$31  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -32126,8 +32080,8 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4784$231 ;
-  wire [37:0] \port$4784$231 ;
+  input [37:0] \port$4788$231 ;
+  wire [37:0] \port$4788$231 ;
   input rst;
   wire rst;
   reg [31:0] scale_mag = 32'd0;
@@ -32372,7 +32326,7 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4784$231 [31:0];
+      \$25  = \port$4788$231 [31:0];
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -32392,7 +32346,7 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4784$231 [37:32];
+      \$27  = \port$4788$231 [37:32];
     end
     if (rst) begin
       \$27  = 6'h00;
@@ -32489,8 +32443,8 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4784$231 [31:0];
-  assign shift = \port$4784$231 [37:32];
+  assign multiplier = \port$4788$231 [31:0];
+  assign shift = \port$4788$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -32498,7 +32452,7 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4784$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4788$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$32  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -32565,8 +32519,8 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4784$231 ;
-  wire [37:0] \port$4784$231 ;
+  input [37:0] \port$4788$231 ;
+  wire [37:0] \port$4788$231 ;
   input rst;
   wire rst;
   reg [31:0] scale_mag = 32'd0;
@@ -32811,7 +32765,7 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4784$231 [31:0];
+      \$25  = \port$4788$231 [31:0];
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -32831,7 +32785,7 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4784$231 [37:32];
+      \$27  = \port$4788$231 [37:32];
     end
     if (rst) begin
       \$27  = 6'h00;
@@ -32928,8 +32882,8 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4784$231 [31:0];
-  assign shift = \port$4784$231 [37:32];
+  assign multiplier = \port$4788$231 [31:0];
+  assign shift = \port$4788$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -32937,7 +32891,7 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4784$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4788$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$33  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -33004,8 +32958,8 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4784$231 ;
-  wire [37:0] \port$4784$231 ;
+  input [37:0] \port$4788$231 ;
+  wire [37:0] \port$4788$231 ;
   input rst;
   wire rst;
   reg [31:0] scale_mag = 32'd0;
@@ -33250,7 +33204,7 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4784$231 [31:0];
+      \$25  = \port$4788$231 [31:0];
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -33270,7 +33224,7 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4784$231 [37:32];
+      \$27  = \port$4788$231 [37:32];
     end
     if (rst) begin
       \$27  = 6'h00;
@@ -33367,8 +33321,8 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4784$231 [31:0];
-  assign shift = \port$4784$231 [37:32];
+  assign multiplier = \port$4788$231 [31:0];
+  assign shift = \port$4788$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -33376,7 +33330,7 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4784$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4788$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$34  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -33443,8 +33397,8 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4784$231 ;
-  wire [37:0] \port$4784$231 ;
+  input [37:0] \port$4788$231 ;
+  wire [37:0] \port$4788$231 ;
   input rst;
   wire rst;
   reg [31:0] scale_mag = 32'd0;
@@ -33689,7 +33643,7 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4784$231 [31:0];
+      \$25  = \port$4788$231 [31:0];
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -33709,7 +33663,7 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4784$231 [37:32];
+      \$27  = \port$4788$231 [37:32];
     end
     if (rst) begin
       \$27  = 6'h00;
@@ -33806,8 +33760,8 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4784$231 [31:0];
-  assign shift = \port$4784$231 [37:32];
+  assign multiplier = \port$4788$231 [31:0];
+  assign shift = \port$4788$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -33815,7 +33769,7 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4784$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4788$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$35  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -33882,8 +33836,8 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4784$231 ;
-  wire [37:0] \port$4784$231 ;
+  input [37:0] \port$4788$231 ;
+  wire [37:0] \port$4788$231 ;
   input rst;
   wire rst;
   reg [31:0] scale_mag = 32'd0;
@@ -34128,7 +34082,7 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4784$231 [31:0];
+      \$25  = \port$4788$231 [31:0];
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -34148,7 +34102,7 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4784$231 [37:32];
+      \$27  = \port$4788$231 [37:32];
     end
     if (rst) begin
       \$27  = 6'h00;
@@ -34245,8 +34199,8 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4784$231 [31:0];
-  assign shift = \port$4784$231 [37:32];
+  assign multiplier = \port$4788$231 [31:0];
+  assign shift = \port$4788$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -34254,7 +34208,7 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4784$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4788$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$36  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -34321,8 +34275,8 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4784$231 ;
-  wire [37:0] \port$4784$231 ;
+  input [37:0] \port$4788$231 ;
+  wire [37:0] \port$4788$231 ;
   input rst;
   wire rst;
   reg [31:0] scale_mag = 32'd0;
@@ -34567,7 +34521,7 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4784$231 [31:0];
+      \$25  = \port$4788$231 [31:0];
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -34587,7 +34541,7 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4784$231 [37:32];
+      \$27  = \port$4788$231 [37:32];
     end
     if (rst) begin
       \$27  = 6'h00;
@@ -34684,8 +34638,8 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4784$231 [31:0];
-  assign shift = \port$4784$231 [37:32];
+  assign multiplier = \port$4788$231 [31:0];
+  assign shift = \port$4788$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -34693,7 +34647,7 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4784$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4788$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$37  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -34760,8 +34714,8 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4784$231 ;
-  wire [37:0] \port$4784$231 ;
+  input [37:0] \port$4788$231 ;
+  wire [37:0] \port$4788$231 ;
   input rst;
   wire rst;
   reg [31:0] scale_mag = 32'd0;
@@ -35006,7 +34960,7 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4784$231 [31:0];
+      \$25  = \port$4788$231 [31:0];
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -35026,7 +34980,7 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4784$231 [37:32];
+      \$27  = \port$4788$231 [37:32];
     end
     if (rst) begin
       \$27  = 6'h00;
@@ -35123,8 +35077,8 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4784$231 [31:0];
-  assign shift = \port$4784$231 [37:32];
+  assign multiplier = \port$4788$231 [31:0];
+  assign shift = \port$4788$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -35132,7 +35086,7 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4784$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4788$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$38  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -35199,8 +35153,8 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4784$231 ;
-  wire [37:0] \port$4784$231 ;
+  input [37:0] \port$4788$231 ;
+  wire [37:0] \port$4788$231 ;
   input rst;
   wire rst;
   reg [31:0] scale_mag = 32'd0;
@@ -35445,7 +35399,7 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4784$231 [31:0];
+      \$25  = \port$4788$231 [31:0];
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -35465,7 +35419,7 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4784$231 [37:32];
+      \$27  = \port$4788$231 [37:32];
     end
     if (rst) begin
       \$27  = 6'h00;
@@ -35562,8 +35516,8 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4784$231 [31:0];
-  assign shift = \port$4784$231 [37:32];
+  assign multiplier = \port$4788$231 [31:0];
+  assign shift = \port$4788$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -35571,7 +35525,7 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4784$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4784$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4788$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$39  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -35744,8 +35698,8 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4784$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4784$269 ;
-  wire [53:0] \port$4784$269 ;
+  input [53:0] \port$4788$269 ;
+  wire [53:0] \port$4788$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -35946,7 +35900,7 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4784$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4784$269 [31:0];
+      \$47  = \port$4788$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -35966,7 +35920,7 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4784$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4784$269 [37:32];
+      \$49  = \port$4788$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -36136,7 +36090,7 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4784$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     \$66  = decay_mult;
     if (en) begin
-      \$66  = \port$4784$269 [53:38];
+      \$66  = \port$4788$269 [53:38];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -36551,9 +36505,9 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4784$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4784$269 [31:0];
-  assign lr_shift = \port$4784$269 [37:32];
-  assign decay_multiplier = \port$4784$269 [53:38];
+  assign lr_multiplier = \port$4788$269 [31:0];
+  assign lr_shift = \port$4788$269 [37:32];
+  assign decay_multiplier = \port$4788$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -36567,7 +36521,7 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4784$269 , de
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4784$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4788$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$40  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -36740,8 +36694,8 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4784$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4784$269 ;
-  wire [53:0] \port$4784$269 ;
+  input [53:0] \port$4788$269 ;
+  wire [53:0] \port$4788$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -36942,7 +36896,7 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4784$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4784$269 [31:0];
+      \$47  = \port$4788$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -36962,7 +36916,7 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4784$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4784$269 [37:32];
+      \$49  = \port$4788$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -37132,7 +37086,7 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4784$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$66  = decay_mult;
     if (en) begin
-      \$66  = \port$4784$269 [53:38];
+      \$66  = \port$4788$269 [53:38];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -37547,9 +37501,9 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4784$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4784$269 [31:0];
-  assign lr_shift = \port$4784$269 [37:32];
-  assign decay_multiplier = \port$4784$269 [53:38];
+  assign lr_multiplier = \port$4788$269 [31:0];
+  assign lr_shift = \port$4788$269 [37:32];
+  assign decay_multiplier = \port$4788$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -37563,7 +37517,7 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4784$269 , de
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4784$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4788$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$41  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -37736,8 +37690,8 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4784$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4784$269 ;
-  wire [53:0] \port$4784$269 ;
+  input [53:0] \port$4788$269 ;
+  wire [53:0] \port$4788$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -37938,7 +37892,7 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4784$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4784$269 [31:0];
+      \$47  = \port$4788$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -37958,7 +37912,7 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4784$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4784$269 [37:32];
+      \$49  = \port$4788$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -38128,7 +38082,7 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4784$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
     \$66  = decay_mult;
     if (en) begin
-      \$66  = \port$4784$269 [53:38];
+      \$66  = \port$4788$269 [53:38];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -38543,9 +38497,9 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4784$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4784$269 [31:0];
-  assign lr_shift = \port$4784$269 [37:32];
-  assign decay_multiplier = \port$4784$269 [53:38];
+  assign lr_multiplier = \port$4788$269 [31:0];
+  assign lr_shift = \port$4788$269 [37:32];
+  assign decay_multiplier = \port$4788$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -38559,7 +38513,7 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4784$269 , de
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4784$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4788$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$42  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -38732,8 +38686,8 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4784$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4784$269 ;
-  wire [53:0] \port$4784$269 ;
+  input [53:0] \port$4788$269 ;
+  wire [53:0] \port$4788$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -38934,7 +38888,7 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4784$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4784$269 [31:0];
+      \$47  = \port$4788$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -38954,7 +38908,7 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4784$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4784$269 [37:32];
+      \$49  = \port$4788$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -39124,7 +39078,7 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4784$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
     \$66  = decay_mult;
     if (en) begin
-      \$66  = \port$4784$269 [53:38];
+      \$66  = \port$4788$269 [53:38];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -39539,9 +39493,9 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4784$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4784$269 [31:0];
-  assign lr_shift = \port$4784$269 [37:32];
-  assign decay_multiplier = \port$4784$269 [53:38];
+  assign lr_multiplier = \port$4788$269 [31:0];
+  assign lr_shift = \port$4788$269 [37:32];
+  assign decay_multiplier = \port$4788$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -39555,7 +39509,7 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4784$269 , de
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4784$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4788$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$43  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -39728,8 +39682,8 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4784$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4784$269 ;
-  wire [53:0] \port$4784$269 ;
+  input [53:0] \port$4788$269 ;
+  wire [53:0] \port$4788$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -39930,7 +39884,7 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4784$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4784$269 [31:0];
+      \$47  = \port$4788$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -39950,7 +39904,7 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4784$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4784$269 [37:32];
+      \$49  = \port$4788$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -40120,7 +40074,7 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4784$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
     \$66  = decay_mult;
     if (en) begin
-      \$66  = \port$4784$269 [53:38];
+      \$66  = \port$4788$269 [53:38];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -40535,9 +40489,9 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4784$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4784$269 [31:0];
-  assign lr_shift = \port$4784$269 [37:32];
-  assign decay_multiplier = \port$4784$269 [53:38];
+  assign lr_multiplier = \port$4788$269 [31:0];
+  assign lr_shift = \port$4788$269 [37:32];
+  assign decay_multiplier = \port$4788$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -40551,7 +40505,7 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4784$269 , de
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4784$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4788$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$44  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -40724,8 +40678,8 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4784$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4784$269 ;
-  wire [53:0] \port$4784$269 ;
+  input [53:0] \port$4788$269 ;
+  wire [53:0] \port$4788$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -40926,7 +40880,7 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4784$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4784$269 [31:0];
+      \$47  = \port$4788$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -40946,7 +40900,7 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4784$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4784$269 [37:32];
+      \$49  = \port$4788$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -41116,7 +41070,7 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4784$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
     \$66  = decay_mult;
     if (en) begin
-      \$66  = \port$4784$269 [53:38];
+      \$66  = \port$4788$269 [53:38];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -41531,9 +41485,9 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4784$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4784$269 [31:0];
-  assign lr_shift = \port$4784$269 [37:32];
-  assign decay_multiplier = \port$4784$269 [53:38];
+  assign lr_multiplier = \port$4788$269 [31:0];
+  assign lr_shift = \port$4788$269 [37:32];
+  assign decay_multiplier = \port$4788$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -41547,7 +41501,7 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4784$269 , de
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4784$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4788$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$45  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -41720,8 +41674,8 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4784$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4784$269 ;
-  wire [53:0] \port$4784$269 ;
+  input [53:0] \port$4788$269 ;
+  wire [53:0] \port$4788$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -41922,7 +41876,7 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4784$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4784$269 [31:0];
+      \$47  = \port$4788$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -41942,7 +41896,7 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4784$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4784$269 [37:32];
+      \$49  = \port$4788$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -42112,7 +42066,7 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4784$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
     \$66  = decay_mult;
     if (en) begin
-      \$66  = \port$4784$269 [53:38];
+      \$66  = \port$4788$269 [53:38];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -42527,9 +42481,9 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4784$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4784$269 [31:0];
-  assign lr_shift = \port$4784$269 [37:32];
-  assign decay_multiplier = \port$4784$269 [53:38];
+  assign lr_multiplier = \port$4788$269 [31:0];
+  assign lr_shift = \port$4788$269 [37:32];
+  assign decay_multiplier = \port$4788$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -42543,7 +42497,7 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4784$269 , de
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4784$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4788$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$46  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -42716,8 +42670,8 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4784$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4784$269 ;
-  wire [53:0] \port$4784$269 ;
+  input [53:0] \port$4788$269 ;
+  wire [53:0] \port$4788$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -42918,7 +42872,7 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4784$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4784$269 [31:0];
+      \$47  = \port$4788$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -42938,7 +42892,7 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4784$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4784$269 [37:32];
+      \$49  = \port$4788$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -43108,7 +43062,7 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4784$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
     \$66  = decay_mult;
     if (en) begin
-      \$66  = \port$4784$269 [53:38];
+      \$66  = \port$4788$269 [53:38];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -43523,9 +43477,9 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4784$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4784$269 [31:0];
-  assign lr_shift = \port$4784$269 [37:32];
-  assign decay_multiplier = \port$4784$269 [53:38];
+  assign lr_multiplier = \port$4788$269 [31:0];
+  assign lr_shift = \port$4788$269 [37:32];
+  assign decay_multiplier = \port$4788$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;

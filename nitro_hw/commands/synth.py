@@ -106,7 +106,7 @@ def run(args) -> int:
             if (params or args.seed is not None or args.freq is not None or args.out or args.no_place
                     or args.router):
                 raise ValueError("--baselines uses the catalog parameters, seed 1 and the default "
-                                 "constraint: --param/--seed/--freq/--out/--no-place do not apply")
+                                 "constraint: --param/--seed/--freq/--out/--no-place/--router do not apply")
             if args.table_only:
                 print(baseline.update_readme(args.reports))
                 return 0

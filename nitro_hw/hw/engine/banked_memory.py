@@ -116,9 +116,11 @@ class BankedMemory(wiring.Component):
             gq.append(g_out)
         out = Signal(w, name="out", reset_less=True)
         if self.groups > 1:
-            gsel = [Signal(range(self.groups), name=f"gsel{j}", reset_less=True) for j in range(4)]
+            # the group number, delayed to meet the group outputs (every stage but the last)
+            gsel = [Signal(range(self.groups), name=f"gsel{j}", reset_less=True)
+                    for j in range(READ_LATENCY - 1)]
             m.d.sync += [gsel[0].eq(self.r_addr[lo + _GROUP_BITS:]),
-                         *(gsel[j].eq(gsel[j - 1]) for j in range(1, 4)), out.eq(Array(gq)[gsel[3]])]
+                         *(gsel[j].eq(gsel[j - 1]) for j in range(1, len(gsel))), out.eq(Array(gq)[gsel[-1]])]
         else:
             m.d.sync += out.eq(gq[0])
         m.d.comb += self.r_data.eq(out)

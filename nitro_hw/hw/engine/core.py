@@ -222,6 +222,8 @@ class TrainingEngine(wiring.Component):
         # EXEC, one flag per op with a write-back (the op of the instruction being executed)
         wb_ops = {k: getattr(isa, f"OP_{k}") for k in ("FWD_RELU", "FWD_ERR", "BACKERR", "GRAD")}
         ex = {k: Signal(name=f"ex_{k.lower()}") for k in wb_ops}
+        is_grad = ex["GRAD"]
+        is_fwd = ex["FWD_RELU"] | ex["FWD_ERR"]
 
         # instruction constants derived once per instruction (DECODE)
         klen_m1 = Signal(A)
@@ -230,8 +232,6 @@ class TrainingEngine(wiring.Component):
         nt_m1 = Signal(10)
         nt_m2 = Signal(10)
         rows_total = Signal(32)
-        is_grad = Signal()
-        is_fwd = Signal()
 
         # issue state
         issuing = Signal()
@@ -379,8 +379,6 @@ class TrainingEngine(wiring.Component):
                         k_first.eq(1), k_last.eq(ins.k_len == 1), n_last.eq(ins.nt == 1),
                         m_last.eq(ins.mt == 1),
                         rows_total.eq(ins.mt * ins.nt * N),
-                        is_grad.eq(op == isa.OP_GRAD),
-                        is_fwd.eq((op == isa.OP_FWD_RELU) | (op == isa.OP_FWD_ERR)),
                         en.eq(0), e_nlane.eq(0), rows_done.eq(0),
                         o_mrow.eq(ins.o_base), o_tile.eq(ins.o_base), a_mrow.eq(ins.a_base),
                         a_tile.eq(ins.a_base), t_mrow.eq(ins.t_base), t_tile.eq(ins.t_base), p_mrow.eq(0),
