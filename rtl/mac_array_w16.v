@@ -275,9 +275,9 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   reg \$340 ;
   reg \$341 ;
   reg \$342 ;
-  reg [31:0] \$343 ;
-  reg [31:0] \$344 ;
-  reg [31:0] \$345 ;
+  reg \$343 ;
+  reg \$344 ;
+  reg \$345 ;
   reg [31:0] \$346 ;
   reg [31:0] \$347 ;
   reg [31:0] \$348 ;
@@ -346,305 +346,316 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   reg [31:0] \$404 ;
   reg [31:0] \$405 ;
   reg [31:0] \$406 ;
-  reg \$407 ;
-  reg \$408 ;
-  reg \$409 ;
+  reg [31:0] \$407 ;
+  reg [31:0] \$408 ;
+  reg [31:0] \$409 ;
   wire [32:0] \$41 ;
-  reg [31:0] \$410 ;
-  reg [31:0] \$411 ;
+  reg \$410 ;
+  reg \$411 ;
   reg \$412 ;
   reg \$413 ;
-  reg [31:0] \$414 ;
-  reg [31:0] \$415 ;
+  reg \$414 ;
+  reg \$415 ;
   reg \$416 ;
   reg \$417 ;
-  reg [31:0] \$418 ;
-  reg [31:0] \$419 ;
+  reg \$418 ;
+  reg \$419 ;
   wire [31:0] \$42 ;
   reg \$420 ;
-  reg \$421 ;
+  reg [31:0] \$421 ;
   reg [31:0] \$422 ;
-  reg [31:0] \$423 ;
+  reg \$423 ;
   reg \$424 ;
-  reg \$425 ;
+  reg [31:0] \$425 ;
   reg [31:0] \$426 ;
-  reg [31:0] \$427 ;
+  reg \$427 ;
   reg \$428 ;
-  reg \$429 ;
+  reg [31:0] \$429 ;
   wire [32:0] \$43 ;
   reg [31:0] \$430 ;
-  reg [31:0] \$431 ;
+  reg \$431 ;
   reg \$432 ;
-  reg \$433 ;
+  reg [31:0] \$433 ;
   reg [31:0] \$434 ;
-  reg [31:0] \$435 ;
+  reg \$435 ;
   reg \$436 ;
-  reg \$437 ;
+  reg [31:0] \$437 ;
   reg [31:0] \$438 ;
-  reg [31:0] \$439 ;
+  reg \$439 ;
   wire [31:0] \$44 ;
   reg \$440 ;
-  reg \$441 ;
-  reg \$442 ;
-  reg [31:0] \$443 ;
-  reg [31:0] \$444 ;
-  reg \$445 ;
-  reg \$446 ;
-  reg [31:0] \$447 ;
-  reg [31:0] \$448 ;
-  reg \$449 ;
+  reg [31:0] \$441 ;
+  reg [31:0] \$442 ;
+  reg \$443 ;
+  reg \$444 ;
+  reg [31:0] \$445 ;
+  reg [31:0] \$446 ;
+  reg \$447 ;
+  reg \$448 ;
+  reg [31:0] \$449 ;
   wire [32:0] \$45 ;
-  reg \$450 ;
-  reg [31:0] \$451 ;
-  reg [31:0] \$452 ;
+  reg [31:0] \$450 ;
+  reg \$451 ;
+  reg \$452 ;
   reg \$453 ;
-  reg \$454 ;
+  reg [31:0] \$454 ;
   reg [31:0] \$455 ;
-  reg [31:0] \$456 ;
+  reg \$456 ;
   reg \$457 ;
-  reg \$458 ;
+  reg [31:0] \$458 ;
   reg [31:0] \$459 ;
   wire [31:0] \$46 ;
-  reg [31:0] \$460 ;
+  reg \$460 ;
   reg \$461 ;
-  reg \$462 ;
+  reg [31:0] \$462 ;
   reg [31:0] \$463 ;
-  reg [31:0] \$464 ;
+  reg \$464 ;
   reg \$465 ;
-  reg \$466 ;
+  reg [31:0] \$466 ;
   reg [31:0] \$467 ;
-  reg [31:0] \$468 ;
+  reg \$468 ;
   reg \$469 ;
   wire [32:0] \$47 ;
-  reg \$470 ;
+  reg [31:0] \$470 ;
   reg [31:0] \$471 ;
-  reg [31:0] \$472 ;
+  reg \$472 ;
   reg \$473 ;
-  reg \$474 ;
-  reg \$475 ;
-  reg [31:0] \$476 ;
-  reg [31:0] \$477 ;
-  reg \$478 ;
-  reg \$479 ;
+  reg [31:0] \$474 ;
+  reg [31:0] \$475 ;
+  reg \$476 ;
+  reg \$477 ;
+  reg [31:0] \$478 ;
+  reg [31:0] \$479 ;
   wire [31:0] \$48 ;
-  reg [31:0] \$480 ;
-  reg [31:0] \$481 ;
-  reg \$482 ;
-  reg \$483 ;
-  reg [31:0] \$484 ;
-  reg [31:0] \$485 ;
+  reg \$480 ;
+  reg \$481 ;
+  reg [31:0] \$482 ;
+  reg [31:0] \$483 ;
+  reg \$484 ;
+  reg \$485 ;
   reg \$486 ;
-  reg \$487 ;
+  reg [31:0] \$487 ;
   reg [31:0] \$488 ;
-  reg [31:0] \$489 ;
+  reg \$489 ;
   wire [32:0] \$49 ;
   reg \$490 ;
-  reg \$491 ;
+  reg [31:0] \$491 ;
   reg [31:0] \$492 ;
-  reg [31:0] \$493 ;
+  reg \$493 ;
   reg \$494 ;
-  reg \$495 ;
+  reg [31:0] \$495 ;
   reg [31:0] \$496 ;
-  reg [31:0] \$497 ;
+  reg \$497 ;
   reg \$498 ;
-  reg \$499 ;
+  reg [31:0] \$499 ;
   wire [32:0] \$5 ;
   wire [31:0] \$50 ;
   reg [31:0] \$500 ;
-  reg [31:0] \$501 ;
+  reg \$501 ;
   reg \$502 ;
-  reg \$503 ;
+  reg [31:0] \$503 ;
   reg [31:0] \$504 ;
-  reg [31:0] \$505 ;
+  reg \$505 ;
   reg \$506 ;
-  reg \$507 ;
-  reg \$508 ;
-  reg [31:0] \$509 ;
+  reg [31:0] \$507 ;
+  reg [31:0] \$508 ;
+  reg \$509 ;
   wire [32:0] \$51 ;
-  reg [31:0] \$510 ;
-  reg \$511 ;
-  reg \$512 ;
-  reg [31:0] \$513 ;
-  reg [31:0] \$514 ;
-  reg \$515 ;
-  reg \$516 ;
-  reg [31:0] \$517 ;
-  reg [31:0] \$518 ;
+  reg \$510 ;
+  reg [31:0] \$511 ;
+  reg [31:0] \$512 ;
+  reg \$513 ;
+  reg \$514 ;
+  reg [31:0] \$515 ;
+  reg [31:0] \$516 ;
+  reg \$517 ;
+  reg \$518 ;
   reg \$519 ;
   wire [31:0] \$52 ;
-  reg \$520 ;
+  reg [31:0] \$520 ;
   reg [31:0] \$521 ;
-  reg [31:0] \$522 ;
+  reg \$522 ;
   reg \$523 ;
-  reg \$524 ;
+  reg [31:0] \$524 ;
   reg [31:0] \$525 ;
-  reg [31:0] \$526 ;
+  reg \$526 ;
   reg \$527 ;
-  reg \$528 ;
+  reg [31:0] \$528 ;
   reg [31:0] \$529 ;
   wire [32:0] \$53 ;
-  reg [31:0] \$530 ;
+  reg \$530 ;
   reg \$531 ;
-  reg \$532 ;
+  reg [31:0] \$532 ;
   reg [31:0] \$533 ;
-  reg [31:0] \$534 ;
+  reg \$534 ;
   reg \$535 ;
-  reg \$536 ;
+  reg [31:0] \$536 ;
   reg [31:0] \$537 ;
-  reg [31:0] \$538 ;
+  reg \$538 ;
   reg \$539 ;
   wire [31:0] \$54 ;
-  reg \$540 ;
-  reg \$541 ;
-  reg [31:0] \$542 ;
-  reg [31:0] \$543 ;
-  reg \$544 ;
-  reg \$545 ;
-  reg [31:0] \$546 ;
-  reg [31:0] \$547 ;
-  reg \$548 ;
-  reg \$549 ;
+  reg [31:0] \$540 ;
+  reg [31:0] \$541 ;
+  reg \$542 ;
+  reg \$543 ;
+  reg [31:0] \$544 ;
+  reg [31:0] \$545 ;
+  reg \$546 ;
+  reg \$547 ;
+  reg [31:0] \$548 ;
+  reg [31:0] \$549 ;
   wire [32:0] \$55 ;
-  reg [31:0] \$550 ;
-  reg [31:0] \$551 ;
+  reg \$550 ;
+  reg \$551 ;
   reg \$552 ;
-  reg \$553 ;
+  reg [31:0] \$553 ;
   reg [31:0] \$554 ;
-  reg [31:0] \$555 ;
+  reg \$555 ;
   reg \$556 ;
-  reg \$557 ;
+  reg [31:0] \$557 ;
   reg [31:0] \$558 ;
-  reg [31:0] \$559 ;
+  reg \$559 ;
   wire [31:0] \$56 ;
   reg \$560 ;
-  reg \$561 ;
+  reg [31:0] \$561 ;
   reg [31:0] \$562 ;
-  reg [31:0] \$563 ;
+  reg \$563 ;
   reg \$564 ;
-  reg \$565 ;
+  reg [31:0] \$565 ;
   reg [31:0] \$566 ;
-  reg [31:0] \$567 ;
+  reg \$567 ;
   reg \$568 ;
-  reg \$569 ;
+  reg [31:0] \$569 ;
   wire [32:0] \$57 ;
   reg [31:0] \$570 ;
-  reg [31:0] \$571 ;
+  reg \$571 ;
   reg \$572 ;
-  reg \$573 ;
-  reg \$574 ;
-  reg [31:0] \$575 ;
-  reg [31:0] \$576 ;
-  reg \$577 ;
-  reg \$578 ;
-  reg [31:0] \$579 ;
+  reg [31:0] \$573 ;
+  reg [31:0] \$574 ;
+  reg \$575 ;
+  reg \$576 ;
+  reg [31:0] \$577 ;
+  reg [31:0] \$578 ;
+  reg \$579 ;
   wire [31:0] \$58 ;
-  reg [31:0] \$580 ;
-  reg \$581 ;
-  reg \$582 ;
-  reg [31:0] \$583 ;
-  reg [31:0] \$584 ;
+  reg \$580 ;
+  reg [31:0] \$581 ;
+  reg [31:0] \$582 ;
+  reg \$583 ;
+  reg \$584 ;
   reg \$585 ;
-  reg \$586 ;
+  reg [31:0] \$586 ;
   reg [31:0] \$587 ;
-  reg [31:0] \$588 ;
+  reg \$588 ;
   reg \$589 ;
   wire [32:0] \$59 ;
-  reg \$590 ;
+  reg [31:0] \$590 ;
   reg [31:0] \$591 ;
-  reg [31:0] \$592 ;
+  reg \$592 ;
   reg \$593 ;
-  reg \$594 ;
+  reg [31:0] \$594 ;
   reg [31:0] \$595 ;
-  reg [31:0] \$596 ;
+  reg \$596 ;
   reg \$597 ;
-  reg \$598 ;
+  reg [31:0] \$598 ;
   reg [31:0] \$599 ;
   wire [31:0] \$6 ;
   wire [31:0] \$60 ;
-  reg [31:0] \$600 ;
+  reg \$600 ;
   reg \$601 ;
-  reg \$602 ;
+  reg [31:0] \$602 ;
   reg [31:0] \$603 ;
-  reg [31:0] \$604 ;
+  reg \$604 ;
   reg \$605 ;
-  reg \$606 ;
-  reg \$607 ;
-  reg [31:0] \$608 ;
-  reg [31:0] \$609 ;
+  reg [31:0] \$606 ;
+  reg [31:0] \$607 ;
+  reg \$608 ;
+  reg \$609 ;
   wire [32:0] \$61 ;
-  reg \$610 ;
-  reg \$611 ;
-  reg [31:0] \$612 ;
-  reg [31:0] \$613 ;
-  reg \$614 ;
-  reg \$615 ;
-  reg [31:0] \$616 ;
-  reg [31:0] \$617 ;
+  reg [31:0] \$610 ;
+  reg [31:0] \$611 ;
+  reg \$612 ;
+  reg \$613 ;
+  reg [31:0] \$614 ;
+  reg [31:0] \$615 ;
+  reg \$616 ;
+  reg \$617 ;
   reg \$618 ;
-  reg \$619 ;
+  reg [31:0] \$619 ;
   wire [31:0] \$62 ;
   reg [31:0] \$620 ;
-  reg [31:0] \$621 ;
+  reg \$621 ;
   reg \$622 ;
-  reg \$623 ;
+  reg [31:0] \$623 ;
   reg [31:0] \$624 ;
-  reg [31:0] \$625 ;
+  reg \$625 ;
   reg \$626 ;
-  reg \$627 ;
+  reg [31:0] \$627 ;
   reg [31:0] \$628 ;
-  reg [31:0] \$629 ;
+  reg \$629 ;
   wire [32:0] \$63 ;
   reg \$630 ;
-  reg \$631 ;
+  reg [31:0] \$631 ;
   reg [31:0] \$632 ;
-  reg [31:0] \$633 ;
+  reg \$633 ;
   reg \$634 ;
-  reg \$635 ;
+  reg [31:0] \$635 ;
   reg [31:0] \$636 ;
-  reg [31:0] \$637 ;
+  reg \$637 ;
   reg \$638 ;
-  reg \$639 ;
+  reg [31:0] \$639 ;
   wire [31:0] \$64 ;
-  reg \$640 ;
-  reg [31:0] \$641 ;
-  reg [31:0] \$642 ;
-  reg \$643 ;
-  reg \$644 ;
-  reg [31:0] \$645 ;
-  reg [31:0] \$646 ;
-  reg \$647 ;
-  reg \$648 ;
-  reg [31:0] \$649 ;
+  reg [31:0] \$640 ;
+  reg \$641 ;
+  reg \$642 ;
+  reg [31:0] \$643 ;
+  reg [31:0] \$644 ;
+  reg \$645 ;
+  reg \$646 ;
+  reg [31:0] \$647 ;
+  reg [31:0] \$648 ;
+  reg \$649 ;
   wire [32:0] \$65 ;
-  reg [31:0] \$650 ;
+  reg \$650 ;
   reg \$651 ;
-  reg \$652 ;
+  reg [31:0] \$652 ;
   reg [31:0] \$653 ;
-  reg [31:0] \$654 ;
+  reg \$654 ;
   reg \$655 ;
-  reg \$656 ;
+  reg [31:0] \$656 ;
   reg [31:0] \$657 ;
-  reg [31:0] \$658 ;
+  reg \$658 ;
   reg \$659 ;
   wire [31:0] \$66 ;
-  reg \$660 ;
+  reg [31:0] \$660 ;
   reg [31:0] \$661 ;
-  reg [31:0] \$662 ;
+  reg \$662 ;
   reg \$663 ;
-  reg \$664 ;
+  reg [31:0] \$664 ;
   reg [31:0] \$665 ;
-  reg [31:0] \$666 ;
+  reg \$666 ;
   reg \$667 ;
-  reg \$668 ;
+  reg [31:0] \$668 ;
   reg [31:0] \$669 ;
   wire [32:0] \$67 ;
-  reg [31:0] \$670 ;
+  reg \$670 ;
   reg \$671 ;
-  reg [2:0] \$672 ;
-  reg \$673 ;
+  reg [31:0] \$672 ;
+  reg [31:0] \$673 ;
   reg \$674 ;
   reg \$675 ;
+  reg [31:0] \$676 ;
+  reg [31:0] \$677 ;
+  reg \$678 ;
+  reg \$679 ;
   wire [31:0] \$68 ;
+  reg [31:0] \$680 ;
+  reg [31:0] \$681 ;
+  reg \$682 ;
+  reg [2:0] \$683 ;
+  reg \$684 ;
+  reg \$685 ;
+  reg \$686 ;
   wire [32:0] \$69 ;
   wire [32:0] \$7 ;
   wire [31:0] \$70 ;
@@ -753,6 +764,7 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   reg first1 = 1'h0;
   reg first2 = 1'h0;
   reg first3 = 1'h0;
+  reg first4 = 1'h0;
   (* keep = "true" *)
   reg first_0_0 = 1'h0;
   (* keep = "true" *)
@@ -881,6 +893,22 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   reg first_7_6 = 1'h0;
   (* keep = "true" *)
   reg first_7_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_row0 = 1'h0;
+  (* keep = "true" *)
+  reg first_row1 = 1'h0;
+  (* keep = "true" *)
+  reg first_row2 = 1'h0;
+  (* keep = "true" *)
+  reg first_row3 = 1'h0;
+  (* keep = "true" *)
+  reg first_row4 = 1'h0;
+  (* keep = "true" *)
+  reg first_row5 = 1'h0;
+  (* keep = "true" *)
+  reg first_row6 = 1'h0;
+  (* keep = "true" *)
+  reg first_row7 = 1'h0;
   input [193:0] i__payload;
   wire [193:0] i__payload;
   wire \i__payload.first ;
@@ -931,6 +959,7 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   reg last1 = 1'h0;
   reg last2 = 1'h0;
   reg last3 = 1'h0;
+  reg last4 = 1'h0;
   (* keep = "true" *)
   reg last_0_0 = 1'h0;
   (* keep = "true" *)
@@ -1061,325 +1090,597 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   reg last_7_7 = 1'h0;
   wire last_row;
   (* keep = "true" *)
-  reg [7:0] mac_0_0_a = 8'h00;
+  reg last_row0 = 1'h0;
+  (* keep = "true" *)
+  reg last_row1 = 1'h0;
+  (* keep = "true" *)
+  reg last_row2 = 1'h0;
+  (* keep = "true" *)
+  reg last_row3 = 1'h0;
+  (* keep = "true" *)
+  reg last_row4 = 1'h0;
+  (* keep = "true" *)
+  reg last_row5 = 1'h0;
+  (* keep = "true" *)
+  reg last_row6 = 1'h0;
+  (* keep = "true" *)
+  reg last_row7 = 1'h0;
+  (* keep = "true" *)
+  reg [7:0] mac_0_0_a1 = 8'h00;
+  (* keep = "true" *)
+  reg [7:0] mac_0_0_a2 = 8'h01;
   reg [31:0] mac_0_0_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_0_0_w = 16'h0000;
+  reg [15:0] mac_0_0_w1 = 16'h0000;
   (* keep = "true" *)
-  reg [7:0] mac_0_1_a = 8'h01;
+  reg [15:0] mac_0_0_w2 = 16'h0001;
+  (* keep = "true" *)
+  reg [7:0] mac_0_1_a1 = 8'h01;
+  (* keep = "true" *)
+  reg [7:0] mac_0_1_a2 = 8'h02;
   reg [31:0] mac_0_1_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_0_1_w = 16'h0001;
+  reg [15:0] mac_0_1_w1 = 16'h0001;
   (* keep = "true" *)
-  reg [7:0] mac_0_2_a = 8'h02;
+  reg [15:0] mac_0_1_w2 = 16'h0002;
+  (* keep = "true" *)
+  reg [7:0] mac_0_2_a1 = 8'h02;
+  (* keep = "true" *)
+  reg [7:0] mac_0_2_a2 = 8'h03;
   reg [31:0] mac_0_2_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_0_2_w = 16'h0002;
+  reg [15:0] mac_0_2_w1 = 16'h0002;
   (* keep = "true" *)
-  reg [7:0] mac_0_3_a = 8'h03;
+  reg [15:0] mac_0_2_w2 = 16'h0003;
+  (* keep = "true" *)
+  reg [7:0] mac_0_3_a1 = 8'h03;
+  (* keep = "true" *)
+  reg [7:0] mac_0_3_a2 = 8'h04;
   reg [31:0] mac_0_3_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_0_3_w = 16'h0003;
+  reg [15:0] mac_0_3_w1 = 16'h0003;
   (* keep = "true" *)
-  reg [7:0] mac_0_4_a = 8'h04;
+  reg [15:0] mac_0_3_w2 = 16'h0004;
+  (* keep = "true" *)
+  reg [7:0] mac_0_4_a1 = 8'h04;
+  (* keep = "true" *)
+  reg [7:0] mac_0_4_a2 = 8'h05;
   reg [31:0] mac_0_4_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_0_4_w = 16'h0004;
+  reg [15:0] mac_0_4_w1 = 16'h0004;
   (* keep = "true" *)
-  reg [7:0] mac_0_5_a = 8'h05;
+  reg [15:0] mac_0_4_w2 = 16'h0005;
+  (* keep = "true" *)
+  reg [7:0] mac_0_5_a1 = 8'h05;
+  (* keep = "true" *)
+  reg [7:0] mac_0_5_a2 = 8'h06;
   reg [31:0] mac_0_5_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_0_5_w = 16'h0005;
+  reg [15:0] mac_0_5_w1 = 16'h0005;
   (* keep = "true" *)
-  reg [7:0] mac_0_6_a = 8'h06;
+  reg [15:0] mac_0_5_w2 = 16'h0006;
+  (* keep = "true" *)
+  reg [7:0] mac_0_6_a1 = 8'h06;
+  (* keep = "true" *)
+  reg [7:0] mac_0_6_a2 = 8'h07;
   reg [31:0] mac_0_6_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_0_6_w = 16'h0006;
+  reg [15:0] mac_0_6_w1 = 16'h0006;
   (* keep = "true" *)
-  reg [7:0] mac_0_7_a = 8'h07;
+  reg [15:0] mac_0_6_w2 = 16'h0007;
+  (* keep = "true" *)
+  reg [7:0] mac_0_7_a1 = 8'h07;
+  (* keep = "true" *)
+  reg [7:0] mac_0_7_a2 = 8'h08;
   reg [31:0] mac_0_7_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_0_7_w = 16'h0007;
+  reg [15:0] mac_0_7_w1 = 16'h0007;
   (* keep = "true" *)
-  reg [7:0] mac_1_0_a = 8'h08;
+  reg [15:0] mac_0_7_w2 = 16'h0008;
+  (* keep = "true" *)
+  reg [7:0] mac_1_0_a1 = 8'h08;
+  (* keep = "true" *)
+  reg [7:0] mac_1_0_a2 = 8'h09;
   reg [31:0] mac_1_0_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_1_0_w = 16'h0008;
+  reg [15:0] mac_1_0_w1 = 16'h0008;
   (* keep = "true" *)
-  reg [7:0] mac_1_1_a = 8'h09;
+  reg [15:0] mac_1_0_w2 = 16'h0009;
+  (* keep = "true" *)
+  reg [7:0] mac_1_1_a1 = 8'h09;
+  (* keep = "true" *)
+  reg [7:0] mac_1_1_a2 = 8'h0a;
   reg [31:0] mac_1_1_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_1_1_w = 16'h0009;
+  reg [15:0] mac_1_1_w1 = 16'h0009;
   (* keep = "true" *)
-  reg [7:0] mac_1_2_a = 8'h0a;
+  reg [15:0] mac_1_1_w2 = 16'h000a;
+  (* keep = "true" *)
+  reg [7:0] mac_1_2_a1 = 8'h0a;
+  (* keep = "true" *)
+  reg [7:0] mac_1_2_a2 = 8'h0b;
   reg [31:0] mac_1_2_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_1_2_w = 16'h000a;
+  reg [15:0] mac_1_2_w1 = 16'h000a;
   (* keep = "true" *)
-  reg [7:0] mac_1_3_a = 8'h0b;
+  reg [15:0] mac_1_2_w2 = 16'h000b;
+  (* keep = "true" *)
+  reg [7:0] mac_1_3_a1 = 8'h0b;
+  (* keep = "true" *)
+  reg [7:0] mac_1_3_a2 = 8'h0c;
   reg [31:0] mac_1_3_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_1_3_w = 16'h000b;
+  reg [15:0] mac_1_3_w1 = 16'h000b;
   (* keep = "true" *)
-  reg [7:0] mac_1_4_a = 8'h0c;
+  reg [15:0] mac_1_3_w2 = 16'h000c;
+  (* keep = "true" *)
+  reg [7:0] mac_1_4_a1 = 8'h0c;
+  (* keep = "true" *)
+  reg [7:0] mac_1_4_a2 = 8'h0d;
   reg [31:0] mac_1_4_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_1_4_w = 16'h000c;
+  reg [15:0] mac_1_4_w1 = 16'h000c;
   (* keep = "true" *)
-  reg [7:0] mac_1_5_a = 8'h0d;
+  reg [15:0] mac_1_4_w2 = 16'h000d;
+  (* keep = "true" *)
+  reg [7:0] mac_1_5_a1 = 8'h0d;
+  (* keep = "true" *)
+  reg [7:0] mac_1_5_a2 = 8'h0e;
   reg [31:0] mac_1_5_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_1_5_w = 16'h000d;
+  reg [15:0] mac_1_5_w1 = 16'h000d;
   (* keep = "true" *)
-  reg [7:0] mac_1_6_a = 8'h0e;
+  reg [15:0] mac_1_5_w2 = 16'h000e;
+  (* keep = "true" *)
+  reg [7:0] mac_1_6_a1 = 8'h0e;
+  (* keep = "true" *)
+  reg [7:0] mac_1_6_a2 = 8'h0f;
   reg [31:0] mac_1_6_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_1_6_w = 16'h000e;
+  reg [15:0] mac_1_6_w1 = 16'h000e;
   (* keep = "true" *)
-  reg [7:0] mac_1_7_a = 8'h0f;
+  reg [15:0] mac_1_6_w2 = 16'h000f;
+  (* keep = "true" *)
+  reg [7:0] mac_1_7_a1 = 8'h0f;
+  (* keep = "true" *)
+  reg [7:0] mac_1_7_a2 = 8'h10;
   reg [31:0] mac_1_7_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_1_7_w = 16'h000f;
+  reg [15:0] mac_1_7_w1 = 16'h000f;
   (* keep = "true" *)
-  reg [7:0] mac_2_0_a = 8'h10;
+  reg [15:0] mac_1_7_w2 = 16'h0010;
+  (* keep = "true" *)
+  reg [7:0] mac_2_0_a1 = 8'h10;
+  (* keep = "true" *)
+  reg [7:0] mac_2_0_a2 = 8'h11;
   reg [31:0] mac_2_0_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_2_0_w = 16'h0010;
+  reg [15:0] mac_2_0_w1 = 16'h0010;
   (* keep = "true" *)
-  reg [7:0] mac_2_1_a = 8'h11;
+  reg [15:0] mac_2_0_w2 = 16'h0011;
+  (* keep = "true" *)
+  reg [7:0] mac_2_1_a1 = 8'h11;
+  (* keep = "true" *)
+  reg [7:0] mac_2_1_a2 = 8'h12;
   reg [31:0] mac_2_1_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_2_1_w = 16'h0011;
+  reg [15:0] mac_2_1_w1 = 16'h0011;
   (* keep = "true" *)
-  reg [7:0] mac_2_2_a = 8'h12;
+  reg [15:0] mac_2_1_w2 = 16'h0012;
+  (* keep = "true" *)
+  reg [7:0] mac_2_2_a1 = 8'h12;
+  (* keep = "true" *)
+  reg [7:0] mac_2_2_a2 = 8'h13;
   reg [31:0] mac_2_2_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_2_2_w = 16'h0012;
+  reg [15:0] mac_2_2_w1 = 16'h0012;
   (* keep = "true" *)
-  reg [7:0] mac_2_3_a = 8'h13;
+  reg [15:0] mac_2_2_w2 = 16'h0013;
+  (* keep = "true" *)
+  reg [7:0] mac_2_3_a1 = 8'h13;
+  (* keep = "true" *)
+  reg [7:0] mac_2_3_a2 = 8'h14;
   reg [31:0] mac_2_3_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_2_3_w = 16'h0013;
+  reg [15:0] mac_2_3_w1 = 16'h0013;
   (* keep = "true" *)
-  reg [7:0] mac_2_4_a = 8'h14;
+  reg [15:0] mac_2_3_w2 = 16'h0014;
+  (* keep = "true" *)
+  reg [7:0] mac_2_4_a1 = 8'h14;
+  (* keep = "true" *)
+  reg [7:0] mac_2_4_a2 = 8'h15;
   reg [31:0] mac_2_4_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_2_4_w = 16'h0014;
+  reg [15:0] mac_2_4_w1 = 16'h0014;
   (* keep = "true" *)
-  reg [7:0] mac_2_5_a = 8'h15;
+  reg [15:0] mac_2_4_w2 = 16'h0015;
+  (* keep = "true" *)
+  reg [7:0] mac_2_5_a1 = 8'h15;
+  (* keep = "true" *)
+  reg [7:0] mac_2_5_a2 = 8'h16;
   reg [31:0] mac_2_5_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_2_5_w = 16'h0015;
+  reg [15:0] mac_2_5_w1 = 16'h0015;
   (* keep = "true" *)
-  reg [7:0] mac_2_6_a = 8'h16;
+  reg [15:0] mac_2_5_w2 = 16'h0016;
+  (* keep = "true" *)
+  reg [7:0] mac_2_6_a1 = 8'h16;
+  (* keep = "true" *)
+  reg [7:0] mac_2_6_a2 = 8'h17;
   reg [31:0] mac_2_6_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_2_6_w = 16'h0016;
+  reg [15:0] mac_2_6_w1 = 16'h0016;
   (* keep = "true" *)
-  reg [7:0] mac_2_7_a = 8'h17;
+  reg [15:0] mac_2_6_w2 = 16'h0017;
+  (* keep = "true" *)
+  reg [7:0] mac_2_7_a1 = 8'h17;
+  (* keep = "true" *)
+  reg [7:0] mac_2_7_a2 = 8'h18;
   reg [31:0] mac_2_7_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_2_7_w = 16'h0017;
+  reg [15:0] mac_2_7_w1 = 16'h0017;
   (* keep = "true" *)
-  reg [7:0] mac_3_0_a = 8'h18;
+  reg [15:0] mac_2_7_w2 = 16'h0018;
+  (* keep = "true" *)
+  reg [7:0] mac_3_0_a1 = 8'h18;
+  (* keep = "true" *)
+  reg [7:0] mac_3_0_a2 = 8'h19;
   reg [31:0] mac_3_0_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_3_0_w = 16'h0018;
+  reg [15:0] mac_3_0_w1 = 16'h0018;
   (* keep = "true" *)
-  reg [7:0] mac_3_1_a = 8'h19;
+  reg [15:0] mac_3_0_w2 = 16'h0019;
+  (* keep = "true" *)
+  reg [7:0] mac_3_1_a1 = 8'h19;
+  (* keep = "true" *)
+  reg [7:0] mac_3_1_a2 = 8'h1a;
   reg [31:0] mac_3_1_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_3_1_w = 16'h0019;
+  reg [15:0] mac_3_1_w1 = 16'h0019;
   (* keep = "true" *)
-  reg [7:0] mac_3_2_a = 8'h1a;
+  reg [15:0] mac_3_1_w2 = 16'h001a;
+  (* keep = "true" *)
+  reg [7:0] mac_3_2_a1 = 8'h1a;
+  (* keep = "true" *)
+  reg [7:0] mac_3_2_a2 = 8'h1b;
   reg [31:0] mac_3_2_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_3_2_w = 16'h001a;
+  reg [15:0] mac_3_2_w1 = 16'h001a;
   (* keep = "true" *)
-  reg [7:0] mac_3_3_a = 8'h1b;
+  reg [15:0] mac_3_2_w2 = 16'h001b;
+  (* keep = "true" *)
+  reg [7:0] mac_3_3_a1 = 8'h1b;
+  (* keep = "true" *)
+  reg [7:0] mac_3_3_a2 = 8'h1c;
   reg [31:0] mac_3_3_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_3_3_w = 16'h001b;
+  reg [15:0] mac_3_3_w1 = 16'h001b;
   (* keep = "true" *)
-  reg [7:0] mac_3_4_a = 8'h1c;
+  reg [15:0] mac_3_3_w2 = 16'h001c;
+  (* keep = "true" *)
+  reg [7:0] mac_3_4_a1 = 8'h1c;
+  (* keep = "true" *)
+  reg [7:0] mac_3_4_a2 = 8'h1d;
   reg [31:0] mac_3_4_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_3_4_w = 16'h001c;
+  reg [15:0] mac_3_4_w1 = 16'h001c;
   (* keep = "true" *)
-  reg [7:0] mac_3_5_a = 8'h1d;
+  reg [15:0] mac_3_4_w2 = 16'h001d;
+  (* keep = "true" *)
+  reg [7:0] mac_3_5_a1 = 8'h1d;
+  (* keep = "true" *)
+  reg [7:0] mac_3_5_a2 = 8'h1e;
   reg [31:0] mac_3_5_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_3_5_w = 16'h001d;
+  reg [15:0] mac_3_5_w1 = 16'h001d;
   (* keep = "true" *)
-  reg [7:0] mac_3_6_a = 8'h1e;
+  reg [15:0] mac_3_5_w2 = 16'h001e;
+  (* keep = "true" *)
+  reg [7:0] mac_3_6_a1 = 8'h1e;
+  (* keep = "true" *)
+  reg [7:0] mac_3_6_a2 = 8'h1f;
   reg [31:0] mac_3_6_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_3_6_w = 16'h001e;
+  reg [15:0] mac_3_6_w1 = 16'h001e;
   (* keep = "true" *)
-  reg [7:0] mac_3_7_a = 8'h1f;
+  reg [15:0] mac_3_6_w2 = 16'h001f;
+  (* keep = "true" *)
+  reg [7:0] mac_3_7_a1 = 8'h1f;
+  (* keep = "true" *)
+  reg [7:0] mac_3_7_a2 = 8'h20;
   reg [31:0] mac_3_7_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_3_7_w = 16'h001f;
+  reg [15:0] mac_3_7_w1 = 16'h001f;
   (* keep = "true" *)
-  reg [7:0] mac_4_0_a = 8'h20;
+  reg [15:0] mac_3_7_w2 = 16'h0020;
+  (* keep = "true" *)
+  reg [7:0] mac_4_0_a1 = 8'h20;
+  (* keep = "true" *)
+  reg [7:0] mac_4_0_a2 = 8'h21;
   reg [31:0] mac_4_0_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_4_0_w = 16'h0020;
+  reg [15:0] mac_4_0_w1 = 16'h0020;
   (* keep = "true" *)
-  reg [7:0] mac_4_1_a = 8'h21;
+  reg [15:0] mac_4_0_w2 = 16'h0021;
+  (* keep = "true" *)
+  reg [7:0] mac_4_1_a1 = 8'h21;
+  (* keep = "true" *)
+  reg [7:0] mac_4_1_a2 = 8'h22;
   reg [31:0] mac_4_1_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_4_1_w = 16'h0021;
+  reg [15:0] mac_4_1_w1 = 16'h0021;
   (* keep = "true" *)
-  reg [7:0] mac_4_2_a = 8'h22;
+  reg [15:0] mac_4_1_w2 = 16'h0022;
+  (* keep = "true" *)
+  reg [7:0] mac_4_2_a1 = 8'h22;
+  (* keep = "true" *)
+  reg [7:0] mac_4_2_a2 = 8'h23;
   reg [31:0] mac_4_2_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_4_2_w = 16'h0022;
+  reg [15:0] mac_4_2_w1 = 16'h0022;
   (* keep = "true" *)
-  reg [7:0] mac_4_3_a = 8'h23;
+  reg [15:0] mac_4_2_w2 = 16'h0023;
+  (* keep = "true" *)
+  reg [7:0] mac_4_3_a1 = 8'h23;
+  (* keep = "true" *)
+  reg [7:0] mac_4_3_a2 = 8'h24;
   reg [31:0] mac_4_3_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_4_3_w = 16'h0023;
+  reg [15:0] mac_4_3_w1 = 16'h0023;
   (* keep = "true" *)
-  reg [7:0] mac_4_4_a = 8'h24;
+  reg [15:0] mac_4_3_w2 = 16'h0024;
+  (* keep = "true" *)
+  reg [7:0] mac_4_4_a1 = 8'h24;
+  (* keep = "true" *)
+  reg [7:0] mac_4_4_a2 = 8'h25;
   reg [31:0] mac_4_4_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_4_4_w = 16'h0024;
+  reg [15:0] mac_4_4_w1 = 16'h0024;
   (* keep = "true" *)
-  reg [7:0] mac_4_5_a = 8'h25;
+  reg [15:0] mac_4_4_w2 = 16'h0025;
+  (* keep = "true" *)
+  reg [7:0] mac_4_5_a1 = 8'h25;
+  (* keep = "true" *)
+  reg [7:0] mac_4_5_a2 = 8'h26;
   reg [31:0] mac_4_5_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_4_5_w = 16'h0025;
+  reg [15:0] mac_4_5_w1 = 16'h0025;
   (* keep = "true" *)
-  reg [7:0] mac_4_6_a = 8'h26;
+  reg [15:0] mac_4_5_w2 = 16'h0026;
+  (* keep = "true" *)
+  reg [7:0] mac_4_6_a1 = 8'h26;
+  (* keep = "true" *)
+  reg [7:0] mac_4_6_a2 = 8'h27;
   reg [31:0] mac_4_6_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_4_6_w = 16'h0026;
+  reg [15:0] mac_4_6_w1 = 16'h0026;
   (* keep = "true" *)
-  reg [7:0] mac_4_7_a = 8'h27;
+  reg [15:0] mac_4_6_w2 = 16'h0027;
+  (* keep = "true" *)
+  reg [7:0] mac_4_7_a1 = 8'h27;
+  (* keep = "true" *)
+  reg [7:0] mac_4_7_a2 = 8'h28;
   reg [31:0] mac_4_7_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_4_7_w = 16'h0027;
+  reg [15:0] mac_4_7_w1 = 16'h0027;
   (* keep = "true" *)
-  reg [7:0] mac_5_0_a = 8'h28;
+  reg [15:0] mac_4_7_w2 = 16'h0028;
+  (* keep = "true" *)
+  reg [7:0] mac_5_0_a1 = 8'h28;
+  (* keep = "true" *)
+  reg [7:0] mac_5_0_a2 = 8'h29;
   reg [31:0] mac_5_0_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_5_0_w = 16'h0028;
+  reg [15:0] mac_5_0_w1 = 16'h0028;
   (* keep = "true" *)
-  reg [7:0] mac_5_1_a = 8'h29;
+  reg [15:0] mac_5_0_w2 = 16'h0029;
+  (* keep = "true" *)
+  reg [7:0] mac_5_1_a1 = 8'h29;
+  (* keep = "true" *)
+  reg [7:0] mac_5_1_a2 = 8'h2a;
   reg [31:0] mac_5_1_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_5_1_w = 16'h0029;
+  reg [15:0] mac_5_1_w1 = 16'h0029;
   (* keep = "true" *)
-  reg [7:0] mac_5_2_a = 8'h2a;
+  reg [15:0] mac_5_1_w2 = 16'h002a;
+  (* keep = "true" *)
+  reg [7:0] mac_5_2_a1 = 8'h2a;
+  (* keep = "true" *)
+  reg [7:0] mac_5_2_a2 = 8'h2b;
   reg [31:0] mac_5_2_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_5_2_w = 16'h002a;
+  reg [15:0] mac_5_2_w1 = 16'h002a;
   (* keep = "true" *)
-  reg [7:0] mac_5_3_a = 8'h2b;
+  reg [15:0] mac_5_2_w2 = 16'h002b;
+  (* keep = "true" *)
+  reg [7:0] mac_5_3_a1 = 8'h2b;
+  (* keep = "true" *)
+  reg [7:0] mac_5_3_a2 = 8'h2c;
   reg [31:0] mac_5_3_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_5_3_w = 16'h002b;
+  reg [15:0] mac_5_3_w1 = 16'h002b;
   (* keep = "true" *)
-  reg [7:0] mac_5_4_a = 8'h2c;
+  reg [15:0] mac_5_3_w2 = 16'h002c;
+  (* keep = "true" *)
+  reg [7:0] mac_5_4_a1 = 8'h2c;
+  (* keep = "true" *)
+  reg [7:0] mac_5_4_a2 = 8'h2d;
   reg [31:0] mac_5_4_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_5_4_w = 16'h002c;
+  reg [15:0] mac_5_4_w1 = 16'h002c;
   (* keep = "true" *)
-  reg [7:0] mac_5_5_a = 8'h2d;
+  reg [15:0] mac_5_4_w2 = 16'h002d;
+  (* keep = "true" *)
+  reg [7:0] mac_5_5_a1 = 8'h2d;
+  (* keep = "true" *)
+  reg [7:0] mac_5_5_a2 = 8'h2e;
   reg [31:0] mac_5_5_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_5_5_w = 16'h002d;
+  reg [15:0] mac_5_5_w1 = 16'h002d;
   (* keep = "true" *)
-  reg [7:0] mac_5_6_a = 8'h2e;
+  reg [15:0] mac_5_5_w2 = 16'h002e;
+  (* keep = "true" *)
+  reg [7:0] mac_5_6_a1 = 8'h2e;
+  (* keep = "true" *)
+  reg [7:0] mac_5_6_a2 = 8'h2f;
   reg [31:0] mac_5_6_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_5_6_w = 16'h002e;
+  reg [15:0] mac_5_6_w1 = 16'h002e;
   (* keep = "true" *)
-  reg [7:0] mac_5_7_a = 8'h2f;
+  reg [15:0] mac_5_6_w2 = 16'h002f;
+  (* keep = "true" *)
+  reg [7:0] mac_5_7_a1 = 8'h2f;
+  (* keep = "true" *)
+  reg [7:0] mac_5_7_a2 = 8'h30;
   reg [31:0] mac_5_7_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_5_7_w = 16'h002f;
+  reg [15:0] mac_5_7_w1 = 16'h002f;
   (* keep = "true" *)
-  reg [7:0] mac_6_0_a = 8'h30;
+  reg [15:0] mac_5_7_w2 = 16'h0030;
+  (* keep = "true" *)
+  reg [7:0] mac_6_0_a1 = 8'h30;
+  (* keep = "true" *)
+  reg [7:0] mac_6_0_a2 = 8'h31;
   reg [31:0] mac_6_0_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_6_0_w = 16'h0030;
+  reg [15:0] mac_6_0_w1 = 16'h0030;
   (* keep = "true" *)
-  reg [7:0] mac_6_1_a = 8'h31;
+  reg [15:0] mac_6_0_w2 = 16'h0031;
+  (* keep = "true" *)
+  reg [7:0] mac_6_1_a1 = 8'h31;
+  (* keep = "true" *)
+  reg [7:0] mac_6_1_a2 = 8'h32;
   reg [31:0] mac_6_1_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_6_1_w = 16'h0031;
+  reg [15:0] mac_6_1_w1 = 16'h0031;
   (* keep = "true" *)
-  reg [7:0] mac_6_2_a = 8'h32;
+  reg [15:0] mac_6_1_w2 = 16'h0032;
+  (* keep = "true" *)
+  reg [7:0] mac_6_2_a1 = 8'h32;
+  (* keep = "true" *)
+  reg [7:0] mac_6_2_a2 = 8'h33;
   reg [31:0] mac_6_2_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_6_2_w = 16'h0032;
+  reg [15:0] mac_6_2_w1 = 16'h0032;
   (* keep = "true" *)
-  reg [7:0] mac_6_3_a = 8'h33;
+  reg [15:0] mac_6_2_w2 = 16'h0033;
+  (* keep = "true" *)
+  reg [7:0] mac_6_3_a1 = 8'h33;
+  (* keep = "true" *)
+  reg [7:0] mac_6_3_a2 = 8'h34;
   reg [31:0] mac_6_3_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_6_3_w = 16'h0033;
+  reg [15:0] mac_6_3_w1 = 16'h0033;
   (* keep = "true" *)
-  reg [7:0] mac_6_4_a = 8'h34;
+  reg [15:0] mac_6_3_w2 = 16'h0034;
+  (* keep = "true" *)
+  reg [7:0] mac_6_4_a1 = 8'h34;
+  (* keep = "true" *)
+  reg [7:0] mac_6_4_a2 = 8'h35;
   reg [31:0] mac_6_4_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_6_4_w = 16'h0034;
+  reg [15:0] mac_6_4_w1 = 16'h0034;
   (* keep = "true" *)
-  reg [7:0] mac_6_5_a = 8'h35;
+  reg [15:0] mac_6_4_w2 = 16'h0035;
+  (* keep = "true" *)
+  reg [7:0] mac_6_5_a1 = 8'h35;
+  (* keep = "true" *)
+  reg [7:0] mac_6_5_a2 = 8'h36;
   reg [31:0] mac_6_5_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_6_5_w = 16'h0035;
+  reg [15:0] mac_6_5_w1 = 16'h0035;
   (* keep = "true" *)
-  reg [7:0] mac_6_6_a = 8'h36;
+  reg [15:0] mac_6_5_w2 = 16'h0036;
+  (* keep = "true" *)
+  reg [7:0] mac_6_6_a1 = 8'h36;
+  (* keep = "true" *)
+  reg [7:0] mac_6_6_a2 = 8'h37;
   reg [31:0] mac_6_6_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_6_6_w = 16'h0036;
+  reg [15:0] mac_6_6_w1 = 16'h0036;
   (* keep = "true" *)
-  reg [7:0] mac_6_7_a = 8'h37;
+  reg [15:0] mac_6_6_w2 = 16'h0037;
+  (* keep = "true" *)
+  reg [7:0] mac_6_7_a1 = 8'h37;
+  (* keep = "true" *)
+  reg [7:0] mac_6_7_a2 = 8'h38;
   reg [31:0] mac_6_7_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_6_7_w = 16'h0037;
+  reg [15:0] mac_6_7_w1 = 16'h0037;
   (* keep = "true" *)
-  reg [7:0] mac_7_0_a = 8'h38;
+  reg [15:0] mac_6_7_w2 = 16'h0038;
+  (* keep = "true" *)
+  reg [7:0] mac_7_0_a1 = 8'h38;
+  (* keep = "true" *)
+  reg [7:0] mac_7_0_a2 = 8'h39;
   reg [31:0] mac_7_0_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_7_0_w = 16'h0038;
+  reg [15:0] mac_7_0_w1 = 16'h0038;
   (* keep = "true" *)
-  reg [7:0] mac_7_1_a = 8'h39;
+  reg [15:0] mac_7_0_w2 = 16'h0039;
+  (* keep = "true" *)
+  reg [7:0] mac_7_1_a1 = 8'h39;
+  (* keep = "true" *)
+  reg [7:0] mac_7_1_a2 = 8'h3a;
   reg [31:0] mac_7_1_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_7_1_w = 16'h0039;
+  reg [15:0] mac_7_1_w1 = 16'h0039;
   (* keep = "true" *)
-  reg [7:0] mac_7_2_a = 8'h3a;
+  reg [15:0] mac_7_1_w2 = 16'h003a;
+  (* keep = "true" *)
+  reg [7:0] mac_7_2_a1 = 8'h3a;
+  (* keep = "true" *)
+  reg [7:0] mac_7_2_a2 = 8'h3b;
   reg [31:0] mac_7_2_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_7_2_w = 16'h003a;
+  reg [15:0] mac_7_2_w1 = 16'h003a;
   (* keep = "true" *)
-  reg [7:0] mac_7_3_a = 8'h3b;
+  reg [15:0] mac_7_2_w2 = 16'h003b;
+  (* keep = "true" *)
+  reg [7:0] mac_7_3_a1 = 8'h3b;
+  (* keep = "true" *)
+  reg [7:0] mac_7_3_a2 = 8'h3c;
   reg [31:0] mac_7_3_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_7_3_w = 16'h003b;
+  reg [15:0] mac_7_3_w1 = 16'h003b;
   (* keep = "true" *)
-  reg [7:0] mac_7_4_a = 8'h3c;
+  reg [15:0] mac_7_3_w2 = 16'h003c;
+  (* keep = "true" *)
+  reg [7:0] mac_7_4_a1 = 8'h3c;
+  (* keep = "true" *)
+  reg [7:0] mac_7_4_a2 = 8'h3d;
   reg [31:0] mac_7_4_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_7_4_w = 16'h003c;
+  reg [15:0] mac_7_4_w1 = 16'h003c;
   (* keep = "true" *)
-  reg [7:0] mac_7_5_a = 8'h3d;
+  reg [15:0] mac_7_4_w2 = 16'h003d;
+  (* keep = "true" *)
+  reg [7:0] mac_7_5_a1 = 8'h3d;
+  (* keep = "true" *)
+  reg [7:0] mac_7_5_a2 = 8'h3e;
   reg [31:0] mac_7_5_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_7_5_w = 16'h003d;
+  reg [15:0] mac_7_5_w1 = 16'h003d;
   (* keep = "true" *)
-  reg [7:0] mac_7_6_a = 8'h3e;
+  reg [15:0] mac_7_5_w2 = 16'h003e;
+  (* keep = "true" *)
+  reg [7:0] mac_7_6_a1 = 8'h3e;
+  (* keep = "true" *)
+  reg [7:0] mac_7_6_a2 = 8'h3f;
   reg [31:0] mac_7_6_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_7_6_w = 16'h003e;
+  reg [15:0] mac_7_6_w1 = 16'h003e;
   (* keep = "true" *)
-  reg [7:0] mac_7_7_a = 8'h3f;
+  reg [15:0] mac_7_6_w2 = 16'h003f;
+  (* keep = "true" *)
+  reg [7:0] mac_7_7_a1 = 8'h3f;
+  (* keep = "true" *)
+  reg [7:0] mac_7_7_a2 = 8'h40;
   reg [31:0] mac_7_7_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] mac_7_7_w = 16'h003f;
+  reg [15:0] mac_7_7_w1 = 16'h003f;
+  (* keep = "true" *)
+  reg [15:0] mac_7_7_w2 = 16'h0040;
   output [258:0] o__payload;
   wire [258:0] o__payload;
   wire [255:0] \o__payload.acc ;
@@ -1548,6 +1849,7 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
+  reg v4 = 1'h0;
   (* keep = "true" *)
   reg v_0_0 = 1'h0;
   (* keep = "true" *)
@@ -1676,18 +1978,45 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   reg v_7_6 = 1'h0;
   (* keep = "true" *)
   reg v_7_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_row0 = 1'h0;
+  (* keep = "true" *)
+  reg v_row1 = 1'h0;
+  (* keep = "true" *)
+  reg v_row2 = 1'h0;
+  (* keep = "true" *)
+  reg v_row3 = 1'h0;
+  (* keep = "true" *)
+  reg v_row4 = 1'h0;
+  (* keep = "true" *)
+  reg v_row5 = 1'h0;
+  (* keep = "true" *)
+  reg v_row6 = 1'h0;
+  (* keep = "true" *)
+  reg v_row7 = 1'h0;
   wire wide_out;
   reg wide_out_r = 1'h0;
+  assign \$310  = v_row6 & last_row6;
+  assign \$311  = o_valid_row6 & o__ready;
+  assign \$312  = v_row6 & last_row6;
+  assign \$313  = o_valid_row6 & o__ready;
+  assign \$314  = v_row6 & last_row6;
+  assign \$315  = o_valid_row6 & o__ready;
+  assign \$316  = v_row6 & last_row6;
+  assign \$317  = o_valid_row6 & o__ready;
+  assign \$318  = v_row6 & last_row6;
+  assign \$319  = o_valid_row6 & o__ready;
+  assign \$320  = v4 & last4;
   assign \$321  = drain & last_row;
-  assign \$322  = v2 & last2;
-  assign \$323  = v2 & last2;
-  assign \$324  = v2 & last2;
-  assign \$325  = v2 & last2;
-  assign \$326  = v2 & last2;
-  assign \$327  = v2 & last2;
-  assign \$328  = v2 & last2;
-  assign \$329  = v2 & last2;
-  assign \$330  = v3 & last3;
+  assign \$322  = v_row7 & last_row7;
+  assign \$323  = v_row7 & last_row7;
+  assign \$324  = v_row7 & last_row7;
+  assign \$325  = v_row7 & last_row7;
+  assign \$326  = v_row7 & last_row7;
+  assign \$327  = v_row7 & last_row7;
+  assign \$328  = v_row7 & last_row7;
+  assign \$329  = v_row7 & last_row7;
+  assign \$330  = v4 & last4;
   assign \$331  = row + 1'h1;
   assign \$332  = accept & i__payload[193];
   always @(posedge clk)
@@ -1711,1055 +2040,1365 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     last3 <= \$342 ;
   always @(posedge clk)
-    mac_0_0_a <= in1[7:0];
+    v4 <= \$343 ;
   always @(posedge clk)
-    mac_0_0_w <= in1[79:64];
+    first4 <= \$344 ;
   always @(posedge clk)
-    mac_0_0_p <= \$343 ;
+    last4 <= \$345 ;
   always @(posedge clk)
-    mac_0_1_a <= in1[7:0];
+    mac_0_0_a1 <= in1[7:0];
   always @(posedge clk)
-    mac_0_1_w <= in1[95:80];
+    mac_0_0_w1 <= in1[79:64];
   always @(posedge clk)
-    mac_0_1_p <= \$344 ;
+    mac_0_0_a2 <= mac_0_0_a1;
   always @(posedge clk)
-    mac_0_2_a <= in1[7:0];
+    mac_0_0_w2 <= mac_0_0_w1;
   always @(posedge clk)
-    mac_0_2_w <= in1[111:96];
+    mac_0_0_p <= \$346 ;
   always @(posedge clk)
-    mac_0_2_p <= \$345 ;
+    mac_0_1_a1 <= in1[7:0];
   always @(posedge clk)
-    mac_0_3_a <= in1[7:0];
+    mac_0_1_w1 <= in1[95:80];
   always @(posedge clk)
-    mac_0_3_w <= in1[127:112];
+    mac_0_1_a2 <= mac_0_1_a1;
   always @(posedge clk)
-    mac_0_3_p <= \$346 ;
+    mac_0_1_w2 <= mac_0_1_w1;
   always @(posedge clk)
-    mac_0_4_a <= in1[7:0];
+    mac_0_1_p <= \$347 ;
   always @(posedge clk)
-    mac_0_4_w <= in1[143:128];
+    mac_0_2_a1 <= in1[7:0];
   always @(posedge clk)
-    mac_0_4_p <= \$347 ;
+    mac_0_2_w1 <= in1[111:96];
   always @(posedge clk)
-    mac_0_5_a <= in1[7:0];
+    mac_0_2_a2 <= mac_0_2_a1;
   always @(posedge clk)
-    mac_0_5_w <= in1[159:144];
+    mac_0_2_w2 <= mac_0_2_w1;
   always @(posedge clk)
-    mac_0_5_p <= \$348 ;
+    mac_0_2_p <= \$348 ;
   always @(posedge clk)
-    mac_0_6_a <= in1[7:0];
+    mac_0_3_a1 <= in1[7:0];
   always @(posedge clk)
-    mac_0_6_w <= in1[175:160];
+    mac_0_3_w1 <= in1[127:112];
   always @(posedge clk)
-    mac_0_6_p <= \$349 ;
+    mac_0_3_a2 <= mac_0_3_a1;
   always @(posedge clk)
-    mac_0_7_a <= in1[7:0];
+    mac_0_3_w2 <= mac_0_3_w1;
   always @(posedge clk)
-    mac_0_7_w <= in1[191:176];
+    mac_0_3_p <= \$349 ;
   always @(posedge clk)
-    mac_0_7_p <= \$350 ;
+    mac_0_4_a1 <= in1[7:0];
   always @(posedge clk)
-    mac_1_0_a <= in1[15:8];
+    mac_0_4_w1 <= in1[143:128];
   always @(posedge clk)
-    mac_1_0_w <= in1[79:64];
+    mac_0_4_a2 <= mac_0_4_a1;
   always @(posedge clk)
-    mac_1_0_p <= \$351 ;
+    mac_0_4_w2 <= mac_0_4_w1;
   always @(posedge clk)
-    mac_1_1_a <= in1[15:8];
+    mac_0_4_p <= \$350 ;
   always @(posedge clk)
-    mac_1_1_w <= in1[95:80];
+    mac_0_5_a1 <= in1[7:0];
   always @(posedge clk)
-    mac_1_1_p <= \$352 ;
+    mac_0_5_w1 <= in1[159:144];
   always @(posedge clk)
-    mac_1_2_a <= in1[15:8];
+    mac_0_5_a2 <= mac_0_5_a1;
   always @(posedge clk)
-    mac_1_2_w <= in1[111:96];
+    mac_0_5_w2 <= mac_0_5_w1;
   always @(posedge clk)
-    mac_1_2_p <= \$353 ;
+    mac_0_5_p <= \$351 ;
   always @(posedge clk)
-    mac_1_3_a <= in1[15:8];
+    mac_0_6_a1 <= in1[7:0];
   always @(posedge clk)
-    mac_1_3_w <= in1[127:112];
+    mac_0_6_w1 <= in1[175:160];
   always @(posedge clk)
-    mac_1_3_p <= \$354 ;
+    mac_0_6_a2 <= mac_0_6_a1;
   always @(posedge clk)
-    mac_1_4_a <= in1[15:8];
+    mac_0_6_w2 <= mac_0_6_w1;
   always @(posedge clk)
-    mac_1_4_w <= in1[143:128];
+    mac_0_6_p <= \$352 ;
   always @(posedge clk)
-    mac_1_4_p <= \$355 ;
+    mac_0_7_a1 <= in1[7:0];
   always @(posedge clk)
-    mac_1_5_a <= in1[15:8];
+    mac_0_7_w1 <= in1[191:176];
   always @(posedge clk)
-    mac_1_5_w <= in1[159:144];
+    mac_0_7_a2 <= mac_0_7_a1;
   always @(posedge clk)
-    mac_1_5_p <= \$356 ;
+    mac_0_7_w2 <= mac_0_7_w1;
   always @(posedge clk)
-    mac_1_6_a <= in1[15:8];
+    mac_0_7_p <= \$353 ;
   always @(posedge clk)
-    mac_1_6_w <= in1[175:160];
+    mac_1_0_a1 <= in1[15:8];
   always @(posedge clk)
-    mac_1_6_p <= \$357 ;
+    mac_1_0_w1 <= in1[79:64];
   always @(posedge clk)
-    mac_1_7_a <= in1[15:8];
+    mac_1_0_a2 <= mac_1_0_a1;
   always @(posedge clk)
-    mac_1_7_w <= in1[191:176];
+    mac_1_0_w2 <= mac_1_0_w1;
   always @(posedge clk)
-    mac_1_7_p <= \$358 ;
+    mac_1_0_p <= \$354 ;
   always @(posedge clk)
-    mac_2_0_a <= in1[23:16];
+    mac_1_1_a1 <= in1[15:8];
   always @(posedge clk)
-    mac_2_0_w <= in1[79:64];
+    mac_1_1_w1 <= in1[95:80];
   always @(posedge clk)
-    mac_2_0_p <= \$359 ;
+    mac_1_1_a2 <= mac_1_1_a1;
   always @(posedge clk)
-    mac_2_1_a <= in1[23:16];
+    mac_1_1_w2 <= mac_1_1_w1;
   always @(posedge clk)
-    mac_2_1_w <= in1[95:80];
+    mac_1_1_p <= \$355 ;
   always @(posedge clk)
-    mac_2_1_p <= \$360 ;
+    mac_1_2_a1 <= in1[15:8];
   always @(posedge clk)
-    mac_2_2_a <= in1[23:16];
+    mac_1_2_w1 <= in1[111:96];
   always @(posedge clk)
-    mac_2_2_w <= in1[111:96];
+    mac_1_2_a2 <= mac_1_2_a1;
   always @(posedge clk)
-    mac_2_2_p <= \$361 ;
+    mac_1_2_w2 <= mac_1_2_w1;
   always @(posedge clk)
-    mac_2_3_a <= in1[23:16];
+    mac_1_2_p <= \$356 ;
   always @(posedge clk)
-    mac_2_3_w <= in1[127:112];
+    mac_1_3_a1 <= in1[15:8];
   always @(posedge clk)
-    mac_2_3_p <= \$362 ;
+    mac_1_3_w1 <= in1[127:112];
   always @(posedge clk)
-    mac_2_4_a <= in1[23:16];
+    mac_1_3_a2 <= mac_1_3_a1;
   always @(posedge clk)
-    mac_2_4_w <= in1[143:128];
+    mac_1_3_w2 <= mac_1_3_w1;
   always @(posedge clk)
-    mac_2_4_p <= \$363 ;
+    mac_1_3_p <= \$357 ;
   always @(posedge clk)
-    mac_2_5_a <= in1[23:16];
+    mac_1_4_a1 <= in1[15:8];
   always @(posedge clk)
-    mac_2_5_w <= in1[159:144];
+    mac_1_4_w1 <= in1[143:128];
   always @(posedge clk)
-    mac_2_5_p <= \$364 ;
+    mac_1_4_a2 <= mac_1_4_a1;
   always @(posedge clk)
-    mac_2_6_a <= in1[23:16];
+    mac_1_4_w2 <= mac_1_4_w1;
   always @(posedge clk)
-    mac_2_6_w <= in1[175:160];
+    mac_1_4_p <= \$358 ;
   always @(posedge clk)
-    mac_2_6_p <= \$365 ;
+    mac_1_5_a1 <= in1[15:8];
   always @(posedge clk)
-    mac_2_7_a <= in1[23:16];
+    mac_1_5_w1 <= in1[159:144];
   always @(posedge clk)
-    mac_2_7_w <= in1[191:176];
+    mac_1_5_a2 <= mac_1_5_a1;
   always @(posedge clk)
-    mac_2_7_p <= \$366 ;
+    mac_1_5_w2 <= mac_1_5_w1;
   always @(posedge clk)
-    mac_3_0_a <= in1[31:24];
+    mac_1_5_p <= \$359 ;
   always @(posedge clk)
-    mac_3_0_w <= in1[79:64];
+    mac_1_6_a1 <= in1[15:8];
   always @(posedge clk)
-    mac_3_0_p <= \$367 ;
+    mac_1_6_w1 <= in1[175:160];
   always @(posedge clk)
-    mac_3_1_a <= in1[31:24];
+    mac_1_6_a2 <= mac_1_6_a1;
   always @(posedge clk)
-    mac_3_1_w <= in1[95:80];
+    mac_1_6_w2 <= mac_1_6_w1;
   always @(posedge clk)
-    mac_3_1_p <= \$368 ;
+    mac_1_6_p <= \$360 ;
   always @(posedge clk)
-    mac_3_2_a <= in1[31:24];
+    mac_1_7_a1 <= in1[15:8];
   always @(posedge clk)
-    mac_3_2_w <= in1[111:96];
+    mac_1_7_w1 <= in1[191:176];
   always @(posedge clk)
-    mac_3_2_p <= \$369 ;
+    mac_1_7_a2 <= mac_1_7_a1;
   always @(posedge clk)
-    mac_3_3_a <= in1[31:24];
+    mac_1_7_w2 <= mac_1_7_w1;
   always @(posedge clk)
-    mac_3_3_w <= in1[127:112];
+    mac_1_7_p <= \$361 ;
   always @(posedge clk)
-    mac_3_3_p <= \$370 ;
+    mac_2_0_a1 <= in1[23:16];
   always @(posedge clk)
-    mac_3_4_a <= in1[31:24];
+    mac_2_0_w1 <= in1[79:64];
   always @(posedge clk)
-    mac_3_4_w <= in1[143:128];
+    mac_2_0_a2 <= mac_2_0_a1;
   always @(posedge clk)
-    mac_3_4_p <= \$371 ;
+    mac_2_0_w2 <= mac_2_0_w1;
   always @(posedge clk)
-    mac_3_5_a <= in1[31:24];
+    mac_2_0_p <= \$362 ;
   always @(posedge clk)
-    mac_3_5_w <= in1[159:144];
+    mac_2_1_a1 <= in1[23:16];
   always @(posedge clk)
-    mac_3_5_p <= \$372 ;
+    mac_2_1_w1 <= in1[95:80];
   always @(posedge clk)
-    mac_3_6_a <= in1[31:24];
+    mac_2_1_a2 <= mac_2_1_a1;
   always @(posedge clk)
-    mac_3_6_w <= in1[175:160];
+    mac_2_1_w2 <= mac_2_1_w1;
   always @(posedge clk)
-    mac_3_6_p <= \$373 ;
+    mac_2_1_p <= \$363 ;
   always @(posedge clk)
-    mac_3_7_a <= in1[31:24];
+    mac_2_2_a1 <= in1[23:16];
   always @(posedge clk)
-    mac_3_7_w <= in1[191:176];
+    mac_2_2_w1 <= in1[111:96];
   always @(posedge clk)
-    mac_3_7_p <= \$374 ;
+    mac_2_2_a2 <= mac_2_2_a1;
   always @(posedge clk)
-    mac_4_0_a <= in1[39:32];
+    mac_2_2_w2 <= mac_2_2_w1;
   always @(posedge clk)
-    mac_4_0_w <= in1[79:64];
+    mac_2_2_p <= \$364 ;
   always @(posedge clk)
-    mac_4_0_p <= \$375 ;
+    mac_2_3_a1 <= in1[23:16];
   always @(posedge clk)
-    mac_4_1_a <= in1[39:32];
+    mac_2_3_w1 <= in1[127:112];
   always @(posedge clk)
-    mac_4_1_w <= in1[95:80];
+    mac_2_3_a2 <= mac_2_3_a1;
   always @(posedge clk)
-    mac_4_1_p <= \$376 ;
+    mac_2_3_w2 <= mac_2_3_w1;
   always @(posedge clk)
-    mac_4_2_a <= in1[39:32];
+    mac_2_3_p <= \$365 ;
   always @(posedge clk)
-    mac_4_2_w <= in1[111:96];
+    mac_2_4_a1 <= in1[23:16];
   always @(posedge clk)
-    mac_4_2_p <= \$377 ;
+    mac_2_4_w1 <= in1[143:128];
   always @(posedge clk)
-    mac_4_3_a <= in1[39:32];
+    mac_2_4_a2 <= mac_2_4_a1;
   always @(posedge clk)
-    mac_4_3_w <= in1[127:112];
+    mac_2_4_w2 <= mac_2_4_w1;
   always @(posedge clk)
-    mac_4_3_p <= \$378 ;
+    mac_2_4_p <= \$366 ;
   always @(posedge clk)
-    mac_4_4_a <= in1[39:32];
+    mac_2_5_a1 <= in1[23:16];
   always @(posedge clk)
-    mac_4_4_w <= in1[143:128];
+    mac_2_5_w1 <= in1[159:144];
   always @(posedge clk)
-    mac_4_4_p <= \$379 ;
+    mac_2_5_a2 <= mac_2_5_a1;
   always @(posedge clk)
-    mac_4_5_a <= in1[39:32];
+    mac_2_5_w2 <= mac_2_5_w1;
   always @(posedge clk)
-    mac_4_5_w <= in1[159:144];
+    mac_2_5_p <= \$367 ;
   always @(posedge clk)
-    mac_4_5_p <= \$380 ;
+    mac_2_6_a1 <= in1[23:16];
   always @(posedge clk)
-    mac_4_6_a <= in1[39:32];
+    mac_2_6_w1 <= in1[175:160];
   always @(posedge clk)
-    mac_4_6_w <= in1[175:160];
+    mac_2_6_a2 <= mac_2_6_a1;
   always @(posedge clk)
-    mac_4_6_p <= \$381 ;
+    mac_2_6_w2 <= mac_2_6_w1;
   always @(posedge clk)
-    mac_4_7_a <= in1[39:32];
+    mac_2_6_p <= \$368 ;
   always @(posedge clk)
-    mac_4_7_w <= in1[191:176];
+    mac_2_7_a1 <= in1[23:16];
   always @(posedge clk)
-    mac_4_7_p <= \$382 ;
+    mac_2_7_w1 <= in1[191:176];
   always @(posedge clk)
-    mac_5_0_a <= in1[47:40];
+    mac_2_7_a2 <= mac_2_7_a1;
   always @(posedge clk)
-    mac_5_0_w <= in1[79:64];
+    mac_2_7_w2 <= mac_2_7_w1;
   always @(posedge clk)
-    mac_5_0_p <= \$383 ;
+    mac_2_7_p <= \$369 ;
   always @(posedge clk)
-    mac_5_1_a <= in1[47:40];
+    mac_3_0_a1 <= in1[31:24];
   always @(posedge clk)
-    mac_5_1_w <= in1[95:80];
+    mac_3_0_w1 <= in1[79:64];
   always @(posedge clk)
-    mac_5_1_p <= \$384 ;
+    mac_3_0_a2 <= mac_3_0_a1;
   always @(posedge clk)
-    mac_5_2_a <= in1[47:40];
+    mac_3_0_w2 <= mac_3_0_w1;
   always @(posedge clk)
-    mac_5_2_w <= in1[111:96];
+    mac_3_0_p <= \$370 ;
   always @(posedge clk)
-    mac_5_2_p <= \$385 ;
+    mac_3_1_a1 <= in1[31:24];
   always @(posedge clk)
-    mac_5_3_a <= in1[47:40];
+    mac_3_1_w1 <= in1[95:80];
   always @(posedge clk)
-    mac_5_3_w <= in1[127:112];
+    mac_3_1_a2 <= mac_3_1_a1;
   always @(posedge clk)
-    mac_5_3_p <= \$386 ;
+    mac_3_1_w2 <= mac_3_1_w1;
   always @(posedge clk)
-    mac_5_4_a <= in1[47:40];
+    mac_3_1_p <= \$371 ;
   always @(posedge clk)
-    mac_5_4_w <= in1[143:128];
+    mac_3_2_a1 <= in1[31:24];
   always @(posedge clk)
-    mac_5_4_p <= \$387 ;
+    mac_3_2_w1 <= in1[111:96];
   always @(posedge clk)
-    mac_5_5_a <= in1[47:40];
+    mac_3_2_a2 <= mac_3_2_a1;
   always @(posedge clk)
-    mac_5_5_w <= in1[159:144];
+    mac_3_2_w2 <= mac_3_2_w1;
   always @(posedge clk)
-    mac_5_5_p <= \$388 ;
+    mac_3_2_p <= \$372 ;
   always @(posedge clk)
-    mac_5_6_a <= in1[47:40];
+    mac_3_3_a1 <= in1[31:24];
   always @(posedge clk)
-    mac_5_6_w <= in1[175:160];
+    mac_3_3_w1 <= in1[127:112];
   always @(posedge clk)
-    mac_5_6_p <= \$389 ;
+    mac_3_3_a2 <= mac_3_3_a1;
   always @(posedge clk)
-    mac_5_7_a <= in1[47:40];
+    mac_3_3_w2 <= mac_3_3_w1;
   always @(posedge clk)
-    mac_5_7_w <= in1[191:176];
+    mac_3_3_p <= \$373 ;
   always @(posedge clk)
-    mac_5_7_p <= \$390 ;
+    mac_3_4_a1 <= in1[31:24];
   always @(posedge clk)
-    mac_6_0_a <= in1[55:48];
+    mac_3_4_w1 <= in1[143:128];
   always @(posedge clk)
-    mac_6_0_w <= in1[79:64];
+    mac_3_4_a2 <= mac_3_4_a1;
   always @(posedge clk)
-    mac_6_0_p <= \$391 ;
+    mac_3_4_w2 <= mac_3_4_w1;
   always @(posedge clk)
-    mac_6_1_a <= in1[55:48];
+    mac_3_4_p <= \$374 ;
   always @(posedge clk)
-    mac_6_1_w <= in1[95:80];
+    mac_3_5_a1 <= in1[31:24];
   always @(posedge clk)
-    mac_6_1_p <= \$392 ;
+    mac_3_5_w1 <= in1[159:144];
   always @(posedge clk)
-    mac_6_2_a <= in1[55:48];
+    mac_3_5_a2 <= mac_3_5_a1;
   always @(posedge clk)
-    mac_6_2_w <= in1[111:96];
+    mac_3_5_w2 <= mac_3_5_w1;
   always @(posedge clk)
-    mac_6_2_p <= \$393 ;
+    mac_3_5_p <= \$375 ;
   always @(posedge clk)
-    mac_6_3_a <= in1[55:48];
+    mac_3_6_a1 <= in1[31:24];
   always @(posedge clk)
-    mac_6_3_w <= in1[127:112];
+    mac_3_6_w1 <= in1[175:160];
   always @(posedge clk)
-    mac_6_3_p <= \$394 ;
+    mac_3_6_a2 <= mac_3_6_a1;
   always @(posedge clk)
-    mac_6_4_a <= in1[55:48];
+    mac_3_6_w2 <= mac_3_6_w1;
   always @(posedge clk)
-    mac_6_4_w <= in1[143:128];
+    mac_3_6_p <= \$376 ;
   always @(posedge clk)
-    mac_6_4_p <= \$395 ;
+    mac_3_7_a1 <= in1[31:24];
   always @(posedge clk)
-    mac_6_5_a <= in1[55:48];
+    mac_3_7_w1 <= in1[191:176];
   always @(posedge clk)
-    mac_6_5_w <= in1[159:144];
+    mac_3_7_a2 <= mac_3_7_a1;
   always @(posedge clk)
-    mac_6_5_p <= \$396 ;
+    mac_3_7_w2 <= mac_3_7_w1;
   always @(posedge clk)
-    mac_6_6_a <= in1[55:48];
+    mac_3_7_p <= \$377 ;
   always @(posedge clk)
-    mac_6_6_w <= in1[175:160];
+    mac_4_0_a1 <= in1[39:32];
   always @(posedge clk)
-    mac_6_6_p <= \$397 ;
+    mac_4_0_w1 <= in1[79:64];
   always @(posedge clk)
-    mac_6_7_a <= in1[55:48];
+    mac_4_0_a2 <= mac_4_0_a1;
   always @(posedge clk)
-    mac_6_7_w <= in1[191:176];
+    mac_4_0_w2 <= mac_4_0_w1;
   always @(posedge clk)
-    mac_6_7_p <= \$398 ;
+    mac_4_0_p <= \$378 ;
   always @(posedge clk)
-    mac_7_0_a <= in1[63:56];
+    mac_4_1_a1 <= in1[39:32];
   always @(posedge clk)
-    mac_7_0_w <= in1[79:64];
+    mac_4_1_w1 <= in1[95:80];
   always @(posedge clk)
-    mac_7_0_p <= \$399 ;
+    mac_4_1_a2 <= mac_4_1_a1;
   always @(posedge clk)
-    mac_7_1_a <= in1[63:56];
+    mac_4_1_w2 <= mac_4_1_w1;
   always @(posedge clk)
-    mac_7_1_w <= in1[95:80];
+    mac_4_1_p <= \$379 ;
   always @(posedge clk)
-    mac_7_1_p <= \$400 ;
+    mac_4_2_a1 <= in1[39:32];
   always @(posedge clk)
-    mac_7_2_a <= in1[63:56];
+    mac_4_2_w1 <= in1[111:96];
   always @(posedge clk)
-    mac_7_2_w <= in1[111:96];
+    mac_4_2_a2 <= mac_4_2_a1;
   always @(posedge clk)
-    mac_7_2_p <= \$401 ;
+    mac_4_2_w2 <= mac_4_2_w1;
   always @(posedge clk)
-    mac_7_3_a <= in1[63:56];
+    mac_4_2_p <= \$380 ;
   always @(posedge clk)
-    mac_7_3_w <= in1[127:112];
+    mac_4_3_a1 <= in1[39:32];
   always @(posedge clk)
-    mac_7_3_p <= \$402 ;
+    mac_4_3_w1 <= in1[127:112];
   always @(posedge clk)
-    mac_7_4_a <= in1[63:56];
+    mac_4_3_a2 <= mac_4_3_a1;
   always @(posedge clk)
-    mac_7_4_w <= in1[143:128];
+    mac_4_3_w2 <= mac_4_3_w1;
   always @(posedge clk)
-    mac_7_4_p <= \$403 ;
+    mac_4_3_p <= \$381 ;
   always @(posedge clk)
-    mac_7_5_a <= in1[63:56];
+    mac_4_4_a1 <= in1[39:32];
   always @(posedge clk)
-    mac_7_5_w <= in1[159:144];
+    mac_4_4_w1 <= in1[143:128];
   always @(posedge clk)
-    mac_7_5_p <= \$404 ;
+    mac_4_4_a2 <= mac_4_4_a1;
   always @(posedge clk)
-    mac_7_6_a <= in1[63:56];
+    mac_4_4_w2 <= mac_4_4_w1;
   always @(posedge clk)
-    mac_7_6_w <= in1[175:160];
+    mac_4_4_p <= \$382 ;
   always @(posedge clk)
-    mac_7_6_p <= \$405 ;
+    mac_4_5_a1 <= in1[39:32];
   always @(posedge clk)
-    mac_7_7_a <= in1[63:56];
+    mac_4_5_w1 <= in1[159:144];
   always @(posedge clk)
-    mac_7_7_w <= in1[191:176];
+    mac_4_5_a2 <= mac_4_5_a1;
   always @(posedge clk)
-    mac_7_7_p <= \$406 ;
+    mac_4_5_w2 <= mac_4_5_w1;
   always @(posedge clk)
-    o_valid_row0 <= \$407 ;
+    mac_4_5_p <= \$383 ;
   always @(posedge clk)
-    v_0_0 <= \$408 ;
+    mac_4_6_a1 <= in1[39:32];
   always @(posedge clk)
-    first_0_0 <= first2;
+    mac_4_6_w1 <= in1[175:160];
   always @(posedge clk)
-    last_0_0 <= \$409 ;
+    mac_4_6_a2 <= mac_4_6_a1;
   always @(posedge clk)
-    acc_0_0 <= \$410 ;
+    mac_4_6_w2 <= mac_4_6_w1;
   always @(posedge clk)
-    shadow_0_0 <= \$411 ;
+    mac_4_6_p <= \$384 ;
   always @(posedge clk)
-    v_0_1 <= \$412 ;
+    mac_4_7_a1 <= in1[39:32];
   always @(posedge clk)
-    first_0_1 <= first2;
+    mac_4_7_w1 <= in1[191:176];
   always @(posedge clk)
-    last_0_1 <= \$413 ;
+    mac_4_7_a2 <= mac_4_7_a1;
   always @(posedge clk)
-    acc_0_1 <= \$414 ;
+    mac_4_7_w2 <= mac_4_7_w1;
   always @(posedge clk)
-    shadow_0_1 <= \$415 ;
+    mac_4_7_p <= \$385 ;
   always @(posedge clk)
-    v_0_2 <= \$416 ;
+    mac_5_0_a1 <= in1[47:40];
   always @(posedge clk)
-    first_0_2 <= first2;
+    mac_5_0_w1 <= in1[79:64];
   always @(posedge clk)
-    last_0_2 <= \$417 ;
+    mac_5_0_a2 <= mac_5_0_a1;
   always @(posedge clk)
-    acc_0_2 <= \$418 ;
+    mac_5_0_w2 <= mac_5_0_w1;
   always @(posedge clk)
-    shadow_0_2 <= \$419 ;
+    mac_5_0_p <= \$386 ;
   always @(posedge clk)
-    v_0_3 <= \$420 ;
+    mac_5_1_a1 <= in1[47:40];
   always @(posedge clk)
-    first_0_3 <= first2;
+    mac_5_1_w1 <= in1[95:80];
   always @(posedge clk)
-    last_0_3 <= \$421 ;
+    mac_5_1_a2 <= mac_5_1_a1;
   always @(posedge clk)
-    acc_0_3 <= \$422 ;
+    mac_5_1_w2 <= mac_5_1_w1;
   always @(posedge clk)
-    shadow_0_3 <= \$423 ;
+    mac_5_1_p <= \$387 ;
   always @(posedge clk)
-    v_0_4 <= \$424 ;
+    mac_5_2_a1 <= in1[47:40];
   always @(posedge clk)
-    first_0_4 <= first2;
+    mac_5_2_w1 <= in1[111:96];
   always @(posedge clk)
-    last_0_4 <= \$425 ;
+    mac_5_2_a2 <= mac_5_2_a1;
   always @(posedge clk)
-    acc_0_4 <= \$426 ;
+    mac_5_2_w2 <= mac_5_2_w1;
   always @(posedge clk)
-    shadow_0_4 <= \$427 ;
+    mac_5_2_p <= \$388 ;
   always @(posedge clk)
-    v_0_5 <= \$428 ;
+    mac_5_3_a1 <= in1[47:40];
   always @(posedge clk)
-    first_0_5 <= first2;
+    mac_5_3_w1 <= in1[127:112];
   always @(posedge clk)
-    last_0_5 <= \$429 ;
+    mac_5_3_a2 <= mac_5_3_a1;
   always @(posedge clk)
-    acc_0_5 <= \$430 ;
+    mac_5_3_w2 <= mac_5_3_w1;
   always @(posedge clk)
-    shadow_0_5 <= \$431 ;
+    mac_5_3_p <= \$389 ;
   always @(posedge clk)
-    v_0_6 <= \$432 ;
+    mac_5_4_a1 <= in1[47:40];
   always @(posedge clk)
-    first_0_6 <= first2;
+    mac_5_4_w1 <= in1[143:128];
   always @(posedge clk)
-    last_0_6 <= \$433 ;
+    mac_5_4_a2 <= mac_5_4_a1;
   always @(posedge clk)
-    acc_0_6 <= \$434 ;
+    mac_5_4_w2 <= mac_5_4_w1;
   always @(posedge clk)
-    shadow_0_6 <= \$435 ;
+    mac_5_4_p <= \$390 ;
   always @(posedge clk)
-    v_0_7 <= \$436 ;
+    mac_5_5_a1 <= in1[47:40];
   always @(posedge clk)
-    first_0_7 <= first2;
+    mac_5_5_w1 <= in1[159:144];
   always @(posedge clk)
-    last_0_7 <= \$437 ;
+    mac_5_5_a2 <= mac_5_5_a1;
   always @(posedge clk)
-    acc_0_7 <= \$438 ;
+    mac_5_5_w2 <= mac_5_5_w1;
   always @(posedge clk)
-    shadow_0_7 <= \$439 ;
+    mac_5_5_p <= \$391 ;
   always @(posedge clk)
-    o_valid_row1 <= \$440 ;
+    mac_5_6_a1 <= in1[47:40];
   always @(posedge clk)
-    v_1_0 <= \$441 ;
+    mac_5_6_w1 <= in1[175:160];
   always @(posedge clk)
-    first_1_0 <= first2;
+    mac_5_6_a2 <= mac_5_6_a1;
   always @(posedge clk)
-    last_1_0 <= \$442 ;
+    mac_5_6_w2 <= mac_5_6_w1;
   always @(posedge clk)
-    acc_1_0 <= \$443 ;
+    mac_5_6_p <= \$392 ;
   always @(posedge clk)
-    shadow_1_0 <= \$444 ;
+    mac_5_7_a1 <= in1[47:40];
   always @(posedge clk)
-    v_1_1 <= \$445 ;
+    mac_5_7_w1 <= in1[191:176];
   always @(posedge clk)
-    first_1_1 <= first2;
+    mac_5_7_a2 <= mac_5_7_a1;
   always @(posedge clk)
-    last_1_1 <= \$446 ;
+    mac_5_7_w2 <= mac_5_7_w1;
   always @(posedge clk)
-    acc_1_1 <= \$447 ;
+    mac_5_7_p <= \$393 ;
   always @(posedge clk)
-    shadow_1_1 <= \$448 ;
+    mac_6_0_a1 <= in1[55:48];
   always @(posedge clk)
-    v_1_2 <= \$449 ;
+    mac_6_0_w1 <= in1[79:64];
   always @(posedge clk)
-    first_1_2 <= first2;
+    mac_6_0_a2 <= mac_6_0_a1;
   always @(posedge clk)
-    last_1_2 <= \$450 ;
+    mac_6_0_w2 <= mac_6_0_w1;
   always @(posedge clk)
-    acc_1_2 <= \$451 ;
+    mac_6_0_p <= \$394 ;
   always @(posedge clk)
-    shadow_1_2 <= \$452 ;
+    mac_6_1_a1 <= in1[55:48];
   always @(posedge clk)
-    v_1_3 <= \$453 ;
+    mac_6_1_w1 <= in1[95:80];
   always @(posedge clk)
-    first_1_3 <= first2;
+    mac_6_1_a2 <= mac_6_1_a1;
   always @(posedge clk)
-    last_1_3 <= \$454 ;
+    mac_6_1_w2 <= mac_6_1_w1;
   always @(posedge clk)
-    acc_1_3 <= \$455 ;
+    mac_6_1_p <= \$395 ;
   always @(posedge clk)
-    shadow_1_3 <= \$456 ;
+    mac_6_2_a1 <= in1[55:48];
   always @(posedge clk)
-    v_1_4 <= \$457 ;
+    mac_6_2_w1 <= in1[111:96];
   always @(posedge clk)
-    first_1_4 <= first2;
+    mac_6_2_a2 <= mac_6_2_a1;
   always @(posedge clk)
-    last_1_4 <= \$458 ;
+    mac_6_2_w2 <= mac_6_2_w1;
   always @(posedge clk)
-    acc_1_4 <= \$459 ;
+    mac_6_2_p <= \$396 ;
   always @(posedge clk)
-    shadow_1_4 <= \$460 ;
+    mac_6_3_a1 <= in1[55:48];
   always @(posedge clk)
-    v_1_5 <= \$461 ;
+    mac_6_3_w1 <= in1[127:112];
   always @(posedge clk)
-    first_1_5 <= first2;
+    mac_6_3_a2 <= mac_6_3_a1;
   always @(posedge clk)
-    last_1_5 <= \$462 ;
+    mac_6_3_w2 <= mac_6_3_w1;
   always @(posedge clk)
-    acc_1_5 <= \$463 ;
+    mac_6_3_p <= \$397 ;
   always @(posedge clk)
-    shadow_1_5 <= \$464 ;
+    mac_6_4_a1 <= in1[55:48];
   always @(posedge clk)
-    v_1_6 <= \$465 ;
+    mac_6_4_w1 <= in1[143:128];
   always @(posedge clk)
-    first_1_6 <= first2;
+    mac_6_4_a2 <= mac_6_4_a1;
   always @(posedge clk)
-    last_1_6 <= \$466 ;
+    mac_6_4_w2 <= mac_6_4_w1;
   always @(posedge clk)
-    acc_1_6 <= \$467 ;
+    mac_6_4_p <= \$398 ;
   always @(posedge clk)
-    shadow_1_6 <= \$468 ;
+    mac_6_5_a1 <= in1[55:48];
   always @(posedge clk)
-    v_1_7 <= \$469 ;
+    mac_6_5_w1 <= in1[159:144];
   always @(posedge clk)
-    first_1_7 <= first2;
+    mac_6_5_a2 <= mac_6_5_a1;
   always @(posedge clk)
-    last_1_7 <= \$470 ;
+    mac_6_5_w2 <= mac_6_5_w1;
   always @(posedge clk)
-    acc_1_7 <= \$471 ;
+    mac_6_5_p <= \$399 ;
   always @(posedge clk)
-    shadow_1_7 <= \$472 ;
+    mac_6_6_a1 <= in1[55:48];
   always @(posedge clk)
-    o_valid_row2 <= \$473 ;
+    mac_6_6_w1 <= in1[175:160];
   always @(posedge clk)
-    v_2_0 <= \$474 ;
+    mac_6_6_a2 <= mac_6_6_a1;
   always @(posedge clk)
-    first_2_0 <= first2;
+    mac_6_6_w2 <= mac_6_6_w1;
   always @(posedge clk)
-    last_2_0 <= \$475 ;
+    mac_6_6_p <= \$400 ;
   always @(posedge clk)
-    acc_2_0 <= \$476 ;
+    mac_6_7_a1 <= in1[55:48];
   always @(posedge clk)
-    shadow_2_0 <= \$477 ;
+    mac_6_7_w1 <= in1[191:176];
   always @(posedge clk)
-    v_2_1 <= \$478 ;
+    mac_6_7_a2 <= mac_6_7_a1;
   always @(posedge clk)
-    first_2_1 <= first2;
+    mac_6_7_w2 <= mac_6_7_w1;
   always @(posedge clk)
-    last_2_1 <= \$479 ;
+    mac_6_7_p <= \$401 ;
   always @(posedge clk)
-    acc_2_1 <= \$480 ;
+    mac_7_0_a1 <= in1[63:56];
   always @(posedge clk)
-    shadow_2_1 <= \$481 ;
+    mac_7_0_w1 <= in1[79:64];
   always @(posedge clk)
-    v_2_2 <= \$482 ;
+    mac_7_0_a2 <= mac_7_0_a1;
   always @(posedge clk)
-    first_2_2 <= first2;
+    mac_7_0_w2 <= mac_7_0_w1;
   always @(posedge clk)
-    last_2_2 <= \$483 ;
+    mac_7_0_p <= \$402 ;
   always @(posedge clk)
-    acc_2_2 <= \$484 ;
+    mac_7_1_a1 <= in1[63:56];
   always @(posedge clk)
-    shadow_2_2 <= \$485 ;
+    mac_7_1_w1 <= in1[95:80];
   always @(posedge clk)
-    v_2_3 <= \$486 ;
+    mac_7_1_a2 <= mac_7_1_a1;
   always @(posedge clk)
-    first_2_3 <= first2;
+    mac_7_1_w2 <= mac_7_1_w1;
   always @(posedge clk)
-    last_2_3 <= \$487 ;
+    mac_7_1_p <= \$403 ;
   always @(posedge clk)
-    acc_2_3 <= \$488 ;
+    mac_7_2_a1 <= in1[63:56];
   always @(posedge clk)
-    shadow_2_3 <= \$489 ;
+    mac_7_2_w1 <= in1[111:96];
   always @(posedge clk)
-    v_2_4 <= \$490 ;
+    mac_7_2_a2 <= mac_7_2_a1;
   always @(posedge clk)
-    first_2_4 <= first2;
+    mac_7_2_w2 <= mac_7_2_w1;
   always @(posedge clk)
-    last_2_4 <= \$491 ;
+    mac_7_2_p <= \$404 ;
   always @(posedge clk)
-    acc_2_4 <= \$492 ;
+    mac_7_3_a1 <= in1[63:56];
   always @(posedge clk)
-    shadow_2_4 <= \$493 ;
+    mac_7_3_w1 <= in1[127:112];
   always @(posedge clk)
-    v_2_5 <= \$494 ;
+    mac_7_3_a2 <= mac_7_3_a1;
   always @(posedge clk)
-    first_2_5 <= first2;
+    mac_7_3_w2 <= mac_7_3_w1;
   always @(posedge clk)
-    last_2_5 <= \$495 ;
+    mac_7_3_p <= \$405 ;
   always @(posedge clk)
-    acc_2_5 <= \$496 ;
+    mac_7_4_a1 <= in1[63:56];
   always @(posedge clk)
-    shadow_2_5 <= \$497 ;
+    mac_7_4_w1 <= in1[143:128];
   always @(posedge clk)
-    v_2_6 <= \$498 ;
+    mac_7_4_a2 <= mac_7_4_a1;
   always @(posedge clk)
-    first_2_6 <= first2;
+    mac_7_4_w2 <= mac_7_4_w1;
   always @(posedge clk)
-    last_2_6 <= \$499 ;
+    mac_7_4_p <= \$406 ;
   always @(posedge clk)
-    acc_2_6 <= \$500 ;
+    mac_7_5_a1 <= in1[63:56];
   always @(posedge clk)
-    shadow_2_6 <= \$501 ;
+    mac_7_5_w1 <= in1[159:144];
   always @(posedge clk)
-    v_2_7 <= \$502 ;
+    mac_7_5_a2 <= mac_7_5_a1;
   always @(posedge clk)
-    first_2_7 <= first2;
+    mac_7_5_w2 <= mac_7_5_w1;
   always @(posedge clk)
-    last_2_7 <= \$503 ;
+    mac_7_5_p <= \$407 ;
   always @(posedge clk)
-    acc_2_7 <= \$504 ;
+    mac_7_6_a1 <= in1[63:56];
   always @(posedge clk)
-    shadow_2_7 <= \$505 ;
+    mac_7_6_w1 <= in1[175:160];
   always @(posedge clk)
-    o_valid_row3 <= \$506 ;
+    mac_7_6_a2 <= mac_7_6_a1;
   always @(posedge clk)
-    v_3_0 <= \$507 ;
+    mac_7_6_w2 <= mac_7_6_w1;
   always @(posedge clk)
-    first_3_0 <= first2;
+    mac_7_6_p <= \$408 ;
   always @(posedge clk)
-    last_3_0 <= \$508 ;
+    mac_7_7_a1 <= in1[63:56];
   always @(posedge clk)
-    acc_3_0 <= \$509 ;
+    mac_7_7_w1 <= in1[191:176];
   always @(posedge clk)
-    shadow_3_0 <= \$510 ;
+    mac_7_7_a2 <= mac_7_7_a1;
   always @(posedge clk)
-    v_3_1 <= \$511 ;
+    mac_7_7_w2 <= mac_7_7_w1;
   always @(posedge clk)
-    first_3_1 <= first2;
+    mac_7_7_p <= \$409 ;
   always @(posedge clk)
-    last_3_1 <= \$512 ;
+    v_row0 <= \$410 ;
   always @(posedge clk)
-    acc_3_1 <= \$513 ;
+    first_row0 <= first2;
   always @(posedge clk)
-    shadow_3_1 <= \$514 ;
+    last_row0 <= last2;
   always @(posedge clk)
-    v_3_2 <= \$515 ;
+    v_row1 <= \$411 ;
   always @(posedge clk)
-    first_3_2 <= first2;
+    first_row1 <= first2;
   always @(posedge clk)
-    last_3_2 <= \$516 ;
+    last_row1 <= last2;
   always @(posedge clk)
-    acc_3_2 <= \$517 ;
+    v_row2 <= \$412 ;
   always @(posedge clk)
-    shadow_3_2 <= \$518 ;
+    first_row2 <= first2;
   always @(posedge clk)
-    v_3_3 <= \$519 ;
+    last_row2 <= last2;
   always @(posedge clk)
-    first_3_3 <= first2;
+    v_row3 <= \$413 ;
   always @(posedge clk)
-    last_3_3 <= \$520 ;
+    first_row3 <= first2;
   always @(posedge clk)
-    acc_3_3 <= \$521 ;
+    last_row3 <= last2;
   always @(posedge clk)
-    shadow_3_3 <= \$522 ;
+    v_row4 <= \$414 ;
   always @(posedge clk)
-    v_3_4 <= \$523 ;
+    first_row4 <= first2;
   always @(posedge clk)
-    first_3_4 <= first2;
+    last_row4 <= last2;
   always @(posedge clk)
-    last_3_4 <= \$524 ;
+    v_row5 <= \$415 ;
   always @(posedge clk)
-    acc_3_4 <= \$525 ;
+    first_row5 <= first2;
   always @(posedge clk)
-    shadow_3_4 <= \$526 ;
+    last_row5 <= last2;
   always @(posedge clk)
-    v_3_5 <= \$527 ;
+    v_row6 <= \$416 ;
   always @(posedge clk)
-    first_3_5 <= first2;
+    first_row6 <= first2;
   always @(posedge clk)
-    last_3_5 <= \$528 ;
+    last_row6 <= last2;
   always @(posedge clk)
-    acc_3_5 <= \$529 ;
+    v_row7 <= \$417 ;
   always @(posedge clk)
-    shadow_3_5 <= \$530 ;
+    first_row7 <= first2;
   always @(posedge clk)
-    v_3_6 <= \$531 ;
+    last_row7 <= last2;
   always @(posedge clk)
-    first_3_6 <= first2;
+    o_valid_row0 <= \$418 ;
   always @(posedge clk)
-    last_3_6 <= \$532 ;
+    v_0_0 <= \$419 ;
   always @(posedge clk)
-    acc_3_6 <= \$533 ;
+    first_0_0 <= first_row0;
   always @(posedge clk)
-    shadow_3_6 <= \$534 ;
+    last_0_0 <= \$420 ;
   always @(posedge clk)
-    v_3_7 <= \$535 ;
+    acc_0_0 <= \$421 ;
   always @(posedge clk)
-    first_3_7 <= first2;
+    shadow_0_0 <= \$422 ;
   always @(posedge clk)
-    last_3_7 <= \$536 ;
+    v_0_1 <= \$423 ;
   always @(posedge clk)
-    acc_3_7 <= \$537 ;
+    first_0_1 <= first_row0;
   always @(posedge clk)
-    shadow_3_7 <= \$538 ;
+    last_0_1 <= \$424 ;
   always @(posedge clk)
-    o_valid_row4 <= \$539 ;
+    acc_0_1 <= \$425 ;
   always @(posedge clk)
-    v_4_0 <= \$540 ;
+    shadow_0_1 <= \$426 ;
   always @(posedge clk)
-    first_4_0 <= first2;
+    v_0_2 <= \$427 ;
   always @(posedge clk)
-    last_4_0 <= \$541 ;
+    first_0_2 <= first_row0;
   always @(posedge clk)
-    acc_4_0 <= \$542 ;
+    last_0_2 <= \$428 ;
   always @(posedge clk)
-    shadow_4_0 <= \$543 ;
+    acc_0_2 <= \$429 ;
   always @(posedge clk)
-    v_4_1 <= \$544 ;
+    shadow_0_2 <= \$430 ;
   always @(posedge clk)
-    first_4_1 <= first2;
+    v_0_3 <= \$431 ;
   always @(posedge clk)
-    last_4_1 <= \$545 ;
+    first_0_3 <= first_row0;
   always @(posedge clk)
-    acc_4_1 <= \$546 ;
+    last_0_3 <= \$432 ;
   always @(posedge clk)
-    shadow_4_1 <= \$547 ;
+    acc_0_3 <= \$433 ;
   always @(posedge clk)
-    v_4_2 <= \$548 ;
+    shadow_0_3 <= \$434 ;
   always @(posedge clk)
-    first_4_2 <= first2;
+    v_0_4 <= \$435 ;
   always @(posedge clk)
-    last_4_2 <= \$549 ;
+    first_0_4 <= first_row0;
   always @(posedge clk)
-    acc_4_2 <= \$550 ;
+    last_0_4 <= \$436 ;
   always @(posedge clk)
-    shadow_4_2 <= \$551 ;
+    acc_0_4 <= \$437 ;
   always @(posedge clk)
-    v_4_3 <= \$552 ;
+    shadow_0_4 <= \$438 ;
   always @(posedge clk)
-    first_4_3 <= first2;
+    v_0_5 <= \$439 ;
   always @(posedge clk)
-    last_4_3 <= \$553 ;
+    first_0_5 <= first_row0;
   always @(posedge clk)
-    acc_4_3 <= \$554 ;
+    last_0_5 <= \$440 ;
   always @(posedge clk)
-    shadow_4_3 <= \$555 ;
+    acc_0_5 <= \$441 ;
   always @(posedge clk)
-    v_4_4 <= \$556 ;
+    shadow_0_5 <= \$442 ;
   always @(posedge clk)
-    first_4_4 <= first2;
+    v_0_6 <= \$443 ;
   always @(posedge clk)
-    last_4_4 <= \$557 ;
+    first_0_6 <= first_row0;
   always @(posedge clk)
-    acc_4_4 <= \$558 ;
+    last_0_6 <= \$444 ;
   always @(posedge clk)
-    shadow_4_4 <= \$559 ;
+    acc_0_6 <= \$445 ;
   always @(posedge clk)
-    v_4_5 <= \$560 ;
+    shadow_0_6 <= \$446 ;
   always @(posedge clk)
-    first_4_5 <= first2;
+    v_0_7 <= \$447 ;
   always @(posedge clk)
-    last_4_5 <= \$561 ;
+    first_0_7 <= first_row0;
   always @(posedge clk)
-    acc_4_5 <= \$562 ;
+    last_0_7 <= \$448 ;
   always @(posedge clk)
-    shadow_4_5 <= \$563 ;
+    acc_0_7 <= \$449 ;
   always @(posedge clk)
-    v_4_6 <= \$564 ;
+    shadow_0_7 <= \$450 ;
   always @(posedge clk)
-    first_4_6 <= first2;
+    o_valid_row1 <= \$451 ;
   always @(posedge clk)
-    last_4_6 <= \$565 ;
+    v_1_0 <= \$452 ;
   always @(posedge clk)
-    acc_4_6 <= \$566 ;
+    first_1_0 <= first_row1;
   always @(posedge clk)
-    shadow_4_6 <= \$567 ;
+    last_1_0 <= \$453 ;
   always @(posedge clk)
-    v_4_7 <= \$568 ;
+    acc_1_0 <= \$454 ;
   always @(posedge clk)
-    first_4_7 <= first2;
+    shadow_1_0 <= \$455 ;
   always @(posedge clk)
-    last_4_7 <= \$569 ;
+    v_1_1 <= \$456 ;
   always @(posedge clk)
-    acc_4_7 <= \$570 ;
+    first_1_1 <= first_row1;
   always @(posedge clk)
-    shadow_4_7 <= \$571 ;
+    last_1_1 <= \$457 ;
   always @(posedge clk)
-    o_valid_row5 <= \$572 ;
+    acc_1_1 <= \$458 ;
   always @(posedge clk)
-    v_5_0 <= \$573 ;
+    shadow_1_1 <= \$459 ;
   always @(posedge clk)
-    first_5_0 <= first2;
+    v_1_2 <= \$460 ;
   always @(posedge clk)
-    last_5_0 <= \$574 ;
+    first_1_2 <= first_row1;
   always @(posedge clk)
-    acc_5_0 <= \$575 ;
+    last_1_2 <= \$461 ;
   always @(posedge clk)
-    shadow_5_0 <= \$576 ;
+    acc_1_2 <= \$462 ;
   always @(posedge clk)
-    v_5_1 <= \$577 ;
+    shadow_1_2 <= \$463 ;
   always @(posedge clk)
-    first_5_1 <= first2;
+    v_1_3 <= \$464 ;
   always @(posedge clk)
-    last_5_1 <= \$578 ;
+    first_1_3 <= first_row1;
   always @(posedge clk)
-    acc_5_1 <= \$579 ;
+    last_1_3 <= \$465 ;
   always @(posedge clk)
-    shadow_5_1 <= \$580 ;
+    acc_1_3 <= \$466 ;
   always @(posedge clk)
-    v_5_2 <= \$581 ;
+    shadow_1_3 <= \$467 ;
   always @(posedge clk)
-    first_5_2 <= first2;
+    v_1_4 <= \$468 ;
   always @(posedge clk)
-    last_5_2 <= \$582 ;
+    first_1_4 <= first_row1;
   always @(posedge clk)
-    acc_5_2 <= \$583 ;
+    last_1_4 <= \$469 ;
   always @(posedge clk)
-    shadow_5_2 <= \$584 ;
+    acc_1_4 <= \$470 ;
   always @(posedge clk)
-    v_5_3 <= \$585 ;
+    shadow_1_4 <= \$471 ;
   always @(posedge clk)
-    first_5_3 <= first2;
+    v_1_5 <= \$472 ;
   always @(posedge clk)
-    last_5_3 <= \$586 ;
+    first_1_5 <= first_row1;
   always @(posedge clk)
-    acc_5_3 <= \$587 ;
+    last_1_5 <= \$473 ;
   always @(posedge clk)
-    shadow_5_3 <= \$588 ;
+    acc_1_5 <= \$474 ;
   always @(posedge clk)
-    v_5_4 <= \$589 ;
+    shadow_1_5 <= \$475 ;
   always @(posedge clk)
-    first_5_4 <= first2;
+    v_1_6 <= \$476 ;
   always @(posedge clk)
-    last_5_4 <= \$590 ;
+    first_1_6 <= first_row1;
   always @(posedge clk)
-    acc_5_4 <= \$591 ;
+    last_1_6 <= \$477 ;
   always @(posedge clk)
-    shadow_5_4 <= \$592 ;
+    acc_1_6 <= \$478 ;
   always @(posedge clk)
-    v_5_5 <= \$593 ;
+    shadow_1_6 <= \$479 ;
   always @(posedge clk)
-    first_5_5 <= first2;
+    v_1_7 <= \$480 ;
   always @(posedge clk)
-    last_5_5 <= \$594 ;
+    first_1_7 <= first_row1;
   always @(posedge clk)
-    acc_5_5 <= \$595 ;
+    last_1_7 <= \$481 ;
   always @(posedge clk)
-    shadow_5_5 <= \$596 ;
+    acc_1_7 <= \$482 ;
   always @(posedge clk)
-    v_5_6 <= \$597 ;
+    shadow_1_7 <= \$483 ;
   always @(posedge clk)
-    first_5_6 <= first2;
+    o_valid_row2 <= \$484 ;
   always @(posedge clk)
-    last_5_6 <= \$598 ;
+    v_2_0 <= \$485 ;
   always @(posedge clk)
-    acc_5_6 <= \$599 ;
+    first_2_0 <= first_row2;
   always @(posedge clk)
-    shadow_5_6 <= \$600 ;
+    last_2_0 <= \$486 ;
   always @(posedge clk)
-    v_5_7 <= \$601 ;
+    acc_2_0 <= \$487 ;
   always @(posedge clk)
-    first_5_7 <= first2;
+    shadow_2_0 <= \$488 ;
   always @(posedge clk)
-    last_5_7 <= \$602 ;
+    v_2_1 <= \$489 ;
   always @(posedge clk)
-    acc_5_7 <= \$603 ;
+    first_2_1 <= first_row2;
   always @(posedge clk)
-    shadow_5_7 <= \$604 ;
+    last_2_1 <= \$490 ;
   always @(posedge clk)
-    o_valid_row6 <= \$605 ;
+    acc_2_1 <= \$491 ;
   always @(posedge clk)
-    v_6_0 <= \$606 ;
+    shadow_2_1 <= \$492 ;
   always @(posedge clk)
-    first_6_0 <= first2;
+    v_2_2 <= \$493 ;
   always @(posedge clk)
-    last_6_0 <= \$607 ;
+    first_2_2 <= first_row2;
   always @(posedge clk)
-    acc_6_0 <= \$608 ;
+    last_2_2 <= \$494 ;
   always @(posedge clk)
-    shadow_6_0 <= \$609 ;
+    acc_2_2 <= \$495 ;
   always @(posedge clk)
-    v_6_1 <= \$610 ;
+    shadow_2_2 <= \$496 ;
   always @(posedge clk)
-    first_6_1 <= first2;
+    v_2_3 <= \$497 ;
   always @(posedge clk)
-    last_6_1 <= \$611 ;
+    first_2_3 <= first_row2;
   always @(posedge clk)
-    acc_6_1 <= \$612 ;
+    last_2_3 <= \$498 ;
   always @(posedge clk)
-    shadow_6_1 <= \$613 ;
+    acc_2_3 <= \$499 ;
   always @(posedge clk)
-    v_6_2 <= \$614 ;
+    shadow_2_3 <= \$500 ;
   always @(posedge clk)
-    first_6_2 <= first2;
+    v_2_4 <= \$501 ;
   always @(posedge clk)
-    last_6_2 <= \$615 ;
+    first_2_4 <= first_row2;
   always @(posedge clk)
-    acc_6_2 <= \$616 ;
+    last_2_4 <= \$502 ;
   always @(posedge clk)
-    shadow_6_2 <= \$617 ;
+    acc_2_4 <= \$503 ;
   always @(posedge clk)
-    v_6_3 <= \$618 ;
+    shadow_2_4 <= \$504 ;
   always @(posedge clk)
-    first_6_3 <= first2;
+    v_2_5 <= \$505 ;
   always @(posedge clk)
-    last_6_3 <= \$619 ;
+    first_2_5 <= first_row2;
   always @(posedge clk)
-    acc_6_3 <= \$620 ;
+    last_2_5 <= \$506 ;
   always @(posedge clk)
-    shadow_6_3 <= \$621 ;
+    acc_2_5 <= \$507 ;
   always @(posedge clk)
-    v_6_4 <= \$622 ;
+    shadow_2_5 <= \$508 ;
   always @(posedge clk)
-    first_6_4 <= first2;
+    v_2_6 <= \$509 ;
   always @(posedge clk)
-    last_6_4 <= \$623 ;
+    first_2_6 <= first_row2;
   always @(posedge clk)
-    acc_6_4 <= \$624 ;
+    last_2_6 <= \$510 ;
   always @(posedge clk)
-    shadow_6_4 <= \$625 ;
+    acc_2_6 <= \$511 ;
   always @(posedge clk)
-    v_6_5 <= \$626 ;
+    shadow_2_6 <= \$512 ;
   always @(posedge clk)
-    first_6_5 <= first2;
+    v_2_7 <= \$513 ;
   always @(posedge clk)
-    last_6_5 <= \$627 ;
+    first_2_7 <= first_row2;
   always @(posedge clk)
-    acc_6_5 <= \$628 ;
+    last_2_7 <= \$514 ;
   always @(posedge clk)
-    shadow_6_5 <= \$629 ;
+    acc_2_7 <= \$515 ;
   always @(posedge clk)
-    v_6_6 <= \$630 ;
+    shadow_2_7 <= \$516 ;
   always @(posedge clk)
-    first_6_6 <= first2;
+    o_valid_row3 <= \$517 ;
   always @(posedge clk)
-    last_6_6 <= \$631 ;
+    v_3_0 <= \$518 ;
   always @(posedge clk)
-    acc_6_6 <= \$632 ;
+    first_3_0 <= first_row3;
   always @(posedge clk)
-    shadow_6_6 <= \$633 ;
+    last_3_0 <= \$519 ;
   always @(posedge clk)
-    v_6_7 <= \$634 ;
+    acc_3_0 <= \$520 ;
   always @(posedge clk)
-    first_6_7 <= first2;
+    shadow_3_0 <= \$521 ;
   always @(posedge clk)
-    last_6_7 <= \$635 ;
+    v_3_1 <= \$522 ;
   always @(posedge clk)
-    acc_6_7 <= \$636 ;
+    first_3_1 <= first_row3;
   always @(posedge clk)
-    shadow_6_7 <= \$637 ;
+    last_3_1 <= \$523 ;
   always @(posedge clk)
-    o_valid_row7 <= \$638 ;
+    acc_3_1 <= \$524 ;
   always @(posedge clk)
-    v_7_0 <= \$639 ;
+    shadow_3_1 <= \$525 ;
   always @(posedge clk)
-    first_7_0 <= first2;
+    v_3_2 <= \$526 ;
   always @(posedge clk)
-    last_7_0 <= \$640 ;
+    first_3_2 <= first_row3;
   always @(posedge clk)
-    acc_7_0 <= \$641 ;
+    last_3_2 <= \$527 ;
   always @(posedge clk)
-    shadow_7_0 <= \$642 ;
+    acc_3_2 <= \$528 ;
   always @(posedge clk)
-    v_7_1 <= \$643 ;
+    shadow_3_2 <= \$529 ;
   always @(posedge clk)
-    first_7_1 <= first2;
+    v_3_3 <= \$530 ;
   always @(posedge clk)
-    last_7_1 <= \$644 ;
+    first_3_3 <= first_row3;
   always @(posedge clk)
-    acc_7_1 <= \$645 ;
+    last_3_3 <= \$531 ;
   always @(posedge clk)
-    shadow_7_1 <= \$646 ;
+    acc_3_3 <= \$532 ;
   always @(posedge clk)
-    v_7_2 <= \$647 ;
+    shadow_3_3 <= \$533 ;
   always @(posedge clk)
-    first_7_2 <= first2;
+    v_3_4 <= \$534 ;
   always @(posedge clk)
-    last_7_2 <= \$648 ;
+    first_3_4 <= first_row3;
   always @(posedge clk)
-    acc_7_2 <= \$649 ;
+    last_3_4 <= \$535 ;
   always @(posedge clk)
-    shadow_7_2 <= \$650 ;
+    acc_3_4 <= \$536 ;
   always @(posedge clk)
-    v_7_3 <= \$651 ;
+    shadow_3_4 <= \$537 ;
   always @(posedge clk)
-    first_7_3 <= first2;
+    v_3_5 <= \$538 ;
   always @(posedge clk)
-    last_7_3 <= \$652 ;
+    first_3_5 <= first_row3;
   always @(posedge clk)
-    acc_7_3 <= \$653 ;
+    last_3_5 <= \$539 ;
   always @(posedge clk)
-    shadow_7_3 <= \$654 ;
+    acc_3_5 <= \$540 ;
   always @(posedge clk)
-    v_7_4 <= \$655 ;
+    shadow_3_5 <= \$541 ;
   always @(posedge clk)
-    first_7_4 <= first2;
+    v_3_6 <= \$542 ;
   always @(posedge clk)
-    last_7_4 <= \$656 ;
+    first_3_6 <= first_row3;
   always @(posedge clk)
-    acc_7_4 <= \$657 ;
+    last_3_6 <= \$543 ;
   always @(posedge clk)
-    shadow_7_4 <= \$658 ;
+    acc_3_6 <= \$544 ;
   always @(posedge clk)
-    v_7_5 <= \$659 ;
+    shadow_3_6 <= \$545 ;
   always @(posedge clk)
-    first_7_5 <= first2;
+    v_3_7 <= \$546 ;
   always @(posedge clk)
-    last_7_5 <= \$660 ;
+    first_3_7 <= first_row3;
   always @(posedge clk)
-    acc_7_5 <= \$661 ;
+    last_3_7 <= \$547 ;
   always @(posedge clk)
-    shadow_7_5 <= \$662 ;
+    acc_3_7 <= \$548 ;
   always @(posedge clk)
-    v_7_6 <= \$663 ;
+    shadow_3_7 <= \$549 ;
   always @(posedge clk)
-    first_7_6 <= first2;
+    o_valid_row4 <= \$550 ;
   always @(posedge clk)
-    last_7_6 <= \$664 ;
+    v_4_0 <= \$551 ;
   always @(posedge clk)
-    acc_7_6 <= \$665 ;
+    first_4_0 <= first_row4;
   always @(posedge clk)
-    shadow_7_6 <= \$666 ;
+    last_4_0 <= \$552 ;
   always @(posedge clk)
-    v_7_7 <= \$667 ;
+    acc_4_0 <= \$553 ;
   always @(posedge clk)
-    first_7_7 <= first2;
+    shadow_4_0 <= \$554 ;
   always @(posedge clk)
-    last_7_7 <= \$668 ;
+    v_4_1 <= \$555 ;
   always @(posedge clk)
-    acc_7_7 <= \$669 ;
+    first_4_1 <= first_row4;
   always @(posedge clk)
-    shadow_7_7 <= \$670 ;
+    last_4_1 <= \$556 ;
   always @(posedge clk)
-    o__valid <= \$671 ;
+    acc_4_1 <= \$557 ;
   always @(posedge clk)
-    row <= \$672 ;
+    shadow_4_1 <= \$558 ;
   always @(posedge clk)
-    busy <= \$673 ;
+    v_4_2 <= \$559 ;
   always @(posedge clk)
-    wide_out_r <= \$674 ;
+    first_4_2 <= first_row4;
   always @(posedge clk)
-    overflow <= \$675 ;
+    last_4_2 <= \$560 ;
+  always @(posedge clk)
+    acc_4_2 <= \$561 ;
+  always @(posedge clk)
+    shadow_4_2 <= \$562 ;
+  always @(posedge clk)
+    v_4_3 <= \$563 ;
+  always @(posedge clk)
+    first_4_3 <= first_row4;
+  always @(posedge clk)
+    last_4_3 <= \$564 ;
+  always @(posedge clk)
+    acc_4_3 <= \$565 ;
+  always @(posedge clk)
+    shadow_4_3 <= \$566 ;
+  always @(posedge clk)
+    v_4_4 <= \$567 ;
+  always @(posedge clk)
+    first_4_4 <= first_row4;
+  always @(posedge clk)
+    last_4_4 <= \$568 ;
+  always @(posedge clk)
+    acc_4_4 <= \$569 ;
+  always @(posedge clk)
+    shadow_4_4 <= \$570 ;
+  always @(posedge clk)
+    v_4_5 <= \$571 ;
+  always @(posedge clk)
+    first_4_5 <= first_row4;
+  always @(posedge clk)
+    last_4_5 <= \$572 ;
+  always @(posedge clk)
+    acc_4_5 <= \$573 ;
+  always @(posedge clk)
+    shadow_4_5 <= \$574 ;
+  always @(posedge clk)
+    v_4_6 <= \$575 ;
+  always @(posedge clk)
+    first_4_6 <= first_row4;
+  always @(posedge clk)
+    last_4_6 <= \$576 ;
+  always @(posedge clk)
+    acc_4_6 <= \$577 ;
+  always @(posedge clk)
+    shadow_4_6 <= \$578 ;
+  always @(posedge clk)
+    v_4_7 <= \$579 ;
+  always @(posedge clk)
+    first_4_7 <= first_row4;
+  always @(posedge clk)
+    last_4_7 <= \$580 ;
+  always @(posedge clk)
+    acc_4_7 <= \$581 ;
+  always @(posedge clk)
+    shadow_4_7 <= \$582 ;
+  always @(posedge clk)
+    o_valid_row5 <= \$583 ;
+  always @(posedge clk)
+    v_5_0 <= \$584 ;
+  always @(posedge clk)
+    first_5_0 <= first_row5;
+  always @(posedge clk)
+    last_5_0 <= \$585 ;
+  always @(posedge clk)
+    acc_5_0 <= \$586 ;
+  always @(posedge clk)
+    shadow_5_0 <= \$587 ;
+  always @(posedge clk)
+    v_5_1 <= \$588 ;
+  always @(posedge clk)
+    first_5_1 <= first_row5;
+  always @(posedge clk)
+    last_5_1 <= \$589 ;
+  always @(posedge clk)
+    acc_5_1 <= \$590 ;
+  always @(posedge clk)
+    shadow_5_1 <= \$591 ;
+  always @(posedge clk)
+    v_5_2 <= \$592 ;
+  always @(posedge clk)
+    first_5_2 <= first_row5;
+  always @(posedge clk)
+    last_5_2 <= \$593 ;
+  always @(posedge clk)
+    acc_5_2 <= \$594 ;
+  always @(posedge clk)
+    shadow_5_2 <= \$595 ;
+  always @(posedge clk)
+    v_5_3 <= \$596 ;
+  always @(posedge clk)
+    first_5_3 <= first_row5;
+  always @(posedge clk)
+    last_5_3 <= \$597 ;
+  always @(posedge clk)
+    acc_5_3 <= \$598 ;
+  always @(posedge clk)
+    shadow_5_3 <= \$599 ;
+  always @(posedge clk)
+    v_5_4 <= \$600 ;
+  always @(posedge clk)
+    first_5_4 <= first_row5;
+  always @(posedge clk)
+    last_5_4 <= \$601 ;
+  always @(posedge clk)
+    acc_5_4 <= \$602 ;
+  always @(posedge clk)
+    shadow_5_4 <= \$603 ;
+  always @(posedge clk)
+    v_5_5 <= \$604 ;
+  always @(posedge clk)
+    first_5_5 <= first_row5;
+  always @(posedge clk)
+    last_5_5 <= \$605 ;
+  always @(posedge clk)
+    acc_5_5 <= \$606 ;
+  always @(posedge clk)
+    shadow_5_5 <= \$607 ;
+  always @(posedge clk)
+    v_5_6 <= \$608 ;
+  always @(posedge clk)
+    first_5_6 <= first_row5;
+  always @(posedge clk)
+    last_5_6 <= \$609 ;
+  always @(posedge clk)
+    acc_5_6 <= \$610 ;
+  always @(posedge clk)
+    shadow_5_6 <= \$611 ;
+  always @(posedge clk)
+    v_5_7 <= \$612 ;
+  always @(posedge clk)
+    first_5_7 <= first_row5;
+  always @(posedge clk)
+    last_5_7 <= \$613 ;
+  always @(posedge clk)
+    acc_5_7 <= \$614 ;
+  always @(posedge clk)
+    shadow_5_7 <= \$615 ;
+  always @(posedge clk)
+    o_valid_row6 <= \$616 ;
+  always @(posedge clk)
+    v_6_0 <= \$617 ;
+  always @(posedge clk)
+    first_6_0 <= first_row6;
+  always @(posedge clk)
+    last_6_0 <= \$618 ;
+  always @(posedge clk)
+    acc_6_0 <= \$619 ;
+  always @(posedge clk)
+    shadow_6_0 <= \$620 ;
+  always @(posedge clk)
+    v_6_1 <= \$621 ;
+  always @(posedge clk)
+    first_6_1 <= first_row6;
+  always @(posedge clk)
+    last_6_1 <= \$622 ;
+  always @(posedge clk)
+    acc_6_1 <= \$623 ;
+  always @(posedge clk)
+    shadow_6_1 <= \$624 ;
+  always @(posedge clk)
+    v_6_2 <= \$625 ;
+  always @(posedge clk)
+    first_6_2 <= first_row6;
+  always @(posedge clk)
+    last_6_2 <= \$626 ;
+  always @(posedge clk)
+    acc_6_2 <= \$627 ;
+  always @(posedge clk)
+    shadow_6_2 <= \$628 ;
+  always @(posedge clk)
+    v_6_3 <= \$629 ;
+  always @(posedge clk)
+    first_6_3 <= first_row6;
+  always @(posedge clk)
+    last_6_3 <= \$630 ;
+  always @(posedge clk)
+    acc_6_3 <= \$631 ;
+  always @(posedge clk)
+    shadow_6_3 <= \$632 ;
+  always @(posedge clk)
+    v_6_4 <= \$633 ;
+  always @(posedge clk)
+    first_6_4 <= first_row6;
+  always @(posedge clk)
+    last_6_4 <= \$634 ;
+  always @(posedge clk)
+    acc_6_4 <= \$635 ;
+  always @(posedge clk)
+    shadow_6_4 <= \$636 ;
+  always @(posedge clk)
+    v_6_5 <= \$637 ;
+  always @(posedge clk)
+    first_6_5 <= first_row6;
+  always @(posedge clk)
+    last_6_5 <= \$638 ;
+  always @(posedge clk)
+    acc_6_5 <= \$639 ;
+  always @(posedge clk)
+    shadow_6_5 <= \$640 ;
+  always @(posedge clk)
+    v_6_6 <= \$641 ;
+  always @(posedge clk)
+    first_6_6 <= first_row6;
+  always @(posedge clk)
+    last_6_6 <= \$642 ;
+  always @(posedge clk)
+    acc_6_6 <= \$643 ;
+  always @(posedge clk)
+    shadow_6_6 <= \$644 ;
+  always @(posedge clk)
+    v_6_7 <= \$645 ;
+  always @(posedge clk)
+    first_6_7 <= first_row6;
+  always @(posedge clk)
+    last_6_7 <= \$646 ;
+  always @(posedge clk)
+    acc_6_7 <= \$647 ;
+  always @(posedge clk)
+    shadow_6_7 <= \$648 ;
+  always @(posedge clk)
+    o_valid_row7 <= \$649 ;
+  always @(posedge clk)
+    v_7_0 <= \$650 ;
+  always @(posedge clk)
+    first_7_0 <= first_row7;
+  always @(posedge clk)
+    last_7_0 <= \$651 ;
+  always @(posedge clk)
+    acc_7_0 <= \$652 ;
+  always @(posedge clk)
+    shadow_7_0 <= \$653 ;
+  always @(posedge clk)
+    v_7_1 <= \$654 ;
+  always @(posedge clk)
+    first_7_1 <= first_row7;
+  always @(posedge clk)
+    last_7_1 <= \$655 ;
+  always @(posedge clk)
+    acc_7_1 <= \$656 ;
+  always @(posedge clk)
+    shadow_7_1 <= \$657 ;
+  always @(posedge clk)
+    v_7_2 <= \$658 ;
+  always @(posedge clk)
+    first_7_2 <= first_row7;
+  always @(posedge clk)
+    last_7_2 <= \$659 ;
+  always @(posedge clk)
+    acc_7_2 <= \$660 ;
+  always @(posedge clk)
+    shadow_7_2 <= \$661 ;
+  always @(posedge clk)
+    v_7_3 <= \$662 ;
+  always @(posedge clk)
+    first_7_3 <= first_row7;
+  always @(posedge clk)
+    last_7_3 <= \$663 ;
+  always @(posedge clk)
+    acc_7_3 <= \$664 ;
+  always @(posedge clk)
+    shadow_7_3 <= \$665 ;
+  always @(posedge clk)
+    v_7_4 <= \$666 ;
+  always @(posedge clk)
+    first_7_4 <= first_row7;
+  always @(posedge clk)
+    last_7_4 <= \$667 ;
+  always @(posedge clk)
+    acc_7_4 <= \$668 ;
+  always @(posedge clk)
+    shadow_7_4 <= \$669 ;
+  always @(posedge clk)
+    v_7_5 <= \$670 ;
+  always @(posedge clk)
+    first_7_5 <= first_row7;
+  always @(posedge clk)
+    last_7_5 <= \$671 ;
+  always @(posedge clk)
+    acc_7_5 <= \$672 ;
+  always @(posedge clk)
+    shadow_7_5 <= \$673 ;
+  always @(posedge clk)
+    v_7_6 <= \$674 ;
+  always @(posedge clk)
+    first_7_6 <= first_row7;
+  always @(posedge clk)
+    last_7_6 <= \$675 ;
+  always @(posedge clk)
+    acc_7_6 <= \$676 ;
+  always @(posedge clk)
+    shadow_7_6 <= \$677 ;
+  always @(posedge clk)
+    v_7_7 <= \$678 ;
+  always @(posedge clk)
+    first_7_7 <= first_row7;
+  always @(posedge clk)
+    last_7_7 <= \$679 ;
+  always @(posedge clk)
+    acc_7_7 <= \$680 ;
+  always @(posedge clk)
+    shadow_7_7 <= \$681 ;
+  always @(posedge clk)
+    o__valid <= \$682 ;
+  always @(posedge clk)
+    row <= \$683 ;
+  always @(posedge clk)
+    busy <= \$684 ;
+  always @(posedge clk)
+    wide_out_r <= \$685 ;
+  always @(posedge clk)
+    overflow <= \$686 ;
   assign \$1  = i__payload[193] & busy;
   assign i__ready = ~ \$1 ;
   assign accept = i__valid & i__ready;
@@ -2893,197 +3532,186 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   assign \$127  = $signed(mac_7_6_p) + $signed(\$126 );
   assign \$128  = first_7_7 ? 32'd0 : acc_7_7;
   assign \$129  = $signed(mac_7_7_p) + $signed(\$128 );
-  assign \$130  = $signed(mac_0_0_a) * $signed(mac_0_0_w);
-  assign \$131  = $signed(mac_0_1_a) * $signed(mac_0_1_w);
-  assign \$132  = $signed(mac_0_2_a) * $signed(mac_0_2_w);
-  assign \$133  = $signed(mac_0_3_a) * $signed(mac_0_3_w);
-  assign \$134  = $signed(mac_0_4_a) * $signed(mac_0_4_w);
-  assign \$135  = $signed(mac_0_5_a) * $signed(mac_0_5_w);
-  assign \$136  = $signed(mac_0_6_a) * $signed(mac_0_6_w);
-  assign \$137  = $signed(mac_0_7_a) * $signed(mac_0_7_w);
-  assign \$138  = $signed(mac_1_0_a) * $signed(mac_1_0_w);
-  assign \$139  = $signed(mac_1_1_a) * $signed(mac_1_1_w);
-  assign \$140  = $signed(mac_1_2_a) * $signed(mac_1_2_w);
-  assign \$141  = $signed(mac_1_3_a) * $signed(mac_1_3_w);
-  assign \$142  = $signed(mac_1_4_a) * $signed(mac_1_4_w);
-  assign \$143  = $signed(mac_1_5_a) * $signed(mac_1_5_w);
-  assign \$144  = $signed(mac_1_6_a) * $signed(mac_1_6_w);
-  assign \$145  = $signed(mac_1_7_a) * $signed(mac_1_7_w);
-  assign \$146  = $signed(mac_2_0_a) * $signed(mac_2_0_w);
-  assign \$147  = $signed(mac_2_1_a) * $signed(mac_2_1_w);
-  assign \$148  = $signed(mac_2_2_a) * $signed(mac_2_2_w);
-  assign \$149  = $signed(mac_2_3_a) * $signed(mac_2_3_w);
-  assign \$150  = $signed(mac_2_4_a) * $signed(mac_2_4_w);
-  assign \$151  = $signed(mac_2_5_a) * $signed(mac_2_5_w);
-  assign \$152  = $signed(mac_2_6_a) * $signed(mac_2_6_w);
-  assign \$153  = $signed(mac_2_7_a) * $signed(mac_2_7_w);
-  assign \$154  = $signed(mac_3_0_a) * $signed(mac_3_0_w);
-  assign \$155  = $signed(mac_3_1_a) * $signed(mac_3_1_w);
-  assign \$156  = $signed(mac_3_2_a) * $signed(mac_3_2_w);
-  assign \$157  = $signed(mac_3_3_a) * $signed(mac_3_3_w);
-  assign \$158  = $signed(mac_3_4_a) * $signed(mac_3_4_w);
-  assign \$159  = $signed(mac_3_5_a) * $signed(mac_3_5_w);
-  assign \$160  = $signed(mac_3_6_a) * $signed(mac_3_6_w);
-  assign \$161  = $signed(mac_3_7_a) * $signed(mac_3_7_w);
-  assign \$162  = $signed(mac_4_0_a) * $signed(mac_4_0_w);
-  assign \$163  = $signed(mac_4_1_a) * $signed(mac_4_1_w);
-  assign \$164  = $signed(mac_4_2_a) * $signed(mac_4_2_w);
-  assign \$165  = $signed(mac_4_3_a) * $signed(mac_4_3_w);
-  assign \$166  = $signed(mac_4_4_a) * $signed(mac_4_4_w);
-  assign \$167  = $signed(mac_4_5_a) * $signed(mac_4_5_w);
-  assign \$168  = $signed(mac_4_6_a) * $signed(mac_4_6_w);
-  assign \$169  = $signed(mac_4_7_a) * $signed(mac_4_7_w);
-  assign \$170  = $signed(mac_5_0_a) * $signed(mac_5_0_w);
-  assign \$171  = $signed(mac_5_1_a) * $signed(mac_5_1_w);
-  assign \$172  = $signed(mac_5_2_a) * $signed(mac_5_2_w);
-  assign \$173  = $signed(mac_5_3_a) * $signed(mac_5_3_w);
-  assign \$174  = $signed(mac_5_4_a) * $signed(mac_5_4_w);
-  assign \$175  = $signed(mac_5_5_a) * $signed(mac_5_5_w);
-  assign \$176  = $signed(mac_5_6_a) * $signed(mac_5_6_w);
-  assign \$177  = $signed(mac_5_7_a) * $signed(mac_5_7_w);
-  assign \$178  = $signed(mac_6_0_a) * $signed(mac_6_0_w);
-  assign \$179  = $signed(mac_6_1_a) * $signed(mac_6_1_w);
-  assign \$180  = $signed(mac_6_2_a) * $signed(mac_6_2_w);
-  assign \$181  = $signed(mac_6_3_a) * $signed(mac_6_3_w);
-  assign \$182  = $signed(mac_6_4_a) * $signed(mac_6_4_w);
-  assign \$183  = $signed(mac_6_5_a) * $signed(mac_6_5_w);
-  assign \$184  = $signed(mac_6_6_a) * $signed(mac_6_6_w);
-  assign \$185  = $signed(mac_6_7_a) * $signed(mac_6_7_w);
-  assign \$186  = $signed(mac_7_0_a) * $signed(mac_7_0_w);
-  assign \$187  = $signed(mac_7_1_a) * $signed(mac_7_1_w);
-  assign \$188  = $signed(mac_7_2_a) * $signed(mac_7_2_w);
-  assign \$189  = $signed(mac_7_3_a) * $signed(mac_7_3_w);
-  assign \$190  = $signed(mac_7_4_a) * $signed(mac_7_4_w);
-  assign \$191  = $signed(mac_7_5_a) * $signed(mac_7_5_w);
-  assign \$192  = $signed(mac_7_6_a) * $signed(mac_7_6_w);
-  assign \$193  = $signed(mac_7_7_a) * $signed(mac_7_7_w);
-  assign \$194  = v3 & last3;
+  assign \$130  = $signed(mac_0_0_a2) * $signed(mac_0_0_w2);
+  assign \$131  = $signed(mac_0_1_a2) * $signed(mac_0_1_w2);
+  assign \$132  = $signed(mac_0_2_a2) * $signed(mac_0_2_w2);
+  assign \$133  = $signed(mac_0_3_a2) * $signed(mac_0_3_w2);
+  assign \$134  = $signed(mac_0_4_a2) * $signed(mac_0_4_w2);
+  assign \$135  = $signed(mac_0_5_a2) * $signed(mac_0_5_w2);
+  assign \$136  = $signed(mac_0_6_a2) * $signed(mac_0_6_w2);
+  assign \$137  = $signed(mac_0_7_a2) * $signed(mac_0_7_w2);
+  assign \$138  = $signed(mac_1_0_a2) * $signed(mac_1_0_w2);
+  assign \$139  = $signed(mac_1_1_a2) * $signed(mac_1_1_w2);
+  assign \$140  = $signed(mac_1_2_a2) * $signed(mac_1_2_w2);
+  assign \$141  = $signed(mac_1_3_a2) * $signed(mac_1_3_w2);
+  assign \$142  = $signed(mac_1_4_a2) * $signed(mac_1_4_w2);
+  assign \$143  = $signed(mac_1_5_a2) * $signed(mac_1_5_w2);
+  assign \$144  = $signed(mac_1_6_a2) * $signed(mac_1_6_w2);
+  assign \$145  = $signed(mac_1_7_a2) * $signed(mac_1_7_w2);
+  assign \$146  = $signed(mac_2_0_a2) * $signed(mac_2_0_w2);
+  assign \$147  = $signed(mac_2_1_a2) * $signed(mac_2_1_w2);
+  assign \$148  = $signed(mac_2_2_a2) * $signed(mac_2_2_w2);
+  assign \$149  = $signed(mac_2_3_a2) * $signed(mac_2_3_w2);
+  assign \$150  = $signed(mac_2_4_a2) * $signed(mac_2_4_w2);
+  assign \$151  = $signed(mac_2_5_a2) * $signed(mac_2_5_w2);
+  assign \$152  = $signed(mac_2_6_a2) * $signed(mac_2_6_w2);
+  assign \$153  = $signed(mac_2_7_a2) * $signed(mac_2_7_w2);
+  assign \$154  = $signed(mac_3_0_a2) * $signed(mac_3_0_w2);
+  assign \$155  = $signed(mac_3_1_a2) * $signed(mac_3_1_w2);
+  assign \$156  = $signed(mac_3_2_a2) * $signed(mac_3_2_w2);
+  assign \$157  = $signed(mac_3_3_a2) * $signed(mac_3_3_w2);
+  assign \$158  = $signed(mac_3_4_a2) * $signed(mac_3_4_w2);
+  assign \$159  = $signed(mac_3_5_a2) * $signed(mac_3_5_w2);
+  assign \$160  = $signed(mac_3_6_a2) * $signed(mac_3_6_w2);
+  assign \$161  = $signed(mac_3_7_a2) * $signed(mac_3_7_w2);
+  assign \$162  = $signed(mac_4_0_a2) * $signed(mac_4_0_w2);
+  assign \$163  = $signed(mac_4_1_a2) * $signed(mac_4_1_w2);
+  assign \$164  = $signed(mac_4_2_a2) * $signed(mac_4_2_w2);
+  assign \$165  = $signed(mac_4_3_a2) * $signed(mac_4_3_w2);
+  assign \$166  = $signed(mac_4_4_a2) * $signed(mac_4_4_w2);
+  assign \$167  = $signed(mac_4_5_a2) * $signed(mac_4_5_w2);
+  assign \$168  = $signed(mac_4_6_a2) * $signed(mac_4_6_w2);
+  assign \$169  = $signed(mac_4_7_a2) * $signed(mac_4_7_w2);
+  assign \$170  = $signed(mac_5_0_a2) * $signed(mac_5_0_w2);
+  assign \$171  = $signed(mac_5_1_a2) * $signed(mac_5_1_w2);
+  assign \$172  = $signed(mac_5_2_a2) * $signed(mac_5_2_w2);
+  assign \$173  = $signed(mac_5_3_a2) * $signed(mac_5_3_w2);
+  assign \$174  = $signed(mac_5_4_a2) * $signed(mac_5_4_w2);
+  assign \$175  = $signed(mac_5_5_a2) * $signed(mac_5_5_w2);
+  assign \$176  = $signed(mac_5_6_a2) * $signed(mac_5_6_w2);
+  assign \$177  = $signed(mac_5_7_a2) * $signed(mac_5_7_w2);
+  assign \$178  = $signed(mac_6_0_a2) * $signed(mac_6_0_w2);
+  assign \$179  = $signed(mac_6_1_a2) * $signed(mac_6_1_w2);
+  assign \$180  = $signed(mac_6_2_a2) * $signed(mac_6_2_w2);
+  assign \$181  = $signed(mac_6_3_a2) * $signed(mac_6_3_w2);
+  assign \$182  = $signed(mac_6_4_a2) * $signed(mac_6_4_w2);
+  assign \$183  = $signed(mac_6_5_a2) * $signed(mac_6_5_w2);
+  assign \$184  = $signed(mac_6_6_a2) * $signed(mac_6_6_w2);
+  assign \$185  = $signed(mac_6_7_a2) * $signed(mac_6_7_w2);
+  assign \$186  = $signed(mac_7_0_a2) * $signed(mac_7_0_w2);
+  assign \$187  = $signed(mac_7_1_a2) * $signed(mac_7_1_w2);
+  assign \$188  = $signed(mac_7_2_a2) * $signed(mac_7_2_w2);
+  assign \$189  = $signed(mac_7_3_a2) * $signed(mac_7_3_w2);
+  assign \$190  = $signed(mac_7_4_a2) * $signed(mac_7_4_w2);
+  assign \$191  = $signed(mac_7_5_a2) * $signed(mac_7_5_w2);
+  assign \$192  = $signed(mac_7_6_a2) * $signed(mac_7_6_w2);
+  assign \$193  = $signed(mac_7_7_a2) * $signed(mac_7_7_w2);
+  assign \$194  = v4 & last4;
   assign \$195  = drain & last_row;
-  assign \$196  = v2 & last2;
+  assign \$196  = v_row0 & last_row0;
   assign \$197  = o_valid_row0 & o__ready;
-  assign \$198  = v2 & last2;
+  assign \$198  = v_row0 & last_row0;
   assign \$199  = o_valid_row0 & o__ready;
-  assign \$200  = v2 & last2;
+  assign \$200  = v_row0 & last_row0;
   assign \$201  = o_valid_row0 & o__ready;
-  assign \$202  = v2 & last2;
+  assign \$202  = v_row0 & last_row0;
   assign \$203  = o_valid_row0 & o__ready;
-  assign \$204  = v2 & last2;
+  assign \$204  = v_row0 & last_row0;
   assign \$205  = o_valid_row0 & o__ready;
-  assign \$206  = v2 & last2;
+  assign \$206  = v_row0 & last_row0;
   assign \$207  = o_valid_row0 & o__ready;
-  assign \$208  = v2 & last2;
+  assign \$208  = v_row0 & last_row0;
   assign \$209  = o_valid_row0 & o__ready;
-  assign \$210  = v2 & last2;
+  assign \$210  = v_row0 & last_row0;
   assign \$211  = o_valid_row0 & o__ready;
-  assign \$212  = v3 & last3;
+  assign \$212  = v4 & last4;
   assign \$213  = drain & last_row;
-  assign \$214  = v2 & last2;
+  assign \$214  = v_row1 & last_row1;
   assign \$215  = o_valid_row1 & o__ready;
-  assign \$216  = v2 & last2;
+  assign \$216  = v_row1 & last_row1;
   assign \$217  = o_valid_row1 & o__ready;
-  assign \$218  = v2 & last2;
+  assign \$218  = v_row1 & last_row1;
   assign \$219  = o_valid_row1 & o__ready;
-  assign \$220  = v2 & last2;
+  assign \$220  = v_row1 & last_row1;
   assign \$221  = o_valid_row1 & o__ready;
-  assign \$222  = v2 & last2;
+  assign \$222  = v_row1 & last_row1;
   assign \$223  = o_valid_row1 & o__ready;
-  assign \$224  = v2 & last2;
+  assign \$224  = v_row1 & last_row1;
   assign \$225  = o_valid_row1 & o__ready;
-  assign \$226  = v2 & last2;
+  assign \$226  = v_row1 & last_row1;
   assign \$227  = o_valid_row1 & o__ready;
-  assign \$228  = v2 & last2;
+  assign \$228  = v_row1 & last_row1;
   assign \$229  = o_valid_row1 & o__ready;
-  assign \$230  = v3 & last3;
+  assign \$230  = v4 & last4;
   assign \$231  = drain & last_row;
-  assign \$232  = v2 & last2;
+  assign \$232  = v_row2 & last_row2;
   assign \$233  = o_valid_row2 & o__ready;
-  assign \$234  = v2 & last2;
+  assign \$234  = v_row2 & last_row2;
   assign \$235  = o_valid_row2 & o__ready;
-  assign \$236  = v2 & last2;
+  assign \$236  = v_row2 & last_row2;
   assign \$237  = o_valid_row2 & o__ready;
-  assign \$238  = v2 & last2;
+  assign \$238  = v_row2 & last_row2;
   assign \$239  = o_valid_row2 & o__ready;
-  assign \$240  = v2 & last2;
+  assign \$240  = v_row2 & last_row2;
   assign \$241  = o_valid_row2 & o__ready;
-  assign \$242  = v2 & last2;
+  assign \$242  = v_row2 & last_row2;
   assign \$243  = o_valid_row2 & o__ready;
-  assign \$244  = v2 & last2;
+  assign \$244  = v_row2 & last_row2;
   assign \$245  = o_valid_row2 & o__ready;
-  assign \$246  = v2 & last2;
+  assign \$246  = v_row2 & last_row2;
   assign \$247  = o_valid_row2 & o__ready;
-  assign \$248  = v3 & last3;
+  assign \$248  = v4 & last4;
   assign \$249  = drain & last_row;
-  assign \$250  = v2 & last2;
+  assign \$250  = v_row3 & last_row3;
   assign \$251  = o_valid_row3 & o__ready;
-  assign \$252  = v2 & last2;
+  assign \$252  = v_row3 & last_row3;
   assign \$253  = o_valid_row3 & o__ready;
-  assign \$254  = v2 & last2;
+  assign \$254  = v_row3 & last_row3;
   assign \$255  = o_valid_row3 & o__ready;
-  assign \$256  = v2 & last2;
+  assign \$256  = v_row3 & last_row3;
   assign \$257  = o_valid_row3 & o__ready;
-  assign \$258  = v2 & last2;
+  assign \$258  = v_row3 & last_row3;
   assign \$259  = o_valid_row3 & o__ready;
-  assign \$260  = v2 & last2;
+  assign \$260  = v_row3 & last_row3;
   assign \$261  = o_valid_row3 & o__ready;
-  assign \$262  = v2 & last2;
+  assign \$262  = v_row3 & last_row3;
   assign \$263  = o_valid_row3 & o__ready;
-  assign \$264  = v2 & last2;
+  assign \$264  = v_row3 & last_row3;
   assign \$265  = o_valid_row3 & o__ready;
-  assign \$266  = v3 & last3;
+  assign \$266  = v4 & last4;
   assign \$267  = drain & last_row;
-  assign \$268  = v2 & last2;
+  assign \$268  = v_row4 & last_row4;
   assign \$269  = o_valid_row4 & o__ready;
-  assign \$270  = v2 & last2;
+  assign \$270  = v_row4 & last_row4;
   assign \$271  = o_valid_row4 & o__ready;
-  assign \$272  = v2 & last2;
+  assign \$272  = v_row4 & last_row4;
   assign \$273  = o_valid_row4 & o__ready;
-  assign \$274  = v2 & last2;
+  assign \$274  = v_row4 & last_row4;
   assign \$275  = o_valid_row4 & o__ready;
-  assign \$276  = v2 & last2;
+  assign \$276  = v_row4 & last_row4;
   assign \$277  = o_valid_row4 & o__ready;
-  assign \$278  = v2 & last2;
+  assign \$278  = v_row4 & last_row4;
   assign \$279  = o_valid_row4 & o__ready;
-  assign \$280  = v2 & last2;
+  assign \$280  = v_row4 & last_row4;
   assign \$281  = o_valid_row4 & o__ready;
-  assign \$282  = v2 & last2;
+  assign \$282  = v_row4 & last_row4;
   assign \$283  = o_valid_row4 & o__ready;
-  assign \$284  = v3 & last3;
+  assign \$284  = v4 & last4;
   assign \$285  = drain & last_row;
-  assign \$286  = v2 & last2;
+  assign \$286  = v_row5 & last_row5;
   assign \$287  = o_valid_row5 & o__ready;
-  assign \$288  = v2 & last2;
+  assign \$288  = v_row5 & last_row5;
   assign \$289  = o_valid_row5 & o__ready;
-  assign \$290  = v2 & last2;
+  assign \$290  = v_row5 & last_row5;
   assign \$291  = o_valid_row5 & o__ready;
-  assign \$292  = v2 & last2;
+  assign \$292  = v_row5 & last_row5;
   assign \$293  = o_valid_row5 & o__ready;
-  assign \$294  = v2 & last2;
+  assign \$294  = v_row5 & last_row5;
   assign \$295  = o_valid_row5 & o__ready;
-  assign \$296  = v2 & last2;
+  assign \$296  = v_row5 & last_row5;
   assign \$297  = o_valid_row5 & o__ready;
-  assign \$298  = v2 & last2;
+  assign \$298  = v_row5 & last_row5;
   assign \$299  = o_valid_row5 & o__ready;
-  assign \$300  = v2 & last2;
+  assign \$300  = v_row5 & last_row5;
   assign \$301  = o_valid_row5 & o__ready;
-  assign \$302  = v3 & last3;
+  assign \$302  = v4 & last4;
   assign \$303  = drain & last_row;
-  assign \$304  = v2 & last2;
+  assign \$304  = v_row6 & last_row6;
   assign \$305  = o_valid_row6 & o__ready;
-  assign \$306  = v2 & last2;
+  assign \$306  = v_row6 & last_row6;
   assign \$307  = o_valid_row6 & o__ready;
-  assign \$308  = v2 & last2;
+  assign \$308  = v_row6 & last_row6;
   assign \$309  = o_valid_row6 & o__ready;
-  assign \$310  = v2 & last2;
-  assign \$311  = o_valid_row6 & o__ready;
-  assign \$312  = v2 & last2;
-  assign \$313  = o_valid_row6 & o__ready;
-  assign \$314  = v2 & last2;
-  assign \$315  = o_valid_row6 & o__ready;
-  assign \$316  = v2 & last2;
-  assign \$317  = o_valid_row6 & o__ready;
-  assign \$318  = v2 & last2;
-  assign \$319  = o_valid_row6 & o__ready;
-  assign \$320  = v3 & last3;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$333  = accept;
@@ -3165,495 +3793,485 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$343  = { \$130 [23], \$130 [23], \$130 [23], \$130 [23], \$130 [23], \$130 [23], \$130 [23], \$130 [23], \$130  };
+    \$343  = v3;
     if (rst) begin
-      \$343  = 32'd0;
+      \$343  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$344  = { \$131 [23], \$131 [23], \$131 [23], \$131 [23], \$131 [23], \$131 [23], \$131 [23], \$131 [23], \$131  };
+    \$344  = first3;
     if (rst) begin
-      \$344  = 32'd0;
+      \$344  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$345  = { \$132 [23], \$132 [23], \$132 [23], \$132 [23], \$132 [23], \$132 [23], \$132 [23], \$132 [23], \$132  };
+    \$345  = last3;
     if (rst) begin
-      \$345  = 32'd0;
+      \$345  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$346  = { \$133 [23], \$133 [23], \$133 [23], \$133 [23], \$133 [23], \$133 [23], \$133 [23], \$133 [23], \$133  };
+    \$346  = { \$130 [23], \$130 [23], \$130 [23], \$130 [23], \$130 [23], \$130 [23], \$130 [23], \$130 [23], \$130  };
     if (rst) begin
       \$346  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$347  = { \$134 [23], \$134 [23], \$134 [23], \$134 [23], \$134 [23], \$134 [23], \$134 [23], \$134 [23], \$134  };
+    \$347  = { \$131 [23], \$131 [23], \$131 [23], \$131 [23], \$131 [23], \$131 [23], \$131 [23], \$131 [23], \$131  };
     if (rst) begin
       \$347  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$348  = { \$135 [23], \$135 [23], \$135 [23], \$135 [23], \$135 [23], \$135 [23], \$135 [23], \$135 [23], \$135  };
+    \$348  = { \$132 [23], \$132 [23], \$132 [23], \$132 [23], \$132 [23], \$132 [23], \$132 [23], \$132 [23], \$132  };
     if (rst) begin
       \$348  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$349  = { \$136 [23], \$136 [23], \$136 [23], \$136 [23], \$136 [23], \$136 [23], \$136 [23], \$136 [23], \$136  };
+    \$349  = { \$133 [23], \$133 [23], \$133 [23], \$133 [23], \$133 [23], \$133 [23], \$133 [23], \$133 [23], \$133  };
     if (rst) begin
       \$349  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$350  = { \$137 [23], \$137 [23], \$137 [23], \$137 [23], \$137 [23], \$137 [23], \$137 [23], \$137 [23], \$137  };
+    \$350  = { \$134 [23], \$134 [23], \$134 [23], \$134 [23], \$134 [23], \$134 [23], \$134 [23], \$134 [23], \$134  };
     if (rst) begin
       \$350  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$351  = { \$138 [23], \$138 [23], \$138 [23], \$138 [23], \$138 [23], \$138 [23], \$138 [23], \$138 [23], \$138  };
+    \$351  = { \$135 [23], \$135 [23], \$135 [23], \$135 [23], \$135 [23], \$135 [23], \$135 [23], \$135 [23], \$135  };
     if (rst) begin
       \$351  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$352  = { \$139 [23], \$139 [23], \$139 [23], \$139 [23], \$139 [23], \$139 [23], \$139 [23], \$139 [23], \$139  };
+    \$352  = { \$136 [23], \$136 [23], \$136 [23], \$136 [23], \$136 [23], \$136 [23], \$136 [23], \$136 [23], \$136  };
     if (rst) begin
       \$352  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$353  = { \$140 [23], \$140 [23], \$140 [23], \$140 [23], \$140 [23], \$140 [23], \$140 [23], \$140 [23], \$140  };
+    \$353  = { \$137 [23], \$137 [23], \$137 [23], \$137 [23], \$137 [23], \$137 [23], \$137 [23], \$137 [23], \$137  };
     if (rst) begin
       \$353  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$354  = { \$141 [23], \$141 [23], \$141 [23], \$141 [23], \$141 [23], \$141 [23], \$141 [23], \$141 [23], \$141  };
+    \$354  = { \$138 [23], \$138 [23], \$138 [23], \$138 [23], \$138 [23], \$138 [23], \$138 [23], \$138 [23], \$138  };
     if (rst) begin
       \$354  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$355  = { \$142 [23], \$142 [23], \$142 [23], \$142 [23], \$142 [23], \$142 [23], \$142 [23], \$142 [23], \$142  };
+    \$355  = { \$139 [23], \$139 [23], \$139 [23], \$139 [23], \$139 [23], \$139 [23], \$139 [23], \$139 [23], \$139  };
     if (rst) begin
       \$355  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$356  = { \$143 [23], \$143 [23], \$143 [23], \$143 [23], \$143 [23], \$143 [23], \$143 [23], \$143 [23], \$143  };
+    \$356  = { \$140 [23], \$140 [23], \$140 [23], \$140 [23], \$140 [23], \$140 [23], \$140 [23], \$140 [23], \$140  };
     if (rst) begin
       \$356  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$357  = { \$144 [23], \$144 [23], \$144 [23], \$144 [23], \$144 [23], \$144 [23], \$144 [23], \$144 [23], \$144  };
+    \$357  = { \$141 [23], \$141 [23], \$141 [23], \$141 [23], \$141 [23], \$141 [23], \$141 [23], \$141 [23], \$141  };
     if (rst) begin
       \$357  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$358  = { \$145 [23], \$145 [23], \$145 [23], \$145 [23], \$145 [23], \$145 [23], \$145 [23], \$145 [23], \$145  };
+    \$358  = { \$142 [23], \$142 [23], \$142 [23], \$142 [23], \$142 [23], \$142 [23], \$142 [23], \$142 [23], \$142  };
     if (rst) begin
       \$358  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$359  = { \$146 [23], \$146 [23], \$146 [23], \$146 [23], \$146 [23], \$146 [23], \$146 [23], \$146 [23], \$146  };
+    \$359  = { \$143 [23], \$143 [23], \$143 [23], \$143 [23], \$143 [23], \$143 [23], \$143 [23], \$143 [23], \$143  };
     if (rst) begin
       \$359  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$360  = { \$147 [23], \$147 [23], \$147 [23], \$147 [23], \$147 [23], \$147 [23], \$147 [23], \$147 [23], \$147  };
+    \$360  = { \$144 [23], \$144 [23], \$144 [23], \$144 [23], \$144 [23], \$144 [23], \$144 [23], \$144 [23], \$144  };
     if (rst) begin
       \$360  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$361  = { \$148 [23], \$148 [23], \$148 [23], \$148 [23], \$148 [23], \$148 [23], \$148 [23], \$148 [23], \$148  };
+    \$361  = { \$145 [23], \$145 [23], \$145 [23], \$145 [23], \$145 [23], \$145 [23], \$145 [23], \$145 [23], \$145  };
     if (rst) begin
       \$361  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$362  = { \$149 [23], \$149 [23], \$149 [23], \$149 [23], \$149 [23], \$149 [23], \$149 [23], \$149 [23], \$149  };
+    \$362  = { \$146 [23], \$146 [23], \$146 [23], \$146 [23], \$146 [23], \$146 [23], \$146 [23], \$146 [23], \$146  };
     if (rst) begin
       \$362  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$363  = { \$150 [23], \$150 [23], \$150 [23], \$150 [23], \$150 [23], \$150 [23], \$150 [23], \$150 [23], \$150  };
+    \$363  = { \$147 [23], \$147 [23], \$147 [23], \$147 [23], \$147 [23], \$147 [23], \$147 [23], \$147 [23], \$147  };
     if (rst) begin
       \$363  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$364  = { \$151 [23], \$151 [23], \$151 [23], \$151 [23], \$151 [23], \$151 [23], \$151 [23], \$151 [23], \$151  };
+    \$364  = { \$148 [23], \$148 [23], \$148 [23], \$148 [23], \$148 [23], \$148 [23], \$148 [23], \$148 [23], \$148  };
     if (rst) begin
       \$364  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$365  = { \$152 [23], \$152 [23], \$152 [23], \$152 [23], \$152 [23], \$152 [23], \$152 [23], \$152 [23], \$152  };
+    \$365  = { \$149 [23], \$149 [23], \$149 [23], \$149 [23], \$149 [23], \$149 [23], \$149 [23], \$149 [23], \$149  };
     if (rst) begin
       \$365  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$366  = { \$153 [23], \$153 [23], \$153 [23], \$153 [23], \$153 [23], \$153 [23], \$153 [23], \$153 [23], \$153  };
+    \$366  = { \$150 [23], \$150 [23], \$150 [23], \$150 [23], \$150 [23], \$150 [23], \$150 [23], \$150 [23], \$150  };
     if (rst) begin
       \$366  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$367  = { \$154 [23], \$154 [23], \$154 [23], \$154 [23], \$154 [23], \$154 [23], \$154 [23], \$154 [23], \$154  };
+    \$367  = { \$151 [23], \$151 [23], \$151 [23], \$151 [23], \$151 [23], \$151 [23], \$151 [23], \$151 [23], \$151  };
     if (rst) begin
       \$367  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$368  = { \$155 [23], \$155 [23], \$155 [23], \$155 [23], \$155 [23], \$155 [23], \$155 [23], \$155 [23], \$155  };
+    \$368  = { \$152 [23], \$152 [23], \$152 [23], \$152 [23], \$152 [23], \$152 [23], \$152 [23], \$152 [23], \$152  };
     if (rst) begin
       \$368  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$369  = { \$156 [23], \$156 [23], \$156 [23], \$156 [23], \$156 [23], \$156 [23], \$156 [23], \$156 [23], \$156  };
+    \$369  = { \$153 [23], \$153 [23], \$153 [23], \$153 [23], \$153 [23], \$153 [23], \$153 [23], \$153 [23], \$153  };
     if (rst) begin
       \$369  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$370  = { \$157 [23], \$157 [23], \$157 [23], \$157 [23], \$157 [23], \$157 [23], \$157 [23], \$157 [23], \$157  };
+    \$370  = { \$154 [23], \$154 [23], \$154 [23], \$154 [23], \$154 [23], \$154 [23], \$154 [23], \$154 [23], \$154  };
     if (rst) begin
       \$370  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$371  = { \$158 [23], \$158 [23], \$158 [23], \$158 [23], \$158 [23], \$158 [23], \$158 [23], \$158 [23], \$158  };
+    \$371  = { \$155 [23], \$155 [23], \$155 [23], \$155 [23], \$155 [23], \$155 [23], \$155 [23], \$155 [23], \$155  };
     if (rst) begin
       \$371  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$372  = { \$159 [23], \$159 [23], \$159 [23], \$159 [23], \$159 [23], \$159 [23], \$159 [23], \$159 [23], \$159  };
+    \$372  = { \$156 [23], \$156 [23], \$156 [23], \$156 [23], \$156 [23], \$156 [23], \$156 [23], \$156 [23], \$156  };
     if (rst) begin
       \$372  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$373  = { \$160 [23], \$160 [23], \$160 [23], \$160 [23], \$160 [23], \$160 [23], \$160 [23], \$160 [23], \$160  };
+    \$373  = { \$157 [23], \$157 [23], \$157 [23], \$157 [23], \$157 [23], \$157 [23], \$157 [23], \$157 [23], \$157  };
     if (rst) begin
       \$373  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$374  = { \$161 [23], \$161 [23], \$161 [23], \$161 [23], \$161 [23], \$161 [23], \$161 [23], \$161 [23], \$161  };
+    \$374  = { \$158 [23], \$158 [23], \$158 [23], \$158 [23], \$158 [23], \$158 [23], \$158 [23], \$158 [23], \$158  };
     if (rst) begin
       \$374  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$375  = { \$162 [23], \$162 [23], \$162 [23], \$162 [23], \$162 [23], \$162 [23], \$162 [23], \$162 [23], \$162  };
+    \$375  = { \$159 [23], \$159 [23], \$159 [23], \$159 [23], \$159 [23], \$159 [23], \$159 [23], \$159 [23], \$159  };
     if (rst) begin
       \$375  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$376  = { \$163 [23], \$163 [23], \$163 [23], \$163 [23], \$163 [23], \$163 [23], \$163 [23], \$163 [23], \$163  };
+    \$376  = { \$160 [23], \$160 [23], \$160 [23], \$160 [23], \$160 [23], \$160 [23], \$160 [23], \$160 [23], \$160  };
     if (rst) begin
       \$376  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$377  = { \$164 [23], \$164 [23], \$164 [23], \$164 [23], \$164 [23], \$164 [23], \$164 [23], \$164 [23], \$164  };
+    \$377  = { \$161 [23], \$161 [23], \$161 [23], \$161 [23], \$161 [23], \$161 [23], \$161 [23], \$161 [23], \$161  };
     if (rst) begin
       \$377  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$378  = { \$165 [23], \$165 [23], \$165 [23], \$165 [23], \$165 [23], \$165 [23], \$165 [23], \$165 [23], \$165  };
+    \$378  = { \$162 [23], \$162 [23], \$162 [23], \$162 [23], \$162 [23], \$162 [23], \$162 [23], \$162 [23], \$162  };
     if (rst) begin
       \$378  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$379  = { \$166 [23], \$166 [23], \$166 [23], \$166 [23], \$166 [23], \$166 [23], \$166 [23], \$166 [23], \$166  };
+    \$379  = { \$163 [23], \$163 [23], \$163 [23], \$163 [23], \$163 [23], \$163 [23], \$163 [23], \$163 [23], \$163  };
     if (rst) begin
       \$379  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$380  = { \$167 [23], \$167 [23], \$167 [23], \$167 [23], \$167 [23], \$167 [23], \$167 [23], \$167 [23], \$167  };
+    \$380  = { \$164 [23], \$164 [23], \$164 [23], \$164 [23], \$164 [23], \$164 [23], \$164 [23], \$164 [23], \$164  };
     if (rst) begin
       \$380  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$381  = { \$168 [23], \$168 [23], \$168 [23], \$168 [23], \$168 [23], \$168 [23], \$168 [23], \$168 [23], \$168  };
+    \$381  = { \$165 [23], \$165 [23], \$165 [23], \$165 [23], \$165 [23], \$165 [23], \$165 [23], \$165 [23], \$165  };
     if (rst) begin
       \$381  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$382  = { \$169 [23], \$169 [23], \$169 [23], \$169 [23], \$169 [23], \$169 [23], \$169 [23], \$169 [23], \$169  };
+    \$382  = { \$166 [23], \$166 [23], \$166 [23], \$166 [23], \$166 [23], \$166 [23], \$166 [23], \$166 [23], \$166  };
     if (rst) begin
       \$382  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$383  = { \$170 [23], \$170 [23], \$170 [23], \$170 [23], \$170 [23], \$170 [23], \$170 [23], \$170 [23], \$170  };
+    \$383  = { \$167 [23], \$167 [23], \$167 [23], \$167 [23], \$167 [23], \$167 [23], \$167 [23], \$167 [23], \$167  };
     if (rst) begin
       \$383  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$384  = { \$171 [23], \$171 [23], \$171 [23], \$171 [23], \$171 [23], \$171 [23], \$171 [23], \$171 [23], \$171  };
+    \$384  = { \$168 [23], \$168 [23], \$168 [23], \$168 [23], \$168 [23], \$168 [23], \$168 [23], \$168 [23], \$168  };
     if (rst) begin
       \$384  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$385  = { \$172 [23], \$172 [23], \$172 [23], \$172 [23], \$172 [23], \$172 [23], \$172 [23], \$172 [23], \$172  };
+    \$385  = { \$169 [23], \$169 [23], \$169 [23], \$169 [23], \$169 [23], \$169 [23], \$169 [23], \$169 [23], \$169  };
     if (rst) begin
       \$385  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$386  = { \$173 [23], \$173 [23], \$173 [23], \$173 [23], \$173 [23], \$173 [23], \$173 [23], \$173 [23], \$173  };
+    \$386  = { \$170 [23], \$170 [23], \$170 [23], \$170 [23], \$170 [23], \$170 [23], \$170 [23], \$170 [23], \$170  };
     if (rst) begin
       \$386  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$387  = { \$174 [23], \$174 [23], \$174 [23], \$174 [23], \$174 [23], \$174 [23], \$174 [23], \$174 [23], \$174  };
+    \$387  = { \$171 [23], \$171 [23], \$171 [23], \$171 [23], \$171 [23], \$171 [23], \$171 [23], \$171 [23], \$171  };
     if (rst) begin
       \$387  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$388  = { \$175 [23], \$175 [23], \$175 [23], \$175 [23], \$175 [23], \$175 [23], \$175 [23], \$175 [23], \$175  };
+    \$388  = { \$172 [23], \$172 [23], \$172 [23], \$172 [23], \$172 [23], \$172 [23], \$172 [23], \$172 [23], \$172  };
     if (rst) begin
       \$388  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$389  = { \$176 [23], \$176 [23], \$176 [23], \$176 [23], \$176 [23], \$176 [23], \$176 [23], \$176 [23], \$176  };
+    \$389  = { \$173 [23], \$173 [23], \$173 [23], \$173 [23], \$173 [23], \$173 [23], \$173 [23], \$173 [23], \$173  };
     if (rst) begin
       \$389  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$390  = { \$177 [23], \$177 [23], \$177 [23], \$177 [23], \$177 [23], \$177 [23], \$177 [23], \$177 [23], \$177  };
+    \$390  = { \$174 [23], \$174 [23], \$174 [23], \$174 [23], \$174 [23], \$174 [23], \$174 [23], \$174 [23], \$174  };
     if (rst) begin
       \$390  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$391  = { \$178 [23], \$178 [23], \$178 [23], \$178 [23], \$178 [23], \$178 [23], \$178 [23], \$178 [23], \$178  };
+    \$391  = { \$175 [23], \$175 [23], \$175 [23], \$175 [23], \$175 [23], \$175 [23], \$175 [23], \$175 [23], \$175  };
     if (rst) begin
       \$391  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$392  = { \$179 [23], \$179 [23], \$179 [23], \$179 [23], \$179 [23], \$179 [23], \$179 [23], \$179 [23], \$179  };
+    \$392  = { \$176 [23], \$176 [23], \$176 [23], \$176 [23], \$176 [23], \$176 [23], \$176 [23], \$176 [23], \$176  };
     if (rst) begin
       \$392  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$393  = { \$180 [23], \$180 [23], \$180 [23], \$180 [23], \$180 [23], \$180 [23], \$180 [23], \$180 [23], \$180  };
+    \$393  = { \$177 [23], \$177 [23], \$177 [23], \$177 [23], \$177 [23], \$177 [23], \$177 [23], \$177 [23], \$177  };
     if (rst) begin
       \$393  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$394  = { \$181 [23], \$181 [23], \$181 [23], \$181 [23], \$181 [23], \$181 [23], \$181 [23], \$181 [23], \$181  };
+    \$394  = { \$178 [23], \$178 [23], \$178 [23], \$178 [23], \$178 [23], \$178 [23], \$178 [23], \$178 [23], \$178  };
     if (rst) begin
       \$394  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$395  = { \$182 [23], \$182 [23], \$182 [23], \$182 [23], \$182 [23], \$182 [23], \$182 [23], \$182 [23], \$182  };
+    \$395  = { \$179 [23], \$179 [23], \$179 [23], \$179 [23], \$179 [23], \$179 [23], \$179 [23], \$179 [23], \$179  };
     if (rst) begin
       \$395  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$396  = { \$183 [23], \$183 [23], \$183 [23], \$183 [23], \$183 [23], \$183 [23], \$183 [23], \$183 [23], \$183  };
+    \$396  = { \$180 [23], \$180 [23], \$180 [23], \$180 [23], \$180 [23], \$180 [23], \$180 [23], \$180 [23], \$180  };
     if (rst) begin
       \$396  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$397  = { \$184 [23], \$184 [23], \$184 [23], \$184 [23], \$184 [23], \$184 [23], \$184 [23], \$184 [23], \$184  };
+    \$397  = { \$181 [23], \$181 [23], \$181 [23], \$181 [23], \$181 [23], \$181 [23], \$181 [23], \$181 [23], \$181  };
     if (rst) begin
       \$397  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$398  = { \$185 [23], \$185 [23], \$185 [23], \$185 [23], \$185 [23], \$185 [23], \$185 [23], \$185 [23], \$185  };
+    \$398  = { \$182 [23], \$182 [23], \$182 [23], \$182 [23], \$182 [23], \$182 [23], \$182 [23], \$182 [23], \$182  };
     if (rst) begin
       \$398  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$399  = { \$186 [23], \$186 [23], \$186 [23], \$186 [23], \$186 [23], \$186 [23], \$186 [23], \$186 [23], \$186  };
+    \$399  = { \$183 [23], \$183 [23], \$183 [23], \$183 [23], \$183 [23], \$183 [23], \$183 [23], \$183 [23], \$183  };
     if (rst) begin
       \$399  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$400  = { \$187 [23], \$187 [23], \$187 [23], \$187 [23], \$187 [23], \$187 [23], \$187 [23], \$187 [23], \$187  };
+    \$400  = { \$184 [23], \$184 [23], \$184 [23], \$184 [23], \$184 [23], \$184 [23], \$184 [23], \$184 [23], \$184  };
     if (rst) begin
       \$400  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$401  = { \$188 [23], \$188 [23], \$188 [23], \$188 [23], \$188 [23], \$188 [23], \$188 [23], \$188 [23], \$188  };
+    \$401  = { \$185 [23], \$185 [23], \$185 [23], \$185 [23], \$185 [23], \$185 [23], \$185 [23], \$185 [23], \$185  };
     if (rst) begin
       \$401  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$402  = { \$189 [23], \$189 [23], \$189 [23], \$189 [23], \$189 [23], \$189 [23], \$189 [23], \$189 [23], \$189  };
+    \$402  = { \$186 [23], \$186 [23], \$186 [23], \$186 [23], \$186 [23], \$186 [23], \$186 [23], \$186 [23], \$186  };
     if (rst) begin
       \$402  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$403  = { \$190 [23], \$190 [23], \$190 [23], \$190 [23], \$190 [23], \$190 [23], \$190 [23], \$190 [23], \$190  };
+    \$403  = { \$187 [23], \$187 [23], \$187 [23], \$187 [23], \$187 [23], \$187 [23], \$187 [23], \$187 [23], \$187  };
     if (rst) begin
       \$403  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$404  = { \$191 [23], \$191 [23], \$191 [23], \$191 [23], \$191 [23], \$191 [23], \$191 [23], \$191 [23], \$191  };
+    \$404  = { \$188 [23], \$188 [23], \$188 [23], \$188 [23], \$188 [23], \$188 [23], \$188 [23], \$188 [23], \$188  };
     if (rst) begin
       \$404  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$405  = { \$192 [23], \$192 [23], \$192 [23], \$192 [23], \$192 [23], \$192 [23], \$192 [23], \$192 [23], \$192  };
+    \$405  = { \$189 [23], \$189 [23], \$189 [23], \$189 [23], \$189 [23], \$189 [23], \$189 [23], \$189 [23], \$189  };
     if (rst) begin
       \$405  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$406  = { \$193 [23], \$193 [23], \$193 [23], \$193 [23], \$193 [23], \$193 [23], \$193 [23], \$193 [23], \$193  };
+    \$406  = { \$190 [23], \$190 [23], \$190 [23], \$190 [23], \$190 [23], \$190 [23], \$190 [23], \$190 [23], \$190  };
     if (rst) begin
       \$406  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$407  = o_valid_row0;
-    if (\$194 ) begin
-      \$407  = 1'h1;
-    end else if (\$195 ) begin
-      \$407  = 1'h0;
+    \$407  = { \$191 [23], \$191 [23], \$191 [23], \$191 [23], \$191 [23], \$191 [23], \$191 [23], \$191 [23], \$191  };
+    if (rst) begin
+      \$407  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$408  = v2;
+    \$408  = { \$192 [23], \$192 [23], \$192 [23], \$192 [23], \$192 [23], \$192 [23], \$192 [23], \$192 [23], \$192  };
     if (rst) begin
-      \$408  = 1'h0;
+      \$408  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$409  = \$196 ;
+    \$409  = { \$193 [23], \$193 [23], \$193 [23], \$193 [23], \$193 [23], \$193 [23], \$193 [23], \$193 [23], \$193  };
     if (rst) begin
-      \$409  = 1'h0;
+      \$409  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$410  = acc_0_0;
-    if (v_0_0) begin
-      \$410  = \$3 [31:0];
-    end
+    \$410  = v2;
     if (rst) begin
-      \$410  = 32'd0;
+      \$410  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$411  = shadow_0_0;
-    if (last_0_0) begin
-      \$411  = \$3 [31:0];
-    end else if (\$197 ) begin
-      \$411  = shadow_1_0;
-    end
+    \$411  = v2;
     if (rst) begin
-      \$411  = 32'd0;
+      \$411  = 1'h0;
     end
   end
   always @* begin
@@ -3665,31 +4283,23 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$413  = \$198 ;
+    \$413  = v2;
     if (rst) begin
       \$413  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$414  = acc_0_1;
-    if (v_0_1) begin
-      \$414  = \$5 [31:0];
-    end
+    \$414  = v2;
     if (rst) begin
-      \$414  = 32'd0;
+      \$414  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$415  = shadow_0_1;
-    if (last_0_1) begin
-      \$415  = \$5 [31:0];
-    end else if (\$199 ) begin
-      \$415  = shadow_1_1;
-    end
+    \$415  = v2;
     if (rst) begin
-      \$415  = 32'd0;
+      \$415  = 1'h0;
     end
   end
   always @* begin
@@ -3701,52 +4311,51 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$417  = \$200 ;
+    \$417  = v2;
     if (rst) begin
       \$417  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$418  = acc_0_2;
-    if (v_0_2) begin
-      \$418  = \$7 [31:0];
-    end
-    if (rst) begin
-      \$418  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$419  = shadow_0_2;
-    if (last_0_2) begin
-      \$419  = \$7 [31:0];
-    end else if (\$201 ) begin
-      \$419  = shadow_1_2;
-    end
-    if (rst) begin
-      \$419  = 32'd0;
+    \$418  = o_valid_row0;
+    if (\$194 ) begin
+      \$418  = 1'h1;
+    end else if (\$195 ) begin
+      \$418  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$420  = v2;
+    \$419  = v_row0;
+    if (rst) begin
+      \$419  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$420  = \$196 ;
     if (rst) begin
       \$420  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$421  = \$202 ;
+    \$421  = acc_0_0;
+    if (v_0_0) begin
+      \$421  = \$3 [31:0];
+    end
     if (rst) begin
-      \$421  = 1'h0;
+      \$421  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$422  = acc_0_3;
-    if (v_0_3) begin
-      \$422  = \$9 [31:0];
+    \$422  = shadow_0_0;
+    if (last_0_0) begin
+      \$422  = \$3 [31:0];
+    end else if (\$197 ) begin
+      \$422  = shadow_1_0;
     end
     if (rst) begin
       \$422  = 32'd0;
@@ -3754,35 +4363,35 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$423  = shadow_0_3;
-    if (last_0_3) begin
-      \$423  = \$9 [31:0];
-    end else if (\$203 ) begin
-      \$423  = shadow_1_3;
-    end
+    \$423  = v_row0;
     if (rst) begin
-      \$423  = 32'd0;
+      \$423  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$424  = v2;
+    \$424  = \$198 ;
     if (rst) begin
       \$424  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$425  = \$204 ;
+    \$425  = acc_0_1;
+    if (v_0_1) begin
+      \$425  = \$5 [31:0];
+    end
     if (rst) begin
-      \$425  = 1'h0;
+      \$425  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$426  = acc_0_4;
-    if (v_0_4) begin
-      \$426  = \$11 [31:0];
+    \$426  = shadow_0_1;
+    if (last_0_1) begin
+      \$426  = \$5 [31:0];
+    end else if (\$199 ) begin
+      \$426  = shadow_1_1;
     end
     if (rst) begin
       \$426  = 32'd0;
@@ -3790,35 +4399,35 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$427  = shadow_0_4;
-    if (last_0_4) begin
-      \$427  = \$11 [31:0];
-    end else if (\$205 ) begin
-      \$427  = shadow_1_4;
-    end
+    \$427  = v_row0;
     if (rst) begin
-      \$427  = 32'd0;
+      \$427  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$428  = v2;
+    \$428  = \$200 ;
     if (rst) begin
       \$428  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$429  = \$206 ;
+    \$429  = acc_0_2;
+    if (v_0_2) begin
+      \$429  = \$7 [31:0];
+    end
     if (rst) begin
-      \$429  = 1'h0;
+      \$429  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$430  = acc_0_5;
-    if (v_0_5) begin
-      \$430  = \$13 [31:0];
+    \$430  = shadow_0_2;
+    if (last_0_2) begin
+      \$430  = \$7 [31:0];
+    end else if (\$201 ) begin
+      \$430  = shadow_1_2;
     end
     if (rst) begin
       \$430  = 32'd0;
@@ -3826,35 +4435,35 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$431  = shadow_0_5;
-    if (last_0_5) begin
-      \$431  = \$13 [31:0];
-    end else if (\$207 ) begin
-      \$431  = shadow_1_5;
-    end
+    \$431  = v_row0;
     if (rst) begin
-      \$431  = 32'd0;
+      \$431  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$432  = v2;
+    \$432  = \$202 ;
     if (rst) begin
       \$432  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$433  = \$208 ;
+    \$433  = acc_0_3;
+    if (v_0_3) begin
+      \$433  = \$9 [31:0];
+    end
     if (rst) begin
-      \$433  = 1'h0;
+      \$433  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$434  = acc_0_6;
-    if (v_0_6) begin
-      \$434  = \$15 [31:0];
+    \$434  = shadow_0_3;
+    if (last_0_3) begin
+      \$434  = \$9 [31:0];
+    end else if (\$203 ) begin
+      \$434  = shadow_1_3;
     end
     if (rst) begin
       \$434  = 32'd0;
@@ -3862,35 +4471,35 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$435  = shadow_0_6;
-    if (last_0_6) begin
-      \$435  = \$15 [31:0];
-    end else if (\$209 ) begin
-      \$435  = shadow_1_6;
-    end
+    \$435  = v_row0;
     if (rst) begin
-      \$435  = 32'd0;
+      \$435  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$436  = v2;
+    \$436  = \$204 ;
     if (rst) begin
       \$436  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$437  = \$210 ;
+    \$437  = acc_0_4;
+    if (v_0_4) begin
+      \$437  = \$11 [31:0];
+    end
     if (rst) begin
-      \$437  = 1'h0;
+      \$437  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$438  = acc_0_7;
-    if (v_0_7) begin
-      \$438  = \$17 [31:0];
+    \$438  = shadow_0_4;
+    if (last_0_4) begin
+      \$438  = \$11 [31:0];
+    end else if (\$205 ) begin
+      \$438  = shadow_1_4;
     end
     if (rst) begin
       \$438  = 32'd0;
@@ -3898,152 +4507,152 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$439  = shadow_0_7;
-    if (last_0_7) begin
-      \$439  = \$17 [31:0];
-    end else if (\$211 ) begin
-      \$439  = shadow_1_7;
-    end
+    \$439  = v_row0;
     if (rst) begin
-      \$439  = 32'd0;
+      \$439  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$440  = o_valid_row1;
-    if (\$212 ) begin
-      \$440  = 1'h1;
-    end else if (\$213 ) begin
+    \$440  = \$206 ;
+    if (rst) begin
       \$440  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$441  = v2;
+    \$441  = acc_0_5;
+    if (v_0_5) begin
+      \$441  = \$13 [31:0];
+    end
     if (rst) begin
-      \$441  = 1'h0;
+      \$441  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$442  = \$214 ;
+    \$442  = shadow_0_5;
+    if (last_0_5) begin
+      \$442  = \$13 [31:0];
+    end else if (\$207 ) begin
+      \$442  = shadow_1_5;
+    end
     if (rst) begin
-      \$442  = 1'h0;
+      \$442  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$443  = acc_1_0;
-    if (v_1_0) begin
-      \$443  = \$19 [31:0];
-    end
+    \$443  = v_row0;
     if (rst) begin
-      \$443  = 32'd0;
+      \$443  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$444  = shadow_1_0;
-    if (last_1_0) begin
-      \$444  = \$19 [31:0];
-    end else if (\$215 ) begin
-      \$444  = shadow_2_0;
-    end
+    \$444  = \$208 ;
     if (rst) begin
-      \$444  = 32'd0;
+      \$444  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$445  = v2;
+    \$445  = acc_0_6;
+    if (v_0_6) begin
+      \$445  = \$15 [31:0];
+    end
     if (rst) begin
-      \$445  = 1'h0;
+      \$445  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$446  = \$216 ;
+    \$446  = shadow_0_6;
+    if (last_0_6) begin
+      \$446  = \$15 [31:0];
+    end else if (\$209 ) begin
+      \$446  = shadow_1_6;
+    end
     if (rst) begin
-      \$446  = 1'h0;
+      \$446  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$447  = acc_1_1;
-    if (v_1_1) begin
-      \$447  = \$21 [31:0];
-    end
+    \$447  = v_row0;
     if (rst) begin
-      \$447  = 32'd0;
+      \$447  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$448  = shadow_1_1;
-    if (last_1_1) begin
-      \$448  = \$21 [31:0];
-    end else if (\$217 ) begin
-      \$448  = shadow_2_1;
-    end
+    \$448  = \$210 ;
     if (rst) begin
-      \$448  = 32'd0;
+      \$448  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$449  = v2;
+    \$449  = acc_0_7;
+    if (v_0_7) begin
+      \$449  = \$17 [31:0];
+    end
     if (rst) begin
-      \$449  = 1'h0;
+      \$449  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$450  = \$218 ;
+    \$450  = shadow_0_7;
+    if (last_0_7) begin
+      \$450  = \$17 [31:0];
+    end else if (\$211 ) begin
+      \$450  = shadow_1_7;
+    end
     if (rst) begin
-      \$450  = 1'h0;
+      \$450  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$451  = acc_1_2;
-    if (v_1_2) begin
-      \$451  = \$23 [31:0];
-    end
-    if (rst) begin
-      \$451  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$452  = shadow_1_2;
-    if (last_1_2) begin
-      \$452  = \$23 [31:0];
-    end else if (\$219 ) begin
-      \$452  = shadow_2_2;
-    end
-    if (rst) begin
-      \$452  = 32'd0;
+    \$451  = o_valid_row1;
+    if (\$212 ) begin
+      \$451  = 1'h1;
+    end else if (\$213 ) begin
+      \$451  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$453  = v2;
+    \$452  = v_row1;
+    if (rst) begin
+      \$452  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$453  = \$214 ;
     if (rst) begin
       \$453  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$454  = \$220 ;
+    \$454  = acc_1_0;
+    if (v_1_0) begin
+      \$454  = \$19 [31:0];
+    end
     if (rst) begin
-      \$454  = 1'h0;
+      \$454  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = acc_1_3;
-    if (v_1_3) begin
-      \$455  = \$25 [31:0];
+    \$455  = shadow_1_0;
+    if (last_1_0) begin
+      \$455  = \$19 [31:0];
+    end else if (\$215 ) begin
+      \$455  = shadow_2_0;
     end
     if (rst) begin
       \$455  = 32'd0;
@@ -4051,35 +4660,35 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = shadow_1_3;
-    if (last_1_3) begin
-      \$456  = \$25 [31:0];
-    end else if (\$221 ) begin
-      \$456  = shadow_2_3;
-    end
+    \$456  = v_row1;
     if (rst) begin
-      \$456  = 32'd0;
+      \$456  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = v2;
+    \$457  = \$216 ;
     if (rst) begin
       \$457  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = \$222 ;
+    \$458  = acc_1_1;
+    if (v_1_1) begin
+      \$458  = \$21 [31:0];
+    end
     if (rst) begin
-      \$458  = 1'h0;
+      \$458  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = acc_1_4;
-    if (v_1_4) begin
-      \$459  = \$27 [31:0];
+    \$459  = shadow_1_1;
+    if (last_1_1) begin
+      \$459  = \$21 [31:0];
+    end else if (\$217 ) begin
+      \$459  = shadow_2_1;
     end
     if (rst) begin
       \$459  = 32'd0;
@@ -4087,35 +4696,35 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = shadow_1_4;
-    if (last_1_4) begin
-      \$460  = \$27 [31:0];
-    end else if (\$223 ) begin
-      \$460  = shadow_2_4;
-    end
+    \$460  = v_row1;
     if (rst) begin
-      \$460  = 32'd0;
+      \$460  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = v2;
+    \$461  = \$218 ;
     if (rst) begin
       \$461  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = \$224 ;
+    \$462  = acc_1_2;
+    if (v_1_2) begin
+      \$462  = \$23 [31:0];
+    end
     if (rst) begin
-      \$462  = 1'h0;
+      \$462  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = acc_1_5;
-    if (v_1_5) begin
-      \$463  = \$29 [31:0];
+    \$463  = shadow_1_2;
+    if (last_1_2) begin
+      \$463  = \$23 [31:0];
+    end else if (\$219 ) begin
+      \$463  = shadow_2_2;
     end
     if (rst) begin
       \$463  = 32'd0;
@@ -4123,35 +4732,35 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = shadow_1_5;
-    if (last_1_5) begin
-      \$464  = \$29 [31:0];
-    end else if (\$225 ) begin
-      \$464  = shadow_2_5;
-    end
+    \$464  = v_row1;
     if (rst) begin
-      \$464  = 32'd0;
+      \$464  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = v2;
+    \$465  = \$220 ;
     if (rst) begin
       \$465  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = \$226 ;
+    \$466  = acc_1_3;
+    if (v_1_3) begin
+      \$466  = \$25 [31:0];
+    end
     if (rst) begin
-      \$466  = 1'h0;
+      \$466  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = acc_1_6;
-    if (v_1_6) begin
-      \$467  = \$31 [31:0];
+    \$467  = shadow_1_3;
+    if (last_1_3) begin
+      \$467  = \$25 [31:0];
+    end else if (\$221 ) begin
+      \$467  = shadow_2_3;
     end
     if (rst) begin
       \$467  = 32'd0;
@@ -4159,35 +4768,35 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = shadow_1_6;
-    if (last_1_6) begin
-      \$468  = \$31 [31:0];
-    end else if (\$227 ) begin
-      \$468  = shadow_2_6;
-    end
+    \$468  = v_row1;
     if (rst) begin
-      \$468  = 32'd0;
+      \$468  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = v2;
+    \$469  = \$222 ;
     if (rst) begin
       \$469  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = \$228 ;
+    \$470  = acc_1_4;
+    if (v_1_4) begin
+      \$470  = \$27 [31:0];
+    end
     if (rst) begin
-      \$470  = 1'h0;
+      \$470  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = acc_1_7;
-    if (v_1_7) begin
-      \$471  = \$33 [31:0];
+    \$471  = shadow_1_4;
+    if (last_1_4) begin
+      \$471  = \$27 [31:0];
+    end else if (\$223 ) begin
+      \$471  = shadow_2_4;
     end
     if (rst) begin
       \$471  = 32'd0;
@@ -4195,152 +4804,152 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = shadow_1_7;
-    if (last_1_7) begin
-      \$472  = \$33 [31:0];
-    end else if (\$229 ) begin
-      \$472  = shadow_2_7;
-    end
+    \$472  = v_row1;
     if (rst) begin
-      \$472  = 32'd0;
+      \$472  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = o_valid_row2;
-    if (\$230 ) begin
-      \$473  = 1'h1;
-    end else if (\$231 ) begin
+    \$473  = \$224 ;
+    if (rst) begin
       \$473  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = v2;
+    \$474  = acc_1_5;
+    if (v_1_5) begin
+      \$474  = \$29 [31:0];
+    end
     if (rst) begin
-      \$474  = 1'h0;
+      \$474  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = \$232 ;
+    \$475  = shadow_1_5;
+    if (last_1_5) begin
+      \$475  = \$29 [31:0];
+    end else if (\$225 ) begin
+      \$475  = shadow_2_5;
+    end
     if (rst) begin
-      \$475  = 1'h0;
+      \$475  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = acc_2_0;
-    if (v_2_0) begin
-      \$476  = \$35 [31:0];
-    end
+    \$476  = v_row1;
     if (rst) begin
-      \$476  = 32'd0;
+      \$476  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = shadow_2_0;
-    if (last_2_0) begin
-      \$477  = \$35 [31:0];
-    end else if (\$233 ) begin
-      \$477  = shadow_3_0;
-    end
+    \$477  = \$226 ;
     if (rst) begin
-      \$477  = 32'd0;
+      \$477  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = v2;
+    \$478  = acc_1_6;
+    if (v_1_6) begin
+      \$478  = \$31 [31:0];
+    end
     if (rst) begin
-      \$478  = 1'h0;
+      \$478  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = \$234 ;
+    \$479  = shadow_1_6;
+    if (last_1_6) begin
+      \$479  = \$31 [31:0];
+    end else if (\$227 ) begin
+      \$479  = shadow_2_6;
+    end
     if (rst) begin
-      \$479  = 1'h0;
+      \$479  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = acc_2_1;
-    if (v_2_1) begin
-      \$480  = \$37 [31:0];
-    end
+    \$480  = v_row1;
     if (rst) begin
-      \$480  = 32'd0;
+      \$480  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = shadow_2_1;
-    if (last_2_1) begin
-      \$481  = \$37 [31:0];
-    end else if (\$235 ) begin
-      \$481  = shadow_3_1;
-    end
+    \$481  = \$228 ;
     if (rst) begin
-      \$481  = 32'd0;
+      \$481  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = v2;
+    \$482  = acc_1_7;
+    if (v_1_7) begin
+      \$482  = \$33 [31:0];
+    end
     if (rst) begin
-      \$482  = 1'h0;
+      \$482  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = \$236 ;
+    \$483  = shadow_1_7;
+    if (last_1_7) begin
+      \$483  = \$33 [31:0];
+    end else if (\$229 ) begin
+      \$483  = shadow_2_7;
+    end
     if (rst) begin
-      \$483  = 1'h0;
+      \$483  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = acc_2_2;
-    if (v_2_2) begin
-      \$484  = \$39 [31:0];
-    end
-    if (rst) begin
-      \$484  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = shadow_2_2;
-    if (last_2_2) begin
-      \$485  = \$39 [31:0];
-    end else if (\$237 ) begin
-      \$485  = shadow_3_2;
-    end
-    if (rst) begin
-      \$485  = 32'd0;
+    \$484  = o_valid_row2;
+    if (\$230 ) begin
+      \$484  = 1'h1;
+    end else if (\$231 ) begin
+      \$484  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = v2;
+    \$485  = v_row2;
+    if (rst) begin
+      \$485  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$486  = \$232 ;
     if (rst) begin
       \$486  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = \$238 ;
+    \$487  = acc_2_0;
+    if (v_2_0) begin
+      \$487  = \$35 [31:0];
+    end
     if (rst) begin
-      \$487  = 1'h0;
+      \$487  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = acc_2_3;
-    if (v_2_3) begin
-      \$488  = \$41 [31:0];
+    \$488  = shadow_2_0;
+    if (last_2_0) begin
+      \$488  = \$35 [31:0];
+    end else if (\$233 ) begin
+      \$488  = shadow_3_0;
     end
     if (rst) begin
       \$488  = 32'd0;
@@ -4348,35 +4957,35 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = shadow_2_3;
-    if (last_2_3) begin
-      \$489  = \$41 [31:0];
-    end else if (\$239 ) begin
-      \$489  = shadow_3_3;
-    end
+    \$489  = v_row2;
     if (rst) begin
-      \$489  = 32'd0;
+      \$489  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = v2;
+    \$490  = \$234 ;
     if (rst) begin
       \$490  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = \$240 ;
+    \$491  = acc_2_1;
+    if (v_2_1) begin
+      \$491  = \$37 [31:0];
+    end
     if (rst) begin
-      \$491  = 1'h0;
+      \$491  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = acc_2_4;
-    if (v_2_4) begin
-      \$492  = \$43 [31:0];
+    \$492  = shadow_2_1;
+    if (last_2_1) begin
+      \$492  = \$37 [31:0];
+    end else if (\$235 ) begin
+      \$492  = shadow_3_1;
     end
     if (rst) begin
       \$492  = 32'd0;
@@ -4384,35 +4993,35 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = shadow_2_4;
-    if (last_2_4) begin
-      \$493  = \$43 [31:0];
-    end else if (\$241 ) begin
-      \$493  = shadow_3_4;
-    end
+    \$493  = v_row2;
     if (rst) begin
-      \$493  = 32'd0;
+      \$493  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = v2;
+    \$494  = \$236 ;
     if (rst) begin
       \$494  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = \$242 ;
+    \$495  = acc_2_2;
+    if (v_2_2) begin
+      \$495  = \$39 [31:0];
+    end
     if (rst) begin
-      \$495  = 1'h0;
+      \$495  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = acc_2_5;
-    if (v_2_5) begin
-      \$496  = \$45 [31:0];
+    \$496  = shadow_2_2;
+    if (last_2_2) begin
+      \$496  = \$39 [31:0];
+    end else if (\$237 ) begin
+      \$496  = shadow_3_2;
     end
     if (rst) begin
       \$496  = 32'd0;
@@ -4420,35 +5029,35 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = shadow_2_5;
-    if (last_2_5) begin
-      \$497  = \$45 [31:0];
-    end else if (\$243 ) begin
-      \$497  = shadow_3_5;
-    end
+    \$497  = v_row2;
     if (rst) begin
-      \$497  = 32'd0;
+      \$497  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = v2;
+    \$498  = \$238 ;
     if (rst) begin
       \$498  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = \$244 ;
+    \$499  = acc_2_3;
+    if (v_2_3) begin
+      \$499  = \$41 [31:0];
+    end
     if (rst) begin
-      \$499  = 1'h0;
+      \$499  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = acc_2_6;
-    if (v_2_6) begin
-      \$500  = \$47 [31:0];
+    \$500  = shadow_2_3;
+    if (last_2_3) begin
+      \$500  = \$41 [31:0];
+    end else if (\$239 ) begin
+      \$500  = shadow_3_3;
     end
     if (rst) begin
       \$500  = 32'd0;
@@ -4456,35 +5065,35 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = shadow_2_6;
-    if (last_2_6) begin
-      \$501  = \$47 [31:0];
-    end else if (\$245 ) begin
-      \$501  = shadow_3_6;
-    end
+    \$501  = v_row2;
     if (rst) begin
-      \$501  = 32'd0;
+      \$501  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = v2;
+    \$502  = \$240 ;
     if (rst) begin
       \$502  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = \$246 ;
+    \$503  = acc_2_4;
+    if (v_2_4) begin
+      \$503  = \$43 [31:0];
+    end
     if (rst) begin
-      \$503  = 1'h0;
+      \$503  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = acc_2_7;
-    if (v_2_7) begin
-      \$504  = \$49 [31:0];
+    \$504  = shadow_2_4;
+    if (last_2_4) begin
+      \$504  = \$43 [31:0];
+    end else if (\$241 ) begin
+      \$504  = shadow_3_4;
     end
     if (rst) begin
       \$504  = 32'd0;
@@ -4492,152 +5101,152 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = shadow_2_7;
-    if (last_2_7) begin
-      \$505  = \$49 [31:0];
-    end else if (\$247 ) begin
-      \$505  = shadow_3_7;
-    end
+    \$505  = v_row2;
     if (rst) begin
-      \$505  = 32'd0;
+      \$505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = o_valid_row3;
-    if (\$248 ) begin
-      \$506  = 1'h1;
-    end else if (\$249 ) begin
+    \$506  = \$242 ;
+    if (rst) begin
       \$506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = v2;
+    \$507  = acc_2_5;
+    if (v_2_5) begin
+      \$507  = \$45 [31:0];
+    end
     if (rst) begin
-      \$507  = 1'h0;
+      \$507  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = \$250 ;
+    \$508  = shadow_2_5;
+    if (last_2_5) begin
+      \$508  = \$45 [31:0];
+    end else if (\$243 ) begin
+      \$508  = shadow_3_5;
+    end
     if (rst) begin
-      \$508  = 1'h0;
+      \$508  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = acc_3_0;
-    if (v_3_0) begin
-      \$509  = \$51 [31:0];
-    end
+    \$509  = v_row2;
     if (rst) begin
-      \$509  = 32'd0;
+      \$509  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = shadow_3_0;
-    if (last_3_0) begin
-      \$510  = \$51 [31:0];
-    end else if (\$251 ) begin
-      \$510  = shadow_4_0;
-    end
+    \$510  = \$244 ;
     if (rst) begin
-      \$510  = 32'd0;
+      \$510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = v2;
+    \$511  = acc_2_6;
+    if (v_2_6) begin
+      \$511  = \$47 [31:0];
+    end
     if (rst) begin
-      \$511  = 1'h0;
+      \$511  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$512  = \$252 ;
+    \$512  = shadow_2_6;
+    if (last_2_6) begin
+      \$512  = \$47 [31:0];
+    end else if (\$245 ) begin
+      \$512  = shadow_3_6;
+    end
     if (rst) begin
-      \$512  = 1'h0;
+      \$512  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = acc_3_1;
-    if (v_3_1) begin
-      \$513  = \$53 [31:0];
-    end
+    \$513  = v_row2;
     if (rst) begin
-      \$513  = 32'd0;
+      \$513  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$514  = shadow_3_1;
-    if (last_3_1) begin
-      \$514  = \$53 [31:0];
-    end else if (\$253 ) begin
-      \$514  = shadow_4_1;
-    end
+    \$514  = \$246 ;
     if (rst) begin
-      \$514  = 32'd0;
+      \$514  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = v2;
+    \$515  = acc_2_7;
+    if (v_2_7) begin
+      \$515  = \$49 [31:0];
+    end
     if (rst) begin
-      \$515  = 1'h0;
+      \$515  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$516  = \$254 ;
+    \$516  = shadow_2_7;
+    if (last_2_7) begin
+      \$516  = \$49 [31:0];
+    end else if (\$247 ) begin
+      \$516  = shadow_3_7;
+    end
     if (rst) begin
-      \$516  = 1'h0;
+      \$516  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = acc_3_2;
-    if (v_3_2) begin
-      \$517  = \$55 [31:0];
-    end
-    if (rst) begin
-      \$517  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$518  = shadow_3_2;
-    if (last_3_2) begin
-      \$518  = \$55 [31:0];
-    end else if (\$255 ) begin
-      \$518  = shadow_4_2;
-    end
-    if (rst) begin
-      \$518  = 32'd0;
+    \$517  = o_valid_row3;
+    if (\$248 ) begin
+      \$517  = 1'h1;
+    end else if (\$249 ) begin
+      \$517  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = v2;
+    \$518  = v_row3;
+    if (rst) begin
+      \$518  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$519  = \$250 ;
     if (rst) begin
       \$519  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$520  = \$256 ;
+    \$520  = acc_3_0;
+    if (v_3_0) begin
+      \$520  = \$51 [31:0];
+    end
     if (rst) begin
-      \$520  = 1'h0;
+      \$520  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = acc_3_3;
-    if (v_3_3) begin
-      \$521  = \$57 [31:0];
+    \$521  = shadow_3_0;
+    if (last_3_0) begin
+      \$521  = \$51 [31:0];
+    end else if (\$251 ) begin
+      \$521  = shadow_4_0;
     end
     if (rst) begin
       \$521  = 32'd0;
@@ -4645,35 +5254,35 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = shadow_3_3;
-    if (last_3_3) begin
-      \$522  = \$57 [31:0];
-    end else if (\$257 ) begin
-      \$522  = shadow_4_3;
-    end
+    \$522  = v_row3;
     if (rst) begin
-      \$522  = 32'd0;
+      \$522  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = v2;
+    \$523  = \$252 ;
     if (rst) begin
       \$523  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = \$258 ;
+    \$524  = acc_3_1;
+    if (v_3_1) begin
+      \$524  = \$53 [31:0];
+    end
     if (rst) begin
-      \$524  = 1'h0;
+      \$524  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = acc_3_4;
-    if (v_3_4) begin
-      \$525  = \$59 [31:0];
+    \$525  = shadow_3_1;
+    if (last_3_1) begin
+      \$525  = \$53 [31:0];
+    end else if (\$253 ) begin
+      \$525  = shadow_4_1;
     end
     if (rst) begin
       \$525  = 32'd0;
@@ -4681,35 +5290,35 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = shadow_3_4;
-    if (last_3_4) begin
-      \$526  = \$59 [31:0];
-    end else if (\$259 ) begin
-      \$526  = shadow_4_4;
-    end
+    \$526  = v_row3;
     if (rst) begin
-      \$526  = 32'd0;
+      \$526  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = v2;
+    \$527  = \$254 ;
     if (rst) begin
       \$527  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = \$260 ;
+    \$528  = acc_3_2;
+    if (v_3_2) begin
+      \$528  = \$55 [31:0];
+    end
     if (rst) begin
-      \$528  = 1'h0;
+      \$528  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = acc_3_5;
-    if (v_3_5) begin
-      \$529  = \$61 [31:0];
+    \$529  = shadow_3_2;
+    if (last_3_2) begin
+      \$529  = \$55 [31:0];
+    end else if (\$255 ) begin
+      \$529  = shadow_4_2;
     end
     if (rst) begin
       \$529  = 32'd0;
@@ -4717,35 +5326,35 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = shadow_3_5;
-    if (last_3_5) begin
-      \$530  = \$61 [31:0];
-    end else if (\$261 ) begin
-      \$530  = shadow_4_5;
-    end
+    \$530  = v_row3;
     if (rst) begin
-      \$530  = 32'd0;
+      \$530  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = v2;
+    \$531  = \$256 ;
     if (rst) begin
       \$531  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$532  = \$262 ;
+    \$532  = acc_3_3;
+    if (v_3_3) begin
+      \$532  = \$57 [31:0];
+    end
     if (rst) begin
-      \$532  = 1'h0;
+      \$532  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = acc_3_6;
-    if (v_3_6) begin
-      \$533  = \$63 [31:0];
+    \$533  = shadow_3_3;
+    if (last_3_3) begin
+      \$533  = \$57 [31:0];
+    end else if (\$257 ) begin
+      \$533  = shadow_4_3;
     end
     if (rst) begin
       \$533  = 32'd0;
@@ -4753,35 +5362,35 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = shadow_3_6;
-    if (last_3_6) begin
-      \$534  = \$63 [31:0];
-    end else if (\$263 ) begin
-      \$534  = shadow_4_6;
-    end
+    \$534  = v_row3;
     if (rst) begin
-      \$534  = 32'd0;
+      \$534  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = v2;
+    \$535  = \$258 ;
     if (rst) begin
       \$535  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = \$264 ;
+    \$536  = acc_3_4;
+    if (v_3_4) begin
+      \$536  = \$59 [31:0];
+    end
     if (rst) begin
-      \$536  = 1'h0;
+      \$536  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = acc_3_7;
-    if (v_3_7) begin
-      \$537  = \$65 [31:0];
+    \$537  = shadow_3_4;
+    if (last_3_4) begin
+      \$537  = \$59 [31:0];
+    end else if (\$259 ) begin
+      \$537  = shadow_4_4;
     end
     if (rst) begin
       \$537  = 32'd0;
@@ -4789,152 +5398,152 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = shadow_3_7;
-    if (last_3_7) begin
-      \$538  = \$65 [31:0];
-    end else if (\$265 ) begin
-      \$538  = shadow_4_7;
-    end
+    \$538  = v_row3;
     if (rst) begin
-      \$538  = 32'd0;
+      \$538  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = o_valid_row4;
-    if (\$266 ) begin
-      \$539  = 1'h1;
-    end else if (\$267 ) begin
+    \$539  = \$260 ;
+    if (rst) begin
       \$539  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = v2;
+    \$540  = acc_3_5;
+    if (v_3_5) begin
+      \$540  = \$61 [31:0];
+    end
     if (rst) begin
-      \$540  = 1'h0;
+      \$540  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = \$268 ;
+    \$541  = shadow_3_5;
+    if (last_3_5) begin
+      \$541  = \$61 [31:0];
+    end else if (\$261 ) begin
+      \$541  = shadow_4_5;
+    end
     if (rst) begin
-      \$541  = 1'h0;
+      \$541  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = acc_4_0;
-    if (v_4_0) begin
-      \$542  = \$67 [31:0];
-    end
+    \$542  = v_row3;
     if (rst) begin
-      \$542  = 32'd0;
+      \$542  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = shadow_4_0;
-    if (last_4_0) begin
-      \$543  = \$67 [31:0];
-    end else if (\$269 ) begin
-      \$543  = shadow_5_0;
-    end
+    \$543  = \$262 ;
     if (rst) begin
-      \$543  = 32'd0;
+      \$543  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = v2;
+    \$544  = acc_3_6;
+    if (v_3_6) begin
+      \$544  = \$63 [31:0];
+    end
     if (rst) begin
-      \$544  = 1'h0;
+      \$544  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = \$270 ;
+    \$545  = shadow_3_6;
+    if (last_3_6) begin
+      \$545  = \$63 [31:0];
+    end else if (\$263 ) begin
+      \$545  = shadow_4_6;
+    end
     if (rst) begin
-      \$545  = 1'h0;
+      \$545  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = acc_4_1;
-    if (v_4_1) begin
-      \$546  = \$69 [31:0];
-    end
+    \$546  = v_row3;
     if (rst) begin
-      \$546  = 32'd0;
+      \$546  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = shadow_4_1;
-    if (last_4_1) begin
-      \$547  = \$69 [31:0];
-    end else if (\$271 ) begin
-      \$547  = shadow_5_1;
-    end
+    \$547  = \$264 ;
     if (rst) begin
-      \$547  = 32'd0;
+      \$547  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = v2;
+    \$548  = acc_3_7;
+    if (v_3_7) begin
+      \$548  = \$65 [31:0];
+    end
     if (rst) begin
-      \$548  = 1'h0;
+      \$548  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = \$272 ;
+    \$549  = shadow_3_7;
+    if (last_3_7) begin
+      \$549  = \$65 [31:0];
+    end else if (\$265 ) begin
+      \$549  = shadow_4_7;
+    end
     if (rst) begin
-      \$549  = 1'h0;
+      \$549  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = acc_4_2;
-    if (v_4_2) begin
-      \$550  = \$71 [31:0];
-    end
-    if (rst) begin
-      \$550  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = shadow_4_2;
-    if (last_4_2) begin
-      \$551  = \$71 [31:0];
-    end else if (\$273 ) begin
-      \$551  = shadow_5_2;
-    end
-    if (rst) begin
-      \$551  = 32'd0;
+    \$550  = o_valid_row4;
+    if (\$266 ) begin
+      \$550  = 1'h1;
+    end else if (\$267 ) begin
+      \$550  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = v2;
+    \$551  = v_row4;
+    if (rst) begin
+      \$551  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$552  = \$268 ;
     if (rst) begin
       \$552  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = \$274 ;
+    \$553  = acc_4_0;
+    if (v_4_0) begin
+      \$553  = \$67 [31:0];
+    end
     if (rst) begin
-      \$553  = 1'h0;
+      \$553  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = acc_4_3;
-    if (v_4_3) begin
-      \$554  = \$73 [31:0];
+    \$554  = shadow_4_0;
+    if (last_4_0) begin
+      \$554  = \$67 [31:0];
+    end else if (\$269 ) begin
+      \$554  = shadow_5_0;
     end
     if (rst) begin
       \$554  = 32'd0;
@@ -4942,35 +5551,35 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = shadow_4_3;
-    if (last_4_3) begin
-      \$555  = \$73 [31:0];
-    end else if (\$275 ) begin
-      \$555  = shadow_5_3;
-    end
+    \$555  = v_row4;
     if (rst) begin
-      \$555  = 32'd0;
+      \$555  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = v2;
+    \$556  = \$270 ;
     if (rst) begin
       \$556  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = \$276 ;
+    \$557  = acc_4_1;
+    if (v_4_1) begin
+      \$557  = \$69 [31:0];
+    end
     if (rst) begin
-      \$557  = 1'h0;
+      \$557  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = acc_4_4;
-    if (v_4_4) begin
-      \$558  = \$75 [31:0];
+    \$558  = shadow_4_1;
+    if (last_4_1) begin
+      \$558  = \$69 [31:0];
+    end else if (\$271 ) begin
+      \$558  = shadow_5_1;
     end
     if (rst) begin
       \$558  = 32'd0;
@@ -4978,35 +5587,35 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = shadow_4_4;
-    if (last_4_4) begin
-      \$559  = \$75 [31:0];
-    end else if (\$277 ) begin
-      \$559  = shadow_5_4;
-    end
+    \$559  = v_row4;
     if (rst) begin
-      \$559  = 32'd0;
+      \$559  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = v2;
+    \$560  = \$272 ;
     if (rst) begin
       \$560  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = \$278 ;
+    \$561  = acc_4_2;
+    if (v_4_2) begin
+      \$561  = \$71 [31:0];
+    end
     if (rst) begin
-      \$561  = 1'h0;
+      \$561  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = acc_4_5;
-    if (v_4_5) begin
-      \$562  = \$77 [31:0];
+    \$562  = shadow_4_2;
+    if (last_4_2) begin
+      \$562  = \$71 [31:0];
+    end else if (\$273 ) begin
+      \$562  = shadow_5_2;
     end
     if (rst) begin
       \$562  = 32'd0;
@@ -5014,35 +5623,35 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = shadow_4_5;
-    if (last_4_5) begin
-      \$563  = \$77 [31:0];
-    end else if (\$279 ) begin
-      \$563  = shadow_5_5;
-    end
+    \$563  = v_row4;
     if (rst) begin
-      \$563  = 32'd0;
+      \$563  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = v2;
+    \$564  = \$274 ;
     if (rst) begin
       \$564  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = \$280 ;
+    \$565  = acc_4_3;
+    if (v_4_3) begin
+      \$565  = \$73 [31:0];
+    end
     if (rst) begin
-      \$565  = 1'h0;
+      \$565  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = acc_4_6;
-    if (v_4_6) begin
-      \$566  = \$79 [31:0];
+    \$566  = shadow_4_3;
+    if (last_4_3) begin
+      \$566  = \$73 [31:0];
+    end else if (\$275 ) begin
+      \$566  = shadow_5_3;
     end
     if (rst) begin
       \$566  = 32'd0;
@@ -5050,35 +5659,35 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = shadow_4_6;
-    if (last_4_6) begin
-      \$567  = \$79 [31:0];
-    end else if (\$281 ) begin
-      \$567  = shadow_5_6;
-    end
+    \$567  = v_row4;
     if (rst) begin
-      \$567  = 32'd0;
+      \$567  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = v2;
+    \$568  = \$276 ;
     if (rst) begin
       \$568  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = \$282 ;
+    \$569  = acc_4_4;
+    if (v_4_4) begin
+      \$569  = \$75 [31:0];
+    end
     if (rst) begin
-      \$569  = 1'h0;
+      \$569  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = acc_4_7;
-    if (v_4_7) begin
-      \$570  = \$81 [31:0];
+    \$570  = shadow_4_4;
+    if (last_4_4) begin
+      \$570  = \$75 [31:0];
+    end else if (\$277 ) begin
+      \$570  = shadow_5_4;
     end
     if (rst) begin
       \$570  = 32'd0;
@@ -5086,152 +5695,152 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = shadow_4_7;
-    if (last_4_7) begin
-      \$571  = \$81 [31:0];
-    end else if (\$283 ) begin
-      \$571  = shadow_5_7;
-    end
+    \$571  = v_row4;
     if (rst) begin
-      \$571  = 32'd0;
+      \$571  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = o_valid_row5;
-    if (\$284 ) begin
-      \$572  = 1'h1;
-    end else if (\$285 ) begin
+    \$572  = \$278 ;
+    if (rst) begin
       \$572  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = v2;
+    \$573  = acc_4_5;
+    if (v_4_5) begin
+      \$573  = \$77 [31:0];
+    end
     if (rst) begin
-      \$573  = 1'h0;
+      \$573  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = \$286 ;
+    \$574  = shadow_4_5;
+    if (last_4_5) begin
+      \$574  = \$77 [31:0];
+    end else if (\$279 ) begin
+      \$574  = shadow_5_5;
+    end
     if (rst) begin
-      \$574  = 1'h0;
+      \$574  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = acc_5_0;
-    if (v_5_0) begin
-      \$575  = \$83 [31:0];
-    end
+    \$575  = v_row4;
     if (rst) begin
-      \$575  = 32'd0;
+      \$575  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = shadow_5_0;
-    if (last_5_0) begin
-      \$576  = \$83 [31:0];
-    end else if (\$287 ) begin
-      \$576  = shadow_6_0;
-    end
+    \$576  = \$280 ;
     if (rst) begin
-      \$576  = 32'd0;
+      \$576  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = v2;
+    \$577  = acc_4_6;
+    if (v_4_6) begin
+      \$577  = \$79 [31:0];
+    end
     if (rst) begin
-      \$577  = 1'h0;
+      \$577  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = \$288 ;
+    \$578  = shadow_4_6;
+    if (last_4_6) begin
+      \$578  = \$79 [31:0];
+    end else if (\$281 ) begin
+      \$578  = shadow_5_6;
+    end
     if (rst) begin
-      \$578  = 1'h0;
+      \$578  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = acc_5_1;
-    if (v_5_1) begin
-      \$579  = \$85 [31:0];
-    end
+    \$579  = v_row4;
     if (rst) begin
-      \$579  = 32'd0;
+      \$579  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = shadow_5_1;
-    if (last_5_1) begin
-      \$580  = \$85 [31:0];
-    end else if (\$289 ) begin
-      \$580  = shadow_6_1;
-    end
+    \$580  = \$282 ;
     if (rst) begin
-      \$580  = 32'd0;
+      \$580  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = v2;
+    \$581  = acc_4_7;
+    if (v_4_7) begin
+      \$581  = \$81 [31:0];
+    end
     if (rst) begin
-      \$581  = 1'h0;
+      \$581  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = \$290 ;
+    \$582  = shadow_4_7;
+    if (last_4_7) begin
+      \$582  = \$81 [31:0];
+    end else if (\$283 ) begin
+      \$582  = shadow_5_7;
+    end
     if (rst) begin
-      \$582  = 1'h0;
+      \$582  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = acc_5_2;
-    if (v_5_2) begin
-      \$583  = \$87 [31:0];
-    end
-    if (rst) begin
-      \$583  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = shadow_5_2;
-    if (last_5_2) begin
-      \$584  = \$87 [31:0];
-    end else if (\$291 ) begin
-      \$584  = shadow_6_2;
-    end
-    if (rst) begin
-      \$584  = 32'd0;
+    \$583  = o_valid_row5;
+    if (\$284 ) begin
+      \$583  = 1'h1;
+    end else if (\$285 ) begin
+      \$583  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = v2;
+    \$584  = v_row5;
+    if (rst) begin
+      \$584  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$585  = \$286 ;
     if (rst) begin
       \$585  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = \$292 ;
+    \$586  = acc_5_0;
+    if (v_5_0) begin
+      \$586  = \$83 [31:0];
+    end
     if (rst) begin
-      \$586  = 1'h0;
+      \$586  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = acc_5_3;
-    if (v_5_3) begin
-      \$587  = \$89 [31:0];
+    \$587  = shadow_5_0;
+    if (last_5_0) begin
+      \$587  = \$83 [31:0];
+    end else if (\$287 ) begin
+      \$587  = shadow_6_0;
     end
     if (rst) begin
       \$587  = 32'd0;
@@ -5239,35 +5848,35 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = shadow_5_3;
-    if (last_5_3) begin
-      \$588  = \$89 [31:0];
-    end else if (\$293 ) begin
-      \$588  = shadow_6_3;
-    end
+    \$588  = v_row5;
     if (rst) begin
-      \$588  = 32'd0;
+      \$588  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = v2;
+    \$589  = \$288 ;
     if (rst) begin
       \$589  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = \$294 ;
+    \$590  = acc_5_1;
+    if (v_5_1) begin
+      \$590  = \$85 [31:0];
+    end
     if (rst) begin
-      \$590  = 1'h0;
+      \$590  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = acc_5_4;
-    if (v_5_4) begin
-      \$591  = \$91 [31:0];
+    \$591  = shadow_5_1;
+    if (last_5_1) begin
+      \$591  = \$85 [31:0];
+    end else if (\$289 ) begin
+      \$591  = shadow_6_1;
     end
     if (rst) begin
       \$591  = 32'd0;
@@ -5275,35 +5884,35 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = shadow_5_4;
-    if (last_5_4) begin
-      \$592  = \$91 [31:0];
-    end else if (\$295 ) begin
-      \$592  = shadow_6_4;
-    end
+    \$592  = v_row5;
     if (rst) begin
-      \$592  = 32'd0;
+      \$592  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = v2;
+    \$593  = \$290 ;
     if (rst) begin
       \$593  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = \$296 ;
+    \$594  = acc_5_2;
+    if (v_5_2) begin
+      \$594  = \$87 [31:0];
+    end
     if (rst) begin
-      \$594  = 1'h0;
+      \$594  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = acc_5_5;
-    if (v_5_5) begin
-      \$595  = \$93 [31:0];
+    \$595  = shadow_5_2;
+    if (last_5_2) begin
+      \$595  = \$87 [31:0];
+    end else if (\$291 ) begin
+      \$595  = shadow_6_2;
     end
     if (rst) begin
       \$595  = 32'd0;
@@ -5311,35 +5920,35 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = shadow_5_5;
-    if (last_5_5) begin
-      \$596  = \$93 [31:0];
-    end else if (\$297 ) begin
-      \$596  = shadow_6_5;
-    end
+    \$596  = v_row5;
     if (rst) begin
-      \$596  = 32'd0;
+      \$596  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = v2;
+    \$597  = \$292 ;
     if (rst) begin
       \$597  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = \$298 ;
+    \$598  = acc_5_3;
+    if (v_5_3) begin
+      \$598  = \$89 [31:0];
+    end
     if (rst) begin
-      \$598  = 1'h0;
+      \$598  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = acc_5_6;
-    if (v_5_6) begin
-      \$599  = \$95 [31:0];
+    \$599  = shadow_5_3;
+    if (last_5_3) begin
+      \$599  = \$89 [31:0];
+    end else if (\$293 ) begin
+      \$599  = shadow_6_3;
     end
     if (rst) begin
       \$599  = 32'd0;
@@ -5347,35 +5956,35 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = shadow_5_6;
-    if (last_5_6) begin
-      \$600  = \$95 [31:0];
-    end else if (\$299 ) begin
-      \$600  = shadow_6_6;
-    end
+    \$600  = v_row5;
     if (rst) begin
-      \$600  = 32'd0;
+      \$600  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = v2;
+    \$601  = \$294 ;
     if (rst) begin
       \$601  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = \$300 ;
+    \$602  = acc_5_4;
+    if (v_5_4) begin
+      \$602  = \$91 [31:0];
+    end
     if (rst) begin
-      \$602  = 1'h0;
+      \$602  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = acc_5_7;
-    if (v_5_7) begin
-      \$603  = \$97 [31:0];
+    \$603  = shadow_5_4;
+    if (last_5_4) begin
+      \$603  = \$91 [31:0];
+    end else if (\$295 ) begin
+      \$603  = shadow_6_4;
     end
     if (rst) begin
       \$603  = 32'd0;
@@ -5383,152 +5992,152 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = shadow_5_7;
-    if (last_5_7) begin
-      \$604  = \$97 [31:0];
-    end else if (\$301 ) begin
-      \$604  = shadow_6_7;
-    end
+    \$604  = v_row5;
     if (rst) begin
-      \$604  = 32'd0;
+      \$604  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = o_valid_row6;
-    if (\$302 ) begin
-      \$605  = 1'h1;
-    end else if (\$303 ) begin
+    \$605  = \$296 ;
+    if (rst) begin
       \$605  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = v2;
+    \$606  = acc_5_5;
+    if (v_5_5) begin
+      \$606  = \$93 [31:0];
+    end
     if (rst) begin
-      \$606  = 1'h0;
+      \$606  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = \$304 ;
+    \$607  = shadow_5_5;
+    if (last_5_5) begin
+      \$607  = \$93 [31:0];
+    end else if (\$297 ) begin
+      \$607  = shadow_6_5;
+    end
     if (rst) begin
-      \$607  = 1'h0;
+      \$607  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = acc_6_0;
-    if (v_6_0) begin
-      \$608  = \$99 [31:0];
-    end
+    \$608  = v_row5;
     if (rst) begin
-      \$608  = 32'd0;
+      \$608  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = shadow_6_0;
-    if (last_6_0) begin
-      \$609  = \$99 [31:0];
-    end else if (\$305 ) begin
-      \$609  = shadow_7_0;
-    end
+    \$609  = \$298 ;
     if (rst) begin
-      \$609  = 32'd0;
+      \$609  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = v2;
+    \$610  = acc_5_6;
+    if (v_5_6) begin
+      \$610  = \$95 [31:0];
+    end
     if (rst) begin
-      \$610  = 1'h0;
+      \$610  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = \$306 ;
+    \$611  = shadow_5_6;
+    if (last_5_6) begin
+      \$611  = \$95 [31:0];
+    end else if (\$299 ) begin
+      \$611  = shadow_6_6;
+    end
     if (rst) begin
-      \$611  = 1'h0;
+      \$611  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = acc_6_1;
-    if (v_6_1) begin
-      \$612  = \$101 [31:0];
-    end
+    \$612  = v_row5;
     if (rst) begin
-      \$612  = 32'd0;
+      \$612  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = shadow_6_1;
-    if (last_6_1) begin
-      \$613  = \$101 [31:0];
-    end else if (\$307 ) begin
-      \$613  = shadow_7_1;
-    end
+    \$613  = \$300 ;
     if (rst) begin
-      \$613  = 32'd0;
+      \$613  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = v2;
+    \$614  = acc_5_7;
+    if (v_5_7) begin
+      \$614  = \$97 [31:0];
+    end
     if (rst) begin
-      \$614  = 1'h0;
+      \$614  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = \$308 ;
+    \$615  = shadow_5_7;
+    if (last_5_7) begin
+      \$615  = \$97 [31:0];
+    end else if (\$301 ) begin
+      \$615  = shadow_6_7;
+    end
     if (rst) begin
-      \$615  = 1'h0;
+      \$615  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = acc_6_2;
-    if (v_6_2) begin
-      \$616  = \$103 [31:0];
-    end
-    if (rst) begin
-      \$616  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = shadow_6_2;
-    if (last_6_2) begin
-      \$617  = \$103 [31:0];
-    end else if (\$309 ) begin
-      \$617  = shadow_7_2;
-    end
-    if (rst) begin
-      \$617  = 32'd0;
+    \$616  = o_valid_row6;
+    if (\$302 ) begin
+      \$616  = 1'h1;
+    end else if (\$303 ) begin
+      \$616  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = v2;
+    \$617  = v_row6;
+    if (rst) begin
+      \$617  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$618  = \$304 ;
     if (rst) begin
       \$618  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = \$310 ;
+    \$619  = acc_6_0;
+    if (v_6_0) begin
+      \$619  = \$99 [31:0];
+    end
     if (rst) begin
-      \$619  = 1'h0;
+      \$619  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = acc_6_3;
-    if (v_6_3) begin
-      \$620  = \$105 [31:0];
+    \$620  = shadow_6_0;
+    if (last_6_0) begin
+      \$620  = \$99 [31:0];
+    end else if (\$305 ) begin
+      \$620  = shadow_7_0;
     end
     if (rst) begin
       \$620  = 32'd0;
@@ -5536,35 +6145,35 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = shadow_6_3;
-    if (last_6_3) begin
-      \$621  = \$105 [31:0];
-    end else if (\$311 ) begin
-      \$621  = shadow_7_3;
-    end
+    \$621  = v_row6;
     if (rst) begin
-      \$621  = 32'd0;
+      \$621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = v2;
+    \$622  = \$306 ;
     if (rst) begin
       \$622  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = \$312 ;
+    \$623  = acc_6_1;
+    if (v_6_1) begin
+      \$623  = \$101 [31:0];
+    end
     if (rst) begin
-      \$623  = 1'h0;
+      \$623  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = acc_6_4;
-    if (v_6_4) begin
-      \$624  = \$107 [31:0];
+    \$624  = shadow_6_1;
+    if (last_6_1) begin
+      \$624  = \$101 [31:0];
+    end else if (\$307 ) begin
+      \$624  = shadow_7_1;
     end
     if (rst) begin
       \$624  = 32'd0;
@@ -5572,35 +6181,35 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = shadow_6_4;
-    if (last_6_4) begin
-      \$625  = \$107 [31:0];
-    end else if (\$313 ) begin
-      \$625  = shadow_7_4;
-    end
+    \$625  = v_row6;
     if (rst) begin
-      \$625  = 32'd0;
+      \$625  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = v2;
+    \$626  = \$308 ;
     if (rst) begin
       \$626  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$627  = \$314 ;
+    \$627  = acc_6_2;
+    if (v_6_2) begin
+      \$627  = \$103 [31:0];
+    end
     if (rst) begin
-      \$627  = 1'h0;
+      \$627  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = acc_6_5;
-    if (v_6_5) begin
-      \$628  = \$109 [31:0];
+    \$628  = shadow_6_2;
+    if (last_6_2) begin
+      \$628  = \$103 [31:0];
+    end else if (\$309 ) begin
+      \$628  = shadow_7_2;
     end
     if (rst) begin
       \$628  = 32'd0;
@@ -5608,35 +6217,35 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$629  = shadow_6_5;
-    if (last_6_5) begin
-      \$629  = \$109 [31:0];
-    end else if (\$315 ) begin
-      \$629  = shadow_7_5;
-    end
+    \$629  = v_row6;
     if (rst) begin
-      \$629  = 32'd0;
+      \$629  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = v2;
+    \$630  = \$310 ;
     if (rst) begin
       \$630  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = \$316 ;
+    \$631  = acc_6_3;
+    if (v_6_3) begin
+      \$631  = \$105 [31:0];
+    end
     if (rst) begin
-      \$631  = 1'h0;
+      \$631  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = acc_6_6;
-    if (v_6_6) begin
-      \$632  = \$111 [31:0];
+    \$632  = shadow_6_3;
+    if (last_6_3) begin
+      \$632  = \$105 [31:0];
+    end else if (\$311 ) begin
+      \$632  = shadow_7_3;
     end
     if (rst) begin
       \$632  = 32'd0;
@@ -5644,35 +6253,35 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$633  = shadow_6_6;
-    if (last_6_6) begin
-      \$633  = \$111 [31:0];
-    end else if (\$317 ) begin
-      \$633  = shadow_7_6;
-    end
+    \$633  = v_row6;
     if (rst) begin
-      \$633  = 32'd0;
+      \$633  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = v2;
+    \$634  = \$312 ;
     if (rst) begin
       \$634  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$635  = \$318 ;
+    \$635  = acc_6_4;
+    if (v_6_4) begin
+      \$635  = \$107 [31:0];
+    end
     if (rst) begin
-      \$635  = 1'h0;
+      \$635  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = acc_6_7;
-    if (v_6_7) begin
-      \$636  = \$113 [31:0];
+    \$636  = shadow_6_4;
+    if (last_6_4) begin
+      \$636  = \$107 [31:0];
+    end else if (\$313 ) begin
+      \$636  = shadow_7_4;
     end
     if (rst) begin
       \$636  = 32'd0;
@@ -5680,146 +6289,150 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$637  = shadow_6_7;
-    if (last_6_7) begin
-      \$637  = \$113 [31:0];
-    end else if (\$319 ) begin
-      \$637  = shadow_7_7;
-    end
+    \$637  = v_row6;
     if (rst) begin
-      \$637  = 32'd0;
+      \$637  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$638  = o_valid_row7;
-    if (\$320 ) begin
-      \$638  = 1'h1;
-    end else if (\$321 ) begin
+    \$638  = \$314 ;
+    if (rst) begin
       \$638  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$639  = v2;
+    \$639  = acc_6_5;
+    if (v_6_5) begin
+      \$639  = \$109 [31:0];
+    end
     if (rst) begin
-      \$639  = 1'h0;
+      \$639  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$640  = \$322 ;
+    \$640  = shadow_6_5;
+    if (last_6_5) begin
+      \$640  = \$109 [31:0];
+    end else if (\$315 ) begin
+      \$640  = shadow_7_5;
+    end
     if (rst) begin
-      \$640  = 1'h0;
+      \$640  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$641  = acc_7_0;
-    if (v_7_0) begin
-      \$641  = \$115 [31:0];
-    end
+    \$641  = v_row6;
     if (rst) begin
-      \$641  = 32'd0;
+      \$641  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$642  = shadow_7_0;
-    if (last_7_0) begin
-      \$642  = \$115 [31:0];
-    end
+    \$642  = \$316 ;
     if (rst) begin
-      \$642  = 32'd0;
+      \$642  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$643  = v2;
+    \$643  = acc_6_6;
+    if (v_6_6) begin
+      \$643  = \$111 [31:0];
+    end
     if (rst) begin
-      \$643  = 1'h0;
+      \$643  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$644  = \$323 ;
+    \$644  = shadow_6_6;
+    if (last_6_6) begin
+      \$644  = \$111 [31:0];
+    end else if (\$317 ) begin
+      \$644  = shadow_7_6;
+    end
     if (rst) begin
-      \$644  = 1'h0;
+      \$644  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$645  = acc_7_1;
-    if (v_7_1) begin
-      \$645  = \$117 [31:0];
-    end
+    \$645  = v_row6;
     if (rst) begin
-      \$645  = 32'd0;
+      \$645  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$646  = shadow_7_1;
-    if (last_7_1) begin
-      \$646  = \$117 [31:0];
-    end
+    \$646  = \$318 ;
     if (rst) begin
-      \$646  = 32'd0;
+      \$646  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$647  = v2;
+    \$647  = acc_6_7;
+    if (v_6_7) begin
+      \$647  = \$113 [31:0];
+    end
     if (rst) begin
-      \$647  = 1'h0;
+      \$647  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$648  = \$324 ;
+    \$648  = shadow_6_7;
+    if (last_6_7) begin
+      \$648  = \$113 [31:0];
+    end else if (\$319 ) begin
+      \$648  = shadow_7_7;
+    end
     if (rst) begin
-      \$648  = 1'h0;
+      \$648  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$649  = acc_7_2;
-    if (v_7_2) begin
-      \$649  = \$119 [31:0];
-    end
-    if (rst) begin
-      \$649  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$650  = shadow_7_2;
-    if (last_7_2) begin
-      \$650  = \$119 [31:0];
-    end
-    if (rst) begin
-      \$650  = 32'd0;
+    \$649  = o_valid_row7;
+    if (\$320 ) begin
+      \$649  = 1'h1;
+    end else if (\$321 ) begin
+      \$649  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$651  = v2;
+    \$650  = v_row7;
+    if (rst) begin
+      \$650  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$651  = \$322 ;
     if (rst) begin
       \$651  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$652  = \$325 ;
+    \$652  = acc_7_0;
+    if (v_7_0) begin
+      \$652  = \$115 [31:0];
+    end
     if (rst) begin
-      \$652  = 1'h0;
+      \$652  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$653  = acc_7_3;
-    if (v_7_3) begin
-      \$653  = \$121 [31:0];
+    \$653  = shadow_7_0;
+    if (last_7_0) begin
+      \$653  = \$115 [31:0];
     end
     if (rst) begin
       \$653  = 32'd0;
@@ -5827,33 +6440,33 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$654  = shadow_7_3;
-    if (last_7_3) begin
-      \$654  = \$121 [31:0];
-    end
+    \$654  = v_row7;
     if (rst) begin
-      \$654  = 32'd0;
+      \$654  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$655  = v2;
+    \$655  = \$323 ;
     if (rst) begin
       \$655  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$656  = \$326 ;
+    \$656  = acc_7_1;
+    if (v_7_1) begin
+      \$656  = \$117 [31:0];
+    end
     if (rst) begin
-      \$656  = 1'h0;
+      \$656  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$657  = acc_7_4;
-    if (v_7_4) begin
-      \$657  = \$123 [31:0];
+    \$657  = shadow_7_1;
+    if (last_7_1) begin
+      \$657  = \$117 [31:0];
     end
     if (rst) begin
       \$657  = 32'd0;
@@ -5861,33 +6474,33 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$658  = shadow_7_4;
-    if (last_7_4) begin
-      \$658  = \$123 [31:0];
-    end
+    \$658  = v_row7;
     if (rst) begin
-      \$658  = 32'd0;
+      \$658  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$659  = v2;
+    \$659  = \$324 ;
     if (rst) begin
       \$659  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$660  = \$327 ;
+    \$660  = acc_7_2;
+    if (v_7_2) begin
+      \$660  = \$119 [31:0];
+    end
     if (rst) begin
-      \$660  = 1'h0;
+      \$660  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$661  = acc_7_5;
-    if (v_7_5) begin
-      \$661  = \$125 [31:0];
+    \$661  = shadow_7_2;
+    if (last_7_2) begin
+      \$661  = \$119 [31:0];
     end
     if (rst) begin
       \$661  = 32'd0;
@@ -5895,33 +6508,33 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$662  = shadow_7_5;
-    if (last_7_5) begin
-      \$662  = \$125 [31:0];
-    end
+    \$662  = v_row7;
     if (rst) begin
-      \$662  = 32'd0;
+      \$662  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$663  = v2;
+    \$663  = \$325 ;
     if (rst) begin
       \$663  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$664  = \$328 ;
+    \$664  = acc_7_3;
+    if (v_7_3) begin
+      \$664  = \$121 [31:0];
+    end
     if (rst) begin
-      \$664  = 1'h0;
+      \$664  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$665  = acc_7_6;
-    if (v_7_6) begin
-      \$665  = \$127 [31:0];
+    \$665  = shadow_7_3;
+    if (last_7_3) begin
+      \$665  = \$121 [31:0];
     end
     if (rst) begin
       \$665  = 32'd0;
@@ -5929,33 +6542,33 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$666  = shadow_7_6;
-    if (last_7_6) begin
-      \$666  = \$127 [31:0];
-    end
+    \$666  = v_row7;
     if (rst) begin
-      \$666  = 32'd0;
+      \$666  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$667  = v2;
+    \$667  = \$326 ;
     if (rst) begin
       \$667  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$668  = \$329 ;
+    \$668  = acc_7_4;
+    if (v_7_4) begin
+      \$668  = \$123 [31:0];
+    end
     if (rst) begin
-      \$668  = 1'h0;
+      \$668  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$669  = acc_7_7;
-    if (v_7_7) begin
-      \$669  = \$129 [31:0];
+    \$669  = shadow_7_4;
+    if (last_7_4) begin
+      \$669  = \$123 [31:0];
     end
     if (rst) begin
       \$669  = 32'd0;
@@ -5963,77 +6576,169 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$670  = shadow_7_7;
-    if (last_7_7) begin
-      \$670  = \$129 [31:0];
-    end
+    \$670  = v_row7;
     if (rst) begin
-      \$670  = 32'd0;
+      \$670  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$671  = o__valid;
-    if (\$330 ) begin
-      \$671  = 1'h1;
-    end
-    if (drain) begin
-      if (last_row) begin
-        \$671  = 1'h0;
-      end
-    end
+    \$671  = \$327 ;
     if (rst) begin
       \$671  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$672  = row;
-    if (\$330 ) begin
-      \$672  = 3'h0;
-    end
-    if (drain) begin
-      \$672  = \$331 [2:0];
-      if (last_row) begin
-        \$672  = 3'h0;
-      end
+    \$672  = acc_7_5;
+    if (v_7_5) begin
+      \$672  = \$125 [31:0];
     end
     if (rst) begin
-      \$672  = 3'h0;
+      \$672  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$673  = busy;
-    if (drain) begin
-      if (last_row) begin
-        \$673  = 1'h0;
-      end
-    end
-    if (\$332 ) begin
-      \$673  = 1'h1;
+    \$673  = shadow_7_5;
+    if (last_7_5) begin
+      \$673  = \$125 [31:0];
     end
     if (rst) begin
-      \$673  = 1'h0;
+      \$673  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$674  = 1'h0;
+    \$674  = v_row7;
     if (rst) begin
       \$674  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$675  = overflow;
-    if (wide_out_r) begin
-      \$675  = 1'h1;
-    end else if (clear) begin
-      \$675  = 1'h0;
-    end
+    \$675  = \$328 ;
     if (rst) begin
       \$675  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$676  = acc_7_6;
+    if (v_7_6) begin
+      \$676  = \$127 [31:0];
+    end
+    if (rst) begin
+      \$676  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$677  = shadow_7_6;
+    if (last_7_6) begin
+      \$677  = \$127 [31:0];
+    end
+    if (rst) begin
+      \$677  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$678  = v_row7;
+    if (rst) begin
+      \$678  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$679  = \$329 ;
+    if (rst) begin
+      \$679  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$680  = acc_7_7;
+    if (v_7_7) begin
+      \$680  = \$129 [31:0];
+    end
+    if (rst) begin
+      \$680  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$681  = shadow_7_7;
+    if (last_7_7) begin
+      \$681  = \$129 [31:0];
+    end
+    if (rst) begin
+      \$681  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$682  = o__valid;
+    if (\$330 ) begin
+      \$682  = 1'h1;
+    end
+    if (drain) begin
+      if (last_row) begin
+        \$682  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$682  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$683  = row;
+    if (\$330 ) begin
+      \$683  = 3'h0;
+    end
+    if (drain) begin
+      \$683  = \$331 [2:0];
+      if (last_row) begin
+        \$683  = 3'h0;
+      end
+    end
+    if (rst) begin
+      \$683  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$684  = busy;
+    if (drain) begin
+      if (last_row) begin
+        \$684  = 1'h0;
+      end
+    end
+    if (\$332 ) begin
+      \$684  = 1'h1;
+    end
+    if (rst) begin
+      \$684  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$685  = 1'h0;
+    if (rst) begin
+      \$685  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$686  = overflow;
+    if (wide_out_r) begin
+      \$686  = 1'h1;
+    end else if (clear) begin
+      \$686  = 1'h0;
+    end
+    if (rst) begin
+      \$686  = 1'h0;
     end
   end
   assign sum_0_0 = \$3 [31:0];

@@ -48,8 +48,42 @@ def test_reads_return_the_word_written_latency_cycles_later(depth, bank_depth):
     assert got == want
 
 
+@pytest.mark.parametrize("poison", [False, True])
+@pytest.mark.parametrize("depth, bank_depth", [(1, 512), (100, 16)])
+def test_colliding_read_returns_old_word_or_its_complement_when_poisoned(depth, bank_depth, poison):
+    # the simulation check behind the co-simulation's claim that no colliding read is consumed
+    dut = BankedMemory(12, depth, bank_depth, poison_collisions=poison)
+    rng = random.Random(7)
+    script = []  # (address, old word, new word) for each colliding cycle
+    got = []
+
+    async def bench(ctx):
+        model = [0] * depth
+        for _ in range(30):
+            a, new = rng.randrange(depth), rng.randrange(1 << 12)
+            ctx.set(dut.w_en, 1)
+            ctx.set(dut.w_addr, a)
+            ctx.set(dut.w_data, new)
+            ctx.set(dut.r_addr, a)
+            script.append((a, model[a], new))
+            model[a] = new
+            await ctx.tick()
+            ctx.set(dut.w_en, 0)
+            for _ in range(READ_LATENCY - 1):
+                await ctx.tick()
+            got.append(ctx.get(dut.r_data))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    want = [(old ^ 0xFFF) if poison else old for _, old, _ in script]
+    assert got == want
+
+
 @pytest.mark.parametrize("kw", [{"width": 0, "depth": 4}, {"width": 8, "depth": 0},
-                                {"width": 8, "depth": 4, "bank_depth": 48}, {"width": True, "depth": 4}])
+                                {"width": 8, "depth": 4, "bank_depth": 48}, {"width": True, "depth": 4},
+                                {"width": 8, "depth": 4, "poison_collisions": 1}])
 def test_bad_parameters_are_rejected(kw):
     with pytest.raises(ValueError, match="BankedMemory"):
         BankedMemory(**kw)

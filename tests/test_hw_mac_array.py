@@ -128,7 +128,8 @@ def test_latency_and_full_throughput():
     dut = MacArray(8, 8)
     assert dut.tile_interval == 8 + dut.latency
     rng = np.random.RandomState(2)
-    Ks = [14, 14, 17, 15]
+    T = dut.tile_interval
+    Ks = [T, T, T + 3, T + 1]
     tiles = [_random_tile(rng, K, 8, 8) for K in Ks]
     obs = _run(dut, tiles)
     _check_values(dut, tiles, obs)
@@ -211,8 +212,8 @@ def test_multiplier_count():
     for ww in (32, 18, 16):
         dut = MacArray(8, 8, wide_width=ww)
         assert dut.multipliers_per_mac == 1 and dut.multipliers == 64
-    assert MacArray(8, 8).latency == 6
-    assert MacArray(8, 8, wide_width=16).latency == 4
+    assert MacArray(8, 8).latency == 7
+    assert MacArray(8, 8, wide_width=16).latency == 5
 
 
 def test_bad_parameters():

@@ -24,6 +24,10 @@ def register(p) -> None:
     p.add_argument("--eval-batches", type=int, default=0,
                    help="test batches evaluated in inference mode at the end (default 0: all)")
     p.add_argument("--waves", action="store_true", help="dump waveforms")
+    p.add_argument("--no-collision-check", dest="collision_check", action="store_false",
+                   help="simulate exactly the synthesized RTL; by default a memory read that collides "
+                        "with a same-cycle write of its address (undefined in block RAM) returns "
+                        "garbage, so consuming one shows up as a mismatch")
     p.add_argument("--out", required=True, help="output directory (cosim.json, rtl/)")
     p.set_defaults(func=run)
 
@@ -36,7 +40,8 @@ def run(args) -> int:
     try:
         n = _array(args.array)
         s = cosim(args.model, args.dataset, args.steps, args.sim, n=n, batch=args.batch, waves=args.waves,
-                  out=args.out, seed=args.seed, eval_batches=args.eval_batches)
+                  out=args.out, seed=args.seed, eval_batches=args.eval_batches,
+                  collision_check=args.collision_check)
     except (ValueError, KeyError, CompileError) as exc:
         print(f"nitro-hw cosim: {exc}", file=sys.stderr)
         return 2

@@ -10,7 +10,7 @@ accumulates.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -71,11 +71,13 @@ class MacArray(wiring.Component):
 
     Pipeline and flow control
     -------------------------
-    Input register; per-MAC copies of the multiplier operands (and the first level of the
-    high-slice adder tree); products (multiplier output and the summed high slice
-    registered); a second register of both; product assembled; accumulators (6 stages with
-    a high slice; 4 without: input, copies, product, accumulators). The registers around
-    the hard multiplier let placement keep its input and output routing short. The datapath never stalls: ``i.ready`` is low only for a
+    Input register; two stages of per-MAC copies of the operands (the broadcast of a row's or
+    column's operand to its MACs crosses the die in two register-to-register hops); products
+    (multiplier output registered, first level of the high-slice adder tree registered); a
+    second register of both (the multiplier output again, the rest of the high-slice tree);
+    product assembled; accumulators (7 stages with a high slice; 5 without: input, two
+    copies, product, accumulators). The registers around the hard multiplier let placement
+    keep its input and output routing short. The datapath never stalls: ``i.ready`` is low only for a
     ``last`` beat while the previous tile still occupies the shadow buffer (its ``last`` was
     accepted and its final row has not left ``o``). With ``o.ready`` high, tiles of
     ``K >= rows + latency`` k-steps stream at one k-step per cycle; shorter tiles are spaced
@@ -153,7 +155,7 @@ class MacArray(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from accepting a tile's ``last`` beat to its first output row being valid."""
-        return 6 if self.split else 4
+        return 7 if self.split else 5
 
     @property
     def tile_interval(self) -> int:
@@ -173,40 +175,48 @@ class MacArray(wiring.Component):
     def _product_stages(self, m: Module, a, w, name: str, copy_id: int):
         """Pipeline stages 2 .. latency-1 of one MAC's product; returns the product (acc_width bits).
 
-        Stage 2 copies the multiplier operands into registers of this MAC alone (``keep``, so
-        synthesis does not merge the copies): placement can put them next to the MAC's hard
-        multiplier, and the multiplier's input routing stays short.
+        Stages 2 and 3 copy the operands twice into registers of this MAC alone (``keep``, so
+        synthesis does not merge the copies): a broadcast from the shared input register reaches
+        every MAC through two register-to-register hops, which placement can stretch across the
+        die (the multipliers of a large array sit wherever the hard-multiplier sites are), and
+        both the hard multiplier and the high-slice adders read the second, local copy.
         """
         A, s = self.acc_width, self.lo_bits
         keep = {"keep": "true"}
-        # distinct initial values (never observed: the valid pipeline masks them) stop a
-        # synthesizer from merging the copies of one operand into one register
-        a2 = Signal(signed(self.narrow_width), name=f"{name}_a", attrs=keep, reset_less=True,
-                    init=copy_id % (1 << (self.narrow_width - 1)))
-        w2 = Signal(unsigned(s) if self.split else signed(s), name=f"{name}_w", attrs=keep,
-                    reset_less=True, init=copy_id % (1 << (s - 1)))
-        m.d.sync += [a2.eq(a), w2.eq(w[:s] if self.split else w)]
+
+        def copy(value, shape, stage: int, init: int) -> Signal:
+            # distinct initial values (never observed: the valid pipeline masks them) stop a
+            # synthesizer from merging the copies of one operand into one register
+            r = Signal(shape, name=f"{name}_{stage}", attrs=keep, reset_less=True,
+                       init=init % (1 << (Shape.cast(shape).width - 1)))
+            m.d.sync += r.eq(value)
+            return r
+
+        a1 = copy(a, signed(self.narrow_width), "a1", copy_id)
+        w1 = copy(w, signed(self.wide_width), "w1", copy_id)
+        a2 = copy(a1, signed(self.narrow_width), "a2", copy_id + 1)
         if not self.split:
+            w2 = copy(w1, signed(s), "w2", copy_id + 1)
             p = Signal(signed(A), name=f"{name}_p")
             m.d.sync += p.eq(a2 * w2)
             return p
+        w2 = copy(w1[:s], unsigned(s), "w2", copy_id + 1)
         hb = A - s  # bits of the high slice that survive the wrap
+        hi_w = copy(w1[s:], signed(self.wide_width - s), "w2hi", copy_id + 1)
         lo = Signal(signed(self.narrow_width + s + 1), name=f"{name}_lo")
         m.d.sync += lo.eq(a2 * w2)  # unsigned slice: one signed dsp_width multiplier
-        hi_w = w[s:].as_signed()
         terms = []
         for j in range(self.narrow_width):
             t = Signal(signed(hb), name=f"{name}_pp{j}")  # assignment wraps to the low hb bits
-            row = Mux(a[j], hi_w << j, 0)
+            row = Mux(a2[j], hi_w << j, 0)
             m.d.comb += t.eq(row if j < self.narrow_width - 1 else -row)  # the sign bit weighs -2**(nw-1)
             terms.append(t.as_unsigned())
         hi = _sum_tree(m, terms, hb, f"{name}_hi", register_levels=1)
-        hi3 = Signal(unsigned(hb), name=f"{name}_hi3")
-        hi4 = Signal(unsigned(hb), name=f"{name}_hi4")
-        lo4 = Signal.like(lo, name=f"{name}_lo4")  # a second register: the multiplier output
-        m.d.sync += [hi3.eq(hi), hi4.eq(hi3), lo4.eq(lo)]  # register can sit next to the multiplier
+        hi5 = Signal(unsigned(hb), name=f"{name}_hi5")
+        lo5 = Signal.like(lo, name=f"{name}_lo5")  # a second register: the multiplier output
+        m.d.sync += [hi5.eq(hi), lo5.eq(lo)]        # register can sit next to the multiplier
         p = Signal(signed(A), name=f"{name}_p")
-        m.d.sync += p.eq(lo4 + (hi4 << s))
+        m.d.sync += p.eq(lo5 + (hi5 << s))
         return p
 
     def elaborate(self, platform):
@@ -239,16 +249,24 @@ class MacArray(wiring.Component):
                  for c in range(C)] for r in range(R)]
 
         # Stage L: accumulators; the last k-step of a tile also loads the shadow buffer. Every MAC
-        # reads its own copy of the valid/first/last flags (and every row its own copy of o.valid),
-        # so no flag register drives thousands of accumulator bits across the chip.
+        # reads its own copy of the valid/first/last flags, taken from a copy of its row (and every
+        # row has its own copy of o.valid), so no flag register drives thousands of accumulator
+        # bits, or even every MAC, across the chip.
         keep = {"keep": "true"}
-        vp, fp, lp = v[L - 3], first[L - 3], last[L - 3]
+        row_flags = []
+        for r in range(R):
+            vr = Signal(name=f"v_row{r}", attrs=keep)
+            fr = Signal(name=f"first_row{r}", attrs=keep, reset_less=True)
+            lr = Signal(name=f"last_row{r}", attrs=keep, reset_less=True)
+            m.d.sync += [vr.eq(v[L - 4]), fr.eq(first[L - 4]), lr.eq(last[L - 4])]
+            row_flags.append((vr, fr, lr))
         vl, ll = v[L - 2], last[L - 2]
         drain = Signal()
         m.d.comb += drain.eq(self.o.valid & self.o.ready)
         last_row = Signal()
         m.d.comb += last_row.eq(row == R - 1)
         for r in range(R):
+            vp, fp, lp = row_flags[r]
             ovr = Signal(name=f"o_valid_row{r}", attrs=keep, reset_less=True)  # a copy of o.valid
             with m.If(vl & ll):
                 m.d.sync += ovr.eq(1)

@@ -169,7 +169,7 @@ def run_tool(tool: str, args: Sequence[str], *, cwd: Path, log: Path,
     exe = tool_path(tool)
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     timed_out = threading.Event()
-    with open(log, "w", encoding="utf-8") as logf:
+    with open(log, "w", encoding="utf-8", buffering=1) as logf:  # line-buffered: tail -f shows progress
         proc, lines = _spawn([exe, *args], cwd, live)
 
         def kill() -> None:

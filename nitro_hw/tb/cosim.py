@@ -389,16 +389,20 @@ def _fix_verilator_pch() -> None:
         os.environ["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
 
 
-def export_engine(program, out_dir: Path) -> Path:
-    """Write the engine's Verilog for ``program`` to ``out_dir/nitro_engine.v``."""
+def export_engine(program, out_dir: Path, poison_collisions: bool = False) -> Path:
+    """Write the engine's Verilog for ``program`` to ``out_dir/nitro_engine.v``.
+
+    ``poison_collisions`` builds the simulation-check variant (see :class:`TrainingEngine`).
+    """
     from amaranth.back import verilog
 
     from ..hw.engine import TrainingEngine
 
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "nitro_engine.v"
-    text = verilog.convert(TrainingEngine(program.n, program.depths, weight_width=program.weight_width),
-                           name="nitro_engine")
+    engine = TrainingEngine(program.n, program.depths, weight_width=program.weight_width,
+                            poison_collisions=poison_collisions)
+    text = verilog.convert(engine, name="nitro_engine")
     tmp = path.with_suffix(".v.tmp")
     tmp.write_text(text)
     tmp.replace(path)
@@ -409,7 +413,7 @@ def cosim(model: str = "mlp-digits", dataset: str | None = None, steps: int = 20
           n: int = 8, batch: int | None = None, waves: bool = False, out: str | Path | None = None,
           seed: int = 0, eval_batches: int = 0, inject: dict | None = None, run_id: str | None = None,
           progress: bool = True, trace_step: int | None = None, reset_step: int | None = None,
-          backpressure: bool = False, weight_width: int = 16) -> dict:
+          backpressure: bool = False, weight_width: int = 16, collision_check: bool = True) -> dict:
     """Co-simulate ``steps`` training steps of ``model`` on the engine against the golden trainer.
 
     Parameters
@@ -448,6 +452,11 @@ def cosim(model: str = "mlp-digits", dataset: str | None = None, steps: int = 20
         Random idle cycles on ``s_axis`` and random ``tready`` on ``m_axis``.
     weight_width : int
         Bits of the engine's weight memories (16 or 32).
+    collision_check : bool
+        Simulate the engine with ``poison_collisions`` (default): a memory read that collides
+        with a write of the same address in the same cycle (undefined on the FPGA's block RAM)
+        returns garbage, so a run that consumed one is not bit-exact. False simulates exactly
+        the RTL that ``nitro-hw verilog`` and ``nitro-hw synth`` build.
 
     Returns
     -------
@@ -472,7 +481,7 @@ def cosim(model: str = "mlp-digits", dataset: str | None = None, steps: int = 20
         out = tmp.name
     out = Path(out).resolve()  # the simulator runs in its build directory
     out.mkdir(parents=True, exist_ok=True)
-    vpath = export_engine(prog, out / "rtl")
+    vpath = export_engine(prog, out / "rtl", poison_collisions=collision_check)
     result_path = out / "cosim_raw.json"
     if result_path.exists():
         result_path.unlink()
@@ -480,7 +489,8 @@ def cosim(model: str = "mlp-digits", dataset: str | None = None, steps: int = 20
               "batch": prog.batch, "seed": seed, "sim": sim, "eval_batches": eval_batches,
               "inject": inject, "result_path": str(result_path), "trace_step": trace_step,
               "reset_step": reset_step, "backpressure": backpressure, "weight_width": weight_width}
-    run_id = run_id or f"cosim_{model}_{n}x{n}_w{weight_width}_{steps}_{'inj' if inject else 'clean'}_{sim}"
+    run_id = run_id or (f"cosim_{model}_{n}x{n}_w{weight_width}_{steps}_{'inj' if inject else 'clean'}"
+                        f"{'' if collision_check else '_rtl'}_{sim}")
     env = env_params(params)
     env["NITRO_PROGRESS"] = "1" if progress else "0"
     # the progress bar, warnings and errors only (not cocotb's per-test banners); cocotbext-axi's
@@ -535,6 +545,7 @@ def cosim(model: str = "mlp-digits", dataset: str | None = None, steps: int = 20
         "trace": raw.get("trace"),
         "reset_step": raw.get("reset_step"),
         "backpressure": backpressure,
+        "collision_check": collision_check,
         "wall_seconds": wall,
         "waves": str(res.waves) if res.waves else None,
     }
@@ -552,7 +563,8 @@ def format_summary(s: dict) -> str:
     lines = [
         f"co-simulation of {s['model']} on {s['dataset']}, {s['array']} array, batch {s['batch']}, "
         f"{s['simulator']}",
-        f"  steps: {s['steps']}, mismatched steps: {s['mismatched_steps']}",
+        f"  steps: {s['steps']}, mismatched steps: {s['mismatched_steps']}"
+        f"{'' if s.get('collision_check', True) else ' (no memory collision check)'}",
         f"  first divergence: {s['first_divergence']}",
         f"  cycles/step: {s['cycles_per_step']:.0f} (estimate {s['estimated_cycles_per_step']})",
         f"  MAC utilization: {s['mac_utilization']:.3f} overall, {s['gemm_utilization']:.3f} in GEMM phases",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Module, Signal, unsigned
+from amaranth.hdl import Array, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -42,6 +42,9 @@ class BankedMemory(wiring.Component):
     returns the old word. The training engine never consumes such a read: the host's reads
     and writes are separate commands, and an instruction reads each row of the tensor it
     writes (WF in GRAD) once, :data:`READ_LATENCY` cycles or more before writing it back.
+    ``poison_collisions`` checks that claim in simulation: a colliding read then returns the
+    bitwise complement of the old word, so an engine that consumed one would stop being
+    bit-exact (the co-simulation runs with it; never for synthesis).
 
     Parameters
     ----------
@@ -51,6 +54,9 @@ class BankedMemory(wiring.Component):
         Words (>= 1).
     bank_depth : int
         Words per bank, a power of two (512: a DP16KD in 512 x 36 mode per 36 bits of width).
+    poison_collisions : bool
+        Simulation check (see above): a read and a write of one address in the same cycle
+        return the complement of the old word. Adds a comparator per bank.
 
     Attributes
     ----------
@@ -62,10 +68,13 @@ class BankedMemory(wiring.Component):
         Write port: ``mem[w_addr] = w_data`` when ``w_en`` is high.
     """
 
-    def __init__(self, width: int, depth: int, bank_depth: int = 512):
+    def __init__(self, width: int, depth: int, bank_depth: int = 512, poison_collisions: bool = False):
         for name, v in (("width", width), ("depth", depth), ("bank_depth", bank_depth)):
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"BankedMemory: {name} must be a positive int, got {v!r}")
+        if not isinstance(poison_collisions, bool):
+            raise ValueError(f"BankedMemory: poison_collisions must be a bool, got {poison_collisions!r}")
+        self.poison_collisions = poison_collisions
         if bank_depth & (bank_depth - 1):
             raise ValueError(f"BankedMemory: bank_depth must be a power of two, got {bank_depth}")
         self.width, self.depth, self.bank_depth = width, depth, bank_depth
@@ -103,7 +112,12 @@ class BankedMemory(wiring.Component):
                 hit = (wa[lo:] == b) if self.banks > 1 else 1
                 m.d.comb += [rp.addr.eq(ra[:lo]), wp.addr.eq(wa[:lo]), wp.data.eq(wd), wp.en.eq(we & hit)]
                 qb = Signal(w, name=f"bank{b}_q", reset_less=True)
-                m.d.sync += qb.eq(rp.data)
+                if self.poison_collisions:  # aligned with rp.data: the port's address was a cycle ago
+                    collided = Signal(name=f"bank{b}_collided")
+                    m.d.sync += collided.eq(we & hit & (ra[:lo] == wa[:lo]))
+                    m.d.sync += qb.eq(Mux(collided, ~rp.data, rp.data))
+                else:
+                    m.d.sync += qb.eq(rp.data)
                 q.append(qb)
             # bank within the group, two cycles after the group's address register (aligned with q)
             g_out = Signal(w, name=f"g{g}_q", reset_less=True)

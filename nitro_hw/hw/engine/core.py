@@ -128,10 +128,14 @@ class TrainingEngine(wiring.Component):
     weight_width : int
         Bits of a stored weight (memories WF, WT): 16 (half the block RAM; flag bit 1 reports a
         weight that does not fit) or 32 (exact for every int32 weight).
+    poison_collisions : bool
+        Simulation check: every memory returns the complement of the old word for a read and a
+        write of one address in the same cycle (:class:`BankedMemory`), so a run that consumed
+        such a read (undefined on the FPGA) would not be bit-exact. Never for synthesis.
     """
 
     def __init__(self, n: int = 8, depths: dict[str, int] | None = None, alpha: int = 4,
-                 weight_width: int = 16):
+                 weight_width: int = 16, poison_collisions: bool = False):
         if not isinstance(n, int) or isinstance(n, bool) or not 4 <= n <= 32:
             raise ValueError(f"TrainingEngine: n must be an int in [4, 32], got {n!r}")
         if weight_width not in WEIGHT_WIDTHS or isinstance(weight_width, bool):
@@ -144,6 +148,7 @@ class TrainingEngine(wiring.Component):
             if not isinstance(d, int) or not 1 <= d <= (1 << A):
                 raise ValueError(f"TrainingEngine: depths[{name!r}] must be in [1, {1 << A}], got {d!r}")
         self.n, self.depths, self.alpha, self.weight_width = n, depths, alpha, weight_width
+        self.poison_collisions = poison_collisions
         self.dw = 32 * n
         self.nw = isa.instr_words()
         super().__init__({
@@ -167,7 +172,8 @@ class TrainingEngine(wiring.Component):
         depths = {"PROG": MAX_INSTRUCTIONS * NW, **self.depths}
         rp, wp = {}, {}
         for name, w in widths.items():
-            mem = m.submodules[f"mem_{name.lower()}"] = BankedMemory(w, depths[name])
+            mem = m.submodules[f"mem_{name.lower()}"] = BankedMemory(w, depths[name],
+                                                                   poison_collisions=self.poison_collisions)
             rp[name] = SimpleNamespace(addr=mem.r_addr, data=mem.r_data)
             wp[name] = SimpleNamespace(addr=mem.w_addr, en=mem.w_en, data=mem.w_data)
         RL = READ_LATENCY
