@@ -90,8 +90,9 @@ class MacArray(wiring.Component):
     Overflow diagnostic: ``overflow`` is set (and stays set until ``clear``) when an accepted
     beat carries a wide operand outside the signed ``dsp_width``-bit range, i.e. when a
     datapath with only the hard multiplier (no high slice) could have given a different
-    result. It is never set when ``wide_width <= dsp_width``. ``clear`` resets it in the
-    cycle it is high unless such a beat is accepted in that same cycle.
+    result. It is never set when ``wide_width <= dsp_width``. ``clear`` resets it; a flagged
+    beat accepted in the same cycle or up to three cycles earlier sets it again (the check is
+    pipelined: a register per column, then their OR).
 
     Parameters
     ----------
@@ -302,9 +303,11 @@ class MacArray(wiring.Component):
 
         # Diagnostic: a wide operand beyond the hard multiplier.
         wide_out = Signal()
-        if self.split:  # checked on the input register, off the handshake path
+        if self.split:  # checked on the input register, off the handshake path, one register per column
             top = [in1.wide[c][self.dsp_width - 1:] for c in range(C)]
-            m.d.comb += wide_out.eq(v[0] & Cat(*[t.any() & ~t.all() for t in top]).any())
+            col_out = Signal(C)
+            m.d.sync += col_out.eq(Mux(v[0], Cat(*[t.any() & ~t.all() for t in top]), 0))
+            m.d.comb += wide_out.eq(col_out.any())
         wide_out_r = Signal()
         m.d.sync += wide_out_r.eq(wide_out)
         with m.If(wide_out_r):
