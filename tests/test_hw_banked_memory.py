@@ -87,3 +87,11 @@ def test_colliding_read_returns_old_word_or_its_complement_when_poisoned(depth, 
 def test_bad_parameters_are_rejected(kw):
     with pytest.raises(ValueError, match="BankedMemory"):
         BankedMemory(**kw)
+
+
+@pytest.mark.parametrize("kw", [{"n": 2}, {"weight_width": 8}, {"poison_collisions": "yes"}])
+def test_engine_rejects_bad_parameters(kw):
+    from nitro_hw.hw.engine import TrainingEngine
+
+    with pytest.raises(ValueError, match="TrainingEngine"):
+        TrainingEngine(**kw)

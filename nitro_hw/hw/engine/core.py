@@ -141,6 +141,8 @@ class TrainingEngine(wiring.Component):
         if weight_width not in WEIGHT_WIDTHS or isinstance(weight_width, bool):
             raise ValueError(f"TrainingEngine: weight_width must be one of {WEIGHT_WIDTHS}, "
                              f"got {weight_width!r}")
+        if not isinstance(poison_collisions, bool):
+            raise ValueError(f"TrainingEngine: poison_collisions must be a bool, got {poison_collisions!r}")
         self.lane_bits = mem_lane_bits(weight_width)
         depths = dict(depths or {})
         for name in self.lane_bits:
