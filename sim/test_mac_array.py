@@ -13,6 +13,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
+from nitro_hw.hw import built_to_ask
 from nitro_hw.hw.mac_array import MacArray
 from nitro_hw.tb.runner import read_params
 from nitro_hw.tb.streams import InOrderChecker, StreamDriver, StreamSink, pack, unpack
@@ -85,9 +86,7 @@ def _overflows(tiles) -> bool:
 def _tile_interval() -> int:
     """Fewest cycles between two tiles' last beats: rows + pipeline latency (MacArray's own figure)."""
     R, C, nw, ww, aw = _params()
-    dut = MacArray(R, C, narrow_width=nw, wide_width=ww, acc_width=aw)
-    dut._MustUse__silence = True  # built only to ask, never elaborated
-    return dut.tile_interval
+    return built_to_ask(MacArray(R, C, narrow_width=nw, wide_width=ww, acc_width=aw)).tile_interval
 
 
 async def _run_tiles(dut, tiles, rng: random.Random, idle: float, stall: float):

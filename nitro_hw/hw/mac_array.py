@@ -185,10 +185,10 @@ class MacArray(wiring.Component):
         A, s = self.acc_width, self.lo_bits
         keep = {"keep": "true"}
 
-        def copy(value, shape, stage: int, init: int) -> Signal:
+        def copy(value, shape, suffix: str, init: int) -> Signal:
             # distinct initial values (never observed: the valid pipeline masks them) stop a
             # synthesizer from merging the copies of one operand into one register
-            r = Signal(shape, name=f"{name}_{stage}", attrs=keep, reset_less=True,
+            r = Signal(shape, name=f"{name}_{suffix}", attrs=keep, reset_less=True,
                        init=init % (1 << (Shape.cast(shape).width - 1)))
             m.d.sync += r.eq(value)
             return r
