@@ -28,51 +28,109 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   reg \$29 ;
   wire [32:0] \$3 ;
   reg \$30 ;
-  reg [5:0] \$31 ;
-  reg [5:0] \$32 ;
+  reg \$31 ;
+  reg \$32 ;
   reg [5:0] \$33 ;
-  reg [31:0] \$34 ;
-  reg [31:0] \$35 ;
-  reg [31:0] \$36 ;
-  reg [31:0] \$37 ;
-  reg [63:0] \$38 ;
-  reg [63:0] \$39 ;
+  reg [5:0] \$34 ;
+  reg [5:0] \$35 ;
+  reg [5:0] \$36 ;
+  reg [5:0] \$37 ;
+  reg [15:0] \$38 ;
+  reg [15:0] \$39 ;
   wire [32:0] \$4 ;
-  reg [63:0] \$40 ;
+  reg [31:0] \$40 ;
   reg [31:0] \$41 ;
-  reg \$42 ;
-  reg \$43 ;
-  reg \$44 ;
-  reg \$45 ;
-  reg \$46 ;
-  reg \$47 ;
+  reg [15:0] \$42 ;
+  reg [15:0] \$43 ;
+  reg [31:0] \$44 ;
+  reg [31:0] \$45 ;
+  reg [15:0] \$46 ;
+  reg [15:0] \$47 ;
   reg [31:0] \$48 ;
+  reg [31:0] \$49 ;
   wire \$5 ;
+  reg [15:0] \$50 ;
+  reg [15:0] \$51 ;
+  reg [31:0] \$52 ;
+  reg [31:0] \$53 ;
+  reg [63:0] \$54 ;
+  reg [63:0] \$55 ;
+  reg [63:0] \$56 ;
+  reg [31:0] \$57 ;
+  reg \$58 ;
+  reg \$59 ;
   wire [31:0] \$6 ;
+  reg \$60 ;
+  reg \$61 ;
+  reg \$62 ;
+  reg \$63 ;
+  reg \$64 ;
+  reg \$65 ;
+  reg [31:0] \$66 ;
   wire [31:0] \$7 ;
   wire [31:0] \$8 ;
   wire [31:0] \$9 ;
   input clk;
   wire clk;
+  (* keep = "true" *)
+  reg [15:0] div_a00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] div_a01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] div_a10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] div_a11 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] div_b00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] div_b01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] div_b10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] div_b11 = 16'h0000;
+  (* keep = "true" *)
   reg [31:0] div_mag = 32'd0;
+  (* keep = "true" *)
   reg [31:0] div_mult = 32'd0;
   reg div_neg1 = 1'h0;
   reg div_neg2 = 1'h0;
   reg div_neg3 = 1'h0;
   reg div_neg4 = 1'h0;
   reg div_neg5 = 1'h0;
+  reg div_neg6 = 1'h0;
+  reg div_neg7 = 1'h0;
+  (* keep = "true" *)
+  reg [31:0] div_p00 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] div_p01 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] div_p10 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] div_p11 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] div_pp00 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] div_pp01 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] div_pp10 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] div_pp11 = 32'd0;
   reg [63:0] div_prod = 64'h0000000000000000;
   reg [31:0] div_q = 32'd0;
   reg [63:0] div_row0 = 64'h0000000000000000;
   reg [63:0] div_row1 = 64'h0000000000000000;
+  (* keep = "true" *)
   reg [5:0] div_shift1 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] div_shift2 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] div_shift3 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] div_shift4 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] div_shift5 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] div_shift6 = 6'h00;
   wire en;
   input [31:0] i__payload;
   wire [31:0] i__payload;
@@ -97,49 +155,105 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   reg valid3 = 1'h0;
   reg valid4 = 1'h0;
   reg valid5 = 1'h0;
+  reg valid6 = 1'h0;
+  reg valid7 = 1'h0;
   always @(posedge clk)
-    div_pp11 <= \$37 ;
+    div_neg3 <= \$28 ;
   always @(posedge clk)
-    div_row0 <= \$38 ;
+    div_neg4 <= \$29 ;
   always @(posedge clk)
-    div_row1 <= \$39 ;
+    div_neg5 <= \$30 ;
   always @(posedge clk)
-    div_prod <= \$40 ;
+    div_neg6 <= \$31 ;
   always @(posedge clk)
-    div_q <= \$41 ;
+    div_neg7 <= \$32 ;
   always @(posedge clk)
-    valid1 <= \$42 ;
+    div_shift2 <= \$33 ;
   always @(posedge clk)
-    valid2 <= \$43 ;
+    div_shift3 <= \$34 ;
   always @(posedge clk)
-    valid3 <= \$44 ;
+    div_shift4 <= \$35 ;
   always @(posedge clk)
-    valid4 <= \$45 ;
+    div_shift5 <= \$36 ;
   always @(posedge clk)
-    valid5 <= \$46 ;
+    div_shift6 <= \$37 ;
   always @(posedge clk)
-    o__valid <= \$47 ;
+    div_a00 <= \$38 ;
   always @(posedge clk)
-    o__payload <= \$48 ;
+    div_b00 <= \$39 ;
+  always @(posedge clk)
+    div_p00 <= \$40 ;
+  always @(posedge clk)
+    div_pp00 <= \$41 ;
+  always @(posedge clk)
+    div_a01 <= \$42 ;
+  always @(posedge clk)
+    div_b01 <= \$43 ;
+  always @(posedge clk)
+    div_p01 <= \$44 ;
+  always @(posedge clk)
+    div_pp01 <= \$45 ;
+  always @(posedge clk)
+    div_a10 <= \$46 ;
+  always @(posedge clk)
+    div_b10 <= \$47 ;
+  always @(posedge clk)
+    div_p10 <= \$48 ;
+  always @(posedge clk)
+    div_pp10 <= \$49 ;
+  always @(posedge clk)
+    div_a11 <= \$50 ;
+  always @(posedge clk)
+    div_b11 <= \$51 ;
+  always @(posedge clk)
+    div_p11 <= \$52 ;
+  always @(posedge clk)
+    div_pp11 <= \$53 ;
+  always @(posedge clk)
+    div_row0 <= \$54 ;
+  always @(posedge clk)
+    div_row1 <= \$55 ;
+  always @(posedge clk)
+    div_prod <= \$56 ;
+  always @(posedge clk)
+    div_q <= \$57 ;
+  always @(posedge clk)
+    valid1 <= \$58 ;
+  always @(posedge clk)
+    valid2 <= \$59 ;
+  always @(posedge clk)
+    valid3 <= \$60 ;
+  always @(posedge clk)
+    valid4 <= \$61 ;
+  always @(posedge clk)
+    valid5 <= \$62 ;
+  always @(posedge clk)
+    valid6 <= \$63 ;
+  always @(posedge clk)
+    valid7 <= \$64 ;
+  always @(posedge clk)
+    o__valid <= \$65 ;
+  always @(posedge clk)
+    o__payload <= \$66 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = $signed(i__payload) < $signed(1'h0);
   assign \$3  = - $signed(i__payload);
   assign \$4  = \$2  ? \$3  : { i__payload[31], i__payload };
   assign \$5  = $signed(i__payload) < $signed(1'h0);
-  assign \$6  = div_mag[15:0] * div_mult[15:0];
-  assign \$7  = div_mag[15:0] * div_mult[31:16];
-  assign \$8  = div_mag[31:16] * div_mult[15:0];
-  assign \$9  = div_mag[31:16] * div_mult[31:16];
+  assign \$6  = div_a00 * div_b00;
+  assign \$7  = div_a01 * div_b01;
+  assign \$8  = div_a10 * div_b10;
+  assign \$9  = div_a11 * div_b11;
   assign \$11  = 1'h0 + \$10 ;
   assign \$13  = \$11  + \$12 ;
   assign \$15  = 1'h0 + \$14 ;
   assign \$17  = \$15  + \$16 ;
   assign \$18  = 1'h0 + div_row0;
   assign \$19  = \$18  + div_row1;
-  assign \$20  = div_prod >> div_shift4;
+  assign \$20  = div_prod >> div_shift6;
   assign \$21  = - div_q;
-  assign \$22  = div_neg5 ? \$21  : { 1'h0, div_q };
+  assign \$22  = div_neg7 ? \$21  : { 1'h0, div_q };
   always @(posedge clk)
     div_mag <= \$23 ;
   always @(posedge clk)
@@ -150,69 +264,141 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
     div_shift1 <= \$26 ;
   always @(posedge clk)
     div_neg2 <= \$27 ;
-  always @(posedge clk)
-    div_neg3 <= \$28 ;
-  always @(posedge clk)
-    div_neg4 <= \$29 ;
-  always @(posedge clk)
-    div_neg5 <= \$30 ;
-  always @(posedge clk)
-    div_shift2 <= \$31 ;
-  always @(posedge clk)
-    div_shift3 <= \$32 ;
-  always @(posedge clk)
-    div_shift4 <= \$33 ;
-  always @(posedge clk)
-    div_pp00 <= \$34 ;
-  always @(posedge clk)
-    div_pp01 <= \$35 ;
-  always @(posedge clk)
-    div_pp10 <= \$36 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$37  = div_pp11;
+    \$28  = div_neg3;
     if (i__ready) begin
-      \$37  = \$9 ;
+      \$28  = div_neg2;
     end
     if (rst) begin
-      \$37  = 32'd0;
+      \$28  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$38  = div_row0;
+    \$29  = div_neg4;
     if (i__ready) begin
-      \$38  = \$13 ;
+      \$29  = div_neg3;
     end
     if (rst) begin
-      \$38  = 64'h0000000000000000;
+      \$29  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$39  = div_row1;
+    \$30  = div_neg5;
     if (i__ready) begin
-      \$39  = \$17 [63:0];
+      \$30  = div_neg4;
     end
     if (rst) begin
-      \$39  = 64'h0000000000000000;
+      \$30  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$40  = div_prod;
+    \$31  = div_neg6;
     if (i__ready) begin
-      \$40  = \$19 [63:0];
+      \$31  = div_neg5;
     end
     if (rst) begin
-      \$40  = 64'h0000000000000000;
+      \$31  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$41  = div_q;
+    \$32  = div_neg7;
     if (i__ready) begin
-      \$41  = \$20 [31:0];
+      \$32  = div_neg6;
+    end
+    if (rst) begin
+      \$32  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$33  = div_shift2;
+    if (i__ready) begin
+      \$33  = div_shift1;
+    end
+    if (rst) begin
+      \$33  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$34  = div_shift3;
+    if (i__ready) begin
+      \$34  = div_shift2;
+    end
+    if (rst) begin
+      \$34  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$35  = div_shift4;
+    if (i__ready) begin
+      \$35  = div_shift3;
+    end
+    if (rst) begin
+      \$35  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$36  = div_shift5;
+    if (i__ready) begin
+      \$36  = div_shift4;
+    end
+    if (rst) begin
+      \$36  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$37  = div_shift6;
+    if (i__ready) begin
+      \$37  = div_shift5;
+    end
+    if (rst) begin
+      \$37  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$38  = div_a00;
+    if (i__ready) begin
+      \$38  = div_mag[15:0];
+    end
+    if (rst) begin
+      \$38  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$39  = div_b00;
+    if (i__ready) begin
+      \$39  = div_mult[15:0];
+    end
+    if (rst) begin
+      \$39  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$40  = div_p00;
+    if (i__ready) begin
+      \$40  = \$6 ;
+    end
+    if (rst) begin
+      \$40  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$41  = div_pp00;
+    if (i__ready) begin
+      \$41  = div_p00;
     end
     if (rst) begin
       \$41  = 32'd0;
@@ -220,72 +406,252 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$42  = valid1;
+    \$42  = div_a01;
     if (i__ready) begin
-      \$42  = i__valid;
+      \$42  = div_mag[15:0];
     end
     if (rst) begin
-      \$42  = 1'h0;
+      \$42  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$43  = valid2;
+    \$43  = div_b01;
     if (i__ready) begin
-      \$43  = valid1;
+      \$43  = div_mult[31:16];
     end
     if (rst) begin
-      \$43  = 1'h0;
+      \$43  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$44  = valid3;
+    \$44  = div_p01;
     if (i__ready) begin
-      \$44  = valid2;
+      \$44  = \$7 ;
     end
     if (rst) begin
-      \$44  = 1'h0;
+      \$44  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$45  = valid4;
+    \$45  = div_pp01;
     if (i__ready) begin
-      \$45  = valid3;
+      \$45  = div_p01;
     end
     if (rst) begin
-      \$45  = 1'h0;
+      \$45  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$46  = valid5;
+    \$46  = div_a10;
     if (i__ready) begin
-      \$46  = valid4;
+      \$46  = div_mag[31:16];
     end
     if (rst) begin
-      \$46  = 1'h0;
+      \$46  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$47  = o__valid;
+    \$47  = div_b10;
     if (i__ready) begin
-      \$47  = valid5;
+      \$47  = div_mult[15:0];
     end
     if (rst) begin
-      \$47  = 1'h0;
+      \$47  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$48  = o__payload;
+    \$48  = div_p10;
     if (i__ready) begin
-      \$48  = \$22 [31:0];
+      \$48  = \$8 ;
     end
     if (rst) begin
       \$48  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$49  = div_pp10;
+    if (i__ready) begin
+      \$49  = div_p10;
+    end
+    if (rst) begin
+      \$49  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$50  = div_a11;
+    if (i__ready) begin
+      \$50  = div_mag[31:16];
+    end
+    if (rst) begin
+      \$50  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$51  = div_b11;
+    if (i__ready) begin
+      \$51  = div_mult[31:16];
+    end
+    if (rst) begin
+      \$51  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$52  = div_p11;
+    if (i__ready) begin
+      \$52  = \$9 ;
+    end
+    if (rst) begin
+      \$52  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$53  = div_pp11;
+    if (i__ready) begin
+      \$53  = div_p11;
+    end
+    if (rst) begin
+      \$53  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$54  = div_row0;
+    if (i__ready) begin
+      \$54  = \$13 ;
+    end
+    if (rst) begin
+      \$54  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$55  = div_row1;
+    if (i__ready) begin
+      \$55  = \$17 [63:0];
+    end
+    if (rst) begin
+      \$55  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$56  = div_prod;
+    if (i__ready) begin
+      \$56  = \$19 [63:0];
+    end
+    if (rst) begin
+      \$56  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$57  = div_q;
+    if (i__ready) begin
+      \$57  = \$20 [31:0];
+    end
+    if (rst) begin
+      \$57  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$58  = valid1;
+    if (i__ready) begin
+      \$58  = i__valid;
+    end
+    if (rst) begin
+      \$58  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$59  = valid2;
+    if (i__ready) begin
+      \$59  = valid1;
+    end
+    if (rst) begin
+      \$59  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$60  = valid3;
+    if (i__ready) begin
+      \$60  = valid2;
+    end
+    if (rst) begin
+      \$60  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$61  = valid4;
+    if (i__ready) begin
+      \$61  = valid3;
+    end
+    if (rst) begin
+      \$61  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$62  = valid5;
+    if (i__ready) begin
+      \$62  = valid4;
+    end
+    if (rst) begin
+      \$62  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$63  = valid6;
+    if (i__ready) begin
+      \$63  = valid5;
+    end
+    if (rst) begin
+      \$63  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$64  = valid7;
+    if (i__ready) begin
+      \$64  = valid6;
+    end
+    if (rst) begin
+      \$64  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$65  = o__valid;
+    if (i__ready) begin
+      \$65  = valid7;
+    end
+    if (rst) begin
+      \$65  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$66  = o__payload;
+    if (i__ready) begin
+      \$66  = \$22 [31:0];
+    end
+    if (rst) begin
+      \$66  = 32'd0;
     end
   end
   always @* begin
@@ -336,96 +702,6 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
     end
     if (rst) begin
       \$27  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$28  = div_neg3;
-    if (i__ready) begin
-      \$28  = div_neg2;
-    end
-    if (rst) begin
-      \$28  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$29  = div_neg4;
-    if (i__ready) begin
-      \$29  = div_neg3;
-    end
-    if (rst) begin
-      \$29  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$30  = div_neg5;
-    if (i__ready) begin
-      \$30  = div_neg4;
-    end
-    if (rst) begin
-      \$30  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$31  = div_shift2;
-    if (i__ready) begin
-      \$31  = div_shift1;
-    end
-    if (rst) begin
-      \$31  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$32  = div_shift3;
-    if (i__ready) begin
-      \$32  = div_shift2;
-    end
-    if (rst) begin
-      \$32  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$33  = div_shift4;
-    if (i__ready) begin
-      \$33  = div_shift3;
-    end
-    if (rst) begin
-      \$33  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$34  = div_pp00;
-    if (i__ready) begin
-      \$34  = \$6 ;
-    end
-    if (rst) begin
-      \$34  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$35  = div_pp01;
-    if (i__ready) begin
-      \$35  = \$7 ;
-    end
-    if (rst) begin
-      \$35  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$36  = div_pp10;
-    if (i__ready) begin
-      \$36  = \$8 ;
-    end
-    if (rst) begin
-      \$36  = 32'd0;
     end
   end
   assign en = i__ready;

@@ -124,417 +124,648 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$204 ;
   wire [7:0] \$205 ;
   wire [7:0] \$206 ;
-  wire [8:0] \$207 ;
-  wire \$208 ;
-  wire \$209 ;
+  wire [7:0] \$207 ;
+  wire [7:0] \$208 ;
+  wire [7:0] \$209 ;
   wire [63:0] \$21 ;
   wire [7:0] \$210 ;
-  wire \$211 ;
-  wire \$212 ;
+  wire [7:0] \$211 ;
+  wire [7:0] \$212 ;
   wire [7:0] \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
+  wire [7:0] \$214 ;
+  wire [7:0] \$215 ;
+  wire [7:0] \$216 ;
+  wire [7:0] \$217 ;
+  wire [7:0] \$218 ;
+  wire [7:0] \$219 ;
   wire \$22 ;
-  wire \$220 ;
-  wire \$221 ;
-  wire \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  reg [31:0] \$227 ;
-  wire \$228 ;
-  wire \$229 ;
+  wire [7:0] \$220 ;
+  wire [31:0] \$221 ;
+  wire [31:0] \$222 ;
+  wire [31:0] \$223 ;
+  wire [7:0] \$224 ;
+  wire [7:0] \$225 ;
+  wire [7:0] \$226 ;
+  wire [7:0] \$227 ;
+  wire [7:0] \$228 ;
+  wire [7:0] \$229 ;
   wire \$23 ;
-  wire [25:0] \$230 ;
-  wire [24:0] \$231 ;
-  wire [24:0] \$232 ;
-  wire \$233 ;
-  wire [24:0] \$234 ;
-  wire [24:0] \$235 ;
-  wire [24:0] \$236 ;
-  wire \$237 ;
-  wire \$238 ;
-  wire \$239 ;
+  wire [7:0] \$230 ;
+  wire [7:0] \$231 ;
+  wire [7:0] \$232 ;
+  wire [7:0] \$233 ;
+  wire [7:0] \$234 ;
+  wire [7:0] \$235 ;
+  wire [7:0] \$236 ;
+  wire [7:0] \$237 ;
+  wire [7:0] \$238 ;
+  wire [7:0] \$239 ;
   wire \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire [4:0] \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  wire [32:0] \$246 ;
-  wire [16:0] \$247 ;
-  wire [16:0] \$248 ;
-  wire [10:0] \$249 ;
+  wire [7:0] \$240 ;
+  wire [31:0] \$241 ;
+  wire [31:0] \$242 ;
+  wire [31:0] \$243 ;
+  wire [7:0] \$244 ;
+  wire [7:0] \$245 ;
+  wire [7:0] \$246 ;
+  wire [7:0] \$247 ;
+  wire [7:0] \$248 ;
+  wire [7:0] \$249 ;
   wire \$25 ;
-  wire [10:0] \$250 ;
-  wire [10:0] \$251 ;
-  wire \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire [19:0] \$255 ;
-  wire [23:0] \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
+  wire [7:0] \$250 ;
+  wire [7:0] \$251 ;
+  wire [7:0] \$252 ;
+  wire [7:0] \$253 ;
+  wire [7:0] \$254 ;
+  wire [7:0] \$255 ;
+  wire [7:0] \$256 ;
+  wire [7:0] \$257 ;
+  wire [7:0] \$258 ;
+  wire [7:0] \$259 ;
   wire \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire [6:0] \$269 ;
+  wire [7:0] \$260 ;
+  wire [31:0] \$261 ;
+  wire [31:0] \$262 ;
+  wire [31:0] \$263 ;
+  wire [7:0] \$264 ;
+  wire [7:0] \$265 ;
+  wire [7:0] \$266 ;
+  wire [7:0] \$267 ;
+  wire [7:0] \$268 ;
+  wire [7:0] \$269 ;
   wire \$27 ;
   wire [7:0] \$270 ;
-  wire [32:0] \$271 ;
-  wire \$272 ;
-  wire [32:0] \$273 ;
-  wire \$274 ;
-  wire [32:0] \$275 ;
-  wire \$276 ;
-  wire [32:0] \$277 ;
-  wire \$278 ;
-  wire [32:0] \$279 ;
+  wire [7:0] \$271 ;
+  wire [7:0] \$272 ;
+  wire [7:0] \$273 ;
+  wire [7:0] \$274 ;
+  wire [7:0] \$275 ;
+  wire [7:0] \$276 ;
+  wire [7:0] \$277 ;
+  wire [7:0] \$278 ;
+  wire [7:0] \$279 ;
   wire \$28 ;
-  wire \$280 ;
-  wire [32:0] \$281 ;
-  wire \$282 ;
-  wire [32:0] \$283 ;
-  wire \$284 ;
-  wire [32:0] \$285 ;
-  wire \$286 ;
-  wire [32:0] \$287 ;
-  wire \$288 ;
-  wire [32:0] \$289 ;
+  wire [7:0] \$280 ;
+  wire [31:0] \$281 ;
+  wire [31:0] \$282 ;
+  wire [31:0] \$283 ;
+  wire [7:0] \$284 ;
+  wire [7:0] \$285 ;
+  wire [7:0] \$286 ;
+  wire [7:0] \$287 ;
+  wire [7:0] \$288 ;
+  wire [7:0] \$289 ;
   wire \$29 ;
-  wire \$290 ;
-  wire [32:0] \$291 ;
-  wire \$292 ;
-  wire [32:0] \$293 ;
-  wire \$294 ;
-  wire [32:0] \$295 ;
-  wire \$296 ;
-  wire [32:0] \$297 ;
-  wire \$298 ;
-  wire [32:0] \$299 ;
+  wire [7:0] \$290 ;
+  wire [7:0] \$291 ;
+  wire [7:0] \$292 ;
+  wire [7:0] \$293 ;
+  wire [7:0] \$294 ;
+  wire [7:0] \$295 ;
+  wire [7:0] \$296 ;
+  wire [7:0] \$297 ;
+  wire [7:0] \$298 ;
+  wire [7:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire \$300 ;
-  wire [32:0] \$301 ;
-  wire \$302 ;
-  wire [32:0] \$303 ;
-  wire \$304 ;
-  wire [32:0] \$305 ;
-  wire \$306 ;
-  wire [32:0] \$307 ;
-  wire \$308 ;
-  wire [32:0] \$309 ;
+  wire [7:0] \$300 ;
+  wire [31:0] \$301 ;
+  wire [31:0] \$302 ;
+  wire [31:0] \$303 ;
+  wire [7:0] \$304 ;
+  wire [7:0] \$305 ;
+  wire [7:0] \$306 ;
+  wire [7:0] \$307 ;
+  wire [7:0] \$308 ;
+  wire [7:0] \$309 ;
   wire \$31 ;
-  wire \$310 ;
-  wire [32:0] \$311 ;
-  wire \$312 ;
-  wire [32:0] \$313 ;
-  wire \$314 ;
-  wire [32:0] \$315 ;
-  wire \$316 ;
-  wire [32:0] \$317 ;
-  wire \$318 ;
-  wire [32:0] \$319 ;
+  wire [7:0] \$310 ;
+  wire [7:0] \$311 ;
+  wire [7:0] \$312 ;
+  wire [7:0] \$313 ;
+  wire [7:0] \$314 ;
+  wire [7:0] \$315 ;
+  wire [7:0] \$316 ;
+  wire [7:0] \$317 ;
+  wire [7:0] \$318 ;
+  wire [7:0] \$319 ;
   wire \$32 ;
-  wire \$320 ;
-  wire [32:0] \$321 ;
-  wire \$322 ;
-  wire [32:0] \$323 ;
-  wire \$324 ;
-  wire [32:0] \$325 ;
-  wire \$326 ;
-  wire [32:0] \$327 ;
-  wire \$328 ;
-  wire [32:0] \$329 ;
+  wire [7:0] \$320 ;
+  wire [31:0] \$321 ;
+  wire [31:0] \$322 ;
+  wire [31:0] \$323 ;
+  wire [7:0] \$324 ;
+  wire [7:0] \$325 ;
+  wire [7:0] \$326 ;
+  wire [7:0] \$327 ;
+  wire [7:0] \$328 ;
+  wire [7:0] \$329 ;
   wire \$33 ;
-  wire \$330 ;
-  wire [32:0] \$331 ;
-  wire \$332 ;
-  wire [32:0] \$333 ;
-  wire \$334 ;
-  wire [32:0] \$335 ;
-  wire \$336 ;
-  wire \$337 ;
-  wire [4:0] \$338 ;
-  wire \$339 ;
+  wire [7:0] \$330 ;
+  wire [7:0] \$331 ;
+  wire [7:0] \$332 ;
+  wire [7:0] \$333 ;
+  wire [7:0] \$334 ;
+  wire [7:0] \$335 ;
+  wire [7:0] \$336 ;
+  wire [7:0] \$337 ;
+  wire [7:0] \$338 ;
+  wire [7:0] \$339 ;
   wire \$34 ;
-  wire \$340 ;
-  wire \$341 ;
-  wire [10:0] \$342 ;
-  wire \$343 ;
-  wire [16:0] \$344 ;
-  wire [16:0] \$345 ;
-  wire [10:0] \$346 ;
-  wire \$347 ;
-  wire [16:0] \$348 ;
-  wire [16:0] \$349 ;
+  wire [7:0] \$340 ;
+  wire [31:0] \$341 ;
+  wire [31:0] \$342 ;
+  wire [31:0] \$343 ;
+  wire [7:0] \$344 ;
+  wire [7:0] \$345 ;
+  wire [7:0] \$346 ;
+  wire [7:0] \$347 ;
+  wire [7:0] \$348 ;
+  wire [7:0] \$349 ;
   wire \$35 ;
-  wire [16:0] \$350 ;
-  wire \$351 ;
-  wire [16:0] \$352 ;
-  wire [16:0] \$353 ;
-  wire \$354 ;
-  wire [32:0] \$355 ;
-  wire \$356 ;
-  wire \$357 ;
-  wire \$358 ;
-  wire [16:0] \$359 ;
+  wire [7:0] \$350 ;
+  wire [7:0] \$351 ;
+  wire [7:0] \$352 ;
+  wire [7:0] \$353 ;
+  wire [7:0] \$354 ;
+  wire [7:0] \$355 ;
+  wire [7:0] \$356 ;
+  wire [7:0] \$357 ;
+  wire [7:0] \$358 ;
+  wire [7:0] \$359 ;
   wire \$36 ;
-  wire [16:0] \$360 ;
-  wire [16:0] \$361 ;
-  wire [16:0] \$362 ;
-  wire [16:0] \$363 ;
-  wire [16:0] \$364 ;
-  wire [16:0] \$365 ;
-  wire [10:0] \$366 ;
-  wire [16:0] \$367 ;
-  wire [16:0] \$368 ;
-  wire [16:0] \$369 ;
+  wire [7:0] \$360 ;
+  wire [31:0] \$361 ;
+  wire [31:0] \$362 ;
+  wire [31:0] \$363 ;
+  wire \$364 ;
+  wire \$365 ;
+  wire \$366 ;
+  wire \$367 ;
+  wire \$368 ;
+  wire \$369 ;
   wire \$37 ;
-  wire [16:0] \$370 ;
-  wire [16:0] \$371 ;
+  wire \$370 ;
+  wire \$371 ;
   wire \$372 ;
   wire \$373 ;
-  wire [16:0] \$374 ;
+  wire \$374 ;
   wire \$375 ;
-  wire [16:0] \$376 ;
+  wire \$376 ;
   wire \$377 ;
-  wire [16:0] \$378 ;
+  wire \$378 ;
   wire \$379 ;
   wire \$38 ;
-  wire [16:0] \$380 ;
+  wire \$380 ;
   wire \$381 ;
-  wire [16:0] \$382 ;
+  wire \$382 ;
   wire \$383 ;
-  wire [16:0] \$384 ;
-  wire \$385 ;
-  wire [16:0] \$386 ;
+  wire \$384 ;
+  reg [31:0] \$385 ;
+  wire \$386 ;
   wire \$387 ;
-  wire [16:0] \$388 ;
-  wire \$389 ;
+  wire [25:0] \$388 ;
+  wire [24:0] \$389 ;
   wire [7:0] \$39 ;
-  wire [32:0] \$390 ;
+  wire [24:0] \$390 ;
   wire \$391 ;
-  wire \$392 ;
-  wire \$393 ;
-  wire \$394 ;
-  wire [7:0] \$395 ;
-  reg [255:0] \$396 ;
-  reg [31:0] \$397 ;
-  reg [31:0] \$398 ;
-  reg [31:0] \$399 ;
+  wire [24:0] \$392 ;
+  wire [24:0] \$393 ;
+  wire [24:0] \$394 ;
+  wire \$395 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
   wire \$4 ;
   wire [7:0] \$40 ;
-  reg [31:0] \$400 ;
-  reg [31:0] \$401 ;
-  reg [3:0] \$402 ;
-  reg [3:0] \$403 ;
-  reg [23:0] \$404 ;
-  reg [23:0] \$405 ;
-  reg \$406 ;
-  reg \$407 ;
-  reg [2:0] \$408 ;
-  reg [23:0] \$409 ;
+  wire [4:0] \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire [32:0] \$404 ;
+  wire [16:0] \$405 ;
+  wire [16:0] \$406 ;
+  wire [10:0] \$407 ;
+  wire [10:0] \$408 ;
+  wire [10:0] \$409 ;
   wire [7:0] \$41 ;
-  reg \$410 ;
-  reg \$411 ;
-  reg \$412 ;
-  reg \$413 ;
-  reg \$414 ;
-  reg \$415 ;
-  reg \$416 ;
-  reg [5:0] \$417 ;
-  reg [6:0] \$418 ;
-  reg [3:0] \$419 ;
+  wire \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire [19:0] \$413 ;
+  wire [23:0] \$414 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire \$419 ;
   wire [7:0] \$42 ;
-  reg \$420 ;
-  reg [31:0] \$421 ;
-  reg [31:0] \$422 ;
-  reg [31:0] \$423 ;
-  reg [31:0] \$424 ;
-  reg [31:0] \$425 ;
-  reg [31:0] \$426 ;
-  reg [31:0] \$427 ;
-  reg [31:0] \$428 ;
-  reg [31:0] \$429 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire \$426 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire \$429 ;
   wire [7:0] \$43 ;
-  reg [31:0] \$430 ;
-  reg [31:0] \$431 ;
-  reg [31:0] \$432 ;
-  reg [31:0] \$433 ;
-  reg [31:0] \$434 ;
-  reg [31:0] \$435 ;
-  reg [31:0] \$436 ;
-  reg [31:0] \$437 ;
-  reg [31:0] \$438 ;
-  reg [31:0] \$439 ;
+  wire \$430 ;
+  wire \$431 ;
+  wire \$432 ;
+  wire \$433 ;
+  wire \$434 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire \$437 ;
+  wire \$438 ;
+  wire \$439 ;
   wire [7:0] \$44 ;
-  reg [31:0] \$440 ;
-  reg [31:0] \$441 ;
-  reg [31:0] \$442 ;
-  reg [31:0] \$443 ;
-  reg [31:0] \$444 ;
-  reg [31:0] \$445 ;
-  reg [31:0] \$446 ;
-  reg [31:0] \$447 ;
-  reg [31:0] \$448 ;
-  reg [31:0] \$449 ;
+  wire \$440 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire \$443 ;
+  wire \$444 ;
+  wire \$445 ;
+  wire \$446 ;
+  wire \$447 ;
+  wire \$448 ;
+  wire \$449 ;
   wire [7:0] \$45 ;
-  reg [31:0] \$450 ;
-  reg [31:0] \$451 ;
-  reg [31:0] \$452 ;
-  reg [31:0] \$453 ;
-  reg [31:0] \$454 ;
-  reg \$455 ;
-  reg [31:0] \$456 ;
-  reg [383:0] \$457 ;
-  reg \$458 ;
-  reg [9:0] \$459 ;
+  wire \$450 ;
+  wire [6:0] \$451 ;
+  wire [7:0] \$452 ;
+  wire [32:0] \$453 ;
+  wire \$454 ;
+  wire [32:0] \$455 ;
+  wire \$456 ;
+  wire [32:0] \$457 ;
+  wire \$458 ;
+  wire [32:0] \$459 ;
   wire [7:0] \$46 ;
-  reg [9:0] \$460 ;
-  reg [15:0] \$461 ;
-  reg [15:0] \$462 ;
-  reg [15:0] \$463 ;
-  reg [15:0] \$464 ;
-  reg [15:0] \$465 ;
-  reg [15:0] \$466 ;
-  reg [15:0] \$467 ;
-  reg [9:0] \$468 ;
-  reg [9:0] \$469 ;
-  wire [7:0] \$47 ;
-  reg [9:0] \$470 ;
-  reg \$471 ;
-  reg \$472 ;
-  reg \$473 ;
-  reg \$474 ;
-  reg [31:0] \$475 ;
-  reg [9:0] \$476 ;
-  reg [15:0] \$477 ;
-  reg [31:0] \$478 ;
-  reg [15:0] \$479 ;
-  wire [7:0] \$48 ;
-  reg [15:0] \$480 ;
-  reg [15:0] \$481 ;
-  reg [15:0] \$482 ;
-  reg [15:0] \$483 ;
-  reg [15:0] \$484 ;
-  reg [15:0] \$485 ;
-  reg \$486 ;
-  reg \$487 ;
-  reg \$488 ;
-  reg \$489 ;
-  wire [7:0] \$49 ;
-  reg [255:0] \$490 ;
-  reg \$491 ;
-  reg [3:0] \$492 ;
-  reg \$493 ;
-  reg \$494 ;
-  reg \$495 ;
-  reg \$496 ;
-  reg \$497 ;
-  reg \$498 ;
-  reg \$499 ;
+  wire \$460 ;
+  wire [32:0] \$461 ;
+  wire \$462 ;
+  wire [32:0] \$463 ;
+  wire \$464 ;
+  wire [32:0] \$465 ;
+  wire \$466 ;
+  wire [32:0] \$467 ;
+  wire \$468 ;
+  wire [32:0] \$469 ;
+  wire [8:0] \$47 ;
+  wire \$470 ;
+  wire [32:0] \$471 ;
+  wire \$472 ;
+  wire [32:0] \$473 ;
+  wire \$474 ;
+  wire [32:0] \$475 ;
+  wire \$476 ;
+  wire [32:0] \$477 ;
+  wire \$478 ;
+  wire [32:0] \$479 ;
+  wire \$48 ;
+  wire \$480 ;
+  wire [32:0] \$481 ;
+  wire \$482 ;
+  wire [32:0] \$483 ;
+  wire \$484 ;
+  wire [32:0] \$485 ;
+  wire \$486 ;
+  wire [32:0] \$487 ;
+  wire \$488 ;
+  wire [32:0] \$489 ;
+  wire \$49 ;
+  wire \$490 ;
+  wire [32:0] \$491 ;
+  wire \$492 ;
+  wire [32:0] \$493 ;
+  wire \$494 ;
+  wire [32:0] \$495 ;
+  wire \$496 ;
+  wire [32:0] \$497 ;
+  wire \$498 ;
+  wire [32:0] \$499 ;
   wire \$5 ;
-  wire [7:0] \$50 ;
-  reg \$500 ;
-  reg \$501 ;
-  reg \$502 ;
-  reg \$503 ;
-  reg \$504 ;
-  reg \$505 ;
-  reg \$506 ;
-  reg \$507 ;
-  reg \$508 ;
-  reg [85:0] \$509 ;
-  wire [7:0] \$51 ;
-  reg [255:0] \$510 ;
-  reg [85:0] \$511 ;
-  reg [255:0] \$512 ;
-  reg [85:0] \$513 ;
-  reg [255:0] \$514 ;
-  reg [85:0] \$515 ;
-  reg [255:0] \$516 ;
-  reg [85:0] \$517 ;
-  reg [255:0] \$518 ;
-  reg [85:0] \$519 ;
+  wire \$50 ;
+  wire \$500 ;
+  wire [32:0] \$501 ;
+  wire \$502 ;
+  wire [32:0] \$503 ;
+  wire \$504 ;
+  wire [32:0] \$505 ;
+  wire \$506 ;
+  wire [32:0] \$507 ;
+  wire \$508 ;
+  wire [32:0] \$509 ;
+  wire \$51 ;
+  wire \$510 ;
+  wire [32:0] \$511 ;
+  wire \$512 ;
+  wire [32:0] \$513 ;
+  wire \$514 ;
+  wire [32:0] \$515 ;
+  wire \$516 ;
+  wire [32:0] \$517 ;
+  wire \$518 ;
+  wire \$519 ;
   wire [7:0] \$52 ;
-  reg [85:0] \$520 ;
-  reg [85:0] \$521 ;
-  reg [85:0] \$522 ;
-  reg [85:0] \$523 ;
-  reg [85:0] \$524 ;
-  reg [85:0] \$525 ;
-  reg [85:0] \$526 ;
-  reg [85:0] \$527 ;
-  reg [63:0] \$528 ;
-  reg [63:0] \$529 ;
+  wire [4:0] \$520 ;
+  wire \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire [10:0] \$524 ;
+  wire \$525 ;
+  wire [16:0] \$526 ;
+  wire [16:0] \$527 ;
+  wire [10:0] \$528 ;
+  wire \$529 ;
   wire [7:0] \$53 ;
-  reg [63:0] \$530 ;
-  reg [63:0] \$531 ;
-  reg [63:0] \$532 ;
-  reg [63:0] \$533 ;
-  reg [7:0] \$534 ;
-  reg [7:0] \$535 ;
-  reg [7:0] \$536 ;
-  reg [7:0] \$537 ;
-  reg [7:0] \$538 ;
-  reg [7:0] \$539 ;
+  wire [16:0] \$530 ;
+  wire [16:0] \$531 ;
+  wire [16:0] \$532 ;
+  wire \$533 ;
+  wire [16:0] \$534 ;
+  wire [16:0] \$535 ;
+  wire \$536 ;
+  wire [32:0] \$537 ;
+  wire \$538 ;
+  wire \$539 ;
   wire [7:0] \$54 ;
-  reg [7:0] \$540 ;
-  reg [7:0] \$541 ;
-  reg [7:0] \$542 ;
-  reg [7:0] \$543 ;
-  reg [7:0] \$544 ;
-  reg [7:0] \$545 ;
-  reg [7:0] \$546 ;
-  reg [7:0] \$547 ;
-  reg [7:0] \$548 ;
-  reg [7:0] \$549 ;
+  wire \$540 ;
+  wire [16:0] \$541 ;
+  wire [16:0] \$542 ;
+  wire [16:0] \$543 ;
+  wire [16:0] \$544 ;
+  wire [16:0] \$545 ;
+  wire [16:0] \$546 ;
+  wire [16:0] \$547 ;
+  wire [10:0] \$548 ;
+  wire [16:0] \$549 ;
   wire [7:0] \$55 ;
-  reg \$550 ;
-  reg [7:0] \$551 ;
-  reg [15:0] \$552 ;
-  reg [255:0] \$553 ;
-  reg [7:0] \$554 ;
+  wire [16:0] \$550 ;
+  wire [16:0] \$551 ;
+  wire [16:0] \$552 ;
+  wire [16:0] \$553 ;
+  wire \$554 ;
+  wire \$555 ;
+  wire [16:0] \$556 ;
+  wire \$557 ;
+  wire [16:0] \$558 ;
+  wire \$559 ;
   wire [7:0] \$56 ;
+  wire [16:0] \$560 ;
+  wire \$561 ;
+  wire [16:0] \$562 ;
+  wire \$563 ;
+  wire [16:0] \$564 ;
+  wire \$565 ;
+  wire [16:0] \$566 ;
+  wire \$567 ;
+  wire [16:0] \$568 ;
+  wire \$569 ;
   wire [7:0] \$57 ;
+  wire [16:0] \$570 ;
+  wire \$571 ;
+  wire [32:0] \$572 ;
+  wire \$573 ;
+  wire \$574 ;
+  wire \$575 ;
+  wire \$576 ;
+  wire [7:0] \$577 ;
+  reg \$578 ;
+  reg [255:0] \$579 ;
   wire [7:0] \$58 ;
+  reg [31:0] \$580 ;
+  reg [31:0] \$581 ;
+  reg [31:0] \$582 ;
+  reg [31:0] \$583 ;
+  reg [31:0] \$584 ;
+  reg [3:0] \$585 ;
+  reg [3:0] \$586 ;
+  reg [23:0] \$587 ;
+  reg [23:0] \$588 ;
+  reg \$589 ;
   wire [7:0] \$59 ;
+  reg \$590 ;
+  reg \$591 ;
+  reg \$592 ;
+  reg \$593 ;
+  reg \$594 ;
+  reg \$595 ;
+  reg \$596 ;
+  reg \$597 ;
+  reg \$598 ;
+  reg [2:0] \$599 ;
   wire \$6 ;
-  wire [7:0] \$60 ;
-  wire [7:0] \$61 ;
+  wire [255:0] \$60 ;
+  reg [23:0] \$600 ;
+  reg \$601 ;
+  reg \$602 ;
+  reg \$603 ;
+  reg \$604 ;
+  reg \$605 ;
+  reg \$606 ;
+  reg \$607 ;
+  reg [5:0] \$608 ;
+  reg [6:0] \$609 ;
+  wire [255:0] \$61 ;
+  reg [3:0] \$610 ;
+  reg \$611 ;
+  reg [31:0] \$612 ;
+  reg [31:0] \$613 ;
+  reg [31:0] \$614 ;
+  reg [31:0] \$615 ;
+  reg [31:0] \$616 ;
+  reg [31:0] \$617 ;
+  reg [31:0] \$618 ;
+  reg [31:0] \$619 ;
   wire [7:0] \$62 ;
+  reg [31:0] \$620 ;
+  reg [31:0] \$621 ;
+  reg [31:0] \$622 ;
+  reg [31:0] \$623 ;
+  reg [31:0] \$624 ;
+  reg [31:0] \$625 ;
+  reg [31:0] \$626 ;
+  reg [31:0] \$627 ;
+  reg [31:0] \$628 ;
+  reg [31:0] \$629 ;
   wire [7:0] \$63 ;
+  reg [31:0] \$630 ;
+  reg [31:0] \$631 ;
+  reg [31:0] \$632 ;
+  reg [31:0] \$633 ;
+  reg [31:0] \$634 ;
+  reg [31:0] \$635 ;
+  reg [31:0] \$636 ;
+  reg [31:0] \$637 ;
+  reg [31:0] \$638 ;
+  reg [31:0] \$639 ;
   wire [7:0] \$64 ;
+  reg [31:0] \$640 ;
+  reg [31:0] \$641 ;
+  reg [31:0] \$642 ;
+  reg [31:0] \$643 ;
+  reg [31:0] \$644 ;
+  reg [31:0] \$645 ;
+  reg \$646 ;
+  reg [31:0] \$647 ;
+  reg [383:0] \$648 ;
+  reg \$649 ;
   wire [7:0] \$65 ;
+  reg [9:0] \$650 ;
+  reg [9:0] \$651 ;
+  reg [15:0] \$652 ;
+  reg [15:0] \$653 ;
+  reg [15:0] \$654 ;
+  reg [15:0] \$655 ;
+  reg [15:0] \$656 ;
+  reg [15:0] \$657 ;
+  reg [15:0] \$658 ;
+  reg [9:0] \$659 ;
   wire [7:0] \$66 ;
+  reg [9:0] \$660 ;
+  reg [9:0] \$661 ;
+  reg \$662 ;
+  reg \$663 ;
+  reg \$664 ;
+  reg \$665 ;
+  reg [31:0] \$666 ;
+  reg [9:0] \$667 ;
+  reg [15:0] \$668 ;
+  reg [31:0] \$669 ;
   wire [7:0] \$67 ;
+  reg [15:0] \$670 ;
+  reg [15:0] \$671 ;
+  reg [15:0] \$672 ;
+  reg [15:0] \$673 ;
+  reg [15:0] \$674 ;
+  reg [15:0] \$675 ;
+  reg [15:0] \$676 ;
+  reg \$677 ;
+  reg \$678 ;
+  reg \$679 ;
   wire [7:0] \$68 ;
+  reg \$680 ;
+  reg \$681 ;
+  reg \$682 ;
+  reg \$683 ;
+  reg \$684 ;
+  reg \$685 ;
+  reg \$686 ;
+  reg \$687 ;
+  reg \$688 ;
+  reg \$689 ;
   wire [7:0] \$69 ;
+  reg \$690 ;
+  reg \$691 ;
+  reg \$692 ;
+  reg \$693 ;
+  reg \$694 ;
+  reg \$695 ;
+  reg \$696 ;
+  reg \$697 ;
+  reg \$698 ;
+  reg \$699 ;
   wire [7:0] \$7 ;
-  wire [7:0] \$70 ;
-  wire [7:0] \$71 ;
-  wire [7:0] \$72 ;
-  wire [7:0] \$73 ;
-  wire [7:0] \$74 ;
-  wire [7:0] \$75 ;
+  wire [255:0] \$70 ;
+  reg \$700 ;
+  reg \$701 ;
+  reg \$702 ;
+  reg \$703 ;
+  reg \$704 ;
+  reg \$705 ;
+  reg \$706 ;
+  reg \$707 ;
+  reg \$708 ;
+  reg \$709 ;
+  wire [255:0] \$71 ;
+  reg \$710 ;
+  reg \$711 ;
+  reg \$712 ;
+  reg [255:0] \$713 ;
+  reg \$714 ;
+  reg [3:0] \$715 ;
+  reg \$716 ;
+  reg \$717 ;
+  reg \$718 ;
+  reg \$719 ;
+  wire [255:0] \$72 ;
+  reg \$720 ;
+  reg \$721 ;
+  reg \$722 ;
+  reg \$723 ;
+  reg \$724 ;
+  reg \$725 ;
+  reg \$726 ;
+  reg \$727 ;
+  reg \$728 ;
+  reg \$729 ;
+  wire [255:0] \$73 ;
+  reg \$730 ;
+  reg \$731 ;
+  reg [85:0] \$732 ;
+  reg [255:0] \$733 ;
+  reg [85:0] \$734 ;
+  reg [255:0] \$735 ;
+  reg [85:0] \$736 ;
+  reg [255:0] \$737 ;
+  reg [85:0] \$738 ;
+  reg [255:0] \$739 ;
+  wire [255:0] \$74 ;
+  reg [85:0] \$740 ;
+  reg [255:0] \$741 ;
+  reg [85:0] \$742 ;
+  reg [85:0] \$743 ;
+  reg [85:0] \$744 ;
+  reg [85:0] \$745 ;
+  reg [85:0] \$746 ;
+  reg [85:0] \$747 ;
+  reg [85:0] \$748 ;
+  reg [85:0] \$749 ;
+  wire [255:0] \$75 ;
+  reg [85:0] \$750 ;
+  reg [85:0] \$751 ;
+  reg [85:0] \$752 ;
+  reg [63:0] \$753 ;
+  reg [63:0] \$754 ;
+  reg [63:0] \$755 ;
+  reg [63:0] \$756 ;
+  reg [63:0] \$757 ;
+  reg [63:0] \$758 ;
+  reg [63:0] \$759 ;
   wire [7:0] \$76 ;
+  reg [63:0] \$760 ;
+  reg [7:0] \$761 ;
+  reg [7:0] \$762 ;
+  reg [7:0] \$763 ;
+  reg [7:0] \$764 ;
+  reg [7:0] \$765 ;
+  reg [7:0] \$766 ;
+  reg [7:0] \$767 ;
+  reg [7:0] \$768 ;
+  reg [7:0] \$769 ;
   wire [7:0] \$77 ;
+  reg [7:0] \$770 ;
+  reg [7:0] \$771 ;
+  reg [7:0] \$772 ;
+  reg [7:0] \$773 ;
+  reg [7:0] \$774 ;
+  reg [7:0] \$775 ;
+  reg [7:0] \$776 ;
+  reg \$777 ;
+  reg [7:0] \$778 ;
+  reg [15:0] \$779 ;
   wire [7:0] \$78 ;
+  reg [255:0] \$780 ;
+  reg \$781 ;
+  reg [7:0] \$782 ;
+  reg [15:0] \$783 ;
+  reg [255:0] \$784 ;
+  reg [7:0] \$785 ;
   wire [7:0] \$79 ;
   wire \$8 ;
   wire [7:0] \$80 ;
@@ -578,8 +809,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [7:0] best_v7 = 8'h00;
   output busy;
   wire busy;
-  wire \busy$414 ;
-  wire \busy$415 ;
+  wire \busy$446 ;
+  wire \busy$447 ;
   reg clear;
   wire \clear$234 ;
   wire \clear$248 ;
@@ -589,16 +820,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \clear$304 ;
   wire \clear$318 ;
   wire \clear$332 ;
-  wire \clear$426 ;
+  wire \clear$460 ;
   input clk;
   wire clk;
-  reg [7:0] cls;
+  wire [7:0] cls;
   wire [15:0] col_addr;
-  wire [15:0] \col_addr$411 ;
+  wire [15:0] \col_addr$444 ;
   wire [63:0] col_data;
-  wire [127:0] \col_data$412 ;
+  wire [127:0] \col_data$378 ;
   wire col_valid;
-  wire \col_valid$410 ;
+  wire \col_valid$443 ;
   reg counting = 1'h0;
   reg [31:0] csr_q0 = 32'd0;
   reg [31:0] csr_q1 = 32'd0;
@@ -636,6 +867,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg done = 1'h0;
   (* init = 1'h0 *)
   wire \done$94 ;
+  reg drained = 1'h0;
   reg [255:0] e_acc1 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [255:0] e_acc2 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [255:0] e_acc3 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
@@ -701,9 +933,73 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [15:0] epi_a;
   wire [15:0] epi_o;
   reg ex_backerr = 1'h0;
+  (* keep = "true" *)
+  reg ex_backerr_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg ex_backerr_lane1 = 1'h0;
+  (* keep = "true" *)
+  reg ex_backerr_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg ex_backerr_lane3 = 1'h0;
+  (* keep = "true" *)
+  reg ex_backerr_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg ex_backerr_lane5 = 1'h0;
+  (* keep = "true" *)
+  reg ex_backerr_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg ex_backerr_lane7 = 1'h0;
   reg ex_fwd_err = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_err_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_err_lane1 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_err_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_err_lane3 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_err_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_err_lane5 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_err_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_err_lane7 = 1'h0;
   reg ex_fwd_relu = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_relu_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_relu_lane1 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_relu_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_relu_lane3 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_relu_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_relu_lane5 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_relu_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg ex_fwd_relu_lane7 = 1'h0;
   reg ex_grad = 1'h0;
+  (* keep = "true" *)
+  reg ex_grad_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg ex_grad_lane1 = 1'h0;
+  (* keep = "true" *)
+  reg ex_grad_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg ex_grad_lane3 = 1'h0;
+  (* keep = "true" *)
+  reg ex_grad_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg ex_grad_lane5 = 1'h0;
+  (* keep = "true" *)
+  reg ex_grad_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg ex_grad_lane7 = 1'h0;
   reg [3:0] fcnt = 4'h0;
   output [7:0] flags;
   reg [7:0] flags = 8'h00;
@@ -715,6 +1011,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [3:0] hdr_op = 4'h0;
   reg host_reading = 1'h0;
   reg host_writing = 1'h0;
+  (* keep = "true" *)
+  reg host_writing_af = 1'h0;
+  (* keep = "true" *)
+  reg host_writing_ag = 1'h0;
+  (* keep = "true" *)
+  reg host_writing_d = 1'h0;
+  (* keep = "true" *)
+  reg host_writing_e = 1'h0;
+  (* keep = "true" *)
+  reg host_writing_pred = 1'h0;
+  (* keep = "true" *)
+  reg host_writing_rg = 1'h0;
+  (* keep = "true" *)
+  reg host_writing_wf = 1'h0;
+  (* keep = "true" *)
+  reg host_writing_wt = 1'h0;
   reg [255:0] hread_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [255:0] hread_mux;
   wire [7:0] i__payload;
@@ -825,7 +1137,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \i__ready$32 ;
   wire \i__ready$41 ;
   wire \i__ready$50 ;
-  wire \i__ready$506 ;
+  wire \i__ready$549 ;
   wire \i__ready$59 ;
   wire \i__ready$68 ;
   wire \i__ready$77 ;
@@ -914,8 +1226,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [31:0] \multiplier$321 ;
   reg n_last = 1'h0;
   reg [15:0] naddr = 16'h0000;
-  reg [7:0] new_i;
-  reg [7:0] new_v;
+  wire [7:0] new_i;
+  wire [7:0] new_v;
   reg [9:0] ni = 10'h000;
   reg [15:0] nrow = 16'h0000;
   reg [9:0] nt_m1 = 10'h000;
@@ -933,18 +1245,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [31:0] \o__payload$170.acc[7] ;
   wire [2:0] \o__payload$170.row ;
   wire [7:0] \o__payload$30 ;
-  wire [9:0] \o__payload$342 ;
-  wire [7:0] \o__payload$342.h ;
-  wire [1:0] \o__payload$342.region ;
-  wire [9:0] \o__payload$343 ;
-  wire [7:0] \o__payload$343.h ;
-  wire [1:0] \o__payload$343.region ;
-  wire [9:0] \o__payload$344 ;
-  wire [7:0] \o__payload$344.h ;
-  wire [1:0] \o__payload$344.region ;
-  wire [9:0] \o__payload$345 ;
-  wire [7:0] \o__payload$345.h ;
-  wire [1:0] \o__payload$345.region ;
+  wire [74:0] \o__payload$338 ;
+  wire [2:0] \o__payload$338.argmax ;
+  wire [63:0] \o__payload$338.e ;
+  wire [7:0] \o__payload$338.e[0] ;
+  wire [7:0] \o__payload$338.e[1] ;
+  wire [7:0] \o__payload$338.e[2] ;
+  wire [7:0] \o__payload$338.e[3] ;
+  wire [7:0] \o__payload$338.e[4] ;
+  wire [7:0] \o__payload$338.e[5] ;
+  wire [7:0] \o__payload$338.e[6] ;
+  wire [7:0] \o__payload$338.e[7] ;
+  wire [7:0] \o__payload$338.max ;
   wire [9:0] \o__payload$346 ;
   wire [7:0] \o__payload$346.h ;
   wire [1:0] \o__payload$346.region ;
@@ -957,35 +1269,35 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [9:0] \o__payload$349 ;
   wire [7:0] \o__payload$349.h ;
   wire [1:0] \o__payload$349.region ;
-  wire [74:0] \o__payload$366 ;
-  wire [2:0] \o__payload$366.argmax ;
-  wire [63:0] \o__payload$366.e ;
-  wire [7:0] \o__payload$366.e[0] ;
-  wire [7:0] \o__payload$366.e[1] ;
-  wire [7:0] \o__payload$366.e[2] ;
-  wire [7:0] \o__payload$366.e[3] ;
-  wire [7:0] \o__payload$366.e[4] ;
-  wire [7:0] \o__payload$366.e[5] ;
-  wire [7:0] \o__payload$366.e[6] ;
-  wire [7:0] \o__payload$366.e[7] ;
-  wire [7:0] \o__payload$366.max ;
-  wire [31:0] \o__payload$380 ;
-  wire [31:0] \o__payload$381 ;
-  wire [31:0] \o__payload$382 ;
-  wire [31:0] \o__payload$383 ;
-  wire [31:0] \o__payload$384 ;
-  wire [31:0] \o__payload$385 ;
-  wire [31:0] \o__payload$386 ;
-  wire [31:0] \o__payload$387 ;
-  wire [15:0] \o__payload$389 ;
+  wire [9:0] \o__payload$350 ;
+  wire [7:0] \o__payload$350.h ;
+  wire [1:0] \o__payload$350.region ;
+  wire [9:0] \o__payload$351 ;
+  wire [7:0] \o__payload$351.h ;
+  wire [1:0] \o__payload$351.region ;
+  wire [9:0] \o__payload$352 ;
+  wire [7:0] \o__payload$352.h ;
+  wire [1:0] \o__payload$352.region ;
+  wire [9:0] \o__payload$353 ;
+  wire [7:0] \o__payload$353.h ;
+  wire [1:0] \o__payload$353.region ;
+  wire [31:0] \o__payload$357 ;
+  wire [31:0] \o__payload$358 ;
+  wire [31:0] \o__payload$359 ;
+  wire [31:0] \o__payload$360 ;
+  wire [31:0] \o__payload$361 ;
+  wire [31:0] \o__payload$362 ;
+  wire [31:0] \o__payload$363 ;
+  wire [31:0] \o__payload$364 ;
+  wire [15:0] \o__payload$366 ;
+  wire [15:0] \o__payload$367 ;
+  wire [15:0] \o__payload$368 ;
+  wire [15:0] \o__payload$369 ;
+  wire [15:0] \o__payload$370 ;
+  wire [15:0] \o__payload$371 ;
+  wire [15:0] \o__payload$372 ;
+  wire [15:0] \o__payload$373 ;
   wire [7:0] \o__payload$39 ;
-  wire [15:0] \o__payload$390 ;
-  wire [15:0] \o__payload$391 ;
-  wire [15:0] \o__payload$392 ;
-  wire [15:0] \o__payload$393 ;
-  wire [15:0] \o__payload$394 ;
-  wire [15:0] \o__payload$395 ;
-  wire [15:0] \o__payload$396 ;
   wire [7:0] \o__payload$48 ;
   wire [7:0] \o__payload$57 ;
   wire [7:0] \o__payload$66 ;
@@ -1027,8 +1339,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \o__ready$93 ;
   wire o__valid;
   wire \o__valid$34 ;
-  wire \o__valid$425 ;
   wire \o__valid$43 ;
+  wire \o__valid$459 ;
   wire \o__valid$52 ;
   wire \o__valid$61 ;
   wire \o__valid$70 ;
@@ -1038,13 +1350,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [15:0] o_tile = 16'h0000;
   reg [23:0] out_cnt = 24'h000000;
   wire overflow;
-  wire \overflow$531 ;
-  wire \overflow$532 ;
-  wire \overflow$533 ;
-  wire \overflow$534 ;
-  wire \overflow$535 ;
-  wire \overflow$536 ;
-  wire \overflow$537 ;
+  wire \overflow$580 ;
+  wire \overflow$581 ;
+  wire \overflow$582 ;
+  wire \overflow$583 ;
+  wire \overflow$584 ;
+  wire \overflow$585 ;
+  wire \overflow$586 ;
   reg [15:0] p_mrow = 16'h0000;
   reg [5:0] pc = 6'h00;
   reg [31:0] phase_cycles0 = 32'd0;
@@ -1105,14 +1417,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire r_rdy;
   wire read_room;
   reg [15:0] row_base;
-  reg [15:0] \row_base$406 ;
-  reg [63:0] row_data;
-  reg [127:0] \row_data$405 ;
+  reg [15:0] \row_base$440 ;
+  wire [127:0] row_data;
+  wire [63:0] \row_data$404 ;
   reg row_done;
   reg [2:0] row_index;
-  reg [2:0] \row_index$404 ;
+  reg [2:0] \row_index$439 ;
   reg row_valid;
-  reg \row_valid$338 ;
+  reg \row_valid$431 ;
   reg [31:0] rows_done = 32'd0;
   reg [31:0] rows_total = 32'd0;
   input rst;
@@ -1162,6 +1474,28 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [2:0] \sb1.row ;
   wire [15:0] \sb1.t_base ;
   wire \sb1.valid ;
+  reg [85:0] sb10 = 86'h0000000000000000000000;
+  wire [15:0] \sb10.a_addr ;
+  wire \sb10.first_n ;
+  wire \sb10.last_n ;
+  wire [7:0] \sb10.mask ;
+  wire [7:0] \sb10.nlane ;
+  wire [15:0] \sb10.o_addr ;
+  wire [15:0] \sb10.p_addr ;
+  wire [2:0] \sb10.row ;
+  wire [15:0] \sb10.t_base ;
+  wire \sb10.valid ;
+  reg [85:0] sb11 = 86'h0000000000000000000000;
+  wire [15:0] \sb11.a_addr ;
+  wire \sb11.first_n ;
+  wire \sb11.last_n ;
+  wire [7:0] \sb11.mask ;
+  wire [7:0] \sb11.nlane ;
+  wire [15:0] \sb11.o_addr ;
+  wire [15:0] \sb11.p_addr ;
+  wire [2:0] \sb11.row ;
+  wire [15:0] \sb11.t_base ;
+  wire \sb11.valid ;
   reg [85:0] sb2 = 86'h0000000000000000000000;
   wire [15:0] \sb2.a_addr ;
   wire \sb2.first_n ;
@@ -1267,34 +1601,38 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* init = 32'd0 *)
   wire [31:0] \step_count$97 ;
   reg [15:0] t_addr;
-  reg [255:0] t_data;
+  wire [255:0] t_data;
   reg [15:0] t_mrow = 16'h0000;
   reg [15:0] t_tile = 16'h0000;
   reg take;
-  reg [31:0] tr_e0;
-  reg [31:0] tr_e1;
-  reg [31:0] tr_e2;
-  reg [31:0] tr_e3;
-  reg [31:0] tr_e4;
-  reg [31:0] tr_e5;
-  reg [31:0] tr_e6;
-  reg [31:0] tr_e7;
-  reg [31:0] tr_h0;
-  reg [31:0] tr_h1;
-  reg [31:0] tr_h2;
-  reg [31:0] tr_h3;
-  reg [31:0] tr_h4;
-  reg [31:0] tr_h5;
-  reg [31:0] tr_h6;
-  reg [31:0] tr_h7;
-  reg [31:0] tr_w0;
-  reg [31:0] tr_w1;
-  reg [31:0] tr_w2;
-  reg [31:0] tr_w3;
-  reg [31:0] tr_w4;
-  reg [31:0] tr_w5;
-  reg [31:0] tr_w6;
-  reg [31:0] tr_w7;
+  wire [31:0] tr_e0;
+  wire [31:0] tr_e1;
+  wire [31:0] tr_e2;
+  wire [31:0] tr_e3;
+  wire [31:0] tr_e4;
+  wire [31:0] tr_e5;
+  wire [31:0] tr_e6;
+  wire [31:0] tr_e7;
+  wire [31:0] tr_h0;
+  wire [31:0] tr_h1;
+  wire [31:0] tr_h2;
+  wire [31:0] tr_h3;
+  wire [31:0] tr_h4;
+  wire [31:0] tr_h5;
+  wire [31:0] tr_h6;
+  wire [31:0] tr_h7;
+  wire [31:0] tr_w0;
+  wire [31:0] tr_w1;
+  wire [31:0] tr_w2;
+  wire [31:0] tr_w3;
+  wire [31:0] tr_w4;
+  wire [31:0] tr_w5;
+  wire [31:0] tr_w6;
+  wire [31:0] tr_w7;
+  reg [255:0] trace1_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [15:0] trace1_index = 16'h0000;
+  reg [7:0] trace1_tag = 8'h00;
+  reg trace1_valid = 1'h0;
   output [255:0] trace_data;
   reg [255:0] trace_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   output [15:0] trace_index;
@@ -1364,337 +1702,834 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [31:0] wide_wt6;
   reg [31:0] wide_wt7;
   wire wrapped;
-  wire \wrapped$539 ;
-  wire \wrapped$540 ;
-  wire \wrapped$541 ;
-  wire \wrapped$542 ;
-  wire \wrapped$543 ;
-  wire \wrapped$544 ;
-  wire \wrapped$545 ;
+  wire \wrapped$588 ;
+  wire \wrapped$589 ;
+  wire \wrapped$590 ;
+  wire \wrapped$591 ;
+  wire \wrapped$592 ;
+  wire \wrapped$593 ;
+  wire \wrapped$594 ;
   reg [63:0] y1 = 64'h0000000000000000;
   reg [63:0] y2 = 64'h0000000000000000;
   reg [63:0] y3 = 64'h0000000000000000;
   reg [63:0] y4 = 64'h0000000000000000;
   reg [63:0] y5 = 64'h0000000000000000;
   reg [63:0] y6 = 64'h0000000000000000;
+  reg [63:0] y7 = 64'h0000000000000000;
+  reg [63:0] y8 = 64'h0000000000000000;
+  assign \$181  = sb11[71] ? \o__payload$338 [15:8] : 8'h00;
+  assign \$182  = sb11[72] ? \o__payload$338 [23:16] : 8'h00;
+  assign \$183  = sb11[73] ? \o__payload$338 [31:24] : 8'h00;
+  assign \$184  = sb11[74] ? \o__payload$338 [39:32] : 8'h00;
+  assign \$185  = sb11[75] ? \o__payload$338 [47:40] : 8'h00;
+  assign \$186  = sb11[76] ? \o__payload$338 [55:48] : 8'h00;
+  assign \$187  = sb11[77] ? \o__payload$338 [63:56] : 8'h00;
+  assign \$188  = sb11[70] ? \o__payload$338 [7:0] : 8'h00;
+  assign \$189  = sb11[71] ? \o__payload$338 [15:8] : 8'h00;
+  assign \$190  = sb11[72] ? \o__payload$338 [23:16] : 8'h00;
+  assign \$191  = sb11[73] ? \o__payload$338 [31:24] : 8'h00;
+  assign \$192  = sb11[74] ? \o__payload$338 [39:32] : 8'h00;
+  assign \$193  = sb11[75] ? \o__payload$338 [47:40] : 8'h00;
+  assign \$194  = sb11[76] ? \o__payload$338 [55:48] : 8'h00;
+  assign \$195  = sb11[77] ? \o__payload$338 [63:56] : 8'h00;
+  assign \$196  = sb11[70] ? \o__payload$338 [7:0] : 8'h00;
+  assign \$197  = sb11[71] ? \o__payload$338 [15:8] : 8'h00;
+  assign \$198  = sb11[72] ? \o__payload$338 [23:16] : 8'h00;
+  assign \$199  = sb11[73] ? \o__payload$338 [31:24] : 8'h00;
+  assign \$200  = sb11[74] ? \o__payload$338 [39:32] : 8'h00;
+  assign \$201  = sb11[75] ? \o__payload$338 [47:40] : 8'h00;
+  assign \$202  = sb11[76] ? \o__payload$338 [55:48] : 8'h00;
+  assign \$203  = sb11[77] ? \o__payload$338 [63:56] : 8'h00;
+  assign \$204  = sb10[70] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$205  = sb10[71] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$206  = sb10[72] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$207  = sb10[73] ? \o__payload$349 [7:0] : 8'h00;
+  assign \$208  = sb10[74] ? \o__payload$350 [7:0] : 8'h00;
+  assign \$209  = sb10[75] ? \o__payload$351 [7:0] : 8'h00;
+  assign \$210  = sb10[76] ? \o__payload$352 [7:0] : 8'h00;
+  assign \$211  = sb10[77] ? \o__payload$353 [7:0] : 8'h00;
+  assign \$212  = sb11[70] ? \o__payload$338 [7:0] : 8'h00;
+  assign \$213  = sb11[71] ? \o__payload$338 [15:8] : 8'h00;
+  assign \$214  = sb11[72] ? \o__payload$338 [23:16] : 8'h00;
+  assign \$215  = sb11[73] ? \o__payload$338 [31:24] : 8'h00;
+  assign \$216  = sb11[74] ? \o__payload$338 [39:32] : 8'h00;
+  assign \$217  = sb11[75] ? \o__payload$338 [47:40] : 8'h00;
+  assign \$218  = sb11[76] ? \o__payload$338 [55:48] : 8'h00;
+  assign \$219  = sb11[77] ? \o__payload$338 [63:56] : 8'h00;
+  assign \$220  = ex_fwd_relu_lane0 ? \$204  : \$212 ;
+  assign \$221  = ex_backerr_lane0 ? \o__payload$357  : { \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366  };
+  assign \$222  = ex_fwd_err_lane0 ? { \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140  } : \$221 ;
+  assign \$223  = ex_fwd_relu_lane0 ? { \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76  } : \$222 ;
+  assign \$224  = sb10[70] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$225  = sb10[71] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$226  = sb10[72] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$227  = sb10[73] ? \o__payload$349 [7:0] : 8'h00;
+  assign \$228  = sb10[74] ? \o__payload$350 [7:0] : 8'h00;
+  assign \$229  = sb10[75] ? \o__payload$351 [7:0] : 8'h00;
+  assign \$230  = sb10[76] ? \o__payload$352 [7:0] : 8'h00;
+  assign \$231  = sb10[77] ? \o__payload$353 [7:0] : 8'h00;
+  assign \$232  = sb11[70] ? \o__payload$338 [7:0] : 8'h00;
+  assign \$233  = sb11[71] ? \o__payload$338 [15:8] : 8'h00;
+  assign \$234  = sb11[72] ? \o__payload$338 [23:16] : 8'h00;
+  assign \$235  = sb11[73] ? \o__payload$338 [31:24] : 8'h00;
+  assign \$236  = sb11[74] ? \o__payload$338 [39:32] : 8'h00;
+  assign \$237  = sb11[75] ? \o__payload$338 [47:40] : 8'h00;
+  assign \$238  = sb11[76] ? \o__payload$338 [55:48] : 8'h00;
+  assign \$239  = sb11[77] ? \o__payload$338 [63:56] : 8'h00;
+  assign \$240  = ex_fwd_relu_lane1 ? \$225  : \$233 ;
+  assign \$241  = ex_backerr_lane1 ? \o__payload$358  : { \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367  };
+  assign \$242  = ex_fwd_err_lane1 ? { \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149  } : \$241 ;
+  assign \$243  = ex_fwd_relu_lane1 ? { \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85  } : \$242 ;
+  assign \$244  = sb10[70] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$245  = sb10[71] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$246  = sb10[72] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$247  = sb10[73] ? \o__payload$349 [7:0] : 8'h00;
+  assign \$248  = sb10[74] ? \o__payload$350 [7:0] : 8'h00;
+  assign \$249  = sb10[75] ? \o__payload$351 [7:0] : 8'h00;
+  assign \$250  = sb10[76] ? \o__payload$352 [7:0] : 8'h00;
+  assign \$251  = sb10[77] ? \o__payload$353 [7:0] : 8'h00;
+  assign \$252  = sb11[70] ? \o__payload$338 [7:0] : 8'h00;
+  assign \$253  = sb11[71] ? \o__payload$338 [15:8] : 8'h00;
+  assign \$254  = sb11[72] ? \o__payload$338 [23:16] : 8'h00;
+  assign \$255  = sb11[73] ? \o__payload$338 [31:24] : 8'h00;
+  assign \$256  = sb11[74] ? \o__payload$338 [39:32] : 8'h00;
+  assign \$257  = sb11[75] ? \o__payload$338 [47:40] : 8'h00;
+  assign \$258  = sb11[76] ? \o__payload$338 [55:48] : 8'h00;
+  assign \$259  = sb11[77] ? \o__payload$338 [63:56] : 8'h00;
+  assign \$260  = ex_fwd_relu_lane2 ? \$246  : \$254 ;
+  assign \$261  = ex_backerr_lane2 ? \o__payload$359  : { \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368  };
+  assign \$262  = ex_fwd_err_lane2 ? { \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158  } : \$261 ;
+  assign \$263  = ex_fwd_relu_lane2 ? { \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94  } : \$262 ;
+  assign \$264  = sb10[70] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$265  = sb10[71] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$266  = sb10[72] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$267  = sb10[73] ? \o__payload$349 [7:0] : 8'h00;
+  assign \$268  = sb10[74] ? \o__payload$350 [7:0] : 8'h00;
+  assign \$269  = sb10[75] ? \o__payload$351 [7:0] : 8'h00;
+  assign \$270  = sb10[76] ? \o__payload$352 [7:0] : 8'h00;
+  assign \$271  = sb10[77] ? \o__payload$353 [7:0] : 8'h00;
+  assign \$272  = sb11[70] ? \o__payload$338 [7:0] : 8'h00;
+  assign \$273  = sb11[71] ? \o__payload$338 [15:8] : 8'h00;
+  assign \$274  = sb11[72] ? \o__payload$338 [23:16] : 8'h00;
+  assign \$275  = sb11[73] ? \o__payload$338 [31:24] : 8'h00;
+  assign \$276  = sb11[74] ? \o__payload$338 [39:32] : 8'h00;
+  assign \$277  = sb11[75] ? \o__payload$338 [47:40] : 8'h00;
+  assign \$278  = sb11[76] ? \o__payload$338 [55:48] : 8'h00;
+  assign \$279  = sb11[77] ? \o__payload$338 [63:56] : 8'h00;
+  assign \$280  = ex_fwd_relu_lane3 ? \$267  : \$275 ;
+  assign \$281  = ex_backerr_lane3 ? \o__payload$360  : { \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369  };
+  assign \$282  = ex_fwd_err_lane3 ? { \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167  } : \$281 ;
+  assign \$283  = ex_fwd_relu_lane3 ? { \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103  } : \$282 ;
+  assign \$284  = sb10[70] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$285  = sb10[71] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$286  = sb10[72] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$287  = sb10[73] ? \o__payload$349 [7:0] : 8'h00;
+  assign \$288  = sb10[74] ? \o__payload$350 [7:0] : 8'h00;
+  assign \$289  = sb10[75] ? \o__payload$351 [7:0] : 8'h00;
+  assign \$290  = sb10[76] ? \o__payload$352 [7:0] : 8'h00;
+  assign \$291  = sb10[77] ? \o__payload$353 [7:0] : 8'h00;
+  assign \$292  = sb11[70] ? \o__payload$338 [7:0] : 8'h00;
+  assign \$293  = sb11[71] ? \o__payload$338 [15:8] : 8'h00;
+  assign \$294  = sb11[72] ? \o__payload$338 [23:16] : 8'h00;
+  assign \$295  = sb11[73] ? \o__payload$338 [31:24] : 8'h00;
+  assign \$296  = sb11[74] ? \o__payload$338 [39:32] : 8'h00;
+  assign \$297  = sb11[75] ? \o__payload$338 [47:40] : 8'h00;
+  assign \$298  = sb11[76] ? \o__payload$338 [55:48] : 8'h00;
+  assign \$299  = sb11[77] ? \o__payload$338 [63:56] : 8'h00;
+  assign \$300  = ex_fwd_relu_lane4 ? \$288  : \$296 ;
+  assign \$301  = ex_backerr_lane4 ? \o__payload$361  : { \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370  };
+  assign \$302  = ex_fwd_err_lane4 ? { \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176  } : \$301 ;
+  assign \$303  = ex_fwd_relu_lane4 ? { \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112  } : \$302 ;
+  assign \$304  = sb10[70] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$305  = sb10[71] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$306  = sb10[72] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$307  = sb10[73] ? \o__payload$349 [7:0] : 8'h00;
+  assign \$308  = sb10[74] ? \o__payload$350 [7:0] : 8'h00;
+  assign \$309  = sb10[75] ? \o__payload$351 [7:0] : 8'h00;
+  assign \$310  = sb10[76] ? \o__payload$352 [7:0] : 8'h00;
+  assign \$311  = sb10[77] ? \o__payload$353 [7:0] : 8'h00;
+  assign \$312  = sb11[70] ? \o__payload$338 [7:0] : 8'h00;
+  assign \$313  = sb11[71] ? \o__payload$338 [15:8] : 8'h00;
+  assign \$314  = sb11[72] ? \o__payload$338 [23:16] : 8'h00;
+  assign \$315  = sb11[73] ? \o__payload$338 [31:24] : 8'h00;
+  assign \$316  = sb11[74] ? \o__payload$338 [39:32] : 8'h00;
+  assign \$317  = sb11[75] ? \o__payload$338 [47:40] : 8'h00;
+  assign \$318  = sb11[76] ? \o__payload$338 [55:48] : 8'h00;
+  assign \$319  = sb11[77] ? \o__payload$338 [63:56] : 8'h00;
+  assign \$320  = ex_fwd_relu_lane5 ? \$309  : \$317 ;
+  assign \$321  = ex_backerr_lane5 ? \o__payload$362  : { \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371  };
+  assign \$322  = ex_fwd_err_lane5 ? { \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185  } : \$321 ;
+  assign \$323  = ex_fwd_relu_lane5 ? { \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121  } : \$322 ;
+  assign \$324  = sb10[70] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$325  = sb10[71] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$326  = sb10[72] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$327  = sb10[73] ? \o__payload$349 [7:0] : 8'h00;
+  assign \$328  = sb10[74] ? \o__payload$350 [7:0] : 8'h00;
+  assign \$329  = sb10[75] ? \o__payload$351 [7:0] : 8'h00;
+  assign \$330  = sb10[76] ? \o__payload$352 [7:0] : 8'h00;
+  assign \$331  = sb10[77] ? \o__payload$353 [7:0] : 8'h00;
+  assign \$332  = sb11[70] ? \o__payload$338 [7:0] : 8'h00;
+  assign \$333  = sb11[71] ? \o__payload$338 [15:8] : 8'h00;
+  assign \$334  = sb11[72] ? \o__payload$338 [23:16] : 8'h00;
+  assign \$335  = sb11[73] ? \o__payload$338 [31:24] : 8'h00;
+  assign \$336  = sb11[74] ? \o__payload$338 [39:32] : 8'h00;
+  assign \$337  = sb11[75] ? \o__payload$338 [47:40] : 8'h00;
+  assign \$338  = sb11[76] ? \o__payload$338 [55:48] : 8'h00;
+  assign \$339  = sb11[77] ? \o__payload$338 [63:56] : 8'h00;
+  assign \$340  = ex_fwd_relu_lane6 ? \$330  : \$338 ;
+  assign \$341  = ex_backerr_lane6 ? \o__payload$363  : { \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372  };
+  assign \$342  = ex_fwd_err_lane6 ? { \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194  } : \$341 ;
+  assign \$343  = ex_fwd_relu_lane6 ? { \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130  } : \$342 ;
+  assign \$344  = sb10[70] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$345  = sb10[71] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$346  = sb10[72] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$347  = sb10[73] ? \o__payload$349 [7:0] : 8'h00;
+  assign \$348  = sb10[74] ? \o__payload$350 [7:0] : 8'h00;
+  assign \$349  = sb10[75] ? \o__payload$351 [7:0] : 8'h00;
+  assign \$350  = sb10[76] ? \o__payload$352 [7:0] : 8'h00;
+  assign \$351  = sb10[77] ? \o__payload$353 [7:0] : 8'h00;
+  assign \$352  = sb11[70] ? \o__payload$338 [7:0] : 8'h00;
+  assign \$353  = sb11[71] ? \o__payload$338 [15:8] : 8'h00;
+  assign \$354  = sb11[72] ? \o__payload$338 [23:16] : 8'h00;
+  assign \$355  = sb11[73] ? \o__payload$338 [31:24] : 8'h00;
+  assign \$356  = sb11[74] ? \o__payload$338 [39:32] : 8'h00;
+  assign \$357  = sb11[75] ? \o__payload$338 [47:40] : 8'h00;
+  assign \$358  = sb11[76] ? \o__payload$338 [55:48] : 8'h00;
+  assign \$359  = sb11[77] ? \o__payload$338 [63:56] : 8'h00;
+  assign \$360  = ex_fwd_relu_lane7 ? \$351  : \$359 ;
+  assign \$361  = ex_backerr_lane7 ? \o__payload$364  : { \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373  };
+  assign \$362  = ex_fwd_err_lane7 ? { \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203  } : \$361 ;
+  assign \$363  = ex_fwd_relu_lane7 ? { \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139  } : \$362 ;
+  assign \$364  = sb11[0] & sb11[52];
+  assign \$365  = sb10[0] & ibits[18];
+  assign \$366  = \busy$446  | \busy$447 ;
+  assign \$367  = | { sb11[0], sb10[0], sb9[0], sb8[0], sb7[0], sb6[0], sb5[0], sb4[0], sb3[0], sb2[0], sb1[0], e_r5[0], e_r5[0], e_r4[0], e_r3[0], e_r2[0], e_r1[0] };
+  assign \$368  = \$366  | \$367 ;
+  assign pipe_busy = \$368  | \o__valid$459 ;
+  assign \$369  = ! ctl_state;
+  assign \$370  = ctl_state == 1'h1;
+  assign \$371  = ctl_state == 2'h2;
+  assign \$372  = ctl_state == 2'h3;
+  assign \$373  = ctl_state == 3'h4;
+  assign \$374  = ctl_state == 3'h5;
+  assign \$375  = ctl_state == 3'h6;
+  assign \$376  = ctl_state == 3'h7;
+  assign \$377  = ~ issuing;
+  assign \$378  = | { \i__valid$212 , s4_valid, s3_valid, s2_valid, s1_valid };
+  assign \$379  = ~ \$378 ;
+  assign \$380  = \$377  & \$379 ;
+  assign \$381  = rows_done == rows_total;
+  assign \$382  = \$380  & \$381 ;
+  assign \$383  = ~ pipe_busy;
+  assign \$384  = \$382  & \$383 ;
+  assign \$386  = | s_axis_tdata[55:32];
+  assign \$387  = | s_axis_tdata[55:32];
+  assign \$388  = s_axis_tdata[31:8] * 2'h3;
+  assign \$389  = haddr + 1'h1;
+  assign \$390  = hcount - 1'h1;
+  assign \$391  = hcount == 1'h1;
+  assign \$392  = haddr + 1'h1;
+  assign \$393  = hcount - 1'h1;
+  assign \$394  = out_cnt - 1'h1;
+  assign \$395  = m_axis_tvalid & m_axis_tready;
+  assign \$396  = \$395  & m_axis_tlast;
+  assign \$397  = fcnt == 3'h5;
+  assign \$398  = fcnt == 3'h6;
+  assign \$399  = fcnt == 3'h7;
+  assign \$400  = fcnt + 1'h1;
+  assign \$401  = fcnt == 3'h7;
+  assign \$402  = ! ibits[2:0];
+  assign \$403  = ~ mode;
+  assign \$404  = step_count + 1'h1;
+  assign \$405  = ibits[54:39] - 1'h1;
+  assign \$406  = ibits[54:39] - 2'h2;
+  assign \$407  = ibits[28:19] - 2'h2;
+  assign \$408  = ibits[38:29] - 1'h1;
+  assign \$409  = ibits[38:29] - 2'h2;
+  assign \$410  = ibits[54:39] == 1'h1;
+  assign \$411  = ibits[38:29] == 1'h1;
+  assign \$412  = ibits[28:19] == 1'h1;
+  assign \$413  = ibits[28:19] * ibits[38:29];
+  assign \$414  = \$413  * 4'h8;
+  assign \$415  = ibits[2:0] == 1'h1;
+  assign \$416  = ibits[2:0] == 2'h2;
+  assign \$417  = ibits[2:0] == 2'h3;
+  assign \$418  = ibits[2:0] == 3'h4;
+  assign \$419  = ibits[2:0] == 1'h1;
+  assign \$420  = ibits[2:0] == 2'h2;
+  assign \$421  = ibits[2:0] == 2'h3;
+  assign \$422  = ibits[2:0] == 3'h4;
+  assign \$423  = ibits[2:0] == 1'h1;
+  assign \$424  = ibits[2:0] == 2'h2;
+  assign \$425  = ibits[2:0] == 2'h3;
+  assign \$426  = ibits[2:0] == 3'h4;
+  assign \$427  = ibits[2:0] == 1'h1;
+  assign \$428  = ibits[2:0] == 2'h2;
+  assign \$429  = ibits[2:0] == 2'h3;
+  assign \$430  = ibits[2:0] == 3'h4;
+  assign \$431  = ibits[2:0] == 1'h1;
+  assign \$432  = ibits[2:0] == 2'h2;
+  assign \$433  = ibits[2:0] == 2'h3;
+  assign \$434  = ibits[2:0] == 3'h4;
+  assign \$435  = ibits[2:0] == 1'h1;
+  assign \$436  = ibits[2:0] == 2'h2;
+  assign \$437  = ibits[2:0] == 2'h3;
+  assign \$438  = ibits[2:0] == 3'h4;
+  assign \$439  = ibits[2:0] == 1'h1;
+  assign \$440  = ibits[2:0] == 2'h2;
+  assign \$441  = ibits[2:0] == 2'h3;
+  assign \$442  = ibits[2:0] == 3'h4;
+  assign \$443  = ibits[2:0] == 1'h1;
+  assign \$444  = ibits[2:0] == 2'h2;
+  assign \$445  = ibits[2:0] == 2'h3;
+  assign \$446  = ibits[2:0] == 3'h4;
+  assign \$447  = ibits[2:0] == 1'h1;
+  assign \$448  = ibits[2:0] == 2'h2;
+  assign \$449  = ibits[2:0] == 2'h3;
+  assign \$450  = ibits[2:0] == 3'h4;
+  assign \$451  = pc + 1'h1;
+  assign \$452  = ibase + 2'h3;
+  assign \$453  = cycle_count + 1'h1;
+  assign \$454  = ! pc;
+  assign \$455  = phase_cycles0 + 1'h1;
+  assign \$456  = pc == 1'h1;
+  assign \$457  = phase_cycles1 + 1'h1;
+  assign \$458  = pc == 2'h2;
+  assign \$459  = phase_cycles2 + 1'h1;
+  assign \$460  = pc == 2'h3;
+  assign \$461  = phase_cycles3 + 1'h1;
+  assign \$462  = pc == 3'h4;
+  assign \$463  = phase_cycles4 + 1'h1;
+  assign \$464  = pc == 3'h5;
+  assign \$465  = phase_cycles5 + 1'h1;
+  assign \$466  = pc == 3'h6;
+  assign \$467  = phase_cycles6 + 1'h1;
+  assign \$468  = pc == 3'h7;
+  assign \$469  = phase_cycles7 + 1'h1;
+  assign \$470  = pc == 4'h8;
+  assign \$471  = phase_cycles8 + 1'h1;
+  assign \$472  = pc == 4'h9;
+  assign \$473  = phase_cycles9 + 1'h1;
+  assign \$474  = pc == 4'ha;
+  assign \$475  = phase_cycles10 + 1'h1;
+  assign \$476  = pc == 4'hb;
+  assign \$477  = phase_cycles11 + 1'h1;
+  assign \$478  = pc == 4'hc;
+  assign \$479  = phase_cycles12 + 1'h1;
+  assign \$480  = pc == 4'hd;
+  assign \$481  = phase_cycles13 + 1'h1;
+  assign \$482  = pc == 4'he;
+  assign \$483  = phase_cycles14 + 1'h1;
+  assign \$484  = pc == 4'hf;
+  assign \$485  = phase_cycles15 + 1'h1;
+  assign \$486  = pc == 5'h10;
+  assign \$487  = phase_cycles16 + 1'h1;
+  assign \$488  = pc == 5'h11;
+  assign \$489  = phase_cycles17 + 1'h1;
+  assign \$490  = pc == 5'h12;
+  assign \$491  = phase_cycles18 + 1'h1;
+  assign \$492  = pc == 5'h13;
+  assign \$493  = phase_cycles19 + 1'h1;
+  assign \$494  = pc == 5'h14;
+  assign \$495  = phase_cycles20 + 1'h1;
+  assign \$496  = pc == 5'h15;
+  assign \$497  = phase_cycles21 + 1'h1;
+  assign \$498  = pc == 5'h16;
+  assign \$499  = phase_cycles22 + 1'h1;
+  assign \$500  = pc == 5'h17;
+  assign \$501  = phase_cycles23 + 1'h1;
+  assign \$502  = pc == 5'h18;
+  assign \$503  = phase_cycles24 + 1'h1;
+  assign \$504  = pc == 5'h19;
+  assign \$505  = phase_cycles25 + 1'h1;
+  assign \$506  = pc == 5'h1a;
+  assign \$507  = phase_cycles26 + 1'h1;
+  assign \$508  = pc == 5'h1b;
+  assign \$509  = phase_cycles27 + 1'h1;
+  assign \$510  = pc == 5'h1c;
+  assign \$511  = phase_cycles28 + 1'h1;
+  assign \$512  = pc == 5'h1d;
+  assign \$513  = phase_cycles29 + 1'h1;
+  assign \$514  = pc == 5'h1e;
+  assign \$515  = phase_cycles30 + 1'h1;
+  assign \$516  = pc == 5'h1f;
+  assign \$517  = phase_cycles31 + 1'h1;
+  assign \$518  = issue & k_last;
+  assign \$519  = ~ since_ok;
+  assign \$520  = since_last + 1'h1;
+  assign \$521  = since_last == 4'he;
+  assign \$522  = ! klen_m1;
+  assign \$523  = ! nt_m1;
+  assign \$524  = mi + 1'h1;
+  assign \$525  = mi == mt_m2;
+  assign \$526  = nrow + ibits[86:71];
+  assign \$527  = nrow + ibits[86:71];
+  assign \$528  = ni + 1'h1;
+  assign \$529  = ni == nt_m2;
+  assign \$530  = wcol + ibits[118:103];
+  assign \$531  = wcol + ibits[118:103];
+  assign \$532  = ki + 1'h1;
+  assign \$533  = ki == klen_m2;
+  assign \$534  = naddr + 1'h1;
+  assign \$535  = waddr + 1'h1;
+  assign \$536  = \i__valid$212  & \i__ready$549 ;
+  assign \$537  = mac_steps + 1'h1;
+  assign \$538  = \o__payload$170 [2:0] == 3'h7;
+  assign \$539  = \o__valid$459  & \$538 ;
+  assign \$540  = en == nt_m1;
+  assign \$541  = o_mrow + ibits[166:151];
+  assign \$542  = o_mrow + ibits[166:151];
+  assign \$543  = a_mrow + ibits[166:151];
+  assign \$544  = a_mrow + ibits[166:151];
+  assign \$545  = t_mrow + ibits[214:199];
+  assign \$546  = t_mrow + ibits[214:199];
+  assign \$547  = p_mrow + 4'h8;
+  assign \$548  = en + 1'h1;
+  assign \$549  = e_nlane + 4'h8;
+  assign \$550  = o_tile + ibits[150:135];
+  assign \$551  = a_tile + ibits[150:135];
+  assign \$552  = t_tile + 4'h8;
+  assign \$553  = p_mrow + \o__payload$170 [2:0];
+  assign \$554  = en == nt_m1;
+  assign \$555  = ! en;
+  assign \$556  = e_nlane + 1'h0;
+  assign \$557  = \$556  < ibits[230:215];
+  assign \$558  = e_nlane + 1'h1;
+  assign \$559  = \$558  < ibits[230:215];
+  assign \$560  = e_nlane + 2'h2;
+  assign \$561  = \$560  < ibits[230:215];
+  assign \$562  = e_nlane + 2'h3;
+  assign \$563  = \$562  < ibits[230:215];
+  assign \$564  = e_nlane + 3'h4;
+  assign \$565  = \$564  < ibits[230:215];
+  assign \$566  = e_nlane + 3'h5;
+  assign \$567  = \$566  < ibits[230:215];
+  assign \$568  = e_nlane + 3'h6;
+  assign \$569  = \$568  < ibits[230:215];
+  assign \$570  = e_nlane + 3'h7;
+  assign \$571  = \$570  < ibits[230:215];
+  assign \$572  = rows_done + 1'h1;
+  assign \$573  = | { \overflow$586 , \overflow$585 , \overflow$584 , \overflow$583 , \overflow$582 , \overflow$581 , \overflow$580 , overflow };
+  assign \$574  = | { \wrapped$594 , \wrapped$593 , \wrapped$592 , \wrapped$591 , \wrapped$590 , \wrapped$589 , \wrapped$588 , wrapped };
+  assign \$575  = ~ \i__ready$549 ;
+  assign \$576  = \i__valid$212  & \$575 ;
+  assign \$577  = flags | { 4'h0, \$576 , \$574 , \$573 , 1'h0 };
+  always @(posedge clk)
+    drained <= \$578 ;
+  always @(posedge clk)
+    hread_data <= \$579 ;
+  always @(posedge clk)
+    csr_q0 <= \$580 ;
+  always @(posedge clk)
+    csr_q1 <= \$581 ;
+  always @(posedge clk)
+    csr_q2 <= \$582 ;
+  always @(posedge clk)
+    csr_q3 <= \$583 ;
+  always @(posedge clk)
+    csr_q4 <= \$584 ;
+  always @(posedge clk)
+    hdr_op <= \$585 ;
+  always @(posedge clk)
+    hdr_mem <= \$586 ;
+  always @(posedge clk)
+    haddr <= \$587 ;
+  always @(posedge clk)
+    hcount <= \$588 ;
+  always @(posedge clk)
+    done <= \$589 ;
+  always @(posedge clk)
+    host_writing <= \$590 ;
+  always @(posedge clk)
+    host_writing_ag <= \$591 ;
+  always @(posedge clk)
+    host_writing_rg <= \$592 ;
+  always @(posedge clk)
+    host_writing_e <= \$593 ;
+  always @(posedge clk)
+    host_writing_d <= \$594 ;
+  always @(posedge clk)
+    host_writing_wf <= \$595 ;
+  always @(posedge clk)
+    host_writing_pred <= \$596 ;
+  always @(posedge clk)
+    host_writing_af <= \$597 ;
+  always @(posedge clk)
+    host_writing_wt <= \$598 ;
+  always @(posedge clk)
+    ctl_state <= \$599 ;
+  always @(posedge clk)
+    out_cnt <= \$600 ;
+  always @(posedge clk)
+    rv0 <= \$601 ;
+  always @(posedge clk)
+    rv1 <= \$602 ;
+  always @(posedge clk)
+    rv2 <= \$603 ;
+  always @(posedge clk)
+    rv3 <= \$604 ;
+  always @(posedge clk)
+    rv4 <= \$605 ;
+  always @(posedge clk)
+    rv5 <= \$606 ;
+  always @(posedge clk)
+    host_reading <= \$607 ;
+  always @(posedge clk)
+    pc <= \$608 ;
+  always @(posedge clk)
+    ibase <= \$609 ;
+  always @(posedge clk)
+    fcnt <= \$610 ;
+  always @(posedge clk)
+    mode <= \$611 ;
+  always @(posedge clk)
+    cycle_count <= \$612 ;
+  always @(posedge clk)
+    mac_steps <= \$613 ;
+  always @(posedge clk)
+    phase_cycles0 <= \$614 ;
+  always @(posedge clk)
+    phase_cycles1 <= \$615 ;
+  always @(posedge clk)
+    phase_cycles2 <= \$616 ;
+  always @(posedge clk)
+    phase_cycles3 <= \$617 ;
+  always @(posedge clk)
+    phase_cycles4 <= \$618 ;
+  always @(posedge clk)
+    phase_cycles5 <= \$619 ;
+  always @(posedge clk)
+    phase_cycles6 <= \$620 ;
+  always @(posedge clk)
+    phase_cycles7 <= \$621 ;
+  always @(posedge clk)
+    phase_cycles8 <= \$622 ;
+  always @(posedge clk)
+    phase_cycles9 <= \$623 ;
+  always @(posedge clk)
+    phase_cycles10 <= \$624 ;
+  always @(posedge clk)
+    phase_cycles11 <= \$625 ;
+  always @(posedge clk)
+    phase_cycles12 <= \$626 ;
+  always @(posedge clk)
+    phase_cycles13 <= \$627 ;
+  always @(posedge clk)
+    phase_cycles14 <= \$628 ;
+  always @(posedge clk)
+    phase_cycles15 <= \$629 ;
+  always @(posedge clk)
+    phase_cycles16 <= \$630 ;
+  always @(posedge clk)
+    phase_cycles17 <= \$631 ;
+  always @(posedge clk)
+    phase_cycles18 <= \$632 ;
+  always @(posedge clk)
+    phase_cycles19 <= \$633 ;
+  always @(posedge clk)
+    phase_cycles20 <= \$634 ;
+  always @(posedge clk)
+    phase_cycles21 <= \$635 ;
+  always @(posedge clk)
+    phase_cycles22 <= \$636 ;
+  always @(posedge clk)
+    phase_cycles23 <= \$637 ;
+  always @(posedge clk)
+    phase_cycles24 <= \$638 ;
+  always @(posedge clk)
+    phase_cycles25 <= \$639 ;
+  always @(posedge clk)
+    phase_cycles26 <= \$640 ;
+  always @(posedge clk)
+    phase_cycles27 <= \$641 ;
+  always @(posedge clk)
+    phase_cycles28 <= \$642 ;
+  always @(posedge clk)
+    phase_cycles29 <= \$643 ;
+  always @(posedge clk)
+    phase_cycles30 <= \$644 ;
+  always @(posedge clk)
+    phase_cycles31 <= \$645 ;
+  always @(posedge clk)
+    counting <= \$646 ;
+  always @(posedge clk)
+    step_count <= \$647 ;
+  always @(posedge clk)
+    ibits <= \$648 ;
+  always @(posedge clk)
+    issuing <= \$649 ;
+  always @(posedge clk)
+    mi <= \$650 ;
+  always @(posedge clk)
+    ni <= \$651 ;
+  always @(posedge clk)
+    ki <= \$652 ;
+  always @(posedge clk)
+    nrow <= \$653 ;
+  always @(posedge clk)
+    naddr <= \$654 ;
+  always @(posedge clk)
+    wcol <= \$655 ;
+  always @(posedge clk)
+    waddr <= \$656 ;
+  always @(posedge clk)
+    klen_m1 <= \$657 ;
+  always @(posedge clk)
+    klen_m2 <= \$658 ;
+  always @(posedge clk)
+    mt_m2 <= \$659 ;
+  always @(posedge clk)
+    nt_m1 <= \$660 ;
+  always @(posedge clk)
+    nt_m2 <= \$661 ;
+  always @(posedge clk)
+    k_first <= \$662 ;
+  always @(posedge clk)
+    k_last <= \$663 ;
+  always @(posedge clk)
+    n_last <= \$664 ;
+  always @(posedge clk)
+    m_last <= \$665 ;
+  always @(posedge clk)
+    rows_total <= \$666 ;
+  always @(posedge clk)
+    en <= \$667 ;
+  always @(posedge clk)
+    e_nlane <= \$668 ;
+  always @(posedge clk)
+    rows_done <= \$669 ;
+  always @(posedge clk)
+    o_mrow <= \$670 ;
+  always @(posedge clk)
+    o_tile <= \$671 ;
+  always @(posedge clk)
+    a_mrow <= \$672 ;
+  always @(posedge clk)
+    a_tile <= \$673 ;
+  always @(posedge clk)
+    t_mrow <= \$674 ;
+  always @(posedge clk)
+    t_tile <= \$675 ;
+  always @(posedge clk)
+    p_mrow <= \$676 ;
+  always @(posedge clk)
+    ex_fwd_relu <= \$677 ;
   always @(posedge clk)
-    hread_data <= \$396 ;
+    ex_fwd_err <= \$678 ;
   always @(posedge clk)
-    csr_q0 <= \$397 ;
+    ex_backerr <= \$679 ;
   always @(posedge clk)
-    csr_q1 <= \$398 ;
+    ex_grad <= \$680 ;
   always @(posedge clk)
-    csr_q2 <= \$399 ;
+    ex_fwd_relu_lane0 <= \$681 ;
   always @(posedge clk)
-    csr_q3 <= \$400 ;
+    ex_fwd_err_lane0 <= \$682 ;
   always @(posedge clk)
-    csr_q4 <= \$401 ;
+    ex_backerr_lane0 <= \$683 ;
   always @(posedge clk)
-    hdr_op <= \$402 ;
+    ex_grad_lane0 <= \$684 ;
   always @(posedge clk)
-    hdr_mem <= \$403 ;
+    ex_fwd_relu_lane1 <= \$685 ;
   always @(posedge clk)
-    haddr <= \$404 ;
+    ex_fwd_err_lane1 <= \$686 ;
   always @(posedge clk)
-    hcount <= \$405 ;
+    ex_backerr_lane1 <= \$687 ;
   always @(posedge clk)
-    done <= \$406 ;
+    ex_grad_lane1 <= \$688 ;
   always @(posedge clk)
-    host_writing <= \$407 ;
+    ex_fwd_relu_lane2 <= \$689 ;
   always @(posedge clk)
-    ctl_state <= \$408 ;
+    ex_fwd_err_lane2 <= \$690 ;
   always @(posedge clk)
-    out_cnt <= \$409 ;
+    ex_backerr_lane2 <= \$691 ;
   always @(posedge clk)
-    rv0 <= \$410 ;
+    ex_grad_lane2 <= \$692 ;
   always @(posedge clk)
-    rv1 <= \$411 ;
+    ex_fwd_relu_lane3 <= \$693 ;
   always @(posedge clk)
-    rv2 <= \$412 ;
+    ex_fwd_err_lane3 <= \$694 ;
   always @(posedge clk)
-    rv3 <= \$413 ;
+    ex_backerr_lane3 <= \$695 ;
   always @(posedge clk)
-    rv4 <= \$414 ;
+    ex_grad_lane3 <= \$696 ;
   always @(posedge clk)
-    rv5 <= \$415 ;
+    ex_fwd_relu_lane4 <= \$697 ;
   always @(posedge clk)
-    host_reading <= \$416 ;
+    ex_fwd_err_lane4 <= \$698 ;
   always @(posedge clk)
-    pc <= \$417 ;
+    ex_backerr_lane4 <= \$699 ;
   always @(posedge clk)
-    ibase <= \$418 ;
+    ex_grad_lane4 <= \$700 ;
   always @(posedge clk)
-    fcnt <= \$419 ;
+    ex_fwd_relu_lane5 <= \$701 ;
   always @(posedge clk)
-    mode <= \$420 ;
+    ex_fwd_err_lane5 <= \$702 ;
   always @(posedge clk)
-    cycle_count <= \$421 ;
+    ex_backerr_lane5 <= \$703 ;
   always @(posedge clk)
-    mac_steps <= \$422 ;
+    ex_grad_lane5 <= \$704 ;
   always @(posedge clk)
-    phase_cycles0 <= \$423 ;
+    ex_fwd_relu_lane6 <= \$705 ;
   always @(posedge clk)
-    phase_cycles1 <= \$424 ;
+    ex_fwd_err_lane6 <= \$706 ;
   always @(posedge clk)
-    phase_cycles2 <= \$425 ;
+    ex_backerr_lane6 <= \$707 ;
   always @(posedge clk)
-    phase_cycles3 <= \$426 ;
+    ex_grad_lane6 <= \$708 ;
   always @(posedge clk)
-    phase_cycles4 <= \$427 ;
+    ex_fwd_relu_lane7 <= \$709 ;
   always @(posedge clk)
-    phase_cycles5 <= \$428 ;
+    ex_fwd_err_lane7 <= \$710 ;
   always @(posedge clk)
-    phase_cycles6 <= \$429 ;
+    ex_backerr_lane7 <= \$711 ;
   always @(posedge clk)
-    phase_cycles7 <= \$430 ;
+    ex_grad_lane7 <= \$712 ;
   always @(posedge clk)
-    phase_cycles8 <= \$431 ;
+    st_data <= \$713 ;
   always @(posedge clk)
-    phase_cycles9 <= \$432 ;
+    st_valid <= \$714 ;
   always @(posedge clk)
-    phase_cycles10 <= \$433 ;
+    since_last <= \$715 ;
   always @(posedge clk)
-    phase_cycles11 <= \$434 ;
+    since_ok <= \$716 ;
   always @(posedge clk)
-    phase_cycles12 <= \$435 ;
+    s1_valid <= \$717 ;
   always @(posedge clk)
-    phase_cycles13 <= \$436 ;
+    s1_first <= \$718 ;
   always @(posedge clk)
-    phase_cycles14 <= \$437 ;
+    s1_last <= \$719 ;
   always @(posedge clk)
-    phase_cycles15 <= \$438 ;
+    s2_valid <= \$720 ;
   always @(posedge clk)
-    phase_cycles16 <= \$439 ;
+    s3_valid <= \$721 ;
   always @(posedge clk)
-    phase_cycles17 <= \$440 ;
+    s4_valid <= \$722 ;
   always @(posedge clk)
-    phase_cycles18 <= \$441 ;
+    \i__valid$212  <= \$723 ;
   always @(posedge clk)
-    phase_cycles19 <= \$442 ;
+    s2_first <= \$724 ;
   always @(posedge clk)
-    phase_cycles20 <= \$443 ;
+    s3_first <= \$725 ;
   always @(posedge clk)
-    phase_cycles21 <= \$444 ;
+    s4_first <= \$726 ;
   always @(posedge clk)
-    phase_cycles22 <= \$445 ;
+    s5_first <= \$727 ;
   always @(posedge clk)
-    phase_cycles23 <= \$446 ;
+    s2_last <= \$728 ;
   always @(posedge clk)
-    phase_cycles24 <= \$447 ;
+    s3_last <= \$729 ;
   always @(posedge clk)
-    phase_cycles25 <= \$448 ;
+    s4_last <= \$730 ;
   always @(posedge clk)
-    phase_cycles26 <= \$449 ;
+    s5_last <= \$731 ;
   always @(posedge clk)
-    phase_cycles27 <= \$450 ;
+    e_r1 <= \$732 ;
   always @(posedge clk)
-    phase_cycles28 <= \$451 ;
+    e_acc1 <= \$733 ;
   always @(posedge clk)
-    phase_cycles29 <= \$452 ;
+    e_r2 <= \$734 ;
   always @(posedge clk)
-    phase_cycles30 <= \$453 ;
+    e_acc2 <= \$735 ;
   always @(posedge clk)
-    phase_cycles31 <= \$454 ;
+    e_r3 <= \$736 ;
   always @(posedge clk)
-    counting <= \$455 ;
+    e_acc3 <= \$737 ;
   always @(posedge clk)
-    step_count <= \$456 ;
+    e_r4 <= \$738 ;
   always @(posedge clk)
-    ibits <= \$457 ;
+    e_acc4 <= \$739 ;
   always @(posedge clk)
-    issuing <= \$458 ;
+    e_r5 <= \$740 ;
   always @(posedge clk)
-    mi <= \$459 ;
+    e_acc5 <= \$741 ;
   always @(posedge clk)
-    ni <= \$460 ;
+    sb1 <= \$742 ;
   always @(posedge clk)
-    ki <= \$461 ;
+    sb2 <= \$743 ;
   always @(posedge clk)
-    nrow <= \$462 ;
+    sb3 <= \$744 ;
   always @(posedge clk)
-    naddr <= \$463 ;
+    sb4 <= \$745 ;
   always @(posedge clk)
-    wcol <= \$464 ;
+    sb5 <= \$746 ;
   always @(posedge clk)
-    waddr <= \$465 ;
+    sb6 <= \$747 ;
   always @(posedge clk)
-    klen_m1 <= \$466 ;
+    sb7 <= \$748 ;
   always @(posedge clk)
-    klen_m2 <= \$467 ;
+    sb8 <= \$749 ;
   always @(posedge clk)
-    mt_m2 <= \$468 ;
+    sb9 <= \$750 ;
   always @(posedge clk)
-    nt_m1 <= \$469 ;
+    sb10 <= \$751 ;
   always @(posedge clk)
-    nt_m2 <= \$470 ;
+    sb11 <= \$752 ;
   always @(posedge clk)
-    k_first <= \$471 ;
+    y1 <= \$753 ;
   always @(posedge clk)
-    k_last <= \$472 ;
+    y2 <= \$754 ;
   always @(posedge clk)
-    n_last <= \$473 ;
+    y3 <= \$755 ;
   always @(posedge clk)
-    m_last <= \$474 ;
+    y4 <= \$756 ;
   always @(posedge clk)
-    rows_total <= \$475 ;
+    y5 <= \$757 ;
   always @(posedge clk)
-    en <= \$476 ;
+    y6 <= \$758 ;
   always @(posedge clk)
-    e_nlane <= \$477 ;
+    y7 <= \$759 ;
   always @(posedge clk)
-    rows_done <= \$478 ;
+    y8 <= \$760 ;
   always @(posedge clk)
-    o_mrow <= \$479 ;
+    best_v7 <= \$761 ;
   always @(posedge clk)
-    o_tile <= \$480 ;
+    best_i7 <= \$762 ;
   always @(posedge clk)
-    a_mrow <= \$481 ;
+    best_v0 <= \$763 ;
   always @(posedge clk)
-    a_tile <= \$482 ;
+    best_v1 <= \$764 ;
   always @(posedge clk)
-    t_mrow <= \$483 ;
+    best_v2 <= \$765 ;
   always @(posedge clk)
-    t_tile <= \$484 ;
+    best_v3 <= \$766 ;
   always @(posedge clk)
-    p_mrow <= \$485 ;
+    best_v4 <= \$767 ;
   always @(posedge clk)
-    ex_fwd_relu <= \$486 ;
+    best_v5 <= \$768 ;
   always @(posedge clk)
-    ex_fwd_err <= \$487 ;
+    best_v6 <= \$769 ;
   always @(posedge clk)
-    ex_backerr <= \$488 ;
+    best_i0 <= \$770 ;
   always @(posedge clk)
-    ex_grad <= \$489 ;
+    best_i1 <= \$771 ;
   always @(posedge clk)
-    st_data <= \$490 ;
+    best_i2 <= \$772 ;
   always @(posedge clk)
-    st_valid <= \$491 ;
+    best_i3 <= \$773 ;
   always @(posedge clk)
-    since_last <= \$492 ;
+    best_i4 <= \$774 ;
   always @(posedge clk)
-    since_ok <= \$493 ;
+    best_i5 <= \$775 ;
   always @(posedge clk)
-    s1_valid <= \$494 ;
+    best_i6 <= \$776 ;
   always @(posedge clk)
-    s1_first <= \$495 ;
+    trace1_valid <= \$777 ;
   always @(posedge clk)
-    s1_last <= \$496 ;
+    trace1_tag <= \$778 ;
   always @(posedge clk)
-    s2_valid <= \$497 ;
+    trace1_index <= \$779 ;
   always @(posedge clk)
-    s3_valid <= \$498 ;
+    trace1_data <= \$780 ;
   always @(posedge clk)
-    s4_valid <= \$499 ;
+    trace_valid <= \$781 ;
   always @(posedge clk)
-    \i__valid$212  <= \$500 ;
+    trace_tag <= \$782 ;
   always @(posedge clk)
-    s2_first <= \$501 ;
+    trace_index <= \$783 ;
   always @(posedge clk)
-    s3_first <= \$502 ;
+    trace_data <= \$784 ;
   always @(posedge clk)
-    s4_first <= \$503 ;
-  always @(posedge clk)
-    s5_first <= \$504 ;
-  always @(posedge clk)
-    s2_last <= \$505 ;
-  always @(posedge clk)
-    s3_last <= \$506 ;
-  always @(posedge clk)
-    s4_last <= \$507 ;
-  always @(posedge clk)
-    s5_last <= \$508 ;
-  always @(posedge clk)
-    e_r1 <= \$509 ;
-  always @(posedge clk)
-    e_acc1 <= \$510 ;
-  always @(posedge clk)
-    e_r2 <= \$511 ;
-  always @(posedge clk)
-    e_acc2 <= \$512 ;
-  always @(posedge clk)
-    e_r3 <= \$513 ;
-  always @(posedge clk)
-    e_acc3 <= \$514 ;
-  always @(posedge clk)
-    e_r4 <= \$515 ;
-  always @(posedge clk)
-    e_acc4 <= \$516 ;
-  always @(posedge clk)
-    e_r5 <= \$517 ;
-  always @(posedge clk)
-    e_acc5 <= \$518 ;
-  always @(posedge clk)
-    sb1 <= \$519 ;
-  always @(posedge clk)
-    sb2 <= \$520 ;
-  always @(posedge clk)
-    sb3 <= \$521 ;
-  always @(posedge clk)
-    sb4 <= \$522 ;
-  always @(posedge clk)
-    sb5 <= \$523 ;
-  always @(posedge clk)
-    sb6 <= \$524 ;
-  always @(posedge clk)
-    sb7 <= \$525 ;
-  always @(posedge clk)
-    sb8 <= \$526 ;
-  always @(posedge clk)
-    sb9 <= \$527 ;
-  always @(posedge clk)
-    y1 <= \$528 ;
-  always @(posedge clk)
-    y2 <= \$529 ;
-  always @(posedge clk)
-    y3 <= \$530 ;
-  always @(posedge clk)
-    y4 <= \$531 ;
-  always @(posedge clk)
-    y5 <= \$532 ;
-  always @(posedge clk)
-    y6 <= \$533 ;
-  always @(posedge clk)
-    best_v7 <= \$534 ;
-  always @(posedge clk)
-    best_i7 <= \$535 ;
-  always @(posedge clk)
-    best_v0 <= \$536 ;
-  always @(posedge clk)
-    best_v1 <= \$537 ;
-  always @(posedge clk)
-    best_v2 <= \$538 ;
-  always @(posedge clk)
-    best_v3 <= \$539 ;
-  always @(posedge clk)
-    best_v4 <= \$540 ;
-  always @(posedge clk)
-    best_v5 <= \$541 ;
-  always @(posedge clk)
-    best_v6 <= \$542 ;
-  always @(posedge clk)
-    best_i0 <= \$543 ;
-  always @(posedge clk)
-    best_i1 <= \$544 ;
-  always @(posedge clk)
-    best_i2 <= \$545 ;
-  always @(posedge clk)
-    best_i3 <= \$546 ;
-  always @(posedge clk)
-    best_i4 <= \$547 ;
-  always @(posedge clk)
-    best_i5 <= \$548 ;
-  always @(posedge clk)
-    best_i6 <= \$549 ;
-  always @(posedge clk)
-    trace_valid <= \$550 ;
-  always @(posedge clk)
-    trace_tag <= \$551 ;
-  always @(posedge clk)
-    trace_index <= \$552 ;
-  always @(posedge clk)
-    trace_data <= \$553 ;
-  always @(posedge clk)
-    flags <= \$554 ;
+    flags <= \$785 ;
   assign \$1  = ~ done;
   assign \$2  = hdr_op == 2'h3;
   assign busy = \$1  & \$2 ;
@@ -1765,378 +2600,165 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \i__valid$325  = e_r5[0] & ex_grad;
   assign \$38  = ibits[2:0] == 2'h2;
   assign \i__valid$333  = i__valid & \$38 ;
-  assign \$39  = sb6[70] ? i__payload : 8'h80;
-  assign \$40  = sb6[71] ? \i__payload$29  : 8'h80;
-  assign \$41  = sb6[72] ? \i__payload$38  : 8'h80;
-  assign \$42  = sb6[73] ? \i__payload$47  : 8'h80;
-  assign \$43  = sb6[74] ? \i__payload$56  : 8'h80;
-  assign \$44  = sb6[75] ? \i__payload$65  : 8'h80;
-  assign \$45  = sb6[76] ? \i__payload$74  : 8'h80;
-  assign \$46  = sb6[77] ? \i__payload$83  : 8'h80;
-  assign \$47  = sb8[70] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$48  = sb8[71] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$49  = sb8[72] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$50  = sb8[73] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$51  = sb8[74] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$52  = sb8[75] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$53  = sb8[76] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$54  = sb8[77] ? \o__payload$349 [7:0] : 8'h00;
-  assign \$55  = sb8[70] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$56  = sb8[71] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$57  = sb8[72] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$58  = sb8[73] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$59  = sb8[74] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$60  = sb8[75] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$61  = sb8[76] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$62  = sb8[77] ? \o__payload$349 [7:0] : 8'h00;
-  assign \$63  = sb8[70] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$64  = sb8[71] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$65  = sb8[72] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$66  = sb8[73] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$67  = sb8[74] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$68  = sb8[75] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$69  = sb8[76] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$70  = sb8[77] ? \o__payload$349 [7:0] : 8'h00;
-  assign \$71  = sb8[70] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$72  = sb8[71] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$73  = sb8[72] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$74  = sb8[73] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$75  = sb8[74] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$76  = sb8[75] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$77  = sb8[76] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$78  = sb8[77] ? \o__payload$349 [7:0] : 8'h00;
-  assign \$79  = sb8[70] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$80  = sb8[71] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$81  = sb8[72] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$82  = sb8[73] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$83  = sb8[74] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$84  = sb8[75] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$85  = sb8[76] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$86  = sb8[77] ? \o__payload$349 [7:0] : 8'h00;
-  assign \$87  = sb8[70] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$88  = sb8[71] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$89  = sb8[72] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$90  = sb8[73] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$91  = sb8[74] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$92  = sb8[75] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$93  = sb8[76] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$94  = sb8[77] ? \o__payload$349 [7:0] : 8'h00;
-  assign \$95  = sb8[70] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$96  = sb8[71] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$97  = sb8[72] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$98  = sb8[73] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$99  = sb8[74] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$100  = sb8[75] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$101  = sb8[76] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$102  = sb8[77] ? \o__payload$349 [7:0] : 8'h00;
-  assign \$103  = sb8[70] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$104  = sb8[71] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$105  = sb8[72] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$106  = sb8[73] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$107  = sb8[74] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$108  = sb8[75] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$109  = sb8[76] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$110  = sb8[77] ? \o__payload$349 [7:0] : 8'h00;
-  assign \$111  = sb8[70] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$112  = sb8[71] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$113  = sb8[72] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$114  = sb8[73] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$115  = sb8[74] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$116  = sb8[75] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$117  = sb8[76] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$118  = sb8[77] ? \o__payload$349 [7:0] : 8'h00;
-  assign \$119  = sb8[70] ? \o__payload$342 [7:0] : 8'h00;
-  assign \$120  = sb8[71] ? \o__payload$343 [7:0] : 8'h00;
-  assign \$121  = sb8[72] ? \o__payload$344 [7:0] : 8'h00;
-  assign \$122  = sb8[73] ? \o__payload$345 [7:0] : 8'h00;
-  assign \$123  = sb8[74] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$124  = sb8[75] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$125  = sb8[76] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$126  = sb8[77] ? \o__payload$349 [7:0] : 8'h00;
-  assign \$127  = sb9[70] ? \o__payload$366 [7:0] : 8'h00;
-  assign \$128  = sb9[71] ? \o__payload$366 [15:8] : 8'h00;
-  assign \$129  = sb9[72] ? \o__payload$366 [23:16] : 8'h00;
-  assign \$130  = sb9[73] ? \o__payload$366 [31:24] : 8'h00;
-  assign \$131  = sb9[74] ? \o__payload$366 [39:32] : 8'h00;
-  assign \$132  = sb9[75] ? \o__payload$366 [47:40] : 8'h00;
-  assign \$133  = sb9[76] ? \o__payload$366 [55:48] : 8'h00;
-  assign \$134  = sb9[77] ? \o__payload$366 [63:56] : 8'h00;
-  assign \$135  = sb9[70] ? \o__payload$366 [7:0] : 8'h00;
-  assign \$136  = sb9[71] ? \o__payload$366 [15:8] : 8'h00;
-  assign \$137  = sb9[72] ? \o__payload$366 [23:16] : 8'h00;
-  assign \$138  = sb9[73] ? \o__payload$366 [31:24] : 8'h00;
-  assign \$139  = sb9[74] ? \o__payload$366 [39:32] : 8'h00;
-  assign \$140  = sb9[75] ? \o__payload$366 [47:40] : 8'h00;
-  assign \$141  = sb9[76] ? \o__payload$366 [55:48] : 8'h00;
-  assign \$142  = sb9[77] ? \o__payload$366 [63:56] : 8'h00;
-  assign \$143  = sb9[70] ? \o__payload$366 [7:0] : 8'h00;
-  assign \$144  = sb9[71] ? \o__payload$366 [15:8] : 8'h00;
-  assign \$145  = sb9[72] ? \o__payload$366 [23:16] : 8'h00;
-  assign \$146  = sb9[73] ? \o__payload$366 [31:24] : 8'h00;
-  assign \$147  = sb9[74] ? \o__payload$366 [39:32] : 8'h00;
-  assign \$148  = sb9[75] ? \o__payload$366 [47:40] : 8'h00;
-  assign \$149  = sb9[76] ? \o__payload$366 [55:48] : 8'h00;
-  assign \$150  = sb9[77] ? \o__payload$366 [63:56] : 8'h00;
-  assign \$151  = sb9[70] ? \o__payload$366 [7:0] : 8'h00;
-  assign \$152  = sb9[71] ? \o__payload$366 [15:8] : 8'h00;
-  assign \$153  = sb9[72] ? \o__payload$366 [23:16] : 8'h00;
-  assign \$154  = sb9[73] ? \o__payload$366 [31:24] : 8'h00;
-  assign \$155  = sb9[74] ? \o__payload$366 [39:32] : 8'h00;
-  assign \$156  = sb9[75] ? \o__payload$366 [47:40] : 8'h00;
-  assign \$157  = sb9[76] ? \o__payload$366 [55:48] : 8'h00;
-  assign \$158  = sb9[77] ? \o__payload$366 [63:56] : 8'h00;
-  assign \$159  = sb9[70] ? \o__payload$366 [7:0] : 8'h00;
-  assign \$160  = sb9[71] ? \o__payload$366 [15:8] : 8'h00;
-  assign \$161  = sb9[72] ? \o__payload$366 [23:16] : 8'h00;
-  assign \$162  = sb9[73] ? \o__payload$366 [31:24] : 8'h00;
-  assign \$163  = sb9[74] ? \o__payload$366 [39:32] : 8'h00;
-  assign \$164  = sb9[75] ? \o__payload$366 [47:40] : 8'h00;
-  assign \$165  = sb9[76] ? \o__payload$366 [55:48] : 8'h00;
-  assign \$166  = sb9[77] ? \o__payload$366 [63:56] : 8'h00;
-  assign \$167  = sb9[70] ? \o__payload$366 [7:0] : 8'h00;
-  assign \$168  = sb9[71] ? \o__payload$366 [15:8] : 8'h00;
-  assign \$169  = sb9[72] ? \o__payload$366 [23:16] : 8'h00;
-  assign \$170  = sb9[73] ? \o__payload$366 [31:24] : 8'h00;
-  assign \$171  = sb9[74] ? \o__payload$366 [39:32] : 8'h00;
-  assign \$172  = sb9[75] ? \o__payload$366 [47:40] : 8'h00;
-  assign \$173  = sb9[76] ? \o__payload$366 [55:48] : 8'h00;
-  assign \$174  = sb9[77] ? \o__payload$366 [63:56] : 8'h00;
-  assign \$175  = sb9[70] ? \o__payload$366 [7:0] : 8'h00;
-  assign \$176  = sb9[71] ? \o__payload$366 [15:8] : 8'h00;
-  assign \$177  = sb9[72] ? \o__payload$366 [23:16] : 8'h00;
-  assign \$178  = sb9[73] ? \o__payload$366 [31:24] : 8'h00;
-  assign \$179  = sb9[74] ? \o__payload$366 [39:32] : 8'h00;
-  assign \$180  = sb9[75] ? \o__payload$366 [47:40] : 8'h00;
-  assign \$181  = sb9[76] ? \o__payload$366 [55:48] : 8'h00;
-  assign \$182  = sb9[77] ? \o__payload$366 [63:56] : 8'h00;
-  assign \$183  = sb9[70] ? \o__payload$366 [7:0] : 8'h00;
-  assign \$184  = sb9[71] ? \o__payload$366 [15:8] : 8'h00;
-  assign \$185  = sb9[72] ? \o__payload$366 [23:16] : 8'h00;
-  assign \$186  = sb9[73] ? \o__payload$366 [31:24] : 8'h00;
-  assign \$187  = sb9[74] ? \o__payload$366 [39:32] : 8'h00;
-  assign \$188  = sb9[75] ? \o__payload$366 [47:40] : 8'h00;
-  assign \$189  = sb9[76] ? \o__payload$366 [55:48] : 8'h00;
-  assign \$190  = sb9[77] ? \o__payload$366 [63:56] : 8'h00;
-  assign \$191  = sb9[70] ? \o__payload$366 [7:0] : 8'h00;
-  assign \$192  = sb9[71] ? \o__payload$366 [15:8] : 8'h00;
-  assign \$193  = sb9[72] ? \o__payload$366 [23:16] : 8'h00;
-  assign \$194  = sb9[73] ? \o__payload$366 [31:24] : 8'h00;
-  assign \$195  = sb9[74] ? \o__payload$366 [39:32] : 8'h00;
-  assign \$196  = sb9[75] ? \o__payload$366 [47:40] : 8'h00;
-  assign \$197  = sb9[76] ? \o__payload$366 [55:48] : 8'h00;
-  assign \$198  = sb9[77] ? \o__payload$366 [63:56] : 8'h00;
-  assign \$199  = sb9[70] ? \o__payload$366 [7:0] : 8'h00;
-  assign \$200  = sb9[71] ? \o__payload$366 [15:8] : 8'h00;
-  assign \$201  = sb9[72] ? \o__payload$366 [23:16] : 8'h00;
-  assign \$202  = sb9[73] ? \o__payload$366 [31:24] : 8'h00;
-  assign \$203  = sb9[74] ? \o__payload$366 [39:32] : 8'h00;
-  assign \$204  = sb9[75] ? \o__payload$366 [47:40] : 8'h00;
-  assign \$205  = sb9[76] ? \o__payload$366 [55:48] : 8'h00;
-  assign \$206  = sb9[77] ? \o__payload$366 [63:56] : 8'h00;
-  assign \$207  = \o__payload$366 [66:64] + sb9[85:78];
-  assign \$208  = $signed(\o__payload$366 [74:67]) > $signed(best_v0);
-  assign \$209  = sb9[53] | \$208 ;
-  assign \$210  = \$209  ? \o__payload$366 [74:67] : best_v0;
-  assign \$211  = $signed(\o__payload$366 [74:67]) > $signed(best_v0);
-  assign \$212  = sb9[53] | \$211 ;
-  assign \$213  = \$212  ? cls : best_i0;
-  assign \$214  = sb9[0] & sb9[52];
-  assign \$215  = sb8[0] & ibits[18];
-  assign \$216  = col_valid | \col_valid$410 ;
-  assign \$217  = | { sb9[0], sb8[0], sb7[0], sb6[0], sb5[0], sb4[0], sb3[0], sb2[0], sb1[0], e_r5[0], e_r5[0], e_r4[0], e_r3[0], e_r2[0], e_r1[0] };
-  assign \$218  = \$216  | \$217 ;
-  assign pipe_busy = \$218  | \o__valid$425 ;
-  assign \$219  = ! ctl_state;
-  assign \$220  = ctl_state == 1'h1;
-  assign \$221  = ctl_state == 2'h2;
-  assign \$222  = ctl_state == 2'h3;
-  assign \$223  = ctl_state == 3'h4;
-  assign \$224  = ctl_state == 3'h5;
-  assign \$225  = ctl_state == 3'h6;
-  assign \$226  = ctl_state == 3'h7;
-  assign \$228  = | s_axis_tdata[55:32];
-  assign \$229  = | s_axis_tdata[55:32];
-  assign \$230  = s_axis_tdata[31:8] * 2'h3;
-  assign \$231  = haddr + 1'h1;
-  assign \$232  = hcount - 1'h1;
-  assign \$233  = hcount == 1'h1;
-  assign \$234  = haddr + 1'h1;
-  assign \$235  = hcount - 1'h1;
-  assign \$236  = out_cnt - 1'h1;
-  assign \$237  = m_axis_tvalid & m_axis_tready;
-  assign \$238  = \$237  & m_axis_tlast;
-  assign \$239  = fcnt == 3'h5;
-  assign \$240  = fcnt == 3'h6;
-  assign \$241  = fcnt == 3'h7;
-  assign \$242  = fcnt + 1'h1;
-  assign \$243  = fcnt == 3'h7;
-  assign \$244  = ! ibits[2:0];
-  assign \$245  = ~ mode;
-  assign \$246  = step_count + 1'h1;
-  assign \$247  = ibits[54:39] - 1'h1;
-  assign \$248  = ibits[54:39] - 2'h2;
-  assign \$249  = ibits[28:19] - 2'h2;
-  assign \$250  = ibits[38:29] - 1'h1;
-  assign \$251  = ibits[38:29] - 2'h2;
-  assign \$252  = ibits[54:39] == 1'h1;
-  assign \$253  = ibits[38:29] == 1'h1;
-  assign \$254  = ibits[28:19] == 1'h1;
-  assign \$255  = ibits[28:19] * ibits[38:29];
-  assign \$256  = \$255  * 4'h8;
-  assign \$257  = ibits[2:0] == 1'h1;
-  assign \$258  = ibits[2:0] == 2'h2;
-  assign \$259  = ibits[2:0] == 2'h3;
-  assign \$260  = ibits[2:0] == 3'h4;
-  assign \$261  = ~ issuing;
-  assign \$262  = | { \i__valid$212 , s4_valid, s3_valid, s2_valid, s1_valid };
-  assign \$263  = ~ \$262 ;
-  assign \$264  = \$261  & \$263 ;
-  assign \$265  = rows_done == rows_total;
-  assign \$266  = \$264  & \$265 ;
-  assign \$267  = ~ pipe_busy;
-  assign \$268  = \$266  & \$267 ;
-  assign \$269  = pc + 1'h1;
-  assign \$270  = ibase + 2'h3;
-  assign \$271  = cycle_count + 1'h1;
-  assign \$272  = ! pc;
-  assign \$273  = phase_cycles0 + 1'h1;
-  assign \$274  = pc == 1'h1;
-  assign \$275  = phase_cycles1 + 1'h1;
-  assign \$276  = pc == 2'h2;
-  assign \$277  = phase_cycles2 + 1'h1;
-  assign \$278  = pc == 2'h3;
-  assign \$279  = phase_cycles3 + 1'h1;
-  assign \$280  = pc == 3'h4;
-  assign \$281  = phase_cycles4 + 1'h1;
-  assign \$282  = pc == 3'h5;
-  assign \$283  = phase_cycles5 + 1'h1;
-  assign \$284  = pc == 3'h6;
-  assign \$285  = phase_cycles6 + 1'h1;
-  assign \$286  = pc == 3'h7;
-  assign \$287  = phase_cycles7 + 1'h1;
-  assign \$288  = pc == 4'h8;
-  assign \$289  = phase_cycles8 + 1'h1;
-  assign \$290  = pc == 4'h9;
-  assign \$291  = phase_cycles9 + 1'h1;
-  assign \$292  = pc == 4'ha;
-  assign \$293  = phase_cycles10 + 1'h1;
-  assign \$294  = pc == 4'hb;
-  assign \$295  = phase_cycles11 + 1'h1;
-  assign \$296  = pc == 4'hc;
-  assign \$297  = phase_cycles12 + 1'h1;
-  assign \$298  = pc == 4'hd;
-  assign \$299  = phase_cycles13 + 1'h1;
-  assign \$300  = pc == 4'he;
-  assign \$301  = phase_cycles14 + 1'h1;
-  assign \$302  = pc == 4'hf;
-  assign \$303  = phase_cycles15 + 1'h1;
-  assign \$304  = pc == 5'h10;
-  assign \$305  = phase_cycles16 + 1'h1;
-  assign \$306  = pc == 5'h11;
-  assign \$307  = phase_cycles17 + 1'h1;
-  assign \$308  = pc == 5'h12;
-  assign \$309  = phase_cycles18 + 1'h1;
-  assign \$310  = pc == 5'h13;
-  assign \$311  = phase_cycles19 + 1'h1;
-  assign \$312  = pc == 5'h14;
-  assign \$313  = phase_cycles20 + 1'h1;
-  assign \$314  = pc == 5'h15;
-  assign \$315  = phase_cycles21 + 1'h1;
-  assign \$316  = pc == 5'h16;
-  assign \$317  = phase_cycles22 + 1'h1;
-  assign \$318  = pc == 5'h17;
-  assign \$319  = phase_cycles23 + 1'h1;
-  assign \$320  = pc == 5'h18;
-  assign \$321  = phase_cycles24 + 1'h1;
-  assign \$322  = pc == 5'h19;
-  assign \$323  = phase_cycles25 + 1'h1;
-  assign \$324  = pc == 5'h1a;
-  assign \$325  = phase_cycles26 + 1'h1;
-  assign \$326  = pc == 5'h1b;
-  assign \$327  = phase_cycles27 + 1'h1;
-  assign \$328  = pc == 5'h1c;
-  assign \$329  = phase_cycles28 + 1'h1;
-  assign \$330  = pc == 5'h1d;
-  assign \$331  = phase_cycles29 + 1'h1;
-  assign \$332  = pc == 5'h1e;
-  assign \$333  = phase_cycles30 + 1'h1;
-  assign \$334  = pc == 5'h1f;
-  assign \$335  = phase_cycles31 + 1'h1;
-  assign \$336  = issue & k_last;
-  assign \$337  = ~ since_ok;
-  assign \$338  = since_last + 1'h1;
-  assign \$339  = since_last == 4'he;
-  assign \$340  = ! klen_m1;
-  assign \$341  = ! nt_m1;
-  assign \$342  = mi + 1'h1;
-  assign \$343  = mi == mt_m2;
-  assign \$344  = nrow + ibits[86:71];
-  assign \$345  = nrow + ibits[86:71];
-  assign \$346  = ni + 1'h1;
-  assign \$347  = ni == nt_m2;
-  assign \$348  = wcol + ibits[118:103];
-  assign \$349  = wcol + ibits[118:103];
-  assign \$350  = ki + 1'h1;
-  assign \$351  = ki == klen_m2;
-  assign \$352  = naddr + 1'h1;
-  assign \$353  = waddr + 1'h1;
-  assign \$354  = \i__valid$212  & \i__ready$506 ;
-  assign \$355  = mac_steps + 1'h1;
-  assign \$356  = \o__payload$170 [2:0] == 3'h7;
-  assign \$357  = \o__valid$425  & \$356 ;
-  assign \$358  = en == nt_m1;
-  assign \$359  = o_mrow + ibits[166:151];
-  assign \$360  = o_mrow + ibits[166:151];
-  assign \$361  = a_mrow + ibits[166:151];
-  assign \$362  = a_mrow + ibits[166:151];
-  assign \$363  = t_mrow + ibits[214:199];
-  assign \$364  = t_mrow + ibits[214:199];
-  assign \$365  = p_mrow + 4'h8;
-  assign \$366  = en + 1'h1;
-  assign \$367  = e_nlane + 4'h8;
-  assign \$368  = o_tile + ibits[150:135];
-  assign \$369  = a_tile + ibits[150:135];
-  assign \$370  = t_tile + 4'h8;
-  assign \$371  = p_mrow + \o__payload$170 [2:0];
-  assign \$372  = en == nt_m1;
-  assign \$373  = ! en;
-  assign \$374  = e_nlane + 1'h0;
-  assign \$375  = \$374  < ibits[230:215];
-  assign \$376  = e_nlane + 1'h1;
-  assign \$377  = \$376  < ibits[230:215];
-  assign \$378  = e_nlane + 2'h2;
-  assign \$379  = \$378  < ibits[230:215];
-  assign \$380  = e_nlane + 2'h3;
-  assign \$381  = \$380  < ibits[230:215];
-  assign \$382  = e_nlane + 3'h4;
-  assign \$383  = \$382  < ibits[230:215];
-  assign \$384  = e_nlane + 3'h5;
-  assign \$385  = \$384  < ibits[230:215];
-  assign \$386  = e_nlane + 3'h6;
-  assign \$387  = \$386  < ibits[230:215];
-  assign \$388  = e_nlane + 3'h7;
-  assign \$389  = \$388  < ibits[230:215];
-  assign \$390  = rows_done + 1'h1;
-  assign \$391  = | { \overflow$537 , \overflow$536 , \overflow$535 , \overflow$534 , \overflow$533 , \overflow$532 , \overflow$531 , overflow };
-  assign \$392  = | { \wrapped$545 , \wrapped$544 , \wrapped$543 , \wrapped$542 , \wrapped$541 , \wrapped$540 , \wrapped$539 , wrapped };
-  assign \$393  = ~ \i__ready$506 ;
-  assign \$394  = \i__valid$212  & \$393 ;
-  assign \$395  = flags | { 4'h0, \$394 , \$392 , \$391 , 1'h0 };
+  assign \$39  = sb8[70] ? i__payload : 8'h80;
+  assign \$40  = sb8[71] ? \i__payload$29  : 8'h80;
+  assign \$41  = sb8[72] ? \i__payload$38  : 8'h80;
+  assign \$42  = sb8[73] ? \i__payload$47  : 8'h80;
+  assign \$43  = sb8[74] ? \i__payload$56  : 8'h80;
+  assign \$44  = sb8[75] ? \i__payload$65  : 8'h80;
+  assign \$45  = sb8[76] ? \i__payload$74  : 8'h80;
+  assign \$46  = sb8[77] ? \i__payload$83  : 8'h80;
+  assign \$47  = \o__payload$338 [66:64] + sb11[85:78];
+  assign \$48  = $signed(\o__payload$338 [74:67]) > $signed(best_v0);
+  assign \$49  = sb11[53] | \$48 ;
+  assign new_v = \$49  ? \o__payload$338 [74:67] : best_v0;
+  assign \$50  = $signed(\o__payload$338 [74:67]) > $signed(best_v0);
+  assign \$51  = sb11[53] | \$50 ;
+  assign new_i = \$51  ? \$47 [7:0] : best_i0;
+  assign \$52  = sb10[70] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$53  = sb10[71] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$54  = sb10[72] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$55  = sb10[73] ? \o__payload$349 [7:0] : 8'h00;
+  assign \$56  = sb10[74] ? \o__payload$350 [7:0] : 8'h00;
+  assign \$57  = sb10[75] ? \o__payload$351 [7:0] : 8'h00;
+  assign \$58  = sb10[76] ? \o__payload$352 [7:0] : 8'h00;
+  assign \$59  = sb10[77] ? \o__payload$353 [7:0] : 8'h00;
+  assign \$60  = host_writing_ag ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52  };
+  assign \$61  = host_writing_rg ? s_axis_tdata : { 240'h000000000000000000000000000000000000000000000000000000000000, \o__payload$353 [9:8], \o__payload$352 [9:8], \o__payload$351 [9:8], \o__payload$350 [9:8], \o__payload$349 [9:8], \o__payload$348 [9:8], \o__payload$347 [9:8], \o__payload$346 [9:8] };
+  assign \$62  = sb11[70] ? \o__payload$338 [7:0] : 8'h00;
+  assign \$63  = sb11[71] ? \o__payload$338 [15:8] : 8'h00;
+  assign \$64  = sb11[72] ? \o__payload$338 [23:16] : 8'h00;
+  assign \$65  = sb11[73] ? \o__payload$338 [31:24] : 8'h00;
+  assign \$66  = sb11[74] ? \o__payload$338 [39:32] : 8'h00;
+  assign \$67  = sb11[75] ? \o__payload$338 [47:40] : 8'h00;
+  assign \$68  = sb11[76] ? \o__payload$338 [55:48] : 8'h00;
+  assign \$69  = sb11[77] ? \o__payload$338 [63:56] : 8'h00;
+  assign \$70  = host_writing_e ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62  };
+  assign \$71  = host_writing_d ? s_axis_tdata : { \o__payload$364 , \o__payload$363 , \o__payload$362 , \o__payload$361 , \o__payload$360 , \o__payload$359 , \o__payload$358 , \o__payload$357  };
+  assign \$72  = host_writing_wf ? s_axis_tdata : { 128'h00000000000000000000000000000000, \o__payload$373 , \o__payload$372 , \o__payload$371 , \o__payload$370 , \o__payload$369 , \o__payload$368 , \o__payload$367 , \o__payload$366  };
+  assign \$73  = host_writing_pred ? s_axis_tdata : { 248'h00000000000000000000000000000000000000000000000000000000000000, new_i };
+  assign \$74  = host_writing_af ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, col_data };
+  assign \$75  = host_writing_wt ? s_axis_tdata : { 128'h00000000000000000000000000000000, \col_data$378  };
+  assign \$76  = sb10[70] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$77  = sb10[71] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$78  = sb10[72] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$79  = sb10[73] ? \o__payload$349 [7:0] : 8'h00;
+  assign \$80  = sb10[74] ? \o__payload$350 [7:0] : 8'h00;
+  assign \$81  = sb10[75] ? \o__payload$351 [7:0] : 8'h00;
+  assign \$82  = sb10[76] ? \o__payload$352 [7:0] : 8'h00;
+  assign \$83  = sb10[77] ? \o__payload$353 [7:0] : 8'h00;
+  assign \$84  = sb10[70] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$85  = sb10[71] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$86  = sb10[72] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$87  = sb10[73] ? \o__payload$349 [7:0] : 8'h00;
+  assign \$88  = sb10[74] ? \o__payload$350 [7:0] : 8'h00;
+  assign \$89  = sb10[75] ? \o__payload$351 [7:0] : 8'h00;
+  assign \$90  = sb10[76] ? \o__payload$352 [7:0] : 8'h00;
+  assign \$91  = sb10[77] ? \o__payload$353 [7:0] : 8'h00;
+  assign \$92  = sb10[70] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$93  = sb10[71] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$94  = sb10[72] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$95  = sb10[73] ? \o__payload$349 [7:0] : 8'h00;
+  assign \$96  = sb10[74] ? \o__payload$350 [7:0] : 8'h00;
+  assign \$97  = sb10[75] ? \o__payload$351 [7:0] : 8'h00;
+  assign \$98  = sb10[76] ? \o__payload$352 [7:0] : 8'h00;
+  assign \$99  = sb10[77] ? \o__payload$353 [7:0] : 8'h00;
+  assign \$100  = sb10[70] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$101  = sb10[71] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$102  = sb10[72] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$103  = sb10[73] ? \o__payload$349 [7:0] : 8'h00;
+  assign \$104  = sb10[74] ? \o__payload$350 [7:0] : 8'h00;
+  assign \$105  = sb10[75] ? \o__payload$351 [7:0] : 8'h00;
+  assign \$106  = sb10[76] ? \o__payload$352 [7:0] : 8'h00;
+  assign \$107  = sb10[77] ? \o__payload$353 [7:0] : 8'h00;
+  assign \$108  = sb10[70] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$109  = sb10[71] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$110  = sb10[72] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$111  = sb10[73] ? \o__payload$349 [7:0] : 8'h00;
+  assign \$112  = sb10[74] ? \o__payload$350 [7:0] : 8'h00;
+  assign \$113  = sb10[75] ? \o__payload$351 [7:0] : 8'h00;
+  assign \$114  = sb10[76] ? \o__payload$352 [7:0] : 8'h00;
+  assign \$115  = sb10[77] ? \o__payload$353 [7:0] : 8'h00;
+  assign \$116  = sb10[70] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$117  = sb10[71] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$118  = sb10[72] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$119  = sb10[73] ? \o__payload$349 [7:0] : 8'h00;
+  assign \$120  = sb10[74] ? \o__payload$350 [7:0] : 8'h00;
+  assign \$121  = sb10[75] ? \o__payload$351 [7:0] : 8'h00;
+  assign \$122  = sb10[76] ? \o__payload$352 [7:0] : 8'h00;
+  assign \$123  = sb10[77] ? \o__payload$353 [7:0] : 8'h00;
+  assign \$124  = sb10[70] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$125  = sb10[71] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$126  = sb10[72] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$127  = sb10[73] ? \o__payload$349 [7:0] : 8'h00;
+  assign \$128  = sb10[74] ? \o__payload$350 [7:0] : 8'h00;
+  assign \$129  = sb10[75] ? \o__payload$351 [7:0] : 8'h00;
+  assign \$130  = sb10[76] ? \o__payload$352 [7:0] : 8'h00;
+  assign \$131  = sb10[77] ? \o__payload$353 [7:0] : 8'h00;
+  assign \$132  = sb10[70] ? \o__payload$346 [7:0] : 8'h00;
+  assign \$133  = sb10[71] ? \o__payload$347 [7:0] : 8'h00;
+  assign \$134  = sb10[72] ? \o__payload$348 [7:0] : 8'h00;
+  assign \$135  = sb10[73] ? \o__payload$349 [7:0] : 8'h00;
+  assign \$136  = sb10[74] ? \o__payload$350 [7:0] : 8'h00;
+  assign \$137  = sb10[75] ? \o__payload$351 [7:0] : 8'h00;
+  assign \$138  = sb10[76] ? \o__payload$352 [7:0] : 8'h00;
+  assign \$139  = sb10[77] ? \o__payload$353 [7:0] : 8'h00;
+  assign \$140  = sb11[70] ? \o__payload$338 [7:0] : 8'h00;
+  assign \$141  = sb11[71] ? \o__payload$338 [15:8] : 8'h00;
+  assign \$142  = sb11[72] ? \o__payload$338 [23:16] : 8'h00;
+  assign \$143  = sb11[73] ? \o__payload$338 [31:24] : 8'h00;
+  assign \$144  = sb11[74] ? \o__payload$338 [39:32] : 8'h00;
+  assign \$145  = sb11[75] ? \o__payload$338 [47:40] : 8'h00;
+  assign \$146  = sb11[76] ? \o__payload$338 [55:48] : 8'h00;
+  assign \$147  = sb11[77] ? \o__payload$338 [63:56] : 8'h00;
+  assign \$148  = sb11[70] ? \o__payload$338 [7:0] : 8'h00;
+  assign \$149  = sb11[71] ? \o__payload$338 [15:8] : 8'h00;
+  assign \$150  = sb11[72] ? \o__payload$338 [23:16] : 8'h00;
+  assign \$151  = sb11[73] ? \o__payload$338 [31:24] : 8'h00;
+  assign \$152  = sb11[74] ? \o__payload$338 [39:32] : 8'h00;
+  assign \$153  = sb11[75] ? \o__payload$338 [47:40] : 8'h00;
+  assign \$154  = sb11[76] ? \o__payload$338 [55:48] : 8'h00;
+  assign \$155  = sb11[77] ? \o__payload$338 [63:56] : 8'h00;
+  assign \$156  = sb11[70] ? \o__payload$338 [7:0] : 8'h00;
+  assign \$157  = sb11[71] ? \o__payload$338 [15:8] : 8'h00;
+  assign \$158  = sb11[72] ? \o__payload$338 [23:16] : 8'h00;
+  assign \$159  = sb11[73] ? \o__payload$338 [31:24] : 8'h00;
+  assign \$160  = sb11[74] ? \o__payload$338 [39:32] : 8'h00;
+  assign \$161  = sb11[75] ? \o__payload$338 [47:40] : 8'h00;
+  assign \$162  = sb11[76] ? \o__payload$338 [55:48] : 8'h00;
+  assign \$163  = sb11[77] ? \o__payload$338 [63:56] : 8'h00;
+  assign \$164  = sb11[70] ? \o__payload$338 [7:0] : 8'h00;
+  assign \$165  = sb11[71] ? \o__payload$338 [15:8] : 8'h00;
+  assign \$166  = sb11[72] ? \o__payload$338 [23:16] : 8'h00;
+  assign \$167  = sb11[73] ? \o__payload$338 [31:24] : 8'h00;
+  assign \$168  = sb11[74] ? \o__payload$338 [39:32] : 8'h00;
+  assign \$169  = sb11[75] ? \o__payload$338 [47:40] : 8'h00;
+  assign \$170  = sb11[76] ? \o__payload$338 [55:48] : 8'h00;
+  assign \$171  = sb11[77] ? \o__payload$338 [63:56] : 8'h00;
+  assign \$172  = sb11[70] ? \o__payload$338 [7:0] : 8'h00;
+  assign \$173  = sb11[71] ? \o__payload$338 [15:8] : 8'h00;
+  assign \$174  = sb11[72] ? \o__payload$338 [23:16] : 8'h00;
+  assign \$175  = sb11[73] ? \o__payload$338 [31:24] : 8'h00;
+  assign \$176  = sb11[74] ? \o__payload$338 [39:32] : 8'h00;
+  assign \$177  = sb11[75] ? \o__payload$338 [47:40] : 8'h00;
+  assign \$178  = sb11[76] ? \o__payload$338 [55:48] : 8'h00;
+  assign \$179  = sb11[77] ? \o__payload$338 [63:56] : 8'h00;
+  assign \$180  = sb11[70] ? \o__payload$338 [7:0] : 8'h00;
   \nitro_engine.err  err (
     .clk(clk),
     .i__payload(\i__payload$334 ),
     .i__valid(\i__valid$333 ),
-    .o__payload(\o__payload$366 ),
+    .o__payload(\o__payload$338 ),
     .rst(rst)
   );
   \nitro_engine.mac  mac (
     .clear(clear),
     .clk(clk),
     .i__payload(\i__payload$214 ),
-    .i__ready(\i__ready$506 ),
+    .i__ready(\i__ready$549 ),
     .i__valid(\i__valid$212 ),
     .o__payload(\o__payload$170 ),
-    .o__valid(\o__valid$425 ),
+    .o__valid(\o__valid$459 ),
     .rst(rst)
   );
   \nitro_engine.mem_af  mem_af (
@@ -2234,7 +2856,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(o__ready),
     .i__payload(i__payload),
     .i__valid(i__valid),
-    .o__payload(\o__payload$342 ),
+    .o__payload(\o__payload$346 ),
     .rst(rst)
   );
   \nitro_engine.relu1  relu1 (
@@ -2242,7 +2864,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$31 ),
     .i__payload(\i__payload$29 ),
     .i__valid(\i__valid$33 ),
-    .o__payload(\o__payload$343 ),
+    .o__payload(\o__payload$347 ),
     .rst(rst)
   );
   \nitro_engine.relu2  relu2 (
@@ -2250,7 +2872,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$40 ),
     .i__payload(\i__payload$38 ),
     .i__valid(\i__valid$42 ),
-    .o__payload(\o__payload$344 ),
+    .o__payload(\o__payload$348 ),
     .rst(rst)
   );
   \nitro_engine.relu3  relu3 (
@@ -2258,7 +2880,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$49 ),
     .i__payload(\i__payload$47 ),
     .i__valid(\i__valid$51 ),
-    .o__payload(\o__payload$345 ),
+    .o__payload(\o__payload$349 ),
     .rst(rst)
   );
   \nitro_engine.relu4  relu4 (
@@ -2266,7 +2888,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$58 ),
     .i__payload(\i__payload$56 ),
     .i__valid(\i__valid$60 ),
-    .o__payload(\o__payload$346 ),
+    .o__payload(\o__payload$350 ),
     .rst(rst)
   );
   \nitro_engine.relu5  relu5 (
@@ -2274,7 +2896,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$67 ),
     .i__payload(\i__payload$65 ),
     .i__valid(\i__valid$69 ),
-    .o__payload(\o__payload$347 ),
+    .o__payload(\o__payload$351 ),
     .rst(rst)
   );
   \nitro_engine.relu6  relu6 (
@@ -2282,7 +2904,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$76 ),
     .i__payload(\i__payload$74 ),
     .i__valid(\i__valid$78 ),
-    .o__payload(\o__payload$348 ),
+    .o__payload(\o__payload$352 ),
     .rst(rst)
   );
   \nitro_engine.relu7  relu7 (
@@ -2290,63 +2912,63 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$85 ),
     .i__payload(\i__payload$83 ),
     .i__valid(\i__valid$87 ),
-    .o__payload(\o__payload$349 ),
+    .o__payload(\o__payload$353 ),
     .rst(rst)
   );
   \nitro_engine.relub0  relub0 (
     .clk(clk),
     .i__payload(\i__payload$226 ),
     .i__valid(\i__valid$225 ),
-    .o__payload(\o__payload$380 ),
+    .o__payload(\o__payload$357 ),
     .rst(rst)
   );
   \nitro_engine.relub1  relub1 (
     .clk(clk),
     .i__payload(\i__payload$240 ),
     .i__valid(\i__valid$239 ),
-    .o__payload(\o__payload$381 ),
+    .o__payload(\o__payload$358 ),
     .rst(rst)
   );
   \nitro_engine.relub2  relub2 (
     .clk(clk),
     .i__payload(\i__payload$254 ),
     .i__valid(\i__valid$253 ),
-    .o__payload(\o__payload$382 ),
+    .o__payload(\o__payload$359 ),
     .rst(rst)
   );
   \nitro_engine.relub3  relub3 (
     .clk(clk),
     .i__payload(\i__payload$268 ),
     .i__valid(\i__valid$267 ),
-    .o__payload(\o__payload$383 ),
+    .o__payload(\o__payload$360 ),
     .rst(rst)
   );
   \nitro_engine.relub4  relub4 (
     .clk(clk),
     .i__payload(\i__payload$282 ),
     .i__valid(\i__valid$281 ),
-    .o__payload(\o__payload$384 ),
+    .o__payload(\o__payload$361 ),
     .rst(rst)
   );
   \nitro_engine.relub5  relub5 (
     .clk(clk),
     .i__payload(\i__payload$296 ),
     .i__valid(\i__valid$295 ),
-    .o__payload(\o__payload$385 ),
+    .o__payload(\o__payload$362 ),
     .rst(rst)
   );
   \nitro_engine.relub6  relub6 (
     .clk(clk),
     .i__payload(\i__payload$310 ),
     .i__valid(\i__valid$309 ),
-    .o__payload(\o__payload$386 ),
+    .o__payload(\o__payload$363 ),
     .rst(rst)
   );
   \nitro_engine.relub7  relub7 (
     .clk(clk),
     .i__payload(\i__payload$324 ),
     .i__valid(\i__valid$323 ),
-    .o__payload(\o__payload$387 ),
+    .o__payload(\o__payload$364 ),
     .rst(rst)
   );
   \nitro_engine.rfifo  rfifo (
@@ -2366,7 +2988,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .o__payload(i__payload),
     .o__ready(o__ready),
     .o__valid(i__valid),
-    .\port$4788$231 (ibits[268:231]),
+    .\port$4964$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.scaler1  scaler1 (
@@ -2376,7 +2998,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .o__payload(\i__payload$29 ),
     .o__ready(\o__ready$31 ),
     .o__valid(\i__valid$33 ),
-    .\port$4788$231 (ibits[268:231]),
+    .\port$4964$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.scaler2  scaler2 (
@@ -2386,7 +3008,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .o__payload(\i__payload$38 ),
     .o__ready(\o__ready$40 ),
     .o__valid(\i__valid$42 ),
-    .\port$4788$231 (ibits[268:231]),
+    .\port$4964$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.scaler3  scaler3 (
@@ -2396,7 +3018,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .o__payload(\i__payload$47 ),
     .o__ready(\o__ready$49 ),
     .o__valid(\i__valid$51 ),
-    .\port$4788$231 (ibits[268:231]),
+    .\port$4964$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.scaler4  scaler4 (
@@ -2406,7 +3028,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .o__payload(\i__payload$56 ),
     .o__ready(\o__ready$58 ),
     .o__valid(\i__valid$60 ),
-    .\port$4788$231 (ibits[268:231]),
+    .\port$4964$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.scaler5  scaler5 (
@@ -2416,7 +3038,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .o__payload(\i__payload$65 ),
     .o__ready(\o__ready$67 ),
     .o__valid(\i__valid$69 ),
-    .\port$4788$231 (ibits[268:231]),
+    .\port$4964$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.scaler6  scaler6 (
@@ -2426,7 +3048,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .o__payload(\i__payload$74 ),
     .o__ready(\o__ready$76 ),
     .o__valid(\i__valid$78 ),
-    .\port$4788$231 (ibits[268:231]),
+    .\port$4964$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.scaler7  scaler7 (
@@ -2436,7 +3058,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .o__payload(\i__payload$83 ),
     .o__ready(\o__ready$85 ),
     .o__valid(\i__valid$87 ),
-    .\port$4788$231 (ibits[268:231]),
+    .\port$4964$231 (ibits[268:231]),
     .rst(rst)
   );
   \nitro_engine.sgd0  sgd0 (
@@ -2446,9 +3068,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .decay_shift(ibits[343:339]),
     .i__payload(\i__payload$228 ),
     .i__valid(\i__valid$227 ),
-    .o__payload(\o__payload$389 ),
+    .o__payload(\o__payload$366 ),
     .overflow(overflow),
-    .\port$4788$269 (ibits[322:269]),
+    .\port$4964$269 (ibits[322:269]),
     .rst(rst),
     .wrapped(wrapped)
   );
@@ -2459,11 +3081,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .decay_shift(ibits[343:339]),
     .i__payload(\i__payload$242 ),
     .i__valid(\i__valid$241 ),
-    .o__payload(\o__payload$390 ),
-    .overflow(\overflow$531 ),
-    .\port$4788$269 (ibits[322:269]),
+    .o__payload(\o__payload$367 ),
+    .overflow(\overflow$580 ),
+    .\port$4964$269 (ibits[322:269]),
     .rst(rst),
-    .wrapped(\wrapped$539 )
+    .wrapped(\wrapped$588 )
   );
   \nitro_engine.sgd2  sgd2 (
     .clear(clear),
@@ -2472,11 +3094,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .decay_shift(ibits[343:339]),
     .i__payload(\i__payload$256 ),
     .i__valid(\i__valid$255 ),
-    .o__payload(\o__payload$391 ),
-    .overflow(\overflow$532 ),
-    .\port$4788$269 (ibits[322:269]),
+    .o__payload(\o__payload$368 ),
+    .overflow(\overflow$581 ),
+    .\port$4964$269 (ibits[322:269]),
     .rst(rst),
-    .wrapped(\wrapped$540 )
+    .wrapped(\wrapped$589 )
   );
   \nitro_engine.sgd3  sgd3 (
     .clear(clear),
@@ -2485,11 +3107,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .decay_shift(ibits[343:339]),
     .i__payload(\i__payload$270 ),
     .i__valid(\i__valid$269 ),
-    .o__payload(\o__payload$392 ),
-    .overflow(\overflow$533 ),
-    .\port$4788$269 (ibits[322:269]),
+    .o__payload(\o__payload$369 ),
+    .overflow(\overflow$582 ),
+    .\port$4964$269 (ibits[322:269]),
     .rst(rst),
-    .wrapped(\wrapped$541 )
+    .wrapped(\wrapped$590 )
   );
   \nitro_engine.sgd4  sgd4 (
     .clear(clear),
@@ -2498,11 +3120,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .decay_shift(ibits[343:339]),
     .i__payload(\i__payload$284 ),
     .i__valid(\i__valid$283 ),
-    .o__payload(\o__payload$393 ),
-    .overflow(\overflow$534 ),
-    .\port$4788$269 (ibits[322:269]),
+    .o__payload(\o__payload$370 ),
+    .overflow(\overflow$583 ),
+    .\port$4964$269 (ibits[322:269]),
     .rst(rst),
-    .wrapped(\wrapped$542 )
+    .wrapped(\wrapped$591 )
   );
   \nitro_engine.sgd5  sgd5 (
     .clear(clear),
@@ -2511,11 +3133,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .decay_shift(ibits[343:339]),
     .i__payload(\i__payload$298 ),
     .i__valid(\i__valid$297 ),
-    .o__payload(\o__payload$394 ),
-    .overflow(\overflow$535 ),
-    .\port$4788$269 (ibits[322:269]),
+    .o__payload(\o__payload$371 ),
+    .overflow(\overflow$584 ),
+    .\port$4964$269 (ibits[322:269]),
     .rst(rst),
-    .wrapped(\wrapped$543 )
+    .wrapped(\wrapped$592 )
   );
   \nitro_engine.sgd6  sgd6 (
     .clear(clear),
@@ -2524,11 +3146,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .decay_shift(ibits[343:339]),
     .i__payload(\i__payload$312 ),
     .i__valid(\i__valid$311 ),
-    .o__payload(\o__payload$395 ),
-    .overflow(\overflow$536 ),
-    .\port$4788$269 (ibits[322:269]),
+    .o__payload(\o__payload$372 ),
+    .overflow(\overflow$585 ),
+    .\port$4964$269 (ibits[322:269]),
     .rst(rst),
-    .wrapped(\wrapped$544 )
+    .wrapped(\wrapped$593 )
   );
   \nitro_engine.sgd7  sgd7 (
     .clear(clear),
@@ -2537,34 +3159,366 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .decay_shift(ibits[343:339]),
     .i__payload(\i__payload$326 ),
     .i__valid(\i__valid$325 ),
-    .o__payload(\o__payload$396 ),
-    .overflow(\overflow$537 ),
-    .\port$4788$269 (ibits[322:269]),
+    .o__payload(\o__payload$373 ),
+    .overflow(\overflow$586 ),
+    .\port$4964$269 (ibits[322:269]),
     .rst(rst),
-    .wrapped(\wrapped$545 )
+    .wrapped(\wrapped$594 )
   );
   \nitro_engine.xp_act  xp_act (
     .active(col_valid),
+    .busy(\busy$446 ),
     .clk(clk),
     .col_addr(col_addr),
     .col_data(col_data),
-    .row_base(row_base),
-    .row_data(row_data),
-    .row_index(row_index),
-    .row_valid(row_valid),
+    .\row_base$9 (row_base),
+    .\row_data$7 (\row_data$404 ),
+    .\row_index$5 (row_index),
+    .\row_valid$3 (row_valid),
     .rst(rst)
   );
   \nitro_engine.xp_w  xp_w (
-    .active(\col_valid$410 ),
+    .active(\col_valid$443 ),
+    .busy(\busy$447 ),
     .clk(clk),
-    .col_addr(\col_addr$411 ),
-    .col_data(\col_data$412 ),
-    .row_base(\row_base$406 ),
-    .row_data(\row_data$405 ),
-    .row_index(\row_index$404 ),
-    .row_valid(\row_valid$338 ),
+    .col_addr(\col_addr$444 ),
+    .col_data(\col_data$378 ),
+    .\port$7705$0 (\o__payload$366 ),
+    .\port$8006$0 (\o__payload$367 ),
+    .\port$8307$0 (\o__payload$368 ),
+    .\port$8608$0 (\o__payload$369 ),
+    .\port$8909$0 (\o__payload$370 ),
+    .\port$9210$0 (\o__payload$371 ),
+    .\port$9511$0 (\o__payload$372 ),
+    .\port$9812$0 (\o__payload$373 ),
+    .\row_base$9 (\row_base$440 ),
+    .\row_index$5 (\row_index$439 ),
+    .\row_valid$3 (\row_valid$431 ),
     .rst(rst)
   );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$385  = 32'd0;
+    casez (haddr[5:0])
+      6'h00:
+          \$385  = phase_cycles0;
+      6'h01:
+          \$385  = phase_cycles1;
+      6'h02:
+          \$385  = phase_cycles2;
+      6'h03:
+          \$385  = phase_cycles3;
+      6'h04:
+          \$385  = phase_cycles4;
+      6'h05:
+          \$385  = phase_cycles5;
+      6'h06:
+          \$385  = phase_cycles6;
+      6'h07:
+          \$385  = phase_cycles7;
+      6'h08:
+          \$385  = phase_cycles8;
+      6'h09:
+          \$385  = phase_cycles9;
+      6'h0a:
+          \$385  = phase_cycles10;
+      6'h0b:
+          \$385  = phase_cycles11;
+      6'h0c:
+          \$385  = phase_cycles12;
+      6'h0d:
+          \$385  = phase_cycles13;
+      6'h0e:
+          \$385  = phase_cycles14;
+      6'h0f:
+          \$385  = phase_cycles15;
+      6'h10:
+          \$385  = phase_cycles16;
+      6'h11:
+          \$385  = phase_cycles17;
+      6'h12:
+          \$385  = phase_cycles18;
+      6'h13:
+          \$385  = phase_cycles19;
+      6'h14:
+          \$385  = phase_cycles20;
+      6'h15:
+          \$385  = phase_cycles21;
+      6'h16:
+          \$385  = phase_cycles22;
+      6'h17:
+          \$385  = phase_cycles23;
+      6'h18:
+          \$385  = phase_cycles24;
+      6'h19:
+          \$385  = phase_cycles25;
+      6'h1a:
+          \$385  = phase_cycles26;
+      6'h1b:
+          \$385  = phase_cycles27;
+      6'h1c:
+          \$385  = phase_cycles28;
+      6'h1d:
+          \$385  = phase_cycles29;
+      6'h1e:
+          \$385  = phase_cycles30;
+      6'h1f:
+          \$385  = phase_cycles31;
+      6'h20:
+          \$385  = cycle_count;
+      6'h21:
+          \$385  = step_count;
+      6'h22:
+          \$385  = { 24'h000000, flags };
+      6'h23:
+          \$385  = mac_steps;
+      6'h24:
+          \$385  = { 31'h00000000, mode };
+      6'h25:
+          \$385  = 32'd0;
+      6'h26:
+          \$385  = 32'd0;
+      6'h27:
+          \$385  = 32'd0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    hread_mux = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    casez (hdr_mem)
+      4'h0:
+          hread_mux = { 128'h00000000000000000000000000000000, \r_data$109  };
+      4'h1:
+          hread_mux = { 128'h00000000000000000000000000000000, \r_data$110  };
+      4'h2:
+          hread_mux = { 128'h00000000000000000000000000000000, \r_data$111  };
+      4'h3:
+          hread_mux = { 192'h000000000000000000000000000000000000000000000000, \r_data$112  };
+      4'h4:
+          hread_mux = { 192'h000000000000000000000000000000000000000000000000, \r_data$113  };
+      4'h5:
+          hread_mux = { 192'h000000000000000000000000000000000000000000000000, \r_data$114  };
+      4'h6:
+          hread_mux = { 240'h000000000000000000000000000000000000000000000000000000000000, \r_data$115  };
+      4'h7:
+          hread_mux = \r_data$116 ;
+      4'h8:
+          hread_mux = { 248'h00000000000000000000000000000000000000000000000000000000000000, \r_data$117  };
+      4'h9:
+          hread_mux = { 224'h00000000000000000000000000000000000000000000000000000000, csr_q4 };
+      4'ha:
+          hread_mux = { 192'h000000000000000000000000000000000000000000000000, \r_data$119  };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    s_axis_tready = 1'h0;
+    casez (ctl_state)
+      3'h0:
+          s_axis_tready = 1'h1;
+      3'h1:
+          s_axis_tready = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    clear = 1'h0;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h4:
+                  clear = 1'h1;
+            endcase
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    take = 1'h0;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          take = \$5 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    w_en = 1'h0;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          w_en = rv5;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    w_data = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          w_data = { \$6 , hread_data };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    r_addr = 6'h00;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          r_addr = \$7 [5:0];
+    endcase
+    if (host_reading) begin
+      r_addr = haddr[5:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_en$133  = 1'h0;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            \w_en$133  = 1'h1;
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    w_addr = 6'h00;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            w_addr = haddr[5:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_data$136  = 128'h00000000000000000000000000000000;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            \w_data$136  = s_axis_tdata[127:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_en$137  = 1'h0;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            \w_en$137  = 1'h1;
+      endcase
+    end
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+    end else if (ex_backerr) begin
+    end else if (ex_grad) begin
+      \w_en$137  = sb10[0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_addr$138  = 9'h000;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            \w_addr$138  = haddr[8:0];
+      endcase
+    end
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+    end else if (ex_backerr) begin
+    end else if (ex_grad) begin
+      \w_addr$138  = sb10[9:1];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_data$139  = \$72 [127:0];
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_en$140  = 1'h0;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            \w_en$140  = 1'h1;
+      endcase
+    end
+    if (\col_valid$443 ) begin
+      \w_en$140  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_addr$141  = 7'h00;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            \w_addr$141  = haddr[6:0];
+      endcase
+    end
+    if (\col_valid$443 ) begin
+      \w_addr$141  = \col_addr$444 [6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_data$142  = \$75 [127:0];
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_en$143  = 1'h0;
+    if (\$8 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            \w_en$143  = 1'h1;
+      endcase
+    end
+    if (col_valid) begin
+      \w_en$143  = 1'h1;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \w_addr$144  = 10'h000;
@@ -2586,22 +3540,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$145  = 64'h0000000000000000;
-    if (\$8 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            \w_data$145  = s_axis_tdata[63:0];
-      endcase
-    end
-    if (col_valid) begin
-      \w_data$145  = col_data;
-    end
+    \w_data$145  = \$74 [63:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -2621,7 +3560,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       endcase
     end
     if (ex_fwd_relu) begin
-      \w_en$146  = sb8[0];
+      \w_en$146  = sb10[0];
     end
   end
   always @* begin
@@ -2642,29 +3581,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       endcase
     end
     if (ex_fwd_relu) begin
-      \w_addr$147  = sb8[10:1];
+      \w_addr$147  = sb10[10:1];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$148  = 64'h0000000000000000;
-    if (\$8 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            \w_data$148  = s_axis_tdata[63:0];
-      endcase
-    end
-    if (ex_fwd_relu) begin
-      \w_data$148  = { \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111  };
-    end
+    \w_data$148  = \$60 [63:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -2748,7 +3670,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       endcase
     end
     if (ex_fwd_relu) begin
-      \w_en$152  = sb8[0];
+      \w_en$152  = sb10[0];
     end
   end
   always @* begin
@@ -2773,33 +3695,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       endcase
     end
     if (ex_fwd_relu) begin
-      \w_addr$153  = sb8[25:17];
+      \w_addr$153  = sb10[25:17];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$154  = 16'h0000;
-    if (\$8 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            /* empty */;
-        4'h5:
-            /* empty */;
-        4'h6:
-            \w_data$154  = s_axis_tdata[15:0];
-      endcase
-    end
-    if (ex_fwd_relu) begin
-      \w_data$154  = { \o__payload$349 [9:8], \o__payload$348 [9:8], \o__payload$347 [9:8], \o__payload$346 [9:8], \o__payload$345 [9:8], \o__payload$344 [9:8], \o__payload$343 [9:8], \o__payload$342 [9:8] };
-    end
+    \w_data$154  = \$61 [15:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -2861,32 +3762,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$157  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    if (\$8 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            /* empty */;
-        4'h5:
-            /* empty */;
-        4'h6:
-            /* empty */;
-        4'h7:
-            \w_data$157  = s_axis_tdata;
-      endcase
-    end
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-    end else if (ex_backerr) begin
-      \w_data$157  = { \o__payload$387 , \o__payload$386 , \o__payload$385 , \o__payload$384 , \o__payload$383 , \o__payload$382 , \o__payload$381 , \o__payload$380  };
-    end
+    \w_data$157  = \$71 ;
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -2915,7 +3791,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      \w_en$158  = \$214 ;
+      \w_en$158  = \$364 ;
     end
   end
   always @* begin
@@ -2945,38 +3821,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      \w_addr$159  = sb9[41:36];
+      \w_addr$159  = sb11[41:36];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$160  = 8'h00;
-    if (\$8 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            /* empty */;
-        4'h5:
-            /* empty */;
-        4'h6:
-            /* empty */;
-        4'h7:
-            /* empty */;
-        4'h8:
-            \w_data$160  = s_axis_tdata[7:0];
-      endcase
-    end
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      \w_data$160  = new_i;
-    end
+    \w_data$160  = \$73 [7:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -3007,7 +3857,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      \w_en$161  = sb9[0];
+      \w_en$161  = sb11[0];
     end
   end
   always @* begin
@@ -3039,40 +3889,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      \w_addr$162  = sb9[7:1];
+      \w_addr$162  = sb11[7:1];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$163  = 64'h0000000000000000;
-    if (\$8 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            /* empty */;
-        4'h5:
-            /* empty */;
-        4'h6:
-            /* empty */;
-        4'h7:
-            /* empty */;
-        4'h8:
-            /* empty */;
-        4'ha:
-            \w_data$163  = s_axis_tdata[63:0];
-      endcase
-    end
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      \w_data$163  = { \$198 , \$197 , \$196 , \$195 , \$194 , \$193 , \$192 , \$191  };
-    end
+    \w_data$163  = \$70 [63:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -3437,472 +4259,239 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     row_valid = 1'h0;
     if (ex_fwd_relu) begin
-      row_valid = sb8[0];
+      row_valid = sb10[0];
     end else if (ex_fwd_err) begin
-      row_valid = sb9[0];
+      row_valid = sb11[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_valid$338  = 1'h0;
+    \row_valid$431  = 1'h0;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      \row_valid$338  = \$215 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_h0 = 32'd0;
-    if (ex_fwd_relu) begin
-      tr_h0 = { \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47 [7], \$47  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_h1 = 32'd0;
-    if (ex_fwd_relu) begin
-      tr_h1 = { \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56 [7], \$56  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_h2 = 32'd0;
-    if (ex_fwd_relu) begin
-      tr_h2 = { \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65 [7], \$65  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_h3 = 32'd0;
-    if (ex_fwd_relu) begin
-      tr_h3 = { \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74 [7], \$74  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_h4 = 32'd0;
-    if (ex_fwd_relu) begin
-      tr_h4 = { \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83 [7], \$83  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_h5 = 32'd0;
-    if (ex_fwd_relu) begin
-      tr_h5 = { \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92 [7], \$92  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_h6 = 32'd0;
-    if (ex_fwd_relu) begin
-      tr_h6 = { \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101 [7], \$101  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_h7 = 32'd0;
-    if (ex_fwd_relu) begin
-      tr_h7 = { \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110 [7], \$110  };
+      \row_valid$431  = \$365 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     row_done = 1'h0;
     if (ex_fwd_relu) begin
-      row_done = sb8[0];
+      row_done = sb10[0];
     end else if (ex_fwd_err) begin
-      row_done = sb9[0];
+      row_done = sb11[0];
     end else if (ex_backerr) begin
       row_done = sb2[0];
     end else if (ex_grad) begin
-      row_done = sb8[0];
+      row_done = sb10[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     row_index = 3'h0;
     if (ex_fwd_relu) begin
-      row_index = sb8[35:33];
+      row_index = sb10[35:33];
     end else if (ex_fwd_err) begin
-      row_index = sb9[35:33];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    row_data = 64'h0000000000000000;
-    if (ex_fwd_relu) begin
-      row_data = { \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119  };
-    end else if (ex_fwd_err) begin
-      row_data = { \$206 , \$205 , \$204 , \$203 , \$202 , \$201 , \$200 , \$199  };
+      row_index = sb11[35:33];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     row_base = 16'h0000;
     if (ex_fwd_relu) begin
-      row_base = sb8[69:54];
+      row_base = sb10[69:54];
     end else if (ex_fwd_err) begin
-      row_base = sb9[69:54];
+      row_base = sb11[69:54];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     tv = 1'h0;
     if (ex_fwd_relu) begin
-      tv = sb8[0];
+      tv = sb10[0];
     end else if (ex_fwd_err) begin
-      tv = sb9[0];
+      tv = sb11[0];
     end else if (ex_backerr) begin
       tv = sb2[0];
     end else if (ex_grad) begin
-      tv = sb8[0];
+      tv = sb10[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     t_addr = 16'h0000;
     if (ex_fwd_relu) begin
-      t_addr = sb8[16:1];
+      t_addr = sb10[16:1];
     end else if (ex_fwd_err) begin
-      t_addr = sb9[16:1];
+      t_addr = sb11[16:1];
     end else if (ex_backerr) begin
       t_addr = sb2[16:1];
     end else if (ex_grad) begin
-      t_addr = sb8[16:1];
+      t_addr = sb10[16:1];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    t_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    if (ex_fwd_relu) begin
-      t_data = { tr_h7, tr_h6, tr_h5, tr_h4, tr_h3, tr_h2, tr_h1, tr_h0 };
-    end else if (ex_fwd_err) begin
-      t_data = { tr_e7, tr_e6, tr_e5, tr_e4, tr_e3, tr_e2, tr_e1, tr_e0 };
-    end else if (ex_backerr) begin
-      t_data = { \o__payload$387 , \o__payload$386 , \o__payload$385 , \o__payload$384 , \o__payload$383 , \o__payload$382 , \o__payload$381 , \o__payload$380  };
-    end else if (ex_grad) begin
-      t_data = { tr_w7, tr_w6, tr_w5, tr_w4, tr_w3, tr_w2, tr_w1, tr_w0 };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_e0 = 32'd0;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      tr_e0 = { \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127 [7], \$127  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_e1 = 32'd0;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      tr_e1 = { \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136 [7], \$136  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_e2 = 32'd0;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      tr_e2 = { \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145 [7], \$145  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_e3 = 32'd0;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      tr_e3 = { \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154 [7], \$154  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_e4 = 32'd0;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      tr_e4 = { \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163 [7], \$163  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_e5 = 32'd0;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      tr_e5 = { \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172 [7], \$172  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_e6 = 32'd0;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      tr_e6 = { \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181 [7], \$181  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_e7 = 32'd0;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      tr_e7 = { \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190 [7], \$190  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    cls = 8'h00;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      cls = \$207 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    new_v = 8'h00;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      new_v = \$210 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    new_i = 8'h00;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      new_i = \$213 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_w0 = 32'd0;
+    \row_index$439  = 3'h0;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      tr_w0 = { \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389 [15], \o__payload$389  };
+      \row_index$439  = sb10[35:33];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_w1 = 32'd0;
+    \row_base$440  = 16'h0000;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      tr_w1 = { \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390 [15], \o__payload$390  };
+      \row_base$440  = sb10[69:54];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_w2 = 32'd0;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-    end else if (ex_backerr) begin
-    end else if (ex_grad) begin
-      tr_w2 = { \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391 [15], \o__payload$391  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_w3 = 32'd0;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-    end else if (ex_backerr) begin
-    end else if (ex_grad) begin
-      tr_w3 = { \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392 [15], \o__payload$392  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_w4 = 32'd0;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-    end else if (ex_backerr) begin
-    end else if (ex_grad) begin
-      tr_w4 = { \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393 [15], \o__payload$393  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_w5 = 32'd0;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-    end else if (ex_backerr) begin
-    end else if (ex_grad) begin
-      tr_w5 = { \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394 [15], \o__payload$394  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_w6 = 32'd0;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-    end else if (ex_backerr) begin
-    end else if (ex_grad) begin
-      tr_w6 = { \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395 [15], \o__payload$395  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    tr_w7 = 32'd0;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-    end else if (ex_backerr) begin
-    end else if (ex_grad) begin
-      tr_w7 = { \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396 [15], \o__payload$396  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_index$404  = 3'h0;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-    end else if (ex_backerr) begin
-    end else if (ex_grad) begin
-      \row_index$404  = sb8[35:33];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_data$405  = 128'h00000000000000000000000000000000;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-    end else if (ex_backerr) begin
-    end else if (ex_grad) begin
-      \row_data$405  = { \o__payload$396 , \o__payload$395 , \o__payload$394 , \o__payload$393 , \o__payload$392 , \o__payload$391 , \o__payload$390 , \o__payload$389  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_base$406  = 16'h0000;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-    end else if (ex_backerr) begin
-    end else if (ex_grad) begin
-      \row_base$406  = sb8[69:54];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$396  = hread_mux;
-    if (rst) begin
-      \$396  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$397  = \$227 ;
-    if (rst) begin
-      \$397  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$398  = csr_q0;
-    if (rst) begin
-      \$398  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$399  = csr_q1;
-    if (rst) begin
-      \$399  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$400  = csr_q2;
-    if (rst) begin
-      \$400  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$401  = csr_q3;
-    if (rst) begin
-      \$401  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$402  = hdr_op;
+    \$578  = \$384 ;
     casez (ctl_state)
       3'h0:
-          if (s_axis_tvalid) begin
-            \$402  = s_axis_tdata[3:0];
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else begin
+            \$578  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$402  = 4'h0;
+      \$578  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$403  = hdr_mem;
+    \$579  = hread_mux;
+    if (rst) begin
+      \$579  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$580  = \$385 ;
+    if (rst) begin
+      \$580  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$581  = csr_q0;
+    if (rst) begin
+      \$581  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$582  = csr_q1;
+    if (rst) begin
+      \$582  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$583  = csr_q2;
+    if (rst) begin
+      \$583  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$584  = csr_q3;
+    if (rst) begin
+      \$584  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$585  = hdr_op;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            \$403  = s_axis_tdata[7:4];
+            \$585  = s_axis_tdata[3:0];
           end
     endcase
     if (rst) begin
-      \$403  = 4'h0;
+      \$585  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$404  = haddr;
+    \$586  = hdr_mem;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            \$404  = s_axis_tdata[31:8];
+            \$586  = s_axis_tdata[7:4];
+          end
+    endcase
+    if (rst) begin
+      \$586  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$587  = haddr;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            \$587  = s_axis_tdata[31:8];
           end
       3'h1:
           if (s_axis_tvalid) begin
-            \$404  = \$231 [23:0];
+            \$587  = \$389 [23:0];
           end
       3'h2:
           if (take) begin
-            \$404  = \$234 [23:0];
+            \$587  = \$392 [23:0];
           end
     endcase
     if (rst) begin
-      \$404  = 24'h000000;
+      \$587  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$405  = hcount;
+    \$588  = hcount;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            \$405  = s_axis_tdata[55:32];
+            \$588  = s_axis_tdata[55:32];
           end
       3'h1:
           if (s_axis_tvalid) begin
-            \$405  = \$232 [23:0];
+            \$588  = \$390 [23:0];
           end
       3'h2:
           if (take) begin
-            \$405  = \$235 [23:0];
+            \$588  = \$393 [23:0];
           end
     endcase
     if (rst) begin
-      \$405  = 24'h000000;
+      \$588  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$406  = done;
+    \$589  = done;
     (* full_case = 32'd1 *)
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            \$406  = 1'h0;
+            \$589  = 1'h0;
           end
       3'h1:
           /* empty */;
@@ -3918,96 +4507,288 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h7:
           if (m_axis_tready) begin
-            \$406  = 1'h1;
+            \$589  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$406  = 1'h0;
+      \$589  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$407  = host_writing;
+    \$590  = host_writing;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  if (\$228 ) begin
-                    \$407  = 1'h1;
+                  if (\$386 ) begin
+                    \$590  = 1'h1;
                   end
             endcase
           end
       3'h1:
           if (s_axis_tvalid) begin
-            if (\$233 ) begin
-              \$407  = 1'h0;
+            if (\$391 ) begin
+              \$590  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$407  = 1'h0;
+      \$590  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$408  = ctl_state;
+    \$591  = host_writing_ag;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  if (\$386 ) begin
+                    \$591  = 1'h1;
+                  end
+            endcase
+          end
+      3'h1:
+          if (s_axis_tvalid) begin
+            if (\$391 ) begin
+              \$591  = 1'h0;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$591  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$592  = host_writing_rg;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  if (\$386 ) begin
+                    \$592  = 1'h1;
+                  end
+            endcase
+          end
+      3'h1:
+          if (s_axis_tvalid) begin
+            if (\$391 ) begin
+              \$592  = 1'h0;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$592  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$593  = host_writing_e;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  if (\$386 ) begin
+                    \$593  = 1'h1;
+                  end
+            endcase
+          end
+      3'h1:
+          if (s_axis_tvalid) begin
+            if (\$391 ) begin
+              \$593  = 1'h0;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$593  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$594  = host_writing_d;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  if (\$386 ) begin
+                    \$594  = 1'h1;
+                  end
+            endcase
+          end
+      3'h1:
+          if (s_axis_tvalid) begin
+            if (\$391 ) begin
+              \$594  = 1'h0;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$594  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$595  = host_writing_wf;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  if (\$386 ) begin
+                    \$595  = 1'h1;
+                  end
+            endcase
+          end
+      3'h1:
+          if (s_axis_tvalid) begin
+            if (\$391 ) begin
+              \$595  = 1'h0;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$595  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$596  = host_writing_pred;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  if (\$386 ) begin
+                    \$596  = 1'h1;
+                  end
+            endcase
+          end
+      3'h1:
+          if (s_axis_tvalid) begin
+            if (\$391 ) begin
+              \$596  = 1'h0;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$596  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$597  = host_writing_af;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  if (\$386 ) begin
+                    \$597  = 1'h1;
+                  end
+            endcase
+          end
+      3'h1:
+          if (s_axis_tvalid) begin
+            if (\$391 ) begin
+              \$597  = 1'h0;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$597  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$598  = host_writing_wt;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  if (\$386 ) begin
+                    \$598  = 1'h1;
+                  end
+            endcase
+          end
+      3'h1:
+          if (s_axis_tvalid) begin
+            if (\$391 ) begin
+              \$598  = 1'h0;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$598  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$599  = ctl_state;
     (* full_case = 32'd1 *)
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  if (\$228 ) begin
-                    \$408  = 3'h1;
+                  if (\$386 ) begin
+                    \$599  = 3'h1;
                   end
               4'h2:
-                  if (\$229 ) begin
-                    \$408  = 3'h2;
+                  if (\$387 ) begin
+                    \$599  = 3'h2;
                   end
               4'h3:
-                  \$408  = 3'h3;
+                  \$599  = 3'h3;
             endcase
           end
       3'h1:
           if (s_axis_tvalid) begin
-            if (\$233 ) begin
-              \$408  = 3'h0;
+            if (\$391 ) begin
+              \$599  = 3'h0;
             end
           end
       3'h2:
-          if (\$238 ) begin
-            \$408  = 3'h0;
+          if (\$396 ) begin
+            \$599  = 3'h0;
           end
       3'h3:
-          if (\$243 ) begin
-            \$408  = 3'h4;
+          if (\$401 ) begin
+            \$599  = 3'h4;
           end
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$244 ) begin
-            \$408  = 3'h5;
+          if (\$402 ) begin
+            \$599  = 3'h5;
           end else begin
-            \$408  = 3'h6;
+            \$599  = 3'h6;
           end
       3'h6:
-          if (\$268 ) begin
-            \$408  = 3'h3;
+          if (drained) begin
+            \$599  = 3'h3;
           end
       3'h5:
-          \$408  = 3'h7;
+          \$599  = 3'h7;
       3'h7:
           if (m_axis_tready) begin
-            \$408  = 3'h0;
+            \$599  = 3'h0;
           end
     endcase
     if (rst) begin
-      \$408  = 3'h0;
+      \$599  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$409  = out_cnt;
+    \$600  = out_cnt;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4015,23 +4796,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  \$409  = s_axis_tdata[55:32];
+                  \$600  = s_axis_tdata[55:32];
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
           if (rv5) begin
-            \$409  = \$236 [23:0];
+            \$600  = \$394 [23:0];
           end
     endcase
     if (rst) begin
-      \$409  = 24'h000000;
+      \$600  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$410  = rv0;
+    \$601  = rv0;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4039,21 +4820,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  \$410  = 1'h0;
+                  \$601  = 1'h0;
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          \$410  = take;
+          \$601  = take;
     endcase
     if (rst) begin
-      \$410  = 1'h0;
+      \$601  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$411  = rv1;
+    \$602  = rv1;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4061,21 +4842,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  \$411  = 1'h0;
+                  \$602  = 1'h0;
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          \$411  = rv0;
+          \$602  = rv0;
     endcase
     if (rst) begin
-      \$411  = 1'h0;
+      \$602  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$412  = rv2;
+    \$603  = rv2;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4083,21 +4864,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  \$412  = 1'h0;
+                  \$603  = 1'h0;
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          \$412  = rv1;
+          \$603  = rv1;
     endcase
     if (rst) begin
-      \$412  = 1'h0;
+      \$603  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$413  = rv3;
+    \$604  = rv3;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4105,21 +4886,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  \$413  = 1'h0;
+                  \$604  = 1'h0;
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          \$413  = rv2;
+          \$604  = rv2;
     endcase
     if (rst) begin
-      \$413  = 1'h0;
+      \$604  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$414  = rv4;
+    \$605  = rv4;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4127,21 +4908,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  \$414  = 1'h0;
+                  \$605  = 1'h0;
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          \$414  = rv3;
+          \$605  = rv3;
     endcase
     if (rst) begin
-      \$414  = 1'h0;
+      \$605  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$415  = rv5;
+    \$606  = rv5;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4149,21 +4930,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  \$415  = 1'h0;
+                  \$606  = 1'h0;
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          \$415  = rv4;
+          \$606  = rv4;
     endcase
     if (rst) begin
-      \$415  = 1'h0;
+      \$606  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$416  = host_reading;
+    \$607  = host_reading;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4171,25 +4952,25 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  if (\$229 ) begin
-                    \$416  = 1'h1;
+                  if (\$387 ) begin
+                    \$607  = 1'h1;
                   end
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          if (\$238 ) begin
-            \$416  = 1'h0;
+          if (\$396 ) begin
+            \$607  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$416  = 1'h0;
+      \$607  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$417  = pc;
+    \$608  = pc;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4199,7 +4980,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$417  = s_axis_tdata[13:8];
+                  \$608  = s_axis_tdata[13:8];
             endcase
           end
       3'h1:
@@ -4211,17 +4992,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h4:
           /* empty */;
       3'h6:
-          if (\$268 ) begin
-            \$417  = \$269 [5:0];
+          if (drained) begin
+            \$608  = \$451 [5:0];
           end
     endcase
     if (rst) begin
-      \$417  = 6'h00;
+      \$608  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$418  = ibase;
+    \$609  = ibase;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4231,7 +5012,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$418  = \$230 [6:0];
+                  \$609  = \$388 [6:0];
             endcase
           end
       3'h1:
@@ -4243,17 +5024,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h4:
           /* empty */;
       3'h6:
-          if (\$268 ) begin
-            \$418  = \$270 [6:0];
+          if (drained) begin
+            \$609  = \$452 [6:0];
           end
     endcase
     if (rst) begin
-      \$418  = 7'h00;
+      \$609  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$419  = fcnt;
+    \$610  = fcnt;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4263,7 +5044,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$419  = 4'h0;
+                  \$610  = 4'h0;
             endcase
           end
       3'h1:
@@ -4271,21 +5052,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h2:
           /* empty */;
       3'h3:
-          \$419  = \$242 [3:0];
+          \$610  = \$400 [3:0];
       3'h4:
           /* empty */;
       3'h6:
-          if (\$268 ) begin
-            \$419  = 4'h0;
+          if (drained) begin
+            \$610  = 4'h0;
           end
     endcase
     if (rst) begin
-      \$419  = 4'h0;
+      \$610  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$420  = mode;
+    \$611  = mode;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4295,17 +5076,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$420  = s_axis_tdata[56];
+                  \$611  = s_axis_tdata[56];
             endcase
           end
     endcase
     if (rst) begin
-      \$420  = 1'h0;
+      \$611  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$421  = cycle_count;
+    \$612  = cycle_count;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4315,68 +5096,68 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$421  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      \$421  = \$271 [31:0];
-    end
-    if (rst) begin
-      \$421  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$422  = mac_steps;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$422  = 32'd0;
-            endcase
-          end
-    endcase
-    if (\$354 ) begin
-      \$422  = \$355 [31:0];
-    end
-    if (rst) begin
-      \$422  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$423  = phase_cycles0;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$423  = 32'd0;
+                  \$612  = 32'd0;
             endcase
           end
     endcase
     if (counting) begin
-      if (\$272 ) begin
-        \$423  = \$273 [31:0];
+      \$612  = \$453 [31:0];
+    end
+    if (rst) begin
+      \$612  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$613  = mac_steps;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$613  = 32'd0;
+            endcase
+          end
+    endcase
+    if (\$536 ) begin
+      \$613  = \$537 [31:0];
+    end
+    if (rst) begin
+      \$613  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$614  = phase_cycles0;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$614  = 32'd0;
+            endcase
+          end
+    endcase
+    if (counting) begin
+      if (\$454 ) begin
+        \$614  = \$455 [31:0];
       end
     end
     if (rst) begin
-      \$423  = 32'd0;
+      \$614  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$424  = phase_cycles1;
+    \$615  = phase_cycles1;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4386,22 +5167,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$424  = 32'd0;
+                  \$615  = 32'd0;
             endcase
           end
     endcase
     if (counting) begin
-      if (\$274 ) begin
-        \$424  = \$275 [31:0];
+      if (\$456 ) begin
+        \$615  = \$457 [31:0];
       end
     end
     if (rst) begin
-      \$424  = 32'd0;
+      \$615  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$425  = phase_cycles2;
+    \$616  = phase_cycles2;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4411,22 +5192,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$425  = 32'd0;
+                  \$616  = 32'd0;
             endcase
           end
     endcase
     if (counting) begin
-      if (\$276 ) begin
-        \$425  = \$277 [31:0];
+      if (\$458 ) begin
+        \$616  = \$459 [31:0];
       end
     end
     if (rst) begin
-      \$425  = 32'd0;
+      \$616  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$426  = phase_cycles3;
+    \$617  = phase_cycles3;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4436,22 +5217,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$426  = 32'd0;
+                  \$617  = 32'd0;
             endcase
           end
     endcase
     if (counting) begin
-      if (\$278 ) begin
-        \$426  = \$279 [31:0];
+      if (\$460 ) begin
+        \$617  = \$461 [31:0];
       end
     end
     if (rst) begin
-      \$426  = 32'd0;
+      \$617  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$427  = phase_cycles4;
+    \$618  = phase_cycles4;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4461,22 +5242,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$427  = 32'd0;
+                  \$618  = 32'd0;
             endcase
           end
     endcase
     if (counting) begin
-      if (\$280 ) begin
-        \$427  = \$281 [31:0];
+      if (\$462 ) begin
+        \$618  = \$463 [31:0];
       end
     end
     if (rst) begin
-      \$427  = 32'd0;
+      \$618  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$428  = phase_cycles5;
+    \$619  = phase_cycles5;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4486,22 +5267,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$428  = 32'd0;
+                  \$619  = 32'd0;
             endcase
           end
     endcase
     if (counting) begin
-      if (\$282 ) begin
-        \$428  = \$283 [31:0];
+      if (\$464 ) begin
+        \$619  = \$465 [31:0];
       end
     end
     if (rst) begin
-      \$428  = 32'd0;
+      \$619  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$429  = phase_cycles6;
+    \$620  = phase_cycles6;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4511,22 +5292,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$429  = 32'd0;
+                  \$620  = 32'd0;
             endcase
           end
     endcase
     if (counting) begin
-      if (\$284 ) begin
-        \$429  = \$285 [31:0];
+      if (\$466 ) begin
+        \$620  = \$467 [31:0];
       end
     end
     if (rst) begin
-      \$429  = 32'd0;
+      \$620  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$430  = phase_cycles7;
+    \$621  = phase_cycles7;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4536,22 +5317,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$430  = 32'd0;
+                  \$621  = 32'd0;
             endcase
           end
     endcase
     if (counting) begin
-      if (\$286 ) begin
-        \$430  = \$287 [31:0];
+      if (\$468 ) begin
+        \$621  = \$469 [31:0];
       end
     end
     if (rst) begin
-      \$430  = 32'd0;
+      \$621  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$431  = phase_cycles8;
+    \$622  = phase_cycles8;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4561,22 +5342,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$431  = 32'd0;
+                  \$622  = 32'd0;
             endcase
           end
     endcase
     if (counting) begin
-      if (\$288 ) begin
-        \$431  = \$289 [31:0];
+      if (\$470 ) begin
+        \$622  = \$471 [31:0];
       end
     end
     if (rst) begin
-      \$431  = 32'd0;
+      \$622  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$432  = phase_cycles9;
+    \$623  = phase_cycles9;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4586,22 +5367,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$432  = 32'd0;
+                  \$623  = 32'd0;
             endcase
           end
     endcase
     if (counting) begin
-      if (\$290 ) begin
-        \$432  = \$291 [31:0];
+      if (\$472 ) begin
+        \$623  = \$473 [31:0];
       end
     end
     if (rst) begin
-      \$432  = 32'd0;
+      \$623  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$433  = phase_cycles10;
+    \$624  = phase_cycles10;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4611,22 +5392,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$433  = 32'd0;
+                  \$624  = 32'd0;
             endcase
           end
     endcase
     if (counting) begin
-      if (\$292 ) begin
-        \$433  = \$293 [31:0];
+      if (\$474 ) begin
+        \$624  = \$475 [31:0];
       end
     end
     if (rst) begin
-      \$433  = 32'd0;
+      \$624  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$434  = phase_cycles11;
+    \$625  = phase_cycles11;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4636,22 +5417,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$434  = 32'd0;
+                  \$625  = 32'd0;
             endcase
           end
     endcase
     if (counting) begin
-      if (\$294 ) begin
-        \$434  = \$295 [31:0];
+      if (\$476 ) begin
+        \$625  = \$477 [31:0];
       end
     end
     if (rst) begin
-      \$434  = 32'd0;
+      \$625  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$435  = phase_cycles12;
+    \$626  = phase_cycles12;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4661,22 +5442,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$435  = 32'd0;
+                  \$626  = 32'd0;
             endcase
           end
     endcase
     if (counting) begin
-      if (\$296 ) begin
-        \$435  = \$297 [31:0];
+      if (\$478 ) begin
+        \$626  = \$479 [31:0];
       end
     end
     if (rst) begin
-      \$435  = 32'd0;
+      \$626  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$436  = phase_cycles13;
+    \$627  = phase_cycles13;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4686,22 +5467,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$436  = 32'd0;
+                  \$627  = 32'd0;
             endcase
           end
     endcase
     if (counting) begin
-      if (\$298 ) begin
-        \$436  = \$299 [31:0];
+      if (\$480 ) begin
+        \$627  = \$481 [31:0];
       end
     end
     if (rst) begin
-      \$436  = 32'd0;
+      \$627  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$437  = phase_cycles14;
+    \$628  = phase_cycles14;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4711,22 +5492,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$437  = 32'd0;
+                  \$628  = 32'd0;
             endcase
           end
     endcase
     if (counting) begin
-      if (\$300 ) begin
-        \$437  = \$301 [31:0];
+      if (\$482 ) begin
+        \$628  = \$483 [31:0];
       end
     end
     if (rst) begin
-      \$437  = 32'd0;
+      \$628  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$438  = phase_cycles15;
+    \$629  = phase_cycles15;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4736,22 +5517,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$438  = 32'd0;
+                  \$629  = 32'd0;
             endcase
           end
     endcase
     if (counting) begin
-      if (\$302 ) begin
-        \$438  = \$303 [31:0];
+      if (\$484 ) begin
+        \$629  = \$485 [31:0];
       end
     end
     if (rst) begin
-      \$438  = 32'd0;
+      \$629  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$439  = phase_cycles16;
+    \$630  = phase_cycles16;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4761,22 +5542,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$439  = 32'd0;
+                  \$630  = 32'd0;
             endcase
           end
     endcase
     if (counting) begin
-      if (\$304 ) begin
-        \$439  = \$305 [31:0];
+      if (\$486 ) begin
+        \$630  = \$487 [31:0];
       end
     end
     if (rst) begin
-      \$439  = 32'd0;
+      \$630  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$440  = phase_cycles17;
+    \$631  = phase_cycles17;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4786,22 +5567,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$440  = 32'd0;
+                  \$631  = 32'd0;
             endcase
           end
     endcase
     if (counting) begin
-      if (\$306 ) begin
-        \$440  = \$307 [31:0];
+      if (\$488 ) begin
+        \$631  = \$489 [31:0];
       end
     end
     if (rst) begin
-      \$440  = 32'd0;
+      \$631  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$441  = phase_cycles18;
+    \$632  = phase_cycles18;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4811,22 +5592,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$441  = 32'd0;
+                  \$632  = 32'd0;
             endcase
           end
     endcase
     if (counting) begin
-      if (\$308 ) begin
-        \$441  = \$309 [31:0];
+      if (\$490 ) begin
+        \$632  = \$491 [31:0];
       end
     end
     if (rst) begin
-      \$441  = 32'd0;
+      \$632  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$442  = phase_cycles19;
+    \$633  = phase_cycles19;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4836,22 +5617,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$442  = 32'd0;
+                  \$633  = 32'd0;
             endcase
           end
     endcase
     if (counting) begin
-      if (\$310 ) begin
-        \$442  = \$311 [31:0];
+      if (\$492 ) begin
+        \$633  = \$493 [31:0];
       end
     end
     if (rst) begin
-      \$442  = 32'd0;
+      \$633  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$443  = phase_cycles20;
+    \$634  = phase_cycles20;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4861,22 +5642,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$443  = 32'd0;
+                  \$634  = 32'd0;
             endcase
           end
     endcase
     if (counting) begin
-      if (\$312 ) begin
-        \$443  = \$313 [31:0];
+      if (\$494 ) begin
+        \$634  = \$495 [31:0];
       end
     end
     if (rst) begin
-      \$443  = 32'd0;
+      \$634  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$444  = phase_cycles21;
+    \$635  = phase_cycles21;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4886,22 +5667,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$444  = 32'd0;
+                  \$635  = 32'd0;
             endcase
           end
     endcase
     if (counting) begin
-      if (\$314 ) begin
-        \$444  = \$315 [31:0];
+      if (\$496 ) begin
+        \$635  = \$497 [31:0];
       end
     end
     if (rst) begin
-      \$444  = 32'd0;
+      \$635  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$445  = phase_cycles22;
+    \$636  = phase_cycles22;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4911,22 +5692,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$445  = 32'd0;
+                  \$636  = 32'd0;
             endcase
           end
     endcase
     if (counting) begin
-      if (\$316 ) begin
-        \$445  = \$317 [31:0];
+      if (\$498 ) begin
+        \$636  = \$499 [31:0];
       end
     end
     if (rst) begin
-      \$445  = 32'd0;
+      \$636  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$446  = phase_cycles23;
+    \$637  = phase_cycles23;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4936,22 +5717,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$446  = 32'd0;
+                  \$637  = 32'd0;
             endcase
           end
     endcase
     if (counting) begin
-      if (\$318 ) begin
-        \$446  = \$319 [31:0];
+      if (\$500 ) begin
+        \$637  = \$501 [31:0];
       end
     end
     if (rst) begin
-      \$446  = 32'd0;
+      \$637  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$447  = phase_cycles24;
+    \$638  = phase_cycles24;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4961,22 +5742,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$447  = 32'd0;
+                  \$638  = 32'd0;
             endcase
           end
     endcase
     if (counting) begin
-      if (\$320 ) begin
-        \$447  = \$321 [31:0];
+      if (\$502 ) begin
+        \$638  = \$503 [31:0];
       end
     end
     if (rst) begin
-      \$447  = 32'd0;
+      \$638  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$448  = phase_cycles25;
+    \$639  = phase_cycles25;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4986,22 +5767,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$448  = 32'd0;
+                  \$639  = 32'd0;
             endcase
           end
     endcase
     if (counting) begin
-      if (\$322 ) begin
-        \$448  = \$323 [31:0];
+      if (\$504 ) begin
+        \$639  = \$505 [31:0];
       end
     end
     if (rst) begin
-      \$448  = 32'd0;
+      \$639  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$449  = phase_cycles26;
+    \$640  = phase_cycles26;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5011,22 +5792,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$449  = 32'd0;
+                  \$640  = 32'd0;
             endcase
           end
     endcase
     if (counting) begin
-      if (\$324 ) begin
-        \$449  = \$325 [31:0];
+      if (\$506 ) begin
+        \$640  = \$507 [31:0];
       end
     end
     if (rst) begin
-      \$449  = 32'd0;
+      \$640  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$450  = phase_cycles27;
+    \$641  = phase_cycles27;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5036,22 +5817,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$450  = 32'd0;
+                  \$641  = 32'd0;
             endcase
           end
     endcase
     if (counting) begin
-      if (\$326 ) begin
-        \$450  = \$327 [31:0];
+      if (\$508 ) begin
+        \$641  = \$509 [31:0];
       end
     end
     if (rst) begin
-      \$450  = 32'd0;
+      \$641  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$451  = phase_cycles28;
+    \$642  = phase_cycles28;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5061,22 +5842,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$451  = 32'd0;
+                  \$642  = 32'd0;
             endcase
           end
     endcase
     if (counting) begin
-      if (\$328 ) begin
-        \$451  = \$329 [31:0];
+      if (\$510 ) begin
+        \$642  = \$511 [31:0];
       end
     end
     if (rst) begin
-      \$451  = 32'd0;
+      \$642  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$452  = phase_cycles29;
+    \$643  = phase_cycles29;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5086,22 +5867,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$452  = 32'd0;
+                  \$643  = 32'd0;
             endcase
           end
     endcase
     if (counting) begin
-      if (\$330 ) begin
-        \$452  = \$331 [31:0];
+      if (\$512 ) begin
+        \$643  = \$513 [31:0];
       end
     end
     if (rst) begin
-      \$452  = 32'd0;
+      \$643  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$453  = phase_cycles30;
+    \$644  = phase_cycles30;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5111,22 +5892,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$453  = 32'd0;
+                  \$644  = 32'd0;
             endcase
           end
     endcase
     if (counting) begin
-      if (\$332 ) begin
-        \$453  = \$333 [31:0];
+      if (\$514 ) begin
+        \$644  = \$515 [31:0];
       end
     end
     if (rst) begin
-      \$453  = 32'd0;
+      \$644  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$454  = phase_cycles31;
+    \$645  = phase_cycles31;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5136,22 +5917,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$454  = 32'd0;
+                  \$645  = 32'd0;
             endcase
           end
     endcase
     if (counting) begin
-      if (\$334 ) begin
-        \$454  = \$335 [31:0];
+      if (\$516 ) begin
+        \$645  = \$517 [31:0];
       end
     end
     if (rst) begin
-      \$454  = 32'd0;
+      \$645  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = counting;
+    \$646  = counting;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5161,7 +5942,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$455  = 1'h1;
+                  \$646  = 1'h1;
             endcase
           end
       3'h1:
@@ -5171,17 +5952,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h3:
           /* empty */;
       3'h4:
-          if (\$244 ) begin
-            \$455  = 1'h0;
+          if (\$402 ) begin
+            \$646  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$455  = 1'h0;
+      \$646  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = step_count;
+    \$647  = step_count;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5193,7 +5974,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h3:
                   /* empty */;
               4'h4:
-                  \$456  = 32'd0;
+                  \$647  = 32'd0;
             endcase
           end
       3'h1:
@@ -5203,19 +5984,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h3:
           /* empty */;
       3'h4:
-          if (\$244 ) begin
-            if (\$245 ) begin
-              \$456  = \$246 [31:0];
+          if (\$402 ) begin
+            if (\$403 ) begin
+              \$647  = \$404 [31:0];
             end
           end
     endcase
     if (rst) begin
-      \$456  = 32'd0;
+      \$647  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = ibits;
+    \$648  = ibits;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5225,24 +6006,24 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h3:
         begin
-          if (\$239 ) begin
-            \$457 [127:0] = \r_data$109 ;
+          if (\$397 ) begin
+            \$648 [127:0] = \r_data$109 ;
           end
-          if (\$240 ) begin
-            \$457 [255:128] = \r_data$109 ;
+          if (\$398 ) begin
+            \$648 [255:128] = \r_data$109 ;
           end
-          if (\$241 ) begin
-            \$457 [383:256] = \r_data$109 ;
+          if (\$399 ) begin
+            \$648 [383:256] = \r_data$109 ;
           end
         end
     endcase
     if (rst) begin
-      \$457  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$648  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = issuing;
+    \$649  = issuing;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5254,27 +6035,27 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$244 ) begin
+          if (\$402 ) begin
           end else begin
-            \$458  = 1'h1;
+            \$649  = 1'h1;
           end
     endcase
     if (issue) begin
       if (k_last) begin
         if (n_last) begin
           if (m_last) begin
-            \$458  = 1'h0;
+            \$649  = 1'h0;
           end
         end
       end
     end
     if (rst) begin
-      \$458  = 1'h0;
+      \$649  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = mi;
+    \$650  = mi;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5286,107 +6067,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$244 ) begin
+          if (\$402 ) begin
           end else begin
-            \$459  = 10'h000;
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        if (n_last) begin
-          (* full_case = 32'd1 *)
-          if (m_last) begin
-          end else begin
-            \$459  = \$342 [9:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$459  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = ni;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$244 ) begin
-          end else begin
-            \$460  = 10'h000;
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          \$460  = 10'h000;
-        end else begin
-          \$460  = \$346 [9:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$460  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = ki;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$244 ) begin
-          end else begin
-            \$461  = 16'h0000;
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        \$461  = 16'h0000;
-      end else begin
-        \$461  = \$350 [15:0];
-      end
-    end
-    if (rst) begin
-      \$461  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = nrow;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$244 ) begin
-          end else begin
-            \$462  = ibits[70:55];
+            \$650  = 10'h000;
           end
     endcase
     if (issue) begin
@@ -5395,18 +6078,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (m_last) begin
           end else begin
-            \$462  = \$344 [15:0];
+            \$650  = \$524 [9:0];
           end
         end
       end
     end
     if (rst) begin
-      \$462  = 16'h0000;
+      \$650  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = naddr;
+    \$651  = ni;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5418,9 +6101,107 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$244 ) begin
+          if (\$402 ) begin
           end else begin
-            \$463  = ibits[70:55];
+            \$651  = 10'h000;
+          end
+    endcase
+    if (issue) begin
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$651  = 10'h000;
+        end else begin
+          \$651  = \$528 [9:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$651  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$652  = ki;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else begin
+            \$652  = 16'h0000;
+          end
+    endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        \$652  = 16'h0000;
+      end else begin
+        \$652  = \$532 [15:0];
+      end
+    end
+    if (rst) begin
+      \$652  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$653  = nrow;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else begin
+            \$653  = ibits[70:55];
+          end
+    endcase
+    if (issue) begin
+      if (k_last) begin
+        if (n_last) begin
+          (* full_case = 32'd1 *)
+          if (m_last) begin
+          end else begin
+            \$653  = \$526 [15:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$653  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$654  = naddr;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else begin
+            \$654  = ibits[70:55];
           end
     endcase
     if (issue) begin
@@ -5431,22 +6212,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (m_last) begin
           end else begin
-            \$463  = \$345 [15:0];
+            \$654  = \$527 [15:0];
           end
         end else begin
-          \$463  = nrow;
+          \$654  = nrow;
         end
       end else begin
-        \$463  = \$352 [15:0];
+        \$654  = \$534 [15:0];
       end
     end
     if (rst) begin
-      \$463  = 16'h0000;
+      \$654  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = wcol;
+    \$655  = wcol;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5458,28 +6239,28 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$244 ) begin
+          if (\$402 ) begin
           end else begin
-            \$464  = ibits[102:87];
+            \$655  = ibits[102:87];
           end
     endcase
     if (issue) begin
       if (k_last) begin
         (* full_case = 32'd1 *)
         if (n_last) begin
-          \$464  = ibits[102:87];
+          \$655  = ibits[102:87];
         end else begin
-          \$464  = \$348 [15:0];
+          \$655  = \$530 [15:0];
         end
       end
     end
     if (rst) begin
-      \$464  = 16'h0000;
+      \$655  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = waddr;
+    \$656  = waddr;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5491,9 +6272,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$244 ) begin
+          if (\$402 ) begin
           end else begin
-            \$465  = ibits[102:87];
+            \$656  = ibits[102:87];
           end
     endcase
     if (issue) begin
@@ -5501,21 +6282,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       if (k_last) begin
         (* full_case = 32'd1 *)
         if (n_last) begin
-          \$465  = ibits[102:87];
+          \$656  = ibits[102:87];
         end else begin
-          \$465  = \$349 [15:0];
+          \$656  = \$531 [15:0];
         end
       end else begin
-        \$465  = \$353 [15:0];
+        \$656  = \$535 [15:0];
       end
     end
     if (rst) begin
-      \$465  = 16'h0000;
+      \$656  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = klen_m1;
+    \$657  = klen_m1;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5527,18 +6308,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$244 ) begin
+          if (\$402 ) begin
           end else begin
-            \$466  = \$247 [15:0];
+            \$657  = \$405 [15:0];
           end
     endcase
     if (rst) begin
-      \$466  = 16'h0000;
+      \$657  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = klen_m2;
+    \$658  = klen_m2;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5550,18 +6331,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$244 ) begin
+          if (\$402 ) begin
           end else begin
-            \$467  = \$248 [15:0];
+            \$658  = \$406 [15:0];
           end
     endcase
     if (rst) begin
-      \$467  = 16'h0000;
+      \$658  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = mt_m2;
+    \$659  = mt_m2;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5573,18 +6354,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$244 ) begin
+          if (\$402 ) begin
           end else begin
-            \$468  = \$249 [9:0];
+            \$659  = \$407 [9:0];
           end
     endcase
     if (rst) begin
-      \$468  = 10'h000;
+      \$659  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = nt_m1;
+    \$660  = nt_m1;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5596,18 +6377,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$244 ) begin
+          if (\$402 ) begin
           end else begin
-            \$469  = \$250 [9:0];
+            \$660  = \$408 [9:0];
           end
     endcase
     if (rst) begin
-      \$469  = 10'h000;
+      \$660  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = nt_m2;
+    \$661  = nt_m2;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5619,18 +6400,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$244 ) begin
+          if (\$402 ) begin
           end else begin
-            \$470  = \$251 [9:0];
+            \$661  = \$409 [9:0];
           end
     endcase
     if (rst) begin
-      \$470  = 10'h000;
+      \$661  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = k_first;
+    \$662  = k_first;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5642,26 +6423,26 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$244 ) begin
+          if (\$402 ) begin
           end else begin
-            \$471  = 1'h1;
+            \$662  = 1'h1;
           end
     endcase
     if (issue) begin
       (* full_case = 32'd1 *)
       if (k_last) begin
-        \$471  = 1'h1;
+        \$662  = 1'h1;
       end else begin
-        \$471  = 1'h0;
+        \$662  = 1'h0;
       end
     end
     if (rst) begin
-      \$471  = 1'h0;
+      \$662  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = k_last;
+    \$663  = k_last;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5673,26 +6454,26 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$244 ) begin
+          if (\$402 ) begin
           end else begin
-            \$472  = \$252 ;
+            \$663  = \$410 ;
           end
     endcase
     if (issue) begin
       (* full_case = 32'd1 *)
       if (k_last) begin
-        \$472  = \$340 ;
+        \$663  = \$522 ;
       end else begin
-        \$472  = \$351 ;
+        \$663  = \$533 ;
       end
     end
     if (rst) begin
-      \$472  = 1'h0;
+      \$663  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = n_last;
+    \$664  = n_last;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5704,28 +6485,28 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$244 ) begin
+          if (\$402 ) begin
           end else begin
-            \$473  = \$253 ;
+            \$664  = \$411 ;
           end
     endcase
     if (issue) begin
       if (k_last) begin
         (* full_case = 32'd1 *)
         if (n_last) begin
-          \$473  = \$341 ;
+          \$664  = \$523 ;
         end else begin
-          \$473  = \$347 ;
+          \$664  = \$529 ;
         end
       end
     end
     if (rst) begin
-      \$473  = 1'h0;
+      \$664  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = m_last;
+    \$665  = m_last;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5737,9 +6518,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$244 ) begin
+          if (\$402 ) begin
           end else begin
-            \$474  = \$254 ;
+            \$665  = \$412 ;
           end
     endcase
     if (issue) begin
@@ -5748,18 +6529,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (m_last) begin
           end else begin
-            \$474  = \$343 ;
+            \$665  = \$525 ;
           end
         end
       end
     end
     if (rst) begin
-      \$474  = 1'h0;
+      \$665  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = rows_total;
+    \$666  = rows_total;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5771,18 +6552,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$244 ) begin
+          if (\$402 ) begin
           end else begin
-            \$475  = { 8'h00, \$256  };
+            \$666  = { 8'h00, \$414  };
           end
     endcase
     if (rst) begin
-      \$475  = 32'd0;
+      \$666  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = en;
+    \$667  = en;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5794,26 +6575,26 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$244 ) begin
+          if (\$402 ) begin
           end else begin
-            \$476  = 10'h000;
+            \$667  = 10'h000;
           end
     endcase
-    if (\$357 ) begin
+    if (\$539 ) begin
       (* full_case = 32'd1 *)
-      if (\$358 ) begin
-        \$476  = 10'h000;
+      if (\$540 ) begin
+        \$667  = 10'h000;
       end else begin
-        \$476  = \$366 [9:0];
+        \$667  = \$548 [9:0];
       end
     end
     if (rst) begin
-      \$476  = 10'h000;
+      \$667  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = e_nlane;
+    \$668  = e_nlane;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5825,26 +6606,26 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$244 ) begin
+          if (\$402 ) begin
           end else begin
-            \$477  = 16'h0000;
+            \$668  = 16'h0000;
           end
     endcase
-    if (\$357 ) begin
+    if (\$539 ) begin
       (* full_case = 32'd1 *)
-      if (\$358 ) begin
-        \$477  = 16'h0000;
+      if (\$540 ) begin
+        \$668  = 16'h0000;
       end else begin
-        \$477  = \$367 [15:0];
+        \$668  = \$549 [15:0];
       end
     end
     if (rst) begin
-      \$477  = 16'h0000;
+      \$668  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = rows_done;
+    \$669  = rows_done;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5856,21 +6637,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$244 ) begin
+          if (\$402 ) begin
           end else begin
-            \$478  = 32'd0;
+            \$669  = 32'd0;
           end
     endcase
     if (row_done) begin
-      \$478  = \$390 [31:0];
+      \$669  = \$572 [31:0];
     end
     if (rst) begin
-      \$478  = 32'd0;
+      \$669  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = o_mrow;
+    \$670  = o_mrow;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5882,23 +6663,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$244 ) begin
+          if (\$402 ) begin
           end else begin
-            \$479  = ibits[134:119];
+            \$670  = ibits[134:119];
           end
     endcase
-    if (\$357 ) begin
-      if (\$358 ) begin
-        \$479  = \$359 [15:0];
+    if (\$539 ) begin
+      if (\$540 ) begin
+        \$670  = \$541 [15:0];
       end
     end
     if (rst) begin
-      \$479  = 16'h0000;
+      \$670  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = o_tile;
+    \$671  = o_tile;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5910,26 +6691,26 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$244 ) begin
+          if (\$402 ) begin
           end else begin
-            \$480  = ibits[134:119];
+            \$671  = ibits[134:119];
           end
     endcase
-    if (\$357 ) begin
+    if (\$539 ) begin
       (* full_case = 32'd1 *)
-      if (\$358 ) begin
-        \$480  = \$360 [15:0];
+      if (\$540 ) begin
+        \$671  = \$542 [15:0];
       end else begin
-        \$480  = \$368 [15:0];
+        \$671  = \$550 [15:0];
       end
     end
     if (rst) begin
-      \$480  = 16'h0000;
+      \$671  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = a_mrow;
+    \$672  = a_mrow;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5941,23 +6722,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$244 ) begin
+          if (\$402 ) begin
           end else begin
-            \$481  = ibits[182:167];
+            \$672  = ibits[182:167];
           end
     endcase
-    if (\$357 ) begin
-      if (\$358 ) begin
-        \$481  = \$361 [15:0];
+    if (\$539 ) begin
+      if (\$540 ) begin
+        \$672  = \$543 [15:0];
       end
     end
     if (rst) begin
-      \$481  = 16'h0000;
+      \$672  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = a_tile;
+    \$673  = a_tile;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5969,26 +6750,26 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$244 ) begin
+          if (\$402 ) begin
           end else begin
-            \$482  = ibits[182:167];
+            \$673  = ibits[182:167];
           end
     endcase
-    if (\$357 ) begin
+    if (\$539 ) begin
       (* full_case = 32'd1 *)
-      if (\$358 ) begin
-        \$482  = \$362 [15:0];
+      if (\$540 ) begin
+        \$673  = \$544 [15:0];
       end else begin
-        \$482  = \$369 [15:0];
+        \$673  = \$551 [15:0];
       end
     end
     if (rst) begin
-      \$482  = 16'h0000;
+      \$673  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = t_mrow;
+    \$674  = t_mrow;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6000,23 +6781,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$244 ) begin
+          if (\$402 ) begin
           end else begin
-            \$483  = ibits[198:183];
+            \$674  = ibits[198:183];
           end
     endcase
-    if (\$357 ) begin
-      if (\$358 ) begin
-        \$483  = \$363 [15:0];
+    if (\$539 ) begin
+      if (\$540 ) begin
+        \$674  = \$545 [15:0];
       end
     end
     if (rst) begin
-      \$483  = 16'h0000;
+      \$674  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = t_tile;
+    \$675  = t_tile;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6028,26 +6809,26 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$244 ) begin
+          if (\$402 ) begin
           end else begin
-            \$484  = ibits[198:183];
+            \$675  = ibits[198:183];
           end
     endcase
-    if (\$357 ) begin
+    if (\$539 ) begin
       (* full_case = 32'd1 *)
-      if (\$358 ) begin
-        \$484  = \$364 [15:0];
+      if (\$540 ) begin
+        \$675  = \$546 [15:0];
       end else begin
-        \$484  = \$370 [15:0];
+        \$675  = \$552 [15:0];
       end
     end
     if (rst) begin
-      \$484  = 16'h0000;
+      \$675  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = p_mrow;
+    \$676  = p_mrow;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6059,23 +6840,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$244 ) begin
+          if (\$402 ) begin
           end else begin
-            \$485  = 16'h0000;
+            \$676  = 16'h0000;
           end
     endcase
-    if (\$357 ) begin
-      if (\$358 ) begin
-        \$485  = \$365 [15:0];
+    if (\$539 ) begin
+      if (\$540 ) begin
+        \$676  = \$547 [15:0];
       end
     end
     if (rst) begin
-      \$485  = 16'h0000;
+      \$676  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = ex_fwd_relu;
+    \$677  = ex_fwd_relu;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6087,22 +6868,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$244 ) begin
+          if (\$402 ) begin
           end else begin
-            \$486  = \$257 ;
+            \$677  = \$415 ;
           end
       3'h6:
-          if (\$268 ) begin
-            \$486  = 1'h0;
+          if (drained) begin
+            \$677  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$486  = 1'h0;
+      \$677  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = ex_fwd_err;
+    \$678  = ex_fwd_err;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6114,22 +6895,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$244 ) begin
+          if (\$402 ) begin
           end else begin
-            \$487  = \$258 ;
+            \$678  = \$416 ;
           end
       3'h6:
-          if (\$268 ) begin
-            \$487  = 1'h0;
+          if (drained) begin
+            \$678  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$487  = 1'h0;
+      \$678  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = ex_backerr;
+    \$679  = ex_backerr;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6141,22 +6922,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$244 ) begin
+          if (\$402 ) begin
           end else begin
-            \$488  = \$259 ;
+            \$679  = \$417 ;
           end
       3'h6:
-          if (\$268 ) begin
-            \$488  = 1'h0;
+          if (drained) begin
+            \$679  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$488  = 1'h0;
+      \$679  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = ex_grad;
+    \$680  = ex_grad;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6168,22 +6949,886 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$244 ) begin
+          if (\$402 ) begin
           end else begin
-            \$489  = \$260 ;
+            \$680  = \$418 ;
           end
       3'h6:
-          if (\$268 ) begin
-            \$489  = 1'h0;
+          if (drained) begin
+            \$680  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$489  = 1'h0;
+      \$680  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = st_data;
+    \$681  = ex_fwd_relu_lane0;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else begin
+            \$681  = \$419 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$681  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$681  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$682  = ex_fwd_err_lane0;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else begin
+            \$682  = \$420 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$682  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$682  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$683  = ex_backerr_lane0;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else begin
+            \$683  = \$421 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$683  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$683  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$684  = ex_grad_lane0;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else begin
+            \$684  = \$422 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$684  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$684  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$685  = ex_fwd_relu_lane1;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else begin
+            \$685  = \$423 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$685  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$685  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$686  = ex_fwd_err_lane1;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else begin
+            \$686  = \$424 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$686  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$686  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$687  = ex_backerr_lane1;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else begin
+            \$687  = \$425 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$687  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$687  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$688  = ex_grad_lane1;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else begin
+            \$688  = \$426 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$688  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$688  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$689  = ex_fwd_relu_lane2;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else begin
+            \$689  = \$427 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$689  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$689  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$690  = ex_fwd_err_lane2;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else begin
+            \$690  = \$428 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$690  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$690  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$691  = ex_backerr_lane2;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else begin
+            \$691  = \$429 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$691  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$691  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$692  = ex_grad_lane2;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else begin
+            \$692  = \$430 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$692  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$692  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$693  = ex_fwd_relu_lane3;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else begin
+            \$693  = \$431 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$693  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$693  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$694  = ex_fwd_err_lane3;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else begin
+            \$694  = \$432 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$694  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$694  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$695  = ex_backerr_lane3;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else begin
+            \$695  = \$433 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$695  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$695  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$696  = ex_grad_lane3;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else begin
+            \$696  = \$434 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$696  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$696  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$697  = ex_fwd_relu_lane4;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else begin
+            \$697  = \$435 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$697  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$697  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$698  = ex_fwd_err_lane4;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else begin
+            \$698  = \$436 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$698  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$698  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$699  = ex_backerr_lane4;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else begin
+            \$699  = \$437 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$699  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$699  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$700  = ex_grad_lane4;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else begin
+            \$700  = \$438 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$700  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$700  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$701  = ex_fwd_relu_lane5;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else begin
+            \$701  = \$439 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$701  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$701  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$702  = ex_fwd_err_lane5;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else begin
+            \$702  = \$440 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$702  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$702  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$703  = ex_backerr_lane5;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else begin
+            \$703  = \$441 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$703  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$703  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$704  = ex_grad_lane5;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else begin
+            \$704  = \$442 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$704  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$704  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$705  = ex_fwd_relu_lane6;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else begin
+            \$705  = \$443 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$705  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$705  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$706  = ex_fwd_err_lane6;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else begin
+            \$706  = \$444 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$706  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$706  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$707  = ex_backerr_lane6;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else begin
+            \$707  = \$445 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$707  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$707  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$708  = ex_grad_lane6;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else begin
+            \$708  = \$446 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$708  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$708  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$709  = ex_fwd_relu_lane7;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else begin
+            \$709  = \$447 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$709  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$709  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$710  = ex_fwd_err_lane7;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else begin
+            \$710  = \$448 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$710  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$710  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$711  = ex_backerr_lane7;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else begin
+            \$711  = \$449 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$711  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$711  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$712  = ex_grad_lane7;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else begin
+            \$712  = \$450 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$712  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$712  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$713  = st_data;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6198,15 +7843,15 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h6:
           /* empty */;
       3'h5:
-          \$490  = { 152'h00000000000000000000000000000000000000, mac_steps, flags, step_count, cycle_count };
+          \$713  = { 152'h00000000000000000000000000000000000000, mac_steps, flags, step_count, cycle_count };
     endcase
     if (rst) begin
-      \$490  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$713  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = st_valid;
+    \$714  = st_valid;
     (* full_case = 32'd1 *)
     casez (ctl_state)
       3'h0:
@@ -6222,925 +7867,631 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h6:
           /* empty */;
       3'h5:
-          \$491  = 1'h1;
+          \$714  = 1'h1;
       3'h7:
           if (m_axis_tready) begin
-            \$491  = 1'h0;
+            \$714  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$491  = 1'h0;
+      \$714  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = since_last;
-    if (\$336 ) begin
-      \$492  = 4'h1;
-    end else if (\$337 ) begin
-      \$492  = \$338 [3:0];
+    \$715  = since_last;
+    if (\$518 ) begin
+      \$715  = 4'h1;
+    end else if (\$519 ) begin
+      \$715  = \$520 [3:0];
     end
     if (rst) begin
-      \$492  = 4'hf;
+      \$715  = 4'hf;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = since_ok;
-    if (\$336 ) begin
-      \$493  = 1'h0;
-    end else if (\$337 ) begin
-      \$493  = \$339 ;
+    \$716  = since_ok;
+    if (\$518 ) begin
+      \$716  = 1'h0;
+    end else if (\$519 ) begin
+      \$716  = \$521 ;
     end
     if (rst) begin
-      \$493  = 1'h1;
+      \$716  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = issue;
+    \$717  = issue;
     if (rst) begin
-      \$494  = 1'h0;
+      \$717  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = k_first;
+    \$718  = k_first;
     if (rst) begin
-      \$495  = 1'h0;
+      \$718  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = k_last;
+    \$719  = k_last;
     if (rst) begin
-      \$496  = 1'h0;
+      \$719  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = s1_valid;
+    \$720  = s1_valid;
     if (rst) begin
-      \$497  = 1'h0;
+      \$720  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = s2_valid;
+    \$721  = s2_valid;
     if (rst) begin
-      \$498  = 1'h0;
+      \$721  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = s3_valid;
+    \$722  = s3_valid;
     if (rst) begin
-      \$499  = 1'h0;
+      \$722  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = s4_valid;
+    \$723  = s4_valid;
     if (rst) begin
-      \$500  = 1'h0;
+      \$723  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = s1_first;
+    \$724  = s1_first;
     if (rst) begin
-      \$501  = 1'h0;
+      \$724  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = s2_first;
+    \$725  = s2_first;
     if (rst) begin
-      \$502  = 1'h0;
+      \$725  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = s3_first;
+    \$726  = s3_first;
     if (rst) begin
-      \$503  = 1'h0;
+      \$726  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = s4_first;
+    \$727  = s4_first;
     if (rst) begin
-      \$504  = 1'h0;
+      \$727  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = s1_last;
+    \$728  = s1_last;
     if (rst) begin
-      \$505  = 1'h0;
+      \$728  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = s2_last;
+    \$729  = s2_last;
     if (rst) begin
-      \$506  = 1'h0;
+      \$729  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = s3_last;
+    \$730  = s3_last;
     if (rst) begin
-      \$507  = 1'h0;
+      \$730  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = s4_last;
+    \$731  = s4_last;
     if (rst) begin
-      \$508  = 1'h0;
+      \$731  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509 [0] = \o__valid$425 ;
-    \$509 [16:1] = \$11 [15:0];
-    \$509 [32:17] = \$12 [15:0];
-    \$509 [35:33] = \o__payload$170 [2:0];
-    \$509 [51:36] = \$371 [15:0];
-    \$509 [52] = \$372 ;
-    \$509 [53] = \$373 ;
-    \$509 [69:54] = t_tile;
-    \$509 [77:70] = { \$389 , \$387 , \$385 , \$383 , \$381 , \$379 , \$377 , \$375  };
-    \$509 [85:78] = e_nlane[7:0];
+    \$732 [0] = \o__valid$459 ;
+    \$732 [16:1] = \$11 [15:0];
+    \$732 [32:17] = \$12 [15:0];
+    \$732 [35:33] = \o__payload$170 [2:0];
+    \$732 [51:36] = \$553 [15:0];
+    \$732 [52] = \$554 ;
+    \$732 [53] = \$555 ;
+    \$732 [69:54] = t_tile;
+    \$732 [77:70] = { \$571 , \$569 , \$567 , \$565 , \$563 , \$561 , \$559 , \$557  };
+    \$732 [85:78] = e_nlane[7:0];
     if (rst) begin
-      \$509  = 86'h0000000000000000000000;
+      \$732  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = \o__payload$170 [258:3];
+    \$733  = \o__payload$170 [258:3];
     if (rst) begin
-      \$510  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$733  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = e_r1;
+    \$734  = e_r1;
     if (rst) begin
-      \$511  = 86'h0000000000000000000000;
+      \$734  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$512  = e_acc1;
+    \$735  = e_acc1;
     if (rst) begin
-      \$512  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$735  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = e_r2;
+    \$736  = e_r2;
     if (rst) begin
-      \$513  = 86'h0000000000000000000000;
+      \$736  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$514  = e_acc2;
+    \$737  = e_acc2;
     if (rst) begin
-      \$514  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$737  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = e_r3;
+    \$738  = e_r3;
     if (rst) begin
-      \$515  = 86'h0000000000000000000000;
+      \$738  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$516  = e_acc3;
+    \$739  = e_acc3;
     if (rst) begin
-      \$516  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$739  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = e_r4;
+    \$740  = e_r4;
     if (rst) begin
-      \$517  = 86'h0000000000000000000000;
+      \$740  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$518  = e_acc4;
+    \$741  = e_acc4;
     if (rst) begin
-      \$518  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$741  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = e_r5;
+    \$742  = e_r5;
     if (rst) begin
-      \$519  = 86'h0000000000000000000000;
+      \$742  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$520  = sb1;
+    \$743  = sb1;
     if (rst) begin
-      \$520  = 86'h0000000000000000000000;
+      \$743  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = sb2;
+    \$744  = sb2;
     if (rst) begin
-      \$521  = 86'h0000000000000000000000;
+      \$744  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = sb3;
+    \$745  = sb3;
     if (rst) begin
-      \$522  = 86'h0000000000000000000000;
+      \$745  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = sb4;
+    \$746  = sb4;
     if (rst) begin
-      \$523  = 86'h0000000000000000000000;
+      \$746  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = sb5;
+    \$747  = sb5;
     if (rst) begin
-      \$524  = 86'h0000000000000000000000;
+      \$747  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = sb6;
+    \$748  = sb6;
     if (rst) begin
-      \$525  = 86'h0000000000000000000000;
+      \$748  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = sb7;
+    \$749  = sb7;
     if (rst) begin
-      \$526  = 86'h0000000000000000000000;
+      \$749  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = sb8;
+    \$750  = sb8;
     if (rst) begin
-      \$527  = 86'h0000000000000000000000;
+      \$750  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = \r_data$114 ;
+    \$751  = sb9;
     if (rst) begin
-      \$528  = 64'h0000000000000000;
+      \$751  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = y1;
+    \$752  = sb10;
     if (rst) begin
-      \$529  = 64'h0000000000000000;
+      \$752  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = y2;
+    \$753  = \r_data$114 ;
     if (rst) begin
-      \$530  = 64'h0000000000000000;
+      \$753  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = y3;
+    \$754  = y1;
     if (rst) begin
-      \$531  = 64'h0000000000000000;
+      \$754  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$532  = y4;
+    \$755  = y2;
     if (rst) begin
-      \$532  = 64'h0000000000000000;
+      \$755  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = y5;
+    \$756  = y3;
     if (rst) begin
-      \$533  = 64'h0000000000000000;
+      \$756  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = best_v7;
+    \$757  = y4;
+    if (rst) begin
+      \$757  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$758  = y5;
+    if (rst) begin
+      \$758  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$759  = y6;
+    if (rst) begin
+      \$759  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$760  = y7;
+    if (rst) begin
+      \$760  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$761  = best_v7;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      if (sb9[0]) begin
-        \$534  = new_v;
+      if (sb11[0]) begin
+        \$761  = new_v;
       end
     end
     if (rst) begin
-      \$534  = 8'h00;
+      \$761  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = best_i7;
+    \$762  = best_i7;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      if (sb9[0]) begin
-        \$535  = new_i;
+      if (sb11[0]) begin
+        \$762  = new_i;
       end
     end
     if (rst) begin
-      \$535  = 8'h00;
+      \$762  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = best_v0;
+    \$763  = best_v0;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      if (sb9[0]) begin
-        \$536  = best_v1;
+      if (sb11[0]) begin
+        \$763  = best_v1;
       end
     end
     if (rst) begin
-      \$536  = 8'h00;
+      \$763  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = best_v1;
+    \$764  = best_v1;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      if (sb9[0]) begin
-        \$537  = best_v2;
+      if (sb11[0]) begin
+        \$764  = best_v2;
       end
     end
     if (rst) begin
-      \$537  = 8'h00;
+      \$764  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = best_v2;
+    \$765  = best_v2;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      if (sb9[0]) begin
-        \$538  = best_v3;
+      if (sb11[0]) begin
+        \$765  = best_v3;
       end
     end
     if (rst) begin
-      \$538  = 8'h00;
+      \$765  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = best_v3;
+    \$766  = best_v3;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      if (sb9[0]) begin
-        \$539  = best_v4;
+      if (sb11[0]) begin
+        \$766  = best_v4;
       end
     end
     if (rst) begin
-      \$539  = 8'h00;
+      \$766  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = best_v4;
+    \$767  = best_v4;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      if (sb9[0]) begin
-        \$540  = best_v5;
+      if (sb11[0]) begin
+        \$767  = best_v5;
       end
     end
     if (rst) begin
-      \$540  = 8'h00;
+      \$767  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = best_v5;
+    \$768  = best_v5;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      if (sb9[0]) begin
-        \$541  = best_v6;
+      if (sb11[0]) begin
+        \$768  = best_v6;
       end
     end
     if (rst) begin
-      \$541  = 8'h00;
+      \$768  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = best_v6;
+    \$769  = best_v6;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      if (sb9[0]) begin
-        \$542  = best_v7;
+      if (sb11[0]) begin
+        \$769  = best_v7;
       end
     end
     if (rst) begin
-      \$542  = 8'h00;
+      \$769  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = best_i0;
+    \$770  = best_i0;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      if (sb9[0]) begin
-        \$543  = best_i1;
+      if (sb11[0]) begin
+        \$770  = best_i1;
       end
     end
     if (rst) begin
-      \$543  = 8'h00;
+      \$770  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = best_i1;
+    \$771  = best_i1;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      if (sb9[0]) begin
-        \$544  = best_i2;
+      if (sb11[0]) begin
+        \$771  = best_i2;
       end
     end
     if (rst) begin
-      \$544  = 8'h00;
+      \$771  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = best_i2;
+    \$772  = best_i2;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      if (sb9[0]) begin
-        \$545  = best_i3;
+      if (sb11[0]) begin
+        \$772  = best_i3;
       end
     end
     if (rst) begin
-      \$545  = 8'h00;
+      \$772  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = best_i3;
+    \$773  = best_i3;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      if (sb9[0]) begin
-        \$546  = best_i4;
+      if (sb11[0]) begin
+        \$773  = best_i4;
       end
     end
     if (rst) begin
-      \$546  = 8'h00;
+      \$773  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = best_i4;
+    \$774  = best_i4;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      if (sb9[0]) begin
-        \$547  = best_i5;
+      if (sb11[0]) begin
+        \$774  = best_i5;
       end
     end
     if (rst) begin
-      \$547  = 8'h00;
+      \$774  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = best_i5;
+    \$775  = best_i5;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      if (sb9[0]) begin
-        \$548  = best_i6;
+      if (sb11[0]) begin
+        \$775  = best_i6;
       end
     end
     if (rst) begin
-      \$548  = 8'h00;
+      \$775  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = best_i6;
+    \$776  = best_i6;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      if (sb9[0]) begin
-        \$549  = best_i7;
+      if (sb11[0]) begin
+        \$776  = best_i7;
       end
     end
     if (rst) begin
-      \$549  = 8'h00;
+      \$776  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = tv;
+    \$777  = tv;
     if (rst) begin
-      \$550  = 1'h0;
+      \$777  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = ibits[15:8];
+    \$778  = ibits[15:8];
     if (rst) begin
-      \$551  = 8'h00;
+      \$778  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = t_addr;
+    \$779  = t_addr;
     if (rst) begin
-      \$552  = 16'h0000;
+      \$779  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = t_data;
+    \$780  = t_data;
     if (rst) begin
-      \$553  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$780  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$781  = trace1_valid;
+    if (rst) begin
+      \$781  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$782  = trace1_tag;
+    if (rst) begin
+      \$782  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$783  = trace1_index;
+    if (rst) begin
+      \$783  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$784  = trace1_data;
+    if (rst) begin
+      \$784  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear) begin
-      \$554  = 8'h00;
+      \$785  = 8'h00;
     end else begin
-      \$554  = \$395 ;
+      \$785  = \$577 ;
     end
     if (rst) begin
-      \$554  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$227  = 32'd0;
-    casez (haddr[5:0])
-      6'h00:
-          \$227  = phase_cycles0;
-      6'h01:
-          \$227  = phase_cycles1;
-      6'h02:
-          \$227  = phase_cycles2;
-      6'h03:
-          \$227  = phase_cycles3;
-      6'h04:
-          \$227  = phase_cycles4;
-      6'h05:
-          \$227  = phase_cycles5;
-      6'h06:
-          \$227  = phase_cycles6;
-      6'h07:
-          \$227  = phase_cycles7;
-      6'h08:
-          \$227  = phase_cycles8;
-      6'h09:
-          \$227  = phase_cycles9;
-      6'h0a:
-          \$227  = phase_cycles10;
-      6'h0b:
-          \$227  = phase_cycles11;
-      6'h0c:
-          \$227  = phase_cycles12;
-      6'h0d:
-          \$227  = phase_cycles13;
-      6'h0e:
-          \$227  = phase_cycles14;
-      6'h0f:
-          \$227  = phase_cycles15;
-      6'h10:
-          \$227  = phase_cycles16;
-      6'h11:
-          \$227  = phase_cycles17;
-      6'h12:
-          \$227  = phase_cycles18;
-      6'h13:
-          \$227  = phase_cycles19;
-      6'h14:
-          \$227  = phase_cycles20;
-      6'h15:
-          \$227  = phase_cycles21;
-      6'h16:
-          \$227  = phase_cycles22;
-      6'h17:
-          \$227  = phase_cycles23;
-      6'h18:
-          \$227  = phase_cycles24;
-      6'h19:
-          \$227  = phase_cycles25;
-      6'h1a:
-          \$227  = phase_cycles26;
-      6'h1b:
-          \$227  = phase_cycles27;
-      6'h1c:
-          \$227  = phase_cycles28;
-      6'h1d:
-          \$227  = phase_cycles29;
-      6'h1e:
-          \$227  = phase_cycles30;
-      6'h1f:
-          \$227  = phase_cycles31;
-      6'h20:
-          \$227  = cycle_count;
-      6'h21:
-          \$227  = step_count;
-      6'h22:
-          \$227  = { 24'h000000, flags };
-      6'h23:
-          \$227  = mac_steps;
-      6'h24:
-          \$227  = { 31'h00000000, mode };
-      6'h25:
-          \$227  = 32'd0;
-      6'h26:
-          \$227  = 32'd0;
-      6'h27:
-          \$227  = 32'd0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    hread_mux = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    casez (hdr_mem)
-      4'h0:
-          hread_mux = { 128'h00000000000000000000000000000000, \r_data$109  };
-      4'h1:
-          hread_mux = { 128'h00000000000000000000000000000000, \r_data$110  };
-      4'h2:
-          hread_mux = { 128'h00000000000000000000000000000000, \r_data$111  };
-      4'h3:
-          hread_mux = { 192'h000000000000000000000000000000000000000000000000, \r_data$112  };
-      4'h4:
-          hread_mux = { 192'h000000000000000000000000000000000000000000000000, \r_data$113  };
-      4'h5:
-          hread_mux = { 192'h000000000000000000000000000000000000000000000000, \r_data$114  };
-      4'h6:
-          hread_mux = { 240'h000000000000000000000000000000000000000000000000000000000000, \r_data$115  };
-      4'h7:
-          hread_mux = \r_data$116 ;
-      4'h8:
-          hread_mux = { 248'h00000000000000000000000000000000000000000000000000000000000000, \r_data$117  };
-      4'h9:
-          hread_mux = { 224'h00000000000000000000000000000000000000000000000000000000, csr_q4 };
-      4'ha:
-          hread_mux = { 192'h000000000000000000000000000000000000000000000000, \r_data$119  };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    s_axis_tready = 1'h0;
-    casez (ctl_state)
-      3'h0:
-          s_axis_tready = 1'h1;
-      3'h1:
-          s_axis_tready = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    clear = 1'h0;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  clear = 1'h1;
-            endcase
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    take = 1'h0;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          take = \$5 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    w_en = 1'h0;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          w_en = rv5;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    w_data = 257'h00000000000000000000000000000000000000000000000000000000000000000;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          w_data = { \$6 , hread_data };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    r_addr = 6'h00;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          r_addr = \$7 [5:0];
-    endcase
-    if (host_reading) begin
-      r_addr = haddr[5:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$133  = 1'h0;
-    if (\$8 ) begin
-      casez (hdr_mem)
-        4'h0:
-            \w_en$133  = 1'h1;
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    w_addr = 6'h00;
-    if (\$8 ) begin
-      casez (hdr_mem)
-        4'h0:
-            w_addr = haddr[5:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$136  = 128'h00000000000000000000000000000000;
-    if (\$8 ) begin
-      casez (hdr_mem)
-        4'h0:
-            \w_data$136  = s_axis_tdata[127:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$137  = 1'h0;
-    if (\$8 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            \w_en$137  = 1'h1;
-      endcase
-    end
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-    end else if (ex_backerr) begin
-    end else if (ex_grad) begin
-      \w_en$137  = sb8[0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$138  = 9'h000;
-    if (\$8 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            \w_addr$138  = haddr[8:0];
-      endcase
-    end
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-    end else if (ex_backerr) begin
-    end else if (ex_grad) begin
-      \w_addr$138  = sb8[9:1];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$139  = 128'h00000000000000000000000000000000;
-    if (\$8 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            \w_data$139  = s_axis_tdata[127:0];
-      endcase
-    end
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-    end else if (ex_backerr) begin
-    end else if (ex_grad) begin
-      \w_data$139  = { \o__payload$396 , \o__payload$395 , \o__payload$394 , \o__payload$393 , \o__payload$392 , \o__payload$391 , \o__payload$390 , \o__payload$389  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$140  = 1'h0;
-    if (\$8 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            \w_en$140  = 1'h1;
-      endcase
-    end
-    if (\col_valid$410 ) begin
-      \w_en$140  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$141  = 7'h00;
-    if (\$8 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            \w_addr$141  = haddr[6:0];
-      endcase
-    end
-    if (\col_valid$410 ) begin
-      \w_addr$141  = \col_addr$411 [6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$142  = 128'h00000000000000000000000000000000;
-    if (\$8 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            \w_data$142  = s_axis_tdata[127:0];
-      endcase
-    end
-    if (\col_valid$410 ) begin
-      \w_data$142  = \col_data$412 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$143  = 1'h0;
-    if (\$8 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            \w_en$143  = 1'h1;
-      endcase
-    end
-    if (col_valid) begin
-      \w_en$143  = 1'h1;
+      \$785  = 8'h00;
     end
   end
   assign o__payload = i__payload;
@@ -7273,9 +8624,33 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \decay_shift$330  = ibits[343:339];
   assign \decay_enable$331  = ibits[345];
   assign \clear$332  = clear;
-  assign \busy$414  = col_valid;
-  assign \busy$415  = \col_valid$410 ;
-  assign \clear$426  = clear;
+  assign cls = \$47 [7:0];
+  assign tr_h0 = { \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76  };
+  assign tr_h1 = { \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85  };
+  assign tr_h2 = { \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94  };
+  assign tr_h3 = { \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103  };
+  assign tr_h4 = { \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112  };
+  assign tr_h5 = { \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121  };
+  assign tr_h6 = { \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130  };
+  assign tr_h7 = { \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139  };
+  assign tr_e0 = { \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140  };
+  assign tr_e1 = { \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149  };
+  assign tr_e2 = { \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158  };
+  assign tr_e3 = { \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167  };
+  assign tr_e4 = { \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176  };
+  assign tr_e5 = { \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185  };
+  assign tr_e6 = { \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194  };
+  assign tr_e7 = { \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203  };
+  assign tr_w0 = { \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366  };
+  assign tr_w1 = { \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367  };
+  assign tr_w2 = { \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368  };
+  assign tr_w3 = { \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369  };
+  assign tr_w4 = { \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370  };
+  assign tr_w5 = { \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371  };
+  assign tr_w6 = { \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372  };
+  assign tr_w7 = { \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373  };
+  assign row_data = { \o__payload$373 , \o__payload$372 , \o__payload$371 , \o__payload$370 , \o__payload$369 , \o__payload$368 , \o__payload$367 , \o__payload$366  };
+  assign \clear$460  = clear;
   assign \o__payload$170.row  = \o__payload$170 [2:0];
   assign \o__payload$170.acc  = \o__payload$170 [258:3];
   assign \o__payload$170.acc[0]  = \o__payload$170 [34:3];
@@ -7366,16 +8741,6 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \i__payload$334.y[5]  = \i__payload$334 [111:104];
   assign \i__payload$334.y[6]  = \i__payload$334 [119:112];
   assign \i__payload$334.y[7]  = \i__payload$334 [127:120];
-  assign \sb6.valid  = sb6[0];
-  assign \sb6.o_addr  = sb6[16:1];
-  assign \sb6.a_addr  = sb6[32:17];
-  assign \sb6.row  = sb6[35:33];
-  assign \sb6.p_addr  = sb6[51:36];
-  assign \sb6.last_n  = sb6[52];
-  assign \sb6.first_n  = sb6[53];
-  assign \sb6.t_base  = sb6[69:54];
-  assign \sb6.mask  = sb6[77:70];
-  assign \sb6.nlane  = sb6[85:78];
   assign \sb8.valid  = sb8[0];
   assign \sb8.o_addr  = sb8[16:1];
   assign \sb8.a_addr  = sb8[32:17];
@@ -7386,14 +8751,37 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb8.t_base  = sb8[69:54];
   assign \sb8.mask  = sb8[77:70];
   assign \sb8.nlane  = sb8[85:78];
-  assign \o__payload$342.h  = \o__payload$342 [7:0];
-  assign \o__payload$342.region  = \o__payload$342 [9:8];
-  assign \o__payload$343.h  = \o__payload$343 [7:0];
-  assign \o__payload$343.region  = \o__payload$343 [9:8];
-  assign \o__payload$344.h  = \o__payload$344 [7:0];
-  assign \o__payload$344.region  = \o__payload$344 [9:8];
-  assign \o__payload$345.h  = \o__payload$345 [7:0];
-  assign \o__payload$345.region  = \o__payload$345 [9:8];
+  assign \o__payload$338.e  = \o__payload$338 [63:0];
+  assign \o__payload$338.e[0]  = \o__payload$338 [7:0];
+  assign \o__payload$338.e[1]  = \o__payload$338 [15:8];
+  assign \o__payload$338.e[2]  = \o__payload$338 [23:16];
+  assign \o__payload$338.e[3]  = \o__payload$338 [31:24];
+  assign \o__payload$338.e[4]  = \o__payload$338 [39:32];
+  assign \o__payload$338.e[5]  = \o__payload$338 [47:40];
+  assign \o__payload$338.e[6]  = \o__payload$338 [55:48];
+  assign \o__payload$338.e[7]  = \o__payload$338 [63:56];
+  assign \o__payload$338.argmax  = \o__payload$338 [66:64];
+  assign \o__payload$338.max  = \o__payload$338 [74:67];
+  assign \sb11.valid  = sb11[0];
+  assign \sb11.o_addr  = sb11[16:1];
+  assign \sb11.a_addr  = sb11[32:17];
+  assign \sb11.row  = sb11[35:33];
+  assign \sb11.p_addr  = sb11[51:36];
+  assign \sb11.last_n  = sb11[52];
+  assign \sb11.first_n  = sb11[53];
+  assign \sb11.t_base  = sb11[69:54];
+  assign \sb11.mask  = sb11[77:70];
+  assign \sb11.nlane  = sb11[85:78];
+  assign \sb10.valid  = sb10[0];
+  assign \sb10.o_addr  = sb10[16:1];
+  assign \sb10.a_addr  = sb10[32:17];
+  assign \sb10.row  = sb10[35:33];
+  assign \sb10.p_addr  = sb10[51:36];
+  assign \sb10.last_n  = sb10[52];
+  assign \sb10.first_n  = sb10[53];
+  assign \sb10.t_base  = sb10[69:54];
+  assign \sb10.mask  = sb10[77:70];
+  assign \sb10.nlane  = sb10[85:78];
   assign \o__payload$346.h  = \o__payload$346 [7:0];
   assign \o__payload$346.region  = \o__payload$346 [9:8];
   assign \o__payload$347.h  = \o__payload$347 [7:0];
@@ -7402,27 +8790,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \o__payload$348.region  = \o__payload$348 [9:8];
   assign \o__payload$349.h  = \o__payload$349 [7:0];
   assign \o__payload$349.region  = \o__payload$349 [9:8];
-  assign \sb9.valid  = sb9[0];
-  assign \sb9.o_addr  = sb9[16:1];
-  assign \sb9.a_addr  = sb9[32:17];
-  assign \sb9.row  = sb9[35:33];
-  assign \sb9.p_addr  = sb9[51:36];
-  assign \sb9.last_n  = sb9[52];
-  assign \sb9.first_n  = sb9[53];
-  assign \sb9.t_base  = sb9[69:54];
-  assign \sb9.mask  = sb9[77:70];
-  assign \sb9.nlane  = sb9[85:78];
-  assign \o__payload$366.e  = \o__payload$366 [63:0];
-  assign \o__payload$366.e[0]  = \o__payload$366 [7:0];
-  assign \o__payload$366.e[1]  = \o__payload$366 [15:8];
-  assign \o__payload$366.e[2]  = \o__payload$366 [23:16];
-  assign \o__payload$366.e[3]  = \o__payload$366 [31:24];
-  assign \o__payload$366.e[4]  = \o__payload$366 [39:32];
-  assign \o__payload$366.e[5]  = \o__payload$366 [47:40];
-  assign \o__payload$366.e[6]  = \o__payload$366 [55:48];
-  assign \o__payload$366.e[7]  = \o__payload$366 [63:56];
-  assign \o__payload$366.argmax  = \o__payload$366 [66:64];
-  assign \o__payload$366.max  = \o__payload$366 [74:67];
+  assign \o__payload$350.h  = \o__payload$350 [7:0];
+  assign \o__payload$350.region  = \o__payload$350 [9:8];
+  assign \o__payload$351.h  = \o__payload$351 [7:0];
+  assign \o__payload$351.region  = \o__payload$351 [9:8];
+  assign \o__payload$352.h  = \o__payload$352 [7:0];
+  assign \o__payload$352.region  = \o__payload$352 [9:8];
+  assign \o__payload$353.h  = \o__payload$353 [7:0];
+  assign \o__payload$353.region  = \o__payload$353 [9:8];
   assign \sb2.valid  = sb2[0];
   assign \sb2.o_addr  = sb2[16:1];
   assign \sb2.a_addr  = sb2[32:17];
@@ -7513,6 +8888,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb5.t_base  = sb5[69:54];
   assign \sb5.mask  = sb5[77:70];
   assign \sb5.nlane  = sb5[85:78];
+  assign \sb6.valid  = sb6[0];
+  assign \sb6.o_addr  = sb6[16:1];
+  assign \sb6.a_addr  = sb6[32:17];
+  assign \sb6.row  = sb6[35:33];
+  assign \sb6.p_addr  = sb6[51:36];
+  assign \sb6.last_n  = sb6[52];
+  assign \sb6.first_n  = sb6[53];
+  assign \sb6.t_base  = sb6[69:54];
+  assign \sb6.mask  = sb6[77:70];
+  assign \sb6.nlane  = sb6[85:78];
   assign \sb7.valid  = sb7[0];
   assign \sb7.o_addr  = sb7[16:1];
   assign \sb7.a_addr  = sb7[32:17];
@@ -7523,21 +8908,47 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb7.t_base  = sb7[69:54];
   assign \sb7.mask  = sb7[77:70];
   assign \sb7.nlane  = sb7[85:78];
-  assign \i__payload$334 [127:120] = y6[63:56];
+  assign \sb9.valid  = sb9[0];
+  assign \sb9.o_addr  = sb9[16:1];
+  assign \sb9.a_addr  = sb9[32:17];
+  assign \sb9.row  = sb9[35:33];
+  assign \sb9.p_addr  = sb9[51:36];
+  assign \sb9.last_n  = sb9[52];
+  assign \sb9.first_n  = sb9[53];
+  assign \sb9.t_base  = sb9[69:54];
+  assign \sb9.mask  = sb9[77:70];
+  assign \sb9.nlane  = sb9[85:78];
+  assign t_data[255:224] = \$363 ;
+  assign t_data[223:192] = \$343 ;
+  assign t_data[191:160] = \$323 ;
+  assign t_data[159:128] = \$303 ;
+  assign t_data[127:96] = \$283 ;
+  assign t_data[95:64] = \$263 ;
+  assign t_data[63:32] = \$243 ;
+  assign t_data[31:0] = \$223 ;
+  assign \row_data$404 [63:56] = \$360 ;
+  assign \row_data$404 [55:48] = \$340 ;
+  assign \row_data$404 [47:40] = \$320 ;
+  assign \row_data$404 [39:32] = \$300 ;
+  assign \row_data$404 [31:24] = \$280 ;
+  assign \row_data$404 [23:16] = \$260 ;
+  assign \row_data$404 [15:8] = \$240 ;
+  assign \row_data$404 [7:0] = \$220 ;
+  assign \i__payload$334 [127:120] = y8[63:56];
   assign \i__payload$334 [63:56] = \$46 ;
-  assign \i__payload$334 [119:112] = y6[55:48];
+  assign \i__payload$334 [119:112] = y8[55:48];
   assign \i__payload$334 [55:48] = \$45 ;
-  assign \i__payload$334 [111:104] = y6[47:40];
+  assign \i__payload$334 [111:104] = y8[47:40];
   assign \i__payload$334 [47:40] = \$44 ;
-  assign \i__payload$334 [103:96] = y6[39:32];
+  assign \i__payload$334 [103:96] = y8[39:32];
   assign \i__payload$334 [39:32] = \$43 ;
-  assign \i__payload$334 [95:88] = y6[31:24];
+  assign \i__payload$334 [95:88] = y8[31:24];
   assign \i__payload$334 [31:24] = \$42 ;
-  assign \i__payload$334 [87:80] = y6[23:16];
+  assign \i__payload$334 [87:80] = y8[23:16];
   assign \i__payload$334 [23:16] = \$41 ;
-  assign \i__payload$334 [79:72] = y6[15:8];
+  assign \i__payload$334 [79:72] = y8[15:8];
   assign \i__payload$334 [15:8] = \$40 ;
-  assign \i__payload$334 [71:64] = y6[7:0];
+  assign \i__payload$334 [71:64] = y8[7:0];
   assign \i__payload$334 [7:0] = \$39 ;
   assign \i__payload$326 [47:16] = e_acc5[255:224];
   assign \i__payload$326 [15:0] = \r_data$110 [127:112];
@@ -32281,7 +33692,7 @@ module \nitro_engine.rfifo (rst, r_en, w_level, r_data, w_en, w_port__data, r_rd
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4788$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4964$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$31  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -32308,27 +33719,45 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   wire \$3 ;
   reg \$30 ;
   reg \$31 ;
-  reg [5:0] \$32 ;
-  reg [5:0] \$33 ;
+  reg \$32 ;
+  reg \$33 ;
   reg [5:0] \$34 ;
-  reg [31:0] \$35 ;
-  reg [31:0] \$36 ;
-  reg [31:0] \$37 ;
-  reg [31:0] \$38 ;
-  reg [63:0] \$39 ;
+  reg [5:0] \$35 ;
+  reg [5:0] \$36 ;
+  reg [5:0] \$37 ;
+  reg [5:0] \$38 ;
+  reg [15:0] \$39 ;
   wire [32:0] \$4 ;
-  reg [63:0] \$40 ;
-  reg [63:0] \$41 ;
+  reg [15:0] \$40 ;
+  reg [31:0] \$41 ;
   reg [31:0] \$42 ;
-  reg \$43 ;
-  reg \$44 ;
-  reg \$45 ;
-  reg \$46 ;
-  reg \$47 ;
-  reg \$48 ;
-  reg [7:0] \$49 ;
+  reg [15:0] \$43 ;
+  reg [15:0] \$44 ;
+  reg [31:0] \$45 ;
+  reg [31:0] \$46 ;
+  reg [15:0] \$47 ;
+  reg [15:0] \$48 ;
+  reg [31:0] \$49 ;
   wire [32:0] \$5 ;
+  reg [31:0] \$50 ;
+  reg [15:0] \$51 ;
+  reg [15:0] \$52 ;
+  reg [31:0] \$53 ;
+  reg [31:0] \$54 ;
+  reg [63:0] \$55 ;
+  reg [63:0] \$56 ;
+  reg [63:0] \$57 ;
+  reg [31:0] \$58 ;
+  reg \$59 ;
   wire \$6 ;
+  reg \$60 ;
+  reg \$61 ;
+  reg \$62 ;
+  reg \$63 ;
+  reg \$64 ;
+  reg \$65 ;
+  reg \$66 ;
+  reg [7:0] \$67 ;
   wire [31:0] \$7 ;
   wire [31:0] \$8 ;
   wire [31:0] \$9 ;
@@ -32348,90 +33777,77 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4788$231 ;
-  wire [37:0] \port$4788$231 ;
+  input [37:0] \port$4964$231 ;
+  wire [37:0] \port$4964$231 ;
   input rst;
   wire rst;
+  (* keep = "true" *)
+  reg [15:0] scale_a00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_a01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_a10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_a11 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_b00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_b01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_b10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_b11 = 16'h0000;
+  (* keep = "true" *)
   reg [31:0] scale_mag = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_mult = 32'd0;
   reg scale_neg1 = 1'h0;
   reg scale_neg2 = 1'h0;
   reg scale_neg3 = 1'h0;
   reg scale_neg4 = 1'h0;
   reg scale_neg5 = 1'h0;
+  reg scale_neg6 = 1'h0;
+  reg scale_neg7 = 1'h0;
+  (* keep = "true" *)
+  reg [31:0] scale_p00 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] scale_p01 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] scale_p10 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] scale_p11 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_pp00 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_pp01 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_pp10 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_pp11 = 32'd0;
   reg [63:0] scale_prod = 64'h0000000000000000;
   reg [31:0] scale_q = 32'd0;
   reg [63:0] scale_row0 = 64'h0000000000000000;
   reg [63:0] scale_row1 = 64'h0000000000000000;
+  (* keep = "true" *)
   reg [5:0] scale_shift1 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] scale_shift2 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] scale_shift3 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] scale_shift4 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] scale_shift5 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] scale_shift6 = 6'h00;
   wire [5:0] shift;
   reg valid1 = 1'h0;
   reg valid2 = 1'h0;
   reg valid3 = 1'h0;
   reg valid4 = 1'h0;
   reg valid5 = 1'h0;
-  always @(posedge clk)
-    scale_pp01 <= \$36 ;
-  always @(posedge clk)
-    scale_pp10 <= \$37 ;
-  always @(posedge clk)
-    scale_pp11 <= \$38 ;
-  always @(posedge clk)
-    scale_row0 <= \$39 ;
-  always @(posedge clk)
-    scale_row1 <= \$40 ;
-  always @(posedge clk)
-    scale_prod <= \$41 ;
-  always @(posedge clk)
-    scale_q <= \$42 ;
-  always @(posedge clk)
-    valid1 <= \$43 ;
-  always @(posedge clk)
-    valid2 <= \$44 ;
-  always @(posedge clk)
-    valid3 <= \$45 ;
-  always @(posedge clk)
-    valid4 <= \$46 ;
-  always @(posedge clk)
-    valid5 <= \$47 ;
-  always @(posedge clk)
-    o__valid <= \$48 ;
-  always @(posedge clk)
-    o__payload <= \$49 ;
-  assign \$1  = ~ o__valid;
-  assign en = \$1  | o__ready;
-  assign \$2  = | scale_q[31:7];
-  assign mag = \$2  ? 7'h7f : scale_q[6:0];
-  assign \$3  = $signed(i__payload) < $signed(1'h0);
-  assign \$4  = - $signed(i__payload);
-  assign \$5  = \$3  ? \$4  : { i__payload[31], i__payload };
-  assign \$6  = $signed(i__payload) < $signed(1'h0);
-  assign \$7  = scale_mag[15:0] * scale_mult[15:0];
-  assign \$8  = scale_mag[15:0] * scale_mult[31:16];
-  assign \$9  = scale_mag[31:16] * scale_mult[15:0];
-  assign \$10  = scale_mag[31:16] * scale_mult[31:16];
-  assign \$12  = 1'h0 + \$11 ;
-  assign \$14  = \$12  + \$13 ;
-  assign \$16  = 1'h0 + \$15 ;
-  assign \$18  = \$16  + \$17 ;
-  assign \$19  = 1'h0 + scale_row0;
-  assign \$20  = \$19  + scale_row1;
-  assign \$21  = scale_prod >> scale_shift4;
-  assign \$22  = - mag;
-  assign \$23  = scale_neg5 ? \$22  : { 1'h0, mag };
-  always @(posedge clk)
-    scale_mag <= \$24 ;
-  always @(posedge clk)
-    scale_mult <= \$25 ;
-  always @(posedge clk)
-    scale_neg1 <= \$26 ;
+  reg valid6 = 1'h0;
+  reg valid7 = 1'h0;
   always @(posedge clk)
     scale_shift1 <= \$27 ;
   always @(posedge clk)
@@ -32443,183 +33859,104 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   always @(posedge clk)
     scale_neg5 <= \$31 ;
   always @(posedge clk)
-    scale_shift2 <= \$32 ;
+    scale_neg6 <= \$32 ;
   always @(posedge clk)
-    scale_shift3 <= \$33 ;
+    scale_neg7 <= \$33 ;
   always @(posedge clk)
-    scale_shift4 <= \$34 ;
+    scale_shift2 <= \$34 ;
   always @(posedge clk)
-    scale_pp00 <= \$35 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$37  = scale_pp10;
-    if (en) begin
-      \$37  = \$9 ;
-    end
-    if (rst) begin
-      \$37  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$38  = scale_pp11;
-    if (en) begin
-      \$38  = \$10 ;
-    end
-    if (rst) begin
-      \$38  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$39  = scale_row0;
-    if (en) begin
-      \$39  = \$14 ;
-    end
-    if (rst) begin
-      \$39  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$40  = scale_row1;
-    if (en) begin
-      \$40  = \$18 [63:0];
-    end
-    if (rst) begin
-      \$40  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$41  = scale_prod;
-    if (en) begin
-      \$41  = \$20 [63:0];
-    end
-    if (rst) begin
-      \$41  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$42  = scale_q;
-    if (en) begin
-      \$42  = \$21 [31:0];
-    end
-    if (rst) begin
-      \$42  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$43  = valid1;
-    if (en) begin
-      \$43  = i__valid;
-    end
-    if (rst) begin
-      \$43  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$44  = valid2;
-    if (en) begin
-      \$44  = valid1;
-    end
-    if (rst) begin
-      \$44  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$45  = valid3;
-    if (en) begin
-      \$45  = valid2;
-    end
-    if (rst) begin
-      \$45  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$46  = valid4;
-    if (en) begin
-      \$46  = valid3;
-    end
-    if (rst) begin
-      \$46  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$47  = valid5;
-    if (en) begin
-      \$47  = valid4;
-    end
-    if (rst) begin
-      \$47  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$48  = o__valid;
-    if (en) begin
-      \$48  = valid5;
-    end
-    if (rst) begin
-      \$48  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$49  = o__payload;
-    if (en) begin
-      \$49  = \$23 ;
-    end
-    if (rst) begin
-      \$49  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$24  = scale_mag;
-    if (en) begin
-      \$24  = \$5 [31:0];
-    end
-    if (rst) begin
-      \$24  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$25  = scale_mult;
-    if (en) begin
-      \$25  = \port$4788$231 [31:0];
-    end
-    if (rst) begin
-      \$25  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$26  = scale_neg1;
-    if (en) begin
-      \$26  = \$6 ;
-    end
-    if (rst) begin
-      \$26  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$27  = scale_shift1;
-    if (en) begin
-      \$27  = \port$4788$231 [37:32];
-    end
-    if (rst) begin
-      \$27  = 6'h00;
-    end
-  end
+    scale_shift3 <= \$35 ;
+  always @(posedge clk)
+    scale_shift4 <= \$36 ;
+  always @(posedge clk)
+    scale_shift5 <= \$37 ;
+  always @(posedge clk)
+    scale_shift6 <= \$38 ;
+  always @(posedge clk)
+    scale_a00 <= \$39 ;
+  always @(posedge clk)
+    scale_b00 <= \$40 ;
+  always @(posedge clk)
+    scale_p00 <= \$41 ;
+  always @(posedge clk)
+    scale_pp00 <= \$42 ;
+  always @(posedge clk)
+    scale_a01 <= \$43 ;
+  always @(posedge clk)
+    scale_b01 <= \$44 ;
+  always @(posedge clk)
+    scale_p01 <= \$45 ;
+  always @(posedge clk)
+    scale_pp01 <= \$46 ;
+  always @(posedge clk)
+    scale_a10 <= \$47 ;
+  always @(posedge clk)
+    scale_b10 <= \$48 ;
+  always @(posedge clk)
+    scale_p10 <= \$49 ;
+  always @(posedge clk)
+    scale_pp10 <= \$50 ;
+  always @(posedge clk)
+    scale_a11 <= \$51 ;
+  always @(posedge clk)
+    scale_b11 <= \$52 ;
+  always @(posedge clk)
+    scale_p11 <= \$53 ;
+  always @(posedge clk)
+    scale_pp11 <= \$54 ;
+  always @(posedge clk)
+    scale_row0 <= \$55 ;
+  always @(posedge clk)
+    scale_row1 <= \$56 ;
+  always @(posedge clk)
+    scale_prod <= \$57 ;
+  always @(posedge clk)
+    scale_q <= \$58 ;
+  always @(posedge clk)
+    valid1 <= \$59 ;
+  always @(posedge clk)
+    valid2 <= \$60 ;
+  always @(posedge clk)
+    valid3 <= \$61 ;
+  always @(posedge clk)
+    valid4 <= \$62 ;
+  always @(posedge clk)
+    valid5 <= \$63 ;
+  always @(posedge clk)
+    valid6 <= \$64 ;
+  always @(posedge clk)
+    valid7 <= \$65 ;
+  always @(posedge clk)
+    o__valid <= \$66 ;
+  always @(posedge clk)
+    o__payload <= \$67 ;
+  assign \$1  = ~ o__valid;
+  assign en = \$1  | o__ready;
+  assign \$2  = | scale_q[31:7];
+  assign mag = \$2  ? 7'h7f : scale_q[6:0];
+  assign \$3  = $signed(i__payload) < $signed(1'h0);
+  assign \$4  = - $signed(i__payload);
+  assign \$5  = \$3  ? \$4  : { i__payload[31], i__payload };
+  assign \$6  = $signed(i__payload) < $signed(1'h0);
+  assign \$7  = scale_a00 * scale_b00;
+  assign \$8  = scale_a01 * scale_b01;
+  assign \$9  = scale_a10 * scale_b10;
+  assign \$10  = scale_a11 * scale_b11;
+  assign \$12  = 1'h0 + \$11 ;
+  assign \$14  = \$12  + \$13 ;
+  assign \$16  = 1'h0 + \$15 ;
+  assign \$18  = \$16  + \$17 ;
+  assign \$19  = 1'h0 + scale_row0;
+  assign \$20  = \$19  + scale_row1;
+  assign \$21  = scale_prod >> scale_shift6;
+  assign \$22  = - mag;
+  assign \$23  = scale_neg7 ? \$22  : { 1'h0, mag };
+  always @(posedge clk)
+    scale_mag <= \$24 ;
+  always @(posedge clk)
+    scale_mult <= \$25 ;
+  always @(posedge clk)
+    scale_neg1 <= \$26 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
     \$28  = scale_neg2;
@@ -32662,29 +33999,29 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$32  = scale_shift2;
+    \$32  = scale_neg6;
     if (en) begin
-      \$32  = scale_shift1;
+      \$32  = scale_neg5;
     end
     if (rst) begin
-      \$32  = 6'h00;
+      \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$33  = scale_shift3;
+    \$33  = scale_neg7;
     if (en) begin
-      \$33  = scale_shift2;
+      \$33  = scale_neg6;
     end
     if (rst) begin
-      \$33  = 6'h00;
+      \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$34  = scale_shift4;
+    \$34  = scale_shift2;
     if (en) begin
-      \$34  = scale_shift3;
+      \$34  = scale_shift1;
     end
     if (rst) begin
       \$34  = 6'h00;
@@ -32692,27 +34029,377 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$35  = scale_pp00;
+    \$35  = scale_shift3;
     if (en) begin
-      \$35  = \$7 ;
+      \$35  = scale_shift2;
     end
     if (rst) begin
-      \$35  = 32'd0;
+      \$35  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$36  = scale_pp01;
+    \$36  = scale_shift4;
     if (en) begin
-      \$36  = \$8 ;
+      \$36  = scale_shift3;
     end
     if (rst) begin
-      \$36  = 32'd0;
+      \$36  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$37  = scale_shift5;
+    if (en) begin
+      \$37  = scale_shift4;
+    end
+    if (rst) begin
+      \$37  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$38  = scale_shift6;
+    if (en) begin
+      \$38  = scale_shift5;
+    end
+    if (rst) begin
+      \$38  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$39  = scale_a00;
+    if (en) begin
+      \$39  = scale_mag[15:0];
+    end
+    if (rst) begin
+      \$39  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$40  = scale_b00;
+    if (en) begin
+      \$40  = scale_mult[15:0];
+    end
+    if (rst) begin
+      \$40  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$41  = scale_p00;
+    if (en) begin
+      \$41  = \$7 ;
+    end
+    if (rst) begin
+      \$41  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$42  = scale_pp00;
+    if (en) begin
+      \$42  = scale_p00;
+    end
+    if (rst) begin
+      \$42  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$43  = scale_a01;
+    if (en) begin
+      \$43  = scale_mag[15:0];
+    end
+    if (rst) begin
+      \$43  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$44  = scale_b01;
+    if (en) begin
+      \$44  = scale_mult[31:16];
+    end
+    if (rst) begin
+      \$44  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$45  = scale_p01;
+    if (en) begin
+      \$45  = \$8 ;
+    end
+    if (rst) begin
+      \$45  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$46  = scale_pp01;
+    if (en) begin
+      \$46  = scale_p01;
+    end
+    if (rst) begin
+      \$46  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$47  = scale_a10;
+    if (en) begin
+      \$47  = scale_mag[31:16];
+    end
+    if (rst) begin
+      \$47  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$48  = scale_b10;
+    if (en) begin
+      \$48  = scale_mult[15:0];
+    end
+    if (rst) begin
+      \$48  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$49  = scale_p10;
+    if (en) begin
+      \$49  = \$9 ;
+    end
+    if (rst) begin
+      \$49  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$50  = scale_pp10;
+    if (en) begin
+      \$50  = scale_p10;
+    end
+    if (rst) begin
+      \$50  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$51  = scale_a11;
+    if (en) begin
+      \$51  = scale_mag[31:16];
+    end
+    if (rst) begin
+      \$51  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$52  = scale_b11;
+    if (en) begin
+      \$52  = scale_mult[31:16];
+    end
+    if (rst) begin
+      \$52  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$53  = scale_p11;
+    if (en) begin
+      \$53  = \$10 ;
+    end
+    if (rst) begin
+      \$53  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$54  = scale_pp11;
+    if (en) begin
+      \$54  = scale_p11;
+    end
+    if (rst) begin
+      \$54  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$55  = scale_row0;
+    if (en) begin
+      \$55  = \$14 ;
+    end
+    if (rst) begin
+      \$55  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$56  = scale_row1;
+    if (en) begin
+      \$56  = \$18 [63:0];
+    end
+    if (rst) begin
+      \$56  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$57  = scale_prod;
+    if (en) begin
+      \$57  = \$20 [63:0];
+    end
+    if (rst) begin
+      \$57  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$58  = scale_q;
+    if (en) begin
+      \$58  = \$21 [31:0];
+    end
+    if (rst) begin
+      \$58  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$59  = valid1;
+    if (en) begin
+      \$59  = i__valid;
+    end
+    if (rst) begin
+      \$59  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$60  = valid2;
+    if (en) begin
+      \$60  = valid1;
+    end
+    if (rst) begin
+      \$60  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$61  = valid3;
+    if (en) begin
+      \$61  = valid2;
+    end
+    if (rst) begin
+      \$61  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$62  = valid4;
+    if (en) begin
+      \$62  = valid3;
+    end
+    if (rst) begin
+      \$62  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$63  = valid5;
+    if (en) begin
+      \$63  = valid4;
+    end
+    if (rst) begin
+      \$63  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$64  = valid6;
+    if (en) begin
+      \$64  = valid5;
+    end
+    if (rst) begin
+      \$64  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$65  = valid7;
+    if (en) begin
+      \$65  = valid6;
+    end
+    if (rst) begin
+      \$65  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$66  = o__valid;
+    if (en) begin
+      \$66  = valid7;
+    end
+    if (rst) begin
+      \$66  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$67  = o__payload;
+    if (en) begin
+      \$67  = \$23 ;
+    end
+    if (rst) begin
+      \$67  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$24  = scale_mag;
+    if (en) begin
+      \$24  = \$5 [31:0];
+    end
+    if (rst) begin
+      \$24  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$25  = scale_mult;
+    if (en) begin
+      \$25  = \port$4964$231 [31:0];
+    end
+    if (rst) begin
+      \$25  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$26  = scale_neg1;
+    if (en) begin
+      \$26  = \$6 ;
+    end
+    if (rst) begin
+      \$26  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$27  = scale_shift1;
+    if (en) begin
+      \$27  = \port$4964$231 [37:32];
+    end
+    if (rst) begin
+      \$27  = 6'h00;
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4788$231 [31:0];
-  assign shift = \port$4788$231 [37:32];
+  assign multiplier = \port$4964$231 [31:0];
+  assign shift = \port$4964$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -32720,7 +34407,7 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4788$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4964$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$32  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -32747,27 +34434,45 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   wire \$3 ;
   reg \$30 ;
   reg \$31 ;
-  reg [5:0] \$32 ;
-  reg [5:0] \$33 ;
+  reg \$32 ;
+  reg \$33 ;
   reg [5:0] \$34 ;
-  reg [31:0] \$35 ;
-  reg [31:0] \$36 ;
-  reg [31:0] \$37 ;
-  reg [31:0] \$38 ;
-  reg [63:0] \$39 ;
+  reg [5:0] \$35 ;
+  reg [5:0] \$36 ;
+  reg [5:0] \$37 ;
+  reg [5:0] \$38 ;
+  reg [15:0] \$39 ;
   wire [32:0] \$4 ;
-  reg [63:0] \$40 ;
-  reg [63:0] \$41 ;
+  reg [15:0] \$40 ;
+  reg [31:0] \$41 ;
   reg [31:0] \$42 ;
-  reg \$43 ;
-  reg \$44 ;
-  reg \$45 ;
-  reg \$46 ;
-  reg \$47 ;
-  reg \$48 ;
-  reg [7:0] \$49 ;
+  reg [15:0] \$43 ;
+  reg [15:0] \$44 ;
+  reg [31:0] \$45 ;
+  reg [31:0] \$46 ;
+  reg [15:0] \$47 ;
+  reg [15:0] \$48 ;
+  reg [31:0] \$49 ;
   wire [32:0] \$5 ;
+  reg [31:0] \$50 ;
+  reg [15:0] \$51 ;
+  reg [15:0] \$52 ;
+  reg [31:0] \$53 ;
+  reg [31:0] \$54 ;
+  reg [63:0] \$55 ;
+  reg [63:0] \$56 ;
+  reg [63:0] \$57 ;
+  reg [31:0] \$58 ;
+  reg \$59 ;
   wire \$6 ;
+  reg \$60 ;
+  reg \$61 ;
+  reg \$62 ;
+  reg \$63 ;
+  reg \$64 ;
+  reg \$65 ;
+  reg \$66 ;
+  reg [7:0] \$67 ;
   wire [31:0] \$7 ;
   wire [31:0] \$8 ;
   wire [31:0] \$9 ;
@@ -32787,90 +34492,77 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4788$231 ;
-  wire [37:0] \port$4788$231 ;
+  input [37:0] \port$4964$231 ;
+  wire [37:0] \port$4964$231 ;
   input rst;
   wire rst;
+  (* keep = "true" *)
+  reg [15:0] scale_a00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_a01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_a10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_a11 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_b00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_b01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_b10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_b11 = 16'h0000;
+  (* keep = "true" *)
   reg [31:0] scale_mag = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_mult = 32'd0;
   reg scale_neg1 = 1'h0;
   reg scale_neg2 = 1'h0;
   reg scale_neg3 = 1'h0;
   reg scale_neg4 = 1'h0;
   reg scale_neg5 = 1'h0;
+  reg scale_neg6 = 1'h0;
+  reg scale_neg7 = 1'h0;
+  (* keep = "true" *)
+  reg [31:0] scale_p00 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] scale_p01 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] scale_p10 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] scale_p11 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_pp00 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_pp01 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_pp10 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_pp11 = 32'd0;
   reg [63:0] scale_prod = 64'h0000000000000000;
   reg [31:0] scale_q = 32'd0;
   reg [63:0] scale_row0 = 64'h0000000000000000;
   reg [63:0] scale_row1 = 64'h0000000000000000;
+  (* keep = "true" *)
   reg [5:0] scale_shift1 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] scale_shift2 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] scale_shift3 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] scale_shift4 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] scale_shift5 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] scale_shift6 = 6'h00;
   wire [5:0] shift;
   reg valid1 = 1'h0;
   reg valid2 = 1'h0;
   reg valid3 = 1'h0;
   reg valid4 = 1'h0;
   reg valid5 = 1'h0;
-  always @(posedge clk)
-    scale_pp01 <= \$36 ;
-  always @(posedge clk)
-    scale_pp10 <= \$37 ;
-  always @(posedge clk)
-    scale_pp11 <= \$38 ;
-  always @(posedge clk)
-    scale_row0 <= \$39 ;
-  always @(posedge clk)
-    scale_row1 <= \$40 ;
-  always @(posedge clk)
-    scale_prod <= \$41 ;
-  always @(posedge clk)
-    scale_q <= \$42 ;
-  always @(posedge clk)
-    valid1 <= \$43 ;
-  always @(posedge clk)
-    valid2 <= \$44 ;
-  always @(posedge clk)
-    valid3 <= \$45 ;
-  always @(posedge clk)
-    valid4 <= \$46 ;
-  always @(posedge clk)
-    valid5 <= \$47 ;
-  always @(posedge clk)
-    o__valid <= \$48 ;
-  always @(posedge clk)
-    o__payload <= \$49 ;
-  assign \$1  = ~ o__valid;
-  assign en = \$1  | o__ready;
-  assign \$2  = | scale_q[31:7];
-  assign mag = \$2  ? 7'h7f : scale_q[6:0];
-  assign \$3  = $signed(i__payload) < $signed(1'h0);
-  assign \$4  = - $signed(i__payload);
-  assign \$5  = \$3  ? \$4  : { i__payload[31], i__payload };
-  assign \$6  = $signed(i__payload) < $signed(1'h0);
-  assign \$7  = scale_mag[15:0] * scale_mult[15:0];
-  assign \$8  = scale_mag[15:0] * scale_mult[31:16];
-  assign \$9  = scale_mag[31:16] * scale_mult[15:0];
-  assign \$10  = scale_mag[31:16] * scale_mult[31:16];
-  assign \$12  = 1'h0 + \$11 ;
-  assign \$14  = \$12  + \$13 ;
-  assign \$16  = 1'h0 + \$15 ;
-  assign \$18  = \$16  + \$17 ;
-  assign \$19  = 1'h0 + scale_row0;
-  assign \$20  = \$19  + scale_row1;
-  assign \$21  = scale_prod >> scale_shift4;
-  assign \$22  = - mag;
-  assign \$23  = scale_neg5 ? \$22  : { 1'h0, mag };
-  always @(posedge clk)
-    scale_mag <= \$24 ;
-  always @(posedge clk)
-    scale_mult <= \$25 ;
-  always @(posedge clk)
-    scale_neg1 <= \$26 ;
+  reg valid6 = 1'h0;
+  reg valid7 = 1'h0;
   always @(posedge clk)
     scale_shift1 <= \$27 ;
   always @(posedge clk)
@@ -32882,183 +34574,104 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   always @(posedge clk)
     scale_neg5 <= \$31 ;
   always @(posedge clk)
-    scale_shift2 <= \$32 ;
+    scale_neg6 <= \$32 ;
   always @(posedge clk)
-    scale_shift3 <= \$33 ;
+    scale_neg7 <= \$33 ;
   always @(posedge clk)
-    scale_shift4 <= \$34 ;
+    scale_shift2 <= \$34 ;
   always @(posedge clk)
-    scale_pp00 <= \$35 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$37  = scale_pp10;
-    if (en) begin
-      \$37  = \$9 ;
-    end
-    if (rst) begin
-      \$37  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$38  = scale_pp11;
-    if (en) begin
-      \$38  = \$10 ;
-    end
-    if (rst) begin
-      \$38  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$39  = scale_row0;
-    if (en) begin
-      \$39  = \$14 ;
-    end
-    if (rst) begin
-      \$39  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$40  = scale_row1;
-    if (en) begin
-      \$40  = \$18 [63:0];
-    end
-    if (rst) begin
-      \$40  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$41  = scale_prod;
-    if (en) begin
-      \$41  = \$20 [63:0];
-    end
-    if (rst) begin
-      \$41  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$42  = scale_q;
-    if (en) begin
-      \$42  = \$21 [31:0];
-    end
-    if (rst) begin
-      \$42  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$43  = valid1;
-    if (en) begin
-      \$43  = i__valid;
-    end
-    if (rst) begin
-      \$43  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$44  = valid2;
-    if (en) begin
-      \$44  = valid1;
-    end
-    if (rst) begin
-      \$44  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$45  = valid3;
-    if (en) begin
-      \$45  = valid2;
-    end
-    if (rst) begin
-      \$45  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$46  = valid4;
-    if (en) begin
-      \$46  = valid3;
-    end
-    if (rst) begin
-      \$46  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$47  = valid5;
-    if (en) begin
-      \$47  = valid4;
-    end
-    if (rst) begin
-      \$47  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$48  = o__valid;
-    if (en) begin
-      \$48  = valid5;
-    end
-    if (rst) begin
-      \$48  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$49  = o__payload;
-    if (en) begin
-      \$49  = \$23 ;
-    end
-    if (rst) begin
-      \$49  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$24  = scale_mag;
-    if (en) begin
-      \$24  = \$5 [31:0];
-    end
-    if (rst) begin
-      \$24  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$25  = scale_mult;
-    if (en) begin
-      \$25  = \port$4788$231 [31:0];
-    end
-    if (rst) begin
-      \$25  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$26  = scale_neg1;
-    if (en) begin
-      \$26  = \$6 ;
-    end
-    if (rst) begin
-      \$26  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$27  = scale_shift1;
-    if (en) begin
-      \$27  = \port$4788$231 [37:32];
-    end
-    if (rst) begin
-      \$27  = 6'h00;
-    end
-  end
+    scale_shift3 <= \$35 ;
+  always @(posedge clk)
+    scale_shift4 <= \$36 ;
+  always @(posedge clk)
+    scale_shift5 <= \$37 ;
+  always @(posedge clk)
+    scale_shift6 <= \$38 ;
+  always @(posedge clk)
+    scale_a00 <= \$39 ;
+  always @(posedge clk)
+    scale_b00 <= \$40 ;
+  always @(posedge clk)
+    scale_p00 <= \$41 ;
+  always @(posedge clk)
+    scale_pp00 <= \$42 ;
+  always @(posedge clk)
+    scale_a01 <= \$43 ;
+  always @(posedge clk)
+    scale_b01 <= \$44 ;
+  always @(posedge clk)
+    scale_p01 <= \$45 ;
+  always @(posedge clk)
+    scale_pp01 <= \$46 ;
+  always @(posedge clk)
+    scale_a10 <= \$47 ;
+  always @(posedge clk)
+    scale_b10 <= \$48 ;
+  always @(posedge clk)
+    scale_p10 <= \$49 ;
+  always @(posedge clk)
+    scale_pp10 <= \$50 ;
+  always @(posedge clk)
+    scale_a11 <= \$51 ;
+  always @(posedge clk)
+    scale_b11 <= \$52 ;
+  always @(posedge clk)
+    scale_p11 <= \$53 ;
+  always @(posedge clk)
+    scale_pp11 <= \$54 ;
+  always @(posedge clk)
+    scale_row0 <= \$55 ;
+  always @(posedge clk)
+    scale_row1 <= \$56 ;
+  always @(posedge clk)
+    scale_prod <= \$57 ;
+  always @(posedge clk)
+    scale_q <= \$58 ;
+  always @(posedge clk)
+    valid1 <= \$59 ;
+  always @(posedge clk)
+    valid2 <= \$60 ;
+  always @(posedge clk)
+    valid3 <= \$61 ;
+  always @(posedge clk)
+    valid4 <= \$62 ;
+  always @(posedge clk)
+    valid5 <= \$63 ;
+  always @(posedge clk)
+    valid6 <= \$64 ;
+  always @(posedge clk)
+    valid7 <= \$65 ;
+  always @(posedge clk)
+    o__valid <= \$66 ;
+  always @(posedge clk)
+    o__payload <= \$67 ;
+  assign \$1  = ~ o__valid;
+  assign en = \$1  | o__ready;
+  assign \$2  = | scale_q[31:7];
+  assign mag = \$2  ? 7'h7f : scale_q[6:0];
+  assign \$3  = $signed(i__payload) < $signed(1'h0);
+  assign \$4  = - $signed(i__payload);
+  assign \$5  = \$3  ? \$4  : { i__payload[31], i__payload };
+  assign \$6  = $signed(i__payload) < $signed(1'h0);
+  assign \$7  = scale_a00 * scale_b00;
+  assign \$8  = scale_a01 * scale_b01;
+  assign \$9  = scale_a10 * scale_b10;
+  assign \$10  = scale_a11 * scale_b11;
+  assign \$12  = 1'h0 + \$11 ;
+  assign \$14  = \$12  + \$13 ;
+  assign \$16  = 1'h0 + \$15 ;
+  assign \$18  = \$16  + \$17 ;
+  assign \$19  = 1'h0 + scale_row0;
+  assign \$20  = \$19  + scale_row1;
+  assign \$21  = scale_prod >> scale_shift6;
+  assign \$22  = - mag;
+  assign \$23  = scale_neg7 ? \$22  : { 1'h0, mag };
+  always @(posedge clk)
+    scale_mag <= \$24 ;
+  always @(posedge clk)
+    scale_mult <= \$25 ;
+  always @(posedge clk)
+    scale_neg1 <= \$26 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
     \$28  = scale_neg2;
@@ -33101,29 +34714,29 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$32  = scale_shift2;
+    \$32  = scale_neg6;
     if (en) begin
-      \$32  = scale_shift1;
+      \$32  = scale_neg5;
     end
     if (rst) begin
-      \$32  = 6'h00;
+      \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$33  = scale_shift3;
+    \$33  = scale_neg7;
     if (en) begin
-      \$33  = scale_shift2;
+      \$33  = scale_neg6;
     end
     if (rst) begin
-      \$33  = 6'h00;
+      \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$34  = scale_shift4;
+    \$34  = scale_shift2;
     if (en) begin
-      \$34  = scale_shift3;
+      \$34  = scale_shift1;
     end
     if (rst) begin
       \$34  = 6'h00;
@@ -33131,27 +34744,377 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$35  = scale_pp00;
+    \$35  = scale_shift3;
     if (en) begin
-      \$35  = \$7 ;
+      \$35  = scale_shift2;
     end
     if (rst) begin
-      \$35  = 32'd0;
+      \$35  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$36  = scale_pp01;
+    \$36  = scale_shift4;
     if (en) begin
-      \$36  = \$8 ;
+      \$36  = scale_shift3;
     end
     if (rst) begin
-      \$36  = 32'd0;
+      \$36  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$37  = scale_shift5;
+    if (en) begin
+      \$37  = scale_shift4;
+    end
+    if (rst) begin
+      \$37  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$38  = scale_shift6;
+    if (en) begin
+      \$38  = scale_shift5;
+    end
+    if (rst) begin
+      \$38  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$39  = scale_a00;
+    if (en) begin
+      \$39  = scale_mag[15:0];
+    end
+    if (rst) begin
+      \$39  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$40  = scale_b00;
+    if (en) begin
+      \$40  = scale_mult[15:0];
+    end
+    if (rst) begin
+      \$40  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$41  = scale_p00;
+    if (en) begin
+      \$41  = \$7 ;
+    end
+    if (rst) begin
+      \$41  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$42  = scale_pp00;
+    if (en) begin
+      \$42  = scale_p00;
+    end
+    if (rst) begin
+      \$42  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$43  = scale_a01;
+    if (en) begin
+      \$43  = scale_mag[15:0];
+    end
+    if (rst) begin
+      \$43  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$44  = scale_b01;
+    if (en) begin
+      \$44  = scale_mult[31:16];
+    end
+    if (rst) begin
+      \$44  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$45  = scale_p01;
+    if (en) begin
+      \$45  = \$8 ;
+    end
+    if (rst) begin
+      \$45  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$46  = scale_pp01;
+    if (en) begin
+      \$46  = scale_p01;
+    end
+    if (rst) begin
+      \$46  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$47  = scale_a10;
+    if (en) begin
+      \$47  = scale_mag[31:16];
+    end
+    if (rst) begin
+      \$47  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$48  = scale_b10;
+    if (en) begin
+      \$48  = scale_mult[15:0];
+    end
+    if (rst) begin
+      \$48  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$49  = scale_p10;
+    if (en) begin
+      \$49  = \$9 ;
+    end
+    if (rst) begin
+      \$49  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$50  = scale_pp10;
+    if (en) begin
+      \$50  = scale_p10;
+    end
+    if (rst) begin
+      \$50  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$51  = scale_a11;
+    if (en) begin
+      \$51  = scale_mag[31:16];
+    end
+    if (rst) begin
+      \$51  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$52  = scale_b11;
+    if (en) begin
+      \$52  = scale_mult[31:16];
+    end
+    if (rst) begin
+      \$52  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$53  = scale_p11;
+    if (en) begin
+      \$53  = \$10 ;
+    end
+    if (rst) begin
+      \$53  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$54  = scale_pp11;
+    if (en) begin
+      \$54  = scale_p11;
+    end
+    if (rst) begin
+      \$54  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$55  = scale_row0;
+    if (en) begin
+      \$55  = \$14 ;
+    end
+    if (rst) begin
+      \$55  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$56  = scale_row1;
+    if (en) begin
+      \$56  = \$18 [63:0];
+    end
+    if (rst) begin
+      \$56  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$57  = scale_prod;
+    if (en) begin
+      \$57  = \$20 [63:0];
+    end
+    if (rst) begin
+      \$57  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$58  = scale_q;
+    if (en) begin
+      \$58  = \$21 [31:0];
+    end
+    if (rst) begin
+      \$58  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$59  = valid1;
+    if (en) begin
+      \$59  = i__valid;
+    end
+    if (rst) begin
+      \$59  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$60  = valid2;
+    if (en) begin
+      \$60  = valid1;
+    end
+    if (rst) begin
+      \$60  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$61  = valid3;
+    if (en) begin
+      \$61  = valid2;
+    end
+    if (rst) begin
+      \$61  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$62  = valid4;
+    if (en) begin
+      \$62  = valid3;
+    end
+    if (rst) begin
+      \$62  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$63  = valid5;
+    if (en) begin
+      \$63  = valid4;
+    end
+    if (rst) begin
+      \$63  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$64  = valid6;
+    if (en) begin
+      \$64  = valid5;
+    end
+    if (rst) begin
+      \$64  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$65  = valid7;
+    if (en) begin
+      \$65  = valid6;
+    end
+    if (rst) begin
+      \$65  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$66  = o__valid;
+    if (en) begin
+      \$66  = valid7;
+    end
+    if (rst) begin
+      \$66  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$67  = o__payload;
+    if (en) begin
+      \$67  = \$23 ;
+    end
+    if (rst) begin
+      \$67  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$24  = scale_mag;
+    if (en) begin
+      \$24  = \$5 [31:0];
+    end
+    if (rst) begin
+      \$24  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$25  = scale_mult;
+    if (en) begin
+      \$25  = \port$4964$231 [31:0];
+    end
+    if (rst) begin
+      \$25  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$26  = scale_neg1;
+    if (en) begin
+      \$26  = \$6 ;
+    end
+    if (rst) begin
+      \$26  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$27  = scale_shift1;
+    if (en) begin
+      \$27  = \port$4964$231 [37:32];
+    end
+    if (rst) begin
+      \$27  = 6'h00;
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4788$231 [31:0];
-  assign shift = \port$4788$231 [37:32];
+  assign multiplier = \port$4964$231 [31:0];
+  assign shift = \port$4964$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -33159,7 +35122,7 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4788$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4964$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$33  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -33186,27 +35149,45 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   wire \$3 ;
   reg \$30 ;
   reg \$31 ;
-  reg [5:0] \$32 ;
-  reg [5:0] \$33 ;
+  reg \$32 ;
+  reg \$33 ;
   reg [5:0] \$34 ;
-  reg [31:0] \$35 ;
-  reg [31:0] \$36 ;
-  reg [31:0] \$37 ;
-  reg [31:0] \$38 ;
-  reg [63:0] \$39 ;
+  reg [5:0] \$35 ;
+  reg [5:0] \$36 ;
+  reg [5:0] \$37 ;
+  reg [5:0] \$38 ;
+  reg [15:0] \$39 ;
   wire [32:0] \$4 ;
-  reg [63:0] \$40 ;
-  reg [63:0] \$41 ;
+  reg [15:0] \$40 ;
+  reg [31:0] \$41 ;
   reg [31:0] \$42 ;
-  reg \$43 ;
-  reg \$44 ;
-  reg \$45 ;
-  reg \$46 ;
-  reg \$47 ;
-  reg \$48 ;
-  reg [7:0] \$49 ;
+  reg [15:0] \$43 ;
+  reg [15:0] \$44 ;
+  reg [31:0] \$45 ;
+  reg [31:0] \$46 ;
+  reg [15:0] \$47 ;
+  reg [15:0] \$48 ;
+  reg [31:0] \$49 ;
   wire [32:0] \$5 ;
+  reg [31:0] \$50 ;
+  reg [15:0] \$51 ;
+  reg [15:0] \$52 ;
+  reg [31:0] \$53 ;
+  reg [31:0] \$54 ;
+  reg [63:0] \$55 ;
+  reg [63:0] \$56 ;
+  reg [63:0] \$57 ;
+  reg [31:0] \$58 ;
+  reg \$59 ;
   wire \$6 ;
+  reg \$60 ;
+  reg \$61 ;
+  reg \$62 ;
+  reg \$63 ;
+  reg \$64 ;
+  reg \$65 ;
+  reg \$66 ;
+  reg [7:0] \$67 ;
   wire [31:0] \$7 ;
   wire [31:0] \$8 ;
   wire [31:0] \$9 ;
@@ -33226,90 +35207,77 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4788$231 ;
-  wire [37:0] \port$4788$231 ;
+  input [37:0] \port$4964$231 ;
+  wire [37:0] \port$4964$231 ;
   input rst;
   wire rst;
+  (* keep = "true" *)
+  reg [15:0] scale_a00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_a01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_a10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_a11 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_b00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_b01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_b10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_b11 = 16'h0000;
+  (* keep = "true" *)
   reg [31:0] scale_mag = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_mult = 32'd0;
   reg scale_neg1 = 1'h0;
   reg scale_neg2 = 1'h0;
   reg scale_neg3 = 1'h0;
   reg scale_neg4 = 1'h0;
   reg scale_neg5 = 1'h0;
+  reg scale_neg6 = 1'h0;
+  reg scale_neg7 = 1'h0;
+  (* keep = "true" *)
+  reg [31:0] scale_p00 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] scale_p01 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] scale_p10 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] scale_p11 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_pp00 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_pp01 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_pp10 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_pp11 = 32'd0;
   reg [63:0] scale_prod = 64'h0000000000000000;
   reg [31:0] scale_q = 32'd0;
   reg [63:0] scale_row0 = 64'h0000000000000000;
   reg [63:0] scale_row1 = 64'h0000000000000000;
+  (* keep = "true" *)
   reg [5:0] scale_shift1 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] scale_shift2 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] scale_shift3 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] scale_shift4 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] scale_shift5 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] scale_shift6 = 6'h00;
   wire [5:0] shift;
   reg valid1 = 1'h0;
   reg valid2 = 1'h0;
   reg valid3 = 1'h0;
   reg valid4 = 1'h0;
   reg valid5 = 1'h0;
-  always @(posedge clk)
-    scale_pp01 <= \$36 ;
-  always @(posedge clk)
-    scale_pp10 <= \$37 ;
-  always @(posedge clk)
-    scale_pp11 <= \$38 ;
-  always @(posedge clk)
-    scale_row0 <= \$39 ;
-  always @(posedge clk)
-    scale_row1 <= \$40 ;
-  always @(posedge clk)
-    scale_prod <= \$41 ;
-  always @(posedge clk)
-    scale_q <= \$42 ;
-  always @(posedge clk)
-    valid1 <= \$43 ;
-  always @(posedge clk)
-    valid2 <= \$44 ;
-  always @(posedge clk)
-    valid3 <= \$45 ;
-  always @(posedge clk)
-    valid4 <= \$46 ;
-  always @(posedge clk)
-    valid5 <= \$47 ;
-  always @(posedge clk)
-    o__valid <= \$48 ;
-  always @(posedge clk)
-    o__payload <= \$49 ;
-  assign \$1  = ~ o__valid;
-  assign en = \$1  | o__ready;
-  assign \$2  = | scale_q[31:7];
-  assign mag = \$2  ? 7'h7f : scale_q[6:0];
-  assign \$3  = $signed(i__payload) < $signed(1'h0);
-  assign \$4  = - $signed(i__payload);
-  assign \$5  = \$3  ? \$4  : { i__payload[31], i__payload };
-  assign \$6  = $signed(i__payload) < $signed(1'h0);
-  assign \$7  = scale_mag[15:0] * scale_mult[15:0];
-  assign \$8  = scale_mag[15:0] * scale_mult[31:16];
-  assign \$9  = scale_mag[31:16] * scale_mult[15:0];
-  assign \$10  = scale_mag[31:16] * scale_mult[31:16];
-  assign \$12  = 1'h0 + \$11 ;
-  assign \$14  = \$12  + \$13 ;
-  assign \$16  = 1'h0 + \$15 ;
-  assign \$18  = \$16  + \$17 ;
-  assign \$19  = 1'h0 + scale_row0;
-  assign \$20  = \$19  + scale_row1;
-  assign \$21  = scale_prod >> scale_shift4;
-  assign \$22  = - mag;
-  assign \$23  = scale_neg5 ? \$22  : { 1'h0, mag };
-  always @(posedge clk)
-    scale_mag <= \$24 ;
-  always @(posedge clk)
-    scale_mult <= \$25 ;
-  always @(posedge clk)
-    scale_neg1 <= \$26 ;
+  reg valid6 = 1'h0;
+  reg valid7 = 1'h0;
   always @(posedge clk)
     scale_shift1 <= \$27 ;
   always @(posedge clk)
@@ -33321,183 +35289,104 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   always @(posedge clk)
     scale_neg5 <= \$31 ;
   always @(posedge clk)
-    scale_shift2 <= \$32 ;
+    scale_neg6 <= \$32 ;
   always @(posedge clk)
-    scale_shift3 <= \$33 ;
+    scale_neg7 <= \$33 ;
   always @(posedge clk)
-    scale_shift4 <= \$34 ;
+    scale_shift2 <= \$34 ;
   always @(posedge clk)
-    scale_pp00 <= \$35 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$37  = scale_pp10;
-    if (en) begin
-      \$37  = \$9 ;
-    end
-    if (rst) begin
-      \$37  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$38  = scale_pp11;
-    if (en) begin
-      \$38  = \$10 ;
-    end
-    if (rst) begin
-      \$38  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$39  = scale_row0;
-    if (en) begin
-      \$39  = \$14 ;
-    end
-    if (rst) begin
-      \$39  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$40  = scale_row1;
-    if (en) begin
-      \$40  = \$18 [63:0];
-    end
-    if (rst) begin
-      \$40  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$41  = scale_prod;
-    if (en) begin
-      \$41  = \$20 [63:0];
-    end
-    if (rst) begin
-      \$41  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$42  = scale_q;
-    if (en) begin
-      \$42  = \$21 [31:0];
-    end
-    if (rst) begin
-      \$42  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$43  = valid1;
-    if (en) begin
-      \$43  = i__valid;
-    end
-    if (rst) begin
-      \$43  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$44  = valid2;
-    if (en) begin
-      \$44  = valid1;
-    end
-    if (rst) begin
-      \$44  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$45  = valid3;
-    if (en) begin
-      \$45  = valid2;
-    end
-    if (rst) begin
-      \$45  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$46  = valid4;
-    if (en) begin
-      \$46  = valid3;
-    end
-    if (rst) begin
-      \$46  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$47  = valid5;
-    if (en) begin
-      \$47  = valid4;
-    end
-    if (rst) begin
-      \$47  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$48  = o__valid;
-    if (en) begin
-      \$48  = valid5;
-    end
-    if (rst) begin
-      \$48  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$49  = o__payload;
-    if (en) begin
-      \$49  = \$23 ;
-    end
-    if (rst) begin
-      \$49  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$24  = scale_mag;
-    if (en) begin
-      \$24  = \$5 [31:0];
-    end
-    if (rst) begin
-      \$24  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$25  = scale_mult;
-    if (en) begin
-      \$25  = \port$4788$231 [31:0];
-    end
-    if (rst) begin
-      \$25  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$26  = scale_neg1;
-    if (en) begin
-      \$26  = \$6 ;
-    end
-    if (rst) begin
-      \$26  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$27  = scale_shift1;
-    if (en) begin
-      \$27  = \port$4788$231 [37:32];
-    end
-    if (rst) begin
-      \$27  = 6'h00;
-    end
-  end
+    scale_shift3 <= \$35 ;
+  always @(posedge clk)
+    scale_shift4 <= \$36 ;
+  always @(posedge clk)
+    scale_shift5 <= \$37 ;
+  always @(posedge clk)
+    scale_shift6 <= \$38 ;
+  always @(posedge clk)
+    scale_a00 <= \$39 ;
+  always @(posedge clk)
+    scale_b00 <= \$40 ;
+  always @(posedge clk)
+    scale_p00 <= \$41 ;
+  always @(posedge clk)
+    scale_pp00 <= \$42 ;
+  always @(posedge clk)
+    scale_a01 <= \$43 ;
+  always @(posedge clk)
+    scale_b01 <= \$44 ;
+  always @(posedge clk)
+    scale_p01 <= \$45 ;
+  always @(posedge clk)
+    scale_pp01 <= \$46 ;
+  always @(posedge clk)
+    scale_a10 <= \$47 ;
+  always @(posedge clk)
+    scale_b10 <= \$48 ;
+  always @(posedge clk)
+    scale_p10 <= \$49 ;
+  always @(posedge clk)
+    scale_pp10 <= \$50 ;
+  always @(posedge clk)
+    scale_a11 <= \$51 ;
+  always @(posedge clk)
+    scale_b11 <= \$52 ;
+  always @(posedge clk)
+    scale_p11 <= \$53 ;
+  always @(posedge clk)
+    scale_pp11 <= \$54 ;
+  always @(posedge clk)
+    scale_row0 <= \$55 ;
+  always @(posedge clk)
+    scale_row1 <= \$56 ;
+  always @(posedge clk)
+    scale_prod <= \$57 ;
+  always @(posedge clk)
+    scale_q <= \$58 ;
+  always @(posedge clk)
+    valid1 <= \$59 ;
+  always @(posedge clk)
+    valid2 <= \$60 ;
+  always @(posedge clk)
+    valid3 <= \$61 ;
+  always @(posedge clk)
+    valid4 <= \$62 ;
+  always @(posedge clk)
+    valid5 <= \$63 ;
+  always @(posedge clk)
+    valid6 <= \$64 ;
+  always @(posedge clk)
+    valid7 <= \$65 ;
+  always @(posedge clk)
+    o__valid <= \$66 ;
+  always @(posedge clk)
+    o__payload <= \$67 ;
+  assign \$1  = ~ o__valid;
+  assign en = \$1  | o__ready;
+  assign \$2  = | scale_q[31:7];
+  assign mag = \$2  ? 7'h7f : scale_q[6:0];
+  assign \$3  = $signed(i__payload) < $signed(1'h0);
+  assign \$4  = - $signed(i__payload);
+  assign \$5  = \$3  ? \$4  : { i__payload[31], i__payload };
+  assign \$6  = $signed(i__payload) < $signed(1'h0);
+  assign \$7  = scale_a00 * scale_b00;
+  assign \$8  = scale_a01 * scale_b01;
+  assign \$9  = scale_a10 * scale_b10;
+  assign \$10  = scale_a11 * scale_b11;
+  assign \$12  = 1'h0 + \$11 ;
+  assign \$14  = \$12  + \$13 ;
+  assign \$16  = 1'h0 + \$15 ;
+  assign \$18  = \$16  + \$17 ;
+  assign \$19  = 1'h0 + scale_row0;
+  assign \$20  = \$19  + scale_row1;
+  assign \$21  = scale_prod >> scale_shift6;
+  assign \$22  = - mag;
+  assign \$23  = scale_neg7 ? \$22  : { 1'h0, mag };
+  always @(posedge clk)
+    scale_mag <= \$24 ;
+  always @(posedge clk)
+    scale_mult <= \$25 ;
+  always @(posedge clk)
+    scale_neg1 <= \$26 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
     \$28  = scale_neg2;
@@ -33540,29 +35429,29 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$32  = scale_shift2;
+    \$32  = scale_neg6;
     if (en) begin
-      \$32  = scale_shift1;
+      \$32  = scale_neg5;
     end
     if (rst) begin
-      \$32  = 6'h00;
+      \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$33  = scale_shift3;
+    \$33  = scale_neg7;
     if (en) begin
-      \$33  = scale_shift2;
+      \$33  = scale_neg6;
     end
     if (rst) begin
-      \$33  = 6'h00;
+      \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$34  = scale_shift4;
+    \$34  = scale_shift2;
     if (en) begin
-      \$34  = scale_shift3;
+      \$34  = scale_shift1;
     end
     if (rst) begin
       \$34  = 6'h00;
@@ -33570,27 +35459,377 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$35  = scale_pp00;
+    \$35  = scale_shift3;
     if (en) begin
-      \$35  = \$7 ;
+      \$35  = scale_shift2;
     end
     if (rst) begin
-      \$35  = 32'd0;
+      \$35  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$36  = scale_pp01;
+    \$36  = scale_shift4;
     if (en) begin
-      \$36  = \$8 ;
+      \$36  = scale_shift3;
     end
     if (rst) begin
-      \$36  = 32'd0;
+      \$36  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$37  = scale_shift5;
+    if (en) begin
+      \$37  = scale_shift4;
+    end
+    if (rst) begin
+      \$37  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$38  = scale_shift6;
+    if (en) begin
+      \$38  = scale_shift5;
+    end
+    if (rst) begin
+      \$38  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$39  = scale_a00;
+    if (en) begin
+      \$39  = scale_mag[15:0];
+    end
+    if (rst) begin
+      \$39  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$40  = scale_b00;
+    if (en) begin
+      \$40  = scale_mult[15:0];
+    end
+    if (rst) begin
+      \$40  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$41  = scale_p00;
+    if (en) begin
+      \$41  = \$7 ;
+    end
+    if (rst) begin
+      \$41  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$42  = scale_pp00;
+    if (en) begin
+      \$42  = scale_p00;
+    end
+    if (rst) begin
+      \$42  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$43  = scale_a01;
+    if (en) begin
+      \$43  = scale_mag[15:0];
+    end
+    if (rst) begin
+      \$43  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$44  = scale_b01;
+    if (en) begin
+      \$44  = scale_mult[31:16];
+    end
+    if (rst) begin
+      \$44  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$45  = scale_p01;
+    if (en) begin
+      \$45  = \$8 ;
+    end
+    if (rst) begin
+      \$45  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$46  = scale_pp01;
+    if (en) begin
+      \$46  = scale_p01;
+    end
+    if (rst) begin
+      \$46  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$47  = scale_a10;
+    if (en) begin
+      \$47  = scale_mag[31:16];
+    end
+    if (rst) begin
+      \$47  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$48  = scale_b10;
+    if (en) begin
+      \$48  = scale_mult[15:0];
+    end
+    if (rst) begin
+      \$48  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$49  = scale_p10;
+    if (en) begin
+      \$49  = \$9 ;
+    end
+    if (rst) begin
+      \$49  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$50  = scale_pp10;
+    if (en) begin
+      \$50  = scale_p10;
+    end
+    if (rst) begin
+      \$50  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$51  = scale_a11;
+    if (en) begin
+      \$51  = scale_mag[31:16];
+    end
+    if (rst) begin
+      \$51  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$52  = scale_b11;
+    if (en) begin
+      \$52  = scale_mult[31:16];
+    end
+    if (rst) begin
+      \$52  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$53  = scale_p11;
+    if (en) begin
+      \$53  = \$10 ;
+    end
+    if (rst) begin
+      \$53  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$54  = scale_pp11;
+    if (en) begin
+      \$54  = scale_p11;
+    end
+    if (rst) begin
+      \$54  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$55  = scale_row0;
+    if (en) begin
+      \$55  = \$14 ;
+    end
+    if (rst) begin
+      \$55  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$56  = scale_row1;
+    if (en) begin
+      \$56  = \$18 [63:0];
+    end
+    if (rst) begin
+      \$56  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$57  = scale_prod;
+    if (en) begin
+      \$57  = \$20 [63:0];
+    end
+    if (rst) begin
+      \$57  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$58  = scale_q;
+    if (en) begin
+      \$58  = \$21 [31:0];
+    end
+    if (rst) begin
+      \$58  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$59  = valid1;
+    if (en) begin
+      \$59  = i__valid;
+    end
+    if (rst) begin
+      \$59  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$60  = valid2;
+    if (en) begin
+      \$60  = valid1;
+    end
+    if (rst) begin
+      \$60  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$61  = valid3;
+    if (en) begin
+      \$61  = valid2;
+    end
+    if (rst) begin
+      \$61  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$62  = valid4;
+    if (en) begin
+      \$62  = valid3;
+    end
+    if (rst) begin
+      \$62  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$63  = valid5;
+    if (en) begin
+      \$63  = valid4;
+    end
+    if (rst) begin
+      \$63  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$64  = valid6;
+    if (en) begin
+      \$64  = valid5;
+    end
+    if (rst) begin
+      \$64  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$65  = valid7;
+    if (en) begin
+      \$65  = valid6;
+    end
+    if (rst) begin
+      \$65  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$66  = o__valid;
+    if (en) begin
+      \$66  = valid7;
+    end
+    if (rst) begin
+      \$66  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$67  = o__payload;
+    if (en) begin
+      \$67  = \$23 ;
+    end
+    if (rst) begin
+      \$67  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$24  = scale_mag;
+    if (en) begin
+      \$24  = \$5 [31:0];
+    end
+    if (rst) begin
+      \$24  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$25  = scale_mult;
+    if (en) begin
+      \$25  = \port$4964$231 [31:0];
+    end
+    if (rst) begin
+      \$25  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$26  = scale_neg1;
+    if (en) begin
+      \$26  = \$6 ;
+    end
+    if (rst) begin
+      \$26  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$27  = scale_shift1;
+    if (en) begin
+      \$27  = \port$4964$231 [37:32];
+    end
+    if (rst) begin
+      \$27  = 6'h00;
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4788$231 [31:0];
-  assign shift = \port$4788$231 [37:32];
+  assign multiplier = \port$4964$231 [31:0];
+  assign shift = \port$4964$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -33598,7 +35837,7 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4788$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4964$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$34  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -33625,27 +35864,45 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   wire \$3 ;
   reg \$30 ;
   reg \$31 ;
-  reg [5:0] \$32 ;
-  reg [5:0] \$33 ;
+  reg \$32 ;
+  reg \$33 ;
   reg [5:0] \$34 ;
-  reg [31:0] \$35 ;
-  reg [31:0] \$36 ;
-  reg [31:0] \$37 ;
-  reg [31:0] \$38 ;
-  reg [63:0] \$39 ;
+  reg [5:0] \$35 ;
+  reg [5:0] \$36 ;
+  reg [5:0] \$37 ;
+  reg [5:0] \$38 ;
+  reg [15:0] \$39 ;
   wire [32:0] \$4 ;
-  reg [63:0] \$40 ;
-  reg [63:0] \$41 ;
+  reg [15:0] \$40 ;
+  reg [31:0] \$41 ;
   reg [31:0] \$42 ;
-  reg \$43 ;
-  reg \$44 ;
-  reg \$45 ;
-  reg \$46 ;
-  reg \$47 ;
-  reg \$48 ;
-  reg [7:0] \$49 ;
+  reg [15:0] \$43 ;
+  reg [15:0] \$44 ;
+  reg [31:0] \$45 ;
+  reg [31:0] \$46 ;
+  reg [15:0] \$47 ;
+  reg [15:0] \$48 ;
+  reg [31:0] \$49 ;
   wire [32:0] \$5 ;
+  reg [31:0] \$50 ;
+  reg [15:0] \$51 ;
+  reg [15:0] \$52 ;
+  reg [31:0] \$53 ;
+  reg [31:0] \$54 ;
+  reg [63:0] \$55 ;
+  reg [63:0] \$56 ;
+  reg [63:0] \$57 ;
+  reg [31:0] \$58 ;
+  reg \$59 ;
   wire \$6 ;
+  reg \$60 ;
+  reg \$61 ;
+  reg \$62 ;
+  reg \$63 ;
+  reg \$64 ;
+  reg \$65 ;
+  reg \$66 ;
+  reg [7:0] \$67 ;
   wire [31:0] \$7 ;
   wire [31:0] \$8 ;
   wire [31:0] \$9 ;
@@ -33665,90 +35922,77 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4788$231 ;
-  wire [37:0] \port$4788$231 ;
+  input [37:0] \port$4964$231 ;
+  wire [37:0] \port$4964$231 ;
   input rst;
   wire rst;
+  (* keep = "true" *)
+  reg [15:0] scale_a00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_a01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_a10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_a11 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_b00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_b01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_b10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_b11 = 16'h0000;
+  (* keep = "true" *)
   reg [31:0] scale_mag = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_mult = 32'd0;
   reg scale_neg1 = 1'h0;
   reg scale_neg2 = 1'h0;
   reg scale_neg3 = 1'h0;
   reg scale_neg4 = 1'h0;
   reg scale_neg5 = 1'h0;
+  reg scale_neg6 = 1'h0;
+  reg scale_neg7 = 1'h0;
+  (* keep = "true" *)
+  reg [31:0] scale_p00 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] scale_p01 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] scale_p10 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] scale_p11 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_pp00 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_pp01 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_pp10 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_pp11 = 32'd0;
   reg [63:0] scale_prod = 64'h0000000000000000;
   reg [31:0] scale_q = 32'd0;
   reg [63:0] scale_row0 = 64'h0000000000000000;
   reg [63:0] scale_row1 = 64'h0000000000000000;
+  (* keep = "true" *)
   reg [5:0] scale_shift1 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] scale_shift2 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] scale_shift3 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] scale_shift4 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] scale_shift5 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] scale_shift6 = 6'h00;
   wire [5:0] shift;
   reg valid1 = 1'h0;
   reg valid2 = 1'h0;
   reg valid3 = 1'h0;
   reg valid4 = 1'h0;
   reg valid5 = 1'h0;
-  always @(posedge clk)
-    scale_pp01 <= \$36 ;
-  always @(posedge clk)
-    scale_pp10 <= \$37 ;
-  always @(posedge clk)
-    scale_pp11 <= \$38 ;
-  always @(posedge clk)
-    scale_row0 <= \$39 ;
-  always @(posedge clk)
-    scale_row1 <= \$40 ;
-  always @(posedge clk)
-    scale_prod <= \$41 ;
-  always @(posedge clk)
-    scale_q <= \$42 ;
-  always @(posedge clk)
-    valid1 <= \$43 ;
-  always @(posedge clk)
-    valid2 <= \$44 ;
-  always @(posedge clk)
-    valid3 <= \$45 ;
-  always @(posedge clk)
-    valid4 <= \$46 ;
-  always @(posedge clk)
-    valid5 <= \$47 ;
-  always @(posedge clk)
-    o__valid <= \$48 ;
-  always @(posedge clk)
-    o__payload <= \$49 ;
-  assign \$1  = ~ o__valid;
-  assign en = \$1  | o__ready;
-  assign \$2  = | scale_q[31:7];
-  assign mag = \$2  ? 7'h7f : scale_q[6:0];
-  assign \$3  = $signed(i__payload) < $signed(1'h0);
-  assign \$4  = - $signed(i__payload);
-  assign \$5  = \$3  ? \$4  : { i__payload[31], i__payload };
-  assign \$6  = $signed(i__payload) < $signed(1'h0);
-  assign \$7  = scale_mag[15:0] * scale_mult[15:0];
-  assign \$8  = scale_mag[15:0] * scale_mult[31:16];
-  assign \$9  = scale_mag[31:16] * scale_mult[15:0];
-  assign \$10  = scale_mag[31:16] * scale_mult[31:16];
-  assign \$12  = 1'h0 + \$11 ;
-  assign \$14  = \$12  + \$13 ;
-  assign \$16  = 1'h0 + \$15 ;
-  assign \$18  = \$16  + \$17 ;
-  assign \$19  = 1'h0 + scale_row0;
-  assign \$20  = \$19  + scale_row1;
-  assign \$21  = scale_prod >> scale_shift4;
-  assign \$22  = - mag;
-  assign \$23  = scale_neg5 ? \$22  : { 1'h0, mag };
-  always @(posedge clk)
-    scale_mag <= \$24 ;
-  always @(posedge clk)
-    scale_mult <= \$25 ;
-  always @(posedge clk)
-    scale_neg1 <= \$26 ;
+  reg valid6 = 1'h0;
+  reg valid7 = 1'h0;
   always @(posedge clk)
     scale_shift1 <= \$27 ;
   always @(posedge clk)
@@ -33760,183 +36004,104 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   always @(posedge clk)
     scale_neg5 <= \$31 ;
   always @(posedge clk)
-    scale_shift2 <= \$32 ;
+    scale_neg6 <= \$32 ;
   always @(posedge clk)
-    scale_shift3 <= \$33 ;
+    scale_neg7 <= \$33 ;
   always @(posedge clk)
-    scale_shift4 <= \$34 ;
+    scale_shift2 <= \$34 ;
   always @(posedge clk)
-    scale_pp00 <= \$35 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$37  = scale_pp10;
-    if (en) begin
-      \$37  = \$9 ;
-    end
-    if (rst) begin
-      \$37  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$38  = scale_pp11;
-    if (en) begin
-      \$38  = \$10 ;
-    end
-    if (rst) begin
-      \$38  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$39  = scale_row0;
-    if (en) begin
-      \$39  = \$14 ;
-    end
-    if (rst) begin
-      \$39  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$40  = scale_row1;
-    if (en) begin
-      \$40  = \$18 [63:0];
-    end
-    if (rst) begin
-      \$40  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$41  = scale_prod;
-    if (en) begin
-      \$41  = \$20 [63:0];
-    end
-    if (rst) begin
-      \$41  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$42  = scale_q;
-    if (en) begin
-      \$42  = \$21 [31:0];
-    end
-    if (rst) begin
-      \$42  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$43  = valid1;
-    if (en) begin
-      \$43  = i__valid;
-    end
-    if (rst) begin
-      \$43  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$44  = valid2;
-    if (en) begin
-      \$44  = valid1;
-    end
-    if (rst) begin
-      \$44  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$45  = valid3;
-    if (en) begin
-      \$45  = valid2;
-    end
-    if (rst) begin
-      \$45  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$46  = valid4;
-    if (en) begin
-      \$46  = valid3;
-    end
-    if (rst) begin
-      \$46  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$47  = valid5;
-    if (en) begin
-      \$47  = valid4;
-    end
-    if (rst) begin
-      \$47  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$48  = o__valid;
-    if (en) begin
-      \$48  = valid5;
-    end
-    if (rst) begin
-      \$48  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$49  = o__payload;
-    if (en) begin
-      \$49  = \$23 ;
-    end
-    if (rst) begin
-      \$49  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$24  = scale_mag;
-    if (en) begin
-      \$24  = \$5 [31:0];
-    end
-    if (rst) begin
-      \$24  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$25  = scale_mult;
-    if (en) begin
-      \$25  = \port$4788$231 [31:0];
-    end
-    if (rst) begin
-      \$25  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$26  = scale_neg1;
-    if (en) begin
-      \$26  = \$6 ;
-    end
-    if (rst) begin
-      \$26  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$27  = scale_shift1;
-    if (en) begin
-      \$27  = \port$4788$231 [37:32];
-    end
-    if (rst) begin
-      \$27  = 6'h00;
-    end
-  end
+    scale_shift3 <= \$35 ;
+  always @(posedge clk)
+    scale_shift4 <= \$36 ;
+  always @(posedge clk)
+    scale_shift5 <= \$37 ;
+  always @(posedge clk)
+    scale_shift6 <= \$38 ;
+  always @(posedge clk)
+    scale_a00 <= \$39 ;
+  always @(posedge clk)
+    scale_b00 <= \$40 ;
+  always @(posedge clk)
+    scale_p00 <= \$41 ;
+  always @(posedge clk)
+    scale_pp00 <= \$42 ;
+  always @(posedge clk)
+    scale_a01 <= \$43 ;
+  always @(posedge clk)
+    scale_b01 <= \$44 ;
+  always @(posedge clk)
+    scale_p01 <= \$45 ;
+  always @(posedge clk)
+    scale_pp01 <= \$46 ;
+  always @(posedge clk)
+    scale_a10 <= \$47 ;
+  always @(posedge clk)
+    scale_b10 <= \$48 ;
+  always @(posedge clk)
+    scale_p10 <= \$49 ;
+  always @(posedge clk)
+    scale_pp10 <= \$50 ;
+  always @(posedge clk)
+    scale_a11 <= \$51 ;
+  always @(posedge clk)
+    scale_b11 <= \$52 ;
+  always @(posedge clk)
+    scale_p11 <= \$53 ;
+  always @(posedge clk)
+    scale_pp11 <= \$54 ;
+  always @(posedge clk)
+    scale_row0 <= \$55 ;
+  always @(posedge clk)
+    scale_row1 <= \$56 ;
+  always @(posedge clk)
+    scale_prod <= \$57 ;
+  always @(posedge clk)
+    scale_q <= \$58 ;
+  always @(posedge clk)
+    valid1 <= \$59 ;
+  always @(posedge clk)
+    valid2 <= \$60 ;
+  always @(posedge clk)
+    valid3 <= \$61 ;
+  always @(posedge clk)
+    valid4 <= \$62 ;
+  always @(posedge clk)
+    valid5 <= \$63 ;
+  always @(posedge clk)
+    valid6 <= \$64 ;
+  always @(posedge clk)
+    valid7 <= \$65 ;
+  always @(posedge clk)
+    o__valid <= \$66 ;
+  always @(posedge clk)
+    o__payload <= \$67 ;
+  assign \$1  = ~ o__valid;
+  assign en = \$1  | o__ready;
+  assign \$2  = | scale_q[31:7];
+  assign mag = \$2  ? 7'h7f : scale_q[6:0];
+  assign \$3  = $signed(i__payload) < $signed(1'h0);
+  assign \$4  = - $signed(i__payload);
+  assign \$5  = \$3  ? \$4  : { i__payload[31], i__payload };
+  assign \$6  = $signed(i__payload) < $signed(1'h0);
+  assign \$7  = scale_a00 * scale_b00;
+  assign \$8  = scale_a01 * scale_b01;
+  assign \$9  = scale_a10 * scale_b10;
+  assign \$10  = scale_a11 * scale_b11;
+  assign \$12  = 1'h0 + \$11 ;
+  assign \$14  = \$12  + \$13 ;
+  assign \$16  = 1'h0 + \$15 ;
+  assign \$18  = \$16  + \$17 ;
+  assign \$19  = 1'h0 + scale_row0;
+  assign \$20  = \$19  + scale_row1;
+  assign \$21  = scale_prod >> scale_shift6;
+  assign \$22  = - mag;
+  assign \$23  = scale_neg7 ? \$22  : { 1'h0, mag };
+  always @(posedge clk)
+    scale_mag <= \$24 ;
+  always @(posedge clk)
+    scale_mult <= \$25 ;
+  always @(posedge clk)
+    scale_neg1 <= \$26 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$28  = scale_neg2;
@@ -33979,29 +36144,29 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$32  = scale_shift2;
+    \$32  = scale_neg6;
     if (en) begin
-      \$32  = scale_shift1;
+      \$32  = scale_neg5;
     end
     if (rst) begin
-      \$32  = 6'h00;
+      \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$33  = scale_shift3;
+    \$33  = scale_neg7;
     if (en) begin
-      \$33  = scale_shift2;
+      \$33  = scale_neg6;
     end
     if (rst) begin
-      \$33  = 6'h00;
+      \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$34  = scale_shift4;
+    \$34  = scale_shift2;
     if (en) begin
-      \$34  = scale_shift3;
+      \$34  = scale_shift1;
     end
     if (rst) begin
       \$34  = 6'h00;
@@ -34009,27 +36174,377 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$35  = scale_pp00;
+    \$35  = scale_shift3;
     if (en) begin
-      \$35  = \$7 ;
+      \$35  = scale_shift2;
     end
     if (rst) begin
-      \$35  = 32'd0;
+      \$35  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$36  = scale_pp01;
+    \$36  = scale_shift4;
     if (en) begin
-      \$36  = \$8 ;
+      \$36  = scale_shift3;
     end
     if (rst) begin
-      \$36  = 32'd0;
+      \$36  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$37  = scale_shift5;
+    if (en) begin
+      \$37  = scale_shift4;
+    end
+    if (rst) begin
+      \$37  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$38  = scale_shift6;
+    if (en) begin
+      \$38  = scale_shift5;
+    end
+    if (rst) begin
+      \$38  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$39  = scale_a00;
+    if (en) begin
+      \$39  = scale_mag[15:0];
+    end
+    if (rst) begin
+      \$39  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$40  = scale_b00;
+    if (en) begin
+      \$40  = scale_mult[15:0];
+    end
+    if (rst) begin
+      \$40  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$41  = scale_p00;
+    if (en) begin
+      \$41  = \$7 ;
+    end
+    if (rst) begin
+      \$41  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$42  = scale_pp00;
+    if (en) begin
+      \$42  = scale_p00;
+    end
+    if (rst) begin
+      \$42  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$43  = scale_a01;
+    if (en) begin
+      \$43  = scale_mag[15:0];
+    end
+    if (rst) begin
+      \$43  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$44  = scale_b01;
+    if (en) begin
+      \$44  = scale_mult[31:16];
+    end
+    if (rst) begin
+      \$44  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$45  = scale_p01;
+    if (en) begin
+      \$45  = \$8 ;
+    end
+    if (rst) begin
+      \$45  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$46  = scale_pp01;
+    if (en) begin
+      \$46  = scale_p01;
+    end
+    if (rst) begin
+      \$46  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$47  = scale_a10;
+    if (en) begin
+      \$47  = scale_mag[31:16];
+    end
+    if (rst) begin
+      \$47  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$48  = scale_b10;
+    if (en) begin
+      \$48  = scale_mult[15:0];
+    end
+    if (rst) begin
+      \$48  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$49  = scale_p10;
+    if (en) begin
+      \$49  = \$9 ;
+    end
+    if (rst) begin
+      \$49  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$50  = scale_pp10;
+    if (en) begin
+      \$50  = scale_p10;
+    end
+    if (rst) begin
+      \$50  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$51  = scale_a11;
+    if (en) begin
+      \$51  = scale_mag[31:16];
+    end
+    if (rst) begin
+      \$51  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$52  = scale_b11;
+    if (en) begin
+      \$52  = scale_mult[31:16];
+    end
+    if (rst) begin
+      \$52  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$53  = scale_p11;
+    if (en) begin
+      \$53  = \$10 ;
+    end
+    if (rst) begin
+      \$53  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$54  = scale_pp11;
+    if (en) begin
+      \$54  = scale_p11;
+    end
+    if (rst) begin
+      \$54  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$55  = scale_row0;
+    if (en) begin
+      \$55  = \$14 ;
+    end
+    if (rst) begin
+      \$55  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$56  = scale_row1;
+    if (en) begin
+      \$56  = \$18 [63:0];
+    end
+    if (rst) begin
+      \$56  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$57  = scale_prod;
+    if (en) begin
+      \$57  = \$20 [63:0];
+    end
+    if (rst) begin
+      \$57  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$58  = scale_q;
+    if (en) begin
+      \$58  = \$21 [31:0];
+    end
+    if (rst) begin
+      \$58  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$59  = valid1;
+    if (en) begin
+      \$59  = i__valid;
+    end
+    if (rst) begin
+      \$59  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$60  = valid2;
+    if (en) begin
+      \$60  = valid1;
+    end
+    if (rst) begin
+      \$60  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$61  = valid3;
+    if (en) begin
+      \$61  = valid2;
+    end
+    if (rst) begin
+      \$61  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$62  = valid4;
+    if (en) begin
+      \$62  = valid3;
+    end
+    if (rst) begin
+      \$62  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$63  = valid5;
+    if (en) begin
+      \$63  = valid4;
+    end
+    if (rst) begin
+      \$63  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$64  = valid6;
+    if (en) begin
+      \$64  = valid5;
+    end
+    if (rst) begin
+      \$64  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$65  = valid7;
+    if (en) begin
+      \$65  = valid6;
+    end
+    if (rst) begin
+      \$65  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$66  = o__valid;
+    if (en) begin
+      \$66  = valid7;
+    end
+    if (rst) begin
+      \$66  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$67  = o__payload;
+    if (en) begin
+      \$67  = \$23 ;
+    end
+    if (rst) begin
+      \$67  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$24  = scale_mag;
+    if (en) begin
+      \$24  = \$5 [31:0];
+    end
+    if (rst) begin
+      \$24  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$25  = scale_mult;
+    if (en) begin
+      \$25  = \port$4964$231 [31:0];
+    end
+    if (rst) begin
+      \$25  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$26  = scale_neg1;
+    if (en) begin
+      \$26  = \$6 ;
+    end
+    if (rst) begin
+      \$26  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$27  = scale_shift1;
+    if (en) begin
+      \$27  = \port$4964$231 [37:32];
+    end
+    if (rst) begin
+      \$27  = 6'h00;
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4788$231 [31:0];
-  assign shift = \port$4788$231 [37:32];
+  assign multiplier = \port$4964$231 [31:0];
+  assign shift = \port$4964$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -34037,7 +36552,7 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4788$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4964$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$35  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -34064,27 +36579,45 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   wire \$3 ;
   reg \$30 ;
   reg \$31 ;
-  reg [5:0] \$32 ;
-  reg [5:0] \$33 ;
+  reg \$32 ;
+  reg \$33 ;
   reg [5:0] \$34 ;
-  reg [31:0] \$35 ;
-  reg [31:0] \$36 ;
-  reg [31:0] \$37 ;
-  reg [31:0] \$38 ;
-  reg [63:0] \$39 ;
+  reg [5:0] \$35 ;
+  reg [5:0] \$36 ;
+  reg [5:0] \$37 ;
+  reg [5:0] \$38 ;
+  reg [15:0] \$39 ;
   wire [32:0] \$4 ;
-  reg [63:0] \$40 ;
-  reg [63:0] \$41 ;
+  reg [15:0] \$40 ;
+  reg [31:0] \$41 ;
   reg [31:0] \$42 ;
-  reg \$43 ;
-  reg \$44 ;
-  reg \$45 ;
-  reg \$46 ;
-  reg \$47 ;
-  reg \$48 ;
-  reg [7:0] \$49 ;
+  reg [15:0] \$43 ;
+  reg [15:0] \$44 ;
+  reg [31:0] \$45 ;
+  reg [31:0] \$46 ;
+  reg [15:0] \$47 ;
+  reg [15:0] \$48 ;
+  reg [31:0] \$49 ;
   wire [32:0] \$5 ;
+  reg [31:0] \$50 ;
+  reg [15:0] \$51 ;
+  reg [15:0] \$52 ;
+  reg [31:0] \$53 ;
+  reg [31:0] \$54 ;
+  reg [63:0] \$55 ;
+  reg [63:0] \$56 ;
+  reg [63:0] \$57 ;
+  reg [31:0] \$58 ;
+  reg \$59 ;
   wire \$6 ;
+  reg \$60 ;
+  reg \$61 ;
+  reg \$62 ;
+  reg \$63 ;
+  reg \$64 ;
+  reg \$65 ;
+  reg \$66 ;
+  reg [7:0] \$67 ;
   wire [31:0] \$7 ;
   wire [31:0] \$8 ;
   wire [31:0] \$9 ;
@@ -34104,90 +36637,77 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4788$231 ;
-  wire [37:0] \port$4788$231 ;
+  input [37:0] \port$4964$231 ;
+  wire [37:0] \port$4964$231 ;
   input rst;
   wire rst;
+  (* keep = "true" *)
+  reg [15:0] scale_a00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_a01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_a10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_a11 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_b00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_b01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_b10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_b11 = 16'h0000;
+  (* keep = "true" *)
   reg [31:0] scale_mag = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_mult = 32'd0;
   reg scale_neg1 = 1'h0;
   reg scale_neg2 = 1'h0;
   reg scale_neg3 = 1'h0;
   reg scale_neg4 = 1'h0;
   reg scale_neg5 = 1'h0;
+  reg scale_neg6 = 1'h0;
+  reg scale_neg7 = 1'h0;
+  (* keep = "true" *)
+  reg [31:0] scale_p00 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] scale_p01 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] scale_p10 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] scale_p11 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_pp00 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_pp01 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_pp10 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_pp11 = 32'd0;
   reg [63:0] scale_prod = 64'h0000000000000000;
   reg [31:0] scale_q = 32'd0;
   reg [63:0] scale_row0 = 64'h0000000000000000;
   reg [63:0] scale_row1 = 64'h0000000000000000;
+  (* keep = "true" *)
   reg [5:0] scale_shift1 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] scale_shift2 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] scale_shift3 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] scale_shift4 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] scale_shift5 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] scale_shift6 = 6'h00;
   wire [5:0] shift;
   reg valid1 = 1'h0;
   reg valid2 = 1'h0;
   reg valid3 = 1'h0;
   reg valid4 = 1'h0;
   reg valid5 = 1'h0;
-  always @(posedge clk)
-    scale_pp01 <= \$36 ;
-  always @(posedge clk)
-    scale_pp10 <= \$37 ;
-  always @(posedge clk)
-    scale_pp11 <= \$38 ;
-  always @(posedge clk)
-    scale_row0 <= \$39 ;
-  always @(posedge clk)
-    scale_row1 <= \$40 ;
-  always @(posedge clk)
-    scale_prod <= \$41 ;
-  always @(posedge clk)
-    scale_q <= \$42 ;
-  always @(posedge clk)
-    valid1 <= \$43 ;
-  always @(posedge clk)
-    valid2 <= \$44 ;
-  always @(posedge clk)
-    valid3 <= \$45 ;
-  always @(posedge clk)
-    valid4 <= \$46 ;
-  always @(posedge clk)
-    valid5 <= \$47 ;
-  always @(posedge clk)
-    o__valid <= \$48 ;
-  always @(posedge clk)
-    o__payload <= \$49 ;
-  assign \$1  = ~ o__valid;
-  assign en = \$1  | o__ready;
-  assign \$2  = | scale_q[31:7];
-  assign mag = \$2  ? 7'h7f : scale_q[6:0];
-  assign \$3  = $signed(i__payload) < $signed(1'h0);
-  assign \$4  = - $signed(i__payload);
-  assign \$5  = \$3  ? \$4  : { i__payload[31], i__payload };
-  assign \$6  = $signed(i__payload) < $signed(1'h0);
-  assign \$7  = scale_mag[15:0] * scale_mult[15:0];
-  assign \$8  = scale_mag[15:0] * scale_mult[31:16];
-  assign \$9  = scale_mag[31:16] * scale_mult[15:0];
-  assign \$10  = scale_mag[31:16] * scale_mult[31:16];
-  assign \$12  = 1'h0 + \$11 ;
-  assign \$14  = \$12  + \$13 ;
-  assign \$16  = 1'h0 + \$15 ;
-  assign \$18  = \$16  + \$17 ;
-  assign \$19  = 1'h0 + scale_row0;
-  assign \$20  = \$19  + scale_row1;
-  assign \$21  = scale_prod >> scale_shift4;
-  assign \$22  = - mag;
-  assign \$23  = scale_neg5 ? \$22  : { 1'h0, mag };
-  always @(posedge clk)
-    scale_mag <= \$24 ;
-  always @(posedge clk)
-    scale_mult <= \$25 ;
-  always @(posedge clk)
-    scale_neg1 <= \$26 ;
+  reg valid6 = 1'h0;
+  reg valid7 = 1'h0;
   always @(posedge clk)
     scale_shift1 <= \$27 ;
   always @(posedge clk)
@@ -34199,183 +36719,104 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   always @(posedge clk)
     scale_neg5 <= \$31 ;
   always @(posedge clk)
-    scale_shift2 <= \$32 ;
+    scale_neg6 <= \$32 ;
   always @(posedge clk)
-    scale_shift3 <= \$33 ;
+    scale_neg7 <= \$33 ;
   always @(posedge clk)
-    scale_shift4 <= \$34 ;
+    scale_shift2 <= \$34 ;
   always @(posedge clk)
-    scale_pp00 <= \$35 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$37  = scale_pp10;
-    if (en) begin
-      \$37  = \$9 ;
-    end
-    if (rst) begin
-      \$37  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$38  = scale_pp11;
-    if (en) begin
-      \$38  = \$10 ;
-    end
-    if (rst) begin
-      \$38  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$39  = scale_row0;
-    if (en) begin
-      \$39  = \$14 ;
-    end
-    if (rst) begin
-      \$39  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$40  = scale_row1;
-    if (en) begin
-      \$40  = \$18 [63:0];
-    end
-    if (rst) begin
-      \$40  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$41  = scale_prod;
-    if (en) begin
-      \$41  = \$20 [63:0];
-    end
-    if (rst) begin
-      \$41  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$42  = scale_q;
-    if (en) begin
-      \$42  = \$21 [31:0];
-    end
-    if (rst) begin
-      \$42  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$43  = valid1;
-    if (en) begin
-      \$43  = i__valid;
-    end
-    if (rst) begin
-      \$43  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$44  = valid2;
-    if (en) begin
-      \$44  = valid1;
-    end
-    if (rst) begin
-      \$44  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$45  = valid3;
-    if (en) begin
-      \$45  = valid2;
-    end
-    if (rst) begin
-      \$45  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$46  = valid4;
-    if (en) begin
-      \$46  = valid3;
-    end
-    if (rst) begin
-      \$46  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$47  = valid5;
-    if (en) begin
-      \$47  = valid4;
-    end
-    if (rst) begin
-      \$47  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$48  = o__valid;
-    if (en) begin
-      \$48  = valid5;
-    end
-    if (rst) begin
-      \$48  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$49  = o__payload;
-    if (en) begin
-      \$49  = \$23 ;
-    end
-    if (rst) begin
-      \$49  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$24  = scale_mag;
-    if (en) begin
-      \$24  = \$5 [31:0];
-    end
-    if (rst) begin
-      \$24  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$25  = scale_mult;
-    if (en) begin
-      \$25  = \port$4788$231 [31:0];
-    end
-    if (rst) begin
-      \$25  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$26  = scale_neg1;
-    if (en) begin
-      \$26  = \$6 ;
-    end
-    if (rst) begin
-      \$26  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$27  = scale_shift1;
-    if (en) begin
-      \$27  = \port$4788$231 [37:32];
-    end
-    if (rst) begin
-      \$27  = 6'h00;
-    end
-  end
+    scale_shift3 <= \$35 ;
+  always @(posedge clk)
+    scale_shift4 <= \$36 ;
+  always @(posedge clk)
+    scale_shift5 <= \$37 ;
+  always @(posedge clk)
+    scale_shift6 <= \$38 ;
+  always @(posedge clk)
+    scale_a00 <= \$39 ;
+  always @(posedge clk)
+    scale_b00 <= \$40 ;
+  always @(posedge clk)
+    scale_p00 <= \$41 ;
+  always @(posedge clk)
+    scale_pp00 <= \$42 ;
+  always @(posedge clk)
+    scale_a01 <= \$43 ;
+  always @(posedge clk)
+    scale_b01 <= \$44 ;
+  always @(posedge clk)
+    scale_p01 <= \$45 ;
+  always @(posedge clk)
+    scale_pp01 <= \$46 ;
+  always @(posedge clk)
+    scale_a10 <= \$47 ;
+  always @(posedge clk)
+    scale_b10 <= \$48 ;
+  always @(posedge clk)
+    scale_p10 <= \$49 ;
+  always @(posedge clk)
+    scale_pp10 <= \$50 ;
+  always @(posedge clk)
+    scale_a11 <= \$51 ;
+  always @(posedge clk)
+    scale_b11 <= \$52 ;
+  always @(posedge clk)
+    scale_p11 <= \$53 ;
+  always @(posedge clk)
+    scale_pp11 <= \$54 ;
+  always @(posedge clk)
+    scale_row0 <= \$55 ;
+  always @(posedge clk)
+    scale_row1 <= \$56 ;
+  always @(posedge clk)
+    scale_prod <= \$57 ;
+  always @(posedge clk)
+    scale_q <= \$58 ;
+  always @(posedge clk)
+    valid1 <= \$59 ;
+  always @(posedge clk)
+    valid2 <= \$60 ;
+  always @(posedge clk)
+    valid3 <= \$61 ;
+  always @(posedge clk)
+    valid4 <= \$62 ;
+  always @(posedge clk)
+    valid5 <= \$63 ;
+  always @(posedge clk)
+    valid6 <= \$64 ;
+  always @(posedge clk)
+    valid7 <= \$65 ;
+  always @(posedge clk)
+    o__valid <= \$66 ;
+  always @(posedge clk)
+    o__payload <= \$67 ;
+  assign \$1  = ~ o__valid;
+  assign en = \$1  | o__ready;
+  assign \$2  = | scale_q[31:7];
+  assign mag = \$2  ? 7'h7f : scale_q[6:0];
+  assign \$3  = $signed(i__payload) < $signed(1'h0);
+  assign \$4  = - $signed(i__payload);
+  assign \$5  = \$3  ? \$4  : { i__payload[31], i__payload };
+  assign \$6  = $signed(i__payload) < $signed(1'h0);
+  assign \$7  = scale_a00 * scale_b00;
+  assign \$8  = scale_a01 * scale_b01;
+  assign \$9  = scale_a10 * scale_b10;
+  assign \$10  = scale_a11 * scale_b11;
+  assign \$12  = 1'h0 + \$11 ;
+  assign \$14  = \$12  + \$13 ;
+  assign \$16  = 1'h0 + \$15 ;
+  assign \$18  = \$16  + \$17 ;
+  assign \$19  = 1'h0 + scale_row0;
+  assign \$20  = \$19  + scale_row1;
+  assign \$21  = scale_prod >> scale_shift6;
+  assign \$22  = - mag;
+  assign \$23  = scale_neg7 ? \$22  : { 1'h0, mag };
+  always @(posedge clk)
+    scale_mag <= \$24 ;
+  always @(posedge clk)
+    scale_mult <= \$25 ;
+  always @(posedge clk)
+    scale_neg1 <= \$26 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
     \$28  = scale_neg2;
@@ -34418,29 +36859,29 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$32  = scale_shift2;
+    \$32  = scale_neg6;
     if (en) begin
-      \$32  = scale_shift1;
+      \$32  = scale_neg5;
     end
     if (rst) begin
-      \$32  = 6'h00;
+      \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$33  = scale_shift3;
+    \$33  = scale_neg7;
     if (en) begin
-      \$33  = scale_shift2;
+      \$33  = scale_neg6;
     end
     if (rst) begin
-      \$33  = 6'h00;
+      \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$34  = scale_shift4;
+    \$34  = scale_shift2;
     if (en) begin
-      \$34  = scale_shift3;
+      \$34  = scale_shift1;
     end
     if (rst) begin
       \$34  = 6'h00;
@@ -34448,27 +36889,377 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$35  = scale_pp00;
+    \$35  = scale_shift3;
     if (en) begin
-      \$35  = \$7 ;
+      \$35  = scale_shift2;
     end
     if (rst) begin
-      \$35  = 32'd0;
+      \$35  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$36  = scale_pp01;
+    \$36  = scale_shift4;
     if (en) begin
-      \$36  = \$8 ;
+      \$36  = scale_shift3;
     end
     if (rst) begin
-      \$36  = 32'd0;
+      \$36  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$37  = scale_shift5;
+    if (en) begin
+      \$37  = scale_shift4;
+    end
+    if (rst) begin
+      \$37  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$38  = scale_shift6;
+    if (en) begin
+      \$38  = scale_shift5;
+    end
+    if (rst) begin
+      \$38  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$39  = scale_a00;
+    if (en) begin
+      \$39  = scale_mag[15:0];
+    end
+    if (rst) begin
+      \$39  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$40  = scale_b00;
+    if (en) begin
+      \$40  = scale_mult[15:0];
+    end
+    if (rst) begin
+      \$40  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$41  = scale_p00;
+    if (en) begin
+      \$41  = \$7 ;
+    end
+    if (rst) begin
+      \$41  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$42  = scale_pp00;
+    if (en) begin
+      \$42  = scale_p00;
+    end
+    if (rst) begin
+      \$42  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$43  = scale_a01;
+    if (en) begin
+      \$43  = scale_mag[15:0];
+    end
+    if (rst) begin
+      \$43  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$44  = scale_b01;
+    if (en) begin
+      \$44  = scale_mult[31:16];
+    end
+    if (rst) begin
+      \$44  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$45  = scale_p01;
+    if (en) begin
+      \$45  = \$8 ;
+    end
+    if (rst) begin
+      \$45  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$46  = scale_pp01;
+    if (en) begin
+      \$46  = scale_p01;
+    end
+    if (rst) begin
+      \$46  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$47  = scale_a10;
+    if (en) begin
+      \$47  = scale_mag[31:16];
+    end
+    if (rst) begin
+      \$47  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$48  = scale_b10;
+    if (en) begin
+      \$48  = scale_mult[15:0];
+    end
+    if (rst) begin
+      \$48  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$49  = scale_p10;
+    if (en) begin
+      \$49  = \$9 ;
+    end
+    if (rst) begin
+      \$49  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$50  = scale_pp10;
+    if (en) begin
+      \$50  = scale_p10;
+    end
+    if (rst) begin
+      \$50  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$51  = scale_a11;
+    if (en) begin
+      \$51  = scale_mag[31:16];
+    end
+    if (rst) begin
+      \$51  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$52  = scale_b11;
+    if (en) begin
+      \$52  = scale_mult[31:16];
+    end
+    if (rst) begin
+      \$52  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$53  = scale_p11;
+    if (en) begin
+      \$53  = \$10 ;
+    end
+    if (rst) begin
+      \$53  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$54  = scale_pp11;
+    if (en) begin
+      \$54  = scale_p11;
+    end
+    if (rst) begin
+      \$54  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$55  = scale_row0;
+    if (en) begin
+      \$55  = \$14 ;
+    end
+    if (rst) begin
+      \$55  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$56  = scale_row1;
+    if (en) begin
+      \$56  = \$18 [63:0];
+    end
+    if (rst) begin
+      \$56  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$57  = scale_prod;
+    if (en) begin
+      \$57  = \$20 [63:0];
+    end
+    if (rst) begin
+      \$57  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$58  = scale_q;
+    if (en) begin
+      \$58  = \$21 [31:0];
+    end
+    if (rst) begin
+      \$58  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$59  = valid1;
+    if (en) begin
+      \$59  = i__valid;
+    end
+    if (rst) begin
+      \$59  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$60  = valid2;
+    if (en) begin
+      \$60  = valid1;
+    end
+    if (rst) begin
+      \$60  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$61  = valid3;
+    if (en) begin
+      \$61  = valid2;
+    end
+    if (rst) begin
+      \$61  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$62  = valid4;
+    if (en) begin
+      \$62  = valid3;
+    end
+    if (rst) begin
+      \$62  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$63  = valid5;
+    if (en) begin
+      \$63  = valid4;
+    end
+    if (rst) begin
+      \$63  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$64  = valid6;
+    if (en) begin
+      \$64  = valid5;
+    end
+    if (rst) begin
+      \$64  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$65  = valid7;
+    if (en) begin
+      \$65  = valid6;
+    end
+    if (rst) begin
+      \$65  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$66  = o__valid;
+    if (en) begin
+      \$66  = valid7;
+    end
+    if (rst) begin
+      \$66  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$67  = o__payload;
+    if (en) begin
+      \$67  = \$23 ;
+    end
+    if (rst) begin
+      \$67  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$24  = scale_mag;
+    if (en) begin
+      \$24  = \$5 [31:0];
+    end
+    if (rst) begin
+      \$24  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$25  = scale_mult;
+    if (en) begin
+      \$25  = \port$4964$231 [31:0];
+    end
+    if (rst) begin
+      \$25  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$26  = scale_neg1;
+    if (en) begin
+      \$26  = \$6 ;
+    end
+    if (rst) begin
+      \$26  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$27  = scale_shift1;
+    if (en) begin
+      \$27  = \port$4964$231 [37:32];
+    end
+    if (rst) begin
+      \$27  = 6'h00;
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4788$231 [31:0];
-  assign shift = \port$4788$231 [37:32];
+  assign multiplier = \port$4964$231 [31:0];
+  assign shift = \port$4964$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -34476,7 +37267,7 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4788$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4964$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$36  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -34503,27 +37294,45 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   wire \$3 ;
   reg \$30 ;
   reg \$31 ;
-  reg [5:0] \$32 ;
-  reg [5:0] \$33 ;
+  reg \$32 ;
+  reg \$33 ;
   reg [5:0] \$34 ;
-  reg [31:0] \$35 ;
-  reg [31:0] \$36 ;
-  reg [31:0] \$37 ;
-  reg [31:0] \$38 ;
-  reg [63:0] \$39 ;
+  reg [5:0] \$35 ;
+  reg [5:0] \$36 ;
+  reg [5:0] \$37 ;
+  reg [5:0] \$38 ;
+  reg [15:0] \$39 ;
   wire [32:0] \$4 ;
-  reg [63:0] \$40 ;
-  reg [63:0] \$41 ;
+  reg [15:0] \$40 ;
+  reg [31:0] \$41 ;
   reg [31:0] \$42 ;
-  reg \$43 ;
-  reg \$44 ;
-  reg \$45 ;
-  reg \$46 ;
-  reg \$47 ;
-  reg \$48 ;
-  reg [7:0] \$49 ;
+  reg [15:0] \$43 ;
+  reg [15:0] \$44 ;
+  reg [31:0] \$45 ;
+  reg [31:0] \$46 ;
+  reg [15:0] \$47 ;
+  reg [15:0] \$48 ;
+  reg [31:0] \$49 ;
   wire [32:0] \$5 ;
+  reg [31:0] \$50 ;
+  reg [15:0] \$51 ;
+  reg [15:0] \$52 ;
+  reg [31:0] \$53 ;
+  reg [31:0] \$54 ;
+  reg [63:0] \$55 ;
+  reg [63:0] \$56 ;
+  reg [63:0] \$57 ;
+  reg [31:0] \$58 ;
+  reg \$59 ;
   wire \$6 ;
+  reg \$60 ;
+  reg \$61 ;
+  reg \$62 ;
+  reg \$63 ;
+  reg \$64 ;
+  reg \$65 ;
+  reg \$66 ;
+  reg [7:0] \$67 ;
   wire [31:0] \$7 ;
   wire [31:0] \$8 ;
   wire [31:0] \$9 ;
@@ -34543,90 +37352,77 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4788$231 ;
-  wire [37:0] \port$4788$231 ;
+  input [37:0] \port$4964$231 ;
+  wire [37:0] \port$4964$231 ;
   input rst;
   wire rst;
+  (* keep = "true" *)
+  reg [15:0] scale_a00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_a01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_a10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_a11 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_b00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_b01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_b10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_b11 = 16'h0000;
+  (* keep = "true" *)
   reg [31:0] scale_mag = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_mult = 32'd0;
   reg scale_neg1 = 1'h0;
   reg scale_neg2 = 1'h0;
   reg scale_neg3 = 1'h0;
   reg scale_neg4 = 1'h0;
   reg scale_neg5 = 1'h0;
+  reg scale_neg6 = 1'h0;
+  reg scale_neg7 = 1'h0;
+  (* keep = "true" *)
+  reg [31:0] scale_p00 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] scale_p01 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] scale_p10 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] scale_p11 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_pp00 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_pp01 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_pp10 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_pp11 = 32'd0;
   reg [63:0] scale_prod = 64'h0000000000000000;
   reg [31:0] scale_q = 32'd0;
   reg [63:0] scale_row0 = 64'h0000000000000000;
   reg [63:0] scale_row1 = 64'h0000000000000000;
+  (* keep = "true" *)
   reg [5:0] scale_shift1 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] scale_shift2 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] scale_shift3 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] scale_shift4 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] scale_shift5 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] scale_shift6 = 6'h00;
   wire [5:0] shift;
   reg valid1 = 1'h0;
   reg valid2 = 1'h0;
   reg valid3 = 1'h0;
   reg valid4 = 1'h0;
   reg valid5 = 1'h0;
-  always @(posedge clk)
-    scale_pp01 <= \$36 ;
-  always @(posedge clk)
-    scale_pp10 <= \$37 ;
-  always @(posedge clk)
-    scale_pp11 <= \$38 ;
-  always @(posedge clk)
-    scale_row0 <= \$39 ;
-  always @(posedge clk)
-    scale_row1 <= \$40 ;
-  always @(posedge clk)
-    scale_prod <= \$41 ;
-  always @(posedge clk)
-    scale_q <= \$42 ;
-  always @(posedge clk)
-    valid1 <= \$43 ;
-  always @(posedge clk)
-    valid2 <= \$44 ;
-  always @(posedge clk)
-    valid3 <= \$45 ;
-  always @(posedge clk)
-    valid4 <= \$46 ;
-  always @(posedge clk)
-    valid5 <= \$47 ;
-  always @(posedge clk)
-    o__valid <= \$48 ;
-  always @(posedge clk)
-    o__payload <= \$49 ;
-  assign \$1  = ~ o__valid;
-  assign en = \$1  | o__ready;
-  assign \$2  = | scale_q[31:7];
-  assign mag = \$2  ? 7'h7f : scale_q[6:0];
-  assign \$3  = $signed(i__payload) < $signed(1'h0);
-  assign \$4  = - $signed(i__payload);
-  assign \$5  = \$3  ? \$4  : { i__payload[31], i__payload };
-  assign \$6  = $signed(i__payload) < $signed(1'h0);
-  assign \$7  = scale_mag[15:0] * scale_mult[15:0];
-  assign \$8  = scale_mag[15:0] * scale_mult[31:16];
-  assign \$9  = scale_mag[31:16] * scale_mult[15:0];
-  assign \$10  = scale_mag[31:16] * scale_mult[31:16];
-  assign \$12  = 1'h0 + \$11 ;
-  assign \$14  = \$12  + \$13 ;
-  assign \$16  = 1'h0 + \$15 ;
-  assign \$18  = \$16  + \$17 ;
-  assign \$19  = 1'h0 + scale_row0;
-  assign \$20  = \$19  + scale_row1;
-  assign \$21  = scale_prod >> scale_shift4;
-  assign \$22  = - mag;
-  assign \$23  = scale_neg5 ? \$22  : { 1'h0, mag };
-  always @(posedge clk)
-    scale_mag <= \$24 ;
-  always @(posedge clk)
-    scale_mult <= \$25 ;
-  always @(posedge clk)
-    scale_neg1 <= \$26 ;
+  reg valid6 = 1'h0;
+  reg valid7 = 1'h0;
   always @(posedge clk)
     scale_shift1 <= \$27 ;
   always @(posedge clk)
@@ -34638,183 +37434,104 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   always @(posedge clk)
     scale_neg5 <= \$31 ;
   always @(posedge clk)
-    scale_shift2 <= \$32 ;
+    scale_neg6 <= \$32 ;
   always @(posedge clk)
-    scale_shift3 <= \$33 ;
+    scale_neg7 <= \$33 ;
   always @(posedge clk)
-    scale_shift4 <= \$34 ;
+    scale_shift2 <= \$34 ;
   always @(posedge clk)
-    scale_pp00 <= \$35 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$37  = scale_pp10;
-    if (en) begin
-      \$37  = \$9 ;
-    end
-    if (rst) begin
-      \$37  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$38  = scale_pp11;
-    if (en) begin
-      \$38  = \$10 ;
-    end
-    if (rst) begin
-      \$38  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$39  = scale_row0;
-    if (en) begin
-      \$39  = \$14 ;
-    end
-    if (rst) begin
-      \$39  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$40  = scale_row1;
-    if (en) begin
-      \$40  = \$18 [63:0];
-    end
-    if (rst) begin
-      \$40  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$41  = scale_prod;
-    if (en) begin
-      \$41  = \$20 [63:0];
-    end
-    if (rst) begin
-      \$41  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$42  = scale_q;
-    if (en) begin
-      \$42  = \$21 [31:0];
-    end
-    if (rst) begin
-      \$42  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$43  = valid1;
-    if (en) begin
-      \$43  = i__valid;
-    end
-    if (rst) begin
-      \$43  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$44  = valid2;
-    if (en) begin
-      \$44  = valid1;
-    end
-    if (rst) begin
-      \$44  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$45  = valid3;
-    if (en) begin
-      \$45  = valid2;
-    end
-    if (rst) begin
-      \$45  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$46  = valid4;
-    if (en) begin
-      \$46  = valid3;
-    end
-    if (rst) begin
-      \$46  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$47  = valid5;
-    if (en) begin
-      \$47  = valid4;
-    end
-    if (rst) begin
-      \$47  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$48  = o__valid;
-    if (en) begin
-      \$48  = valid5;
-    end
-    if (rst) begin
-      \$48  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$49  = o__payload;
-    if (en) begin
-      \$49  = \$23 ;
-    end
-    if (rst) begin
-      \$49  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$24  = scale_mag;
-    if (en) begin
-      \$24  = \$5 [31:0];
-    end
-    if (rst) begin
-      \$24  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$25  = scale_mult;
-    if (en) begin
-      \$25  = \port$4788$231 [31:0];
-    end
-    if (rst) begin
-      \$25  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$26  = scale_neg1;
-    if (en) begin
-      \$26  = \$6 ;
-    end
-    if (rst) begin
-      \$26  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$27  = scale_shift1;
-    if (en) begin
-      \$27  = \port$4788$231 [37:32];
-    end
-    if (rst) begin
-      \$27  = 6'h00;
-    end
-  end
+    scale_shift3 <= \$35 ;
+  always @(posedge clk)
+    scale_shift4 <= \$36 ;
+  always @(posedge clk)
+    scale_shift5 <= \$37 ;
+  always @(posedge clk)
+    scale_shift6 <= \$38 ;
+  always @(posedge clk)
+    scale_a00 <= \$39 ;
+  always @(posedge clk)
+    scale_b00 <= \$40 ;
+  always @(posedge clk)
+    scale_p00 <= \$41 ;
+  always @(posedge clk)
+    scale_pp00 <= \$42 ;
+  always @(posedge clk)
+    scale_a01 <= \$43 ;
+  always @(posedge clk)
+    scale_b01 <= \$44 ;
+  always @(posedge clk)
+    scale_p01 <= \$45 ;
+  always @(posedge clk)
+    scale_pp01 <= \$46 ;
+  always @(posedge clk)
+    scale_a10 <= \$47 ;
+  always @(posedge clk)
+    scale_b10 <= \$48 ;
+  always @(posedge clk)
+    scale_p10 <= \$49 ;
+  always @(posedge clk)
+    scale_pp10 <= \$50 ;
+  always @(posedge clk)
+    scale_a11 <= \$51 ;
+  always @(posedge clk)
+    scale_b11 <= \$52 ;
+  always @(posedge clk)
+    scale_p11 <= \$53 ;
+  always @(posedge clk)
+    scale_pp11 <= \$54 ;
+  always @(posedge clk)
+    scale_row0 <= \$55 ;
+  always @(posedge clk)
+    scale_row1 <= \$56 ;
+  always @(posedge clk)
+    scale_prod <= \$57 ;
+  always @(posedge clk)
+    scale_q <= \$58 ;
+  always @(posedge clk)
+    valid1 <= \$59 ;
+  always @(posedge clk)
+    valid2 <= \$60 ;
+  always @(posedge clk)
+    valid3 <= \$61 ;
+  always @(posedge clk)
+    valid4 <= \$62 ;
+  always @(posedge clk)
+    valid5 <= \$63 ;
+  always @(posedge clk)
+    valid6 <= \$64 ;
+  always @(posedge clk)
+    valid7 <= \$65 ;
+  always @(posedge clk)
+    o__valid <= \$66 ;
+  always @(posedge clk)
+    o__payload <= \$67 ;
+  assign \$1  = ~ o__valid;
+  assign en = \$1  | o__ready;
+  assign \$2  = | scale_q[31:7];
+  assign mag = \$2  ? 7'h7f : scale_q[6:0];
+  assign \$3  = $signed(i__payload) < $signed(1'h0);
+  assign \$4  = - $signed(i__payload);
+  assign \$5  = \$3  ? \$4  : { i__payload[31], i__payload };
+  assign \$6  = $signed(i__payload) < $signed(1'h0);
+  assign \$7  = scale_a00 * scale_b00;
+  assign \$8  = scale_a01 * scale_b01;
+  assign \$9  = scale_a10 * scale_b10;
+  assign \$10  = scale_a11 * scale_b11;
+  assign \$12  = 1'h0 + \$11 ;
+  assign \$14  = \$12  + \$13 ;
+  assign \$16  = 1'h0 + \$15 ;
+  assign \$18  = \$16  + \$17 ;
+  assign \$19  = 1'h0 + scale_row0;
+  assign \$20  = \$19  + scale_row1;
+  assign \$21  = scale_prod >> scale_shift6;
+  assign \$22  = - mag;
+  assign \$23  = scale_neg7 ? \$22  : { 1'h0, mag };
+  always @(posedge clk)
+    scale_mag <= \$24 ;
+  always @(posedge clk)
+    scale_mult <= \$25 ;
+  always @(posedge clk)
+    scale_neg1 <= \$26 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$28  = scale_neg2;
@@ -34857,29 +37574,29 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$32  = scale_shift2;
+    \$32  = scale_neg6;
     if (en) begin
-      \$32  = scale_shift1;
+      \$32  = scale_neg5;
     end
     if (rst) begin
-      \$32  = 6'h00;
+      \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$33  = scale_shift3;
+    \$33  = scale_neg7;
     if (en) begin
-      \$33  = scale_shift2;
+      \$33  = scale_neg6;
     end
     if (rst) begin
-      \$33  = 6'h00;
+      \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$34  = scale_shift4;
+    \$34  = scale_shift2;
     if (en) begin
-      \$34  = scale_shift3;
+      \$34  = scale_shift1;
     end
     if (rst) begin
       \$34  = 6'h00;
@@ -34887,27 +37604,377 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$35  = scale_pp00;
+    \$35  = scale_shift3;
     if (en) begin
-      \$35  = \$7 ;
+      \$35  = scale_shift2;
     end
     if (rst) begin
-      \$35  = 32'd0;
+      \$35  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$36  = scale_pp01;
+    \$36  = scale_shift4;
     if (en) begin
-      \$36  = \$8 ;
+      \$36  = scale_shift3;
     end
     if (rst) begin
-      \$36  = 32'd0;
+      \$36  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$37  = scale_shift5;
+    if (en) begin
+      \$37  = scale_shift4;
+    end
+    if (rst) begin
+      \$37  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$38  = scale_shift6;
+    if (en) begin
+      \$38  = scale_shift5;
+    end
+    if (rst) begin
+      \$38  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$39  = scale_a00;
+    if (en) begin
+      \$39  = scale_mag[15:0];
+    end
+    if (rst) begin
+      \$39  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$40  = scale_b00;
+    if (en) begin
+      \$40  = scale_mult[15:0];
+    end
+    if (rst) begin
+      \$40  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$41  = scale_p00;
+    if (en) begin
+      \$41  = \$7 ;
+    end
+    if (rst) begin
+      \$41  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$42  = scale_pp00;
+    if (en) begin
+      \$42  = scale_p00;
+    end
+    if (rst) begin
+      \$42  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$43  = scale_a01;
+    if (en) begin
+      \$43  = scale_mag[15:0];
+    end
+    if (rst) begin
+      \$43  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$44  = scale_b01;
+    if (en) begin
+      \$44  = scale_mult[31:16];
+    end
+    if (rst) begin
+      \$44  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$45  = scale_p01;
+    if (en) begin
+      \$45  = \$8 ;
+    end
+    if (rst) begin
+      \$45  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$46  = scale_pp01;
+    if (en) begin
+      \$46  = scale_p01;
+    end
+    if (rst) begin
+      \$46  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$47  = scale_a10;
+    if (en) begin
+      \$47  = scale_mag[31:16];
+    end
+    if (rst) begin
+      \$47  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$48  = scale_b10;
+    if (en) begin
+      \$48  = scale_mult[15:0];
+    end
+    if (rst) begin
+      \$48  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$49  = scale_p10;
+    if (en) begin
+      \$49  = \$9 ;
+    end
+    if (rst) begin
+      \$49  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$50  = scale_pp10;
+    if (en) begin
+      \$50  = scale_p10;
+    end
+    if (rst) begin
+      \$50  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$51  = scale_a11;
+    if (en) begin
+      \$51  = scale_mag[31:16];
+    end
+    if (rst) begin
+      \$51  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$52  = scale_b11;
+    if (en) begin
+      \$52  = scale_mult[31:16];
+    end
+    if (rst) begin
+      \$52  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$53  = scale_p11;
+    if (en) begin
+      \$53  = \$10 ;
+    end
+    if (rst) begin
+      \$53  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$54  = scale_pp11;
+    if (en) begin
+      \$54  = scale_p11;
+    end
+    if (rst) begin
+      \$54  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$55  = scale_row0;
+    if (en) begin
+      \$55  = \$14 ;
+    end
+    if (rst) begin
+      \$55  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$56  = scale_row1;
+    if (en) begin
+      \$56  = \$18 [63:0];
+    end
+    if (rst) begin
+      \$56  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$57  = scale_prod;
+    if (en) begin
+      \$57  = \$20 [63:0];
+    end
+    if (rst) begin
+      \$57  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$58  = scale_q;
+    if (en) begin
+      \$58  = \$21 [31:0];
+    end
+    if (rst) begin
+      \$58  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$59  = valid1;
+    if (en) begin
+      \$59  = i__valid;
+    end
+    if (rst) begin
+      \$59  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$60  = valid2;
+    if (en) begin
+      \$60  = valid1;
+    end
+    if (rst) begin
+      \$60  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$61  = valid3;
+    if (en) begin
+      \$61  = valid2;
+    end
+    if (rst) begin
+      \$61  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$62  = valid4;
+    if (en) begin
+      \$62  = valid3;
+    end
+    if (rst) begin
+      \$62  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$63  = valid5;
+    if (en) begin
+      \$63  = valid4;
+    end
+    if (rst) begin
+      \$63  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$64  = valid6;
+    if (en) begin
+      \$64  = valid5;
+    end
+    if (rst) begin
+      \$64  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$65  = valid7;
+    if (en) begin
+      \$65  = valid6;
+    end
+    if (rst) begin
+      \$65  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$66  = o__valid;
+    if (en) begin
+      \$66  = valid7;
+    end
+    if (rst) begin
+      \$66  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$67  = o__payload;
+    if (en) begin
+      \$67  = \$23 ;
+    end
+    if (rst) begin
+      \$67  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$24  = scale_mag;
+    if (en) begin
+      \$24  = \$5 [31:0];
+    end
+    if (rst) begin
+      \$24  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$25  = scale_mult;
+    if (en) begin
+      \$25  = \port$4964$231 [31:0];
+    end
+    if (rst) begin
+      \$25  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$26  = scale_neg1;
+    if (en) begin
+      \$26  = \$6 ;
+    end
+    if (rst) begin
+      \$26  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$27  = scale_shift1;
+    if (en) begin
+      \$27  = \port$4964$231 [37:32];
+    end
+    if (rst) begin
+      \$27  = 6'h00;
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4788$231 [31:0];
-  assign shift = \port$4788$231 [37:32];
+  assign multiplier = \port$4964$231 [31:0];
+  assign shift = \port$4964$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -34915,7 +37982,7 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4788$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4964$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$37  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -34942,27 +38009,45 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   wire \$3 ;
   reg \$30 ;
   reg \$31 ;
-  reg [5:0] \$32 ;
-  reg [5:0] \$33 ;
+  reg \$32 ;
+  reg \$33 ;
   reg [5:0] \$34 ;
-  reg [31:0] \$35 ;
-  reg [31:0] \$36 ;
-  reg [31:0] \$37 ;
-  reg [31:0] \$38 ;
-  reg [63:0] \$39 ;
+  reg [5:0] \$35 ;
+  reg [5:0] \$36 ;
+  reg [5:0] \$37 ;
+  reg [5:0] \$38 ;
+  reg [15:0] \$39 ;
   wire [32:0] \$4 ;
-  reg [63:0] \$40 ;
-  reg [63:0] \$41 ;
+  reg [15:0] \$40 ;
+  reg [31:0] \$41 ;
   reg [31:0] \$42 ;
-  reg \$43 ;
-  reg \$44 ;
-  reg \$45 ;
-  reg \$46 ;
-  reg \$47 ;
-  reg \$48 ;
-  reg [7:0] \$49 ;
+  reg [15:0] \$43 ;
+  reg [15:0] \$44 ;
+  reg [31:0] \$45 ;
+  reg [31:0] \$46 ;
+  reg [15:0] \$47 ;
+  reg [15:0] \$48 ;
+  reg [31:0] \$49 ;
   wire [32:0] \$5 ;
+  reg [31:0] \$50 ;
+  reg [15:0] \$51 ;
+  reg [15:0] \$52 ;
+  reg [31:0] \$53 ;
+  reg [31:0] \$54 ;
+  reg [63:0] \$55 ;
+  reg [63:0] \$56 ;
+  reg [63:0] \$57 ;
+  reg [31:0] \$58 ;
+  reg \$59 ;
   wire \$6 ;
+  reg \$60 ;
+  reg \$61 ;
+  reg \$62 ;
+  reg \$63 ;
+  reg \$64 ;
+  reg \$65 ;
+  reg \$66 ;
+  reg [7:0] \$67 ;
   wire [31:0] \$7 ;
   wire [31:0] \$8 ;
   wire [31:0] \$9 ;
@@ -34982,90 +38067,77 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4788$231 ;
-  wire [37:0] \port$4788$231 ;
+  input [37:0] \port$4964$231 ;
+  wire [37:0] \port$4964$231 ;
   input rst;
   wire rst;
+  (* keep = "true" *)
+  reg [15:0] scale_a00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_a01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_a10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_a11 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_b00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_b01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_b10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_b11 = 16'h0000;
+  (* keep = "true" *)
   reg [31:0] scale_mag = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_mult = 32'd0;
   reg scale_neg1 = 1'h0;
   reg scale_neg2 = 1'h0;
   reg scale_neg3 = 1'h0;
   reg scale_neg4 = 1'h0;
   reg scale_neg5 = 1'h0;
+  reg scale_neg6 = 1'h0;
+  reg scale_neg7 = 1'h0;
+  (* keep = "true" *)
+  reg [31:0] scale_p00 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] scale_p01 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] scale_p10 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] scale_p11 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_pp00 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_pp01 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_pp10 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_pp11 = 32'd0;
   reg [63:0] scale_prod = 64'h0000000000000000;
   reg [31:0] scale_q = 32'd0;
   reg [63:0] scale_row0 = 64'h0000000000000000;
   reg [63:0] scale_row1 = 64'h0000000000000000;
+  (* keep = "true" *)
   reg [5:0] scale_shift1 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] scale_shift2 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] scale_shift3 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] scale_shift4 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] scale_shift5 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] scale_shift6 = 6'h00;
   wire [5:0] shift;
   reg valid1 = 1'h0;
   reg valid2 = 1'h0;
   reg valid3 = 1'h0;
   reg valid4 = 1'h0;
   reg valid5 = 1'h0;
-  always @(posedge clk)
-    scale_pp01 <= \$36 ;
-  always @(posedge clk)
-    scale_pp10 <= \$37 ;
-  always @(posedge clk)
-    scale_pp11 <= \$38 ;
-  always @(posedge clk)
-    scale_row0 <= \$39 ;
-  always @(posedge clk)
-    scale_row1 <= \$40 ;
-  always @(posedge clk)
-    scale_prod <= \$41 ;
-  always @(posedge clk)
-    scale_q <= \$42 ;
-  always @(posedge clk)
-    valid1 <= \$43 ;
-  always @(posedge clk)
-    valid2 <= \$44 ;
-  always @(posedge clk)
-    valid3 <= \$45 ;
-  always @(posedge clk)
-    valid4 <= \$46 ;
-  always @(posedge clk)
-    valid5 <= \$47 ;
-  always @(posedge clk)
-    o__valid <= \$48 ;
-  always @(posedge clk)
-    o__payload <= \$49 ;
-  assign \$1  = ~ o__valid;
-  assign en = \$1  | o__ready;
-  assign \$2  = | scale_q[31:7];
-  assign mag = \$2  ? 7'h7f : scale_q[6:0];
-  assign \$3  = $signed(i__payload) < $signed(1'h0);
-  assign \$4  = - $signed(i__payload);
-  assign \$5  = \$3  ? \$4  : { i__payload[31], i__payload };
-  assign \$6  = $signed(i__payload) < $signed(1'h0);
-  assign \$7  = scale_mag[15:0] * scale_mult[15:0];
-  assign \$8  = scale_mag[15:0] * scale_mult[31:16];
-  assign \$9  = scale_mag[31:16] * scale_mult[15:0];
-  assign \$10  = scale_mag[31:16] * scale_mult[31:16];
-  assign \$12  = 1'h0 + \$11 ;
-  assign \$14  = \$12  + \$13 ;
-  assign \$16  = 1'h0 + \$15 ;
-  assign \$18  = \$16  + \$17 ;
-  assign \$19  = 1'h0 + scale_row0;
-  assign \$20  = \$19  + scale_row1;
-  assign \$21  = scale_prod >> scale_shift4;
-  assign \$22  = - mag;
-  assign \$23  = scale_neg5 ? \$22  : { 1'h0, mag };
-  always @(posedge clk)
-    scale_mag <= \$24 ;
-  always @(posedge clk)
-    scale_mult <= \$25 ;
-  always @(posedge clk)
-    scale_neg1 <= \$26 ;
+  reg valid6 = 1'h0;
+  reg valid7 = 1'h0;
   always @(posedge clk)
     scale_shift1 <= \$27 ;
   always @(posedge clk)
@@ -35077,183 +38149,104 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   always @(posedge clk)
     scale_neg5 <= \$31 ;
   always @(posedge clk)
-    scale_shift2 <= \$32 ;
+    scale_neg6 <= \$32 ;
   always @(posedge clk)
-    scale_shift3 <= \$33 ;
+    scale_neg7 <= \$33 ;
   always @(posedge clk)
-    scale_shift4 <= \$34 ;
+    scale_shift2 <= \$34 ;
   always @(posedge clk)
-    scale_pp00 <= \$35 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$37  = scale_pp10;
-    if (en) begin
-      \$37  = \$9 ;
-    end
-    if (rst) begin
-      \$37  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$38  = scale_pp11;
-    if (en) begin
-      \$38  = \$10 ;
-    end
-    if (rst) begin
-      \$38  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$39  = scale_row0;
-    if (en) begin
-      \$39  = \$14 ;
-    end
-    if (rst) begin
-      \$39  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$40  = scale_row1;
-    if (en) begin
-      \$40  = \$18 [63:0];
-    end
-    if (rst) begin
-      \$40  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$41  = scale_prod;
-    if (en) begin
-      \$41  = \$20 [63:0];
-    end
-    if (rst) begin
-      \$41  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$42  = scale_q;
-    if (en) begin
-      \$42  = \$21 [31:0];
-    end
-    if (rst) begin
-      \$42  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$43  = valid1;
-    if (en) begin
-      \$43  = i__valid;
-    end
-    if (rst) begin
-      \$43  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$44  = valid2;
-    if (en) begin
-      \$44  = valid1;
-    end
-    if (rst) begin
-      \$44  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$45  = valid3;
-    if (en) begin
-      \$45  = valid2;
-    end
-    if (rst) begin
-      \$45  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$46  = valid4;
-    if (en) begin
-      \$46  = valid3;
-    end
-    if (rst) begin
-      \$46  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$47  = valid5;
-    if (en) begin
-      \$47  = valid4;
-    end
-    if (rst) begin
-      \$47  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$48  = o__valid;
-    if (en) begin
-      \$48  = valid5;
-    end
-    if (rst) begin
-      \$48  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$49  = o__payload;
-    if (en) begin
-      \$49  = \$23 ;
-    end
-    if (rst) begin
-      \$49  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$24  = scale_mag;
-    if (en) begin
-      \$24  = \$5 [31:0];
-    end
-    if (rst) begin
-      \$24  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$25  = scale_mult;
-    if (en) begin
-      \$25  = \port$4788$231 [31:0];
-    end
-    if (rst) begin
-      \$25  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$26  = scale_neg1;
-    if (en) begin
-      \$26  = \$6 ;
-    end
-    if (rst) begin
-      \$26  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$27  = scale_shift1;
-    if (en) begin
-      \$27  = \port$4788$231 [37:32];
-    end
-    if (rst) begin
-      \$27  = 6'h00;
-    end
-  end
+    scale_shift3 <= \$35 ;
+  always @(posedge clk)
+    scale_shift4 <= \$36 ;
+  always @(posedge clk)
+    scale_shift5 <= \$37 ;
+  always @(posedge clk)
+    scale_shift6 <= \$38 ;
+  always @(posedge clk)
+    scale_a00 <= \$39 ;
+  always @(posedge clk)
+    scale_b00 <= \$40 ;
+  always @(posedge clk)
+    scale_p00 <= \$41 ;
+  always @(posedge clk)
+    scale_pp00 <= \$42 ;
+  always @(posedge clk)
+    scale_a01 <= \$43 ;
+  always @(posedge clk)
+    scale_b01 <= \$44 ;
+  always @(posedge clk)
+    scale_p01 <= \$45 ;
+  always @(posedge clk)
+    scale_pp01 <= \$46 ;
+  always @(posedge clk)
+    scale_a10 <= \$47 ;
+  always @(posedge clk)
+    scale_b10 <= \$48 ;
+  always @(posedge clk)
+    scale_p10 <= \$49 ;
+  always @(posedge clk)
+    scale_pp10 <= \$50 ;
+  always @(posedge clk)
+    scale_a11 <= \$51 ;
+  always @(posedge clk)
+    scale_b11 <= \$52 ;
+  always @(posedge clk)
+    scale_p11 <= \$53 ;
+  always @(posedge clk)
+    scale_pp11 <= \$54 ;
+  always @(posedge clk)
+    scale_row0 <= \$55 ;
+  always @(posedge clk)
+    scale_row1 <= \$56 ;
+  always @(posedge clk)
+    scale_prod <= \$57 ;
+  always @(posedge clk)
+    scale_q <= \$58 ;
+  always @(posedge clk)
+    valid1 <= \$59 ;
+  always @(posedge clk)
+    valid2 <= \$60 ;
+  always @(posedge clk)
+    valid3 <= \$61 ;
+  always @(posedge clk)
+    valid4 <= \$62 ;
+  always @(posedge clk)
+    valid5 <= \$63 ;
+  always @(posedge clk)
+    valid6 <= \$64 ;
+  always @(posedge clk)
+    valid7 <= \$65 ;
+  always @(posedge clk)
+    o__valid <= \$66 ;
+  always @(posedge clk)
+    o__payload <= \$67 ;
+  assign \$1  = ~ o__valid;
+  assign en = \$1  | o__ready;
+  assign \$2  = | scale_q[31:7];
+  assign mag = \$2  ? 7'h7f : scale_q[6:0];
+  assign \$3  = $signed(i__payload) < $signed(1'h0);
+  assign \$4  = - $signed(i__payload);
+  assign \$5  = \$3  ? \$4  : { i__payload[31], i__payload };
+  assign \$6  = $signed(i__payload) < $signed(1'h0);
+  assign \$7  = scale_a00 * scale_b00;
+  assign \$8  = scale_a01 * scale_b01;
+  assign \$9  = scale_a10 * scale_b10;
+  assign \$10  = scale_a11 * scale_b11;
+  assign \$12  = 1'h0 + \$11 ;
+  assign \$14  = \$12  + \$13 ;
+  assign \$16  = 1'h0 + \$15 ;
+  assign \$18  = \$16  + \$17 ;
+  assign \$19  = 1'h0 + scale_row0;
+  assign \$20  = \$19  + scale_row1;
+  assign \$21  = scale_prod >> scale_shift6;
+  assign \$22  = - mag;
+  assign \$23  = scale_neg7 ? \$22  : { 1'h0, mag };
+  always @(posedge clk)
+    scale_mag <= \$24 ;
+  always @(posedge clk)
+    scale_mult <= \$25 ;
+  always @(posedge clk)
+    scale_neg1 <= \$26 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
     \$28  = scale_neg2;
@@ -35296,29 +38289,29 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$32  = scale_shift2;
+    \$32  = scale_neg6;
     if (en) begin
-      \$32  = scale_shift1;
+      \$32  = scale_neg5;
     end
     if (rst) begin
-      \$32  = 6'h00;
+      \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$33  = scale_shift3;
+    \$33  = scale_neg7;
     if (en) begin
-      \$33  = scale_shift2;
+      \$33  = scale_neg6;
     end
     if (rst) begin
-      \$33  = 6'h00;
+      \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$34  = scale_shift4;
+    \$34  = scale_shift2;
     if (en) begin
-      \$34  = scale_shift3;
+      \$34  = scale_shift1;
     end
     if (rst) begin
       \$34  = 6'h00;
@@ -35326,27 +38319,377 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$35  = scale_pp00;
+    \$35  = scale_shift3;
     if (en) begin
-      \$35  = \$7 ;
+      \$35  = scale_shift2;
     end
     if (rst) begin
-      \$35  = 32'd0;
+      \$35  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$36  = scale_pp01;
+    \$36  = scale_shift4;
     if (en) begin
-      \$36  = \$8 ;
+      \$36  = scale_shift3;
     end
     if (rst) begin
-      \$36  = 32'd0;
+      \$36  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$37  = scale_shift5;
+    if (en) begin
+      \$37  = scale_shift4;
+    end
+    if (rst) begin
+      \$37  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$38  = scale_shift6;
+    if (en) begin
+      \$38  = scale_shift5;
+    end
+    if (rst) begin
+      \$38  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$39  = scale_a00;
+    if (en) begin
+      \$39  = scale_mag[15:0];
+    end
+    if (rst) begin
+      \$39  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$40  = scale_b00;
+    if (en) begin
+      \$40  = scale_mult[15:0];
+    end
+    if (rst) begin
+      \$40  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$41  = scale_p00;
+    if (en) begin
+      \$41  = \$7 ;
+    end
+    if (rst) begin
+      \$41  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$42  = scale_pp00;
+    if (en) begin
+      \$42  = scale_p00;
+    end
+    if (rst) begin
+      \$42  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$43  = scale_a01;
+    if (en) begin
+      \$43  = scale_mag[15:0];
+    end
+    if (rst) begin
+      \$43  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$44  = scale_b01;
+    if (en) begin
+      \$44  = scale_mult[31:16];
+    end
+    if (rst) begin
+      \$44  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$45  = scale_p01;
+    if (en) begin
+      \$45  = \$8 ;
+    end
+    if (rst) begin
+      \$45  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$46  = scale_pp01;
+    if (en) begin
+      \$46  = scale_p01;
+    end
+    if (rst) begin
+      \$46  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$47  = scale_a10;
+    if (en) begin
+      \$47  = scale_mag[31:16];
+    end
+    if (rst) begin
+      \$47  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$48  = scale_b10;
+    if (en) begin
+      \$48  = scale_mult[15:0];
+    end
+    if (rst) begin
+      \$48  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$49  = scale_p10;
+    if (en) begin
+      \$49  = \$9 ;
+    end
+    if (rst) begin
+      \$49  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$50  = scale_pp10;
+    if (en) begin
+      \$50  = scale_p10;
+    end
+    if (rst) begin
+      \$50  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$51  = scale_a11;
+    if (en) begin
+      \$51  = scale_mag[31:16];
+    end
+    if (rst) begin
+      \$51  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$52  = scale_b11;
+    if (en) begin
+      \$52  = scale_mult[31:16];
+    end
+    if (rst) begin
+      \$52  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$53  = scale_p11;
+    if (en) begin
+      \$53  = \$10 ;
+    end
+    if (rst) begin
+      \$53  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$54  = scale_pp11;
+    if (en) begin
+      \$54  = scale_p11;
+    end
+    if (rst) begin
+      \$54  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$55  = scale_row0;
+    if (en) begin
+      \$55  = \$14 ;
+    end
+    if (rst) begin
+      \$55  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$56  = scale_row1;
+    if (en) begin
+      \$56  = \$18 [63:0];
+    end
+    if (rst) begin
+      \$56  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$57  = scale_prod;
+    if (en) begin
+      \$57  = \$20 [63:0];
+    end
+    if (rst) begin
+      \$57  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$58  = scale_q;
+    if (en) begin
+      \$58  = \$21 [31:0];
+    end
+    if (rst) begin
+      \$58  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$59  = valid1;
+    if (en) begin
+      \$59  = i__valid;
+    end
+    if (rst) begin
+      \$59  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$60  = valid2;
+    if (en) begin
+      \$60  = valid1;
+    end
+    if (rst) begin
+      \$60  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$61  = valid3;
+    if (en) begin
+      \$61  = valid2;
+    end
+    if (rst) begin
+      \$61  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$62  = valid4;
+    if (en) begin
+      \$62  = valid3;
+    end
+    if (rst) begin
+      \$62  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$63  = valid5;
+    if (en) begin
+      \$63  = valid4;
+    end
+    if (rst) begin
+      \$63  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$64  = valid6;
+    if (en) begin
+      \$64  = valid5;
+    end
+    if (rst) begin
+      \$64  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$65  = valid7;
+    if (en) begin
+      \$65  = valid6;
+    end
+    if (rst) begin
+      \$65  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$66  = o__valid;
+    if (en) begin
+      \$66  = valid7;
+    end
+    if (rst) begin
+      \$66  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$67  = o__payload;
+    if (en) begin
+      \$67  = \$23 ;
+    end
+    if (rst) begin
+      \$67  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$24  = scale_mag;
+    if (en) begin
+      \$24  = \$5 [31:0];
+    end
+    if (rst) begin
+      \$24  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$25  = scale_mult;
+    if (en) begin
+      \$25  = \port$4964$231 [31:0];
+    end
+    if (rst) begin
+      \$25  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$26  = scale_neg1;
+    if (en) begin
+      \$26  = \$6 ;
+    end
+    if (rst) begin
+      \$26  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$27  = scale_shift1;
+    if (en) begin
+      \$27  = \port$4964$231 [37:32];
+    end
+    if (rst) begin
+      \$27  = 6'h00;
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4788$231 [31:0];
-  assign shift = \port$4788$231 [37:32];
+  assign multiplier = \port$4964$231 [31:0];
+  assign shift = \port$4964$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -35354,7 +38697,7 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4788$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4964$231 , i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$38  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -35381,27 +38724,45 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   wire \$3 ;
   reg \$30 ;
   reg \$31 ;
-  reg [5:0] \$32 ;
-  reg [5:0] \$33 ;
+  reg \$32 ;
+  reg \$33 ;
   reg [5:0] \$34 ;
-  reg [31:0] \$35 ;
-  reg [31:0] \$36 ;
-  reg [31:0] \$37 ;
-  reg [31:0] \$38 ;
-  reg [63:0] \$39 ;
+  reg [5:0] \$35 ;
+  reg [5:0] \$36 ;
+  reg [5:0] \$37 ;
+  reg [5:0] \$38 ;
+  reg [15:0] \$39 ;
   wire [32:0] \$4 ;
-  reg [63:0] \$40 ;
-  reg [63:0] \$41 ;
+  reg [15:0] \$40 ;
+  reg [31:0] \$41 ;
   reg [31:0] \$42 ;
-  reg \$43 ;
-  reg \$44 ;
-  reg \$45 ;
-  reg \$46 ;
-  reg \$47 ;
-  reg \$48 ;
-  reg [7:0] \$49 ;
+  reg [15:0] \$43 ;
+  reg [15:0] \$44 ;
+  reg [31:0] \$45 ;
+  reg [31:0] \$46 ;
+  reg [15:0] \$47 ;
+  reg [15:0] \$48 ;
+  reg [31:0] \$49 ;
   wire [32:0] \$5 ;
+  reg [31:0] \$50 ;
+  reg [15:0] \$51 ;
+  reg [15:0] \$52 ;
+  reg [31:0] \$53 ;
+  reg [31:0] \$54 ;
+  reg [63:0] \$55 ;
+  reg [63:0] \$56 ;
+  reg [63:0] \$57 ;
+  reg [31:0] \$58 ;
+  reg \$59 ;
   wire \$6 ;
+  reg \$60 ;
+  reg \$61 ;
+  reg \$62 ;
+  reg \$63 ;
+  reg \$64 ;
+  reg \$65 ;
+  reg \$66 ;
+  reg [7:0] \$67 ;
   wire [31:0] \$7 ;
   wire [31:0] \$8 ;
   wire [31:0] \$9 ;
@@ -35421,90 +38782,77 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4788$231 ;
-  wire [37:0] \port$4788$231 ;
+  input [37:0] \port$4964$231 ;
+  wire [37:0] \port$4964$231 ;
   input rst;
   wire rst;
+  (* keep = "true" *)
+  reg [15:0] scale_a00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_a01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_a10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_a11 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_b00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_b01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_b10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_b11 = 16'h0000;
+  (* keep = "true" *)
   reg [31:0] scale_mag = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_mult = 32'd0;
   reg scale_neg1 = 1'h0;
   reg scale_neg2 = 1'h0;
   reg scale_neg3 = 1'h0;
   reg scale_neg4 = 1'h0;
   reg scale_neg5 = 1'h0;
+  reg scale_neg6 = 1'h0;
+  reg scale_neg7 = 1'h0;
+  (* keep = "true" *)
+  reg [31:0] scale_p00 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] scale_p01 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] scale_p10 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] scale_p11 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_pp00 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_pp01 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_pp10 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_pp11 = 32'd0;
   reg [63:0] scale_prod = 64'h0000000000000000;
   reg [31:0] scale_q = 32'd0;
   reg [63:0] scale_row0 = 64'h0000000000000000;
   reg [63:0] scale_row1 = 64'h0000000000000000;
+  (* keep = "true" *)
   reg [5:0] scale_shift1 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] scale_shift2 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] scale_shift3 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] scale_shift4 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] scale_shift5 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] scale_shift6 = 6'h00;
   wire [5:0] shift;
   reg valid1 = 1'h0;
   reg valid2 = 1'h0;
   reg valid3 = 1'h0;
   reg valid4 = 1'h0;
   reg valid5 = 1'h0;
-  always @(posedge clk)
-    scale_pp01 <= \$36 ;
-  always @(posedge clk)
-    scale_pp10 <= \$37 ;
-  always @(posedge clk)
-    scale_pp11 <= \$38 ;
-  always @(posedge clk)
-    scale_row0 <= \$39 ;
-  always @(posedge clk)
-    scale_row1 <= \$40 ;
-  always @(posedge clk)
-    scale_prod <= \$41 ;
-  always @(posedge clk)
-    scale_q <= \$42 ;
-  always @(posedge clk)
-    valid1 <= \$43 ;
-  always @(posedge clk)
-    valid2 <= \$44 ;
-  always @(posedge clk)
-    valid3 <= \$45 ;
-  always @(posedge clk)
-    valid4 <= \$46 ;
-  always @(posedge clk)
-    valid5 <= \$47 ;
-  always @(posedge clk)
-    o__valid <= \$48 ;
-  always @(posedge clk)
-    o__payload <= \$49 ;
-  assign \$1  = ~ o__valid;
-  assign en = \$1  | o__ready;
-  assign \$2  = | scale_q[31:7];
-  assign mag = \$2  ? 7'h7f : scale_q[6:0];
-  assign \$3  = $signed(i__payload) < $signed(1'h0);
-  assign \$4  = - $signed(i__payload);
-  assign \$5  = \$3  ? \$4  : { i__payload[31], i__payload };
-  assign \$6  = $signed(i__payload) < $signed(1'h0);
-  assign \$7  = scale_mag[15:0] * scale_mult[15:0];
-  assign \$8  = scale_mag[15:0] * scale_mult[31:16];
-  assign \$9  = scale_mag[31:16] * scale_mult[15:0];
-  assign \$10  = scale_mag[31:16] * scale_mult[31:16];
-  assign \$12  = 1'h0 + \$11 ;
-  assign \$14  = \$12  + \$13 ;
-  assign \$16  = 1'h0 + \$15 ;
-  assign \$18  = \$16  + \$17 ;
-  assign \$19  = 1'h0 + scale_row0;
-  assign \$20  = \$19  + scale_row1;
-  assign \$21  = scale_prod >> scale_shift4;
-  assign \$22  = - mag;
-  assign \$23  = scale_neg5 ? \$22  : { 1'h0, mag };
-  always @(posedge clk)
-    scale_mag <= \$24 ;
-  always @(posedge clk)
-    scale_mult <= \$25 ;
-  always @(posedge clk)
-    scale_neg1 <= \$26 ;
+  reg valid6 = 1'h0;
+  reg valid7 = 1'h0;
   always @(posedge clk)
     scale_shift1 <= \$27 ;
   always @(posedge clk)
@@ -35516,183 +38864,104 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   always @(posedge clk)
     scale_neg5 <= \$31 ;
   always @(posedge clk)
-    scale_shift2 <= \$32 ;
+    scale_neg6 <= \$32 ;
   always @(posedge clk)
-    scale_shift3 <= \$33 ;
+    scale_neg7 <= \$33 ;
   always @(posedge clk)
-    scale_shift4 <= \$34 ;
+    scale_shift2 <= \$34 ;
   always @(posedge clk)
-    scale_pp00 <= \$35 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$37  = scale_pp10;
-    if (en) begin
-      \$37  = \$9 ;
-    end
-    if (rst) begin
-      \$37  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$38  = scale_pp11;
-    if (en) begin
-      \$38  = \$10 ;
-    end
-    if (rst) begin
-      \$38  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$39  = scale_row0;
-    if (en) begin
-      \$39  = \$14 ;
-    end
-    if (rst) begin
-      \$39  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$40  = scale_row1;
-    if (en) begin
-      \$40  = \$18 [63:0];
-    end
-    if (rst) begin
-      \$40  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$41  = scale_prod;
-    if (en) begin
-      \$41  = \$20 [63:0];
-    end
-    if (rst) begin
-      \$41  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$42  = scale_q;
-    if (en) begin
-      \$42  = \$21 [31:0];
-    end
-    if (rst) begin
-      \$42  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$43  = valid1;
-    if (en) begin
-      \$43  = i__valid;
-    end
-    if (rst) begin
-      \$43  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$44  = valid2;
-    if (en) begin
-      \$44  = valid1;
-    end
-    if (rst) begin
-      \$44  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$45  = valid3;
-    if (en) begin
-      \$45  = valid2;
-    end
-    if (rst) begin
-      \$45  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$46  = valid4;
-    if (en) begin
-      \$46  = valid3;
-    end
-    if (rst) begin
-      \$46  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$47  = valid5;
-    if (en) begin
-      \$47  = valid4;
-    end
-    if (rst) begin
-      \$47  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$48  = o__valid;
-    if (en) begin
-      \$48  = valid5;
-    end
-    if (rst) begin
-      \$48  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$49  = o__payload;
-    if (en) begin
-      \$49  = \$23 ;
-    end
-    if (rst) begin
-      \$49  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$24  = scale_mag;
-    if (en) begin
-      \$24  = \$5 [31:0];
-    end
-    if (rst) begin
-      \$24  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$25  = scale_mult;
-    if (en) begin
-      \$25  = \port$4788$231 [31:0];
-    end
-    if (rst) begin
-      \$25  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$26  = scale_neg1;
-    if (en) begin
-      \$26  = \$6 ;
-    end
-    if (rst) begin
-      \$26  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$27  = scale_shift1;
-    if (en) begin
-      \$27  = \port$4788$231 [37:32];
-    end
-    if (rst) begin
-      \$27  = 6'h00;
-    end
-  end
+    scale_shift3 <= \$35 ;
+  always @(posedge clk)
+    scale_shift4 <= \$36 ;
+  always @(posedge clk)
+    scale_shift5 <= \$37 ;
+  always @(posedge clk)
+    scale_shift6 <= \$38 ;
+  always @(posedge clk)
+    scale_a00 <= \$39 ;
+  always @(posedge clk)
+    scale_b00 <= \$40 ;
+  always @(posedge clk)
+    scale_p00 <= \$41 ;
+  always @(posedge clk)
+    scale_pp00 <= \$42 ;
+  always @(posedge clk)
+    scale_a01 <= \$43 ;
+  always @(posedge clk)
+    scale_b01 <= \$44 ;
+  always @(posedge clk)
+    scale_p01 <= \$45 ;
+  always @(posedge clk)
+    scale_pp01 <= \$46 ;
+  always @(posedge clk)
+    scale_a10 <= \$47 ;
+  always @(posedge clk)
+    scale_b10 <= \$48 ;
+  always @(posedge clk)
+    scale_p10 <= \$49 ;
+  always @(posedge clk)
+    scale_pp10 <= \$50 ;
+  always @(posedge clk)
+    scale_a11 <= \$51 ;
+  always @(posedge clk)
+    scale_b11 <= \$52 ;
+  always @(posedge clk)
+    scale_p11 <= \$53 ;
+  always @(posedge clk)
+    scale_pp11 <= \$54 ;
+  always @(posedge clk)
+    scale_row0 <= \$55 ;
+  always @(posedge clk)
+    scale_row1 <= \$56 ;
+  always @(posedge clk)
+    scale_prod <= \$57 ;
+  always @(posedge clk)
+    scale_q <= \$58 ;
+  always @(posedge clk)
+    valid1 <= \$59 ;
+  always @(posedge clk)
+    valid2 <= \$60 ;
+  always @(posedge clk)
+    valid3 <= \$61 ;
+  always @(posedge clk)
+    valid4 <= \$62 ;
+  always @(posedge clk)
+    valid5 <= \$63 ;
+  always @(posedge clk)
+    valid6 <= \$64 ;
+  always @(posedge clk)
+    valid7 <= \$65 ;
+  always @(posedge clk)
+    o__valid <= \$66 ;
+  always @(posedge clk)
+    o__payload <= \$67 ;
+  assign \$1  = ~ o__valid;
+  assign en = \$1  | o__ready;
+  assign \$2  = | scale_q[31:7];
+  assign mag = \$2  ? 7'h7f : scale_q[6:0];
+  assign \$3  = $signed(i__payload) < $signed(1'h0);
+  assign \$4  = - $signed(i__payload);
+  assign \$5  = \$3  ? \$4  : { i__payload[31], i__payload };
+  assign \$6  = $signed(i__payload) < $signed(1'h0);
+  assign \$7  = scale_a00 * scale_b00;
+  assign \$8  = scale_a01 * scale_b01;
+  assign \$9  = scale_a10 * scale_b10;
+  assign \$10  = scale_a11 * scale_b11;
+  assign \$12  = 1'h0 + \$11 ;
+  assign \$14  = \$12  + \$13 ;
+  assign \$16  = 1'h0 + \$15 ;
+  assign \$18  = \$16  + \$17 ;
+  assign \$19  = 1'h0 + scale_row0;
+  assign \$20  = \$19  + scale_row1;
+  assign \$21  = scale_prod >> scale_shift6;
+  assign \$22  = - mag;
+  assign \$23  = scale_neg7 ? \$22  : { 1'h0, mag };
+  always @(posedge clk)
+    scale_mag <= \$24 ;
+  always @(posedge clk)
+    scale_mult <= \$25 ;
+  always @(posedge clk)
+    scale_neg1 <= \$26 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
     \$28  = scale_neg2;
@@ -35735,29 +39004,29 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$32  = scale_shift2;
+    \$32  = scale_neg6;
     if (en) begin
-      \$32  = scale_shift1;
+      \$32  = scale_neg5;
     end
     if (rst) begin
-      \$32  = 6'h00;
+      \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$33  = scale_shift3;
+    \$33  = scale_neg7;
     if (en) begin
-      \$33  = scale_shift2;
+      \$33  = scale_neg6;
     end
     if (rst) begin
-      \$33  = 6'h00;
+      \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$34  = scale_shift4;
+    \$34  = scale_shift2;
     if (en) begin
-      \$34  = scale_shift3;
+      \$34  = scale_shift1;
     end
     if (rst) begin
       \$34  = 6'h00;
@@ -35765,27 +39034,377 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$35  = scale_pp00;
+    \$35  = scale_shift3;
     if (en) begin
-      \$35  = \$7 ;
+      \$35  = scale_shift2;
     end
     if (rst) begin
-      \$35  = 32'd0;
+      \$35  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$36  = scale_pp01;
+    \$36  = scale_shift4;
     if (en) begin
-      \$36  = \$8 ;
+      \$36  = scale_shift3;
     end
     if (rst) begin
-      \$36  = 32'd0;
+      \$36  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$37  = scale_shift5;
+    if (en) begin
+      \$37  = scale_shift4;
+    end
+    if (rst) begin
+      \$37  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$38  = scale_shift6;
+    if (en) begin
+      \$38  = scale_shift5;
+    end
+    if (rst) begin
+      \$38  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$39  = scale_a00;
+    if (en) begin
+      \$39  = scale_mag[15:0];
+    end
+    if (rst) begin
+      \$39  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$40  = scale_b00;
+    if (en) begin
+      \$40  = scale_mult[15:0];
+    end
+    if (rst) begin
+      \$40  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$41  = scale_p00;
+    if (en) begin
+      \$41  = \$7 ;
+    end
+    if (rst) begin
+      \$41  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$42  = scale_pp00;
+    if (en) begin
+      \$42  = scale_p00;
+    end
+    if (rst) begin
+      \$42  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$43  = scale_a01;
+    if (en) begin
+      \$43  = scale_mag[15:0];
+    end
+    if (rst) begin
+      \$43  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$44  = scale_b01;
+    if (en) begin
+      \$44  = scale_mult[31:16];
+    end
+    if (rst) begin
+      \$44  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$45  = scale_p01;
+    if (en) begin
+      \$45  = \$8 ;
+    end
+    if (rst) begin
+      \$45  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$46  = scale_pp01;
+    if (en) begin
+      \$46  = scale_p01;
+    end
+    if (rst) begin
+      \$46  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$47  = scale_a10;
+    if (en) begin
+      \$47  = scale_mag[31:16];
+    end
+    if (rst) begin
+      \$47  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$48  = scale_b10;
+    if (en) begin
+      \$48  = scale_mult[15:0];
+    end
+    if (rst) begin
+      \$48  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$49  = scale_p10;
+    if (en) begin
+      \$49  = \$9 ;
+    end
+    if (rst) begin
+      \$49  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$50  = scale_pp10;
+    if (en) begin
+      \$50  = scale_p10;
+    end
+    if (rst) begin
+      \$50  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$51  = scale_a11;
+    if (en) begin
+      \$51  = scale_mag[31:16];
+    end
+    if (rst) begin
+      \$51  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$52  = scale_b11;
+    if (en) begin
+      \$52  = scale_mult[31:16];
+    end
+    if (rst) begin
+      \$52  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$53  = scale_p11;
+    if (en) begin
+      \$53  = \$10 ;
+    end
+    if (rst) begin
+      \$53  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$54  = scale_pp11;
+    if (en) begin
+      \$54  = scale_p11;
+    end
+    if (rst) begin
+      \$54  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$55  = scale_row0;
+    if (en) begin
+      \$55  = \$14 ;
+    end
+    if (rst) begin
+      \$55  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$56  = scale_row1;
+    if (en) begin
+      \$56  = \$18 [63:0];
+    end
+    if (rst) begin
+      \$56  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$57  = scale_prod;
+    if (en) begin
+      \$57  = \$20 [63:0];
+    end
+    if (rst) begin
+      \$57  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$58  = scale_q;
+    if (en) begin
+      \$58  = \$21 [31:0];
+    end
+    if (rst) begin
+      \$58  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$59  = valid1;
+    if (en) begin
+      \$59  = i__valid;
+    end
+    if (rst) begin
+      \$59  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$60  = valid2;
+    if (en) begin
+      \$60  = valid1;
+    end
+    if (rst) begin
+      \$60  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$61  = valid3;
+    if (en) begin
+      \$61  = valid2;
+    end
+    if (rst) begin
+      \$61  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$62  = valid4;
+    if (en) begin
+      \$62  = valid3;
+    end
+    if (rst) begin
+      \$62  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$63  = valid5;
+    if (en) begin
+      \$63  = valid4;
+    end
+    if (rst) begin
+      \$63  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$64  = valid6;
+    if (en) begin
+      \$64  = valid5;
+    end
+    if (rst) begin
+      \$64  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$65  = valid7;
+    if (en) begin
+      \$65  = valid6;
+    end
+    if (rst) begin
+      \$65  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$66  = o__valid;
+    if (en) begin
+      \$66  = valid7;
+    end
+    if (rst) begin
+      \$66  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$67  = o__payload;
+    if (en) begin
+      \$67  = \$23 ;
+    end
+    if (rst) begin
+      \$67  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$24  = scale_mag;
+    if (en) begin
+      \$24  = \$5 [31:0];
+    end
+    if (rst) begin
+      \$24  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$25  = scale_mult;
+    if (en) begin
+      \$25  = \port$4964$231 [31:0];
+    end
+    if (rst) begin
+      \$25  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$26  = scale_neg1;
+    if (en) begin
+      \$26  = \$6 ;
+    end
+    if (rst) begin
+      \$26  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$27  = scale_shift1;
+    if (en) begin
+      \$27  = \port$4964$231 [37:32];
+    end
+    if (rst) begin
+      \$27  = 6'h00;
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4788$231 [31:0];
-  assign shift = \port$4788$231 [37:32];
+  assign multiplier = \port$4964$231 [31:0];
+  assign shift = \port$4964$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -35793,20 +39412,49 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4788$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4788$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4964$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$39  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
   reg [31:0] \$100 ;
-  reg [15:0] \$101 ;
-  reg [31:0] \$102 ;
+  reg [31:0] \$101 ;
+  reg [15:0] \$102 ;
   reg \$103 ;
-  reg [15:0] \$104 ;
+  reg \$104 ;
   reg \$105 ;
   reg \$106 ;
+  reg \$107 ;
+  reg \$108 ;
+  reg \$109 ;
   wire [33:0] \$11 ;
+  reg \$110 ;
+  reg \$111 ;
+  reg \$112 ;
+  reg [15:0] \$113 ;
+  reg [15:0] \$114 ;
+  reg [15:0] \$115 ;
+  reg [15:0] \$116 ;
+  reg [15:0] \$117 ;
+  reg [15:0] \$118 ;
+  reg [15:0] \$119 ;
   wire [62:0] \$12 ;
+  reg [15:0] \$120 ;
+  reg [15:0] \$121 ;
+  reg \$122 ;
+  reg \$123 ;
+  reg \$124 ;
+  reg \$125 ;
+  reg \$126 ;
+  reg \$127 ;
+  reg \$128 ;
+  reg [31:0] \$129 ;
   wire [63:0] \$13 ;
+  reg [15:0] \$130 ;
+  reg [31:0] \$131 ;
+  reg \$132 ;
+  reg [15:0] \$133 ;
+  reg \$134 ;
+  reg \$135 ;
   wire [62:0] \$14 ;
   wire [63:0] \$15 ;
   wire [94:0] \$16 ;
@@ -35851,68 +39499,76 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg \$51 ;
   reg \$52 ;
   reg \$53 ;
-  reg [5:0] \$54 ;
-  reg [5:0] \$55 ;
+  reg \$54 ;
+  reg \$55 ;
   reg [5:0] \$56 ;
-  reg [31:0] \$57 ;
-  reg [31:0] \$58 ;
-  reg [31:0] \$59 ;
+  reg [5:0] \$57 ;
+  reg [5:0] \$58 ;
+  reg [5:0] \$59 ;
   wire [31:0] \$6 ;
-  reg [31:0] \$60 ;
-  reg [63:0] \$61 ;
-  reg [63:0] \$62 ;
-  reg [63:0] \$63 ;
+  reg [5:0] \$60 ;
+  reg [15:0] \$61 ;
+  reg [15:0] \$62 ;
+  reg [31:0] \$63 ;
   reg [31:0] \$64 ;
   reg [15:0] \$65 ;
   reg [15:0] \$66 ;
-  reg \$67 ;
-  reg [4:0] \$68 ;
-  reg \$69 ;
+  reg [31:0] \$67 ;
+  reg [31:0] \$68 ;
+  reg [15:0] \$69 ;
   wire [31:0] \$7 ;
-  reg \$70 ;
-  reg \$71 ;
-  reg \$72 ;
-  reg [4:0] \$73 ;
-  reg [4:0] \$74 ;
-  reg [4:0] \$75 ;
+  reg [15:0] \$70 ;
+  reg [31:0] \$71 ;
+  reg [31:0] \$72 ;
+  reg [15:0] \$73 ;
+  reg [15:0] \$74 ;
+  reg [31:0] \$75 ;
   reg [31:0] \$76 ;
-  reg [31:0] \$77 ;
-  reg [31:0] \$78 ;
-  reg [15:0] \$79 ;
+  reg [63:0] \$77 ;
+  reg [63:0] \$78 ;
+  reg [63:0] \$79 ;
   wire [31:0] \$8 ;
-  reg \$80 ;
-  reg \$81 ;
-  reg \$82 ;
+  reg [31:0] \$80 ;
+  reg [15:0] \$81 ;
+  reg [15:0] \$82 ;
   reg \$83 ;
-  reg \$84 ;
+  reg [4:0] \$84 ;
   reg \$85 ;
   reg \$86 ;
   reg \$87 ;
-  reg [15:0] \$88 ;
-  reg [15:0] \$89 ;
+  reg \$88 ;
+  reg \$89 ;
   wire [31:0] \$9 ;
-  reg [15:0] \$90 ;
-  reg [15:0] \$91 ;
-  reg [15:0] \$92 ;
-  reg [15:0] \$93 ;
-  reg [15:0] \$94 ;
-  reg \$95 ;
-  reg \$96 ;
-  reg \$97 ;
-  reg \$98 ;
-  reg \$99 ;
+  reg \$90 ;
+  reg [4:0] \$91 ;
+  reg [4:0] \$92 ;
+  reg [4:0] \$93 ;
+  reg [4:0] \$94 ;
+  reg [4:0] \$95 ;
+  reg [15:0] \$96 ;
+  reg [15:0] \$97 ;
+  reg [31:0] \$98 ;
+  reg [31:0] \$99 ;
   input clear;
   wire clear;
   input clk;
   wire clk;
+  (* keep = "true" *)
+  reg [15:0] decay_a00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] decay_b00 = 16'h0000;
   reg decay_en1 = 1'h0;
   reg decay_en2 = 1'h0;
   reg decay_en3 = 1'h0;
   reg decay_en4 = 1'h0;
   reg decay_en5 = 1'h0;
+  reg decay_en6 = 1'h0;
+  reg decay_en7 = 1'h0;
   input decay_enable;
   wire decay_enable;
+  (* keep = "true" *)
   reg [15:0] decay_mag = 16'h0000;
+  (* keep = "true" *)
   reg [15:0] decay_mult = 16'h0000;
   wire [15:0] decay_multiplier;
   reg decay_neg1 = 1'h0;
@@ -35920,37 +39576,90 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg decay_neg3 = 1'h0;
   reg decay_neg4 = 1'h0;
   reg decay_neg5 = 1'h0;
+  reg decay_neg6 = 1'h0;
+  reg decay_neg7 = 1'h0;
+  (* keep = "true" *)
+  reg [31:0] decay_p00 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] decay_pp00 = 32'd0;
   reg [31:0] decay_prod = 32'd0;
   reg [15:0] decay_q = 16'h0000;
   reg [31:0] decay_row0 = 32'd0;
   input [4:0] decay_shift;
   wire [4:0] decay_shift;
+  (* keep = "true" *)
   reg [4:0] decay_shift1 = 5'h00;
+  (* keep = "true" *)
   reg [4:0] decay_shift2 = 5'h00;
+  (* keep = "true" *)
   reg [4:0] decay_shift3 = 5'h00;
+  (* keep = "true" *)
   reg [4:0] decay_shift4 = 5'h00;
+  (* keep = "true" *)
+  reg [4:0] decay_shift5 = 5'h00;
+  (* keep = "true" *)
+  reg [4:0] decay_shift6 = 5'h00;
   wire [32:0] diff;
   wire en;
+  (* keep = "true" *)
+  reg [15:0] grad_a00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_a01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_a10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_a11 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b11 = 16'h0000;
+  (* keep = "true" *)
   reg [31:0] grad_mag = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_mult = 32'd0;
   reg grad_neg1 = 1'h0;
   reg grad_neg2 = 1'h0;
   reg grad_neg3 = 1'h0;
   reg grad_neg4 = 1'h0;
   reg grad_neg5 = 1'h0;
+  reg grad_neg6 = 1'h0;
+  reg grad_neg7 = 1'h0;
+  (* keep = "true" *)
+  reg [31:0] grad_p00 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] grad_p01 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] grad_p10 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] grad_p11 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp00 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp01 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp10 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp11 = 32'd0;
   reg [63:0] grad_prod = 64'h0000000000000000;
   reg [31:0] grad_q = 32'd0;
   reg [63:0] grad_row0 = 64'h0000000000000000;
   reg [63:0] grad_row1 = 64'h0000000000000000;
+  (* keep = "true" *)
   reg [5:0] grad_shift1 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] grad_shift2 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] grad_shift3 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] grad_shift4 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] grad_shift5 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] grad_shift6 = 6'h00;
   input [47:0] i__payload;
   wire [47:0] i__payload;
   wire [31:0] \i__payload.g ;
@@ -35966,8 +39675,8 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4788$269 ;
-  wire [53:0] \port$4788$269 ;
+  input [53:0] \port$4964$269 ;
+  wire [53:0] \port$4964$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -35982,6 +39691,8 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg valid5 = 1'h0;
   reg valid6 = 1'h0;
   reg valid7 = 1'h0;
+  reg valid8 = 1'h0;
+  reg valid9 = 1'h0;
   reg [15:0] w1 = 16'h0000;
   reg [15:0] w2 = 16'h0000;
   reg [15:0] w3 = 16'h0000;
@@ -35989,40 +39700,42 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg [15:0] w5 = 16'h0000;
   reg [15:0] w6 = 16'h0000;
   reg [15:0] w7 = 16'h0000;
+  reg [15:0] w8 = 16'h0000;
+  reg [15:0] w9 = 16'h0000;
   wire [31:0] w_new;
   output wrapped;
   reg wrapped = 1'h0;
   assign \$1  = ~ o__valid;
   assign total = $signed(tg) + $signed(tw);
-  assign diff = $signed(w7) - $signed(u);
+  assign diff = $signed(w9) - $signed(u);
   assign \$2  = $signed(i__payload[47:16]) < $signed(1'h0);
   assign \$3  = - $signed(i__payload[47:16]);
   assign \$4  = \$2  ? \$3  : { i__payload[47], i__payload[47:16] };
   assign \$5  = $signed(i__payload[47:16]) < $signed(1'h0);
-  assign \$6  = grad_mag[15:0] * grad_mult[15:0];
-  assign \$7  = grad_mag[15:0] * grad_mult[31:16];
-  assign \$8  = grad_mag[31:16] * grad_mult[15:0];
-  assign \$9  = grad_mag[31:16] * grad_mult[31:16];
+  assign \$6  = grad_a00 * grad_b00;
+  assign \$7  = grad_a01 * grad_b01;
+  assign \$8  = grad_a10 * grad_b10;
+  assign \$9  = grad_a11 * grad_b11;
   assign \$11  = 1'h0 + \$10 ;
   assign \$13  = \$11  + \$12 ;
   assign \$15  = 1'h0 + \$14 ;
   assign \$17  = \$15  + \$16 ;
   assign \$18  = 1'h0 + grad_row0;
   assign \$19  = \$18  + grad_row1;
-  assign \$20  = grad_prod >> grad_shift4;
+  assign \$20  = grad_prod >> grad_shift6;
   assign \$21  = $signed(i__payload[15:0]) < $signed(1'h0);
   assign \$22  = - $signed(i__payload[15:0]);
   assign \$23  = \$21  ? \$22  : { i__payload[15], i__payload[15:0] };
   assign \$24  = $signed(i__payload[15:0]) < $signed(1'h0);
-  assign \$25  = decay_mag * decay_mult;
+  assign \$25  = decay_a00 * decay_b00;
   assign \$27  = 1'h0 + \$26 ;
   assign \$28  = 1'h0 + decay_row0;
-  assign \$29  = decay_prod >> decay_shift4;
+  assign \$29  = decay_prod >> decay_shift6;
   assign \$30  = - grad_q;
-  assign \$31  = grad_neg5 ? \$30  : { 1'h0, grad_q };
+  assign \$31  = grad_neg7 ? \$30  : { 1'h0, grad_q };
   assign \$32  = - decay_q;
-  assign \$33  = decay_neg5 ? \$32  : { 1'h0, decay_q };
-  assign \$34  = decay_en5 ? \$33  : 17'h00000;
+  assign \$33  = decay_neg7 ? \$32  : { 1'h0, decay_q };
+  assign \$34  = decay_en7 ? \$33  : 17'h00000;
   assign \$35  = total[32] ^ total[31];
   assign \$37  = | diff[31:15];
   assign \$38  = & diff[31:15];
@@ -36049,111 +39762,169 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   always @(posedge clk)
     grad_neg5 <= \$53 ;
   always @(posedge clk)
-    grad_shift2 <= \$54 ;
+    grad_neg6 <= \$54 ;
   always @(posedge clk)
-    grad_shift3 <= \$55 ;
+    grad_neg7 <= \$55 ;
   always @(posedge clk)
-    grad_shift4 <= \$56 ;
+    grad_shift2 <= \$56 ;
   always @(posedge clk)
-    grad_pp00 <= \$57 ;
+    grad_shift3 <= \$57 ;
   always @(posedge clk)
-    grad_pp01 <= \$58 ;
+    grad_shift4 <= \$58 ;
   always @(posedge clk)
-    grad_pp10 <= \$59 ;
+    grad_shift5 <= \$59 ;
   always @(posedge clk)
-    grad_pp11 <= \$60 ;
+    grad_shift6 <= \$60 ;
   always @(posedge clk)
-    grad_row0 <= \$61 ;
+    grad_a00 <= \$61 ;
   always @(posedge clk)
-    grad_row1 <= \$62 ;
+    grad_b00 <= \$62 ;
   always @(posedge clk)
-    grad_prod <= \$63 ;
+    grad_p00 <= \$63 ;
   always @(posedge clk)
-    grad_q <= \$64 ;
+    grad_pp00 <= \$64 ;
   always @(posedge clk)
-    decay_mag <= \$65 ;
+    grad_a01 <= \$65 ;
   always @(posedge clk)
-    decay_mult <= \$66 ;
+    grad_b01 <= \$66 ;
   always @(posedge clk)
-    decay_neg1 <= \$67 ;
+    grad_p01 <= \$67 ;
   always @(posedge clk)
-    decay_shift1 <= \$68 ;
+    grad_pp01 <= \$68 ;
   always @(posedge clk)
-    decay_neg2 <= \$69 ;
+    grad_a10 <= \$69 ;
   always @(posedge clk)
-    decay_neg3 <= \$70 ;
+    grad_b10 <= \$70 ;
   always @(posedge clk)
-    decay_neg4 <= \$71 ;
+    grad_p10 <= \$71 ;
   always @(posedge clk)
-    decay_neg5 <= \$72 ;
+    grad_pp10 <= \$72 ;
   always @(posedge clk)
-    decay_shift2 <= \$73 ;
+    grad_a11 <= \$73 ;
   always @(posedge clk)
-    decay_shift3 <= \$74 ;
+    grad_b11 <= \$74 ;
   always @(posedge clk)
-    decay_shift4 <= \$75 ;
+    grad_p11 <= \$75 ;
   always @(posedge clk)
-    decay_pp00 <= \$76 ;
+    grad_pp11 <= \$76 ;
   always @(posedge clk)
-    decay_row0 <= \$77 ;
+    grad_row0 <= \$77 ;
   always @(posedge clk)
-    decay_prod <= \$78 ;
+    grad_row1 <= \$78 ;
   always @(posedge clk)
-    decay_q <= \$79 ;
+    grad_prod <= \$79 ;
   always @(posedge clk)
-    valid1 <= \$80 ;
+    grad_q <= \$80 ;
   always @(posedge clk)
-    valid2 <= \$81 ;
+    decay_mag <= \$81 ;
   always @(posedge clk)
-    valid3 <= \$82 ;
+    decay_mult <= \$82 ;
   always @(posedge clk)
-    valid4 <= \$83 ;
+    decay_neg1 <= \$83 ;
   always @(posedge clk)
-    valid5 <= \$84 ;
+    decay_shift1 <= \$84 ;
   always @(posedge clk)
-    valid6 <= \$85 ;
+    decay_neg2 <= \$85 ;
   always @(posedge clk)
-    valid7 <= \$86 ;
+    decay_neg3 <= \$86 ;
   always @(posedge clk)
-    o__valid <= \$87 ;
+    decay_neg4 <= \$87 ;
   always @(posedge clk)
-    w1 <= \$88 ;
+    decay_neg5 <= \$88 ;
   always @(posedge clk)
-    w2 <= \$89 ;
+    decay_neg6 <= \$89 ;
   always @(posedge clk)
-    w3 <= \$90 ;
+    decay_neg7 <= \$90 ;
   always @(posedge clk)
-    w4 <= \$91 ;
+    decay_shift2 <= \$91 ;
   always @(posedge clk)
-    w5 <= \$92 ;
+    decay_shift3 <= \$92 ;
   always @(posedge clk)
-    w6 <= \$93 ;
+    decay_shift4 <= \$93 ;
   always @(posedge clk)
-    w7 <= \$94 ;
+    decay_shift5 <= \$94 ;
   always @(posedge clk)
-    decay_en1 <= \$95 ;
+    decay_shift6 <= \$95 ;
   always @(posedge clk)
-    decay_en2 <= \$96 ;
+    decay_a00 <= \$96 ;
   always @(posedge clk)
-    decay_en3 <= \$97 ;
+    decay_b00 <= \$97 ;
   always @(posedge clk)
-    decay_en4 <= \$98 ;
+    decay_p00 <= \$98 ;
   always @(posedge clk)
-    decay_en5 <= \$99 ;
+    decay_pp00 <= \$99 ;
   always @(posedge clk)
-    tg <= \$100 ;
+    decay_row0 <= \$100 ;
   always @(posedge clk)
-    tw <= \$101 ;
+    decay_prod <= \$101 ;
   always @(posedge clk)
-    u <= \$102 ;
+    decay_q <= \$102 ;
   always @(posedge clk)
-    u_wrapped <= \$103 ;
+    valid1 <= \$103 ;
   always @(posedge clk)
-    o__payload <= \$104 ;
+    valid2 <= \$104 ;
   always @(posedge clk)
-    overflow <= \$105 ;
+    valid3 <= \$105 ;
   always @(posedge clk)
-    wrapped <= \$106 ;
+    valid4 <= \$106 ;
+  always @(posedge clk)
+    valid5 <= \$107 ;
+  always @(posedge clk)
+    valid6 <= \$108 ;
+  always @(posedge clk)
+    valid7 <= \$109 ;
+  always @(posedge clk)
+    valid8 <= \$110 ;
+  always @(posedge clk)
+    valid9 <= \$111 ;
+  always @(posedge clk)
+    o__valid <= \$112 ;
+  always @(posedge clk)
+    w1 <= \$113 ;
+  always @(posedge clk)
+    w2 <= \$114 ;
+  always @(posedge clk)
+    w3 <= \$115 ;
+  always @(posedge clk)
+    w4 <= \$116 ;
+  always @(posedge clk)
+    w5 <= \$117 ;
+  always @(posedge clk)
+    w6 <= \$118 ;
+  always @(posedge clk)
+    w7 <= \$119 ;
+  always @(posedge clk)
+    w8 <= \$120 ;
+  always @(posedge clk)
+    w9 <= \$121 ;
+  always @(posedge clk)
+    decay_en1 <= \$122 ;
+  always @(posedge clk)
+    decay_en2 <= \$123 ;
+  always @(posedge clk)
+    decay_en3 <= \$124 ;
+  always @(posedge clk)
+    decay_en4 <= \$125 ;
+  always @(posedge clk)
+    decay_en5 <= \$126 ;
+  always @(posedge clk)
+    decay_en6 <= \$127 ;
+  always @(posedge clk)
+    decay_en7 <= \$128 ;
+  always @(posedge clk)
+    tg <= \$129 ;
+  always @(posedge clk)
+    tw <= \$130 ;
+  always @(posedge clk)
+    u <= \$131 ;
+  always @(posedge clk)
+    u_wrapped <= \$132 ;
+  always @(posedge clk)
+    o__payload <= \$133 ;
+  always @(posedge clk)
+    overflow <= \$134 ;
+  always @(posedge clk)
+    wrapped <= \$135 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     \$46  = grad_mag;
@@ -36168,7 +39939,7 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4788$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4788$269 [31:0];
+      \$47  = \port$4964$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -36188,7 +39959,7 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4788$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4788$269 [37:32];
+      \$49  = \port$4964$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -36236,29 +40007,29 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$54  = grad_shift2;
+    \$54  = grad_neg6;
     if (en) begin
-      \$54  = grad_shift1;
+      \$54  = grad_neg5;
     end
     if (rst) begin
-      \$54  = 6'h00;
+      \$54  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$55  = grad_shift3;
+    \$55  = grad_neg7;
     if (en) begin
-      \$55  = grad_shift2;
+      \$55  = grad_neg6;
     end
     if (rst) begin
-      \$55  = 6'h00;
+      \$55  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$56  = grad_shift4;
+    \$56  = grad_shift2;
     if (en) begin
-      \$56  = grad_shift3;
+      \$56  = grad_shift1;
     end
     if (rst) begin
       \$56  = 6'h00;
@@ -36266,79 +40037,79 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$57  = grad_pp00;
+    \$57  = grad_shift3;
     if (en) begin
-      \$57  = \$6 ;
+      \$57  = grad_shift2;
     end
     if (rst) begin
-      \$57  = 32'd0;
+      \$57  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$58  = grad_pp01;
+    \$58  = grad_shift4;
     if (en) begin
-      \$58  = \$7 ;
+      \$58  = grad_shift3;
     end
     if (rst) begin
-      \$58  = 32'd0;
+      \$58  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$59  = grad_pp10;
+    \$59  = grad_shift5;
     if (en) begin
-      \$59  = \$8 ;
+      \$59  = grad_shift4;
     end
     if (rst) begin
-      \$59  = 32'd0;
+      \$59  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$60  = grad_pp11;
+    \$60  = grad_shift6;
     if (en) begin
-      \$60  = \$9 ;
+      \$60  = grad_shift5;
     end
     if (rst) begin
-      \$60  = 32'd0;
+      \$60  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$61  = grad_row0;
+    \$61  = grad_a00;
     if (en) begin
-      \$61  = \$13 ;
+      \$61  = grad_mag[15:0];
     end
     if (rst) begin
-      \$61  = 64'h0000000000000000;
+      \$61  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$62  = grad_row1;
+    \$62  = grad_b00;
     if (en) begin
-      \$62  = \$17 [63:0];
+      \$62  = grad_mult[15:0];
     end
     if (rst) begin
-      \$62  = 64'h0000000000000000;
+      \$62  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$63  = grad_prod;
+    \$63  = grad_p00;
     if (en) begin
-      \$63  = \$19 [63:0];
+      \$63  = \$6 ;
     end
     if (rst) begin
-      \$63  = 64'h0000000000000000;
+      \$63  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$64  = grad_q;
+    \$64  = grad_pp00;
     if (en) begin
-      \$64  = \$20 [31:0];
+      \$64  = grad_p00;
     end
     if (rst) begin
       \$64  = 32'd0;
@@ -36346,9 +40117,9 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$65  = decay_mag;
+    \$65  = grad_a01;
     if (en) begin
-      \$65  = \$23 [15:0];
+      \$65  = grad_mag[15:0];
     end
     if (rst) begin
       \$65  = 16'h0000;
@@ -36356,9 +40127,9 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$66  = decay_mult;
+    \$66  = grad_b01;
     if (en) begin
-      \$66  = \port$4788$269 [53:38];
+      \$66  = grad_mult[31:16];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -36366,99 +40137,99 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$67  = decay_neg1;
+    \$67  = grad_p01;
     if (en) begin
-      \$67  = \$24 ;
+      \$67  = \$7 ;
     end
     if (rst) begin
-      \$67  = 1'h0;
+      \$67  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$68  = decay_shift1;
+    \$68  = grad_pp01;
     if (en) begin
-      \$68  = decay_shift;
+      \$68  = grad_p01;
     end
     if (rst) begin
-      \$68  = 5'h00;
+      \$68  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$69  = decay_neg2;
+    \$69  = grad_a10;
     if (en) begin
-      \$69  = decay_neg1;
+      \$69  = grad_mag[31:16];
     end
     if (rst) begin
-      \$69  = 1'h0;
+      \$69  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$70  = decay_neg3;
+    \$70  = grad_b10;
     if (en) begin
-      \$70  = decay_neg2;
+      \$70  = grad_mult[15:0];
     end
     if (rst) begin
-      \$70  = 1'h0;
+      \$70  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$71  = decay_neg4;
+    \$71  = grad_p10;
     if (en) begin
-      \$71  = decay_neg3;
+      \$71  = \$8 ;
     end
     if (rst) begin
-      \$71  = 1'h0;
+      \$71  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$72  = decay_neg5;
+    \$72  = grad_pp10;
     if (en) begin
-      \$72  = decay_neg4;
+      \$72  = grad_p10;
     end
     if (rst) begin
-      \$72  = 1'h0;
+      \$72  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$73  = decay_shift2;
+    \$73  = grad_a11;
     if (en) begin
-      \$73  = decay_shift1;
+      \$73  = grad_mag[31:16];
     end
     if (rst) begin
-      \$73  = 5'h00;
+      \$73  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$74  = decay_shift3;
+    \$74  = grad_b11;
     if (en) begin
-      \$74  = decay_shift2;
+      \$74  = grad_mult[31:16];
     end
     if (rst) begin
-      \$74  = 5'h00;
+      \$74  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$75  = decay_shift4;
+    \$75  = grad_p11;
     if (en) begin
-      \$75  = decay_shift3;
+      \$75  = \$9 ;
     end
     if (rst) begin
-      \$75  = 5'h00;
+      \$75  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$76  = decay_pp00;
+    \$76  = grad_pp11;
     if (en) begin
-      \$76  = \$25 ;
+      \$76  = grad_p11;
     end
     if (rst) begin
       \$76  = 32'd0;
@@ -36466,69 +40237,69 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$77  = decay_row0;
+    \$77  = grad_row0;
     if (en) begin
-      \$77  = \$27 [31:0];
+      \$77  = \$13 ;
     end
     if (rst) begin
-      \$77  = 32'd0;
+      \$77  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$78  = decay_prod;
+    \$78  = grad_row1;
     if (en) begin
-      \$78  = \$28 [31:0];
+      \$78  = \$17 [63:0];
     end
     if (rst) begin
-      \$78  = 32'd0;
+      \$78  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$79  = decay_q;
+    \$79  = grad_prod;
     if (en) begin
-      \$79  = \$29 [15:0];
+      \$79  = \$19 [63:0];
     end
     if (rst) begin
-      \$79  = 16'h0000;
+      \$79  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$80  = valid1;
+    \$80  = grad_q;
     if (en) begin
-      \$80  = i__valid;
+      \$80  = \$20 [31:0];
     end
     if (rst) begin
-      \$80  = 1'h0;
+      \$80  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$81  = valid2;
+    \$81  = decay_mag;
     if (en) begin
-      \$81  = valid1;
+      \$81  = \$23 [15:0];
     end
     if (rst) begin
-      \$81  = 1'h0;
+      \$81  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$82  = valid3;
+    \$82  = decay_mult;
     if (en) begin
-      \$82  = valid2;
+      \$82  = \port$4964$269 [53:38];
     end
     if (rst) begin
-      \$82  = 1'h0;
+      \$82  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$83  = valid4;
+    \$83  = decay_neg1;
     if (en) begin
-      \$83  = valid3;
+      \$83  = \$24 ;
     end
     if (rst) begin
       \$83  = 1'h0;
@@ -36536,19 +40307,19 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$84  = valid5;
+    \$84  = decay_shift1;
     if (en) begin
-      \$84  = valid4;
+      \$84  = decay_shift;
     end
     if (rst) begin
-      \$84  = 1'h0;
+      \$84  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$85  = valid6;
+    \$85  = decay_neg2;
     if (en) begin
-      \$85  = valid5;
+      \$85  = decay_neg1;
     end
     if (rst) begin
       \$85  = 1'h0;
@@ -36556,9 +40327,9 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$86  = valid7;
+    \$86  = decay_neg3;
     if (en) begin
-      \$86  = valid6;
+      \$86  = decay_neg2;
     end
     if (rst) begin
       \$86  = 1'h0;
@@ -36566,9 +40337,9 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$87  = o__valid;
+    \$87  = decay_neg4;
     if (en) begin
-      \$87  = valid7;
+      \$87  = decay_neg3;
     end
     if (rst) begin
       \$87  = 1'h0;
@@ -36576,129 +40347,129 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$88  = w1;
+    \$88  = decay_neg5;
     if (en) begin
-      \$88  = i__payload[15:0];
+      \$88  = decay_neg4;
     end
     if (rst) begin
-      \$88  = 16'h0000;
+      \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$89  = w2;
+    \$89  = decay_neg6;
     if (en) begin
-      \$89  = w1;
+      \$89  = decay_neg5;
     end
     if (rst) begin
-      \$89  = 16'h0000;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$90  = w3;
+    \$90  = decay_neg7;
     if (en) begin
-      \$90  = w2;
+      \$90  = decay_neg6;
     end
     if (rst) begin
-      \$90  = 16'h0000;
+      \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$91  = w4;
+    \$91  = decay_shift2;
     if (en) begin
-      \$91  = w3;
+      \$91  = decay_shift1;
     end
     if (rst) begin
-      \$91  = 16'h0000;
+      \$91  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$92  = w5;
+    \$92  = decay_shift3;
     if (en) begin
-      \$92  = w4;
+      \$92  = decay_shift2;
     end
     if (rst) begin
-      \$92  = 16'h0000;
+      \$92  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$93  = w6;
+    \$93  = decay_shift4;
     if (en) begin
-      \$93  = w5;
+      \$93  = decay_shift3;
     end
     if (rst) begin
-      \$93  = 16'h0000;
+      \$93  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$94  = w7;
+    \$94  = decay_shift5;
     if (en) begin
-      \$94  = w6;
+      \$94  = decay_shift4;
     end
     if (rst) begin
-      \$94  = 16'h0000;
+      \$94  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$95  = decay_en1;
+    \$95  = decay_shift6;
     if (en) begin
-      \$95  = decay_enable;
+      \$95  = decay_shift5;
     end
     if (rst) begin
-      \$95  = 1'h0;
+      \$95  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$96  = decay_en2;
+    \$96  = decay_a00;
     if (en) begin
-      \$96  = decay_en1;
+      \$96  = decay_mag;
     end
     if (rst) begin
-      \$96  = 1'h0;
+      \$96  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$97  = decay_en3;
+    \$97  = decay_b00;
     if (en) begin
-      \$97  = decay_en2;
+      \$97  = decay_mult;
     end
     if (rst) begin
-      \$97  = 1'h0;
+      \$97  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$98  = decay_en4;
+    \$98  = decay_p00;
     if (en) begin
-      \$98  = decay_en3;
+      \$98  = \$25 ;
     end
     if (rst) begin
-      \$98  = 1'h0;
+      \$98  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$99  = decay_en5;
+    \$99  = decay_pp00;
     if (en) begin
-      \$99  = decay_en4;
+      \$99  = decay_p00;
     end
     if (rst) begin
-      \$99  = 1'h0;
+      \$99  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$100  = tg;
+    \$100  = decay_row0;
     if (en) begin
-      \$100  = \$31 [31:0];
+      \$100  = \$27 [31:0];
     end
     if (rst) begin
       \$100  = 32'd0;
@@ -36706,29 +40477,29 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$101  = tw;
+    \$101  = decay_prod;
     if (en) begin
-      \$101  = \$34 [15:0];
+      \$101  = \$28 [31:0];
     end
     if (rst) begin
-      \$101  = 16'h0000;
+      \$101  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$102  = u;
+    \$102  = decay_q;
     if (en) begin
-      \$102  = total[31:0];
+      \$102  = \$29 [15:0];
     end
     if (rst) begin
-      \$102  = 32'd0;
+      \$102  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$103  = u_wrapped;
+    \$103  = valid1;
     if (en) begin
-      \$103  = \$35 ;
+      \$103  = i__valid;
     end
     if (rst) begin
       \$103  = 1'h0;
@@ -36736,46 +40507,336 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$104  = o__payload;
+    \$104  = valid2;
     if (en) begin
-      \$104  = diff[15:0];
+      \$104  = valid1;
     end
     if (rst) begin
-      \$104  = 16'h0000;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$105  = overflow;
-    if (clear) begin
+    \$105  = valid3;
+    if (en) begin
+      \$105  = valid2;
+    end
+    if (rst) begin
       \$105  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$106  = valid4;
+    if (en) begin
+      \$106  = valid3;
+    end
+    if (rst) begin
+      \$106  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$107  = valid5;
+    if (en) begin
+      \$107  = valid4;
+    end
+    if (rst) begin
+      \$107  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$108  = valid6;
+    if (en) begin
+      \$108  = valid5;
+    end
+    if (rst) begin
+      \$108  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$109  = valid7;
+    if (en) begin
+      \$109  = valid6;
+    end
+    if (rst) begin
+      \$109  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$110  = valid8;
+    if (en) begin
+      \$110  = valid7;
+    end
+    if (rst) begin
+      \$110  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$111  = valid9;
+    if (en) begin
+      \$111  = valid8;
+    end
+    if (rst) begin
+      \$111  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$112  = o__valid;
+    if (en) begin
+      \$112  = valid9;
+    end
+    if (rst) begin
+      \$112  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$113  = w1;
+    if (en) begin
+      \$113  = i__payload[15:0];
+    end
+    if (rst) begin
+      \$113  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$114  = w2;
+    if (en) begin
+      \$114  = w1;
+    end
+    if (rst) begin
+      \$114  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$115  = w3;
+    if (en) begin
+      \$115  = w2;
+    end
+    if (rst) begin
+      \$115  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$116  = w4;
+    if (en) begin
+      \$116  = w3;
+    end
+    if (rst) begin
+      \$116  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$117  = w5;
+    if (en) begin
+      \$117  = w4;
+    end
+    if (rst) begin
+      \$117  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$118  = w6;
+    if (en) begin
+      \$118  = w5;
+    end
+    if (rst) begin
+      \$118  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$119  = w7;
+    if (en) begin
+      \$119  = w6;
+    end
+    if (rst) begin
+      \$119  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$120  = w8;
+    if (en) begin
+      \$120  = w7;
+    end
+    if (rst) begin
+      \$120  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$121  = w9;
+    if (en) begin
+      \$121  = w8;
+    end
+    if (rst) begin
+      \$121  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$122  = decay_en1;
+    if (en) begin
+      \$122  = decay_enable;
+    end
+    if (rst) begin
+      \$122  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$123  = decay_en2;
+    if (en) begin
+      \$123  = decay_en1;
+    end
+    if (rst) begin
+      \$123  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$124  = decay_en3;
+    if (en) begin
+      \$124  = decay_en2;
+    end
+    if (rst) begin
+      \$124  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$125  = decay_en4;
+    if (en) begin
+      \$125  = decay_en3;
+    end
+    if (rst) begin
+      \$125  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$126  = decay_en5;
+    if (en) begin
+      \$126  = decay_en4;
+    end
+    if (rst) begin
+      \$126  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$127  = decay_en6;
+    if (en) begin
+      \$127  = decay_en5;
+    end
+    if (rst) begin
+      \$127  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$128  = decay_en7;
+    if (en) begin
+      \$128  = decay_en6;
+    end
+    if (rst) begin
+      \$128  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$129  = tg;
+    if (en) begin
+      \$129  = \$31 [31:0];
+    end
+    if (rst) begin
+      \$129  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$130  = tw;
+    if (en) begin
+      \$130  = \$34 [15:0];
+    end
+    if (rst) begin
+      \$130  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$131  = u;
+    if (en) begin
+      \$131  = total[31:0];
+    end
+    if (rst) begin
+      \$131  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$132  = u_wrapped;
+    if (en) begin
+      \$132  = \$35 ;
+    end
+    if (rst) begin
+      \$132  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$133  = o__payload;
+    if (en) begin
+      \$133  = diff[15:0];
+    end
+    if (rst) begin
+      \$133  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$134  = overflow;
+    if (clear) begin
+      \$134  = 1'h0;
     end
     if (\$41 ) begin
-      \$105  = 1'h1;
+      \$134  = 1'h1;
     end
     if (rst) begin
-      \$105  = 1'h0;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$106  = wrapped;
+    \$135  = wrapped;
     if (clear) begin
-      \$106  = 1'h0;
+      \$135  = 1'h0;
     end
     if (\$45 ) begin
-      \$106  = 1'h1;
+      \$135  = 1'h1;
     end
     if (rst) begin
-      \$106  = 1'h0;
+      \$135  = 1'h0;
     end
   end
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4788$269 [31:0];
-  assign lr_shift = \port$4788$269 [37:32];
-  assign decay_multiplier = \port$4788$269 [53:38];
+  assign lr_multiplier = \port$4964$269 [31:0];
+  assign lr_shift = \port$4964$269 [37:32];
+  assign decay_multiplier = \port$4964$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -36784,25 +40845,54 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   assign \$14  = { 15'h0000, grad_pp10, 16'h0000 };
   assign \$16  = { 31'h00000000, grad_pp11, 32'h00000000 };
   assign \$26  = { 1'h0, decay_pp00 };
-  assign \$36  = valid7;
-  assign \$42  = valid7;
+  assign \$36  = valid9;
+  assign \$42  = valid9;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4788$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4964$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$40  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
   reg [31:0] \$100 ;
-  reg [15:0] \$101 ;
-  reg [31:0] \$102 ;
+  reg [31:0] \$101 ;
+  reg [15:0] \$102 ;
   reg \$103 ;
-  reg [15:0] \$104 ;
+  reg \$104 ;
   reg \$105 ;
   reg \$106 ;
+  reg \$107 ;
+  reg \$108 ;
+  reg \$109 ;
   wire [33:0] \$11 ;
+  reg \$110 ;
+  reg \$111 ;
+  reg \$112 ;
+  reg [15:0] \$113 ;
+  reg [15:0] \$114 ;
+  reg [15:0] \$115 ;
+  reg [15:0] \$116 ;
+  reg [15:0] \$117 ;
+  reg [15:0] \$118 ;
+  reg [15:0] \$119 ;
   wire [62:0] \$12 ;
+  reg [15:0] \$120 ;
+  reg [15:0] \$121 ;
+  reg \$122 ;
+  reg \$123 ;
+  reg \$124 ;
+  reg \$125 ;
+  reg \$126 ;
+  reg \$127 ;
+  reg \$128 ;
+  reg [31:0] \$129 ;
   wire [63:0] \$13 ;
+  reg [15:0] \$130 ;
+  reg [31:0] \$131 ;
+  reg \$132 ;
+  reg [15:0] \$133 ;
+  reg \$134 ;
+  reg \$135 ;
   wire [62:0] \$14 ;
   wire [63:0] \$15 ;
   wire [94:0] \$16 ;
@@ -36847,68 +40937,76 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg \$51 ;
   reg \$52 ;
   reg \$53 ;
-  reg [5:0] \$54 ;
-  reg [5:0] \$55 ;
+  reg \$54 ;
+  reg \$55 ;
   reg [5:0] \$56 ;
-  reg [31:0] \$57 ;
-  reg [31:0] \$58 ;
-  reg [31:0] \$59 ;
+  reg [5:0] \$57 ;
+  reg [5:0] \$58 ;
+  reg [5:0] \$59 ;
   wire [31:0] \$6 ;
-  reg [31:0] \$60 ;
-  reg [63:0] \$61 ;
-  reg [63:0] \$62 ;
-  reg [63:0] \$63 ;
+  reg [5:0] \$60 ;
+  reg [15:0] \$61 ;
+  reg [15:0] \$62 ;
+  reg [31:0] \$63 ;
   reg [31:0] \$64 ;
   reg [15:0] \$65 ;
   reg [15:0] \$66 ;
-  reg \$67 ;
-  reg [4:0] \$68 ;
-  reg \$69 ;
+  reg [31:0] \$67 ;
+  reg [31:0] \$68 ;
+  reg [15:0] \$69 ;
   wire [31:0] \$7 ;
-  reg \$70 ;
-  reg \$71 ;
-  reg \$72 ;
-  reg [4:0] \$73 ;
-  reg [4:0] \$74 ;
-  reg [4:0] \$75 ;
+  reg [15:0] \$70 ;
+  reg [31:0] \$71 ;
+  reg [31:0] \$72 ;
+  reg [15:0] \$73 ;
+  reg [15:0] \$74 ;
+  reg [31:0] \$75 ;
   reg [31:0] \$76 ;
-  reg [31:0] \$77 ;
-  reg [31:0] \$78 ;
-  reg [15:0] \$79 ;
+  reg [63:0] \$77 ;
+  reg [63:0] \$78 ;
+  reg [63:0] \$79 ;
   wire [31:0] \$8 ;
-  reg \$80 ;
-  reg \$81 ;
-  reg \$82 ;
+  reg [31:0] \$80 ;
+  reg [15:0] \$81 ;
+  reg [15:0] \$82 ;
   reg \$83 ;
-  reg \$84 ;
+  reg [4:0] \$84 ;
   reg \$85 ;
   reg \$86 ;
   reg \$87 ;
-  reg [15:0] \$88 ;
-  reg [15:0] \$89 ;
+  reg \$88 ;
+  reg \$89 ;
   wire [31:0] \$9 ;
-  reg [15:0] \$90 ;
-  reg [15:0] \$91 ;
-  reg [15:0] \$92 ;
-  reg [15:0] \$93 ;
-  reg [15:0] \$94 ;
-  reg \$95 ;
-  reg \$96 ;
-  reg \$97 ;
-  reg \$98 ;
-  reg \$99 ;
+  reg \$90 ;
+  reg [4:0] \$91 ;
+  reg [4:0] \$92 ;
+  reg [4:0] \$93 ;
+  reg [4:0] \$94 ;
+  reg [4:0] \$95 ;
+  reg [15:0] \$96 ;
+  reg [15:0] \$97 ;
+  reg [31:0] \$98 ;
+  reg [31:0] \$99 ;
   input clear;
   wire clear;
   input clk;
   wire clk;
+  (* keep = "true" *)
+  reg [15:0] decay_a00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] decay_b00 = 16'h0000;
   reg decay_en1 = 1'h0;
   reg decay_en2 = 1'h0;
   reg decay_en3 = 1'h0;
   reg decay_en4 = 1'h0;
   reg decay_en5 = 1'h0;
+  reg decay_en6 = 1'h0;
+  reg decay_en7 = 1'h0;
   input decay_enable;
   wire decay_enable;
+  (* keep = "true" *)
   reg [15:0] decay_mag = 16'h0000;
+  (* keep = "true" *)
   reg [15:0] decay_mult = 16'h0000;
   wire [15:0] decay_multiplier;
   reg decay_neg1 = 1'h0;
@@ -36916,37 +41014,90 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg decay_neg3 = 1'h0;
   reg decay_neg4 = 1'h0;
   reg decay_neg5 = 1'h0;
+  reg decay_neg6 = 1'h0;
+  reg decay_neg7 = 1'h0;
+  (* keep = "true" *)
+  reg [31:0] decay_p00 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] decay_pp00 = 32'd0;
   reg [31:0] decay_prod = 32'd0;
   reg [15:0] decay_q = 16'h0000;
   reg [31:0] decay_row0 = 32'd0;
   input [4:0] decay_shift;
   wire [4:0] decay_shift;
+  (* keep = "true" *)
   reg [4:0] decay_shift1 = 5'h00;
+  (* keep = "true" *)
   reg [4:0] decay_shift2 = 5'h00;
+  (* keep = "true" *)
   reg [4:0] decay_shift3 = 5'h00;
+  (* keep = "true" *)
   reg [4:0] decay_shift4 = 5'h00;
+  (* keep = "true" *)
+  reg [4:0] decay_shift5 = 5'h00;
+  (* keep = "true" *)
+  reg [4:0] decay_shift6 = 5'h00;
   wire [32:0] diff;
   wire en;
+  (* keep = "true" *)
+  reg [15:0] grad_a00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_a01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_a10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_a11 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b11 = 16'h0000;
+  (* keep = "true" *)
   reg [31:0] grad_mag = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_mult = 32'd0;
   reg grad_neg1 = 1'h0;
   reg grad_neg2 = 1'h0;
   reg grad_neg3 = 1'h0;
   reg grad_neg4 = 1'h0;
   reg grad_neg5 = 1'h0;
+  reg grad_neg6 = 1'h0;
+  reg grad_neg7 = 1'h0;
+  (* keep = "true" *)
+  reg [31:0] grad_p00 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] grad_p01 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] grad_p10 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] grad_p11 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp00 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp01 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp10 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp11 = 32'd0;
   reg [63:0] grad_prod = 64'h0000000000000000;
   reg [31:0] grad_q = 32'd0;
   reg [63:0] grad_row0 = 64'h0000000000000000;
   reg [63:0] grad_row1 = 64'h0000000000000000;
+  (* keep = "true" *)
   reg [5:0] grad_shift1 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] grad_shift2 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] grad_shift3 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] grad_shift4 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] grad_shift5 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] grad_shift6 = 6'h00;
   input [47:0] i__payload;
   wire [47:0] i__payload;
   wire [31:0] \i__payload.g ;
@@ -36962,8 +41113,8 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4788$269 ;
-  wire [53:0] \port$4788$269 ;
+  input [53:0] \port$4964$269 ;
+  wire [53:0] \port$4964$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -36978,6 +41129,8 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg valid5 = 1'h0;
   reg valid6 = 1'h0;
   reg valid7 = 1'h0;
+  reg valid8 = 1'h0;
+  reg valid9 = 1'h0;
   reg [15:0] w1 = 16'h0000;
   reg [15:0] w2 = 16'h0000;
   reg [15:0] w3 = 16'h0000;
@@ -36985,40 +41138,42 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg [15:0] w5 = 16'h0000;
   reg [15:0] w6 = 16'h0000;
   reg [15:0] w7 = 16'h0000;
+  reg [15:0] w8 = 16'h0000;
+  reg [15:0] w9 = 16'h0000;
   wire [31:0] w_new;
   output wrapped;
   reg wrapped = 1'h0;
   assign \$1  = ~ o__valid;
   assign total = $signed(tg) + $signed(tw);
-  assign diff = $signed(w7) - $signed(u);
+  assign diff = $signed(w9) - $signed(u);
   assign \$2  = $signed(i__payload[47:16]) < $signed(1'h0);
   assign \$3  = - $signed(i__payload[47:16]);
   assign \$4  = \$2  ? \$3  : { i__payload[47], i__payload[47:16] };
   assign \$5  = $signed(i__payload[47:16]) < $signed(1'h0);
-  assign \$6  = grad_mag[15:0] * grad_mult[15:0];
-  assign \$7  = grad_mag[15:0] * grad_mult[31:16];
-  assign \$8  = grad_mag[31:16] * grad_mult[15:0];
-  assign \$9  = grad_mag[31:16] * grad_mult[31:16];
+  assign \$6  = grad_a00 * grad_b00;
+  assign \$7  = grad_a01 * grad_b01;
+  assign \$8  = grad_a10 * grad_b10;
+  assign \$9  = grad_a11 * grad_b11;
   assign \$11  = 1'h0 + \$10 ;
   assign \$13  = \$11  + \$12 ;
   assign \$15  = 1'h0 + \$14 ;
   assign \$17  = \$15  + \$16 ;
   assign \$18  = 1'h0 + grad_row0;
   assign \$19  = \$18  + grad_row1;
-  assign \$20  = grad_prod >> grad_shift4;
+  assign \$20  = grad_prod >> grad_shift6;
   assign \$21  = $signed(i__payload[15:0]) < $signed(1'h0);
   assign \$22  = - $signed(i__payload[15:0]);
   assign \$23  = \$21  ? \$22  : { i__payload[15], i__payload[15:0] };
   assign \$24  = $signed(i__payload[15:0]) < $signed(1'h0);
-  assign \$25  = decay_mag * decay_mult;
+  assign \$25  = decay_a00 * decay_b00;
   assign \$27  = 1'h0 + \$26 ;
   assign \$28  = 1'h0 + decay_row0;
-  assign \$29  = decay_prod >> decay_shift4;
+  assign \$29  = decay_prod >> decay_shift6;
   assign \$30  = - grad_q;
-  assign \$31  = grad_neg5 ? \$30  : { 1'h0, grad_q };
+  assign \$31  = grad_neg7 ? \$30  : { 1'h0, grad_q };
   assign \$32  = - decay_q;
-  assign \$33  = decay_neg5 ? \$32  : { 1'h0, decay_q };
-  assign \$34  = decay_en5 ? \$33  : 17'h00000;
+  assign \$33  = decay_neg7 ? \$32  : { 1'h0, decay_q };
+  assign \$34  = decay_en7 ? \$33  : 17'h00000;
   assign \$35  = total[32] ^ total[31];
   assign \$37  = | diff[31:15];
   assign \$38  = & diff[31:15];
@@ -37045,111 +41200,169 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   always @(posedge clk)
     grad_neg5 <= \$53 ;
   always @(posedge clk)
-    grad_shift2 <= \$54 ;
+    grad_neg6 <= \$54 ;
   always @(posedge clk)
-    grad_shift3 <= \$55 ;
+    grad_neg7 <= \$55 ;
   always @(posedge clk)
-    grad_shift4 <= \$56 ;
+    grad_shift2 <= \$56 ;
   always @(posedge clk)
-    grad_pp00 <= \$57 ;
+    grad_shift3 <= \$57 ;
   always @(posedge clk)
-    grad_pp01 <= \$58 ;
+    grad_shift4 <= \$58 ;
   always @(posedge clk)
-    grad_pp10 <= \$59 ;
+    grad_shift5 <= \$59 ;
   always @(posedge clk)
-    grad_pp11 <= \$60 ;
+    grad_shift6 <= \$60 ;
   always @(posedge clk)
-    grad_row0 <= \$61 ;
+    grad_a00 <= \$61 ;
   always @(posedge clk)
-    grad_row1 <= \$62 ;
+    grad_b00 <= \$62 ;
   always @(posedge clk)
-    grad_prod <= \$63 ;
+    grad_p00 <= \$63 ;
   always @(posedge clk)
-    grad_q <= \$64 ;
+    grad_pp00 <= \$64 ;
   always @(posedge clk)
-    decay_mag <= \$65 ;
+    grad_a01 <= \$65 ;
   always @(posedge clk)
-    decay_mult <= \$66 ;
+    grad_b01 <= \$66 ;
   always @(posedge clk)
-    decay_neg1 <= \$67 ;
+    grad_p01 <= \$67 ;
   always @(posedge clk)
-    decay_shift1 <= \$68 ;
+    grad_pp01 <= \$68 ;
   always @(posedge clk)
-    decay_neg2 <= \$69 ;
+    grad_a10 <= \$69 ;
   always @(posedge clk)
-    decay_neg3 <= \$70 ;
+    grad_b10 <= \$70 ;
   always @(posedge clk)
-    decay_neg4 <= \$71 ;
+    grad_p10 <= \$71 ;
   always @(posedge clk)
-    decay_neg5 <= \$72 ;
+    grad_pp10 <= \$72 ;
   always @(posedge clk)
-    decay_shift2 <= \$73 ;
+    grad_a11 <= \$73 ;
   always @(posedge clk)
-    decay_shift3 <= \$74 ;
+    grad_b11 <= \$74 ;
   always @(posedge clk)
-    decay_shift4 <= \$75 ;
+    grad_p11 <= \$75 ;
   always @(posedge clk)
-    decay_pp00 <= \$76 ;
+    grad_pp11 <= \$76 ;
   always @(posedge clk)
-    decay_row0 <= \$77 ;
+    grad_row0 <= \$77 ;
   always @(posedge clk)
-    decay_prod <= \$78 ;
+    grad_row1 <= \$78 ;
   always @(posedge clk)
-    decay_q <= \$79 ;
+    grad_prod <= \$79 ;
   always @(posedge clk)
-    valid1 <= \$80 ;
+    grad_q <= \$80 ;
   always @(posedge clk)
-    valid2 <= \$81 ;
+    decay_mag <= \$81 ;
   always @(posedge clk)
-    valid3 <= \$82 ;
+    decay_mult <= \$82 ;
   always @(posedge clk)
-    valid4 <= \$83 ;
+    decay_neg1 <= \$83 ;
   always @(posedge clk)
-    valid5 <= \$84 ;
+    decay_shift1 <= \$84 ;
   always @(posedge clk)
-    valid6 <= \$85 ;
+    decay_neg2 <= \$85 ;
   always @(posedge clk)
-    valid7 <= \$86 ;
+    decay_neg3 <= \$86 ;
   always @(posedge clk)
-    o__valid <= \$87 ;
+    decay_neg4 <= \$87 ;
   always @(posedge clk)
-    w1 <= \$88 ;
+    decay_neg5 <= \$88 ;
   always @(posedge clk)
-    w2 <= \$89 ;
+    decay_neg6 <= \$89 ;
   always @(posedge clk)
-    w3 <= \$90 ;
+    decay_neg7 <= \$90 ;
   always @(posedge clk)
-    w4 <= \$91 ;
+    decay_shift2 <= \$91 ;
   always @(posedge clk)
-    w5 <= \$92 ;
+    decay_shift3 <= \$92 ;
   always @(posedge clk)
-    w6 <= \$93 ;
+    decay_shift4 <= \$93 ;
   always @(posedge clk)
-    w7 <= \$94 ;
+    decay_shift5 <= \$94 ;
   always @(posedge clk)
-    decay_en1 <= \$95 ;
+    decay_shift6 <= \$95 ;
   always @(posedge clk)
-    decay_en2 <= \$96 ;
+    decay_a00 <= \$96 ;
   always @(posedge clk)
-    decay_en3 <= \$97 ;
+    decay_b00 <= \$97 ;
   always @(posedge clk)
-    decay_en4 <= \$98 ;
+    decay_p00 <= \$98 ;
   always @(posedge clk)
-    decay_en5 <= \$99 ;
+    decay_pp00 <= \$99 ;
   always @(posedge clk)
-    tg <= \$100 ;
+    decay_row0 <= \$100 ;
   always @(posedge clk)
-    tw <= \$101 ;
+    decay_prod <= \$101 ;
   always @(posedge clk)
-    u <= \$102 ;
+    decay_q <= \$102 ;
   always @(posedge clk)
-    u_wrapped <= \$103 ;
+    valid1 <= \$103 ;
   always @(posedge clk)
-    o__payload <= \$104 ;
+    valid2 <= \$104 ;
   always @(posedge clk)
-    overflow <= \$105 ;
+    valid3 <= \$105 ;
   always @(posedge clk)
-    wrapped <= \$106 ;
+    valid4 <= \$106 ;
+  always @(posedge clk)
+    valid5 <= \$107 ;
+  always @(posedge clk)
+    valid6 <= \$108 ;
+  always @(posedge clk)
+    valid7 <= \$109 ;
+  always @(posedge clk)
+    valid8 <= \$110 ;
+  always @(posedge clk)
+    valid9 <= \$111 ;
+  always @(posedge clk)
+    o__valid <= \$112 ;
+  always @(posedge clk)
+    w1 <= \$113 ;
+  always @(posedge clk)
+    w2 <= \$114 ;
+  always @(posedge clk)
+    w3 <= \$115 ;
+  always @(posedge clk)
+    w4 <= \$116 ;
+  always @(posedge clk)
+    w5 <= \$117 ;
+  always @(posedge clk)
+    w6 <= \$118 ;
+  always @(posedge clk)
+    w7 <= \$119 ;
+  always @(posedge clk)
+    w8 <= \$120 ;
+  always @(posedge clk)
+    w9 <= \$121 ;
+  always @(posedge clk)
+    decay_en1 <= \$122 ;
+  always @(posedge clk)
+    decay_en2 <= \$123 ;
+  always @(posedge clk)
+    decay_en3 <= \$124 ;
+  always @(posedge clk)
+    decay_en4 <= \$125 ;
+  always @(posedge clk)
+    decay_en5 <= \$126 ;
+  always @(posedge clk)
+    decay_en6 <= \$127 ;
+  always @(posedge clk)
+    decay_en7 <= \$128 ;
+  always @(posedge clk)
+    tg <= \$129 ;
+  always @(posedge clk)
+    tw <= \$130 ;
+  always @(posedge clk)
+    u <= \$131 ;
+  always @(posedge clk)
+    u_wrapped <= \$132 ;
+  always @(posedge clk)
+    o__payload <= \$133 ;
+  always @(posedge clk)
+    overflow <= \$134 ;
+  always @(posedge clk)
+    wrapped <= \$135 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$46  = grad_mag;
@@ -37164,7 +41377,7 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4788$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4788$269 [31:0];
+      \$47  = \port$4964$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -37184,7 +41397,7 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4788$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4788$269 [37:32];
+      \$49  = \port$4964$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -37232,29 +41445,29 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$54  = grad_shift2;
+    \$54  = grad_neg6;
     if (en) begin
-      \$54  = grad_shift1;
+      \$54  = grad_neg5;
     end
     if (rst) begin
-      \$54  = 6'h00;
+      \$54  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$55  = grad_shift3;
+    \$55  = grad_neg7;
     if (en) begin
-      \$55  = grad_shift2;
+      \$55  = grad_neg6;
     end
     if (rst) begin
-      \$55  = 6'h00;
+      \$55  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$56  = grad_shift4;
+    \$56  = grad_shift2;
     if (en) begin
-      \$56  = grad_shift3;
+      \$56  = grad_shift1;
     end
     if (rst) begin
       \$56  = 6'h00;
@@ -37262,79 +41475,79 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$57  = grad_pp00;
+    \$57  = grad_shift3;
     if (en) begin
-      \$57  = \$6 ;
+      \$57  = grad_shift2;
     end
     if (rst) begin
-      \$57  = 32'd0;
+      \$57  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$58  = grad_pp01;
+    \$58  = grad_shift4;
     if (en) begin
-      \$58  = \$7 ;
+      \$58  = grad_shift3;
     end
     if (rst) begin
-      \$58  = 32'd0;
+      \$58  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$59  = grad_pp10;
+    \$59  = grad_shift5;
     if (en) begin
-      \$59  = \$8 ;
+      \$59  = grad_shift4;
     end
     if (rst) begin
-      \$59  = 32'd0;
+      \$59  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$60  = grad_pp11;
+    \$60  = grad_shift6;
     if (en) begin
-      \$60  = \$9 ;
+      \$60  = grad_shift5;
     end
     if (rst) begin
-      \$60  = 32'd0;
+      \$60  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$61  = grad_row0;
+    \$61  = grad_a00;
     if (en) begin
-      \$61  = \$13 ;
+      \$61  = grad_mag[15:0];
     end
     if (rst) begin
-      \$61  = 64'h0000000000000000;
+      \$61  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$62  = grad_row1;
+    \$62  = grad_b00;
     if (en) begin
-      \$62  = \$17 [63:0];
+      \$62  = grad_mult[15:0];
     end
     if (rst) begin
-      \$62  = 64'h0000000000000000;
+      \$62  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$63  = grad_prod;
+    \$63  = grad_p00;
     if (en) begin
-      \$63  = \$19 [63:0];
+      \$63  = \$6 ;
     end
     if (rst) begin
-      \$63  = 64'h0000000000000000;
+      \$63  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$64  = grad_q;
+    \$64  = grad_pp00;
     if (en) begin
-      \$64  = \$20 [31:0];
+      \$64  = grad_p00;
     end
     if (rst) begin
       \$64  = 32'd0;
@@ -37342,9 +41555,9 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$65  = decay_mag;
+    \$65  = grad_a01;
     if (en) begin
-      \$65  = \$23 [15:0];
+      \$65  = grad_mag[15:0];
     end
     if (rst) begin
       \$65  = 16'h0000;
@@ -37352,9 +41565,9 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$66  = decay_mult;
+    \$66  = grad_b01;
     if (en) begin
-      \$66  = \port$4788$269 [53:38];
+      \$66  = grad_mult[31:16];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -37362,99 +41575,99 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$67  = decay_neg1;
+    \$67  = grad_p01;
     if (en) begin
-      \$67  = \$24 ;
+      \$67  = \$7 ;
     end
     if (rst) begin
-      \$67  = 1'h0;
+      \$67  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$68  = decay_shift1;
+    \$68  = grad_pp01;
     if (en) begin
-      \$68  = decay_shift;
+      \$68  = grad_p01;
     end
     if (rst) begin
-      \$68  = 5'h00;
+      \$68  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$69  = decay_neg2;
+    \$69  = grad_a10;
     if (en) begin
-      \$69  = decay_neg1;
+      \$69  = grad_mag[31:16];
     end
     if (rst) begin
-      \$69  = 1'h0;
+      \$69  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$70  = decay_neg3;
+    \$70  = grad_b10;
     if (en) begin
-      \$70  = decay_neg2;
+      \$70  = grad_mult[15:0];
     end
     if (rst) begin
-      \$70  = 1'h0;
+      \$70  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$71  = decay_neg4;
+    \$71  = grad_p10;
     if (en) begin
-      \$71  = decay_neg3;
+      \$71  = \$8 ;
     end
     if (rst) begin
-      \$71  = 1'h0;
+      \$71  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$72  = decay_neg5;
+    \$72  = grad_pp10;
     if (en) begin
-      \$72  = decay_neg4;
+      \$72  = grad_p10;
     end
     if (rst) begin
-      \$72  = 1'h0;
+      \$72  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$73  = decay_shift2;
+    \$73  = grad_a11;
     if (en) begin
-      \$73  = decay_shift1;
+      \$73  = grad_mag[31:16];
     end
     if (rst) begin
-      \$73  = 5'h00;
+      \$73  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$74  = decay_shift3;
+    \$74  = grad_b11;
     if (en) begin
-      \$74  = decay_shift2;
+      \$74  = grad_mult[31:16];
     end
     if (rst) begin
-      \$74  = 5'h00;
+      \$74  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$75  = decay_shift4;
+    \$75  = grad_p11;
     if (en) begin
-      \$75  = decay_shift3;
+      \$75  = \$9 ;
     end
     if (rst) begin
-      \$75  = 5'h00;
+      \$75  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$76  = decay_pp00;
+    \$76  = grad_pp11;
     if (en) begin
-      \$76  = \$25 ;
+      \$76  = grad_p11;
     end
     if (rst) begin
       \$76  = 32'd0;
@@ -37462,69 +41675,69 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$77  = decay_row0;
+    \$77  = grad_row0;
     if (en) begin
-      \$77  = \$27 [31:0];
+      \$77  = \$13 ;
     end
     if (rst) begin
-      \$77  = 32'd0;
+      \$77  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$78  = decay_prod;
+    \$78  = grad_row1;
     if (en) begin
-      \$78  = \$28 [31:0];
+      \$78  = \$17 [63:0];
     end
     if (rst) begin
-      \$78  = 32'd0;
+      \$78  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$79  = decay_q;
+    \$79  = grad_prod;
     if (en) begin
-      \$79  = \$29 [15:0];
+      \$79  = \$19 [63:0];
     end
     if (rst) begin
-      \$79  = 16'h0000;
+      \$79  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$80  = valid1;
+    \$80  = grad_q;
     if (en) begin
-      \$80  = i__valid;
+      \$80  = \$20 [31:0];
     end
     if (rst) begin
-      \$80  = 1'h0;
+      \$80  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$81  = valid2;
+    \$81  = decay_mag;
     if (en) begin
-      \$81  = valid1;
+      \$81  = \$23 [15:0];
     end
     if (rst) begin
-      \$81  = 1'h0;
+      \$81  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$82  = valid3;
+    \$82  = decay_mult;
     if (en) begin
-      \$82  = valid2;
+      \$82  = \port$4964$269 [53:38];
     end
     if (rst) begin
-      \$82  = 1'h0;
+      \$82  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$83  = valid4;
+    \$83  = decay_neg1;
     if (en) begin
-      \$83  = valid3;
+      \$83  = \$24 ;
     end
     if (rst) begin
       \$83  = 1'h0;
@@ -37532,19 +41745,19 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$84  = valid5;
+    \$84  = decay_shift1;
     if (en) begin
-      \$84  = valid4;
+      \$84  = decay_shift;
     end
     if (rst) begin
-      \$84  = 1'h0;
+      \$84  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$85  = valid6;
+    \$85  = decay_neg2;
     if (en) begin
-      \$85  = valid5;
+      \$85  = decay_neg1;
     end
     if (rst) begin
       \$85  = 1'h0;
@@ -37552,9 +41765,9 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$86  = valid7;
+    \$86  = decay_neg3;
     if (en) begin
-      \$86  = valid6;
+      \$86  = decay_neg2;
     end
     if (rst) begin
       \$86  = 1'h0;
@@ -37562,9 +41775,9 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$87  = o__valid;
+    \$87  = decay_neg4;
     if (en) begin
-      \$87  = valid7;
+      \$87  = decay_neg3;
     end
     if (rst) begin
       \$87  = 1'h0;
@@ -37572,129 +41785,129 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$88  = w1;
+    \$88  = decay_neg5;
     if (en) begin
-      \$88  = i__payload[15:0];
+      \$88  = decay_neg4;
     end
     if (rst) begin
-      \$88  = 16'h0000;
+      \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$89  = w2;
+    \$89  = decay_neg6;
     if (en) begin
-      \$89  = w1;
+      \$89  = decay_neg5;
     end
     if (rst) begin
-      \$89  = 16'h0000;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$90  = w3;
+    \$90  = decay_neg7;
     if (en) begin
-      \$90  = w2;
+      \$90  = decay_neg6;
     end
     if (rst) begin
-      \$90  = 16'h0000;
+      \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$91  = w4;
+    \$91  = decay_shift2;
     if (en) begin
-      \$91  = w3;
+      \$91  = decay_shift1;
     end
     if (rst) begin
-      \$91  = 16'h0000;
+      \$91  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$92  = w5;
+    \$92  = decay_shift3;
     if (en) begin
-      \$92  = w4;
+      \$92  = decay_shift2;
     end
     if (rst) begin
-      \$92  = 16'h0000;
+      \$92  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$93  = w6;
+    \$93  = decay_shift4;
     if (en) begin
-      \$93  = w5;
+      \$93  = decay_shift3;
     end
     if (rst) begin
-      \$93  = 16'h0000;
+      \$93  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$94  = w7;
+    \$94  = decay_shift5;
     if (en) begin
-      \$94  = w6;
+      \$94  = decay_shift4;
     end
     if (rst) begin
-      \$94  = 16'h0000;
+      \$94  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$95  = decay_en1;
+    \$95  = decay_shift6;
     if (en) begin
-      \$95  = decay_enable;
+      \$95  = decay_shift5;
     end
     if (rst) begin
-      \$95  = 1'h0;
+      \$95  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$96  = decay_en2;
+    \$96  = decay_a00;
     if (en) begin
-      \$96  = decay_en1;
+      \$96  = decay_mag;
     end
     if (rst) begin
-      \$96  = 1'h0;
+      \$96  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$97  = decay_en3;
+    \$97  = decay_b00;
     if (en) begin
-      \$97  = decay_en2;
+      \$97  = decay_mult;
     end
     if (rst) begin
-      \$97  = 1'h0;
+      \$97  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$98  = decay_en4;
+    \$98  = decay_p00;
     if (en) begin
-      \$98  = decay_en3;
+      \$98  = \$25 ;
     end
     if (rst) begin
-      \$98  = 1'h0;
+      \$98  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$99  = decay_en5;
+    \$99  = decay_pp00;
     if (en) begin
-      \$99  = decay_en4;
+      \$99  = decay_p00;
     end
     if (rst) begin
-      \$99  = 1'h0;
+      \$99  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$100  = tg;
+    \$100  = decay_row0;
     if (en) begin
-      \$100  = \$31 [31:0];
+      \$100  = \$27 [31:0];
     end
     if (rst) begin
       \$100  = 32'd0;
@@ -37702,29 +41915,29 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$101  = tw;
+    \$101  = decay_prod;
     if (en) begin
-      \$101  = \$34 [15:0];
+      \$101  = \$28 [31:0];
     end
     if (rst) begin
-      \$101  = 16'h0000;
+      \$101  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$102  = u;
+    \$102  = decay_q;
     if (en) begin
-      \$102  = total[31:0];
+      \$102  = \$29 [15:0];
     end
     if (rst) begin
-      \$102  = 32'd0;
+      \$102  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$103  = u_wrapped;
+    \$103  = valid1;
     if (en) begin
-      \$103  = \$35 ;
+      \$103  = i__valid;
     end
     if (rst) begin
       \$103  = 1'h0;
@@ -37732,46 +41945,336 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$104  = o__payload;
+    \$104  = valid2;
     if (en) begin
-      \$104  = diff[15:0];
+      \$104  = valid1;
     end
     if (rst) begin
-      \$104  = 16'h0000;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$105  = overflow;
-    if (clear) begin
+    \$105  = valid3;
+    if (en) begin
+      \$105  = valid2;
+    end
+    if (rst) begin
       \$105  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$106  = valid4;
+    if (en) begin
+      \$106  = valid3;
+    end
+    if (rst) begin
+      \$106  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$107  = valid5;
+    if (en) begin
+      \$107  = valid4;
+    end
+    if (rst) begin
+      \$107  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$108  = valid6;
+    if (en) begin
+      \$108  = valid5;
+    end
+    if (rst) begin
+      \$108  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$109  = valid7;
+    if (en) begin
+      \$109  = valid6;
+    end
+    if (rst) begin
+      \$109  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$110  = valid8;
+    if (en) begin
+      \$110  = valid7;
+    end
+    if (rst) begin
+      \$110  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$111  = valid9;
+    if (en) begin
+      \$111  = valid8;
+    end
+    if (rst) begin
+      \$111  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$112  = o__valid;
+    if (en) begin
+      \$112  = valid9;
+    end
+    if (rst) begin
+      \$112  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$113  = w1;
+    if (en) begin
+      \$113  = i__payload[15:0];
+    end
+    if (rst) begin
+      \$113  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$114  = w2;
+    if (en) begin
+      \$114  = w1;
+    end
+    if (rst) begin
+      \$114  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$115  = w3;
+    if (en) begin
+      \$115  = w2;
+    end
+    if (rst) begin
+      \$115  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$116  = w4;
+    if (en) begin
+      \$116  = w3;
+    end
+    if (rst) begin
+      \$116  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$117  = w5;
+    if (en) begin
+      \$117  = w4;
+    end
+    if (rst) begin
+      \$117  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$118  = w6;
+    if (en) begin
+      \$118  = w5;
+    end
+    if (rst) begin
+      \$118  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$119  = w7;
+    if (en) begin
+      \$119  = w6;
+    end
+    if (rst) begin
+      \$119  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$120  = w8;
+    if (en) begin
+      \$120  = w7;
+    end
+    if (rst) begin
+      \$120  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$121  = w9;
+    if (en) begin
+      \$121  = w8;
+    end
+    if (rst) begin
+      \$121  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$122  = decay_en1;
+    if (en) begin
+      \$122  = decay_enable;
+    end
+    if (rst) begin
+      \$122  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$123  = decay_en2;
+    if (en) begin
+      \$123  = decay_en1;
+    end
+    if (rst) begin
+      \$123  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$124  = decay_en3;
+    if (en) begin
+      \$124  = decay_en2;
+    end
+    if (rst) begin
+      \$124  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$125  = decay_en4;
+    if (en) begin
+      \$125  = decay_en3;
+    end
+    if (rst) begin
+      \$125  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$126  = decay_en5;
+    if (en) begin
+      \$126  = decay_en4;
+    end
+    if (rst) begin
+      \$126  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$127  = decay_en6;
+    if (en) begin
+      \$127  = decay_en5;
+    end
+    if (rst) begin
+      \$127  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$128  = decay_en7;
+    if (en) begin
+      \$128  = decay_en6;
+    end
+    if (rst) begin
+      \$128  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$129  = tg;
+    if (en) begin
+      \$129  = \$31 [31:0];
+    end
+    if (rst) begin
+      \$129  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$130  = tw;
+    if (en) begin
+      \$130  = \$34 [15:0];
+    end
+    if (rst) begin
+      \$130  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$131  = u;
+    if (en) begin
+      \$131  = total[31:0];
+    end
+    if (rst) begin
+      \$131  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$132  = u_wrapped;
+    if (en) begin
+      \$132  = \$35 ;
+    end
+    if (rst) begin
+      \$132  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$133  = o__payload;
+    if (en) begin
+      \$133  = diff[15:0];
+    end
+    if (rst) begin
+      \$133  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$134  = overflow;
+    if (clear) begin
+      \$134  = 1'h0;
     end
     if (\$41 ) begin
-      \$105  = 1'h1;
+      \$134  = 1'h1;
     end
     if (rst) begin
-      \$105  = 1'h0;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$106  = wrapped;
+    \$135  = wrapped;
     if (clear) begin
-      \$106  = 1'h0;
+      \$135  = 1'h0;
     end
     if (\$45 ) begin
-      \$106  = 1'h1;
+      \$135  = 1'h1;
     end
     if (rst) begin
-      \$106  = 1'h0;
+      \$135  = 1'h0;
     end
   end
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4788$269 [31:0];
-  assign lr_shift = \port$4788$269 [37:32];
-  assign decay_multiplier = \port$4788$269 [53:38];
+  assign lr_multiplier = \port$4964$269 [31:0];
+  assign lr_shift = \port$4964$269 [37:32];
+  assign decay_multiplier = \port$4964$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -37780,25 +42283,54 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   assign \$14  = { 15'h0000, grad_pp10, 16'h0000 };
   assign \$16  = { 31'h00000000, grad_pp11, 32'h00000000 };
   assign \$26  = { 1'h0, decay_pp00 };
-  assign \$36  = valid7;
-  assign \$42  = valid7;
+  assign \$36  = valid9;
+  assign \$42  = valid9;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4788$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4964$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$41  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
   reg [31:0] \$100 ;
-  reg [15:0] \$101 ;
-  reg [31:0] \$102 ;
+  reg [31:0] \$101 ;
+  reg [15:0] \$102 ;
   reg \$103 ;
-  reg [15:0] \$104 ;
+  reg \$104 ;
   reg \$105 ;
   reg \$106 ;
+  reg \$107 ;
+  reg \$108 ;
+  reg \$109 ;
   wire [33:0] \$11 ;
+  reg \$110 ;
+  reg \$111 ;
+  reg \$112 ;
+  reg [15:0] \$113 ;
+  reg [15:0] \$114 ;
+  reg [15:0] \$115 ;
+  reg [15:0] \$116 ;
+  reg [15:0] \$117 ;
+  reg [15:0] \$118 ;
+  reg [15:0] \$119 ;
   wire [62:0] \$12 ;
+  reg [15:0] \$120 ;
+  reg [15:0] \$121 ;
+  reg \$122 ;
+  reg \$123 ;
+  reg \$124 ;
+  reg \$125 ;
+  reg \$126 ;
+  reg \$127 ;
+  reg \$128 ;
+  reg [31:0] \$129 ;
   wire [63:0] \$13 ;
+  reg [15:0] \$130 ;
+  reg [31:0] \$131 ;
+  reg \$132 ;
+  reg [15:0] \$133 ;
+  reg \$134 ;
+  reg \$135 ;
   wire [62:0] \$14 ;
   wire [63:0] \$15 ;
   wire [94:0] \$16 ;
@@ -37843,68 +42375,76 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg \$51 ;
   reg \$52 ;
   reg \$53 ;
-  reg [5:0] \$54 ;
-  reg [5:0] \$55 ;
+  reg \$54 ;
+  reg \$55 ;
   reg [5:0] \$56 ;
-  reg [31:0] \$57 ;
-  reg [31:0] \$58 ;
-  reg [31:0] \$59 ;
+  reg [5:0] \$57 ;
+  reg [5:0] \$58 ;
+  reg [5:0] \$59 ;
   wire [31:0] \$6 ;
-  reg [31:0] \$60 ;
-  reg [63:0] \$61 ;
-  reg [63:0] \$62 ;
-  reg [63:0] \$63 ;
+  reg [5:0] \$60 ;
+  reg [15:0] \$61 ;
+  reg [15:0] \$62 ;
+  reg [31:0] \$63 ;
   reg [31:0] \$64 ;
   reg [15:0] \$65 ;
   reg [15:0] \$66 ;
-  reg \$67 ;
-  reg [4:0] \$68 ;
-  reg \$69 ;
+  reg [31:0] \$67 ;
+  reg [31:0] \$68 ;
+  reg [15:0] \$69 ;
   wire [31:0] \$7 ;
-  reg \$70 ;
-  reg \$71 ;
-  reg \$72 ;
-  reg [4:0] \$73 ;
-  reg [4:0] \$74 ;
-  reg [4:0] \$75 ;
+  reg [15:0] \$70 ;
+  reg [31:0] \$71 ;
+  reg [31:0] \$72 ;
+  reg [15:0] \$73 ;
+  reg [15:0] \$74 ;
+  reg [31:0] \$75 ;
   reg [31:0] \$76 ;
-  reg [31:0] \$77 ;
-  reg [31:0] \$78 ;
-  reg [15:0] \$79 ;
+  reg [63:0] \$77 ;
+  reg [63:0] \$78 ;
+  reg [63:0] \$79 ;
   wire [31:0] \$8 ;
-  reg \$80 ;
-  reg \$81 ;
-  reg \$82 ;
+  reg [31:0] \$80 ;
+  reg [15:0] \$81 ;
+  reg [15:0] \$82 ;
   reg \$83 ;
-  reg \$84 ;
+  reg [4:0] \$84 ;
   reg \$85 ;
   reg \$86 ;
   reg \$87 ;
-  reg [15:0] \$88 ;
-  reg [15:0] \$89 ;
+  reg \$88 ;
+  reg \$89 ;
   wire [31:0] \$9 ;
-  reg [15:0] \$90 ;
-  reg [15:0] \$91 ;
-  reg [15:0] \$92 ;
-  reg [15:0] \$93 ;
-  reg [15:0] \$94 ;
-  reg \$95 ;
-  reg \$96 ;
-  reg \$97 ;
-  reg \$98 ;
-  reg \$99 ;
+  reg \$90 ;
+  reg [4:0] \$91 ;
+  reg [4:0] \$92 ;
+  reg [4:0] \$93 ;
+  reg [4:0] \$94 ;
+  reg [4:0] \$95 ;
+  reg [15:0] \$96 ;
+  reg [15:0] \$97 ;
+  reg [31:0] \$98 ;
+  reg [31:0] \$99 ;
   input clear;
   wire clear;
   input clk;
   wire clk;
+  (* keep = "true" *)
+  reg [15:0] decay_a00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] decay_b00 = 16'h0000;
   reg decay_en1 = 1'h0;
   reg decay_en2 = 1'h0;
   reg decay_en3 = 1'h0;
   reg decay_en4 = 1'h0;
   reg decay_en5 = 1'h0;
+  reg decay_en6 = 1'h0;
+  reg decay_en7 = 1'h0;
   input decay_enable;
   wire decay_enable;
+  (* keep = "true" *)
   reg [15:0] decay_mag = 16'h0000;
+  (* keep = "true" *)
   reg [15:0] decay_mult = 16'h0000;
   wire [15:0] decay_multiplier;
   reg decay_neg1 = 1'h0;
@@ -37912,37 +42452,90 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg decay_neg3 = 1'h0;
   reg decay_neg4 = 1'h0;
   reg decay_neg5 = 1'h0;
+  reg decay_neg6 = 1'h0;
+  reg decay_neg7 = 1'h0;
+  (* keep = "true" *)
+  reg [31:0] decay_p00 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] decay_pp00 = 32'd0;
   reg [31:0] decay_prod = 32'd0;
   reg [15:0] decay_q = 16'h0000;
   reg [31:0] decay_row0 = 32'd0;
   input [4:0] decay_shift;
   wire [4:0] decay_shift;
+  (* keep = "true" *)
   reg [4:0] decay_shift1 = 5'h00;
+  (* keep = "true" *)
   reg [4:0] decay_shift2 = 5'h00;
+  (* keep = "true" *)
   reg [4:0] decay_shift3 = 5'h00;
+  (* keep = "true" *)
   reg [4:0] decay_shift4 = 5'h00;
+  (* keep = "true" *)
+  reg [4:0] decay_shift5 = 5'h00;
+  (* keep = "true" *)
+  reg [4:0] decay_shift6 = 5'h00;
   wire [32:0] diff;
   wire en;
+  (* keep = "true" *)
+  reg [15:0] grad_a00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_a01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_a10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_a11 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b11 = 16'h0000;
+  (* keep = "true" *)
   reg [31:0] grad_mag = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_mult = 32'd0;
   reg grad_neg1 = 1'h0;
   reg grad_neg2 = 1'h0;
   reg grad_neg3 = 1'h0;
   reg grad_neg4 = 1'h0;
   reg grad_neg5 = 1'h0;
+  reg grad_neg6 = 1'h0;
+  reg grad_neg7 = 1'h0;
+  (* keep = "true" *)
+  reg [31:0] grad_p00 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] grad_p01 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] grad_p10 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] grad_p11 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp00 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp01 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp10 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp11 = 32'd0;
   reg [63:0] grad_prod = 64'h0000000000000000;
   reg [31:0] grad_q = 32'd0;
   reg [63:0] grad_row0 = 64'h0000000000000000;
   reg [63:0] grad_row1 = 64'h0000000000000000;
+  (* keep = "true" *)
   reg [5:0] grad_shift1 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] grad_shift2 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] grad_shift3 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] grad_shift4 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] grad_shift5 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] grad_shift6 = 6'h00;
   input [47:0] i__payload;
   wire [47:0] i__payload;
   wire [31:0] \i__payload.g ;
@@ -37958,8 +42551,8 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4788$269 ;
-  wire [53:0] \port$4788$269 ;
+  input [53:0] \port$4964$269 ;
+  wire [53:0] \port$4964$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -37974,6 +42567,8 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg valid5 = 1'h0;
   reg valid6 = 1'h0;
   reg valid7 = 1'h0;
+  reg valid8 = 1'h0;
+  reg valid9 = 1'h0;
   reg [15:0] w1 = 16'h0000;
   reg [15:0] w2 = 16'h0000;
   reg [15:0] w3 = 16'h0000;
@@ -37981,40 +42576,42 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg [15:0] w5 = 16'h0000;
   reg [15:0] w6 = 16'h0000;
   reg [15:0] w7 = 16'h0000;
+  reg [15:0] w8 = 16'h0000;
+  reg [15:0] w9 = 16'h0000;
   wire [31:0] w_new;
   output wrapped;
   reg wrapped = 1'h0;
   assign \$1  = ~ o__valid;
   assign total = $signed(tg) + $signed(tw);
-  assign diff = $signed(w7) - $signed(u);
+  assign diff = $signed(w9) - $signed(u);
   assign \$2  = $signed(i__payload[47:16]) < $signed(1'h0);
   assign \$3  = - $signed(i__payload[47:16]);
   assign \$4  = \$2  ? \$3  : { i__payload[47], i__payload[47:16] };
   assign \$5  = $signed(i__payload[47:16]) < $signed(1'h0);
-  assign \$6  = grad_mag[15:0] * grad_mult[15:0];
-  assign \$7  = grad_mag[15:0] * grad_mult[31:16];
-  assign \$8  = grad_mag[31:16] * grad_mult[15:0];
-  assign \$9  = grad_mag[31:16] * grad_mult[31:16];
+  assign \$6  = grad_a00 * grad_b00;
+  assign \$7  = grad_a01 * grad_b01;
+  assign \$8  = grad_a10 * grad_b10;
+  assign \$9  = grad_a11 * grad_b11;
   assign \$11  = 1'h0 + \$10 ;
   assign \$13  = \$11  + \$12 ;
   assign \$15  = 1'h0 + \$14 ;
   assign \$17  = \$15  + \$16 ;
   assign \$18  = 1'h0 + grad_row0;
   assign \$19  = \$18  + grad_row1;
-  assign \$20  = grad_prod >> grad_shift4;
+  assign \$20  = grad_prod >> grad_shift6;
   assign \$21  = $signed(i__payload[15:0]) < $signed(1'h0);
   assign \$22  = - $signed(i__payload[15:0]);
   assign \$23  = \$21  ? \$22  : { i__payload[15], i__payload[15:0] };
   assign \$24  = $signed(i__payload[15:0]) < $signed(1'h0);
-  assign \$25  = decay_mag * decay_mult;
+  assign \$25  = decay_a00 * decay_b00;
   assign \$27  = 1'h0 + \$26 ;
   assign \$28  = 1'h0 + decay_row0;
-  assign \$29  = decay_prod >> decay_shift4;
+  assign \$29  = decay_prod >> decay_shift6;
   assign \$30  = - grad_q;
-  assign \$31  = grad_neg5 ? \$30  : { 1'h0, grad_q };
+  assign \$31  = grad_neg7 ? \$30  : { 1'h0, grad_q };
   assign \$32  = - decay_q;
-  assign \$33  = decay_neg5 ? \$32  : { 1'h0, decay_q };
-  assign \$34  = decay_en5 ? \$33  : 17'h00000;
+  assign \$33  = decay_neg7 ? \$32  : { 1'h0, decay_q };
+  assign \$34  = decay_en7 ? \$33  : 17'h00000;
   assign \$35  = total[32] ^ total[31];
   assign \$37  = | diff[31:15];
   assign \$38  = & diff[31:15];
@@ -38041,111 +42638,169 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   always @(posedge clk)
     grad_neg5 <= \$53 ;
   always @(posedge clk)
-    grad_shift2 <= \$54 ;
+    grad_neg6 <= \$54 ;
   always @(posedge clk)
-    grad_shift3 <= \$55 ;
+    grad_neg7 <= \$55 ;
   always @(posedge clk)
-    grad_shift4 <= \$56 ;
+    grad_shift2 <= \$56 ;
   always @(posedge clk)
-    grad_pp00 <= \$57 ;
+    grad_shift3 <= \$57 ;
   always @(posedge clk)
-    grad_pp01 <= \$58 ;
+    grad_shift4 <= \$58 ;
   always @(posedge clk)
-    grad_pp10 <= \$59 ;
+    grad_shift5 <= \$59 ;
   always @(posedge clk)
-    grad_pp11 <= \$60 ;
+    grad_shift6 <= \$60 ;
   always @(posedge clk)
-    grad_row0 <= \$61 ;
+    grad_a00 <= \$61 ;
   always @(posedge clk)
-    grad_row1 <= \$62 ;
+    grad_b00 <= \$62 ;
   always @(posedge clk)
-    grad_prod <= \$63 ;
+    grad_p00 <= \$63 ;
   always @(posedge clk)
-    grad_q <= \$64 ;
+    grad_pp00 <= \$64 ;
   always @(posedge clk)
-    decay_mag <= \$65 ;
+    grad_a01 <= \$65 ;
   always @(posedge clk)
-    decay_mult <= \$66 ;
+    grad_b01 <= \$66 ;
   always @(posedge clk)
-    decay_neg1 <= \$67 ;
+    grad_p01 <= \$67 ;
   always @(posedge clk)
-    decay_shift1 <= \$68 ;
+    grad_pp01 <= \$68 ;
   always @(posedge clk)
-    decay_neg2 <= \$69 ;
+    grad_a10 <= \$69 ;
   always @(posedge clk)
-    decay_neg3 <= \$70 ;
+    grad_b10 <= \$70 ;
   always @(posedge clk)
-    decay_neg4 <= \$71 ;
+    grad_p10 <= \$71 ;
   always @(posedge clk)
-    decay_neg5 <= \$72 ;
+    grad_pp10 <= \$72 ;
   always @(posedge clk)
-    decay_shift2 <= \$73 ;
+    grad_a11 <= \$73 ;
   always @(posedge clk)
-    decay_shift3 <= \$74 ;
+    grad_b11 <= \$74 ;
   always @(posedge clk)
-    decay_shift4 <= \$75 ;
+    grad_p11 <= \$75 ;
   always @(posedge clk)
-    decay_pp00 <= \$76 ;
+    grad_pp11 <= \$76 ;
   always @(posedge clk)
-    decay_row0 <= \$77 ;
+    grad_row0 <= \$77 ;
   always @(posedge clk)
-    decay_prod <= \$78 ;
+    grad_row1 <= \$78 ;
   always @(posedge clk)
-    decay_q <= \$79 ;
+    grad_prod <= \$79 ;
   always @(posedge clk)
-    valid1 <= \$80 ;
+    grad_q <= \$80 ;
   always @(posedge clk)
-    valid2 <= \$81 ;
+    decay_mag <= \$81 ;
   always @(posedge clk)
-    valid3 <= \$82 ;
+    decay_mult <= \$82 ;
   always @(posedge clk)
-    valid4 <= \$83 ;
+    decay_neg1 <= \$83 ;
   always @(posedge clk)
-    valid5 <= \$84 ;
+    decay_shift1 <= \$84 ;
   always @(posedge clk)
-    valid6 <= \$85 ;
+    decay_neg2 <= \$85 ;
   always @(posedge clk)
-    valid7 <= \$86 ;
+    decay_neg3 <= \$86 ;
   always @(posedge clk)
-    o__valid <= \$87 ;
+    decay_neg4 <= \$87 ;
   always @(posedge clk)
-    w1 <= \$88 ;
+    decay_neg5 <= \$88 ;
   always @(posedge clk)
-    w2 <= \$89 ;
+    decay_neg6 <= \$89 ;
   always @(posedge clk)
-    w3 <= \$90 ;
+    decay_neg7 <= \$90 ;
   always @(posedge clk)
-    w4 <= \$91 ;
+    decay_shift2 <= \$91 ;
   always @(posedge clk)
-    w5 <= \$92 ;
+    decay_shift3 <= \$92 ;
   always @(posedge clk)
-    w6 <= \$93 ;
+    decay_shift4 <= \$93 ;
   always @(posedge clk)
-    w7 <= \$94 ;
+    decay_shift5 <= \$94 ;
   always @(posedge clk)
-    decay_en1 <= \$95 ;
+    decay_shift6 <= \$95 ;
   always @(posedge clk)
-    decay_en2 <= \$96 ;
+    decay_a00 <= \$96 ;
   always @(posedge clk)
-    decay_en3 <= \$97 ;
+    decay_b00 <= \$97 ;
   always @(posedge clk)
-    decay_en4 <= \$98 ;
+    decay_p00 <= \$98 ;
   always @(posedge clk)
-    decay_en5 <= \$99 ;
+    decay_pp00 <= \$99 ;
   always @(posedge clk)
-    tg <= \$100 ;
+    decay_row0 <= \$100 ;
   always @(posedge clk)
-    tw <= \$101 ;
+    decay_prod <= \$101 ;
   always @(posedge clk)
-    u <= \$102 ;
+    decay_q <= \$102 ;
   always @(posedge clk)
-    u_wrapped <= \$103 ;
+    valid1 <= \$103 ;
   always @(posedge clk)
-    o__payload <= \$104 ;
+    valid2 <= \$104 ;
   always @(posedge clk)
-    overflow <= \$105 ;
+    valid3 <= \$105 ;
   always @(posedge clk)
-    wrapped <= \$106 ;
+    valid4 <= \$106 ;
+  always @(posedge clk)
+    valid5 <= \$107 ;
+  always @(posedge clk)
+    valid6 <= \$108 ;
+  always @(posedge clk)
+    valid7 <= \$109 ;
+  always @(posedge clk)
+    valid8 <= \$110 ;
+  always @(posedge clk)
+    valid9 <= \$111 ;
+  always @(posedge clk)
+    o__valid <= \$112 ;
+  always @(posedge clk)
+    w1 <= \$113 ;
+  always @(posedge clk)
+    w2 <= \$114 ;
+  always @(posedge clk)
+    w3 <= \$115 ;
+  always @(posedge clk)
+    w4 <= \$116 ;
+  always @(posedge clk)
+    w5 <= \$117 ;
+  always @(posedge clk)
+    w6 <= \$118 ;
+  always @(posedge clk)
+    w7 <= \$119 ;
+  always @(posedge clk)
+    w8 <= \$120 ;
+  always @(posedge clk)
+    w9 <= \$121 ;
+  always @(posedge clk)
+    decay_en1 <= \$122 ;
+  always @(posedge clk)
+    decay_en2 <= \$123 ;
+  always @(posedge clk)
+    decay_en3 <= \$124 ;
+  always @(posedge clk)
+    decay_en4 <= \$125 ;
+  always @(posedge clk)
+    decay_en5 <= \$126 ;
+  always @(posedge clk)
+    decay_en6 <= \$127 ;
+  always @(posedge clk)
+    decay_en7 <= \$128 ;
+  always @(posedge clk)
+    tg <= \$129 ;
+  always @(posedge clk)
+    tw <= \$130 ;
+  always @(posedge clk)
+    u <= \$131 ;
+  always @(posedge clk)
+    u_wrapped <= \$132 ;
+  always @(posedge clk)
+    o__payload <= \$133 ;
+  always @(posedge clk)
+    overflow <= \$134 ;
+  always @(posedge clk)
+    wrapped <= \$135 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
     \$46  = grad_mag;
@@ -38160,7 +42815,7 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4788$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4788$269 [31:0];
+      \$47  = \port$4964$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -38180,7 +42835,7 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4788$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4788$269 [37:32];
+      \$49  = \port$4964$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -38228,29 +42883,29 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$54  = grad_shift2;
+    \$54  = grad_neg6;
     if (en) begin
-      \$54  = grad_shift1;
+      \$54  = grad_neg5;
     end
     if (rst) begin
-      \$54  = 6'h00;
+      \$54  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$55  = grad_shift3;
+    \$55  = grad_neg7;
     if (en) begin
-      \$55  = grad_shift2;
+      \$55  = grad_neg6;
     end
     if (rst) begin
-      \$55  = 6'h00;
+      \$55  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$56  = grad_shift4;
+    \$56  = grad_shift2;
     if (en) begin
-      \$56  = grad_shift3;
+      \$56  = grad_shift1;
     end
     if (rst) begin
       \$56  = 6'h00;
@@ -38258,79 +42913,79 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$57  = grad_pp00;
+    \$57  = grad_shift3;
     if (en) begin
-      \$57  = \$6 ;
+      \$57  = grad_shift2;
     end
     if (rst) begin
-      \$57  = 32'd0;
+      \$57  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$58  = grad_pp01;
+    \$58  = grad_shift4;
     if (en) begin
-      \$58  = \$7 ;
+      \$58  = grad_shift3;
     end
     if (rst) begin
-      \$58  = 32'd0;
+      \$58  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$59  = grad_pp10;
+    \$59  = grad_shift5;
     if (en) begin
-      \$59  = \$8 ;
+      \$59  = grad_shift4;
     end
     if (rst) begin
-      \$59  = 32'd0;
+      \$59  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$60  = grad_pp11;
+    \$60  = grad_shift6;
     if (en) begin
-      \$60  = \$9 ;
+      \$60  = grad_shift5;
     end
     if (rst) begin
-      \$60  = 32'd0;
+      \$60  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$61  = grad_row0;
+    \$61  = grad_a00;
     if (en) begin
-      \$61  = \$13 ;
+      \$61  = grad_mag[15:0];
     end
     if (rst) begin
-      \$61  = 64'h0000000000000000;
+      \$61  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$62  = grad_row1;
+    \$62  = grad_b00;
     if (en) begin
-      \$62  = \$17 [63:0];
+      \$62  = grad_mult[15:0];
     end
     if (rst) begin
-      \$62  = 64'h0000000000000000;
+      \$62  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$63  = grad_prod;
+    \$63  = grad_p00;
     if (en) begin
-      \$63  = \$19 [63:0];
+      \$63  = \$6 ;
     end
     if (rst) begin
-      \$63  = 64'h0000000000000000;
+      \$63  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$64  = grad_q;
+    \$64  = grad_pp00;
     if (en) begin
-      \$64  = \$20 [31:0];
+      \$64  = grad_p00;
     end
     if (rst) begin
       \$64  = 32'd0;
@@ -38338,9 +42993,9 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$65  = decay_mag;
+    \$65  = grad_a01;
     if (en) begin
-      \$65  = \$23 [15:0];
+      \$65  = grad_mag[15:0];
     end
     if (rst) begin
       \$65  = 16'h0000;
@@ -38348,9 +43003,9 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$66  = decay_mult;
+    \$66  = grad_b01;
     if (en) begin
-      \$66  = \port$4788$269 [53:38];
+      \$66  = grad_mult[31:16];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -38358,99 +43013,99 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$67  = decay_neg1;
+    \$67  = grad_p01;
     if (en) begin
-      \$67  = \$24 ;
+      \$67  = \$7 ;
     end
     if (rst) begin
-      \$67  = 1'h0;
+      \$67  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$68  = decay_shift1;
+    \$68  = grad_pp01;
     if (en) begin
-      \$68  = decay_shift;
+      \$68  = grad_p01;
     end
     if (rst) begin
-      \$68  = 5'h00;
+      \$68  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$69  = decay_neg2;
+    \$69  = grad_a10;
     if (en) begin
-      \$69  = decay_neg1;
+      \$69  = grad_mag[31:16];
     end
     if (rst) begin
-      \$69  = 1'h0;
+      \$69  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$70  = decay_neg3;
+    \$70  = grad_b10;
     if (en) begin
-      \$70  = decay_neg2;
+      \$70  = grad_mult[15:0];
     end
     if (rst) begin
-      \$70  = 1'h0;
+      \$70  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$71  = decay_neg4;
+    \$71  = grad_p10;
     if (en) begin
-      \$71  = decay_neg3;
+      \$71  = \$8 ;
     end
     if (rst) begin
-      \$71  = 1'h0;
+      \$71  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$72  = decay_neg5;
+    \$72  = grad_pp10;
     if (en) begin
-      \$72  = decay_neg4;
+      \$72  = grad_p10;
     end
     if (rst) begin
-      \$72  = 1'h0;
+      \$72  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$73  = decay_shift2;
+    \$73  = grad_a11;
     if (en) begin
-      \$73  = decay_shift1;
+      \$73  = grad_mag[31:16];
     end
     if (rst) begin
-      \$73  = 5'h00;
+      \$73  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$74  = decay_shift3;
+    \$74  = grad_b11;
     if (en) begin
-      \$74  = decay_shift2;
+      \$74  = grad_mult[31:16];
     end
     if (rst) begin
-      \$74  = 5'h00;
+      \$74  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$75  = decay_shift4;
+    \$75  = grad_p11;
     if (en) begin
-      \$75  = decay_shift3;
+      \$75  = \$9 ;
     end
     if (rst) begin
-      \$75  = 5'h00;
+      \$75  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$76  = decay_pp00;
+    \$76  = grad_pp11;
     if (en) begin
-      \$76  = \$25 ;
+      \$76  = grad_p11;
     end
     if (rst) begin
       \$76  = 32'd0;
@@ -38458,69 +43113,69 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$77  = decay_row0;
+    \$77  = grad_row0;
     if (en) begin
-      \$77  = \$27 [31:0];
+      \$77  = \$13 ;
     end
     if (rst) begin
-      \$77  = 32'd0;
+      \$77  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$78  = decay_prod;
+    \$78  = grad_row1;
     if (en) begin
-      \$78  = \$28 [31:0];
+      \$78  = \$17 [63:0];
     end
     if (rst) begin
-      \$78  = 32'd0;
+      \$78  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$79  = decay_q;
+    \$79  = grad_prod;
     if (en) begin
-      \$79  = \$29 [15:0];
+      \$79  = \$19 [63:0];
     end
     if (rst) begin
-      \$79  = 16'h0000;
+      \$79  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$80  = valid1;
+    \$80  = grad_q;
     if (en) begin
-      \$80  = i__valid;
+      \$80  = \$20 [31:0];
     end
     if (rst) begin
-      \$80  = 1'h0;
+      \$80  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$81  = valid2;
+    \$81  = decay_mag;
     if (en) begin
-      \$81  = valid1;
+      \$81  = \$23 [15:0];
     end
     if (rst) begin
-      \$81  = 1'h0;
+      \$81  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$82  = valid3;
+    \$82  = decay_mult;
     if (en) begin
-      \$82  = valid2;
+      \$82  = \port$4964$269 [53:38];
     end
     if (rst) begin
-      \$82  = 1'h0;
+      \$82  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$83  = valid4;
+    \$83  = decay_neg1;
     if (en) begin
-      \$83  = valid3;
+      \$83  = \$24 ;
     end
     if (rst) begin
       \$83  = 1'h0;
@@ -38528,19 +43183,19 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$84  = valid5;
+    \$84  = decay_shift1;
     if (en) begin
-      \$84  = valid4;
+      \$84  = decay_shift;
     end
     if (rst) begin
-      \$84  = 1'h0;
+      \$84  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$85  = valid6;
+    \$85  = decay_neg2;
     if (en) begin
-      \$85  = valid5;
+      \$85  = decay_neg1;
     end
     if (rst) begin
       \$85  = 1'h0;
@@ -38548,9 +43203,9 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$86  = valid7;
+    \$86  = decay_neg3;
     if (en) begin
-      \$86  = valid6;
+      \$86  = decay_neg2;
     end
     if (rst) begin
       \$86  = 1'h0;
@@ -38558,9 +43213,9 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$87  = o__valid;
+    \$87  = decay_neg4;
     if (en) begin
-      \$87  = valid7;
+      \$87  = decay_neg3;
     end
     if (rst) begin
       \$87  = 1'h0;
@@ -38568,129 +43223,129 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$88  = w1;
+    \$88  = decay_neg5;
     if (en) begin
-      \$88  = i__payload[15:0];
+      \$88  = decay_neg4;
     end
     if (rst) begin
-      \$88  = 16'h0000;
+      \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$89  = w2;
+    \$89  = decay_neg6;
     if (en) begin
-      \$89  = w1;
+      \$89  = decay_neg5;
     end
     if (rst) begin
-      \$89  = 16'h0000;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$90  = w3;
+    \$90  = decay_neg7;
     if (en) begin
-      \$90  = w2;
+      \$90  = decay_neg6;
     end
     if (rst) begin
-      \$90  = 16'h0000;
+      \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$91  = w4;
+    \$91  = decay_shift2;
     if (en) begin
-      \$91  = w3;
+      \$91  = decay_shift1;
     end
     if (rst) begin
-      \$91  = 16'h0000;
+      \$91  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$92  = w5;
+    \$92  = decay_shift3;
     if (en) begin
-      \$92  = w4;
+      \$92  = decay_shift2;
     end
     if (rst) begin
-      \$92  = 16'h0000;
+      \$92  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$93  = w6;
+    \$93  = decay_shift4;
     if (en) begin
-      \$93  = w5;
+      \$93  = decay_shift3;
     end
     if (rst) begin
-      \$93  = 16'h0000;
+      \$93  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$94  = w7;
+    \$94  = decay_shift5;
     if (en) begin
-      \$94  = w6;
+      \$94  = decay_shift4;
     end
     if (rst) begin
-      \$94  = 16'h0000;
+      \$94  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$95  = decay_en1;
+    \$95  = decay_shift6;
     if (en) begin
-      \$95  = decay_enable;
+      \$95  = decay_shift5;
     end
     if (rst) begin
-      \$95  = 1'h0;
+      \$95  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$96  = decay_en2;
+    \$96  = decay_a00;
     if (en) begin
-      \$96  = decay_en1;
+      \$96  = decay_mag;
     end
     if (rst) begin
-      \$96  = 1'h0;
+      \$96  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$97  = decay_en3;
+    \$97  = decay_b00;
     if (en) begin
-      \$97  = decay_en2;
+      \$97  = decay_mult;
     end
     if (rst) begin
-      \$97  = 1'h0;
+      \$97  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$98  = decay_en4;
+    \$98  = decay_p00;
     if (en) begin
-      \$98  = decay_en3;
+      \$98  = \$25 ;
     end
     if (rst) begin
-      \$98  = 1'h0;
+      \$98  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$99  = decay_en5;
+    \$99  = decay_pp00;
     if (en) begin
-      \$99  = decay_en4;
+      \$99  = decay_p00;
     end
     if (rst) begin
-      \$99  = 1'h0;
+      \$99  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$100  = tg;
+    \$100  = decay_row0;
     if (en) begin
-      \$100  = \$31 [31:0];
+      \$100  = \$27 [31:0];
     end
     if (rst) begin
       \$100  = 32'd0;
@@ -38698,29 +43353,29 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$101  = tw;
+    \$101  = decay_prod;
     if (en) begin
-      \$101  = \$34 [15:0];
+      \$101  = \$28 [31:0];
     end
     if (rst) begin
-      \$101  = 16'h0000;
+      \$101  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$102  = u;
+    \$102  = decay_q;
     if (en) begin
-      \$102  = total[31:0];
+      \$102  = \$29 [15:0];
     end
     if (rst) begin
-      \$102  = 32'd0;
+      \$102  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$103  = u_wrapped;
+    \$103  = valid1;
     if (en) begin
-      \$103  = \$35 ;
+      \$103  = i__valid;
     end
     if (rst) begin
       \$103  = 1'h0;
@@ -38728,46 +43383,336 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$104  = o__payload;
+    \$104  = valid2;
     if (en) begin
-      \$104  = diff[15:0];
+      \$104  = valid1;
     end
     if (rst) begin
-      \$104  = 16'h0000;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$105  = overflow;
-    if (clear) begin
+    \$105  = valid3;
+    if (en) begin
+      \$105  = valid2;
+    end
+    if (rst) begin
       \$105  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$106  = valid4;
+    if (en) begin
+      \$106  = valid3;
+    end
+    if (rst) begin
+      \$106  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$107  = valid5;
+    if (en) begin
+      \$107  = valid4;
+    end
+    if (rst) begin
+      \$107  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$108  = valid6;
+    if (en) begin
+      \$108  = valid5;
+    end
+    if (rst) begin
+      \$108  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$109  = valid7;
+    if (en) begin
+      \$109  = valid6;
+    end
+    if (rst) begin
+      \$109  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$110  = valid8;
+    if (en) begin
+      \$110  = valid7;
+    end
+    if (rst) begin
+      \$110  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$111  = valid9;
+    if (en) begin
+      \$111  = valid8;
+    end
+    if (rst) begin
+      \$111  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$112  = o__valid;
+    if (en) begin
+      \$112  = valid9;
+    end
+    if (rst) begin
+      \$112  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$113  = w1;
+    if (en) begin
+      \$113  = i__payload[15:0];
+    end
+    if (rst) begin
+      \$113  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$114  = w2;
+    if (en) begin
+      \$114  = w1;
+    end
+    if (rst) begin
+      \$114  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$115  = w3;
+    if (en) begin
+      \$115  = w2;
+    end
+    if (rst) begin
+      \$115  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$116  = w4;
+    if (en) begin
+      \$116  = w3;
+    end
+    if (rst) begin
+      \$116  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$117  = w5;
+    if (en) begin
+      \$117  = w4;
+    end
+    if (rst) begin
+      \$117  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$118  = w6;
+    if (en) begin
+      \$118  = w5;
+    end
+    if (rst) begin
+      \$118  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$119  = w7;
+    if (en) begin
+      \$119  = w6;
+    end
+    if (rst) begin
+      \$119  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$120  = w8;
+    if (en) begin
+      \$120  = w7;
+    end
+    if (rst) begin
+      \$120  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$121  = w9;
+    if (en) begin
+      \$121  = w8;
+    end
+    if (rst) begin
+      \$121  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$122  = decay_en1;
+    if (en) begin
+      \$122  = decay_enable;
+    end
+    if (rst) begin
+      \$122  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$123  = decay_en2;
+    if (en) begin
+      \$123  = decay_en1;
+    end
+    if (rst) begin
+      \$123  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$124  = decay_en3;
+    if (en) begin
+      \$124  = decay_en2;
+    end
+    if (rst) begin
+      \$124  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$125  = decay_en4;
+    if (en) begin
+      \$125  = decay_en3;
+    end
+    if (rst) begin
+      \$125  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$126  = decay_en5;
+    if (en) begin
+      \$126  = decay_en4;
+    end
+    if (rst) begin
+      \$126  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$127  = decay_en6;
+    if (en) begin
+      \$127  = decay_en5;
+    end
+    if (rst) begin
+      \$127  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$128  = decay_en7;
+    if (en) begin
+      \$128  = decay_en6;
+    end
+    if (rst) begin
+      \$128  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$129  = tg;
+    if (en) begin
+      \$129  = \$31 [31:0];
+    end
+    if (rst) begin
+      \$129  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$130  = tw;
+    if (en) begin
+      \$130  = \$34 [15:0];
+    end
+    if (rst) begin
+      \$130  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$131  = u;
+    if (en) begin
+      \$131  = total[31:0];
+    end
+    if (rst) begin
+      \$131  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$132  = u_wrapped;
+    if (en) begin
+      \$132  = \$35 ;
+    end
+    if (rst) begin
+      \$132  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$133  = o__payload;
+    if (en) begin
+      \$133  = diff[15:0];
+    end
+    if (rst) begin
+      \$133  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$134  = overflow;
+    if (clear) begin
+      \$134  = 1'h0;
     end
     if (\$41 ) begin
-      \$105  = 1'h1;
+      \$134  = 1'h1;
     end
     if (rst) begin
-      \$105  = 1'h0;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$106  = wrapped;
+    \$135  = wrapped;
     if (clear) begin
-      \$106  = 1'h0;
+      \$135  = 1'h0;
     end
     if (\$45 ) begin
-      \$106  = 1'h1;
+      \$135  = 1'h1;
     end
     if (rst) begin
-      \$106  = 1'h0;
+      \$135  = 1'h0;
     end
   end
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4788$269 [31:0];
-  assign lr_shift = \port$4788$269 [37:32];
-  assign decay_multiplier = \port$4788$269 [53:38];
+  assign lr_multiplier = \port$4964$269 [31:0];
+  assign lr_shift = \port$4964$269 [37:32];
+  assign decay_multiplier = \port$4964$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -38776,25 +43721,54 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   assign \$14  = { 15'h0000, grad_pp10, 16'h0000 };
   assign \$16  = { 31'h00000000, grad_pp11, 32'h00000000 };
   assign \$26  = { 1'h0, decay_pp00 };
-  assign \$36  = valid7;
-  assign \$42  = valid7;
+  assign \$36  = valid9;
+  assign \$42  = valid9;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4788$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4964$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$42  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
   reg [31:0] \$100 ;
-  reg [15:0] \$101 ;
-  reg [31:0] \$102 ;
+  reg [31:0] \$101 ;
+  reg [15:0] \$102 ;
   reg \$103 ;
-  reg [15:0] \$104 ;
+  reg \$104 ;
   reg \$105 ;
   reg \$106 ;
+  reg \$107 ;
+  reg \$108 ;
+  reg \$109 ;
   wire [33:0] \$11 ;
+  reg \$110 ;
+  reg \$111 ;
+  reg \$112 ;
+  reg [15:0] \$113 ;
+  reg [15:0] \$114 ;
+  reg [15:0] \$115 ;
+  reg [15:0] \$116 ;
+  reg [15:0] \$117 ;
+  reg [15:0] \$118 ;
+  reg [15:0] \$119 ;
   wire [62:0] \$12 ;
+  reg [15:0] \$120 ;
+  reg [15:0] \$121 ;
+  reg \$122 ;
+  reg \$123 ;
+  reg \$124 ;
+  reg \$125 ;
+  reg \$126 ;
+  reg \$127 ;
+  reg \$128 ;
+  reg [31:0] \$129 ;
   wire [63:0] \$13 ;
+  reg [15:0] \$130 ;
+  reg [31:0] \$131 ;
+  reg \$132 ;
+  reg [15:0] \$133 ;
+  reg \$134 ;
+  reg \$135 ;
   wire [62:0] \$14 ;
   wire [63:0] \$15 ;
   wire [94:0] \$16 ;
@@ -38839,68 +43813,76 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg \$51 ;
   reg \$52 ;
   reg \$53 ;
-  reg [5:0] \$54 ;
-  reg [5:0] \$55 ;
+  reg \$54 ;
+  reg \$55 ;
   reg [5:0] \$56 ;
-  reg [31:0] \$57 ;
-  reg [31:0] \$58 ;
-  reg [31:0] \$59 ;
+  reg [5:0] \$57 ;
+  reg [5:0] \$58 ;
+  reg [5:0] \$59 ;
   wire [31:0] \$6 ;
-  reg [31:0] \$60 ;
-  reg [63:0] \$61 ;
-  reg [63:0] \$62 ;
-  reg [63:0] \$63 ;
+  reg [5:0] \$60 ;
+  reg [15:0] \$61 ;
+  reg [15:0] \$62 ;
+  reg [31:0] \$63 ;
   reg [31:0] \$64 ;
   reg [15:0] \$65 ;
   reg [15:0] \$66 ;
-  reg \$67 ;
-  reg [4:0] \$68 ;
-  reg \$69 ;
+  reg [31:0] \$67 ;
+  reg [31:0] \$68 ;
+  reg [15:0] \$69 ;
   wire [31:0] \$7 ;
-  reg \$70 ;
-  reg \$71 ;
-  reg \$72 ;
-  reg [4:0] \$73 ;
-  reg [4:0] \$74 ;
-  reg [4:0] \$75 ;
+  reg [15:0] \$70 ;
+  reg [31:0] \$71 ;
+  reg [31:0] \$72 ;
+  reg [15:0] \$73 ;
+  reg [15:0] \$74 ;
+  reg [31:0] \$75 ;
   reg [31:0] \$76 ;
-  reg [31:0] \$77 ;
-  reg [31:0] \$78 ;
-  reg [15:0] \$79 ;
+  reg [63:0] \$77 ;
+  reg [63:0] \$78 ;
+  reg [63:0] \$79 ;
   wire [31:0] \$8 ;
-  reg \$80 ;
-  reg \$81 ;
-  reg \$82 ;
+  reg [31:0] \$80 ;
+  reg [15:0] \$81 ;
+  reg [15:0] \$82 ;
   reg \$83 ;
-  reg \$84 ;
+  reg [4:0] \$84 ;
   reg \$85 ;
   reg \$86 ;
   reg \$87 ;
-  reg [15:0] \$88 ;
-  reg [15:0] \$89 ;
+  reg \$88 ;
+  reg \$89 ;
   wire [31:0] \$9 ;
-  reg [15:0] \$90 ;
-  reg [15:0] \$91 ;
-  reg [15:0] \$92 ;
-  reg [15:0] \$93 ;
-  reg [15:0] \$94 ;
-  reg \$95 ;
-  reg \$96 ;
-  reg \$97 ;
-  reg \$98 ;
-  reg \$99 ;
+  reg \$90 ;
+  reg [4:0] \$91 ;
+  reg [4:0] \$92 ;
+  reg [4:0] \$93 ;
+  reg [4:0] \$94 ;
+  reg [4:0] \$95 ;
+  reg [15:0] \$96 ;
+  reg [15:0] \$97 ;
+  reg [31:0] \$98 ;
+  reg [31:0] \$99 ;
   input clear;
   wire clear;
   input clk;
   wire clk;
+  (* keep = "true" *)
+  reg [15:0] decay_a00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] decay_b00 = 16'h0000;
   reg decay_en1 = 1'h0;
   reg decay_en2 = 1'h0;
   reg decay_en3 = 1'h0;
   reg decay_en4 = 1'h0;
   reg decay_en5 = 1'h0;
+  reg decay_en6 = 1'h0;
+  reg decay_en7 = 1'h0;
   input decay_enable;
   wire decay_enable;
+  (* keep = "true" *)
   reg [15:0] decay_mag = 16'h0000;
+  (* keep = "true" *)
   reg [15:0] decay_mult = 16'h0000;
   wire [15:0] decay_multiplier;
   reg decay_neg1 = 1'h0;
@@ -38908,37 +43890,90 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg decay_neg3 = 1'h0;
   reg decay_neg4 = 1'h0;
   reg decay_neg5 = 1'h0;
+  reg decay_neg6 = 1'h0;
+  reg decay_neg7 = 1'h0;
+  (* keep = "true" *)
+  reg [31:0] decay_p00 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] decay_pp00 = 32'd0;
   reg [31:0] decay_prod = 32'd0;
   reg [15:0] decay_q = 16'h0000;
   reg [31:0] decay_row0 = 32'd0;
   input [4:0] decay_shift;
   wire [4:0] decay_shift;
+  (* keep = "true" *)
   reg [4:0] decay_shift1 = 5'h00;
+  (* keep = "true" *)
   reg [4:0] decay_shift2 = 5'h00;
+  (* keep = "true" *)
   reg [4:0] decay_shift3 = 5'h00;
+  (* keep = "true" *)
   reg [4:0] decay_shift4 = 5'h00;
+  (* keep = "true" *)
+  reg [4:0] decay_shift5 = 5'h00;
+  (* keep = "true" *)
+  reg [4:0] decay_shift6 = 5'h00;
   wire [32:0] diff;
   wire en;
+  (* keep = "true" *)
+  reg [15:0] grad_a00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_a01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_a10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_a11 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b11 = 16'h0000;
+  (* keep = "true" *)
   reg [31:0] grad_mag = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_mult = 32'd0;
   reg grad_neg1 = 1'h0;
   reg grad_neg2 = 1'h0;
   reg grad_neg3 = 1'h0;
   reg grad_neg4 = 1'h0;
   reg grad_neg5 = 1'h0;
+  reg grad_neg6 = 1'h0;
+  reg grad_neg7 = 1'h0;
+  (* keep = "true" *)
+  reg [31:0] grad_p00 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] grad_p01 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] grad_p10 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] grad_p11 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp00 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp01 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp10 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp11 = 32'd0;
   reg [63:0] grad_prod = 64'h0000000000000000;
   reg [31:0] grad_q = 32'd0;
   reg [63:0] grad_row0 = 64'h0000000000000000;
   reg [63:0] grad_row1 = 64'h0000000000000000;
+  (* keep = "true" *)
   reg [5:0] grad_shift1 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] grad_shift2 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] grad_shift3 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] grad_shift4 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] grad_shift5 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] grad_shift6 = 6'h00;
   input [47:0] i__payload;
   wire [47:0] i__payload;
   wire [31:0] \i__payload.g ;
@@ -38954,8 +43989,8 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4788$269 ;
-  wire [53:0] \port$4788$269 ;
+  input [53:0] \port$4964$269 ;
+  wire [53:0] \port$4964$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -38970,6 +44005,8 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg valid5 = 1'h0;
   reg valid6 = 1'h0;
   reg valid7 = 1'h0;
+  reg valid8 = 1'h0;
+  reg valid9 = 1'h0;
   reg [15:0] w1 = 16'h0000;
   reg [15:0] w2 = 16'h0000;
   reg [15:0] w3 = 16'h0000;
@@ -38977,40 +44014,42 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg [15:0] w5 = 16'h0000;
   reg [15:0] w6 = 16'h0000;
   reg [15:0] w7 = 16'h0000;
+  reg [15:0] w8 = 16'h0000;
+  reg [15:0] w9 = 16'h0000;
   wire [31:0] w_new;
   output wrapped;
   reg wrapped = 1'h0;
   assign \$1  = ~ o__valid;
   assign total = $signed(tg) + $signed(tw);
-  assign diff = $signed(w7) - $signed(u);
+  assign diff = $signed(w9) - $signed(u);
   assign \$2  = $signed(i__payload[47:16]) < $signed(1'h0);
   assign \$3  = - $signed(i__payload[47:16]);
   assign \$4  = \$2  ? \$3  : { i__payload[47], i__payload[47:16] };
   assign \$5  = $signed(i__payload[47:16]) < $signed(1'h0);
-  assign \$6  = grad_mag[15:0] * grad_mult[15:0];
-  assign \$7  = grad_mag[15:0] * grad_mult[31:16];
-  assign \$8  = grad_mag[31:16] * grad_mult[15:0];
-  assign \$9  = grad_mag[31:16] * grad_mult[31:16];
+  assign \$6  = grad_a00 * grad_b00;
+  assign \$7  = grad_a01 * grad_b01;
+  assign \$8  = grad_a10 * grad_b10;
+  assign \$9  = grad_a11 * grad_b11;
   assign \$11  = 1'h0 + \$10 ;
   assign \$13  = \$11  + \$12 ;
   assign \$15  = 1'h0 + \$14 ;
   assign \$17  = \$15  + \$16 ;
   assign \$18  = 1'h0 + grad_row0;
   assign \$19  = \$18  + grad_row1;
-  assign \$20  = grad_prod >> grad_shift4;
+  assign \$20  = grad_prod >> grad_shift6;
   assign \$21  = $signed(i__payload[15:0]) < $signed(1'h0);
   assign \$22  = - $signed(i__payload[15:0]);
   assign \$23  = \$21  ? \$22  : { i__payload[15], i__payload[15:0] };
   assign \$24  = $signed(i__payload[15:0]) < $signed(1'h0);
-  assign \$25  = decay_mag * decay_mult;
+  assign \$25  = decay_a00 * decay_b00;
   assign \$27  = 1'h0 + \$26 ;
   assign \$28  = 1'h0 + decay_row0;
-  assign \$29  = decay_prod >> decay_shift4;
+  assign \$29  = decay_prod >> decay_shift6;
   assign \$30  = - grad_q;
-  assign \$31  = grad_neg5 ? \$30  : { 1'h0, grad_q };
+  assign \$31  = grad_neg7 ? \$30  : { 1'h0, grad_q };
   assign \$32  = - decay_q;
-  assign \$33  = decay_neg5 ? \$32  : { 1'h0, decay_q };
-  assign \$34  = decay_en5 ? \$33  : 17'h00000;
+  assign \$33  = decay_neg7 ? \$32  : { 1'h0, decay_q };
+  assign \$34  = decay_en7 ? \$33  : 17'h00000;
   assign \$35  = total[32] ^ total[31];
   assign \$37  = | diff[31:15];
   assign \$38  = & diff[31:15];
@@ -39037,111 +44076,169 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   always @(posedge clk)
     grad_neg5 <= \$53 ;
   always @(posedge clk)
-    grad_shift2 <= \$54 ;
+    grad_neg6 <= \$54 ;
   always @(posedge clk)
-    grad_shift3 <= \$55 ;
+    grad_neg7 <= \$55 ;
   always @(posedge clk)
-    grad_shift4 <= \$56 ;
+    grad_shift2 <= \$56 ;
   always @(posedge clk)
-    grad_pp00 <= \$57 ;
+    grad_shift3 <= \$57 ;
   always @(posedge clk)
-    grad_pp01 <= \$58 ;
+    grad_shift4 <= \$58 ;
   always @(posedge clk)
-    grad_pp10 <= \$59 ;
+    grad_shift5 <= \$59 ;
   always @(posedge clk)
-    grad_pp11 <= \$60 ;
+    grad_shift6 <= \$60 ;
   always @(posedge clk)
-    grad_row0 <= \$61 ;
+    grad_a00 <= \$61 ;
   always @(posedge clk)
-    grad_row1 <= \$62 ;
+    grad_b00 <= \$62 ;
   always @(posedge clk)
-    grad_prod <= \$63 ;
+    grad_p00 <= \$63 ;
   always @(posedge clk)
-    grad_q <= \$64 ;
+    grad_pp00 <= \$64 ;
   always @(posedge clk)
-    decay_mag <= \$65 ;
+    grad_a01 <= \$65 ;
   always @(posedge clk)
-    decay_mult <= \$66 ;
+    grad_b01 <= \$66 ;
   always @(posedge clk)
-    decay_neg1 <= \$67 ;
+    grad_p01 <= \$67 ;
   always @(posedge clk)
-    decay_shift1 <= \$68 ;
+    grad_pp01 <= \$68 ;
   always @(posedge clk)
-    decay_neg2 <= \$69 ;
+    grad_a10 <= \$69 ;
   always @(posedge clk)
-    decay_neg3 <= \$70 ;
+    grad_b10 <= \$70 ;
   always @(posedge clk)
-    decay_neg4 <= \$71 ;
+    grad_p10 <= \$71 ;
   always @(posedge clk)
-    decay_neg5 <= \$72 ;
+    grad_pp10 <= \$72 ;
   always @(posedge clk)
-    decay_shift2 <= \$73 ;
+    grad_a11 <= \$73 ;
   always @(posedge clk)
-    decay_shift3 <= \$74 ;
+    grad_b11 <= \$74 ;
   always @(posedge clk)
-    decay_shift4 <= \$75 ;
+    grad_p11 <= \$75 ;
   always @(posedge clk)
-    decay_pp00 <= \$76 ;
+    grad_pp11 <= \$76 ;
   always @(posedge clk)
-    decay_row0 <= \$77 ;
+    grad_row0 <= \$77 ;
   always @(posedge clk)
-    decay_prod <= \$78 ;
+    grad_row1 <= \$78 ;
   always @(posedge clk)
-    decay_q <= \$79 ;
+    grad_prod <= \$79 ;
   always @(posedge clk)
-    valid1 <= \$80 ;
+    grad_q <= \$80 ;
   always @(posedge clk)
-    valid2 <= \$81 ;
+    decay_mag <= \$81 ;
   always @(posedge clk)
-    valid3 <= \$82 ;
+    decay_mult <= \$82 ;
   always @(posedge clk)
-    valid4 <= \$83 ;
+    decay_neg1 <= \$83 ;
   always @(posedge clk)
-    valid5 <= \$84 ;
+    decay_shift1 <= \$84 ;
   always @(posedge clk)
-    valid6 <= \$85 ;
+    decay_neg2 <= \$85 ;
   always @(posedge clk)
-    valid7 <= \$86 ;
+    decay_neg3 <= \$86 ;
   always @(posedge clk)
-    o__valid <= \$87 ;
+    decay_neg4 <= \$87 ;
   always @(posedge clk)
-    w1 <= \$88 ;
+    decay_neg5 <= \$88 ;
   always @(posedge clk)
-    w2 <= \$89 ;
+    decay_neg6 <= \$89 ;
   always @(posedge clk)
-    w3 <= \$90 ;
+    decay_neg7 <= \$90 ;
   always @(posedge clk)
-    w4 <= \$91 ;
+    decay_shift2 <= \$91 ;
   always @(posedge clk)
-    w5 <= \$92 ;
+    decay_shift3 <= \$92 ;
   always @(posedge clk)
-    w6 <= \$93 ;
+    decay_shift4 <= \$93 ;
   always @(posedge clk)
-    w7 <= \$94 ;
+    decay_shift5 <= \$94 ;
   always @(posedge clk)
-    decay_en1 <= \$95 ;
+    decay_shift6 <= \$95 ;
   always @(posedge clk)
-    decay_en2 <= \$96 ;
+    decay_a00 <= \$96 ;
   always @(posedge clk)
-    decay_en3 <= \$97 ;
+    decay_b00 <= \$97 ;
   always @(posedge clk)
-    decay_en4 <= \$98 ;
+    decay_p00 <= \$98 ;
   always @(posedge clk)
-    decay_en5 <= \$99 ;
+    decay_pp00 <= \$99 ;
   always @(posedge clk)
-    tg <= \$100 ;
+    decay_row0 <= \$100 ;
   always @(posedge clk)
-    tw <= \$101 ;
+    decay_prod <= \$101 ;
   always @(posedge clk)
-    u <= \$102 ;
+    decay_q <= \$102 ;
   always @(posedge clk)
-    u_wrapped <= \$103 ;
+    valid1 <= \$103 ;
   always @(posedge clk)
-    o__payload <= \$104 ;
+    valid2 <= \$104 ;
   always @(posedge clk)
-    overflow <= \$105 ;
+    valid3 <= \$105 ;
   always @(posedge clk)
-    wrapped <= \$106 ;
+    valid4 <= \$106 ;
+  always @(posedge clk)
+    valid5 <= \$107 ;
+  always @(posedge clk)
+    valid6 <= \$108 ;
+  always @(posedge clk)
+    valid7 <= \$109 ;
+  always @(posedge clk)
+    valid8 <= \$110 ;
+  always @(posedge clk)
+    valid9 <= \$111 ;
+  always @(posedge clk)
+    o__valid <= \$112 ;
+  always @(posedge clk)
+    w1 <= \$113 ;
+  always @(posedge clk)
+    w2 <= \$114 ;
+  always @(posedge clk)
+    w3 <= \$115 ;
+  always @(posedge clk)
+    w4 <= \$116 ;
+  always @(posedge clk)
+    w5 <= \$117 ;
+  always @(posedge clk)
+    w6 <= \$118 ;
+  always @(posedge clk)
+    w7 <= \$119 ;
+  always @(posedge clk)
+    w8 <= \$120 ;
+  always @(posedge clk)
+    w9 <= \$121 ;
+  always @(posedge clk)
+    decay_en1 <= \$122 ;
+  always @(posedge clk)
+    decay_en2 <= \$123 ;
+  always @(posedge clk)
+    decay_en3 <= \$124 ;
+  always @(posedge clk)
+    decay_en4 <= \$125 ;
+  always @(posedge clk)
+    decay_en5 <= \$126 ;
+  always @(posedge clk)
+    decay_en6 <= \$127 ;
+  always @(posedge clk)
+    decay_en7 <= \$128 ;
+  always @(posedge clk)
+    tg <= \$129 ;
+  always @(posedge clk)
+    tw <= \$130 ;
+  always @(posedge clk)
+    u <= \$131 ;
+  always @(posedge clk)
+    u_wrapped <= \$132 ;
+  always @(posedge clk)
+    o__payload <= \$133 ;
+  always @(posedge clk)
+    overflow <= \$134 ;
+  always @(posedge clk)
+    wrapped <= \$135 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
     \$46  = grad_mag;
@@ -39156,7 +44253,7 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4788$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4788$269 [31:0];
+      \$47  = \port$4964$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -39176,7 +44273,7 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4788$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4788$269 [37:32];
+      \$49  = \port$4964$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -39224,29 +44321,29 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$54  = grad_shift2;
+    \$54  = grad_neg6;
     if (en) begin
-      \$54  = grad_shift1;
+      \$54  = grad_neg5;
     end
     if (rst) begin
-      \$54  = 6'h00;
+      \$54  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$55  = grad_shift3;
+    \$55  = grad_neg7;
     if (en) begin
-      \$55  = grad_shift2;
+      \$55  = grad_neg6;
     end
     if (rst) begin
-      \$55  = 6'h00;
+      \$55  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$56  = grad_shift4;
+    \$56  = grad_shift2;
     if (en) begin
-      \$56  = grad_shift3;
+      \$56  = grad_shift1;
     end
     if (rst) begin
       \$56  = 6'h00;
@@ -39254,79 +44351,79 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$57  = grad_pp00;
+    \$57  = grad_shift3;
     if (en) begin
-      \$57  = \$6 ;
+      \$57  = grad_shift2;
     end
     if (rst) begin
-      \$57  = 32'd0;
+      \$57  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$58  = grad_pp01;
+    \$58  = grad_shift4;
     if (en) begin
-      \$58  = \$7 ;
+      \$58  = grad_shift3;
     end
     if (rst) begin
-      \$58  = 32'd0;
+      \$58  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$59  = grad_pp10;
+    \$59  = grad_shift5;
     if (en) begin
-      \$59  = \$8 ;
+      \$59  = grad_shift4;
     end
     if (rst) begin
-      \$59  = 32'd0;
+      \$59  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$60  = grad_pp11;
+    \$60  = grad_shift6;
     if (en) begin
-      \$60  = \$9 ;
+      \$60  = grad_shift5;
     end
     if (rst) begin
-      \$60  = 32'd0;
+      \$60  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$61  = grad_row0;
+    \$61  = grad_a00;
     if (en) begin
-      \$61  = \$13 ;
+      \$61  = grad_mag[15:0];
     end
     if (rst) begin
-      \$61  = 64'h0000000000000000;
+      \$61  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$62  = grad_row1;
+    \$62  = grad_b00;
     if (en) begin
-      \$62  = \$17 [63:0];
+      \$62  = grad_mult[15:0];
     end
     if (rst) begin
-      \$62  = 64'h0000000000000000;
+      \$62  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$63  = grad_prod;
+    \$63  = grad_p00;
     if (en) begin
-      \$63  = \$19 [63:0];
+      \$63  = \$6 ;
     end
     if (rst) begin
-      \$63  = 64'h0000000000000000;
+      \$63  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$64  = grad_q;
+    \$64  = grad_pp00;
     if (en) begin
-      \$64  = \$20 [31:0];
+      \$64  = grad_p00;
     end
     if (rst) begin
       \$64  = 32'd0;
@@ -39334,9 +44431,9 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$65  = decay_mag;
+    \$65  = grad_a01;
     if (en) begin
-      \$65  = \$23 [15:0];
+      \$65  = grad_mag[15:0];
     end
     if (rst) begin
       \$65  = 16'h0000;
@@ -39344,9 +44441,9 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$66  = decay_mult;
+    \$66  = grad_b01;
     if (en) begin
-      \$66  = \port$4788$269 [53:38];
+      \$66  = grad_mult[31:16];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -39354,99 +44451,99 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$67  = decay_neg1;
+    \$67  = grad_p01;
     if (en) begin
-      \$67  = \$24 ;
+      \$67  = \$7 ;
     end
     if (rst) begin
-      \$67  = 1'h0;
+      \$67  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$68  = decay_shift1;
+    \$68  = grad_pp01;
     if (en) begin
-      \$68  = decay_shift;
+      \$68  = grad_p01;
     end
     if (rst) begin
-      \$68  = 5'h00;
+      \$68  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$69  = decay_neg2;
+    \$69  = grad_a10;
     if (en) begin
-      \$69  = decay_neg1;
+      \$69  = grad_mag[31:16];
     end
     if (rst) begin
-      \$69  = 1'h0;
+      \$69  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$70  = decay_neg3;
+    \$70  = grad_b10;
     if (en) begin
-      \$70  = decay_neg2;
+      \$70  = grad_mult[15:0];
     end
     if (rst) begin
-      \$70  = 1'h0;
+      \$70  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$71  = decay_neg4;
+    \$71  = grad_p10;
     if (en) begin
-      \$71  = decay_neg3;
+      \$71  = \$8 ;
     end
     if (rst) begin
-      \$71  = 1'h0;
+      \$71  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$72  = decay_neg5;
+    \$72  = grad_pp10;
     if (en) begin
-      \$72  = decay_neg4;
+      \$72  = grad_p10;
     end
     if (rst) begin
-      \$72  = 1'h0;
+      \$72  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$73  = decay_shift2;
+    \$73  = grad_a11;
     if (en) begin
-      \$73  = decay_shift1;
+      \$73  = grad_mag[31:16];
     end
     if (rst) begin
-      \$73  = 5'h00;
+      \$73  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$74  = decay_shift3;
+    \$74  = grad_b11;
     if (en) begin
-      \$74  = decay_shift2;
+      \$74  = grad_mult[31:16];
     end
     if (rst) begin
-      \$74  = 5'h00;
+      \$74  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$75  = decay_shift4;
+    \$75  = grad_p11;
     if (en) begin
-      \$75  = decay_shift3;
+      \$75  = \$9 ;
     end
     if (rst) begin
-      \$75  = 5'h00;
+      \$75  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$76  = decay_pp00;
+    \$76  = grad_pp11;
     if (en) begin
-      \$76  = \$25 ;
+      \$76  = grad_p11;
     end
     if (rst) begin
       \$76  = 32'd0;
@@ -39454,69 +44551,69 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$77  = decay_row0;
+    \$77  = grad_row0;
     if (en) begin
-      \$77  = \$27 [31:0];
+      \$77  = \$13 ;
     end
     if (rst) begin
-      \$77  = 32'd0;
+      \$77  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$78  = decay_prod;
+    \$78  = grad_row1;
     if (en) begin
-      \$78  = \$28 [31:0];
+      \$78  = \$17 [63:0];
     end
     if (rst) begin
-      \$78  = 32'd0;
+      \$78  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$79  = decay_q;
+    \$79  = grad_prod;
     if (en) begin
-      \$79  = \$29 [15:0];
+      \$79  = \$19 [63:0];
     end
     if (rst) begin
-      \$79  = 16'h0000;
+      \$79  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$80  = valid1;
+    \$80  = grad_q;
     if (en) begin
-      \$80  = i__valid;
+      \$80  = \$20 [31:0];
     end
     if (rst) begin
-      \$80  = 1'h0;
+      \$80  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$81  = valid2;
+    \$81  = decay_mag;
     if (en) begin
-      \$81  = valid1;
+      \$81  = \$23 [15:0];
     end
     if (rst) begin
-      \$81  = 1'h0;
+      \$81  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$82  = valid3;
+    \$82  = decay_mult;
     if (en) begin
-      \$82  = valid2;
+      \$82  = \port$4964$269 [53:38];
     end
     if (rst) begin
-      \$82  = 1'h0;
+      \$82  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$83  = valid4;
+    \$83  = decay_neg1;
     if (en) begin
-      \$83  = valid3;
+      \$83  = \$24 ;
     end
     if (rst) begin
       \$83  = 1'h0;
@@ -39524,19 +44621,19 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$84  = valid5;
+    \$84  = decay_shift1;
     if (en) begin
-      \$84  = valid4;
+      \$84  = decay_shift;
     end
     if (rst) begin
-      \$84  = 1'h0;
+      \$84  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$85  = valid6;
+    \$85  = decay_neg2;
     if (en) begin
-      \$85  = valid5;
+      \$85  = decay_neg1;
     end
     if (rst) begin
       \$85  = 1'h0;
@@ -39544,9 +44641,9 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$86  = valid7;
+    \$86  = decay_neg3;
     if (en) begin
-      \$86  = valid6;
+      \$86  = decay_neg2;
     end
     if (rst) begin
       \$86  = 1'h0;
@@ -39554,9 +44651,9 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$87  = o__valid;
+    \$87  = decay_neg4;
     if (en) begin
-      \$87  = valid7;
+      \$87  = decay_neg3;
     end
     if (rst) begin
       \$87  = 1'h0;
@@ -39564,129 +44661,129 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$88  = w1;
+    \$88  = decay_neg5;
     if (en) begin
-      \$88  = i__payload[15:0];
+      \$88  = decay_neg4;
     end
     if (rst) begin
-      \$88  = 16'h0000;
+      \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$89  = w2;
+    \$89  = decay_neg6;
     if (en) begin
-      \$89  = w1;
+      \$89  = decay_neg5;
     end
     if (rst) begin
-      \$89  = 16'h0000;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$90  = w3;
+    \$90  = decay_neg7;
     if (en) begin
-      \$90  = w2;
+      \$90  = decay_neg6;
     end
     if (rst) begin
-      \$90  = 16'h0000;
+      \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$91  = w4;
+    \$91  = decay_shift2;
     if (en) begin
-      \$91  = w3;
+      \$91  = decay_shift1;
     end
     if (rst) begin
-      \$91  = 16'h0000;
+      \$91  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$92  = w5;
+    \$92  = decay_shift3;
     if (en) begin
-      \$92  = w4;
+      \$92  = decay_shift2;
     end
     if (rst) begin
-      \$92  = 16'h0000;
+      \$92  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$93  = w6;
+    \$93  = decay_shift4;
     if (en) begin
-      \$93  = w5;
+      \$93  = decay_shift3;
     end
     if (rst) begin
-      \$93  = 16'h0000;
+      \$93  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$94  = w7;
+    \$94  = decay_shift5;
     if (en) begin
-      \$94  = w6;
+      \$94  = decay_shift4;
     end
     if (rst) begin
-      \$94  = 16'h0000;
+      \$94  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$95  = decay_en1;
+    \$95  = decay_shift6;
     if (en) begin
-      \$95  = decay_enable;
+      \$95  = decay_shift5;
     end
     if (rst) begin
-      \$95  = 1'h0;
+      \$95  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$96  = decay_en2;
+    \$96  = decay_a00;
     if (en) begin
-      \$96  = decay_en1;
+      \$96  = decay_mag;
     end
     if (rst) begin
-      \$96  = 1'h0;
+      \$96  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$97  = decay_en3;
+    \$97  = decay_b00;
     if (en) begin
-      \$97  = decay_en2;
+      \$97  = decay_mult;
     end
     if (rst) begin
-      \$97  = 1'h0;
+      \$97  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$98  = decay_en4;
+    \$98  = decay_p00;
     if (en) begin
-      \$98  = decay_en3;
+      \$98  = \$25 ;
     end
     if (rst) begin
-      \$98  = 1'h0;
+      \$98  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$99  = decay_en5;
+    \$99  = decay_pp00;
     if (en) begin
-      \$99  = decay_en4;
+      \$99  = decay_p00;
     end
     if (rst) begin
-      \$99  = 1'h0;
+      \$99  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$100  = tg;
+    \$100  = decay_row0;
     if (en) begin
-      \$100  = \$31 [31:0];
+      \$100  = \$27 [31:0];
     end
     if (rst) begin
       \$100  = 32'd0;
@@ -39694,29 +44791,29 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$101  = tw;
+    \$101  = decay_prod;
     if (en) begin
-      \$101  = \$34 [15:0];
+      \$101  = \$28 [31:0];
     end
     if (rst) begin
-      \$101  = 16'h0000;
+      \$101  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$102  = u;
+    \$102  = decay_q;
     if (en) begin
-      \$102  = total[31:0];
+      \$102  = \$29 [15:0];
     end
     if (rst) begin
-      \$102  = 32'd0;
+      \$102  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$103  = u_wrapped;
+    \$103  = valid1;
     if (en) begin
-      \$103  = \$35 ;
+      \$103  = i__valid;
     end
     if (rst) begin
       \$103  = 1'h0;
@@ -39724,46 +44821,336 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$104  = o__payload;
+    \$104  = valid2;
     if (en) begin
-      \$104  = diff[15:0];
+      \$104  = valid1;
     end
     if (rst) begin
-      \$104  = 16'h0000;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$105  = overflow;
-    if (clear) begin
+    \$105  = valid3;
+    if (en) begin
+      \$105  = valid2;
+    end
+    if (rst) begin
       \$105  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$106  = valid4;
+    if (en) begin
+      \$106  = valid3;
+    end
+    if (rst) begin
+      \$106  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$107  = valid5;
+    if (en) begin
+      \$107  = valid4;
+    end
+    if (rst) begin
+      \$107  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$108  = valid6;
+    if (en) begin
+      \$108  = valid5;
+    end
+    if (rst) begin
+      \$108  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$109  = valid7;
+    if (en) begin
+      \$109  = valid6;
+    end
+    if (rst) begin
+      \$109  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$110  = valid8;
+    if (en) begin
+      \$110  = valid7;
+    end
+    if (rst) begin
+      \$110  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$111  = valid9;
+    if (en) begin
+      \$111  = valid8;
+    end
+    if (rst) begin
+      \$111  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$112  = o__valid;
+    if (en) begin
+      \$112  = valid9;
+    end
+    if (rst) begin
+      \$112  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$113  = w1;
+    if (en) begin
+      \$113  = i__payload[15:0];
+    end
+    if (rst) begin
+      \$113  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$114  = w2;
+    if (en) begin
+      \$114  = w1;
+    end
+    if (rst) begin
+      \$114  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$115  = w3;
+    if (en) begin
+      \$115  = w2;
+    end
+    if (rst) begin
+      \$115  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$116  = w4;
+    if (en) begin
+      \$116  = w3;
+    end
+    if (rst) begin
+      \$116  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$117  = w5;
+    if (en) begin
+      \$117  = w4;
+    end
+    if (rst) begin
+      \$117  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$118  = w6;
+    if (en) begin
+      \$118  = w5;
+    end
+    if (rst) begin
+      \$118  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$119  = w7;
+    if (en) begin
+      \$119  = w6;
+    end
+    if (rst) begin
+      \$119  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$120  = w8;
+    if (en) begin
+      \$120  = w7;
+    end
+    if (rst) begin
+      \$120  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$121  = w9;
+    if (en) begin
+      \$121  = w8;
+    end
+    if (rst) begin
+      \$121  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$122  = decay_en1;
+    if (en) begin
+      \$122  = decay_enable;
+    end
+    if (rst) begin
+      \$122  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$123  = decay_en2;
+    if (en) begin
+      \$123  = decay_en1;
+    end
+    if (rst) begin
+      \$123  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$124  = decay_en3;
+    if (en) begin
+      \$124  = decay_en2;
+    end
+    if (rst) begin
+      \$124  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$125  = decay_en4;
+    if (en) begin
+      \$125  = decay_en3;
+    end
+    if (rst) begin
+      \$125  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$126  = decay_en5;
+    if (en) begin
+      \$126  = decay_en4;
+    end
+    if (rst) begin
+      \$126  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$127  = decay_en6;
+    if (en) begin
+      \$127  = decay_en5;
+    end
+    if (rst) begin
+      \$127  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$128  = decay_en7;
+    if (en) begin
+      \$128  = decay_en6;
+    end
+    if (rst) begin
+      \$128  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$129  = tg;
+    if (en) begin
+      \$129  = \$31 [31:0];
+    end
+    if (rst) begin
+      \$129  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$130  = tw;
+    if (en) begin
+      \$130  = \$34 [15:0];
+    end
+    if (rst) begin
+      \$130  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$131  = u;
+    if (en) begin
+      \$131  = total[31:0];
+    end
+    if (rst) begin
+      \$131  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$132  = u_wrapped;
+    if (en) begin
+      \$132  = \$35 ;
+    end
+    if (rst) begin
+      \$132  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$133  = o__payload;
+    if (en) begin
+      \$133  = diff[15:0];
+    end
+    if (rst) begin
+      \$133  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$134  = overflow;
+    if (clear) begin
+      \$134  = 1'h0;
     end
     if (\$41 ) begin
-      \$105  = 1'h1;
+      \$134  = 1'h1;
     end
     if (rst) begin
-      \$105  = 1'h0;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$106  = wrapped;
+    \$135  = wrapped;
     if (clear) begin
-      \$106  = 1'h0;
+      \$135  = 1'h0;
     end
     if (\$45 ) begin
-      \$106  = 1'h1;
+      \$135  = 1'h1;
     end
     if (rst) begin
-      \$106  = 1'h0;
+      \$135  = 1'h0;
     end
   end
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4788$269 [31:0];
-  assign lr_shift = \port$4788$269 [37:32];
-  assign decay_multiplier = \port$4788$269 [53:38];
+  assign lr_multiplier = \port$4964$269 [31:0];
+  assign lr_shift = \port$4964$269 [37:32];
+  assign decay_multiplier = \port$4964$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -39772,25 +45159,54 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   assign \$14  = { 15'h0000, grad_pp10, 16'h0000 };
   assign \$16  = { 31'h00000000, grad_pp11, 32'h00000000 };
   assign \$26  = { 1'h0, decay_pp00 };
-  assign \$36  = valid7;
-  assign \$42  = valid7;
+  assign \$36  = valid9;
+  assign \$42  = valid9;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4788$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4964$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$43  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
   reg [31:0] \$100 ;
-  reg [15:0] \$101 ;
-  reg [31:0] \$102 ;
+  reg [31:0] \$101 ;
+  reg [15:0] \$102 ;
   reg \$103 ;
-  reg [15:0] \$104 ;
+  reg \$104 ;
   reg \$105 ;
   reg \$106 ;
+  reg \$107 ;
+  reg \$108 ;
+  reg \$109 ;
   wire [33:0] \$11 ;
+  reg \$110 ;
+  reg \$111 ;
+  reg \$112 ;
+  reg [15:0] \$113 ;
+  reg [15:0] \$114 ;
+  reg [15:0] \$115 ;
+  reg [15:0] \$116 ;
+  reg [15:0] \$117 ;
+  reg [15:0] \$118 ;
+  reg [15:0] \$119 ;
   wire [62:0] \$12 ;
+  reg [15:0] \$120 ;
+  reg [15:0] \$121 ;
+  reg \$122 ;
+  reg \$123 ;
+  reg \$124 ;
+  reg \$125 ;
+  reg \$126 ;
+  reg \$127 ;
+  reg \$128 ;
+  reg [31:0] \$129 ;
   wire [63:0] \$13 ;
+  reg [15:0] \$130 ;
+  reg [31:0] \$131 ;
+  reg \$132 ;
+  reg [15:0] \$133 ;
+  reg \$134 ;
+  reg \$135 ;
   wire [62:0] \$14 ;
   wire [63:0] \$15 ;
   wire [94:0] \$16 ;
@@ -39835,68 +45251,76 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg \$51 ;
   reg \$52 ;
   reg \$53 ;
-  reg [5:0] \$54 ;
-  reg [5:0] \$55 ;
+  reg \$54 ;
+  reg \$55 ;
   reg [5:0] \$56 ;
-  reg [31:0] \$57 ;
-  reg [31:0] \$58 ;
-  reg [31:0] \$59 ;
+  reg [5:0] \$57 ;
+  reg [5:0] \$58 ;
+  reg [5:0] \$59 ;
   wire [31:0] \$6 ;
-  reg [31:0] \$60 ;
-  reg [63:0] \$61 ;
-  reg [63:0] \$62 ;
-  reg [63:0] \$63 ;
+  reg [5:0] \$60 ;
+  reg [15:0] \$61 ;
+  reg [15:0] \$62 ;
+  reg [31:0] \$63 ;
   reg [31:0] \$64 ;
   reg [15:0] \$65 ;
   reg [15:0] \$66 ;
-  reg \$67 ;
-  reg [4:0] \$68 ;
-  reg \$69 ;
+  reg [31:0] \$67 ;
+  reg [31:0] \$68 ;
+  reg [15:0] \$69 ;
   wire [31:0] \$7 ;
-  reg \$70 ;
-  reg \$71 ;
-  reg \$72 ;
-  reg [4:0] \$73 ;
-  reg [4:0] \$74 ;
-  reg [4:0] \$75 ;
+  reg [15:0] \$70 ;
+  reg [31:0] \$71 ;
+  reg [31:0] \$72 ;
+  reg [15:0] \$73 ;
+  reg [15:0] \$74 ;
+  reg [31:0] \$75 ;
   reg [31:0] \$76 ;
-  reg [31:0] \$77 ;
-  reg [31:0] \$78 ;
-  reg [15:0] \$79 ;
+  reg [63:0] \$77 ;
+  reg [63:0] \$78 ;
+  reg [63:0] \$79 ;
   wire [31:0] \$8 ;
-  reg \$80 ;
-  reg \$81 ;
-  reg \$82 ;
+  reg [31:0] \$80 ;
+  reg [15:0] \$81 ;
+  reg [15:0] \$82 ;
   reg \$83 ;
-  reg \$84 ;
+  reg [4:0] \$84 ;
   reg \$85 ;
   reg \$86 ;
   reg \$87 ;
-  reg [15:0] \$88 ;
-  reg [15:0] \$89 ;
+  reg \$88 ;
+  reg \$89 ;
   wire [31:0] \$9 ;
-  reg [15:0] \$90 ;
-  reg [15:0] \$91 ;
-  reg [15:0] \$92 ;
-  reg [15:0] \$93 ;
-  reg [15:0] \$94 ;
-  reg \$95 ;
-  reg \$96 ;
-  reg \$97 ;
-  reg \$98 ;
-  reg \$99 ;
+  reg \$90 ;
+  reg [4:0] \$91 ;
+  reg [4:0] \$92 ;
+  reg [4:0] \$93 ;
+  reg [4:0] \$94 ;
+  reg [4:0] \$95 ;
+  reg [15:0] \$96 ;
+  reg [15:0] \$97 ;
+  reg [31:0] \$98 ;
+  reg [31:0] \$99 ;
   input clear;
   wire clear;
   input clk;
   wire clk;
+  (* keep = "true" *)
+  reg [15:0] decay_a00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] decay_b00 = 16'h0000;
   reg decay_en1 = 1'h0;
   reg decay_en2 = 1'h0;
   reg decay_en3 = 1'h0;
   reg decay_en4 = 1'h0;
   reg decay_en5 = 1'h0;
+  reg decay_en6 = 1'h0;
+  reg decay_en7 = 1'h0;
   input decay_enable;
   wire decay_enable;
+  (* keep = "true" *)
   reg [15:0] decay_mag = 16'h0000;
+  (* keep = "true" *)
   reg [15:0] decay_mult = 16'h0000;
   wire [15:0] decay_multiplier;
   reg decay_neg1 = 1'h0;
@@ -39904,37 +45328,90 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg decay_neg3 = 1'h0;
   reg decay_neg4 = 1'h0;
   reg decay_neg5 = 1'h0;
+  reg decay_neg6 = 1'h0;
+  reg decay_neg7 = 1'h0;
+  (* keep = "true" *)
+  reg [31:0] decay_p00 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] decay_pp00 = 32'd0;
   reg [31:0] decay_prod = 32'd0;
   reg [15:0] decay_q = 16'h0000;
   reg [31:0] decay_row0 = 32'd0;
   input [4:0] decay_shift;
   wire [4:0] decay_shift;
+  (* keep = "true" *)
   reg [4:0] decay_shift1 = 5'h00;
+  (* keep = "true" *)
   reg [4:0] decay_shift2 = 5'h00;
+  (* keep = "true" *)
   reg [4:0] decay_shift3 = 5'h00;
+  (* keep = "true" *)
   reg [4:0] decay_shift4 = 5'h00;
+  (* keep = "true" *)
+  reg [4:0] decay_shift5 = 5'h00;
+  (* keep = "true" *)
+  reg [4:0] decay_shift6 = 5'h00;
   wire [32:0] diff;
   wire en;
+  (* keep = "true" *)
+  reg [15:0] grad_a00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_a01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_a10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_a11 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b11 = 16'h0000;
+  (* keep = "true" *)
   reg [31:0] grad_mag = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_mult = 32'd0;
   reg grad_neg1 = 1'h0;
   reg grad_neg2 = 1'h0;
   reg grad_neg3 = 1'h0;
   reg grad_neg4 = 1'h0;
   reg grad_neg5 = 1'h0;
+  reg grad_neg6 = 1'h0;
+  reg grad_neg7 = 1'h0;
+  (* keep = "true" *)
+  reg [31:0] grad_p00 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] grad_p01 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] grad_p10 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] grad_p11 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp00 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp01 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp10 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp11 = 32'd0;
   reg [63:0] grad_prod = 64'h0000000000000000;
   reg [31:0] grad_q = 32'd0;
   reg [63:0] grad_row0 = 64'h0000000000000000;
   reg [63:0] grad_row1 = 64'h0000000000000000;
+  (* keep = "true" *)
   reg [5:0] grad_shift1 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] grad_shift2 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] grad_shift3 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] grad_shift4 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] grad_shift5 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] grad_shift6 = 6'h00;
   input [47:0] i__payload;
   wire [47:0] i__payload;
   wire [31:0] \i__payload.g ;
@@ -39950,8 +45427,8 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4788$269 ;
-  wire [53:0] \port$4788$269 ;
+  input [53:0] \port$4964$269 ;
+  wire [53:0] \port$4964$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -39966,6 +45443,8 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg valid5 = 1'h0;
   reg valid6 = 1'h0;
   reg valid7 = 1'h0;
+  reg valid8 = 1'h0;
+  reg valid9 = 1'h0;
   reg [15:0] w1 = 16'h0000;
   reg [15:0] w2 = 16'h0000;
   reg [15:0] w3 = 16'h0000;
@@ -39973,40 +45452,42 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg [15:0] w5 = 16'h0000;
   reg [15:0] w6 = 16'h0000;
   reg [15:0] w7 = 16'h0000;
+  reg [15:0] w8 = 16'h0000;
+  reg [15:0] w9 = 16'h0000;
   wire [31:0] w_new;
   output wrapped;
   reg wrapped = 1'h0;
   assign \$1  = ~ o__valid;
   assign total = $signed(tg) + $signed(tw);
-  assign diff = $signed(w7) - $signed(u);
+  assign diff = $signed(w9) - $signed(u);
   assign \$2  = $signed(i__payload[47:16]) < $signed(1'h0);
   assign \$3  = - $signed(i__payload[47:16]);
   assign \$4  = \$2  ? \$3  : { i__payload[47], i__payload[47:16] };
   assign \$5  = $signed(i__payload[47:16]) < $signed(1'h0);
-  assign \$6  = grad_mag[15:0] * grad_mult[15:0];
-  assign \$7  = grad_mag[15:0] * grad_mult[31:16];
-  assign \$8  = grad_mag[31:16] * grad_mult[15:0];
-  assign \$9  = grad_mag[31:16] * grad_mult[31:16];
+  assign \$6  = grad_a00 * grad_b00;
+  assign \$7  = grad_a01 * grad_b01;
+  assign \$8  = grad_a10 * grad_b10;
+  assign \$9  = grad_a11 * grad_b11;
   assign \$11  = 1'h0 + \$10 ;
   assign \$13  = \$11  + \$12 ;
   assign \$15  = 1'h0 + \$14 ;
   assign \$17  = \$15  + \$16 ;
   assign \$18  = 1'h0 + grad_row0;
   assign \$19  = \$18  + grad_row1;
-  assign \$20  = grad_prod >> grad_shift4;
+  assign \$20  = grad_prod >> grad_shift6;
   assign \$21  = $signed(i__payload[15:0]) < $signed(1'h0);
   assign \$22  = - $signed(i__payload[15:0]);
   assign \$23  = \$21  ? \$22  : { i__payload[15], i__payload[15:0] };
   assign \$24  = $signed(i__payload[15:0]) < $signed(1'h0);
-  assign \$25  = decay_mag * decay_mult;
+  assign \$25  = decay_a00 * decay_b00;
   assign \$27  = 1'h0 + \$26 ;
   assign \$28  = 1'h0 + decay_row0;
-  assign \$29  = decay_prod >> decay_shift4;
+  assign \$29  = decay_prod >> decay_shift6;
   assign \$30  = - grad_q;
-  assign \$31  = grad_neg5 ? \$30  : { 1'h0, grad_q };
+  assign \$31  = grad_neg7 ? \$30  : { 1'h0, grad_q };
   assign \$32  = - decay_q;
-  assign \$33  = decay_neg5 ? \$32  : { 1'h0, decay_q };
-  assign \$34  = decay_en5 ? \$33  : 17'h00000;
+  assign \$33  = decay_neg7 ? \$32  : { 1'h0, decay_q };
+  assign \$34  = decay_en7 ? \$33  : 17'h00000;
   assign \$35  = total[32] ^ total[31];
   assign \$37  = | diff[31:15];
   assign \$38  = & diff[31:15];
@@ -40033,111 +45514,169 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   always @(posedge clk)
     grad_neg5 <= \$53 ;
   always @(posedge clk)
-    grad_shift2 <= \$54 ;
+    grad_neg6 <= \$54 ;
   always @(posedge clk)
-    grad_shift3 <= \$55 ;
+    grad_neg7 <= \$55 ;
   always @(posedge clk)
-    grad_shift4 <= \$56 ;
+    grad_shift2 <= \$56 ;
   always @(posedge clk)
-    grad_pp00 <= \$57 ;
+    grad_shift3 <= \$57 ;
   always @(posedge clk)
-    grad_pp01 <= \$58 ;
+    grad_shift4 <= \$58 ;
   always @(posedge clk)
-    grad_pp10 <= \$59 ;
+    grad_shift5 <= \$59 ;
   always @(posedge clk)
-    grad_pp11 <= \$60 ;
+    grad_shift6 <= \$60 ;
   always @(posedge clk)
-    grad_row0 <= \$61 ;
+    grad_a00 <= \$61 ;
   always @(posedge clk)
-    grad_row1 <= \$62 ;
+    grad_b00 <= \$62 ;
   always @(posedge clk)
-    grad_prod <= \$63 ;
+    grad_p00 <= \$63 ;
   always @(posedge clk)
-    grad_q <= \$64 ;
+    grad_pp00 <= \$64 ;
   always @(posedge clk)
-    decay_mag <= \$65 ;
+    grad_a01 <= \$65 ;
   always @(posedge clk)
-    decay_mult <= \$66 ;
+    grad_b01 <= \$66 ;
   always @(posedge clk)
-    decay_neg1 <= \$67 ;
+    grad_p01 <= \$67 ;
   always @(posedge clk)
-    decay_shift1 <= \$68 ;
+    grad_pp01 <= \$68 ;
   always @(posedge clk)
-    decay_neg2 <= \$69 ;
+    grad_a10 <= \$69 ;
   always @(posedge clk)
-    decay_neg3 <= \$70 ;
+    grad_b10 <= \$70 ;
   always @(posedge clk)
-    decay_neg4 <= \$71 ;
+    grad_p10 <= \$71 ;
   always @(posedge clk)
-    decay_neg5 <= \$72 ;
+    grad_pp10 <= \$72 ;
   always @(posedge clk)
-    decay_shift2 <= \$73 ;
+    grad_a11 <= \$73 ;
   always @(posedge clk)
-    decay_shift3 <= \$74 ;
+    grad_b11 <= \$74 ;
   always @(posedge clk)
-    decay_shift4 <= \$75 ;
+    grad_p11 <= \$75 ;
   always @(posedge clk)
-    decay_pp00 <= \$76 ;
+    grad_pp11 <= \$76 ;
   always @(posedge clk)
-    decay_row0 <= \$77 ;
+    grad_row0 <= \$77 ;
   always @(posedge clk)
-    decay_prod <= \$78 ;
+    grad_row1 <= \$78 ;
   always @(posedge clk)
-    decay_q <= \$79 ;
+    grad_prod <= \$79 ;
   always @(posedge clk)
-    valid1 <= \$80 ;
+    grad_q <= \$80 ;
   always @(posedge clk)
-    valid2 <= \$81 ;
+    decay_mag <= \$81 ;
   always @(posedge clk)
-    valid3 <= \$82 ;
+    decay_mult <= \$82 ;
   always @(posedge clk)
-    valid4 <= \$83 ;
+    decay_neg1 <= \$83 ;
   always @(posedge clk)
-    valid5 <= \$84 ;
+    decay_shift1 <= \$84 ;
   always @(posedge clk)
-    valid6 <= \$85 ;
+    decay_neg2 <= \$85 ;
   always @(posedge clk)
-    valid7 <= \$86 ;
+    decay_neg3 <= \$86 ;
   always @(posedge clk)
-    o__valid <= \$87 ;
+    decay_neg4 <= \$87 ;
   always @(posedge clk)
-    w1 <= \$88 ;
+    decay_neg5 <= \$88 ;
   always @(posedge clk)
-    w2 <= \$89 ;
+    decay_neg6 <= \$89 ;
   always @(posedge clk)
-    w3 <= \$90 ;
+    decay_neg7 <= \$90 ;
   always @(posedge clk)
-    w4 <= \$91 ;
+    decay_shift2 <= \$91 ;
   always @(posedge clk)
-    w5 <= \$92 ;
+    decay_shift3 <= \$92 ;
   always @(posedge clk)
-    w6 <= \$93 ;
+    decay_shift4 <= \$93 ;
   always @(posedge clk)
-    w7 <= \$94 ;
+    decay_shift5 <= \$94 ;
   always @(posedge clk)
-    decay_en1 <= \$95 ;
+    decay_shift6 <= \$95 ;
   always @(posedge clk)
-    decay_en2 <= \$96 ;
+    decay_a00 <= \$96 ;
   always @(posedge clk)
-    decay_en3 <= \$97 ;
+    decay_b00 <= \$97 ;
   always @(posedge clk)
-    decay_en4 <= \$98 ;
+    decay_p00 <= \$98 ;
   always @(posedge clk)
-    decay_en5 <= \$99 ;
+    decay_pp00 <= \$99 ;
   always @(posedge clk)
-    tg <= \$100 ;
+    decay_row0 <= \$100 ;
   always @(posedge clk)
-    tw <= \$101 ;
+    decay_prod <= \$101 ;
   always @(posedge clk)
-    u <= \$102 ;
+    decay_q <= \$102 ;
   always @(posedge clk)
-    u_wrapped <= \$103 ;
+    valid1 <= \$103 ;
   always @(posedge clk)
-    o__payload <= \$104 ;
+    valid2 <= \$104 ;
   always @(posedge clk)
-    overflow <= \$105 ;
+    valid3 <= \$105 ;
   always @(posedge clk)
-    wrapped <= \$106 ;
+    valid4 <= \$106 ;
+  always @(posedge clk)
+    valid5 <= \$107 ;
+  always @(posedge clk)
+    valid6 <= \$108 ;
+  always @(posedge clk)
+    valid7 <= \$109 ;
+  always @(posedge clk)
+    valid8 <= \$110 ;
+  always @(posedge clk)
+    valid9 <= \$111 ;
+  always @(posedge clk)
+    o__valid <= \$112 ;
+  always @(posedge clk)
+    w1 <= \$113 ;
+  always @(posedge clk)
+    w2 <= \$114 ;
+  always @(posedge clk)
+    w3 <= \$115 ;
+  always @(posedge clk)
+    w4 <= \$116 ;
+  always @(posedge clk)
+    w5 <= \$117 ;
+  always @(posedge clk)
+    w6 <= \$118 ;
+  always @(posedge clk)
+    w7 <= \$119 ;
+  always @(posedge clk)
+    w8 <= \$120 ;
+  always @(posedge clk)
+    w9 <= \$121 ;
+  always @(posedge clk)
+    decay_en1 <= \$122 ;
+  always @(posedge clk)
+    decay_en2 <= \$123 ;
+  always @(posedge clk)
+    decay_en3 <= \$124 ;
+  always @(posedge clk)
+    decay_en4 <= \$125 ;
+  always @(posedge clk)
+    decay_en5 <= \$126 ;
+  always @(posedge clk)
+    decay_en6 <= \$127 ;
+  always @(posedge clk)
+    decay_en7 <= \$128 ;
+  always @(posedge clk)
+    tg <= \$129 ;
+  always @(posedge clk)
+    tw <= \$130 ;
+  always @(posedge clk)
+    u <= \$131 ;
+  always @(posedge clk)
+    u_wrapped <= \$132 ;
+  always @(posedge clk)
+    o__payload <= \$133 ;
+  always @(posedge clk)
+    overflow <= \$134 ;
+  always @(posedge clk)
+    wrapped <= \$135 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
     \$46  = grad_mag;
@@ -40152,7 +45691,7 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4788$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4788$269 [31:0];
+      \$47  = \port$4964$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -40172,7 +45711,7 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4788$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4788$269 [37:32];
+      \$49  = \port$4964$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -40220,29 +45759,29 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$54  = grad_shift2;
+    \$54  = grad_neg6;
     if (en) begin
-      \$54  = grad_shift1;
+      \$54  = grad_neg5;
     end
     if (rst) begin
-      \$54  = 6'h00;
+      \$54  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$55  = grad_shift3;
+    \$55  = grad_neg7;
     if (en) begin
-      \$55  = grad_shift2;
+      \$55  = grad_neg6;
     end
     if (rst) begin
-      \$55  = 6'h00;
+      \$55  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$56  = grad_shift4;
+    \$56  = grad_shift2;
     if (en) begin
-      \$56  = grad_shift3;
+      \$56  = grad_shift1;
     end
     if (rst) begin
       \$56  = 6'h00;
@@ -40250,79 +45789,79 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$57  = grad_pp00;
+    \$57  = grad_shift3;
     if (en) begin
-      \$57  = \$6 ;
+      \$57  = grad_shift2;
     end
     if (rst) begin
-      \$57  = 32'd0;
+      \$57  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$58  = grad_pp01;
+    \$58  = grad_shift4;
     if (en) begin
-      \$58  = \$7 ;
+      \$58  = grad_shift3;
     end
     if (rst) begin
-      \$58  = 32'd0;
+      \$58  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$59  = grad_pp10;
+    \$59  = grad_shift5;
     if (en) begin
-      \$59  = \$8 ;
+      \$59  = grad_shift4;
     end
     if (rst) begin
-      \$59  = 32'd0;
+      \$59  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$60  = grad_pp11;
+    \$60  = grad_shift6;
     if (en) begin
-      \$60  = \$9 ;
+      \$60  = grad_shift5;
     end
     if (rst) begin
-      \$60  = 32'd0;
+      \$60  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$61  = grad_row0;
+    \$61  = grad_a00;
     if (en) begin
-      \$61  = \$13 ;
+      \$61  = grad_mag[15:0];
     end
     if (rst) begin
-      \$61  = 64'h0000000000000000;
+      \$61  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$62  = grad_row1;
+    \$62  = grad_b00;
     if (en) begin
-      \$62  = \$17 [63:0];
+      \$62  = grad_mult[15:0];
     end
     if (rst) begin
-      \$62  = 64'h0000000000000000;
+      \$62  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$63  = grad_prod;
+    \$63  = grad_p00;
     if (en) begin
-      \$63  = \$19 [63:0];
+      \$63  = \$6 ;
     end
     if (rst) begin
-      \$63  = 64'h0000000000000000;
+      \$63  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$64  = grad_q;
+    \$64  = grad_pp00;
     if (en) begin
-      \$64  = \$20 [31:0];
+      \$64  = grad_p00;
     end
     if (rst) begin
       \$64  = 32'd0;
@@ -40330,9 +45869,9 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$65  = decay_mag;
+    \$65  = grad_a01;
     if (en) begin
-      \$65  = \$23 [15:0];
+      \$65  = grad_mag[15:0];
     end
     if (rst) begin
       \$65  = 16'h0000;
@@ -40340,9 +45879,9 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$66  = decay_mult;
+    \$66  = grad_b01;
     if (en) begin
-      \$66  = \port$4788$269 [53:38];
+      \$66  = grad_mult[31:16];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -40350,99 +45889,99 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$67  = decay_neg1;
+    \$67  = grad_p01;
     if (en) begin
-      \$67  = \$24 ;
+      \$67  = \$7 ;
     end
     if (rst) begin
-      \$67  = 1'h0;
+      \$67  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$68  = decay_shift1;
+    \$68  = grad_pp01;
     if (en) begin
-      \$68  = decay_shift;
+      \$68  = grad_p01;
     end
     if (rst) begin
-      \$68  = 5'h00;
+      \$68  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$69  = decay_neg2;
+    \$69  = grad_a10;
     if (en) begin
-      \$69  = decay_neg1;
+      \$69  = grad_mag[31:16];
     end
     if (rst) begin
-      \$69  = 1'h0;
+      \$69  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$70  = decay_neg3;
+    \$70  = grad_b10;
     if (en) begin
-      \$70  = decay_neg2;
+      \$70  = grad_mult[15:0];
     end
     if (rst) begin
-      \$70  = 1'h0;
+      \$70  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$71  = decay_neg4;
+    \$71  = grad_p10;
     if (en) begin
-      \$71  = decay_neg3;
+      \$71  = \$8 ;
     end
     if (rst) begin
-      \$71  = 1'h0;
+      \$71  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$72  = decay_neg5;
+    \$72  = grad_pp10;
     if (en) begin
-      \$72  = decay_neg4;
+      \$72  = grad_p10;
     end
     if (rst) begin
-      \$72  = 1'h0;
+      \$72  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$73  = decay_shift2;
+    \$73  = grad_a11;
     if (en) begin
-      \$73  = decay_shift1;
+      \$73  = grad_mag[31:16];
     end
     if (rst) begin
-      \$73  = 5'h00;
+      \$73  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$74  = decay_shift3;
+    \$74  = grad_b11;
     if (en) begin
-      \$74  = decay_shift2;
+      \$74  = grad_mult[31:16];
     end
     if (rst) begin
-      \$74  = 5'h00;
+      \$74  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$75  = decay_shift4;
+    \$75  = grad_p11;
     if (en) begin
-      \$75  = decay_shift3;
+      \$75  = \$9 ;
     end
     if (rst) begin
-      \$75  = 5'h00;
+      \$75  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$76  = decay_pp00;
+    \$76  = grad_pp11;
     if (en) begin
-      \$76  = \$25 ;
+      \$76  = grad_p11;
     end
     if (rst) begin
       \$76  = 32'd0;
@@ -40450,69 +45989,69 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$77  = decay_row0;
+    \$77  = grad_row0;
     if (en) begin
-      \$77  = \$27 [31:0];
+      \$77  = \$13 ;
     end
     if (rst) begin
-      \$77  = 32'd0;
+      \$77  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$78  = decay_prod;
+    \$78  = grad_row1;
     if (en) begin
-      \$78  = \$28 [31:0];
+      \$78  = \$17 [63:0];
     end
     if (rst) begin
-      \$78  = 32'd0;
+      \$78  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$79  = decay_q;
+    \$79  = grad_prod;
     if (en) begin
-      \$79  = \$29 [15:0];
+      \$79  = \$19 [63:0];
     end
     if (rst) begin
-      \$79  = 16'h0000;
+      \$79  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$80  = valid1;
+    \$80  = grad_q;
     if (en) begin
-      \$80  = i__valid;
+      \$80  = \$20 [31:0];
     end
     if (rst) begin
-      \$80  = 1'h0;
+      \$80  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$81  = valid2;
+    \$81  = decay_mag;
     if (en) begin
-      \$81  = valid1;
+      \$81  = \$23 [15:0];
     end
     if (rst) begin
-      \$81  = 1'h0;
+      \$81  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$82  = valid3;
+    \$82  = decay_mult;
     if (en) begin
-      \$82  = valid2;
+      \$82  = \port$4964$269 [53:38];
     end
     if (rst) begin
-      \$82  = 1'h0;
+      \$82  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$83  = valid4;
+    \$83  = decay_neg1;
     if (en) begin
-      \$83  = valid3;
+      \$83  = \$24 ;
     end
     if (rst) begin
       \$83  = 1'h0;
@@ -40520,19 +46059,19 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$84  = valid5;
+    \$84  = decay_shift1;
     if (en) begin
-      \$84  = valid4;
+      \$84  = decay_shift;
     end
     if (rst) begin
-      \$84  = 1'h0;
+      \$84  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$85  = valid6;
+    \$85  = decay_neg2;
     if (en) begin
-      \$85  = valid5;
+      \$85  = decay_neg1;
     end
     if (rst) begin
       \$85  = 1'h0;
@@ -40540,9 +46079,9 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$86  = valid7;
+    \$86  = decay_neg3;
     if (en) begin
-      \$86  = valid6;
+      \$86  = decay_neg2;
     end
     if (rst) begin
       \$86  = 1'h0;
@@ -40550,9 +46089,9 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$87  = o__valid;
+    \$87  = decay_neg4;
     if (en) begin
-      \$87  = valid7;
+      \$87  = decay_neg3;
     end
     if (rst) begin
       \$87  = 1'h0;
@@ -40560,129 +46099,129 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$88  = w1;
+    \$88  = decay_neg5;
     if (en) begin
-      \$88  = i__payload[15:0];
+      \$88  = decay_neg4;
     end
     if (rst) begin
-      \$88  = 16'h0000;
+      \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$89  = w2;
+    \$89  = decay_neg6;
     if (en) begin
-      \$89  = w1;
+      \$89  = decay_neg5;
     end
     if (rst) begin
-      \$89  = 16'h0000;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$90  = w3;
+    \$90  = decay_neg7;
     if (en) begin
-      \$90  = w2;
+      \$90  = decay_neg6;
     end
     if (rst) begin
-      \$90  = 16'h0000;
+      \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$91  = w4;
+    \$91  = decay_shift2;
     if (en) begin
-      \$91  = w3;
+      \$91  = decay_shift1;
     end
     if (rst) begin
-      \$91  = 16'h0000;
+      \$91  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$92  = w5;
+    \$92  = decay_shift3;
     if (en) begin
-      \$92  = w4;
+      \$92  = decay_shift2;
     end
     if (rst) begin
-      \$92  = 16'h0000;
+      \$92  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$93  = w6;
+    \$93  = decay_shift4;
     if (en) begin
-      \$93  = w5;
+      \$93  = decay_shift3;
     end
     if (rst) begin
-      \$93  = 16'h0000;
+      \$93  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$94  = w7;
+    \$94  = decay_shift5;
     if (en) begin
-      \$94  = w6;
+      \$94  = decay_shift4;
     end
     if (rst) begin
-      \$94  = 16'h0000;
+      \$94  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$95  = decay_en1;
+    \$95  = decay_shift6;
     if (en) begin
-      \$95  = decay_enable;
+      \$95  = decay_shift5;
     end
     if (rst) begin
-      \$95  = 1'h0;
+      \$95  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$96  = decay_en2;
+    \$96  = decay_a00;
     if (en) begin
-      \$96  = decay_en1;
+      \$96  = decay_mag;
     end
     if (rst) begin
-      \$96  = 1'h0;
+      \$96  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$97  = decay_en3;
+    \$97  = decay_b00;
     if (en) begin
-      \$97  = decay_en2;
+      \$97  = decay_mult;
     end
     if (rst) begin
-      \$97  = 1'h0;
+      \$97  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$98  = decay_en4;
+    \$98  = decay_p00;
     if (en) begin
-      \$98  = decay_en3;
+      \$98  = \$25 ;
     end
     if (rst) begin
-      \$98  = 1'h0;
+      \$98  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$99  = decay_en5;
+    \$99  = decay_pp00;
     if (en) begin
-      \$99  = decay_en4;
+      \$99  = decay_p00;
     end
     if (rst) begin
-      \$99  = 1'h0;
+      \$99  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$100  = tg;
+    \$100  = decay_row0;
     if (en) begin
-      \$100  = \$31 [31:0];
+      \$100  = \$27 [31:0];
     end
     if (rst) begin
       \$100  = 32'd0;
@@ -40690,29 +46229,29 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$101  = tw;
+    \$101  = decay_prod;
     if (en) begin
-      \$101  = \$34 [15:0];
+      \$101  = \$28 [31:0];
     end
     if (rst) begin
-      \$101  = 16'h0000;
+      \$101  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$102  = u;
+    \$102  = decay_q;
     if (en) begin
-      \$102  = total[31:0];
+      \$102  = \$29 [15:0];
     end
     if (rst) begin
-      \$102  = 32'd0;
+      \$102  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$103  = u_wrapped;
+    \$103  = valid1;
     if (en) begin
-      \$103  = \$35 ;
+      \$103  = i__valid;
     end
     if (rst) begin
       \$103  = 1'h0;
@@ -40720,46 +46259,336 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$104  = o__payload;
+    \$104  = valid2;
     if (en) begin
-      \$104  = diff[15:0];
+      \$104  = valid1;
     end
     if (rst) begin
-      \$104  = 16'h0000;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$105  = overflow;
-    if (clear) begin
+    \$105  = valid3;
+    if (en) begin
+      \$105  = valid2;
+    end
+    if (rst) begin
       \$105  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$106  = valid4;
+    if (en) begin
+      \$106  = valid3;
+    end
+    if (rst) begin
+      \$106  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$107  = valid5;
+    if (en) begin
+      \$107  = valid4;
+    end
+    if (rst) begin
+      \$107  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$108  = valid6;
+    if (en) begin
+      \$108  = valid5;
+    end
+    if (rst) begin
+      \$108  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$109  = valid7;
+    if (en) begin
+      \$109  = valid6;
+    end
+    if (rst) begin
+      \$109  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$110  = valid8;
+    if (en) begin
+      \$110  = valid7;
+    end
+    if (rst) begin
+      \$110  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$111  = valid9;
+    if (en) begin
+      \$111  = valid8;
+    end
+    if (rst) begin
+      \$111  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$112  = o__valid;
+    if (en) begin
+      \$112  = valid9;
+    end
+    if (rst) begin
+      \$112  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$113  = w1;
+    if (en) begin
+      \$113  = i__payload[15:0];
+    end
+    if (rst) begin
+      \$113  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$114  = w2;
+    if (en) begin
+      \$114  = w1;
+    end
+    if (rst) begin
+      \$114  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$115  = w3;
+    if (en) begin
+      \$115  = w2;
+    end
+    if (rst) begin
+      \$115  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$116  = w4;
+    if (en) begin
+      \$116  = w3;
+    end
+    if (rst) begin
+      \$116  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$117  = w5;
+    if (en) begin
+      \$117  = w4;
+    end
+    if (rst) begin
+      \$117  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$118  = w6;
+    if (en) begin
+      \$118  = w5;
+    end
+    if (rst) begin
+      \$118  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$119  = w7;
+    if (en) begin
+      \$119  = w6;
+    end
+    if (rst) begin
+      \$119  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$120  = w8;
+    if (en) begin
+      \$120  = w7;
+    end
+    if (rst) begin
+      \$120  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$121  = w9;
+    if (en) begin
+      \$121  = w8;
+    end
+    if (rst) begin
+      \$121  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$122  = decay_en1;
+    if (en) begin
+      \$122  = decay_enable;
+    end
+    if (rst) begin
+      \$122  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$123  = decay_en2;
+    if (en) begin
+      \$123  = decay_en1;
+    end
+    if (rst) begin
+      \$123  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$124  = decay_en3;
+    if (en) begin
+      \$124  = decay_en2;
+    end
+    if (rst) begin
+      \$124  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$125  = decay_en4;
+    if (en) begin
+      \$125  = decay_en3;
+    end
+    if (rst) begin
+      \$125  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$126  = decay_en5;
+    if (en) begin
+      \$126  = decay_en4;
+    end
+    if (rst) begin
+      \$126  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$127  = decay_en6;
+    if (en) begin
+      \$127  = decay_en5;
+    end
+    if (rst) begin
+      \$127  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$128  = decay_en7;
+    if (en) begin
+      \$128  = decay_en6;
+    end
+    if (rst) begin
+      \$128  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$129  = tg;
+    if (en) begin
+      \$129  = \$31 [31:0];
+    end
+    if (rst) begin
+      \$129  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$130  = tw;
+    if (en) begin
+      \$130  = \$34 [15:0];
+    end
+    if (rst) begin
+      \$130  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$131  = u;
+    if (en) begin
+      \$131  = total[31:0];
+    end
+    if (rst) begin
+      \$131  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$132  = u_wrapped;
+    if (en) begin
+      \$132  = \$35 ;
+    end
+    if (rst) begin
+      \$132  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$133  = o__payload;
+    if (en) begin
+      \$133  = diff[15:0];
+    end
+    if (rst) begin
+      \$133  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$134  = overflow;
+    if (clear) begin
+      \$134  = 1'h0;
     end
     if (\$41 ) begin
-      \$105  = 1'h1;
+      \$134  = 1'h1;
     end
     if (rst) begin
-      \$105  = 1'h0;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$106  = wrapped;
+    \$135  = wrapped;
     if (clear) begin
-      \$106  = 1'h0;
+      \$135  = 1'h0;
     end
     if (\$45 ) begin
-      \$106  = 1'h1;
+      \$135  = 1'h1;
     end
     if (rst) begin
-      \$106  = 1'h0;
+      \$135  = 1'h0;
     end
   end
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4788$269 [31:0];
-  assign lr_shift = \port$4788$269 [37:32];
-  assign decay_multiplier = \port$4788$269 [53:38];
+  assign lr_multiplier = \port$4964$269 [31:0];
+  assign lr_shift = \port$4964$269 [37:32];
+  assign decay_multiplier = \port$4964$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -40768,25 +46597,54 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   assign \$14  = { 15'h0000, grad_pp10, 16'h0000 };
   assign \$16  = { 31'h00000000, grad_pp11, 32'h00000000 };
   assign \$26  = { 1'h0, decay_pp00 };
-  assign \$36  = valid7;
-  assign \$42  = valid7;
+  assign \$36  = valid9;
+  assign \$42  = valid9;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4788$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4964$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$44  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
   reg [31:0] \$100 ;
-  reg [15:0] \$101 ;
-  reg [31:0] \$102 ;
+  reg [31:0] \$101 ;
+  reg [15:0] \$102 ;
   reg \$103 ;
-  reg [15:0] \$104 ;
+  reg \$104 ;
   reg \$105 ;
   reg \$106 ;
+  reg \$107 ;
+  reg \$108 ;
+  reg \$109 ;
   wire [33:0] \$11 ;
+  reg \$110 ;
+  reg \$111 ;
+  reg \$112 ;
+  reg [15:0] \$113 ;
+  reg [15:0] \$114 ;
+  reg [15:0] \$115 ;
+  reg [15:0] \$116 ;
+  reg [15:0] \$117 ;
+  reg [15:0] \$118 ;
+  reg [15:0] \$119 ;
   wire [62:0] \$12 ;
+  reg [15:0] \$120 ;
+  reg [15:0] \$121 ;
+  reg \$122 ;
+  reg \$123 ;
+  reg \$124 ;
+  reg \$125 ;
+  reg \$126 ;
+  reg \$127 ;
+  reg \$128 ;
+  reg [31:0] \$129 ;
   wire [63:0] \$13 ;
+  reg [15:0] \$130 ;
+  reg [31:0] \$131 ;
+  reg \$132 ;
+  reg [15:0] \$133 ;
+  reg \$134 ;
+  reg \$135 ;
   wire [62:0] \$14 ;
   wire [63:0] \$15 ;
   wire [94:0] \$16 ;
@@ -40831,68 +46689,76 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg \$51 ;
   reg \$52 ;
   reg \$53 ;
-  reg [5:0] \$54 ;
-  reg [5:0] \$55 ;
+  reg \$54 ;
+  reg \$55 ;
   reg [5:0] \$56 ;
-  reg [31:0] \$57 ;
-  reg [31:0] \$58 ;
-  reg [31:0] \$59 ;
+  reg [5:0] \$57 ;
+  reg [5:0] \$58 ;
+  reg [5:0] \$59 ;
   wire [31:0] \$6 ;
-  reg [31:0] \$60 ;
-  reg [63:0] \$61 ;
-  reg [63:0] \$62 ;
-  reg [63:0] \$63 ;
+  reg [5:0] \$60 ;
+  reg [15:0] \$61 ;
+  reg [15:0] \$62 ;
+  reg [31:0] \$63 ;
   reg [31:0] \$64 ;
   reg [15:0] \$65 ;
   reg [15:0] \$66 ;
-  reg \$67 ;
-  reg [4:0] \$68 ;
-  reg \$69 ;
+  reg [31:0] \$67 ;
+  reg [31:0] \$68 ;
+  reg [15:0] \$69 ;
   wire [31:0] \$7 ;
-  reg \$70 ;
-  reg \$71 ;
-  reg \$72 ;
-  reg [4:0] \$73 ;
-  reg [4:0] \$74 ;
-  reg [4:0] \$75 ;
+  reg [15:0] \$70 ;
+  reg [31:0] \$71 ;
+  reg [31:0] \$72 ;
+  reg [15:0] \$73 ;
+  reg [15:0] \$74 ;
+  reg [31:0] \$75 ;
   reg [31:0] \$76 ;
-  reg [31:0] \$77 ;
-  reg [31:0] \$78 ;
-  reg [15:0] \$79 ;
+  reg [63:0] \$77 ;
+  reg [63:0] \$78 ;
+  reg [63:0] \$79 ;
   wire [31:0] \$8 ;
-  reg \$80 ;
-  reg \$81 ;
-  reg \$82 ;
+  reg [31:0] \$80 ;
+  reg [15:0] \$81 ;
+  reg [15:0] \$82 ;
   reg \$83 ;
-  reg \$84 ;
+  reg [4:0] \$84 ;
   reg \$85 ;
   reg \$86 ;
   reg \$87 ;
-  reg [15:0] \$88 ;
-  reg [15:0] \$89 ;
+  reg \$88 ;
+  reg \$89 ;
   wire [31:0] \$9 ;
-  reg [15:0] \$90 ;
-  reg [15:0] \$91 ;
-  reg [15:0] \$92 ;
-  reg [15:0] \$93 ;
-  reg [15:0] \$94 ;
-  reg \$95 ;
-  reg \$96 ;
-  reg \$97 ;
-  reg \$98 ;
-  reg \$99 ;
+  reg \$90 ;
+  reg [4:0] \$91 ;
+  reg [4:0] \$92 ;
+  reg [4:0] \$93 ;
+  reg [4:0] \$94 ;
+  reg [4:0] \$95 ;
+  reg [15:0] \$96 ;
+  reg [15:0] \$97 ;
+  reg [31:0] \$98 ;
+  reg [31:0] \$99 ;
   input clear;
   wire clear;
   input clk;
   wire clk;
+  (* keep = "true" *)
+  reg [15:0] decay_a00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] decay_b00 = 16'h0000;
   reg decay_en1 = 1'h0;
   reg decay_en2 = 1'h0;
   reg decay_en3 = 1'h0;
   reg decay_en4 = 1'h0;
   reg decay_en5 = 1'h0;
+  reg decay_en6 = 1'h0;
+  reg decay_en7 = 1'h0;
   input decay_enable;
   wire decay_enable;
+  (* keep = "true" *)
   reg [15:0] decay_mag = 16'h0000;
+  (* keep = "true" *)
   reg [15:0] decay_mult = 16'h0000;
   wire [15:0] decay_multiplier;
   reg decay_neg1 = 1'h0;
@@ -40900,37 +46766,90 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg decay_neg3 = 1'h0;
   reg decay_neg4 = 1'h0;
   reg decay_neg5 = 1'h0;
+  reg decay_neg6 = 1'h0;
+  reg decay_neg7 = 1'h0;
+  (* keep = "true" *)
+  reg [31:0] decay_p00 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] decay_pp00 = 32'd0;
   reg [31:0] decay_prod = 32'd0;
   reg [15:0] decay_q = 16'h0000;
   reg [31:0] decay_row0 = 32'd0;
   input [4:0] decay_shift;
   wire [4:0] decay_shift;
+  (* keep = "true" *)
   reg [4:0] decay_shift1 = 5'h00;
+  (* keep = "true" *)
   reg [4:0] decay_shift2 = 5'h00;
+  (* keep = "true" *)
   reg [4:0] decay_shift3 = 5'h00;
+  (* keep = "true" *)
   reg [4:0] decay_shift4 = 5'h00;
+  (* keep = "true" *)
+  reg [4:0] decay_shift5 = 5'h00;
+  (* keep = "true" *)
+  reg [4:0] decay_shift6 = 5'h00;
   wire [32:0] diff;
   wire en;
+  (* keep = "true" *)
+  reg [15:0] grad_a00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_a01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_a10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_a11 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b11 = 16'h0000;
+  (* keep = "true" *)
   reg [31:0] grad_mag = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_mult = 32'd0;
   reg grad_neg1 = 1'h0;
   reg grad_neg2 = 1'h0;
   reg grad_neg3 = 1'h0;
   reg grad_neg4 = 1'h0;
   reg grad_neg5 = 1'h0;
+  reg grad_neg6 = 1'h0;
+  reg grad_neg7 = 1'h0;
+  (* keep = "true" *)
+  reg [31:0] grad_p00 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] grad_p01 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] grad_p10 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] grad_p11 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp00 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp01 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp10 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp11 = 32'd0;
   reg [63:0] grad_prod = 64'h0000000000000000;
   reg [31:0] grad_q = 32'd0;
   reg [63:0] grad_row0 = 64'h0000000000000000;
   reg [63:0] grad_row1 = 64'h0000000000000000;
+  (* keep = "true" *)
   reg [5:0] grad_shift1 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] grad_shift2 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] grad_shift3 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] grad_shift4 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] grad_shift5 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] grad_shift6 = 6'h00;
   input [47:0] i__payload;
   wire [47:0] i__payload;
   wire [31:0] \i__payload.g ;
@@ -40946,8 +46865,8 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4788$269 ;
-  wire [53:0] \port$4788$269 ;
+  input [53:0] \port$4964$269 ;
+  wire [53:0] \port$4964$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -40962,6 +46881,8 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg valid5 = 1'h0;
   reg valid6 = 1'h0;
   reg valid7 = 1'h0;
+  reg valid8 = 1'h0;
+  reg valid9 = 1'h0;
   reg [15:0] w1 = 16'h0000;
   reg [15:0] w2 = 16'h0000;
   reg [15:0] w3 = 16'h0000;
@@ -40969,40 +46890,42 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg [15:0] w5 = 16'h0000;
   reg [15:0] w6 = 16'h0000;
   reg [15:0] w7 = 16'h0000;
+  reg [15:0] w8 = 16'h0000;
+  reg [15:0] w9 = 16'h0000;
   wire [31:0] w_new;
   output wrapped;
   reg wrapped = 1'h0;
   assign \$1  = ~ o__valid;
   assign total = $signed(tg) + $signed(tw);
-  assign diff = $signed(w7) - $signed(u);
+  assign diff = $signed(w9) - $signed(u);
   assign \$2  = $signed(i__payload[47:16]) < $signed(1'h0);
   assign \$3  = - $signed(i__payload[47:16]);
   assign \$4  = \$2  ? \$3  : { i__payload[47], i__payload[47:16] };
   assign \$5  = $signed(i__payload[47:16]) < $signed(1'h0);
-  assign \$6  = grad_mag[15:0] * grad_mult[15:0];
-  assign \$7  = grad_mag[15:0] * grad_mult[31:16];
-  assign \$8  = grad_mag[31:16] * grad_mult[15:0];
-  assign \$9  = grad_mag[31:16] * grad_mult[31:16];
+  assign \$6  = grad_a00 * grad_b00;
+  assign \$7  = grad_a01 * grad_b01;
+  assign \$8  = grad_a10 * grad_b10;
+  assign \$9  = grad_a11 * grad_b11;
   assign \$11  = 1'h0 + \$10 ;
   assign \$13  = \$11  + \$12 ;
   assign \$15  = 1'h0 + \$14 ;
   assign \$17  = \$15  + \$16 ;
   assign \$18  = 1'h0 + grad_row0;
   assign \$19  = \$18  + grad_row1;
-  assign \$20  = grad_prod >> grad_shift4;
+  assign \$20  = grad_prod >> grad_shift6;
   assign \$21  = $signed(i__payload[15:0]) < $signed(1'h0);
   assign \$22  = - $signed(i__payload[15:0]);
   assign \$23  = \$21  ? \$22  : { i__payload[15], i__payload[15:0] };
   assign \$24  = $signed(i__payload[15:0]) < $signed(1'h0);
-  assign \$25  = decay_mag * decay_mult;
+  assign \$25  = decay_a00 * decay_b00;
   assign \$27  = 1'h0 + \$26 ;
   assign \$28  = 1'h0 + decay_row0;
-  assign \$29  = decay_prod >> decay_shift4;
+  assign \$29  = decay_prod >> decay_shift6;
   assign \$30  = - grad_q;
-  assign \$31  = grad_neg5 ? \$30  : { 1'h0, grad_q };
+  assign \$31  = grad_neg7 ? \$30  : { 1'h0, grad_q };
   assign \$32  = - decay_q;
-  assign \$33  = decay_neg5 ? \$32  : { 1'h0, decay_q };
-  assign \$34  = decay_en5 ? \$33  : 17'h00000;
+  assign \$33  = decay_neg7 ? \$32  : { 1'h0, decay_q };
+  assign \$34  = decay_en7 ? \$33  : 17'h00000;
   assign \$35  = total[32] ^ total[31];
   assign \$37  = | diff[31:15];
   assign \$38  = & diff[31:15];
@@ -41029,111 +46952,169 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   always @(posedge clk)
     grad_neg5 <= \$53 ;
   always @(posedge clk)
-    grad_shift2 <= \$54 ;
+    grad_neg6 <= \$54 ;
   always @(posedge clk)
-    grad_shift3 <= \$55 ;
+    grad_neg7 <= \$55 ;
   always @(posedge clk)
-    grad_shift4 <= \$56 ;
+    grad_shift2 <= \$56 ;
   always @(posedge clk)
-    grad_pp00 <= \$57 ;
+    grad_shift3 <= \$57 ;
   always @(posedge clk)
-    grad_pp01 <= \$58 ;
+    grad_shift4 <= \$58 ;
   always @(posedge clk)
-    grad_pp10 <= \$59 ;
+    grad_shift5 <= \$59 ;
   always @(posedge clk)
-    grad_pp11 <= \$60 ;
+    grad_shift6 <= \$60 ;
   always @(posedge clk)
-    grad_row0 <= \$61 ;
+    grad_a00 <= \$61 ;
   always @(posedge clk)
-    grad_row1 <= \$62 ;
+    grad_b00 <= \$62 ;
   always @(posedge clk)
-    grad_prod <= \$63 ;
+    grad_p00 <= \$63 ;
   always @(posedge clk)
-    grad_q <= \$64 ;
+    grad_pp00 <= \$64 ;
   always @(posedge clk)
-    decay_mag <= \$65 ;
+    grad_a01 <= \$65 ;
   always @(posedge clk)
-    decay_mult <= \$66 ;
+    grad_b01 <= \$66 ;
   always @(posedge clk)
-    decay_neg1 <= \$67 ;
+    grad_p01 <= \$67 ;
   always @(posedge clk)
-    decay_shift1 <= \$68 ;
+    grad_pp01 <= \$68 ;
   always @(posedge clk)
-    decay_neg2 <= \$69 ;
+    grad_a10 <= \$69 ;
   always @(posedge clk)
-    decay_neg3 <= \$70 ;
+    grad_b10 <= \$70 ;
   always @(posedge clk)
-    decay_neg4 <= \$71 ;
+    grad_p10 <= \$71 ;
   always @(posedge clk)
-    decay_neg5 <= \$72 ;
+    grad_pp10 <= \$72 ;
   always @(posedge clk)
-    decay_shift2 <= \$73 ;
+    grad_a11 <= \$73 ;
   always @(posedge clk)
-    decay_shift3 <= \$74 ;
+    grad_b11 <= \$74 ;
   always @(posedge clk)
-    decay_shift4 <= \$75 ;
+    grad_p11 <= \$75 ;
   always @(posedge clk)
-    decay_pp00 <= \$76 ;
+    grad_pp11 <= \$76 ;
   always @(posedge clk)
-    decay_row0 <= \$77 ;
+    grad_row0 <= \$77 ;
   always @(posedge clk)
-    decay_prod <= \$78 ;
+    grad_row1 <= \$78 ;
   always @(posedge clk)
-    decay_q <= \$79 ;
+    grad_prod <= \$79 ;
   always @(posedge clk)
-    valid1 <= \$80 ;
+    grad_q <= \$80 ;
   always @(posedge clk)
-    valid2 <= \$81 ;
+    decay_mag <= \$81 ;
   always @(posedge clk)
-    valid3 <= \$82 ;
+    decay_mult <= \$82 ;
   always @(posedge clk)
-    valid4 <= \$83 ;
+    decay_neg1 <= \$83 ;
   always @(posedge clk)
-    valid5 <= \$84 ;
+    decay_shift1 <= \$84 ;
   always @(posedge clk)
-    valid6 <= \$85 ;
+    decay_neg2 <= \$85 ;
   always @(posedge clk)
-    valid7 <= \$86 ;
+    decay_neg3 <= \$86 ;
   always @(posedge clk)
-    o__valid <= \$87 ;
+    decay_neg4 <= \$87 ;
   always @(posedge clk)
-    w1 <= \$88 ;
+    decay_neg5 <= \$88 ;
   always @(posedge clk)
-    w2 <= \$89 ;
+    decay_neg6 <= \$89 ;
   always @(posedge clk)
-    w3 <= \$90 ;
+    decay_neg7 <= \$90 ;
   always @(posedge clk)
-    w4 <= \$91 ;
+    decay_shift2 <= \$91 ;
   always @(posedge clk)
-    w5 <= \$92 ;
+    decay_shift3 <= \$92 ;
   always @(posedge clk)
-    w6 <= \$93 ;
+    decay_shift4 <= \$93 ;
   always @(posedge clk)
-    w7 <= \$94 ;
+    decay_shift5 <= \$94 ;
   always @(posedge clk)
-    decay_en1 <= \$95 ;
+    decay_shift6 <= \$95 ;
   always @(posedge clk)
-    decay_en2 <= \$96 ;
+    decay_a00 <= \$96 ;
   always @(posedge clk)
-    decay_en3 <= \$97 ;
+    decay_b00 <= \$97 ;
   always @(posedge clk)
-    decay_en4 <= \$98 ;
+    decay_p00 <= \$98 ;
   always @(posedge clk)
-    decay_en5 <= \$99 ;
+    decay_pp00 <= \$99 ;
   always @(posedge clk)
-    tg <= \$100 ;
+    decay_row0 <= \$100 ;
   always @(posedge clk)
-    tw <= \$101 ;
+    decay_prod <= \$101 ;
   always @(posedge clk)
-    u <= \$102 ;
+    decay_q <= \$102 ;
   always @(posedge clk)
-    u_wrapped <= \$103 ;
+    valid1 <= \$103 ;
   always @(posedge clk)
-    o__payload <= \$104 ;
+    valid2 <= \$104 ;
   always @(posedge clk)
-    overflow <= \$105 ;
+    valid3 <= \$105 ;
   always @(posedge clk)
-    wrapped <= \$106 ;
+    valid4 <= \$106 ;
+  always @(posedge clk)
+    valid5 <= \$107 ;
+  always @(posedge clk)
+    valid6 <= \$108 ;
+  always @(posedge clk)
+    valid7 <= \$109 ;
+  always @(posedge clk)
+    valid8 <= \$110 ;
+  always @(posedge clk)
+    valid9 <= \$111 ;
+  always @(posedge clk)
+    o__valid <= \$112 ;
+  always @(posedge clk)
+    w1 <= \$113 ;
+  always @(posedge clk)
+    w2 <= \$114 ;
+  always @(posedge clk)
+    w3 <= \$115 ;
+  always @(posedge clk)
+    w4 <= \$116 ;
+  always @(posedge clk)
+    w5 <= \$117 ;
+  always @(posedge clk)
+    w6 <= \$118 ;
+  always @(posedge clk)
+    w7 <= \$119 ;
+  always @(posedge clk)
+    w8 <= \$120 ;
+  always @(posedge clk)
+    w9 <= \$121 ;
+  always @(posedge clk)
+    decay_en1 <= \$122 ;
+  always @(posedge clk)
+    decay_en2 <= \$123 ;
+  always @(posedge clk)
+    decay_en3 <= \$124 ;
+  always @(posedge clk)
+    decay_en4 <= \$125 ;
+  always @(posedge clk)
+    decay_en5 <= \$126 ;
+  always @(posedge clk)
+    decay_en6 <= \$127 ;
+  always @(posedge clk)
+    decay_en7 <= \$128 ;
+  always @(posedge clk)
+    tg <= \$129 ;
+  always @(posedge clk)
+    tw <= \$130 ;
+  always @(posedge clk)
+    u <= \$131 ;
+  always @(posedge clk)
+    u_wrapped <= \$132 ;
+  always @(posedge clk)
+    o__payload <= \$133 ;
+  always @(posedge clk)
+    overflow <= \$134 ;
+  always @(posedge clk)
+    wrapped <= \$135 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
     \$46  = grad_mag;
@@ -41148,7 +47129,7 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4788$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4788$269 [31:0];
+      \$47  = \port$4964$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -41168,7 +47149,7 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4788$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4788$269 [37:32];
+      \$49  = \port$4964$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -41216,29 +47197,29 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$54  = grad_shift2;
+    \$54  = grad_neg6;
     if (en) begin
-      \$54  = grad_shift1;
+      \$54  = grad_neg5;
     end
     if (rst) begin
-      \$54  = 6'h00;
+      \$54  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$55  = grad_shift3;
+    \$55  = grad_neg7;
     if (en) begin
-      \$55  = grad_shift2;
+      \$55  = grad_neg6;
     end
     if (rst) begin
-      \$55  = 6'h00;
+      \$55  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$56  = grad_shift4;
+    \$56  = grad_shift2;
     if (en) begin
-      \$56  = grad_shift3;
+      \$56  = grad_shift1;
     end
     if (rst) begin
       \$56  = 6'h00;
@@ -41246,79 +47227,79 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$57  = grad_pp00;
+    \$57  = grad_shift3;
     if (en) begin
-      \$57  = \$6 ;
+      \$57  = grad_shift2;
     end
     if (rst) begin
-      \$57  = 32'd0;
+      \$57  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$58  = grad_pp01;
+    \$58  = grad_shift4;
     if (en) begin
-      \$58  = \$7 ;
+      \$58  = grad_shift3;
     end
     if (rst) begin
-      \$58  = 32'd0;
+      \$58  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$59  = grad_pp10;
+    \$59  = grad_shift5;
     if (en) begin
-      \$59  = \$8 ;
+      \$59  = grad_shift4;
     end
     if (rst) begin
-      \$59  = 32'd0;
+      \$59  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$60  = grad_pp11;
+    \$60  = grad_shift6;
     if (en) begin
-      \$60  = \$9 ;
+      \$60  = grad_shift5;
     end
     if (rst) begin
-      \$60  = 32'd0;
+      \$60  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$61  = grad_row0;
+    \$61  = grad_a00;
     if (en) begin
-      \$61  = \$13 ;
+      \$61  = grad_mag[15:0];
     end
     if (rst) begin
-      \$61  = 64'h0000000000000000;
+      \$61  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$62  = grad_row1;
+    \$62  = grad_b00;
     if (en) begin
-      \$62  = \$17 [63:0];
+      \$62  = grad_mult[15:0];
     end
     if (rst) begin
-      \$62  = 64'h0000000000000000;
+      \$62  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$63  = grad_prod;
+    \$63  = grad_p00;
     if (en) begin
-      \$63  = \$19 [63:0];
+      \$63  = \$6 ;
     end
     if (rst) begin
-      \$63  = 64'h0000000000000000;
+      \$63  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$64  = grad_q;
+    \$64  = grad_pp00;
     if (en) begin
-      \$64  = \$20 [31:0];
+      \$64  = grad_p00;
     end
     if (rst) begin
       \$64  = 32'd0;
@@ -41326,9 +47307,9 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$65  = decay_mag;
+    \$65  = grad_a01;
     if (en) begin
-      \$65  = \$23 [15:0];
+      \$65  = grad_mag[15:0];
     end
     if (rst) begin
       \$65  = 16'h0000;
@@ -41336,9 +47317,9 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$66  = decay_mult;
+    \$66  = grad_b01;
     if (en) begin
-      \$66  = \port$4788$269 [53:38];
+      \$66  = grad_mult[31:16];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -41346,99 +47327,99 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$67  = decay_neg1;
+    \$67  = grad_p01;
     if (en) begin
-      \$67  = \$24 ;
+      \$67  = \$7 ;
     end
     if (rst) begin
-      \$67  = 1'h0;
+      \$67  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$68  = decay_shift1;
+    \$68  = grad_pp01;
     if (en) begin
-      \$68  = decay_shift;
+      \$68  = grad_p01;
     end
     if (rst) begin
-      \$68  = 5'h00;
+      \$68  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$69  = decay_neg2;
+    \$69  = grad_a10;
     if (en) begin
-      \$69  = decay_neg1;
+      \$69  = grad_mag[31:16];
     end
     if (rst) begin
-      \$69  = 1'h0;
+      \$69  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$70  = decay_neg3;
+    \$70  = grad_b10;
     if (en) begin
-      \$70  = decay_neg2;
+      \$70  = grad_mult[15:0];
     end
     if (rst) begin
-      \$70  = 1'h0;
+      \$70  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$71  = decay_neg4;
+    \$71  = grad_p10;
     if (en) begin
-      \$71  = decay_neg3;
+      \$71  = \$8 ;
     end
     if (rst) begin
-      \$71  = 1'h0;
+      \$71  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$72  = decay_neg5;
+    \$72  = grad_pp10;
     if (en) begin
-      \$72  = decay_neg4;
+      \$72  = grad_p10;
     end
     if (rst) begin
-      \$72  = 1'h0;
+      \$72  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$73  = decay_shift2;
+    \$73  = grad_a11;
     if (en) begin
-      \$73  = decay_shift1;
+      \$73  = grad_mag[31:16];
     end
     if (rst) begin
-      \$73  = 5'h00;
+      \$73  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$74  = decay_shift3;
+    \$74  = grad_b11;
     if (en) begin
-      \$74  = decay_shift2;
+      \$74  = grad_mult[31:16];
     end
     if (rst) begin
-      \$74  = 5'h00;
+      \$74  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$75  = decay_shift4;
+    \$75  = grad_p11;
     if (en) begin
-      \$75  = decay_shift3;
+      \$75  = \$9 ;
     end
     if (rst) begin
-      \$75  = 5'h00;
+      \$75  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$76  = decay_pp00;
+    \$76  = grad_pp11;
     if (en) begin
-      \$76  = \$25 ;
+      \$76  = grad_p11;
     end
     if (rst) begin
       \$76  = 32'd0;
@@ -41446,69 +47427,69 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$77  = decay_row0;
+    \$77  = grad_row0;
     if (en) begin
-      \$77  = \$27 [31:0];
+      \$77  = \$13 ;
     end
     if (rst) begin
-      \$77  = 32'd0;
+      \$77  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$78  = decay_prod;
+    \$78  = grad_row1;
     if (en) begin
-      \$78  = \$28 [31:0];
+      \$78  = \$17 [63:0];
     end
     if (rst) begin
-      \$78  = 32'd0;
+      \$78  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$79  = decay_q;
+    \$79  = grad_prod;
     if (en) begin
-      \$79  = \$29 [15:0];
+      \$79  = \$19 [63:0];
     end
     if (rst) begin
-      \$79  = 16'h0000;
+      \$79  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$80  = valid1;
+    \$80  = grad_q;
     if (en) begin
-      \$80  = i__valid;
+      \$80  = \$20 [31:0];
     end
     if (rst) begin
-      \$80  = 1'h0;
+      \$80  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$81  = valid2;
+    \$81  = decay_mag;
     if (en) begin
-      \$81  = valid1;
+      \$81  = \$23 [15:0];
     end
     if (rst) begin
-      \$81  = 1'h0;
+      \$81  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$82  = valid3;
+    \$82  = decay_mult;
     if (en) begin
-      \$82  = valid2;
+      \$82  = \port$4964$269 [53:38];
     end
     if (rst) begin
-      \$82  = 1'h0;
+      \$82  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$83  = valid4;
+    \$83  = decay_neg1;
     if (en) begin
-      \$83  = valid3;
+      \$83  = \$24 ;
     end
     if (rst) begin
       \$83  = 1'h0;
@@ -41516,19 +47497,19 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$84  = valid5;
+    \$84  = decay_shift1;
     if (en) begin
-      \$84  = valid4;
+      \$84  = decay_shift;
     end
     if (rst) begin
-      \$84  = 1'h0;
+      \$84  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$85  = valid6;
+    \$85  = decay_neg2;
     if (en) begin
-      \$85  = valid5;
+      \$85  = decay_neg1;
     end
     if (rst) begin
       \$85  = 1'h0;
@@ -41536,9 +47517,9 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$86  = valid7;
+    \$86  = decay_neg3;
     if (en) begin
-      \$86  = valid6;
+      \$86  = decay_neg2;
     end
     if (rst) begin
       \$86  = 1'h0;
@@ -41546,9 +47527,9 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$87  = o__valid;
+    \$87  = decay_neg4;
     if (en) begin
-      \$87  = valid7;
+      \$87  = decay_neg3;
     end
     if (rst) begin
       \$87  = 1'h0;
@@ -41556,129 +47537,129 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$88  = w1;
+    \$88  = decay_neg5;
     if (en) begin
-      \$88  = i__payload[15:0];
+      \$88  = decay_neg4;
     end
     if (rst) begin
-      \$88  = 16'h0000;
+      \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$89  = w2;
+    \$89  = decay_neg6;
     if (en) begin
-      \$89  = w1;
+      \$89  = decay_neg5;
     end
     if (rst) begin
-      \$89  = 16'h0000;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$90  = w3;
+    \$90  = decay_neg7;
     if (en) begin
-      \$90  = w2;
+      \$90  = decay_neg6;
     end
     if (rst) begin
-      \$90  = 16'h0000;
+      \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$91  = w4;
+    \$91  = decay_shift2;
     if (en) begin
-      \$91  = w3;
+      \$91  = decay_shift1;
     end
     if (rst) begin
-      \$91  = 16'h0000;
+      \$91  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$92  = w5;
+    \$92  = decay_shift3;
     if (en) begin
-      \$92  = w4;
+      \$92  = decay_shift2;
     end
     if (rst) begin
-      \$92  = 16'h0000;
+      \$92  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$93  = w6;
+    \$93  = decay_shift4;
     if (en) begin
-      \$93  = w5;
+      \$93  = decay_shift3;
     end
     if (rst) begin
-      \$93  = 16'h0000;
+      \$93  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$94  = w7;
+    \$94  = decay_shift5;
     if (en) begin
-      \$94  = w6;
+      \$94  = decay_shift4;
     end
     if (rst) begin
-      \$94  = 16'h0000;
+      \$94  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$95  = decay_en1;
+    \$95  = decay_shift6;
     if (en) begin
-      \$95  = decay_enable;
+      \$95  = decay_shift5;
     end
     if (rst) begin
-      \$95  = 1'h0;
+      \$95  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$96  = decay_en2;
+    \$96  = decay_a00;
     if (en) begin
-      \$96  = decay_en1;
+      \$96  = decay_mag;
     end
     if (rst) begin
-      \$96  = 1'h0;
+      \$96  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$97  = decay_en3;
+    \$97  = decay_b00;
     if (en) begin
-      \$97  = decay_en2;
+      \$97  = decay_mult;
     end
     if (rst) begin
-      \$97  = 1'h0;
+      \$97  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$98  = decay_en4;
+    \$98  = decay_p00;
     if (en) begin
-      \$98  = decay_en3;
+      \$98  = \$25 ;
     end
     if (rst) begin
-      \$98  = 1'h0;
+      \$98  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$99  = decay_en5;
+    \$99  = decay_pp00;
     if (en) begin
-      \$99  = decay_en4;
+      \$99  = decay_p00;
     end
     if (rst) begin
-      \$99  = 1'h0;
+      \$99  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$100  = tg;
+    \$100  = decay_row0;
     if (en) begin
-      \$100  = \$31 [31:0];
+      \$100  = \$27 [31:0];
     end
     if (rst) begin
       \$100  = 32'd0;
@@ -41686,29 +47667,29 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$101  = tw;
+    \$101  = decay_prod;
     if (en) begin
-      \$101  = \$34 [15:0];
+      \$101  = \$28 [31:0];
     end
     if (rst) begin
-      \$101  = 16'h0000;
+      \$101  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$102  = u;
+    \$102  = decay_q;
     if (en) begin
-      \$102  = total[31:0];
+      \$102  = \$29 [15:0];
     end
     if (rst) begin
-      \$102  = 32'd0;
+      \$102  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$103  = u_wrapped;
+    \$103  = valid1;
     if (en) begin
-      \$103  = \$35 ;
+      \$103  = i__valid;
     end
     if (rst) begin
       \$103  = 1'h0;
@@ -41716,46 +47697,336 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$104  = o__payload;
+    \$104  = valid2;
     if (en) begin
-      \$104  = diff[15:0];
+      \$104  = valid1;
     end
     if (rst) begin
-      \$104  = 16'h0000;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$105  = overflow;
-    if (clear) begin
+    \$105  = valid3;
+    if (en) begin
+      \$105  = valid2;
+    end
+    if (rst) begin
       \$105  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$106  = valid4;
+    if (en) begin
+      \$106  = valid3;
+    end
+    if (rst) begin
+      \$106  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$107  = valid5;
+    if (en) begin
+      \$107  = valid4;
+    end
+    if (rst) begin
+      \$107  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$108  = valid6;
+    if (en) begin
+      \$108  = valid5;
+    end
+    if (rst) begin
+      \$108  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$109  = valid7;
+    if (en) begin
+      \$109  = valid6;
+    end
+    if (rst) begin
+      \$109  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$110  = valid8;
+    if (en) begin
+      \$110  = valid7;
+    end
+    if (rst) begin
+      \$110  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$111  = valid9;
+    if (en) begin
+      \$111  = valid8;
+    end
+    if (rst) begin
+      \$111  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$112  = o__valid;
+    if (en) begin
+      \$112  = valid9;
+    end
+    if (rst) begin
+      \$112  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$113  = w1;
+    if (en) begin
+      \$113  = i__payload[15:0];
+    end
+    if (rst) begin
+      \$113  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$114  = w2;
+    if (en) begin
+      \$114  = w1;
+    end
+    if (rst) begin
+      \$114  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$115  = w3;
+    if (en) begin
+      \$115  = w2;
+    end
+    if (rst) begin
+      \$115  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$116  = w4;
+    if (en) begin
+      \$116  = w3;
+    end
+    if (rst) begin
+      \$116  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$117  = w5;
+    if (en) begin
+      \$117  = w4;
+    end
+    if (rst) begin
+      \$117  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$118  = w6;
+    if (en) begin
+      \$118  = w5;
+    end
+    if (rst) begin
+      \$118  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$119  = w7;
+    if (en) begin
+      \$119  = w6;
+    end
+    if (rst) begin
+      \$119  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$120  = w8;
+    if (en) begin
+      \$120  = w7;
+    end
+    if (rst) begin
+      \$120  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$121  = w9;
+    if (en) begin
+      \$121  = w8;
+    end
+    if (rst) begin
+      \$121  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$122  = decay_en1;
+    if (en) begin
+      \$122  = decay_enable;
+    end
+    if (rst) begin
+      \$122  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$123  = decay_en2;
+    if (en) begin
+      \$123  = decay_en1;
+    end
+    if (rst) begin
+      \$123  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$124  = decay_en3;
+    if (en) begin
+      \$124  = decay_en2;
+    end
+    if (rst) begin
+      \$124  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$125  = decay_en4;
+    if (en) begin
+      \$125  = decay_en3;
+    end
+    if (rst) begin
+      \$125  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$126  = decay_en5;
+    if (en) begin
+      \$126  = decay_en4;
+    end
+    if (rst) begin
+      \$126  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$127  = decay_en6;
+    if (en) begin
+      \$127  = decay_en5;
+    end
+    if (rst) begin
+      \$127  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$128  = decay_en7;
+    if (en) begin
+      \$128  = decay_en6;
+    end
+    if (rst) begin
+      \$128  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$129  = tg;
+    if (en) begin
+      \$129  = \$31 [31:0];
+    end
+    if (rst) begin
+      \$129  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$130  = tw;
+    if (en) begin
+      \$130  = \$34 [15:0];
+    end
+    if (rst) begin
+      \$130  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$131  = u;
+    if (en) begin
+      \$131  = total[31:0];
+    end
+    if (rst) begin
+      \$131  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$132  = u_wrapped;
+    if (en) begin
+      \$132  = \$35 ;
+    end
+    if (rst) begin
+      \$132  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$133  = o__payload;
+    if (en) begin
+      \$133  = diff[15:0];
+    end
+    if (rst) begin
+      \$133  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$134  = overflow;
+    if (clear) begin
+      \$134  = 1'h0;
     end
     if (\$41 ) begin
-      \$105  = 1'h1;
+      \$134  = 1'h1;
     end
     if (rst) begin
-      \$105  = 1'h0;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$106  = wrapped;
+    \$135  = wrapped;
     if (clear) begin
-      \$106  = 1'h0;
+      \$135  = 1'h0;
     end
     if (\$45 ) begin
-      \$106  = 1'h1;
+      \$135  = 1'h1;
     end
     if (rst) begin
-      \$106  = 1'h0;
+      \$135  = 1'h0;
     end
   end
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4788$269 [31:0];
-  assign lr_shift = \port$4788$269 [37:32];
-  assign decay_multiplier = \port$4788$269 [53:38];
+  assign lr_multiplier = \port$4964$269 [31:0];
+  assign lr_shift = \port$4964$269 [37:32];
+  assign decay_multiplier = \port$4964$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -41764,25 +48035,54 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   assign \$14  = { 15'h0000, grad_pp10, 16'h0000 };
   assign \$16  = { 31'h00000000, grad_pp11, 32'h00000000 };
   assign \$26  = { 1'h0, decay_pp00 };
-  assign \$36  = valid7;
-  assign \$42  = valid7;
+  assign \$36  = valid9;
+  assign \$42  = valid9;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4788$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4964$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$45  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
   reg [31:0] \$100 ;
-  reg [15:0] \$101 ;
-  reg [31:0] \$102 ;
+  reg [31:0] \$101 ;
+  reg [15:0] \$102 ;
   reg \$103 ;
-  reg [15:0] \$104 ;
+  reg \$104 ;
   reg \$105 ;
   reg \$106 ;
+  reg \$107 ;
+  reg \$108 ;
+  reg \$109 ;
   wire [33:0] \$11 ;
+  reg \$110 ;
+  reg \$111 ;
+  reg \$112 ;
+  reg [15:0] \$113 ;
+  reg [15:0] \$114 ;
+  reg [15:0] \$115 ;
+  reg [15:0] \$116 ;
+  reg [15:0] \$117 ;
+  reg [15:0] \$118 ;
+  reg [15:0] \$119 ;
   wire [62:0] \$12 ;
+  reg [15:0] \$120 ;
+  reg [15:0] \$121 ;
+  reg \$122 ;
+  reg \$123 ;
+  reg \$124 ;
+  reg \$125 ;
+  reg \$126 ;
+  reg \$127 ;
+  reg \$128 ;
+  reg [31:0] \$129 ;
   wire [63:0] \$13 ;
+  reg [15:0] \$130 ;
+  reg [31:0] \$131 ;
+  reg \$132 ;
+  reg [15:0] \$133 ;
+  reg \$134 ;
+  reg \$135 ;
   wire [62:0] \$14 ;
   wire [63:0] \$15 ;
   wire [94:0] \$16 ;
@@ -41827,68 +48127,76 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg \$51 ;
   reg \$52 ;
   reg \$53 ;
-  reg [5:0] \$54 ;
-  reg [5:0] \$55 ;
+  reg \$54 ;
+  reg \$55 ;
   reg [5:0] \$56 ;
-  reg [31:0] \$57 ;
-  reg [31:0] \$58 ;
-  reg [31:0] \$59 ;
+  reg [5:0] \$57 ;
+  reg [5:0] \$58 ;
+  reg [5:0] \$59 ;
   wire [31:0] \$6 ;
-  reg [31:0] \$60 ;
-  reg [63:0] \$61 ;
-  reg [63:0] \$62 ;
-  reg [63:0] \$63 ;
+  reg [5:0] \$60 ;
+  reg [15:0] \$61 ;
+  reg [15:0] \$62 ;
+  reg [31:0] \$63 ;
   reg [31:0] \$64 ;
   reg [15:0] \$65 ;
   reg [15:0] \$66 ;
-  reg \$67 ;
-  reg [4:0] \$68 ;
-  reg \$69 ;
+  reg [31:0] \$67 ;
+  reg [31:0] \$68 ;
+  reg [15:0] \$69 ;
   wire [31:0] \$7 ;
-  reg \$70 ;
-  reg \$71 ;
-  reg \$72 ;
-  reg [4:0] \$73 ;
-  reg [4:0] \$74 ;
-  reg [4:0] \$75 ;
+  reg [15:0] \$70 ;
+  reg [31:0] \$71 ;
+  reg [31:0] \$72 ;
+  reg [15:0] \$73 ;
+  reg [15:0] \$74 ;
+  reg [31:0] \$75 ;
   reg [31:0] \$76 ;
-  reg [31:0] \$77 ;
-  reg [31:0] \$78 ;
-  reg [15:0] \$79 ;
+  reg [63:0] \$77 ;
+  reg [63:0] \$78 ;
+  reg [63:0] \$79 ;
   wire [31:0] \$8 ;
-  reg \$80 ;
-  reg \$81 ;
-  reg \$82 ;
+  reg [31:0] \$80 ;
+  reg [15:0] \$81 ;
+  reg [15:0] \$82 ;
   reg \$83 ;
-  reg \$84 ;
+  reg [4:0] \$84 ;
   reg \$85 ;
   reg \$86 ;
   reg \$87 ;
-  reg [15:0] \$88 ;
-  reg [15:0] \$89 ;
+  reg \$88 ;
+  reg \$89 ;
   wire [31:0] \$9 ;
-  reg [15:0] \$90 ;
-  reg [15:0] \$91 ;
-  reg [15:0] \$92 ;
-  reg [15:0] \$93 ;
-  reg [15:0] \$94 ;
-  reg \$95 ;
-  reg \$96 ;
-  reg \$97 ;
-  reg \$98 ;
-  reg \$99 ;
+  reg \$90 ;
+  reg [4:0] \$91 ;
+  reg [4:0] \$92 ;
+  reg [4:0] \$93 ;
+  reg [4:0] \$94 ;
+  reg [4:0] \$95 ;
+  reg [15:0] \$96 ;
+  reg [15:0] \$97 ;
+  reg [31:0] \$98 ;
+  reg [31:0] \$99 ;
   input clear;
   wire clear;
   input clk;
   wire clk;
+  (* keep = "true" *)
+  reg [15:0] decay_a00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] decay_b00 = 16'h0000;
   reg decay_en1 = 1'h0;
   reg decay_en2 = 1'h0;
   reg decay_en3 = 1'h0;
   reg decay_en4 = 1'h0;
   reg decay_en5 = 1'h0;
+  reg decay_en6 = 1'h0;
+  reg decay_en7 = 1'h0;
   input decay_enable;
   wire decay_enable;
+  (* keep = "true" *)
   reg [15:0] decay_mag = 16'h0000;
+  (* keep = "true" *)
   reg [15:0] decay_mult = 16'h0000;
   wire [15:0] decay_multiplier;
   reg decay_neg1 = 1'h0;
@@ -41896,37 +48204,90 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg decay_neg3 = 1'h0;
   reg decay_neg4 = 1'h0;
   reg decay_neg5 = 1'h0;
+  reg decay_neg6 = 1'h0;
+  reg decay_neg7 = 1'h0;
+  (* keep = "true" *)
+  reg [31:0] decay_p00 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] decay_pp00 = 32'd0;
   reg [31:0] decay_prod = 32'd0;
   reg [15:0] decay_q = 16'h0000;
   reg [31:0] decay_row0 = 32'd0;
   input [4:0] decay_shift;
   wire [4:0] decay_shift;
+  (* keep = "true" *)
   reg [4:0] decay_shift1 = 5'h00;
+  (* keep = "true" *)
   reg [4:0] decay_shift2 = 5'h00;
+  (* keep = "true" *)
   reg [4:0] decay_shift3 = 5'h00;
+  (* keep = "true" *)
   reg [4:0] decay_shift4 = 5'h00;
+  (* keep = "true" *)
+  reg [4:0] decay_shift5 = 5'h00;
+  (* keep = "true" *)
+  reg [4:0] decay_shift6 = 5'h00;
   wire [32:0] diff;
   wire en;
+  (* keep = "true" *)
+  reg [15:0] grad_a00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_a01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_a10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_a11 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b11 = 16'h0000;
+  (* keep = "true" *)
   reg [31:0] grad_mag = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_mult = 32'd0;
   reg grad_neg1 = 1'h0;
   reg grad_neg2 = 1'h0;
   reg grad_neg3 = 1'h0;
   reg grad_neg4 = 1'h0;
   reg grad_neg5 = 1'h0;
+  reg grad_neg6 = 1'h0;
+  reg grad_neg7 = 1'h0;
+  (* keep = "true" *)
+  reg [31:0] grad_p00 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] grad_p01 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] grad_p10 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] grad_p11 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp00 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp01 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp10 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp11 = 32'd0;
   reg [63:0] grad_prod = 64'h0000000000000000;
   reg [31:0] grad_q = 32'd0;
   reg [63:0] grad_row0 = 64'h0000000000000000;
   reg [63:0] grad_row1 = 64'h0000000000000000;
+  (* keep = "true" *)
   reg [5:0] grad_shift1 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] grad_shift2 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] grad_shift3 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] grad_shift4 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] grad_shift5 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] grad_shift6 = 6'h00;
   input [47:0] i__payload;
   wire [47:0] i__payload;
   wire [31:0] \i__payload.g ;
@@ -41942,8 +48303,8 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4788$269 ;
-  wire [53:0] \port$4788$269 ;
+  input [53:0] \port$4964$269 ;
+  wire [53:0] \port$4964$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -41958,6 +48319,8 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg valid5 = 1'h0;
   reg valid6 = 1'h0;
   reg valid7 = 1'h0;
+  reg valid8 = 1'h0;
+  reg valid9 = 1'h0;
   reg [15:0] w1 = 16'h0000;
   reg [15:0] w2 = 16'h0000;
   reg [15:0] w3 = 16'h0000;
@@ -41965,40 +48328,42 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg [15:0] w5 = 16'h0000;
   reg [15:0] w6 = 16'h0000;
   reg [15:0] w7 = 16'h0000;
+  reg [15:0] w8 = 16'h0000;
+  reg [15:0] w9 = 16'h0000;
   wire [31:0] w_new;
   output wrapped;
   reg wrapped = 1'h0;
   assign \$1  = ~ o__valid;
   assign total = $signed(tg) + $signed(tw);
-  assign diff = $signed(w7) - $signed(u);
+  assign diff = $signed(w9) - $signed(u);
   assign \$2  = $signed(i__payload[47:16]) < $signed(1'h0);
   assign \$3  = - $signed(i__payload[47:16]);
   assign \$4  = \$2  ? \$3  : { i__payload[47], i__payload[47:16] };
   assign \$5  = $signed(i__payload[47:16]) < $signed(1'h0);
-  assign \$6  = grad_mag[15:0] * grad_mult[15:0];
-  assign \$7  = grad_mag[15:0] * grad_mult[31:16];
-  assign \$8  = grad_mag[31:16] * grad_mult[15:0];
-  assign \$9  = grad_mag[31:16] * grad_mult[31:16];
+  assign \$6  = grad_a00 * grad_b00;
+  assign \$7  = grad_a01 * grad_b01;
+  assign \$8  = grad_a10 * grad_b10;
+  assign \$9  = grad_a11 * grad_b11;
   assign \$11  = 1'h0 + \$10 ;
   assign \$13  = \$11  + \$12 ;
   assign \$15  = 1'h0 + \$14 ;
   assign \$17  = \$15  + \$16 ;
   assign \$18  = 1'h0 + grad_row0;
   assign \$19  = \$18  + grad_row1;
-  assign \$20  = grad_prod >> grad_shift4;
+  assign \$20  = grad_prod >> grad_shift6;
   assign \$21  = $signed(i__payload[15:0]) < $signed(1'h0);
   assign \$22  = - $signed(i__payload[15:0]);
   assign \$23  = \$21  ? \$22  : { i__payload[15], i__payload[15:0] };
   assign \$24  = $signed(i__payload[15:0]) < $signed(1'h0);
-  assign \$25  = decay_mag * decay_mult;
+  assign \$25  = decay_a00 * decay_b00;
   assign \$27  = 1'h0 + \$26 ;
   assign \$28  = 1'h0 + decay_row0;
-  assign \$29  = decay_prod >> decay_shift4;
+  assign \$29  = decay_prod >> decay_shift6;
   assign \$30  = - grad_q;
-  assign \$31  = grad_neg5 ? \$30  : { 1'h0, grad_q };
+  assign \$31  = grad_neg7 ? \$30  : { 1'h0, grad_q };
   assign \$32  = - decay_q;
-  assign \$33  = decay_neg5 ? \$32  : { 1'h0, decay_q };
-  assign \$34  = decay_en5 ? \$33  : 17'h00000;
+  assign \$33  = decay_neg7 ? \$32  : { 1'h0, decay_q };
+  assign \$34  = decay_en7 ? \$33  : 17'h00000;
   assign \$35  = total[32] ^ total[31];
   assign \$37  = | diff[31:15];
   assign \$38  = & diff[31:15];
@@ -42025,111 +48390,169 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   always @(posedge clk)
     grad_neg5 <= \$53 ;
   always @(posedge clk)
-    grad_shift2 <= \$54 ;
+    grad_neg6 <= \$54 ;
   always @(posedge clk)
-    grad_shift3 <= \$55 ;
+    grad_neg7 <= \$55 ;
   always @(posedge clk)
-    grad_shift4 <= \$56 ;
+    grad_shift2 <= \$56 ;
   always @(posedge clk)
-    grad_pp00 <= \$57 ;
+    grad_shift3 <= \$57 ;
   always @(posedge clk)
-    grad_pp01 <= \$58 ;
+    grad_shift4 <= \$58 ;
   always @(posedge clk)
-    grad_pp10 <= \$59 ;
+    grad_shift5 <= \$59 ;
   always @(posedge clk)
-    grad_pp11 <= \$60 ;
+    grad_shift6 <= \$60 ;
   always @(posedge clk)
-    grad_row0 <= \$61 ;
+    grad_a00 <= \$61 ;
   always @(posedge clk)
-    grad_row1 <= \$62 ;
+    grad_b00 <= \$62 ;
   always @(posedge clk)
-    grad_prod <= \$63 ;
+    grad_p00 <= \$63 ;
   always @(posedge clk)
-    grad_q <= \$64 ;
+    grad_pp00 <= \$64 ;
   always @(posedge clk)
-    decay_mag <= \$65 ;
+    grad_a01 <= \$65 ;
   always @(posedge clk)
-    decay_mult <= \$66 ;
+    grad_b01 <= \$66 ;
   always @(posedge clk)
-    decay_neg1 <= \$67 ;
+    grad_p01 <= \$67 ;
   always @(posedge clk)
-    decay_shift1 <= \$68 ;
+    grad_pp01 <= \$68 ;
   always @(posedge clk)
-    decay_neg2 <= \$69 ;
+    grad_a10 <= \$69 ;
   always @(posedge clk)
-    decay_neg3 <= \$70 ;
+    grad_b10 <= \$70 ;
   always @(posedge clk)
-    decay_neg4 <= \$71 ;
+    grad_p10 <= \$71 ;
   always @(posedge clk)
-    decay_neg5 <= \$72 ;
+    grad_pp10 <= \$72 ;
   always @(posedge clk)
-    decay_shift2 <= \$73 ;
+    grad_a11 <= \$73 ;
   always @(posedge clk)
-    decay_shift3 <= \$74 ;
+    grad_b11 <= \$74 ;
   always @(posedge clk)
-    decay_shift4 <= \$75 ;
+    grad_p11 <= \$75 ;
   always @(posedge clk)
-    decay_pp00 <= \$76 ;
+    grad_pp11 <= \$76 ;
   always @(posedge clk)
-    decay_row0 <= \$77 ;
+    grad_row0 <= \$77 ;
   always @(posedge clk)
-    decay_prod <= \$78 ;
+    grad_row1 <= \$78 ;
   always @(posedge clk)
-    decay_q <= \$79 ;
+    grad_prod <= \$79 ;
   always @(posedge clk)
-    valid1 <= \$80 ;
+    grad_q <= \$80 ;
   always @(posedge clk)
-    valid2 <= \$81 ;
+    decay_mag <= \$81 ;
   always @(posedge clk)
-    valid3 <= \$82 ;
+    decay_mult <= \$82 ;
   always @(posedge clk)
-    valid4 <= \$83 ;
+    decay_neg1 <= \$83 ;
   always @(posedge clk)
-    valid5 <= \$84 ;
+    decay_shift1 <= \$84 ;
   always @(posedge clk)
-    valid6 <= \$85 ;
+    decay_neg2 <= \$85 ;
   always @(posedge clk)
-    valid7 <= \$86 ;
+    decay_neg3 <= \$86 ;
   always @(posedge clk)
-    o__valid <= \$87 ;
+    decay_neg4 <= \$87 ;
   always @(posedge clk)
-    w1 <= \$88 ;
+    decay_neg5 <= \$88 ;
   always @(posedge clk)
-    w2 <= \$89 ;
+    decay_neg6 <= \$89 ;
   always @(posedge clk)
-    w3 <= \$90 ;
+    decay_neg7 <= \$90 ;
   always @(posedge clk)
-    w4 <= \$91 ;
+    decay_shift2 <= \$91 ;
   always @(posedge clk)
-    w5 <= \$92 ;
+    decay_shift3 <= \$92 ;
   always @(posedge clk)
-    w6 <= \$93 ;
+    decay_shift4 <= \$93 ;
   always @(posedge clk)
-    w7 <= \$94 ;
+    decay_shift5 <= \$94 ;
   always @(posedge clk)
-    decay_en1 <= \$95 ;
+    decay_shift6 <= \$95 ;
   always @(posedge clk)
-    decay_en2 <= \$96 ;
+    decay_a00 <= \$96 ;
   always @(posedge clk)
-    decay_en3 <= \$97 ;
+    decay_b00 <= \$97 ;
   always @(posedge clk)
-    decay_en4 <= \$98 ;
+    decay_p00 <= \$98 ;
   always @(posedge clk)
-    decay_en5 <= \$99 ;
+    decay_pp00 <= \$99 ;
   always @(posedge clk)
-    tg <= \$100 ;
+    decay_row0 <= \$100 ;
   always @(posedge clk)
-    tw <= \$101 ;
+    decay_prod <= \$101 ;
   always @(posedge clk)
-    u <= \$102 ;
+    decay_q <= \$102 ;
   always @(posedge clk)
-    u_wrapped <= \$103 ;
+    valid1 <= \$103 ;
   always @(posedge clk)
-    o__payload <= \$104 ;
+    valid2 <= \$104 ;
   always @(posedge clk)
-    overflow <= \$105 ;
+    valid3 <= \$105 ;
   always @(posedge clk)
-    wrapped <= \$106 ;
+    valid4 <= \$106 ;
+  always @(posedge clk)
+    valid5 <= \$107 ;
+  always @(posedge clk)
+    valid6 <= \$108 ;
+  always @(posedge clk)
+    valid7 <= \$109 ;
+  always @(posedge clk)
+    valid8 <= \$110 ;
+  always @(posedge clk)
+    valid9 <= \$111 ;
+  always @(posedge clk)
+    o__valid <= \$112 ;
+  always @(posedge clk)
+    w1 <= \$113 ;
+  always @(posedge clk)
+    w2 <= \$114 ;
+  always @(posedge clk)
+    w3 <= \$115 ;
+  always @(posedge clk)
+    w4 <= \$116 ;
+  always @(posedge clk)
+    w5 <= \$117 ;
+  always @(posedge clk)
+    w6 <= \$118 ;
+  always @(posedge clk)
+    w7 <= \$119 ;
+  always @(posedge clk)
+    w8 <= \$120 ;
+  always @(posedge clk)
+    w9 <= \$121 ;
+  always @(posedge clk)
+    decay_en1 <= \$122 ;
+  always @(posedge clk)
+    decay_en2 <= \$123 ;
+  always @(posedge clk)
+    decay_en3 <= \$124 ;
+  always @(posedge clk)
+    decay_en4 <= \$125 ;
+  always @(posedge clk)
+    decay_en5 <= \$126 ;
+  always @(posedge clk)
+    decay_en6 <= \$127 ;
+  always @(posedge clk)
+    decay_en7 <= \$128 ;
+  always @(posedge clk)
+    tg <= \$129 ;
+  always @(posedge clk)
+    tw <= \$130 ;
+  always @(posedge clk)
+    u <= \$131 ;
+  always @(posedge clk)
+    u_wrapped <= \$132 ;
+  always @(posedge clk)
+    o__payload <= \$133 ;
+  always @(posedge clk)
+    overflow <= \$134 ;
+  always @(posedge clk)
+    wrapped <= \$135 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
     \$46  = grad_mag;
@@ -42144,7 +48567,7 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4788$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4788$269 [31:0];
+      \$47  = \port$4964$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -42164,7 +48587,7 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4788$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4788$269 [37:32];
+      \$49  = \port$4964$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -42212,29 +48635,29 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$54  = grad_shift2;
+    \$54  = grad_neg6;
     if (en) begin
-      \$54  = grad_shift1;
+      \$54  = grad_neg5;
     end
     if (rst) begin
-      \$54  = 6'h00;
+      \$54  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$55  = grad_shift3;
+    \$55  = grad_neg7;
     if (en) begin
-      \$55  = grad_shift2;
+      \$55  = grad_neg6;
     end
     if (rst) begin
-      \$55  = 6'h00;
+      \$55  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$56  = grad_shift4;
+    \$56  = grad_shift2;
     if (en) begin
-      \$56  = grad_shift3;
+      \$56  = grad_shift1;
     end
     if (rst) begin
       \$56  = 6'h00;
@@ -42242,79 +48665,79 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$57  = grad_pp00;
+    \$57  = grad_shift3;
     if (en) begin
-      \$57  = \$6 ;
+      \$57  = grad_shift2;
     end
     if (rst) begin
-      \$57  = 32'd0;
+      \$57  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$58  = grad_pp01;
+    \$58  = grad_shift4;
     if (en) begin
-      \$58  = \$7 ;
+      \$58  = grad_shift3;
     end
     if (rst) begin
-      \$58  = 32'd0;
+      \$58  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$59  = grad_pp10;
+    \$59  = grad_shift5;
     if (en) begin
-      \$59  = \$8 ;
+      \$59  = grad_shift4;
     end
     if (rst) begin
-      \$59  = 32'd0;
+      \$59  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$60  = grad_pp11;
+    \$60  = grad_shift6;
     if (en) begin
-      \$60  = \$9 ;
+      \$60  = grad_shift5;
     end
     if (rst) begin
-      \$60  = 32'd0;
+      \$60  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$61  = grad_row0;
+    \$61  = grad_a00;
     if (en) begin
-      \$61  = \$13 ;
+      \$61  = grad_mag[15:0];
     end
     if (rst) begin
-      \$61  = 64'h0000000000000000;
+      \$61  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$62  = grad_row1;
+    \$62  = grad_b00;
     if (en) begin
-      \$62  = \$17 [63:0];
+      \$62  = grad_mult[15:0];
     end
     if (rst) begin
-      \$62  = 64'h0000000000000000;
+      \$62  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$63  = grad_prod;
+    \$63  = grad_p00;
     if (en) begin
-      \$63  = \$19 [63:0];
+      \$63  = \$6 ;
     end
     if (rst) begin
-      \$63  = 64'h0000000000000000;
+      \$63  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$64  = grad_q;
+    \$64  = grad_pp00;
     if (en) begin
-      \$64  = \$20 [31:0];
+      \$64  = grad_p00;
     end
     if (rst) begin
       \$64  = 32'd0;
@@ -42322,9 +48745,9 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$65  = decay_mag;
+    \$65  = grad_a01;
     if (en) begin
-      \$65  = \$23 [15:0];
+      \$65  = grad_mag[15:0];
     end
     if (rst) begin
       \$65  = 16'h0000;
@@ -42332,9 +48755,9 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$66  = decay_mult;
+    \$66  = grad_b01;
     if (en) begin
-      \$66  = \port$4788$269 [53:38];
+      \$66  = grad_mult[31:16];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -42342,99 +48765,99 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$67  = decay_neg1;
+    \$67  = grad_p01;
     if (en) begin
-      \$67  = \$24 ;
+      \$67  = \$7 ;
     end
     if (rst) begin
-      \$67  = 1'h0;
+      \$67  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$68  = decay_shift1;
+    \$68  = grad_pp01;
     if (en) begin
-      \$68  = decay_shift;
+      \$68  = grad_p01;
     end
     if (rst) begin
-      \$68  = 5'h00;
+      \$68  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$69  = decay_neg2;
+    \$69  = grad_a10;
     if (en) begin
-      \$69  = decay_neg1;
+      \$69  = grad_mag[31:16];
     end
     if (rst) begin
-      \$69  = 1'h0;
+      \$69  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$70  = decay_neg3;
+    \$70  = grad_b10;
     if (en) begin
-      \$70  = decay_neg2;
+      \$70  = grad_mult[15:0];
     end
     if (rst) begin
-      \$70  = 1'h0;
+      \$70  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$71  = decay_neg4;
+    \$71  = grad_p10;
     if (en) begin
-      \$71  = decay_neg3;
+      \$71  = \$8 ;
     end
     if (rst) begin
-      \$71  = 1'h0;
+      \$71  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$72  = decay_neg5;
+    \$72  = grad_pp10;
     if (en) begin
-      \$72  = decay_neg4;
+      \$72  = grad_p10;
     end
     if (rst) begin
-      \$72  = 1'h0;
+      \$72  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$73  = decay_shift2;
+    \$73  = grad_a11;
     if (en) begin
-      \$73  = decay_shift1;
+      \$73  = grad_mag[31:16];
     end
     if (rst) begin
-      \$73  = 5'h00;
+      \$73  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$74  = decay_shift3;
+    \$74  = grad_b11;
     if (en) begin
-      \$74  = decay_shift2;
+      \$74  = grad_mult[31:16];
     end
     if (rst) begin
-      \$74  = 5'h00;
+      \$74  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$75  = decay_shift4;
+    \$75  = grad_p11;
     if (en) begin
-      \$75  = decay_shift3;
+      \$75  = \$9 ;
     end
     if (rst) begin
-      \$75  = 5'h00;
+      \$75  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$76  = decay_pp00;
+    \$76  = grad_pp11;
     if (en) begin
-      \$76  = \$25 ;
+      \$76  = grad_p11;
     end
     if (rst) begin
       \$76  = 32'd0;
@@ -42442,69 +48865,69 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$77  = decay_row0;
+    \$77  = grad_row0;
     if (en) begin
-      \$77  = \$27 [31:0];
+      \$77  = \$13 ;
     end
     if (rst) begin
-      \$77  = 32'd0;
+      \$77  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$78  = decay_prod;
+    \$78  = grad_row1;
     if (en) begin
-      \$78  = \$28 [31:0];
+      \$78  = \$17 [63:0];
     end
     if (rst) begin
-      \$78  = 32'd0;
+      \$78  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$79  = decay_q;
+    \$79  = grad_prod;
     if (en) begin
-      \$79  = \$29 [15:0];
+      \$79  = \$19 [63:0];
     end
     if (rst) begin
-      \$79  = 16'h0000;
+      \$79  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$80  = valid1;
+    \$80  = grad_q;
     if (en) begin
-      \$80  = i__valid;
+      \$80  = \$20 [31:0];
     end
     if (rst) begin
-      \$80  = 1'h0;
+      \$80  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$81  = valid2;
+    \$81  = decay_mag;
     if (en) begin
-      \$81  = valid1;
+      \$81  = \$23 [15:0];
     end
     if (rst) begin
-      \$81  = 1'h0;
+      \$81  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$82  = valid3;
+    \$82  = decay_mult;
     if (en) begin
-      \$82  = valid2;
+      \$82  = \port$4964$269 [53:38];
     end
     if (rst) begin
-      \$82  = 1'h0;
+      \$82  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$83  = valid4;
+    \$83  = decay_neg1;
     if (en) begin
-      \$83  = valid3;
+      \$83  = \$24 ;
     end
     if (rst) begin
       \$83  = 1'h0;
@@ -42512,19 +48935,19 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$84  = valid5;
+    \$84  = decay_shift1;
     if (en) begin
-      \$84  = valid4;
+      \$84  = decay_shift;
     end
     if (rst) begin
-      \$84  = 1'h0;
+      \$84  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$85  = valid6;
+    \$85  = decay_neg2;
     if (en) begin
-      \$85  = valid5;
+      \$85  = decay_neg1;
     end
     if (rst) begin
       \$85  = 1'h0;
@@ -42532,9 +48955,9 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$86  = valid7;
+    \$86  = decay_neg3;
     if (en) begin
-      \$86  = valid6;
+      \$86  = decay_neg2;
     end
     if (rst) begin
       \$86  = 1'h0;
@@ -42542,9 +48965,9 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$87  = o__valid;
+    \$87  = decay_neg4;
     if (en) begin
-      \$87  = valid7;
+      \$87  = decay_neg3;
     end
     if (rst) begin
       \$87  = 1'h0;
@@ -42552,129 +48975,129 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$88  = w1;
+    \$88  = decay_neg5;
     if (en) begin
-      \$88  = i__payload[15:0];
+      \$88  = decay_neg4;
     end
     if (rst) begin
-      \$88  = 16'h0000;
+      \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$89  = w2;
+    \$89  = decay_neg6;
     if (en) begin
-      \$89  = w1;
+      \$89  = decay_neg5;
     end
     if (rst) begin
-      \$89  = 16'h0000;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$90  = w3;
+    \$90  = decay_neg7;
     if (en) begin
-      \$90  = w2;
+      \$90  = decay_neg6;
     end
     if (rst) begin
-      \$90  = 16'h0000;
+      \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$91  = w4;
+    \$91  = decay_shift2;
     if (en) begin
-      \$91  = w3;
+      \$91  = decay_shift1;
     end
     if (rst) begin
-      \$91  = 16'h0000;
+      \$91  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$92  = w5;
+    \$92  = decay_shift3;
     if (en) begin
-      \$92  = w4;
+      \$92  = decay_shift2;
     end
     if (rst) begin
-      \$92  = 16'h0000;
+      \$92  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$93  = w6;
+    \$93  = decay_shift4;
     if (en) begin
-      \$93  = w5;
+      \$93  = decay_shift3;
     end
     if (rst) begin
-      \$93  = 16'h0000;
+      \$93  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$94  = w7;
+    \$94  = decay_shift5;
     if (en) begin
-      \$94  = w6;
+      \$94  = decay_shift4;
     end
     if (rst) begin
-      \$94  = 16'h0000;
+      \$94  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$95  = decay_en1;
+    \$95  = decay_shift6;
     if (en) begin
-      \$95  = decay_enable;
+      \$95  = decay_shift5;
     end
     if (rst) begin
-      \$95  = 1'h0;
+      \$95  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$96  = decay_en2;
+    \$96  = decay_a00;
     if (en) begin
-      \$96  = decay_en1;
+      \$96  = decay_mag;
     end
     if (rst) begin
-      \$96  = 1'h0;
+      \$96  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$97  = decay_en3;
+    \$97  = decay_b00;
     if (en) begin
-      \$97  = decay_en2;
+      \$97  = decay_mult;
     end
     if (rst) begin
-      \$97  = 1'h0;
+      \$97  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$98  = decay_en4;
+    \$98  = decay_p00;
     if (en) begin
-      \$98  = decay_en3;
+      \$98  = \$25 ;
     end
     if (rst) begin
-      \$98  = 1'h0;
+      \$98  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$99  = decay_en5;
+    \$99  = decay_pp00;
     if (en) begin
-      \$99  = decay_en4;
+      \$99  = decay_p00;
     end
     if (rst) begin
-      \$99  = 1'h0;
+      \$99  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$100  = tg;
+    \$100  = decay_row0;
     if (en) begin
-      \$100  = \$31 [31:0];
+      \$100  = \$27 [31:0];
     end
     if (rst) begin
       \$100  = 32'd0;
@@ -42682,29 +49105,29 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$101  = tw;
+    \$101  = decay_prod;
     if (en) begin
-      \$101  = \$34 [15:0];
+      \$101  = \$28 [31:0];
     end
     if (rst) begin
-      \$101  = 16'h0000;
+      \$101  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$102  = u;
+    \$102  = decay_q;
     if (en) begin
-      \$102  = total[31:0];
+      \$102  = \$29 [15:0];
     end
     if (rst) begin
-      \$102  = 32'd0;
+      \$102  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$103  = u_wrapped;
+    \$103  = valid1;
     if (en) begin
-      \$103  = \$35 ;
+      \$103  = i__valid;
     end
     if (rst) begin
       \$103  = 1'h0;
@@ -42712,46 +49135,336 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$104  = o__payload;
+    \$104  = valid2;
     if (en) begin
-      \$104  = diff[15:0];
+      \$104  = valid1;
     end
     if (rst) begin
-      \$104  = 16'h0000;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$105  = overflow;
-    if (clear) begin
+    \$105  = valid3;
+    if (en) begin
+      \$105  = valid2;
+    end
+    if (rst) begin
       \$105  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$106  = valid4;
+    if (en) begin
+      \$106  = valid3;
+    end
+    if (rst) begin
+      \$106  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$107  = valid5;
+    if (en) begin
+      \$107  = valid4;
+    end
+    if (rst) begin
+      \$107  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$108  = valid6;
+    if (en) begin
+      \$108  = valid5;
+    end
+    if (rst) begin
+      \$108  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$109  = valid7;
+    if (en) begin
+      \$109  = valid6;
+    end
+    if (rst) begin
+      \$109  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$110  = valid8;
+    if (en) begin
+      \$110  = valid7;
+    end
+    if (rst) begin
+      \$110  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$111  = valid9;
+    if (en) begin
+      \$111  = valid8;
+    end
+    if (rst) begin
+      \$111  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$112  = o__valid;
+    if (en) begin
+      \$112  = valid9;
+    end
+    if (rst) begin
+      \$112  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$113  = w1;
+    if (en) begin
+      \$113  = i__payload[15:0];
+    end
+    if (rst) begin
+      \$113  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$114  = w2;
+    if (en) begin
+      \$114  = w1;
+    end
+    if (rst) begin
+      \$114  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$115  = w3;
+    if (en) begin
+      \$115  = w2;
+    end
+    if (rst) begin
+      \$115  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$116  = w4;
+    if (en) begin
+      \$116  = w3;
+    end
+    if (rst) begin
+      \$116  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$117  = w5;
+    if (en) begin
+      \$117  = w4;
+    end
+    if (rst) begin
+      \$117  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$118  = w6;
+    if (en) begin
+      \$118  = w5;
+    end
+    if (rst) begin
+      \$118  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$119  = w7;
+    if (en) begin
+      \$119  = w6;
+    end
+    if (rst) begin
+      \$119  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$120  = w8;
+    if (en) begin
+      \$120  = w7;
+    end
+    if (rst) begin
+      \$120  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$121  = w9;
+    if (en) begin
+      \$121  = w8;
+    end
+    if (rst) begin
+      \$121  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$122  = decay_en1;
+    if (en) begin
+      \$122  = decay_enable;
+    end
+    if (rst) begin
+      \$122  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$123  = decay_en2;
+    if (en) begin
+      \$123  = decay_en1;
+    end
+    if (rst) begin
+      \$123  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$124  = decay_en3;
+    if (en) begin
+      \$124  = decay_en2;
+    end
+    if (rst) begin
+      \$124  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$125  = decay_en4;
+    if (en) begin
+      \$125  = decay_en3;
+    end
+    if (rst) begin
+      \$125  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$126  = decay_en5;
+    if (en) begin
+      \$126  = decay_en4;
+    end
+    if (rst) begin
+      \$126  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$127  = decay_en6;
+    if (en) begin
+      \$127  = decay_en5;
+    end
+    if (rst) begin
+      \$127  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$128  = decay_en7;
+    if (en) begin
+      \$128  = decay_en6;
+    end
+    if (rst) begin
+      \$128  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$129  = tg;
+    if (en) begin
+      \$129  = \$31 [31:0];
+    end
+    if (rst) begin
+      \$129  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$130  = tw;
+    if (en) begin
+      \$130  = \$34 [15:0];
+    end
+    if (rst) begin
+      \$130  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$131  = u;
+    if (en) begin
+      \$131  = total[31:0];
+    end
+    if (rst) begin
+      \$131  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$132  = u_wrapped;
+    if (en) begin
+      \$132  = \$35 ;
+    end
+    if (rst) begin
+      \$132  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$133  = o__payload;
+    if (en) begin
+      \$133  = diff[15:0];
+    end
+    if (rst) begin
+      \$133  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$134  = overflow;
+    if (clear) begin
+      \$134  = 1'h0;
     end
     if (\$41 ) begin
-      \$105  = 1'h1;
+      \$134  = 1'h1;
     end
     if (rst) begin
-      \$105  = 1'h0;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$106  = wrapped;
+    \$135  = wrapped;
     if (clear) begin
-      \$106  = 1'h0;
+      \$135  = 1'h0;
     end
     if (\$45 ) begin
-      \$106  = 1'h1;
+      \$135  = 1'h1;
     end
     if (rst) begin
-      \$106  = 1'h0;
+      \$135  = 1'h0;
     end
   end
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4788$269 [31:0];
-  assign lr_shift = \port$4788$269 [37:32];
-  assign decay_multiplier = \port$4788$269 [53:38];
+  assign lr_multiplier = \port$4964$269 [31:0];
+  assign lr_shift = \port$4964$269 [37:32];
+  assign decay_multiplier = \port$4964$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -42760,25 +49473,54 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   assign \$14  = { 15'h0000, grad_pp10, 16'h0000 };
   assign \$16  = { 31'h00000000, grad_pp11, 32'h00000000 };
   assign \$26  = { 1'h0, decay_pp00 };
-  assign \$36  = valid7;
-  assign \$42  = valid7;
+  assign \$36  = valid9;
+  assign \$42  = valid9;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4788$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4964$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$46  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
   reg [31:0] \$100 ;
-  reg [15:0] \$101 ;
-  reg [31:0] \$102 ;
+  reg [31:0] \$101 ;
+  reg [15:0] \$102 ;
   reg \$103 ;
-  reg [15:0] \$104 ;
+  reg \$104 ;
   reg \$105 ;
   reg \$106 ;
+  reg \$107 ;
+  reg \$108 ;
+  reg \$109 ;
   wire [33:0] \$11 ;
+  reg \$110 ;
+  reg \$111 ;
+  reg \$112 ;
+  reg [15:0] \$113 ;
+  reg [15:0] \$114 ;
+  reg [15:0] \$115 ;
+  reg [15:0] \$116 ;
+  reg [15:0] \$117 ;
+  reg [15:0] \$118 ;
+  reg [15:0] \$119 ;
   wire [62:0] \$12 ;
+  reg [15:0] \$120 ;
+  reg [15:0] \$121 ;
+  reg \$122 ;
+  reg \$123 ;
+  reg \$124 ;
+  reg \$125 ;
+  reg \$126 ;
+  reg \$127 ;
+  reg \$128 ;
+  reg [31:0] \$129 ;
   wire [63:0] \$13 ;
+  reg [15:0] \$130 ;
+  reg [31:0] \$131 ;
+  reg \$132 ;
+  reg [15:0] \$133 ;
+  reg \$134 ;
+  reg \$135 ;
   wire [62:0] \$14 ;
   wire [63:0] \$15 ;
   wire [94:0] \$16 ;
@@ -42823,68 +49565,76 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg \$51 ;
   reg \$52 ;
   reg \$53 ;
-  reg [5:0] \$54 ;
-  reg [5:0] \$55 ;
+  reg \$54 ;
+  reg \$55 ;
   reg [5:0] \$56 ;
-  reg [31:0] \$57 ;
-  reg [31:0] \$58 ;
-  reg [31:0] \$59 ;
+  reg [5:0] \$57 ;
+  reg [5:0] \$58 ;
+  reg [5:0] \$59 ;
   wire [31:0] \$6 ;
-  reg [31:0] \$60 ;
-  reg [63:0] \$61 ;
-  reg [63:0] \$62 ;
-  reg [63:0] \$63 ;
+  reg [5:0] \$60 ;
+  reg [15:0] \$61 ;
+  reg [15:0] \$62 ;
+  reg [31:0] \$63 ;
   reg [31:0] \$64 ;
   reg [15:0] \$65 ;
   reg [15:0] \$66 ;
-  reg \$67 ;
-  reg [4:0] \$68 ;
-  reg \$69 ;
+  reg [31:0] \$67 ;
+  reg [31:0] \$68 ;
+  reg [15:0] \$69 ;
   wire [31:0] \$7 ;
-  reg \$70 ;
-  reg \$71 ;
-  reg \$72 ;
-  reg [4:0] \$73 ;
-  reg [4:0] \$74 ;
-  reg [4:0] \$75 ;
+  reg [15:0] \$70 ;
+  reg [31:0] \$71 ;
+  reg [31:0] \$72 ;
+  reg [15:0] \$73 ;
+  reg [15:0] \$74 ;
+  reg [31:0] \$75 ;
   reg [31:0] \$76 ;
-  reg [31:0] \$77 ;
-  reg [31:0] \$78 ;
-  reg [15:0] \$79 ;
+  reg [63:0] \$77 ;
+  reg [63:0] \$78 ;
+  reg [63:0] \$79 ;
   wire [31:0] \$8 ;
-  reg \$80 ;
-  reg \$81 ;
-  reg \$82 ;
+  reg [31:0] \$80 ;
+  reg [15:0] \$81 ;
+  reg [15:0] \$82 ;
   reg \$83 ;
-  reg \$84 ;
+  reg [4:0] \$84 ;
   reg \$85 ;
   reg \$86 ;
   reg \$87 ;
-  reg [15:0] \$88 ;
-  reg [15:0] \$89 ;
+  reg \$88 ;
+  reg \$89 ;
   wire [31:0] \$9 ;
-  reg [15:0] \$90 ;
-  reg [15:0] \$91 ;
-  reg [15:0] \$92 ;
-  reg [15:0] \$93 ;
-  reg [15:0] \$94 ;
-  reg \$95 ;
-  reg \$96 ;
-  reg \$97 ;
-  reg \$98 ;
-  reg \$99 ;
+  reg \$90 ;
+  reg [4:0] \$91 ;
+  reg [4:0] \$92 ;
+  reg [4:0] \$93 ;
+  reg [4:0] \$94 ;
+  reg [4:0] \$95 ;
+  reg [15:0] \$96 ;
+  reg [15:0] \$97 ;
+  reg [31:0] \$98 ;
+  reg [31:0] \$99 ;
   input clear;
   wire clear;
   input clk;
   wire clk;
+  (* keep = "true" *)
+  reg [15:0] decay_a00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] decay_b00 = 16'h0000;
   reg decay_en1 = 1'h0;
   reg decay_en2 = 1'h0;
   reg decay_en3 = 1'h0;
   reg decay_en4 = 1'h0;
   reg decay_en5 = 1'h0;
+  reg decay_en6 = 1'h0;
+  reg decay_en7 = 1'h0;
   input decay_enable;
   wire decay_enable;
+  (* keep = "true" *)
   reg [15:0] decay_mag = 16'h0000;
+  (* keep = "true" *)
   reg [15:0] decay_mult = 16'h0000;
   wire [15:0] decay_multiplier;
   reg decay_neg1 = 1'h0;
@@ -42892,37 +49642,90 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg decay_neg3 = 1'h0;
   reg decay_neg4 = 1'h0;
   reg decay_neg5 = 1'h0;
+  reg decay_neg6 = 1'h0;
+  reg decay_neg7 = 1'h0;
+  (* keep = "true" *)
+  reg [31:0] decay_p00 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] decay_pp00 = 32'd0;
   reg [31:0] decay_prod = 32'd0;
   reg [15:0] decay_q = 16'h0000;
   reg [31:0] decay_row0 = 32'd0;
   input [4:0] decay_shift;
   wire [4:0] decay_shift;
+  (* keep = "true" *)
   reg [4:0] decay_shift1 = 5'h00;
+  (* keep = "true" *)
   reg [4:0] decay_shift2 = 5'h00;
+  (* keep = "true" *)
   reg [4:0] decay_shift3 = 5'h00;
+  (* keep = "true" *)
   reg [4:0] decay_shift4 = 5'h00;
+  (* keep = "true" *)
+  reg [4:0] decay_shift5 = 5'h00;
+  (* keep = "true" *)
+  reg [4:0] decay_shift6 = 5'h00;
   wire [32:0] diff;
   wire en;
+  (* keep = "true" *)
+  reg [15:0] grad_a00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_a01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_a10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_a11 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b11 = 16'h0000;
+  (* keep = "true" *)
   reg [31:0] grad_mag = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_mult = 32'd0;
   reg grad_neg1 = 1'h0;
   reg grad_neg2 = 1'h0;
   reg grad_neg3 = 1'h0;
   reg grad_neg4 = 1'h0;
   reg grad_neg5 = 1'h0;
+  reg grad_neg6 = 1'h0;
+  reg grad_neg7 = 1'h0;
+  (* keep = "true" *)
+  reg [31:0] grad_p00 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] grad_p01 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] grad_p10 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] grad_p11 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp00 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp01 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp10 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp11 = 32'd0;
   reg [63:0] grad_prod = 64'h0000000000000000;
   reg [31:0] grad_q = 32'd0;
   reg [63:0] grad_row0 = 64'h0000000000000000;
   reg [63:0] grad_row1 = 64'h0000000000000000;
+  (* keep = "true" *)
   reg [5:0] grad_shift1 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] grad_shift2 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] grad_shift3 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] grad_shift4 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] grad_shift5 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] grad_shift6 = 6'h00;
   input [47:0] i__payload;
   wire [47:0] i__payload;
   wire [31:0] \i__payload.g ;
@@ -42938,8 +49741,8 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4788$269 ;
-  wire [53:0] \port$4788$269 ;
+  input [53:0] \port$4964$269 ;
+  wire [53:0] \port$4964$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -42954,6 +49757,8 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg valid5 = 1'h0;
   reg valid6 = 1'h0;
   reg valid7 = 1'h0;
+  reg valid8 = 1'h0;
+  reg valid9 = 1'h0;
   reg [15:0] w1 = 16'h0000;
   reg [15:0] w2 = 16'h0000;
   reg [15:0] w3 = 16'h0000;
@@ -42961,40 +49766,42 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   reg [15:0] w5 = 16'h0000;
   reg [15:0] w6 = 16'h0000;
   reg [15:0] w7 = 16'h0000;
+  reg [15:0] w8 = 16'h0000;
+  reg [15:0] w9 = 16'h0000;
   wire [31:0] w_new;
   output wrapped;
   reg wrapped = 1'h0;
   assign \$1  = ~ o__valid;
   assign total = $signed(tg) + $signed(tw);
-  assign diff = $signed(w7) - $signed(u);
+  assign diff = $signed(w9) - $signed(u);
   assign \$2  = $signed(i__payload[47:16]) < $signed(1'h0);
   assign \$3  = - $signed(i__payload[47:16]);
   assign \$4  = \$2  ? \$3  : { i__payload[47], i__payload[47:16] };
   assign \$5  = $signed(i__payload[47:16]) < $signed(1'h0);
-  assign \$6  = grad_mag[15:0] * grad_mult[15:0];
-  assign \$7  = grad_mag[15:0] * grad_mult[31:16];
-  assign \$8  = grad_mag[31:16] * grad_mult[15:0];
-  assign \$9  = grad_mag[31:16] * grad_mult[31:16];
+  assign \$6  = grad_a00 * grad_b00;
+  assign \$7  = grad_a01 * grad_b01;
+  assign \$8  = grad_a10 * grad_b10;
+  assign \$9  = grad_a11 * grad_b11;
   assign \$11  = 1'h0 + \$10 ;
   assign \$13  = \$11  + \$12 ;
   assign \$15  = 1'h0 + \$14 ;
   assign \$17  = \$15  + \$16 ;
   assign \$18  = 1'h0 + grad_row0;
   assign \$19  = \$18  + grad_row1;
-  assign \$20  = grad_prod >> grad_shift4;
+  assign \$20  = grad_prod >> grad_shift6;
   assign \$21  = $signed(i__payload[15:0]) < $signed(1'h0);
   assign \$22  = - $signed(i__payload[15:0]);
   assign \$23  = \$21  ? \$22  : { i__payload[15], i__payload[15:0] };
   assign \$24  = $signed(i__payload[15:0]) < $signed(1'h0);
-  assign \$25  = decay_mag * decay_mult;
+  assign \$25  = decay_a00 * decay_b00;
   assign \$27  = 1'h0 + \$26 ;
   assign \$28  = 1'h0 + decay_row0;
-  assign \$29  = decay_prod >> decay_shift4;
+  assign \$29  = decay_prod >> decay_shift6;
   assign \$30  = - grad_q;
-  assign \$31  = grad_neg5 ? \$30  : { 1'h0, grad_q };
+  assign \$31  = grad_neg7 ? \$30  : { 1'h0, grad_q };
   assign \$32  = - decay_q;
-  assign \$33  = decay_neg5 ? \$32  : { 1'h0, decay_q };
-  assign \$34  = decay_en5 ? \$33  : 17'h00000;
+  assign \$33  = decay_neg7 ? \$32  : { 1'h0, decay_q };
+  assign \$34  = decay_en7 ? \$33  : 17'h00000;
   assign \$35  = total[32] ^ total[31];
   assign \$37  = | diff[31:15];
   assign \$38  = & diff[31:15];
@@ -43021,111 +49828,169 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   always @(posedge clk)
     grad_neg5 <= \$53 ;
   always @(posedge clk)
-    grad_shift2 <= \$54 ;
+    grad_neg6 <= \$54 ;
   always @(posedge clk)
-    grad_shift3 <= \$55 ;
+    grad_neg7 <= \$55 ;
   always @(posedge clk)
-    grad_shift4 <= \$56 ;
+    grad_shift2 <= \$56 ;
   always @(posedge clk)
-    grad_pp00 <= \$57 ;
+    grad_shift3 <= \$57 ;
   always @(posedge clk)
-    grad_pp01 <= \$58 ;
+    grad_shift4 <= \$58 ;
   always @(posedge clk)
-    grad_pp10 <= \$59 ;
+    grad_shift5 <= \$59 ;
   always @(posedge clk)
-    grad_pp11 <= \$60 ;
+    grad_shift6 <= \$60 ;
   always @(posedge clk)
-    grad_row0 <= \$61 ;
+    grad_a00 <= \$61 ;
   always @(posedge clk)
-    grad_row1 <= \$62 ;
+    grad_b00 <= \$62 ;
   always @(posedge clk)
-    grad_prod <= \$63 ;
+    grad_p00 <= \$63 ;
   always @(posedge clk)
-    grad_q <= \$64 ;
+    grad_pp00 <= \$64 ;
   always @(posedge clk)
-    decay_mag <= \$65 ;
+    grad_a01 <= \$65 ;
   always @(posedge clk)
-    decay_mult <= \$66 ;
+    grad_b01 <= \$66 ;
   always @(posedge clk)
-    decay_neg1 <= \$67 ;
+    grad_p01 <= \$67 ;
   always @(posedge clk)
-    decay_shift1 <= \$68 ;
+    grad_pp01 <= \$68 ;
   always @(posedge clk)
-    decay_neg2 <= \$69 ;
+    grad_a10 <= \$69 ;
   always @(posedge clk)
-    decay_neg3 <= \$70 ;
+    grad_b10 <= \$70 ;
   always @(posedge clk)
-    decay_neg4 <= \$71 ;
+    grad_p10 <= \$71 ;
   always @(posedge clk)
-    decay_neg5 <= \$72 ;
+    grad_pp10 <= \$72 ;
   always @(posedge clk)
-    decay_shift2 <= \$73 ;
+    grad_a11 <= \$73 ;
   always @(posedge clk)
-    decay_shift3 <= \$74 ;
+    grad_b11 <= \$74 ;
   always @(posedge clk)
-    decay_shift4 <= \$75 ;
+    grad_p11 <= \$75 ;
   always @(posedge clk)
-    decay_pp00 <= \$76 ;
+    grad_pp11 <= \$76 ;
   always @(posedge clk)
-    decay_row0 <= \$77 ;
+    grad_row0 <= \$77 ;
   always @(posedge clk)
-    decay_prod <= \$78 ;
+    grad_row1 <= \$78 ;
   always @(posedge clk)
-    decay_q <= \$79 ;
+    grad_prod <= \$79 ;
   always @(posedge clk)
-    valid1 <= \$80 ;
+    grad_q <= \$80 ;
   always @(posedge clk)
-    valid2 <= \$81 ;
+    decay_mag <= \$81 ;
   always @(posedge clk)
-    valid3 <= \$82 ;
+    decay_mult <= \$82 ;
   always @(posedge clk)
-    valid4 <= \$83 ;
+    decay_neg1 <= \$83 ;
   always @(posedge clk)
-    valid5 <= \$84 ;
+    decay_shift1 <= \$84 ;
   always @(posedge clk)
-    valid6 <= \$85 ;
+    decay_neg2 <= \$85 ;
   always @(posedge clk)
-    valid7 <= \$86 ;
+    decay_neg3 <= \$86 ;
   always @(posedge clk)
-    o__valid <= \$87 ;
+    decay_neg4 <= \$87 ;
   always @(posedge clk)
-    w1 <= \$88 ;
+    decay_neg5 <= \$88 ;
   always @(posedge clk)
-    w2 <= \$89 ;
+    decay_neg6 <= \$89 ;
   always @(posedge clk)
-    w3 <= \$90 ;
+    decay_neg7 <= \$90 ;
   always @(posedge clk)
-    w4 <= \$91 ;
+    decay_shift2 <= \$91 ;
   always @(posedge clk)
-    w5 <= \$92 ;
+    decay_shift3 <= \$92 ;
   always @(posedge clk)
-    w6 <= \$93 ;
+    decay_shift4 <= \$93 ;
   always @(posedge clk)
-    w7 <= \$94 ;
+    decay_shift5 <= \$94 ;
   always @(posedge clk)
-    decay_en1 <= \$95 ;
+    decay_shift6 <= \$95 ;
   always @(posedge clk)
-    decay_en2 <= \$96 ;
+    decay_a00 <= \$96 ;
   always @(posedge clk)
-    decay_en3 <= \$97 ;
+    decay_b00 <= \$97 ;
   always @(posedge clk)
-    decay_en4 <= \$98 ;
+    decay_p00 <= \$98 ;
   always @(posedge clk)
-    decay_en5 <= \$99 ;
+    decay_pp00 <= \$99 ;
   always @(posedge clk)
-    tg <= \$100 ;
+    decay_row0 <= \$100 ;
   always @(posedge clk)
-    tw <= \$101 ;
+    decay_prod <= \$101 ;
   always @(posedge clk)
-    u <= \$102 ;
+    decay_q <= \$102 ;
   always @(posedge clk)
-    u_wrapped <= \$103 ;
+    valid1 <= \$103 ;
   always @(posedge clk)
-    o__payload <= \$104 ;
+    valid2 <= \$104 ;
   always @(posedge clk)
-    overflow <= \$105 ;
+    valid3 <= \$105 ;
   always @(posedge clk)
-    wrapped <= \$106 ;
+    valid4 <= \$106 ;
+  always @(posedge clk)
+    valid5 <= \$107 ;
+  always @(posedge clk)
+    valid6 <= \$108 ;
+  always @(posedge clk)
+    valid7 <= \$109 ;
+  always @(posedge clk)
+    valid8 <= \$110 ;
+  always @(posedge clk)
+    valid9 <= \$111 ;
+  always @(posedge clk)
+    o__valid <= \$112 ;
+  always @(posedge clk)
+    w1 <= \$113 ;
+  always @(posedge clk)
+    w2 <= \$114 ;
+  always @(posedge clk)
+    w3 <= \$115 ;
+  always @(posedge clk)
+    w4 <= \$116 ;
+  always @(posedge clk)
+    w5 <= \$117 ;
+  always @(posedge clk)
+    w6 <= \$118 ;
+  always @(posedge clk)
+    w7 <= \$119 ;
+  always @(posedge clk)
+    w8 <= \$120 ;
+  always @(posedge clk)
+    w9 <= \$121 ;
+  always @(posedge clk)
+    decay_en1 <= \$122 ;
+  always @(posedge clk)
+    decay_en2 <= \$123 ;
+  always @(posedge clk)
+    decay_en3 <= \$124 ;
+  always @(posedge clk)
+    decay_en4 <= \$125 ;
+  always @(posedge clk)
+    decay_en5 <= \$126 ;
+  always @(posedge clk)
+    decay_en6 <= \$127 ;
+  always @(posedge clk)
+    decay_en7 <= \$128 ;
+  always @(posedge clk)
+    tg <= \$129 ;
+  always @(posedge clk)
+    tw <= \$130 ;
+  always @(posedge clk)
+    u <= \$131 ;
+  always @(posedge clk)
+    u_wrapped <= \$132 ;
+  always @(posedge clk)
+    o__payload <= \$133 ;
+  always @(posedge clk)
+    overflow <= \$134 ;
+  always @(posedge clk)
+    wrapped <= \$135 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
     \$46  = grad_mag;
@@ -43140,7 +50005,7 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4788$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4788$269 [31:0];
+      \$47  = \port$4964$269 [31:0];
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -43160,7 +50025,7 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4788$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4788$269 [37:32];
+      \$49  = \port$4964$269 [37:32];
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -43208,29 +50073,29 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$54  = grad_shift2;
+    \$54  = grad_neg6;
     if (en) begin
-      \$54  = grad_shift1;
+      \$54  = grad_neg5;
     end
     if (rst) begin
-      \$54  = 6'h00;
+      \$54  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$55  = grad_shift3;
+    \$55  = grad_neg7;
     if (en) begin
-      \$55  = grad_shift2;
+      \$55  = grad_neg6;
     end
     if (rst) begin
-      \$55  = 6'h00;
+      \$55  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$56  = grad_shift4;
+    \$56  = grad_shift2;
     if (en) begin
-      \$56  = grad_shift3;
+      \$56  = grad_shift1;
     end
     if (rst) begin
       \$56  = 6'h00;
@@ -43238,79 +50103,79 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$57  = grad_pp00;
+    \$57  = grad_shift3;
     if (en) begin
-      \$57  = \$6 ;
+      \$57  = grad_shift2;
     end
     if (rst) begin
-      \$57  = 32'd0;
+      \$57  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$58  = grad_pp01;
+    \$58  = grad_shift4;
     if (en) begin
-      \$58  = \$7 ;
+      \$58  = grad_shift3;
     end
     if (rst) begin
-      \$58  = 32'd0;
+      \$58  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$59  = grad_pp10;
+    \$59  = grad_shift5;
     if (en) begin
-      \$59  = \$8 ;
+      \$59  = grad_shift4;
     end
     if (rst) begin
-      \$59  = 32'd0;
+      \$59  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$60  = grad_pp11;
+    \$60  = grad_shift6;
     if (en) begin
-      \$60  = \$9 ;
+      \$60  = grad_shift5;
     end
     if (rst) begin
-      \$60  = 32'd0;
+      \$60  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$61  = grad_row0;
+    \$61  = grad_a00;
     if (en) begin
-      \$61  = \$13 ;
+      \$61  = grad_mag[15:0];
     end
     if (rst) begin
-      \$61  = 64'h0000000000000000;
+      \$61  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$62  = grad_row1;
+    \$62  = grad_b00;
     if (en) begin
-      \$62  = \$17 [63:0];
+      \$62  = grad_mult[15:0];
     end
     if (rst) begin
-      \$62  = 64'h0000000000000000;
+      \$62  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$63  = grad_prod;
+    \$63  = grad_p00;
     if (en) begin
-      \$63  = \$19 [63:0];
+      \$63  = \$6 ;
     end
     if (rst) begin
-      \$63  = 64'h0000000000000000;
+      \$63  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$64  = grad_q;
+    \$64  = grad_pp00;
     if (en) begin
-      \$64  = \$20 [31:0];
+      \$64  = grad_p00;
     end
     if (rst) begin
       \$64  = 32'd0;
@@ -43318,9 +50183,9 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$65  = decay_mag;
+    \$65  = grad_a01;
     if (en) begin
-      \$65  = \$23 [15:0];
+      \$65  = grad_mag[15:0];
     end
     if (rst) begin
       \$65  = 16'h0000;
@@ -43328,9 +50193,9 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$66  = decay_mult;
+    \$66  = grad_b01;
     if (en) begin
-      \$66  = \port$4788$269 [53:38];
+      \$66  = grad_mult[31:16];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -43338,99 +50203,99 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$67  = decay_neg1;
+    \$67  = grad_p01;
     if (en) begin
-      \$67  = \$24 ;
+      \$67  = \$7 ;
     end
     if (rst) begin
-      \$67  = 1'h0;
+      \$67  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$68  = decay_shift1;
+    \$68  = grad_pp01;
     if (en) begin
-      \$68  = decay_shift;
+      \$68  = grad_p01;
     end
     if (rst) begin
-      \$68  = 5'h00;
+      \$68  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$69  = decay_neg2;
+    \$69  = grad_a10;
     if (en) begin
-      \$69  = decay_neg1;
+      \$69  = grad_mag[31:16];
     end
     if (rst) begin
-      \$69  = 1'h0;
+      \$69  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$70  = decay_neg3;
+    \$70  = grad_b10;
     if (en) begin
-      \$70  = decay_neg2;
+      \$70  = grad_mult[15:0];
     end
     if (rst) begin
-      \$70  = 1'h0;
+      \$70  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$71  = decay_neg4;
+    \$71  = grad_p10;
     if (en) begin
-      \$71  = decay_neg3;
+      \$71  = \$8 ;
     end
     if (rst) begin
-      \$71  = 1'h0;
+      \$71  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$72  = decay_neg5;
+    \$72  = grad_pp10;
     if (en) begin
-      \$72  = decay_neg4;
+      \$72  = grad_p10;
     end
     if (rst) begin
-      \$72  = 1'h0;
+      \$72  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$73  = decay_shift2;
+    \$73  = grad_a11;
     if (en) begin
-      \$73  = decay_shift1;
+      \$73  = grad_mag[31:16];
     end
     if (rst) begin
-      \$73  = 5'h00;
+      \$73  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$74  = decay_shift3;
+    \$74  = grad_b11;
     if (en) begin
-      \$74  = decay_shift2;
+      \$74  = grad_mult[31:16];
     end
     if (rst) begin
-      \$74  = 5'h00;
+      \$74  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$75  = decay_shift4;
+    \$75  = grad_p11;
     if (en) begin
-      \$75  = decay_shift3;
+      \$75  = \$9 ;
     end
     if (rst) begin
-      \$75  = 5'h00;
+      \$75  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$76  = decay_pp00;
+    \$76  = grad_pp11;
     if (en) begin
-      \$76  = \$25 ;
+      \$76  = grad_p11;
     end
     if (rst) begin
       \$76  = 32'd0;
@@ -43438,69 +50303,69 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$77  = decay_row0;
+    \$77  = grad_row0;
     if (en) begin
-      \$77  = \$27 [31:0];
+      \$77  = \$13 ;
     end
     if (rst) begin
-      \$77  = 32'd0;
+      \$77  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$78  = decay_prod;
+    \$78  = grad_row1;
     if (en) begin
-      \$78  = \$28 [31:0];
+      \$78  = \$17 [63:0];
     end
     if (rst) begin
-      \$78  = 32'd0;
+      \$78  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$79  = decay_q;
+    \$79  = grad_prod;
     if (en) begin
-      \$79  = \$29 [15:0];
+      \$79  = \$19 [63:0];
     end
     if (rst) begin
-      \$79  = 16'h0000;
+      \$79  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$80  = valid1;
+    \$80  = grad_q;
     if (en) begin
-      \$80  = i__valid;
+      \$80  = \$20 [31:0];
     end
     if (rst) begin
-      \$80  = 1'h0;
+      \$80  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$81  = valid2;
+    \$81  = decay_mag;
     if (en) begin
-      \$81  = valid1;
+      \$81  = \$23 [15:0];
     end
     if (rst) begin
-      \$81  = 1'h0;
+      \$81  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$82  = valid3;
+    \$82  = decay_mult;
     if (en) begin
-      \$82  = valid2;
+      \$82  = \port$4964$269 [53:38];
     end
     if (rst) begin
-      \$82  = 1'h0;
+      \$82  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$83  = valid4;
+    \$83  = decay_neg1;
     if (en) begin
-      \$83  = valid3;
+      \$83  = \$24 ;
     end
     if (rst) begin
       \$83  = 1'h0;
@@ -43508,19 +50373,19 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$84  = valid5;
+    \$84  = decay_shift1;
     if (en) begin
-      \$84  = valid4;
+      \$84  = decay_shift;
     end
     if (rst) begin
-      \$84  = 1'h0;
+      \$84  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$85  = valid6;
+    \$85  = decay_neg2;
     if (en) begin
-      \$85  = valid5;
+      \$85  = decay_neg1;
     end
     if (rst) begin
       \$85  = 1'h0;
@@ -43528,9 +50393,9 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$86  = valid7;
+    \$86  = decay_neg3;
     if (en) begin
-      \$86  = valid6;
+      \$86  = decay_neg2;
     end
     if (rst) begin
       \$86  = 1'h0;
@@ -43538,9 +50403,9 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$87  = o__valid;
+    \$87  = decay_neg4;
     if (en) begin
-      \$87  = valid7;
+      \$87  = decay_neg3;
     end
     if (rst) begin
       \$87  = 1'h0;
@@ -43548,129 +50413,129 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$88  = w1;
+    \$88  = decay_neg5;
     if (en) begin
-      \$88  = i__payload[15:0];
+      \$88  = decay_neg4;
     end
     if (rst) begin
-      \$88  = 16'h0000;
+      \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$89  = w2;
+    \$89  = decay_neg6;
     if (en) begin
-      \$89  = w1;
+      \$89  = decay_neg5;
     end
     if (rst) begin
-      \$89  = 16'h0000;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$90  = w3;
+    \$90  = decay_neg7;
     if (en) begin
-      \$90  = w2;
+      \$90  = decay_neg6;
     end
     if (rst) begin
-      \$90  = 16'h0000;
+      \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$91  = w4;
+    \$91  = decay_shift2;
     if (en) begin
-      \$91  = w3;
+      \$91  = decay_shift1;
     end
     if (rst) begin
-      \$91  = 16'h0000;
+      \$91  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$92  = w5;
+    \$92  = decay_shift3;
     if (en) begin
-      \$92  = w4;
+      \$92  = decay_shift2;
     end
     if (rst) begin
-      \$92  = 16'h0000;
+      \$92  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$93  = w6;
+    \$93  = decay_shift4;
     if (en) begin
-      \$93  = w5;
+      \$93  = decay_shift3;
     end
     if (rst) begin
-      \$93  = 16'h0000;
+      \$93  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$94  = w7;
+    \$94  = decay_shift5;
     if (en) begin
-      \$94  = w6;
+      \$94  = decay_shift4;
     end
     if (rst) begin
-      \$94  = 16'h0000;
+      \$94  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$95  = decay_en1;
+    \$95  = decay_shift6;
     if (en) begin
-      \$95  = decay_enable;
+      \$95  = decay_shift5;
     end
     if (rst) begin
-      \$95  = 1'h0;
+      \$95  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$96  = decay_en2;
+    \$96  = decay_a00;
     if (en) begin
-      \$96  = decay_en1;
+      \$96  = decay_mag;
     end
     if (rst) begin
-      \$96  = 1'h0;
+      \$96  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$97  = decay_en3;
+    \$97  = decay_b00;
     if (en) begin
-      \$97  = decay_en2;
+      \$97  = decay_mult;
     end
     if (rst) begin
-      \$97  = 1'h0;
+      \$97  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$98  = decay_en4;
+    \$98  = decay_p00;
     if (en) begin
-      \$98  = decay_en3;
+      \$98  = \$25 ;
     end
     if (rst) begin
-      \$98  = 1'h0;
+      \$98  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$99  = decay_en5;
+    \$99  = decay_pp00;
     if (en) begin
-      \$99  = decay_en4;
+      \$99  = decay_p00;
     end
     if (rst) begin
-      \$99  = 1'h0;
+      \$99  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$100  = tg;
+    \$100  = decay_row0;
     if (en) begin
-      \$100  = \$31 [31:0];
+      \$100  = \$27 [31:0];
     end
     if (rst) begin
       \$100  = 32'd0;
@@ -43678,29 +50543,29 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$101  = tw;
+    \$101  = decay_prod;
     if (en) begin
-      \$101  = \$34 [15:0];
+      \$101  = \$28 [31:0];
     end
     if (rst) begin
-      \$101  = 16'h0000;
+      \$101  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$102  = u;
+    \$102  = decay_q;
     if (en) begin
-      \$102  = total[31:0];
+      \$102  = \$29 [15:0];
     end
     if (rst) begin
-      \$102  = 32'd0;
+      \$102  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$103  = u_wrapped;
+    \$103  = valid1;
     if (en) begin
-      \$103  = \$35 ;
+      \$103  = i__valid;
     end
     if (rst) begin
       \$103  = 1'h0;
@@ -43708,46 +50573,336 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$104  = o__payload;
+    \$104  = valid2;
     if (en) begin
-      \$104  = diff[15:0];
+      \$104  = valid1;
     end
     if (rst) begin
-      \$104  = 16'h0000;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$105  = overflow;
-    if (clear) begin
+    \$105  = valid3;
+    if (en) begin
+      \$105  = valid2;
+    end
+    if (rst) begin
       \$105  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$106  = valid4;
+    if (en) begin
+      \$106  = valid3;
+    end
+    if (rst) begin
+      \$106  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$107  = valid5;
+    if (en) begin
+      \$107  = valid4;
+    end
+    if (rst) begin
+      \$107  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$108  = valid6;
+    if (en) begin
+      \$108  = valid5;
+    end
+    if (rst) begin
+      \$108  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$109  = valid7;
+    if (en) begin
+      \$109  = valid6;
+    end
+    if (rst) begin
+      \$109  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$110  = valid8;
+    if (en) begin
+      \$110  = valid7;
+    end
+    if (rst) begin
+      \$110  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$111  = valid9;
+    if (en) begin
+      \$111  = valid8;
+    end
+    if (rst) begin
+      \$111  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$112  = o__valid;
+    if (en) begin
+      \$112  = valid9;
+    end
+    if (rst) begin
+      \$112  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$113  = w1;
+    if (en) begin
+      \$113  = i__payload[15:0];
+    end
+    if (rst) begin
+      \$113  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$114  = w2;
+    if (en) begin
+      \$114  = w1;
+    end
+    if (rst) begin
+      \$114  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$115  = w3;
+    if (en) begin
+      \$115  = w2;
+    end
+    if (rst) begin
+      \$115  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$116  = w4;
+    if (en) begin
+      \$116  = w3;
+    end
+    if (rst) begin
+      \$116  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$117  = w5;
+    if (en) begin
+      \$117  = w4;
+    end
+    if (rst) begin
+      \$117  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$118  = w6;
+    if (en) begin
+      \$118  = w5;
+    end
+    if (rst) begin
+      \$118  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$119  = w7;
+    if (en) begin
+      \$119  = w6;
+    end
+    if (rst) begin
+      \$119  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$120  = w8;
+    if (en) begin
+      \$120  = w7;
+    end
+    if (rst) begin
+      \$120  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$121  = w9;
+    if (en) begin
+      \$121  = w8;
+    end
+    if (rst) begin
+      \$121  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$122  = decay_en1;
+    if (en) begin
+      \$122  = decay_enable;
+    end
+    if (rst) begin
+      \$122  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$123  = decay_en2;
+    if (en) begin
+      \$123  = decay_en1;
+    end
+    if (rst) begin
+      \$123  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$124  = decay_en3;
+    if (en) begin
+      \$124  = decay_en2;
+    end
+    if (rst) begin
+      \$124  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$125  = decay_en4;
+    if (en) begin
+      \$125  = decay_en3;
+    end
+    if (rst) begin
+      \$125  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$126  = decay_en5;
+    if (en) begin
+      \$126  = decay_en4;
+    end
+    if (rst) begin
+      \$126  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$127  = decay_en6;
+    if (en) begin
+      \$127  = decay_en5;
+    end
+    if (rst) begin
+      \$127  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$128  = decay_en7;
+    if (en) begin
+      \$128  = decay_en6;
+    end
+    if (rst) begin
+      \$128  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$129  = tg;
+    if (en) begin
+      \$129  = \$31 [31:0];
+    end
+    if (rst) begin
+      \$129  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$130  = tw;
+    if (en) begin
+      \$130  = \$34 [15:0];
+    end
+    if (rst) begin
+      \$130  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$131  = u;
+    if (en) begin
+      \$131  = total[31:0];
+    end
+    if (rst) begin
+      \$131  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$132  = u_wrapped;
+    if (en) begin
+      \$132  = \$35 ;
+    end
+    if (rst) begin
+      \$132  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$133  = o__payload;
+    if (en) begin
+      \$133  = diff[15:0];
+    end
+    if (rst) begin
+      \$133  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$134  = overflow;
+    if (clear) begin
+      \$134  = 1'h0;
     end
     if (\$41 ) begin
-      \$105  = 1'h1;
+      \$134  = 1'h1;
     end
     if (rst) begin
-      \$105  = 1'h0;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$106  = wrapped;
+    \$135  = wrapped;
     if (clear) begin
-      \$106  = 1'h0;
+      \$135  = 1'h0;
     end
     if (\$45 ) begin
-      \$106  = 1'h1;
+      \$135  = 1'h1;
     end
     if (rst) begin
-      \$106  = 1'h0;
+      \$135  = 1'h0;
     end
   end
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4788$269 [31:0];
-  assign lr_shift = \port$4788$269 [37:32];
-  assign decay_multiplier = \port$4788$269 [53:38];
+  assign lr_multiplier = \port$4964$269 [31:0];
+  assign lr_shift = \port$4964$269 [37:32];
+  assign decay_multiplier = \port$4964$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -43756,12 +50911,12 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4788$269 , de
   assign \$14  = { 15'h0000, grad_pp10, 16'h0000 };
   assign \$16  = { 31'h00000000, grad_pp11, 32'h00000000 };
   assign \$26  = { 1'h0, decay_pp00 };
-  assign \$36  = valid7;
-  assign \$42  = valid7;
+  assign \$36  = valid9;
+  assign \$42  = valid9;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_data, row_base, active, clk);
+module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_valid$3 , \row_index$5 , \row_base$9 , active, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$47  = 0;
   wire \$1 ;
   wire [16:0] \$10 ;
@@ -43835,10 +50990,10 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
   reg [7:0] \$72 ;
   reg [7:0] \$73 ;
   reg [7:0] \$74 ;
-  reg [63:0] \$75 ;
-  reg [63:0] \$76 ;
+  reg \$75 ;
+  reg [2:0] \$76 ;
   reg [63:0] \$77 ;
-  reg [63:0] \$78 ;
+  reg [15:0] \$78 ;
   reg [63:0] \$79 ;
   wire [4:0] \$8 ;
   reg [63:0] \$80 ;
@@ -43853,11 +51008,15 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
   reg [63:0] \$89 ;
   wire \$9 ;
   reg [63:0] \$90 ;
-  reg \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg [3:0] \$94 ;
-  reg [15:0] \$95 ;
+  reg [63:0] \$91 ;
+  reg [63:0] \$92 ;
+  reg [63:0] \$93 ;
+  reg [63:0] \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg [3:0] \$98 ;
+  reg [15:0] \$99 ;
   output active;
   reg active = 1'h0;
   reg [63:0] bank0_row0 = 64'h0000000000000000;
@@ -43877,7 +51036,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
   reg [63:0] bank1_row6 = 64'h0000000000000000;
   reg [63:0] bank1_row7 = 64'h0000000000000000;
   reg [15:0] base = 16'h0000;
-  (* init = 1'h0 *)
+  output busy;
   wire busy;
   input clk;
   wire clk;
@@ -43889,68 +51048,81 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
   (* init = 1'h0 *)
   wire col_valid;
   reg obank = 1'h0;
-  input [15:0] row_base;
-  wire [15:0] row_base;
-  input [63:0] row_data;
-  wire [63:0] row_data;
-  input [2:0] row_index;
-  wire [2:0] row_index;
-  input row_valid;
-  wire row_valid;
+  reg [15:0] row_base = 16'h0000;
+  input [15:0] \row_base$9 ;
+  wire [15:0] \row_base$9 ;
+  reg [63:0] row_data = 64'h0000000000000000;
+  input [63:0] \row_data$7 ;
+  wire [63:0] \row_data$7 ;
+  reg [2:0] row_index = 3'h0;
+  input [2:0] \row_index$5 ;
+  wire [2:0] \row_index$5 ;
+  reg row_valid = 1'h0;
+  input \row_valid$3 ;
+  wire \row_valid$3 ;
   input rst;
   wire rst;
   reg wbank = 1'h0;
+  assign \$1  = ! wbank;
+  assign \$2  = row_valid & \$1 ;
+  assign \$4  = row_valid & \$3 ;
   assign \$5  = row_index == 3'h7;
   assign \$6  = row_valid & \$5 ;
   assign \$7  = ~ wbank;
   assign \$8  = col + 1'h1;
   assign \$9  = col == 3'h7;
   assign \$10  = base + col;
+  assign busy = active | row_valid;
   always @(posedge clk)
-    bank0_row0 <= \$75 ;
+    row_valid <= \$75 ;
   always @(posedge clk)
-    bank0_row1 <= \$76 ;
+    row_index <= \$76 ;
   always @(posedge clk)
-    bank0_row2 <= \$77 ;
+    row_data <= \$77 ;
   always @(posedge clk)
-    bank0_row3 <= \$78 ;
+    row_base <= \$78 ;
   always @(posedge clk)
-    bank0_row4 <= \$79 ;
+    bank0_row0 <= \$79 ;
   always @(posedge clk)
-    bank0_row5 <= \$80 ;
+    bank0_row1 <= \$80 ;
   always @(posedge clk)
-    bank0_row6 <= \$81 ;
+    bank0_row2 <= \$81 ;
   always @(posedge clk)
-    bank0_row7 <= \$82 ;
+    bank0_row3 <= \$82 ;
   always @(posedge clk)
-    bank1_row0 <= \$83 ;
+    bank0_row4 <= \$83 ;
   always @(posedge clk)
-    bank1_row1 <= \$84 ;
+    bank0_row5 <= \$84 ;
   always @(posedge clk)
-    bank1_row2 <= \$85 ;
+    bank0_row6 <= \$85 ;
   always @(posedge clk)
-    bank1_row3 <= \$86 ;
+    bank0_row7 <= \$86 ;
   always @(posedge clk)
-    bank1_row4 <= \$87 ;
+    bank1_row0 <= \$87 ;
   always @(posedge clk)
-    bank1_row5 <= \$88 ;
+    bank1_row1 <= \$88 ;
   always @(posedge clk)
-    bank1_row6 <= \$89 ;
+    bank1_row2 <= \$89 ;
   always @(posedge clk)
-    bank1_row7 <= \$90 ;
+    bank1_row3 <= \$90 ;
   always @(posedge clk)
-    wbank <= \$91 ;
+    bank1_row4 <= \$91 ;
   always @(posedge clk)
-    obank <= \$92 ;
+    bank1_row5 <= \$92 ;
   always @(posedge clk)
-    active <= \$93 ;
+    bank1_row6 <= \$93 ;
   always @(posedge clk)
-    col <= \$94 ;
+    bank1_row7 <= \$94 ;
   always @(posedge clk)
-    base <= \$95 ;
-  assign \$1  = ! wbank;
-  assign \$2  = row_valid & \$1 ;
-  assign \$4  = row_valid & \$3 ;
+    wbank <= \$95 ;
+  always @(posedge clk)
+    obank <= \$96 ;
+  always @(posedge clk)
+    active <= \$97 ;
+  always @(posedge clk)
+    col <= \$98 ;
+  always @(posedge clk)
+    base <= \$99 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
@@ -44615,82 +51787,38 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$75  = bank0_row0;
-    if (\$2 ) begin
-      casez (row_index)
-        3'h0:
-            \$75  = row_data;
-      endcase
-    end
+    \$75  = \row_valid$3 ;
     if (rst) begin
-      \$75  = 64'h0000000000000000;
+      \$75  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$76  = bank0_row1;
-    if (\$2 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            \$76  = row_data;
-      endcase
-    end
+    \$76  = \row_index$5 ;
     if (rst) begin
-      \$76  = 64'h0000000000000000;
+      \$76  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$77  = bank0_row2;
-    if (\$2 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            \$77  = row_data;
-      endcase
-    end
+    \$77  = \row_data$7 ;
     if (rst) begin
       \$77  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$78  = bank0_row3;
-    if (\$2 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            \$78  = row_data;
-      endcase
-    end
+    \$78  = \row_base$9 ;
     if (rst) begin
-      \$78  = 64'h0000000000000000;
+      \$78  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$79  = bank0_row4;
+    \$79  = bank0_row0;
     if (\$2 ) begin
       casez (row_index)
         3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
             \$79  = row_data;
       endcase
     end
@@ -44700,20 +51828,12 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$80  = bank0_row5;
+    \$80  = bank0_row1;
     if (\$2 ) begin
       casez (row_index)
         3'h0:
             /* empty */;
         3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            /* empty */;
-        3'h5:
             \$80  = row_data;
       endcase
     end
@@ -44723,7 +51843,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$81  = bank0_row6;
+    \$81  = bank0_row2;
     if (\$2 ) begin
       casez (row_index)
         3'h0:
@@ -44731,14 +51851,6 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
         3'h1:
             /* empty */;
         3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            /* empty */;
-        3'h5:
-            /* empty */;
-        3'h6:
             \$81  = row_data;
       endcase
     end
@@ -44748,7 +51860,95 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$82  = bank0_row7;
+    \$82  = bank0_row3;
+    if (\$2 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            \$82  = row_data;
+      endcase
+    end
+    if (rst) begin
+      \$82  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$83  = bank0_row4;
+    if (\$2 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            \$83  = row_data;
+      endcase
+    end
+    if (rst) begin
+      \$83  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$84  = bank0_row5;
+    if (\$2 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            /* empty */;
+        3'h5:
+            \$84  = row_data;
+      endcase
+    end
+    if (rst) begin
+      \$84  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$85  = bank0_row6;
+    if (\$2 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            /* empty */;
+        3'h5:
+            /* empty */;
+        3'h6:
+            \$85  = row_data;
+      endcase
+    end
+    if (rst) begin
+      \$85  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$86  = bank0_row7;
     if (\$2 ) begin
       (* full_case = 32'd1 *)
       casez (row_index)
@@ -44767,70 +51967,6 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
         3'h6:
             /* empty */;
         3'h7:
-            \$82  = row_data;
-      endcase
-    end
-    if (rst) begin
-      \$82  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$83  = bank1_row0;
-    if (\$4 ) begin
-      casez (row_index)
-        3'h0:
-            \$83  = row_data;
-      endcase
-    end
-    if (rst) begin
-      \$83  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$84  = bank1_row1;
-    if (\$4 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            \$84  = row_data;
-      endcase
-    end
-    if (rst) begin
-      \$84  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$85  = bank1_row2;
-    if (\$4 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            \$85  = row_data;
-      endcase
-    end
-    if (rst) begin
-      \$85  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$86  = bank1_row3;
-    if (\$4 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
             \$86  = row_data;
       endcase
     end
@@ -44840,7 +51976,71 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$87  = bank1_row4;
+    \$87  = bank1_row0;
+    if (\$4 ) begin
+      casez (row_index)
+        3'h0:
+            \$87  = row_data;
+      endcase
+    end
+    if (rst) begin
+      \$87  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$88  = bank1_row1;
+    if (\$4 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            \$88  = row_data;
+      endcase
+    end
+    if (rst) begin
+      \$88  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$89  = bank1_row2;
+    if (\$4 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            \$89  = row_data;
+      endcase
+    end
+    if (rst) begin
+      \$89  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$90  = bank1_row3;
+    if (\$4 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            \$90  = row_data;
+      endcase
+    end
+    if (rst) begin
+      \$90  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$91  = bank1_row4;
     if (\$4 ) begin
       casez (row_index)
         3'h0:
@@ -44852,16 +52052,16 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
         3'h3:
             /* empty */;
         3'h4:
-            \$87  = row_data;
+            \$91  = row_data;
       endcase
     end
     if (rst) begin
-      \$87  = 64'h0000000000000000;
+      \$91  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$88  = bank1_row5;
+    \$92  = bank1_row5;
     if (\$4 ) begin
       casez (row_index)
         3'h0:
@@ -44875,16 +52075,16 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
         3'h4:
             /* empty */;
         3'h5:
-            \$88  = row_data;
+            \$92  = row_data;
       endcase
     end
     if (rst) begin
-      \$88  = 64'h0000000000000000;
+      \$92  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$89  = bank1_row6;
+    \$93  = bank1_row6;
     if (\$4 ) begin
       casez (row_index)
         3'h0:
@@ -44900,16 +52100,16 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
         3'h5:
             /* empty */;
         3'h6:
-            \$89  = row_data;
+            \$93  = row_data;
       endcase
     end
     if (rst) begin
-      \$89  = 64'h0000000000000000;
+      \$93  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$90  = bank1_row7;
+    \$94  = bank1_row7;
     if (\$4 ) begin
       (* full_case = 32'd1 *)
       casez (row_index)
@@ -44928,77 +52128,76 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, row_valid, row_index, row_
         3'h6:
             /* empty */;
         3'h7:
-            \$90  = row_data;
+            \$94  = row_data;
       endcase
     end
     if (rst) begin
-      \$90  = 64'h0000000000000000;
+      \$94  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$91  = wbank;
+    \$95  = wbank;
     if (\$6 ) begin
-      \$91  = \$7 ;
+      \$95  = \$7 ;
     end
     if (rst) begin
-      \$91  = 1'h0;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$92  = obank;
+    \$96  = obank;
     if (\$6 ) begin
-      \$92  = wbank;
+      \$96  = wbank;
     end
     if (rst) begin
-      \$92  = 1'h0;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$93  = active;
+    \$97  = active;
     if (\$6 ) begin
-      \$93  = 1'h1;
+      \$97  = 1'h1;
     end else if (active) begin
       if (\$9 ) begin
-        \$93  = 1'h0;
+        \$97  = 1'h0;
       end
     end
     if (rst) begin
-      \$93  = 1'h0;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$94  = col;
+    \$98  = col;
     if (\$6 ) begin
-      \$94  = 4'h0;
+      \$98  = 4'h0;
     end else if (active) begin
-      \$94  = \$8 [3:0];
+      \$98  = \$8 [3:0];
     end
     if (rst) begin
-      \$94  = 4'h0;
+      \$98  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$95  = base;
+    \$99  = base;
     if (\$6 ) begin
-      \$95  = row_base;
+      \$99  = row_base;
     end
     if (rst) begin
-      \$95  = 16'h0000;
+      \$99  = 16'h0000;
     end
   end
   assign col_valid = active;
-  assign busy = active;
   assign col_addr = \$10 [15:0];
   assign \$3  = wbank;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_data, row_base, active, clk);
+module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_index$5 , \row_base$9 , \port$7705$0 , \port$8006$0 , \port$8307$0 , \port$8608$0 , \port$8909$0 , \port$9210$0 , \port$9511$0 , \port$9812$0 , active, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$48  = 0;
   wire \$1 ;
   wire [16:0] \$10 ;
@@ -45072,10 +52271,10 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
   reg [15:0] \$72 ;
   reg [15:0] \$73 ;
   reg [15:0] \$74 ;
-  reg [127:0] \$75 ;
-  reg [127:0] \$76 ;
+  reg \$75 ;
+  reg [2:0] \$76 ;
   reg [127:0] \$77 ;
-  reg [127:0] \$78 ;
+  reg [15:0] \$78 ;
   reg [127:0] \$79 ;
   wire [4:0] \$8 ;
   reg [127:0] \$80 ;
@@ -45090,11 +52289,15 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
   reg [127:0] \$89 ;
   wire \$9 ;
   reg [127:0] \$90 ;
-  reg \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg [3:0] \$94 ;
-  reg [15:0] \$95 ;
+  reg [127:0] \$91 ;
+  reg [127:0] \$92 ;
+  reg [127:0] \$93 ;
+  reg [127:0] \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg [3:0] \$98 ;
+  reg [15:0] \$99 ;
   output active;
   reg active = 1'h0;
   reg [127:0] bank0_row0 = 128'h00000000000000000000000000000000;
@@ -45114,7 +52317,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
   reg [127:0] bank1_row6 = 128'h00000000000000000000000000000000;
   reg [127:0] bank1_row7 = 128'h00000000000000000000000000000000;
   reg [15:0] base = 16'h0000;
-  (* init = 1'h0 *)
+  output busy;
   wire busy;
   input clk;
   wire clk;
@@ -45126,68 +52329,96 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
   (* init = 1'h0 *)
   wire col_valid;
   reg obank = 1'h0;
-  input [15:0] row_base;
-  wire [15:0] row_base;
-  input [127:0] row_data;
-  wire [127:0] row_data;
-  input [2:0] row_index;
-  wire [2:0] row_index;
-  input row_valid;
-  wire row_valid;
+  input [15:0] \port$7705$0 ;
+  wire [15:0] \port$7705$0 ;
+  input [15:0] \port$8006$0 ;
+  wire [15:0] \port$8006$0 ;
+  input [15:0] \port$8307$0 ;
+  wire [15:0] \port$8307$0 ;
+  input [15:0] \port$8608$0 ;
+  wire [15:0] \port$8608$0 ;
+  input [15:0] \port$8909$0 ;
+  wire [15:0] \port$8909$0 ;
+  input [15:0] \port$9210$0 ;
+  wire [15:0] \port$9210$0 ;
+  input [15:0] \port$9511$0 ;
+  wire [15:0] \port$9511$0 ;
+  input [15:0] \port$9812$0 ;
+  wire [15:0] \port$9812$0 ;
+  reg [15:0] row_base = 16'h0000;
+  input [15:0] \row_base$9 ;
+  wire [15:0] \row_base$9 ;
+  reg [127:0] row_data = 128'h00000000000000000000000000000000;
+  wire [127:0] \row_data$7 ;
+  reg [2:0] row_index = 3'h0;
+  input [2:0] \row_index$5 ;
+  wire [2:0] \row_index$5 ;
+  reg row_valid = 1'h0;
+  input \row_valid$3 ;
+  wire \row_valid$3 ;
   input rst;
   wire rst;
   reg wbank = 1'h0;
+  assign \$1  = ! wbank;
+  assign \$2  = row_valid & \$1 ;
+  assign \$4  = row_valid & \$3 ;
   assign \$5  = row_index == 3'h7;
   assign \$6  = row_valid & \$5 ;
   assign \$7  = ~ wbank;
   assign \$8  = col + 1'h1;
   assign \$9  = col == 3'h7;
   assign \$10  = base + col;
+  assign busy = active | row_valid;
   always @(posedge clk)
-    bank0_row0 <= \$75 ;
+    row_valid <= \$75 ;
   always @(posedge clk)
-    bank0_row1 <= \$76 ;
+    row_index <= \$76 ;
   always @(posedge clk)
-    bank0_row2 <= \$77 ;
+    row_data <= \$77 ;
   always @(posedge clk)
-    bank0_row3 <= \$78 ;
+    row_base <= \$78 ;
   always @(posedge clk)
-    bank0_row4 <= \$79 ;
+    bank0_row0 <= \$79 ;
   always @(posedge clk)
-    bank0_row5 <= \$80 ;
+    bank0_row1 <= \$80 ;
   always @(posedge clk)
-    bank0_row6 <= \$81 ;
+    bank0_row2 <= \$81 ;
   always @(posedge clk)
-    bank0_row7 <= \$82 ;
+    bank0_row3 <= \$82 ;
   always @(posedge clk)
-    bank1_row0 <= \$83 ;
+    bank0_row4 <= \$83 ;
   always @(posedge clk)
-    bank1_row1 <= \$84 ;
+    bank0_row5 <= \$84 ;
   always @(posedge clk)
-    bank1_row2 <= \$85 ;
+    bank0_row6 <= \$85 ;
   always @(posedge clk)
-    bank1_row3 <= \$86 ;
+    bank0_row7 <= \$86 ;
   always @(posedge clk)
-    bank1_row4 <= \$87 ;
+    bank1_row0 <= \$87 ;
   always @(posedge clk)
-    bank1_row5 <= \$88 ;
+    bank1_row1 <= \$88 ;
   always @(posedge clk)
-    bank1_row6 <= \$89 ;
+    bank1_row2 <= \$89 ;
   always @(posedge clk)
-    bank1_row7 <= \$90 ;
+    bank1_row3 <= \$90 ;
   always @(posedge clk)
-    wbank <= \$91 ;
+    bank1_row4 <= \$91 ;
   always @(posedge clk)
-    obank <= \$92 ;
+    bank1_row5 <= \$92 ;
   always @(posedge clk)
-    active <= \$93 ;
+    bank1_row6 <= \$93 ;
   always @(posedge clk)
-    col <= \$94 ;
+    bank1_row7 <= \$94 ;
   always @(posedge clk)
-    base <= \$95 ;
-  assign \$1  = ! wbank;
-  assign \$2  = row_valid & \$1 ;
-  assign \$4  = row_valid & \$3 ;
+    wbank <= \$95 ;
+  always @(posedge clk)
+    obank <= \$96 ;
+  always @(posedge clk)
+    active <= \$97 ;
+  always @(posedge clk)
+    col <= \$98 ;
+  always @(posedge clk)
+    base <= \$99 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
@@ -45852,82 +53083,38 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$75  = bank0_row0;
-    if (\$2 ) begin
-      casez (row_index)
-        3'h0:
-            \$75  = row_data;
-      endcase
-    end
+    \$75  = \row_valid$3 ;
     if (rst) begin
-      \$75  = 128'h00000000000000000000000000000000;
+      \$75  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$76  = bank0_row1;
-    if (\$2 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            \$76  = row_data;
-      endcase
-    end
+    \$76  = \row_index$5 ;
     if (rst) begin
-      \$76  = 128'h00000000000000000000000000000000;
+      \$76  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$77  = bank0_row2;
-    if (\$2 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            \$77  = row_data;
-      endcase
-    end
+    \$77  = { \port$9812$0 , \port$9511$0 , \port$9210$0 , \port$8909$0 , \port$8608$0 , \port$8307$0 , \port$8006$0 , \port$7705$0  };
     if (rst) begin
       \$77  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$78  = bank0_row3;
-    if (\$2 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            \$78  = row_data;
-      endcase
-    end
+    \$78  = \row_base$9 ;
     if (rst) begin
-      \$78  = 128'h00000000000000000000000000000000;
+      \$78  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$79  = bank0_row4;
+    \$79  = bank0_row0;
     if (\$2 ) begin
       casez (row_index)
         3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
             \$79  = row_data;
       endcase
     end
@@ -45937,20 +53124,12 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$80  = bank0_row5;
+    \$80  = bank0_row1;
     if (\$2 ) begin
       casez (row_index)
         3'h0:
             /* empty */;
         3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            /* empty */;
-        3'h5:
             \$80  = row_data;
       endcase
     end
@@ -45960,7 +53139,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$81  = bank0_row6;
+    \$81  = bank0_row2;
     if (\$2 ) begin
       casez (row_index)
         3'h0:
@@ -45968,14 +53147,6 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
         3'h1:
             /* empty */;
         3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            /* empty */;
-        3'h5:
-            /* empty */;
-        3'h6:
             \$81  = row_data;
       endcase
     end
@@ -45985,7 +53156,95 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$82  = bank0_row7;
+    \$82  = bank0_row3;
+    if (\$2 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            \$82  = row_data;
+      endcase
+    end
+    if (rst) begin
+      \$82  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$83  = bank0_row4;
+    if (\$2 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            \$83  = row_data;
+      endcase
+    end
+    if (rst) begin
+      \$83  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$84  = bank0_row5;
+    if (\$2 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            /* empty */;
+        3'h5:
+            \$84  = row_data;
+      endcase
+    end
+    if (rst) begin
+      \$84  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$85  = bank0_row6;
+    if (\$2 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            /* empty */;
+        3'h5:
+            /* empty */;
+        3'h6:
+            \$85  = row_data;
+      endcase
+    end
+    if (rst) begin
+      \$85  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$86  = bank0_row7;
     if (\$2 ) begin
       (* full_case = 32'd1 *)
       casez (row_index)
@@ -46004,70 +53263,6 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
         3'h6:
             /* empty */;
         3'h7:
-            \$82  = row_data;
-      endcase
-    end
-    if (rst) begin
-      \$82  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$83  = bank1_row0;
-    if (\$4 ) begin
-      casez (row_index)
-        3'h0:
-            \$83  = row_data;
-      endcase
-    end
-    if (rst) begin
-      \$83  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$84  = bank1_row1;
-    if (\$4 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            \$84  = row_data;
-      endcase
-    end
-    if (rst) begin
-      \$84  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$85  = bank1_row2;
-    if (\$4 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            \$85  = row_data;
-      endcase
-    end
-    if (rst) begin
-      \$85  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$86  = bank1_row3;
-    if (\$4 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
             \$86  = row_data;
       endcase
     end
@@ -46077,7 +53272,71 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$87  = bank1_row4;
+    \$87  = bank1_row0;
+    if (\$4 ) begin
+      casez (row_index)
+        3'h0:
+            \$87  = row_data;
+      endcase
+    end
+    if (rst) begin
+      \$87  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$88  = bank1_row1;
+    if (\$4 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            \$88  = row_data;
+      endcase
+    end
+    if (rst) begin
+      \$88  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$89  = bank1_row2;
+    if (\$4 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            \$89  = row_data;
+      endcase
+    end
+    if (rst) begin
+      \$89  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$90  = bank1_row3;
+    if (\$4 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            \$90  = row_data;
+      endcase
+    end
+    if (rst) begin
+      \$90  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$91  = bank1_row4;
     if (\$4 ) begin
       casez (row_index)
         3'h0:
@@ -46089,16 +53348,16 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
         3'h3:
             /* empty */;
         3'h4:
-            \$87  = row_data;
+            \$91  = row_data;
       endcase
     end
     if (rst) begin
-      \$87  = 128'h00000000000000000000000000000000;
+      \$91  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$88  = bank1_row5;
+    \$92  = bank1_row5;
     if (\$4 ) begin
       casez (row_index)
         3'h0:
@@ -46112,16 +53371,16 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
         3'h4:
             /* empty */;
         3'h5:
-            \$88  = row_data;
+            \$92  = row_data;
       endcase
     end
     if (rst) begin
-      \$88  = 128'h00000000000000000000000000000000;
+      \$92  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$89  = bank1_row6;
+    \$93  = bank1_row6;
     if (\$4 ) begin
       casez (row_index)
         3'h0:
@@ -46137,16 +53396,16 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
         3'h5:
             /* empty */;
         3'h6:
-            \$89  = row_data;
+            \$93  = row_data;
       endcase
     end
     if (rst) begin
-      \$89  = 128'h00000000000000000000000000000000;
+      \$93  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$90  = bank1_row7;
+    \$94  = bank1_row7;
     if (\$4 ) begin
       (* full_case = 32'd1 *)
       casez (row_index)
@@ -46165,71 +53424,71 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, row_valid, row_index, row_da
         3'h6:
             /* empty */;
         3'h7:
-            \$90  = row_data;
+            \$94  = row_data;
       endcase
     end
     if (rst) begin
-      \$90  = 128'h00000000000000000000000000000000;
+      \$94  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$91  = wbank;
+    \$95  = wbank;
     if (\$6 ) begin
-      \$91  = \$7 ;
+      \$95  = \$7 ;
     end
     if (rst) begin
-      \$91  = 1'h0;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$92  = obank;
+    \$96  = obank;
     if (\$6 ) begin
-      \$92  = wbank;
+      \$96  = wbank;
     end
     if (rst) begin
-      \$92  = 1'h0;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$93  = active;
+    \$97  = active;
     if (\$6 ) begin
-      \$93  = 1'h1;
+      \$97  = 1'h1;
     end else if (active) begin
       if (\$9 ) begin
-        \$93  = 1'h0;
+        \$97  = 1'h0;
       end
     end
     if (rst) begin
-      \$93  = 1'h0;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$94  = col;
+    \$98  = col;
     if (\$6 ) begin
-      \$94  = 4'h0;
+      \$98  = 4'h0;
     end else if (active) begin
-      \$94  = \$8 [3:0];
+      \$98  = \$8 [3:0];
     end
     if (rst) begin
-      \$94  = 4'h0;
+      \$98  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$95  = base;
+    \$99  = base;
     if (\$6 ) begin
-      \$95  = row_base;
+      \$99  = row_base;
     end
     if (rst) begin
-      \$95  = 16'h0000;
+      \$99  = 16'h0000;
     end
   end
+  assign \row_data$7  = { \port$9812$0 , \port$9511$0 , \port$9210$0 , \port$8909$0 , \port$8608$0 , \port$8307$0 , \port$8006$0 , \port$7705$0  };
   assign col_valid = active;
-  assign busy = active;
   assign col_addr = \$10 [15:0];
   assign \$3  = wbank;
 endmodule

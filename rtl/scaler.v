@@ -29,27 +29,45 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   wire \$3 ;
   reg \$30 ;
   reg \$31 ;
-  reg [5:0] \$32 ;
-  reg [5:0] \$33 ;
+  reg \$32 ;
+  reg \$33 ;
   reg [5:0] \$34 ;
-  reg [31:0] \$35 ;
-  reg [31:0] \$36 ;
-  reg [31:0] \$37 ;
-  reg [31:0] \$38 ;
-  reg [63:0] \$39 ;
+  reg [5:0] \$35 ;
+  reg [5:0] \$36 ;
+  reg [5:0] \$37 ;
+  reg [5:0] \$38 ;
+  reg [15:0] \$39 ;
   wire [32:0] \$4 ;
-  reg [63:0] \$40 ;
-  reg [63:0] \$41 ;
+  reg [15:0] \$40 ;
+  reg [31:0] \$41 ;
   reg [31:0] \$42 ;
-  reg \$43 ;
-  reg \$44 ;
-  reg \$45 ;
-  reg \$46 ;
-  reg \$47 ;
-  reg \$48 ;
-  reg [7:0] \$49 ;
+  reg [15:0] \$43 ;
+  reg [15:0] \$44 ;
+  reg [31:0] \$45 ;
+  reg [31:0] \$46 ;
+  reg [15:0] \$47 ;
+  reg [15:0] \$48 ;
+  reg [31:0] \$49 ;
   wire [32:0] \$5 ;
+  reg [31:0] \$50 ;
+  reg [15:0] \$51 ;
+  reg [15:0] \$52 ;
+  reg [31:0] \$53 ;
+  reg [31:0] \$54 ;
+  reg [63:0] \$55 ;
+  reg [63:0] \$56 ;
+  reg [63:0] \$57 ;
+  reg [31:0] \$58 ;
+  reg \$59 ;
   wire \$6 ;
+  reg \$60 ;
+  reg \$61 ;
+  reg \$62 ;
+  reg \$63 ;
+  reg \$64 ;
+  reg \$65 ;
+  reg \$66 ;
+  reg [7:0] \$67 ;
   wire [31:0] \$7 ;
   wire [31:0] \$8 ;
   wire [31:0] \$9 ;
@@ -73,25 +91,65 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   reg o__valid = 1'h0;
   input rst;
   wire rst;
+  (* keep = "true" *)
+  reg [15:0] scale_a00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_a01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_a10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_a11 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_b00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_b01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_b10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] scale_b11 = 16'h0000;
+  (* keep = "true" *)
   reg [31:0] scale_mag = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_mult = 32'd0;
   reg scale_neg1 = 1'h0;
   reg scale_neg2 = 1'h0;
   reg scale_neg3 = 1'h0;
   reg scale_neg4 = 1'h0;
   reg scale_neg5 = 1'h0;
+  reg scale_neg6 = 1'h0;
+  reg scale_neg7 = 1'h0;
+  (* keep = "true" *)
+  reg [31:0] scale_p00 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] scale_p01 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] scale_p10 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] scale_p11 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_pp00 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_pp01 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_pp10 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] scale_pp11 = 32'd0;
   reg [63:0] scale_prod = 64'h0000000000000000;
   reg [31:0] scale_q = 32'd0;
   reg [63:0] scale_row0 = 64'h0000000000000000;
   reg [63:0] scale_row1 = 64'h0000000000000000;
+  (* keep = "true" *)
   reg [5:0] scale_shift1 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] scale_shift2 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] scale_shift3 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] scale_shift4 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] scale_shift5 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] scale_shift6 = 6'h00;
   input [5:0] shift;
   wire [5:0] shift;
   reg valid1 = 1'h0;
@@ -99,61 +157,8 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   reg valid3 = 1'h0;
   reg valid4 = 1'h0;
   reg valid5 = 1'h0;
-  always @(posedge clk)
-    scale_pp01 <= \$36 ;
-  always @(posedge clk)
-    scale_pp10 <= \$37 ;
-  always @(posedge clk)
-    scale_pp11 <= \$38 ;
-  always @(posedge clk)
-    scale_row0 <= \$39 ;
-  always @(posedge clk)
-    scale_row1 <= \$40 ;
-  always @(posedge clk)
-    scale_prod <= \$41 ;
-  always @(posedge clk)
-    scale_q <= \$42 ;
-  always @(posedge clk)
-    valid1 <= \$43 ;
-  always @(posedge clk)
-    valid2 <= \$44 ;
-  always @(posedge clk)
-    valid3 <= \$45 ;
-  always @(posedge clk)
-    valid4 <= \$46 ;
-  always @(posedge clk)
-    valid5 <= \$47 ;
-  always @(posedge clk)
-    o__valid <= \$48 ;
-  always @(posedge clk)
-    o__payload <= \$49 ;
-  assign \$1  = ~ o__valid;
-  assign i__ready = \$1  | o__ready;
-  assign \$2  = | scale_q[31:7];
-  assign mag = \$2  ? 7'h7f : scale_q[6:0];
-  assign \$3  = $signed(i__payload) < $signed(1'h0);
-  assign \$4  = - $signed(i__payload);
-  assign \$5  = \$3  ? \$4  : { i__payload[31], i__payload };
-  assign \$6  = $signed(i__payload) < $signed(1'h0);
-  assign \$7  = scale_mag[15:0] * scale_mult[15:0];
-  assign \$8  = scale_mag[15:0] * scale_mult[31:16];
-  assign \$9  = scale_mag[31:16] * scale_mult[15:0];
-  assign \$10  = scale_mag[31:16] * scale_mult[31:16];
-  assign \$12  = 1'h0 + \$11 ;
-  assign \$14  = \$12  + \$13 ;
-  assign \$16  = 1'h0 + \$15 ;
-  assign \$18  = \$16  + \$17 ;
-  assign \$19  = 1'h0 + scale_row0;
-  assign \$20  = \$19  + scale_row1;
-  assign \$21  = scale_prod >> scale_shift4;
-  assign \$22  = - mag;
-  assign \$23  = scale_neg5 ? \$22  : { 1'h0, mag };
-  always @(posedge clk)
-    scale_mag <= \$24 ;
-  always @(posedge clk)
-    scale_mult <= \$25 ;
-  always @(posedge clk)
-    scale_neg1 <= \$26 ;
+  reg valid6 = 1'h0;
+  reg valid7 = 1'h0;
   always @(posedge clk)
     scale_shift1 <= \$27 ;
   always @(posedge clk)
@@ -165,183 +170,104 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   always @(posedge clk)
     scale_neg5 <= \$31 ;
   always @(posedge clk)
-    scale_shift2 <= \$32 ;
+    scale_neg6 <= \$32 ;
   always @(posedge clk)
-    scale_shift3 <= \$33 ;
+    scale_neg7 <= \$33 ;
   always @(posedge clk)
-    scale_shift4 <= \$34 ;
+    scale_shift2 <= \$34 ;
   always @(posedge clk)
-    scale_pp00 <= \$35 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$37  = scale_pp10;
-    if (i__ready) begin
-      \$37  = \$9 ;
-    end
-    if (rst) begin
-      \$37  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$38  = scale_pp11;
-    if (i__ready) begin
-      \$38  = \$10 ;
-    end
-    if (rst) begin
-      \$38  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$39  = scale_row0;
-    if (i__ready) begin
-      \$39  = \$14 ;
-    end
-    if (rst) begin
-      \$39  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$40  = scale_row1;
-    if (i__ready) begin
-      \$40  = \$18 [63:0];
-    end
-    if (rst) begin
-      \$40  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$41  = scale_prod;
-    if (i__ready) begin
-      \$41  = \$20 [63:0];
-    end
-    if (rst) begin
-      \$41  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$42  = scale_q;
-    if (i__ready) begin
-      \$42  = \$21 [31:0];
-    end
-    if (rst) begin
-      \$42  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$43  = valid1;
-    if (i__ready) begin
-      \$43  = i__valid;
-    end
-    if (rst) begin
-      \$43  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$44  = valid2;
-    if (i__ready) begin
-      \$44  = valid1;
-    end
-    if (rst) begin
-      \$44  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$45  = valid3;
-    if (i__ready) begin
-      \$45  = valid2;
-    end
-    if (rst) begin
-      \$45  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$46  = valid4;
-    if (i__ready) begin
-      \$46  = valid3;
-    end
-    if (rst) begin
-      \$46  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$47  = valid5;
-    if (i__ready) begin
-      \$47  = valid4;
-    end
-    if (rst) begin
-      \$47  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$48  = o__valid;
-    if (i__ready) begin
-      \$48  = valid5;
-    end
-    if (rst) begin
-      \$48  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$49  = o__payload;
-    if (i__ready) begin
-      \$49  = \$23 ;
-    end
-    if (rst) begin
-      \$49  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$24  = scale_mag;
-    if (i__ready) begin
-      \$24  = \$5 [31:0];
-    end
-    if (rst) begin
-      \$24  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$25  = scale_mult;
-    if (i__ready) begin
-      \$25  = multiplier;
-    end
-    if (rst) begin
-      \$25  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$26  = scale_neg1;
-    if (i__ready) begin
-      \$26  = \$6 ;
-    end
-    if (rst) begin
-      \$26  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$27  = scale_shift1;
-    if (i__ready) begin
-      \$27  = shift;
-    end
-    if (rst) begin
-      \$27  = 6'h00;
-    end
-  end
+    scale_shift3 <= \$35 ;
+  always @(posedge clk)
+    scale_shift4 <= \$36 ;
+  always @(posedge clk)
+    scale_shift5 <= \$37 ;
+  always @(posedge clk)
+    scale_shift6 <= \$38 ;
+  always @(posedge clk)
+    scale_a00 <= \$39 ;
+  always @(posedge clk)
+    scale_b00 <= \$40 ;
+  always @(posedge clk)
+    scale_p00 <= \$41 ;
+  always @(posedge clk)
+    scale_pp00 <= \$42 ;
+  always @(posedge clk)
+    scale_a01 <= \$43 ;
+  always @(posedge clk)
+    scale_b01 <= \$44 ;
+  always @(posedge clk)
+    scale_p01 <= \$45 ;
+  always @(posedge clk)
+    scale_pp01 <= \$46 ;
+  always @(posedge clk)
+    scale_a10 <= \$47 ;
+  always @(posedge clk)
+    scale_b10 <= \$48 ;
+  always @(posedge clk)
+    scale_p10 <= \$49 ;
+  always @(posedge clk)
+    scale_pp10 <= \$50 ;
+  always @(posedge clk)
+    scale_a11 <= \$51 ;
+  always @(posedge clk)
+    scale_b11 <= \$52 ;
+  always @(posedge clk)
+    scale_p11 <= \$53 ;
+  always @(posedge clk)
+    scale_pp11 <= \$54 ;
+  always @(posedge clk)
+    scale_row0 <= \$55 ;
+  always @(posedge clk)
+    scale_row1 <= \$56 ;
+  always @(posedge clk)
+    scale_prod <= \$57 ;
+  always @(posedge clk)
+    scale_q <= \$58 ;
+  always @(posedge clk)
+    valid1 <= \$59 ;
+  always @(posedge clk)
+    valid2 <= \$60 ;
+  always @(posedge clk)
+    valid3 <= \$61 ;
+  always @(posedge clk)
+    valid4 <= \$62 ;
+  always @(posedge clk)
+    valid5 <= \$63 ;
+  always @(posedge clk)
+    valid6 <= \$64 ;
+  always @(posedge clk)
+    valid7 <= \$65 ;
+  always @(posedge clk)
+    o__valid <= \$66 ;
+  always @(posedge clk)
+    o__payload <= \$67 ;
+  assign \$1  = ~ o__valid;
+  assign i__ready = \$1  | o__ready;
+  assign \$2  = | scale_q[31:7];
+  assign mag = \$2  ? 7'h7f : scale_q[6:0];
+  assign \$3  = $signed(i__payload) < $signed(1'h0);
+  assign \$4  = - $signed(i__payload);
+  assign \$5  = \$3  ? \$4  : { i__payload[31], i__payload };
+  assign \$6  = $signed(i__payload) < $signed(1'h0);
+  assign \$7  = scale_a00 * scale_b00;
+  assign \$8  = scale_a01 * scale_b01;
+  assign \$9  = scale_a10 * scale_b10;
+  assign \$10  = scale_a11 * scale_b11;
+  assign \$12  = 1'h0 + \$11 ;
+  assign \$14  = \$12  + \$13 ;
+  assign \$16  = 1'h0 + \$15 ;
+  assign \$18  = \$16  + \$17 ;
+  assign \$19  = 1'h0 + scale_row0;
+  assign \$20  = \$19  + scale_row1;
+  assign \$21  = scale_prod >> scale_shift6;
+  assign \$22  = - mag;
+  assign \$23  = scale_neg7 ? \$22  : { 1'h0, mag };
+  always @(posedge clk)
+    scale_mag <= \$24 ;
+  always @(posedge clk)
+    scale_mult <= \$25 ;
+  always @(posedge clk)
+    scale_neg1 <= \$26 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$28  = scale_neg2;
@@ -384,29 +310,29 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$32  = scale_shift2;
+    \$32  = scale_neg6;
     if (i__ready) begin
-      \$32  = scale_shift1;
+      \$32  = scale_neg5;
     end
     if (rst) begin
-      \$32  = 6'h00;
+      \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$33  = scale_shift3;
+    \$33  = scale_neg7;
     if (i__ready) begin
-      \$33  = scale_shift2;
+      \$33  = scale_neg6;
     end
     if (rst) begin
-      \$33  = 6'h00;
+      \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$34  = scale_shift4;
+    \$34  = scale_shift2;
     if (i__ready) begin
-      \$34  = scale_shift3;
+      \$34  = scale_shift1;
     end
     if (rst) begin
       \$34  = 6'h00;
@@ -414,22 +340,372 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$35  = scale_pp00;
+    \$35  = scale_shift3;
     if (i__ready) begin
-      \$35  = \$7 ;
+      \$35  = scale_shift2;
     end
     if (rst) begin
-      \$35  = 32'd0;
+      \$35  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$36  = scale_pp01;
+    \$36  = scale_shift4;
     if (i__ready) begin
-      \$36  = \$8 ;
+      \$36  = scale_shift3;
     end
     if (rst) begin
-      \$36  = 32'd0;
+      \$36  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$37  = scale_shift5;
+    if (i__ready) begin
+      \$37  = scale_shift4;
+    end
+    if (rst) begin
+      \$37  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$38  = scale_shift6;
+    if (i__ready) begin
+      \$38  = scale_shift5;
+    end
+    if (rst) begin
+      \$38  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$39  = scale_a00;
+    if (i__ready) begin
+      \$39  = scale_mag[15:0];
+    end
+    if (rst) begin
+      \$39  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$40  = scale_b00;
+    if (i__ready) begin
+      \$40  = scale_mult[15:0];
+    end
+    if (rst) begin
+      \$40  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$41  = scale_p00;
+    if (i__ready) begin
+      \$41  = \$7 ;
+    end
+    if (rst) begin
+      \$41  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$42  = scale_pp00;
+    if (i__ready) begin
+      \$42  = scale_p00;
+    end
+    if (rst) begin
+      \$42  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$43  = scale_a01;
+    if (i__ready) begin
+      \$43  = scale_mag[15:0];
+    end
+    if (rst) begin
+      \$43  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$44  = scale_b01;
+    if (i__ready) begin
+      \$44  = scale_mult[31:16];
+    end
+    if (rst) begin
+      \$44  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$45  = scale_p01;
+    if (i__ready) begin
+      \$45  = \$8 ;
+    end
+    if (rst) begin
+      \$45  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$46  = scale_pp01;
+    if (i__ready) begin
+      \$46  = scale_p01;
+    end
+    if (rst) begin
+      \$46  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$47  = scale_a10;
+    if (i__ready) begin
+      \$47  = scale_mag[31:16];
+    end
+    if (rst) begin
+      \$47  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$48  = scale_b10;
+    if (i__ready) begin
+      \$48  = scale_mult[15:0];
+    end
+    if (rst) begin
+      \$48  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$49  = scale_p10;
+    if (i__ready) begin
+      \$49  = \$9 ;
+    end
+    if (rst) begin
+      \$49  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$50  = scale_pp10;
+    if (i__ready) begin
+      \$50  = scale_p10;
+    end
+    if (rst) begin
+      \$50  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$51  = scale_a11;
+    if (i__ready) begin
+      \$51  = scale_mag[31:16];
+    end
+    if (rst) begin
+      \$51  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$52  = scale_b11;
+    if (i__ready) begin
+      \$52  = scale_mult[31:16];
+    end
+    if (rst) begin
+      \$52  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$53  = scale_p11;
+    if (i__ready) begin
+      \$53  = \$10 ;
+    end
+    if (rst) begin
+      \$53  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$54  = scale_pp11;
+    if (i__ready) begin
+      \$54  = scale_p11;
+    end
+    if (rst) begin
+      \$54  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$55  = scale_row0;
+    if (i__ready) begin
+      \$55  = \$14 ;
+    end
+    if (rst) begin
+      \$55  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$56  = scale_row1;
+    if (i__ready) begin
+      \$56  = \$18 [63:0];
+    end
+    if (rst) begin
+      \$56  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$57  = scale_prod;
+    if (i__ready) begin
+      \$57  = \$20 [63:0];
+    end
+    if (rst) begin
+      \$57  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$58  = scale_q;
+    if (i__ready) begin
+      \$58  = \$21 [31:0];
+    end
+    if (rst) begin
+      \$58  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$59  = valid1;
+    if (i__ready) begin
+      \$59  = i__valid;
+    end
+    if (rst) begin
+      \$59  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$60  = valid2;
+    if (i__ready) begin
+      \$60  = valid1;
+    end
+    if (rst) begin
+      \$60  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$61  = valid3;
+    if (i__ready) begin
+      \$61  = valid2;
+    end
+    if (rst) begin
+      \$61  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$62  = valid4;
+    if (i__ready) begin
+      \$62  = valid3;
+    end
+    if (rst) begin
+      \$62  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$63  = valid5;
+    if (i__ready) begin
+      \$63  = valid4;
+    end
+    if (rst) begin
+      \$63  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$64  = valid6;
+    if (i__ready) begin
+      \$64  = valid5;
+    end
+    if (rst) begin
+      \$64  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$65  = valid7;
+    if (i__ready) begin
+      \$65  = valid6;
+    end
+    if (rst) begin
+      \$65  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$66  = o__valid;
+    if (i__ready) begin
+      \$66  = valid7;
+    end
+    if (rst) begin
+      \$66  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$67  = o__payload;
+    if (i__ready) begin
+      \$67  = \$23 ;
+    end
+    if (rst) begin
+      \$67  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$24  = scale_mag;
+    if (i__ready) begin
+      \$24  = \$5 [31:0];
+    end
+    if (rst) begin
+      \$24  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$25  = scale_mult;
+    if (i__ready) begin
+      \$25  = multiplier;
+    end
+    if (rst) begin
+      \$25  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$26  = scale_neg1;
+    if (i__ready) begin
+      \$26  = \$6 ;
+    end
+    if (rst) begin
+      \$26  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$27  = scale_shift1;
+    if (i__ready) begin
+      \$27  = shift;
+    end
+    if (rst) begin
+      \$27  = 6'h00;
     end
   end
   assign en = i__ready;

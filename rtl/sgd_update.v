@@ -6,28 +6,66 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
-  reg [31:0] \$100 ;
-  reg [31:0] \$101 ;
-  reg [31:0] \$102 ;
-  reg [31:0] \$103 ;
+  reg [5:0] \$100 ;
+  reg [5:0] \$101 ;
+  reg [15:0] \$102 ;
+  reg [15:0] \$103 ;
   reg [31:0] \$104 ;
-  reg \$105 ;
-  reg \$106 ;
-  reg \$107 ;
-  reg \$108 ;
-  reg \$109 ;
+  reg [31:0] \$105 ;
+  reg [15:0] \$106 ;
+  reg [15:0] \$107 ;
+  reg [31:0] \$108 ;
+  reg [31:0] \$109 ;
   wire [33:0] \$11 ;
-  reg [31:0] \$110 ;
-  reg [31:0] \$111 ;
+  reg [15:0] \$110 ;
+  reg [15:0] \$111 ;
   reg [31:0] \$112 ;
-  reg \$113 ;
-  reg [31:0] \$114 ;
-  reg \$115 ;
-  reg \$116 ;
+  reg [31:0] \$113 ;
+  reg [15:0] \$114 ;
+  reg [15:0] \$115 ;
+  reg [31:0] \$116 ;
+  reg [31:0] \$117 ;
+  reg [63:0] \$118 ;
+  reg [63:0] \$119 ;
   wire [62:0] \$12 ;
+  reg [63:0] \$120 ;
+  reg [31:0] \$121 ;
+  reg \$122 ;
+  reg \$123 ;
+  reg \$124 ;
+  reg \$125 ;
+  reg \$126 ;
+  reg \$127 ;
+  reg \$128 ;
+  reg \$129 ;
   wire [63:0] \$13 ;
+  reg \$130 ;
+  reg \$131 ;
+  reg [31:0] \$132 ;
+  reg [31:0] \$133 ;
+  reg [31:0] \$134 ;
+  reg [31:0] \$135 ;
+  reg [31:0] \$136 ;
+  reg [31:0] \$137 ;
+  reg [31:0] \$138 ;
+  reg [31:0] \$139 ;
   wire [62:0] \$14 ;
+  reg [31:0] \$140 ;
+  reg \$141 ;
+  reg \$142 ;
+  reg \$143 ;
+  reg \$144 ;
+  reg \$145 ;
+  reg \$146 ;
+  reg \$147 ;
+  reg [31:0] \$148 ;
+  reg [31:0] \$149 ;
   wire [63:0] \$15 ;
+  reg [31:0] \$150 ;
+  reg \$151 ;
+  reg [31:0] \$152 ;
+  reg \$153 ;
+  reg \$154 ;
   wire [94:0] \$16 ;
   wire [95:0] \$17 ;
   wire [64:0] \$18 ;
@@ -77,61 +115,81 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   reg \$58 ;
   reg \$59 ;
   wire [31:0] \$6 ;
-  reg [5:0] \$60 ;
-  reg [5:0] \$61 ;
+  reg \$60 ;
+  reg \$61 ;
   reg [5:0] \$62 ;
-  reg [31:0] \$63 ;
-  reg [31:0] \$64 ;
-  reg [31:0] \$65 ;
-  reg [31:0] \$66 ;
-  reg [63:0] \$67 ;
-  reg [63:0] \$68 ;
-  reg [63:0] \$69 ;
+  reg [5:0] \$63 ;
+  reg [5:0] \$64 ;
+  reg [5:0] \$65 ;
+  reg [5:0] \$66 ;
+  reg [15:0] \$67 ;
+  reg [15:0] \$68 ;
+  reg [31:0] \$69 ;
   wire [31:0] \$7 ;
   reg [31:0] \$70 ;
-  reg [31:0] \$71 ;
-  reg [31:0] \$72 ;
-  reg \$73 ;
-  reg [5:0] \$74 ;
-  reg \$75 ;
-  reg \$76 ;
-  reg \$77 ;
-  reg \$78 ;
-  reg [5:0] \$79 ;
+  reg [15:0] \$71 ;
+  reg [15:0] \$72 ;
+  reg [31:0] \$73 ;
+  reg [31:0] \$74 ;
+  reg [15:0] \$75 ;
+  reg [15:0] \$76 ;
+  reg [31:0] \$77 ;
+  reg [31:0] \$78 ;
+  reg [15:0] \$79 ;
   wire [31:0] \$8 ;
-  reg [5:0] \$80 ;
-  reg [5:0] \$81 ;
+  reg [15:0] \$80 ;
+  reg [31:0] \$81 ;
   reg [31:0] \$82 ;
-  reg [31:0] \$83 ;
-  reg [31:0] \$84 ;
-  reg [31:0] \$85 ;
-  reg [63:0] \$86 ;
-  reg [63:0] \$87 ;
-  reg [63:0] \$88 ;
-  reg [31:0] \$89 ;
+  reg [63:0] \$83 ;
+  reg [63:0] \$84 ;
+  reg [63:0] \$85 ;
+  reg [31:0] \$86 ;
+  reg [31:0] \$87 ;
+  reg [31:0] \$88 ;
+  reg \$89 ;
   wire [31:0] \$9 ;
-  reg \$90 ;
+  reg [5:0] \$90 ;
   reg \$91 ;
   reg \$92 ;
   reg \$93 ;
   reg \$94 ;
   reg \$95 ;
   reg \$96 ;
-  reg \$97 ;
-  reg [31:0] \$98 ;
-  reg [31:0] \$99 ;
+  reg [5:0] \$97 ;
+  reg [5:0] \$98 ;
+  reg [5:0] \$99 ;
   input clear;
   wire clear;
   input clk;
   wire clk;
+  (* keep = "true" *)
+  reg [15:0] decay_a00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] decay_a01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] decay_a10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] decay_a11 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] decay_b00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] decay_b01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] decay_b10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] decay_b11 = 16'h0000;
   reg decay_en1 = 1'h0;
   reg decay_en2 = 1'h0;
   reg decay_en3 = 1'h0;
   reg decay_en4 = 1'h0;
   reg decay_en5 = 1'h0;
+  reg decay_en6 = 1'h0;
+  reg decay_en7 = 1'h0;
   input decay_enable;
   wire decay_enable;
+  (* keep = "true" *)
   reg [31:0] decay_mag = 32'd0;
+  (* keep = "true" *)
   reg [31:0] decay_mult = 32'd0;
   input [31:0] decay_multiplier;
   wire [31:0] decay_multiplier;
@@ -140,9 +198,23 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   reg decay_neg3 = 1'h0;
   reg decay_neg4 = 1'h0;
   reg decay_neg5 = 1'h0;
+  reg decay_neg6 = 1'h0;
+  reg decay_neg7 = 1'h0;
+  (* keep = "true" *)
+  reg [31:0] decay_p00 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] decay_p01 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] decay_p10 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] decay_p11 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] decay_pp00 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] decay_pp01 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] decay_pp10 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] decay_pp11 = 32'd0;
   reg [63:0] decay_prod = 64'h0000000000000000;
   reg [31:0] decay_q = 32'd0;
@@ -150,31 +222,79 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   reg [63:0] decay_row1 = 64'h0000000000000000;
   input [5:0] decay_shift;
   wire [5:0] decay_shift;
+  (* keep = "true" *)
   reg [5:0] decay_shift1 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] decay_shift2 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] decay_shift3 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] decay_shift4 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] decay_shift5 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] decay_shift6 = 6'h00;
   wire [32:0] diff;
   wire en;
+  (* keep = "true" *)
+  reg [15:0] grad_a00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_a01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_a10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_a11 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b11 = 16'h0000;
+  (* keep = "true" *)
   reg [31:0] grad_mag = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_mult = 32'd0;
   reg grad_neg1 = 1'h0;
   reg grad_neg2 = 1'h0;
   reg grad_neg3 = 1'h0;
   reg grad_neg4 = 1'h0;
   reg grad_neg5 = 1'h0;
+  reg grad_neg6 = 1'h0;
+  reg grad_neg7 = 1'h0;
+  (* keep = "true" *)
+  reg [31:0] grad_p00 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] grad_p01 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] grad_p10 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] grad_p11 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp00 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp01 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp10 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp11 = 32'd0;
   reg [63:0] grad_prod = 64'h0000000000000000;
   reg [31:0] grad_q = 32'd0;
   reg [63:0] grad_row0 = 64'h0000000000000000;
   reg [63:0] grad_row1 = 64'h0000000000000000;
+  (* keep = "true" *)
   reg [5:0] grad_shift1 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] grad_shift2 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] grad_shift3 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] grad_shift4 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] grad_shift5 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] grad_shift6 = 6'h00;
   input [63:0] i__payload;
   wire [63:0] i__payload;
   wire [31:0] \i__payload.g ;
@@ -209,6 +329,8 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   reg valid5 = 1'h0;
   reg valid6 = 1'h0;
   reg valid7 = 1'h0;
+  reg valid8 = 1'h0;
+  reg valid9 = 1'h0;
   reg [31:0] w1 = 32'd0;
   reg [31:0] w2 = 32'd0;
   reg [31:0] w3 = 32'd0;
@@ -216,51 +338,53 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   reg [31:0] w5 = 32'd0;
   reg [31:0] w6 = 32'd0;
   reg [31:0] w7 = 32'd0;
+  reg [31:0] w8 = 32'd0;
+  reg [31:0] w9 = 32'd0;
   wire [31:0] w_new;
   output wrapped;
   reg wrapped = 1'h0;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign total = $signed(tg) + $signed(tw);
-  assign diff = $signed(w7) - $signed(u);
+  assign diff = $signed(w9) - $signed(u);
   assign \$2  = $signed(i__payload[63:32]) < $signed(1'h0);
   assign \$3  = - $signed(i__payload[63:32]);
   assign \$4  = \$2  ? \$3  : { i__payload[63], i__payload[63:32] };
   assign \$5  = $signed(i__payload[63:32]) < $signed(1'h0);
-  assign \$6  = grad_mag[15:0] * grad_mult[15:0];
-  assign \$7  = grad_mag[15:0] * grad_mult[31:16];
-  assign \$8  = grad_mag[31:16] * grad_mult[15:0];
-  assign \$9  = grad_mag[31:16] * grad_mult[31:16];
+  assign \$6  = grad_a00 * grad_b00;
+  assign \$7  = grad_a01 * grad_b01;
+  assign \$8  = grad_a10 * grad_b10;
+  assign \$9  = grad_a11 * grad_b11;
   assign \$11  = 1'h0 + \$10 ;
   assign \$13  = \$11  + \$12 ;
   assign \$15  = 1'h0 + \$14 ;
   assign \$17  = \$15  + \$16 ;
   assign \$18  = 1'h0 + grad_row0;
   assign \$19  = \$18  + grad_row1;
-  assign \$20  = grad_prod >> grad_shift4;
+  assign \$20  = grad_prod >> grad_shift6;
   assign \$21  = $signed(i__payload[31:0]) < $signed(1'h0);
   assign \$22  = - $signed(i__payload[31:0]);
   assign \$23  = \$21  ? \$22  : { i__payload[31], i__payload[31:0] };
   assign \$24  = $signed(i__payload[31:0]) < $signed(1'h0);
-  assign \$25  = decay_mag[15:0] * decay_mult[15:0];
-  assign \$26  = decay_mag[15:0] * decay_mult[31:16];
-  assign \$27  = decay_mag[31:16] * decay_mult[15:0];
-  assign \$28  = decay_mag[31:16] * decay_mult[31:16];
+  assign \$25  = decay_a00 * decay_b00;
+  assign \$26  = decay_a01 * decay_b01;
+  assign \$27  = decay_a10 * decay_b10;
+  assign \$28  = decay_a11 * decay_b11;
   assign \$30  = 1'h0 + \$29 ;
   assign \$32  = \$30  + \$31 ;
   assign \$34  = 1'h0 + \$33 ;
   assign \$36  = \$34  + \$35 ;
   assign \$37  = 1'h0 + decay_row0;
   assign \$38  = \$37  + decay_row1;
-  assign \$39  = decay_prod >> decay_shift4;
+  assign \$39  = decay_prod >> decay_shift6;
   assign \$40  = - grad_q;
-  assign \$41  = grad_neg5 ? \$40  : { 1'h0, grad_q };
+  assign \$41  = grad_neg7 ? \$40  : { 1'h0, grad_q };
   assign \$42  = - decay_q;
-  assign \$43  = decay_neg5 ? \$42  : { 1'h0, decay_q };
-  assign \$44  = decay_en5 ? \$43  : 33'h000000000;
+  assign \$43  = decay_neg7 ? \$42  : { 1'h0, decay_q };
+  assign \$44  = decay_en7 ? \$43  : 33'h000000000;
   assign \$45  = total[32] ^ total[31];
-  assign \$46  = i__ready & valid7;
-  assign \$48  = i__ready & valid7;
+  assign \$46  = i__ready & valid9;
+  assign \$48  = i__ready & valid9;
   assign \$49  = diff[32] ^ diff[31];
   assign \$50  = u_wrapped | \$49 ;
   assign \$51  = \$48  & \$50 ;
@@ -281,119 +405,195 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   always @(posedge clk)
     grad_neg5 <= \$59 ;
   always @(posedge clk)
-    grad_shift2 <= \$60 ;
+    grad_neg6 <= \$60 ;
   always @(posedge clk)
-    grad_shift3 <= \$61 ;
+    grad_neg7 <= \$61 ;
   always @(posedge clk)
-    grad_shift4 <= \$62 ;
+    grad_shift2 <= \$62 ;
   always @(posedge clk)
-    grad_pp00 <= \$63 ;
+    grad_shift3 <= \$63 ;
   always @(posedge clk)
-    grad_pp01 <= \$64 ;
+    grad_shift4 <= \$64 ;
   always @(posedge clk)
-    grad_pp10 <= \$65 ;
+    grad_shift5 <= \$65 ;
   always @(posedge clk)
-    grad_pp11 <= \$66 ;
+    grad_shift6 <= \$66 ;
   always @(posedge clk)
-    grad_row0 <= \$67 ;
+    grad_a00 <= \$67 ;
   always @(posedge clk)
-    grad_row1 <= \$68 ;
+    grad_b00 <= \$68 ;
   always @(posedge clk)
-    grad_prod <= \$69 ;
+    grad_p00 <= \$69 ;
   always @(posedge clk)
-    grad_q <= \$70 ;
+    grad_pp00 <= \$70 ;
   always @(posedge clk)
-    decay_mag <= \$71 ;
+    grad_a01 <= \$71 ;
   always @(posedge clk)
-    decay_mult <= \$72 ;
+    grad_b01 <= \$72 ;
   always @(posedge clk)
-    decay_neg1 <= \$73 ;
+    grad_p01 <= \$73 ;
   always @(posedge clk)
-    decay_shift1 <= \$74 ;
+    grad_pp01 <= \$74 ;
   always @(posedge clk)
-    decay_neg2 <= \$75 ;
+    grad_a10 <= \$75 ;
   always @(posedge clk)
-    decay_neg3 <= \$76 ;
+    grad_b10 <= \$76 ;
   always @(posedge clk)
-    decay_neg4 <= \$77 ;
+    grad_p10 <= \$77 ;
   always @(posedge clk)
-    decay_neg5 <= \$78 ;
+    grad_pp10 <= \$78 ;
   always @(posedge clk)
-    decay_shift2 <= \$79 ;
+    grad_a11 <= \$79 ;
   always @(posedge clk)
-    decay_shift3 <= \$80 ;
+    grad_b11 <= \$80 ;
   always @(posedge clk)
-    decay_shift4 <= \$81 ;
+    grad_p11 <= \$81 ;
   always @(posedge clk)
-    decay_pp00 <= \$82 ;
+    grad_pp11 <= \$82 ;
   always @(posedge clk)
-    decay_pp01 <= \$83 ;
+    grad_row0 <= \$83 ;
   always @(posedge clk)
-    decay_pp10 <= \$84 ;
+    grad_row1 <= \$84 ;
   always @(posedge clk)
-    decay_pp11 <= \$85 ;
+    grad_prod <= \$85 ;
   always @(posedge clk)
-    decay_row0 <= \$86 ;
+    grad_q <= \$86 ;
   always @(posedge clk)
-    decay_row1 <= \$87 ;
+    decay_mag <= \$87 ;
   always @(posedge clk)
-    decay_prod <= \$88 ;
+    decay_mult <= \$88 ;
   always @(posedge clk)
-    decay_q <= \$89 ;
+    decay_neg1 <= \$89 ;
   always @(posedge clk)
-    valid1 <= \$90 ;
+    decay_shift1 <= \$90 ;
   always @(posedge clk)
-    valid2 <= \$91 ;
+    decay_neg2 <= \$91 ;
   always @(posedge clk)
-    valid3 <= \$92 ;
+    decay_neg3 <= \$92 ;
   always @(posedge clk)
-    valid4 <= \$93 ;
+    decay_neg4 <= \$93 ;
   always @(posedge clk)
-    valid5 <= \$94 ;
+    decay_neg5 <= \$94 ;
   always @(posedge clk)
-    valid6 <= \$95 ;
+    decay_neg6 <= \$95 ;
   always @(posedge clk)
-    valid7 <= \$96 ;
+    decay_neg7 <= \$96 ;
   always @(posedge clk)
-    o__valid <= \$97 ;
+    decay_shift2 <= \$97 ;
   always @(posedge clk)
-    w1 <= \$98 ;
+    decay_shift3 <= \$98 ;
   always @(posedge clk)
-    w2 <= \$99 ;
+    decay_shift4 <= \$99 ;
   always @(posedge clk)
-    w3 <= \$100 ;
+    decay_shift5 <= \$100 ;
   always @(posedge clk)
-    w4 <= \$101 ;
+    decay_shift6 <= \$101 ;
   always @(posedge clk)
-    w5 <= \$102 ;
+    decay_a00 <= \$102 ;
   always @(posedge clk)
-    w6 <= \$103 ;
+    decay_b00 <= \$103 ;
   always @(posedge clk)
-    w7 <= \$104 ;
+    decay_p00 <= \$104 ;
   always @(posedge clk)
-    decay_en1 <= \$105 ;
+    decay_pp00 <= \$105 ;
   always @(posedge clk)
-    decay_en2 <= \$106 ;
+    decay_a01 <= \$106 ;
   always @(posedge clk)
-    decay_en3 <= \$107 ;
+    decay_b01 <= \$107 ;
   always @(posedge clk)
-    decay_en4 <= \$108 ;
+    decay_p01 <= \$108 ;
   always @(posedge clk)
-    decay_en5 <= \$109 ;
+    decay_pp01 <= \$109 ;
   always @(posedge clk)
-    tg <= \$110 ;
+    decay_a10 <= \$110 ;
   always @(posedge clk)
-    tw <= \$111 ;
+    decay_b10 <= \$111 ;
   always @(posedge clk)
-    u <= \$112 ;
+    decay_p10 <= \$112 ;
   always @(posedge clk)
-    u_wrapped <= \$113 ;
+    decay_pp10 <= \$113 ;
   always @(posedge clk)
-    o__payload <= \$114 ;
+    decay_a11 <= \$114 ;
   always @(posedge clk)
-    overflow <= \$115 ;
+    decay_b11 <= \$115 ;
   always @(posedge clk)
-    wrapped <= \$116 ;
+    decay_p11 <= \$116 ;
+  always @(posedge clk)
+    decay_pp11 <= \$117 ;
+  always @(posedge clk)
+    decay_row0 <= \$118 ;
+  always @(posedge clk)
+    decay_row1 <= \$119 ;
+  always @(posedge clk)
+    decay_prod <= \$120 ;
+  always @(posedge clk)
+    decay_q <= \$121 ;
+  always @(posedge clk)
+    valid1 <= \$122 ;
+  always @(posedge clk)
+    valid2 <= \$123 ;
+  always @(posedge clk)
+    valid3 <= \$124 ;
+  always @(posedge clk)
+    valid4 <= \$125 ;
+  always @(posedge clk)
+    valid5 <= \$126 ;
+  always @(posedge clk)
+    valid6 <= \$127 ;
+  always @(posedge clk)
+    valid7 <= \$128 ;
+  always @(posedge clk)
+    valid8 <= \$129 ;
+  always @(posedge clk)
+    valid9 <= \$130 ;
+  always @(posedge clk)
+    o__valid <= \$131 ;
+  always @(posedge clk)
+    w1 <= \$132 ;
+  always @(posedge clk)
+    w2 <= \$133 ;
+  always @(posedge clk)
+    w3 <= \$134 ;
+  always @(posedge clk)
+    w4 <= \$135 ;
+  always @(posedge clk)
+    w5 <= \$136 ;
+  always @(posedge clk)
+    w6 <= \$137 ;
+  always @(posedge clk)
+    w7 <= \$138 ;
+  always @(posedge clk)
+    w8 <= \$139 ;
+  always @(posedge clk)
+    w9 <= \$140 ;
+  always @(posedge clk)
+    decay_en1 <= \$141 ;
+  always @(posedge clk)
+    decay_en2 <= \$142 ;
+  always @(posedge clk)
+    decay_en3 <= \$143 ;
+  always @(posedge clk)
+    decay_en4 <= \$144 ;
+  always @(posedge clk)
+    decay_en5 <= \$145 ;
+  always @(posedge clk)
+    decay_en6 <= \$146 ;
+  always @(posedge clk)
+    decay_en7 <= \$147 ;
+  always @(posedge clk)
+    tg <= \$148 ;
+  always @(posedge clk)
+    tw <= \$149 ;
+  always @(posedge clk)
+    u <= \$150 ;
+  always @(posedge clk)
+    u_wrapped <= \$151 ;
+  always @(posedge clk)
+    o__payload <= \$152 ;
+  always @(posedge clk)
+    overflow <= \$153 ;
+  always @(posedge clk)
+    wrapped <= \$154 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$52  = grad_mag;
@@ -476,29 +676,29 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = grad_shift2;
+    \$60  = grad_neg6;
     if (i__ready) begin
-      \$60  = grad_shift1;
+      \$60  = grad_neg5;
     end
     if (rst) begin
-      \$60  = 6'h00;
+      \$60  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = grad_shift3;
+    \$61  = grad_neg7;
     if (i__ready) begin
-      \$61  = grad_shift2;
+      \$61  = grad_neg6;
     end
     if (rst) begin
-      \$61  = 6'h00;
+      \$61  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = grad_shift4;
+    \$62  = grad_shift2;
     if (i__ready) begin
-      \$62  = grad_shift3;
+      \$62  = grad_shift1;
     end
     if (rst) begin
       \$62  = 6'h00;
@@ -506,79 +706,79 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = grad_pp00;
+    \$63  = grad_shift3;
     if (i__ready) begin
-      \$63  = \$6 ;
+      \$63  = grad_shift2;
     end
     if (rst) begin
-      \$63  = 32'd0;
+      \$63  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = grad_pp01;
+    \$64  = grad_shift4;
     if (i__ready) begin
-      \$64  = \$7 ;
+      \$64  = grad_shift3;
     end
     if (rst) begin
-      \$64  = 32'd0;
+      \$64  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = grad_pp10;
+    \$65  = grad_shift5;
     if (i__ready) begin
-      \$65  = \$8 ;
+      \$65  = grad_shift4;
     end
     if (rst) begin
-      \$65  = 32'd0;
+      \$65  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = grad_pp11;
+    \$66  = grad_shift6;
     if (i__ready) begin
-      \$66  = \$9 ;
+      \$66  = grad_shift5;
     end
     if (rst) begin
-      \$66  = 32'd0;
+      \$66  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = grad_row0;
+    \$67  = grad_a00;
     if (i__ready) begin
-      \$67  = \$13 ;
+      \$67  = grad_mag[15:0];
     end
     if (rst) begin
-      \$67  = 64'h0000000000000000;
+      \$67  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = grad_row1;
+    \$68  = grad_b00;
     if (i__ready) begin
-      \$68  = \$17 [63:0];
+      \$68  = grad_mult[15:0];
     end
     if (rst) begin
-      \$68  = 64'h0000000000000000;
+      \$68  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = grad_prod;
+    \$69  = grad_p00;
     if (i__ready) begin
-      \$69  = \$19 [63:0];
+      \$69  = \$6 ;
     end
     if (rst) begin
-      \$69  = 64'h0000000000000000;
+      \$69  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = grad_q;
+    \$70  = grad_pp00;
     if (i__ready) begin
-      \$70  = \$20 [31:0];
+      \$70  = grad_p00;
     end
     if (rst) begin
       \$70  = 32'd0;
@@ -586,119 +786,119 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = decay_mag;
+    \$71  = grad_a01;
     if (i__ready) begin
-      \$71  = \$23 [31:0];
+      \$71  = grad_mag[15:0];
     end
     if (rst) begin
-      \$71  = 32'd0;
+      \$71  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = decay_mult;
+    \$72  = grad_b01;
     if (i__ready) begin
-      \$72  = decay_multiplier;
+      \$72  = grad_mult[31:16];
     end
     if (rst) begin
-      \$72  = 32'd0;
+      \$72  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = decay_neg1;
+    \$73  = grad_p01;
     if (i__ready) begin
-      \$73  = \$24 ;
+      \$73  = \$7 ;
     end
     if (rst) begin
-      \$73  = 1'h0;
+      \$73  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = decay_shift1;
+    \$74  = grad_pp01;
     if (i__ready) begin
-      \$74  = decay_shift;
+      \$74  = grad_p01;
     end
     if (rst) begin
-      \$74  = 6'h00;
+      \$74  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = decay_neg2;
+    \$75  = grad_a10;
     if (i__ready) begin
-      \$75  = decay_neg1;
+      \$75  = grad_mag[31:16];
     end
     if (rst) begin
-      \$75  = 1'h0;
+      \$75  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = decay_neg3;
+    \$76  = grad_b10;
     if (i__ready) begin
-      \$76  = decay_neg2;
+      \$76  = grad_mult[15:0];
     end
     if (rst) begin
-      \$76  = 1'h0;
+      \$76  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = decay_neg4;
+    \$77  = grad_p10;
     if (i__ready) begin
-      \$77  = decay_neg3;
+      \$77  = \$8 ;
     end
     if (rst) begin
-      \$77  = 1'h0;
+      \$77  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = decay_neg5;
+    \$78  = grad_pp10;
     if (i__ready) begin
-      \$78  = decay_neg4;
+      \$78  = grad_p10;
     end
     if (rst) begin
-      \$78  = 1'h0;
+      \$78  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = decay_shift2;
+    \$79  = grad_a11;
     if (i__ready) begin
-      \$79  = decay_shift1;
+      \$79  = grad_mag[31:16];
     end
     if (rst) begin
-      \$79  = 6'h00;
+      \$79  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = decay_shift3;
+    \$80  = grad_b11;
     if (i__ready) begin
-      \$80  = decay_shift2;
+      \$80  = grad_mult[31:16];
     end
     if (rst) begin
-      \$80  = 6'h00;
+      \$80  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = decay_shift4;
+    \$81  = grad_p11;
     if (i__ready) begin
-      \$81  = decay_shift3;
+      \$81  = \$9 ;
     end
     if (rst) begin
-      \$81  = 6'h00;
+      \$81  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = decay_pp00;
+    \$82  = grad_pp11;
     if (i__ready) begin
-      \$82  = \$25 ;
+      \$82  = grad_p11;
     end
     if (rst) begin
       \$82  = 32'd0;
@@ -706,89 +906,89 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = decay_pp01;
+    \$83  = grad_row0;
     if (i__ready) begin
-      \$83  = \$26 ;
+      \$83  = \$13 ;
     end
     if (rst) begin
-      \$83  = 32'd0;
+      \$83  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = decay_pp10;
+    \$84  = grad_row1;
     if (i__ready) begin
-      \$84  = \$27 ;
+      \$84  = \$17 [63:0];
     end
     if (rst) begin
-      \$84  = 32'd0;
+      \$84  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = decay_pp11;
+    \$85  = grad_prod;
     if (i__ready) begin
-      \$85  = \$28 ;
+      \$85  = \$19 [63:0];
     end
     if (rst) begin
-      \$85  = 32'd0;
+      \$85  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = decay_row0;
+    \$86  = grad_q;
     if (i__ready) begin
-      \$86  = \$32 ;
+      \$86  = \$20 [31:0];
     end
     if (rst) begin
-      \$86  = 64'h0000000000000000;
+      \$86  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = decay_row1;
+    \$87  = decay_mag;
     if (i__ready) begin
-      \$87  = \$36 [63:0];
+      \$87  = \$23 [31:0];
     end
     if (rst) begin
-      \$87  = 64'h0000000000000000;
+      \$87  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = decay_prod;
+    \$88  = decay_mult;
     if (i__ready) begin
-      \$88  = \$38 [63:0];
+      \$88  = decay_multiplier;
     end
     if (rst) begin
-      \$88  = 64'h0000000000000000;
+      \$88  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = decay_q;
+    \$89  = decay_neg1;
     if (i__ready) begin
-      \$89  = \$39 [31:0];
+      \$89  = \$24 ;
     end
     if (rst) begin
-      \$89  = 32'd0;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = valid1;
+    \$90  = decay_shift1;
     if (i__ready) begin
-      \$90  = i__valid;
+      \$90  = decay_shift;
     end
     if (rst) begin
-      \$90  = 1'h0;
+      \$90  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = valid2;
+    \$91  = decay_neg2;
     if (i__ready) begin
-      \$91  = valid1;
+      \$91  = decay_neg1;
     end
     if (rst) begin
       \$91  = 1'h0;
@@ -796,9 +996,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = valid3;
+    \$92  = decay_neg3;
     if (i__ready) begin
-      \$92  = valid2;
+      \$92  = decay_neg2;
     end
     if (rst) begin
       \$92  = 1'h0;
@@ -806,9 +1006,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = valid4;
+    \$93  = decay_neg4;
     if (i__ready) begin
-      \$93  = valid3;
+      \$93  = decay_neg3;
     end
     if (rst) begin
       \$93  = 1'h0;
@@ -816,9 +1016,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = valid5;
+    \$94  = decay_neg5;
     if (i__ready) begin
-      \$94  = valid4;
+      \$94  = decay_neg4;
     end
     if (rst) begin
       \$94  = 1'h0;
@@ -826,9 +1026,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$95  = valid6;
+    \$95  = decay_neg6;
     if (i__ready) begin
-      \$95  = valid5;
+      \$95  = decay_neg5;
     end
     if (rst) begin
       \$95  = 1'h0;
@@ -836,9 +1036,9 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = valid7;
+    \$96  = decay_neg7;
     if (i__ready) begin
-      \$96  = valid6;
+      \$96  = decay_neg6;
     end
     if (rst) begin
       \$96  = 1'h0;
@@ -846,79 +1046,79 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = o__valid;
+    \$97  = decay_shift2;
     if (i__ready) begin
-      \$97  = valid7;
+      \$97  = decay_shift1;
     end
     if (rst) begin
-      \$97  = 1'h0;
+      \$97  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = w1;
+    \$98  = decay_shift3;
     if (i__ready) begin
-      \$98  = i__payload[31:0];
+      \$98  = decay_shift2;
     end
     if (rst) begin
-      \$98  = 32'd0;
+      \$98  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = w2;
+    \$99  = decay_shift4;
     if (i__ready) begin
-      \$99  = w1;
+      \$99  = decay_shift3;
     end
     if (rst) begin
-      \$99  = 32'd0;
+      \$99  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = w3;
+    \$100  = decay_shift5;
     if (i__ready) begin
-      \$100  = w2;
+      \$100  = decay_shift4;
     end
     if (rst) begin
-      \$100  = 32'd0;
+      \$100  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = w4;
+    \$101  = decay_shift6;
     if (i__ready) begin
-      \$101  = w3;
+      \$101  = decay_shift5;
     end
     if (rst) begin
-      \$101  = 32'd0;
+      \$101  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = w5;
+    \$102  = decay_a00;
     if (i__ready) begin
-      \$102  = w4;
+      \$102  = decay_mag[15:0];
     end
     if (rst) begin
-      \$102  = 32'd0;
+      \$102  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = w6;
+    \$103  = decay_b00;
     if (i__ready) begin
-      \$103  = w5;
+      \$103  = decay_mult[15:0];
     end
     if (rst) begin
-      \$103  = 32'd0;
+      \$103  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = w7;
+    \$104  = decay_p00;
     if (i__ready) begin
-      \$104  = w6;
+      \$104  = \$25 ;
     end
     if (rst) begin
       \$104  = 32'd0;
@@ -926,79 +1126,79 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = decay_en1;
+    \$105  = decay_pp00;
     if (i__ready) begin
-      \$105  = decay_enable;
+      \$105  = decay_p00;
     end
     if (rst) begin
-      \$105  = 1'h0;
+      \$105  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = decay_en2;
+    \$106  = decay_a01;
     if (i__ready) begin
-      \$106  = decay_en1;
+      \$106  = decay_mag[15:0];
     end
     if (rst) begin
-      \$106  = 1'h0;
+      \$106  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = decay_en3;
+    \$107  = decay_b01;
     if (i__ready) begin
-      \$107  = decay_en2;
+      \$107  = decay_mult[31:16];
     end
     if (rst) begin
-      \$107  = 1'h0;
+      \$107  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = decay_en4;
+    \$108  = decay_p01;
     if (i__ready) begin
-      \$108  = decay_en3;
+      \$108  = \$26 ;
     end
     if (rst) begin
-      \$108  = 1'h0;
+      \$108  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = decay_en5;
+    \$109  = decay_pp01;
     if (i__ready) begin
-      \$109  = decay_en4;
+      \$109  = decay_p01;
     end
     if (rst) begin
-      \$109  = 1'h0;
+      \$109  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = tg;
+    \$110  = decay_a10;
     if (i__ready) begin
-      \$110  = \$41 [31:0];
+      \$110  = decay_mag[31:16];
     end
     if (rst) begin
-      \$110  = 32'd0;
+      \$110  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = tw;
+    \$111  = decay_b10;
     if (i__ready) begin
-      \$111  = \$44 [31:0];
+      \$111  = decay_mult[15:0];
     end
     if (rst) begin
-      \$111  = 32'd0;
+      \$111  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = u;
+    \$112  = decay_p10;
     if (i__ready) begin
-      \$112  = total[31:0];
+      \$112  = \$27 ;
     end
     if (rst) begin
       \$112  = 32'd0;
@@ -1006,48 +1206,428 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = u_wrapped;
+    \$113  = decay_pp10;
     if (i__ready) begin
-      \$113  = \$45 ;
+      \$113  = decay_p10;
     end
     if (rst) begin
-      \$113  = 1'h0;
+      \$113  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = o__payload;
+    \$114  = decay_a11;
     if (i__ready) begin
-      \$114  = diff[31:0];
+      \$114  = decay_mag[31:16];
     end
     if (rst) begin
-      \$114  = 32'd0;
+      \$114  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = overflow;
+    \$115  = decay_b11;
+    if (i__ready) begin
+      \$115  = decay_mult[31:16];
+    end
+    if (rst) begin
+      \$115  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$116  = decay_p11;
+    if (i__ready) begin
+      \$116  = \$28 ;
+    end
+    if (rst) begin
+      \$116  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$117  = decay_pp11;
+    if (i__ready) begin
+      \$117  = decay_p11;
+    end
+    if (rst) begin
+      \$117  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$118  = decay_row0;
+    if (i__ready) begin
+      \$118  = \$32 ;
+    end
+    if (rst) begin
+      \$118  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$119  = decay_row1;
+    if (i__ready) begin
+      \$119  = \$36 [63:0];
+    end
+    if (rst) begin
+      \$119  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$120  = decay_prod;
+    if (i__ready) begin
+      \$120  = \$38 [63:0];
+    end
+    if (rst) begin
+      \$120  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$121  = decay_q;
+    if (i__ready) begin
+      \$121  = \$39 [31:0];
+    end
+    if (rst) begin
+      \$121  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$122  = valid1;
+    if (i__ready) begin
+      \$122  = i__valid;
+    end
+    if (rst) begin
+      \$122  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$123  = valid2;
+    if (i__ready) begin
+      \$123  = valid1;
+    end
+    if (rst) begin
+      \$123  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$124  = valid3;
+    if (i__ready) begin
+      \$124  = valid2;
+    end
+    if (rst) begin
+      \$124  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$125  = valid4;
+    if (i__ready) begin
+      \$125  = valid3;
+    end
+    if (rst) begin
+      \$125  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$126  = valid5;
+    if (i__ready) begin
+      \$126  = valid4;
+    end
+    if (rst) begin
+      \$126  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$127  = valid6;
+    if (i__ready) begin
+      \$127  = valid5;
+    end
+    if (rst) begin
+      \$127  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$128  = valid7;
+    if (i__ready) begin
+      \$128  = valid6;
+    end
+    if (rst) begin
+      \$128  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$129  = valid8;
+    if (i__ready) begin
+      \$129  = valid7;
+    end
+    if (rst) begin
+      \$129  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$130  = valid9;
+    if (i__ready) begin
+      \$130  = valid8;
+    end
+    if (rst) begin
+      \$130  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$131  = o__valid;
+    if (i__ready) begin
+      \$131  = valid9;
+    end
+    if (rst) begin
+      \$131  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$132  = w1;
+    if (i__ready) begin
+      \$132  = i__payload[31:0];
+    end
+    if (rst) begin
+      \$132  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$133  = w2;
+    if (i__ready) begin
+      \$133  = w1;
+    end
+    if (rst) begin
+      \$133  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$134  = w3;
+    if (i__ready) begin
+      \$134  = w2;
+    end
+    if (rst) begin
+      \$134  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$135  = w4;
+    if (i__ready) begin
+      \$135  = w3;
+    end
+    if (rst) begin
+      \$135  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$136  = w5;
+    if (i__ready) begin
+      \$136  = w4;
+    end
+    if (rst) begin
+      \$136  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$137  = w6;
+    if (i__ready) begin
+      \$137  = w5;
+    end
+    if (rst) begin
+      \$137  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$138  = w7;
+    if (i__ready) begin
+      \$138  = w6;
+    end
+    if (rst) begin
+      \$138  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$139  = w8;
+    if (i__ready) begin
+      \$139  = w7;
+    end
+    if (rst) begin
+      \$139  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$140  = w9;
+    if (i__ready) begin
+      \$140  = w8;
+    end
+    if (rst) begin
+      \$140  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$141  = decay_en1;
+    if (i__ready) begin
+      \$141  = decay_enable;
+    end
+    if (rst) begin
+      \$141  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$142  = decay_en2;
+    if (i__ready) begin
+      \$142  = decay_en1;
+    end
+    if (rst) begin
+      \$142  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$143  = decay_en3;
+    if (i__ready) begin
+      \$143  = decay_en2;
+    end
+    if (rst) begin
+      \$143  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$144  = decay_en4;
+    if (i__ready) begin
+      \$144  = decay_en3;
+    end
+    if (rst) begin
+      \$144  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$145  = decay_en5;
+    if (i__ready) begin
+      \$145  = decay_en4;
+    end
+    if (rst) begin
+      \$145  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$146  = decay_en6;
+    if (i__ready) begin
+      \$146  = decay_en5;
+    end
+    if (rst) begin
+      \$146  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$147  = decay_en7;
+    if (i__ready) begin
+      \$147  = decay_en6;
+    end
+    if (rst) begin
+      \$147  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$148  = tg;
+    if (i__ready) begin
+      \$148  = \$41 [31:0];
+    end
+    if (rst) begin
+      \$148  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$149  = tw;
+    if (i__ready) begin
+      \$149  = \$44 [31:0];
+    end
+    if (rst) begin
+      \$149  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$150  = u;
+    if (i__ready) begin
+      \$150  = total[31:0];
+    end
+    if (rst) begin
+      \$150  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$151  = u_wrapped;
+    if (i__ready) begin
+      \$151  = \$45 ;
+    end
+    if (rst) begin
+      \$151  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$152  = o__payload;
+    if (i__ready) begin
+      \$152  = diff[31:0];
+    end
+    if (rst) begin
+      \$152  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$153  = overflow;
     if (clear) begin
-      \$115  = 1'h0;
+      \$153  = 1'h0;
     end
     if (\$47 ) begin
-      \$115  = 1'h1;
+      \$153  = 1'h1;
     end
     if (rst) begin
-      \$115  = 1'h0;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = wrapped;
+    \$154  = wrapped;
     if (clear) begin
-      \$116  = 1'h0;
+      \$154  = 1'h0;
     end
     if (\$51 ) begin
-      \$116  = 1'h1;
+      \$154  = 1'h1;
     end
     if (rst) begin
-      \$116  = 1'h0;
+      \$154  = 1'h0;
     end
   end
   assign en = i__ready;

@@ -7,15 +7,44 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   wire \$1 ;
   wire [32:0] \$10 ;
   reg [31:0] \$100 ;
-  reg [15:0] \$101 ;
-  reg [31:0] \$102 ;
+  reg [31:0] \$101 ;
+  reg [15:0] \$102 ;
   reg \$103 ;
-  reg [15:0] \$104 ;
+  reg \$104 ;
   reg \$105 ;
   reg \$106 ;
+  reg \$107 ;
+  reg \$108 ;
+  reg \$109 ;
   wire [33:0] \$11 ;
+  reg \$110 ;
+  reg \$111 ;
+  reg \$112 ;
+  reg [15:0] \$113 ;
+  reg [15:0] \$114 ;
+  reg [15:0] \$115 ;
+  reg [15:0] \$116 ;
+  reg [15:0] \$117 ;
+  reg [15:0] \$118 ;
+  reg [15:0] \$119 ;
   wire [62:0] \$12 ;
+  reg [15:0] \$120 ;
+  reg [15:0] \$121 ;
+  reg \$122 ;
+  reg \$123 ;
+  reg \$124 ;
+  reg \$125 ;
+  reg \$126 ;
+  reg \$127 ;
+  reg \$128 ;
+  reg [31:0] \$129 ;
   wire [63:0] \$13 ;
+  reg [15:0] \$130 ;
+  reg [31:0] \$131 ;
+  reg \$132 ;
+  reg [15:0] \$133 ;
+  reg \$134 ;
+  reg \$135 ;
   wire [62:0] \$14 ;
   wire [63:0] \$15 ;
   wire [94:0] \$16 ;
@@ -60,68 +89,76 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   reg \$51 ;
   reg \$52 ;
   reg \$53 ;
-  reg [5:0] \$54 ;
-  reg [5:0] \$55 ;
+  reg \$54 ;
+  reg \$55 ;
   reg [5:0] \$56 ;
-  reg [31:0] \$57 ;
-  reg [31:0] \$58 ;
-  reg [31:0] \$59 ;
+  reg [5:0] \$57 ;
+  reg [5:0] \$58 ;
+  reg [5:0] \$59 ;
   wire [31:0] \$6 ;
-  reg [31:0] \$60 ;
-  reg [63:0] \$61 ;
-  reg [63:0] \$62 ;
-  reg [63:0] \$63 ;
+  reg [5:0] \$60 ;
+  reg [15:0] \$61 ;
+  reg [15:0] \$62 ;
+  reg [31:0] \$63 ;
   reg [31:0] \$64 ;
   reg [15:0] \$65 ;
   reg [15:0] \$66 ;
-  reg \$67 ;
-  reg [4:0] \$68 ;
-  reg \$69 ;
+  reg [31:0] \$67 ;
+  reg [31:0] \$68 ;
+  reg [15:0] \$69 ;
   wire [31:0] \$7 ;
-  reg \$70 ;
-  reg \$71 ;
-  reg \$72 ;
-  reg [4:0] \$73 ;
-  reg [4:0] \$74 ;
-  reg [4:0] \$75 ;
+  reg [15:0] \$70 ;
+  reg [31:0] \$71 ;
+  reg [31:0] \$72 ;
+  reg [15:0] \$73 ;
+  reg [15:0] \$74 ;
+  reg [31:0] \$75 ;
   reg [31:0] \$76 ;
-  reg [31:0] \$77 ;
-  reg [31:0] \$78 ;
-  reg [15:0] \$79 ;
+  reg [63:0] \$77 ;
+  reg [63:0] \$78 ;
+  reg [63:0] \$79 ;
   wire [31:0] \$8 ;
-  reg \$80 ;
-  reg \$81 ;
-  reg \$82 ;
+  reg [31:0] \$80 ;
+  reg [15:0] \$81 ;
+  reg [15:0] \$82 ;
   reg \$83 ;
-  reg \$84 ;
+  reg [4:0] \$84 ;
   reg \$85 ;
   reg \$86 ;
   reg \$87 ;
-  reg [15:0] \$88 ;
-  reg [15:0] \$89 ;
+  reg \$88 ;
+  reg \$89 ;
   wire [31:0] \$9 ;
-  reg [15:0] \$90 ;
-  reg [15:0] \$91 ;
-  reg [15:0] \$92 ;
-  reg [15:0] \$93 ;
-  reg [15:0] \$94 ;
-  reg \$95 ;
-  reg \$96 ;
-  reg \$97 ;
-  reg \$98 ;
-  reg \$99 ;
+  reg \$90 ;
+  reg [4:0] \$91 ;
+  reg [4:0] \$92 ;
+  reg [4:0] \$93 ;
+  reg [4:0] \$94 ;
+  reg [4:0] \$95 ;
+  reg [15:0] \$96 ;
+  reg [15:0] \$97 ;
+  reg [31:0] \$98 ;
+  reg [31:0] \$99 ;
   input clear;
   wire clear;
   input clk;
   wire clk;
+  (* keep = "true" *)
+  reg [15:0] decay_a00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] decay_b00 = 16'h0000;
   reg decay_en1 = 1'h0;
   reg decay_en2 = 1'h0;
   reg decay_en3 = 1'h0;
   reg decay_en4 = 1'h0;
   reg decay_en5 = 1'h0;
+  reg decay_en6 = 1'h0;
+  reg decay_en7 = 1'h0;
   input decay_enable;
   wire decay_enable;
+  (* keep = "true" *)
   reg [15:0] decay_mag = 16'h0000;
+  (* keep = "true" *)
   reg [15:0] decay_mult = 16'h0000;
   input [15:0] decay_multiplier;
   wire [15:0] decay_multiplier;
@@ -130,37 +167,90 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   reg decay_neg3 = 1'h0;
   reg decay_neg4 = 1'h0;
   reg decay_neg5 = 1'h0;
+  reg decay_neg6 = 1'h0;
+  reg decay_neg7 = 1'h0;
+  (* keep = "true" *)
+  reg [31:0] decay_p00 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] decay_pp00 = 32'd0;
   reg [31:0] decay_prod = 32'd0;
   reg [15:0] decay_q = 16'h0000;
   reg [31:0] decay_row0 = 32'd0;
   input [4:0] decay_shift;
   wire [4:0] decay_shift;
+  (* keep = "true" *)
   reg [4:0] decay_shift1 = 5'h00;
+  (* keep = "true" *)
   reg [4:0] decay_shift2 = 5'h00;
+  (* keep = "true" *)
   reg [4:0] decay_shift3 = 5'h00;
+  (* keep = "true" *)
   reg [4:0] decay_shift4 = 5'h00;
+  (* keep = "true" *)
+  reg [4:0] decay_shift5 = 5'h00;
+  (* keep = "true" *)
+  reg [4:0] decay_shift6 = 5'h00;
   wire [32:0] diff;
   wire en;
+  (* keep = "true" *)
+  reg [15:0] grad_a00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_a01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_a10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_a11 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b00 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b01 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b10 = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] grad_b11 = 16'h0000;
+  (* keep = "true" *)
   reg [31:0] grad_mag = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_mult = 32'd0;
   reg grad_neg1 = 1'h0;
   reg grad_neg2 = 1'h0;
   reg grad_neg3 = 1'h0;
   reg grad_neg4 = 1'h0;
   reg grad_neg5 = 1'h0;
+  reg grad_neg6 = 1'h0;
+  reg grad_neg7 = 1'h0;
+  (* keep = "true" *)
+  reg [31:0] grad_p00 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] grad_p01 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] grad_p10 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] grad_p11 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp00 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp01 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp10 = 32'd0;
+  (* keep = "true" *)
   reg [31:0] grad_pp11 = 32'd0;
   reg [63:0] grad_prod = 64'h0000000000000000;
   reg [31:0] grad_q = 32'd0;
   reg [63:0] grad_row0 = 64'h0000000000000000;
   reg [63:0] grad_row1 = 64'h0000000000000000;
+  (* keep = "true" *)
   reg [5:0] grad_shift1 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] grad_shift2 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] grad_shift3 = 6'h00;
+  (* keep = "true" *)
   reg [5:0] grad_shift4 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] grad_shift5 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] grad_shift6 = 6'h00;
   input [47:0] i__payload;
   wire [47:0] i__payload;
   wire [31:0] \i__payload.g ;
@@ -195,6 +285,8 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   reg valid5 = 1'h0;
   reg valid6 = 1'h0;
   reg valid7 = 1'h0;
+  reg valid8 = 1'h0;
+  reg valid9 = 1'h0;
   reg [15:0] w1 = 16'h0000;
   reg [15:0] w2 = 16'h0000;
   reg [15:0] w3 = 16'h0000;
@@ -202,49 +294,51 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   reg [15:0] w5 = 16'h0000;
   reg [15:0] w6 = 16'h0000;
   reg [15:0] w7 = 16'h0000;
+  reg [15:0] w8 = 16'h0000;
+  reg [15:0] w9 = 16'h0000;
   wire [31:0] w_new;
   output wrapped;
   reg wrapped = 1'h0;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign total = $signed(tg) + $signed(tw);
-  assign diff = $signed(w7) - $signed(u);
+  assign diff = $signed(w9) - $signed(u);
   assign \$2  = $signed(i__payload[47:16]) < $signed(1'h0);
   assign \$3  = - $signed(i__payload[47:16]);
   assign \$4  = \$2  ? \$3  : { i__payload[47], i__payload[47:16] };
   assign \$5  = $signed(i__payload[47:16]) < $signed(1'h0);
-  assign \$6  = grad_mag[15:0] * grad_mult[15:0];
-  assign \$7  = grad_mag[15:0] * grad_mult[31:16];
-  assign \$8  = grad_mag[31:16] * grad_mult[15:0];
-  assign \$9  = grad_mag[31:16] * grad_mult[31:16];
+  assign \$6  = grad_a00 * grad_b00;
+  assign \$7  = grad_a01 * grad_b01;
+  assign \$8  = grad_a10 * grad_b10;
+  assign \$9  = grad_a11 * grad_b11;
   assign \$11  = 1'h0 + \$10 ;
   assign \$13  = \$11  + \$12 ;
   assign \$15  = 1'h0 + \$14 ;
   assign \$17  = \$15  + \$16 ;
   assign \$18  = 1'h0 + grad_row0;
   assign \$19  = \$18  + grad_row1;
-  assign \$20  = grad_prod >> grad_shift4;
+  assign \$20  = grad_prod >> grad_shift6;
   assign \$21  = $signed(i__payload[15:0]) < $signed(1'h0);
   assign \$22  = - $signed(i__payload[15:0]);
   assign \$23  = \$21  ? \$22  : { i__payload[15], i__payload[15:0] };
   assign \$24  = $signed(i__payload[15:0]) < $signed(1'h0);
-  assign \$25  = decay_mag * decay_mult;
+  assign \$25  = decay_a00 * decay_b00;
   assign \$27  = 1'h0 + \$26 ;
   assign \$28  = 1'h0 + decay_row0;
-  assign \$29  = decay_prod >> decay_shift4;
+  assign \$29  = decay_prod >> decay_shift6;
   assign \$30  = - grad_q;
-  assign \$31  = grad_neg5 ? \$30  : { 1'h0, grad_q };
+  assign \$31  = grad_neg7 ? \$30  : { 1'h0, grad_q };
   assign \$32  = - decay_q;
-  assign \$33  = decay_neg5 ? \$32  : { 1'h0, decay_q };
-  assign \$34  = decay_en5 ? \$33  : 17'h00000;
+  assign \$33  = decay_neg7 ? \$32  : { 1'h0, decay_q };
+  assign \$34  = decay_en7 ? \$33  : 17'h00000;
   assign \$35  = total[32] ^ total[31];
-  assign \$36  = i__ready & valid7;
+  assign \$36  = i__ready & valid9;
   assign \$37  = | diff[31:15];
   assign \$38  = & diff[31:15];
   assign \$39  = ~ \$38 ;
   assign \$40  = \$37  & \$39 ;
   assign \$41  = \$36  & \$40 ;
-  assign \$42  = i__ready & valid7;
+  assign \$42  = i__ready & valid9;
   assign \$43  = diff[32] ^ diff[31];
   assign \$44  = u_wrapped | \$43 ;
   assign \$45  = \$42  & \$44 ;
@@ -265,111 +359,169 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   always @(posedge clk)
     grad_neg5 <= \$53 ;
   always @(posedge clk)
-    grad_shift2 <= \$54 ;
+    grad_neg6 <= \$54 ;
   always @(posedge clk)
-    grad_shift3 <= \$55 ;
+    grad_neg7 <= \$55 ;
   always @(posedge clk)
-    grad_shift4 <= \$56 ;
+    grad_shift2 <= \$56 ;
   always @(posedge clk)
-    grad_pp00 <= \$57 ;
+    grad_shift3 <= \$57 ;
   always @(posedge clk)
-    grad_pp01 <= \$58 ;
+    grad_shift4 <= \$58 ;
   always @(posedge clk)
-    grad_pp10 <= \$59 ;
+    grad_shift5 <= \$59 ;
   always @(posedge clk)
-    grad_pp11 <= \$60 ;
+    grad_shift6 <= \$60 ;
   always @(posedge clk)
-    grad_row0 <= \$61 ;
+    grad_a00 <= \$61 ;
   always @(posedge clk)
-    grad_row1 <= \$62 ;
+    grad_b00 <= \$62 ;
   always @(posedge clk)
-    grad_prod <= \$63 ;
+    grad_p00 <= \$63 ;
   always @(posedge clk)
-    grad_q <= \$64 ;
+    grad_pp00 <= \$64 ;
   always @(posedge clk)
-    decay_mag <= \$65 ;
+    grad_a01 <= \$65 ;
   always @(posedge clk)
-    decay_mult <= \$66 ;
+    grad_b01 <= \$66 ;
   always @(posedge clk)
-    decay_neg1 <= \$67 ;
+    grad_p01 <= \$67 ;
   always @(posedge clk)
-    decay_shift1 <= \$68 ;
+    grad_pp01 <= \$68 ;
   always @(posedge clk)
-    decay_neg2 <= \$69 ;
+    grad_a10 <= \$69 ;
   always @(posedge clk)
-    decay_neg3 <= \$70 ;
+    grad_b10 <= \$70 ;
   always @(posedge clk)
-    decay_neg4 <= \$71 ;
+    grad_p10 <= \$71 ;
   always @(posedge clk)
-    decay_neg5 <= \$72 ;
+    grad_pp10 <= \$72 ;
   always @(posedge clk)
-    decay_shift2 <= \$73 ;
+    grad_a11 <= \$73 ;
   always @(posedge clk)
-    decay_shift3 <= \$74 ;
+    grad_b11 <= \$74 ;
   always @(posedge clk)
-    decay_shift4 <= \$75 ;
+    grad_p11 <= \$75 ;
   always @(posedge clk)
-    decay_pp00 <= \$76 ;
+    grad_pp11 <= \$76 ;
   always @(posedge clk)
-    decay_row0 <= \$77 ;
+    grad_row0 <= \$77 ;
   always @(posedge clk)
-    decay_prod <= \$78 ;
+    grad_row1 <= \$78 ;
   always @(posedge clk)
-    decay_q <= \$79 ;
+    grad_prod <= \$79 ;
   always @(posedge clk)
-    valid1 <= \$80 ;
+    grad_q <= \$80 ;
   always @(posedge clk)
-    valid2 <= \$81 ;
+    decay_mag <= \$81 ;
   always @(posedge clk)
-    valid3 <= \$82 ;
+    decay_mult <= \$82 ;
   always @(posedge clk)
-    valid4 <= \$83 ;
+    decay_neg1 <= \$83 ;
   always @(posedge clk)
-    valid5 <= \$84 ;
+    decay_shift1 <= \$84 ;
   always @(posedge clk)
-    valid6 <= \$85 ;
+    decay_neg2 <= \$85 ;
   always @(posedge clk)
-    valid7 <= \$86 ;
+    decay_neg3 <= \$86 ;
   always @(posedge clk)
-    o__valid <= \$87 ;
+    decay_neg4 <= \$87 ;
   always @(posedge clk)
-    w1 <= \$88 ;
+    decay_neg5 <= \$88 ;
   always @(posedge clk)
-    w2 <= \$89 ;
+    decay_neg6 <= \$89 ;
   always @(posedge clk)
-    w3 <= \$90 ;
+    decay_neg7 <= \$90 ;
   always @(posedge clk)
-    w4 <= \$91 ;
+    decay_shift2 <= \$91 ;
   always @(posedge clk)
-    w5 <= \$92 ;
+    decay_shift3 <= \$92 ;
   always @(posedge clk)
-    w6 <= \$93 ;
+    decay_shift4 <= \$93 ;
   always @(posedge clk)
-    w7 <= \$94 ;
+    decay_shift5 <= \$94 ;
   always @(posedge clk)
-    decay_en1 <= \$95 ;
+    decay_shift6 <= \$95 ;
   always @(posedge clk)
-    decay_en2 <= \$96 ;
+    decay_a00 <= \$96 ;
   always @(posedge clk)
-    decay_en3 <= \$97 ;
+    decay_b00 <= \$97 ;
   always @(posedge clk)
-    decay_en4 <= \$98 ;
+    decay_p00 <= \$98 ;
   always @(posedge clk)
-    decay_en5 <= \$99 ;
+    decay_pp00 <= \$99 ;
   always @(posedge clk)
-    tg <= \$100 ;
+    decay_row0 <= \$100 ;
   always @(posedge clk)
-    tw <= \$101 ;
+    decay_prod <= \$101 ;
   always @(posedge clk)
-    u <= \$102 ;
+    decay_q <= \$102 ;
   always @(posedge clk)
-    u_wrapped <= \$103 ;
+    valid1 <= \$103 ;
   always @(posedge clk)
-    o__payload <= \$104 ;
+    valid2 <= \$104 ;
   always @(posedge clk)
-    overflow <= \$105 ;
+    valid3 <= \$105 ;
   always @(posedge clk)
-    wrapped <= \$106 ;
+    valid4 <= \$106 ;
+  always @(posedge clk)
+    valid5 <= \$107 ;
+  always @(posedge clk)
+    valid6 <= \$108 ;
+  always @(posedge clk)
+    valid7 <= \$109 ;
+  always @(posedge clk)
+    valid8 <= \$110 ;
+  always @(posedge clk)
+    valid9 <= \$111 ;
+  always @(posedge clk)
+    o__valid <= \$112 ;
+  always @(posedge clk)
+    w1 <= \$113 ;
+  always @(posedge clk)
+    w2 <= \$114 ;
+  always @(posedge clk)
+    w3 <= \$115 ;
+  always @(posedge clk)
+    w4 <= \$116 ;
+  always @(posedge clk)
+    w5 <= \$117 ;
+  always @(posedge clk)
+    w6 <= \$118 ;
+  always @(posedge clk)
+    w7 <= \$119 ;
+  always @(posedge clk)
+    w8 <= \$120 ;
+  always @(posedge clk)
+    w9 <= \$121 ;
+  always @(posedge clk)
+    decay_en1 <= \$122 ;
+  always @(posedge clk)
+    decay_en2 <= \$123 ;
+  always @(posedge clk)
+    decay_en3 <= \$124 ;
+  always @(posedge clk)
+    decay_en4 <= \$125 ;
+  always @(posedge clk)
+    decay_en5 <= \$126 ;
+  always @(posedge clk)
+    decay_en6 <= \$127 ;
+  always @(posedge clk)
+    decay_en7 <= \$128 ;
+  always @(posedge clk)
+    tg <= \$129 ;
+  always @(posedge clk)
+    tw <= \$130 ;
+  always @(posedge clk)
+    u <= \$131 ;
+  always @(posedge clk)
+    u_wrapped <= \$132 ;
+  always @(posedge clk)
+    o__payload <= \$133 ;
+  always @(posedge clk)
+    overflow <= \$134 ;
+  always @(posedge clk)
+    wrapped <= \$135 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$46  = grad_mag;
@@ -452,29 +604,29 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$54  = grad_shift2;
+    \$54  = grad_neg6;
     if (i__ready) begin
-      \$54  = grad_shift1;
+      \$54  = grad_neg5;
     end
     if (rst) begin
-      \$54  = 6'h00;
+      \$54  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = grad_shift3;
+    \$55  = grad_neg7;
     if (i__ready) begin
-      \$55  = grad_shift2;
+      \$55  = grad_neg6;
     end
     if (rst) begin
-      \$55  = 6'h00;
+      \$55  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$56  = grad_shift4;
+    \$56  = grad_shift2;
     if (i__ready) begin
-      \$56  = grad_shift3;
+      \$56  = grad_shift1;
     end
     if (rst) begin
       \$56  = 6'h00;
@@ -482,79 +634,79 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = grad_pp00;
+    \$57  = grad_shift3;
     if (i__ready) begin
-      \$57  = \$6 ;
+      \$57  = grad_shift2;
     end
     if (rst) begin
-      \$57  = 32'd0;
+      \$57  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = grad_pp01;
+    \$58  = grad_shift4;
     if (i__ready) begin
-      \$58  = \$7 ;
+      \$58  = grad_shift3;
     end
     if (rst) begin
-      \$58  = 32'd0;
+      \$58  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$59  = grad_pp10;
+    \$59  = grad_shift5;
     if (i__ready) begin
-      \$59  = \$8 ;
+      \$59  = grad_shift4;
     end
     if (rst) begin
-      \$59  = 32'd0;
+      \$59  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = grad_pp11;
+    \$60  = grad_shift6;
     if (i__ready) begin
-      \$60  = \$9 ;
+      \$60  = grad_shift5;
     end
     if (rst) begin
-      \$60  = 32'd0;
+      \$60  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = grad_row0;
+    \$61  = grad_a00;
     if (i__ready) begin
-      \$61  = \$13 ;
+      \$61  = grad_mag[15:0];
     end
     if (rst) begin
-      \$61  = 64'h0000000000000000;
+      \$61  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = grad_row1;
+    \$62  = grad_b00;
     if (i__ready) begin
-      \$62  = \$17 [63:0];
+      \$62  = grad_mult[15:0];
     end
     if (rst) begin
-      \$62  = 64'h0000000000000000;
+      \$62  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = grad_prod;
+    \$63  = grad_p00;
     if (i__ready) begin
-      \$63  = \$19 [63:0];
+      \$63  = \$6 ;
     end
     if (rst) begin
-      \$63  = 64'h0000000000000000;
+      \$63  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = grad_q;
+    \$64  = grad_pp00;
     if (i__ready) begin
-      \$64  = \$20 [31:0];
+      \$64  = grad_p00;
     end
     if (rst) begin
       \$64  = 32'd0;
@@ -562,9 +714,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = decay_mag;
+    \$65  = grad_a01;
     if (i__ready) begin
-      \$65  = \$23 [15:0];
+      \$65  = grad_mag[15:0];
     end
     if (rst) begin
       \$65  = 16'h0000;
@@ -572,9 +724,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = decay_mult;
+    \$66  = grad_b01;
     if (i__ready) begin
-      \$66  = decay_multiplier;
+      \$66  = grad_mult[31:16];
     end
     if (rst) begin
       \$66  = 16'h0000;
@@ -582,99 +734,99 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = decay_neg1;
+    \$67  = grad_p01;
     if (i__ready) begin
-      \$67  = \$24 ;
+      \$67  = \$7 ;
     end
     if (rst) begin
-      \$67  = 1'h0;
+      \$67  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = decay_shift1;
+    \$68  = grad_pp01;
     if (i__ready) begin
-      \$68  = decay_shift;
+      \$68  = grad_p01;
     end
     if (rst) begin
-      \$68  = 5'h00;
+      \$68  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = decay_neg2;
+    \$69  = grad_a10;
     if (i__ready) begin
-      \$69  = decay_neg1;
+      \$69  = grad_mag[31:16];
     end
     if (rst) begin
-      \$69  = 1'h0;
+      \$69  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = decay_neg3;
+    \$70  = grad_b10;
     if (i__ready) begin
-      \$70  = decay_neg2;
+      \$70  = grad_mult[15:0];
     end
     if (rst) begin
-      \$70  = 1'h0;
+      \$70  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = decay_neg4;
+    \$71  = grad_p10;
     if (i__ready) begin
-      \$71  = decay_neg3;
+      \$71  = \$8 ;
     end
     if (rst) begin
-      \$71  = 1'h0;
+      \$71  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = decay_neg5;
+    \$72  = grad_pp10;
     if (i__ready) begin
-      \$72  = decay_neg4;
+      \$72  = grad_p10;
     end
     if (rst) begin
-      \$72  = 1'h0;
+      \$72  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = decay_shift2;
+    \$73  = grad_a11;
     if (i__ready) begin
-      \$73  = decay_shift1;
+      \$73  = grad_mag[31:16];
     end
     if (rst) begin
-      \$73  = 5'h00;
+      \$73  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = decay_shift3;
+    \$74  = grad_b11;
     if (i__ready) begin
-      \$74  = decay_shift2;
+      \$74  = grad_mult[31:16];
     end
     if (rst) begin
-      \$74  = 5'h00;
+      \$74  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = decay_shift4;
+    \$75  = grad_p11;
     if (i__ready) begin
-      \$75  = decay_shift3;
+      \$75  = \$9 ;
     end
     if (rst) begin
-      \$75  = 5'h00;
+      \$75  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = decay_pp00;
+    \$76  = grad_pp11;
     if (i__ready) begin
-      \$76  = \$25 ;
+      \$76  = grad_p11;
     end
     if (rst) begin
       \$76  = 32'd0;
@@ -682,69 +834,69 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = decay_row0;
+    \$77  = grad_row0;
     if (i__ready) begin
-      \$77  = \$27 [31:0];
+      \$77  = \$13 ;
     end
     if (rst) begin
-      \$77  = 32'd0;
+      \$77  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = decay_prod;
+    \$78  = grad_row1;
     if (i__ready) begin
-      \$78  = \$28 [31:0];
+      \$78  = \$17 [63:0];
     end
     if (rst) begin
-      \$78  = 32'd0;
+      \$78  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = decay_q;
+    \$79  = grad_prod;
     if (i__ready) begin
-      \$79  = \$29 [15:0];
+      \$79  = \$19 [63:0];
     end
     if (rst) begin
-      \$79  = 16'h0000;
+      \$79  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = valid1;
+    \$80  = grad_q;
     if (i__ready) begin
-      \$80  = i__valid;
+      \$80  = \$20 [31:0];
     end
     if (rst) begin
-      \$80  = 1'h0;
+      \$80  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = valid2;
+    \$81  = decay_mag;
     if (i__ready) begin
-      \$81  = valid1;
+      \$81  = \$23 [15:0];
     end
     if (rst) begin
-      \$81  = 1'h0;
+      \$81  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = valid3;
+    \$82  = decay_mult;
     if (i__ready) begin
-      \$82  = valid2;
+      \$82  = decay_multiplier;
     end
     if (rst) begin
-      \$82  = 1'h0;
+      \$82  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = valid4;
+    \$83  = decay_neg1;
     if (i__ready) begin
-      \$83  = valid3;
+      \$83  = \$24 ;
     end
     if (rst) begin
       \$83  = 1'h0;
@@ -752,19 +904,19 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = valid5;
+    \$84  = decay_shift1;
     if (i__ready) begin
-      \$84  = valid4;
+      \$84  = decay_shift;
     end
     if (rst) begin
-      \$84  = 1'h0;
+      \$84  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = valid6;
+    \$85  = decay_neg2;
     if (i__ready) begin
-      \$85  = valid5;
+      \$85  = decay_neg1;
     end
     if (rst) begin
       \$85  = 1'h0;
@@ -772,9 +924,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = valid7;
+    \$86  = decay_neg3;
     if (i__ready) begin
-      \$86  = valid6;
+      \$86  = decay_neg2;
     end
     if (rst) begin
       \$86  = 1'h0;
@@ -782,9 +934,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = o__valid;
+    \$87  = decay_neg4;
     if (i__ready) begin
-      \$87  = valid7;
+      \$87  = decay_neg3;
     end
     if (rst) begin
       \$87  = 1'h0;
@@ -792,129 +944,129 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = w1;
+    \$88  = decay_neg5;
     if (i__ready) begin
-      \$88  = i__payload[15:0];
+      \$88  = decay_neg4;
     end
     if (rst) begin
-      \$88  = 16'h0000;
+      \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = w2;
+    \$89  = decay_neg6;
     if (i__ready) begin
-      \$89  = w1;
+      \$89  = decay_neg5;
     end
     if (rst) begin
-      \$89  = 16'h0000;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = w3;
+    \$90  = decay_neg7;
     if (i__ready) begin
-      \$90  = w2;
+      \$90  = decay_neg6;
     end
     if (rst) begin
-      \$90  = 16'h0000;
+      \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = w4;
+    \$91  = decay_shift2;
     if (i__ready) begin
-      \$91  = w3;
+      \$91  = decay_shift1;
     end
     if (rst) begin
-      \$91  = 16'h0000;
+      \$91  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = w5;
+    \$92  = decay_shift3;
     if (i__ready) begin
-      \$92  = w4;
+      \$92  = decay_shift2;
     end
     if (rst) begin
-      \$92  = 16'h0000;
+      \$92  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = w6;
+    \$93  = decay_shift4;
     if (i__ready) begin
-      \$93  = w5;
+      \$93  = decay_shift3;
     end
     if (rst) begin
-      \$93  = 16'h0000;
+      \$93  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = w7;
+    \$94  = decay_shift5;
     if (i__ready) begin
-      \$94  = w6;
+      \$94  = decay_shift4;
     end
     if (rst) begin
-      \$94  = 16'h0000;
+      \$94  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$95  = decay_en1;
+    \$95  = decay_shift6;
     if (i__ready) begin
-      \$95  = decay_enable;
+      \$95  = decay_shift5;
     end
     if (rst) begin
-      \$95  = 1'h0;
+      \$95  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = decay_en2;
+    \$96  = decay_a00;
     if (i__ready) begin
-      \$96  = decay_en1;
+      \$96  = decay_mag;
     end
     if (rst) begin
-      \$96  = 1'h0;
+      \$96  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = decay_en3;
+    \$97  = decay_b00;
     if (i__ready) begin
-      \$97  = decay_en2;
+      \$97  = decay_mult;
     end
     if (rst) begin
-      \$97  = 1'h0;
+      \$97  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = decay_en4;
+    \$98  = decay_p00;
     if (i__ready) begin
-      \$98  = decay_en3;
+      \$98  = \$25 ;
     end
     if (rst) begin
-      \$98  = 1'h0;
+      \$98  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = decay_en5;
+    \$99  = decay_pp00;
     if (i__ready) begin
-      \$99  = decay_en4;
+      \$99  = decay_p00;
     end
     if (rst) begin
-      \$99  = 1'h0;
+      \$99  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = tg;
+    \$100  = decay_row0;
     if (i__ready) begin
-      \$100  = \$31 [31:0];
+      \$100  = \$27 [31:0];
     end
     if (rst) begin
       \$100  = 32'd0;
@@ -922,29 +1074,29 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = tw;
+    \$101  = decay_prod;
     if (i__ready) begin
-      \$101  = \$34 [15:0];
+      \$101  = \$28 [31:0];
     end
     if (rst) begin
-      \$101  = 16'h0000;
+      \$101  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = u;
+    \$102  = decay_q;
     if (i__ready) begin
-      \$102  = total[31:0];
+      \$102  = \$29 [15:0];
     end
     if (rst) begin
-      \$102  = 32'd0;
+      \$102  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = u_wrapped;
+    \$103  = valid1;
     if (i__ready) begin
-      \$103  = \$35 ;
+      \$103  = i__valid;
     end
     if (rst) begin
       \$103  = 1'h0;
@@ -952,38 +1104,328 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = o__payload;
+    \$104  = valid2;
     if (i__ready) begin
-      \$104  = diff[15:0];
+      \$104  = valid1;
     end
     if (rst) begin
-      \$104  = 16'h0000;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = overflow;
-    if (clear) begin
+    \$105  = valid3;
+    if (i__ready) begin
+      \$105  = valid2;
+    end
+    if (rst) begin
       \$105  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$106  = valid4;
+    if (i__ready) begin
+      \$106  = valid3;
+    end
+    if (rst) begin
+      \$106  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$107  = valid5;
+    if (i__ready) begin
+      \$107  = valid4;
+    end
+    if (rst) begin
+      \$107  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$108  = valid6;
+    if (i__ready) begin
+      \$108  = valid5;
+    end
+    if (rst) begin
+      \$108  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$109  = valid7;
+    if (i__ready) begin
+      \$109  = valid6;
+    end
+    if (rst) begin
+      \$109  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$110  = valid8;
+    if (i__ready) begin
+      \$110  = valid7;
+    end
+    if (rst) begin
+      \$110  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$111  = valid9;
+    if (i__ready) begin
+      \$111  = valid8;
+    end
+    if (rst) begin
+      \$111  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$112  = o__valid;
+    if (i__ready) begin
+      \$112  = valid9;
+    end
+    if (rst) begin
+      \$112  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$113  = w1;
+    if (i__ready) begin
+      \$113  = i__payload[15:0];
+    end
+    if (rst) begin
+      \$113  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$114  = w2;
+    if (i__ready) begin
+      \$114  = w1;
+    end
+    if (rst) begin
+      \$114  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$115  = w3;
+    if (i__ready) begin
+      \$115  = w2;
+    end
+    if (rst) begin
+      \$115  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$116  = w4;
+    if (i__ready) begin
+      \$116  = w3;
+    end
+    if (rst) begin
+      \$116  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$117  = w5;
+    if (i__ready) begin
+      \$117  = w4;
+    end
+    if (rst) begin
+      \$117  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$118  = w6;
+    if (i__ready) begin
+      \$118  = w5;
+    end
+    if (rst) begin
+      \$118  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$119  = w7;
+    if (i__ready) begin
+      \$119  = w6;
+    end
+    if (rst) begin
+      \$119  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$120  = w8;
+    if (i__ready) begin
+      \$120  = w7;
+    end
+    if (rst) begin
+      \$120  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$121  = w9;
+    if (i__ready) begin
+      \$121  = w8;
+    end
+    if (rst) begin
+      \$121  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$122  = decay_en1;
+    if (i__ready) begin
+      \$122  = decay_enable;
+    end
+    if (rst) begin
+      \$122  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$123  = decay_en2;
+    if (i__ready) begin
+      \$123  = decay_en1;
+    end
+    if (rst) begin
+      \$123  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$124  = decay_en3;
+    if (i__ready) begin
+      \$124  = decay_en2;
+    end
+    if (rst) begin
+      \$124  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$125  = decay_en4;
+    if (i__ready) begin
+      \$125  = decay_en3;
+    end
+    if (rst) begin
+      \$125  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$126  = decay_en5;
+    if (i__ready) begin
+      \$126  = decay_en4;
+    end
+    if (rst) begin
+      \$126  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$127  = decay_en6;
+    if (i__ready) begin
+      \$127  = decay_en5;
+    end
+    if (rst) begin
+      \$127  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$128  = decay_en7;
+    if (i__ready) begin
+      \$128  = decay_en6;
+    end
+    if (rst) begin
+      \$128  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$129  = tg;
+    if (i__ready) begin
+      \$129  = \$31 [31:0];
+    end
+    if (rst) begin
+      \$129  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$130  = tw;
+    if (i__ready) begin
+      \$130  = \$34 [15:0];
+    end
+    if (rst) begin
+      \$130  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$131  = u;
+    if (i__ready) begin
+      \$131  = total[31:0];
+    end
+    if (rst) begin
+      \$131  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$132  = u_wrapped;
+    if (i__ready) begin
+      \$132  = \$35 ;
+    end
+    if (rst) begin
+      \$132  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$133  = o__payload;
+    if (i__ready) begin
+      \$133  = diff[15:0];
+    end
+    if (rst) begin
+      \$133  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$134  = overflow;
+    if (clear) begin
+      \$134  = 1'h0;
     end
     if (\$41 ) begin
-      \$105  = 1'h1;
+      \$134  = 1'h1;
     end
     if (rst) begin
-      \$105  = 1'h0;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = wrapped;
+    \$135  = wrapped;
     if (clear) begin
-      \$106  = 1'h0;
+      \$135  = 1'h0;
     end
     if (\$45 ) begin
-      \$106  = 1'h1;
+      \$135  = 1'h1;
     end
     if (rst) begin
-      \$106  = 1'h0;
+      \$135  = 1'h0;
     end
   end
   assign en = i__ready;

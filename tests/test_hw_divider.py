@@ -278,7 +278,7 @@ def test_divider_rejects_bad_width():
         with pytest.raises(ValueError, match="width"):
             TruncatingDivider(bad)
     assert TruncatingDivider(32).dsp18 == 4 and TruncatingDivider(16).dsp18 == 1
-    assert TruncatingDivider(32).latency == 6
+    assert TruncatingDivider(32).latency == 8
 
 
 @pytest.mark.parametrize("width", [2, 5, 24, 40, 64])

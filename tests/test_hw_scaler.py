@@ -152,7 +152,7 @@ def test_scaler_sim_backpressure():
 
 def test_scaler_interface():
     dut = Scaler()
-    assert dut.latency == 6 and dut.dsp18 == 4
+    assert dut.latency == 8 and dut.dsp18 == 4
     assert dut.o.payload.shape().width == 8 and dut.o.payload.shape().signed
     r = reciprocal(200704)
     assert dut.config(200704) == {"multiplier": r.multiplier, "shift": r.shift}

@@ -221,7 +221,7 @@ def test_sgd_sim_flags_sticky_and_clear():
 
 def test_sgd_config_and_interface():
     dut = SgdUpdate(32)
-    assert dut.latency == 8 and dut.dsp18 == 8 and SgdUpdate(16).dsp18 == 5
+    assert dut.latency == 10 and dut.dsp18 == 8 and SgdUpdate(16).dsp18 == 5
     r, q = reciprocal(327680), reciprocal(12000)
     assert dut.config(327680, 12000) == {"lr_multiplier": r.multiplier, "lr_shift": r.shift,
                                         "decay_multiplier": q.multiplier, "decay_shift": q.shift,

@@ -7,14 +7,15 @@ One instruction costs::
                                                     at most one tile per T = N + MAC latency
                                                     cycles: a tile's last k-step waits until
                                                     the previous tile has left the shadow buffer)
-    tail    = (R - 1) + MAC latency + N + R + 1
-              + max(sideband depth, unit latency + N if transposed else 0)
+    tail    = (R - 1) + MAC latency + N + R
+              + max(sideband depth, unit latency + X + N if transposed else 0) + D
 
 ``tail`` is the pipeline drain after the last k-step: the operand reads still in flight, the MAC
 array's latency, its N tile rows, the R cycles a row waits for its epilogue memory reads, then
 either the epilogue's sideband delay line (as long as the slowest unit) or the op's own unit
-latency plus the N-cycle column write-out of the transposer, whichever ends later, and the done
-test. ``R`` is the memories' read latency (:data:`nitro_hw.hw.engine.banked_memory.READ_LATENCY`);
+latency plus the transposer's input register (``X``) and its N-cycle column write-out, whichever
+ends later, and the registered drain test (``D`` = :data:`nitro_hw.hw.engine.core.DRAIN_TEST_CYCLES`).
+``R`` is the memories' read latency (:data:`nitro_hw.hw.engine.banked_memory.READ_LATENCY`);
 unit latencies come from the units' ``latency`` properties.
 A run adds one fetch+decode for its END instruction. The constants mirror the RTL of
 :mod:`nitro_hw.hw.engine.core`; ``tests/test_engine_cosim.py`` checks the model against the
@@ -29,11 +30,11 @@ from .program import Program
 __all__ = ["estimate_cycles", "instruction_cycles"]
 
 
-def _latencies(n: int, weight_width: int) -> tuple[int, dict[str, int]]:
-    """``(MAC array latency, epilogue latency per op)``, from the units' ``latency`` properties."""
-    from ..hw.engine.core import epilogue_taps, mac_latency
+def _latencies(n: int, weight_width: int) -> tuple[int, dict[str, int], int]:
+    """``(MAC array latency, epilogue latency per op, drain test)``, from the RTL's units and constants."""
+    from ..hw.engine.core import DRAIN_TEST_CYCLES, epilogue_taps, mac_latency
 
-    return mac_latency(n), epilogue_taps(4, n, weight_width)
+    return mac_latency(n), epilogue_taps(4, n, weight_width), DRAIN_TEST_CYCLES
 
 
 def _issue_cycles(f: dict, n: int) -> int:
@@ -47,14 +48,17 @@ def instruction_cycles(ins: dict, n: int, weight_width: int = 16) -> int:
     """Estimated cycles of one instruction (dict from :attr:`Program.instructions`)."""
     f = ins["fields"]
     from ..hw.engine.banked_memory import READ_LATENCY as R
+    from ..hw.engine.transposer import TileTransposer
 
     fetch = isa.instr_words() + R + 1
     if ins["op"] == "END":
         return fetch
     issue = _issue_cycles(f, n)
     transposed = ins["op"] in ("FWD_RELU", "FWD_ERR") or (ins["op"] == "GRAD" and f.get("twrite", 0))
-    mac_lat, taps = _latencies(n, weight_width)
-    tail = (R - 1) + mac_lat + n + R + 1 + max(max(taps.values()), taps[ins["op"]] + n if transposed else 0)
+    mac_lat, taps, drain = _latencies(n, weight_width)
+    xp = TileTransposer.latency
+    tail = ((R - 1) + mac_lat + n + R + drain
+            + max(max(taps.values()), taps[ins["op"]] + xp + n if transposed else 0))
     return fetch + issue + tail
 
 

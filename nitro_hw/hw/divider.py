@@ -55,10 +55,11 @@ A ``width``-bit divider multiplies the unsigned ``width``-bit ``|a|`` (``<= 2**(
 by the unsigned ``width``-bit multiplier: for ``width = 32`` a 32 x 32 -> 64-bit unsigned
 product. Split into 16-bit unsigned slices (at most 17 bits, so each fits an 18x18
 signed multiplier) that is 2 x 2 = **4** 18x18 DSP multipliers (ECP5 MULT18X18D); a
-16-bit divider (16 x 16) needs **1**. :func:`add_quotient_stages` registers the partial
-products at the DSP outputs, sums them in two register stages (one two-input adder each),
-and gives the barrel shifter its own stage, so no stage holds more than one DSP or one carry
-chain plus a little logic.
+16-bit divider (16 x 16) needs **1**. :func:`add_quotient_stages` gives every DSP its own
+operand registers and a register after its product register (so the hard multiplier may sit
+far from the rest of the unit), sums the partial products in two register stages (one
+two-input adder each), and gives the barrel shifter its own stage, so no stage holds more
+than one DSP or one carry chain plus a little logic.
 """
 
 from __future__ import annotations
@@ -226,8 +227,11 @@ def dsp18_count(a_bits: int, b_bits: int) -> int:
     return -(-a_bits // 17) * -(-b_bits // 17)
 
 
-#: Register stages of :func:`add_quotient_stages` (``|a|``; partial products; two sum levels; shift).
-QUOTIENT_STAGES = 5
+#: Register stages of :func:`add_quotient_stages` (``|a|``; the DSP operand copies; the partial
+#: products; their copies; two sum levels; shift).
+QUOTIENT_STAGES = 7
+
+_KEEP = {"keep": "true"}  # one register per DSP: Yosys must not merge the lanes' equal copies
 
 
 def _slices(width: int) -> list[tuple[int, int]]:
@@ -245,31 +249,49 @@ def add_quotient_stages(m: Module, en, a, multiplier, shift, width: int, name: s
 
     1. ``|a|`` (``-(-2**(width-1)) = 2**(width-1)`` fits ``unsigned(width)``), the sign,
        ``multiplier`` and ``shift``.
-    2. The partial products of ``<= 17``-bit slices of ``|a|`` and ``multiplier``
-       (one 18x18 DSP each: 2 x 2 = 4 for ``width = 32``, 1 for ``width = 16``), each
-       registered at the DSP output.
-    3. The sums of the partial products of each slice of ``|a|`` (one two-input adder each).
-    4. Their sum, the ``2*width``-bit product.
-    5. The product shifted right by ``shift`` (a barrel shifter), truncated to ``width``
+    2. Each hard multiplier's own copy of its two operand slices (``<= 17`` bits of ``|a|``
+       and of ``multiplier``; one 18x18 DSP per pair of slices: 2 x 2 = 4 for ``width = 32``,
+       1 for ``width = 16``).
+    3. The partial products, registered at the DSP output.
+    4. A copy of each partial product.
+    5. The sums of the partial products of each slice of ``|a|`` (one two-input adder each).
+    6. Their sum, the ``2*width``-bit product.
+    7. The product shifted right by ``shift`` (a barrel shifter), truncated to ``width``
        bits: the quotient magnitude, ``<= 2**(width-1)`` (module docstring), so no bits
        are lost.
+
+    Why stages 2 and 4: the hard multipliers sit in a few rows of DSP sites, often far from
+    the logic around them (an engine fills most of the sites). With a register on each side
+    that connects only to its DSP, the multiplier's combinational delay is a short path, and
+    the distance to the rest of the unit is covered by register-to-register hops
+    (``keep`` copies: lanes that share ``|a|`` or the configuration must not share them).
 
     Returns
     -------
     (q, neg)
-        Stage-5 registers: ``q`` (unsigned(width), the quotient magnitude) and ``neg``
+        Stage-7 registers: ``q`` (unsigned(width), the quotient magnitude) and ``neg``
         (the dividend was negative).
     """
-    mag1 = Signal(unsigned(width), name=f"{name}_mag")
-    mult1 = Signal(unsigned(width), name=f"{name}_mult")
+    # keep: lanes compute equal |a| (Scaler and SgdUpdate of a lane) and equal configurations
+    mag1 = Signal(unsigned(width), name=f"{name}_mag", attrs=_KEEP)
+    mult1 = Signal(unsigned(width), name=f"{name}_mult", attrs=_KEEP)
     slices = _slices(width)
-    partial = {(i, j): Signal(unsigned((ah - al) + (bh - bl)), name=f"{name}_pp{i}{j}")
-               for i, (al, ah) in enumerate(slices) for j, (bl, bh) in enumerate(slices)}
+    pairs = [(i, j) for i in range(len(slices)) for j in range(len(slices))]
+    op_a = {(i, j): Signal(unsigned(slices[i][1] - slices[i][0]), name=f"{name}_a{i}{j}", attrs=_KEEP)
+            for i, j in pairs}
+    op_b = {(i, j): Signal(unsigned(slices[j][1] - slices[j][0]), name=f"{name}_b{i}{j}", attrs=_KEEP)
+            for i, j in pairs}
+    product = {(i, j): Signal(unsigned(len(op_a[i, j]) + len(op_b[i, j])), name=f"{name}_p{i}{j}",
+                              attrs=_KEEP) for i, j in pairs}
+    partial = {(i, j): Signal(unsigned(len(product[i, j])), name=f"{name}_pp{i}{j}", attrs=_KEEP)
+               for i, j in pairs}
     rows = {i: Signal(unsigned(2 * width), name=f"{name}_row{i}") for i in range(len(slices))}
-    prod3 = Signal(unsigned(2 * width), name=f"{name}_prod")
-    q4 = Signal(unsigned(width), name=f"{name}_q")
+    prod = Signal(unsigned(2 * width), name=f"{name}_prod")
+    q = Signal(unsigned(width), name=f"{name}_q")
     neg = [Signal(name=f"{name}_neg{k}") for k in range(1, QUOTIENT_STAGES + 1)]
-    sh = [Signal(shift.shape(), name=f"{name}_shift{k}") for k in range(1, QUOTIENT_STAGES)]
+    # the shift amount too: one chain per unit keeps the barrel shifter's select local (a merged
+    # chain would drive the shifters of all lanes across the die)
+    sh = [Signal(shift.shape(), name=f"{name}_shift{k}", attrs=_KEEP) for k in range(1, QUOTIENT_STAGES)]
     with m.If(en):
         m.d.sync += [
             mag1.eq(Mux(a < 0, -a, a)),
@@ -279,15 +301,16 @@ def add_quotient_stages(m: Module, en, a, multiplier, shift, width: int, name: s
             *(neg[k].eq(neg[k - 1]) for k in range(1, QUOTIENT_STAGES)),
             *(sh[k].eq(sh[k - 1]) for k in range(1, QUOTIENT_STAGES - 1)),
         ]
-        for (i, j), pp in partial.items():
+        for i, j in pairs:
             (al, ah), (bl, bh) = slices[i], slices[j]
-            m.d.sync += pp.eq(mag1[al:ah] * mult1[bl:bh])
+            m.d.sync += [op_a[i, j].eq(mag1[al:ah]), op_b[i, j].eq(mult1[bl:bh]),
+                         product[i, j].eq(op_a[i, j] * op_b[i, j]), partial[i, j].eq(product[i, j])]
         for i, row in rows.items():
             terms = [partial[i, j] << (slices[i][0] + slices[j][0]) for j in range(len(slices))]
             m.d.sync += row.eq(sum(terms))
-        m.d.sync += prod3.eq(sum(rows.values()))
-        m.d.sync += q4.eq(prod3 >> sh[-1])
-    return q4, neg[-1]
+        m.d.sync += prod.eq(sum(rows.values()))
+        m.d.sync += q.eq(prod >> sh[-1])
+    return q, neg[-1]
 
 
 def add_valid_chain(m: Module, en, valid_in, stages: int, valid_out) -> list[Signal]:
@@ -308,9 +331,10 @@ class TruncatingDivider(wiring.Component):
     Load ``multiplier`` and ``shift`` from :func:`reciprocal` (``reciprocal(d, width)``)
     or :meth:`config`. The configuration is sampled together with each dividend (in the
     cycle it is accepted), so it may change between any two transfers without draining.
-    The pipeline has 6 register stages (``|a|``; DSP partial products; two levels of their
-    sum; shift; sign), stalls as a whole when the output is held (``i.ready = ~o.valid | o.ready``)
-    and accepts one dividend per cycle while ``o.ready`` is high.
+    The pipeline has 8 register stages (``|a|``; DSP operand copies; DSP partial products;
+    their copies; two levels of their sum; shift; sign), stalls as a whole when the output is
+    held (``i.ready = ~o.valid | o.ready``) and accepts one dividend per cycle while
+    ``o.ready`` is high.
 
     Multiplier: ``width`` x ``width`` unsigned (32 x 32 -> 64 bits: 4 18x18 DSPs, as four
     registered 16 x 16 partial products).

@@ -29,8 +29,9 @@ class Scaler(wiring.Component):
     ``width``-bit ``z``) or from :meth:`config`. The configuration is sampled together
     with each input, so it may change between any two transfers.
 
-    Datapath (6 register stages): ``|z|``; the partial products of ``|z| * multiplier``
-    (``width`` x ``width`` unsigned: 32 x 32 -> 64 bits, 4 18x18 DSPs); their sum in two
+    Datapath (8 register stages): ``|z|``; the partial products of ``|z| * multiplier``
+    (``width`` x ``width`` unsigned: 32 x 32 -> 64 bits, 4 18x18 DSPs, each with a register
+    stage before and after it: :func:`~nitro_hw.hw.divider.add_quotient_stages`); their sum in two
     levels; the shift; saturate the magnitude at 127 and restore the sign. Because the clamp is symmetric,
     ``clamp(sign·q, -127, 127) == sign·min(q, 127)``, so −128 never appears. One result per
     cycle; the whole pipeline stalls while ``o`` is held (``i.ready = ~o.valid | o.ready``).

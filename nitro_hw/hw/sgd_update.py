@@ -50,8 +50,9 @@ class SgdUpdate(wiring.Component):
       so they are visible no later than that result. ``clear`` resets both; a new event
       in the same cycle wins over ``clear``.
 
-    Datapath (8 register stages, one element per cycle, the pipeline stalls as a whole
-    while ``o`` is held): ``|G|``, ``|W|`` → DSP partial products → two sum levels → shifted
+    Datapath (10 register stages, one element per cycle, the pipeline stalls as a whole
+    while ``o`` is held): ``|G|``, ``|W|`` → DSP operand copies → DSP partial products →
+    their copies → two sum levels → shifted
     quotient magnitudes → signed quotients → ``U`` → ``W'`` and flags.
     Multipliers: 32 x 32 (``|G|·lr_multiplier``) and ``weight_width`` x ``weight_width``
     (``|W|·decay_multiplier``): 4 + 4 = 8 18x18 DSPs for ``weight_width = 32``,
@@ -162,7 +163,7 @@ class SgdUpdate(wiring.Component):
                 tw.eq(Mux(des[-1], Mux(neg_w, -qw, qw), 0)),
             ]
 
-        # Stage 7: U = wrap32(tdiv(G, A) + tdiv(W, d)); the exact sum needs 33 bits, and it
+        # Stage QUOTIENT_STAGES + 2: U = wrap32(tdiv(G, A) + tdiv(W, d)); the exact sum needs 33 bits, and it
         # wrapped iff its two top bits differ.
         total = Signal(signed(gw + 1))
         u = Signal(signed(gw))
@@ -171,7 +172,7 @@ class SgdUpdate(wiring.Component):
         with m.If(en):
             m.d.sync += [u.eq(total), u_wrapped.eq(total[gw] ^ total[gw - 1])]
 
-        # Stage 8 (output): W' = wrap32(W - U); the exact difference fits 33 bits.
+        # Stage QUOTIENT_STAGES + 3 (output): W' = wrap32(W - U); the exact difference fits 33 bits.
         diff = Signal(signed(gw + 1))
         w_new = Signal(signed(gw))
         m.d.comb += [diff.eq(ws[-1] - u), w_new.eq(diff)]

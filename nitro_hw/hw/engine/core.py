@@ -61,6 +61,11 @@ from .transposer import TileTransposer
 CMD_WRITE, CMD_READ, CMD_RUN, CMD_CLEAR = 1, 2, 3, 4
 #: Words the host-read output FIFO holds (READ_LATENCY + 1 words in flight plus room to stream).
 READ_FIFO_DEPTH = 8
+#: Cycles from the last write-back of an instruction with nothing else in flight to the fetch of
+#: the next one: the drain test is registered (it ORs valid bits from all over the datapath).
+DRAIN_TEST_CYCLES = 2
+#: Register stages from a write-back to the trace port (its rows come from every lane).
+TRACE_STAGES = 2
 #: Word addresses in the CSR memory.
 CSR_ADDR = {"phase_cycles": 0, "run_cycles": MAX_INSTRUCTIONS, "step_count": MAX_INSTRUCTIONS + 1,
             "flags": MAX_INSTRUCTIONS + 2, "mac_steps": MAX_INSTRUCTIONS + 3, "mode": MAX_INSTRUCTIONS + 4}
@@ -68,6 +73,9 @@ CSR_ADDR = {"phase_cycles": 0, "run_cycles": MAX_INSTRUCTIONS, "step_count": MAX
 A = isa.ADDR_BITS
 #: Memories the datapath reads in the epilogue (addressed by the tile row being written back).
 EPILOGUE_READS = ("WF", "Y", "RG")
+#: Memories the datapath writes (the host writes them too, between runs).
+DATAPATH_WRITES = ("AG", "RG", "E", "D", "WF", "PRED", "AF", "WT")
+_KEEP = {"keep": "true"}
 
 
 def _lane(sig, c: int, bits: int):
@@ -230,6 +238,11 @@ class TrainingEngine(wiring.Component):
         # EXEC, one flag per op with a write-back (the op of the instruction being executed)
         wb_ops = {k: getattr(isa, f"OP_{k}") for k in ("FWD_RELU", "FWD_ERR", "BACKERR", "GRAD")}
         ex = {k: Signal(name=f"ex_{k.lower()}") for k in wb_ops}
+        # copies of the op flags, one set per lane (keep: Yosys must not merge them): the
+        # write-back's data muxes of lane c read only their own, so no flag crosses the die
+        ex_lane = [{k: Signal(name=f"ex_{k.lower()}_lane{c}", attrs=_KEEP) for k in wb_ops} for c in range(N)]
+        # copies of host_writing, one per memory the datapath writes: its write-data mux's select
+        host_wr = {k: Signal(name=f"host_writing_{k.lower()}", attrs=_KEEP) for k in DATAPATH_WRITES}
         is_grad = ex["GRAD"]
         is_fwd = ex["FWD_RELU"] | ex["FWD_ERR"]
 
@@ -271,6 +284,10 @@ class TrainingEngine(wiring.Component):
         e_nlane = Signal(A)
         rows_done = Signal(32)
         pipe_busy = Signal()
+        # registered drain test: in the previous cycle nothing was in flight and every row was
+        # written back (cleared in DECODE, so it is never the previous instruction's)
+        drained = Signal()
+        m.d.sync += drained.eq(~issuing & ~Cat(*s_valid).any() & (rows_done == rows_total) & ~pipe_busy)
 
         m.d.comb += [
             self.busy.eq(~done & (hdr_op == CMD_RUN)),
@@ -327,7 +344,7 @@ class TrainingEngine(wiring.Component):
                     with m.Switch(d[0:4]):
                         with m.Case(CMD_WRITE):
                             with m.If(d[32:56] != 0):
-                                m.d.sync += host_writing.eq(1)
+                                m.d.sync += [host_writing.eq(1), *(c.eq(1) for c in host_wr.values())]
                                 m.next = "WRITE"
                         with m.Case(CMD_READ):
                             m.d.sync += [out_cnt.eq(d[32:56]), *(r.eq(0) for r in rv)]
@@ -348,7 +365,7 @@ class TrainingEngine(wiring.Component):
                 with m.If(self.s_axis_tvalid):
                     m.d.sync += [haddr.eq(haddr + 1), hcount.eq(hcount - 1)]
                     with m.If(hcount == 1):
-                        m.d.sync += host_writing.eq(0)
+                        m.d.sync += [host_writing.eq(0), *(c.eq(0) for c in host_wr.values())]
                         m.next = "IDLE"
             with m.State("READ"):
                 # up to one word per cycle, issued while the output FIFO has room
@@ -387,16 +404,17 @@ class TrainingEngine(wiring.Component):
                         k_first.eq(1), k_last.eq(ins.k_len == 1), n_last.eq(ins.nt == 1),
                         m_last.eq(ins.mt == 1),
                         rows_total.eq(ins.mt * ins.nt * N),
-                        en.eq(0), e_nlane.eq(0), rows_done.eq(0),
+                        en.eq(0), e_nlane.eq(0), rows_done.eq(0), drained.eq(0),
                         o_mrow.eq(ins.o_base), o_tile.eq(ins.o_base), a_mrow.eq(ins.a_base),
                         a_tile.eq(ins.a_base), t_mrow.eq(ins.t_base), t_tile.eq(ins.t_base), p_mrow.eq(0),
                     ]
-                    m.d.sync += [ex[k].eq(op == code) for k, code in wb_ops.items()]
+                    m.d.sync += [flags_[k].eq(op == code) for flags_ in (ex, *ex_lane)
+                                 for k, code in wb_ops.items()]
                     m.next = "EXEC"
             with m.State("EXEC"):
-                with m.If(~issuing & ~Cat(*s_valid).any() & (rows_done == rows_total) & ~pipe_busy):
+                with m.If(drained):
                     m.d.sync += [pc.eq(pc + 1), ibase.eq(ibase + NW), fcnt.eq(0),
-                                 *(f.eq(0) for f in ex.values())]
+                                 *(f.eq(0) for flags_ in (ex, *ex_lane) for f in flags_.values())]
                     m.next = "FETCH"
             with m.State("STATUS"):
                 m.d.sync += [st_data.eq(Cat(run_cycles, step_count, flags, mac_steps)), st_valid.eq(1)]
@@ -580,65 +598,90 @@ class TrainingEngine(wiring.Component):
         # arrive in order 0 .. N-1 in every tile, so entry 0 is always the arriving row's
         best_v = [Signal(signed(8), name=f"best_v{r}") for r in range(N)]
         best_i = [Signal(8, name=f"best_i{r}") for r in range(N)]
+        cand_v = err.o.payload.max
+        cls = Signal(8)
+        m.d.comb += cls.eq(err.o.payload.argmax + re_.nlane)
+        take = re_.first_n | (cand_v > best_v[0])
+        new_v = Signal(signed(8))
+        new_i = Signal(8)
+        m.d.comb += [new_v.eq(Mux(take, cand_v, best_v[0])), new_i.eq(Mux(take, cls, best_i[0]))]
+
+        # Data: every memory's write data is its datapath row, or the host's beat while the host
+        # writes (a copy of host_writing per memory); only the write enables depend on the op.
+        # These assignments come after the host's (command FSM), so they decide the data.
+        engine_data = {"AG": h_row, "RG": region_row, "E": e_row, "D": d_row, "WF": w_row, "PRED": new_i,
+                       "AF": xp_act.col_data, "WT": xp_w.col_data}
+        for k, row in engine_data.items():
+            m.d.comb += wp[k].data.eq(Mux(host_wr[k], self.s_axis_tdata, row))
+        # the transposers' rows and the trace data, lane by lane on the lane's own op flags
+        trace_rows = {"FWD_RELU": _sext_lanes(m, h_row, N, 8, "tr_h"),
+                      "FWD_ERR": _sext_lanes(m, e_row, N, 8, "tr_e"),
+                      "BACKERR": d_row, "GRAD": _sext_lanes(m, w_row, N, WW, "tr_w")}
+        m.d.comb += xp_w.row_data.eq(w_row)
+        for c in range(N):
+            fl = ex_lane[c]
+            m.d.comb += [
+                _lane(xp_act.row_data, c, 8).eq(Mux(fl["FWD_RELU"], _lane(h_row, c, 8), _lane(e_row, c, 8))),
+                _lane(t_data, c, 32).eq(Mux(fl["FWD_RELU"], _lane(trace_rows["FWD_RELU"], c, 32),
+                                         Mux(fl["FWD_ERR"], _lane(trace_rows["FWD_ERR"], c, 32),
+                                             Mux(fl["BACKERR"], _lane(trace_rows["BACKERR"], c, 32),
+                                                 _lane(trace_rows["GRAD"], c, 32))))),
+            ]
+
+        # Control: valid, addresses, enables, only while executing (flags set in DECODE); the
+        # host owns the write enables otherwise
         row_done = Signal()
         m.d.comb += [xp_act.row_valid.eq(0), xp_w.row_valid.eq(0)]
-        # only while executing (flags set in DECODE): the host owns the write ports otherwise
         with m.If(ex["FWD_RELU"]):
             m.d.comb += [
                 row_done.eq(rf.valid),
-                wp["AG"].en.eq(rf.valid), wp["AG"].addr.eq(rf.o_addr), wp["AG"].data.eq(h_row),
-                wp["RG"].en.eq(rf.valid), wp["RG"].addr.eq(rf.a_addr), wp["RG"].data.eq(region_row),
-                xp_act.row_valid.eq(rf.valid), xp_act.row_index.eq(rf.row), xp_act.row_data.eq(h_row),
-                xp_act.row_base.eq(rf.t_base),
-                tv.eq(rf.valid), t_addr.eq(rf.o_addr), t_data.eq(_sext_lanes(m, h_row, N, 8, "tr_h")),
+                wp["AG"].en.eq(rf.valid), wp["AG"].addr.eq(rf.o_addr),
+                wp["RG"].en.eq(rf.valid), wp["RG"].addr.eq(rf.a_addr),
+                xp_act.row_valid.eq(rf.valid), xp_act.row_index.eq(rf.row), xp_act.row_base.eq(rf.t_base),
+                tv.eq(rf.valid), t_addr.eq(rf.o_addr),
             ]
         with m.Elif(ex["FWD_ERR"]):
             m.d.comb += [
                 row_done.eq(re_.valid),
-                wp["E"].en.eq(re_.valid), wp["E"].addr.eq(re_.o_addr), wp["E"].data.eq(e_row),
-                xp_act.row_valid.eq(re_.valid), xp_act.row_index.eq(re_.row), xp_act.row_data.eq(e_row),
-                xp_act.row_base.eq(re_.t_base),
-                tv.eq(re_.valid), t_addr.eq(re_.o_addr), t_data.eq(_sext_lanes(m, e_row, N, 8, "tr_e")),
+                wp["E"].en.eq(re_.valid), wp["E"].addr.eq(re_.o_addr),
+                xp_act.row_valid.eq(re_.valid), xp_act.row_index.eq(re_.row), xp_act.row_base.eq(re_.t_base),
+                tv.eq(re_.valid), t_addr.eq(re_.o_addr),
             ]
             # argmax across the class tiles of a sample (first index on ties)
-            cand_v = err.o.payload.max
-            cls = Signal(8)
-            m.d.comb += cls.eq(err.o.payload.argmax + re_.nlane)
-            take = re_.first_n | (cand_v > best_v[0])
-            new_v = Signal(signed(8))
-            new_i = Signal(8)
-            m.d.comb += [new_v.eq(Mux(take, cand_v, best_v[0])), new_i.eq(Mux(take, cls, best_i[0]))]
             with m.If(re_.valid):
                 m.d.sync += [best_v[N - 1].eq(new_v), best_i[N - 1].eq(new_i),
                              *(best_v[r].eq(best_v[r + 1]) for r in range(N - 1)),
                              *(best_i[r].eq(best_i[r + 1]) for r in range(N - 1))]
-            m.d.comb += [wp["PRED"].en.eq(re_.valid & re_.last_n),
-                         wp["PRED"].addr.eq(re_.p_addr), wp["PRED"].data.eq(new_i)]
+            m.d.comb += [wp["PRED"].en.eq(re_.valid & re_.last_n), wp["PRED"].addr.eq(re_.p_addr)]
         with m.Elif(ex["BACKERR"]):
             m.d.comb += [
                 row_done.eq(rbk.valid),
-                wp["D"].en.eq(rbk.valid), wp["D"].addr.eq(rbk.o_addr), wp["D"].data.eq(d_row),
-                tv.eq(rbk.valid), t_addr.eq(rbk.o_addr), t_data.eq(d_row),
+                wp["D"].en.eq(rbk.valid), wp["D"].addr.eq(rbk.o_addr),
+                tv.eq(rbk.valid), t_addr.eq(rbk.o_addr),
             ]
         with m.Elif(ex["GRAD"]):
             m.d.comb += [
                 row_done.eq(rg.valid),
-                wp["WF"].en.eq(rg.valid), wp["WF"].addr.eq(rg.o_addr), wp["WF"].data.eq(w_row),
+                wp["WF"].en.eq(rg.valid), wp["WF"].addr.eq(rg.o_addr),
                 xp_w.row_valid.eq(rg.valid & ins.twrite), xp_w.row_index.eq(rg.row),
-                xp_w.row_data.eq(w_row), xp_w.row_base.eq(rg.t_base),
-                tv.eq(rg.valid), t_addr.eq(rg.o_addr), t_data.eq(_sext_lanes(m, w_row, N, WW, "tr_w")),
+                xp_w.row_base.eq(rg.t_base),
+                tv.eq(rg.valid), t_addr.eq(rg.o_addr),
             ]
         with m.If(xp_act.col_valid):
-            m.d.comb += [wp["AF"].en.eq(1), wp["AF"].addr.eq(xp_act.col_addr),
-                         wp["AF"].data.eq(xp_act.col_data)]
+            m.d.comb += [wp["AF"].en.eq(1), wp["AF"].addr.eq(xp_act.col_addr)]
         with m.If(xp_w.col_valid):
-            m.d.comb += [wp["WT"].en.eq(1), wp["WT"].addr.eq(xp_w.col_addr), wp["WT"].data.eq(xp_w.col_data)]
+            m.d.comb += [wp["WT"].en.eq(1), wp["WT"].addr.eq(xp_w.col_addr)]
         with m.If(row_done):
             m.d.sync += rows_done.eq(rows_done + 1)
         m.d.comb += pipe_busy.eq(xp_act.busy | xp_w.busy | Cat(*[s.valid for s in waiting + sb]).any()
                                  | mac.o.valid)
-        m.d.sync += [self.trace_valid.eq(tv), self.trace_tag.eq(ins.tag), self.trace_index.eq(t_addr),
-                     self.trace_data.eq(t_data)]
+        trace = [(tv, ins.tag, t_addr, t_data)]
+        for j in range(1, TRACE_STAGES):
+            trace.append((Signal(name=f"trace{j}_valid"), Signal(8, name=f"trace{j}_tag"),
+                          Signal(A, name=f"trace{j}_index"), Signal(self.dw, name=f"trace{j}_data")))
+        trace.append((self.trace_valid, self.trace_tag, self.trace_index, self.trace_data))
+        for src, dst in zip(trace, trace[1:], strict=False):
+            m.d.sync += [d.eq(s) for s, d in zip(src, dst, strict=True)]
 
         # ------------------------------------------------------------------ flags
         m.d.comb += mac.clear.eq(clear)

@@ -12,7 +12,9 @@ class TileTransposer(wiring.Component):
 
     Row ``r`` of a tile arrives with ``row_valid``, ``row_index = r`` and ``row_data`` (lane
     ``c`` = element ``[r][c]``), in order ``r = 0 .. N-1``, at most one per cycle. The last row
-    also carries ``row_base``. In the ``N`` cycles after it, ``col_valid`` is high with
+    also carries ``row_base``. The inputs are registered (:attr:`latency` cycles; the rows come
+    from lanes spread over the die, and a row's write enable reaches ``N * lane_bits`` flip-flops),
+    then, in the ``N`` cycles after the last row's register, ``col_valid`` is high with
     ``col_addr = row_base + c`` and ``col_data`` lane ``r`` = element ``[r][c]``, for ``c = 0 ..
     N-1``. Two banks: the next tile's rows may arrive while the columns are written. Rows must
     not arrive faster than one tile per ``N`` cycles (one row per cycle guarantees it).
@@ -40,9 +42,18 @@ class TileTransposer(wiring.Component):
             "busy": Out(1),
         })
 
+    #: Cycles from a row on the inputs to its input register.
+    latency = 1
+
     def elaborate(self, platform):
         m = Module()
         n, lb = self.n, self.lane_bits
+        row_valid = Signal()
+        row_index = Signal.like(self.row_index)
+        row_data = Signal.like(self.row_data)
+        row_base = Signal.like(self.row_base)
+        m.d.sync += [row_valid.eq(self.row_valid), row_index.eq(self.row_index), row_data.eq(self.row_data),
+                     row_base.eq(self.row_base)]
         banks = [[Signal(unsigned(n * lb), name=f"bank{b}_row{r}") for r in range(n)] for b in range(2)]
         wbank = Signal()
         obank = Signal()
@@ -51,13 +62,13 @@ class TileTransposer(wiring.Component):
         base = Signal.like(self.col_addr)
 
         for b in range(2):
-            with m.If(self.row_valid & (wbank == b)):
-                with m.Switch(self.row_index):
+            with m.If(row_valid & (wbank == b)):
+                with m.Switch(row_index):
                     for r in range(n):
                         with m.Case(r):
-                            m.d.sync += banks[b][r].eq(self.row_data)
-        with m.If(self.row_valid & (self.row_index == n - 1)):
-            m.d.sync += [wbank.eq(~wbank), obank.eq(wbank), active.eq(1), col.eq(0), base.eq(self.row_base)]
+                            m.d.sync += banks[b][r].eq(row_data)
+        with m.If(row_valid & (row_index == n - 1)):
+            m.d.sync += [wbank.eq(~wbank), obank.eq(wbank), active.eq(1), col.eq(0), base.eq(row_base)]
         with m.Elif(active):
             m.d.sync += col.eq(col + 1)
             with m.If(col == n - 1):
@@ -74,6 +85,6 @@ class TileTransposer(wiring.Component):
             self.col_valid.eq(active),
             self.col_addr.eq(base + col),
             self.col_data.eq(Array(cols)[col[:max(1, (n - 1).bit_length())]]),
-            self.busy.eq(active),
+            self.busy.eq(active | row_valid),
         ]
         return m
