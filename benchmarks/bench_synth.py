@@ -68,8 +68,8 @@ def run_case(case: dict) -> dict:
                        place=case["place"], freq_mhz=case.get("freq"), router=case.get("router"))
     except ToolError as exc:
         return {**case, "error": str(exc)}
-    keep = ("params", "placed", "fmax_mhz", "resources", "utilization", "harness", "critical_path", "tools",
-            "seed", "freq_constraint_mhz", "run_time_s")
+    keep = ("params", "placed", "routed", "fmax_mhz", "fmax_post_placement_mhz", "resources", "utilization",
+            "harness", "critical_path", "tools", "seed", "freq_constraint_mhz", "run_time_s")
     return {**case, **{k: r[k] for k in keep}}
 
 

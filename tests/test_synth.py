@@ -17,7 +17,7 @@ from nitro_hw.cli import main
 from nitro_hw.commands.synth import parse_params
 from nitro_hw.hw.catalog import catalog
 from nitro_hw.synth import baseline, tools
-from nitro_hw.synth.flow import nextpnr_args, resolve_design, synthesize, yosys_script
+from nitro_hw.synth.flow import nextpnr_args, post_placement_fmax, resolve_design, synthesize, yosys_script
 from nitro_hw.synth.report import clock_name, load_report, summarize, summarize_yosys, write_report
 from nitro_hw.synth.targets import TARGETS, get_target
 from nitro_hw.synth.wrappers import (
@@ -57,6 +57,25 @@ def test_targets_and_flow_commands():
 def test_synthesize_rejects_an_unknown_router():
     with pytest.raises(ValueError, match="router must be one of router1, router2"):
         synthesize("trunc_shift", "ecp5-85k", router="router3")
+    with pytest.raises(ValueError, match="router applies only when routing"):
+        synthesize("trunc_shift", "ecp5-85k", router="router2", route=False)
+
+
+def test_post_placement_fmax_is_the_last_estimate_before_routing():
+    log = "\n".join([
+        "Info: Max frequency for clock 'clk': 80.00 MHz (FAIL at 110.00 MHz)",   # during placement
+        "Info: Max frequency for clock 'clk': 91.50 MHz (FAIL at 110.00 MHz)",   # after placement
+        "Info: Max frequency for clock 'aux': 150.25 MHz (PASS at 110.00 MHz)",
+        "Info: Routing globals...",
+        "Info: Running router2...",
+        "Warning: Max frequency for clock 'clk': 70.10 MHz (FAIL at 110.00 MHz)",  # routed
+    ])
+    assert post_placement_fmax(log) == {"clk": 91.5, "aux": 150.25}
+    unrouted = log.split("Info: Routing globals")[0]
+    assert post_placement_fmax(unrouted) == {"clk": 91.5, "aux": 150.25}
+    assert post_placement_fmax("Info: Program finished normally.\n") == {}
+    assert "--no-route" in nextpnr_args(get_target("ecp5-85k"), 1, 110.0, route=False)
+    assert "--no-route" not in nextpnr_args(get_target("ecp5-85k"), 1, 110.0)
 
 
 def test_resolve_design_overrides_and_errors():
@@ -311,3 +330,8 @@ def test_cli_bad_input(capsys):
     assert main(["synth"]) == 2
     assert "--design" in capsys.readouterr().err
     assert main(["synth", "--baselines", "--seed", "3"]) == 2
+    assert "--baselines uses the catalog parameters" in capsys.readouterr().err
+    assert main(["synth", "--design", "trunc_shift", "--check", "--no-route"]) == 2
+    assert "--check synthesizes as the baseline was made" in capsys.readouterr().err
+    assert main(["synth", "--design", "trunc_shift", "--no-route", "--router", "router2"]) == 2
+    assert "router applies only when routing" in capsys.readouterr().err

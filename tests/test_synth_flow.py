@@ -56,6 +56,19 @@ def test_no_place_reports_yosys_counts(tmp_path, capsys):
     assert not (tmp_path / "nextpnr.log").exists()
 
 
+def test_no_route_reports_the_post_placement_estimate(tmp_path, capsys):
+    assert main(["synth", "--design", "nitro_relu", "--target", "ecp5-85k", "--no-route",
+                 "--out", str(tmp_path), "--quiet"]) == 0
+    assert "post-placement estimate clk" in capsys.readouterr().out
+    report = load_report(tmp_path / "report.json")
+    assert report["placed"] is True and report["routed"] is False
+    assert report["fmax_mhz"] == {} and report["critical_path"] is None
+    assert report["fmax_post_placement_mhz"]["clk"] > 0
+    assert "--no-route" in report["flow"]["nextpnr_args"]
+    assert report["resources"]["logic_cells"] > 0
+    _check_report(report)
+
+
 def test_tool_failure_names_the_tool_and_quotes_its_log(tmp_path):
     (tmp_path / "broken.v").write_text("module broken(input a; endmodule\n")
     with pytest.raises(ToolError) as exc:

@@ -39,6 +39,10 @@ def register(p) -> None:
     p.add_argument("--no-place", action="store_true",
                    help="stop after Yosys: hard-block inference (DSP, block RAM) and cell counts only, "
                         "no Fmax (for designs that do not fit the part)")
+    p.add_argument("--no-route", action="store_true",
+                   help="place but do not route: the report's only timing figure is nextpnr's "
+                        "post-placement estimate (fmax_post_placement_mhz; minutes instead of hours "
+                        "on the engine)")
     p.add_argument("--check", action="store_true",
                    help="compare with the committed baseline (exit 1 when beyond tolerance)")
     p.add_argument("--baselines", action="store_true",
@@ -73,9 +77,15 @@ def summary(report: dict) -> str:
     dev, res, util, h = report["device"], report["resources"], report["utilization"], report["harness"]
     lines = [f"{report['design']} on {report['target']} ({dev['part']}, {dev['mode']}, "
              f"harness {h['kind']}: +{h['ff']} FF)"]
-    if report.get("placed", True):
+    constraint = f"(constraint {report['freq_constraint_mhz']:g} MHz)"
+    estimate = ", ".join(f"{c} {f:.1f} MHz" for c, f in report.get("fmax_post_placement_mhz", {}).items())
+    if report.get("placed", True) and report.get("routed", True):
         fmax = ", ".join(f"{c} {f:.1f} MHz" for c, f in report["fmax_mhz"].items()) or "no clock"
-        lines.append(f"  Fmax        {fmax} (constraint {report['freq_constraint_mhz']:g} MHz)")
+        after = f", post-placement {estimate}" if estimate else ""
+        lines.append(f"  Fmax        {fmax} {constraint}{after}")
+    elif report.get("placed", True):
+        lines.append(f"  Fmax        not routed (--no-route); post-placement estimate "
+                     f"{estimate or 'not reported'} {constraint}")
     else:
         lines.append("  Fmax        not measured (stopped after Yosys: --no-place)")
     lines.append(f"  LUT4 {res['lut4']}, carry {res['carry']}, FF {res['ff']}, DSP {res['dsp']}, "
@@ -104,9 +114,10 @@ def run(args) -> int:
     try:
         if args.baselines:
             if (params or args.seed is not None or args.freq is not None or args.out or args.no_place
-                    or args.router):
+                    or args.router or args.no_route):
                 raise ValueError("--baselines uses the catalog parameters, seed 1 and the default "
-                                 "constraint: --param/--seed/--freq/--out/--no-place/--router do not apply")
+                                 "constraint: --param/--seed/--freq/--out/--no-place/--no-route/--router "
+                                 "do not apply")
             if args.table_only:
                 print(baseline.update_readme(args.reports))
                 return 0
@@ -122,16 +133,17 @@ def run(args) -> int:
             raise ValueError("give exactly one --design (see --list)")
         design = args.design[0]
         if args.check:
-            if params or args.seed is not None or args.freq is not None or args.no_place or args.router:
+            if (params or args.seed is not None or args.freq is not None or args.no_place or args.router
+                    or args.no_route):
                 raise ValueError("--check synthesizes as the baseline was made: "
-                                 "--param/--seed/--freq/--no-place/--router do not apply")
+                                 "--param/--seed/--freq/--no-place/--no-route/--router do not apply")
             report, problems = baseline.check(design, args.target, args.reports, out_dir=args.out,
                                               progress=not args.quiet, timeout=args.timeout)
         else:
             report = synthesize(design, args.target, params=params, out_dir=args.out,
                                 seed=DEFAULT_SEED if args.seed is None else args.seed,
                                 freq_mhz=args.freq, progress=not args.quiet, timeout=args.timeout,
-                                place=not args.no_place, router=args.router)
+                                place=not args.no_place, router=args.router, route=not args.no_route)
             problems = None
     except ToolError as exc:
         print(f"nitro-hw synth: {exc}", file=sys.stderr)

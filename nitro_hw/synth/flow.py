@@ -77,14 +77,31 @@ def yosys_script(target: Target, sources: list[str], top: str) -> list[str]:
     ]
 
 
-def nextpnr_args(target: Target, seed: int, freq_mhz: float, router: str | None = None) -> list[str]:
+def nextpnr_args(target: Target, seed: int, freq_mhz: float, router: str | None = None,
+                 route: bool = True) -> list[str]:
     """nextpnr arguments of the flow (inputs and outputs relative to the work directory)."""
     args = [*target.nextpnr_args, "--json", "netlist.json", "--report", "nextpnr_report.json",
             "--timing-allow-fail", "--seed", str(seed), "--freq", f"{freq_mhz:g}"]
     args.append("--out-of-context" if target.out_of_context else "--pcf-allow-unconstrained")
     if router is not None:
         args += ["--router", router]
+    if not route:
+        args.append("--no-route")
     return args
+
+
+_MAX_FREQ = re.compile(r"^(?:Info|Warning): Max frequency for clock '([^']+)': ([0-9.]+) MHz", re.M)
+_ROUTING_START = re.compile(r"^Info: (Routing|Setting up routing|Running router2)", re.M)
+
+
+def post_placement_fmax(log_text: str) -> dict[str, float]:
+    """nextpnr's post-placement Fmax estimate per clock: its last report before routing starts.
+
+    nextpnr's JSON report holds timing only after routing; the estimate is in its log.
+    """
+    start = _ROUTING_START.search(log_text)
+    before = log_text[:start.start()] if start else log_text
+    return {clock: float(mhz) for clock, mhz in _MAX_FREQ.findall(before)}
 
 
 class _Progress:
@@ -124,7 +141,7 @@ class _Progress:
 def synthesize(design: str | Design, target: str | Target, *, params: dict | None = None,
                out_dir: Path | None = None, seed: int = DEFAULT_SEED, freq_mhz: float | None = None,
                progress: bool = False, timeout: float | None = None, place: bool = True,
-               router: str | None = None) -> dict:
+               router: str | None = None, route: bool = True) -> dict:
     """Synthesize, place and route a catalog design and return its report.
 
     Parameters
@@ -153,6 +170,10 @@ def synthesize(design: str | Design, target: str | Target, *, params: dict | Non
     router : str, optional
         nextpnr router, one of :data:`ROUTERS` (default: nextpnr's, router1). router2 routes
         the congested engine where router1 had not finished after 80 minutes.
+    route : bool
+        Route after placing. Without it (``routed`` false in the report) ``fmax_mhz`` is empty
+        and ``fmax_post_placement_mhz`` (in every placed report) is the only timing figure:
+        nextpnr's estimate from the placement, minutes instead of hours on the engine.
 
     Returns
     -------
@@ -172,21 +193,23 @@ def synthesize(design: str | Design, target: str | Target, *, params: dict | Non
         raise ValueError(f"freq_mhz must be positive, got {freq_mhz!r}")
     if router is not None and router not in ROUTERS:
         raise ValueError(f"router must be one of {', '.join(ROUTERS)}, got {router!r}")
+    if not route and router is not None:
+        raise ValueError("router applies only when routing (route=True)")
     if out_dir is None:
         with tempfile.TemporaryDirectory(prefix="nitro_synth_") as tmp:
             try:
-                return _run(d, t, Path(tmp), seed, freq, progress, timeout, place, router)
+                return _run(d, t, Path(tmp), seed, freq, progress, timeout, place, router, route)
             except ToolError as exc:
                 raise exc.without_log("log not kept: rerun with --out DIR to keep it") from None
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    report = _run(d, t, out, seed, freq, progress, timeout, place, router)
+    report = _run(d, t, out, seed, freq, progress, timeout, place, router, route)
     write_report(report, out / REPORT_NAME)
     return report
 
 
 def _run(d: Design, t: Target, work: Path, seed: int, freq: float, progress: bool,
-         timeout: float | None, place: bool, router: str | None = None) -> dict:
+         timeout: float | None, place: bool, router: str | None = None, route: bool = True) -> dict:
     times: dict[str, float] = {}
     bar = _Progress(f"synth {d.name} on {t.name}", progress)
     try:
@@ -211,19 +234,20 @@ def _run(d: Design, t: Target, work: Path, seed: int, freq: float, progress: boo
         if not place:
             return _report(d, t, work, text, harness, freq, seed, times, None, router)
         start = time.monotonic()
-        run_tool(t.nextpnr_tool, nextpnr_args(t, seed, freq, router), cwd=work, log=work / "nextpnr.log",
-                 on_line=lambda s: bar.line("nextpnr", s), timeout=timeout, live=True)
+        run_tool(t.nextpnr_tool, nextpnr_args(t, seed, freq, router, route), cwd=work,
+                 log=work / "nextpnr.log", on_line=lambda s: bar.line("nextpnr", s), timeout=timeout,
+                 live=True)
         times["nextpnr"] = time.monotonic() - start
         bar.done()
     finally:
         bar.close()
 
     npr = json.loads((work / "nextpnr_report.json").read_text())
-    return _report(d, t, work, text, harness, freq, seed, times, npr, router)
+    return _report(d, t, work, text, harness, freq, seed, times, npr, router, route)
 
 
 def _report(d: Design, t: Target, work: Path, text: str, harness: dict, freq: float, seed: int,
-            times: dict, npr: dict | None, router: str | None = None) -> dict:
+            times: dict, npr: dict | None, router: str | None = None, route: bool = True) -> dict:
     stat = json.loads((work / "yosys_stat.json").read_text())
     cells = yosys_cells(stat, WRAPPER_TOP)
     if npr is None:
@@ -250,14 +274,17 @@ def _report(d: Design, t: Target, work: Path, text: str, harness: dict, freq: fl
         "harness": harness,
         "freq_constraint_mhz": freq,
         "fmax_mhz": fmax,
+        "fmax_post_placement_mhz": (post_placement_fmax((work / "nextpnr.log").read_text())
+                                    if npr is not None else {}),
         "placed": npr is not None,
+        "routed": npr is not None and route,
         "critical_path": critical_path(npr) if npr is not None else None,
         "resources": resources,
         "utilization": utilization,
         "yosys_cells": dict(sorted(cells.items())),
         "tools": tools,
         "flow": {"yosys_script": yosys_script(t, ["design.v", "harness.v"], WRAPPER_TOP),
-                 "nextpnr_args": nextpnr_args(t, seed, freq, router) if npr is not None else None},
+                 "nextpnr_args": nextpnr_args(t, seed, freq, router, route) if npr is not None else None},
         "seed": seed,
         "run_time_s": {k: round(v, 2) for k, v in times.items()},
     }
