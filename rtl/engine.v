@@ -324,40 +324,40 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [31:0] \$385 ;
   wire \$386 ;
   wire \$387 ;
-  wire [25:0] \$388 ;
-  wire [24:0] \$389 ;
+  wire [6:0] \$388 ;
+  wire [7:0] \$389 ;
   wire [7:0] \$39 ;
-  wire [24:0] \$390 ;
-  wire \$391 ;
+  wire [6:0] \$390 ;
+  wire [8:0] \$391 ;
   wire [24:0] \$392 ;
   wire [24:0] \$393 ;
-  wire [24:0] \$394 ;
-  wire \$395 ;
-  wire \$396 ;
-  wire \$397 ;
+  wire \$394 ;
+  wire [24:0] \$395 ;
+  wire [24:0] \$396 ;
+  wire [24:0] \$397 ;
   wire \$398 ;
   wire \$399 ;
   wire \$4 ;
   wire [7:0] \$40 ;
-  wire [4:0] \$400 ;
+  wire \$400 ;
   wire \$401 ;
   wire \$402 ;
-  wire \$403 ;
-  wire [32:0] \$404 ;
-  wire [16:0] \$405 ;
-  wire [16:0] \$406 ;
-  wire [10:0] \$407 ;
-  wire [10:0] \$408 ;
-  wire [10:0] \$409 ;
+  wire [4:0] \$403 ;
+  wire \$404 ;
+  wire \$405 ;
+  wire \$406 ;
+  wire [32:0] \$407 ;
+  wire [16:0] \$408 ;
+  wire [16:0] \$409 ;
   wire [7:0] \$41 ;
-  wire \$410 ;
-  wire \$411 ;
-  wire \$412 ;
-  wire [19:0] \$413 ;
-  wire [23:0] \$414 ;
+  wire [10:0] \$410 ;
+  wire [10:0] \$411 ;
+  wire [10:0] \$412 ;
+  wire \$413 ;
+  wire \$414 ;
   wire \$415 ;
-  wire \$416 ;
-  wire \$417 ;
+  wire [19:0] \$416 ;
+  wire [23:0] \$417 ;
   wire \$418 ;
   wire \$419 ;
   wire [7:0] \$42 ;
@@ -395,269 +395,269 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$449 ;
   wire [7:0] \$45 ;
   wire \$450 ;
-  wire [6:0] \$451 ;
-  wire [7:0] \$452 ;
-  wire [32:0] \$453 ;
-  wire \$454 ;
-  wire [32:0] \$455 ;
-  wire \$456 ;
-  wire [32:0] \$457 ;
+  wire \$451 ;
+  wire \$452 ;
+  wire \$453 ;
+  wire [6:0] \$454 ;
+  wire [7:0] \$455 ;
+  wire [32:0] \$456 ;
+  wire \$457 ;
   wire \$458 ;
-  wire [32:0] \$459 ;
+  wire \$459 ;
   wire [7:0] \$46 ;
   wire \$460 ;
   wire [32:0] \$461 ;
   wire \$462 ;
-  wire [32:0] \$463 ;
+  wire \$463 ;
   wire \$464 ;
-  wire [32:0] \$465 ;
-  wire \$466 ;
-  wire [32:0] \$467 ;
+  wire \$465 ;
+  wire [32:0] \$466 ;
+  wire \$467 ;
   wire \$468 ;
-  wire [32:0] \$469 ;
+  wire \$469 ;
   wire [8:0] \$47 ;
   wire \$470 ;
   wire [32:0] \$471 ;
   wire \$472 ;
-  wire [32:0] \$473 ;
+  wire \$473 ;
   wire \$474 ;
-  wire [32:0] \$475 ;
-  wire \$476 ;
-  wire [32:0] \$477 ;
+  wire \$475 ;
+  wire [32:0] \$476 ;
+  wire \$477 ;
   wire \$478 ;
-  wire [32:0] \$479 ;
+  wire \$479 ;
   wire \$48 ;
   wire \$480 ;
   wire [32:0] \$481 ;
   wire \$482 ;
-  wire [32:0] \$483 ;
+  wire \$483 ;
   wire \$484 ;
-  wire [32:0] \$485 ;
-  wire \$486 ;
-  wire [32:0] \$487 ;
+  wire \$485 ;
+  wire [32:0] \$486 ;
+  wire \$487 ;
   wire \$488 ;
-  wire [32:0] \$489 ;
+  wire \$489 ;
   wire \$49 ;
   wire \$490 ;
   wire [32:0] \$491 ;
   wire \$492 ;
-  wire [32:0] \$493 ;
+  wire \$493 ;
   wire \$494 ;
-  wire [32:0] \$495 ;
-  wire \$496 ;
-  wire [32:0] \$497 ;
+  wire \$495 ;
+  wire [32:0] \$496 ;
+  wire \$497 ;
   wire \$498 ;
-  wire [32:0] \$499 ;
+  wire \$499 ;
   wire \$5 ;
   wire \$50 ;
   wire \$500 ;
   wire [32:0] \$501 ;
   wire \$502 ;
-  wire [32:0] \$503 ;
+  wire \$503 ;
   wire \$504 ;
-  wire [32:0] \$505 ;
-  wire \$506 ;
-  wire [32:0] \$507 ;
+  wire \$505 ;
+  wire [32:0] \$506 ;
+  wire \$507 ;
   wire \$508 ;
-  wire [32:0] \$509 ;
+  wire \$509 ;
   wire \$51 ;
   wire \$510 ;
   wire [32:0] \$511 ;
   wire \$512 ;
-  wire [32:0] \$513 ;
+  wire \$513 ;
   wire \$514 ;
-  wire [32:0] \$515 ;
-  wire \$516 ;
-  wire [32:0] \$517 ;
+  wire \$515 ;
+  wire [32:0] \$516 ;
+  wire \$517 ;
   wire \$518 ;
   wire \$519 ;
   wire [7:0] \$52 ;
-  wire [4:0] \$520 ;
-  wire \$521 ;
+  wire \$520 ;
+  wire [32:0] \$521 ;
   wire \$522 ;
   wire \$523 ;
-  wire [10:0] \$524 ;
+  wire \$524 ;
   wire \$525 ;
-  wire [16:0] \$526 ;
-  wire [16:0] \$527 ;
-  wire [10:0] \$528 ;
+  wire [32:0] \$526 ;
+  wire \$527 ;
+  wire \$528 ;
   wire \$529 ;
   wire [7:0] \$53 ;
-  wire [16:0] \$530 ;
-  wire [16:0] \$531 ;
-  wire [16:0] \$532 ;
+  wire \$530 ;
+  wire [32:0] \$531 ;
+  wire \$532 ;
   wire \$533 ;
-  wire [16:0] \$534 ;
-  wire [16:0] \$535 ;
-  wire \$536 ;
-  wire [32:0] \$537 ;
+  wire \$534 ;
+  wire \$535 ;
+  wire [32:0] \$536 ;
+  wire \$537 ;
   wire \$538 ;
   wire \$539 ;
   wire [7:0] \$54 ;
   wire \$540 ;
-  wire [16:0] \$541 ;
-  wire [16:0] \$542 ;
-  wire [16:0] \$543 ;
-  wire [16:0] \$544 ;
-  wire [16:0] \$545 ;
-  wire [16:0] \$546 ;
-  wire [16:0] \$547 ;
-  wire [10:0] \$548 ;
-  wire [16:0] \$549 ;
+  wire [32:0] \$541 ;
+  wire \$542 ;
+  wire \$543 ;
+  wire \$544 ;
+  wire \$545 ;
+  wire [32:0] \$546 ;
+  wire \$547 ;
+  wire \$548 ;
+  wire \$549 ;
   wire [7:0] \$55 ;
-  wire [16:0] \$550 ;
-  wire [16:0] \$551 ;
-  wire [16:0] \$552 ;
-  wire [16:0] \$553 ;
+  wire \$550 ;
+  wire [32:0] \$551 ;
+  wire \$552 ;
+  wire \$553 ;
   wire \$554 ;
   wire \$555 ;
-  wire [16:0] \$556 ;
+  wire [32:0] \$556 ;
   wire \$557 ;
-  wire [16:0] \$558 ;
+  wire \$558 ;
   wire \$559 ;
   wire [7:0] \$56 ;
-  wire [16:0] \$560 ;
-  wire \$561 ;
-  wire [16:0] \$562 ;
+  wire \$560 ;
+  wire [32:0] \$561 ;
+  wire \$562 ;
   wire \$563 ;
-  wire [16:0] \$564 ;
+  wire \$564 ;
   wire \$565 ;
-  wire [16:0] \$566 ;
+  wire [32:0] \$566 ;
   wire \$567 ;
-  wire [16:0] \$568 ;
+  wire \$568 ;
   wire \$569 ;
   wire [7:0] \$57 ;
-  wire [16:0] \$570 ;
-  wire \$571 ;
-  wire [32:0] \$572 ;
+  wire \$570 ;
+  wire [32:0] \$571 ;
+  wire \$572 ;
   wire \$573 ;
   wire \$574 ;
   wire \$575 ;
-  wire \$576 ;
-  wire [7:0] \$577 ;
-  reg \$578 ;
-  reg [255:0] \$579 ;
+  wire [32:0] \$576 ;
+  wire \$577 ;
+  wire \$578 ;
+  wire \$579 ;
   wire [7:0] \$58 ;
-  reg [31:0] \$580 ;
-  reg [31:0] \$581 ;
-  reg [31:0] \$582 ;
-  reg [31:0] \$583 ;
-  reg [31:0] \$584 ;
-  reg [3:0] \$585 ;
-  reg [3:0] \$586 ;
-  reg [23:0] \$587 ;
-  reg [23:0] \$588 ;
-  reg \$589 ;
+  wire \$580 ;
+  wire [32:0] \$581 ;
+  wire \$582 ;
+  wire \$583 ;
+  wire \$584 ;
+  wire \$585 ;
+  wire [32:0] \$586 ;
+  wire \$587 ;
+  wire \$588 ;
+  wire \$589 ;
   wire [7:0] \$59 ;
-  reg \$590 ;
-  reg \$591 ;
-  reg \$592 ;
-  reg \$593 ;
-  reg \$594 ;
-  reg \$595 ;
-  reg \$596 ;
-  reg \$597 ;
-  reg \$598 ;
-  reg [2:0] \$599 ;
+  wire \$590 ;
+  wire [32:0] \$591 ;
+  wire \$592 ;
+  wire \$593 ;
+  wire \$594 ;
+  wire \$595 ;
+  wire [32:0] \$596 ;
+  wire \$597 ;
+  wire \$598 ;
+  wire \$599 ;
   wire \$6 ;
   wire [255:0] \$60 ;
-  reg [23:0] \$600 ;
-  reg \$601 ;
-  reg \$602 ;
-  reg \$603 ;
-  reg \$604 ;
-  reg \$605 ;
-  reg \$606 ;
-  reg \$607 ;
-  reg [5:0] \$608 ;
-  reg [6:0] \$609 ;
+  wire \$600 ;
+  wire [32:0] \$601 ;
+  wire \$602 ;
+  wire \$603 ;
+  wire \$604 ;
+  wire \$605 ;
+  wire [32:0] \$606 ;
+  wire \$607 ;
+  wire \$608 ;
+  wire \$609 ;
   wire [255:0] \$61 ;
-  reg [3:0] \$610 ;
-  reg \$611 ;
-  reg [31:0] \$612 ;
-  reg [31:0] \$613 ;
-  reg [31:0] \$614 ;
-  reg [31:0] \$615 ;
-  reg [31:0] \$616 ;
-  reg [31:0] \$617 ;
-  reg [31:0] \$618 ;
-  reg [31:0] \$619 ;
+  wire \$610 ;
+  wire [32:0] \$611 ;
+  wire \$612 ;
+  wire \$613 ;
+  wire \$614 ;
+  wire \$615 ;
+  wire [32:0] \$616 ;
+  wire \$617 ;
+  wire \$618 ;
+  wire [4:0] \$619 ;
   wire [7:0] \$62 ;
-  reg [31:0] \$620 ;
-  reg [31:0] \$621 ;
-  reg [31:0] \$622 ;
-  reg [31:0] \$623 ;
-  reg [31:0] \$624 ;
-  reg [31:0] \$625 ;
-  reg [31:0] \$626 ;
-  reg [31:0] \$627 ;
-  reg [31:0] \$628 ;
-  reg [31:0] \$629 ;
+  wire \$620 ;
+  wire \$621 ;
+  wire \$622 ;
+  wire [10:0] \$623 ;
+  wire \$624 ;
+  wire [16:0] \$625 ;
+  wire [16:0] \$626 ;
+  wire [10:0] \$627 ;
+  wire \$628 ;
+  wire [16:0] \$629 ;
   wire [7:0] \$63 ;
-  reg [31:0] \$630 ;
-  reg [31:0] \$631 ;
-  reg [31:0] \$632 ;
-  reg [31:0] \$633 ;
-  reg [31:0] \$634 ;
-  reg [31:0] \$635 ;
-  reg [31:0] \$636 ;
-  reg [31:0] \$637 ;
-  reg [31:0] \$638 ;
-  reg [31:0] \$639 ;
+  wire [16:0] \$630 ;
+  wire [16:0] \$631 ;
+  wire \$632 ;
+  wire [16:0] \$633 ;
+  wire [16:0] \$634 ;
+  wire \$635 ;
+  wire \$636 ;
+  wire [32:0] \$637 ;
+  wire \$638 ;
+  wire \$639 ;
   wire [7:0] \$64 ;
-  reg [31:0] \$640 ;
-  reg [31:0] \$641 ;
-  reg [31:0] \$642 ;
-  reg [31:0] \$643 ;
-  reg [31:0] \$644 ;
-  reg [31:0] \$645 ;
-  reg \$646 ;
-  reg [31:0] \$647 ;
-  reg [383:0] \$648 ;
-  reg \$649 ;
+  wire \$640 ;
+  wire [16:0] \$641 ;
+  wire [16:0] \$642 ;
+  wire [16:0] \$643 ;
+  wire [16:0] \$644 ;
+  wire [16:0] \$645 ;
+  wire [16:0] \$646 ;
+  wire [16:0] \$647 ;
+  wire [10:0] \$648 ;
+  wire [16:0] \$649 ;
   wire [7:0] \$65 ;
-  reg [9:0] \$650 ;
-  reg [9:0] \$651 ;
-  reg [15:0] \$652 ;
-  reg [15:0] \$653 ;
-  reg [15:0] \$654 ;
-  reg [15:0] \$655 ;
-  reg [15:0] \$656 ;
-  reg [15:0] \$657 ;
-  reg [15:0] \$658 ;
-  reg [9:0] \$659 ;
+  wire [16:0] \$650 ;
+  wire [16:0] \$651 ;
+  wire [16:0] \$652 ;
+  wire [16:0] \$653 ;
+  wire \$654 ;
+  wire \$655 ;
+  wire [16:0] \$656 ;
+  wire \$657 ;
+  wire [16:0] \$658 ;
+  wire \$659 ;
   wire [7:0] \$66 ;
-  reg [9:0] \$660 ;
-  reg [9:0] \$661 ;
-  reg \$662 ;
-  reg \$663 ;
-  reg \$664 ;
-  reg \$665 ;
-  reg [31:0] \$666 ;
-  reg [9:0] \$667 ;
-  reg [15:0] \$668 ;
-  reg [31:0] \$669 ;
+  wire [16:0] \$660 ;
+  wire \$661 ;
+  wire [16:0] \$662 ;
+  wire \$663 ;
+  wire [16:0] \$664 ;
+  wire \$665 ;
+  wire [16:0] \$666 ;
+  wire \$667 ;
+  wire [16:0] \$668 ;
+  wire \$669 ;
   wire [7:0] \$67 ;
-  reg [15:0] \$670 ;
-  reg [15:0] \$671 ;
-  reg [15:0] \$672 ;
-  reg [15:0] \$673 ;
-  reg [15:0] \$674 ;
-  reg [15:0] \$675 ;
-  reg [15:0] \$676 ;
-  reg \$677 ;
+  wire [16:0] \$670 ;
+  wire \$671 ;
+  wire [32:0] \$672 ;
+  wire \$673 ;
+  wire \$674 ;
+  wire \$675 ;
+  wire \$676 ;
+  wire [7:0] \$677 ;
   reg \$678 ;
-  reg \$679 ;
+  reg [255:0] \$679 ;
   wire [7:0] \$68 ;
-  reg \$680 ;
-  reg \$681 ;
-  reg \$682 ;
-  reg \$683 ;
-  reg \$684 ;
-  reg \$685 ;
-  reg \$686 ;
-  reg \$687 ;
-  reg \$688 ;
+  reg [31:0] \$680 ;
+  reg [31:0] \$681 ;
+  reg [31:0] \$682 ;
+  reg [31:0] \$683 ;
+  reg [31:0] \$684 ;
+  reg [3:0] \$685 ;
+  reg [3:0] \$686 ;
+  reg [23:0] \$687 ;
+  reg [23:0] \$688 ;
   reg \$689 ;
   wire [7:0] \$69 ;
   reg \$690 ;
@@ -669,10 +669,10 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$696 ;
   reg \$697 ;
   reg \$698 ;
-  reg \$699 ;
+  reg [2:0] \$699 ;
   wire [7:0] \$7 ;
   wire [255:0] \$70 ;
-  reg \$700 ;
+  reg [23:0] \$700 ;
   reg \$701 ;
   reg \$702 ;
   reg \$703 ;
@@ -680,110 +680,269 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$705 ;
   reg \$706 ;
   reg \$707 ;
-  reg \$708 ;
-  reg \$709 ;
+  reg [5:0] \$708 ;
+  reg [6:0] \$709 ;
   wire [255:0] \$71 ;
-  reg \$710 ;
+  reg [3:0] \$710 ;
   reg \$711 ;
   reg \$712 ;
-  reg [255:0] \$713 ;
-  reg \$714 ;
-  reg [3:0] \$715 ;
+  reg \$713 ;
+  reg [31:0] \$714 ;
+  reg [383:0] \$715 ;
   reg \$716 ;
-  reg \$717 ;
-  reg \$718 ;
-  reg \$719 ;
+  reg [9:0] \$717 ;
+  reg [9:0] \$718 ;
+  reg [15:0] \$719 ;
   wire [255:0] \$72 ;
-  reg \$720 ;
-  reg \$721 ;
-  reg \$722 ;
-  reg \$723 ;
-  reg \$724 ;
-  reg \$725 ;
-  reg \$726 ;
-  reg \$727 ;
-  reg \$728 ;
+  reg [15:0] \$720 ;
+  reg [15:0] \$721 ;
+  reg [15:0] \$722 ;
+  reg [15:0] \$723 ;
+  reg [15:0] \$724 ;
+  reg [15:0] \$725 ;
+  reg [9:0] \$726 ;
+  reg [9:0] \$727 ;
+  reg [9:0] \$728 ;
   reg \$729 ;
   wire [255:0] \$73 ;
   reg \$730 ;
   reg \$731 ;
-  reg [85:0] \$732 ;
-  reg [255:0] \$733 ;
-  reg [85:0] \$734 ;
-  reg [255:0] \$735 ;
-  reg [85:0] \$736 ;
-  reg [255:0] \$737 ;
-  reg [85:0] \$738 ;
-  reg [255:0] \$739 ;
+  reg \$732 ;
+  reg [31:0] \$733 ;
+  reg [9:0] \$734 ;
+  reg [15:0] \$735 ;
+  reg [31:0] \$736 ;
+  reg [15:0] \$737 ;
+  reg [15:0] \$738 ;
+  reg [15:0] \$739 ;
   wire [255:0] \$74 ;
-  reg [85:0] \$740 ;
-  reg [255:0] \$741 ;
-  reg [85:0] \$742 ;
-  reg [85:0] \$743 ;
-  reg [85:0] \$744 ;
-  reg [85:0] \$745 ;
-  reg [85:0] \$746 ;
-  reg [85:0] \$747 ;
-  reg [85:0] \$748 ;
-  reg [85:0] \$749 ;
+  reg [15:0] \$740 ;
+  reg [15:0] \$741 ;
+  reg [15:0] \$742 ;
+  reg [15:0] \$743 ;
+  reg \$744 ;
+  reg \$745 ;
+  reg \$746 ;
+  reg \$747 ;
+  reg \$748 ;
+  reg \$749 ;
   wire [255:0] \$75 ;
-  reg [85:0] \$750 ;
-  reg [85:0] \$751 ;
-  reg [85:0] \$752 ;
-  reg [63:0] \$753 ;
-  reg [63:0] \$754 ;
-  reg [63:0] \$755 ;
-  reg [63:0] \$756 ;
-  reg [63:0] \$757 ;
-  reg [63:0] \$758 ;
-  reg [63:0] \$759 ;
+  reg \$750 ;
+  reg \$751 ;
+  reg \$752 ;
+  reg \$753 ;
+  reg \$754 ;
+  reg \$755 ;
+  reg \$756 ;
+  reg \$757 ;
+  reg \$758 ;
+  reg \$759 ;
   wire [7:0] \$76 ;
-  reg [63:0] \$760 ;
-  reg [7:0] \$761 ;
-  reg [7:0] \$762 ;
-  reg [7:0] \$763 ;
-  reg [7:0] \$764 ;
-  reg [7:0] \$765 ;
-  reg [7:0] \$766 ;
-  reg [7:0] \$767 ;
-  reg [7:0] \$768 ;
-  reg [7:0] \$769 ;
+  reg \$760 ;
+  reg \$761 ;
+  reg \$762 ;
+  reg \$763 ;
+  reg \$764 ;
+  reg \$765 ;
+  reg \$766 ;
+  reg \$767 ;
+  reg \$768 ;
+  reg \$769 ;
   wire [7:0] \$77 ;
-  reg [7:0] \$770 ;
-  reg [7:0] \$771 ;
-  reg [7:0] \$772 ;
-  reg [7:0] \$773 ;
-  reg [7:0] \$774 ;
-  reg [7:0] \$775 ;
-  reg [7:0] \$776 ;
+  reg \$770 ;
+  reg \$771 ;
+  reg \$772 ;
+  reg \$773 ;
+  reg \$774 ;
+  reg \$775 ;
+  reg \$776 ;
   reg \$777 ;
-  reg [7:0] \$778 ;
-  reg [15:0] \$779 ;
+  reg \$778 ;
+  reg \$779 ;
   wire [7:0] \$78 ;
   reg [255:0] \$780 ;
   reg \$781 ;
-  reg [7:0] \$782 ;
-  reg [15:0] \$783 ;
-  reg [255:0] \$784 ;
-  reg [7:0] \$785 ;
+  reg [31:0] \$782 ;
+  reg [31:0] \$783 ;
+  reg [31:0] \$784 ;
+  reg [31:0] \$785 ;
+  reg [31:0] \$786 ;
+  reg [31:0] \$787 ;
+  reg [31:0] \$788 ;
+  reg [31:0] \$789 ;
   wire [7:0] \$79 ;
+  reg [31:0] \$790 ;
+  reg [31:0] \$791 ;
+  reg [31:0] \$792 ;
+  reg [31:0] \$793 ;
+  reg [31:0] \$794 ;
+  reg [31:0] \$795 ;
+  reg [31:0] \$796 ;
+  reg [31:0] \$797 ;
+  reg [31:0] \$798 ;
+  reg [31:0] \$799 ;
   wire \$8 ;
   wire [7:0] \$80 ;
+  reg [31:0] \$800 ;
+  reg [31:0] \$801 ;
+  reg [31:0] \$802 ;
+  reg [31:0] \$803 ;
+  reg [31:0] \$804 ;
+  reg [31:0] \$805 ;
+  reg [31:0] \$806 ;
+  reg [31:0] \$807 ;
+  reg [31:0] \$808 ;
+  reg [31:0] \$809 ;
   wire [7:0] \$81 ;
+  reg [31:0] \$810 ;
+  reg [31:0] \$811 ;
+  reg [31:0] \$812 ;
+  reg [31:0] \$813 ;
+  reg [31:0] \$814 ;
+  reg [3:0] \$815 ;
+  reg \$816 ;
+  reg \$817 ;
+  reg \$818 ;
+  reg \$819 ;
   wire [7:0] \$82 ;
+  reg \$820 ;
+  reg \$821 ;
+  reg \$822 ;
+  reg \$823 ;
+  reg \$824 ;
+  reg \$825 ;
+  reg \$826 ;
+  reg \$827 ;
+  reg \$828 ;
+  reg \$829 ;
   wire [7:0] \$83 ;
+  reg \$830 ;
+  reg \$831 ;
+  reg [31:0] \$832 ;
+  reg [85:0] \$833 ;
+  reg [255:0] \$834 ;
+  reg [85:0] \$835 ;
+  reg [255:0] \$836 ;
+  reg [85:0] \$837 ;
+  reg [255:0] \$838 ;
+  reg [85:0] \$839 ;
   wire [7:0] \$84 ;
+  reg [255:0] \$840 ;
+  reg [85:0] \$841 ;
+  reg [255:0] \$842 ;
+  reg [255:0] \$843 ;
+  reg [255:0] \$844 ;
+  reg [85:0] \$845 ;
+  reg [85:0] \$846 ;
+  reg [85:0] \$847 ;
+  reg [85:0] \$848 ;
+  reg [85:0] \$849 ;
   wire [7:0] \$85 ;
+  reg [85:0] \$850 ;
+  reg [85:0] \$851 ;
+  reg [85:0] \$852 ;
+  reg [85:0] \$853 ;
+  reg [85:0] \$854 ;
+  reg [85:0] \$855 ;
+  reg [63:0] \$856 ;
+  reg [63:0] \$857 ;
+  reg [63:0] \$858 ;
+  reg [63:0] \$859 ;
   wire [7:0] \$86 ;
+  reg [63:0] \$860 ;
+  reg [63:0] \$861 ;
+  reg [63:0] \$862 ;
+  reg [63:0] \$863 ;
+  reg [31:0] \$864 ;
+  reg [5:0] \$865 ;
+  reg [31:0] \$866 ;
+  reg [5:0] \$867 ;
+  reg [31:0] \$868 ;
+  reg [5:0] \$869 ;
   wire [7:0] \$87 ;
+  reg \$870 ;
+  reg [31:0] \$871 ;
+  reg [5:0] \$872 ;
+  reg [31:0] \$873 ;
+  reg [5:0] \$874 ;
+  reg [31:0] \$875 ;
+  reg [5:0] \$876 ;
+  reg \$877 ;
+  reg [31:0] \$878 ;
+  reg [5:0] \$879 ;
   wire [7:0] \$88 ;
+  reg [31:0] \$880 ;
+  reg [5:0] \$881 ;
+  reg [31:0] \$882 ;
+  reg [5:0] \$883 ;
+  reg \$884 ;
+  reg [31:0] \$885 ;
+  reg [5:0] \$886 ;
+  reg [31:0] \$887 ;
+  reg [5:0] \$888 ;
+  reg [31:0] \$889 ;
   wire [7:0] \$89 ;
+  reg [5:0] \$890 ;
+  reg \$891 ;
+  reg [31:0] \$892 ;
+  reg [5:0] \$893 ;
+  reg [31:0] \$894 ;
+  reg [5:0] \$895 ;
+  reg [31:0] \$896 ;
+  reg [5:0] \$897 ;
+  reg \$898 ;
+  reg [31:0] \$899 ;
   wire \$9 ;
   wire [7:0] \$90 ;
+  reg [5:0] \$900 ;
+  reg [31:0] \$901 ;
+  reg [5:0] \$902 ;
+  reg [31:0] \$903 ;
+  reg [5:0] \$904 ;
+  reg \$905 ;
+  reg [31:0] \$906 ;
+  reg [5:0] \$907 ;
+  reg [31:0] \$908 ;
+  reg [5:0] \$909 ;
   wire [7:0] \$91 ;
+  reg [31:0] \$910 ;
+  reg [5:0] \$911 ;
+  reg \$912 ;
+  reg [31:0] \$913 ;
+  reg [5:0] \$914 ;
+  reg [31:0] \$915 ;
+  reg [5:0] \$916 ;
+  reg [31:0] \$917 ;
+  reg [5:0] \$918 ;
+  reg \$919 ;
   wire [7:0] \$92 ;
+  reg [7:0] \$920 ;
+  reg [7:0] \$921 ;
+  reg [7:0] \$922 ;
+  reg [7:0] \$923 ;
+  reg [7:0] \$924 ;
+  reg [7:0] \$925 ;
+  reg [7:0] \$926 ;
+  reg [7:0] \$927 ;
+  reg [7:0] \$928 ;
+  reg [7:0] \$929 ;
   wire [7:0] \$93 ;
+  reg [7:0] \$930 ;
+  reg [7:0] \$931 ;
+  reg [7:0] \$932 ;
+  reg [7:0] \$933 ;
+  reg [7:0] \$934 ;
+  reg [7:0] \$935 ;
+  reg \$936 ;
+  reg [7:0] \$937 ;
+  reg [15:0] \$938 ;
+  reg [255:0] \$939 ;
   wire [7:0] \$94 ;
+  reg \$940 ;
+  reg [7:0] \$941 ;
+  reg [15:0] \$942 ;
+  reg [255:0] \$943 ;
+  reg [7:0] \$944 ;
   wire [7:0] \$95 ;
   wire [7:0] \$96 ;
   wire [7:0] \$97 ;
@@ -809,27 +968,180 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [7:0] best_v7 = 8'h00;
   output busy;
   wire busy;
-  wire \busy$446 ;
-  wire \busy$447 ;
+  wire \busy$504 ;
+  wire \busy$505 ;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
+  wire cfg_dc_en_lane0;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
+  wire cfg_dc_en_lane1;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
+  wire cfg_dc_en_lane2;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
+  wire cfg_dc_en_lane3;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
+  wire cfg_dc_en_lane4;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
+  wire cfg_dc_en_lane5;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
+  wire cfg_dc_en_lane6;
+  (* init = 1'h0 *)
+  (* keep = "true" *)
+  wire cfg_dc_en_lane7;
+  (* keep = "true" *)
+  reg [31:0] cfg_dc_mult_lane0 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_dc_mult_lane1 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_dc_mult_lane2 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_dc_mult_lane3 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_dc_mult_lane4 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_dc_mult_lane5 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_dc_mult_lane6 = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] cfg_dc_mult_lane7 = 32'd0;
+  (* keep = "true" *)
+  reg [5:0] cfg_dc_shift_lane0 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_dc_shift_lane1 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_dc_shift_lane2 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_dc_shift_lane3 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_dc_shift_lane4 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_dc_shift_lane5 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_dc_shift_lane6 = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] cfg_dc_shift_lane7 = 6'h00;
+  (* init = 32'd0 *)
+  (* keep = "true" *)
+  wire [31:0] cfg_lr_mult_lane0;
+  (* init = 32'd0 *)
+  (* keep = "true" *)
+  wire [31:0] cfg_lr_mult_lane1;
+  (* init = 32'd0 *)
+  (* keep = "true" *)
+  wire [31:0] cfg_lr_mult_lane2;
+  (* init = 32'd0 *)
+  (* keep = "true" *)
+  wire [31:0] cfg_lr_mult_lane3;
+  (* init = 32'd0 *)
+  (* keep = "true" *)
+  wire [31:0] cfg_lr_mult_lane4;
+  (* init = 32'd0 *)
+  (* keep = "true" *)
+  wire [31:0] cfg_lr_mult_lane5;
+  (* init = 32'd0 *)
+  (* keep = "true" *)
+  wire [31:0] cfg_lr_mult_lane6;
+  (* init = 32'd0 *)
+  (* keep = "true" *)
+  wire [31:0] cfg_lr_mult_lane7;
+  (* init = 6'h00 *)
+  (* keep = "true" *)
+  wire [5:0] cfg_lr_shift_lane0;
+  (* init = 6'h00 *)
+  (* keep = "true" *)
+  wire [5:0] cfg_lr_shift_lane1;
+  (* init = 6'h00 *)
+  (* keep = "true" *)
+  wire [5:0] cfg_lr_shift_lane2;
+  (* init = 6'h00 *)
+  (* keep = "true" *)
+  wire [5:0] cfg_lr_shift_lane3;
+  (* init = 6'h00 *)
+  (* keep = "true" *)
+  wire [5:0] cfg_lr_shift_lane4;
+  (* init = 6'h00 *)
+  (* keep = "true" *)
+  wire [5:0] cfg_lr_shift_lane5;
+  (* init = 6'h00 *)
+  (* keep = "true" *)
+  wire [5:0] cfg_lr_shift_lane6;
+  (* init = 6'h00 *)
+  (* keep = "true" *)
+  wire [5:0] cfg_lr_shift_lane7;
+  (* init = 32'd0 *)
+  (* keep = "true" *)
+  wire [31:0] cfg_sc_mult_lane0;
+  (* init = 32'd0 *)
+  (* keep = "true" *)
+  wire [31:0] cfg_sc_mult_lane1;
+  (* init = 32'd0 *)
+  (* keep = "true" *)
+  wire [31:0] cfg_sc_mult_lane2;
+  (* init = 32'd0 *)
+  (* keep = "true" *)
+  wire [31:0] cfg_sc_mult_lane3;
+  (* init = 32'd0 *)
+  (* keep = "true" *)
+  wire [31:0] cfg_sc_mult_lane4;
+  (* init = 32'd0 *)
+  (* keep = "true" *)
+  wire [31:0] cfg_sc_mult_lane5;
+  (* init = 32'd0 *)
+  (* keep = "true" *)
+  wire [31:0] cfg_sc_mult_lane6;
+  (* init = 32'd0 *)
+  (* keep = "true" *)
+  wire [31:0] cfg_sc_mult_lane7;
+  (* init = 6'h00 *)
+  (* keep = "true" *)
+  wire [5:0] cfg_sc_shift_lane0;
+  (* init = 6'h00 *)
+  (* keep = "true" *)
+  wire [5:0] cfg_sc_shift_lane1;
+  (* init = 6'h00 *)
+  (* keep = "true" *)
+  wire [5:0] cfg_sc_shift_lane2;
+  (* init = 6'h00 *)
+  (* keep = "true" *)
+  wire [5:0] cfg_sc_shift_lane3;
+  (* init = 6'h00 *)
+  (* keep = "true" *)
+  wire [5:0] cfg_sc_shift_lane4;
+  (* init = 6'h00 *)
+  (* keep = "true" *)
+  wire [5:0] cfg_sc_shift_lane5;
+  (* init = 6'h00 *)
+  (* keep = "true" *)
+  wire [5:0] cfg_sc_shift_lane6;
+  (* init = 6'h00 *)
+  (* keep = "true" *)
+  wire [5:0] cfg_sc_shift_lane7;
   reg clear;
-  wire \clear$234 ;
-  wire \clear$248 ;
-  wire \clear$262 ;
-  wire \clear$276 ;
-  wire \clear$290 ;
-  wire \clear$304 ;
-  wire \clear$318 ;
-  wire \clear$332 ;
-  wire \clear$460 ;
+  wire \clear$243 ;
+  wire \clear$264 ;
+  wire \clear$285 ;
+  wire \clear$306 ;
+  wire \clear$327 ;
+  wire \clear$348 ;
+  wire \clear$369 ;
+  wire \clear$390 ;
+  wire \clear$518 ;
   input clk;
   wire clk;
   wire [7:0] cls;
   wire [15:0] col_addr;
-  wire [15:0] \col_addr$444 ;
+  wire [15:0] \col_addr$502 ;
   wire [63:0] col_data;
-  wire [127:0] \col_data$378 ;
+  wire [127:0] \col_data$436 ;
   wire col_valid;
-  wire \col_valid$443 ;
+  wire \col_valid$501 ;
+  reg counters_clear = 1'h0;
   reg counting = 1'h0;
   reg [31:0] csr_q0 = 32'd0;
   reg [31:0] csr_q1 = 32'd0;
@@ -839,30 +1151,38 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [2:0] ctl_state = 3'h0;
   output [31:0] cycle_count;
   reg [31:0] cycle_count = 32'd0;
-  wire decay_enable;
-  wire \decay_enable$247 ;
-  wire \decay_enable$261 ;
-  wire \decay_enable$275 ;
-  wire \decay_enable$289 ;
-  wire \decay_enable$303 ;
-  wire \decay_enable$317 ;
-  wire \decay_enable$331 ;
+  (* keep = "true" *)
+  reg decay_enable = 1'h0;
+  (* keep = "true" *)
+  reg \decay_enable$262  = 1'h0;
+  (* keep = "true" *)
+  reg \decay_enable$283  = 1'h0;
+  (* keep = "true" *)
+  reg \decay_enable$304  = 1'h0;
+  (* keep = "true" *)
+  reg \decay_enable$325  = 1'h0;
+  (* keep = "true" *)
+  reg \decay_enable$346  = 1'h0;
+  (* keep = "true" *)
+  reg \decay_enable$367  = 1'h0;
+  (* keep = "true" *)
+  reg \decay_enable$388  = 1'h0;
   wire [15:0] decay_multiplier;
-  wire [15:0] \decay_multiplier$245 ;
-  wire [15:0] \decay_multiplier$259 ;
-  wire [15:0] \decay_multiplier$273 ;
-  wire [15:0] \decay_multiplier$287 ;
-  wire [15:0] \decay_multiplier$301 ;
-  wire [15:0] \decay_multiplier$315 ;
-  wire [15:0] \decay_multiplier$329 ;
+  wire [15:0] \decay_multiplier$258 ;
+  wire [15:0] \decay_multiplier$279 ;
+  wire [15:0] \decay_multiplier$300 ;
+  wire [15:0] \decay_multiplier$321 ;
+  wire [15:0] \decay_multiplier$342 ;
+  wire [15:0] \decay_multiplier$363 ;
+  wire [15:0] \decay_multiplier$384 ;
   wire [4:0] decay_shift;
-  wire [4:0] \decay_shift$246 ;
   wire [4:0] \decay_shift$260 ;
-  wire [4:0] \decay_shift$274 ;
-  wire [4:0] \decay_shift$288 ;
+  wire [4:0] \decay_shift$281 ;
   wire [4:0] \decay_shift$302 ;
-  wire [4:0] \decay_shift$316 ;
-  wire [4:0] \decay_shift$330 ;
+  wire [4:0] \decay_shift$323 ;
+  wire [4:0] \decay_shift$344 ;
+  wire [4:0] \decay_shift$365 ;
+  wire [4:0] \decay_shift$386 ;
   output done;
   reg done = 1'h0;
   (* init = 1'h0 *)
@@ -872,7 +1192,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [255:0] e_acc2 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [255:0] e_acc3 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [255:0] e_acc4 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  reg [255:0] e_acc5 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  (* keep = "true" *)
+  reg [255:0] e_acc5_relub = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  (* keep = "true" *)
+  reg [255:0] e_acc5_scaler = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  (* keep = "true" *)
+  reg [255:0] e_acc5_sgd = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [15:0] e_nlane = 16'h0000;
   reg [85:0] e_r1 = 86'h0000000000000000000000;
   wire [15:0] \e_r1.a_addr ;
@@ -1052,82 +1377,82 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [31:0] \i__payload$214.wide[6] ;
   wire [31:0] \i__payload$214.wide[7] ;
   wire [31:0] \i__payload$221 ;
-  wire [33:0] \i__payload$226 ;
-  wire [31:0] \i__payload$226.delta ;
-  wire [1:0] \i__payload$226.region ;
-  wire [47:0] \i__payload$228 ;
-  wire [31:0] \i__payload$228.g ;
-  wire [15:0] \i__payload$228.w ;
-  wire [31:0] \i__payload$236 ;
-  wire [33:0] \i__payload$240 ;
-  wire [31:0] \i__payload$240.delta ;
-  wire [1:0] \i__payload$240.region ;
-  wire [47:0] \i__payload$242 ;
-  wire [31:0] \i__payload$242.g ;
-  wire [15:0] \i__payload$242.w ;
-  wire [31:0] \i__payload$250 ;
-  wire [33:0] \i__payload$254 ;
-  wire [31:0] \i__payload$254.delta ;
-  wire [1:0] \i__payload$254.region ;
-  wire [47:0] \i__payload$256 ;
-  wire [31:0] \i__payload$256.g ;
-  wire [15:0] \i__payload$256.w ;
-  wire [31:0] \i__payload$264 ;
-  wire [33:0] \i__payload$268 ;
-  wire [31:0] \i__payload$268.delta ;
-  wire [1:0] \i__payload$268.region ;
-  wire [47:0] \i__payload$270 ;
-  wire [31:0] \i__payload$270.g ;
-  wire [15:0] \i__payload$270.w ;
-  wire [31:0] \i__payload$278 ;
-  wire [33:0] \i__payload$282 ;
-  wire [31:0] \i__payload$282.delta ;
-  wire [1:0] \i__payload$282.region ;
-  wire [47:0] \i__payload$284 ;
-  wire [31:0] \i__payload$284.g ;
-  wire [15:0] \i__payload$284.w ;
+  wire [33:0] \i__payload$228 ;
+  wire [31:0] \i__payload$228.delta ;
+  wire [1:0] \i__payload$228.region ;
+  wire [47:0] \i__payload$231 ;
+  wire [31:0] \i__payload$231.g ;
+  wire [15:0] \i__payload$231.w ;
+  wire [31:0] \i__payload$245 ;
+  wire [33:0] \i__payload$251 ;
+  wire [31:0] \i__payload$251.delta ;
+  wire [1:0] \i__payload$251.region ;
+  wire [47:0] \i__payload$253 ;
+  wire [31:0] \i__payload$253.g ;
+  wire [15:0] \i__payload$253.w ;
+  wire [31:0] \i__payload$266 ;
+  wire [33:0] \i__payload$272 ;
+  wire [31:0] \i__payload$272.delta ;
+  wire [1:0] \i__payload$272.region ;
+  wire [47:0] \i__payload$274 ;
+  wire [31:0] \i__payload$274.g ;
+  wire [15:0] \i__payload$274.w ;
+  wire [31:0] \i__payload$287 ;
   wire [7:0] \i__payload$29 ;
-  wire [31:0] \i__payload$292 ;
-  wire [33:0] \i__payload$296 ;
-  wire [31:0] \i__payload$296.delta ;
-  wire [1:0] \i__payload$296.region ;
-  wire [47:0] \i__payload$298 ;
-  wire [31:0] \i__payload$298.g ;
-  wire [15:0] \i__payload$298.w ;
-  wire [31:0] \i__payload$306 ;
-  wire [33:0] \i__payload$310 ;
-  wire [31:0] \i__payload$310.delta ;
-  wire [1:0] \i__payload$310.region ;
-  wire [47:0] \i__payload$312 ;
-  wire [31:0] \i__payload$312.g ;
-  wire [15:0] \i__payload$312.w ;
-  wire [31:0] \i__payload$320 ;
-  wire [33:0] \i__payload$324 ;
-  wire [31:0] \i__payload$324.delta ;
-  wire [1:0] \i__payload$324.region ;
-  wire [47:0] \i__payload$326 ;
-  wire [31:0] \i__payload$326.g ;
-  wire [15:0] \i__payload$326.w ;
-  wire [127:0] \i__payload$334 ;
-  wire [63:0] \i__payload$334.y ;
-  wire [7:0] \i__payload$334.y[0] ;
-  wire [7:0] \i__payload$334.y[1] ;
-  wire [7:0] \i__payload$334.y[2] ;
-  wire [7:0] \i__payload$334.y[3] ;
-  wire [7:0] \i__payload$334.y[4] ;
-  wire [7:0] \i__payload$334.y[5] ;
-  wire [7:0] \i__payload$334.y[6] ;
-  wire [7:0] \i__payload$334.y[7] ;
-  wire [63:0] \i__payload$334.y_hat ;
-  wire [7:0] \i__payload$334.y_hat[0] ;
-  wire [7:0] \i__payload$334.y_hat[1] ;
-  wire [7:0] \i__payload$334.y_hat[2] ;
-  wire [7:0] \i__payload$334.y_hat[3] ;
-  wire [7:0] \i__payload$334.y_hat[4] ;
-  wire [7:0] \i__payload$334.y_hat[5] ;
-  wire [7:0] \i__payload$334.y_hat[6] ;
-  wire [7:0] \i__payload$334.y_hat[7] ;
+  wire [33:0] \i__payload$293 ;
+  wire [31:0] \i__payload$293.delta ;
+  wire [1:0] \i__payload$293.region ;
+  wire [47:0] \i__payload$295 ;
+  wire [31:0] \i__payload$295.g ;
+  wire [15:0] \i__payload$295.w ;
+  wire [31:0] \i__payload$308 ;
+  wire [33:0] \i__payload$314 ;
+  wire [31:0] \i__payload$314.delta ;
+  wire [1:0] \i__payload$314.region ;
+  wire [47:0] \i__payload$316 ;
+  wire [31:0] \i__payload$316.g ;
+  wire [15:0] \i__payload$316.w ;
+  wire [31:0] \i__payload$329 ;
+  wire [33:0] \i__payload$335 ;
+  wire [31:0] \i__payload$335.delta ;
+  wire [1:0] \i__payload$335.region ;
+  wire [47:0] \i__payload$337 ;
+  wire [31:0] \i__payload$337.g ;
+  wire [15:0] \i__payload$337.w ;
+  wire [31:0] \i__payload$350 ;
+  wire [33:0] \i__payload$356 ;
+  wire [31:0] \i__payload$356.delta ;
+  wire [1:0] \i__payload$356.region ;
+  wire [47:0] \i__payload$358 ;
+  wire [31:0] \i__payload$358.g ;
+  wire [15:0] \i__payload$358.w ;
+  wire [31:0] \i__payload$371 ;
+  wire [33:0] \i__payload$377 ;
+  wire [31:0] \i__payload$377.delta ;
+  wire [1:0] \i__payload$377.region ;
+  wire [47:0] \i__payload$379 ;
+  wire [31:0] \i__payload$379.g ;
+  wire [15:0] \i__payload$379.w ;
   wire [7:0] \i__payload$38 ;
+  wire [127:0] \i__payload$392 ;
+  wire [63:0] \i__payload$392.y ;
+  wire [7:0] \i__payload$392.y[0] ;
+  wire [7:0] \i__payload$392.y[1] ;
+  wire [7:0] \i__payload$392.y[2] ;
+  wire [7:0] \i__payload$392.y[3] ;
+  wire [7:0] \i__payload$392.y[4] ;
+  wire [7:0] \i__payload$392.y[5] ;
+  wire [7:0] \i__payload$392.y[6] ;
+  wire [7:0] \i__payload$392.y[7] ;
+  wire [63:0] \i__payload$392.y_hat ;
+  wire [7:0] \i__payload$392.y_hat[0] ;
+  wire [7:0] \i__payload$392.y_hat[1] ;
+  wire [7:0] \i__payload$392.y_hat[2] ;
+  wire [7:0] \i__payload$392.y_hat[3] ;
+  wire [7:0] \i__payload$392.y_hat[4] ;
+  wire [7:0] \i__payload$392.y_hat[5] ;
+  wire [7:0] \i__payload$392.y_hat[6] ;
+  wire [7:0] \i__payload$392.y_hat[7] ;
   wire [7:0] \i__payload$47 ;
   wire [7:0] \i__payload$56 ;
   wire [7:0] \i__payload$65 ;
@@ -1137,39 +1462,39 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \i__ready$32 ;
   wire \i__ready$41 ;
   wire \i__ready$50 ;
-  wire \i__ready$549 ;
   wire \i__ready$59 ;
+  wire \i__ready$608 ;
   wire \i__ready$68 ;
   wire \i__ready$77 ;
   wire \i__ready$86 ;
   wire i__valid;
   reg \i__valid$212  = 1'h0;
   wire \i__valid$217 ;
-  wire \i__valid$225 ;
   wire \i__valid$227 ;
-  wire \i__valid$235 ;
-  wire \i__valid$239 ;
-  wire \i__valid$241 ;
-  wire \i__valid$249 ;
-  wire \i__valid$253 ;
-  wire \i__valid$255 ;
-  wire \i__valid$263 ;
-  wire \i__valid$267 ;
-  wire \i__valid$269 ;
-  wire \i__valid$277 ;
-  wire \i__valid$281 ;
-  wire \i__valid$283 ;
-  wire \i__valid$291 ;
-  wire \i__valid$295 ;
-  wire \i__valid$297 ;
-  wire \i__valid$305 ;
-  wire \i__valid$309 ;
-  wire \i__valid$311 ;
-  wire \i__valid$319 ;
-  wire \i__valid$323 ;
-  wire \i__valid$325 ;
+  wire \i__valid$230 ;
+  wire \i__valid$244 ;
+  wire \i__valid$250 ;
+  wire \i__valid$252 ;
+  wire \i__valid$265 ;
+  wire \i__valid$271 ;
+  wire \i__valid$273 ;
+  wire \i__valid$286 ;
+  wire \i__valid$292 ;
+  wire \i__valid$294 ;
+  wire \i__valid$307 ;
+  wire \i__valid$313 ;
+  wire \i__valid$315 ;
+  wire \i__valid$328 ;
   wire \i__valid$33 ;
-  wire \i__valid$333 ;
+  wire \i__valid$334 ;
+  wire \i__valid$336 ;
+  wire \i__valid$349 ;
+  wire \i__valid$355 ;
+  wire \i__valid$357 ;
+  wire \i__valid$370 ;
+  wire \i__valid$376 ;
+  wire \i__valid$378 ;
+  wire \i__valid$391 ;
   wire \i__valid$42 ;
   wire \i__valid$51 ;
   wire \i__valid$60 ;
@@ -1186,22 +1511,38 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [15:0] klen_m1 = 16'h0000;
   reg [15:0] klen_m2 = 16'h0000;
   wire [3:0] level;
-  wire [31:0] lr_multiplier;
-  wire [31:0] \lr_multiplier$243 ;
-  wire [31:0] \lr_multiplier$257 ;
-  wire [31:0] \lr_multiplier$271 ;
-  wire [31:0] \lr_multiplier$285 ;
-  wire [31:0] \lr_multiplier$299 ;
-  wire [31:0] \lr_multiplier$313 ;
-  wire [31:0] \lr_multiplier$327 ;
-  wire [5:0] lr_shift;
-  wire [5:0] \lr_shift$244 ;
-  wire [5:0] \lr_shift$258 ;
-  wire [5:0] \lr_shift$272 ;
-  wire [5:0] \lr_shift$286 ;
-  wire [5:0] \lr_shift$300 ;
-  wire [5:0] \lr_shift$314 ;
-  wire [5:0] \lr_shift$328 ;
+  (* keep = "true" *)
+  reg [31:0] lr_multiplier = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] \lr_multiplier$254  = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] \lr_multiplier$275  = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] \lr_multiplier$296  = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] \lr_multiplier$317  = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] \lr_multiplier$338  = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] \lr_multiplier$359  = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] \lr_multiplier$380  = 32'd0;
+  (* keep = "true" *)
+  reg [5:0] lr_shift = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] \lr_shift$256  = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] \lr_shift$277  = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] \lr_shift$298  = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] \lr_shift$319  = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] \lr_shift$340  = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] \lr_shift$361  = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] \lr_shift$382  = 6'h00;
   output [255:0] m_axis_tdata;
   wire [255:0] m_axis_tdata;
   output m_axis_tlast;
@@ -1216,14 +1557,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   output mode;
   reg mode = 1'h0;
   reg [9:0] mt_m2 = 10'h000;
-  wire [31:0] multiplier;
-  wire [31:0] \multiplier$237 ;
-  wire [31:0] \multiplier$251 ;
-  wire [31:0] \multiplier$265 ;
-  wire [31:0] \multiplier$279 ;
-  wire [31:0] \multiplier$293 ;
-  wire [31:0] \multiplier$307 ;
-  wire [31:0] \multiplier$321 ;
+  (* keep = "true" *)
+  reg [31:0] multiplier = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] \multiplier$246  = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] \multiplier$267  = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] \multiplier$288  = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] \multiplier$309  = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] \multiplier$330  = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] \multiplier$351  = 32'd0;
+  (* keep = "true" *)
+  reg [31:0] \multiplier$372  = 32'd0;
   reg n_last = 1'h0;
   reg [15:0] naddr = 16'h0000;
   wire [7:0] new_i;
@@ -1245,59 +1594,59 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [31:0] \o__payload$170.acc[7] ;
   wire [2:0] \o__payload$170.row ;
   wire [7:0] \o__payload$30 ;
-  wire [74:0] \o__payload$338 ;
-  wire [2:0] \o__payload$338.argmax ;
-  wire [63:0] \o__payload$338.e ;
-  wire [7:0] \o__payload$338.e[0] ;
-  wire [7:0] \o__payload$338.e[1] ;
-  wire [7:0] \o__payload$338.e[2] ;
-  wire [7:0] \o__payload$338.e[3] ;
-  wire [7:0] \o__payload$338.e[4] ;
-  wire [7:0] \o__payload$338.e[5] ;
-  wire [7:0] \o__payload$338.e[6] ;
-  wire [7:0] \o__payload$338.e[7] ;
-  wire [7:0] \o__payload$338.max ;
-  wire [9:0] \o__payload$346 ;
-  wire [7:0] \o__payload$346.h ;
-  wire [1:0] \o__payload$346.region ;
-  wire [9:0] \o__payload$347 ;
-  wire [7:0] \o__payload$347.h ;
-  wire [1:0] \o__payload$347.region ;
-  wire [9:0] \o__payload$348 ;
-  wire [7:0] \o__payload$348.h ;
-  wire [1:0] \o__payload$348.region ;
-  wire [9:0] \o__payload$349 ;
-  wire [7:0] \o__payload$349.h ;
-  wire [1:0] \o__payload$349.region ;
-  wire [9:0] \o__payload$350 ;
-  wire [7:0] \o__payload$350.h ;
-  wire [1:0] \o__payload$350.region ;
-  wire [9:0] \o__payload$351 ;
-  wire [7:0] \o__payload$351.h ;
-  wire [1:0] \o__payload$351.region ;
-  wire [9:0] \o__payload$352 ;
-  wire [7:0] \o__payload$352.h ;
-  wire [1:0] \o__payload$352.region ;
-  wire [9:0] \o__payload$353 ;
-  wire [7:0] \o__payload$353.h ;
-  wire [1:0] \o__payload$353.region ;
-  wire [31:0] \o__payload$357 ;
-  wire [31:0] \o__payload$358 ;
-  wire [31:0] \o__payload$359 ;
-  wire [31:0] \o__payload$360 ;
-  wire [31:0] \o__payload$361 ;
-  wire [31:0] \o__payload$362 ;
-  wire [31:0] \o__payload$363 ;
-  wire [31:0] \o__payload$364 ;
-  wire [15:0] \o__payload$366 ;
-  wire [15:0] \o__payload$367 ;
-  wire [15:0] \o__payload$368 ;
-  wire [15:0] \o__payload$369 ;
-  wire [15:0] \o__payload$370 ;
-  wire [15:0] \o__payload$371 ;
-  wire [15:0] \o__payload$372 ;
-  wire [15:0] \o__payload$373 ;
   wire [7:0] \o__payload$39 ;
+  wire [74:0] \o__payload$396 ;
+  wire [2:0] \o__payload$396.argmax ;
+  wire [63:0] \o__payload$396.e ;
+  wire [7:0] \o__payload$396.e[0] ;
+  wire [7:0] \o__payload$396.e[1] ;
+  wire [7:0] \o__payload$396.e[2] ;
+  wire [7:0] \o__payload$396.e[3] ;
+  wire [7:0] \o__payload$396.e[4] ;
+  wire [7:0] \o__payload$396.e[5] ;
+  wire [7:0] \o__payload$396.e[6] ;
+  wire [7:0] \o__payload$396.e[7] ;
+  wire [7:0] \o__payload$396.max ;
+  wire [9:0] \o__payload$404 ;
+  wire [7:0] \o__payload$404.h ;
+  wire [1:0] \o__payload$404.region ;
+  wire [9:0] \o__payload$405 ;
+  wire [7:0] \o__payload$405.h ;
+  wire [1:0] \o__payload$405.region ;
+  wire [9:0] \o__payload$406 ;
+  wire [7:0] \o__payload$406.h ;
+  wire [1:0] \o__payload$406.region ;
+  wire [9:0] \o__payload$407 ;
+  wire [7:0] \o__payload$407.h ;
+  wire [1:0] \o__payload$407.region ;
+  wire [9:0] \o__payload$408 ;
+  wire [7:0] \o__payload$408.h ;
+  wire [1:0] \o__payload$408.region ;
+  wire [9:0] \o__payload$409 ;
+  wire [7:0] \o__payload$409.h ;
+  wire [1:0] \o__payload$409.region ;
+  wire [9:0] \o__payload$410 ;
+  wire [7:0] \o__payload$410.h ;
+  wire [1:0] \o__payload$410.region ;
+  wire [9:0] \o__payload$411 ;
+  wire [7:0] \o__payload$411.h ;
+  wire [1:0] \o__payload$411.region ;
+  wire [31:0] \o__payload$415 ;
+  wire [31:0] \o__payload$416 ;
+  wire [31:0] \o__payload$417 ;
+  wire [31:0] \o__payload$418 ;
+  wire [31:0] \o__payload$419 ;
+  wire [31:0] \o__payload$420 ;
+  wire [31:0] \o__payload$421 ;
+  wire [31:0] \o__payload$422 ;
+  wire [15:0] \o__payload$424 ;
+  wire [15:0] \o__payload$425 ;
+  wire [15:0] \o__payload$426 ;
+  wire [15:0] \o__payload$427 ;
+  wire [15:0] \o__payload$428 ;
+  wire [15:0] \o__payload$429 ;
+  wire [15:0] \o__payload$430 ;
+  wire [15:0] \o__payload$431 ;
   wire [7:0] \o__payload$48 ;
   wire [7:0] \o__payload$57 ;
   wire [7:0] \o__payload$66 ;
@@ -1340,7 +1689,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire o__valid;
   wire \o__valid$34 ;
   wire \o__valid$43 ;
-  wire \o__valid$459 ;
+  wire \o__valid$517 ;
   wire \o__valid$52 ;
   wire \o__valid$61 ;
   wire \o__valid$70 ;
@@ -1350,13 +1699,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [15:0] o_tile = 16'h0000;
   reg [23:0] out_cnt = 24'h000000;
   wire overflow;
-  wire \overflow$580 ;
-  wire \overflow$581 ;
-  wire \overflow$582 ;
-  wire \overflow$583 ;
-  wire \overflow$584 ;
-  wire \overflow$585 ;
-  wire \overflow$586 ;
+  wire \overflow$639 ;
+  wire \overflow$640 ;
+  wire \overflow$641 ;
+  wire \overflow$642 ;
+  wire \overflow$643 ;
+  wire \overflow$644 ;
+  wire \overflow$645 ;
   reg [15:0] p_mrow = 16'h0000;
   reg [5:0] pc = 6'h00;
   reg [31:0] phase_cycles0 = 32'd0;
@@ -1417,14 +1766,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire r_rdy;
   wire read_room;
   reg [15:0] row_base;
-  reg [15:0] \row_base$440 ;
+  reg [15:0] \row_base$498 ;
   wire [127:0] row_data;
-  wire [63:0] \row_data$404 ;
+  wire [63:0] \row_data$462 ;
   reg row_done;
   reg [2:0] row_index;
-  reg [2:0] \row_index$439 ;
+  reg [2:0] \row_index$497 ;
   reg row_valid;
-  reg \row_valid$431 ;
+  reg \row_valid$489 ;
   reg [31:0] rows_done = 32'd0;
   reg [31:0] rows_total = 32'd0;
   input rst;
@@ -1584,14 +1933,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [2:0] \sb9.row ;
   wire [15:0] \sb9.t_base ;
   wire \sb9.valid ;
-  wire [5:0] shift;
-  wire [5:0] \shift$238 ;
-  wire [5:0] \shift$252 ;
-  wire [5:0] \shift$266 ;
-  wire [5:0] \shift$280 ;
-  wire [5:0] \shift$294 ;
-  wire [5:0] \shift$308 ;
-  wire [5:0] \shift$322 ;
+  (* keep = "true" *)
+  reg [5:0] shift = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] \shift$248  = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] \shift$269  = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] \shift$290  = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] \shift$311  = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] \shift$332  = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] \shift$353  = 6'h00;
+  (* keep = "true" *)
+  reg [5:0] \shift$374  = 6'h00;
   reg [3:0] since_last = 4'hf;
   reg since_ok = 1'h1;
   reg [255:0] st_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
@@ -1702,13 +2059,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [31:0] wide_wt6;
   reg [31:0] wide_wt7;
   wire wrapped;
-  wire \wrapped$588 ;
-  wire \wrapped$589 ;
-  wire \wrapped$590 ;
-  wire \wrapped$591 ;
-  wire \wrapped$592 ;
-  wire \wrapped$593 ;
-  wire \wrapped$594 ;
+  wire \wrapped$647 ;
+  wire \wrapped$648 ;
+  wire \wrapped$649 ;
+  wire \wrapped$650 ;
+  wire \wrapped$651 ;
+  wire \wrapped$652 ;
+  wire \wrapped$653 ;
   reg [63:0] y1 = 64'h0000000000000000;
   reg [63:0] y2 = 64'h0000000000000000;
   reg [63:0] y3 = 64'h0000000000000000;
@@ -1717,195 +2074,354 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [63:0] y6 = 64'h0000000000000000;
   reg [63:0] y7 = 64'h0000000000000000;
   reg [63:0] y8 = 64'h0000000000000000;
-  assign \$181  = sb11[71] ? \o__payload$338 [15:8] : 8'h00;
-  assign \$182  = sb11[72] ? \o__payload$338 [23:16] : 8'h00;
-  assign \$183  = sb11[73] ? \o__payload$338 [31:24] : 8'h00;
-  assign \$184  = sb11[74] ? \o__payload$338 [39:32] : 8'h00;
-  assign \$185  = sb11[75] ? \o__payload$338 [47:40] : 8'h00;
-  assign \$186  = sb11[76] ? \o__payload$338 [55:48] : 8'h00;
-  assign \$187  = sb11[77] ? \o__payload$338 [63:56] : 8'h00;
-  assign \$188  = sb11[70] ? \o__payload$338 [7:0] : 8'h00;
-  assign \$189  = sb11[71] ? \o__payload$338 [15:8] : 8'h00;
-  assign \$190  = sb11[72] ? \o__payload$338 [23:16] : 8'h00;
-  assign \$191  = sb11[73] ? \o__payload$338 [31:24] : 8'h00;
-  assign \$192  = sb11[74] ? \o__payload$338 [39:32] : 8'h00;
-  assign \$193  = sb11[75] ? \o__payload$338 [47:40] : 8'h00;
-  assign \$194  = sb11[76] ? \o__payload$338 [55:48] : 8'h00;
-  assign \$195  = sb11[77] ? \o__payload$338 [63:56] : 8'h00;
-  assign \$196  = sb11[70] ? \o__payload$338 [7:0] : 8'h00;
-  assign \$197  = sb11[71] ? \o__payload$338 [15:8] : 8'h00;
-  assign \$198  = sb11[72] ? \o__payload$338 [23:16] : 8'h00;
-  assign \$199  = sb11[73] ? \o__payload$338 [31:24] : 8'h00;
-  assign \$200  = sb11[74] ? \o__payload$338 [39:32] : 8'h00;
-  assign \$201  = sb11[75] ? \o__payload$338 [47:40] : 8'h00;
-  assign \$202  = sb11[76] ? \o__payload$338 [55:48] : 8'h00;
-  assign \$203  = sb11[77] ? \o__payload$338 [63:56] : 8'h00;
-  assign \$204  = sb10[70] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$205  = sb10[71] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$206  = sb10[72] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$207  = sb10[73] ? \o__payload$349 [7:0] : 8'h00;
-  assign \$208  = sb10[74] ? \o__payload$350 [7:0] : 8'h00;
-  assign \$209  = sb10[75] ? \o__payload$351 [7:0] : 8'h00;
-  assign \$210  = sb10[76] ? \o__payload$352 [7:0] : 8'h00;
-  assign \$211  = sb10[77] ? \o__payload$353 [7:0] : 8'h00;
-  assign \$212  = sb11[70] ? \o__payload$338 [7:0] : 8'h00;
-  assign \$213  = sb11[71] ? \o__payload$338 [15:8] : 8'h00;
-  assign \$214  = sb11[72] ? \o__payload$338 [23:16] : 8'h00;
-  assign \$215  = sb11[73] ? \o__payload$338 [31:24] : 8'h00;
-  assign \$216  = sb11[74] ? \o__payload$338 [39:32] : 8'h00;
-  assign \$217  = sb11[75] ? \o__payload$338 [47:40] : 8'h00;
-  assign \$218  = sb11[76] ? \o__payload$338 [55:48] : 8'h00;
-  assign \$219  = sb11[77] ? \o__payload$338 [63:56] : 8'h00;
+  assign \$33  = ibits[2:0] == 2'h3;
+  assign \i__valid$334  = e_r5[0] & \$33 ;
+  assign \i__valid$336  = e_r5[0] & ex_grad;
+  assign \$34  = ex_fwd_relu | ex_fwd_err;
+  assign \i__valid$349  = e_r5[0] & \$34 ;
+  assign \$35  = ibits[2:0] == 2'h3;
+  assign \i__valid$355  = e_r5[0] & \$35 ;
+  assign \i__valid$357  = e_r5[0] & ex_grad;
+  assign \$36  = ex_fwd_relu | ex_fwd_err;
+  assign \i__valid$370  = e_r5[0] & \$36 ;
+  assign \$37  = ibits[2:0] == 2'h3;
+  assign \i__valid$376  = e_r5[0] & \$37 ;
+  assign \i__valid$378  = e_r5[0] & ex_grad;
+  assign \$38  = ibits[2:0] == 2'h2;
+  assign \i__valid$391  = i__valid & \$38 ;
+  assign \$39  = sb8[70] ? i__payload : 8'h80;
+  assign \$40  = sb8[71] ? \i__payload$29  : 8'h80;
+  assign \$41  = sb8[72] ? \i__payload$38  : 8'h80;
+  assign \$42  = sb8[73] ? \i__payload$47  : 8'h80;
+  assign \$43  = sb8[74] ? \i__payload$56  : 8'h80;
+  assign \$44  = sb8[75] ? \i__payload$65  : 8'h80;
+  assign \$45  = sb8[76] ? \i__payload$74  : 8'h80;
+  assign \$46  = sb8[77] ? \i__payload$83  : 8'h80;
+  assign \$47  = \o__payload$396 [66:64] + sb11[85:78];
+  assign \$48  = $signed(\o__payload$396 [74:67]) > $signed(best_v0);
+  assign \$49  = sb11[53] | \$48 ;
+  assign new_v = \$49  ? \o__payload$396 [74:67] : best_v0;
+  assign \$50  = $signed(\o__payload$396 [74:67]) > $signed(best_v0);
+  assign \$51  = sb11[53] | \$50 ;
+  assign new_i = \$51  ? \$47 [7:0] : best_i0;
+  assign \$52  = sb10[70] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$53  = sb10[71] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$54  = sb10[72] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$55  = sb10[73] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$56  = sb10[74] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$57  = sb10[75] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$58  = sb10[76] ? \o__payload$410 [7:0] : 8'h00;
+  assign \$59  = sb10[77] ? \o__payload$411 [7:0] : 8'h00;
+  assign \$60  = host_writing_ag ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52  };
+  assign \$61  = host_writing_rg ? s_axis_tdata : { 240'h000000000000000000000000000000000000000000000000000000000000, \o__payload$411 [9:8], \o__payload$410 [9:8], \o__payload$409 [9:8], \o__payload$408 [9:8], \o__payload$407 [9:8], \o__payload$406 [9:8], \o__payload$405 [9:8], \o__payload$404 [9:8] };
+  assign \$62  = sb11[70] ? \o__payload$396 [7:0] : 8'h00;
+  assign \$63  = sb11[71] ? \o__payload$396 [15:8] : 8'h00;
+  assign \$64  = sb11[72] ? \o__payload$396 [23:16] : 8'h00;
+  assign \$65  = sb11[73] ? \o__payload$396 [31:24] : 8'h00;
+  assign \$66  = sb11[74] ? \o__payload$396 [39:32] : 8'h00;
+  assign \$67  = sb11[75] ? \o__payload$396 [47:40] : 8'h00;
+  assign \$68  = sb11[76] ? \o__payload$396 [55:48] : 8'h00;
+  assign \$69  = sb11[77] ? \o__payload$396 [63:56] : 8'h00;
+  assign \$70  = host_writing_e ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62  };
+  assign \$71  = host_writing_d ? s_axis_tdata : { \o__payload$422 , \o__payload$421 , \o__payload$420 , \o__payload$419 , \o__payload$418 , \o__payload$417 , \o__payload$416 , \o__payload$415  };
+  assign \$72  = host_writing_wf ? s_axis_tdata : { 128'h00000000000000000000000000000000, \o__payload$431 , \o__payload$430 , \o__payload$429 , \o__payload$428 , \o__payload$427 , \o__payload$426 , \o__payload$425 , \o__payload$424  };
+  assign \$73  = host_writing_pred ? s_axis_tdata : { 248'h00000000000000000000000000000000000000000000000000000000000000, new_i };
+  assign \$74  = host_writing_af ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, col_data };
+  assign \$75  = host_writing_wt ? s_axis_tdata : { 128'h00000000000000000000000000000000, \col_data$436  };
+  assign \$76  = sb10[70] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$77  = sb10[71] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$78  = sb10[72] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$79  = sb10[73] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$80  = sb10[74] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$81  = sb10[75] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$82  = sb10[76] ? \o__payload$410 [7:0] : 8'h00;
+  assign \$83  = sb10[77] ? \o__payload$411 [7:0] : 8'h00;
+  assign \$84  = sb10[70] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$85  = sb10[71] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$86  = sb10[72] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$87  = sb10[73] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$88  = sb10[74] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$89  = sb10[75] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$90  = sb10[76] ? \o__payload$410 [7:0] : 8'h00;
+  assign \$91  = sb10[77] ? \o__payload$411 [7:0] : 8'h00;
+  assign \$92  = sb10[70] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$93  = sb10[71] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$94  = sb10[72] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$95  = sb10[73] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$96  = sb10[74] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$97  = sb10[75] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$98  = sb10[76] ? \o__payload$410 [7:0] : 8'h00;
+  assign \$99  = sb10[77] ? \o__payload$411 [7:0] : 8'h00;
+  assign \$100  = sb10[70] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$101  = sb10[71] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$102  = sb10[72] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$103  = sb10[73] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$104  = sb10[74] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$105  = sb10[75] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$106  = sb10[76] ? \o__payload$410 [7:0] : 8'h00;
+  assign \$107  = sb10[77] ? \o__payload$411 [7:0] : 8'h00;
+  assign \$108  = sb10[70] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$109  = sb10[71] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$110  = sb10[72] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$111  = sb10[73] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$112  = sb10[74] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$113  = sb10[75] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$114  = sb10[76] ? \o__payload$410 [7:0] : 8'h00;
+  assign \$115  = sb10[77] ? \o__payload$411 [7:0] : 8'h00;
+  assign \$116  = sb10[70] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$117  = sb10[71] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$118  = sb10[72] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$119  = sb10[73] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$120  = sb10[74] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$121  = sb10[75] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$122  = sb10[76] ? \o__payload$410 [7:0] : 8'h00;
+  assign \$123  = sb10[77] ? \o__payload$411 [7:0] : 8'h00;
+  assign \$124  = sb10[70] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$125  = sb10[71] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$126  = sb10[72] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$127  = sb10[73] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$128  = sb10[74] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$129  = sb10[75] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$130  = sb10[76] ? \o__payload$410 [7:0] : 8'h00;
+  assign \$131  = sb10[77] ? \o__payload$411 [7:0] : 8'h00;
+  assign \$132  = sb10[70] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$133  = sb10[71] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$134  = sb10[72] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$135  = sb10[73] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$136  = sb10[74] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$137  = sb10[75] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$138  = sb10[76] ? \o__payload$410 [7:0] : 8'h00;
+  assign \$139  = sb10[77] ? \o__payload$411 [7:0] : 8'h00;
+  assign \$140  = sb11[70] ? \o__payload$396 [7:0] : 8'h00;
+  assign \$141  = sb11[71] ? \o__payload$396 [15:8] : 8'h00;
+  assign \$142  = sb11[72] ? \o__payload$396 [23:16] : 8'h00;
+  assign \$143  = sb11[73] ? \o__payload$396 [31:24] : 8'h00;
+  assign \$144  = sb11[74] ? \o__payload$396 [39:32] : 8'h00;
+  assign \$145  = sb11[75] ? \o__payload$396 [47:40] : 8'h00;
+  assign \$146  = sb11[76] ? \o__payload$396 [55:48] : 8'h00;
+  assign \$147  = sb11[77] ? \o__payload$396 [63:56] : 8'h00;
+  assign \$148  = sb11[70] ? \o__payload$396 [7:0] : 8'h00;
+  assign \$149  = sb11[71] ? \o__payload$396 [15:8] : 8'h00;
+  assign \$150  = sb11[72] ? \o__payload$396 [23:16] : 8'h00;
+  assign \$151  = sb11[73] ? \o__payload$396 [31:24] : 8'h00;
+  assign \$152  = sb11[74] ? \o__payload$396 [39:32] : 8'h00;
+  assign \$153  = sb11[75] ? \o__payload$396 [47:40] : 8'h00;
+  assign \$154  = sb11[76] ? \o__payload$396 [55:48] : 8'h00;
+  assign \$155  = sb11[77] ? \o__payload$396 [63:56] : 8'h00;
+  assign \$156  = sb11[70] ? \o__payload$396 [7:0] : 8'h00;
+  assign \$157  = sb11[71] ? \o__payload$396 [15:8] : 8'h00;
+  assign \$158  = sb11[72] ? \o__payload$396 [23:16] : 8'h00;
+  assign \$159  = sb11[73] ? \o__payload$396 [31:24] : 8'h00;
+  assign \$160  = sb11[74] ? \o__payload$396 [39:32] : 8'h00;
+  assign \$161  = sb11[75] ? \o__payload$396 [47:40] : 8'h00;
+  assign \$162  = sb11[76] ? \o__payload$396 [55:48] : 8'h00;
+  assign \$163  = sb11[77] ? \o__payload$396 [63:56] : 8'h00;
+  assign \$164  = sb11[70] ? \o__payload$396 [7:0] : 8'h00;
+  assign \$165  = sb11[71] ? \o__payload$396 [15:8] : 8'h00;
+  assign \$166  = sb11[72] ? \o__payload$396 [23:16] : 8'h00;
+  assign \$167  = sb11[73] ? \o__payload$396 [31:24] : 8'h00;
+  assign \$168  = sb11[74] ? \o__payload$396 [39:32] : 8'h00;
+  assign \$169  = sb11[75] ? \o__payload$396 [47:40] : 8'h00;
+  assign \$170  = sb11[76] ? \o__payload$396 [55:48] : 8'h00;
+  assign \$171  = sb11[77] ? \o__payload$396 [63:56] : 8'h00;
+  assign \$172  = sb11[70] ? \o__payload$396 [7:0] : 8'h00;
+  assign \$173  = sb11[71] ? \o__payload$396 [15:8] : 8'h00;
+  assign \$174  = sb11[72] ? \o__payload$396 [23:16] : 8'h00;
+  assign \$175  = sb11[73] ? \o__payload$396 [31:24] : 8'h00;
+  assign \$176  = sb11[74] ? \o__payload$396 [39:32] : 8'h00;
+  assign \$177  = sb11[75] ? \o__payload$396 [47:40] : 8'h00;
+  assign \$178  = sb11[76] ? \o__payload$396 [55:48] : 8'h00;
+  assign \$179  = sb11[77] ? \o__payload$396 [63:56] : 8'h00;
+  assign \$180  = sb11[70] ? \o__payload$396 [7:0] : 8'h00;
+  assign \$181  = sb11[71] ? \o__payload$396 [15:8] : 8'h00;
+  assign \$182  = sb11[72] ? \o__payload$396 [23:16] : 8'h00;
+  assign \$183  = sb11[73] ? \o__payload$396 [31:24] : 8'h00;
+  assign \$184  = sb11[74] ? \o__payload$396 [39:32] : 8'h00;
+  assign \$185  = sb11[75] ? \o__payload$396 [47:40] : 8'h00;
+  assign \$186  = sb11[76] ? \o__payload$396 [55:48] : 8'h00;
+  assign \$187  = sb11[77] ? \o__payload$396 [63:56] : 8'h00;
+  assign \$188  = sb11[70] ? \o__payload$396 [7:0] : 8'h00;
+  assign \$189  = sb11[71] ? \o__payload$396 [15:8] : 8'h00;
+  assign \$190  = sb11[72] ? \o__payload$396 [23:16] : 8'h00;
+  assign \$191  = sb11[73] ? \o__payload$396 [31:24] : 8'h00;
+  assign \$192  = sb11[74] ? \o__payload$396 [39:32] : 8'h00;
+  assign \$193  = sb11[75] ? \o__payload$396 [47:40] : 8'h00;
+  assign \$194  = sb11[76] ? \o__payload$396 [55:48] : 8'h00;
+  assign \$195  = sb11[77] ? \o__payload$396 [63:56] : 8'h00;
+  assign \$196  = sb11[70] ? \o__payload$396 [7:0] : 8'h00;
+  assign \$197  = sb11[71] ? \o__payload$396 [15:8] : 8'h00;
+  assign \$198  = sb11[72] ? \o__payload$396 [23:16] : 8'h00;
+  assign \$199  = sb11[73] ? \o__payload$396 [31:24] : 8'h00;
+  assign \$200  = sb11[74] ? \o__payload$396 [39:32] : 8'h00;
+  assign \$201  = sb11[75] ? \o__payload$396 [47:40] : 8'h00;
+  assign \$202  = sb11[76] ? \o__payload$396 [55:48] : 8'h00;
+  assign \$203  = sb11[77] ? \o__payload$396 [63:56] : 8'h00;
+  assign \$204  = sb10[70] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$205  = sb10[71] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$206  = sb10[72] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$207  = sb10[73] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$208  = sb10[74] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$209  = sb10[75] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$210  = sb10[76] ? \o__payload$410 [7:0] : 8'h00;
+  assign \$211  = sb10[77] ? \o__payload$411 [7:0] : 8'h00;
+  assign \$212  = sb11[70] ? \o__payload$396 [7:0] : 8'h00;
+  assign \$213  = sb11[71] ? \o__payload$396 [15:8] : 8'h00;
+  assign \$214  = sb11[72] ? \o__payload$396 [23:16] : 8'h00;
+  assign \$215  = sb11[73] ? \o__payload$396 [31:24] : 8'h00;
+  assign \$216  = sb11[74] ? \o__payload$396 [39:32] : 8'h00;
+  assign \$217  = sb11[75] ? \o__payload$396 [47:40] : 8'h00;
+  assign \$218  = sb11[76] ? \o__payload$396 [55:48] : 8'h00;
+  assign \$219  = sb11[77] ? \o__payload$396 [63:56] : 8'h00;
   assign \$220  = ex_fwd_relu_lane0 ? \$204  : \$212 ;
-  assign \$221  = ex_backerr_lane0 ? \o__payload$357  : { \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366  };
+  assign \$221  = ex_backerr_lane0 ? \o__payload$415  : { \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424  };
   assign \$222  = ex_fwd_err_lane0 ? { \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140  } : \$221 ;
   assign \$223  = ex_fwd_relu_lane0 ? { \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76  } : \$222 ;
-  assign \$224  = sb10[70] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$225  = sb10[71] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$226  = sb10[72] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$227  = sb10[73] ? \o__payload$349 [7:0] : 8'h00;
-  assign \$228  = sb10[74] ? \o__payload$350 [7:0] : 8'h00;
-  assign \$229  = sb10[75] ? \o__payload$351 [7:0] : 8'h00;
-  assign \$230  = sb10[76] ? \o__payload$352 [7:0] : 8'h00;
-  assign \$231  = sb10[77] ? \o__payload$353 [7:0] : 8'h00;
-  assign \$232  = sb11[70] ? \o__payload$338 [7:0] : 8'h00;
-  assign \$233  = sb11[71] ? \o__payload$338 [15:8] : 8'h00;
-  assign \$234  = sb11[72] ? \o__payload$338 [23:16] : 8'h00;
-  assign \$235  = sb11[73] ? \o__payload$338 [31:24] : 8'h00;
-  assign \$236  = sb11[74] ? \o__payload$338 [39:32] : 8'h00;
-  assign \$237  = sb11[75] ? \o__payload$338 [47:40] : 8'h00;
-  assign \$238  = sb11[76] ? \o__payload$338 [55:48] : 8'h00;
-  assign \$239  = sb11[77] ? \o__payload$338 [63:56] : 8'h00;
+  assign \$224  = sb10[70] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$225  = sb10[71] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$226  = sb10[72] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$227  = sb10[73] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$228  = sb10[74] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$229  = sb10[75] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$230  = sb10[76] ? \o__payload$410 [7:0] : 8'h00;
+  assign \$231  = sb10[77] ? \o__payload$411 [7:0] : 8'h00;
+  assign \$232  = sb11[70] ? \o__payload$396 [7:0] : 8'h00;
+  assign \$233  = sb11[71] ? \o__payload$396 [15:8] : 8'h00;
+  assign \$234  = sb11[72] ? \o__payload$396 [23:16] : 8'h00;
+  assign \$235  = sb11[73] ? \o__payload$396 [31:24] : 8'h00;
+  assign \$236  = sb11[74] ? \o__payload$396 [39:32] : 8'h00;
+  assign \$237  = sb11[75] ? \o__payload$396 [47:40] : 8'h00;
+  assign \$238  = sb11[76] ? \o__payload$396 [55:48] : 8'h00;
+  assign \$239  = sb11[77] ? \o__payload$396 [63:56] : 8'h00;
   assign \$240  = ex_fwd_relu_lane1 ? \$225  : \$233 ;
-  assign \$241  = ex_backerr_lane1 ? \o__payload$358  : { \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367  };
+  assign \$241  = ex_backerr_lane1 ? \o__payload$416  : { \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425  };
   assign \$242  = ex_fwd_err_lane1 ? { \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149  } : \$241 ;
   assign \$243  = ex_fwd_relu_lane1 ? { \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85  } : \$242 ;
-  assign \$244  = sb10[70] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$245  = sb10[71] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$246  = sb10[72] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$247  = sb10[73] ? \o__payload$349 [7:0] : 8'h00;
-  assign \$248  = sb10[74] ? \o__payload$350 [7:0] : 8'h00;
-  assign \$249  = sb10[75] ? \o__payload$351 [7:0] : 8'h00;
-  assign \$250  = sb10[76] ? \o__payload$352 [7:0] : 8'h00;
-  assign \$251  = sb10[77] ? \o__payload$353 [7:0] : 8'h00;
-  assign \$252  = sb11[70] ? \o__payload$338 [7:0] : 8'h00;
-  assign \$253  = sb11[71] ? \o__payload$338 [15:8] : 8'h00;
-  assign \$254  = sb11[72] ? \o__payload$338 [23:16] : 8'h00;
-  assign \$255  = sb11[73] ? \o__payload$338 [31:24] : 8'h00;
-  assign \$256  = sb11[74] ? \o__payload$338 [39:32] : 8'h00;
-  assign \$257  = sb11[75] ? \o__payload$338 [47:40] : 8'h00;
-  assign \$258  = sb11[76] ? \o__payload$338 [55:48] : 8'h00;
-  assign \$259  = sb11[77] ? \o__payload$338 [63:56] : 8'h00;
+  assign \$244  = sb10[70] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$245  = sb10[71] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$246  = sb10[72] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$247  = sb10[73] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$248  = sb10[74] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$249  = sb10[75] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$250  = sb10[76] ? \o__payload$410 [7:0] : 8'h00;
+  assign \$251  = sb10[77] ? \o__payload$411 [7:0] : 8'h00;
+  assign \$252  = sb11[70] ? \o__payload$396 [7:0] : 8'h00;
+  assign \$253  = sb11[71] ? \o__payload$396 [15:8] : 8'h00;
+  assign \$254  = sb11[72] ? \o__payload$396 [23:16] : 8'h00;
+  assign \$255  = sb11[73] ? \o__payload$396 [31:24] : 8'h00;
+  assign \$256  = sb11[74] ? \o__payload$396 [39:32] : 8'h00;
+  assign \$257  = sb11[75] ? \o__payload$396 [47:40] : 8'h00;
+  assign \$258  = sb11[76] ? \o__payload$396 [55:48] : 8'h00;
+  assign \$259  = sb11[77] ? \o__payload$396 [63:56] : 8'h00;
   assign \$260  = ex_fwd_relu_lane2 ? \$246  : \$254 ;
-  assign \$261  = ex_backerr_lane2 ? \o__payload$359  : { \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368  };
+  assign \$261  = ex_backerr_lane2 ? \o__payload$417  : { \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426  };
   assign \$262  = ex_fwd_err_lane2 ? { \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158  } : \$261 ;
   assign \$263  = ex_fwd_relu_lane2 ? { \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94  } : \$262 ;
-  assign \$264  = sb10[70] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$265  = sb10[71] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$266  = sb10[72] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$267  = sb10[73] ? \o__payload$349 [7:0] : 8'h00;
-  assign \$268  = sb10[74] ? \o__payload$350 [7:0] : 8'h00;
-  assign \$269  = sb10[75] ? \o__payload$351 [7:0] : 8'h00;
-  assign \$270  = sb10[76] ? \o__payload$352 [7:0] : 8'h00;
-  assign \$271  = sb10[77] ? \o__payload$353 [7:0] : 8'h00;
-  assign \$272  = sb11[70] ? \o__payload$338 [7:0] : 8'h00;
-  assign \$273  = sb11[71] ? \o__payload$338 [15:8] : 8'h00;
-  assign \$274  = sb11[72] ? \o__payload$338 [23:16] : 8'h00;
-  assign \$275  = sb11[73] ? \o__payload$338 [31:24] : 8'h00;
-  assign \$276  = sb11[74] ? \o__payload$338 [39:32] : 8'h00;
-  assign \$277  = sb11[75] ? \o__payload$338 [47:40] : 8'h00;
-  assign \$278  = sb11[76] ? \o__payload$338 [55:48] : 8'h00;
-  assign \$279  = sb11[77] ? \o__payload$338 [63:56] : 8'h00;
+  assign \$264  = sb10[70] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$265  = sb10[71] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$266  = sb10[72] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$267  = sb10[73] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$268  = sb10[74] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$269  = sb10[75] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$270  = sb10[76] ? \o__payload$410 [7:0] : 8'h00;
+  assign \$271  = sb10[77] ? \o__payload$411 [7:0] : 8'h00;
+  assign \$272  = sb11[70] ? \o__payload$396 [7:0] : 8'h00;
+  assign \$273  = sb11[71] ? \o__payload$396 [15:8] : 8'h00;
+  assign \$274  = sb11[72] ? \o__payload$396 [23:16] : 8'h00;
+  assign \$275  = sb11[73] ? \o__payload$396 [31:24] : 8'h00;
+  assign \$276  = sb11[74] ? \o__payload$396 [39:32] : 8'h00;
+  assign \$277  = sb11[75] ? \o__payload$396 [47:40] : 8'h00;
+  assign \$278  = sb11[76] ? \o__payload$396 [55:48] : 8'h00;
+  assign \$279  = sb11[77] ? \o__payload$396 [63:56] : 8'h00;
   assign \$280  = ex_fwd_relu_lane3 ? \$267  : \$275 ;
-  assign \$281  = ex_backerr_lane3 ? \o__payload$360  : { \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369  };
+  assign \$281  = ex_backerr_lane3 ? \o__payload$418  : { \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427  };
   assign \$282  = ex_fwd_err_lane3 ? { \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167  } : \$281 ;
   assign \$283  = ex_fwd_relu_lane3 ? { \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103  } : \$282 ;
-  assign \$284  = sb10[70] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$285  = sb10[71] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$286  = sb10[72] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$287  = sb10[73] ? \o__payload$349 [7:0] : 8'h00;
-  assign \$288  = sb10[74] ? \o__payload$350 [7:0] : 8'h00;
-  assign \$289  = sb10[75] ? \o__payload$351 [7:0] : 8'h00;
-  assign \$290  = sb10[76] ? \o__payload$352 [7:0] : 8'h00;
-  assign \$291  = sb10[77] ? \o__payload$353 [7:0] : 8'h00;
-  assign \$292  = sb11[70] ? \o__payload$338 [7:0] : 8'h00;
-  assign \$293  = sb11[71] ? \o__payload$338 [15:8] : 8'h00;
-  assign \$294  = sb11[72] ? \o__payload$338 [23:16] : 8'h00;
-  assign \$295  = sb11[73] ? \o__payload$338 [31:24] : 8'h00;
-  assign \$296  = sb11[74] ? \o__payload$338 [39:32] : 8'h00;
-  assign \$297  = sb11[75] ? \o__payload$338 [47:40] : 8'h00;
-  assign \$298  = sb11[76] ? \o__payload$338 [55:48] : 8'h00;
-  assign \$299  = sb11[77] ? \o__payload$338 [63:56] : 8'h00;
+  assign \$284  = sb10[70] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$285  = sb10[71] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$286  = sb10[72] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$287  = sb10[73] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$288  = sb10[74] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$289  = sb10[75] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$290  = sb10[76] ? \o__payload$410 [7:0] : 8'h00;
+  assign \$291  = sb10[77] ? \o__payload$411 [7:0] : 8'h00;
+  assign \$292  = sb11[70] ? \o__payload$396 [7:0] : 8'h00;
+  assign \$293  = sb11[71] ? \o__payload$396 [15:8] : 8'h00;
+  assign \$294  = sb11[72] ? \o__payload$396 [23:16] : 8'h00;
+  assign \$295  = sb11[73] ? \o__payload$396 [31:24] : 8'h00;
+  assign \$296  = sb11[74] ? \o__payload$396 [39:32] : 8'h00;
+  assign \$297  = sb11[75] ? \o__payload$396 [47:40] : 8'h00;
+  assign \$298  = sb11[76] ? \o__payload$396 [55:48] : 8'h00;
+  assign \$299  = sb11[77] ? \o__payload$396 [63:56] : 8'h00;
   assign \$300  = ex_fwd_relu_lane4 ? \$288  : \$296 ;
-  assign \$301  = ex_backerr_lane4 ? \o__payload$361  : { \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370  };
+  assign \$301  = ex_backerr_lane4 ? \o__payload$419  : { \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428  };
   assign \$302  = ex_fwd_err_lane4 ? { \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176  } : \$301 ;
   assign \$303  = ex_fwd_relu_lane4 ? { \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112  } : \$302 ;
-  assign \$304  = sb10[70] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$305  = sb10[71] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$306  = sb10[72] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$307  = sb10[73] ? \o__payload$349 [7:0] : 8'h00;
-  assign \$308  = sb10[74] ? \o__payload$350 [7:0] : 8'h00;
-  assign \$309  = sb10[75] ? \o__payload$351 [7:0] : 8'h00;
-  assign \$310  = sb10[76] ? \o__payload$352 [7:0] : 8'h00;
-  assign \$311  = sb10[77] ? \o__payload$353 [7:0] : 8'h00;
-  assign \$312  = sb11[70] ? \o__payload$338 [7:0] : 8'h00;
-  assign \$313  = sb11[71] ? \o__payload$338 [15:8] : 8'h00;
-  assign \$314  = sb11[72] ? \o__payload$338 [23:16] : 8'h00;
-  assign \$315  = sb11[73] ? \o__payload$338 [31:24] : 8'h00;
-  assign \$316  = sb11[74] ? \o__payload$338 [39:32] : 8'h00;
-  assign \$317  = sb11[75] ? \o__payload$338 [47:40] : 8'h00;
-  assign \$318  = sb11[76] ? \o__payload$338 [55:48] : 8'h00;
-  assign \$319  = sb11[77] ? \o__payload$338 [63:56] : 8'h00;
+  assign \$304  = sb10[70] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$305  = sb10[71] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$306  = sb10[72] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$307  = sb10[73] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$308  = sb10[74] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$309  = sb10[75] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$310  = sb10[76] ? \o__payload$410 [7:0] : 8'h00;
+  assign \$311  = sb10[77] ? \o__payload$411 [7:0] : 8'h00;
+  assign \$312  = sb11[70] ? \o__payload$396 [7:0] : 8'h00;
+  assign \$313  = sb11[71] ? \o__payload$396 [15:8] : 8'h00;
+  assign \$314  = sb11[72] ? \o__payload$396 [23:16] : 8'h00;
+  assign \$315  = sb11[73] ? \o__payload$396 [31:24] : 8'h00;
+  assign \$316  = sb11[74] ? \o__payload$396 [39:32] : 8'h00;
+  assign \$317  = sb11[75] ? \o__payload$396 [47:40] : 8'h00;
+  assign \$318  = sb11[76] ? \o__payload$396 [55:48] : 8'h00;
+  assign \$319  = sb11[77] ? \o__payload$396 [63:56] : 8'h00;
   assign \$320  = ex_fwd_relu_lane5 ? \$309  : \$317 ;
-  assign \$321  = ex_backerr_lane5 ? \o__payload$362  : { \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371  };
+  assign \$321  = ex_backerr_lane5 ? \o__payload$420  : { \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429  };
   assign \$322  = ex_fwd_err_lane5 ? { \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185  } : \$321 ;
   assign \$323  = ex_fwd_relu_lane5 ? { \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121  } : \$322 ;
-  assign \$324  = sb10[70] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$325  = sb10[71] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$326  = sb10[72] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$327  = sb10[73] ? \o__payload$349 [7:0] : 8'h00;
-  assign \$328  = sb10[74] ? \o__payload$350 [7:0] : 8'h00;
-  assign \$329  = sb10[75] ? \o__payload$351 [7:0] : 8'h00;
-  assign \$330  = sb10[76] ? \o__payload$352 [7:0] : 8'h00;
-  assign \$331  = sb10[77] ? \o__payload$353 [7:0] : 8'h00;
-  assign \$332  = sb11[70] ? \o__payload$338 [7:0] : 8'h00;
-  assign \$333  = sb11[71] ? \o__payload$338 [15:8] : 8'h00;
-  assign \$334  = sb11[72] ? \o__payload$338 [23:16] : 8'h00;
-  assign \$335  = sb11[73] ? \o__payload$338 [31:24] : 8'h00;
-  assign \$336  = sb11[74] ? \o__payload$338 [39:32] : 8'h00;
-  assign \$337  = sb11[75] ? \o__payload$338 [47:40] : 8'h00;
-  assign \$338  = sb11[76] ? \o__payload$338 [55:48] : 8'h00;
-  assign \$339  = sb11[77] ? \o__payload$338 [63:56] : 8'h00;
+  assign \$324  = sb10[70] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$325  = sb10[71] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$326  = sb10[72] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$327  = sb10[73] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$328  = sb10[74] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$329  = sb10[75] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$330  = sb10[76] ? \o__payload$410 [7:0] : 8'h00;
+  assign \$331  = sb10[77] ? \o__payload$411 [7:0] : 8'h00;
+  assign \$332  = sb11[70] ? \o__payload$396 [7:0] : 8'h00;
+  assign \$333  = sb11[71] ? \o__payload$396 [15:8] : 8'h00;
+  assign \$334  = sb11[72] ? \o__payload$396 [23:16] : 8'h00;
+  assign \$335  = sb11[73] ? \o__payload$396 [31:24] : 8'h00;
+  assign \$336  = sb11[74] ? \o__payload$396 [39:32] : 8'h00;
+  assign \$337  = sb11[75] ? \o__payload$396 [47:40] : 8'h00;
+  assign \$338  = sb11[76] ? \o__payload$396 [55:48] : 8'h00;
+  assign \$339  = sb11[77] ? \o__payload$396 [63:56] : 8'h00;
   assign \$340  = ex_fwd_relu_lane6 ? \$330  : \$338 ;
-  assign \$341  = ex_backerr_lane6 ? \o__payload$363  : { \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372  };
+  assign \$341  = ex_backerr_lane6 ? \o__payload$421  : { \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430  };
   assign \$342  = ex_fwd_err_lane6 ? { \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194  } : \$341 ;
   assign \$343  = ex_fwd_relu_lane6 ? { \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130  } : \$342 ;
-  assign \$344  = sb10[70] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$345  = sb10[71] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$346  = sb10[72] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$347  = sb10[73] ? \o__payload$349 [7:0] : 8'h00;
-  assign \$348  = sb10[74] ? \o__payload$350 [7:0] : 8'h00;
-  assign \$349  = sb10[75] ? \o__payload$351 [7:0] : 8'h00;
-  assign \$350  = sb10[76] ? \o__payload$352 [7:0] : 8'h00;
-  assign \$351  = sb10[77] ? \o__payload$353 [7:0] : 8'h00;
-  assign \$352  = sb11[70] ? \o__payload$338 [7:0] : 8'h00;
-  assign \$353  = sb11[71] ? \o__payload$338 [15:8] : 8'h00;
-  assign \$354  = sb11[72] ? \o__payload$338 [23:16] : 8'h00;
-  assign \$355  = sb11[73] ? \o__payload$338 [31:24] : 8'h00;
-  assign \$356  = sb11[74] ? \o__payload$338 [39:32] : 8'h00;
-  assign \$357  = sb11[75] ? \o__payload$338 [47:40] : 8'h00;
-  assign \$358  = sb11[76] ? \o__payload$338 [55:48] : 8'h00;
-  assign \$359  = sb11[77] ? \o__payload$338 [63:56] : 8'h00;
+  assign \$344  = sb10[70] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$345  = sb10[71] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$346  = sb10[72] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$347  = sb10[73] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$348  = sb10[74] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$349  = sb10[75] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$350  = sb10[76] ? \o__payload$410 [7:0] : 8'h00;
+  assign \$351  = sb10[77] ? \o__payload$411 [7:0] : 8'h00;
+  assign \$352  = sb11[70] ? \o__payload$396 [7:0] : 8'h00;
+  assign \$353  = sb11[71] ? \o__payload$396 [15:8] : 8'h00;
+  assign \$354  = sb11[72] ? \o__payload$396 [23:16] : 8'h00;
+  assign \$355  = sb11[73] ? \o__payload$396 [31:24] : 8'h00;
+  assign \$356  = sb11[74] ? \o__payload$396 [39:32] : 8'h00;
+  assign \$357  = sb11[75] ? \o__payload$396 [47:40] : 8'h00;
+  assign \$358  = sb11[76] ? \o__payload$396 [55:48] : 8'h00;
+  assign \$359  = sb11[77] ? \o__payload$396 [63:56] : 8'h00;
   assign \$360  = ex_fwd_relu_lane7 ? \$351  : \$359 ;
-  assign \$361  = ex_backerr_lane7 ? \o__payload$364  : { \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373  };
+  assign \$361  = ex_backerr_lane7 ? \o__payload$422  : { \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431  };
   assign \$362  = ex_fwd_err_lane7 ? { \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203  } : \$361 ;
   assign \$363  = ex_fwd_relu_lane7 ? { \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139  } : \$362 ;
   assign \$364  = sb11[0] & sb11[52];
   assign \$365  = sb10[0] & ibits[18];
-  assign \$366  = \busy$446  | \busy$447 ;
+  assign \$366  = \busy$504  | \busy$505 ;
   assign \$367  = | { sb11[0], sb10[0], sb9[0], sb8[0], sb7[0], sb6[0], sb5[0], sb4[0], sb3[0], sb2[0], sb1[0], e_r5[0], e_r5[0], e_r4[0], e_r3[0], e_r2[0], e_r1[0] };
   assign \$368  = \$366  | \$367 ;
-  assign pipe_busy = \$368  | \o__valid$459 ;
+  assign pipe_busy = \$368  | \o__valid$517 ;
   assign \$369  = ! ctl_state;
   assign \$370  = ctl_state == 1'h1;
   assign \$371  = ctl_state == 2'h2;
@@ -1924,612 +2440,828 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$384  = \$382  & \$383 ;
   assign \$386  = | s_axis_tdata[55:32];
   assign \$387  = | s_axis_tdata[55:32];
-  assign \$388  = s_axis_tdata[31:8] * 2'h3;
-  assign \$389  = haddr + 1'h1;
-  assign \$390  = hcount - 1'h1;
-  assign \$391  = hcount == 1'h1;
+  assign \$389  = 1'h0 + \$388 ;
+  assign \$391  = \$389  + \$390 ;
   assign \$392  = haddr + 1'h1;
   assign \$393  = hcount - 1'h1;
-  assign \$394  = out_cnt - 1'h1;
-  assign \$395  = m_axis_tvalid & m_axis_tready;
-  assign \$396  = \$395  & m_axis_tlast;
-  assign \$397  = fcnt == 3'h5;
-  assign \$398  = fcnt == 3'h6;
-  assign \$399  = fcnt == 3'h7;
-  assign \$400  = fcnt + 1'h1;
-  assign \$401  = fcnt == 3'h7;
-  assign \$402  = ! ibits[2:0];
-  assign \$403  = ~ mode;
-  assign \$404  = step_count + 1'h1;
-  assign \$405  = ibits[54:39] - 1'h1;
-  assign \$406  = ibits[54:39] - 2'h2;
-  assign \$407  = ibits[28:19] - 2'h2;
-  assign \$408  = ibits[38:29] - 1'h1;
-  assign \$409  = ibits[38:29] - 2'h2;
-  assign \$410  = ibits[54:39] == 1'h1;
-  assign \$411  = ibits[38:29] == 1'h1;
-  assign \$412  = ibits[28:19] == 1'h1;
-  assign \$413  = ibits[28:19] * ibits[38:29];
-  assign \$414  = \$413  * 4'h8;
-  assign \$415  = ibits[2:0] == 1'h1;
-  assign \$416  = ibits[2:0] == 2'h2;
-  assign \$417  = ibits[2:0] == 2'h3;
-  assign \$418  = ibits[2:0] == 3'h4;
-  assign \$419  = ibits[2:0] == 1'h1;
-  assign \$420  = ibits[2:0] == 2'h2;
-  assign \$421  = ibits[2:0] == 2'h3;
-  assign \$422  = ibits[2:0] == 3'h4;
-  assign \$423  = ibits[2:0] == 1'h1;
-  assign \$424  = ibits[2:0] == 2'h2;
-  assign \$425  = ibits[2:0] == 2'h3;
-  assign \$426  = ibits[2:0] == 3'h4;
-  assign \$427  = ibits[2:0] == 1'h1;
-  assign \$428  = ibits[2:0] == 2'h2;
-  assign \$429  = ibits[2:0] == 2'h3;
-  assign \$430  = ibits[2:0] == 3'h4;
-  assign \$431  = ibits[2:0] == 1'h1;
-  assign \$432  = ibits[2:0] == 2'h2;
-  assign \$433  = ibits[2:0] == 2'h3;
-  assign \$434  = ibits[2:0] == 3'h4;
-  assign \$435  = ibits[2:0] == 1'h1;
-  assign \$436  = ibits[2:0] == 2'h2;
-  assign \$437  = ibits[2:0] == 2'h3;
-  assign \$438  = ibits[2:0] == 3'h4;
-  assign \$439  = ibits[2:0] == 1'h1;
-  assign \$440  = ibits[2:0] == 2'h2;
-  assign \$441  = ibits[2:0] == 2'h3;
-  assign \$442  = ibits[2:0] == 3'h4;
-  assign \$443  = ibits[2:0] == 1'h1;
-  assign \$444  = ibits[2:0] == 2'h2;
-  assign \$445  = ibits[2:0] == 2'h3;
-  assign \$446  = ibits[2:0] == 3'h4;
-  assign \$447  = ibits[2:0] == 1'h1;
-  assign \$448  = ibits[2:0] == 2'h2;
-  assign \$449  = ibits[2:0] == 2'h3;
-  assign \$450  = ibits[2:0] == 3'h4;
-  assign \$451  = pc + 1'h1;
-  assign \$452  = ibase + 2'h3;
-  assign \$453  = cycle_count + 1'h1;
-  assign \$454  = ! pc;
-  assign \$455  = phase_cycles0 + 1'h1;
-  assign \$456  = pc == 1'h1;
-  assign \$457  = phase_cycles1 + 1'h1;
-  assign \$458  = pc == 2'h2;
-  assign \$459  = phase_cycles2 + 1'h1;
-  assign \$460  = pc == 2'h3;
-  assign \$461  = phase_cycles3 + 1'h1;
-  assign \$462  = pc == 3'h4;
-  assign \$463  = phase_cycles4 + 1'h1;
-  assign \$464  = pc == 3'h5;
-  assign \$465  = phase_cycles5 + 1'h1;
-  assign \$466  = pc == 3'h6;
-  assign \$467  = phase_cycles6 + 1'h1;
-  assign \$468  = pc == 3'h7;
-  assign \$469  = phase_cycles7 + 1'h1;
-  assign \$470  = pc == 4'h8;
-  assign \$471  = phase_cycles8 + 1'h1;
-  assign \$472  = pc == 4'h9;
-  assign \$473  = phase_cycles9 + 1'h1;
-  assign \$474  = pc == 4'ha;
-  assign \$475  = phase_cycles10 + 1'h1;
-  assign \$476  = pc == 4'hb;
-  assign \$477  = phase_cycles11 + 1'h1;
-  assign \$478  = pc == 4'hc;
-  assign \$479  = phase_cycles12 + 1'h1;
-  assign \$480  = pc == 4'hd;
-  assign \$481  = phase_cycles13 + 1'h1;
-  assign \$482  = pc == 4'he;
-  assign \$483  = phase_cycles14 + 1'h1;
-  assign \$484  = pc == 4'hf;
-  assign \$485  = phase_cycles15 + 1'h1;
-  assign \$486  = pc == 5'h10;
-  assign \$487  = phase_cycles16 + 1'h1;
-  assign \$488  = pc == 5'h11;
-  assign \$489  = phase_cycles17 + 1'h1;
-  assign \$490  = pc == 5'h12;
-  assign \$491  = phase_cycles18 + 1'h1;
-  assign \$492  = pc == 5'h13;
-  assign \$493  = phase_cycles19 + 1'h1;
-  assign \$494  = pc == 5'h14;
-  assign \$495  = phase_cycles20 + 1'h1;
-  assign \$496  = pc == 5'h15;
-  assign \$497  = phase_cycles21 + 1'h1;
-  assign \$498  = pc == 5'h16;
-  assign \$499  = phase_cycles22 + 1'h1;
-  assign \$500  = pc == 5'h17;
-  assign \$501  = phase_cycles23 + 1'h1;
-  assign \$502  = pc == 5'h18;
-  assign \$503  = phase_cycles24 + 1'h1;
-  assign \$504  = pc == 5'h19;
-  assign \$505  = phase_cycles25 + 1'h1;
-  assign \$506  = pc == 5'h1a;
-  assign \$507  = phase_cycles26 + 1'h1;
-  assign \$508  = pc == 5'h1b;
-  assign \$509  = phase_cycles27 + 1'h1;
-  assign \$510  = pc == 5'h1c;
-  assign \$511  = phase_cycles28 + 1'h1;
-  assign \$512  = pc == 5'h1d;
-  assign \$513  = phase_cycles29 + 1'h1;
-  assign \$514  = pc == 5'h1e;
-  assign \$515  = phase_cycles30 + 1'h1;
-  assign \$516  = pc == 5'h1f;
-  assign \$517  = phase_cycles31 + 1'h1;
-  assign \$518  = issue & k_last;
-  assign \$519  = ~ since_ok;
-  assign \$520  = since_last + 1'h1;
-  assign \$521  = since_last == 4'he;
-  assign \$522  = ! klen_m1;
-  assign \$523  = ! nt_m1;
-  assign \$524  = mi + 1'h1;
-  assign \$525  = mi == mt_m2;
-  assign \$526  = nrow + ibits[86:71];
-  assign \$527  = nrow + ibits[86:71];
-  assign \$528  = ni + 1'h1;
-  assign \$529  = ni == nt_m2;
-  assign \$530  = wcol + ibits[118:103];
-  assign \$531  = wcol + ibits[118:103];
-  assign \$532  = ki + 1'h1;
-  assign \$533  = ki == klen_m2;
-  assign \$534  = naddr + 1'h1;
-  assign \$535  = waddr + 1'h1;
-  assign \$536  = \i__valid$212  & \i__ready$549 ;
-  assign \$537  = mac_steps + 1'h1;
-  assign \$538  = \o__payload$170 [2:0] == 3'h7;
-  assign \$539  = \o__valid$459  & \$538 ;
-  assign \$540  = en == nt_m1;
-  assign \$541  = o_mrow + ibits[166:151];
-  assign \$542  = o_mrow + ibits[166:151];
-  assign \$543  = a_mrow + ibits[166:151];
-  assign \$544  = a_mrow + ibits[166:151];
-  assign \$545  = t_mrow + ibits[214:199];
-  assign \$546  = t_mrow + ibits[214:199];
-  assign \$547  = p_mrow + 4'h8;
-  assign \$548  = en + 1'h1;
-  assign \$549  = e_nlane + 4'h8;
-  assign \$550  = o_tile + ibits[150:135];
-  assign \$551  = a_tile + ibits[150:135];
-  assign \$552  = t_tile + 4'h8;
-  assign \$553  = p_mrow + \o__payload$170 [2:0];
-  assign \$554  = en == nt_m1;
-  assign \$555  = ! en;
-  assign \$556  = e_nlane + 1'h0;
-  assign \$557  = \$556  < ibits[230:215];
-  assign \$558  = e_nlane + 1'h1;
-  assign \$559  = \$558  < ibits[230:215];
-  assign \$560  = e_nlane + 2'h2;
-  assign \$561  = \$560  < ibits[230:215];
-  assign \$562  = e_nlane + 2'h3;
-  assign \$563  = \$562  < ibits[230:215];
-  assign \$564  = e_nlane + 3'h4;
-  assign \$565  = \$564  < ibits[230:215];
-  assign \$566  = e_nlane + 3'h5;
-  assign \$567  = \$566  < ibits[230:215];
-  assign \$568  = e_nlane + 3'h6;
-  assign \$569  = \$568  < ibits[230:215];
-  assign \$570  = e_nlane + 3'h7;
-  assign \$571  = \$570  < ibits[230:215];
-  assign \$572  = rows_done + 1'h1;
-  assign \$573  = | { \overflow$586 , \overflow$585 , \overflow$584 , \overflow$583 , \overflow$582 , \overflow$581 , \overflow$580 , overflow };
-  assign \$574  = | { \wrapped$594 , \wrapped$593 , \wrapped$592 , \wrapped$591 , \wrapped$590 , \wrapped$589 , \wrapped$588 , wrapped };
-  assign \$575  = ~ \i__ready$549 ;
-  assign \$576  = \i__valid$212  & \$575 ;
-  assign \$577  = flags | { 4'h0, \$576 , \$574 , \$573 , 1'h0 };
+  assign \$394  = hcount == 1'h1;
+  assign \$395  = haddr + 1'h1;
+  assign \$396  = hcount - 1'h1;
+  assign \$397  = out_cnt - 1'h1;
+  assign \$398  = m_axis_tvalid & m_axis_tready;
+  assign \$399  = \$398  & m_axis_tlast;
+  assign \$400  = fcnt == 3'h5;
+  assign \$401  = fcnt == 3'h6;
+  assign \$402  = fcnt == 3'h7;
+  assign \$403  = fcnt + 1'h1;
+  assign \$404  = fcnt == 3'h7;
+  assign \$405  = ! ibits[2:0];
+  assign \$406  = ~ mode;
+  assign \$407  = step_count + 1'h1;
+  assign \$408  = ibits[54:39] - 1'h1;
+  assign \$409  = ibits[54:39] - 2'h2;
+  assign \$410  = ibits[28:19] - 2'h2;
+  assign \$411  = ibits[38:29] - 1'h1;
+  assign \$412  = ibits[38:29] - 2'h2;
+  assign \$413  = ibits[54:39] == 1'h1;
+  assign \$414  = ibits[38:29] == 1'h1;
+  assign \$415  = ibits[28:19] == 1'h1;
+  assign \$416  = ibits[28:19] * ibits[38:29];
+  assign \$417  = \$416  * 4'h8;
+  assign \$418  = ibits[2:0] == 1'h1;
+  assign \$419  = ibits[2:0] == 2'h2;
+  assign \$420  = ibits[2:0] == 2'h3;
+  assign \$421  = ibits[2:0] == 3'h4;
+  assign \$422  = ibits[2:0] == 1'h1;
+  assign \$423  = ibits[2:0] == 2'h2;
+  assign \$424  = ibits[2:0] == 2'h3;
+  assign \$425  = ibits[2:0] == 3'h4;
+  assign \$426  = ibits[2:0] == 1'h1;
+  assign \$427  = ibits[2:0] == 2'h2;
+  assign \$428  = ibits[2:0] == 2'h3;
+  assign \$429  = ibits[2:0] == 3'h4;
+  assign \$430  = ibits[2:0] == 1'h1;
+  assign \$431  = ibits[2:0] == 2'h2;
+  assign \$432  = ibits[2:0] == 2'h3;
+  assign \$433  = ibits[2:0] == 3'h4;
+  assign \$434  = ibits[2:0] == 1'h1;
+  assign \$435  = ibits[2:0] == 2'h2;
+  assign \$436  = ibits[2:0] == 2'h3;
+  assign \$437  = ibits[2:0] == 3'h4;
+  assign \$438  = ibits[2:0] == 1'h1;
+  assign \$439  = ibits[2:0] == 2'h2;
+  assign \$440  = ibits[2:0] == 2'h3;
+  assign \$441  = ibits[2:0] == 3'h4;
+  assign \$442  = ibits[2:0] == 1'h1;
+  assign \$443  = ibits[2:0] == 2'h2;
+  assign \$444  = ibits[2:0] == 2'h3;
+  assign \$445  = ibits[2:0] == 3'h4;
+  assign \$446  = ibits[2:0] == 1'h1;
+  assign \$447  = ibits[2:0] == 2'h2;
+  assign \$448  = ibits[2:0] == 2'h3;
+  assign \$449  = ibits[2:0] == 3'h4;
+  assign \$450  = ibits[2:0] == 1'h1;
+  assign \$451  = ibits[2:0] == 2'h2;
+  assign \$452  = ibits[2:0] == 2'h3;
+  assign \$453  = ibits[2:0] == 3'h4;
+  assign \$454  = pc + 1'h1;
+  assign \$455  = ibase + 2'h3;
+  assign \$456  = cycle_count + 1'h1;
+  assign \$457  = ! pc;
+  assign \$458  = counting & \$457 ;
+  assign \$459  = ! pc;
+  assign \$460  = counting & \$459 ;
+  assign \$461  = phase_cycles0 + 1'h1;
+  assign \$462  = pc == 1'h1;
+  assign \$463  = counting & \$462 ;
+  assign \$464  = pc == 1'h1;
+  assign \$465  = counting & \$464 ;
+  assign \$466  = phase_cycles1 + 1'h1;
+  assign \$467  = pc == 2'h2;
+  assign \$468  = counting & \$467 ;
+  assign \$469  = pc == 2'h2;
+  assign \$470  = counting & \$469 ;
+  assign \$471  = phase_cycles2 + 1'h1;
+  assign \$472  = pc == 2'h3;
+  assign \$473  = counting & \$472 ;
+  assign \$474  = pc == 2'h3;
+  assign \$475  = counting & \$474 ;
+  assign \$476  = phase_cycles3 + 1'h1;
+  assign \$477  = pc == 3'h4;
+  assign \$478  = counting & \$477 ;
+  assign \$479  = pc == 3'h4;
+  assign \$480  = counting & \$479 ;
+  assign \$481  = phase_cycles4 + 1'h1;
+  assign \$482  = pc == 3'h5;
+  assign \$483  = counting & \$482 ;
+  assign \$484  = pc == 3'h5;
+  assign \$485  = counting & \$484 ;
+  assign \$486  = phase_cycles5 + 1'h1;
+  assign \$487  = pc == 3'h6;
+  assign \$488  = counting & \$487 ;
+  assign \$489  = pc == 3'h6;
+  assign \$490  = counting & \$489 ;
+  assign \$491  = phase_cycles6 + 1'h1;
+  assign \$492  = pc == 3'h7;
+  assign \$493  = counting & \$492 ;
+  assign \$494  = pc == 3'h7;
+  assign \$495  = counting & \$494 ;
+  assign \$496  = phase_cycles7 + 1'h1;
+  assign \$497  = pc == 4'h8;
+  assign \$498  = counting & \$497 ;
+  assign \$499  = pc == 4'h8;
+  assign \$500  = counting & \$499 ;
+  assign \$501  = phase_cycles8 + 1'h1;
+  assign \$502  = pc == 4'h9;
+  assign \$503  = counting & \$502 ;
+  assign \$504  = pc == 4'h9;
+  assign \$505  = counting & \$504 ;
+  assign \$506  = phase_cycles9 + 1'h1;
+  assign \$507  = pc == 4'ha;
+  assign \$508  = counting & \$507 ;
+  assign \$509  = pc == 4'ha;
+  assign \$510  = counting & \$509 ;
+  assign \$511  = phase_cycles10 + 1'h1;
+  assign \$512  = pc == 4'hb;
+  assign \$513  = counting & \$512 ;
+  assign \$514  = pc == 4'hb;
+  assign \$515  = counting & \$514 ;
+  assign \$516  = phase_cycles11 + 1'h1;
+  assign \$517  = pc == 4'hc;
+  assign \$518  = counting & \$517 ;
+  assign \$519  = pc == 4'hc;
+  assign \$520  = counting & \$519 ;
+  assign \$521  = phase_cycles12 + 1'h1;
+  assign \$522  = pc == 4'hd;
+  assign \$523  = counting & \$522 ;
+  assign \$524  = pc == 4'hd;
+  assign \$525  = counting & \$524 ;
+  assign \$526  = phase_cycles13 + 1'h1;
+  assign \$527  = pc == 4'he;
+  assign \$528  = counting & \$527 ;
+  assign \$529  = pc == 4'he;
+  assign \$530  = counting & \$529 ;
+  assign \$531  = phase_cycles14 + 1'h1;
+  assign \$532  = pc == 4'hf;
+  assign \$533  = counting & \$532 ;
+  assign \$534  = pc == 4'hf;
+  assign \$535  = counting & \$534 ;
+  assign \$536  = phase_cycles15 + 1'h1;
+  assign \$537  = pc == 5'h10;
+  assign \$538  = counting & \$537 ;
+  assign \$539  = pc == 5'h10;
+  assign \$540  = counting & \$539 ;
+  assign \$541  = phase_cycles16 + 1'h1;
+  assign \$542  = pc == 5'h11;
+  assign \$543  = counting & \$542 ;
+  assign \$544  = pc == 5'h11;
+  assign \$545  = counting & \$544 ;
+  assign \$546  = phase_cycles17 + 1'h1;
+  assign \$547  = pc == 5'h12;
+  assign \$548  = counting & \$547 ;
+  assign \$549  = pc == 5'h12;
+  assign \$550  = counting & \$549 ;
+  assign \$551  = phase_cycles18 + 1'h1;
+  assign \$552  = pc == 5'h13;
+  assign \$553  = counting & \$552 ;
+  assign \$554  = pc == 5'h13;
+  assign \$555  = counting & \$554 ;
+  assign \$556  = phase_cycles19 + 1'h1;
+  assign \$557  = pc == 5'h14;
+  assign \$558  = counting & \$557 ;
+  assign \$559  = pc == 5'h14;
+  assign \$560  = counting & \$559 ;
+  assign \$561  = phase_cycles20 + 1'h1;
+  assign \$562  = pc == 5'h15;
+  assign \$563  = counting & \$562 ;
+  assign \$564  = pc == 5'h15;
+  assign \$565  = counting & \$564 ;
+  assign \$566  = phase_cycles21 + 1'h1;
+  assign \$567  = pc == 5'h16;
+  assign \$568  = counting & \$567 ;
+  assign \$569  = pc == 5'h16;
+  assign \$570  = counting & \$569 ;
+  assign \$571  = phase_cycles22 + 1'h1;
+  assign \$572  = pc == 5'h17;
+  assign \$573  = counting & \$572 ;
+  assign \$574  = pc == 5'h17;
+  assign \$575  = counting & \$574 ;
+  assign \$576  = phase_cycles23 + 1'h1;
+  assign \$577  = pc == 5'h18;
+  assign \$578  = counting & \$577 ;
+  assign \$579  = pc == 5'h18;
+  assign \$580  = counting & \$579 ;
+  assign \$581  = phase_cycles24 + 1'h1;
+  assign \$582  = pc == 5'h19;
+  assign \$583  = counting & \$582 ;
+  assign \$584  = pc == 5'h19;
+  assign \$585  = counting & \$584 ;
+  assign \$586  = phase_cycles25 + 1'h1;
+  assign \$587  = pc == 5'h1a;
+  assign \$588  = counting & \$587 ;
+  assign \$589  = pc == 5'h1a;
+  assign \$590  = counting & \$589 ;
+  assign \$591  = phase_cycles26 + 1'h1;
+  assign \$592  = pc == 5'h1b;
+  assign \$593  = counting & \$592 ;
+  assign \$594  = pc == 5'h1b;
+  assign \$595  = counting & \$594 ;
+  assign \$596  = phase_cycles27 + 1'h1;
+  assign \$597  = pc == 5'h1c;
+  assign \$598  = counting & \$597 ;
+  assign \$599  = pc == 5'h1c;
+  assign \$600  = counting & \$599 ;
+  assign \$601  = phase_cycles28 + 1'h1;
+  assign \$602  = pc == 5'h1d;
+  assign \$603  = counting & \$602 ;
+  assign \$604  = pc == 5'h1d;
+  assign \$605  = counting & \$604 ;
+  assign \$606  = phase_cycles29 + 1'h1;
+  assign \$607  = pc == 5'h1e;
+  assign \$608  = counting & \$607 ;
+  assign \$609  = pc == 5'h1e;
+  assign \$610  = counting & \$609 ;
+  assign \$611  = phase_cycles30 + 1'h1;
+  assign \$612  = pc == 5'h1f;
+  assign \$613  = counting & \$612 ;
+  assign \$614  = pc == 5'h1f;
+  assign \$615  = counting & \$614 ;
+  assign \$616  = phase_cycles31 + 1'h1;
+  assign \$617  = issue & k_last;
+  assign \$618  = ~ since_ok;
+  assign \$619  = since_last + 1'h1;
+  assign \$620  = since_last == 4'he;
+  assign \$621  = ! klen_m1;
+  assign \$622  = ! nt_m1;
+  assign \$623  = mi + 1'h1;
+  assign \$624  = mi == mt_m2;
+  assign \$625  = nrow + ibits[86:71];
+  assign \$626  = nrow + ibits[86:71];
+  assign \$627  = ni + 1'h1;
+  assign \$628  = ni == nt_m2;
+  assign \$629  = wcol + ibits[118:103];
+  assign \$630  = wcol + ibits[118:103];
+  assign \$631  = ki + 1'h1;
+  assign \$632  = ki == klen_m2;
+  assign \$633  = naddr + 1'h1;
+  assign \$634  = waddr + 1'h1;
+  assign \$635  = \i__valid$212  & \i__ready$608 ;
+  assign \$636  = \i__valid$212  & \i__ready$608 ;
+  assign \$637  = mac_steps + 1'h1;
+  assign \$638  = \o__payload$170 [2:0] == 3'h7;
+  assign \$639  = \o__valid$517  & \$638 ;
+  assign \$640  = en == nt_m1;
+  assign \$641  = o_mrow + ibits[166:151];
+  assign \$642  = o_mrow + ibits[166:151];
+  assign \$643  = a_mrow + ibits[166:151];
+  assign \$644  = a_mrow + ibits[166:151];
+  assign \$645  = t_mrow + ibits[214:199];
+  assign \$646  = t_mrow + ibits[214:199];
+  assign \$647  = p_mrow + 4'h8;
+  assign \$648  = en + 1'h1;
+  assign \$649  = e_nlane + 4'h8;
+  assign \$650  = o_tile + ibits[150:135];
+  assign \$651  = a_tile + ibits[150:135];
+  assign \$652  = t_tile + 4'h8;
+  assign \$653  = p_mrow + \o__payload$170 [2:0];
+  assign \$654  = en == nt_m1;
+  assign \$655  = ! en;
+  assign \$656  = e_nlane + 1'h0;
+  assign \$657  = \$656  < ibits[230:215];
+  assign \$658  = e_nlane + 1'h1;
+  assign \$659  = \$658  < ibits[230:215];
+  assign \$660  = e_nlane + 2'h2;
+  assign \$661  = \$660  < ibits[230:215];
+  assign \$662  = e_nlane + 2'h3;
+  assign \$663  = \$662  < ibits[230:215];
+  assign \$664  = e_nlane + 3'h4;
+  assign \$665  = \$664  < ibits[230:215];
+  assign \$666  = e_nlane + 3'h5;
+  assign \$667  = \$666  < ibits[230:215];
+  assign \$668  = e_nlane + 3'h6;
+  assign \$669  = \$668  < ibits[230:215];
+  assign \$670  = e_nlane + 3'h7;
+  assign \$671  = \$670  < ibits[230:215];
+  assign \$672  = rows_done + 1'h1;
+  assign \$673  = | { \overflow$645 , \overflow$644 , \overflow$643 , \overflow$642 , \overflow$641 , \overflow$640 , \overflow$639 , overflow };
+  assign \$674  = | { \wrapped$653 , \wrapped$652 , \wrapped$651 , \wrapped$650 , \wrapped$649 , \wrapped$648 , \wrapped$647 , wrapped };
+  assign \$675  = ~ \i__ready$608 ;
+  assign \$676  = \i__valid$212  & \$675 ;
+  assign \$677  = flags | { 4'h0, \$676 , \$674 , \$673 , 1'h0 };
+  always @(posedge clk)
+    drained <= \$678 ;
+  always @(posedge clk)
+    hread_data <= \$679 ;
+  always @(posedge clk)
+    csr_q0 <= \$680 ;
+  always @(posedge clk)
+    csr_q1 <= \$681 ;
+  always @(posedge clk)
+    csr_q2 <= \$682 ;
+  always @(posedge clk)
+    csr_q3 <= \$683 ;
+  always @(posedge clk)
+    csr_q4 <= \$684 ;
+  always @(posedge clk)
+    hdr_op <= \$685 ;
+  always @(posedge clk)
+    hdr_mem <= \$686 ;
+  always @(posedge clk)
+    haddr <= \$687 ;
+  always @(posedge clk)
+    hcount <= \$688 ;
+  always @(posedge clk)
+    done <= \$689 ;
+  always @(posedge clk)
+    host_writing <= \$690 ;
+  always @(posedge clk)
+    host_writing_ag <= \$691 ;
+  always @(posedge clk)
+    host_writing_rg <= \$692 ;
+  always @(posedge clk)
+    host_writing_e <= \$693 ;
+  always @(posedge clk)
+    host_writing_d <= \$694 ;
+  always @(posedge clk)
+    host_writing_wf <= \$695 ;
+  always @(posedge clk)
+    host_writing_pred <= \$696 ;
+  always @(posedge clk)
+    host_writing_af <= \$697 ;
+  always @(posedge clk)
+    host_writing_wt <= \$698 ;
+  always @(posedge clk)
+    ctl_state <= \$699 ;
+  always @(posedge clk)
+    out_cnt <= \$700 ;
+  always @(posedge clk)
+    rv0 <= \$701 ;
+  always @(posedge clk)
+    rv1 <= \$702 ;
+  always @(posedge clk)
+    rv2 <= \$703 ;
+  always @(posedge clk)
+    rv3 <= \$704 ;
+  always @(posedge clk)
+    rv4 <= \$705 ;
+  always @(posedge clk)
+    rv5 <= \$706 ;
+  always @(posedge clk)
+    host_reading <= \$707 ;
+  always @(posedge clk)
+    pc <= \$708 ;
+  always @(posedge clk)
+    ibase <= \$709 ;
+  always @(posedge clk)
+    fcnt <= \$710 ;
+  always @(posedge clk)
+    mode <= \$711 ;
+  always @(posedge clk)
+    counting <= \$712 ;
+  always @(posedge clk)
+    counters_clear <= \$713 ;
+  always @(posedge clk)
+    step_count <= \$714 ;
+  always @(posedge clk)
+    ibits <= \$715 ;
+  always @(posedge clk)
+    issuing <= \$716 ;
+  always @(posedge clk)
+    mi <= \$717 ;
+  always @(posedge clk)
+    ni <= \$718 ;
+  always @(posedge clk)
+    ki <= \$719 ;
   always @(posedge clk)
-    drained <= \$578 ;
+    nrow <= \$720 ;
   always @(posedge clk)
-    hread_data <= \$579 ;
+    naddr <= \$721 ;
   always @(posedge clk)
-    csr_q0 <= \$580 ;
+    wcol <= \$722 ;
   always @(posedge clk)
-    csr_q1 <= \$581 ;
+    waddr <= \$723 ;
   always @(posedge clk)
-    csr_q2 <= \$582 ;
+    klen_m1 <= \$724 ;
   always @(posedge clk)
-    csr_q3 <= \$583 ;
+    klen_m2 <= \$725 ;
   always @(posedge clk)
-    csr_q4 <= \$584 ;
+    mt_m2 <= \$726 ;
   always @(posedge clk)
-    hdr_op <= \$585 ;
+    nt_m1 <= \$727 ;
   always @(posedge clk)
-    hdr_mem <= \$586 ;
+    nt_m2 <= \$728 ;
   always @(posedge clk)
-    haddr <= \$587 ;
+    k_first <= \$729 ;
   always @(posedge clk)
-    hcount <= \$588 ;
+    k_last <= \$730 ;
   always @(posedge clk)
-    done <= \$589 ;
+    n_last <= \$731 ;
   always @(posedge clk)
-    host_writing <= \$590 ;
+    m_last <= \$732 ;
   always @(posedge clk)
-    host_writing_ag <= \$591 ;
+    rows_total <= \$733 ;
   always @(posedge clk)
-    host_writing_rg <= \$592 ;
+    en <= \$734 ;
   always @(posedge clk)
-    host_writing_e <= \$593 ;
+    e_nlane <= \$735 ;
   always @(posedge clk)
-    host_writing_d <= \$594 ;
+    rows_done <= \$736 ;
   always @(posedge clk)
-    host_writing_wf <= \$595 ;
+    o_mrow <= \$737 ;
   always @(posedge clk)
-    host_writing_pred <= \$596 ;
+    o_tile <= \$738 ;
   always @(posedge clk)
-    host_writing_af <= \$597 ;
+    a_mrow <= \$739 ;
   always @(posedge clk)
-    host_writing_wt <= \$598 ;
+    a_tile <= \$740 ;
   always @(posedge clk)
-    ctl_state <= \$599 ;
+    t_mrow <= \$741 ;
   always @(posedge clk)
-    out_cnt <= \$600 ;
+    t_tile <= \$742 ;
   always @(posedge clk)
-    rv0 <= \$601 ;
+    p_mrow <= \$743 ;
   always @(posedge clk)
-    rv1 <= \$602 ;
+    ex_fwd_relu <= \$744 ;
   always @(posedge clk)
-    rv2 <= \$603 ;
+    ex_fwd_err <= \$745 ;
   always @(posedge clk)
-    rv3 <= \$604 ;
+    ex_backerr <= \$746 ;
   always @(posedge clk)
-    rv4 <= \$605 ;
+    ex_grad <= \$747 ;
   always @(posedge clk)
-    rv5 <= \$606 ;
+    ex_fwd_relu_lane0 <= \$748 ;
   always @(posedge clk)
-    host_reading <= \$607 ;
+    ex_fwd_err_lane0 <= \$749 ;
   always @(posedge clk)
-    pc <= \$608 ;
+    ex_backerr_lane0 <= \$750 ;
   always @(posedge clk)
-    ibase <= \$609 ;
+    ex_grad_lane0 <= \$751 ;
   always @(posedge clk)
-    fcnt <= \$610 ;
+    ex_fwd_relu_lane1 <= \$752 ;
   always @(posedge clk)
-    mode <= \$611 ;
+    ex_fwd_err_lane1 <= \$753 ;
   always @(posedge clk)
-    cycle_count <= \$612 ;
+    ex_backerr_lane1 <= \$754 ;
   always @(posedge clk)
-    mac_steps <= \$613 ;
+    ex_grad_lane1 <= \$755 ;
   always @(posedge clk)
-    phase_cycles0 <= \$614 ;
+    ex_fwd_relu_lane2 <= \$756 ;
   always @(posedge clk)
-    phase_cycles1 <= \$615 ;
+    ex_fwd_err_lane2 <= \$757 ;
   always @(posedge clk)
-    phase_cycles2 <= \$616 ;
+    ex_backerr_lane2 <= \$758 ;
   always @(posedge clk)
-    phase_cycles3 <= \$617 ;
+    ex_grad_lane2 <= \$759 ;
   always @(posedge clk)
-    phase_cycles4 <= \$618 ;
+    ex_fwd_relu_lane3 <= \$760 ;
   always @(posedge clk)
-    phase_cycles5 <= \$619 ;
+    ex_fwd_err_lane3 <= \$761 ;
   always @(posedge clk)
-    phase_cycles6 <= \$620 ;
+    ex_backerr_lane3 <= \$762 ;
   always @(posedge clk)
-    phase_cycles7 <= \$621 ;
+    ex_grad_lane3 <= \$763 ;
   always @(posedge clk)
-    phase_cycles8 <= \$622 ;
+    ex_fwd_relu_lane4 <= \$764 ;
   always @(posedge clk)
-    phase_cycles9 <= \$623 ;
+    ex_fwd_err_lane4 <= \$765 ;
   always @(posedge clk)
-    phase_cycles10 <= \$624 ;
+    ex_backerr_lane4 <= \$766 ;
   always @(posedge clk)
-    phase_cycles11 <= \$625 ;
+    ex_grad_lane4 <= \$767 ;
   always @(posedge clk)
-    phase_cycles12 <= \$626 ;
+    ex_fwd_relu_lane5 <= \$768 ;
   always @(posedge clk)
-    phase_cycles13 <= \$627 ;
+    ex_fwd_err_lane5 <= \$769 ;
   always @(posedge clk)
-    phase_cycles14 <= \$628 ;
+    ex_backerr_lane5 <= \$770 ;
   always @(posedge clk)
-    phase_cycles15 <= \$629 ;
+    ex_grad_lane5 <= \$771 ;
   always @(posedge clk)
-    phase_cycles16 <= \$630 ;
+    ex_fwd_relu_lane6 <= \$772 ;
   always @(posedge clk)
-    phase_cycles17 <= \$631 ;
+    ex_fwd_err_lane6 <= \$773 ;
   always @(posedge clk)
-    phase_cycles18 <= \$632 ;
+    ex_backerr_lane6 <= \$774 ;
   always @(posedge clk)
-    phase_cycles19 <= \$633 ;
+    ex_grad_lane6 <= \$775 ;
   always @(posedge clk)
-    phase_cycles20 <= \$634 ;
+    ex_fwd_relu_lane7 <= \$776 ;
   always @(posedge clk)
-    phase_cycles21 <= \$635 ;
+    ex_fwd_err_lane7 <= \$777 ;
   always @(posedge clk)
-    phase_cycles22 <= \$636 ;
+    ex_backerr_lane7 <= \$778 ;
   always @(posedge clk)
-    phase_cycles23 <= \$637 ;
+    ex_grad_lane7 <= \$779 ;
   always @(posedge clk)
-    phase_cycles24 <= \$638 ;
+    st_data <= \$780 ;
   always @(posedge clk)
-    phase_cycles25 <= \$639 ;
+    st_valid <= \$781 ;
   always @(posedge clk)
-    phase_cycles26 <= \$640 ;
+    cycle_count <= \$782 ;
   always @(posedge clk)
-    phase_cycles27 <= \$641 ;
+    phase_cycles0 <= \$783 ;
   always @(posedge clk)
-    phase_cycles28 <= \$642 ;
+    phase_cycles1 <= \$784 ;
   always @(posedge clk)
-    phase_cycles29 <= \$643 ;
+    phase_cycles2 <= \$785 ;
   always @(posedge clk)
-    phase_cycles30 <= \$644 ;
+    phase_cycles3 <= \$786 ;
   always @(posedge clk)
-    phase_cycles31 <= \$645 ;
+    phase_cycles4 <= \$787 ;
   always @(posedge clk)
-    counting <= \$646 ;
+    phase_cycles5 <= \$788 ;
   always @(posedge clk)
-    step_count <= \$647 ;
+    phase_cycles6 <= \$789 ;
   always @(posedge clk)
-    ibits <= \$648 ;
+    phase_cycles7 <= \$790 ;
   always @(posedge clk)
-    issuing <= \$649 ;
+    phase_cycles8 <= \$791 ;
   always @(posedge clk)
-    mi <= \$650 ;
+    phase_cycles9 <= \$792 ;
   always @(posedge clk)
-    ni <= \$651 ;
+    phase_cycles10 <= \$793 ;
   always @(posedge clk)
-    ki <= \$652 ;
+    phase_cycles11 <= \$794 ;
   always @(posedge clk)
-    nrow <= \$653 ;
+    phase_cycles12 <= \$795 ;
   always @(posedge clk)
-    naddr <= \$654 ;
+    phase_cycles13 <= \$796 ;
   always @(posedge clk)
-    wcol <= \$655 ;
+    phase_cycles14 <= \$797 ;
   always @(posedge clk)
-    waddr <= \$656 ;
+    phase_cycles15 <= \$798 ;
   always @(posedge clk)
-    klen_m1 <= \$657 ;
+    phase_cycles16 <= \$799 ;
   always @(posedge clk)
-    klen_m2 <= \$658 ;
+    phase_cycles17 <= \$800 ;
   always @(posedge clk)
-    mt_m2 <= \$659 ;
+    phase_cycles18 <= \$801 ;
   always @(posedge clk)
-    nt_m1 <= \$660 ;
+    phase_cycles19 <= \$802 ;
   always @(posedge clk)
-    nt_m2 <= \$661 ;
+    phase_cycles20 <= \$803 ;
   always @(posedge clk)
-    k_first <= \$662 ;
+    phase_cycles21 <= \$804 ;
   always @(posedge clk)
-    k_last <= \$663 ;
+    phase_cycles22 <= \$805 ;
   always @(posedge clk)
-    n_last <= \$664 ;
+    phase_cycles23 <= \$806 ;
   always @(posedge clk)
-    m_last <= \$665 ;
+    phase_cycles24 <= \$807 ;
   always @(posedge clk)
-    rows_total <= \$666 ;
+    phase_cycles25 <= \$808 ;
   always @(posedge clk)
-    en <= \$667 ;
+    phase_cycles26 <= \$809 ;
   always @(posedge clk)
-    e_nlane <= \$668 ;
+    phase_cycles27 <= \$810 ;
   always @(posedge clk)
-    rows_done <= \$669 ;
+    phase_cycles28 <= \$811 ;
   always @(posedge clk)
-    o_mrow <= \$670 ;
+    phase_cycles29 <= \$812 ;
   always @(posedge clk)
-    o_tile <= \$671 ;
+    phase_cycles30 <= \$813 ;
   always @(posedge clk)
-    a_mrow <= \$672 ;
+    phase_cycles31 <= \$814 ;
   always @(posedge clk)
-    a_tile <= \$673 ;
+    since_last <= \$815 ;
   always @(posedge clk)
-    t_mrow <= \$674 ;
+    since_ok <= \$816 ;
   always @(posedge clk)
-    t_tile <= \$675 ;
+    s1_valid <= \$817 ;
   always @(posedge clk)
-    p_mrow <= \$676 ;
+    s1_first <= \$818 ;
   always @(posedge clk)
-    ex_fwd_relu <= \$677 ;
+    s1_last <= \$819 ;
   always @(posedge clk)
-    ex_fwd_err <= \$678 ;
+    s2_valid <= \$820 ;
   always @(posedge clk)
-    ex_backerr <= \$679 ;
+    s3_valid <= \$821 ;
   always @(posedge clk)
-    ex_grad <= \$680 ;
+    s4_valid <= \$822 ;
   always @(posedge clk)
-    ex_fwd_relu_lane0 <= \$681 ;
+    \i__valid$212  <= \$823 ;
   always @(posedge clk)
-    ex_fwd_err_lane0 <= \$682 ;
+    s2_first <= \$824 ;
   always @(posedge clk)
-    ex_backerr_lane0 <= \$683 ;
+    s3_first <= \$825 ;
   always @(posedge clk)
-    ex_grad_lane0 <= \$684 ;
+    s4_first <= \$826 ;
   always @(posedge clk)
-    ex_fwd_relu_lane1 <= \$685 ;
+    s5_first <= \$827 ;
   always @(posedge clk)
-    ex_fwd_err_lane1 <= \$686 ;
+    s2_last <= \$828 ;
   always @(posedge clk)
-    ex_backerr_lane1 <= \$687 ;
+    s3_last <= \$829 ;
   always @(posedge clk)
-    ex_grad_lane1 <= \$688 ;
+    s4_last <= \$830 ;
   always @(posedge clk)
-    ex_fwd_relu_lane2 <= \$689 ;
+    s5_last <= \$831 ;
   always @(posedge clk)
-    ex_fwd_err_lane2 <= \$690 ;
+    mac_steps <= \$832 ;
   always @(posedge clk)
-    ex_backerr_lane2 <= \$691 ;
+    e_r1 <= \$833 ;
   always @(posedge clk)
-    ex_grad_lane2 <= \$692 ;
+    e_acc1 <= \$834 ;
   always @(posedge clk)
-    ex_fwd_relu_lane3 <= \$693 ;
+    e_r2 <= \$835 ;
   always @(posedge clk)
-    ex_fwd_err_lane3 <= \$694 ;
+    e_acc2 <= \$836 ;
   always @(posedge clk)
-    ex_backerr_lane3 <= \$695 ;
+    e_r3 <= \$837 ;
   always @(posedge clk)
-    ex_grad_lane3 <= \$696 ;
+    e_acc3 <= \$838 ;
   always @(posedge clk)
-    ex_fwd_relu_lane4 <= \$697 ;
+    e_r4 <= \$839 ;
   always @(posedge clk)
-    ex_fwd_err_lane4 <= \$698 ;
+    e_acc4 <= \$840 ;
   always @(posedge clk)
-    ex_backerr_lane4 <= \$699 ;
+    e_r5 <= \$841 ;
   always @(posedge clk)
-    ex_grad_lane4 <= \$700 ;
+    e_acc5_scaler <= \$842 ;
   always @(posedge clk)
-    ex_fwd_relu_lane5 <= \$701 ;
+    e_acc5_relub <= \$843 ;
   always @(posedge clk)
-    ex_fwd_err_lane5 <= \$702 ;
+    e_acc5_sgd <= \$844 ;
   always @(posedge clk)
-    ex_backerr_lane5 <= \$703 ;
+    sb1 <= \$845 ;
   always @(posedge clk)
-    ex_grad_lane5 <= \$704 ;
+    sb2 <= \$846 ;
   always @(posedge clk)
-    ex_fwd_relu_lane6 <= \$705 ;
+    sb3 <= \$847 ;
   always @(posedge clk)
-    ex_fwd_err_lane6 <= \$706 ;
+    sb4 <= \$848 ;
   always @(posedge clk)
-    ex_backerr_lane6 <= \$707 ;
+    sb5 <= \$849 ;
   always @(posedge clk)
-    ex_grad_lane6 <= \$708 ;
+    sb6 <= \$850 ;
   always @(posedge clk)
-    ex_fwd_relu_lane7 <= \$709 ;
+    sb7 <= \$851 ;
   always @(posedge clk)
-    ex_fwd_err_lane7 <= \$710 ;
+    sb8 <= \$852 ;
   always @(posedge clk)
-    ex_backerr_lane7 <= \$711 ;
+    sb9 <= \$853 ;
   always @(posedge clk)
-    ex_grad_lane7 <= \$712 ;
+    sb10 <= \$854 ;
   always @(posedge clk)
-    st_data <= \$713 ;
+    sb11 <= \$855 ;
   always @(posedge clk)
-    st_valid <= \$714 ;
+    y1 <= \$856 ;
   always @(posedge clk)
-    since_last <= \$715 ;
+    y2 <= \$857 ;
   always @(posedge clk)
-    since_ok <= \$716 ;
+    y3 <= \$858 ;
   always @(posedge clk)
-    s1_valid <= \$717 ;
+    y4 <= \$859 ;
   always @(posedge clk)
-    s1_first <= \$718 ;
+    y5 <= \$860 ;
   always @(posedge clk)
-    s1_last <= \$719 ;
+    y6 <= \$861 ;
   always @(posedge clk)
-    s2_valid <= \$720 ;
+    y7 <= \$862 ;
   always @(posedge clk)
-    s3_valid <= \$721 ;
+    y8 <= \$863 ;
   always @(posedge clk)
-    s4_valid <= \$722 ;
+    multiplier <= \$864 ;
   always @(posedge clk)
-    \i__valid$212  <= \$723 ;
+    shift <= \$865 ;
   always @(posedge clk)
-    s2_first <= \$724 ;
+    lr_multiplier <= \$866 ;
   always @(posedge clk)
-    s3_first <= \$725 ;
+    lr_shift <= \$867 ;
   always @(posedge clk)
-    s4_first <= \$726 ;
+    cfg_dc_mult_lane0 <= \$868 ;
   always @(posedge clk)
-    s5_first <= \$727 ;
+    cfg_dc_shift_lane0 <= \$869 ;
   always @(posedge clk)
-    s2_last <= \$728 ;
+    decay_enable <= \$870 ;
   always @(posedge clk)
-    s3_last <= \$729 ;
+    \multiplier$246  <= \$871 ;
   always @(posedge clk)
-    s4_last <= \$730 ;
+    \shift$248  <= \$872 ;
   always @(posedge clk)
-    s5_last <= \$731 ;
+    \lr_multiplier$254  <= \$873 ;
   always @(posedge clk)
-    e_r1 <= \$732 ;
+    \lr_shift$256  <= \$874 ;
   always @(posedge clk)
-    e_acc1 <= \$733 ;
+    cfg_dc_mult_lane1 <= \$875 ;
   always @(posedge clk)
-    e_r2 <= \$734 ;
+    cfg_dc_shift_lane1 <= \$876 ;
   always @(posedge clk)
-    e_acc2 <= \$735 ;
+    \decay_enable$262  <= \$877 ;
   always @(posedge clk)
-    e_r3 <= \$736 ;
+    \multiplier$267  <= \$878 ;
   always @(posedge clk)
-    e_acc3 <= \$737 ;
+    \shift$269  <= \$879 ;
   always @(posedge clk)
-    e_r4 <= \$738 ;
+    \lr_multiplier$275  <= \$880 ;
   always @(posedge clk)
-    e_acc4 <= \$739 ;
+    \lr_shift$277  <= \$881 ;
   always @(posedge clk)
-    e_r5 <= \$740 ;
+    cfg_dc_mult_lane2 <= \$882 ;
   always @(posedge clk)
-    e_acc5 <= \$741 ;
+    cfg_dc_shift_lane2 <= \$883 ;
   always @(posedge clk)
-    sb1 <= \$742 ;
+    \decay_enable$283  <= \$884 ;
   always @(posedge clk)
-    sb2 <= \$743 ;
+    \multiplier$288  <= \$885 ;
   always @(posedge clk)
-    sb3 <= \$744 ;
+    \shift$290  <= \$886 ;
   always @(posedge clk)
-    sb4 <= \$745 ;
+    \lr_multiplier$296  <= \$887 ;
   always @(posedge clk)
-    sb5 <= \$746 ;
+    \lr_shift$298  <= \$888 ;
   always @(posedge clk)
-    sb6 <= \$747 ;
+    cfg_dc_mult_lane3 <= \$889 ;
   always @(posedge clk)
-    sb7 <= \$748 ;
+    cfg_dc_shift_lane3 <= \$890 ;
   always @(posedge clk)
-    sb8 <= \$749 ;
+    \decay_enable$304  <= \$891 ;
   always @(posedge clk)
-    sb9 <= \$750 ;
+    \multiplier$309  <= \$892 ;
   always @(posedge clk)
-    sb10 <= \$751 ;
+    \shift$311  <= \$893 ;
   always @(posedge clk)
-    sb11 <= \$752 ;
+    \lr_multiplier$317  <= \$894 ;
   always @(posedge clk)
-    y1 <= \$753 ;
+    \lr_shift$319  <= \$895 ;
   always @(posedge clk)
-    y2 <= \$754 ;
+    cfg_dc_mult_lane4 <= \$896 ;
   always @(posedge clk)
-    y3 <= \$755 ;
+    cfg_dc_shift_lane4 <= \$897 ;
   always @(posedge clk)
-    y4 <= \$756 ;
+    \decay_enable$325  <= \$898 ;
   always @(posedge clk)
-    y5 <= \$757 ;
+    \multiplier$330  <= \$899 ;
   always @(posedge clk)
-    y6 <= \$758 ;
+    \shift$332  <= \$900 ;
   always @(posedge clk)
-    y7 <= \$759 ;
+    \lr_multiplier$338  <= \$901 ;
   always @(posedge clk)
-    y8 <= \$760 ;
+    \lr_shift$340  <= \$902 ;
   always @(posedge clk)
-    best_v7 <= \$761 ;
+    cfg_dc_mult_lane5 <= \$903 ;
   always @(posedge clk)
-    best_i7 <= \$762 ;
+    cfg_dc_shift_lane5 <= \$904 ;
   always @(posedge clk)
-    best_v0 <= \$763 ;
+    \decay_enable$346  <= \$905 ;
   always @(posedge clk)
-    best_v1 <= \$764 ;
+    \multiplier$351  <= \$906 ;
   always @(posedge clk)
-    best_v2 <= \$765 ;
+    \shift$353  <= \$907 ;
   always @(posedge clk)
-    best_v3 <= \$766 ;
+    \lr_multiplier$359  <= \$908 ;
   always @(posedge clk)
-    best_v4 <= \$767 ;
+    \lr_shift$361  <= \$909 ;
   always @(posedge clk)
-    best_v5 <= \$768 ;
+    cfg_dc_mult_lane6 <= \$910 ;
   always @(posedge clk)
-    best_v6 <= \$769 ;
+    cfg_dc_shift_lane6 <= \$911 ;
   always @(posedge clk)
-    best_i0 <= \$770 ;
+    \decay_enable$367  <= \$912 ;
   always @(posedge clk)
-    best_i1 <= \$771 ;
+    \multiplier$372  <= \$913 ;
   always @(posedge clk)
-    best_i2 <= \$772 ;
+    \shift$374  <= \$914 ;
   always @(posedge clk)
-    best_i3 <= \$773 ;
+    \lr_multiplier$380  <= \$915 ;
   always @(posedge clk)
-    best_i4 <= \$774 ;
+    \lr_shift$382  <= \$916 ;
   always @(posedge clk)
-    best_i5 <= \$775 ;
+    cfg_dc_mult_lane7 <= \$917 ;
   always @(posedge clk)
-    best_i6 <= \$776 ;
+    cfg_dc_shift_lane7 <= \$918 ;
   always @(posedge clk)
-    trace1_valid <= \$777 ;
+    \decay_enable$388  <= \$919 ;
   always @(posedge clk)
-    trace1_tag <= \$778 ;
+    best_v7 <= \$920 ;
   always @(posedge clk)
-    trace1_index <= \$779 ;
+    best_i7 <= \$921 ;
   always @(posedge clk)
-    trace1_data <= \$780 ;
+    best_v0 <= \$922 ;
   always @(posedge clk)
-    trace_valid <= \$781 ;
+    best_v1 <= \$923 ;
   always @(posedge clk)
-    trace_tag <= \$782 ;
+    best_v2 <= \$924 ;
   always @(posedge clk)
-    trace_index <= \$783 ;
+    best_v3 <= \$925 ;
   always @(posedge clk)
-    trace_data <= \$784 ;
+    best_v4 <= \$926 ;
   always @(posedge clk)
-    flags <= \$785 ;
+    best_v5 <= \$927 ;
+  always @(posedge clk)
+    best_v6 <= \$928 ;
+  always @(posedge clk)
+    best_i0 <= \$929 ;
+  always @(posedge clk)
+    best_i1 <= \$930 ;
+  always @(posedge clk)
+    best_i2 <= \$931 ;
+  always @(posedge clk)
+    best_i3 <= \$932 ;
+  always @(posedge clk)
+    best_i4 <= \$933 ;
+  always @(posedge clk)
+    best_i5 <= \$934 ;
+  always @(posedge clk)
+    best_i6 <= \$935 ;
+  always @(posedge clk)
+    trace1_valid <= \$936 ;
+  always @(posedge clk)
+    trace1_tag <= \$937 ;
+  always @(posedge clk)
+    trace1_index <= \$938 ;
+  always @(posedge clk)
+    trace1_data <= \$939 ;
+  always @(posedge clk)
+    trace_valid <= \$940 ;
+  always @(posedge clk)
+    trace_tag <= \$941 ;
+  always @(posedge clk)
+    trace_index <= \$942 ;
+  always @(posedge clk)
+    trace_data <= \$943 ;
+  always @(posedge clk)
+    flags <= \$944 ;
   assign \$1  = ~ done;
   assign \$2  = hdr_op == 2'h3;
   assign busy = \$1  & \$2 ;
@@ -2561,204 +3293,45 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$22  = ex_fwd_relu | ex_fwd_err;
   assign \i__valid$217  = e_r5[0] & \$22 ;
   assign \$23  = ibits[2:0] == 2'h3;
-  assign \i__valid$225  = e_r5[0] & \$23 ;
-  assign \i__valid$227  = e_r5[0] & ex_grad;
+  assign \i__valid$227  = e_r5[0] & \$23 ;
+  assign \i__valid$230  = e_r5[0] & ex_grad;
   assign \$24  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$235  = e_r5[0] & \$24 ;
+  assign \i__valid$244  = e_r5[0] & \$24 ;
   assign \$25  = ibits[2:0] == 2'h3;
-  assign \i__valid$239  = e_r5[0] & \$25 ;
-  assign \i__valid$241  = e_r5[0] & ex_grad;
+  assign \i__valid$250  = e_r5[0] & \$25 ;
+  assign \i__valid$252  = e_r5[0] & ex_grad;
   assign \$26  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$249  = e_r5[0] & \$26 ;
+  assign \i__valid$265  = e_r5[0] & \$26 ;
   assign \$27  = ibits[2:0] == 2'h3;
-  assign \i__valid$253  = e_r5[0] & \$27 ;
-  assign \i__valid$255  = e_r5[0] & ex_grad;
+  assign \i__valid$271  = e_r5[0] & \$27 ;
+  assign \i__valid$273  = e_r5[0] & ex_grad;
   assign \$28  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$263  = e_r5[0] & \$28 ;
+  assign \i__valid$286  = e_r5[0] & \$28 ;
   assign \$29  = ibits[2:0] == 2'h3;
-  assign \i__valid$267  = e_r5[0] & \$29 ;
-  assign \i__valid$269  = e_r5[0] & ex_grad;
+  assign \i__valid$292  = e_r5[0] & \$29 ;
+  assign \i__valid$294  = e_r5[0] & ex_grad;
   assign \$30  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$277  = e_r5[0] & \$30 ;
+  assign \i__valid$307  = e_r5[0] & \$30 ;
   assign \$31  = ibits[2:0] == 2'h3;
-  assign \i__valid$281  = e_r5[0] & \$31 ;
-  assign \i__valid$283  = e_r5[0] & ex_grad;
+  assign \i__valid$313  = e_r5[0] & \$31 ;
+  assign \i__valid$315  = e_r5[0] & ex_grad;
   assign \$32  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$291  = e_r5[0] & \$32 ;
-  assign \$33  = ibits[2:0] == 2'h3;
-  assign \i__valid$295  = e_r5[0] & \$33 ;
-  assign \i__valid$297  = e_r5[0] & ex_grad;
-  assign \$34  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$305  = e_r5[0] & \$34 ;
-  assign \$35  = ibits[2:0] == 2'h3;
-  assign \i__valid$309  = e_r5[0] & \$35 ;
-  assign \i__valid$311  = e_r5[0] & ex_grad;
-  assign \$36  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$319  = e_r5[0] & \$36 ;
-  assign \$37  = ibits[2:0] == 2'h3;
-  assign \i__valid$323  = e_r5[0] & \$37 ;
-  assign \i__valid$325  = e_r5[0] & ex_grad;
-  assign \$38  = ibits[2:0] == 2'h2;
-  assign \i__valid$333  = i__valid & \$38 ;
-  assign \$39  = sb8[70] ? i__payload : 8'h80;
-  assign \$40  = sb8[71] ? \i__payload$29  : 8'h80;
-  assign \$41  = sb8[72] ? \i__payload$38  : 8'h80;
-  assign \$42  = sb8[73] ? \i__payload$47  : 8'h80;
-  assign \$43  = sb8[74] ? \i__payload$56  : 8'h80;
-  assign \$44  = sb8[75] ? \i__payload$65  : 8'h80;
-  assign \$45  = sb8[76] ? \i__payload$74  : 8'h80;
-  assign \$46  = sb8[77] ? \i__payload$83  : 8'h80;
-  assign \$47  = \o__payload$338 [66:64] + sb11[85:78];
-  assign \$48  = $signed(\o__payload$338 [74:67]) > $signed(best_v0);
-  assign \$49  = sb11[53] | \$48 ;
-  assign new_v = \$49  ? \o__payload$338 [74:67] : best_v0;
-  assign \$50  = $signed(\o__payload$338 [74:67]) > $signed(best_v0);
-  assign \$51  = sb11[53] | \$50 ;
-  assign new_i = \$51  ? \$47 [7:0] : best_i0;
-  assign \$52  = sb10[70] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$53  = sb10[71] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$54  = sb10[72] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$55  = sb10[73] ? \o__payload$349 [7:0] : 8'h00;
-  assign \$56  = sb10[74] ? \o__payload$350 [7:0] : 8'h00;
-  assign \$57  = sb10[75] ? \o__payload$351 [7:0] : 8'h00;
-  assign \$58  = sb10[76] ? \o__payload$352 [7:0] : 8'h00;
-  assign \$59  = sb10[77] ? \o__payload$353 [7:0] : 8'h00;
-  assign \$60  = host_writing_ag ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52  };
-  assign \$61  = host_writing_rg ? s_axis_tdata : { 240'h000000000000000000000000000000000000000000000000000000000000, \o__payload$353 [9:8], \o__payload$352 [9:8], \o__payload$351 [9:8], \o__payload$350 [9:8], \o__payload$349 [9:8], \o__payload$348 [9:8], \o__payload$347 [9:8], \o__payload$346 [9:8] };
-  assign \$62  = sb11[70] ? \o__payload$338 [7:0] : 8'h00;
-  assign \$63  = sb11[71] ? \o__payload$338 [15:8] : 8'h00;
-  assign \$64  = sb11[72] ? \o__payload$338 [23:16] : 8'h00;
-  assign \$65  = sb11[73] ? \o__payload$338 [31:24] : 8'h00;
-  assign \$66  = sb11[74] ? \o__payload$338 [39:32] : 8'h00;
-  assign \$67  = sb11[75] ? \o__payload$338 [47:40] : 8'h00;
-  assign \$68  = sb11[76] ? \o__payload$338 [55:48] : 8'h00;
-  assign \$69  = sb11[77] ? \o__payload$338 [63:56] : 8'h00;
-  assign \$70  = host_writing_e ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62  };
-  assign \$71  = host_writing_d ? s_axis_tdata : { \o__payload$364 , \o__payload$363 , \o__payload$362 , \o__payload$361 , \o__payload$360 , \o__payload$359 , \o__payload$358 , \o__payload$357  };
-  assign \$72  = host_writing_wf ? s_axis_tdata : { 128'h00000000000000000000000000000000, \o__payload$373 , \o__payload$372 , \o__payload$371 , \o__payload$370 , \o__payload$369 , \o__payload$368 , \o__payload$367 , \o__payload$366  };
-  assign \$73  = host_writing_pred ? s_axis_tdata : { 248'h00000000000000000000000000000000000000000000000000000000000000, new_i };
-  assign \$74  = host_writing_af ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, col_data };
-  assign \$75  = host_writing_wt ? s_axis_tdata : { 128'h00000000000000000000000000000000, \col_data$378  };
-  assign \$76  = sb10[70] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$77  = sb10[71] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$78  = sb10[72] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$79  = sb10[73] ? \o__payload$349 [7:0] : 8'h00;
-  assign \$80  = sb10[74] ? \o__payload$350 [7:0] : 8'h00;
-  assign \$81  = sb10[75] ? \o__payload$351 [7:0] : 8'h00;
-  assign \$82  = sb10[76] ? \o__payload$352 [7:0] : 8'h00;
-  assign \$83  = sb10[77] ? \o__payload$353 [7:0] : 8'h00;
-  assign \$84  = sb10[70] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$85  = sb10[71] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$86  = sb10[72] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$87  = sb10[73] ? \o__payload$349 [7:0] : 8'h00;
-  assign \$88  = sb10[74] ? \o__payload$350 [7:0] : 8'h00;
-  assign \$89  = sb10[75] ? \o__payload$351 [7:0] : 8'h00;
-  assign \$90  = sb10[76] ? \o__payload$352 [7:0] : 8'h00;
-  assign \$91  = sb10[77] ? \o__payload$353 [7:0] : 8'h00;
-  assign \$92  = sb10[70] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$93  = sb10[71] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$94  = sb10[72] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$95  = sb10[73] ? \o__payload$349 [7:0] : 8'h00;
-  assign \$96  = sb10[74] ? \o__payload$350 [7:0] : 8'h00;
-  assign \$97  = sb10[75] ? \o__payload$351 [7:0] : 8'h00;
-  assign \$98  = sb10[76] ? \o__payload$352 [7:0] : 8'h00;
-  assign \$99  = sb10[77] ? \o__payload$353 [7:0] : 8'h00;
-  assign \$100  = sb10[70] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$101  = sb10[71] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$102  = sb10[72] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$103  = sb10[73] ? \o__payload$349 [7:0] : 8'h00;
-  assign \$104  = sb10[74] ? \o__payload$350 [7:0] : 8'h00;
-  assign \$105  = sb10[75] ? \o__payload$351 [7:0] : 8'h00;
-  assign \$106  = sb10[76] ? \o__payload$352 [7:0] : 8'h00;
-  assign \$107  = sb10[77] ? \o__payload$353 [7:0] : 8'h00;
-  assign \$108  = sb10[70] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$109  = sb10[71] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$110  = sb10[72] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$111  = sb10[73] ? \o__payload$349 [7:0] : 8'h00;
-  assign \$112  = sb10[74] ? \o__payload$350 [7:0] : 8'h00;
-  assign \$113  = sb10[75] ? \o__payload$351 [7:0] : 8'h00;
-  assign \$114  = sb10[76] ? \o__payload$352 [7:0] : 8'h00;
-  assign \$115  = sb10[77] ? \o__payload$353 [7:0] : 8'h00;
-  assign \$116  = sb10[70] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$117  = sb10[71] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$118  = sb10[72] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$119  = sb10[73] ? \o__payload$349 [7:0] : 8'h00;
-  assign \$120  = sb10[74] ? \o__payload$350 [7:0] : 8'h00;
-  assign \$121  = sb10[75] ? \o__payload$351 [7:0] : 8'h00;
-  assign \$122  = sb10[76] ? \o__payload$352 [7:0] : 8'h00;
-  assign \$123  = sb10[77] ? \o__payload$353 [7:0] : 8'h00;
-  assign \$124  = sb10[70] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$125  = sb10[71] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$126  = sb10[72] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$127  = sb10[73] ? \o__payload$349 [7:0] : 8'h00;
-  assign \$128  = sb10[74] ? \o__payload$350 [7:0] : 8'h00;
-  assign \$129  = sb10[75] ? \o__payload$351 [7:0] : 8'h00;
-  assign \$130  = sb10[76] ? \o__payload$352 [7:0] : 8'h00;
-  assign \$131  = sb10[77] ? \o__payload$353 [7:0] : 8'h00;
-  assign \$132  = sb10[70] ? \o__payload$346 [7:0] : 8'h00;
-  assign \$133  = sb10[71] ? \o__payload$347 [7:0] : 8'h00;
-  assign \$134  = sb10[72] ? \o__payload$348 [7:0] : 8'h00;
-  assign \$135  = sb10[73] ? \o__payload$349 [7:0] : 8'h00;
-  assign \$136  = sb10[74] ? \o__payload$350 [7:0] : 8'h00;
-  assign \$137  = sb10[75] ? \o__payload$351 [7:0] : 8'h00;
-  assign \$138  = sb10[76] ? \o__payload$352 [7:0] : 8'h00;
-  assign \$139  = sb10[77] ? \o__payload$353 [7:0] : 8'h00;
-  assign \$140  = sb11[70] ? \o__payload$338 [7:0] : 8'h00;
-  assign \$141  = sb11[71] ? \o__payload$338 [15:8] : 8'h00;
-  assign \$142  = sb11[72] ? \o__payload$338 [23:16] : 8'h00;
-  assign \$143  = sb11[73] ? \o__payload$338 [31:24] : 8'h00;
-  assign \$144  = sb11[74] ? \o__payload$338 [39:32] : 8'h00;
-  assign \$145  = sb11[75] ? \o__payload$338 [47:40] : 8'h00;
-  assign \$146  = sb11[76] ? \o__payload$338 [55:48] : 8'h00;
-  assign \$147  = sb11[77] ? \o__payload$338 [63:56] : 8'h00;
-  assign \$148  = sb11[70] ? \o__payload$338 [7:0] : 8'h00;
-  assign \$149  = sb11[71] ? \o__payload$338 [15:8] : 8'h00;
-  assign \$150  = sb11[72] ? \o__payload$338 [23:16] : 8'h00;
-  assign \$151  = sb11[73] ? \o__payload$338 [31:24] : 8'h00;
-  assign \$152  = sb11[74] ? \o__payload$338 [39:32] : 8'h00;
-  assign \$153  = sb11[75] ? \o__payload$338 [47:40] : 8'h00;
-  assign \$154  = sb11[76] ? \o__payload$338 [55:48] : 8'h00;
-  assign \$155  = sb11[77] ? \o__payload$338 [63:56] : 8'h00;
-  assign \$156  = sb11[70] ? \o__payload$338 [7:0] : 8'h00;
-  assign \$157  = sb11[71] ? \o__payload$338 [15:8] : 8'h00;
-  assign \$158  = sb11[72] ? \o__payload$338 [23:16] : 8'h00;
-  assign \$159  = sb11[73] ? \o__payload$338 [31:24] : 8'h00;
-  assign \$160  = sb11[74] ? \o__payload$338 [39:32] : 8'h00;
-  assign \$161  = sb11[75] ? \o__payload$338 [47:40] : 8'h00;
-  assign \$162  = sb11[76] ? \o__payload$338 [55:48] : 8'h00;
-  assign \$163  = sb11[77] ? \o__payload$338 [63:56] : 8'h00;
-  assign \$164  = sb11[70] ? \o__payload$338 [7:0] : 8'h00;
-  assign \$165  = sb11[71] ? \o__payload$338 [15:8] : 8'h00;
-  assign \$166  = sb11[72] ? \o__payload$338 [23:16] : 8'h00;
-  assign \$167  = sb11[73] ? \o__payload$338 [31:24] : 8'h00;
-  assign \$168  = sb11[74] ? \o__payload$338 [39:32] : 8'h00;
-  assign \$169  = sb11[75] ? \o__payload$338 [47:40] : 8'h00;
-  assign \$170  = sb11[76] ? \o__payload$338 [55:48] : 8'h00;
-  assign \$171  = sb11[77] ? \o__payload$338 [63:56] : 8'h00;
-  assign \$172  = sb11[70] ? \o__payload$338 [7:0] : 8'h00;
-  assign \$173  = sb11[71] ? \o__payload$338 [15:8] : 8'h00;
-  assign \$174  = sb11[72] ? \o__payload$338 [23:16] : 8'h00;
-  assign \$175  = sb11[73] ? \o__payload$338 [31:24] : 8'h00;
-  assign \$176  = sb11[74] ? \o__payload$338 [39:32] : 8'h00;
-  assign \$177  = sb11[75] ? \o__payload$338 [47:40] : 8'h00;
-  assign \$178  = sb11[76] ? \o__payload$338 [55:48] : 8'h00;
-  assign \$179  = sb11[77] ? \o__payload$338 [63:56] : 8'h00;
-  assign \$180  = sb11[70] ? \o__payload$338 [7:0] : 8'h00;
+  assign \i__valid$328  = e_r5[0] & \$32 ;
   \nitro_engine.err  err (
     .clk(clk),
-    .i__payload(\i__payload$334 ),
-    .i__valid(\i__valid$333 ),
-    .o__payload(\o__payload$338 ),
+    .i__payload(\i__payload$392 ),
+    .i__valid(\i__valid$391 ),
+    .o__payload(\o__payload$396 ),
     .rst(rst)
   );
   \nitro_engine.mac  mac (
     .clear(clear),
     .clk(clk),
     .i__payload(\i__payload$214 ),
-    .i__ready(\i__ready$549 ),
+    .i__ready(\i__ready$608 ),
     .i__valid(\i__valid$212 ),
     .o__payload(\o__payload$170 ),
-    .o__valid(\o__valid$459 ),
+    .o__valid(\o__valid$517 ),
     .rst(rst)
   );
   \nitro_engine.mem_af  mem_af (
@@ -2856,7 +3429,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(o__ready),
     .i__payload(i__payload),
     .i__valid(i__valid),
-    .o__payload(\o__payload$346 ),
+    .o__payload(\o__payload$404 ),
     .rst(rst)
   );
   \nitro_engine.relu1  relu1 (
@@ -2864,7 +3437,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$31 ),
     .i__payload(\i__payload$29 ),
     .i__valid(\i__valid$33 ),
-    .o__payload(\o__payload$347 ),
+    .o__payload(\o__payload$405 ),
     .rst(rst)
   );
   \nitro_engine.relu2  relu2 (
@@ -2872,7 +3445,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$40 ),
     .i__payload(\i__payload$38 ),
     .i__valid(\i__valid$42 ),
-    .o__payload(\o__payload$348 ),
+    .o__payload(\o__payload$406 ),
     .rst(rst)
   );
   \nitro_engine.relu3  relu3 (
@@ -2880,7 +3453,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$49 ),
     .i__payload(\i__payload$47 ),
     .i__valid(\i__valid$51 ),
-    .o__payload(\o__payload$349 ),
+    .o__payload(\o__payload$407 ),
     .rst(rst)
   );
   \nitro_engine.relu4  relu4 (
@@ -2888,7 +3461,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$58 ),
     .i__payload(\i__payload$56 ),
     .i__valid(\i__valid$60 ),
-    .o__payload(\o__payload$350 ),
+    .o__payload(\o__payload$408 ),
     .rst(rst)
   );
   \nitro_engine.relu5  relu5 (
@@ -2896,7 +3469,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$67 ),
     .i__payload(\i__payload$65 ),
     .i__valid(\i__valid$69 ),
-    .o__payload(\o__payload$351 ),
+    .o__payload(\o__payload$409 ),
     .rst(rst)
   );
   \nitro_engine.relu6  relu6 (
@@ -2904,7 +3477,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$76 ),
     .i__payload(\i__payload$74 ),
     .i__valid(\i__valid$78 ),
-    .o__payload(\o__payload$352 ),
+    .o__payload(\o__payload$410 ),
     .rst(rst)
   );
   \nitro_engine.relu7  relu7 (
@@ -2912,63 +3485,63 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$85 ),
     .i__payload(\i__payload$83 ),
     .i__valid(\i__valid$87 ),
-    .o__payload(\o__payload$353 ),
+    .o__payload(\o__payload$411 ),
     .rst(rst)
   );
   \nitro_engine.relub0  relub0 (
     .clk(clk),
-    .i__payload(\i__payload$226 ),
-    .i__valid(\i__valid$225 ),
-    .o__payload(\o__payload$357 ),
+    .i__payload(\i__payload$228 ),
+    .i__valid(\i__valid$227 ),
+    .o__payload(\o__payload$415 ),
     .rst(rst)
   );
   \nitro_engine.relub1  relub1 (
     .clk(clk),
-    .i__payload(\i__payload$240 ),
-    .i__valid(\i__valid$239 ),
-    .o__payload(\o__payload$358 ),
+    .i__payload(\i__payload$251 ),
+    .i__valid(\i__valid$250 ),
+    .o__payload(\o__payload$416 ),
     .rst(rst)
   );
   \nitro_engine.relub2  relub2 (
     .clk(clk),
-    .i__payload(\i__payload$254 ),
-    .i__valid(\i__valid$253 ),
-    .o__payload(\o__payload$359 ),
+    .i__payload(\i__payload$272 ),
+    .i__valid(\i__valid$271 ),
+    .o__payload(\o__payload$417 ),
     .rst(rst)
   );
   \nitro_engine.relub3  relub3 (
     .clk(clk),
-    .i__payload(\i__payload$268 ),
-    .i__valid(\i__valid$267 ),
-    .o__payload(\o__payload$360 ),
+    .i__payload(\i__payload$293 ),
+    .i__valid(\i__valid$292 ),
+    .o__payload(\o__payload$418 ),
     .rst(rst)
   );
   \nitro_engine.relub4  relub4 (
     .clk(clk),
-    .i__payload(\i__payload$282 ),
-    .i__valid(\i__valid$281 ),
-    .o__payload(\o__payload$361 ),
+    .i__payload(\i__payload$314 ),
+    .i__valid(\i__valid$313 ),
+    .o__payload(\o__payload$419 ),
     .rst(rst)
   );
   \nitro_engine.relub5  relub5 (
     .clk(clk),
-    .i__payload(\i__payload$296 ),
-    .i__valid(\i__valid$295 ),
-    .o__payload(\o__payload$362 ),
+    .i__payload(\i__payload$335 ),
+    .i__valid(\i__valid$334 ),
+    .o__payload(\o__payload$420 ),
     .rst(rst)
   );
   \nitro_engine.relub6  relub6 (
     .clk(clk),
-    .i__payload(\i__payload$310 ),
-    .i__valid(\i__valid$309 ),
-    .o__payload(\o__payload$363 ),
+    .i__payload(\i__payload$356 ),
+    .i__valid(\i__valid$355 ),
+    .o__payload(\o__payload$421 ),
     .rst(rst)
   );
   \nitro_engine.relub7  relub7 (
     .clk(clk),
-    .i__payload(\i__payload$324 ),
-    .i__valid(\i__valid$323 ),
-    .o__payload(\o__payload$364 ),
+    .i__payload(\i__payload$377 ),
+    .i__valid(\i__valid$376 ),
+    .o__payload(\o__payload$422 ),
     .rst(rst)
   );
   \nitro_engine.rfifo  rfifo (
@@ -2983,217 +3556,241 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   );
   \nitro_engine.scaler0  scaler0 (
     .clk(clk),
-    .i__payload(e_acc5[31:0]),
+    .i__payload(e_acc5_scaler[31:0]),
     .i__valid(\i__valid$217 ),
+    .multiplier(multiplier),
     .o__payload(i__payload),
     .o__ready(o__ready),
     .o__valid(i__valid),
-    .\port$4964$231 (ibits[268:231]),
-    .rst(rst)
+    .rst(rst),
+    .shift(shift)
   );
   \nitro_engine.scaler1  scaler1 (
     .clk(clk),
-    .i__payload(e_acc5[63:32]),
-    .i__valid(\i__valid$235 ),
+    .i__payload(e_acc5_scaler[63:32]),
+    .i__valid(\i__valid$244 ),
+    .multiplier(\multiplier$246 ),
     .o__payload(\i__payload$29 ),
     .o__ready(\o__ready$31 ),
     .o__valid(\i__valid$33 ),
-    .\port$4964$231 (ibits[268:231]),
-    .rst(rst)
+    .rst(rst),
+    .shift(\shift$248 )
   );
   \nitro_engine.scaler2  scaler2 (
     .clk(clk),
-    .i__payload(e_acc5[95:64]),
-    .i__valid(\i__valid$249 ),
+    .i__payload(e_acc5_scaler[95:64]),
+    .i__valid(\i__valid$265 ),
+    .multiplier(\multiplier$267 ),
     .o__payload(\i__payload$38 ),
     .o__ready(\o__ready$40 ),
     .o__valid(\i__valid$42 ),
-    .\port$4964$231 (ibits[268:231]),
-    .rst(rst)
+    .rst(rst),
+    .shift(\shift$269 )
   );
   \nitro_engine.scaler3  scaler3 (
     .clk(clk),
-    .i__payload(e_acc5[127:96]),
-    .i__valid(\i__valid$263 ),
+    .i__payload(e_acc5_scaler[127:96]),
+    .i__valid(\i__valid$286 ),
+    .multiplier(\multiplier$288 ),
     .o__payload(\i__payload$47 ),
     .o__ready(\o__ready$49 ),
     .o__valid(\i__valid$51 ),
-    .\port$4964$231 (ibits[268:231]),
-    .rst(rst)
+    .rst(rst),
+    .shift(\shift$290 )
   );
   \nitro_engine.scaler4  scaler4 (
     .clk(clk),
-    .i__payload(e_acc5[159:128]),
-    .i__valid(\i__valid$277 ),
+    .i__payload(e_acc5_scaler[159:128]),
+    .i__valid(\i__valid$307 ),
+    .multiplier(\multiplier$309 ),
     .o__payload(\i__payload$56 ),
     .o__ready(\o__ready$58 ),
     .o__valid(\i__valid$60 ),
-    .\port$4964$231 (ibits[268:231]),
-    .rst(rst)
+    .rst(rst),
+    .shift(\shift$311 )
   );
   \nitro_engine.scaler5  scaler5 (
     .clk(clk),
-    .i__payload(e_acc5[191:160]),
-    .i__valid(\i__valid$291 ),
+    .i__payload(e_acc5_scaler[191:160]),
+    .i__valid(\i__valid$328 ),
+    .multiplier(\multiplier$330 ),
     .o__payload(\i__payload$65 ),
     .o__ready(\o__ready$67 ),
     .o__valid(\i__valid$69 ),
-    .\port$4964$231 (ibits[268:231]),
-    .rst(rst)
+    .rst(rst),
+    .shift(\shift$332 )
   );
   \nitro_engine.scaler6  scaler6 (
     .clk(clk),
-    .i__payload(e_acc5[223:192]),
-    .i__valid(\i__valid$305 ),
+    .i__payload(e_acc5_scaler[223:192]),
+    .i__valid(\i__valid$349 ),
+    .multiplier(\multiplier$351 ),
     .o__payload(\i__payload$74 ),
     .o__ready(\o__ready$76 ),
     .o__valid(\i__valid$78 ),
-    .\port$4964$231 (ibits[268:231]),
-    .rst(rst)
+    .rst(rst),
+    .shift(\shift$353 )
   );
   \nitro_engine.scaler7  scaler7 (
     .clk(clk),
-    .i__payload(e_acc5[255:224]),
-    .i__valid(\i__valid$319 ),
+    .i__payload(e_acc5_scaler[255:224]),
+    .i__valid(\i__valid$370 ),
+    .multiplier(\multiplier$372 ),
     .o__payload(\i__payload$83 ),
     .o__ready(\o__ready$85 ),
     .o__valid(\i__valid$87 ),
-    .\port$4964$231 (ibits[268:231]),
-    .rst(rst)
+    .rst(rst),
+    .shift(\shift$374 )
   );
   \nitro_engine.sgd0  sgd0 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(ibits[345]),
-    .decay_shift(ibits[343:339]),
-    .i__payload(\i__payload$228 ),
-    .i__valid(\i__valid$227 ),
-    .o__payload(\o__payload$366 ),
+    .decay_enable(decay_enable),
+    .decay_multiplier(cfg_dc_mult_lane0[15:0]),
+    .decay_shift(cfg_dc_shift_lane0[4:0]),
+    .i__payload(\i__payload$231 ),
+    .i__valid(\i__valid$230 ),
+    .lr_multiplier(lr_multiplier),
+    .lr_shift(lr_shift),
+    .o__payload(\o__payload$424 ),
     .overflow(overflow),
-    .\port$4964$269 (ibits[322:269]),
     .rst(rst),
     .wrapped(wrapped)
   );
   \nitro_engine.sgd1  sgd1 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(ibits[345]),
-    .decay_shift(ibits[343:339]),
-    .i__payload(\i__payload$242 ),
-    .i__valid(\i__valid$241 ),
-    .o__payload(\o__payload$367 ),
-    .overflow(\overflow$580 ),
-    .\port$4964$269 (ibits[322:269]),
+    .decay_enable(\decay_enable$262 ),
+    .decay_multiplier(cfg_dc_mult_lane1[15:0]),
+    .decay_shift(cfg_dc_shift_lane1[4:0]),
+    .i__payload(\i__payload$253 ),
+    .i__valid(\i__valid$252 ),
+    .lr_multiplier(\lr_multiplier$254 ),
+    .lr_shift(\lr_shift$256 ),
+    .o__payload(\o__payload$425 ),
+    .overflow(\overflow$639 ),
     .rst(rst),
-    .wrapped(\wrapped$588 )
+    .wrapped(\wrapped$647 )
   );
   \nitro_engine.sgd2  sgd2 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(ibits[345]),
-    .decay_shift(ibits[343:339]),
-    .i__payload(\i__payload$256 ),
-    .i__valid(\i__valid$255 ),
-    .o__payload(\o__payload$368 ),
-    .overflow(\overflow$581 ),
-    .\port$4964$269 (ibits[322:269]),
+    .decay_enable(\decay_enable$283 ),
+    .decay_multiplier(cfg_dc_mult_lane2[15:0]),
+    .decay_shift(cfg_dc_shift_lane2[4:0]),
+    .i__payload(\i__payload$274 ),
+    .i__valid(\i__valid$273 ),
+    .lr_multiplier(\lr_multiplier$275 ),
+    .lr_shift(\lr_shift$277 ),
+    .o__payload(\o__payload$426 ),
+    .overflow(\overflow$640 ),
     .rst(rst),
-    .wrapped(\wrapped$589 )
+    .wrapped(\wrapped$648 )
   );
   \nitro_engine.sgd3  sgd3 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(ibits[345]),
-    .decay_shift(ibits[343:339]),
-    .i__payload(\i__payload$270 ),
-    .i__valid(\i__valid$269 ),
-    .o__payload(\o__payload$369 ),
-    .overflow(\overflow$582 ),
-    .\port$4964$269 (ibits[322:269]),
+    .decay_enable(\decay_enable$304 ),
+    .decay_multiplier(cfg_dc_mult_lane3[15:0]),
+    .decay_shift(cfg_dc_shift_lane3[4:0]),
+    .i__payload(\i__payload$295 ),
+    .i__valid(\i__valid$294 ),
+    .lr_multiplier(\lr_multiplier$296 ),
+    .lr_shift(\lr_shift$298 ),
+    .o__payload(\o__payload$427 ),
+    .overflow(\overflow$641 ),
     .rst(rst),
-    .wrapped(\wrapped$590 )
+    .wrapped(\wrapped$649 )
   );
   \nitro_engine.sgd4  sgd4 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(ibits[345]),
-    .decay_shift(ibits[343:339]),
-    .i__payload(\i__payload$284 ),
-    .i__valid(\i__valid$283 ),
-    .o__payload(\o__payload$370 ),
-    .overflow(\overflow$583 ),
-    .\port$4964$269 (ibits[322:269]),
+    .decay_enable(\decay_enable$325 ),
+    .decay_multiplier(cfg_dc_mult_lane4[15:0]),
+    .decay_shift(cfg_dc_shift_lane4[4:0]),
+    .i__payload(\i__payload$316 ),
+    .i__valid(\i__valid$315 ),
+    .lr_multiplier(\lr_multiplier$317 ),
+    .lr_shift(\lr_shift$319 ),
+    .o__payload(\o__payload$428 ),
+    .overflow(\overflow$642 ),
     .rst(rst),
-    .wrapped(\wrapped$591 )
+    .wrapped(\wrapped$650 )
   );
   \nitro_engine.sgd5  sgd5 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(ibits[345]),
-    .decay_shift(ibits[343:339]),
-    .i__payload(\i__payload$298 ),
-    .i__valid(\i__valid$297 ),
-    .o__payload(\o__payload$371 ),
-    .overflow(\overflow$584 ),
-    .\port$4964$269 (ibits[322:269]),
+    .decay_enable(\decay_enable$346 ),
+    .decay_multiplier(cfg_dc_mult_lane5[15:0]),
+    .decay_shift(cfg_dc_shift_lane5[4:0]),
+    .i__payload(\i__payload$337 ),
+    .i__valid(\i__valid$336 ),
+    .lr_multiplier(\lr_multiplier$338 ),
+    .lr_shift(\lr_shift$340 ),
+    .o__payload(\o__payload$429 ),
+    .overflow(\overflow$643 ),
     .rst(rst),
-    .wrapped(\wrapped$592 )
+    .wrapped(\wrapped$651 )
   );
   \nitro_engine.sgd6  sgd6 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(ibits[345]),
-    .decay_shift(ibits[343:339]),
-    .i__payload(\i__payload$312 ),
-    .i__valid(\i__valid$311 ),
-    .o__payload(\o__payload$372 ),
-    .overflow(\overflow$585 ),
-    .\port$4964$269 (ibits[322:269]),
+    .decay_enable(\decay_enable$367 ),
+    .decay_multiplier(cfg_dc_mult_lane6[15:0]),
+    .decay_shift(cfg_dc_shift_lane6[4:0]),
+    .i__payload(\i__payload$358 ),
+    .i__valid(\i__valid$357 ),
+    .lr_multiplier(\lr_multiplier$359 ),
+    .lr_shift(\lr_shift$361 ),
+    .o__payload(\o__payload$430 ),
+    .overflow(\overflow$644 ),
     .rst(rst),
-    .wrapped(\wrapped$593 )
+    .wrapped(\wrapped$652 )
   );
   \nitro_engine.sgd7  sgd7 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(ibits[345]),
-    .decay_shift(ibits[343:339]),
-    .i__payload(\i__payload$326 ),
-    .i__valid(\i__valid$325 ),
-    .o__payload(\o__payload$373 ),
-    .overflow(\overflow$586 ),
-    .\port$4964$269 (ibits[322:269]),
+    .decay_enable(\decay_enable$388 ),
+    .decay_multiplier(cfg_dc_mult_lane7[15:0]),
+    .decay_shift(cfg_dc_shift_lane7[4:0]),
+    .i__payload(\i__payload$379 ),
+    .i__valid(\i__valid$378 ),
+    .lr_multiplier(\lr_multiplier$380 ),
+    .lr_shift(\lr_shift$382 ),
+    .o__payload(\o__payload$431 ),
+    .overflow(\overflow$645 ),
     .rst(rst),
-    .wrapped(\wrapped$594 )
+    .wrapped(\wrapped$653 )
   );
   \nitro_engine.xp_act  xp_act (
     .active(col_valid),
-    .busy(\busy$446 ),
+    .busy(\busy$504 ),
     .clk(clk),
     .col_addr(col_addr),
     .col_data(col_data),
     .\row_base$9 (row_base),
-    .\row_data$7 (\row_data$404 ),
+    .\row_data$7 (\row_data$462 ),
     .\row_index$5 (row_index),
     .\row_valid$3 (row_valid),
     .rst(rst)
   );
   \nitro_engine.xp_w  xp_w (
-    .active(\col_valid$443 ),
-    .busy(\busy$447 ),
+    .active(\col_valid$501 ),
+    .busy(\busy$505 ),
     .clk(clk),
-    .col_addr(\col_addr$444 ),
-    .col_data(\col_data$378 ),
-    .\port$7705$0 (\o__payload$366 ),
-    .\port$8006$0 (\o__payload$367 ),
-    .\port$8307$0 (\o__payload$368 ),
-    .\port$8608$0 (\o__payload$369 ),
-    .\port$8909$0 (\o__payload$370 ),
-    .\port$9210$0 (\o__payload$371 ),
-    .\port$9511$0 (\o__payload$372 ),
-    .\port$9812$0 (\o__payload$373 ),
-    .\row_base$9 (\row_base$440 ),
-    .\row_index$5 (\row_index$439 ),
-    .\row_valid$3 (\row_valid$431 ),
+    .col_addr(\col_addr$502 ),
+    .col_data(\col_data$436 ),
+    .\port$10152$0 (\o__payload$429 ),
+    .\port$10453$0 (\o__payload$430 ),
+    .\port$10754$0 (\o__payload$431 ),
+    .\port$8647$0 (\o__payload$424 ),
+    .\port$8948$0 (\o__payload$425 ),
+    .\port$9249$0 (\o__payload$426 ),
+    .\port$9550$0 (\o__payload$427 ),
+    .\port$9851$0 (\o__payload$428 ),
+    .\row_base$9 (\row_base$498 ),
+    .\row_index$5 (\row_index$497 ),
+    .\row_valid$3 (\row_valid$489 ),
     .rst(rst)
   );
   always @* begin
@@ -3475,7 +4072,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             \w_en$140  = 1'h1;
       endcase
     end
-    if (\col_valid$443 ) begin
+    if (\col_valid$501 ) begin
       \w_en$140  = 1'h1;
     end
   end
@@ -3492,8 +4089,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             \w_addr$141  = haddr[6:0];
       endcase
     end
-    if (\col_valid$443 ) begin
-      \w_addr$141  = \col_addr$444 [6:0];
+    if (\col_valid$501 ) begin
+      \w_addr$141  = \col_addr$502 [6:0];
     end
   end
   always @* begin
@@ -4266,12 +4863,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_valid$431  = 1'h0;
+    \row_valid$489  = 1'h0;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      \row_valid$431  = \$365 ;
+      \row_valid$489  = \$365 ;
     end
   end
   always @* begin
@@ -4333,27 +4930,27 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_index$439  = 3'h0;
+    \row_index$497  = 3'h0;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      \row_index$439  = sb10[35:33];
+      \row_index$497  = sb10[35:33];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_base$440  = 16'h0000;
+    \row_base$498  = 16'h0000;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      \row_base$440  = sb10[69:54];
+      \row_base$498  = sb10[69:54];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = \$384 ;
+    \$678  = \$384 ;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -4365,133 +4962,133 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$402 ) begin
+          if (\$405 ) begin
           end else begin
-            \$578  = 1'h0;
+            \$678  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$578  = 1'h0;
+      \$678  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = hread_mux;
+    \$679  = hread_mux;
     if (rst) begin
-      \$579  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$679  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = \$385 ;
+    \$680  = \$385 ;
     if (rst) begin
-      \$580  = 32'd0;
+      \$680  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = csr_q0;
+    \$681  = csr_q0;
     if (rst) begin
-      \$581  = 32'd0;
+      \$681  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = csr_q1;
+    \$682  = csr_q1;
     if (rst) begin
-      \$582  = 32'd0;
+      \$682  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = csr_q2;
+    \$683  = csr_q2;
     if (rst) begin
-      \$583  = 32'd0;
+      \$683  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = csr_q3;
+    \$684  = csr_q3;
     if (rst) begin
-      \$584  = 32'd0;
+      \$684  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = hdr_op;
+    \$685  = hdr_op;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            \$585  = s_axis_tdata[3:0];
+            \$685  = s_axis_tdata[3:0];
           end
     endcase
     if (rst) begin
-      \$585  = 4'h0;
+      \$685  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = hdr_mem;
+    \$686  = hdr_mem;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            \$586  = s_axis_tdata[7:4];
+            \$686  = s_axis_tdata[7:4];
           end
     endcase
     if (rst) begin
-      \$586  = 4'h0;
+      \$686  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = haddr;
+    \$687  = haddr;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            \$587  = s_axis_tdata[31:8];
+            \$687  = s_axis_tdata[31:8];
           end
       3'h1:
           if (s_axis_tvalid) begin
-            \$587  = \$389 [23:0];
+            \$687  = \$392 [23:0];
           end
       3'h2:
           if (take) begin
-            \$587  = \$392 [23:0];
+            \$687  = \$395 [23:0];
           end
     endcase
     if (rst) begin
-      \$587  = 24'h000000;
+      \$687  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = hcount;
+    \$688  = hcount;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            \$588  = s_axis_tdata[55:32];
+            \$688  = s_axis_tdata[55:32];
           end
       3'h1:
           if (s_axis_tvalid) begin
-            \$588  = \$390 [23:0];
+            \$688  = \$393 [23:0];
           end
       3'h2:
           if (take) begin
-            \$588  = \$393 [23:0];
+            \$688  = \$396 [23:0];
           end
     endcase
     if (rst) begin
-      \$588  = 24'h000000;
+      \$688  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = done;
+    \$689  = done;
     (* full_case = 32'd1 *)
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            \$589  = 1'h0;
+            \$689  = 1'h0;
           end
       3'h1:
           /* empty */;
@@ -4507,232 +5104,232 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h7:
           if (m_axis_tready) begin
-            \$589  = 1'h1;
+            \$689  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$589  = 1'h0;
+      \$689  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = host_writing;
+    \$690  = host_writing;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
                   if (\$386 ) begin
-                    \$590  = 1'h1;
+                    \$690  = 1'h1;
                   end
             endcase
           end
       3'h1:
           if (s_axis_tvalid) begin
-            if (\$391 ) begin
-              \$590  = 1'h0;
+            if (\$394 ) begin
+              \$690  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$590  = 1'h0;
+      \$690  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = host_writing_ag;
+    \$691  = host_writing_ag;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
                   if (\$386 ) begin
-                    \$591  = 1'h1;
+                    \$691  = 1'h1;
                   end
             endcase
           end
       3'h1:
           if (s_axis_tvalid) begin
-            if (\$391 ) begin
-              \$591  = 1'h0;
+            if (\$394 ) begin
+              \$691  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$591  = 1'h0;
+      \$691  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = host_writing_rg;
+    \$692  = host_writing_rg;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
                   if (\$386 ) begin
-                    \$592  = 1'h1;
+                    \$692  = 1'h1;
                   end
             endcase
           end
       3'h1:
           if (s_axis_tvalid) begin
-            if (\$391 ) begin
-              \$592  = 1'h0;
+            if (\$394 ) begin
+              \$692  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$592  = 1'h0;
+      \$692  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = host_writing_e;
+    \$693  = host_writing_e;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
                   if (\$386 ) begin
-                    \$593  = 1'h1;
+                    \$693  = 1'h1;
                   end
             endcase
           end
       3'h1:
           if (s_axis_tvalid) begin
-            if (\$391 ) begin
-              \$593  = 1'h0;
+            if (\$394 ) begin
+              \$693  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$593  = 1'h0;
+      \$693  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = host_writing_d;
+    \$694  = host_writing_d;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
                   if (\$386 ) begin
-                    \$594  = 1'h1;
+                    \$694  = 1'h1;
                   end
             endcase
           end
       3'h1:
           if (s_axis_tvalid) begin
-            if (\$391 ) begin
-              \$594  = 1'h0;
+            if (\$394 ) begin
+              \$694  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$594  = 1'h0;
+      \$694  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = host_writing_wf;
+    \$695  = host_writing_wf;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
                   if (\$386 ) begin
-                    \$595  = 1'h1;
+                    \$695  = 1'h1;
                   end
             endcase
           end
       3'h1:
           if (s_axis_tvalid) begin
-            if (\$391 ) begin
-              \$595  = 1'h0;
+            if (\$394 ) begin
+              \$695  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$595  = 1'h0;
+      \$695  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = host_writing_pred;
+    \$696  = host_writing_pred;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
                   if (\$386 ) begin
-                    \$596  = 1'h1;
+                    \$696  = 1'h1;
                   end
             endcase
           end
       3'h1:
           if (s_axis_tvalid) begin
-            if (\$391 ) begin
-              \$596  = 1'h0;
+            if (\$394 ) begin
+              \$696  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$596  = 1'h0;
+      \$696  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = host_writing_af;
+    \$697  = host_writing_af;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
                   if (\$386 ) begin
-                    \$597  = 1'h1;
+                    \$697  = 1'h1;
                   end
             endcase
           end
       3'h1:
           if (s_axis_tvalid) begin
-            if (\$391 ) begin
-              \$597  = 1'h0;
+            if (\$394 ) begin
+              \$697  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$597  = 1'h0;
+      \$697  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = host_writing_wt;
+    \$698  = host_writing_wt;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
                   if (\$386 ) begin
-                    \$598  = 1'h1;
+                    \$698  = 1'h1;
                   end
             endcase
           end
       3'h1:
           if (s_axis_tvalid) begin
-            if (\$391 ) begin
-              \$598  = 1'h0;
+            if (\$394 ) begin
+              \$698  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$598  = 1'h0;
+      \$698  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = ctl_state;
+    \$699  = ctl_state;
     (* full_case = 32'd1 *)
     casez (ctl_state)
       3'h0:
@@ -4740,55 +5337,55 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
             casez (s_axis_tdata[3:0])
               4'h1:
                   if (\$386 ) begin
-                    \$599  = 3'h1;
+                    \$699  = 3'h1;
                   end
               4'h2:
                   if (\$387 ) begin
-                    \$599  = 3'h2;
+                    \$699  = 3'h2;
                   end
               4'h3:
-                  \$599  = 3'h3;
+                  \$699  = 3'h3;
             endcase
           end
       3'h1:
           if (s_axis_tvalid) begin
-            if (\$391 ) begin
-              \$599  = 3'h0;
+            if (\$394 ) begin
+              \$699  = 3'h0;
             end
           end
       3'h2:
-          if (\$396 ) begin
-            \$599  = 3'h0;
+          if (\$399 ) begin
+            \$699  = 3'h0;
           end
       3'h3:
-          if (\$401 ) begin
-            \$599  = 3'h4;
+          if (\$404 ) begin
+            \$699  = 3'h4;
           end
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$402 ) begin
-            \$599  = 3'h5;
+          if (\$405 ) begin
+            \$699  = 3'h5;
           end else begin
-            \$599  = 3'h6;
+            \$699  = 3'h6;
           end
       3'h6:
           if (drained) begin
-            \$599  = 3'h3;
+            \$699  = 3'h3;
           end
       3'h5:
-          \$599  = 3'h7;
+          \$699  = 3'h7;
       3'h7:
           if (m_axis_tready) begin
-            \$599  = 3'h0;
+            \$699  = 3'h0;
           end
     endcase
     if (rst) begin
-      \$599  = 3'h0;
+      \$699  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = out_cnt;
+    \$700  = out_cnt;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4796,23 +5393,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  \$600  = s_axis_tdata[55:32];
+                  \$700  = s_axis_tdata[55:32];
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
           if (rv5) begin
-            \$600  = \$394 [23:0];
+            \$700  = \$397 [23:0];
           end
     endcase
     if (rst) begin
-      \$600  = 24'h000000;
+      \$700  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = rv0;
+    \$701  = rv0;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4820,21 +5417,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  \$601  = 1'h0;
+                  \$701  = 1'h0;
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          \$601  = take;
+          \$701  = take;
     endcase
     if (rst) begin
-      \$601  = 1'h0;
+      \$701  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = rv1;
+    \$702  = rv1;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4842,21 +5439,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  \$602  = 1'h0;
+                  \$702  = 1'h0;
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          \$602  = rv0;
+          \$702  = rv0;
     endcase
     if (rst) begin
-      \$602  = 1'h0;
+      \$702  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = rv2;
+    \$703  = rv2;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4864,21 +5461,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  \$603  = 1'h0;
+                  \$703  = 1'h0;
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          \$603  = rv1;
+          \$703  = rv1;
     endcase
     if (rst) begin
-      \$603  = 1'h0;
+      \$703  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = rv3;
+    \$704  = rv3;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4886,21 +5483,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  \$604  = 1'h0;
+                  \$704  = 1'h0;
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          \$604  = rv2;
+          \$704  = rv2;
     endcase
     if (rst) begin
-      \$604  = 1'h0;
+      \$704  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = rv4;
+    \$705  = rv4;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4908,21 +5505,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  \$605  = 1'h0;
+                  \$705  = 1'h0;
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          \$605  = rv3;
+          \$705  = rv3;
     endcase
     if (rst) begin
-      \$605  = 1'h0;
+      \$705  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = rv5;
+    \$706  = rv5;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4930,21 +5527,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  \$606  = 1'h0;
+                  \$706  = 1'h0;
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          \$606  = rv4;
+          \$706  = rv4;
     endcase
     if (rst) begin
-      \$606  = 1'h0;
+      \$706  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = host_reading;
+    \$707  = host_reading;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4953,24 +5550,24 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
                   /* empty */;
               4'h2:
                   if (\$387 ) begin
-                    \$607  = 1'h1;
+                    \$707  = 1'h1;
                   end
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          if (\$396 ) begin
-            \$607  = 1'h0;
+          if (\$399 ) begin
+            \$707  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$607  = 1'h0;
+      \$707  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = pc;
+    \$708  = pc;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -4980,7 +5577,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$608  = s_axis_tdata[13:8];
+                  \$708  = s_axis_tdata[13:8];
             endcase
           end
       3'h1:
@@ -4993,16 +5590,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h6:
           if (drained) begin
-            \$608  = \$451 [5:0];
+            \$708  = \$454 [5:0];
           end
     endcase
     if (rst) begin
-      \$608  = 6'h00;
+      \$708  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = ibase;
+    \$709  = ibase;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5012,7 +5609,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$609  = \$388 [6:0];
+                  \$709  = \$391 [6:0];
             endcase
           end
       3'h1:
@@ -5025,16 +5622,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h6:
           if (drained) begin
-            \$609  = \$452 [6:0];
+            \$709  = \$455 [6:0];
           end
     endcase
     if (rst) begin
-      \$609  = 7'h00;
+      \$709  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = fcnt;
+    \$710  = fcnt;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5044,7 +5641,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$610  = 4'h0;
+                  \$710  = 4'h0;
             endcase
           end
       3'h1:
@@ -5052,21 +5649,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h2:
           /* empty */;
       3'h3:
-          \$610  = \$400 [3:0];
+          \$710  = \$403 [3:0];
       3'h4:
           /* empty */;
       3'h6:
           if (drained) begin
-            \$610  = 4'h0;
+            \$710  = 4'h0;
           end
     endcase
     if (rst) begin
-      \$610  = 4'h0;
+      \$710  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = mode;
+    \$711  = mode;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5076,17 +5673,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$611  = s_axis_tdata[56];
+                  \$711  = s_axis_tdata[56];
             endcase
           end
     endcase
     if (rst) begin
-      \$611  = 1'h0;
+      \$711  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = cycle_count;
+    \$712  = counting;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5096,853 +5693,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$612  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      \$612  = \$453 [31:0];
-    end
-    if (rst) begin
-      \$612  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = mac_steps;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$613  = 32'd0;
-            endcase
-          end
-    endcase
-    if (\$536 ) begin
-      \$613  = \$537 [31:0];
-    end
-    if (rst) begin
-      \$613  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = phase_cycles0;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$614  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$454 ) begin
-        \$614  = \$455 [31:0];
-      end
-    end
-    if (rst) begin
-      \$614  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = phase_cycles1;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$615  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$456 ) begin
-        \$615  = \$457 [31:0];
-      end
-    end
-    if (rst) begin
-      \$615  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = phase_cycles2;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$616  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$458 ) begin
-        \$616  = \$459 [31:0];
-      end
-    end
-    if (rst) begin
-      \$616  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = phase_cycles3;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$617  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$460 ) begin
-        \$617  = \$461 [31:0];
-      end
-    end
-    if (rst) begin
-      \$617  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = phase_cycles4;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$618  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$462 ) begin
-        \$618  = \$463 [31:0];
-      end
-    end
-    if (rst) begin
-      \$618  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = phase_cycles5;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$619  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$464 ) begin
-        \$619  = \$465 [31:0];
-      end
-    end
-    if (rst) begin
-      \$619  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = phase_cycles6;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$620  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$466 ) begin
-        \$620  = \$467 [31:0];
-      end
-    end
-    if (rst) begin
-      \$620  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = phase_cycles7;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$621  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$468 ) begin
-        \$621  = \$469 [31:0];
-      end
-    end
-    if (rst) begin
-      \$621  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = phase_cycles8;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$622  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$470 ) begin
-        \$622  = \$471 [31:0];
-      end
-    end
-    if (rst) begin
-      \$622  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = phase_cycles9;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$623  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$472 ) begin
-        \$623  = \$473 [31:0];
-      end
-    end
-    if (rst) begin
-      \$623  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = phase_cycles10;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$624  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$474 ) begin
-        \$624  = \$475 [31:0];
-      end
-    end
-    if (rst) begin
-      \$624  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = phase_cycles11;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$625  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$476 ) begin
-        \$625  = \$477 [31:0];
-      end
-    end
-    if (rst) begin
-      \$625  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = phase_cycles12;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$626  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$478 ) begin
-        \$626  = \$479 [31:0];
-      end
-    end
-    if (rst) begin
-      \$626  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$627  = phase_cycles13;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$627  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$480 ) begin
-        \$627  = \$481 [31:0];
-      end
-    end
-    if (rst) begin
-      \$627  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = phase_cycles14;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$628  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$482 ) begin
-        \$628  = \$483 [31:0];
-      end
-    end
-    if (rst) begin
-      \$628  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$629  = phase_cycles15;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$629  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$484 ) begin
-        \$629  = \$485 [31:0];
-      end
-    end
-    if (rst) begin
-      \$629  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = phase_cycles16;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$630  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$486 ) begin
-        \$630  = \$487 [31:0];
-      end
-    end
-    if (rst) begin
-      \$630  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = phase_cycles17;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$631  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$488 ) begin
-        \$631  = \$489 [31:0];
-      end
-    end
-    if (rst) begin
-      \$631  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = phase_cycles18;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$632  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$490 ) begin
-        \$632  = \$491 [31:0];
-      end
-    end
-    if (rst) begin
-      \$632  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$633  = phase_cycles19;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$633  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$492 ) begin
-        \$633  = \$493 [31:0];
-      end
-    end
-    if (rst) begin
-      \$633  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = phase_cycles20;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$634  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$494 ) begin
-        \$634  = \$495 [31:0];
-      end
-    end
-    if (rst) begin
-      \$634  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$635  = phase_cycles21;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$635  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$496 ) begin
-        \$635  = \$497 [31:0];
-      end
-    end
-    if (rst) begin
-      \$635  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = phase_cycles22;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$636  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$498 ) begin
-        \$636  = \$499 [31:0];
-      end
-    end
-    if (rst) begin
-      \$636  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$637  = phase_cycles23;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$637  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$500 ) begin
-        \$637  = \$501 [31:0];
-      end
-    end
-    if (rst) begin
-      \$637  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$638  = phase_cycles24;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$638  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$502 ) begin
-        \$638  = \$503 [31:0];
-      end
-    end
-    if (rst) begin
-      \$638  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$639  = phase_cycles25;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$639  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$504 ) begin
-        \$639  = \$505 [31:0];
-      end
-    end
-    if (rst) begin
-      \$639  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$640  = phase_cycles26;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$640  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$506 ) begin
-        \$640  = \$507 [31:0];
-      end
-    end
-    if (rst) begin
-      \$640  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$641  = phase_cycles27;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$641  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$508 ) begin
-        \$641  = \$509 [31:0];
-      end
-    end
-    if (rst) begin
-      \$641  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$642  = phase_cycles28;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$642  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$510 ) begin
-        \$642  = \$511 [31:0];
-      end
-    end
-    if (rst) begin
-      \$642  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$643  = phase_cycles29;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$643  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$512 ) begin
-        \$643  = \$513 [31:0];
-      end
-    end
-    if (rst) begin
-      \$643  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$644  = phase_cycles30;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$644  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$514 ) begin
-        \$644  = \$515 [31:0];
-      end
-    end
-    if (rst) begin
-      \$644  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$645  = phase_cycles31;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$645  = 32'd0;
-            endcase
-          end
-    endcase
-    if (counting) begin
-      if (\$516 ) begin
-        \$645  = \$517 [31:0];
-      end
-    end
-    if (rst) begin
-      \$645  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$646  = counting;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$646  = 1'h1;
+                  \$712  = 1'h1;
             endcase
           end
       3'h1:
@@ -5952,17 +5703,40 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h3:
           /* empty */;
       3'h4:
-          if (\$402 ) begin
-            \$646  = 1'h0;
+          if (\$405 ) begin
+            \$712  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$646  = 1'h0;
+      \$712  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$647  = step_count;
+    \$713  = counters_clear;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$713  = 1'h1;
+            endcase
+          end
+    endcase
+    if (counters_clear) begin
+      \$713  = 1'h0;
+    end
+    if (rst) begin
+      \$713  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$714  = step_count;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5974,7 +5748,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h3:
                   /* empty */;
               4'h4:
-                  \$647  = 32'd0;
+                  \$714  = 32'd0;
             endcase
           end
       3'h1:
@@ -5984,19 +5758,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h3:
           /* empty */;
       3'h4:
-          if (\$402 ) begin
-            if (\$403 ) begin
-              \$647  = \$404 [31:0];
+          if (\$405 ) begin
+            if (\$406 ) begin
+              \$714  = \$407 [31:0];
             end
           end
     endcase
     if (rst) begin
-      \$647  = 32'd0;
+      \$714  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$648  = ibits;
+    \$715  = ibits;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6006,24 +5780,24 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h3:
         begin
-          if (\$397 ) begin
-            \$648 [127:0] = \r_data$109 ;
+          if (\$400 ) begin
+            \$715 [127:0] = \r_data$109 ;
           end
-          if (\$398 ) begin
-            \$648 [255:128] = \r_data$109 ;
+          if (\$401 ) begin
+            \$715 [255:128] = \r_data$109 ;
           end
-          if (\$399 ) begin
-            \$648 [383:256] = \r_data$109 ;
+          if (\$402 ) begin
+            \$715 [383:256] = \r_data$109 ;
           end
         end
     endcase
     if (rst) begin
-      \$648  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$715  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$649  = issuing;
+    \$716  = issuing;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6035,2463 +5809,3277 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$402 ) begin
+          if (\$405 ) begin
           end else begin
-            \$649  = 1'h1;
+            \$716  = 1'h1;
           end
     endcase
     if (issue) begin
       if (k_last) begin
         if (n_last) begin
           if (m_last) begin
-            \$649  = 1'h0;
+            \$716  = 1'h0;
           end
         end
       end
     end
     if (rst) begin
-      \$649  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$650  = mi;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$650  = 10'h000;
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        if (n_last) begin
-          (* full_case = 32'd1 *)
-          if (m_last) begin
-          end else begin
-            \$650  = \$524 [9:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$650  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$651  = ni;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$651  = 10'h000;
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          \$651  = 10'h000;
-        end else begin
-          \$651  = \$528 [9:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$651  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$652  = ki;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$652  = 16'h0000;
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        \$652  = 16'h0000;
-      end else begin
-        \$652  = \$532 [15:0];
-      end
-    end
-    if (rst) begin
-      \$652  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$653  = nrow;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$653  = ibits[70:55];
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        if (n_last) begin
-          (* full_case = 32'd1 *)
-          if (m_last) begin
-          end else begin
-            \$653  = \$526 [15:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$653  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$654  = naddr;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$654  = ibits[70:55];
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          (* full_case = 32'd1 *)
-          if (m_last) begin
-          end else begin
-            \$654  = \$527 [15:0];
-          end
-        end else begin
-          \$654  = nrow;
-        end
-      end else begin
-        \$654  = \$534 [15:0];
-      end
-    end
-    if (rst) begin
-      \$654  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$655  = wcol;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$655  = ibits[102:87];
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          \$655  = ibits[102:87];
-        end else begin
-          \$655  = \$530 [15:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$655  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$656  = waddr;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$656  = ibits[102:87];
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          \$656  = ibits[102:87];
-        end else begin
-          \$656  = \$531 [15:0];
-        end
-      end else begin
-        \$656  = \$535 [15:0];
-      end
-    end
-    if (rst) begin
-      \$656  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$657  = klen_m1;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$657  = \$405 [15:0];
-          end
-    endcase
-    if (rst) begin
-      \$657  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$658  = klen_m2;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$658  = \$406 [15:0];
-          end
-    endcase
-    if (rst) begin
-      \$658  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$659  = mt_m2;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$659  = \$407 [9:0];
-          end
-    endcase
-    if (rst) begin
-      \$659  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$660  = nt_m1;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$660  = \$408 [9:0];
-          end
-    endcase
-    if (rst) begin
-      \$660  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$661  = nt_m2;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$661  = \$409 [9:0];
-          end
-    endcase
-    if (rst) begin
-      \$661  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$662  = k_first;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$662  = 1'h1;
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        \$662  = 1'h1;
-      end else begin
-        \$662  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$662  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$663  = k_last;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$663  = \$410 ;
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        \$663  = \$522 ;
-      end else begin
-        \$663  = \$533 ;
-      end
-    end
-    if (rst) begin
-      \$663  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$664  = n_last;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$664  = \$411 ;
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          \$664  = \$523 ;
-        end else begin
-          \$664  = \$529 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$664  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$665  = m_last;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$665  = \$412 ;
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        if (n_last) begin
-          (* full_case = 32'd1 *)
-          if (m_last) begin
-          end else begin
-            \$665  = \$525 ;
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$665  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$666  = rows_total;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$666  = { 8'h00, \$414  };
-          end
-    endcase
-    if (rst) begin
-      \$666  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$667  = en;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$667  = 10'h000;
-          end
-    endcase
-    if (\$539 ) begin
-      (* full_case = 32'd1 *)
-      if (\$540 ) begin
-        \$667  = 10'h000;
-      end else begin
-        \$667  = \$548 [9:0];
-      end
-    end
-    if (rst) begin
-      \$667  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$668  = e_nlane;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$668  = 16'h0000;
-          end
-    endcase
-    if (\$539 ) begin
-      (* full_case = 32'd1 *)
-      if (\$540 ) begin
-        \$668  = 16'h0000;
-      end else begin
-        \$668  = \$549 [15:0];
-      end
-    end
-    if (rst) begin
-      \$668  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$669  = rows_done;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$669  = 32'd0;
-          end
-    endcase
-    if (row_done) begin
-      \$669  = \$572 [31:0];
-    end
-    if (rst) begin
-      \$669  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$670  = o_mrow;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$670  = ibits[134:119];
-          end
-    endcase
-    if (\$539 ) begin
-      if (\$540 ) begin
-        \$670  = \$541 [15:0];
-      end
-    end
-    if (rst) begin
-      \$670  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$671  = o_tile;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$671  = ibits[134:119];
-          end
-    endcase
-    if (\$539 ) begin
-      (* full_case = 32'd1 *)
-      if (\$540 ) begin
-        \$671  = \$542 [15:0];
-      end else begin
-        \$671  = \$550 [15:0];
-      end
-    end
-    if (rst) begin
-      \$671  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$672  = a_mrow;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$672  = ibits[182:167];
-          end
-    endcase
-    if (\$539 ) begin
-      if (\$540 ) begin
-        \$672  = \$543 [15:0];
-      end
-    end
-    if (rst) begin
-      \$672  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$673  = a_tile;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$673  = ibits[182:167];
-          end
-    endcase
-    if (\$539 ) begin
-      (* full_case = 32'd1 *)
-      if (\$540 ) begin
-        \$673  = \$544 [15:0];
-      end else begin
-        \$673  = \$551 [15:0];
-      end
-    end
-    if (rst) begin
-      \$673  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$674  = t_mrow;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$674  = ibits[198:183];
-          end
-    endcase
-    if (\$539 ) begin
-      if (\$540 ) begin
-        \$674  = \$545 [15:0];
-      end
-    end
-    if (rst) begin
-      \$674  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$675  = t_tile;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$675  = ibits[198:183];
-          end
-    endcase
-    if (\$539 ) begin
-      (* full_case = 32'd1 *)
-      if (\$540 ) begin
-        \$675  = \$546 [15:0];
-      end else begin
-        \$675  = \$552 [15:0];
-      end
-    end
-    if (rst) begin
-      \$675  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$676  = p_mrow;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$676  = 16'h0000;
-          end
-    endcase
-    if (\$539 ) begin
-      if (\$540 ) begin
-        \$676  = \$547 [15:0];
-      end
-    end
-    if (rst) begin
-      \$676  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$677  = ex_fwd_relu;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$677  = \$415 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$677  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$677  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$678  = ex_fwd_err;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$678  = \$416 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$678  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$678  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$679  = ex_backerr;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$679  = \$417 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$679  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$679  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$680  = ex_grad;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$680  = \$418 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$680  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$680  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$681  = ex_fwd_relu_lane0;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$681  = \$419 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$681  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$681  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$682  = ex_fwd_err_lane0;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$682  = \$420 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$682  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$682  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$683  = ex_backerr_lane0;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$683  = \$421 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$683  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$683  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$684  = ex_grad_lane0;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$684  = \$422 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$684  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$684  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$685  = ex_fwd_relu_lane1;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$685  = \$423 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$685  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$685  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$686  = ex_fwd_err_lane1;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$686  = \$424 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$686  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$686  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$687  = ex_backerr_lane1;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$687  = \$425 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$687  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$687  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$688  = ex_grad_lane1;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$688  = \$426 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$688  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$688  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$689  = ex_fwd_relu_lane2;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$689  = \$427 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$689  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$689  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$690  = ex_fwd_err_lane2;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$690  = \$428 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$690  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$690  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$691  = ex_backerr_lane2;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$691  = \$429 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$691  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$691  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = ex_grad_lane2;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$692  = \$430 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$692  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$692  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = ex_fwd_relu_lane3;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$693  = \$431 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$693  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$693  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$694  = ex_fwd_err_lane3;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$694  = \$432 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$694  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$694  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = ex_backerr_lane3;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$695  = \$433 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$695  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$695  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = ex_grad_lane3;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$696  = \$434 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$696  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$696  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = ex_fwd_relu_lane4;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$697  = \$435 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$697  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$697  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = ex_fwd_err_lane4;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$698  = \$436 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$698  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$698  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = ex_backerr_lane4;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$699  = \$437 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$699  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$699  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = ex_grad_lane4;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$700  = \$438 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$700  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$700  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = ex_fwd_relu_lane5;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$701  = \$439 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$701  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$701  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = ex_fwd_err_lane5;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$702  = \$440 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$702  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$702  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = ex_backerr_lane5;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$703  = \$441 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$703  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$703  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = ex_grad_lane5;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$704  = \$442 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$704  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$704  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = ex_fwd_relu_lane6;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$705  = \$443 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$705  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$705  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = ex_fwd_err_lane6;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$706  = \$444 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$706  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$706  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = ex_backerr_lane6;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$707  = \$445 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$707  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$707  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = ex_grad_lane6;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$708  = \$446 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$708  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$708  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = ex_fwd_relu_lane7;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$709  = \$447 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$709  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$709  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = ex_fwd_err_lane7;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$710  = \$448 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$710  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$710  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = ex_backerr_lane7;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$711  = \$449 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$711  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$711  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = ex_grad_lane7;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else begin
-            \$712  = \$450 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$712  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$712  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = st_data;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h6:
-          /* empty */;
-      3'h5:
-          \$713  = { 152'h00000000000000000000000000000000000000, mac_steps, flags, step_count, cycle_count };
-    endcase
-    if (rst) begin
-      \$713  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = st_valid;
-    (* full_case = 32'd1 *)
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h6:
-          /* empty */;
-      3'h5:
-          \$714  = 1'h1;
-      3'h7:
-          if (m_axis_tready) begin
-            \$714  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$714  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = since_last;
-    if (\$518 ) begin
-      \$715  = 4'h1;
-    end else if (\$519 ) begin
-      \$715  = \$520 [3:0];
-    end
-    if (rst) begin
-      \$715  = 4'hf;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = since_ok;
-    if (\$518 ) begin
       \$716  = 1'h0;
-    end else if (\$519 ) begin
-      \$716  = \$521 ;
-    end
-    if (rst) begin
-      \$716  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = issue;
+    \$717  = mi;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$717  = 10'h000;
+          end
+    endcase
+    if (issue) begin
+      if (k_last) begin
+        if (n_last) begin
+          (* full_case = 32'd1 *)
+          if (m_last) begin
+          end else begin
+            \$717  = \$623 [9:0];
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$717  = 1'h0;
+      \$717  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = k_first;
+    \$718  = ni;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$718  = 10'h000;
+          end
+    endcase
+    if (issue) begin
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$718  = 10'h000;
+        end else begin
+          \$718  = \$627 [9:0];
+        end
+      end
+    end
     if (rst) begin
-      \$718  = 1'h0;
+      \$718  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = k_last;
+    \$719  = ki;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$719  = 16'h0000;
+          end
+    endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        \$719  = 16'h0000;
+      end else begin
+        \$719  = \$631 [15:0];
+      end
+    end
     if (rst) begin
-      \$719  = 1'h0;
+      \$719  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = s1_valid;
+    \$720  = nrow;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$720  = ibits[70:55];
+          end
+    endcase
+    if (issue) begin
+      if (k_last) begin
+        if (n_last) begin
+          (* full_case = 32'd1 *)
+          if (m_last) begin
+          end else begin
+            \$720  = \$625 [15:0];
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$720  = 1'h0;
+      \$720  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = s2_valid;
+    \$721  = naddr;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$721  = ibits[70:55];
+          end
+    endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          (* full_case = 32'd1 *)
+          if (m_last) begin
+          end else begin
+            \$721  = \$626 [15:0];
+          end
+        end else begin
+          \$721  = nrow;
+        end
+      end else begin
+        \$721  = \$633 [15:0];
+      end
+    end
     if (rst) begin
-      \$721  = 1'h0;
+      \$721  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = s3_valid;
+    \$722  = wcol;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$722  = ibits[102:87];
+          end
+    endcase
+    if (issue) begin
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$722  = ibits[102:87];
+        end else begin
+          \$722  = \$629 [15:0];
+        end
+      end
+    end
     if (rst) begin
-      \$722  = 1'h0;
+      \$722  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = s4_valid;
+    \$723  = waddr;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$723  = ibits[102:87];
+          end
+    endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$723  = ibits[102:87];
+        end else begin
+          \$723  = \$630 [15:0];
+        end
+      end else begin
+        \$723  = \$634 [15:0];
+      end
+    end
     if (rst) begin
-      \$723  = 1'h0;
+      \$723  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = s1_first;
+    \$724  = klen_m1;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$724  = \$408 [15:0];
+          end
+    endcase
     if (rst) begin
-      \$724  = 1'h0;
+      \$724  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$725  = s2_first;
+    \$725  = klen_m2;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$725  = \$409 [15:0];
+          end
+    endcase
     if (rst) begin
-      \$725  = 1'h0;
+      \$725  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$726  = s3_first;
+    \$726  = mt_m2;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$726  = \$410 [9:0];
+          end
+    endcase
     if (rst) begin
-      \$726  = 1'h0;
+      \$726  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$727  = s4_first;
+    \$727  = nt_m1;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$727  = \$411 [9:0];
+          end
+    endcase
     if (rst) begin
-      \$727  = 1'h0;
+      \$727  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$728  = s1_last;
+    \$728  = nt_m2;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$728  = \$412 [9:0];
+          end
+    endcase
     if (rst) begin
-      \$728  = 1'h0;
+      \$728  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = s2_last;
+    \$729  = k_first;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$729  = 1'h1;
+          end
+    endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        \$729  = 1'h1;
+      end else begin
+        \$729  = 1'h0;
+      end
+    end
     if (rst) begin
       \$729  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$730  = s3_last;
+    \$730  = k_last;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$730  = \$413 ;
+          end
+    endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        \$730  = \$621 ;
+      end else begin
+        \$730  = \$632 ;
+      end
+    end
     if (rst) begin
       \$730  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$731  = s4_last;
+    \$731  = n_last;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$731  = \$414 ;
+          end
+    endcase
+    if (issue) begin
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$731  = \$622 ;
+        end else begin
+          \$731  = \$628 ;
+        end
+      end
+    end
     if (rst) begin
       \$731  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$732 [0] = \o__valid$459 ;
-    \$732 [16:1] = \$11 [15:0];
-    \$732 [32:17] = \$12 [15:0];
-    \$732 [35:33] = \o__payload$170 [2:0];
-    \$732 [51:36] = \$553 [15:0];
-    \$732 [52] = \$554 ;
-    \$732 [53] = \$555 ;
-    \$732 [69:54] = t_tile;
-    \$732 [77:70] = { \$571 , \$569 , \$567 , \$565 , \$563 , \$561 , \$559 , \$557  };
-    \$732 [85:78] = e_nlane[7:0];
-    if (rst) begin
-      \$732  = 86'h0000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$733  = \o__payload$170 [258:3];
-    if (rst) begin
-      \$733  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$734  = e_r1;
-    if (rst) begin
-      \$734  = 86'h0000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$735  = e_acc1;
-    if (rst) begin
-      \$735  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$736  = e_r2;
-    if (rst) begin
-      \$736  = 86'h0000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$737  = e_acc2;
-    if (rst) begin
-      \$737  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$738  = e_r3;
-    if (rst) begin
-      \$738  = 86'h0000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$739  = e_acc3;
-    if (rst) begin
-      \$739  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$740  = e_r4;
-    if (rst) begin
-      \$740  = 86'h0000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$741  = e_acc4;
-    if (rst) begin
-      \$741  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$742  = e_r5;
-    if (rst) begin
-      \$742  = 86'h0000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$743  = sb1;
-    if (rst) begin
-      \$743  = 86'h0000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$744  = sb2;
-    if (rst) begin
-      \$744  = 86'h0000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$745  = sb3;
-    if (rst) begin
-      \$745  = 86'h0000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$746  = sb4;
-    if (rst) begin
-      \$746  = 86'h0000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$747  = sb5;
-    if (rst) begin
-      \$747  = 86'h0000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$748  = sb6;
-    if (rst) begin
-      \$748  = 86'h0000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$749  = sb7;
-    if (rst) begin
-      \$749  = 86'h0000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$750  = sb8;
-    if (rst) begin
-      \$750  = 86'h0000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$751  = sb9;
-    if (rst) begin
-      \$751  = 86'h0000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$752  = sb10;
-    if (rst) begin
-      \$752  = 86'h0000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$753  = \r_data$114 ;
-    if (rst) begin
-      \$753  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$754  = y1;
-    if (rst) begin
-      \$754  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$755  = y2;
-    if (rst) begin
-      \$755  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$756  = y3;
-    if (rst) begin
-      \$756  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$757  = y4;
-    if (rst) begin
-      \$757  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$758  = y5;
-    if (rst) begin
-      \$758  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$759  = y6;
-    if (rst) begin
-      \$759  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$760  = y7;
-    if (rst) begin
-      \$760  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$761  = best_v7;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb11[0]) begin
-        \$761  = new_v;
+    \$732  = m_last;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$732  = \$415 ;
+          end
+    endcase
+    if (issue) begin
+      if (k_last) begin
+        if (n_last) begin
+          (* full_case = 32'd1 *)
+          if (m_last) begin
+          end else begin
+            \$732  = \$624 ;
+          end
+        end
       end
     end
     if (rst) begin
-      \$761  = 8'h00;
+      \$732  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$762  = best_i7;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb11[0]) begin
-        \$762  = new_i;
+    \$733  = rows_total;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$733  = { 8'h00, \$417  };
+          end
+    endcase
+    if (rst) begin
+      \$733  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$734  = en;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$734  = 10'h000;
+          end
+    endcase
+    if (\$639 ) begin
+      (* full_case = 32'd1 *)
+      if (\$640 ) begin
+        \$734  = 10'h000;
+      end else begin
+        \$734  = \$648 [9:0];
       end
     end
     if (rst) begin
-      \$762  = 8'h00;
+      \$734  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$763  = best_v0;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb11[0]) begin
-        \$763  = best_v1;
+    \$735  = e_nlane;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$735  = 16'h0000;
+          end
+    endcase
+    if (\$639 ) begin
+      (* full_case = 32'd1 *)
+      if (\$640 ) begin
+        \$735  = 16'h0000;
+      end else begin
+        \$735  = \$649 [15:0];
       end
     end
     if (rst) begin
-      \$763  = 8'h00;
+      \$735  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$764  = best_v1;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb11[0]) begin
-        \$764  = best_v2;
+    \$736  = rows_done;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$736  = 32'd0;
+          end
+    endcase
+    if (row_done) begin
+      \$736  = \$672 [31:0];
+    end
+    if (rst) begin
+      \$736  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$737  = o_mrow;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$737  = ibits[134:119];
+          end
+    endcase
+    if (\$639 ) begin
+      if (\$640 ) begin
+        \$737  = \$641 [15:0];
       end
     end
     if (rst) begin
-      \$764  = 8'h00;
+      \$737  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$765  = best_v2;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb11[0]) begin
-        \$765  = best_v3;
+    \$738  = o_tile;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$738  = ibits[134:119];
+          end
+    endcase
+    if (\$639 ) begin
+      (* full_case = 32'd1 *)
+      if (\$640 ) begin
+        \$738  = \$642 [15:0];
+      end else begin
+        \$738  = \$650 [15:0];
       end
     end
     if (rst) begin
-      \$765  = 8'h00;
+      \$738  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$766  = best_v3;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb11[0]) begin
-        \$766  = best_v4;
+    \$739  = a_mrow;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$739  = ibits[182:167];
+          end
+    endcase
+    if (\$639 ) begin
+      if (\$640 ) begin
+        \$739  = \$643 [15:0];
       end
     end
     if (rst) begin
-      \$766  = 8'h00;
+      \$739  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$767  = best_v4;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb11[0]) begin
-        \$767  = best_v5;
+    \$740  = a_tile;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$740  = ibits[182:167];
+          end
+    endcase
+    if (\$639 ) begin
+      (* full_case = 32'd1 *)
+      if (\$640 ) begin
+        \$740  = \$644 [15:0];
+      end else begin
+        \$740  = \$651 [15:0];
       end
     end
     if (rst) begin
-      \$767  = 8'h00;
+      \$740  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$768  = best_v5;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb11[0]) begin
-        \$768  = best_v6;
+    \$741  = t_mrow;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$741  = ibits[198:183];
+          end
+    endcase
+    if (\$639 ) begin
+      if (\$640 ) begin
+        \$741  = \$645 [15:0];
       end
     end
     if (rst) begin
-      \$768  = 8'h00;
+      \$741  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$769  = best_v6;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb11[0]) begin
-        \$769  = best_v7;
+    \$742  = t_tile;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$742  = ibits[198:183];
+          end
+    endcase
+    if (\$639 ) begin
+      (* full_case = 32'd1 *)
+      if (\$640 ) begin
+        \$742  = \$646 [15:0];
+      end else begin
+        \$742  = \$652 [15:0];
       end
     end
     if (rst) begin
-      \$769  = 8'h00;
+      \$742  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$770  = best_i0;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb11[0]) begin
-        \$770  = best_i1;
+    \$743  = p_mrow;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$743  = 16'h0000;
+          end
+    endcase
+    if (\$639 ) begin
+      if (\$640 ) begin
+        \$743  = \$647 [15:0];
       end
     end
     if (rst) begin
-      \$770  = 8'h00;
+      \$743  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$771  = best_i1;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb11[0]) begin
-        \$771  = best_i2;
-      end
-    end
+    \$744  = ex_fwd_relu;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$744  = \$418 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$744  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$771  = 8'h00;
+      \$744  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$772  = best_i2;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb11[0]) begin
-        \$772  = best_i3;
-      end
-    end
+    \$745  = ex_fwd_err;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$745  = \$419 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$745  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$772  = 8'h00;
+      \$745  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$773  = best_i3;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb11[0]) begin
-        \$773  = best_i4;
-      end
-    end
+    \$746  = ex_backerr;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$746  = \$420 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$746  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$773  = 8'h00;
+      \$746  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$774  = best_i4;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb11[0]) begin
-        \$774  = best_i5;
-      end
-    end
+    \$747  = ex_grad;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$747  = \$421 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$747  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$774  = 8'h00;
+      \$747  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$775  = best_i5;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb11[0]) begin
-        \$775  = best_i6;
-      end
-    end
+    \$748  = ex_fwd_relu_lane0;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$748  = \$422 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$748  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$775  = 8'h00;
+      \$748  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$776  = best_i6;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb11[0]) begin
-        \$776  = best_i7;
-      end
-    end
+    \$749  = ex_fwd_err_lane0;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$749  = \$423 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$749  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$776  = 8'h00;
+      \$749  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$777  = tv;
+    \$750  = ex_backerr_lane0;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$750  = \$424 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$750  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$750  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$751  = ex_grad_lane0;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$751  = \$425 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$751  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$751  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$752  = ex_fwd_relu_lane1;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$752  = \$426 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$752  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$752  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$753  = ex_fwd_err_lane1;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$753  = \$427 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$753  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$753  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$754  = ex_backerr_lane1;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$754  = \$428 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$754  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$754  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$755  = ex_grad_lane1;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$755  = \$429 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$755  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$755  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$756  = ex_fwd_relu_lane2;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$756  = \$430 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$756  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$756  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$757  = ex_fwd_err_lane2;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$757  = \$431 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$757  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$757  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$758  = ex_backerr_lane2;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$758  = \$432 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$758  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$758  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$759  = ex_grad_lane2;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$759  = \$433 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$759  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$759  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$760  = ex_fwd_relu_lane3;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$760  = \$434 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$760  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$760  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$761  = ex_fwd_err_lane3;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$761  = \$435 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$761  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$761  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$762  = ex_backerr_lane3;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$762  = \$436 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$762  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$762  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$763  = ex_grad_lane3;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$763  = \$437 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$763  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$763  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$764  = ex_fwd_relu_lane4;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$764  = \$438 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$764  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$764  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$765  = ex_fwd_err_lane4;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$765  = \$439 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$765  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$765  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$766  = ex_backerr_lane4;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$766  = \$440 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$766  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$766  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$767  = ex_grad_lane4;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$767  = \$441 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$767  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$767  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$768  = ex_fwd_relu_lane5;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$768  = \$442 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$768  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$768  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$769  = ex_fwd_err_lane5;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$769  = \$443 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$769  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$769  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$770  = ex_backerr_lane5;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$770  = \$444 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$770  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$770  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$771  = ex_grad_lane5;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$771  = \$445 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$771  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$771  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$772  = ex_fwd_relu_lane6;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$772  = \$446 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$772  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$772  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$773  = ex_fwd_err_lane6;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$773  = \$447 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$773  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$773  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$774  = ex_backerr_lane6;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$774  = \$448 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$774  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$774  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$775  = ex_grad_lane6;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$775  = \$449 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$775  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$775  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$776  = ex_fwd_relu_lane7;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$776  = \$450 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$776  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$776  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$777  = ex_fwd_err_lane7;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$777  = \$451 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$777  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$777  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$778  = ibits[15:8];
+    \$778  = ex_backerr_lane7;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$778  = \$452 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$778  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$778  = 8'h00;
+      \$778  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$779  = t_addr;
+    \$779  = ex_grad_lane7;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$405 ) begin
+          end else begin
+            \$779  = \$453 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$779  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$779  = 16'h0000;
+      \$779  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$780  = t_data;
+    \$780  = st_data;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          /* empty */;
+      3'h5:
+          \$780  = { 152'h00000000000000000000000000000000000000, mac_steps, flags, step_count, cycle_count };
+    endcase
     if (rst) begin
       \$780  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$781  = trace1_valid;
+    \$781  = st_valid;
+    (* full_case = 32'd1 *)
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          /* empty */;
+      3'h5:
+          \$781  = 1'h1;
+      3'h7:
+          if (m_axis_tready) begin
+            \$781  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$781  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$782  = trace1_tag;
+    \$782  = cycle_count;
+    if (counters_clear) begin
+      \$782  = { 31'h00000000, counting };
+    end else if (counting) begin
+      \$782  = \$456 [31:0];
+    end
     if (rst) begin
-      \$782  = 8'h00;
+      \$782  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$783  = trace1_index;
+    \$783  = phase_cycles0;
+    if (counters_clear) begin
+      \$783  = { 31'h00000000, \$460  };
+    end else if (\$458 ) begin
+      \$783  = \$461 [31:0];
+    end
     if (rst) begin
-      \$783  = 16'h0000;
+      \$783  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$784  = trace1_data;
+    \$784  = phase_cycles1;
+    if (counters_clear) begin
+      \$784  = { 31'h00000000, \$465  };
+    end else if (\$463 ) begin
+      \$784  = \$466 [31:0];
+    end
     if (rst) begin
-      \$784  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$784  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$785  = phase_cycles2;
+    if (counters_clear) begin
+      \$785  = { 31'h00000000, \$470  };
+    end else if (\$468 ) begin
+      \$785  = \$471 [31:0];
+    end
+    if (rst) begin
+      \$785  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$786  = phase_cycles3;
+    if (counters_clear) begin
+      \$786  = { 31'h00000000, \$475  };
+    end else if (\$473 ) begin
+      \$786  = \$476 [31:0];
+    end
+    if (rst) begin
+      \$786  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$787  = phase_cycles4;
+    if (counters_clear) begin
+      \$787  = { 31'h00000000, \$480  };
+    end else if (\$478 ) begin
+      \$787  = \$481 [31:0];
+    end
+    if (rst) begin
+      \$787  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$788  = phase_cycles5;
+    if (counters_clear) begin
+      \$788  = { 31'h00000000, \$485  };
+    end else if (\$483 ) begin
+      \$788  = \$486 [31:0];
+    end
+    if (rst) begin
+      \$788  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$789  = phase_cycles6;
+    if (counters_clear) begin
+      \$789  = { 31'h00000000, \$490  };
+    end else if (\$488 ) begin
+      \$789  = \$491 [31:0];
+    end
+    if (rst) begin
+      \$789  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$790  = phase_cycles7;
+    if (counters_clear) begin
+      \$790  = { 31'h00000000, \$495  };
+    end else if (\$493 ) begin
+      \$790  = \$496 [31:0];
+    end
+    if (rst) begin
+      \$790  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$791  = phase_cycles8;
+    if (counters_clear) begin
+      \$791  = { 31'h00000000, \$500  };
+    end else if (\$498 ) begin
+      \$791  = \$501 [31:0];
+    end
+    if (rst) begin
+      \$791  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$792  = phase_cycles9;
+    if (counters_clear) begin
+      \$792  = { 31'h00000000, \$505  };
+    end else if (\$503 ) begin
+      \$792  = \$506 [31:0];
+    end
+    if (rst) begin
+      \$792  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$793  = phase_cycles10;
+    if (counters_clear) begin
+      \$793  = { 31'h00000000, \$510  };
+    end else if (\$508 ) begin
+      \$793  = \$511 [31:0];
+    end
+    if (rst) begin
+      \$793  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$794  = phase_cycles11;
+    if (counters_clear) begin
+      \$794  = { 31'h00000000, \$515  };
+    end else if (\$513 ) begin
+      \$794  = \$516 [31:0];
+    end
+    if (rst) begin
+      \$794  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$795  = phase_cycles12;
+    if (counters_clear) begin
+      \$795  = { 31'h00000000, \$520  };
+    end else if (\$518 ) begin
+      \$795  = \$521 [31:0];
+    end
+    if (rst) begin
+      \$795  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$796  = phase_cycles13;
+    if (counters_clear) begin
+      \$796  = { 31'h00000000, \$525  };
+    end else if (\$523 ) begin
+      \$796  = \$526 [31:0];
+    end
+    if (rst) begin
+      \$796  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$797  = phase_cycles14;
+    if (counters_clear) begin
+      \$797  = { 31'h00000000, \$530  };
+    end else if (\$528 ) begin
+      \$797  = \$531 [31:0];
+    end
+    if (rst) begin
+      \$797  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$798  = phase_cycles15;
+    if (counters_clear) begin
+      \$798  = { 31'h00000000, \$535  };
+    end else if (\$533 ) begin
+      \$798  = \$536 [31:0];
+    end
+    if (rst) begin
+      \$798  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$799  = phase_cycles16;
+    if (counters_clear) begin
+      \$799  = { 31'h00000000, \$540  };
+    end else if (\$538 ) begin
+      \$799  = \$541 [31:0];
+    end
+    if (rst) begin
+      \$799  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$800  = phase_cycles17;
+    if (counters_clear) begin
+      \$800  = { 31'h00000000, \$545  };
+    end else if (\$543 ) begin
+      \$800  = \$546 [31:0];
+    end
+    if (rst) begin
+      \$800  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$801  = phase_cycles18;
+    if (counters_clear) begin
+      \$801  = { 31'h00000000, \$550  };
+    end else if (\$548 ) begin
+      \$801  = \$551 [31:0];
+    end
+    if (rst) begin
+      \$801  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$802  = phase_cycles19;
+    if (counters_clear) begin
+      \$802  = { 31'h00000000, \$555  };
+    end else if (\$553 ) begin
+      \$802  = \$556 [31:0];
+    end
+    if (rst) begin
+      \$802  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$803  = phase_cycles20;
+    if (counters_clear) begin
+      \$803  = { 31'h00000000, \$560  };
+    end else if (\$558 ) begin
+      \$803  = \$561 [31:0];
+    end
+    if (rst) begin
+      \$803  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$804  = phase_cycles21;
+    if (counters_clear) begin
+      \$804  = { 31'h00000000, \$565  };
+    end else if (\$563 ) begin
+      \$804  = \$566 [31:0];
+    end
+    if (rst) begin
+      \$804  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$805  = phase_cycles22;
+    if (counters_clear) begin
+      \$805  = { 31'h00000000, \$570  };
+    end else if (\$568 ) begin
+      \$805  = \$571 [31:0];
+    end
+    if (rst) begin
+      \$805  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$806  = phase_cycles23;
+    if (counters_clear) begin
+      \$806  = { 31'h00000000, \$575  };
+    end else if (\$573 ) begin
+      \$806  = \$576 [31:0];
+    end
+    if (rst) begin
+      \$806  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$807  = phase_cycles24;
+    if (counters_clear) begin
+      \$807  = { 31'h00000000, \$580  };
+    end else if (\$578 ) begin
+      \$807  = \$581 [31:0];
+    end
+    if (rst) begin
+      \$807  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$808  = phase_cycles25;
+    if (counters_clear) begin
+      \$808  = { 31'h00000000, \$585  };
+    end else if (\$583 ) begin
+      \$808  = \$586 [31:0];
+    end
+    if (rst) begin
+      \$808  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$809  = phase_cycles26;
+    if (counters_clear) begin
+      \$809  = { 31'h00000000, \$590  };
+    end else if (\$588 ) begin
+      \$809  = \$591 [31:0];
+    end
+    if (rst) begin
+      \$809  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$810  = phase_cycles27;
+    if (counters_clear) begin
+      \$810  = { 31'h00000000, \$595  };
+    end else if (\$593 ) begin
+      \$810  = \$596 [31:0];
+    end
+    if (rst) begin
+      \$810  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$811  = phase_cycles28;
+    if (counters_clear) begin
+      \$811  = { 31'h00000000, \$600  };
+    end else if (\$598 ) begin
+      \$811  = \$601 [31:0];
+    end
+    if (rst) begin
+      \$811  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$812  = phase_cycles29;
+    if (counters_clear) begin
+      \$812  = { 31'h00000000, \$605  };
+    end else if (\$603 ) begin
+      \$812  = \$606 [31:0];
+    end
+    if (rst) begin
+      \$812  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$813  = phase_cycles30;
+    if (counters_clear) begin
+      \$813  = { 31'h00000000, \$610  };
+    end else if (\$608 ) begin
+      \$813  = \$611 [31:0];
+    end
+    if (rst) begin
+      \$813  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$814  = phase_cycles31;
+    if (counters_clear) begin
+      \$814  = { 31'h00000000, \$615  };
+    end else if (\$613 ) begin
+      \$814  = \$616 [31:0];
+    end
+    if (rst) begin
+      \$814  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$815  = since_last;
+    if (\$617 ) begin
+      \$815  = 4'h1;
+    end else if (\$618 ) begin
+      \$815  = \$619 [3:0];
+    end
+    if (rst) begin
+      \$815  = 4'hf;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$816  = since_ok;
+    if (\$617 ) begin
+      \$816  = 1'h0;
+    end else if (\$618 ) begin
+      \$816  = \$620 ;
+    end
+    if (rst) begin
+      \$816  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$817  = issue;
+    if (rst) begin
+      \$817  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$818  = k_first;
+    if (rst) begin
+      \$818  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$819  = k_last;
+    if (rst) begin
+      \$819  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$820  = s1_valid;
+    if (rst) begin
+      \$820  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$821  = s2_valid;
+    if (rst) begin
+      \$821  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$822  = s3_valid;
+    if (rst) begin
+      \$822  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$823  = s4_valid;
+    if (rst) begin
+      \$823  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$824  = s1_first;
+    if (rst) begin
+      \$824  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$825  = s2_first;
+    if (rst) begin
+      \$825  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$826  = s3_first;
+    if (rst) begin
+      \$826  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$827  = s4_first;
+    if (rst) begin
+      \$827  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$828  = s1_last;
+    if (rst) begin
+      \$828  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$829  = s2_last;
+    if (rst) begin
+      \$829  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$830  = s3_last;
+    if (rst) begin
+      \$830  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$831  = s4_last;
+    if (rst) begin
+      \$831  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$832  = mac_steps;
+    if (counters_clear) begin
+      \$832  = { 31'h00000000, \$636  };
+    end else if (\$635 ) begin
+      \$832  = \$637 [31:0];
+    end
+    if (rst) begin
+      \$832  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$833 [0] = \o__valid$517 ;
+    \$833 [16:1] = \$11 [15:0];
+    \$833 [32:17] = \$12 [15:0];
+    \$833 [35:33] = \o__payload$170 [2:0];
+    \$833 [51:36] = \$653 [15:0];
+    \$833 [52] = \$654 ;
+    \$833 [53] = \$655 ;
+    \$833 [69:54] = t_tile;
+    \$833 [77:70] = { \$671 , \$669 , \$667 , \$665 , \$663 , \$661 , \$659 , \$657  };
+    \$833 [85:78] = e_nlane[7:0];
+    if (rst) begin
+      \$833  = 86'h0000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$834  = \o__payload$170 [258:3];
+    if (rst) begin
+      \$834  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$835  = e_r1;
+    if (rst) begin
+      \$835  = 86'h0000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$836  = e_acc1;
+    if (rst) begin
+      \$836  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$837  = e_r2;
+    if (rst) begin
+      \$837  = 86'h0000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$838  = e_acc2;
+    if (rst) begin
+      \$838  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$839  = e_r3;
+    if (rst) begin
+      \$839  = 86'h0000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$840  = e_acc3;
+    if (rst) begin
+      \$840  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$841  = e_r4;
+    if (rst) begin
+      \$841  = 86'h0000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$842  = e_acc4;
+    if (rst) begin
+      \$842  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$843  = e_acc4;
+    if (rst) begin
+      \$843  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$844  = e_acc4;
+    if (rst) begin
+      \$844  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$845  = e_r5;
+    if (rst) begin
+      \$845  = 86'h0000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$846  = sb1;
+    if (rst) begin
+      \$846  = 86'h0000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$847  = sb2;
+    if (rst) begin
+      \$847  = 86'h0000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$848  = sb3;
+    if (rst) begin
+      \$848  = 86'h0000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$849  = sb4;
+    if (rst) begin
+      \$849  = 86'h0000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$850  = sb5;
+    if (rst) begin
+      \$850  = 86'h0000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$851  = sb6;
+    if (rst) begin
+      \$851  = 86'h0000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$852  = sb7;
+    if (rst) begin
+      \$852  = 86'h0000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$853  = sb8;
+    if (rst) begin
+      \$853  = 86'h0000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$854  = sb9;
+    if (rst) begin
+      \$854  = 86'h0000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$855  = sb10;
+    if (rst) begin
+      \$855  = 86'h0000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$856  = \r_data$114 ;
+    if (rst) begin
+      \$856  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$857  = y1;
+    if (rst) begin
+      \$857  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$858  = y2;
+    if (rst) begin
+      \$858  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$859  = y3;
+    if (rst) begin
+      \$859  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$860  = y4;
+    if (rst) begin
+      \$860  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$861  = y5;
+    if (rst) begin
+      \$861  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$862  = y6;
+    if (rst) begin
+      \$862  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$863  = y7;
+    if (rst) begin
+      \$863  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$864  = ibits[262:231];
+    if (rst) begin
+      \$864  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$865  = ibits[268:263];
+    if (rst) begin
+      \$865  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$866  = ibits[300:269];
+    if (rst) begin
+      \$866  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$867  = ibits[306:301];
+    if (rst) begin
+      \$867  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$868  = ibits[338:307];
+    if (rst) begin
+      \$868  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$869  = ibits[344:339];
+    if (rst) begin
+      \$869  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$870  = ibits[345];
+    if (rst) begin
+      \$870  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$871  = ibits[262:231];
+    if (rst) begin
+      \$871  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$872  = ibits[268:263];
+    if (rst) begin
+      \$872  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$873  = ibits[300:269];
+    if (rst) begin
+      \$873  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$874  = ibits[306:301];
+    if (rst) begin
+      \$874  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$875  = ibits[338:307];
+    if (rst) begin
+      \$875  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$876  = ibits[344:339];
+    if (rst) begin
+      \$876  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$877  = ibits[345];
+    if (rst) begin
+      \$877  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$878  = ibits[262:231];
+    if (rst) begin
+      \$878  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$879  = ibits[268:263];
+    if (rst) begin
+      \$879  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$880  = ibits[300:269];
+    if (rst) begin
+      \$880  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$881  = ibits[306:301];
+    if (rst) begin
+      \$881  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$882  = ibits[338:307];
+    if (rst) begin
+      \$882  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$883  = ibits[344:339];
+    if (rst) begin
+      \$883  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$884  = ibits[345];
+    if (rst) begin
+      \$884  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$885  = ibits[262:231];
+    if (rst) begin
+      \$885  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$886  = ibits[268:263];
+    if (rst) begin
+      \$886  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$887  = ibits[300:269];
+    if (rst) begin
+      \$887  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$888  = ibits[306:301];
+    if (rst) begin
+      \$888  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$889  = ibits[338:307];
+    if (rst) begin
+      \$889  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$890  = ibits[344:339];
+    if (rst) begin
+      \$890  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$891  = ibits[345];
+    if (rst) begin
+      \$891  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$892  = ibits[262:231];
+    if (rst) begin
+      \$892  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$893  = ibits[268:263];
+    if (rst) begin
+      \$893  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$894  = ibits[300:269];
+    if (rst) begin
+      \$894  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$895  = ibits[306:301];
+    if (rst) begin
+      \$895  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$896  = ibits[338:307];
+    if (rst) begin
+      \$896  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$897  = ibits[344:339];
+    if (rst) begin
+      \$897  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$898  = ibits[345];
+    if (rst) begin
+      \$898  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$899  = ibits[262:231];
+    if (rst) begin
+      \$899  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$900  = ibits[268:263];
+    if (rst) begin
+      \$900  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$901  = ibits[300:269];
+    if (rst) begin
+      \$901  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$902  = ibits[306:301];
+    if (rst) begin
+      \$902  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$903  = ibits[338:307];
+    if (rst) begin
+      \$903  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$904  = ibits[344:339];
+    if (rst) begin
+      \$904  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$905  = ibits[345];
+    if (rst) begin
+      \$905  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$906  = ibits[262:231];
+    if (rst) begin
+      \$906  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$907  = ibits[268:263];
+    if (rst) begin
+      \$907  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$908  = ibits[300:269];
+    if (rst) begin
+      \$908  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$909  = ibits[306:301];
+    if (rst) begin
+      \$909  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$910  = ibits[338:307];
+    if (rst) begin
+      \$910  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$911  = ibits[344:339];
+    if (rst) begin
+      \$911  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$912  = ibits[345];
+    if (rst) begin
+      \$912  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$913  = ibits[262:231];
+    if (rst) begin
+      \$913  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$914  = ibits[268:263];
+    if (rst) begin
+      \$914  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$915  = ibits[300:269];
+    if (rst) begin
+      \$915  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$916  = ibits[306:301];
+    if (rst) begin
+      \$916  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$917  = ibits[338:307];
+    if (rst) begin
+      \$917  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$918  = ibits[344:339];
+    if (rst) begin
+      \$918  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$919  = ibits[345];
+    if (rst) begin
+      \$919  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$920  = best_v7;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb11[0]) begin
+        \$920  = new_v;
+      end
+    end
+    if (rst) begin
+      \$920  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$921  = best_i7;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb11[0]) begin
+        \$921  = new_i;
+      end
+    end
+    if (rst) begin
+      \$921  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$922  = best_v0;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb11[0]) begin
+        \$922  = best_v1;
+      end
+    end
+    if (rst) begin
+      \$922  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$923  = best_v1;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb11[0]) begin
+        \$923  = best_v2;
+      end
+    end
+    if (rst) begin
+      \$923  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$924  = best_v2;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb11[0]) begin
+        \$924  = best_v3;
+      end
+    end
+    if (rst) begin
+      \$924  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$925  = best_v3;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb11[0]) begin
+        \$925  = best_v4;
+      end
+    end
+    if (rst) begin
+      \$925  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$926  = best_v4;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb11[0]) begin
+        \$926  = best_v5;
+      end
+    end
+    if (rst) begin
+      \$926  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$927  = best_v5;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb11[0]) begin
+        \$927  = best_v6;
+      end
+    end
+    if (rst) begin
+      \$927  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$928  = best_v6;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb11[0]) begin
+        \$928  = best_v7;
+      end
+    end
+    if (rst) begin
+      \$928  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$929  = best_i0;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb11[0]) begin
+        \$929  = best_i1;
+      end
+    end
+    if (rst) begin
+      \$929  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$930  = best_i1;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb11[0]) begin
+        \$930  = best_i2;
+      end
+    end
+    if (rst) begin
+      \$930  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$931  = best_i2;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb11[0]) begin
+        \$931  = best_i3;
+      end
+    end
+    if (rst) begin
+      \$931  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$932  = best_i3;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb11[0]) begin
+        \$932  = best_i4;
+      end
+    end
+    if (rst) begin
+      \$932  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$933  = best_i4;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb11[0]) begin
+        \$933  = best_i5;
+      end
+    end
+    if (rst) begin
+      \$933  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$934  = best_i5;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb11[0]) begin
+        \$934  = best_i6;
+      end
+    end
+    if (rst) begin
+      \$934  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$935  = best_i6;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb11[0]) begin
+        \$935  = best_i7;
+      end
+    end
+    if (rst) begin
+      \$935  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$936  = tv;
+    if (rst) begin
+      \$936  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$937  = ibits[15:8];
+    if (rst) begin
+      \$937  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$938  = t_addr;
+    if (rst) begin
+      \$938  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$939  = t_data;
+    if (rst) begin
+      \$939  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$940  = trace1_valid;
+    if (rst) begin
+      \$940  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$941  = trace1_tag;
+    if (rst) begin
+      \$941  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$942  = trace1_index;
+    if (rst) begin
+      \$942  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$943  = trace1_data;
+    if (rst) begin
+      \$943  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear) begin
-      \$785  = 8'h00;
+      \$944  = 8'h00;
     end else begin
-      \$785  = \$577 ;
+      \$944  = \$677 ;
     end
     if (rst) begin
-      \$785  = 8'h00;
+      \$944  = 8'h00;
     end
   end
   assign o__payload = i__payload;
@@ -8552,78 +9140,78 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign epi_o = \$11 [15:0];
   assign epi_a = \$12 [15:0];
   assign s5_valid = \i__valid$212 ;
-  assign \i__payload$221  = e_acc5[31:0];
-  assign multiplier = ibits[262:231];
-  assign shift = ibits[268:263];
-  assign lr_multiplier = ibits[300:269];
-  assign lr_shift = ibits[306:301];
-  assign decay_multiplier = ibits[322:307];
-  assign decay_shift = ibits[343:339];
-  assign decay_enable = ibits[345];
-  assign \clear$234  = clear;
-  assign \i__payload$236  = e_acc5[63:32];
-  assign \multiplier$237  = ibits[262:231];
-  assign \shift$238  = ibits[268:263];
-  assign \lr_multiplier$243  = ibits[300:269];
-  assign \lr_shift$244  = ibits[306:301];
-  assign \decay_multiplier$245  = ibits[322:307];
-  assign \decay_shift$246  = ibits[343:339];
-  assign \decay_enable$247  = ibits[345];
-  assign \clear$248  = clear;
-  assign \i__payload$250  = e_acc5[95:64];
-  assign \multiplier$251  = ibits[262:231];
-  assign \shift$252  = ibits[268:263];
-  assign \lr_multiplier$257  = ibits[300:269];
-  assign \lr_shift$258  = ibits[306:301];
-  assign \decay_multiplier$259  = ibits[322:307];
-  assign \decay_shift$260  = ibits[343:339];
-  assign \decay_enable$261  = ibits[345];
-  assign \clear$262  = clear;
-  assign \i__payload$264  = e_acc5[127:96];
-  assign \multiplier$265  = ibits[262:231];
-  assign \shift$266  = ibits[268:263];
-  assign \lr_multiplier$271  = ibits[300:269];
-  assign \lr_shift$272  = ibits[306:301];
-  assign \decay_multiplier$273  = ibits[322:307];
-  assign \decay_shift$274  = ibits[343:339];
-  assign \decay_enable$275  = ibits[345];
-  assign \clear$276  = clear;
-  assign \i__payload$278  = e_acc5[159:128];
-  assign \multiplier$279  = ibits[262:231];
-  assign \shift$280  = ibits[268:263];
-  assign \lr_multiplier$285  = ibits[300:269];
-  assign \lr_shift$286  = ibits[306:301];
-  assign \decay_multiplier$287  = ibits[322:307];
-  assign \decay_shift$288  = ibits[343:339];
-  assign \decay_enable$289  = ibits[345];
-  assign \clear$290  = clear;
-  assign \i__payload$292  = e_acc5[191:160];
-  assign \multiplier$293  = ibits[262:231];
-  assign \shift$294  = ibits[268:263];
-  assign \lr_multiplier$299  = ibits[300:269];
-  assign \lr_shift$300  = ibits[306:301];
-  assign \decay_multiplier$301  = ibits[322:307];
-  assign \decay_shift$302  = ibits[343:339];
-  assign \decay_enable$303  = ibits[345];
-  assign \clear$304  = clear;
-  assign \i__payload$306  = e_acc5[223:192];
-  assign \multiplier$307  = ibits[262:231];
-  assign \shift$308  = ibits[268:263];
-  assign \lr_multiplier$313  = ibits[300:269];
-  assign \lr_shift$314  = ibits[306:301];
-  assign \decay_multiplier$315  = ibits[322:307];
-  assign \decay_shift$316  = ibits[343:339];
-  assign \decay_enable$317  = ibits[345];
-  assign \clear$318  = clear;
-  assign \i__payload$320  = e_acc5[255:224];
-  assign \multiplier$321  = ibits[262:231];
-  assign \shift$322  = ibits[268:263];
-  assign \lr_multiplier$327  = ibits[300:269];
-  assign \lr_shift$328  = ibits[306:301];
-  assign \decay_multiplier$329  = ibits[322:307];
-  assign \decay_shift$330  = ibits[343:339];
-  assign \decay_enable$331  = ibits[345];
-  assign \clear$332  = clear;
+  assign \i__payload$221  = e_acc5_scaler[31:0];
+  assign cfg_sc_mult_lane0 = multiplier;
+  assign cfg_sc_shift_lane0 = shift;
+  assign cfg_lr_mult_lane0 = lr_multiplier;
+  assign cfg_lr_shift_lane0 = lr_shift;
+  assign decay_multiplier = cfg_dc_mult_lane0[15:0];
+  assign decay_shift = cfg_dc_shift_lane0[4:0];
+  assign cfg_dc_en_lane0 = decay_enable;
+  assign \clear$243  = clear;
+  assign \i__payload$245  = e_acc5_scaler[63:32];
+  assign cfg_sc_mult_lane1 = \multiplier$246 ;
+  assign cfg_sc_shift_lane1 = \shift$248 ;
+  assign cfg_lr_mult_lane1 = \lr_multiplier$254 ;
+  assign cfg_lr_shift_lane1 = \lr_shift$256 ;
+  assign \decay_multiplier$258  = cfg_dc_mult_lane1[15:0];
+  assign \decay_shift$260  = cfg_dc_shift_lane1[4:0];
+  assign cfg_dc_en_lane1 = \decay_enable$262 ;
+  assign \clear$264  = clear;
+  assign \i__payload$266  = e_acc5_scaler[95:64];
+  assign cfg_sc_mult_lane2 = \multiplier$267 ;
+  assign cfg_sc_shift_lane2 = \shift$269 ;
+  assign cfg_lr_mult_lane2 = \lr_multiplier$275 ;
+  assign cfg_lr_shift_lane2 = \lr_shift$277 ;
+  assign \decay_multiplier$279  = cfg_dc_mult_lane2[15:0];
+  assign \decay_shift$281  = cfg_dc_shift_lane2[4:0];
+  assign cfg_dc_en_lane2 = \decay_enable$283 ;
+  assign \clear$285  = clear;
+  assign \i__payload$287  = e_acc5_scaler[127:96];
+  assign cfg_sc_mult_lane3 = \multiplier$288 ;
+  assign cfg_sc_shift_lane3 = \shift$290 ;
+  assign cfg_lr_mult_lane3 = \lr_multiplier$296 ;
+  assign cfg_lr_shift_lane3 = \lr_shift$298 ;
+  assign \decay_multiplier$300  = cfg_dc_mult_lane3[15:0];
+  assign \decay_shift$302  = cfg_dc_shift_lane3[4:0];
+  assign cfg_dc_en_lane3 = \decay_enable$304 ;
+  assign \clear$306  = clear;
+  assign \i__payload$308  = e_acc5_scaler[159:128];
+  assign cfg_sc_mult_lane4 = \multiplier$309 ;
+  assign cfg_sc_shift_lane4 = \shift$311 ;
+  assign cfg_lr_mult_lane4 = \lr_multiplier$317 ;
+  assign cfg_lr_shift_lane4 = \lr_shift$319 ;
+  assign \decay_multiplier$321  = cfg_dc_mult_lane4[15:0];
+  assign \decay_shift$323  = cfg_dc_shift_lane4[4:0];
+  assign cfg_dc_en_lane4 = \decay_enable$325 ;
+  assign \clear$327  = clear;
+  assign \i__payload$329  = e_acc5_scaler[191:160];
+  assign cfg_sc_mult_lane5 = \multiplier$330 ;
+  assign cfg_sc_shift_lane5 = \shift$332 ;
+  assign cfg_lr_mult_lane5 = \lr_multiplier$338 ;
+  assign cfg_lr_shift_lane5 = \lr_shift$340 ;
+  assign \decay_multiplier$342  = cfg_dc_mult_lane5[15:0];
+  assign \decay_shift$344  = cfg_dc_shift_lane5[4:0];
+  assign cfg_dc_en_lane5 = \decay_enable$346 ;
+  assign \clear$348  = clear;
+  assign \i__payload$350  = e_acc5_scaler[223:192];
+  assign cfg_sc_mult_lane6 = \multiplier$351 ;
+  assign cfg_sc_shift_lane6 = \shift$353 ;
+  assign cfg_lr_mult_lane6 = \lr_multiplier$359 ;
+  assign cfg_lr_shift_lane6 = \lr_shift$361 ;
+  assign \decay_multiplier$363  = cfg_dc_mult_lane6[15:0];
+  assign \decay_shift$365  = cfg_dc_shift_lane6[4:0];
+  assign cfg_dc_en_lane6 = \decay_enable$367 ;
+  assign \clear$369  = clear;
+  assign \i__payload$371  = e_acc5_scaler[255:224];
+  assign cfg_sc_mult_lane7 = \multiplier$372 ;
+  assign cfg_sc_shift_lane7 = \shift$374 ;
+  assign cfg_lr_mult_lane7 = \lr_multiplier$380 ;
+  assign cfg_lr_shift_lane7 = \lr_shift$382 ;
+  assign \decay_multiplier$384  = cfg_dc_mult_lane7[15:0];
+  assign \decay_shift$386  = cfg_dc_shift_lane7[4:0];
+  assign cfg_dc_en_lane7 = \decay_enable$388 ;
+  assign \clear$390  = clear;
   assign cls = \$47 [7:0];
   assign tr_h0 = { \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76  };
   assign tr_h1 = { \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85  };
@@ -8641,16 +9229,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign tr_e5 = { \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185  };
   assign tr_e6 = { \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194  };
   assign tr_e7 = { \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203  };
-  assign tr_w0 = { \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366 [15], \o__payload$366  };
-  assign tr_w1 = { \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367 [15], \o__payload$367  };
-  assign tr_w2 = { \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368 [15], \o__payload$368  };
-  assign tr_w3 = { \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369 [15], \o__payload$369  };
-  assign tr_w4 = { \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370 [15], \o__payload$370  };
-  assign tr_w5 = { \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371 [15], \o__payload$371  };
-  assign tr_w6 = { \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372 [15], \o__payload$372  };
-  assign tr_w7 = { \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373 [15], \o__payload$373  };
-  assign row_data = { \o__payload$373 , \o__payload$372 , \o__payload$371 , \o__payload$370 , \o__payload$369 , \o__payload$368 , \o__payload$367 , \o__payload$366  };
-  assign \clear$460  = clear;
+  assign tr_w0 = { \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424  };
+  assign tr_w1 = { \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425  };
+  assign tr_w2 = { \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426  };
+  assign tr_w3 = { \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427  };
+  assign tr_w4 = { \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428  };
+  assign tr_w5 = { \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429  };
+  assign tr_w6 = { \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430  };
+  assign tr_w7 = { \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431  };
+  assign row_data = { \o__payload$431 , \o__payload$430 , \o__payload$429 , \o__payload$428 , \o__payload$427 , \o__payload$426 , \o__payload$425 , \o__payload$424  };
+  assign \clear$518  = clear;
   assign \o__payload$170.row  = \o__payload$170 [2:0];
   assign \o__payload$170.acc  = \o__payload$170 [258:3];
   assign \o__payload$170.acc[0]  = \o__payload$170 [34:3];
@@ -8691,56 +9279,56 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \e_r5.t_base  = e_r5[69:54];
   assign \e_r5.mask  = e_r5[77:70];
   assign \e_r5.nlane  = e_r5[85:78];
-  assign \i__payload$226.delta  = \i__payload$226 [31:0];
-  assign \i__payload$226.region  = \i__payload$226 [33:32];
-  assign \i__payload$228.w  = \i__payload$228 [15:0];
-  assign \i__payload$228.g  = \i__payload$228 [47:16];
-  assign \i__payload$240.delta  = \i__payload$240 [31:0];
-  assign \i__payload$240.region  = \i__payload$240 [33:32];
-  assign \i__payload$242.w  = \i__payload$242 [15:0];
-  assign \i__payload$242.g  = \i__payload$242 [47:16];
-  assign \i__payload$254.delta  = \i__payload$254 [31:0];
-  assign \i__payload$254.region  = \i__payload$254 [33:32];
-  assign \i__payload$256.w  = \i__payload$256 [15:0];
-  assign \i__payload$256.g  = \i__payload$256 [47:16];
-  assign \i__payload$268.delta  = \i__payload$268 [31:0];
-  assign \i__payload$268.region  = \i__payload$268 [33:32];
-  assign \i__payload$270.w  = \i__payload$270 [15:0];
-  assign \i__payload$270.g  = \i__payload$270 [47:16];
-  assign \i__payload$282.delta  = \i__payload$282 [31:0];
-  assign \i__payload$282.region  = \i__payload$282 [33:32];
-  assign \i__payload$284.w  = \i__payload$284 [15:0];
-  assign \i__payload$284.g  = \i__payload$284 [47:16];
-  assign \i__payload$296.delta  = \i__payload$296 [31:0];
-  assign \i__payload$296.region  = \i__payload$296 [33:32];
-  assign \i__payload$298.w  = \i__payload$298 [15:0];
-  assign \i__payload$298.g  = \i__payload$298 [47:16];
-  assign \i__payload$310.delta  = \i__payload$310 [31:0];
-  assign \i__payload$310.region  = \i__payload$310 [33:32];
-  assign \i__payload$312.w  = \i__payload$312 [15:0];
-  assign \i__payload$312.g  = \i__payload$312 [47:16];
-  assign \i__payload$324.delta  = \i__payload$324 [31:0];
-  assign \i__payload$324.region  = \i__payload$324 [33:32];
-  assign \i__payload$326.w  = \i__payload$326 [15:0];
-  assign \i__payload$326.g  = \i__payload$326 [47:16];
-  assign \i__payload$334.y_hat  = \i__payload$334 [63:0];
-  assign \i__payload$334.y_hat[0]  = \i__payload$334 [7:0];
-  assign \i__payload$334.y_hat[1]  = \i__payload$334 [15:8];
-  assign \i__payload$334.y_hat[2]  = \i__payload$334 [23:16];
-  assign \i__payload$334.y_hat[3]  = \i__payload$334 [31:24];
-  assign \i__payload$334.y_hat[4]  = \i__payload$334 [39:32];
-  assign \i__payload$334.y_hat[5]  = \i__payload$334 [47:40];
-  assign \i__payload$334.y_hat[6]  = \i__payload$334 [55:48];
-  assign \i__payload$334.y_hat[7]  = \i__payload$334 [63:56];
-  assign \i__payload$334.y  = \i__payload$334 [127:64];
-  assign \i__payload$334.y[0]  = \i__payload$334 [71:64];
-  assign \i__payload$334.y[1]  = \i__payload$334 [79:72];
-  assign \i__payload$334.y[2]  = \i__payload$334 [87:80];
-  assign \i__payload$334.y[3]  = \i__payload$334 [95:88];
-  assign \i__payload$334.y[4]  = \i__payload$334 [103:96];
-  assign \i__payload$334.y[5]  = \i__payload$334 [111:104];
-  assign \i__payload$334.y[6]  = \i__payload$334 [119:112];
-  assign \i__payload$334.y[7]  = \i__payload$334 [127:120];
+  assign \i__payload$228.delta  = \i__payload$228 [31:0];
+  assign \i__payload$228.region  = \i__payload$228 [33:32];
+  assign \i__payload$231.w  = \i__payload$231 [15:0];
+  assign \i__payload$231.g  = \i__payload$231 [47:16];
+  assign \i__payload$251.delta  = \i__payload$251 [31:0];
+  assign \i__payload$251.region  = \i__payload$251 [33:32];
+  assign \i__payload$253.w  = \i__payload$253 [15:0];
+  assign \i__payload$253.g  = \i__payload$253 [47:16];
+  assign \i__payload$272.delta  = \i__payload$272 [31:0];
+  assign \i__payload$272.region  = \i__payload$272 [33:32];
+  assign \i__payload$274.w  = \i__payload$274 [15:0];
+  assign \i__payload$274.g  = \i__payload$274 [47:16];
+  assign \i__payload$293.delta  = \i__payload$293 [31:0];
+  assign \i__payload$293.region  = \i__payload$293 [33:32];
+  assign \i__payload$295.w  = \i__payload$295 [15:0];
+  assign \i__payload$295.g  = \i__payload$295 [47:16];
+  assign \i__payload$314.delta  = \i__payload$314 [31:0];
+  assign \i__payload$314.region  = \i__payload$314 [33:32];
+  assign \i__payload$316.w  = \i__payload$316 [15:0];
+  assign \i__payload$316.g  = \i__payload$316 [47:16];
+  assign \i__payload$335.delta  = \i__payload$335 [31:0];
+  assign \i__payload$335.region  = \i__payload$335 [33:32];
+  assign \i__payload$337.w  = \i__payload$337 [15:0];
+  assign \i__payload$337.g  = \i__payload$337 [47:16];
+  assign \i__payload$356.delta  = \i__payload$356 [31:0];
+  assign \i__payload$356.region  = \i__payload$356 [33:32];
+  assign \i__payload$358.w  = \i__payload$358 [15:0];
+  assign \i__payload$358.g  = \i__payload$358 [47:16];
+  assign \i__payload$377.delta  = \i__payload$377 [31:0];
+  assign \i__payload$377.region  = \i__payload$377 [33:32];
+  assign \i__payload$379.w  = \i__payload$379 [15:0];
+  assign \i__payload$379.g  = \i__payload$379 [47:16];
+  assign \i__payload$392.y_hat  = \i__payload$392 [63:0];
+  assign \i__payload$392.y_hat[0]  = \i__payload$392 [7:0];
+  assign \i__payload$392.y_hat[1]  = \i__payload$392 [15:8];
+  assign \i__payload$392.y_hat[2]  = \i__payload$392 [23:16];
+  assign \i__payload$392.y_hat[3]  = \i__payload$392 [31:24];
+  assign \i__payload$392.y_hat[4]  = \i__payload$392 [39:32];
+  assign \i__payload$392.y_hat[5]  = \i__payload$392 [47:40];
+  assign \i__payload$392.y_hat[6]  = \i__payload$392 [55:48];
+  assign \i__payload$392.y_hat[7]  = \i__payload$392 [63:56];
+  assign \i__payload$392.y  = \i__payload$392 [127:64];
+  assign \i__payload$392.y[0]  = \i__payload$392 [71:64];
+  assign \i__payload$392.y[1]  = \i__payload$392 [79:72];
+  assign \i__payload$392.y[2]  = \i__payload$392 [87:80];
+  assign \i__payload$392.y[3]  = \i__payload$392 [95:88];
+  assign \i__payload$392.y[4]  = \i__payload$392 [103:96];
+  assign \i__payload$392.y[5]  = \i__payload$392 [111:104];
+  assign \i__payload$392.y[6]  = \i__payload$392 [119:112];
+  assign \i__payload$392.y[7]  = \i__payload$392 [127:120];
   assign \sb8.valid  = sb8[0];
   assign \sb8.o_addr  = sb8[16:1];
   assign \sb8.a_addr  = sb8[32:17];
@@ -8751,17 +9339,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb8.t_base  = sb8[69:54];
   assign \sb8.mask  = sb8[77:70];
   assign \sb8.nlane  = sb8[85:78];
-  assign \o__payload$338.e  = \o__payload$338 [63:0];
-  assign \o__payload$338.e[0]  = \o__payload$338 [7:0];
-  assign \o__payload$338.e[1]  = \o__payload$338 [15:8];
-  assign \o__payload$338.e[2]  = \o__payload$338 [23:16];
-  assign \o__payload$338.e[3]  = \o__payload$338 [31:24];
-  assign \o__payload$338.e[4]  = \o__payload$338 [39:32];
-  assign \o__payload$338.e[5]  = \o__payload$338 [47:40];
-  assign \o__payload$338.e[6]  = \o__payload$338 [55:48];
-  assign \o__payload$338.e[7]  = \o__payload$338 [63:56];
-  assign \o__payload$338.argmax  = \o__payload$338 [66:64];
-  assign \o__payload$338.max  = \o__payload$338 [74:67];
+  assign \o__payload$396.e  = \o__payload$396 [63:0];
+  assign \o__payload$396.e[0]  = \o__payload$396 [7:0];
+  assign \o__payload$396.e[1]  = \o__payload$396 [15:8];
+  assign \o__payload$396.e[2]  = \o__payload$396 [23:16];
+  assign \o__payload$396.e[3]  = \o__payload$396 [31:24];
+  assign \o__payload$396.e[4]  = \o__payload$396 [39:32];
+  assign \o__payload$396.e[5]  = \o__payload$396 [47:40];
+  assign \o__payload$396.e[6]  = \o__payload$396 [55:48];
+  assign \o__payload$396.e[7]  = \o__payload$396 [63:56];
+  assign \o__payload$396.argmax  = \o__payload$396 [66:64];
+  assign \o__payload$396.max  = \o__payload$396 [74:67];
   assign \sb11.valid  = sb11[0];
   assign \sb11.o_addr  = sb11[16:1];
   assign \sb11.a_addr  = sb11[32:17];
@@ -8782,22 +9370,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb10.t_base  = sb10[69:54];
   assign \sb10.mask  = sb10[77:70];
   assign \sb10.nlane  = sb10[85:78];
-  assign \o__payload$346.h  = \o__payload$346 [7:0];
-  assign \o__payload$346.region  = \o__payload$346 [9:8];
-  assign \o__payload$347.h  = \o__payload$347 [7:0];
-  assign \o__payload$347.region  = \o__payload$347 [9:8];
-  assign \o__payload$348.h  = \o__payload$348 [7:0];
-  assign \o__payload$348.region  = \o__payload$348 [9:8];
-  assign \o__payload$349.h  = \o__payload$349 [7:0];
-  assign \o__payload$349.region  = \o__payload$349 [9:8];
-  assign \o__payload$350.h  = \o__payload$350 [7:0];
-  assign \o__payload$350.region  = \o__payload$350 [9:8];
-  assign \o__payload$351.h  = \o__payload$351 [7:0];
-  assign \o__payload$351.region  = \o__payload$351 [9:8];
-  assign \o__payload$352.h  = \o__payload$352 [7:0];
-  assign \o__payload$352.region  = \o__payload$352 [9:8];
-  assign \o__payload$353.h  = \o__payload$353 [7:0];
-  assign \o__payload$353.region  = \o__payload$353 [9:8];
+  assign \o__payload$404.h  = \o__payload$404 [7:0];
+  assign \o__payload$404.region  = \o__payload$404 [9:8];
+  assign \o__payload$405.h  = \o__payload$405 [7:0];
+  assign \o__payload$405.region  = \o__payload$405 [9:8];
+  assign \o__payload$406.h  = \o__payload$406 [7:0];
+  assign \o__payload$406.region  = \o__payload$406 [9:8];
+  assign \o__payload$407.h  = \o__payload$407 [7:0];
+  assign \o__payload$407.region  = \o__payload$407 [9:8];
+  assign \o__payload$408.h  = \o__payload$408 [7:0];
+  assign \o__payload$408.region  = \o__payload$408 [9:8];
+  assign \o__payload$409.h  = \o__payload$409 [7:0];
+  assign \o__payload$409.region  = \o__payload$409 [9:8];
+  assign \o__payload$410.h  = \o__payload$410 [7:0];
+  assign \o__payload$410.region  = \o__payload$410 [9:8];
+  assign \o__payload$411.h  = \o__payload$411 [7:0];
+  assign \o__payload$411.region  = \o__payload$411 [9:8];
   assign \sb2.valid  = sb2[0];
   assign \sb2.o_addr  = sb2[16:1];
   assign \sb2.a_addr  = sb2[32:17];
@@ -8926,62 +9514,62 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign t_data[95:64] = \$263 ;
   assign t_data[63:32] = \$243 ;
   assign t_data[31:0] = \$223 ;
-  assign \row_data$404 [63:56] = \$360 ;
-  assign \row_data$404 [55:48] = \$340 ;
-  assign \row_data$404 [47:40] = \$320 ;
-  assign \row_data$404 [39:32] = \$300 ;
-  assign \row_data$404 [31:24] = \$280 ;
-  assign \row_data$404 [23:16] = \$260 ;
-  assign \row_data$404 [15:8] = \$240 ;
-  assign \row_data$404 [7:0] = \$220 ;
-  assign \i__payload$334 [127:120] = y8[63:56];
-  assign \i__payload$334 [63:56] = \$46 ;
-  assign \i__payload$334 [119:112] = y8[55:48];
-  assign \i__payload$334 [55:48] = \$45 ;
-  assign \i__payload$334 [111:104] = y8[47:40];
-  assign \i__payload$334 [47:40] = \$44 ;
-  assign \i__payload$334 [103:96] = y8[39:32];
-  assign \i__payload$334 [39:32] = \$43 ;
-  assign \i__payload$334 [95:88] = y8[31:24];
-  assign \i__payload$334 [31:24] = \$42 ;
-  assign \i__payload$334 [87:80] = y8[23:16];
-  assign \i__payload$334 [23:16] = \$41 ;
-  assign \i__payload$334 [79:72] = y8[15:8];
-  assign \i__payload$334 [15:8] = \$40 ;
-  assign \i__payload$334 [71:64] = y8[7:0];
-  assign \i__payload$334 [7:0] = \$39 ;
-  assign \i__payload$326 [47:16] = e_acc5[255:224];
-  assign \i__payload$326 [15:0] = \r_data$110 [127:112];
-  assign \i__payload$324 [33:32] = \r_data$115 [15:14];
-  assign \i__payload$324 [31:0] = e_acc5[255:224];
-  assign \i__payload$312 [47:16] = e_acc5[223:192];
-  assign \i__payload$312 [15:0] = \r_data$110 [111:96];
-  assign \i__payload$310 [33:32] = \r_data$115 [13:12];
-  assign \i__payload$310 [31:0] = e_acc5[223:192];
-  assign \i__payload$298 [47:16] = e_acc5[191:160];
-  assign \i__payload$298 [15:0] = \r_data$110 [95:80];
-  assign \i__payload$296 [33:32] = \r_data$115 [11:10];
-  assign \i__payload$296 [31:0] = e_acc5[191:160];
-  assign \i__payload$284 [47:16] = e_acc5[159:128];
-  assign \i__payload$284 [15:0] = \r_data$110 [79:64];
-  assign \i__payload$282 [33:32] = \r_data$115 [9:8];
-  assign \i__payload$282 [31:0] = e_acc5[159:128];
-  assign \i__payload$270 [47:16] = e_acc5[127:96];
-  assign \i__payload$270 [15:0] = \r_data$110 [63:48];
-  assign \i__payload$268 [33:32] = \r_data$115 [7:6];
-  assign \i__payload$268 [31:0] = e_acc5[127:96];
-  assign \i__payload$256 [47:16] = e_acc5[95:64];
-  assign \i__payload$256 [15:0] = \r_data$110 [47:32];
-  assign \i__payload$254 [33:32] = \r_data$115 [5:4];
-  assign \i__payload$254 [31:0] = e_acc5[95:64];
-  assign \i__payload$242 [47:16] = e_acc5[63:32];
-  assign \i__payload$242 [15:0] = \r_data$110 [31:16];
-  assign \i__payload$240 [33:32] = \r_data$115 [3:2];
-  assign \i__payload$240 [31:0] = e_acc5[63:32];
-  assign \i__payload$228 [47:16] = e_acc5[31:0];
-  assign \i__payload$228 [15:0] = \r_data$110 [15:0];
-  assign \i__payload$226 [33:32] = \r_data$115 [1:0];
-  assign \i__payload$226 [31:0] = e_acc5[31:0];
+  assign \row_data$462 [63:56] = \$360 ;
+  assign \row_data$462 [55:48] = \$340 ;
+  assign \row_data$462 [47:40] = \$320 ;
+  assign \row_data$462 [39:32] = \$300 ;
+  assign \row_data$462 [31:24] = \$280 ;
+  assign \row_data$462 [23:16] = \$260 ;
+  assign \row_data$462 [15:8] = \$240 ;
+  assign \row_data$462 [7:0] = \$220 ;
+  assign \i__payload$392 [127:120] = y8[63:56];
+  assign \i__payload$392 [63:56] = \$46 ;
+  assign \i__payload$392 [119:112] = y8[55:48];
+  assign \i__payload$392 [55:48] = \$45 ;
+  assign \i__payload$392 [111:104] = y8[47:40];
+  assign \i__payload$392 [47:40] = \$44 ;
+  assign \i__payload$392 [103:96] = y8[39:32];
+  assign \i__payload$392 [39:32] = \$43 ;
+  assign \i__payload$392 [95:88] = y8[31:24];
+  assign \i__payload$392 [31:24] = \$42 ;
+  assign \i__payload$392 [87:80] = y8[23:16];
+  assign \i__payload$392 [23:16] = \$41 ;
+  assign \i__payload$392 [79:72] = y8[15:8];
+  assign \i__payload$392 [15:8] = \$40 ;
+  assign \i__payload$392 [71:64] = y8[7:0];
+  assign \i__payload$392 [7:0] = \$39 ;
+  assign \i__payload$379 [47:16] = e_acc5_sgd[255:224];
+  assign \i__payload$379 [15:0] = \r_data$110 [127:112];
+  assign \i__payload$377 [33:32] = \r_data$115 [15:14];
+  assign \i__payload$377 [31:0] = e_acc5_relub[255:224];
+  assign \i__payload$358 [47:16] = e_acc5_sgd[223:192];
+  assign \i__payload$358 [15:0] = \r_data$110 [111:96];
+  assign \i__payload$356 [33:32] = \r_data$115 [13:12];
+  assign \i__payload$356 [31:0] = e_acc5_relub[223:192];
+  assign \i__payload$337 [47:16] = e_acc5_sgd[191:160];
+  assign \i__payload$337 [15:0] = \r_data$110 [95:80];
+  assign \i__payload$335 [33:32] = \r_data$115 [11:10];
+  assign \i__payload$335 [31:0] = e_acc5_relub[191:160];
+  assign \i__payload$316 [47:16] = e_acc5_sgd[159:128];
+  assign \i__payload$316 [15:0] = \r_data$110 [79:64];
+  assign \i__payload$314 [33:32] = \r_data$115 [9:8];
+  assign \i__payload$314 [31:0] = e_acc5_relub[159:128];
+  assign \i__payload$295 [47:16] = e_acc5_sgd[127:96];
+  assign \i__payload$295 [15:0] = \r_data$110 [63:48];
+  assign \i__payload$293 [33:32] = \r_data$115 [7:6];
+  assign \i__payload$293 [31:0] = e_acc5_relub[127:96];
+  assign \i__payload$274 [47:16] = e_acc5_sgd[95:64];
+  assign \i__payload$274 [15:0] = \r_data$110 [47:32];
+  assign \i__payload$272 [33:32] = \r_data$115 [5:4];
+  assign \i__payload$272 [31:0] = e_acc5_relub[95:64];
+  assign \i__payload$253 [47:16] = e_acc5_sgd[63:32];
+  assign \i__payload$253 [15:0] = \r_data$110 [31:16];
+  assign \i__payload$251 [33:32] = \r_data$115 [3:2];
+  assign \i__payload$251 [31:0] = e_acc5_relub[63:32];
+  assign \i__payload$231 [47:16] = e_acc5_sgd[31:0];
+  assign \i__payload$231 [15:0] = \r_data$110 [15:0];
+  assign \i__payload$228 [33:32] = \r_data$115 [1:0];
+  assign \i__payload$228 [31:0] = e_acc5_relub[31:0];
   assign \i__payload$214 [319:288] = wide_data[255:224];
   assign \i__payload$214 [287:256] = wide_data[223:192];
   assign \i__payload$214 [255:224] = wide_data[191:160];
@@ -9000,6 +9588,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \i__payload$214 [7:0] = \$14 [7:0];
   assign \i__payload$214 [321] = s5_last;
   assign \i__payload$214 [320] = s5_first;
+  assign \$388  = { 1'h0, s_axis_tdata[13:8] };
+  assign \$390  = { s_axis_tdata[13:8], 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -10602,7 +11192,7 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   wire \$1992 ;
   wire \$1993 ;
   wire \$1994 ;
-  wire [3:0] \$1995 ;
+  wire \$1995 ;
   wire \$1996 ;
   wire \$1997 ;
   wire \$1998 ;
@@ -10641,135 +11231,135 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   wire \$2026 ;
   wire \$2027 ;
   wire \$2028 ;
-  wire [7:0] \$2029 ;
+  wire \$2029 ;
   wire [15:0] \$203 ;
-  reg \$2030 ;
-  reg [321:0] \$2031 ;
-  reg \$2032 ;
-  reg \$2033 ;
-  reg \$2034 ;
-  reg \$2035 ;
-  reg \$2036 ;
-  reg \$2037 ;
-  reg \$2038 ;
-  reg \$2039 ;
+  wire \$2030 ;
+  wire \$2031 ;
+  wire \$2032 ;
+  wire \$2033 ;
+  wire \$2034 ;
+  wire \$2035 ;
+  wire \$2036 ;
+  wire \$2037 ;
+  wire \$2038 ;
+  wire \$2039 ;
   wire [15:0] \$204 ;
-  reg \$2040 ;
-  reg \$2041 ;
-  reg \$2042 ;
-  reg \$2043 ;
-  reg \$2044 ;
-  reg \$2045 ;
-  reg \$2046 ;
-  reg \$2047 ;
-  reg \$2048 ;
-  reg [25:0] \$2049 ;
+  wire \$2040 ;
+  wire \$2041 ;
+  wire \$2042 ;
+  wire \$2043 ;
+  wire \$2044 ;
+  wire \$2045 ;
+  wire \$2046 ;
+  wire \$2047 ;
+  wire \$2048 ;
+  wire \$2049 ;
   wire [15:0] \$205 ;
-  reg [14:0] \$2050 ;
-  reg [14:0] \$2051 ;
-  reg [14:0] \$2052 ;
-  reg [14:0] \$2053 ;
-  reg [14:0] \$2054 ;
-  reg [25:0] \$2055 ;
-  reg [31:0] \$2056 ;
-  reg [25:0] \$2057 ;
-  reg [14:0] \$2058 ;
-  reg [14:0] \$2059 ;
+  wire \$2050 ;
+  wire \$2051 ;
+  wire \$2052 ;
+  wire \$2053 ;
+  wire \$2054 ;
+  wire \$2055 ;
+  wire \$2056 ;
+  wire \$2057 ;
+  wire \$2058 ;
+  wire \$2059 ;
   wire [17:0] \$206 ;
-  reg [14:0] \$2060 ;
-  reg [14:0] \$2061 ;
-  reg [14:0] \$2062 ;
-  reg [25:0] \$2063 ;
-  reg [31:0] \$2064 ;
-  reg [25:0] \$2065 ;
-  reg [14:0] \$2066 ;
-  reg [14:0] \$2067 ;
-  reg [14:0] \$2068 ;
-  reg [14:0] \$2069 ;
+  wire \$2060 ;
+  wire \$2061 ;
+  wire \$2062 ;
+  wire \$2063 ;
+  wire \$2064 ;
+  wire \$2065 ;
+  wire \$2066 ;
+  wire \$2067 ;
+  wire \$2068 ;
+  wire \$2069 ;
   wire [17:0] \$207 ;
-  reg [14:0] \$2070 ;
-  reg [25:0] \$2071 ;
-  reg [31:0] \$2072 ;
-  reg [25:0] \$2073 ;
-  reg [14:0] \$2074 ;
-  reg [14:0] \$2075 ;
-  reg [14:0] \$2076 ;
-  reg [14:0] \$2077 ;
-  reg [14:0] \$2078 ;
-  reg [25:0] \$2079 ;
+  wire \$2070 ;
+  wire \$2071 ;
+  wire \$2072 ;
+  wire \$2073 ;
+  wire \$2074 ;
+  wire \$2075 ;
+  wire \$2076 ;
+  wire \$2077 ;
+  wire \$2078 ;
+  wire \$2079 ;
   wire [17:0] \$208 ;
-  reg [31:0] \$2080 ;
-  reg [25:0] \$2081 ;
-  reg [14:0] \$2082 ;
-  reg [14:0] \$2083 ;
-  reg [14:0] \$2084 ;
-  reg [14:0] \$2085 ;
-  reg [14:0] \$2086 ;
-  reg [25:0] \$2087 ;
-  reg [31:0] \$2088 ;
-  reg [25:0] \$2089 ;
+  wire \$2080 ;
+  wire \$2081 ;
+  wire \$2082 ;
+  wire \$2083 ;
+  wire \$2084 ;
+  wire \$2085 ;
+  wire \$2086 ;
+  wire \$2087 ;
+  wire \$2088 ;
+  wire \$2089 ;
   wire [17:0] \$209 ;
-  reg [14:0] \$2090 ;
-  reg [14:0] \$2091 ;
-  reg [14:0] \$2092 ;
-  reg [14:0] \$2093 ;
-  reg [14:0] \$2094 ;
-  reg [25:0] \$2095 ;
-  reg [31:0] \$2096 ;
-  reg [25:0] \$2097 ;
-  reg [14:0] \$2098 ;
-  reg [14:0] \$2099 ;
+  wire \$2090 ;
+  wire [3:0] \$2091 ;
+  wire \$2092 ;
+  wire \$2093 ;
+  wire \$2094 ;
+  wire \$2095 ;
+  wire \$2096 ;
+  wire \$2097 ;
+  wire \$2098 ;
+  wire \$2099 ;
   wire [15:0] \$21 ;
   wire [21:0] \$210 ;
-  reg [14:0] \$2100 ;
-  reg [14:0] \$2101 ;
-  reg [14:0] \$2102 ;
-  reg [25:0] \$2103 ;
-  reg [31:0] \$2104 ;
-  reg [25:0] \$2105 ;
-  reg [14:0] \$2106 ;
-  reg [14:0] \$2107 ;
-  reg [14:0] \$2108 ;
-  reg [14:0] \$2109 ;
+  wire \$2100 ;
+  wire \$2101 ;
+  wire \$2102 ;
+  wire \$2103 ;
+  wire \$2104 ;
+  wire \$2105 ;
+  wire \$2106 ;
+  wire \$2107 ;
+  wire \$2108 ;
+  wire \$2109 ;
   wire [21:0] \$211 ;
-  reg [14:0] \$2110 ;
-  reg [25:0] \$2111 ;
-  reg [31:0] \$2112 ;
-  reg [25:0] \$2113 ;
-  reg [14:0] \$2114 ;
-  reg [14:0] \$2115 ;
-  reg [14:0] \$2116 ;
-  reg [14:0] \$2117 ;
-  reg [14:0] \$2118 ;
-  reg [25:0] \$2119 ;
+  wire \$2110 ;
+  wire \$2111 ;
+  wire \$2112 ;
+  wire \$2113 ;
+  wire \$2114 ;
+  wire \$2115 ;
+  wire \$2116 ;
+  wire \$2117 ;
+  wire \$2118 ;
+  wire \$2119 ;
   wire [21:0] \$212 ;
-  reg [31:0] \$2120 ;
-  reg [25:0] \$2121 ;
-  reg [14:0] \$2122 ;
-  reg [14:0] \$2123 ;
-  reg [14:0] \$2124 ;
-  reg [14:0] \$2125 ;
-  reg [14:0] \$2126 ;
-  reg [25:0] \$2127 ;
-  reg [31:0] \$2128 ;
-  reg [25:0] \$2129 ;
+  wire \$2120 ;
+  wire \$2121 ;
+  wire \$2122 ;
+  wire \$2123 ;
+  wire \$2124 ;
+  wire [7:0] \$2125 ;
+  reg \$2126 ;
+  reg [321:0] \$2127 ;
+  reg \$2128 ;
+  reg \$2129 ;
   wire [21:0] \$213 ;
-  reg [14:0] \$2130 ;
-  reg [14:0] \$2131 ;
-  reg [14:0] \$2132 ;
-  reg [14:0] \$2133 ;
-  reg [14:0] \$2134 ;
-  reg [25:0] \$2135 ;
-  reg [31:0] \$2136 ;
-  reg [25:0] \$2137 ;
-  reg [14:0] \$2138 ;
-  reg [14:0] \$2139 ;
+  reg \$2130 ;
+  reg \$2131 ;
+  reg \$2132 ;
+  reg \$2133 ;
+  reg \$2134 ;
+  reg \$2135 ;
+  reg \$2136 ;
+  reg \$2137 ;
+  reg \$2138 ;
+  reg \$2139 ;
   wire [21:0] \$214 ;
-  reg [14:0] \$2140 ;
-  reg [14:0] \$2141 ;
-  reg [14:0] \$2142 ;
-  reg [25:0] \$2143 ;
-  reg [31:0] \$2144 ;
+  reg \$2140 ;
+  reg \$2141 ;
+  reg \$2142 ;
+  reg \$2143 ;
+  reg \$2144 ;
   reg [25:0] \$2145 ;
   reg [14:0] \$2146 ;
   reg [14:0] \$2147 ;
@@ -11232,345 +11822,609 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [25:0] \$2559 ;
   wire [21:0] \$256 ;
   reg [31:0] \$2560 ;
-  reg \$2561 ;
-  reg \$2562 ;
-  reg \$2563 ;
-  reg \$2564 ;
-  reg \$2565 ;
-  reg \$2566 ;
-  reg \$2567 ;
-  reg \$2568 ;
-  reg \$2569 ;
+  reg [25:0] \$2561 ;
+  reg [14:0] \$2562 ;
+  reg [14:0] \$2563 ;
+  reg [14:0] \$2564 ;
+  reg [14:0] \$2565 ;
+  reg [14:0] \$2566 ;
+  reg [25:0] \$2567 ;
+  reg [31:0] \$2568 ;
+  reg [25:0] \$2569 ;
   wire [21:0] \$257 ;
-  reg \$2570 ;
-  reg \$2571 ;
-  reg [31:0] \$2572 ;
-  reg [31:0] \$2573 ;
-  reg \$2574 ;
-  reg \$2575 ;
+  reg [14:0] \$2570 ;
+  reg [14:0] \$2571 ;
+  reg [14:0] \$2572 ;
+  reg [14:0] \$2573 ;
+  reg [14:0] \$2574 ;
+  reg [25:0] \$2575 ;
   reg [31:0] \$2576 ;
-  reg [31:0] \$2577 ;
-  reg \$2578 ;
-  reg \$2579 ;
+  reg [25:0] \$2577 ;
+  reg [14:0] \$2578 ;
+  reg [14:0] \$2579 ;
   wire [22:0] \$258 ;
-  reg [31:0] \$2580 ;
-  reg [31:0] \$2581 ;
-  reg \$2582 ;
-  reg \$2583 ;
+  reg [14:0] \$2580 ;
+  reg [14:0] \$2581 ;
+  reg [14:0] \$2582 ;
+  reg [25:0] \$2583 ;
   reg [31:0] \$2584 ;
-  reg [31:0] \$2585 ;
-  reg \$2586 ;
-  reg \$2587 ;
-  reg [31:0] \$2588 ;
-  reg [31:0] \$2589 ;
+  reg [25:0] \$2585 ;
+  reg [14:0] \$2586 ;
+  reg [14:0] \$2587 ;
+  reg [14:0] \$2588 ;
+  reg [14:0] \$2589 ;
   wire [15:0] \$259 ;
-  reg \$2590 ;
-  reg \$2591 ;
+  reg [14:0] \$2590 ;
+  reg [25:0] \$2591 ;
   reg [31:0] \$2592 ;
-  reg [31:0] \$2593 ;
-  reg \$2594 ;
-  reg \$2595 ;
-  reg [31:0] \$2596 ;
-  reg [31:0] \$2597 ;
-  reg \$2598 ;
-  reg \$2599 ;
+  reg [25:0] \$2593 ;
+  reg [14:0] \$2594 ;
+  reg [14:0] \$2595 ;
+  reg [14:0] \$2596 ;
+  reg [14:0] \$2597 ;
+  reg [14:0] \$2598 ;
+  reg [25:0] \$2599 ;
   wire [17:0] \$26 ;
   wire [15:0] \$260 ;
   reg [31:0] \$2600 ;
-  reg [31:0] \$2601 ;
-  reg \$2602 ;
-  reg \$2603 ;
-  reg \$2604 ;
-  reg [31:0] \$2605 ;
-  reg [31:0] \$2606 ;
-  reg \$2607 ;
-  reg \$2608 ;
-  reg [31:0] \$2609 ;
+  reg [25:0] \$2601 ;
+  reg [14:0] \$2602 ;
+  reg [14:0] \$2603 ;
+  reg [14:0] \$2604 ;
+  reg [14:0] \$2605 ;
+  reg [14:0] \$2606 ;
+  reg [25:0] \$2607 ;
+  reg [31:0] \$2608 ;
+  reg [25:0] \$2609 ;
   wire [15:0] \$261 ;
-  reg [31:0] \$2610 ;
-  reg \$2611 ;
-  reg \$2612 ;
-  reg [31:0] \$2613 ;
-  reg [31:0] \$2614 ;
-  reg \$2615 ;
-  reg \$2616 ;
-  reg [31:0] \$2617 ;
-  reg [31:0] \$2618 ;
-  reg \$2619 ;
+  reg [14:0] \$2610 ;
+  reg [14:0] \$2611 ;
+  reg [14:0] \$2612 ;
+  reg [14:0] \$2613 ;
+  reg [14:0] \$2614 ;
+  reg [25:0] \$2615 ;
+  reg [31:0] \$2616 ;
+  reg [25:0] \$2617 ;
+  reg [14:0] \$2618 ;
+  reg [14:0] \$2619 ;
   wire [15:0] \$262 ;
-  reg \$2620 ;
-  reg [31:0] \$2621 ;
-  reg [31:0] \$2622 ;
-  reg \$2623 ;
-  reg \$2624 ;
-  reg [31:0] \$2625 ;
-  reg [31:0] \$2626 ;
-  reg \$2627 ;
-  reg \$2628 ;
-  reg [31:0] \$2629 ;
+  reg [14:0] \$2620 ;
+  reg [14:0] \$2621 ;
+  reg [14:0] \$2622 ;
+  reg [25:0] \$2623 ;
+  reg [31:0] \$2624 ;
+  reg [25:0] \$2625 ;
+  reg [14:0] \$2626 ;
+  reg [14:0] \$2627 ;
+  reg [14:0] \$2628 ;
+  reg [14:0] \$2629 ;
   wire [15:0] \$263 ;
-  reg [31:0] \$2630 ;
-  reg \$2631 ;
-  reg \$2632 ;
-  reg [31:0] \$2633 ;
-  reg [31:0] \$2634 ;
-  reg \$2635 ;
-  reg \$2636 ;
-  reg \$2637 ;
-  reg [31:0] \$2638 ;
-  reg [31:0] \$2639 ;
+  reg [14:0] \$2630 ;
+  reg [25:0] \$2631 ;
+  reg [31:0] \$2632 ;
+  reg [25:0] \$2633 ;
+  reg [14:0] \$2634 ;
+  reg [14:0] \$2635 ;
+  reg [14:0] \$2636 ;
+  reg [14:0] \$2637 ;
+  reg [14:0] \$2638 ;
+  reg [25:0] \$2639 ;
   wire [15:0] \$264 ;
-  reg \$2640 ;
-  reg \$2641 ;
-  reg [31:0] \$2642 ;
-  reg [31:0] \$2643 ;
-  reg \$2644 ;
-  reg \$2645 ;
-  reg [31:0] \$2646 ;
-  reg [31:0] \$2647 ;
-  reg \$2648 ;
-  reg \$2649 ;
+  reg [31:0] \$2640 ;
+  reg [25:0] \$2641 ;
+  reg [14:0] \$2642 ;
+  reg [14:0] \$2643 ;
+  reg [14:0] \$2644 ;
+  reg [14:0] \$2645 ;
+  reg [14:0] \$2646 ;
+  reg [25:0] \$2647 ;
+  reg [31:0] \$2648 ;
+  reg [25:0] \$2649 ;
   wire [15:0] \$265 ;
-  reg [31:0] \$2650 ;
-  reg [31:0] \$2651 ;
-  reg \$2652 ;
-  reg \$2653 ;
-  reg [31:0] \$2654 ;
-  reg [31:0] \$2655 ;
-  reg \$2656 ;
+  reg [14:0] \$2650 ;
+  reg [14:0] \$2651 ;
+  reg [14:0] \$2652 ;
+  reg [14:0] \$2653 ;
+  reg [14:0] \$2654 ;
+  reg [25:0] \$2655 ;
+  reg [31:0] \$2656 ;
   reg \$2657 ;
-  reg [31:0] \$2658 ;
-  reg [31:0] \$2659 ;
+  reg \$2658 ;
+  reg \$2659 ;
   wire [17:0] \$266 ;
   reg \$2660 ;
-  reg \$2661 ;
-  reg [31:0] \$2662 ;
+  reg [31:0] \$2661 ;
+  reg \$2662 ;
   reg [31:0] \$2663 ;
   reg \$2664 ;
   reg \$2665 ;
-  reg [31:0] \$2666 ;
-  reg [31:0] \$2667 ;
-  reg \$2668 ;
+  reg \$2666 ;
+  reg \$2667 ;
+  reg [31:0] \$2668 ;
   reg \$2669 ;
   wire [17:0] \$267 ;
-  reg \$2670 ;
-  reg [31:0] \$2671 ;
-  reg [31:0] \$2672 ;
+  reg [31:0] \$2670 ;
+  reg \$2671 ;
+  reg \$2672 ;
   reg \$2673 ;
   reg \$2674 ;
   reg [31:0] \$2675 ;
-  reg [31:0] \$2676 ;
-  reg \$2677 ;
+  reg \$2676 ;
+  reg [31:0] \$2677 ;
   reg \$2678 ;
-  reg [31:0] \$2679 ;
+  reg \$2679 ;
   wire [17:0] \$268 ;
-  reg [31:0] \$2680 ;
+  reg \$2680 ;
   reg \$2681 ;
-  reg \$2682 ;
-  reg [31:0] \$2683 ;
+  reg [31:0] \$2682 ;
+  reg \$2683 ;
   reg [31:0] \$2684 ;
   reg \$2685 ;
   reg \$2686 ;
-  reg [31:0] \$2687 ;
-  reg [31:0] \$2688 ;
-  reg \$2689 ;
+  reg \$2687 ;
+  reg \$2688 ;
+  reg [31:0] \$2689 ;
   wire [17:0] \$269 ;
   reg \$2690 ;
   reg [31:0] \$2691 ;
-  reg [31:0] \$2692 ;
+  reg \$2692 ;
   reg \$2693 ;
   reg \$2694 ;
-  reg [31:0] \$2695 ;
+  reg \$2695 ;
   reg [31:0] \$2696 ;
   reg \$2697 ;
-  reg \$2698 ;
-  reg [31:0] \$2699 ;
+  reg [31:0] \$2698 ;
+  reg \$2699 ;
   wire [17:0] \$27 ;
   wire [21:0] \$270 ;
-  reg [31:0] \$2700 ;
+  reg \$2700 ;
   reg \$2701 ;
   reg \$2702 ;
-  reg \$2703 ;
-  reg [31:0] \$2704 ;
+  reg [31:0] \$2703 ;
+  reg \$2704 ;
   reg [31:0] \$2705 ;
   reg \$2706 ;
   reg \$2707 ;
-  reg [31:0] \$2708 ;
-  reg [31:0] \$2709 ;
+  reg \$2708 ;
+  reg \$2709 ;
   wire [21:0] \$271 ;
-  reg \$2710 ;
+  reg [31:0] \$2710 ;
   reg \$2711 ;
   reg [31:0] \$2712 ;
-  reg [31:0] \$2713 ;
+  reg \$2713 ;
   reg \$2714 ;
   reg \$2715 ;
-  reg [31:0] \$2716 ;
+  reg \$2716 ;
   reg [31:0] \$2717 ;
   reg \$2718 ;
-  reg \$2719 ;
+  reg [31:0] \$2719 ;
   wire [21:0] \$272 ;
-  reg [31:0] \$2720 ;
-  reg [31:0] \$2721 ;
+  reg \$2720 ;
+  reg \$2721 ;
   reg \$2722 ;
   reg \$2723 ;
   reg [31:0] \$2724 ;
-  reg [31:0] \$2725 ;
-  reg \$2726 ;
+  reg \$2725 ;
+  reg [31:0] \$2726 ;
   reg \$2727 ;
-  reg [31:0] \$2728 ;
-  reg [31:0] \$2729 ;
+  reg \$2728 ;
+  reg \$2729 ;
   wire [21:0] \$273 ;
   reg \$2730 ;
-  reg \$2731 ;
-  reg [31:0] \$2732 ;
+  reg [31:0] \$2731 ;
+  reg \$2732 ;
   reg [31:0] \$2733 ;
   reg \$2734 ;
   reg \$2735 ;
   reg \$2736 ;
-  reg [31:0] \$2737 ;
+  reg \$2737 ;
   reg [31:0] \$2738 ;
   reg \$2739 ;
   wire [21:0] \$274 ;
-  reg \$2740 ;
-  reg [31:0] \$2741 ;
-  reg [31:0] \$2742 ;
+  reg [31:0] \$2740 ;
+  reg \$2741 ;
+  reg \$2742 ;
   reg \$2743 ;
   reg \$2744 ;
   reg [31:0] \$2745 ;
-  reg [31:0] \$2746 ;
-  reg \$2747 ;
+  reg \$2746 ;
+  reg [31:0] \$2747 ;
   reg \$2748 ;
-  reg [31:0] \$2749 ;
+  reg \$2749 ;
   wire [21:0] \$275 ;
-  reg [31:0] \$2750 ;
+  reg \$2750 ;
   reg \$2751 ;
-  reg \$2752 ;
-  reg [31:0] \$2753 ;
+  reg [31:0] \$2752 ;
+  reg \$2753 ;
   reg [31:0] \$2754 ;
   reg \$2755 ;
   reg \$2756 ;
-  reg [31:0] \$2757 ;
-  reg [31:0] \$2758 ;
-  reg \$2759 ;
+  reg \$2757 ;
+  reg \$2758 ;
+  reg [31:0] \$2759 ;
   wire [21:0] \$276 ;
   reg \$2760 ;
   reg [31:0] \$2761 ;
-  reg [31:0] \$2762 ;
+  reg \$2762 ;
   reg \$2763 ;
   reg \$2764 ;
-  reg [31:0] \$2765 ;
+  reg \$2765 ;
   reg [31:0] \$2766 ;
   reg \$2767 ;
-  reg \$2768 ;
+  reg [31:0] \$2768 ;
   reg \$2769 ;
   wire [21:0] \$277 ;
-  reg [31:0] \$2770 ;
-  reg [31:0] \$2771 ;
+  reg \$2770 ;
+  reg \$2771 ;
   reg \$2772 ;
-  reg \$2773 ;
-  reg [31:0] \$2774 ;
+  reg [31:0] \$2773 ;
+  reg \$2774 ;
   reg [31:0] \$2775 ;
   reg \$2776 ;
   reg \$2777 ;
-  reg [31:0] \$2778 ;
-  reg [31:0] \$2779 ;
+  reg \$2778 ;
+  reg \$2779 ;
   wire [22:0] \$278 ;
-  reg \$2780 ;
+  reg [31:0] \$2780 ;
   reg \$2781 ;
   reg [31:0] \$2782 ;
-  reg [31:0] \$2783 ;
+  reg \$2783 ;
   reg \$2784 ;
   reg \$2785 ;
-  reg [31:0] \$2786 ;
+  reg \$2786 ;
   reg [31:0] \$2787 ;
   reg \$2788 ;
-  reg \$2789 ;
+  reg [31:0] \$2789 ;
   wire [15:0] \$279 ;
-  reg [31:0] \$2790 ;
-  reg [31:0] \$2791 ;
+  reg \$2790 ;
+  reg \$2791 ;
   reg \$2792 ;
   reg \$2793 ;
   reg [31:0] \$2794 ;
-  reg [31:0] \$2795 ;
-  reg \$2796 ;
+  reg \$2795 ;
+  reg [31:0] \$2796 ;
   reg \$2797 ;
-  reg [31:0] \$2798 ;
-  reg [31:0] \$2799 ;
+  reg \$2798 ;
+  reg \$2799 ;
   wire [17:0] \$28 ;
   wire [15:0] \$280 ;
   reg \$2800 ;
-  reg \$2801 ;
+  reg [31:0] \$2801 ;
   reg \$2802 ;
   reg [31:0] \$2803 ;
-  reg [31:0] \$2804 ;
+  reg \$2804 ;
   reg \$2805 ;
   reg \$2806 ;
-  reg [31:0] \$2807 ;
+  reg \$2807 ;
   reg [31:0] \$2808 ;
   reg \$2809 ;
   wire [15:0] \$281 ;
-  reg \$2810 ;
-  reg [31:0] \$2811 ;
-  reg [31:0] \$2812 ;
+  reg [31:0] \$2810 ;
+  reg \$2811 ;
+  reg \$2812 ;
   reg \$2813 ;
   reg \$2814 ;
   reg [31:0] \$2815 ;
-  reg [31:0] \$2816 ;
-  reg \$2817 ;
+  reg \$2816 ;
+  reg [31:0] \$2817 ;
   reg \$2818 ;
-  reg [31:0] \$2819 ;
+  reg \$2819 ;
   wire [15:0] \$282 ;
-  reg [31:0] \$2820 ;
+  reg \$2820 ;
   reg \$2821 ;
-  reg \$2822 ;
-  reg [31:0] \$2823 ;
+  reg [31:0] \$2822 ;
+  reg \$2823 ;
   reg [31:0] \$2824 ;
   reg \$2825 ;
   reg \$2826 ;
-  reg [31:0] \$2827 ;
-  reg [31:0] \$2828 ;
-  reg \$2829 ;
+  reg \$2827 ;
+  reg \$2828 ;
+  reg [31:0] \$2829 ;
   wire [15:0] \$283 ;
   reg \$2830 ;
   reg [31:0] \$2831 ;
-  reg [31:0] \$2832 ;
+  reg \$2832 ;
   reg \$2833 ;
-  reg [2:0] \$2834 ;
+  reg \$2834 ;
   reg \$2835 ;
-  reg [7:0] \$2836 ;
+  reg [31:0] \$2836 ;
   reg \$2837 ;
-  reg \$2838 ;
+  reg [31:0] \$2838 ;
+  reg \$2839 ;
   wire [15:0] \$284 ;
+  reg \$2840 ;
+  reg \$2841 ;
+  reg \$2842 ;
+  reg [31:0] \$2843 ;
+  reg \$2844 ;
+  reg [31:0] \$2845 ;
+  reg \$2846 ;
+  reg \$2847 ;
+  reg \$2848 ;
+  reg \$2849 ;
   wire [15:0] \$285 ;
+  reg [31:0] \$2850 ;
+  reg \$2851 ;
+  reg [31:0] \$2852 ;
+  reg \$2853 ;
+  reg \$2854 ;
+  reg \$2855 ;
+  reg \$2856 ;
+  reg [31:0] \$2857 ;
+  reg \$2858 ;
+  reg [31:0] \$2859 ;
   wire [17:0] \$286 ;
+  reg \$2860 ;
+  reg \$2861 ;
+  reg \$2862 ;
+  reg \$2863 ;
+  reg [31:0] \$2864 ;
+  reg \$2865 ;
+  reg [31:0] \$2866 ;
+  reg \$2867 ;
+  reg \$2868 ;
+  reg \$2869 ;
   wire [17:0] \$287 ;
+  reg \$2870 ;
+  reg [31:0] \$2871 ;
+  reg \$2872 ;
+  reg [31:0] \$2873 ;
+  reg \$2874 ;
+  reg \$2875 ;
+  reg \$2876 ;
+  reg \$2877 ;
+  reg [31:0] \$2878 ;
+  reg \$2879 ;
   wire [17:0] \$288 ;
+  reg [31:0] \$2880 ;
+  reg \$2881 ;
+  reg \$2882 ;
+  reg \$2883 ;
+  reg \$2884 ;
+  reg [31:0] \$2885 ;
+  reg \$2886 ;
+  reg [31:0] \$2887 ;
+  reg \$2888 ;
+  reg \$2889 ;
   wire [17:0] \$289 ;
+  reg \$2890 ;
+  reg \$2891 ;
+  reg [31:0] \$2892 ;
+  reg \$2893 ;
+  reg [31:0] \$2894 ;
+  reg \$2895 ;
+  reg \$2896 ;
+  reg \$2897 ;
+  reg \$2898 ;
+  reg [31:0] \$2899 ;
   wire [17:0] \$29 ;
   wire [21:0] \$290 ;
+  reg \$2900 ;
+  reg [31:0] \$2901 ;
+  reg \$2902 ;
+  reg \$2903 ;
+  reg \$2904 ;
+  reg \$2905 ;
+  reg [31:0] \$2906 ;
+  reg \$2907 ;
+  reg [31:0] \$2908 ;
+  reg \$2909 ;
   wire [21:0] \$291 ;
+  reg \$2910 ;
+  reg \$2911 ;
+  reg \$2912 ;
+  reg [31:0] \$2913 ;
+  reg \$2914 ;
+  reg [31:0] \$2915 ;
+  reg \$2916 ;
+  reg \$2917 ;
+  reg \$2918 ;
+  reg \$2919 ;
   wire [21:0] \$292 ;
+  reg [31:0] \$2920 ;
+  reg \$2921 ;
+  reg [31:0] \$2922 ;
+  reg \$2923 ;
+  reg \$2924 ;
+  reg \$2925 ;
+  reg \$2926 ;
+  reg [31:0] \$2927 ;
+  reg \$2928 ;
+  reg [31:0] \$2929 ;
   wire [21:0] \$293 ;
+  reg \$2930 ;
+  reg \$2931 ;
+  reg \$2932 ;
+  reg \$2933 ;
+  reg [31:0] \$2934 ;
+  reg \$2935 ;
+  reg [31:0] \$2936 ;
+  reg \$2937 ;
+  reg \$2938 ;
+  reg \$2939 ;
   wire [21:0] \$294 ;
+  reg \$2940 ;
+  reg [31:0] \$2941 ;
+  reg \$2942 ;
+  reg [31:0] \$2943 ;
+  reg \$2944 ;
+  reg \$2945 ;
+  reg \$2946 ;
+  reg \$2947 ;
+  reg [31:0] \$2948 ;
+  reg \$2949 ;
   wire [21:0] \$295 ;
+  reg [31:0] \$2950 ;
+  reg \$2951 ;
+  reg \$2952 ;
+  reg \$2953 ;
+  reg \$2954 ;
+  reg [31:0] \$2955 ;
+  reg \$2956 ;
+  reg [31:0] \$2957 ;
+  reg \$2958 ;
+  reg \$2959 ;
   wire [21:0] \$296 ;
+  reg \$2960 ;
+  reg \$2961 ;
+  reg [31:0] \$2962 ;
+  reg \$2963 ;
+  reg [31:0] \$2964 ;
+  reg \$2965 ;
+  reg \$2966 ;
+  reg \$2967 ;
+  reg \$2968 ;
+  reg [31:0] \$2969 ;
   wire [21:0] \$297 ;
+  reg \$2970 ;
+  reg [31:0] \$2971 ;
+  reg \$2972 ;
+  reg \$2973 ;
+  reg \$2974 ;
+  reg \$2975 ;
+  reg [31:0] \$2976 ;
+  reg \$2977 ;
+  reg [31:0] \$2978 ;
+  reg \$2979 ;
   wire [22:0] \$298 ;
+  reg \$2980 ;
+  reg \$2981 ;
+  reg \$2982 ;
+  reg [31:0] \$2983 ;
+  reg \$2984 ;
+  reg [31:0] \$2985 ;
+  reg \$2986 ;
+  reg \$2987 ;
+  reg \$2988 ;
+  reg \$2989 ;
   wire [15:0] \$299 ;
+  reg [31:0] \$2990 ;
+  reg \$2991 ;
+  reg [31:0] \$2992 ;
+  reg \$2993 ;
+  reg \$2994 ;
+  reg \$2995 ;
+  reg \$2996 ;
+  reg [31:0] \$2997 ;
+  reg \$2998 ;
+  reg [31:0] \$2999 ;
   wire [15:0] \$3 ;
   wire [21:0] \$30 ;
   wire [15:0] \$300 ;
+  reg \$3000 ;
+  reg \$3001 ;
+  reg \$3002 ;
+  reg \$3003 ;
+  reg [31:0] \$3004 ;
+  reg \$3005 ;
+  reg [31:0] \$3006 ;
+  reg \$3007 ;
+  reg \$3008 ;
+  reg \$3009 ;
   wire [15:0] \$301 ;
+  reg \$3010 ;
+  reg [31:0] \$3011 ;
+  reg \$3012 ;
+  reg [31:0] \$3013 ;
+  reg \$3014 ;
+  reg \$3015 ;
+  reg \$3016 ;
+  reg \$3017 ;
+  reg [31:0] \$3018 ;
+  reg \$3019 ;
   wire [15:0] \$302 ;
+  reg [31:0] \$3020 ;
+  reg \$3021 ;
+  reg \$3022 ;
+  reg \$3023 ;
+  reg \$3024 ;
+  reg [31:0] \$3025 ;
+  reg \$3026 ;
+  reg [31:0] \$3027 ;
+  reg \$3028 ;
+  reg \$3029 ;
   wire [15:0] \$303 ;
+  reg \$3030 ;
+  reg \$3031 ;
+  reg [31:0] \$3032 ;
+  reg \$3033 ;
+  reg [31:0] \$3034 ;
+  reg \$3035 ;
+  reg \$3036 ;
+  reg \$3037 ;
+  reg \$3038 ;
+  reg [31:0] \$3039 ;
   wire [15:0] \$304 ;
+  reg \$3040 ;
+  reg [31:0] \$3041 ;
+  reg \$3042 ;
+  reg \$3043 ;
+  reg \$3044 ;
+  reg \$3045 ;
+  reg [31:0] \$3046 ;
+  reg \$3047 ;
+  reg [31:0] \$3048 ;
+  reg \$3049 ;
   wire [15:0] \$305 ;
+  reg \$3050 ;
+  reg \$3051 ;
+  reg \$3052 ;
+  reg [31:0] \$3053 ;
+  reg [31:0] \$3054 ;
+  reg \$3055 ;
+  reg \$3056 ;
+  reg \$3057 ;
+  reg \$3058 ;
+  reg [31:0] \$3059 ;
   wire [17:0] \$306 ;
+  reg [31:0] \$3060 ;
+  reg \$3061 ;
+  reg \$3062 ;
+  reg \$3063 ;
+  reg \$3064 ;
+  reg [31:0] \$3065 ;
+  reg [31:0] \$3066 ;
+  reg \$3067 ;
+  reg \$3068 ;
+  reg \$3069 ;
   wire [17:0] \$307 ;
+  reg \$3070 ;
+  reg [31:0] \$3071 ;
+  reg [31:0] \$3072 ;
+  reg \$3073 ;
+  reg \$3074 ;
+  reg \$3075 ;
+  reg \$3076 ;
+  reg [31:0] \$3077 ;
+  reg [31:0] \$3078 ;
+  reg \$3079 ;
   wire [17:0] \$308 ;
+  reg \$3080 ;
+  reg \$3081 ;
+  reg \$3082 ;
+  reg [31:0] \$3083 ;
+  reg [31:0] \$3084 ;
+  reg \$3085 ;
+  reg \$3086 ;
+  reg \$3087 ;
+  reg \$3088 ;
+  reg [31:0] \$3089 ;
   wire [17:0] \$309 ;
+  reg [31:0] \$3090 ;
+  reg \$3091 ;
+  reg \$3092 ;
+  reg \$3093 ;
+  reg \$3094 ;
+  reg [31:0] \$3095 ;
+  reg [31:0] \$3096 ;
+  reg \$3097 ;
+  reg [2:0] \$3098 ;
+  reg \$3099 ;
   wire [21:0] \$31 ;
   wire [21:0] \$310 ;
+  reg [7:0] \$3100 ;
+  reg \$3101 ;
+  reg \$3102 ;
   wire [21:0] \$311 ;
   wire [21:0] \$312 ;
   wire [21:0] \$313 ;
@@ -12541,21 +13395,133 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   (* keep = "true" *)
   reg first_7_7 = 1'h0;
   (* keep = "true" *)
-  reg first_row0 = 1'h0;
+  reg first_hop_0_0 = 1'h0;
   (* keep = "true" *)
-  reg first_row1 = 1'h0;
+  reg first_hop_0_1 = 1'h0;
   (* keep = "true" *)
-  reg first_row2 = 1'h0;
+  reg first_hop_0_2 = 1'h0;
   (* keep = "true" *)
-  reg first_row3 = 1'h0;
+  reg first_hop_0_3 = 1'h0;
   (* keep = "true" *)
-  reg first_row4 = 1'h0;
+  reg first_hop_0_4 = 1'h0;
   (* keep = "true" *)
-  reg first_row5 = 1'h0;
+  reg first_hop_0_5 = 1'h0;
   (* keep = "true" *)
-  reg first_row6 = 1'h0;
+  reg first_hop_0_6 = 1'h0;
   (* keep = "true" *)
-  reg first_row7 = 1'h0;
+  reg first_hop_0_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_1_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_1_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_1_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_1_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_1_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_1_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_1_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_1_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_2_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_2_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_2_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_2_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_2_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_2_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_2_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_2_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_3_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_3_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_3_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_3_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_3_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_3_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_3_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_3_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_4_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_4_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_4_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_4_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_4_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_4_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_4_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_4_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_5_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_5_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_5_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_5_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_5_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_5_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_5_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_5_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_6_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_6_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_6_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_6_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_6_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_6_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_6_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_6_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_7_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_7_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_7_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_7_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_7_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_7_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_7_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_7_7 = 1'h0;
   input [321:0] i__payload;
   wire [321:0] i__payload;
   wire \i__payload.first ;
@@ -12737,27 +13703,141 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg last_7_6 = 1'h0;
   (* keep = "true" *)
   reg last_7_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_0_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_0_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_0_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_0_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_0_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_0_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_0_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_0_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_1_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_1_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_1_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_1_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_1_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_1_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_1_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_1_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_2_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_2_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_2_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_2_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_2_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_2_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_2_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_2_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_3_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_3_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_3_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_3_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_3_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_3_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_3_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_3_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_4_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_4_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_4_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_4_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_4_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_4_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_4_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_4_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_5_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_5_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_5_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_5_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_5_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_5_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_5_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_5_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_6_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_6_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_6_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_6_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_6_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_6_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_6_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_6_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_7_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_7_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_7_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_7_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_7_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_7_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_7_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_7_7 = 1'h0;
   wire last_row;
-  (* keep = "true" *)
-  reg last_row0 = 1'h0;
-  (* keep = "true" *)
-  reg last_row1 = 1'h0;
-  (* keep = "true" *)
-  reg last_row2 = 1'h0;
-  (* keep = "true" *)
-  reg last_row3 = 1'h0;
-  (* keep = "true" *)
-  reg last_row4 = 1'h0;
-  (* keep = "true" *)
-  reg last_row5 = 1'h0;
-  (* keep = "true" *)
-  reg last_row6 = 1'h0;
-  (* keep = "true" *)
-  reg last_row7 = 1'h0;
   (* keep = "true" *)
   reg [7:0] mac_0_0_a1 = 8'h00;
   (* keep = "true" *)
   reg [7:0] mac_0_0_a2 = 8'h01;
+  (* keep = "true" *)
+  reg [7:0] mac_0_0_a2hi = 8'h02;
   wire [14:0] mac_0_0_hi;
   reg [14:0] mac_0_0_hi5 = 15'h0000;
   reg [14:0] mac_0_0_hi_l0_0 = 15'h0000;
@@ -12788,6 +13868,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_0_1_a1 = 8'h01;
   (* keep = "true" *)
   reg [7:0] mac_0_1_a2 = 8'h02;
+  (* keep = "true" *)
+  reg [7:0] mac_0_1_a2hi = 8'h03;
   wire [14:0] mac_0_1_hi;
   reg [14:0] mac_0_1_hi5 = 15'h0000;
   reg [14:0] mac_0_1_hi_l0_0 = 15'h0000;
@@ -12818,6 +13900,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_0_2_a1 = 8'h02;
   (* keep = "true" *)
   reg [7:0] mac_0_2_a2 = 8'h03;
+  (* keep = "true" *)
+  reg [7:0] mac_0_2_a2hi = 8'h04;
   wire [14:0] mac_0_2_hi;
   reg [14:0] mac_0_2_hi5 = 15'h0000;
   reg [14:0] mac_0_2_hi_l0_0 = 15'h0000;
@@ -12848,6 +13932,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_0_3_a1 = 8'h03;
   (* keep = "true" *)
   reg [7:0] mac_0_3_a2 = 8'h04;
+  (* keep = "true" *)
+  reg [7:0] mac_0_3_a2hi = 8'h05;
   wire [14:0] mac_0_3_hi;
   reg [14:0] mac_0_3_hi5 = 15'h0000;
   reg [14:0] mac_0_3_hi_l0_0 = 15'h0000;
@@ -12878,6 +13964,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_0_4_a1 = 8'h04;
   (* keep = "true" *)
   reg [7:0] mac_0_4_a2 = 8'h05;
+  (* keep = "true" *)
+  reg [7:0] mac_0_4_a2hi = 8'h06;
   wire [14:0] mac_0_4_hi;
   reg [14:0] mac_0_4_hi5 = 15'h0000;
   reg [14:0] mac_0_4_hi_l0_0 = 15'h0000;
@@ -12908,6 +13996,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_0_5_a1 = 8'h05;
   (* keep = "true" *)
   reg [7:0] mac_0_5_a2 = 8'h06;
+  (* keep = "true" *)
+  reg [7:0] mac_0_5_a2hi = 8'h07;
   wire [14:0] mac_0_5_hi;
   reg [14:0] mac_0_5_hi5 = 15'h0000;
   reg [14:0] mac_0_5_hi_l0_0 = 15'h0000;
@@ -12938,6 +14028,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_0_6_a1 = 8'h06;
   (* keep = "true" *)
   reg [7:0] mac_0_6_a2 = 8'h07;
+  (* keep = "true" *)
+  reg [7:0] mac_0_6_a2hi = 8'h08;
   wire [14:0] mac_0_6_hi;
   reg [14:0] mac_0_6_hi5 = 15'h0000;
   reg [14:0] mac_0_6_hi_l0_0 = 15'h0000;
@@ -12968,6 +14060,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_0_7_a1 = 8'h07;
   (* keep = "true" *)
   reg [7:0] mac_0_7_a2 = 8'h08;
+  (* keep = "true" *)
+  reg [7:0] mac_0_7_a2hi = 8'h09;
   wire [14:0] mac_0_7_hi;
   reg [14:0] mac_0_7_hi5 = 15'h0000;
   reg [14:0] mac_0_7_hi_l0_0 = 15'h0000;
@@ -12998,6 +14092,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_1_0_a1 = 8'h08;
   (* keep = "true" *)
   reg [7:0] mac_1_0_a2 = 8'h09;
+  (* keep = "true" *)
+  reg [7:0] mac_1_0_a2hi = 8'h0a;
   wire [14:0] mac_1_0_hi;
   reg [14:0] mac_1_0_hi5 = 15'h0000;
   reg [14:0] mac_1_0_hi_l0_0 = 15'h0000;
@@ -13028,6 +14124,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_1_1_a1 = 8'h09;
   (* keep = "true" *)
   reg [7:0] mac_1_1_a2 = 8'h0a;
+  (* keep = "true" *)
+  reg [7:0] mac_1_1_a2hi = 8'h0b;
   wire [14:0] mac_1_1_hi;
   reg [14:0] mac_1_1_hi5 = 15'h0000;
   reg [14:0] mac_1_1_hi_l0_0 = 15'h0000;
@@ -13058,6 +14156,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_1_2_a1 = 8'h0a;
   (* keep = "true" *)
   reg [7:0] mac_1_2_a2 = 8'h0b;
+  (* keep = "true" *)
+  reg [7:0] mac_1_2_a2hi = 8'h0c;
   wire [14:0] mac_1_2_hi;
   reg [14:0] mac_1_2_hi5 = 15'h0000;
   reg [14:0] mac_1_2_hi_l0_0 = 15'h0000;
@@ -13088,6 +14188,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_1_3_a1 = 8'h0b;
   (* keep = "true" *)
   reg [7:0] mac_1_3_a2 = 8'h0c;
+  (* keep = "true" *)
+  reg [7:0] mac_1_3_a2hi = 8'h0d;
   wire [14:0] mac_1_3_hi;
   reg [14:0] mac_1_3_hi5 = 15'h0000;
   reg [14:0] mac_1_3_hi_l0_0 = 15'h0000;
@@ -13118,6 +14220,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_1_4_a1 = 8'h0c;
   (* keep = "true" *)
   reg [7:0] mac_1_4_a2 = 8'h0d;
+  (* keep = "true" *)
+  reg [7:0] mac_1_4_a2hi = 8'h0e;
   wire [14:0] mac_1_4_hi;
   reg [14:0] mac_1_4_hi5 = 15'h0000;
   reg [14:0] mac_1_4_hi_l0_0 = 15'h0000;
@@ -13148,6 +14252,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_1_5_a1 = 8'h0d;
   (* keep = "true" *)
   reg [7:0] mac_1_5_a2 = 8'h0e;
+  (* keep = "true" *)
+  reg [7:0] mac_1_5_a2hi = 8'h0f;
   wire [14:0] mac_1_5_hi;
   reg [14:0] mac_1_5_hi5 = 15'h0000;
   reg [14:0] mac_1_5_hi_l0_0 = 15'h0000;
@@ -13178,6 +14284,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_1_6_a1 = 8'h0e;
   (* keep = "true" *)
   reg [7:0] mac_1_6_a2 = 8'h0f;
+  (* keep = "true" *)
+  reg [7:0] mac_1_6_a2hi = 8'h10;
   wire [14:0] mac_1_6_hi;
   reg [14:0] mac_1_6_hi5 = 15'h0000;
   reg [14:0] mac_1_6_hi_l0_0 = 15'h0000;
@@ -13208,6 +14316,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_1_7_a1 = 8'h0f;
   (* keep = "true" *)
   reg [7:0] mac_1_7_a2 = 8'h10;
+  (* keep = "true" *)
+  reg [7:0] mac_1_7_a2hi = 8'h11;
   wire [14:0] mac_1_7_hi;
   reg [14:0] mac_1_7_hi5 = 15'h0000;
   reg [14:0] mac_1_7_hi_l0_0 = 15'h0000;
@@ -13238,6 +14348,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_2_0_a1 = 8'h10;
   (* keep = "true" *)
   reg [7:0] mac_2_0_a2 = 8'h11;
+  (* keep = "true" *)
+  reg [7:0] mac_2_0_a2hi = 8'h12;
   wire [14:0] mac_2_0_hi;
   reg [14:0] mac_2_0_hi5 = 15'h0000;
   reg [14:0] mac_2_0_hi_l0_0 = 15'h0000;
@@ -13268,6 +14380,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_2_1_a1 = 8'h11;
   (* keep = "true" *)
   reg [7:0] mac_2_1_a2 = 8'h12;
+  (* keep = "true" *)
+  reg [7:0] mac_2_1_a2hi = 8'h13;
   wire [14:0] mac_2_1_hi;
   reg [14:0] mac_2_1_hi5 = 15'h0000;
   reg [14:0] mac_2_1_hi_l0_0 = 15'h0000;
@@ -13298,6 +14412,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_2_2_a1 = 8'h12;
   (* keep = "true" *)
   reg [7:0] mac_2_2_a2 = 8'h13;
+  (* keep = "true" *)
+  reg [7:0] mac_2_2_a2hi = 8'h14;
   wire [14:0] mac_2_2_hi;
   reg [14:0] mac_2_2_hi5 = 15'h0000;
   reg [14:0] mac_2_2_hi_l0_0 = 15'h0000;
@@ -13328,6 +14444,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_2_3_a1 = 8'h13;
   (* keep = "true" *)
   reg [7:0] mac_2_3_a2 = 8'h14;
+  (* keep = "true" *)
+  reg [7:0] mac_2_3_a2hi = 8'h15;
   wire [14:0] mac_2_3_hi;
   reg [14:0] mac_2_3_hi5 = 15'h0000;
   reg [14:0] mac_2_3_hi_l0_0 = 15'h0000;
@@ -13358,6 +14476,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_2_4_a1 = 8'h14;
   (* keep = "true" *)
   reg [7:0] mac_2_4_a2 = 8'h15;
+  (* keep = "true" *)
+  reg [7:0] mac_2_4_a2hi = 8'h16;
   wire [14:0] mac_2_4_hi;
   reg [14:0] mac_2_4_hi5 = 15'h0000;
   reg [14:0] mac_2_4_hi_l0_0 = 15'h0000;
@@ -13388,6 +14508,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_2_5_a1 = 8'h15;
   (* keep = "true" *)
   reg [7:0] mac_2_5_a2 = 8'h16;
+  (* keep = "true" *)
+  reg [7:0] mac_2_5_a2hi = 8'h17;
   wire [14:0] mac_2_5_hi;
   reg [14:0] mac_2_5_hi5 = 15'h0000;
   reg [14:0] mac_2_5_hi_l0_0 = 15'h0000;
@@ -13418,6 +14540,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_2_6_a1 = 8'h16;
   (* keep = "true" *)
   reg [7:0] mac_2_6_a2 = 8'h17;
+  (* keep = "true" *)
+  reg [7:0] mac_2_6_a2hi = 8'h18;
   wire [14:0] mac_2_6_hi;
   reg [14:0] mac_2_6_hi5 = 15'h0000;
   reg [14:0] mac_2_6_hi_l0_0 = 15'h0000;
@@ -13448,6 +14572,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_2_7_a1 = 8'h17;
   (* keep = "true" *)
   reg [7:0] mac_2_7_a2 = 8'h18;
+  (* keep = "true" *)
+  reg [7:0] mac_2_7_a2hi = 8'h19;
   wire [14:0] mac_2_7_hi;
   reg [14:0] mac_2_7_hi5 = 15'h0000;
   reg [14:0] mac_2_7_hi_l0_0 = 15'h0000;
@@ -13478,6 +14604,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_3_0_a1 = 8'h18;
   (* keep = "true" *)
   reg [7:0] mac_3_0_a2 = 8'h19;
+  (* keep = "true" *)
+  reg [7:0] mac_3_0_a2hi = 8'h1a;
   wire [14:0] mac_3_0_hi;
   reg [14:0] mac_3_0_hi5 = 15'h0000;
   reg [14:0] mac_3_0_hi_l0_0 = 15'h0000;
@@ -13508,6 +14636,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_3_1_a1 = 8'h19;
   (* keep = "true" *)
   reg [7:0] mac_3_1_a2 = 8'h1a;
+  (* keep = "true" *)
+  reg [7:0] mac_3_1_a2hi = 8'h1b;
   wire [14:0] mac_3_1_hi;
   reg [14:0] mac_3_1_hi5 = 15'h0000;
   reg [14:0] mac_3_1_hi_l0_0 = 15'h0000;
@@ -13538,6 +14668,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_3_2_a1 = 8'h1a;
   (* keep = "true" *)
   reg [7:0] mac_3_2_a2 = 8'h1b;
+  (* keep = "true" *)
+  reg [7:0] mac_3_2_a2hi = 8'h1c;
   wire [14:0] mac_3_2_hi;
   reg [14:0] mac_3_2_hi5 = 15'h0000;
   reg [14:0] mac_3_2_hi_l0_0 = 15'h0000;
@@ -13568,6 +14700,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_3_3_a1 = 8'h1b;
   (* keep = "true" *)
   reg [7:0] mac_3_3_a2 = 8'h1c;
+  (* keep = "true" *)
+  reg [7:0] mac_3_3_a2hi = 8'h1d;
   wire [14:0] mac_3_3_hi;
   reg [14:0] mac_3_3_hi5 = 15'h0000;
   reg [14:0] mac_3_3_hi_l0_0 = 15'h0000;
@@ -13598,6 +14732,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_3_4_a1 = 8'h1c;
   (* keep = "true" *)
   reg [7:0] mac_3_4_a2 = 8'h1d;
+  (* keep = "true" *)
+  reg [7:0] mac_3_4_a2hi = 8'h1e;
   wire [14:0] mac_3_4_hi;
   reg [14:0] mac_3_4_hi5 = 15'h0000;
   reg [14:0] mac_3_4_hi_l0_0 = 15'h0000;
@@ -13628,6 +14764,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_3_5_a1 = 8'h1d;
   (* keep = "true" *)
   reg [7:0] mac_3_5_a2 = 8'h1e;
+  (* keep = "true" *)
+  reg [7:0] mac_3_5_a2hi = 8'h1f;
   wire [14:0] mac_3_5_hi;
   reg [14:0] mac_3_5_hi5 = 15'h0000;
   reg [14:0] mac_3_5_hi_l0_0 = 15'h0000;
@@ -13658,6 +14796,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_3_6_a1 = 8'h1e;
   (* keep = "true" *)
   reg [7:0] mac_3_6_a2 = 8'h1f;
+  (* keep = "true" *)
+  reg [7:0] mac_3_6_a2hi = 8'h20;
   wire [14:0] mac_3_6_hi;
   reg [14:0] mac_3_6_hi5 = 15'h0000;
   reg [14:0] mac_3_6_hi_l0_0 = 15'h0000;
@@ -13688,6 +14828,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_3_7_a1 = 8'h1f;
   (* keep = "true" *)
   reg [7:0] mac_3_7_a2 = 8'h20;
+  (* keep = "true" *)
+  reg [7:0] mac_3_7_a2hi = 8'h21;
   wire [14:0] mac_3_7_hi;
   reg [14:0] mac_3_7_hi5 = 15'h0000;
   reg [14:0] mac_3_7_hi_l0_0 = 15'h0000;
@@ -13718,6 +14860,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_4_0_a1 = 8'h20;
   (* keep = "true" *)
   reg [7:0] mac_4_0_a2 = 8'h21;
+  (* keep = "true" *)
+  reg [7:0] mac_4_0_a2hi = 8'h22;
   wire [14:0] mac_4_0_hi;
   reg [14:0] mac_4_0_hi5 = 15'h0000;
   reg [14:0] mac_4_0_hi_l0_0 = 15'h0000;
@@ -13748,6 +14892,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_4_1_a1 = 8'h21;
   (* keep = "true" *)
   reg [7:0] mac_4_1_a2 = 8'h22;
+  (* keep = "true" *)
+  reg [7:0] mac_4_1_a2hi = 8'h23;
   wire [14:0] mac_4_1_hi;
   reg [14:0] mac_4_1_hi5 = 15'h0000;
   reg [14:0] mac_4_1_hi_l0_0 = 15'h0000;
@@ -13778,6 +14924,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_4_2_a1 = 8'h22;
   (* keep = "true" *)
   reg [7:0] mac_4_2_a2 = 8'h23;
+  (* keep = "true" *)
+  reg [7:0] mac_4_2_a2hi = 8'h24;
   wire [14:0] mac_4_2_hi;
   reg [14:0] mac_4_2_hi5 = 15'h0000;
   reg [14:0] mac_4_2_hi_l0_0 = 15'h0000;
@@ -13808,6 +14956,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_4_3_a1 = 8'h23;
   (* keep = "true" *)
   reg [7:0] mac_4_3_a2 = 8'h24;
+  (* keep = "true" *)
+  reg [7:0] mac_4_3_a2hi = 8'h25;
   wire [14:0] mac_4_3_hi;
   reg [14:0] mac_4_3_hi5 = 15'h0000;
   reg [14:0] mac_4_3_hi_l0_0 = 15'h0000;
@@ -13838,6 +14988,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_4_4_a1 = 8'h24;
   (* keep = "true" *)
   reg [7:0] mac_4_4_a2 = 8'h25;
+  (* keep = "true" *)
+  reg [7:0] mac_4_4_a2hi = 8'h26;
   wire [14:0] mac_4_4_hi;
   reg [14:0] mac_4_4_hi5 = 15'h0000;
   reg [14:0] mac_4_4_hi_l0_0 = 15'h0000;
@@ -13868,6 +15020,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_4_5_a1 = 8'h25;
   (* keep = "true" *)
   reg [7:0] mac_4_5_a2 = 8'h26;
+  (* keep = "true" *)
+  reg [7:0] mac_4_5_a2hi = 8'h27;
   wire [14:0] mac_4_5_hi;
   reg [14:0] mac_4_5_hi5 = 15'h0000;
   reg [14:0] mac_4_5_hi_l0_0 = 15'h0000;
@@ -13898,6 +15052,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_4_6_a1 = 8'h26;
   (* keep = "true" *)
   reg [7:0] mac_4_6_a2 = 8'h27;
+  (* keep = "true" *)
+  reg [7:0] mac_4_6_a2hi = 8'h28;
   wire [14:0] mac_4_6_hi;
   reg [14:0] mac_4_6_hi5 = 15'h0000;
   reg [14:0] mac_4_6_hi_l0_0 = 15'h0000;
@@ -13928,6 +15084,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_4_7_a1 = 8'h27;
   (* keep = "true" *)
   reg [7:0] mac_4_7_a2 = 8'h28;
+  (* keep = "true" *)
+  reg [7:0] mac_4_7_a2hi = 8'h29;
   wire [14:0] mac_4_7_hi;
   reg [14:0] mac_4_7_hi5 = 15'h0000;
   reg [14:0] mac_4_7_hi_l0_0 = 15'h0000;
@@ -13958,6 +15116,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_5_0_a1 = 8'h28;
   (* keep = "true" *)
   reg [7:0] mac_5_0_a2 = 8'h29;
+  (* keep = "true" *)
+  reg [7:0] mac_5_0_a2hi = 8'h2a;
   wire [14:0] mac_5_0_hi;
   reg [14:0] mac_5_0_hi5 = 15'h0000;
   reg [14:0] mac_5_0_hi_l0_0 = 15'h0000;
@@ -13988,6 +15148,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_5_1_a1 = 8'h29;
   (* keep = "true" *)
   reg [7:0] mac_5_1_a2 = 8'h2a;
+  (* keep = "true" *)
+  reg [7:0] mac_5_1_a2hi = 8'h2b;
   wire [14:0] mac_5_1_hi;
   reg [14:0] mac_5_1_hi5 = 15'h0000;
   reg [14:0] mac_5_1_hi_l0_0 = 15'h0000;
@@ -14018,6 +15180,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_5_2_a1 = 8'h2a;
   (* keep = "true" *)
   reg [7:0] mac_5_2_a2 = 8'h2b;
+  (* keep = "true" *)
+  reg [7:0] mac_5_2_a2hi = 8'h2c;
   wire [14:0] mac_5_2_hi;
   reg [14:0] mac_5_2_hi5 = 15'h0000;
   reg [14:0] mac_5_2_hi_l0_0 = 15'h0000;
@@ -14048,6 +15212,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_5_3_a1 = 8'h2b;
   (* keep = "true" *)
   reg [7:0] mac_5_3_a2 = 8'h2c;
+  (* keep = "true" *)
+  reg [7:0] mac_5_3_a2hi = 8'h2d;
   wire [14:0] mac_5_3_hi;
   reg [14:0] mac_5_3_hi5 = 15'h0000;
   reg [14:0] mac_5_3_hi_l0_0 = 15'h0000;
@@ -14078,6 +15244,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_5_4_a1 = 8'h2c;
   (* keep = "true" *)
   reg [7:0] mac_5_4_a2 = 8'h2d;
+  (* keep = "true" *)
+  reg [7:0] mac_5_4_a2hi = 8'h2e;
   wire [14:0] mac_5_4_hi;
   reg [14:0] mac_5_4_hi5 = 15'h0000;
   reg [14:0] mac_5_4_hi_l0_0 = 15'h0000;
@@ -14108,6 +15276,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_5_5_a1 = 8'h2d;
   (* keep = "true" *)
   reg [7:0] mac_5_5_a2 = 8'h2e;
+  (* keep = "true" *)
+  reg [7:0] mac_5_5_a2hi = 8'h2f;
   wire [14:0] mac_5_5_hi;
   reg [14:0] mac_5_5_hi5 = 15'h0000;
   reg [14:0] mac_5_5_hi_l0_0 = 15'h0000;
@@ -14138,6 +15308,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_5_6_a1 = 8'h2e;
   (* keep = "true" *)
   reg [7:0] mac_5_6_a2 = 8'h2f;
+  (* keep = "true" *)
+  reg [7:0] mac_5_6_a2hi = 8'h30;
   wire [14:0] mac_5_6_hi;
   reg [14:0] mac_5_6_hi5 = 15'h0000;
   reg [14:0] mac_5_6_hi_l0_0 = 15'h0000;
@@ -14168,6 +15340,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_5_7_a1 = 8'h2f;
   (* keep = "true" *)
   reg [7:0] mac_5_7_a2 = 8'h30;
+  (* keep = "true" *)
+  reg [7:0] mac_5_7_a2hi = 8'h31;
   wire [14:0] mac_5_7_hi;
   reg [14:0] mac_5_7_hi5 = 15'h0000;
   reg [14:0] mac_5_7_hi_l0_0 = 15'h0000;
@@ -14198,6 +15372,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_6_0_a1 = 8'h30;
   (* keep = "true" *)
   reg [7:0] mac_6_0_a2 = 8'h31;
+  (* keep = "true" *)
+  reg [7:0] mac_6_0_a2hi = 8'h32;
   wire [14:0] mac_6_0_hi;
   reg [14:0] mac_6_0_hi5 = 15'h0000;
   reg [14:0] mac_6_0_hi_l0_0 = 15'h0000;
@@ -14228,6 +15404,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_6_1_a1 = 8'h31;
   (* keep = "true" *)
   reg [7:0] mac_6_1_a2 = 8'h32;
+  (* keep = "true" *)
+  reg [7:0] mac_6_1_a2hi = 8'h33;
   wire [14:0] mac_6_1_hi;
   reg [14:0] mac_6_1_hi5 = 15'h0000;
   reg [14:0] mac_6_1_hi_l0_0 = 15'h0000;
@@ -14258,6 +15436,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_6_2_a1 = 8'h32;
   (* keep = "true" *)
   reg [7:0] mac_6_2_a2 = 8'h33;
+  (* keep = "true" *)
+  reg [7:0] mac_6_2_a2hi = 8'h34;
   wire [14:0] mac_6_2_hi;
   reg [14:0] mac_6_2_hi5 = 15'h0000;
   reg [14:0] mac_6_2_hi_l0_0 = 15'h0000;
@@ -14288,6 +15468,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_6_3_a1 = 8'h33;
   (* keep = "true" *)
   reg [7:0] mac_6_3_a2 = 8'h34;
+  (* keep = "true" *)
+  reg [7:0] mac_6_3_a2hi = 8'h35;
   wire [14:0] mac_6_3_hi;
   reg [14:0] mac_6_3_hi5 = 15'h0000;
   reg [14:0] mac_6_3_hi_l0_0 = 15'h0000;
@@ -14318,6 +15500,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_6_4_a1 = 8'h34;
   (* keep = "true" *)
   reg [7:0] mac_6_4_a2 = 8'h35;
+  (* keep = "true" *)
+  reg [7:0] mac_6_4_a2hi = 8'h36;
   wire [14:0] mac_6_4_hi;
   reg [14:0] mac_6_4_hi5 = 15'h0000;
   reg [14:0] mac_6_4_hi_l0_0 = 15'h0000;
@@ -14348,6 +15532,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_6_5_a1 = 8'h35;
   (* keep = "true" *)
   reg [7:0] mac_6_5_a2 = 8'h36;
+  (* keep = "true" *)
+  reg [7:0] mac_6_5_a2hi = 8'h37;
   wire [14:0] mac_6_5_hi;
   reg [14:0] mac_6_5_hi5 = 15'h0000;
   reg [14:0] mac_6_5_hi_l0_0 = 15'h0000;
@@ -14378,6 +15564,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_6_6_a1 = 8'h36;
   (* keep = "true" *)
   reg [7:0] mac_6_6_a2 = 8'h37;
+  (* keep = "true" *)
+  reg [7:0] mac_6_6_a2hi = 8'h38;
   wire [14:0] mac_6_6_hi;
   reg [14:0] mac_6_6_hi5 = 15'h0000;
   reg [14:0] mac_6_6_hi_l0_0 = 15'h0000;
@@ -14408,6 +15596,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_6_7_a1 = 8'h37;
   (* keep = "true" *)
   reg [7:0] mac_6_7_a2 = 8'h38;
+  (* keep = "true" *)
+  reg [7:0] mac_6_7_a2hi = 8'h39;
   wire [14:0] mac_6_7_hi;
   reg [14:0] mac_6_7_hi5 = 15'h0000;
   reg [14:0] mac_6_7_hi_l0_0 = 15'h0000;
@@ -14438,6 +15628,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_7_0_a1 = 8'h38;
   (* keep = "true" *)
   reg [7:0] mac_7_0_a2 = 8'h39;
+  (* keep = "true" *)
+  reg [7:0] mac_7_0_a2hi = 8'h3a;
   wire [14:0] mac_7_0_hi;
   reg [14:0] mac_7_0_hi5 = 15'h0000;
   reg [14:0] mac_7_0_hi_l0_0 = 15'h0000;
@@ -14468,6 +15660,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_7_1_a1 = 8'h39;
   (* keep = "true" *)
   reg [7:0] mac_7_1_a2 = 8'h3a;
+  (* keep = "true" *)
+  reg [7:0] mac_7_1_a2hi = 8'h3b;
   wire [14:0] mac_7_1_hi;
   reg [14:0] mac_7_1_hi5 = 15'h0000;
   reg [14:0] mac_7_1_hi_l0_0 = 15'h0000;
@@ -14498,6 +15692,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_7_2_a1 = 8'h3a;
   (* keep = "true" *)
   reg [7:0] mac_7_2_a2 = 8'h3b;
+  (* keep = "true" *)
+  reg [7:0] mac_7_2_a2hi = 8'h3c;
   wire [14:0] mac_7_2_hi;
   reg [14:0] mac_7_2_hi5 = 15'h0000;
   reg [14:0] mac_7_2_hi_l0_0 = 15'h0000;
@@ -14528,6 +15724,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_7_3_a1 = 8'h3b;
   (* keep = "true" *)
   reg [7:0] mac_7_3_a2 = 8'h3c;
+  (* keep = "true" *)
+  reg [7:0] mac_7_3_a2hi = 8'h3d;
   wire [14:0] mac_7_3_hi;
   reg [14:0] mac_7_3_hi5 = 15'h0000;
   reg [14:0] mac_7_3_hi_l0_0 = 15'h0000;
@@ -14558,6 +15756,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_7_4_a1 = 8'h3c;
   (* keep = "true" *)
   reg [7:0] mac_7_4_a2 = 8'h3d;
+  (* keep = "true" *)
+  reg [7:0] mac_7_4_a2hi = 8'h3e;
   wire [14:0] mac_7_4_hi;
   reg [14:0] mac_7_4_hi5 = 15'h0000;
   reg [14:0] mac_7_4_hi_l0_0 = 15'h0000;
@@ -14588,6 +15788,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_7_5_a1 = 8'h3d;
   (* keep = "true" *)
   reg [7:0] mac_7_5_a2 = 8'h3e;
+  (* keep = "true" *)
+  reg [7:0] mac_7_5_a2hi = 8'h3f;
   wire [14:0] mac_7_5_hi;
   reg [14:0] mac_7_5_hi5 = 15'h0000;
   reg [14:0] mac_7_5_hi_l0_0 = 15'h0000;
@@ -14618,6 +15820,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_7_6_a1 = 8'h3e;
   (* keep = "true" *)
   reg [7:0] mac_7_6_a2 = 8'h3f;
+  (* keep = "true" *)
+  reg [7:0] mac_7_6_a2hi = 8'h40;
   wire [14:0] mac_7_6_hi;
   reg [14:0] mac_7_6_hi5 = 15'h0000;
   reg [14:0] mac_7_6_hi_l0_0 = 15'h0000;
@@ -14648,6 +15852,8 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [7:0] mac_7_7_a1 = 8'h3f;
   (* keep = "true" *)
   reg [7:0] mac_7_7_a2 = 8'h40;
+  (* keep = "true" *)
+  reg [7:0] mac_7_7_a2hi = 8'h41;
   wire [14:0] mac_7_7_hi;
   reg [14:0] mac_7_7_hi5 = 15'h0000;
   reg [14:0] mac_7_7_hi_l0_0 = 15'h0000;
@@ -14690,21 +15896,117 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   output o__valid;
   reg o__valid = 1'h0;
   (* keep = "true" *)
-  reg o_valid_row0 = 1'h0;
+  reg o_valid_0_0 = 1'h0;
   (* keep = "true" *)
-  reg o_valid_row1 = 1'h0;
+  reg o_valid_0_1 = 1'h0;
   (* keep = "true" *)
-  reg o_valid_row2 = 1'h0;
+  reg o_valid_0_2 = 1'h0;
   (* keep = "true" *)
-  reg o_valid_row3 = 1'h0;
+  reg o_valid_0_3 = 1'h0;
   (* keep = "true" *)
-  reg o_valid_row4 = 1'h0;
+  reg o_valid_0_4 = 1'h0;
   (* keep = "true" *)
-  reg o_valid_row5 = 1'h0;
+  reg o_valid_0_5 = 1'h0;
   (* keep = "true" *)
-  reg o_valid_row6 = 1'h0;
+  reg o_valid_0_6 = 1'h0;
   (* keep = "true" *)
-  reg o_valid_row7 = 1'h0;
+  reg o_valid_0_7 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_1_0 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_1_1 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_1_2 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_1_3 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_1_4 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_1_5 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_1_6 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_1_7 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_2_0 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_2_1 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_2_2 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_2_3 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_2_4 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_2_5 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_2_6 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_2_7 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_3_0 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_3_1 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_3_2 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_3_3 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_3_4 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_3_5 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_3_6 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_3_7 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_4_0 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_4_1 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_4_2 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_4_3 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_4_4 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_4_5 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_4_6 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_4_7 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_5_0 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_5_1 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_5_2 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_5_3 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_5_4 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_5_5 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_5_6 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_5_7 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_6_0 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_6_1 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_6_2 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_6_3 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_6_4 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_6_5 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_6_6 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_6_7 = 1'h0;
   reg overflow = 1'h0;
   reg [2:0] row = 3'h0;
   input rst;
@@ -14972,790 +16274,902 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   (* keep = "true" *)
   reg v_7_7 = 1'h0;
   (* keep = "true" *)
-  reg v_row0 = 1'h0;
+  reg v_hop_0_0 = 1'h0;
   (* keep = "true" *)
-  reg v_row1 = 1'h0;
+  reg v_hop_0_1 = 1'h0;
   (* keep = "true" *)
-  reg v_row2 = 1'h0;
+  reg v_hop_0_2 = 1'h0;
   (* keep = "true" *)
-  reg v_row3 = 1'h0;
+  reg v_hop_0_3 = 1'h0;
   (* keep = "true" *)
-  reg v_row4 = 1'h0;
+  reg v_hop_0_4 = 1'h0;
   (* keep = "true" *)
-  reg v_row5 = 1'h0;
+  reg v_hop_0_5 = 1'h0;
   (* keep = "true" *)
-  reg v_row6 = 1'h0;
+  reg v_hop_0_6 = 1'h0;
   (* keep = "true" *)
-  reg v_row7 = 1'h0;
+  reg v_hop_0_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_1_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_1_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_1_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_1_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_1_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_1_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_1_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_1_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_2_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_2_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_2_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_2_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_2_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_2_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_2_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_2_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_3_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_3_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_3_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_3_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_3_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_3_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_3_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_3_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_4_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_4_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_4_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_4_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_4_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_4_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_4_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_4_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_5_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_5_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_5_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_5_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_5_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_5_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_5_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_5_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_6_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_6_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_6_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_6_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_6_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_6_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_6_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_6_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_7_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_7_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_7_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_7_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_7_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_7_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_7_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_7_7 = 1'h0;
   wire wide_out;
   reg wide_out_r = 1'h0;
   assign \$1  = i__payload[321] & busy;
   assign i__ready = ~ \$1 ;
   assign accept = i__valid & i__ready;
-  assign \$3  = mac_0_0_a2[0] ? \$2  : 16'h0000;
-  assign \$5  = mac_0_0_a2[1] ? \$4  : 16'h0000;
-  assign \$7  = mac_0_0_a2[2] ? \$6  : 18'h00000;
-  assign \$9  = mac_0_0_a2[3] ? \$8  : 18'h00000;
-  assign \$11  = mac_0_0_a2[4] ? \$10  : 22'h000000;
-  assign \$13  = mac_0_0_a2[5] ? \$12  : 22'h000000;
-  assign \$15  = mac_0_0_a2[6] ? \$14  : 22'h000000;
-  assign \$17  = mac_0_0_a2[7] ? \$16  : 22'h000000;
+  assign \$3  = mac_0_0_a2hi[0] ? \$2  : 16'h0000;
+  assign \$5  = mac_0_0_a2hi[1] ? \$4  : 16'h0000;
+  assign \$7  = mac_0_0_a2hi[2] ? \$6  : 18'h00000;
+  assign \$9  = mac_0_0_a2hi[3] ? \$8  : 18'h00000;
+  assign \$11  = mac_0_0_a2hi[4] ? \$10  : 22'h000000;
+  assign \$13  = mac_0_0_a2hi[5] ? \$12  : 22'h000000;
+  assign \$15  = mac_0_0_a2hi[6] ? \$14  : 22'h000000;
+  assign \$17  = mac_0_0_a2hi[7] ? \$16  : 22'h000000;
   assign \$18  = - $signed(\$17 );
   assign \$19  = mac_0_0_hi_l0_0 + mac_0_0_hi_l0_1;
   assign \$20  = mac_0_0_hi_l0_2 + mac_0_0_hi_l0_3;
   assign \$21  = \$19 [14:0] + \$20 [14:0];
-  assign \$23  = mac_0_1_a2[0] ? \$22  : 16'h0000;
-  assign \$25  = mac_0_1_a2[1] ? \$24  : 16'h0000;
-  assign \$27  = mac_0_1_a2[2] ? \$26  : 18'h00000;
-  assign \$29  = mac_0_1_a2[3] ? \$28  : 18'h00000;
-  assign \$31  = mac_0_1_a2[4] ? \$30  : 22'h000000;
-  assign \$33  = mac_0_1_a2[5] ? \$32  : 22'h000000;
-  assign \$35  = mac_0_1_a2[6] ? \$34  : 22'h000000;
-  assign \$37  = mac_0_1_a2[7] ? \$36  : 22'h000000;
+  assign \$23  = mac_0_1_a2hi[0] ? \$22  : 16'h0000;
+  assign \$25  = mac_0_1_a2hi[1] ? \$24  : 16'h0000;
+  assign \$27  = mac_0_1_a2hi[2] ? \$26  : 18'h00000;
+  assign \$29  = mac_0_1_a2hi[3] ? \$28  : 18'h00000;
+  assign \$31  = mac_0_1_a2hi[4] ? \$30  : 22'h000000;
+  assign \$33  = mac_0_1_a2hi[5] ? \$32  : 22'h000000;
+  assign \$35  = mac_0_1_a2hi[6] ? \$34  : 22'h000000;
+  assign \$37  = mac_0_1_a2hi[7] ? \$36  : 22'h000000;
   assign \$38  = - $signed(\$37 );
   assign \$39  = mac_0_1_hi_l0_0 + mac_0_1_hi_l0_1;
   assign \$40  = mac_0_1_hi_l0_2 + mac_0_1_hi_l0_3;
   assign \$41  = \$39 [14:0] + \$40 [14:0];
-  assign \$43  = mac_0_2_a2[0] ? \$42  : 16'h0000;
-  assign \$45  = mac_0_2_a2[1] ? \$44  : 16'h0000;
-  assign \$47  = mac_0_2_a2[2] ? \$46  : 18'h00000;
-  assign \$49  = mac_0_2_a2[3] ? \$48  : 18'h00000;
-  assign \$51  = mac_0_2_a2[4] ? \$50  : 22'h000000;
-  assign \$53  = mac_0_2_a2[5] ? \$52  : 22'h000000;
-  assign \$55  = mac_0_2_a2[6] ? \$54  : 22'h000000;
-  assign \$57  = mac_0_2_a2[7] ? \$56  : 22'h000000;
+  assign \$43  = mac_0_2_a2hi[0] ? \$42  : 16'h0000;
+  assign \$45  = mac_0_2_a2hi[1] ? \$44  : 16'h0000;
+  assign \$47  = mac_0_2_a2hi[2] ? \$46  : 18'h00000;
+  assign \$49  = mac_0_2_a2hi[3] ? \$48  : 18'h00000;
+  assign \$51  = mac_0_2_a2hi[4] ? \$50  : 22'h000000;
+  assign \$53  = mac_0_2_a2hi[5] ? \$52  : 22'h000000;
+  assign \$55  = mac_0_2_a2hi[6] ? \$54  : 22'h000000;
+  assign \$57  = mac_0_2_a2hi[7] ? \$56  : 22'h000000;
   assign \$58  = - $signed(\$57 );
   assign \$59  = mac_0_2_hi_l0_0 + mac_0_2_hi_l0_1;
   assign \$60  = mac_0_2_hi_l0_2 + mac_0_2_hi_l0_3;
   assign \$61  = \$59 [14:0] + \$60 [14:0];
-  assign \$63  = mac_0_3_a2[0] ? \$62  : 16'h0000;
-  assign \$65  = mac_0_3_a2[1] ? \$64  : 16'h0000;
-  assign \$67  = mac_0_3_a2[2] ? \$66  : 18'h00000;
-  assign \$69  = mac_0_3_a2[3] ? \$68  : 18'h00000;
-  assign \$71  = mac_0_3_a2[4] ? \$70  : 22'h000000;
-  assign \$73  = mac_0_3_a2[5] ? \$72  : 22'h000000;
-  assign \$75  = mac_0_3_a2[6] ? \$74  : 22'h000000;
-  assign \$77  = mac_0_3_a2[7] ? \$76  : 22'h000000;
+  assign \$63  = mac_0_3_a2hi[0] ? \$62  : 16'h0000;
+  assign \$65  = mac_0_3_a2hi[1] ? \$64  : 16'h0000;
+  assign \$67  = mac_0_3_a2hi[2] ? \$66  : 18'h00000;
+  assign \$69  = mac_0_3_a2hi[3] ? \$68  : 18'h00000;
+  assign \$71  = mac_0_3_a2hi[4] ? \$70  : 22'h000000;
+  assign \$73  = mac_0_3_a2hi[5] ? \$72  : 22'h000000;
+  assign \$75  = mac_0_3_a2hi[6] ? \$74  : 22'h000000;
+  assign \$77  = mac_0_3_a2hi[7] ? \$76  : 22'h000000;
   assign \$78  = - $signed(\$77 );
   assign \$79  = mac_0_3_hi_l0_0 + mac_0_3_hi_l0_1;
   assign \$80  = mac_0_3_hi_l0_2 + mac_0_3_hi_l0_3;
   assign \$81  = \$79 [14:0] + \$80 [14:0];
-  assign \$83  = mac_0_4_a2[0] ? \$82  : 16'h0000;
-  assign \$85  = mac_0_4_a2[1] ? \$84  : 16'h0000;
-  assign \$87  = mac_0_4_a2[2] ? \$86  : 18'h00000;
-  assign \$89  = mac_0_4_a2[3] ? \$88  : 18'h00000;
-  assign \$91  = mac_0_4_a2[4] ? \$90  : 22'h000000;
-  assign \$93  = mac_0_4_a2[5] ? \$92  : 22'h000000;
-  assign \$95  = mac_0_4_a2[6] ? \$94  : 22'h000000;
-  assign \$97  = mac_0_4_a2[7] ? \$96  : 22'h000000;
+  assign \$83  = mac_0_4_a2hi[0] ? \$82  : 16'h0000;
+  assign \$85  = mac_0_4_a2hi[1] ? \$84  : 16'h0000;
+  assign \$87  = mac_0_4_a2hi[2] ? \$86  : 18'h00000;
+  assign \$89  = mac_0_4_a2hi[3] ? \$88  : 18'h00000;
+  assign \$91  = mac_0_4_a2hi[4] ? \$90  : 22'h000000;
+  assign \$93  = mac_0_4_a2hi[5] ? \$92  : 22'h000000;
+  assign \$95  = mac_0_4_a2hi[6] ? \$94  : 22'h000000;
+  assign \$97  = mac_0_4_a2hi[7] ? \$96  : 22'h000000;
   assign \$98  = - $signed(\$97 );
   assign \$99  = mac_0_4_hi_l0_0 + mac_0_4_hi_l0_1;
   assign \$100  = mac_0_4_hi_l0_2 + mac_0_4_hi_l0_3;
   assign \$101  = \$99 [14:0] + \$100 [14:0];
-  assign \$103  = mac_0_5_a2[0] ? \$102  : 16'h0000;
-  assign \$105  = mac_0_5_a2[1] ? \$104  : 16'h0000;
-  assign \$107  = mac_0_5_a2[2] ? \$106  : 18'h00000;
-  assign \$109  = mac_0_5_a2[3] ? \$108  : 18'h00000;
-  assign \$111  = mac_0_5_a2[4] ? \$110  : 22'h000000;
-  assign \$113  = mac_0_5_a2[5] ? \$112  : 22'h000000;
-  assign \$115  = mac_0_5_a2[6] ? \$114  : 22'h000000;
-  assign \$117  = mac_0_5_a2[7] ? \$116  : 22'h000000;
+  assign \$103  = mac_0_5_a2hi[0] ? \$102  : 16'h0000;
+  assign \$105  = mac_0_5_a2hi[1] ? \$104  : 16'h0000;
+  assign \$107  = mac_0_5_a2hi[2] ? \$106  : 18'h00000;
+  assign \$109  = mac_0_5_a2hi[3] ? \$108  : 18'h00000;
+  assign \$111  = mac_0_5_a2hi[4] ? \$110  : 22'h000000;
+  assign \$113  = mac_0_5_a2hi[5] ? \$112  : 22'h000000;
+  assign \$115  = mac_0_5_a2hi[6] ? \$114  : 22'h000000;
+  assign \$117  = mac_0_5_a2hi[7] ? \$116  : 22'h000000;
   assign \$118  = - $signed(\$117 );
   assign \$119  = mac_0_5_hi_l0_0 + mac_0_5_hi_l0_1;
   assign \$120  = mac_0_5_hi_l0_2 + mac_0_5_hi_l0_3;
   assign \$121  = \$119 [14:0] + \$120 [14:0];
-  assign \$123  = mac_0_6_a2[0] ? \$122  : 16'h0000;
-  assign \$125  = mac_0_6_a2[1] ? \$124  : 16'h0000;
-  assign \$127  = mac_0_6_a2[2] ? \$126  : 18'h00000;
-  assign \$129  = mac_0_6_a2[3] ? \$128  : 18'h00000;
-  assign \$131  = mac_0_6_a2[4] ? \$130  : 22'h000000;
-  assign \$133  = mac_0_6_a2[5] ? \$132  : 22'h000000;
-  assign \$135  = mac_0_6_a2[6] ? \$134  : 22'h000000;
-  assign \$137  = mac_0_6_a2[7] ? \$136  : 22'h000000;
+  assign \$123  = mac_0_6_a2hi[0] ? \$122  : 16'h0000;
+  assign \$125  = mac_0_6_a2hi[1] ? \$124  : 16'h0000;
+  assign \$127  = mac_0_6_a2hi[2] ? \$126  : 18'h00000;
+  assign \$129  = mac_0_6_a2hi[3] ? \$128  : 18'h00000;
+  assign \$131  = mac_0_6_a2hi[4] ? \$130  : 22'h000000;
+  assign \$133  = mac_0_6_a2hi[5] ? \$132  : 22'h000000;
+  assign \$135  = mac_0_6_a2hi[6] ? \$134  : 22'h000000;
+  assign \$137  = mac_0_6_a2hi[7] ? \$136  : 22'h000000;
   assign \$138  = - $signed(\$137 );
   assign \$139  = mac_0_6_hi_l0_0 + mac_0_6_hi_l0_1;
   assign \$140  = mac_0_6_hi_l0_2 + mac_0_6_hi_l0_3;
   assign \$141  = \$139 [14:0] + \$140 [14:0];
-  assign \$143  = mac_0_7_a2[0] ? \$142  : 16'h0000;
-  assign \$145  = mac_0_7_a2[1] ? \$144  : 16'h0000;
-  assign \$147  = mac_0_7_a2[2] ? \$146  : 18'h00000;
-  assign \$149  = mac_0_7_a2[3] ? \$148  : 18'h00000;
-  assign \$151  = mac_0_7_a2[4] ? \$150  : 22'h000000;
-  assign \$153  = mac_0_7_a2[5] ? \$152  : 22'h000000;
-  assign \$155  = mac_0_7_a2[6] ? \$154  : 22'h000000;
-  assign \$157  = mac_0_7_a2[7] ? \$156  : 22'h000000;
+  assign \$143  = mac_0_7_a2hi[0] ? \$142  : 16'h0000;
+  assign \$145  = mac_0_7_a2hi[1] ? \$144  : 16'h0000;
+  assign \$147  = mac_0_7_a2hi[2] ? \$146  : 18'h00000;
+  assign \$149  = mac_0_7_a2hi[3] ? \$148  : 18'h00000;
+  assign \$151  = mac_0_7_a2hi[4] ? \$150  : 22'h000000;
+  assign \$153  = mac_0_7_a2hi[5] ? \$152  : 22'h000000;
+  assign \$155  = mac_0_7_a2hi[6] ? \$154  : 22'h000000;
+  assign \$157  = mac_0_7_a2hi[7] ? \$156  : 22'h000000;
   assign \$158  = - $signed(\$157 );
   assign \$159  = mac_0_7_hi_l0_0 + mac_0_7_hi_l0_1;
   assign \$160  = mac_0_7_hi_l0_2 + mac_0_7_hi_l0_3;
   assign \$161  = \$159 [14:0] + \$160 [14:0];
-  assign \$163  = mac_1_0_a2[0] ? \$162  : 16'h0000;
-  assign \$165  = mac_1_0_a2[1] ? \$164  : 16'h0000;
-  assign \$167  = mac_1_0_a2[2] ? \$166  : 18'h00000;
-  assign \$169  = mac_1_0_a2[3] ? \$168  : 18'h00000;
-  assign \$171  = mac_1_0_a2[4] ? \$170  : 22'h000000;
-  assign \$173  = mac_1_0_a2[5] ? \$172  : 22'h000000;
-  assign \$175  = mac_1_0_a2[6] ? \$174  : 22'h000000;
-  assign \$177  = mac_1_0_a2[7] ? \$176  : 22'h000000;
+  assign \$163  = mac_1_0_a2hi[0] ? \$162  : 16'h0000;
+  assign \$165  = mac_1_0_a2hi[1] ? \$164  : 16'h0000;
+  assign \$167  = mac_1_0_a2hi[2] ? \$166  : 18'h00000;
+  assign \$169  = mac_1_0_a2hi[3] ? \$168  : 18'h00000;
+  assign \$171  = mac_1_0_a2hi[4] ? \$170  : 22'h000000;
+  assign \$173  = mac_1_0_a2hi[5] ? \$172  : 22'h000000;
+  assign \$175  = mac_1_0_a2hi[6] ? \$174  : 22'h000000;
+  assign \$177  = mac_1_0_a2hi[7] ? \$176  : 22'h000000;
   assign \$178  = - $signed(\$177 );
   assign \$179  = mac_1_0_hi_l0_0 + mac_1_0_hi_l0_1;
   assign \$180  = mac_1_0_hi_l0_2 + mac_1_0_hi_l0_3;
   assign \$181  = \$179 [14:0] + \$180 [14:0];
-  assign \$183  = mac_1_1_a2[0] ? \$182  : 16'h0000;
-  assign \$185  = mac_1_1_a2[1] ? \$184  : 16'h0000;
-  assign \$187  = mac_1_1_a2[2] ? \$186  : 18'h00000;
-  assign \$189  = mac_1_1_a2[3] ? \$188  : 18'h00000;
-  assign \$191  = mac_1_1_a2[4] ? \$190  : 22'h000000;
-  assign \$193  = mac_1_1_a2[5] ? \$192  : 22'h000000;
-  assign \$195  = mac_1_1_a2[6] ? \$194  : 22'h000000;
-  assign \$197  = mac_1_1_a2[7] ? \$196  : 22'h000000;
+  assign \$183  = mac_1_1_a2hi[0] ? \$182  : 16'h0000;
+  assign \$185  = mac_1_1_a2hi[1] ? \$184  : 16'h0000;
+  assign \$187  = mac_1_1_a2hi[2] ? \$186  : 18'h00000;
+  assign \$189  = mac_1_1_a2hi[3] ? \$188  : 18'h00000;
+  assign \$191  = mac_1_1_a2hi[4] ? \$190  : 22'h000000;
+  assign \$193  = mac_1_1_a2hi[5] ? \$192  : 22'h000000;
+  assign \$195  = mac_1_1_a2hi[6] ? \$194  : 22'h000000;
+  assign \$197  = mac_1_1_a2hi[7] ? \$196  : 22'h000000;
   assign \$198  = - $signed(\$197 );
   assign \$199  = mac_1_1_hi_l0_0 + mac_1_1_hi_l0_1;
   assign \$200  = mac_1_1_hi_l0_2 + mac_1_1_hi_l0_3;
   assign \$201  = \$199 [14:0] + \$200 [14:0];
-  assign \$203  = mac_1_2_a2[0] ? \$202  : 16'h0000;
-  assign \$205  = mac_1_2_a2[1] ? \$204  : 16'h0000;
-  assign \$207  = mac_1_2_a2[2] ? \$206  : 18'h00000;
-  assign \$209  = mac_1_2_a2[3] ? \$208  : 18'h00000;
-  assign \$211  = mac_1_2_a2[4] ? \$210  : 22'h000000;
-  assign \$213  = mac_1_2_a2[5] ? \$212  : 22'h000000;
-  assign \$215  = mac_1_2_a2[6] ? \$214  : 22'h000000;
-  assign \$217  = mac_1_2_a2[7] ? \$216  : 22'h000000;
+  assign \$203  = mac_1_2_a2hi[0] ? \$202  : 16'h0000;
+  assign \$205  = mac_1_2_a2hi[1] ? \$204  : 16'h0000;
+  assign \$207  = mac_1_2_a2hi[2] ? \$206  : 18'h00000;
+  assign \$209  = mac_1_2_a2hi[3] ? \$208  : 18'h00000;
+  assign \$211  = mac_1_2_a2hi[4] ? \$210  : 22'h000000;
+  assign \$213  = mac_1_2_a2hi[5] ? \$212  : 22'h000000;
+  assign \$215  = mac_1_2_a2hi[6] ? \$214  : 22'h000000;
+  assign \$217  = mac_1_2_a2hi[7] ? \$216  : 22'h000000;
   assign \$218  = - $signed(\$217 );
   assign \$219  = mac_1_2_hi_l0_0 + mac_1_2_hi_l0_1;
   assign \$220  = mac_1_2_hi_l0_2 + mac_1_2_hi_l0_3;
   assign \$221  = \$219 [14:0] + \$220 [14:0];
-  assign \$223  = mac_1_3_a2[0] ? \$222  : 16'h0000;
-  assign \$225  = mac_1_3_a2[1] ? \$224  : 16'h0000;
-  assign \$227  = mac_1_3_a2[2] ? \$226  : 18'h00000;
-  assign \$229  = mac_1_3_a2[3] ? \$228  : 18'h00000;
-  assign \$231  = mac_1_3_a2[4] ? \$230  : 22'h000000;
-  assign \$233  = mac_1_3_a2[5] ? \$232  : 22'h000000;
-  assign \$235  = mac_1_3_a2[6] ? \$234  : 22'h000000;
-  assign \$237  = mac_1_3_a2[7] ? \$236  : 22'h000000;
+  assign \$223  = mac_1_3_a2hi[0] ? \$222  : 16'h0000;
+  assign \$225  = mac_1_3_a2hi[1] ? \$224  : 16'h0000;
+  assign \$227  = mac_1_3_a2hi[2] ? \$226  : 18'h00000;
+  assign \$229  = mac_1_3_a2hi[3] ? \$228  : 18'h00000;
+  assign \$231  = mac_1_3_a2hi[4] ? \$230  : 22'h000000;
+  assign \$233  = mac_1_3_a2hi[5] ? \$232  : 22'h000000;
+  assign \$235  = mac_1_3_a2hi[6] ? \$234  : 22'h000000;
+  assign \$237  = mac_1_3_a2hi[7] ? \$236  : 22'h000000;
   assign \$238  = - $signed(\$237 );
   assign \$239  = mac_1_3_hi_l0_0 + mac_1_3_hi_l0_1;
   assign \$240  = mac_1_3_hi_l0_2 + mac_1_3_hi_l0_3;
   assign \$241  = \$239 [14:0] + \$240 [14:0];
-  assign \$243  = mac_1_4_a2[0] ? \$242  : 16'h0000;
-  assign \$245  = mac_1_4_a2[1] ? \$244  : 16'h0000;
-  assign \$247  = mac_1_4_a2[2] ? \$246  : 18'h00000;
-  assign \$249  = mac_1_4_a2[3] ? \$248  : 18'h00000;
-  assign \$251  = mac_1_4_a2[4] ? \$250  : 22'h000000;
-  assign \$253  = mac_1_4_a2[5] ? \$252  : 22'h000000;
-  assign \$255  = mac_1_4_a2[6] ? \$254  : 22'h000000;
-  assign \$257  = mac_1_4_a2[7] ? \$256  : 22'h000000;
+  assign \$243  = mac_1_4_a2hi[0] ? \$242  : 16'h0000;
+  assign \$245  = mac_1_4_a2hi[1] ? \$244  : 16'h0000;
+  assign \$247  = mac_1_4_a2hi[2] ? \$246  : 18'h00000;
+  assign \$249  = mac_1_4_a2hi[3] ? \$248  : 18'h00000;
+  assign \$251  = mac_1_4_a2hi[4] ? \$250  : 22'h000000;
+  assign \$253  = mac_1_4_a2hi[5] ? \$252  : 22'h000000;
+  assign \$255  = mac_1_4_a2hi[6] ? \$254  : 22'h000000;
+  assign \$257  = mac_1_4_a2hi[7] ? \$256  : 22'h000000;
   assign \$258  = - $signed(\$257 );
   assign \$259  = mac_1_4_hi_l0_0 + mac_1_4_hi_l0_1;
   assign \$260  = mac_1_4_hi_l0_2 + mac_1_4_hi_l0_3;
   assign \$261  = \$259 [14:0] + \$260 [14:0];
-  assign \$263  = mac_1_5_a2[0] ? \$262  : 16'h0000;
-  assign \$265  = mac_1_5_a2[1] ? \$264  : 16'h0000;
-  assign \$267  = mac_1_5_a2[2] ? \$266  : 18'h00000;
-  assign \$269  = mac_1_5_a2[3] ? \$268  : 18'h00000;
-  assign \$271  = mac_1_5_a2[4] ? \$270  : 22'h000000;
-  assign \$273  = mac_1_5_a2[5] ? \$272  : 22'h000000;
-  assign \$275  = mac_1_5_a2[6] ? \$274  : 22'h000000;
-  assign \$277  = mac_1_5_a2[7] ? \$276  : 22'h000000;
+  assign \$263  = mac_1_5_a2hi[0] ? \$262  : 16'h0000;
+  assign \$265  = mac_1_5_a2hi[1] ? \$264  : 16'h0000;
+  assign \$267  = mac_1_5_a2hi[2] ? \$266  : 18'h00000;
+  assign \$269  = mac_1_5_a2hi[3] ? \$268  : 18'h00000;
+  assign \$271  = mac_1_5_a2hi[4] ? \$270  : 22'h000000;
+  assign \$273  = mac_1_5_a2hi[5] ? \$272  : 22'h000000;
+  assign \$275  = mac_1_5_a2hi[6] ? \$274  : 22'h000000;
+  assign \$277  = mac_1_5_a2hi[7] ? \$276  : 22'h000000;
   assign \$278  = - $signed(\$277 );
   assign \$279  = mac_1_5_hi_l0_0 + mac_1_5_hi_l0_1;
   assign \$280  = mac_1_5_hi_l0_2 + mac_1_5_hi_l0_3;
   assign \$281  = \$279 [14:0] + \$280 [14:0];
-  assign \$283  = mac_1_6_a2[0] ? \$282  : 16'h0000;
-  assign \$285  = mac_1_6_a2[1] ? \$284  : 16'h0000;
-  assign \$287  = mac_1_6_a2[2] ? \$286  : 18'h00000;
-  assign \$289  = mac_1_6_a2[3] ? \$288  : 18'h00000;
-  assign \$291  = mac_1_6_a2[4] ? \$290  : 22'h000000;
-  assign \$293  = mac_1_6_a2[5] ? \$292  : 22'h000000;
-  assign \$295  = mac_1_6_a2[6] ? \$294  : 22'h000000;
-  assign \$297  = mac_1_6_a2[7] ? \$296  : 22'h000000;
+  assign \$283  = mac_1_6_a2hi[0] ? \$282  : 16'h0000;
+  assign \$285  = mac_1_6_a2hi[1] ? \$284  : 16'h0000;
+  assign \$287  = mac_1_6_a2hi[2] ? \$286  : 18'h00000;
+  assign \$289  = mac_1_6_a2hi[3] ? \$288  : 18'h00000;
+  assign \$291  = mac_1_6_a2hi[4] ? \$290  : 22'h000000;
+  assign \$293  = mac_1_6_a2hi[5] ? \$292  : 22'h000000;
+  assign \$295  = mac_1_6_a2hi[6] ? \$294  : 22'h000000;
+  assign \$297  = mac_1_6_a2hi[7] ? \$296  : 22'h000000;
   assign \$298  = - $signed(\$297 );
   assign \$299  = mac_1_6_hi_l0_0 + mac_1_6_hi_l0_1;
   assign \$300  = mac_1_6_hi_l0_2 + mac_1_6_hi_l0_3;
   assign \$301  = \$299 [14:0] + \$300 [14:0];
-  assign \$303  = mac_1_7_a2[0] ? \$302  : 16'h0000;
-  assign \$305  = mac_1_7_a2[1] ? \$304  : 16'h0000;
-  assign \$307  = mac_1_7_a2[2] ? \$306  : 18'h00000;
-  assign \$309  = mac_1_7_a2[3] ? \$308  : 18'h00000;
-  assign \$311  = mac_1_7_a2[4] ? \$310  : 22'h000000;
-  assign \$313  = mac_1_7_a2[5] ? \$312  : 22'h000000;
-  assign \$315  = mac_1_7_a2[6] ? \$314  : 22'h000000;
-  assign \$317  = mac_1_7_a2[7] ? \$316  : 22'h000000;
+  assign \$303  = mac_1_7_a2hi[0] ? \$302  : 16'h0000;
+  assign \$305  = mac_1_7_a2hi[1] ? \$304  : 16'h0000;
+  assign \$307  = mac_1_7_a2hi[2] ? \$306  : 18'h00000;
+  assign \$309  = mac_1_7_a2hi[3] ? \$308  : 18'h00000;
+  assign \$311  = mac_1_7_a2hi[4] ? \$310  : 22'h000000;
+  assign \$313  = mac_1_7_a2hi[5] ? \$312  : 22'h000000;
+  assign \$315  = mac_1_7_a2hi[6] ? \$314  : 22'h000000;
+  assign \$317  = mac_1_7_a2hi[7] ? \$316  : 22'h000000;
   assign \$318  = - $signed(\$317 );
   assign \$319  = mac_1_7_hi_l0_0 + mac_1_7_hi_l0_1;
   assign \$320  = mac_1_7_hi_l0_2 + mac_1_7_hi_l0_3;
   assign \$321  = \$319 [14:0] + \$320 [14:0];
-  assign \$323  = mac_2_0_a2[0] ? \$322  : 16'h0000;
-  assign \$325  = mac_2_0_a2[1] ? \$324  : 16'h0000;
-  assign \$327  = mac_2_0_a2[2] ? \$326  : 18'h00000;
-  assign \$329  = mac_2_0_a2[3] ? \$328  : 18'h00000;
-  assign \$331  = mac_2_0_a2[4] ? \$330  : 22'h000000;
-  assign \$333  = mac_2_0_a2[5] ? \$332  : 22'h000000;
-  assign \$335  = mac_2_0_a2[6] ? \$334  : 22'h000000;
-  assign \$337  = mac_2_0_a2[7] ? \$336  : 22'h000000;
+  assign \$323  = mac_2_0_a2hi[0] ? \$322  : 16'h0000;
+  assign \$325  = mac_2_0_a2hi[1] ? \$324  : 16'h0000;
+  assign \$327  = mac_2_0_a2hi[2] ? \$326  : 18'h00000;
+  assign \$329  = mac_2_0_a2hi[3] ? \$328  : 18'h00000;
+  assign \$331  = mac_2_0_a2hi[4] ? \$330  : 22'h000000;
+  assign \$333  = mac_2_0_a2hi[5] ? \$332  : 22'h000000;
+  assign \$335  = mac_2_0_a2hi[6] ? \$334  : 22'h000000;
+  assign \$337  = mac_2_0_a2hi[7] ? \$336  : 22'h000000;
   assign \$338  = - $signed(\$337 );
   assign \$339  = mac_2_0_hi_l0_0 + mac_2_0_hi_l0_1;
   assign \$340  = mac_2_0_hi_l0_2 + mac_2_0_hi_l0_3;
   assign \$341  = \$339 [14:0] + \$340 [14:0];
-  assign \$343  = mac_2_1_a2[0] ? \$342  : 16'h0000;
-  assign \$345  = mac_2_1_a2[1] ? \$344  : 16'h0000;
-  assign \$347  = mac_2_1_a2[2] ? \$346  : 18'h00000;
-  assign \$349  = mac_2_1_a2[3] ? \$348  : 18'h00000;
-  assign \$351  = mac_2_1_a2[4] ? \$350  : 22'h000000;
-  assign \$353  = mac_2_1_a2[5] ? \$352  : 22'h000000;
-  assign \$355  = mac_2_1_a2[6] ? \$354  : 22'h000000;
-  assign \$357  = mac_2_1_a2[7] ? \$356  : 22'h000000;
+  assign \$343  = mac_2_1_a2hi[0] ? \$342  : 16'h0000;
+  assign \$345  = mac_2_1_a2hi[1] ? \$344  : 16'h0000;
+  assign \$347  = mac_2_1_a2hi[2] ? \$346  : 18'h00000;
+  assign \$349  = mac_2_1_a2hi[3] ? \$348  : 18'h00000;
+  assign \$351  = mac_2_1_a2hi[4] ? \$350  : 22'h000000;
+  assign \$353  = mac_2_1_a2hi[5] ? \$352  : 22'h000000;
+  assign \$355  = mac_2_1_a2hi[6] ? \$354  : 22'h000000;
+  assign \$357  = mac_2_1_a2hi[7] ? \$356  : 22'h000000;
   assign \$358  = - $signed(\$357 );
   assign \$359  = mac_2_1_hi_l0_0 + mac_2_1_hi_l0_1;
   assign \$360  = mac_2_1_hi_l0_2 + mac_2_1_hi_l0_3;
   assign \$361  = \$359 [14:0] + \$360 [14:0];
-  assign \$363  = mac_2_2_a2[0] ? \$362  : 16'h0000;
-  assign \$365  = mac_2_2_a2[1] ? \$364  : 16'h0000;
-  assign \$367  = mac_2_2_a2[2] ? \$366  : 18'h00000;
-  assign \$369  = mac_2_2_a2[3] ? \$368  : 18'h00000;
-  assign \$371  = mac_2_2_a2[4] ? \$370  : 22'h000000;
-  assign \$373  = mac_2_2_a2[5] ? \$372  : 22'h000000;
-  assign \$375  = mac_2_2_a2[6] ? \$374  : 22'h000000;
-  assign \$377  = mac_2_2_a2[7] ? \$376  : 22'h000000;
+  assign \$363  = mac_2_2_a2hi[0] ? \$362  : 16'h0000;
+  assign \$365  = mac_2_2_a2hi[1] ? \$364  : 16'h0000;
+  assign \$367  = mac_2_2_a2hi[2] ? \$366  : 18'h00000;
+  assign \$369  = mac_2_2_a2hi[3] ? \$368  : 18'h00000;
+  assign \$371  = mac_2_2_a2hi[4] ? \$370  : 22'h000000;
+  assign \$373  = mac_2_2_a2hi[5] ? \$372  : 22'h000000;
+  assign \$375  = mac_2_2_a2hi[6] ? \$374  : 22'h000000;
+  assign \$377  = mac_2_2_a2hi[7] ? \$376  : 22'h000000;
   assign \$378  = - $signed(\$377 );
   assign \$379  = mac_2_2_hi_l0_0 + mac_2_2_hi_l0_1;
   assign \$380  = mac_2_2_hi_l0_2 + mac_2_2_hi_l0_3;
   assign \$381  = \$379 [14:0] + \$380 [14:0];
-  assign \$383  = mac_2_3_a2[0] ? \$382  : 16'h0000;
-  assign \$385  = mac_2_3_a2[1] ? \$384  : 16'h0000;
-  assign \$387  = mac_2_3_a2[2] ? \$386  : 18'h00000;
-  assign \$389  = mac_2_3_a2[3] ? \$388  : 18'h00000;
-  assign \$391  = mac_2_3_a2[4] ? \$390  : 22'h000000;
-  assign \$393  = mac_2_3_a2[5] ? \$392  : 22'h000000;
-  assign \$395  = mac_2_3_a2[6] ? \$394  : 22'h000000;
-  assign \$397  = mac_2_3_a2[7] ? \$396  : 22'h000000;
+  assign \$383  = mac_2_3_a2hi[0] ? \$382  : 16'h0000;
+  assign \$385  = mac_2_3_a2hi[1] ? \$384  : 16'h0000;
+  assign \$387  = mac_2_3_a2hi[2] ? \$386  : 18'h00000;
+  assign \$389  = mac_2_3_a2hi[3] ? \$388  : 18'h00000;
+  assign \$391  = mac_2_3_a2hi[4] ? \$390  : 22'h000000;
+  assign \$393  = mac_2_3_a2hi[5] ? \$392  : 22'h000000;
+  assign \$395  = mac_2_3_a2hi[6] ? \$394  : 22'h000000;
+  assign \$397  = mac_2_3_a2hi[7] ? \$396  : 22'h000000;
   assign \$398  = - $signed(\$397 );
   assign \$399  = mac_2_3_hi_l0_0 + mac_2_3_hi_l0_1;
   assign \$400  = mac_2_3_hi_l0_2 + mac_2_3_hi_l0_3;
   assign \$401  = \$399 [14:0] + \$400 [14:0];
-  assign \$403  = mac_2_4_a2[0] ? \$402  : 16'h0000;
-  assign \$405  = mac_2_4_a2[1] ? \$404  : 16'h0000;
-  assign \$407  = mac_2_4_a2[2] ? \$406  : 18'h00000;
-  assign \$409  = mac_2_4_a2[3] ? \$408  : 18'h00000;
-  assign \$411  = mac_2_4_a2[4] ? \$410  : 22'h000000;
-  assign \$413  = mac_2_4_a2[5] ? \$412  : 22'h000000;
-  assign \$415  = mac_2_4_a2[6] ? \$414  : 22'h000000;
-  assign \$417  = mac_2_4_a2[7] ? \$416  : 22'h000000;
+  assign \$403  = mac_2_4_a2hi[0] ? \$402  : 16'h0000;
+  assign \$405  = mac_2_4_a2hi[1] ? \$404  : 16'h0000;
+  assign \$407  = mac_2_4_a2hi[2] ? \$406  : 18'h00000;
+  assign \$409  = mac_2_4_a2hi[3] ? \$408  : 18'h00000;
+  assign \$411  = mac_2_4_a2hi[4] ? \$410  : 22'h000000;
+  assign \$413  = mac_2_4_a2hi[5] ? \$412  : 22'h000000;
+  assign \$415  = mac_2_4_a2hi[6] ? \$414  : 22'h000000;
+  assign \$417  = mac_2_4_a2hi[7] ? \$416  : 22'h000000;
   assign \$418  = - $signed(\$417 );
   assign \$419  = mac_2_4_hi_l0_0 + mac_2_4_hi_l0_1;
   assign \$420  = mac_2_4_hi_l0_2 + mac_2_4_hi_l0_3;
   assign \$421  = \$419 [14:0] + \$420 [14:0];
-  assign \$423  = mac_2_5_a2[0] ? \$422  : 16'h0000;
-  assign \$425  = mac_2_5_a2[1] ? \$424  : 16'h0000;
-  assign \$427  = mac_2_5_a2[2] ? \$426  : 18'h00000;
-  assign \$429  = mac_2_5_a2[3] ? \$428  : 18'h00000;
-  assign \$431  = mac_2_5_a2[4] ? \$430  : 22'h000000;
-  assign \$433  = mac_2_5_a2[5] ? \$432  : 22'h000000;
-  assign \$435  = mac_2_5_a2[6] ? \$434  : 22'h000000;
-  assign \$437  = mac_2_5_a2[7] ? \$436  : 22'h000000;
+  assign \$423  = mac_2_5_a2hi[0] ? \$422  : 16'h0000;
+  assign \$425  = mac_2_5_a2hi[1] ? \$424  : 16'h0000;
+  assign \$427  = mac_2_5_a2hi[2] ? \$426  : 18'h00000;
+  assign \$429  = mac_2_5_a2hi[3] ? \$428  : 18'h00000;
+  assign \$431  = mac_2_5_a2hi[4] ? \$430  : 22'h000000;
+  assign \$433  = mac_2_5_a2hi[5] ? \$432  : 22'h000000;
+  assign \$435  = mac_2_5_a2hi[6] ? \$434  : 22'h000000;
+  assign \$437  = mac_2_5_a2hi[7] ? \$436  : 22'h000000;
   assign \$438  = - $signed(\$437 );
   assign \$439  = mac_2_5_hi_l0_0 + mac_2_5_hi_l0_1;
   assign \$440  = mac_2_5_hi_l0_2 + mac_2_5_hi_l0_3;
   assign \$441  = \$439 [14:0] + \$440 [14:0];
-  assign \$443  = mac_2_6_a2[0] ? \$442  : 16'h0000;
-  assign \$445  = mac_2_6_a2[1] ? \$444  : 16'h0000;
-  assign \$447  = mac_2_6_a2[2] ? \$446  : 18'h00000;
-  assign \$449  = mac_2_6_a2[3] ? \$448  : 18'h00000;
-  assign \$451  = mac_2_6_a2[4] ? \$450  : 22'h000000;
-  assign \$453  = mac_2_6_a2[5] ? \$452  : 22'h000000;
-  assign \$455  = mac_2_6_a2[6] ? \$454  : 22'h000000;
-  assign \$457  = mac_2_6_a2[7] ? \$456  : 22'h000000;
+  assign \$443  = mac_2_6_a2hi[0] ? \$442  : 16'h0000;
+  assign \$445  = mac_2_6_a2hi[1] ? \$444  : 16'h0000;
+  assign \$447  = mac_2_6_a2hi[2] ? \$446  : 18'h00000;
+  assign \$449  = mac_2_6_a2hi[3] ? \$448  : 18'h00000;
+  assign \$451  = mac_2_6_a2hi[4] ? \$450  : 22'h000000;
+  assign \$453  = mac_2_6_a2hi[5] ? \$452  : 22'h000000;
+  assign \$455  = mac_2_6_a2hi[6] ? \$454  : 22'h000000;
+  assign \$457  = mac_2_6_a2hi[7] ? \$456  : 22'h000000;
   assign \$458  = - $signed(\$457 );
   assign \$459  = mac_2_6_hi_l0_0 + mac_2_6_hi_l0_1;
   assign \$460  = mac_2_6_hi_l0_2 + mac_2_6_hi_l0_3;
   assign \$461  = \$459 [14:0] + \$460 [14:0];
-  assign \$463  = mac_2_7_a2[0] ? \$462  : 16'h0000;
-  assign \$465  = mac_2_7_a2[1] ? \$464  : 16'h0000;
-  assign \$467  = mac_2_7_a2[2] ? \$466  : 18'h00000;
-  assign \$469  = mac_2_7_a2[3] ? \$468  : 18'h00000;
-  assign \$471  = mac_2_7_a2[4] ? \$470  : 22'h000000;
-  assign \$473  = mac_2_7_a2[5] ? \$472  : 22'h000000;
-  assign \$475  = mac_2_7_a2[6] ? \$474  : 22'h000000;
-  assign \$477  = mac_2_7_a2[7] ? \$476  : 22'h000000;
+  assign \$463  = mac_2_7_a2hi[0] ? \$462  : 16'h0000;
+  assign \$465  = mac_2_7_a2hi[1] ? \$464  : 16'h0000;
+  assign \$467  = mac_2_7_a2hi[2] ? \$466  : 18'h00000;
+  assign \$469  = mac_2_7_a2hi[3] ? \$468  : 18'h00000;
+  assign \$471  = mac_2_7_a2hi[4] ? \$470  : 22'h000000;
+  assign \$473  = mac_2_7_a2hi[5] ? \$472  : 22'h000000;
+  assign \$475  = mac_2_7_a2hi[6] ? \$474  : 22'h000000;
+  assign \$477  = mac_2_7_a2hi[7] ? \$476  : 22'h000000;
   assign \$478  = - $signed(\$477 );
   assign \$479  = mac_2_7_hi_l0_0 + mac_2_7_hi_l0_1;
   assign \$480  = mac_2_7_hi_l0_2 + mac_2_7_hi_l0_3;
   assign \$481  = \$479 [14:0] + \$480 [14:0];
-  assign \$483  = mac_3_0_a2[0] ? \$482  : 16'h0000;
-  assign \$485  = mac_3_0_a2[1] ? \$484  : 16'h0000;
-  assign \$487  = mac_3_0_a2[2] ? \$486  : 18'h00000;
-  assign \$489  = mac_3_0_a2[3] ? \$488  : 18'h00000;
-  assign \$491  = mac_3_0_a2[4] ? \$490  : 22'h000000;
-  assign \$493  = mac_3_0_a2[5] ? \$492  : 22'h000000;
-  assign \$495  = mac_3_0_a2[6] ? \$494  : 22'h000000;
-  assign \$497  = mac_3_0_a2[7] ? \$496  : 22'h000000;
+  assign \$483  = mac_3_0_a2hi[0] ? \$482  : 16'h0000;
+  assign \$485  = mac_3_0_a2hi[1] ? \$484  : 16'h0000;
+  assign \$487  = mac_3_0_a2hi[2] ? \$486  : 18'h00000;
+  assign \$489  = mac_3_0_a2hi[3] ? \$488  : 18'h00000;
+  assign \$491  = mac_3_0_a2hi[4] ? \$490  : 22'h000000;
+  assign \$493  = mac_3_0_a2hi[5] ? \$492  : 22'h000000;
+  assign \$495  = mac_3_0_a2hi[6] ? \$494  : 22'h000000;
+  assign \$497  = mac_3_0_a2hi[7] ? \$496  : 22'h000000;
   assign \$498  = - $signed(\$497 );
   assign \$499  = mac_3_0_hi_l0_0 + mac_3_0_hi_l0_1;
   assign \$500  = mac_3_0_hi_l0_2 + mac_3_0_hi_l0_3;
   assign \$501  = \$499 [14:0] + \$500 [14:0];
-  assign \$503  = mac_3_1_a2[0] ? \$502  : 16'h0000;
-  assign \$505  = mac_3_1_a2[1] ? \$504  : 16'h0000;
-  assign \$507  = mac_3_1_a2[2] ? \$506  : 18'h00000;
-  assign \$509  = mac_3_1_a2[3] ? \$508  : 18'h00000;
-  assign \$511  = mac_3_1_a2[4] ? \$510  : 22'h000000;
-  assign \$513  = mac_3_1_a2[5] ? \$512  : 22'h000000;
-  assign \$515  = mac_3_1_a2[6] ? \$514  : 22'h000000;
-  assign \$517  = mac_3_1_a2[7] ? \$516  : 22'h000000;
+  assign \$503  = mac_3_1_a2hi[0] ? \$502  : 16'h0000;
+  assign \$505  = mac_3_1_a2hi[1] ? \$504  : 16'h0000;
+  assign \$507  = mac_3_1_a2hi[2] ? \$506  : 18'h00000;
+  assign \$509  = mac_3_1_a2hi[3] ? \$508  : 18'h00000;
+  assign \$511  = mac_3_1_a2hi[4] ? \$510  : 22'h000000;
+  assign \$513  = mac_3_1_a2hi[5] ? \$512  : 22'h000000;
+  assign \$515  = mac_3_1_a2hi[6] ? \$514  : 22'h000000;
+  assign \$517  = mac_3_1_a2hi[7] ? \$516  : 22'h000000;
   assign \$518  = - $signed(\$517 );
   assign \$519  = mac_3_1_hi_l0_0 + mac_3_1_hi_l0_1;
   assign \$520  = mac_3_1_hi_l0_2 + mac_3_1_hi_l0_3;
   assign \$521  = \$519 [14:0] + \$520 [14:0];
-  assign \$523  = mac_3_2_a2[0] ? \$522  : 16'h0000;
-  assign \$525  = mac_3_2_a2[1] ? \$524  : 16'h0000;
-  assign \$527  = mac_3_2_a2[2] ? \$526  : 18'h00000;
-  assign \$529  = mac_3_2_a2[3] ? \$528  : 18'h00000;
-  assign \$531  = mac_3_2_a2[4] ? \$530  : 22'h000000;
-  assign \$533  = mac_3_2_a2[5] ? \$532  : 22'h000000;
-  assign \$535  = mac_3_2_a2[6] ? \$534  : 22'h000000;
-  assign \$537  = mac_3_2_a2[7] ? \$536  : 22'h000000;
+  assign \$523  = mac_3_2_a2hi[0] ? \$522  : 16'h0000;
+  assign \$525  = mac_3_2_a2hi[1] ? \$524  : 16'h0000;
+  assign \$527  = mac_3_2_a2hi[2] ? \$526  : 18'h00000;
+  assign \$529  = mac_3_2_a2hi[3] ? \$528  : 18'h00000;
+  assign \$531  = mac_3_2_a2hi[4] ? \$530  : 22'h000000;
+  assign \$533  = mac_3_2_a2hi[5] ? \$532  : 22'h000000;
+  assign \$535  = mac_3_2_a2hi[6] ? \$534  : 22'h000000;
+  assign \$537  = mac_3_2_a2hi[7] ? \$536  : 22'h000000;
   assign \$538  = - $signed(\$537 );
   assign \$539  = mac_3_2_hi_l0_0 + mac_3_2_hi_l0_1;
   assign \$540  = mac_3_2_hi_l0_2 + mac_3_2_hi_l0_3;
   assign \$541  = \$539 [14:0] + \$540 [14:0];
-  assign \$543  = mac_3_3_a2[0] ? \$542  : 16'h0000;
-  assign \$545  = mac_3_3_a2[1] ? \$544  : 16'h0000;
-  assign \$547  = mac_3_3_a2[2] ? \$546  : 18'h00000;
-  assign \$549  = mac_3_3_a2[3] ? \$548  : 18'h00000;
-  assign \$551  = mac_3_3_a2[4] ? \$550  : 22'h000000;
-  assign \$553  = mac_3_3_a2[5] ? \$552  : 22'h000000;
-  assign \$555  = mac_3_3_a2[6] ? \$554  : 22'h000000;
-  assign \$557  = mac_3_3_a2[7] ? \$556  : 22'h000000;
+  assign \$543  = mac_3_3_a2hi[0] ? \$542  : 16'h0000;
+  assign \$545  = mac_3_3_a2hi[1] ? \$544  : 16'h0000;
+  assign \$547  = mac_3_3_a2hi[2] ? \$546  : 18'h00000;
+  assign \$549  = mac_3_3_a2hi[3] ? \$548  : 18'h00000;
+  assign \$551  = mac_3_3_a2hi[4] ? \$550  : 22'h000000;
+  assign \$553  = mac_3_3_a2hi[5] ? \$552  : 22'h000000;
+  assign \$555  = mac_3_3_a2hi[6] ? \$554  : 22'h000000;
+  assign \$557  = mac_3_3_a2hi[7] ? \$556  : 22'h000000;
   assign \$558  = - $signed(\$557 );
   assign \$559  = mac_3_3_hi_l0_0 + mac_3_3_hi_l0_1;
   assign \$560  = mac_3_3_hi_l0_2 + mac_3_3_hi_l0_3;
   assign \$561  = \$559 [14:0] + \$560 [14:0];
-  assign \$563  = mac_3_4_a2[0] ? \$562  : 16'h0000;
-  assign \$565  = mac_3_4_a2[1] ? \$564  : 16'h0000;
-  assign \$567  = mac_3_4_a2[2] ? \$566  : 18'h00000;
-  assign \$569  = mac_3_4_a2[3] ? \$568  : 18'h00000;
-  assign \$571  = mac_3_4_a2[4] ? \$570  : 22'h000000;
-  assign \$573  = mac_3_4_a2[5] ? \$572  : 22'h000000;
-  assign \$575  = mac_3_4_a2[6] ? \$574  : 22'h000000;
-  assign \$577  = mac_3_4_a2[7] ? \$576  : 22'h000000;
+  assign \$563  = mac_3_4_a2hi[0] ? \$562  : 16'h0000;
+  assign \$565  = mac_3_4_a2hi[1] ? \$564  : 16'h0000;
+  assign \$567  = mac_3_4_a2hi[2] ? \$566  : 18'h00000;
+  assign \$569  = mac_3_4_a2hi[3] ? \$568  : 18'h00000;
+  assign \$571  = mac_3_4_a2hi[4] ? \$570  : 22'h000000;
+  assign \$573  = mac_3_4_a2hi[5] ? \$572  : 22'h000000;
+  assign \$575  = mac_3_4_a2hi[6] ? \$574  : 22'h000000;
+  assign \$577  = mac_3_4_a2hi[7] ? \$576  : 22'h000000;
   assign \$578  = - $signed(\$577 );
   assign \$579  = mac_3_4_hi_l0_0 + mac_3_4_hi_l0_1;
   assign \$580  = mac_3_4_hi_l0_2 + mac_3_4_hi_l0_3;
   assign \$581  = \$579 [14:0] + \$580 [14:0];
-  assign \$583  = mac_3_5_a2[0] ? \$582  : 16'h0000;
-  assign \$585  = mac_3_5_a2[1] ? \$584  : 16'h0000;
-  assign \$587  = mac_3_5_a2[2] ? \$586  : 18'h00000;
-  assign \$589  = mac_3_5_a2[3] ? \$588  : 18'h00000;
-  assign \$591  = mac_3_5_a2[4] ? \$590  : 22'h000000;
-  assign \$593  = mac_3_5_a2[5] ? \$592  : 22'h000000;
-  assign \$595  = mac_3_5_a2[6] ? \$594  : 22'h000000;
-  assign \$597  = mac_3_5_a2[7] ? \$596  : 22'h000000;
+  assign \$583  = mac_3_5_a2hi[0] ? \$582  : 16'h0000;
+  assign \$585  = mac_3_5_a2hi[1] ? \$584  : 16'h0000;
+  assign \$587  = mac_3_5_a2hi[2] ? \$586  : 18'h00000;
+  assign \$589  = mac_3_5_a2hi[3] ? \$588  : 18'h00000;
+  assign \$591  = mac_3_5_a2hi[4] ? \$590  : 22'h000000;
+  assign \$593  = mac_3_5_a2hi[5] ? \$592  : 22'h000000;
+  assign \$595  = mac_3_5_a2hi[6] ? \$594  : 22'h000000;
+  assign \$597  = mac_3_5_a2hi[7] ? \$596  : 22'h000000;
   assign \$598  = - $signed(\$597 );
   assign \$599  = mac_3_5_hi_l0_0 + mac_3_5_hi_l0_1;
   assign \$600  = mac_3_5_hi_l0_2 + mac_3_5_hi_l0_3;
   assign \$601  = \$599 [14:0] + \$600 [14:0];
-  assign \$603  = mac_3_6_a2[0] ? \$602  : 16'h0000;
-  assign \$605  = mac_3_6_a2[1] ? \$604  : 16'h0000;
-  assign \$607  = mac_3_6_a2[2] ? \$606  : 18'h00000;
-  assign \$609  = mac_3_6_a2[3] ? \$608  : 18'h00000;
-  assign \$611  = mac_3_6_a2[4] ? \$610  : 22'h000000;
-  assign \$613  = mac_3_6_a2[5] ? \$612  : 22'h000000;
-  assign \$615  = mac_3_6_a2[6] ? \$614  : 22'h000000;
-  assign \$617  = mac_3_6_a2[7] ? \$616  : 22'h000000;
+  assign \$603  = mac_3_6_a2hi[0] ? \$602  : 16'h0000;
+  assign \$605  = mac_3_6_a2hi[1] ? \$604  : 16'h0000;
+  assign \$607  = mac_3_6_a2hi[2] ? \$606  : 18'h00000;
+  assign \$609  = mac_3_6_a2hi[3] ? \$608  : 18'h00000;
+  assign \$611  = mac_3_6_a2hi[4] ? \$610  : 22'h000000;
+  assign \$613  = mac_3_6_a2hi[5] ? \$612  : 22'h000000;
+  assign \$615  = mac_3_6_a2hi[6] ? \$614  : 22'h000000;
+  assign \$617  = mac_3_6_a2hi[7] ? \$616  : 22'h000000;
   assign \$618  = - $signed(\$617 );
   assign \$619  = mac_3_6_hi_l0_0 + mac_3_6_hi_l0_1;
   assign \$620  = mac_3_6_hi_l0_2 + mac_3_6_hi_l0_3;
   assign \$621  = \$619 [14:0] + \$620 [14:0];
-  assign \$623  = mac_3_7_a2[0] ? \$622  : 16'h0000;
-  assign \$625  = mac_3_7_a2[1] ? \$624  : 16'h0000;
-  assign \$627  = mac_3_7_a2[2] ? \$626  : 18'h00000;
-  assign \$629  = mac_3_7_a2[3] ? \$628  : 18'h00000;
-  assign \$631  = mac_3_7_a2[4] ? \$630  : 22'h000000;
-  assign \$633  = mac_3_7_a2[5] ? \$632  : 22'h000000;
-  assign \$635  = mac_3_7_a2[6] ? \$634  : 22'h000000;
-  assign \$637  = mac_3_7_a2[7] ? \$636  : 22'h000000;
+  assign \$623  = mac_3_7_a2hi[0] ? \$622  : 16'h0000;
+  assign \$625  = mac_3_7_a2hi[1] ? \$624  : 16'h0000;
+  assign \$627  = mac_3_7_a2hi[2] ? \$626  : 18'h00000;
+  assign \$629  = mac_3_7_a2hi[3] ? \$628  : 18'h00000;
+  assign \$631  = mac_3_7_a2hi[4] ? \$630  : 22'h000000;
+  assign \$633  = mac_3_7_a2hi[5] ? \$632  : 22'h000000;
+  assign \$635  = mac_3_7_a2hi[6] ? \$634  : 22'h000000;
+  assign \$637  = mac_3_7_a2hi[7] ? \$636  : 22'h000000;
   assign \$638  = - $signed(\$637 );
   assign \$639  = mac_3_7_hi_l0_0 + mac_3_7_hi_l0_1;
   assign \$640  = mac_3_7_hi_l0_2 + mac_3_7_hi_l0_3;
   assign \$641  = \$639 [14:0] + \$640 [14:0];
-  assign \$643  = mac_4_0_a2[0] ? \$642  : 16'h0000;
-  assign \$645  = mac_4_0_a2[1] ? \$644  : 16'h0000;
-  assign \$647  = mac_4_0_a2[2] ? \$646  : 18'h00000;
-  assign \$649  = mac_4_0_a2[3] ? \$648  : 18'h00000;
-  assign \$651  = mac_4_0_a2[4] ? \$650  : 22'h000000;
-  assign \$653  = mac_4_0_a2[5] ? \$652  : 22'h000000;
-  assign \$655  = mac_4_0_a2[6] ? \$654  : 22'h000000;
-  assign \$657  = mac_4_0_a2[7] ? \$656  : 22'h000000;
+  assign \$643  = mac_4_0_a2hi[0] ? \$642  : 16'h0000;
+  assign \$645  = mac_4_0_a2hi[1] ? \$644  : 16'h0000;
+  assign \$647  = mac_4_0_a2hi[2] ? \$646  : 18'h00000;
+  assign \$649  = mac_4_0_a2hi[3] ? \$648  : 18'h00000;
+  assign \$651  = mac_4_0_a2hi[4] ? \$650  : 22'h000000;
+  assign \$653  = mac_4_0_a2hi[5] ? \$652  : 22'h000000;
+  assign \$655  = mac_4_0_a2hi[6] ? \$654  : 22'h000000;
+  assign \$657  = mac_4_0_a2hi[7] ? \$656  : 22'h000000;
   assign \$658  = - $signed(\$657 );
   assign \$659  = mac_4_0_hi_l0_0 + mac_4_0_hi_l0_1;
   assign \$660  = mac_4_0_hi_l0_2 + mac_4_0_hi_l0_3;
   assign \$661  = \$659 [14:0] + \$660 [14:0];
-  assign \$663  = mac_4_1_a2[0] ? \$662  : 16'h0000;
-  assign \$665  = mac_4_1_a2[1] ? \$664  : 16'h0000;
-  assign \$667  = mac_4_1_a2[2] ? \$666  : 18'h00000;
-  assign \$669  = mac_4_1_a2[3] ? \$668  : 18'h00000;
-  assign \$671  = mac_4_1_a2[4] ? \$670  : 22'h000000;
-  assign \$673  = mac_4_1_a2[5] ? \$672  : 22'h000000;
-  assign \$675  = mac_4_1_a2[6] ? \$674  : 22'h000000;
-  assign \$677  = mac_4_1_a2[7] ? \$676  : 22'h000000;
+  assign \$663  = mac_4_1_a2hi[0] ? \$662  : 16'h0000;
+  assign \$665  = mac_4_1_a2hi[1] ? \$664  : 16'h0000;
+  assign \$667  = mac_4_1_a2hi[2] ? \$666  : 18'h00000;
+  assign \$669  = mac_4_1_a2hi[3] ? \$668  : 18'h00000;
+  assign \$671  = mac_4_1_a2hi[4] ? \$670  : 22'h000000;
+  assign \$673  = mac_4_1_a2hi[5] ? \$672  : 22'h000000;
+  assign \$675  = mac_4_1_a2hi[6] ? \$674  : 22'h000000;
+  assign \$677  = mac_4_1_a2hi[7] ? \$676  : 22'h000000;
   assign \$678  = - $signed(\$677 );
   assign \$679  = mac_4_1_hi_l0_0 + mac_4_1_hi_l0_1;
   assign \$680  = mac_4_1_hi_l0_2 + mac_4_1_hi_l0_3;
   assign \$681  = \$679 [14:0] + \$680 [14:0];
-  assign \$683  = mac_4_2_a2[0] ? \$682  : 16'h0000;
-  assign \$685  = mac_4_2_a2[1] ? \$684  : 16'h0000;
-  assign \$687  = mac_4_2_a2[2] ? \$686  : 18'h00000;
-  assign \$689  = mac_4_2_a2[3] ? \$688  : 18'h00000;
-  assign \$691  = mac_4_2_a2[4] ? \$690  : 22'h000000;
-  assign \$693  = mac_4_2_a2[5] ? \$692  : 22'h000000;
-  assign \$695  = mac_4_2_a2[6] ? \$694  : 22'h000000;
-  assign \$697  = mac_4_2_a2[7] ? \$696  : 22'h000000;
+  assign \$683  = mac_4_2_a2hi[0] ? \$682  : 16'h0000;
+  assign \$685  = mac_4_2_a2hi[1] ? \$684  : 16'h0000;
+  assign \$687  = mac_4_2_a2hi[2] ? \$686  : 18'h00000;
+  assign \$689  = mac_4_2_a2hi[3] ? \$688  : 18'h00000;
+  assign \$691  = mac_4_2_a2hi[4] ? \$690  : 22'h000000;
+  assign \$693  = mac_4_2_a2hi[5] ? \$692  : 22'h000000;
+  assign \$695  = mac_4_2_a2hi[6] ? \$694  : 22'h000000;
+  assign \$697  = mac_4_2_a2hi[7] ? \$696  : 22'h000000;
   assign \$698  = - $signed(\$697 );
   assign \$699  = mac_4_2_hi_l0_0 + mac_4_2_hi_l0_1;
   assign \$700  = mac_4_2_hi_l0_2 + mac_4_2_hi_l0_3;
   assign \$701  = \$699 [14:0] + \$700 [14:0];
-  assign \$703  = mac_4_3_a2[0] ? \$702  : 16'h0000;
-  assign \$705  = mac_4_3_a2[1] ? \$704  : 16'h0000;
-  assign \$707  = mac_4_3_a2[2] ? \$706  : 18'h00000;
-  assign \$709  = mac_4_3_a2[3] ? \$708  : 18'h00000;
-  assign \$711  = mac_4_3_a2[4] ? \$710  : 22'h000000;
-  assign \$713  = mac_4_3_a2[5] ? \$712  : 22'h000000;
-  assign \$715  = mac_4_3_a2[6] ? \$714  : 22'h000000;
-  assign \$717  = mac_4_3_a2[7] ? \$716  : 22'h000000;
+  assign \$703  = mac_4_3_a2hi[0] ? \$702  : 16'h0000;
+  assign \$705  = mac_4_3_a2hi[1] ? \$704  : 16'h0000;
+  assign \$707  = mac_4_3_a2hi[2] ? \$706  : 18'h00000;
+  assign \$709  = mac_4_3_a2hi[3] ? \$708  : 18'h00000;
+  assign \$711  = mac_4_3_a2hi[4] ? \$710  : 22'h000000;
+  assign \$713  = mac_4_3_a2hi[5] ? \$712  : 22'h000000;
+  assign \$715  = mac_4_3_a2hi[6] ? \$714  : 22'h000000;
+  assign \$717  = mac_4_3_a2hi[7] ? \$716  : 22'h000000;
   assign \$718  = - $signed(\$717 );
   assign \$719  = mac_4_3_hi_l0_0 + mac_4_3_hi_l0_1;
   assign \$720  = mac_4_3_hi_l0_2 + mac_4_3_hi_l0_3;
   assign \$721  = \$719 [14:0] + \$720 [14:0];
-  assign \$723  = mac_4_4_a2[0] ? \$722  : 16'h0000;
-  assign \$725  = mac_4_4_a2[1] ? \$724  : 16'h0000;
-  assign \$727  = mac_4_4_a2[2] ? \$726  : 18'h00000;
-  assign \$729  = mac_4_4_a2[3] ? \$728  : 18'h00000;
-  assign \$731  = mac_4_4_a2[4] ? \$730  : 22'h000000;
-  assign \$733  = mac_4_4_a2[5] ? \$732  : 22'h000000;
-  assign \$735  = mac_4_4_a2[6] ? \$734  : 22'h000000;
-  assign \$737  = mac_4_4_a2[7] ? \$736  : 22'h000000;
+  assign \$723  = mac_4_4_a2hi[0] ? \$722  : 16'h0000;
+  assign \$725  = mac_4_4_a2hi[1] ? \$724  : 16'h0000;
+  assign \$727  = mac_4_4_a2hi[2] ? \$726  : 18'h00000;
+  assign \$729  = mac_4_4_a2hi[3] ? \$728  : 18'h00000;
+  assign \$731  = mac_4_4_a2hi[4] ? \$730  : 22'h000000;
+  assign \$733  = mac_4_4_a2hi[5] ? \$732  : 22'h000000;
+  assign \$735  = mac_4_4_a2hi[6] ? \$734  : 22'h000000;
+  assign \$737  = mac_4_4_a2hi[7] ? \$736  : 22'h000000;
   assign \$738  = - $signed(\$737 );
   assign \$739  = mac_4_4_hi_l0_0 + mac_4_4_hi_l0_1;
   assign \$740  = mac_4_4_hi_l0_2 + mac_4_4_hi_l0_3;
   assign \$741  = \$739 [14:0] + \$740 [14:0];
-  assign \$743  = mac_4_5_a2[0] ? \$742  : 16'h0000;
-  assign \$745  = mac_4_5_a2[1] ? \$744  : 16'h0000;
-  assign \$747  = mac_4_5_a2[2] ? \$746  : 18'h00000;
-  assign \$749  = mac_4_5_a2[3] ? \$748  : 18'h00000;
-  assign \$751  = mac_4_5_a2[4] ? \$750  : 22'h000000;
-  assign \$753  = mac_4_5_a2[5] ? \$752  : 22'h000000;
-  assign \$755  = mac_4_5_a2[6] ? \$754  : 22'h000000;
-  assign \$757  = mac_4_5_a2[7] ? \$756  : 22'h000000;
+  assign \$743  = mac_4_5_a2hi[0] ? \$742  : 16'h0000;
+  assign \$745  = mac_4_5_a2hi[1] ? \$744  : 16'h0000;
+  assign \$747  = mac_4_5_a2hi[2] ? \$746  : 18'h00000;
+  assign \$749  = mac_4_5_a2hi[3] ? \$748  : 18'h00000;
+  assign \$751  = mac_4_5_a2hi[4] ? \$750  : 22'h000000;
+  assign \$753  = mac_4_5_a2hi[5] ? \$752  : 22'h000000;
+  assign \$755  = mac_4_5_a2hi[6] ? \$754  : 22'h000000;
+  assign \$757  = mac_4_5_a2hi[7] ? \$756  : 22'h000000;
   assign \$758  = - $signed(\$757 );
   assign \$759  = mac_4_5_hi_l0_0 + mac_4_5_hi_l0_1;
   assign \$760  = mac_4_5_hi_l0_2 + mac_4_5_hi_l0_3;
   assign \$761  = \$759 [14:0] + \$760 [14:0];
-  assign \$763  = mac_4_6_a2[0] ? \$762  : 16'h0000;
-  assign \$765  = mac_4_6_a2[1] ? \$764  : 16'h0000;
-  assign \$767  = mac_4_6_a2[2] ? \$766  : 18'h00000;
-  assign \$769  = mac_4_6_a2[3] ? \$768  : 18'h00000;
-  assign \$771  = mac_4_6_a2[4] ? \$770  : 22'h000000;
-  assign \$773  = mac_4_6_a2[5] ? \$772  : 22'h000000;
-  assign \$775  = mac_4_6_a2[6] ? \$774  : 22'h000000;
-  assign \$777  = mac_4_6_a2[7] ? \$776  : 22'h000000;
+  assign \$763  = mac_4_6_a2hi[0] ? \$762  : 16'h0000;
+  assign \$765  = mac_4_6_a2hi[1] ? \$764  : 16'h0000;
+  assign \$767  = mac_4_6_a2hi[2] ? \$766  : 18'h00000;
+  assign \$769  = mac_4_6_a2hi[3] ? \$768  : 18'h00000;
+  assign \$771  = mac_4_6_a2hi[4] ? \$770  : 22'h000000;
+  assign \$773  = mac_4_6_a2hi[5] ? \$772  : 22'h000000;
+  assign \$775  = mac_4_6_a2hi[6] ? \$774  : 22'h000000;
+  assign \$777  = mac_4_6_a2hi[7] ? \$776  : 22'h000000;
   assign \$778  = - $signed(\$777 );
   assign \$779  = mac_4_6_hi_l0_0 + mac_4_6_hi_l0_1;
   assign \$780  = mac_4_6_hi_l0_2 + mac_4_6_hi_l0_3;
   assign \$781  = \$779 [14:0] + \$780 [14:0];
-  assign \$783  = mac_4_7_a2[0] ? \$782  : 16'h0000;
-  assign \$785  = mac_4_7_a2[1] ? \$784  : 16'h0000;
-  assign \$787  = mac_4_7_a2[2] ? \$786  : 18'h00000;
-  assign \$789  = mac_4_7_a2[3] ? \$788  : 18'h00000;
-  assign \$791  = mac_4_7_a2[4] ? \$790  : 22'h000000;
-  assign \$793  = mac_4_7_a2[5] ? \$792  : 22'h000000;
-  assign \$795  = mac_4_7_a2[6] ? \$794  : 22'h000000;
-  assign \$797  = mac_4_7_a2[7] ? \$796  : 22'h000000;
+  assign \$783  = mac_4_7_a2hi[0] ? \$782  : 16'h0000;
+  assign \$785  = mac_4_7_a2hi[1] ? \$784  : 16'h0000;
+  assign \$787  = mac_4_7_a2hi[2] ? \$786  : 18'h00000;
+  assign \$789  = mac_4_7_a2hi[3] ? \$788  : 18'h00000;
+  assign \$791  = mac_4_7_a2hi[4] ? \$790  : 22'h000000;
+  assign \$793  = mac_4_7_a2hi[5] ? \$792  : 22'h000000;
+  assign \$795  = mac_4_7_a2hi[6] ? \$794  : 22'h000000;
+  assign \$797  = mac_4_7_a2hi[7] ? \$796  : 22'h000000;
   assign \$798  = - $signed(\$797 );
   assign \$799  = mac_4_7_hi_l0_0 + mac_4_7_hi_l0_1;
   assign \$800  = mac_4_7_hi_l0_2 + mac_4_7_hi_l0_3;
   assign \$801  = \$799 [14:0] + \$800 [14:0];
-  assign \$803  = mac_5_0_a2[0] ? \$802  : 16'h0000;
-  assign \$805  = mac_5_0_a2[1] ? \$804  : 16'h0000;
-  assign \$807  = mac_5_0_a2[2] ? \$806  : 18'h00000;
-  assign \$809  = mac_5_0_a2[3] ? \$808  : 18'h00000;
-  assign \$811  = mac_5_0_a2[4] ? \$810  : 22'h000000;
-  assign \$813  = mac_5_0_a2[5] ? \$812  : 22'h000000;
-  assign \$815  = mac_5_0_a2[6] ? \$814  : 22'h000000;
-  assign \$817  = mac_5_0_a2[7] ? \$816  : 22'h000000;
+  assign \$803  = mac_5_0_a2hi[0] ? \$802  : 16'h0000;
+  assign \$805  = mac_5_0_a2hi[1] ? \$804  : 16'h0000;
+  assign \$807  = mac_5_0_a2hi[2] ? \$806  : 18'h00000;
+  assign \$809  = mac_5_0_a2hi[3] ? \$808  : 18'h00000;
+  assign \$811  = mac_5_0_a2hi[4] ? \$810  : 22'h000000;
+  assign \$813  = mac_5_0_a2hi[5] ? \$812  : 22'h000000;
+  assign \$815  = mac_5_0_a2hi[6] ? \$814  : 22'h000000;
+  assign \$817  = mac_5_0_a2hi[7] ? \$816  : 22'h000000;
   assign \$818  = - $signed(\$817 );
   assign \$819  = mac_5_0_hi_l0_0 + mac_5_0_hi_l0_1;
   assign \$820  = mac_5_0_hi_l0_2 + mac_5_0_hi_l0_3;
   assign \$821  = \$819 [14:0] + \$820 [14:0];
-  assign \$823  = mac_5_1_a2[0] ? \$822  : 16'h0000;
-  assign \$825  = mac_5_1_a2[1] ? \$824  : 16'h0000;
-  assign \$827  = mac_5_1_a2[2] ? \$826  : 18'h00000;
-  assign \$829  = mac_5_1_a2[3] ? \$828  : 18'h00000;
-  assign \$831  = mac_5_1_a2[4] ? \$830  : 22'h000000;
-  assign \$833  = mac_5_1_a2[5] ? \$832  : 22'h000000;
-  assign \$835  = mac_5_1_a2[6] ? \$834  : 22'h000000;
-  assign \$837  = mac_5_1_a2[7] ? \$836  : 22'h000000;
+  assign \$823  = mac_5_1_a2hi[0] ? \$822  : 16'h0000;
+  assign \$825  = mac_5_1_a2hi[1] ? \$824  : 16'h0000;
+  assign \$827  = mac_5_1_a2hi[2] ? \$826  : 18'h00000;
+  assign \$829  = mac_5_1_a2hi[3] ? \$828  : 18'h00000;
+  assign \$831  = mac_5_1_a2hi[4] ? \$830  : 22'h000000;
+  assign \$833  = mac_5_1_a2hi[5] ? \$832  : 22'h000000;
+  assign \$835  = mac_5_1_a2hi[6] ? \$834  : 22'h000000;
+  assign \$837  = mac_5_1_a2hi[7] ? \$836  : 22'h000000;
   assign \$838  = - $signed(\$837 );
   assign \$839  = mac_5_1_hi_l0_0 + mac_5_1_hi_l0_1;
   assign \$840  = mac_5_1_hi_l0_2 + mac_5_1_hi_l0_3;
   assign \$841  = \$839 [14:0] + \$840 [14:0];
-  assign \$843  = mac_5_2_a2[0] ? \$842  : 16'h0000;
-  assign \$845  = mac_5_2_a2[1] ? \$844  : 16'h0000;
-  assign \$847  = mac_5_2_a2[2] ? \$846  : 18'h00000;
-  assign \$849  = mac_5_2_a2[3] ? \$848  : 18'h00000;
-  assign \$851  = mac_5_2_a2[4] ? \$850  : 22'h000000;
-  assign \$853  = mac_5_2_a2[5] ? \$852  : 22'h000000;
-  assign \$855  = mac_5_2_a2[6] ? \$854  : 22'h000000;
-  assign \$857  = mac_5_2_a2[7] ? \$856  : 22'h000000;
+  assign \$843  = mac_5_2_a2hi[0] ? \$842  : 16'h0000;
+  assign \$845  = mac_5_2_a2hi[1] ? \$844  : 16'h0000;
+  assign \$847  = mac_5_2_a2hi[2] ? \$846  : 18'h00000;
+  assign \$849  = mac_5_2_a2hi[3] ? \$848  : 18'h00000;
+  assign \$851  = mac_5_2_a2hi[4] ? \$850  : 22'h000000;
+  assign \$853  = mac_5_2_a2hi[5] ? \$852  : 22'h000000;
+  assign \$855  = mac_5_2_a2hi[6] ? \$854  : 22'h000000;
+  assign \$857  = mac_5_2_a2hi[7] ? \$856  : 22'h000000;
   assign \$858  = - $signed(\$857 );
   assign \$859  = mac_5_2_hi_l0_0 + mac_5_2_hi_l0_1;
   assign \$860  = mac_5_2_hi_l0_2 + mac_5_2_hi_l0_3;
   assign \$861  = \$859 [14:0] + \$860 [14:0];
-  assign \$863  = mac_5_3_a2[0] ? \$862  : 16'h0000;
-  assign \$865  = mac_5_3_a2[1] ? \$864  : 16'h0000;
-  assign \$867  = mac_5_3_a2[2] ? \$866  : 18'h00000;
-  assign \$869  = mac_5_3_a2[3] ? \$868  : 18'h00000;
-  assign \$871  = mac_5_3_a2[4] ? \$870  : 22'h000000;
-  assign \$873  = mac_5_3_a2[5] ? \$872  : 22'h000000;
-  assign \$875  = mac_5_3_a2[6] ? \$874  : 22'h000000;
-  assign \$877  = mac_5_3_a2[7] ? \$876  : 22'h000000;
+  assign \$863  = mac_5_3_a2hi[0] ? \$862  : 16'h0000;
+  assign \$865  = mac_5_3_a2hi[1] ? \$864  : 16'h0000;
+  assign \$867  = mac_5_3_a2hi[2] ? \$866  : 18'h00000;
+  assign \$869  = mac_5_3_a2hi[3] ? \$868  : 18'h00000;
+  assign \$871  = mac_5_3_a2hi[4] ? \$870  : 22'h000000;
+  assign \$873  = mac_5_3_a2hi[5] ? \$872  : 22'h000000;
+  assign \$875  = mac_5_3_a2hi[6] ? \$874  : 22'h000000;
+  assign \$877  = mac_5_3_a2hi[7] ? \$876  : 22'h000000;
   assign \$878  = - $signed(\$877 );
   assign \$879  = mac_5_3_hi_l0_0 + mac_5_3_hi_l0_1;
   assign \$880  = mac_5_3_hi_l0_2 + mac_5_3_hi_l0_3;
   assign \$881  = \$879 [14:0] + \$880 [14:0];
-  assign \$883  = mac_5_4_a2[0] ? \$882  : 16'h0000;
-  assign \$885  = mac_5_4_a2[1] ? \$884  : 16'h0000;
-  assign \$887  = mac_5_4_a2[2] ? \$886  : 18'h00000;
-  assign \$889  = mac_5_4_a2[3] ? \$888  : 18'h00000;
-  assign \$891  = mac_5_4_a2[4] ? \$890  : 22'h000000;
-  assign \$893  = mac_5_4_a2[5] ? \$892  : 22'h000000;
-  assign \$895  = mac_5_4_a2[6] ? \$894  : 22'h000000;
-  assign \$897  = mac_5_4_a2[7] ? \$896  : 22'h000000;
+  assign \$883  = mac_5_4_a2hi[0] ? \$882  : 16'h0000;
+  assign \$885  = mac_5_4_a2hi[1] ? \$884  : 16'h0000;
+  assign \$887  = mac_5_4_a2hi[2] ? \$886  : 18'h00000;
+  assign \$889  = mac_5_4_a2hi[3] ? \$888  : 18'h00000;
+  assign \$891  = mac_5_4_a2hi[4] ? \$890  : 22'h000000;
+  assign \$893  = mac_5_4_a2hi[5] ? \$892  : 22'h000000;
+  assign \$895  = mac_5_4_a2hi[6] ? \$894  : 22'h000000;
+  assign \$897  = mac_5_4_a2hi[7] ? \$896  : 22'h000000;
   assign \$898  = - $signed(\$897 );
   assign \$899  = mac_5_4_hi_l0_0 + mac_5_4_hi_l0_1;
   assign \$900  = mac_5_4_hi_l0_2 + mac_5_4_hi_l0_3;
   assign \$901  = \$899 [14:0] + \$900 [14:0];
-  assign \$903  = mac_5_5_a2[0] ? \$902  : 16'h0000;
-  assign \$905  = mac_5_5_a2[1] ? \$904  : 16'h0000;
-  assign \$907  = mac_5_5_a2[2] ? \$906  : 18'h00000;
-  assign \$909  = mac_5_5_a2[3] ? \$908  : 18'h00000;
-  assign \$911  = mac_5_5_a2[4] ? \$910  : 22'h000000;
-  assign \$913  = mac_5_5_a2[5] ? \$912  : 22'h000000;
-  assign \$915  = mac_5_5_a2[6] ? \$914  : 22'h000000;
-  assign \$917  = mac_5_5_a2[7] ? \$916  : 22'h000000;
+  assign \$903  = mac_5_5_a2hi[0] ? \$902  : 16'h0000;
+  assign \$905  = mac_5_5_a2hi[1] ? \$904  : 16'h0000;
+  assign \$907  = mac_5_5_a2hi[2] ? \$906  : 18'h00000;
+  assign \$909  = mac_5_5_a2hi[3] ? \$908  : 18'h00000;
+  assign \$911  = mac_5_5_a2hi[4] ? \$910  : 22'h000000;
+  assign \$913  = mac_5_5_a2hi[5] ? \$912  : 22'h000000;
+  assign \$915  = mac_5_5_a2hi[6] ? \$914  : 22'h000000;
+  assign \$917  = mac_5_5_a2hi[7] ? \$916  : 22'h000000;
   assign \$918  = - $signed(\$917 );
   assign \$919  = mac_5_5_hi_l0_0 + mac_5_5_hi_l0_1;
   assign \$920  = mac_5_5_hi_l0_2 + mac_5_5_hi_l0_3;
   assign \$921  = \$919 [14:0] + \$920 [14:0];
-  assign \$923  = mac_5_6_a2[0] ? \$922  : 16'h0000;
-  assign \$925  = mac_5_6_a2[1] ? \$924  : 16'h0000;
-  assign \$927  = mac_5_6_a2[2] ? \$926  : 18'h00000;
-  assign \$929  = mac_5_6_a2[3] ? \$928  : 18'h00000;
-  assign \$931  = mac_5_6_a2[4] ? \$930  : 22'h000000;
-  assign \$933  = mac_5_6_a2[5] ? \$932  : 22'h000000;
-  assign \$935  = mac_5_6_a2[6] ? \$934  : 22'h000000;
-  assign \$937  = mac_5_6_a2[7] ? \$936  : 22'h000000;
+  assign \$923  = mac_5_6_a2hi[0] ? \$922  : 16'h0000;
+  assign \$925  = mac_5_6_a2hi[1] ? \$924  : 16'h0000;
+  assign \$927  = mac_5_6_a2hi[2] ? \$926  : 18'h00000;
+  assign \$929  = mac_5_6_a2hi[3] ? \$928  : 18'h00000;
+  assign \$931  = mac_5_6_a2hi[4] ? \$930  : 22'h000000;
+  assign \$933  = mac_5_6_a2hi[5] ? \$932  : 22'h000000;
+  assign \$935  = mac_5_6_a2hi[6] ? \$934  : 22'h000000;
+  assign \$937  = mac_5_6_a2hi[7] ? \$936  : 22'h000000;
   assign \$938  = - $signed(\$937 );
   assign \$939  = mac_5_6_hi_l0_0 + mac_5_6_hi_l0_1;
   assign \$940  = mac_5_6_hi_l0_2 + mac_5_6_hi_l0_3;
   assign \$941  = \$939 [14:0] + \$940 [14:0];
-  assign \$943  = mac_5_7_a2[0] ? \$942  : 16'h0000;
-  assign \$945  = mac_5_7_a2[1] ? \$944  : 16'h0000;
-  assign \$947  = mac_5_7_a2[2] ? \$946  : 18'h00000;
-  assign \$949  = mac_5_7_a2[3] ? \$948  : 18'h00000;
-  assign \$951  = mac_5_7_a2[4] ? \$950  : 22'h000000;
-  assign \$953  = mac_5_7_a2[5] ? \$952  : 22'h000000;
-  assign \$955  = mac_5_7_a2[6] ? \$954  : 22'h000000;
-  assign \$957  = mac_5_7_a2[7] ? \$956  : 22'h000000;
+  assign \$943  = mac_5_7_a2hi[0] ? \$942  : 16'h0000;
+  assign \$945  = mac_5_7_a2hi[1] ? \$944  : 16'h0000;
+  assign \$947  = mac_5_7_a2hi[2] ? \$946  : 18'h00000;
+  assign \$949  = mac_5_7_a2hi[3] ? \$948  : 18'h00000;
+  assign \$951  = mac_5_7_a2hi[4] ? \$950  : 22'h000000;
+  assign \$953  = mac_5_7_a2hi[5] ? \$952  : 22'h000000;
+  assign \$955  = mac_5_7_a2hi[6] ? \$954  : 22'h000000;
+  assign \$957  = mac_5_7_a2hi[7] ? \$956  : 22'h000000;
   assign \$958  = - $signed(\$957 );
   assign \$959  = mac_5_7_hi_l0_0 + mac_5_7_hi_l0_1;
   assign \$960  = mac_5_7_hi_l0_2 + mac_5_7_hi_l0_3;
   assign \$961  = \$959 [14:0] + \$960 [14:0];
-  assign \$963  = mac_6_0_a2[0] ? \$962  : 16'h0000;
-  assign \$965  = mac_6_0_a2[1] ? \$964  : 16'h0000;
-  assign \$967  = mac_6_0_a2[2] ? \$966  : 18'h00000;
-  assign \$969  = mac_6_0_a2[3] ? \$968  : 18'h00000;
-  assign \$971  = mac_6_0_a2[4] ? \$970  : 22'h000000;
-  assign \$973  = mac_6_0_a2[5] ? \$972  : 22'h000000;
-  assign \$975  = mac_6_0_a2[6] ? \$974  : 22'h000000;
-  assign \$977  = mac_6_0_a2[7] ? \$976  : 22'h000000;
+  assign \$963  = mac_6_0_a2hi[0] ? \$962  : 16'h0000;
+  assign \$965  = mac_6_0_a2hi[1] ? \$964  : 16'h0000;
+  assign \$967  = mac_6_0_a2hi[2] ? \$966  : 18'h00000;
+  assign \$969  = mac_6_0_a2hi[3] ? \$968  : 18'h00000;
+  assign \$971  = mac_6_0_a2hi[4] ? \$970  : 22'h000000;
+  assign \$973  = mac_6_0_a2hi[5] ? \$972  : 22'h000000;
+  assign \$975  = mac_6_0_a2hi[6] ? \$974  : 22'h000000;
+  assign \$977  = mac_6_0_a2hi[7] ? \$976  : 22'h000000;
   assign \$978  = - $signed(\$977 );
   assign \$979  = mac_6_0_hi_l0_0 + mac_6_0_hi_l0_1;
   assign \$980  = mac_6_0_hi_l0_2 + mac_6_0_hi_l0_3;
   assign \$981  = \$979 [14:0] + \$980 [14:0];
-  assign \$983  = mac_6_1_a2[0] ? \$982  : 16'h0000;
-  assign \$985  = mac_6_1_a2[1] ? \$984  : 16'h0000;
-  assign \$987  = mac_6_1_a2[2] ? \$986  : 18'h00000;
-  assign \$989  = mac_6_1_a2[3] ? \$988  : 18'h00000;
-  assign \$991  = mac_6_1_a2[4] ? \$990  : 22'h000000;
-  assign \$993  = mac_6_1_a2[5] ? \$992  : 22'h000000;
-  assign \$995  = mac_6_1_a2[6] ? \$994  : 22'h000000;
-  assign \$997  = mac_6_1_a2[7] ? \$996  : 22'h000000;
+  assign \$983  = mac_6_1_a2hi[0] ? \$982  : 16'h0000;
+  assign \$985  = mac_6_1_a2hi[1] ? \$984  : 16'h0000;
+  assign \$987  = mac_6_1_a2hi[2] ? \$986  : 18'h00000;
+  assign \$989  = mac_6_1_a2hi[3] ? \$988  : 18'h00000;
+  assign \$991  = mac_6_1_a2hi[4] ? \$990  : 22'h000000;
+  assign \$993  = mac_6_1_a2hi[5] ? \$992  : 22'h000000;
+  assign \$995  = mac_6_1_a2hi[6] ? \$994  : 22'h000000;
+  assign \$997  = mac_6_1_a2hi[7] ? \$996  : 22'h000000;
   assign \$998  = - $signed(\$997 );
   assign \$999  = mac_6_1_hi_l0_0 + mac_6_1_hi_l0_1;
   assign \$1000  = mac_6_1_hi_l0_2 + mac_6_1_hi_l0_3;
   assign \$1001  = \$999 [14:0] + \$1000 [14:0];
-  assign \$1003  = mac_6_2_a2[0] ? \$1002  : 16'h0000;
-  assign \$1005  = mac_6_2_a2[1] ? \$1004  : 16'h0000;
-  assign \$1007  = mac_6_2_a2[2] ? \$1006  : 18'h00000;
-  assign \$1009  = mac_6_2_a2[3] ? \$1008  : 18'h00000;
-  assign \$1011  = mac_6_2_a2[4] ? \$1010  : 22'h000000;
-  assign \$1013  = mac_6_2_a2[5] ? \$1012  : 22'h000000;
-  assign \$1015  = mac_6_2_a2[6] ? \$1014  : 22'h000000;
-  assign \$1017  = mac_6_2_a2[7] ? \$1016  : 22'h000000;
+  assign \$1003  = mac_6_2_a2hi[0] ? \$1002  : 16'h0000;
+  assign \$1005  = mac_6_2_a2hi[1] ? \$1004  : 16'h0000;
+  assign \$1007  = mac_6_2_a2hi[2] ? \$1006  : 18'h00000;
+  assign \$1009  = mac_6_2_a2hi[3] ? \$1008  : 18'h00000;
+  assign \$1011  = mac_6_2_a2hi[4] ? \$1010  : 22'h000000;
+  assign \$1013  = mac_6_2_a2hi[5] ? \$1012  : 22'h000000;
+  assign \$1015  = mac_6_2_a2hi[6] ? \$1014  : 22'h000000;
+  assign \$1017  = mac_6_2_a2hi[7] ? \$1016  : 22'h000000;
   assign \$1018  = - $signed(\$1017 );
   assign \$1019  = mac_6_2_hi_l0_0 + mac_6_2_hi_l0_1;
   assign \$1020  = mac_6_2_hi_l0_2 + mac_6_2_hi_l0_3;
   assign \$1021  = \$1019 [14:0] + \$1020 [14:0];
-  assign \$1023  = mac_6_3_a2[0] ? \$1022  : 16'h0000;
-  assign \$1025  = mac_6_3_a2[1] ? \$1024  : 16'h0000;
-  assign \$1027  = mac_6_3_a2[2] ? \$1026  : 18'h00000;
-  assign \$1029  = mac_6_3_a2[3] ? \$1028  : 18'h00000;
-  assign \$1031  = mac_6_3_a2[4] ? \$1030  : 22'h000000;
-  assign \$1033  = mac_6_3_a2[5] ? \$1032  : 22'h000000;
-  assign \$1035  = mac_6_3_a2[6] ? \$1034  : 22'h000000;
-  assign \$1037  = mac_6_3_a2[7] ? \$1036  : 22'h000000;
+  assign \$1023  = mac_6_3_a2hi[0] ? \$1022  : 16'h0000;
+  assign \$1025  = mac_6_3_a2hi[1] ? \$1024  : 16'h0000;
+  assign \$1027  = mac_6_3_a2hi[2] ? \$1026  : 18'h00000;
+  assign \$1029  = mac_6_3_a2hi[3] ? \$1028  : 18'h00000;
+  assign \$1031  = mac_6_3_a2hi[4] ? \$1030  : 22'h000000;
+  assign \$1033  = mac_6_3_a2hi[5] ? \$1032  : 22'h000000;
+  assign \$1035  = mac_6_3_a2hi[6] ? \$1034  : 22'h000000;
+  assign \$1037  = mac_6_3_a2hi[7] ? \$1036  : 22'h000000;
   assign \$1038  = - $signed(\$1037 );
   assign \$1039  = mac_6_3_hi_l0_0 + mac_6_3_hi_l0_1;
   assign \$1040  = mac_6_3_hi_l0_2 + mac_6_3_hi_l0_3;
   assign \$1041  = \$1039 [14:0] + \$1040 [14:0];
-  assign \$1043  = mac_6_4_a2[0] ? \$1042  : 16'h0000;
-  assign \$1045  = mac_6_4_a2[1] ? \$1044  : 16'h0000;
-  assign \$1047  = mac_6_4_a2[2] ? \$1046  : 18'h00000;
-  assign \$1049  = mac_6_4_a2[3] ? \$1048  : 18'h00000;
-  assign \$1051  = mac_6_4_a2[4] ? \$1050  : 22'h000000;
-  assign \$1053  = mac_6_4_a2[5] ? \$1052  : 22'h000000;
-  assign \$1055  = mac_6_4_a2[6] ? \$1054  : 22'h000000;
-  assign \$1057  = mac_6_4_a2[7] ? \$1056  : 22'h000000;
+  assign \$1043  = mac_6_4_a2hi[0] ? \$1042  : 16'h0000;
+  assign \$1045  = mac_6_4_a2hi[1] ? \$1044  : 16'h0000;
+  assign \$1047  = mac_6_4_a2hi[2] ? \$1046  : 18'h00000;
+  assign \$1049  = mac_6_4_a2hi[3] ? \$1048  : 18'h00000;
+  assign \$1051  = mac_6_4_a2hi[4] ? \$1050  : 22'h000000;
+  assign \$1053  = mac_6_4_a2hi[5] ? \$1052  : 22'h000000;
+  assign \$1055  = mac_6_4_a2hi[6] ? \$1054  : 22'h000000;
+  assign \$1057  = mac_6_4_a2hi[7] ? \$1056  : 22'h000000;
   assign \$1058  = - $signed(\$1057 );
   assign \$1059  = mac_6_4_hi_l0_0 + mac_6_4_hi_l0_1;
   assign \$1060  = mac_6_4_hi_l0_2 + mac_6_4_hi_l0_3;
   assign \$1061  = \$1059 [14:0] + \$1060 [14:0];
-  assign \$1063  = mac_6_5_a2[0] ? \$1062  : 16'h0000;
-  assign \$1065  = mac_6_5_a2[1] ? \$1064  : 16'h0000;
-  assign \$1067  = mac_6_5_a2[2] ? \$1066  : 18'h00000;
-  assign \$1069  = mac_6_5_a2[3] ? \$1068  : 18'h00000;
-  assign \$1071  = mac_6_5_a2[4] ? \$1070  : 22'h000000;
-  assign \$1073  = mac_6_5_a2[5] ? \$1072  : 22'h000000;
-  assign \$1075  = mac_6_5_a2[6] ? \$1074  : 22'h000000;
-  assign \$1077  = mac_6_5_a2[7] ? \$1076  : 22'h000000;
+  assign \$1063  = mac_6_5_a2hi[0] ? \$1062  : 16'h0000;
+  assign \$1065  = mac_6_5_a2hi[1] ? \$1064  : 16'h0000;
+  assign \$1067  = mac_6_5_a2hi[2] ? \$1066  : 18'h00000;
+  assign \$1069  = mac_6_5_a2hi[3] ? \$1068  : 18'h00000;
+  assign \$1071  = mac_6_5_a2hi[4] ? \$1070  : 22'h000000;
+  assign \$1073  = mac_6_5_a2hi[5] ? \$1072  : 22'h000000;
+  assign \$1075  = mac_6_5_a2hi[6] ? \$1074  : 22'h000000;
+  assign \$1077  = mac_6_5_a2hi[7] ? \$1076  : 22'h000000;
   assign \$1078  = - $signed(\$1077 );
   assign \$1079  = mac_6_5_hi_l0_0 + mac_6_5_hi_l0_1;
   assign \$1080  = mac_6_5_hi_l0_2 + mac_6_5_hi_l0_3;
   assign \$1081  = \$1079 [14:0] + \$1080 [14:0];
-  assign \$1083  = mac_6_6_a2[0] ? \$1082  : 16'h0000;
-  assign \$1085  = mac_6_6_a2[1] ? \$1084  : 16'h0000;
-  assign \$1087  = mac_6_6_a2[2] ? \$1086  : 18'h00000;
-  assign \$1089  = mac_6_6_a2[3] ? \$1088  : 18'h00000;
-  assign \$1091  = mac_6_6_a2[4] ? \$1090  : 22'h000000;
-  assign \$1093  = mac_6_6_a2[5] ? \$1092  : 22'h000000;
-  assign \$1095  = mac_6_6_a2[6] ? \$1094  : 22'h000000;
-  assign \$1097  = mac_6_6_a2[7] ? \$1096  : 22'h000000;
+  assign \$1083  = mac_6_6_a2hi[0] ? \$1082  : 16'h0000;
+  assign \$1085  = mac_6_6_a2hi[1] ? \$1084  : 16'h0000;
+  assign \$1087  = mac_6_6_a2hi[2] ? \$1086  : 18'h00000;
+  assign \$1089  = mac_6_6_a2hi[3] ? \$1088  : 18'h00000;
+  assign \$1091  = mac_6_6_a2hi[4] ? \$1090  : 22'h000000;
+  assign \$1093  = mac_6_6_a2hi[5] ? \$1092  : 22'h000000;
+  assign \$1095  = mac_6_6_a2hi[6] ? \$1094  : 22'h000000;
+  assign \$1097  = mac_6_6_a2hi[7] ? \$1096  : 22'h000000;
   assign \$1098  = - $signed(\$1097 );
   assign \$1099  = mac_6_6_hi_l0_0 + mac_6_6_hi_l0_1;
   assign \$1100  = mac_6_6_hi_l0_2 + mac_6_6_hi_l0_3;
   assign \$1101  = \$1099 [14:0] + \$1100 [14:0];
-  assign \$1103  = mac_6_7_a2[0] ? \$1102  : 16'h0000;
-  assign \$1105  = mac_6_7_a2[1] ? \$1104  : 16'h0000;
-  assign \$1107  = mac_6_7_a2[2] ? \$1106  : 18'h00000;
-  assign \$1109  = mac_6_7_a2[3] ? \$1108  : 18'h00000;
-  assign \$1111  = mac_6_7_a2[4] ? \$1110  : 22'h000000;
-  assign \$1113  = mac_6_7_a2[5] ? \$1112  : 22'h000000;
-  assign \$1115  = mac_6_7_a2[6] ? \$1114  : 22'h000000;
-  assign \$1117  = mac_6_7_a2[7] ? \$1116  : 22'h000000;
+  assign \$1103  = mac_6_7_a2hi[0] ? \$1102  : 16'h0000;
+  assign \$1105  = mac_6_7_a2hi[1] ? \$1104  : 16'h0000;
+  assign \$1107  = mac_6_7_a2hi[2] ? \$1106  : 18'h00000;
+  assign \$1109  = mac_6_7_a2hi[3] ? \$1108  : 18'h00000;
+  assign \$1111  = mac_6_7_a2hi[4] ? \$1110  : 22'h000000;
+  assign \$1113  = mac_6_7_a2hi[5] ? \$1112  : 22'h000000;
+  assign \$1115  = mac_6_7_a2hi[6] ? \$1114  : 22'h000000;
+  assign \$1117  = mac_6_7_a2hi[7] ? \$1116  : 22'h000000;
   assign \$1118  = - $signed(\$1117 );
   assign \$1119  = mac_6_7_hi_l0_0 + mac_6_7_hi_l0_1;
   assign \$1120  = mac_6_7_hi_l0_2 + mac_6_7_hi_l0_3;
   assign \$1121  = \$1119 [14:0] + \$1120 [14:0];
-  assign \$1123  = mac_7_0_a2[0] ? \$1122  : 16'h0000;
-  assign \$1125  = mac_7_0_a2[1] ? \$1124  : 16'h0000;
-  assign \$1127  = mac_7_0_a2[2] ? \$1126  : 18'h00000;
-  assign \$1129  = mac_7_0_a2[3] ? \$1128  : 18'h00000;
-  assign \$1131  = mac_7_0_a2[4] ? \$1130  : 22'h000000;
-  assign \$1133  = mac_7_0_a2[5] ? \$1132  : 22'h000000;
-  assign \$1135  = mac_7_0_a2[6] ? \$1134  : 22'h000000;
-  assign \$1137  = mac_7_0_a2[7] ? \$1136  : 22'h000000;
+  assign \$1123  = mac_7_0_a2hi[0] ? \$1122  : 16'h0000;
+  assign \$1125  = mac_7_0_a2hi[1] ? \$1124  : 16'h0000;
+  assign \$1127  = mac_7_0_a2hi[2] ? \$1126  : 18'h00000;
+  assign \$1129  = mac_7_0_a2hi[3] ? \$1128  : 18'h00000;
+  assign \$1131  = mac_7_0_a2hi[4] ? \$1130  : 22'h000000;
+  assign \$1133  = mac_7_0_a2hi[5] ? \$1132  : 22'h000000;
+  assign \$1135  = mac_7_0_a2hi[6] ? \$1134  : 22'h000000;
+  assign \$1137  = mac_7_0_a2hi[7] ? \$1136  : 22'h000000;
   assign \$1138  = - $signed(\$1137 );
   assign \$1139  = mac_7_0_hi_l0_0 + mac_7_0_hi_l0_1;
   assign \$1140  = mac_7_0_hi_l0_2 + mac_7_0_hi_l0_3;
   assign \$1141  = \$1139 [14:0] + \$1140 [14:0];
-  assign \$1143  = mac_7_1_a2[0] ? \$1142  : 16'h0000;
-  assign \$1145  = mac_7_1_a2[1] ? \$1144  : 16'h0000;
-  assign \$1147  = mac_7_1_a2[2] ? \$1146  : 18'h00000;
-  assign \$1149  = mac_7_1_a2[3] ? \$1148  : 18'h00000;
-  assign \$1151  = mac_7_1_a2[4] ? \$1150  : 22'h000000;
-  assign \$1153  = mac_7_1_a2[5] ? \$1152  : 22'h000000;
-  assign \$1155  = mac_7_1_a2[6] ? \$1154  : 22'h000000;
-  assign \$1157  = mac_7_1_a2[7] ? \$1156  : 22'h000000;
+  assign \$1143  = mac_7_1_a2hi[0] ? \$1142  : 16'h0000;
+  assign \$1145  = mac_7_1_a2hi[1] ? \$1144  : 16'h0000;
+  assign \$1147  = mac_7_1_a2hi[2] ? \$1146  : 18'h00000;
+  assign \$1149  = mac_7_1_a2hi[3] ? \$1148  : 18'h00000;
+  assign \$1151  = mac_7_1_a2hi[4] ? \$1150  : 22'h000000;
+  assign \$1153  = mac_7_1_a2hi[5] ? \$1152  : 22'h000000;
+  assign \$1155  = mac_7_1_a2hi[6] ? \$1154  : 22'h000000;
+  assign \$1157  = mac_7_1_a2hi[7] ? \$1156  : 22'h000000;
   assign \$1158  = - $signed(\$1157 );
   assign \$1159  = mac_7_1_hi_l0_0 + mac_7_1_hi_l0_1;
   assign \$1160  = mac_7_1_hi_l0_2 + mac_7_1_hi_l0_3;
   assign \$1161  = \$1159 [14:0] + \$1160 [14:0];
-  assign \$1163  = mac_7_2_a2[0] ? \$1162  : 16'h0000;
-  assign \$1165  = mac_7_2_a2[1] ? \$1164  : 16'h0000;
-  assign \$1167  = mac_7_2_a2[2] ? \$1166  : 18'h00000;
-  assign \$1169  = mac_7_2_a2[3] ? \$1168  : 18'h00000;
-  assign \$1171  = mac_7_2_a2[4] ? \$1170  : 22'h000000;
-  assign \$1173  = mac_7_2_a2[5] ? \$1172  : 22'h000000;
-  assign \$1175  = mac_7_2_a2[6] ? \$1174  : 22'h000000;
-  assign \$1177  = mac_7_2_a2[7] ? \$1176  : 22'h000000;
+  assign \$1163  = mac_7_2_a2hi[0] ? \$1162  : 16'h0000;
+  assign \$1165  = mac_7_2_a2hi[1] ? \$1164  : 16'h0000;
+  assign \$1167  = mac_7_2_a2hi[2] ? \$1166  : 18'h00000;
+  assign \$1169  = mac_7_2_a2hi[3] ? \$1168  : 18'h00000;
+  assign \$1171  = mac_7_2_a2hi[4] ? \$1170  : 22'h000000;
+  assign \$1173  = mac_7_2_a2hi[5] ? \$1172  : 22'h000000;
+  assign \$1175  = mac_7_2_a2hi[6] ? \$1174  : 22'h000000;
+  assign \$1177  = mac_7_2_a2hi[7] ? \$1176  : 22'h000000;
   assign \$1178  = - $signed(\$1177 );
   assign \$1179  = mac_7_2_hi_l0_0 + mac_7_2_hi_l0_1;
   assign \$1180  = mac_7_2_hi_l0_2 + mac_7_2_hi_l0_3;
   assign \$1181  = \$1179 [14:0] + \$1180 [14:0];
-  assign \$1183  = mac_7_3_a2[0] ? \$1182  : 16'h0000;
-  assign \$1185  = mac_7_3_a2[1] ? \$1184  : 16'h0000;
-  assign \$1187  = mac_7_3_a2[2] ? \$1186  : 18'h00000;
-  assign \$1189  = mac_7_3_a2[3] ? \$1188  : 18'h00000;
-  assign \$1191  = mac_7_3_a2[4] ? \$1190  : 22'h000000;
-  assign \$1193  = mac_7_3_a2[5] ? \$1192  : 22'h000000;
-  assign \$1195  = mac_7_3_a2[6] ? \$1194  : 22'h000000;
-  assign \$1197  = mac_7_3_a2[7] ? \$1196  : 22'h000000;
+  assign \$1183  = mac_7_3_a2hi[0] ? \$1182  : 16'h0000;
+  assign \$1185  = mac_7_3_a2hi[1] ? \$1184  : 16'h0000;
+  assign \$1187  = mac_7_3_a2hi[2] ? \$1186  : 18'h00000;
+  assign \$1189  = mac_7_3_a2hi[3] ? \$1188  : 18'h00000;
+  assign \$1191  = mac_7_3_a2hi[4] ? \$1190  : 22'h000000;
+  assign \$1193  = mac_7_3_a2hi[5] ? \$1192  : 22'h000000;
+  assign \$1195  = mac_7_3_a2hi[6] ? \$1194  : 22'h000000;
+  assign \$1197  = mac_7_3_a2hi[7] ? \$1196  : 22'h000000;
   assign \$1198  = - $signed(\$1197 );
   assign \$1199  = mac_7_3_hi_l0_0 + mac_7_3_hi_l0_1;
   assign \$1200  = mac_7_3_hi_l0_2 + mac_7_3_hi_l0_3;
   assign \$1201  = \$1199 [14:0] + \$1200 [14:0];
-  assign \$1203  = mac_7_4_a2[0] ? \$1202  : 16'h0000;
-  assign \$1205  = mac_7_4_a2[1] ? \$1204  : 16'h0000;
-  assign \$1207  = mac_7_4_a2[2] ? \$1206  : 18'h00000;
-  assign \$1209  = mac_7_4_a2[3] ? \$1208  : 18'h00000;
-  assign \$1211  = mac_7_4_a2[4] ? \$1210  : 22'h000000;
-  assign \$1213  = mac_7_4_a2[5] ? \$1212  : 22'h000000;
-  assign \$1215  = mac_7_4_a2[6] ? \$1214  : 22'h000000;
-  assign \$1217  = mac_7_4_a2[7] ? \$1216  : 22'h000000;
+  assign \$1203  = mac_7_4_a2hi[0] ? \$1202  : 16'h0000;
+  assign \$1205  = mac_7_4_a2hi[1] ? \$1204  : 16'h0000;
+  assign \$1207  = mac_7_4_a2hi[2] ? \$1206  : 18'h00000;
+  assign \$1209  = mac_7_4_a2hi[3] ? \$1208  : 18'h00000;
+  assign \$1211  = mac_7_4_a2hi[4] ? \$1210  : 22'h000000;
+  assign \$1213  = mac_7_4_a2hi[5] ? \$1212  : 22'h000000;
+  assign \$1215  = mac_7_4_a2hi[6] ? \$1214  : 22'h000000;
+  assign \$1217  = mac_7_4_a2hi[7] ? \$1216  : 22'h000000;
   assign \$1218  = - $signed(\$1217 );
   assign \$1219  = mac_7_4_hi_l0_0 + mac_7_4_hi_l0_1;
   assign \$1220  = mac_7_4_hi_l0_2 + mac_7_4_hi_l0_3;
   assign \$1221  = \$1219 [14:0] + \$1220 [14:0];
-  assign \$1223  = mac_7_5_a2[0] ? \$1222  : 16'h0000;
-  assign \$1225  = mac_7_5_a2[1] ? \$1224  : 16'h0000;
-  assign \$1227  = mac_7_5_a2[2] ? \$1226  : 18'h00000;
-  assign \$1229  = mac_7_5_a2[3] ? \$1228  : 18'h00000;
-  assign \$1231  = mac_7_5_a2[4] ? \$1230  : 22'h000000;
-  assign \$1233  = mac_7_5_a2[5] ? \$1232  : 22'h000000;
-  assign \$1235  = mac_7_5_a2[6] ? \$1234  : 22'h000000;
-  assign \$1237  = mac_7_5_a2[7] ? \$1236  : 22'h000000;
+  assign \$1223  = mac_7_5_a2hi[0] ? \$1222  : 16'h0000;
+  assign \$1225  = mac_7_5_a2hi[1] ? \$1224  : 16'h0000;
+  assign \$1227  = mac_7_5_a2hi[2] ? \$1226  : 18'h00000;
+  assign \$1229  = mac_7_5_a2hi[3] ? \$1228  : 18'h00000;
+  assign \$1231  = mac_7_5_a2hi[4] ? \$1230  : 22'h000000;
+  assign \$1233  = mac_7_5_a2hi[5] ? \$1232  : 22'h000000;
+  assign \$1235  = mac_7_5_a2hi[6] ? \$1234  : 22'h000000;
+  assign \$1237  = mac_7_5_a2hi[7] ? \$1236  : 22'h000000;
   assign \$1238  = - $signed(\$1237 );
   assign \$1239  = mac_7_5_hi_l0_0 + mac_7_5_hi_l0_1;
   assign \$1240  = mac_7_5_hi_l0_2 + mac_7_5_hi_l0_3;
   assign \$1241  = \$1239 [14:0] + \$1240 [14:0];
-  assign \$1243  = mac_7_6_a2[0] ? \$1242  : 16'h0000;
-  assign \$1245  = mac_7_6_a2[1] ? \$1244  : 16'h0000;
-  assign \$1247  = mac_7_6_a2[2] ? \$1246  : 18'h00000;
-  assign \$1249  = mac_7_6_a2[3] ? \$1248  : 18'h00000;
-  assign \$1251  = mac_7_6_a2[4] ? \$1250  : 22'h000000;
-  assign \$1253  = mac_7_6_a2[5] ? \$1252  : 22'h000000;
-  assign \$1255  = mac_7_6_a2[6] ? \$1254  : 22'h000000;
-  assign \$1257  = mac_7_6_a2[7] ? \$1256  : 22'h000000;
+  assign \$1243  = mac_7_6_a2hi[0] ? \$1242  : 16'h0000;
+  assign \$1245  = mac_7_6_a2hi[1] ? \$1244  : 16'h0000;
+  assign \$1247  = mac_7_6_a2hi[2] ? \$1246  : 18'h00000;
+  assign \$1249  = mac_7_6_a2hi[3] ? \$1248  : 18'h00000;
+  assign \$1251  = mac_7_6_a2hi[4] ? \$1250  : 22'h000000;
+  assign \$1253  = mac_7_6_a2hi[5] ? \$1252  : 22'h000000;
+  assign \$1255  = mac_7_6_a2hi[6] ? \$1254  : 22'h000000;
+  assign \$1257  = mac_7_6_a2hi[7] ? \$1256  : 22'h000000;
   assign \$1258  = - $signed(\$1257 );
   assign \$1259  = mac_7_6_hi_l0_0 + mac_7_6_hi_l0_1;
   assign \$1260  = mac_7_6_hi_l0_2 + mac_7_6_hi_l0_3;
   assign \$1261  = \$1259 [14:0] + \$1260 [14:0];
-  assign \$1263  = mac_7_7_a2[0] ? \$1262  : 16'h0000;
-  assign \$1265  = mac_7_7_a2[1] ? \$1264  : 16'h0000;
-  assign \$1267  = mac_7_7_a2[2] ? \$1266  : 18'h00000;
-  assign \$1269  = mac_7_7_a2[3] ? \$1268  : 18'h00000;
-  assign \$1271  = mac_7_7_a2[4] ? \$1270  : 22'h000000;
-  assign \$1273  = mac_7_7_a2[5] ? \$1272  : 22'h000000;
-  assign \$1275  = mac_7_7_a2[6] ? \$1274  : 22'h000000;
-  assign \$1277  = mac_7_7_a2[7] ? \$1276  : 22'h000000;
+  assign \$1263  = mac_7_7_a2hi[0] ? \$1262  : 16'h0000;
+  assign \$1265  = mac_7_7_a2hi[1] ? \$1264  : 16'h0000;
+  assign \$1267  = mac_7_7_a2hi[2] ? \$1266  : 18'h00000;
+  assign \$1269  = mac_7_7_a2hi[3] ? \$1268  : 18'h00000;
+  assign \$1271  = mac_7_7_a2hi[4] ? \$1270  : 22'h000000;
+  assign \$1273  = mac_7_7_a2hi[5] ? \$1272  : 22'h000000;
+  assign \$1275  = mac_7_7_a2hi[6] ? \$1274  : 22'h000000;
+  assign \$1277  = mac_7_7_a2hi[7] ? \$1276  : 22'h000000;
   assign \$1278  = - $signed(\$1277 );
   assign \$1279  = mac_7_7_hi_l0_0 + mac_7_7_hi_l0_1;
   assign \$1280  = mac_7_7_hi_l0_2 + mac_7_7_hi_l0_3;
@@ -16274,160 +17688,256 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   assign \$1854  = \$1271 [14:0] + \$1273 [14:0];
   assign \$1855  = \$1275 [14:0] + \$1278 [14:0];
   assign \$1857  = $signed(mac_7_7_lo5) + $signed({ 1'h0, \$1856  });
-  assign \$1858  = v6 & last6;
-  assign \$1859  = drain & last_row;
-  assign \$1860  = v_row0 & last_row0;
-  assign \$1862  = v_row0 & last_row0;
-  assign \$1864  = v_row0 & last_row0;
-  assign \$1866  = v_row0 & last_row0;
-  assign \$1868  = v_row0 & last_row0;
-  assign \$1870  = v_row0 & last_row0;
-  assign \$1872  = v_row0 & last_row0;
-  assign \$1874  = v_row0 & last_row0;
-  assign \$1876  = v6 & last6;
-  assign \$1877  = drain & last_row;
-  assign \$1878  = v_row1 & last_row1;
-  assign \$1880  = v_row1 & last_row1;
-  assign \$1882  = v_row1 & last_row1;
-  assign \$1884  = v_row1 & last_row1;
-  assign \$1886  = v_row1 & last_row1;
-  assign \$1888  = v_row1 & last_row1;
-  assign \$1890  = v_row1 & last_row1;
-  assign \$1892  = v_row1 & last_row1;
-  assign \$1894  = v6 & last6;
-  assign \$1895  = drain & last_row;
-  assign \$1896  = v_row2 & last_row2;
-  assign \$1898  = v_row2 & last_row2;
-  assign \$1900  = v_row2 & last_row2;
-  assign \$1902  = v_row2 & last_row2;
-  assign \$1904  = v_row2 & last_row2;
-  assign \$1906  = v_row2 & last_row2;
-  assign \$1908  = v_row2 & last_row2;
-  assign \$1910  = v_row2 & last_row2;
-  assign \$1912  = v6 & last6;
-  assign \$1913  = drain & last_row;
-  assign \$1914  = v_row3 & last_row3;
-  assign \$1916  = v_row3 & last_row3;
-  assign \$1918  = v_row3 & last_row3;
-  assign \$1920  = v_row3 & last_row3;
-  assign \$1922  = v_row3 & last_row3;
-  assign \$1924  = v_row3 & last_row3;
-  assign \$1926  = v_row3 & last_row3;
-  assign \$1928  = v_row3 & last_row3;
-  assign \$1930  = v6 & last6;
-  assign \$1931  = drain & last_row;
-  assign \$1932  = v_row4 & last_row4;
-  assign \$1934  = v_row4 & last_row4;
-  assign \$1936  = v_row4 & last_row4;
-  assign \$1938  = v_row4 & last_row4;
-  assign \$1940  = v_row4 & last_row4;
-  assign \$1942  = v_row4 & last_row4;
-  assign \$1944  = v_row4 & last_row4;
-  assign \$1946  = v_row4 & last_row4;
-  assign \$1948  = v6 & last6;
-  assign \$1949  = drain & last_row;
-  assign \$1950  = v_row5 & last_row5;
-  assign \$1952  = v_row5 & last_row5;
-  assign \$1954  = v_row5 & last_row5;
-  assign \$1956  = v_row5 & last_row5;
-  assign \$1958  = v_row5 & last_row5;
-  assign \$1960  = v_row5 & last_row5;
-  assign \$1962  = v_row5 & last_row5;
-  assign \$1964  = v_row5 & last_row5;
-  assign \$1966  = v6 & last6;
-  assign \$1967  = drain & last_row;
-  assign \$1968  = v_row6 & last_row6;
-  assign \$1970  = v_row6 & last_row6;
-  assign \$1972  = v_row6 & last_row6;
-  assign \$1974  = v_row6 & last_row6;
-  assign \$1976  = v_row6 & last_row6;
-  assign \$1978  = v_row6 & last_row6;
-  assign \$1980  = v_row6 & last_row6;
-  assign \$1982  = v_row6 & last_row6;
-  assign \$1984  = v6 & last6;
-  assign \$1985  = drain & last_row;
-  assign \$1986  = v_row7 & last_row7;
-  assign \$1987  = v_row7 & last_row7;
-  assign \$1988  = v_row7 & last_row7;
-  assign \$1989  = v_row7 & last_row7;
-  assign \$1990  = v_row7 & last_row7;
-  assign \$1991  = v_row7 & last_row7;
-  assign \$1992  = v_row7 & last_row7;
-  assign \$1993  = v_row7 & last_row7;
-  assign \$1994  = v6 & last6;
-  assign \$1995  = row + 1'h1;
-  assign \$1996  = accept & i__payload[321];
-  assign \$1997  = | in1[95:81];
-  assign \$1998  = & in1[95:81];
-  assign \$1999  = ~ \$1998 ;
-  assign \$2000  = \$1997  & \$1999 ;
-  assign \$2001  = | in1[127:113];
-  assign \$2002  = & in1[127:113];
-  assign \$2003  = ~ \$2002 ;
-  assign \$2004  = \$2001  & \$2003 ;
-  assign \$2005  = | in1[159:145];
-  assign \$2006  = & in1[159:145];
-  assign \$2007  = ~ \$2006 ;
-  assign \$2008  = \$2005  & \$2007 ;
-  assign \$2009  = | in1[191:177];
-  assign \$2010  = & in1[191:177];
-  assign \$2011  = ~ \$2010 ;
-  assign \$2012  = \$2009  & \$2011 ;
-  assign \$2013  = | in1[223:209];
-  assign \$2014  = & in1[223:209];
-  assign \$2015  = ~ \$2014 ;
-  assign \$2016  = \$2013  & \$2015 ;
-  assign \$2017  = | in1[255:241];
-  assign \$2018  = & in1[255:241];
-  assign \$2019  = ~ \$2018 ;
-  assign \$2020  = \$2017  & \$2019 ;
-  assign \$2021  = | in1[287:273];
-  assign \$2022  = & in1[287:273];
-  assign \$2023  = ~ \$2022 ;
-  assign \$2024  = \$2021  & \$2023 ;
-  assign \$2025  = | in1[319:305];
-  assign \$2026  = & in1[319:305];
-  assign \$2027  = ~ \$2026 ;
-  assign \$2028  = \$2025  & \$2027 ;
-  assign \$2029  = v1 ? { \$2028 , \$2024 , \$2020 , \$2016 , \$2012 , \$2008 , \$2004 , \$2000  } : 8'h00;
+  assign \$1858  = v4 & last4;
+  assign \$1859  = v6 & last6;
+  assign \$1860  = drain & last_row;
+  assign \$1862  = v4 & last4;
+  assign \$1863  = v6 & last6;
+  assign \$1864  = drain & last_row;
+  assign \$1866  = v4 & last4;
+  assign \$1867  = v6 & last6;
+  assign \$1868  = drain & last_row;
+  assign \$1870  = v4 & last4;
+  assign \$1871  = v6 & last6;
+  assign \$1872  = drain & last_row;
+  assign \$1874  = v4 & last4;
+  assign \$1875  = v6 & last6;
+  assign \$1876  = drain & last_row;
+  assign \$1878  = v4 & last4;
+  assign \$1879  = v6 & last6;
+  assign \$1880  = drain & last_row;
+  assign \$1882  = v4 & last4;
+  assign \$1883  = v6 & last6;
+  assign \$1884  = drain & last_row;
+  assign \$1886  = v4 & last4;
+  assign \$1887  = v6 & last6;
+  assign \$1888  = drain & last_row;
+  assign \$1890  = v4 & last4;
+  assign \$1891  = v6 & last6;
+  assign \$1892  = drain & last_row;
+  assign \$1894  = v4 & last4;
+  assign \$1895  = v6 & last6;
+  assign \$1896  = drain & last_row;
+  assign \$1898  = v4 & last4;
+  assign \$1899  = v6 & last6;
+  assign \$1900  = drain & last_row;
+  assign \$1902  = v4 & last4;
+  assign \$1903  = v6 & last6;
+  assign \$1904  = drain & last_row;
+  assign \$1906  = v4 & last4;
+  assign \$1907  = v6 & last6;
+  assign \$1908  = drain & last_row;
+  assign \$1910  = v4 & last4;
+  assign \$1911  = v6 & last6;
+  assign \$1912  = drain & last_row;
+  assign \$1914  = v4 & last4;
+  assign \$1915  = v6 & last6;
+  assign \$1916  = drain & last_row;
+  assign \$1918  = v4 & last4;
+  assign \$1919  = v6 & last6;
+  assign \$1920  = drain & last_row;
+  assign \$1922  = v4 & last4;
+  assign \$1923  = v6 & last6;
+  assign \$1924  = drain & last_row;
+  assign \$1926  = v4 & last4;
+  assign \$1927  = v6 & last6;
+  assign \$1928  = drain & last_row;
+  assign \$1930  = v4 & last4;
+  assign \$1931  = v6 & last6;
+  assign \$1932  = drain & last_row;
+  assign \$1934  = v4 & last4;
+  assign \$1935  = v6 & last6;
+  assign \$1936  = drain & last_row;
+  assign \$1938  = v4 & last4;
+  assign \$1939  = v6 & last6;
+  assign \$1940  = drain & last_row;
+  assign \$1942  = v4 & last4;
+  assign \$1943  = v6 & last6;
+  assign \$1944  = drain & last_row;
+  assign \$1946  = v4 & last4;
+  assign \$1947  = v6 & last6;
+  assign \$1948  = drain & last_row;
+  assign \$1950  = v4 & last4;
+  assign \$1951  = v6 & last6;
+  assign \$1952  = drain & last_row;
+  assign \$1954  = v4 & last4;
+  assign \$1955  = v6 & last6;
+  assign \$1956  = drain & last_row;
+  assign \$1958  = v4 & last4;
+  assign \$1959  = v6 & last6;
+  assign \$1960  = drain & last_row;
+  assign \$1962  = v4 & last4;
+  assign \$1963  = v6 & last6;
+  assign \$1964  = drain & last_row;
+  assign \$1966  = v4 & last4;
+  assign \$1967  = v6 & last6;
+  assign \$1968  = drain & last_row;
+  assign \$1970  = v4 & last4;
+  assign \$1971  = v6 & last6;
+  assign \$1972  = drain & last_row;
+  assign \$1974  = v4 & last4;
+  assign \$1975  = v6 & last6;
+  assign \$1976  = drain & last_row;
+  assign \$1978  = v4 & last4;
+  assign \$1979  = v6 & last6;
+  assign \$1980  = drain & last_row;
+  assign \$1982  = v4 & last4;
+  assign \$1983  = v6 & last6;
+  assign \$1984  = drain & last_row;
+  assign \$1986  = v4 & last4;
+  assign \$1987  = v6 & last6;
+  assign \$1988  = drain & last_row;
+  assign \$1990  = v4 & last4;
+  assign \$1991  = v6 & last6;
+  assign \$1992  = drain & last_row;
+  assign \$1994  = v4 & last4;
+  assign \$1995  = v6 & last6;
+  assign \$1996  = drain & last_row;
+  assign \$1998  = v4 & last4;
+  assign \$1999  = v6 & last6;
+  assign \$2000  = drain & last_row;
+  assign \$2002  = v4 & last4;
+  assign \$2003  = v6 & last6;
+  assign \$2004  = drain & last_row;
+  assign \$2006  = v4 & last4;
+  assign \$2007  = v6 & last6;
+  assign \$2008  = drain & last_row;
+  assign \$2010  = v4 & last4;
+  assign \$2011  = v6 & last6;
+  assign \$2012  = drain & last_row;
+  assign \$2014  = v4 & last4;
+  assign \$2015  = v6 & last6;
+  assign \$2016  = drain & last_row;
+  assign \$2018  = v4 & last4;
+  assign \$2019  = v6 & last6;
+  assign \$2020  = drain & last_row;
+  assign \$2022  = v4 & last4;
+  assign \$2023  = v6 & last6;
+  assign \$2024  = drain & last_row;
+  assign \$2026  = v4 & last4;
+  assign \$2027  = v6 & last6;
+  assign \$2028  = drain & last_row;
+  assign \$2030  = v4 & last4;
+  assign \$2031  = v6 & last6;
+  assign \$2032  = drain & last_row;
+  assign \$2034  = v4 & last4;
+  assign \$2035  = v6 & last6;
+  assign \$2036  = drain & last_row;
+  assign \$2038  = v4 & last4;
+  assign \$2039  = v6 & last6;
+  assign \$2040  = drain & last_row;
+  assign \$2042  = v4 & last4;
+  assign \$2043  = v6 & last6;
+  assign \$2044  = drain & last_row;
+  assign \$2046  = v4 & last4;
+  assign \$2047  = v6 & last6;
+  assign \$2048  = drain & last_row;
+  assign \$2050  = v4 & last4;
+  assign \$2051  = v6 & last6;
+  assign \$2052  = drain & last_row;
+  assign \$2054  = v4 & last4;
+  assign \$2055  = v6 & last6;
+  assign \$2056  = drain & last_row;
+  assign \$2058  = v4 & last4;
+  assign \$2059  = v6 & last6;
+  assign \$2060  = drain & last_row;
+  assign \$2062  = v4 & last4;
+  assign \$2063  = v6 & last6;
+  assign \$2064  = drain & last_row;
+  assign \$2066  = v4 & last4;
+  assign \$2067  = v6 & last6;
+  assign \$2068  = drain & last_row;
+  assign \$2070  = v4 & last4;
+  assign \$2071  = v6 & last6;
+  assign \$2072  = drain & last_row;
+  assign \$2074  = v4 & last4;
+  assign \$2075  = v6 & last6;
+  assign \$2076  = drain & last_row;
+  assign \$2078  = v4 & last4;
+  assign \$2079  = v6 & last6;
+  assign \$2080  = drain & last_row;
+  assign \$2082  = v4 & last4;
+  assign \$2083  = v4 & last4;
+  assign \$2084  = v4 & last4;
+  assign \$2085  = v4 & last4;
+  assign \$2086  = v4 & last4;
+  assign \$2087  = v4 & last4;
+  assign \$2088  = v4 & last4;
+  assign \$2089  = v4 & last4;
+  assign \$2090  = v6 & last6;
+  assign \$2091  = row + 1'h1;
+  assign \$2092  = accept & i__payload[321];
+  assign \$2093  = | in1[95:81];
+  assign \$2094  = & in1[95:81];
+  assign \$2095  = ~ \$2094 ;
+  assign \$2096  = \$2093  & \$2095 ;
+  assign \$2097  = | in1[127:113];
+  assign \$2098  = & in1[127:113];
+  assign \$2099  = ~ \$2098 ;
+  assign \$2100  = \$2097  & \$2099 ;
+  assign \$2101  = | in1[159:145];
+  assign \$2102  = & in1[159:145];
+  assign \$2103  = ~ \$2102 ;
+  assign \$2104  = \$2101  & \$2103 ;
+  assign \$2105  = | in1[191:177];
+  assign \$2106  = & in1[191:177];
+  assign \$2107  = ~ \$2106 ;
+  assign \$2108  = \$2105  & \$2107 ;
+  assign \$2109  = | in1[223:209];
+  assign \$2110  = & in1[223:209];
+  assign \$2111  = ~ \$2110 ;
+  assign \$2112  = \$2109  & \$2111 ;
+  assign \$2113  = | in1[255:241];
+  assign \$2114  = & in1[255:241];
+  assign \$2115  = ~ \$2114 ;
+  assign \$2116  = \$2113  & \$2115 ;
+  assign \$2117  = | in1[287:273];
+  assign \$2118  = & in1[287:273];
+  assign \$2119  = ~ \$2118 ;
+  assign \$2120  = \$2117  & \$2119 ;
+  assign \$2121  = | in1[319:305];
+  assign \$2122  = & in1[319:305];
+  assign \$2123  = ~ \$2122 ;
+  assign \$2124  = \$2121  & \$2123 ;
+  assign \$2125  = v1 ? { \$2124 , \$2120 , \$2116 , \$2112 , \$2108 , \$2104 , \$2100 , \$2096  } : 8'h00;
   always @(posedge clk)
-    v1 <= \$2030 ;
+    v1 <= \$2126 ;
   always @(posedge clk)
-    in1 <= \$2031 ;
+    in1 <= \$2127 ;
   always @(posedge clk)
-    first1 <= \$2032 ;
+    first1 <= \$2128 ;
   always @(posedge clk)
-    last1 <= \$2033 ;
+    last1 <= \$2129 ;
   always @(posedge clk)
-    v2 <= \$2034 ;
+    v2 <= \$2130 ;
   always @(posedge clk)
-    first2 <= \$2035 ;
+    first2 <= \$2131 ;
   always @(posedge clk)
-    last2 <= \$2036 ;
+    last2 <= \$2132 ;
   always @(posedge clk)
-    v3 <= \$2037 ;
+    v3 <= \$2133 ;
   always @(posedge clk)
-    first3 <= \$2038 ;
+    first3 <= \$2134 ;
   always @(posedge clk)
-    last3 <= \$2039 ;
+    last3 <= \$2135 ;
   always @(posedge clk)
-    v4 <= \$2040 ;
+    v4 <= \$2136 ;
   always @(posedge clk)
-    first4 <= \$2041 ;
+    first4 <= \$2137 ;
   always @(posedge clk)
-    last4 <= \$2042 ;
+    last4 <= \$2138 ;
   always @(posedge clk)
-    v5 <= \$2043 ;
+    v5 <= \$2139 ;
   always @(posedge clk)
-    first5 <= \$2044 ;
+    first5 <= \$2140 ;
   always @(posedge clk)
-    last5 <= \$2045 ;
+    last5 <= \$2141 ;
   always @(posedge clk)
-    v6 <= \$2046 ;
+    v6 <= \$2142 ;
   always @(posedge clk)
-    first6 <= \$2047 ;
+    first6 <= \$2143 ;
   always @(posedge clk)
-    last6 <= \$2048 ;
+    last6 <= \$2144 ;
   always @(posedge clk)
     mac_0_0_a1 <= in1[7:0];
   always @(posedge clk)
@@ -16439,21 +17949,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_0_0_w2hi <= mac_0_0_w1[31:17];
   always @(posedge clk)
-    mac_0_0_lo <= \$2049 ;
+    mac_0_0_a2hi <= mac_0_0_a1;
   always @(posedge clk)
-    mac_0_0_hi_l0_0 <= \$2050 ;
+    mac_0_0_lo <= \$2145 ;
   always @(posedge clk)
-    mac_0_0_hi_l0_1 <= \$2051 ;
+    mac_0_0_hi_l0_0 <= \$2146 ;
   always @(posedge clk)
-    mac_0_0_hi_l0_2 <= \$2052 ;
+    mac_0_0_hi_l0_1 <= \$2147 ;
   always @(posedge clk)
-    mac_0_0_hi_l0_3 <= \$2053 ;
+    mac_0_0_hi_l0_2 <= \$2148 ;
   always @(posedge clk)
-    mac_0_0_hi5 <= \$2054 ;
+    mac_0_0_hi_l0_3 <= \$2149 ;
   always @(posedge clk)
-    mac_0_0_lo5 <= \$2055 ;
+    mac_0_0_hi5 <= \$2150 ;
   always @(posedge clk)
-    mac_0_0_p <= \$2056 ;
+    mac_0_0_lo5 <= \$2151 ;
+  always @(posedge clk)
+    mac_0_0_p <= \$2152 ;
   always @(posedge clk)
     mac_0_1_a1 <= in1[7:0];
   always @(posedge clk)
@@ -16465,21 +17977,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_0_1_w2hi <= mac_0_1_w1[31:17];
   always @(posedge clk)
-    mac_0_1_lo <= \$2057 ;
+    mac_0_1_a2hi <= mac_0_1_a1;
   always @(posedge clk)
-    mac_0_1_hi_l0_0 <= \$2058 ;
+    mac_0_1_lo <= \$2153 ;
   always @(posedge clk)
-    mac_0_1_hi_l0_1 <= \$2059 ;
+    mac_0_1_hi_l0_0 <= \$2154 ;
   always @(posedge clk)
-    mac_0_1_hi_l0_2 <= \$2060 ;
+    mac_0_1_hi_l0_1 <= \$2155 ;
   always @(posedge clk)
-    mac_0_1_hi_l0_3 <= \$2061 ;
+    mac_0_1_hi_l0_2 <= \$2156 ;
   always @(posedge clk)
-    mac_0_1_hi5 <= \$2062 ;
+    mac_0_1_hi_l0_3 <= \$2157 ;
   always @(posedge clk)
-    mac_0_1_lo5 <= \$2063 ;
+    mac_0_1_hi5 <= \$2158 ;
   always @(posedge clk)
-    mac_0_1_p <= \$2064 ;
+    mac_0_1_lo5 <= \$2159 ;
+  always @(posedge clk)
+    mac_0_1_p <= \$2160 ;
   always @(posedge clk)
     mac_0_2_a1 <= in1[7:0];
   always @(posedge clk)
@@ -16491,21 +18005,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_0_2_w2hi <= mac_0_2_w1[31:17];
   always @(posedge clk)
-    mac_0_2_lo <= \$2065 ;
+    mac_0_2_a2hi <= mac_0_2_a1;
   always @(posedge clk)
-    mac_0_2_hi_l0_0 <= \$2066 ;
+    mac_0_2_lo <= \$2161 ;
   always @(posedge clk)
-    mac_0_2_hi_l0_1 <= \$2067 ;
+    mac_0_2_hi_l0_0 <= \$2162 ;
   always @(posedge clk)
-    mac_0_2_hi_l0_2 <= \$2068 ;
+    mac_0_2_hi_l0_1 <= \$2163 ;
   always @(posedge clk)
-    mac_0_2_hi_l0_3 <= \$2069 ;
+    mac_0_2_hi_l0_2 <= \$2164 ;
   always @(posedge clk)
-    mac_0_2_hi5 <= \$2070 ;
+    mac_0_2_hi_l0_3 <= \$2165 ;
   always @(posedge clk)
-    mac_0_2_lo5 <= \$2071 ;
+    mac_0_2_hi5 <= \$2166 ;
   always @(posedge clk)
-    mac_0_2_p <= \$2072 ;
+    mac_0_2_lo5 <= \$2167 ;
+  always @(posedge clk)
+    mac_0_2_p <= \$2168 ;
   always @(posedge clk)
     mac_0_3_a1 <= in1[7:0];
   always @(posedge clk)
@@ -16517,21 +18033,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_0_3_w2hi <= mac_0_3_w1[31:17];
   always @(posedge clk)
-    mac_0_3_lo <= \$2073 ;
+    mac_0_3_a2hi <= mac_0_3_a1;
   always @(posedge clk)
-    mac_0_3_hi_l0_0 <= \$2074 ;
+    mac_0_3_lo <= \$2169 ;
   always @(posedge clk)
-    mac_0_3_hi_l0_1 <= \$2075 ;
+    mac_0_3_hi_l0_0 <= \$2170 ;
   always @(posedge clk)
-    mac_0_3_hi_l0_2 <= \$2076 ;
+    mac_0_3_hi_l0_1 <= \$2171 ;
   always @(posedge clk)
-    mac_0_3_hi_l0_3 <= \$2077 ;
+    mac_0_3_hi_l0_2 <= \$2172 ;
   always @(posedge clk)
-    mac_0_3_hi5 <= \$2078 ;
+    mac_0_3_hi_l0_3 <= \$2173 ;
   always @(posedge clk)
-    mac_0_3_lo5 <= \$2079 ;
+    mac_0_3_hi5 <= \$2174 ;
   always @(posedge clk)
-    mac_0_3_p <= \$2080 ;
+    mac_0_3_lo5 <= \$2175 ;
+  always @(posedge clk)
+    mac_0_3_p <= \$2176 ;
   always @(posedge clk)
     mac_0_4_a1 <= in1[7:0];
   always @(posedge clk)
@@ -16543,21 +18061,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_0_4_w2hi <= mac_0_4_w1[31:17];
   always @(posedge clk)
-    mac_0_4_lo <= \$2081 ;
+    mac_0_4_a2hi <= mac_0_4_a1;
   always @(posedge clk)
-    mac_0_4_hi_l0_0 <= \$2082 ;
+    mac_0_4_lo <= \$2177 ;
   always @(posedge clk)
-    mac_0_4_hi_l0_1 <= \$2083 ;
+    mac_0_4_hi_l0_0 <= \$2178 ;
   always @(posedge clk)
-    mac_0_4_hi_l0_2 <= \$2084 ;
+    mac_0_4_hi_l0_1 <= \$2179 ;
   always @(posedge clk)
-    mac_0_4_hi_l0_3 <= \$2085 ;
+    mac_0_4_hi_l0_2 <= \$2180 ;
   always @(posedge clk)
-    mac_0_4_hi5 <= \$2086 ;
+    mac_0_4_hi_l0_3 <= \$2181 ;
   always @(posedge clk)
-    mac_0_4_lo5 <= \$2087 ;
+    mac_0_4_hi5 <= \$2182 ;
   always @(posedge clk)
-    mac_0_4_p <= \$2088 ;
+    mac_0_4_lo5 <= \$2183 ;
+  always @(posedge clk)
+    mac_0_4_p <= \$2184 ;
   always @(posedge clk)
     mac_0_5_a1 <= in1[7:0];
   always @(posedge clk)
@@ -16569,21 +18089,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_0_5_w2hi <= mac_0_5_w1[31:17];
   always @(posedge clk)
-    mac_0_5_lo <= \$2089 ;
+    mac_0_5_a2hi <= mac_0_5_a1;
   always @(posedge clk)
-    mac_0_5_hi_l0_0 <= \$2090 ;
+    mac_0_5_lo <= \$2185 ;
   always @(posedge clk)
-    mac_0_5_hi_l0_1 <= \$2091 ;
+    mac_0_5_hi_l0_0 <= \$2186 ;
   always @(posedge clk)
-    mac_0_5_hi_l0_2 <= \$2092 ;
+    mac_0_5_hi_l0_1 <= \$2187 ;
   always @(posedge clk)
-    mac_0_5_hi_l0_3 <= \$2093 ;
+    mac_0_5_hi_l0_2 <= \$2188 ;
   always @(posedge clk)
-    mac_0_5_hi5 <= \$2094 ;
+    mac_0_5_hi_l0_3 <= \$2189 ;
   always @(posedge clk)
-    mac_0_5_lo5 <= \$2095 ;
+    mac_0_5_hi5 <= \$2190 ;
   always @(posedge clk)
-    mac_0_5_p <= \$2096 ;
+    mac_0_5_lo5 <= \$2191 ;
+  always @(posedge clk)
+    mac_0_5_p <= \$2192 ;
   always @(posedge clk)
     mac_0_6_a1 <= in1[7:0];
   always @(posedge clk)
@@ -16595,21 +18117,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_0_6_w2hi <= mac_0_6_w1[31:17];
   always @(posedge clk)
-    mac_0_6_lo <= \$2097 ;
+    mac_0_6_a2hi <= mac_0_6_a1;
   always @(posedge clk)
-    mac_0_6_hi_l0_0 <= \$2098 ;
+    mac_0_6_lo <= \$2193 ;
   always @(posedge clk)
-    mac_0_6_hi_l0_1 <= \$2099 ;
+    mac_0_6_hi_l0_0 <= \$2194 ;
   always @(posedge clk)
-    mac_0_6_hi_l0_2 <= \$2100 ;
+    mac_0_6_hi_l0_1 <= \$2195 ;
   always @(posedge clk)
-    mac_0_6_hi_l0_3 <= \$2101 ;
+    mac_0_6_hi_l0_2 <= \$2196 ;
   always @(posedge clk)
-    mac_0_6_hi5 <= \$2102 ;
+    mac_0_6_hi_l0_3 <= \$2197 ;
   always @(posedge clk)
-    mac_0_6_lo5 <= \$2103 ;
+    mac_0_6_hi5 <= \$2198 ;
   always @(posedge clk)
-    mac_0_6_p <= \$2104 ;
+    mac_0_6_lo5 <= \$2199 ;
+  always @(posedge clk)
+    mac_0_6_p <= \$2200 ;
   always @(posedge clk)
     mac_0_7_a1 <= in1[7:0];
   always @(posedge clk)
@@ -16621,21 +18145,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_0_7_w2hi <= mac_0_7_w1[31:17];
   always @(posedge clk)
-    mac_0_7_lo <= \$2105 ;
+    mac_0_7_a2hi <= mac_0_7_a1;
   always @(posedge clk)
-    mac_0_7_hi_l0_0 <= \$2106 ;
+    mac_0_7_lo <= \$2201 ;
   always @(posedge clk)
-    mac_0_7_hi_l0_1 <= \$2107 ;
+    mac_0_7_hi_l0_0 <= \$2202 ;
   always @(posedge clk)
-    mac_0_7_hi_l0_2 <= \$2108 ;
+    mac_0_7_hi_l0_1 <= \$2203 ;
   always @(posedge clk)
-    mac_0_7_hi_l0_3 <= \$2109 ;
+    mac_0_7_hi_l0_2 <= \$2204 ;
   always @(posedge clk)
-    mac_0_7_hi5 <= \$2110 ;
+    mac_0_7_hi_l0_3 <= \$2205 ;
   always @(posedge clk)
-    mac_0_7_lo5 <= \$2111 ;
+    mac_0_7_hi5 <= \$2206 ;
   always @(posedge clk)
-    mac_0_7_p <= \$2112 ;
+    mac_0_7_lo5 <= \$2207 ;
+  always @(posedge clk)
+    mac_0_7_p <= \$2208 ;
   always @(posedge clk)
     mac_1_0_a1 <= in1[15:8];
   always @(posedge clk)
@@ -16647,21 +18173,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_1_0_w2hi <= mac_1_0_w1[31:17];
   always @(posedge clk)
-    mac_1_0_lo <= \$2113 ;
+    mac_1_0_a2hi <= mac_1_0_a1;
   always @(posedge clk)
-    mac_1_0_hi_l0_0 <= \$2114 ;
+    mac_1_0_lo <= \$2209 ;
   always @(posedge clk)
-    mac_1_0_hi_l0_1 <= \$2115 ;
+    mac_1_0_hi_l0_0 <= \$2210 ;
   always @(posedge clk)
-    mac_1_0_hi_l0_2 <= \$2116 ;
+    mac_1_0_hi_l0_1 <= \$2211 ;
   always @(posedge clk)
-    mac_1_0_hi_l0_3 <= \$2117 ;
+    mac_1_0_hi_l0_2 <= \$2212 ;
   always @(posedge clk)
-    mac_1_0_hi5 <= \$2118 ;
+    mac_1_0_hi_l0_3 <= \$2213 ;
   always @(posedge clk)
-    mac_1_0_lo5 <= \$2119 ;
+    mac_1_0_hi5 <= \$2214 ;
   always @(posedge clk)
-    mac_1_0_p <= \$2120 ;
+    mac_1_0_lo5 <= \$2215 ;
+  always @(posedge clk)
+    mac_1_0_p <= \$2216 ;
   always @(posedge clk)
     mac_1_1_a1 <= in1[15:8];
   always @(posedge clk)
@@ -16673,21 +18201,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_1_1_w2hi <= mac_1_1_w1[31:17];
   always @(posedge clk)
-    mac_1_1_lo <= \$2121 ;
+    mac_1_1_a2hi <= mac_1_1_a1;
   always @(posedge clk)
-    mac_1_1_hi_l0_0 <= \$2122 ;
+    mac_1_1_lo <= \$2217 ;
   always @(posedge clk)
-    mac_1_1_hi_l0_1 <= \$2123 ;
+    mac_1_1_hi_l0_0 <= \$2218 ;
   always @(posedge clk)
-    mac_1_1_hi_l0_2 <= \$2124 ;
+    mac_1_1_hi_l0_1 <= \$2219 ;
   always @(posedge clk)
-    mac_1_1_hi_l0_3 <= \$2125 ;
+    mac_1_1_hi_l0_2 <= \$2220 ;
   always @(posedge clk)
-    mac_1_1_hi5 <= \$2126 ;
+    mac_1_1_hi_l0_3 <= \$2221 ;
   always @(posedge clk)
-    mac_1_1_lo5 <= \$2127 ;
+    mac_1_1_hi5 <= \$2222 ;
   always @(posedge clk)
-    mac_1_1_p <= \$2128 ;
+    mac_1_1_lo5 <= \$2223 ;
+  always @(posedge clk)
+    mac_1_1_p <= \$2224 ;
   always @(posedge clk)
     mac_1_2_a1 <= in1[15:8];
   always @(posedge clk)
@@ -16699,21 +18229,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_1_2_w2hi <= mac_1_2_w1[31:17];
   always @(posedge clk)
-    mac_1_2_lo <= \$2129 ;
+    mac_1_2_a2hi <= mac_1_2_a1;
   always @(posedge clk)
-    mac_1_2_hi_l0_0 <= \$2130 ;
+    mac_1_2_lo <= \$2225 ;
   always @(posedge clk)
-    mac_1_2_hi_l0_1 <= \$2131 ;
+    mac_1_2_hi_l0_0 <= \$2226 ;
   always @(posedge clk)
-    mac_1_2_hi_l0_2 <= \$2132 ;
+    mac_1_2_hi_l0_1 <= \$2227 ;
   always @(posedge clk)
-    mac_1_2_hi_l0_3 <= \$2133 ;
+    mac_1_2_hi_l0_2 <= \$2228 ;
   always @(posedge clk)
-    mac_1_2_hi5 <= \$2134 ;
+    mac_1_2_hi_l0_3 <= \$2229 ;
   always @(posedge clk)
-    mac_1_2_lo5 <= \$2135 ;
+    mac_1_2_hi5 <= \$2230 ;
   always @(posedge clk)
-    mac_1_2_p <= \$2136 ;
+    mac_1_2_lo5 <= \$2231 ;
+  always @(posedge clk)
+    mac_1_2_p <= \$2232 ;
   always @(posedge clk)
     mac_1_3_a1 <= in1[15:8];
   always @(posedge clk)
@@ -16725,21 +18257,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_1_3_w2hi <= mac_1_3_w1[31:17];
   always @(posedge clk)
-    mac_1_3_lo <= \$2137 ;
+    mac_1_3_a2hi <= mac_1_3_a1;
   always @(posedge clk)
-    mac_1_3_hi_l0_0 <= \$2138 ;
+    mac_1_3_lo <= \$2233 ;
   always @(posedge clk)
-    mac_1_3_hi_l0_1 <= \$2139 ;
+    mac_1_3_hi_l0_0 <= \$2234 ;
   always @(posedge clk)
-    mac_1_3_hi_l0_2 <= \$2140 ;
+    mac_1_3_hi_l0_1 <= \$2235 ;
   always @(posedge clk)
-    mac_1_3_hi_l0_3 <= \$2141 ;
+    mac_1_3_hi_l0_2 <= \$2236 ;
   always @(posedge clk)
-    mac_1_3_hi5 <= \$2142 ;
+    mac_1_3_hi_l0_3 <= \$2237 ;
   always @(posedge clk)
-    mac_1_3_lo5 <= \$2143 ;
+    mac_1_3_hi5 <= \$2238 ;
   always @(posedge clk)
-    mac_1_3_p <= \$2144 ;
+    mac_1_3_lo5 <= \$2239 ;
+  always @(posedge clk)
+    mac_1_3_p <= \$2240 ;
   always @(posedge clk)
     mac_1_4_a1 <= in1[15:8];
   always @(posedge clk)
@@ -16751,21 +18285,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_1_4_w2hi <= mac_1_4_w1[31:17];
   always @(posedge clk)
-    mac_1_4_lo <= \$2145 ;
+    mac_1_4_a2hi <= mac_1_4_a1;
   always @(posedge clk)
-    mac_1_4_hi_l0_0 <= \$2146 ;
+    mac_1_4_lo <= \$2241 ;
   always @(posedge clk)
-    mac_1_4_hi_l0_1 <= \$2147 ;
+    mac_1_4_hi_l0_0 <= \$2242 ;
   always @(posedge clk)
-    mac_1_4_hi_l0_2 <= \$2148 ;
+    mac_1_4_hi_l0_1 <= \$2243 ;
   always @(posedge clk)
-    mac_1_4_hi_l0_3 <= \$2149 ;
+    mac_1_4_hi_l0_2 <= \$2244 ;
   always @(posedge clk)
-    mac_1_4_hi5 <= \$2150 ;
+    mac_1_4_hi_l0_3 <= \$2245 ;
   always @(posedge clk)
-    mac_1_4_lo5 <= \$2151 ;
+    mac_1_4_hi5 <= \$2246 ;
   always @(posedge clk)
-    mac_1_4_p <= \$2152 ;
+    mac_1_4_lo5 <= \$2247 ;
+  always @(posedge clk)
+    mac_1_4_p <= \$2248 ;
   always @(posedge clk)
     mac_1_5_a1 <= in1[15:8];
   always @(posedge clk)
@@ -16777,21 +18313,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_1_5_w2hi <= mac_1_5_w1[31:17];
   always @(posedge clk)
-    mac_1_5_lo <= \$2153 ;
+    mac_1_5_a2hi <= mac_1_5_a1;
   always @(posedge clk)
-    mac_1_5_hi_l0_0 <= \$2154 ;
+    mac_1_5_lo <= \$2249 ;
   always @(posedge clk)
-    mac_1_5_hi_l0_1 <= \$2155 ;
+    mac_1_5_hi_l0_0 <= \$2250 ;
   always @(posedge clk)
-    mac_1_5_hi_l0_2 <= \$2156 ;
+    mac_1_5_hi_l0_1 <= \$2251 ;
   always @(posedge clk)
-    mac_1_5_hi_l0_3 <= \$2157 ;
+    mac_1_5_hi_l0_2 <= \$2252 ;
   always @(posedge clk)
-    mac_1_5_hi5 <= \$2158 ;
+    mac_1_5_hi_l0_3 <= \$2253 ;
   always @(posedge clk)
-    mac_1_5_lo5 <= \$2159 ;
+    mac_1_5_hi5 <= \$2254 ;
   always @(posedge clk)
-    mac_1_5_p <= \$2160 ;
+    mac_1_5_lo5 <= \$2255 ;
+  always @(posedge clk)
+    mac_1_5_p <= \$2256 ;
   always @(posedge clk)
     mac_1_6_a1 <= in1[15:8];
   always @(posedge clk)
@@ -16803,21 +18341,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_1_6_w2hi <= mac_1_6_w1[31:17];
   always @(posedge clk)
-    mac_1_6_lo <= \$2161 ;
+    mac_1_6_a2hi <= mac_1_6_a1;
   always @(posedge clk)
-    mac_1_6_hi_l0_0 <= \$2162 ;
+    mac_1_6_lo <= \$2257 ;
   always @(posedge clk)
-    mac_1_6_hi_l0_1 <= \$2163 ;
+    mac_1_6_hi_l0_0 <= \$2258 ;
   always @(posedge clk)
-    mac_1_6_hi_l0_2 <= \$2164 ;
+    mac_1_6_hi_l0_1 <= \$2259 ;
   always @(posedge clk)
-    mac_1_6_hi_l0_3 <= \$2165 ;
+    mac_1_6_hi_l0_2 <= \$2260 ;
   always @(posedge clk)
-    mac_1_6_hi5 <= \$2166 ;
+    mac_1_6_hi_l0_3 <= \$2261 ;
   always @(posedge clk)
-    mac_1_6_lo5 <= \$2167 ;
+    mac_1_6_hi5 <= \$2262 ;
   always @(posedge clk)
-    mac_1_6_p <= \$2168 ;
+    mac_1_6_lo5 <= \$2263 ;
+  always @(posedge clk)
+    mac_1_6_p <= \$2264 ;
   always @(posedge clk)
     mac_1_7_a1 <= in1[15:8];
   always @(posedge clk)
@@ -16829,21 +18369,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_1_7_w2hi <= mac_1_7_w1[31:17];
   always @(posedge clk)
-    mac_1_7_lo <= \$2169 ;
+    mac_1_7_a2hi <= mac_1_7_a1;
   always @(posedge clk)
-    mac_1_7_hi_l0_0 <= \$2170 ;
+    mac_1_7_lo <= \$2265 ;
   always @(posedge clk)
-    mac_1_7_hi_l0_1 <= \$2171 ;
+    mac_1_7_hi_l0_0 <= \$2266 ;
   always @(posedge clk)
-    mac_1_7_hi_l0_2 <= \$2172 ;
+    mac_1_7_hi_l0_1 <= \$2267 ;
   always @(posedge clk)
-    mac_1_7_hi_l0_3 <= \$2173 ;
+    mac_1_7_hi_l0_2 <= \$2268 ;
   always @(posedge clk)
-    mac_1_7_hi5 <= \$2174 ;
+    mac_1_7_hi_l0_3 <= \$2269 ;
   always @(posedge clk)
-    mac_1_7_lo5 <= \$2175 ;
+    mac_1_7_hi5 <= \$2270 ;
   always @(posedge clk)
-    mac_1_7_p <= \$2176 ;
+    mac_1_7_lo5 <= \$2271 ;
+  always @(posedge clk)
+    mac_1_7_p <= \$2272 ;
   always @(posedge clk)
     mac_2_0_a1 <= in1[23:16];
   always @(posedge clk)
@@ -16855,21 +18397,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_2_0_w2hi <= mac_2_0_w1[31:17];
   always @(posedge clk)
-    mac_2_0_lo <= \$2177 ;
+    mac_2_0_a2hi <= mac_2_0_a1;
   always @(posedge clk)
-    mac_2_0_hi_l0_0 <= \$2178 ;
+    mac_2_0_lo <= \$2273 ;
   always @(posedge clk)
-    mac_2_0_hi_l0_1 <= \$2179 ;
+    mac_2_0_hi_l0_0 <= \$2274 ;
   always @(posedge clk)
-    mac_2_0_hi_l0_2 <= \$2180 ;
+    mac_2_0_hi_l0_1 <= \$2275 ;
   always @(posedge clk)
-    mac_2_0_hi_l0_3 <= \$2181 ;
+    mac_2_0_hi_l0_2 <= \$2276 ;
   always @(posedge clk)
-    mac_2_0_hi5 <= \$2182 ;
+    mac_2_0_hi_l0_3 <= \$2277 ;
   always @(posedge clk)
-    mac_2_0_lo5 <= \$2183 ;
+    mac_2_0_hi5 <= \$2278 ;
   always @(posedge clk)
-    mac_2_0_p <= \$2184 ;
+    mac_2_0_lo5 <= \$2279 ;
+  always @(posedge clk)
+    mac_2_0_p <= \$2280 ;
   always @(posedge clk)
     mac_2_1_a1 <= in1[23:16];
   always @(posedge clk)
@@ -16881,21 +18425,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_2_1_w2hi <= mac_2_1_w1[31:17];
   always @(posedge clk)
-    mac_2_1_lo <= \$2185 ;
+    mac_2_1_a2hi <= mac_2_1_a1;
   always @(posedge clk)
-    mac_2_1_hi_l0_0 <= \$2186 ;
+    mac_2_1_lo <= \$2281 ;
   always @(posedge clk)
-    mac_2_1_hi_l0_1 <= \$2187 ;
+    mac_2_1_hi_l0_0 <= \$2282 ;
   always @(posedge clk)
-    mac_2_1_hi_l0_2 <= \$2188 ;
+    mac_2_1_hi_l0_1 <= \$2283 ;
   always @(posedge clk)
-    mac_2_1_hi_l0_3 <= \$2189 ;
+    mac_2_1_hi_l0_2 <= \$2284 ;
   always @(posedge clk)
-    mac_2_1_hi5 <= \$2190 ;
+    mac_2_1_hi_l0_3 <= \$2285 ;
   always @(posedge clk)
-    mac_2_1_lo5 <= \$2191 ;
+    mac_2_1_hi5 <= \$2286 ;
   always @(posedge clk)
-    mac_2_1_p <= \$2192 ;
+    mac_2_1_lo5 <= \$2287 ;
+  always @(posedge clk)
+    mac_2_1_p <= \$2288 ;
   always @(posedge clk)
     mac_2_2_a1 <= in1[23:16];
   always @(posedge clk)
@@ -16907,21 +18453,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_2_2_w2hi <= mac_2_2_w1[31:17];
   always @(posedge clk)
-    mac_2_2_lo <= \$2193 ;
+    mac_2_2_a2hi <= mac_2_2_a1;
   always @(posedge clk)
-    mac_2_2_hi_l0_0 <= \$2194 ;
+    mac_2_2_lo <= \$2289 ;
   always @(posedge clk)
-    mac_2_2_hi_l0_1 <= \$2195 ;
+    mac_2_2_hi_l0_0 <= \$2290 ;
   always @(posedge clk)
-    mac_2_2_hi_l0_2 <= \$2196 ;
+    mac_2_2_hi_l0_1 <= \$2291 ;
   always @(posedge clk)
-    mac_2_2_hi_l0_3 <= \$2197 ;
+    mac_2_2_hi_l0_2 <= \$2292 ;
   always @(posedge clk)
-    mac_2_2_hi5 <= \$2198 ;
+    mac_2_2_hi_l0_3 <= \$2293 ;
   always @(posedge clk)
-    mac_2_2_lo5 <= \$2199 ;
+    mac_2_2_hi5 <= \$2294 ;
   always @(posedge clk)
-    mac_2_2_p <= \$2200 ;
+    mac_2_2_lo5 <= \$2295 ;
+  always @(posedge clk)
+    mac_2_2_p <= \$2296 ;
   always @(posedge clk)
     mac_2_3_a1 <= in1[23:16];
   always @(posedge clk)
@@ -16933,21 +18481,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_2_3_w2hi <= mac_2_3_w1[31:17];
   always @(posedge clk)
-    mac_2_3_lo <= \$2201 ;
+    mac_2_3_a2hi <= mac_2_3_a1;
   always @(posedge clk)
-    mac_2_3_hi_l0_0 <= \$2202 ;
+    mac_2_3_lo <= \$2297 ;
   always @(posedge clk)
-    mac_2_3_hi_l0_1 <= \$2203 ;
+    mac_2_3_hi_l0_0 <= \$2298 ;
   always @(posedge clk)
-    mac_2_3_hi_l0_2 <= \$2204 ;
+    mac_2_3_hi_l0_1 <= \$2299 ;
   always @(posedge clk)
-    mac_2_3_hi_l0_3 <= \$2205 ;
+    mac_2_3_hi_l0_2 <= \$2300 ;
   always @(posedge clk)
-    mac_2_3_hi5 <= \$2206 ;
+    mac_2_3_hi_l0_3 <= \$2301 ;
   always @(posedge clk)
-    mac_2_3_lo5 <= \$2207 ;
+    mac_2_3_hi5 <= \$2302 ;
   always @(posedge clk)
-    mac_2_3_p <= \$2208 ;
+    mac_2_3_lo5 <= \$2303 ;
+  always @(posedge clk)
+    mac_2_3_p <= \$2304 ;
   always @(posedge clk)
     mac_2_4_a1 <= in1[23:16];
   always @(posedge clk)
@@ -16959,21 +18509,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_2_4_w2hi <= mac_2_4_w1[31:17];
   always @(posedge clk)
-    mac_2_4_lo <= \$2209 ;
+    mac_2_4_a2hi <= mac_2_4_a1;
   always @(posedge clk)
-    mac_2_4_hi_l0_0 <= \$2210 ;
+    mac_2_4_lo <= \$2305 ;
   always @(posedge clk)
-    mac_2_4_hi_l0_1 <= \$2211 ;
+    mac_2_4_hi_l0_0 <= \$2306 ;
   always @(posedge clk)
-    mac_2_4_hi_l0_2 <= \$2212 ;
+    mac_2_4_hi_l0_1 <= \$2307 ;
   always @(posedge clk)
-    mac_2_4_hi_l0_3 <= \$2213 ;
+    mac_2_4_hi_l0_2 <= \$2308 ;
   always @(posedge clk)
-    mac_2_4_hi5 <= \$2214 ;
+    mac_2_4_hi_l0_3 <= \$2309 ;
   always @(posedge clk)
-    mac_2_4_lo5 <= \$2215 ;
+    mac_2_4_hi5 <= \$2310 ;
   always @(posedge clk)
-    mac_2_4_p <= \$2216 ;
+    mac_2_4_lo5 <= \$2311 ;
+  always @(posedge clk)
+    mac_2_4_p <= \$2312 ;
   always @(posedge clk)
     mac_2_5_a1 <= in1[23:16];
   always @(posedge clk)
@@ -16985,21 +18537,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_2_5_w2hi <= mac_2_5_w1[31:17];
   always @(posedge clk)
-    mac_2_5_lo <= \$2217 ;
+    mac_2_5_a2hi <= mac_2_5_a1;
   always @(posedge clk)
-    mac_2_5_hi_l0_0 <= \$2218 ;
+    mac_2_5_lo <= \$2313 ;
   always @(posedge clk)
-    mac_2_5_hi_l0_1 <= \$2219 ;
+    mac_2_5_hi_l0_0 <= \$2314 ;
   always @(posedge clk)
-    mac_2_5_hi_l0_2 <= \$2220 ;
+    mac_2_5_hi_l0_1 <= \$2315 ;
   always @(posedge clk)
-    mac_2_5_hi_l0_3 <= \$2221 ;
+    mac_2_5_hi_l0_2 <= \$2316 ;
   always @(posedge clk)
-    mac_2_5_hi5 <= \$2222 ;
+    mac_2_5_hi_l0_3 <= \$2317 ;
   always @(posedge clk)
-    mac_2_5_lo5 <= \$2223 ;
+    mac_2_5_hi5 <= \$2318 ;
   always @(posedge clk)
-    mac_2_5_p <= \$2224 ;
+    mac_2_5_lo5 <= \$2319 ;
+  always @(posedge clk)
+    mac_2_5_p <= \$2320 ;
   always @(posedge clk)
     mac_2_6_a1 <= in1[23:16];
   always @(posedge clk)
@@ -17011,21 +18565,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_2_6_w2hi <= mac_2_6_w1[31:17];
   always @(posedge clk)
-    mac_2_6_lo <= \$2225 ;
+    mac_2_6_a2hi <= mac_2_6_a1;
   always @(posedge clk)
-    mac_2_6_hi_l0_0 <= \$2226 ;
+    mac_2_6_lo <= \$2321 ;
   always @(posedge clk)
-    mac_2_6_hi_l0_1 <= \$2227 ;
+    mac_2_6_hi_l0_0 <= \$2322 ;
   always @(posedge clk)
-    mac_2_6_hi_l0_2 <= \$2228 ;
+    mac_2_6_hi_l0_1 <= \$2323 ;
   always @(posedge clk)
-    mac_2_6_hi_l0_3 <= \$2229 ;
+    mac_2_6_hi_l0_2 <= \$2324 ;
   always @(posedge clk)
-    mac_2_6_hi5 <= \$2230 ;
+    mac_2_6_hi_l0_3 <= \$2325 ;
   always @(posedge clk)
-    mac_2_6_lo5 <= \$2231 ;
+    mac_2_6_hi5 <= \$2326 ;
   always @(posedge clk)
-    mac_2_6_p <= \$2232 ;
+    mac_2_6_lo5 <= \$2327 ;
+  always @(posedge clk)
+    mac_2_6_p <= \$2328 ;
   always @(posedge clk)
     mac_2_7_a1 <= in1[23:16];
   always @(posedge clk)
@@ -17037,21 +18593,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_2_7_w2hi <= mac_2_7_w1[31:17];
   always @(posedge clk)
-    mac_2_7_lo <= \$2233 ;
+    mac_2_7_a2hi <= mac_2_7_a1;
   always @(posedge clk)
-    mac_2_7_hi_l0_0 <= \$2234 ;
+    mac_2_7_lo <= \$2329 ;
   always @(posedge clk)
-    mac_2_7_hi_l0_1 <= \$2235 ;
+    mac_2_7_hi_l0_0 <= \$2330 ;
   always @(posedge clk)
-    mac_2_7_hi_l0_2 <= \$2236 ;
+    mac_2_7_hi_l0_1 <= \$2331 ;
   always @(posedge clk)
-    mac_2_7_hi_l0_3 <= \$2237 ;
+    mac_2_7_hi_l0_2 <= \$2332 ;
   always @(posedge clk)
-    mac_2_7_hi5 <= \$2238 ;
+    mac_2_7_hi_l0_3 <= \$2333 ;
   always @(posedge clk)
-    mac_2_7_lo5 <= \$2239 ;
+    mac_2_7_hi5 <= \$2334 ;
   always @(posedge clk)
-    mac_2_7_p <= \$2240 ;
+    mac_2_7_lo5 <= \$2335 ;
+  always @(posedge clk)
+    mac_2_7_p <= \$2336 ;
   always @(posedge clk)
     mac_3_0_a1 <= in1[31:24];
   always @(posedge clk)
@@ -17063,21 +18621,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_3_0_w2hi <= mac_3_0_w1[31:17];
   always @(posedge clk)
-    mac_3_0_lo <= \$2241 ;
+    mac_3_0_a2hi <= mac_3_0_a1;
   always @(posedge clk)
-    mac_3_0_hi_l0_0 <= \$2242 ;
+    mac_3_0_lo <= \$2337 ;
   always @(posedge clk)
-    mac_3_0_hi_l0_1 <= \$2243 ;
+    mac_3_0_hi_l0_0 <= \$2338 ;
   always @(posedge clk)
-    mac_3_0_hi_l0_2 <= \$2244 ;
+    mac_3_0_hi_l0_1 <= \$2339 ;
   always @(posedge clk)
-    mac_3_0_hi_l0_3 <= \$2245 ;
+    mac_3_0_hi_l0_2 <= \$2340 ;
   always @(posedge clk)
-    mac_3_0_hi5 <= \$2246 ;
+    mac_3_0_hi_l0_3 <= \$2341 ;
   always @(posedge clk)
-    mac_3_0_lo5 <= \$2247 ;
+    mac_3_0_hi5 <= \$2342 ;
   always @(posedge clk)
-    mac_3_0_p <= \$2248 ;
+    mac_3_0_lo5 <= \$2343 ;
+  always @(posedge clk)
+    mac_3_0_p <= \$2344 ;
   always @(posedge clk)
     mac_3_1_a1 <= in1[31:24];
   always @(posedge clk)
@@ -17089,21 +18649,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_3_1_w2hi <= mac_3_1_w1[31:17];
   always @(posedge clk)
-    mac_3_1_lo <= \$2249 ;
+    mac_3_1_a2hi <= mac_3_1_a1;
   always @(posedge clk)
-    mac_3_1_hi_l0_0 <= \$2250 ;
+    mac_3_1_lo <= \$2345 ;
   always @(posedge clk)
-    mac_3_1_hi_l0_1 <= \$2251 ;
+    mac_3_1_hi_l0_0 <= \$2346 ;
   always @(posedge clk)
-    mac_3_1_hi_l0_2 <= \$2252 ;
+    mac_3_1_hi_l0_1 <= \$2347 ;
   always @(posedge clk)
-    mac_3_1_hi_l0_3 <= \$2253 ;
+    mac_3_1_hi_l0_2 <= \$2348 ;
   always @(posedge clk)
-    mac_3_1_hi5 <= \$2254 ;
+    mac_3_1_hi_l0_3 <= \$2349 ;
   always @(posedge clk)
-    mac_3_1_lo5 <= \$2255 ;
+    mac_3_1_hi5 <= \$2350 ;
   always @(posedge clk)
-    mac_3_1_p <= \$2256 ;
+    mac_3_1_lo5 <= \$2351 ;
+  always @(posedge clk)
+    mac_3_1_p <= \$2352 ;
   always @(posedge clk)
     mac_3_2_a1 <= in1[31:24];
   always @(posedge clk)
@@ -17115,21 +18677,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_3_2_w2hi <= mac_3_2_w1[31:17];
   always @(posedge clk)
-    mac_3_2_lo <= \$2257 ;
+    mac_3_2_a2hi <= mac_3_2_a1;
   always @(posedge clk)
-    mac_3_2_hi_l0_0 <= \$2258 ;
+    mac_3_2_lo <= \$2353 ;
   always @(posedge clk)
-    mac_3_2_hi_l0_1 <= \$2259 ;
+    mac_3_2_hi_l0_0 <= \$2354 ;
   always @(posedge clk)
-    mac_3_2_hi_l0_2 <= \$2260 ;
+    mac_3_2_hi_l0_1 <= \$2355 ;
   always @(posedge clk)
-    mac_3_2_hi_l0_3 <= \$2261 ;
+    mac_3_2_hi_l0_2 <= \$2356 ;
   always @(posedge clk)
-    mac_3_2_hi5 <= \$2262 ;
+    mac_3_2_hi_l0_3 <= \$2357 ;
   always @(posedge clk)
-    mac_3_2_lo5 <= \$2263 ;
+    mac_3_2_hi5 <= \$2358 ;
   always @(posedge clk)
-    mac_3_2_p <= \$2264 ;
+    mac_3_2_lo5 <= \$2359 ;
+  always @(posedge clk)
+    mac_3_2_p <= \$2360 ;
   always @(posedge clk)
     mac_3_3_a1 <= in1[31:24];
   always @(posedge clk)
@@ -17141,21 +18705,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_3_3_w2hi <= mac_3_3_w1[31:17];
   always @(posedge clk)
-    mac_3_3_lo <= \$2265 ;
+    mac_3_3_a2hi <= mac_3_3_a1;
   always @(posedge clk)
-    mac_3_3_hi_l0_0 <= \$2266 ;
+    mac_3_3_lo <= \$2361 ;
   always @(posedge clk)
-    mac_3_3_hi_l0_1 <= \$2267 ;
+    mac_3_3_hi_l0_0 <= \$2362 ;
   always @(posedge clk)
-    mac_3_3_hi_l0_2 <= \$2268 ;
+    mac_3_3_hi_l0_1 <= \$2363 ;
   always @(posedge clk)
-    mac_3_3_hi_l0_3 <= \$2269 ;
+    mac_3_3_hi_l0_2 <= \$2364 ;
   always @(posedge clk)
-    mac_3_3_hi5 <= \$2270 ;
+    mac_3_3_hi_l0_3 <= \$2365 ;
   always @(posedge clk)
-    mac_3_3_lo5 <= \$2271 ;
+    mac_3_3_hi5 <= \$2366 ;
   always @(posedge clk)
-    mac_3_3_p <= \$2272 ;
+    mac_3_3_lo5 <= \$2367 ;
+  always @(posedge clk)
+    mac_3_3_p <= \$2368 ;
   always @(posedge clk)
     mac_3_4_a1 <= in1[31:24];
   always @(posedge clk)
@@ -17167,21 +18733,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_3_4_w2hi <= mac_3_4_w1[31:17];
   always @(posedge clk)
-    mac_3_4_lo <= \$2273 ;
+    mac_3_4_a2hi <= mac_3_4_a1;
   always @(posedge clk)
-    mac_3_4_hi_l0_0 <= \$2274 ;
+    mac_3_4_lo <= \$2369 ;
   always @(posedge clk)
-    mac_3_4_hi_l0_1 <= \$2275 ;
+    mac_3_4_hi_l0_0 <= \$2370 ;
   always @(posedge clk)
-    mac_3_4_hi_l0_2 <= \$2276 ;
+    mac_3_4_hi_l0_1 <= \$2371 ;
   always @(posedge clk)
-    mac_3_4_hi_l0_3 <= \$2277 ;
+    mac_3_4_hi_l0_2 <= \$2372 ;
   always @(posedge clk)
-    mac_3_4_hi5 <= \$2278 ;
+    mac_3_4_hi_l0_3 <= \$2373 ;
   always @(posedge clk)
-    mac_3_4_lo5 <= \$2279 ;
+    mac_3_4_hi5 <= \$2374 ;
   always @(posedge clk)
-    mac_3_4_p <= \$2280 ;
+    mac_3_4_lo5 <= \$2375 ;
+  always @(posedge clk)
+    mac_3_4_p <= \$2376 ;
   always @(posedge clk)
     mac_3_5_a1 <= in1[31:24];
   always @(posedge clk)
@@ -17193,21 +18761,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_3_5_w2hi <= mac_3_5_w1[31:17];
   always @(posedge clk)
-    mac_3_5_lo <= \$2281 ;
+    mac_3_5_a2hi <= mac_3_5_a1;
   always @(posedge clk)
-    mac_3_5_hi_l0_0 <= \$2282 ;
+    mac_3_5_lo <= \$2377 ;
   always @(posedge clk)
-    mac_3_5_hi_l0_1 <= \$2283 ;
+    mac_3_5_hi_l0_0 <= \$2378 ;
   always @(posedge clk)
-    mac_3_5_hi_l0_2 <= \$2284 ;
+    mac_3_5_hi_l0_1 <= \$2379 ;
   always @(posedge clk)
-    mac_3_5_hi_l0_3 <= \$2285 ;
+    mac_3_5_hi_l0_2 <= \$2380 ;
   always @(posedge clk)
-    mac_3_5_hi5 <= \$2286 ;
+    mac_3_5_hi_l0_3 <= \$2381 ;
   always @(posedge clk)
-    mac_3_5_lo5 <= \$2287 ;
+    mac_3_5_hi5 <= \$2382 ;
   always @(posedge clk)
-    mac_3_5_p <= \$2288 ;
+    mac_3_5_lo5 <= \$2383 ;
+  always @(posedge clk)
+    mac_3_5_p <= \$2384 ;
   always @(posedge clk)
     mac_3_6_a1 <= in1[31:24];
   always @(posedge clk)
@@ -17219,21 +18789,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_3_6_w2hi <= mac_3_6_w1[31:17];
   always @(posedge clk)
-    mac_3_6_lo <= \$2289 ;
+    mac_3_6_a2hi <= mac_3_6_a1;
   always @(posedge clk)
-    mac_3_6_hi_l0_0 <= \$2290 ;
+    mac_3_6_lo <= \$2385 ;
   always @(posedge clk)
-    mac_3_6_hi_l0_1 <= \$2291 ;
+    mac_3_6_hi_l0_0 <= \$2386 ;
   always @(posedge clk)
-    mac_3_6_hi_l0_2 <= \$2292 ;
+    mac_3_6_hi_l0_1 <= \$2387 ;
   always @(posedge clk)
-    mac_3_6_hi_l0_3 <= \$2293 ;
+    mac_3_6_hi_l0_2 <= \$2388 ;
   always @(posedge clk)
-    mac_3_6_hi5 <= \$2294 ;
+    mac_3_6_hi_l0_3 <= \$2389 ;
   always @(posedge clk)
-    mac_3_6_lo5 <= \$2295 ;
+    mac_3_6_hi5 <= \$2390 ;
   always @(posedge clk)
-    mac_3_6_p <= \$2296 ;
+    mac_3_6_lo5 <= \$2391 ;
+  always @(posedge clk)
+    mac_3_6_p <= \$2392 ;
   always @(posedge clk)
     mac_3_7_a1 <= in1[31:24];
   always @(posedge clk)
@@ -17245,21 +18817,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_3_7_w2hi <= mac_3_7_w1[31:17];
   always @(posedge clk)
-    mac_3_7_lo <= \$2297 ;
+    mac_3_7_a2hi <= mac_3_7_a1;
   always @(posedge clk)
-    mac_3_7_hi_l0_0 <= \$2298 ;
+    mac_3_7_lo <= \$2393 ;
   always @(posedge clk)
-    mac_3_7_hi_l0_1 <= \$2299 ;
+    mac_3_7_hi_l0_0 <= \$2394 ;
   always @(posedge clk)
-    mac_3_7_hi_l0_2 <= \$2300 ;
+    mac_3_7_hi_l0_1 <= \$2395 ;
   always @(posedge clk)
-    mac_3_7_hi_l0_3 <= \$2301 ;
+    mac_3_7_hi_l0_2 <= \$2396 ;
   always @(posedge clk)
-    mac_3_7_hi5 <= \$2302 ;
+    mac_3_7_hi_l0_3 <= \$2397 ;
   always @(posedge clk)
-    mac_3_7_lo5 <= \$2303 ;
+    mac_3_7_hi5 <= \$2398 ;
   always @(posedge clk)
-    mac_3_7_p <= \$2304 ;
+    mac_3_7_lo5 <= \$2399 ;
+  always @(posedge clk)
+    mac_3_7_p <= \$2400 ;
   always @(posedge clk)
     mac_4_0_a1 <= in1[39:32];
   always @(posedge clk)
@@ -17271,21 +18845,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_4_0_w2hi <= mac_4_0_w1[31:17];
   always @(posedge clk)
-    mac_4_0_lo <= \$2305 ;
+    mac_4_0_a2hi <= mac_4_0_a1;
   always @(posedge clk)
-    mac_4_0_hi_l0_0 <= \$2306 ;
+    mac_4_0_lo <= \$2401 ;
   always @(posedge clk)
-    mac_4_0_hi_l0_1 <= \$2307 ;
+    mac_4_0_hi_l0_0 <= \$2402 ;
   always @(posedge clk)
-    mac_4_0_hi_l0_2 <= \$2308 ;
+    mac_4_0_hi_l0_1 <= \$2403 ;
   always @(posedge clk)
-    mac_4_0_hi_l0_3 <= \$2309 ;
+    mac_4_0_hi_l0_2 <= \$2404 ;
   always @(posedge clk)
-    mac_4_0_hi5 <= \$2310 ;
+    mac_4_0_hi_l0_3 <= \$2405 ;
   always @(posedge clk)
-    mac_4_0_lo5 <= \$2311 ;
+    mac_4_0_hi5 <= \$2406 ;
   always @(posedge clk)
-    mac_4_0_p <= \$2312 ;
+    mac_4_0_lo5 <= \$2407 ;
+  always @(posedge clk)
+    mac_4_0_p <= \$2408 ;
   always @(posedge clk)
     mac_4_1_a1 <= in1[39:32];
   always @(posedge clk)
@@ -17297,21 +18873,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_4_1_w2hi <= mac_4_1_w1[31:17];
   always @(posedge clk)
-    mac_4_1_lo <= \$2313 ;
+    mac_4_1_a2hi <= mac_4_1_a1;
   always @(posedge clk)
-    mac_4_1_hi_l0_0 <= \$2314 ;
+    mac_4_1_lo <= \$2409 ;
   always @(posedge clk)
-    mac_4_1_hi_l0_1 <= \$2315 ;
+    mac_4_1_hi_l0_0 <= \$2410 ;
   always @(posedge clk)
-    mac_4_1_hi_l0_2 <= \$2316 ;
+    mac_4_1_hi_l0_1 <= \$2411 ;
   always @(posedge clk)
-    mac_4_1_hi_l0_3 <= \$2317 ;
+    mac_4_1_hi_l0_2 <= \$2412 ;
   always @(posedge clk)
-    mac_4_1_hi5 <= \$2318 ;
+    mac_4_1_hi_l0_3 <= \$2413 ;
   always @(posedge clk)
-    mac_4_1_lo5 <= \$2319 ;
+    mac_4_1_hi5 <= \$2414 ;
   always @(posedge clk)
-    mac_4_1_p <= \$2320 ;
+    mac_4_1_lo5 <= \$2415 ;
+  always @(posedge clk)
+    mac_4_1_p <= \$2416 ;
   always @(posedge clk)
     mac_4_2_a1 <= in1[39:32];
   always @(posedge clk)
@@ -17323,21 +18901,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_4_2_w2hi <= mac_4_2_w1[31:17];
   always @(posedge clk)
-    mac_4_2_lo <= \$2321 ;
+    mac_4_2_a2hi <= mac_4_2_a1;
   always @(posedge clk)
-    mac_4_2_hi_l0_0 <= \$2322 ;
+    mac_4_2_lo <= \$2417 ;
   always @(posedge clk)
-    mac_4_2_hi_l0_1 <= \$2323 ;
+    mac_4_2_hi_l0_0 <= \$2418 ;
   always @(posedge clk)
-    mac_4_2_hi_l0_2 <= \$2324 ;
+    mac_4_2_hi_l0_1 <= \$2419 ;
   always @(posedge clk)
-    mac_4_2_hi_l0_3 <= \$2325 ;
+    mac_4_2_hi_l0_2 <= \$2420 ;
   always @(posedge clk)
-    mac_4_2_hi5 <= \$2326 ;
+    mac_4_2_hi_l0_3 <= \$2421 ;
   always @(posedge clk)
-    mac_4_2_lo5 <= \$2327 ;
+    mac_4_2_hi5 <= \$2422 ;
   always @(posedge clk)
-    mac_4_2_p <= \$2328 ;
+    mac_4_2_lo5 <= \$2423 ;
+  always @(posedge clk)
+    mac_4_2_p <= \$2424 ;
   always @(posedge clk)
     mac_4_3_a1 <= in1[39:32];
   always @(posedge clk)
@@ -17349,21 +18929,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_4_3_w2hi <= mac_4_3_w1[31:17];
   always @(posedge clk)
-    mac_4_3_lo <= \$2329 ;
+    mac_4_3_a2hi <= mac_4_3_a1;
   always @(posedge clk)
-    mac_4_3_hi_l0_0 <= \$2330 ;
+    mac_4_3_lo <= \$2425 ;
   always @(posedge clk)
-    mac_4_3_hi_l0_1 <= \$2331 ;
+    mac_4_3_hi_l0_0 <= \$2426 ;
   always @(posedge clk)
-    mac_4_3_hi_l0_2 <= \$2332 ;
+    mac_4_3_hi_l0_1 <= \$2427 ;
   always @(posedge clk)
-    mac_4_3_hi_l0_3 <= \$2333 ;
+    mac_4_3_hi_l0_2 <= \$2428 ;
   always @(posedge clk)
-    mac_4_3_hi5 <= \$2334 ;
+    mac_4_3_hi_l0_3 <= \$2429 ;
   always @(posedge clk)
-    mac_4_3_lo5 <= \$2335 ;
+    mac_4_3_hi5 <= \$2430 ;
   always @(posedge clk)
-    mac_4_3_p <= \$2336 ;
+    mac_4_3_lo5 <= \$2431 ;
+  always @(posedge clk)
+    mac_4_3_p <= \$2432 ;
   always @(posedge clk)
     mac_4_4_a1 <= in1[39:32];
   always @(posedge clk)
@@ -17375,21 +18957,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_4_4_w2hi <= mac_4_4_w1[31:17];
   always @(posedge clk)
-    mac_4_4_lo <= \$2337 ;
+    mac_4_4_a2hi <= mac_4_4_a1;
   always @(posedge clk)
-    mac_4_4_hi_l0_0 <= \$2338 ;
+    mac_4_4_lo <= \$2433 ;
   always @(posedge clk)
-    mac_4_4_hi_l0_1 <= \$2339 ;
+    mac_4_4_hi_l0_0 <= \$2434 ;
   always @(posedge clk)
-    mac_4_4_hi_l0_2 <= \$2340 ;
+    mac_4_4_hi_l0_1 <= \$2435 ;
   always @(posedge clk)
-    mac_4_4_hi_l0_3 <= \$2341 ;
+    mac_4_4_hi_l0_2 <= \$2436 ;
   always @(posedge clk)
-    mac_4_4_hi5 <= \$2342 ;
+    mac_4_4_hi_l0_3 <= \$2437 ;
   always @(posedge clk)
-    mac_4_4_lo5 <= \$2343 ;
+    mac_4_4_hi5 <= \$2438 ;
   always @(posedge clk)
-    mac_4_4_p <= \$2344 ;
+    mac_4_4_lo5 <= \$2439 ;
+  always @(posedge clk)
+    mac_4_4_p <= \$2440 ;
   always @(posedge clk)
     mac_4_5_a1 <= in1[39:32];
   always @(posedge clk)
@@ -17401,21 +18985,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_4_5_w2hi <= mac_4_5_w1[31:17];
   always @(posedge clk)
-    mac_4_5_lo <= \$2345 ;
+    mac_4_5_a2hi <= mac_4_5_a1;
   always @(posedge clk)
-    mac_4_5_hi_l0_0 <= \$2346 ;
+    mac_4_5_lo <= \$2441 ;
   always @(posedge clk)
-    mac_4_5_hi_l0_1 <= \$2347 ;
+    mac_4_5_hi_l0_0 <= \$2442 ;
   always @(posedge clk)
-    mac_4_5_hi_l0_2 <= \$2348 ;
+    mac_4_5_hi_l0_1 <= \$2443 ;
   always @(posedge clk)
-    mac_4_5_hi_l0_3 <= \$2349 ;
+    mac_4_5_hi_l0_2 <= \$2444 ;
   always @(posedge clk)
-    mac_4_5_hi5 <= \$2350 ;
+    mac_4_5_hi_l0_3 <= \$2445 ;
   always @(posedge clk)
-    mac_4_5_lo5 <= \$2351 ;
+    mac_4_5_hi5 <= \$2446 ;
   always @(posedge clk)
-    mac_4_5_p <= \$2352 ;
+    mac_4_5_lo5 <= \$2447 ;
+  always @(posedge clk)
+    mac_4_5_p <= \$2448 ;
   always @(posedge clk)
     mac_4_6_a1 <= in1[39:32];
   always @(posedge clk)
@@ -17427,21 +19013,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_4_6_w2hi <= mac_4_6_w1[31:17];
   always @(posedge clk)
-    mac_4_6_lo <= \$2353 ;
+    mac_4_6_a2hi <= mac_4_6_a1;
   always @(posedge clk)
-    mac_4_6_hi_l0_0 <= \$2354 ;
+    mac_4_6_lo <= \$2449 ;
   always @(posedge clk)
-    mac_4_6_hi_l0_1 <= \$2355 ;
+    mac_4_6_hi_l0_0 <= \$2450 ;
   always @(posedge clk)
-    mac_4_6_hi_l0_2 <= \$2356 ;
+    mac_4_6_hi_l0_1 <= \$2451 ;
   always @(posedge clk)
-    mac_4_6_hi_l0_3 <= \$2357 ;
+    mac_4_6_hi_l0_2 <= \$2452 ;
   always @(posedge clk)
-    mac_4_6_hi5 <= \$2358 ;
+    mac_4_6_hi_l0_3 <= \$2453 ;
   always @(posedge clk)
-    mac_4_6_lo5 <= \$2359 ;
+    mac_4_6_hi5 <= \$2454 ;
   always @(posedge clk)
-    mac_4_6_p <= \$2360 ;
+    mac_4_6_lo5 <= \$2455 ;
+  always @(posedge clk)
+    mac_4_6_p <= \$2456 ;
   always @(posedge clk)
     mac_4_7_a1 <= in1[39:32];
   always @(posedge clk)
@@ -17453,21 +19041,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_4_7_w2hi <= mac_4_7_w1[31:17];
   always @(posedge clk)
-    mac_4_7_lo <= \$2361 ;
+    mac_4_7_a2hi <= mac_4_7_a1;
   always @(posedge clk)
-    mac_4_7_hi_l0_0 <= \$2362 ;
+    mac_4_7_lo <= \$2457 ;
   always @(posedge clk)
-    mac_4_7_hi_l0_1 <= \$2363 ;
+    mac_4_7_hi_l0_0 <= \$2458 ;
   always @(posedge clk)
-    mac_4_7_hi_l0_2 <= \$2364 ;
+    mac_4_7_hi_l0_1 <= \$2459 ;
   always @(posedge clk)
-    mac_4_7_hi_l0_3 <= \$2365 ;
+    mac_4_7_hi_l0_2 <= \$2460 ;
   always @(posedge clk)
-    mac_4_7_hi5 <= \$2366 ;
+    mac_4_7_hi_l0_3 <= \$2461 ;
   always @(posedge clk)
-    mac_4_7_lo5 <= \$2367 ;
+    mac_4_7_hi5 <= \$2462 ;
   always @(posedge clk)
-    mac_4_7_p <= \$2368 ;
+    mac_4_7_lo5 <= \$2463 ;
+  always @(posedge clk)
+    mac_4_7_p <= \$2464 ;
   always @(posedge clk)
     mac_5_0_a1 <= in1[47:40];
   always @(posedge clk)
@@ -17479,21 +19069,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_5_0_w2hi <= mac_5_0_w1[31:17];
   always @(posedge clk)
-    mac_5_0_lo <= \$2369 ;
+    mac_5_0_a2hi <= mac_5_0_a1;
   always @(posedge clk)
-    mac_5_0_hi_l0_0 <= \$2370 ;
+    mac_5_0_lo <= \$2465 ;
   always @(posedge clk)
-    mac_5_0_hi_l0_1 <= \$2371 ;
+    mac_5_0_hi_l0_0 <= \$2466 ;
   always @(posedge clk)
-    mac_5_0_hi_l0_2 <= \$2372 ;
+    mac_5_0_hi_l0_1 <= \$2467 ;
   always @(posedge clk)
-    mac_5_0_hi_l0_3 <= \$2373 ;
+    mac_5_0_hi_l0_2 <= \$2468 ;
   always @(posedge clk)
-    mac_5_0_hi5 <= \$2374 ;
+    mac_5_0_hi_l0_3 <= \$2469 ;
   always @(posedge clk)
-    mac_5_0_lo5 <= \$2375 ;
+    mac_5_0_hi5 <= \$2470 ;
   always @(posedge clk)
-    mac_5_0_p <= \$2376 ;
+    mac_5_0_lo5 <= \$2471 ;
+  always @(posedge clk)
+    mac_5_0_p <= \$2472 ;
   always @(posedge clk)
     mac_5_1_a1 <= in1[47:40];
   always @(posedge clk)
@@ -17505,21 +19097,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_5_1_w2hi <= mac_5_1_w1[31:17];
   always @(posedge clk)
-    mac_5_1_lo <= \$2377 ;
+    mac_5_1_a2hi <= mac_5_1_a1;
   always @(posedge clk)
-    mac_5_1_hi_l0_0 <= \$2378 ;
+    mac_5_1_lo <= \$2473 ;
   always @(posedge clk)
-    mac_5_1_hi_l0_1 <= \$2379 ;
+    mac_5_1_hi_l0_0 <= \$2474 ;
   always @(posedge clk)
-    mac_5_1_hi_l0_2 <= \$2380 ;
+    mac_5_1_hi_l0_1 <= \$2475 ;
   always @(posedge clk)
-    mac_5_1_hi_l0_3 <= \$2381 ;
+    mac_5_1_hi_l0_2 <= \$2476 ;
   always @(posedge clk)
-    mac_5_1_hi5 <= \$2382 ;
+    mac_5_1_hi_l0_3 <= \$2477 ;
   always @(posedge clk)
-    mac_5_1_lo5 <= \$2383 ;
+    mac_5_1_hi5 <= \$2478 ;
   always @(posedge clk)
-    mac_5_1_p <= \$2384 ;
+    mac_5_1_lo5 <= \$2479 ;
+  always @(posedge clk)
+    mac_5_1_p <= \$2480 ;
   always @(posedge clk)
     mac_5_2_a1 <= in1[47:40];
   always @(posedge clk)
@@ -17531,21 +19125,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_5_2_w2hi <= mac_5_2_w1[31:17];
   always @(posedge clk)
-    mac_5_2_lo <= \$2385 ;
+    mac_5_2_a2hi <= mac_5_2_a1;
   always @(posedge clk)
-    mac_5_2_hi_l0_0 <= \$2386 ;
+    mac_5_2_lo <= \$2481 ;
   always @(posedge clk)
-    mac_5_2_hi_l0_1 <= \$2387 ;
+    mac_5_2_hi_l0_0 <= \$2482 ;
   always @(posedge clk)
-    mac_5_2_hi_l0_2 <= \$2388 ;
+    mac_5_2_hi_l0_1 <= \$2483 ;
   always @(posedge clk)
-    mac_5_2_hi_l0_3 <= \$2389 ;
+    mac_5_2_hi_l0_2 <= \$2484 ;
   always @(posedge clk)
-    mac_5_2_hi5 <= \$2390 ;
+    mac_5_2_hi_l0_3 <= \$2485 ;
   always @(posedge clk)
-    mac_5_2_lo5 <= \$2391 ;
+    mac_5_2_hi5 <= \$2486 ;
   always @(posedge clk)
-    mac_5_2_p <= \$2392 ;
+    mac_5_2_lo5 <= \$2487 ;
+  always @(posedge clk)
+    mac_5_2_p <= \$2488 ;
   always @(posedge clk)
     mac_5_3_a1 <= in1[47:40];
   always @(posedge clk)
@@ -17557,21 +19153,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_5_3_w2hi <= mac_5_3_w1[31:17];
   always @(posedge clk)
-    mac_5_3_lo <= \$2393 ;
+    mac_5_3_a2hi <= mac_5_3_a1;
   always @(posedge clk)
-    mac_5_3_hi_l0_0 <= \$2394 ;
+    mac_5_3_lo <= \$2489 ;
   always @(posedge clk)
-    mac_5_3_hi_l0_1 <= \$2395 ;
+    mac_5_3_hi_l0_0 <= \$2490 ;
   always @(posedge clk)
-    mac_5_3_hi_l0_2 <= \$2396 ;
+    mac_5_3_hi_l0_1 <= \$2491 ;
   always @(posedge clk)
-    mac_5_3_hi_l0_3 <= \$2397 ;
+    mac_5_3_hi_l0_2 <= \$2492 ;
   always @(posedge clk)
-    mac_5_3_hi5 <= \$2398 ;
+    mac_5_3_hi_l0_3 <= \$2493 ;
   always @(posedge clk)
-    mac_5_3_lo5 <= \$2399 ;
+    mac_5_3_hi5 <= \$2494 ;
   always @(posedge clk)
-    mac_5_3_p <= \$2400 ;
+    mac_5_3_lo5 <= \$2495 ;
+  always @(posedge clk)
+    mac_5_3_p <= \$2496 ;
   always @(posedge clk)
     mac_5_4_a1 <= in1[47:40];
   always @(posedge clk)
@@ -17583,21 +19181,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_5_4_w2hi <= mac_5_4_w1[31:17];
   always @(posedge clk)
-    mac_5_4_lo <= \$2401 ;
+    mac_5_4_a2hi <= mac_5_4_a1;
   always @(posedge clk)
-    mac_5_4_hi_l0_0 <= \$2402 ;
+    mac_5_4_lo <= \$2497 ;
   always @(posedge clk)
-    mac_5_4_hi_l0_1 <= \$2403 ;
+    mac_5_4_hi_l0_0 <= \$2498 ;
   always @(posedge clk)
-    mac_5_4_hi_l0_2 <= \$2404 ;
+    mac_5_4_hi_l0_1 <= \$2499 ;
   always @(posedge clk)
-    mac_5_4_hi_l0_3 <= \$2405 ;
+    mac_5_4_hi_l0_2 <= \$2500 ;
   always @(posedge clk)
-    mac_5_4_hi5 <= \$2406 ;
+    mac_5_4_hi_l0_3 <= \$2501 ;
   always @(posedge clk)
-    mac_5_4_lo5 <= \$2407 ;
+    mac_5_4_hi5 <= \$2502 ;
   always @(posedge clk)
-    mac_5_4_p <= \$2408 ;
+    mac_5_4_lo5 <= \$2503 ;
+  always @(posedge clk)
+    mac_5_4_p <= \$2504 ;
   always @(posedge clk)
     mac_5_5_a1 <= in1[47:40];
   always @(posedge clk)
@@ -17609,21 +19209,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_5_5_w2hi <= mac_5_5_w1[31:17];
   always @(posedge clk)
-    mac_5_5_lo <= \$2409 ;
+    mac_5_5_a2hi <= mac_5_5_a1;
   always @(posedge clk)
-    mac_5_5_hi_l0_0 <= \$2410 ;
+    mac_5_5_lo <= \$2505 ;
   always @(posedge clk)
-    mac_5_5_hi_l0_1 <= \$2411 ;
+    mac_5_5_hi_l0_0 <= \$2506 ;
   always @(posedge clk)
-    mac_5_5_hi_l0_2 <= \$2412 ;
+    mac_5_5_hi_l0_1 <= \$2507 ;
   always @(posedge clk)
-    mac_5_5_hi_l0_3 <= \$2413 ;
+    mac_5_5_hi_l0_2 <= \$2508 ;
   always @(posedge clk)
-    mac_5_5_hi5 <= \$2414 ;
+    mac_5_5_hi_l0_3 <= \$2509 ;
   always @(posedge clk)
-    mac_5_5_lo5 <= \$2415 ;
+    mac_5_5_hi5 <= \$2510 ;
   always @(posedge clk)
-    mac_5_5_p <= \$2416 ;
+    mac_5_5_lo5 <= \$2511 ;
+  always @(posedge clk)
+    mac_5_5_p <= \$2512 ;
   always @(posedge clk)
     mac_5_6_a1 <= in1[47:40];
   always @(posedge clk)
@@ -17635,21 +19237,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_5_6_w2hi <= mac_5_6_w1[31:17];
   always @(posedge clk)
-    mac_5_6_lo <= \$2417 ;
+    mac_5_6_a2hi <= mac_5_6_a1;
   always @(posedge clk)
-    mac_5_6_hi_l0_0 <= \$2418 ;
+    mac_5_6_lo <= \$2513 ;
   always @(posedge clk)
-    mac_5_6_hi_l0_1 <= \$2419 ;
+    mac_5_6_hi_l0_0 <= \$2514 ;
   always @(posedge clk)
-    mac_5_6_hi_l0_2 <= \$2420 ;
+    mac_5_6_hi_l0_1 <= \$2515 ;
   always @(posedge clk)
-    mac_5_6_hi_l0_3 <= \$2421 ;
+    mac_5_6_hi_l0_2 <= \$2516 ;
   always @(posedge clk)
-    mac_5_6_hi5 <= \$2422 ;
+    mac_5_6_hi_l0_3 <= \$2517 ;
   always @(posedge clk)
-    mac_5_6_lo5 <= \$2423 ;
+    mac_5_6_hi5 <= \$2518 ;
   always @(posedge clk)
-    mac_5_6_p <= \$2424 ;
+    mac_5_6_lo5 <= \$2519 ;
+  always @(posedge clk)
+    mac_5_6_p <= \$2520 ;
   always @(posedge clk)
     mac_5_7_a1 <= in1[47:40];
   always @(posedge clk)
@@ -17661,21 +19265,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_5_7_w2hi <= mac_5_7_w1[31:17];
   always @(posedge clk)
-    mac_5_7_lo <= \$2425 ;
+    mac_5_7_a2hi <= mac_5_7_a1;
   always @(posedge clk)
-    mac_5_7_hi_l0_0 <= \$2426 ;
+    mac_5_7_lo <= \$2521 ;
   always @(posedge clk)
-    mac_5_7_hi_l0_1 <= \$2427 ;
+    mac_5_7_hi_l0_0 <= \$2522 ;
   always @(posedge clk)
-    mac_5_7_hi_l0_2 <= \$2428 ;
+    mac_5_7_hi_l0_1 <= \$2523 ;
   always @(posedge clk)
-    mac_5_7_hi_l0_3 <= \$2429 ;
+    mac_5_7_hi_l0_2 <= \$2524 ;
   always @(posedge clk)
-    mac_5_7_hi5 <= \$2430 ;
+    mac_5_7_hi_l0_3 <= \$2525 ;
   always @(posedge clk)
-    mac_5_7_lo5 <= \$2431 ;
+    mac_5_7_hi5 <= \$2526 ;
   always @(posedge clk)
-    mac_5_7_p <= \$2432 ;
+    mac_5_7_lo5 <= \$2527 ;
+  always @(posedge clk)
+    mac_5_7_p <= \$2528 ;
   always @(posedge clk)
     mac_6_0_a1 <= in1[55:48];
   always @(posedge clk)
@@ -17687,21 +19293,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_6_0_w2hi <= mac_6_0_w1[31:17];
   always @(posedge clk)
-    mac_6_0_lo <= \$2433 ;
+    mac_6_0_a2hi <= mac_6_0_a1;
   always @(posedge clk)
-    mac_6_0_hi_l0_0 <= \$2434 ;
+    mac_6_0_lo <= \$2529 ;
   always @(posedge clk)
-    mac_6_0_hi_l0_1 <= \$2435 ;
+    mac_6_0_hi_l0_0 <= \$2530 ;
   always @(posedge clk)
-    mac_6_0_hi_l0_2 <= \$2436 ;
+    mac_6_0_hi_l0_1 <= \$2531 ;
   always @(posedge clk)
-    mac_6_0_hi_l0_3 <= \$2437 ;
+    mac_6_0_hi_l0_2 <= \$2532 ;
   always @(posedge clk)
-    mac_6_0_hi5 <= \$2438 ;
+    mac_6_0_hi_l0_3 <= \$2533 ;
   always @(posedge clk)
-    mac_6_0_lo5 <= \$2439 ;
+    mac_6_0_hi5 <= \$2534 ;
   always @(posedge clk)
-    mac_6_0_p <= \$2440 ;
+    mac_6_0_lo5 <= \$2535 ;
+  always @(posedge clk)
+    mac_6_0_p <= \$2536 ;
   always @(posedge clk)
     mac_6_1_a1 <= in1[55:48];
   always @(posedge clk)
@@ -17713,21 +19321,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_6_1_w2hi <= mac_6_1_w1[31:17];
   always @(posedge clk)
-    mac_6_1_lo <= \$2441 ;
+    mac_6_1_a2hi <= mac_6_1_a1;
   always @(posedge clk)
-    mac_6_1_hi_l0_0 <= \$2442 ;
+    mac_6_1_lo <= \$2537 ;
   always @(posedge clk)
-    mac_6_1_hi_l0_1 <= \$2443 ;
+    mac_6_1_hi_l0_0 <= \$2538 ;
   always @(posedge clk)
-    mac_6_1_hi_l0_2 <= \$2444 ;
+    mac_6_1_hi_l0_1 <= \$2539 ;
   always @(posedge clk)
-    mac_6_1_hi_l0_3 <= \$2445 ;
+    mac_6_1_hi_l0_2 <= \$2540 ;
   always @(posedge clk)
-    mac_6_1_hi5 <= \$2446 ;
+    mac_6_1_hi_l0_3 <= \$2541 ;
   always @(posedge clk)
-    mac_6_1_lo5 <= \$2447 ;
+    mac_6_1_hi5 <= \$2542 ;
   always @(posedge clk)
-    mac_6_1_p <= \$2448 ;
+    mac_6_1_lo5 <= \$2543 ;
+  always @(posedge clk)
+    mac_6_1_p <= \$2544 ;
   always @(posedge clk)
     mac_6_2_a1 <= in1[55:48];
   always @(posedge clk)
@@ -17739,21 +19349,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_6_2_w2hi <= mac_6_2_w1[31:17];
   always @(posedge clk)
-    mac_6_2_lo <= \$2449 ;
+    mac_6_2_a2hi <= mac_6_2_a1;
   always @(posedge clk)
-    mac_6_2_hi_l0_0 <= \$2450 ;
+    mac_6_2_lo <= \$2545 ;
   always @(posedge clk)
-    mac_6_2_hi_l0_1 <= \$2451 ;
+    mac_6_2_hi_l0_0 <= \$2546 ;
   always @(posedge clk)
-    mac_6_2_hi_l0_2 <= \$2452 ;
+    mac_6_2_hi_l0_1 <= \$2547 ;
   always @(posedge clk)
-    mac_6_2_hi_l0_3 <= \$2453 ;
+    mac_6_2_hi_l0_2 <= \$2548 ;
   always @(posedge clk)
-    mac_6_2_hi5 <= \$2454 ;
+    mac_6_2_hi_l0_3 <= \$2549 ;
   always @(posedge clk)
-    mac_6_2_lo5 <= \$2455 ;
+    mac_6_2_hi5 <= \$2550 ;
   always @(posedge clk)
-    mac_6_2_p <= \$2456 ;
+    mac_6_2_lo5 <= \$2551 ;
+  always @(posedge clk)
+    mac_6_2_p <= \$2552 ;
   always @(posedge clk)
     mac_6_3_a1 <= in1[55:48];
   always @(posedge clk)
@@ -17765,21 +19377,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_6_3_w2hi <= mac_6_3_w1[31:17];
   always @(posedge clk)
-    mac_6_3_lo <= \$2457 ;
+    mac_6_3_a2hi <= mac_6_3_a1;
   always @(posedge clk)
-    mac_6_3_hi_l0_0 <= \$2458 ;
+    mac_6_3_lo <= \$2553 ;
   always @(posedge clk)
-    mac_6_3_hi_l0_1 <= \$2459 ;
+    mac_6_3_hi_l0_0 <= \$2554 ;
   always @(posedge clk)
-    mac_6_3_hi_l0_2 <= \$2460 ;
+    mac_6_3_hi_l0_1 <= \$2555 ;
   always @(posedge clk)
-    mac_6_3_hi_l0_3 <= \$2461 ;
+    mac_6_3_hi_l0_2 <= \$2556 ;
   always @(posedge clk)
-    mac_6_3_hi5 <= \$2462 ;
+    mac_6_3_hi_l0_3 <= \$2557 ;
   always @(posedge clk)
-    mac_6_3_lo5 <= \$2463 ;
+    mac_6_3_hi5 <= \$2558 ;
   always @(posedge clk)
-    mac_6_3_p <= \$2464 ;
+    mac_6_3_lo5 <= \$2559 ;
+  always @(posedge clk)
+    mac_6_3_p <= \$2560 ;
   always @(posedge clk)
     mac_6_4_a1 <= in1[55:48];
   always @(posedge clk)
@@ -17791,21 +19405,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_6_4_w2hi <= mac_6_4_w1[31:17];
   always @(posedge clk)
-    mac_6_4_lo <= \$2465 ;
+    mac_6_4_a2hi <= mac_6_4_a1;
   always @(posedge clk)
-    mac_6_4_hi_l0_0 <= \$2466 ;
+    mac_6_4_lo <= \$2561 ;
   always @(posedge clk)
-    mac_6_4_hi_l0_1 <= \$2467 ;
+    mac_6_4_hi_l0_0 <= \$2562 ;
   always @(posedge clk)
-    mac_6_4_hi_l0_2 <= \$2468 ;
+    mac_6_4_hi_l0_1 <= \$2563 ;
   always @(posedge clk)
-    mac_6_4_hi_l0_3 <= \$2469 ;
+    mac_6_4_hi_l0_2 <= \$2564 ;
   always @(posedge clk)
-    mac_6_4_hi5 <= \$2470 ;
+    mac_6_4_hi_l0_3 <= \$2565 ;
   always @(posedge clk)
-    mac_6_4_lo5 <= \$2471 ;
+    mac_6_4_hi5 <= \$2566 ;
   always @(posedge clk)
-    mac_6_4_p <= \$2472 ;
+    mac_6_4_lo5 <= \$2567 ;
+  always @(posedge clk)
+    mac_6_4_p <= \$2568 ;
   always @(posedge clk)
     mac_6_5_a1 <= in1[55:48];
   always @(posedge clk)
@@ -17817,21 +19433,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_6_5_w2hi <= mac_6_5_w1[31:17];
   always @(posedge clk)
-    mac_6_5_lo <= \$2473 ;
+    mac_6_5_a2hi <= mac_6_5_a1;
   always @(posedge clk)
-    mac_6_5_hi_l0_0 <= \$2474 ;
+    mac_6_5_lo <= \$2569 ;
   always @(posedge clk)
-    mac_6_5_hi_l0_1 <= \$2475 ;
+    mac_6_5_hi_l0_0 <= \$2570 ;
   always @(posedge clk)
-    mac_6_5_hi_l0_2 <= \$2476 ;
+    mac_6_5_hi_l0_1 <= \$2571 ;
   always @(posedge clk)
-    mac_6_5_hi_l0_3 <= \$2477 ;
+    mac_6_5_hi_l0_2 <= \$2572 ;
   always @(posedge clk)
-    mac_6_5_hi5 <= \$2478 ;
+    mac_6_5_hi_l0_3 <= \$2573 ;
   always @(posedge clk)
-    mac_6_5_lo5 <= \$2479 ;
+    mac_6_5_hi5 <= \$2574 ;
   always @(posedge clk)
-    mac_6_5_p <= \$2480 ;
+    mac_6_5_lo5 <= \$2575 ;
+  always @(posedge clk)
+    mac_6_5_p <= \$2576 ;
   always @(posedge clk)
     mac_6_6_a1 <= in1[55:48];
   always @(posedge clk)
@@ -17843,21 +19461,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_6_6_w2hi <= mac_6_6_w1[31:17];
   always @(posedge clk)
-    mac_6_6_lo <= \$2481 ;
+    mac_6_6_a2hi <= mac_6_6_a1;
   always @(posedge clk)
-    mac_6_6_hi_l0_0 <= \$2482 ;
+    mac_6_6_lo <= \$2577 ;
   always @(posedge clk)
-    mac_6_6_hi_l0_1 <= \$2483 ;
+    mac_6_6_hi_l0_0 <= \$2578 ;
   always @(posedge clk)
-    mac_6_6_hi_l0_2 <= \$2484 ;
+    mac_6_6_hi_l0_1 <= \$2579 ;
   always @(posedge clk)
-    mac_6_6_hi_l0_3 <= \$2485 ;
+    mac_6_6_hi_l0_2 <= \$2580 ;
   always @(posedge clk)
-    mac_6_6_hi5 <= \$2486 ;
+    mac_6_6_hi_l0_3 <= \$2581 ;
   always @(posedge clk)
-    mac_6_6_lo5 <= \$2487 ;
+    mac_6_6_hi5 <= \$2582 ;
   always @(posedge clk)
-    mac_6_6_p <= \$2488 ;
+    mac_6_6_lo5 <= \$2583 ;
+  always @(posedge clk)
+    mac_6_6_p <= \$2584 ;
   always @(posedge clk)
     mac_6_7_a1 <= in1[55:48];
   always @(posedge clk)
@@ -17869,21 +19489,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_6_7_w2hi <= mac_6_7_w1[31:17];
   always @(posedge clk)
-    mac_6_7_lo <= \$2489 ;
+    mac_6_7_a2hi <= mac_6_7_a1;
   always @(posedge clk)
-    mac_6_7_hi_l0_0 <= \$2490 ;
+    mac_6_7_lo <= \$2585 ;
   always @(posedge clk)
-    mac_6_7_hi_l0_1 <= \$2491 ;
+    mac_6_7_hi_l0_0 <= \$2586 ;
   always @(posedge clk)
-    mac_6_7_hi_l0_2 <= \$2492 ;
+    mac_6_7_hi_l0_1 <= \$2587 ;
   always @(posedge clk)
-    mac_6_7_hi_l0_3 <= \$2493 ;
+    mac_6_7_hi_l0_2 <= \$2588 ;
   always @(posedge clk)
-    mac_6_7_hi5 <= \$2494 ;
+    mac_6_7_hi_l0_3 <= \$2589 ;
   always @(posedge clk)
-    mac_6_7_lo5 <= \$2495 ;
+    mac_6_7_hi5 <= \$2590 ;
   always @(posedge clk)
-    mac_6_7_p <= \$2496 ;
+    mac_6_7_lo5 <= \$2591 ;
+  always @(posedge clk)
+    mac_6_7_p <= \$2592 ;
   always @(posedge clk)
     mac_7_0_a1 <= in1[63:56];
   always @(posedge clk)
@@ -17895,21 +19517,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_7_0_w2hi <= mac_7_0_w1[31:17];
   always @(posedge clk)
-    mac_7_0_lo <= \$2497 ;
+    mac_7_0_a2hi <= mac_7_0_a1;
   always @(posedge clk)
-    mac_7_0_hi_l0_0 <= \$2498 ;
+    mac_7_0_lo <= \$2593 ;
   always @(posedge clk)
-    mac_7_0_hi_l0_1 <= \$2499 ;
+    mac_7_0_hi_l0_0 <= \$2594 ;
   always @(posedge clk)
-    mac_7_0_hi_l0_2 <= \$2500 ;
+    mac_7_0_hi_l0_1 <= \$2595 ;
   always @(posedge clk)
-    mac_7_0_hi_l0_3 <= \$2501 ;
+    mac_7_0_hi_l0_2 <= \$2596 ;
   always @(posedge clk)
-    mac_7_0_hi5 <= \$2502 ;
+    mac_7_0_hi_l0_3 <= \$2597 ;
   always @(posedge clk)
-    mac_7_0_lo5 <= \$2503 ;
+    mac_7_0_hi5 <= \$2598 ;
   always @(posedge clk)
-    mac_7_0_p <= \$2504 ;
+    mac_7_0_lo5 <= \$2599 ;
+  always @(posedge clk)
+    mac_7_0_p <= \$2600 ;
   always @(posedge clk)
     mac_7_1_a1 <= in1[63:56];
   always @(posedge clk)
@@ -17921,21 +19545,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_7_1_w2hi <= mac_7_1_w1[31:17];
   always @(posedge clk)
-    mac_7_1_lo <= \$2505 ;
+    mac_7_1_a2hi <= mac_7_1_a1;
   always @(posedge clk)
-    mac_7_1_hi_l0_0 <= \$2506 ;
+    mac_7_1_lo <= \$2601 ;
   always @(posedge clk)
-    mac_7_1_hi_l0_1 <= \$2507 ;
+    mac_7_1_hi_l0_0 <= \$2602 ;
   always @(posedge clk)
-    mac_7_1_hi_l0_2 <= \$2508 ;
+    mac_7_1_hi_l0_1 <= \$2603 ;
   always @(posedge clk)
-    mac_7_1_hi_l0_3 <= \$2509 ;
+    mac_7_1_hi_l0_2 <= \$2604 ;
   always @(posedge clk)
-    mac_7_1_hi5 <= \$2510 ;
+    mac_7_1_hi_l0_3 <= \$2605 ;
   always @(posedge clk)
-    mac_7_1_lo5 <= \$2511 ;
+    mac_7_1_hi5 <= \$2606 ;
   always @(posedge clk)
-    mac_7_1_p <= \$2512 ;
+    mac_7_1_lo5 <= \$2607 ;
+  always @(posedge clk)
+    mac_7_1_p <= \$2608 ;
   always @(posedge clk)
     mac_7_2_a1 <= in1[63:56];
   always @(posedge clk)
@@ -17947,21 +19573,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_7_2_w2hi <= mac_7_2_w1[31:17];
   always @(posedge clk)
-    mac_7_2_lo <= \$2513 ;
+    mac_7_2_a2hi <= mac_7_2_a1;
   always @(posedge clk)
-    mac_7_2_hi_l0_0 <= \$2514 ;
+    mac_7_2_lo <= \$2609 ;
   always @(posedge clk)
-    mac_7_2_hi_l0_1 <= \$2515 ;
+    mac_7_2_hi_l0_0 <= \$2610 ;
   always @(posedge clk)
-    mac_7_2_hi_l0_2 <= \$2516 ;
+    mac_7_2_hi_l0_1 <= \$2611 ;
   always @(posedge clk)
-    mac_7_2_hi_l0_3 <= \$2517 ;
+    mac_7_2_hi_l0_2 <= \$2612 ;
   always @(posedge clk)
-    mac_7_2_hi5 <= \$2518 ;
+    mac_7_2_hi_l0_3 <= \$2613 ;
   always @(posedge clk)
-    mac_7_2_lo5 <= \$2519 ;
+    mac_7_2_hi5 <= \$2614 ;
   always @(posedge clk)
-    mac_7_2_p <= \$2520 ;
+    mac_7_2_lo5 <= \$2615 ;
+  always @(posedge clk)
+    mac_7_2_p <= \$2616 ;
   always @(posedge clk)
     mac_7_3_a1 <= in1[63:56];
   always @(posedge clk)
@@ -17973,21 +19601,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_7_3_w2hi <= mac_7_3_w1[31:17];
   always @(posedge clk)
-    mac_7_3_lo <= \$2521 ;
+    mac_7_3_a2hi <= mac_7_3_a1;
   always @(posedge clk)
-    mac_7_3_hi_l0_0 <= \$2522 ;
+    mac_7_3_lo <= \$2617 ;
   always @(posedge clk)
-    mac_7_3_hi_l0_1 <= \$2523 ;
+    mac_7_3_hi_l0_0 <= \$2618 ;
   always @(posedge clk)
-    mac_7_3_hi_l0_2 <= \$2524 ;
+    mac_7_3_hi_l0_1 <= \$2619 ;
   always @(posedge clk)
-    mac_7_3_hi_l0_3 <= \$2525 ;
+    mac_7_3_hi_l0_2 <= \$2620 ;
   always @(posedge clk)
-    mac_7_3_hi5 <= \$2526 ;
+    mac_7_3_hi_l0_3 <= \$2621 ;
   always @(posedge clk)
-    mac_7_3_lo5 <= \$2527 ;
+    mac_7_3_hi5 <= \$2622 ;
   always @(posedge clk)
-    mac_7_3_p <= \$2528 ;
+    mac_7_3_lo5 <= \$2623 ;
+  always @(posedge clk)
+    mac_7_3_p <= \$2624 ;
   always @(posedge clk)
     mac_7_4_a1 <= in1[63:56];
   always @(posedge clk)
@@ -17999,21 +19629,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_7_4_w2hi <= mac_7_4_w1[31:17];
   always @(posedge clk)
-    mac_7_4_lo <= \$2529 ;
+    mac_7_4_a2hi <= mac_7_4_a1;
   always @(posedge clk)
-    mac_7_4_hi_l0_0 <= \$2530 ;
+    mac_7_4_lo <= \$2625 ;
   always @(posedge clk)
-    mac_7_4_hi_l0_1 <= \$2531 ;
+    mac_7_4_hi_l0_0 <= \$2626 ;
   always @(posedge clk)
-    mac_7_4_hi_l0_2 <= \$2532 ;
+    mac_7_4_hi_l0_1 <= \$2627 ;
   always @(posedge clk)
-    mac_7_4_hi_l0_3 <= \$2533 ;
+    mac_7_4_hi_l0_2 <= \$2628 ;
   always @(posedge clk)
-    mac_7_4_hi5 <= \$2534 ;
+    mac_7_4_hi_l0_3 <= \$2629 ;
   always @(posedge clk)
-    mac_7_4_lo5 <= \$2535 ;
+    mac_7_4_hi5 <= \$2630 ;
   always @(posedge clk)
-    mac_7_4_p <= \$2536 ;
+    mac_7_4_lo5 <= \$2631 ;
+  always @(posedge clk)
+    mac_7_4_p <= \$2632 ;
   always @(posedge clk)
     mac_7_5_a1 <= in1[63:56];
   always @(posedge clk)
@@ -18025,21 +19657,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_7_5_w2hi <= mac_7_5_w1[31:17];
   always @(posedge clk)
-    mac_7_5_lo <= \$2537 ;
+    mac_7_5_a2hi <= mac_7_5_a1;
   always @(posedge clk)
-    mac_7_5_hi_l0_0 <= \$2538 ;
+    mac_7_5_lo <= \$2633 ;
   always @(posedge clk)
-    mac_7_5_hi_l0_1 <= \$2539 ;
+    mac_7_5_hi_l0_0 <= \$2634 ;
   always @(posedge clk)
-    mac_7_5_hi_l0_2 <= \$2540 ;
+    mac_7_5_hi_l0_1 <= \$2635 ;
   always @(posedge clk)
-    mac_7_5_hi_l0_3 <= \$2541 ;
+    mac_7_5_hi_l0_2 <= \$2636 ;
   always @(posedge clk)
-    mac_7_5_hi5 <= \$2542 ;
+    mac_7_5_hi_l0_3 <= \$2637 ;
   always @(posedge clk)
-    mac_7_5_lo5 <= \$2543 ;
+    mac_7_5_hi5 <= \$2638 ;
   always @(posedge clk)
-    mac_7_5_p <= \$2544 ;
+    mac_7_5_lo5 <= \$2639 ;
+  always @(posedge clk)
+    mac_7_5_p <= \$2640 ;
   always @(posedge clk)
     mac_7_6_a1 <= in1[63:56];
   always @(posedge clk)
@@ -18051,21 +19685,23 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_7_6_w2hi <= mac_7_6_w1[31:17];
   always @(posedge clk)
-    mac_7_6_lo <= \$2545 ;
+    mac_7_6_a2hi <= mac_7_6_a1;
   always @(posedge clk)
-    mac_7_6_hi_l0_0 <= \$2546 ;
+    mac_7_6_lo <= \$2641 ;
   always @(posedge clk)
-    mac_7_6_hi_l0_1 <= \$2547 ;
+    mac_7_6_hi_l0_0 <= \$2642 ;
   always @(posedge clk)
-    mac_7_6_hi_l0_2 <= \$2548 ;
+    mac_7_6_hi_l0_1 <= \$2643 ;
   always @(posedge clk)
-    mac_7_6_hi_l0_3 <= \$2549 ;
+    mac_7_6_hi_l0_2 <= \$2644 ;
   always @(posedge clk)
-    mac_7_6_hi5 <= \$2550 ;
+    mac_7_6_hi_l0_3 <= \$2645 ;
   always @(posedge clk)
-    mac_7_6_lo5 <= \$2551 ;
+    mac_7_6_hi5 <= \$2646 ;
   always @(posedge clk)
-    mac_7_6_p <= \$2552 ;
+    mac_7_6_lo5 <= \$2647 ;
+  always @(posedge clk)
+    mac_7_6_p <= \$2648 ;
   always @(posedge clk)
     mac_7_7_a1 <= in1[63:56];
   always @(posedge clk)
@@ -18077,5369 +19713,4951 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_7_7_w2hi <= mac_7_7_w1[31:17];
   always @(posedge clk)
-    mac_7_7_lo <= \$2553 ;
+    mac_7_7_a2hi <= mac_7_7_a1;
   always @(posedge clk)
-    mac_7_7_hi_l0_0 <= \$2554 ;
+    mac_7_7_lo <= \$2649 ;
   always @(posedge clk)
-    mac_7_7_hi_l0_1 <= \$2555 ;
+    mac_7_7_hi_l0_0 <= \$2650 ;
   always @(posedge clk)
-    mac_7_7_hi_l0_2 <= \$2556 ;
+    mac_7_7_hi_l0_1 <= \$2651 ;
   always @(posedge clk)
-    mac_7_7_hi_l0_3 <= \$2557 ;
+    mac_7_7_hi_l0_2 <= \$2652 ;
   always @(posedge clk)
-    mac_7_7_hi5 <= \$2558 ;
+    mac_7_7_hi_l0_3 <= \$2653 ;
   always @(posedge clk)
-    mac_7_7_lo5 <= \$2559 ;
+    mac_7_7_hi5 <= \$2654 ;
   always @(posedge clk)
-    mac_7_7_p <= \$2560 ;
+    mac_7_7_lo5 <= \$2655 ;
   always @(posedge clk)
-    v_row0 <= \$2561 ;
+    mac_7_7_p <= \$2656 ;
   always @(posedge clk)
-    first_row0 <= first4;
+    v_hop_0_0 <= \$2657 ;
   always @(posedge clk)
-    last_row0 <= last4;
+    first_hop_0_0 <= first4;
   always @(posedge clk)
-    v_row1 <= \$2562 ;
+    last_hop_0_0 <= \$2658 ;
   always @(posedge clk)
-    first_row1 <= first4;
+    v_0_0 <= \$2659 ;
   always @(posedge clk)
-    last_row1 <= last4;
+    first_0_0 <= first_hop_0_0;
   always @(posedge clk)
-    v_row2 <= \$2563 ;
+    last_0_0 <= \$2660 ;
   always @(posedge clk)
-    first_row2 <= first4;
+    acc_0_0 <= \$2661 ;
   always @(posedge clk)
-    last_row2 <= last4;
+    o_valid_0_0 <= \$2662 ;
   always @(posedge clk)
-    v_row3 <= \$2564 ;
+    shadow_0_0 <= \$2663 ;
   always @(posedge clk)
-    first_row3 <= first4;
+    v_hop_0_1 <= \$2664 ;
   always @(posedge clk)
-    last_row3 <= last4;
+    first_hop_0_1 <= first4;
   always @(posedge clk)
-    v_row4 <= \$2565 ;
+    last_hop_0_1 <= \$2665 ;
   always @(posedge clk)
-    first_row4 <= first4;
+    v_0_1 <= \$2666 ;
   always @(posedge clk)
-    last_row4 <= last4;
+    first_0_1 <= first_hop_0_1;
   always @(posedge clk)
-    v_row5 <= \$2566 ;
+    last_0_1 <= \$2667 ;
   always @(posedge clk)
-    first_row5 <= first4;
+    acc_0_1 <= \$2668 ;
   always @(posedge clk)
-    last_row5 <= last4;
+    o_valid_0_1 <= \$2669 ;
   always @(posedge clk)
-    v_row6 <= \$2567 ;
+    shadow_0_1 <= \$2670 ;
   always @(posedge clk)
-    first_row6 <= first4;
+    v_hop_0_2 <= \$2671 ;
   always @(posedge clk)
-    last_row6 <= last4;
+    first_hop_0_2 <= first4;
   always @(posedge clk)
-    v_row7 <= \$2568 ;
+    last_hop_0_2 <= \$2672 ;
   always @(posedge clk)
-    first_row7 <= first4;
+    v_0_2 <= \$2673 ;
   always @(posedge clk)
-    last_row7 <= last4;
+    first_0_2 <= first_hop_0_2;
   always @(posedge clk)
-    o_valid_row0 <= \$2569 ;
+    last_0_2 <= \$2674 ;
   always @(posedge clk)
-    v_0_0 <= \$2570 ;
+    acc_0_2 <= \$2675 ;
   always @(posedge clk)
-    first_0_0 <= first_row0;
+    o_valid_0_2 <= \$2676 ;
   always @(posedge clk)
-    last_0_0 <= \$2571 ;
+    shadow_0_2 <= \$2677 ;
   always @(posedge clk)
-    acc_0_0 <= \$2572 ;
+    v_hop_0_3 <= \$2678 ;
   always @(posedge clk)
-    shadow_0_0 <= \$2573 ;
+    first_hop_0_3 <= first4;
   always @(posedge clk)
-    v_0_1 <= \$2574 ;
+    last_hop_0_3 <= \$2679 ;
   always @(posedge clk)
-    first_0_1 <= first_row0;
+    v_0_3 <= \$2680 ;
   always @(posedge clk)
-    last_0_1 <= \$2575 ;
+    first_0_3 <= first_hop_0_3;
   always @(posedge clk)
-    acc_0_1 <= \$2576 ;
+    last_0_3 <= \$2681 ;
   always @(posedge clk)
-    shadow_0_1 <= \$2577 ;
+    acc_0_3 <= \$2682 ;
   always @(posedge clk)
-    v_0_2 <= \$2578 ;
+    o_valid_0_3 <= \$2683 ;
   always @(posedge clk)
-    first_0_2 <= first_row0;
+    shadow_0_3 <= \$2684 ;
   always @(posedge clk)
-    last_0_2 <= \$2579 ;
+    v_hop_0_4 <= \$2685 ;
   always @(posedge clk)
-    acc_0_2 <= \$2580 ;
+    first_hop_0_4 <= first4;
   always @(posedge clk)
-    shadow_0_2 <= \$2581 ;
+    last_hop_0_4 <= \$2686 ;
   always @(posedge clk)
-    v_0_3 <= \$2582 ;
+    v_0_4 <= \$2687 ;
   always @(posedge clk)
-    first_0_3 <= first_row0;
+    first_0_4 <= first_hop_0_4;
   always @(posedge clk)
-    last_0_3 <= \$2583 ;
+    last_0_4 <= \$2688 ;
   always @(posedge clk)
-    acc_0_3 <= \$2584 ;
+    acc_0_4 <= \$2689 ;
   always @(posedge clk)
-    shadow_0_3 <= \$2585 ;
+    o_valid_0_4 <= \$2690 ;
   always @(posedge clk)
-    v_0_4 <= \$2586 ;
+    shadow_0_4 <= \$2691 ;
   always @(posedge clk)
-    first_0_4 <= first_row0;
+    v_hop_0_5 <= \$2692 ;
   always @(posedge clk)
-    last_0_4 <= \$2587 ;
+    first_hop_0_5 <= first4;
   always @(posedge clk)
-    acc_0_4 <= \$2588 ;
+    last_hop_0_5 <= \$2693 ;
   always @(posedge clk)
-    shadow_0_4 <= \$2589 ;
+    v_0_5 <= \$2694 ;
   always @(posedge clk)
-    v_0_5 <= \$2590 ;
+    first_0_5 <= first_hop_0_5;
   always @(posedge clk)
-    first_0_5 <= first_row0;
+    last_0_5 <= \$2695 ;
   always @(posedge clk)
-    last_0_5 <= \$2591 ;
+    acc_0_5 <= \$2696 ;
   always @(posedge clk)
-    acc_0_5 <= \$2592 ;
+    o_valid_0_5 <= \$2697 ;
   always @(posedge clk)
-    shadow_0_5 <= \$2593 ;
+    shadow_0_5 <= \$2698 ;
   always @(posedge clk)
-    v_0_6 <= \$2594 ;
+    v_hop_0_6 <= \$2699 ;
   always @(posedge clk)
-    first_0_6 <= first_row0;
+    first_hop_0_6 <= first4;
   always @(posedge clk)
-    last_0_6 <= \$2595 ;
+    last_hop_0_6 <= \$2700 ;
   always @(posedge clk)
-    acc_0_6 <= \$2596 ;
+    v_0_6 <= \$2701 ;
   always @(posedge clk)
-    shadow_0_6 <= \$2597 ;
+    first_0_6 <= first_hop_0_6;
   always @(posedge clk)
-    v_0_7 <= \$2598 ;
+    last_0_6 <= \$2702 ;
   always @(posedge clk)
-    first_0_7 <= first_row0;
+    acc_0_6 <= \$2703 ;
   always @(posedge clk)
-    last_0_7 <= \$2599 ;
+    o_valid_0_6 <= \$2704 ;
   always @(posedge clk)
-    acc_0_7 <= \$2600 ;
+    shadow_0_6 <= \$2705 ;
   always @(posedge clk)
-    shadow_0_7 <= \$2601 ;
+    v_hop_0_7 <= \$2706 ;
   always @(posedge clk)
-    o_valid_row1 <= \$2602 ;
+    first_hop_0_7 <= first4;
   always @(posedge clk)
-    v_1_0 <= \$2603 ;
+    last_hop_0_7 <= \$2707 ;
   always @(posedge clk)
-    first_1_0 <= first_row1;
+    v_0_7 <= \$2708 ;
   always @(posedge clk)
-    last_1_0 <= \$2604 ;
+    first_0_7 <= first_hop_0_7;
   always @(posedge clk)
-    acc_1_0 <= \$2605 ;
+    last_0_7 <= \$2709 ;
   always @(posedge clk)
-    shadow_1_0 <= \$2606 ;
+    acc_0_7 <= \$2710 ;
   always @(posedge clk)
-    v_1_1 <= \$2607 ;
+    o_valid_0_7 <= \$2711 ;
   always @(posedge clk)
-    first_1_1 <= first_row1;
+    shadow_0_7 <= \$2712 ;
   always @(posedge clk)
-    last_1_1 <= \$2608 ;
+    v_hop_1_0 <= \$2713 ;
   always @(posedge clk)
-    acc_1_1 <= \$2609 ;
+    first_hop_1_0 <= first4;
   always @(posedge clk)
-    shadow_1_1 <= \$2610 ;
+    last_hop_1_0 <= \$2714 ;
   always @(posedge clk)
-    v_1_2 <= \$2611 ;
+    v_1_0 <= \$2715 ;
   always @(posedge clk)
-    first_1_2 <= first_row1;
+    first_1_0 <= first_hop_1_0;
   always @(posedge clk)
-    last_1_2 <= \$2612 ;
+    last_1_0 <= \$2716 ;
   always @(posedge clk)
-    acc_1_2 <= \$2613 ;
+    acc_1_0 <= \$2717 ;
   always @(posedge clk)
-    shadow_1_2 <= \$2614 ;
+    o_valid_1_0 <= \$2718 ;
   always @(posedge clk)
-    v_1_3 <= \$2615 ;
+    shadow_1_0 <= \$2719 ;
   always @(posedge clk)
-    first_1_3 <= first_row1;
+    v_hop_1_1 <= \$2720 ;
   always @(posedge clk)
-    last_1_3 <= \$2616 ;
+    first_hop_1_1 <= first4;
   always @(posedge clk)
-    acc_1_3 <= \$2617 ;
+    last_hop_1_1 <= \$2721 ;
   always @(posedge clk)
-    shadow_1_3 <= \$2618 ;
+    v_1_1 <= \$2722 ;
   always @(posedge clk)
-    v_1_4 <= \$2619 ;
+    first_1_1 <= first_hop_1_1;
   always @(posedge clk)
-    first_1_4 <= first_row1;
+    last_1_1 <= \$2723 ;
   always @(posedge clk)
-    last_1_4 <= \$2620 ;
+    acc_1_1 <= \$2724 ;
   always @(posedge clk)
-    acc_1_4 <= \$2621 ;
+    o_valid_1_1 <= \$2725 ;
   always @(posedge clk)
-    shadow_1_4 <= \$2622 ;
+    shadow_1_1 <= \$2726 ;
   always @(posedge clk)
-    v_1_5 <= \$2623 ;
+    v_hop_1_2 <= \$2727 ;
   always @(posedge clk)
-    first_1_5 <= first_row1;
+    first_hop_1_2 <= first4;
   always @(posedge clk)
-    last_1_5 <= \$2624 ;
+    last_hop_1_2 <= \$2728 ;
   always @(posedge clk)
-    acc_1_5 <= \$2625 ;
+    v_1_2 <= \$2729 ;
   always @(posedge clk)
-    shadow_1_5 <= \$2626 ;
+    first_1_2 <= first_hop_1_2;
   always @(posedge clk)
-    v_1_6 <= \$2627 ;
+    last_1_2 <= \$2730 ;
   always @(posedge clk)
-    first_1_6 <= first_row1;
+    acc_1_2 <= \$2731 ;
   always @(posedge clk)
-    last_1_6 <= \$2628 ;
+    o_valid_1_2 <= \$2732 ;
   always @(posedge clk)
-    acc_1_6 <= \$2629 ;
+    shadow_1_2 <= \$2733 ;
   always @(posedge clk)
-    shadow_1_6 <= \$2630 ;
+    v_hop_1_3 <= \$2734 ;
   always @(posedge clk)
-    v_1_7 <= \$2631 ;
+    first_hop_1_3 <= first4;
   always @(posedge clk)
-    first_1_7 <= first_row1;
+    last_hop_1_3 <= \$2735 ;
   always @(posedge clk)
-    last_1_7 <= \$2632 ;
+    v_1_3 <= \$2736 ;
   always @(posedge clk)
-    acc_1_7 <= \$2633 ;
+    first_1_3 <= first_hop_1_3;
   always @(posedge clk)
-    shadow_1_7 <= \$2634 ;
+    last_1_3 <= \$2737 ;
   always @(posedge clk)
-    o_valid_row2 <= \$2635 ;
+    acc_1_3 <= \$2738 ;
   always @(posedge clk)
-    v_2_0 <= \$2636 ;
+    o_valid_1_3 <= \$2739 ;
   always @(posedge clk)
-    first_2_0 <= first_row2;
+    shadow_1_3 <= \$2740 ;
   always @(posedge clk)
-    last_2_0 <= \$2637 ;
+    v_hop_1_4 <= \$2741 ;
   always @(posedge clk)
-    acc_2_0 <= \$2638 ;
+    first_hop_1_4 <= first4;
   always @(posedge clk)
-    shadow_2_0 <= \$2639 ;
+    last_hop_1_4 <= \$2742 ;
   always @(posedge clk)
-    v_2_1 <= \$2640 ;
+    v_1_4 <= \$2743 ;
   always @(posedge clk)
-    first_2_1 <= first_row2;
+    first_1_4 <= first_hop_1_4;
   always @(posedge clk)
-    last_2_1 <= \$2641 ;
+    last_1_4 <= \$2744 ;
   always @(posedge clk)
-    acc_2_1 <= \$2642 ;
+    acc_1_4 <= \$2745 ;
   always @(posedge clk)
-    shadow_2_1 <= \$2643 ;
+    o_valid_1_4 <= \$2746 ;
   always @(posedge clk)
-    v_2_2 <= \$2644 ;
+    shadow_1_4 <= \$2747 ;
   always @(posedge clk)
-    first_2_2 <= first_row2;
+    v_hop_1_5 <= \$2748 ;
   always @(posedge clk)
-    last_2_2 <= \$2645 ;
+    first_hop_1_5 <= first4;
   always @(posedge clk)
-    acc_2_2 <= \$2646 ;
+    last_hop_1_5 <= \$2749 ;
   always @(posedge clk)
-    shadow_2_2 <= \$2647 ;
+    v_1_5 <= \$2750 ;
   always @(posedge clk)
-    v_2_3 <= \$2648 ;
+    first_1_5 <= first_hop_1_5;
   always @(posedge clk)
-    first_2_3 <= first_row2;
+    last_1_5 <= \$2751 ;
   always @(posedge clk)
-    last_2_3 <= \$2649 ;
+    acc_1_5 <= \$2752 ;
   always @(posedge clk)
-    acc_2_3 <= \$2650 ;
+    o_valid_1_5 <= \$2753 ;
   always @(posedge clk)
-    shadow_2_3 <= \$2651 ;
+    shadow_1_5 <= \$2754 ;
   always @(posedge clk)
-    v_2_4 <= \$2652 ;
+    v_hop_1_6 <= \$2755 ;
   always @(posedge clk)
-    first_2_4 <= first_row2;
+    first_hop_1_6 <= first4;
   always @(posedge clk)
-    last_2_4 <= \$2653 ;
+    last_hop_1_6 <= \$2756 ;
   always @(posedge clk)
-    acc_2_4 <= \$2654 ;
+    v_1_6 <= \$2757 ;
   always @(posedge clk)
-    shadow_2_4 <= \$2655 ;
+    first_1_6 <= first_hop_1_6;
   always @(posedge clk)
-    v_2_5 <= \$2656 ;
+    last_1_6 <= \$2758 ;
   always @(posedge clk)
-    first_2_5 <= first_row2;
+    acc_1_6 <= \$2759 ;
   always @(posedge clk)
-    last_2_5 <= \$2657 ;
+    o_valid_1_6 <= \$2760 ;
   always @(posedge clk)
-    acc_2_5 <= \$2658 ;
+    shadow_1_6 <= \$2761 ;
   always @(posedge clk)
-    shadow_2_5 <= \$2659 ;
+    v_hop_1_7 <= \$2762 ;
   always @(posedge clk)
-    v_2_6 <= \$2660 ;
+    first_hop_1_7 <= first4;
   always @(posedge clk)
-    first_2_6 <= first_row2;
+    last_hop_1_7 <= \$2763 ;
   always @(posedge clk)
-    last_2_6 <= \$2661 ;
+    v_1_7 <= \$2764 ;
   always @(posedge clk)
-    acc_2_6 <= \$2662 ;
+    first_1_7 <= first_hop_1_7;
   always @(posedge clk)
-    shadow_2_6 <= \$2663 ;
+    last_1_7 <= \$2765 ;
   always @(posedge clk)
-    v_2_7 <= \$2664 ;
+    acc_1_7 <= \$2766 ;
   always @(posedge clk)
-    first_2_7 <= first_row2;
+    o_valid_1_7 <= \$2767 ;
   always @(posedge clk)
-    last_2_7 <= \$2665 ;
+    shadow_1_7 <= \$2768 ;
   always @(posedge clk)
-    acc_2_7 <= \$2666 ;
+    v_hop_2_0 <= \$2769 ;
   always @(posedge clk)
-    shadow_2_7 <= \$2667 ;
+    first_hop_2_0 <= first4;
   always @(posedge clk)
-    o_valid_row3 <= \$2668 ;
+    last_hop_2_0 <= \$2770 ;
   always @(posedge clk)
-    v_3_0 <= \$2669 ;
+    v_2_0 <= \$2771 ;
   always @(posedge clk)
-    first_3_0 <= first_row3;
+    first_2_0 <= first_hop_2_0;
   always @(posedge clk)
-    last_3_0 <= \$2670 ;
+    last_2_0 <= \$2772 ;
   always @(posedge clk)
-    acc_3_0 <= \$2671 ;
+    acc_2_0 <= \$2773 ;
   always @(posedge clk)
-    shadow_3_0 <= \$2672 ;
+    o_valid_2_0 <= \$2774 ;
   always @(posedge clk)
-    v_3_1 <= \$2673 ;
+    shadow_2_0 <= \$2775 ;
   always @(posedge clk)
-    first_3_1 <= first_row3;
+    v_hop_2_1 <= \$2776 ;
   always @(posedge clk)
-    last_3_1 <= \$2674 ;
+    first_hop_2_1 <= first4;
   always @(posedge clk)
-    acc_3_1 <= \$2675 ;
+    last_hop_2_1 <= \$2777 ;
   always @(posedge clk)
-    shadow_3_1 <= \$2676 ;
+    v_2_1 <= \$2778 ;
   always @(posedge clk)
-    v_3_2 <= \$2677 ;
+    first_2_1 <= first_hop_2_1;
   always @(posedge clk)
-    first_3_2 <= first_row3;
+    last_2_1 <= \$2779 ;
   always @(posedge clk)
-    last_3_2 <= \$2678 ;
+    acc_2_1 <= \$2780 ;
   always @(posedge clk)
-    acc_3_2 <= \$2679 ;
+    o_valid_2_1 <= \$2781 ;
   always @(posedge clk)
-    shadow_3_2 <= \$2680 ;
+    shadow_2_1 <= \$2782 ;
   always @(posedge clk)
-    v_3_3 <= \$2681 ;
+    v_hop_2_2 <= \$2783 ;
   always @(posedge clk)
-    first_3_3 <= first_row3;
+    first_hop_2_2 <= first4;
   always @(posedge clk)
-    last_3_3 <= \$2682 ;
+    last_hop_2_2 <= \$2784 ;
   always @(posedge clk)
-    acc_3_3 <= \$2683 ;
+    v_2_2 <= \$2785 ;
   always @(posedge clk)
-    shadow_3_3 <= \$2684 ;
+    first_2_2 <= first_hop_2_2;
   always @(posedge clk)
-    v_3_4 <= \$2685 ;
+    last_2_2 <= \$2786 ;
   always @(posedge clk)
-    first_3_4 <= first_row3;
+    acc_2_2 <= \$2787 ;
   always @(posedge clk)
-    last_3_4 <= \$2686 ;
+    o_valid_2_2 <= \$2788 ;
   always @(posedge clk)
-    acc_3_4 <= \$2687 ;
+    shadow_2_2 <= \$2789 ;
   always @(posedge clk)
-    shadow_3_4 <= \$2688 ;
+    v_hop_2_3 <= \$2790 ;
   always @(posedge clk)
-    v_3_5 <= \$2689 ;
+    first_hop_2_3 <= first4;
   always @(posedge clk)
-    first_3_5 <= first_row3;
+    last_hop_2_3 <= \$2791 ;
   always @(posedge clk)
-    last_3_5 <= \$2690 ;
+    v_2_3 <= \$2792 ;
   always @(posedge clk)
-    acc_3_5 <= \$2691 ;
+    first_2_3 <= first_hop_2_3;
   always @(posedge clk)
-    shadow_3_5 <= \$2692 ;
+    last_2_3 <= \$2793 ;
   always @(posedge clk)
-    v_3_6 <= \$2693 ;
+    acc_2_3 <= \$2794 ;
   always @(posedge clk)
-    first_3_6 <= first_row3;
+    o_valid_2_3 <= \$2795 ;
   always @(posedge clk)
-    last_3_6 <= \$2694 ;
+    shadow_2_3 <= \$2796 ;
   always @(posedge clk)
-    acc_3_6 <= \$2695 ;
+    v_hop_2_4 <= \$2797 ;
   always @(posedge clk)
-    shadow_3_6 <= \$2696 ;
+    first_hop_2_4 <= first4;
   always @(posedge clk)
-    v_3_7 <= \$2697 ;
+    last_hop_2_4 <= \$2798 ;
   always @(posedge clk)
-    first_3_7 <= first_row3;
+    v_2_4 <= \$2799 ;
   always @(posedge clk)
-    last_3_7 <= \$2698 ;
+    first_2_4 <= first_hop_2_4;
   always @(posedge clk)
-    acc_3_7 <= \$2699 ;
+    last_2_4 <= \$2800 ;
   always @(posedge clk)
-    shadow_3_7 <= \$2700 ;
+    acc_2_4 <= \$2801 ;
   always @(posedge clk)
-    o_valid_row4 <= \$2701 ;
+    o_valid_2_4 <= \$2802 ;
   always @(posedge clk)
-    v_4_0 <= \$2702 ;
+    shadow_2_4 <= \$2803 ;
   always @(posedge clk)
-    first_4_0 <= first_row4;
+    v_hop_2_5 <= \$2804 ;
   always @(posedge clk)
-    last_4_0 <= \$2703 ;
+    first_hop_2_5 <= first4;
   always @(posedge clk)
-    acc_4_0 <= \$2704 ;
+    last_hop_2_5 <= \$2805 ;
   always @(posedge clk)
-    shadow_4_0 <= \$2705 ;
+    v_2_5 <= \$2806 ;
   always @(posedge clk)
-    v_4_1 <= \$2706 ;
+    first_2_5 <= first_hop_2_5;
   always @(posedge clk)
-    first_4_1 <= first_row4;
+    last_2_5 <= \$2807 ;
   always @(posedge clk)
-    last_4_1 <= \$2707 ;
+    acc_2_5 <= \$2808 ;
   always @(posedge clk)
-    acc_4_1 <= \$2708 ;
+    o_valid_2_5 <= \$2809 ;
   always @(posedge clk)
-    shadow_4_1 <= \$2709 ;
+    shadow_2_5 <= \$2810 ;
   always @(posedge clk)
-    v_4_2 <= \$2710 ;
+    v_hop_2_6 <= \$2811 ;
   always @(posedge clk)
-    first_4_2 <= first_row4;
+    first_hop_2_6 <= first4;
   always @(posedge clk)
-    last_4_2 <= \$2711 ;
+    last_hop_2_6 <= \$2812 ;
   always @(posedge clk)
-    acc_4_2 <= \$2712 ;
+    v_2_6 <= \$2813 ;
   always @(posedge clk)
-    shadow_4_2 <= \$2713 ;
+    first_2_6 <= first_hop_2_6;
   always @(posedge clk)
-    v_4_3 <= \$2714 ;
+    last_2_6 <= \$2814 ;
   always @(posedge clk)
-    first_4_3 <= first_row4;
+    acc_2_6 <= \$2815 ;
   always @(posedge clk)
-    last_4_3 <= \$2715 ;
+    o_valid_2_6 <= \$2816 ;
   always @(posedge clk)
-    acc_4_3 <= \$2716 ;
+    shadow_2_6 <= \$2817 ;
   always @(posedge clk)
-    shadow_4_3 <= \$2717 ;
+    v_hop_2_7 <= \$2818 ;
   always @(posedge clk)
-    v_4_4 <= \$2718 ;
+    first_hop_2_7 <= first4;
   always @(posedge clk)
-    first_4_4 <= first_row4;
+    last_hop_2_7 <= \$2819 ;
   always @(posedge clk)
-    last_4_4 <= \$2719 ;
+    v_2_7 <= \$2820 ;
   always @(posedge clk)
-    acc_4_4 <= \$2720 ;
+    first_2_7 <= first_hop_2_7;
   always @(posedge clk)
-    shadow_4_4 <= \$2721 ;
+    last_2_7 <= \$2821 ;
   always @(posedge clk)
-    v_4_5 <= \$2722 ;
+    acc_2_7 <= \$2822 ;
   always @(posedge clk)
-    first_4_5 <= first_row4;
+    o_valid_2_7 <= \$2823 ;
   always @(posedge clk)
-    last_4_5 <= \$2723 ;
+    shadow_2_7 <= \$2824 ;
   always @(posedge clk)
-    acc_4_5 <= \$2724 ;
+    v_hop_3_0 <= \$2825 ;
   always @(posedge clk)
-    shadow_4_5 <= \$2725 ;
+    first_hop_3_0 <= first4;
   always @(posedge clk)
-    v_4_6 <= \$2726 ;
+    last_hop_3_0 <= \$2826 ;
   always @(posedge clk)
-    first_4_6 <= first_row4;
+    v_3_0 <= \$2827 ;
   always @(posedge clk)
-    last_4_6 <= \$2727 ;
+    first_3_0 <= first_hop_3_0;
   always @(posedge clk)
-    acc_4_6 <= \$2728 ;
+    last_3_0 <= \$2828 ;
   always @(posedge clk)
-    shadow_4_6 <= \$2729 ;
+    acc_3_0 <= \$2829 ;
   always @(posedge clk)
-    v_4_7 <= \$2730 ;
+    o_valid_3_0 <= \$2830 ;
   always @(posedge clk)
-    first_4_7 <= first_row4;
+    shadow_3_0 <= \$2831 ;
   always @(posedge clk)
-    last_4_7 <= \$2731 ;
+    v_hop_3_1 <= \$2832 ;
   always @(posedge clk)
-    acc_4_7 <= \$2732 ;
+    first_hop_3_1 <= first4;
   always @(posedge clk)
-    shadow_4_7 <= \$2733 ;
+    last_hop_3_1 <= \$2833 ;
   always @(posedge clk)
-    o_valid_row5 <= \$2734 ;
+    v_3_1 <= \$2834 ;
   always @(posedge clk)
-    v_5_0 <= \$2735 ;
+    first_3_1 <= first_hop_3_1;
   always @(posedge clk)
-    first_5_0 <= first_row5;
+    last_3_1 <= \$2835 ;
   always @(posedge clk)
-    last_5_0 <= \$2736 ;
+    acc_3_1 <= \$2836 ;
   always @(posedge clk)
-    acc_5_0 <= \$2737 ;
+    o_valid_3_1 <= \$2837 ;
   always @(posedge clk)
-    shadow_5_0 <= \$2738 ;
+    shadow_3_1 <= \$2838 ;
   always @(posedge clk)
-    v_5_1 <= \$2739 ;
+    v_hop_3_2 <= \$2839 ;
   always @(posedge clk)
-    first_5_1 <= first_row5;
+    first_hop_3_2 <= first4;
   always @(posedge clk)
-    last_5_1 <= \$2740 ;
+    last_hop_3_2 <= \$2840 ;
   always @(posedge clk)
-    acc_5_1 <= \$2741 ;
+    v_3_2 <= \$2841 ;
   always @(posedge clk)
-    shadow_5_1 <= \$2742 ;
+    first_3_2 <= first_hop_3_2;
   always @(posedge clk)
-    v_5_2 <= \$2743 ;
+    last_3_2 <= \$2842 ;
   always @(posedge clk)
-    first_5_2 <= first_row5;
+    acc_3_2 <= \$2843 ;
   always @(posedge clk)
-    last_5_2 <= \$2744 ;
+    o_valid_3_2 <= \$2844 ;
   always @(posedge clk)
-    acc_5_2 <= \$2745 ;
+    shadow_3_2 <= \$2845 ;
   always @(posedge clk)
-    shadow_5_2 <= \$2746 ;
+    v_hop_3_3 <= \$2846 ;
   always @(posedge clk)
-    v_5_3 <= \$2747 ;
+    first_hop_3_3 <= first4;
   always @(posedge clk)
-    first_5_3 <= first_row5;
+    last_hop_3_3 <= \$2847 ;
   always @(posedge clk)
-    last_5_3 <= \$2748 ;
+    v_3_3 <= \$2848 ;
   always @(posedge clk)
-    acc_5_3 <= \$2749 ;
+    first_3_3 <= first_hop_3_3;
   always @(posedge clk)
-    shadow_5_3 <= \$2750 ;
+    last_3_3 <= \$2849 ;
   always @(posedge clk)
-    v_5_4 <= \$2751 ;
+    acc_3_3 <= \$2850 ;
   always @(posedge clk)
-    first_5_4 <= first_row5;
+    o_valid_3_3 <= \$2851 ;
   always @(posedge clk)
-    last_5_4 <= \$2752 ;
+    shadow_3_3 <= \$2852 ;
   always @(posedge clk)
-    acc_5_4 <= \$2753 ;
+    v_hop_3_4 <= \$2853 ;
   always @(posedge clk)
-    shadow_5_4 <= \$2754 ;
+    first_hop_3_4 <= first4;
   always @(posedge clk)
-    v_5_5 <= \$2755 ;
+    last_hop_3_4 <= \$2854 ;
   always @(posedge clk)
-    first_5_5 <= first_row5;
+    v_3_4 <= \$2855 ;
   always @(posedge clk)
-    last_5_5 <= \$2756 ;
+    first_3_4 <= first_hop_3_4;
   always @(posedge clk)
-    acc_5_5 <= \$2757 ;
+    last_3_4 <= \$2856 ;
   always @(posedge clk)
-    shadow_5_5 <= \$2758 ;
+    acc_3_4 <= \$2857 ;
   always @(posedge clk)
-    v_5_6 <= \$2759 ;
+    o_valid_3_4 <= \$2858 ;
   always @(posedge clk)
-    first_5_6 <= first_row5;
+    shadow_3_4 <= \$2859 ;
   always @(posedge clk)
-    last_5_6 <= \$2760 ;
+    v_hop_3_5 <= \$2860 ;
   always @(posedge clk)
-    acc_5_6 <= \$2761 ;
+    first_hop_3_5 <= first4;
   always @(posedge clk)
-    shadow_5_6 <= \$2762 ;
+    last_hop_3_5 <= \$2861 ;
   always @(posedge clk)
-    v_5_7 <= \$2763 ;
+    v_3_5 <= \$2862 ;
   always @(posedge clk)
-    first_5_7 <= first_row5;
+    first_3_5 <= first_hop_3_5;
   always @(posedge clk)
-    last_5_7 <= \$2764 ;
+    last_3_5 <= \$2863 ;
   always @(posedge clk)
-    acc_5_7 <= \$2765 ;
+    acc_3_5 <= \$2864 ;
   always @(posedge clk)
-    shadow_5_7 <= \$2766 ;
+    o_valid_3_5 <= \$2865 ;
   always @(posedge clk)
-    o_valid_row6 <= \$2767 ;
+    shadow_3_5 <= \$2866 ;
   always @(posedge clk)
-    v_6_0 <= \$2768 ;
+    v_hop_3_6 <= \$2867 ;
   always @(posedge clk)
-    first_6_0 <= first_row6;
+    first_hop_3_6 <= first4;
   always @(posedge clk)
-    last_6_0 <= \$2769 ;
+    last_hop_3_6 <= \$2868 ;
   always @(posedge clk)
-    acc_6_0 <= \$2770 ;
+    v_3_6 <= \$2869 ;
   always @(posedge clk)
-    shadow_6_0 <= \$2771 ;
+    first_3_6 <= first_hop_3_6;
   always @(posedge clk)
-    v_6_1 <= \$2772 ;
+    last_3_6 <= \$2870 ;
   always @(posedge clk)
-    first_6_1 <= first_row6;
+    acc_3_6 <= \$2871 ;
   always @(posedge clk)
-    last_6_1 <= \$2773 ;
+    o_valid_3_6 <= \$2872 ;
   always @(posedge clk)
-    acc_6_1 <= \$2774 ;
+    shadow_3_6 <= \$2873 ;
   always @(posedge clk)
-    shadow_6_1 <= \$2775 ;
+    v_hop_3_7 <= \$2874 ;
   always @(posedge clk)
-    v_6_2 <= \$2776 ;
+    first_hop_3_7 <= first4;
   always @(posedge clk)
-    first_6_2 <= first_row6;
+    last_hop_3_7 <= \$2875 ;
   always @(posedge clk)
-    last_6_2 <= \$2777 ;
+    v_3_7 <= \$2876 ;
   always @(posedge clk)
-    acc_6_2 <= \$2778 ;
+    first_3_7 <= first_hop_3_7;
   always @(posedge clk)
-    shadow_6_2 <= \$2779 ;
+    last_3_7 <= \$2877 ;
   always @(posedge clk)
-    v_6_3 <= \$2780 ;
+    acc_3_7 <= \$2878 ;
   always @(posedge clk)
-    first_6_3 <= first_row6;
+    o_valid_3_7 <= \$2879 ;
   always @(posedge clk)
-    last_6_3 <= \$2781 ;
+    shadow_3_7 <= \$2880 ;
   always @(posedge clk)
-    acc_6_3 <= \$2782 ;
+    v_hop_4_0 <= \$2881 ;
   always @(posedge clk)
-    shadow_6_3 <= \$2783 ;
+    first_hop_4_0 <= first4;
   always @(posedge clk)
-    v_6_4 <= \$2784 ;
+    last_hop_4_0 <= \$2882 ;
   always @(posedge clk)
-    first_6_4 <= first_row6;
+    v_4_0 <= \$2883 ;
   always @(posedge clk)
-    last_6_4 <= \$2785 ;
+    first_4_0 <= first_hop_4_0;
   always @(posedge clk)
-    acc_6_4 <= \$2786 ;
+    last_4_0 <= \$2884 ;
   always @(posedge clk)
-    shadow_6_4 <= \$2787 ;
+    acc_4_0 <= \$2885 ;
   always @(posedge clk)
-    v_6_5 <= \$2788 ;
+    o_valid_4_0 <= \$2886 ;
   always @(posedge clk)
-    first_6_5 <= first_row6;
+    shadow_4_0 <= \$2887 ;
   always @(posedge clk)
-    last_6_5 <= \$2789 ;
+    v_hop_4_1 <= \$2888 ;
   always @(posedge clk)
-    acc_6_5 <= \$2790 ;
+    first_hop_4_1 <= first4;
   always @(posedge clk)
-    shadow_6_5 <= \$2791 ;
+    last_hop_4_1 <= \$2889 ;
   always @(posedge clk)
-    v_6_6 <= \$2792 ;
+    v_4_1 <= \$2890 ;
   always @(posedge clk)
-    first_6_6 <= first_row6;
+    first_4_1 <= first_hop_4_1;
   always @(posedge clk)
-    last_6_6 <= \$2793 ;
+    last_4_1 <= \$2891 ;
   always @(posedge clk)
-    acc_6_6 <= \$2794 ;
+    acc_4_1 <= \$2892 ;
   always @(posedge clk)
-    shadow_6_6 <= \$2795 ;
+    o_valid_4_1 <= \$2893 ;
   always @(posedge clk)
-    v_6_7 <= \$2796 ;
+    shadow_4_1 <= \$2894 ;
   always @(posedge clk)
-    first_6_7 <= first_row6;
+    v_hop_4_2 <= \$2895 ;
   always @(posedge clk)
-    last_6_7 <= \$2797 ;
+    first_hop_4_2 <= first4;
   always @(posedge clk)
-    acc_6_7 <= \$2798 ;
+    last_hop_4_2 <= \$2896 ;
   always @(posedge clk)
-    shadow_6_7 <= \$2799 ;
+    v_4_2 <= \$2897 ;
   always @(posedge clk)
-    o_valid_row7 <= \$2800 ;
+    first_4_2 <= first_hop_4_2;
   always @(posedge clk)
-    v_7_0 <= \$2801 ;
+    last_4_2 <= \$2898 ;
   always @(posedge clk)
-    first_7_0 <= first_row7;
+    acc_4_2 <= \$2899 ;
   always @(posedge clk)
-    last_7_0 <= \$2802 ;
+    o_valid_4_2 <= \$2900 ;
   always @(posedge clk)
-    acc_7_0 <= \$2803 ;
+    shadow_4_2 <= \$2901 ;
   always @(posedge clk)
-    shadow_7_0 <= \$2804 ;
+    v_hop_4_3 <= \$2902 ;
   always @(posedge clk)
-    v_7_1 <= \$2805 ;
+    first_hop_4_3 <= first4;
   always @(posedge clk)
-    first_7_1 <= first_row7;
+    last_hop_4_3 <= \$2903 ;
   always @(posedge clk)
-    last_7_1 <= \$2806 ;
+    v_4_3 <= \$2904 ;
   always @(posedge clk)
-    acc_7_1 <= \$2807 ;
+    first_4_3 <= first_hop_4_3;
   always @(posedge clk)
-    shadow_7_1 <= \$2808 ;
+    last_4_3 <= \$2905 ;
   always @(posedge clk)
-    v_7_2 <= \$2809 ;
+    acc_4_3 <= \$2906 ;
   always @(posedge clk)
-    first_7_2 <= first_row7;
+    o_valid_4_3 <= \$2907 ;
   always @(posedge clk)
-    last_7_2 <= \$2810 ;
+    shadow_4_3 <= \$2908 ;
   always @(posedge clk)
-    acc_7_2 <= \$2811 ;
+    v_hop_4_4 <= \$2909 ;
   always @(posedge clk)
-    shadow_7_2 <= \$2812 ;
+    first_hop_4_4 <= first4;
   always @(posedge clk)
-    v_7_3 <= \$2813 ;
+    last_hop_4_4 <= \$2910 ;
   always @(posedge clk)
-    first_7_3 <= first_row7;
+    v_4_4 <= \$2911 ;
   always @(posedge clk)
-    last_7_3 <= \$2814 ;
+    first_4_4 <= first_hop_4_4;
   always @(posedge clk)
-    acc_7_3 <= \$2815 ;
+    last_4_4 <= \$2912 ;
   always @(posedge clk)
-    shadow_7_3 <= \$2816 ;
+    acc_4_4 <= \$2913 ;
   always @(posedge clk)
-    v_7_4 <= \$2817 ;
+    o_valid_4_4 <= \$2914 ;
   always @(posedge clk)
-    first_7_4 <= first_row7;
+    shadow_4_4 <= \$2915 ;
   always @(posedge clk)
-    last_7_4 <= \$2818 ;
+    v_hop_4_5 <= \$2916 ;
   always @(posedge clk)
-    acc_7_4 <= \$2819 ;
+    first_hop_4_5 <= first4;
   always @(posedge clk)
-    shadow_7_4 <= \$2820 ;
+    last_hop_4_5 <= \$2917 ;
   always @(posedge clk)
-    v_7_5 <= \$2821 ;
+    v_4_5 <= \$2918 ;
   always @(posedge clk)
-    first_7_5 <= first_row7;
+    first_4_5 <= first_hop_4_5;
   always @(posedge clk)
-    last_7_5 <= \$2822 ;
+    last_4_5 <= \$2919 ;
   always @(posedge clk)
-    acc_7_5 <= \$2823 ;
+    acc_4_5 <= \$2920 ;
   always @(posedge clk)
-    shadow_7_5 <= \$2824 ;
+    o_valid_4_5 <= \$2921 ;
   always @(posedge clk)
-    v_7_6 <= \$2825 ;
+    shadow_4_5 <= \$2922 ;
   always @(posedge clk)
-    first_7_6 <= first_row7;
+    v_hop_4_6 <= \$2923 ;
   always @(posedge clk)
-    last_7_6 <= \$2826 ;
+    first_hop_4_6 <= first4;
   always @(posedge clk)
-    acc_7_6 <= \$2827 ;
+    last_hop_4_6 <= \$2924 ;
   always @(posedge clk)
-    shadow_7_6 <= \$2828 ;
+    v_4_6 <= \$2925 ;
   always @(posedge clk)
-    v_7_7 <= \$2829 ;
+    first_4_6 <= first_hop_4_6;
   always @(posedge clk)
-    first_7_7 <= first_row7;
+    last_4_6 <= \$2926 ;
   always @(posedge clk)
-    last_7_7 <= \$2830 ;
+    acc_4_6 <= \$2927 ;
   always @(posedge clk)
-    acc_7_7 <= \$2831 ;
+    o_valid_4_6 <= \$2928 ;
   always @(posedge clk)
-    shadow_7_7 <= \$2832 ;
+    shadow_4_6 <= \$2929 ;
   always @(posedge clk)
-    o__valid <= \$2833 ;
+    v_hop_4_7 <= \$2930 ;
   always @(posedge clk)
-    row <= \$2834 ;
+    first_hop_4_7 <= first4;
   always @(posedge clk)
-    busy <= \$2835 ;
+    last_hop_4_7 <= \$2931 ;
   always @(posedge clk)
-    col_out <= \$2836 ;
+    v_4_7 <= \$2932 ;
   always @(posedge clk)
-    wide_out_r <= \$2837 ;
+    first_4_7 <= first_hop_4_7;
   always @(posedge clk)
-    overflow <= \$2838 ;
+    last_4_7 <= \$2933 ;
+  always @(posedge clk)
+    acc_4_7 <= \$2934 ;
+  always @(posedge clk)
+    o_valid_4_7 <= \$2935 ;
+  always @(posedge clk)
+    shadow_4_7 <= \$2936 ;
+  always @(posedge clk)
+    v_hop_5_0 <= \$2937 ;
+  always @(posedge clk)
+    first_hop_5_0 <= first4;
+  always @(posedge clk)
+    last_hop_5_0 <= \$2938 ;
+  always @(posedge clk)
+    v_5_0 <= \$2939 ;
+  always @(posedge clk)
+    first_5_0 <= first_hop_5_0;
+  always @(posedge clk)
+    last_5_0 <= \$2940 ;
+  always @(posedge clk)
+    acc_5_0 <= \$2941 ;
+  always @(posedge clk)
+    o_valid_5_0 <= \$2942 ;
+  always @(posedge clk)
+    shadow_5_0 <= \$2943 ;
+  always @(posedge clk)
+    v_hop_5_1 <= \$2944 ;
+  always @(posedge clk)
+    first_hop_5_1 <= first4;
+  always @(posedge clk)
+    last_hop_5_1 <= \$2945 ;
+  always @(posedge clk)
+    v_5_1 <= \$2946 ;
+  always @(posedge clk)
+    first_5_1 <= first_hop_5_1;
+  always @(posedge clk)
+    last_5_1 <= \$2947 ;
+  always @(posedge clk)
+    acc_5_1 <= \$2948 ;
+  always @(posedge clk)
+    o_valid_5_1 <= \$2949 ;
+  always @(posedge clk)
+    shadow_5_1 <= \$2950 ;
+  always @(posedge clk)
+    v_hop_5_2 <= \$2951 ;
+  always @(posedge clk)
+    first_hop_5_2 <= first4;
+  always @(posedge clk)
+    last_hop_5_2 <= \$2952 ;
+  always @(posedge clk)
+    v_5_2 <= \$2953 ;
+  always @(posedge clk)
+    first_5_2 <= first_hop_5_2;
+  always @(posedge clk)
+    last_5_2 <= \$2954 ;
+  always @(posedge clk)
+    acc_5_2 <= \$2955 ;
+  always @(posedge clk)
+    o_valid_5_2 <= \$2956 ;
+  always @(posedge clk)
+    shadow_5_2 <= \$2957 ;
+  always @(posedge clk)
+    v_hop_5_3 <= \$2958 ;
+  always @(posedge clk)
+    first_hop_5_3 <= first4;
+  always @(posedge clk)
+    last_hop_5_3 <= \$2959 ;
+  always @(posedge clk)
+    v_5_3 <= \$2960 ;
+  always @(posedge clk)
+    first_5_3 <= first_hop_5_3;
+  always @(posedge clk)
+    last_5_3 <= \$2961 ;
+  always @(posedge clk)
+    acc_5_3 <= \$2962 ;
+  always @(posedge clk)
+    o_valid_5_3 <= \$2963 ;
+  always @(posedge clk)
+    shadow_5_3 <= \$2964 ;
+  always @(posedge clk)
+    v_hop_5_4 <= \$2965 ;
+  always @(posedge clk)
+    first_hop_5_4 <= first4;
+  always @(posedge clk)
+    last_hop_5_4 <= \$2966 ;
+  always @(posedge clk)
+    v_5_4 <= \$2967 ;
+  always @(posedge clk)
+    first_5_4 <= first_hop_5_4;
+  always @(posedge clk)
+    last_5_4 <= \$2968 ;
+  always @(posedge clk)
+    acc_5_4 <= \$2969 ;
+  always @(posedge clk)
+    o_valid_5_4 <= \$2970 ;
+  always @(posedge clk)
+    shadow_5_4 <= \$2971 ;
+  always @(posedge clk)
+    v_hop_5_5 <= \$2972 ;
+  always @(posedge clk)
+    first_hop_5_5 <= first4;
+  always @(posedge clk)
+    last_hop_5_5 <= \$2973 ;
+  always @(posedge clk)
+    v_5_5 <= \$2974 ;
+  always @(posedge clk)
+    first_5_5 <= first_hop_5_5;
+  always @(posedge clk)
+    last_5_5 <= \$2975 ;
+  always @(posedge clk)
+    acc_5_5 <= \$2976 ;
+  always @(posedge clk)
+    o_valid_5_5 <= \$2977 ;
+  always @(posedge clk)
+    shadow_5_5 <= \$2978 ;
+  always @(posedge clk)
+    v_hop_5_6 <= \$2979 ;
+  always @(posedge clk)
+    first_hop_5_6 <= first4;
+  always @(posedge clk)
+    last_hop_5_6 <= \$2980 ;
+  always @(posedge clk)
+    v_5_6 <= \$2981 ;
+  always @(posedge clk)
+    first_5_6 <= first_hop_5_6;
+  always @(posedge clk)
+    last_5_6 <= \$2982 ;
+  always @(posedge clk)
+    acc_5_6 <= \$2983 ;
+  always @(posedge clk)
+    o_valid_5_6 <= \$2984 ;
+  always @(posedge clk)
+    shadow_5_6 <= \$2985 ;
+  always @(posedge clk)
+    v_hop_5_7 <= \$2986 ;
+  always @(posedge clk)
+    first_hop_5_7 <= first4;
+  always @(posedge clk)
+    last_hop_5_7 <= \$2987 ;
+  always @(posedge clk)
+    v_5_7 <= \$2988 ;
+  always @(posedge clk)
+    first_5_7 <= first_hop_5_7;
+  always @(posedge clk)
+    last_5_7 <= \$2989 ;
+  always @(posedge clk)
+    acc_5_7 <= \$2990 ;
+  always @(posedge clk)
+    o_valid_5_7 <= \$2991 ;
+  always @(posedge clk)
+    shadow_5_7 <= \$2992 ;
+  always @(posedge clk)
+    v_hop_6_0 <= \$2993 ;
+  always @(posedge clk)
+    first_hop_6_0 <= first4;
+  always @(posedge clk)
+    last_hop_6_0 <= \$2994 ;
+  always @(posedge clk)
+    v_6_0 <= \$2995 ;
+  always @(posedge clk)
+    first_6_0 <= first_hop_6_0;
+  always @(posedge clk)
+    last_6_0 <= \$2996 ;
+  always @(posedge clk)
+    acc_6_0 <= \$2997 ;
+  always @(posedge clk)
+    o_valid_6_0 <= \$2998 ;
+  always @(posedge clk)
+    shadow_6_0 <= \$2999 ;
+  always @(posedge clk)
+    v_hop_6_1 <= \$3000 ;
+  always @(posedge clk)
+    first_hop_6_1 <= first4;
+  always @(posedge clk)
+    last_hop_6_1 <= \$3001 ;
+  always @(posedge clk)
+    v_6_1 <= \$3002 ;
+  always @(posedge clk)
+    first_6_1 <= first_hop_6_1;
+  always @(posedge clk)
+    last_6_1 <= \$3003 ;
+  always @(posedge clk)
+    acc_6_1 <= \$3004 ;
+  always @(posedge clk)
+    o_valid_6_1 <= \$3005 ;
+  always @(posedge clk)
+    shadow_6_1 <= \$3006 ;
+  always @(posedge clk)
+    v_hop_6_2 <= \$3007 ;
+  always @(posedge clk)
+    first_hop_6_2 <= first4;
+  always @(posedge clk)
+    last_hop_6_2 <= \$3008 ;
+  always @(posedge clk)
+    v_6_2 <= \$3009 ;
+  always @(posedge clk)
+    first_6_2 <= first_hop_6_2;
+  always @(posedge clk)
+    last_6_2 <= \$3010 ;
+  always @(posedge clk)
+    acc_6_2 <= \$3011 ;
+  always @(posedge clk)
+    o_valid_6_2 <= \$3012 ;
+  always @(posedge clk)
+    shadow_6_2 <= \$3013 ;
+  always @(posedge clk)
+    v_hop_6_3 <= \$3014 ;
+  always @(posedge clk)
+    first_hop_6_3 <= first4;
+  always @(posedge clk)
+    last_hop_6_3 <= \$3015 ;
+  always @(posedge clk)
+    v_6_3 <= \$3016 ;
+  always @(posedge clk)
+    first_6_3 <= first_hop_6_3;
+  always @(posedge clk)
+    last_6_3 <= \$3017 ;
+  always @(posedge clk)
+    acc_6_3 <= \$3018 ;
+  always @(posedge clk)
+    o_valid_6_3 <= \$3019 ;
+  always @(posedge clk)
+    shadow_6_3 <= \$3020 ;
+  always @(posedge clk)
+    v_hop_6_4 <= \$3021 ;
+  always @(posedge clk)
+    first_hop_6_4 <= first4;
+  always @(posedge clk)
+    last_hop_6_4 <= \$3022 ;
+  always @(posedge clk)
+    v_6_4 <= \$3023 ;
+  always @(posedge clk)
+    first_6_4 <= first_hop_6_4;
+  always @(posedge clk)
+    last_6_4 <= \$3024 ;
+  always @(posedge clk)
+    acc_6_4 <= \$3025 ;
+  always @(posedge clk)
+    o_valid_6_4 <= \$3026 ;
+  always @(posedge clk)
+    shadow_6_4 <= \$3027 ;
+  always @(posedge clk)
+    v_hop_6_5 <= \$3028 ;
+  always @(posedge clk)
+    first_hop_6_5 <= first4;
+  always @(posedge clk)
+    last_hop_6_5 <= \$3029 ;
+  always @(posedge clk)
+    v_6_5 <= \$3030 ;
+  always @(posedge clk)
+    first_6_5 <= first_hop_6_5;
+  always @(posedge clk)
+    last_6_5 <= \$3031 ;
+  always @(posedge clk)
+    acc_6_5 <= \$3032 ;
+  always @(posedge clk)
+    o_valid_6_5 <= \$3033 ;
+  always @(posedge clk)
+    shadow_6_5 <= \$3034 ;
+  always @(posedge clk)
+    v_hop_6_6 <= \$3035 ;
+  always @(posedge clk)
+    first_hop_6_6 <= first4;
+  always @(posedge clk)
+    last_hop_6_6 <= \$3036 ;
+  always @(posedge clk)
+    v_6_6 <= \$3037 ;
+  always @(posedge clk)
+    first_6_6 <= first_hop_6_6;
+  always @(posedge clk)
+    last_6_6 <= \$3038 ;
+  always @(posedge clk)
+    acc_6_6 <= \$3039 ;
+  always @(posedge clk)
+    o_valid_6_6 <= \$3040 ;
+  always @(posedge clk)
+    shadow_6_6 <= \$3041 ;
+  always @(posedge clk)
+    v_hop_6_7 <= \$3042 ;
+  always @(posedge clk)
+    first_hop_6_7 <= first4;
+  always @(posedge clk)
+    last_hop_6_7 <= \$3043 ;
+  always @(posedge clk)
+    v_6_7 <= \$3044 ;
+  always @(posedge clk)
+    first_6_7 <= first_hop_6_7;
+  always @(posedge clk)
+    last_6_7 <= \$3045 ;
+  always @(posedge clk)
+    acc_6_7 <= \$3046 ;
+  always @(posedge clk)
+    o_valid_6_7 <= \$3047 ;
+  always @(posedge clk)
+    shadow_6_7 <= \$3048 ;
+  always @(posedge clk)
+    v_hop_7_0 <= \$3049 ;
+  always @(posedge clk)
+    first_hop_7_0 <= first4;
+  always @(posedge clk)
+    last_hop_7_0 <= \$3050 ;
+  always @(posedge clk)
+    v_7_0 <= \$3051 ;
+  always @(posedge clk)
+    first_7_0 <= first_hop_7_0;
+  always @(posedge clk)
+    last_7_0 <= \$3052 ;
+  always @(posedge clk)
+    acc_7_0 <= \$3053 ;
+  always @(posedge clk)
+    shadow_7_0 <= \$3054 ;
+  always @(posedge clk)
+    v_hop_7_1 <= \$3055 ;
+  always @(posedge clk)
+    first_hop_7_1 <= first4;
+  always @(posedge clk)
+    last_hop_7_1 <= \$3056 ;
+  always @(posedge clk)
+    v_7_1 <= \$3057 ;
+  always @(posedge clk)
+    first_7_1 <= first_hop_7_1;
+  always @(posedge clk)
+    last_7_1 <= \$3058 ;
+  always @(posedge clk)
+    acc_7_1 <= \$3059 ;
+  always @(posedge clk)
+    shadow_7_1 <= \$3060 ;
+  always @(posedge clk)
+    v_hop_7_2 <= \$3061 ;
+  always @(posedge clk)
+    first_hop_7_2 <= first4;
+  always @(posedge clk)
+    last_hop_7_2 <= \$3062 ;
+  always @(posedge clk)
+    v_7_2 <= \$3063 ;
+  always @(posedge clk)
+    first_7_2 <= first_hop_7_2;
+  always @(posedge clk)
+    last_7_2 <= \$3064 ;
+  always @(posedge clk)
+    acc_7_2 <= \$3065 ;
+  always @(posedge clk)
+    shadow_7_2 <= \$3066 ;
+  always @(posedge clk)
+    v_hop_7_3 <= \$3067 ;
+  always @(posedge clk)
+    first_hop_7_3 <= first4;
+  always @(posedge clk)
+    last_hop_7_3 <= \$3068 ;
+  always @(posedge clk)
+    v_7_3 <= \$3069 ;
+  always @(posedge clk)
+    first_7_3 <= first_hop_7_3;
+  always @(posedge clk)
+    last_7_3 <= \$3070 ;
+  always @(posedge clk)
+    acc_7_3 <= \$3071 ;
+  always @(posedge clk)
+    shadow_7_3 <= \$3072 ;
+  always @(posedge clk)
+    v_hop_7_4 <= \$3073 ;
+  always @(posedge clk)
+    first_hop_7_4 <= first4;
+  always @(posedge clk)
+    last_hop_7_4 <= \$3074 ;
+  always @(posedge clk)
+    v_7_4 <= \$3075 ;
+  always @(posedge clk)
+    first_7_4 <= first_hop_7_4;
+  always @(posedge clk)
+    last_7_4 <= \$3076 ;
+  always @(posedge clk)
+    acc_7_4 <= \$3077 ;
+  always @(posedge clk)
+    shadow_7_4 <= \$3078 ;
+  always @(posedge clk)
+    v_hop_7_5 <= \$3079 ;
+  always @(posedge clk)
+    first_hop_7_5 <= first4;
+  always @(posedge clk)
+    last_hop_7_5 <= \$3080 ;
+  always @(posedge clk)
+    v_7_5 <= \$3081 ;
+  always @(posedge clk)
+    first_7_5 <= first_hop_7_5;
+  always @(posedge clk)
+    last_7_5 <= \$3082 ;
+  always @(posedge clk)
+    acc_7_5 <= \$3083 ;
+  always @(posedge clk)
+    shadow_7_5 <= \$3084 ;
+  always @(posedge clk)
+    v_hop_7_6 <= \$3085 ;
+  always @(posedge clk)
+    first_hop_7_6 <= first4;
+  always @(posedge clk)
+    last_hop_7_6 <= \$3086 ;
+  always @(posedge clk)
+    v_7_6 <= \$3087 ;
+  always @(posedge clk)
+    first_7_6 <= first_hop_7_6;
+  always @(posedge clk)
+    last_7_6 <= \$3088 ;
+  always @(posedge clk)
+    acc_7_6 <= \$3089 ;
+  always @(posedge clk)
+    shadow_7_6 <= \$3090 ;
+  always @(posedge clk)
+    v_hop_7_7 <= \$3091 ;
+  always @(posedge clk)
+    first_hop_7_7 <= first4;
+  always @(posedge clk)
+    last_hop_7_7 <= \$3092 ;
+  always @(posedge clk)
+    v_7_7 <= \$3093 ;
+  always @(posedge clk)
+    first_7_7 <= first_hop_7_7;
+  always @(posedge clk)
+    last_7_7 <= \$3094 ;
+  always @(posedge clk)
+    acc_7_7 <= \$3095 ;
+  always @(posedge clk)
+    shadow_7_7 <= \$3096 ;
+  always @(posedge clk)
+    o__valid <= \$3097 ;
+  always @(posedge clk)
+    row <= \$3098 ;
+  always @(posedge clk)
+    busy <= \$3099 ;
+  always @(posedge clk)
+    col_out <= \$3100 ;
+  always @(posedge clk)
+    wide_out_r <= \$3101 ;
+  always @(posedge clk)
+    overflow <= \$3102 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2030  = accept;
+    \$2126  = accept;
     if (rst) begin
-      \$2030  = 1'h0;
+      \$2126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2031  = in1;
+    \$2127  = in1;
     if (accept) begin
-      \$2031  = i__payload;
+      \$2127  = i__payload;
     end
     if (rst) begin
-      \$2031  = 322'h000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$2127  = 322'h000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2032  = first1;
+    \$2128  = first1;
     if (accept) begin
-      \$2032  = i__payload[320];
+      \$2128  = i__payload[320];
     end
     if (rst) begin
-      \$2032  = 1'h0;
+      \$2128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2033  = last1;
+    \$2129  = last1;
     if (accept) begin
-      \$2033  = i__payload[321];
+      \$2129  = i__payload[321];
     end
     if (rst) begin
-      \$2033  = 1'h0;
+      \$2129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2034  = v1;
+    \$2130  = v1;
     if (rst) begin
-      \$2034  = 1'h0;
+      \$2130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2035  = first1;
+    \$2131  = first1;
     if (rst) begin
-      \$2035  = 1'h0;
+      \$2131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2036  = last1;
+    \$2132  = last1;
     if (rst) begin
-      \$2036  = 1'h0;
+      \$2132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2037  = v2;
+    \$2133  = v2;
     if (rst) begin
-      \$2037  = 1'h0;
+      \$2133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2038  = first2;
+    \$2134  = first2;
     if (rst) begin
-      \$2038  = 1'h0;
+      \$2134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2039  = last2;
+    \$2135  = last2;
     if (rst) begin
-      \$2039  = 1'h0;
+      \$2135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2040  = v3;
+    \$2136  = v3;
     if (rst) begin
-      \$2040  = 1'h0;
+      \$2136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2041  = first3;
+    \$2137  = first3;
     if (rst) begin
-      \$2041  = 1'h0;
+      \$2137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2042  = last3;
+    \$2138  = last3;
     if (rst) begin
-      \$2042  = 1'h0;
+      \$2138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2043  = v4;
+    \$2139  = v4;
     if (rst) begin
-      \$2043  = 1'h0;
+      \$2139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2044  = first4;
+    \$2140  = first4;
     if (rst) begin
-      \$2044  = 1'h0;
+      \$2140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2045  = last4;
+    \$2141  = last4;
     if (rst) begin
-      \$2045  = 1'h0;
+      \$2141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2046  = v5;
+    \$2142  = v5;
     if (rst) begin
-      \$2046  = 1'h0;
+      \$2142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2047  = first5;
+    \$2143  = first5;
     if (rst) begin
-      \$2047  = 1'h0;
+      \$2143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2048  = last5;
+    \$2144  = last5;
     if (rst) begin
-      \$2048  = 1'h0;
+      \$2144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2049  = { \$1410 [24], \$1410  };
-    if (rst) begin
-      \$2049  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2050  = \$1411 [14:0];
-    if (rst) begin
-      \$2050  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2051  = \$1412 [14:0];
-    if (rst) begin
-      \$2051  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2052  = \$1413 [14:0];
-    if (rst) begin
-      \$2052  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2053  = \$1414 [14:0];
-    if (rst) begin
-      \$2053  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2054  = \$21 [14:0];
-    if (rst) begin
-      \$2054  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2055  = mac_0_0_lo;
-    if (rst) begin
-      \$2055  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2056  = \$1416 [31:0];
-    if (rst) begin
-      \$2056  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2057  = { \$1417 [24], \$1417  };
-    if (rst) begin
-      \$2057  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2058  = \$1418 [14:0];
-    if (rst) begin
-      \$2058  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2059  = \$1419 [14:0];
-    if (rst) begin
-      \$2059  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2060  = \$1420 [14:0];
-    if (rst) begin
-      \$2060  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2061  = \$1421 [14:0];
-    if (rst) begin
-      \$2061  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2062  = \$41 [14:0];
-    if (rst) begin
-      \$2062  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2063  = mac_0_1_lo;
-    if (rst) begin
-      \$2063  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2064  = \$1423 [31:0];
-    if (rst) begin
-      \$2064  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2065  = { \$1424 [24], \$1424  };
-    if (rst) begin
-      \$2065  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2066  = \$1425 [14:0];
-    if (rst) begin
-      \$2066  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2067  = \$1426 [14:0];
-    if (rst) begin
-      \$2067  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2068  = \$1427 [14:0];
-    if (rst) begin
-      \$2068  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2069  = \$1428 [14:0];
-    if (rst) begin
-      \$2069  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2070  = \$61 [14:0];
-    if (rst) begin
-      \$2070  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2071  = mac_0_2_lo;
-    if (rst) begin
-      \$2071  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2072  = \$1430 [31:0];
-    if (rst) begin
-      \$2072  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2073  = { \$1431 [24], \$1431  };
-    if (rst) begin
-      \$2073  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2074  = \$1432 [14:0];
-    if (rst) begin
-      \$2074  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2075  = \$1433 [14:0];
-    if (rst) begin
-      \$2075  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2076  = \$1434 [14:0];
-    if (rst) begin
-      \$2076  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2077  = \$1435 [14:0];
-    if (rst) begin
-      \$2077  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2078  = \$81 [14:0];
-    if (rst) begin
-      \$2078  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2079  = mac_0_3_lo;
-    if (rst) begin
-      \$2079  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2080  = \$1437 [31:0];
-    if (rst) begin
-      \$2080  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2081  = { \$1438 [24], \$1438  };
-    if (rst) begin
-      \$2081  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2082  = \$1439 [14:0];
-    if (rst) begin
-      \$2082  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2083  = \$1440 [14:0];
-    if (rst) begin
-      \$2083  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2084  = \$1441 [14:0];
-    if (rst) begin
-      \$2084  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2085  = \$1442 [14:0];
-    if (rst) begin
-      \$2085  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2086  = \$101 [14:0];
-    if (rst) begin
-      \$2086  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2087  = mac_0_4_lo;
-    if (rst) begin
-      \$2087  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2088  = \$1444 [31:0];
-    if (rst) begin
-      \$2088  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2089  = { \$1445 [24], \$1445  };
-    if (rst) begin
-      \$2089  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2090  = \$1446 [14:0];
-    if (rst) begin
-      \$2090  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2091  = \$1447 [14:0];
-    if (rst) begin
-      \$2091  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2092  = \$1448 [14:0];
-    if (rst) begin
-      \$2092  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2093  = \$1449 [14:0];
-    if (rst) begin
-      \$2093  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2094  = \$121 [14:0];
-    if (rst) begin
-      \$2094  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2095  = mac_0_5_lo;
-    if (rst) begin
-      \$2095  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2096  = \$1451 [31:0];
-    if (rst) begin
-      \$2096  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2097  = { \$1452 [24], \$1452  };
-    if (rst) begin
-      \$2097  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2098  = \$1453 [14:0];
-    if (rst) begin
-      \$2098  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2099  = \$1454 [14:0];
-    if (rst) begin
-      \$2099  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2100  = \$1455 [14:0];
-    if (rst) begin
-      \$2100  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2101  = \$1456 [14:0];
-    if (rst) begin
-      \$2101  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2102  = \$141 [14:0];
-    if (rst) begin
-      \$2102  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2103  = mac_0_6_lo;
-    if (rst) begin
-      \$2103  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2104  = \$1458 [31:0];
-    if (rst) begin
-      \$2104  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2105  = { \$1459 [24], \$1459  };
-    if (rst) begin
-      \$2105  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2106  = \$1460 [14:0];
-    if (rst) begin
-      \$2106  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2107  = \$1461 [14:0];
-    if (rst) begin
-      \$2107  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2108  = \$1462 [14:0];
-    if (rst) begin
-      \$2108  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2109  = \$1463 [14:0];
-    if (rst) begin
-      \$2109  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2110  = \$161 [14:0];
-    if (rst) begin
-      \$2110  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2111  = mac_0_7_lo;
-    if (rst) begin
-      \$2111  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2112  = \$1465 [31:0];
-    if (rst) begin
-      \$2112  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2113  = { \$1466 [24], \$1466  };
-    if (rst) begin
-      \$2113  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2114  = \$1467 [14:0];
-    if (rst) begin
-      \$2114  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2115  = \$1468 [14:0];
-    if (rst) begin
-      \$2115  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2116  = \$1469 [14:0];
-    if (rst) begin
-      \$2116  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2117  = \$1470 [14:0];
-    if (rst) begin
-      \$2117  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2118  = \$181 [14:0];
-    if (rst) begin
-      \$2118  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2119  = mac_1_0_lo;
-    if (rst) begin
-      \$2119  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2120  = \$1472 [31:0];
-    if (rst) begin
-      \$2120  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2121  = { \$1473 [24], \$1473  };
-    if (rst) begin
-      \$2121  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2122  = \$1474 [14:0];
-    if (rst) begin
-      \$2122  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2123  = \$1475 [14:0];
-    if (rst) begin
-      \$2123  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2124  = \$1476 [14:0];
-    if (rst) begin
-      \$2124  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2125  = \$1477 [14:0];
-    if (rst) begin
-      \$2125  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2126  = \$201 [14:0];
-    if (rst) begin
-      \$2126  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2127  = mac_1_1_lo;
-    if (rst) begin
-      \$2127  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2128  = \$1479 [31:0];
-    if (rst) begin
-      \$2128  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2129  = { \$1480 [24], \$1480  };
-    if (rst) begin
-      \$2129  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2130  = \$1481 [14:0];
-    if (rst) begin
-      \$2130  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2131  = \$1482 [14:0];
-    if (rst) begin
-      \$2131  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2132  = \$1483 [14:0];
-    if (rst) begin
-      \$2132  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2133  = \$1484 [14:0];
-    if (rst) begin
-      \$2133  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2134  = \$221 [14:0];
-    if (rst) begin
-      \$2134  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2135  = mac_1_2_lo;
-    if (rst) begin
-      \$2135  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2136  = \$1486 [31:0];
-    if (rst) begin
-      \$2136  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2137  = { \$1487 [24], \$1487  };
-    if (rst) begin
-      \$2137  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2138  = \$1488 [14:0];
-    if (rst) begin
-      \$2138  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2139  = \$1489 [14:0];
-    if (rst) begin
-      \$2139  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2140  = \$1490 [14:0];
-    if (rst) begin
-      \$2140  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2141  = \$1491 [14:0];
-    if (rst) begin
-      \$2141  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2142  = \$241 [14:0];
-    if (rst) begin
-      \$2142  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2143  = mac_1_3_lo;
-    if (rst) begin
-      \$2143  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2144  = \$1493 [31:0];
-    if (rst) begin
-      \$2144  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2145  = { \$1494 [24], \$1494  };
+    \$2145  = { \$1410 [24], \$1410  };
     if (rst) begin
       \$2145  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2146  = \$1495 [14:0];
+    \$2146  = \$1411 [14:0];
     if (rst) begin
       \$2146  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2147  = \$1496 [14:0];
+    \$2147  = \$1412 [14:0];
     if (rst) begin
       \$2147  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2148  = \$1497 [14:0];
+    \$2148  = \$1413 [14:0];
     if (rst) begin
       \$2148  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2149  = \$1498 [14:0];
+    \$2149  = \$1414 [14:0];
     if (rst) begin
       \$2149  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2150  = \$261 [14:0];
+    \$2150  = \$21 [14:0];
     if (rst) begin
       \$2150  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2151  = mac_1_4_lo;
+    \$2151  = mac_0_0_lo;
     if (rst) begin
       \$2151  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2152  = \$1500 [31:0];
+    \$2152  = \$1416 [31:0];
     if (rst) begin
       \$2152  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2153  = { \$1501 [24], \$1501  };
+    \$2153  = { \$1417 [24], \$1417  };
     if (rst) begin
       \$2153  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2154  = \$1502 [14:0];
+    \$2154  = \$1418 [14:0];
     if (rst) begin
       \$2154  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2155  = \$1503 [14:0];
+    \$2155  = \$1419 [14:0];
     if (rst) begin
       \$2155  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2156  = \$1504 [14:0];
+    \$2156  = \$1420 [14:0];
     if (rst) begin
       \$2156  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2157  = \$1505 [14:0];
+    \$2157  = \$1421 [14:0];
     if (rst) begin
       \$2157  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2158  = \$281 [14:0];
+    \$2158  = \$41 [14:0];
     if (rst) begin
       \$2158  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2159  = mac_1_5_lo;
+    \$2159  = mac_0_1_lo;
     if (rst) begin
       \$2159  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2160  = \$1507 [31:0];
+    \$2160  = \$1423 [31:0];
     if (rst) begin
       \$2160  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2161  = { \$1508 [24], \$1508  };
+    \$2161  = { \$1424 [24], \$1424  };
     if (rst) begin
       \$2161  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2162  = \$1509 [14:0];
+    \$2162  = \$1425 [14:0];
     if (rst) begin
       \$2162  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2163  = \$1510 [14:0];
+    \$2163  = \$1426 [14:0];
     if (rst) begin
       \$2163  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2164  = \$1511 [14:0];
+    \$2164  = \$1427 [14:0];
     if (rst) begin
       \$2164  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2165  = \$1512 [14:0];
+    \$2165  = \$1428 [14:0];
     if (rst) begin
       \$2165  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2166  = \$301 [14:0];
+    \$2166  = \$61 [14:0];
     if (rst) begin
       \$2166  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2167  = mac_1_6_lo;
+    \$2167  = mac_0_2_lo;
     if (rst) begin
       \$2167  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2168  = \$1514 [31:0];
+    \$2168  = \$1430 [31:0];
     if (rst) begin
       \$2168  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2169  = { \$1515 [24], \$1515  };
+    \$2169  = { \$1431 [24], \$1431  };
     if (rst) begin
       \$2169  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2170  = \$1516 [14:0];
+    \$2170  = \$1432 [14:0];
     if (rst) begin
       \$2170  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2171  = \$1517 [14:0];
+    \$2171  = \$1433 [14:0];
     if (rst) begin
       \$2171  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2172  = \$1518 [14:0];
+    \$2172  = \$1434 [14:0];
     if (rst) begin
       \$2172  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2173  = \$1519 [14:0];
+    \$2173  = \$1435 [14:0];
     if (rst) begin
       \$2173  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2174  = \$321 [14:0];
+    \$2174  = \$81 [14:0];
     if (rst) begin
       \$2174  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2175  = mac_1_7_lo;
+    \$2175  = mac_0_3_lo;
     if (rst) begin
       \$2175  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2176  = \$1521 [31:0];
+    \$2176  = \$1437 [31:0];
     if (rst) begin
       \$2176  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2177  = { \$1522 [24], \$1522  };
+    \$2177  = { \$1438 [24], \$1438  };
     if (rst) begin
       \$2177  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2178  = \$1523 [14:0];
+    \$2178  = \$1439 [14:0];
     if (rst) begin
       \$2178  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2179  = \$1524 [14:0];
+    \$2179  = \$1440 [14:0];
     if (rst) begin
       \$2179  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2180  = \$1525 [14:0];
+    \$2180  = \$1441 [14:0];
     if (rst) begin
       \$2180  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2181  = \$1526 [14:0];
+    \$2181  = \$1442 [14:0];
     if (rst) begin
       \$2181  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2182  = \$341 [14:0];
+    \$2182  = \$101 [14:0];
     if (rst) begin
       \$2182  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2183  = mac_2_0_lo;
+    \$2183  = mac_0_4_lo;
     if (rst) begin
       \$2183  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2184  = \$1528 [31:0];
+    \$2184  = \$1444 [31:0];
     if (rst) begin
       \$2184  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2185  = { \$1529 [24], \$1529  };
+    \$2185  = { \$1445 [24], \$1445  };
     if (rst) begin
       \$2185  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2186  = \$1530 [14:0];
+    \$2186  = \$1446 [14:0];
     if (rst) begin
       \$2186  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2187  = \$1531 [14:0];
+    \$2187  = \$1447 [14:0];
     if (rst) begin
       \$2187  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2188  = \$1532 [14:0];
+    \$2188  = \$1448 [14:0];
     if (rst) begin
       \$2188  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2189  = \$1533 [14:0];
+    \$2189  = \$1449 [14:0];
     if (rst) begin
       \$2189  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2190  = \$361 [14:0];
+    \$2190  = \$121 [14:0];
     if (rst) begin
       \$2190  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2191  = mac_2_1_lo;
+    \$2191  = mac_0_5_lo;
     if (rst) begin
       \$2191  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2192  = \$1535 [31:0];
+    \$2192  = \$1451 [31:0];
     if (rst) begin
       \$2192  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2193  = { \$1536 [24], \$1536  };
+    \$2193  = { \$1452 [24], \$1452  };
     if (rst) begin
       \$2193  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2194  = \$1537 [14:0];
+    \$2194  = \$1453 [14:0];
     if (rst) begin
       \$2194  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2195  = \$1538 [14:0];
+    \$2195  = \$1454 [14:0];
     if (rst) begin
       \$2195  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2196  = \$1539 [14:0];
+    \$2196  = \$1455 [14:0];
     if (rst) begin
       \$2196  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2197  = \$1540 [14:0];
+    \$2197  = \$1456 [14:0];
     if (rst) begin
       \$2197  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2198  = \$381 [14:0];
+    \$2198  = \$141 [14:0];
     if (rst) begin
       \$2198  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2199  = mac_2_2_lo;
+    \$2199  = mac_0_6_lo;
     if (rst) begin
       \$2199  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2200  = \$1542 [31:0];
+    \$2200  = \$1458 [31:0];
     if (rst) begin
       \$2200  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2201  = { \$1543 [24], \$1543  };
+    \$2201  = { \$1459 [24], \$1459  };
     if (rst) begin
       \$2201  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2202  = \$1544 [14:0];
+    \$2202  = \$1460 [14:0];
     if (rst) begin
       \$2202  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2203  = \$1545 [14:0];
+    \$2203  = \$1461 [14:0];
     if (rst) begin
       \$2203  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2204  = \$1546 [14:0];
+    \$2204  = \$1462 [14:0];
     if (rst) begin
       \$2204  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2205  = \$1547 [14:0];
+    \$2205  = \$1463 [14:0];
     if (rst) begin
       \$2205  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2206  = \$401 [14:0];
+    \$2206  = \$161 [14:0];
     if (rst) begin
       \$2206  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2207  = mac_2_3_lo;
+    \$2207  = mac_0_7_lo;
     if (rst) begin
       \$2207  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2208  = \$1549 [31:0];
+    \$2208  = \$1465 [31:0];
     if (rst) begin
       \$2208  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2209  = { \$1550 [24], \$1550  };
+    \$2209  = { \$1466 [24], \$1466  };
     if (rst) begin
       \$2209  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2210  = \$1551 [14:0];
+    \$2210  = \$1467 [14:0];
     if (rst) begin
       \$2210  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2211  = \$1552 [14:0];
+    \$2211  = \$1468 [14:0];
     if (rst) begin
       \$2211  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2212  = \$1553 [14:0];
+    \$2212  = \$1469 [14:0];
     if (rst) begin
       \$2212  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2213  = \$1554 [14:0];
+    \$2213  = \$1470 [14:0];
     if (rst) begin
       \$2213  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2214  = \$421 [14:0];
+    \$2214  = \$181 [14:0];
     if (rst) begin
       \$2214  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2215  = mac_2_4_lo;
+    \$2215  = mac_1_0_lo;
     if (rst) begin
       \$2215  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2216  = \$1556 [31:0];
+    \$2216  = \$1472 [31:0];
     if (rst) begin
       \$2216  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2217  = { \$1557 [24], \$1557  };
+    \$2217  = { \$1473 [24], \$1473  };
     if (rst) begin
       \$2217  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2218  = \$1558 [14:0];
+    \$2218  = \$1474 [14:0];
     if (rst) begin
       \$2218  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2219  = \$1559 [14:0];
+    \$2219  = \$1475 [14:0];
     if (rst) begin
       \$2219  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2220  = \$1560 [14:0];
+    \$2220  = \$1476 [14:0];
     if (rst) begin
       \$2220  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2221  = \$1561 [14:0];
+    \$2221  = \$1477 [14:0];
     if (rst) begin
       \$2221  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2222  = \$441 [14:0];
+    \$2222  = \$201 [14:0];
     if (rst) begin
       \$2222  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2223  = mac_2_5_lo;
+    \$2223  = mac_1_1_lo;
     if (rst) begin
       \$2223  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2224  = \$1563 [31:0];
+    \$2224  = \$1479 [31:0];
     if (rst) begin
       \$2224  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2225  = { \$1564 [24], \$1564  };
+    \$2225  = { \$1480 [24], \$1480  };
     if (rst) begin
       \$2225  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2226  = \$1565 [14:0];
+    \$2226  = \$1481 [14:0];
     if (rst) begin
       \$2226  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2227  = \$1566 [14:0];
+    \$2227  = \$1482 [14:0];
     if (rst) begin
       \$2227  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2228  = \$1567 [14:0];
+    \$2228  = \$1483 [14:0];
     if (rst) begin
       \$2228  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2229  = \$1568 [14:0];
+    \$2229  = \$1484 [14:0];
     if (rst) begin
       \$2229  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2230  = \$461 [14:0];
+    \$2230  = \$221 [14:0];
     if (rst) begin
       \$2230  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2231  = mac_2_6_lo;
+    \$2231  = mac_1_2_lo;
     if (rst) begin
       \$2231  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2232  = \$1570 [31:0];
+    \$2232  = \$1486 [31:0];
     if (rst) begin
       \$2232  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2233  = { \$1571 [24], \$1571  };
+    \$2233  = { \$1487 [24], \$1487  };
     if (rst) begin
       \$2233  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2234  = \$1572 [14:0];
+    \$2234  = \$1488 [14:0];
     if (rst) begin
       \$2234  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2235  = \$1573 [14:0];
+    \$2235  = \$1489 [14:0];
     if (rst) begin
       \$2235  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2236  = \$1574 [14:0];
+    \$2236  = \$1490 [14:0];
     if (rst) begin
       \$2236  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2237  = \$1575 [14:0];
+    \$2237  = \$1491 [14:0];
     if (rst) begin
       \$2237  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2238  = \$481 [14:0];
+    \$2238  = \$241 [14:0];
     if (rst) begin
       \$2238  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2239  = mac_2_7_lo;
+    \$2239  = mac_1_3_lo;
     if (rst) begin
       \$2239  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2240  = \$1577 [31:0];
+    \$2240  = \$1493 [31:0];
     if (rst) begin
       \$2240  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2241  = { \$1578 [24], \$1578  };
+    \$2241  = { \$1494 [24], \$1494  };
     if (rst) begin
       \$2241  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2242  = \$1579 [14:0];
+    \$2242  = \$1495 [14:0];
     if (rst) begin
       \$2242  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2243  = \$1580 [14:0];
+    \$2243  = \$1496 [14:0];
     if (rst) begin
       \$2243  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2244  = \$1581 [14:0];
+    \$2244  = \$1497 [14:0];
     if (rst) begin
       \$2244  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2245  = \$1582 [14:0];
+    \$2245  = \$1498 [14:0];
     if (rst) begin
       \$2245  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2246  = \$501 [14:0];
+    \$2246  = \$261 [14:0];
     if (rst) begin
       \$2246  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2247  = mac_3_0_lo;
+    \$2247  = mac_1_4_lo;
     if (rst) begin
       \$2247  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2248  = \$1584 [31:0];
+    \$2248  = \$1500 [31:0];
     if (rst) begin
       \$2248  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2249  = { \$1585 [24], \$1585  };
+    \$2249  = { \$1501 [24], \$1501  };
     if (rst) begin
       \$2249  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2250  = \$1586 [14:0];
+    \$2250  = \$1502 [14:0];
     if (rst) begin
       \$2250  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2251  = \$1587 [14:0];
+    \$2251  = \$1503 [14:0];
     if (rst) begin
       \$2251  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2252  = \$1588 [14:0];
+    \$2252  = \$1504 [14:0];
     if (rst) begin
       \$2252  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2253  = \$1589 [14:0];
+    \$2253  = \$1505 [14:0];
     if (rst) begin
       \$2253  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2254  = \$521 [14:0];
+    \$2254  = \$281 [14:0];
     if (rst) begin
       \$2254  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2255  = mac_3_1_lo;
+    \$2255  = mac_1_5_lo;
     if (rst) begin
       \$2255  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2256  = \$1591 [31:0];
+    \$2256  = \$1507 [31:0];
     if (rst) begin
       \$2256  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2257  = { \$1592 [24], \$1592  };
+    \$2257  = { \$1508 [24], \$1508  };
     if (rst) begin
       \$2257  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2258  = \$1593 [14:0];
+    \$2258  = \$1509 [14:0];
     if (rst) begin
       \$2258  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2259  = \$1594 [14:0];
+    \$2259  = \$1510 [14:0];
     if (rst) begin
       \$2259  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2260  = \$1595 [14:0];
+    \$2260  = \$1511 [14:0];
     if (rst) begin
       \$2260  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2261  = \$1596 [14:0];
+    \$2261  = \$1512 [14:0];
     if (rst) begin
       \$2261  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2262  = \$541 [14:0];
+    \$2262  = \$301 [14:0];
     if (rst) begin
       \$2262  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2263  = mac_3_2_lo;
+    \$2263  = mac_1_6_lo;
     if (rst) begin
       \$2263  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2264  = \$1598 [31:0];
+    \$2264  = \$1514 [31:0];
     if (rst) begin
       \$2264  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2265  = { \$1599 [24], \$1599  };
+    \$2265  = { \$1515 [24], \$1515  };
     if (rst) begin
       \$2265  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2266  = \$1600 [14:0];
+    \$2266  = \$1516 [14:0];
     if (rst) begin
       \$2266  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2267  = \$1601 [14:0];
+    \$2267  = \$1517 [14:0];
     if (rst) begin
       \$2267  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2268  = \$1602 [14:0];
+    \$2268  = \$1518 [14:0];
     if (rst) begin
       \$2268  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2269  = \$1603 [14:0];
+    \$2269  = \$1519 [14:0];
     if (rst) begin
       \$2269  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2270  = \$561 [14:0];
+    \$2270  = \$321 [14:0];
     if (rst) begin
       \$2270  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2271  = mac_3_3_lo;
+    \$2271  = mac_1_7_lo;
     if (rst) begin
       \$2271  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2272  = \$1605 [31:0];
+    \$2272  = \$1521 [31:0];
     if (rst) begin
       \$2272  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2273  = { \$1606 [24], \$1606  };
+    \$2273  = { \$1522 [24], \$1522  };
     if (rst) begin
       \$2273  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2274  = \$1607 [14:0];
+    \$2274  = \$1523 [14:0];
     if (rst) begin
       \$2274  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2275  = \$1608 [14:0];
+    \$2275  = \$1524 [14:0];
     if (rst) begin
       \$2275  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2276  = \$1609 [14:0];
+    \$2276  = \$1525 [14:0];
     if (rst) begin
       \$2276  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2277  = \$1610 [14:0];
+    \$2277  = \$1526 [14:0];
     if (rst) begin
       \$2277  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2278  = \$581 [14:0];
+    \$2278  = \$341 [14:0];
     if (rst) begin
       \$2278  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2279  = mac_3_4_lo;
+    \$2279  = mac_2_0_lo;
     if (rst) begin
       \$2279  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2280  = \$1612 [31:0];
+    \$2280  = \$1528 [31:0];
     if (rst) begin
       \$2280  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2281  = { \$1613 [24], \$1613  };
+    \$2281  = { \$1529 [24], \$1529  };
     if (rst) begin
       \$2281  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2282  = \$1614 [14:0];
+    \$2282  = \$1530 [14:0];
     if (rst) begin
       \$2282  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2283  = \$1615 [14:0];
+    \$2283  = \$1531 [14:0];
     if (rst) begin
       \$2283  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2284  = \$1616 [14:0];
+    \$2284  = \$1532 [14:0];
     if (rst) begin
       \$2284  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2285  = \$1617 [14:0];
+    \$2285  = \$1533 [14:0];
     if (rst) begin
       \$2285  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2286  = \$601 [14:0];
+    \$2286  = \$361 [14:0];
     if (rst) begin
       \$2286  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2287  = mac_3_5_lo;
+    \$2287  = mac_2_1_lo;
     if (rst) begin
       \$2287  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2288  = \$1619 [31:0];
+    \$2288  = \$1535 [31:0];
     if (rst) begin
       \$2288  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2289  = { \$1620 [24], \$1620  };
+    \$2289  = { \$1536 [24], \$1536  };
     if (rst) begin
       \$2289  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2290  = \$1621 [14:0];
+    \$2290  = \$1537 [14:0];
     if (rst) begin
       \$2290  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2291  = \$1622 [14:0];
+    \$2291  = \$1538 [14:0];
     if (rst) begin
       \$2291  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2292  = \$1623 [14:0];
+    \$2292  = \$1539 [14:0];
     if (rst) begin
       \$2292  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2293  = \$1624 [14:0];
+    \$2293  = \$1540 [14:0];
     if (rst) begin
       \$2293  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2294  = \$621 [14:0];
+    \$2294  = \$381 [14:0];
     if (rst) begin
       \$2294  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2295  = mac_3_6_lo;
+    \$2295  = mac_2_2_lo;
     if (rst) begin
       \$2295  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2296  = \$1626 [31:0];
+    \$2296  = \$1542 [31:0];
     if (rst) begin
       \$2296  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2297  = { \$1627 [24], \$1627  };
+    \$2297  = { \$1543 [24], \$1543  };
     if (rst) begin
       \$2297  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2298  = \$1628 [14:0];
+    \$2298  = \$1544 [14:0];
     if (rst) begin
       \$2298  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2299  = \$1629 [14:0];
+    \$2299  = \$1545 [14:0];
     if (rst) begin
       \$2299  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2300  = \$1630 [14:0];
+    \$2300  = \$1546 [14:0];
     if (rst) begin
       \$2300  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2301  = \$1631 [14:0];
+    \$2301  = \$1547 [14:0];
     if (rst) begin
       \$2301  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2302  = \$641 [14:0];
+    \$2302  = \$401 [14:0];
     if (rst) begin
       \$2302  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2303  = mac_3_7_lo;
+    \$2303  = mac_2_3_lo;
     if (rst) begin
       \$2303  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2304  = \$1633 [31:0];
+    \$2304  = \$1549 [31:0];
     if (rst) begin
       \$2304  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2305  = { \$1634 [24], \$1634  };
+    \$2305  = { \$1550 [24], \$1550  };
     if (rst) begin
       \$2305  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2306  = \$1635 [14:0];
+    \$2306  = \$1551 [14:0];
     if (rst) begin
       \$2306  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2307  = \$1636 [14:0];
+    \$2307  = \$1552 [14:0];
     if (rst) begin
       \$2307  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2308  = \$1637 [14:0];
+    \$2308  = \$1553 [14:0];
     if (rst) begin
       \$2308  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2309  = \$1638 [14:0];
+    \$2309  = \$1554 [14:0];
     if (rst) begin
       \$2309  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2310  = \$661 [14:0];
+    \$2310  = \$421 [14:0];
     if (rst) begin
       \$2310  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2311  = mac_4_0_lo;
+    \$2311  = mac_2_4_lo;
     if (rst) begin
       \$2311  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2312  = \$1640 [31:0];
+    \$2312  = \$1556 [31:0];
     if (rst) begin
       \$2312  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2313  = { \$1641 [24], \$1641  };
+    \$2313  = { \$1557 [24], \$1557  };
     if (rst) begin
       \$2313  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2314  = \$1642 [14:0];
+    \$2314  = \$1558 [14:0];
     if (rst) begin
       \$2314  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2315  = \$1643 [14:0];
+    \$2315  = \$1559 [14:0];
     if (rst) begin
       \$2315  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2316  = \$1644 [14:0];
+    \$2316  = \$1560 [14:0];
     if (rst) begin
       \$2316  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2317  = \$1645 [14:0];
+    \$2317  = \$1561 [14:0];
     if (rst) begin
       \$2317  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2318  = \$681 [14:0];
+    \$2318  = \$441 [14:0];
     if (rst) begin
       \$2318  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2319  = mac_4_1_lo;
+    \$2319  = mac_2_5_lo;
     if (rst) begin
       \$2319  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2320  = \$1647 [31:0];
+    \$2320  = \$1563 [31:0];
     if (rst) begin
       \$2320  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2321  = { \$1648 [24], \$1648  };
+    \$2321  = { \$1564 [24], \$1564  };
     if (rst) begin
       \$2321  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2322  = \$1649 [14:0];
+    \$2322  = \$1565 [14:0];
     if (rst) begin
       \$2322  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2323  = \$1650 [14:0];
+    \$2323  = \$1566 [14:0];
     if (rst) begin
       \$2323  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2324  = \$1651 [14:0];
+    \$2324  = \$1567 [14:0];
     if (rst) begin
       \$2324  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2325  = \$1652 [14:0];
+    \$2325  = \$1568 [14:0];
     if (rst) begin
       \$2325  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2326  = \$701 [14:0];
+    \$2326  = \$461 [14:0];
     if (rst) begin
       \$2326  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2327  = mac_4_2_lo;
+    \$2327  = mac_2_6_lo;
     if (rst) begin
       \$2327  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2328  = \$1654 [31:0];
+    \$2328  = \$1570 [31:0];
     if (rst) begin
       \$2328  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2329  = { \$1655 [24], \$1655  };
+    \$2329  = { \$1571 [24], \$1571  };
     if (rst) begin
       \$2329  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2330  = \$1656 [14:0];
+    \$2330  = \$1572 [14:0];
     if (rst) begin
       \$2330  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2331  = \$1657 [14:0];
+    \$2331  = \$1573 [14:0];
     if (rst) begin
       \$2331  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2332  = \$1658 [14:0];
+    \$2332  = \$1574 [14:0];
     if (rst) begin
       \$2332  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2333  = \$1659 [14:0];
+    \$2333  = \$1575 [14:0];
     if (rst) begin
       \$2333  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2334  = \$721 [14:0];
+    \$2334  = \$481 [14:0];
     if (rst) begin
       \$2334  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2335  = mac_4_3_lo;
+    \$2335  = mac_2_7_lo;
     if (rst) begin
       \$2335  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2336  = \$1661 [31:0];
+    \$2336  = \$1577 [31:0];
     if (rst) begin
       \$2336  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2337  = { \$1662 [24], \$1662  };
+    \$2337  = { \$1578 [24], \$1578  };
     if (rst) begin
       \$2337  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2338  = \$1663 [14:0];
+    \$2338  = \$1579 [14:0];
     if (rst) begin
       \$2338  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2339  = \$1664 [14:0];
+    \$2339  = \$1580 [14:0];
     if (rst) begin
       \$2339  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2340  = \$1665 [14:0];
+    \$2340  = \$1581 [14:0];
     if (rst) begin
       \$2340  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2341  = \$1666 [14:0];
+    \$2341  = \$1582 [14:0];
     if (rst) begin
       \$2341  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2342  = \$741 [14:0];
+    \$2342  = \$501 [14:0];
     if (rst) begin
       \$2342  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2343  = mac_4_4_lo;
+    \$2343  = mac_3_0_lo;
     if (rst) begin
       \$2343  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2344  = \$1668 [31:0];
+    \$2344  = \$1584 [31:0];
     if (rst) begin
       \$2344  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2345  = { \$1669 [24], \$1669  };
+    \$2345  = { \$1585 [24], \$1585  };
     if (rst) begin
       \$2345  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2346  = \$1670 [14:0];
+    \$2346  = \$1586 [14:0];
     if (rst) begin
       \$2346  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2347  = \$1671 [14:0];
+    \$2347  = \$1587 [14:0];
     if (rst) begin
       \$2347  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2348  = \$1672 [14:0];
+    \$2348  = \$1588 [14:0];
     if (rst) begin
       \$2348  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2349  = \$1673 [14:0];
+    \$2349  = \$1589 [14:0];
     if (rst) begin
       \$2349  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2350  = \$761 [14:0];
+    \$2350  = \$521 [14:0];
     if (rst) begin
       \$2350  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2351  = mac_4_5_lo;
+    \$2351  = mac_3_1_lo;
     if (rst) begin
       \$2351  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2352  = \$1675 [31:0];
+    \$2352  = \$1591 [31:0];
     if (rst) begin
       \$2352  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2353  = { \$1676 [24], \$1676  };
+    \$2353  = { \$1592 [24], \$1592  };
     if (rst) begin
       \$2353  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2354  = \$1677 [14:0];
+    \$2354  = \$1593 [14:0];
     if (rst) begin
       \$2354  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2355  = \$1678 [14:0];
+    \$2355  = \$1594 [14:0];
     if (rst) begin
       \$2355  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2356  = \$1679 [14:0];
+    \$2356  = \$1595 [14:0];
     if (rst) begin
       \$2356  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2357  = \$1680 [14:0];
+    \$2357  = \$1596 [14:0];
     if (rst) begin
       \$2357  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2358  = \$781 [14:0];
+    \$2358  = \$541 [14:0];
     if (rst) begin
       \$2358  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2359  = mac_4_6_lo;
+    \$2359  = mac_3_2_lo;
     if (rst) begin
       \$2359  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2360  = \$1682 [31:0];
+    \$2360  = \$1598 [31:0];
     if (rst) begin
       \$2360  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2361  = { \$1683 [24], \$1683  };
+    \$2361  = { \$1599 [24], \$1599  };
     if (rst) begin
       \$2361  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2362  = \$1684 [14:0];
+    \$2362  = \$1600 [14:0];
     if (rst) begin
       \$2362  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2363  = \$1685 [14:0];
+    \$2363  = \$1601 [14:0];
     if (rst) begin
       \$2363  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2364  = \$1686 [14:0];
+    \$2364  = \$1602 [14:0];
     if (rst) begin
       \$2364  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2365  = \$1687 [14:0];
+    \$2365  = \$1603 [14:0];
     if (rst) begin
       \$2365  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2366  = \$801 [14:0];
+    \$2366  = \$561 [14:0];
     if (rst) begin
       \$2366  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2367  = mac_4_7_lo;
+    \$2367  = mac_3_3_lo;
     if (rst) begin
       \$2367  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2368  = \$1689 [31:0];
+    \$2368  = \$1605 [31:0];
     if (rst) begin
       \$2368  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2369  = { \$1690 [24], \$1690  };
+    \$2369  = { \$1606 [24], \$1606  };
     if (rst) begin
       \$2369  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2370  = \$1691 [14:0];
+    \$2370  = \$1607 [14:0];
     if (rst) begin
       \$2370  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2371  = \$1692 [14:0];
+    \$2371  = \$1608 [14:0];
     if (rst) begin
       \$2371  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2372  = \$1693 [14:0];
+    \$2372  = \$1609 [14:0];
     if (rst) begin
       \$2372  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2373  = \$1694 [14:0];
+    \$2373  = \$1610 [14:0];
     if (rst) begin
       \$2373  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2374  = \$821 [14:0];
+    \$2374  = \$581 [14:0];
     if (rst) begin
       \$2374  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2375  = mac_5_0_lo;
+    \$2375  = mac_3_4_lo;
     if (rst) begin
       \$2375  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2376  = \$1696 [31:0];
+    \$2376  = \$1612 [31:0];
     if (rst) begin
       \$2376  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2377  = { \$1697 [24], \$1697  };
+    \$2377  = { \$1613 [24], \$1613  };
     if (rst) begin
       \$2377  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2378  = \$1698 [14:0];
+    \$2378  = \$1614 [14:0];
     if (rst) begin
       \$2378  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2379  = \$1699 [14:0];
+    \$2379  = \$1615 [14:0];
     if (rst) begin
       \$2379  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2380  = \$1700 [14:0];
+    \$2380  = \$1616 [14:0];
     if (rst) begin
       \$2380  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2381  = \$1701 [14:0];
+    \$2381  = \$1617 [14:0];
     if (rst) begin
       \$2381  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2382  = \$841 [14:0];
+    \$2382  = \$601 [14:0];
     if (rst) begin
       \$2382  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2383  = mac_5_1_lo;
+    \$2383  = mac_3_5_lo;
     if (rst) begin
       \$2383  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2384  = \$1703 [31:0];
+    \$2384  = \$1619 [31:0];
     if (rst) begin
       \$2384  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2385  = { \$1704 [24], \$1704  };
+    \$2385  = { \$1620 [24], \$1620  };
     if (rst) begin
       \$2385  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2386  = \$1705 [14:0];
+    \$2386  = \$1621 [14:0];
     if (rst) begin
       \$2386  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2387  = \$1706 [14:0];
+    \$2387  = \$1622 [14:0];
     if (rst) begin
       \$2387  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2388  = \$1707 [14:0];
+    \$2388  = \$1623 [14:0];
     if (rst) begin
       \$2388  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2389  = \$1708 [14:0];
+    \$2389  = \$1624 [14:0];
     if (rst) begin
       \$2389  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2390  = \$861 [14:0];
+    \$2390  = \$621 [14:0];
     if (rst) begin
       \$2390  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2391  = mac_5_2_lo;
+    \$2391  = mac_3_6_lo;
     if (rst) begin
       \$2391  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2392  = \$1710 [31:0];
+    \$2392  = \$1626 [31:0];
     if (rst) begin
       \$2392  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2393  = { \$1711 [24], \$1711  };
+    \$2393  = { \$1627 [24], \$1627  };
     if (rst) begin
       \$2393  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2394  = \$1712 [14:0];
+    \$2394  = \$1628 [14:0];
     if (rst) begin
       \$2394  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2395  = \$1713 [14:0];
+    \$2395  = \$1629 [14:0];
     if (rst) begin
       \$2395  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2396  = \$1714 [14:0];
+    \$2396  = \$1630 [14:0];
     if (rst) begin
       \$2396  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2397  = \$1715 [14:0];
+    \$2397  = \$1631 [14:0];
     if (rst) begin
       \$2397  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2398  = \$881 [14:0];
+    \$2398  = \$641 [14:0];
     if (rst) begin
       \$2398  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2399  = mac_5_3_lo;
+    \$2399  = mac_3_7_lo;
     if (rst) begin
       \$2399  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2400  = \$1717 [31:0];
+    \$2400  = \$1633 [31:0];
     if (rst) begin
       \$2400  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2401  = { \$1718 [24], \$1718  };
+    \$2401  = { \$1634 [24], \$1634  };
     if (rst) begin
       \$2401  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2402  = \$1719 [14:0];
+    \$2402  = \$1635 [14:0];
     if (rst) begin
       \$2402  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2403  = \$1720 [14:0];
+    \$2403  = \$1636 [14:0];
     if (rst) begin
       \$2403  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2404  = \$1721 [14:0];
+    \$2404  = \$1637 [14:0];
     if (rst) begin
       \$2404  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2405  = \$1722 [14:0];
+    \$2405  = \$1638 [14:0];
     if (rst) begin
       \$2405  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2406  = \$901 [14:0];
+    \$2406  = \$661 [14:0];
     if (rst) begin
       \$2406  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2407  = mac_5_4_lo;
+    \$2407  = mac_4_0_lo;
     if (rst) begin
       \$2407  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2408  = \$1724 [31:0];
+    \$2408  = \$1640 [31:0];
     if (rst) begin
       \$2408  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2409  = { \$1725 [24], \$1725  };
+    \$2409  = { \$1641 [24], \$1641  };
     if (rst) begin
       \$2409  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2410  = \$1726 [14:0];
+    \$2410  = \$1642 [14:0];
     if (rst) begin
       \$2410  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2411  = \$1727 [14:0];
+    \$2411  = \$1643 [14:0];
     if (rst) begin
       \$2411  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2412  = \$1728 [14:0];
+    \$2412  = \$1644 [14:0];
     if (rst) begin
       \$2412  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2413  = \$1729 [14:0];
+    \$2413  = \$1645 [14:0];
     if (rst) begin
       \$2413  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2414  = \$921 [14:0];
+    \$2414  = \$681 [14:0];
     if (rst) begin
       \$2414  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2415  = mac_5_5_lo;
+    \$2415  = mac_4_1_lo;
     if (rst) begin
       \$2415  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2416  = \$1731 [31:0];
+    \$2416  = \$1647 [31:0];
     if (rst) begin
       \$2416  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2417  = { \$1732 [24], \$1732  };
+    \$2417  = { \$1648 [24], \$1648  };
     if (rst) begin
       \$2417  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2418  = \$1733 [14:0];
+    \$2418  = \$1649 [14:0];
     if (rst) begin
       \$2418  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2419  = \$1734 [14:0];
+    \$2419  = \$1650 [14:0];
     if (rst) begin
       \$2419  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2420  = \$1735 [14:0];
+    \$2420  = \$1651 [14:0];
     if (rst) begin
       \$2420  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2421  = \$1736 [14:0];
+    \$2421  = \$1652 [14:0];
     if (rst) begin
       \$2421  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2422  = \$941 [14:0];
+    \$2422  = \$701 [14:0];
     if (rst) begin
       \$2422  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2423  = mac_5_6_lo;
+    \$2423  = mac_4_2_lo;
     if (rst) begin
       \$2423  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2424  = \$1738 [31:0];
+    \$2424  = \$1654 [31:0];
     if (rst) begin
       \$2424  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2425  = { \$1739 [24], \$1739  };
+    \$2425  = { \$1655 [24], \$1655  };
     if (rst) begin
       \$2425  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2426  = \$1740 [14:0];
+    \$2426  = \$1656 [14:0];
     if (rst) begin
       \$2426  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2427  = \$1741 [14:0];
+    \$2427  = \$1657 [14:0];
     if (rst) begin
       \$2427  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2428  = \$1742 [14:0];
+    \$2428  = \$1658 [14:0];
     if (rst) begin
       \$2428  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2429  = \$1743 [14:0];
+    \$2429  = \$1659 [14:0];
     if (rst) begin
       \$2429  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2430  = \$961 [14:0];
+    \$2430  = \$721 [14:0];
     if (rst) begin
       \$2430  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2431  = mac_5_7_lo;
+    \$2431  = mac_4_3_lo;
     if (rst) begin
       \$2431  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2432  = \$1745 [31:0];
+    \$2432  = \$1661 [31:0];
     if (rst) begin
       \$2432  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2433  = { \$1746 [24], \$1746  };
+    \$2433  = { \$1662 [24], \$1662  };
     if (rst) begin
       \$2433  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2434  = \$1747 [14:0];
+    \$2434  = \$1663 [14:0];
     if (rst) begin
       \$2434  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2435  = \$1748 [14:0];
+    \$2435  = \$1664 [14:0];
     if (rst) begin
       \$2435  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2436  = \$1749 [14:0];
+    \$2436  = \$1665 [14:0];
     if (rst) begin
       \$2436  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2437  = \$1750 [14:0];
+    \$2437  = \$1666 [14:0];
     if (rst) begin
       \$2437  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2438  = \$981 [14:0];
+    \$2438  = \$741 [14:0];
     if (rst) begin
       \$2438  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2439  = mac_6_0_lo;
+    \$2439  = mac_4_4_lo;
     if (rst) begin
       \$2439  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2440  = \$1752 [31:0];
+    \$2440  = \$1668 [31:0];
     if (rst) begin
       \$2440  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2441  = { \$1753 [24], \$1753  };
+    \$2441  = { \$1669 [24], \$1669  };
     if (rst) begin
       \$2441  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2442  = \$1754 [14:0];
+    \$2442  = \$1670 [14:0];
     if (rst) begin
       \$2442  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2443  = \$1755 [14:0];
+    \$2443  = \$1671 [14:0];
     if (rst) begin
       \$2443  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2444  = \$1756 [14:0];
+    \$2444  = \$1672 [14:0];
     if (rst) begin
       \$2444  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2445  = \$1757 [14:0];
+    \$2445  = \$1673 [14:0];
     if (rst) begin
       \$2445  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2446  = \$1001 [14:0];
+    \$2446  = \$761 [14:0];
     if (rst) begin
       \$2446  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2447  = mac_6_1_lo;
+    \$2447  = mac_4_5_lo;
     if (rst) begin
       \$2447  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2448  = \$1759 [31:0];
+    \$2448  = \$1675 [31:0];
     if (rst) begin
       \$2448  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2449  = { \$1760 [24], \$1760  };
+    \$2449  = { \$1676 [24], \$1676  };
     if (rst) begin
       \$2449  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2450  = \$1761 [14:0];
+    \$2450  = \$1677 [14:0];
     if (rst) begin
       \$2450  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2451  = \$1762 [14:0];
+    \$2451  = \$1678 [14:0];
     if (rst) begin
       \$2451  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2452  = \$1763 [14:0];
+    \$2452  = \$1679 [14:0];
     if (rst) begin
       \$2452  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2453  = \$1764 [14:0];
+    \$2453  = \$1680 [14:0];
     if (rst) begin
       \$2453  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2454  = \$1021 [14:0];
+    \$2454  = \$781 [14:0];
     if (rst) begin
       \$2454  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2455  = mac_6_2_lo;
+    \$2455  = mac_4_6_lo;
     if (rst) begin
       \$2455  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2456  = \$1766 [31:0];
+    \$2456  = \$1682 [31:0];
     if (rst) begin
       \$2456  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2457  = { \$1767 [24], \$1767  };
+    \$2457  = { \$1683 [24], \$1683  };
     if (rst) begin
       \$2457  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2458  = \$1768 [14:0];
+    \$2458  = \$1684 [14:0];
     if (rst) begin
       \$2458  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2459  = \$1769 [14:0];
+    \$2459  = \$1685 [14:0];
     if (rst) begin
       \$2459  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2460  = \$1770 [14:0];
+    \$2460  = \$1686 [14:0];
     if (rst) begin
       \$2460  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2461  = \$1771 [14:0];
+    \$2461  = \$1687 [14:0];
     if (rst) begin
       \$2461  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2462  = \$1041 [14:0];
+    \$2462  = \$801 [14:0];
     if (rst) begin
       \$2462  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2463  = mac_6_3_lo;
+    \$2463  = mac_4_7_lo;
     if (rst) begin
       \$2463  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2464  = \$1773 [31:0];
+    \$2464  = \$1689 [31:0];
     if (rst) begin
       \$2464  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2465  = { \$1774 [24], \$1774  };
+    \$2465  = { \$1690 [24], \$1690  };
     if (rst) begin
       \$2465  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2466  = \$1775 [14:0];
+    \$2466  = \$1691 [14:0];
     if (rst) begin
       \$2466  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2467  = \$1776 [14:0];
+    \$2467  = \$1692 [14:0];
     if (rst) begin
       \$2467  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2468  = \$1777 [14:0];
+    \$2468  = \$1693 [14:0];
     if (rst) begin
       \$2468  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2469  = \$1778 [14:0];
+    \$2469  = \$1694 [14:0];
     if (rst) begin
       \$2469  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2470  = \$1061 [14:0];
+    \$2470  = \$821 [14:0];
     if (rst) begin
       \$2470  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2471  = mac_6_4_lo;
+    \$2471  = mac_5_0_lo;
     if (rst) begin
       \$2471  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2472  = \$1780 [31:0];
+    \$2472  = \$1696 [31:0];
     if (rst) begin
       \$2472  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2473  = { \$1781 [24], \$1781  };
+    \$2473  = { \$1697 [24], \$1697  };
     if (rst) begin
       \$2473  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2474  = \$1782 [14:0];
+    \$2474  = \$1698 [14:0];
     if (rst) begin
       \$2474  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2475  = \$1783 [14:0];
+    \$2475  = \$1699 [14:0];
     if (rst) begin
       \$2475  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2476  = \$1784 [14:0];
+    \$2476  = \$1700 [14:0];
     if (rst) begin
       \$2476  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2477  = \$1785 [14:0];
+    \$2477  = \$1701 [14:0];
     if (rst) begin
       \$2477  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2478  = \$1081 [14:0];
+    \$2478  = \$841 [14:0];
     if (rst) begin
       \$2478  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2479  = mac_6_5_lo;
+    \$2479  = mac_5_1_lo;
     if (rst) begin
       \$2479  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2480  = \$1787 [31:0];
+    \$2480  = \$1703 [31:0];
     if (rst) begin
       \$2480  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2481  = { \$1788 [24], \$1788  };
+    \$2481  = { \$1704 [24], \$1704  };
     if (rst) begin
       \$2481  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2482  = \$1789 [14:0];
+    \$2482  = \$1705 [14:0];
     if (rst) begin
       \$2482  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2483  = \$1790 [14:0];
+    \$2483  = \$1706 [14:0];
     if (rst) begin
       \$2483  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2484  = \$1791 [14:0];
+    \$2484  = \$1707 [14:0];
     if (rst) begin
       \$2484  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2485  = \$1792 [14:0];
+    \$2485  = \$1708 [14:0];
     if (rst) begin
       \$2485  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2486  = \$1101 [14:0];
+    \$2486  = \$861 [14:0];
     if (rst) begin
       \$2486  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2487  = mac_6_6_lo;
+    \$2487  = mac_5_2_lo;
     if (rst) begin
       \$2487  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2488  = \$1794 [31:0];
+    \$2488  = \$1710 [31:0];
     if (rst) begin
       \$2488  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2489  = { \$1795 [24], \$1795  };
+    \$2489  = { \$1711 [24], \$1711  };
     if (rst) begin
       \$2489  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2490  = \$1796 [14:0];
+    \$2490  = \$1712 [14:0];
     if (rst) begin
       \$2490  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2491  = \$1797 [14:0];
+    \$2491  = \$1713 [14:0];
     if (rst) begin
       \$2491  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2492  = \$1798 [14:0];
+    \$2492  = \$1714 [14:0];
     if (rst) begin
       \$2492  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2493  = \$1799 [14:0];
+    \$2493  = \$1715 [14:0];
     if (rst) begin
       \$2493  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2494  = \$1121 [14:0];
+    \$2494  = \$881 [14:0];
     if (rst) begin
       \$2494  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2495  = mac_6_7_lo;
+    \$2495  = mac_5_3_lo;
     if (rst) begin
       \$2495  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2496  = \$1801 [31:0];
+    \$2496  = \$1717 [31:0];
     if (rst) begin
       \$2496  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2497  = { \$1802 [24], \$1802  };
+    \$2497  = { \$1718 [24], \$1718  };
     if (rst) begin
       \$2497  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2498  = \$1803 [14:0];
+    \$2498  = \$1719 [14:0];
     if (rst) begin
       \$2498  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2499  = \$1804 [14:0];
+    \$2499  = \$1720 [14:0];
     if (rst) begin
       \$2499  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2500  = \$1805 [14:0];
+    \$2500  = \$1721 [14:0];
     if (rst) begin
       \$2500  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2501  = \$1806 [14:0];
+    \$2501  = \$1722 [14:0];
     if (rst) begin
       \$2501  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2502  = \$1141 [14:0];
+    \$2502  = \$901 [14:0];
     if (rst) begin
       \$2502  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2503  = mac_7_0_lo;
+    \$2503  = mac_5_4_lo;
     if (rst) begin
       \$2503  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2504  = \$1808 [31:0];
+    \$2504  = \$1724 [31:0];
     if (rst) begin
       \$2504  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2505  = { \$1809 [24], \$1809  };
+    \$2505  = { \$1725 [24], \$1725  };
     if (rst) begin
       \$2505  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2506  = \$1810 [14:0];
+    \$2506  = \$1726 [14:0];
     if (rst) begin
       \$2506  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2507  = \$1811 [14:0];
+    \$2507  = \$1727 [14:0];
     if (rst) begin
       \$2507  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2508  = \$1812 [14:0];
+    \$2508  = \$1728 [14:0];
     if (rst) begin
       \$2508  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2509  = \$1813 [14:0];
+    \$2509  = \$1729 [14:0];
     if (rst) begin
       \$2509  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2510  = \$1161 [14:0];
+    \$2510  = \$921 [14:0];
     if (rst) begin
       \$2510  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2511  = mac_7_1_lo;
+    \$2511  = mac_5_5_lo;
     if (rst) begin
       \$2511  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2512  = \$1815 [31:0];
+    \$2512  = \$1731 [31:0];
     if (rst) begin
       \$2512  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2513  = { \$1816 [24], \$1816  };
+    \$2513  = { \$1732 [24], \$1732  };
     if (rst) begin
       \$2513  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2514  = \$1817 [14:0];
+    \$2514  = \$1733 [14:0];
     if (rst) begin
       \$2514  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2515  = \$1818 [14:0];
+    \$2515  = \$1734 [14:0];
     if (rst) begin
       \$2515  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2516  = \$1819 [14:0];
+    \$2516  = \$1735 [14:0];
     if (rst) begin
       \$2516  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2517  = \$1820 [14:0];
+    \$2517  = \$1736 [14:0];
     if (rst) begin
       \$2517  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2518  = \$1181 [14:0];
+    \$2518  = \$941 [14:0];
     if (rst) begin
       \$2518  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2519  = mac_7_2_lo;
+    \$2519  = mac_5_6_lo;
     if (rst) begin
       \$2519  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2520  = \$1822 [31:0];
+    \$2520  = \$1738 [31:0];
     if (rst) begin
       \$2520  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2521  = { \$1823 [24], \$1823  };
+    \$2521  = { \$1739 [24], \$1739  };
     if (rst) begin
       \$2521  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2522  = \$1824 [14:0];
+    \$2522  = \$1740 [14:0];
     if (rst) begin
       \$2522  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2523  = \$1825 [14:0];
+    \$2523  = \$1741 [14:0];
     if (rst) begin
       \$2523  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2524  = \$1826 [14:0];
+    \$2524  = \$1742 [14:0];
     if (rst) begin
       \$2524  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2525  = \$1827 [14:0];
+    \$2525  = \$1743 [14:0];
     if (rst) begin
       \$2525  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2526  = \$1201 [14:0];
+    \$2526  = \$961 [14:0];
     if (rst) begin
       \$2526  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2527  = mac_7_3_lo;
+    \$2527  = mac_5_7_lo;
     if (rst) begin
       \$2527  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2528  = \$1829 [31:0];
+    \$2528  = \$1745 [31:0];
     if (rst) begin
       \$2528  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2529  = { \$1830 [24], \$1830  };
+    \$2529  = { \$1746 [24], \$1746  };
     if (rst) begin
       \$2529  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2530  = \$1831 [14:0];
+    \$2530  = \$1747 [14:0];
     if (rst) begin
       \$2530  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2531  = \$1832 [14:0];
+    \$2531  = \$1748 [14:0];
     if (rst) begin
       \$2531  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2532  = \$1833 [14:0];
+    \$2532  = \$1749 [14:0];
     if (rst) begin
       \$2532  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2533  = \$1834 [14:0];
+    \$2533  = \$1750 [14:0];
     if (rst) begin
       \$2533  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2534  = \$1221 [14:0];
+    \$2534  = \$981 [14:0];
     if (rst) begin
       \$2534  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2535  = mac_7_4_lo;
+    \$2535  = mac_6_0_lo;
     if (rst) begin
       \$2535  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2536  = \$1836 [31:0];
+    \$2536  = \$1752 [31:0];
     if (rst) begin
       \$2536  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2537  = { \$1837 [24], \$1837  };
+    \$2537  = { \$1753 [24], \$1753  };
     if (rst) begin
       \$2537  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2538  = \$1838 [14:0];
+    \$2538  = \$1754 [14:0];
     if (rst) begin
       \$2538  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2539  = \$1839 [14:0];
+    \$2539  = \$1755 [14:0];
     if (rst) begin
       \$2539  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2540  = \$1840 [14:0];
+    \$2540  = \$1756 [14:0];
     if (rst) begin
       \$2540  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2541  = \$1841 [14:0];
+    \$2541  = \$1757 [14:0];
     if (rst) begin
       \$2541  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2542  = \$1241 [14:0];
+    \$2542  = \$1001 [14:0];
     if (rst) begin
       \$2542  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2543  = mac_7_5_lo;
+    \$2543  = mac_6_1_lo;
     if (rst) begin
       \$2543  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2544  = \$1843 [31:0];
+    \$2544  = \$1759 [31:0];
     if (rst) begin
       \$2544  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2545  = { \$1844 [24], \$1844  };
+    \$2545  = { \$1760 [24], \$1760  };
     if (rst) begin
       \$2545  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2546  = \$1845 [14:0];
+    \$2546  = \$1761 [14:0];
     if (rst) begin
       \$2546  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2547  = \$1846 [14:0];
+    \$2547  = \$1762 [14:0];
     if (rst) begin
       \$2547  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2548  = \$1847 [14:0];
+    \$2548  = \$1763 [14:0];
     if (rst) begin
       \$2548  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2549  = \$1848 [14:0];
+    \$2549  = \$1764 [14:0];
     if (rst) begin
       \$2549  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2550  = \$1261 [14:0];
+    \$2550  = \$1021 [14:0];
     if (rst) begin
       \$2550  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2551  = mac_7_6_lo;
+    \$2551  = mac_6_2_lo;
     if (rst) begin
       \$2551  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2552  = \$1850 [31:0];
+    \$2552  = \$1766 [31:0];
     if (rst) begin
       \$2552  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2553  = { \$1851 [24], \$1851  };
+    \$2553  = { \$1767 [24], \$1767  };
     if (rst) begin
       \$2553  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2554  = \$1852 [14:0];
+    \$2554  = \$1768 [14:0];
     if (rst) begin
       \$2554  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2555  = \$1853 [14:0];
+    \$2555  = \$1769 [14:0];
     if (rst) begin
       \$2555  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2556  = \$1854 [14:0];
+    \$2556  = \$1770 [14:0];
     if (rst) begin
       \$2556  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2557  = \$1855 [14:0];
+    \$2557  = \$1771 [14:0];
     if (rst) begin
       \$2557  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2558  = \$1281 [14:0];
+    \$2558  = \$1041 [14:0];
     if (rst) begin
       \$2558  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2559  = mac_7_7_lo;
+    \$2559  = mac_6_3_lo;
     if (rst) begin
       \$2559  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2560  = \$1857 [31:0];
+    \$2560  = \$1773 [31:0];
     if (rst) begin
       \$2560  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2561  = v4;
+    \$2561  = { \$1774 [24], \$1774  };
     if (rst) begin
-      \$2561  = 1'h0;
+      \$2561  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2562  = v4;
+    \$2562  = \$1775 [14:0];
     if (rst) begin
-      \$2562  = 1'h0;
+      \$2562  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2563  = v4;
+    \$2563  = \$1776 [14:0];
     if (rst) begin
-      \$2563  = 1'h0;
+      \$2563  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2564  = v4;
+    \$2564  = \$1777 [14:0];
     if (rst) begin
-      \$2564  = 1'h0;
+      \$2564  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2565  = v4;
+    \$2565  = \$1778 [14:0];
     if (rst) begin
-      \$2565  = 1'h0;
+      \$2565  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2566  = v4;
+    \$2566  = \$1061 [14:0];
     if (rst) begin
-      \$2566  = 1'h0;
+      \$2566  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2567  = v4;
+    \$2567  = mac_6_4_lo;
     if (rst) begin
-      \$2567  = 1'h0;
+      \$2567  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2568  = v4;
+    \$2568  = \$1780 [31:0];
     if (rst) begin
-      \$2568  = 1'h0;
+      \$2568  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2569  = o_valid_row0;
-    if (\$1858 ) begin
-      \$2569  = 1'h1;
-    end else if (\$1859 ) begin
-      \$2569  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2570  = v_row0;
+    \$2569  = { \$1781 [24], \$1781  };
     if (rst) begin
-      \$2570  = 1'h0;
+      \$2569  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2571  = \$1860 ;
+    \$2570  = \$1782 [14:0];
     if (rst) begin
-      \$2571  = 1'h0;
+      \$2570  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2572  = acc_0_0;
-    if (v_0_0) begin
-      \$2572  = \$1283 [31:0];
-    end
+    \$2571  = \$1783 [14:0];
     if (rst) begin
-      \$2572  = 32'd0;
+      \$2571  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2573  = shadow_0_0;
-    if (last_0_0) begin
-      \$2573  = \$1283 [31:0];
-    end else if (\$1861 ) begin
-      \$2573  = shadow_1_0;
-    end
+    \$2572  = \$1784 [14:0];
     if (rst) begin
-      \$2573  = 32'd0;
+      \$2572  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2574  = v_row0;
+    \$2573  = \$1785 [14:0];
     if (rst) begin
-      \$2574  = 1'h0;
+      \$2573  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2575  = \$1862 ;
+    \$2574  = \$1081 [14:0];
     if (rst) begin
-      \$2575  = 1'h0;
+      \$2574  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2576  = acc_0_1;
-    if (v_0_1) begin
-      \$2576  = \$1285 [31:0];
+    \$2575  = mac_6_5_lo;
+    if (rst) begin
+      \$2575  = 26'h0000000;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2576  = \$1787 [31:0];
     if (rst) begin
       \$2576  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2577  = shadow_0_1;
-    if (last_0_1) begin
-      \$2577  = \$1285 [31:0];
-    end else if (\$1863 ) begin
-      \$2577  = shadow_1_1;
-    end
+    \$2577  = { \$1788 [24], \$1788  };
     if (rst) begin
-      \$2577  = 32'd0;
+      \$2577  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2578  = v_row0;
+    \$2578  = \$1789 [14:0];
     if (rst) begin
-      \$2578  = 1'h0;
+      \$2578  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2579  = \$1864 ;
+    \$2579  = \$1790 [14:0];
     if (rst) begin
-      \$2579  = 1'h0;
+      \$2579  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2580  = acc_0_2;
-    if (v_0_2) begin
-      \$2580  = \$1287 [31:0];
-    end
+    \$2580  = \$1791 [14:0];
     if (rst) begin
-      \$2580  = 32'd0;
+      \$2580  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2581  = shadow_0_2;
-    if (last_0_2) begin
-      \$2581  = \$1287 [31:0];
-    end else if (\$1865 ) begin
-      \$2581  = shadow_1_2;
-    end
+    \$2581  = \$1792 [14:0];
     if (rst) begin
-      \$2581  = 32'd0;
+      \$2581  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2582  = v_row0;
+    \$2582  = \$1101 [14:0];
     if (rst) begin
-      \$2582  = 1'h0;
+      \$2582  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2583  = \$1866 ;
+    \$2583  = mac_6_6_lo;
     if (rst) begin
-      \$2583  = 1'h0;
+      \$2583  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2584  = acc_0_3;
-    if (v_0_3) begin
-      \$2584  = \$1289 [31:0];
-    end
+    \$2584  = \$1794 [31:0];
     if (rst) begin
       \$2584  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2585  = shadow_0_3;
-    if (last_0_3) begin
-      \$2585  = \$1289 [31:0];
-    end else if (\$1867 ) begin
-      \$2585  = shadow_1_3;
-    end
+    \$2585  = { \$1795 [24], \$1795  };
     if (rst) begin
-      \$2585  = 32'd0;
+      \$2585  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2586  = v_row0;
+    \$2586  = \$1796 [14:0];
     if (rst) begin
-      \$2586  = 1'h0;
+      \$2586  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2587  = \$1868 ;
+    \$2587  = \$1797 [14:0];
     if (rst) begin
-      \$2587  = 1'h0;
+      \$2587  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2588  = acc_0_4;
-    if (v_0_4) begin
-      \$2588  = \$1291 [31:0];
-    end
+    \$2588  = \$1798 [14:0];
     if (rst) begin
-      \$2588  = 32'd0;
+      \$2588  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2589  = shadow_0_4;
-    if (last_0_4) begin
-      \$2589  = \$1291 [31:0];
-    end else if (\$1869 ) begin
-      \$2589  = shadow_1_4;
-    end
+    \$2589  = \$1799 [14:0];
     if (rst) begin
-      \$2589  = 32'd0;
+      \$2589  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2590  = v_row0;
+    \$2590  = \$1121 [14:0];
     if (rst) begin
-      \$2590  = 1'h0;
+      \$2590  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2591  = \$1870 ;
+    \$2591  = mac_6_7_lo;
     if (rst) begin
-      \$2591  = 1'h0;
+      \$2591  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2592  = acc_0_5;
-    if (v_0_5) begin
-      \$2592  = \$1293 [31:0];
-    end
+    \$2592  = \$1801 [31:0];
     if (rst) begin
       \$2592  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2593  = shadow_0_5;
-    if (last_0_5) begin
-      \$2593  = \$1293 [31:0];
-    end else if (\$1871 ) begin
-      \$2593  = shadow_1_5;
-    end
+    \$2593  = { \$1802 [24], \$1802  };
     if (rst) begin
-      \$2593  = 32'd0;
+      \$2593  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2594  = v_row0;
+    \$2594  = \$1803 [14:0];
     if (rst) begin
-      \$2594  = 1'h0;
+      \$2594  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2595  = \$1872 ;
+    \$2595  = \$1804 [14:0];
     if (rst) begin
-      \$2595  = 1'h0;
+      \$2595  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2596  = acc_0_6;
-    if (v_0_6) begin
-      \$2596  = \$1295 [31:0];
-    end
+    \$2596  = \$1805 [14:0];
     if (rst) begin
-      \$2596  = 32'd0;
+      \$2596  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2597  = shadow_0_6;
-    if (last_0_6) begin
-      \$2597  = \$1295 [31:0];
-    end else if (\$1873 ) begin
-      \$2597  = shadow_1_6;
-    end
+    \$2597  = \$1806 [14:0];
     if (rst) begin
-      \$2597  = 32'd0;
+      \$2597  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2598  = v_row0;
+    \$2598  = \$1141 [14:0];
     if (rst) begin
-      \$2598  = 1'h0;
+      \$2598  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2599  = \$1874 ;
+    \$2599  = mac_7_0_lo;
     if (rst) begin
-      \$2599  = 1'h0;
+      \$2599  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2600  = acc_0_7;
-    if (v_0_7) begin
-      \$2600  = \$1297 [31:0];
-    end
+    \$2600  = \$1808 [31:0];
     if (rst) begin
       \$2600  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2601  = shadow_0_7;
-    if (last_0_7) begin
-      \$2601  = \$1297 [31:0];
-    end else if (\$1875 ) begin
-      \$2601  = shadow_1_7;
-    end
+    \$2601  = { \$1809 [24], \$1809  };
     if (rst) begin
-      \$2601  = 32'd0;
+      \$2601  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2602  = o_valid_row1;
-    if (\$1876 ) begin
-      \$2602  = 1'h1;
-    end else if (\$1877 ) begin
-      \$2602  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2603  = v_row1;
+    \$2602  = \$1810 [14:0];
     if (rst) begin
-      \$2603  = 1'h0;
+      \$2602  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2604  = \$1878 ;
+    \$2603  = \$1811 [14:0];
     if (rst) begin
-      \$2604  = 1'h0;
+      \$2603  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2605  = acc_1_0;
-    if (v_1_0) begin
-      \$2605  = \$1299 [31:0];
-    end
+    \$2604  = \$1812 [14:0];
     if (rst) begin
-      \$2605  = 32'd0;
+      \$2604  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2606  = shadow_1_0;
-    if (last_1_0) begin
-      \$2606  = \$1299 [31:0];
-    end else if (\$1879 ) begin
-      \$2606  = shadow_2_0;
-    end
+    \$2605  = \$1813 [14:0];
     if (rst) begin
-      \$2606  = 32'd0;
+      \$2605  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2607  = v_row1;
+    \$2606  = \$1161 [14:0];
     if (rst) begin
-      \$2607  = 1'h0;
+      \$2606  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2608  = \$1880 ;
+    \$2607  = mac_7_1_lo;
     if (rst) begin
-      \$2608  = 1'h0;
+      \$2607  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2609  = acc_1_1;
-    if (v_1_1) begin
-      \$2609  = \$1301 [31:0];
-    end
+    \$2608  = \$1815 [31:0];
     if (rst) begin
-      \$2609  = 32'd0;
+      \$2608  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2610  = shadow_1_1;
-    if (last_1_1) begin
-      \$2610  = \$1301 [31:0];
-    end else if (\$1881 ) begin
-      \$2610  = shadow_2_1;
-    end
+    \$2609  = { \$1816 [24], \$1816  };
     if (rst) begin
-      \$2610  = 32'd0;
+      \$2609  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2611  = v_row1;
+    \$2610  = \$1817 [14:0];
     if (rst) begin
-      \$2611  = 1'h0;
+      \$2610  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2612  = \$1882 ;
+    \$2611  = \$1818 [14:0];
     if (rst) begin
-      \$2612  = 1'h0;
+      \$2611  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2613  = acc_1_2;
-    if (v_1_2) begin
-      \$2613  = \$1303 [31:0];
-    end
+    \$2612  = \$1819 [14:0];
     if (rst) begin
-      \$2613  = 32'd0;
+      \$2612  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2614  = shadow_1_2;
-    if (last_1_2) begin
-      \$2614  = \$1303 [31:0];
-    end else if (\$1883 ) begin
-      \$2614  = shadow_2_2;
-    end
+    \$2613  = \$1820 [14:0];
     if (rst) begin
-      \$2614  = 32'd0;
+      \$2613  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2615  = v_row1;
+    \$2614  = \$1181 [14:0];
     if (rst) begin
-      \$2615  = 1'h0;
+      \$2614  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2616  = \$1884 ;
+    \$2615  = mac_7_2_lo;
     if (rst) begin
-      \$2616  = 1'h0;
+      \$2615  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2617  = acc_1_3;
-    if (v_1_3) begin
-      \$2617  = \$1305 [31:0];
-    end
+    \$2616  = \$1822 [31:0];
     if (rst) begin
-      \$2617  = 32'd0;
+      \$2616  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2618  = shadow_1_3;
-    if (last_1_3) begin
-      \$2618  = \$1305 [31:0];
-    end else if (\$1885 ) begin
-      \$2618  = shadow_2_3;
-    end
+    \$2617  = { \$1823 [24], \$1823  };
     if (rst) begin
-      \$2618  = 32'd0;
+      \$2617  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2619  = v_row1;
+    \$2618  = \$1824 [14:0];
     if (rst) begin
-      \$2619  = 1'h0;
+      \$2618  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2620  = \$1886 ;
+    \$2619  = \$1825 [14:0];
     if (rst) begin
-      \$2620  = 1'h0;
+      \$2619  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2621  = acc_1_4;
-    if (v_1_4) begin
-      \$2621  = \$1307 [31:0];
-    end
+    \$2620  = \$1826 [14:0];
     if (rst) begin
-      \$2621  = 32'd0;
+      \$2620  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2622  = shadow_1_4;
-    if (last_1_4) begin
-      \$2622  = \$1307 [31:0];
-    end else if (\$1887 ) begin
-      \$2622  = shadow_2_4;
-    end
+    \$2621  = \$1827 [14:0];
     if (rst) begin
-      \$2622  = 32'd0;
+      \$2621  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2623  = v_row1;
+    \$2622  = \$1201 [14:0];
     if (rst) begin
-      \$2623  = 1'h0;
+      \$2622  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2624  = \$1888 ;
+    \$2623  = mac_7_3_lo;
     if (rst) begin
-      \$2624  = 1'h0;
+      \$2623  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2625  = acc_1_5;
-    if (v_1_5) begin
-      \$2625  = \$1309 [31:0];
-    end
+    \$2624  = \$1829 [31:0];
     if (rst) begin
-      \$2625  = 32'd0;
+      \$2624  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2626  = shadow_1_5;
-    if (last_1_5) begin
-      \$2626  = \$1309 [31:0];
-    end else if (\$1889 ) begin
-      \$2626  = shadow_2_5;
-    end
+    \$2625  = { \$1830 [24], \$1830  };
     if (rst) begin
-      \$2626  = 32'd0;
+      \$2625  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2627  = v_row1;
+    \$2626  = \$1831 [14:0];
     if (rst) begin
-      \$2627  = 1'h0;
+      \$2626  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2628  = \$1890 ;
+    \$2627  = \$1832 [14:0];
     if (rst) begin
-      \$2628  = 1'h0;
+      \$2627  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2629  = acc_1_6;
-    if (v_1_6) begin
-      \$2629  = \$1311 [31:0];
-    end
+    \$2628  = \$1833 [14:0];
     if (rst) begin
-      \$2629  = 32'd0;
+      \$2628  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2630  = shadow_1_6;
-    if (last_1_6) begin
-      \$2630  = \$1311 [31:0];
-    end else if (\$1891 ) begin
-      \$2630  = shadow_2_6;
-    end
+    \$2629  = \$1834 [14:0];
     if (rst) begin
-      \$2630  = 32'd0;
+      \$2629  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2631  = v_row1;
+    \$2630  = \$1221 [14:0];
     if (rst) begin
-      \$2631  = 1'h0;
+      \$2630  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2632  = \$1892 ;
+    \$2631  = mac_7_4_lo;
     if (rst) begin
-      \$2632  = 1'h0;
+      \$2631  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2633  = acc_1_7;
-    if (v_1_7) begin
-      \$2633  = \$1313 [31:0];
-    end
+    \$2632  = \$1836 [31:0];
     if (rst) begin
-      \$2633  = 32'd0;
+      \$2632  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2634  = shadow_1_7;
-    if (last_1_7) begin
-      \$2634  = \$1313 [31:0];
-    end else if (\$1893 ) begin
-      \$2634  = shadow_2_7;
-    end
+    \$2633  = { \$1837 [24], \$1837  };
     if (rst) begin
-      \$2634  = 32'd0;
+      \$2633  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2635  = o_valid_row2;
-    if (\$1894 ) begin
-      \$2635  = 1'h1;
-    end else if (\$1895 ) begin
-      \$2635  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2636  = v_row2;
+    \$2634  = \$1838 [14:0];
     if (rst) begin
-      \$2636  = 1'h0;
+      \$2634  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2637  = \$1896 ;
+    \$2635  = \$1839 [14:0];
     if (rst) begin
-      \$2637  = 1'h0;
+      \$2635  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2638  = acc_2_0;
-    if (v_2_0) begin
-      \$2638  = \$1315 [31:0];
-    end
+    \$2636  = \$1840 [14:0];
     if (rst) begin
-      \$2638  = 32'd0;
+      \$2636  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2639  = shadow_2_0;
-    if (last_2_0) begin
-      \$2639  = \$1315 [31:0];
-    end else if (\$1897 ) begin
-      \$2639  = shadow_3_0;
-    end
+    \$2637  = \$1841 [14:0];
     if (rst) begin
-      \$2639  = 32'd0;
+      \$2637  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2640  = v_row2;
+    \$2638  = \$1241 [14:0];
     if (rst) begin
-      \$2640  = 1'h0;
+      \$2638  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2641  = \$1898 ;
+    \$2639  = mac_7_5_lo;
     if (rst) begin
-      \$2641  = 1'h0;
+      \$2639  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2642  = acc_2_1;
-    if (v_2_1) begin
-      \$2642  = \$1317 [31:0];
-    end
+    \$2640  = \$1843 [31:0];
     if (rst) begin
-      \$2642  = 32'd0;
+      \$2640  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2643  = shadow_2_1;
-    if (last_2_1) begin
-      \$2643  = \$1317 [31:0];
-    end else if (\$1899 ) begin
-      \$2643  = shadow_3_1;
-    end
+    \$2641  = { \$1844 [24], \$1844  };
     if (rst) begin
-      \$2643  = 32'd0;
+      \$2641  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2644  = v_row2;
+    \$2642  = \$1845 [14:0];
     if (rst) begin
-      \$2644  = 1'h0;
+      \$2642  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2645  = \$1900 ;
+    \$2643  = \$1846 [14:0];
     if (rst) begin
-      \$2645  = 1'h0;
+      \$2643  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2646  = acc_2_2;
-    if (v_2_2) begin
-      \$2646  = \$1319 [31:0];
-    end
+    \$2644  = \$1847 [14:0];
     if (rst) begin
-      \$2646  = 32'd0;
+      \$2644  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2647  = shadow_2_2;
-    if (last_2_2) begin
-      \$2647  = \$1319 [31:0];
-    end else if (\$1901 ) begin
-      \$2647  = shadow_3_2;
-    end
+    \$2645  = \$1848 [14:0];
     if (rst) begin
-      \$2647  = 32'd0;
+      \$2645  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2648  = v_row2;
+    \$2646  = \$1261 [14:0];
     if (rst) begin
-      \$2648  = 1'h0;
+      \$2646  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2649  = \$1902 ;
+    \$2647  = mac_7_6_lo;
     if (rst) begin
-      \$2649  = 1'h0;
+      \$2647  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2650  = acc_2_3;
-    if (v_2_3) begin
-      \$2650  = \$1321 [31:0];
-    end
+    \$2648  = \$1850 [31:0];
     if (rst) begin
-      \$2650  = 32'd0;
+      \$2648  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2651  = shadow_2_3;
-    if (last_2_3) begin
-      \$2651  = \$1321 [31:0];
-    end else if (\$1903 ) begin
-      \$2651  = shadow_3_3;
-    end
+    \$2649  = { \$1851 [24], \$1851  };
     if (rst) begin
-      \$2651  = 32'd0;
+      \$2649  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2652  = v_row2;
+    \$2650  = \$1852 [14:0];
     if (rst) begin
-      \$2652  = 1'h0;
+      \$2650  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2653  = \$1904 ;
+    \$2651  = \$1853 [14:0];
     if (rst) begin
-      \$2653  = 1'h0;
+      \$2651  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2654  = acc_2_4;
-    if (v_2_4) begin
-      \$2654  = \$1323 [31:0];
-    end
+    \$2652  = \$1854 [14:0];
     if (rst) begin
-      \$2654  = 32'd0;
+      \$2652  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2655  = shadow_2_4;
-    if (last_2_4) begin
-      \$2655  = \$1323 [31:0];
-    end else if (\$1905 ) begin
-      \$2655  = shadow_3_4;
-    end
+    \$2653  = \$1855 [14:0];
     if (rst) begin
-      \$2655  = 32'd0;
+      \$2653  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2656  = v_row2;
+    \$2654  = \$1281 [14:0];
     if (rst) begin
-      \$2656  = 1'h0;
+      \$2654  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2657  = \$1906 ;
+    \$2655  = mac_7_7_lo;
+    if (rst) begin
+      \$2655  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2656  = \$1857 [31:0];
+    if (rst) begin
+      \$2656  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2657  = v4;
     if (rst) begin
       \$2657  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2658  = acc_2_5;
-    if (v_2_5) begin
-      \$2658  = \$1325 [31:0];
-    end
+    \$2658  = \$1858 ;
     if (rst) begin
-      \$2658  = 32'd0;
+      \$2658  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2659  = shadow_2_5;
-    if (last_2_5) begin
-      \$2659  = \$1325 [31:0];
-    end else if (\$1907 ) begin
-      \$2659  = shadow_3_5;
-    end
+    \$2659  = v_hop_0_0;
     if (rst) begin
-      \$2659  = 32'd0;
+      \$2659  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2660  = v_row2;
+    \$2660  = last_hop_0_0;
     if (rst) begin
       \$2660  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2661  = \$1908 ;
+    \$2661  = acc_0_0;
+    if (v_0_0) begin
+      \$2661  = \$1283 [31:0];
+    end
     if (rst) begin
-      \$2661  = 1'h0;
+      \$2661  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2662  = acc_2_6;
-    if (v_2_6) begin
-      \$2662  = \$1327 [31:0];
-    end
-    if (rst) begin
-      \$2662  = 32'd0;
+    \$2662  = o_valid_0_0;
+    if (\$1859 ) begin
+      \$2662  = 1'h1;
+    end else if (\$1860 ) begin
+      \$2662  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2663  = shadow_2_6;
-    if (last_2_6) begin
-      \$2663  = \$1327 [31:0];
-    end else if (\$1909 ) begin
-      \$2663  = shadow_3_6;
+    \$2663  = shadow_0_0;
+    if (last_0_0) begin
+      \$2663  = \$1283 [31:0];
+    end else if (\$1861 ) begin
+      \$2663  = shadow_1_0;
     end
     if (rst) begin
       \$2663  = 32'd0;
@@ -23447,104 +24665,96 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2664  = v_row2;
+    \$2664  = v4;
     if (rst) begin
       \$2664  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2665  = \$1910 ;
+    \$2665  = \$1862 ;
     if (rst) begin
       \$2665  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2666  = acc_2_7;
-    if (v_2_7) begin
-      \$2666  = \$1329 [31:0];
-    end
+    \$2666  = v_hop_0_1;
     if (rst) begin
-      \$2666  = 32'd0;
+      \$2666  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2667  = shadow_2_7;
-    if (last_2_7) begin
-      \$2667  = \$1329 [31:0];
-    end else if (\$1911 ) begin
-      \$2667  = shadow_3_7;
-    end
+    \$2667  = last_hop_0_1;
     if (rst) begin
-      \$2667  = 32'd0;
+      \$2667  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2668  = o_valid_row3;
-    if (\$1912 ) begin
-      \$2668  = 1'h1;
-    end else if (\$1913 ) begin
-      \$2668  = 1'h0;
+    \$2668  = acc_0_1;
+    if (v_0_1) begin
+      \$2668  = \$1285 [31:0];
+    end
+    if (rst) begin
+      \$2668  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2669  = v_row3;
-    if (rst) begin
+    \$2669  = o_valid_0_1;
+    if (\$1863 ) begin
+      \$2669  = 1'h1;
+    end else if (\$1864 ) begin
       \$2669  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2670  = \$1914 ;
+    \$2670  = shadow_0_1;
+    if (last_0_1) begin
+      \$2670  = \$1285 [31:0];
+    end else if (\$1865 ) begin
+      \$2670  = shadow_1_1;
+    end
     if (rst) begin
-      \$2670  = 1'h0;
+      \$2670  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2671  = acc_3_0;
-    if (v_3_0) begin
-      \$2671  = \$1331 [31:0];
-    end
+    \$2671  = v4;
     if (rst) begin
-      \$2671  = 32'd0;
+      \$2671  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2672  = shadow_3_0;
-    if (last_3_0) begin
-      \$2672  = \$1331 [31:0];
-    end else if (\$1915 ) begin
-      \$2672  = shadow_4_0;
-    end
+    \$2672  = \$1866 ;
     if (rst) begin
-      \$2672  = 32'd0;
+      \$2672  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2673  = v_row3;
+    \$2673  = v_hop_0_2;
     if (rst) begin
       \$2673  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2674  = \$1916 ;
+    \$2674  = last_hop_0_2;
     if (rst) begin
       \$2674  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2675  = acc_3_1;
-    if (v_3_1) begin
-      \$2675  = \$1333 [31:0];
+    \$2675  = acc_0_2;
+    if (v_0_2) begin
+      \$2675  = \$1287 [31:0];
     end
     if (rst) begin
       \$2675  = 32'd0;
@@ -23552,83 +24762,79 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2676  = shadow_3_1;
-    if (last_3_1) begin
-      \$2676  = \$1333 [31:0];
-    end else if (\$1917 ) begin
-      \$2676  = shadow_4_1;
-    end
-    if (rst) begin
-      \$2676  = 32'd0;
+    \$2676  = o_valid_0_2;
+    if (\$1867 ) begin
+      \$2676  = 1'h1;
+    end else if (\$1868 ) begin
+      \$2676  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2677  = v_row3;
+    \$2677  = shadow_0_2;
+    if (last_0_2) begin
+      \$2677  = \$1287 [31:0];
+    end else if (\$1869 ) begin
+      \$2677  = shadow_1_2;
+    end
     if (rst) begin
-      \$2677  = 1'h0;
+      \$2677  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2678  = \$1918 ;
+    \$2678  = v4;
     if (rst) begin
       \$2678  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2679  = acc_3_2;
-    if (v_3_2) begin
-      \$2679  = \$1335 [31:0];
-    end
+    \$2679  = \$1870 ;
     if (rst) begin
-      \$2679  = 32'd0;
+      \$2679  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2680  = shadow_3_2;
-    if (last_3_2) begin
-      \$2680  = \$1335 [31:0];
-    end else if (\$1919 ) begin
-      \$2680  = shadow_4_2;
-    end
+    \$2680  = v_hop_0_3;
     if (rst) begin
-      \$2680  = 32'd0;
+      \$2680  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2681  = v_row3;
+    \$2681  = last_hop_0_3;
     if (rst) begin
       \$2681  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2682  = \$1920 ;
+    \$2682  = acc_0_3;
+    if (v_0_3) begin
+      \$2682  = \$1289 [31:0];
+    end
     if (rst) begin
-      \$2682  = 1'h0;
+      \$2682  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2683  = acc_3_3;
-    if (v_3_3) begin
-      \$2683  = \$1337 [31:0];
-    end
-    if (rst) begin
-      \$2683  = 32'd0;
+    \$2683  = o_valid_0_3;
+    if (\$1871 ) begin
+      \$2683  = 1'h1;
+    end else if (\$1872 ) begin
+      \$2683  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2684  = shadow_3_3;
-    if (last_3_3) begin
-      \$2684  = \$1337 [31:0];
-    end else if (\$1921 ) begin
-      \$2684  = shadow_4_3;
+    \$2684  = shadow_0_3;
+    if (last_0_3) begin
+      \$2684  = \$1289 [31:0];
+    end else if (\$1873 ) begin
+      \$2684  = shadow_1_3;
     end
     if (rst) begin
       \$2684  = 32'd0;
@@ -23636,59 +24842,58 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2685  = v_row3;
+    \$2685  = v4;
     if (rst) begin
       \$2685  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2686  = \$1922 ;
+    \$2686  = \$1874 ;
     if (rst) begin
       \$2686  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2687  = acc_3_4;
-    if (v_3_4) begin
-      \$2687  = \$1339 [31:0];
-    end
+    \$2687  = v_hop_0_4;
     if (rst) begin
-      \$2687  = 32'd0;
+      \$2687  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2688  = shadow_3_4;
-    if (last_3_4) begin
-      \$2688  = \$1339 [31:0];
-    end else if (\$1923 ) begin
-      \$2688  = shadow_4_4;
-    end
+    \$2688  = last_hop_0_4;
     if (rst) begin
-      \$2688  = 32'd0;
+      \$2688  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2689  = v_row3;
+    \$2689  = acc_0_4;
+    if (v_0_4) begin
+      \$2689  = \$1291 [31:0];
+    end
     if (rst) begin
-      \$2689  = 1'h0;
+      \$2689  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2690  = \$1924 ;
-    if (rst) begin
+    \$2690  = o_valid_0_4;
+    if (\$1875 ) begin
+      \$2690  = 1'h1;
+    end else if (\$1876 ) begin
       \$2690  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2691  = acc_3_5;
-    if (v_3_5) begin
-      \$2691  = \$1341 [31:0];
+    \$2691  = shadow_0_4;
+    if (last_0_4) begin
+      \$2691  = \$1291 [31:0];
+    end else if (\$1877 ) begin
+      \$2691  = shadow_1_4;
     end
     if (rst) begin
       \$2691  = 32'd0;
@@ -23696,47 +24901,37 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2692  = shadow_3_5;
-    if (last_3_5) begin
-      \$2692  = \$1341 [31:0];
-    end else if (\$1925 ) begin
-      \$2692  = shadow_4_5;
-    end
+    \$2692  = v4;
     if (rst) begin
-      \$2692  = 32'd0;
+      \$2692  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2693  = v_row3;
+    \$2693  = \$1878 ;
     if (rst) begin
       \$2693  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2694  = \$1926 ;
+    \$2694  = v_hop_0_5;
     if (rst) begin
       \$2694  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2695  = acc_3_6;
-    if (v_3_6) begin
-      \$2695  = \$1343 [31:0];
-    end
+    \$2695  = last_hop_0_5;
     if (rst) begin
-      \$2695  = 32'd0;
+      \$2695  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2696  = shadow_3_6;
-    if (last_3_6) begin
-      \$2696  = \$1343 [31:0];
-    end else if (\$1927 ) begin
-      \$2696  = shadow_4_6;
+    \$2696  = acc_0_5;
+    if (v_0_5) begin
+      \$2696  = \$1293 [31:0];
     end
     if (rst) begin
       \$2696  = 32'd0;
@@ -23744,80 +24939,79 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2697  = v_row3;
-    if (rst) begin
+    \$2697  = o_valid_0_5;
+    if (\$1879 ) begin
+      \$2697  = 1'h1;
+    end else if (\$1880 ) begin
       \$2697  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2698  = \$1928 ;
+    \$2698  = shadow_0_5;
+    if (last_0_5) begin
+      \$2698  = \$1293 [31:0];
+    end else if (\$1881 ) begin
+      \$2698  = shadow_1_5;
+    end
     if (rst) begin
-      \$2698  = 1'h0;
+      \$2698  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2699  = acc_3_7;
-    if (v_3_7) begin
-      \$2699  = \$1345 [31:0];
-    end
+    \$2699  = v4;
     if (rst) begin
-      \$2699  = 32'd0;
+      \$2699  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2700  = shadow_3_7;
-    if (last_3_7) begin
-      \$2700  = \$1345 [31:0];
-    end else if (\$1929 ) begin
-      \$2700  = shadow_4_7;
-    end
+    \$2700  = \$1882 ;
     if (rst) begin
-      \$2700  = 32'd0;
+      \$2700  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2701  = o_valid_row4;
-    if (\$1930 ) begin
-      \$2701  = 1'h1;
-    end else if (\$1931 ) begin
+    \$2701  = v_hop_0_6;
+    if (rst) begin
       \$2701  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2702  = v_row4;
+    \$2702  = last_hop_0_6;
     if (rst) begin
       \$2702  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2703  = \$1932 ;
+    \$2703  = acc_0_6;
+    if (v_0_6) begin
+      \$2703  = \$1295 [31:0];
+    end
     if (rst) begin
-      \$2703  = 1'h0;
+      \$2703  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2704  = acc_4_0;
-    if (v_4_0) begin
-      \$2704  = \$1347 [31:0];
-    end
-    if (rst) begin
-      \$2704  = 32'd0;
+    \$2704  = o_valid_0_6;
+    if (\$1883 ) begin
+      \$2704  = 1'h1;
+    end else if (\$1884 ) begin
+      \$2704  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2705  = shadow_4_0;
-    if (last_4_0) begin
-      \$2705  = \$1347 [31:0];
-    end else if (\$1933 ) begin
-      \$2705  = shadow_5_0;
+    \$2705  = shadow_0_6;
+    if (last_0_6) begin
+      \$2705  = \$1295 [31:0];
+    end else if (\$1885 ) begin
+      \$2705  = shadow_1_6;
     end
     if (rst) begin
       \$2705  = 32'd0;
@@ -23825,59 +25019,58 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2706  = v_row4;
+    \$2706  = v4;
     if (rst) begin
       \$2706  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2707  = \$1934 ;
+    \$2707  = \$1886 ;
     if (rst) begin
       \$2707  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2708  = acc_4_1;
-    if (v_4_1) begin
-      \$2708  = \$1349 [31:0];
-    end
+    \$2708  = v_hop_0_7;
     if (rst) begin
-      \$2708  = 32'd0;
+      \$2708  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2709  = shadow_4_1;
-    if (last_4_1) begin
-      \$2709  = \$1349 [31:0];
-    end else if (\$1935 ) begin
-      \$2709  = shadow_5_1;
-    end
+    \$2709  = last_hop_0_7;
     if (rst) begin
-      \$2709  = 32'd0;
+      \$2709  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2710  = v_row4;
+    \$2710  = acc_0_7;
+    if (v_0_7) begin
+      \$2710  = \$1297 [31:0];
+    end
     if (rst) begin
-      \$2710  = 1'h0;
+      \$2710  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2711  = \$1936 ;
-    if (rst) begin
+    \$2711  = o_valid_0_7;
+    if (\$1887 ) begin
+      \$2711  = 1'h1;
+    end else if (\$1888 ) begin
       \$2711  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2712  = acc_4_2;
-    if (v_4_2) begin
-      \$2712  = \$1351 [31:0];
+    \$2712  = shadow_0_7;
+    if (last_0_7) begin
+      \$2712  = \$1297 [31:0];
+    end else if (\$1889 ) begin
+      \$2712  = shadow_1_7;
     end
     if (rst) begin
       \$2712  = 32'd0;
@@ -23885,47 +25078,37 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2713  = shadow_4_2;
-    if (last_4_2) begin
-      \$2713  = \$1351 [31:0];
-    end else if (\$1937 ) begin
-      \$2713  = shadow_5_2;
-    end
+    \$2713  = v4;
     if (rst) begin
-      \$2713  = 32'd0;
+      \$2713  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2714  = v_row4;
+    \$2714  = \$1890 ;
     if (rst) begin
       \$2714  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2715  = \$1938 ;
+    \$2715  = v_hop_1_0;
     if (rst) begin
       \$2715  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2716  = acc_4_3;
-    if (v_4_3) begin
-      \$2716  = \$1353 [31:0];
-    end
+    \$2716  = last_hop_1_0;
     if (rst) begin
-      \$2716  = 32'd0;
+      \$2716  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2717  = shadow_4_3;
-    if (last_4_3) begin
-      \$2717  = \$1353 [31:0];
-    end else if (\$1939 ) begin
-      \$2717  = shadow_5_3;
+    \$2717  = acc_1_0;
+    if (v_1_0) begin
+      \$2717  = \$1299 [31:0];
     end
     if (rst) begin
       \$2717  = 32'd0;
@@ -23933,59 +25116,58 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2718  = v_row4;
-    if (rst) begin
+    \$2718  = o_valid_1_0;
+    if (\$1891 ) begin
+      \$2718  = 1'h1;
+    end else if (\$1892 ) begin
       \$2718  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2719  = \$1940 ;
+    \$2719  = shadow_1_0;
+    if (last_1_0) begin
+      \$2719  = \$1299 [31:0];
+    end else if (\$1893 ) begin
+      \$2719  = shadow_2_0;
+    end
     if (rst) begin
-      \$2719  = 1'h0;
+      \$2719  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2720  = acc_4_4;
-    if (v_4_4) begin
-      \$2720  = \$1355 [31:0];
-    end
+    \$2720  = v4;
     if (rst) begin
-      \$2720  = 32'd0;
+      \$2720  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2721  = shadow_4_4;
-    if (last_4_4) begin
-      \$2721  = \$1355 [31:0];
-    end else if (\$1941 ) begin
-      \$2721  = shadow_5_4;
-    end
+    \$2721  = \$1894 ;
     if (rst) begin
-      \$2721  = 32'd0;
+      \$2721  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2722  = v_row4;
+    \$2722  = v_hop_1_1;
     if (rst) begin
       \$2722  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2723  = \$1942 ;
+    \$2723  = last_hop_1_1;
     if (rst) begin
       \$2723  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2724  = acc_4_5;
-    if (v_4_5) begin
-      \$2724  = \$1357 [31:0];
+    \$2724  = acc_1_1;
+    if (v_1_1) begin
+      \$2724  = \$1301 [31:0];
     end
     if (rst) begin
       \$2724  = 32'd0;
@@ -23993,83 +25175,79 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2725  = shadow_4_5;
-    if (last_4_5) begin
-      \$2725  = \$1357 [31:0];
-    end else if (\$1943 ) begin
-      \$2725  = shadow_5_5;
-    end
-    if (rst) begin
-      \$2725  = 32'd0;
+    \$2725  = o_valid_1_1;
+    if (\$1895 ) begin
+      \$2725  = 1'h1;
+    end else if (\$1896 ) begin
+      \$2725  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2726  = v_row4;
+    \$2726  = shadow_1_1;
+    if (last_1_1) begin
+      \$2726  = \$1301 [31:0];
+    end else if (\$1897 ) begin
+      \$2726  = shadow_2_1;
+    end
     if (rst) begin
-      \$2726  = 1'h0;
+      \$2726  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2727  = \$1944 ;
+    \$2727  = v4;
     if (rst) begin
       \$2727  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2728  = acc_4_6;
-    if (v_4_6) begin
-      \$2728  = \$1359 [31:0];
-    end
+    \$2728  = \$1898 ;
     if (rst) begin
-      \$2728  = 32'd0;
+      \$2728  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2729  = shadow_4_6;
-    if (last_4_6) begin
-      \$2729  = \$1359 [31:0];
-    end else if (\$1945 ) begin
-      \$2729  = shadow_5_6;
-    end
+    \$2729  = v_hop_1_2;
     if (rst) begin
-      \$2729  = 32'd0;
+      \$2729  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2730  = v_row4;
+    \$2730  = last_hop_1_2;
     if (rst) begin
       \$2730  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2731  = \$1946 ;
+    \$2731  = acc_1_2;
+    if (v_1_2) begin
+      \$2731  = \$1303 [31:0];
+    end
     if (rst) begin
-      \$2731  = 1'h0;
+      \$2731  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2732  = acc_4_7;
-    if (v_4_7) begin
-      \$2732  = \$1361 [31:0];
-    end
-    if (rst) begin
-      \$2732  = 32'd0;
+    \$2732  = o_valid_1_2;
+    if (\$1899 ) begin
+      \$2732  = 1'h1;
+    end else if (\$1900 ) begin
+      \$2732  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2733  = shadow_4_7;
-    if (last_4_7) begin
-      \$2733  = \$1361 [31:0];
-    end else if (\$1947 ) begin
-      \$2733  = shadow_5_7;
+    \$2733  = shadow_1_2;
+    if (last_1_2) begin
+      \$2733  = \$1303 [31:0];
+    end else if (\$1901 ) begin
+      \$2733  = shadow_2_2;
     end
     if (rst) begin
       \$2733  = 32'd0;
@@ -24077,44 +25255,37 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2734  = o_valid_row5;
-    if (\$1948 ) begin
-      \$2734  = 1'h1;
-    end else if (\$1949 ) begin
+    \$2734  = v4;
+    if (rst) begin
       \$2734  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2735  = v_row5;
+    \$2735  = \$1902 ;
     if (rst) begin
       \$2735  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2736  = \$1950 ;
+    \$2736  = v_hop_1_3;
     if (rst) begin
       \$2736  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2737  = acc_5_0;
-    if (v_5_0) begin
-      \$2737  = \$1363 [31:0];
-    end
+    \$2737  = last_hop_1_3;
     if (rst) begin
-      \$2737  = 32'd0;
+      \$2737  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2738  = shadow_5_0;
-    if (last_5_0) begin
-      \$2738  = \$1363 [31:0];
-    end else if (\$1951 ) begin
-      \$2738  = shadow_6_0;
+    \$2738  = acc_1_3;
+    if (v_1_3) begin
+      \$2738  = \$1305 [31:0];
     end
     if (rst) begin
       \$2738  = 32'd0;
@@ -24122,59 +25293,58 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2739  = v_row5;
-    if (rst) begin
+    \$2739  = o_valid_1_3;
+    if (\$1903 ) begin
+      \$2739  = 1'h1;
+    end else if (\$1904 ) begin
       \$2739  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2740  = \$1952 ;
+    \$2740  = shadow_1_3;
+    if (last_1_3) begin
+      \$2740  = \$1305 [31:0];
+    end else if (\$1905 ) begin
+      \$2740  = shadow_2_3;
+    end
     if (rst) begin
-      \$2740  = 1'h0;
+      \$2740  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2741  = acc_5_1;
-    if (v_5_1) begin
-      \$2741  = \$1365 [31:0];
-    end
+    \$2741  = v4;
     if (rst) begin
-      \$2741  = 32'd0;
+      \$2741  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2742  = shadow_5_1;
-    if (last_5_1) begin
-      \$2742  = \$1365 [31:0];
-    end else if (\$1953 ) begin
-      \$2742  = shadow_6_1;
-    end
+    \$2742  = \$1906 ;
     if (rst) begin
-      \$2742  = 32'd0;
+      \$2742  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2743  = v_row5;
+    \$2743  = v_hop_1_4;
     if (rst) begin
       \$2743  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2744  = \$1954 ;
+    \$2744  = last_hop_1_4;
     if (rst) begin
       \$2744  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2745  = acc_5_2;
-    if (v_5_2) begin
-      \$2745  = \$1367 [31:0];
+    \$2745  = acc_1_4;
+    if (v_1_4) begin
+      \$2745  = \$1307 [31:0];
     end
     if (rst) begin
       \$2745  = 32'd0;
@@ -24182,83 +25352,79 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2746  = shadow_5_2;
-    if (last_5_2) begin
-      \$2746  = \$1367 [31:0];
-    end else if (\$1955 ) begin
-      \$2746  = shadow_6_2;
-    end
-    if (rst) begin
-      \$2746  = 32'd0;
+    \$2746  = o_valid_1_4;
+    if (\$1907 ) begin
+      \$2746  = 1'h1;
+    end else if (\$1908 ) begin
+      \$2746  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2747  = v_row5;
+    \$2747  = shadow_1_4;
+    if (last_1_4) begin
+      \$2747  = \$1307 [31:0];
+    end else if (\$1909 ) begin
+      \$2747  = shadow_2_4;
+    end
     if (rst) begin
-      \$2747  = 1'h0;
+      \$2747  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2748  = \$1956 ;
+    \$2748  = v4;
     if (rst) begin
       \$2748  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2749  = acc_5_3;
-    if (v_5_3) begin
-      \$2749  = \$1369 [31:0];
-    end
+    \$2749  = \$1910 ;
     if (rst) begin
-      \$2749  = 32'd0;
+      \$2749  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2750  = shadow_5_3;
-    if (last_5_3) begin
-      \$2750  = \$1369 [31:0];
-    end else if (\$1957 ) begin
-      \$2750  = shadow_6_3;
-    end
+    \$2750  = v_hop_1_5;
     if (rst) begin
-      \$2750  = 32'd0;
+      \$2750  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2751  = v_row5;
+    \$2751  = last_hop_1_5;
     if (rst) begin
       \$2751  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2752  = \$1958 ;
+    \$2752  = acc_1_5;
+    if (v_1_5) begin
+      \$2752  = \$1309 [31:0];
+    end
     if (rst) begin
-      \$2752  = 1'h0;
+      \$2752  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2753  = acc_5_4;
-    if (v_5_4) begin
-      \$2753  = \$1371 [31:0];
-    end
-    if (rst) begin
-      \$2753  = 32'd0;
+    \$2753  = o_valid_1_5;
+    if (\$1911 ) begin
+      \$2753  = 1'h1;
+    end else if (\$1912 ) begin
+      \$2753  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2754  = shadow_5_4;
-    if (last_5_4) begin
-      \$2754  = \$1371 [31:0];
-    end else if (\$1959 ) begin
-      \$2754  = shadow_6_4;
+    \$2754  = shadow_1_5;
+    if (last_1_5) begin
+      \$2754  = \$1309 [31:0];
+    end else if (\$1913 ) begin
+      \$2754  = shadow_2_5;
     end
     if (rst) begin
       \$2754  = 32'd0;
@@ -24266,59 +25432,58 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2755  = v_row5;
+    \$2755  = v4;
     if (rst) begin
       \$2755  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2756  = \$1960 ;
+    \$2756  = \$1914 ;
     if (rst) begin
       \$2756  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2757  = acc_5_5;
-    if (v_5_5) begin
-      \$2757  = \$1373 [31:0];
-    end
+    \$2757  = v_hop_1_6;
     if (rst) begin
-      \$2757  = 32'd0;
+      \$2757  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2758  = shadow_5_5;
-    if (last_5_5) begin
-      \$2758  = \$1373 [31:0];
-    end else if (\$1961 ) begin
-      \$2758  = shadow_6_5;
-    end
+    \$2758  = last_hop_1_6;
     if (rst) begin
-      \$2758  = 32'd0;
+      \$2758  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2759  = v_row5;
+    \$2759  = acc_1_6;
+    if (v_1_6) begin
+      \$2759  = \$1311 [31:0];
+    end
     if (rst) begin
-      \$2759  = 1'h0;
+      \$2759  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2760  = \$1962 ;
-    if (rst) begin
+    \$2760  = o_valid_1_6;
+    if (\$1915 ) begin
+      \$2760  = 1'h1;
+    end else if (\$1916 ) begin
       \$2760  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2761  = acc_5_6;
-    if (v_5_6) begin
-      \$2761  = \$1375 [31:0];
+    \$2761  = shadow_1_6;
+    if (last_1_6) begin
+      \$2761  = \$1311 [31:0];
+    end else if (\$1917 ) begin
+      \$2761  = shadow_2_6;
     end
     if (rst) begin
       \$2761  = 32'd0;
@@ -24326,47 +25491,37 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2762  = shadow_5_6;
-    if (last_5_6) begin
-      \$2762  = \$1375 [31:0];
-    end else if (\$1963 ) begin
-      \$2762  = shadow_6_6;
-    end
+    \$2762  = v4;
     if (rst) begin
-      \$2762  = 32'd0;
+      \$2762  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2763  = v_row5;
+    \$2763  = \$1918 ;
     if (rst) begin
       \$2763  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2764  = \$1964 ;
+    \$2764  = v_hop_1_7;
     if (rst) begin
       \$2764  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2765  = acc_5_7;
-    if (v_5_7) begin
-      \$2765  = \$1377 [31:0];
-    end
+    \$2765  = last_hop_1_7;
     if (rst) begin
-      \$2765  = 32'd0;
+      \$2765  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2766  = shadow_5_7;
-    if (last_5_7) begin
-      \$2766  = \$1377 [31:0];
-    end else if (\$1965 ) begin
-      \$2766  = shadow_6_7;
+    \$2766  = acc_1_7;
+    if (v_1_7) begin
+      \$2766  = \$1313 [31:0];
     end
     if (rst) begin
       \$2766  = 32'd0;
@@ -24374,80 +25529,79 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2767  = o_valid_row6;
-    if (\$1966 ) begin
+    \$2767  = o_valid_1_7;
+    if (\$1919 ) begin
       \$2767  = 1'h1;
-    end else if (\$1967 ) begin
+    end else if (\$1920 ) begin
       \$2767  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2768  = v_row6;
+    \$2768  = shadow_1_7;
+    if (last_1_7) begin
+      \$2768  = \$1313 [31:0];
+    end else if (\$1921 ) begin
+      \$2768  = shadow_2_7;
+    end
     if (rst) begin
-      \$2768  = 1'h0;
+      \$2768  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2769  = \$1968 ;
+    \$2769  = v4;
     if (rst) begin
       \$2769  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2770  = acc_6_0;
-    if (v_6_0) begin
-      \$2770  = \$1379 [31:0];
-    end
+    \$2770  = \$1922 ;
     if (rst) begin
-      \$2770  = 32'd0;
+      \$2770  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2771  = shadow_6_0;
-    if (last_6_0) begin
-      \$2771  = \$1379 [31:0];
-    end else if (\$1969 ) begin
-      \$2771  = shadow_7_0;
-    end
+    \$2771  = v_hop_2_0;
     if (rst) begin
-      \$2771  = 32'd0;
+      \$2771  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2772  = v_row6;
+    \$2772  = last_hop_2_0;
     if (rst) begin
       \$2772  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2773  = \$1970 ;
+    \$2773  = acc_2_0;
+    if (v_2_0) begin
+      \$2773  = \$1315 [31:0];
+    end
     if (rst) begin
-      \$2773  = 1'h0;
+      \$2773  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2774  = acc_6_1;
-    if (v_6_1) begin
-      \$2774  = \$1381 [31:0];
-    end
-    if (rst) begin
-      \$2774  = 32'd0;
+    \$2774  = o_valid_2_0;
+    if (\$1923 ) begin
+      \$2774  = 1'h1;
+    end else if (\$1924 ) begin
+      \$2774  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2775  = shadow_6_1;
-    if (last_6_1) begin
-      \$2775  = \$1381 [31:0];
-    end else if (\$1971 ) begin
-      \$2775  = shadow_7_1;
+    \$2775  = shadow_2_0;
+    if (last_2_0) begin
+      \$2775  = \$1315 [31:0];
+    end else if (\$1925 ) begin
+      \$2775  = shadow_3_0;
     end
     if (rst) begin
       \$2775  = 32'd0;
@@ -24455,59 +25609,58 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2776  = v_row6;
+    \$2776  = v4;
     if (rst) begin
       \$2776  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2777  = \$1972 ;
+    \$2777  = \$1926 ;
     if (rst) begin
       \$2777  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2778  = acc_6_2;
-    if (v_6_2) begin
-      \$2778  = \$1383 [31:0];
-    end
+    \$2778  = v_hop_2_1;
     if (rst) begin
-      \$2778  = 32'd0;
+      \$2778  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2779  = shadow_6_2;
-    if (last_6_2) begin
-      \$2779  = \$1383 [31:0];
-    end else if (\$1973 ) begin
-      \$2779  = shadow_7_2;
-    end
+    \$2779  = last_hop_2_1;
     if (rst) begin
-      \$2779  = 32'd0;
+      \$2779  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2780  = v_row6;
+    \$2780  = acc_2_1;
+    if (v_2_1) begin
+      \$2780  = \$1317 [31:0];
+    end
     if (rst) begin
-      \$2780  = 1'h0;
+      \$2780  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2781  = \$1974 ;
-    if (rst) begin
+    \$2781  = o_valid_2_1;
+    if (\$1927 ) begin
+      \$2781  = 1'h1;
+    end else if (\$1928 ) begin
       \$2781  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2782  = acc_6_3;
-    if (v_6_3) begin
-      \$2782  = \$1385 [31:0];
+    \$2782  = shadow_2_1;
+    if (last_2_1) begin
+      \$2782  = \$1317 [31:0];
+    end else if (\$1929 ) begin
+      \$2782  = shadow_3_1;
     end
     if (rst) begin
       \$2782  = 32'd0;
@@ -24515,47 +25668,37 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2783  = shadow_6_3;
-    if (last_6_3) begin
-      \$2783  = \$1385 [31:0];
-    end else if (\$1975 ) begin
-      \$2783  = shadow_7_3;
-    end
+    \$2783  = v4;
     if (rst) begin
-      \$2783  = 32'd0;
+      \$2783  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2784  = v_row6;
+    \$2784  = \$1930 ;
     if (rst) begin
       \$2784  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2785  = \$1976 ;
+    \$2785  = v_hop_2_2;
     if (rst) begin
       \$2785  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2786  = acc_6_4;
-    if (v_6_4) begin
-      \$2786  = \$1387 [31:0];
-    end
+    \$2786  = last_hop_2_2;
     if (rst) begin
-      \$2786  = 32'd0;
+      \$2786  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2787  = shadow_6_4;
-    if (last_6_4) begin
-      \$2787  = \$1387 [31:0];
-    end else if (\$1977 ) begin
-      \$2787  = shadow_7_4;
+    \$2787  = acc_2_2;
+    if (v_2_2) begin
+      \$2787  = \$1319 [31:0];
     end
     if (rst) begin
       \$2787  = 32'd0;
@@ -24563,59 +25706,58 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2788  = v_row6;
-    if (rst) begin
+    \$2788  = o_valid_2_2;
+    if (\$1931 ) begin
+      \$2788  = 1'h1;
+    end else if (\$1932 ) begin
       \$2788  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2789  = \$1978 ;
+    \$2789  = shadow_2_2;
+    if (last_2_2) begin
+      \$2789  = \$1319 [31:0];
+    end else if (\$1933 ) begin
+      \$2789  = shadow_3_2;
+    end
     if (rst) begin
-      \$2789  = 1'h0;
+      \$2789  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2790  = acc_6_5;
-    if (v_6_5) begin
-      \$2790  = \$1389 [31:0];
-    end
+    \$2790  = v4;
     if (rst) begin
-      \$2790  = 32'd0;
+      \$2790  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2791  = shadow_6_5;
-    if (last_6_5) begin
-      \$2791  = \$1389 [31:0];
-    end else if (\$1979 ) begin
-      \$2791  = shadow_7_5;
-    end
+    \$2791  = \$1934 ;
     if (rst) begin
-      \$2791  = 32'd0;
+      \$2791  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2792  = v_row6;
+    \$2792  = v_hop_2_3;
     if (rst) begin
       \$2792  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2793  = \$1980 ;
+    \$2793  = last_hop_2_3;
     if (rst) begin
       \$2793  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2794  = acc_6_6;
-    if (v_6_6) begin
-      \$2794  = \$1391 [31:0];
+    \$2794  = acc_2_3;
+    if (v_2_3) begin
+      \$2794  = \$1321 [31:0];
     end
     if (rst) begin
       \$2794  = 32'd0;
@@ -24623,80 +25765,79 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2795  = shadow_6_6;
-    if (last_6_6) begin
-      \$2795  = \$1391 [31:0];
-    end else if (\$1981 ) begin
-      \$2795  = shadow_7_6;
-    end
-    if (rst) begin
-      \$2795  = 32'd0;
+    \$2795  = o_valid_2_3;
+    if (\$1935 ) begin
+      \$2795  = 1'h1;
+    end else if (\$1936 ) begin
+      \$2795  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2796  = v_row6;
+    \$2796  = shadow_2_3;
+    if (last_2_3) begin
+      \$2796  = \$1321 [31:0];
+    end else if (\$1937 ) begin
+      \$2796  = shadow_3_3;
+    end
     if (rst) begin
-      \$2796  = 1'h0;
+      \$2796  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2797  = \$1982 ;
+    \$2797  = v4;
     if (rst) begin
       \$2797  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2798  = acc_6_7;
-    if (v_6_7) begin
-      \$2798  = \$1393 [31:0];
-    end
+    \$2798  = \$1938 ;
     if (rst) begin
-      \$2798  = 32'd0;
+      \$2798  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2799  = shadow_6_7;
-    if (last_6_7) begin
-      \$2799  = \$1393 [31:0];
-    end else if (\$1983 ) begin
-      \$2799  = shadow_7_7;
-    end
+    \$2799  = v_hop_2_4;
     if (rst) begin
-      \$2799  = 32'd0;
+      \$2799  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2800  = o_valid_row7;
-    if (\$1984 ) begin
-      \$2800  = 1'h1;
-    end else if (\$1985 ) begin
+    \$2800  = last_hop_2_4;
+    if (rst) begin
       \$2800  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2801  = v_row7;
+    \$2801  = acc_2_4;
+    if (v_2_4) begin
+      \$2801  = \$1323 [31:0];
+    end
     if (rst) begin
-      \$2801  = 1'h0;
+      \$2801  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2802  = \$1986 ;
-    if (rst) begin
+    \$2802  = o_valid_2_4;
+    if (\$1939 ) begin
+      \$2802  = 1'h1;
+    end else if (\$1940 ) begin
       \$2802  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2803  = acc_7_0;
-    if (v_7_0) begin
-      \$2803  = \$1395 [31:0];
+    \$2803  = shadow_2_4;
+    if (last_2_4) begin
+      \$2803  = \$1323 [31:0];
+    end else if (\$1941 ) begin
+      \$2803  = shadow_3_4;
     end
     if (rst) begin
       \$2803  = 32'd0;
@@ -24704,43 +25845,37 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2804  = shadow_7_0;
-    if (last_7_0) begin
-      \$2804  = \$1395 [31:0];
-    end
+    \$2804  = v4;
     if (rst) begin
-      \$2804  = 32'd0;
+      \$2804  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2805  = v_row7;
+    \$2805  = \$1942 ;
     if (rst) begin
       \$2805  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2806  = \$1987 ;
+    \$2806  = v_hop_2_5;
     if (rst) begin
       \$2806  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2807  = acc_7_1;
-    if (v_7_1) begin
-      \$2807  = \$1397 [31:0];
-    end
+    \$2807  = last_hop_2_5;
     if (rst) begin
-      \$2807  = 32'd0;
+      \$2807  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2808  = shadow_7_1;
-    if (last_7_1) begin
-      \$2808  = \$1397 [31:0];
+    \$2808  = acc_2_5;
+    if (v_2_5) begin
+      \$2808  = \$1325 [31:0];
     end
     if (rst) begin
       \$2808  = 32'd0;
@@ -24748,57 +25883,58 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2809  = v_row7;
-    if (rst) begin
+    \$2809  = o_valid_2_5;
+    if (\$1943 ) begin
+      \$2809  = 1'h1;
+    end else if (\$1944 ) begin
       \$2809  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2810  = \$1988 ;
+    \$2810  = shadow_2_5;
+    if (last_2_5) begin
+      \$2810  = \$1325 [31:0];
+    end else if (\$1945 ) begin
+      \$2810  = shadow_3_5;
+    end
     if (rst) begin
-      \$2810  = 1'h0;
+      \$2810  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2811  = acc_7_2;
-    if (v_7_2) begin
-      \$2811  = \$1399 [31:0];
-    end
+    \$2811  = v4;
     if (rst) begin
-      \$2811  = 32'd0;
+      \$2811  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2812  = shadow_7_2;
-    if (last_7_2) begin
-      \$2812  = \$1399 [31:0];
-    end
+    \$2812  = \$1946 ;
     if (rst) begin
-      \$2812  = 32'd0;
+      \$2812  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2813  = v_row7;
+    \$2813  = v_hop_2_6;
     if (rst) begin
       \$2813  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2814  = \$1989 ;
+    \$2814  = last_hop_2_6;
     if (rst) begin
       \$2814  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2815  = acc_7_3;
-    if (v_7_3) begin
-      \$2815  = \$1401 [31:0];
+    \$2815  = acc_2_6;
+    if (v_2_6) begin
+      \$2815  = \$1327 [31:0];
     end
     if (rst) begin
       \$2815  = 32'd0;
@@ -24806,77 +25942,79 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2816  = shadow_7_3;
-    if (last_7_3) begin
-      \$2816  = \$1401 [31:0];
-    end
-    if (rst) begin
-      \$2816  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2817  = v_row7;
-    if (rst) begin
-      \$2817  = 1'h0;
+    \$2816  = o_valid_2_6;
+    if (\$1947 ) begin
+      \$2816  = 1'h1;
+    end else if (\$1948 ) begin
+      \$2816  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2818  = \$1990 ;
+    \$2817  = shadow_2_6;
+    if (last_2_6) begin
+      \$2817  = \$1327 [31:0];
+    end else if (\$1949 ) begin
+      \$2817  = shadow_3_6;
+    end
+    if (rst) begin
+      \$2817  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2818  = v4;
     if (rst) begin
       \$2818  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2819  = acc_7_4;
-    if (v_7_4) begin
-      \$2819  = \$1403 [31:0];
-    end
+    \$2819  = \$1950 ;
     if (rst) begin
-      \$2819  = 32'd0;
+      \$2819  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2820  = shadow_7_4;
-    if (last_7_4) begin
-      \$2820  = \$1403 [31:0];
-    end
+    \$2820  = v_hop_2_7;
     if (rst) begin
-      \$2820  = 32'd0;
+      \$2820  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2821  = v_row7;
+    \$2821  = last_hop_2_7;
     if (rst) begin
       \$2821  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2822  = \$1991 ;
+    \$2822  = acc_2_7;
+    if (v_2_7) begin
+      \$2822  = \$1329 [31:0];
+    end
     if (rst) begin
-      \$2822  = 1'h0;
+      \$2822  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2823  = acc_7_5;
-    if (v_7_5) begin
-      \$2823  = \$1405 [31:0];
-    end
-    if (rst) begin
-      \$2823  = 32'd0;
+    \$2823  = o_valid_2_7;
+    if (\$1951 ) begin
+      \$2823  = 1'h1;
+    end else if (\$1952 ) begin
+      \$2823  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2824  = shadow_7_5;
-    if (last_7_5) begin
-      \$2824  = \$1405 [31:0];
+    \$2824  = shadow_2_7;
+    if (last_2_7) begin
+      \$2824  = \$1329 [31:0];
+    end else if (\$1953 ) begin
+      \$2824  = shadow_3_7;
     end
     if (rst) begin
       \$2824  = 32'd0;
@@ -24884,57 +26022,58 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2825  = v_row7;
+    \$2825  = v4;
     if (rst) begin
       \$2825  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2826  = \$1992 ;
+    \$2826  = \$1954 ;
     if (rst) begin
       \$2826  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2827  = acc_7_6;
-    if (v_7_6) begin
-      \$2827  = \$1407 [31:0];
-    end
+    \$2827  = v_hop_3_0;
     if (rst) begin
-      \$2827  = 32'd0;
+      \$2827  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2828  = shadow_7_6;
-    if (last_7_6) begin
-      \$2828  = \$1407 [31:0];
-    end
+    \$2828  = last_hop_3_0;
     if (rst) begin
-      \$2828  = 32'd0;
+      \$2828  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2829  = v_row7;
+    \$2829  = acc_3_0;
+    if (v_3_0) begin
+      \$2829  = \$1331 [31:0];
+    end
     if (rst) begin
-      \$2829  = 1'h0;
+      \$2829  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2830  = \$1993 ;
-    if (rst) begin
+    \$2830  = o_valid_3_0;
+    if (\$1955 ) begin
+      \$2830  = 1'h1;
+    end else if (\$1956 ) begin
       \$2830  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2831  = acc_7_7;
-    if (v_7_7) begin
-      \$2831  = \$1409 [31:0];
+    \$2831  = shadow_3_0;
+    if (last_3_0) begin
+      \$2831  = \$1331 [31:0];
+    end else if (\$1957 ) begin
+      \$2831  = shadow_4_0;
     end
     if (rst) begin
       \$2831  = 32'd0;
@@ -24942,84 +26081,2287 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2832  = shadow_7_7;
-    if (last_7_7) begin
-      \$2832  = \$1409 [31:0];
-    end
+    \$2832  = v4;
     if (rst) begin
-      \$2832  = 32'd0;
+      \$2832  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2833  = o__valid;
-    if (\$1994 ) begin
-      \$2833  = 1'h1;
-    end
-    if (drain) begin
-      if (last_row) begin
-        \$2833  = 1'h0;
-      end
-    end
+    \$2833  = \$1958 ;
     if (rst) begin
       \$2833  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2834  = row;
-    if (\$1994 ) begin
-      \$2834  = 3'h0;
-    end
-    if (drain) begin
-      \$2834  = \$1995 [2:0];
-      if (last_row) begin
-        \$2834  = 3'h0;
-      end
-    end
+    \$2834  = v_hop_3_1;
     if (rst) begin
-      \$2834  = 3'h0;
+      \$2834  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2835  = busy;
-    if (drain) begin
-      if (last_row) begin
-        \$2835  = 1'h0;
-      end
-    end
-    if (\$1996 ) begin
-      \$2835  = 1'h1;
-    end
+    \$2835  = last_hop_3_1;
     if (rst) begin
       \$2835  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2836  = \$2029 ;
+    \$2836  = acc_3_1;
+    if (v_3_1) begin
+      \$2836  = \$1333 [31:0];
+    end
     if (rst) begin
-      \$2836  = 8'h00;
+      \$2836  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2837  = wide_out;
-    if (rst) begin
+    \$2837  = o_valid_3_1;
+    if (\$1959 ) begin
+      \$2837  = 1'h1;
+    end else if (\$1960 ) begin
       \$2837  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2838  = overflow;
-    if (wide_out_r) begin
-      \$2838  = 1'h1;
-    end else if (clear) begin
-      \$2838  = 1'h0;
+    \$2838  = shadow_3_1;
+    if (last_3_1) begin
+      \$2838  = \$1333 [31:0];
+    end else if (\$1961 ) begin
+      \$2838  = shadow_4_1;
     end
     if (rst) begin
-      \$2838  = 1'h0;
+      \$2838  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2839  = v4;
+    if (rst) begin
+      \$2839  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2840  = \$1962 ;
+    if (rst) begin
+      \$2840  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2841  = v_hop_3_2;
+    if (rst) begin
+      \$2841  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2842  = last_hop_3_2;
+    if (rst) begin
+      \$2842  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2843  = acc_3_2;
+    if (v_3_2) begin
+      \$2843  = \$1335 [31:0];
+    end
+    if (rst) begin
+      \$2843  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2844  = o_valid_3_2;
+    if (\$1963 ) begin
+      \$2844  = 1'h1;
+    end else if (\$1964 ) begin
+      \$2844  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2845  = shadow_3_2;
+    if (last_3_2) begin
+      \$2845  = \$1335 [31:0];
+    end else if (\$1965 ) begin
+      \$2845  = shadow_4_2;
+    end
+    if (rst) begin
+      \$2845  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2846  = v4;
+    if (rst) begin
+      \$2846  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2847  = \$1966 ;
+    if (rst) begin
+      \$2847  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2848  = v_hop_3_3;
+    if (rst) begin
+      \$2848  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2849  = last_hop_3_3;
+    if (rst) begin
+      \$2849  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2850  = acc_3_3;
+    if (v_3_3) begin
+      \$2850  = \$1337 [31:0];
+    end
+    if (rst) begin
+      \$2850  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2851  = o_valid_3_3;
+    if (\$1967 ) begin
+      \$2851  = 1'h1;
+    end else if (\$1968 ) begin
+      \$2851  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2852  = shadow_3_3;
+    if (last_3_3) begin
+      \$2852  = \$1337 [31:0];
+    end else if (\$1969 ) begin
+      \$2852  = shadow_4_3;
+    end
+    if (rst) begin
+      \$2852  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2853  = v4;
+    if (rst) begin
+      \$2853  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2854  = \$1970 ;
+    if (rst) begin
+      \$2854  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2855  = v_hop_3_4;
+    if (rst) begin
+      \$2855  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2856  = last_hop_3_4;
+    if (rst) begin
+      \$2856  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2857  = acc_3_4;
+    if (v_3_4) begin
+      \$2857  = \$1339 [31:0];
+    end
+    if (rst) begin
+      \$2857  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2858  = o_valid_3_4;
+    if (\$1971 ) begin
+      \$2858  = 1'h1;
+    end else if (\$1972 ) begin
+      \$2858  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2859  = shadow_3_4;
+    if (last_3_4) begin
+      \$2859  = \$1339 [31:0];
+    end else if (\$1973 ) begin
+      \$2859  = shadow_4_4;
+    end
+    if (rst) begin
+      \$2859  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2860  = v4;
+    if (rst) begin
+      \$2860  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2861  = \$1974 ;
+    if (rst) begin
+      \$2861  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2862  = v_hop_3_5;
+    if (rst) begin
+      \$2862  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2863  = last_hop_3_5;
+    if (rst) begin
+      \$2863  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2864  = acc_3_5;
+    if (v_3_5) begin
+      \$2864  = \$1341 [31:0];
+    end
+    if (rst) begin
+      \$2864  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2865  = o_valid_3_5;
+    if (\$1975 ) begin
+      \$2865  = 1'h1;
+    end else if (\$1976 ) begin
+      \$2865  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2866  = shadow_3_5;
+    if (last_3_5) begin
+      \$2866  = \$1341 [31:0];
+    end else if (\$1977 ) begin
+      \$2866  = shadow_4_5;
+    end
+    if (rst) begin
+      \$2866  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2867  = v4;
+    if (rst) begin
+      \$2867  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2868  = \$1978 ;
+    if (rst) begin
+      \$2868  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2869  = v_hop_3_6;
+    if (rst) begin
+      \$2869  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2870  = last_hop_3_6;
+    if (rst) begin
+      \$2870  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2871  = acc_3_6;
+    if (v_3_6) begin
+      \$2871  = \$1343 [31:0];
+    end
+    if (rst) begin
+      \$2871  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2872  = o_valid_3_6;
+    if (\$1979 ) begin
+      \$2872  = 1'h1;
+    end else if (\$1980 ) begin
+      \$2872  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2873  = shadow_3_6;
+    if (last_3_6) begin
+      \$2873  = \$1343 [31:0];
+    end else if (\$1981 ) begin
+      \$2873  = shadow_4_6;
+    end
+    if (rst) begin
+      \$2873  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2874  = v4;
+    if (rst) begin
+      \$2874  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2875  = \$1982 ;
+    if (rst) begin
+      \$2875  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2876  = v_hop_3_7;
+    if (rst) begin
+      \$2876  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2877  = last_hop_3_7;
+    if (rst) begin
+      \$2877  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2878  = acc_3_7;
+    if (v_3_7) begin
+      \$2878  = \$1345 [31:0];
+    end
+    if (rst) begin
+      \$2878  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2879  = o_valid_3_7;
+    if (\$1983 ) begin
+      \$2879  = 1'h1;
+    end else if (\$1984 ) begin
+      \$2879  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2880  = shadow_3_7;
+    if (last_3_7) begin
+      \$2880  = \$1345 [31:0];
+    end else if (\$1985 ) begin
+      \$2880  = shadow_4_7;
+    end
+    if (rst) begin
+      \$2880  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2881  = v4;
+    if (rst) begin
+      \$2881  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2882  = \$1986 ;
+    if (rst) begin
+      \$2882  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2883  = v_hop_4_0;
+    if (rst) begin
+      \$2883  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2884  = last_hop_4_0;
+    if (rst) begin
+      \$2884  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2885  = acc_4_0;
+    if (v_4_0) begin
+      \$2885  = \$1347 [31:0];
+    end
+    if (rst) begin
+      \$2885  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2886  = o_valid_4_0;
+    if (\$1987 ) begin
+      \$2886  = 1'h1;
+    end else if (\$1988 ) begin
+      \$2886  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2887  = shadow_4_0;
+    if (last_4_0) begin
+      \$2887  = \$1347 [31:0];
+    end else if (\$1989 ) begin
+      \$2887  = shadow_5_0;
+    end
+    if (rst) begin
+      \$2887  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2888  = v4;
+    if (rst) begin
+      \$2888  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2889  = \$1990 ;
+    if (rst) begin
+      \$2889  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2890  = v_hop_4_1;
+    if (rst) begin
+      \$2890  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2891  = last_hop_4_1;
+    if (rst) begin
+      \$2891  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2892  = acc_4_1;
+    if (v_4_1) begin
+      \$2892  = \$1349 [31:0];
+    end
+    if (rst) begin
+      \$2892  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2893  = o_valid_4_1;
+    if (\$1991 ) begin
+      \$2893  = 1'h1;
+    end else if (\$1992 ) begin
+      \$2893  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2894  = shadow_4_1;
+    if (last_4_1) begin
+      \$2894  = \$1349 [31:0];
+    end else if (\$1993 ) begin
+      \$2894  = shadow_5_1;
+    end
+    if (rst) begin
+      \$2894  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2895  = v4;
+    if (rst) begin
+      \$2895  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2896  = \$1994 ;
+    if (rst) begin
+      \$2896  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2897  = v_hop_4_2;
+    if (rst) begin
+      \$2897  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2898  = last_hop_4_2;
+    if (rst) begin
+      \$2898  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2899  = acc_4_2;
+    if (v_4_2) begin
+      \$2899  = \$1351 [31:0];
+    end
+    if (rst) begin
+      \$2899  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2900  = o_valid_4_2;
+    if (\$1995 ) begin
+      \$2900  = 1'h1;
+    end else if (\$1996 ) begin
+      \$2900  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2901  = shadow_4_2;
+    if (last_4_2) begin
+      \$2901  = \$1351 [31:0];
+    end else if (\$1997 ) begin
+      \$2901  = shadow_5_2;
+    end
+    if (rst) begin
+      \$2901  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2902  = v4;
+    if (rst) begin
+      \$2902  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2903  = \$1998 ;
+    if (rst) begin
+      \$2903  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2904  = v_hop_4_3;
+    if (rst) begin
+      \$2904  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2905  = last_hop_4_3;
+    if (rst) begin
+      \$2905  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2906  = acc_4_3;
+    if (v_4_3) begin
+      \$2906  = \$1353 [31:0];
+    end
+    if (rst) begin
+      \$2906  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2907  = o_valid_4_3;
+    if (\$1999 ) begin
+      \$2907  = 1'h1;
+    end else if (\$2000 ) begin
+      \$2907  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2908  = shadow_4_3;
+    if (last_4_3) begin
+      \$2908  = \$1353 [31:0];
+    end else if (\$2001 ) begin
+      \$2908  = shadow_5_3;
+    end
+    if (rst) begin
+      \$2908  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2909  = v4;
+    if (rst) begin
+      \$2909  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2910  = \$2002 ;
+    if (rst) begin
+      \$2910  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2911  = v_hop_4_4;
+    if (rst) begin
+      \$2911  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2912  = last_hop_4_4;
+    if (rst) begin
+      \$2912  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2913  = acc_4_4;
+    if (v_4_4) begin
+      \$2913  = \$1355 [31:0];
+    end
+    if (rst) begin
+      \$2913  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2914  = o_valid_4_4;
+    if (\$2003 ) begin
+      \$2914  = 1'h1;
+    end else if (\$2004 ) begin
+      \$2914  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2915  = shadow_4_4;
+    if (last_4_4) begin
+      \$2915  = \$1355 [31:0];
+    end else if (\$2005 ) begin
+      \$2915  = shadow_5_4;
+    end
+    if (rst) begin
+      \$2915  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2916  = v4;
+    if (rst) begin
+      \$2916  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2917  = \$2006 ;
+    if (rst) begin
+      \$2917  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2918  = v_hop_4_5;
+    if (rst) begin
+      \$2918  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2919  = last_hop_4_5;
+    if (rst) begin
+      \$2919  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2920  = acc_4_5;
+    if (v_4_5) begin
+      \$2920  = \$1357 [31:0];
+    end
+    if (rst) begin
+      \$2920  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2921  = o_valid_4_5;
+    if (\$2007 ) begin
+      \$2921  = 1'h1;
+    end else if (\$2008 ) begin
+      \$2921  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2922  = shadow_4_5;
+    if (last_4_5) begin
+      \$2922  = \$1357 [31:0];
+    end else if (\$2009 ) begin
+      \$2922  = shadow_5_5;
+    end
+    if (rst) begin
+      \$2922  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2923  = v4;
+    if (rst) begin
+      \$2923  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2924  = \$2010 ;
+    if (rst) begin
+      \$2924  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2925  = v_hop_4_6;
+    if (rst) begin
+      \$2925  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2926  = last_hop_4_6;
+    if (rst) begin
+      \$2926  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2927  = acc_4_6;
+    if (v_4_6) begin
+      \$2927  = \$1359 [31:0];
+    end
+    if (rst) begin
+      \$2927  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2928  = o_valid_4_6;
+    if (\$2011 ) begin
+      \$2928  = 1'h1;
+    end else if (\$2012 ) begin
+      \$2928  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2929  = shadow_4_6;
+    if (last_4_6) begin
+      \$2929  = \$1359 [31:0];
+    end else if (\$2013 ) begin
+      \$2929  = shadow_5_6;
+    end
+    if (rst) begin
+      \$2929  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2930  = v4;
+    if (rst) begin
+      \$2930  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2931  = \$2014 ;
+    if (rst) begin
+      \$2931  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2932  = v_hop_4_7;
+    if (rst) begin
+      \$2932  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2933  = last_hop_4_7;
+    if (rst) begin
+      \$2933  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2934  = acc_4_7;
+    if (v_4_7) begin
+      \$2934  = \$1361 [31:0];
+    end
+    if (rst) begin
+      \$2934  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2935  = o_valid_4_7;
+    if (\$2015 ) begin
+      \$2935  = 1'h1;
+    end else if (\$2016 ) begin
+      \$2935  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2936  = shadow_4_7;
+    if (last_4_7) begin
+      \$2936  = \$1361 [31:0];
+    end else if (\$2017 ) begin
+      \$2936  = shadow_5_7;
+    end
+    if (rst) begin
+      \$2936  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2937  = v4;
+    if (rst) begin
+      \$2937  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2938  = \$2018 ;
+    if (rst) begin
+      \$2938  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2939  = v_hop_5_0;
+    if (rst) begin
+      \$2939  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2940  = last_hop_5_0;
+    if (rst) begin
+      \$2940  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2941  = acc_5_0;
+    if (v_5_0) begin
+      \$2941  = \$1363 [31:0];
+    end
+    if (rst) begin
+      \$2941  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2942  = o_valid_5_0;
+    if (\$2019 ) begin
+      \$2942  = 1'h1;
+    end else if (\$2020 ) begin
+      \$2942  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2943  = shadow_5_0;
+    if (last_5_0) begin
+      \$2943  = \$1363 [31:0];
+    end else if (\$2021 ) begin
+      \$2943  = shadow_6_0;
+    end
+    if (rst) begin
+      \$2943  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2944  = v4;
+    if (rst) begin
+      \$2944  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2945  = \$2022 ;
+    if (rst) begin
+      \$2945  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2946  = v_hop_5_1;
+    if (rst) begin
+      \$2946  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2947  = last_hop_5_1;
+    if (rst) begin
+      \$2947  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2948  = acc_5_1;
+    if (v_5_1) begin
+      \$2948  = \$1365 [31:0];
+    end
+    if (rst) begin
+      \$2948  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2949  = o_valid_5_1;
+    if (\$2023 ) begin
+      \$2949  = 1'h1;
+    end else if (\$2024 ) begin
+      \$2949  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2950  = shadow_5_1;
+    if (last_5_1) begin
+      \$2950  = \$1365 [31:0];
+    end else if (\$2025 ) begin
+      \$2950  = shadow_6_1;
+    end
+    if (rst) begin
+      \$2950  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2951  = v4;
+    if (rst) begin
+      \$2951  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2952  = \$2026 ;
+    if (rst) begin
+      \$2952  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2953  = v_hop_5_2;
+    if (rst) begin
+      \$2953  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2954  = last_hop_5_2;
+    if (rst) begin
+      \$2954  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2955  = acc_5_2;
+    if (v_5_2) begin
+      \$2955  = \$1367 [31:0];
+    end
+    if (rst) begin
+      \$2955  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2956  = o_valid_5_2;
+    if (\$2027 ) begin
+      \$2956  = 1'h1;
+    end else if (\$2028 ) begin
+      \$2956  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2957  = shadow_5_2;
+    if (last_5_2) begin
+      \$2957  = \$1367 [31:0];
+    end else if (\$2029 ) begin
+      \$2957  = shadow_6_2;
+    end
+    if (rst) begin
+      \$2957  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2958  = v4;
+    if (rst) begin
+      \$2958  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2959  = \$2030 ;
+    if (rst) begin
+      \$2959  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2960  = v_hop_5_3;
+    if (rst) begin
+      \$2960  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2961  = last_hop_5_3;
+    if (rst) begin
+      \$2961  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2962  = acc_5_3;
+    if (v_5_3) begin
+      \$2962  = \$1369 [31:0];
+    end
+    if (rst) begin
+      \$2962  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2963  = o_valid_5_3;
+    if (\$2031 ) begin
+      \$2963  = 1'h1;
+    end else if (\$2032 ) begin
+      \$2963  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2964  = shadow_5_3;
+    if (last_5_3) begin
+      \$2964  = \$1369 [31:0];
+    end else if (\$2033 ) begin
+      \$2964  = shadow_6_3;
+    end
+    if (rst) begin
+      \$2964  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2965  = v4;
+    if (rst) begin
+      \$2965  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2966  = \$2034 ;
+    if (rst) begin
+      \$2966  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2967  = v_hop_5_4;
+    if (rst) begin
+      \$2967  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2968  = last_hop_5_4;
+    if (rst) begin
+      \$2968  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2969  = acc_5_4;
+    if (v_5_4) begin
+      \$2969  = \$1371 [31:0];
+    end
+    if (rst) begin
+      \$2969  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2970  = o_valid_5_4;
+    if (\$2035 ) begin
+      \$2970  = 1'h1;
+    end else if (\$2036 ) begin
+      \$2970  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2971  = shadow_5_4;
+    if (last_5_4) begin
+      \$2971  = \$1371 [31:0];
+    end else if (\$2037 ) begin
+      \$2971  = shadow_6_4;
+    end
+    if (rst) begin
+      \$2971  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2972  = v4;
+    if (rst) begin
+      \$2972  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2973  = \$2038 ;
+    if (rst) begin
+      \$2973  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2974  = v_hop_5_5;
+    if (rst) begin
+      \$2974  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2975  = last_hop_5_5;
+    if (rst) begin
+      \$2975  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2976  = acc_5_5;
+    if (v_5_5) begin
+      \$2976  = \$1373 [31:0];
+    end
+    if (rst) begin
+      \$2976  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2977  = o_valid_5_5;
+    if (\$2039 ) begin
+      \$2977  = 1'h1;
+    end else if (\$2040 ) begin
+      \$2977  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2978  = shadow_5_5;
+    if (last_5_5) begin
+      \$2978  = \$1373 [31:0];
+    end else if (\$2041 ) begin
+      \$2978  = shadow_6_5;
+    end
+    if (rst) begin
+      \$2978  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2979  = v4;
+    if (rst) begin
+      \$2979  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2980  = \$2042 ;
+    if (rst) begin
+      \$2980  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2981  = v_hop_5_6;
+    if (rst) begin
+      \$2981  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2982  = last_hop_5_6;
+    if (rst) begin
+      \$2982  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2983  = acc_5_6;
+    if (v_5_6) begin
+      \$2983  = \$1375 [31:0];
+    end
+    if (rst) begin
+      \$2983  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2984  = o_valid_5_6;
+    if (\$2043 ) begin
+      \$2984  = 1'h1;
+    end else if (\$2044 ) begin
+      \$2984  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2985  = shadow_5_6;
+    if (last_5_6) begin
+      \$2985  = \$1375 [31:0];
+    end else if (\$2045 ) begin
+      \$2985  = shadow_6_6;
+    end
+    if (rst) begin
+      \$2985  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2986  = v4;
+    if (rst) begin
+      \$2986  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2987  = \$2046 ;
+    if (rst) begin
+      \$2987  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2988  = v_hop_5_7;
+    if (rst) begin
+      \$2988  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2989  = last_hop_5_7;
+    if (rst) begin
+      \$2989  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2990  = acc_5_7;
+    if (v_5_7) begin
+      \$2990  = \$1377 [31:0];
+    end
+    if (rst) begin
+      \$2990  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2991  = o_valid_5_7;
+    if (\$2047 ) begin
+      \$2991  = 1'h1;
+    end else if (\$2048 ) begin
+      \$2991  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2992  = shadow_5_7;
+    if (last_5_7) begin
+      \$2992  = \$1377 [31:0];
+    end else if (\$2049 ) begin
+      \$2992  = shadow_6_7;
+    end
+    if (rst) begin
+      \$2992  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2993  = v4;
+    if (rst) begin
+      \$2993  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2994  = \$2050 ;
+    if (rst) begin
+      \$2994  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2995  = v_hop_6_0;
+    if (rst) begin
+      \$2995  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2996  = last_hop_6_0;
+    if (rst) begin
+      \$2996  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2997  = acc_6_0;
+    if (v_6_0) begin
+      \$2997  = \$1379 [31:0];
+    end
+    if (rst) begin
+      \$2997  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2998  = o_valid_6_0;
+    if (\$2051 ) begin
+      \$2998  = 1'h1;
+    end else if (\$2052 ) begin
+      \$2998  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2999  = shadow_6_0;
+    if (last_6_0) begin
+      \$2999  = \$1379 [31:0];
+    end else if (\$2053 ) begin
+      \$2999  = shadow_7_0;
+    end
+    if (rst) begin
+      \$2999  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3000  = v4;
+    if (rst) begin
+      \$3000  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3001  = \$2054 ;
+    if (rst) begin
+      \$3001  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3002  = v_hop_6_1;
+    if (rst) begin
+      \$3002  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3003  = last_hop_6_1;
+    if (rst) begin
+      \$3003  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3004  = acc_6_1;
+    if (v_6_1) begin
+      \$3004  = \$1381 [31:0];
+    end
+    if (rst) begin
+      \$3004  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3005  = o_valid_6_1;
+    if (\$2055 ) begin
+      \$3005  = 1'h1;
+    end else if (\$2056 ) begin
+      \$3005  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3006  = shadow_6_1;
+    if (last_6_1) begin
+      \$3006  = \$1381 [31:0];
+    end else if (\$2057 ) begin
+      \$3006  = shadow_7_1;
+    end
+    if (rst) begin
+      \$3006  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3007  = v4;
+    if (rst) begin
+      \$3007  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3008  = \$2058 ;
+    if (rst) begin
+      \$3008  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3009  = v_hop_6_2;
+    if (rst) begin
+      \$3009  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3010  = last_hop_6_2;
+    if (rst) begin
+      \$3010  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3011  = acc_6_2;
+    if (v_6_2) begin
+      \$3011  = \$1383 [31:0];
+    end
+    if (rst) begin
+      \$3011  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3012  = o_valid_6_2;
+    if (\$2059 ) begin
+      \$3012  = 1'h1;
+    end else if (\$2060 ) begin
+      \$3012  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3013  = shadow_6_2;
+    if (last_6_2) begin
+      \$3013  = \$1383 [31:0];
+    end else if (\$2061 ) begin
+      \$3013  = shadow_7_2;
+    end
+    if (rst) begin
+      \$3013  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3014  = v4;
+    if (rst) begin
+      \$3014  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3015  = \$2062 ;
+    if (rst) begin
+      \$3015  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3016  = v_hop_6_3;
+    if (rst) begin
+      \$3016  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3017  = last_hop_6_3;
+    if (rst) begin
+      \$3017  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3018  = acc_6_3;
+    if (v_6_3) begin
+      \$3018  = \$1385 [31:0];
+    end
+    if (rst) begin
+      \$3018  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3019  = o_valid_6_3;
+    if (\$2063 ) begin
+      \$3019  = 1'h1;
+    end else if (\$2064 ) begin
+      \$3019  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3020  = shadow_6_3;
+    if (last_6_3) begin
+      \$3020  = \$1385 [31:0];
+    end else if (\$2065 ) begin
+      \$3020  = shadow_7_3;
+    end
+    if (rst) begin
+      \$3020  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3021  = v4;
+    if (rst) begin
+      \$3021  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3022  = \$2066 ;
+    if (rst) begin
+      \$3022  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3023  = v_hop_6_4;
+    if (rst) begin
+      \$3023  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3024  = last_hop_6_4;
+    if (rst) begin
+      \$3024  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3025  = acc_6_4;
+    if (v_6_4) begin
+      \$3025  = \$1387 [31:0];
+    end
+    if (rst) begin
+      \$3025  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3026  = o_valid_6_4;
+    if (\$2067 ) begin
+      \$3026  = 1'h1;
+    end else if (\$2068 ) begin
+      \$3026  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3027  = shadow_6_4;
+    if (last_6_4) begin
+      \$3027  = \$1387 [31:0];
+    end else if (\$2069 ) begin
+      \$3027  = shadow_7_4;
+    end
+    if (rst) begin
+      \$3027  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3028  = v4;
+    if (rst) begin
+      \$3028  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3029  = \$2070 ;
+    if (rst) begin
+      \$3029  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3030  = v_hop_6_5;
+    if (rst) begin
+      \$3030  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3031  = last_hop_6_5;
+    if (rst) begin
+      \$3031  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3032  = acc_6_5;
+    if (v_6_5) begin
+      \$3032  = \$1389 [31:0];
+    end
+    if (rst) begin
+      \$3032  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3033  = o_valid_6_5;
+    if (\$2071 ) begin
+      \$3033  = 1'h1;
+    end else if (\$2072 ) begin
+      \$3033  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3034  = shadow_6_5;
+    if (last_6_5) begin
+      \$3034  = \$1389 [31:0];
+    end else if (\$2073 ) begin
+      \$3034  = shadow_7_5;
+    end
+    if (rst) begin
+      \$3034  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3035  = v4;
+    if (rst) begin
+      \$3035  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3036  = \$2074 ;
+    if (rst) begin
+      \$3036  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3037  = v_hop_6_6;
+    if (rst) begin
+      \$3037  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3038  = last_hop_6_6;
+    if (rst) begin
+      \$3038  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3039  = acc_6_6;
+    if (v_6_6) begin
+      \$3039  = \$1391 [31:0];
+    end
+    if (rst) begin
+      \$3039  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3040  = o_valid_6_6;
+    if (\$2075 ) begin
+      \$3040  = 1'h1;
+    end else if (\$2076 ) begin
+      \$3040  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3041  = shadow_6_6;
+    if (last_6_6) begin
+      \$3041  = \$1391 [31:0];
+    end else if (\$2077 ) begin
+      \$3041  = shadow_7_6;
+    end
+    if (rst) begin
+      \$3041  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3042  = v4;
+    if (rst) begin
+      \$3042  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3043  = \$2078 ;
+    if (rst) begin
+      \$3043  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3044  = v_hop_6_7;
+    if (rst) begin
+      \$3044  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3045  = last_hop_6_7;
+    if (rst) begin
+      \$3045  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3046  = acc_6_7;
+    if (v_6_7) begin
+      \$3046  = \$1393 [31:0];
+    end
+    if (rst) begin
+      \$3046  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3047  = o_valid_6_7;
+    if (\$2079 ) begin
+      \$3047  = 1'h1;
+    end else if (\$2080 ) begin
+      \$3047  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3048  = shadow_6_7;
+    if (last_6_7) begin
+      \$3048  = \$1393 [31:0];
+    end else if (\$2081 ) begin
+      \$3048  = shadow_7_7;
+    end
+    if (rst) begin
+      \$3048  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3049  = v4;
+    if (rst) begin
+      \$3049  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3050  = \$2082 ;
+    if (rst) begin
+      \$3050  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3051  = v_hop_7_0;
+    if (rst) begin
+      \$3051  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3052  = last_hop_7_0;
+    if (rst) begin
+      \$3052  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3053  = acc_7_0;
+    if (v_7_0) begin
+      \$3053  = \$1395 [31:0];
+    end
+    if (rst) begin
+      \$3053  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3054  = shadow_7_0;
+    if (last_7_0) begin
+      \$3054  = \$1395 [31:0];
+    end
+    if (rst) begin
+      \$3054  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3055  = v4;
+    if (rst) begin
+      \$3055  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3056  = \$2083 ;
+    if (rst) begin
+      \$3056  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3057  = v_hop_7_1;
+    if (rst) begin
+      \$3057  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3058  = last_hop_7_1;
+    if (rst) begin
+      \$3058  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3059  = acc_7_1;
+    if (v_7_1) begin
+      \$3059  = \$1397 [31:0];
+    end
+    if (rst) begin
+      \$3059  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3060  = shadow_7_1;
+    if (last_7_1) begin
+      \$3060  = \$1397 [31:0];
+    end
+    if (rst) begin
+      \$3060  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3061  = v4;
+    if (rst) begin
+      \$3061  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3062  = \$2084 ;
+    if (rst) begin
+      \$3062  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3063  = v_hop_7_2;
+    if (rst) begin
+      \$3063  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3064  = last_hop_7_2;
+    if (rst) begin
+      \$3064  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3065  = acc_7_2;
+    if (v_7_2) begin
+      \$3065  = \$1399 [31:0];
+    end
+    if (rst) begin
+      \$3065  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3066  = shadow_7_2;
+    if (last_7_2) begin
+      \$3066  = \$1399 [31:0];
+    end
+    if (rst) begin
+      \$3066  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3067  = v4;
+    if (rst) begin
+      \$3067  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3068  = \$2085 ;
+    if (rst) begin
+      \$3068  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3069  = v_hop_7_3;
+    if (rst) begin
+      \$3069  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3070  = last_hop_7_3;
+    if (rst) begin
+      \$3070  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3071  = acc_7_3;
+    if (v_7_3) begin
+      \$3071  = \$1401 [31:0];
+    end
+    if (rst) begin
+      \$3071  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3072  = shadow_7_3;
+    if (last_7_3) begin
+      \$3072  = \$1401 [31:0];
+    end
+    if (rst) begin
+      \$3072  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3073  = v4;
+    if (rst) begin
+      \$3073  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3074  = \$2086 ;
+    if (rst) begin
+      \$3074  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3075  = v_hop_7_4;
+    if (rst) begin
+      \$3075  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3076  = last_hop_7_4;
+    if (rst) begin
+      \$3076  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3077  = acc_7_4;
+    if (v_7_4) begin
+      \$3077  = \$1403 [31:0];
+    end
+    if (rst) begin
+      \$3077  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3078  = shadow_7_4;
+    if (last_7_4) begin
+      \$3078  = \$1403 [31:0];
+    end
+    if (rst) begin
+      \$3078  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3079  = v4;
+    if (rst) begin
+      \$3079  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3080  = \$2087 ;
+    if (rst) begin
+      \$3080  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3081  = v_hop_7_5;
+    if (rst) begin
+      \$3081  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3082  = last_hop_7_5;
+    if (rst) begin
+      \$3082  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3083  = acc_7_5;
+    if (v_7_5) begin
+      \$3083  = \$1405 [31:0];
+    end
+    if (rst) begin
+      \$3083  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3084  = shadow_7_5;
+    if (last_7_5) begin
+      \$3084  = \$1405 [31:0];
+    end
+    if (rst) begin
+      \$3084  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3085  = v4;
+    if (rst) begin
+      \$3085  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3086  = \$2088 ;
+    if (rst) begin
+      \$3086  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3087  = v_hop_7_6;
+    if (rst) begin
+      \$3087  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3088  = last_hop_7_6;
+    if (rst) begin
+      \$3088  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3089  = acc_7_6;
+    if (v_7_6) begin
+      \$3089  = \$1407 [31:0];
+    end
+    if (rst) begin
+      \$3089  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3090  = shadow_7_6;
+    if (last_7_6) begin
+      \$3090  = \$1407 [31:0];
+    end
+    if (rst) begin
+      \$3090  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3091  = v4;
+    if (rst) begin
+      \$3091  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3092  = \$2089 ;
+    if (rst) begin
+      \$3092  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3093  = v_hop_7_7;
+    if (rst) begin
+      \$3093  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3094  = last_hop_7_7;
+    if (rst) begin
+      \$3094  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3095  = acc_7_7;
+    if (v_7_7) begin
+      \$3095  = \$1409 [31:0];
+    end
+    if (rst) begin
+      \$3095  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3096  = shadow_7_7;
+    if (last_7_7) begin
+      \$3096  = \$1409 [31:0];
+    end
+    if (rst) begin
+      \$3096  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3097  = o__valid;
+    if (\$2090 ) begin
+      \$3097  = 1'h1;
+    end
+    if (drain) begin
+      if (last_row) begin
+        \$3097  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$3097  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3098  = row;
+    if (\$2090 ) begin
+      \$3098  = 3'h0;
+    end
+    if (drain) begin
+      \$3098  = \$2091 [2:0];
+      if (last_row) begin
+        \$3098  = 3'h0;
+      end
+    end
+    if (rst) begin
+      \$3098  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3099  = busy;
+    if (drain) begin
+      if (last_row) begin
+        \$3099  = 1'h0;
+      end
+    end
+    if (\$2092 ) begin
+      \$3099  = 1'h1;
+    end
+    if (rst) begin
+      \$3099  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3100  = \$2125 ;
+    if (rst) begin
+      \$3100  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3101  = wide_out;
+    if (rst) begin
+      \$3101  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$3102  = overflow;
+    if (wide_out_r) begin
+      \$3102  = 1'h1;
+    end else if (clear) begin
+      \$3102  = 1'h0;
+    end
+    if (rst) begin
+      \$3102  = 1'h0;
     end
   end
   assign mac_0_0_pp0 = \$3 [14:0];
@@ -26491,62 +29833,62 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   assign \$1842  = { 14'h0000, mac_7_5_hi5, 17'h00000 };
   assign \$1849  = { 14'h0000, mac_7_6_hi5, 17'h00000 };
   assign \$1856  = { 14'h0000, mac_7_7_hi5, 17'h00000 };
-  assign \$1861  = o_valid_row0;
-  assign \$1863  = o_valid_row0;
-  assign \$1865  = o_valid_row0;
-  assign \$1867  = o_valid_row0;
-  assign \$1869  = o_valid_row0;
-  assign \$1871  = o_valid_row0;
-  assign \$1873  = o_valid_row0;
-  assign \$1875  = o_valid_row0;
-  assign \$1879  = o_valid_row1;
-  assign \$1881  = o_valid_row1;
-  assign \$1883  = o_valid_row1;
-  assign \$1885  = o_valid_row1;
-  assign \$1887  = o_valid_row1;
-  assign \$1889  = o_valid_row1;
-  assign \$1891  = o_valid_row1;
-  assign \$1893  = o_valid_row1;
-  assign \$1897  = o_valid_row2;
-  assign \$1899  = o_valid_row2;
-  assign \$1901  = o_valid_row2;
-  assign \$1903  = o_valid_row2;
-  assign \$1905  = o_valid_row2;
-  assign \$1907  = o_valid_row2;
-  assign \$1909  = o_valid_row2;
-  assign \$1911  = o_valid_row2;
-  assign \$1915  = o_valid_row3;
-  assign \$1917  = o_valid_row3;
-  assign \$1919  = o_valid_row3;
-  assign \$1921  = o_valid_row3;
-  assign \$1923  = o_valid_row3;
-  assign \$1925  = o_valid_row3;
-  assign \$1927  = o_valid_row3;
-  assign \$1929  = o_valid_row3;
-  assign \$1933  = o_valid_row4;
-  assign \$1935  = o_valid_row4;
-  assign \$1937  = o_valid_row4;
-  assign \$1939  = o_valid_row4;
-  assign \$1941  = o_valid_row4;
-  assign \$1943  = o_valid_row4;
-  assign \$1945  = o_valid_row4;
-  assign \$1947  = o_valid_row4;
-  assign \$1951  = o_valid_row5;
-  assign \$1953  = o_valid_row5;
-  assign \$1955  = o_valid_row5;
-  assign \$1957  = o_valid_row5;
-  assign \$1959  = o_valid_row5;
-  assign \$1961  = o_valid_row5;
-  assign \$1963  = o_valid_row5;
-  assign \$1965  = o_valid_row5;
-  assign \$1969  = o_valid_row6;
-  assign \$1971  = o_valid_row6;
-  assign \$1973  = o_valid_row6;
-  assign \$1975  = o_valid_row6;
-  assign \$1977  = o_valid_row6;
-  assign \$1979  = o_valid_row6;
-  assign \$1981  = o_valid_row6;
-  assign \$1983  = o_valid_row6;
+  assign \$1861  = o_valid_0_0;
+  assign \$1865  = o_valid_0_1;
+  assign \$1869  = o_valid_0_2;
+  assign \$1873  = o_valid_0_3;
+  assign \$1877  = o_valid_0_4;
+  assign \$1881  = o_valid_0_5;
+  assign \$1885  = o_valid_0_6;
+  assign \$1889  = o_valid_0_7;
+  assign \$1893  = o_valid_1_0;
+  assign \$1897  = o_valid_1_1;
+  assign \$1901  = o_valid_1_2;
+  assign \$1905  = o_valid_1_3;
+  assign \$1909  = o_valid_1_4;
+  assign \$1913  = o_valid_1_5;
+  assign \$1917  = o_valid_1_6;
+  assign \$1921  = o_valid_1_7;
+  assign \$1925  = o_valid_2_0;
+  assign \$1929  = o_valid_2_1;
+  assign \$1933  = o_valid_2_2;
+  assign \$1937  = o_valid_2_3;
+  assign \$1941  = o_valid_2_4;
+  assign \$1945  = o_valid_2_5;
+  assign \$1949  = o_valid_2_6;
+  assign \$1953  = o_valid_2_7;
+  assign \$1957  = o_valid_3_0;
+  assign \$1961  = o_valid_3_1;
+  assign \$1965  = o_valid_3_2;
+  assign \$1969  = o_valid_3_3;
+  assign \$1973  = o_valid_3_4;
+  assign \$1977  = o_valid_3_5;
+  assign \$1981  = o_valid_3_6;
+  assign \$1985  = o_valid_3_7;
+  assign \$1989  = o_valid_4_0;
+  assign \$1993  = o_valid_4_1;
+  assign \$1997  = o_valid_4_2;
+  assign \$2001  = o_valid_4_3;
+  assign \$2005  = o_valid_4_4;
+  assign \$2009  = o_valid_4_5;
+  assign \$2013  = o_valid_4_6;
+  assign \$2017  = o_valid_4_7;
+  assign \$2021  = o_valid_5_0;
+  assign \$2025  = o_valid_5_1;
+  assign \$2029  = o_valid_5_2;
+  assign \$2033  = o_valid_5_3;
+  assign \$2037  = o_valid_5_4;
+  assign \$2041  = o_valid_5_5;
+  assign \$2045  = o_valid_5_6;
+  assign \$2049  = o_valid_5_7;
+  assign \$2053  = o_valid_6_0;
+  assign \$2057  = o_valid_6_1;
+  assign \$2061  = o_valid_6_2;
+  assign \$2065  = o_valid_6_3;
+  assign \$2069  = o_valid_6_4;
+  assign \$2073  = o_valid_6_5;
+  assign \$2077  = o_valid_6_6;
+  assign \$2081  = o_valid_6_7;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -33692,7 +37034,7 @@ module \nitro_engine.rfifo (rst, r_en, w_level, r_data, w_en, w_port__data, r_rd
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4964$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler0 (rst, i__valid, o__ready, i__payload, multiplier, shift, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$31  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -33770,6 +37112,7 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
   input i__valid;
   wire i__valid;
   wire [6:0] mag;
+  input [31:0] multiplier;
   wire [31:0] multiplier;
   output [7:0] o__payload;
   reg [7:0] o__payload = 8'h00;
@@ -33777,8 +37120,6 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4964$231 ;
-  wire [37:0] \port$4964$231 ;
   input rst;
   wire rst;
   (* keep = "true" *)
@@ -33840,6 +37181,7 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
   reg [5:0] scale_shift5 = 6'h00;
   (* keep = "true" *)
   reg [5:0] scale_shift6 = 6'h00;
+  input [5:0] shift;
   wire [5:0] shift;
   reg valid1 = 1'h0;
   reg valid2 = 1'h0;
@@ -34371,7 +37713,7 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4964$231 [31:0];
+      \$25  = multiplier;
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -34391,15 +37733,13 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4964$231 [37:32];
+      \$27  = shift;
     end
     if (rst) begin
       \$27  = 6'h00;
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4964$231 [31:0];
-  assign shift = \port$4964$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -34407,7 +37747,7 @@ module \nitro_engine.scaler0 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4964$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler1 (rst, i__valid, o__ready, i__payload, multiplier, shift, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$32  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -34485,6 +37825,7 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
   input i__valid;
   wire i__valid;
   wire [6:0] mag;
+  input [31:0] multiplier;
   wire [31:0] multiplier;
   output [7:0] o__payload;
   reg [7:0] o__payload = 8'h00;
@@ -34492,8 +37833,6 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4964$231 ;
-  wire [37:0] \port$4964$231 ;
   input rst;
   wire rst;
   (* keep = "true" *)
@@ -34555,6 +37894,7 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
   reg [5:0] scale_shift5 = 6'h00;
   (* keep = "true" *)
   reg [5:0] scale_shift6 = 6'h00;
+  input [5:0] shift;
   wire [5:0] shift;
   reg valid1 = 1'h0;
   reg valid2 = 1'h0;
@@ -35086,7 +38426,7 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4964$231 [31:0];
+      \$25  = multiplier;
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -35106,15 +38446,13 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4964$231 [37:32];
+      \$27  = shift;
     end
     if (rst) begin
       \$27  = 6'h00;
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4964$231 [31:0];
-  assign shift = \port$4964$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -35122,7 +38460,7 @@ module \nitro_engine.scaler1 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4964$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler2 (rst, i__valid, o__ready, i__payload, multiplier, shift, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$33  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -35200,6 +38538,7 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
   input i__valid;
   wire i__valid;
   wire [6:0] mag;
+  input [31:0] multiplier;
   wire [31:0] multiplier;
   output [7:0] o__payload;
   reg [7:0] o__payload = 8'h00;
@@ -35207,8 +38546,6 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4964$231 ;
-  wire [37:0] \port$4964$231 ;
   input rst;
   wire rst;
   (* keep = "true" *)
@@ -35270,6 +38607,7 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
   reg [5:0] scale_shift5 = 6'h00;
   (* keep = "true" *)
   reg [5:0] scale_shift6 = 6'h00;
+  input [5:0] shift;
   wire [5:0] shift;
   reg valid1 = 1'h0;
   reg valid2 = 1'h0;
@@ -35801,7 +39139,7 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4964$231 [31:0];
+      \$25  = multiplier;
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -35821,15 +39159,13 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4964$231 [37:32];
+      \$27  = shift;
     end
     if (rst) begin
       \$27  = 6'h00;
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4964$231 [31:0];
-  assign shift = \port$4964$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -35837,7 +39173,7 @@ module \nitro_engine.scaler2 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4964$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler3 (rst, i__valid, o__ready, i__payload, multiplier, shift, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$34  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -35915,6 +39251,7 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
   input i__valid;
   wire i__valid;
   wire [6:0] mag;
+  input [31:0] multiplier;
   wire [31:0] multiplier;
   output [7:0] o__payload;
   reg [7:0] o__payload = 8'h00;
@@ -35922,8 +39259,6 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4964$231 ;
-  wire [37:0] \port$4964$231 ;
   input rst;
   wire rst;
   (* keep = "true" *)
@@ -35985,6 +39320,7 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
   reg [5:0] scale_shift5 = 6'h00;
   (* keep = "true" *)
   reg [5:0] scale_shift6 = 6'h00;
+  input [5:0] shift;
   wire [5:0] shift;
   reg valid1 = 1'h0;
   reg valid2 = 1'h0;
@@ -36516,7 +39852,7 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4964$231 [31:0];
+      \$25  = multiplier;
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -36536,15 +39872,13 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4964$231 [37:32];
+      \$27  = shift;
     end
     if (rst) begin
       \$27  = 6'h00;
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4964$231 [31:0];
-  assign shift = \port$4964$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -36552,7 +39886,7 @@ module \nitro_engine.scaler3 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4964$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler4 (rst, i__valid, o__ready, i__payload, multiplier, shift, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$35  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -36630,6 +39964,7 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
   input i__valid;
   wire i__valid;
   wire [6:0] mag;
+  input [31:0] multiplier;
   wire [31:0] multiplier;
   output [7:0] o__payload;
   reg [7:0] o__payload = 8'h00;
@@ -36637,8 +39972,6 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4964$231 ;
-  wire [37:0] \port$4964$231 ;
   input rst;
   wire rst;
   (* keep = "true" *)
@@ -36700,6 +40033,7 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
   reg [5:0] scale_shift5 = 6'h00;
   (* keep = "true" *)
   reg [5:0] scale_shift6 = 6'h00;
+  input [5:0] shift;
   wire [5:0] shift;
   reg valid1 = 1'h0;
   reg valid2 = 1'h0;
@@ -37231,7 +40565,7 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4964$231 [31:0];
+      \$25  = multiplier;
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -37251,15 +40585,13 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4964$231 [37:32];
+      \$27  = shift;
     end
     if (rst) begin
       \$27  = 6'h00;
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4964$231 [31:0];
-  assign shift = \port$4964$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -37267,7 +40599,7 @@ module \nitro_engine.scaler4 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4964$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler5 (rst, i__valid, o__ready, i__payload, multiplier, shift, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$36  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -37345,6 +40677,7 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
   input i__valid;
   wire i__valid;
   wire [6:0] mag;
+  input [31:0] multiplier;
   wire [31:0] multiplier;
   output [7:0] o__payload;
   reg [7:0] o__payload = 8'h00;
@@ -37352,8 +40685,6 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4964$231 ;
-  wire [37:0] \port$4964$231 ;
   input rst;
   wire rst;
   (* keep = "true" *)
@@ -37415,6 +40746,7 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
   reg [5:0] scale_shift5 = 6'h00;
   (* keep = "true" *)
   reg [5:0] scale_shift6 = 6'h00;
+  input [5:0] shift;
   wire [5:0] shift;
   reg valid1 = 1'h0;
   reg valid2 = 1'h0;
@@ -37946,7 +41278,7 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4964$231 [31:0];
+      \$25  = multiplier;
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -37966,15 +41298,13 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4964$231 [37:32];
+      \$27  = shift;
     end
     if (rst) begin
       \$27  = 6'h00;
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4964$231 [31:0];
-  assign shift = \port$4964$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -37982,7 +41312,7 @@ module \nitro_engine.scaler5 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4964$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler6 (rst, i__valid, o__ready, i__payload, multiplier, shift, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$37  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -38060,6 +41390,7 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
   input i__valid;
   wire i__valid;
   wire [6:0] mag;
+  input [31:0] multiplier;
   wire [31:0] multiplier;
   output [7:0] o__payload;
   reg [7:0] o__payload = 8'h00;
@@ -38067,8 +41398,6 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4964$231 ;
-  wire [37:0] \port$4964$231 ;
   input rst;
   wire rst;
   (* keep = "true" *)
@@ -38130,6 +41459,7 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
   reg [5:0] scale_shift5 = 6'h00;
   (* keep = "true" *)
   reg [5:0] scale_shift6 = 6'h00;
+  input [5:0] shift;
   wire [5:0] shift;
   reg valid1 = 1'h0;
   reg valid2 = 1'h0;
@@ -38661,7 +41991,7 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4964$231 [31:0];
+      \$25  = multiplier;
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -38681,15 +42011,13 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4964$231 [37:32];
+      \$27  = shift;
     end
     if (rst) begin
       \$27  = 6'h00;
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4964$231 [31:0];
-  assign shift = \port$4964$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -38697,7 +42025,7 @@ module \nitro_engine.scaler6 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4964$231 , i__payload, o__valid, o__payload, clk);
+module \nitro_engine.scaler7 (rst, i__valid, o__ready, i__payload, multiplier, shift, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$38  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -38775,6 +42103,7 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
   input i__valid;
   wire i__valid;
   wire [6:0] mag;
+  input [31:0] multiplier;
   wire [31:0] multiplier;
   output [7:0] o__payload;
   reg [7:0] o__payload = 8'h00;
@@ -38782,8 +42111,6 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  input [37:0] \port$4964$231 ;
-  wire [37:0] \port$4964$231 ;
   input rst;
   wire rst;
   (* keep = "true" *)
@@ -38845,6 +42172,7 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
   reg [5:0] scale_shift5 = 6'h00;
   (* keep = "true" *)
   reg [5:0] scale_shift6 = 6'h00;
+  input [5:0] shift;
   wire [5:0] shift;
   reg valid1 = 1'h0;
   reg valid2 = 1'h0;
@@ -39376,7 +42704,7 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
     \$25  = scale_mult;
     if (en) begin
-      \$25  = \port$4964$231 [31:0];
+      \$25  = multiplier;
     end
     if (rst) begin
       \$25  = 32'd0;
@@ -39396,15 +42724,13 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
     \$27  = scale_shift1;
     if (en) begin
-      \$27  = \port$4964$231 [37:32];
+      \$27  = shift;
     end
     if (rst) begin
       \$27  = 6'h00;
     end
   end
   assign i__ready = en;
-  assign multiplier = \port$4964$231 [31:0];
-  assign shift = \port$4964$231 [37:32];
   assign \$11  = { 1'h0, scale_pp00 };
   assign \$13  = { 15'h0000, scale_pp01, 16'h0000 };
   assign \$15  = { 15'h0000, scale_pp10, 16'h0000 };
@@ -39412,7 +42738,7 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, \port$4964$231 , i__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4964$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, lr_multiplier, lr_shift, decay_multiplier, decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$39  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -39570,6 +42896,7 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4964$269 , de
   reg [15:0] decay_mag = 16'h0000;
   (* keep = "true" *)
   reg [15:0] decay_mult = 16'h0000;
+  input [15:0] decay_multiplier;
   wire [15:0] decay_multiplier;
   reg decay_neg1 = 1'h0;
   reg decay_neg2 = 1'h0;
@@ -39667,7 +42994,9 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4964$269 , de
   wire i__ready;
   input i__valid;
   wire i__valid;
+  input [31:0] lr_multiplier;
   wire [31:0] lr_multiplier;
+  input [5:0] lr_shift;
   wire [5:0] lr_shift;
   output [15:0] o__payload;
   reg [15:0] o__payload = 16'h0000;
@@ -39675,8 +43004,6 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4964$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4964$269 ;
-  wire [53:0] \port$4964$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -39939,7 +43266,7 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4964$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4964$269 [31:0];
+      \$47  = lr_multiplier;
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -39959,7 +43286,7 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4964$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4964$269 [37:32];
+      \$49  = lr_shift;
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -40289,7 +43616,7 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4964$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     \$82  = decay_mult;
     if (en) begin
-      \$82  = \port$4964$269 [53:38];
+      \$82  = decay_multiplier;
     end
     if (rst) begin
       \$82  = 16'h0000;
@@ -40834,9 +44161,6 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4964$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4964$269 [31:0];
-  assign lr_shift = \port$4964$269 [37:32];
-  assign decay_multiplier = \port$4964$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -40850,7 +44174,7 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, \port$4964$269 , de
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4964$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, lr_multiplier, lr_shift, decay_multiplier, decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$40  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -41008,6 +44332,7 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4964$269 , de
   reg [15:0] decay_mag = 16'h0000;
   (* keep = "true" *)
   reg [15:0] decay_mult = 16'h0000;
+  input [15:0] decay_multiplier;
   wire [15:0] decay_multiplier;
   reg decay_neg1 = 1'h0;
   reg decay_neg2 = 1'h0;
@@ -41105,7 +44430,9 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4964$269 , de
   wire i__ready;
   input i__valid;
   wire i__valid;
+  input [31:0] lr_multiplier;
   wire [31:0] lr_multiplier;
+  input [5:0] lr_shift;
   wire [5:0] lr_shift;
   output [15:0] o__payload;
   reg [15:0] o__payload = 16'h0000;
@@ -41113,8 +44440,6 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4964$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4964$269 ;
-  wire [53:0] \port$4964$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -41377,7 +44702,7 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4964$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4964$269 [31:0];
+      \$47  = lr_multiplier;
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -41397,7 +44722,7 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4964$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4964$269 [37:32];
+      \$49  = lr_shift;
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -41727,7 +45052,7 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4964$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$82  = decay_mult;
     if (en) begin
-      \$82  = \port$4964$269 [53:38];
+      \$82  = decay_multiplier;
     end
     if (rst) begin
       \$82  = 16'h0000;
@@ -42272,9 +45597,6 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4964$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4964$269 [31:0];
-  assign lr_shift = \port$4964$269 [37:32];
-  assign decay_multiplier = \port$4964$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -42288,7 +45610,7 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, \port$4964$269 , de
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4964$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, lr_multiplier, lr_shift, decay_multiplier, decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$41  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -42446,6 +45768,7 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4964$269 , de
   reg [15:0] decay_mag = 16'h0000;
   (* keep = "true" *)
   reg [15:0] decay_mult = 16'h0000;
+  input [15:0] decay_multiplier;
   wire [15:0] decay_multiplier;
   reg decay_neg1 = 1'h0;
   reg decay_neg2 = 1'h0;
@@ -42543,7 +45866,9 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4964$269 , de
   wire i__ready;
   input i__valid;
   wire i__valid;
+  input [31:0] lr_multiplier;
   wire [31:0] lr_multiplier;
+  input [5:0] lr_shift;
   wire [5:0] lr_shift;
   output [15:0] o__payload;
   reg [15:0] o__payload = 16'h0000;
@@ -42551,8 +45876,6 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4964$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4964$269 ;
-  wire [53:0] \port$4964$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -42815,7 +46138,7 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4964$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4964$269 [31:0];
+      \$47  = lr_multiplier;
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -42835,7 +46158,7 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4964$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4964$269 [37:32];
+      \$49  = lr_shift;
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -43165,7 +46488,7 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4964$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
     \$82  = decay_mult;
     if (en) begin
-      \$82  = \port$4964$269 [53:38];
+      \$82  = decay_multiplier;
     end
     if (rst) begin
       \$82  = 16'h0000;
@@ -43710,9 +47033,6 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4964$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4964$269 [31:0];
-  assign lr_shift = \port$4964$269 [37:32];
-  assign decay_multiplier = \port$4964$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -43726,7 +47046,7 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, \port$4964$269 , de
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4964$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, lr_multiplier, lr_shift, decay_multiplier, decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$42  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -43884,6 +47204,7 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4964$269 , de
   reg [15:0] decay_mag = 16'h0000;
   (* keep = "true" *)
   reg [15:0] decay_mult = 16'h0000;
+  input [15:0] decay_multiplier;
   wire [15:0] decay_multiplier;
   reg decay_neg1 = 1'h0;
   reg decay_neg2 = 1'h0;
@@ -43981,7 +47302,9 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4964$269 , de
   wire i__ready;
   input i__valid;
   wire i__valid;
+  input [31:0] lr_multiplier;
   wire [31:0] lr_multiplier;
+  input [5:0] lr_shift;
   wire [5:0] lr_shift;
   output [15:0] o__payload;
   reg [15:0] o__payload = 16'h0000;
@@ -43989,8 +47312,6 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4964$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4964$269 ;
-  wire [53:0] \port$4964$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -44253,7 +47574,7 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4964$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4964$269 [31:0];
+      \$47  = lr_multiplier;
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -44273,7 +47594,7 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4964$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4964$269 [37:32];
+      \$49  = lr_shift;
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -44603,7 +47924,7 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4964$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
     \$82  = decay_mult;
     if (en) begin
-      \$82  = \port$4964$269 [53:38];
+      \$82  = decay_multiplier;
     end
     if (rst) begin
       \$82  = 16'h0000;
@@ -45148,9 +48469,6 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4964$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4964$269 [31:0];
-  assign lr_shift = \port$4964$269 [37:32];
-  assign decay_multiplier = \port$4964$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -45164,7 +48482,7 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, \port$4964$269 , de
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4964$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, lr_multiplier, lr_shift, decay_multiplier, decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$43  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -45322,6 +48640,7 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4964$269 , de
   reg [15:0] decay_mag = 16'h0000;
   (* keep = "true" *)
   reg [15:0] decay_mult = 16'h0000;
+  input [15:0] decay_multiplier;
   wire [15:0] decay_multiplier;
   reg decay_neg1 = 1'h0;
   reg decay_neg2 = 1'h0;
@@ -45419,7 +48738,9 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4964$269 , de
   wire i__ready;
   input i__valid;
   wire i__valid;
+  input [31:0] lr_multiplier;
   wire [31:0] lr_multiplier;
+  input [5:0] lr_shift;
   wire [5:0] lr_shift;
   output [15:0] o__payload;
   reg [15:0] o__payload = 16'h0000;
@@ -45427,8 +48748,6 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4964$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4964$269 ;
-  wire [53:0] \port$4964$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -45691,7 +49010,7 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4964$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4964$269 [31:0];
+      \$47  = lr_multiplier;
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -45711,7 +49030,7 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4964$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4964$269 [37:32];
+      \$49  = lr_shift;
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -46041,7 +49360,7 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4964$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
     \$82  = decay_mult;
     if (en) begin
-      \$82  = \port$4964$269 [53:38];
+      \$82  = decay_multiplier;
     end
     if (rst) begin
       \$82  = 16'h0000;
@@ -46586,9 +49905,6 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4964$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4964$269 [31:0];
-  assign lr_shift = \port$4964$269 [37:32];
-  assign decay_multiplier = \port$4964$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -46602,7 +49918,7 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, \port$4964$269 , de
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4964$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, lr_multiplier, lr_shift, decay_multiplier, decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$44  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -46760,6 +50076,7 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4964$269 , de
   reg [15:0] decay_mag = 16'h0000;
   (* keep = "true" *)
   reg [15:0] decay_mult = 16'h0000;
+  input [15:0] decay_multiplier;
   wire [15:0] decay_multiplier;
   reg decay_neg1 = 1'h0;
   reg decay_neg2 = 1'h0;
@@ -46857,7 +50174,9 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4964$269 , de
   wire i__ready;
   input i__valid;
   wire i__valid;
+  input [31:0] lr_multiplier;
   wire [31:0] lr_multiplier;
+  input [5:0] lr_shift;
   wire [5:0] lr_shift;
   output [15:0] o__payload;
   reg [15:0] o__payload = 16'h0000;
@@ -46865,8 +50184,6 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4964$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4964$269 ;
-  wire [53:0] \port$4964$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -47129,7 +50446,7 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4964$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4964$269 [31:0];
+      \$47  = lr_multiplier;
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -47149,7 +50466,7 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4964$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4964$269 [37:32];
+      \$49  = lr_shift;
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -47479,7 +50796,7 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4964$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
     \$82  = decay_mult;
     if (en) begin
-      \$82  = \port$4964$269 [53:38];
+      \$82  = decay_multiplier;
     end
     if (rst) begin
       \$82  = 16'h0000;
@@ -48024,9 +51341,6 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4964$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4964$269 [31:0];
-  assign lr_shift = \port$4964$269 [37:32];
-  assign decay_multiplier = \port$4964$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -48040,7 +51354,7 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, \port$4964$269 , de
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4964$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, lr_multiplier, lr_shift, decay_multiplier, decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$45  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -48198,6 +51512,7 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4964$269 , de
   reg [15:0] decay_mag = 16'h0000;
   (* keep = "true" *)
   reg [15:0] decay_mult = 16'h0000;
+  input [15:0] decay_multiplier;
   wire [15:0] decay_multiplier;
   reg decay_neg1 = 1'h0;
   reg decay_neg2 = 1'h0;
@@ -48295,7 +51610,9 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4964$269 , de
   wire i__ready;
   input i__valid;
   wire i__valid;
+  input [31:0] lr_multiplier;
   wire [31:0] lr_multiplier;
+  input [5:0] lr_shift;
   wire [5:0] lr_shift;
   output [15:0] o__payload;
   reg [15:0] o__payload = 16'h0000;
@@ -48303,8 +51620,6 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4964$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4964$269 ;
-  wire [53:0] \port$4964$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -48567,7 +51882,7 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4964$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4964$269 [31:0];
+      \$47  = lr_multiplier;
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -48587,7 +51902,7 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4964$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4964$269 [37:32];
+      \$49  = lr_shift;
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -48917,7 +52232,7 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4964$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
     \$82  = decay_mult;
     if (en) begin
-      \$82  = \port$4964$269 [53:38];
+      \$82  = decay_multiplier;
     end
     if (rst) begin
       \$82  = 16'h0000;
@@ -49462,9 +52777,6 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4964$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4964$269 [31:0];
-  assign lr_shift = \port$4964$269 [37:32];
-  assign decay_multiplier = \port$4964$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -49478,7 +52790,7 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, \port$4964$269 , de
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4964$269 , decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, lr_multiplier, lr_shift, decay_multiplier, decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$46  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -49636,6 +52948,7 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4964$269 , de
   reg [15:0] decay_mag = 16'h0000;
   (* keep = "true" *)
   reg [15:0] decay_mult = 16'h0000;
+  input [15:0] decay_multiplier;
   wire [15:0] decay_multiplier;
   reg decay_neg1 = 1'h0;
   reg decay_neg2 = 1'h0;
@@ -49733,7 +53046,9 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4964$269 , de
   wire i__ready;
   input i__valid;
   wire i__valid;
+  input [31:0] lr_multiplier;
   wire [31:0] lr_multiplier;
+  input [5:0] lr_shift;
   wire [5:0] lr_shift;
   output [15:0] o__payload;
   reg [15:0] o__payload = 16'h0000;
@@ -49741,8 +53056,6 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4964$269 , de
   reg o__valid = 1'h0;
   output overflow;
   reg overflow = 1'h0;
-  input [53:0] \port$4964$269 ;
-  wire [53:0] \port$4964$269 ;
   input rst;
   wire rst;
   reg [31:0] tg = 32'd0;
@@ -50005,7 +53318,7 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4964$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
     \$47  = grad_mult;
     if (en) begin
-      \$47  = \port$4964$269 [31:0];
+      \$47  = lr_multiplier;
     end
     if (rst) begin
       \$47  = 32'd0;
@@ -50025,7 +53338,7 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4964$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
     \$49  = grad_shift1;
     if (en) begin
-      \$49  = \port$4964$269 [37:32];
+      \$49  = lr_shift;
     end
     if (rst) begin
       \$49  = 6'h00;
@@ -50355,7 +53668,7 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4964$269 , de
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
     \$82  = decay_mult;
     if (en) begin
-      \$82  = \port$4964$269 [53:38];
+      \$82  = decay_multiplier;
     end
     if (rst) begin
       \$82  = 16'h0000;
@@ -50900,9 +54213,6 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, \port$4964$269 , de
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign w_new = diff[31:0];
-  assign lr_multiplier = \port$4964$269 [31:0];
-  assign lr_shift = \port$4964$269 [37:32];
-  assign decay_multiplier = \port$4964$269 [53:38];
   assign \i__payload.w  = i__payload[15:0];
   assign \i__payload.g  = i__payload[47:16];
   assign en = 1'h1;
@@ -52197,7 +55507,7 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_index$5 , \row_base$9 , \port$7705$0 , \port$8006$0 , \port$8307$0 , \port$8608$0 , \port$8909$0 , \port$9210$0 , \port$9511$0 , \port$9812$0 , active, clk);
+module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_index$5 , \row_base$9 , \port$8647$0 , \port$8948$0 , \port$9249$0 , \port$9550$0 , \port$9851$0 , \port$10152$0 , \port$10453$0 , \port$10754$0 , active, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$48  = 0;
   wire \$1 ;
   wire [16:0] \$10 ;
@@ -52329,22 +55639,22 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
   (* init = 1'h0 *)
   wire col_valid;
   reg obank = 1'h0;
-  input [15:0] \port$7705$0 ;
-  wire [15:0] \port$7705$0 ;
-  input [15:0] \port$8006$0 ;
-  wire [15:0] \port$8006$0 ;
-  input [15:0] \port$8307$0 ;
-  wire [15:0] \port$8307$0 ;
-  input [15:0] \port$8608$0 ;
-  wire [15:0] \port$8608$0 ;
-  input [15:0] \port$8909$0 ;
-  wire [15:0] \port$8909$0 ;
-  input [15:0] \port$9210$0 ;
-  wire [15:0] \port$9210$0 ;
-  input [15:0] \port$9511$0 ;
-  wire [15:0] \port$9511$0 ;
-  input [15:0] \port$9812$0 ;
-  wire [15:0] \port$9812$0 ;
+  input [15:0] \port$10152$0 ;
+  wire [15:0] \port$10152$0 ;
+  input [15:0] \port$10453$0 ;
+  wire [15:0] \port$10453$0 ;
+  input [15:0] \port$10754$0 ;
+  wire [15:0] \port$10754$0 ;
+  input [15:0] \port$8647$0 ;
+  wire [15:0] \port$8647$0 ;
+  input [15:0] \port$8948$0 ;
+  wire [15:0] \port$8948$0 ;
+  input [15:0] \port$9249$0 ;
+  wire [15:0] \port$9249$0 ;
+  input [15:0] \port$9550$0 ;
+  wire [15:0] \port$9550$0 ;
+  input [15:0] \port$9851$0 ;
+  wire [15:0] \port$9851$0 ;
   reg [15:0] row_base = 16'h0000;
   input [15:0] \row_base$9 ;
   wire [15:0] \row_base$9 ;
@@ -53097,7 +56407,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$77  = { \port$9812$0 , \port$9511$0 , \port$9210$0 , \port$8909$0 , \port$8608$0 , \port$8307$0 , \port$8006$0 , \port$7705$0  };
+    \$77  = { \port$10754$0 , \port$10453$0 , \port$10152$0 , \port$9851$0 , \port$9550$0 , \port$9249$0 , \port$8948$0 , \port$8647$0  };
     if (rst) begin
       \$77  = 128'h00000000000000000000000000000000;
     end
@@ -53487,7 +56797,7 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
       \$99  = 16'h0000;
     end
   end
-  assign \row_data$7  = { \port$9812$0 , \port$9511$0 , \port$9210$0 , \port$8909$0 , \port$8608$0 , \port$8307$0 , \port$8006$0 , \port$7705$0  };
+  assign \row_data$7  = { \port$10754$0 , \port$10453$0 , \port$10152$0 , \port$9851$0 , \port$9550$0 , \port$9249$0 , \port$8948$0 , \port$8647$0  };
   assign col_valid = active;
   assign col_addr = \$10 [15:0];
   assign \$3  = wbank;

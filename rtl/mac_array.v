@@ -1110,7 +1110,7 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   wire \$1992 ;
   wire \$1993 ;
   wire \$1994 ;
-  wire [3:0] \$1995 ;
+  wire \$1995 ;
   wire \$1996 ;
   wire \$1997 ;
   wire \$1998 ;
@@ -1149,135 +1149,135 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   wire \$2026 ;
   wire \$2027 ;
   wire \$2028 ;
-  wire [7:0] \$2029 ;
+  wire \$2029 ;
   wire [15:0] \$203 ;
-  reg \$2030 ;
-  reg [321:0] \$2031 ;
-  reg \$2032 ;
-  reg \$2033 ;
-  reg \$2034 ;
-  reg \$2035 ;
-  reg \$2036 ;
-  reg \$2037 ;
-  reg \$2038 ;
-  reg \$2039 ;
+  wire \$2030 ;
+  wire \$2031 ;
+  wire \$2032 ;
+  wire \$2033 ;
+  wire \$2034 ;
+  wire \$2035 ;
+  wire \$2036 ;
+  wire \$2037 ;
+  wire \$2038 ;
+  wire \$2039 ;
   wire [15:0] \$204 ;
-  reg \$2040 ;
-  reg \$2041 ;
-  reg \$2042 ;
-  reg \$2043 ;
-  reg \$2044 ;
-  reg \$2045 ;
-  reg \$2046 ;
-  reg \$2047 ;
-  reg \$2048 ;
-  reg [25:0] \$2049 ;
+  wire \$2040 ;
+  wire \$2041 ;
+  wire \$2042 ;
+  wire \$2043 ;
+  wire \$2044 ;
+  wire \$2045 ;
+  wire \$2046 ;
+  wire \$2047 ;
+  wire \$2048 ;
+  wire \$2049 ;
   wire [15:0] \$205 ;
-  reg [14:0] \$2050 ;
-  reg [14:0] \$2051 ;
-  reg [14:0] \$2052 ;
-  reg [14:0] \$2053 ;
-  reg [14:0] \$2054 ;
-  reg [25:0] \$2055 ;
-  reg [31:0] \$2056 ;
-  reg [25:0] \$2057 ;
-  reg [14:0] \$2058 ;
-  reg [14:0] \$2059 ;
+  wire \$2050 ;
+  wire \$2051 ;
+  wire \$2052 ;
+  wire \$2053 ;
+  wire \$2054 ;
+  wire \$2055 ;
+  wire \$2056 ;
+  wire \$2057 ;
+  wire \$2058 ;
+  wire \$2059 ;
   wire [17:0] \$206 ;
-  reg [14:0] \$2060 ;
-  reg [14:0] \$2061 ;
-  reg [14:0] \$2062 ;
-  reg [25:0] \$2063 ;
-  reg [31:0] \$2064 ;
-  reg [25:0] \$2065 ;
-  reg [14:0] \$2066 ;
-  reg [14:0] \$2067 ;
-  reg [14:0] \$2068 ;
-  reg [14:0] \$2069 ;
+  wire \$2060 ;
+  wire \$2061 ;
+  wire \$2062 ;
+  wire \$2063 ;
+  wire \$2064 ;
+  wire \$2065 ;
+  wire \$2066 ;
+  wire \$2067 ;
+  wire \$2068 ;
+  wire \$2069 ;
   wire [17:0] \$207 ;
-  reg [14:0] \$2070 ;
-  reg [25:0] \$2071 ;
-  reg [31:0] \$2072 ;
-  reg [25:0] \$2073 ;
-  reg [14:0] \$2074 ;
-  reg [14:0] \$2075 ;
-  reg [14:0] \$2076 ;
-  reg [14:0] \$2077 ;
-  reg [14:0] \$2078 ;
-  reg [25:0] \$2079 ;
+  wire \$2070 ;
+  wire \$2071 ;
+  wire \$2072 ;
+  wire \$2073 ;
+  wire \$2074 ;
+  wire \$2075 ;
+  wire \$2076 ;
+  wire \$2077 ;
+  wire \$2078 ;
+  wire \$2079 ;
   wire [17:0] \$208 ;
-  reg [31:0] \$2080 ;
-  reg [25:0] \$2081 ;
-  reg [14:0] \$2082 ;
-  reg [14:0] \$2083 ;
-  reg [14:0] \$2084 ;
-  reg [14:0] \$2085 ;
-  reg [14:0] \$2086 ;
-  reg [25:0] \$2087 ;
-  reg [31:0] \$2088 ;
-  reg [25:0] \$2089 ;
+  wire \$2080 ;
+  wire \$2081 ;
+  wire \$2082 ;
+  wire \$2083 ;
+  wire \$2084 ;
+  wire \$2085 ;
+  wire \$2086 ;
+  wire \$2087 ;
+  wire \$2088 ;
+  wire \$2089 ;
   wire [17:0] \$209 ;
-  reg [14:0] \$2090 ;
-  reg [14:0] \$2091 ;
-  reg [14:0] \$2092 ;
-  reg [14:0] \$2093 ;
-  reg [14:0] \$2094 ;
-  reg [25:0] \$2095 ;
-  reg [31:0] \$2096 ;
-  reg [25:0] \$2097 ;
-  reg [14:0] \$2098 ;
-  reg [14:0] \$2099 ;
+  wire \$2090 ;
+  wire [3:0] \$2091 ;
+  wire \$2092 ;
+  wire \$2093 ;
+  wire \$2094 ;
+  wire \$2095 ;
+  wire \$2096 ;
+  wire \$2097 ;
+  wire \$2098 ;
+  wire \$2099 ;
   wire [15:0] \$21 ;
   wire [21:0] \$210 ;
-  reg [14:0] \$2100 ;
-  reg [14:0] \$2101 ;
-  reg [14:0] \$2102 ;
-  reg [25:0] \$2103 ;
-  reg [31:0] \$2104 ;
-  reg [25:0] \$2105 ;
-  reg [14:0] \$2106 ;
-  reg [14:0] \$2107 ;
-  reg [14:0] \$2108 ;
-  reg [14:0] \$2109 ;
+  wire \$2100 ;
+  wire \$2101 ;
+  wire \$2102 ;
+  wire \$2103 ;
+  wire \$2104 ;
+  wire \$2105 ;
+  wire \$2106 ;
+  wire \$2107 ;
+  wire \$2108 ;
+  wire \$2109 ;
   wire [21:0] \$211 ;
-  reg [14:0] \$2110 ;
-  reg [25:0] \$2111 ;
-  reg [31:0] \$2112 ;
-  reg [25:0] \$2113 ;
-  reg [14:0] \$2114 ;
-  reg [14:0] \$2115 ;
-  reg [14:0] \$2116 ;
-  reg [14:0] \$2117 ;
-  reg [14:0] \$2118 ;
-  reg [25:0] \$2119 ;
+  wire \$2110 ;
+  wire \$2111 ;
+  wire \$2112 ;
+  wire \$2113 ;
+  wire \$2114 ;
+  wire \$2115 ;
+  wire \$2116 ;
+  wire \$2117 ;
+  wire \$2118 ;
+  wire \$2119 ;
   wire [21:0] \$212 ;
-  reg [31:0] \$2120 ;
-  reg [25:0] \$2121 ;
-  reg [14:0] \$2122 ;
-  reg [14:0] \$2123 ;
-  reg [14:0] \$2124 ;
-  reg [14:0] \$2125 ;
-  reg [14:0] \$2126 ;
-  reg [25:0] \$2127 ;
-  reg [31:0] \$2128 ;
-  reg [25:0] \$2129 ;
+  wire \$2120 ;
+  wire \$2121 ;
+  wire \$2122 ;
+  wire \$2123 ;
+  wire \$2124 ;
+  wire [7:0] \$2125 ;
+  reg \$2126 ;
+  reg [321:0] \$2127 ;
+  reg \$2128 ;
+  reg \$2129 ;
   wire [21:0] \$213 ;
-  reg [14:0] \$2130 ;
-  reg [14:0] \$2131 ;
-  reg [14:0] \$2132 ;
-  reg [14:0] \$2133 ;
-  reg [14:0] \$2134 ;
-  reg [25:0] \$2135 ;
-  reg [31:0] \$2136 ;
-  reg [25:0] \$2137 ;
-  reg [14:0] \$2138 ;
-  reg [14:0] \$2139 ;
+  reg \$2130 ;
+  reg \$2131 ;
+  reg \$2132 ;
+  reg \$2133 ;
+  reg \$2134 ;
+  reg \$2135 ;
+  reg \$2136 ;
+  reg \$2137 ;
+  reg \$2138 ;
+  reg \$2139 ;
   wire [21:0] \$214 ;
-  reg [14:0] \$2140 ;
-  reg [14:0] \$2141 ;
-  reg [14:0] \$2142 ;
-  reg [25:0] \$2143 ;
-  reg [31:0] \$2144 ;
+  reg \$2140 ;
+  reg \$2141 ;
+  reg \$2142 ;
+  reg \$2143 ;
+  reg \$2144 ;
   reg [25:0] \$2145 ;
   reg [14:0] \$2146 ;
   reg [14:0] \$2147 ;
@@ -1740,345 +1740,609 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [25:0] \$2559 ;
   wire [21:0] \$256 ;
   reg [31:0] \$2560 ;
-  reg \$2561 ;
-  reg \$2562 ;
-  reg \$2563 ;
-  reg \$2564 ;
-  reg \$2565 ;
-  reg \$2566 ;
-  reg \$2567 ;
-  reg \$2568 ;
-  reg \$2569 ;
+  reg [25:0] \$2561 ;
+  reg [14:0] \$2562 ;
+  reg [14:0] \$2563 ;
+  reg [14:0] \$2564 ;
+  reg [14:0] \$2565 ;
+  reg [14:0] \$2566 ;
+  reg [25:0] \$2567 ;
+  reg [31:0] \$2568 ;
+  reg [25:0] \$2569 ;
   wire [21:0] \$257 ;
-  reg \$2570 ;
-  reg \$2571 ;
-  reg [31:0] \$2572 ;
-  reg [31:0] \$2573 ;
-  reg \$2574 ;
-  reg \$2575 ;
+  reg [14:0] \$2570 ;
+  reg [14:0] \$2571 ;
+  reg [14:0] \$2572 ;
+  reg [14:0] \$2573 ;
+  reg [14:0] \$2574 ;
+  reg [25:0] \$2575 ;
   reg [31:0] \$2576 ;
-  reg [31:0] \$2577 ;
-  reg \$2578 ;
-  reg \$2579 ;
+  reg [25:0] \$2577 ;
+  reg [14:0] \$2578 ;
+  reg [14:0] \$2579 ;
   wire [22:0] \$258 ;
-  reg [31:0] \$2580 ;
-  reg [31:0] \$2581 ;
-  reg \$2582 ;
-  reg \$2583 ;
+  reg [14:0] \$2580 ;
+  reg [14:0] \$2581 ;
+  reg [14:0] \$2582 ;
+  reg [25:0] \$2583 ;
   reg [31:0] \$2584 ;
-  reg [31:0] \$2585 ;
-  reg \$2586 ;
-  reg \$2587 ;
-  reg [31:0] \$2588 ;
-  reg [31:0] \$2589 ;
+  reg [25:0] \$2585 ;
+  reg [14:0] \$2586 ;
+  reg [14:0] \$2587 ;
+  reg [14:0] \$2588 ;
+  reg [14:0] \$2589 ;
   wire [15:0] \$259 ;
-  reg \$2590 ;
-  reg \$2591 ;
+  reg [14:0] \$2590 ;
+  reg [25:0] \$2591 ;
   reg [31:0] \$2592 ;
-  reg [31:0] \$2593 ;
-  reg \$2594 ;
-  reg \$2595 ;
-  reg [31:0] \$2596 ;
-  reg [31:0] \$2597 ;
-  reg \$2598 ;
-  reg \$2599 ;
+  reg [25:0] \$2593 ;
+  reg [14:0] \$2594 ;
+  reg [14:0] \$2595 ;
+  reg [14:0] \$2596 ;
+  reg [14:0] \$2597 ;
+  reg [14:0] \$2598 ;
+  reg [25:0] \$2599 ;
   wire [17:0] \$26 ;
   wire [15:0] \$260 ;
   reg [31:0] \$2600 ;
-  reg [31:0] \$2601 ;
-  reg \$2602 ;
-  reg \$2603 ;
-  reg \$2604 ;
-  reg [31:0] \$2605 ;
-  reg [31:0] \$2606 ;
-  reg \$2607 ;
-  reg \$2608 ;
-  reg [31:0] \$2609 ;
+  reg [25:0] \$2601 ;
+  reg [14:0] \$2602 ;
+  reg [14:0] \$2603 ;
+  reg [14:0] \$2604 ;
+  reg [14:0] \$2605 ;
+  reg [14:0] \$2606 ;
+  reg [25:0] \$2607 ;
+  reg [31:0] \$2608 ;
+  reg [25:0] \$2609 ;
   wire [15:0] \$261 ;
-  reg [31:0] \$2610 ;
-  reg \$2611 ;
-  reg \$2612 ;
-  reg [31:0] \$2613 ;
-  reg [31:0] \$2614 ;
-  reg \$2615 ;
-  reg \$2616 ;
-  reg [31:0] \$2617 ;
-  reg [31:0] \$2618 ;
-  reg \$2619 ;
+  reg [14:0] \$2610 ;
+  reg [14:0] \$2611 ;
+  reg [14:0] \$2612 ;
+  reg [14:0] \$2613 ;
+  reg [14:0] \$2614 ;
+  reg [25:0] \$2615 ;
+  reg [31:0] \$2616 ;
+  reg [25:0] \$2617 ;
+  reg [14:0] \$2618 ;
+  reg [14:0] \$2619 ;
   wire [15:0] \$262 ;
-  reg \$2620 ;
-  reg [31:0] \$2621 ;
-  reg [31:0] \$2622 ;
-  reg \$2623 ;
-  reg \$2624 ;
-  reg [31:0] \$2625 ;
-  reg [31:0] \$2626 ;
-  reg \$2627 ;
-  reg \$2628 ;
-  reg [31:0] \$2629 ;
+  reg [14:0] \$2620 ;
+  reg [14:0] \$2621 ;
+  reg [14:0] \$2622 ;
+  reg [25:0] \$2623 ;
+  reg [31:0] \$2624 ;
+  reg [25:0] \$2625 ;
+  reg [14:0] \$2626 ;
+  reg [14:0] \$2627 ;
+  reg [14:0] \$2628 ;
+  reg [14:0] \$2629 ;
   wire [15:0] \$263 ;
-  reg [31:0] \$2630 ;
-  reg \$2631 ;
-  reg \$2632 ;
-  reg [31:0] \$2633 ;
-  reg [31:0] \$2634 ;
-  reg \$2635 ;
-  reg \$2636 ;
-  reg \$2637 ;
-  reg [31:0] \$2638 ;
-  reg [31:0] \$2639 ;
+  reg [14:0] \$2630 ;
+  reg [25:0] \$2631 ;
+  reg [31:0] \$2632 ;
+  reg [25:0] \$2633 ;
+  reg [14:0] \$2634 ;
+  reg [14:0] \$2635 ;
+  reg [14:0] \$2636 ;
+  reg [14:0] \$2637 ;
+  reg [14:0] \$2638 ;
+  reg [25:0] \$2639 ;
   wire [15:0] \$264 ;
-  reg \$2640 ;
-  reg \$2641 ;
-  reg [31:0] \$2642 ;
-  reg [31:0] \$2643 ;
-  reg \$2644 ;
-  reg \$2645 ;
-  reg [31:0] \$2646 ;
-  reg [31:0] \$2647 ;
-  reg \$2648 ;
-  reg \$2649 ;
+  reg [31:0] \$2640 ;
+  reg [25:0] \$2641 ;
+  reg [14:0] \$2642 ;
+  reg [14:0] \$2643 ;
+  reg [14:0] \$2644 ;
+  reg [14:0] \$2645 ;
+  reg [14:0] \$2646 ;
+  reg [25:0] \$2647 ;
+  reg [31:0] \$2648 ;
+  reg [25:0] \$2649 ;
   wire [15:0] \$265 ;
-  reg [31:0] \$2650 ;
-  reg [31:0] \$2651 ;
-  reg \$2652 ;
-  reg \$2653 ;
-  reg [31:0] \$2654 ;
-  reg [31:0] \$2655 ;
-  reg \$2656 ;
+  reg [14:0] \$2650 ;
+  reg [14:0] \$2651 ;
+  reg [14:0] \$2652 ;
+  reg [14:0] \$2653 ;
+  reg [14:0] \$2654 ;
+  reg [25:0] \$2655 ;
+  reg [31:0] \$2656 ;
   reg \$2657 ;
-  reg [31:0] \$2658 ;
-  reg [31:0] \$2659 ;
+  reg \$2658 ;
+  reg \$2659 ;
   wire [17:0] \$266 ;
   reg \$2660 ;
-  reg \$2661 ;
-  reg [31:0] \$2662 ;
+  reg [31:0] \$2661 ;
+  reg \$2662 ;
   reg [31:0] \$2663 ;
   reg \$2664 ;
   reg \$2665 ;
-  reg [31:0] \$2666 ;
-  reg [31:0] \$2667 ;
-  reg \$2668 ;
+  reg \$2666 ;
+  reg \$2667 ;
+  reg [31:0] \$2668 ;
   reg \$2669 ;
   wire [17:0] \$267 ;
-  reg \$2670 ;
-  reg [31:0] \$2671 ;
-  reg [31:0] \$2672 ;
+  reg [31:0] \$2670 ;
+  reg \$2671 ;
+  reg \$2672 ;
   reg \$2673 ;
   reg \$2674 ;
   reg [31:0] \$2675 ;
-  reg [31:0] \$2676 ;
-  reg \$2677 ;
+  reg \$2676 ;
+  reg [31:0] \$2677 ;
   reg \$2678 ;
-  reg [31:0] \$2679 ;
+  reg \$2679 ;
   wire [17:0] \$268 ;
-  reg [31:0] \$2680 ;
+  reg \$2680 ;
   reg \$2681 ;
-  reg \$2682 ;
-  reg [31:0] \$2683 ;
+  reg [31:0] \$2682 ;
+  reg \$2683 ;
   reg [31:0] \$2684 ;
   reg \$2685 ;
   reg \$2686 ;
-  reg [31:0] \$2687 ;
-  reg [31:0] \$2688 ;
-  reg \$2689 ;
+  reg \$2687 ;
+  reg \$2688 ;
+  reg [31:0] \$2689 ;
   wire [17:0] \$269 ;
   reg \$2690 ;
   reg [31:0] \$2691 ;
-  reg [31:0] \$2692 ;
+  reg \$2692 ;
   reg \$2693 ;
   reg \$2694 ;
-  reg [31:0] \$2695 ;
+  reg \$2695 ;
   reg [31:0] \$2696 ;
   reg \$2697 ;
-  reg \$2698 ;
-  reg [31:0] \$2699 ;
+  reg [31:0] \$2698 ;
+  reg \$2699 ;
   wire [17:0] \$27 ;
   wire [21:0] \$270 ;
-  reg [31:0] \$2700 ;
+  reg \$2700 ;
   reg \$2701 ;
   reg \$2702 ;
-  reg \$2703 ;
-  reg [31:0] \$2704 ;
+  reg [31:0] \$2703 ;
+  reg \$2704 ;
   reg [31:0] \$2705 ;
   reg \$2706 ;
   reg \$2707 ;
-  reg [31:0] \$2708 ;
-  reg [31:0] \$2709 ;
+  reg \$2708 ;
+  reg \$2709 ;
   wire [21:0] \$271 ;
-  reg \$2710 ;
+  reg [31:0] \$2710 ;
   reg \$2711 ;
   reg [31:0] \$2712 ;
-  reg [31:0] \$2713 ;
+  reg \$2713 ;
   reg \$2714 ;
   reg \$2715 ;
-  reg [31:0] \$2716 ;
+  reg \$2716 ;
   reg [31:0] \$2717 ;
   reg \$2718 ;
-  reg \$2719 ;
+  reg [31:0] \$2719 ;
   wire [21:0] \$272 ;
-  reg [31:0] \$2720 ;
-  reg [31:0] \$2721 ;
+  reg \$2720 ;
+  reg \$2721 ;
   reg \$2722 ;
   reg \$2723 ;
   reg [31:0] \$2724 ;
-  reg [31:0] \$2725 ;
-  reg \$2726 ;
+  reg \$2725 ;
+  reg [31:0] \$2726 ;
   reg \$2727 ;
-  reg [31:0] \$2728 ;
-  reg [31:0] \$2729 ;
+  reg \$2728 ;
+  reg \$2729 ;
   wire [21:0] \$273 ;
   reg \$2730 ;
-  reg \$2731 ;
-  reg [31:0] \$2732 ;
+  reg [31:0] \$2731 ;
+  reg \$2732 ;
   reg [31:0] \$2733 ;
   reg \$2734 ;
   reg \$2735 ;
   reg \$2736 ;
-  reg [31:0] \$2737 ;
+  reg \$2737 ;
   reg [31:0] \$2738 ;
   reg \$2739 ;
   wire [21:0] \$274 ;
-  reg \$2740 ;
-  reg [31:0] \$2741 ;
-  reg [31:0] \$2742 ;
+  reg [31:0] \$2740 ;
+  reg \$2741 ;
+  reg \$2742 ;
   reg \$2743 ;
   reg \$2744 ;
   reg [31:0] \$2745 ;
-  reg [31:0] \$2746 ;
-  reg \$2747 ;
+  reg \$2746 ;
+  reg [31:0] \$2747 ;
   reg \$2748 ;
-  reg [31:0] \$2749 ;
+  reg \$2749 ;
   wire [21:0] \$275 ;
-  reg [31:0] \$2750 ;
+  reg \$2750 ;
   reg \$2751 ;
-  reg \$2752 ;
-  reg [31:0] \$2753 ;
+  reg [31:0] \$2752 ;
+  reg \$2753 ;
   reg [31:0] \$2754 ;
   reg \$2755 ;
   reg \$2756 ;
-  reg [31:0] \$2757 ;
-  reg [31:0] \$2758 ;
-  reg \$2759 ;
+  reg \$2757 ;
+  reg \$2758 ;
+  reg [31:0] \$2759 ;
   wire [21:0] \$276 ;
   reg \$2760 ;
   reg [31:0] \$2761 ;
-  reg [31:0] \$2762 ;
+  reg \$2762 ;
   reg \$2763 ;
   reg \$2764 ;
-  reg [31:0] \$2765 ;
+  reg \$2765 ;
   reg [31:0] \$2766 ;
   reg \$2767 ;
-  reg \$2768 ;
+  reg [31:0] \$2768 ;
   reg \$2769 ;
   wire [21:0] \$277 ;
-  reg [31:0] \$2770 ;
-  reg [31:0] \$2771 ;
+  reg \$2770 ;
+  reg \$2771 ;
   reg \$2772 ;
-  reg \$2773 ;
-  reg [31:0] \$2774 ;
+  reg [31:0] \$2773 ;
+  reg \$2774 ;
   reg [31:0] \$2775 ;
   reg \$2776 ;
   reg \$2777 ;
-  reg [31:0] \$2778 ;
-  reg [31:0] \$2779 ;
+  reg \$2778 ;
+  reg \$2779 ;
   wire [22:0] \$278 ;
-  reg \$2780 ;
+  reg [31:0] \$2780 ;
   reg \$2781 ;
   reg [31:0] \$2782 ;
-  reg [31:0] \$2783 ;
+  reg \$2783 ;
   reg \$2784 ;
   reg \$2785 ;
-  reg [31:0] \$2786 ;
+  reg \$2786 ;
   reg [31:0] \$2787 ;
   reg \$2788 ;
-  reg \$2789 ;
+  reg [31:0] \$2789 ;
   wire [15:0] \$279 ;
-  reg [31:0] \$2790 ;
-  reg [31:0] \$2791 ;
+  reg \$2790 ;
+  reg \$2791 ;
   reg \$2792 ;
   reg \$2793 ;
   reg [31:0] \$2794 ;
-  reg [31:0] \$2795 ;
-  reg \$2796 ;
+  reg \$2795 ;
+  reg [31:0] \$2796 ;
   reg \$2797 ;
-  reg [31:0] \$2798 ;
-  reg [31:0] \$2799 ;
+  reg \$2798 ;
+  reg \$2799 ;
   wire [17:0] \$28 ;
   wire [15:0] \$280 ;
   reg \$2800 ;
-  reg \$2801 ;
+  reg [31:0] \$2801 ;
   reg \$2802 ;
   reg [31:0] \$2803 ;
-  reg [31:0] \$2804 ;
+  reg \$2804 ;
   reg \$2805 ;
   reg \$2806 ;
-  reg [31:0] \$2807 ;
+  reg \$2807 ;
   reg [31:0] \$2808 ;
   reg \$2809 ;
   wire [15:0] \$281 ;
-  reg \$2810 ;
-  reg [31:0] \$2811 ;
-  reg [31:0] \$2812 ;
+  reg [31:0] \$2810 ;
+  reg \$2811 ;
+  reg \$2812 ;
   reg \$2813 ;
   reg \$2814 ;
   reg [31:0] \$2815 ;
-  reg [31:0] \$2816 ;
-  reg \$2817 ;
+  reg \$2816 ;
+  reg [31:0] \$2817 ;
   reg \$2818 ;
-  reg [31:0] \$2819 ;
+  reg \$2819 ;
   wire [15:0] \$282 ;
-  reg [31:0] \$2820 ;
+  reg \$2820 ;
   reg \$2821 ;
-  reg \$2822 ;
-  reg [31:0] \$2823 ;
+  reg [31:0] \$2822 ;
+  reg \$2823 ;
   reg [31:0] \$2824 ;
   reg \$2825 ;
   reg \$2826 ;
-  reg [31:0] \$2827 ;
-  reg [31:0] \$2828 ;
-  reg \$2829 ;
+  reg \$2827 ;
+  reg \$2828 ;
+  reg [31:0] \$2829 ;
   wire [15:0] \$283 ;
   reg \$2830 ;
   reg [31:0] \$2831 ;
-  reg [31:0] \$2832 ;
+  reg \$2832 ;
   reg \$2833 ;
-  reg [2:0] \$2834 ;
+  reg \$2834 ;
   reg \$2835 ;
-  reg [7:0] \$2836 ;
+  reg [31:0] \$2836 ;
   reg \$2837 ;
-  reg \$2838 ;
+  reg [31:0] \$2838 ;
+  reg \$2839 ;
   wire [15:0] \$284 ;
+  reg \$2840 ;
+  reg \$2841 ;
+  reg \$2842 ;
+  reg [31:0] \$2843 ;
+  reg \$2844 ;
+  reg [31:0] \$2845 ;
+  reg \$2846 ;
+  reg \$2847 ;
+  reg \$2848 ;
+  reg \$2849 ;
   wire [15:0] \$285 ;
+  reg [31:0] \$2850 ;
+  reg \$2851 ;
+  reg [31:0] \$2852 ;
+  reg \$2853 ;
+  reg \$2854 ;
+  reg \$2855 ;
+  reg \$2856 ;
+  reg [31:0] \$2857 ;
+  reg \$2858 ;
+  reg [31:0] \$2859 ;
   wire [17:0] \$286 ;
+  reg \$2860 ;
+  reg \$2861 ;
+  reg \$2862 ;
+  reg \$2863 ;
+  reg [31:0] \$2864 ;
+  reg \$2865 ;
+  reg [31:0] \$2866 ;
+  reg \$2867 ;
+  reg \$2868 ;
+  reg \$2869 ;
   wire [17:0] \$287 ;
+  reg \$2870 ;
+  reg [31:0] \$2871 ;
+  reg \$2872 ;
+  reg [31:0] \$2873 ;
+  reg \$2874 ;
+  reg \$2875 ;
+  reg \$2876 ;
+  reg \$2877 ;
+  reg [31:0] \$2878 ;
+  reg \$2879 ;
   wire [17:0] \$288 ;
+  reg [31:0] \$2880 ;
+  reg \$2881 ;
+  reg \$2882 ;
+  reg \$2883 ;
+  reg \$2884 ;
+  reg [31:0] \$2885 ;
+  reg \$2886 ;
+  reg [31:0] \$2887 ;
+  reg \$2888 ;
+  reg \$2889 ;
   wire [17:0] \$289 ;
+  reg \$2890 ;
+  reg \$2891 ;
+  reg [31:0] \$2892 ;
+  reg \$2893 ;
+  reg [31:0] \$2894 ;
+  reg \$2895 ;
+  reg \$2896 ;
+  reg \$2897 ;
+  reg \$2898 ;
+  reg [31:0] \$2899 ;
   wire [17:0] \$29 ;
   wire [21:0] \$290 ;
+  reg \$2900 ;
+  reg [31:0] \$2901 ;
+  reg \$2902 ;
+  reg \$2903 ;
+  reg \$2904 ;
+  reg \$2905 ;
+  reg [31:0] \$2906 ;
+  reg \$2907 ;
+  reg [31:0] \$2908 ;
+  reg \$2909 ;
   wire [21:0] \$291 ;
+  reg \$2910 ;
+  reg \$2911 ;
+  reg \$2912 ;
+  reg [31:0] \$2913 ;
+  reg \$2914 ;
+  reg [31:0] \$2915 ;
+  reg \$2916 ;
+  reg \$2917 ;
+  reg \$2918 ;
+  reg \$2919 ;
   wire [21:0] \$292 ;
+  reg [31:0] \$2920 ;
+  reg \$2921 ;
+  reg [31:0] \$2922 ;
+  reg \$2923 ;
+  reg \$2924 ;
+  reg \$2925 ;
+  reg \$2926 ;
+  reg [31:0] \$2927 ;
+  reg \$2928 ;
+  reg [31:0] \$2929 ;
   wire [21:0] \$293 ;
+  reg \$2930 ;
+  reg \$2931 ;
+  reg \$2932 ;
+  reg \$2933 ;
+  reg [31:0] \$2934 ;
+  reg \$2935 ;
+  reg [31:0] \$2936 ;
+  reg \$2937 ;
+  reg \$2938 ;
+  reg \$2939 ;
   wire [21:0] \$294 ;
+  reg \$2940 ;
+  reg [31:0] \$2941 ;
+  reg \$2942 ;
+  reg [31:0] \$2943 ;
+  reg \$2944 ;
+  reg \$2945 ;
+  reg \$2946 ;
+  reg \$2947 ;
+  reg [31:0] \$2948 ;
+  reg \$2949 ;
   wire [21:0] \$295 ;
+  reg [31:0] \$2950 ;
+  reg \$2951 ;
+  reg \$2952 ;
+  reg \$2953 ;
+  reg \$2954 ;
+  reg [31:0] \$2955 ;
+  reg \$2956 ;
+  reg [31:0] \$2957 ;
+  reg \$2958 ;
+  reg \$2959 ;
   wire [21:0] \$296 ;
+  reg \$2960 ;
+  reg \$2961 ;
+  reg [31:0] \$2962 ;
+  reg \$2963 ;
+  reg [31:0] \$2964 ;
+  reg \$2965 ;
+  reg \$2966 ;
+  reg \$2967 ;
+  reg \$2968 ;
+  reg [31:0] \$2969 ;
   wire [21:0] \$297 ;
+  reg \$2970 ;
+  reg [31:0] \$2971 ;
+  reg \$2972 ;
+  reg \$2973 ;
+  reg \$2974 ;
+  reg \$2975 ;
+  reg [31:0] \$2976 ;
+  reg \$2977 ;
+  reg [31:0] \$2978 ;
+  reg \$2979 ;
   wire [22:0] \$298 ;
+  reg \$2980 ;
+  reg \$2981 ;
+  reg \$2982 ;
+  reg [31:0] \$2983 ;
+  reg \$2984 ;
+  reg [31:0] \$2985 ;
+  reg \$2986 ;
+  reg \$2987 ;
+  reg \$2988 ;
+  reg \$2989 ;
   wire [15:0] \$299 ;
+  reg [31:0] \$2990 ;
+  reg \$2991 ;
+  reg [31:0] \$2992 ;
+  reg \$2993 ;
+  reg \$2994 ;
+  reg \$2995 ;
+  reg \$2996 ;
+  reg [31:0] \$2997 ;
+  reg \$2998 ;
+  reg [31:0] \$2999 ;
   wire [15:0] \$3 ;
   wire [21:0] \$30 ;
   wire [15:0] \$300 ;
+  reg \$3000 ;
+  reg \$3001 ;
+  reg \$3002 ;
+  reg \$3003 ;
+  reg [31:0] \$3004 ;
+  reg \$3005 ;
+  reg [31:0] \$3006 ;
+  reg \$3007 ;
+  reg \$3008 ;
+  reg \$3009 ;
   wire [15:0] \$301 ;
+  reg \$3010 ;
+  reg [31:0] \$3011 ;
+  reg \$3012 ;
+  reg [31:0] \$3013 ;
+  reg \$3014 ;
+  reg \$3015 ;
+  reg \$3016 ;
+  reg \$3017 ;
+  reg [31:0] \$3018 ;
+  reg \$3019 ;
   wire [15:0] \$302 ;
+  reg [31:0] \$3020 ;
+  reg \$3021 ;
+  reg \$3022 ;
+  reg \$3023 ;
+  reg \$3024 ;
+  reg [31:0] \$3025 ;
+  reg \$3026 ;
+  reg [31:0] \$3027 ;
+  reg \$3028 ;
+  reg \$3029 ;
   wire [15:0] \$303 ;
+  reg \$3030 ;
+  reg \$3031 ;
+  reg [31:0] \$3032 ;
+  reg \$3033 ;
+  reg [31:0] \$3034 ;
+  reg \$3035 ;
+  reg \$3036 ;
+  reg \$3037 ;
+  reg \$3038 ;
+  reg [31:0] \$3039 ;
   wire [15:0] \$304 ;
+  reg \$3040 ;
+  reg [31:0] \$3041 ;
+  reg \$3042 ;
+  reg \$3043 ;
+  reg \$3044 ;
+  reg \$3045 ;
+  reg [31:0] \$3046 ;
+  reg \$3047 ;
+  reg [31:0] \$3048 ;
+  reg \$3049 ;
   wire [15:0] \$305 ;
+  reg \$3050 ;
+  reg \$3051 ;
+  reg \$3052 ;
+  reg [31:0] \$3053 ;
+  reg [31:0] \$3054 ;
+  reg \$3055 ;
+  reg \$3056 ;
+  reg \$3057 ;
+  reg \$3058 ;
+  reg [31:0] \$3059 ;
   wire [17:0] \$306 ;
+  reg [31:0] \$3060 ;
+  reg \$3061 ;
+  reg \$3062 ;
+  reg \$3063 ;
+  reg \$3064 ;
+  reg [31:0] \$3065 ;
+  reg [31:0] \$3066 ;
+  reg \$3067 ;
+  reg \$3068 ;
+  reg \$3069 ;
   wire [17:0] \$307 ;
+  reg \$3070 ;
+  reg [31:0] \$3071 ;
+  reg [31:0] \$3072 ;
+  reg \$3073 ;
+  reg \$3074 ;
+  reg \$3075 ;
+  reg \$3076 ;
+  reg [31:0] \$3077 ;
+  reg [31:0] \$3078 ;
+  reg \$3079 ;
   wire [17:0] \$308 ;
+  reg \$3080 ;
+  reg \$3081 ;
+  reg \$3082 ;
+  reg [31:0] \$3083 ;
+  reg [31:0] \$3084 ;
+  reg \$3085 ;
+  reg \$3086 ;
+  reg \$3087 ;
+  reg \$3088 ;
+  reg [31:0] \$3089 ;
   wire [17:0] \$309 ;
+  reg [31:0] \$3090 ;
+  reg \$3091 ;
+  reg \$3092 ;
+  reg \$3093 ;
+  reg \$3094 ;
+  reg [31:0] \$3095 ;
+  reg [31:0] \$3096 ;
+  reg \$3097 ;
+  reg [2:0] \$3098 ;
+  reg \$3099 ;
   wire [21:0] \$31 ;
   wire [21:0] \$310 ;
+  reg [7:0] \$3100 ;
+  reg \$3101 ;
+  reg \$3102 ;
   wire [21:0] \$311 ;
   wire [21:0] \$312 ;
   wire [21:0] \$313 ;
@@ -3049,21 +3313,133 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   (* keep = "true" *)
   reg first_7_7 = 1'h0;
   (* keep = "true" *)
-  reg first_row0 = 1'h0;
+  reg first_hop_0_0 = 1'h0;
   (* keep = "true" *)
-  reg first_row1 = 1'h0;
+  reg first_hop_0_1 = 1'h0;
   (* keep = "true" *)
-  reg first_row2 = 1'h0;
+  reg first_hop_0_2 = 1'h0;
   (* keep = "true" *)
-  reg first_row3 = 1'h0;
+  reg first_hop_0_3 = 1'h0;
   (* keep = "true" *)
-  reg first_row4 = 1'h0;
+  reg first_hop_0_4 = 1'h0;
   (* keep = "true" *)
-  reg first_row5 = 1'h0;
+  reg first_hop_0_5 = 1'h0;
   (* keep = "true" *)
-  reg first_row6 = 1'h0;
+  reg first_hop_0_6 = 1'h0;
   (* keep = "true" *)
-  reg first_row7 = 1'h0;
+  reg first_hop_0_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_1_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_1_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_1_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_1_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_1_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_1_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_1_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_1_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_2_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_2_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_2_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_2_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_2_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_2_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_2_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_2_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_3_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_3_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_3_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_3_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_3_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_3_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_3_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_3_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_4_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_4_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_4_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_4_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_4_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_4_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_4_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_4_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_5_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_5_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_5_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_5_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_5_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_5_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_5_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_5_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_6_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_6_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_6_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_6_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_6_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_6_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_6_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_6_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_7_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_7_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_7_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_7_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_7_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_7_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_7_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_7_7 = 1'h0;
   input [321:0] i__payload;
   wire [321:0] i__payload;
   wire \i__payload.first ;
@@ -3245,27 +3621,141 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg last_7_6 = 1'h0;
   (* keep = "true" *)
   reg last_7_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_0_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_0_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_0_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_0_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_0_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_0_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_0_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_0_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_1_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_1_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_1_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_1_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_1_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_1_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_1_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_1_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_2_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_2_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_2_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_2_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_2_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_2_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_2_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_2_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_3_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_3_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_3_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_3_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_3_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_3_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_3_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_3_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_4_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_4_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_4_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_4_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_4_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_4_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_4_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_4_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_5_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_5_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_5_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_5_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_5_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_5_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_5_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_5_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_6_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_6_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_6_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_6_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_6_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_6_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_6_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_6_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_7_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_7_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_7_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_7_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_7_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_7_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_7_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_7_7 = 1'h0;
   wire last_row;
-  (* keep = "true" *)
-  reg last_row0 = 1'h0;
-  (* keep = "true" *)
-  reg last_row1 = 1'h0;
-  (* keep = "true" *)
-  reg last_row2 = 1'h0;
-  (* keep = "true" *)
-  reg last_row3 = 1'h0;
-  (* keep = "true" *)
-  reg last_row4 = 1'h0;
-  (* keep = "true" *)
-  reg last_row5 = 1'h0;
-  (* keep = "true" *)
-  reg last_row6 = 1'h0;
-  (* keep = "true" *)
-  reg last_row7 = 1'h0;
   (* keep = "true" *)
   reg [7:0] mac_0_0_a1 = 8'h00;
   (* keep = "true" *)
   reg [7:0] mac_0_0_a2 = 8'h01;
+  (* keep = "true" *)
+  reg [7:0] mac_0_0_a2hi = 8'h02;
   wire [14:0] mac_0_0_hi;
   reg [14:0] mac_0_0_hi5 = 15'h0000;
   reg [14:0] mac_0_0_hi_l0_0 = 15'h0000;
@@ -3296,6 +3786,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_0_1_a1 = 8'h01;
   (* keep = "true" *)
   reg [7:0] mac_0_1_a2 = 8'h02;
+  (* keep = "true" *)
+  reg [7:0] mac_0_1_a2hi = 8'h03;
   wire [14:0] mac_0_1_hi;
   reg [14:0] mac_0_1_hi5 = 15'h0000;
   reg [14:0] mac_0_1_hi_l0_0 = 15'h0000;
@@ -3326,6 +3818,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_0_2_a1 = 8'h02;
   (* keep = "true" *)
   reg [7:0] mac_0_2_a2 = 8'h03;
+  (* keep = "true" *)
+  reg [7:0] mac_0_2_a2hi = 8'h04;
   wire [14:0] mac_0_2_hi;
   reg [14:0] mac_0_2_hi5 = 15'h0000;
   reg [14:0] mac_0_2_hi_l0_0 = 15'h0000;
@@ -3356,6 +3850,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_0_3_a1 = 8'h03;
   (* keep = "true" *)
   reg [7:0] mac_0_3_a2 = 8'h04;
+  (* keep = "true" *)
+  reg [7:0] mac_0_3_a2hi = 8'h05;
   wire [14:0] mac_0_3_hi;
   reg [14:0] mac_0_3_hi5 = 15'h0000;
   reg [14:0] mac_0_3_hi_l0_0 = 15'h0000;
@@ -3386,6 +3882,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_0_4_a1 = 8'h04;
   (* keep = "true" *)
   reg [7:0] mac_0_4_a2 = 8'h05;
+  (* keep = "true" *)
+  reg [7:0] mac_0_4_a2hi = 8'h06;
   wire [14:0] mac_0_4_hi;
   reg [14:0] mac_0_4_hi5 = 15'h0000;
   reg [14:0] mac_0_4_hi_l0_0 = 15'h0000;
@@ -3416,6 +3914,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_0_5_a1 = 8'h05;
   (* keep = "true" *)
   reg [7:0] mac_0_5_a2 = 8'h06;
+  (* keep = "true" *)
+  reg [7:0] mac_0_5_a2hi = 8'h07;
   wire [14:0] mac_0_5_hi;
   reg [14:0] mac_0_5_hi5 = 15'h0000;
   reg [14:0] mac_0_5_hi_l0_0 = 15'h0000;
@@ -3446,6 +3946,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_0_6_a1 = 8'h06;
   (* keep = "true" *)
   reg [7:0] mac_0_6_a2 = 8'h07;
+  (* keep = "true" *)
+  reg [7:0] mac_0_6_a2hi = 8'h08;
   wire [14:0] mac_0_6_hi;
   reg [14:0] mac_0_6_hi5 = 15'h0000;
   reg [14:0] mac_0_6_hi_l0_0 = 15'h0000;
@@ -3476,6 +3978,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_0_7_a1 = 8'h07;
   (* keep = "true" *)
   reg [7:0] mac_0_7_a2 = 8'h08;
+  (* keep = "true" *)
+  reg [7:0] mac_0_7_a2hi = 8'h09;
   wire [14:0] mac_0_7_hi;
   reg [14:0] mac_0_7_hi5 = 15'h0000;
   reg [14:0] mac_0_7_hi_l0_0 = 15'h0000;
@@ -3506,6 +4010,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_1_0_a1 = 8'h08;
   (* keep = "true" *)
   reg [7:0] mac_1_0_a2 = 8'h09;
+  (* keep = "true" *)
+  reg [7:0] mac_1_0_a2hi = 8'h0a;
   wire [14:0] mac_1_0_hi;
   reg [14:0] mac_1_0_hi5 = 15'h0000;
   reg [14:0] mac_1_0_hi_l0_0 = 15'h0000;
@@ -3536,6 +4042,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_1_1_a1 = 8'h09;
   (* keep = "true" *)
   reg [7:0] mac_1_1_a2 = 8'h0a;
+  (* keep = "true" *)
+  reg [7:0] mac_1_1_a2hi = 8'h0b;
   wire [14:0] mac_1_1_hi;
   reg [14:0] mac_1_1_hi5 = 15'h0000;
   reg [14:0] mac_1_1_hi_l0_0 = 15'h0000;
@@ -3566,6 +4074,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_1_2_a1 = 8'h0a;
   (* keep = "true" *)
   reg [7:0] mac_1_2_a2 = 8'h0b;
+  (* keep = "true" *)
+  reg [7:0] mac_1_2_a2hi = 8'h0c;
   wire [14:0] mac_1_2_hi;
   reg [14:0] mac_1_2_hi5 = 15'h0000;
   reg [14:0] mac_1_2_hi_l0_0 = 15'h0000;
@@ -3596,6 +4106,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_1_3_a1 = 8'h0b;
   (* keep = "true" *)
   reg [7:0] mac_1_3_a2 = 8'h0c;
+  (* keep = "true" *)
+  reg [7:0] mac_1_3_a2hi = 8'h0d;
   wire [14:0] mac_1_3_hi;
   reg [14:0] mac_1_3_hi5 = 15'h0000;
   reg [14:0] mac_1_3_hi_l0_0 = 15'h0000;
@@ -3626,6 +4138,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_1_4_a1 = 8'h0c;
   (* keep = "true" *)
   reg [7:0] mac_1_4_a2 = 8'h0d;
+  (* keep = "true" *)
+  reg [7:0] mac_1_4_a2hi = 8'h0e;
   wire [14:0] mac_1_4_hi;
   reg [14:0] mac_1_4_hi5 = 15'h0000;
   reg [14:0] mac_1_4_hi_l0_0 = 15'h0000;
@@ -3656,6 +4170,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_1_5_a1 = 8'h0d;
   (* keep = "true" *)
   reg [7:0] mac_1_5_a2 = 8'h0e;
+  (* keep = "true" *)
+  reg [7:0] mac_1_5_a2hi = 8'h0f;
   wire [14:0] mac_1_5_hi;
   reg [14:0] mac_1_5_hi5 = 15'h0000;
   reg [14:0] mac_1_5_hi_l0_0 = 15'h0000;
@@ -3686,6 +4202,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_1_6_a1 = 8'h0e;
   (* keep = "true" *)
   reg [7:0] mac_1_6_a2 = 8'h0f;
+  (* keep = "true" *)
+  reg [7:0] mac_1_6_a2hi = 8'h10;
   wire [14:0] mac_1_6_hi;
   reg [14:0] mac_1_6_hi5 = 15'h0000;
   reg [14:0] mac_1_6_hi_l0_0 = 15'h0000;
@@ -3716,6 +4234,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_1_7_a1 = 8'h0f;
   (* keep = "true" *)
   reg [7:0] mac_1_7_a2 = 8'h10;
+  (* keep = "true" *)
+  reg [7:0] mac_1_7_a2hi = 8'h11;
   wire [14:0] mac_1_7_hi;
   reg [14:0] mac_1_7_hi5 = 15'h0000;
   reg [14:0] mac_1_7_hi_l0_0 = 15'h0000;
@@ -3746,6 +4266,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_2_0_a1 = 8'h10;
   (* keep = "true" *)
   reg [7:0] mac_2_0_a2 = 8'h11;
+  (* keep = "true" *)
+  reg [7:0] mac_2_0_a2hi = 8'h12;
   wire [14:0] mac_2_0_hi;
   reg [14:0] mac_2_0_hi5 = 15'h0000;
   reg [14:0] mac_2_0_hi_l0_0 = 15'h0000;
@@ -3776,6 +4298,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_2_1_a1 = 8'h11;
   (* keep = "true" *)
   reg [7:0] mac_2_1_a2 = 8'h12;
+  (* keep = "true" *)
+  reg [7:0] mac_2_1_a2hi = 8'h13;
   wire [14:0] mac_2_1_hi;
   reg [14:0] mac_2_1_hi5 = 15'h0000;
   reg [14:0] mac_2_1_hi_l0_0 = 15'h0000;
@@ -3806,6 +4330,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_2_2_a1 = 8'h12;
   (* keep = "true" *)
   reg [7:0] mac_2_2_a2 = 8'h13;
+  (* keep = "true" *)
+  reg [7:0] mac_2_2_a2hi = 8'h14;
   wire [14:0] mac_2_2_hi;
   reg [14:0] mac_2_2_hi5 = 15'h0000;
   reg [14:0] mac_2_2_hi_l0_0 = 15'h0000;
@@ -3836,6 +4362,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_2_3_a1 = 8'h13;
   (* keep = "true" *)
   reg [7:0] mac_2_3_a2 = 8'h14;
+  (* keep = "true" *)
+  reg [7:0] mac_2_3_a2hi = 8'h15;
   wire [14:0] mac_2_3_hi;
   reg [14:0] mac_2_3_hi5 = 15'h0000;
   reg [14:0] mac_2_3_hi_l0_0 = 15'h0000;
@@ -3866,6 +4394,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_2_4_a1 = 8'h14;
   (* keep = "true" *)
   reg [7:0] mac_2_4_a2 = 8'h15;
+  (* keep = "true" *)
+  reg [7:0] mac_2_4_a2hi = 8'h16;
   wire [14:0] mac_2_4_hi;
   reg [14:0] mac_2_4_hi5 = 15'h0000;
   reg [14:0] mac_2_4_hi_l0_0 = 15'h0000;
@@ -3896,6 +4426,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_2_5_a1 = 8'h15;
   (* keep = "true" *)
   reg [7:0] mac_2_5_a2 = 8'h16;
+  (* keep = "true" *)
+  reg [7:0] mac_2_5_a2hi = 8'h17;
   wire [14:0] mac_2_5_hi;
   reg [14:0] mac_2_5_hi5 = 15'h0000;
   reg [14:0] mac_2_5_hi_l0_0 = 15'h0000;
@@ -3926,6 +4458,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_2_6_a1 = 8'h16;
   (* keep = "true" *)
   reg [7:0] mac_2_6_a2 = 8'h17;
+  (* keep = "true" *)
+  reg [7:0] mac_2_6_a2hi = 8'h18;
   wire [14:0] mac_2_6_hi;
   reg [14:0] mac_2_6_hi5 = 15'h0000;
   reg [14:0] mac_2_6_hi_l0_0 = 15'h0000;
@@ -3956,6 +4490,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_2_7_a1 = 8'h17;
   (* keep = "true" *)
   reg [7:0] mac_2_7_a2 = 8'h18;
+  (* keep = "true" *)
+  reg [7:0] mac_2_7_a2hi = 8'h19;
   wire [14:0] mac_2_7_hi;
   reg [14:0] mac_2_7_hi5 = 15'h0000;
   reg [14:0] mac_2_7_hi_l0_0 = 15'h0000;
@@ -3986,6 +4522,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_3_0_a1 = 8'h18;
   (* keep = "true" *)
   reg [7:0] mac_3_0_a2 = 8'h19;
+  (* keep = "true" *)
+  reg [7:0] mac_3_0_a2hi = 8'h1a;
   wire [14:0] mac_3_0_hi;
   reg [14:0] mac_3_0_hi5 = 15'h0000;
   reg [14:0] mac_3_0_hi_l0_0 = 15'h0000;
@@ -4016,6 +4554,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_3_1_a1 = 8'h19;
   (* keep = "true" *)
   reg [7:0] mac_3_1_a2 = 8'h1a;
+  (* keep = "true" *)
+  reg [7:0] mac_3_1_a2hi = 8'h1b;
   wire [14:0] mac_3_1_hi;
   reg [14:0] mac_3_1_hi5 = 15'h0000;
   reg [14:0] mac_3_1_hi_l0_0 = 15'h0000;
@@ -4046,6 +4586,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_3_2_a1 = 8'h1a;
   (* keep = "true" *)
   reg [7:0] mac_3_2_a2 = 8'h1b;
+  (* keep = "true" *)
+  reg [7:0] mac_3_2_a2hi = 8'h1c;
   wire [14:0] mac_3_2_hi;
   reg [14:0] mac_3_2_hi5 = 15'h0000;
   reg [14:0] mac_3_2_hi_l0_0 = 15'h0000;
@@ -4076,6 +4618,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_3_3_a1 = 8'h1b;
   (* keep = "true" *)
   reg [7:0] mac_3_3_a2 = 8'h1c;
+  (* keep = "true" *)
+  reg [7:0] mac_3_3_a2hi = 8'h1d;
   wire [14:0] mac_3_3_hi;
   reg [14:0] mac_3_3_hi5 = 15'h0000;
   reg [14:0] mac_3_3_hi_l0_0 = 15'h0000;
@@ -4106,6 +4650,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_3_4_a1 = 8'h1c;
   (* keep = "true" *)
   reg [7:0] mac_3_4_a2 = 8'h1d;
+  (* keep = "true" *)
+  reg [7:0] mac_3_4_a2hi = 8'h1e;
   wire [14:0] mac_3_4_hi;
   reg [14:0] mac_3_4_hi5 = 15'h0000;
   reg [14:0] mac_3_4_hi_l0_0 = 15'h0000;
@@ -4136,6 +4682,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_3_5_a1 = 8'h1d;
   (* keep = "true" *)
   reg [7:0] mac_3_5_a2 = 8'h1e;
+  (* keep = "true" *)
+  reg [7:0] mac_3_5_a2hi = 8'h1f;
   wire [14:0] mac_3_5_hi;
   reg [14:0] mac_3_5_hi5 = 15'h0000;
   reg [14:0] mac_3_5_hi_l0_0 = 15'h0000;
@@ -4166,6 +4714,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_3_6_a1 = 8'h1e;
   (* keep = "true" *)
   reg [7:0] mac_3_6_a2 = 8'h1f;
+  (* keep = "true" *)
+  reg [7:0] mac_3_6_a2hi = 8'h20;
   wire [14:0] mac_3_6_hi;
   reg [14:0] mac_3_6_hi5 = 15'h0000;
   reg [14:0] mac_3_6_hi_l0_0 = 15'h0000;
@@ -4196,6 +4746,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_3_7_a1 = 8'h1f;
   (* keep = "true" *)
   reg [7:0] mac_3_7_a2 = 8'h20;
+  (* keep = "true" *)
+  reg [7:0] mac_3_7_a2hi = 8'h21;
   wire [14:0] mac_3_7_hi;
   reg [14:0] mac_3_7_hi5 = 15'h0000;
   reg [14:0] mac_3_7_hi_l0_0 = 15'h0000;
@@ -4226,6 +4778,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_4_0_a1 = 8'h20;
   (* keep = "true" *)
   reg [7:0] mac_4_0_a2 = 8'h21;
+  (* keep = "true" *)
+  reg [7:0] mac_4_0_a2hi = 8'h22;
   wire [14:0] mac_4_0_hi;
   reg [14:0] mac_4_0_hi5 = 15'h0000;
   reg [14:0] mac_4_0_hi_l0_0 = 15'h0000;
@@ -4256,6 +4810,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_4_1_a1 = 8'h21;
   (* keep = "true" *)
   reg [7:0] mac_4_1_a2 = 8'h22;
+  (* keep = "true" *)
+  reg [7:0] mac_4_1_a2hi = 8'h23;
   wire [14:0] mac_4_1_hi;
   reg [14:0] mac_4_1_hi5 = 15'h0000;
   reg [14:0] mac_4_1_hi_l0_0 = 15'h0000;
@@ -4286,6 +4842,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_4_2_a1 = 8'h22;
   (* keep = "true" *)
   reg [7:0] mac_4_2_a2 = 8'h23;
+  (* keep = "true" *)
+  reg [7:0] mac_4_2_a2hi = 8'h24;
   wire [14:0] mac_4_2_hi;
   reg [14:0] mac_4_2_hi5 = 15'h0000;
   reg [14:0] mac_4_2_hi_l0_0 = 15'h0000;
@@ -4316,6 +4874,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_4_3_a1 = 8'h23;
   (* keep = "true" *)
   reg [7:0] mac_4_3_a2 = 8'h24;
+  (* keep = "true" *)
+  reg [7:0] mac_4_3_a2hi = 8'h25;
   wire [14:0] mac_4_3_hi;
   reg [14:0] mac_4_3_hi5 = 15'h0000;
   reg [14:0] mac_4_3_hi_l0_0 = 15'h0000;
@@ -4346,6 +4906,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_4_4_a1 = 8'h24;
   (* keep = "true" *)
   reg [7:0] mac_4_4_a2 = 8'h25;
+  (* keep = "true" *)
+  reg [7:0] mac_4_4_a2hi = 8'h26;
   wire [14:0] mac_4_4_hi;
   reg [14:0] mac_4_4_hi5 = 15'h0000;
   reg [14:0] mac_4_4_hi_l0_0 = 15'h0000;
@@ -4376,6 +4938,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_4_5_a1 = 8'h25;
   (* keep = "true" *)
   reg [7:0] mac_4_5_a2 = 8'h26;
+  (* keep = "true" *)
+  reg [7:0] mac_4_5_a2hi = 8'h27;
   wire [14:0] mac_4_5_hi;
   reg [14:0] mac_4_5_hi5 = 15'h0000;
   reg [14:0] mac_4_5_hi_l0_0 = 15'h0000;
@@ -4406,6 +4970,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_4_6_a1 = 8'h26;
   (* keep = "true" *)
   reg [7:0] mac_4_6_a2 = 8'h27;
+  (* keep = "true" *)
+  reg [7:0] mac_4_6_a2hi = 8'h28;
   wire [14:0] mac_4_6_hi;
   reg [14:0] mac_4_6_hi5 = 15'h0000;
   reg [14:0] mac_4_6_hi_l0_0 = 15'h0000;
@@ -4436,6 +5002,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_4_7_a1 = 8'h27;
   (* keep = "true" *)
   reg [7:0] mac_4_7_a2 = 8'h28;
+  (* keep = "true" *)
+  reg [7:0] mac_4_7_a2hi = 8'h29;
   wire [14:0] mac_4_7_hi;
   reg [14:0] mac_4_7_hi5 = 15'h0000;
   reg [14:0] mac_4_7_hi_l0_0 = 15'h0000;
@@ -4466,6 +5034,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_5_0_a1 = 8'h28;
   (* keep = "true" *)
   reg [7:0] mac_5_0_a2 = 8'h29;
+  (* keep = "true" *)
+  reg [7:0] mac_5_0_a2hi = 8'h2a;
   wire [14:0] mac_5_0_hi;
   reg [14:0] mac_5_0_hi5 = 15'h0000;
   reg [14:0] mac_5_0_hi_l0_0 = 15'h0000;
@@ -4496,6 +5066,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_5_1_a1 = 8'h29;
   (* keep = "true" *)
   reg [7:0] mac_5_1_a2 = 8'h2a;
+  (* keep = "true" *)
+  reg [7:0] mac_5_1_a2hi = 8'h2b;
   wire [14:0] mac_5_1_hi;
   reg [14:0] mac_5_1_hi5 = 15'h0000;
   reg [14:0] mac_5_1_hi_l0_0 = 15'h0000;
@@ -4526,6 +5098,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_5_2_a1 = 8'h2a;
   (* keep = "true" *)
   reg [7:0] mac_5_2_a2 = 8'h2b;
+  (* keep = "true" *)
+  reg [7:0] mac_5_2_a2hi = 8'h2c;
   wire [14:0] mac_5_2_hi;
   reg [14:0] mac_5_2_hi5 = 15'h0000;
   reg [14:0] mac_5_2_hi_l0_0 = 15'h0000;
@@ -4556,6 +5130,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_5_3_a1 = 8'h2b;
   (* keep = "true" *)
   reg [7:0] mac_5_3_a2 = 8'h2c;
+  (* keep = "true" *)
+  reg [7:0] mac_5_3_a2hi = 8'h2d;
   wire [14:0] mac_5_3_hi;
   reg [14:0] mac_5_3_hi5 = 15'h0000;
   reg [14:0] mac_5_3_hi_l0_0 = 15'h0000;
@@ -4586,6 +5162,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_5_4_a1 = 8'h2c;
   (* keep = "true" *)
   reg [7:0] mac_5_4_a2 = 8'h2d;
+  (* keep = "true" *)
+  reg [7:0] mac_5_4_a2hi = 8'h2e;
   wire [14:0] mac_5_4_hi;
   reg [14:0] mac_5_4_hi5 = 15'h0000;
   reg [14:0] mac_5_4_hi_l0_0 = 15'h0000;
@@ -4616,6 +5194,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_5_5_a1 = 8'h2d;
   (* keep = "true" *)
   reg [7:0] mac_5_5_a2 = 8'h2e;
+  (* keep = "true" *)
+  reg [7:0] mac_5_5_a2hi = 8'h2f;
   wire [14:0] mac_5_5_hi;
   reg [14:0] mac_5_5_hi5 = 15'h0000;
   reg [14:0] mac_5_5_hi_l0_0 = 15'h0000;
@@ -4646,6 +5226,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_5_6_a1 = 8'h2e;
   (* keep = "true" *)
   reg [7:0] mac_5_6_a2 = 8'h2f;
+  (* keep = "true" *)
+  reg [7:0] mac_5_6_a2hi = 8'h30;
   wire [14:0] mac_5_6_hi;
   reg [14:0] mac_5_6_hi5 = 15'h0000;
   reg [14:0] mac_5_6_hi_l0_0 = 15'h0000;
@@ -4676,6 +5258,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_5_7_a1 = 8'h2f;
   (* keep = "true" *)
   reg [7:0] mac_5_7_a2 = 8'h30;
+  (* keep = "true" *)
+  reg [7:0] mac_5_7_a2hi = 8'h31;
   wire [14:0] mac_5_7_hi;
   reg [14:0] mac_5_7_hi5 = 15'h0000;
   reg [14:0] mac_5_7_hi_l0_0 = 15'h0000;
@@ -4706,6 +5290,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_6_0_a1 = 8'h30;
   (* keep = "true" *)
   reg [7:0] mac_6_0_a2 = 8'h31;
+  (* keep = "true" *)
+  reg [7:0] mac_6_0_a2hi = 8'h32;
   wire [14:0] mac_6_0_hi;
   reg [14:0] mac_6_0_hi5 = 15'h0000;
   reg [14:0] mac_6_0_hi_l0_0 = 15'h0000;
@@ -4736,6 +5322,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_6_1_a1 = 8'h31;
   (* keep = "true" *)
   reg [7:0] mac_6_1_a2 = 8'h32;
+  (* keep = "true" *)
+  reg [7:0] mac_6_1_a2hi = 8'h33;
   wire [14:0] mac_6_1_hi;
   reg [14:0] mac_6_1_hi5 = 15'h0000;
   reg [14:0] mac_6_1_hi_l0_0 = 15'h0000;
@@ -4766,6 +5354,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_6_2_a1 = 8'h32;
   (* keep = "true" *)
   reg [7:0] mac_6_2_a2 = 8'h33;
+  (* keep = "true" *)
+  reg [7:0] mac_6_2_a2hi = 8'h34;
   wire [14:0] mac_6_2_hi;
   reg [14:0] mac_6_2_hi5 = 15'h0000;
   reg [14:0] mac_6_2_hi_l0_0 = 15'h0000;
@@ -4796,6 +5386,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_6_3_a1 = 8'h33;
   (* keep = "true" *)
   reg [7:0] mac_6_3_a2 = 8'h34;
+  (* keep = "true" *)
+  reg [7:0] mac_6_3_a2hi = 8'h35;
   wire [14:0] mac_6_3_hi;
   reg [14:0] mac_6_3_hi5 = 15'h0000;
   reg [14:0] mac_6_3_hi_l0_0 = 15'h0000;
@@ -4826,6 +5418,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_6_4_a1 = 8'h34;
   (* keep = "true" *)
   reg [7:0] mac_6_4_a2 = 8'h35;
+  (* keep = "true" *)
+  reg [7:0] mac_6_4_a2hi = 8'h36;
   wire [14:0] mac_6_4_hi;
   reg [14:0] mac_6_4_hi5 = 15'h0000;
   reg [14:0] mac_6_4_hi_l0_0 = 15'h0000;
@@ -4856,6 +5450,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_6_5_a1 = 8'h35;
   (* keep = "true" *)
   reg [7:0] mac_6_5_a2 = 8'h36;
+  (* keep = "true" *)
+  reg [7:0] mac_6_5_a2hi = 8'h37;
   wire [14:0] mac_6_5_hi;
   reg [14:0] mac_6_5_hi5 = 15'h0000;
   reg [14:0] mac_6_5_hi_l0_0 = 15'h0000;
@@ -4886,6 +5482,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_6_6_a1 = 8'h36;
   (* keep = "true" *)
   reg [7:0] mac_6_6_a2 = 8'h37;
+  (* keep = "true" *)
+  reg [7:0] mac_6_6_a2hi = 8'h38;
   wire [14:0] mac_6_6_hi;
   reg [14:0] mac_6_6_hi5 = 15'h0000;
   reg [14:0] mac_6_6_hi_l0_0 = 15'h0000;
@@ -4916,6 +5514,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_6_7_a1 = 8'h37;
   (* keep = "true" *)
   reg [7:0] mac_6_7_a2 = 8'h38;
+  (* keep = "true" *)
+  reg [7:0] mac_6_7_a2hi = 8'h39;
   wire [14:0] mac_6_7_hi;
   reg [14:0] mac_6_7_hi5 = 15'h0000;
   reg [14:0] mac_6_7_hi_l0_0 = 15'h0000;
@@ -4946,6 +5546,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_7_0_a1 = 8'h38;
   (* keep = "true" *)
   reg [7:0] mac_7_0_a2 = 8'h39;
+  (* keep = "true" *)
+  reg [7:0] mac_7_0_a2hi = 8'h3a;
   wire [14:0] mac_7_0_hi;
   reg [14:0] mac_7_0_hi5 = 15'h0000;
   reg [14:0] mac_7_0_hi_l0_0 = 15'h0000;
@@ -4976,6 +5578,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_7_1_a1 = 8'h39;
   (* keep = "true" *)
   reg [7:0] mac_7_1_a2 = 8'h3a;
+  (* keep = "true" *)
+  reg [7:0] mac_7_1_a2hi = 8'h3b;
   wire [14:0] mac_7_1_hi;
   reg [14:0] mac_7_1_hi5 = 15'h0000;
   reg [14:0] mac_7_1_hi_l0_0 = 15'h0000;
@@ -5006,6 +5610,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_7_2_a1 = 8'h3a;
   (* keep = "true" *)
   reg [7:0] mac_7_2_a2 = 8'h3b;
+  (* keep = "true" *)
+  reg [7:0] mac_7_2_a2hi = 8'h3c;
   wire [14:0] mac_7_2_hi;
   reg [14:0] mac_7_2_hi5 = 15'h0000;
   reg [14:0] mac_7_2_hi_l0_0 = 15'h0000;
@@ -5036,6 +5642,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_7_3_a1 = 8'h3b;
   (* keep = "true" *)
   reg [7:0] mac_7_3_a2 = 8'h3c;
+  (* keep = "true" *)
+  reg [7:0] mac_7_3_a2hi = 8'h3d;
   wire [14:0] mac_7_3_hi;
   reg [14:0] mac_7_3_hi5 = 15'h0000;
   reg [14:0] mac_7_3_hi_l0_0 = 15'h0000;
@@ -5066,6 +5674,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_7_4_a1 = 8'h3c;
   (* keep = "true" *)
   reg [7:0] mac_7_4_a2 = 8'h3d;
+  (* keep = "true" *)
+  reg [7:0] mac_7_4_a2hi = 8'h3e;
   wire [14:0] mac_7_4_hi;
   reg [14:0] mac_7_4_hi5 = 15'h0000;
   reg [14:0] mac_7_4_hi_l0_0 = 15'h0000;
@@ -5096,6 +5706,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_7_5_a1 = 8'h3d;
   (* keep = "true" *)
   reg [7:0] mac_7_5_a2 = 8'h3e;
+  (* keep = "true" *)
+  reg [7:0] mac_7_5_a2hi = 8'h3f;
   wire [14:0] mac_7_5_hi;
   reg [14:0] mac_7_5_hi5 = 15'h0000;
   reg [14:0] mac_7_5_hi_l0_0 = 15'h0000;
@@ -5126,6 +5738,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_7_6_a1 = 8'h3e;
   (* keep = "true" *)
   reg [7:0] mac_7_6_a2 = 8'h3f;
+  (* keep = "true" *)
+  reg [7:0] mac_7_6_a2hi = 8'h40;
   wire [14:0] mac_7_6_hi;
   reg [14:0] mac_7_6_hi5 = 15'h0000;
   reg [14:0] mac_7_6_hi_l0_0 = 15'h0000;
@@ -5156,6 +5770,8 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [7:0] mac_7_7_a1 = 8'h3f;
   (* keep = "true" *)
   reg [7:0] mac_7_7_a2 = 8'h40;
+  (* keep = "true" *)
+  reg [7:0] mac_7_7_a2hi = 8'h41;
   wire [14:0] mac_7_7_hi;
   reg [14:0] mac_7_7_hi5 = 15'h0000;
   reg [14:0] mac_7_7_hi_l0_0 = 15'h0000;
@@ -5199,21 +5815,117 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   output o__valid;
   reg o__valid = 1'h0;
   (* keep = "true" *)
-  reg o_valid_row0 = 1'h0;
+  reg o_valid_0_0 = 1'h0;
   (* keep = "true" *)
-  reg o_valid_row1 = 1'h0;
+  reg o_valid_0_1 = 1'h0;
   (* keep = "true" *)
-  reg o_valid_row2 = 1'h0;
+  reg o_valid_0_2 = 1'h0;
   (* keep = "true" *)
-  reg o_valid_row3 = 1'h0;
+  reg o_valid_0_3 = 1'h0;
   (* keep = "true" *)
-  reg o_valid_row4 = 1'h0;
+  reg o_valid_0_4 = 1'h0;
   (* keep = "true" *)
-  reg o_valid_row5 = 1'h0;
+  reg o_valid_0_5 = 1'h0;
   (* keep = "true" *)
-  reg o_valid_row6 = 1'h0;
+  reg o_valid_0_6 = 1'h0;
   (* keep = "true" *)
-  reg o_valid_row7 = 1'h0;
+  reg o_valid_0_7 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_1_0 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_1_1 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_1_2 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_1_3 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_1_4 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_1_5 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_1_6 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_1_7 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_2_0 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_2_1 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_2_2 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_2_3 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_2_4 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_2_5 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_2_6 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_2_7 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_3_0 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_3_1 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_3_2 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_3_3 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_3_4 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_3_5 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_3_6 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_3_7 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_4_0 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_4_1 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_4_2 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_4_3 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_4_4 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_4_5 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_4_6 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_4_7 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_5_0 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_5_1 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_5_2 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_5_3 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_5_4 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_5_5 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_5_6 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_5_7 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_6_0 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_6_1 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_6_2 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_6_3 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_6_4 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_6_5 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_6_6 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_6_7 = 1'h0;
   output overflow;
   reg overflow = 1'h0;
   reg [2:0] row = 3'h0;
@@ -5482,790 +6194,902 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   (* keep = "true" *)
   reg v_7_7 = 1'h0;
   (* keep = "true" *)
-  reg v_row0 = 1'h0;
+  reg v_hop_0_0 = 1'h0;
   (* keep = "true" *)
-  reg v_row1 = 1'h0;
+  reg v_hop_0_1 = 1'h0;
   (* keep = "true" *)
-  reg v_row2 = 1'h0;
+  reg v_hop_0_2 = 1'h0;
   (* keep = "true" *)
-  reg v_row3 = 1'h0;
+  reg v_hop_0_3 = 1'h0;
   (* keep = "true" *)
-  reg v_row4 = 1'h0;
+  reg v_hop_0_4 = 1'h0;
   (* keep = "true" *)
-  reg v_row5 = 1'h0;
+  reg v_hop_0_5 = 1'h0;
   (* keep = "true" *)
-  reg v_row6 = 1'h0;
+  reg v_hop_0_6 = 1'h0;
   (* keep = "true" *)
-  reg v_row7 = 1'h0;
+  reg v_hop_0_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_1_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_1_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_1_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_1_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_1_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_1_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_1_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_1_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_2_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_2_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_2_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_2_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_2_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_2_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_2_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_2_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_3_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_3_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_3_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_3_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_3_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_3_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_3_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_3_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_4_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_4_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_4_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_4_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_4_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_4_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_4_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_4_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_5_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_5_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_5_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_5_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_5_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_5_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_5_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_5_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_6_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_6_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_6_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_6_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_6_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_6_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_6_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_6_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_7_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_7_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_7_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_7_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_7_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_7_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_7_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_7_7 = 1'h0;
   wire wide_out;
   reg wide_out_r = 1'h0;
   assign \$1  = i__payload[321] & busy;
   assign i__ready = ~ \$1 ;
   assign accept = i__valid & i__ready;
-  assign \$3  = mac_0_0_a2[0] ? \$2  : 16'h0000;
-  assign \$5  = mac_0_0_a2[1] ? \$4  : 16'h0000;
-  assign \$7  = mac_0_0_a2[2] ? \$6  : 18'h00000;
-  assign \$9  = mac_0_0_a2[3] ? \$8  : 18'h00000;
-  assign \$11  = mac_0_0_a2[4] ? \$10  : 22'h000000;
-  assign \$13  = mac_0_0_a2[5] ? \$12  : 22'h000000;
-  assign \$15  = mac_0_0_a2[6] ? \$14  : 22'h000000;
-  assign \$17  = mac_0_0_a2[7] ? \$16  : 22'h000000;
+  assign \$3  = mac_0_0_a2hi[0] ? \$2  : 16'h0000;
+  assign \$5  = mac_0_0_a2hi[1] ? \$4  : 16'h0000;
+  assign \$7  = mac_0_0_a2hi[2] ? \$6  : 18'h00000;
+  assign \$9  = mac_0_0_a2hi[3] ? \$8  : 18'h00000;
+  assign \$11  = mac_0_0_a2hi[4] ? \$10  : 22'h000000;
+  assign \$13  = mac_0_0_a2hi[5] ? \$12  : 22'h000000;
+  assign \$15  = mac_0_0_a2hi[6] ? \$14  : 22'h000000;
+  assign \$17  = mac_0_0_a2hi[7] ? \$16  : 22'h000000;
   assign \$18  = - $signed(\$17 );
   assign \$19  = mac_0_0_hi_l0_0 + mac_0_0_hi_l0_1;
   assign \$20  = mac_0_0_hi_l0_2 + mac_0_0_hi_l0_3;
   assign \$21  = \$19 [14:0] + \$20 [14:0];
-  assign \$23  = mac_0_1_a2[0] ? \$22  : 16'h0000;
-  assign \$25  = mac_0_1_a2[1] ? \$24  : 16'h0000;
-  assign \$27  = mac_0_1_a2[2] ? \$26  : 18'h00000;
-  assign \$29  = mac_0_1_a2[3] ? \$28  : 18'h00000;
-  assign \$31  = mac_0_1_a2[4] ? \$30  : 22'h000000;
-  assign \$33  = mac_0_1_a2[5] ? \$32  : 22'h000000;
-  assign \$35  = mac_0_1_a2[6] ? \$34  : 22'h000000;
-  assign \$37  = mac_0_1_a2[7] ? \$36  : 22'h000000;
+  assign \$23  = mac_0_1_a2hi[0] ? \$22  : 16'h0000;
+  assign \$25  = mac_0_1_a2hi[1] ? \$24  : 16'h0000;
+  assign \$27  = mac_0_1_a2hi[2] ? \$26  : 18'h00000;
+  assign \$29  = mac_0_1_a2hi[3] ? \$28  : 18'h00000;
+  assign \$31  = mac_0_1_a2hi[4] ? \$30  : 22'h000000;
+  assign \$33  = mac_0_1_a2hi[5] ? \$32  : 22'h000000;
+  assign \$35  = mac_0_1_a2hi[6] ? \$34  : 22'h000000;
+  assign \$37  = mac_0_1_a2hi[7] ? \$36  : 22'h000000;
   assign \$38  = - $signed(\$37 );
   assign \$39  = mac_0_1_hi_l0_0 + mac_0_1_hi_l0_1;
   assign \$40  = mac_0_1_hi_l0_2 + mac_0_1_hi_l0_3;
   assign \$41  = \$39 [14:0] + \$40 [14:0];
-  assign \$43  = mac_0_2_a2[0] ? \$42  : 16'h0000;
-  assign \$45  = mac_0_2_a2[1] ? \$44  : 16'h0000;
-  assign \$47  = mac_0_2_a2[2] ? \$46  : 18'h00000;
-  assign \$49  = mac_0_2_a2[3] ? \$48  : 18'h00000;
-  assign \$51  = mac_0_2_a2[4] ? \$50  : 22'h000000;
-  assign \$53  = mac_0_2_a2[5] ? \$52  : 22'h000000;
-  assign \$55  = mac_0_2_a2[6] ? \$54  : 22'h000000;
-  assign \$57  = mac_0_2_a2[7] ? \$56  : 22'h000000;
+  assign \$43  = mac_0_2_a2hi[0] ? \$42  : 16'h0000;
+  assign \$45  = mac_0_2_a2hi[1] ? \$44  : 16'h0000;
+  assign \$47  = mac_0_2_a2hi[2] ? \$46  : 18'h00000;
+  assign \$49  = mac_0_2_a2hi[3] ? \$48  : 18'h00000;
+  assign \$51  = mac_0_2_a2hi[4] ? \$50  : 22'h000000;
+  assign \$53  = mac_0_2_a2hi[5] ? \$52  : 22'h000000;
+  assign \$55  = mac_0_2_a2hi[6] ? \$54  : 22'h000000;
+  assign \$57  = mac_0_2_a2hi[7] ? \$56  : 22'h000000;
   assign \$58  = - $signed(\$57 );
   assign \$59  = mac_0_2_hi_l0_0 + mac_0_2_hi_l0_1;
   assign \$60  = mac_0_2_hi_l0_2 + mac_0_2_hi_l0_3;
   assign \$61  = \$59 [14:0] + \$60 [14:0];
-  assign \$63  = mac_0_3_a2[0] ? \$62  : 16'h0000;
-  assign \$65  = mac_0_3_a2[1] ? \$64  : 16'h0000;
-  assign \$67  = mac_0_3_a2[2] ? \$66  : 18'h00000;
-  assign \$69  = mac_0_3_a2[3] ? \$68  : 18'h00000;
-  assign \$71  = mac_0_3_a2[4] ? \$70  : 22'h000000;
-  assign \$73  = mac_0_3_a2[5] ? \$72  : 22'h000000;
-  assign \$75  = mac_0_3_a2[6] ? \$74  : 22'h000000;
-  assign \$77  = mac_0_3_a2[7] ? \$76  : 22'h000000;
+  assign \$63  = mac_0_3_a2hi[0] ? \$62  : 16'h0000;
+  assign \$65  = mac_0_3_a2hi[1] ? \$64  : 16'h0000;
+  assign \$67  = mac_0_3_a2hi[2] ? \$66  : 18'h00000;
+  assign \$69  = mac_0_3_a2hi[3] ? \$68  : 18'h00000;
+  assign \$71  = mac_0_3_a2hi[4] ? \$70  : 22'h000000;
+  assign \$73  = mac_0_3_a2hi[5] ? \$72  : 22'h000000;
+  assign \$75  = mac_0_3_a2hi[6] ? \$74  : 22'h000000;
+  assign \$77  = mac_0_3_a2hi[7] ? \$76  : 22'h000000;
   assign \$78  = - $signed(\$77 );
   assign \$79  = mac_0_3_hi_l0_0 + mac_0_3_hi_l0_1;
   assign \$80  = mac_0_3_hi_l0_2 + mac_0_3_hi_l0_3;
   assign \$81  = \$79 [14:0] + \$80 [14:0];
-  assign \$83  = mac_0_4_a2[0] ? \$82  : 16'h0000;
-  assign \$85  = mac_0_4_a2[1] ? \$84  : 16'h0000;
-  assign \$87  = mac_0_4_a2[2] ? \$86  : 18'h00000;
-  assign \$89  = mac_0_4_a2[3] ? \$88  : 18'h00000;
-  assign \$91  = mac_0_4_a2[4] ? \$90  : 22'h000000;
-  assign \$93  = mac_0_4_a2[5] ? \$92  : 22'h000000;
-  assign \$95  = mac_0_4_a2[6] ? \$94  : 22'h000000;
-  assign \$97  = mac_0_4_a2[7] ? \$96  : 22'h000000;
+  assign \$83  = mac_0_4_a2hi[0] ? \$82  : 16'h0000;
+  assign \$85  = mac_0_4_a2hi[1] ? \$84  : 16'h0000;
+  assign \$87  = mac_0_4_a2hi[2] ? \$86  : 18'h00000;
+  assign \$89  = mac_0_4_a2hi[3] ? \$88  : 18'h00000;
+  assign \$91  = mac_0_4_a2hi[4] ? \$90  : 22'h000000;
+  assign \$93  = mac_0_4_a2hi[5] ? \$92  : 22'h000000;
+  assign \$95  = mac_0_4_a2hi[6] ? \$94  : 22'h000000;
+  assign \$97  = mac_0_4_a2hi[7] ? \$96  : 22'h000000;
   assign \$98  = - $signed(\$97 );
   assign \$99  = mac_0_4_hi_l0_0 + mac_0_4_hi_l0_1;
   assign \$100  = mac_0_4_hi_l0_2 + mac_0_4_hi_l0_3;
   assign \$101  = \$99 [14:0] + \$100 [14:0];
-  assign \$103  = mac_0_5_a2[0] ? \$102  : 16'h0000;
-  assign \$105  = mac_0_5_a2[1] ? \$104  : 16'h0000;
-  assign \$107  = mac_0_5_a2[2] ? \$106  : 18'h00000;
-  assign \$109  = mac_0_5_a2[3] ? \$108  : 18'h00000;
-  assign \$111  = mac_0_5_a2[4] ? \$110  : 22'h000000;
-  assign \$113  = mac_0_5_a2[5] ? \$112  : 22'h000000;
-  assign \$115  = mac_0_5_a2[6] ? \$114  : 22'h000000;
-  assign \$117  = mac_0_5_a2[7] ? \$116  : 22'h000000;
+  assign \$103  = mac_0_5_a2hi[0] ? \$102  : 16'h0000;
+  assign \$105  = mac_0_5_a2hi[1] ? \$104  : 16'h0000;
+  assign \$107  = mac_0_5_a2hi[2] ? \$106  : 18'h00000;
+  assign \$109  = mac_0_5_a2hi[3] ? \$108  : 18'h00000;
+  assign \$111  = mac_0_5_a2hi[4] ? \$110  : 22'h000000;
+  assign \$113  = mac_0_5_a2hi[5] ? \$112  : 22'h000000;
+  assign \$115  = mac_0_5_a2hi[6] ? \$114  : 22'h000000;
+  assign \$117  = mac_0_5_a2hi[7] ? \$116  : 22'h000000;
   assign \$118  = - $signed(\$117 );
   assign \$119  = mac_0_5_hi_l0_0 + mac_0_5_hi_l0_1;
   assign \$120  = mac_0_5_hi_l0_2 + mac_0_5_hi_l0_3;
   assign \$121  = \$119 [14:0] + \$120 [14:0];
-  assign \$123  = mac_0_6_a2[0] ? \$122  : 16'h0000;
-  assign \$125  = mac_0_6_a2[1] ? \$124  : 16'h0000;
-  assign \$127  = mac_0_6_a2[2] ? \$126  : 18'h00000;
-  assign \$129  = mac_0_6_a2[3] ? \$128  : 18'h00000;
-  assign \$131  = mac_0_6_a2[4] ? \$130  : 22'h000000;
-  assign \$133  = mac_0_6_a2[5] ? \$132  : 22'h000000;
-  assign \$135  = mac_0_6_a2[6] ? \$134  : 22'h000000;
-  assign \$137  = mac_0_6_a2[7] ? \$136  : 22'h000000;
+  assign \$123  = mac_0_6_a2hi[0] ? \$122  : 16'h0000;
+  assign \$125  = mac_0_6_a2hi[1] ? \$124  : 16'h0000;
+  assign \$127  = mac_0_6_a2hi[2] ? \$126  : 18'h00000;
+  assign \$129  = mac_0_6_a2hi[3] ? \$128  : 18'h00000;
+  assign \$131  = mac_0_6_a2hi[4] ? \$130  : 22'h000000;
+  assign \$133  = mac_0_6_a2hi[5] ? \$132  : 22'h000000;
+  assign \$135  = mac_0_6_a2hi[6] ? \$134  : 22'h000000;
+  assign \$137  = mac_0_6_a2hi[7] ? \$136  : 22'h000000;
   assign \$138  = - $signed(\$137 );
   assign \$139  = mac_0_6_hi_l0_0 + mac_0_6_hi_l0_1;
   assign \$140  = mac_0_6_hi_l0_2 + mac_0_6_hi_l0_3;
   assign \$141  = \$139 [14:0] + \$140 [14:0];
-  assign \$143  = mac_0_7_a2[0] ? \$142  : 16'h0000;
-  assign \$145  = mac_0_7_a2[1] ? \$144  : 16'h0000;
-  assign \$147  = mac_0_7_a2[2] ? \$146  : 18'h00000;
-  assign \$149  = mac_0_7_a2[3] ? \$148  : 18'h00000;
-  assign \$151  = mac_0_7_a2[4] ? \$150  : 22'h000000;
-  assign \$153  = mac_0_7_a2[5] ? \$152  : 22'h000000;
-  assign \$155  = mac_0_7_a2[6] ? \$154  : 22'h000000;
-  assign \$157  = mac_0_7_a2[7] ? \$156  : 22'h000000;
+  assign \$143  = mac_0_7_a2hi[0] ? \$142  : 16'h0000;
+  assign \$145  = mac_0_7_a2hi[1] ? \$144  : 16'h0000;
+  assign \$147  = mac_0_7_a2hi[2] ? \$146  : 18'h00000;
+  assign \$149  = mac_0_7_a2hi[3] ? \$148  : 18'h00000;
+  assign \$151  = mac_0_7_a2hi[4] ? \$150  : 22'h000000;
+  assign \$153  = mac_0_7_a2hi[5] ? \$152  : 22'h000000;
+  assign \$155  = mac_0_7_a2hi[6] ? \$154  : 22'h000000;
+  assign \$157  = mac_0_7_a2hi[7] ? \$156  : 22'h000000;
   assign \$158  = - $signed(\$157 );
   assign \$159  = mac_0_7_hi_l0_0 + mac_0_7_hi_l0_1;
   assign \$160  = mac_0_7_hi_l0_2 + mac_0_7_hi_l0_3;
   assign \$161  = \$159 [14:0] + \$160 [14:0];
-  assign \$163  = mac_1_0_a2[0] ? \$162  : 16'h0000;
-  assign \$165  = mac_1_0_a2[1] ? \$164  : 16'h0000;
-  assign \$167  = mac_1_0_a2[2] ? \$166  : 18'h00000;
-  assign \$169  = mac_1_0_a2[3] ? \$168  : 18'h00000;
-  assign \$171  = mac_1_0_a2[4] ? \$170  : 22'h000000;
-  assign \$173  = mac_1_0_a2[5] ? \$172  : 22'h000000;
-  assign \$175  = mac_1_0_a2[6] ? \$174  : 22'h000000;
-  assign \$177  = mac_1_0_a2[7] ? \$176  : 22'h000000;
+  assign \$163  = mac_1_0_a2hi[0] ? \$162  : 16'h0000;
+  assign \$165  = mac_1_0_a2hi[1] ? \$164  : 16'h0000;
+  assign \$167  = mac_1_0_a2hi[2] ? \$166  : 18'h00000;
+  assign \$169  = mac_1_0_a2hi[3] ? \$168  : 18'h00000;
+  assign \$171  = mac_1_0_a2hi[4] ? \$170  : 22'h000000;
+  assign \$173  = mac_1_0_a2hi[5] ? \$172  : 22'h000000;
+  assign \$175  = mac_1_0_a2hi[6] ? \$174  : 22'h000000;
+  assign \$177  = mac_1_0_a2hi[7] ? \$176  : 22'h000000;
   assign \$178  = - $signed(\$177 );
   assign \$179  = mac_1_0_hi_l0_0 + mac_1_0_hi_l0_1;
   assign \$180  = mac_1_0_hi_l0_2 + mac_1_0_hi_l0_3;
   assign \$181  = \$179 [14:0] + \$180 [14:0];
-  assign \$183  = mac_1_1_a2[0] ? \$182  : 16'h0000;
-  assign \$185  = mac_1_1_a2[1] ? \$184  : 16'h0000;
-  assign \$187  = mac_1_1_a2[2] ? \$186  : 18'h00000;
-  assign \$189  = mac_1_1_a2[3] ? \$188  : 18'h00000;
-  assign \$191  = mac_1_1_a2[4] ? \$190  : 22'h000000;
-  assign \$193  = mac_1_1_a2[5] ? \$192  : 22'h000000;
-  assign \$195  = mac_1_1_a2[6] ? \$194  : 22'h000000;
-  assign \$197  = mac_1_1_a2[7] ? \$196  : 22'h000000;
+  assign \$183  = mac_1_1_a2hi[0] ? \$182  : 16'h0000;
+  assign \$185  = mac_1_1_a2hi[1] ? \$184  : 16'h0000;
+  assign \$187  = mac_1_1_a2hi[2] ? \$186  : 18'h00000;
+  assign \$189  = mac_1_1_a2hi[3] ? \$188  : 18'h00000;
+  assign \$191  = mac_1_1_a2hi[4] ? \$190  : 22'h000000;
+  assign \$193  = mac_1_1_a2hi[5] ? \$192  : 22'h000000;
+  assign \$195  = mac_1_1_a2hi[6] ? \$194  : 22'h000000;
+  assign \$197  = mac_1_1_a2hi[7] ? \$196  : 22'h000000;
   assign \$198  = - $signed(\$197 );
   assign \$199  = mac_1_1_hi_l0_0 + mac_1_1_hi_l0_1;
   assign \$200  = mac_1_1_hi_l0_2 + mac_1_1_hi_l0_3;
   assign \$201  = \$199 [14:0] + \$200 [14:0];
-  assign \$203  = mac_1_2_a2[0] ? \$202  : 16'h0000;
-  assign \$205  = mac_1_2_a2[1] ? \$204  : 16'h0000;
-  assign \$207  = mac_1_2_a2[2] ? \$206  : 18'h00000;
-  assign \$209  = mac_1_2_a2[3] ? \$208  : 18'h00000;
-  assign \$211  = mac_1_2_a2[4] ? \$210  : 22'h000000;
-  assign \$213  = mac_1_2_a2[5] ? \$212  : 22'h000000;
-  assign \$215  = mac_1_2_a2[6] ? \$214  : 22'h000000;
-  assign \$217  = mac_1_2_a2[7] ? \$216  : 22'h000000;
+  assign \$203  = mac_1_2_a2hi[0] ? \$202  : 16'h0000;
+  assign \$205  = mac_1_2_a2hi[1] ? \$204  : 16'h0000;
+  assign \$207  = mac_1_2_a2hi[2] ? \$206  : 18'h00000;
+  assign \$209  = mac_1_2_a2hi[3] ? \$208  : 18'h00000;
+  assign \$211  = mac_1_2_a2hi[4] ? \$210  : 22'h000000;
+  assign \$213  = mac_1_2_a2hi[5] ? \$212  : 22'h000000;
+  assign \$215  = mac_1_2_a2hi[6] ? \$214  : 22'h000000;
+  assign \$217  = mac_1_2_a2hi[7] ? \$216  : 22'h000000;
   assign \$218  = - $signed(\$217 );
   assign \$219  = mac_1_2_hi_l0_0 + mac_1_2_hi_l0_1;
   assign \$220  = mac_1_2_hi_l0_2 + mac_1_2_hi_l0_3;
   assign \$221  = \$219 [14:0] + \$220 [14:0];
-  assign \$223  = mac_1_3_a2[0] ? \$222  : 16'h0000;
-  assign \$225  = mac_1_3_a2[1] ? \$224  : 16'h0000;
-  assign \$227  = mac_1_3_a2[2] ? \$226  : 18'h00000;
-  assign \$229  = mac_1_3_a2[3] ? \$228  : 18'h00000;
-  assign \$231  = mac_1_3_a2[4] ? \$230  : 22'h000000;
-  assign \$233  = mac_1_3_a2[5] ? \$232  : 22'h000000;
-  assign \$235  = mac_1_3_a2[6] ? \$234  : 22'h000000;
-  assign \$237  = mac_1_3_a2[7] ? \$236  : 22'h000000;
+  assign \$223  = mac_1_3_a2hi[0] ? \$222  : 16'h0000;
+  assign \$225  = mac_1_3_a2hi[1] ? \$224  : 16'h0000;
+  assign \$227  = mac_1_3_a2hi[2] ? \$226  : 18'h00000;
+  assign \$229  = mac_1_3_a2hi[3] ? \$228  : 18'h00000;
+  assign \$231  = mac_1_3_a2hi[4] ? \$230  : 22'h000000;
+  assign \$233  = mac_1_3_a2hi[5] ? \$232  : 22'h000000;
+  assign \$235  = mac_1_3_a2hi[6] ? \$234  : 22'h000000;
+  assign \$237  = mac_1_3_a2hi[7] ? \$236  : 22'h000000;
   assign \$238  = - $signed(\$237 );
   assign \$239  = mac_1_3_hi_l0_0 + mac_1_3_hi_l0_1;
   assign \$240  = mac_1_3_hi_l0_2 + mac_1_3_hi_l0_3;
   assign \$241  = \$239 [14:0] + \$240 [14:0];
-  assign \$243  = mac_1_4_a2[0] ? \$242  : 16'h0000;
-  assign \$245  = mac_1_4_a2[1] ? \$244  : 16'h0000;
-  assign \$247  = mac_1_4_a2[2] ? \$246  : 18'h00000;
-  assign \$249  = mac_1_4_a2[3] ? \$248  : 18'h00000;
-  assign \$251  = mac_1_4_a2[4] ? \$250  : 22'h000000;
-  assign \$253  = mac_1_4_a2[5] ? \$252  : 22'h000000;
-  assign \$255  = mac_1_4_a2[6] ? \$254  : 22'h000000;
-  assign \$257  = mac_1_4_a2[7] ? \$256  : 22'h000000;
+  assign \$243  = mac_1_4_a2hi[0] ? \$242  : 16'h0000;
+  assign \$245  = mac_1_4_a2hi[1] ? \$244  : 16'h0000;
+  assign \$247  = mac_1_4_a2hi[2] ? \$246  : 18'h00000;
+  assign \$249  = mac_1_4_a2hi[3] ? \$248  : 18'h00000;
+  assign \$251  = mac_1_4_a2hi[4] ? \$250  : 22'h000000;
+  assign \$253  = mac_1_4_a2hi[5] ? \$252  : 22'h000000;
+  assign \$255  = mac_1_4_a2hi[6] ? \$254  : 22'h000000;
+  assign \$257  = mac_1_4_a2hi[7] ? \$256  : 22'h000000;
   assign \$258  = - $signed(\$257 );
   assign \$259  = mac_1_4_hi_l0_0 + mac_1_4_hi_l0_1;
   assign \$260  = mac_1_4_hi_l0_2 + mac_1_4_hi_l0_3;
   assign \$261  = \$259 [14:0] + \$260 [14:0];
-  assign \$263  = mac_1_5_a2[0] ? \$262  : 16'h0000;
-  assign \$265  = mac_1_5_a2[1] ? \$264  : 16'h0000;
-  assign \$267  = mac_1_5_a2[2] ? \$266  : 18'h00000;
-  assign \$269  = mac_1_5_a2[3] ? \$268  : 18'h00000;
-  assign \$271  = mac_1_5_a2[4] ? \$270  : 22'h000000;
-  assign \$273  = mac_1_5_a2[5] ? \$272  : 22'h000000;
-  assign \$275  = mac_1_5_a2[6] ? \$274  : 22'h000000;
-  assign \$277  = mac_1_5_a2[7] ? \$276  : 22'h000000;
+  assign \$263  = mac_1_5_a2hi[0] ? \$262  : 16'h0000;
+  assign \$265  = mac_1_5_a2hi[1] ? \$264  : 16'h0000;
+  assign \$267  = mac_1_5_a2hi[2] ? \$266  : 18'h00000;
+  assign \$269  = mac_1_5_a2hi[3] ? \$268  : 18'h00000;
+  assign \$271  = mac_1_5_a2hi[4] ? \$270  : 22'h000000;
+  assign \$273  = mac_1_5_a2hi[5] ? \$272  : 22'h000000;
+  assign \$275  = mac_1_5_a2hi[6] ? \$274  : 22'h000000;
+  assign \$277  = mac_1_5_a2hi[7] ? \$276  : 22'h000000;
   assign \$278  = - $signed(\$277 );
   assign \$279  = mac_1_5_hi_l0_0 + mac_1_5_hi_l0_1;
   assign \$280  = mac_1_5_hi_l0_2 + mac_1_5_hi_l0_3;
   assign \$281  = \$279 [14:0] + \$280 [14:0];
-  assign \$283  = mac_1_6_a2[0] ? \$282  : 16'h0000;
-  assign \$285  = mac_1_6_a2[1] ? \$284  : 16'h0000;
-  assign \$287  = mac_1_6_a2[2] ? \$286  : 18'h00000;
-  assign \$289  = mac_1_6_a2[3] ? \$288  : 18'h00000;
-  assign \$291  = mac_1_6_a2[4] ? \$290  : 22'h000000;
-  assign \$293  = mac_1_6_a2[5] ? \$292  : 22'h000000;
-  assign \$295  = mac_1_6_a2[6] ? \$294  : 22'h000000;
-  assign \$297  = mac_1_6_a2[7] ? \$296  : 22'h000000;
+  assign \$283  = mac_1_6_a2hi[0] ? \$282  : 16'h0000;
+  assign \$285  = mac_1_6_a2hi[1] ? \$284  : 16'h0000;
+  assign \$287  = mac_1_6_a2hi[2] ? \$286  : 18'h00000;
+  assign \$289  = mac_1_6_a2hi[3] ? \$288  : 18'h00000;
+  assign \$291  = mac_1_6_a2hi[4] ? \$290  : 22'h000000;
+  assign \$293  = mac_1_6_a2hi[5] ? \$292  : 22'h000000;
+  assign \$295  = mac_1_6_a2hi[6] ? \$294  : 22'h000000;
+  assign \$297  = mac_1_6_a2hi[7] ? \$296  : 22'h000000;
   assign \$298  = - $signed(\$297 );
   assign \$299  = mac_1_6_hi_l0_0 + mac_1_6_hi_l0_1;
   assign \$300  = mac_1_6_hi_l0_2 + mac_1_6_hi_l0_3;
   assign \$301  = \$299 [14:0] + \$300 [14:0];
-  assign \$303  = mac_1_7_a2[0] ? \$302  : 16'h0000;
-  assign \$305  = mac_1_7_a2[1] ? \$304  : 16'h0000;
-  assign \$307  = mac_1_7_a2[2] ? \$306  : 18'h00000;
-  assign \$309  = mac_1_7_a2[3] ? \$308  : 18'h00000;
-  assign \$311  = mac_1_7_a2[4] ? \$310  : 22'h000000;
-  assign \$313  = mac_1_7_a2[5] ? \$312  : 22'h000000;
-  assign \$315  = mac_1_7_a2[6] ? \$314  : 22'h000000;
-  assign \$317  = mac_1_7_a2[7] ? \$316  : 22'h000000;
+  assign \$303  = mac_1_7_a2hi[0] ? \$302  : 16'h0000;
+  assign \$305  = mac_1_7_a2hi[1] ? \$304  : 16'h0000;
+  assign \$307  = mac_1_7_a2hi[2] ? \$306  : 18'h00000;
+  assign \$309  = mac_1_7_a2hi[3] ? \$308  : 18'h00000;
+  assign \$311  = mac_1_7_a2hi[4] ? \$310  : 22'h000000;
+  assign \$313  = mac_1_7_a2hi[5] ? \$312  : 22'h000000;
+  assign \$315  = mac_1_7_a2hi[6] ? \$314  : 22'h000000;
+  assign \$317  = mac_1_7_a2hi[7] ? \$316  : 22'h000000;
   assign \$318  = - $signed(\$317 );
   assign \$319  = mac_1_7_hi_l0_0 + mac_1_7_hi_l0_1;
   assign \$320  = mac_1_7_hi_l0_2 + mac_1_7_hi_l0_3;
   assign \$321  = \$319 [14:0] + \$320 [14:0];
-  assign \$323  = mac_2_0_a2[0] ? \$322  : 16'h0000;
-  assign \$325  = mac_2_0_a2[1] ? \$324  : 16'h0000;
-  assign \$327  = mac_2_0_a2[2] ? \$326  : 18'h00000;
-  assign \$329  = mac_2_0_a2[3] ? \$328  : 18'h00000;
-  assign \$331  = mac_2_0_a2[4] ? \$330  : 22'h000000;
-  assign \$333  = mac_2_0_a2[5] ? \$332  : 22'h000000;
-  assign \$335  = mac_2_0_a2[6] ? \$334  : 22'h000000;
-  assign \$337  = mac_2_0_a2[7] ? \$336  : 22'h000000;
+  assign \$323  = mac_2_0_a2hi[0] ? \$322  : 16'h0000;
+  assign \$325  = mac_2_0_a2hi[1] ? \$324  : 16'h0000;
+  assign \$327  = mac_2_0_a2hi[2] ? \$326  : 18'h00000;
+  assign \$329  = mac_2_0_a2hi[3] ? \$328  : 18'h00000;
+  assign \$331  = mac_2_0_a2hi[4] ? \$330  : 22'h000000;
+  assign \$333  = mac_2_0_a2hi[5] ? \$332  : 22'h000000;
+  assign \$335  = mac_2_0_a2hi[6] ? \$334  : 22'h000000;
+  assign \$337  = mac_2_0_a2hi[7] ? \$336  : 22'h000000;
   assign \$338  = - $signed(\$337 );
   assign \$339  = mac_2_0_hi_l0_0 + mac_2_0_hi_l0_1;
   assign \$340  = mac_2_0_hi_l0_2 + mac_2_0_hi_l0_3;
   assign \$341  = \$339 [14:0] + \$340 [14:0];
-  assign \$343  = mac_2_1_a2[0] ? \$342  : 16'h0000;
-  assign \$345  = mac_2_1_a2[1] ? \$344  : 16'h0000;
-  assign \$347  = mac_2_1_a2[2] ? \$346  : 18'h00000;
-  assign \$349  = mac_2_1_a2[3] ? \$348  : 18'h00000;
-  assign \$351  = mac_2_1_a2[4] ? \$350  : 22'h000000;
-  assign \$353  = mac_2_1_a2[5] ? \$352  : 22'h000000;
-  assign \$355  = mac_2_1_a2[6] ? \$354  : 22'h000000;
-  assign \$357  = mac_2_1_a2[7] ? \$356  : 22'h000000;
+  assign \$343  = mac_2_1_a2hi[0] ? \$342  : 16'h0000;
+  assign \$345  = mac_2_1_a2hi[1] ? \$344  : 16'h0000;
+  assign \$347  = mac_2_1_a2hi[2] ? \$346  : 18'h00000;
+  assign \$349  = mac_2_1_a2hi[3] ? \$348  : 18'h00000;
+  assign \$351  = mac_2_1_a2hi[4] ? \$350  : 22'h000000;
+  assign \$353  = mac_2_1_a2hi[5] ? \$352  : 22'h000000;
+  assign \$355  = mac_2_1_a2hi[6] ? \$354  : 22'h000000;
+  assign \$357  = mac_2_1_a2hi[7] ? \$356  : 22'h000000;
   assign \$358  = - $signed(\$357 );
   assign \$359  = mac_2_1_hi_l0_0 + mac_2_1_hi_l0_1;
   assign \$360  = mac_2_1_hi_l0_2 + mac_2_1_hi_l0_3;
   assign \$361  = \$359 [14:0] + \$360 [14:0];
-  assign \$363  = mac_2_2_a2[0] ? \$362  : 16'h0000;
-  assign \$365  = mac_2_2_a2[1] ? \$364  : 16'h0000;
-  assign \$367  = mac_2_2_a2[2] ? \$366  : 18'h00000;
-  assign \$369  = mac_2_2_a2[3] ? \$368  : 18'h00000;
-  assign \$371  = mac_2_2_a2[4] ? \$370  : 22'h000000;
-  assign \$373  = mac_2_2_a2[5] ? \$372  : 22'h000000;
-  assign \$375  = mac_2_2_a2[6] ? \$374  : 22'h000000;
-  assign \$377  = mac_2_2_a2[7] ? \$376  : 22'h000000;
+  assign \$363  = mac_2_2_a2hi[0] ? \$362  : 16'h0000;
+  assign \$365  = mac_2_2_a2hi[1] ? \$364  : 16'h0000;
+  assign \$367  = mac_2_2_a2hi[2] ? \$366  : 18'h00000;
+  assign \$369  = mac_2_2_a2hi[3] ? \$368  : 18'h00000;
+  assign \$371  = mac_2_2_a2hi[4] ? \$370  : 22'h000000;
+  assign \$373  = mac_2_2_a2hi[5] ? \$372  : 22'h000000;
+  assign \$375  = mac_2_2_a2hi[6] ? \$374  : 22'h000000;
+  assign \$377  = mac_2_2_a2hi[7] ? \$376  : 22'h000000;
   assign \$378  = - $signed(\$377 );
   assign \$379  = mac_2_2_hi_l0_0 + mac_2_2_hi_l0_1;
   assign \$380  = mac_2_2_hi_l0_2 + mac_2_2_hi_l0_3;
   assign \$381  = \$379 [14:0] + \$380 [14:0];
-  assign \$383  = mac_2_3_a2[0] ? \$382  : 16'h0000;
-  assign \$385  = mac_2_3_a2[1] ? \$384  : 16'h0000;
-  assign \$387  = mac_2_3_a2[2] ? \$386  : 18'h00000;
-  assign \$389  = mac_2_3_a2[3] ? \$388  : 18'h00000;
-  assign \$391  = mac_2_3_a2[4] ? \$390  : 22'h000000;
-  assign \$393  = mac_2_3_a2[5] ? \$392  : 22'h000000;
-  assign \$395  = mac_2_3_a2[6] ? \$394  : 22'h000000;
-  assign \$397  = mac_2_3_a2[7] ? \$396  : 22'h000000;
+  assign \$383  = mac_2_3_a2hi[0] ? \$382  : 16'h0000;
+  assign \$385  = mac_2_3_a2hi[1] ? \$384  : 16'h0000;
+  assign \$387  = mac_2_3_a2hi[2] ? \$386  : 18'h00000;
+  assign \$389  = mac_2_3_a2hi[3] ? \$388  : 18'h00000;
+  assign \$391  = mac_2_3_a2hi[4] ? \$390  : 22'h000000;
+  assign \$393  = mac_2_3_a2hi[5] ? \$392  : 22'h000000;
+  assign \$395  = mac_2_3_a2hi[6] ? \$394  : 22'h000000;
+  assign \$397  = mac_2_3_a2hi[7] ? \$396  : 22'h000000;
   assign \$398  = - $signed(\$397 );
   assign \$399  = mac_2_3_hi_l0_0 + mac_2_3_hi_l0_1;
   assign \$400  = mac_2_3_hi_l0_2 + mac_2_3_hi_l0_3;
   assign \$401  = \$399 [14:0] + \$400 [14:0];
-  assign \$403  = mac_2_4_a2[0] ? \$402  : 16'h0000;
-  assign \$405  = mac_2_4_a2[1] ? \$404  : 16'h0000;
-  assign \$407  = mac_2_4_a2[2] ? \$406  : 18'h00000;
-  assign \$409  = mac_2_4_a2[3] ? \$408  : 18'h00000;
-  assign \$411  = mac_2_4_a2[4] ? \$410  : 22'h000000;
-  assign \$413  = mac_2_4_a2[5] ? \$412  : 22'h000000;
-  assign \$415  = mac_2_4_a2[6] ? \$414  : 22'h000000;
-  assign \$417  = mac_2_4_a2[7] ? \$416  : 22'h000000;
+  assign \$403  = mac_2_4_a2hi[0] ? \$402  : 16'h0000;
+  assign \$405  = mac_2_4_a2hi[1] ? \$404  : 16'h0000;
+  assign \$407  = mac_2_4_a2hi[2] ? \$406  : 18'h00000;
+  assign \$409  = mac_2_4_a2hi[3] ? \$408  : 18'h00000;
+  assign \$411  = mac_2_4_a2hi[4] ? \$410  : 22'h000000;
+  assign \$413  = mac_2_4_a2hi[5] ? \$412  : 22'h000000;
+  assign \$415  = mac_2_4_a2hi[6] ? \$414  : 22'h000000;
+  assign \$417  = mac_2_4_a2hi[7] ? \$416  : 22'h000000;
   assign \$418  = - $signed(\$417 );
   assign \$419  = mac_2_4_hi_l0_0 + mac_2_4_hi_l0_1;
   assign \$420  = mac_2_4_hi_l0_2 + mac_2_4_hi_l0_3;
   assign \$421  = \$419 [14:0] + \$420 [14:0];
-  assign \$423  = mac_2_5_a2[0] ? \$422  : 16'h0000;
-  assign \$425  = mac_2_5_a2[1] ? \$424  : 16'h0000;
-  assign \$427  = mac_2_5_a2[2] ? \$426  : 18'h00000;
-  assign \$429  = mac_2_5_a2[3] ? \$428  : 18'h00000;
-  assign \$431  = mac_2_5_a2[4] ? \$430  : 22'h000000;
-  assign \$433  = mac_2_5_a2[5] ? \$432  : 22'h000000;
-  assign \$435  = mac_2_5_a2[6] ? \$434  : 22'h000000;
-  assign \$437  = mac_2_5_a2[7] ? \$436  : 22'h000000;
+  assign \$423  = mac_2_5_a2hi[0] ? \$422  : 16'h0000;
+  assign \$425  = mac_2_5_a2hi[1] ? \$424  : 16'h0000;
+  assign \$427  = mac_2_5_a2hi[2] ? \$426  : 18'h00000;
+  assign \$429  = mac_2_5_a2hi[3] ? \$428  : 18'h00000;
+  assign \$431  = mac_2_5_a2hi[4] ? \$430  : 22'h000000;
+  assign \$433  = mac_2_5_a2hi[5] ? \$432  : 22'h000000;
+  assign \$435  = mac_2_5_a2hi[6] ? \$434  : 22'h000000;
+  assign \$437  = mac_2_5_a2hi[7] ? \$436  : 22'h000000;
   assign \$438  = - $signed(\$437 );
   assign \$439  = mac_2_5_hi_l0_0 + mac_2_5_hi_l0_1;
   assign \$440  = mac_2_5_hi_l0_2 + mac_2_5_hi_l0_3;
   assign \$441  = \$439 [14:0] + \$440 [14:0];
-  assign \$443  = mac_2_6_a2[0] ? \$442  : 16'h0000;
-  assign \$445  = mac_2_6_a2[1] ? \$444  : 16'h0000;
-  assign \$447  = mac_2_6_a2[2] ? \$446  : 18'h00000;
-  assign \$449  = mac_2_6_a2[3] ? \$448  : 18'h00000;
-  assign \$451  = mac_2_6_a2[4] ? \$450  : 22'h000000;
-  assign \$453  = mac_2_6_a2[5] ? \$452  : 22'h000000;
-  assign \$455  = mac_2_6_a2[6] ? \$454  : 22'h000000;
-  assign \$457  = mac_2_6_a2[7] ? \$456  : 22'h000000;
+  assign \$443  = mac_2_6_a2hi[0] ? \$442  : 16'h0000;
+  assign \$445  = mac_2_6_a2hi[1] ? \$444  : 16'h0000;
+  assign \$447  = mac_2_6_a2hi[2] ? \$446  : 18'h00000;
+  assign \$449  = mac_2_6_a2hi[3] ? \$448  : 18'h00000;
+  assign \$451  = mac_2_6_a2hi[4] ? \$450  : 22'h000000;
+  assign \$453  = mac_2_6_a2hi[5] ? \$452  : 22'h000000;
+  assign \$455  = mac_2_6_a2hi[6] ? \$454  : 22'h000000;
+  assign \$457  = mac_2_6_a2hi[7] ? \$456  : 22'h000000;
   assign \$458  = - $signed(\$457 );
   assign \$459  = mac_2_6_hi_l0_0 + mac_2_6_hi_l0_1;
   assign \$460  = mac_2_6_hi_l0_2 + mac_2_6_hi_l0_3;
   assign \$461  = \$459 [14:0] + \$460 [14:0];
-  assign \$463  = mac_2_7_a2[0] ? \$462  : 16'h0000;
-  assign \$465  = mac_2_7_a2[1] ? \$464  : 16'h0000;
-  assign \$467  = mac_2_7_a2[2] ? \$466  : 18'h00000;
-  assign \$469  = mac_2_7_a2[3] ? \$468  : 18'h00000;
-  assign \$471  = mac_2_7_a2[4] ? \$470  : 22'h000000;
-  assign \$473  = mac_2_7_a2[5] ? \$472  : 22'h000000;
-  assign \$475  = mac_2_7_a2[6] ? \$474  : 22'h000000;
-  assign \$477  = mac_2_7_a2[7] ? \$476  : 22'h000000;
+  assign \$463  = mac_2_7_a2hi[0] ? \$462  : 16'h0000;
+  assign \$465  = mac_2_7_a2hi[1] ? \$464  : 16'h0000;
+  assign \$467  = mac_2_7_a2hi[2] ? \$466  : 18'h00000;
+  assign \$469  = mac_2_7_a2hi[3] ? \$468  : 18'h00000;
+  assign \$471  = mac_2_7_a2hi[4] ? \$470  : 22'h000000;
+  assign \$473  = mac_2_7_a2hi[5] ? \$472  : 22'h000000;
+  assign \$475  = mac_2_7_a2hi[6] ? \$474  : 22'h000000;
+  assign \$477  = mac_2_7_a2hi[7] ? \$476  : 22'h000000;
   assign \$478  = - $signed(\$477 );
   assign \$479  = mac_2_7_hi_l0_0 + mac_2_7_hi_l0_1;
   assign \$480  = mac_2_7_hi_l0_2 + mac_2_7_hi_l0_3;
   assign \$481  = \$479 [14:0] + \$480 [14:0];
-  assign \$483  = mac_3_0_a2[0] ? \$482  : 16'h0000;
-  assign \$485  = mac_3_0_a2[1] ? \$484  : 16'h0000;
-  assign \$487  = mac_3_0_a2[2] ? \$486  : 18'h00000;
-  assign \$489  = mac_3_0_a2[3] ? \$488  : 18'h00000;
-  assign \$491  = mac_3_0_a2[4] ? \$490  : 22'h000000;
-  assign \$493  = mac_3_0_a2[5] ? \$492  : 22'h000000;
-  assign \$495  = mac_3_0_a2[6] ? \$494  : 22'h000000;
-  assign \$497  = mac_3_0_a2[7] ? \$496  : 22'h000000;
+  assign \$483  = mac_3_0_a2hi[0] ? \$482  : 16'h0000;
+  assign \$485  = mac_3_0_a2hi[1] ? \$484  : 16'h0000;
+  assign \$487  = mac_3_0_a2hi[2] ? \$486  : 18'h00000;
+  assign \$489  = mac_3_0_a2hi[3] ? \$488  : 18'h00000;
+  assign \$491  = mac_3_0_a2hi[4] ? \$490  : 22'h000000;
+  assign \$493  = mac_3_0_a2hi[5] ? \$492  : 22'h000000;
+  assign \$495  = mac_3_0_a2hi[6] ? \$494  : 22'h000000;
+  assign \$497  = mac_3_0_a2hi[7] ? \$496  : 22'h000000;
   assign \$498  = - $signed(\$497 );
   assign \$499  = mac_3_0_hi_l0_0 + mac_3_0_hi_l0_1;
   assign \$500  = mac_3_0_hi_l0_2 + mac_3_0_hi_l0_3;
   assign \$501  = \$499 [14:0] + \$500 [14:0];
-  assign \$503  = mac_3_1_a2[0] ? \$502  : 16'h0000;
-  assign \$505  = mac_3_1_a2[1] ? \$504  : 16'h0000;
-  assign \$507  = mac_3_1_a2[2] ? \$506  : 18'h00000;
-  assign \$509  = mac_3_1_a2[3] ? \$508  : 18'h00000;
-  assign \$511  = mac_3_1_a2[4] ? \$510  : 22'h000000;
-  assign \$513  = mac_3_1_a2[5] ? \$512  : 22'h000000;
-  assign \$515  = mac_3_1_a2[6] ? \$514  : 22'h000000;
-  assign \$517  = mac_3_1_a2[7] ? \$516  : 22'h000000;
+  assign \$503  = mac_3_1_a2hi[0] ? \$502  : 16'h0000;
+  assign \$505  = mac_3_1_a2hi[1] ? \$504  : 16'h0000;
+  assign \$507  = mac_3_1_a2hi[2] ? \$506  : 18'h00000;
+  assign \$509  = mac_3_1_a2hi[3] ? \$508  : 18'h00000;
+  assign \$511  = mac_3_1_a2hi[4] ? \$510  : 22'h000000;
+  assign \$513  = mac_3_1_a2hi[5] ? \$512  : 22'h000000;
+  assign \$515  = mac_3_1_a2hi[6] ? \$514  : 22'h000000;
+  assign \$517  = mac_3_1_a2hi[7] ? \$516  : 22'h000000;
   assign \$518  = - $signed(\$517 );
   assign \$519  = mac_3_1_hi_l0_0 + mac_3_1_hi_l0_1;
   assign \$520  = mac_3_1_hi_l0_2 + mac_3_1_hi_l0_3;
   assign \$521  = \$519 [14:0] + \$520 [14:0];
-  assign \$523  = mac_3_2_a2[0] ? \$522  : 16'h0000;
-  assign \$525  = mac_3_2_a2[1] ? \$524  : 16'h0000;
-  assign \$527  = mac_3_2_a2[2] ? \$526  : 18'h00000;
-  assign \$529  = mac_3_2_a2[3] ? \$528  : 18'h00000;
-  assign \$531  = mac_3_2_a2[4] ? \$530  : 22'h000000;
-  assign \$533  = mac_3_2_a2[5] ? \$532  : 22'h000000;
-  assign \$535  = mac_3_2_a2[6] ? \$534  : 22'h000000;
-  assign \$537  = mac_3_2_a2[7] ? \$536  : 22'h000000;
+  assign \$523  = mac_3_2_a2hi[0] ? \$522  : 16'h0000;
+  assign \$525  = mac_3_2_a2hi[1] ? \$524  : 16'h0000;
+  assign \$527  = mac_3_2_a2hi[2] ? \$526  : 18'h00000;
+  assign \$529  = mac_3_2_a2hi[3] ? \$528  : 18'h00000;
+  assign \$531  = mac_3_2_a2hi[4] ? \$530  : 22'h000000;
+  assign \$533  = mac_3_2_a2hi[5] ? \$532  : 22'h000000;
+  assign \$535  = mac_3_2_a2hi[6] ? \$534  : 22'h000000;
+  assign \$537  = mac_3_2_a2hi[7] ? \$536  : 22'h000000;
   assign \$538  = - $signed(\$537 );
   assign \$539  = mac_3_2_hi_l0_0 + mac_3_2_hi_l0_1;
   assign \$540  = mac_3_2_hi_l0_2 + mac_3_2_hi_l0_3;
   assign \$541  = \$539 [14:0] + \$540 [14:0];
-  assign \$543  = mac_3_3_a2[0] ? \$542  : 16'h0000;
-  assign \$545  = mac_3_3_a2[1] ? \$544  : 16'h0000;
-  assign \$547  = mac_3_3_a2[2] ? \$546  : 18'h00000;
-  assign \$549  = mac_3_3_a2[3] ? \$548  : 18'h00000;
-  assign \$551  = mac_3_3_a2[4] ? \$550  : 22'h000000;
-  assign \$553  = mac_3_3_a2[5] ? \$552  : 22'h000000;
-  assign \$555  = mac_3_3_a2[6] ? \$554  : 22'h000000;
-  assign \$557  = mac_3_3_a2[7] ? \$556  : 22'h000000;
+  assign \$543  = mac_3_3_a2hi[0] ? \$542  : 16'h0000;
+  assign \$545  = mac_3_3_a2hi[1] ? \$544  : 16'h0000;
+  assign \$547  = mac_3_3_a2hi[2] ? \$546  : 18'h00000;
+  assign \$549  = mac_3_3_a2hi[3] ? \$548  : 18'h00000;
+  assign \$551  = mac_3_3_a2hi[4] ? \$550  : 22'h000000;
+  assign \$553  = mac_3_3_a2hi[5] ? \$552  : 22'h000000;
+  assign \$555  = mac_3_3_a2hi[6] ? \$554  : 22'h000000;
+  assign \$557  = mac_3_3_a2hi[7] ? \$556  : 22'h000000;
   assign \$558  = - $signed(\$557 );
   assign \$559  = mac_3_3_hi_l0_0 + mac_3_3_hi_l0_1;
   assign \$560  = mac_3_3_hi_l0_2 + mac_3_3_hi_l0_3;
   assign \$561  = \$559 [14:0] + \$560 [14:0];
-  assign \$563  = mac_3_4_a2[0] ? \$562  : 16'h0000;
-  assign \$565  = mac_3_4_a2[1] ? \$564  : 16'h0000;
-  assign \$567  = mac_3_4_a2[2] ? \$566  : 18'h00000;
-  assign \$569  = mac_3_4_a2[3] ? \$568  : 18'h00000;
-  assign \$571  = mac_3_4_a2[4] ? \$570  : 22'h000000;
-  assign \$573  = mac_3_4_a2[5] ? \$572  : 22'h000000;
-  assign \$575  = mac_3_4_a2[6] ? \$574  : 22'h000000;
-  assign \$577  = mac_3_4_a2[7] ? \$576  : 22'h000000;
+  assign \$563  = mac_3_4_a2hi[0] ? \$562  : 16'h0000;
+  assign \$565  = mac_3_4_a2hi[1] ? \$564  : 16'h0000;
+  assign \$567  = mac_3_4_a2hi[2] ? \$566  : 18'h00000;
+  assign \$569  = mac_3_4_a2hi[3] ? \$568  : 18'h00000;
+  assign \$571  = mac_3_4_a2hi[4] ? \$570  : 22'h000000;
+  assign \$573  = mac_3_4_a2hi[5] ? \$572  : 22'h000000;
+  assign \$575  = mac_3_4_a2hi[6] ? \$574  : 22'h000000;
+  assign \$577  = mac_3_4_a2hi[7] ? \$576  : 22'h000000;
   assign \$578  = - $signed(\$577 );
   assign \$579  = mac_3_4_hi_l0_0 + mac_3_4_hi_l0_1;
   assign \$580  = mac_3_4_hi_l0_2 + mac_3_4_hi_l0_3;
   assign \$581  = \$579 [14:0] + \$580 [14:0];
-  assign \$583  = mac_3_5_a2[0] ? \$582  : 16'h0000;
-  assign \$585  = mac_3_5_a2[1] ? \$584  : 16'h0000;
-  assign \$587  = mac_3_5_a2[2] ? \$586  : 18'h00000;
-  assign \$589  = mac_3_5_a2[3] ? \$588  : 18'h00000;
-  assign \$591  = mac_3_5_a2[4] ? \$590  : 22'h000000;
-  assign \$593  = mac_3_5_a2[5] ? \$592  : 22'h000000;
-  assign \$595  = mac_3_5_a2[6] ? \$594  : 22'h000000;
-  assign \$597  = mac_3_5_a2[7] ? \$596  : 22'h000000;
+  assign \$583  = mac_3_5_a2hi[0] ? \$582  : 16'h0000;
+  assign \$585  = mac_3_5_a2hi[1] ? \$584  : 16'h0000;
+  assign \$587  = mac_3_5_a2hi[2] ? \$586  : 18'h00000;
+  assign \$589  = mac_3_5_a2hi[3] ? \$588  : 18'h00000;
+  assign \$591  = mac_3_5_a2hi[4] ? \$590  : 22'h000000;
+  assign \$593  = mac_3_5_a2hi[5] ? \$592  : 22'h000000;
+  assign \$595  = mac_3_5_a2hi[6] ? \$594  : 22'h000000;
+  assign \$597  = mac_3_5_a2hi[7] ? \$596  : 22'h000000;
   assign \$598  = - $signed(\$597 );
   assign \$599  = mac_3_5_hi_l0_0 + mac_3_5_hi_l0_1;
   assign \$600  = mac_3_5_hi_l0_2 + mac_3_5_hi_l0_3;
   assign \$601  = \$599 [14:0] + \$600 [14:0];
-  assign \$603  = mac_3_6_a2[0] ? \$602  : 16'h0000;
-  assign \$605  = mac_3_6_a2[1] ? \$604  : 16'h0000;
-  assign \$607  = mac_3_6_a2[2] ? \$606  : 18'h00000;
-  assign \$609  = mac_3_6_a2[3] ? \$608  : 18'h00000;
-  assign \$611  = mac_3_6_a2[4] ? \$610  : 22'h000000;
-  assign \$613  = mac_3_6_a2[5] ? \$612  : 22'h000000;
-  assign \$615  = mac_3_6_a2[6] ? \$614  : 22'h000000;
-  assign \$617  = mac_3_6_a2[7] ? \$616  : 22'h000000;
+  assign \$603  = mac_3_6_a2hi[0] ? \$602  : 16'h0000;
+  assign \$605  = mac_3_6_a2hi[1] ? \$604  : 16'h0000;
+  assign \$607  = mac_3_6_a2hi[2] ? \$606  : 18'h00000;
+  assign \$609  = mac_3_6_a2hi[3] ? \$608  : 18'h00000;
+  assign \$611  = mac_3_6_a2hi[4] ? \$610  : 22'h000000;
+  assign \$613  = mac_3_6_a2hi[5] ? \$612  : 22'h000000;
+  assign \$615  = mac_3_6_a2hi[6] ? \$614  : 22'h000000;
+  assign \$617  = mac_3_6_a2hi[7] ? \$616  : 22'h000000;
   assign \$618  = - $signed(\$617 );
   assign \$619  = mac_3_6_hi_l0_0 + mac_3_6_hi_l0_1;
   assign \$620  = mac_3_6_hi_l0_2 + mac_3_6_hi_l0_3;
   assign \$621  = \$619 [14:0] + \$620 [14:0];
-  assign \$623  = mac_3_7_a2[0] ? \$622  : 16'h0000;
-  assign \$625  = mac_3_7_a2[1] ? \$624  : 16'h0000;
-  assign \$627  = mac_3_7_a2[2] ? \$626  : 18'h00000;
-  assign \$629  = mac_3_7_a2[3] ? \$628  : 18'h00000;
-  assign \$631  = mac_3_7_a2[4] ? \$630  : 22'h000000;
-  assign \$633  = mac_3_7_a2[5] ? \$632  : 22'h000000;
-  assign \$635  = mac_3_7_a2[6] ? \$634  : 22'h000000;
-  assign \$637  = mac_3_7_a2[7] ? \$636  : 22'h000000;
+  assign \$623  = mac_3_7_a2hi[0] ? \$622  : 16'h0000;
+  assign \$625  = mac_3_7_a2hi[1] ? \$624  : 16'h0000;
+  assign \$627  = mac_3_7_a2hi[2] ? \$626  : 18'h00000;
+  assign \$629  = mac_3_7_a2hi[3] ? \$628  : 18'h00000;
+  assign \$631  = mac_3_7_a2hi[4] ? \$630  : 22'h000000;
+  assign \$633  = mac_3_7_a2hi[5] ? \$632  : 22'h000000;
+  assign \$635  = mac_3_7_a2hi[6] ? \$634  : 22'h000000;
+  assign \$637  = mac_3_7_a2hi[7] ? \$636  : 22'h000000;
   assign \$638  = - $signed(\$637 );
   assign \$639  = mac_3_7_hi_l0_0 + mac_3_7_hi_l0_1;
   assign \$640  = mac_3_7_hi_l0_2 + mac_3_7_hi_l0_3;
   assign \$641  = \$639 [14:0] + \$640 [14:0];
-  assign \$643  = mac_4_0_a2[0] ? \$642  : 16'h0000;
-  assign \$645  = mac_4_0_a2[1] ? \$644  : 16'h0000;
-  assign \$647  = mac_4_0_a2[2] ? \$646  : 18'h00000;
-  assign \$649  = mac_4_0_a2[3] ? \$648  : 18'h00000;
-  assign \$651  = mac_4_0_a2[4] ? \$650  : 22'h000000;
-  assign \$653  = mac_4_0_a2[5] ? \$652  : 22'h000000;
-  assign \$655  = mac_4_0_a2[6] ? \$654  : 22'h000000;
-  assign \$657  = mac_4_0_a2[7] ? \$656  : 22'h000000;
+  assign \$643  = mac_4_0_a2hi[0] ? \$642  : 16'h0000;
+  assign \$645  = mac_4_0_a2hi[1] ? \$644  : 16'h0000;
+  assign \$647  = mac_4_0_a2hi[2] ? \$646  : 18'h00000;
+  assign \$649  = mac_4_0_a2hi[3] ? \$648  : 18'h00000;
+  assign \$651  = mac_4_0_a2hi[4] ? \$650  : 22'h000000;
+  assign \$653  = mac_4_0_a2hi[5] ? \$652  : 22'h000000;
+  assign \$655  = mac_4_0_a2hi[6] ? \$654  : 22'h000000;
+  assign \$657  = mac_4_0_a2hi[7] ? \$656  : 22'h000000;
   assign \$658  = - $signed(\$657 );
   assign \$659  = mac_4_0_hi_l0_0 + mac_4_0_hi_l0_1;
   assign \$660  = mac_4_0_hi_l0_2 + mac_4_0_hi_l0_3;
   assign \$661  = \$659 [14:0] + \$660 [14:0];
-  assign \$663  = mac_4_1_a2[0] ? \$662  : 16'h0000;
-  assign \$665  = mac_4_1_a2[1] ? \$664  : 16'h0000;
-  assign \$667  = mac_4_1_a2[2] ? \$666  : 18'h00000;
-  assign \$669  = mac_4_1_a2[3] ? \$668  : 18'h00000;
-  assign \$671  = mac_4_1_a2[4] ? \$670  : 22'h000000;
-  assign \$673  = mac_4_1_a2[5] ? \$672  : 22'h000000;
-  assign \$675  = mac_4_1_a2[6] ? \$674  : 22'h000000;
-  assign \$677  = mac_4_1_a2[7] ? \$676  : 22'h000000;
+  assign \$663  = mac_4_1_a2hi[0] ? \$662  : 16'h0000;
+  assign \$665  = mac_4_1_a2hi[1] ? \$664  : 16'h0000;
+  assign \$667  = mac_4_1_a2hi[2] ? \$666  : 18'h00000;
+  assign \$669  = mac_4_1_a2hi[3] ? \$668  : 18'h00000;
+  assign \$671  = mac_4_1_a2hi[4] ? \$670  : 22'h000000;
+  assign \$673  = mac_4_1_a2hi[5] ? \$672  : 22'h000000;
+  assign \$675  = mac_4_1_a2hi[6] ? \$674  : 22'h000000;
+  assign \$677  = mac_4_1_a2hi[7] ? \$676  : 22'h000000;
   assign \$678  = - $signed(\$677 );
   assign \$679  = mac_4_1_hi_l0_0 + mac_4_1_hi_l0_1;
   assign \$680  = mac_4_1_hi_l0_2 + mac_4_1_hi_l0_3;
   assign \$681  = \$679 [14:0] + \$680 [14:0];
-  assign \$683  = mac_4_2_a2[0] ? \$682  : 16'h0000;
-  assign \$685  = mac_4_2_a2[1] ? \$684  : 16'h0000;
-  assign \$687  = mac_4_2_a2[2] ? \$686  : 18'h00000;
-  assign \$689  = mac_4_2_a2[3] ? \$688  : 18'h00000;
-  assign \$691  = mac_4_2_a2[4] ? \$690  : 22'h000000;
-  assign \$693  = mac_4_2_a2[5] ? \$692  : 22'h000000;
-  assign \$695  = mac_4_2_a2[6] ? \$694  : 22'h000000;
-  assign \$697  = mac_4_2_a2[7] ? \$696  : 22'h000000;
+  assign \$683  = mac_4_2_a2hi[0] ? \$682  : 16'h0000;
+  assign \$685  = mac_4_2_a2hi[1] ? \$684  : 16'h0000;
+  assign \$687  = mac_4_2_a2hi[2] ? \$686  : 18'h00000;
+  assign \$689  = mac_4_2_a2hi[3] ? \$688  : 18'h00000;
+  assign \$691  = mac_4_2_a2hi[4] ? \$690  : 22'h000000;
+  assign \$693  = mac_4_2_a2hi[5] ? \$692  : 22'h000000;
+  assign \$695  = mac_4_2_a2hi[6] ? \$694  : 22'h000000;
+  assign \$697  = mac_4_2_a2hi[7] ? \$696  : 22'h000000;
   assign \$698  = - $signed(\$697 );
   assign \$699  = mac_4_2_hi_l0_0 + mac_4_2_hi_l0_1;
   assign \$700  = mac_4_2_hi_l0_2 + mac_4_2_hi_l0_3;
   assign \$701  = \$699 [14:0] + \$700 [14:0];
-  assign \$703  = mac_4_3_a2[0] ? \$702  : 16'h0000;
-  assign \$705  = mac_4_3_a2[1] ? \$704  : 16'h0000;
-  assign \$707  = mac_4_3_a2[2] ? \$706  : 18'h00000;
-  assign \$709  = mac_4_3_a2[3] ? \$708  : 18'h00000;
-  assign \$711  = mac_4_3_a2[4] ? \$710  : 22'h000000;
-  assign \$713  = mac_4_3_a2[5] ? \$712  : 22'h000000;
-  assign \$715  = mac_4_3_a2[6] ? \$714  : 22'h000000;
-  assign \$717  = mac_4_3_a2[7] ? \$716  : 22'h000000;
+  assign \$703  = mac_4_3_a2hi[0] ? \$702  : 16'h0000;
+  assign \$705  = mac_4_3_a2hi[1] ? \$704  : 16'h0000;
+  assign \$707  = mac_4_3_a2hi[2] ? \$706  : 18'h00000;
+  assign \$709  = mac_4_3_a2hi[3] ? \$708  : 18'h00000;
+  assign \$711  = mac_4_3_a2hi[4] ? \$710  : 22'h000000;
+  assign \$713  = mac_4_3_a2hi[5] ? \$712  : 22'h000000;
+  assign \$715  = mac_4_3_a2hi[6] ? \$714  : 22'h000000;
+  assign \$717  = mac_4_3_a2hi[7] ? \$716  : 22'h000000;
   assign \$718  = - $signed(\$717 );
   assign \$719  = mac_4_3_hi_l0_0 + mac_4_3_hi_l0_1;
   assign \$720  = mac_4_3_hi_l0_2 + mac_4_3_hi_l0_3;
   assign \$721  = \$719 [14:0] + \$720 [14:0];
-  assign \$723  = mac_4_4_a2[0] ? \$722  : 16'h0000;
-  assign \$725  = mac_4_4_a2[1] ? \$724  : 16'h0000;
-  assign \$727  = mac_4_4_a2[2] ? \$726  : 18'h00000;
-  assign \$729  = mac_4_4_a2[3] ? \$728  : 18'h00000;
-  assign \$731  = mac_4_4_a2[4] ? \$730  : 22'h000000;
-  assign \$733  = mac_4_4_a2[5] ? \$732  : 22'h000000;
-  assign \$735  = mac_4_4_a2[6] ? \$734  : 22'h000000;
-  assign \$737  = mac_4_4_a2[7] ? \$736  : 22'h000000;
+  assign \$723  = mac_4_4_a2hi[0] ? \$722  : 16'h0000;
+  assign \$725  = mac_4_4_a2hi[1] ? \$724  : 16'h0000;
+  assign \$727  = mac_4_4_a2hi[2] ? \$726  : 18'h00000;
+  assign \$729  = mac_4_4_a2hi[3] ? \$728  : 18'h00000;
+  assign \$731  = mac_4_4_a2hi[4] ? \$730  : 22'h000000;
+  assign \$733  = mac_4_4_a2hi[5] ? \$732  : 22'h000000;
+  assign \$735  = mac_4_4_a2hi[6] ? \$734  : 22'h000000;
+  assign \$737  = mac_4_4_a2hi[7] ? \$736  : 22'h000000;
   assign \$738  = - $signed(\$737 );
   assign \$739  = mac_4_4_hi_l0_0 + mac_4_4_hi_l0_1;
   assign \$740  = mac_4_4_hi_l0_2 + mac_4_4_hi_l0_3;
   assign \$741  = \$739 [14:0] + \$740 [14:0];
-  assign \$743  = mac_4_5_a2[0] ? \$742  : 16'h0000;
-  assign \$745  = mac_4_5_a2[1] ? \$744  : 16'h0000;
-  assign \$747  = mac_4_5_a2[2] ? \$746  : 18'h00000;
-  assign \$749  = mac_4_5_a2[3] ? \$748  : 18'h00000;
-  assign \$751  = mac_4_5_a2[4] ? \$750  : 22'h000000;
-  assign \$753  = mac_4_5_a2[5] ? \$752  : 22'h000000;
-  assign \$755  = mac_4_5_a2[6] ? \$754  : 22'h000000;
-  assign \$757  = mac_4_5_a2[7] ? \$756  : 22'h000000;
+  assign \$743  = mac_4_5_a2hi[0] ? \$742  : 16'h0000;
+  assign \$745  = mac_4_5_a2hi[1] ? \$744  : 16'h0000;
+  assign \$747  = mac_4_5_a2hi[2] ? \$746  : 18'h00000;
+  assign \$749  = mac_4_5_a2hi[3] ? \$748  : 18'h00000;
+  assign \$751  = mac_4_5_a2hi[4] ? \$750  : 22'h000000;
+  assign \$753  = mac_4_5_a2hi[5] ? \$752  : 22'h000000;
+  assign \$755  = mac_4_5_a2hi[6] ? \$754  : 22'h000000;
+  assign \$757  = mac_4_5_a2hi[7] ? \$756  : 22'h000000;
   assign \$758  = - $signed(\$757 );
   assign \$759  = mac_4_5_hi_l0_0 + mac_4_5_hi_l0_1;
   assign \$760  = mac_4_5_hi_l0_2 + mac_4_5_hi_l0_3;
   assign \$761  = \$759 [14:0] + \$760 [14:0];
-  assign \$763  = mac_4_6_a2[0] ? \$762  : 16'h0000;
-  assign \$765  = mac_4_6_a2[1] ? \$764  : 16'h0000;
-  assign \$767  = mac_4_6_a2[2] ? \$766  : 18'h00000;
-  assign \$769  = mac_4_6_a2[3] ? \$768  : 18'h00000;
-  assign \$771  = mac_4_6_a2[4] ? \$770  : 22'h000000;
-  assign \$773  = mac_4_6_a2[5] ? \$772  : 22'h000000;
-  assign \$775  = mac_4_6_a2[6] ? \$774  : 22'h000000;
-  assign \$777  = mac_4_6_a2[7] ? \$776  : 22'h000000;
+  assign \$763  = mac_4_6_a2hi[0] ? \$762  : 16'h0000;
+  assign \$765  = mac_4_6_a2hi[1] ? \$764  : 16'h0000;
+  assign \$767  = mac_4_6_a2hi[2] ? \$766  : 18'h00000;
+  assign \$769  = mac_4_6_a2hi[3] ? \$768  : 18'h00000;
+  assign \$771  = mac_4_6_a2hi[4] ? \$770  : 22'h000000;
+  assign \$773  = mac_4_6_a2hi[5] ? \$772  : 22'h000000;
+  assign \$775  = mac_4_6_a2hi[6] ? \$774  : 22'h000000;
+  assign \$777  = mac_4_6_a2hi[7] ? \$776  : 22'h000000;
   assign \$778  = - $signed(\$777 );
   assign \$779  = mac_4_6_hi_l0_0 + mac_4_6_hi_l0_1;
   assign \$780  = mac_4_6_hi_l0_2 + mac_4_6_hi_l0_3;
   assign \$781  = \$779 [14:0] + \$780 [14:0];
-  assign \$783  = mac_4_7_a2[0] ? \$782  : 16'h0000;
-  assign \$785  = mac_4_7_a2[1] ? \$784  : 16'h0000;
-  assign \$787  = mac_4_7_a2[2] ? \$786  : 18'h00000;
-  assign \$789  = mac_4_7_a2[3] ? \$788  : 18'h00000;
-  assign \$791  = mac_4_7_a2[4] ? \$790  : 22'h000000;
-  assign \$793  = mac_4_7_a2[5] ? \$792  : 22'h000000;
-  assign \$795  = mac_4_7_a2[6] ? \$794  : 22'h000000;
-  assign \$797  = mac_4_7_a2[7] ? \$796  : 22'h000000;
+  assign \$783  = mac_4_7_a2hi[0] ? \$782  : 16'h0000;
+  assign \$785  = mac_4_7_a2hi[1] ? \$784  : 16'h0000;
+  assign \$787  = mac_4_7_a2hi[2] ? \$786  : 18'h00000;
+  assign \$789  = mac_4_7_a2hi[3] ? \$788  : 18'h00000;
+  assign \$791  = mac_4_7_a2hi[4] ? \$790  : 22'h000000;
+  assign \$793  = mac_4_7_a2hi[5] ? \$792  : 22'h000000;
+  assign \$795  = mac_4_7_a2hi[6] ? \$794  : 22'h000000;
+  assign \$797  = mac_4_7_a2hi[7] ? \$796  : 22'h000000;
   assign \$798  = - $signed(\$797 );
   assign \$799  = mac_4_7_hi_l0_0 + mac_4_7_hi_l0_1;
   assign \$800  = mac_4_7_hi_l0_2 + mac_4_7_hi_l0_3;
   assign \$801  = \$799 [14:0] + \$800 [14:0];
-  assign \$803  = mac_5_0_a2[0] ? \$802  : 16'h0000;
-  assign \$805  = mac_5_0_a2[1] ? \$804  : 16'h0000;
-  assign \$807  = mac_5_0_a2[2] ? \$806  : 18'h00000;
-  assign \$809  = mac_5_0_a2[3] ? \$808  : 18'h00000;
-  assign \$811  = mac_5_0_a2[4] ? \$810  : 22'h000000;
-  assign \$813  = mac_5_0_a2[5] ? \$812  : 22'h000000;
-  assign \$815  = mac_5_0_a2[6] ? \$814  : 22'h000000;
-  assign \$817  = mac_5_0_a2[7] ? \$816  : 22'h000000;
+  assign \$803  = mac_5_0_a2hi[0] ? \$802  : 16'h0000;
+  assign \$805  = mac_5_0_a2hi[1] ? \$804  : 16'h0000;
+  assign \$807  = mac_5_0_a2hi[2] ? \$806  : 18'h00000;
+  assign \$809  = mac_5_0_a2hi[3] ? \$808  : 18'h00000;
+  assign \$811  = mac_5_0_a2hi[4] ? \$810  : 22'h000000;
+  assign \$813  = mac_5_0_a2hi[5] ? \$812  : 22'h000000;
+  assign \$815  = mac_5_0_a2hi[6] ? \$814  : 22'h000000;
+  assign \$817  = mac_5_0_a2hi[7] ? \$816  : 22'h000000;
   assign \$818  = - $signed(\$817 );
   assign \$819  = mac_5_0_hi_l0_0 + mac_5_0_hi_l0_1;
   assign \$820  = mac_5_0_hi_l0_2 + mac_5_0_hi_l0_3;
   assign \$821  = \$819 [14:0] + \$820 [14:0];
-  assign \$823  = mac_5_1_a2[0] ? \$822  : 16'h0000;
-  assign \$825  = mac_5_1_a2[1] ? \$824  : 16'h0000;
-  assign \$827  = mac_5_1_a2[2] ? \$826  : 18'h00000;
-  assign \$829  = mac_5_1_a2[3] ? \$828  : 18'h00000;
-  assign \$831  = mac_5_1_a2[4] ? \$830  : 22'h000000;
-  assign \$833  = mac_5_1_a2[5] ? \$832  : 22'h000000;
-  assign \$835  = mac_5_1_a2[6] ? \$834  : 22'h000000;
-  assign \$837  = mac_5_1_a2[7] ? \$836  : 22'h000000;
+  assign \$823  = mac_5_1_a2hi[0] ? \$822  : 16'h0000;
+  assign \$825  = mac_5_1_a2hi[1] ? \$824  : 16'h0000;
+  assign \$827  = mac_5_1_a2hi[2] ? \$826  : 18'h00000;
+  assign \$829  = mac_5_1_a2hi[3] ? \$828  : 18'h00000;
+  assign \$831  = mac_5_1_a2hi[4] ? \$830  : 22'h000000;
+  assign \$833  = mac_5_1_a2hi[5] ? \$832  : 22'h000000;
+  assign \$835  = mac_5_1_a2hi[6] ? \$834  : 22'h000000;
+  assign \$837  = mac_5_1_a2hi[7] ? \$836  : 22'h000000;
   assign \$838  = - $signed(\$837 );
   assign \$839  = mac_5_1_hi_l0_0 + mac_5_1_hi_l0_1;
   assign \$840  = mac_5_1_hi_l0_2 + mac_5_1_hi_l0_3;
   assign \$841  = \$839 [14:0] + \$840 [14:0];
-  assign \$843  = mac_5_2_a2[0] ? \$842  : 16'h0000;
-  assign \$845  = mac_5_2_a2[1] ? \$844  : 16'h0000;
-  assign \$847  = mac_5_2_a2[2] ? \$846  : 18'h00000;
-  assign \$849  = mac_5_2_a2[3] ? \$848  : 18'h00000;
-  assign \$851  = mac_5_2_a2[4] ? \$850  : 22'h000000;
-  assign \$853  = mac_5_2_a2[5] ? \$852  : 22'h000000;
-  assign \$855  = mac_5_2_a2[6] ? \$854  : 22'h000000;
-  assign \$857  = mac_5_2_a2[7] ? \$856  : 22'h000000;
+  assign \$843  = mac_5_2_a2hi[0] ? \$842  : 16'h0000;
+  assign \$845  = mac_5_2_a2hi[1] ? \$844  : 16'h0000;
+  assign \$847  = mac_5_2_a2hi[2] ? \$846  : 18'h00000;
+  assign \$849  = mac_5_2_a2hi[3] ? \$848  : 18'h00000;
+  assign \$851  = mac_5_2_a2hi[4] ? \$850  : 22'h000000;
+  assign \$853  = mac_5_2_a2hi[5] ? \$852  : 22'h000000;
+  assign \$855  = mac_5_2_a2hi[6] ? \$854  : 22'h000000;
+  assign \$857  = mac_5_2_a2hi[7] ? \$856  : 22'h000000;
   assign \$858  = - $signed(\$857 );
   assign \$859  = mac_5_2_hi_l0_0 + mac_5_2_hi_l0_1;
   assign \$860  = mac_5_2_hi_l0_2 + mac_5_2_hi_l0_3;
   assign \$861  = \$859 [14:0] + \$860 [14:0];
-  assign \$863  = mac_5_3_a2[0] ? \$862  : 16'h0000;
-  assign \$865  = mac_5_3_a2[1] ? \$864  : 16'h0000;
-  assign \$867  = mac_5_3_a2[2] ? \$866  : 18'h00000;
-  assign \$869  = mac_5_3_a2[3] ? \$868  : 18'h00000;
-  assign \$871  = mac_5_3_a2[4] ? \$870  : 22'h000000;
-  assign \$873  = mac_5_3_a2[5] ? \$872  : 22'h000000;
-  assign \$875  = mac_5_3_a2[6] ? \$874  : 22'h000000;
-  assign \$877  = mac_5_3_a2[7] ? \$876  : 22'h000000;
+  assign \$863  = mac_5_3_a2hi[0] ? \$862  : 16'h0000;
+  assign \$865  = mac_5_3_a2hi[1] ? \$864  : 16'h0000;
+  assign \$867  = mac_5_3_a2hi[2] ? \$866  : 18'h00000;
+  assign \$869  = mac_5_3_a2hi[3] ? \$868  : 18'h00000;
+  assign \$871  = mac_5_3_a2hi[4] ? \$870  : 22'h000000;
+  assign \$873  = mac_5_3_a2hi[5] ? \$872  : 22'h000000;
+  assign \$875  = mac_5_3_a2hi[6] ? \$874  : 22'h000000;
+  assign \$877  = mac_5_3_a2hi[7] ? \$876  : 22'h000000;
   assign \$878  = - $signed(\$877 );
   assign \$879  = mac_5_3_hi_l0_0 + mac_5_3_hi_l0_1;
   assign \$880  = mac_5_3_hi_l0_2 + mac_5_3_hi_l0_3;
   assign \$881  = \$879 [14:0] + \$880 [14:0];
-  assign \$883  = mac_5_4_a2[0] ? \$882  : 16'h0000;
-  assign \$885  = mac_5_4_a2[1] ? \$884  : 16'h0000;
-  assign \$887  = mac_5_4_a2[2] ? \$886  : 18'h00000;
-  assign \$889  = mac_5_4_a2[3] ? \$888  : 18'h00000;
-  assign \$891  = mac_5_4_a2[4] ? \$890  : 22'h000000;
-  assign \$893  = mac_5_4_a2[5] ? \$892  : 22'h000000;
-  assign \$895  = mac_5_4_a2[6] ? \$894  : 22'h000000;
-  assign \$897  = mac_5_4_a2[7] ? \$896  : 22'h000000;
+  assign \$883  = mac_5_4_a2hi[0] ? \$882  : 16'h0000;
+  assign \$885  = mac_5_4_a2hi[1] ? \$884  : 16'h0000;
+  assign \$887  = mac_5_4_a2hi[2] ? \$886  : 18'h00000;
+  assign \$889  = mac_5_4_a2hi[3] ? \$888  : 18'h00000;
+  assign \$891  = mac_5_4_a2hi[4] ? \$890  : 22'h000000;
+  assign \$893  = mac_5_4_a2hi[5] ? \$892  : 22'h000000;
+  assign \$895  = mac_5_4_a2hi[6] ? \$894  : 22'h000000;
+  assign \$897  = mac_5_4_a2hi[7] ? \$896  : 22'h000000;
   assign \$898  = - $signed(\$897 );
   assign \$899  = mac_5_4_hi_l0_0 + mac_5_4_hi_l0_1;
   assign \$900  = mac_5_4_hi_l0_2 + mac_5_4_hi_l0_3;
   assign \$901  = \$899 [14:0] + \$900 [14:0];
-  assign \$903  = mac_5_5_a2[0] ? \$902  : 16'h0000;
-  assign \$905  = mac_5_5_a2[1] ? \$904  : 16'h0000;
-  assign \$907  = mac_5_5_a2[2] ? \$906  : 18'h00000;
-  assign \$909  = mac_5_5_a2[3] ? \$908  : 18'h00000;
-  assign \$911  = mac_5_5_a2[4] ? \$910  : 22'h000000;
-  assign \$913  = mac_5_5_a2[5] ? \$912  : 22'h000000;
-  assign \$915  = mac_5_5_a2[6] ? \$914  : 22'h000000;
-  assign \$917  = mac_5_5_a2[7] ? \$916  : 22'h000000;
+  assign \$903  = mac_5_5_a2hi[0] ? \$902  : 16'h0000;
+  assign \$905  = mac_5_5_a2hi[1] ? \$904  : 16'h0000;
+  assign \$907  = mac_5_5_a2hi[2] ? \$906  : 18'h00000;
+  assign \$909  = mac_5_5_a2hi[3] ? \$908  : 18'h00000;
+  assign \$911  = mac_5_5_a2hi[4] ? \$910  : 22'h000000;
+  assign \$913  = mac_5_5_a2hi[5] ? \$912  : 22'h000000;
+  assign \$915  = mac_5_5_a2hi[6] ? \$914  : 22'h000000;
+  assign \$917  = mac_5_5_a2hi[7] ? \$916  : 22'h000000;
   assign \$918  = - $signed(\$917 );
   assign \$919  = mac_5_5_hi_l0_0 + mac_5_5_hi_l0_1;
   assign \$920  = mac_5_5_hi_l0_2 + mac_5_5_hi_l0_3;
   assign \$921  = \$919 [14:0] + \$920 [14:0];
-  assign \$923  = mac_5_6_a2[0] ? \$922  : 16'h0000;
-  assign \$925  = mac_5_6_a2[1] ? \$924  : 16'h0000;
-  assign \$927  = mac_5_6_a2[2] ? \$926  : 18'h00000;
-  assign \$929  = mac_5_6_a2[3] ? \$928  : 18'h00000;
-  assign \$931  = mac_5_6_a2[4] ? \$930  : 22'h000000;
-  assign \$933  = mac_5_6_a2[5] ? \$932  : 22'h000000;
-  assign \$935  = mac_5_6_a2[6] ? \$934  : 22'h000000;
-  assign \$937  = mac_5_6_a2[7] ? \$936  : 22'h000000;
+  assign \$923  = mac_5_6_a2hi[0] ? \$922  : 16'h0000;
+  assign \$925  = mac_5_6_a2hi[1] ? \$924  : 16'h0000;
+  assign \$927  = mac_5_6_a2hi[2] ? \$926  : 18'h00000;
+  assign \$929  = mac_5_6_a2hi[3] ? \$928  : 18'h00000;
+  assign \$931  = mac_5_6_a2hi[4] ? \$930  : 22'h000000;
+  assign \$933  = mac_5_6_a2hi[5] ? \$932  : 22'h000000;
+  assign \$935  = mac_5_6_a2hi[6] ? \$934  : 22'h000000;
+  assign \$937  = mac_5_6_a2hi[7] ? \$936  : 22'h000000;
   assign \$938  = - $signed(\$937 );
   assign \$939  = mac_5_6_hi_l0_0 + mac_5_6_hi_l0_1;
   assign \$940  = mac_5_6_hi_l0_2 + mac_5_6_hi_l0_3;
   assign \$941  = \$939 [14:0] + \$940 [14:0];
-  assign \$943  = mac_5_7_a2[0] ? \$942  : 16'h0000;
-  assign \$945  = mac_5_7_a2[1] ? \$944  : 16'h0000;
-  assign \$947  = mac_5_7_a2[2] ? \$946  : 18'h00000;
-  assign \$949  = mac_5_7_a2[3] ? \$948  : 18'h00000;
-  assign \$951  = mac_5_7_a2[4] ? \$950  : 22'h000000;
-  assign \$953  = mac_5_7_a2[5] ? \$952  : 22'h000000;
-  assign \$955  = mac_5_7_a2[6] ? \$954  : 22'h000000;
-  assign \$957  = mac_5_7_a2[7] ? \$956  : 22'h000000;
+  assign \$943  = mac_5_7_a2hi[0] ? \$942  : 16'h0000;
+  assign \$945  = mac_5_7_a2hi[1] ? \$944  : 16'h0000;
+  assign \$947  = mac_5_7_a2hi[2] ? \$946  : 18'h00000;
+  assign \$949  = mac_5_7_a2hi[3] ? \$948  : 18'h00000;
+  assign \$951  = mac_5_7_a2hi[4] ? \$950  : 22'h000000;
+  assign \$953  = mac_5_7_a2hi[5] ? \$952  : 22'h000000;
+  assign \$955  = mac_5_7_a2hi[6] ? \$954  : 22'h000000;
+  assign \$957  = mac_5_7_a2hi[7] ? \$956  : 22'h000000;
   assign \$958  = - $signed(\$957 );
   assign \$959  = mac_5_7_hi_l0_0 + mac_5_7_hi_l0_1;
   assign \$960  = mac_5_7_hi_l0_2 + mac_5_7_hi_l0_3;
   assign \$961  = \$959 [14:0] + \$960 [14:0];
-  assign \$963  = mac_6_0_a2[0] ? \$962  : 16'h0000;
-  assign \$965  = mac_6_0_a2[1] ? \$964  : 16'h0000;
-  assign \$967  = mac_6_0_a2[2] ? \$966  : 18'h00000;
-  assign \$969  = mac_6_0_a2[3] ? \$968  : 18'h00000;
-  assign \$971  = mac_6_0_a2[4] ? \$970  : 22'h000000;
-  assign \$973  = mac_6_0_a2[5] ? \$972  : 22'h000000;
-  assign \$975  = mac_6_0_a2[6] ? \$974  : 22'h000000;
-  assign \$977  = mac_6_0_a2[7] ? \$976  : 22'h000000;
+  assign \$963  = mac_6_0_a2hi[0] ? \$962  : 16'h0000;
+  assign \$965  = mac_6_0_a2hi[1] ? \$964  : 16'h0000;
+  assign \$967  = mac_6_0_a2hi[2] ? \$966  : 18'h00000;
+  assign \$969  = mac_6_0_a2hi[3] ? \$968  : 18'h00000;
+  assign \$971  = mac_6_0_a2hi[4] ? \$970  : 22'h000000;
+  assign \$973  = mac_6_0_a2hi[5] ? \$972  : 22'h000000;
+  assign \$975  = mac_6_0_a2hi[6] ? \$974  : 22'h000000;
+  assign \$977  = mac_6_0_a2hi[7] ? \$976  : 22'h000000;
   assign \$978  = - $signed(\$977 );
   assign \$979  = mac_6_0_hi_l0_0 + mac_6_0_hi_l0_1;
   assign \$980  = mac_6_0_hi_l0_2 + mac_6_0_hi_l0_3;
   assign \$981  = \$979 [14:0] + \$980 [14:0];
-  assign \$983  = mac_6_1_a2[0] ? \$982  : 16'h0000;
-  assign \$985  = mac_6_1_a2[1] ? \$984  : 16'h0000;
-  assign \$987  = mac_6_1_a2[2] ? \$986  : 18'h00000;
-  assign \$989  = mac_6_1_a2[3] ? \$988  : 18'h00000;
-  assign \$991  = mac_6_1_a2[4] ? \$990  : 22'h000000;
-  assign \$993  = mac_6_1_a2[5] ? \$992  : 22'h000000;
-  assign \$995  = mac_6_1_a2[6] ? \$994  : 22'h000000;
-  assign \$997  = mac_6_1_a2[7] ? \$996  : 22'h000000;
+  assign \$983  = mac_6_1_a2hi[0] ? \$982  : 16'h0000;
+  assign \$985  = mac_6_1_a2hi[1] ? \$984  : 16'h0000;
+  assign \$987  = mac_6_1_a2hi[2] ? \$986  : 18'h00000;
+  assign \$989  = mac_6_1_a2hi[3] ? \$988  : 18'h00000;
+  assign \$991  = mac_6_1_a2hi[4] ? \$990  : 22'h000000;
+  assign \$993  = mac_6_1_a2hi[5] ? \$992  : 22'h000000;
+  assign \$995  = mac_6_1_a2hi[6] ? \$994  : 22'h000000;
+  assign \$997  = mac_6_1_a2hi[7] ? \$996  : 22'h000000;
   assign \$998  = - $signed(\$997 );
   assign \$999  = mac_6_1_hi_l0_0 + mac_6_1_hi_l0_1;
   assign \$1000  = mac_6_1_hi_l0_2 + mac_6_1_hi_l0_3;
   assign \$1001  = \$999 [14:0] + \$1000 [14:0];
-  assign \$1003  = mac_6_2_a2[0] ? \$1002  : 16'h0000;
-  assign \$1005  = mac_6_2_a2[1] ? \$1004  : 16'h0000;
-  assign \$1007  = mac_6_2_a2[2] ? \$1006  : 18'h00000;
-  assign \$1009  = mac_6_2_a2[3] ? \$1008  : 18'h00000;
-  assign \$1011  = mac_6_2_a2[4] ? \$1010  : 22'h000000;
-  assign \$1013  = mac_6_2_a2[5] ? \$1012  : 22'h000000;
-  assign \$1015  = mac_6_2_a2[6] ? \$1014  : 22'h000000;
-  assign \$1017  = mac_6_2_a2[7] ? \$1016  : 22'h000000;
+  assign \$1003  = mac_6_2_a2hi[0] ? \$1002  : 16'h0000;
+  assign \$1005  = mac_6_2_a2hi[1] ? \$1004  : 16'h0000;
+  assign \$1007  = mac_6_2_a2hi[2] ? \$1006  : 18'h00000;
+  assign \$1009  = mac_6_2_a2hi[3] ? \$1008  : 18'h00000;
+  assign \$1011  = mac_6_2_a2hi[4] ? \$1010  : 22'h000000;
+  assign \$1013  = mac_6_2_a2hi[5] ? \$1012  : 22'h000000;
+  assign \$1015  = mac_6_2_a2hi[6] ? \$1014  : 22'h000000;
+  assign \$1017  = mac_6_2_a2hi[7] ? \$1016  : 22'h000000;
   assign \$1018  = - $signed(\$1017 );
   assign \$1019  = mac_6_2_hi_l0_0 + mac_6_2_hi_l0_1;
   assign \$1020  = mac_6_2_hi_l0_2 + mac_6_2_hi_l0_3;
   assign \$1021  = \$1019 [14:0] + \$1020 [14:0];
-  assign \$1023  = mac_6_3_a2[0] ? \$1022  : 16'h0000;
-  assign \$1025  = mac_6_3_a2[1] ? \$1024  : 16'h0000;
-  assign \$1027  = mac_6_3_a2[2] ? \$1026  : 18'h00000;
-  assign \$1029  = mac_6_3_a2[3] ? \$1028  : 18'h00000;
-  assign \$1031  = mac_6_3_a2[4] ? \$1030  : 22'h000000;
-  assign \$1033  = mac_6_3_a2[5] ? \$1032  : 22'h000000;
-  assign \$1035  = mac_6_3_a2[6] ? \$1034  : 22'h000000;
-  assign \$1037  = mac_6_3_a2[7] ? \$1036  : 22'h000000;
+  assign \$1023  = mac_6_3_a2hi[0] ? \$1022  : 16'h0000;
+  assign \$1025  = mac_6_3_a2hi[1] ? \$1024  : 16'h0000;
+  assign \$1027  = mac_6_3_a2hi[2] ? \$1026  : 18'h00000;
+  assign \$1029  = mac_6_3_a2hi[3] ? \$1028  : 18'h00000;
+  assign \$1031  = mac_6_3_a2hi[4] ? \$1030  : 22'h000000;
+  assign \$1033  = mac_6_3_a2hi[5] ? \$1032  : 22'h000000;
+  assign \$1035  = mac_6_3_a2hi[6] ? \$1034  : 22'h000000;
+  assign \$1037  = mac_6_3_a2hi[7] ? \$1036  : 22'h000000;
   assign \$1038  = - $signed(\$1037 );
   assign \$1039  = mac_6_3_hi_l0_0 + mac_6_3_hi_l0_1;
   assign \$1040  = mac_6_3_hi_l0_2 + mac_6_3_hi_l0_3;
   assign \$1041  = \$1039 [14:0] + \$1040 [14:0];
-  assign \$1043  = mac_6_4_a2[0] ? \$1042  : 16'h0000;
-  assign \$1045  = mac_6_4_a2[1] ? \$1044  : 16'h0000;
-  assign \$1047  = mac_6_4_a2[2] ? \$1046  : 18'h00000;
-  assign \$1049  = mac_6_4_a2[3] ? \$1048  : 18'h00000;
-  assign \$1051  = mac_6_4_a2[4] ? \$1050  : 22'h000000;
-  assign \$1053  = mac_6_4_a2[5] ? \$1052  : 22'h000000;
-  assign \$1055  = mac_6_4_a2[6] ? \$1054  : 22'h000000;
-  assign \$1057  = mac_6_4_a2[7] ? \$1056  : 22'h000000;
+  assign \$1043  = mac_6_4_a2hi[0] ? \$1042  : 16'h0000;
+  assign \$1045  = mac_6_4_a2hi[1] ? \$1044  : 16'h0000;
+  assign \$1047  = mac_6_4_a2hi[2] ? \$1046  : 18'h00000;
+  assign \$1049  = mac_6_4_a2hi[3] ? \$1048  : 18'h00000;
+  assign \$1051  = mac_6_4_a2hi[4] ? \$1050  : 22'h000000;
+  assign \$1053  = mac_6_4_a2hi[5] ? \$1052  : 22'h000000;
+  assign \$1055  = mac_6_4_a2hi[6] ? \$1054  : 22'h000000;
+  assign \$1057  = mac_6_4_a2hi[7] ? \$1056  : 22'h000000;
   assign \$1058  = - $signed(\$1057 );
   assign \$1059  = mac_6_4_hi_l0_0 + mac_6_4_hi_l0_1;
   assign \$1060  = mac_6_4_hi_l0_2 + mac_6_4_hi_l0_3;
   assign \$1061  = \$1059 [14:0] + \$1060 [14:0];
-  assign \$1063  = mac_6_5_a2[0] ? \$1062  : 16'h0000;
-  assign \$1065  = mac_6_5_a2[1] ? \$1064  : 16'h0000;
-  assign \$1067  = mac_6_5_a2[2] ? \$1066  : 18'h00000;
-  assign \$1069  = mac_6_5_a2[3] ? \$1068  : 18'h00000;
-  assign \$1071  = mac_6_5_a2[4] ? \$1070  : 22'h000000;
-  assign \$1073  = mac_6_5_a2[5] ? \$1072  : 22'h000000;
-  assign \$1075  = mac_6_5_a2[6] ? \$1074  : 22'h000000;
-  assign \$1077  = mac_6_5_a2[7] ? \$1076  : 22'h000000;
+  assign \$1063  = mac_6_5_a2hi[0] ? \$1062  : 16'h0000;
+  assign \$1065  = mac_6_5_a2hi[1] ? \$1064  : 16'h0000;
+  assign \$1067  = mac_6_5_a2hi[2] ? \$1066  : 18'h00000;
+  assign \$1069  = mac_6_5_a2hi[3] ? \$1068  : 18'h00000;
+  assign \$1071  = mac_6_5_a2hi[4] ? \$1070  : 22'h000000;
+  assign \$1073  = mac_6_5_a2hi[5] ? \$1072  : 22'h000000;
+  assign \$1075  = mac_6_5_a2hi[6] ? \$1074  : 22'h000000;
+  assign \$1077  = mac_6_5_a2hi[7] ? \$1076  : 22'h000000;
   assign \$1078  = - $signed(\$1077 );
   assign \$1079  = mac_6_5_hi_l0_0 + mac_6_5_hi_l0_1;
   assign \$1080  = mac_6_5_hi_l0_2 + mac_6_5_hi_l0_3;
   assign \$1081  = \$1079 [14:0] + \$1080 [14:0];
-  assign \$1083  = mac_6_6_a2[0] ? \$1082  : 16'h0000;
-  assign \$1085  = mac_6_6_a2[1] ? \$1084  : 16'h0000;
-  assign \$1087  = mac_6_6_a2[2] ? \$1086  : 18'h00000;
-  assign \$1089  = mac_6_6_a2[3] ? \$1088  : 18'h00000;
-  assign \$1091  = mac_6_6_a2[4] ? \$1090  : 22'h000000;
-  assign \$1093  = mac_6_6_a2[5] ? \$1092  : 22'h000000;
-  assign \$1095  = mac_6_6_a2[6] ? \$1094  : 22'h000000;
-  assign \$1097  = mac_6_6_a2[7] ? \$1096  : 22'h000000;
+  assign \$1083  = mac_6_6_a2hi[0] ? \$1082  : 16'h0000;
+  assign \$1085  = mac_6_6_a2hi[1] ? \$1084  : 16'h0000;
+  assign \$1087  = mac_6_6_a2hi[2] ? \$1086  : 18'h00000;
+  assign \$1089  = mac_6_6_a2hi[3] ? \$1088  : 18'h00000;
+  assign \$1091  = mac_6_6_a2hi[4] ? \$1090  : 22'h000000;
+  assign \$1093  = mac_6_6_a2hi[5] ? \$1092  : 22'h000000;
+  assign \$1095  = mac_6_6_a2hi[6] ? \$1094  : 22'h000000;
+  assign \$1097  = mac_6_6_a2hi[7] ? \$1096  : 22'h000000;
   assign \$1098  = - $signed(\$1097 );
   assign \$1099  = mac_6_6_hi_l0_0 + mac_6_6_hi_l0_1;
   assign \$1100  = mac_6_6_hi_l0_2 + mac_6_6_hi_l0_3;
   assign \$1101  = \$1099 [14:0] + \$1100 [14:0];
-  assign \$1103  = mac_6_7_a2[0] ? \$1102  : 16'h0000;
-  assign \$1105  = mac_6_7_a2[1] ? \$1104  : 16'h0000;
-  assign \$1107  = mac_6_7_a2[2] ? \$1106  : 18'h00000;
-  assign \$1109  = mac_6_7_a2[3] ? \$1108  : 18'h00000;
-  assign \$1111  = mac_6_7_a2[4] ? \$1110  : 22'h000000;
-  assign \$1113  = mac_6_7_a2[5] ? \$1112  : 22'h000000;
-  assign \$1115  = mac_6_7_a2[6] ? \$1114  : 22'h000000;
-  assign \$1117  = mac_6_7_a2[7] ? \$1116  : 22'h000000;
+  assign \$1103  = mac_6_7_a2hi[0] ? \$1102  : 16'h0000;
+  assign \$1105  = mac_6_7_a2hi[1] ? \$1104  : 16'h0000;
+  assign \$1107  = mac_6_7_a2hi[2] ? \$1106  : 18'h00000;
+  assign \$1109  = mac_6_7_a2hi[3] ? \$1108  : 18'h00000;
+  assign \$1111  = mac_6_7_a2hi[4] ? \$1110  : 22'h000000;
+  assign \$1113  = mac_6_7_a2hi[5] ? \$1112  : 22'h000000;
+  assign \$1115  = mac_6_7_a2hi[6] ? \$1114  : 22'h000000;
+  assign \$1117  = mac_6_7_a2hi[7] ? \$1116  : 22'h000000;
   assign \$1118  = - $signed(\$1117 );
   assign \$1119  = mac_6_7_hi_l0_0 + mac_6_7_hi_l0_1;
   assign \$1120  = mac_6_7_hi_l0_2 + mac_6_7_hi_l0_3;
   assign \$1121  = \$1119 [14:0] + \$1120 [14:0];
-  assign \$1123  = mac_7_0_a2[0] ? \$1122  : 16'h0000;
-  assign \$1125  = mac_7_0_a2[1] ? \$1124  : 16'h0000;
-  assign \$1127  = mac_7_0_a2[2] ? \$1126  : 18'h00000;
-  assign \$1129  = mac_7_0_a2[3] ? \$1128  : 18'h00000;
-  assign \$1131  = mac_7_0_a2[4] ? \$1130  : 22'h000000;
-  assign \$1133  = mac_7_0_a2[5] ? \$1132  : 22'h000000;
-  assign \$1135  = mac_7_0_a2[6] ? \$1134  : 22'h000000;
-  assign \$1137  = mac_7_0_a2[7] ? \$1136  : 22'h000000;
+  assign \$1123  = mac_7_0_a2hi[0] ? \$1122  : 16'h0000;
+  assign \$1125  = mac_7_0_a2hi[1] ? \$1124  : 16'h0000;
+  assign \$1127  = mac_7_0_a2hi[2] ? \$1126  : 18'h00000;
+  assign \$1129  = mac_7_0_a2hi[3] ? \$1128  : 18'h00000;
+  assign \$1131  = mac_7_0_a2hi[4] ? \$1130  : 22'h000000;
+  assign \$1133  = mac_7_0_a2hi[5] ? \$1132  : 22'h000000;
+  assign \$1135  = mac_7_0_a2hi[6] ? \$1134  : 22'h000000;
+  assign \$1137  = mac_7_0_a2hi[7] ? \$1136  : 22'h000000;
   assign \$1138  = - $signed(\$1137 );
   assign \$1139  = mac_7_0_hi_l0_0 + mac_7_0_hi_l0_1;
   assign \$1140  = mac_7_0_hi_l0_2 + mac_7_0_hi_l0_3;
   assign \$1141  = \$1139 [14:0] + \$1140 [14:0];
-  assign \$1143  = mac_7_1_a2[0] ? \$1142  : 16'h0000;
-  assign \$1145  = mac_7_1_a2[1] ? \$1144  : 16'h0000;
-  assign \$1147  = mac_7_1_a2[2] ? \$1146  : 18'h00000;
-  assign \$1149  = mac_7_1_a2[3] ? \$1148  : 18'h00000;
-  assign \$1151  = mac_7_1_a2[4] ? \$1150  : 22'h000000;
-  assign \$1153  = mac_7_1_a2[5] ? \$1152  : 22'h000000;
-  assign \$1155  = mac_7_1_a2[6] ? \$1154  : 22'h000000;
-  assign \$1157  = mac_7_1_a2[7] ? \$1156  : 22'h000000;
+  assign \$1143  = mac_7_1_a2hi[0] ? \$1142  : 16'h0000;
+  assign \$1145  = mac_7_1_a2hi[1] ? \$1144  : 16'h0000;
+  assign \$1147  = mac_7_1_a2hi[2] ? \$1146  : 18'h00000;
+  assign \$1149  = mac_7_1_a2hi[3] ? \$1148  : 18'h00000;
+  assign \$1151  = mac_7_1_a2hi[4] ? \$1150  : 22'h000000;
+  assign \$1153  = mac_7_1_a2hi[5] ? \$1152  : 22'h000000;
+  assign \$1155  = mac_7_1_a2hi[6] ? \$1154  : 22'h000000;
+  assign \$1157  = mac_7_1_a2hi[7] ? \$1156  : 22'h000000;
   assign \$1158  = - $signed(\$1157 );
   assign \$1159  = mac_7_1_hi_l0_0 + mac_7_1_hi_l0_1;
   assign \$1160  = mac_7_1_hi_l0_2 + mac_7_1_hi_l0_3;
   assign \$1161  = \$1159 [14:0] + \$1160 [14:0];
-  assign \$1163  = mac_7_2_a2[0] ? \$1162  : 16'h0000;
-  assign \$1165  = mac_7_2_a2[1] ? \$1164  : 16'h0000;
-  assign \$1167  = mac_7_2_a2[2] ? \$1166  : 18'h00000;
-  assign \$1169  = mac_7_2_a2[3] ? \$1168  : 18'h00000;
-  assign \$1171  = mac_7_2_a2[4] ? \$1170  : 22'h000000;
-  assign \$1173  = mac_7_2_a2[5] ? \$1172  : 22'h000000;
-  assign \$1175  = mac_7_2_a2[6] ? \$1174  : 22'h000000;
-  assign \$1177  = mac_7_2_a2[7] ? \$1176  : 22'h000000;
+  assign \$1163  = mac_7_2_a2hi[0] ? \$1162  : 16'h0000;
+  assign \$1165  = mac_7_2_a2hi[1] ? \$1164  : 16'h0000;
+  assign \$1167  = mac_7_2_a2hi[2] ? \$1166  : 18'h00000;
+  assign \$1169  = mac_7_2_a2hi[3] ? \$1168  : 18'h00000;
+  assign \$1171  = mac_7_2_a2hi[4] ? \$1170  : 22'h000000;
+  assign \$1173  = mac_7_2_a2hi[5] ? \$1172  : 22'h000000;
+  assign \$1175  = mac_7_2_a2hi[6] ? \$1174  : 22'h000000;
+  assign \$1177  = mac_7_2_a2hi[7] ? \$1176  : 22'h000000;
   assign \$1178  = - $signed(\$1177 );
   assign \$1179  = mac_7_2_hi_l0_0 + mac_7_2_hi_l0_1;
   assign \$1180  = mac_7_2_hi_l0_2 + mac_7_2_hi_l0_3;
   assign \$1181  = \$1179 [14:0] + \$1180 [14:0];
-  assign \$1183  = mac_7_3_a2[0] ? \$1182  : 16'h0000;
-  assign \$1185  = mac_7_3_a2[1] ? \$1184  : 16'h0000;
-  assign \$1187  = mac_7_3_a2[2] ? \$1186  : 18'h00000;
-  assign \$1189  = mac_7_3_a2[3] ? \$1188  : 18'h00000;
-  assign \$1191  = mac_7_3_a2[4] ? \$1190  : 22'h000000;
-  assign \$1193  = mac_7_3_a2[5] ? \$1192  : 22'h000000;
-  assign \$1195  = mac_7_3_a2[6] ? \$1194  : 22'h000000;
-  assign \$1197  = mac_7_3_a2[7] ? \$1196  : 22'h000000;
+  assign \$1183  = mac_7_3_a2hi[0] ? \$1182  : 16'h0000;
+  assign \$1185  = mac_7_3_a2hi[1] ? \$1184  : 16'h0000;
+  assign \$1187  = mac_7_3_a2hi[2] ? \$1186  : 18'h00000;
+  assign \$1189  = mac_7_3_a2hi[3] ? \$1188  : 18'h00000;
+  assign \$1191  = mac_7_3_a2hi[4] ? \$1190  : 22'h000000;
+  assign \$1193  = mac_7_3_a2hi[5] ? \$1192  : 22'h000000;
+  assign \$1195  = mac_7_3_a2hi[6] ? \$1194  : 22'h000000;
+  assign \$1197  = mac_7_3_a2hi[7] ? \$1196  : 22'h000000;
   assign \$1198  = - $signed(\$1197 );
   assign \$1199  = mac_7_3_hi_l0_0 + mac_7_3_hi_l0_1;
   assign \$1200  = mac_7_3_hi_l0_2 + mac_7_3_hi_l0_3;
   assign \$1201  = \$1199 [14:0] + \$1200 [14:0];
-  assign \$1203  = mac_7_4_a2[0] ? \$1202  : 16'h0000;
-  assign \$1205  = mac_7_4_a2[1] ? \$1204  : 16'h0000;
-  assign \$1207  = mac_7_4_a2[2] ? \$1206  : 18'h00000;
-  assign \$1209  = mac_7_4_a2[3] ? \$1208  : 18'h00000;
-  assign \$1211  = mac_7_4_a2[4] ? \$1210  : 22'h000000;
-  assign \$1213  = mac_7_4_a2[5] ? \$1212  : 22'h000000;
-  assign \$1215  = mac_7_4_a2[6] ? \$1214  : 22'h000000;
-  assign \$1217  = mac_7_4_a2[7] ? \$1216  : 22'h000000;
+  assign \$1203  = mac_7_4_a2hi[0] ? \$1202  : 16'h0000;
+  assign \$1205  = mac_7_4_a2hi[1] ? \$1204  : 16'h0000;
+  assign \$1207  = mac_7_4_a2hi[2] ? \$1206  : 18'h00000;
+  assign \$1209  = mac_7_4_a2hi[3] ? \$1208  : 18'h00000;
+  assign \$1211  = mac_7_4_a2hi[4] ? \$1210  : 22'h000000;
+  assign \$1213  = mac_7_4_a2hi[5] ? \$1212  : 22'h000000;
+  assign \$1215  = mac_7_4_a2hi[6] ? \$1214  : 22'h000000;
+  assign \$1217  = mac_7_4_a2hi[7] ? \$1216  : 22'h000000;
   assign \$1218  = - $signed(\$1217 );
   assign \$1219  = mac_7_4_hi_l0_0 + mac_7_4_hi_l0_1;
   assign \$1220  = mac_7_4_hi_l0_2 + mac_7_4_hi_l0_3;
   assign \$1221  = \$1219 [14:0] + \$1220 [14:0];
-  assign \$1223  = mac_7_5_a2[0] ? \$1222  : 16'h0000;
-  assign \$1225  = mac_7_5_a2[1] ? \$1224  : 16'h0000;
-  assign \$1227  = mac_7_5_a2[2] ? \$1226  : 18'h00000;
-  assign \$1229  = mac_7_5_a2[3] ? \$1228  : 18'h00000;
-  assign \$1231  = mac_7_5_a2[4] ? \$1230  : 22'h000000;
-  assign \$1233  = mac_7_5_a2[5] ? \$1232  : 22'h000000;
-  assign \$1235  = mac_7_5_a2[6] ? \$1234  : 22'h000000;
-  assign \$1237  = mac_7_5_a2[7] ? \$1236  : 22'h000000;
+  assign \$1223  = mac_7_5_a2hi[0] ? \$1222  : 16'h0000;
+  assign \$1225  = mac_7_5_a2hi[1] ? \$1224  : 16'h0000;
+  assign \$1227  = mac_7_5_a2hi[2] ? \$1226  : 18'h00000;
+  assign \$1229  = mac_7_5_a2hi[3] ? \$1228  : 18'h00000;
+  assign \$1231  = mac_7_5_a2hi[4] ? \$1230  : 22'h000000;
+  assign \$1233  = mac_7_5_a2hi[5] ? \$1232  : 22'h000000;
+  assign \$1235  = mac_7_5_a2hi[6] ? \$1234  : 22'h000000;
+  assign \$1237  = mac_7_5_a2hi[7] ? \$1236  : 22'h000000;
   assign \$1238  = - $signed(\$1237 );
   assign \$1239  = mac_7_5_hi_l0_0 + mac_7_5_hi_l0_1;
   assign \$1240  = mac_7_5_hi_l0_2 + mac_7_5_hi_l0_3;
   assign \$1241  = \$1239 [14:0] + \$1240 [14:0];
-  assign \$1243  = mac_7_6_a2[0] ? \$1242  : 16'h0000;
-  assign \$1245  = mac_7_6_a2[1] ? \$1244  : 16'h0000;
-  assign \$1247  = mac_7_6_a2[2] ? \$1246  : 18'h00000;
-  assign \$1249  = mac_7_6_a2[3] ? \$1248  : 18'h00000;
-  assign \$1251  = mac_7_6_a2[4] ? \$1250  : 22'h000000;
-  assign \$1253  = mac_7_6_a2[5] ? \$1252  : 22'h000000;
-  assign \$1255  = mac_7_6_a2[6] ? \$1254  : 22'h000000;
-  assign \$1257  = mac_7_6_a2[7] ? \$1256  : 22'h000000;
+  assign \$1243  = mac_7_6_a2hi[0] ? \$1242  : 16'h0000;
+  assign \$1245  = mac_7_6_a2hi[1] ? \$1244  : 16'h0000;
+  assign \$1247  = mac_7_6_a2hi[2] ? \$1246  : 18'h00000;
+  assign \$1249  = mac_7_6_a2hi[3] ? \$1248  : 18'h00000;
+  assign \$1251  = mac_7_6_a2hi[4] ? \$1250  : 22'h000000;
+  assign \$1253  = mac_7_6_a2hi[5] ? \$1252  : 22'h000000;
+  assign \$1255  = mac_7_6_a2hi[6] ? \$1254  : 22'h000000;
+  assign \$1257  = mac_7_6_a2hi[7] ? \$1256  : 22'h000000;
   assign \$1258  = - $signed(\$1257 );
   assign \$1259  = mac_7_6_hi_l0_0 + mac_7_6_hi_l0_1;
   assign \$1260  = mac_7_6_hi_l0_2 + mac_7_6_hi_l0_3;
   assign \$1261  = \$1259 [14:0] + \$1260 [14:0];
-  assign \$1263  = mac_7_7_a2[0] ? \$1262  : 16'h0000;
-  assign \$1265  = mac_7_7_a2[1] ? \$1264  : 16'h0000;
-  assign \$1267  = mac_7_7_a2[2] ? \$1266  : 18'h00000;
-  assign \$1269  = mac_7_7_a2[3] ? \$1268  : 18'h00000;
-  assign \$1271  = mac_7_7_a2[4] ? \$1270  : 22'h000000;
-  assign \$1273  = mac_7_7_a2[5] ? \$1272  : 22'h000000;
-  assign \$1275  = mac_7_7_a2[6] ? \$1274  : 22'h000000;
-  assign \$1277  = mac_7_7_a2[7] ? \$1276  : 22'h000000;
+  assign \$1263  = mac_7_7_a2hi[0] ? \$1262  : 16'h0000;
+  assign \$1265  = mac_7_7_a2hi[1] ? \$1264  : 16'h0000;
+  assign \$1267  = mac_7_7_a2hi[2] ? \$1266  : 18'h00000;
+  assign \$1269  = mac_7_7_a2hi[3] ? \$1268  : 18'h00000;
+  assign \$1271  = mac_7_7_a2hi[4] ? \$1270  : 22'h000000;
+  assign \$1273  = mac_7_7_a2hi[5] ? \$1272  : 22'h000000;
+  assign \$1275  = mac_7_7_a2hi[6] ? \$1274  : 22'h000000;
+  assign \$1277  = mac_7_7_a2hi[7] ? \$1276  : 22'h000000;
   assign \$1278  = - $signed(\$1277 );
   assign \$1279  = mac_7_7_hi_l0_0 + mac_7_7_hi_l0_1;
   assign \$1280  = mac_7_7_hi_l0_2 + mac_7_7_hi_l0_3;
@@ -6785,216 +7609,312 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   assign \$1854  = \$1271 [14:0] + \$1273 [14:0];
   assign \$1855  = \$1275 [14:0] + \$1278 [14:0];
   assign \$1857  = $signed(mac_7_7_lo5) + $signed({ 1'h0, \$1856  });
-  assign \$1858  = v6 & last6;
-  assign \$1859  = drain & last_row;
-  assign \$1860  = v_row0 & last_row0;
-  assign \$1861  = o_valid_row0 & o__ready;
-  assign \$1862  = v_row0 & last_row0;
-  assign \$1863  = o_valid_row0 & o__ready;
-  assign \$1864  = v_row0 & last_row0;
-  assign \$1865  = o_valid_row0 & o__ready;
-  assign \$1866  = v_row0 & last_row0;
-  assign \$1867  = o_valid_row0 & o__ready;
-  assign \$1868  = v_row0 & last_row0;
-  assign \$1869  = o_valid_row0 & o__ready;
-  assign \$1870  = v_row0 & last_row0;
-  assign \$1871  = o_valid_row0 & o__ready;
-  assign \$1872  = v_row0 & last_row0;
-  assign \$1873  = o_valid_row0 & o__ready;
-  assign \$1874  = v_row0 & last_row0;
-  assign \$1875  = o_valid_row0 & o__ready;
-  assign \$1876  = v6 & last6;
-  assign \$1877  = drain & last_row;
-  assign \$1878  = v_row1 & last_row1;
-  assign \$1879  = o_valid_row1 & o__ready;
-  assign \$1880  = v_row1 & last_row1;
-  assign \$1881  = o_valid_row1 & o__ready;
-  assign \$1882  = v_row1 & last_row1;
-  assign \$1883  = o_valid_row1 & o__ready;
-  assign \$1884  = v_row1 & last_row1;
-  assign \$1885  = o_valid_row1 & o__ready;
-  assign \$1886  = v_row1 & last_row1;
-  assign \$1887  = o_valid_row1 & o__ready;
-  assign \$1888  = v_row1 & last_row1;
-  assign \$1889  = o_valid_row1 & o__ready;
-  assign \$1890  = v_row1 & last_row1;
-  assign \$1891  = o_valid_row1 & o__ready;
-  assign \$1892  = v_row1 & last_row1;
-  assign \$1893  = o_valid_row1 & o__ready;
-  assign \$1894  = v6 & last6;
-  assign \$1895  = drain & last_row;
-  assign \$1896  = v_row2 & last_row2;
-  assign \$1897  = o_valid_row2 & o__ready;
-  assign \$1898  = v_row2 & last_row2;
-  assign \$1899  = o_valid_row2 & o__ready;
-  assign \$1900  = v_row2 & last_row2;
-  assign \$1901  = o_valid_row2 & o__ready;
-  assign \$1902  = v_row2 & last_row2;
-  assign \$1903  = o_valid_row2 & o__ready;
-  assign \$1904  = v_row2 & last_row2;
-  assign \$1905  = o_valid_row2 & o__ready;
-  assign \$1906  = v_row2 & last_row2;
-  assign \$1907  = o_valid_row2 & o__ready;
-  assign \$1908  = v_row2 & last_row2;
-  assign \$1909  = o_valid_row2 & o__ready;
-  assign \$1910  = v_row2 & last_row2;
-  assign \$1911  = o_valid_row2 & o__ready;
-  assign \$1912  = v6 & last6;
-  assign \$1913  = drain & last_row;
-  assign \$1914  = v_row3 & last_row3;
-  assign \$1915  = o_valid_row3 & o__ready;
-  assign \$1916  = v_row3 & last_row3;
-  assign \$1917  = o_valid_row3 & o__ready;
-  assign \$1918  = v_row3 & last_row3;
-  assign \$1919  = o_valid_row3 & o__ready;
-  assign \$1920  = v_row3 & last_row3;
-  assign \$1921  = o_valid_row3 & o__ready;
-  assign \$1922  = v_row3 & last_row3;
-  assign \$1923  = o_valid_row3 & o__ready;
-  assign \$1924  = v_row3 & last_row3;
-  assign \$1925  = o_valid_row3 & o__ready;
-  assign \$1926  = v_row3 & last_row3;
-  assign \$1927  = o_valid_row3 & o__ready;
-  assign \$1928  = v_row3 & last_row3;
-  assign \$1929  = o_valid_row3 & o__ready;
-  assign \$1930  = v6 & last6;
-  assign \$1931  = drain & last_row;
-  assign \$1932  = v_row4 & last_row4;
-  assign \$1933  = o_valid_row4 & o__ready;
-  assign \$1934  = v_row4 & last_row4;
-  assign \$1935  = o_valid_row4 & o__ready;
-  assign \$1936  = v_row4 & last_row4;
-  assign \$1937  = o_valid_row4 & o__ready;
-  assign \$1938  = v_row4 & last_row4;
-  assign \$1939  = o_valid_row4 & o__ready;
-  assign \$1940  = v_row4 & last_row4;
-  assign \$1941  = o_valid_row4 & o__ready;
-  assign \$1942  = v_row4 & last_row4;
-  assign \$1943  = o_valid_row4 & o__ready;
-  assign \$1944  = v_row4 & last_row4;
-  assign \$1945  = o_valid_row4 & o__ready;
-  assign \$1946  = v_row4 & last_row4;
-  assign \$1947  = o_valid_row4 & o__ready;
-  assign \$1948  = v6 & last6;
-  assign \$1949  = drain & last_row;
-  assign \$1950  = v_row5 & last_row5;
-  assign \$1951  = o_valid_row5 & o__ready;
-  assign \$1952  = v_row5 & last_row5;
-  assign \$1953  = o_valid_row5 & o__ready;
-  assign \$1954  = v_row5 & last_row5;
-  assign \$1955  = o_valid_row5 & o__ready;
-  assign \$1956  = v_row5 & last_row5;
-  assign \$1957  = o_valid_row5 & o__ready;
-  assign \$1958  = v_row5 & last_row5;
-  assign \$1959  = o_valid_row5 & o__ready;
-  assign \$1960  = v_row5 & last_row5;
-  assign \$1961  = o_valid_row5 & o__ready;
-  assign \$1962  = v_row5 & last_row5;
-  assign \$1963  = o_valid_row5 & o__ready;
-  assign \$1964  = v_row5 & last_row5;
-  assign \$1965  = o_valid_row5 & o__ready;
-  assign \$1966  = v6 & last6;
-  assign \$1967  = drain & last_row;
-  assign \$1968  = v_row6 & last_row6;
-  assign \$1969  = o_valid_row6 & o__ready;
-  assign \$1970  = v_row6 & last_row6;
-  assign \$1971  = o_valid_row6 & o__ready;
-  assign \$1972  = v_row6 & last_row6;
-  assign \$1973  = o_valid_row6 & o__ready;
-  assign \$1974  = v_row6 & last_row6;
-  assign \$1975  = o_valid_row6 & o__ready;
-  assign \$1976  = v_row6 & last_row6;
-  assign \$1977  = o_valid_row6 & o__ready;
-  assign \$1978  = v_row6 & last_row6;
-  assign \$1979  = o_valid_row6 & o__ready;
-  assign \$1980  = v_row6 & last_row6;
-  assign \$1981  = o_valid_row6 & o__ready;
-  assign \$1982  = v_row6 & last_row6;
-  assign \$1983  = o_valid_row6 & o__ready;
-  assign \$1984  = v6 & last6;
-  assign \$1985  = drain & last_row;
-  assign \$1986  = v_row7 & last_row7;
-  assign \$1987  = v_row7 & last_row7;
-  assign \$1988  = v_row7 & last_row7;
-  assign \$1989  = v_row7 & last_row7;
-  assign \$1990  = v_row7 & last_row7;
-  assign \$1991  = v_row7 & last_row7;
-  assign \$1992  = v_row7 & last_row7;
-  assign \$1993  = v_row7 & last_row7;
-  assign \$1994  = v6 & last6;
-  assign \$1995  = row + 1'h1;
-  assign \$1996  = accept & i__payload[321];
-  assign \$1997  = | in1[95:81];
-  assign \$1998  = & in1[95:81];
-  assign \$1999  = ~ \$1998 ;
-  assign \$2000  = \$1997  & \$1999 ;
-  assign \$2001  = | in1[127:113];
-  assign \$2002  = & in1[127:113];
-  assign \$2003  = ~ \$2002 ;
-  assign \$2004  = \$2001  & \$2003 ;
-  assign \$2005  = | in1[159:145];
-  assign \$2006  = & in1[159:145];
-  assign \$2007  = ~ \$2006 ;
-  assign \$2008  = \$2005  & \$2007 ;
-  assign \$2009  = | in1[191:177];
-  assign \$2010  = & in1[191:177];
-  assign \$2011  = ~ \$2010 ;
-  assign \$2012  = \$2009  & \$2011 ;
-  assign \$2013  = | in1[223:209];
-  assign \$2014  = & in1[223:209];
-  assign \$2015  = ~ \$2014 ;
-  assign \$2016  = \$2013  & \$2015 ;
-  assign \$2017  = | in1[255:241];
-  assign \$2018  = & in1[255:241];
-  assign \$2019  = ~ \$2018 ;
-  assign \$2020  = \$2017  & \$2019 ;
-  assign \$2021  = | in1[287:273];
-  assign \$2022  = & in1[287:273];
-  assign \$2023  = ~ \$2022 ;
-  assign \$2024  = \$2021  & \$2023 ;
-  assign \$2025  = | in1[319:305];
-  assign \$2026  = & in1[319:305];
-  assign \$2027  = ~ \$2026 ;
-  assign \$2028  = \$2025  & \$2027 ;
-  assign \$2029  = v1 ? { \$2028 , \$2024 , \$2020 , \$2016 , \$2012 , \$2008 , \$2004 , \$2000  } : 8'h00;
+  assign \$1858  = v4 & last4;
+  assign \$1859  = v6 & last6;
+  assign \$1860  = drain & last_row;
+  assign \$1861  = o_valid_0_0 & o__ready;
+  assign \$1862  = v4 & last4;
+  assign \$1863  = v6 & last6;
+  assign \$1864  = drain & last_row;
+  assign \$1865  = o_valid_0_1 & o__ready;
+  assign \$1866  = v4 & last4;
+  assign \$1867  = v6 & last6;
+  assign \$1868  = drain & last_row;
+  assign \$1869  = o_valid_0_2 & o__ready;
+  assign \$1870  = v4 & last4;
+  assign \$1871  = v6 & last6;
+  assign \$1872  = drain & last_row;
+  assign \$1873  = o_valid_0_3 & o__ready;
+  assign \$1874  = v4 & last4;
+  assign \$1875  = v6 & last6;
+  assign \$1876  = drain & last_row;
+  assign \$1877  = o_valid_0_4 & o__ready;
+  assign \$1878  = v4 & last4;
+  assign \$1879  = v6 & last6;
+  assign \$1880  = drain & last_row;
+  assign \$1881  = o_valid_0_5 & o__ready;
+  assign \$1882  = v4 & last4;
+  assign \$1883  = v6 & last6;
+  assign \$1884  = drain & last_row;
+  assign \$1885  = o_valid_0_6 & o__ready;
+  assign \$1886  = v4 & last4;
+  assign \$1887  = v6 & last6;
+  assign \$1888  = drain & last_row;
+  assign \$1889  = o_valid_0_7 & o__ready;
+  assign \$1890  = v4 & last4;
+  assign \$1891  = v6 & last6;
+  assign \$1892  = drain & last_row;
+  assign \$1893  = o_valid_1_0 & o__ready;
+  assign \$1894  = v4 & last4;
+  assign \$1895  = v6 & last6;
+  assign \$1896  = drain & last_row;
+  assign \$1897  = o_valid_1_1 & o__ready;
+  assign \$1898  = v4 & last4;
+  assign \$1899  = v6 & last6;
+  assign \$1900  = drain & last_row;
+  assign \$1901  = o_valid_1_2 & o__ready;
+  assign \$1902  = v4 & last4;
+  assign \$1903  = v6 & last6;
+  assign \$1904  = drain & last_row;
+  assign \$1905  = o_valid_1_3 & o__ready;
+  assign \$1906  = v4 & last4;
+  assign \$1907  = v6 & last6;
+  assign \$1908  = drain & last_row;
+  assign \$1909  = o_valid_1_4 & o__ready;
+  assign \$1910  = v4 & last4;
+  assign \$1911  = v6 & last6;
+  assign \$1912  = drain & last_row;
+  assign \$1913  = o_valid_1_5 & o__ready;
+  assign \$1914  = v4 & last4;
+  assign \$1915  = v6 & last6;
+  assign \$1916  = drain & last_row;
+  assign \$1917  = o_valid_1_6 & o__ready;
+  assign \$1918  = v4 & last4;
+  assign \$1919  = v6 & last6;
+  assign \$1920  = drain & last_row;
+  assign \$1921  = o_valid_1_7 & o__ready;
+  assign \$1922  = v4 & last4;
+  assign \$1923  = v6 & last6;
+  assign \$1924  = drain & last_row;
+  assign \$1925  = o_valid_2_0 & o__ready;
+  assign \$1926  = v4 & last4;
+  assign \$1927  = v6 & last6;
+  assign \$1928  = drain & last_row;
+  assign \$1929  = o_valid_2_1 & o__ready;
+  assign \$1930  = v4 & last4;
+  assign \$1931  = v6 & last6;
+  assign \$1932  = drain & last_row;
+  assign \$1933  = o_valid_2_2 & o__ready;
+  assign \$1934  = v4 & last4;
+  assign \$1935  = v6 & last6;
+  assign \$1936  = drain & last_row;
+  assign \$1937  = o_valid_2_3 & o__ready;
+  assign \$1938  = v4 & last4;
+  assign \$1939  = v6 & last6;
+  assign \$1940  = drain & last_row;
+  assign \$1941  = o_valid_2_4 & o__ready;
+  assign \$1942  = v4 & last4;
+  assign \$1943  = v6 & last6;
+  assign \$1944  = drain & last_row;
+  assign \$1945  = o_valid_2_5 & o__ready;
+  assign \$1946  = v4 & last4;
+  assign \$1947  = v6 & last6;
+  assign \$1948  = drain & last_row;
+  assign \$1949  = o_valid_2_6 & o__ready;
+  assign \$1950  = v4 & last4;
+  assign \$1951  = v6 & last6;
+  assign \$1952  = drain & last_row;
+  assign \$1953  = o_valid_2_7 & o__ready;
+  assign \$1954  = v4 & last4;
+  assign \$1955  = v6 & last6;
+  assign \$1956  = drain & last_row;
+  assign \$1957  = o_valid_3_0 & o__ready;
+  assign \$1958  = v4 & last4;
+  assign \$1959  = v6 & last6;
+  assign \$1960  = drain & last_row;
+  assign \$1961  = o_valid_3_1 & o__ready;
+  assign \$1962  = v4 & last4;
+  assign \$1963  = v6 & last6;
+  assign \$1964  = drain & last_row;
+  assign \$1965  = o_valid_3_2 & o__ready;
+  assign \$1966  = v4 & last4;
+  assign \$1967  = v6 & last6;
+  assign \$1968  = drain & last_row;
+  assign \$1969  = o_valid_3_3 & o__ready;
+  assign \$1970  = v4 & last4;
+  assign \$1971  = v6 & last6;
+  assign \$1972  = drain & last_row;
+  assign \$1973  = o_valid_3_4 & o__ready;
+  assign \$1974  = v4 & last4;
+  assign \$1975  = v6 & last6;
+  assign \$1976  = drain & last_row;
+  assign \$1977  = o_valid_3_5 & o__ready;
+  assign \$1978  = v4 & last4;
+  assign \$1979  = v6 & last6;
+  assign \$1980  = drain & last_row;
+  assign \$1981  = o_valid_3_6 & o__ready;
+  assign \$1982  = v4 & last4;
+  assign \$1983  = v6 & last6;
+  assign \$1984  = drain & last_row;
+  assign \$1985  = o_valid_3_7 & o__ready;
+  assign \$1986  = v4 & last4;
+  assign \$1987  = v6 & last6;
+  assign \$1988  = drain & last_row;
+  assign \$1989  = o_valid_4_0 & o__ready;
+  assign \$1990  = v4 & last4;
+  assign \$1991  = v6 & last6;
+  assign \$1992  = drain & last_row;
+  assign \$1993  = o_valid_4_1 & o__ready;
+  assign \$1994  = v4 & last4;
+  assign \$1995  = v6 & last6;
+  assign \$1996  = drain & last_row;
+  assign \$1997  = o_valid_4_2 & o__ready;
+  assign \$1998  = v4 & last4;
+  assign \$1999  = v6 & last6;
+  assign \$2000  = drain & last_row;
+  assign \$2001  = o_valid_4_3 & o__ready;
+  assign \$2002  = v4 & last4;
+  assign \$2003  = v6 & last6;
+  assign \$2004  = drain & last_row;
+  assign \$2005  = o_valid_4_4 & o__ready;
+  assign \$2006  = v4 & last4;
+  assign \$2007  = v6 & last6;
+  assign \$2008  = drain & last_row;
+  assign \$2009  = o_valid_4_5 & o__ready;
+  assign \$2010  = v4 & last4;
+  assign \$2011  = v6 & last6;
+  assign \$2012  = drain & last_row;
+  assign \$2013  = o_valid_4_6 & o__ready;
+  assign \$2014  = v4 & last4;
+  assign \$2015  = v6 & last6;
+  assign \$2016  = drain & last_row;
+  assign \$2017  = o_valid_4_7 & o__ready;
+  assign \$2018  = v4 & last4;
+  assign \$2019  = v6 & last6;
+  assign \$2020  = drain & last_row;
+  assign \$2021  = o_valid_5_0 & o__ready;
+  assign \$2022  = v4 & last4;
+  assign \$2023  = v6 & last6;
+  assign \$2024  = drain & last_row;
+  assign \$2025  = o_valid_5_1 & o__ready;
+  assign \$2026  = v4 & last4;
+  assign \$2027  = v6 & last6;
+  assign \$2028  = drain & last_row;
+  assign \$2029  = o_valid_5_2 & o__ready;
+  assign \$2030  = v4 & last4;
+  assign \$2031  = v6 & last6;
+  assign \$2032  = drain & last_row;
+  assign \$2033  = o_valid_5_3 & o__ready;
+  assign \$2034  = v4 & last4;
+  assign \$2035  = v6 & last6;
+  assign \$2036  = drain & last_row;
+  assign \$2037  = o_valid_5_4 & o__ready;
+  assign \$2038  = v4 & last4;
+  assign \$2039  = v6 & last6;
+  assign \$2040  = drain & last_row;
+  assign \$2041  = o_valid_5_5 & o__ready;
+  assign \$2042  = v4 & last4;
+  assign \$2043  = v6 & last6;
+  assign \$2044  = drain & last_row;
+  assign \$2045  = o_valid_5_6 & o__ready;
+  assign \$2046  = v4 & last4;
+  assign \$2047  = v6 & last6;
+  assign \$2048  = drain & last_row;
+  assign \$2049  = o_valid_5_7 & o__ready;
+  assign \$2050  = v4 & last4;
+  assign \$2051  = v6 & last6;
+  assign \$2052  = drain & last_row;
+  assign \$2053  = o_valid_6_0 & o__ready;
+  assign \$2054  = v4 & last4;
+  assign \$2055  = v6 & last6;
+  assign \$2056  = drain & last_row;
+  assign \$2057  = o_valid_6_1 & o__ready;
+  assign \$2058  = v4 & last4;
+  assign \$2059  = v6 & last6;
+  assign \$2060  = drain & last_row;
+  assign \$2061  = o_valid_6_2 & o__ready;
+  assign \$2062  = v4 & last4;
+  assign \$2063  = v6 & last6;
+  assign \$2064  = drain & last_row;
+  assign \$2065  = o_valid_6_3 & o__ready;
+  assign \$2066  = v4 & last4;
+  assign \$2067  = v6 & last6;
+  assign \$2068  = drain & last_row;
+  assign \$2069  = o_valid_6_4 & o__ready;
+  assign \$2070  = v4 & last4;
+  assign \$2071  = v6 & last6;
+  assign \$2072  = drain & last_row;
+  assign \$2073  = o_valid_6_5 & o__ready;
+  assign \$2074  = v4 & last4;
+  assign \$2075  = v6 & last6;
+  assign \$2076  = drain & last_row;
+  assign \$2077  = o_valid_6_6 & o__ready;
+  assign \$2078  = v4 & last4;
+  assign \$2079  = v6 & last6;
+  assign \$2080  = drain & last_row;
+  assign \$2081  = o_valid_6_7 & o__ready;
+  assign \$2082  = v4 & last4;
+  assign \$2083  = v4 & last4;
+  assign \$2084  = v4 & last4;
+  assign \$2085  = v4 & last4;
+  assign \$2086  = v4 & last4;
+  assign \$2087  = v4 & last4;
+  assign \$2088  = v4 & last4;
+  assign \$2089  = v4 & last4;
+  assign \$2090  = v6 & last6;
+  assign \$2091  = row + 1'h1;
+  assign \$2092  = accept & i__payload[321];
+  assign \$2093  = | in1[95:81];
+  assign \$2094  = & in1[95:81];
+  assign \$2095  = ~ \$2094 ;
+  assign \$2096  = \$2093  & \$2095 ;
+  assign \$2097  = | in1[127:113];
+  assign \$2098  = & in1[127:113];
+  assign \$2099  = ~ \$2098 ;
+  assign \$2100  = \$2097  & \$2099 ;
+  assign \$2101  = | in1[159:145];
+  assign \$2102  = & in1[159:145];
+  assign \$2103  = ~ \$2102 ;
+  assign \$2104  = \$2101  & \$2103 ;
+  assign \$2105  = | in1[191:177];
+  assign \$2106  = & in1[191:177];
+  assign \$2107  = ~ \$2106 ;
+  assign \$2108  = \$2105  & \$2107 ;
+  assign \$2109  = | in1[223:209];
+  assign \$2110  = & in1[223:209];
+  assign \$2111  = ~ \$2110 ;
+  assign \$2112  = \$2109  & \$2111 ;
+  assign \$2113  = | in1[255:241];
+  assign \$2114  = & in1[255:241];
+  assign \$2115  = ~ \$2114 ;
+  assign \$2116  = \$2113  & \$2115 ;
+  assign \$2117  = | in1[287:273];
+  assign \$2118  = & in1[287:273];
+  assign \$2119  = ~ \$2118 ;
+  assign \$2120  = \$2117  & \$2119 ;
+  assign \$2121  = | in1[319:305];
+  assign \$2122  = & in1[319:305];
+  assign \$2123  = ~ \$2122 ;
+  assign \$2124  = \$2121  & \$2123 ;
+  assign \$2125  = v1 ? { \$2124 , \$2120 , \$2116 , \$2112 , \$2108 , \$2104 , \$2100 , \$2096  } : 8'h00;
   always @(posedge clk)
-    v1 <= \$2030 ;
+    v1 <= \$2126 ;
   always @(posedge clk)
-    in1 <= \$2031 ;
+    in1 <= \$2127 ;
   always @(posedge clk)
-    first1 <= \$2032 ;
+    first1 <= \$2128 ;
   always @(posedge clk)
-    last1 <= \$2033 ;
+    last1 <= \$2129 ;
   always @(posedge clk)
-    v2 <= \$2034 ;
+    v2 <= \$2130 ;
   always @(posedge clk)
-    first2 <= \$2035 ;
+    first2 <= \$2131 ;
   always @(posedge clk)
-    last2 <= \$2036 ;
+    last2 <= \$2132 ;
   always @(posedge clk)
-    v3 <= \$2037 ;
+    v3 <= \$2133 ;
   always @(posedge clk)
-    first3 <= \$2038 ;
+    first3 <= \$2134 ;
   always @(posedge clk)
-    last3 <= \$2039 ;
+    last3 <= \$2135 ;
   always @(posedge clk)
-    v4 <= \$2040 ;
+    v4 <= \$2136 ;
   always @(posedge clk)
-    first4 <= \$2041 ;
+    first4 <= \$2137 ;
   always @(posedge clk)
-    last4 <= \$2042 ;
+    last4 <= \$2138 ;
   always @(posedge clk)
-    v5 <= \$2043 ;
+    v5 <= \$2139 ;
   always @(posedge clk)
-    first5 <= \$2044 ;
+    first5 <= \$2140 ;
   always @(posedge clk)
-    last5 <= \$2045 ;
+    last5 <= \$2141 ;
   always @(posedge clk)
-    v6 <= \$2046 ;
+    v6 <= \$2142 ;
   always @(posedge clk)
-    first6 <= \$2047 ;
+    first6 <= \$2143 ;
   always @(posedge clk)
-    last6 <= \$2048 ;
+    last6 <= \$2144 ;
   always @(posedge clk)
     mac_0_0_a1 <= in1[7:0];
   always @(posedge clk)
@@ -7006,21 +7926,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_0_0_w2hi <= mac_0_0_w1[31:17];
   always @(posedge clk)
-    mac_0_0_lo <= \$2049 ;
+    mac_0_0_a2hi <= mac_0_0_a1;
   always @(posedge clk)
-    mac_0_0_hi_l0_0 <= \$2050 ;
+    mac_0_0_lo <= \$2145 ;
   always @(posedge clk)
-    mac_0_0_hi_l0_1 <= \$2051 ;
+    mac_0_0_hi_l0_0 <= \$2146 ;
   always @(posedge clk)
-    mac_0_0_hi_l0_2 <= \$2052 ;
+    mac_0_0_hi_l0_1 <= \$2147 ;
   always @(posedge clk)
-    mac_0_0_hi_l0_3 <= \$2053 ;
+    mac_0_0_hi_l0_2 <= \$2148 ;
   always @(posedge clk)
-    mac_0_0_hi5 <= \$2054 ;
+    mac_0_0_hi_l0_3 <= \$2149 ;
   always @(posedge clk)
-    mac_0_0_lo5 <= \$2055 ;
+    mac_0_0_hi5 <= \$2150 ;
   always @(posedge clk)
-    mac_0_0_p <= \$2056 ;
+    mac_0_0_lo5 <= \$2151 ;
+  always @(posedge clk)
+    mac_0_0_p <= \$2152 ;
   always @(posedge clk)
     mac_0_1_a1 <= in1[7:0];
   always @(posedge clk)
@@ -7032,21 +7954,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_0_1_w2hi <= mac_0_1_w1[31:17];
   always @(posedge clk)
-    mac_0_1_lo <= \$2057 ;
+    mac_0_1_a2hi <= mac_0_1_a1;
   always @(posedge clk)
-    mac_0_1_hi_l0_0 <= \$2058 ;
+    mac_0_1_lo <= \$2153 ;
   always @(posedge clk)
-    mac_0_1_hi_l0_1 <= \$2059 ;
+    mac_0_1_hi_l0_0 <= \$2154 ;
   always @(posedge clk)
-    mac_0_1_hi_l0_2 <= \$2060 ;
+    mac_0_1_hi_l0_1 <= \$2155 ;
   always @(posedge clk)
-    mac_0_1_hi_l0_3 <= \$2061 ;
+    mac_0_1_hi_l0_2 <= \$2156 ;
   always @(posedge clk)
-    mac_0_1_hi5 <= \$2062 ;
+    mac_0_1_hi_l0_3 <= \$2157 ;
   always @(posedge clk)
-    mac_0_1_lo5 <= \$2063 ;
+    mac_0_1_hi5 <= \$2158 ;
   always @(posedge clk)
-    mac_0_1_p <= \$2064 ;
+    mac_0_1_lo5 <= \$2159 ;
+  always @(posedge clk)
+    mac_0_1_p <= \$2160 ;
   always @(posedge clk)
     mac_0_2_a1 <= in1[7:0];
   always @(posedge clk)
@@ -7058,21 +7982,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_0_2_w2hi <= mac_0_2_w1[31:17];
   always @(posedge clk)
-    mac_0_2_lo <= \$2065 ;
+    mac_0_2_a2hi <= mac_0_2_a1;
   always @(posedge clk)
-    mac_0_2_hi_l0_0 <= \$2066 ;
+    mac_0_2_lo <= \$2161 ;
   always @(posedge clk)
-    mac_0_2_hi_l0_1 <= \$2067 ;
+    mac_0_2_hi_l0_0 <= \$2162 ;
   always @(posedge clk)
-    mac_0_2_hi_l0_2 <= \$2068 ;
+    mac_0_2_hi_l0_1 <= \$2163 ;
   always @(posedge clk)
-    mac_0_2_hi_l0_3 <= \$2069 ;
+    mac_0_2_hi_l0_2 <= \$2164 ;
   always @(posedge clk)
-    mac_0_2_hi5 <= \$2070 ;
+    mac_0_2_hi_l0_3 <= \$2165 ;
   always @(posedge clk)
-    mac_0_2_lo5 <= \$2071 ;
+    mac_0_2_hi5 <= \$2166 ;
   always @(posedge clk)
-    mac_0_2_p <= \$2072 ;
+    mac_0_2_lo5 <= \$2167 ;
+  always @(posedge clk)
+    mac_0_2_p <= \$2168 ;
   always @(posedge clk)
     mac_0_3_a1 <= in1[7:0];
   always @(posedge clk)
@@ -7084,21 +8010,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_0_3_w2hi <= mac_0_3_w1[31:17];
   always @(posedge clk)
-    mac_0_3_lo <= \$2073 ;
+    mac_0_3_a2hi <= mac_0_3_a1;
   always @(posedge clk)
-    mac_0_3_hi_l0_0 <= \$2074 ;
+    mac_0_3_lo <= \$2169 ;
   always @(posedge clk)
-    mac_0_3_hi_l0_1 <= \$2075 ;
+    mac_0_3_hi_l0_0 <= \$2170 ;
   always @(posedge clk)
-    mac_0_3_hi_l0_2 <= \$2076 ;
+    mac_0_3_hi_l0_1 <= \$2171 ;
   always @(posedge clk)
-    mac_0_3_hi_l0_3 <= \$2077 ;
+    mac_0_3_hi_l0_2 <= \$2172 ;
   always @(posedge clk)
-    mac_0_3_hi5 <= \$2078 ;
+    mac_0_3_hi_l0_3 <= \$2173 ;
   always @(posedge clk)
-    mac_0_3_lo5 <= \$2079 ;
+    mac_0_3_hi5 <= \$2174 ;
   always @(posedge clk)
-    mac_0_3_p <= \$2080 ;
+    mac_0_3_lo5 <= \$2175 ;
+  always @(posedge clk)
+    mac_0_3_p <= \$2176 ;
   always @(posedge clk)
     mac_0_4_a1 <= in1[7:0];
   always @(posedge clk)
@@ -7110,21 +8038,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_0_4_w2hi <= mac_0_4_w1[31:17];
   always @(posedge clk)
-    mac_0_4_lo <= \$2081 ;
+    mac_0_4_a2hi <= mac_0_4_a1;
   always @(posedge clk)
-    mac_0_4_hi_l0_0 <= \$2082 ;
+    mac_0_4_lo <= \$2177 ;
   always @(posedge clk)
-    mac_0_4_hi_l0_1 <= \$2083 ;
+    mac_0_4_hi_l0_0 <= \$2178 ;
   always @(posedge clk)
-    mac_0_4_hi_l0_2 <= \$2084 ;
+    mac_0_4_hi_l0_1 <= \$2179 ;
   always @(posedge clk)
-    mac_0_4_hi_l0_3 <= \$2085 ;
+    mac_0_4_hi_l0_2 <= \$2180 ;
   always @(posedge clk)
-    mac_0_4_hi5 <= \$2086 ;
+    mac_0_4_hi_l0_3 <= \$2181 ;
   always @(posedge clk)
-    mac_0_4_lo5 <= \$2087 ;
+    mac_0_4_hi5 <= \$2182 ;
   always @(posedge clk)
-    mac_0_4_p <= \$2088 ;
+    mac_0_4_lo5 <= \$2183 ;
+  always @(posedge clk)
+    mac_0_4_p <= \$2184 ;
   always @(posedge clk)
     mac_0_5_a1 <= in1[7:0];
   always @(posedge clk)
@@ -7136,21 +8066,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_0_5_w2hi <= mac_0_5_w1[31:17];
   always @(posedge clk)
-    mac_0_5_lo <= \$2089 ;
+    mac_0_5_a2hi <= mac_0_5_a1;
   always @(posedge clk)
-    mac_0_5_hi_l0_0 <= \$2090 ;
+    mac_0_5_lo <= \$2185 ;
   always @(posedge clk)
-    mac_0_5_hi_l0_1 <= \$2091 ;
+    mac_0_5_hi_l0_0 <= \$2186 ;
   always @(posedge clk)
-    mac_0_5_hi_l0_2 <= \$2092 ;
+    mac_0_5_hi_l0_1 <= \$2187 ;
   always @(posedge clk)
-    mac_0_5_hi_l0_3 <= \$2093 ;
+    mac_0_5_hi_l0_2 <= \$2188 ;
   always @(posedge clk)
-    mac_0_5_hi5 <= \$2094 ;
+    mac_0_5_hi_l0_3 <= \$2189 ;
   always @(posedge clk)
-    mac_0_5_lo5 <= \$2095 ;
+    mac_0_5_hi5 <= \$2190 ;
   always @(posedge clk)
-    mac_0_5_p <= \$2096 ;
+    mac_0_5_lo5 <= \$2191 ;
+  always @(posedge clk)
+    mac_0_5_p <= \$2192 ;
   always @(posedge clk)
     mac_0_6_a1 <= in1[7:0];
   always @(posedge clk)
@@ -7162,21 +8094,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_0_6_w2hi <= mac_0_6_w1[31:17];
   always @(posedge clk)
-    mac_0_6_lo <= \$2097 ;
+    mac_0_6_a2hi <= mac_0_6_a1;
   always @(posedge clk)
-    mac_0_6_hi_l0_0 <= \$2098 ;
+    mac_0_6_lo <= \$2193 ;
   always @(posedge clk)
-    mac_0_6_hi_l0_1 <= \$2099 ;
+    mac_0_6_hi_l0_0 <= \$2194 ;
   always @(posedge clk)
-    mac_0_6_hi_l0_2 <= \$2100 ;
+    mac_0_6_hi_l0_1 <= \$2195 ;
   always @(posedge clk)
-    mac_0_6_hi_l0_3 <= \$2101 ;
+    mac_0_6_hi_l0_2 <= \$2196 ;
   always @(posedge clk)
-    mac_0_6_hi5 <= \$2102 ;
+    mac_0_6_hi_l0_3 <= \$2197 ;
   always @(posedge clk)
-    mac_0_6_lo5 <= \$2103 ;
+    mac_0_6_hi5 <= \$2198 ;
   always @(posedge clk)
-    mac_0_6_p <= \$2104 ;
+    mac_0_6_lo5 <= \$2199 ;
+  always @(posedge clk)
+    mac_0_6_p <= \$2200 ;
   always @(posedge clk)
     mac_0_7_a1 <= in1[7:0];
   always @(posedge clk)
@@ -7188,21 +8122,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_0_7_w2hi <= mac_0_7_w1[31:17];
   always @(posedge clk)
-    mac_0_7_lo <= \$2105 ;
+    mac_0_7_a2hi <= mac_0_7_a1;
   always @(posedge clk)
-    mac_0_7_hi_l0_0 <= \$2106 ;
+    mac_0_7_lo <= \$2201 ;
   always @(posedge clk)
-    mac_0_7_hi_l0_1 <= \$2107 ;
+    mac_0_7_hi_l0_0 <= \$2202 ;
   always @(posedge clk)
-    mac_0_7_hi_l0_2 <= \$2108 ;
+    mac_0_7_hi_l0_1 <= \$2203 ;
   always @(posedge clk)
-    mac_0_7_hi_l0_3 <= \$2109 ;
+    mac_0_7_hi_l0_2 <= \$2204 ;
   always @(posedge clk)
-    mac_0_7_hi5 <= \$2110 ;
+    mac_0_7_hi_l0_3 <= \$2205 ;
   always @(posedge clk)
-    mac_0_7_lo5 <= \$2111 ;
+    mac_0_7_hi5 <= \$2206 ;
   always @(posedge clk)
-    mac_0_7_p <= \$2112 ;
+    mac_0_7_lo5 <= \$2207 ;
+  always @(posedge clk)
+    mac_0_7_p <= \$2208 ;
   always @(posedge clk)
     mac_1_0_a1 <= in1[15:8];
   always @(posedge clk)
@@ -7214,21 +8150,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_1_0_w2hi <= mac_1_0_w1[31:17];
   always @(posedge clk)
-    mac_1_0_lo <= \$2113 ;
+    mac_1_0_a2hi <= mac_1_0_a1;
   always @(posedge clk)
-    mac_1_0_hi_l0_0 <= \$2114 ;
+    mac_1_0_lo <= \$2209 ;
   always @(posedge clk)
-    mac_1_0_hi_l0_1 <= \$2115 ;
+    mac_1_0_hi_l0_0 <= \$2210 ;
   always @(posedge clk)
-    mac_1_0_hi_l0_2 <= \$2116 ;
+    mac_1_0_hi_l0_1 <= \$2211 ;
   always @(posedge clk)
-    mac_1_0_hi_l0_3 <= \$2117 ;
+    mac_1_0_hi_l0_2 <= \$2212 ;
   always @(posedge clk)
-    mac_1_0_hi5 <= \$2118 ;
+    mac_1_0_hi_l0_3 <= \$2213 ;
   always @(posedge clk)
-    mac_1_0_lo5 <= \$2119 ;
+    mac_1_0_hi5 <= \$2214 ;
   always @(posedge clk)
-    mac_1_0_p <= \$2120 ;
+    mac_1_0_lo5 <= \$2215 ;
+  always @(posedge clk)
+    mac_1_0_p <= \$2216 ;
   always @(posedge clk)
     mac_1_1_a1 <= in1[15:8];
   always @(posedge clk)
@@ -7240,21 +8178,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_1_1_w2hi <= mac_1_1_w1[31:17];
   always @(posedge clk)
-    mac_1_1_lo <= \$2121 ;
+    mac_1_1_a2hi <= mac_1_1_a1;
   always @(posedge clk)
-    mac_1_1_hi_l0_0 <= \$2122 ;
+    mac_1_1_lo <= \$2217 ;
   always @(posedge clk)
-    mac_1_1_hi_l0_1 <= \$2123 ;
+    mac_1_1_hi_l0_0 <= \$2218 ;
   always @(posedge clk)
-    mac_1_1_hi_l0_2 <= \$2124 ;
+    mac_1_1_hi_l0_1 <= \$2219 ;
   always @(posedge clk)
-    mac_1_1_hi_l0_3 <= \$2125 ;
+    mac_1_1_hi_l0_2 <= \$2220 ;
   always @(posedge clk)
-    mac_1_1_hi5 <= \$2126 ;
+    mac_1_1_hi_l0_3 <= \$2221 ;
   always @(posedge clk)
-    mac_1_1_lo5 <= \$2127 ;
+    mac_1_1_hi5 <= \$2222 ;
   always @(posedge clk)
-    mac_1_1_p <= \$2128 ;
+    mac_1_1_lo5 <= \$2223 ;
+  always @(posedge clk)
+    mac_1_1_p <= \$2224 ;
   always @(posedge clk)
     mac_1_2_a1 <= in1[15:8];
   always @(posedge clk)
@@ -7266,21 +8206,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_1_2_w2hi <= mac_1_2_w1[31:17];
   always @(posedge clk)
-    mac_1_2_lo <= \$2129 ;
+    mac_1_2_a2hi <= mac_1_2_a1;
   always @(posedge clk)
-    mac_1_2_hi_l0_0 <= \$2130 ;
+    mac_1_2_lo <= \$2225 ;
   always @(posedge clk)
-    mac_1_2_hi_l0_1 <= \$2131 ;
+    mac_1_2_hi_l0_0 <= \$2226 ;
   always @(posedge clk)
-    mac_1_2_hi_l0_2 <= \$2132 ;
+    mac_1_2_hi_l0_1 <= \$2227 ;
   always @(posedge clk)
-    mac_1_2_hi_l0_3 <= \$2133 ;
+    mac_1_2_hi_l0_2 <= \$2228 ;
   always @(posedge clk)
-    mac_1_2_hi5 <= \$2134 ;
+    mac_1_2_hi_l0_3 <= \$2229 ;
   always @(posedge clk)
-    mac_1_2_lo5 <= \$2135 ;
+    mac_1_2_hi5 <= \$2230 ;
   always @(posedge clk)
-    mac_1_2_p <= \$2136 ;
+    mac_1_2_lo5 <= \$2231 ;
+  always @(posedge clk)
+    mac_1_2_p <= \$2232 ;
   always @(posedge clk)
     mac_1_3_a1 <= in1[15:8];
   always @(posedge clk)
@@ -7292,21 +8234,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_1_3_w2hi <= mac_1_3_w1[31:17];
   always @(posedge clk)
-    mac_1_3_lo <= \$2137 ;
+    mac_1_3_a2hi <= mac_1_3_a1;
   always @(posedge clk)
-    mac_1_3_hi_l0_0 <= \$2138 ;
+    mac_1_3_lo <= \$2233 ;
   always @(posedge clk)
-    mac_1_3_hi_l0_1 <= \$2139 ;
+    mac_1_3_hi_l0_0 <= \$2234 ;
   always @(posedge clk)
-    mac_1_3_hi_l0_2 <= \$2140 ;
+    mac_1_3_hi_l0_1 <= \$2235 ;
   always @(posedge clk)
-    mac_1_3_hi_l0_3 <= \$2141 ;
+    mac_1_3_hi_l0_2 <= \$2236 ;
   always @(posedge clk)
-    mac_1_3_hi5 <= \$2142 ;
+    mac_1_3_hi_l0_3 <= \$2237 ;
   always @(posedge clk)
-    mac_1_3_lo5 <= \$2143 ;
+    mac_1_3_hi5 <= \$2238 ;
   always @(posedge clk)
-    mac_1_3_p <= \$2144 ;
+    mac_1_3_lo5 <= \$2239 ;
+  always @(posedge clk)
+    mac_1_3_p <= \$2240 ;
   always @(posedge clk)
     mac_1_4_a1 <= in1[15:8];
   always @(posedge clk)
@@ -7318,21 +8262,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_1_4_w2hi <= mac_1_4_w1[31:17];
   always @(posedge clk)
-    mac_1_4_lo <= \$2145 ;
+    mac_1_4_a2hi <= mac_1_4_a1;
   always @(posedge clk)
-    mac_1_4_hi_l0_0 <= \$2146 ;
+    mac_1_4_lo <= \$2241 ;
   always @(posedge clk)
-    mac_1_4_hi_l0_1 <= \$2147 ;
+    mac_1_4_hi_l0_0 <= \$2242 ;
   always @(posedge clk)
-    mac_1_4_hi_l0_2 <= \$2148 ;
+    mac_1_4_hi_l0_1 <= \$2243 ;
   always @(posedge clk)
-    mac_1_4_hi_l0_3 <= \$2149 ;
+    mac_1_4_hi_l0_2 <= \$2244 ;
   always @(posedge clk)
-    mac_1_4_hi5 <= \$2150 ;
+    mac_1_4_hi_l0_3 <= \$2245 ;
   always @(posedge clk)
-    mac_1_4_lo5 <= \$2151 ;
+    mac_1_4_hi5 <= \$2246 ;
   always @(posedge clk)
-    mac_1_4_p <= \$2152 ;
+    mac_1_4_lo5 <= \$2247 ;
+  always @(posedge clk)
+    mac_1_4_p <= \$2248 ;
   always @(posedge clk)
     mac_1_5_a1 <= in1[15:8];
   always @(posedge clk)
@@ -7344,21 +8290,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_1_5_w2hi <= mac_1_5_w1[31:17];
   always @(posedge clk)
-    mac_1_5_lo <= \$2153 ;
+    mac_1_5_a2hi <= mac_1_5_a1;
   always @(posedge clk)
-    mac_1_5_hi_l0_0 <= \$2154 ;
+    mac_1_5_lo <= \$2249 ;
   always @(posedge clk)
-    mac_1_5_hi_l0_1 <= \$2155 ;
+    mac_1_5_hi_l0_0 <= \$2250 ;
   always @(posedge clk)
-    mac_1_5_hi_l0_2 <= \$2156 ;
+    mac_1_5_hi_l0_1 <= \$2251 ;
   always @(posedge clk)
-    mac_1_5_hi_l0_3 <= \$2157 ;
+    mac_1_5_hi_l0_2 <= \$2252 ;
   always @(posedge clk)
-    mac_1_5_hi5 <= \$2158 ;
+    mac_1_5_hi_l0_3 <= \$2253 ;
   always @(posedge clk)
-    mac_1_5_lo5 <= \$2159 ;
+    mac_1_5_hi5 <= \$2254 ;
   always @(posedge clk)
-    mac_1_5_p <= \$2160 ;
+    mac_1_5_lo5 <= \$2255 ;
+  always @(posedge clk)
+    mac_1_5_p <= \$2256 ;
   always @(posedge clk)
     mac_1_6_a1 <= in1[15:8];
   always @(posedge clk)
@@ -7370,21 +8318,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_1_6_w2hi <= mac_1_6_w1[31:17];
   always @(posedge clk)
-    mac_1_6_lo <= \$2161 ;
+    mac_1_6_a2hi <= mac_1_6_a1;
   always @(posedge clk)
-    mac_1_6_hi_l0_0 <= \$2162 ;
+    mac_1_6_lo <= \$2257 ;
   always @(posedge clk)
-    mac_1_6_hi_l0_1 <= \$2163 ;
+    mac_1_6_hi_l0_0 <= \$2258 ;
   always @(posedge clk)
-    mac_1_6_hi_l0_2 <= \$2164 ;
+    mac_1_6_hi_l0_1 <= \$2259 ;
   always @(posedge clk)
-    mac_1_6_hi_l0_3 <= \$2165 ;
+    mac_1_6_hi_l0_2 <= \$2260 ;
   always @(posedge clk)
-    mac_1_6_hi5 <= \$2166 ;
+    mac_1_6_hi_l0_3 <= \$2261 ;
   always @(posedge clk)
-    mac_1_6_lo5 <= \$2167 ;
+    mac_1_6_hi5 <= \$2262 ;
   always @(posedge clk)
-    mac_1_6_p <= \$2168 ;
+    mac_1_6_lo5 <= \$2263 ;
+  always @(posedge clk)
+    mac_1_6_p <= \$2264 ;
   always @(posedge clk)
     mac_1_7_a1 <= in1[15:8];
   always @(posedge clk)
@@ -7396,21 +8346,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_1_7_w2hi <= mac_1_7_w1[31:17];
   always @(posedge clk)
-    mac_1_7_lo <= \$2169 ;
+    mac_1_7_a2hi <= mac_1_7_a1;
   always @(posedge clk)
-    mac_1_7_hi_l0_0 <= \$2170 ;
+    mac_1_7_lo <= \$2265 ;
   always @(posedge clk)
-    mac_1_7_hi_l0_1 <= \$2171 ;
+    mac_1_7_hi_l0_0 <= \$2266 ;
   always @(posedge clk)
-    mac_1_7_hi_l0_2 <= \$2172 ;
+    mac_1_7_hi_l0_1 <= \$2267 ;
   always @(posedge clk)
-    mac_1_7_hi_l0_3 <= \$2173 ;
+    mac_1_7_hi_l0_2 <= \$2268 ;
   always @(posedge clk)
-    mac_1_7_hi5 <= \$2174 ;
+    mac_1_7_hi_l0_3 <= \$2269 ;
   always @(posedge clk)
-    mac_1_7_lo5 <= \$2175 ;
+    mac_1_7_hi5 <= \$2270 ;
   always @(posedge clk)
-    mac_1_7_p <= \$2176 ;
+    mac_1_7_lo5 <= \$2271 ;
+  always @(posedge clk)
+    mac_1_7_p <= \$2272 ;
   always @(posedge clk)
     mac_2_0_a1 <= in1[23:16];
   always @(posedge clk)
@@ -7422,21 +8374,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_2_0_w2hi <= mac_2_0_w1[31:17];
   always @(posedge clk)
-    mac_2_0_lo <= \$2177 ;
+    mac_2_0_a2hi <= mac_2_0_a1;
   always @(posedge clk)
-    mac_2_0_hi_l0_0 <= \$2178 ;
+    mac_2_0_lo <= \$2273 ;
   always @(posedge clk)
-    mac_2_0_hi_l0_1 <= \$2179 ;
+    mac_2_0_hi_l0_0 <= \$2274 ;
   always @(posedge clk)
-    mac_2_0_hi_l0_2 <= \$2180 ;
+    mac_2_0_hi_l0_1 <= \$2275 ;
   always @(posedge clk)
-    mac_2_0_hi_l0_3 <= \$2181 ;
+    mac_2_0_hi_l0_2 <= \$2276 ;
   always @(posedge clk)
-    mac_2_0_hi5 <= \$2182 ;
+    mac_2_0_hi_l0_3 <= \$2277 ;
   always @(posedge clk)
-    mac_2_0_lo5 <= \$2183 ;
+    mac_2_0_hi5 <= \$2278 ;
   always @(posedge clk)
-    mac_2_0_p <= \$2184 ;
+    mac_2_0_lo5 <= \$2279 ;
+  always @(posedge clk)
+    mac_2_0_p <= \$2280 ;
   always @(posedge clk)
     mac_2_1_a1 <= in1[23:16];
   always @(posedge clk)
@@ -7448,21 +8402,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_2_1_w2hi <= mac_2_1_w1[31:17];
   always @(posedge clk)
-    mac_2_1_lo <= \$2185 ;
+    mac_2_1_a2hi <= mac_2_1_a1;
   always @(posedge clk)
-    mac_2_1_hi_l0_0 <= \$2186 ;
+    mac_2_1_lo <= \$2281 ;
   always @(posedge clk)
-    mac_2_1_hi_l0_1 <= \$2187 ;
+    mac_2_1_hi_l0_0 <= \$2282 ;
   always @(posedge clk)
-    mac_2_1_hi_l0_2 <= \$2188 ;
+    mac_2_1_hi_l0_1 <= \$2283 ;
   always @(posedge clk)
-    mac_2_1_hi_l0_3 <= \$2189 ;
+    mac_2_1_hi_l0_2 <= \$2284 ;
   always @(posedge clk)
-    mac_2_1_hi5 <= \$2190 ;
+    mac_2_1_hi_l0_3 <= \$2285 ;
   always @(posedge clk)
-    mac_2_1_lo5 <= \$2191 ;
+    mac_2_1_hi5 <= \$2286 ;
   always @(posedge clk)
-    mac_2_1_p <= \$2192 ;
+    mac_2_1_lo5 <= \$2287 ;
+  always @(posedge clk)
+    mac_2_1_p <= \$2288 ;
   always @(posedge clk)
     mac_2_2_a1 <= in1[23:16];
   always @(posedge clk)
@@ -7474,21 +8430,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_2_2_w2hi <= mac_2_2_w1[31:17];
   always @(posedge clk)
-    mac_2_2_lo <= \$2193 ;
+    mac_2_2_a2hi <= mac_2_2_a1;
   always @(posedge clk)
-    mac_2_2_hi_l0_0 <= \$2194 ;
+    mac_2_2_lo <= \$2289 ;
   always @(posedge clk)
-    mac_2_2_hi_l0_1 <= \$2195 ;
+    mac_2_2_hi_l0_0 <= \$2290 ;
   always @(posedge clk)
-    mac_2_2_hi_l0_2 <= \$2196 ;
+    mac_2_2_hi_l0_1 <= \$2291 ;
   always @(posedge clk)
-    mac_2_2_hi_l0_3 <= \$2197 ;
+    mac_2_2_hi_l0_2 <= \$2292 ;
   always @(posedge clk)
-    mac_2_2_hi5 <= \$2198 ;
+    mac_2_2_hi_l0_3 <= \$2293 ;
   always @(posedge clk)
-    mac_2_2_lo5 <= \$2199 ;
+    mac_2_2_hi5 <= \$2294 ;
   always @(posedge clk)
-    mac_2_2_p <= \$2200 ;
+    mac_2_2_lo5 <= \$2295 ;
+  always @(posedge clk)
+    mac_2_2_p <= \$2296 ;
   always @(posedge clk)
     mac_2_3_a1 <= in1[23:16];
   always @(posedge clk)
@@ -7500,21 +8458,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_2_3_w2hi <= mac_2_3_w1[31:17];
   always @(posedge clk)
-    mac_2_3_lo <= \$2201 ;
+    mac_2_3_a2hi <= mac_2_3_a1;
   always @(posedge clk)
-    mac_2_3_hi_l0_0 <= \$2202 ;
+    mac_2_3_lo <= \$2297 ;
   always @(posedge clk)
-    mac_2_3_hi_l0_1 <= \$2203 ;
+    mac_2_3_hi_l0_0 <= \$2298 ;
   always @(posedge clk)
-    mac_2_3_hi_l0_2 <= \$2204 ;
+    mac_2_3_hi_l0_1 <= \$2299 ;
   always @(posedge clk)
-    mac_2_3_hi_l0_3 <= \$2205 ;
+    mac_2_3_hi_l0_2 <= \$2300 ;
   always @(posedge clk)
-    mac_2_3_hi5 <= \$2206 ;
+    mac_2_3_hi_l0_3 <= \$2301 ;
   always @(posedge clk)
-    mac_2_3_lo5 <= \$2207 ;
+    mac_2_3_hi5 <= \$2302 ;
   always @(posedge clk)
-    mac_2_3_p <= \$2208 ;
+    mac_2_3_lo5 <= \$2303 ;
+  always @(posedge clk)
+    mac_2_3_p <= \$2304 ;
   always @(posedge clk)
     mac_2_4_a1 <= in1[23:16];
   always @(posedge clk)
@@ -7526,21 +8486,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_2_4_w2hi <= mac_2_4_w1[31:17];
   always @(posedge clk)
-    mac_2_4_lo <= \$2209 ;
+    mac_2_4_a2hi <= mac_2_4_a1;
   always @(posedge clk)
-    mac_2_4_hi_l0_0 <= \$2210 ;
+    mac_2_4_lo <= \$2305 ;
   always @(posedge clk)
-    mac_2_4_hi_l0_1 <= \$2211 ;
+    mac_2_4_hi_l0_0 <= \$2306 ;
   always @(posedge clk)
-    mac_2_4_hi_l0_2 <= \$2212 ;
+    mac_2_4_hi_l0_1 <= \$2307 ;
   always @(posedge clk)
-    mac_2_4_hi_l0_3 <= \$2213 ;
+    mac_2_4_hi_l0_2 <= \$2308 ;
   always @(posedge clk)
-    mac_2_4_hi5 <= \$2214 ;
+    mac_2_4_hi_l0_3 <= \$2309 ;
   always @(posedge clk)
-    mac_2_4_lo5 <= \$2215 ;
+    mac_2_4_hi5 <= \$2310 ;
   always @(posedge clk)
-    mac_2_4_p <= \$2216 ;
+    mac_2_4_lo5 <= \$2311 ;
+  always @(posedge clk)
+    mac_2_4_p <= \$2312 ;
   always @(posedge clk)
     mac_2_5_a1 <= in1[23:16];
   always @(posedge clk)
@@ -7552,21 +8514,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_2_5_w2hi <= mac_2_5_w1[31:17];
   always @(posedge clk)
-    mac_2_5_lo <= \$2217 ;
+    mac_2_5_a2hi <= mac_2_5_a1;
   always @(posedge clk)
-    mac_2_5_hi_l0_0 <= \$2218 ;
+    mac_2_5_lo <= \$2313 ;
   always @(posedge clk)
-    mac_2_5_hi_l0_1 <= \$2219 ;
+    mac_2_5_hi_l0_0 <= \$2314 ;
   always @(posedge clk)
-    mac_2_5_hi_l0_2 <= \$2220 ;
+    mac_2_5_hi_l0_1 <= \$2315 ;
   always @(posedge clk)
-    mac_2_5_hi_l0_3 <= \$2221 ;
+    mac_2_5_hi_l0_2 <= \$2316 ;
   always @(posedge clk)
-    mac_2_5_hi5 <= \$2222 ;
+    mac_2_5_hi_l0_3 <= \$2317 ;
   always @(posedge clk)
-    mac_2_5_lo5 <= \$2223 ;
+    mac_2_5_hi5 <= \$2318 ;
   always @(posedge clk)
-    mac_2_5_p <= \$2224 ;
+    mac_2_5_lo5 <= \$2319 ;
+  always @(posedge clk)
+    mac_2_5_p <= \$2320 ;
   always @(posedge clk)
     mac_2_6_a1 <= in1[23:16];
   always @(posedge clk)
@@ -7578,21 +8542,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_2_6_w2hi <= mac_2_6_w1[31:17];
   always @(posedge clk)
-    mac_2_6_lo <= \$2225 ;
+    mac_2_6_a2hi <= mac_2_6_a1;
   always @(posedge clk)
-    mac_2_6_hi_l0_0 <= \$2226 ;
+    mac_2_6_lo <= \$2321 ;
   always @(posedge clk)
-    mac_2_6_hi_l0_1 <= \$2227 ;
+    mac_2_6_hi_l0_0 <= \$2322 ;
   always @(posedge clk)
-    mac_2_6_hi_l0_2 <= \$2228 ;
+    mac_2_6_hi_l0_1 <= \$2323 ;
   always @(posedge clk)
-    mac_2_6_hi_l0_3 <= \$2229 ;
+    mac_2_6_hi_l0_2 <= \$2324 ;
   always @(posedge clk)
-    mac_2_6_hi5 <= \$2230 ;
+    mac_2_6_hi_l0_3 <= \$2325 ;
   always @(posedge clk)
-    mac_2_6_lo5 <= \$2231 ;
+    mac_2_6_hi5 <= \$2326 ;
   always @(posedge clk)
-    mac_2_6_p <= \$2232 ;
+    mac_2_6_lo5 <= \$2327 ;
+  always @(posedge clk)
+    mac_2_6_p <= \$2328 ;
   always @(posedge clk)
     mac_2_7_a1 <= in1[23:16];
   always @(posedge clk)
@@ -7604,21 +8570,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_2_7_w2hi <= mac_2_7_w1[31:17];
   always @(posedge clk)
-    mac_2_7_lo <= \$2233 ;
+    mac_2_7_a2hi <= mac_2_7_a1;
   always @(posedge clk)
-    mac_2_7_hi_l0_0 <= \$2234 ;
+    mac_2_7_lo <= \$2329 ;
   always @(posedge clk)
-    mac_2_7_hi_l0_1 <= \$2235 ;
+    mac_2_7_hi_l0_0 <= \$2330 ;
   always @(posedge clk)
-    mac_2_7_hi_l0_2 <= \$2236 ;
+    mac_2_7_hi_l0_1 <= \$2331 ;
   always @(posedge clk)
-    mac_2_7_hi_l0_3 <= \$2237 ;
+    mac_2_7_hi_l0_2 <= \$2332 ;
   always @(posedge clk)
-    mac_2_7_hi5 <= \$2238 ;
+    mac_2_7_hi_l0_3 <= \$2333 ;
   always @(posedge clk)
-    mac_2_7_lo5 <= \$2239 ;
+    mac_2_7_hi5 <= \$2334 ;
   always @(posedge clk)
-    mac_2_7_p <= \$2240 ;
+    mac_2_7_lo5 <= \$2335 ;
+  always @(posedge clk)
+    mac_2_7_p <= \$2336 ;
   always @(posedge clk)
     mac_3_0_a1 <= in1[31:24];
   always @(posedge clk)
@@ -7630,21 +8598,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_3_0_w2hi <= mac_3_0_w1[31:17];
   always @(posedge clk)
-    mac_3_0_lo <= \$2241 ;
+    mac_3_0_a2hi <= mac_3_0_a1;
   always @(posedge clk)
-    mac_3_0_hi_l0_0 <= \$2242 ;
+    mac_3_0_lo <= \$2337 ;
   always @(posedge clk)
-    mac_3_0_hi_l0_1 <= \$2243 ;
+    mac_3_0_hi_l0_0 <= \$2338 ;
   always @(posedge clk)
-    mac_3_0_hi_l0_2 <= \$2244 ;
+    mac_3_0_hi_l0_1 <= \$2339 ;
   always @(posedge clk)
-    mac_3_0_hi_l0_3 <= \$2245 ;
+    mac_3_0_hi_l0_2 <= \$2340 ;
   always @(posedge clk)
-    mac_3_0_hi5 <= \$2246 ;
+    mac_3_0_hi_l0_3 <= \$2341 ;
   always @(posedge clk)
-    mac_3_0_lo5 <= \$2247 ;
+    mac_3_0_hi5 <= \$2342 ;
   always @(posedge clk)
-    mac_3_0_p <= \$2248 ;
+    mac_3_0_lo5 <= \$2343 ;
+  always @(posedge clk)
+    mac_3_0_p <= \$2344 ;
   always @(posedge clk)
     mac_3_1_a1 <= in1[31:24];
   always @(posedge clk)
@@ -7656,21 +8626,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_3_1_w2hi <= mac_3_1_w1[31:17];
   always @(posedge clk)
-    mac_3_1_lo <= \$2249 ;
+    mac_3_1_a2hi <= mac_3_1_a1;
   always @(posedge clk)
-    mac_3_1_hi_l0_0 <= \$2250 ;
+    mac_3_1_lo <= \$2345 ;
   always @(posedge clk)
-    mac_3_1_hi_l0_1 <= \$2251 ;
+    mac_3_1_hi_l0_0 <= \$2346 ;
   always @(posedge clk)
-    mac_3_1_hi_l0_2 <= \$2252 ;
+    mac_3_1_hi_l0_1 <= \$2347 ;
   always @(posedge clk)
-    mac_3_1_hi_l0_3 <= \$2253 ;
+    mac_3_1_hi_l0_2 <= \$2348 ;
   always @(posedge clk)
-    mac_3_1_hi5 <= \$2254 ;
+    mac_3_1_hi_l0_3 <= \$2349 ;
   always @(posedge clk)
-    mac_3_1_lo5 <= \$2255 ;
+    mac_3_1_hi5 <= \$2350 ;
   always @(posedge clk)
-    mac_3_1_p <= \$2256 ;
+    mac_3_1_lo5 <= \$2351 ;
+  always @(posedge clk)
+    mac_3_1_p <= \$2352 ;
   always @(posedge clk)
     mac_3_2_a1 <= in1[31:24];
   always @(posedge clk)
@@ -7682,21 +8654,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_3_2_w2hi <= mac_3_2_w1[31:17];
   always @(posedge clk)
-    mac_3_2_lo <= \$2257 ;
+    mac_3_2_a2hi <= mac_3_2_a1;
   always @(posedge clk)
-    mac_3_2_hi_l0_0 <= \$2258 ;
+    mac_3_2_lo <= \$2353 ;
   always @(posedge clk)
-    mac_3_2_hi_l0_1 <= \$2259 ;
+    mac_3_2_hi_l0_0 <= \$2354 ;
   always @(posedge clk)
-    mac_3_2_hi_l0_2 <= \$2260 ;
+    mac_3_2_hi_l0_1 <= \$2355 ;
   always @(posedge clk)
-    mac_3_2_hi_l0_3 <= \$2261 ;
+    mac_3_2_hi_l0_2 <= \$2356 ;
   always @(posedge clk)
-    mac_3_2_hi5 <= \$2262 ;
+    mac_3_2_hi_l0_3 <= \$2357 ;
   always @(posedge clk)
-    mac_3_2_lo5 <= \$2263 ;
+    mac_3_2_hi5 <= \$2358 ;
   always @(posedge clk)
-    mac_3_2_p <= \$2264 ;
+    mac_3_2_lo5 <= \$2359 ;
+  always @(posedge clk)
+    mac_3_2_p <= \$2360 ;
   always @(posedge clk)
     mac_3_3_a1 <= in1[31:24];
   always @(posedge clk)
@@ -7708,21 +8682,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_3_3_w2hi <= mac_3_3_w1[31:17];
   always @(posedge clk)
-    mac_3_3_lo <= \$2265 ;
+    mac_3_3_a2hi <= mac_3_3_a1;
   always @(posedge clk)
-    mac_3_3_hi_l0_0 <= \$2266 ;
+    mac_3_3_lo <= \$2361 ;
   always @(posedge clk)
-    mac_3_3_hi_l0_1 <= \$2267 ;
+    mac_3_3_hi_l0_0 <= \$2362 ;
   always @(posedge clk)
-    mac_3_3_hi_l0_2 <= \$2268 ;
+    mac_3_3_hi_l0_1 <= \$2363 ;
   always @(posedge clk)
-    mac_3_3_hi_l0_3 <= \$2269 ;
+    mac_3_3_hi_l0_2 <= \$2364 ;
   always @(posedge clk)
-    mac_3_3_hi5 <= \$2270 ;
+    mac_3_3_hi_l0_3 <= \$2365 ;
   always @(posedge clk)
-    mac_3_3_lo5 <= \$2271 ;
+    mac_3_3_hi5 <= \$2366 ;
   always @(posedge clk)
-    mac_3_3_p <= \$2272 ;
+    mac_3_3_lo5 <= \$2367 ;
+  always @(posedge clk)
+    mac_3_3_p <= \$2368 ;
   always @(posedge clk)
     mac_3_4_a1 <= in1[31:24];
   always @(posedge clk)
@@ -7734,21 +8710,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_3_4_w2hi <= mac_3_4_w1[31:17];
   always @(posedge clk)
-    mac_3_4_lo <= \$2273 ;
+    mac_3_4_a2hi <= mac_3_4_a1;
   always @(posedge clk)
-    mac_3_4_hi_l0_0 <= \$2274 ;
+    mac_3_4_lo <= \$2369 ;
   always @(posedge clk)
-    mac_3_4_hi_l0_1 <= \$2275 ;
+    mac_3_4_hi_l0_0 <= \$2370 ;
   always @(posedge clk)
-    mac_3_4_hi_l0_2 <= \$2276 ;
+    mac_3_4_hi_l0_1 <= \$2371 ;
   always @(posedge clk)
-    mac_3_4_hi_l0_3 <= \$2277 ;
+    mac_3_4_hi_l0_2 <= \$2372 ;
   always @(posedge clk)
-    mac_3_4_hi5 <= \$2278 ;
+    mac_3_4_hi_l0_3 <= \$2373 ;
   always @(posedge clk)
-    mac_3_4_lo5 <= \$2279 ;
+    mac_3_4_hi5 <= \$2374 ;
   always @(posedge clk)
-    mac_3_4_p <= \$2280 ;
+    mac_3_4_lo5 <= \$2375 ;
+  always @(posedge clk)
+    mac_3_4_p <= \$2376 ;
   always @(posedge clk)
     mac_3_5_a1 <= in1[31:24];
   always @(posedge clk)
@@ -7760,21 +8738,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_3_5_w2hi <= mac_3_5_w1[31:17];
   always @(posedge clk)
-    mac_3_5_lo <= \$2281 ;
+    mac_3_5_a2hi <= mac_3_5_a1;
   always @(posedge clk)
-    mac_3_5_hi_l0_0 <= \$2282 ;
+    mac_3_5_lo <= \$2377 ;
   always @(posedge clk)
-    mac_3_5_hi_l0_1 <= \$2283 ;
+    mac_3_5_hi_l0_0 <= \$2378 ;
   always @(posedge clk)
-    mac_3_5_hi_l0_2 <= \$2284 ;
+    mac_3_5_hi_l0_1 <= \$2379 ;
   always @(posedge clk)
-    mac_3_5_hi_l0_3 <= \$2285 ;
+    mac_3_5_hi_l0_2 <= \$2380 ;
   always @(posedge clk)
-    mac_3_5_hi5 <= \$2286 ;
+    mac_3_5_hi_l0_3 <= \$2381 ;
   always @(posedge clk)
-    mac_3_5_lo5 <= \$2287 ;
+    mac_3_5_hi5 <= \$2382 ;
   always @(posedge clk)
-    mac_3_5_p <= \$2288 ;
+    mac_3_5_lo5 <= \$2383 ;
+  always @(posedge clk)
+    mac_3_5_p <= \$2384 ;
   always @(posedge clk)
     mac_3_6_a1 <= in1[31:24];
   always @(posedge clk)
@@ -7786,21 +8766,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_3_6_w2hi <= mac_3_6_w1[31:17];
   always @(posedge clk)
-    mac_3_6_lo <= \$2289 ;
+    mac_3_6_a2hi <= mac_3_6_a1;
   always @(posedge clk)
-    mac_3_6_hi_l0_0 <= \$2290 ;
+    mac_3_6_lo <= \$2385 ;
   always @(posedge clk)
-    mac_3_6_hi_l0_1 <= \$2291 ;
+    mac_3_6_hi_l0_0 <= \$2386 ;
   always @(posedge clk)
-    mac_3_6_hi_l0_2 <= \$2292 ;
+    mac_3_6_hi_l0_1 <= \$2387 ;
   always @(posedge clk)
-    mac_3_6_hi_l0_3 <= \$2293 ;
+    mac_3_6_hi_l0_2 <= \$2388 ;
   always @(posedge clk)
-    mac_3_6_hi5 <= \$2294 ;
+    mac_3_6_hi_l0_3 <= \$2389 ;
   always @(posedge clk)
-    mac_3_6_lo5 <= \$2295 ;
+    mac_3_6_hi5 <= \$2390 ;
   always @(posedge clk)
-    mac_3_6_p <= \$2296 ;
+    mac_3_6_lo5 <= \$2391 ;
+  always @(posedge clk)
+    mac_3_6_p <= \$2392 ;
   always @(posedge clk)
     mac_3_7_a1 <= in1[31:24];
   always @(posedge clk)
@@ -7812,21 +8794,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_3_7_w2hi <= mac_3_7_w1[31:17];
   always @(posedge clk)
-    mac_3_7_lo <= \$2297 ;
+    mac_3_7_a2hi <= mac_3_7_a1;
   always @(posedge clk)
-    mac_3_7_hi_l0_0 <= \$2298 ;
+    mac_3_7_lo <= \$2393 ;
   always @(posedge clk)
-    mac_3_7_hi_l0_1 <= \$2299 ;
+    mac_3_7_hi_l0_0 <= \$2394 ;
   always @(posedge clk)
-    mac_3_7_hi_l0_2 <= \$2300 ;
+    mac_3_7_hi_l0_1 <= \$2395 ;
   always @(posedge clk)
-    mac_3_7_hi_l0_3 <= \$2301 ;
+    mac_3_7_hi_l0_2 <= \$2396 ;
   always @(posedge clk)
-    mac_3_7_hi5 <= \$2302 ;
+    mac_3_7_hi_l0_3 <= \$2397 ;
   always @(posedge clk)
-    mac_3_7_lo5 <= \$2303 ;
+    mac_3_7_hi5 <= \$2398 ;
   always @(posedge clk)
-    mac_3_7_p <= \$2304 ;
+    mac_3_7_lo5 <= \$2399 ;
+  always @(posedge clk)
+    mac_3_7_p <= \$2400 ;
   always @(posedge clk)
     mac_4_0_a1 <= in1[39:32];
   always @(posedge clk)
@@ -7838,21 +8822,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_4_0_w2hi <= mac_4_0_w1[31:17];
   always @(posedge clk)
-    mac_4_0_lo <= \$2305 ;
+    mac_4_0_a2hi <= mac_4_0_a1;
   always @(posedge clk)
-    mac_4_0_hi_l0_0 <= \$2306 ;
+    mac_4_0_lo <= \$2401 ;
   always @(posedge clk)
-    mac_4_0_hi_l0_1 <= \$2307 ;
+    mac_4_0_hi_l0_0 <= \$2402 ;
   always @(posedge clk)
-    mac_4_0_hi_l0_2 <= \$2308 ;
+    mac_4_0_hi_l0_1 <= \$2403 ;
   always @(posedge clk)
-    mac_4_0_hi_l0_3 <= \$2309 ;
+    mac_4_0_hi_l0_2 <= \$2404 ;
   always @(posedge clk)
-    mac_4_0_hi5 <= \$2310 ;
+    mac_4_0_hi_l0_3 <= \$2405 ;
   always @(posedge clk)
-    mac_4_0_lo5 <= \$2311 ;
+    mac_4_0_hi5 <= \$2406 ;
   always @(posedge clk)
-    mac_4_0_p <= \$2312 ;
+    mac_4_0_lo5 <= \$2407 ;
+  always @(posedge clk)
+    mac_4_0_p <= \$2408 ;
   always @(posedge clk)
     mac_4_1_a1 <= in1[39:32];
   always @(posedge clk)
@@ -7864,21 +8850,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_4_1_w2hi <= mac_4_1_w1[31:17];
   always @(posedge clk)
-    mac_4_1_lo <= \$2313 ;
+    mac_4_1_a2hi <= mac_4_1_a1;
   always @(posedge clk)
-    mac_4_1_hi_l0_0 <= \$2314 ;
+    mac_4_1_lo <= \$2409 ;
   always @(posedge clk)
-    mac_4_1_hi_l0_1 <= \$2315 ;
+    mac_4_1_hi_l0_0 <= \$2410 ;
   always @(posedge clk)
-    mac_4_1_hi_l0_2 <= \$2316 ;
+    mac_4_1_hi_l0_1 <= \$2411 ;
   always @(posedge clk)
-    mac_4_1_hi_l0_3 <= \$2317 ;
+    mac_4_1_hi_l0_2 <= \$2412 ;
   always @(posedge clk)
-    mac_4_1_hi5 <= \$2318 ;
+    mac_4_1_hi_l0_3 <= \$2413 ;
   always @(posedge clk)
-    mac_4_1_lo5 <= \$2319 ;
+    mac_4_1_hi5 <= \$2414 ;
   always @(posedge clk)
-    mac_4_1_p <= \$2320 ;
+    mac_4_1_lo5 <= \$2415 ;
+  always @(posedge clk)
+    mac_4_1_p <= \$2416 ;
   always @(posedge clk)
     mac_4_2_a1 <= in1[39:32];
   always @(posedge clk)
@@ -7890,21 +8878,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_4_2_w2hi <= mac_4_2_w1[31:17];
   always @(posedge clk)
-    mac_4_2_lo <= \$2321 ;
+    mac_4_2_a2hi <= mac_4_2_a1;
   always @(posedge clk)
-    mac_4_2_hi_l0_0 <= \$2322 ;
+    mac_4_2_lo <= \$2417 ;
   always @(posedge clk)
-    mac_4_2_hi_l0_1 <= \$2323 ;
+    mac_4_2_hi_l0_0 <= \$2418 ;
   always @(posedge clk)
-    mac_4_2_hi_l0_2 <= \$2324 ;
+    mac_4_2_hi_l0_1 <= \$2419 ;
   always @(posedge clk)
-    mac_4_2_hi_l0_3 <= \$2325 ;
+    mac_4_2_hi_l0_2 <= \$2420 ;
   always @(posedge clk)
-    mac_4_2_hi5 <= \$2326 ;
+    mac_4_2_hi_l0_3 <= \$2421 ;
   always @(posedge clk)
-    mac_4_2_lo5 <= \$2327 ;
+    mac_4_2_hi5 <= \$2422 ;
   always @(posedge clk)
-    mac_4_2_p <= \$2328 ;
+    mac_4_2_lo5 <= \$2423 ;
+  always @(posedge clk)
+    mac_4_2_p <= \$2424 ;
   always @(posedge clk)
     mac_4_3_a1 <= in1[39:32];
   always @(posedge clk)
@@ -7916,21 +8906,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_4_3_w2hi <= mac_4_3_w1[31:17];
   always @(posedge clk)
-    mac_4_3_lo <= \$2329 ;
+    mac_4_3_a2hi <= mac_4_3_a1;
   always @(posedge clk)
-    mac_4_3_hi_l0_0 <= \$2330 ;
+    mac_4_3_lo <= \$2425 ;
   always @(posedge clk)
-    mac_4_3_hi_l0_1 <= \$2331 ;
+    mac_4_3_hi_l0_0 <= \$2426 ;
   always @(posedge clk)
-    mac_4_3_hi_l0_2 <= \$2332 ;
+    mac_4_3_hi_l0_1 <= \$2427 ;
   always @(posedge clk)
-    mac_4_3_hi_l0_3 <= \$2333 ;
+    mac_4_3_hi_l0_2 <= \$2428 ;
   always @(posedge clk)
-    mac_4_3_hi5 <= \$2334 ;
+    mac_4_3_hi_l0_3 <= \$2429 ;
   always @(posedge clk)
-    mac_4_3_lo5 <= \$2335 ;
+    mac_4_3_hi5 <= \$2430 ;
   always @(posedge clk)
-    mac_4_3_p <= \$2336 ;
+    mac_4_3_lo5 <= \$2431 ;
+  always @(posedge clk)
+    mac_4_3_p <= \$2432 ;
   always @(posedge clk)
     mac_4_4_a1 <= in1[39:32];
   always @(posedge clk)
@@ -7942,21 +8934,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_4_4_w2hi <= mac_4_4_w1[31:17];
   always @(posedge clk)
-    mac_4_4_lo <= \$2337 ;
+    mac_4_4_a2hi <= mac_4_4_a1;
   always @(posedge clk)
-    mac_4_4_hi_l0_0 <= \$2338 ;
+    mac_4_4_lo <= \$2433 ;
   always @(posedge clk)
-    mac_4_4_hi_l0_1 <= \$2339 ;
+    mac_4_4_hi_l0_0 <= \$2434 ;
   always @(posedge clk)
-    mac_4_4_hi_l0_2 <= \$2340 ;
+    mac_4_4_hi_l0_1 <= \$2435 ;
   always @(posedge clk)
-    mac_4_4_hi_l0_3 <= \$2341 ;
+    mac_4_4_hi_l0_2 <= \$2436 ;
   always @(posedge clk)
-    mac_4_4_hi5 <= \$2342 ;
+    mac_4_4_hi_l0_3 <= \$2437 ;
   always @(posedge clk)
-    mac_4_4_lo5 <= \$2343 ;
+    mac_4_4_hi5 <= \$2438 ;
   always @(posedge clk)
-    mac_4_4_p <= \$2344 ;
+    mac_4_4_lo5 <= \$2439 ;
+  always @(posedge clk)
+    mac_4_4_p <= \$2440 ;
   always @(posedge clk)
     mac_4_5_a1 <= in1[39:32];
   always @(posedge clk)
@@ -7968,21 +8962,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_4_5_w2hi <= mac_4_5_w1[31:17];
   always @(posedge clk)
-    mac_4_5_lo <= \$2345 ;
+    mac_4_5_a2hi <= mac_4_5_a1;
   always @(posedge clk)
-    mac_4_5_hi_l0_0 <= \$2346 ;
+    mac_4_5_lo <= \$2441 ;
   always @(posedge clk)
-    mac_4_5_hi_l0_1 <= \$2347 ;
+    mac_4_5_hi_l0_0 <= \$2442 ;
   always @(posedge clk)
-    mac_4_5_hi_l0_2 <= \$2348 ;
+    mac_4_5_hi_l0_1 <= \$2443 ;
   always @(posedge clk)
-    mac_4_5_hi_l0_3 <= \$2349 ;
+    mac_4_5_hi_l0_2 <= \$2444 ;
   always @(posedge clk)
-    mac_4_5_hi5 <= \$2350 ;
+    mac_4_5_hi_l0_3 <= \$2445 ;
   always @(posedge clk)
-    mac_4_5_lo5 <= \$2351 ;
+    mac_4_5_hi5 <= \$2446 ;
   always @(posedge clk)
-    mac_4_5_p <= \$2352 ;
+    mac_4_5_lo5 <= \$2447 ;
+  always @(posedge clk)
+    mac_4_5_p <= \$2448 ;
   always @(posedge clk)
     mac_4_6_a1 <= in1[39:32];
   always @(posedge clk)
@@ -7994,21 +8990,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_4_6_w2hi <= mac_4_6_w1[31:17];
   always @(posedge clk)
-    mac_4_6_lo <= \$2353 ;
+    mac_4_6_a2hi <= mac_4_6_a1;
   always @(posedge clk)
-    mac_4_6_hi_l0_0 <= \$2354 ;
+    mac_4_6_lo <= \$2449 ;
   always @(posedge clk)
-    mac_4_6_hi_l0_1 <= \$2355 ;
+    mac_4_6_hi_l0_0 <= \$2450 ;
   always @(posedge clk)
-    mac_4_6_hi_l0_2 <= \$2356 ;
+    mac_4_6_hi_l0_1 <= \$2451 ;
   always @(posedge clk)
-    mac_4_6_hi_l0_3 <= \$2357 ;
+    mac_4_6_hi_l0_2 <= \$2452 ;
   always @(posedge clk)
-    mac_4_6_hi5 <= \$2358 ;
+    mac_4_6_hi_l0_3 <= \$2453 ;
   always @(posedge clk)
-    mac_4_6_lo5 <= \$2359 ;
+    mac_4_6_hi5 <= \$2454 ;
   always @(posedge clk)
-    mac_4_6_p <= \$2360 ;
+    mac_4_6_lo5 <= \$2455 ;
+  always @(posedge clk)
+    mac_4_6_p <= \$2456 ;
   always @(posedge clk)
     mac_4_7_a1 <= in1[39:32];
   always @(posedge clk)
@@ -8020,21 +9018,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_4_7_w2hi <= mac_4_7_w1[31:17];
   always @(posedge clk)
-    mac_4_7_lo <= \$2361 ;
+    mac_4_7_a2hi <= mac_4_7_a1;
   always @(posedge clk)
-    mac_4_7_hi_l0_0 <= \$2362 ;
+    mac_4_7_lo <= \$2457 ;
   always @(posedge clk)
-    mac_4_7_hi_l0_1 <= \$2363 ;
+    mac_4_7_hi_l0_0 <= \$2458 ;
   always @(posedge clk)
-    mac_4_7_hi_l0_2 <= \$2364 ;
+    mac_4_7_hi_l0_1 <= \$2459 ;
   always @(posedge clk)
-    mac_4_7_hi_l0_3 <= \$2365 ;
+    mac_4_7_hi_l0_2 <= \$2460 ;
   always @(posedge clk)
-    mac_4_7_hi5 <= \$2366 ;
+    mac_4_7_hi_l0_3 <= \$2461 ;
   always @(posedge clk)
-    mac_4_7_lo5 <= \$2367 ;
+    mac_4_7_hi5 <= \$2462 ;
   always @(posedge clk)
-    mac_4_7_p <= \$2368 ;
+    mac_4_7_lo5 <= \$2463 ;
+  always @(posedge clk)
+    mac_4_7_p <= \$2464 ;
   always @(posedge clk)
     mac_5_0_a1 <= in1[47:40];
   always @(posedge clk)
@@ -8046,21 +9046,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_5_0_w2hi <= mac_5_0_w1[31:17];
   always @(posedge clk)
-    mac_5_0_lo <= \$2369 ;
+    mac_5_0_a2hi <= mac_5_0_a1;
   always @(posedge clk)
-    mac_5_0_hi_l0_0 <= \$2370 ;
+    mac_5_0_lo <= \$2465 ;
   always @(posedge clk)
-    mac_5_0_hi_l0_1 <= \$2371 ;
+    mac_5_0_hi_l0_0 <= \$2466 ;
   always @(posedge clk)
-    mac_5_0_hi_l0_2 <= \$2372 ;
+    mac_5_0_hi_l0_1 <= \$2467 ;
   always @(posedge clk)
-    mac_5_0_hi_l0_3 <= \$2373 ;
+    mac_5_0_hi_l0_2 <= \$2468 ;
   always @(posedge clk)
-    mac_5_0_hi5 <= \$2374 ;
+    mac_5_0_hi_l0_3 <= \$2469 ;
   always @(posedge clk)
-    mac_5_0_lo5 <= \$2375 ;
+    mac_5_0_hi5 <= \$2470 ;
   always @(posedge clk)
-    mac_5_0_p <= \$2376 ;
+    mac_5_0_lo5 <= \$2471 ;
+  always @(posedge clk)
+    mac_5_0_p <= \$2472 ;
   always @(posedge clk)
     mac_5_1_a1 <= in1[47:40];
   always @(posedge clk)
@@ -8072,21 +9074,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_5_1_w2hi <= mac_5_1_w1[31:17];
   always @(posedge clk)
-    mac_5_1_lo <= \$2377 ;
+    mac_5_1_a2hi <= mac_5_1_a1;
   always @(posedge clk)
-    mac_5_1_hi_l0_0 <= \$2378 ;
+    mac_5_1_lo <= \$2473 ;
   always @(posedge clk)
-    mac_5_1_hi_l0_1 <= \$2379 ;
+    mac_5_1_hi_l0_0 <= \$2474 ;
   always @(posedge clk)
-    mac_5_1_hi_l0_2 <= \$2380 ;
+    mac_5_1_hi_l0_1 <= \$2475 ;
   always @(posedge clk)
-    mac_5_1_hi_l0_3 <= \$2381 ;
+    mac_5_1_hi_l0_2 <= \$2476 ;
   always @(posedge clk)
-    mac_5_1_hi5 <= \$2382 ;
+    mac_5_1_hi_l0_3 <= \$2477 ;
   always @(posedge clk)
-    mac_5_1_lo5 <= \$2383 ;
+    mac_5_1_hi5 <= \$2478 ;
   always @(posedge clk)
-    mac_5_1_p <= \$2384 ;
+    mac_5_1_lo5 <= \$2479 ;
+  always @(posedge clk)
+    mac_5_1_p <= \$2480 ;
   always @(posedge clk)
     mac_5_2_a1 <= in1[47:40];
   always @(posedge clk)
@@ -8098,21 +9102,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_5_2_w2hi <= mac_5_2_w1[31:17];
   always @(posedge clk)
-    mac_5_2_lo <= \$2385 ;
+    mac_5_2_a2hi <= mac_5_2_a1;
   always @(posedge clk)
-    mac_5_2_hi_l0_0 <= \$2386 ;
+    mac_5_2_lo <= \$2481 ;
   always @(posedge clk)
-    mac_5_2_hi_l0_1 <= \$2387 ;
+    mac_5_2_hi_l0_0 <= \$2482 ;
   always @(posedge clk)
-    mac_5_2_hi_l0_2 <= \$2388 ;
+    mac_5_2_hi_l0_1 <= \$2483 ;
   always @(posedge clk)
-    mac_5_2_hi_l0_3 <= \$2389 ;
+    mac_5_2_hi_l0_2 <= \$2484 ;
   always @(posedge clk)
-    mac_5_2_hi5 <= \$2390 ;
+    mac_5_2_hi_l0_3 <= \$2485 ;
   always @(posedge clk)
-    mac_5_2_lo5 <= \$2391 ;
+    mac_5_2_hi5 <= \$2486 ;
   always @(posedge clk)
-    mac_5_2_p <= \$2392 ;
+    mac_5_2_lo5 <= \$2487 ;
+  always @(posedge clk)
+    mac_5_2_p <= \$2488 ;
   always @(posedge clk)
     mac_5_3_a1 <= in1[47:40];
   always @(posedge clk)
@@ -8124,21 +9130,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_5_3_w2hi <= mac_5_3_w1[31:17];
   always @(posedge clk)
-    mac_5_3_lo <= \$2393 ;
+    mac_5_3_a2hi <= mac_5_3_a1;
   always @(posedge clk)
-    mac_5_3_hi_l0_0 <= \$2394 ;
+    mac_5_3_lo <= \$2489 ;
   always @(posedge clk)
-    mac_5_3_hi_l0_1 <= \$2395 ;
+    mac_5_3_hi_l0_0 <= \$2490 ;
   always @(posedge clk)
-    mac_5_3_hi_l0_2 <= \$2396 ;
+    mac_5_3_hi_l0_1 <= \$2491 ;
   always @(posedge clk)
-    mac_5_3_hi_l0_3 <= \$2397 ;
+    mac_5_3_hi_l0_2 <= \$2492 ;
   always @(posedge clk)
-    mac_5_3_hi5 <= \$2398 ;
+    mac_5_3_hi_l0_3 <= \$2493 ;
   always @(posedge clk)
-    mac_5_3_lo5 <= \$2399 ;
+    mac_5_3_hi5 <= \$2494 ;
   always @(posedge clk)
-    mac_5_3_p <= \$2400 ;
+    mac_5_3_lo5 <= \$2495 ;
+  always @(posedge clk)
+    mac_5_3_p <= \$2496 ;
   always @(posedge clk)
     mac_5_4_a1 <= in1[47:40];
   always @(posedge clk)
@@ -8150,21 +9158,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_5_4_w2hi <= mac_5_4_w1[31:17];
   always @(posedge clk)
-    mac_5_4_lo <= \$2401 ;
+    mac_5_4_a2hi <= mac_5_4_a1;
   always @(posedge clk)
-    mac_5_4_hi_l0_0 <= \$2402 ;
+    mac_5_4_lo <= \$2497 ;
   always @(posedge clk)
-    mac_5_4_hi_l0_1 <= \$2403 ;
+    mac_5_4_hi_l0_0 <= \$2498 ;
   always @(posedge clk)
-    mac_5_4_hi_l0_2 <= \$2404 ;
+    mac_5_4_hi_l0_1 <= \$2499 ;
   always @(posedge clk)
-    mac_5_4_hi_l0_3 <= \$2405 ;
+    mac_5_4_hi_l0_2 <= \$2500 ;
   always @(posedge clk)
-    mac_5_4_hi5 <= \$2406 ;
+    mac_5_4_hi_l0_3 <= \$2501 ;
   always @(posedge clk)
-    mac_5_4_lo5 <= \$2407 ;
+    mac_5_4_hi5 <= \$2502 ;
   always @(posedge clk)
-    mac_5_4_p <= \$2408 ;
+    mac_5_4_lo5 <= \$2503 ;
+  always @(posedge clk)
+    mac_5_4_p <= \$2504 ;
   always @(posedge clk)
     mac_5_5_a1 <= in1[47:40];
   always @(posedge clk)
@@ -8176,21 +9186,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_5_5_w2hi <= mac_5_5_w1[31:17];
   always @(posedge clk)
-    mac_5_5_lo <= \$2409 ;
+    mac_5_5_a2hi <= mac_5_5_a1;
   always @(posedge clk)
-    mac_5_5_hi_l0_0 <= \$2410 ;
+    mac_5_5_lo <= \$2505 ;
   always @(posedge clk)
-    mac_5_5_hi_l0_1 <= \$2411 ;
+    mac_5_5_hi_l0_0 <= \$2506 ;
   always @(posedge clk)
-    mac_5_5_hi_l0_2 <= \$2412 ;
+    mac_5_5_hi_l0_1 <= \$2507 ;
   always @(posedge clk)
-    mac_5_5_hi_l0_3 <= \$2413 ;
+    mac_5_5_hi_l0_2 <= \$2508 ;
   always @(posedge clk)
-    mac_5_5_hi5 <= \$2414 ;
+    mac_5_5_hi_l0_3 <= \$2509 ;
   always @(posedge clk)
-    mac_5_5_lo5 <= \$2415 ;
+    mac_5_5_hi5 <= \$2510 ;
   always @(posedge clk)
-    mac_5_5_p <= \$2416 ;
+    mac_5_5_lo5 <= \$2511 ;
+  always @(posedge clk)
+    mac_5_5_p <= \$2512 ;
   always @(posedge clk)
     mac_5_6_a1 <= in1[47:40];
   always @(posedge clk)
@@ -8202,21 +9214,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_5_6_w2hi <= mac_5_6_w1[31:17];
   always @(posedge clk)
-    mac_5_6_lo <= \$2417 ;
+    mac_5_6_a2hi <= mac_5_6_a1;
   always @(posedge clk)
-    mac_5_6_hi_l0_0 <= \$2418 ;
+    mac_5_6_lo <= \$2513 ;
   always @(posedge clk)
-    mac_5_6_hi_l0_1 <= \$2419 ;
+    mac_5_6_hi_l0_0 <= \$2514 ;
   always @(posedge clk)
-    mac_5_6_hi_l0_2 <= \$2420 ;
+    mac_5_6_hi_l0_1 <= \$2515 ;
   always @(posedge clk)
-    mac_5_6_hi_l0_3 <= \$2421 ;
+    mac_5_6_hi_l0_2 <= \$2516 ;
   always @(posedge clk)
-    mac_5_6_hi5 <= \$2422 ;
+    mac_5_6_hi_l0_3 <= \$2517 ;
   always @(posedge clk)
-    mac_5_6_lo5 <= \$2423 ;
+    mac_5_6_hi5 <= \$2518 ;
   always @(posedge clk)
-    mac_5_6_p <= \$2424 ;
+    mac_5_6_lo5 <= \$2519 ;
+  always @(posedge clk)
+    mac_5_6_p <= \$2520 ;
   always @(posedge clk)
     mac_5_7_a1 <= in1[47:40];
   always @(posedge clk)
@@ -8228,21 +9242,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_5_7_w2hi <= mac_5_7_w1[31:17];
   always @(posedge clk)
-    mac_5_7_lo <= \$2425 ;
+    mac_5_7_a2hi <= mac_5_7_a1;
   always @(posedge clk)
-    mac_5_7_hi_l0_0 <= \$2426 ;
+    mac_5_7_lo <= \$2521 ;
   always @(posedge clk)
-    mac_5_7_hi_l0_1 <= \$2427 ;
+    mac_5_7_hi_l0_0 <= \$2522 ;
   always @(posedge clk)
-    mac_5_7_hi_l0_2 <= \$2428 ;
+    mac_5_7_hi_l0_1 <= \$2523 ;
   always @(posedge clk)
-    mac_5_7_hi_l0_3 <= \$2429 ;
+    mac_5_7_hi_l0_2 <= \$2524 ;
   always @(posedge clk)
-    mac_5_7_hi5 <= \$2430 ;
+    mac_5_7_hi_l0_3 <= \$2525 ;
   always @(posedge clk)
-    mac_5_7_lo5 <= \$2431 ;
+    mac_5_7_hi5 <= \$2526 ;
   always @(posedge clk)
-    mac_5_7_p <= \$2432 ;
+    mac_5_7_lo5 <= \$2527 ;
+  always @(posedge clk)
+    mac_5_7_p <= \$2528 ;
   always @(posedge clk)
     mac_6_0_a1 <= in1[55:48];
   always @(posedge clk)
@@ -8254,21 +9270,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_6_0_w2hi <= mac_6_0_w1[31:17];
   always @(posedge clk)
-    mac_6_0_lo <= \$2433 ;
+    mac_6_0_a2hi <= mac_6_0_a1;
   always @(posedge clk)
-    mac_6_0_hi_l0_0 <= \$2434 ;
+    mac_6_0_lo <= \$2529 ;
   always @(posedge clk)
-    mac_6_0_hi_l0_1 <= \$2435 ;
+    mac_6_0_hi_l0_0 <= \$2530 ;
   always @(posedge clk)
-    mac_6_0_hi_l0_2 <= \$2436 ;
+    mac_6_0_hi_l0_1 <= \$2531 ;
   always @(posedge clk)
-    mac_6_0_hi_l0_3 <= \$2437 ;
+    mac_6_0_hi_l0_2 <= \$2532 ;
   always @(posedge clk)
-    mac_6_0_hi5 <= \$2438 ;
+    mac_6_0_hi_l0_3 <= \$2533 ;
   always @(posedge clk)
-    mac_6_0_lo5 <= \$2439 ;
+    mac_6_0_hi5 <= \$2534 ;
   always @(posedge clk)
-    mac_6_0_p <= \$2440 ;
+    mac_6_0_lo5 <= \$2535 ;
+  always @(posedge clk)
+    mac_6_0_p <= \$2536 ;
   always @(posedge clk)
     mac_6_1_a1 <= in1[55:48];
   always @(posedge clk)
@@ -8280,21 +9298,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_6_1_w2hi <= mac_6_1_w1[31:17];
   always @(posedge clk)
-    mac_6_1_lo <= \$2441 ;
+    mac_6_1_a2hi <= mac_6_1_a1;
   always @(posedge clk)
-    mac_6_1_hi_l0_0 <= \$2442 ;
+    mac_6_1_lo <= \$2537 ;
   always @(posedge clk)
-    mac_6_1_hi_l0_1 <= \$2443 ;
+    mac_6_1_hi_l0_0 <= \$2538 ;
   always @(posedge clk)
-    mac_6_1_hi_l0_2 <= \$2444 ;
+    mac_6_1_hi_l0_1 <= \$2539 ;
   always @(posedge clk)
-    mac_6_1_hi_l0_3 <= \$2445 ;
+    mac_6_1_hi_l0_2 <= \$2540 ;
   always @(posedge clk)
-    mac_6_1_hi5 <= \$2446 ;
+    mac_6_1_hi_l0_3 <= \$2541 ;
   always @(posedge clk)
-    mac_6_1_lo5 <= \$2447 ;
+    mac_6_1_hi5 <= \$2542 ;
   always @(posedge clk)
-    mac_6_1_p <= \$2448 ;
+    mac_6_1_lo5 <= \$2543 ;
+  always @(posedge clk)
+    mac_6_1_p <= \$2544 ;
   always @(posedge clk)
     mac_6_2_a1 <= in1[55:48];
   always @(posedge clk)
@@ -8306,21 +9326,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_6_2_w2hi <= mac_6_2_w1[31:17];
   always @(posedge clk)
-    mac_6_2_lo <= \$2449 ;
+    mac_6_2_a2hi <= mac_6_2_a1;
   always @(posedge clk)
-    mac_6_2_hi_l0_0 <= \$2450 ;
+    mac_6_2_lo <= \$2545 ;
   always @(posedge clk)
-    mac_6_2_hi_l0_1 <= \$2451 ;
+    mac_6_2_hi_l0_0 <= \$2546 ;
   always @(posedge clk)
-    mac_6_2_hi_l0_2 <= \$2452 ;
+    mac_6_2_hi_l0_1 <= \$2547 ;
   always @(posedge clk)
-    mac_6_2_hi_l0_3 <= \$2453 ;
+    mac_6_2_hi_l0_2 <= \$2548 ;
   always @(posedge clk)
-    mac_6_2_hi5 <= \$2454 ;
+    mac_6_2_hi_l0_3 <= \$2549 ;
   always @(posedge clk)
-    mac_6_2_lo5 <= \$2455 ;
+    mac_6_2_hi5 <= \$2550 ;
   always @(posedge clk)
-    mac_6_2_p <= \$2456 ;
+    mac_6_2_lo5 <= \$2551 ;
+  always @(posedge clk)
+    mac_6_2_p <= \$2552 ;
   always @(posedge clk)
     mac_6_3_a1 <= in1[55:48];
   always @(posedge clk)
@@ -8332,21 +9354,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_6_3_w2hi <= mac_6_3_w1[31:17];
   always @(posedge clk)
-    mac_6_3_lo <= \$2457 ;
+    mac_6_3_a2hi <= mac_6_3_a1;
   always @(posedge clk)
-    mac_6_3_hi_l0_0 <= \$2458 ;
+    mac_6_3_lo <= \$2553 ;
   always @(posedge clk)
-    mac_6_3_hi_l0_1 <= \$2459 ;
+    mac_6_3_hi_l0_0 <= \$2554 ;
   always @(posedge clk)
-    mac_6_3_hi_l0_2 <= \$2460 ;
+    mac_6_3_hi_l0_1 <= \$2555 ;
   always @(posedge clk)
-    mac_6_3_hi_l0_3 <= \$2461 ;
+    mac_6_3_hi_l0_2 <= \$2556 ;
   always @(posedge clk)
-    mac_6_3_hi5 <= \$2462 ;
+    mac_6_3_hi_l0_3 <= \$2557 ;
   always @(posedge clk)
-    mac_6_3_lo5 <= \$2463 ;
+    mac_6_3_hi5 <= \$2558 ;
   always @(posedge clk)
-    mac_6_3_p <= \$2464 ;
+    mac_6_3_lo5 <= \$2559 ;
+  always @(posedge clk)
+    mac_6_3_p <= \$2560 ;
   always @(posedge clk)
     mac_6_4_a1 <= in1[55:48];
   always @(posedge clk)
@@ -8358,21 +9382,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_6_4_w2hi <= mac_6_4_w1[31:17];
   always @(posedge clk)
-    mac_6_4_lo <= \$2465 ;
+    mac_6_4_a2hi <= mac_6_4_a1;
   always @(posedge clk)
-    mac_6_4_hi_l0_0 <= \$2466 ;
+    mac_6_4_lo <= \$2561 ;
   always @(posedge clk)
-    mac_6_4_hi_l0_1 <= \$2467 ;
+    mac_6_4_hi_l0_0 <= \$2562 ;
   always @(posedge clk)
-    mac_6_4_hi_l0_2 <= \$2468 ;
+    mac_6_4_hi_l0_1 <= \$2563 ;
   always @(posedge clk)
-    mac_6_4_hi_l0_3 <= \$2469 ;
+    mac_6_4_hi_l0_2 <= \$2564 ;
   always @(posedge clk)
-    mac_6_4_hi5 <= \$2470 ;
+    mac_6_4_hi_l0_3 <= \$2565 ;
   always @(posedge clk)
-    mac_6_4_lo5 <= \$2471 ;
+    mac_6_4_hi5 <= \$2566 ;
   always @(posedge clk)
-    mac_6_4_p <= \$2472 ;
+    mac_6_4_lo5 <= \$2567 ;
+  always @(posedge clk)
+    mac_6_4_p <= \$2568 ;
   always @(posedge clk)
     mac_6_5_a1 <= in1[55:48];
   always @(posedge clk)
@@ -8384,21 +9410,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_6_5_w2hi <= mac_6_5_w1[31:17];
   always @(posedge clk)
-    mac_6_5_lo <= \$2473 ;
+    mac_6_5_a2hi <= mac_6_5_a1;
   always @(posedge clk)
-    mac_6_5_hi_l0_0 <= \$2474 ;
+    mac_6_5_lo <= \$2569 ;
   always @(posedge clk)
-    mac_6_5_hi_l0_1 <= \$2475 ;
+    mac_6_5_hi_l0_0 <= \$2570 ;
   always @(posedge clk)
-    mac_6_5_hi_l0_2 <= \$2476 ;
+    mac_6_5_hi_l0_1 <= \$2571 ;
   always @(posedge clk)
-    mac_6_5_hi_l0_3 <= \$2477 ;
+    mac_6_5_hi_l0_2 <= \$2572 ;
   always @(posedge clk)
-    mac_6_5_hi5 <= \$2478 ;
+    mac_6_5_hi_l0_3 <= \$2573 ;
   always @(posedge clk)
-    mac_6_5_lo5 <= \$2479 ;
+    mac_6_5_hi5 <= \$2574 ;
   always @(posedge clk)
-    mac_6_5_p <= \$2480 ;
+    mac_6_5_lo5 <= \$2575 ;
+  always @(posedge clk)
+    mac_6_5_p <= \$2576 ;
   always @(posedge clk)
     mac_6_6_a1 <= in1[55:48];
   always @(posedge clk)
@@ -8410,21 +9438,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_6_6_w2hi <= mac_6_6_w1[31:17];
   always @(posedge clk)
-    mac_6_6_lo <= \$2481 ;
+    mac_6_6_a2hi <= mac_6_6_a1;
   always @(posedge clk)
-    mac_6_6_hi_l0_0 <= \$2482 ;
+    mac_6_6_lo <= \$2577 ;
   always @(posedge clk)
-    mac_6_6_hi_l0_1 <= \$2483 ;
+    mac_6_6_hi_l0_0 <= \$2578 ;
   always @(posedge clk)
-    mac_6_6_hi_l0_2 <= \$2484 ;
+    mac_6_6_hi_l0_1 <= \$2579 ;
   always @(posedge clk)
-    mac_6_6_hi_l0_3 <= \$2485 ;
+    mac_6_6_hi_l0_2 <= \$2580 ;
   always @(posedge clk)
-    mac_6_6_hi5 <= \$2486 ;
+    mac_6_6_hi_l0_3 <= \$2581 ;
   always @(posedge clk)
-    mac_6_6_lo5 <= \$2487 ;
+    mac_6_6_hi5 <= \$2582 ;
   always @(posedge clk)
-    mac_6_6_p <= \$2488 ;
+    mac_6_6_lo5 <= \$2583 ;
+  always @(posedge clk)
+    mac_6_6_p <= \$2584 ;
   always @(posedge clk)
     mac_6_7_a1 <= in1[55:48];
   always @(posedge clk)
@@ -8436,21 +9466,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_6_7_w2hi <= mac_6_7_w1[31:17];
   always @(posedge clk)
-    mac_6_7_lo <= \$2489 ;
+    mac_6_7_a2hi <= mac_6_7_a1;
   always @(posedge clk)
-    mac_6_7_hi_l0_0 <= \$2490 ;
+    mac_6_7_lo <= \$2585 ;
   always @(posedge clk)
-    mac_6_7_hi_l0_1 <= \$2491 ;
+    mac_6_7_hi_l0_0 <= \$2586 ;
   always @(posedge clk)
-    mac_6_7_hi_l0_2 <= \$2492 ;
+    mac_6_7_hi_l0_1 <= \$2587 ;
   always @(posedge clk)
-    mac_6_7_hi_l0_3 <= \$2493 ;
+    mac_6_7_hi_l0_2 <= \$2588 ;
   always @(posedge clk)
-    mac_6_7_hi5 <= \$2494 ;
+    mac_6_7_hi_l0_3 <= \$2589 ;
   always @(posedge clk)
-    mac_6_7_lo5 <= \$2495 ;
+    mac_6_7_hi5 <= \$2590 ;
   always @(posedge clk)
-    mac_6_7_p <= \$2496 ;
+    mac_6_7_lo5 <= \$2591 ;
+  always @(posedge clk)
+    mac_6_7_p <= \$2592 ;
   always @(posedge clk)
     mac_7_0_a1 <= in1[63:56];
   always @(posedge clk)
@@ -8462,21 +9494,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_7_0_w2hi <= mac_7_0_w1[31:17];
   always @(posedge clk)
-    mac_7_0_lo <= \$2497 ;
+    mac_7_0_a2hi <= mac_7_0_a1;
   always @(posedge clk)
-    mac_7_0_hi_l0_0 <= \$2498 ;
+    mac_7_0_lo <= \$2593 ;
   always @(posedge clk)
-    mac_7_0_hi_l0_1 <= \$2499 ;
+    mac_7_0_hi_l0_0 <= \$2594 ;
   always @(posedge clk)
-    mac_7_0_hi_l0_2 <= \$2500 ;
+    mac_7_0_hi_l0_1 <= \$2595 ;
   always @(posedge clk)
-    mac_7_0_hi_l0_3 <= \$2501 ;
+    mac_7_0_hi_l0_2 <= \$2596 ;
   always @(posedge clk)
-    mac_7_0_hi5 <= \$2502 ;
+    mac_7_0_hi_l0_3 <= \$2597 ;
   always @(posedge clk)
-    mac_7_0_lo5 <= \$2503 ;
+    mac_7_0_hi5 <= \$2598 ;
   always @(posedge clk)
-    mac_7_0_p <= \$2504 ;
+    mac_7_0_lo5 <= \$2599 ;
+  always @(posedge clk)
+    mac_7_0_p <= \$2600 ;
   always @(posedge clk)
     mac_7_1_a1 <= in1[63:56];
   always @(posedge clk)
@@ -8488,21 +9522,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_7_1_w2hi <= mac_7_1_w1[31:17];
   always @(posedge clk)
-    mac_7_1_lo <= \$2505 ;
+    mac_7_1_a2hi <= mac_7_1_a1;
   always @(posedge clk)
-    mac_7_1_hi_l0_0 <= \$2506 ;
+    mac_7_1_lo <= \$2601 ;
   always @(posedge clk)
-    mac_7_1_hi_l0_1 <= \$2507 ;
+    mac_7_1_hi_l0_0 <= \$2602 ;
   always @(posedge clk)
-    mac_7_1_hi_l0_2 <= \$2508 ;
+    mac_7_1_hi_l0_1 <= \$2603 ;
   always @(posedge clk)
-    mac_7_1_hi_l0_3 <= \$2509 ;
+    mac_7_1_hi_l0_2 <= \$2604 ;
   always @(posedge clk)
-    mac_7_1_hi5 <= \$2510 ;
+    mac_7_1_hi_l0_3 <= \$2605 ;
   always @(posedge clk)
-    mac_7_1_lo5 <= \$2511 ;
+    mac_7_1_hi5 <= \$2606 ;
   always @(posedge clk)
-    mac_7_1_p <= \$2512 ;
+    mac_7_1_lo5 <= \$2607 ;
+  always @(posedge clk)
+    mac_7_1_p <= \$2608 ;
   always @(posedge clk)
     mac_7_2_a1 <= in1[63:56];
   always @(posedge clk)
@@ -8514,21 +9550,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_7_2_w2hi <= mac_7_2_w1[31:17];
   always @(posedge clk)
-    mac_7_2_lo <= \$2513 ;
+    mac_7_2_a2hi <= mac_7_2_a1;
   always @(posedge clk)
-    mac_7_2_hi_l0_0 <= \$2514 ;
+    mac_7_2_lo <= \$2609 ;
   always @(posedge clk)
-    mac_7_2_hi_l0_1 <= \$2515 ;
+    mac_7_2_hi_l0_0 <= \$2610 ;
   always @(posedge clk)
-    mac_7_2_hi_l0_2 <= \$2516 ;
+    mac_7_2_hi_l0_1 <= \$2611 ;
   always @(posedge clk)
-    mac_7_2_hi_l0_3 <= \$2517 ;
+    mac_7_2_hi_l0_2 <= \$2612 ;
   always @(posedge clk)
-    mac_7_2_hi5 <= \$2518 ;
+    mac_7_2_hi_l0_3 <= \$2613 ;
   always @(posedge clk)
-    mac_7_2_lo5 <= \$2519 ;
+    mac_7_2_hi5 <= \$2614 ;
   always @(posedge clk)
-    mac_7_2_p <= \$2520 ;
+    mac_7_2_lo5 <= \$2615 ;
+  always @(posedge clk)
+    mac_7_2_p <= \$2616 ;
   always @(posedge clk)
     mac_7_3_a1 <= in1[63:56];
   always @(posedge clk)
@@ -8540,21 +9578,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_7_3_w2hi <= mac_7_3_w1[31:17];
   always @(posedge clk)
-    mac_7_3_lo <= \$2521 ;
+    mac_7_3_a2hi <= mac_7_3_a1;
   always @(posedge clk)
-    mac_7_3_hi_l0_0 <= \$2522 ;
+    mac_7_3_lo <= \$2617 ;
   always @(posedge clk)
-    mac_7_3_hi_l0_1 <= \$2523 ;
+    mac_7_3_hi_l0_0 <= \$2618 ;
   always @(posedge clk)
-    mac_7_3_hi_l0_2 <= \$2524 ;
+    mac_7_3_hi_l0_1 <= \$2619 ;
   always @(posedge clk)
-    mac_7_3_hi_l0_3 <= \$2525 ;
+    mac_7_3_hi_l0_2 <= \$2620 ;
   always @(posedge clk)
-    mac_7_3_hi5 <= \$2526 ;
+    mac_7_3_hi_l0_3 <= \$2621 ;
   always @(posedge clk)
-    mac_7_3_lo5 <= \$2527 ;
+    mac_7_3_hi5 <= \$2622 ;
   always @(posedge clk)
-    mac_7_3_p <= \$2528 ;
+    mac_7_3_lo5 <= \$2623 ;
+  always @(posedge clk)
+    mac_7_3_p <= \$2624 ;
   always @(posedge clk)
     mac_7_4_a1 <= in1[63:56];
   always @(posedge clk)
@@ -8566,21 +9606,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_7_4_w2hi <= mac_7_4_w1[31:17];
   always @(posedge clk)
-    mac_7_4_lo <= \$2529 ;
+    mac_7_4_a2hi <= mac_7_4_a1;
   always @(posedge clk)
-    mac_7_4_hi_l0_0 <= \$2530 ;
+    mac_7_4_lo <= \$2625 ;
   always @(posedge clk)
-    mac_7_4_hi_l0_1 <= \$2531 ;
+    mac_7_4_hi_l0_0 <= \$2626 ;
   always @(posedge clk)
-    mac_7_4_hi_l0_2 <= \$2532 ;
+    mac_7_4_hi_l0_1 <= \$2627 ;
   always @(posedge clk)
-    mac_7_4_hi_l0_3 <= \$2533 ;
+    mac_7_4_hi_l0_2 <= \$2628 ;
   always @(posedge clk)
-    mac_7_4_hi5 <= \$2534 ;
+    mac_7_4_hi_l0_3 <= \$2629 ;
   always @(posedge clk)
-    mac_7_4_lo5 <= \$2535 ;
+    mac_7_4_hi5 <= \$2630 ;
   always @(posedge clk)
-    mac_7_4_p <= \$2536 ;
+    mac_7_4_lo5 <= \$2631 ;
+  always @(posedge clk)
+    mac_7_4_p <= \$2632 ;
   always @(posedge clk)
     mac_7_5_a1 <= in1[63:56];
   always @(posedge clk)
@@ -8592,21 +9634,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_7_5_w2hi <= mac_7_5_w1[31:17];
   always @(posedge clk)
-    mac_7_5_lo <= \$2537 ;
+    mac_7_5_a2hi <= mac_7_5_a1;
   always @(posedge clk)
-    mac_7_5_hi_l0_0 <= \$2538 ;
+    mac_7_5_lo <= \$2633 ;
   always @(posedge clk)
-    mac_7_5_hi_l0_1 <= \$2539 ;
+    mac_7_5_hi_l0_0 <= \$2634 ;
   always @(posedge clk)
-    mac_7_5_hi_l0_2 <= \$2540 ;
+    mac_7_5_hi_l0_1 <= \$2635 ;
   always @(posedge clk)
-    mac_7_5_hi_l0_3 <= \$2541 ;
+    mac_7_5_hi_l0_2 <= \$2636 ;
   always @(posedge clk)
-    mac_7_5_hi5 <= \$2542 ;
+    mac_7_5_hi_l0_3 <= \$2637 ;
   always @(posedge clk)
-    mac_7_5_lo5 <= \$2543 ;
+    mac_7_5_hi5 <= \$2638 ;
   always @(posedge clk)
-    mac_7_5_p <= \$2544 ;
+    mac_7_5_lo5 <= \$2639 ;
+  always @(posedge clk)
+    mac_7_5_p <= \$2640 ;
   always @(posedge clk)
     mac_7_6_a1 <= in1[63:56];
   always @(posedge clk)
@@ -8618,21 +9662,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_7_6_w2hi <= mac_7_6_w1[31:17];
   always @(posedge clk)
-    mac_7_6_lo <= \$2545 ;
+    mac_7_6_a2hi <= mac_7_6_a1;
   always @(posedge clk)
-    mac_7_6_hi_l0_0 <= \$2546 ;
+    mac_7_6_lo <= \$2641 ;
   always @(posedge clk)
-    mac_7_6_hi_l0_1 <= \$2547 ;
+    mac_7_6_hi_l0_0 <= \$2642 ;
   always @(posedge clk)
-    mac_7_6_hi_l0_2 <= \$2548 ;
+    mac_7_6_hi_l0_1 <= \$2643 ;
   always @(posedge clk)
-    mac_7_6_hi_l0_3 <= \$2549 ;
+    mac_7_6_hi_l0_2 <= \$2644 ;
   always @(posedge clk)
-    mac_7_6_hi5 <= \$2550 ;
+    mac_7_6_hi_l0_3 <= \$2645 ;
   always @(posedge clk)
-    mac_7_6_lo5 <= \$2551 ;
+    mac_7_6_hi5 <= \$2646 ;
   always @(posedge clk)
-    mac_7_6_p <= \$2552 ;
+    mac_7_6_lo5 <= \$2647 ;
+  always @(posedge clk)
+    mac_7_6_p <= \$2648 ;
   always @(posedge clk)
     mac_7_7_a1 <= in1[63:56];
   always @(posedge clk)
@@ -8644,5369 +9690,4951 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_7_7_w2hi <= mac_7_7_w1[31:17];
   always @(posedge clk)
-    mac_7_7_lo <= \$2553 ;
+    mac_7_7_a2hi <= mac_7_7_a1;
   always @(posedge clk)
-    mac_7_7_hi_l0_0 <= \$2554 ;
+    mac_7_7_lo <= \$2649 ;
   always @(posedge clk)
-    mac_7_7_hi_l0_1 <= \$2555 ;
+    mac_7_7_hi_l0_0 <= \$2650 ;
   always @(posedge clk)
-    mac_7_7_hi_l0_2 <= \$2556 ;
+    mac_7_7_hi_l0_1 <= \$2651 ;
   always @(posedge clk)
-    mac_7_7_hi_l0_3 <= \$2557 ;
+    mac_7_7_hi_l0_2 <= \$2652 ;
   always @(posedge clk)
-    mac_7_7_hi5 <= \$2558 ;
+    mac_7_7_hi_l0_3 <= \$2653 ;
   always @(posedge clk)
-    mac_7_7_lo5 <= \$2559 ;
+    mac_7_7_hi5 <= \$2654 ;
   always @(posedge clk)
-    mac_7_7_p <= \$2560 ;
+    mac_7_7_lo5 <= \$2655 ;
   always @(posedge clk)
-    v_row0 <= \$2561 ;
+    mac_7_7_p <= \$2656 ;
   always @(posedge clk)
-    first_row0 <= first4;
+    v_hop_0_0 <= \$2657 ;
   always @(posedge clk)
-    last_row0 <= last4;
+    first_hop_0_0 <= first4;
   always @(posedge clk)
-    v_row1 <= \$2562 ;
+    last_hop_0_0 <= \$2658 ;
   always @(posedge clk)
-    first_row1 <= first4;
+    v_0_0 <= \$2659 ;
   always @(posedge clk)
-    last_row1 <= last4;
+    first_0_0 <= first_hop_0_0;
   always @(posedge clk)
-    v_row2 <= \$2563 ;
+    last_0_0 <= \$2660 ;
   always @(posedge clk)
-    first_row2 <= first4;
+    acc_0_0 <= \$2661 ;
   always @(posedge clk)
-    last_row2 <= last4;
+    o_valid_0_0 <= \$2662 ;
   always @(posedge clk)
-    v_row3 <= \$2564 ;
+    shadow_0_0 <= \$2663 ;
   always @(posedge clk)
-    first_row3 <= first4;
+    v_hop_0_1 <= \$2664 ;
   always @(posedge clk)
-    last_row3 <= last4;
+    first_hop_0_1 <= first4;
   always @(posedge clk)
-    v_row4 <= \$2565 ;
+    last_hop_0_1 <= \$2665 ;
   always @(posedge clk)
-    first_row4 <= first4;
+    v_0_1 <= \$2666 ;
   always @(posedge clk)
-    last_row4 <= last4;
+    first_0_1 <= first_hop_0_1;
   always @(posedge clk)
-    v_row5 <= \$2566 ;
+    last_0_1 <= \$2667 ;
   always @(posedge clk)
-    first_row5 <= first4;
+    acc_0_1 <= \$2668 ;
   always @(posedge clk)
-    last_row5 <= last4;
+    o_valid_0_1 <= \$2669 ;
   always @(posedge clk)
-    v_row6 <= \$2567 ;
+    shadow_0_1 <= \$2670 ;
   always @(posedge clk)
-    first_row6 <= first4;
+    v_hop_0_2 <= \$2671 ;
   always @(posedge clk)
-    last_row6 <= last4;
+    first_hop_0_2 <= first4;
   always @(posedge clk)
-    v_row7 <= \$2568 ;
+    last_hop_0_2 <= \$2672 ;
   always @(posedge clk)
-    first_row7 <= first4;
+    v_0_2 <= \$2673 ;
   always @(posedge clk)
-    last_row7 <= last4;
+    first_0_2 <= first_hop_0_2;
   always @(posedge clk)
-    o_valid_row0 <= \$2569 ;
+    last_0_2 <= \$2674 ;
   always @(posedge clk)
-    v_0_0 <= \$2570 ;
+    acc_0_2 <= \$2675 ;
   always @(posedge clk)
-    first_0_0 <= first_row0;
+    o_valid_0_2 <= \$2676 ;
   always @(posedge clk)
-    last_0_0 <= \$2571 ;
+    shadow_0_2 <= \$2677 ;
   always @(posedge clk)
-    acc_0_0 <= \$2572 ;
+    v_hop_0_3 <= \$2678 ;
   always @(posedge clk)
-    shadow_0_0 <= \$2573 ;
+    first_hop_0_3 <= first4;
   always @(posedge clk)
-    v_0_1 <= \$2574 ;
+    last_hop_0_3 <= \$2679 ;
   always @(posedge clk)
-    first_0_1 <= first_row0;
+    v_0_3 <= \$2680 ;
   always @(posedge clk)
-    last_0_1 <= \$2575 ;
+    first_0_3 <= first_hop_0_3;
   always @(posedge clk)
-    acc_0_1 <= \$2576 ;
+    last_0_3 <= \$2681 ;
   always @(posedge clk)
-    shadow_0_1 <= \$2577 ;
+    acc_0_3 <= \$2682 ;
   always @(posedge clk)
-    v_0_2 <= \$2578 ;
+    o_valid_0_3 <= \$2683 ;
   always @(posedge clk)
-    first_0_2 <= first_row0;
+    shadow_0_3 <= \$2684 ;
   always @(posedge clk)
-    last_0_2 <= \$2579 ;
+    v_hop_0_4 <= \$2685 ;
   always @(posedge clk)
-    acc_0_2 <= \$2580 ;
+    first_hop_0_4 <= first4;
   always @(posedge clk)
-    shadow_0_2 <= \$2581 ;
+    last_hop_0_4 <= \$2686 ;
   always @(posedge clk)
-    v_0_3 <= \$2582 ;
+    v_0_4 <= \$2687 ;
   always @(posedge clk)
-    first_0_3 <= first_row0;
+    first_0_4 <= first_hop_0_4;
   always @(posedge clk)
-    last_0_3 <= \$2583 ;
+    last_0_4 <= \$2688 ;
   always @(posedge clk)
-    acc_0_3 <= \$2584 ;
+    acc_0_4 <= \$2689 ;
   always @(posedge clk)
-    shadow_0_3 <= \$2585 ;
+    o_valid_0_4 <= \$2690 ;
   always @(posedge clk)
-    v_0_4 <= \$2586 ;
+    shadow_0_4 <= \$2691 ;
   always @(posedge clk)
-    first_0_4 <= first_row0;
+    v_hop_0_5 <= \$2692 ;
   always @(posedge clk)
-    last_0_4 <= \$2587 ;
+    first_hop_0_5 <= first4;
   always @(posedge clk)
-    acc_0_4 <= \$2588 ;
+    last_hop_0_5 <= \$2693 ;
   always @(posedge clk)
-    shadow_0_4 <= \$2589 ;
+    v_0_5 <= \$2694 ;
   always @(posedge clk)
-    v_0_5 <= \$2590 ;
+    first_0_5 <= first_hop_0_5;
   always @(posedge clk)
-    first_0_5 <= first_row0;
+    last_0_5 <= \$2695 ;
   always @(posedge clk)
-    last_0_5 <= \$2591 ;
+    acc_0_5 <= \$2696 ;
   always @(posedge clk)
-    acc_0_5 <= \$2592 ;
+    o_valid_0_5 <= \$2697 ;
   always @(posedge clk)
-    shadow_0_5 <= \$2593 ;
+    shadow_0_5 <= \$2698 ;
   always @(posedge clk)
-    v_0_6 <= \$2594 ;
+    v_hop_0_6 <= \$2699 ;
   always @(posedge clk)
-    first_0_6 <= first_row0;
+    first_hop_0_6 <= first4;
   always @(posedge clk)
-    last_0_6 <= \$2595 ;
+    last_hop_0_6 <= \$2700 ;
   always @(posedge clk)
-    acc_0_6 <= \$2596 ;
+    v_0_6 <= \$2701 ;
   always @(posedge clk)
-    shadow_0_6 <= \$2597 ;
+    first_0_6 <= first_hop_0_6;
   always @(posedge clk)
-    v_0_7 <= \$2598 ;
+    last_0_6 <= \$2702 ;
   always @(posedge clk)
-    first_0_7 <= first_row0;
+    acc_0_6 <= \$2703 ;
   always @(posedge clk)
-    last_0_7 <= \$2599 ;
+    o_valid_0_6 <= \$2704 ;
   always @(posedge clk)
-    acc_0_7 <= \$2600 ;
+    shadow_0_6 <= \$2705 ;
   always @(posedge clk)
-    shadow_0_7 <= \$2601 ;
+    v_hop_0_7 <= \$2706 ;
   always @(posedge clk)
-    o_valid_row1 <= \$2602 ;
+    first_hop_0_7 <= first4;
   always @(posedge clk)
-    v_1_0 <= \$2603 ;
+    last_hop_0_7 <= \$2707 ;
   always @(posedge clk)
-    first_1_0 <= first_row1;
+    v_0_7 <= \$2708 ;
   always @(posedge clk)
-    last_1_0 <= \$2604 ;
+    first_0_7 <= first_hop_0_7;
   always @(posedge clk)
-    acc_1_0 <= \$2605 ;
+    last_0_7 <= \$2709 ;
   always @(posedge clk)
-    shadow_1_0 <= \$2606 ;
+    acc_0_7 <= \$2710 ;
   always @(posedge clk)
-    v_1_1 <= \$2607 ;
+    o_valid_0_7 <= \$2711 ;
   always @(posedge clk)
-    first_1_1 <= first_row1;
+    shadow_0_7 <= \$2712 ;
   always @(posedge clk)
-    last_1_1 <= \$2608 ;
+    v_hop_1_0 <= \$2713 ;
   always @(posedge clk)
-    acc_1_1 <= \$2609 ;
+    first_hop_1_0 <= first4;
   always @(posedge clk)
-    shadow_1_1 <= \$2610 ;
+    last_hop_1_0 <= \$2714 ;
   always @(posedge clk)
-    v_1_2 <= \$2611 ;
+    v_1_0 <= \$2715 ;
   always @(posedge clk)
-    first_1_2 <= first_row1;
+    first_1_0 <= first_hop_1_0;
   always @(posedge clk)
-    last_1_2 <= \$2612 ;
+    last_1_0 <= \$2716 ;
   always @(posedge clk)
-    acc_1_2 <= \$2613 ;
+    acc_1_0 <= \$2717 ;
   always @(posedge clk)
-    shadow_1_2 <= \$2614 ;
+    o_valid_1_0 <= \$2718 ;
   always @(posedge clk)
-    v_1_3 <= \$2615 ;
+    shadow_1_0 <= \$2719 ;
   always @(posedge clk)
-    first_1_3 <= first_row1;
+    v_hop_1_1 <= \$2720 ;
   always @(posedge clk)
-    last_1_3 <= \$2616 ;
+    first_hop_1_1 <= first4;
   always @(posedge clk)
-    acc_1_3 <= \$2617 ;
+    last_hop_1_1 <= \$2721 ;
   always @(posedge clk)
-    shadow_1_3 <= \$2618 ;
+    v_1_1 <= \$2722 ;
   always @(posedge clk)
-    v_1_4 <= \$2619 ;
+    first_1_1 <= first_hop_1_1;
   always @(posedge clk)
-    first_1_4 <= first_row1;
+    last_1_1 <= \$2723 ;
   always @(posedge clk)
-    last_1_4 <= \$2620 ;
+    acc_1_1 <= \$2724 ;
   always @(posedge clk)
-    acc_1_4 <= \$2621 ;
+    o_valid_1_1 <= \$2725 ;
   always @(posedge clk)
-    shadow_1_4 <= \$2622 ;
+    shadow_1_1 <= \$2726 ;
   always @(posedge clk)
-    v_1_5 <= \$2623 ;
+    v_hop_1_2 <= \$2727 ;
   always @(posedge clk)
-    first_1_5 <= first_row1;
+    first_hop_1_2 <= first4;
   always @(posedge clk)
-    last_1_5 <= \$2624 ;
+    last_hop_1_2 <= \$2728 ;
   always @(posedge clk)
-    acc_1_5 <= \$2625 ;
+    v_1_2 <= \$2729 ;
   always @(posedge clk)
-    shadow_1_5 <= \$2626 ;
+    first_1_2 <= first_hop_1_2;
   always @(posedge clk)
-    v_1_6 <= \$2627 ;
+    last_1_2 <= \$2730 ;
   always @(posedge clk)
-    first_1_6 <= first_row1;
+    acc_1_2 <= \$2731 ;
   always @(posedge clk)
-    last_1_6 <= \$2628 ;
+    o_valid_1_2 <= \$2732 ;
   always @(posedge clk)
-    acc_1_6 <= \$2629 ;
+    shadow_1_2 <= \$2733 ;
   always @(posedge clk)
-    shadow_1_6 <= \$2630 ;
+    v_hop_1_3 <= \$2734 ;
   always @(posedge clk)
-    v_1_7 <= \$2631 ;
+    first_hop_1_3 <= first4;
   always @(posedge clk)
-    first_1_7 <= first_row1;
+    last_hop_1_3 <= \$2735 ;
   always @(posedge clk)
-    last_1_7 <= \$2632 ;
+    v_1_3 <= \$2736 ;
   always @(posedge clk)
-    acc_1_7 <= \$2633 ;
+    first_1_3 <= first_hop_1_3;
   always @(posedge clk)
-    shadow_1_7 <= \$2634 ;
+    last_1_3 <= \$2737 ;
   always @(posedge clk)
-    o_valid_row2 <= \$2635 ;
+    acc_1_3 <= \$2738 ;
   always @(posedge clk)
-    v_2_0 <= \$2636 ;
+    o_valid_1_3 <= \$2739 ;
   always @(posedge clk)
-    first_2_0 <= first_row2;
+    shadow_1_3 <= \$2740 ;
   always @(posedge clk)
-    last_2_0 <= \$2637 ;
+    v_hop_1_4 <= \$2741 ;
   always @(posedge clk)
-    acc_2_0 <= \$2638 ;
+    first_hop_1_4 <= first4;
   always @(posedge clk)
-    shadow_2_0 <= \$2639 ;
+    last_hop_1_4 <= \$2742 ;
   always @(posedge clk)
-    v_2_1 <= \$2640 ;
+    v_1_4 <= \$2743 ;
   always @(posedge clk)
-    first_2_1 <= first_row2;
+    first_1_4 <= first_hop_1_4;
   always @(posedge clk)
-    last_2_1 <= \$2641 ;
+    last_1_4 <= \$2744 ;
   always @(posedge clk)
-    acc_2_1 <= \$2642 ;
+    acc_1_4 <= \$2745 ;
   always @(posedge clk)
-    shadow_2_1 <= \$2643 ;
+    o_valid_1_4 <= \$2746 ;
   always @(posedge clk)
-    v_2_2 <= \$2644 ;
+    shadow_1_4 <= \$2747 ;
   always @(posedge clk)
-    first_2_2 <= first_row2;
+    v_hop_1_5 <= \$2748 ;
   always @(posedge clk)
-    last_2_2 <= \$2645 ;
+    first_hop_1_5 <= first4;
   always @(posedge clk)
-    acc_2_2 <= \$2646 ;
+    last_hop_1_5 <= \$2749 ;
   always @(posedge clk)
-    shadow_2_2 <= \$2647 ;
+    v_1_5 <= \$2750 ;
   always @(posedge clk)
-    v_2_3 <= \$2648 ;
+    first_1_5 <= first_hop_1_5;
   always @(posedge clk)
-    first_2_3 <= first_row2;
+    last_1_5 <= \$2751 ;
   always @(posedge clk)
-    last_2_3 <= \$2649 ;
+    acc_1_5 <= \$2752 ;
   always @(posedge clk)
-    acc_2_3 <= \$2650 ;
+    o_valid_1_5 <= \$2753 ;
   always @(posedge clk)
-    shadow_2_3 <= \$2651 ;
+    shadow_1_5 <= \$2754 ;
   always @(posedge clk)
-    v_2_4 <= \$2652 ;
+    v_hop_1_6 <= \$2755 ;
   always @(posedge clk)
-    first_2_4 <= first_row2;
+    first_hop_1_6 <= first4;
   always @(posedge clk)
-    last_2_4 <= \$2653 ;
+    last_hop_1_6 <= \$2756 ;
   always @(posedge clk)
-    acc_2_4 <= \$2654 ;
+    v_1_6 <= \$2757 ;
   always @(posedge clk)
-    shadow_2_4 <= \$2655 ;
+    first_1_6 <= first_hop_1_6;
   always @(posedge clk)
-    v_2_5 <= \$2656 ;
+    last_1_6 <= \$2758 ;
   always @(posedge clk)
-    first_2_5 <= first_row2;
+    acc_1_6 <= \$2759 ;
   always @(posedge clk)
-    last_2_5 <= \$2657 ;
+    o_valid_1_6 <= \$2760 ;
   always @(posedge clk)
-    acc_2_5 <= \$2658 ;
+    shadow_1_6 <= \$2761 ;
   always @(posedge clk)
-    shadow_2_5 <= \$2659 ;
+    v_hop_1_7 <= \$2762 ;
   always @(posedge clk)
-    v_2_6 <= \$2660 ;
+    first_hop_1_7 <= first4;
   always @(posedge clk)
-    first_2_6 <= first_row2;
+    last_hop_1_7 <= \$2763 ;
   always @(posedge clk)
-    last_2_6 <= \$2661 ;
+    v_1_7 <= \$2764 ;
   always @(posedge clk)
-    acc_2_6 <= \$2662 ;
+    first_1_7 <= first_hop_1_7;
   always @(posedge clk)
-    shadow_2_6 <= \$2663 ;
+    last_1_7 <= \$2765 ;
   always @(posedge clk)
-    v_2_7 <= \$2664 ;
+    acc_1_7 <= \$2766 ;
   always @(posedge clk)
-    first_2_7 <= first_row2;
+    o_valid_1_7 <= \$2767 ;
   always @(posedge clk)
-    last_2_7 <= \$2665 ;
+    shadow_1_7 <= \$2768 ;
   always @(posedge clk)
-    acc_2_7 <= \$2666 ;
+    v_hop_2_0 <= \$2769 ;
   always @(posedge clk)
-    shadow_2_7 <= \$2667 ;
+    first_hop_2_0 <= first4;
   always @(posedge clk)
-    o_valid_row3 <= \$2668 ;
+    last_hop_2_0 <= \$2770 ;
   always @(posedge clk)
-    v_3_0 <= \$2669 ;
+    v_2_0 <= \$2771 ;
   always @(posedge clk)
-    first_3_0 <= first_row3;
+    first_2_0 <= first_hop_2_0;
   always @(posedge clk)
-    last_3_0 <= \$2670 ;
+    last_2_0 <= \$2772 ;
   always @(posedge clk)
-    acc_3_0 <= \$2671 ;
+    acc_2_0 <= \$2773 ;
   always @(posedge clk)
-    shadow_3_0 <= \$2672 ;
+    o_valid_2_0 <= \$2774 ;
   always @(posedge clk)
-    v_3_1 <= \$2673 ;
+    shadow_2_0 <= \$2775 ;
   always @(posedge clk)
-    first_3_1 <= first_row3;
+    v_hop_2_1 <= \$2776 ;
   always @(posedge clk)
-    last_3_1 <= \$2674 ;
+    first_hop_2_1 <= first4;
   always @(posedge clk)
-    acc_3_1 <= \$2675 ;
+    last_hop_2_1 <= \$2777 ;
   always @(posedge clk)
-    shadow_3_1 <= \$2676 ;
+    v_2_1 <= \$2778 ;
   always @(posedge clk)
-    v_3_2 <= \$2677 ;
+    first_2_1 <= first_hop_2_1;
   always @(posedge clk)
-    first_3_2 <= first_row3;
+    last_2_1 <= \$2779 ;
   always @(posedge clk)
-    last_3_2 <= \$2678 ;
+    acc_2_1 <= \$2780 ;
   always @(posedge clk)
-    acc_3_2 <= \$2679 ;
+    o_valid_2_1 <= \$2781 ;
   always @(posedge clk)
-    shadow_3_2 <= \$2680 ;
+    shadow_2_1 <= \$2782 ;
   always @(posedge clk)
-    v_3_3 <= \$2681 ;
+    v_hop_2_2 <= \$2783 ;
   always @(posedge clk)
-    first_3_3 <= first_row3;
+    first_hop_2_2 <= first4;
   always @(posedge clk)
-    last_3_3 <= \$2682 ;
+    last_hop_2_2 <= \$2784 ;
   always @(posedge clk)
-    acc_3_3 <= \$2683 ;
+    v_2_2 <= \$2785 ;
   always @(posedge clk)
-    shadow_3_3 <= \$2684 ;
+    first_2_2 <= first_hop_2_2;
   always @(posedge clk)
-    v_3_4 <= \$2685 ;
+    last_2_2 <= \$2786 ;
   always @(posedge clk)
-    first_3_4 <= first_row3;
+    acc_2_2 <= \$2787 ;
   always @(posedge clk)
-    last_3_4 <= \$2686 ;
+    o_valid_2_2 <= \$2788 ;
   always @(posedge clk)
-    acc_3_4 <= \$2687 ;
+    shadow_2_2 <= \$2789 ;
   always @(posedge clk)
-    shadow_3_4 <= \$2688 ;
+    v_hop_2_3 <= \$2790 ;
   always @(posedge clk)
-    v_3_5 <= \$2689 ;
+    first_hop_2_3 <= first4;
   always @(posedge clk)
-    first_3_5 <= first_row3;
+    last_hop_2_3 <= \$2791 ;
   always @(posedge clk)
-    last_3_5 <= \$2690 ;
+    v_2_3 <= \$2792 ;
   always @(posedge clk)
-    acc_3_5 <= \$2691 ;
+    first_2_3 <= first_hop_2_3;
   always @(posedge clk)
-    shadow_3_5 <= \$2692 ;
+    last_2_3 <= \$2793 ;
   always @(posedge clk)
-    v_3_6 <= \$2693 ;
+    acc_2_3 <= \$2794 ;
   always @(posedge clk)
-    first_3_6 <= first_row3;
+    o_valid_2_3 <= \$2795 ;
   always @(posedge clk)
-    last_3_6 <= \$2694 ;
+    shadow_2_3 <= \$2796 ;
   always @(posedge clk)
-    acc_3_6 <= \$2695 ;
+    v_hop_2_4 <= \$2797 ;
   always @(posedge clk)
-    shadow_3_6 <= \$2696 ;
+    first_hop_2_4 <= first4;
   always @(posedge clk)
-    v_3_7 <= \$2697 ;
+    last_hop_2_4 <= \$2798 ;
   always @(posedge clk)
-    first_3_7 <= first_row3;
+    v_2_4 <= \$2799 ;
   always @(posedge clk)
-    last_3_7 <= \$2698 ;
+    first_2_4 <= first_hop_2_4;
   always @(posedge clk)
-    acc_3_7 <= \$2699 ;
+    last_2_4 <= \$2800 ;
   always @(posedge clk)
-    shadow_3_7 <= \$2700 ;
+    acc_2_4 <= \$2801 ;
   always @(posedge clk)
-    o_valid_row4 <= \$2701 ;
+    o_valid_2_4 <= \$2802 ;
   always @(posedge clk)
-    v_4_0 <= \$2702 ;
+    shadow_2_4 <= \$2803 ;
   always @(posedge clk)
-    first_4_0 <= first_row4;
+    v_hop_2_5 <= \$2804 ;
   always @(posedge clk)
-    last_4_0 <= \$2703 ;
+    first_hop_2_5 <= first4;
   always @(posedge clk)
-    acc_4_0 <= \$2704 ;
+    last_hop_2_5 <= \$2805 ;
   always @(posedge clk)
-    shadow_4_0 <= \$2705 ;
+    v_2_5 <= \$2806 ;
   always @(posedge clk)
-    v_4_1 <= \$2706 ;
+    first_2_5 <= first_hop_2_5;
   always @(posedge clk)
-    first_4_1 <= first_row4;
+    last_2_5 <= \$2807 ;
   always @(posedge clk)
-    last_4_1 <= \$2707 ;
+    acc_2_5 <= \$2808 ;
   always @(posedge clk)
-    acc_4_1 <= \$2708 ;
+    o_valid_2_5 <= \$2809 ;
   always @(posedge clk)
-    shadow_4_1 <= \$2709 ;
+    shadow_2_5 <= \$2810 ;
   always @(posedge clk)
-    v_4_2 <= \$2710 ;
+    v_hop_2_6 <= \$2811 ;
   always @(posedge clk)
-    first_4_2 <= first_row4;
+    first_hop_2_6 <= first4;
   always @(posedge clk)
-    last_4_2 <= \$2711 ;
+    last_hop_2_6 <= \$2812 ;
   always @(posedge clk)
-    acc_4_2 <= \$2712 ;
+    v_2_6 <= \$2813 ;
   always @(posedge clk)
-    shadow_4_2 <= \$2713 ;
+    first_2_6 <= first_hop_2_6;
   always @(posedge clk)
-    v_4_3 <= \$2714 ;
+    last_2_6 <= \$2814 ;
   always @(posedge clk)
-    first_4_3 <= first_row4;
+    acc_2_6 <= \$2815 ;
   always @(posedge clk)
-    last_4_3 <= \$2715 ;
+    o_valid_2_6 <= \$2816 ;
   always @(posedge clk)
-    acc_4_3 <= \$2716 ;
+    shadow_2_6 <= \$2817 ;
   always @(posedge clk)
-    shadow_4_3 <= \$2717 ;
+    v_hop_2_7 <= \$2818 ;
   always @(posedge clk)
-    v_4_4 <= \$2718 ;
+    first_hop_2_7 <= first4;
   always @(posedge clk)
-    first_4_4 <= first_row4;
+    last_hop_2_7 <= \$2819 ;
   always @(posedge clk)
-    last_4_4 <= \$2719 ;
+    v_2_7 <= \$2820 ;
   always @(posedge clk)
-    acc_4_4 <= \$2720 ;
+    first_2_7 <= first_hop_2_7;
   always @(posedge clk)
-    shadow_4_4 <= \$2721 ;
+    last_2_7 <= \$2821 ;
   always @(posedge clk)
-    v_4_5 <= \$2722 ;
+    acc_2_7 <= \$2822 ;
   always @(posedge clk)
-    first_4_5 <= first_row4;
+    o_valid_2_7 <= \$2823 ;
   always @(posedge clk)
-    last_4_5 <= \$2723 ;
+    shadow_2_7 <= \$2824 ;
   always @(posedge clk)
-    acc_4_5 <= \$2724 ;
+    v_hop_3_0 <= \$2825 ;
   always @(posedge clk)
-    shadow_4_5 <= \$2725 ;
+    first_hop_3_0 <= first4;
   always @(posedge clk)
-    v_4_6 <= \$2726 ;
+    last_hop_3_0 <= \$2826 ;
   always @(posedge clk)
-    first_4_6 <= first_row4;
+    v_3_0 <= \$2827 ;
   always @(posedge clk)
-    last_4_6 <= \$2727 ;
+    first_3_0 <= first_hop_3_0;
   always @(posedge clk)
-    acc_4_6 <= \$2728 ;
+    last_3_0 <= \$2828 ;
   always @(posedge clk)
-    shadow_4_6 <= \$2729 ;
+    acc_3_0 <= \$2829 ;
   always @(posedge clk)
-    v_4_7 <= \$2730 ;
+    o_valid_3_0 <= \$2830 ;
   always @(posedge clk)
-    first_4_7 <= first_row4;
+    shadow_3_0 <= \$2831 ;
   always @(posedge clk)
-    last_4_7 <= \$2731 ;
+    v_hop_3_1 <= \$2832 ;
   always @(posedge clk)
-    acc_4_7 <= \$2732 ;
+    first_hop_3_1 <= first4;
   always @(posedge clk)
-    shadow_4_7 <= \$2733 ;
+    last_hop_3_1 <= \$2833 ;
   always @(posedge clk)
-    o_valid_row5 <= \$2734 ;
+    v_3_1 <= \$2834 ;
   always @(posedge clk)
-    v_5_0 <= \$2735 ;
+    first_3_1 <= first_hop_3_1;
   always @(posedge clk)
-    first_5_0 <= first_row5;
+    last_3_1 <= \$2835 ;
   always @(posedge clk)
-    last_5_0 <= \$2736 ;
+    acc_3_1 <= \$2836 ;
   always @(posedge clk)
-    acc_5_0 <= \$2737 ;
+    o_valid_3_1 <= \$2837 ;
   always @(posedge clk)
-    shadow_5_0 <= \$2738 ;
+    shadow_3_1 <= \$2838 ;
   always @(posedge clk)
-    v_5_1 <= \$2739 ;
+    v_hop_3_2 <= \$2839 ;
   always @(posedge clk)
-    first_5_1 <= first_row5;
+    first_hop_3_2 <= first4;
   always @(posedge clk)
-    last_5_1 <= \$2740 ;
+    last_hop_3_2 <= \$2840 ;
   always @(posedge clk)
-    acc_5_1 <= \$2741 ;
+    v_3_2 <= \$2841 ;
   always @(posedge clk)
-    shadow_5_1 <= \$2742 ;
+    first_3_2 <= first_hop_3_2;
   always @(posedge clk)
-    v_5_2 <= \$2743 ;
+    last_3_2 <= \$2842 ;
   always @(posedge clk)
-    first_5_2 <= first_row5;
+    acc_3_2 <= \$2843 ;
   always @(posedge clk)
-    last_5_2 <= \$2744 ;
+    o_valid_3_2 <= \$2844 ;
   always @(posedge clk)
-    acc_5_2 <= \$2745 ;
+    shadow_3_2 <= \$2845 ;
   always @(posedge clk)
-    shadow_5_2 <= \$2746 ;
+    v_hop_3_3 <= \$2846 ;
   always @(posedge clk)
-    v_5_3 <= \$2747 ;
+    first_hop_3_3 <= first4;
   always @(posedge clk)
-    first_5_3 <= first_row5;
+    last_hop_3_3 <= \$2847 ;
   always @(posedge clk)
-    last_5_3 <= \$2748 ;
+    v_3_3 <= \$2848 ;
   always @(posedge clk)
-    acc_5_3 <= \$2749 ;
+    first_3_3 <= first_hop_3_3;
   always @(posedge clk)
-    shadow_5_3 <= \$2750 ;
+    last_3_3 <= \$2849 ;
   always @(posedge clk)
-    v_5_4 <= \$2751 ;
+    acc_3_3 <= \$2850 ;
   always @(posedge clk)
-    first_5_4 <= first_row5;
+    o_valid_3_3 <= \$2851 ;
   always @(posedge clk)
-    last_5_4 <= \$2752 ;
+    shadow_3_3 <= \$2852 ;
   always @(posedge clk)
-    acc_5_4 <= \$2753 ;
+    v_hop_3_4 <= \$2853 ;
   always @(posedge clk)
-    shadow_5_4 <= \$2754 ;
+    first_hop_3_4 <= first4;
   always @(posedge clk)
-    v_5_5 <= \$2755 ;
+    last_hop_3_4 <= \$2854 ;
   always @(posedge clk)
-    first_5_5 <= first_row5;
+    v_3_4 <= \$2855 ;
   always @(posedge clk)
-    last_5_5 <= \$2756 ;
+    first_3_4 <= first_hop_3_4;
   always @(posedge clk)
-    acc_5_5 <= \$2757 ;
+    last_3_4 <= \$2856 ;
   always @(posedge clk)
-    shadow_5_5 <= \$2758 ;
+    acc_3_4 <= \$2857 ;
   always @(posedge clk)
-    v_5_6 <= \$2759 ;
+    o_valid_3_4 <= \$2858 ;
   always @(posedge clk)
-    first_5_6 <= first_row5;
+    shadow_3_4 <= \$2859 ;
   always @(posedge clk)
-    last_5_6 <= \$2760 ;
+    v_hop_3_5 <= \$2860 ;
   always @(posedge clk)
-    acc_5_6 <= \$2761 ;
+    first_hop_3_5 <= first4;
   always @(posedge clk)
-    shadow_5_6 <= \$2762 ;
+    last_hop_3_5 <= \$2861 ;
   always @(posedge clk)
-    v_5_7 <= \$2763 ;
+    v_3_5 <= \$2862 ;
   always @(posedge clk)
-    first_5_7 <= first_row5;
+    first_3_5 <= first_hop_3_5;
   always @(posedge clk)
-    last_5_7 <= \$2764 ;
+    last_3_5 <= \$2863 ;
   always @(posedge clk)
-    acc_5_7 <= \$2765 ;
+    acc_3_5 <= \$2864 ;
   always @(posedge clk)
-    shadow_5_7 <= \$2766 ;
+    o_valid_3_5 <= \$2865 ;
   always @(posedge clk)
-    o_valid_row6 <= \$2767 ;
+    shadow_3_5 <= \$2866 ;
   always @(posedge clk)
-    v_6_0 <= \$2768 ;
+    v_hop_3_6 <= \$2867 ;
   always @(posedge clk)
-    first_6_0 <= first_row6;
+    first_hop_3_6 <= first4;
   always @(posedge clk)
-    last_6_0 <= \$2769 ;
+    last_hop_3_6 <= \$2868 ;
   always @(posedge clk)
-    acc_6_0 <= \$2770 ;
+    v_3_6 <= \$2869 ;
   always @(posedge clk)
-    shadow_6_0 <= \$2771 ;
+    first_3_6 <= first_hop_3_6;
   always @(posedge clk)
-    v_6_1 <= \$2772 ;
+    last_3_6 <= \$2870 ;
   always @(posedge clk)
-    first_6_1 <= first_row6;
+    acc_3_6 <= \$2871 ;
   always @(posedge clk)
-    last_6_1 <= \$2773 ;
+    o_valid_3_6 <= \$2872 ;
   always @(posedge clk)
-    acc_6_1 <= \$2774 ;
+    shadow_3_6 <= \$2873 ;
   always @(posedge clk)
-    shadow_6_1 <= \$2775 ;
+    v_hop_3_7 <= \$2874 ;
   always @(posedge clk)
-    v_6_2 <= \$2776 ;
+    first_hop_3_7 <= first4;
   always @(posedge clk)
-    first_6_2 <= first_row6;
+    last_hop_3_7 <= \$2875 ;
   always @(posedge clk)
-    last_6_2 <= \$2777 ;
+    v_3_7 <= \$2876 ;
   always @(posedge clk)
-    acc_6_2 <= \$2778 ;
+    first_3_7 <= first_hop_3_7;
   always @(posedge clk)
-    shadow_6_2 <= \$2779 ;
+    last_3_7 <= \$2877 ;
   always @(posedge clk)
-    v_6_3 <= \$2780 ;
+    acc_3_7 <= \$2878 ;
   always @(posedge clk)
-    first_6_3 <= first_row6;
+    o_valid_3_7 <= \$2879 ;
   always @(posedge clk)
-    last_6_3 <= \$2781 ;
+    shadow_3_7 <= \$2880 ;
   always @(posedge clk)
-    acc_6_3 <= \$2782 ;
+    v_hop_4_0 <= \$2881 ;
   always @(posedge clk)
-    shadow_6_3 <= \$2783 ;
+    first_hop_4_0 <= first4;
   always @(posedge clk)
-    v_6_4 <= \$2784 ;
+    last_hop_4_0 <= \$2882 ;
   always @(posedge clk)
-    first_6_4 <= first_row6;
+    v_4_0 <= \$2883 ;
   always @(posedge clk)
-    last_6_4 <= \$2785 ;
+    first_4_0 <= first_hop_4_0;
   always @(posedge clk)
-    acc_6_4 <= \$2786 ;
+    last_4_0 <= \$2884 ;
   always @(posedge clk)
-    shadow_6_4 <= \$2787 ;
+    acc_4_0 <= \$2885 ;
   always @(posedge clk)
-    v_6_5 <= \$2788 ;
+    o_valid_4_0 <= \$2886 ;
   always @(posedge clk)
-    first_6_5 <= first_row6;
+    shadow_4_0 <= \$2887 ;
   always @(posedge clk)
-    last_6_5 <= \$2789 ;
+    v_hop_4_1 <= \$2888 ;
   always @(posedge clk)
-    acc_6_5 <= \$2790 ;
+    first_hop_4_1 <= first4;
   always @(posedge clk)
-    shadow_6_5 <= \$2791 ;
+    last_hop_4_1 <= \$2889 ;
   always @(posedge clk)
-    v_6_6 <= \$2792 ;
+    v_4_1 <= \$2890 ;
   always @(posedge clk)
-    first_6_6 <= first_row6;
+    first_4_1 <= first_hop_4_1;
   always @(posedge clk)
-    last_6_6 <= \$2793 ;
+    last_4_1 <= \$2891 ;
   always @(posedge clk)
-    acc_6_6 <= \$2794 ;
+    acc_4_1 <= \$2892 ;
   always @(posedge clk)
-    shadow_6_6 <= \$2795 ;
+    o_valid_4_1 <= \$2893 ;
   always @(posedge clk)
-    v_6_7 <= \$2796 ;
+    shadow_4_1 <= \$2894 ;
   always @(posedge clk)
-    first_6_7 <= first_row6;
+    v_hop_4_2 <= \$2895 ;
   always @(posedge clk)
-    last_6_7 <= \$2797 ;
+    first_hop_4_2 <= first4;
   always @(posedge clk)
-    acc_6_7 <= \$2798 ;
+    last_hop_4_2 <= \$2896 ;
   always @(posedge clk)
-    shadow_6_7 <= \$2799 ;
+    v_4_2 <= \$2897 ;
   always @(posedge clk)
-    o_valid_row7 <= \$2800 ;
+    first_4_2 <= first_hop_4_2;
   always @(posedge clk)
-    v_7_0 <= \$2801 ;
+    last_4_2 <= \$2898 ;
   always @(posedge clk)
-    first_7_0 <= first_row7;
+    acc_4_2 <= \$2899 ;
   always @(posedge clk)
-    last_7_0 <= \$2802 ;
+    o_valid_4_2 <= \$2900 ;
   always @(posedge clk)
-    acc_7_0 <= \$2803 ;
+    shadow_4_2 <= \$2901 ;
   always @(posedge clk)
-    shadow_7_0 <= \$2804 ;
+    v_hop_4_3 <= \$2902 ;
   always @(posedge clk)
-    v_7_1 <= \$2805 ;
+    first_hop_4_3 <= first4;
   always @(posedge clk)
-    first_7_1 <= first_row7;
+    last_hop_4_3 <= \$2903 ;
   always @(posedge clk)
-    last_7_1 <= \$2806 ;
+    v_4_3 <= \$2904 ;
   always @(posedge clk)
-    acc_7_1 <= \$2807 ;
+    first_4_3 <= first_hop_4_3;
   always @(posedge clk)
-    shadow_7_1 <= \$2808 ;
+    last_4_3 <= \$2905 ;
   always @(posedge clk)
-    v_7_2 <= \$2809 ;
+    acc_4_3 <= \$2906 ;
   always @(posedge clk)
-    first_7_2 <= first_row7;
+    o_valid_4_3 <= \$2907 ;
   always @(posedge clk)
-    last_7_2 <= \$2810 ;
+    shadow_4_3 <= \$2908 ;
   always @(posedge clk)
-    acc_7_2 <= \$2811 ;
+    v_hop_4_4 <= \$2909 ;
   always @(posedge clk)
-    shadow_7_2 <= \$2812 ;
+    first_hop_4_4 <= first4;
   always @(posedge clk)
-    v_7_3 <= \$2813 ;
+    last_hop_4_4 <= \$2910 ;
   always @(posedge clk)
-    first_7_3 <= first_row7;
+    v_4_4 <= \$2911 ;
   always @(posedge clk)
-    last_7_3 <= \$2814 ;
+    first_4_4 <= first_hop_4_4;
   always @(posedge clk)
-    acc_7_3 <= \$2815 ;
+    last_4_4 <= \$2912 ;
   always @(posedge clk)
-    shadow_7_3 <= \$2816 ;
+    acc_4_4 <= \$2913 ;
   always @(posedge clk)
-    v_7_4 <= \$2817 ;
+    o_valid_4_4 <= \$2914 ;
   always @(posedge clk)
-    first_7_4 <= first_row7;
+    shadow_4_4 <= \$2915 ;
   always @(posedge clk)
-    last_7_4 <= \$2818 ;
+    v_hop_4_5 <= \$2916 ;
   always @(posedge clk)
-    acc_7_4 <= \$2819 ;
+    first_hop_4_5 <= first4;
   always @(posedge clk)
-    shadow_7_4 <= \$2820 ;
+    last_hop_4_5 <= \$2917 ;
   always @(posedge clk)
-    v_7_5 <= \$2821 ;
+    v_4_5 <= \$2918 ;
   always @(posedge clk)
-    first_7_5 <= first_row7;
+    first_4_5 <= first_hop_4_5;
   always @(posedge clk)
-    last_7_5 <= \$2822 ;
+    last_4_5 <= \$2919 ;
   always @(posedge clk)
-    acc_7_5 <= \$2823 ;
+    acc_4_5 <= \$2920 ;
   always @(posedge clk)
-    shadow_7_5 <= \$2824 ;
+    o_valid_4_5 <= \$2921 ;
   always @(posedge clk)
-    v_7_6 <= \$2825 ;
+    shadow_4_5 <= \$2922 ;
   always @(posedge clk)
-    first_7_6 <= first_row7;
+    v_hop_4_6 <= \$2923 ;
   always @(posedge clk)
-    last_7_6 <= \$2826 ;
+    first_hop_4_6 <= first4;
   always @(posedge clk)
-    acc_7_6 <= \$2827 ;
+    last_hop_4_6 <= \$2924 ;
   always @(posedge clk)
-    shadow_7_6 <= \$2828 ;
+    v_4_6 <= \$2925 ;
   always @(posedge clk)
-    v_7_7 <= \$2829 ;
+    first_4_6 <= first_hop_4_6;
   always @(posedge clk)
-    first_7_7 <= first_row7;
+    last_4_6 <= \$2926 ;
   always @(posedge clk)
-    last_7_7 <= \$2830 ;
+    acc_4_6 <= \$2927 ;
   always @(posedge clk)
-    acc_7_7 <= \$2831 ;
+    o_valid_4_6 <= \$2928 ;
   always @(posedge clk)
-    shadow_7_7 <= \$2832 ;
+    shadow_4_6 <= \$2929 ;
   always @(posedge clk)
-    o__valid <= \$2833 ;
+    v_hop_4_7 <= \$2930 ;
   always @(posedge clk)
-    row <= \$2834 ;
+    first_hop_4_7 <= first4;
   always @(posedge clk)
-    busy <= \$2835 ;
+    last_hop_4_7 <= \$2931 ;
   always @(posedge clk)
-    col_out <= \$2836 ;
+    v_4_7 <= \$2932 ;
   always @(posedge clk)
-    wide_out_r <= \$2837 ;
+    first_4_7 <= first_hop_4_7;
   always @(posedge clk)
-    overflow <= \$2838 ;
+    last_4_7 <= \$2933 ;
+  always @(posedge clk)
+    acc_4_7 <= \$2934 ;
+  always @(posedge clk)
+    o_valid_4_7 <= \$2935 ;
+  always @(posedge clk)
+    shadow_4_7 <= \$2936 ;
+  always @(posedge clk)
+    v_hop_5_0 <= \$2937 ;
+  always @(posedge clk)
+    first_hop_5_0 <= first4;
+  always @(posedge clk)
+    last_hop_5_0 <= \$2938 ;
+  always @(posedge clk)
+    v_5_0 <= \$2939 ;
+  always @(posedge clk)
+    first_5_0 <= first_hop_5_0;
+  always @(posedge clk)
+    last_5_0 <= \$2940 ;
+  always @(posedge clk)
+    acc_5_0 <= \$2941 ;
+  always @(posedge clk)
+    o_valid_5_0 <= \$2942 ;
+  always @(posedge clk)
+    shadow_5_0 <= \$2943 ;
+  always @(posedge clk)
+    v_hop_5_1 <= \$2944 ;
+  always @(posedge clk)
+    first_hop_5_1 <= first4;
+  always @(posedge clk)
+    last_hop_5_1 <= \$2945 ;
+  always @(posedge clk)
+    v_5_1 <= \$2946 ;
+  always @(posedge clk)
+    first_5_1 <= first_hop_5_1;
+  always @(posedge clk)
+    last_5_1 <= \$2947 ;
+  always @(posedge clk)
+    acc_5_1 <= \$2948 ;
+  always @(posedge clk)
+    o_valid_5_1 <= \$2949 ;
+  always @(posedge clk)
+    shadow_5_1 <= \$2950 ;
+  always @(posedge clk)
+    v_hop_5_2 <= \$2951 ;
+  always @(posedge clk)
+    first_hop_5_2 <= first4;
+  always @(posedge clk)
+    last_hop_5_2 <= \$2952 ;
+  always @(posedge clk)
+    v_5_2 <= \$2953 ;
+  always @(posedge clk)
+    first_5_2 <= first_hop_5_2;
+  always @(posedge clk)
+    last_5_2 <= \$2954 ;
+  always @(posedge clk)
+    acc_5_2 <= \$2955 ;
+  always @(posedge clk)
+    o_valid_5_2 <= \$2956 ;
+  always @(posedge clk)
+    shadow_5_2 <= \$2957 ;
+  always @(posedge clk)
+    v_hop_5_3 <= \$2958 ;
+  always @(posedge clk)
+    first_hop_5_3 <= first4;
+  always @(posedge clk)
+    last_hop_5_3 <= \$2959 ;
+  always @(posedge clk)
+    v_5_3 <= \$2960 ;
+  always @(posedge clk)
+    first_5_3 <= first_hop_5_3;
+  always @(posedge clk)
+    last_5_3 <= \$2961 ;
+  always @(posedge clk)
+    acc_5_3 <= \$2962 ;
+  always @(posedge clk)
+    o_valid_5_3 <= \$2963 ;
+  always @(posedge clk)
+    shadow_5_3 <= \$2964 ;
+  always @(posedge clk)
+    v_hop_5_4 <= \$2965 ;
+  always @(posedge clk)
+    first_hop_5_4 <= first4;
+  always @(posedge clk)
+    last_hop_5_4 <= \$2966 ;
+  always @(posedge clk)
+    v_5_4 <= \$2967 ;
+  always @(posedge clk)
+    first_5_4 <= first_hop_5_4;
+  always @(posedge clk)
+    last_5_4 <= \$2968 ;
+  always @(posedge clk)
+    acc_5_4 <= \$2969 ;
+  always @(posedge clk)
+    o_valid_5_4 <= \$2970 ;
+  always @(posedge clk)
+    shadow_5_4 <= \$2971 ;
+  always @(posedge clk)
+    v_hop_5_5 <= \$2972 ;
+  always @(posedge clk)
+    first_hop_5_5 <= first4;
+  always @(posedge clk)
+    last_hop_5_5 <= \$2973 ;
+  always @(posedge clk)
+    v_5_5 <= \$2974 ;
+  always @(posedge clk)
+    first_5_5 <= first_hop_5_5;
+  always @(posedge clk)
+    last_5_5 <= \$2975 ;
+  always @(posedge clk)
+    acc_5_5 <= \$2976 ;
+  always @(posedge clk)
+    o_valid_5_5 <= \$2977 ;
+  always @(posedge clk)
+    shadow_5_5 <= \$2978 ;
+  always @(posedge clk)
+    v_hop_5_6 <= \$2979 ;
+  always @(posedge clk)
+    first_hop_5_6 <= first4;
+  always @(posedge clk)
+    last_hop_5_6 <= \$2980 ;
+  always @(posedge clk)
+    v_5_6 <= \$2981 ;
+  always @(posedge clk)
+    first_5_6 <= first_hop_5_6;
+  always @(posedge clk)
+    last_5_6 <= \$2982 ;
+  always @(posedge clk)
+    acc_5_6 <= \$2983 ;
+  always @(posedge clk)
+    o_valid_5_6 <= \$2984 ;
+  always @(posedge clk)
+    shadow_5_6 <= \$2985 ;
+  always @(posedge clk)
+    v_hop_5_7 <= \$2986 ;
+  always @(posedge clk)
+    first_hop_5_7 <= first4;
+  always @(posedge clk)
+    last_hop_5_7 <= \$2987 ;
+  always @(posedge clk)
+    v_5_7 <= \$2988 ;
+  always @(posedge clk)
+    first_5_7 <= first_hop_5_7;
+  always @(posedge clk)
+    last_5_7 <= \$2989 ;
+  always @(posedge clk)
+    acc_5_7 <= \$2990 ;
+  always @(posedge clk)
+    o_valid_5_7 <= \$2991 ;
+  always @(posedge clk)
+    shadow_5_7 <= \$2992 ;
+  always @(posedge clk)
+    v_hop_6_0 <= \$2993 ;
+  always @(posedge clk)
+    first_hop_6_0 <= first4;
+  always @(posedge clk)
+    last_hop_6_0 <= \$2994 ;
+  always @(posedge clk)
+    v_6_0 <= \$2995 ;
+  always @(posedge clk)
+    first_6_0 <= first_hop_6_0;
+  always @(posedge clk)
+    last_6_0 <= \$2996 ;
+  always @(posedge clk)
+    acc_6_0 <= \$2997 ;
+  always @(posedge clk)
+    o_valid_6_0 <= \$2998 ;
+  always @(posedge clk)
+    shadow_6_0 <= \$2999 ;
+  always @(posedge clk)
+    v_hop_6_1 <= \$3000 ;
+  always @(posedge clk)
+    first_hop_6_1 <= first4;
+  always @(posedge clk)
+    last_hop_6_1 <= \$3001 ;
+  always @(posedge clk)
+    v_6_1 <= \$3002 ;
+  always @(posedge clk)
+    first_6_1 <= first_hop_6_1;
+  always @(posedge clk)
+    last_6_1 <= \$3003 ;
+  always @(posedge clk)
+    acc_6_1 <= \$3004 ;
+  always @(posedge clk)
+    o_valid_6_1 <= \$3005 ;
+  always @(posedge clk)
+    shadow_6_1 <= \$3006 ;
+  always @(posedge clk)
+    v_hop_6_2 <= \$3007 ;
+  always @(posedge clk)
+    first_hop_6_2 <= first4;
+  always @(posedge clk)
+    last_hop_6_2 <= \$3008 ;
+  always @(posedge clk)
+    v_6_2 <= \$3009 ;
+  always @(posedge clk)
+    first_6_2 <= first_hop_6_2;
+  always @(posedge clk)
+    last_6_2 <= \$3010 ;
+  always @(posedge clk)
+    acc_6_2 <= \$3011 ;
+  always @(posedge clk)
+    o_valid_6_2 <= \$3012 ;
+  always @(posedge clk)
+    shadow_6_2 <= \$3013 ;
+  always @(posedge clk)
+    v_hop_6_3 <= \$3014 ;
+  always @(posedge clk)
+    first_hop_6_3 <= first4;
+  always @(posedge clk)
+    last_hop_6_3 <= \$3015 ;
+  always @(posedge clk)
+    v_6_3 <= \$3016 ;
+  always @(posedge clk)
+    first_6_3 <= first_hop_6_3;
+  always @(posedge clk)
+    last_6_3 <= \$3017 ;
+  always @(posedge clk)
+    acc_6_3 <= \$3018 ;
+  always @(posedge clk)
+    o_valid_6_3 <= \$3019 ;
+  always @(posedge clk)
+    shadow_6_3 <= \$3020 ;
+  always @(posedge clk)
+    v_hop_6_4 <= \$3021 ;
+  always @(posedge clk)
+    first_hop_6_4 <= first4;
+  always @(posedge clk)
+    last_hop_6_4 <= \$3022 ;
+  always @(posedge clk)
+    v_6_4 <= \$3023 ;
+  always @(posedge clk)
+    first_6_4 <= first_hop_6_4;
+  always @(posedge clk)
+    last_6_4 <= \$3024 ;
+  always @(posedge clk)
+    acc_6_4 <= \$3025 ;
+  always @(posedge clk)
+    o_valid_6_4 <= \$3026 ;
+  always @(posedge clk)
+    shadow_6_4 <= \$3027 ;
+  always @(posedge clk)
+    v_hop_6_5 <= \$3028 ;
+  always @(posedge clk)
+    first_hop_6_5 <= first4;
+  always @(posedge clk)
+    last_hop_6_5 <= \$3029 ;
+  always @(posedge clk)
+    v_6_5 <= \$3030 ;
+  always @(posedge clk)
+    first_6_5 <= first_hop_6_5;
+  always @(posedge clk)
+    last_6_5 <= \$3031 ;
+  always @(posedge clk)
+    acc_6_5 <= \$3032 ;
+  always @(posedge clk)
+    o_valid_6_5 <= \$3033 ;
+  always @(posedge clk)
+    shadow_6_5 <= \$3034 ;
+  always @(posedge clk)
+    v_hop_6_6 <= \$3035 ;
+  always @(posedge clk)
+    first_hop_6_6 <= first4;
+  always @(posedge clk)
+    last_hop_6_6 <= \$3036 ;
+  always @(posedge clk)
+    v_6_6 <= \$3037 ;
+  always @(posedge clk)
+    first_6_6 <= first_hop_6_6;
+  always @(posedge clk)
+    last_6_6 <= \$3038 ;
+  always @(posedge clk)
+    acc_6_6 <= \$3039 ;
+  always @(posedge clk)
+    o_valid_6_6 <= \$3040 ;
+  always @(posedge clk)
+    shadow_6_6 <= \$3041 ;
+  always @(posedge clk)
+    v_hop_6_7 <= \$3042 ;
+  always @(posedge clk)
+    first_hop_6_7 <= first4;
+  always @(posedge clk)
+    last_hop_6_7 <= \$3043 ;
+  always @(posedge clk)
+    v_6_7 <= \$3044 ;
+  always @(posedge clk)
+    first_6_7 <= first_hop_6_7;
+  always @(posedge clk)
+    last_6_7 <= \$3045 ;
+  always @(posedge clk)
+    acc_6_7 <= \$3046 ;
+  always @(posedge clk)
+    o_valid_6_7 <= \$3047 ;
+  always @(posedge clk)
+    shadow_6_7 <= \$3048 ;
+  always @(posedge clk)
+    v_hop_7_0 <= \$3049 ;
+  always @(posedge clk)
+    first_hop_7_0 <= first4;
+  always @(posedge clk)
+    last_hop_7_0 <= \$3050 ;
+  always @(posedge clk)
+    v_7_0 <= \$3051 ;
+  always @(posedge clk)
+    first_7_0 <= first_hop_7_0;
+  always @(posedge clk)
+    last_7_0 <= \$3052 ;
+  always @(posedge clk)
+    acc_7_0 <= \$3053 ;
+  always @(posedge clk)
+    shadow_7_0 <= \$3054 ;
+  always @(posedge clk)
+    v_hop_7_1 <= \$3055 ;
+  always @(posedge clk)
+    first_hop_7_1 <= first4;
+  always @(posedge clk)
+    last_hop_7_1 <= \$3056 ;
+  always @(posedge clk)
+    v_7_1 <= \$3057 ;
+  always @(posedge clk)
+    first_7_1 <= first_hop_7_1;
+  always @(posedge clk)
+    last_7_1 <= \$3058 ;
+  always @(posedge clk)
+    acc_7_1 <= \$3059 ;
+  always @(posedge clk)
+    shadow_7_1 <= \$3060 ;
+  always @(posedge clk)
+    v_hop_7_2 <= \$3061 ;
+  always @(posedge clk)
+    first_hop_7_2 <= first4;
+  always @(posedge clk)
+    last_hop_7_2 <= \$3062 ;
+  always @(posedge clk)
+    v_7_2 <= \$3063 ;
+  always @(posedge clk)
+    first_7_2 <= first_hop_7_2;
+  always @(posedge clk)
+    last_7_2 <= \$3064 ;
+  always @(posedge clk)
+    acc_7_2 <= \$3065 ;
+  always @(posedge clk)
+    shadow_7_2 <= \$3066 ;
+  always @(posedge clk)
+    v_hop_7_3 <= \$3067 ;
+  always @(posedge clk)
+    first_hop_7_3 <= first4;
+  always @(posedge clk)
+    last_hop_7_3 <= \$3068 ;
+  always @(posedge clk)
+    v_7_3 <= \$3069 ;
+  always @(posedge clk)
+    first_7_3 <= first_hop_7_3;
+  always @(posedge clk)
+    last_7_3 <= \$3070 ;
+  always @(posedge clk)
+    acc_7_3 <= \$3071 ;
+  always @(posedge clk)
+    shadow_7_3 <= \$3072 ;
+  always @(posedge clk)
+    v_hop_7_4 <= \$3073 ;
+  always @(posedge clk)
+    first_hop_7_4 <= first4;
+  always @(posedge clk)
+    last_hop_7_4 <= \$3074 ;
+  always @(posedge clk)
+    v_7_4 <= \$3075 ;
+  always @(posedge clk)
+    first_7_4 <= first_hop_7_4;
+  always @(posedge clk)
+    last_7_4 <= \$3076 ;
+  always @(posedge clk)
+    acc_7_4 <= \$3077 ;
+  always @(posedge clk)
+    shadow_7_4 <= \$3078 ;
+  always @(posedge clk)
+    v_hop_7_5 <= \$3079 ;
+  always @(posedge clk)
+    first_hop_7_5 <= first4;
+  always @(posedge clk)
+    last_hop_7_5 <= \$3080 ;
+  always @(posedge clk)
+    v_7_5 <= \$3081 ;
+  always @(posedge clk)
+    first_7_5 <= first_hop_7_5;
+  always @(posedge clk)
+    last_7_5 <= \$3082 ;
+  always @(posedge clk)
+    acc_7_5 <= \$3083 ;
+  always @(posedge clk)
+    shadow_7_5 <= \$3084 ;
+  always @(posedge clk)
+    v_hop_7_6 <= \$3085 ;
+  always @(posedge clk)
+    first_hop_7_6 <= first4;
+  always @(posedge clk)
+    last_hop_7_6 <= \$3086 ;
+  always @(posedge clk)
+    v_7_6 <= \$3087 ;
+  always @(posedge clk)
+    first_7_6 <= first_hop_7_6;
+  always @(posedge clk)
+    last_7_6 <= \$3088 ;
+  always @(posedge clk)
+    acc_7_6 <= \$3089 ;
+  always @(posedge clk)
+    shadow_7_6 <= \$3090 ;
+  always @(posedge clk)
+    v_hop_7_7 <= \$3091 ;
+  always @(posedge clk)
+    first_hop_7_7 <= first4;
+  always @(posedge clk)
+    last_hop_7_7 <= \$3092 ;
+  always @(posedge clk)
+    v_7_7 <= \$3093 ;
+  always @(posedge clk)
+    first_7_7 <= first_hop_7_7;
+  always @(posedge clk)
+    last_7_7 <= \$3094 ;
+  always @(posedge clk)
+    acc_7_7 <= \$3095 ;
+  always @(posedge clk)
+    shadow_7_7 <= \$3096 ;
+  always @(posedge clk)
+    o__valid <= \$3097 ;
+  always @(posedge clk)
+    row <= \$3098 ;
+  always @(posedge clk)
+    busy <= \$3099 ;
+  always @(posedge clk)
+    col_out <= \$3100 ;
+  always @(posedge clk)
+    wide_out_r <= \$3101 ;
+  always @(posedge clk)
+    overflow <= \$3102 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2030  = accept;
+    \$2126  = accept;
     if (rst) begin
-      \$2030  = 1'h0;
+      \$2126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2031  = in1;
+    \$2127  = in1;
     if (accept) begin
-      \$2031  = i__payload;
+      \$2127  = i__payload;
     end
     if (rst) begin
-      \$2031  = 322'h000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$2127  = 322'h000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2032  = first1;
+    \$2128  = first1;
     if (accept) begin
-      \$2032  = i__payload[320];
+      \$2128  = i__payload[320];
     end
     if (rst) begin
-      \$2032  = 1'h0;
+      \$2128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2033  = last1;
+    \$2129  = last1;
     if (accept) begin
-      \$2033  = i__payload[321];
+      \$2129  = i__payload[321];
     end
     if (rst) begin
-      \$2033  = 1'h0;
+      \$2129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2034  = v1;
+    \$2130  = v1;
     if (rst) begin
-      \$2034  = 1'h0;
+      \$2130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2035  = first1;
+    \$2131  = first1;
     if (rst) begin
-      \$2035  = 1'h0;
+      \$2131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2036  = last1;
+    \$2132  = last1;
     if (rst) begin
-      \$2036  = 1'h0;
+      \$2132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2037  = v2;
+    \$2133  = v2;
     if (rst) begin
-      \$2037  = 1'h0;
+      \$2133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2038  = first2;
+    \$2134  = first2;
     if (rst) begin
-      \$2038  = 1'h0;
+      \$2134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2039  = last2;
+    \$2135  = last2;
     if (rst) begin
-      \$2039  = 1'h0;
+      \$2135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2040  = v3;
+    \$2136  = v3;
     if (rst) begin
-      \$2040  = 1'h0;
+      \$2136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2041  = first3;
+    \$2137  = first3;
     if (rst) begin
-      \$2041  = 1'h0;
+      \$2137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2042  = last3;
+    \$2138  = last3;
     if (rst) begin
-      \$2042  = 1'h0;
+      \$2138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2043  = v4;
+    \$2139  = v4;
     if (rst) begin
-      \$2043  = 1'h0;
+      \$2139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2044  = first4;
+    \$2140  = first4;
     if (rst) begin
-      \$2044  = 1'h0;
+      \$2140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2045  = last4;
+    \$2141  = last4;
     if (rst) begin
-      \$2045  = 1'h0;
+      \$2141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2046  = v5;
+    \$2142  = v5;
     if (rst) begin
-      \$2046  = 1'h0;
+      \$2142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2047  = first5;
+    \$2143  = first5;
     if (rst) begin
-      \$2047  = 1'h0;
+      \$2143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2048  = last5;
+    \$2144  = last5;
     if (rst) begin
-      \$2048  = 1'h0;
+      \$2144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2049  = { \$1410 [24], \$1410  };
-    if (rst) begin
-      \$2049  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2050  = \$1411 [14:0];
-    if (rst) begin
-      \$2050  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2051  = \$1412 [14:0];
-    if (rst) begin
-      \$2051  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2052  = \$1413 [14:0];
-    if (rst) begin
-      \$2052  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2053  = \$1414 [14:0];
-    if (rst) begin
-      \$2053  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2054  = \$21 [14:0];
-    if (rst) begin
-      \$2054  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2055  = mac_0_0_lo;
-    if (rst) begin
-      \$2055  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2056  = \$1416 [31:0];
-    if (rst) begin
-      \$2056  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2057  = { \$1417 [24], \$1417  };
-    if (rst) begin
-      \$2057  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2058  = \$1418 [14:0];
-    if (rst) begin
-      \$2058  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2059  = \$1419 [14:0];
-    if (rst) begin
-      \$2059  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2060  = \$1420 [14:0];
-    if (rst) begin
-      \$2060  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2061  = \$1421 [14:0];
-    if (rst) begin
-      \$2061  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2062  = \$41 [14:0];
-    if (rst) begin
-      \$2062  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2063  = mac_0_1_lo;
-    if (rst) begin
-      \$2063  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2064  = \$1423 [31:0];
-    if (rst) begin
-      \$2064  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2065  = { \$1424 [24], \$1424  };
-    if (rst) begin
-      \$2065  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2066  = \$1425 [14:0];
-    if (rst) begin
-      \$2066  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2067  = \$1426 [14:0];
-    if (rst) begin
-      \$2067  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2068  = \$1427 [14:0];
-    if (rst) begin
-      \$2068  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2069  = \$1428 [14:0];
-    if (rst) begin
-      \$2069  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2070  = \$61 [14:0];
-    if (rst) begin
-      \$2070  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2071  = mac_0_2_lo;
-    if (rst) begin
-      \$2071  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2072  = \$1430 [31:0];
-    if (rst) begin
-      \$2072  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2073  = { \$1431 [24], \$1431  };
-    if (rst) begin
-      \$2073  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2074  = \$1432 [14:0];
-    if (rst) begin
-      \$2074  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2075  = \$1433 [14:0];
-    if (rst) begin
-      \$2075  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2076  = \$1434 [14:0];
-    if (rst) begin
-      \$2076  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2077  = \$1435 [14:0];
-    if (rst) begin
-      \$2077  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2078  = \$81 [14:0];
-    if (rst) begin
-      \$2078  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2079  = mac_0_3_lo;
-    if (rst) begin
-      \$2079  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2080  = \$1437 [31:0];
-    if (rst) begin
-      \$2080  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2081  = { \$1438 [24], \$1438  };
-    if (rst) begin
-      \$2081  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2082  = \$1439 [14:0];
-    if (rst) begin
-      \$2082  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2083  = \$1440 [14:0];
-    if (rst) begin
-      \$2083  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2084  = \$1441 [14:0];
-    if (rst) begin
-      \$2084  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2085  = \$1442 [14:0];
-    if (rst) begin
-      \$2085  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2086  = \$101 [14:0];
-    if (rst) begin
-      \$2086  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2087  = mac_0_4_lo;
-    if (rst) begin
-      \$2087  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2088  = \$1444 [31:0];
-    if (rst) begin
-      \$2088  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2089  = { \$1445 [24], \$1445  };
-    if (rst) begin
-      \$2089  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2090  = \$1446 [14:0];
-    if (rst) begin
-      \$2090  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2091  = \$1447 [14:0];
-    if (rst) begin
-      \$2091  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2092  = \$1448 [14:0];
-    if (rst) begin
-      \$2092  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2093  = \$1449 [14:0];
-    if (rst) begin
-      \$2093  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2094  = \$121 [14:0];
-    if (rst) begin
-      \$2094  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2095  = mac_0_5_lo;
-    if (rst) begin
-      \$2095  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2096  = \$1451 [31:0];
-    if (rst) begin
-      \$2096  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2097  = { \$1452 [24], \$1452  };
-    if (rst) begin
-      \$2097  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2098  = \$1453 [14:0];
-    if (rst) begin
-      \$2098  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2099  = \$1454 [14:0];
-    if (rst) begin
-      \$2099  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2100  = \$1455 [14:0];
-    if (rst) begin
-      \$2100  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2101  = \$1456 [14:0];
-    if (rst) begin
-      \$2101  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2102  = \$141 [14:0];
-    if (rst) begin
-      \$2102  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2103  = mac_0_6_lo;
-    if (rst) begin
-      \$2103  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2104  = \$1458 [31:0];
-    if (rst) begin
-      \$2104  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2105  = { \$1459 [24], \$1459  };
-    if (rst) begin
-      \$2105  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2106  = \$1460 [14:0];
-    if (rst) begin
-      \$2106  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2107  = \$1461 [14:0];
-    if (rst) begin
-      \$2107  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2108  = \$1462 [14:0];
-    if (rst) begin
-      \$2108  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2109  = \$1463 [14:0];
-    if (rst) begin
-      \$2109  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2110  = \$161 [14:0];
-    if (rst) begin
-      \$2110  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2111  = mac_0_7_lo;
-    if (rst) begin
-      \$2111  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2112  = \$1465 [31:0];
-    if (rst) begin
-      \$2112  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2113  = { \$1466 [24], \$1466  };
-    if (rst) begin
-      \$2113  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2114  = \$1467 [14:0];
-    if (rst) begin
-      \$2114  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2115  = \$1468 [14:0];
-    if (rst) begin
-      \$2115  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2116  = \$1469 [14:0];
-    if (rst) begin
-      \$2116  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2117  = \$1470 [14:0];
-    if (rst) begin
-      \$2117  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2118  = \$181 [14:0];
-    if (rst) begin
-      \$2118  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2119  = mac_1_0_lo;
-    if (rst) begin
-      \$2119  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2120  = \$1472 [31:0];
-    if (rst) begin
-      \$2120  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2121  = { \$1473 [24], \$1473  };
-    if (rst) begin
-      \$2121  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2122  = \$1474 [14:0];
-    if (rst) begin
-      \$2122  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2123  = \$1475 [14:0];
-    if (rst) begin
-      \$2123  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2124  = \$1476 [14:0];
-    if (rst) begin
-      \$2124  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2125  = \$1477 [14:0];
-    if (rst) begin
-      \$2125  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2126  = \$201 [14:0];
-    if (rst) begin
-      \$2126  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2127  = mac_1_1_lo;
-    if (rst) begin
-      \$2127  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2128  = \$1479 [31:0];
-    if (rst) begin
-      \$2128  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2129  = { \$1480 [24], \$1480  };
-    if (rst) begin
-      \$2129  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2130  = \$1481 [14:0];
-    if (rst) begin
-      \$2130  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2131  = \$1482 [14:0];
-    if (rst) begin
-      \$2131  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2132  = \$1483 [14:0];
-    if (rst) begin
-      \$2132  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2133  = \$1484 [14:0];
-    if (rst) begin
-      \$2133  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2134  = \$221 [14:0];
-    if (rst) begin
-      \$2134  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2135  = mac_1_2_lo;
-    if (rst) begin
-      \$2135  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2136  = \$1486 [31:0];
-    if (rst) begin
-      \$2136  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2137  = { \$1487 [24], \$1487  };
-    if (rst) begin
-      \$2137  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2138  = \$1488 [14:0];
-    if (rst) begin
-      \$2138  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2139  = \$1489 [14:0];
-    if (rst) begin
-      \$2139  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2140  = \$1490 [14:0];
-    if (rst) begin
-      \$2140  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2141  = \$1491 [14:0];
-    if (rst) begin
-      \$2141  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2142  = \$241 [14:0];
-    if (rst) begin
-      \$2142  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2143  = mac_1_3_lo;
-    if (rst) begin
-      \$2143  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2144  = \$1493 [31:0];
-    if (rst) begin
-      \$2144  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2145  = { \$1494 [24], \$1494  };
+    \$2145  = { \$1410 [24], \$1410  };
     if (rst) begin
       \$2145  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2146  = \$1495 [14:0];
+    \$2146  = \$1411 [14:0];
     if (rst) begin
       \$2146  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2147  = \$1496 [14:0];
+    \$2147  = \$1412 [14:0];
     if (rst) begin
       \$2147  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2148  = \$1497 [14:0];
+    \$2148  = \$1413 [14:0];
     if (rst) begin
       \$2148  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2149  = \$1498 [14:0];
+    \$2149  = \$1414 [14:0];
     if (rst) begin
       \$2149  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2150  = \$261 [14:0];
+    \$2150  = \$21 [14:0];
     if (rst) begin
       \$2150  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2151  = mac_1_4_lo;
+    \$2151  = mac_0_0_lo;
     if (rst) begin
       \$2151  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2152  = \$1500 [31:0];
+    \$2152  = \$1416 [31:0];
     if (rst) begin
       \$2152  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2153  = { \$1501 [24], \$1501  };
+    \$2153  = { \$1417 [24], \$1417  };
     if (rst) begin
       \$2153  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2154  = \$1502 [14:0];
+    \$2154  = \$1418 [14:0];
     if (rst) begin
       \$2154  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2155  = \$1503 [14:0];
+    \$2155  = \$1419 [14:0];
     if (rst) begin
       \$2155  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2156  = \$1504 [14:0];
+    \$2156  = \$1420 [14:0];
     if (rst) begin
       \$2156  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2157  = \$1505 [14:0];
+    \$2157  = \$1421 [14:0];
     if (rst) begin
       \$2157  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2158  = \$281 [14:0];
+    \$2158  = \$41 [14:0];
     if (rst) begin
       \$2158  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2159  = mac_1_5_lo;
+    \$2159  = mac_0_1_lo;
     if (rst) begin
       \$2159  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2160  = \$1507 [31:0];
+    \$2160  = \$1423 [31:0];
     if (rst) begin
       \$2160  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2161  = { \$1508 [24], \$1508  };
+    \$2161  = { \$1424 [24], \$1424  };
     if (rst) begin
       \$2161  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2162  = \$1509 [14:0];
+    \$2162  = \$1425 [14:0];
     if (rst) begin
       \$2162  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2163  = \$1510 [14:0];
+    \$2163  = \$1426 [14:0];
     if (rst) begin
       \$2163  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2164  = \$1511 [14:0];
+    \$2164  = \$1427 [14:0];
     if (rst) begin
       \$2164  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2165  = \$1512 [14:0];
+    \$2165  = \$1428 [14:0];
     if (rst) begin
       \$2165  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2166  = \$301 [14:0];
+    \$2166  = \$61 [14:0];
     if (rst) begin
       \$2166  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2167  = mac_1_6_lo;
+    \$2167  = mac_0_2_lo;
     if (rst) begin
       \$2167  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2168  = \$1514 [31:0];
+    \$2168  = \$1430 [31:0];
     if (rst) begin
       \$2168  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2169  = { \$1515 [24], \$1515  };
+    \$2169  = { \$1431 [24], \$1431  };
     if (rst) begin
       \$2169  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2170  = \$1516 [14:0];
+    \$2170  = \$1432 [14:0];
     if (rst) begin
       \$2170  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2171  = \$1517 [14:0];
+    \$2171  = \$1433 [14:0];
     if (rst) begin
       \$2171  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2172  = \$1518 [14:0];
+    \$2172  = \$1434 [14:0];
     if (rst) begin
       \$2172  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2173  = \$1519 [14:0];
+    \$2173  = \$1435 [14:0];
     if (rst) begin
       \$2173  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2174  = \$321 [14:0];
+    \$2174  = \$81 [14:0];
     if (rst) begin
       \$2174  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2175  = mac_1_7_lo;
+    \$2175  = mac_0_3_lo;
     if (rst) begin
       \$2175  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2176  = \$1521 [31:0];
+    \$2176  = \$1437 [31:0];
     if (rst) begin
       \$2176  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2177  = { \$1522 [24], \$1522  };
+    \$2177  = { \$1438 [24], \$1438  };
     if (rst) begin
       \$2177  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2178  = \$1523 [14:0];
+    \$2178  = \$1439 [14:0];
     if (rst) begin
       \$2178  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2179  = \$1524 [14:0];
+    \$2179  = \$1440 [14:0];
     if (rst) begin
       \$2179  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2180  = \$1525 [14:0];
+    \$2180  = \$1441 [14:0];
     if (rst) begin
       \$2180  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2181  = \$1526 [14:0];
+    \$2181  = \$1442 [14:0];
     if (rst) begin
       \$2181  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2182  = \$341 [14:0];
+    \$2182  = \$101 [14:0];
     if (rst) begin
       \$2182  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2183  = mac_2_0_lo;
+    \$2183  = mac_0_4_lo;
     if (rst) begin
       \$2183  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2184  = \$1528 [31:0];
+    \$2184  = \$1444 [31:0];
     if (rst) begin
       \$2184  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2185  = { \$1529 [24], \$1529  };
+    \$2185  = { \$1445 [24], \$1445  };
     if (rst) begin
       \$2185  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2186  = \$1530 [14:0];
+    \$2186  = \$1446 [14:0];
     if (rst) begin
       \$2186  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2187  = \$1531 [14:0];
+    \$2187  = \$1447 [14:0];
     if (rst) begin
       \$2187  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2188  = \$1532 [14:0];
+    \$2188  = \$1448 [14:0];
     if (rst) begin
       \$2188  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2189  = \$1533 [14:0];
+    \$2189  = \$1449 [14:0];
     if (rst) begin
       \$2189  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2190  = \$361 [14:0];
+    \$2190  = \$121 [14:0];
     if (rst) begin
       \$2190  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2191  = mac_2_1_lo;
+    \$2191  = mac_0_5_lo;
     if (rst) begin
       \$2191  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2192  = \$1535 [31:0];
+    \$2192  = \$1451 [31:0];
     if (rst) begin
       \$2192  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2193  = { \$1536 [24], \$1536  };
+    \$2193  = { \$1452 [24], \$1452  };
     if (rst) begin
       \$2193  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2194  = \$1537 [14:0];
+    \$2194  = \$1453 [14:0];
     if (rst) begin
       \$2194  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2195  = \$1538 [14:0];
+    \$2195  = \$1454 [14:0];
     if (rst) begin
       \$2195  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2196  = \$1539 [14:0];
+    \$2196  = \$1455 [14:0];
     if (rst) begin
       \$2196  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2197  = \$1540 [14:0];
+    \$2197  = \$1456 [14:0];
     if (rst) begin
       \$2197  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2198  = \$381 [14:0];
+    \$2198  = \$141 [14:0];
     if (rst) begin
       \$2198  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2199  = mac_2_2_lo;
+    \$2199  = mac_0_6_lo;
     if (rst) begin
       \$2199  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2200  = \$1542 [31:0];
+    \$2200  = \$1458 [31:0];
     if (rst) begin
       \$2200  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2201  = { \$1543 [24], \$1543  };
+    \$2201  = { \$1459 [24], \$1459  };
     if (rst) begin
       \$2201  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2202  = \$1544 [14:0];
+    \$2202  = \$1460 [14:0];
     if (rst) begin
       \$2202  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2203  = \$1545 [14:0];
+    \$2203  = \$1461 [14:0];
     if (rst) begin
       \$2203  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2204  = \$1546 [14:0];
+    \$2204  = \$1462 [14:0];
     if (rst) begin
       \$2204  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2205  = \$1547 [14:0];
+    \$2205  = \$1463 [14:0];
     if (rst) begin
       \$2205  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2206  = \$401 [14:0];
+    \$2206  = \$161 [14:0];
     if (rst) begin
       \$2206  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2207  = mac_2_3_lo;
+    \$2207  = mac_0_7_lo;
     if (rst) begin
       \$2207  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2208  = \$1549 [31:0];
+    \$2208  = \$1465 [31:0];
     if (rst) begin
       \$2208  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2209  = { \$1550 [24], \$1550  };
+    \$2209  = { \$1466 [24], \$1466  };
     if (rst) begin
       \$2209  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2210  = \$1551 [14:0];
+    \$2210  = \$1467 [14:0];
     if (rst) begin
       \$2210  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2211  = \$1552 [14:0];
+    \$2211  = \$1468 [14:0];
     if (rst) begin
       \$2211  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2212  = \$1553 [14:0];
+    \$2212  = \$1469 [14:0];
     if (rst) begin
       \$2212  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2213  = \$1554 [14:0];
+    \$2213  = \$1470 [14:0];
     if (rst) begin
       \$2213  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2214  = \$421 [14:0];
+    \$2214  = \$181 [14:0];
     if (rst) begin
       \$2214  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2215  = mac_2_4_lo;
+    \$2215  = mac_1_0_lo;
     if (rst) begin
       \$2215  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2216  = \$1556 [31:0];
+    \$2216  = \$1472 [31:0];
     if (rst) begin
       \$2216  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2217  = { \$1557 [24], \$1557  };
+    \$2217  = { \$1473 [24], \$1473  };
     if (rst) begin
       \$2217  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2218  = \$1558 [14:0];
+    \$2218  = \$1474 [14:0];
     if (rst) begin
       \$2218  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2219  = \$1559 [14:0];
+    \$2219  = \$1475 [14:0];
     if (rst) begin
       \$2219  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2220  = \$1560 [14:0];
+    \$2220  = \$1476 [14:0];
     if (rst) begin
       \$2220  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2221  = \$1561 [14:0];
+    \$2221  = \$1477 [14:0];
     if (rst) begin
       \$2221  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2222  = \$441 [14:0];
+    \$2222  = \$201 [14:0];
     if (rst) begin
       \$2222  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2223  = mac_2_5_lo;
+    \$2223  = mac_1_1_lo;
     if (rst) begin
       \$2223  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2224  = \$1563 [31:0];
+    \$2224  = \$1479 [31:0];
     if (rst) begin
       \$2224  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2225  = { \$1564 [24], \$1564  };
+    \$2225  = { \$1480 [24], \$1480  };
     if (rst) begin
       \$2225  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2226  = \$1565 [14:0];
+    \$2226  = \$1481 [14:0];
     if (rst) begin
       \$2226  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2227  = \$1566 [14:0];
+    \$2227  = \$1482 [14:0];
     if (rst) begin
       \$2227  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2228  = \$1567 [14:0];
+    \$2228  = \$1483 [14:0];
     if (rst) begin
       \$2228  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2229  = \$1568 [14:0];
+    \$2229  = \$1484 [14:0];
     if (rst) begin
       \$2229  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2230  = \$461 [14:0];
+    \$2230  = \$221 [14:0];
     if (rst) begin
       \$2230  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2231  = mac_2_6_lo;
+    \$2231  = mac_1_2_lo;
     if (rst) begin
       \$2231  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2232  = \$1570 [31:0];
+    \$2232  = \$1486 [31:0];
     if (rst) begin
       \$2232  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2233  = { \$1571 [24], \$1571  };
+    \$2233  = { \$1487 [24], \$1487  };
     if (rst) begin
       \$2233  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2234  = \$1572 [14:0];
+    \$2234  = \$1488 [14:0];
     if (rst) begin
       \$2234  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2235  = \$1573 [14:0];
+    \$2235  = \$1489 [14:0];
     if (rst) begin
       \$2235  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2236  = \$1574 [14:0];
+    \$2236  = \$1490 [14:0];
     if (rst) begin
       \$2236  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2237  = \$1575 [14:0];
+    \$2237  = \$1491 [14:0];
     if (rst) begin
       \$2237  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2238  = \$481 [14:0];
+    \$2238  = \$241 [14:0];
     if (rst) begin
       \$2238  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2239  = mac_2_7_lo;
+    \$2239  = mac_1_3_lo;
     if (rst) begin
       \$2239  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2240  = \$1577 [31:0];
+    \$2240  = \$1493 [31:0];
     if (rst) begin
       \$2240  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2241  = { \$1578 [24], \$1578  };
+    \$2241  = { \$1494 [24], \$1494  };
     if (rst) begin
       \$2241  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2242  = \$1579 [14:0];
+    \$2242  = \$1495 [14:0];
     if (rst) begin
       \$2242  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2243  = \$1580 [14:0];
+    \$2243  = \$1496 [14:0];
     if (rst) begin
       \$2243  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2244  = \$1581 [14:0];
+    \$2244  = \$1497 [14:0];
     if (rst) begin
       \$2244  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2245  = \$1582 [14:0];
+    \$2245  = \$1498 [14:0];
     if (rst) begin
       \$2245  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2246  = \$501 [14:0];
+    \$2246  = \$261 [14:0];
     if (rst) begin
       \$2246  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2247  = mac_3_0_lo;
+    \$2247  = mac_1_4_lo;
     if (rst) begin
       \$2247  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2248  = \$1584 [31:0];
+    \$2248  = \$1500 [31:0];
     if (rst) begin
       \$2248  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2249  = { \$1585 [24], \$1585  };
+    \$2249  = { \$1501 [24], \$1501  };
     if (rst) begin
       \$2249  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2250  = \$1586 [14:0];
+    \$2250  = \$1502 [14:0];
     if (rst) begin
       \$2250  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2251  = \$1587 [14:0];
+    \$2251  = \$1503 [14:0];
     if (rst) begin
       \$2251  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2252  = \$1588 [14:0];
+    \$2252  = \$1504 [14:0];
     if (rst) begin
       \$2252  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2253  = \$1589 [14:0];
+    \$2253  = \$1505 [14:0];
     if (rst) begin
       \$2253  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2254  = \$521 [14:0];
+    \$2254  = \$281 [14:0];
     if (rst) begin
       \$2254  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2255  = mac_3_1_lo;
+    \$2255  = mac_1_5_lo;
     if (rst) begin
       \$2255  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2256  = \$1591 [31:0];
+    \$2256  = \$1507 [31:0];
     if (rst) begin
       \$2256  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2257  = { \$1592 [24], \$1592  };
+    \$2257  = { \$1508 [24], \$1508  };
     if (rst) begin
       \$2257  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2258  = \$1593 [14:0];
+    \$2258  = \$1509 [14:0];
     if (rst) begin
       \$2258  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2259  = \$1594 [14:0];
+    \$2259  = \$1510 [14:0];
     if (rst) begin
       \$2259  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2260  = \$1595 [14:0];
+    \$2260  = \$1511 [14:0];
     if (rst) begin
       \$2260  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2261  = \$1596 [14:0];
+    \$2261  = \$1512 [14:0];
     if (rst) begin
       \$2261  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2262  = \$541 [14:0];
+    \$2262  = \$301 [14:0];
     if (rst) begin
       \$2262  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2263  = mac_3_2_lo;
+    \$2263  = mac_1_6_lo;
     if (rst) begin
       \$2263  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2264  = \$1598 [31:0];
+    \$2264  = \$1514 [31:0];
     if (rst) begin
       \$2264  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2265  = { \$1599 [24], \$1599  };
+    \$2265  = { \$1515 [24], \$1515  };
     if (rst) begin
       \$2265  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2266  = \$1600 [14:0];
+    \$2266  = \$1516 [14:0];
     if (rst) begin
       \$2266  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2267  = \$1601 [14:0];
+    \$2267  = \$1517 [14:0];
     if (rst) begin
       \$2267  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2268  = \$1602 [14:0];
+    \$2268  = \$1518 [14:0];
     if (rst) begin
       \$2268  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2269  = \$1603 [14:0];
+    \$2269  = \$1519 [14:0];
     if (rst) begin
       \$2269  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2270  = \$561 [14:0];
+    \$2270  = \$321 [14:0];
     if (rst) begin
       \$2270  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2271  = mac_3_3_lo;
+    \$2271  = mac_1_7_lo;
     if (rst) begin
       \$2271  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2272  = \$1605 [31:0];
+    \$2272  = \$1521 [31:0];
     if (rst) begin
       \$2272  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2273  = { \$1606 [24], \$1606  };
+    \$2273  = { \$1522 [24], \$1522  };
     if (rst) begin
       \$2273  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2274  = \$1607 [14:0];
+    \$2274  = \$1523 [14:0];
     if (rst) begin
       \$2274  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2275  = \$1608 [14:0];
+    \$2275  = \$1524 [14:0];
     if (rst) begin
       \$2275  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2276  = \$1609 [14:0];
+    \$2276  = \$1525 [14:0];
     if (rst) begin
       \$2276  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2277  = \$1610 [14:0];
+    \$2277  = \$1526 [14:0];
     if (rst) begin
       \$2277  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2278  = \$581 [14:0];
+    \$2278  = \$341 [14:0];
     if (rst) begin
       \$2278  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2279  = mac_3_4_lo;
+    \$2279  = mac_2_0_lo;
     if (rst) begin
       \$2279  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2280  = \$1612 [31:0];
+    \$2280  = \$1528 [31:0];
     if (rst) begin
       \$2280  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2281  = { \$1613 [24], \$1613  };
+    \$2281  = { \$1529 [24], \$1529  };
     if (rst) begin
       \$2281  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2282  = \$1614 [14:0];
+    \$2282  = \$1530 [14:0];
     if (rst) begin
       \$2282  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2283  = \$1615 [14:0];
+    \$2283  = \$1531 [14:0];
     if (rst) begin
       \$2283  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2284  = \$1616 [14:0];
+    \$2284  = \$1532 [14:0];
     if (rst) begin
       \$2284  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2285  = \$1617 [14:0];
+    \$2285  = \$1533 [14:0];
     if (rst) begin
       \$2285  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2286  = \$601 [14:0];
+    \$2286  = \$361 [14:0];
     if (rst) begin
       \$2286  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2287  = mac_3_5_lo;
+    \$2287  = mac_2_1_lo;
     if (rst) begin
       \$2287  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2288  = \$1619 [31:0];
+    \$2288  = \$1535 [31:0];
     if (rst) begin
       \$2288  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2289  = { \$1620 [24], \$1620  };
+    \$2289  = { \$1536 [24], \$1536  };
     if (rst) begin
       \$2289  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2290  = \$1621 [14:0];
+    \$2290  = \$1537 [14:0];
     if (rst) begin
       \$2290  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2291  = \$1622 [14:0];
+    \$2291  = \$1538 [14:0];
     if (rst) begin
       \$2291  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2292  = \$1623 [14:0];
+    \$2292  = \$1539 [14:0];
     if (rst) begin
       \$2292  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2293  = \$1624 [14:0];
+    \$2293  = \$1540 [14:0];
     if (rst) begin
       \$2293  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2294  = \$621 [14:0];
+    \$2294  = \$381 [14:0];
     if (rst) begin
       \$2294  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2295  = mac_3_6_lo;
+    \$2295  = mac_2_2_lo;
     if (rst) begin
       \$2295  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2296  = \$1626 [31:0];
+    \$2296  = \$1542 [31:0];
     if (rst) begin
       \$2296  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2297  = { \$1627 [24], \$1627  };
+    \$2297  = { \$1543 [24], \$1543  };
     if (rst) begin
       \$2297  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2298  = \$1628 [14:0];
+    \$2298  = \$1544 [14:0];
     if (rst) begin
       \$2298  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2299  = \$1629 [14:0];
+    \$2299  = \$1545 [14:0];
     if (rst) begin
       \$2299  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2300  = \$1630 [14:0];
+    \$2300  = \$1546 [14:0];
     if (rst) begin
       \$2300  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2301  = \$1631 [14:0];
+    \$2301  = \$1547 [14:0];
     if (rst) begin
       \$2301  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2302  = \$641 [14:0];
+    \$2302  = \$401 [14:0];
     if (rst) begin
       \$2302  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2303  = mac_3_7_lo;
+    \$2303  = mac_2_3_lo;
     if (rst) begin
       \$2303  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2304  = \$1633 [31:0];
+    \$2304  = \$1549 [31:0];
     if (rst) begin
       \$2304  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2305  = { \$1634 [24], \$1634  };
+    \$2305  = { \$1550 [24], \$1550  };
     if (rst) begin
       \$2305  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2306  = \$1635 [14:0];
+    \$2306  = \$1551 [14:0];
     if (rst) begin
       \$2306  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2307  = \$1636 [14:0];
+    \$2307  = \$1552 [14:0];
     if (rst) begin
       \$2307  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2308  = \$1637 [14:0];
+    \$2308  = \$1553 [14:0];
     if (rst) begin
       \$2308  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2309  = \$1638 [14:0];
+    \$2309  = \$1554 [14:0];
     if (rst) begin
       \$2309  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2310  = \$661 [14:0];
+    \$2310  = \$421 [14:0];
     if (rst) begin
       \$2310  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2311  = mac_4_0_lo;
+    \$2311  = mac_2_4_lo;
     if (rst) begin
       \$2311  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2312  = \$1640 [31:0];
+    \$2312  = \$1556 [31:0];
     if (rst) begin
       \$2312  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2313  = { \$1641 [24], \$1641  };
+    \$2313  = { \$1557 [24], \$1557  };
     if (rst) begin
       \$2313  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2314  = \$1642 [14:0];
+    \$2314  = \$1558 [14:0];
     if (rst) begin
       \$2314  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2315  = \$1643 [14:0];
+    \$2315  = \$1559 [14:0];
     if (rst) begin
       \$2315  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2316  = \$1644 [14:0];
+    \$2316  = \$1560 [14:0];
     if (rst) begin
       \$2316  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2317  = \$1645 [14:0];
+    \$2317  = \$1561 [14:0];
     if (rst) begin
       \$2317  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2318  = \$681 [14:0];
+    \$2318  = \$441 [14:0];
     if (rst) begin
       \$2318  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2319  = mac_4_1_lo;
+    \$2319  = mac_2_5_lo;
     if (rst) begin
       \$2319  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2320  = \$1647 [31:0];
+    \$2320  = \$1563 [31:0];
     if (rst) begin
       \$2320  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2321  = { \$1648 [24], \$1648  };
+    \$2321  = { \$1564 [24], \$1564  };
     if (rst) begin
       \$2321  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2322  = \$1649 [14:0];
+    \$2322  = \$1565 [14:0];
     if (rst) begin
       \$2322  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2323  = \$1650 [14:0];
+    \$2323  = \$1566 [14:0];
     if (rst) begin
       \$2323  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2324  = \$1651 [14:0];
+    \$2324  = \$1567 [14:0];
     if (rst) begin
       \$2324  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2325  = \$1652 [14:0];
+    \$2325  = \$1568 [14:0];
     if (rst) begin
       \$2325  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2326  = \$701 [14:0];
+    \$2326  = \$461 [14:0];
     if (rst) begin
       \$2326  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2327  = mac_4_2_lo;
+    \$2327  = mac_2_6_lo;
     if (rst) begin
       \$2327  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2328  = \$1654 [31:0];
+    \$2328  = \$1570 [31:0];
     if (rst) begin
       \$2328  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2329  = { \$1655 [24], \$1655  };
+    \$2329  = { \$1571 [24], \$1571  };
     if (rst) begin
       \$2329  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2330  = \$1656 [14:0];
+    \$2330  = \$1572 [14:0];
     if (rst) begin
       \$2330  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2331  = \$1657 [14:0];
+    \$2331  = \$1573 [14:0];
     if (rst) begin
       \$2331  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2332  = \$1658 [14:0];
+    \$2332  = \$1574 [14:0];
     if (rst) begin
       \$2332  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2333  = \$1659 [14:0];
+    \$2333  = \$1575 [14:0];
     if (rst) begin
       \$2333  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2334  = \$721 [14:0];
+    \$2334  = \$481 [14:0];
     if (rst) begin
       \$2334  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2335  = mac_4_3_lo;
+    \$2335  = mac_2_7_lo;
     if (rst) begin
       \$2335  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2336  = \$1661 [31:0];
+    \$2336  = \$1577 [31:0];
     if (rst) begin
       \$2336  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2337  = { \$1662 [24], \$1662  };
+    \$2337  = { \$1578 [24], \$1578  };
     if (rst) begin
       \$2337  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2338  = \$1663 [14:0];
+    \$2338  = \$1579 [14:0];
     if (rst) begin
       \$2338  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2339  = \$1664 [14:0];
+    \$2339  = \$1580 [14:0];
     if (rst) begin
       \$2339  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2340  = \$1665 [14:0];
+    \$2340  = \$1581 [14:0];
     if (rst) begin
       \$2340  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2341  = \$1666 [14:0];
+    \$2341  = \$1582 [14:0];
     if (rst) begin
       \$2341  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2342  = \$741 [14:0];
+    \$2342  = \$501 [14:0];
     if (rst) begin
       \$2342  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2343  = mac_4_4_lo;
+    \$2343  = mac_3_0_lo;
     if (rst) begin
       \$2343  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2344  = \$1668 [31:0];
+    \$2344  = \$1584 [31:0];
     if (rst) begin
       \$2344  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2345  = { \$1669 [24], \$1669  };
+    \$2345  = { \$1585 [24], \$1585  };
     if (rst) begin
       \$2345  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2346  = \$1670 [14:0];
+    \$2346  = \$1586 [14:0];
     if (rst) begin
       \$2346  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2347  = \$1671 [14:0];
+    \$2347  = \$1587 [14:0];
     if (rst) begin
       \$2347  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2348  = \$1672 [14:0];
+    \$2348  = \$1588 [14:0];
     if (rst) begin
       \$2348  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2349  = \$1673 [14:0];
+    \$2349  = \$1589 [14:0];
     if (rst) begin
       \$2349  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2350  = \$761 [14:0];
+    \$2350  = \$521 [14:0];
     if (rst) begin
       \$2350  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2351  = mac_4_5_lo;
+    \$2351  = mac_3_1_lo;
     if (rst) begin
       \$2351  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2352  = \$1675 [31:0];
+    \$2352  = \$1591 [31:0];
     if (rst) begin
       \$2352  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2353  = { \$1676 [24], \$1676  };
+    \$2353  = { \$1592 [24], \$1592  };
     if (rst) begin
       \$2353  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2354  = \$1677 [14:0];
+    \$2354  = \$1593 [14:0];
     if (rst) begin
       \$2354  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2355  = \$1678 [14:0];
+    \$2355  = \$1594 [14:0];
     if (rst) begin
       \$2355  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2356  = \$1679 [14:0];
+    \$2356  = \$1595 [14:0];
     if (rst) begin
       \$2356  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2357  = \$1680 [14:0];
+    \$2357  = \$1596 [14:0];
     if (rst) begin
       \$2357  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2358  = \$781 [14:0];
+    \$2358  = \$541 [14:0];
     if (rst) begin
       \$2358  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2359  = mac_4_6_lo;
+    \$2359  = mac_3_2_lo;
     if (rst) begin
       \$2359  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2360  = \$1682 [31:0];
+    \$2360  = \$1598 [31:0];
     if (rst) begin
       \$2360  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2361  = { \$1683 [24], \$1683  };
+    \$2361  = { \$1599 [24], \$1599  };
     if (rst) begin
       \$2361  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2362  = \$1684 [14:0];
+    \$2362  = \$1600 [14:0];
     if (rst) begin
       \$2362  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2363  = \$1685 [14:0];
+    \$2363  = \$1601 [14:0];
     if (rst) begin
       \$2363  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2364  = \$1686 [14:0];
+    \$2364  = \$1602 [14:0];
     if (rst) begin
       \$2364  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2365  = \$1687 [14:0];
+    \$2365  = \$1603 [14:0];
     if (rst) begin
       \$2365  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2366  = \$801 [14:0];
+    \$2366  = \$561 [14:0];
     if (rst) begin
       \$2366  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2367  = mac_4_7_lo;
+    \$2367  = mac_3_3_lo;
     if (rst) begin
       \$2367  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2368  = \$1689 [31:0];
+    \$2368  = \$1605 [31:0];
     if (rst) begin
       \$2368  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2369  = { \$1690 [24], \$1690  };
+    \$2369  = { \$1606 [24], \$1606  };
     if (rst) begin
       \$2369  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2370  = \$1691 [14:0];
+    \$2370  = \$1607 [14:0];
     if (rst) begin
       \$2370  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2371  = \$1692 [14:0];
+    \$2371  = \$1608 [14:0];
     if (rst) begin
       \$2371  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2372  = \$1693 [14:0];
+    \$2372  = \$1609 [14:0];
     if (rst) begin
       \$2372  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2373  = \$1694 [14:0];
+    \$2373  = \$1610 [14:0];
     if (rst) begin
       \$2373  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2374  = \$821 [14:0];
+    \$2374  = \$581 [14:0];
     if (rst) begin
       \$2374  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2375  = mac_5_0_lo;
+    \$2375  = mac_3_4_lo;
     if (rst) begin
       \$2375  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2376  = \$1696 [31:0];
+    \$2376  = \$1612 [31:0];
     if (rst) begin
       \$2376  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2377  = { \$1697 [24], \$1697  };
+    \$2377  = { \$1613 [24], \$1613  };
     if (rst) begin
       \$2377  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2378  = \$1698 [14:0];
+    \$2378  = \$1614 [14:0];
     if (rst) begin
       \$2378  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2379  = \$1699 [14:0];
+    \$2379  = \$1615 [14:0];
     if (rst) begin
       \$2379  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2380  = \$1700 [14:0];
+    \$2380  = \$1616 [14:0];
     if (rst) begin
       \$2380  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2381  = \$1701 [14:0];
+    \$2381  = \$1617 [14:0];
     if (rst) begin
       \$2381  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2382  = \$841 [14:0];
+    \$2382  = \$601 [14:0];
     if (rst) begin
       \$2382  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2383  = mac_5_1_lo;
+    \$2383  = mac_3_5_lo;
     if (rst) begin
       \$2383  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2384  = \$1703 [31:0];
+    \$2384  = \$1619 [31:0];
     if (rst) begin
       \$2384  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2385  = { \$1704 [24], \$1704  };
+    \$2385  = { \$1620 [24], \$1620  };
     if (rst) begin
       \$2385  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2386  = \$1705 [14:0];
+    \$2386  = \$1621 [14:0];
     if (rst) begin
       \$2386  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2387  = \$1706 [14:0];
+    \$2387  = \$1622 [14:0];
     if (rst) begin
       \$2387  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2388  = \$1707 [14:0];
+    \$2388  = \$1623 [14:0];
     if (rst) begin
       \$2388  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2389  = \$1708 [14:0];
+    \$2389  = \$1624 [14:0];
     if (rst) begin
       \$2389  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2390  = \$861 [14:0];
+    \$2390  = \$621 [14:0];
     if (rst) begin
       \$2390  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2391  = mac_5_2_lo;
+    \$2391  = mac_3_6_lo;
     if (rst) begin
       \$2391  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2392  = \$1710 [31:0];
+    \$2392  = \$1626 [31:0];
     if (rst) begin
       \$2392  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2393  = { \$1711 [24], \$1711  };
+    \$2393  = { \$1627 [24], \$1627  };
     if (rst) begin
       \$2393  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2394  = \$1712 [14:0];
+    \$2394  = \$1628 [14:0];
     if (rst) begin
       \$2394  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2395  = \$1713 [14:0];
+    \$2395  = \$1629 [14:0];
     if (rst) begin
       \$2395  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2396  = \$1714 [14:0];
+    \$2396  = \$1630 [14:0];
     if (rst) begin
       \$2396  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2397  = \$1715 [14:0];
+    \$2397  = \$1631 [14:0];
     if (rst) begin
       \$2397  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2398  = \$881 [14:0];
+    \$2398  = \$641 [14:0];
     if (rst) begin
       \$2398  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2399  = mac_5_3_lo;
+    \$2399  = mac_3_7_lo;
     if (rst) begin
       \$2399  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2400  = \$1717 [31:0];
+    \$2400  = \$1633 [31:0];
     if (rst) begin
       \$2400  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2401  = { \$1718 [24], \$1718  };
+    \$2401  = { \$1634 [24], \$1634  };
     if (rst) begin
       \$2401  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2402  = \$1719 [14:0];
+    \$2402  = \$1635 [14:0];
     if (rst) begin
       \$2402  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2403  = \$1720 [14:0];
+    \$2403  = \$1636 [14:0];
     if (rst) begin
       \$2403  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2404  = \$1721 [14:0];
+    \$2404  = \$1637 [14:0];
     if (rst) begin
       \$2404  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2405  = \$1722 [14:0];
+    \$2405  = \$1638 [14:0];
     if (rst) begin
       \$2405  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2406  = \$901 [14:0];
+    \$2406  = \$661 [14:0];
     if (rst) begin
       \$2406  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2407  = mac_5_4_lo;
+    \$2407  = mac_4_0_lo;
     if (rst) begin
       \$2407  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2408  = \$1724 [31:0];
+    \$2408  = \$1640 [31:0];
     if (rst) begin
       \$2408  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2409  = { \$1725 [24], \$1725  };
+    \$2409  = { \$1641 [24], \$1641  };
     if (rst) begin
       \$2409  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2410  = \$1726 [14:0];
+    \$2410  = \$1642 [14:0];
     if (rst) begin
       \$2410  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2411  = \$1727 [14:0];
+    \$2411  = \$1643 [14:0];
     if (rst) begin
       \$2411  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2412  = \$1728 [14:0];
+    \$2412  = \$1644 [14:0];
     if (rst) begin
       \$2412  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2413  = \$1729 [14:0];
+    \$2413  = \$1645 [14:0];
     if (rst) begin
       \$2413  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2414  = \$921 [14:0];
+    \$2414  = \$681 [14:0];
     if (rst) begin
       \$2414  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2415  = mac_5_5_lo;
+    \$2415  = mac_4_1_lo;
     if (rst) begin
       \$2415  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2416  = \$1731 [31:0];
+    \$2416  = \$1647 [31:0];
     if (rst) begin
       \$2416  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2417  = { \$1732 [24], \$1732  };
+    \$2417  = { \$1648 [24], \$1648  };
     if (rst) begin
       \$2417  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2418  = \$1733 [14:0];
+    \$2418  = \$1649 [14:0];
     if (rst) begin
       \$2418  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2419  = \$1734 [14:0];
+    \$2419  = \$1650 [14:0];
     if (rst) begin
       \$2419  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2420  = \$1735 [14:0];
+    \$2420  = \$1651 [14:0];
     if (rst) begin
       \$2420  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2421  = \$1736 [14:0];
+    \$2421  = \$1652 [14:0];
     if (rst) begin
       \$2421  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2422  = \$941 [14:0];
+    \$2422  = \$701 [14:0];
     if (rst) begin
       \$2422  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2423  = mac_5_6_lo;
+    \$2423  = mac_4_2_lo;
     if (rst) begin
       \$2423  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2424  = \$1738 [31:0];
+    \$2424  = \$1654 [31:0];
     if (rst) begin
       \$2424  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2425  = { \$1739 [24], \$1739  };
+    \$2425  = { \$1655 [24], \$1655  };
     if (rst) begin
       \$2425  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2426  = \$1740 [14:0];
+    \$2426  = \$1656 [14:0];
     if (rst) begin
       \$2426  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2427  = \$1741 [14:0];
+    \$2427  = \$1657 [14:0];
     if (rst) begin
       \$2427  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2428  = \$1742 [14:0];
+    \$2428  = \$1658 [14:0];
     if (rst) begin
       \$2428  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2429  = \$1743 [14:0];
+    \$2429  = \$1659 [14:0];
     if (rst) begin
       \$2429  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2430  = \$961 [14:0];
+    \$2430  = \$721 [14:0];
     if (rst) begin
       \$2430  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2431  = mac_5_7_lo;
+    \$2431  = mac_4_3_lo;
     if (rst) begin
       \$2431  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2432  = \$1745 [31:0];
+    \$2432  = \$1661 [31:0];
     if (rst) begin
       \$2432  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2433  = { \$1746 [24], \$1746  };
+    \$2433  = { \$1662 [24], \$1662  };
     if (rst) begin
       \$2433  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2434  = \$1747 [14:0];
+    \$2434  = \$1663 [14:0];
     if (rst) begin
       \$2434  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2435  = \$1748 [14:0];
+    \$2435  = \$1664 [14:0];
     if (rst) begin
       \$2435  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2436  = \$1749 [14:0];
+    \$2436  = \$1665 [14:0];
     if (rst) begin
       \$2436  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2437  = \$1750 [14:0];
+    \$2437  = \$1666 [14:0];
     if (rst) begin
       \$2437  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2438  = \$981 [14:0];
+    \$2438  = \$741 [14:0];
     if (rst) begin
       \$2438  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2439  = mac_6_0_lo;
+    \$2439  = mac_4_4_lo;
     if (rst) begin
       \$2439  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2440  = \$1752 [31:0];
+    \$2440  = \$1668 [31:0];
     if (rst) begin
       \$2440  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2441  = { \$1753 [24], \$1753  };
+    \$2441  = { \$1669 [24], \$1669  };
     if (rst) begin
       \$2441  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2442  = \$1754 [14:0];
+    \$2442  = \$1670 [14:0];
     if (rst) begin
       \$2442  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2443  = \$1755 [14:0];
+    \$2443  = \$1671 [14:0];
     if (rst) begin
       \$2443  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2444  = \$1756 [14:0];
+    \$2444  = \$1672 [14:0];
     if (rst) begin
       \$2444  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2445  = \$1757 [14:0];
+    \$2445  = \$1673 [14:0];
     if (rst) begin
       \$2445  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2446  = \$1001 [14:0];
+    \$2446  = \$761 [14:0];
     if (rst) begin
       \$2446  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2447  = mac_6_1_lo;
+    \$2447  = mac_4_5_lo;
     if (rst) begin
       \$2447  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2448  = \$1759 [31:0];
+    \$2448  = \$1675 [31:0];
     if (rst) begin
       \$2448  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2449  = { \$1760 [24], \$1760  };
+    \$2449  = { \$1676 [24], \$1676  };
     if (rst) begin
       \$2449  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2450  = \$1761 [14:0];
+    \$2450  = \$1677 [14:0];
     if (rst) begin
       \$2450  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2451  = \$1762 [14:0];
+    \$2451  = \$1678 [14:0];
     if (rst) begin
       \$2451  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2452  = \$1763 [14:0];
+    \$2452  = \$1679 [14:0];
     if (rst) begin
       \$2452  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2453  = \$1764 [14:0];
+    \$2453  = \$1680 [14:0];
     if (rst) begin
       \$2453  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2454  = \$1021 [14:0];
+    \$2454  = \$781 [14:0];
     if (rst) begin
       \$2454  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2455  = mac_6_2_lo;
+    \$2455  = mac_4_6_lo;
     if (rst) begin
       \$2455  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2456  = \$1766 [31:0];
+    \$2456  = \$1682 [31:0];
     if (rst) begin
       \$2456  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2457  = { \$1767 [24], \$1767  };
+    \$2457  = { \$1683 [24], \$1683  };
     if (rst) begin
       \$2457  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2458  = \$1768 [14:0];
+    \$2458  = \$1684 [14:0];
     if (rst) begin
       \$2458  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2459  = \$1769 [14:0];
+    \$2459  = \$1685 [14:0];
     if (rst) begin
       \$2459  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2460  = \$1770 [14:0];
+    \$2460  = \$1686 [14:0];
     if (rst) begin
       \$2460  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2461  = \$1771 [14:0];
+    \$2461  = \$1687 [14:0];
     if (rst) begin
       \$2461  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2462  = \$1041 [14:0];
+    \$2462  = \$801 [14:0];
     if (rst) begin
       \$2462  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2463  = mac_6_3_lo;
+    \$2463  = mac_4_7_lo;
     if (rst) begin
       \$2463  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2464  = \$1773 [31:0];
+    \$2464  = \$1689 [31:0];
     if (rst) begin
       \$2464  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2465  = { \$1774 [24], \$1774  };
+    \$2465  = { \$1690 [24], \$1690  };
     if (rst) begin
       \$2465  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2466  = \$1775 [14:0];
+    \$2466  = \$1691 [14:0];
     if (rst) begin
       \$2466  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2467  = \$1776 [14:0];
+    \$2467  = \$1692 [14:0];
     if (rst) begin
       \$2467  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2468  = \$1777 [14:0];
+    \$2468  = \$1693 [14:0];
     if (rst) begin
       \$2468  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2469  = \$1778 [14:0];
+    \$2469  = \$1694 [14:0];
     if (rst) begin
       \$2469  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2470  = \$1061 [14:0];
+    \$2470  = \$821 [14:0];
     if (rst) begin
       \$2470  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2471  = mac_6_4_lo;
+    \$2471  = mac_5_0_lo;
     if (rst) begin
       \$2471  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2472  = \$1780 [31:0];
+    \$2472  = \$1696 [31:0];
     if (rst) begin
       \$2472  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2473  = { \$1781 [24], \$1781  };
+    \$2473  = { \$1697 [24], \$1697  };
     if (rst) begin
       \$2473  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2474  = \$1782 [14:0];
+    \$2474  = \$1698 [14:0];
     if (rst) begin
       \$2474  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2475  = \$1783 [14:0];
+    \$2475  = \$1699 [14:0];
     if (rst) begin
       \$2475  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2476  = \$1784 [14:0];
+    \$2476  = \$1700 [14:0];
     if (rst) begin
       \$2476  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2477  = \$1785 [14:0];
+    \$2477  = \$1701 [14:0];
     if (rst) begin
       \$2477  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2478  = \$1081 [14:0];
+    \$2478  = \$841 [14:0];
     if (rst) begin
       \$2478  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2479  = mac_6_5_lo;
+    \$2479  = mac_5_1_lo;
     if (rst) begin
       \$2479  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2480  = \$1787 [31:0];
+    \$2480  = \$1703 [31:0];
     if (rst) begin
       \$2480  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2481  = { \$1788 [24], \$1788  };
+    \$2481  = { \$1704 [24], \$1704  };
     if (rst) begin
       \$2481  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2482  = \$1789 [14:0];
+    \$2482  = \$1705 [14:0];
     if (rst) begin
       \$2482  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2483  = \$1790 [14:0];
+    \$2483  = \$1706 [14:0];
     if (rst) begin
       \$2483  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2484  = \$1791 [14:0];
+    \$2484  = \$1707 [14:0];
     if (rst) begin
       \$2484  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2485  = \$1792 [14:0];
+    \$2485  = \$1708 [14:0];
     if (rst) begin
       \$2485  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2486  = \$1101 [14:0];
+    \$2486  = \$861 [14:0];
     if (rst) begin
       \$2486  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2487  = mac_6_6_lo;
+    \$2487  = mac_5_2_lo;
     if (rst) begin
       \$2487  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2488  = \$1794 [31:0];
+    \$2488  = \$1710 [31:0];
     if (rst) begin
       \$2488  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2489  = { \$1795 [24], \$1795  };
+    \$2489  = { \$1711 [24], \$1711  };
     if (rst) begin
       \$2489  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2490  = \$1796 [14:0];
+    \$2490  = \$1712 [14:0];
     if (rst) begin
       \$2490  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2491  = \$1797 [14:0];
+    \$2491  = \$1713 [14:0];
     if (rst) begin
       \$2491  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2492  = \$1798 [14:0];
+    \$2492  = \$1714 [14:0];
     if (rst) begin
       \$2492  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2493  = \$1799 [14:0];
+    \$2493  = \$1715 [14:0];
     if (rst) begin
       \$2493  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2494  = \$1121 [14:0];
+    \$2494  = \$881 [14:0];
     if (rst) begin
       \$2494  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2495  = mac_6_7_lo;
+    \$2495  = mac_5_3_lo;
     if (rst) begin
       \$2495  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2496  = \$1801 [31:0];
+    \$2496  = \$1717 [31:0];
     if (rst) begin
       \$2496  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2497  = { \$1802 [24], \$1802  };
+    \$2497  = { \$1718 [24], \$1718  };
     if (rst) begin
       \$2497  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2498  = \$1803 [14:0];
+    \$2498  = \$1719 [14:0];
     if (rst) begin
       \$2498  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2499  = \$1804 [14:0];
+    \$2499  = \$1720 [14:0];
     if (rst) begin
       \$2499  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2500  = \$1805 [14:0];
+    \$2500  = \$1721 [14:0];
     if (rst) begin
       \$2500  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2501  = \$1806 [14:0];
+    \$2501  = \$1722 [14:0];
     if (rst) begin
       \$2501  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2502  = \$1141 [14:0];
+    \$2502  = \$901 [14:0];
     if (rst) begin
       \$2502  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2503  = mac_7_0_lo;
+    \$2503  = mac_5_4_lo;
     if (rst) begin
       \$2503  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2504  = \$1808 [31:0];
+    \$2504  = \$1724 [31:0];
     if (rst) begin
       \$2504  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2505  = { \$1809 [24], \$1809  };
+    \$2505  = { \$1725 [24], \$1725  };
     if (rst) begin
       \$2505  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2506  = \$1810 [14:0];
+    \$2506  = \$1726 [14:0];
     if (rst) begin
       \$2506  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2507  = \$1811 [14:0];
+    \$2507  = \$1727 [14:0];
     if (rst) begin
       \$2507  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2508  = \$1812 [14:0];
+    \$2508  = \$1728 [14:0];
     if (rst) begin
       \$2508  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2509  = \$1813 [14:0];
+    \$2509  = \$1729 [14:0];
     if (rst) begin
       \$2509  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2510  = \$1161 [14:0];
+    \$2510  = \$921 [14:0];
     if (rst) begin
       \$2510  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2511  = mac_7_1_lo;
+    \$2511  = mac_5_5_lo;
     if (rst) begin
       \$2511  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2512  = \$1815 [31:0];
+    \$2512  = \$1731 [31:0];
     if (rst) begin
       \$2512  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2513  = { \$1816 [24], \$1816  };
+    \$2513  = { \$1732 [24], \$1732  };
     if (rst) begin
       \$2513  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2514  = \$1817 [14:0];
+    \$2514  = \$1733 [14:0];
     if (rst) begin
       \$2514  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2515  = \$1818 [14:0];
+    \$2515  = \$1734 [14:0];
     if (rst) begin
       \$2515  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2516  = \$1819 [14:0];
+    \$2516  = \$1735 [14:0];
     if (rst) begin
       \$2516  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2517  = \$1820 [14:0];
+    \$2517  = \$1736 [14:0];
     if (rst) begin
       \$2517  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2518  = \$1181 [14:0];
+    \$2518  = \$941 [14:0];
     if (rst) begin
       \$2518  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2519  = mac_7_2_lo;
+    \$2519  = mac_5_6_lo;
     if (rst) begin
       \$2519  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2520  = \$1822 [31:0];
+    \$2520  = \$1738 [31:0];
     if (rst) begin
       \$2520  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2521  = { \$1823 [24], \$1823  };
+    \$2521  = { \$1739 [24], \$1739  };
     if (rst) begin
       \$2521  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2522  = \$1824 [14:0];
+    \$2522  = \$1740 [14:0];
     if (rst) begin
       \$2522  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2523  = \$1825 [14:0];
+    \$2523  = \$1741 [14:0];
     if (rst) begin
       \$2523  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2524  = \$1826 [14:0];
+    \$2524  = \$1742 [14:0];
     if (rst) begin
       \$2524  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2525  = \$1827 [14:0];
+    \$2525  = \$1743 [14:0];
     if (rst) begin
       \$2525  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2526  = \$1201 [14:0];
+    \$2526  = \$961 [14:0];
     if (rst) begin
       \$2526  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2527  = mac_7_3_lo;
+    \$2527  = mac_5_7_lo;
     if (rst) begin
       \$2527  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2528  = \$1829 [31:0];
+    \$2528  = \$1745 [31:0];
     if (rst) begin
       \$2528  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2529  = { \$1830 [24], \$1830  };
+    \$2529  = { \$1746 [24], \$1746  };
     if (rst) begin
       \$2529  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2530  = \$1831 [14:0];
+    \$2530  = \$1747 [14:0];
     if (rst) begin
       \$2530  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2531  = \$1832 [14:0];
+    \$2531  = \$1748 [14:0];
     if (rst) begin
       \$2531  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2532  = \$1833 [14:0];
+    \$2532  = \$1749 [14:0];
     if (rst) begin
       \$2532  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2533  = \$1834 [14:0];
+    \$2533  = \$1750 [14:0];
     if (rst) begin
       \$2533  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2534  = \$1221 [14:0];
+    \$2534  = \$981 [14:0];
     if (rst) begin
       \$2534  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2535  = mac_7_4_lo;
+    \$2535  = mac_6_0_lo;
     if (rst) begin
       \$2535  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2536  = \$1836 [31:0];
+    \$2536  = \$1752 [31:0];
     if (rst) begin
       \$2536  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2537  = { \$1837 [24], \$1837  };
+    \$2537  = { \$1753 [24], \$1753  };
     if (rst) begin
       \$2537  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2538  = \$1838 [14:0];
+    \$2538  = \$1754 [14:0];
     if (rst) begin
       \$2538  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2539  = \$1839 [14:0];
+    \$2539  = \$1755 [14:0];
     if (rst) begin
       \$2539  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2540  = \$1840 [14:0];
+    \$2540  = \$1756 [14:0];
     if (rst) begin
       \$2540  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2541  = \$1841 [14:0];
+    \$2541  = \$1757 [14:0];
     if (rst) begin
       \$2541  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2542  = \$1241 [14:0];
+    \$2542  = \$1001 [14:0];
     if (rst) begin
       \$2542  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2543  = mac_7_5_lo;
+    \$2543  = mac_6_1_lo;
     if (rst) begin
       \$2543  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2544  = \$1843 [31:0];
+    \$2544  = \$1759 [31:0];
     if (rst) begin
       \$2544  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2545  = { \$1844 [24], \$1844  };
+    \$2545  = { \$1760 [24], \$1760  };
     if (rst) begin
       \$2545  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2546  = \$1845 [14:0];
+    \$2546  = \$1761 [14:0];
     if (rst) begin
       \$2546  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2547  = \$1846 [14:0];
+    \$2547  = \$1762 [14:0];
     if (rst) begin
       \$2547  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2548  = \$1847 [14:0];
+    \$2548  = \$1763 [14:0];
     if (rst) begin
       \$2548  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2549  = \$1848 [14:0];
+    \$2549  = \$1764 [14:0];
     if (rst) begin
       \$2549  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2550  = \$1261 [14:0];
+    \$2550  = \$1021 [14:0];
     if (rst) begin
       \$2550  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2551  = mac_7_6_lo;
+    \$2551  = mac_6_2_lo;
     if (rst) begin
       \$2551  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2552  = \$1850 [31:0];
+    \$2552  = \$1766 [31:0];
     if (rst) begin
       \$2552  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2553  = { \$1851 [24], \$1851  };
+    \$2553  = { \$1767 [24], \$1767  };
     if (rst) begin
       \$2553  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2554  = \$1852 [14:0];
+    \$2554  = \$1768 [14:0];
     if (rst) begin
       \$2554  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2555  = \$1853 [14:0];
+    \$2555  = \$1769 [14:0];
     if (rst) begin
       \$2555  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2556  = \$1854 [14:0];
+    \$2556  = \$1770 [14:0];
     if (rst) begin
       \$2556  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2557  = \$1855 [14:0];
+    \$2557  = \$1771 [14:0];
     if (rst) begin
       \$2557  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2558  = \$1281 [14:0];
+    \$2558  = \$1041 [14:0];
     if (rst) begin
       \$2558  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2559  = mac_7_7_lo;
+    \$2559  = mac_6_3_lo;
     if (rst) begin
       \$2559  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2560  = \$1857 [31:0];
+    \$2560  = \$1773 [31:0];
     if (rst) begin
       \$2560  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2561  = v4;
+    \$2561  = { \$1774 [24], \$1774  };
     if (rst) begin
-      \$2561  = 1'h0;
+      \$2561  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2562  = v4;
+    \$2562  = \$1775 [14:0];
     if (rst) begin
-      \$2562  = 1'h0;
+      \$2562  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2563  = v4;
+    \$2563  = \$1776 [14:0];
     if (rst) begin
-      \$2563  = 1'h0;
+      \$2563  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2564  = v4;
+    \$2564  = \$1777 [14:0];
     if (rst) begin
-      \$2564  = 1'h0;
+      \$2564  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2565  = v4;
+    \$2565  = \$1778 [14:0];
     if (rst) begin
-      \$2565  = 1'h0;
+      \$2565  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2566  = v4;
+    \$2566  = \$1061 [14:0];
     if (rst) begin
-      \$2566  = 1'h0;
+      \$2566  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2567  = v4;
+    \$2567  = mac_6_4_lo;
     if (rst) begin
-      \$2567  = 1'h0;
+      \$2567  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2568  = v4;
+    \$2568  = \$1780 [31:0];
     if (rst) begin
-      \$2568  = 1'h0;
+      \$2568  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2569  = o_valid_row0;
-    if (\$1858 ) begin
-      \$2569  = 1'h1;
-    end else if (\$1859 ) begin
-      \$2569  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2570  = v_row0;
+    \$2569  = { \$1781 [24], \$1781  };
     if (rst) begin
-      \$2570  = 1'h0;
+      \$2569  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2571  = \$1860 ;
+    \$2570  = \$1782 [14:0];
     if (rst) begin
-      \$2571  = 1'h0;
+      \$2570  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2572  = acc_0_0;
-    if (v_0_0) begin
-      \$2572  = \$1283 [31:0];
-    end
+    \$2571  = \$1783 [14:0];
     if (rst) begin
-      \$2572  = 32'd0;
+      \$2571  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2573  = shadow_0_0;
-    if (last_0_0) begin
-      \$2573  = \$1283 [31:0];
-    end else if (\$1861 ) begin
-      \$2573  = shadow_1_0;
-    end
+    \$2572  = \$1784 [14:0];
     if (rst) begin
-      \$2573  = 32'd0;
+      \$2572  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2574  = v_row0;
+    \$2573  = \$1785 [14:0];
     if (rst) begin
-      \$2574  = 1'h0;
+      \$2573  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2575  = \$1862 ;
+    \$2574  = \$1081 [14:0];
     if (rst) begin
-      \$2575  = 1'h0;
+      \$2574  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2576  = acc_0_1;
-    if (v_0_1) begin
-      \$2576  = \$1285 [31:0];
+    \$2575  = mac_6_5_lo;
+    if (rst) begin
+      \$2575  = 26'h0000000;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2576  = \$1787 [31:0];
     if (rst) begin
       \$2576  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2577  = shadow_0_1;
-    if (last_0_1) begin
-      \$2577  = \$1285 [31:0];
-    end else if (\$1863 ) begin
-      \$2577  = shadow_1_1;
-    end
+    \$2577  = { \$1788 [24], \$1788  };
     if (rst) begin
-      \$2577  = 32'd0;
+      \$2577  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2578  = v_row0;
+    \$2578  = \$1789 [14:0];
     if (rst) begin
-      \$2578  = 1'h0;
+      \$2578  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2579  = \$1864 ;
+    \$2579  = \$1790 [14:0];
     if (rst) begin
-      \$2579  = 1'h0;
+      \$2579  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2580  = acc_0_2;
-    if (v_0_2) begin
-      \$2580  = \$1287 [31:0];
-    end
+    \$2580  = \$1791 [14:0];
     if (rst) begin
-      \$2580  = 32'd0;
+      \$2580  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2581  = shadow_0_2;
-    if (last_0_2) begin
-      \$2581  = \$1287 [31:0];
-    end else if (\$1865 ) begin
-      \$2581  = shadow_1_2;
-    end
+    \$2581  = \$1792 [14:0];
     if (rst) begin
-      \$2581  = 32'd0;
+      \$2581  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2582  = v_row0;
+    \$2582  = \$1101 [14:0];
     if (rst) begin
-      \$2582  = 1'h0;
+      \$2582  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2583  = \$1866 ;
+    \$2583  = mac_6_6_lo;
     if (rst) begin
-      \$2583  = 1'h0;
+      \$2583  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2584  = acc_0_3;
-    if (v_0_3) begin
-      \$2584  = \$1289 [31:0];
-    end
+    \$2584  = \$1794 [31:0];
     if (rst) begin
       \$2584  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2585  = shadow_0_3;
-    if (last_0_3) begin
-      \$2585  = \$1289 [31:0];
-    end else if (\$1867 ) begin
-      \$2585  = shadow_1_3;
-    end
+    \$2585  = { \$1795 [24], \$1795  };
     if (rst) begin
-      \$2585  = 32'd0;
+      \$2585  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2586  = v_row0;
+    \$2586  = \$1796 [14:0];
     if (rst) begin
-      \$2586  = 1'h0;
+      \$2586  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2587  = \$1868 ;
+    \$2587  = \$1797 [14:0];
     if (rst) begin
-      \$2587  = 1'h0;
+      \$2587  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2588  = acc_0_4;
-    if (v_0_4) begin
-      \$2588  = \$1291 [31:0];
-    end
+    \$2588  = \$1798 [14:0];
     if (rst) begin
-      \$2588  = 32'd0;
+      \$2588  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2589  = shadow_0_4;
-    if (last_0_4) begin
-      \$2589  = \$1291 [31:0];
-    end else if (\$1869 ) begin
-      \$2589  = shadow_1_4;
-    end
+    \$2589  = \$1799 [14:0];
     if (rst) begin
-      \$2589  = 32'd0;
+      \$2589  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2590  = v_row0;
+    \$2590  = \$1121 [14:0];
     if (rst) begin
-      \$2590  = 1'h0;
+      \$2590  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2591  = \$1870 ;
+    \$2591  = mac_6_7_lo;
     if (rst) begin
-      \$2591  = 1'h0;
+      \$2591  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2592  = acc_0_5;
-    if (v_0_5) begin
-      \$2592  = \$1293 [31:0];
-    end
+    \$2592  = \$1801 [31:0];
     if (rst) begin
       \$2592  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2593  = shadow_0_5;
-    if (last_0_5) begin
-      \$2593  = \$1293 [31:0];
-    end else if (\$1871 ) begin
-      \$2593  = shadow_1_5;
-    end
+    \$2593  = { \$1802 [24], \$1802  };
     if (rst) begin
-      \$2593  = 32'd0;
+      \$2593  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2594  = v_row0;
+    \$2594  = \$1803 [14:0];
     if (rst) begin
-      \$2594  = 1'h0;
+      \$2594  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2595  = \$1872 ;
+    \$2595  = \$1804 [14:0];
     if (rst) begin
-      \$2595  = 1'h0;
+      \$2595  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2596  = acc_0_6;
-    if (v_0_6) begin
-      \$2596  = \$1295 [31:0];
-    end
+    \$2596  = \$1805 [14:0];
     if (rst) begin
-      \$2596  = 32'd0;
+      \$2596  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2597  = shadow_0_6;
-    if (last_0_6) begin
-      \$2597  = \$1295 [31:0];
-    end else if (\$1873 ) begin
-      \$2597  = shadow_1_6;
-    end
+    \$2597  = \$1806 [14:0];
     if (rst) begin
-      \$2597  = 32'd0;
+      \$2597  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2598  = v_row0;
+    \$2598  = \$1141 [14:0];
     if (rst) begin
-      \$2598  = 1'h0;
+      \$2598  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2599  = \$1874 ;
+    \$2599  = mac_7_0_lo;
     if (rst) begin
-      \$2599  = 1'h0;
+      \$2599  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2600  = acc_0_7;
-    if (v_0_7) begin
-      \$2600  = \$1297 [31:0];
-    end
+    \$2600  = \$1808 [31:0];
     if (rst) begin
       \$2600  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2601  = shadow_0_7;
-    if (last_0_7) begin
-      \$2601  = \$1297 [31:0];
-    end else if (\$1875 ) begin
-      \$2601  = shadow_1_7;
-    end
+    \$2601  = { \$1809 [24], \$1809  };
     if (rst) begin
-      \$2601  = 32'd0;
+      \$2601  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2602  = o_valid_row1;
-    if (\$1876 ) begin
-      \$2602  = 1'h1;
-    end else if (\$1877 ) begin
-      \$2602  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2603  = v_row1;
+    \$2602  = \$1810 [14:0];
     if (rst) begin
-      \$2603  = 1'h0;
+      \$2602  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2604  = \$1878 ;
+    \$2603  = \$1811 [14:0];
     if (rst) begin
-      \$2604  = 1'h0;
+      \$2603  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2605  = acc_1_0;
-    if (v_1_0) begin
-      \$2605  = \$1299 [31:0];
-    end
+    \$2604  = \$1812 [14:0];
     if (rst) begin
-      \$2605  = 32'd0;
+      \$2604  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2606  = shadow_1_0;
-    if (last_1_0) begin
-      \$2606  = \$1299 [31:0];
-    end else if (\$1879 ) begin
-      \$2606  = shadow_2_0;
-    end
+    \$2605  = \$1813 [14:0];
     if (rst) begin
-      \$2606  = 32'd0;
+      \$2605  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2607  = v_row1;
+    \$2606  = \$1161 [14:0];
     if (rst) begin
-      \$2607  = 1'h0;
+      \$2606  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2608  = \$1880 ;
+    \$2607  = mac_7_1_lo;
     if (rst) begin
-      \$2608  = 1'h0;
+      \$2607  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2609  = acc_1_1;
-    if (v_1_1) begin
-      \$2609  = \$1301 [31:0];
-    end
+    \$2608  = \$1815 [31:0];
     if (rst) begin
-      \$2609  = 32'd0;
+      \$2608  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2610  = shadow_1_1;
-    if (last_1_1) begin
-      \$2610  = \$1301 [31:0];
-    end else if (\$1881 ) begin
-      \$2610  = shadow_2_1;
-    end
+    \$2609  = { \$1816 [24], \$1816  };
     if (rst) begin
-      \$2610  = 32'd0;
+      \$2609  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2611  = v_row1;
+    \$2610  = \$1817 [14:0];
     if (rst) begin
-      \$2611  = 1'h0;
+      \$2610  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2612  = \$1882 ;
+    \$2611  = \$1818 [14:0];
     if (rst) begin
-      \$2612  = 1'h0;
+      \$2611  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2613  = acc_1_2;
-    if (v_1_2) begin
-      \$2613  = \$1303 [31:0];
-    end
+    \$2612  = \$1819 [14:0];
     if (rst) begin
-      \$2613  = 32'd0;
+      \$2612  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2614  = shadow_1_2;
-    if (last_1_2) begin
-      \$2614  = \$1303 [31:0];
-    end else if (\$1883 ) begin
-      \$2614  = shadow_2_2;
-    end
+    \$2613  = \$1820 [14:0];
     if (rst) begin
-      \$2614  = 32'd0;
+      \$2613  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2615  = v_row1;
+    \$2614  = \$1181 [14:0];
     if (rst) begin
-      \$2615  = 1'h0;
+      \$2614  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2616  = \$1884 ;
+    \$2615  = mac_7_2_lo;
     if (rst) begin
-      \$2616  = 1'h0;
+      \$2615  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2617  = acc_1_3;
-    if (v_1_3) begin
-      \$2617  = \$1305 [31:0];
-    end
+    \$2616  = \$1822 [31:0];
     if (rst) begin
-      \$2617  = 32'd0;
+      \$2616  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2618  = shadow_1_3;
-    if (last_1_3) begin
-      \$2618  = \$1305 [31:0];
-    end else if (\$1885 ) begin
-      \$2618  = shadow_2_3;
-    end
+    \$2617  = { \$1823 [24], \$1823  };
     if (rst) begin
-      \$2618  = 32'd0;
+      \$2617  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2619  = v_row1;
+    \$2618  = \$1824 [14:0];
     if (rst) begin
-      \$2619  = 1'h0;
+      \$2618  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2620  = \$1886 ;
+    \$2619  = \$1825 [14:0];
     if (rst) begin
-      \$2620  = 1'h0;
+      \$2619  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2621  = acc_1_4;
-    if (v_1_4) begin
-      \$2621  = \$1307 [31:0];
-    end
+    \$2620  = \$1826 [14:0];
     if (rst) begin
-      \$2621  = 32'd0;
+      \$2620  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2622  = shadow_1_4;
-    if (last_1_4) begin
-      \$2622  = \$1307 [31:0];
-    end else if (\$1887 ) begin
-      \$2622  = shadow_2_4;
-    end
+    \$2621  = \$1827 [14:0];
     if (rst) begin
-      \$2622  = 32'd0;
+      \$2621  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2623  = v_row1;
+    \$2622  = \$1201 [14:0];
     if (rst) begin
-      \$2623  = 1'h0;
+      \$2622  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2624  = \$1888 ;
+    \$2623  = mac_7_3_lo;
     if (rst) begin
-      \$2624  = 1'h0;
+      \$2623  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2625  = acc_1_5;
-    if (v_1_5) begin
-      \$2625  = \$1309 [31:0];
-    end
+    \$2624  = \$1829 [31:0];
     if (rst) begin
-      \$2625  = 32'd0;
+      \$2624  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2626  = shadow_1_5;
-    if (last_1_5) begin
-      \$2626  = \$1309 [31:0];
-    end else if (\$1889 ) begin
-      \$2626  = shadow_2_5;
-    end
+    \$2625  = { \$1830 [24], \$1830  };
     if (rst) begin
-      \$2626  = 32'd0;
+      \$2625  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2627  = v_row1;
+    \$2626  = \$1831 [14:0];
     if (rst) begin
-      \$2627  = 1'h0;
+      \$2626  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2628  = \$1890 ;
+    \$2627  = \$1832 [14:0];
     if (rst) begin
-      \$2628  = 1'h0;
+      \$2627  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2629  = acc_1_6;
-    if (v_1_6) begin
-      \$2629  = \$1311 [31:0];
-    end
+    \$2628  = \$1833 [14:0];
     if (rst) begin
-      \$2629  = 32'd0;
+      \$2628  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2630  = shadow_1_6;
-    if (last_1_6) begin
-      \$2630  = \$1311 [31:0];
-    end else if (\$1891 ) begin
-      \$2630  = shadow_2_6;
-    end
+    \$2629  = \$1834 [14:0];
     if (rst) begin
-      \$2630  = 32'd0;
+      \$2629  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2631  = v_row1;
+    \$2630  = \$1221 [14:0];
     if (rst) begin
-      \$2631  = 1'h0;
+      \$2630  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2632  = \$1892 ;
+    \$2631  = mac_7_4_lo;
     if (rst) begin
-      \$2632  = 1'h0;
+      \$2631  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2633  = acc_1_7;
-    if (v_1_7) begin
-      \$2633  = \$1313 [31:0];
-    end
+    \$2632  = \$1836 [31:0];
     if (rst) begin
-      \$2633  = 32'd0;
+      \$2632  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2634  = shadow_1_7;
-    if (last_1_7) begin
-      \$2634  = \$1313 [31:0];
-    end else if (\$1893 ) begin
-      \$2634  = shadow_2_7;
-    end
+    \$2633  = { \$1837 [24], \$1837  };
     if (rst) begin
-      \$2634  = 32'd0;
+      \$2633  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2635  = o_valid_row2;
-    if (\$1894 ) begin
-      \$2635  = 1'h1;
-    end else if (\$1895 ) begin
-      \$2635  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2636  = v_row2;
+    \$2634  = \$1838 [14:0];
     if (rst) begin
-      \$2636  = 1'h0;
+      \$2634  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2637  = \$1896 ;
+    \$2635  = \$1839 [14:0];
     if (rst) begin
-      \$2637  = 1'h0;
+      \$2635  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2638  = acc_2_0;
-    if (v_2_0) begin
-      \$2638  = \$1315 [31:0];
-    end
+    \$2636  = \$1840 [14:0];
     if (rst) begin
-      \$2638  = 32'd0;
+      \$2636  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2639  = shadow_2_0;
-    if (last_2_0) begin
-      \$2639  = \$1315 [31:0];
-    end else if (\$1897 ) begin
-      \$2639  = shadow_3_0;
-    end
+    \$2637  = \$1841 [14:0];
     if (rst) begin
-      \$2639  = 32'd0;
+      \$2637  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2640  = v_row2;
+    \$2638  = \$1241 [14:0];
     if (rst) begin
-      \$2640  = 1'h0;
+      \$2638  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2641  = \$1898 ;
+    \$2639  = mac_7_5_lo;
     if (rst) begin
-      \$2641  = 1'h0;
+      \$2639  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2642  = acc_2_1;
-    if (v_2_1) begin
-      \$2642  = \$1317 [31:0];
-    end
+    \$2640  = \$1843 [31:0];
     if (rst) begin
-      \$2642  = 32'd0;
+      \$2640  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2643  = shadow_2_1;
-    if (last_2_1) begin
-      \$2643  = \$1317 [31:0];
-    end else if (\$1899 ) begin
-      \$2643  = shadow_3_1;
-    end
+    \$2641  = { \$1844 [24], \$1844  };
     if (rst) begin
-      \$2643  = 32'd0;
+      \$2641  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2644  = v_row2;
+    \$2642  = \$1845 [14:0];
     if (rst) begin
-      \$2644  = 1'h0;
+      \$2642  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2645  = \$1900 ;
+    \$2643  = \$1846 [14:0];
     if (rst) begin
-      \$2645  = 1'h0;
+      \$2643  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2646  = acc_2_2;
-    if (v_2_2) begin
-      \$2646  = \$1319 [31:0];
-    end
+    \$2644  = \$1847 [14:0];
     if (rst) begin
-      \$2646  = 32'd0;
+      \$2644  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2647  = shadow_2_2;
-    if (last_2_2) begin
-      \$2647  = \$1319 [31:0];
-    end else if (\$1901 ) begin
-      \$2647  = shadow_3_2;
-    end
+    \$2645  = \$1848 [14:0];
     if (rst) begin
-      \$2647  = 32'd0;
+      \$2645  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2648  = v_row2;
+    \$2646  = \$1261 [14:0];
     if (rst) begin
-      \$2648  = 1'h0;
+      \$2646  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2649  = \$1902 ;
+    \$2647  = mac_7_6_lo;
     if (rst) begin
-      \$2649  = 1'h0;
+      \$2647  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2650  = acc_2_3;
-    if (v_2_3) begin
-      \$2650  = \$1321 [31:0];
-    end
+    \$2648  = \$1850 [31:0];
     if (rst) begin
-      \$2650  = 32'd0;
+      \$2648  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2651  = shadow_2_3;
-    if (last_2_3) begin
-      \$2651  = \$1321 [31:0];
-    end else if (\$1903 ) begin
-      \$2651  = shadow_3_3;
-    end
+    \$2649  = { \$1851 [24], \$1851  };
     if (rst) begin
-      \$2651  = 32'd0;
+      \$2649  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2652  = v_row2;
+    \$2650  = \$1852 [14:0];
     if (rst) begin
-      \$2652  = 1'h0;
+      \$2650  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2653  = \$1904 ;
+    \$2651  = \$1853 [14:0];
     if (rst) begin
-      \$2653  = 1'h0;
+      \$2651  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2654  = acc_2_4;
-    if (v_2_4) begin
-      \$2654  = \$1323 [31:0];
-    end
+    \$2652  = \$1854 [14:0];
     if (rst) begin
-      \$2654  = 32'd0;
+      \$2652  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2655  = shadow_2_4;
-    if (last_2_4) begin
-      \$2655  = \$1323 [31:0];
-    end else if (\$1905 ) begin
-      \$2655  = shadow_3_4;
-    end
+    \$2653  = \$1855 [14:0];
     if (rst) begin
-      \$2655  = 32'd0;
+      \$2653  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2656  = v_row2;
+    \$2654  = \$1281 [14:0];
     if (rst) begin
-      \$2656  = 1'h0;
+      \$2654  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2657  = \$1906 ;
+    \$2655  = mac_7_7_lo;
+    if (rst) begin
+      \$2655  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2656  = \$1857 [31:0];
+    if (rst) begin
+      \$2656  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2657  = v4;
     if (rst) begin
       \$2657  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2658  = acc_2_5;
-    if (v_2_5) begin
-      \$2658  = \$1325 [31:0];
-    end
+    \$2658  = \$1858 ;
     if (rst) begin
-      \$2658  = 32'd0;
+      \$2658  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2659  = shadow_2_5;
-    if (last_2_5) begin
-      \$2659  = \$1325 [31:0];
-    end else if (\$1907 ) begin
-      \$2659  = shadow_3_5;
-    end
+    \$2659  = v_hop_0_0;
     if (rst) begin
-      \$2659  = 32'd0;
+      \$2659  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2660  = v_row2;
+    \$2660  = last_hop_0_0;
     if (rst) begin
       \$2660  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2661  = \$1908 ;
+    \$2661  = acc_0_0;
+    if (v_0_0) begin
+      \$2661  = \$1283 [31:0];
+    end
     if (rst) begin
-      \$2661  = 1'h0;
+      \$2661  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2662  = acc_2_6;
-    if (v_2_6) begin
-      \$2662  = \$1327 [31:0];
-    end
-    if (rst) begin
-      \$2662  = 32'd0;
+    \$2662  = o_valid_0_0;
+    if (\$1859 ) begin
+      \$2662  = 1'h1;
+    end else if (\$1860 ) begin
+      \$2662  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2663  = shadow_2_6;
-    if (last_2_6) begin
-      \$2663  = \$1327 [31:0];
-    end else if (\$1909 ) begin
-      \$2663  = shadow_3_6;
+    \$2663  = shadow_0_0;
+    if (last_0_0) begin
+      \$2663  = \$1283 [31:0];
+    end else if (\$1861 ) begin
+      \$2663  = shadow_1_0;
     end
     if (rst) begin
       \$2663  = 32'd0;
@@ -14014,104 +14642,96 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2664  = v_row2;
+    \$2664  = v4;
     if (rst) begin
       \$2664  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2665  = \$1910 ;
+    \$2665  = \$1862 ;
     if (rst) begin
       \$2665  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2666  = acc_2_7;
-    if (v_2_7) begin
-      \$2666  = \$1329 [31:0];
-    end
+    \$2666  = v_hop_0_1;
     if (rst) begin
-      \$2666  = 32'd0;
+      \$2666  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2667  = shadow_2_7;
-    if (last_2_7) begin
-      \$2667  = \$1329 [31:0];
-    end else if (\$1911 ) begin
-      \$2667  = shadow_3_7;
-    end
+    \$2667  = last_hop_0_1;
     if (rst) begin
-      \$2667  = 32'd0;
+      \$2667  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2668  = o_valid_row3;
-    if (\$1912 ) begin
-      \$2668  = 1'h1;
-    end else if (\$1913 ) begin
-      \$2668  = 1'h0;
+    \$2668  = acc_0_1;
+    if (v_0_1) begin
+      \$2668  = \$1285 [31:0];
+    end
+    if (rst) begin
+      \$2668  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2669  = v_row3;
-    if (rst) begin
+    \$2669  = o_valid_0_1;
+    if (\$1863 ) begin
+      \$2669  = 1'h1;
+    end else if (\$1864 ) begin
       \$2669  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2670  = \$1914 ;
+    \$2670  = shadow_0_1;
+    if (last_0_1) begin
+      \$2670  = \$1285 [31:0];
+    end else if (\$1865 ) begin
+      \$2670  = shadow_1_1;
+    end
     if (rst) begin
-      \$2670  = 1'h0;
+      \$2670  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2671  = acc_3_0;
-    if (v_3_0) begin
-      \$2671  = \$1331 [31:0];
-    end
+    \$2671  = v4;
     if (rst) begin
-      \$2671  = 32'd0;
+      \$2671  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2672  = shadow_3_0;
-    if (last_3_0) begin
-      \$2672  = \$1331 [31:0];
-    end else if (\$1915 ) begin
-      \$2672  = shadow_4_0;
-    end
+    \$2672  = \$1866 ;
     if (rst) begin
-      \$2672  = 32'd0;
+      \$2672  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2673  = v_row3;
+    \$2673  = v_hop_0_2;
     if (rst) begin
       \$2673  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2674  = \$1916 ;
+    \$2674  = last_hop_0_2;
     if (rst) begin
       \$2674  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2675  = acc_3_1;
-    if (v_3_1) begin
-      \$2675  = \$1333 [31:0];
+    \$2675  = acc_0_2;
+    if (v_0_2) begin
+      \$2675  = \$1287 [31:0];
     end
     if (rst) begin
       \$2675  = 32'd0;
@@ -14119,83 +14739,79 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2676  = shadow_3_1;
-    if (last_3_1) begin
-      \$2676  = \$1333 [31:0];
-    end else if (\$1917 ) begin
-      \$2676  = shadow_4_1;
-    end
-    if (rst) begin
-      \$2676  = 32'd0;
+    \$2676  = o_valid_0_2;
+    if (\$1867 ) begin
+      \$2676  = 1'h1;
+    end else if (\$1868 ) begin
+      \$2676  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2677  = v_row3;
+    \$2677  = shadow_0_2;
+    if (last_0_2) begin
+      \$2677  = \$1287 [31:0];
+    end else if (\$1869 ) begin
+      \$2677  = shadow_1_2;
+    end
     if (rst) begin
-      \$2677  = 1'h0;
+      \$2677  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2678  = \$1918 ;
+    \$2678  = v4;
     if (rst) begin
       \$2678  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2679  = acc_3_2;
-    if (v_3_2) begin
-      \$2679  = \$1335 [31:0];
-    end
+    \$2679  = \$1870 ;
     if (rst) begin
-      \$2679  = 32'd0;
+      \$2679  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2680  = shadow_3_2;
-    if (last_3_2) begin
-      \$2680  = \$1335 [31:0];
-    end else if (\$1919 ) begin
-      \$2680  = shadow_4_2;
-    end
+    \$2680  = v_hop_0_3;
     if (rst) begin
-      \$2680  = 32'd0;
+      \$2680  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2681  = v_row3;
+    \$2681  = last_hop_0_3;
     if (rst) begin
       \$2681  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2682  = \$1920 ;
+    \$2682  = acc_0_3;
+    if (v_0_3) begin
+      \$2682  = \$1289 [31:0];
+    end
     if (rst) begin
-      \$2682  = 1'h0;
+      \$2682  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2683  = acc_3_3;
-    if (v_3_3) begin
-      \$2683  = \$1337 [31:0];
-    end
-    if (rst) begin
-      \$2683  = 32'd0;
+    \$2683  = o_valid_0_3;
+    if (\$1871 ) begin
+      \$2683  = 1'h1;
+    end else if (\$1872 ) begin
+      \$2683  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2684  = shadow_3_3;
-    if (last_3_3) begin
-      \$2684  = \$1337 [31:0];
-    end else if (\$1921 ) begin
-      \$2684  = shadow_4_3;
+    \$2684  = shadow_0_3;
+    if (last_0_3) begin
+      \$2684  = \$1289 [31:0];
+    end else if (\$1873 ) begin
+      \$2684  = shadow_1_3;
     end
     if (rst) begin
       \$2684  = 32'd0;
@@ -14203,59 +14819,58 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2685  = v_row3;
+    \$2685  = v4;
     if (rst) begin
       \$2685  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2686  = \$1922 ;
+    \$2686  = \$1874 ;
     if (rst) begin
       \$2686  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2687  = acc_3_4;
-    if (v_3_4) begin
-      \$2687  = \$1339 [31:0];
-    end
+    \$2687  = v_hop_0_4;
     if (rst) begin
-      \$2687  = 32'd0;
+      \$2687  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2688  = shadow_3_4;
-    if (last_3_4) begin
-      \$2688  = \$1339 [31:0];
-    end else if (\$1923 ) begin
-      \$2688  = shadow_4_4;
-    end
+    \$2688  = last_hop_0_4;
     if (rst) begin
-      \$2688  = 32'd0;
+      \$2688  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2689  = v_row3;
+    \$2689  = acc_0_4;
+    if (v_0_4) begin
+      \$2689  = \$1291 [31:0];
+    end
     if (rst) begin
-      \$2689  = 1'h0;
+      \$2689  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2690  = \$1924 ;
-    if (rst) begin
+    \$2690  = o_valid_0_4;
+    if (\$1875 ) begin
+      \$2690  = 1'h1;
+    end else if (\$1876 ) begin
       \$2690  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2691  = acc_3_5;
-    if (v_3_5) begin
-      \$2691  = \$1341 [31:0];
+    \$2691  = shadow_0_4;
+    if (last_0_4) begin
+      \$2691  = \$1291 [31:0];
+    end else if (\$1877 ) begin
+      \$2691  = shadow_1_4;
     end
     if (rst) begin
       \$2691  = 32'd0;
@@ -14263,47 +14878,37 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2692  = shadow_3_5;
-    if (last_3_5) begin
-      \$2692  = \$1341 [31:0];
-    end else if (\$1925 ) begin
-      \$2692  = shadow_4_5;
-    end
+    \$2692  = v4;
     if (rst) begin
-      \$2692  = 32'd0;
+      \$2692  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2693  = v_row3;
+    \$2693  = \$1878 ;
     if (rst) begin
       \$2693  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2694  = \$1926 ;
+    \$2694  = v_hop_0_5;
     if (rst) begin
       \$2694  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2695  = acc_3_6;
-    if (v_3_6) begin
-      \$2695  = \$1343 [31:0];
-    end
+    \$2695  = last_hop_0_5;
     if (rst) begin
-      \$2695  = 32'd0;
+      \$2695  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2696  = shadow_3_6;
-    if (last_3_6) begin
-      \$2696  = \$1343 [31:0];
-    end else if (\$1927 ) begin
-      \$2696  = shadow_4_6;
+    \$2696  = acc_0_5;
+    if (v_0_5) begin
+      \$2696  = \$1293 [31:0];
     end
     if (rst) begin
       \$2696  = 32'd0;
@@ -14311,80 +14916,79 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2697  = v_row3;
-    if (rst) begin
+    \$2697  = o_valid_0_5;
+    if (\$1879 ) begin
+      \$2697  = 1'h1;
+    end else if (\$1880 ) begin
       \$2697  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2698  = \$1928 ;
+    \$2698  = shadow_0_5;
+    if (last_0_5) begin
+      \$2698  = \$1293 [31:0];
+    end else if (\$1881 ) begin
+      \$2698  = shadow_1_5;
+    end
     if (rst) begin
-      \$2698  = 1'h0;
+      \$2698  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2699  = acc_3_7;
-    if (v_3_7) begin
-      \$2699  = \$1345 [31:0];
-    end
+    \$2699  = v4;
     if (rst) begin
-      \$2699  = 32'd0;
+      \$2699  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2700  = shadow_3_7;
-    if (last_3_7) begin
-      \$2700  = \$1345 [31:0];
-    end else if (\$1929 ) begin
-      \$2700  = shadow_4_7;
-    end
+    \$2700  = \$1882 ;
     if (rst) begin
-      \$2700  = 32'd0;
+      \$2700  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2701  = o_valid_row4;
-    if (\$1930 ) begin
-      \$2701  = 1'h1;
-    end else if (\$1931 ) begin
+    \$2701  = v_hop_0_6;
+    if (rst) begin
       \$2701  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2702  = v_row4;
+    \$2702  = last_hop_0_6;
     if (rst) begin
       \$2702  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2703  = \$1932 ;
+    \$2703  = acc_0_6;
+    if (v_0_6) begin
+      \$2703  = \$1295 [31:0];
+    end
     if (rst) begin
-      \$2703  = 1'h0;
+      \$2703  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2704  = acc_4_0;
-    if (v_4_0) begin
-      \$2704  = \$1347 [31:0];
-    end
-    if (rst) begin
-      \$2704  = 32'd0;
+    \$2704  = o_valid_0_6;
+    if (\$1883 ) begin
+      \$2704  = 1'h1;
+    end else if (\$1884 ) begin
+      \$2704  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2705  = shadow_4_0;
-    if (last_4_0) begin
-      \$2705  = \$1347 [31:0];
-    end else if (\$1933 ) begin
-      \$2705  = shadow_5_0;
+    \$2705  = shadow_0_6;
+    if (last_0_6) begin
+      \$2705  = \$1295 [31:0];
+    end else if (\$1885 ) begin
+      \$2705  = shadow_1_6;
     end
     if (rst) begin
       \$2705  = 32'd0;
@@ -14392,59 +14996,58 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2706  = v_row4;
+    \$2706  = v4;
     if (rst) begin
       \$2706  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2707  = \$1934 ;
+    \$2707  = \$1886 ;
     if (rst) begin
       \$2707  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2708  = acc_4_1;
-    if (v_4_1) begin
-      \$2708  = \$1349 [31:0];
-    end
+    \$2708  = v_hop_0_7;
     if (rst) begin
-      \$2708  = 32'd0;
+      \$2708  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2709  = shadow_4_1;
-    if (last_4_1) begin
-      \$2709  = \$1349 [31:0];
-    end else if (\$1935 ) begin
-      \$2709  = shadow_5_1;
-    end
+    \$2709  = last_hop_0_7;
     if (rst) begin
-      \$2709  = 32'd0;
+      \$2709  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2710  = v_row4;
+    \$2710  = acc_0_7;
+    if (v_0_7) begin
+      \$2710  = \$1297 [31:0];
+    end
     if (rst) begin
-      \$2710  = 1'h0;
+      \$2710  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2711  = \$1936 ;
-    if (rst) begin
+    \$2711  = o_valid_0_7;
+    if (\$1887 ) begin
+      \$2711  = 1'h1;
+    end else if (\$1888 ) begin
       \$2711  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2712  = acc_4_2;
-    if (v_4_2) begin
-      \$2712  = \$1351 [31:0];
+    \$2712  = shadow_0_7;
+    if (last_0_7) begin
+      \$2712  = \$1297 [31:0];
+    end else if (\$1889 ) begin
+      \$2712  = shadow_1_7;
     end
     if (rst) begin
       \$2712  = 32'd0;
@@ -14452,47 +15055,37 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2713  = shadow_4_2;
-    if (last_4_2) begin
-      \$2713  = \$1351 [31:0];
-    end else if (\$1937 ) begin
-      \$2713  = shadow_5_2;
-    end
+    \$2713  = v4;
     if (rst) begin
-      \$2713  = 32'd0;
+      \$2713  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2714  = v_row4;
+    \$2714  = \$1890 ;
     if (rst) begin
       \$2714  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2715  = \$1938 ;
+    \$2715  = v_hop_1_0;
     if (rst) begin
       \$2715  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2716  = acc_4_3;
-    if (v_4_3) begin
-      \$2716  = \$1353 [31:0];
-    end
+    \$2716  = last_hop_1_0;
     if (rst) begin
-      \$2716  = 32'd0;
+      \$2716  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2717  = shadow_4_3;
-    if (last_4_3) begin
-      \$2717  = \$1353 [31:0];
-    end else if (\$1939 ) begin
-      \$2717  = shadow_5_3;
+    \$2717  = acc_1_0;
+    if (v_1_0) begin
+      \$2717  = \$1299 [31:0];
     end
     if (rst) begin
       \$2717  = 32'd0;
@@ -14500,59 +15093,58 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2718  = v_row4;
-    if (rst) begin
+    \$2718  = o_valid_1_0;
+    if (\$1891 ) begin
+      \$2718  = 1'h1;
+    end else if (\$1892 ) begin
       \$2718  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2719  = \$1940 ;
+    \$2719  = shadow_1_0;
+    if (last_1_0) begin
+      \$2719  = \$1299 [31:0];
+    end else if (\$1893 ) begin
+      \$2719  = shadow_2_0;
+    end
     if (rst) begin
-      \$2719  = 1'h0;
+      \$2719  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2720  = acc_4_4;
-    if (v_4_4) begin
-      \$2720  = \$1355 [31:0];
-    end
+    \$2720  = v4;
     if (rst) begin
-      \$2720  = 32'd0;
+      \$2720  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2721  = shadow_4_4;
-    if (last_4_4) begin
-      \$2721  = \$1355 [31:0];
-    end else if (\$1941 ) begin
-      \$2721  = shadow_5_4;
-    end
+    \$2721  = \$1894 ;
     if (rst) begin
-      \$2721  = 32'd0;
+      \$2721  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2722  = v_row4;
+    \$2722  = v_hop_1_1;
     if (rst) begin
       \$2722  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2723  = \$1942 ;
+    \$2723  = last_hop_1_1;
     if (rst) begin
       \$2723  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2724  = acc_4_5;
-    if (v_4_5) begin
-      \$2724  = \$1357 [31:0];
+    \$2724  = acc_1_1;
+    if (v_1_1) begin
+      \$2724  = \$1301 [31:0];
     end
     if (rst) begin
       \$2724  = 32'd0;
@@ -14560,83 +15152,79 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2725  = shadow_4_5;
-    if (last_4_5) begin
-      \$2725  = \$1357 [31:0];
-    end else if (\$1943 ) begin
-      \$2725  = shadow_5_5;
-    end
-    if (rst) begin
-      \$2725  = 32'd0;
+    \$2725  = o_valid_1_1;
+    if (\$1895 ) begin
+      \$2725  = 1'h1;
+    end else if (\$1896 ) begin
+      \$2725  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2726  = v_row4;
+    \$2726  = shadow_1_1;
+    if (last_1_1) begin
+      \$2726  = \$1301 [31:0];
+    end else if (\$1897 ) begin
+      \$2726  = shadow_2_1;
+    end
     if (rst) begin
-      \$2726  = 1'h0;
+      \$2726  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2727  = \$1944 ;
+    \$2727  = v4;
     if (rst) begin
       \$2727  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2728  = acc_4_6;
-    if (v_4_6) begin
-      \$2728  = \$1359 [31:0];
-    end
+    \$2728  = \$1898 ;
     if (rst) begin
-      \$2728  = 32'd0;
+      \$2728  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2729  = shadow_4_6;
-    if (last_4_6) begin
-      \$2729  = \$1359 [31:0];
-    end else if (\$1945 ) begin
-      \$2729  = shadow_5_6;
-    end
+    \$2729  = v_hop_1_2;
     if (rst) begin
-      \$2729  = 32'd0;
+      \$2729  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2730  = v_row4;
+    \$2730  = last_hop_1_2;
     if (rst) begin
       \$2730  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2731  = \$1946 ;
+    \$2731  = acc_1_2;
+    if (v_1_2) begin
+      \$2731  = \$1303 [31:0];
+    end
     if (rst) begin
-      \$2731  = 1'h0;
+      \$2731  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2732  = acc_4_7;
-    if (v_4_7) begin
-      \$2732  = \$1361 [31:0];
-    end
-    if (rst) begin
-      \$2732  = 32'd0;
+    \$2732  = o_valid_1_2;
+    if (\$1899 ) begin
+      \$2732  = 1'h1;
+    end else if (\$1900 ) begin
+      \$2732  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2733  = shadow_4_7;
-    if (last_4_7) begin
-      \$2733  = \$1361 [31:0];
-    end else if (\$1947 ) begin
-      \$2733  = shadow_5_7;
+    \$2733  = shadow_1_2;
+    if (last_1_2) begin
+      \$2733  = \$1303 [31:0];
+    end else if (\$1901 ) begin
+      \$2733  = shadow_2_2;
     end
     if (rst) begin
       \$2733  = 32'd0;
@@ -14644,44 +15232,37 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2734  = o_valid_row5;
-    if (\$1948 ) begin
-      \$2734  = 1'h1;
-    end else if (\$1949 ) begin
+    \$2734  = v4;
+    if (rst) begin
       \$2734  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2735  = v_row5;
+    \$2735  = \$1902 ;
     if (rst) begin
       \$2735  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2736  = \$1950 ;
+    \$2736  = v_hop_1_3;
     if (rst) begin
       \$2736  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2737  = acc_5_0;
-    if (v_5_0) begin
-      \$2737  = \$1363 [31:0];
-    end
+    \$2737  = last_hop_1_3;
     if (rst) begin
-      \$2737  = 32'd0;
+      \$2737  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2738  = shadow_5_0;
-    if (last_5_0) begin
-      \$2738  = \$1363 [31:0];
-    end else if (\$1951 ) begin
-      \$2738  = shadow_6_0;
+    \$2738  = acc_1_3;
+    if (v_1_3) begin
+      \$2738  = \$1305 [31:0];
     end
     if (rst) begin
       \$2738  = 32'd0;
@@ -14689,59 +15270,58 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2739  = v_row5;
-    if (rst) begin
+    \$2739  = o_valid_1_3;
+    if (\$1903 ) begin
+      \$2739  = 1'h1;
+    end else if (\$1904 ) begin
       \$2739  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2740  = \$1952 ;
+    \$2740  = shadow_1_3;
+    if (last_1_3) begin
+      \$2740  = \$1305 [31:0];
+    end else if (\$1905 ) begin
+      \$2740  = shadow_2_3;
+    end
     if (rst) begin
-      \$2740  = 1'h0;
+      \$2740  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2741  = acc_5_1;
-    if (v_5_1) begin
-      \$2741  = \$1365 [31:0];
-    end
+    \$2741  = v4;
     if (rst) begin
-      \$2741  = 32'd0;
+      \$2741  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2742  = shadow_5_1;
-    if (last_5_1) begin
-      \$2742  = \$1365 [31:0];
-    end else if (\$1953 ) begin
-      \$2742  = shadow_6_1;
-    end
+    \$2742  = \$1906 ;
     if (rst) begin
-      \$2742  = 32'd0;
+      \$2742  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2743  = v_row5;
+    \$2743  = v_hop_1_4;
     if (rst) begin
       \$2743  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2744  = \$1954 ;
+    \$2744  = last_hop_1_4;
     if (rst) begin
       \$2744  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2745  = acc_5_2;
-    if (v_5_2) begin
-      \$2745  = \$1367 [31:0];
+    \$2745  = acc_1_4;
+    if (v_1_4) begin
+      \$2745  = \$1307 [31:0];
     end
     if (rst) begin
       \$2745  = 32'd0;
@@ -14749,83 +15329,79 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2746  = shadow_5_2;
-    if (last_5_2) begin
-      \$2746  = \$1367 [31:0];
-    end else if (\$1955 ) begin
-      \$2746  = shadow_6_2;
-    end
-    if (rst) begin
-      \$2746  = 32'd0;
+    \$2746  = o_valid_1_4;
+    if (\$1907 ) begin
+      \$2746  = 1'h1;
+    end else if (\$1908 ) begin
+      \$2746  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2747  = v_row5;
+    \$2747  = shadow_1_4;
+    if (last_1_4) begin
+      \$2747  = \$1307 [31:0];
+    end else if (\$1909 ) begin
+      \$2747  = shadow_2_4;
+    end
     if (rst) begin
-      \$2747  = 1'h0;
+      \$2747  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2748  = \$1956 ;
+    \$2748  = v4;
     if (rst) begin
       \$2748  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2749  = acc_5_3;
-    if (v_5_3) begin
-      \$2749  = \$1369 [31:0];
-    end
+    \$2749  = \$1910 ;
     if (rst) begin
-      \$2749  = 32'd0;
+      \$2749  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2750  = shadow_5_3;
-    if (last_5_3) begin
-      \$2750  = \$1369 [31:0];
-    end else if (\$1957 ) begin
-      \$2750  = shadow_6_3;
-    end
+    \$2750  = v_hop_1_5;
     if (rst) begin
-      \$2750  = 32'd0;
+      \$2750  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2751  = v_row5;
+    \$2751  = last_hop_1_5;
     if (rst) begin
       \$2751  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2752  = \$1958 ;
+    \$2752  = acc_1_5;
+    if (v_1_5) begin
+      \$2752  = \$1309 [31:0];
+    end
     if (rst) begin
-      \$2752  = 1'h0;
+      \$2752  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2753  = acc_5_4;
-    if (v_5_4) begin
-      \$2753  = \$1371 [31:0];
-    end
-    if (rst) begin
-      \$2753  = 32'd0;
+    \$2753  = o_valid_1_5;
+    if (\$1911 ) begin
+      \$2753  = 1'h1;
+    end else if (\$1912 ) begin
+      \$2753  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2754  = shadow_5_4;
-    if (last_5_4) begin
-      \$2754  = \$1371 [31:0];
-    end else if (\$1959 ) begin
-      \$2754  = shadow_6_4;
+    \$2754  = shadow_1_5;
+    if (last_1_5) begin
+      \$2754  = \$1309 [31:0];
+    end else if (\$1913 ) begin
+      \$2754  = shadow_2_5;
     end
     if (rst) begin
       \$2754  = 32'd0;
@@ -14833,59 +15409,58 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2755  = v_row5;
+    \$2755  = v4;
     if (rst) begin
       \$2755  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2756  = \$1960 ;
+    \$2756  = \$1914 ;
     if (rst) begin
       \$2756  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2757  = acc_5_5;
-    if (v_5_5) begin
-      \$2757  = \$1373 [31:0];
-    end
+    \$2757  = v_hop_1_6;
     if (rst) begin
-      \$2757  = 32'd0;
+      \$2757  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2758  = shadow_5_5;
-    if (last_5_5) begin
-      \$2758  = \$1373 [31:0];
-    end else if (\$1961 ) begin
-      \$2758  = shadow_6_5;
-    end
+    \$2758  = last_hop_1_6;
     if (rst) begin
-      \$2758  = 32'd0;
+      \$2758  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2759  = v_row5;
+    \$2759  = acc_1_6;
+    if (v_1_6) begin
+      \$2759  = \$1311 [31:0];
+    end
     if (rst) begin
-      \$2759  = 1'h0;
+      \$2759  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2760  = \$1962 ;
-    if (rst) begin
+    \$2760  = o_valid_1_6;
+    if (\$1915 ) begin
+      \$2760  = 1'h1;
+    end else if (\$1916 ) begin
       \$2760  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2761  = acc_5_6;
-    if (v_5_6) begin
-      \$2761  = \$1375 [31:0];
+    \$2761  = shadow_1_6;
+    if (last_1_6) begin
+      \$2761  = \$1311 [31:0];
+    end else if (\$1917 ) begin
+      \$2761  = shadow_2_6;
     end
     if (rst) begin
       \$2761  = 32'd0;
@@ -14893,47 +15468,37 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2762  = shadow_5_6;
-    if (last_5_6) begin
-      \$2762  = \$1375 [31:0];
-    end else if (\$1963 ) begin
-      \$2762  = shadow_6_6;
-    end
+    \$2762  = v4;
     if (rst) begin
-      \$2762  = 32'd0;
+      \$2762  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2763  = v_row5;
+    \$2763  = \$1918 ;
     if (rst) begin
       \$2763  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2764  = \$1964 ;
+    \$2764  = v_hop_1_7;
     if (rst) begin
       \$2764  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2765  = acc_5_7;
-    if (v_5_7) begin
-      \$2765  = \$1377 [31:0];
-    end
+    \$2765  = last_hop_1_7;
     if (rst) begin
-      \$2765  = 32'd0;
+      \$2765  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2766  = shadow_5_7;
-    if (last_5_7) begin
-      \$2766  = \$1377 [31:0];
-    end else if (\$1965 ) begin
-      \$2766  = shadow_6_7;
+    \$2766  = acc_1_7;
+    if (v_1_7) begin
+      \$2766  = \$1313 [31:0];
     end
     if (rst) begin
       \$2766  = 32'd0;
@@ -14941,80 +15506,79 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2767  = o_valid_row6;
-    if (\$1966 ) begin
+    \$2767  = o_valid_1_7;
+    if (\$1919 ) begin
       \$2767  = 1'h1;
-    end else if (\$1967 ) begin
+    end else if (\$1920 ) begin
       \$2767  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2768  = v_row6;
+    \$2768  = shadow_1_7;
+    if (last_1_7) begin
+      \$2768  = \$1313 [31:0];
+    end else if (\$1921 ) begin
+      \$2768  = shadow_2_7;
+    end
     if (rst) begin
-      \$2768  = 1'h0;
+      \$2768  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2769  = \$1968 ;
+    \$2769  = v4;
     if (rst) begin
       \$2769  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2770  = acc_6_0;
-    if (v_6_0) begin
-      \$2770  = \$1379 [31:0];
-    end
+    \$2770  = \$1922 ;
     if (rst) begin
-      \$2770  = 32'd0;
+      \$2770  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2771  = shadow_6_0;
-    if (last_6_0) begin
-      \$2771  = \$1379 [31:0];
-    end else if (\$1969 ) begin
-      \$2771  = shadow_7_0;
-    end
+    \$2771  = v_hop_2_0;
     if (rst) begin
-      \$2771  = 32'd0;
+      \$2771  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2772  = v_row6;
+    \$2772  = last_hop_2_0;
     if (rst) begin
       \$2772  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2773  = \$1970 ;
+    \$2773  = acc_2_0;
+    if (v_2_0) begin
+      \$2773  = \$1315 [31:0];
+    end
     if (rst) begin
-      \$2773  = 1'h0;
+      \$2773  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2774  = acc_6_1;
-    if (v_6_1) begin
-      \$2774  = \$1381 [31:0];
-    end
-    if (rst) begin
-      \$2774  = 32'd0;
+    \$2774  = o_valid_2_0;
+    if (\$1923 ) begin
+      \$2774  = 1'h1;
+    end else if (\$1924 ) begin
+      \$2774  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2775  = shadow_6_1;
-    if (last_6_1) begin
-      \$2775  = \$1381 [31:0];
-    end else if (\$1971 ) begin
-      \$2775  = shadow_7_1;
+    \$2775  = shadow_2_0;
+    if (last_2_0) begin
+      \$2775  = \$1315 [31:0];
+    end else if (\$1925 ) begin
+      \$2775  = shadow_3_0;
     end
     if (rst) begin
       \$2775  = 32'd0;
@@ -15022,59 +15586,58 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2776  = v_row6;
+    \$2776  = v4;
     if (rst) begin
       \$2776  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2777  = \$1972 ;
+    \$2777  = \$1926 ;
     if (rst) begin
       \$2777  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2778  = acc_6_2;
-    if (v_6_2) begin
-      \$2778  = \$1383 [31:0];
-    end
+    \$2778  = v_hop_2_1;
     if (rst) begin
-      \$2778  = 32'd0;
+      \$2778  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2779  = shadow_6_2;
-    if (last_6_2) begin
-      \$2779  = \$1383 [31:0];
-    end else if (\$1973 ) begin
-      \$2779  = shadow_7_2;
-    end
+    \$2779  = last_hop_2_1;
     if (rst) begin
-      \$2779  = 32'd0;
+      \$2779  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2780  = v_row6;
+    \$2780  = acc_2_1;
+    if (v_2_1) begin
+      \$2780  = \$1317 [31:0];
+    end
     if (rst) begin
-      \$2780  = 1'h0;
+      \$2780  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2781  = \$1974 ;
-    if (rst) begin
+    \$2781  = o_valid_2_1;
+    if (\$1927 ) begin
+      \$2781  = 1'h1;
+    end else if (\$1928 ) begin
       \$2781  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2782  = acc_6_3;
-    if (v_6_3) begin
-      \$2782  = \$1385 [31:0];
+    \$2782  = shadow_2_1;
+    if (last_2_1) begin
+      \$2782  = \$1317 [31:0];
+    end else if (\$1929 ) begin
+      \$2782  = shadow_3_1;
     end
     if (rst) begin
       \$2782  = 32'd0;
@@ -15082,47 +15645,37 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2783  = shadow_6_3;
-    if (last_6_3) begin
-      \$2783  = \$1385 [31:0];
-    end else if (\$1975 ) begin
-      \$2783  = shadow_7_3;
-    end
+    \$2783  = v4;
     if (rst) begin
-      \$2783  = 32'd0;
+      \$2783  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2784  = v_row6;
+    \$2784  = \$1930 ;
     if (rst) begin
       \$2784  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2785  = \$1976 ;
+    \$2785  = v_hop_2_2;
     if (rst) begin
       \$2785  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2786  = acc_6_4;
-    if (v_6_4) begin
-      \$2786  = \$1387 [31:0];
-    end
+    \$2786  = last_hop_2_2;
     if (rst) begin
-      \$2786  = 32'd0;
+      \$2786  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2787  = shadow_6_4;
-    if (last_6_4) begin
-      \$2787  = \$1387 [31:0];
-    end else if (\$1977 ) begin
-      \$2787  = shadow_7_4;
+    \$2787  = acc_2_2;
+    if (v_2_2) begin
+      \$2787  = \$1319 [31:0];
     end
     if (rst) begin
       \$2787  = 32'd0;
@@ -15130,59 +15683,58 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2788  = v_row6;
-    if (rst) begin
+    \$2788  = o_valid_2_2;
+    if (\$1931 ) begin
+      \$2788  = 1'h1;
+    end else if (\$1932 ) begin
       \$2788  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2789  = \$1978 ;
+    \$2789  = shadow_2_2;
+    if (last_2_2) begin
+      \$2789  = \$1319 [31:0];
+    end else if (\$1933 ) begin
+      \$2789  = shadow_3_2;
+    end
     if (rst) begin
-      \$2789  = 1'h0;
+      \$2789  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2790  = acc_6_5;
-    if (v_6_5) begin
-      \$2790  = \$1389 [31:0];
-    end
+    \$2790  = v4;
     if (rst) begin
-      \$2790  = 32'd0;
+      \$2790  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2791  = shadow_6_5;
-    if (last_6_5) begin
-      \$2791  = \$1389 [31:0];
-    end else if (\$1979 ) begin
-      \$2791  = shadow_7_5;
-    end
+    \$2791  = \$1934 ;
     if (rst) begin
-      \$2791  = 32'd0;
+      \$2791  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2792  = v_row6;
+    \$2792  = v_hop_2_3;
     if (rst) begin
       \$2792  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2793  = \$1980 ;
+    \$2793  = last_hop_2_3;
     if (rst) begin
       \$2793  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2794  = acc_6_6;
-    if (v_6_6) begin
-      \$2794  = \$1391 [31:0];
+    \$2794  = acc_2_3;
+    if (v_2_3) begin
+      \$2794  = \$1321 [31:0];
     end
     if (rst) begin
       \$2794  = 32'd0;
@@ -15190,80 +15742,79 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2795  = shadow_6_6;
-    if (last_6_6) begin
-      \$2795  = \$1391 [31:0];
-    end else if (\$1981 ) begin
-      \$2795  = shadow_7_6;
-    end
-    if (rst) begin
-      \$2795  = 32'd0;
+    \$2795  = o_valid_2_3;
+    if (\$1935 ) begin
+      \$2795  = 1'h1;
+    end else if (\$1936 ) begin
+      \$2795  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2796  = v_row6;
+    \$2796  = shadow_2_3;
+    if (last_2_3) begin
+      \$2796  = \$1321 [31:0];
+    end else if (\$1937 ) begin
+      \$2796  = shadow_3_3;
+    end
     if (rst) begin
-      \$2796  = 1'h0;
+      \$2796  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2797  = \$1982 ;
+    \$2797  = v4;
     if (rst) begin
       \$2797  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2798  = acc_6_7;
-    if (v_6_7) begin
-      \$2798  = \$1393 [31:0];
-    end
+    \$2798  = \$1938 ;
     if (rst) begin
-      \$2798  = 32'd0;
+      \$2798  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2799  = shadow_6_7;
-    if (last_6_7) begin
-      \$2799  = \$1393 [31:0];
-    end else if (\$1983 ) begin
-      \$2799  = shadow_7_7;
-    end
+    \$2799  = v_hop_2_4;
     if (rst) begin
-      \$2799  = 32'd0;
+      \$2799  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2800  = o_valid_row7;
-    if (\$1984 ) begin
-      \$2800  = 1'h1;
-    end else if (\$1985 ) begin
+    \$2800  = last_hop_2_4;
+    if (rst) begin
       \$2800  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2801  = v_row7;
+    \$2801  = acc_2_4;
+    if (v_2_4) begin
+      \$2801  = \$1323 [31:0];
+    end
     if (rst) begin
-      \$2801  = 1'h0;
+      \$2801  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2802  = \$1986 ;
-    if (rst) begin
+    \$2802  = o_valid_2_4;
+    if (\$1939 ) begin
+      \$2802  = 1'h1;
+    end else if (\$1940 ) begin
       \$2802  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2803  = acc_7_0;
-    if (v_7_0) begin
-      \$2803  = \$1395 [31:0];
+    \$2803  = shadow_2_4;
+    if (last_2_4) begin
+      \$2803  = \$1323 [31:0];
+    end else if (\$1941 ) begin
+      \$2803  = shadow_3_4;
     end
     if (rst) begin
       \$2803  = 32'd0;
@@ -15271,43 +15822,37 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2804  = shadow_7_0;
-    if (last_7_0) begin
-      \$2804  = \$1395 [31:0];
-    end
+    \$2804  = v4;
     if (rst) begin
-      \$2804  = 32'd0;
+      \$2804  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2805  = v_row7;
+    \$2805  = \$1942 ;
     if (rst) begin
       \$2805  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2806  = \$1987 ;
+    \$2806  = v_hop_2_5;
     if (rst) begin
       \$2806  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2807  = acc_7_1;
-    if (v_7_1) begin
-      \$2807  = \$1397 [31:0];
-    end
+    \$2807  = last_hop_2_5;
     if (rst) begin
-      \$2807  = 32'd0;
+      \$2807  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2808  = shadow_7_1;
-    if (last_7_1) begin
-      \$2808  = \$1397 [31:0];
+    \$2808  = acc_2_5;
+    if (v_2_5) begin
+      \$2808  = \$1325 [31:0];
     end
     if (rst) begin
       \$2808  = 32'd0;
@@ -15315,57 +15860,58 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2809  = v_row7;
-    if (rst) begin
+    \$2809  = o_valid_2_5;
+    if (\$1943 ) begin
+      \$2809  = 1'h1;
+    end else if (\$1944 ) begin
       \$2809  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2810  = \$1988 ;
+    \$2810  = shadow_2_5;
+    if (last_2_5) begin
+      \$2810  = \$1325 [31:0];
+    end else if (\$1945 ) begin
+      \$2810  = shadow_3_5;
+    end
     if (rst) begin
-      \$2810  = 1'h0;
+      \$2810  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2811  = acc_7_2;
-    if (v_7_2) begin
-      \$2811  = \$1399 [31:0];
-    end
+    \$2811  = v4;
     if (rst) begin
-      \$2811  = 32'd0;
+      \$2811  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2812  = shadow_7_2;
-    if (last_7_2) begin
-      \$2812  = \$1399 [31:0];
-    end
+    \$2812  = \$1946 ;
     if (rst) begin
-      \$2812  = 32'd0;
+      \$2812  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2813  = v_row7;
+    \$2813  = v_hop_2_6;
     if (rst) begin
       \$2813  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2814  = \$1989 ;
+    \$2814  = last_hop_2_6;
     if (rst) begin
       \$2814  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2815  = acc_7_3;
-    if (v_7_3) begin
-      \$2815  = \$1401 [31:0];
+    \$2815  = acc_2_6;
+    if (v_2_6) begin
+      \$2815  = \$1327 [31:0];
     end
     if (rst) begin
       \$2815  = 32'd0;
@@ -15373,77 +15919,79 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2816  = shadow_7_3;
-    if (last_7_3) begin
-      \$2816  = \$1401 [31:0];
-    end
-    if (rst) begin
-      \$2816  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2817  = v_row7;
-    if (rst) begin
-      \$2817  = 1'h0;
+    \$2816  = o_valid_2_6;
+    if (\$1947 ) begin
+      \$2816  = 1'h1;
+    end else if (\$1948 ) begin
+      \$2816  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2818  = \$1990 ;
+    \$2817  = shadow_2_6;
+    if (last_2_6) begin
+      \$2817  = \$1327 [31:0];
+    end else if (\$1949 ) begin
+      \$2817  = shadow_3_6;
+    end
+    if (rst) begin
+      \$2817  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2818  = v4;
     if (rst) begin
       \$2818  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2819  = acc_7_4;
-    if (v_7_4) begin
-      \$2819  = \$1403 [31:0];
-    end
+    \$2819  = \$1950 ;
     if (rst) begin
-      \$2819  = 32'd0;
+      \$2819  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2820  = shadow_7_4;
-    if (last_7_4) begin
-      \$2820  = \$1403 [31:0];
-    end
+    \$2820  = v_hop_2_7;
     if (rst) begin
-      \$2820  = 32'd0;
+      \$2820  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2821  = v_row7;
+    \$2821  = last_hop_2_7;
     if (rst) begin
       \$2821  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2822  = \$1991 ;
+    \$2822  = acc_2_7;
+    if (v_2_7) begin
+      \$2822  = \$1329 [31:0];
+    end
     if (rst) begin
-      \$2822  = 1'h0;
+      \$2822  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2823  = acc_7_5;
-    if (v_7_5) begin
-      \$2823  = \$1405 [31:0];
-    end
-    if (rst) begin
-      \$2823  = 32'd0;
+    \$2823  = o_valid_2_7;
+    if (\$1951 ) begin
+      \$2823  = 1'h1;
+    end else if (\$1952 ) begin
+      \$2823  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2824  = shadow_7_5;
-    if (last_7_5) begin
-      \$2824  = \$1405 [31:0];
+    \$2824  = shadow_2_7;
+    if (last_2_7) begin
+      \$2824  = \$1329 [31:0];
+    end else if (\$1953 ) begin
+      \$2824  = shadow_3_7;
     end
     if (rst) begin
       \$2824  = 32'd0;
@@ -15451,57 +15999,58 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2825  = v_row7;
+    \$2825  = v4;
     if (rst) begin
       \$2825  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2826  = \$1992 ;
+    \$2826  = \$1954 ;
     if (rst) begin
       \$2826  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2827  = acc_7_6;
-    if (v_7_6) begin
-      \$2827  = \$1407 [31:0];
-    end
+    \$2827  = v_hop_3_0;
     if (rst) begin
-      \$2827  = 32'd0;
+      \$2827  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2828  = shadow_7_6;
-    if (last_7_6) begin
-      \$2828  = \$1407 [31:0];
-    end
+    \$2828  = last_hop_3_0;
     if (rst) begin
-      \$2828  = 32'd0;
+      \$2828  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2829  = v_row7;
+    \$2829  = acc_3_0;
+    if (v_3_0) begin
+      \$2829  = \$1331 [31:0];
+    end
     if (rst) begin
-      \$2829  = 1'h0;
+      \$2829  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2830  = \$1993 ;
-    if (rst) begin
+    \$2830  = o_valid_3_0;
+    if (\$1955 ) begin
+      \$2830  = 1'h1;
+    end else if (\$1956 ) begin
       \$2830  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2831  = acc_7_7;
-    if (v_7_7) begin
-      \$2831  = \$1409 [31:0];
+    \$2831  = shadow_3_0;
+    if (last_3_0) begin
+      \$2831  = \$1331 [31:0];
+    end else if (\$1957 ) begin
+      \$2831  = shadow_4_0;
     end
     if (rst) begin
       \$2831  = 32'd0;
@@ -15509,84 +16058,2287 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2832  = shadow_7_7;
-    if (last_7_7) begin
-      \$2832  = \$1409 [31:0];
-    end
+    \$2832  = v4;
     if (rst) begin
-      \$2832  = 32'd0;
+      \$2832  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2833  = o__valid;
-    if (\$1994 ) begin
-      \$2833  = 1'h1;
-    end
-    if (drain) begin
-      if (last_row) begin
-        \$2833  = 1'h0;
-      end
-    end
+    \$2833  = \$1958 ;
     if (rst) begin
       \$2833  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2834  = row;
-    if (\$1994 ) begin
-      \$2834  = 3'h0;
-    end
-    if (drain) begin
-      \$2834  = \$1995 [2:0];
-      if (last_row) begin
-        \$2834  = 3'h0;
-      end
-    end
+    \$2834  = v_hop_3_1;
     if (rst) begin
-      \$2834  = 3'h0;
+      \$2834  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2835  = busy;
-    if (drain) begin
-      if (last_row) begin
-        \$2835  = 1'h0;
-      end
-    end
-    if (\$1996 ) begin
-      \$2835  = 1'h1;
-    end
+    \$2835  = last_hop_3_1;
     if (rst) begin
       \$2835  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2836  = \$2029 ;
+    \$2836  = acc_3_1;
+    if (v_3_1) begin
+      \$2836  = \$1333 [31:0];
+    end
     if (rst) begin
-      \$2836  = 8'h00;
+      \$2836  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2837  = wide_out;
-    if (rst) begin
+    \$2837  = o_valid_3_1;
+    if (\$1959 ) begin
+      \$2837  = 1'h1;
+    end else if (\$1960 ) begin
       \$2837  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2838  = overflow;
-    if (wide_out_r) begin
-      \$2838  = 1'h1;
-    end else if (clear) begin
-      \$2838  = 1'h0;
+    \$2838  = shadow_3_1;
+    if (last_3_1) begin
+      \$2838  = \$1333 [31:0];
+    end else if (\$1961 ) begin
+      \$2838  = shadow_4_1;
     end
     if (rst) begin
-      \$2838  = 1'h0;
+      \$2838  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2839  = v4;
+    if (rst) begin
+      \$2839  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2840  = \$1962 ;
+    if (rst) begin
+      \$2840  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2841  = v_hop_3_2;
+    if (rst) begin
+      \$2841  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2842  = last_hop_3_2;
+    if (rst) begin
+      \$2842  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2843  = acc_3_2;
+    if (v_3_2) begin
+      \$2843  = \$1335 [31:0];
+    end
+    if (rst) begin
+      \$2843  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2844  = o_valid_3_2;
+    if (\$1963 ) begin
+      \$2844  = 1'h1;
+    end else if (\$1964 ) begin
+      \$2844  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2845  = shadow_3_2;
+    if (last_3_2) begin
+      \$2845  = \$1335 [31:0];
+    end else if (\$1965 ) begin
+      \$2845  = shadow_4_2;
+    end
+    if (rst) begin
+      \$2845  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2846  = v4;
+    if (rst) begin
+      \$2846  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2847  = \$1966 ;
+    if (rst) begin
+      \$2847  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2848  = v_hop_3_3;
+    if (rst) begin
+      \$2848  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2849  = last_hop_3_3;
+    if (rst) begin
+      \$2849  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2850  = acc_3_3;
+    if (v_3_3) begin
+      \$2850  = \$1337 [31:0];
+    end
+    if (rst) begin
+      \$2850  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2851  = o_valid_3_3;
+    if (\$1967 ) begin
+      \$2851  = 1'h1;
+    end else if (\$1968 ) begin
+      \$2851  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2852  = shadow_3_3;
+    if (last_3_3) begin
+      \$2852  = \$1337 [31:0];
+    end else if (\$1969 ) begin
+      \$2852  = shadow_4_3;
+    end
+    if (rst) begin
+      \$2852  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2853  = v4;
+    if (rst) begin
+      \$2853  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2854  = \$1970 ;
+    if (rst) begin
+      \$2854  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2855  = v_hop_3_4;
+    if (rst) begin
+      \$2855  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2856  = last_hop_3_4;
+    if (rst) begin
+      \$2856  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2857  = acc_3_4;
+    if (v_3_4) begin
+      \$2857  = \$1339 [31:0];
+    end
+    if (rst) begin
+      \$2857  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2858  = o_valid_3_4;
+    if (\$1971 ) begin
+      \$2858  = 1'h1;
+    end else if (\$1972 ) begin
+      \$2858  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2859  = shadow_3_4;
+    if (last_3_4) begin
+      \$2859  = \$1339 [31:0];
+    end else if (\$1973 ) begin
+      \$2859  = shadow_4_4;
+    end
+    if (rst) begin
+      \$2859  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2860  = v4;
+    if (rst) begin
+      \$2860  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2861  = \$1974 ;
+    if (rst) begin
+      \$2861  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2862  = v_hop_3_5;
+    if (rst) begin
+      \$2862  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2863  = last_hop_3_5;
+    if (rst) begin
+      \$2863  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2864  = acc_3_5;
+    if (v_3_5) begin
+      \$2864  = \$1341 [31:0];
+    end
+    if (rst) begin
+      \$2864  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2865  = o_valid_3_5;
+    if (\$1975 ) begin
+      \$2865  = 1'h1;
+    end else if (\$1976 ) begin
+      \$2865  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2866  = shadow_3_5;
+    if (last_3_5) begin
+      \$2866  = \$1341 [31:0];
+    end else if (\$1977 ) begin
+      \$2866  = shadow_4_5;
+    end
+    if (rst) begin
+      \$2866  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2867  = v4;
+    if (rst) begin
+      \$2867  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2868  = \$1978 ;
+    if (rst) begin
+      \$2868  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2869  = v_hop_3_6;
+    if (rst) begin
+      \$2869  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2870  = last_hop_3_6;
+    if (rst) begin
+      \$2870  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2871  = acc_3_6;
+    if (v_3_6) begin
+      \$2871  = \$1343 [31:0];
+    end
+    if (rst) begin
+      \$2871  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2872  = o_valid_3_6;
+    if (\$1979 ) begin
+      \$2872  = 1'h1;
+    end else if (\$1980 ) begin
+      \$2872  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2873  = shadow_3_6;
+    if (last_3_6) begin
+      \$2873  = \$1343 [31:0];
+    end else if (\$1981 ) begin
+      \$2873  = shadow_4_6;
+    end
+    if (rst) begin
+      \$2873  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2874  = v4;
+    if (rst) begin
+      \$2874  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2875  = \$1982 ;
+    if (rst) begin
+      \$2875  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2876  = v_hop_3_7;
+    if (rst) begin
+      \$2876  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2877  = last_hop_3_7;
+    if (rst) begin
+      \$2877  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2878  = acc_3_7;
+    if (v_3_7) begin
+      \$2878  = \$1345 [31:0];
+    end
+    if (rst) begin
+      \$2878  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2879  = o_valid_3_7;
+    if (\$1983 ) begin
+      \$2879  = 1'h1;
+    end else if (\$1984 ) begin
+      \$2879  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2880  = shadow_3_7;
+    if (last_3_7) begin
+      \$2880  = \$1345 [31:0];
+    end else if (\$1985 ) begin
+      \$2880  = shadow_4_7;
+    end
+    if (rst) begin
+      \$2880  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2881  = v4;
+    if (rst) begin
+      \$2881  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2882  = \$1986 ;
+    if (rst) begin
+      \$2882  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2883  = v_hop_4_0;
+    if (rst) begin
+      \$2883  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2884  = last_hop_4_0;
+    if (rst) begin
+      \$2884  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2885  = acc_4_0;
+    if (v_4_0) begin
+      \$2885  = \$1347 [31:0];
+    end
+    if (rst) begin
+      \$2885  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2886  = o_valid_4_0;
+    if (\$1987 ) begin
+      \$2886  = 1'h1;
+    end else if (\$1988 ) begin
+      \$2886  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2887  = shadow_4_0;
+    if (last_4_0) begin
+      \$2887  = \$1347 [31:0];
+    end else if (\$1989 ) begin
+      \$2887  = shadow_5_0;
+    end
+    if (rst) begin
+      \$2887  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2888  = v4;
+    if (rst) begin
+      \$2888  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2889  = \$1990 ;
+    if (rst) begin
+      \$2889  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2890  = v_hop_4_1;
+    if (rst) begin
+      \$2890  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2891  = last_hop_4_1;
+    if (rst) begin
+      \$2891  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2892  = acc_4_1;
+    if (v_4_1) begin
+      \$2892  = \$1349 [31:0];
+    end
+    if (rst) begin
+      \$2892  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2893  = o_valid_4_1;
+    if (\$1991 ) begin
+      \$2893  = 1'h1;
+    end else if (\$1992 ) begin
+      \$2893  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2894  = shadow_4_1;
+    if (last_4_1) begin
+      \$2894  = \$1349 [31:0];
+    end else if (\$1993 ) begin
+      \$2894  = shadow_5_1;
+    end
+    if (rst) begin
+      \$2894  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2895  = v4;
+    if (rst) begin
+      \$2895  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2896  = \$1994 ;
+    if (rst) begin
+      \$2896  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2897  = v_hop_4_2;
+    if (rst) begin
+      \$2897  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2898  = last_hop_4_2;
+    if (rst) begin
+      \$2898  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2899  = acc_4_2;
+    if (v_4_2) begin
+      \$2899  = \$1351 [31:0];
+    end
+    if (rst) begin
+      \$2899  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2900  = o_valid_4_2;
+    if (\$1995 ) begin
+      \$2900  = 1'h1;
+    end else if (\$1996 ) begin
+      \$2900  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2901  = shadow_4_2;
+    if (last_4_2) begin
+      \$2901  = \$1351 [31:0];
+    end else if (\$1997 ) begin
+      \$2901  = shadow_5_2;
+    end
+    if (rst) begin
+      \$2901  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2902  = v4;
+    if (rst) begin
+      \$2902  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2903  = \$1998 ;
+    if (rst) begin
+      \$2903  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2904  = v_hop_4_3;
+    if (rst) begin
+      \$2904  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2905  = last_hop_4_3;
+    if (rst) begin
+      \$2905  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2906  = acc_4_3;
+    if (v_4_3) begin
+      \$2906  = \$1353 [31:0];
+    end
+    if (rst) begin
+      \$2906  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2907  = o_valid_4_3;
+    if (\$1999 ) begin
+      \$2907  = 1'h1;
+    end else if (\$2000 ) begin
+      \$2907  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2908  = shadow_4_3;
+    if (last_4_3) begin
+      \$2908  = \$1353 [31:0];
+    end else if (\$2001 ) begin
+      \$2908  = shadow_5_3;
+    end
+    if (rst) begin
+      \$2908  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2909  = v4;
+    if (rst) begin
+      \$2909  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2910  = \$2002 ;
+    if (rst) begin
+      \$2910  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2911  = v_hop_4_4;
+    if (rst) begin
+      \$2911  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2912  = last_hop_4_4;
+    if (rst) begin
+      \$2912  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2913  = acc_4_4;
+    if (v_4_4) begin
+      \$2913  = \$1355 [31:0];
+    end
+    if (rst) begin
+      \$2913  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2914  = o_valid_4_4;
+    if (\$2003 ) begin
+      \$2914  = 1'h1;
+    end else if (\$2004 ) begin
+      \$2914  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2915  = shadow_4_4;
+    if (last_4_4) begin
+      \$2915  = \$1355 [31:0];
+    end else if (\$2005 ) begin
+      \$2915  = shadow_5_4;
+    end
+    if (rst) begin
+      \$2915  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2916  = v4;
+    if (rst) begin
+      \$2916  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2917  = \$2006 ;
+    if (rst) begin
+      \$2917  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2918  = v_hop_4_5;
+    if (rst) begin
+      \$2918  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2919  = last_hop_4_5;
+    if (rst) begin
+      \$2919  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2920  = acc_4_5;
+    if (v_4_5) begin
+      \$2920  = \$1357 [31:0];
+    end
+    if (rst) begin
+      \$2920  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2921  = o_valid_4_5;
+    if (\$2007 ) begin
+      \$2921  = 1'h1;
+    end else if (\$2008 ) begin
+      \$2921  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2922  = shadow_4_5;
+    if (last_4_5) begin
+      \$2922  = \$1357 [31:0];
+    end else if (\$2009 ) begin
+      \$2922  = shadow_5_5;
+    end
+    if (rst) begin
+      \$2922  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2923  = v4;
+    if (rst) begin
+      \$2923  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2924  = \$2010 ;
+    if (rst) begin
+      \$2924  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2925  = v_hop_4_6;
+    if (rst) begin
+      \$2925  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2926  = last_hop_4_6;
+    if (rst) begin
+      \$2926  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2927  = acc_4_6;
+    if (v_4_6) begin
+      \$2927  = \$1359 [31:0];
+    end
+    if (rst) begin
+      \$2927  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2928  = o_valid_4_6;
+    if (\$2011 ) begin
+      \$2928  = 1'h1;
+    end else if (\$2012 ) begin
+      \$2928  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2929  = shadow_4_6;
+    if (last_4_6) begin
+      \$2929  = \$1359 [31:0];
+    end else if (\$2013 ) begin
+      \$2929  = shadow_5_6;
+    end
+    if (rst) begin
+      \$2929  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2930  = v4;
+    if (rst) begin
+      \$2930  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2931  = \$2014 ;
+    if (rst) begin
+      \$2931  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2932  = v_hop_4_7;
+    if (rst) begin
+      \$2932  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2933  = last_hop_4_7;
+    if (rst) begin
+      \$2933  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2934  = acc_4_7;
+    if (v_4_7) begin
+      \$2934  = \$1361 [31:0];
+    end
+    if (rst) begin
+      \$2934  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2935  = o_valid_4_7;
+    if (\$2015 ) begin
+      \$2935  = 1'h1;
+    end else if (\$2016 ) begin
+      \$2935  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2936  = shadow_4_7;
+    if (last_4_7) begin
+      \$2936  = \$1361 [31:0];
+    end else if (\$2017 ) begin
+      \$2936  = shadow_5_7;
+    end
+    if (rst) begin
+      \$2936  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2937  = v4;
+    if (rst) begin
+      \$2937  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2938  = \$2018 ;
+    if (rst) begin
+      \$2938  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2939  = v_hop_5_0;
+    if (rst) begin
+      \$2939  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2940  = last_hop_5_0;
+    if (rst) begin
+      \$2940  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2941  = acc_5_0;
+    if (v_5_0) begin
+      \$2941  = \$1363 [31:0];
+    end
+    if (rst) begin
+      \$2941  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2942  = o_valid_5_0;
+    if (\$2019 ) begin
+      \$2942  = 1'h1;
+    end else if (\$2020 ) begin
+      \$2942  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2943  = shadow_5_0;
+    if (last_5_0) begin
+      \$2943  = \$1363 [31:0];
+    end else if (\$2021 ) begin
+      \$2943  = shadow_6_0;
+    end
+    if (rst) begin
+      \$2943  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2944  = v4;
+    if (rst) begin
+      \$2944  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2945  = \$2022 ;
+    if (rst) begin
+      \$2945  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2946  = v_hop_5_1;
+    if (rst) begin
+      \$2946  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2947  = last_hop_5_1;
+    if (rst) begin
+      \$2947  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2948  = acc_5_1;
+    if (v_5_1) begin
+      \$2948  = \$1365 [31:0];
+    end
+    if (rst) begin
+      \$2948  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2949  = o_valid_5_1;
+    if (\$2023 ) begin
+      \$2949  = 1'h1;
+    end else if (\$2024 ) begin
+      \$2949  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2950  = shadow_5_1;
+    if (last_5_1) begin
+      \$2950  = \$1365 [31:0];
+    end else if (\$2025 ) begin
+      \$2950  = shadow_6_1;
+    end
+    if (rst) begin
+      \$2950  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2951  = v4;
+    if (rst) begin
+      \$2951  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2952  = \$2026 ;
+    if (rst) begin
+      \$2952  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2953  = v_hop_5_2;
+    if (rst) begin
+      \$2953  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2954  = last_hop_5_2;
+    if (rst) begin
+      \$2954  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2955  = acc_5_2;
+    if (v_5_2) begin
+      \$2955  = \$1367 [31:0];
+    end
+    if (rst) begin
+      \$2955  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2956  = o_valid_5_2;
+    if (\$2027 ) begin
+      \$2956  = 1'h1;
+    end else if (\$2028 ) begin
+      \$2956  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2957  = shadow_5_2;
+    if (last_5_2) begin
+      \$2957  = \$1367 [31:0];
+    end else if (\$2029 ) begin
+      \$2957  = shadow_6_2;
+    end
+    if (rst) begin
+      \$2957  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2958  = v4;
+    if (rst) begin
+      \$2958  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2959  = \$2030 ;
+    if (rst) begin
+      \$2959  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2960  = v_hop_5_3;
+    if (rst) begin
+      \$2960  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2961  = last_hop_5_3;
+    if (rst) begin
+      \$2961  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2962  = acc_5_3;
+    if (v_5_3) begin
+      \$2962  = \$1369 [31:0];
+    end
+    if (rst) begin
+      \$2962  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2963  = o_valid_5_3;
+    if (\$2031 ) begin
+      \$2963  = 1'h1;
+    end else if (\$2032 ) begin
+      \$2963  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2964  = shadow_5_3;
+    if (last_5_3) begin
+      \$2964  = \$1369 [31:0];
+    end else if (\$2033 ) begin
+      \$2964  = shadow_6_3;
+    end
+    if (rst) begin
+      \$2964  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2965  = v4;
+    if (rst) begin
+      \$2965  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2966  = \$2034 ;
+    if (rst) begin
+      \$2966  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2967  = v_hop_5_4;
+    if (rst) begin
+      \$2967  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2968  = last_hop_5_4;
+    if (rst) begin
+      \$2968  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2969  = acc_5_4;
+    if (v_5_4) begin
+      \$2969  = \$1371 [31:0];
+    end
+    if (rst) begin
+      \$2969  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2970  = o_valid_5_4;
+    if (\$2035 ) begin
+      \$2970  = 1'h1;
+    end else if (\$2036 ) begin
+      \$2970  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2971  = shadow_5_4;
+    if (last_5_4) begin
+      \$2971  = \$1371 [31:0];
+    end else if (\$2037 ) begin
+      \$2971  = shadow_6_4;
+    end
+    if (rst) begin
+      \$2971  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2972  = v4;
+    if (rst) begin
+      \$2972  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2973  = \$2038 ;
+    if (rst) begin
+      \$2973  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2974  = v_hop_5_5;
+    if (rst) begin
+      \$2974  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2975  = last_hop_5_5;
+    if (rst) begin
+      \$2975  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2976  = acc_5_5;
+    if (v_5_5) begin
+      \$2976  = \$1373 [31:0];
+    end
+    if (rst) begin
+      \$2976  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2977  = o_valid_5_5;
+    if (\$2039 ) begin
+      \$2977  = 1'h1;
+    end else if (\$2040 ) begin
+      \$2977  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2978  = shadow_5_5;
+    if (last_5_5) begin
+      \$2978  = \$1373 [31:0];
+    end else if (\$2041 ) begin
+      \$2978  = shadow_6_5;
+    end
+    if (rst) begin
+      \$2978  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2979  = v4;
+    if (rst) begin
+      \$2979  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2980  = \$2042 ;
+    if (rst) begin
+      \$2980  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2981  = v_hop_5_6;
+    if (rst) begin
+      \$2981  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2982  = last_hop_5_6;
+    if (rst) begin
+      \$2982  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2983  = acc_5_6;
+    if (v_5_6) begin
+      \$2983  = \$1375 [31:0];
+    end
+    if (rst) begin
+      \$2983  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2984  = o_valid_5_6;
+    if (\$2043 ) begin
+      \$2984  = 1'h1;
+    end else if (\$2044 ) begin
+      \$2984  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2985  = shadow_5_6;
+    if (last_5_6) begin
+      \$2985  = \$1375 [31:0];
+    end else if (\$2045 ) begin
+      \$2985  = shadow_6_6;
+    end
+    if (rst) begin
+      \$2985  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2986  = v4;
+    if (rst) begin
+      \$2986  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2987  = \$2046 ;
+    if (rst) begin
+      \$2987  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2988  = v_hop_5_7;
+    if (rst) begin
+      \$2988  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2989  = last_hop_5_7;
+    if (rst) begin
+      \$2989  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2990  = acc_5_7;
+    if (v_5_7) begin
+      \$2990  = \$1377 [31:0];
+    end
+    if (rst) begin
+      \$2990  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2991  = o_valid_5_7;
+    if (\$2047 ) begin
+      \$2991  = 1'h1;
+    end else if (\$2048 ) begin
+      \$2991  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2992  = shadow_5_7;
+    if (last_5_7) begin
+      \$2992  = \$1377 [31:0];
+    end else if (\$2049 ) begin
+      \$2992  = shadow_6_7;
+    end
+    if (rst) begin
+      \$2992  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2993  = v4;
+    if (rst) begin
+      \$2993  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2994  = \$2050 ;
+    if (rst) begin
+      \$2994  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2995  = v_hop_6_0;
+    if (rst) begin
+      \$2995  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2996  = last_hop_6_0;
+    if (rst) begin
+      \$2996  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2997  = acc_6_0;
+    if (v_6_0) begin
+      \$2997  = \$1379 [31:0];
+    end
+    if (rst) begin
+      \$2997  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2998  = o_valid_6_0;
+    if (\$2051 ) begin
+      \$2998  = 1'h1;
+    end else if (\$2052 ) begin
+      \$2998  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2999  = shadow_6_0;
+    if (last_6_0) begin
+      \$2999  = \$1379 [31:0];
+    end else if (\$2053 ) begin
+      \$2999  = shadow_7_0;
+    end
+    if (rst) begin
+      \$2999  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3000  = v4;
+    if (rst) begin
+      \$3000  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3001  = \$2054 ;
+    if (rst) begin
+      \$3001  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3002  = v_hop_6_1;
+    if (rst) begin
+      \$3002  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3003  = last_hop_6_1;
+    if (rst) begin
+      \$3003  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3004  = acc_6_1;
+    if (v_6_1) begin
+      \$3004  = \$1381 [31:0];
+    end
+    if (rst) begin
+      \$3004  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3005  = o_valid_6_1;
+    if (\$2055 ) begin
+      \$3005  = 1'h1;
+    end else if (\$2056 ) begin
+      \$3005  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3006  = shadow_6_1;
+    if (last_6_1) begin
+      \$3006  = \$1381 [31:0];
+    end else if (\$2057 ) begin
+      \$3006  = shadow_7_1;
+    end
+    if (rst) begin
+      \$3006  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3007  = v4;
+    if (rst) begin
+      \$3007  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3008  = \$2058 ;
+    if (rst) begin
+      \$3008  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3009  = v_hop_6_2;
+    if (rst) begin
+      \$3009  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3010  = last_hop_6_2;
+    if (rst) begin
+      \$3010  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3011  = acc_6_2;
+    if (v_6_2) begin
+      \$3011  = \$1383 [31:0];
+    end
+    if (rst) begin
+      \$3011  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3012  = o_valid_6_2;
+    if (\$2059 ) begin
+      \$3012  = 1'h1;
+    end else if (\$2060 ) begin
+      \$3012  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3013  = shadow_6_2;
+    if (last_6_2) begin
+      \$3013  = \$1383 [31:0];
+    end else if (\$2061 ) begin
+      \$3013  = shadow_7_2;
+    end
+    if (rst) begin
+      \$3013  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3014  = v4;
+    if (rst) begin
+      \$3014  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3015  = \$2062 ;
+    if (rst) begin
+      \$3015  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3016  = v_hop_6_3;
+    if (rst) begin
+      \$3016  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3017  = last_hop_6_3;
+    if (rst) begin
+      \$3017  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3018  = acc_6_3;
+    if (v_6_3) begin
+      \$3018  = \$1385 [31:0];
+    end
+    if (rst) begin
+      \$3018  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3019  = o_valid_6_3;
+    if (\$2063 ) begin
+      \$3019  = 1'h1;
+    end else if (\$2064 ) begin
+      \$3019  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3020  = shadow_6_3;
+    if (last_6_3) begin
+      \$3020  = \$1385 [31:0];
+    end else if (\$2065 ) begin
+      \$3020  = shadow_7_3;
+    end
+    if (rst) begin
+      \$3020  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3021  = v4;
+    if (rst) begin
+      \$3021  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3022  = \$2066 ;
+    if (rst) begin
+      \$3022  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3023  = v_hop_6_4;
+    if (rst) begin
+      \$3023  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3024  = last_hop_6_4;
+    if (rst) begin
+      \$3024  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3025  = acc_6_4;
+    if (v_6_4) begin
+      \$3025  = \$1387 [31:0];
+    end
+    if (rst) begin
+      \$3025  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3026  = o_valid_6_4;
+    if (\$2067 ) begin
+      \$3026  = 1'h1;
+    end else if (\$2068 ) begin
+      \$3026  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3027  = shadow_6_4;
+    if (last_6_4) begin
+      \$3027  = \$1387 [31:0];
+    end else if (\$2069 ) begin
+      \$3027  = shadow_7_4;
+    end
+    if (rst) begin
+      \$3027  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3028  = v4;
+    if (rst) begin
+      \$3028  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3029  = \$2070 ;
+    if (rst) begin
+      \$3029  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3030  = v_hop_6_5;
+    if (rst) begin
+      \$3030  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3031  = last_hop_6_5;
+    if (rst) begin
+      \$3031  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3032  = acc_6_5;
+    if (v_6_5) begin
+      \$3032  = \$1389 [31:0];
+    end
+    if (rst) begin
+      \$3032  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3033  = o_valid_6_5;
+    if (\$2071 ) begin
+      \$3033  = 1'h1;
+    end else if (\$2072 ) begin
+      \$3033  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3034  = shadow_6_5;
+    if (last_6_5) begin
+      \$3034  = \$1389 [31:0];
+    end else if (\$2073 ) begin
+      \$3034  = shadow_7_5;
+    end
+    if (rst) begin
+      \$3034  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3035  = v4;
+    if (rst) begin
+      \$3035  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3036  = \$2074 ;
+    if (rst) begin
+      \$3036  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3037  = v_hop_6_6;
+    if (rst) begin
+      \$3037  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3038  = last_hop_6_6;
+    if (rst) begin
+      \$3038  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3039  = acc_6_6;
+    if (v_6_6) begin
+      \$3039  = \$1391 [31:0];
+    end
+    if (rst) begin
+      \$3039  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3040  = o_valid_6_6;
+    if (\$2075 ) begin
+      \$3040  = 1'h1;
+    end else if (\$2076 ) begin
+      \$3040  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3041  = shadow_6_6;
+    if (last_6_6) begin
+      \$3041  = \$1391 [31:0];
+    end else if (\$2077 ) begin
+      \$3041  = shadow_7_6;
+    end
+    if (rst) begin
+      \$3041  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3042  = v4;
+    if (rst) begin
+      \$3042  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3043  = \$2078 ;
+    if (rst) begin
+      \$3043  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3044  = v_hop_6_7;
+    if (rst) begin
+      \$3044  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3045  = last_hop_6_7;
+    if (rst) begin
+      \$3045  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3046  = acc_6_7;
+    if (v_6_7) begin
+      \$3046  = \$1393 [31:0];
+    end
+    if (rst) begin
+      \$3046  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3047  = o_valid_6_7;
+    if (\$2079 ) begin
+      \$3047  = 1'h1;
+    end else if (\$2080 ) begin
+      \$3047  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3048  = shadow_6_7;
+    if (last_6_7) begin
+      \$3048  = \$1393 [31:0];
+    end else if (\$2081 ) begin
+      \$3048  = shadow_7_7;
+    end
+    if (rst) begin
+      \$3048  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3049  = v4;
+    if (rst) begin
+      \$3049  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3050  = \$2082 ;
+    if (rst) begin
+      \$3050  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3051  = v_hop_7_0;
+    if (rst) begin
+      \$3051  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3052  = last_hop_7_0;
+    if (rst) begin
+      \$3052  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3053  = acc_7_0;
+    if (v_7_0) begin
+      \$3053  = \$1395 [31:0];
+    end
+    if (rst) begin
+      \$3053  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3054  = shadow_7_0;
+    if (last_7_0) begin
+      \$3054  = \$1395 [31:0];
+    end
+    if (rst) begin
+      \$3054  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3055  = v4;
+    if (rst) begin
+      \$3055  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3056  = \$2083 ;
+    if (rst) begin
+      \$3056  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3057  = v_hop_7_1;
+    if (rst) begin
+      \$3057  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3058  = last_hop_7_1;
+    if (rst) begin
+      \$3058  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3059  = acc_7_1;
+    if (v_7_1) begin
+      \$3059  = \$1397 [31:0];
+    end
+    if (rst) begin
+      \$3059  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3060  = shadow_7_1;
+    if (last_7_1) begin
+      \$3060  = \$1397 [31:0];
+    end
+    if (rst) begin
+      \$3060  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3061  = v4;
+    if (rst) begin
+      \$3061  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3062  = \$2084 ;
+    if (rst) begin
+      \$3062  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3063  = v_hop_7_2;
+    if (rst) begin
+      \$3063  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3064  = last_hop_7_2;
+    if (rst) begin
+      \$3064  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3065  = acc_7_2;
+    if (v_7_2) begin
+      \$3065  = \$1399 [31:0];
+    end
+    if (rst) begin
+      \$3065  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3066  = shadow_7_2;
+    if (last_7_2) begin
+      \$3066  = \$1399 [31:0];
+    end
+    if (rst) begin
+      \$3066  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3067  = v4;
+    if (rst) begin
+      \$3067  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3068  = \$2085 ;
+    if (rst) begin
+      \$3068  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3069  = v_hop_7_3;
+    if (rst) begin
+      \$3069  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3070  = last_hop_7_3;
+    if (rst) begin
+      \$3070  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3071  = acc_7_3;
+    if (v_7_3) begin
+      \$3071  = \$1401 [31:0];
+    end
+    if (rst) begin
+      \$3071  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3072  = shadow_7_3;
+    if (last_7_3) begin
+      \$3072  = \$1401 [31:0];
+    end
+    if (rst) begin
+      \$3072  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3073  = v4;
+    if (rst) begin
+      \$3073  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3074  = \$2086 ;
+    if (rst) begin
+      \$3074  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3075  = v_hop_7_4;
+    if (rst) begin
+      \$3075  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3076  = last_hop_7_4;
+    if (rst) begin
+      \$3076  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3077  = acc_7_4;
+    if (v_7_4) begin
+      \$3077  = \$1403 [31:0];
+    end
+    if (rst) begin
+      \$3077  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3078  = shadow_7_4;
+    if (last_7_4) begin
+      \$3078  = \$1403 [31:0];
+    end
+    if (rst) begin
+      \$3078  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3079  = v4;
+    if (rst) begin
+      \$3079  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3080  = \$2087 ;
+    if (rst) begin
+      \$3080  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3081  = v_hop_7_5;
+    if (rst) begin
+      \$3081  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3082  = last_hop_7_5;
+    if (rst) begin
+      \$3082  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3083  = acc_7_5;
+    if (v_7_5) begin
+      \$3083  = \$1405 [31:0];
+    end
+    if (rst) begin
+      \$3083  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3084  = shadow_7_5;
+    if (last_7_5) begin
+      \$3084  = \$1405 [31:0];
+    end
+    if (rst) begin
+      \$3084  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3085  = v4;
+    if (rst) begin
+      \$3085  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3086  = \$2088 ;
+    if (rst) begin
+      \$3086  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3087  = v_hop_7_6;
+    if (rst) begin
+      \$3087  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3088  = last_hop_7_6;
+    if (rst) begin
+      \$3088  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3089  = acc_7_6;
+    if (v_7_6) begin
+      \$3089  = \$1407 [31:0];
+    end
+    if (rst) begin
+      \$3089  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3090  = shadow_7_6;
+    if (last_7_6) begin
+      \$3090  = \$1407 [31:0];
+    end
+    if (rst) begin
+      \$3090  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3091  = v4;
+    if (rst) begin
+      \$3091  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3092  = \$2089 ;
+    if (rst) begin
+      \$3092  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3093  = v_hop_7_7;
+    if (rst) begin
+      \$3093  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3094  = last_hop_7_7;
+    if (rst) begin
+      \$3094  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3095  = acc_7_7;
+    if (v_7_7) begin
+      \$3095  = \$1409 [31:0];
+    end
+    if (rst) begin
+      \$3095  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3096  = shadow_7_7;
+    if (last_7_7) begin
+      \$3096  = \$1409 [31:0];
+    end
+    if (rst) begin
+      \$3096  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3097  = o__valid;
+    if (\$2090 ) begin
+      \$3097  = 1'h1;
+    end
+    if (drain) begin
+      if (last_row) begin
+        \$3097  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$3097  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3098  = row;
+    if (\$2090 ) begin
+      \$3098  = 3'h0;
+    end
+    if (drain) begin
+      \$3098  = \$2091 [2:0];
+      if (last_row) begin
+        \$3098  = 3'h0;
+      end
+    end
+    if (rst) begin
+      \$3098  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3099  = busy;
+    if (drain) begin
+      if (last_row) begin
+        \$3099  = 1'h0;
+      end
+    end
+    if (\$2092 ) begin
+      \$3099  = 1'h1;
+    end
+    if (rst) begin
+      \$3099  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3100  = \$2125 ;
+    if (rst) begin
+      \$3100  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3101  = wide_out;
+    if (rst) begin
+      \$3101  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3102  = overflow;
+    if (wide_out_r) begin
+      \$3102  = 1'h1;
+    end else if (clear) begin
+      \$3102  = 1'h0;
+    end
+    if (rst) begin
+      \$3102  = 1'h0;
     end
   end
   assign mac_0_0_pp0 = \$3 [14:0];

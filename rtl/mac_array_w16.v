@@ -262,430 +262,694 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   wire \$329 ;
   wire [32:0] \$33 ;
   wire \$330 ;
-  wire [3:0] \$331 ;
+  wire \$331 ;
   wire \$332 ;
-  reg \$333 ;
-  reg [193:0] \$334 ;
-  reg \$335 ;
-  reg \$336 ;
-  reg \$337 ;
-  reg \$338 ;
-  reg \$339 ;
+  wire \$333 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire \$336 ;
+  wire \$337 ;
+  wire \$338 ;
+  wire \$339 ;
   wire [31:0] \$34 ;
-  reg \$340 ;
-  reg \$341 ;
-  reg \$342 ;
-  reg \$343 ;
-  reg \$344 ;
-  reg \$345 ;
-  reg [31:0] \$346 ;
-  reg [31:0] \$347 ;
-  reg [31:0] \$348 ;
-  reg [31:0] \$349 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire \$345 ;
+  wire \$346 ;
+  wire \$347 ;
+  wire \$348 ;
+  wire \$349 ;
   wire [32:0] \$35 ;
-  reg [31:0] \$350 ;
-  reg [31:0] \$351 ;
-  reg [31:0] \$352 ;
-  reg [31:0] \$353 ;
-  reg [31:0] \$354 ;
-  reg [31:0] \$355 ;
-  reg [31:0] \$356 ;
-  reg [31:0] \$357 ;
-  reg [31:0] \$358 ;
-  reg [31:0] \$359 ;
+  wire \$350 ;
+  wire \$351 ;
+  wire \$352 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire \$355 ;
+  wire \$356 ;
+  wire \$357 ;
+  wire \$358 ;
+  wire \$359 ;
   wire [31:0] \$36 ;
-  reg [31:0] \$360 ;
-  reg [31:0] \$361 ;
-  reg [31:0] \$362 ;
-  reg [31:0] \$363 ;
-  reg [31:0] \$364 ;
-  reg [31:0] \$365 ;
-  reg [31:0] \$366 ;
-  reg [31:0] \$367 ;
-  reg [31:0] \$368 ;
-  reg [31:0] \$369 ;
+  wire \$360 ;
+  wire \$361 ;
+  wire \$362 ;
+  wire \$363 ;
+  wire \$364 ;
+  wire \$365 ;
+  wire \$366 ;
+  wire \$367 ;
+  wire \$368 ;
+  wire \$369 ;
   wire [32:0] \$37 ;
-  reg [31:0] \$370 ;
-  reg [31:0] \$371 ;
-  reg [31:0] \$372 ;
-  reg [31:0] \$373 ;
-  reg [31:0] \$374 ;
-  reg [31:0] \$375 ;
-  reg [31:0] \$376 ;
-  reg [31:0] \$377 ;
-  reg [31:0] \$378 ;
-  reg [31:0] \$379 ;
+  wire \$370 ;
+  wire \$371 ;
+  wire \$372 ;
+  wire \$373 ;
+  wire \$374 ;
+  wire \$375 ;
+  wire \$376 ;
+  wire \$377 ;
+  wire \$378 ;
+  wire \$379 ;
   wire [31:0] \$38 ;
-  reg [31:0] \$380 ;
-  reg [31:0] \$381 ;
-  reg [31:0] \$382 ;
-  reg [31:0] \$383 ;
-  reg [31:0] \$384 ;
-  reg [31:0] \$385 ;
-  reg [31:0] \$386 ;
-  reg [31:0] \$387 ;
-  reg [31:0] \$388 ;
-  reg [31:0] \$389 ;
+  wire \$380 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire \$383 ;
+  wire \$384 ;
+  wire \$385 ;
+  wire \$386 ;
+  wire \$387 ;
+  wire \$388 ;
+  wire \$389 ;
   wire [32:0] \$39 ;
-  reg [31:0] \$390 ;
-  reg [31:0] \$391 ;
-  reg [31:0] \$392 ;
-  reg [31:0] \$393 ;
-  reg [31:0] \$394 ;
-  reg [31:0] \$395 ;
-  reg [31:0] \$396 ;
-  reg [31:0] \$397 ;
-  reg [31:0] \$398 ;
-  reg [31:0] \$399 ;
+  wire \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
   wire [31:0] \$4 ;
   wire [31:0] \$40 ;
-  reg [31:0] \$400 ;
-  reg [31:0] \$401 ;
-  reg [31:0] \$402 ;
-  reg [31:0] \$403 ;
-  reg [31:0] \$404 ;
-  reg [31:0] \$405 ;
-  reg [31:0] \$406 ;
-  reg [31:0] \$407 ;
-  reg [31:0] \$408 ;
-  reg [31:0] \$409 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire \$404 ;
+  wire \$405 ;
+  wire \$406 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire \$409 ;
   wire [32:0] \$41 ;
-  reg \$410 ;
-  reg \$411 ;
-  reg \$412 ;
-  reg \$413 ;
-  reg \$414 ;
-  reg \$415 ;
-  reg \$416 ;
-  reg \$417 ;
-  reg \$418 ;
-  reg \$419 ;
+  wire \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire \$419 ;
   wire [31:0] \$42 ;
-  reg \$420 ;
-  reg [31:0] \$421 ;
-  reg [31:0] \$422 ;
-  reg \$423 ;
-  reg \$424 ;
-  reg [31:0] \$425 ;
-  reg [31:0] \$426 ;
-  reg \$427 ;
-  reg \$428 ;
-  reg [31:0] \$429 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire \$426 ;
+  wire [3:0] \$427 ;
+  wire \$428 ;
+  reg \$429 ;
   wire [32:0] \$43 ;
-  reg [31:0] \$430 ;
+  reg [193:0] \$430 ;
   reg \$431 ;
   reg \$432 ;
-  reg [31:0] \$433 ;
-  reg [31:0] \$434 ;
+  reg \$433 ;
+  reg \$434 ;
   reg \$435 ;
   reg \$436 ;
-  reg [31:0] \$437 ;
-  reg [31:0] \$438 ;
+  reg \$437 ;
+  reg \$438 ;
   reg \$439 ;
   wire [31:0] \$44 ;
   reg \$440 ;
-  reg [31:0] \$441 ;
+  reg \$441 ;
   reg [31:0] \$442 ;
-  reg \$443 ;
-  reg \$444 ;
+  reg [31:0] \$443 ;
+  reg [31:0] \$444 ;
   reg [31:0] \$445 ;
   reg [31:0] \$446 ;
-  reg \$447 ;
-  reg \$448 ;
+  reg [31:0] \$447 ;
+  reg [31:0] \$448 ;
   reg [31:0] \$449 ;
   wire [32:0] \$45 ;
   reg [31:0] \$450 ;
-  reg \$451 ;
-  reg \$452 ;
-  reg \$453 ;
+  reg [31:0] \$451 ;
+  reg [31:0] \$452 ;
+  reg [31:0] \$453 ;
   reg [31:0] \$454 ;
   reg [31:0] \$455 ;
-  reg \$456 ;
-  reg \$457 ;
+  reg [31:0] \$456 ;
+  reg [31:0] \$457 ;
   reg [31:0] \$458 ;
   reg [31:0] \$459 ;
   wire [31:0] \$46 ;
-  reg \$460 ;
-  reg \$461 ;
+  reg [31:0] \$460 ;
+  reg [31:0] \$461 ;
   reg [31:0] \$462 ;
   reg [31:0] \$463 ;
-  reg \$464 ;
-  reg \$465 ;
+  reg [31:0] \$464 ;
+  reg [31:0] \$465 ;
   reg [31:0] \$466 ;
   reg [31:0] \$467 ;
-  reg \$468 ;
-  reg \$469 ;
+  reg [31:0] \$468 ;
+  reg [31:0] \$469 ;
   wire [32:0] \$47 ;
   reg [31:0] \$470 ;
   reg [31:0] \$471 ;
-  reg \$472 ;
-  reg \$473 ;
+  reg [31:0] \$472 ;
+  reg [31:0] \$473 ;
   reg [31:0] \$474 ;
   reg [31:0] \$475 ;
-  reg \$476 ;
-  reg \$477 ;
+  reg [31:0] \$476 ;
+  reg [31:0] \$477 ;
   reg [31:0] \$478 ;
   reg [31:0] \$479 ;
   wire [31:0] \$48 ;
-  reg \$480 ;
-  reg \$481 ;
+  reg [31:0] \$480 ;
+  reg [31:0] \$481 ;
   reg [31:0] \$482 ;
   reg [31:0] \$483 ;
-  reg \$484 ;
-  reg \$485 ;
-  reg \$486 ;
+  reg [31:0] \$484 ;
+  reg [31:0] \$485 ;
+  reg [31:0] \$486 ;
   reg [31:0] \$487 ;
   reg [31:0] \$488 ;
-  reg \$489 ;
+  reg [31:0] \$489 ;
   wire [32:0] \$49 ;
-  reg \$490 ;
+  reg [31:0] \$490 ;
   reg [31:0] \$491 ;
   reg [31:0] \$492 ;
-  reg \$493 ;
-  reg \$494 ;
+  reg [31:0] \$493 ;
+  reg [31:0] \$494 ;
   reg [31:0] \$495 ;
   reg [31:0] \$496 ;
-  reg \$497 ;
-  reg \$498 ;
+  reg [31:0] \$497 ;
+  reg [31:0] \$498 ;
   reg [31:0] \$499 ;
   wire [32:0] \$5 ;
   wire [31:0] \$50 ;
   reg [31:0] \$500 ;
-  reg \$501 ;
-  reg \$502 ;
+  reg [31:0] \$501 ;
+  reg [31:0] \$502 ;
   reg [31:0] \$503 ;
   reg [31:0] \$504 ;
-  reg \$505 ;
+  reg [31:0] \$505 ;
   reg \$506 ;
-  reg [31:0] \$507 ;
-  reg [31:0] \$508 ;
+  reg \$507 ;
+  reg \$508 ;
   reg \$509 ;
   wire [32:0] \$51 ;
-  reg \$510 ;
-  reg [31:0] \$511 ;
+  reg [31:0] \$510 ;
+  reg \$511 ;
   reg [31:0] \$512 ;
   reg \$513 ;
   reg \$514 ;
-  reg [31:0] \$515 ;
-  reg [31:0] \$516 ;
-  reg \$517 ;
+  reg \$515 ;
+  reg \$516 ;
+  reg [31:0] \$517 ;
   reg \$518 ;
-  reg \$519 ;
+  reg [31:0] \$519 ;
   wire [31:0] \$52 ;
-  reg [31:0] \$520 ;
-  reg [31:0] \$521 ;
+  reg \$520 ;
+  reg \$521 ;
   reg \$522 ;
   reg \$523 ;
   reg [31:0] \$524 ;
-  reg [31:0] \$525 ;
-  reg \$526 ;
+  reg \$525 ;
+  reg [31:0] \$526 ;
   reg \$527 ;
-  reg [31:0] \$528 ;
-  reg [31:0] \$529 ;
+  reg \$528 ;
+  reg \$529 ;
   wire [32:0] \$53 ;
   reg \$530 ;
-  reg \$531 ;
-  reg [31:0] \$532 ;
+  reg [31:0] \$531 ;
+  reg \$532 ;
   reg [31:0] \$533 ;
   reg \$534 ;
   reg \$535 ;
-  reg [31:0] \$536 ;
-  reg [31:0] \$537 ;
-  reg \$538 ;
+  reg \$536 ;
+  reg \$537 ;
+  reg [31:0] \$538 ;
   reg \$539 ;
   wire [31:0] \$54 ;
   reg [31:0] \$540 ;
-  reg [31:0] \$541 ;
+  reg \$541 ;
   reg \$542 ;
   reg \$543 ;
-  reg [31:0] \$544 ;
+  reg \$544 ;
   reg [31:0] \$545 ;
   reg \$546 ;
-  reg \$547 ;
-  reg [31:0] \$548 ;
-  reg [31:0] \$549 ;
+  reg [31:0] \$547 ;
+  reg \$548 ;
+  reg \$549 ;
   wire [32:0] \$55 ;
   reg \$550 ;
   reg \$551 ;
-  reg \$552 ;
-  reg [31:0] \$553 ;
+  reg [31:0] \$552 ;
+  reg \$553 ;
   reg [31:0] \$554 ;
   reg \$555 ;
   reg \$556 ;
-  reg [31:0] \$557 ;
-  reg [31:0] \$558 ;
-  reg \$559 ;
+  reg \$557 ;
+  reg \$558 ;
+  reg [31:0] \$559 ;
   wire [31:0] \$56 ;
   reg \$560 ;
   reg [31:0] \$561 ;
-  reg [31:0] \$562 ;
+  reg \$562 ;
   reg \$563 ;
   reg \$564 ;
-  reg [31:0] \$565 ;
+  reg \$565 ;
   reg [31:0] \$566 ;
   reg \$567 ;
-  reg \$568 ;
-  reg [31:0] \$569 ;
+  reg [31:0] \$568 ;
+  reg \$569 ;
   wire [32:0] \$57 ;
-  reg [31:0] \$570 ;
+  reg \$570 ;
   reg \$571 ;
   reg \$572 ;
   reg [31:0] \$573 ;
-  reg [31:0] \$574 ;
-  reg \$575 ;
+  reg \$574 ;
+  reg [31:0] \$575 ;
   reg \$576 ;
-  reg [31:0] \$577 ;
-  reg [31:0] \$578 ;
+  reg \$577 ;
+  reg \$578 ;
   reg \$579 ;
   wire [31:0] \$58 ;
-  reg \$580 ;
-  reg [31:0] \$581 ;
+  reg [31:0] \$580 ;
+  reg \$581 ;
   reg [31:0] \$582 ;
   reg \$583 ;
   reg \$584 ;
   reg \$585 ;
-  reg [31:0] \$586 ;
+  reg \$586 ;
   reg [31:0] \$587 ;
   reg \$588 ;
-  reg \$589 ;
+  reg [31:0] \$589 ;
   wire [32:0] \$59 ;
-  reg [31:0] \$590 ;
-  reg [31:0] \$591 ;
+  reg \$590 ;
+  reg \$591 ;
   reg \$592 ;
   reg \$593 ;
   reg [31:0] \$594 ;
-  reg [31:0] \$595 ;
-  reg \$596 ;
+  reg \$595 ;
+  reg [31:0] \$596 ;
   reg \$597 ;
-  reg [31:0] \$598 ;
-  reg [31:0] \$599 ;
+  reg \$598 ;
+  reg \$599 ;
   wire [31:0] \$6 ;
   wire [31:0] \$60 ;
   reg \$600 ;
-  reg \$601 ;
-  reg [31:0] \$602 ;
+  reg [31:0] \$601 ;
+  reg \$602 ;
   reg [31:0] \$603 ;
   reg \$604 ;
   reg \$605 ;
-  reg [31:0] \$606 ;
-  reg [31:0] \$607 ;
-  reg \$608 ;
+  reg \$606 ;
+  reg \$607 ;
+  reg [31:0] \$608 ;
   reg \$609 ;
   wire [32:0] \$61 ;
   reg [31:0] \$610 ;
-  reg [31:0] \$611 ;
+  reg \$611 ;
   reg \$612 ;
   reg \$613 ;
-  reg [31:0] \$614 ;
+  reg \$614 ;
   reg [31:0] \$615 ;
   reg \$616 ;
-  reg \$617 ;
+  reg [31:0] \$617 ;
   reg \$618 ;
-  reg [31:0] \$619 ;
+  reg \$619 ;
   wire [31:0] \$62 ;
-  reg [31:0] \$620 ;
+  reg \$620 ;
   reg \$621 ;
-  reg \$622 ;
-  reg [31:0] \$623 ;
+  reg [31:0] \$622 ;
+  reg \$623 ;
   reg [31:0] \$624 ;
   reg \$625 ;
   reg \$626 ;
-  reg [31:0] \$627 ;
-  reg [31:0] \$628 ;
-  reg \$629 ;
+  reg \$627 ;
+  reg \$628 ;
+  reg [31:0] \$629 ;
   wire [32:0] \$63 ;
   reg \$630 ;
   reg [31:0] \$631 ;
-  reg [31:0] \$632 ;
+  reg \$632 ;
   reg \$633 ;
   reg \$634 ;
-  reg [31:0] \$635 ;
+  reg \$635 ;
   reg [31:0] \$636 ;
   reg \$637 ;
-  reg \$638 ;
-  reg [31:0] \$639 ;
+  reg [31:0] \$638 ;
+  reg \$639 ;
   wire [31:0] \$64 ;
-  reg [31:0] \$640 ;
+  reg \$640 ;
   reg \$641 ;
   reg \$642 ;
   reg [31:0] \$643 ;
-  reg [31:0] \$644 ;
-  reg \$645 ;
+  reg \$644 ;
+  reg [31:0] \$645 ;
   reg \$646 ;
-  reg [31:0] \$647 ;
-  reg [31:0] \$648 ;
+  reg \$647 ;
+  reg \$648 ;
   reg \$649 ;
   wire [32:0] \$65 ;
-  reg \$650 ;
+  reg [31:0] \$650 ;
   reg \$651 ;
   reg [31:0] \$652 ;
-  reg [31:0] \$653 ;
+  reg \$653 ;
   reg \$654 ;
   reg \$655 ;
-  reg [31:0] \$656 ;
+  reg \$656 ;
   reg [31:0] \$657 ;
   reg \$658 ;
-  reg \$659 ;
+  reg [31:0] \$659 ;
   wire [31:0] \$66 ;
-  reg [31:0] \$660 ;
-  reg [31:0] \$661 ;
+  reg \$660 ;
+  reg \$661 ;
   reg \$662 ;
   reg \$663 ;
   reg [31:0] \$664 ;
-  reg [31:0] \$665 ;
-  reg \$666 ;
+  reg \$665 ;
+  reg [31:0] \$666 ;
   reg \$667 ;
-  reg [31:0] \$668 ;
-  reg [31:0] \$669 ;
+  reg \$668 ;
+  reg \$669 ;
   wire [32:0] \$67 ;
   reg \$670 ;
-  reg \$671 ;
-  reg [31:0] \$672 ;
+  reg [31:0] \$671 ;
+  reg \$672 ;
   reg [31:0] \$673 ;
   reg \$674 ;
   reg \$675 ;
-  reg [31:0] \$676 ;
-  reg [31:0] \$677 ;
-  reg \$678 ;
+  reg \$676 ;
+  reg \$677 ;
+  reg [31:0] \$678 ;
   reg \$679 ;
   wire [31:0] \$68 ;
   reg [31:0] \$680 ;
-  reg [31:0] \$681 ;
+  reg \$681 ;
   reg \$682 ;
-  reg [2:0] \$683 ;
+  reg \$683 ;
   reg \$684 ;
-  reg \$685 ;
+  reg [31:0] \$685 ;
   reg \$686 ;
+  reg [31:0] \$687 ;
+  reg \$688 ;
+  reg \$689 ;
   wire [32:0] \$69 ;
+  reg \$690 ;
+  reg \$691 ;
+  reg [31:0] \$692 ;
+  reg \$693 ;
+  reg [31:0] \$694 ;
+  reg \$695 ;
+  reg \$696 ;
+  reg \$697 ;
+  reg \$698 ;
+  reg [31:0] \$699 ;
   wire [32:0] \$7 ;
   wire [31:0] \$70 ;
+  reg \$700 ;
+  reg [31:0] \$701 ;
+  reg \$702 ;
+  reg \$703 ;
+  reg \$704 ;
+  reg \$705 ;
+  reg [31:0] \$706 ;
+  reg \$707 ;
+  reg [31:0] \$708 ;
+  reg \$709 ;
   wire [32:0] \$71 ;
+  reg \$710 ;
+  reg \$711 ;
+  reg \$712 ;
+  reg [31:0] \$713 ;
+  reg \$714 ;
+  reg [31:0] \$715 ;
+  reg \$716 ;
+  reg \$717 ;
+  reg \$718 ;
+  reg \$719 ;
   wire [31:0] \$72 ;
+  reg [31:0] \$720 ;
+  reg \$721 ;
+  reg [31:0] \$722 ;
+  reg \$723 ;
+  reg \$724 ;
+  reg \$725 ;
+  reg \$726 ;
+  reg [31:0] \$727 ;
+  reg \$728 ;
+  reg [31:0] \$729 ;
   wire [32:0] \$73 ;
+  reg \$730 ;
+  reg \$731 ;
+  reg \$732 ;
+  reg \$733 ;
+  reg [31:0] \$734 ;
+  reg \$735 ;
+  reg [31:0] \$736 ;
+  reg \$737 ;
+  reg \$738 ;
+  reg \$739 ;
   wire [31:0] \$74 ;
+  reg \$740 ;
+  reg [31:0] \$741 ;
+  reg \$742 ;
+  reg [31:0] \$743 ;
+  reg \$744 ;
+  reg \$745 ;
+  reg \$746 ;
+  reg \$747 ;
+  reg [31:0] \$748 ;
+  reg \$749 ;
   wire [32:0] \$75 ;
+  reg [31:0] \$750 ;
+  reg \$751 ;
+  reg \$752 ;
+  reg \$753 ;
+  reg \$754 ;
+  reg [31:0] \$755 ;
+  reg \$756 ;
+  reg [31:0] \$757 ;
+  reg \$758 ;
+  reg \$759 ;
   wire [31:0] \$76 ;
+  reg \$760 ;
+  reg \$761 ;
+  reg [31:0] \$762 ;
+  reg \$763 ;
+  reg [31:0] \$764 ;
+  reg \$765 ;
+  reg \$766 ;
+  reg \$767 ;
+  reg \$768 ;
+  reg [31:0] \$769 ;
   wire [32:0] \$77 ;
+  reg \$770 ;
+  reg [31:0] \$771 ;
+  reg \$772 ;
+  reg \$773 ;
+  reg \$774 ;
+  reg \$775 ;
+  reg [31:0] \$776 ;
+  reg \$777 ;
+  reg [31:0] \$778 ;
+  reg \$779 ;
   wire [31:0] \$78 ;
+  reg \$780 ;
+  reg \$781 ;
+  reg \$782 ;
+  reg [31:0] \$783 ;
+  reg \$784 ;
+  reg [31:0] \$785 ;
+  reg \$786 ;
+  reg \$787 ;
+  reg \$788 ;
+  reg \$789 ;
   wire [32:0] \$79 ;
+  reg [31:0] \$790 ;
+  reg \$791 ;
+  reg [31:0] \$792 ;
+  reg \$793 ;
+  reg \$794 ;
+  reg \$795 ;
+  reg \$796 ;
+  reg [31:0] \$797 ;
+  reg \$798 ;
+  reg [31:0] \$799 ;
   wire [31:0] \$8 ;
   wire [31:0] \$80 ;
+  reg \$800 ;
+  reg \$801 ;
+  reg \$802 ;
+  reg \$803 ;
+  reg [31:0] \$804 ;
+  reg \$805 ;
+  reg [31:0] \$806 ;
+  reg \$807 ;
+  reg \$808 ;
+  reg \$809 ;
   wire [32:0] \$81 ;
+  reg \$810 ;
+  reg [31:0] \$811 ;
+  reg \$812 ;
+  reg [31:0] \$813 ;
+  reg \$814 ;
+  reg \$815 ;
+  reg \$816 ;
+  reg \$817 ;
+  reg [31:0] \$818 ;
+  reg \$819 ;
   wire [31:0] \$82 ;
+  reg [31:0] \$820 ;
+  reg \$821 ;
+  reg \$822 ;
+  reg \$823 ;
+  reg \$824 ;
+  reg [31:0] \$825 ;
+  reg \$826 ;
+  reg [31:0] \$827 ;
+  reg \$828 ;
+  reg \$829 ;
   wire [32:0] \$83 ;
+  reg \$830 ;
+  reg \$831 ;
+  reg [31:0] \$832 ;
+  reg \$833 ;
+  reg [31:0] \$834 ;
+  reg \$835 ;
+  reg \$836 ;
+  reg \$837 ;
+  reg \$838 ;
+  reg [31:0] \$839 ;
   wire [31:0] \$84 ;
+  reg \$840 ;
+  reg [31:0] \$841 ;
+  reg \$842 ;
+  reg \$843 ;
+  reg \$844 ;
+  reg \$845 ;
+  reg [31:0] \$846 ;
+  reg \$847 ;
+  reg [31:0] \$848 ;
+  reg \$849 ;
   wire [32:0] \$85 ;
+  reg \$850 ;
+  reg \$851 ;
+  reg \$852 ;
+  reg [31:0] \$853 ;
+  reg \$854 ;
+  reg [31:0] \$855 ;
+  reg \$856 ;
+  reg \$857 ;
+  reg \$858 ;
+  reg \$859 ;
   wire [31:0] \$86 ;
+  reg [31:0] \$860 ;
+  reg \$861 ;
+  reg [31:0] \$862 ;
+  reg \$863 ;
+  reg \$864 ;
+  reg \$865 ;
+  reg \$866 ;
+  reg [31:0] \$867 ;
+  reg \$868 ;
+  reg [31:0] \$869 ;
   wire [32:0] \$87 ;
+  reg \$870 ;
+  reg \$871 ;
+  reg \$872 ;
+  reg \$873 ;
+  reg [31:0] \$874 ;
+  reg \$875 ;
+  reg [31:0] \$876 ;
+  reg \$877 ;
+  reg \$878 ;
+  reg \$879 ;
   wire [31:0] \$88 ;
+  reg \$880 ;
+  reg [31:0] \$881 ;
+  reg \$882 ;
+  reg [31:0] \$883 ;
+  reg \$884 ;
+  reg \$885 ;
+  reg \$886 ;
+  reg \$887 ;
+  reg [31:0] \$888 ;
+  reg \$889 ;
   wire [32:0] \$89 ;
+  reg [31:0] \$890 ;
+  reg \$891 ;
+  reg \$892 ;
+  reg \$893 ;
+  reg \$894 ;
+  reg [31:0] \$895 ;
+  reg \$896 ;
+  reg [31:0] \$897 ;
+  reg \$898 ;
+  reg \$899 ;
   wire [32:0] \$9 ;
   wire [31:0] \$90 ;
+  reg \$900 ;
+  reg \$901 ;
+  reg [31:0] \$902 ;
+  reg [31:0] \$903 ;
+  reg \$904 ;
+  reg \$905 ;
+  reg \$906 ;
+  reg \$907 ;
+  reg [31:0] \$908 ;
+  reg [31:0] \$909 ;
   wire [32:0] \$91 ;
+  reg \$910 ;
+  reg \$911 ;
+  reg \$912 ;
+  reg \$913 ;
+  reg [31:0] \$914 ;
+  reg [31:0] \$915 ;
+  reg \$916 ;
+  reg \$917 ;
+  reg \$918 ;
+  reg \$919 ;
   wire [31:0] \$92 ;
+  reg [31:0] \$920 ;
+  reg [31:0] \$921 ;
+  reg \$922 ;
+  reg \$923 ;
+  reg \$924 ;
+  reg \$925 ;
+  reg [31:0] \$926 ;
+  reg [31:0] \$927 ;
+  reg \$928 ;
+  reg \$929 ;
   wire [32:0] \$93 ;
+  reg \$930 ;
+  reg \$931 ;
+  reg [31:0] \$932 ;
+  reg [31:0] \$933 ;
+  reg \$934 ;
+  reg \$935 ;
+  reg \$936 ;
+  reg \$937 ;
+  reg [31:0] \$938 ;
+  reg [31:0] \$939 ;
   wire [31:0] \$94 ;
+  reg \$940 ;
+  reg \$941 ;
+  reg \$942 ;
+  reg \$943 ;
+  reg [31:0] \$944 ;
+  reg [31:0] \$945 ;
+  reg \$946 ;
+  reg [2:0] \$947 ;
+  reg \$948 ;
+  reg \$949 ;
   wire [32:0] \$95 ;
+  reg \$950 ;
   wire [31:0] \$96 ;
   wire [32:0] \$97 ;
   wire [31:0] \$98 ;
@@ -894,21 +1158,133 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   (* keep = "true" *)
   reg first_7_7 = 1'h0;
   (* keep = "true" *)
-  reg first_row0 = 1'h0;
+  reg first_hop_0_0 = 1'h0;
   (* keep = "true" *)
-  reg first_row1 = 1'h0;
+  reg first_hop_0_1 = 1'h0;
   (* keep = "true" *)
-  reg first_row2 = 1'h0;
+  reg first_hop_0_2 = 1'h0;
   (* keep = "true" *)
-  reg first_row3 = 1'h0;
+  reg first_hop_0_3 = 1'h0;
   (* keep = "true" *)
-  reg first_row4 = 1'h0;
+  reg first_hop_0_4 = 1'h0;
   (* keep = "true" *)
-  reg first_row5 = 1'h0;
+  reg first_hop_0_5 = 1'h0;
   (* keep = "true" *)
-  reg first_row6 = 1'h0;
+  reg first_hop_0_6 = 1'h0;
   (* keep = "true" *)
-  reg first_row7 = 1'h0;
+  reg first_hop_0_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_1_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_1_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_1_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_1_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_1_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_1_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_1_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_1_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_2_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_2_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_2_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_2_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_2_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_2_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_2_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_2_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_3_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_3_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_3_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_3_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_3_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_3_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_3_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_3_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_4_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_4_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_4_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_4_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_4_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_4_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_4_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_4_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_5_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_5_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_5_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_5_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_5_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_5_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_5_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_5_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_6_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_6_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_6_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_6_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_6_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_6_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_6_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_6_7 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_7_0 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_7_1 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_7_2 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_7_3 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_7_4 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_7_5 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_7_6 = 1'h0;
+  (* keep = "true" *)
+  reg first_hop_7_7 = 1'h0;
   input [193:0] i__payload;
   wire [193:0] i__payload;
   wire \i__payload.first ;
@@ -1088,23 +1464,135 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   reg last_7_6 = 1'h0;
   (* keep = "true" *)
   reg last_7_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_0_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_0_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_0_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_0_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_0_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_0_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_0_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_0_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_1_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_1_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_1_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_1_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_1_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_1_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_1_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_1_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_2_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_2_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_2_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_2_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_2_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_2_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_2_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_2_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_3_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_3_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_3_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_3_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_3_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_3_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_3_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_3_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_4_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_4_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_4_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_4_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_4_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_4_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_4_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_4_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_5_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_5_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_5_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_5_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_5_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_5_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_5_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_5_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_6_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_6_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_6_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_6_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_6_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_6_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_6_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_6_7 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_7_0 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_7_1 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_7_2 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_7_3 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_7_4 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_7_5 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_7_6 = 1'h0;
+  (* keep = "true" *)
+  reg last_hop_7_7 = 1'h0;
   wire last_row;
-  (* keep = "true" *)
-  reg last_row0 = 1'h0;
-  (* keep = "true" *)
-  reg last_row1 = 1'h0;
-  (* keep = "true" *)
-  reg last_row2 = 1'h0;
-  (* keep = "true" *)
-  reg last_row3 = 1'h0;
-  (* keep = "true" *)
-  reg last_row4 = 1'h0;
-  (* keep = "true" *)
-  reg last_row5 = 1'h0;
-  (* keep = "true" *)
-  reg last_row6 = 1'h0;
-  (* keep = "true" *)
-  reg last_row7 = 1'h0;
   (* keep = "true" *)
   reg [7:0] mac_0_0_a1 = 8'h00;
   (* keep = "true" *)
@@ -1698,21 +2186,117 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   output o__valid;
   reg o__valid = 1'h0;
   (* keep = "true" *)
-  reg o_valid_row0 = 1'h0;
+  reg o_valid_0_0 = 1'h0;
   (* keep = "true" *)
-  reg o_valid_row1 = 1'h0;
+  reg o_valid_0_1 = 1'h0;
   (* keep = "true" *)
-  reg o_valid_row2 = 1'h0;
+  reg o_valid_0_2 = 1'h0;
   (* keep = "true" *)
-  reg o_valid_row3 = 1'h0;
+  reg o_valid_0_3 = 1'h0;
   (* keep = "true" *)
-  reg o_valid_row4 = 1'h0;
+  reg o_valid_0_4 = 1'h0;
   (* keep = "true" *)
-  reg o_valid_row5 = 1'h0;
+  reg o_valid_0_5 = 1'h0;
   (* keep = "true" *)
-  reg o_valid_row6 = 1'h0;
+  reg o_valid_0_6 = 1'h0;
   (* keep = "true" *)
-  reg o_valid_row7 = 1'h0;
+  reg o_valid_0_7 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_1_0 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_1_1 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_1_2 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_1_3 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_1_4 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_1_5 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_1_6 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_1_7 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_2_0 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_2_1 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_2_2 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_2_3 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_2_4 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_2_5 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_2_6 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_2_7 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_3_0 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_3_1 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_3_2 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_3_3 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_3_4 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_3_5 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_3_6 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_3_7 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_4_0 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_4_1 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_4_2 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_4_3 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_4_4 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_4_5 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_4_6 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_4_7 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_5_0 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_5_1 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_5_2 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_5_3 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_5_4 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_5_5 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_5_6 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_5_7 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_6_0 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_6_1 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_6_2 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_6_3 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_6_4 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_6_5 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_6_6 = 1'h0;
+  (* keep = "true" *)
+  reg o_valid_6_7 = 1'h0;
   output overflow;
   reg overflow = 1'h0;
   reg [2:0] row = 3'h0;
@@ -1979,1475 +2563,135 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   (* keep = "true" *)
   reg v_7_7 = 1'h0;
   (* keep = "true" *)
-  reg v_row0 = 1'h0;
+  reg v_hop_0_0 = 1'h0;
   (* keep = "true" *)
-  reg v_row1 = 1'h0;
+  reg v_hop_0_1 = 1'h0;
   (* keep = "true" *)
-  reg v_row2 = 1'h0;
+  reg v_hop_0_2 = 1'h0;
   (* keep = "true" *)
-  reg v_row3 = 1'h0;
+  reg v_hop_0_3 = 1'h0;
   (* keep = "true" *)
-  reg v_row4 = 1'h0;
+  reg v_hop_0_4 = 1'h0;
   (* keep = "true" *)
-  reg v_row5 = 1'h0;
+  reg v_hop_0_5 = 1'h0;
   (* keep = "true" *)
-  reg v_row6 = 1'h0;
+  reg v_hop_0_6 = 1'h0;
   (* keep = "true" *)
-  reg v_row7 = 1'h0;
+  reg v_hop_0_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_1_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_1_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_1_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_1_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_1_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_1_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_1_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_1_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_2_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_2_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_2_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_2_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_2_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_2_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_2_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_2_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_3_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_3_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_3_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_3_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_3_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_3_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_3_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_3_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_4_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_4_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_4_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_4_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_4_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_4_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_4_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_4_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_5_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_5_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_5_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_5_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_5_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_5_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_5_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_5_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_6_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_6_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_6_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_6_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_6_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_6_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_6_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_6_7 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_7_0 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_7_1 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_7_2 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_7_3 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_7_4 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_7_5 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_7_6 = 1'h0;
+  (* keep = "true" *)
+  reg v_hop_7_7 = 1'h0;
   wire wide_out;
   reg wide_out_r = 1'h0;
-  assign \$310  = v_row6 & last_row6;
-  assign \$311  = o_valid_row6 & o__ready;
-  assign \$312  = v_row6 & last_row6;
-  assign \$313  = o_valid_row6 & o__ready;
-  assign \$314  = v_row6 & last_row6;
-  assign \$315  = o_valid_row6 & o__ready;
-  assign \$316  = v_row6 & last_row6;
-  assign \$317  = o_valid_row6 & o__ready;
-  assign \$318  = v_row6 & last_row6;
-  assign \$319  = o_valid_row6 & o__ready;
-  assign \$320  = v4 & last4;
-  assign \$321  = drain & last_row;
-  assign \$322  = v_row7 & last_row7;
-  assign \$323  = v_row7 & last_row7;
-  assign \$324  = v_row7 & last_row7;
-  assign \$325  = v_row7 & last_row7;
-  assign \$326  = v_row7 & last_row7;
-  assign \$327  = v_row7 & last_row7;
-  assign \$328  = v_row7 & last_row7;
-  assign \$329  = v_row7 & last_row7;
-  assign \$330  = v4 & last4;
-  assign \$331  = row + 1'h1;
-  assign \$332  = accept & i__payload[193];
-  always @(posedge clk)
-    v1 <= \$333 ;
-  always @(posedge clk)
-    in1 <= \$334 ;
-  always @(posedge clk)
-    first1 <= \$335 ;
-  always @(posedge clk)
-    last1 <= \$336 ;
-  always @(posedge clk)
-    v2 <= \$337 ;
-  always @(posedge clk)
-    first2 <= \$338 ;
-  always @(posedge clk)
-    last2 <= \$339 ;
-  always @(posedge clk)
-    v3 <= \$340 ;
-  always @(posedge clk)
-    first3 <= \$341 ;
-  always @(posedge clk)
-    last3 <= \$342 ;
-  always @(posedge clk)
-    v4 <= \$343 ;
-  always @(posedge clk)
-    first4 <= \$344 ;
-  always @(posedge clk)
-    last4 <= \$345 ;
-  always @(posedge clk)
-    mac_0_0_a1 <= in1[7:0];
-  always @(posedge clk)
-    mac_0_0_w1 <= in1[79:64];
-  always @(posedge clk)
-    mac_0_0_a2 <= mac_0_0_a1;
-  always @(posedge clk)
-    mac_0_0_w2 <= mac_0_0_w1;
-  always @(posedge clk)
-    mac_0_0_p <= \$346 ;
-  always @(posedge clk)
-    mac_0_1_a1 <= in1[7:0];
-  always @(posedge clk)
-    mac_0_1_w1 <= in1[95:80];
-  always @(posedge clk)
-    mac_0_1_a2 <= mac_0_1_a1;
-  always @(posedge clk)
-    mac_0_1_w2 <= mac_0_1_w1;
-  always @(posedge clk)
-    mac_0_1_p <= \$347 ;
-  always @(posedge clk)
-    mac_0_2_a1 <= in1[7:0];
-  always @(posedge clk)
-    mac_0_2_w1 <= in1[111:96];
-  always @(posedge clk)
-    mac_0_2_a2 <= mac_0_2_a1;
-  always @(posedge clk)
-    mac_0_2_w2 <= mac_0_2_w1;
-  always @(posedge clk)
-    mac_0_2_p <= \$348 ;
-  always @(posedge clk)
-    mac_0_3_a1 <= in1[7:0];
-  always @(posedge clk)
-    mac_0_3_w1 <= in1[127:112];
-  always @(posedge clk)
-    mac_0_3_a2 <= mac_0_3_a1;
-  always @(posedge clk)
-    mac_0_3_w2 <= mac_0_3_w1;
-  always @(posedge clk)
-    mac_0_3_p <= \$349 ;
-  always @(posedge clk)
-    mac_0_4_a1 <= in1[7:0];
-  always @(posedge clk)
-    mac_0_4_w1 <= in1[143:128];
-  always @(posedge clk)
-    mac_0_4_a2 <= mac_0_4_a1;
-  always @(posedge clk)
-    mac_0_4_w2 <= mac_0_4_w1;
-  always @(posedge clk)
-    mac_0_4_p <= \$350 ;
-  always @(posedge clk)
-    mac_0_5_a1 <= in1[7:0];
-  always @(posedge clk)
-    mac_0_5_w1 <= in1[159:144];
-  always @(posedge clk)
-    mac_0_5_a2 <= mac_0_5_a1;
-  always @(posedge clk)
-    mac_0_5_w2 <= mac_0_5_w1;
-  always @(posedge clk)
-    mac_0_5_p <= \$351 ;
-  always @(posedge clk)
-    mac_0_6_a1 <= in1[7:0];
-  always @(posedge clk)
-    mac_0_6_w1 <= in1[175:160];
-  always @(posedge clk)
-    mac_0_6_a2 <= mac_0_6_a1;
-  always @(posedge clk)
-    mac_0_6_w2 <= mac_0_6_w1;
-  always @(posedge clk)
-    mac_0_6_p <= \$352 ;
-  always @(posedge clk)
-    mac_0_7_a1 <= in1[7:0];
-  always @(posedge clk)
-    mac_0_7_w1 <= in1[191:176];
-  always @(posedge clk)
-    mac_0_7_a2 <= mac_0_7_a1;
-  always @(posedge clk)
-    mac_0_7_w2 <= mac_0_7_w1;
-  always @(posedge clk)
-    mac_0_7_p <= \$353 ;
-  always @(posedge clk)
-    mac_1_0_a1 <= in1[15:8];
-  always @(posedge clk)
-    mac_1_0_w1 <= in1[79:64];
-  always @(posedge clk)
-    mac_1_0_a2 <= mac_1_0_a1;
-  always @(posedge clk)
-    mac_1_0_w2 <= mac_1_0_w1;
-  always @(posedge clk)
-    mac_1_0_p <= \$354 ;
-  always @(posedge clk)
-    mac_1_1_a1 <= in1[15:8];
-  always @(posedge clk)
-    mac_1_1_w1 <= in1[95:80];
-  always @(posedge clk)
-    mac_1_1_a2 <= mac_1_1_a1;
-  always @(posedge clk)
-    mac_1_1_w2 <= mac_1_1_w1;
-  always @(posedge clk)
-    mac_1_1_p <= \$355 ;
-  always @(posedge clk)
-    mac_1_2_a1 <= in1[15:8];
-  always @(posedge clk)
-    mac_1_2_w1 <= in1[111:96];
-  always @(posedge clk)
-    mac_1_2_a2 <= mac_1_2_a1;
-  always @(posedge clk)
-    mac_1_2_w2 <= mac_1_2_w1;
-  always @(posedge clk)
-    mac_1_2_p <= \$356 ;
-  always @(posedge clk)
-    mac_1_3_a1 <= in1[15:8];
-  always @(posedge clk)
-    mac_1_3_w1 <= in1[127:112];
-  always @(posedge clk)
-    mac_1_3_a2 <= mac_1_3_a1;
-  always @(posedge clk)
-    mac_1_3_w2 <= mac_1_3_w1;
-  always @(posedge clk)
-    mac_1_3_p <= \$357 ;
-  always @(posedge clk)
-    mac_1_4_a1 <= in1[15:8];
-  always @(posedge clk)
-    mac_1_4_w1 <= in1[143:128];
-  always @(posedge clk)
-    mac_1_4_a2 <= mac_1_4_a1;
-  always @(posedge clk)
-    mac_1_4_w2 <= mac_1_4_w1;
-  always @(posedge clk)
-    mac_1_4_p <= \$358 ;
-  always @(posedge clk)
-    mac_1_5_a1 <= in1[15:8];
-  always @(posedge clk)
-    mac_1_5_w1 <= in1[159:144];
-  always @(posedge clk)
-    mac_1_5_a2 <= mac_1_5_a1;
-  always @(posedge clk)
-    mac_1_5_w2 <= mac_1_5_w1;
-  always @(posedge clk)
-    mac_1_5_p <= \$359 ;
-  always @(posedge clk)
-    mac_1_6_a1 <= in1[15:8];
-  always @(posedge clk)
-    mac_1_6_w1 <= in1[175:160];
-  always @(posedge clk)
-    mac_1_6_a2 <= mac_1_6_a1;
-  always @(posedge clk)
-    mac_1_6_w2 <= mac_1_6_w1;
-  always @(posedge clk)
-    mac_1_6_p <= \$360 ;
-  always @(posedge clk)
-    mac_1_7_a1 <= in1[15:8];
-  always @(posedge clk)
-    mac_1_7_w1 <= in1[191:176];
-  always @(posedge clk)
-    mac_1_7_a2 <= mac_1_7_a1;
-  always @(posedge clk)
-    mac_1_7_w2 <= mac_1_7_w1;
-  always @(posedge clk)
-    mac_1_7_p <= \$361 ;
-  always @(posedge clk)
-    mac_2_0_a1 <= in1[23:16];
-  always @(posedge clk)
-    mac_2_0_w1 <= in1[79:64];
-  always @(posedge clk)
-    mac_2_0_a2 <= mac_2_0_a1;
-  always @(posedge clk)
-    mac_2_0_w2 <= mac_2_0_w1;
-  always @(posedge clk)
-    mac_2_0_p <= \$362 ;
-  always @(posedge clk)
-    mac_2_1_a1 <= in1[23:16];
-  always @(posedge clk)
-    mac_2_1_w1 <= in1[95:80];
-  always @(posedge clk)
-    mac_2_1_a2 <= mac_2_1_a1;
-  always @(posedge clk)
-    mac_2_1_w2 <= mac_2_1_w1;
-  always @(posedge clk)
-    mac_2_1_p <= \$363 ;
-  always @(posedge clk)
-    mac_2_2_a1 <= in1[23:16];
-  always @(posedge clk)
-    mac_2_2_w1 <= in1[111:96];
-  always @(posedge clk)
-    mac_2_2_a2 <= mac_2_2_a1;
-  always @(posedge clk)
-    mac_2_2_w2 <= mac_2_2_w1;
-  always @(posedge clk)
-    mac_2_2_p <= \$364 ;
-  always @(posedge clk)
-    mac_2_3_a1 <= in1[23:16];
-  always @(posedge clk)
-    mac_2_3_w1 <= in1[127:112];
-  always @(posedge clk)
-    mac_2_3_a2 <= mac_2_3_a1;
-  always @(posedge clk)
-    mac_2_3_w2 <= mac_2_3_w1;
-  always @(posedge clk)
-    mac_2_3_p <= \$365 ;
-  always @(posedge clk)
-    mac_2_4_a1 <= in1[23:16];
-  always @(posedge clk)
-    mac_2_4_w1 <= in1[143:128];
-  always @(posedge clk)
-    mac_2_4_a2 <= mac_2_4_a1;
-  always @(posedge clk)
-    mac_2_4_w2 <= mac_2_4_w1;
-  always @(posedge clk)
-    mac_2_4_p <= \$366 ;
-  always @(posedge clk)
-    mac_2_5_a1 <= in1[23:16];
-  always @(posedge clk)
-    mac_2_5_w1 <= in1[159:144];
-  always @(posedge clk)
-    mac_2_5_a2 <= mac_2_5_a1;
-  always @(posedge clk)
-    mac_2_5_w2 <= mac_2_5_w1;
-  always @(posedge clk)
-    mac_2_5_p <= \$367 ;
-  always @(posedge clk)
-    mac_2_6_a1 <= in1[23:16];
-  always @(posedge clk)
-    mac_2_6_w1 <= in1[175:160];
-  always @(posedge clk)
-    mac_2_6_a2 <= mac_2_6_a1;
-  always @(posedge clk)
-    mac_2_6_w2 <= mac_2_6_w1;
-  always @(posedge clk)
-    mac_2_6_p <= \$368 ;
-  always @(posedge clk)
-    mac_2_7_a1 <= in1[23:16];
-  always @(posedge clk)
-    mac_2_7_w1 <= in1[191:176];
-  always @(posedge clk)
-    mac_2_7_a2 <= mac_2_7_a1;
-  always @(posedge clk)
-    mac_2_7_w2 <= mac_2_7_w1;
-  always @(posedge clk)
-    mac_2_7_p <= \$369 ;
-  always @(posedge clk)
-    mac_3_0_a1 <= in1[31:24];
-  always @(posedge clk)
-    mac_3_0_w1 <= in1[79:64];
-  always @(posedge clk)
-    mac_3_0_a2 <= mac_3_0_a1;
-  always @(posedge clk)
-    mac_3_0_w2 <= mac_3_0_w1;
-  always @(posedge clk)
-    mac_3_0_p <= \$370 ;
-  always @(posedge clk)
-    mac_3_1_a1 <= in1[31:24];
-  always @(posedge clk)
-    mac_3_1_w1 <= in1[95:80];
-  always @(posedge clk)
-    mac_3_1_a2 <= mac_3_1_a1;
-  always @(posedge clk)
-    mac_3_1_w2 <= mac_3_1_w1;
-  always @(posedge clk)
-    mac_3_1_p <= \$371 ;
-  always @(posedge clk)
-    mac_3_2_a1 <= in1[31:24];
-  always @(posedge clk)
-    mac_3_2_w1 <= in1[111:96];
-  always @(posedge clk)
-    mac_3_2_a2 <= mac_3_2_a1;
-  always @(posedge clk)
-    mac_3_2_w2 <= mac_3_2_w1;
-  always @(posedge clk)
-    mac_3_2_p <= \$372 ;
-  always @(posedge clk)
-    mac_3_3_a1 <= in1[31:24];
-  always @(posedge clk)
-    mac_3_3_w1 <= in1[127:112];
-  always @(posedge clk)
-    mac_3_3_a2 <= mac_3_3_a1;
-  always @(posedge clk)
-    mac_3_3_w2 <= mac_3_3_w1;
-  always @(posedge clk)
-    mac_3_3_p <= \$373 ;
-  always @(posedge clk)
-    mac_3_4_a1 <= in1[31:24];
-  always @(posedge clk)
-    mac_3_4_w1 <= in1[143:128];
-  always @(posedge clk)
-    mac_3_4_a2 <= mac_3_4_a1;
-  always @(posedge clk)
-    mac_3_4_w2 <= mac_3_4_w1;
-  always @(posedge clk)
-    mac_3_4_p <= \$374 ;
-  always @(posedge clk)
-    mac_3_5_a1 <= in1[31:24];
-  always @(posedge clk)
-    mac_3_5_w1 <= in1[159:144];
-  always @(posedge clk)
-    mac_3_5_a2 <= mac_3_5_a1;
-  always @(posedge clk)
-    mac_3_5_w2 <= mac_3_5_w1;
-  always @(posedge clk)
-    mac_3_5_p <= \$375 ;
-  always @(posedge clk)
-    mac_3_6_a1 <= in1[31:24];
-  always @(posedge clk)
-    mac_3_6_w1 <= in1[175:160];
-  always @(posedge clk)
-    mac_3_6_a2 <= mac_3_6_a1;
-  always @(posedge clk)
-    mac_3_6_w2 <= mac_3_6_w1;
-  always @(posedge clk)
-    mac_3_6_p <= \$376 ;
-  always @(posedge clk)
-    mac_3_7_a1 <= in1[31:24];
-  always @(posedge clk)
-    mac_3_7_w1 <= in1[191:176];
-  always @(posedge clk)
-    mac_3_7_a2 <= mac_3_7_a1;
-  always @(posedge clk)
-    mac_3_7_w2 <= mac_3_7_w1;
-  always @(posedge clk)
-    mac_3_7_p <= \$377 ;
-  always @(posedge clk)
-    mac_4_0_a1 <= in1[39:32];
-  always @(posedge clk)
-    mac_4_0_w1 <= in1[79:64];
-  always @(posedge clk)
-    mac_4_0_a2 <= mac_4_0_a1;
-  always @(posedge clk)
-    mac_4_0_w2 <= mac_4_0_w1;
-  always @(posedge clk)
-    mac_4_0_p <= \$378 ;
-  always @(posedge clk)
-    mac_4_1_a1 <= in1[39:32];
-  always @(posedge clk)
-    mac_4_1_w1 <= in1[95:80];
-  always @(posedge clk)
-    mac_4_1_a2 <= mac_4_1_a1;
-  always @(posedge clk)
-    mac_4_1_w2 <= mac_4_1_w1;
-  always @(posedge clk)
-    mac_4_1_p <= \$379 ;
-  always @(posedge clk)
-    mac_4_2_a1 <= in1[39:32];
-  always @(posedge clk)
-    mac_4_2_w1 <= in1[111:96];
-  always @(posedge clk)
-    mac_4_2_a2 <= mac_4_2_a1;
-  always @(posedge clk)
-    mac_4_2_w2 <= mac_4_2_w1;
-  always @(posedge clk)
-    mac_4_2_p <= \$380 ;
-  always @(posedge clk)
-    mac_4_3_a1 <= in1[39:32];
-  always @(posedge clk)
-    mac_4_3_w1 <= in1[127:112];
-  always @(posedge clk)
-    mac_4_3_a2 <= mac_4_3_a1;
-  always @(posedge clk)
-    mac_4_3_w2 <= mac_4_3_w1;
-  always @(posedge clk)
-    mac_4_3_p <= \$381 ;
-  always @(posedge clk)
-    mac_4_4_a1 <= in1[39:32];
-  always @(posedge clk)
-    mac_4_4_w1 <= in1[143:128];
-  always @(posedge clk)
-    mac_4_4_a2 <= mac_4_4_a1;
-  always @(posedge clk)
-    mac_4_4_w2 <= mac_4_4_w1;
-  always @(posedge clk)
-    mac_4_4_p <= \$382 ;
-  always @(posedge clk)
-    mac_4_5_a1 <= in1[39:32];
-  always @(posedge clk)
-    mac_4_5_w1 <= in1[159:144];
-  always @(posedge clk)
-    mac_4_5_a2 <= mac_4_5_a1;
-  always @(posedge clk)
-    mac_4_5_w2 <= mac_4_5_w1;
-  always @(posedge clk)
-    mac_4_5_p <= \$383 ;
-  always @(posedge clk)
-    mac_4_6_a1 <= in1[39:32];
-  always @(posedge clk)
-    mac_4_6_w1 <= in1[175:160];
-  always @(posedge clk)
-    mac_4_6_a2 <= mac_4_6_a1;
-  always @(posedge clk)
-    mac_4_6_w2 <= mac_4_6_w1;
-  always @(posedge clk)
-    mac_4_6_p <= \$384 ;
-  always @(posedge clk)
-    mac_4_7_a1 <= in1[39:32];
-  always @(posedge clk)
-    mac_4_7_w1 <= in1[191:176];
-  always @(posedge clk)
-    mac_4_7_a2 <= mac_4_7_a1;
-  always @(posedge clk)
-    mac_4_7_w2 <= mac_4_7_w1;
-  always @(posedge clk)
-    mac_4_7_p <= \$385 ;
-  always @(posedge clk)
-    mac_5_0_a1 <= in1[47:40];
-  always @(posedge clk)
-    mac_5_0_w1 <= in1[79:64];
-  always @(posedge clk)
-    mac_5_0_a2 <= mac_5_0_a1;
-  always @(posedge clk)
-    mac_5_0_w2 <= mac_5_0_w1;
-  always @(posedge clk)
-    mac_5_0_p <= \$386 ;
-  always @(posedge clk)
-    mac_5_1_a1 <= in1[47:40];
-  always @(posedge clk)
-    mac_5_1_w1 <= in1[95:80];
-  always @(posedge clk)
-    mac_5_1_a2 <= mac_5_1_a1;
-  always @(posedge clk)
-    mac_5_1_w2 <= mac_5_1_w1;
-  always @(posedge clk)
-    mac_5_1_p <= \$387 ;
-  always @(posedge clk)
-    mac_5_2_a1 <= in1[47:40];
-  always @(posedge clk)
-    mac_5_2_w1 <= in1[111:96];
-  always @(posedge clk)
-    mac_5_2_a2 <= mac_5_2_a1;
-  always @(posedge clk)
-    mac_5_2_w2 <= mac_5_2_w1;
-  always @(posedge clk)
-    mac_5_2_p <= \$388 ;
-  always @(posedge clk)
-    mac_5_3_a1 <= in1[47:40];
-  always @(posedge clk)
-    mac_5_3_w1 <= in1[127:112];
-  always @(posedge clk)
-    mac_5_3_a2 <= mac_5_3_a1;
-  always @(posedge clk)
-    mac_5_3_w2 <= mac_5_3_w1;
-  always @(posedge clk)
-    mac_5_3_p <= \$389 ;
-  always @(posedge clk)
-    mac_5_4_a1 <= in1[47:40];
-  always @(posedge clk)
-    mac_5_4_w1 <= in1[143:128];
-  always @(posedge clk)
-    mac_5_4_a2 <= mac_5_4_a1;
-  always @(posedge clk)
-    mac_5_4_w2 <= mac_5_4_w1;
-  always @(posedge clk)
-    mac_5_4_p <= \$390 ;
-  always @(posedge clk)
-    mac_5_5_a1 <= in1[47:40];
-  always @(posedge clk)
-    mac_5_5_w1 <= in1[159:144];
-  always @(posedge clk)
-    mac_5_5_a2 <= mac_5_5_a1;
-  always @(posedge clk)
-    mac_5_5_w2 <= mac_5_5_w1;
-  always @(posedge clk)
-    mac_5_5_p <= \$391 ;
-  always @(posedge clk)
-    mac_5_6_a1 <= in1[47:40];
-  always @(posedge clk)
-    mac_5_6_w1 <= in1[175:160];
-  always @(posedge clk)
-    mac_5_6_a2 <= mac_5_6_a1;
-  always @(posedge clk)
-    mac_5_6_w2 <= mac_5_6_w1;
-  always @(posedge clk)
-    mac_5_6_p <= \$392 ;
-  always @(posedge clk)
-    mac_5_7_a1 <= in1[47:40];
-  always @(posedge clk)
-    mac_5_7_w1 <= in1[191:176];
-  always @(posedge clk)
-    mac_5_7_a2 <= mac_5_7_a1;
-  always @(posedge clk)
-    mac_5_7_w2 <= mac_5_7_w1;
-  always @(posedge clk)
-    mac_5_7_p <= \$393 ;
-  always @(posedge clk)
-    mac_6_0_a1 <= in1[55:48];
-  always @(posedge clk)
-    mac_6_0_w1 <= in1[79:64];
-  always @(posedge clk)
-    mac_6_0_a2 <= mac_6_0_a1;
-  always @(posedge clk)
-    mac_6_0_w2 <= mac_6_0_w1;
-  always @(posedge clk)
-    mac_6_0_p <= \$394 ;
-  always @(posedge clk)
-    mac_6_1_a1 <= in1[55:48];
-  always @(posedge clk)
-    mac_6_1_w1 <= in1[95:80];
-  always @(posedge clk)
-    mac_6_1_a2 <= mac_6_1_a1;
-  always @(posedge clk)
-    mac_6_1_w2 <= mac_6_1_w1;
-  always @(posedge clk)
-    mac_6_1_p <= \$395 ;
-  always @(posedge clk)
-    mac_6_2_a1 <= in1[55:48];
-  always @(posedge clk)
-    mac_6_2_w1 <= in1[111:96];
-  always @(posedge clk)
-    mac_6_2_a2 <= mac_6_2_a1;
-  always @(posedge clk)
-    mac_6_2_w2 <= mac_6_2_w1;
-  always @(posedge clk)
-    mac_6_2_p <= \$396 ;
-  always @(posedge clk)
-    mac_6_3_a1 <= in1[55:48];
-  always @(posedge clk)
-    mac_6_3_w1 <= in1[127:112];
-  always @(posedge clk)
-    mac_6_3_a2 <= mac_6_3_a1;
-  always @(posedge clk)
-    mac_6_3_w2 <= mac_6_3_w1;
-  always @(posedge clk)
-    mac_6_3_p <= \$397 ;
-  always @(posedge clk)
-    mac_6_4_a1 <= in1[55:48];
-  always @(posedge clk)
-    mac_6_4_w1 <= in1[143:128];
-  always @(posedge clk)
-    mac_6_4_a2 <= mac_6_4_a1;
-  always @(posedge clk)
-    mac_6_4_w2 <= mac_6_4_w1;
-  always @(posedge clk)
-    mac_6_4_p <= \$398 ;
-  always @(posedge clk)
-    mac_6_5_a1 <= in1[55:48];
-  always @(posedge clk)
-    mac_6_5_w1 <= in1[159:144];
-  always @(posedge clk)
-    mac_6_5_a2 <= mac_6_5_a1;
-  always @(posedge clk)
-    mac_6_5_w2 <= mac_6_5_w1;
-  always @(posedge clk)
-    mac_6_5_p <= \$399 ;
-  always @(posedge clk)
-    mac_6_6_a1 <= in1[55:48];
-  always @(posedge clk)
-    mac_6_6_w1 <= in1[175:160];
-  always @(posedge clk)
-    mac_6_6_a2 <= mac_6_6_a1;
-  always @(posedge clk)
-    mac_6_6_w2 <= mac_6_6_w1;
-  always @(posedge clk)
-    mac_6_6_p <= \$400 ;
-  always @(posedge clk)
-    mac_6_7_a1 <= in1[55:48];
-  always @(posedge clk)
-    mac_6_7_w1 <= in1[191:176];
-  always @(posedge clk)
-    mac_6_7_a2 <= mac_6_7_a1;
-  always @(posedge clk)
-    mac_6_7_w2 <= mac_6_7_w1;
-  always @(posedge clk)
-    mac_6_7_p <= \$401 ;
-  always @(posedge clk)
-    mac_7_0_a1 <= in1[63:56];
-  always @(posedge clk)
-    mac_7_0_w1 <= in1[79:64];
-  always @(posedge clk)
-    mac_7_0_a2 <= mac_7_0_a1;
-  always @(posedge clk)
-    mac_7_0_w2 <= mac_7_0_w1;
-  always @(posedge clk)
-    mac_7_0_p <= \$402 ;
-  always @(posedge clk)
-    mac_7_1_a1 <= in1[63:56];
-  always @(posedge clk)
-    mac_7_1_w1 <= in1[95:80];
-  always @(posedge clk)
-    mac_7_1_a2 <= mac_7_1_a1;
-  always @(posedge clk)
-    mac_7_1_w2 <= mac_7_1_w1;
-  always @(posedge clk)
-    mac_7_1_p <= \$403 ;
-  always @(posedge clk)
-    mac_7_2_a1 <= in1[63:56];
-  always @(posedge clk)
-    mac_7_2_w1 <= in1[111:96];
-  always @(posedge clk)
-    mac_7_2_a2 <= mac_7_2_a1;
-  always @(posedge clk)
-    mac_7_2_w2 <= mac_7_2_w1;
-  always @(posedge clk)
-    mac_7_2_p <= \$404 ;
-  always @(posedge clk)
-    mac_7_3_a1 <= in1[63:56];
-  always @(posedge clk)
-    mac_7_3_w1 <= in1[127:112];
-  always @(posedge clk)
-    mac_7_3_a2 <= mac_7_3_a1;
-  always @(posedge clk)
-    mac_7_3_w2 <= mac_7_3_w1;
-  always @(posedge clk)
-    mac_7_3_p <= \$405 ;
-  always @(posedge clk)
-    mac_7_4_a1 <= in1[63:56];
-  always @(posedge clk)
-    mac_7_4_w1 <= in1[143:128];
-  always @(posedge clk)
-    mac_7_4_a2 <= mac_7_4_a1;
-  always @(posedge clk)
-    mac_7_4_w2 <= mac_7_4_w1;
-  always @(posedge clk)
-    mac_7_4_p <= \$406 ;
-  always @(posedge clk)
-    mac_7_5_a1 <= in1[63:56];
-  always @(posedge clk)
-    mac_7_5_w1 <= in1[159:144];
-  always @(posedge clk)
-    mac_7_5_a2 <= mac_7_5_a1;
-  always @(posedge clk)
-    mac_7_5_w2 <= mac_7_5_w1;
-  always @(posedge clk)
-    mac_7_5_p <= \$407 ;
-  always @(posedge clk)
-    mac_7_6_a1 <= in1[63:56];
-  always @(posedge clk)
-    mac_7_6_w1 <= in1[175:160];
-  always @(posedge clk)
-    mac_7_6_a2 <= mac_7_6_a1;
-  always @(posedge clk)
-    mac_7_6_w2 <= mac_7_6_w1;
-  always @(posedge clk)
-    mac_7_6_p <= \$408 ;
-  always @(posedge clk)
-    mac_7_7_a1 <= in1[63:56];
-  always @(posedge clk)
-    mac_7_7_w1 <= in1[191:176];
-  always @(posedge clk)
-    mac_7_7_a2 <= mac_7_7_a1;
-  always @(posedge clk)
-    mac_7_7_w2 <= mac_7_7_w1;
-  always @(posedge clk)
-    mac_7_7_p <= \$409 ;
-  always @(posedge clk)
-    v_row0 <= \$410 ;
-  always @(posedge clk)
-    first_row0 <= first2;
-  always @(posedge clk)
-    last_row0 <= last2;
-  always @(posedge clk)
-    v_row1 <= \$411 ;
-  always @(posedge clk)
-    first_row1 <= first2;
-  always @(posedge clk)
-    last_row1 <= last2;
-  always @(posedge clk)
-    v_row2 <= \$412 ;
-  always @(posedge clk)
-    first_row2 <= first2;
-  always @(posedge clk)
-    last_row2 <= last2;
-  always @(posedge clk)
-    v_row3 <= \$413 ;
-  always @(posedge clk)
-    first_row3 <= first2;
-  always @(posedge clk)
-    last_row3 <= last2;
-  always @(posedge clk)
-    v_row4 <= \$414 ;
-  always @(posedge clk)
-    first_row4 <= first2;
-  always @(posedge clk)
-    last_row4 <= last2;
-  always @(posedge clk)
-    v_row5 <= \$415 ;
-  always @(posedge clk)
-    first_row5 <= first2;
-  always @(posedge clk)
-    last_row5 <= last2;
-  always @(posedge clk)
-    v_row6 <= \$416 ;
-  always @(posedge clk)
-    first_row6 <= first2;
-  always @(posedge clk)
-    last_row6 <= last2;
-  always @(posedge clk)
-    v_row7 <= \$417 ;
-  always @(posedge clk)
-    first_row7 <= first2;
-  always @(posedge clk)
-    last_row7 <= last2;
-  always @(posedge clk)
-    o_valid_row0 <= \$418 ;
-  always @(posedge clk)
-    v_0_0 <= \$419 ;
-  always @(posedge clk)
-    first_0_0 <= first_row0;
-  always @(posedge clk)
-    last_0_0 <= \$420 ;
-  always @(posedge clk)
-    acc_0_0 <= \$421 ;
-  always @(posedge clk)
-    shadow_0_0 <= \$422 ;
-  always @(posedge clk)
-    v_0_1 <= \$423 ;
-  always @(posedge clk)
-    first_0_1 <= first_row0;
-  always @(posedge clk)
-    last_0_1 <= \$424 ;
-  always @(posedge clk)
-    acc_0_1 <= \$425 ;
-  always @(posedge clk)
-    shadow_0_1 <= \$426 ;
-  always @(posedge clk)
-    v_0_2 <= \$427 ;
-  always @(posedge clk)
-    first_0_2 <= first_row0;
-  always @(posedge clk)
-    last_0_2 <= \$428 ;
-  always @(posedge clk)
-    acc_0_2 <= \$429 ;
-  always @(posedge clk)
-    shadow_0_2 <= \$430 ;
-  always @(posedge clk)
-    v_0_3 <= \$431 ;
-  always @(posedge clk)
-    first_0_3 <= first_row0;
-  always @(posedge clk)
-    last_0_3 <= \$432 ;
-  always @(posedge clk)
-    acc_0_3 <= \$433 ;
-  always @(posedge clk)
-    shadow_0_3 <= \$434 ;
-  always @(posedge clk)
-    v_0_4 <= \$435 ;
-  always @(posedge clk)
-    first_0_4 <= first_row0;
-  always @(posedge clk)
-    last_0_4 <= \$436 ;
-  always @(posedge clk)
-    acc_0_4 <= \$437 ;
-  always @(posedge clk)
-    shadow_0_4 <= \$438 ;
-  always @(posedge clk)
-    v_0_5 <= \$439 ;
-  always @(posedge clk)
-    first_0_5 <= first_row0;
-  always @(posedge clk)
-    last_0_5 <= \$440 ;
-  always @(posedge clk)
-    acc_0_5 <= \$441 ;
-  always @(posedge clk)
-    shadow_0_5 <= \$442 ;
-  always @(posedge clk)
-    v_0_6 <= \$443 ;
-  always @(posedge clk)
-    first_0_6 <= first_row0;
-  always @(posedge clk)
-    last_0_6 <= \$444 ;
-  always @(posedge clk)
-    acc_0_6 <= \$445 ;
-  always @(posedge clk)
-    shadow_0_6 <= \$446 ;
-  always @(posedge clk)
-    v_0_7 <= \$447 ;
-  always @(posedge clk)
-    first_0_7 <= first_row0;
-  always @(posedge clk)
-    last_0_7 <= \$448 ;
-  always @(posedge clk)
-    acc_0_7 <= \$449 ;
-  always @(posedge clk)
-    shadow_0_7 <= \$450 ;
-  always @(posedge clk)
-    o_valid_row1 <= \$451 ;
-  always @(posedge clk)
-    v_1_0 <= \$452 ;
-  always @(posedge clk)
-    first_1_0 <= first_row1;
-  always @(posedge clk)
-    last_1_0 <= \$453 ;
-  always @(posedge clk)
-    acc_1_0 <= \$454 ;
-  always @(posedge clk)
-    shadow_1_0 <= \$455 ;
-  always @(posedge clk)
-    v_1_1 <= \$456 ;
-  always @(posedge clk)
-    first_1_1 <= first_row1;
-  always @(posedge clk)
-    last_1_1 <= \$457 ;
-  always @(posedge clk)
-    acc_1_1 <= \$458 ;
-  always @(posedge clk)
-    shadow_1_1 <= \$459 ;
-  always @(posedge clk)
-    v_1_2 <= \$460 ;
-  always @(posedge clk)
-    first_1_2 <= first_row1;
-  always @(posedge clk)
-    last_1_2 <= \$461 ;
-  always @(posedge clk)
-    acc_1_2 <= \$462 ;
-  always @(posedge clk)
-    shadow_1_2 <= \$463 ;
-  always @(posedge clk)
-    v_1_3 <= \$464 ;
-  always @(posedge clk)
-    first_1_3 <= first_row1;
-  always @(posedge clk)
-    last_1_3 <= \$465 ;
-  always @(posedge clk)
-    acc_1_3 <= \$466 ;
-  always @(posedge clk)
-    shadow_1_3 <= \$467 ;
-  always @(posedge clk)
-    v_1_4 <= \$468 ;
-  always @(posedge clk)
-    first_1_4 <= first_row1;
-  always @(posedge clk)
-    last_1_4 <= \$469 ;
-  always @(posedge clk)
-    acc_1_4 <= \$470 ;
-  always @(posedge clk)
-    shadow_1_4 <= \$471 ;
-  always @(posedge clk)
-    v_1_5 <= \$472 ;
-  always @(posedge clk)
-    first_1_5 <= first_row1;
-  always @(posedge clk)
-    last_1_5 <= \$473 ;
-  always @(posedge clk)
-    acc_1_5 <= \$474 ;
-  always @(posedge clk)
-    shadow_1_5 <= \$475 ;
-  always @(posedge clk)
-    v_1_6 <= \$476 ;
-  always @(posedge clk)
-    first_1_6 <= first_row1;
-  always @(posedge clk)
-    last_1_6 <= \$477 ;
-  always @(posedge clk)
-    acc_1_6 <= \$478 ;
-  always @(posedge clk)
-    shadow_1_6 <= \$479 ;
-  always @(posedge clk)
-    v_1_7 <= \$480 ;
-  always @(posedge clk)
-    first_1_7 <= first_row1;
-  always @(posedge clk)
-    last_1_7 <= \$481 ;
-  always @(posedge clk)
-    acc_1_7 <= \$482 ;
-  always @(posedge clk)
-    shadow_1_7 <= \$483 ;
-  always @(posedge clk)
-    o_valid_row2 <= \$484 ;
-  always @(posedge clk)
-    v_2_0 <= \$485 ;
-  always @(posedge clk)
-    first_2_0 <= first_row2;
-  always @(posedge clk)
-    last_2_0 <= \$486 ;
-  always @(posedge clk)
-    acc_2_0 <= \$487 ;
-  always @(posedge clk)
-    shadow_2_0 <= \$488 ;
-  always @(posedge clk)
-    v_2_1 <= \$489 ;
-  always @(posedge clk)
-    first_2_1 <= first_row2;
-  always @(posedge clk)
-    last_2_1 <= \$490 ;
-  always @(posedge clk)
-    acc_2_1 <= \$491 ;
-  always @(posedge clk)
-    shadow_2_1 <= \$492 ;
-  always @(posedge clk)
-    v_2_2 <= \$493 ;
-  always @(posedge clk)
-    first_2_2 <= first_row2;
-  always @(posedge clk)
-    last_2_2 <= \$494 ;
-  always @(posedge clk)
-    acc_2_2 <= \$495 ;
-  always @(posedge clk)
-    shadow_2_2 <= \$496 ;
-  always @(posedge clk)
-    v_2_3 <= \$497 ;
-  always @(posedge clk)
-    first_2_3 <= first_row2;
-  always @(posedge clk)
-    last_2_3 <= \$498 ;
-  always @(posedge clk)
-    acc_2_3 <= \$499 ;
-  always @(posedge clk)
-    shadow_2_3 <= \$500 ;
-  always @(posedge clk)
-    v_2_4 <= \$501 ;
-  always @(posedge clk)
-    first_2_4 <= first_row2;
-  always @(posedge clk)
-    last_2_4 <= \$502 ;
-  always @(posedge clk)
-    acc_2_4 <= \$503 ;
-  always @(posedge clk)
-    shadow_2_4 <= \$504 ;
-  always @(posedge clk)
-    v_2_5 <= \$505 ;
-  always @(posedge clk)
-    first_2_5 <= first_row2;
-  always @(posedge clk)
-    last_2_5 <= \$506 ;
-  always @(posedge clk)
-    acc_2_5 <= \$507 ;
-  always @(posedge clk)
-    shadow_2_5 <= \$508 ;
-  always @(posedge clk)
-    v_2_6 <= \$509 ;
-  always @(posedge clk)
-    first_2_6 <= first_row2;
-  always @(posedge clk)
-    last_2_6 <= \$510 ;
-  always @(posedge clk)
-    acc_2_6 <= \$511 ;
-  always @(posedge clk)
-    shadow_2_6 <= \$512 ;
-  always @(posedge clk)
-    v_2_7 <= \$513 ;
-  always @(posedge clk)
-    first_2_7 <= first_row2;
-  always @(posedge clk)
-    last_2_7 <= \$514 ;
-  always @(posedge clk)
-    acc_2_7 <= \$515 ;
-  always @(posedge clk)
-    shadow_2_7 <= \$516 ;
-  always @(posedge clk)
-    o_valid_row3 <= \$517 ;
-  always @(posedge clk)
-    v_3_0 <= \$518 ;
-  always @(posedge clk)
-    first_3_0 <= first_row3;
-  always @(posedge clk)
-    last_3_0 <= \$519 ;
-  always @(posedge clk)
-    acc_3_0 <= \$520 ;
-  always @(posedge clk)
-    shadow_3_0 <= \$521 ;
-  always @(posedge clk)
-    v_3_1 <= \$522 ;
-  always @(posedge clk)
-    first_3_1 <= first_row3;
-  always @(posedge clk)
-    last_3_1 <= \$523 ;
-  always @(posedge clk)
-    acc_3_1 <= \$524 ;
-  always @(posedge clk)
-    shadow_3_1 <= \$525 ;
-  always @(posedge clk)
-    v_3_2 <= \$526 ;
-  always @(posedge clk)
-    first_3_2 <= first_row3;
-  always @(posedge clk)
-    last_3_2 <= \$527 ;
-  always @(posedge clk)
-    acc_3_2 <= \$528 ;
-  always @(posedge clk)
-    shadow_3_2 <= \$529 ;
-  always @(posedge clk)
-    v_3_3 <= \$530 ;
-  always @(posedge clk)
-    first_3_3 <= first_row3;
-  always @(posedge clk)
-    last_3_3 <= \$531 ;
-  always @(posedge clk)
-    acc_3_3 <= \$532 ;
-  always @(posedge clk)
-    shadow_3_3 <= \$533 ;
-  always @(posedge clk)
-    v_3_4 <= \$534 ;
-  always @(posedge clk)
-    first_3_4 <= first_row3;
-  always @(posedge clk)
-    last_3_4 <= \$535 ;
-  always @(posedge clk)
-    acc_3_4 <= \$536 ;
-  always @(posedge clk)
-    shadow_3_4 <= \$537 ;
-  always @(posedge clk)
-    v_3_5 <= \$538 ;
-  always @(posedge clk)
-    first_3_5 <= first_row3;
-  always @(posedge clk)
-    last_3_5 <= \$539 ;
-  always @(posedge clk)
-    acc_3_5 <= \$540 ;
-  always @(posedge clk)
-    shadow_3_5 <= \$541 ;
-  always @(posedge clk)
-    v_3_6 <= \$542 ;
-  always @(posedge clk)
-    first_3_6 <= first_row3;
-  always @(posedge clk)
-    last_3_6 <= \$543 ;
-  always @(posedge clk)
-    acc_3_6 <= \$544 ;
-  always @(posedge clk)
-    shadow_3_6 <= \$545 ;
-  always @(posedge clk)
-    v_3_7 <= \$546 ;
-  always @(posedge clk)
-    first_3_7 <= first_row3;
-  always @(posedge clk)
-    last_3_7 <= \$547 ;
-  always @(posedge clk)
-    acc_3_7 <= \$548 ;
-  always @(posedge clk)
-    shadow_3_7 <= \$549 ;
-  always @(posedge clk)
-    o_valid_row4 <= \$550 ;
-  always @(posedge clk)
-    v_4_0 <= \$551 ;
-  always @(posedge clk)
-    first_4_0 <= first_row4;
-  always @(posedge clk)
-    last_4_0 <= \$552 ;
-  always @(posedge clk)
-    acc_4_0 <= \$553 ;
-  always @(posedge clk)
-    shadow_4_0 <= \$554 ;
-  always @(posedge clk)
-    v_4_1 <= \$555 ;
-  always @(posedge clk)
-    first_4_1 <= first_row4;
-  always @(posedge clk)
-    last_4_1 <= \$556 ;
-  always @(posedge clk)
-    acc_4_1 <= \$557 ;
-  always @(posedge clk)
-    shadow_4_1 <= \$558 ;
-  always @(posedge clk)
-    v_4_2 <= \$559 ;
-  always @(posedge clk)
-    first_4_2 <= first_row4;
-  always @(posedge clk)
-    last_4_2 <= \$560 ;
-  always @(posedge clk)
-    acc_4_2 <= \$561 ;
-  always @(posedge clk)
-    shadow_4_2 <= \$562 ;
-  always @(posedge clk)
-    v_4_3 <= \$563 ;
-  always @(posedge clk)
-    first_4_3 <= first_row4;
-  always @(posedge clk)
-    last_4_3 <= \$564 ;
-  always @(posedge clk)
-    acc_4_3 <= \$565 ;
-  always @(posedge clk)
-    shadow_4_3 <= \$566 ;
-  always @(posedge clk)
-    v_4_4 <= \$567 ;
-  always @(posedge clk)
-    first_4_4 <= first_row4;
-  always @(posedge clk)
-    last_4_4 <= \$568 ;
-  always @(posedge clk)
-    acc_4_4 <= \$569 ;
-  always @(posedge clk)
-    shadow_4_4 <= \$570 ;
-  always @(posedge clk)
-    v_4_5 <= \$571 ;
-  always @(posedge clk)
-    first_4_5 <= first_row4;
-  always @(posedge clk)
-    last_4_5 <= \$572 ;
-  always @(posedge clk)
-    acc_4_5 <= \$573 ;
-  always @(posedge clk)
-    shadow_4_5 <= \$574 ;
-  always @(posedge clk)
-    v_4_6 <= \$575 ;
-  always @(posedge clk)
-    first_4_6 <= first_row4;
-  always @(posedge clk)
-    last_4_6 <= \$576 ;
-  always @(posedge clk)
-    acc_4_6 <= \$577 ;
-  always @(posedge clk)
-    shadow_4_6 <= \$578 ;
-  always @(posedge clk)
-    v_4_7 <= \$579 ;
-  always @(posedge clk)
-    first_4_7 <= first_row4;
-  always @(posedge clk)
-    last_4_7 <= \$580 ;
-  always @(posedge clk)
-    acc_4_7 <= \$581 ;
-  always @(posedge clk)
-    shadow_4_7 <= \$582 ;
-  always @(posedge clk)
-    o_valid_row5 <= \$583 ;
-  always @(posedge clk)
-    v_5_0 <= \$584 ;
-  always @(posedge clk)
-    first_5_0 <= first_row5;
-  always @(posedge clk)
-    last_5_0 <= \$585 ;
-  always @(posedge clk)
-    acc_5_0 <= \$586 ;
-  always @(posedge clk)
-    shadow_5_0 <= \$587 ;
-  always @(posedge clk)
-    v_5_1 <= \$588 ;
-  always @(posedge clk)
-    first_5_1 <= first_row5;
-  always @(posedge clk)
-    last_5_1 <= \$589 ;
-  always @(posedge clk)
-    acc_5_1 <= \$590 ;
-  always @(posedge clk)
-    shadow_5_1 <= \$591 ;
-  always @(posedge clk)
-    v_5_2 <= \$592 ;
-  always @(posedge clk)
-    first_5_2 <= first_row5;
-  always @(posedge clk)
-    last_5_2 <= \$593 ;
-  always @(posedge clk)
-    acc_5_2 <= \$594 ;
-  always @(posedge clk)
-    shadow_5_2 <= \$595 ;
-  always @(posedge clk)
-    v_5_3 <= \$596 ;
-  always @(posedge clk)
-    first_5_3 <= first_row5;
-  always @(posedge clk)
-    last_5_3 <= \$597 ;
-  always @(posedge clk)
-    acc_5_3 <= \$598 ;
-  always @(posedge clk)
-    shadow_5_3 <= \$599 ;
-  always @(posedge clk)
-    v_5_4 <= \$600 ;
-  always @(posedge clk)
-    first_5_4 <= first_row5;
-  always @(posedge clk)
-    last_5_4 <= \$601 ;
-  always @(posedge clk)
-    acc_5_4 <= \$602 ;
-  always @(posedge clk)
-    shadow_5_4 <= \$603 ;
-  always @(posedge clk)
-    v_5_5 <= \$604 ;
-  always @(posedge clk)
-    first_5_5 <= first_row5;
-  always @(posedge clk)
-    last_5_5 <= \$605 ;
-  always @(posedge clk)
-    acc_5_5 <= \$606 ;
-  always @(posedge clk)
-    shadow_5_5 <= \$607 ;
-  always @(posedge clk)
-    v_5_6 <= \$608 ;
-  always @(posedge clk)
-    first_5_6 <= first_row5;
-  always @(posedge clk)
-    last_5_6 <= \$609 ;
-  always @(posedge clk)
-    acc_5_6 <= \$610 ;
-  always @(posedge clk)
-    shadow_5_6 <= \$611 ;
-  always @(posedge clk)
-    v_5_7 <= \$612 ;
-  always @(posedge clk)
-    first_5_7 <= first_row5;
-  always @(posedge clk)
-    last_5_7 <= \$613 ;
-  always @(posedge clk)
-    acc_5_7 <= \$614 ;
-  always @(posedge clk)
-    shadow_5_7 <= \$615 ;
-  always @(posedge clk)
-    o_valid_row6 <= \$616 ;
-  always @(posedge clk)
-    v_6_0 <= \$617 ;
-  always @(posedge clk)
-    first_6_0 <= first_row6;
-  always @(posedge clk)
-    last_6_0 <= \$618 ;
-  always @(posedge clk)
-    acc_6_0 <= \$619 ;
-  always @(posedge clk)
-    shadow_6_0 <= \$620 ;
-  always @(posedge clk)
-    v_6_1 <= \$621 ;
-  always @(posedge clk)
-    first_6_1 <= first_row6;
-  always @(posedge clk)
-    last_6_1 <= \$622 ;
-  always @(posedge clk)
-    acc_6_1 <= \$623 ;
-  always @(posedge clk)
-    shadow_6_1 <= \$624 ;
-  always @(posedge clk)
-    v_6_2 <= \$625 ;
-  always @(posedge clk)
-    first_6_2 <= first_row6;
-  always @(posedge clk)
-    last_6_2 <= \$626 ;
-  always @(posedge clk)
-    acc_6_2 <= \$627 ;
-  always @(posedge clk)
-    shadow_6_2 <= \$628 ;
-  always @(posedge clk)
-    v_6_3 <= \$629 ;
-  always @(posedge clk)
-    first_6_3 <= first_row6;
-  always @(posedge clk)
-    last_6_3 <= \$630 ;
-  always @(posedge clk)
-    acc_6_3 <= \$631 ;
-  always @(posedge clk)
-    shadow_6_3 <= \$632 ;
-  always @(posedge clk)
-    v_6_4 <= \$633 ;
-  always @(posedge clk)
-    first_6_4 <= first_row6;
-  always @(posedge clk)
-    last_6_4 <= \$634 ;
-  always @(posedge clk)
-    acc_6_4 <= \$635 ;
-  always @(posedge clk)
-    shadow_6_4 <= \$636 ;
-  always @(posedge clk)
-    v_6_5 <= \$637 ;
-  always @(posedge clk)
-    first_6_5 <= first_row6;
-  always @(posedge clk)
-    last_6_5 <= \$638 ;
-  always @(posedge clk)
-    acc_6_5 <= \$639 ;
-  always @(posedge clk)
-    shadow_6_5 <= \$640 ;
-  always @(posedge clk)
-    v_6_6 <= \$641 ;
-  always @(posedge clk)
-    first_6_6 <= first_row6;
-  always @(posedge clk)
-    last_6_6 <= \$642 ;
-  always @(posedge clk)
-    acc_6_6 <= \$643 ;
-  always @(posedge clk)
-    shadow_6_6 <= \$644 ;
-  always @(posedge clk)
-    v_6_7 <= \$645 ;
-  always @(posedge clk)
-    first_6_7 <= first_row6;
-  always @(posedge clk)
-    last_6_7 <= \$646 ;
-  always @(posedge clk)
-    acc_6_7 <= \$647 ;
-  always @(posedge clk)
-    shadow_6_7 <= \$648 ;
-  always @(posedge clk)
-    o_valid_row7 <= \$649 ;
-  always @(posedge clk)
-    v_7_0 <= \$650 ;
-  always @(posedge clk)
-    first_7_0 <= first_row7;
-  always @(posedge clk)
-    last_7_0 <= \$651 ;
-  always @(posedge clk)
-    acc_7_0 <= \$652 ;
-  always @(posedge clk)
-    shadow_7_0 <= \$653 ;
-  always @(posedge clk)
-    v_7_1 <= \$654 ;
-  always @(posedge clk)
-    first_7_1 <= first_row7;
-  always @(posedge clk)
-    last_7_1 <= \$655 ;
-  always @(posedge clk)
-    acc_7_1 <= \$656 ;
-  always @(posedge clk)
-    shadow_7_1 <= \$657 ;
-  always @(posedge clk)
-    v_7_2 <= \$658 ;
-  always @(posedge clk)
-    first_7_2 <= first_row7;
-  always @(posedge clk)
-    last_7_2 <= \$659 ;
-  always @(posedge clk)
-    acc_7_2 <= \$660 ;
-  always @(posedge clk)
-    shadow_7_2 <= \$661 ;
-  always @(posedge clk)
-    v_7_3 <= \$662 ;
-  always @(posedge clk)
-    first_7_3 <= first_row7;
-  always @(posedge clk)
-    last_7_3 <= \$663 ;
-  always @(posedge clk)
-    acc_7_3 <= \$664 ;
-  always @(posedge clk)
-    shadow_7_3 <= \$665 ;
-  always @(posedge clk)
-    v_7_4 <= \$666 ;
-  always @(posedge clk)
-    first_7_4 <= first_row7;
-  always @(posedge clk)
-    last_7_4 <= \$667 ;
-  always @(posedge clk)
-    acc_7_4 <= \$668 ;
-  always @(posedge clk)
-    shadow_7_4 <= \$669 ;
-  always @(posedge clk)
-    v_7_5 <= \$670 ;
-  always @(posedge clk)
-    first_7_5 <= first_row7;
-  always @(posedge clk)
-    last_7_5 <= \$671 ;
-  always @(posedge clk)
-    acc_7_5 <= \$672 ;
-  always @(posedge clk)
-    shadow_7_5 <= \$673 ;
-  always @(posedge clk)
-    v_7_6 <= \$674 ;
-  always @(posedge clk)
-    first_7_6 <= first_row7;
-  always @(posedge clk)
-    last_7_6 <= \$675 ;
-  always @(posedge clk)
-    acc_7_6 <= \$676 ;
-  always @(posedge clk)
-    shadow_7_6 <= \$677 ;
-  always @(posedge clk)
-    v_7_7 <= \$678 ;
-  always @(posedge clk)
-    first_7_7 <= first_row7;
-  always @(posedge clk)
-    last_7_7 <= \$679 ;
-  always @(posedge clk)
-    acc_7_7 <= \$680 ;
-  always @(posedge clk)
-    shadow_7_7 <= \$681 ;
-  always @(posedge clk)
-    o__valid <= \$682 ;
-  always @(posedge clk)
-    row <= \$683 ;
-  always @(posedge clk)
-    busy <= \$684 ;
-  always @(posedge clk)
-    wide_out_r <= \$685 ;
-  always @(posedge clk)
-    overflow <= \$686 ;
-  assign \$1  = i__payload[193] & busy;
-  assign i__ready = ~ \$1 ;
-  assign accept = i__valid & i__ready;
-  assign drain = o__valid & o__ready;
-  assign last_row = row == 3'h7;
-  assign \$2  = first_0_0 ? 32'd0 : acc_0_0;
-  assign \$3  = $signed(mac_0_0_p) + $signed(\$2 );
-  assign \$4  = first_0_1 ? 32'd0 : acc_0_1;
-  assign \$5  = $signed(mac_0_1_p) + $signed(\$4 );
-  assign \$6  = first_0_2 ? 32'd0 : acc_0_2;
-  assign \$7  = $signed(mac_0_2_p) + $signed(\$6 );
-  assign \$8  = first_0_3 ? 32'd0 : acc_0_3;
-  assign \$9  = $signed(mac_0_3_p) + $signed(\$8 );
-  assign \$10  = first_0_4 ? 32'd0 : acc_0_4;
-  assign \$11  = $signed(mac_0_4_p) + $signed(\$10 );
-  assign \$12  = first_0_5 ? 32'd0 : acc_0_5;
-  assign \$13  = $signed(mac_0_5_p) + $signed(\$12 );
-  assign \$14  = first_0_6 ? 32'd0 : acc_0_6;
-  assign \$15  = $signed(mac_0_6_p) + $signed(\$14 );
-  assign \$16  = first_0_7 ? 32'd0 : acc_0_7;
-  assign \$17  = $signed(mac_0_7_p) + $signed(\$16 );
-  assign \$18  = first_1_0 ? 32'd0 : acc_1_0;
-  assign \$19  = $signed(mac_1_0_p) + $signed(\$18 );
-  assign \$20  = first_1_1 ? 32'd0 : acc_1_1;
-  assign \$21  = $signed(mac_1_1_p) + $signed(\$20 );
-  assign \$22  = first_1_2 ? 32'd0 : acc_1_2;
-  assign \$23  = $signed(mac_1_2_p) + $signed(\$22 );
-  assign \$24  = first_1_3 ? 32'd0 : acc_1_3;
-  assign \$25  = $signed(mac_1_3_p) + $signed(\$24 );
-  assign \$26  = first_1_4 ? 32'd0 : acc_1_4;
-  assign \$27  = $signed(mac_1_4_p) + $signed(\$26 );
-  assign \$28  = first_1_5 ? 32'd0 : acc_1_5;
-  assign \$29  = $signed(mac_1_5_p) + $signed(\$28 );
-  assign \$30  = first_1_6 ? 32'd0 : acc_1_6;
-  assign \$31  = $signed(mac_1_6_p) + $signed(\$30 );
-  assign \$32  = first_1_7 ? 32'd0 : acc_1_7;
-  assign \$33  = $signed(mac_1_7_p) + $signed(\$32 );
-  assign \$34  = first_2_0 ? 32'd0 : acc_2_0;
-  assign \$35  = $signed(mac_2_0_p) + $signed(\$34 );
-  assign \$36  = first_2_1 ? 32'd0 : acc_2_1;
-  assign \$37  = $signed(mac_2_1_p) + $signed(\$36 );
-  assign \$38  = first_2_2 ? 32'd0 : acc_2_2;
-  assign \$39  = $signed(mac_2_2_p) + $signed(\$38 );
-  assign \$40  = first_2_3 ? 32'd0 : acc_2_3;
-  assign \$41  = $signed(mac_2_3_p) + $signed(\$40 );
-  assign \$42  = first_2_4 ? 32'd0 : acc_2_4;
-  assign \$43  = $signed(mac_2_4_p) + $signed(\$42 );
-  assign \$44  = first_2_5 ? 32'd0 : acc_2_5;
-  assign \$45  = $signed(mac_2_5_p) + $signed(\$44 );
   assign \$46  = first_2_6 ? 32'd0 : acc_2_6;
   assign \$47  = $signed(mac_2_6_p) + $signed(\$46 );
   assign \$48  = first_2_7 ? 32'd0 : acc_2_7;
@@ -3596,1576 +2840,2704 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   assign \$191  = $signed(mac_7_5_a2) * $signed(mac_7_5_w2);
   assign \$192  = $signed(mac_7_6_a2) * $signed(mac_7_6_w2);
   assign \$193  = $signed(mac_7_7_a2) * $signed(mac_7_7_w2);
-  assign \$194  = v4 & last4;
-  assign \$195  = drain & last_row;
-  assign \$196  = v_row0 & last_row0;
-  assign \$197  = o_valid_row0 & o__ready;
-  assign \$198  = v_row0 & last_row0;
-  assign \$199  = o_valid_row0 & o__ready;
-  assign \$200  = v_row0 & last_row0;
-  assign \$201  = o_valid_row0 & o__ready;
-  assign \$202  = v_row0 & last_row0;
-  assign \$203  = o_valid_row0 & o__ready;
-  assign \$204  = v_row0 & last_row0;
-  assign \$205  = o_valid_row0 & o__ready;
-  assign \$206  = v_row0 & last_row0;
-  assign \$207  = o_valid_row0 & o__ready;
-  assign \$208  = v_row0 & last_row0;
-  assign \$209  = o_valid_row0 & o__ready;
-  assign \$210  = v_row0 & last_row0;
-  assign \$211  = o_valid_row0 & o__ready;
-  assign \$212  = v4 & last4;
-  assign \$213  = drain & last_row;
-  assign \$214  = v_row1 & last_row1;
-  assign \$215  = o_valid_row1 & o__ready;
-  assign \$216  = v_row1 & last_row1;
-  assign \$217  = o_valid_row1 & o__ready;
-  assign \$218  = v_row1 & last_row1;
-  assign \$219  = o_valid_row1 & o__ready;
-  assign \$220  = v_row1 & last_row1;
-  assign \$221  = o_valid_row1 & o__ready;
-  assign \$222  = v_row1 & last_row1;
-  assign \$223  = o_valid_row1 & o__ready;
-  assign \$224  = v_row1 & last_row1;
-  assign \$225  = o_valid_row1 & o__ready;
-  assign \$226  = v_row1 & last_row1;
-  assign \$227  = o_valid_row1 & o__ready;
-  assign \$228  = v_row1 & last_row1;
-  assign \$229  = o_valid_row1 & o__ready;
-  assign \$230  = v4 & last4;
-  assign \$231  = drain & last_row;
-  assign \$232  = v_row2 & last_row2;
-  assign \$233  = o_valid_row2 & o__ready;
-  assign \$234  = v_row2 & last_row2;
-  assign \$235  = o_valid_row2 & o__ready;
-  assign \$236  = v_row2 & last_row2;
-  assign \$237  = o_valid_row2 & o__ready;
-  assign \$238  = v_row2 & last_row2;
-  assign \$239  = o_valid_row2 & o__ready;
-  assign \$240  = v_row2 & last_row2;
-  assign \$241  = o_valid_row2 & o__ready;
-  assign \$242  = v_row2 & last_row2;
-  assign \$243  = o_valid_row2 & o__ready;
-  assign \$244  = v_row2 & last_row2;
-  assign \$245  = o_valid_row2 & o__ready;
-  assign \$246  = v_row2 & last_row2;
-  assign \$247  = o_valid_row2 & o__ready;
-  assign \$248  = v4 & last4;
-  assign \$249  = drain & last_row;
-  assign \$250  = v_row3 & last_row3;
-  assign \$251  = o_valid_row3 & o__ready;
-  assign \$252  = v_row3 & last_row3;
-  assign \$253  = o_valid_row3 & o__ready;
-  assign \$254  = v_row3 & last_row3;
-  assign \$255  = o_valid_row3 & o__ready;
-  assign \$256  = v_row3 & last_row3;
-  assign \$257  = o_valid_row3 & o__ready;
-  assign \$258  = v_row3 & last_row3;
-  assign \$259  = o_valid_row3 & o__ready;
-  assign \$260  = v_row3 & last_row3;
-  assign \$261  = o_valid_row3 & o__ready;
-  assign \$262  = v_row3 & last_row3;
-  assign \$263  = o_valid_row3 & o__ready;
-  assign \$264  = v_row3 & last_row3;
-  assign \$265  = o_valid_row3 & o__ready;
-  assign \$266  = v4 & last4;
-  assign \$267  = drain & last_row;
-  assign \$268  = v_row4 & last_row4;
-  assign \$269  = o_valid_row4 & o__ready;
-  assign \$270  = v_row4 & last_row4;
-  assign \$271  = o_valid_row4 & o__ready;
-  assign \$272  = v_row4 & last_row4;
-  assign \$273  = o_valid_row4 & o__ready;
-  assign \$274  = v_row4 & last_row4;
-  assign \$275  = o_valid_row4 & o__ready;
-  assign \$276  = v_row4 & last_row4;
-  assign \$277  = o_valid_row4 & o__ready;
-  assign \$278  = v_row4 & last_row4;
-  assign \$279  = o_valid_row4 & o__ready;
-  assign \$280  = v_row4 & last_row4;
-  assign \$281  = o_valid_row4 & o__ready;
-  assign \$282  = v_row4 & last_row4;
-  assign \$283  = o_valid_row4 & o__ready;
-  assign \$284  = v4 & last4;
-  assign \$285  = drain & last_row;
-  assign \$286  = v_row5 & last_row5;
-  assign \$287  = o_valid_row5 & o__ready;
-  assign \$288  = v_row5 & last_row5;
-  assign \$289  = o_valid_row5 & o__ready;
-  assign \$290  = v_row5 & last_row5;
-  assign \$291  = o_valid_row5 & o__ready;
-  assign \$292  = v_row5 & last_row5;
-  assign \$293  = o_valid_row5 & o__ready;
-  assign \$294  = v_row5 & last_row5;
-  assign \$295  = o_valid_row5 & o__ready;
-  assign \$296  = v_row5 & last_row5;
-  assign \$297  = o_valid_row5 & o__ready;
-  assign \$298  = v_row5 & last_row5;
-  assign \$299  = o_valid_row5 & o__ready;
-  assign \$300  = v_row5 & last_row5;
-  assign \$301  = o_valid_row5 & o__ready;
-  assign \$302  = v4 & last4;
-  assign \$303  = drain & last_row;
-  assign \$304  = v_row6 & last_row6;
-  assign \$305  = o_valid_row6 & o__ready;
-  assign \$306  = v_row6 & last_row6;
-  assign \$307  = o_valid_row6 & o__ready;
-  assign \$308  = v_row6 & last_row6;
-  assign \$309  = o_valid_row6 & o__ready;
+  assign \$194  = v2 & last2;
+  assign \$195  = v4 & last4;
+  assign \$196  = drain & last_row;
+  assign \$197  = o_valid_0_0 & o__ready;
+  assign \$198  = v2 & last2;
+  assign \$199  = v4 & last4;
+  assign \$200  = drain & last_row;
+  assign \$201  = o_valid_0_1 & o__ready;
+  assign \$202  = v2 & last2;
+  assign \$203  = v4 & last4;
+  assign \$204  = drain & last_row;
+  assign \$205  = o_valid_0_2 & o__ready;
+  assign \$206  = v2 & last2;
+  assign \$207  = v4 & last4;
+  assign \$208  = drain & last_row;
+  assign \$209  = o_valid_0_3 & o__ready;
+  assign \$210  = v2 & last2;
+  assign \$211  = v4 & last4;
+  assign \$212  = drain & last_row;
+  assign \$213  = o_valid_0_4 & o__ready;
+  assign \$214  = v2 & last2;
+  assign \$215  = v4 & last4;
+  assign \$216  = drain & last_row;
+  assign \$217  = o_valid_0_5 & o__ready;
+  assign \$218  = v2 & last2;
+  assign \$219  = v4 & last4;
+  assign \$220  = drain & last_row;
+  assign \$221  = o_valid_0_6 & o__ready;
+  assign \$222  = v2 & last2;
+  assign \$223  = v4 & last4;
+  assign \$224  = drain & last_row;
+  assign \$225  = o_valid_0_7 & o__ready;
+  assign \$226  = v2 & last2;
+  assign \$227  = v4 & last4;
+  assign \$228  = drain & last_row;
+  assign \$229  = o_valid_1_0 & o__ready;
+  assign \$230  = v2 & last2;
+  assign \$231  = v4 & last4;
+  assign \$232  = drain & last_row;
+  assign \$233  = o_valid_1_1 & o__ready;
+  assign \$234  = v2 & last2;
+  assign \$235  = v4 & last4;
+  assign \$236  = drain & last_row;
+  assign \$237  = o_valid_1_2 & o__ready;
+  assign \$238  = v2 & last2;
+  assign \$239  = v4 & last4;
+  assign \$240  = drain & last_row;
+  assign \$241  = o_valid_1_3 & o__ready;
+  assign \$242  = v2 & last2;
+  assign \$243  = v4 & last4;
+  assign \$244  = drain & last_row;
+  assign \$245  = o_valid_1_4 & o__ready;
+  assign \$246  = v2 & last2;
+  assign \$247  = v4 & last4;
+  assign \$248  = drain & last_row;
+  assign \$249  = o_valid_1_5 & o__ready;
+  assign \$250  = v2 & last2;
+  assign \$251  = v4 & last4;
+  assign \$252  = drain & last_row;
+  assign \$253  = o_valid_1_6 & o__ready;
+  assign \$254  = v2 & last2;
+  assign \$255  = v4 & last4;
+  assign \$256  = drain & last_row;
+  assign \$257  = o_valid_1_7 & o__ready;
+  assign \$258  = v2 & last2;
+  assign \$259  = v4 & last4;
+  assign \$260  = drain & last_row;
+  assign \$261  = o_valid_2_0 & o__ready;
+  assign \$262  = v2 & last2;
+  assign \$263  = v4 & last4;
+  assign \$264  = drain & last_row;
+  assign \$265  = o_valid_2_1 & o__ready;
+  assign \$266  = v2 & last2;
+  assign \$267  = v4 & last4;
+  assign \$268  = drain & last_row;
+  assign \$269  = o_valid_2_2 & o__ready;
+  assign \$270  = v2 & last2;
+  assign \$271  = v4 & last4;
+  assign \$272  = drain & last_row;
+  assign \$273  = o_valid_2_3 & o__ready;
+  assign \$274  = v2 & last2;
+  assign \$275  = v4 & last4;
+  assign \$276  = drain & last_row;
+  assign \$277  = o_valid_2_4 & o__ready;
+  assign \$278  = v2 & last2;
+  assign \$279  = v4 & last4;
+  assign \$280  = drain & last_row;
+  assign \$281  = o_valid_2_5 & o__ready;
+  assign \$282  = v2 & last2;
+  assign \$283  = v4 & last4;
+  assign \$284  = drain & last_row;
+  assign \$285  = o_valid_2_6 & o__ready;
+  assign \$286  = v2 & last2;
+  assign \$287  = v4 & last4;
+  assign \$288  = drain & last_row;
+  assign \$289  = o_valid_2_7 & o__ready;
+  assign \$290  = v2 & last2;
+  assign \$291  = v4 & last4;
+  assign \$292  = drain & last_row;
+  assign \$293  = o_valid_3_0 & o__ready;
+  assign \$294  = v2 & last2;
+  assign \$295  = v4 & last4;
+  assign \$296  = drain & last_row;
+  assign \$297  = o_valid_3_1 & o__ready;
+  assign \$298  = v2 & last2;
+  assign \$299  = v4 & last4;
+  assign \$300  = drain & last_row;
+  assign \$301  = o_valid_3_2 & o__ready;
+  assign \$302  = v2 & last2;
+  assign \$303  = v4 & last4;
+  assign \$304  = drain & last_row;
+  assign \$305  = o_valid_3_3 & o__ready;
+  assign \$306  = v2 & last2;
+  assign \$307  = v4 & last4;
+  assign \$308  = drain & last_row;
+  assign \$309  = o_valid_3_4 & o__ready;
+  assign \$310  = v2 & last2;
+  assign \$311  = v4 & last4;
+  assign \$312  = drain & last_row;
+  assign \$313  = o_valid_3_5 & o__ready;
+  assign \$314  = v2 & last2;
+  assign \$315  = v4 & last4;
+  assign \$316  = drain & last_row;
+  assign \$317  = o_valid_3_6 & o__ready;
+  assign \$318  = v2 & last2;
+  assign \$319  = v4 & last4;
+  assign \$320  = drain & last_row;
+  assign \$321  = o_valid_3_7 & o__ready;
+  assign \$322  = v2 & last2;
+  assign \$323  = v4 & last4;
+  assign \$324  = drain & last_row;
+  assign \$325  = o_valid_4_0 & o__ready;
+  assign \$326  = v2 & last2;
+  assign \$327  = v4 & last4;
+  assign \$328  = drain & last_row;
+  assign \$329  = o_valid_4_1 & o__ready;
+  assign \$330  = v2 & last2;
+  assign \$331  = v4 & last4;
+  assign \$332  = drain & last_row;
+  assign \$333  = o_valid_4_2 & o__ready;
+  assign \$334  = v2 & last2;
+  assign \$335  = v4 & last4;
+  assign \$336  = drain & last_row;
+  assign \$337  = o_valid_4_3 & o__ready;
+  assign \$338  = v2 & last2;
+  assign \$339  = v4 & last4;
+  assign \$340  = drain & last_row;
+  assign \$341  = o_valid_4_4 & o__ready;
+  assign \$342  = v2 & last2;
+  assign \$343  = v4 & last4;
+  assign \$344  = drain & last_row;
+  assign \$345  = o_valid_4_5 & o__ready;
+  assign \$346  = v2 & last2;
+  assign \$347  = v4 & last4;
+  assign \$348  = drain & last_row;
+  assign \$349  = o_valid_4_6 & o__ready;
+  assign \$350  = v2 & last2;
+  assign \$351  = v4 & last4;
+  assign \$352  = drain & last_row;
+  assign \$353  = o_valid_4_7 & o__ready;
+  assign \$354  = v2 & last2;
+  assign \$355  = v4 & last4;
+  assign \$356  = drain & last_row;
+  assign \$357  = o_valid_5_0 & o__ready;
+  assign \$358  = v2 & last2;
+  assign \$359  = v4 & last4;
+  assign \$360  = drain & last_row;
+  assign \$361  = o_valid_5_1 & o__ready;
+  assign \$362  = v2 & last2;
+  assign \$363  = v4 & last4;
+  assign \$364  = drain & last_row;
+  assign \$365  = o_valid_5_2 & o__ready;
+  assign \$366  = v2 & last2;
+  assign \$367  = v4 & last4;
+  assign \$368  = drain & last_row;
+  assign \$369  = o_valid_5_3 & o__ready;
+  assign \$370  = v2 & last2;
+  assign \$371  = v4 & last4;
+  assign \$372  = drain & last_row;
+  assign \$373  = o_valid_5_4 & o__ready;
+  assign \$374  = v2 & last2;
+  assign \$375  = v4 & last4;
+  assign \$376  = drain & last_row;
+  assign \$377  = o_valid_5_5 & o__ready;
+  assign \$378  = v2 & last2;
+  assign \$379  = v4 & last4;
+  assign \$380  = drain & last_row;
+  assign \$381  = o_valid_5_6 & o__ready;
+  assign \$382  = v2 & last2;
+  assign \$383  = v4 & last4;
+  assign \$384  = drain & last_row;
+  assign \$385  = o_valid_5_7 & o__ready;
+  assign \$386  = v2 & last2;
+  assign \$387  = v4 & last4;
+  assign \$388  = drain & last_row;
+  assign \$389  = o_valid_6_0 & o__ready;
+  assign \$390  = v2 & last2;
+  assign \$391  = v4 & last4;
+  assign \$392  = drain & last_row;
+  assign \$393  = o_valid_6_1 & o__ready;
+  assign \$394  = v2 & last2;
+  assign \$395  = v4 & last4;
+  assign \$396  = drain & last_row;
+  assign \$397  = o_valid_6_2 & o__ready;
+  assign \$398  = v2 & last2;
+  assign \$399  = v4 & last4;
+  assign \$400  = drain & last_row;
+  assign \$401  = o_valid_6_3 & o__ready;
+  assign \$402  = v2 & last2;
+  assign \$403  = v4 & last4;
+  assign \$404  = drain & last_row;
+  assign \$405  = o_valid_6_4 & o__ready;
+  assign \$406  = v2 & last2;
+  assign \$407  = v4 & last4;
+  assign \$408  = drain & last_row;
+  assign \$409  = o_valid_6_5 & o__ready;
+  assign \$410  = v2 & last2;
+  assign \$411  = v4 & last4;
+  assign \$412  = drain & last_row;
+  assign \$413  = o_valid_6_6 & o__ready;
+  assign \$414  = v2 & last2;
+  assign \$415  = v4 & last4;
+  assign \$416  = drain & last_row;
+  assign \$417  = o_valid_6_7 & o__ready;
+  assign \$418  = v2 & last2;
+  assign \$419  = v2 & last2;
+  assign \$420  = v2 & last2;
+  assign \$421  = v2 & last2;
+  assign \$422  = v2 & last2;
+  assign \$423  = v2 & last2;
+  assign \$424  = v2 & last2;
+  assign \$425  = v2 & last2;
+  assign \$426  = v4 & last4;
+  assign \$427  = row + 1'h1;
+  assign \$428  = accept & i__payload[193];
+  always @(posedge clk)
+    v1 <= \$429 ;
+  always @(posedge clk)
+    in1 <= \$430 ;
+  always @(posedge clk)
+    first1 <= \$431 ;
+  always @(posedge clk)
+    last1 <= \$432 ;
+  always @(posedge clk)
+    v2 <= \$433 ;
+  always @(posedge clk)
+    first2 <= \$434 ;
+  always @(posedge clk)
+    last2 <= \$435 ;
+  always @(posedge clk)
+    v3 <= \$436 ;
+  always @(posedge clk)
+    first3 <= \$437 ;
+  always @(posedge clk)
+    last3 <= \$438 ;
+  always @(posedge clk)
+    v4 <= \$439 ;
+  always @(posedge clk)
+    first4 <= \$440 ;
+  always @(posedge clk)
+    last4 <= \$441 ;
+  always @(posedge clk)
+    mac_0_0_a1 <= in1[7:0];
+  always @(posedge clk)
+    mac_0_0_w1 <= in1[79:64];
+  always @(posedge clk)
+    mac_0_0_a2 <= mac_0_0_a1;
+  always @(posedge clk)
+    mac_0_0_w2 <= mac_0_0_w1;
+  always @(posedge clk)
+    mac_0_0_p <= \$442 ;
+  always @(posedge clk)
+    mac_0_1_a1 <= in1[7:0];
+  always @(posedge clk)
+    mac_0_1_w1 <= in1[95:80];
+  always @(posedge clk)
+    mac_0_1_a2 <= mac_0_1_a1;
+  always @(posedge clk)
+    mac_0_1_w2 <= mac_0_1_w1;
+  always @(posedge clk)
+    mac_0_1_p <= \$443 ;
+  always @(posedge clk)
+    mac_0_2_a1 <= in1[7:0];
+  always @(posedge clk)
+    mac_0_2_w1 <= in1[111:96];
+  always @(posedge clk)
+    mac_0_2_a2 <= mac_0_2_a1;
+  always @(posedge clk)
+    mac_0_2_w2 <= mac_0_2_w1;
+  always @(posedge clk)
+    mac_0_2_p <= \$444 ;
+  always @(posedge clk)
+    mac_0_3_a1 <= in1[7:0];
+  always @(posedge clk)
+    mac_0_3_w1 <= in1[127:112];
+  always @(posedge clk)
+    mac_0_3_a2 <= mac_0_3_a1;
+  always @(posedge clk)
+    mac_0_3_w2 <= mac_0_3_w1;
+  always @(posedge clk)
+    mac_0_3_p <= \$445 ;
+  always @(posedge clk)
+    mac_0_4_a1 <= in1[7:0];
+  always @(posedge clk)
+    mac_0_4_w1 <= in1[143:128];
+  always @(posedge clk)
+    mac_0_4_a2 <= mac_0_4_a1;
+  always @(posedge clk)
+    mac_0_4_w2 <= mac_0_4_w1;
+  always @(posedge clk)
+    mac_0_4_p <= \$446 ;
+  always @(posedge clk)
+    mac_0_5_a1 <= in1[7:0];
+  always @(posedge clk)
+    mac_0_5_w1 <= in1[159:144];
+  always @(posedge clk)
+    mac_0_5_a2 <= mac_0_5_a1;
+  always @(posedge clk)
+    mac_0_5_w2 <= mac_0_5_w1;
+  always @(posedge clk)
+    mac_0_5_p <= \$447 ;
+  always @(posedge clk)
+    mac_0_6_a1 <= in1[7:0];
+  always @(posedge clk)
+    mac_0_6_w1 <= in1[175:160];
+  always @(posedge clk)
+    mac_0_6_a2 <= mac_0_6_a1;
+  always @(posedge clk)
+    mac_0_6_w2 <= mac_0_6_w1;
+  always @(posedge clk)
+    mac_0_6_p <= \$448 ;
+  always @(posedge clk)
+    mac_0_7_a1 <= in1[7:0];
+  always @(posedge clk)
+    mac_0_7_w1 <= in1[191:176];
+  always @(posedge clk)
+    mac_0_7_a2 <= mac_0_7_a1;
+  always @(posedge clk)
+    mac_0_7_w2 <= mac_0_7_w1;
+  always @(posedge clk)
+    mac_0_7_p <= \$449 ;
+  always @(posedge clk)
+    mac_1_0_a1 <= in1[15:8];
+  always @(posedge clk)
+    mac_1_0_w1 <= in1[79:64];
+  always @(posedge clk)
+    mac_1_0_a2 <= mac_1_0_a1;
+  always @(posedge clk)
+    mac_1_0_w2 <= mac_1_0_w1;
+  always @(posedge clk)
+    mac_1_0_p <= \$450 ;
+  always @(posedge clk)
+    mac_1_1_a1 <= in1[15:8];
+  always @(posedge clk)
+    mac_1_1_w1 <= in1[95:80];
+  always @(posedge clk)
+    mac_1_1_a2 <= mac_1_1_a1;
+  always @(posedge clk)
+    mac_1_1_w2 <= mac_1_1_w1;
+  always @(posedge clk)
+    mac_1_1_p <= \$451 ;
+  always @(posedge clk)
+    mac_1_2_a1 <= in1[15:8];
+  always @(posedge clk)
+    mac_1_2_w1 <= in1[111:96];
+  always @(posedge clk)
+    mac_1_2_a2 <= mac_1_2_a1;
+  always @(posedge clk)
+    mac_1_2_w2 <= mac_1_2_w1;
+  always @(posedge clk)
+    mac_1_2_p <= \$452 ;
+  always @(posedge clk)
+    mac_1_3_a1 <= in1[15:8];
+  always @(posedge clk)
+    mac_1_3_w1 <= in1[127:112];
+  always @(posedge clk)
+    mac_1_3_a2 <= mac_1_3_a1;
+  always @(posedge clk)
+    mac_1_3_w2 <= mac_1_3_w1;
+  always @(posedge clk)
+    mac_1_3_p <= \$453 ;
+  always @(posedge clk)
+    mac_1_4_a1 <= in1[15:8];
+  always @(posedge clk)
+    mac_1_4_w1 <= in1[143:128];
+  always @(posedge clk)
+    mac_1_4_a2 <= mac_1_4_a1;
+  always @(posedge clk)
+    mac_1_4_w2 <= mac_1_4_w1;
+  always @(posedge clk)
+    mac_1_4_p <= \$454 ;
+  always @(posedge clk)
+    mac_1_5_a1 <= in1[15:8];
+  always @(posedge clk)
+    mac_1_5_w1 <= in1[159:144];
+  always @(posedge clk)
+    mac_1_5_a2 <= mac_1_5_a1;
+  always @(posedge clk)
+    mac_1_5_w2 <= mac_1_5_w1;
+  always @(posedge clk)
+    mac_1_5_p <= \$455 ;
+  always @(posedge clk)
+    mac_1_6_a1 <= in1[15:8];
+  always @(posedge clk)
+    mac_1_6_w1 <= in1[175:160];
+  always @(posedge clk)
+    mac_1_6_a2 <= mac_1_6_a1;
+  always @(posedge clk)
+    mac_1_6_w2 <= mac_1_6_w1;
+  always @(posedge clk)
+    mac_1_6_p <= \$456 ;
+  always @(posedge clk)
+    mac_1_7_a1 <= in1[15:8];
+  always @(posedge clk)
+    mac_1_7_w1 <= in1[191:176];
+  always @(posedge clk)
+    mac_1_7_a2 <= mac_1_7_a1;
+  always @(posedge clk)
+    mac_1_7_w2 <= mac_1_7_w1;
+  always @(posedge clk)
+    mac_1_7_p <= \$457 ;
+  always @(posedge clk)
+    mac_2_0_a1 <= in1[23:16];
+  always @(posedge clk)
+    mac_2_0_w1 <= in1[79:64];
+  always @(posedge clk)
+    mac_2_0_a2 <= mac_2_0_a1;
+  always @(posedge clk)
+    mac_2_0_w2 <= mac_2_0_w1;
+  always @(posedge clk)
+    mac_2_0_p <= \$458 ;
+  always @(posedge clk)
+    mac_2_1_a1 <= in1[23:16];
+  always @(posedge clk)
+    mac_2_1_w1 <= in1[95:80];
+  always @(posedge clk)
+    mac_2_1_a2 <= mac_2_1_a1;
+  always @(posedge clk)
+    mac_2_1_w2 <= mac_2_1_w1;
+  always @(posedge clk)
+    mac_2_1_p <= \$459 ;
+  always @(posedge clk)
+    mac_2_2_a1 <= in1[23:16];
+  always @(posedge clk)
+    mac_2_2_w1 <= in1[111:96];
+  always @(posedge clk)
+    mac_2_2_a2 <= mac_2_2_a1;
+  always @(posedge clk)
+    mac_2_2_w2 <= mac_2_2_w1;
+  always @(posedge clk)
+    mac_2_2_p <= \$460 ;
+  always @(posedge clk)
+    mac_2_3_a1 <= in1[23:16];
+  always @(posedge clk)
+    mac_2_3_w1 <= in1[127:112];
+  always @(posedge clk)
+    mac_2_3_a2 <= mac_2_3_a1;
+  always @(posedge clk)
+    mac_2_3_w2 <= mac_2_3_w1;
+  always @(posedge clk)
+    mac_2_3_p <= \$461 ;
+  always @(posedge clk)
+    mac_2_4_a1 <= in1[23:16];
+  always @(posedge clk)
+    mac_2_4_w1 <= in1[143:128];
+  always @(posedge clk)
+    mac_2_4_a2 <= mac_2_4_a1;
+  always @(posedge clk)
+    mac_2_4_w2 <= mac_2_4_w1;
+  always @(posedge clk)
+    mac_2_4_p <= \$462 ;
+  always @(posedge clk)
+    mac_2_5_a1 <= in1[23:16];
+  always @(posedge clk)
+    mac_2_5_w1 <= in1[159:144];
+  always @(posedge clk)
+    mac_2_5_a2 <= mac_2_5_a1;
+  always @(posedge clk)
+    mac_2_5_w2 <= mac_2_5_w1;
+  always @(posedge clk)
+    mac_2_5_p <= \$463 ;
+  always @(posedge clk)
+    mac_2_6_a1 <= in1[23:16];
+  always @(posedge clk)
+    mac_2_6_w1 <= in1[175:160];
+  always @(posedge clk)
+    mac_2_6_a2 <= mac_2_6_a1;
+  always @(posedge clk)
+    mac_2_6_w2 <= mac_2_6_w1;
+  always @(posedge clk)
+    mac_2_6_p <= \$464 ;
+  always @(posedge clk)
+    mac_2_7_a1 <= in1[23:16];
+  always @(posedge clk)
+    mac_2_7_w1 <= in1[191:176];
+  always @(posedge clk)
+    mac_2_7_a2 <= mac_2_7_a1;
+  always @(posedge clk)
+    mac_2_7_w2 <= mac_2_7_w1;
+  always @(posedge clk)
+    mac_2_7_p <= \$465 ;
+  always @(posedge clk)
+    mac_3_0_a1 <= in1[31:24];
+  always @(posedge clk)
+    mac_3_0_w1 <= in1[79:64];
+  always @(posedge clk)
+    mac_3_0_a2 <= mac_3_0_a1;
+  always @(posedge clk)
+    mac_3_0_w2 <= mac_3_0_w1;
+  always @(posedge clk)
+    mac_3_0_p <= \$466 ;
+  always @(posedge clk)
+    mac_3_1_a1 <= in1[31:24];
+  always @(posedge clk)
+    mac_3_1_w1 <= in1[95:80];
+  always @(posedge clk)
+    mac_3_1_a2 <= mac_3_1_a1;
+  always @(posedge clk)
+    mac_3_1_w2 <= mac_3_1_w1;
+  always @(posedge clk)
+    mac_3_1_p <= \$467 ;
+  always @(posedge clk)
+    mac_3_2_a1 <= in1[31:24];
+  always @(posedge clk)
+    mac_3_2_w1 <= in1[111:96];
+  always @(posedge clk)
+    mac_3_2_a2 <= mac_3_2_a1;
+  always @(posedge clk)
+    mac_3_2_w2 <= mac_3_2_w1;
+  always @(posedge clk)
+    mac_3_2_p <= \$468 ;
+  always @(posedge clk)
+    mac_3_3_a1 <= in1[31:24];
+  always @(posedge clk)
+    mac_3_3_w1 <= in1[127:112];
+  always @(posedge clk)
+    mac_3_3_a2 <= mac_3_3_a1;
+  always @(posedge clk)
+    mac_3_3_w2 <= mac_3_3_w1;
+  always @(posedge clk)
+    mac_3_3_p <= \$469 ;
+  always @(posedge clk)
+    mac_3_4_a1 <= in1[31:24];
+  always @(posedge clk)
+    mac_3_4_w1 <= in1[143:128];
+  always @(posedge clk)
+    mac_3_4_a2 <= mac_3_4_a1;
+  always @(posedge clk)
+    mac_3_4_w2 <= mac_3_4_w1;
+  always @(posedge clk)
+    mac_3_4_p <= \$470 ;
+  always @(posedge clk)
+    mac_3_5_a1 <= in1[31:24];
+  always @(posedge clk)
+    mac_3_5_w1 <= in1[159:144];
+  always @(posedge clk)
+    mac_3_5_a2 <= mac_3_5_a1;
+  always @(posedge clk)
+    mac_3_5_w2 <= mac_3_5_w1;
+  always @(posedge clk)
+    mac_3_5_p <= \$471 ;
+  always @(posedge clk)
+    mac_3_6_a1 <= in1[31:24];
+  always @(posedge clk)
+    mac_3_6_w1 <= in1[175:160];
+  always @(posedge clk)
+    mac_3_6_a2 <= mac_3_6_a1;
+  always @(posedge clk)
+    mac_3_6_w2 <= mac_3_6_w1;
+  always @(posedge clk)
+    mac_3_6_p <= \$472 ;
+  always @(posedge clk)
+    mac_3_7_a1 <= in1[31:24];
+  always @(posedge clk)
+    mac_3_7_w1 <= in1[191:176];
+  always @(posedge clk)
+    mac_3_7_a2 <= mac_3_7_a1;
+  always @(posedge clk)
+    mac_3_7_w2 <= mac_3_7_w1;
+  always @(posedge clk)
+    mac_3_7_p <= \$473 ;
+  always @(posedge clk)
+    mac_4_0_a1 <= in1[39:32];
+  always @(posedge clk)
+    mac_4_0_w1 <= in1[79:64];
+  always @(posedge clk)
+    mac_4_0_a2 <= mac_4_0_a1;
+  always @(posedge clk)
+    mac_4_0_w2 <= mac_4_0_w1;
+  always @(posedge clk)
+    mac_4_0_p <= \$474 ;
+  always @(posedge clk)
+    mac_4_1_a1 <= in1[39:32];
+  always @(posedge clk)
+    mac_4_1_w1 <= in1[95:80];
+  always @(posedge clk)
+    mac_4_1_a2 <= mac_4_1_a1;
+  always @(posedge clk)
+    mac_4_1_w2 <= mac_4_1_w1;
+  always @(posedge clk)
+    mac_4_1_p <= \$475 ;
+  always @(posedge clk)
+    mac_4_2_a1 <= in1[39:32];
+  always @(posedge clk)
+    mac_4_2_w1 <= in1[111:96];
+  always @(posedge clk)
+    mac_4_2_a2 <= mac_4_2_a1;
+  always @(posedge clk)
+    mac_4_2_w2 <= mac_4_2_w1;
+  always @(posedge clk)
+    mac_4_2_p <= \$476 ;
+  always @(posedge clk)
+    mac_4_3_a1 <= in1[39:32];
+  always @(posedge clk)
+    mac_4_3_w1 <= in1[127:112];
+  always @(posedge clk)
+    mac_4_3_a2 <= mac_4_3_a1;
+  always @(posedge clk)
+    mac_4_3_w2 <= mac_4_3_w1;
+  always @(posedge clk)
+    mac_4_3_p <= \$477 ;
+  always @(posedge clk)
+    mac_4_4_a1 <= in1[39:32];
+  always @(posedge clk)
+    mac_4_4_w1 <= in1[143:128];
+  always @(posedge clk)
+    mac_4_4_a2 <= mac_4_4_a1;
+  always @(posedge clk)
+    mac_4_4_w2 <= mac_4_4_w1;
+  always @(posedge clk)
+    mac_4_4_p <= \$478 ;
+  always @(posedge clk)
+    mac_4_5_a1 <= in1[39:32];
+  always @(posedge clk)
+    mac_4_5_w1 <= in1[159:144];
+  always @(posedge clk)
+    mac_4_5_a2 <= mac_4_5_a1;
+  always @(posedge clk)
+    mac_4_5_w2 <= mac_4_5_w1;
+  always @(posedge clk)
+    mac_4_5_p <= \$479 ;
+  always @(posedge clk)
+    mac_4_6_a1 <= in1[39:32];
+  always @(posedge clk)
+    mac_4_6_w1 <= in1[175:160];
+  always @(posedge clk)
+    mac_4_6_a2 <= mac_4_6_a1;
+  always @(posedge clk)
+    mac_4_6_w2 <= mac_4_6_w1;
+  always @(posedge clk)
+    mac_4_6_p <= \$480 ;
+  always @(posedge clk)
+    mac_4_7_a1 <= in1[39:32];
+  always @(posedge clk)
+    mac_4_7_w1 <= in1[191:176];
+  always @(posedge clk)
+    mac_4_7_a2 <= mac_4_7_a1;
+  always @(posedge clk)
+    mac_4_7_w2 <= mac_4_7_w1;
+  always @(posedge clk)
+    mac_4_7_p <= \$481 ;
+  always @(posedge clk)
+    mac_5_0_a1 <= in1[47:40];
+  always @(posedge clk)
+    mac_5_0_w1 <= in1[79:64];
+  always @(posedge clk)
+    mac_5_0_a2 <= mac_5_0_a1;
+  always @(posedge clk)
+    mac_5_0_w2 <= mac_5_0_w1;
+  always @(posedge clk)
+    mac_5_0_p <= \$482 ;
+  always @(posedge clk)
+    mac_5_1_a1 <= in1[47:40];
+  always @(posedge clk)
+    mac_5_1_w1 <= in1[95:80];
+  always @(posedge clk)
+    mac_5_1_a2 <= mac_5_1_a1;
+  always @(posedge clk)
+    mac_5_1_w2 <= mac_5_1_w1;
+  always @(posedge clk)
+    mac_5_1_p <= \$483 ;
+  always @(posedge clk)
+    mac_5_2_a1 <= in1[47:40];
+  always @(posedge clk)
+    mac_5_2_w1 <= in1[111:96];
+  always @(posedge clk)
+    mac_5_2_a2 <= mac_5_2_a1;
+  always @(posedge clk)
+    mac_5_2_w2 <= mac_5_2_w1;
+  always @(posedge clk)
+    mac_5_2_p <= \$484 ;
+  always @(posedge clk)
+    mac_5_3_a1 <= in1[47:40];
+  always @(posedge clk)
+    mac_5_3_w1 <= in1[127:112];
+  always @(posedge clk)
+    mac_5_3_a2 <= mac_5_3_a1;
+  always @(posedge clk)
+    mac_5_3_w2 <= mac_5_3_w1;
+  always @(posedge clk)
+    mac_5_3_p <= \$485 ;
+  always @(posedge clk)
+    mac_5_4_a1 <= in1[47:40];
+  always @(posedge clk)
+    mac_5_4_w1 <= in1[143:128];
+  always @(posedge clk)
+    mac_5_4_a2 <= mac_5_4_a1;
+  always @(posedge clk)
+    mac_5_4_w2 <= mac_5_4_w1;
+  always @(posedge clk)
+    mac_5_4_p <= \$486 ;
+  always @(posedge clk)
+    mac_5_5_a1 <= in1[47:40];
+  always @(posedge clk)
+    mac_5_5_w1 <= in1[159:144];
+  always @(posedge clk)
+    mac_5_5_a2 <= mac_5_5_a1;
+  always @(posedge clk)
+    mac_5_5_w2 <= mac_5_5_w1;
+  always @(posedge clk)
+    mac_5_5_p <= \$487 ;
+  always @(posedge clk)
+    mac_5_6_a1 <= in1[47:40];
+  always @(posedge clk)
+    mac_5_6_w1 <= in1[175:160];
+  always @(posedge clk)
+    mac_5_6_a2 <= mac_5_6_a1;
+  always @(posedge clk)
+    mac_5_6_w2 <= mac_5_6_w1;
+  always @(posedge clk)
+    mac_5_6_p <= \$488 ;
+  always @(posedge clk)
+    mac_5_7_a1 <= in1[47:40];
+  always @(posedge clk)
+    mac_5_7_w1 <= in1[191:176];
+  always @(posedge clk)
+    mac_5_7_a2 <= mac_5_7_a1;
+  always @(posedge clk)
+    mac_5_7_w2 <= mac_5_7_w1;
+  always @(posedge clk)
+    mac_5_7_p <= \$489 ;
+  always @(posedge clk)
+    mac_6_0_a1 <= in1[55:48];
+  always @(posedge clk)
+    mac_6_0_w1 <= in1[79:64];
+  always @(posedge clk)
+    mac_6_0_a2 <= mac_6_0_a1;
+  always @(posedge clk)
+    mac_6_0_w2 <= mac_6_0_w1;
+  always @(posedge clk)
+    mac_6_0_p <= \$490 ;
+  always @(posedge clk)
+    mac_6_1_a1 <= in1[55:48];
+  always @(posedge clk)
+    mac_6_1_w1 <= in1[95:80];
+  always @(posedge clk)
+    mac_6_1_a2 <= mac_6_1_a1;
+  always @(posedge clk)
+    mac_6_1_w2 <= mac_6_1_w1;
+  always @(posedge clk)
+    mac_6_1_p <= \$491 ;
+  always @(posedge clk)
+    mac_6_2_a1 <= in1[55:48];
+  always @(posedge clk)
+    mac_6_2_w1 <= in1[111:96];
+  always @(posedge clk)
+    mac_6_2_a2 <= mac_6_2_a1;
+  always @(posedge clk)
+    mac_6_2_w2 <= mac_6_2_w1;
+  always @(posedge clk)
+    mac_6_2_p <= \$492 ;
+  always @(posedge clk)
+    mac_6_3_a1 <= in1[55:48];
+  always @(posedge clk)
+    mac_6_3_w1 <= in1[127:112];
+  always @(posedge clk)
+    mac_6_3_a2 <= mac_6_3_a1;
+  always @(posedge clk)
+    mac_6_3_w2 <= mac_6_3_w1;
+  always @(posedge clk)
+    mac_6_3_p <= \$493 ;
+  always @(posedge clk)
+    mac_6_4_a1 <= in1[55:48];
+  always @(posedge clk)
+    mac_6_4_w1 <= in1[143:128];
+  always @(posedge clk)
+    mac_6_4_a2 <= mac_6_4_a1;
+  always @(posedge clk)
+    mac_6_4_w2 <= mac_6_4_w1;
+  always @(posedge clk)
+    mac_6_4_p <= \$494 ;
+  always @(posedge clk)
+    mac_6_5_a1 <= in1[55:48];
+  always @(posedge clk)
+    mac_6_5_w1 <= in1[159:144];
+  always @(posedge clk)
+    mac_6_5_a2 <= mac_6_5_a1;
+  always @(posedge clk)
+    mac_6_5_w2 <= mac_6_5_w1;
+  always @(posedge clk)
+    mac_6_5_p <= \$495 ;
+  always @(posedge clk)
+    mac_6_6_a1 <= in1[55:48];
+  always @(posedge clk)
+    mac_6_6_w1 <= in1[175:160];
+  always @(posedge clk)
+    mac_6_6_a2 <= mac_6_6_a1;
+  always @(posedge clk)
+    mac_6_6_w2 <= mac_6_6_w1;
+  always @(posedge clk)
+    mac_6_6_p <= \$496 ;
+  always @(posedge clk)
+    mac_6_7_a1 <= in1[55:48];
+  always @(posedge clk)
+    mac_6_7_w1 <= in1[191:176];
+  always @(posedge clk)
+    mac_6_7_a2 <= mac_6_7_a1;
+  always @(posedge clk)
+    mac_6_7_w2 <= mac_6_7_w1;
+  always @(posedge clk)
+    mac_6_7_p <= \$497 ;
+  always @(posedge clk)
+    mac_7_0_a1 <= in1[63:56];
+  always @(posedge clk)
+    mac_7_0_w1 <= in1[79:64];
+  always @(posedge clk)
+    mac_7_0_a2 <= mac_7_0_a1;
+  always @(posedge clk)
+    mac_7_0_w2 <= mac_7_0_w1;
+  always @(posedge clk)
+    mac_7_0_p <= \$498 ;
+  always @(posedge clk)
+    mac_7_1_a1 <= in1[63:56];
+  always @(posedge clk)
+    mac_7_1_w1 <= in1[95:80];
+  always @(posedge clk)
+    mac_7_1_a2 <= mac_7_1_a1;
+  always @(posedge clk)
+    mac_7_1_w2 <= mac_7_1_w1;
+  always @(posedge clk)
+    mac_7_1_p <= \$499 ;
+  always @(posedge clk)
+    mac_7_2_a1 <= in1[63:56];
+  always @(posedge clk)
+    mac_7_2_w1 <= in1[111:96];
+  always @(posedge clk)
+    mac_7_2_a2 <= mac_7_2_a1;
+  always @(posedge clk)
+    mac_7_2_w2 <= mac_7_2_w1;
+  always @(posedge clk)
+    mac_7_2_p <= \$500 ;
+  always @(posedge clk)
+    mac_7_3_a1 <= in1[63:56];
+  always @(posedge clk)
+    mac_7_3_w1 <= in1[127:112];
+  always @(posedge clk)
+    mac_7_3_a2 <= mac_7_3_a1;
+  always @(posedge clk)
+    mac_7_3_w2 <= mac_7_3_w1;
+  always @(posedge clk)
+    mac_7_3_p <= \$501 ;
+  always @(posedge clk)
+    mac_7_4_a1 <= in1[63:56];
+  always @(posedge clk)
+    mac_7_4_w1 <= in1[143:128];
+  always @(posedge clk)
+    mac_7_4_a2 <= mac_7_4_a1;
+  always @(posedge clk)
+    mac_7_4_w2 <= mac_7_4_w1;
+  always @(posedge clk)
+    mac_7_4_p <= \$502 ;
+  always @(posedge clk)
+    mac_7_5_a1 <= in1[63:56];
+  always @(posedge clk)
+    mac_7_5_w1 <= in1[159:144];
+  always @(posedge clk)
+    mac_7_5_a2 <= mac_7_5_a1;
+  always @(posedge clk)
+    mac_7_5_w2 <= mac_7_5_w1;
+  always @(posedge clk)
+    mac_7_5_p <= \$503 ;
+  always @(posedge clk)
+    mac_7_6_a1 <= in1[63:56];
+  always @(posedge clk)
+    mac_7_6_w1 <= in1[175:160];
+  always @(posedge clk)
+    mac_7_6_a2 <= mac_7_6_a1;
+  always @(posedge clk)
+    mac_7_6_w2 <= mac_7_6_w1;
+  always @(posedge clk)
+    mac_7_6_p <= \$504 ;
+  always @(posedge clk)
+    mac_7_7_a1 <= in1[63:56];
+  always @(posedge clk)
+    mac_7_7_w1 <= in1[191:176];
+  always @(posedge clk)
+    mac_7_7_a2 <= mac_7_7_a1;
+  always @(posedge clk)
+    mac_7_7_w2 <= mac_7_7_w1;
+  always @(posedge clk)
+    mac_7_7_p <= \$505 ;
+  always @(posedge clk)
+    v_hop_0_0 <= \$506 ;
+  always @(posedge clk)
+    first_hop_0_0 <= first2;
+  always @(posedge clk)
+    last_hop_0_0 <= \$507 ;
+  always @(posedge clk)
+    v_0_0 <= \$508 ;
+  always @(posedge clk)
+    first_0_0 <= first_hop_0_0;
+  always @(posedge clk)
+    last_0_0 <= \$509 ;
+  always @(posedge clk)
+    acc_0_0 <= \$510 ;
+  always @(posedge clk)
+    o_valid_0_0 <= \$511 ;
+  always @(posedge clk)
+    shadow_0_0 <= \$512 ;
+  always @(posedge clk)
+    v_hop_0_1 <= \$513 ;
+  always @(posedge clk)
+    first_hop_0_1 <= first2;
+  always @(posedge clk)
+    last_hop_0_1 <= \$514 ;
+  always @(posedge clk)
+    v_0_1 <= \$515 ;
+  always @(posedge clk)
+    first_0_1 <= first_hop_0_1;
+  always @(posedge clk)
+    last_0_1 <= \$516 ;
+  always @(posedge clk)
+    acc_0_1 <= \$517 ;
+  always @(posedge clk)
+    o_valid_0_1 <= \$518 ;
+  always @(posedge clk)
+    shadow_0_1 <= \$519 ;
+  always @(posedge clk)
+    v_hop_0_2 <= \$520 ;
+  always @(posedge clk)
+    first_hop_0_2 <= first2;
+  always @(posedge clk)
+    last_hop_0_2 <= \$521 ;
+  always @(posedge clk)
+    v_0_2 <= \$522 ;
+  always @(posedge clk)
+    first_0_2 <= first_hop_0_2;
+  always @(posedge clk)
+    last_0_2 <= \$523 ;
+  always @(posedge clk)
+    acc_0_2 <= \$524 ;
+  always @(posedge clk)
+    o_valid_0_2 <= \$525 ;
+  always @(posedge clk)
+    shadow_0_2 <= \$526 ;
+  always @(posedge clk)
+    v_hop_0_3 <= \$527 ;
+  always @(posedge clk)
+    first_hop_0_3 <= first2;
+  always @(posedge clk)
+    last_hop_0_3 <= \$528 ;
+  always @(posedge clk)
+    v_0_3 <= \$529 ;
+  always @(posedge clk)
+    first_0_3 <= first_hop_0_3;
+  always @(posedge clk)
+    last_0_3 <= \$530 ;
+  always @(posedge clk)
+    acc_0_3 <= \$531 ;
+  always @(posedge clk)
+    o_valid_0_3 <= \$532 ;
+  always @(posedge clk)
+    shadow_0_3 <= \$533 ;
+  always @(posedge clk)
+    v_hop_0_4 <= \$534 ;
+  always @(posedge clk)
+    first_hop_0_4 <= first2;
+  always @(posedge clk)
+    last_hop_0_4 <= \$535 ;
+  always @(posedge clk)
+    v_0_4 <= \$536 ;
+  always @(posedge clk)
+    first_0_4 <= first_hop_0_4;
+  always @(posedge clk)
+    last_0_4 <= \$537 ;
+  always @(posedge clk)
+    acc_0_4 <= \$538 ;
+  always @(posedge clk)
+    o_valid_0_4 <= \$539 ;
+  always @(posedge clk)
+    shadow_0_4 <= \$540 ;
+  always @(posedge clk)
+    v_hop_0_5 <= \$541 ;
+  always @(posedge clk)
+    first_hop_0_5 <= first2;
+  always @(posedge clk)
+    last_hop_0_5 <= \$542 ;
+  always @(posedge clk)
+    v_0_5 <= \$543 ;
+  always @(posedge clk)
+    first_0_5 <= first_hop_0_5;
+  always @(posedge clk)
+    last_0_5 <= \$544 ;
+  always @(posedge clk)
+    acc_0_5 <= \$545 ;
+  always @(posedge clk)
+    o_valid_0_5 <= \$546 ;
+  always @(posedge clk)
+    shadow_0_5 <= \$547 ;
+  always @(posedge clk)
+    v_hop_0_6 <= \$548 ;
+  always @(posedge clk)
+    first_hop_0_6 <= first2;
+  always @(posedge clk)
+    last_hop_0_6 <= \$549 ;
+  always @(posedge clk)
+    v_0_6 <= \$550 ;
+  always @(posedge clk)
+    first_0_6 <= first_hop_0_6;
+  always @(posedge clk)
+    last_0_6 <= \$551 ;
+  always @(posedge clk)
+    acc_0_6 <= \$552 ;
+  always @(posedge clk)
+    o_valid_0_6 <= \$553 ;
+  always @(posedge clk)
+    shadow_0_6 <= \$554 ;
+  always @(posedge clk)
+    v_hop_0_7 <= \$555 ;
+  always @(posedge clk)
+    first_hop_0_7 <= first2;
+  always @(posedge clk)
+    last_hop_0_7 <= \$556 ;
+  always @(posedge clk)
+    v_0_7 <= \$557 ;
+  always @(posedge clk)
+    first_0_7 <= first_hop_0_7;
+  always @(posedge clk)
+    last_0_7 <= \$558 ;
+  always @(posedge clk)
+    acc_0_7 <= \$559 ;
+  always @(posedge clk)
+    o_valid_0_7 <= \$560 ;
+  always @(posedge clk)
+    shadow_0_7 <= \$561 ;
+  always @(posedge clk)
+    v_hop_1_0 <= \$562 ;
+  always @(posedge clk)
+    first_hop_1_0 <= first2;
+  always @(posedge clk)
+    last_hop_1_0 <= \$563 ;
+  always @(posedge clk)
+    v_1_0 <= \$564 ;
+  always @(posedge clk)
+    first_1_0 <= first_hop_1_0;
+  always @(posedge clk)
+    last_1_0 <= \$565 ;
+  always @(posedge clk)
+    acc_1_0 <= \$566 ;
+  always @(posedge clk)
+    o_valid_1_0 <= \$567 ;
+  always @(posedge clk)
+    shadow_1_0 <= \$568 ;
+  always @(posedge clk)
+    v_hop_1_1 <= \$569 ;
+  always @(posedge clk)
+    first_hop_1_1 <= first2;
+  always @(posedge clk)
+    last_hop_1_1 <= \$570 ;
+  always @(posedge clk)
+    v_1_1 <= \$571 ;
+  always @(posedge clk)
+    first_1_1 <= first_hop_1_1;
+  always @(posedge clk)
+    last_1_1 <= \$572 ;
+  always @(posedge clk)
+    acc_1_1 <= \$573 ;
+  always @(posedge clk)
+    o_valid_1_1 <= \$574 ;
+  always @(posedge clk)
+    shadow_1_1 <= \$575 ;
+  always @(posedge clk)
+    v_hop_1_2 <= \$576 ;
+  always @(posedge clk)
+    first_hop_1_2 <= first2;
+  always @(posedge clk)
+    last_hop_1_2 <= \$577 ;
+  always @(posedge clk)
+    v_1_2 <= \$578 ;
+  always @(posedge clk)
+    first_1_2 <= first_hop_1_2;
+  always @(posedge clk)
+    last_1_2 <= \$579 ;
+  always @(posedge clk)
+    acc_1_2 <= \$580 ;
+  always @(posedge clk)
+    o_valid_1_2 <= \$581 ;
+  always @(posedge clk)
+    shadow_1_2 <= \$582 ;
+  always @(posedge clk)
+    v_hop_1_3 <= \$583 ;
+  always @(posedge clk)
+    first_hop_1_3 <= first2;
+  always @(posedge clk)
+    last_hop_1_3 <= \$584 ;
+  always @(posedge clk)
+    v_1_3 <= \$585 ;
+  always @(posedge clk)
+    first_1_3 <= first_hop_1_3;
+  always @(posedge clk)
+    last_1_3 <= \$586 ;
+  always @(posedge clk)
+    acc_1_3 <= \$587 ;
+  always @(posedge clk)
+    o_valid_1_3 <= \$588 ;
+  always @(posedge clk)
+    shadow_1_3 <= \$589 ;
+  always @(posedge clk)
+    v_hop_1_4 <= \$590 ;
+  always @(posedge clk)
+    first_hop_1_4 <= first2;
+  always @(posedge clk)
+    last_hop_1_4 <= \$591 ;
+  always @(posedge clk)
+    v_1_4 <= \$592 ;
+  always @(posedge clk)
+    first_1_4 <= first_hop_1_4;
+  always @(posedge clk)
+    last_1_4 <= \$593 ;
+  always @(posedge clk)
+    acc_1_4 <= \$594 ;
+  always @(posedge clk)
+    o_valid_1_4 <= \$595 ;
+  always @(posedge clk)
+    shadow_1_4 <= \$596 ;
+  always @(posedge clk)
+    v_hop_1_5 <= \$597 ;
+  always @(posedge clk)
+    first_hop_1_5 <= first2;
+  always @(posedge clk)
+    last_hop_1_5 <= \$598 ;
+  always @(posedge clk)
+    v_1_5 <= \$599 ;
+  always @(posedge clk)
+    first_1_5 <= first_hop_1_5;
+  always @(posedge clk)
+    last_1_5 <= \$600 ;
+  always @(posedge clk)
+    acc_1_5 <= \$601 ;
+  always @(posedge clk)
+    o_valid_1_5 <= \$602 ;
+  always @(posedge clk)
+    shadow_1_5 <= \$603 ;
+  always @(posedge clk)
+    v_hop_1_6 <= \$604 ;
+  always @(posedge clk)
+    first_hop_1_6 <= first2;
+  always @(posedge clk)
+    last_hop_1_6 <= \$605 ;
+  always @(posedge clk)
+    v_1_6 <= \$606 ;
+  always @(posedge clk)
+    first_1_6 <= first_hop_1_6;
+  always @(posedge clk)
+    last_1_6 <= \$607 ;
+  always @(posedge clk)
+    acc_1_6 <= \$608 ;
+  always @(posedge clk)
+    o_valid_1_6 <= \$609 ;
+  always @(posedge clk)
+    shadow_1_6 <= \$610 ;
+  always @(posedge clk)
+    v_hop_1_7 <= \$611 ;
+  always @(posedge clk)
+    first_hop_1_7 <= first2;
+  always @(posedge clk)
+    last_hop_1_7 <= \$612 ;
+  always @(posedge clk)
+    v_1_7 <= \$613 ;
+  always @(posedge clk)
+    first_1_7 <= first_hop_1_7;
+  always @(posedge clk)
+    last_1_7 <= \$614 ;
+  always @(posedge clk)
+    acc_1_7 <= \$615 ;
+  always @(posedge clk)
+    o_valid_1_7 <= \$616 ;
+  always @(posedge clk)
+    shadow_1_7 <= \$617 ;
+  always @(posedge clk)
+    v_hop_2_0 <= \$618 ;
+  always @(posedge clk)
+    first_hop_2_0 <= first2;
+  always @(posedge clk)
+    last_hop_2_0 <= \$619 ;
+  always @(posedge clk)
+    v_2_0 <= \$620 ;
+  always @(posedge clk)
+    first_2_0 <= first_hop_2_0;
+  always @(posedge clk)
+    last_2_0 <= \$621 ;
+  always @(posedge clk)
+    acc_2_0 <= \$622 ;
+  always @(posedge clk)
+    o_valid_2_0 <= \$623 ;
+  always @(posedge clk)
+    shadow_2_0 <= \$624 ;
+  always @(posedge clk)
+    v_hop_2_1 <= \$625 ;
+  always @(posedge clk)
+    first_hop_2_1 <= first2;
+  always @(posedge clk)
+    last_hop_2_1 <= \$626 ;
+  always @(posedge clk)
+    v_2_1 <= \$627 ;
+  always @(posedge clk)
+    first_2_1 <= first_hop_2_1;
+  always @(posedge clk)
+    last_2_1 <= \$628 ;
+  always @(posedge clk)
+    acc_2_1 <= \$629 ;
+  always @(posedge clk)
+    o_valid_2_1 <= \$630 ;
+  always @(posedge clk)
+    shadow_2_1 <= \$631 ;
+  always @(posedge clk)
+    v_hop_2_2 <= \$632 ;
+  always @(posedge clk)
+    first_hop_2_2 <= first2;
+  always @(posedge clk)
+    last_hop_2_2 <= \$633 ;
+  always @(posedge clk)
+    v_2_2 <= \$634 ;
+  always @(posedge clk)
+    first_2_2 <= first_hop_2_2;
+  always @(posedge clk)
+    last_2_2 <= \$635 ;
+  always @(posedge clk)
+    acc_2_2 <= \$636 ;
+  always @(posedge clk)
+    o_valid_2_2 <= \$637 ;
+  always @(posedge clk)
+    shadow_2_2 <= \$638 ;
+  always @(posedge clk)
+    v_hop_2_3 <= \$639 ;
+  always @(posedge clk)
+    first_hop_2_3 <= first2;
+  always @(posedge clk)
+    last_hop_2_3 <= \$640 ;
+  always @(posedge clk)
+    v_2_3 <= \$641 ;
+  always @(posedge clk)
+    first_2_3 <= first_hop_2_3;
+  always @(posedge clk)
+    last_2_3 <= \$642 ;
+  always @(posedge clk)
+    acc_2_3 <= \$643 ;
+  always @(posedge clk)
+    o_valid_2_3 <= \$644 ;
+  always @(posedge clk)
+    shadow_2_3 <= \$645 ;
+  always @(posedge clk)
+    v_hop_2_4 <= \$646 ;
+  always @(posedge clk)
+    first_hop_2_4 <= first2;
+  always @(posedge clk)
+    last_hop_2_4 <= \$647 ;
+  always @(posedge clk)
+    v_2_4 <= \$648 ;
+  always @(posedge clk)
+    first_2_4 <= first_hop_2_4;
+  always @(posedge clk)
+    last_2_4 <= \$649 ;
+  always @(posedge clk)
+    acc_2_4 <= \$650 ;
+  always @(posedge clk)
+    o_valid_2_4 <= \$651 ;
+  always @(posedge clk)
+    shadow_2_4 <= \$652 ;
+  always @(posedge clk)
+    v_hop_2_5 <= \$653 ;
+  always @(posedge clk)
+    first_hop_2_5 <= first2;
+  always @(posedge clk)
+    last_hop_2_5 <= \$654 ;
+  always @(posedge clk)
+    v_2_5 <= \$655 ;
+  always @(posedge clk)
+    first_2_5 <= first_hop_2_5;
+  always @(posedge clk)
+    last_2_5 <= \$656 ;
+  always @(posedge clk)
+    acc_2_5 <= \$657 ;
+  always @(posedge clk)
+    o_valid_2_5 <= \$658 ;
+  always @(posedge clk)
+    shadow_2_5 <= \$659 ;
+  always @(posedge clk)
+    v_hop_2_6 <= \$660 ;
+  always @(posedge clk)
+    first_hop_2_6 <= first2;
+  always @(posedge clk)
+    last_hop_2_6 <= \$661 ;
+  always @(posedge clk)
+    v_2_6 <= \$662 ;
+  always @(posedge clk)
+    first_2_6 <= first_hop_2_6;
+  always @(posedge clk)
+    last_2_6 <= \$663 ;
+  always @(posedge clk)
+    acc_2_6 <= \$664 ;
+  always @(posedge clk)
+    o_valid_2_6 <= \$665 ;
+  always @(posedge clk)
+    shadow_2_6 <= \$666 ;
+  always @(posedge clk)
+    v_hop_2_7 <= \$667 ;
+  always @(posedge clk)
+    first_hop_2_7 <= first2;
+  always @(posedge clk)
+    last_hop_2_7 <= \$668 ;
+  always @(posedge clk)
+    v_2_7 <= \$669 ;
+  always @(posedge clk)
+    first_2_7 <= first_hop_2_7;
+  always @(posedge clk)
+    last_2_7 <= \$670 ;
+  always @(posedge clk)
+    acc_2_7 <= \$671 ;
+  always @(posedge clk)
+    o_valid_2_7 <= \$672 ;
+  always @(posedge clk)
+    shadow_2_7 <= \$673 ;
+  always @(posedge clk)
+    v_hop_3_0 <= \$674 ;
+  always @(posedge clk)
+    first_hop_3_0 <= first2;
+  always @(posedge clk)
+    last_hop_3_0 <= \$675 ;
+  always @(posedge clk)
+    v_3_0 <= \$676 ;
+  always @(posedge clk)
+    first_3_0 <= first_hop_3_0;
+  always @(posedge clk)
+    last_3_0 <= \$677 ;
+  always @(posedge clk)
+    acc_3_0 <= \$678 ;
+  always @(posedge clk)
+    o_valid_3_0 <= \$679 ;
+  always @(posedge clk)
+    shadow_3_0 <= \$680 ;
+  always @(posedge clk)
+    v_hop_3_1 <= \$681 ;
+  always @(posedge clk)
+    first_hop_3_1 <= first2;
+  always @(posedge clk)
+    last_hop_3_1 <= \$682 ;
+  always @(posedge clk)
+    v_3_1 <= \$683 ;
+  always @(posedge clk)
+    first_3_1 <= first_hop_3_1;
+  always @(posedge clk)
+    last_3_1 <= \$684 ;
+  always @(posedge clk)
+    acc_3_1 <= \$685 ;
+  always @(posedge clk)
+    o_valid_3_1 <= \$686 ;
+  always @(posedge clk)
+    shadow_3_1 <= \$687 ;
+  always @(posedge clk)
+    v_hop_3_2 <= \$688 ;
+  always @(posedge clk)
+    first_hop_3_2 <= first2;
+  always @(posedge clk)
+    last_hop_3_2 <= \$689 ;
+  always @(posedge clk)
+    v_3_2 <= \$690 ;
+  always @(posedge clk)
+    first_3_2 <= first_hop_3_2;
+  always @(posedge clk)
+    last_3_2 <= \$691 ;
+  always @(posedge clk)
+    acc_3_2 <= \$692 ;
+  always @(posedge clk)
+    o_valid_3_2 <= \$693 ;
+  always @(posedge clk)
+    shadow_3_2 <= \$694 ;
+  always @(posedge clk)
+    v_hop_3_3 <= \$695 ;
+  always @(posedge clk)
+    first_hop_3_3 <= first2;
+  always @(posedge clk)
+    last_hop_3_3 <= \$696 ;
+  always @(posedge clk)
+    v_3_3 <= \$697 ;
+  always @(posedge clk)
+    first_3_3 <= first_hop_3_3;
+  always @(posedge clk)
+    last_3_3 <= \$698 ;
+  always @(posedge clk)
+    acc_3_3 <= \$699 ;
+  always @(posedge clk)
+    o_valid_3_3 <= \$700 ;
+  always @(posedge clk)
+    shadow_3_3 <= \$701 ;
+  always @(posedge clk)
+    v_hop_3_4 <= \$702 ;
+  always @(posedge clk)
+    first_hop_3_4 <= first2;
+  always @(posedge clk)
+    last_hop_3_4 <= \$703 ;
+  always @(posedge clk)
+    v_3_4 <= \$704 ;
+  always @(posedge clk)
+    first_3_4 <= first_hop_3_4;
+  always @(posedge clk)
+    last_3_4 <= \$705 ;
+  always @(posedge clk)
+    acc_3_4 <= \$706 ;
+  always @(posedge clk)
+    o_valid_3_4 <= \$707 ;
+  always @(posedge clk)
+    shadow_3_4 <= \$708 ;
+  always @(posedge clk)
+    v_hop_3_5 <= \$709 ;
+  always @(posedge clk)
+    first_hop_3_5 <= first2;
+  always @(posedge clk)
+    last_hop_3_5 <= \$710 ;
+  always @(posedge clk)
+    v_3_5 <= \$711 ;
+  always @(posedge clk)
+    first_3_5 <= first_hop_3_5;
+  always @(posedge clk)
+    last_3_5 <= \$712 ;
+  always @(posedge clk)
+    acc_3_5 <= \$713 ;
+  always @(posedge clk)
+    o_valid_3_5 <= \$714 ;
+  always @(posedge clk)
+    shadow_3_5 <= \$715 ;
+  always @(posedge clk)
+    v_hop_3_6 <= \$716 ;
+  always @(posedge clk)
+    first_hop_3_6 <= first2;
+  always @(posedge clk)
+    last_hop_3_6 <= \$717 ;
+  always @(posedge clk)
+    v_3_6 <= \$718 ;
+  always @(posedge clk)
+    first_3_6 <= first_hop_3_6;
+  always @(posedge clk)
+    last_3_6 <= \$719 ;
+  always @(posedge clk)
+    acc_3_6 <= \$720 ;
+  always @(posedge clk)
+    o_valid_3_6 <= \$721 ;
+  always @(posedge clk)
+    shadow_3_6 <= \$722 ;
+  always @(posedge clk)
+    v_hop_3_7 <= \$723 ;
+  always @(posedge clk)
+    first_hop_3_7 <= first2;
+  always @(posedge clk)
+    last_hop_3_7 <= \$724 ;
+  always @(posedge clk)
+    v_3_7 <= \$725 ;
+  always @(posedge clk)
+    first_3_7 <= first_hop_3_7;
+  always @(posedge clk)
+    last_3_7 <= \$726 ;
+  always @(posedge clk)
+    acc_3_7 <= \$727 ;
+  always @(posedge clk)
+    o_valid_3_7 <= \$728 ;
+  always @(posedge clk)
+    shadow_3_7 <= \$729 ;
+  always @(posedge clk)
+    v_hop_4_0 <= \$730 ;
+  always @(posedge clk)
+    first_hop_4_0 <= first2;
+  always @(posedge clk)
+    last_hop_4_0 <= \$731 ;
+  always @(posedge clk)
+    v_4_0 <= \$732 ;
+  always @(posedge clk)
+    first_4_0 <= first_hop_4_0;
+  always @(posedge clk)
+    last_4_0 <= \$733 ;
+  always @(posedge clk)
+    acc_4_0 <= \$734 ;
+  always @(posedge clk)
+    o_valid_4_0 <= \$735 ;
+  always @(posedge clk)
+    shadow_4_0 <= \$736 ;
+  always @(posedge clk)
+    v_hop_4_1 <= \$737 ;
+  always @(posedge clk)
+    first_hop_4_1 <= first2;
+  always @(posedge clk)
+    last_hop_4_1 <= \$738 ;
+  always @(posedge clk)
+    v_4_1 <= \$739 ;
+  always @(posedge clk)
+    first_4_1 <= first_hop_4_1;
+  always @(posedge clk)
+    last_4_1 <= \$740 ;
+  always @(posedge clk)
+    acc_4_1 <= \$741 ;
+  always @(posedge clk)
+    o_valid_4_1 <= \$742 ;
+  always @(posedge clk)
+    shadow_4_1 <= \$743 ;
+  always @(posedge clk)
+    v_hop_4_2 <= \$744 ;
+  always @(posedge clk)
+    first_hop_4_2 <= first2;
+  always @(posedge clk)
+    last_hop_4_2 <= \$745 ;
+  always @(posedge clk)
+    v_4_2 <= \$746 ;
+  always @(posedge clk)
+    first_4_2 <= first_hop_4_2;
+  always @(posedge clk)
+    last_4_2 <= \$747 ;
+  always @(posedge clk)
+    acc_4_2 <= \$748 ;
+  always @(posedge clk)
+    o_valid_4_2 <= \$749 ;
+  always @(posedge clk)
+    shadow_4_2 <= \$750 ;
+  always @(posedge clk)
+    v_hop_4_3 <= \$751 ;
+  always @(posedge clk)
+    first_hop_4_3 <= first2;
+  always @(posedge clk)
+    last_hop_4_3 <= \$752 ;
+  always @(posedge clk)
+    v_4_3 <= \$753 ;
+  always @(posedge clk)
+    first_4_3 <= first_hop_4_3;
+  always @(posedge clk)
+    last_4_3 <= \$754 ;
+  always @(posedge clk)
+    acc_4_3 <= \$755 ;
+  always @(posedge clk)
+    o_valid_4_3 <= \$756 ;
+  always @(posedge clk)
+    shadow_4_3 <= \$757 ;
+  always @(posedge clk)
+    v_hop_4_4 <= \$758 ;
+  always @(posedge clk)
+    first_hop_4_4 <= first2;
+  always @(posedge clk)
+    last_hop_4_4 <= \$759 ;
+  always @(posedge clk)
+    v_4_4 <= \$760 ;
+  always @(posedge clk)
+    first_4_4 <= first_hop_4_4;
+  always @(posedge clk)
+    last_4_4 <= \$761 ;
+  always @(posedge clk)
+    acc_4_4 <= \$762 ;
+  always @(posedge clk)
+    o_valid_4_4 <= \$763 ;
+  always @(posedge clk)
+    shadow_4_4 <= \$764 ;
+  always @(posedge clk)
+    v_hop_4_5 <= \$765 ;
+  always @(posedge clk)
+    first_hop_4_5 <= first2;
+  always @(posedge clk)
+    last_hop_4_5 <= \$766 ;
+  always @(posedge clk)
+    v_4_5 <= \$767 ;
+  always @(posedge clk)
+    first_4_5 <= first_hop_4_5;
+  always @(posedge clk)
+    last_4_5 <= \$768 ;
+  always @(posedge clk)
+    acc_4_5 <= \$769 ;
+  always @(posedge clk)
+    o_valid_4_5 <= \$770 ;
+  always @(posedge clk)
+    shadow_4_5 <= \$771 ;
+  always @(posedge clk)
+    v_hop_4_6 <= \$772 ;
+  always @(posedge clk)
+    first_hop_4_6 <= first2;
+  always @(posedge clk)
+    last_hop_4_6 <= \$773 ;
+  always @(posedge clk)
+    v_4_6 <= \$774 ;
+  always @(posedge clk)
+    first_4_6 <= first_hop_4_6;
+  always @(posedge clk)
+    last_4_6 <= \$775 ;
+  always @(posedge clk)
+    acc_4_6 <= \$776 ;
+  always @(posedge clk)
+    o_valid_4_6 <= \$777 ;
+  always @(posedge clk)
+    shadow_4_6 <= \$778 ;
+  always @(posedge clk)
+    v_hop_4_7 <= \$779 ;
+  always @(posedge clk)
+    first_hop_4_7 <= first2;
+  always @(posedge clk)
+    last_hop_4_7 <= \$780 ;
+  always @(posedge clk)
+    v_4_7 <= \$781 ;
+  always @(posedge clk)
+    first_4_7 <= first_hop_4_7;
+  always @(posedge clk)
+    last_4_7 <= \$782 ;
+  always @(posedge clk)
+    acc_4_7 <= \$783 ;
+  always @(posedge clk)
+    o_valid_4_7 <= \$784 ;
+  always @(posedge clk)
+    shadow_4_7 <= \$785 ;
+  always @(posedge clk)
+    v_hop_5_0 <= \$786 ;
+  always @(posedge clk)
+    first_hop_5_0 <= first2;
+  always @(posedge clk)
+    last_hop_5_0 <= \$787 ;
+  always @(posedge clk)
+    v_5_0 <= \$788 ;
+  always @(posedge clk)
+    first_5_0 <= first_hop_5_0;
+  always @(posedge clk)
+    last_5_0 <= \$789 ;
+  always @(posedge clk)
+    acc_5_0 <= \$790 ;
+  always @(posedge clk)
+    o_valid_5_0 <= \$791 ;
+  always @(posedge clk)
+    shadow_5_0 <= \$792 ;
+  always @(posedge clk)
+    v_hop_5_1 <= \$793 ;
+  always @(posedge clk)
+    first_hop_5_1 <= first2;
+  always @(posedge clk)
+    last_hop_5_1 <= \$794 ;
+  always @(posedge clk)
+    v_5_1 <= \$795 ;
+  always @(posedge clk)
+    first_5_1 <= first_hop_5_1;
+  always @(posedge clk)
+    last_5_1 <= \$796 ;
+  always @(posedge clk)
+    acc_5_1 <= \$797 ;
+  always @(posedge clk)
+    o_valid_5_1 <= \$798 ;
+  always @(posedge clk)
+    shadow_5_1 <= \$799 ;
+  always @(posedge clk)
+    v_hop_5_2 <= \$800 ;
+  always @(posedge clk)
+    first_hop_5_2 <= first2;
+  always @(posedge clk)
+    last_hop_5_2 <= \$801 ;
+  always @(posedge clk)
+    v_5_2 <= \$802 ;
+  always @(posedge clk)
+    first_5_2 <= first_hop_5_2;
+  always @(posedge clk)
+    last_5_2 <= \$803 ;
+  always @(posedge clk)
+    acc_5_2 <= \$804 ;
+  always @(posedge clk)
+    o_valid_5_2 <= \$805 ;
+  always @(posedge clk)
+    shadow_5_2 <= \$806 ;
+  always @(posedge clk)
+    v_hop_5_3 <= \$807 ;
+  always @(posedge clk)
+    first_hop_5_3 <= first2;
+  always @(posedge clk)
+    last_hop_5_3 <= \$808 ;
+  always @(posedge clk)
+    v_5_3 <= \$809 ;
+  always @(posedge clk)
+    first_5_3 <= first_hop_5_3;
+  always @(posedge clk)
+    last_5_3 <= \$810 ;
+  always @(posedge clk)
+    acc_5_3 <= \$811 ;
+  always @(posedge clk)
+    o_valid_5_3 <= \$812 ;
+  always @(posedge clk)
+    shadow_5_3 <= \$813 ;
+  always @(posedge clk)
+    v_hop_5_4 <= \$814 ;
+  always @(posedge clk)
+    first_hop_5_4 <= first2;
+  always @(posedge clk)
+    last_hop_5_4 <= \$815 ;
+  always @(posedge clk)
+    v_5_4 <= \$816 ;
+  always @(posedge clk)
+    first_5_4 <= first_hop_5_4;
+  always @(posedge clk)
+    last_5_4 <= \$817 ;
+  always @(posedge clk)
+    acc_5_4 <= \$818 ;
+  always @(posedge clk)
+    o_valid_5_4 <= \$819 ;
+  always @(posedge clk)
+    shadow_5_4 <= \$820 ;
+  always @(posedge clk)
+    v_hop_5_5 <= \$821 ;
+  always @(posedge clk)
+    first_hop_5_5 <= first2;
+  always @(posedge clk)
+    last_hop_5_5 <= \$822 ;
+  always @(posedge clk)
+    v_5_5 <= \$823 ;
+  always @(posedge clk)
+    first_5_5 <= first_hop_5_5;
+  always @(posedge clk)
+    last_5_5 <= \$824 ;
+  always @(posedge clk)
+    acc_5_5 <= \$825 ;
+  always @(posedge clk)
+    o_valid_5_5 <= \$826 ;
+  always @(posedge clk)
+    shadow_5_5 <= \$827 ;
+  always @(posedge clk)
+    v_hop_5_6 <= \$828 ;
+  always @(posedge clk)
+    first_hop_5_6 <= first2;
+  always @(posedge clk)
+    last_hop_5_6 <= \$829 ;
+  always @(posedge clk)
+    v_5_6 <= \$830 ;
+  always @(posedge clk)
+    first_5_6 <= first_hop_5_6;
+  always @(posedge clk)
+    last_5_6 <= \$831 ;
+  always @(posedge clk)
+    acc_5_6 <= \$832 ;
+  always @(posedge clk)
+    o_valid_5_6 <= \$833 ;
+  always @(posedge clk)
+    shadow_5_6 <= \$834 ;
+  always @(posedge clk)
+    v_hop_5_7 <= \$835 ;
+  always @(posedge clk)
+    first_hop_5_7 <= first2;
+  always @(posedge clk)
+    last_hop_5_7 <= \$836 ;
+  always @(posedge clk)
+    v_5_7 <= \$837 ;
+  always @(posedge clk)
+    first_5_7 <= first_hop_5_7;
+  always @(posedge clk)
+    last_5_7 <= \$838 ;
+  always @(posedge clk)
+    acc_5_7 <= \$839 ;
+  always @(posedge clk)
+    o_valid_5_7 <= \$840 ;
+  always @(posedge clk)
+    shadow_5_7 <= \$841 ;
+  always @(posedge clk)
+    v_hop_6_0 <= \$842 ;
+  always @(posedge clk)
+    first_hop_6_0 <= first2;
+  always @(posedge clk)
+    last_hop_6_0 <= \$843 ;
+  always @(posedge clk)
+    v_6_0 <= \$844 ;
+  always @(posedge clk)
+    first_6_0 <= first_hop_6_0;
+  always @(posedge clk)
+    last_6_0 <= \$845 ;
+  always @(posedge clk)
+    acc_6_0 <= \$846 ;
+  always @(posedge clk)
+    o_valid_6_0 <= \$847 ;
+  always @(posedge clk)
+    shadow_6_0 <= \$848 ;
+  always @(posedge clk)
+    v_hop_6_1 <= \$849 ;
+  always @(posedge clk)
+    first_hop_6_1 <= first2;
+  always @(posedge clk)
+    last_hop_6_1 <= \$850 ;
+  always @(posedge clk)
+    v_6_1 <= \$851 ;
+  always @(posedge clk)
+    first_6_1 <= first_hop_6_1;
+  always @(posedge clk)
+    last_6_1 <= \$852 ;
+  always @(posedge clk)
+    acc_6_1 <= \$853 ;
+  always @(posedge clk)
+    o_valid_6_1 <= \$854 ;
+  always @(posedge clk)
+    shadow_6_1 <= \$855 ;
+  always @(posedge clk)
+    v_hop_6_2 <= \$856 ;
+  always @(posedge clk)
+    first_hop_6_2 <= first2;
+  always @(posedge clk)
+    last_hop_6_2 <= \$857 ;
+  always @(posedge clk)
+    v_6_2 <= \$858 ;
+  always @(posedge clk)
+    first_6_2 <= first_hop_6_2;
+  always @(posedge clk)
+    last_6_2 <= \$859 ;
+  always @(posedge clk)
+    acc_6_2 <= \$860 ;
+  always @(posedge clk)
+    o_valid_6_2 <= \$861 ;
+  always @(posedge clk)
+    shadow_6_2 <= \$862 ;
+  always @(posedge clk)
+    v_hop_6_3 <= \$863 ;
+  always @(posedge clk)
+    first_hop_6_3 <= first2;
+  always @(posedge clk)
+    last_hop_6_3 <= \$864 ;
+  always @(posedge clk)
+    v_6_3 <= \$865 ;
+  always @(posedge clk)
+    first_6_3 <= first_hop_6_3;
+  always @(posedge clk)
+    last_6_3 <= \$866 ;
+  always @(posedge clk)
+    acc_6_3 <= \$867 ;
+  always @(posedge clk)
+    o_valid_6_3 <= \$868 ;
+  always @(posedge clk)
+    shadow_6_3 <= \$869 ;
+  always @(posedge clk)
+    v_hop_6_4 <= \$870 ;
+  always @(posedge clk)
+    first_hop_6_4 <= first2;
+  always @(posedge clk)
+    last_hop_6_4 <= \$871 ;
+  always @(posedge clk)
+    v_6_4 <= \$872 ;
+  always @(posedge clk)
+    first_6_4 <= first_hop_6_4;
+  always @(posedge clk)
+    last_6_4 <= \$873 ;
+  always @(posedge clk)
+    acc_6_4 <= \$874 ;
+  always @(posedge clk)
+    o_valid_6_4 <= \$875 ;
+  always @(posedge clk)
+    shadow_6_4 <= \$876 ;
+  always @(posedge clk)
+    v_hop_6_5 <= \$877 ;
+  always @(posedge clk)
+    first_hop_6_5 <= first2;
+  always @(posedge clk)
+    last_hop_6_5 <= \$878 ;
+  always @(posedge clk)
+    v_6_5 <= \$879 ;
+  always @(posedge clk)
+    first_6_5 <= first_hop_6_5;
+  always @(posedge clk)
+    last_6_5 <= \$880 ;
+  always @(posedge clk)
+    acc_6_5 <= \$881 ;
+  always @(posedge clk)
+    o_valid_6_5 <= \$882 ;
+  always @(posedge clk)
+    shadow_6_5 <= \$883 ;
+  always @(posedge clk)
+    v_hop_6_6 <= \$884 ;
+  always @(posedge clk)
+    first_hop_6_6 <= first2;
+  always @(posedge clk)
+    last_hop_6_6 <= \$885 ;
+  always @(posedge clk)
+    v_6_6 <= \$886 ;
+  always @(posedge clk)
+    first_6_6 <= first_hop_6_6;
+  always @(posedge clk)
+    last_6_6 <= \$887 ;
+  always @(posedge clk)
+    acc_6_6 <= \$888 ;
+  always @(posedge clk)
+    o_valid_6_6 <= \$889 ;
+  always @(posedge clk)
+    shadow_6_6 <= \$890 ;
+  always @(posedge clk)
+    v_hop_6_7 <= \$891 ;
+  always @(posedge clk)
+    first_hop_6_7 <= first2;
+  always @(posedge clk)
+    last_hop_6_7 <= \$892 ;
+  always @(posedge clk)
+    v_6_7 <= \$893 ;
+  always @(posedge clk)
+    first_6_7 <= first_hop_6_7;
+  always @(posedge clk)
+    last_6_7 <= \$894 ;
+  always @(posedge clk)
+    acc_6_7 <= \$895 ;
+  always @(posedge clk)
+    o_valid_6_7 <= \$896 ;
+  always @(posedge clk)
+    shadow_6_7 <= \$897 ;
+  always @(posedge clk)
+    v_hop_7_0 <= \$898 ;
+  always @(posedge clk)
+    first_hop_7_0 <= first2;
+  always @(posedge clk)
+    last_hop_7_0 <= \$899 ;
+  always @(posedge clk)
+    v_7_0 <= \$900 ;
+  always @(posedge clk)
+    first_7_0 <= first_hop_7_0;
+  always @(posedge clk)
+    last_7_0 <= \$901 ;
+  always @(posedge clk)
+    acc_7_0 <= \$902 ;
+  always @(posedge clk)
+    shadow_7_0 <= \$903 ;
+  always @(posedge clk)
+    v_hop_7_1 <= \$904 ;
+  always @(posedge clk)
+    first_hop_7_1 <= first2;
+  always @(posedge clk)
+    last_hop_7_1 <= \$905 ;
+  always @(posedge clk)
+    v_7_1 <= \$906 ;
+  always @(posedge clk)
+    first_7_1 <= first_hop_7_1;
+  always @(posedge clk)
+    last_7_1 <= \$907 ;
+  always @(posedge clk)
+    acc_7_1 <= \$908 ;
+  always @(posedge clk)
+    shadow_7_1 <= \$909 ;
+  always @(posedge clk)
+    v_hop_7_2 <= \$910 ;
+  always @(posedge clk)
+    first_hop_7_2 <= first2;
+  always @(posedge clk)
+    last_hop_7_2 <= \$911 ;
+  always @(posedge clk)
+    v_7_2 <= \$912 ;
+  always @(posedge clk)
+    first_7_2 <= first_hop_7_2;
+  always @(posedge clk)
+    last_7_2 <= \$913 ;
+  always @(posedge clk)
+    acc_7_2 <= \$914 ;
+  always @(posedge clk)
+    shadow_7_2 <= \$915 ;
+  always @(posedge clk)
+    v_hop_7_3 <= \$916 ;
+  always @(posedge clk)
+    first_hop_7_3 <= first2;
+  always @(posedge clk)
+    last_hop_7_3 <= \$917 ;
+  always @(posedge clk)
+    v_7_3 <= \$918 ;
+  always @(posedge clk)
+    first_7_3 <= first_hop_7_3;
+  always @(posedge clk)
+    last_7_3 <= \$919 ;
+  always @(posedge clk)
+    acc_7_3 <= \$920 ;
+  always @(posedge clk)
+    shadow_7_3 <= \$921 ;
+  always @(posedge clk)
+    v_hop_7_4 <= \$922 ;
+  always @(posedge clk)
+    first_hop_7_4 <= first2;
+  always @(posedge clk)
+    last_hop_7_4 <= \$923 ;
+  always @(posedge clk)
+    v_7_4 <= \$924 ;
+  always @(posedge clk)
+    first_7_4 <= first_hop_7_4;
+  always @(posedge clk)
+    last_7_4 <= \$925 ;
+  always @(posedge clk)
+    acc_7_4 <= \$926 ;
+  always @(posedge clk)
+    shadow_7_4 <= \$927 ;
+  always @(posedge clk)
+    v_hop_7_5 <= \$928 ;
+  always @(posedge clk)
+    first_hop_7_5 <= first2;
+  always @(posedge clk)
+    last_hop_7_5 <= \$929 ;
+  always @(posedge clk)
+    v_7_5 <= \$930 ;
+  always @(posedge clk)
+    first_7_5 <= first_hop_7_5;
+  always @(posedge clk)
+    last_7_5 <= \$931 ;
+  always @(posedge clk)
+    acc_7_5 <= \$932 ;
+  always @(posedge clk)
+    shadow_7_5 <= \$933 ;
+  always @(posedge clk)
+    v_hop_7_6 <= \$934 ;
+  always @(posedge clk)
+    first_hop_7_6 <= first2;
+  always @(posedge clk)
+    last_hop_7_6 <= \$935 ;
+  always @(posedge clk)
+    v_7_6 <= \$936 ;
+  always @(posedge clk)
+    first_7_6 <= first_hop_7_6;
+  always @(posedge clk)
+    last_7_6 <= \$937 ;
+  always @(posedge clk)
+    acc_7_6 <= \$938 ;
+  always @(posedge clk)
+    shadow_7_6 <= \$939 ;
+  always @(posedge clk)
+    v_hop_7_7 <= \$940 ;
+  always @(posedge clk)
+    first_hop_7_7 <= first2;
+  always @(posedge clk)
+    last_hop_7_7 <= \$941 ;
+  always @(posedge clk)
+    v_7_7 <= \$942 ;
+  always @(posedge clk)
+    first_7_7 <= first_hop_7_7;
+  always @(posedge clk)
+    last_7_7 <= \$943 ;
+  always @(posedge clk)
+    acc_7_7 <= \$944 ;
+  always @(posedge clk)
+    shadow_7_7 <= \$945 ;
+  always @(posedge clk)
+    o__valid <= \$946 ;
+  always @(posedge clk)
+    row <= \$947 ;
+  always @(posedge clk)
+    busy <= \$948 ;
+  always @(posedge clk)
+    wide_out_r <= \$949 ;
+  always @(posedge clk)
+    overflow <= \$950 ;
+  assign \$1  = i__payload[193] & busy;
+  assign i__ready = ~ \$1 ;
+  assign accept = i__valid & i__ready;
+  assign drain = o__valid & o__ready;
+  assign last_row = row == 3'h7;
+  assign \$2  = first_0_0 ? 32'd0 : acc_0_0;
+  assign \$3  = $signed(mac_0_0_p) + $signed(\$2 );
+  assign \$4  = first_0_1 ? 32'd0 : acc_0_1;
+  assign \$5  = $signed(mac_0_1_p) + $signed(\$4 );
+  assign \$6  = first_0_2 ? 32'd0 : acc_0_2;
+  assign \$7  = $signed(mac_0_2_p) + $signed(\$6 );
+  assign \$8  = first_0_3 ? 32'd0 : acc_0_3;
+  assign \$9  = $signed(mac_0_3_p) + $signed(\$8 );
+  assign \$10  = first_0_4 ? 32'd0 : acc_0_4;
+  assign \$11  = $signed(mac_0_4_p) + $signed(\$10 );
+  assign \$12  = first_0_5 ? 32'd0 : acc_0_5;
+  assign \$13  = $signed(mac_0_5_p) + $signed(\$12 );
+  assign \$14  = first_0_6 ? 32'd0 : acc_0_6;
+  assign \$15  = $signed(mac_0_6_p) + $signed(\$14 );
+  assign \$16  = first_0_7 ? 32'd0 : acc_0_7;
+  assign \$17  = $signed(mac_0_7_p) + $signed(\$16 );
+  assign \$18  = first_1_0 ? 32'd0 : acc_1_0;
+  assign \$19  = $signed(mac_1_0_p) + $signed(\$18 );
+  assign \$20  = first_1_1 ? 32'd0 : acc_1_1;
+  assign \$21  = $signed(mac_1_1_p) + $signed(\$20 );
+  assign \$22  = first_1_2 ? 32'd0 : acc_1_2;
+  assign \$23  = $signed(mac_1_2_p) + $signed(\$22 );
+  assign \$24  = first_1_3 ? 32'd0 : acc_1_3;
+  assign \$25  = $signed(mac_1_3_p) + $signed(\$24 );
+  assign \$26  = first_1_4 ? 32'd0 : acc_1_4;
+  assign \$27  = $signed(mac_1_4_p) + $signed(\$26 );
+  assign \$28  = first_1_5 ? 32'd0 : acc_1_5;
+  assign \$29  = $signed(mac_1_5_p) + $signed(\$28 );
+  assign \$30  = first_1_6 ? 32'd0 : acc_1_6;
+  assign \$31  = $signed(mac_1_6_p) + $signed(\$30 );
+  assign \$32  = first_1_7 ? 32'd0 : acc_1_7;
+  assign \$33  = $signed(mac_1_7_p) + $signed(\$32 );
+  assign \$34  = first_2_0 ? 32'd0 : acc_2_0;
+  assign \$35  = $signed(mac_2_0_p) + $signed(\$34 );
+  assign \$36  = first_2_1 ? 32'd0 : acc_2_1;
+  assign \$37  = $signed(mac_2_1_p) + $signed(\$36 );
+  assign \$38  = first_2_2 ? 32'd0 : acc_2_2;
+  assign \$39  = $signed(mac_2_2_p) + $signed(\$38 );
+  assign \$40  = first_2_3 ? 32'd0 : acc_2_3;
+  assign \$41  = $signed(mac_2_3_p) + $signed(\$40 );
+  assign \$42  = first_2_4 ? 32'd0 : acc_2_4;
+  assign \$43  = $signed(mac_2_4_p) + $signed(\$42 );
+  assign \$44  = first_2_5 ? 32'd0 : acc_2_5;
+  assign \$45  = $signed(mac_2_5_p) + $signed(\$44 );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$333  = accept;
+    \$429  = accept;
     if (rst) begin
-      \$333  = 1'h0;
+      \$429  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$334  = in1;
+    \$430  = in1;
     if (accept) begin
-      \$334  = i__payload;
+      \$430  = i__payload;
     end
     if (rst) begin
-      \$334  = 194'h0000000000000000000000000000000000000000000000000;
+      \$430  = 194'h0000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$335  = first1;
+    \$431  = first1;
     if (accept) begin
-      \$335  = i__payload[192];
+      \$431  = i__payload[192];
     end
-    if (rst) begin
-      \$335  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$336  = last1;
-    if (accept) begin
-      \$336  = i__payload[193];
-    end
-    if (rst) begin
-      \$336  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$337  = v1;
-    if (rst) begin
-      \$337  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$338  = first1;
-    if (rst) begin
-      \$338  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$339  = last1;
-    if (rst) begin
-      \$339  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$340  = v2;
-    if (rst) begin
-      \$340  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$341  = first2;
-    if (rst) begin
-      \$341  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$342  = last2;
-    if (rst) begin
-      \$342  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$343  = v3;
-    if (rst) begin
-      \$343  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$344  = first3;
-    if (rst) begin
-      \$344  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$345  = last3;
-    if (rst) begin
-      \$345  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$346  = { \$130 [23], \$130 [23], \$130 [23], \$130 [23], \$130 [23], \$130 [23], \$130 [23], \$130 [23], \$130  };
-    if (rst) begin
-      \$346  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$347  = { \$131 [23], \$131 [23], \$131 [23], \$131 [23], \$131 [23], \$131 [23], \$131 [23], \$131 [23], \$131  };
-    if (rst) begin
-      \$347  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$348  = { \$132 [23], \$132 [23], \$132 [23], \$132 [23], \$132 [23], \$132 [23], \$132 [23], \$132 [23], \$132  };
-    if (rst) begin
-      \$348  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$349  = { \$133 [23], \$133 [23], \$133 [23], \$133 [23], \$133 [23], \$133 [23], \$133 [23], \$133 [23], \$133  };
-    if (rst) begin
-      \$349  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$350  = { \$134 [23], \$134 [23], \$134 [23], \$134 [23], \$134 [23], \$134 [23], \$134 [23], \$134 [23], \$134  };
-    if (rst) begin
-      \$350  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$351  = { \$135 [23], \$135 [23], \$135 [23], \$135 [23], \$135 [23], \$135 [23], \$135 [23], \$135 [23], \$135  };
-    if (rst) begin
-      \$351  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$352  = { \$136 [23], \$136 [23], \$136 [23], \$136 [23], \$136 [23], \$136 [23], \$136 [23], \$136 [23], \$136  };
-    if (rst) begin
-      \$352  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$353  = { \$137 [23], \$137 [23], \$137 [23], \$137 [23], \$137 [23], \$137 [23], \$137 [23], \$137 [23], \$137  };
-    if (rst) begin
-      \$353  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$354  = { \$138 [23], \$138 [23], \$138 [23], \$138 [23], \$138 [23], \$138 [23], \$138 [23], \$138 [23], \$138  };
-    if (rst) begin
-      \$354  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$355  = { \$139 [23], \$139 [23], \$139 [23], \$139 [23], \$139 [23], \$139 [23], \$139 [23], \$139 [23], \$139  };
-    if (rst) begin
-      \$355  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$356  = { \$140 [23], \$140 [23], \$140 [23], \$140 [23], \$140 [23], \$140 [23], \$140 [23], \$140 [23], \$140  };
-    if (rst) begin
-      \$356  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$357  = { \$141 [23], \$141 [23], \$141 [23], \$141 [23], \$141 [23], \$141 [23], \$141 [23], \$141 [23], \$141  };
-    if (rst) begin
-      \$357  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$358  = { \$142 [23], \$142 [23], \$142 [23], \$142 [23], \$142 [23], \$142 [23], \$142 [23], \$142 [23], \$142  };
-    if (rst) begin
-      \$358  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$359  = { \$143 [23], \$143 [23], \$143 [23], \$143 [23], \$143 [23], \$143 [23], \$143 [23], \$143 [23], \$143  };
-    if (rst) begin
-      \$359  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$360  = { \$144 [23], \$144 [23], \$144 [23], \$144 [23], \$144 [23], \$144 [23], \$144 [23], \$144 [23], \$144  };
-    if (rst) begin
-      \$360  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$361  = { \$145 [23], \$145 [23], \$145 [23], \$145 [23], \$145 [23], \$145 [23], \$145 [23], \$145 [23], \$145  };
-    if (rst) begin
-      \$361  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$362  = { \$146 [23], \$146 [23], \$146 [23], \$146 [23], \$146 [23], \$146 [23], \$146 [23], \$146 [23], \$146  };
-    if (rst) begin
-      \$362  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$363  = { \$147 [23], \$147 [23], \$147 [23], \$147 [23], \$147 [23], \$147 [23], \$147 [23], \$147 [23], \$147  };
-    if (rst) begin
-      \$363  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$364  = { \$148 [23], \$148 [23], \$148 [23], \$148 [23], \$148 [23], \$148 [23], \$148 [23], \$148 [23], \$148  };
-    if (rst) begin
-      \$364  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$365  = { \$149 [23], \$149 [23], \$149 [23], \$149 [23], \$149 [23], \$149 [23], \$149 [23], \$149 [23], \$149  };
-    if (rst) begin
-      \$365  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$366  = { \$150 [23], \$150 [23], \$150 [23], \$150 [23], \$150 [23], \$150 [23], \$150 [23], \$150 [23], \$150  };
-    if (rst) begin
-      \$366  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$367  = { \$151 [23], \$151 [23], \$151 [23], \$151 [23], \$151 [23], \$151 [23], \$151 [23], \$151 [23], \$151  };
-    if (rst) begin
-      \$367  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$368  = { \$152 [23], \$152 [23], \$152 [23], \$152 [23], \$152 [23], \$152 [23], \$152 [23], \$152 [23], \$152  };
-    if (rst) begin
-      \$368  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$369  = { \$153 [23], \$153 [23], \$153 [23], \$153 [23], \$153 [23], \$153 [23], \$153 [23], \$153 [23], \$153  };
-    if (rst) begin
-      \$369  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$370  = { \$154 [23], \$154 [23], \$154 [23], \$154 [23], \$154 [23], \$154 [23], \$154 [23], \$154 [23], \$154  };
-    if (rst) begin
-      \$370  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$371  = { \$155 [23], \$155 [23], \$155 [23], \$155 [23], \$155 [23], \$155 [23], \$155 [23], \$155 [23], \$155  };
-    if (rst) begin
-      \$371  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$372  = { \$156 [23], \$156 [23], \$156 [23], \$156 [23], \$156 [23], \$156 [23], \$156 [23], \$156 [23], \$156  };
-    if (rst) begin
-      \$372  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$373  = { \$157 [23], \$157 [23], \$157 [23], \$157 [23], \$157 [23], \$157 [23], \$157 [23], \$157 [23], \$157  };
-    if (rst) begin
-      \$373  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$374  = { \$158 [23], \$158 [23], \$158 [23], \$158 [23], \$158 [23], \$158 [23], \$158 [23], \$158 [23], \$158  };
-    if (rst) begin
-      \$374  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$375  = { \$159 [23], \$159 [23], \$159 [23], \$159 [23], \$159 [23], \$159 [23], \$159 [23], \$159 [23], \$159  };
-    if (rst) begin
-      \$375  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$376  = { \$160 [23], \$160 [23], \$160 [23], \$160 [23], \$160 [23], \$160 [23], \$160 [23], \$160 [23], \$160  };
-    if (rst) begin
-      \$376  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$377  = { \$161 [23], \$161 [23], \$161 [23], \$161 [23], \$161 [23], \$161 [23], \$161 [23], \$161 [23], \$161  };
-    if (rst) begin
-      \$377  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$378  = { \$162 [23], \$162 [23], \$162 [23], \$162 [23], \$162 [23], \$162 [23], \$162 [23], \$162 [23], \$162  };
-    if (rst) begin
-      \$378  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$379  = { \$163 [23], \$163 [23], \$163 [23], \$163 [23], \$163 [23], \$163 [23], \$163 [23], \$163 [23], \$163  };
-    if (rst) begin
-      \$379  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$380  = { \$164 [23], \$164 [23], \$164 [23], \$164 [23], \$164 [23], \$164 [23], \$164 [23], \$164 [23], \$164  };
-    if (rst) begin
-      \$380  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$381  = { \$165 [23], \$165 [23], \$165 [23], \$165 [23], \$165 [23], \$165 [23], \$165 [23], \$165 [23], \$165  };
-    if (rst) begin
-      \$381  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$382  = { \$166 [23], \$166 [23], \$166 [23], \$166 [23], \$166 [23], \$166 [23], \$166 [23], \$166 [23], \$166  };
-    if (rst) begin
-      \$382  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$383  = { \$167 [23], \$167 [23], \$167 [23], \$167 [23], \$167 [23], \$167 [23], \$167 [23], \$167 [23], \$167  };
-    if (rst) begin
-      \$383  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$384  = { \$168 [23], \$168 [23], \$168 [23], \$168 [23], \$168 [23], \$168 [23], \$168 [23], \$168 [23], \$168  };
-    if (rst) begin
-      \$384  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$385  = { \$169 [23], \$169 [23], \$169 [23], \$169 [23], \$169 [23], \$169 [23], \$169 [23], \$169 [23], \$169  };
-    if (rst) begin
-      \$385  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$386  = { \$170 [23], \$170 [23], \$170 [23], \$170 [23], \$170 [23], \$170 [23], \$170 [23], \$170 [23], \$170  };
-    if (rst) begin
-      \$386  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$387  = { \$171 [23], \$171 [23], \$171 [23], \$171 [23], \$171 [23], \$171 [23], \$171 [23], \$171 [23], \$171  };
-    if (rst) begin
-      \$387  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$388  = { \$172 [23], \$172 [23], \$172 [23], \$172 [23], \$172 [23], \$172 [23], \$172 [23], \$172 [23], \$172  };
-    if (rst) begin
-      \$388  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$389  = { \$173 [23], \$173 [23], \$173 [23], \$173 [23], \$173 [23], \$173 [23], \$173 [23], \$173 [23], \$173  };
-    if (rst) begin
-      \$389  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$390  = { \$174 [23], \$174 [23], \$174 [23], \$174 [23], \$174 [23], \$174 [23], \$174 [23], \$174 [23], \$174  };
-    if (rst) begin
-      \$390  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$391  = { \$175 [23], \$175 [23], \$175 [23], \$175 [23], \$175 [23], \$175 [23], \$175 [23], \$175 [23], \$175  };
-    if (rst) begin
-      \$391  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$392  = { \$176 [23], \$176 [23], \$176 [23], \$176 [23], \$176 [23], \$176 [23], \$176 [23], \$176 [23], \$176  };
-    if (rst) begin
-      \$392  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$393  = { \$177 [23], \$177 [23], \$177 [23], \$177 [23], \$177 [23], \$177 [23], \$177 [23], \$177 [23], \$177  };
-    if (rst) begin
-      \$393  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$394  = { \$178 [23], \$178 [23], \$178 [23], \$178 [23], \$178 [23], \$178 [23], \$178 [23], \$178 [23], \$178  };
-    if (rst) begin
-      \$394  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$395  = { \$179 [23], \$179 [23], \$179 [23], \$179 [23], \$179 [23], \$179 [23], \$179 [23], \$179 [23], \$179  };
-    if (rst) begin
-      \$395  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$396  = { \$180 [23], \$180 [23], \$180 [23], \$180 [23], \$180 [23], \$180 [23], \$180 [23], \$180 [23], \$180  };
-    if (rst) begin
-      \$396  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$397  = { \$181 [23], \$181 [23], \$181 [23], \$181 [23], \$181 [23], \$181 [23], \$181 [23], \$181 [23], \$181  };
-    if (rst) begin
-      \$397  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$398  = { \$182 [23], \$182 [23], \$182 [23], \$182 [23], \$182 [23], \$182 [23], \$182 [23], \$182 [23], \$182  };
-    if (rst) begin
-      \$398  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$399  = { \$183 [23], \$183 [23], \$183 [23], \$183 [23], \$183 [23], \$183 [23], \$183 [23], \$183 [23], \$183  };
-    if (rst) begin
-      \$399  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$400  = { \$184 [23], \$184 [23], \$184 [23], \$184 [23], \$184 [23], \$184 [23], \$184 [23], \$184 [23], \$184  };
-    if (rst) begin
-      \$400  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$401  = { \$185 [23], \$185 [23], \$185 [23], \$185 [23], \$185 [23], \$185 [23], \$185 [23], \$185 [23], \$185  };
-    if (rst) begin
-      \$401  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$402  = { \$186 [23], \$186 [23], \$186 [23], \$186 [23], \$186 [23], \$186 [23], \$186 [23], \$186 [23], \$186  };
-    if (rst) begin
-      \$402  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$403  = { \$187 [23], \$187 [23], \$187 [23], \$187 [23], \$187 [23], \$187 [23], \$187 [23], \$187 [23], \$187  };
-    if (rst) begin
-      \$403  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$404  = { \$188 [23], \$188 [23], \$188 [23], \$188 [23], \$188 [23], \$188 [23], \$188 [23], \$188 [23], \$188  };
-    if (rst) begin
-      \$404  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$405  = { \$189 [23], \$189 [23], \$189 [23], \$189 [23], \$189 [23], \$189 [23], \$189 [23], \$189 [23], \$189  };
-    if (rst) begin
-      \$405  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$406  = { \$190 [23], \$190 [23], \$190 [23], \$190 [23], \$190 [23], \$190 [23], \$190 [23], \$190 [23], \$190  };
-    if (rst) begin
-      \$406  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$407  = { \$191 [23], \$191 [23], \$191 [23], \$191 [23], \$191 [23], \$191 [23], \$191 [23], \$191 [23], \$191  };
-    if (rst) begin
-      \$407  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$408  = { \$192 [23], \$192 [23], \$192 [23], \$192 [23], \$192 [23], \$192 [23], \$192 [23], \$192 [23], \$192  };
-    if (rst) begin
-      \$408  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$409  = { \$193 [23], \$193 [23], \$193 [23], \$193 [23], \$193 [23], \$193 [23], \$193 [23], \$193 [23], \$193  };
-    if (rst) begin
-      \$409  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$410  = v2;
-    if (rst) begin
-      \$410  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$411  = v2;
-    if (rst) begin
-      \$411  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$412  = v2;
-    if (rst) begin
-      \$412  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$413  = v2;
-    if (rst) begin
-      \$413  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$414  = v2;
-    if (rst) begin
-      \$414  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$415  = v2;
-    if (rst) begin
-      \$415  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$416  = v2;
-    if (rst) begin
-      \$416  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$417  = v2;
-    if (rst) begin
-      \$417  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$418  = o_valid_row0;
-    if (\$194 ) begin
-      \$418  = 1'h1;
-    end else if (\$195 ) begin
-      \$418  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$419  = v_row0;
-    if (rst) begin
-      \$419  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$420  = \$196 ;
-    if (rst) begin
-      \$420  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$421  = acc_0_0;
-    if (v_0_0) begin
-      \$421  = \$3 [31:0];
-    end
-    if (rst) begin
-      \$421  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$422  = shadow_0_0;
-    if (last_0_0) begin
-      \$422  = \$3 [31:0];
-    end else if (\$197 ) begin
-      \$422  = shadow_1_0;
-    end
-    if (rst) begin
-      \$422  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$423  = v_row0;
-    if (rst) begin
-      \$423  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$424  = \$198 ;
-    if (rst) begin
-      \$424  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$425  = acc_0_1;
-    if (v_0_1) begin
-      \$425  = \$5 [31:0];
-    end
-    if (rst) begin
-      \$425  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$426  = shadow_0_1;
-    if (last_0_1) begin
-      \$426  = \$5 [31:0];
-    end else if (\$199 ) begin
-      \$426  = shadow_1_1;
-    end
-    if (rst) begin
-      \$426  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$427  = v_row0;
-    if (rst) begin
-      \$427  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$428  = \$200 ;
-    if (rst) begin
-      \$428  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$429  = acc_0_2;
-    if (v_0_2) begin
-      \$429  = \$7 [31:0];
-    end
-    if (rst) begin
-      \$429  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$430  = shadow_0_2;
-    if (last_0_2) begin
-      \$430  = \$7 [31:0];
-    end else if (\$201 ) begin
-      \$430  = shadow_1_2;
-    end
-    if (rst) begin
-      \$430  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$431  = v_row0;
     if (rst) begin
       \$431  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$432  = \$202 ;
+    \$432  = last1;
+    if (accept) begin
+      \$432  = i__payload[193];
+    end
     if (rst) begin
       \$432  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$433  = acc_0_3;
-    if (v_0_3) begin
-      \$433  = \$9 [31:0];
-    end
+    \$433  = v1;
     if (rst) begin
-      \$433  = 32'd0;
+      \$433  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$434  = shadow_0_3;
-    if (last_0_3) begin
-      \$434  = \$9 [31:0];
-    end else if (\$203 ) begin
-      \$434  = shadow_1_3;
-    end
+    \$434  = first1;
     if (rst) begin
-      \$434  = 32'd0;
+      \$434  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$435  = v_row0;
+    \$435  = last1;
     if (rst) begin
       \$435  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$436  = \$204 ;
+    \$436  = v2;
     if (rst) begin
       \$436  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$437  = acc_0_4;
-    if (v_0_4) begin
-      \$437  = \$11 [31:0];
-    end
+    \$437  = first2;
     if (rst) begin
-      \$437  = 32'd0;
+      \$437  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$438  = shadow_0_4;
-    if (last_0_4) begin
-      \$438  = \$11 [31:0];
-    end else if (\$205 ) begin
-      \$438  = shadow_1_4;
-    end
+    \$438  = last2;
     if (rst) begin
-      \$438  = 32'd0;
+      \$438  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$439  = v_row0;
+    \$439  = v3;
     if (rst) begin
       \$439  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$440  = \$206 ;
+    \$440  = first3;
     if (rst) begin
       \$440  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$441  = acc_0_5;
-    if (v_0_5) begin
-      \$441  = \$13 [31:0];
-    end
+    \$441  = last3;
     if (rst) begin
-      \$441  = 32'd0;
+      \$441  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$442  = shadow_0_5;
-    if (last_0_5) begin
-      \$442  = \$13 [31:0];
-    end else if (\$207 ) begin
-      \$442  = shadow_1_5;
-    end
+    \$442  = { \$130 [23], \$130 [23], \$130 [23], \$130 [23], \$130 [23], \$130 [23], \$130 [23], \$130 [23], \$130  };
     if (rst) begin
       \$442  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$443  = v_row0;
+    \$443  = { \$131 [23], \$131 [23], \$131 [23], \$131 [23], \$131 [23], \$131 [23], \$131 [23], \$131 [23], \$131  };
     if (rst) begin
-      \$443  = 1'h0;
+      \$443  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$444  = \$208 ;
+    \$444  = { \$132 [23], \$132 [23], \$132 [23], \$132 [23], \$132 [23], \$132 [23], \$132 [23], \$132 [23], \$132  };
     if (rst) begin
-      \$444  = 1'h0;
+      \$444  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$445  = acc_0_6;
-    if (v_0_6) begin
-      \$445  = \$15 [31:0];
-    end
+    \$445  = { \$133 [23], \$133 [23], \$133 [23], \$133 [23], \$133 [23], \$133 [23], \$133 [23], \$133 [23], \$133  };
     if (rst) begin
       \$445  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$446  = shadow_0_6;
-    if (last_0_6) begin
-      \$446  = \$15 [31:0];
-    end else if (\$209 ) begin
-      \$446  = shadow_1_6;
-    end
+    \$446  = { \$134 [23], \$134 [23], \$134 [23], \$134 [23], \$134 [23], \$134 [23], \$134 [23], \$134 [23], \$134  };
     if (rst) begin
       \$446  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$447  = v_row0;
+    \$447  = { \$135 [23], \$135 [23], \$135 [23], \$135 [23], \$135 [23], \$135 [23], \$135 [23], \$135 [23], \$135  };
     if (rst) begin
-      \$447  = 1'h0;
+      \$447  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$448  = \$210 ;
+    \$448  = { \$136 [23], \$136 [23], \$136 [23], \$136 [23], \$136 [23], \$136 [23], \$136 [23], \$136 [23], \$136  };
     if (rst) begin
-      \$448  = 1'h0;
+      \$448  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$449  = acc_0_7;
-    if (v_0_7) begin
-      \$449  = \$17 [31:0];
-    end
+    \$449  = { \$137 [23], \$137 [23], \$137 [23], \$137 [23], \$137 [23], \$137 [23], \$137 [23], \$137 [23], \$137  };
     if (rst) begin
       \$449  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$450  = shadow_0_7;
-    if (last_0_7) begin
-      \$450  = \$17 [31:0];
-    end else if (\$211 ) begin
-      \$450  = shadow_1_7;
-    end
+    \$450  = { \$138 [23], \$138 [23], \$138 [23], \$138 [23], \$138 [23], \$138 [23], \$138 [23], \$138 [23], \$138  };
     if (rst) begin
       \$450  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$451  = o_valid_row1;
-    if (\$212 ) begin
-      \$451  = 1'h1;
-    end else if (\$213 ) begin
-      \$451  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$452  = v_row1;
+    \$451  = { \$139 [23], \$139 [23], \$139 [23], \$139 [23], \$139 [23], \$139 [23], \$139 [23], \$139 [23], \$139  };
     if (rst) begin
-      \$452  = 1'h0;
+      \$451  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$453  = \$214 ;
+    \$452  = { \$140 [23], \$140 [23], \$140 [23], \$140 [23], \$140 [23], \$140 [23], \$140 [23], \$140 [23], \$140  };
     if (rst) begin
-      \$453  = 1'h0;
+      \$452  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$454  = acc_1_0;
-    if (v_1_0) begin
-      \$454  = \$19 [31:0];
+    \$453  = { \$141 [23], \$141 [23], \$141 [23], \$141 [23], \$141 [23], \$141 [23], \$141 [23], \$141 [23], \$141  };
+    if (rst) begin
+      \$453  = 32'd0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$454  = { \$142 [23], \$142 [23], \$142 [23], \$142 [23], \$142 [23], \$142 [23], \$142 [23], \$142 [23], \$142  };
     if (rst) begin
       \$454  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = shadow_1_0;
-    if (last_1_0) begin
-      \$455  = \$19 [31:0];
-    end else if (\$215 ) begin
-      \$455  = shadow_2_0;
-    end
+    \$455  = { \$143 [23], \$143 [23], \$143 [23], \$143 [23], \$143 [23], \$143 [23], \$143 [23], \$143 [23], \$143  };
     if (rst) begin
       \$455  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = v_row1;
+    \$456  = { \$144 [23], \$144 [23], \$144 [23], \$144 [23], \$144 [23], \$144 [23], \$144 [23], \$144 [23], \$144  };
     if (rst) begin
-      \$456  = 1'h0;
+      \$456  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = \$216 ;
+    \$457  = { \$145 [23], \$145 [23], \$145 [23], \$145 [23], \$145 [23], \$145 [23], \$145 [23], \$145 [23], \$145  };
     if (rst) begin
-      \$457  = 1'h0;
+      \$457  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = acc_1_1;
-    if (v_1_1) begin
-      \$458  = \$21 [31:0];
-    end
+    \$458  = { \$146 [23], \$146 [23], \$146 [23], \$146 [23], \$146 [23], \$146 [23], \$146 [23], \$146 [23], \$146  };
     if (rst) begin
       \$458  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = shadow_1_1;
-    if (last_1_1) begin
-      \$459  = \$21 [31:0];
-    end else if (\$217 ) begin
-      \$459  = shadow_2_1;
-    end
+    \$459  = { \$147 [23], \$147 [23], \$147 [23], \$147 [23], \$147 [23], \$147 [23], \$147 [23], \$147 [23], \$147  };
     if (rst) begin
       \$459  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = v_row1;
+    \$460  = { \$148 [23], \$148 [23], \$148 [23], \$148 [23], \$148 [23], \$148 [23], \$148 [23], \$148 [23], \$148  };
     if (rst) begin
-      \$460  = 1'h0;
+      \$460  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = \$218 ;
+    \$461  = { \$149 [23], \$149 [23], \$149 [23], \$149 [23], \$149 [23], \$149 [23], \$149 [23], \$149 [23], \$149  };
     if (rst) begin
-      \$461  = 1'h0;
+      \$461  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = acc_1_2;
-    if (v_1_2) begin
-      \$462  = \$23 [31:0];
-    end
+    \$462  = { \$150 [23], \$150 [23], \$150 [23], \$150 [23], \$150 [23], \$150 [23], \$150 [23], \$150 [23], \$150  };
     if (rst) begin
       \$462  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = shadow_1_2;
-    if (last_1_2) begin
-      \$463  = \$23 [31:0];
-    end else if (\$219 ) begin
-      \$463  = shadow_2_2;
-    end
+    \$463  = { \$151 [23], \$151 [23], \$151 [23], \$151 [23], \$151 [23], \$151 [23], \$151 [23], \$151 [23], \$151  };
     if (rst) begin
       \$463  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = v_row1;
+    \$464  = { \$152 [23], \$152 [23], \$152 [23], \$152 [23], \$152 [23], \$152 [23], \$152 [23], \$152 [23], \$152  };
     if (rst) begin
-      \$464  = 1'h0;
+      \$464  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = \$220 ;
+    \$465  = { \$153 [23], \$153 [23], \$153 [23], \$153 [23], \$153 [23], \$153 [23], \$153 [23], \$153 [23], \$153  };
     if (rst) begin
-      \$465  = 1'h0;
+      \$465  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = acc_1_3;
-    if (v_1_3) begin
-      \$466  = \$25 [31:0];
-    end
+    \$466  = { \$154 [23], \$154 [23], \$154 [23], \$154 [23], \$154 [23], \$154 [23], \$154 [23], \$154 [23], \$154  };
     if (rst) begin
       \$466  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = shadow_1_3;
-    if (last_1_3) begin
-      \$467  = \$25 [31:0];
-    end else if (\$221 ) begin
-      \$467  = shadow_2_3;
-    end
+    \$467  = { \$155 [23], \$155 [23], \$155 [23], \$155 [23], \$155 [23], \$155 [23], \$155 [23], \$155 [23], \$155  };
     if (rst) begin
       \$467  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = v_row1;
+    \$468  = { \$156 [23], \$156 [23], \$156 [23], \$156 [23], \$156 [23], \$156 [23], \$156 [23], \$156 [23], \$156  };
     if (rst) begin
-      \$468  = 1'h0;
+      \$468  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = \$222 ;
+    \$469  = { \$157 [23], \$157 [23], \$157 [23], \$157 [23], \$157 [23], \$157 [23], \$157 [23], \$157 [23], \$157  };
     if (rst) begin
-      \$469  = 1'h0;
+      \$469  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = acc_1_4;
-    if (v_1_4) begin
-      \$470  = \$27 [31:0];
-    end
+    \$470  = { \$158 [23], \$158 [23], \$158 [23], \$158 [23], \$158 [23], \$158 [23], \$158 [23], \$158 [23], \$158  };
     if (rst) begin
       \$470  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = shadow_1_4;
-    if (last_1_4) begin
-      \$471  = \$27 [31:0];
-    end else if (\$223 ) begin
-      \$471  = shadow_2_4;
-    end
+    \$471  = { \$159 [23], \$159 [23], \$159 [23], \$159 [23], \$159 [23], \$159 [23], \$159 [23], \$159 [23], \$159  };
     if (rst) begin
       \$471  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = v_row1;
+    \$472  = { \$160 [23], \$160 [23], \$160 [23], \$160 [23], \$160 [23], \$160 [23], \$160 [23], \$160 [23], \$160  };
     if (rst) begin
-      \$472  = 1'h0;
+      \$472  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = \$224 ;
+    \$473  = { \$161 [23], \$161 [23], \$161 [23], \$161 [23], \$161 [23], \$161 [23], \$161 [23], \$161 [23], \$161  };
     if (rst) begin
-      \$473  = 1'h0;
+      \$473  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = acc_1_5;
-    if (v_1_5) begin
-      \$474  = \$29 [31:0];
-    end
+    \$474  = { \$162 [23], \$162 [23], \$162 [23], \$162 [23], \$162 [23], \$162 [23], \$162 [23], \$162 [23], \$162  };
     if (rst) begin
       \$474  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = shadow_1_5;
-    if (last_1_5) begin
-      \$475  = \$29 [31:0];
-    end else if (\$225 ) begin
-      \$475  = shadow_2_5;
-    end
+    \$475  = { \$163 [23], \$163 [23], \$163 [23], \$163 [23], \$163 [23], \$163 [23], \$163 [23], \$163 [23], \$163  };
     if (rst) begin
       \$475  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = v_row1;
+    \$476  = { \$164 [23], \$164 [23], \$164 [23], \$164 [23], \$164 [23], \$164 [23], \$164 [23], \$164 [23], \$164  };
     if (rst) begin
-      \$476  = 1'h0;
+      \$476  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = \$226 ;
+    \$477  = { \$165 [23], \$165 [23], \$165 [23], \$165 [23], \$165 [23], \$165 [23], \$165 [23], \$165 [23], \$165  };
     if (rst) begin
-      \$477  = 1'h0;
+      \$477  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = acc_1_6;
-    if (v_1_6) begin
-      \$478  = \$31 [31:0];
-    end
+    \$478  = { \$166 [23], \$166 [23], \$166 [23], \$166 [23], \$166 [23], \$166 [23], \$166 [23], \$166 [23], \$166  };
     if (rst) begin
       \$478  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = shadow_1_6;
-    if (last_1_6) begin
-      \$479  = \$31 [31:0];
-    end else if (\$227 ) begin
-      \$479  = shadow_2_6;
-    end
+    \$479  = { \$167 [23], \$167 [23], \$167 [23], \$167 [23], \$167 [23], \$167 [23], \$167 [23], \$167 [23], \$167  };
     if (rst) begin
       \$479  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = v_row1;
+    \$480  = { \$168 [23], \$168 [23], \$168 [23], \$168 [23], \$168 [23], \$168 [23], \$168 [23], \$168 [23], \$168  };
     if (rst) begin
-      \$480  = 1'h0;
+      \$480  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = \$228 ;
+    \$481  = { \$169 [23], \$169 [23], \$169 [23], \$169 [23], \$169 [23], \$169 [23], \$169 [23], \$169 [23], \$169  };
     if (rst) begin
-      \$481  = 1'h0;
+      \$481  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = acc_1_7;
-    if (v_1_7) begin
-      \$482  = \$33 [31:0];
-    end
+    \$482  = { \$170 [23], \$170 [23], \$170 [23], \$170 [23], \$170 [23], \$170 [23], \$170 [23], \$170 [23], \$170  };
     if (rst) begin
       \$482  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = shadow_1_7;
-    if (last_1_7) begin
-      \$483  = \$33 [31:0];
-    end else if (\$229 ) begin
-      \$483  = shadow_2_7;
-    end
+    \$483  = { \$171 [23], \$171 [23], \$171 [23], \$171 [23], \$171 [23], \$171 [23], \$171 [23], \$171 [23], \$171  };
     if (rst) begin
       \$483  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = o_valid_row2;
-    if (\$230 ) begin
-      \$484  = 1'h1;
-    end else if (\$231 ) begin
-      \$484  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = v_row2;
+    \$484  = { \$172 [23], \$172 [23], \$172 [23], \$172 [23], \$172 [23], \$172 [23], \$172 [23], \$172 [23], \$172  };
     if (rst) begin
-      \$485  = 1'h0;
+      \$484  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = \$232 ;
+    \$485  = { \$173 [23], \$173 [23], \$173 [23], \$173 [23], \$173 [23], \$173 [23], \$173 [23], \$173 [23], \$173  };
     if (rst) begin
-      \$486  = 1'h0;
+      \$485  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = acc_2_0;
-    if (v_2_0) begin
-      \$487  = \$35 [31:0];
+    \$486  = { \$174 [23], \$174 [23], \$174 [23], \$174 [23], \$174 [23], \$174 [23], \$174 [23], \$174 [23], \$174  };
+    if (rst) begin
+      \$486  = 32'd0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$487  = { \$175 [23], \$175 [23], \$175 [23], \$175 [23], \$175 [23], \$175 [23], \$175 [23], \$175 [23], \$175  };
     if (rst) begin
       \$487  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = shadow_2_0;
-    if (last_2_0) begin
-      \$488  = \$35 [31:0];
-    end else if (\$233 ) begin
-      \$488  = shadow_3_0;
-    end
+    \$488  = { \$176 [23], \$176 [23], \$176 [23], \$176 [23], \$176 [23], \$176 [23], \$176 [23], \$176 [23], \$176  };
     if (rst) begin
       \$488  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = v_row2;
+    \$489  = { \$177 [23], \$177 [23], \$177 [23], \$177 [23], \$177 [23], \$177 [23], \$177 [23], \$177 [23], \$177  };
     if (rst) begin
-      \$489  = 1'h0;
+      \$489  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = \$234 ;
+    \$490  = { \$178 [23], \$178 [23], \$178 [23], \$178 [23], \$178 [23], \$178 [23], \$178 [23], \$178 [23], \$178  };
     if (rst) begin
-      \$490  = 1'h0;
+      \$490  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = acc_2_1;
-    if (v_2_1) begin
-      \$491  = \$37 [31:0];
-    end
+    \$491  = { \$179 [23], \$179 [23], \$179 [23], \$179 [23], \$179 [23], \$179 [23], \$179 [23], \$179 [23], \$179  };
     if (rst) begin
       \$491  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = shadow_2_1;
-    if (last_2_1) begin
-      \$492  = \$37 [31:0];
-    end else if (\$235 ) begin
-      \$492  = shadow_3_1;
-    end
+    \$492  = { \$180 [23], \$180 [23], \$180 [23], \$180 [23], \$180 [23], \$180 [23], \$180 [23], \$180 [23], \$180  };
     if (rst) begin
       \$492  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = v_row2;
+    \$493  = { \$181 [23], \$181 [23], \$181 [23], \$181 [23], \$181 [23], \$181 [23], \$181 [23], \$181 [23], \$181  };
     if (rst) begin
-      \$493  = 1'h0;
+      \$493  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = \$236 ;
+    \$494  = { \$182 [23], \$182 [23], \$182 [23], \$182 [23], \$182 [23], \$182 [23], \$182 [23], \$182 [23], \$182  };
     if (rst) begin
-      \$494  = 1'h0;
+      \$494  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = acc_2_2;
-    if (v_2_2) begin
-      \$495  = \$39 [31:0];
-    end
+    \$495  = { \$183 [23], \$183 [23], \$183 [23], \$183 [23], \$183 [23], \$183 [23], \$183 [23], \$183 [23], \$183  };
     if (rst) begin
       \$495  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = shadow_2_2;
-    if (last_2_2) begin
-      \$496  = \$39 [31:0];
-    end else if (\$237 ) begin
-      \$496  = shadow_3_2;
-    end
+    \$496  = { \$184 [23], \$184 [23], \$184 [23], \$184 [23], \$184 [23], \$184 [23], \$184 [23], \$184 [23], \$184  };
     if (rst) begin
       \$496  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = v_row2;
+    \$497  = { \$185 [23], \$185 [23], \$185 [23], \$185 [23], \$185 [23], \$185 [23], \$185 [23], \$185 [23], \$185  };
     if (rst) begin
-      \$497  = 1'h0;
+      \$497  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = \$238 ;
+    \$498  = { \$186 [23], \$186 [23], \$186 [23], \$186 [23], \$186 [23], \$186 [23], \$186 [23], \$186 [23], \$186  };
     if (rst) begin
-      \$498  = 1'h0;
+      \$498  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = acc_2_3;
-    if (v_2_3) begin
-      \$499  = \$41 [31:0];
-    end
+    \$499  = { \$187 [23], \$187 [23], \$187 [23], \$187 [23], \$187 [23], \$187 [23], \$187 [23], \$187 [23], \$187  };
     if (rst) begin
       \$499  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = shadow_2_3;
-    if (last_2_3) begin
-      \$500  = \$41 [31:0];
-    end else if (\$239 ) begin
-      \$500  = shadow_3_3;
-    end
+    \$500  = { \$188 [23], \$188 [23], \$188 [23], \$188 [23], \$188 [23], \$188 [23], \$188 [23], \$188 [23], \$188  };
     if (rst) begin
       \$500  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = v_row2;
+    \$501  = { \$189 [23], \$189 [23], \$189 [23], \$189 [23], \$189 [23], \$189 [23], \$189 [23], \$189 [23], \$189  };
     if (rst) begin
-      \$501  = 1'h0;
+      \$501  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = \$240 ;
+    \$502  = { \$190 [23], \$190 [23], \$190 [23], \$190 [23], \$190 [23], \$190 [23], \$190 [23], \$190 [23], \$190  };
     if (rst) begin
-      \$502  = 1'h0;
+      \$502  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = acc_2_4;
-    if (v_2_4) begin
-      \$503  = \$43 [31:0];
-    end
+    \$503  = { \$191 [23], \$191 [23], \$191 [23], \$191 [23], \$191 [23], \$191 [23], \$191 [23], \$191 [23], \$191  };
     if (rst) begin
       \$503  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = shadow_2_4;
-    if (last_2_4) begin
-      \$504  = \$43 [31:0];
-    end else if (\$241 ) begin
-      \$504  = shadow_3_4;
-    end
+    \$504  = { \$192 [23], \$192 [23], \$192 [23], \$192 [23], \$192 [23], \$192 [23], \$192 [23], \$192 [23], \$192  };
     if (rst) begin
       \$504  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = v_row2;
+    \$505  = { \$193 [23], \$193 [23], \$193 [23], \$193 [23], \$193 [23], \$193 [23], \$193 [23], \$193 [23], \$193  };
     if (rst) begin
-      \$505  = 1'h0;
+      \$505  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = \$242 ;
+    \$506  = v2;
     if (rst) begin
       \$506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = acc_2_5;
-    if (v_2_5) begin
-      \$507  = \$45 [31:0];
-    end
+    \$507  = \$194 ;
     if (rst) begin
-      \$507  = 32'd0;
+      \$507  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = shadow_2_5;
-    if (last_2_5) begin
-      \$508  = \$45 [31:0];
-    end else if (\$243 ) begin
-      \$508  = shadow_3_5;
-    end
+    \$508  = v_hop_0_0;
     if (rst) begin
-      \$508  = 32'd0;
+      \$508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = v_row2;
+    \$509  = last_hop_0_0;
     if (rst) begin
       \$509  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = \$244 ;
+    \$510  = acc_0_0;
+    if (v_0_0) begin
+      \$510  = \$3 [31:0];
+    end
     if (rst) begin
-      \$510  = 1'h0;
+      \$510  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = acc_2_6;
-    if (v_2_6) begin
-      \$511  = \$47 [31:0];
-    end
-    if (rst) begin
-      \$511  = 32'd0;
+    \$511  = o_valid_0_0;
+    if (\$195 ) begin
+      \$511  = 1'h1;
+    end else if (\$196 ) begin
+      \$511  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$512  = shadow_2_6;
-    if (last_2_6) begin
-      \$512  = \$47 [31:0];
-    end else if (\$245 ) begin
-      \$512  = shadow_3_6;
+    \$512  = shadow_0_0;
+    if (last_0_0) begin
+      \$512  = \$3 [31:0];
+    end else if (\$197 ) begin
+      \$512  = shadow_1_0;
     end
     if (rst) begin
       \$512  = 32'd0;
@@ -5173,104 +5545,96 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = v_row2;
+    \$513  = v2;
     if (rst) begin
       \$513  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$514  = \$246 ;
+    \$514  = \$198 ;
     if (rst) begin
       \$514  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = acc_2_7;
-    if (v_2_7) begin
-      \$515  = \$49 [31:0];
-    end
+    \$515  = v_hop_0_1;
     if (rst) begin
-      \$515  = 32'd0;
+      \$515  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$516  = shadow_2_7;
-    if (last_2_7) begin
-      \$516  = \$49 [31:0];
-    end else if (\$247 ) begin
-      \$516  = shadow_3_7;
-    end
+    \$516  = last_hop_0_1;
     if (rst) begin
-      \$516  = 32'd0;
+      \$516  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = o_valid_row3;
-    if (\$248 ) begin
-      \$517  = 1'h1;
-    end else if (\$249 ) begin
-      \$517  = 1'h0;
+    \$517  = acc_0_1;
+    if (v_0_1) begin
+      \$517  = \$5 [31:0];
+    end
+    if (rst) begin
+      \$517  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$518  = v_row3;
-    if (rst) begin
+    \$518  = o_valid_0_1;
+    if (\$199 ) begin
+      \$518  = 1'h1;
+    end else if (\$200 ) begin
       \$518  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = \$250 ;
+    \$519  = shadow_0_1;
+    if (last_0_1) begin
+      \$519  = \$5 [31:0];
+    end else if (\$201 ) begin
+      \$519  = shadow_1_1;
+    end
     if (rst) begin
-      \$519  = 1'h0;
+      \$519  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$520  = acc_3_0;
-    if (v_3_0) begin
-      \$520  = \$51 [31:0];
-    end
+    \$520  = v2;
     if (rst) begin
-      \$520  = 32'd0;
+      \$520  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = shadow_3_0;
-    if (last_3_0) begin
-      \$521  = \$51 [31:0];
-    end else if (\$251 ) begin
-      \$521  = shadow_4_0;
-    end
+    \$521  = \$202 ;
     if (rst) begin
-      \$521  = 32'd0;
+      \$521  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = v_row3;
+    \$522  = v_hop_0_2;
     if (rst) begin
       \$522  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = \$252 ;
+    \$523  = last_hop_0_2;
     if (rst) begin
       \$523  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = acc_3_1;
-    if (v_3_1) begin
-      \$524  = \$53 [31:0];
+    \$524  = acc_0_2;
+    if (v_0_2) begin
+      \$524  = \$7 [31:0];
     end
     if (rst) begin
       \$524  = 32'd0;
@@ -5278,83 +5642,79 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = shadow_3_1;
-    if (last_3_1) begin
-      \$525  = \$53 [31:0];
-    end else if (\$253 ) begin
-      \$525  = shadow_4_1;
-    end
-    if (rst) begin
-      \$525  = 32'd0;
+    \$525  = o_valid_0_2;
+    if (\$203 ) begin
+      \$525  = 1'h1;
+    end else if (\$204 ) begin
+      \$525  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = v_row3;
+    \$526  = shadow_0_2;
+    if (last_0_2) begin
+      \$526  = \$7 [31:0];
+    end else if (\$205 ) begin
+      \$526  = shadow_1_2;
+    end
     if (rst) begin
-      \$526  = 1'h0;
+      \$526  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = \$254 ;
+    \$527  = v2;
     if (rst) begin
       \$527  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = acc_3_2;
-    if (v_3_2) begin
-      \$528  = \$55 [31:0];
-    end
+    \$528  = \$206 ;
     if (rst) begin
-      \$528  = 32'd0;
+      \$528  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = shadow_3_2;
-    if (last_3_2) begin
-      \$529  = \$55 [31:0];
-    end else if (\$255 ) begin
-      \$529  = shadow_4_2;
-    end
+    \$529  = v_hop_0_3;
     if (rst) begin
-      \$529  = 32'd0;
+      \$529  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = v_row3;
+    \$530  = last_hop_0_3;
     if (rst) begin
       \$530  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = \$256 ;
+    \$531  = acc_0_3;
+    if (v_0_3) begin
+      \$531  = \$9 [31:0];
+    end
     if (rst) begin
-      \$531  = 1'h0;
+      \$531  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$532  = acc_3_3;
-    if (v_3_3) begin
-      \$532  = \$57 [31:0];
-    end
-    if (rst) begin
-      \$532  = 32'd0;
+    \$532  = o_valid_0_3;
+    if (\$207 ) begin
+      \$532  = 1'h1;
+    end else if (\$208 ) begin
+      \$532  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = shadow_3_3;
-    if (last_3_3) begin
-      \$533  = \$57 [31:0];
-    end else if (\$257 ) begin
-      \$533  = shadow_4_3;
+    \$533  = shadow_0_3;
+    if (last_0_3) begin
+      \$533  = \$9 [31:0];
+    end else if (\$209 ) begin
+      \$533  = shadow_1_3;
     end
     if (rst) begin
       \$533  = 32'd0;
@@ -5362,59 +5722,58 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = v_row3;
+    \$534  = v2;
     if (rst) begin
       \$534  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = \$258 ;
+    \$535  = \$210 ;
     if (rst) begin
       \$535  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = acc_3_4;
-    if (v_3_4) begin
-      \$536  = \$59 [31:0];
-    end
+    \$536  = v_hop_0_4;
     if (rst) begin
-      \$536  = 32'd0;
+      \$536  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = shadow_3_4;
-    if (last_3_4) begin
-      \$537  = \$59 [31:0];
-    end else if (\$259 ) begin
-      \$537  = shadow_4_4;
-    end
+    \$537  = last_hop_0_4;
     if (rst) begin
-      \$537  = 32'd0;
+      \$537  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = v_row3;
+    \$538  = acc_0_4;
+    if (v_0_4) begin
+      \$538  = \$11 [31:0];
+    end
     if (rst) begin
-      \$538  = 1'h0;
+      \$538  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = \$260 ;
-    if (rst) begin
+    \$539  = o_valid_0_4;
+    if (\$211 ) begin
+      \$539  = 1'h1;
+    end else if (\$212 ) begin
       \$539  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = acc_3_5;
-    if (v_3_5) begin
-      \$540  = \$61 [31:0];
+    \$540  = shadow_0_4;
+    if (last_0_4) begin
+      \$540  = \$11 [31:0];
+    end else if (\$213 ) begin
+      \$540  = shadow_1_4;
     end
     if (rst) begin
       \$540  = 32'd0;
@@ -5422,47 +5781,37 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = shadow_3_5;
-    if (last_3_5) begin
-      \$541  = \$61 [31:0];
-    end else if (\$261 ) begin
-      \$541  = shadow_4_5;
-    end
+    \$541  = v2;
     if (rst) begin
-      \$541  = 32'd0;
+      \$541  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = v_row3;
+    \$542  = \$214 ;
     if (rst) begin
       \$542  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = \$262 ;
+    \$543  = v_hop_0_5;
     if (rst) begin
       \$543  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = acc_3_6;
-    if (v_3_6) begin
-      \$544  = \$63 [31:0];
-    end
+    \$544  = last_hop_0_5;
     if (rst) begin
-      \$544  = 32'd0;
+      \$544  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = shadow_3_6;
-    if (last_3_6) begin
-      \$545  = \$63 [31:0];
-    end else if (\$263 ) begin
-      \$545  = shadow_4_6;
+    \$545  = acc_0_5;
+    if (v_0_5) begin
+      \$545  = \$13 [31:0];
     end
     if (rst) begin
       \$545  = 32'd0;
@@ -5470,80 +5819,79 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = v_row3;
-    if (rst) begin
+    \$546  = o_valid_0_5;
+    if (\$215 ) begin
+      \$546  = 1'h1;
+    end else if (\$216 ) begin
       \$546  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = \$264 ;
+    \$547  = shadow_0_5;
+    if (last_0_5) begin
+      \$547  = \$13 [31:0];
+    end else if (\$217 ) begin
+      \$547  = shadow_1_5;
+    end
     if (rst) begin
-      \$547  = 1'h0;
+      \$547  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = acc_3_7;
-    if (v_3_7) begin
-      \$548  = \$65 [31:0];
-    end
+    \$548  = v2;
     if (rst) begin
-      \$548  = 32'd0;
+      \$548  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = shadow_3_7;
-    if (last_3_7) begin
-      \$549  = \$65 [31:0];
-    end else if (\$265 ) begin
-      \$549  = shadow_4_7;
-    end
+    \$549  = \$218 ;
     if (rst) begin
-      \$549  = 32'd0;
+      \$549  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = o_valid_row4;
-    if (\$266 ) begin
-      \$550  = 1'h1;
-    end else if (\$267 ) begin
+    \$550  = v_hop_0_6;
+    if (rst) begin
       \$550  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = v_row4;
+    \$551  = last_hop_0_6;
     if (rst) begin
       \$551  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = \$268 ;
+    \$552  = acc_0_6;
+    if (v_0_6) begin
+      \$552  = \$15 [31:0];
+    end
     if (rst) begin
-      \$552  = 1'h0;
+      \$552  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = acc_4_0;
-    if (v_4_0) begin
-      \$553  = \$67 [31:0];
-    end
-    if (rst) begin
-      \$553  = 32'd0;
+    \$553  = o_valid_0_6;
+    if (\$219 ) begin
+      \$553  = 1'h1;
+    end else if (\$220 ) begin
+      \$553  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = shadow_4_0;
-    if (last_4_0) begin
-      \$554  = \$67 [31:0];
-    end else if (\$269 ) begin
-      \$554  = shadow_5_0;
+    \$554  = shadow_0_6;
+    if (last_0_6) begin
+      \$554  = \$15 [31:0];
+    end else if (\$221 ) begin
+      \$554  = shadow_1_6;
     end
     if (rst) begin
       \$554  = 32'd0;
@@ -5551,59 +5899,58 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = v_row4;
+    \$555  = v2;
     if (rst) begin
       \$555  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = \$270 ;
+    \$556  = \$222 ;
     if (rst) begin
       \$556  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = acc_4_1;
-    if (v_4_1) begin
-      \$557  = \$69 [31:0];
-    end
+    \$557  = v_hop_0_7;
     if (rst) begin
-      \$557  = 32'd0;
+      \$557  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = shadow_4_1;
-    if (last_4_1) begin
-      \$558  = \$69 [31:0];
-    end else if (\$271 ) begin
-      \$558  = shadow_5_1;
-    end
+    \$558  = last_hop_0_7;
     if (rst) begin
-      \$558  = 32'd0;
+      \$558  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = v_row4;
+    \$559  = acc_0_7;
+    if (v_0_7) begin
+      \$559  = \$17 [31:0];
+    end
     if (rst) begin
-      \$559  = 1'h0;
+      \$559  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = \$272 ;
-    if (rst) begin
+    \$560  = o_valid_0_7;
+    if (\$223 ) begin
+      \$560  = 1'h1;
+    end else if (\$224 ) begin
       \$560  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = acc_4_2;
-    if (v_4_2) begin
-      \$561  = \$71 [31:0];
+    \$561  = shadow_0_7;
+    if (last_0_7) begin
+      \$561  = \$17 [31:0];
+    end else if (\$225 ) begin
+      \$561  = shadow_1_7;
     end
     if (rst) begin
       \$561  = 32'd0;
@@ -5611,47 +5958,37 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = shadow_4_2;
-    if (last_4_2) begin
-      \$562  = \$71 [31:0];
-    end else if (\$273 ) begin
-      \$562  = shadow_5_2;
-    end
+    \$562  = v2;
     if (rst) begin
-      \$562  = 32'd0;
+      \$562  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = v_row4;
+    \$563  = \$226 ;
     if (rst) begin
       \$563  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = \$274 ;
+    \$564  = v_hop_1_0;
     if (rst) begin
       \$564  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = acc_4_3;
-    if (v_4_3) begin
-      \$565  = \$73 [31:0];
-    end
+    \$565  = last_hop_1_0;
     if (rst) begin
-      \$565  = 32'd0;
+      \$565  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = shadow_4_3;
-    if (last_4_3) begin
-      \$566  = \$73 [31:0];
-    end else if (\$275 ) begin
-      \$566  = shadow_5_3;
+    \$566  = acc_1_0;
+    if (v_1_0) begin
+      \$566  = \$19 [31:0];
     end
     if (rst) begin
       \$566  = 32'd0;
@@ -5659,59 +5996,58 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = v_row4;
-    if (rst) begin
+    \$567  = o_valid_1_0;
+    if (\$227 ) begin
+      \$567  = 1'h1;
+    end else if (\$228 ) begin
       \$567  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = \$276 ;
+    \$568  = shadow_1_0;
+    if (last_1_0) begin
+      \$568  = \$19 [31:0];
+    end else if (\$229 ) begin
+      \$568  = shadow_2_0;
+    end
     if (rst) begin
-      \$568  = 1'h0;
+      \$568  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = acc_4_4;
-    if (v_4_4) begin
-      \$569  = \$75 [31:0];
-    end
+    \$569  = v2;
     if (rst) begin
-      \$569  = 32'd0;
+      \$569  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = shadow_4_4;
-    if (last_4_4) begin
-      \$570  = \$75 [31:0];
-    end else if (\$277 ) begin
-      \$570  = shadow_5_4;
-    end
+    \$570  = \$230 ;
     if (rst) begin
-      \$570  = 32'd0;
+      \$570  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = v_row4;
+    \$571  = v_hop_1_1;
     if (rst) begin
       \$571  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = \$278 ;
+    \$572  = last_hop_1_1;
     if (rst) begin
       \$572  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = acc_4_5;
-    if (v_4_5) begin
-      \$573  = \$77 [31:0];
+    \$573  = acc_1_1;
+    if (v_1_1) begin
+      \$573  = \$21 [31:0];
     end
     if (rst) begin
       \$573  = 32'd0;
@@ -5719,83 +6055,79 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = shadow_4_5;
-    if (last_4_5) begin
-      \$574  = \$77 [31:0];
-    end else if (\$279 ) begin
-      \$574  = shadow_5_5;
-    end
-    if (rst) begin
-      \$574  = 32'd0;
+    \$574  = o_valid_1_1;
+    if (\$231 ) begin
+      \$574  = 1'h1;
+    end else if (\$232 ) begin
+      \$574  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = v_row4;
+    \$575  = shadow_1_1;
+    if (last_1_1) begin
+      \$575  = \$21 [31:0];
+    end else if (\$233 ) begin
+      \$575  = shadow_2_1;
+    end
     if (rst) begin
-      \$575  = 1'h0;
+      \$575  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = \$280 ;
+    \$576  = v2;
     if (rst) begin
       \$576  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = acc_4_6;
-    if (v_4_6) begin
-      \$577  = \$79 [31:0];
-    end
+    \$577  = \$234 ;
     if (rst) begin
-      \$577  = 32'd0;
+      \$577  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = shadow_4_6;
-    if (last_4_6) begin
-      \$578  = \$79 [31:0];
-    end else if (\$281 ) begin
-      \$578  = shadow_5_6;
-    end
+    \$578  = v_hop_1_2;
     if (rst) begin
-      \$578  = 32'd0;
+      \$578  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = v_row4;
+    \$579  = last_hop_1_2;
     if (rst) begin
       \$579  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = \$282 ;
+    \$580  = acc_1_2;
+    if (v_1_2) begin
+      \$580  = \$23 [31:0];
+    end
     if (rst) begin
-      \$580  = 1'h0;
+      \$580  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = acc_4_7;
-    if (v_4_7) begin
-      \$581  = \$81 [31:0];
-    end
-    if (rst) begin
-      \$581  = 32'd0;
+    \$581  = o_valid_1_2;
+    if (\$235 ) begin
+      \$581  = 1'h1;
+    end else if (\$236 ) begin
+      \$581  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = shadow_4_7;
-    if (last_4_7) begin
-      \$582  = \$81 [31:0];
-    end else if (\$283 ) begin
-      \$582  = shadow_5_7;
+    \$582  = shadow_1_2;
+    if (last_1_2) begin
+      \$582  = \$23 [31:0];
+    end else if (\$237 ) begin
+      \$582  = shadow_2_2;
     end
     if (rst) begin
       \$582  = 32'd0;
@@ -5803,44 +6135,37 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = o_valid_row5;
-    if (\$284 ) begin
-      \$583  = 1'h1;
-    end else if (\$285 ) begin
+    \$583  = v2;
+    if (rst) begin
       \$583  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = v_row5;
+    \$584  = \$238 ;
     if (rst) begin
       \$584  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = \$286 ;
+    \$585  = v_hop_1_3;
     if (rst) begin
       \$585  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = acc_5_0;
-    if (v_5_0) begin
-      \$586  = \$83 [31:0];
-    end
+    \$586  = last_hop_1_3;
     if (rst) begin
-      \$586  = 32'd0;
+      \$586  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = shadow_5_0;
-    if (last_5_0) begin
-      \$587  = \$83 [31:0];
-    end else if (\$287 ) begin
-      \$587  = shadow_6_0;
+    \$587  = acc_1_3;
+    if (v_1_3) begin
+      \$587  = \$25 [31:0];
     end
     if (rst) begin
       \$587  = 32'd0;
@@ -5848,59 +6173,58 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = v_row5;
-    if (rst) begin
+    \$588  = o_valid_1_3;
+    if (\$239 ) begin
+      \$588  = 1'h1;
+    end else if (\$240 ) begin
       \$588  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = \$288 ;
+    \$589  = shadow_1_3;
+    if (last_1_3) begin
+      \$589  = \$25 [31:0];
+    end else if (\$241 ) begin
+      \$589  = shadow_2_3;
+    end
     if (rst) begin
-      \$589  = 1'h0;
+      \$589  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = acc_5_1;
-    if (v_5_1) begin
-      \$590  = \$85 [31:0];
-    end
+    \$590  = v2;
     if (rst) begin
-      \$590  = 32'd0;
+      \$590  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = shadow_5_1;
-    if (last_5_1) begin
-      \$591  = \$85 [31:0];
-    end else if (\$289 ) begin
-      \$591  = shadow_6_1;
-    end
+    \$591  = \$242 ;
     if (rst) begin
-      \$591  = 32'd0;
+      \$591  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = v_row5;
+    \$592  = v_hop_1_4;
     if (rst) begin
       \$592  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = \$290 ;
+    \$593  = last_hop_1_4;
     if (rst) begin
       \$593  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = acc_5_2;
-    if (v_5_2) begin
-      \$594  = \$87 [31:0];
+    \$594  = acc_1_4;
+    if (v_1_4) begin
+      \$594  = \$27 [31:0];
     end
     if (rst) begin
       \$594  = 32'd0;
@@ -5908,83 +6232,79 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = shadow_5_2;
-    if (last_5_2) begin
-      \$595  = \$87 [31:0];
-    end else if (\$291 ) begin
-      \$595  = shadow_6_2;
-    end
-    if (rst) begin
-      \$595  = 32'd0;
+    \$595  = o_valid_1_4;
+    if (\$243 ) begin
+      \$595  = 1'h1;
+    end else if (\$244 ) begin
+      \$595  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = v_row5;
+    \$596  = shadow_1_4;
+    if (last_1_4) begin
+      \$596  = \$27 [31:0];
+    end else if (\$245 ) begin
+      \$596  = shadow_2_4;
+    end
     if (rst) begin
-      \$596  = 1'h0;
+      \$596  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = \$292 ;
+    \$597  = v2;
     if (rst) begin
       \$597  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = acc_5_3;
-    if (v_5_3) begin
-      \$598  = \$89 [31:0];
-    end
+    \$598  = \$246 ;
     if (rst) begin
-      \$598  = 32'd0;
+      \$598  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = shadow_5_3;
-    if (last_5_3) begin
-      \$599  = \$89 [31:0];
-    end else if (\$293 ) begin
-      \$599  = shadow_6_3;
-    end
+    \$599  = v_hop_1_5;
     if (rst) begin
-      \$599  = 32'd0;
+      \$599  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = v_row5;
+    \$600  = last_hop_1_5;
     if (rst) begin
       \$600  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = \$294 ;
+    \$601  = acc_1_5;
+    if (v_1_5) begin
+      \$601  = \$29 [31:0];
+    end
     if (rst) begin
-      \$601  = 1'h0;
+      \$601  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = acc_5_4;
-    if (v_5_4) begin
-      \$602  = \$91 [31:0];
-    end
-    if (rst) begin
-      \$602  = 32'd0;
+    \$602  = o_valid_1_5;
+    if (\$247 ) begin
+      \$602  = 1'h1;
+    end else if (\$248 ) begin
+      \$602  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = shadow_5_4;
-    if (last_5_4) begin
-      \$603  = \$91 [31:0];
-    end else if (\$295 ) begin
-      \$603  = shadow_6_4;
+    \$603  = shadow_1_5;
+    if (last_1_5) begin
+      \$603  = \$29 [31:0];
+    end else if (\$249 ) begin
+      \$603  = shadow_2_5;
     end
     if (rst) begin
       \$603  = 32'd0;
@@ -5992,59 +6312,58 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = v_row5;
+    \$604  = v2;
     if (rst) begin
       \$604  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = \$296 ;
+    \$605  = \$250 ;
     if (rst) begin
       \$605  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = acc_5_5;
-    if (v_5_5) begin
-      \$606  = \$93 [31:0];
-    end
+    \$606  = v_hop_1_6;
     if (rst) begin
-      \$606  = 32'd0;
+      \$606  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = shadow_5_5;
-    if (last_5_5) begin
-      \$607  = \$93 [31:0];
-    end else if (\$297 ) begin
-      \$607  = shadow_6_5;
-    end
+    \$607  = last_hop_1_6;
     if (rst) begin
-      \$607  = 32'd0;
+      \$607  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = v_row5;
+    \$608  = acc_1_6;
+    if (v_1_6) begin
+      \$608  = \$31 [31:0];
+    end
     if (rst) begin
-      \$608  = 1'h0;
+      \$608  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = \$298 ;
-    if (rst) begin
+    \$609  = o_valid_1_6;
+    if (\$251 ) begin
+      \$609  = 1'h1;
+    end else if (\$252 ) begin
       \$609  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = acc_5_6;
-    if (v_5_6) begin
-      \$610  = \$95 [31:0];
+    \$610  = shadow_1_6;
+    if (last_1_6) begin
+      \$610  = \$31 [31:0];
+    end else if (\$253 ) begin
+      \$610  = shadow_2_6;
     end
     if (rst) begin
       \$610  = 32'd0;
@@ -6052,47 +6371,37 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = shadow_5_6;
-    if (last_5_6) begin
-      \$611  = \$95 [31:0];
-    end else if (\$299 ) begin
-      \$611  = shadow_6_6;
-    end
+    \$611  = v2;
     if (rst) begin
-      \$611  = 32'd0;
+      \$611  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = v_row5;
+    \$612  = \$254 ;
     if (rst) begin
       \$612  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = \$300 ;
+    \$613  = v_hop_1_7;
     if (rst) begin
       \$613  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = acc_5_7;
-    if (v_5_7) begin
-      \$614  = \$97 [31:0];
-    end
+    \$614  = last_hop_1_7;
     if (rst) begin
-      \$614  = 32'd0;
+      \$614  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = shadow_5_7;
-    if (last_5_7) begin
-      \$615  = \$97 [31:0];
-    end else if (\$301 ) begin
-      \$615  = shadow_6_7;
+    \$615  = acc_1_7;
+    if (v_1_7) begin
+      \$615  = \$33 [31:0];
     end
     if (rst) begin
       \$615  = 32'd0;
@@ -6100,80 +6409,79 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = o_valid_row6;
-    if (\$302 ) begin
+    \$616  = o_valid_1_7;
+    if (\$255 ) begin
       \$616  = 1'h1;
-    end else if (\$303 ) begin
+    end else if (\$256 ) begin
       \$616  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = v_row6;
+    \$617  = shadow_1_7;
+    if (last_1_7) begin
+      \$617  = \$33 [31:0];
+    end else if (\$257 ) begin
+      \$617  = shadow_2_7;
+    end
     if (rst) begin
-      \$617  = 1'h0;
+      \$617  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = \$304 ;
+    \$618  = v2;
     if (rst) begin
       \$618  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = acc_6_0;
-    if (v_6_0) begin
-      \$619  = \$99 [31:0];
-    end
+    \$619  = \$258 ;
     if (rst) begin
-      \$619  = 32'd0;
+      \$619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = shadow_6_0;
-    if (last_6_0) begin
-      \$620  = \$99 [31:0];
-    end else if (\$305 ) begin
-      \$620  = shadow_7_0;
-    end
+    \$620  = v_hop_2_0;
     if (rst) begin
-      \$620  = 32'd0;
+      \$620  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = v_row6;
+    \$621  = last_hop_2_0;
     if (rst) begin
       \$621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = \$306 ;
+    \$622  = acc_2_0;
+    if (v_2_0) begin
+      \$622  = \$35 [31:0];
+    end
     if (rst) begin
-      \$622  = 1'h0;
+      \$622  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = acc_6_1;
-    if (v_6_1) begin
-      \$623  = \$101 [31:0];
-    end
-    if (rst) begin
-      \$623  = 32'd0;
+    \$623  = o_valid_2_0;
+    if (\$259 ) begin
+      \$623  = 1'h1;
+    end else if (\$260 ) begin
+      \$623  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = shadow_6_1;
-    if (last_6_1) begin
-      \$624  = \$101 [31:0];
-    end else if (\$307 ) begin
-      \$624  = shadow_7_1;
+    \$624  = shadow_2_0;
+    if (last_2_0) begin
+      \$624  = \$35 [31:0];
+    end else if (\$261 ) begin
+      \$624  = shadow_3_0;
     end
     if (rst) begin
       \$624  = 32'd0;
@@ -6181,59 +6489,58 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = v_row6;
+    \$625  = v2;
     if (rst) begin
       \$625  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = \$308 ;
+    \$626  = \$262 ;
     if (rst) begin
       \$626  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$627  = acc_6_2;
-    if (v_6_2) begin
-      \$627  = \$103 [31:0];
-    end
+    \$627  = v_hop_2_1;
     if (rst) begin
-      \$627  = 32'd0;
+      \$627  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = shadow_6_2;
-    if (last_6_2) begin
-      \$628  = \$103 [31:0];
-    end else if (\$309 ) begin
-      \$628  = shadow_7_2;
-    end
+    \$628  = last_hop_2_1;
     if (rst) begin
-      \$628  = 32'd0;
+      \$628  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$629  = v_row6;
+    \$629  = acc_2_1;
+    if (v_2_1) begin
+      \$629  = \$37 [31:0];
+    end
     if (rst) begin
-      \$629  = 1'h0;
+      \$629  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = \$310 ;
-    if (rst) begin
+    \$630  = o_valid_2_1;
+    if (\$263 ) begin
+      \$630  = 1'h1;
+    end else if (\$264 ) begin
       \$630  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = acc_6_3;
-    if (v_6_3) begin
-      \$631  = \$105 [31:0];
+    \$631  = shadow_2_1;
+    if (last_2_1) begin
+      \$631  = \$37 [31:0];
+    end else if (\$265 ) begin
+      \$631  = shadow_3_1;
     end
     if (rst) begin
       \$631  = 32'd0;
@@ -6241,47 +6548,37 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = shadow_6_3;
-    if (last_6_3) begin
-      \$632  = \$105 [31:0];
-    end else if (\$311 ) begin
-      \$632  = shadow_7_3;
-    end
+    \$632  = v2;
     if (rst) begin
-      \$632  = 32'd0;
+      \$632  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$633  = v_row6;
+    \$633  = \$266 ;
     if (rst) begin
       \$633  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = \$312 ;
+    \$634  = v_hop_2_2;
     if (rst) begin
       \$634  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$635  = acc_6_4;
-    if (v_6_4) begin
-      \$635  = \$107 [31:0];
-    end
+    \$635  = last_hop_2_2;
     if (rst) begin
-      \$635  = 32'd0;
+      \$635  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = shadow_6_4;
-    if (last_6_4) begin
-      \$636  = \$107 [31:0];
-    end else if (\$313 ) begin
-      \$636  = shadow_7_4;
+    \$636  = acc_2_2;
+    if (v_2_2) begin
+      \$636  = \$39 [31:0];
     end
     if (rst) begin
       \$636  = 32'd0;
@@ -6289,59 +6586,58 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$637  = v_row6;
-    if (rst) begin
+    \$637  = o_valid_2_2;
+    if (\$267 ) begin
+      \$637  = 1'h1;
+    end else if (\$268 ) begin
       \$637  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$638  = \$314 ;
+    \$638  = shadow_2_2;
+    if (last_2_2) begin
+      \$638  = \$39 [31:0];
+    end else if (\$269 ) begin
+      \$638  = shadow_3_2;
+    end
     if (rst) begin
-      \$638  = 1'h0;
+      \$638  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$639  = acc_6_5;
-    if (v_6_5) begin
-      \$639  = \$109 [31:0];
-    end
+    \$639  = v2;
     if (rst) begin
-      \$639  = 32'd0;
+      \$639  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$640  = shadow_6_5;
-    if (last_6_5) begin
-      \$640  = \$109 [31:0];
-    end else if (\$315 ) begin
-      \$640  = shadow_7_5;
-    end
+    \$640  = \$270 ;
     if (rst) begin
-      \$640  = 32'd0;
+      \$640  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$641  = v_row6;
+    \$641  = v_hop_2_3;
     if (rst) begin
       \$641  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$642  = \$316 ;
+    \$642  = last_hop_2_3;
     if (rst) begin
       \$642  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$643  = acc_6_6;
-    if (v_6_6) begin
-      \$643  = \$111 [31:0];
+    \$643  = acc_2_3;
+    if (v_2_3) begin
+      \$643  = \$41 [31:0];
     end
     if (rst) begin
       \$643  = 32'd0;
@@ -6349,80 +6645,79 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$644  = shadow_6_6;
-    if (last_6_6) begin
-      \$644  = \$111 [31:0];
-    end else if (\$317 ) begin
-      \$644  = shadow_7_6;
-    end
-    if (rst) begin
-      \$644  = 32'd0;
+    \$644  = o_valid_2_3;
+    if (\$271 ) begin
+      \$644  = 1'h1;
+    end else if (\$272 ) begin
+      \$644  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$645  = v_row6;
+    \$645  = shadow_2_3;
+    if (last_2_3) begin
+      \$645  = \$41 [31:0];
+    end else if (\$273 ) begin
+      \$645  = shadow_3_3;
+    end
     if (rst) begin
-      \$645  = 1'h0;
+      \$645  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$646  = \$318 ;
+    \$646  = v2;
     if (rst) begin
       \$646  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$647  = acc_6_7;
-    if (v_6_7) begin
-      \$647  = \$113 [31:0];
-    end
+    \$647  = \$274 ;
     if (rst) begin
-      \$647  = 32'd0;
+      \$647  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$648  = shadow_6_7;
-    if (last_6_7) begin
-      \$648  = \$113 [31:0];
-    end else if (\$319 ) begin
-      \$648  = shadow_7_7;
-    end
+    \$648  = v_hop_2_4;
     if (rst) begin
-      \$648  = 32'd0;
+      \$648  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$649  = o_valid_row7;
-    if (\$320 ) begin
-      \$649  = 1'h1;
-    end else if (\$321 ) begin
+    \$649  = last_hop_2_4;
+    if (rst) begin
       \$649  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$650  = v_row7;
+    \$650  = acc_2_4;
+    if (v_2_4) begin
+      \$650  = \$43 [31:0];
+    end
     if (rst) begin
-      \$650  = 1'h0;
+      \$650  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$651  = \$322 ;
-    if (rst) begin
+    \$651  = o_valid_2_4;
+    if (\$275 ) begin
+      \$651  = 1'h1;
+    end else if (\$276 ) begin
       \$651  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$652  = acc_7_0;
-    if (v_7_0) begin
-      \$652  = \$115 [31:0];
+    \$652  = shadow_2_4;
+    if (last_2_4) begin
+      \$652  = \$43 [31:0];
+    end else if (\$277 ) begin
+      \$652  = shadow_3_4;
     end
     if (rst) begin
       \$652  = 32'd0;
@@ -6430,43 +6725,37 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$653  = shadow_7_0;
-    if (last_7_0) begin
-      \$653  = \$115 [31:0];
-    end
+    \$653  = v2;
     if (rst) begin
-      \$653  = 32'd0;
+      \$653  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$654  = v_row7;
+    \$654  = \$278 ;
     if (rst) begin
       \$654  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$655  = \$323 ;
+    \$655  = v_hop_2_5;
     if (rst) begin
       \$655  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$656  = acc_7_1;
-    if (v_7_1) begin
-      \$656  = \$117 [31:0];
-    end
+    \$656  = last_hop_2_5;
     if (rst) begin
-      \$656  = 32'd0;
+      \$656  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$657  = shadow_7_1;
-    if (last_7_1) begin
-      \$657  = \$117 [31:0];
+    \$657  = acc_2_5;
+    if (v_2_5) begin
+      \$657  = \$45 [31:0];
     end
     if (rst) begin
       \$657  = 32'd0;
@@ -6474,57 +6763,58 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$658  = v_row7;
-    if (rst) begin
+    \$658  = o_valid_2_5;
+    if (\$279 ) begin
+      \$658  = 1'h1;
+    end else if (\$280 ) begin
       \$658  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$659  = \$324 ;
+    \$659  = shadow_2_5;
+    if (last_2_5) begin
+      \$659  = \$45 [31:0];
+    end else if (\$281 ) begin
+      \$659  = shadow_3_5;
+    end
     if (rst) begin
-      \$659  = 1'h0;
+      \$659  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$660  = acc_7_2;
-    if (v_7_2) begin
-      \$660  = \$119 [31:0];
-    end
+    \$660  = v2;
     if (rst) begin
-      \$660  = 32'd0;
+      \$660  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$661  = shadow_7_2;
-    if (last_7_2) begin
-      \$661  = \$119 [31:0];
-    end
+    \$661  = \$282 ;
     if (rst) begin
-      \$661  = 32'd0;
+      \$661  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$662  = v_row7;
+    \$662  = v_hop_2_6;
     if (rst) begin
       \$662  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$663  = \$325 ;
+    \$663  = last_hop_2_6;
     if (rst) begin
       \$663  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$664  = acc_7_3;
-    if (v_7_3) begin
-      \$664  = \$121 [31:0];
+    \$664  = acc_2_6;
+    if (v_2_6) begin
+      \$664  = \$47 [31:0];
     end
     if (rst) begin
       \$664  = 32'd0;
@@ -6532,77 +6822,79 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$665  = shadow_7_3;
-    if (last_7_3) begin
-      \$665  = \$121 [31:0];
-    end
-    if (rst) begin
-      \$665  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$666  = v_row7;
-    if (rst) begin
-      \$666  = 1'h0;
+    \$665  = o_valid_2_6;
+    if (\$283 ) begin
+      \$665  = 1'h1;
+    end else if (\$284 ) begin
+      \$665  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$667  = \$326 ;
+    \$666  = shadow_2_6;
+    if (last_2_6) begin
+      \$666  = \$47 [31:0];
+    end else if (\$285 ) begin
+      \$666  = shadow_3_6;
+    end
+    if (rst) begin
+      \$666  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$667  = v2;
     if (rst) begin
       \$667  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$668  = acc_7_4;
-    if (v_7_4) begin
-      \$668  = \$123 [31:0];
-    end
+    \$668  = \$286 ;
     if (rst) begin
-      \$668  = 32'd0;
+      \$668  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$669  = shadow_7_4;
-    if (last_7_4) begin
-      \$669  = \$123 [31:0];
-    end
+    \$669  = v_hop_2_7;
     if (rst) begin
-      \$669  = 32'd0;
+      \$669  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$670  = v_row7;
+    \$670  = last_hop_2_7;
     if (rst) begin
       \$670  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$671  = \$327 ;
+    \$671  = acc_2_7;
+    if (v_2_7) begin
+      \$671  = \$49 [31:0];
+    end
     if (rst) begin
-      \$671  = 1'h0;
+      \$671  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$672  = acc_7_5;
-    if (v_7_5) begin
-      \$672  = \$125 [31:0];
-    end
-    if (rst) begin
-      \$672  = 32'd0;
+    \$672  = o_valid_2_7;
+    if (\$287 ) begin
+      \$672  = 1'h1;
+    end else if (\$288 ) begin
+      \$672  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$673  = shadow_7_5;
-    if (last_7_5) begin
-      \$673  = \$125 [31:0];
+    \$673  = shadow_2_7;
+    if (last_2_7) begin
+      \$673  = \$49 [31:0];
+    end else if (\$289 ) begin
+      \$673  = shadow_3_7;
     end
     if (rst) begin
       \$673  = 32'd0;
@@ -6610,57 +6902,58 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$674  = v_row7;
+    \$674  = v2;
     if (rst) begin
       \$674  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$675  = \$328 ;
+    \$675  = \$290 ;
     if (rst) begin
       \$675  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$676  = acc_7_6;
-    if (v_7_6) begin
-      \$676  = \$127 [31:0];
-    end
+    \$676  = v_hop_3_0;
     if (rst) begin
-      \$676  = 32'd0;
+      \$676  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$677  = shadow_7_6;
-    if (last_7_6) begin
-      \$677  = \$127 [31:0];
-    end
+    \$677  = last_hop_3_0;
     if (rst) begin
-      \$677  = 32'd0;
+      \$677  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$678  = v_row7;
+    \$678  = acc_3_0;
+    if (v_3_0) begin
+      \$678  = \$51 [31:0];
+    end
     if (rst) begin
-      \$678  = 1'h0;
+      \$678  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$679  = \$329 ;
-    if (rst) begin
+    \$679  = o_valid_3_0;
+    if (\$291 ) begin
+      \$679  = 1'h1;
+    end else if (\$292 ) begin
       \$679  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$680  = acc_7_7;
-    if (v_7_7) begin
-      \$680  = \$129 [31:0];
+    \$680  = shadow_3_0;
+    if (last_3_0) begin
+      \$680  = \$51 [31:0];
+    end else if (\$293 ) begin
+      \$680  = shadow_4_0;
     end
     if (rst) begin
       \$680  = 32'd0;
@@ -6668,77 +6961,2280 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$681  = shadow_7_7;
-    if (last_7_7) begin
-      \$681  = \$129 [31:0];
-    end
+    \$681  = v2;
     if (rst) begin
-      \$681  = 32'd0;
+      \$681  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$682  = o__valid;
-    if (\$330 ) begin
-      \$682  = 1'h1;
-    end
-    if (drain) begin
-      if (last_row) begin
-        \$682  = 1'h0;
-      end
-    end
+    \$682  = \$294 ;
     if (rst) begin
       \$682  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$683  = row;
-    if (\$330 ) begin
-      \$683  = 3'h0;
-    end
-    if (drain) begin
-      \$683  = \$331 [2:0];
-      if (last_row) begin
-        \$683  = 3'h0;
-      end
-    end
+    \$683  = v_hop_3_1;
     if (rst) begin
-      \$683  = 3'h0;
+      \$683  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$684  = busy;
-    if (drain) begin
-      if (last_row) begin
-        \$684  = 1'h0;
-      end
-    end
-    if (\$332 ) begin
-      \$684  = 1'h1;
-    end
+    \$684  = last_hop_3_1;
     if (rst) begin
       \$684  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$685  = 1'h0;
+    \$685  = acc_3_1;
+    if (v_3_1) begin
+      \$685  = \$53 [31:0];
+    end
     if (rst) begin
-      \$685  = 1'h0;
+      \$685  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$686  = overflow;
-    if (wide_out_r) begin
+    \$686  = o_valid_3_1;
+    if (\$295 ) begin
       \$686  = 1'h1;
-    end else if (clear) begin
+    end else if (\$296 ) begin
       \$686  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$687  = shadow_3_1;
+    if (last_3_1) begin
+      \$687  = \$53 [31:0];
+    end else if (\$297 ) begin
+      \$687  = shadow_4_1;
+    end
     if (rst) begin
-      \$686  = 1'h0;
+      \$687  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$688  = v2;
+    if (rst) begin
+      \$688  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$689  = \$298 ;
+    if (rst) begin
+      \$689  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$690  = v_hop_3_2;
+    if (rst) begin
+      \$690  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$691  = last_hop_3_2;
+    if (rst) begin
+      \$691  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$692  = acc_3_2;
+    if (v_3_2) begin
+      \$692  = \$55 [31:0];
+    end
+    if (rst) begin
+      \$692  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$693  = o_valid_3_2;
+    if (\$299 ) begin
+      \$693  = 1'h1;
+    end else if (\$300 ) begin
+      \$693  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$694  = shadow_3_2;
+    if (last_3_2) begin
+      \$694  = \$55 [31:0];
+    end else if (\$301 ) begin
+      \$694  = shadow_4_2;
+    end
+    if (rst) begin
+      \$694  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$695  = v2;
+    if (rst) begin
+      \$695  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$696  = \$302 ;
+    if (rst) begin
+      \$696  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$697  = v_hop_3_3;
+    if (rst) begin
+      \$697  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$698  = last_hop_3_3;
+    if (rst) begin
+      \$698  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$699  = acc_3_3;
+    if (v_3_3) begin
+      \$699  = \$57 [31:0];
+    end
+    if (rst) begin
+      \$699  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$700  = o_valid_3_3;
+    if (\$303 ) begin
+      \$700  = 1'h1;
+    end else if (\$304 ) begin
+      \$700  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$701  = shadow_3_3;
+    if (last_3_3) begin
+      \$701  = \$57 [31:0];
+    end else if (\$305 ) begin
+      \$701  = shadow_4_3;
+    end
+    if (rst) begin
+      \$701  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$702  = v2;
+    if (rst) begin
+      \$702  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$703  = \$306 ;
+    if (rst) begin
+      \$703  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$704  = v_hop_3_4;
+    if (rst) begin
+      \$704  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$705  = last_hop_3_4;
+    if (rst) begin
+      \$705  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$706  = acc_3_4;
+    if (v_3_4) begin
+      \$706  = \$59 [31:0];
+    end
+    if (rst) begin
+      \$706  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$707  = o_valid_3_4;
+    if (\$307 ) begin
+      \$707  = 1'h1;
+    end else if (\$308 ) begin
+      \$707  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$708  = shadow_3_4;
+    if (last_3_4) begin
+      \$708  = \$59 [31:0];
+    end else if (\$309 ) begin
+      \$708  = shadow_4_4;
+    end
+    if (rst) begin
+      \$708  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$709  = v2;
+    if (rst) begin
+      \$709  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$710  = \$310 ;
+    if (rst) begin
+      \$710  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$711  = v_hop_3_5;
+    if (rst) begin
+      \$711  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$712  = last_hop_3_5;
+    if (rst) begin
+      \$712  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$713  = acc_3_5;
+    if (v_3_5) begin
+      \$713  = \$61 [31:0];
+    end
+    if (rst) begin
+      \$713  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$714  = o_valid_3_5;
+    if (\$311 ) begin
+      \$714  = 1'h1;
+    end else if (\$312 ) begin
+      \$714  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$715  = shadow_3_5;
+    if (last_3_5) begin
+      \$715  = \$61 [31:0];
+    end else if (\$313 ) begin
+      \$715  = shadow_4_5;
+    end
+    if (rst) begin
+      \$715  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$716  = v2;
+    if (rst) begin
+      \$716  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$717  = \$314 ;
+    if (rst) begin
+      \$717  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$718  = v_hop_3_6;
+    if (rst) begin
+      \$718  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$719  = last_hop_3_6;
+    if (rst) begin
+      \$719  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$720  = acc_3_6;
+    if (v_3_6) begin
+      \$720  = \$63 [31:0];
+    end
+    if (rst) begin
+      \$720  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$721  = o_valid_3_6;
+    if (\$315 ) begin
+      \$721  = 1'h1;
+    end else if (\$316 ) begin
+      \$721  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$722  = shadow_3_6;
+    if (last_3_6) begin
+      \$722  = \$63 [31:0];
+    end else if (\$317 ) begin
+      \$722  = shadow_4_6;
+    end
+    if (rst) begin
+      \$722  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$723  = v2;
+    if (rst) begin
+      \$723  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$724  = \$318 ;
+    if (rst) begin
+      \$724  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$725  = v_hop_3_7;
+    if (rst) begin
+      \$725  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$726  = last_hop_3_7;
+    if (rst) begin
+      \$726  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$727  = acc_3_7;
+    if (v_3_7) begin
+      \$727  = \$65 [31:0];
+    end
+    if (rst) begin
+      \$727  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$728  = o_valid_3_7;
+    if (\$319 ) begin
+      \$728  = 1'h1;
+    end else if (\$320 ) begin
+      \$728  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$729  = shadow_3_7;
+    if (last_3_7) begin
+      \$729  = \$65 [31:0];
+    end else if (\$321 ) begin
+      \$729  = shadow_4_7;
+    end
+    if (rst) begin
+      \$729  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$730  = v2;
+    if (rst) begin
+      \$730  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$731  = \$322 ;
+    if (rst) begin
+      \$731  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$732  = v_hop_4_0;
+    if (rst) begin
+      \$732  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$733  = last_hop_4_0;
+    if (rst) begin
+      \$733  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$734  = acc_4_0;
+    if (v_4_0) begin
+      \$734  = \$67 [31:0];
+    end
+    if (rst) begin
+      \$734  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$735  = o_valid_4_0;
+    if (\$323 ) begin
+      \$735  = 1'h1;
+    end else if (\$324 ) begin
+      \$735  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$736  = shadow_4_0;
+    if (last_4_0) begin
+      \$736  = \$67 [31:0];
+    end else if (\$325 ) begin
+      \$736  = shadow_5_0;
+    end
+    if (rst) begin
+      \$736  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$737  = v2;
+    if (rst) begin
+      \$737  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$738  = \$326 ;
+    if (rst) begin
+      \$738  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$739  = v_hop_4_1;
+    if (rst) begin
+      \$739  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$740  = last_hop_4_1;
+    if (rst) begin
+      \$740  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$741  = acc_4_1;
+    if (v_4_1) begin
+      \$741  = \$69 [31:0];
+    end
+    if (rst) begin
+      \$741  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$742  = o_valid_4_1;
+    if (\$327 ) begin
+      \$742  = 1'h1;
+    end else if (\$328 ) begin
+      \$742  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$743  = shadow_4_1;
+    if (last_4_1) begin
+      \$743  = \$69 [31:0];
+    end else if (\$329 ) begin
+      \$743  = shadow_5_1;
+    end
+    if (rst) begin
+      \$743  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$744  = v2;
+    if (rst) begin
+      \$744  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$745  = \$330 ;
+    if (rst) begin
+      \$745  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$746  = v_hop_4_2;
+    if (rst) begin
+      \$746  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$747  = last_hop_4_2;
+    if (rst) begin
+      \$747  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$748  = acc_4_2;
+    if (v_4_2) begin
+      \$748  = \$71 [31:0];
+    end
+    if (rst) begin
+      \$748  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$749  = o_valid_4_2;
+    if (\$331 ) begin
+      \$749  = 1'h1;
+    end else if (\$332 ) begin
+      \$749  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$750  = shadow_4_2;
+    if (last_4_2) begin
+      \$750  = \$71 [31:0];
+    end else if (\$333 ) begin
+      \$750  = shadow_5_2;
+    end
+    if (rst) begin
+      \$750  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$751  = v2;
+    if (rst) begin
+      \$751  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$752  = \$334 ;
+    if (rst) begin
+      \$752  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$753  = v_hop_4_3;
+    if (rst) begin
+      \$753  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$754  = last_hop_4_3;
+    if (rst) begin
+      \$754  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$755  = acc_4_3;
+    if (v_4_3) begin
+      \$755  = \$73 [31:0];
+    end
+    if (rst) begin
+      \$755  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$756  = o_valid_4_3;
+    if (\$335 ) begin
+      \$756  = 1'h1;
+    end else if (\$336 ) begin
+      \$756  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$757  = shadow_4_3;
+    if (last_4_3) begin
+      \$757  = \$73 [31:0];
+    end else if (\$337 ) begin
+      \$757  = shadow_5_3;
+    end
+    if (rst) begin
+      \$757  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$758  = v2;
+    if (rst) begin
+      \$758  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$759  = \$338 ;
+    if (rst) begin
+      \$759  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$760  = v_hop_4_4;
+    if (rst) begin
+      \$760  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$761  = last_hop_4_4;
+    if (rst) begin
+      \$761  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$762  = acc_4_4;
+    if (v_4_4) begin
+      \$762  = \$75 [31:0];
+    end
+    if (rst) begin
+      \$762  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$763  = o_valid_4_4;
+    if (\$339 ) begin
+      \$763  = 1'h1;
+    end else if (\$340 ) begin
+      \$763  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$764  = shadow_4_4;
+    if (last_4_4) begin
+      \$764  = \$75 [31:0];
+    end else if (\$341 ) begin
+      \$764  = shadow_5_4;
+    end
+    if (rst) begin
+      \$764  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$765  = v2;
+    if (rst) begin
+      \$765  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$766  = \$342 ;
+    if (rst) begin
+      \$766  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$767  = v_hop_4_5;
+    if (rst) begin
+      \$767  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$768  = last_hop_4_5;
+    if (rst) begin
+      \$768  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$769  = acc_4_5;
+    if (v_4_5) begin
+      \$769  = \$77 [31:0];
+    end
+    if (rst) begin
+      \$769  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$770  = o_valid_4_5;
+    if (\$343 ) begin
+      \$770  = 1'h1;
+    end else if (\$344 ) begin
+      \$770  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$771  = shadow_4_5;
+    if (last_4_5) begin
+      \$771  = \$77 [31:0];
+    end else if (\$345 ) begin
+      \$771  = shadow_5_5;
+    end
+    if (rst) begin
+      \$771  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$772  = v2;
+    if (rst) begin
+      \$772  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$773  = \$346 ;
+    if (rst) begin
+      \$773  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$774  = v_hop_4_6;
+    if (rst) begin
+      \$774  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$775  = last_hop_4_6;
+    if (rst) begin
+      \$775  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$776  = acc_4_6;
+    if (v_4_6) begin
+      \$776  = \$79 [31:0];
+    end
+    if (rst) begin
+      \$776  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$777  = o_valid_4_6;
+    if (\$347 ) begin
+      \$777  = 1'h1;
+    end else if (\$348 ) begin
+      \$777  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$778  = shadow_4_6;
+    if (last_4_6) begin
+      \$778  = \$79 [31:0];
+    end else if (\$349 ) begin
+      \$778  = shadow_5_6;
+    end
+    if (rst) begin
+      \$778  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$779  = v2;
+    if (rst) begin
+      \$779  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$780  = \$350 ;
+    if (rst) begin
+      \$780  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$781  = v_hop_4_7;
+    if (rst) begin
+      \$781  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$782  = last_hop_4_7;
+    if (rst) begin
+      \$782  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$783  = acc_4_7;
+    if (v_4_7) begin
+      \$783  = \$81 [31:0];
+    end
+    if (rst) begin
+      \$783  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$784  = o_valid_4_7;
+    if (\$351 ) begin
+      \$784  = 1'h1;
+    end else if (\$352 ) begin
+      \$784  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$785  = shadow_4_7;
+    if (last_4_7) begin
+      \$785  = \$81 [31:0];
+    end else if (\$353 ) begin
+      \$785  = shadow_5_7;
+    end
+    if (rst) begin
+      \$785  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$786  = v2;
+    if (rst) begin
+      \$786  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$787  = \$354 ;
+    if (rst) begin
+      \$787  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$788  = v_hop_5_0;
+    if (rst) begin
+      \$788  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$789  = last_hop_5_0;
+    if (rst) begin
+      \$789  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$790  = acc_5_0;
+    if (v_5_0) begin
+      \$790  = \$83 [31:0];
+    end
+    if (rst) begin
+      \$790  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$791  = o_valid_5_0;
+    if (\$355 ) begin
+      \$791  = 1'h1;
+    end else if (\$356 ) begin
+      \$791  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$792  = shadow_5_0;
+    if (last_5_0) begin
+      \$792  = \$83 [31:0];
+    end else if (\$357 ) begin
+      \$792  = shadow_6_0;
+    end
+    if (rst) begin
+      \$792  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$793  = v2;
+    if (rst) begin
+      \$793  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$794  = \$358 ;
+    if (rst) begin
+      \$794  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$795  = v_hop_5_1;
+    if (rst) begin
+      \$795  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$796  = last_hop_5_1;
+    if (rst) begin
+      \$796  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$797  = acc_5_1;
+    if (v_5_1) begin
+      \$797  = \$85 [31:0];
+    end
+    if (rst) begin
+      \$797  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$798  = o_valid_5_1;
+    if (\$359 ) begin
+      \$798  = 1'h1;
+    end else if (\$360 ) begin
+      \$798  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$799  = shadow_5_1;
+    if (last_5_1) begin
+      \$799  = \$85 [31:0];
+    end else if (\$361 ) begin
+      \$799  = shadow_6_1;
+    end
+    if (rst) begin
+      \$799  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$800  = v2;
+    if (rst) begin
+      \$800  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$801  = \$362 ;
+    if (rst) begin
+      \$801  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$802  = v_hop_5_2;
+    if (rst) begin
+      \$802  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$803  = last_hop_5_2;
+    if (rst) begin
+      \$803  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$804  = acc_5_2;
+    if (v_5_2) begin
+      \$804  = \$87 [31:0];
+    end
+    if (rst) begin
+      \$804  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$805  = o_valid_5_2;
+    if (\$363 ) begin
+      \$805  = 1'h1;
+    end else if (\$364 ) begin
+      \$805  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$806  = shadow_5_2;
+    if (last_5_2) begin
+      \$806  = \$87 [31:0];
+    end else if (\$365 ) begin
+      \$806  = shadow_6_2;
+    end
+    if (rst) begin
+      \$806  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$807  = v2;
+    if (rst) begin
+      \$807  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$808  = \$366 ;
+    if (rst) begin
+      \$808  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$809  = v_hop_5_3;
+    if (rst) begin
+      \$809  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$810  = last_hop_5_3;
+    if (rst) begin
+      \$810  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$811  = acc_5_3;
+    if (v_5_3) begin
+      \$811  = \$89 [31:0];
+    end
+    if (rst) begin
+      \$811  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$812  = o_valid_5_3;
+    if (\$367 ) begin
+      \$812  = 1'h1;
+    end else if (\$368 ) begin
+      \$812  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$813  = shadow_5_3;
+    if (last_5_3) begin
+      \$813  = \$89 [31:0];
+    end else if (\$369 ) begin
+      \$813  = shadow_6_3;
+    end
+    if (rst) begin
+      \$813  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$814  = v2;
+    if (rst) begin
+      \$814  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$815  = \$370 ;
+    if (rst) begin
+      \$815  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$816  = v_hop_5_4;
+    if (rst) begin
+      \$816  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$817  = last_hop_5_4;
+    if (rst) begin
+      \$817  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$818  = acc_5_4;
+    if (v_5_4) begin
+      \$818  = \$91 [31:0];
+    end
+    if (rst) begin
+      \$818  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$819  = o_valid_5_4;
+    if (\$371 ) begin
+      \$819  = 1'h1;
+    end else if (\$372 ) begin
+      \$819  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$820  = shadow_5_4;
+    if (last_5_4) begin
+      \$820  = \$91 [31:0];
+    end else if (\$373 ) begin
+      \$820  = shadow_6_4;
+    end
+    if (rst) begin
+      \$820  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$821  = v2;
+    if (rst) begin
+      \$821  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$822  = \$374 ;
+    if (rst) begin
+      \$822  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$823  = v_hop_5_5;
+    if (rst) begin
+      \$823  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$824  = last_hop_5_5;
+    if (rst) begin
+      \$824  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$825  = acc_5_5;
+    if (v_5_5) begin
+      \$825  = \$93 [31:0];
+    end
+    if (rst) begin
+      \$825  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$826  = o_valid_5_5;
+    if (\$375 ) begin
+      \$826  = 1'h1;
+    end else if (\$376 ) begin
+      \$826  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$827  = shadow_5_5;
+    if (last_5_5) begin
+      \$827  = \$93 [31:0];
+    end else if (\$377 ) begin
+      \$827  = shadow_6_5;
+    end
+    if (rst) begin
+      \$827  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$828  = v2;
+    if (rst) begin
+      \$828  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$829  = \$378 ;
+    if (rst) begin
+      \$829  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$830  = v_hop_5_6;
+    if (rst) begin
+      \$830  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$831  = last_hop_5_6;
+    if (rst) begin
+      \$831  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$832  = acc_5_6;
+    if (v_5_6) begin
+      \$832  = \$95 [31:0];
+    end
+    if (rst) begin
+      \$832  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$833  = o_valid_5_6;
+    if (\$379 ) begin
+      \$833  = 1'h1;
+    end else if (\$380 ) begin
+      \$833  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$834  = shadow_5_6;
+    if (last_5_6) begin
+      \$834  = \$95 [31:0];
+    end else if (\$381 ) begin
+      \$834  = shadow_6_6;
+    end
+    if (rst) begin
+      \$834  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$835  = v2;
+    if (rst) begin
+      \$835  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$836  = \$382 ;
+    if (rst) begin
+      \$836  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$837  = v_hop_5_7;
+    if (rst) begin
+      \$837  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$838  = last_hop_5_7;
+    if (rst) begin
+      \$838  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$839  = acc_5_7;
+    if (v_5_7) begin
+      \$839  = \$97 [31:0];
+    end
+    if (rst) begin
+      \$839  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$840  = o_valid_5_7;
+    if (\$383 ) begin
+      \$840  = 1'h1;
+    end else if (\$384 ) begin
+      \$840  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$841  = shadow_5_7;
+    if (last_5_7) begin
+      \$841  = \$97 [31:0];
+    end else if (\$385 ) begin
+      \$841  = shadow_6_7;
+    end
+    if (rst) begin
+      \$841  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$842  = v2;
+    if (rst) begin
+      \$842  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$843  = \$386 ;
+    if (rst) begin
+      \$843  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$844  = v_hop_6_0;
+    if (rst) begin
+      \$844  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$845  = last_hop_6_0;
+    if (rst) begin
+      \$845  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$846  = acc_6_0;
+    if (v_6_0) begin
+      \$846  = \$99 [31:0];
+    end
+    if (rst) begin
+      \$846  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$847  = o_valid_6_0;
+    if (\$387 ) begin
+      \$847  = 1'h1;
+    end else if (\$388 ) begin
+      \$847  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$848  = shadow_6_0;
+    if (last_6_0) begin
+      \$848  = \$99 [31:0];
+    end else if (\$389 ) begin
+      \$848  = shadow_7_0;
+    end
+    if (rst) begin
+      \$848  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$849  = v2;
+    if (rst) begin
+      \$849  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$850  = \$390 ;
+    if (rst) begin
+      \$850  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$851  = v_hop_6_1;
+    if (rst) begin
+      \$851  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$852  = last_hop_6_1;
+    if (rst) begin
+      \$852  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$853  = acc_6_1;
+    if (v_6_1) begin
+      \$853  = \$101 [31:0];
+    end
+    if (rst) begin
+      \$853  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$854  = o_valid_6_1;
+    if (\$391 ) begin
+      \$854  = 1'h1;
+    end else if (\$392 ) begin
+      \$854  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$855  = shadow_6_1;
+    if (last_6_1) begin
+      \$855  = \$101 [31:0];
+    end else if (\$393 ) begin
+      \$855  = shadow_7_1;
+    end
+    if (rst) begin
+      \$855  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$856  = v2;
+    if (rst) begin
+      \$856  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$857  = \$394 ;
+    if (rst) begin
+      \$857  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$858  = v_hop_6_2;
+    if (rst) begin
+      \$858  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$859  = last_hop_6_2;
+    if (rst) begin
+      \$859  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$860  = acc_6_2;
+    if (v_6_2) begin
+      \$860  = \$103 [31:0];
+    end
+    if (rst) begin
+      \$860  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$861  = o_valid_6_2;
+    if (\$395 ) begin
+      \$861  = 1'h1;
+    end else if (\$396 ) begin
+      \$861  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$862  = shadow_6_2;
+    if (last_6_2) begin
+      \$862  = \$103 [31:0];
+    end else if (\$397 ) begin
+      \$862  = shadow_7_2;
+    end
+    if (rst) begin
+      \$862  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$863  = v2;
+    if (rst) begin
+      \$863  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$864  = \$398 ;
+    if (rst) begin
+      \$864  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$865  = v_hop_6_3;
+    if (rst) begin
+      \$865  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$866  = last_hop_6_3;
+    if (rst) begin
+      \$866  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$867  = acc_6_3;
+    if (v_6_3) begin
+      \$867  = \$105 [31:0];
+    end
+    if (rst) begin
+      \$867  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$868  = o_valid_6_3;
+    if (\$399 ) begin
+      \$868  = 1'h1;
+    end else if (\$400 ) begin
+      \$868  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$869  = shadow_6_3;
+    if (last_6_3) begin
+      \$869  = \$105 [31:0];
+    end else if (\$401 ) begin
+      \$869  = shadow_7_3;
+    end
+    if (rst) begin
+      \$869  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$870  = v2;
+    if (rst) begin
+      \$870  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$871  = \$402 ;
+    if (rst) begin
+      \$871  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$872  = v_hop_6_4;
+    if (rst) begin
+      \$872  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$873  = last_hop_6_4;
+    if (rst) begin
+      \$873  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$874  = acc_6_4;
+    if (v_6_4) begin
+      \$874  = \$107 [31:0];
+    end
+    if (rst) begin
+      \$874  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$875  = o_valid_6_4;
+    if (\$403 ) begin
+      \$875  = 1'h1;
+    end else if (\$404 ) begin
+      \$875  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$876  = shadow_6_4;
+    if (last_6_4) begin
+      \$876  = \$107 [31:0];
+    end else if (\$405 ) begin
+      \$876  = shadow_7_4;
+    end
+    if (rst) begin
+      \$876  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$877  = v2;
+    if (rst) begin
+      \$877  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$878  = \$406 ;
+    if (rst) begin
+      \$878  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$879  = v_hop_6_5;
+    if (rst) begin
+      \$879  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$880  = last_hop_6_5;
+    if (rst) begin
+      \$880  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$881  = acc_6_5;
+    if (v_6_5) begin
+      \$881  = \$109 [31:0];
+    end
+    if (rst) begin
+      \$881  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$882  = o_valid_6_5;
+    if (\$407 ) begin
+      \$882  = 1'h1;
+    end else if (\$408 ) begin
+      \$882  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$883  = shadow_6_5;
+    if (last_6_5) begin
+      \$883  = \$109 [31:0];
+    end else if (\$409 ) begin
+      \$883  = shadow_7_5;
+    end
+    if (rst) begin
+      \$883  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$884  = v2;
+    if (rst) begin
+      \$884  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$885  = \$410 ;
+    if (rst) begin
+      \$885  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$886  = v_hop_6_6;
+    if (rst) begin
+      \$886  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$887  = last_hop_6_6;
+    if (rst) begin
+      \$887  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$888  = acc_6_6;
+    if (v_6_6) begin
+      \$888  = \$111 [31:0];
+    end
+    if (rst) begin
+      \$888  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$889  = o_valid_6_6;
+    if (\$411 ) begin
+      \$889  = 1'h1;
+    end else if (\$412 ) begin
+      \$889  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$890  = shadow_6_6;
+    if (last_6_6) begin
+      \$890  = \$111 [31:0];
+    end else if (\$413 ) begin
+      \$890  = shadow_7_6;
+    end
+    if (rst) begin
+      \$890  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$891  = v2;
+    if (rst) begin
+      \$891  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$892  = \$414 ;
+    if (rst) begin
+      \$892  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$893  = v_hop_6_7;
+    if (rst) begin
+      \$893  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$894  = last_hop_6_7;
+    if (rst) begin
+      \$894  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$895  = acc_6_7;
+    if (v_6_7) begin
+      \$895  = \$113 [31:0];
+    end
+    if (rst) begin
+      \$895  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$896  = o_valid_6_7;
+    if (\$415 ) begin
+      \$896  = 1'h1;
+    end else if (\$416 ) begin
+      \$896  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$897  = shadow_6_7;
+    if (last_6_7) begin
+      \$897  = \$113 [31:0];
+    end else if (\$417 ) begin
+      \$897  = shadow_7_7;
+    end
+    if (rst) begin
+      \$897  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$898  = v2;
+    if (rst) begin
+      \$898  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$899  = \$418 ;
+    if (rst) begin
+      \$899  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$900  = v_hop_7_0;
+    if (rst) begin
+      \$900  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$901  = last_hop_7_0;
+    if (rst) begin
+      \$901  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$902  = acc_7_0;
+    if (v_7_0) begin
+      \$902  = \$115 [31:0];
+    end
+    if (rst) begin
+      \$902  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$903  = shadow_7_0;
+    if (last_7_0) begin
+      \$903  = \$115 [31:0];
+    end
+    if (rst) begin
+      \$903  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$904  = v2;
+    if (rst) begin
+      \$904  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$905  = \$419 ;
+    if (rst) begin
+      \$905  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$906  = v_hop_7_1;
+    if (rst) begin
+      \$906  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$907  = last_hop_7_1;
+    if (rst) begin
+      \$907  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$908  = acc_7_1;
+    if (v_7_1) begin
+      \$908  = \$117 [31:0];
+    end
+    if (rst) begin
+      \$908  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$909  = shadow_7_1;
+    if (last_7_1) begin
+      \$909  = \$117 [31:0];
+    end
+    if (rst) begin
+      \$909  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$910  = v2;
+    if (rst) begin
+      \$910  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$911  = \$420 ;
+    if (rst) begin
+      \$911  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$912  = v_hop_7_2;
+    if (rst) begin
+      \$912  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$913  = last_hop_7_2;
+    if (rst) begin
+      \$913  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$914  = acc_7_2;
+    if (v_7_2) begin
+      \$914  = \$119 [31:0];
+    end
+    if (rst) begin
+      \$914  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$915  = shadow_7_2;
+    if (last_7_2) begin
+      \$915  = \$119 [31:0];
+    end
+    if (rst) begin
+      \$915  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$916  = v2;
+    if (rst) begin
+      \$916  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$917  = \$421 ;
+    if (rst) begin
+      \$917  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$918  = v_hop_7_3;
+    if (rst) begin
+      \$918  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$919  = last_hop_7_3;
+    if (rst) begin
+      \$919  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$920  = acc_7_3;
+    if (v_7_3) begin
+      \$920  = \$121 [31:0];
+    end
+    if (rst) begin
+      \$920  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$921  = shadow_7_3;
+    if (last_7_3) begin
+      \$921  = \$121 [31:0];
+    end
+    if (rst) begin
+      \$921  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$922  = v2;
+    if (rst) begin
+      \$922  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$923  = \$422 ;
+    if (rst) begin
+      \$923  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$924  = v_hop_7_4;
+    if (rst) begin
+      \$924  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$925  = last_hop_7_4;
+    if (rst) begin
+      \$925  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$926  = acc_7_4;
+    if (v_7_4) begin
+      \$926  = \$123 [31:0];
+    end
+    if (rst) begin
+      \$926  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$927  = shadow_7_4;
+    if (last_7_4) begin
+      \$927  = \$123 [31:0];
+    end
+    if (rst) begin
+      \$927  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$928  = v2;
+    if (rst) begin
+      \$928  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$929  = \$423 ;
+    if (rst) begin
+      \$929  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$930  = v_hop_7_5;
+    if (rst) begin
+      \$930  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$931  = last_hop_7_5;
+    if (rst) begin
+      \$931  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$932  = acc_7_5;
+    if (v_7_5) begin
+      \$932  = \$125 [31:0];
+    end
+    if (rst) begin
+      \$932  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$933  = shadow_7_5;
+    if (last_7_5) begin
+      \$933  = \$125 [31:0];
+    end
+    if (rst) begin
+      \$933  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$934  = v2;
+    if (rst) begin
+      \$934  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$935  = \$424 ;
+    if (rst) begin
+      \$935  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$936  = v_hop_7_6;
+    if (rst) begin
+      \$936  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$937  = last_hop_7_6;
+    if (rst) begin
+      \$937  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$938  = acc_7_6;
+    if (v_7_6) begin
+      \$938  = \$127 [31:0];
+    end
+    if (rst) begin
+      \$938  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$939  = shadow_7_6;
+    if (last_7_6) begin
+      \$939  = \$127 [31:0];
+    end
+    if (rst) begin
+      \$939  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$940  = v2;
+    if (rst) begin
+      \$940  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$941  = \$425 ;
+    if (rst) begin
+      \$941  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$942  = v_hop_7_7;
+    if (rst) begin
+      \$942  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$943  = last_hop_7_7;
+    if (rst) begin
+      \$943  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$944  = acc_7_7;
+    if (v_7_7) begin
+      \$944  = \$129 [31:0];
+    end
+    if (rst) begin
+      \$944  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$945  = shadow_7_7;
+    if (last_7_7) begin
+      \$945  = \$129 [31:0];
+    end
+    if (rst) begin
+      \$945  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$946  = o__valid;
+    if (\$426 ) begin
+      \$946  = 1'h1;
+    end
+    if (drain) begin
+      if (last_row) begin
+        \$946  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$946  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$947  = row;
+    if (\$426 ) begin
+      \$947  = 3'h0;
+    end
+    if (drain) begin
+      \$947  = \$427 [2:0];
+      if (last_row) begin
+        \$947  = 3'h0;
+      end
+    end
+    if (rst) begin
+      \$947  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$948  = busy;
+    if (drain) begin
+      if (last_row) begin
+        \$948  = 1'h0;
+      end
+    end
+    if (\$428 ) begin
+      \$948  = 1'h1;
+    end
+    if (rst) begin
+      \$948  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$949  = 1'h0;
+    if (rst) begin
+      \$949  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$950  = overflow;
+    if (wide_out_r) begin
+      \$950  = 1'h1;
+    end else if (clear) begin
+      \$950  = 1'h0;
+    end
+    if (rst) begin
+      \$950  = 1'h0;
     end
   end
   assign sum_0_0 = \$3 [31:0];

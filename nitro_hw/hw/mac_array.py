@@ -180,7 +180,8 @@ class MacArray(wiring.Component):
         synthesis does not merge the copies): a broadcast from the shared input register reaches
         every MAC through two register-to-register hops, which placement can stretch across the
         die (the multipliers of a large array sit wherever the hard-multiplier sites are), and
-        both the hard multiplier and the high-slice adders read the second, local copy.
+        the hard multiplier and the high-slice adders each read a second copy of their own (the
+        multiplier's sits next to the hard-multiplier site, the adders' next to the adders).
         """
         A, s = self.acc_width, self.lo_bits
         keep = {"keep": "true"}
@@ -204,12 +205,13 @@ class MacArray(wiring.Component):
         w2 = copy(w1[:s], unsigned(s), "w2", copy_id + 1)
         hb = A - s  # bits of the high slice that survive the wrap
         hi_w = copy(w1[s:], signed(self.wide_width - s), "w2hi", copy_id + 1)
+        a2h = copy(a1, signed(self.narrow_width), "a2hi", copy_id + 2)  # the adders' own copy
         lo = Signal(signed(self.narrow_width + s + 1), name=f"{name}_lo")
         m.d.sync += lo.eq(a2 * w2)  # unsigned slice: one signed dsp_width multiplier
         terms = []
         for j in range(self.narrow_width):
             t = Signal(signed(hb), name=f"{name}_pp{j}")  # assignment wraps to the low hb bits
-            row = Mux(a2[j], hi_w << j, 0)
+            row = Mux(a2h[j], hi_w << j, 0)
             m.d.comb += t.eq(row if j < self.narrow_width - 1 else -row)  # the sign bit weighs -2**(nw-1)
             terms.append(t.as_unsigned())
         hi = _sum_tree(m, terms, hb, f"{name}_hi", register_levels=1)
@@ -250,42 +252,42 @@ class MacArray(wiring.Component):
                  for c in range(C)] for r in range(R)]
 
         # Stage L: accumulators; the last k-step of a tile also loads the shadow buffer. Every MAC
-        # reads its own copy of the valid/first/last flags, taken from a copy of its row (and every
-        # row has its own copy of o.valid), so no flag register drives thousands of accumulator
-        # bits, or even every MAC, across the chip.
+        # reads its own copy of the valid/first/last flags and of o.valid, taken from a per-MAC
+        # copy of the shared flags (two register-to-register hops, like the operands), so no flag
+        # register drives thousands of accumulator bits, or even every MAC, across the chip, and
+        # no gate is shared between MACs (a shared AND of valid and last would sit anywhere).
         keep = {"keep": "true"}
-        row_flags = []
-        for r in range(R):
-            vr = Signal(name=f"v_row{r}", attrs=keep)
-            fr = Signal(name=f"first_row{r}", attrs=keep, reset_less=True)
-            lr = Signal(name=f"last_row{r}", attrs=keep, reset_less=True)
-            m.d.sync += [vr.eq(v[L - 4]), fr.eq(first[L - 4]), lr.eq(last[L - 4])]
-            row_flags.append((vr, fr, lr))
         vl, ll = v[L - 2], last[L - 2]
         drain = Signal()
         m.d.comb += drain.eq(self.o.valid & self.o.ready)
         last_row = Signal()
         m.d.comb += last_row.eq(row == R - 1)
         for r in range(R):
-            vp, fp, lp = row_flags[r]
-            ovr = Signal(name=f"o_valid_row{r}", attrs=keep, reset_less=True)  # a copy of o.valid
-            with m.If(vl & ll):
-                m.d.sync += ovr.eq(1)
-            with m.Elif(drain & last_row):
-                m.d.sync += ovr.eq(0)
             for c in range(C):
+                # hop 1: per-MAC copies of the shared flags (valid and last already ANDed)
+                vh = Signal(name=f"v_hop_{r}_{c}", attrs=keep)
+                fh = Signal(name=f"first_hop_{r}_{c}", attrs=keep, reset_less=True)
+                lh = Signal(name=f"last_hop_{r}_{c}", attrs=keep)
+                m.d.sync += [vh.eq(v[L - 4]), fh.eq(first[L - 4]), lh.eq(v[L - 4] & last[L - 4])]
+                # hop 2: the MAC's own flags
                 vc = Signal(name=f"v_{r}_{c}", attrs=keep)
                 fc = Signal(name=f"first_{r}_{c}", attrs=keep, reset_less=True)
                 lc = Signal(name=f"last_{r}_{c}", attrs=keep)
-                m.d.sync += [vc.eq(vp), fc.eq(fp), lc.eq(vp & lp)]
+                m.d.sync += [vc.eq(vh), fc.eq(fh), lc.eq(lh)]
                 total = Signal(signed(A), name=f"sum_{r}_{c}")
                 m.d.comb += total.eq(prod[r][c] + Mux(fc, 0, acc[r][c]))
                 with m.If(vc):
                     m.d.sync += acc[r][c].eq(total)
+                ov = Signal(name=f"o_valid_{r}_{c}", attrs=keep, reset_less=True)  # a copy of o.valid
+                if r < R - 1:
+                    with m.If(vl & ll):
+                        m.d.sync += ov.eq(1)
+                    with m.Elif(drain & last_row):
+                        m.d.sync += ov.eq(0)
                 with m.If(lc):
                     m.d.sync += shadow[r][c].eq(total)
                 if r < R - 1:
-                    with m.Elif(ovr & self.o.ready):  # drain: rows shift up as they leave
+                    with m.Elif(ov & self.o.ready):  # drain: rows shift up as they leave
                         m.d.sync += shadow[r][c].eq(shadow[r + 1][c])
         with m.If(vl & ll):
             m.d.sync += [self.o.valid.eq(1), row.eq(0)]

@@ -233,6 +233,7 @@ class TrainingEngine(wiring.Component):
         # state flags, registered (set and cleared with the FSM transitions) rather than decoded
         # from the state: each drives hundreds of loads (write-port muxes, memory addresses)
         counting = Signal()      # FETCH, DECODE, EXEC
+        counters_clear = Signal()  # the first cycle of a run: the cycle counters start from 0
         host_reading = Signal()  # READ
         host_writing = Signal()  # WRITE
         # EXEC, one flag per op with a write-back (the op of the instruction being executed)
@@ -352,10 +353,11 @@ class TrainingEngine(wiring.Component):
                                 m.d.sync += host_reading.eq(1)
                                 m.next = "READ"
                         with m.Case(CMD_RUN):
-                            m.d.sync += [pc.eq(d[8:32]), ibase.eq(d[8:32] * NW), fcnt.eq(0),
-                                         run_mode.eq(d[56]), run_cycles.eq(0), mac_steps.eq(0)]
-                            m.d.sync += [pc_.eq(0) for pc_ in phase_list]
-                            m.d.sync += counting.eq(1)
+                            start = d[8:8 + len(pc)]
+                            # start * NW as shifts and adds: a constant product Yosys would give a DSP
+                            start_nw = sum(start << k for k in range(NW.bit_length()) if NW >> k & 1)
+                            m.d.sync += [pc.eq(start), ibase.eq(start_nw), fcnt.eq(0), run_mode.eq(d[56]),
+                                         counting.eq(1), counters_clear.eq(1)]
                             m.next = "FETCH"
                         with m.Case(CMD_CLEAR):
                             m.d.comb += clear.eq(1)
@@ -434,11 +436,20 @@ class TrainingEngine(wiring.Component):
 
         # cycle counters (a decoded increment: a dynamic Array read of the counters would be an
         # always @* block that Icarus never evaluates while pc and the counters keep their reset value)
-        with m.If(counting):
-            m.d.sync += run_cycles.eq(run_cycles + 1)
-            for i, sig in enumerate(phase_list):
-                with m.If(pc == i):
-                    m.d.sync += sig.eq(sig + 1)
+        # The counters are cleared in the first cycle of a run (counters_clear, set with the RUN
+        # header) rather than by the header itself: the header's decode is combinational from the
+        # input port, and the counters are 1,000 and more flip-flops.
+        def counted(sig, inc):
+            with m.If(counters_clear):  # a synchronous reset for all bits but the lowest
+                m.d.sync += sig.eq(inc)
+            with m.Elif(inc):
+                m.d.sync += sig.eq(sig + 1)
+
+        with m.If(counters_clear):  # conditional: the command FSM above sets it
+            m.d.sync += counters_clear.eq(0)
+        counted(run_cycles, counting)
+        for i, sig in enumerate(phase_list):
+            counted(sig, counting & (pc == i))
 
         # ------------------------------------------------------------------ issue (operand feed)
         # The operand pipeline never stalls (no enable fans out to the memories and operand
@@ -510,8 +521,7 @@ class TrainingEngine(wiring.Component):
             m.d.comb += mac.i.payload.narrow[r].eq(_lane(narrow_data, r, 8).as_signed())
         for c in range(N):
             m.d.comb += mac.i.payload.wide[c].eq(_lane(wide_data, c, 32).as_signed())
-        with m.If(mac.i.valid & mac.i.ready):
-            m.d.sync += mac_steps.eq(mac_steps + 1)
+        counted(mac_steps, mac.i.valid & mac.i.ready)
 
         # ------------------------------------------------------------------ epilogue E0 -> E1
         tile_end = mac.o.valid & (row == N - 1)
@@ -540,13 +550,20 @@ class TrainingEngine(wiring.Component):
             e_rec.t_base.eq(t_tile), e_rec.mask.eq(mask), e_rec.nlane.eq(e_nlane),
             e_acc.eq(Cat(*[mac.o.payload.acc[c] for c in range(N)])),
         ]
+        assert RL >= 2, "the last waiting stage holds the per-unit copies"
         waiting = [e_rec]
-        for j in range(2, RL + 1):
+        for j in range(2, RL):
             nxt_rec, nxt_acc = Signal(rec_layout, name=f"e_r{j}"), Signal(self.dw, name=f"e_acc{j}")
             m.d.sync += [nxt_rec.eq(e_rec), nxt_acc.eq(e_acc)]
             e_rec, e_acc = nxt_rec, nxt_acc
             waiting.append(e_rec)
-        e1, e1_acc = e_rec, e_acc
+        # the last waiting stage: one copy of the accumulator row per unit (keep), so the scaler,
+        # ReLU-backward and SGD lanes, which sit by their own hard multipliers, do not share a
+        # register
+        e1 = Signal(rec_layout, name=f"e_r{RL}")
+        e1_acc = {u: Signal(self.dw, name=f"e_acc{RL}_{u}", attrs=_KEEP) for u in ("scaler", "relub", "sgd")}
+        m.d.sync += [e1.eq(e_rec), *(a.eq(e_acc) for a in e1_acc.values())]
+        waiting.append(e1)
         # sideband delay line: sb[j] is the record of the row whose unit outputs appear j cycles after E1
         sb = [e1]
         for j in range(1, depth + 1):
@@ -560,20 +577,27 @@ class TrainingEngine(wiring.Component):
             ypipe.append(s)
         ydata = ypipe[ls]
 
+        # Each lane reads its own registered copy of the instruction's unit configuration (keep):
+        # the instruction register is loaded in FETCH, many cycles before its first row reaches
+        # the epilogue, and one register would drive the configuration of every lane across the
+        # chip.
+        cfg_fields = ("sc_mult", "sc_shift", "lr_mult", "lr_shift", "dc_mult", "dc_shift", "dc_en")
         for c in range(N):
-            acc_c = _lane(e1_acc, c, 32).as_signed()
+            cfg = {f: Signal(len(getattr(ins, f)), name=f"cfg_{f}_lane{c}", attrs=_KEEP) for f in cfg_fields}
+            m.d.sync += [cfg[f].eq(getattr(ins, f)) for f in cfg_fields]
             m.d.comb += [
-                scalers[c].i.valid.eq(e1.valid & is_fwd), scalers[c].i.payload.eq(acc_c),
-                scalers[c].multiplier.eq(ins.sc_mult), scalers[c].shift.eq(ins.sc_shift),
+                scalers[c].i.valid.eq(e1.valid & is_fwd),
+                scalers[c].i.payload.eq(_lane(e1_acc["scaler"], c, 32).as_signed()),
+                scalers[c].multiplier.eq(cfg["sc_mult"]), scalers[c].shift.eq(cfg["sc_shift"]),
                 relubs[c].i.valid.eq(e1.valid & (op == isa.OP_BACKERR)),
-                relubs[c].i.payload.delta.eq(acc_c),
+                relubs[c].i.payload.delta.eq(_lane(e1_acc["relub"], c, 32).as_signed()),
                 relubs[c].i.payload.region.eq(_lane(rp["RG"].data, c, 2)),
                 sgds[c].i.valid.eq(e1.valid & is_grad),
                 sgds[c].i.payload.w.eq(_lane(rp["WF"].data, c, WW).as_signed()),
-                sgds[c].i.payload.g.eq(acc_c),
-                sgds[c].lr_multiplier.eq(ins.lr_mult), sgds[c].lr_shift.eq(ins.lr_shift),
-                sgds[c].decay_multiplier.eq(ins.dc_mult), sgds[c].decay_shift.eq(ins.dc_shift),
-                sgds[c].decay_enable.eq(ins.dc_en), sgds[c].clear.eq(clear),
+                sgds[c].i.payload.g.eq(_lane(e1_acc["sgd"], c, 32).as_signed()),
+                sgds[c].lr_multiplier.eq(cfg["lr_mult"]), sgds[c].lr_shift.eq(cfg["lr_shift"]),
+                sgds[c].decay_multiplier.eq(cfg["dc_mult"]), sgds[c].decay_shift.eq(cfg["dc_shift"]),
+                sgds[c].decay_enable.eq(cfg["dc_en"]), sgds[c].clear.eq(clear),
             ]
         # error unit on the scaler outputs; padded classes never win the argmax
         s_mask = sb[ls].mask
