@@ -8,8 +8,10 @@ are recorded with the tool's error instead of numbers.
 The unit baselines that CI checks are in ``reports/`` (``nitro-hw synth --baselines``); this
 script is for the designs that take minutes to hours (the 8x8 MAC arrays: a few minutes of
 nextpnr; the default engine: about 22 minutes with router2 for RTL e5e69fb, unfinished after 90
-minutes (21 router2 iterations) with the two-hop MAC operand copies; the mlp1 engine: router2 had
-53,961 overused wires after 4 iterations and 22 minutes, router1 had not finished after 80).
+minutes (21 router2 iterations) with the two-hop MAC operand copies, and for RTL c26fad6 (router2
+down to 1,661 overused wires, then diverging, stopped after 44 iterations); the mlp1 engine:
+router2 had 53,961 overused wires after 4 iterations and 22 minutes, router1 had not finished
+after 80). ``nitro-hw synth --no-route`` gives the post-placement estimate in about 10 minutes.
 
 Usage: ``.venv/bin/python benchmarks/bench_synth.py [--only NAME ...] [--quick]``
 (``--quick``: the small arrays only; ``--only`` updates just those cases in the result file).
