@@ -71,6 +71,8 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from . import KEEP
+
 __all__ = [
     "MULTIPLIER_WIDTH",
     "QUOTIENT_STAGES",
@@ -231,7 +233,6 @@ def dsp18_count(a_bits: int, b_bits: int) -> int:
 #: products; their copies; two sum levels; shift).
 QUOTIENT_STAGES = 7
 
-_KEEP = {"keep": "true"}  # one register per DSP: Yosys must not merge the lanes' equal copies
 
 
 def _slices(width: int) -> list[tuple[int, int]]:
@@ -273,17 +274,17 @@ def add_quotient_stages(m: Module, en, a, multiplier, shift, width: int, name: s
         (the dividend was negative).
     """
     # keep: lanes compute equal |a| (Scaler and SgdUpdate of a lane) and equal configurations
-    mag1 = Signal(unsigned(width), name=f"{name}_mag", attrs=_KEEP)
-    mult1 = Signal(unsigned(width), name=f"{name}_mult", attrs=_KEEP)
+    mag1 = Signal(unsigned(width), name=f"{name}_mag", attrs=KEEP)
+    mult1 = Signal(unsigned(width), name=f"{name}_mult", attrs=KEEP)
     slices = _slices(width)
     pairs = [(i, j) for i in range(len(slices)) for j in range(len(slices))]
-    op_a = {(i, j): Signal(unsigned(slices[i][1] - slices[i][0]), name=f"{name}_a{i}{j}", attrs=_KEEP)
+    op_a = {(i, j): Signal(unsigned(slices[i][1] - slices[i][0]), name=f"{name}_a{i}{j}", attrs=KEEP)
             for i, j in pairs}
-    op_b = {(i, j): Signal(unsigned(slices[j][1] - slices[j][0]), name=f"{name}_b{i}{j}", attrs=_KEEP)
+    op_b = {(i, j): Signal(unsigned(slices[j][1] - slices[j][0]), name=f"{name}_b{i}{j}", attrs=KEEP)
             for i, j in pairs}
     product = {(i, j): Signal(unsigned(len(op_a[i, j]) + len(op_b[i, j])), name=f"{name}_p{i}{j}",
-                              attrs=_KEEP) for i, j in pairs}
-    partial = {(i, j): Signal(unsigned(len(product[i, j])), name=f"{name}_pp{i}{j}", attrs=_KEEP)
+                              attrs=KEEP) for i, j in pairs}
+    partial = {(i, j): Signal(unsigned(len(product[i, j])), name=f"{name}_pp{i}{j}", attrs=KEEP)
                for i, j in pairs}
     rows = {i: Signal(unsigned(2 * width), name=f"{name}_row{i}") for i in range(len(slices))}
     prod = Signal(unsigned(2 * width), name=f"{name}_prod")
@@ -291,7 +292,7 @@ def add_quotient_stages(m: Module, en, a, multiplier, shift, width: int, name: s
     neg = [Signal(name=f"{name}_neg{k}") for k in range(1, QUOTIENT_STAGES + 1)]
     # the shift amount too: one chain per unit keeps the barrel shifter's select local (a merged
     # chain would drive the shifters of all lanes across the die)
-    sh = [Signal(shift.shape(), name=f"{name}_shift{k}", attrs=_KEEP) for k in range(1, QUOTIENT_STAGES)]
+    sh = [Signal(shift.shape(), name=f"{name}_shift{k}", attrs=KEEP) for k in range(1, QUOTIENT_STAGES)]
     with m.If(en):
         m.d.sync += [
             mag1.eq(Mux(a < 0, -a, a)),

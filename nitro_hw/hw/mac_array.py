@@ -14,6 +14,8 @@ from amaranth.hdl import Cat, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from . import KEEP
+
 __all__ = ["DSP_WIDTH", "MacArray"]
 
 #: Signed operand width of the target hard multiplier (ECP5 MULT18X18D; 16 for iCE40 SB_MAC16).
@@ -184,12 +186,11 @@ class MacArray(wiring.Component):
         multiplier's sits next to the hard-multiplier site, the adders' next to the adders).
         """
         A, s = self.acc_width, self.lo_bits
-        keep = {"keep": "true"}
 
         def copy(value, shape, suffix: str, init: int) -> Signal:
             # distinct initial values (never observed: the valid pipeline masks them) stop a
             # synthesizer from merging the copies of one operand into one register
-            r = Signal(shape, name=f"{name}_{suffix}", attrs=keep, reset_less=True,
+            r = Signal(shape, name=f"{name}_{suffix}", attrs=KEEP, reset_less=True,
                        init=init % (1 << (Shape.cast(shape).width - 1)))
             m.d.sync += r.eq(value)
             return r
@@ -256,7 +257,6 @@ class MacArray(wiring.Component):
         # copy of the shared flags (two register-to-register hops, like the operands), so no flag
         # register drives thousands of accumulator bits, or even every MAC, across the chip, and
         # no gate is shared between MACs (a shared AND of valid and last would sit anywhere).
-        keep = {"keep": "true"}
         vl, ll = v[L - 2], last[L - 2]
         drain = Signal()
         m.d.comb += drain.eq(self.o.valid & self.o.ready)
@@ -265,20 +265,20 @@ class MacArray(wiring.Component):
         for r in range(R):
             for c in range(C):
                 # hop 1: per-MAC copies of the shared flags (valid and last already ANDed)
-                vh = Signal(name=f"v_hop_{r}_{c}", attrs=keep)
-                fh = Signal(name=f"first_hop_{r}_{c}", attrs=keep, reset_less=True)
-                lh = Signal(name=f"last_hop_{r}_{c}", attrs=keep)
+                vh = Signal(name=f"v_hop_{r}_{c}", attrs=KEEP)
+                fh = Signal(name=f"first_hop_{r}_{c}", attrs=KEEP, reset_less=True)
+                lh = Signal(name=f"last_hop_{r}_{c}", attrs=KEEP)
                 m.d.sync += [vh.eq(v[L - 4]), fh.eq(first[L - 4]), lh.eq(v[L - 4] & last[L - 4])]
                 # hop 2: the MAC's own flags
-                vc = Signal(name=f"v_{r}_{c}", attrs=keep)
-                fc = Signal(name=f"first_{r}_{c}", attrs=keep, reset_less=True)
-                lc = Signal(name=f"last_{r}_{c}", attrs=keep)
+                vc = Signal(name=f"v_{r}_{c}", attrs=KEEP)
+                fc = Signal(name=f"first_{r}_{c}", attrs=KEEP, reset_less=True)
+                lc = Signal(name=f"last_{r}_{c}", attrs=KEEP)
                 m.d.sync += [vc.eq(vh), fc.eq(fh), lc.eq(lh)]
                 total = Signal(signed(A), name=f"sum_{r}_{c}")
                 m.d.comb += total.eq(prod[r][c] + Mux(fc, 0, acc[r][c]))
                 with m.If(vc):
                     m.d.sync += acc[r][c].eq(total)
-                ov = Signal(name=f"o_valid_{r}_{c}", attrs=keep, reset_less=True)  # a copy of o.valid
+                ov = Signal(name=f"o_valid_{r}_{c}", attrs=KEEP, reset_less=True)  # a copy of o.valid
                 if r < R - 1:
                     with m.If(vl & ll):
                         m.d.sync += ov.eq(1)

@@ -7,6 +7,8 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .. import KEEP
+
 __all__ = ["BANK_GROUP", "BankedMemory", "READ_LATENCY"]
 
 #: Cycles from a read address to its data on ``r_data``.
@@ -15,7 +17,6 @@ READ_LATENCY = 5
 BANK_GROUP = 4
 
 _GROUP_BITS = BANK_GROUP.bit_length() - 1  # BANK_GROUP is a power of two
-_KEEP = {"keep": "true"}  # a copy per group: Yosys must not merge equal registers
 
 
 class BankedMemory(wiring.Component):
@@ -97,10 +98,10 @@ class BankedMemory(wiring.Component):
         lo = min(ab, self.bank_depth.bit_length() - 1)  # address bits inside a bank
         gq = []
         for g in range(self.groups):
-            ra = Signal(ab, name=f"g{g}_r_addr", attrs=_KEEP, reset_less=True)
-            wa = Signal(ab, name=f"g{g}_w_addr", attrs=_KEEP, reset_less=True)
-            wd = Signal(w, name=f"g{g}_w_data", attrs=_KEEP, reset_less=True)
-            we = Signal(name=f"g{g}_w_en", attrs=_KEEP)
+            ra = Signal(ab, name=f"g{g}_r_addr", attrs=KEEP, reset_less=True)
+            wa = Signal(ab, name=f"g{g}_w_addr", attrs=KEEP, reset_less=True)
+            wd = Signal(w, name=f"g{g}_w_data", attrs=KEEP, reset_less=True)
+            we = Signal(name=f"g{g}_w_en", attrs=KEEP)
             m.d.sync += [ra.eq(self.r_addr), wa.eq(self.w_addr), wd.eq(self.w_data), we.eq(self.w_en)]
             banks = range(g * BANK_GROUP, min(self.banks, (g + 1) * BANK_GROUP))
             q = []

@@ -40,6 +40,7 @@ registers or one adder away from one, so no memory address path crosses more tha
 
 from __future__ import annotations
 
+import itertools
 from types import SimpleNamespace
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
@@ -49,7 +50,7 @@ from amaranth.lib.wiring import In, Out
 
 from ...compiler import isa
 from ...compiler.program import MAX_INSTRUCTIONS, MEM_IDS, WEIGHT_WIDTHS, mem_lane_bits
-from .. import built_to_ask
+from .. import KEEP, built_to_ask
 from ..error_unit import ErrorUnit
 from ..mac_array import MacArray
 from ..nitro_relu import NitroRelu, NitroReluBackward
@@ -75,7 +76,6 @@ A = isa.ADDR_BITS
 EPILOGUE_READS = ("WF", "Y", "RG")
 #: Memories the datapath writes (the host writes them too, between runs).
 DATAPATH_WRITES = ("AG", "RG", "E", "D", "WF", "PRED", "AF", "WT")
-_KEEP = {"keep": "true"}
 
 
 def _lane(sig, c: int, bits: int):
@@ -241,9 +241,9 @@ class TrainingEngine(wiring.Component):
         ex = {k: Signal(name=f"ex_{k.lower()}") for k in wb_ops}
         # copies of the op flags, one set per lane (keep: Yosys must not merge them): the
         # write-back's data muxes of lane c read only their own, so no flag crosses the die
-        ex_lane = [{k: Signal(name=f"ex_{k.lower()}_lane{c}", attrs=_KEEP) for k in wb_ops} for c in range(N)]
+        ex_lane = [{k: Signal(name=f"ex_{k.lower()}_lane{c}", attrs=KEEP) for k in wb_ops} for c in range(N)]
         # copies of host_writing, one per memory the datapath writes: its write-data mux's select
-        host_wr = {k: Signal(name=f"host_writing_{k.lower()}", attrs=_KEEP) for k in DATAPATH_WRITES}
+        host_wr = {k: Signal(name=f"host_writing_{k.lower()}", attrs=KEEP) for k in DATAPATH_WRITES}
         is_grad = ex["GRAD"]
         is_fwd = ex["FWD_RELU"] | ex["FWD_ERR"]
 
@@ -561,7 +561,7 @@ class TrainingEngine(wiring.Component):
         # ReLU-backward and SGD lanes, which sit by their own hard multipliers, do not share a
         # register
         e1 = Signal(rec_layout, name=f"e_r{RL}")
-        e1_acc = {u: Signal(self.dw, name=f"e_acc{RL}_{u}", attrs=_KEEP) for u in ("scaler", "relub", "sgd")}
+        e1_acc = {u: Signal(self.dw, name=f"e_acc{RL}_{u}", attrs=KEEP) for u in ("scaler", "relub", "sgd")}
         m.d.sync += [e1.eq(e_rec), *(a.eq(e_acc) for a in e1_acc.values())]
         waiting.append(e1)
         # sideband delay line: sb[j] is the record of the row whose unit outputs appear j cycles after E1
@@ -583,7 +583,7 @@ class TrainingEngine(wiring.Component):
         # chip.
         cfg_fields = ("sc_mult", "sc_shift", "lr_mult", "lr_shift", "dc_mult", "dc_shift", "dc_en")
         for c in range(N):
-            cfg = {f: Signal(len(getattr(ins, f)), name=f"cfg_{f}_lane{c}", attrs=_KEEP) for f in cfg_fields}
+            cfg = {f: Signal(len(getattr(ins, f)), name=f"cfg_{f}_lane{c}", attrs=KEEP) for f in cfg_fields}
             m.d.sync += [cfg[f].eq(getattr(ins, f)) for f in cfg_fields]
             m.d.comb += [
                 scalers[c].i.valid.eq(e1.valid & is_fwd),
@@ -704,7 +704,7 @@ class TrainingEngine(wiring.Component):
             trace.append((Signal(name=f"trace{j}_valid"), Signal(8, name=f"trace{j}_tag"),
                           Signal(A, name=f"trace{j}_index"), Signal(self.dw, name=f"trace{j}_data")))
         trace.append((self.trace_valid, self.trace_tag, self.trace_index, self.trace_data))
-        for src, dst in zip(trace, trace[1:], strict=False):
+        for src, dst in itertools.pairwise(trace):
             m.d.sync += [d.eq(s) for s, d in zip(src, dst, strict=True)]
 
         # ------------------------------------------------------------------ flags
