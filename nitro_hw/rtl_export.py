@@ -32,14 +32,22 @@ def design_ports(component: wiring.Component) -> list[dict]:
     return ports
 
 
-def to_verilog(design: Design) -> tuple[str, wiring.Component]:
-    """The Verilog text of ``design`` and the component it was generated from."""
+def to_verilog(design: Design, platform=None) -> tuple[str, wiring.Component]:
+    """The Verilog text of ``design`` and the component it was generated from.
+
+    ``platform`` is handed to every ``elaborate``: ``None`` for the generic Verilog of
+    ``rtl/``, :data:`nitro_hw.hw.hard_multiplier.ECP5` for MULT18X18D instances with their
+    own registers (simulate it with ``sim/models/MULT18X18D.v``).
+    """
     component = design.build()
-    return verilog.convert(component, name=design.top, emit_src=False), component
+    return verilog.convert(component, name=design.top, emit_src=False, platform=platform), component
 
 
-def export(out_dir: Path, names: list[str] | None = None) -> dict:
-    """Write ``<out_dir>/<name>.v`` for each design and ``manifest.json``; return the manifest."""
+def export(out_dir: Path, names: list[str] | None = None, platform=None) -> dict:
+    """Write ``<out_dir>/<name>.v`` for each design and ``manifest.json``; return the manifest.
+
+    ``platform`` as in :func:`to_verilog`; each manifest entry names its ``hard_multiplier``.
+    """
     out_dir = Path(out_dir)
     designs = [get_design(n) for n in names] if names else list(catalog().values())
     entries = {}
@@ -47,7 +55,7 @@ def export(out_dir: Path, names: list[str] | None = None) -> dict:
     if names and manifest_path.is_file():  # a partial export keeps the other entries
         entries = json.loads(manifest_path.read_text()).get("designs", {})
     for d in designs:
-        text, component = to_verilog(d)
+        text, component = to_verilog(d, platform)
         atomic_write_text(out_dir / f"{d.name}.v", text)
         entries[d.name] = {
             "file": f"{d.name}.v",
@@ -58,6 +66,7 @@ def export(out_dir: Path, names: list[str] | None = None) -> dict:
             "latency": getattr(component, "latency", None),
             "ports": design_ports(component),
             "sha256": hashlib.sha256(text.encode()).hexdigest(),
+            "hard_multiplier": getattr(platform, "hard_multiplier", None),
         }
     manifest = {"format_version": MANIFEST_VERSION, "generator": "nitro-hw verilog", "designs": entries}
     atomic_write_text(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")

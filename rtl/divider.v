@@ -15,42 +15,42 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   wire [95:0] \$17 ;
   wire [64:0] \$18 ;
   wire [65:0] \$19 ;
-  wire \$2 ;
+  wire [31:0] \$2 ;
   wire [63:0] \$20 ;
   wire [32:0] \$21 ;
   wire [32:0] \$22 ;
-  reg [31:0] \$23 ;
-  reg [31:0] \$24 ;
-  reg \$25 ;
-  reg [5:0] \$26 ;
-  reg \$27 ;
-  reg \$28 ;
-  reg \$29 ;
-  wire [32:0] \$3 ;
-  reg \$30 ;
-  reg \$31 ;
-  reg \$32 ;
-  reg [5:0] \$33 ;
-  reg [5:0] \$34 ;
-  reg [5:0] \$35 ;
-  reg [5:0] \$36 ;
-  reg [5:0] \$37 ;
-  reg [15:0] \$38 ;
-  reg [15:0] \$39 ;
-  wire [32:0] \$4 ;
-  reg [31:0] \$40 ;
-  reg [31:0] \$41 ;
-  reg [15:0] \$42 ;
-  reg [15:0] \$43 ;
-  reg [31:0] \$44 ;
-  reg [31:0] \$45 ;
-  reg [15:0] \$46 ;
-  reg [15:0] \$47 ;
-  reg [31:0] \$48 ;
-  reg [31:0] \$49 ;
-  wire \$5 ;
-  reg [15:0] \$50 ;
-  reg [15:0] \$51 ;
+  reg [15:0] \$23 ;
+  reg [15:0] \$24 ;
+  reg [31:0] \$25 ;
+  reg [15:0] \$26 ;
+  reg [15:0] \$27 ;
+  reg [31:0] \$28 ;
+  reg [15:0] \$29 ;
+  wire [31:0] \$3 ;
+  reg [15:0] \$30 ;
+  reg [31:0] \$31 ;
+  reg [15:0] \$32 ;
+  reg [15:0] \$33 ;
+  reg [31:0] \$34 ;
+  reg [31:0] \$35 ;
+  reg [31:0] \$36 ;
+  reg \$37 ;
+  reg [5:0] \$38 ;
+  reg \$39 ;
+  wire [31:0] \$4 ;
+  reg \$40 ;
+  reg \$41 ;
+  reg \$42 ;
+  reg \$43 ;
+  reg \$44 ;
+  reg [5:0] \$45 ;
+  reg [5:0] \$46 ;
+  reg [5:0] \$47 ;
+  reg [5:0] \$48 ;
+  reg [5:0] \$49 ;
+  wire [31:0] \$5 ;
+  reg [31:0] \$50 ;
+  reg [31:0] \$51 ;
   reg [31:0] \$52 ;
   reg [31:0] \$53 ;
   reg [63:0] \$54 ;
@@ -59,7 +59,7 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   reg [31:0] \$57 ;
   reg \$58 ;
   reg \$59 ;
-  wire [31:0] \$6 ;
+  wire \$6 ;
   reg \$60 ;
   reg \$61 ;
   reg \$62 ;
@@ -67,27 +67,31 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   reg \$64 ;
   reg \$65 ;
   reg [31:0] \$66 ;
-  wire [31:0] \$7 ;
-  wire [31:0] \$8 ;
-  wire [31:0] \$9 ;
+  wire [32:0] \$7 ;
+  wire [32:0] \$8 ;
+  wire \$9 ;
   input clk;
   wire clk;
   (* keep = "true" *)
-  reg [15:0] div_a00 = 16'h0000;
+  reg [15:0] div_m00_a = 16'h0000;
   (* keep = "true" *)
-  reg [15:0] div_a01 = 16'h0000;
+  reg [15:0] div_m00_b = 16'h0000;
+  reg [31:0] div_m00_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] div_a10 = 16'h0000;
+  reg [15:0] div_m01_a = 16'h0000;
   (* keep = "true" *)
-  reg [15:0] div_a11 = 16'h0000;
+  reg [15:0] div_m01_b = 16'h0000;
+  reg [31:0] div_m01_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] div_b00 = 16'h0000;
+  reg [15:0] div_m10_a = 16'h0000;
   (* keep = "true" *)
-  reg [15:0] div_b01 = 16'h0000;
+  reg [15:0] div_m10_b = 16'h0000;
+  reg [31:0] div_m10_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] div_b10 = 16'h0000;
+  reg [15:0] div_m11_a = 16'h0000;
   (* keep = "true" *)
-  reg [15:0] div_b11 = 16'h0000;
+  reg [15:0] div_m11_b = 16'h0000;
+  reg [31:0] div_m11_p = 32'd0;
   (* keep = "true" *)
   reg [31:0] div_mag = 32'd0;
   (* keep = "true" *)
@@ -99,14 +103,6 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   reg div_neg5 = 1'h0;
   reg div_neg6 = 1'h0;
   reg div_neg7 = 1'h0;
-  (* keep = "true" *)
-  reg [31:0] div_p00 = 32'd0;
-  (* keep = "true" *)
-  reg [31:0] div_p01 = 32'd0;
-  (* keep = "true" *)
-  reg [31:0] div_p10 = 32'd0;
-  (* keep = "true" *)
-  reg [31:0] div_p11 = 32'd0;
   (* keep = "true" *)
   reg [31:0] div_pp00 = 32'd0;
   (* keep = "true" *)
@@ -158,55 +154,55 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   reg valid6 = 1'h0;
   reg valid7 = 1'h0;
   always @(posedge clk)
-    div_neg3 <= \$28 ;
+    div_m01_p <= \$28 ;
   always @(posedge clk)
-    div_neg4 <= \$29 ;
+    div_m10_a <= \$29 ;
   always @(posedge clk)
-    div_neg5 <= \$30 ;
+    div_m10_b <= \$30 ;
   always @(posedge clk)
-    div_neg6 <= \$31 ;
+    div_m10_p <= \$31 ;
   always @(posedge clk)
-    div_neg7 <= \$32 ;
+    div_m11_a <= \$32 ;
   always @(posedge clk)
-    div_shift2 <= \$33 ;
+    div_m11_b <= \$33 ;
   always @(posedge clk)
-    div_shift3 <= \$34 ;
+    div_m11_p <= \$34 ;
   always @(posedge clk)
-    div_shift4 <= \$35 ;
+    div_mag <= \$35 ;
   always @(posedge clk)
-    div_shift5 <= \$36 ;
+    div_mult <= \$36 ;
   always @(posedge clk)
-    div_shift6 <= \$37 ;
+    div_neg1 <= \$37 ;
   always @(posedge clk)
-    div_a00 <= \$38 ;
+    div_shift1 <= \$38 ;
   always @(posedge clk)
-    div_b00 <= \$39 ;
+    div_neg2 <= \$39 ;
   always @(posedge clk)
-    div_p00 <= \$40 ;
+    div_neg3 <= \$40 ;
   always @(posedge clk)
-    div_pp00 <= \$41 ;
+    div_neg4 <= \$41 ;
   always @(posedge clk)
-    div_a01 <= \$42 ;
+    div_neg5 <= \$42 ;
   always @(posedge clk)
-    div_b01 <= \$43 ;
+    div_neg6 <= \$43 ;
   always @(posedge clk)
-    div_p01 <= \$44 ;
+    div_neg7 <= \$44 ;
   always @(posedge clk)
-    div_pp01 <= \$45 ;
+    div_shift2 <= \$45 ;
   always @(posedge clk)
-    div_a10 <= \$46 ;
+    div_shift3 <= \$46 ;
   always @(posedge clk)
-    div_b10 <= \$47 ;
+    div_shift4 <= \$47 ;
   always @(posedge clk)
-    div_p10 <= \$48 ;
+    div_shift5 <= \$48 ;
   always @(posedge clk)
-    div_pp10 <= \$49 ;
+    div_shift6 <= \$49 ;
   always @(posedge clk)
-    div_a11 <= \$50 ;
+    div_pp00 <= \$50 ;
   always @(posedge clk)
-    div_b11 <= \$51 ;
+    div_pp01 <= \$51 ;
   always @(posedge clk)
-    div_p11 <= \$52 ;
+    div_pp10 <= \$52 ;
   always @(posedge clk)
     div_pp11 <= \$53 ;
   always @(posedge clk)
@@ -237,14 +233,14 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
     o__payload <= \$66 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
-  assign \$2  = $signed(i__payload) < $signed(1'h0);
-  assign \$3  = - $signed(i__payload);
-  assign \$4  = \$2  ? \$3  : { i__payload[31], i__payload };
-  assign \$5  = $signed(i__payload) < $signed(1'h0);
-  assign \$6  = div_a00 * div_b00;
-  assign \$7  = div_a01 * div_b01;
-  assign \$8  = div_a10 * div_b10;
-  assign \$9  = div_a11 * div_b11;
+  assign \$2  = div_m00_a * div_m00_b;
+  assign \$3  = div_m01_a * div_m01_b;
+  assign \$4  = div_m10_a * div_m10_b;
+  assign \$5  = div_m11_a * div_m11_b;
+  assign \$6  = $signed(i__payload) < $signed(1'h0);
+  assign \$7  = - $signed(i__payload);
+  assign \$8  = \$6  ? \$7  : { i__payload[31], i__payload };
+  assign \$9  = $signed(i__payload) < $signed(1'h0);
   assign \$11  = 1'h0 + \$10 ;
   assign \$13  = \$11  + \$12 ;
   assign \$15  = 1'h0 + \$14 ;
@@ -255,260 +251,239 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   assign \$21  = - div_q;
   assign \$22  = div_neg7 ? \$21  : { 1'h0, div_q };
   always @(posedge clk)
-    div_mag <= \$23 ;
+    div_m00_a <= \$23 ;
   always @(posedge clk)
-    div_mult <= \$24 ;
+    div_m00_b <= \$24 ;
   always @(posedge clk)
-    div_neg1 <= \$25 ;
+    div_m00_p <= \$25 ;
   always @(posedge clk)
-    div_shift1 <= \$26 ;
+    div_m01_a <= \$26 ;
   always @(posedge clk)
-    div_neg2 <= \$27 ;
+    div_m01_b <= \$27 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$28  = div_neg3;
+    \$28  = div_m01_p;
     if (i__ready) begin
-      \$28  = div_neg2;
-    end
-    if (rst) begin
-      \$28  = 1'h0;
+      \$28  = \$3 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$29  = div_neg4;
+    \$29  = div_m10_a;
     if (i__ready) begin
-      \$29  = div_neg3;
-    end
-    if (rst) begin
-      \$29  = 1'h0;
+      \$29  = div_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$30  = div_neg5;
+    \$30  = div_m10_b;
     if (i__ready) begin
-      \$30  = div_neg4;
-    end
-    if (rst) begin
-      \$30  = 1'h0;
+      \$30  = div_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$31  = div_neg6;
+    \$31  = div_m10_p;
     if (i__ready) begin
-      \$31  = div_neg5;
-    end
-    if (rst) begin
-      \$31  = 1'h0;
+      \$31  = \$4 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$32  = div_neg7;
+    \$32  = div_m11_a;
     if (i__ready) begin
-      \$32  = div_neg6;
-    end
-    if (rst) begin
-      \$32  = 1'h0;
+      \$32  = div_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$33  = div_shift2;
+    \$33  = div_m11_b;
     if (i__ready) begin
-      \$33  = div_shift1;
-    end
-    if (rst) begin
-      \$33  = 6'h00;
+      \$33  = div_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$34  = div_shift3;
+    \$34  = div_m11_p;
     if (i__ready) begin
-      \$34  = div_shift2;
-    end
-    if (rst) begin
-      \$34  = 6'h00;
+      \$34  = \$5 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$35  = div_shift4;
+    \$35  = div_mag;
     if (i__ready) begin
-      \$35  = div_shift3;
+      \$35  = \$8 [31:0];
     end
     if (rst) begin
-      \$35  = 6'h00;
+      \$35  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$36  = div_shift5;
+    \$36  = div_mult;
     if (i__ready) begin
-      \$36  = div_shift4;
+      \$36  = multiplier;
     end
     if (rst) begin
-      \$36  = 6'h00;
+      \$36  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$37  = div_shift6;
+    \$37  = div_neg1;
     if (i__ready) begin
-      \$37  = div_shift5;
+      \$37  = \$9 ;
     end
     if (rst) begin
-      \$37  = 6'h00;
+      \$37  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$38  = div_a00;
+    \$38  = div_shift1;
     if (i__ready) begin
-      \$38  = div_mag[15:0];
+      \$38  = shift;
     end
     if (rst) begin
-      \$38  = 16'h0000;
+      \$38  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$39  = div_b00;
+    \$39  = div_neg2;
     if (i__ready) begin
-      \$39  = div_mult[15:0];
+      \$39  = div_neg1;
     end
     if (rst) begin
-      \$39  = 16'h0000;
+      \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$40  = div_p00;
+    \$40  = div_neg3;
     if (i__ready) begin
-      \$40  = \$6 ;
+      \$40  = div_neg2;
     end
     if (rst) begin
-      \$40  = 32'd0;
+      \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$41  = div_pp00;
+    \$41  = div_neg4;
     if (i__ready) begin
-      \$41  = div_p00;
+      \$41  = div_neg3;
     end
     if (rst) begin
-      \$41  = 32'd0;
+      \$41  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$42  = div_a01;
+    \$42  = div_neg5;
     if (i__ready) begin
-      \$42  = div_mag[15:0];
+      \$42  = div_neg4;
     end
     if (rst) begin
-      \$42  = 16'h0000;
+      \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$43  = div_b01;
+    \$43  = div_neg6;
     if (i__ready) begin
-      \$43  = div_mult[31:16];
+      \$43  = div_neg5;
     end
     if (rst) begin
-      \$43  = 16'h0000;
+      \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$44  = div_p01;
+    \$44  = div_neg7;
     if (i__ready) begin
-      \$44  = \$7 ;
+      \$44  = div_neg6;
     end
     if (rst) begin
-      \$44  = 32'd0;
+      \$44  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$45  = div_pp01;
+    \$45  = div_shift2;
     if (i__ready) begin
-      \$45  = div_p01;
+      \$45  = div_shift1;
     end
     if (rst) begin
-      \$45  = 32'd0;
+      \$45  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$46  = div_a10;
+    \$46  = div_shift3;
     if (i__ready) begin
-      \$46  = div_mag[31:16];
+      \$46  = div_shift2;
     end
     if (rst) begin
-      \$46  = 16'h0000;
+      \$46  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$47  = div_b10;
+    \$47  = div_shift4;
     if (i__ready) begin
-      \$47  = div_mult[15:0];
+      \$47  = div_shift3;
     end
     if (rst) begin
-      \$47  = 16'h0000;
+      \$47  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$48  = div_p10;
+    \$48  = div_shift5;
     if (i__ready) begin
-      \$48  = \$8 ;
+      \$48  = div_shift4;
     end
     if (rst) begin
-      \$48  = 32'd0;
+      \$48  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$49  = div_pp10;
+    \$49  = div_shift6;
     if (i__ready) begin
-      \$49  = div_p10;
+      \$49  = div_shift5;
     end
     if (rst) begin
-      \$49  = 32'd0;
+      \$49  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$50  = div_a11;
+    \$50  = div_pp00;
     if (i__ready) begin
-      \$50  = div_mag[31:16];
+      \$50  = div_m00_p;
     end
     if (rst) begin
-      \$50  = 16'h0000;
+      \$50  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$51  = div_b11;
+    \$51  = div_pp01;
     if (i__ready) begin
-      \$51  = div_mult[31:16];
+      \$51  = div_m01_p;
     end
     if (rst) begin
-      \$51  = 16'h0000;
+      \$51  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$52  = div_p11;
+    \$52  = div_pp10;
     if (i__ready) begin
-      \$52  = \$9 ;
+      \$52  = div_m10_p;
     end
     if (rst) begin
       \$52  = 32'd0;
@@ -518,7 +493,7 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$53  = div_pp11;
     if (i__ready) begin
-      \$53  = div_p11;
+      \$53  = div_m11_p;
     end
     if (rst) begin
       \$53  = 32'd0;
@@ -656,52 +631,37 @@ module nitro_divider(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$23  = div_mag;
+    \$23  = div_m00_a;
     if (i__ready) begin
-      \$23  = \$4 [31:0];
-    end
-    if (rst) begin
-      \$23  = 32'd0;
+      \$23  = div_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$24  = div_mult;
+    \$24  = div_m00_b;
     if (i__ready) begin
-      \$24  = multiplier;
-    end
-    if (rst) begin
-      \$24  = 32'd0;
+      \$24  = div_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$25  = div_neg1;
+    \$25  = div_m00_p;
     if (i__ready) begin
-      \$25  = \$5 ;
-    end
-    if (rst) begin
-      \$25  = 1'h0;
+      \$25  = \$2 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$26  = div_shift1;
+    \$26  = div_m01_a;
     if (i__ready) begin
-      \$26  = shift;
-    end
-    if (rst) begin
-      \$26  = 6'h00;
+      \$26  = div_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$27  = div_neg2;
+    \$27  = div_m01_b;
     if (i__ready) begin
-      \$27  = div_neg1;
-    end
-    if (rst) begin
-      \$27  = 1'h0;
+      \$27  = div_mult[31:16];
     end
   end
   assign en = i__ready;

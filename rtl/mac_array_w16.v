@@ -385,479 +385,479 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   wire [31:0] \$44 ;
   reg \$440 ;
   reg \$441 ;
-  reg [31:0] \$442 ;
-  reg [31:0] \$443 ;
-  reg [31:0] \$444 ;
-  reg [31:0] \$445 ;
+  reg \$442 ;
+  reg \$443 ;
+  reg \$444 ;
+  reg \$445 ;
   reg [31:0] \$446 ;
-  reg [31:0] \$447 ;
+  reg \$447 ;
   reg [31:0] \$448 ;
-  reg [31:0] \$449 ;
+  reg \$449 ;
   wire [32:0] \$45 ;
-  reg [31:0] \$450 ;
-  reg [31:0] \$451 ;
-  reg [31:0] \$452 ;
+  reg \$450 ;
+  reg \$451 ;
+  reg \$452 ;
   reg [31:0] \$453 ;
-  reg [31:0] \$454 ;
+  reg \$454 ;
   reg [31:0] \$455 ;
-  reg [31:0] \$456 ;
-  reg [31:0] \$457 ;
-  reg [31:0] \$458 ;
-  reg [31:0] \$459 ;
+  reg \$456 ;
+  reg \$457 ;
+  reg \$458 ;
+  reg \$459 ;
   wire [31:0] \$46 ;
   reg [31:0] \$460 ;
-  reg [31:0] \$461 ;
+  reg \$461 ;
   reg [31:0] \$462 ;
-  reg [31:0] \$463 ;
-  reg [31:0] \$464 ;
-  reg [31:0] \$465 ;
-  reg [31:0] \$466 ;
+  reg \$463 ;
+  reg \$464 ;
+  reg \$465 ;
+  reg \$466 ;
   reg [31:0] \$467 ;
-  reg [31:0] \$468 ;
+  reg \$468 ;
   reg [31:0] \$469 ;
   wire [32:0] \$47 ;
-  reg [31:0] \$470 ;
-  reg [31:0] \$471 ;
-  reg [31:0] \$472 ;
-  reg [31:0] \$473 ;
+  reg \$470 ;
+  reg \$471 ;
+  reg \$472 ;
+  reg \$473 ;
   reg [31:0] \$474 ;
-  reg [31:0] \$475 ;
+  reg \$475 ;
   reg [31:0] \$476 ;
-  reg [31:0] \$477 ;
-  reg [31:0] \$478 ;
-  reg [31:0] \$479 ;
+  reg \$477 ;
+  reg \$478 ;
+  reg \$479 ;
   wire [31:0] \$48 ;
-  reg [31:0] \$480 ;
+  reg \$480 ;
   reg [31:0] \$481 ;
-  reg [31:0] \$482 ;
+  reg \$482 ;
   reg [31:0] \$483 ;
-  reg [31:0] \$484 ;
-  reg [31:0] \$485 ;
-  reg [31:0] \$486 ;
-  reg [31:0] \$487 ;
+  reg \$484 ;
+  reg \$485 ;
+  reg \$486 ;
+  reg \$487 ;
   reg [31:0] \$488 ;
-  reg [31:0] \$489 ;
+  reg \$489 ;
   wire [32:0] \$49 ;
   reg [31:0] \$490 ;
-  reg [31:0] \$491 ;
-  reg [31:0] \$492 ;
-  reg [31:0] \$493 ;
-  reg [31:0] \$494 ;
+  reg \$491 ;
+  reg \$492 ;
+  reg \$493 ;
+  reg \$494 ;
   reg [31:0] \$495 ;
-  reg [31:0] \$496 ;
+  reg \$496 ;
   reg [31:0] \$497 ;
-  reg [31:0] \$498 ;
-  reg [31:0] \$499 ;
+  reg \$498 ;
+  reg \$499 ;
   wire [32:0] \$5 ;
   wire [31:0] \$50 ;
-  reg [31:0] \$500 ;
-  reg [31:0] \$501 ;
+  reg \$500 ;
+  reg \$501 ;
   reg [31:0] \$502 ;
-  reg [31:0] \$503 ;
+  reg \$503 ;
   reg [31:0] \$504 ;
-  reg [31:0] \$505 ;
+  reg \$505 ;
   reg \$506 ;
   reg \$507 ;
   reg \$508 ;
-  reg \$509 ;
+  reg [31:0] \$509 ;
   wire [32:0] \$51 ;
-  reg [31:0] \$510 ;
-  reg \$511 ;
-  reg [31:0] \$512 ;
+  reg \$510 ;
+  reg [31:0] \$511 ;
+  reg \$512 ;
   reg \$513 ;
   reg \$514 ;
   reg \$515 ;
-  reg \$516 ;
-  reg [31:0] \$517 ;
-  reg \$518 ;
-  reg [31:0] \$519 ;
+  reg [31:0] \$516 ;
+  reg \$517 ;
+  reg [31:0] \$518 ;
+  reg \$519 ;
   wire [31:0] \$52 ;
   reg \$520 ;
   reg \$521 ;
   reg \$522 ;
-  reg \$523 ;
-  reg [31:0] \$524 ;
-  reg \$525 ;
-  reg [31:0] \$526 ;
+  reg [31:0] \$523 ;
+  reg \$524 ;
+  reg [31:0] \$525 ;
+  reg \$526 ;
   reg \$527 ;
   reg \$528 ;
   reg \$529 ;
   wire [32:0] \$53 ;
-  reg \$530 ;
-  reg [31:0] \$531 ;
-  reg \$532 ;
-  reg [31:0] \$533 ;
+  reg [31:0] \$530 ;
+  reg \$531 ;
+  reg [31:0] \$532 ;
+  reg \$533 ;
   reg \$534 ;
   reg \$535 ;
   reg \$536 ;
-  reg \$537 ;
-  reg [31:0] \$538 ;
-  reg \$539 ;
+  reg [31:0] \$537 ;
+  reg \$538 ;
+  reg [31:0] \$539 ;
   wire [31:0] \$54 ;
-  reg [31:0] \$540 ;
+  reg \$540 ;
   reg \$541 ;
   reg \$542 ;
   reg \$543 ;
-  reg \$544 ;
-  reg [31:0] \$545 ;
-  reg \$546 ;
-  reg [31:0] \$547 ;
+  reg [31:0] \$544 ;
+  reg \$545 ;
+  reg [31:0] \$546 ;
+  reg \$547 ;
   reg \$548 ;
   reg \$549 ;
   wire [32:0] \$55 ;
   reg \$550 ;
-  reg \$551 ;
-  reg [31:0] \$552 ;
-  reg \$553 ;
-  reg [31:0] \$554 ;
+  reg [31:0] \$551 ;
+  reg \$552 ;
+  reg [31:0] \$553 ;
+  reg \$554 ;
   reg \$555 ;
   reg \$556 ;
   reg \$557 ;
-  reg \$558 ;
-  reg [31:0] \$559 ;
+  reg [31:0] \$558 ;
+  reg \$559 ;
   wire [31:0] \$56 ;
-  reg \$560 ;
-  reg [31:0] \$561 ;
+  reg [31:0] \$560 ;
+  reg \$561 ;
   reg \$562 ;
   reg \$563 ;
   reg \$564 ;
-  reg \$565 ;
-  reg [31:0] \$566 ;
-  reg \$567 ;
-  reg [31:0] \$568 ;
+  reg [31:0] \$565 ;
+  reg \$566 ;
+  reg [31:0] \$567 ;
+  reg \$568 ;
   reg \$569 ;
   wire [32:0] \$57 ;
   reg \$570 ;
   reg \$571 ;
-  reg \$572 ;
-  reg [31:0] \$573 ;
-  reg \$574 ;
-  reg [31:0] \$575 ;
+  reg [31:0] \$572 ;
+  reg \$573 ;
+  reg [31:0] \$574 ;
+  reg \$575 ;
   reg \$576 ;
   reg \$577 ;
   reg \$578 ;
-  reg \$579 ;
+  reg [31:0] \$579 ;
   wire [31:0] \$58 ;
-  reg [31:0] \$580 ;
-  reg \$581 ;
-  reg [31:0] \$582 ;
+  reg \$580 ;
+  reg [31:0] \$581 ;
+  reg \$582 ;
   reg \$583 ;
   reg \$584 ;
   reg \$585 ;
-  reg \$586 ;
-  reg [31:0] \$587 ;
-  reg \$588 ;
-  reg [31:0] \$589 ;
+  reg [31:0] \$586 ;
+  reg \$587 ;
+  reg [31:0] \$588 ;
+  reg \$589 ;
   wire [32:0] \$59 ;
   reg \$590 ;
   reg \$591 ;
   reg \$592 ;
-  reg \$593 ;
-  reg [31:0] \$594 ;
-  reg \$595 ;
-  reg [31:0] \$596 ;
+  reg [31:0] \$593 ;
+  reg \$594 ;
+  reg [31:0] \$595 ;
+  reg \$596 ;
   reg \$597 ;
   reg \$598 ;
   reg \$599 ;
   wire [31:0] \$6 ;
   wire [31:0] \$60 ;
-  reg \$600 ;
-  reg [31:0] \$601 ;
-  reg \$602 ;
-  reg [31:0] \$603 ;
+  reg [31:0] \$600 ;
+  reg \$601 ;
+  reg [31:0] \$602 ;
+  reg \$603 ;
   reg \$604 ;
   reg \$605 ;
   reg \$606 ;
-  reg \$607 ;
-  reg [31:0] \$608 ;
-  reg \$609 ;
+  reg [31:0] \$607 ;
+  reg \$608 ;
+  reg [31:0] \$609 ;
   wire [32:0] \$61 ;
-  reg [31:0] \$610 ;
+  reg \$610 ;
   reg \$611 ;
   reg \$612 ;
   reg \$613 ;
-  reg \$614 ;
-  reg [31:0] \$615 ;
-  reg \$616 ;
-  reg [31:0] \$617 ;
+  reg [31:0] \$614 ;
+  reg \$615 ;
+  reg [31:0] \$616 ;
+  reg \$617 ;
   reg \$618 ;
   reg \$619 ;
   wire [31:0] \$62 ;
   reg \$620 ;
-  reg \$621 ;
-  reg [31:0] \$622 ;
-  reg \$623 ;
-  reg [31:0] \$624 ;
+  reg [31:0] \$621 ;
+  reg \$622 ;
+  reg [31:0] \$623 ;
+  reg \$624 ;
   reg \$625 ;
   reg \$626 ;
   reg \$627 ;
-  reg \$628 ;
-  reg [31:0] \$629 ;
+  reg [31:0] \$628 ;
+  reg \$629 ;
   wire [32:0] \$63 ;
-  reg \$630 ;
-  reg [31:0] \$631 ;
+  reg [31:0] \$630 ;
+  reg \$631 ;
   reg \$632 ;
   reg \$633 ;
   reg \$634 ;
-  reg \$635 ;
-  reg [31:0] \$636 ;
-  reg \$637 ;
-  reg [31:0] \$638 ;
+  reg [31:0] \$635 ;
+  reg \$636 ;
+  reg [31:0] \$637 ;
+  reg \$638 ;
   reg \$639 ;
   wire [31:0] \$64 ;
   reg \$640 ;
   reg \$641 ;
-  reg \$642 ;
-  reg [31:0] \$643 ;
-  reg \$644 ;
-  reg [31:0] \$645 ;
+  reg [31:0] \$642 ;
+  reg \$643 ;
+  reg [31:0] \$644 ;
+  reg \$645 ;
   reg \$646 ;
   reg \$647 ;
   reg \$648 ;
-  reg \$649 ;
+  reg [31:0] \$649 ;
   wire [32:0] \$65 ;
-  reg [31:0] \$650 ;
-  reg \$651 ;
-  reg [31:0] \$652 ;
+  reg \$650 ;
+  reg [31:0] \$651 ;
+  reg \$652 ;
   reg \$653 ;
   reg \$654 ;
   reg \$655 ;
-  reg \$656 ;
-  reg [31:0] \$657 ;
-  reg \$658 ;
-  reg [31:0] \$659 ;
+  reg [31:0] \$656 ;
+  reg \$657 ;
+  reg [31:0] \$658 ;
+  reg \$659 ;
   wire [31:0] \$66 ;
   reg \$660 ;
   reg \$661 ;
   reg \$662 ;
-  reg \$663 ;
-  reg [31:0] \$664 ;
-  reg \$665 ;
-  reg [31:0] \$666 ;
+  reg [31:0] \$663 ;
+  reg \$664 ;
+  reg [31:0] \$665 ;
+  reg \$666 ;
   reg \$667 ;
   reg \$668 ;
   reg \$669 ;
   wire [32:0] \$67 ;
-  reg \$670 ;
-  reg [31:0] \$671 ;
-  reg \$672 ;
-  reg [31:0] \$673 ;
+  reg [31:0] \$670 ;
+  reg \$671 ;
+  reg [31:0] \$672 ;
+  reg \$673 ;
   reg \$674 ;
   reg \$675 ;
   reg \$676 ;
-  reg \$677 ;
-  reg [31:0] \$678 ;
-  reg \$679 ;
+  reg [31:0] \$677 ;
+  reg \$678 ;
+  reg [31:0] \$679 ;
   wire [31:0] \$68 ;
-  reg [31:0] \$680 ;
+  reg \$680 ;
   reg \$681 ;
   reg \$682 ;
   reg \$683 ;
-  reg \$684 ;
-  reg [31:0] \$685 ;
-  reg \$686 ;
-  reg [31:0] \$687 ;
+  reg [31:0] \$684 ;
+  reg \$685 ;
+  reg [31:0] \$686 ;
+  reg \$687 ;
   reg \$688 ;
   reg \$689 ;
   wire [32:0] \$69 ;
   reg \$690 ;
-  reg \$691 ;
-  reg [31:0] \$692 ;
-  reg \$693 ;
-  reg [31:0] \$694 ;
+  reg [31:0] \$691 ;
+  reg \$692 ;
+  reg [31:0] \$693 ;
+  reg \$694 ;
   reg \$695 ;
   reg \$696 ;
   reg \$697 ;
-  reg \$698 ;
-  reg [31:0] \$699 ;
+  reg [31:0] \$698 ;
+  reg \$699 ;
   wire [32:0] \$7 ;
   wire [31:0] \$70 ;
-  reg \$700 ;
-  reg [31:0] \$701 ;
+  reg [31:0] \$700 ;
+  reg \$701 ;
   reg \$702 ;
   reg \$703 ;
   reg \$704 ;
-  reg \$705 ;
-  reg [31:0] \$706 ;
-  reg \$707 ;
-  reg [31:0] \$708 ;
+  reg [31:0] \$705 ;
+  reg \$706 ;
+  reg [31:0] \$707 ;
+  reg \$708 ;
   reg \$709 ;
   wire [32:0] \$71 ;
   reg \$710 ;
   reg \$711 ;
-  reg \$712 ;
-  reg [31:0] \$713 ;
-  reg \$714 ;
-  reg [31:0] \$715 ;
+  reg [31:0] \$712 ;
+  reg \$713 ;
+  reg [31:0] \$714 ;
+  reg \$715 ;
   reg \$716 ;
   reg \$717 ;
   reg \$718 ;
-  reg \$719 ;
+  reg [31:0] \$719 ;
   wire [31:0] \$72 ;
-  reg [31:0] \$720 ;
-  reg \$721 ;
-  reg [31:0] \$722 ;
+  reg \$720 ;
+  reg [31:0] \$721 ;
+  reg \$722 ;
   reg \$723 ;
   reg \$724 ;
   reg \$725 ;
-  reg \$726 ;
-  reg [31:0] \$727 ;
-  reg \$728 ;
-  reg [31:0] \$729 ;
+  reg [31:0] \$726 ;
+  reg \$727 ;
+  reg [31:0] \$728 ;
+  reg \$729 ;
   wire [32:0] \$73 ;
   reg \$730 ;
   reg \$731 ;
   reg \$732 ;
-  reg \$733 ;
-  reg [31:0] \$734 ;
-  reg \$735 ;
-  reg [31:0] \$736 ;
+  reg [31:0] \$733 ;
+  reg \$734 ;
+  reg [31:0] \$735 ;
+  reg \$736 ;
   reg \$737 ;
   reg \$738 ;
   reg \$739 ;
   wire [31:0] \$74 ;
-  reg \$740 ;
-  reg [31:0] \$741 ;
-  reg \$742 ;
-  reg [31:0] \$743 ;
+  reg [31:0] \$740 ;
+  reg \$741 ;
+  reg [31:0] \$742 ;
+  reg \$743 ;
   reg \$744 ;
   reg \$745 ;
   reg \$746 ;
-  reg \$747 ;
-  reg [31:0] \$748 ;
-  reg \$749 ;
+  reg [31:0] \$747 ;
+  reg \$748 ;
+  reg [31:0] \$749 ;
   wire [32:0] \$75 ;
-  reg [31:0] \$750 ;
+  reg \$750 ;
   reg \$751 ;
   reg \$752 ;
   reg \$753 ;
-  reg \$754 ;
-  reg [31:0] \$755 ;
-  reg \$756 ;
-  reg [31:0] \$757 ;
+  reg [31:0] \$754 ;
+  reg \$755 ;
+  reg [31:0] \$756 ;
+  reg \$757 ;
   reg \$758 ;
   reg \$759 ;
   wire [31:0] \$76 ;
   reg \$760 ;
-  reg \$761 ;
-  reg [31:0] \$762 ;
-  reg \$763 ;
-  reg [31:0] \$764 ;
+  reg [31:0] \$761 ;
+  reg \$762 ;
+  reg [31:0] \$763 ;
+  reg \$764 ;
   reg \$765 ;
   reg \$766 ;
   reg \$767 ;
-  reg \$768 ;
-  reg [31:0] \$769 ;
+  reg [31:0] \$768 ;
+  reg \$769 ;
   wire [32:0] \$77 ;
-  reg \$770 ;
-  reg [31:0] \$771 ;
+  reg [31:0] \$770 ;
+  reg \$771 ;
   reg \$772 ;
   reg \$773 ;
   reg \$774 ;
-  reg \$775 ;
-  reg [31:0] \$776 ;
-  reg \$777 ;
-  reg [31:0] \$778 ;
+  reg [31:0] \$775 ;
+  reg \$776 ;
+  reg [31:0] \$777 ;
+  reg \$778 ;
   reg \$779 ;
   wire [31:0] \$78 ;
   reg \$780 ;
   reg \$781 ;
-  reg \$782 ;
-  reg [31:0] \$783 ;
-  reg \$784 ;
-  reg [31:0] \$785 ;
+  reg [31:0] \$782 ;
+  reg \$783 ;
+  reg [31:0] \$784 ;
+  reg \$785 ;
   reg \$786 ;
   reg \$787 ;
   reg \$788 ;
-  reg \$789 ;
+  reg [31:0] \$789 ;
   wire [32:0] \$79 ;
-  reg [31:0] \$790 ;
-  reg \$791 ;
-  reg [31:0] \$792 ;
+  reg \$790 ;
+  reg [31:0] \$791 ;
+  reg \$792 ;
   reg \$793 ;
   reg \$794 ;
   reg \$795 ;
-  reg \$796 ;
-  reg [31:0] \$797 ;
-  reg \$798 ;
-  reg [31:0] \$799 ;
+  reg [31:0] \$796 ;
+  reg \$797 ;
+  reg [31:0] \$798 ;
+  reg \$799 ;
   wire [31:0] \$8 ;
   wire [31:0] \$80 ;
   reg \$800 ;
   reg \$801 ;
   reg \$802 ;
-  reg \$803 ;
-  reg [31:0] \$804 ;
-  reg \$805 ;
-  reg [31:0] \$806 ;
+  reg [31:0] \$803 ;
+  reg \$804 ;
+  reg [31:0] \$805 ;
+  reg \$806 ;
   reg \$807 ;
   reg \$808 ;
   reg \$809 ;
   wire [32:0] \$81 ;
-  reg \$810 ;
-  reg [31:0] \$811 ;
-  reg \$812 ;
-  reg [31:0] \$813 ;
+  reg [31:0] \$810 ;
+  reg \$811 ;
+  reg [31:0] \$812 ;
+  reg \$813 ;
   reg \$814 ;
   reg \$815 ;
   reg \$816 ;
-  reg \$817 ;
-  reg [31:0] \$818 ;
-  reg \$819 ;
+  reg [31:0] \$817 ;
+  reg \$818 ;
+  reg [31:0] \$819 ;
   wire [31:0] \$82 ;
-  reg [31:0] \$820 ;
+  reg \$820 ;
   reg \$821 ;
   reg \$822 ;
   reg \$823 ;
-  reg \$824 ;
-  reg [31:0] \$825 ;
-  reg \$826 ;
-  reg [31:0] \$827 ;
+  reg [31:0] \$824 ;
+  reg \$825 ;
+  reg [31:0] \$826 ;
+  reg \$827 ;
   reg \$828 ;
   reg \$829 ;
   wire [32:0] \$83 ;
   reg \$830 ;
-  reg \$831 ;
-  reg [31:0] \$832 ;
-  reg \$833 ;
-  reg [31:0] \$834 ;
+  reg [31:0] \$831 ;
+  reg \$832 ;
+  reg [31:0] \$833 ;
+  reg \$834 ;
   reg \$835 ;
   reg \$836 ;
   reg \$837 ;
-  reg \$838 ;
+  reg [31:0] \$838 ;
   reg [31:0] \$839 ;
   wire [31:0] \$84 ;
   reg \$840 ;
-  reg [31:0] \$841 ;
+  reg \$841 ;
   reg \$842 ;
   reg \$843 ;
-  reg \$844 ;
-  reg \$845 ;
-  reg [31:0] \$846 ;
+  reg [31:0] \$844 ;
+  reg [31:0] \$845 ;
+  reg \$846 ;
   reg \$847 ;
-  reg [31:0] \$848 ;
+  reg \$848 ;
   reg \$849 ;
   wire [32:0] \$85 ;
-  reg \$850 ;
-  reg \$851 ;
+  reg [31:0] \$850 ;
+  reg [31:0] \$851 ;
   reg \$852 ;
-  reg [31:0] \$853 ;
+  reg \$853 ;
   reg \$854 ;
-  reg [31:0] \$855 ;
-  reg \$856 ;
-  reg \$857 ;
+  reg \$855 ;
+  reg [31:0] \$856 ;
+  reg [31:0] \$857 ;
   reg \$858 ;
   reg \$859 ;
   wire [31:0] \$86 ;
-  reg [31:0] \$860 ;
+  reg \$860 ;
   reg \$861 ;
   reg [31:0] \$862 ;
-  reg \$863 ;
+  reg [31:0] \$863 ;
   reg \$864 ;
   reg \$865 ;
   reg \$866 ;
-  reg [31:0] \$867 ;
-  reg \$868 ;
+  reg \$867 ;
+  reg [31:0] \$868 ;
   reg [31:0] \$869 ;
   wire [32:0] \$87 ;
   reg \$870 ;
@@ -865,91 +865,27 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   reg \$872 ;
   reg \$873 ;
   reg [31:0] \$874 ;
-  reg \$875 ;
-  reg [31:0] \$876 ;
+  reg [31:0] \$875 ;
+  reg \$876 ;
   reg \$877 ;
   reg \$878 ;
   reg \$879 ;
   wire [31:0] \$88 ;
-  reg \$880 ;
+  reg [31:0] \$880 ;
   reg [31:0] \$881 ;
   reg \$882 ;
-  reg [31:0] \$883 ;
+  reg [2:0] \$883 ;
   reg \$884 ;
   reg \$885 ;
   reg \$886 ;
-  reg \$887 ;
-  reg [31:0] \$888 ;
-  reg \$889 ;
   wire [32:0] \$89 ;
-  reg [31:0] \$890 ;
-  reg \$891 ;
-  reg \$892 ;
-  reg \$893 ;
-  reg \$894 ;
-  reg [31:0] \$895 ;
-  reg \$896 ;
-  reg [31:0] \$897 ;
-  reg \$898 ;
-  reg \$899 ;
   wire [32:0] \$9 ;
   wire [31:0] \$90 ;
-  reg \$900 ;
-  reg \$901 ;
-  reg [31:0] \$902 ;
-  reg [31:0] \$903 ;
-  reg \$904 ;
-  reg \$905 ;
-  reg \$906 ;
-  reg \$907 ;
-  reg [31:0] \$908 ;
-  reg [31:0] \$909 ;
   wire [32:0] \$91 ;
-  reg \$910 ;
-  reg \$911 ;
-  reg \$912 ;
-  reg \$913 ;
-  reg [31:0] \$914 ;
-  reg [31:0] \$915 ;
-  reg \$916 ;
-  reg \$917 ;
-  reg \$918 ;
-  reg \$919 ;
   wire [31:0] \$92 ;
-  reg [31:0] \$920 ;
-  reg [31:0] \$921 ;
-  reg \$922 ;
-  reg \$923 ;
-  reg \$924 ;
-  reg \$925 ;
-  reg [31:0] \$926 ;
-  reg [31:0] \$927 ;
-  reg \$928 ;
-  reg \$929 ;
   wire [32:0] \$93 ;
-  reg \$930 ;
-  reg \$931 ;
-  reg [31:0] \$932 ;
-  reg [31:0] \$933 ;
-  reg \$934 ;
-  reg \$935 ;
-  reg \$936 ;
-  reg \$937 ;
-  reg [31:0] \$938 ;
-  reg [31:0] \$939 ;
   wire [31:0] \$94 ;
-  reg \$940 ;
-  reg \$941 ;
-  reg \$942 ;
-  reg \$943 ;
-  reg [31:0] \$944 ;
-  reg [31:0] \$945 ;
-  reg \$946 ;
-  reg [2:0] \$947 ;
-  reg \$948 ;
-  reg \$949 ;
   wire [32:0] \$95 ;
-  reg \$950 ;
   wire [31:0] \$96 ;
   wire [32:0] \$97 ;
   wire [31:0] \$98 ;
@@ -1596,579 +1532,643 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   (* keep = "true" *)
   reg [7:0] mac_0_0_a1 = 8'h00;
   (* keep = "true" *)
-  reg [7:0] mac_0_0_a2 = 8'h01;
-  reg [31:0] mac_0_0_p = 32'd0;
+  reg [7:0] mac_0_0_m_a = 8'h01;
+  (* keep = "true" *)
+  reg [15:0] mac_0_0_m_b = 16'h0001;
+  reg [23:0] mac_0_0_m_p = 24'h000000;
+  wire [31:0] mac_0_0_p;
   (* keep = "true" *)
   reg [15:0] mac_0_0_w1 = 16'h0000;
   (* keep = "true" *)
-  reg [15:0] mac_0_0_w2 = 16'h0001;
-  (* keep = "true" *)
   reg [7:0] mac_0_1_a1 = 8'h01;
   (* keep = "true" *)
-  reg [7:0] mac_0_1_a2 = 8'h02;
-  reg [31:0] mac_0_1_p = 32'd0;
+  reg [7:0] mac_0_1_m_a = 8'h02;
+  (* keep = "true" *)
+  reg [15:0] mac_0_1_m_b = 16'h0002;
+  reg [23:0] mac_0_1_m_p = 24'h000000;
+  wire [31:0] mac_0_1_p;
   (* keep = "true" *)
   reg [15:0] mac_0_1_w1 = 16'h0001;
   (* keep = "true" *)
-  reg [15:0] mac_0_1_w2 = 16'h0002;
-  (* keep = "true" *)
   reg [7:0] mac_0_2_a1 = 8'h02;
   (* keep = "true" *)
-  reg [7:0] mac_0_2_a2 = 8'h03;
-  reg [31:0] mac_0_2_p = 32'd0;
+  reg [7:0] mac_0_2_m_a = 8'h03;
+  (* keep = "true" *)
+  reg [15:0] mac_0_2_m_b = 16'h0003;
+  reg [23:0] mac_0_2_m_p = 24'h000000;
+  wire [31:0] mac_0_2_p;
   (* keep = "true" *)
   reg [15:0] mac_0_2_w1 = 16'h0002;
   (* keep = "true" *)
-  reg [15:0] mac_0_2_w2 = 16'h0003;
-  (* keep = "true" *)
   reg [7:0] mac_0_3_a1 = 8'h03;
   (* keep = "true" *)
-  reg [7:0] mac_0_3_a2 = 8'h04;
-  reg [31:0] mac_0_3_p = 32'd0;
+  reg [7:0] mac_0_3_m_a = 8'h04;
+  (* keep = "true" *)
+  reg [15:0] mac_0_3_m_b = 16'h0004;
+  reg [23:0] mac_0_3_m_p = 24'h000000;
+  wire [31:0] mac_0_3_p;
   (* keep = "true" *)
   reg [15:0] mac_0_3_w1 = 16'h0003;
   (* keep = "true" *)
-  reg [15:0] mac_0_3_w2 = 16'h0004;
-  (* keep = "true" *)
   reg [7:0] mac_0_4_a1 = 8'h04;
   (* keep = "true" *)
-  reg [7:0] mac_0_4_a2 = 8'h05;
-  reg [31:0] mac_0_4_p = 32'd0;
+  reg [7:0] mac_0_4_m_a = 8'h05;
+  (* keep = "true" *)
+  reg [15:0] mac_0_4_m_b = 16'h0005;
+  reg [23:0] mac_0_4_m_p = 24'h000000;
+  wire [31:0] mac_0_4_p;
   (* keep = "true" *)
   reg [15:0] mac_0_4_w1 = 16'h0004;
   (* keep = "true" *)
-  reg [15:0] mac_0_4_w2 = 16'h0005;
-  (* keep = "true" *)
   reg [7:0] mac_0_5_a1 = 8'h05;
   (* keep = "true" *)
-  reg [7:0] mac_0_5_a2 = 8'h06;
-  reg [31:0] mac_0_5_p = 32'd0;
+  reg [7:0] mac_0_5_m_a = 8'h06;
+  (* keep = "true" *)
+  reg [15:0] mac_0_5_m_b = 16'h0006;
+  reg [23:0] mac_0_5_m_p = 24'h000000;
+  wire [31:0] mac_0_5_p;
   (* keep = "true" *)
   reg [15:0] mac_0_5_w1 = 16'h0005;
   (* keep = "true" *)
-  reg [15:0] mac_0_5_w2 = 16'h0006;
-  (* keep = "true" *)
   reg [7:0] mac_0_6_a1 = 8'h06;
   (* keep = "true" *)
-  reg [7:0] mac_0_6_a2 = 8'h07;
-  reg [31:0] mac_0_6_p = 32'd0;
+  reg [7:0] mac_0_6_m_a = 8'h07;
+  (* keep = "true" *)
+  reg [15:0] mac_0_6_m_b = 16'h0007;
+  reg [23:0] mac_0_6_m_p = 24'h000000;
+  wire [31:0] mac_0_6_p;
   (* keep = "true" *)
   reg [15:0] mac_0_6_w1 = 16'h0006;
   (* keep = "true" *)
-  reg [15:0] mac_0_6_w2 = 16'h0007;
-  (* keep = "true" *)
   reg [7:0] mac_0_7_a1 = 8'h07;
   (* keep = "true" *)
-  reg [7:0] mac_0_7_a2 = 8'h08;
-  reg [31:0] mac_0_7_p = 32'd0;
+  reg [7:0] mac_0_7_m_a = 8'h08;
+  (* keep = "true" *)
+  reg [15:0] mac_0_7_m_b = 16'h0008;
+  reg [23:0] mac_0_7_m_p = 24'h000000;
+  wire [31:0] mac_0_7_p;
   (* keep = "true" *)
   reg [15:0] mac_0_7_w1 = 16'h0007;
   (* keep = "true" *)
-  reg [15:0] mac_0_7_w2 = 16'h0008;
-  (* keep = "true" *)
   reg [7:0] mac_1_0_a1 = 8'h08;
   (* keep = "true" *)
-  reg [7:0] mac_1_0_a2 = 8'h09;
-  reg [31:0] mac_1_0_p = 32'd0;
+  reg [7:0] mac_1_0_m_a = 8'h09;
+  (* keep = "true" *)
+  reg [15:0] mac_1_0_m_b = 16'h0009;
+  reg [23:0] mac_1_0_m_p = 24'h000000;
+  wire [31:0] mac_1_0_p;
   (* keep = "true" *)
   reg [15:0] mac_1_0_w1 = 16'h0008;
   (* keep = "true" *)
-  reg [15:0] mac_1_0_w2 = 16'h0009;
-  (* keep = "true" *)
   reg [7:0] mac_1_1_a1 = 8'h09;
   (* keep = "true" *)
-  reg [7:0] mac_1_1_a2 = 8'h0a;
-  reg [31:0] mac_1_1_p = 32'd0;
+  reg [7:0] mac_1_1_m_a = 8'h0a;
+  (* keep = "true" *)
+  reg [15:0] mac_1_1_m_b = 16'h000a;
+  reg [23:0] mac_1_1_m_p = 24'h000000;
+  wire [31:0] mac_1_1_p;
   (* keep = "true" *)
   reg [15:0] mac_1_1_w1 = 16'h0009;
   (* keep = "true" *)
-  reg [15:0] mac_1_1_w2 = 16'h000a;
-  (* keep = "true" *)
   reg [7:0] mac_1_2_a1 = 8'h0a;
   (* keep = "true" *)
-  reg [7:0] mac_1_2_a2 = 8'h0b;
-  reg [31:0] mac_1_2_p = 32'd0;
+  reg [7:0] mac_1_2_m_a = 8'h0b;
+  (* keep = "true" *)
+  reg [15:0] mac_1_2_m_b = 16'h000b;
+  reg [23:0] mac_1_2_m_p = 24'h000000;
+  wire [31:0] mac_1_2_p;
   (* keep = "true" *)
   reg [15:0] mac_1_2_w1 = 16'h000a;
   (* keep = "true" *)
-  reg [15:0] mac_1_2_w2 = 16'h000b;
-  (* keep = "true" *)
   reg [7:0] mac_1_3_a1 = 8'h0b;
   (* keep = "true" *)
-  reg [7:0] mac_1_3_a2 = 8'h0c;
-  reg [31:0] mac_1_3_p = 32'd0;
+  reg [7:0] mac_1_3_m_a = 8'h0c;
+  (* keep = "true" *)
+  reg [15:0] mac_1_3_m_b = 16'h000c;
+  reg [23:0] mac_1_3_m_p = 24'h000000;
+  wire [31:0] mac_1_3_p;
   (* keep = "true" *)
   reg [15:0] mac_1_3_w1 = 16'h000b;
   (* keep = "true" *)
-  reg [15:0] mac_1_3_w2 = 16'h000c;
-  (* keep = "true" *)
   reg [7:0] mac_1_4_a1 = 8'h0c;
   (* keep = "true" *)
-  reg [7:0] mac_1_4_a2 = 8'h0d;
-  reg [31:0] mac_1_4_p = 32'd0;
+  reg [7:0] mac_1_4_m_a = 8'h0d;
+  (* keep = "true" *)
+  reg [15:0] mac_1_4_m_b = 16'h000d;
+  reg [23:0] mac_1_4_m_p = 24'h000000;
+  wire [31:0] mac_1_4_p;
   (* keep = "true" *)
   reg [15:0] mac_1_4_w1 = 16'h000c;
   (* keep = "true" *)
-  reg [15:0] mac_1_4_w2 = 16'h000d;
-  (* keep = "true" *)
   reg [7:0] mac_1_5_a1 = 8'h0d;
   (* keep = "true" *)
-  reg [7:0] mac_1_5_a2 = 8'h0e;
-  reg [31:0] mac_1_5_p = 32'd0;
+  reg [7:0] mac_1_5_m_a = 8'h0e;
+  (* keep = "true" *)
+  reg [15:0] mac_1_5_m_b = 16'h000e;
+  reg [23:0] mac_1_5_m_p = 24'h000000;
+  wire [31:0] mac_1_5_p;
   (* keep = "true" *)
   reg [15:0] mac_1_5_w1 = 16'h000d;
   (* keep = "true" *)
-  reg [15:0] mac_1_5_w2 = 16'h000e;
-  (* keep = "true" *)
   reg [7:0] mac_1_6_a1 = 8'h0e;
   (* keep = "true" *)
-  reg [7:0] mac_1_6_a2 = 8'h0f;
-  reg [31:0] mac_1_6_p = 32'd0;
+  reg [7:0] mac_1_6_m_a = 8'h0f;
+  (* keep = "true" *)
+  reg [15:0] mac_1_6_m_b = 16'h000f;
+  reg [23:0] mac_1_6_m_p = 24'h000000;
+  wire [31:0] mac_1_6_p;
   (* keep = "true" *)
   reg [15:0] mac_1_6_w1 = 16'h000e;
   (* keep = "true" *)
-  reg [15:0] mac_1_6_w2 = 16'h000f;
-  (* keep = "true" *)
   reg [7:0] mac_1_7_a1 = 8'h0f;
   (* keep = "true" *)
-  reg [7:0] mac_1_7_a2 = 8'h10;
-  reg [31:0] mac_1_7_p = 32'd0;
+  reg [7:0] mac_1_7_m_a = 8'h10;
+  (* keep = "true" *)
+  reg [15:0] mac_1_7_m_b = 16'h0010;
+  reg [23:0] mac_1_7_m_p = 24'h000000;
+  wire [31:0] mac_1_7_p;
   (* keep = "true" *)
   reg [15:0] mac_1_7_w1 = 16'h000f;
   (* keep = "true" *)
-  reg [15:0] mac_1_7_w2 = 16'h0010;
-  (* keep = "true" *)
   reg [7:0] mac_2_0_a1 = 8'h10;
   (* keep = "true" *)
-  reg [7:0] mac_2_0_a2 = 8'h11;
-  reg [31:0] mac_2_0_p = 32'd0;
+  reg [7:0] mac_2_0_m_a = 8'h11;
+  (* keep = "true" *)
+  reg [15:0] mac_2_0_m_b = 16'h0011;
+  reg [23:0] mac_2_0_m_p = 24'h000000;
+  wire [31:0] mac_2_0_p;
   (* keep = "true" *)
   reg [15:0] mac_2_0_w1 = 16'h0010;
   (* keep = "true" *)
-  reg [15:0] mac_2_0_w2 = 16'h0011;
-  (* keep = "true" *)
   reg [7:0] mac_2_1_a1 = 8'h11;
   (* keep = "true" *)
-  reg [7:0] mac_2_1_a2 = 8'h12;
-  reg [31:0] mac_2_1_p = 32'd0;
+  reg [7:0] mac_2_1_m_a = 8'h12;
+  (* keep = "true" *)
+  reg [15:0] mac_2_1_m_b = 16'h0012;
+  reg [23:0] mac_2_1_m_p = 24'h000000;
+  wire [31:0] mac_2_1_p;
   (* keep = "true" *)
   reg [15:0] mac_2_1_w1 = 16'h0011;
   (* keep = "true" *)
-  reg [15:0] mac_2_1_w2 = 16'h0012;
-  (* keep = "true" *)
   reg [7:0] mac_2_2_a1 = 8'h12;
   (* keep = "true" *)
-  reg [7:0] mac_2_2_a2 = 8'h13;
-  reg [31:0] mac_2_2_p = 32'd0;
+  reg [7:0] mac_2_2_m_a = 8'h13;
+  (* keep = "true" *)
+  reg [15:0] mac_2_2_m_b = 16'h0013;
+  reg [23:0] mac_2_2_m_p = 24'h000000;
+  wire [31:0] mac_2_2_p;
   (* keep = "true" *)
   reg [15:0] mac_2_2_w1 = 16'h0012;
   (* keep = "true" *)
-  reg [15:0] mac_2_2_w2 = 16'h0013;
-  (* keep = "true" *)
   reg [7:0] mac_2_3_a1 = 8'h13;
   (* keep = "true" *)
-  reg [7:0] mac_2_3_a2 = 8'h14;
-  reg [31:0] mac_2_3_p = 32'd0;
+  reg [7:0] mac_2_3_m_a = 8'h14;
+  (* keep = "true" *)
+  reg [15:0] mac_2_3_m_b = 16'h0014;
+  reg [23:0] mac_2_3_m_p = 24'h000000;
+  wire [31:0] mac_2_3_p;
   (* keep = "true" *)
   reg [15:0] mac_2_3_w1 = 16'h0013;
   (* keep = "true" *)
-  reg [15:0] mac_2_3_w2 = 16'h0014;
-  (* keep = "true" *)
   reg [7:0] mac_2_4_a1 = 8'h14;
   (* keep = "true" *)
-  reg [7:0] mac_2_4_a2 = 8'h15;
-  reg [31:0] mac_2_4_p = 32'd0;
+  reg [7:0] mac_2_4_m_a = 8'h15;
+  (* keep = "true" *)
+  reg [15:0] mac_2_4_m_b = 16'h0015;
+  reg [23:0] mac_2_4_m_p = 24'h000000;
+  wire [31:0] mac_2_4_p;
   (* keep = "true" *)
   reg [15:0] mac_2_4_w1 = 16'h0014;
   (* keep = "true" *)
-  reg [15:0] mac_2_4_w2 = 16'h0015;
-  (* keep = "true" *)
   reg [7:0] mac_2_5_a1 = 8'h15;
   (* keep = "true" *)
-  reg [7:0] mac_2_5_a2 = 8'h16;
-  reg [31:0] mac_2_5_p = 32'd0;
+  reg [7:0] mac_2_5_m_a = 8'h16;
+  (* keep = "true" *)
+  reg [15:0] mac_2_5_m_b = 16'h0016;
+  reg [23:0] mac_2_5_m_p = 24'h000000;
+  wire [31:0] mac_2_5_p;
   (* keep = "true" *)
   reg [15:0] mac_2_5_w1 = 16'h0015;
   (* keep = "true" *)
-  reg [15:0] mac_2_5_w2 = 16'h0016;
-  (* keep = "true" *)
   reg [7:0] mac_2_6_a1 = 8'h16;
   (* keep = "true" *)
-  reg [7:0] mac_2_6_a2 = 8'h17;
-  reg [31:0] mac_2_6_p = 32'd0;
+  reg [7:0] mac_2_6_m_a = 8'h17;
+  (* keep = "true" *)
+  reg [15:0] mac_2_6_m_b = 16'h0017;
+  reg [23:0] mac_2_6_m_p = 24'h000000;
+  wire [31:0] mac_2_6_p;
   (* keep = "true" *)
   reg [15:0] mac_2_6_w1 = 16'h0016;
   (* keep = "true" *)
-  reg [15:0] mac_2_6_w2 = 16'h0017;
-  (* keep = "true" *)
   reg [7:0] mac_2_7_a1 = 8'h17;
   (* keep = "true" *)
-  reg [7:0] mac_2_7_a2 = 8'h18;
-  reg [31:0] mac_2_7_p = 32'd0;
+  reg [7:0] mac_2_7_m_a = 8'h18;
+  (* keep = "true" *)
+  reg [15:0] mac_2_7_m_b = 16'h0018;
+  reg [23:0] mac_2_7_m_p = 24'h000000;
+  wire [31:0] mac_2_7_p;
   (* keep = "true" *)
   reg [15:0] mac_2_7_w1 = 16'h0017;
   (* keep = "true" *)
-  reg [15:0] mac_2_7_w2 = 16'h0018;
-  (* keep = "true" *)
   reg [7:0] mac_3_0_a1 = 8'h18;
   (* keep = "true" *)
-  reg [7:0] mac_3_0_a2 = 8'h19;
-  reg [31:0] mac_3_0_p = 32'd0;
+  reg [7:0] mac_3_0_m_a = 8'h19;
+  (* keep = "true" *)
+  reg [15:0] mac_3_0_m_b = 16'h0019;
+  reg [23:0] mac_3_0_m_p = 24'h000000;
+  wire [31:0] mac_3_0_p;
   (* keep = "true" *)
   reg [15:0] mac_3_0_w1 = 16'h0018;
   (* keep = "true" *)
-  reg [15:0] mac_3_0_w2 = 16'h0019;
-  (* keep = "true" *)
   reg [7:0] mac_3_1_a1 = 8'h19;
   (* keep = "true" *)
-  reg [7:0] mac_3_1_a2 = 8'h1a;
-  reg [31:0] mac_3_1_p = 32'd0;
+  reg [7:0] mac_3_1_m_a = 8'h1a;
+  (* keep = "true" *)
+  reg [15:0] mac_3_1_m_b = 16'h001a;
+  reg [23:0] mac_3_1_m_p = 24'h000000;
+  wire [31:0] mac_3_1_p;
   (* keep = "true" *)
   reg [15:0] mac_3_1_w1 = 16'h0019;
   (* keep = "true" *)
-  reg [15:0] mac_3_1_w2 = 16'h001a;
-  (* keep = "true" *)
   reg [7:0] mac_3_2_a1 = 8'h1a;
   (* keep = "true" *)
-  reg [7:0] mac_3_2_a2 = 8'h1b;
-  reg [31:0] mac_3_2_p = 32'd0;
+  reg [7:0] mac_3_2_m_a = 8'h1b;
+  (* keep = "true" *)
+  reg [15:0] mac_3_2_m_b = 16'h001b;
+  reg [23:0] mac_3_2_m_p = 24'h000000;
+  wire [31:0] mac_3_2_p;
   (* keep = "true" *)
   reg [15:0] mac_3_2_w1 = 16'h001a;
   (* keep = "true" *)
-  reg [15:0] mac_3_2_w2 = 16'h001b;
-  (* keep = "true" *)
   reg [7:0] mac_3_3_a1 = 8'h1b;
   (* keep = "true" *)
-  reg [7:0] mac_3_3_a2 = 8'h1c;
-  reg [31:0] mac_3_3_p = 32'd0;
+  reg [7:0] mac_3_3_m_a = 8'h1c;
+  (* keep = "true" *)
+  reg [15:0] mac_3_3_m_b = 16'h001c;
+  reg [23:0] mac_3_3_m_p = 24'h000000;
+  wire [31:0] mac_3_3_p;
   (* keep = "true" *)
   reg [15:0] mac_3_3_w1 = 16'h001b;
   (* keep = "true" *)
-  reg [15:0] mac_3_3_w2 = 16'h001c;
-  (* keep = "true" *)
   reg [7:0] mac_3_4_a1 = 8'h1c;
   (* keep = "true" *)
-  reg [7:0] mac_3_4_a2 = 8'h1d;
-  reg [31:0] mac_3_4_p = 32'd0;
+  reg [7:0] mac_3_4_m_a = 8'h1d;
+  (* keep = "true" *)
+  reg [15:0] mac_3_4_m_b = 16'h001d;
+  reg [23:0] mac_3_4_m_p = 24'h000000;
+  wire [31:0] mac_3_4_p;
   (* keep = "true" *)
   reg [15:0] mac_3_4_w1 = 16'h001c;
   (* keep = "true" *)
-  reg [15:0] mac_3_4_w2 = 16'h001d;
-  (* keep = "true" *)
   reg [7:0] mac_3_5_a1 = 8'h1d;
   (* keep = "true" *)
-  reg [7:0] mac_3_5_a2 = 8'h1e;
-  reg [31:0] mac_3_5_p = 32'd0;
+  reg [7:0] mac_3_5_m_a = 8'h1e;
+  (* keep = "true" *)
+  reg [15:0] mac_3_5_m_b = 16'h001e;
+  reg [23:0] mac_3_5_m_p = 24'h000000;
+  wire [31:0] mac_3_5_p;
   (* keep = "true" *)
   reg [15:0] mac_3_5_w1 = 16'h001d;
   (* keep = "true" *)
-  reg [15:0] mac_3_5_w2 = 16'h001e;
-  (* keep = "true" *)
   reg [7:0] mac_3_6_a1 = 8'h1e;
   (* keep = "true" *)
-  reg [7:0] mac_3_6_a2 = 8'h1f;
-  reg [31:0] mac_3_6_p = 32'd0;
+  reg [7:0] mac_3_6_m_a = 8'h1f;
+  (* keep = "true" *)
+  reg [15:0] mac_3_6_m_b = 16'h001f;
+  reg [23:0] mac_3_6_m_p = 24'h000000;
+  wire [31:0] mac_3_6_p;
   (* keep = "true" *)
   reg [15:0] mac_3_6_w1 = 16'h001e;
   (* keep = "true" *)
-  reg [15:0] mac_3_6_w2 = 16'h001f;
-  (* keep = "true" *)
   reg [7:0] mac_3_7_a1 = 8'h1f;
   (* keep = "true" *)
-  reg [7:0] mac_3_7_a2 = 8'h20;
-  reg [31:0] mac_3_7_p = 32'd0;
+  reg [7:0] mac_3_7_m_a = 8'h20;
+  (* keep = "true" *)
+  reg [15:0] mac_3_7_m_b = 16'h0020;
+  reg [23:0] mac_3_7_m_p = 24'h000000;
+  wire [31:0] mac_3_7_p;
   (* keep = "true" *)
   reg [15:0] mac_3_7_w1 = 16'h001f;
   (* keep = "true" *)
-  reg [15:0] mac_3_7_w2 = 16'h0020;
-  (* keep = "true" *)
   reg [7:0] mac_4_0_a1 = 8'h20;
   (* keep = "true" *)
-  reg [7:0] mac_4_0_a2 = 8'h21;
-  reg [31:0] mac_4_0_p = 32'd0;
+  reg [7:0] mac_4_0_m_a = 8'h21;
+  (* keep = "true" *)
+  reg [15:0] mac_4_0_m_b = 16'h0021;
+  reg [23:0] mac_4_0_m_p = 24'h000000;
+  wire [31:0] mac_4_0_p;
   (* keep = "true" *)
   reg [15:0] mac_4_0_w1 = 16'h0020;
   (* keep = "true" *)
-  reg [15:0] mac_4_0_w2 = 16'h0021;
-  (* keep = "true" *)
   reg [7:0] mac_4_1_a1 = 8'h21;
   (* keep = "true" *)
-  reg [7:0] mac_4_1_a2 = 8'h22;
-  reg [31:0] mac_4_1_p = 32'd0;
+  reg [7:0] mac_4_1_m_a = 8'h22;
+  (* keep = "true" *)
+  reg [15:0] mac_4_1_m_b = 16'h0022;
+  reg [23:0] mac_4_1_m_p = 24'h000000;
+  wire [31:0] mac_4_1_p;
   (* keep = "true" *)
   reg [15:0] mac_4_1_w1 = 16'h0021;
   (* keep = "true" *)
-  reg [15:0] mac_4_1_w2 = 16'h0022;
-  (* keep = "true" *)
   reg [7:0] mac_4_2_a1 = 8'h22;
   (* keep = "true" *)
-  reg [7:0] mac_4_2_a2 = 8'h23;
-  reg [31:0] mac_4_2_p = 32'd0;
+  reg [7:0] mac_4_2_m_a = 8'h23;
+  (* keep = "true" *)
+  reg [15:0] mac_4_2_m_b = 16'h0023;
+  reg [23:0] mac_4_2_m_p = 24'h000000;
+  wire [31:0] mac_4_2_p;
   (* keep = "true" *)
   reg [15:0] mac_4_2_w1 = 16'h0022;
   (* keep = "true" *)
-  reg [15:0] mac_4_2_w2 = 16'h0023;
-  (* keep = "true" *)
   reg [7:0] mac_4_3_a1 = 8'h23;
   (* keep = "true" *)
-  reg [7:0] mac_4_3_a2 = 8'h24;
-  reg [31:0] mac_4_3_p = 32'd0;
+  reg [7:0] mac_4_3_m_a = 8'h24;
+  (* keep = "true" *)
+  reg [15:0] mac_4_3_m_b = 16'h0024;
+  reg [23:0] mac_4_3_m_p = 24'h000000;
+  wire [31:0] mac_4_3_p;
   (* keep = "true" *)
   reg [15:0] mac_4_3_w1 = 16'h0023;
   (* keep = "true" *)
-  reg [15:0] mac_4_3_w2 = 16'h0024;
-  (* keep = "true" *)
   reg [7:0] mac_4_4_a1 = 8'h24;
   (* keep = "true" *)
-  reg [7:0] mac_4_4_a2 = 8'h25;
-  reg [31:0] mac_4_4_p = 32'd0;
+  reg [7:0] mac_4_4_m_a = 8'h25;
+  (* keep = "true" *)
+  reg [15:0] mac_4_4_m_b = 16'h0025;
+  reg [23:0] mac_4_4_m_p = 24'h000000;
+  wire [31:0] mac_4_4_p;
   (* keep = "true" *)
   reg [15:0] mac_4_4_w1 = 16'h0024;
   (* keep = "true" *)
-  reg [15:0] mac_4_4_w2 = 16'h0025;
-  (* keep = "true" *)
   reg [7:0] mac_4_5_a1 = 8'h25;
   (* keep = "true" *)
-  reg [7:0] mac_4_5_a2 = 8'h26;
-  reg [31:0] mac_4_5_p = 32'd0;
+  reg [7:0] mac_4_5_m_a = 8'h26;
+  (* keep = "true" *)
+  reg [15:0] mac_4_5_m_b = 16'h0026;
+  reg [23:0] mac_4_5_m_p = 24'h000000;
+  wire [31:0] mac_4_5_p;
   (* keep = "true" *)
   reg [15:0] mac_4_5_w1 = 16'h0025;
   (* keep = "true" *)
-  reg [15:0] mac_4_5_w2 = 16'h0026;
-  (* keep = "true" *)
   reg [7:0] mac_4_6_a1 = 8'h26;
   (* keep = "true" *)
-  reg [7:0] mac_4_6_a2 = 8'h27;
-  reg [31:0] mac_4_6_p = 32'd0;
+  reg [7:0] mac_4_6_m_a = 8'h27;
+  (* keep = "true" *)
+  reg [15:0] mac_4_6_m_b = 16'h0027;
+  reg [23:0] mac_4_6_m_p = 24'h000000;
+  wire [31:0] mac_4_6_p;
   (* keep = "true" *)
   reg [15:0] mac_4_6_w1 = 16'h0026;
   (* keep = "true" *)
-  reg [15:0] mac_4_6_w2 = 16'h0027;
-  (* keep = "true" *)
   reg [7:0] mac_4_7_a1 = 8'h27;
   (* keep = "true" *)
-  reg [7:0] mac_4_7_a2 = 8'h28;
-  reg [31:0] mac_4_7_p = 32'd0;
+  reg [7:0] mac_4_7_m_a = 8'h28;
+  (* keep = "true" *)
+  reg [15:0] mac_4_7_m_b = 16'h0028;
+  reg [23:0] mac_4_7_m_p = 24'h000000;
+  wire [31:0] mac_4_7_p;
   (* keep = "true" *)
   reg [15:0] mac_4_7_w1 = 16'h0027;
   (* keep = "true" *)
-  reg [15:0] mac_4_7_w2 = 16'h0028;
-  (* keep = "true" *)
   reg [7:0] mac_5_0_a1 = 8'h28;
   (* keep = "true" *)
-  reg [7:0] mac_5_0_a2 = 8'h29;
-  reg [31:0] mac_5_0_p = 32'd0;
+  reg [7:0] mac_5_0_m_a = 8'h29;
+  (* keep = "true" *)
+  reg [15:0] mac_5_0_m_b = 16'h0029;
+  reg [23:0] mac_5_0_m_p = 24'h000000;
+  wire [31:0] mac_5_0_p;
   (* keep = "true" *)
   reg [15:0] mac_5_0_w1 = 16'h0028;
   (* keep = "true" *)
-  reg [15:0] mac_5_0_w2 = 16'h0029;
-  (* keep = "true" *)
   reg [7:0] mac_5_1_a1 = 8'h29;
   (* keep = "true" *)
-  reg [7:0] mac_5_1_a2 = 8'h2a;
-  reg [31:0] mac_5_1_p = 32'd0;
+  reg [7:0] mac_5_1_m_a = 8'h2a;
+  (* keep = "true" *)
+  reg [15:0] mac_5_1_m_b = 16'h002a;
+  reg [23:0] mac_5_1_m_p = 24'h000000;
+  wire [31:0] mac_5_1_p;
   (* keep = "true" *)
   reg [15:0] mac_5_1_w1 = 16'h0029;
   (* keep = "true" *)
-  reg [15:0] mac_5_1_w2 = 16'h002a;
-  (* keep = "true" *)
   reg [7:0] mac_5_2_a1 = 8'h2a;
   (* keep = "true" *)
-  reg [7:0] mac_5_2_a2 = 8'h2b;
-  reg [31:0] mac_5_2_p = 32'd0;
+  reg [7:0] mac_5_2_m_a = 8'h2b;
+  (* keep = "true" *)
+  reg [15:0] mac_5_2_m_b = 16'h002b;
+  reg [23:0] mac_5_2_m_p = 24'h000000;
+  wire [31:0] mac_5_2_p;
   (* keep = "true" *)
   reg [15:0] mac_5_2_w1 = 16'h002a;
   (* keep = "true" *)
-  reg [15:0] mac_5_2_w2 = 16'h002b;
-  (* keep = "true" *)
   reg [7:0] mac_5_3_a1 = 8'h2b;
   (* keep = "true" *)
-  reg [7:0] mac_5_3_a2 = 8'h2c;
-  reg [31:0] mac_5_3_p = 32'd0;
+  reg [7:0] mac_5_3_m_a = 8'h2c;
+  (* keep = "true" *)
+  reg [15:0] mac_5_3_m_b = 16'h002c;
+  reg [23:0] mac_5_3_m_p = 24'h000000;
+  wire [31:0] mac_5_3_p;
   (* keep = "true" *)
   reg [15:0] mac_5_3_w1 = 16'h002b;
   (* keep = "true" *)
-  reg [15:0] mac_5_3_w2 = 16'h002c;
-  (* keep = "true" *)
   reg [7:0] mac_5_4_a1 = 8'h2c;
   (* keep = "true" *)
-  reg [7:0] mac_5_4_a2 = 8'h2d;
-  reg [31:0] mac_5_4_p = 32'd0;
+  reg [7:0] mac_5_4_m_a = 8'h2d;
+  (* keep = "true" *)
+  reg [15:0] mac_5_4_m_b = 16'h002d;
+  reg [23:0] mac_5_4_m_p = 24'h000000;
+  wire [31:0] mac_5_4_p;
   (* keep = "true" *)
   reg [15:0] mac_5_4_w1 = 16'h002c;
   (* keep = "true" *)
-  reg [15:0] mac_5_4_w2 = 16'h002d;
-  (* keep = "true" *)
   reg [7:0] mac_5_5_a1 = 8'h2d;
   (* keep = "true" *)
-  reg [7:0] mac_5_5_a2 = 8'h2e;
-  reg [31:0] mac_5_5_p = 32'd0;
+  reg [7:0] mac_5_5_m_a = 8'h2e;
+  (* keep = "true" *)
+  reg [15:0] mac_5_5_m_b = 16'h002e;
+  reg [23:0] mac_5_5_m_p = 24'h000000;
+  wire [31:0] mac_5_5_p;
   (* keep = "true" *)
   reg [15:0] mac_5_5_w1 = 16'h002d;
   (* keep = "true" *)
-  reg [15:0] mac_5_5_w2 = 16'h002e;
-  (* keep = "true" *)
   reg [7:0] mac_5_6_a1 = 8'h2e;
   (* keep = "true" *)
-  reg [7:0] mac_5_6_a2 = 8'h2f;
-  reg [31:0] mac_5_6_p = 32'd0;
+  reg [7:0] mac_5_6_m_a = 8'h2f;
+  (* keep = "true" *)
+  reg [15:0] mac_5_6_m_b = 16'h002f;
+  reg [23:0] mac_5_6_m_p = 24'h000000;
+  wire [31:0] mac_5_6_p;
   (* keep = "true" *)
   reg [15:0] mac_5_6_w1 = 16'h002e;
   (* keep = "true" *)
-  reg [15:0] mac_5_6_w2 = 16'h002f;
-  (* keep = "true" *)
   reg [7:0] mac_5_7_a1 = 8'h2f;
   (* keep = "true" *)
-  reg [7:0] mac_5_7_a2 = 8'h30;
-  reg [31:0] mac_5_7_p = 32'd0;
+  reg [7:0] mac_5_7_m_a = 8'h30;
+  (* keep = "true" *)
+  reg [15:0] mac_5_7_m_b = 16'h0030;
+  reg [23:0] mac_5_7_m_p = 24'h000000;
+  wire [31:0] mac_5_7_p;
   (* keep = "true" *)
   reg [15:0] mac_5_7_w1 = 16'h002f;
   (* keep = "true" *)
-  reg [15:0] mac_5_7_w2 = 16'h0030;
-  (* keep = "true" *)
   reg [7:0] mac_6_0_a1 = 8'h30;
   (* keep = "true" *)
-  reg [7:0] mac_6_0_a2 = 8'h31;
-  reg [31:0] mac_6_0_p = 32'd0;
+  reg [7:0] mac_6_0_m_a = 8'h31;
+  (* keep = "true" *)
+  reg [15:0] mac_6_0_m_b = 16'h0031;
+  reg [23:0] mac_6_0_m_p = 24'h000000;
+  wire [31:0] mac_6_0_p;
   (* keep = "true" *)
   reg [15:0] mac_6_0_w1 = 16'h0030;
   (* keep = "true" *)
-  reg [15:0] mac_6_0_w2 = 16'h0031;
-  (* keep = "true" *)
   reg [7:0] mac_6_1_a1 = 8'h31;
   (* keep = "true" *)
-  reg [7:0] mac_6_1_a2 = 8'h32;
-  reg [31:0] mac_6_1_p = 32'd0;
+  reg [7:0] mac_6_1_m_a = 8'h32;
+  (* keep = "true" *)
+  reg [15:0] mac_6_1_m_b = 16'h0032;
+  reg [23:0] mac_6_1_m_p = 24'h000000;
+  wire [31:0] mac_6_1_p;
   (* keep = "true" *)
   reg [15:0] mac_6_1_w1 = 16'h0031;
   (* keep = "true" *)
-  reg [15:0] mac_6_1_w2 = 16'h0032;
-  (* keep = "true" *)
   reg [7:0] mac_6_2_a1 = 8'h32;
   (* keep = "true" *)
-  reg [7:0] mac_6_2_a2 = 8'h33;
-  reg [31:0] mac_6_2_p = 32'd0;
+  reg [7:0] mac_6_2_m_a = 8'h33;
+  (* keep = "true" *)
+  reg [15:0] mac_6_2_m_b = 16'h0033;
+  reg [23:0] mac_6_2_m_p = 24'h000000;
+  wire [31:0] mac_6_2_p;
   (* keep = "true" *)
   reg [15:0] mac_6_2_w1 = 16'h0032;
   (* keep = "true" *)
-  reg [15:0] mac_6_2_w2 = 16'h0033;
-  (* keep = "true" *)
   reg [7:0] mac_6_3_a1 = 8'h33;
   (* keep = "true" *)
-  reg [7:0] mac_6_3_a2 = 8'h34;
-  reg [31:0] mac_6_3_p = 32'd0;
+  reg [7:0] mac_6_3_m_a = 8'h34;
+  (* keep = "true" *)
+  reg [15:0] mac_6_3_m_b = 16'h0034;
+  reg [23:0] mac_6_3_m_p = 24'h000000;
+  wire [31:0] mac_6_3_p;
   (* keep = "true" *)
   reg [15:0] mac_6_3_w1 = 16'h0033;
   (* keep = "true" *)
-  reg [15:0] mac_6_3_w2 = 16'h0034;
-  (* keep = "true" *)
   reg [7:0] mac_6_4_a1 = 8'h34;
   (* keep = "true" *)
-  reg [7:0] mac_6_4_a2 = 8'h35;
-  reg [31:0] mac_6_4_p = 32'd0;
+  reg [7:0] mac_6_4_m_a = 8'h35;
+  (* keep = "true" *)
+  reg [15:0] mac_6_4_m_b = 16'h0035;
+  reg [23:0] mac_6_4_m_p = 24'h000000;
+  wire [31:0] mac_6_4_p;
   (* keep = "true" *)
   reg [15:0] mac_6_4_w1 = 16'h0034;
   (* keep = "true" *)
-  reg [15:0] mac_6_4_w2 = 16'h0035;
-  (* keep = "true" *)
   reg [7:0] mac_6_5_a1 = 8'h35;
   (* keep = "true" *)
-  reg [7:0] mac_6_5_a2 = 8'h36;
-  reg [31:0] mac_6_5_p = 32'd0;
+  reg [7:0] mac_6_5_m_a = 8'h36;
+  (* keep = "true" *)
+  reg [15:0] mac_6_5_m_b = 16'h0036;
+  reg [23:0] mac_6_5_m_p = 24'h000000;
+  wire [31:0] mac_6_5_p;
   (* keep = "true" *)
   reg [15:0] mac_6_5_w1 = 16'h0035;
   (* keep = "true" *)
-  reg [15:0] mac_6_5_w2 = 16'h0036;
-  (* keep = "true" *)
   reg [7:0] mac_6_6_a1 = 8'h36;
   (* keep = "true" *)
-  reg [7:0] mac_6_6_a2 = 8'h37;
-  reg [31:0] mac_6_6_p = 32'd0;
+  reg [7:0] mac_6_6_m_a = 8'h37;
+  (* keep = "true" *)
+  reg [15:0] mac_6_6_m_b = 16'h0037;
+  reg [23:0] mac_6_6_m_p = 24'h000000;
+  wire [31:0] mac_6_6_p;
   (* keep = "true" *)
   reg [15:0] mac_6_6_w1 = 16'h0036;
   (* keep = "true" *)
-  reg [15:0] mac_6_6_w2 = 16'h0037;
-  (* keep = "true" *)
   reg [7:0] mac_6_7_a1 = 8'h37;
   (* keep = "true" *)
-  reg [7:0] mac_6_7_a2 = 8'h38;
-  reg [31:0] mac_6_7_p = 32'd0;
+  reg [7:0] mac_6_7_m_a = 8'h38;
+  (* keep = "true" *)
+  reg [15:0] mac_6_7_m_b = 16'h0038;
+  reg [23:0] mac_6_7_m_p = 24'h000000;
+  wire [31:0] mac_6_7_p;
   (* keep = "true" *)
   reg [15:0] mac_6_7_w1 = 16'h0037;
   (* keep = "true" *)
-  reg [15:0] mac_6_7_w2 = 16'h0038;
-  (* keep = "true" *)
   reg [7:0] mac_7_0_a1 = 8'h38;
   (* keep = "true" *)
-  reg [7:0] mac_7_0_a2 = 8'h39;
-  reg [31:0] mac_7_0_p = 32'd0;
+  reg [7:0] mac_7_0_m_a = 8'h39;
+  (* keep = "true" *)
+  reg [15:0] mac_7_0_m_b = 16'h0039;
+  reg [23:0] mac_7_0_m_p = 24'h000000;
+  wire [31:0] mac_7_0_p;
   (* keep = "true" *)
   reg [15:0] mac_7_0_w1 = 16'h0038;
   (* keep = "true" *)
-  reg [15:0] mac_7_0_w2 = 16'h0039;
-  (* keep = "true" *)
   reg [7:0] mac_7_1_a1 = 8'h39;
   (* keep = "true" *)
-  reg [7:0] mac_7_1_a2 = 8'h3a;
-  reg [31:0] mac_7_1_p = 32'd0;
+  reg [7:0] mac_7_1_m_a = 8'h3a;
+  (* keep = "true" *)
+  reg [15:0] mac_7_1_m_b = 16'h003a;
+  reg [23:0] mac_7_1_m_p = 24'h000000;
+  wire [31:0] mac_7_1_p;
   (* keep = "true" *)
   reg [15:0] mac_7_1_w1 = 16'h0039;
   (* keep = "true" *)
-  reg [15:0] mac_7_1_w2 = 16'h003a;
-  (* keep = "true" *)
   reg [7:0] mac_7_2_a1 = 8'h3a;
   (* keep = "true" *)
-  reg [7:0] mac_7_2_a2 = 8'h3b;
-  reg [31:0] mac_7_2_p = 32'd0;
+  reg [7:0] mac_7_2_m_a = 8'h3b;
+  (* keep = "true" *)
+  reg [15:0] mac_7_2_m_b = 16'h003b;
+  reg [23:0] mac_7_2_m_p = 24'h000000;
+  wire [31:0] mac_7_2_p;
   (* keep = "true" *)
   reg [15:0] mac_7_2_w1 = 16'h003a;
   (* keep = "true" *)
-  reg [15:0] mac_7_2_w2 = 16'h003b;
-  (* keep = "true" *)
   reg [7:0] mac_7_3_a1 = 8'h3b;
   (* keep = "true" *)
-  reg [7:0] mac_7_3_a2 = 8'h3c;
-  reg [31:0] mac_7_3_p = 32'd0;
+  reg [7:0] mac_7_3_m_a = 8'h3c;
+  (* keep = "true" *)
+  reg [15:0] mac_7_3_m_b = 16'h003c;
+  reg [23:0] mac_7_3_m_p = 24'h000000;
+  wire [31:0] mac_7_3_p;
   (* keep = "true" *)
   reg [15:0] mac_7_3_w1 = 16'h003b;
   (* keep = "true" *)
-  reg [15:0] mac_7_3_w2 = 16'h003c;
-  (* keep = "true" *)
   reg [7:0] mac_7_4_a1 = 8'h3c;
   (* keep = "true" *)
-  reg [7:0] mac_7_4_a2 = 8'h3d;
-  reg [31:0] mac_7_4_p = 32'd0;
+  reg [7:0] mac_7_4_m_a = 8'h3d;
+  (* keep = "true" *)
+  reg [15:0] mac_7_4_m_b = 16'h003d;
+  reg [23:0] mac_7_4_m_p = 24'h000000;
+  wire [31:0] mac_7_4_p;
   (* keep = "true" *)
   reg [15:0] mac_7_4_w1 = 16'h003c;
   (* keep = "true" *)
-  reg [15:0] mac_7_4_w2 = 16'h003d;
-  (* keep = "true" *)
   reg [7:0] mac_7_5_a1 = 8'h3d;
   (* keep = "true" *)
-  reg [7:0] mac_7_5_a2 = 8'h3e;
-  reg [31:0] mac_7_5_p = 32'd0;
+  reg [7:0] mac_7_5_m_a = 8'h3e;
+  (* keep = "true" *)
+  reg [15:0] mac_7_5_m_b = 16'h003e;
+  reg [23:0] mac_7_5_m_p = 24'h000000;
+  wire [31:0] mac_7_5_p;
   (* keep = "true" *)
   reg [15:0] mac_7_5_w1 = 16'h003d;
   (* keep = "true" *)
-  reg [15:0] mac_7_5_w2 = 16'h003e;
-  (* keep = "true" *)
   reg [7:0] mac_7_6_a1 = 8'h3e;
   (* keep = "true" *)
-  reg [7:0] mac_7_6_a2 = 8'h3f;
-  reg [31:0] mac_7_6_p = 32'd0;
+  reg [7:0] mac_7_6_m_a = 8'h3f;
+  (* keep = "true" *)
+  reg [15:0] mac_7_6_m_b = 16'h003f;
+  reg [23:0] mac_7_6_m_p = 24'h000000;
+  wire [31:0] mac_7_6_p;
   (* keep = "true" *)
   reg [15:0] mac_7_6_w1 = 16'h003e;
   (* keep = "true" *)
-  reg [15:0] mac_7_6_w2 = 16'h003f;
-  (* keep = "true" *)
   reg [7:0] mac_7_7_a1 = 8'h3f;
   (* keep = "true" *)
-  reg [7:0] mac_7_7_a2 = 8'h40;
-  reg [31:0] mac_7_7_p = 32'd0;
+  reg [7:0] mac_7_7_m_a = 8'h40;
+  (* keep = "true" *)
+  reg [15:0] mac_7_7_m_b = 16'h0040;
+  reg [23:0] mac_7_7_m_p = 24'h000000;
+  wire [31:0] mac_7_7_p;
   (* keep = "true" *)
   reg [15:0] mac_7_7_w1 = 16'h003f;
-  (* keep = "true" *)
-  reg [15:0] mac_7_7_w2 = 16'h0040;
   output [258:0] o__payload;
   wire [258:0] o__payload;
   wire [255:0] \o__payload.acc ;
@@ -2692,154 +2692,90 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   reg v_hop_7_7 = 1'h0;
   wire wide_out;
   reg wide_out_r = 1'h0;
-  assign \$46  = first_2_6 ? 32'd0 : acc_2_6;
-  assign \$47  = $signed(mac_2_6_p) + $signed(\$46 );
-  assign \$48  = first_2_7 ? 32'd0 : acc_2_7;
-  assign \$49  = $signed(mac_2_7_p) + $signed(\$48 );
-  assign \$50  = first_3_0 ? 32'd0 : acc_3_0;
-  assign \$51  = $signed(mac_3_0_p) + $signed(\$50 );
-  assign \$52  = first_3_1 ? 32'd0 : acc_3_1;
-  assign \$53  = $signed(mac_3_1_p) + $signed(\$52 );
-  assign \$54  = first_3_2 ? 32'd0 : acc_3_2;
-  assign \$55  = $signed(mac_3_2_p) + $signed(\$54 );
-  assign \$56  = first_3_3 ? 32'd0 : acc_3_3;
-  assign \$57  = $signed(mac_3_3_p) + $signed(\$56 );
-  assign \$58  = first_3_4 ? 32'd0 : acc_3_4;
-  assign \$59  = $signed(mac_3_4_p) + $signed(\$58 );
-  assign \$60  = first_3_5 ? 32'd0 : acc_3_5;
-  assign \$61  = $signed(mac_3_5_p) + $signed(\$60 );
-  assign \$62  = first_3_6 ? 32'd0 : acc_3_6;
-  assign \$63  = $signed(mac_3_6_p) + $signed(\$62 );
-  assign \$64  = first_3_7 ? 32'd0 : acc_3_7;
-  assign \$65  = $signed(mac_3_7_p) + $signed(\$64 );
-  assign \$66  = first_4_0 ? 32'd0 : acc_4_0;
-  assign \$67  = $signed(mac_4_0_p) + $signed(\$66 );
-  assign \$68  = first_4_1 ? 32'd0 : acc_4_1;
-  assign \$69  = $signed(mac_4_1_p) + $signed(\$68 );
-  assign \$70  = first_4_2 ? 32'd0 : acc_4_2;
-  assign \$71  = $signed(mac_4_2_p) + $signed(\$70 );
-  assign \$72  = first_4_3 ? 32'd0 : acc_4_3;
-  assign \$73  = $signed(mac_4_3_p) + $signed(\$72 );
-  assign \$74  = first_4_4 ? 32'd0 : acc_4_4;
-  assign \$75  = $signed(mac_4_4_p) + $signed(\$74 );
-  assign \$76  = first_4_5 ? 32'd0 : acc_4_5;
-  assign \$77  = $signed(mac_4_5_p) + $signed(\$76 );
-  assign \$78  = first_4_6 ? 32'd0 : acc_4_6;
-  assign \$79  = $signed(mac_4_6_p) + $signed(\$78 );
-  assign \$80  = first_4_7 ? 32'd0 : acc_4_7;
-  assign \$81  = $signed(mac_4_7_p) + $signed(\$80 );
-  assign \$82  = first_5_0 ? 32'd0 : acc_5_0;
-  assign \$83  = $signed(mac_5_0_p) + $signed(\$82 );
-  assign \$84  = first_5_1 ? 32'd0 : acc_5_1;
-  assign \$85  = $signed(mac_5_1_p) + $signed(\$84 );
-  assign \$86  = first_5_2 ? 32'd0 : acc_5_2;
-  assign \$87  = $signed(mac_5_2_p) + $signed(\$86 );
-  assign \$88  = first_5_3 ? 32'd0 : acc_5_3;
-  assign \$89  = $signed(mac_5_3_p) + $signed(\$88 );
-  assign \$90  = first_5_4 ? 32'd0 : acc_5_4;
-  assign \$91  = $signed(mac_5_4_p) + $signed(\$90 );
-  assign \$92  = first_5_5 ? 32'd0 : acc_5_5;
-  assign \$93  = $signed(mac_5_5_p) + $signed(\$92 );
-  assign \$94  = first_5_6 ? 32'd0 : acc_5_6;
-  assign \$95  = $signed(mac_5_6_p) + $signed(\$94 );
-  assign \$96  = first_5_7 ? 32'd0 : acc_5_7;
-  assign \$97  = $signed(mac_5_7_p) + $signed(\$96 );
-  assign \$98  = first_6_0 ? 32'd0 : acc_6_0;
-  assign \$99  = $signed(mac_6_0_p) + $signed(\$98 );
-  assign \$100  = first_6_1 ? 32'd0 : acc_6_1;
-  assign \$101  = $signed(mac_6_1_p) + $signed(\$100 );
-  assign \$102  = first_6_2 ? 32'd0 : acc_6_2;
-  assign \$103  = $signed(mac_6_2_p) + $signed(\$102 );
-  assign \$104  = first_6_3 ? 32'd0 : acc_6_3;
-  assign \$105  = $signed(mac_6_3_p) + $signed(\$104 );
-  assign \$106  = first_6_4 ? 32'd0 : acc_6_4;
-  assign \$107  = $signed(mac_6_4_p) + $signed(\$106 );
-  assign \$108  = first_6_5 ? 32'd0 : acc_6_5;
-  assign \$109  = $signed(mac_6_5_p) + $signed(\$108 );
   assign \$110  = first_6_6 ? 32'd0 : acc_6_6;
-  assign \$111  = $signed(mac_6_6_p) + $signed(\$110 );
+  assign \$111  = $signed(mac_6_6_m_p) + $signed(\$110 );
   assign \$112  = first_6_7 ? 32'd0 : acc_6_7;
-  assign \$113  = $signed(mac_6_7_p) + $signed(\$112 );
+  assign \$113  = $signed(mac_6_7_m_p) + $signed(\$112 );
   assign \$114  = first_7_0 ? 32'd0 : acc_7_0;
-  assign \$115  = $signed(mac_7_0_p) + $signed(\$114 );
+  assign \$115  = $signed(mac_7_0_m_p) + $signed(\$114 );
   assign \$116  = first_7_1 ? 32'd0 : acc_7_1;
-  assign \$117  = $signed(mac_7_1_p) + $signed(\$116 );
+  assign \$117  = $signed(mac_7_1_m_p) + $signed(\$116 );
   assign \$118  = first_7_2 ? 32'd0 : acc_7_2;
-  assign \$119  = $signed(mac_7_2_p) + $signed(\$118 );
+  assign \$119  = $signed(mac_7_2_m_p) + $signed(\$118 );
   assign \$120  = first_7_3 ? 32'd0 : acc_7_3;
-  assign \$121  = $signed(mac_7_3_p) + $signed(\$120 );
+  assign \$121  = $signed(mac_7_3_m_p) + $signed(\$120 );
   assign \$122  = first_7_4 ? 32'd0 : acc_7_4;
-  assign \$123  = $signed(mac_7_4_p) + $signed(\$122 );
+  assign \$123  = $signed(mac_7_4_m_p) + $signed(\$122 );
   assign \$124  = first_7_5 ? 32'd0 : acc_7_5;
-  assign \$125  = $signed(mac_7_5_p) + $signed(\$124 );
+  assign \$125  = $signed(mac_7_5_m_p) + $signed(\$124 );
   assign \$126  = first_7_6 ? 32'd0 : acc_7_6;
-  assign \$127  = $signed(mac_7_6_p) + $signed(\$126 );
+  assign \$127  = $signed(mac_7_6_m_p) + $signed(\$126 );
   assign \$128  = first_7_7 ? 32'd0 : acc_7_7;
-  assign \$129  = $signed(mac_7_7_p) + $signed(\$128 );
-  assign \$130  = $signed(mac_0_0_a2) * $signed(mac_0_0_w2);
-  assign \$131  = $signed(mac_0_1_a2) * $signed(mac_0_1_w2);
-  assign \$132  = $signed(mac_0_2_a2) * $signed(mac_0_2_w2);
-  assign \$133  = $signed(mac_0_3_a2) * $signed(mac_0_3_w2);
-  assign \$134  = $signed(mac_0_4_a2) * $signed(mac_0_4_w2);
-  assign \$135  = $signed(mac_0_5_a2) * $signed(mac_0_5_w2);
-  assign \$136  = $signed(mac_0_6_a2) * $signed(mac_0_6_w2);
-  assign \$137  = $signed(mac_0_7_a2) * $signed(mac_0_7_w2);
-  assign \$138  = $signed(mac_1_0_a2) * $signed(mac_1_0_w2);
-  assign \$139  = $signed(mac_1_1_a2) * $signed(mac_1_1_w2);
-  assign \$140  = $signed(mac_1_2_a2) * $signed(mac_1_2_w2);
-  assign \$141  = $signed(mac_1_3_a2) * $signed(mac_1_3_w2);
-  assign \$142  = $signed(mac_1_4_a2) * $signed(mac_1_4_w2);
-  assign \$143  = $signed(mac_1_5_a2) * $signed(mac_1_5_w2);
-  assign \$144  = $signed(mac_1_6_a2) * $signed(mac_1_6_w2);
-  assign \$145  = $signed(mac_1_7_a2) * $signed(mac_1_7_w2);
-  assign \$146  = $signed(mac_2_0_a2) * $signed(mac_2_0_w2);
-  assign \$147  = $signed(mac_2_1_a2) * $signed(mac_2_1_w2);
-  assign \$148  = $signed(mac_2_2_a2) * $signed(mac_2_2_w2);
-  assign \$149  = $signed(mac_2_3_a2) * $signed(mac_2_3_w2);
-  assign \$150  = $signed(mac_2_4_a2) * $signed(mac_2_4_w2);
-  assign \$151  = $signed(mac_2_5_a2) * $signed(mac_2_5_w2);
-  assign \$152  = $signed(mac_2_6_a2) * $signed(mac_2_6_w2);
-  assign \$153  = $signed(mac_2_7_a2) * $signed(mac_2_7_w2);
-  assign \$154  = $signed(mac_3_0_a2) * $signed(mac_3_0_w2);
-  assign \$155  = $signed(mac_3_1_a2) * $signed(mac_3_1_w2);
-  assign \$156  = $signed(mac_3_2_a2) * $signed(mac_3_2_w2);
-  assign \$157  = $signed(mac_3_3_a2) * $signed(mac_3_3_w2);
-  assign \$158  = $signed(mac_3_4_a2) * $signed(mac_3_4_w2);
-  assign \$159  = $signed(mac_3_5_a2) * $signed(mac_3_5_w2);
-  assign \$160  = $signed(mac_3_6_a2) * $signed(mac_3_6_w2);
-  assign \$161  = $signed(mac_3_7_a2) * $signed(mac_3_7_w2);
-  assign \$162  = $signed(mac_4_0_a2) * $signed(mac_4_0_w2);
-  assign \$163  = $signed(mac_4_1_a2) * $signed(mac_4_1_w2);
-  assign \$164  = $signed(mac_4_2_a2) * $signed(mac_4_2_w2);
-  assign \$165  = $signed(mac_4_3_a2) * $signed(mac_4_3_w2);
-  assign \$166  = $signed(mac_4_4_a2) * $signed(mac_4_4_w2);
-  assign \$167  = $signed(mac_4_5_a2) * $signed(mac_4_5_w2);
-  assign \$168  = $signed(mac_4_6_a2) * $signed(mac_4_6_w2);
-  assign \$169  = $signed(mac_4_7_a2) * $signed(mac_4_7_w2);
-  assign \$170  = $signed(mac_5_0_a2) * $signed(mac_5_0_w2);
-  assign \$171  = $signed(mac_5_1_a2) * $signed(mac_5_1_w2);
-  assign \$172  = $signed(mac_5_2_a2) * $signed(mac_5_2_w2);
-  assign \$173  = $signed(mac_5_3_a2) * $signed(mac_5_3_w2);
-  assign \$174  = $signed(mac_5_4_a2) * $signed(mac_5_4_w2);
-  assign \$175  = $signed(mac_5_5_a2) * $signed(mac_5_5_w2);
-  assign \$176  = $signed(mac_5_6_a2) * $signed(mac_5_6_w2);
-  assign \$177  = $signed(mac_5_7_a2) * $signed(mac_5_7_w2);
-  assign \$178  = $signed(mac_6_0_a2) * $signed(mac_6_0_w2);
-  assign \$179  = $signed(mac_6_1_a2) * $signed(mac_6_1_w2);
-  assign \$180  = $signed(mac_6_2_a2) * $signed(mac_6_2_w2);
-  assign \$181  = $signed(mac_6_3_a2) * $signed(mac_6_3_w2);
-  assign \$182  = $signed(mac_6_4_a2) * $signed(mac_6_4_w2);
-  assign \$183  = $signed(mac_6_5_a2) * $signed(mac_6_5_w2);
-  assign \$184  = $signed(mac_6_6_a2) * $signed(mac_6_6_w2);
-  assign \$185  = $signed(mac_6_7_a2) * $signed(mac_6_7_w2);
-  assign \$186  = $signed(mac_7_0_a2) * $signed(mac_7_0_w2);
-  assign \$187  = $signed(mac_7_1_a2) * $signed(mac_7_1_w2);
-  assign \$188  = $signed(mac_7_2_a2) * $signed(mac_7_2_w2);
-  assign \$189  = $signed(mac_7_3_a2) * $signed(mac_7_3_w2);
-  assign \$190  = $signed(mac_7_4_a2) * $signed(mac_7_4_w2);
-  assign \$191  = $signed(mac_7_5_a2) * $signed(mac_7_5_w2);
-  assign \$192  = $signed(mac_7_6_a2) * $signed(mac_7_6_w2);
-  assign \$193  = $signed(mac_7_7_a2) * $signed(mac_7_7_w2);
+  assign \$129  = $signed(mac_7_7_m_p) + $signed(\$128 );
+  assign \$130  = $signed(mac_0_0_m_a) * $signed(mac_0_0_m_b);
+  assign \$131  = $signed(mac_0_1_m_a) * $signed(mac_0_1_m_b);
+  assign \$132  = $signed(mac_0_2_m_a) * $signed(mac_0_2_m_b);
+  assign \$133  = $signed(mac_0_3_m_a) * $signed(mac_0_3_m_b);
+  assign \$134  = $signed(mac_0_4_m_a) * $signed(mac_0_4_m_b);
+  assign \$135  = $signed(mac_0_5_m_a) * $signed(mac_0_5_m_b);
+  assign \$136  = $signed(mac_0_6_m_a) * $signed(mac_0_6_m_b);
+  assign \$137  = $signed(mac_0_7_m_a) * $signed(mac_0_7_m_b);
+  assign \$138  = $signed(mac_1_0_m_a) * $signed(mac_1_0_m_b);
+  assign \$139  = $signed(mac_1_1_m_a) * $signed(mac_1_1_m_b);
+  assign \$140  = $signed(mac_1_2_m_a) * $signed(mac_1_2_m_b);
+  assign \$141  = $signed(mac_1_3_m_a) * $signed(mac_1_3_m_b);
+  assign \$142  = $signed(mac_1_4_m_a) * $signed(mac_1_4_m_b);
+  assign \$143  = $signed(mac_1_5_m_a) * $signed(mac_1_5_m_b);
+  assign \$144  = $signed(mac_1_6_m_a) * $signed(mac_1_6_m_b);
+  assign \$145  = $signed(mac_1_7_m_a) * $signed(mac_1_7_m_b);
+  assign \$146  = $signed(mac_2_0_m_a) * $signed(mac_2_0_m_b);
+  assign \$147  = $signed(mac_2_1_m_a) * $signed(mac_2_1_m_b);
+  assign \$148  = $signed(mac_2_2_m_a) * $signed(mac_2_2_m_b);
+  assign \$149  = $signed(mac_2_3_m_a) * $signed(mac_2_3_m_b);
+  assign \$150  = $signed(mac_2_4_m_a) * $signed(mac_2_4_m_b);
+  assign \$151  = $signed(mac_2_5_m_a) * $signed(mac_2_5_m_b);
+  assign \$152  = $signed(mac_2_6_m_a) * $signed(mac_2_6_m_b);
+  assign \$153  = $signed(mac_2_7_m_a) * $signed(mac_2_7_m_b);
+  assign \$154  = $signed(mac_3_0_m_a) * $signed(mac_3_0_m_b);
+  assign \$155  = $signed(mac_3_1_m_a) * $signed(mac_3_1_m_b);
+  assign \$156  = $signed(mac_3_2_m_a) * $signed(mac_3_2_m_b);
+  assign \$157  = $signed(mac_3_3_m_a) * $signed(mac_3_3_m_b);
+  assign \$158  = $signed(mac_3_4_m_a) * $signed(mac_3_4_m_b);
+  assign \$159  = $signed(mac_3_5_m_a) * $signed(mac_3_5_m_b);
+  assign \$160  = $signed(mac_3_6_m_a) * $signed(mac_3_6_m_b);
+  assign \$161  = $signed(mac_3_7_m_a) * $signed(mac_3_7_m_b);
+  assign \$162  = $signed(mac_4_0_m_a) * $signed(mac_4_0_m_b);
+  assign \$163  = $signed(mac_4_1_m_a) * $signed(mac_4_1_m_b);
+  assign \$164  = $signed(mac_4_2_m_a) * $signed(mac_4_2_m_b);
+  assign \$165  = $signed(mac_4_3_m_a) * $signed(mac_4_3_m_b);
+  assign \$166  = $signed(mac_4_4_m_a) * $signed(mac_4_4_m_b);
+  assign \$167  = $signed(mac_4_5_m_a) * $signed(mac_4_5_m_b);
+  assign \$168  = $signed(mac_4_6_m_a) * $signed(mac_4_6_m_b);
+  assign \$169  = $signed(mac_4_7_m_a) * $signed(mac_4_7_m_b);
+  assign \$170  = $signed(mac_5_0_m_a) * $signed(mac_5_0_m_b);
+  assign \$171  = $signed(mac_5_1_m_a) * $signed(mac_5_1_m_b);
+  assign \$172  = $signed(mac_5_2_m_a) * $signed(mac_5_2_m_b);
+  assign \$173  = $signed(mac_5_3_m_a) * $signed(mac_5_3_m_b);
+  assign \$174  = $signed(mac_5_4_m_a) * $signed(mac_5_4_m_b);
+  assign \$175  = $signed(mac_5_5_m_a) * $signed(mac_5_5_m_b);
+  assign \$176  = $signed(mac_5_6_m_a) * $signed(mac_5_6_m_b);
+  assign \$177  = $signed(mac_5_7_m_a) * $signed(mac_5_7_m_b);
+  assign \$178  = $signed(mac_6_0_m_a) * $signed(mac_6_0_m_b);
+  assign \$179  = $signed(mac_6_1_m_a) * $signed(mac_6_1_m_b);
+  assign \$180  = $signed(mac_6_2_m_a) * $signed(mac_6_2_m_b);
+  assign \$181  = $signed(mac_6_3_m_a) * $signed(mac_6_3_m_b);
+  assign \$182  = $signed(mac_6_4_m_a) * $signed(mac_6_4_m_b);
+  assign \$183  = $signed(mac_6_5_m_a) * $signed(mac_6_5_m_b);
+  assign \$184  = $signed(mac_6_6_m_a) * $signed(mac_6_6_m_b);
+  assign \$185  = $signed(mac_6_7_m_a) * $signed(mac_6_7_m_b);
+  assign \$186  = $signed(mac_7_0_m_a) * $signed(mac_7_0_m_b);
+  assign \$187  = $signed(mac_7_1_m_a) * $signed(mac_7_1_m_b);
+  assign \$188  = $signed(mac_7_2_m_a) * $signed(mac_7_2_m_b);
+  assign \$189  = $signed(mac_7_3_m_a) * $signed(mac_7_3_m_b);
+  assign \$190  = $signed(mac_7_4_m_a) * $signed(mac_7_4_m_b);
+  assign \$191  = $signed(mac_7_5_m_a) * $signed(mac_7_5_m_b);
+  assign \$192  = $signed(mac_7_6_m_a) * $signed(mac_7_6_m_b);
+  assign \$193  = $signed(mac_7_7_m_a) * $signed(mac_7_7_m_b);
   assign \$194  = v2 & last2;
   assign \$195  = v4 & last4;
   assign \$196  = drain & last_row;
@@ -3106,1836 +3042,1900 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_0_0_w1 <= in1[79:64];
   always @(posedge clk)
-    mac_0_0_a2 <= mac_0_0_a1;
+    mac_0_0_m_a <= mac_0_0_a1;
   always @(posedge clk)
-    mac_0_0_w2 <= mac_0_0_w1;
+    mac_0_0_m_b <= mac_0_0_w1;
   always @(posedge clk)
-    mac_0_0_p <= \$442 ;
+    mac_0_0_m_p <= \$130 ;
   always @(posedge clk)
     mac_0_1_a1 <= in1[7:0];
   always @(posedge clk)
     mac_0_1_w1 <= in1[95:80];
   always @(posedge clk)
-    mac_0_1_a2 <= mac_0_1_a1;
+    mac_0_1_m_a <= mac_0_1_a1;
   always @(posedge clk)
-    mac_0_1_w2 <= mac_0_1_w1;
+    mac_0_1_m_b <= mac_0_1_w1;
   always @(posedge clk)
-    mac_0_1_p <= \$443 ;
+    mac_0_1_m_p <= \$131 ;
   always @(posedge clk)
     mac_0_2_a1 <= in1[7:0];
   always @(posedge clk)
     mac_0_2_w1 <= in1[111:96];
   always @(posedge clk)
-    mac_0_2_a2 <= mac_0_2_a1;
+    mac_0_2_m_a <= mac_0_2_a1;
   always @(posedge clk)
-    mac_0_2_w2 <= mac_0_2_w1;
+    mac_0_2_m_b <= mac_0_2_w1;
   always @(posedge clk)
-    mac_0_2_p <= \$444 ;
+    mac_0_2_m_p <= \$132 ;
   always @(posedge clk)
     mac_0_3_a1 <= in1[7:0];
   always @(posedge clk)
     mac_0_3_w1 <= in1[127:112];
   always @(posedge clk)
-    mac_0_3_a2 <= mac_0_3_a1;
+    mac_0_3_m_a <= mac_0_3_a1;
   always @(posedge clk)
-    mac_0_3_w2 <= mac_0_3_w1;
+    mac_0_3_m_b <= mac_0_3_w1;
   always @(posedge clk)
-    mac_0_3_p <= \$445 ;
+    mac_0_3_m_p <= \$133 ;
   always @(posedge clk)
     mac_0_4_a1 <= in1[7:0];
   always @(posedge clk)
     mac_0_4_w1 <= in1[143:128];
   always @(posedge clk)
-    mac_0_4_a2 <= mac_0_4_a1;
+    mac_0_4_m_a <= mac_0_4_a1;
   always @(posedge clk)
-    mac_0_4_w2 <= mac_0_4_w1;
+    mac_0_4_m_b <= mac_0_4_w1;
   always @(posedge clk)
-    mac_0_4_p <= \$446 ;
+    mac_0_4_m_p <= \$134 ;
   always @(posedge clk)
     mac_0_5_a1 <= in1[7:0];
   always @(posedge clk)
     mac_0_5_w1 <= in1[159:144];
   always @(posedge clk)
-    mac_0_5_a2 <= mac_0_5_a1;
+    mac_0_5_m_a <= mac_0_5_a1;
   always @(posedge clk)
-    mac_0_5_w2 <= mac_0_5_w1;
+    mac_0_5_m_b <= mac_0_5_w1;
   always @(posedge clk)
-    mac_0_5_p <= \$447 ;
+    mac_0_5_m_p <= \$135 ;
   always @(posedge clk)
     mac_0_6_a1 <= in1[7:0];
   always @(posedge clk)
     mac_0_6_w1 <= in1[175:160];
   always @(posedge clk)
-    mac_0_6_a2 <= mac_0_6_a1;
+    mac_0_6_m_a <= mac_0_6_a1;
   always @(posedge clk)
-    mac_0_6_w2 <= mac_0_6_w1;
+    mac_0_6_m_b <= mac_0_6_w1;
   always @(posedge clk)
-    mac_0_6_p <= \$448 ;
+    mac_0_6_m_p <= \$136 ;
   always @(posedge clk)
     mac_0_7_a1 <= in1[7:0];
   always @(posedge clk)
     mac_0_7_w1 <= in1[191:176];
   always @(posedge clk)
-    mac_0_7_a2 <= mac_0_7_a1;
+    mac_0_7_m_a <= mac_0_7_a1;
   always @(posedge clk)
-    mac_0_7_w2 <= mac_0_7_w1;
+    mac_0_7_m_b <= mac_0_7_w1;
   always @(posedge clk)
-    mac_0_7_p <= \$449 ;
+    mac_0_7_m_p <= \$137 ;
   always @(posedge clk)
     mac_1_0_a1 <= in1[15:8];
   always @(posedge clk)
     mac_1_0_w1 <= in1[79:64];
   always @(posedge clk)
-    mac_1_0_a2 <= mac_1_0_a1;
+    mac_1_0_m_a <= mac_1_0_a1;
   always @(posedge clk)
-    mac_1_0_w2 <= mac_1_0_w1;
+    mac_1_0_m_b <= mac_1_0_w1;
   always @(posedge clk)
-    mac_1_0_p <= \$450 ;
+    mac_1_0_m_p <= \$138 ;
   always @(posedge clk)
     mac_1_1_a1 <= in1[15:8];
   always @(posedge clk)
     mac_1_1_w1 <= in1[95:80];
   always @(posedge clk)
-    mac_1_1_a2 <= mac_1_1_a1;
+    mac_1_1_m_a <= mac_1_1_a1;
   always @(posedge clk)
-    mac_1_1_w2 <= mac_1_1_w1;
+    mac_1_1_m_b <= mac_1_1_w1;
   always @(posedge clk)
-    mac_1_1_p <= \$451 ;
+    mac_1_1_m_p <= \$139 ;
   always @(posedge clk)
     mac_1_2_a1 <= in1[15:8];
   always @(posedge clk)
     mac_1_2_w1 <= in1[111:96];
   always @(posedge clk)
-    mac_1_2_a2 <= mac_1_2_a1;
+    mac_1_2_m_a <= mac_1_2_a1;
   always @(posedge clk)
-    mac_1_2_w2 <= mac_1_2_w1;
+    mac_1_2_m_b <= mac_1_2_w1;
   always @(posedge clk)
-    mac_1_2_p <= \$452 ;
+    mac_1_2_m_p <= \$140 ;
   always @(posedge clk)
     mac_1_3_a1 <= in1[15:8];
   always @(posedge clk)
     mac_1_3_w1 <= in1[127:112];
   always @(posedge clk)
-    mac_1_3_a2 <= mac_1_3_a1;
+    mac_1_3_m_a <= mac_1_3_a1;
   always @(posedge clk)
-    mac_1_3_w2 <= mac_1_3_w1;
+    mac_1_3_m_b <= mac_1_3_w1;
   always @(posedge clk)
-    mac_1_3_p <= \$453 ;
+    mac_1_3_m_p <= \$141 ;
   always @(posedge clk)
     mac_1_4_a1 <= in1[15:8];
   always @(posedge clk)
     mac_1_4_w1 <= in1[143:128];
   always @(posedge clk)
-    mac_1_4_a2 <= mac_1_4_a1;
+    mac_1_4_m_a <= mac_1_4_a1;
   always @(posedge clk)
-    mac_1_4_w2 <= mac_1_4_w1;
+    mac_1_4_m_b <= mac_1_4_w1;
   always @(posedge clk)
-    mac_1_4_p <= \$454 ;
+    mac_1_4_m_p <= \$142 ;
   always @(posedge clk)
     mac_1_5_a1 <= in1[15:8];
   always @(posedge clk)
     mac_1_5_w1 <= in1[159:144];
   always @(posedge clk)
-    mac_1_5_a2 <= mac_1_5_a1;
+    mac_1_5_m_a <= mac_1_5_a1;
   always @(posedge clk)
-    mac_1_5_w2 <= mac_1_5_w1;
+    mac_1_5_m_b <= mac_1_5_w1;
   always @(posedge clk)
-    mac_1_5_p <= \$455 ;
+    mac_1_5_m_p <= \$143 ;
   always @(posedge clk)
     mac_1_6_a1 <= in1[15:8];
   always @(posedge clk)
     mac_1_6_w1 <= in1[175:160];
   always @(posedge clk)
-    mac_1_6_a2 <= mac_1_6_a1;
+    mac_1_6_m_a <= mac_1_6_a1;
   always @(posedge clk)
-    mac_1_6_w2 <= mac_1_6_w1;
+    mac_1_6_m_b <= mac_1_6_w1;
   always @(posedge clk)
-    mac_1_6_p <= \$456 ;
+    mac_1_6_m_p <= \$144 ;
   always @(posedge clk)
     mac_1_7_a1 <= in1[15:8];
   always @(posedge clk)
     mac_1_7_w1 <= in1[191:176];
   always @(posedge clk)
-    mac_1_7_a2 <= mac_1_7_a1;
+    mac_1_7_m_a <= mac_1_7_a1;
   always @(posedge clk)
-    mac_1_7_w2 <= mac_1_7_w1;
+    mac_1_7_m_b <= mac_1_7_w1;
   always @(posedge clk)
-    mac_1_7_p <= \$457 ;
+    mac_1_7_m_p <= \$145 ;
   always @(posedge clk)
     mac_2_0_a1 <= in1[23:16];
   always @(posedge clk)
     mac_2_0_w1 <= in1[79:64];
   always @(posedge clk)
-    mac_2_0_a2 <= mac_2_0_a1;
+    mac_2_0_m_a <= mac_2_0_a1;
   always @(posedge clk)
-    mac_2_0_w2 <= mac_2_0_w1;
+    mac_2_0_m_b <= mac_2_0_w1;
   always @(posedge clk)
-    mac_2_0_p <= \$458 ;
+    mac_2_0_m_p <= \$146 ;
   always @(posedge clk)
     mac_2_1_a1 <= in1[23:16];
   always @(posedge clk)
     mac_2_1_w1 <= in1[95:80];
   always @(posedge clk)
-    mac_2_1_a2 <= mac_2_1_a1;
+    mac_2_1_m_a <= mac_2_1_a1;
   always @(posedge clk)
-    mac_2_1_w2 <= mac_2_1_w1;
+    mac_2_1_m_b <= mac_2_1_w1;
   always @(posedge clk)
-    mac_2_1_p <= \$459 ;
+    mac_2_1_m_p <= \$147 ;
   always @(posedge clk)
     mac_2_2_a1 <= in1[23:16];
   always @(posedge clk)
     mac_2_2_w1 <= in1[111:96];
   always @(posedge clk)
-    mac_2_2_a2 <= mac_2_2_a1;
+    mac_2_2_m_a <= mac_2_2_a1;
   always @(posedge clk)
-    mac_2_2_w2 <= mac_2_2_w1;
+    mac_2_2_m_b <= mac_2_2_w1;
   always @(posedge clk)
-    mac_2_2_p <= \$460 ;
+    mac_2_2_m_p <= \$148 ;
   always @(posedge clk)
     mac_2_3_a1 <= in1[23:16];
   always @(posedge clk)
     mac_2_3_w1 <= in1[127:112];
   always @(posedge clk)
-    mac_2_3_a2 <= mac_2_3_a1;
+    mac_2_3_m_a <= mac_2_3_a1;
   always @(posedge clk)
-    mac_2_3_w2 <= mac_2_3_w1;
+    mac_2_3_m_b <= mac_2_3_w1;
   always @(posedge clk)
-    mac_2_3_p <= \$461 ;
+    mac_2_3_m_p <= \$149 ;
   always @(posedge clk)
     mac_2_4_a1 <= in1[23:16];
   always @(posedge clk)
     mac_2_4_w1 <= in1[143:128];
   always @(posedge clk)
-    mac_2_4_a2 <= mac_2_4_a1;
+    mac_2_4_m_a <= mac_2_4_a1;
   always @(posedge clk)
-    mac_2_4_w2 <= mac_2_4_w1;
+    mac_2_4_m_b <= mac_2_4_w1;
   always @(posedge clk)
-    mac_2_4_p <= \$462 ;
+    mac_2_4_m_p <= \$150 ;
   always @(posedge clk)
     mac_2_5_a1 <= in1[23:16];
   always @(posedge clk)
     mac_2_5_w1 <= in1[159:144];
   always @(posedge clk)
-    mac_2_5_a2 <= mac_2_5_a1;
+    mac_2_5_m_a <= mac_2_5_a1;
   always @(posedge clk)
-    mac_2_5_w2 <= mac_2_5_w1;
+    mac_2_5_m_b <= mac_2_5_w1;
   always @(posedge clk)
-    mac_2_5_p <= \$463 ;
+    mac_2_5_m_p <= \$151 ;
   always @(posedge clk)
     mac_2_6_a1 <= in1[23:16];
   always @(posedge clk)
     mac_2_6_w1 <= in1[175:160];
   always @(posedge clk)
-    mac_2_6_a2 <= mac_2_6_a1;
+    mac_2_6_m_a <= mac_2_6_a1;
   always @(posedge clk)
-    mac_2_6_w2 <= mac_2_6_w1;
+    mac_2_6_m_b <= mac_2_6_w1;
   always @(posedge clk)
-    mac_2_6_p <= \$464 ;
+    mac_2_6_m_p <= \$152 ;
   always @(posedge clk)
     mac_2_7_a1 <= in1[23:16];
   always @(posedge clk)
     mac_2_7_w1 <= in1[191:176];
   always @(posedge clk)
-    mac_2_7_a2 <= mac_2_7_a1;
+    mac_2_7_m_a <= mac_2_7_a1;
   always @(posedge clk)
-    mac_2_7_w2 <= mac_2_7_w1;
+    mac_2_7_m_b <= mac_2_7_w1;
   always @(posedge clk)
-    mac_2_7_p <= \$465 ;
+    mac_2_7_m_p <= \$153 ;
   always @(posedge clk)
     mac_3_0_a1 <= in1[31:24];
   always @(posedge clk)
     mac_3_0_w1 <= in1[79:64];
   always @(posedge clk)
-    mac_3_0_a2 <= mac_3_0_a1;
+    mac_3_0_m_a <= mac_3_0_a1;
   always @(posedge clk)
-    mac_3_0_w2 <= mac_3_0_w1;
+    mac_3_0_m_b <= mac_3_0_w1;
   always @(posedge clk)
-    mac_3_0_p <= \$466 ;
+    mac_3_0_m_p <= \$154 ;
   always @(posedge clk)
     mac_3_1_a1 <= in1[31:24];
   always @(posedge clk)
     mac_3_1_w1 <= in1[95:80];
   always @(posedge clk)
-    mac_3_1_a2 <= mac_3_1_a1;
+    mac_3_1_m_a <= mac_3_1_a1;
   always @(posedge clk)
-    mac_3_1_w2 <= mac_3_1_w1;
+    mac_3_1_m_b <= mac_3_1_w1;
   always @(posedge clk)
-    mac_3_1_p <= \$467 ;
+    mac_3_1_m_p <= \$155 ;
   always @(posedge clk)
     mac_3_2_a1 <= in1[31:24];
   always @(posedge clk)
     mac_3_2_w1 <= in1[111:96];
   always @(posedge clk)
-    mac_3_2_a2 <= mac_3_2_a1;
+    mac_3_2_m_a <= mac_3_2_a1;
   always @(posedge clk)
-    mac_3_2_w2 <= mac_3_2_w1;
+    mac_3_2_m_b <= mac_3_2_w1;
   always @(posedge clk)
-    mac_3_2_p <= \$468 ;
+    mac_3_2_m_p <= \$156 ;
   always @(posedge clk)
     mac_3_3_a1 <= in1[31:24];
   always @(posedge clk)
     mac_3_3_w1 <= in1[127:112];
   always @(posedge clk)
-    mac_3_3_a2 <= mac_3_3_a1;
+    mac_3_3_m_a <= mac_3_3_a1;
   always @(posedge clk)
-    mac_3_3_w2 <= mac_3_3_w1;
+    mac_3_3_m_b <= mac_3_3_w1;
   always @(posedge clk)
-    mac_3_3_p <= \$469 ;
+    mac_3_3_m_p <= \$157 ;
   always @(posedge clk)
     mac_3_4_a1 <= in1[31:24];
   always @(posedge clk)
     mac_3_4_w1 <= in1[143:128];
   always @(posedge clk)
-    mac_3_4_a2 <= mac_3_4_a1;
+    mac_3_4_m_a <= mac_3_4_a1;
   always @(posedge clk)
-    mac_3_4_w2 <= mac_3_4_w1;
+    mac_3_4_m_b <= mac_3_4_w1;
   always @(posedge clk)
-    mac_3_4_p <= \$470 ;
+    mac_3_4_m_p <= \$158 ;
   always @(posedge clk)
     mac_3_5_a1 <= in1[31:24];
   always @(posedge clk)
     mac_3_5_w1 <= in1[159:144];
   always @(posedge clk)
-    mac_3_5_a2 <= mac_3_5_a1;
+    mac_3_5_m_a <= mac_3_5_a1;
   always @(posedge clk)
-    mac_3_5_w2 <= mac_3_5_w1;
+    mac_3_5_m_b <= mac_3_5_w1;
   always @(posedge clk)
-    mac_3_5_p <= \$471 ;
+    mac_3_5_m_p <= \$159 ;
   always @(posedge clk)
     mac_3_6_a1 <= in1[31:24];
   always @(posedge clk)
     mac_3_6_w1 <= in1[175:160];
   always @(posedge clk)
-    mac_3_6_a2 <= mac_3_6_a1;
+    mac_3_6_m_a <= mac_3_6_a1;
   always @(posedge clk)
-    mac_3_6_w2 <= mac_3_6_w1;
+    mac_3_6_m_b <= mac_3_6_w1;
   always @(posedge clk)
-    mac_3_6_p <= \$472 ;
+    mac_3_6_m_p <= \$160 ;
   always @(posedge clk)
     mac_3_7_a1 <= in1[31:24];
   always @(posedge clk)
     mac_3_7_w1 <= in1[191:176];
   always @(posedge clk)
-    mac_3_7_a2 <= mac_3_7_a1;
+    mac_3_7_m_a <= mac_3_7_a1;
   always @(posedge clk)
-    mac_3_7_w2 <= mac_3_7_w1;
+    mac_3_7_m_b <= mac_3_7_w1;
   always @(posedge clk)
-    mac_3_7_p <= \$473 ;
+    mac_3_7_m_p <= \$161 ;
   always @(posedge clk)
     mac_4_0_a1 <= in1[39:32];
   always @(posedge clk)
     mac_4_0_w1 <= in1[79:64];
   always @(posedge clk)
-    mac_4_0_a2 <= mac_4_0_a1;
+    mac_4_0_m_a <= mac_4_0_a1;
   always @(posedge clk)
-    mac_4_0_w2 <= mac_4_0_w1;
+    mac_4_0_m_b <= mac_4_0_w1;
   always @(posedge clk)
-    mac_4_0_p <= \$474 ;
+    mac_4_0_m_p <= \$162 ;
   always @(posedge clk)
     mac_4_1_a1 <= in1[39:32];
   always @(posedge clk)
     mac_4_1_w1 <= in1[95:80];
   always @(posedge clk)
-    mac_4_1_a2 <= mac_4_1_a1;
+    mac_4_1_m_a <= mac_4_1_a1;
   always @(posedge clk)
-    mac_4_1_w2 <= mac_4_1_w1;
+    mac_4_1_m_b <= mac_4_1_w1;
   always @(posedge clk)
-    mac_4_1_p <= \$475 ;
+    mac_4_1_m_p <= \$163 ;
   always @(posedge clk)
     mac_4_2_a1 <= in1[39:32];
   always @(posedge clk)
     mac_4_2_w1 <= in1[111:96];
   always @(posedge clk)
-    mac_4_2_a2 <= mac_4_2_a1;
+    mac_4_2_m_a <= mac_4_2_a1;
   always @(posedge clk)
-    mac_4_2_w2 <= mac_4_2_w1;
+    mac_4_2_m_b <= mac_4_2_w1;
   always @(posedge clk)
-    mac_4_2_p <= \$476 ;
+    mac_4_2_m_p <= \$164 ;
   always @(posedge clk)
     mac_4_3_a1 <= in1[39:32];
   always @(posedge clk)
     mac_4_3_w1 <= in1[127:112];
   always @(posedge clk)
-    mac_4_3_a2 <= mac_4_3_a1;
+    mac_4_3_m_a <= mac_4_3_a1;
   always @(posedge clk)
-    mac_4_3_w2 <= mac_4_3_w1;
+    mac_4_3_m_b <= mac_4_3_w1;
   always @(posedge clk)
-    mac_4_3_p <= \$477 ;
+    mac_4_3_m_p <= \$165 ;
   always @(posedge clk)
     mac_4_4_a1 <= in1[39:32];
   always @(posedge clk)
     mac_4_4_w1 <= in1[143:128];
   always @(posedge clk)
-    mac_4_4_a2 <= mac_4_4_a1;
+    mac_4_4_m_a <= mac_4_4_a1;
   always @(posedge clk)
-    mac_4_4_w2 <= mac_4_4_w1;
+    mac_4_4_m_b <= mac_4_4_w1;
   always @(posedge clk)
-    mac_4_4_p <= \$478 ;
+    mac_4_4_m_p <= \$166 ;
   always @(posedge clk)
     mac_4_5_a1 <= in1[39:32];
   always @(posedge clk)
     mac_4_5_w1 <= in1[159:144];
   always @(posedge clk)
-    mac_4_5_a2 <= mac_4_5_a1;
+    mac_4_5_m_a <= mac_4_5_a1;
   always @(posedge clk)
-    mac_4_5_w2 <= mac_4_5_w1;
+    mac_4_5_m_b <= mac_4_5_w1;
   always @(posedge clk)
-    mac_4_5_p <= \$479 ;
+    mac_4_5_m_p <= \$167 ;
   always @(posedge clk)
     mac_4_6_a1 <= in1[39:32];
   always @(posedge clk)
     mac_4_6_w1 <= in1[175:160];
   always @(posedge clk)
-    mac_4_6_a2 <= mac_4_6_a1;
+    mac_4_6_m_a <= mac_4_6_a1;
   always @(posedge clk)
-    mac_4_6_w2 <= mac_4_6_w1;
+    mac_4_6_m_b <= mac_4_6_w1;
   always @(posedge clk)
-    mac_4_6_p <= \$480 ;
+    mac_4_6_m_p <= \$168 ;
   always @(posedge clk)
     mac_4_7_a1 <= in1[39:32];
   always @(posedge clk)
     mac_4_7_w1 <= in1[191:176];
   always @(posedge clk)
-    mac_4_7_a2 <= mac_4_7_a1;
+    mac_4_7_m_a <= mac_4_7_a1;
   always @(posedge clk)
-    mac_4_7_w2 <= mac_4_7_w1;
+    mac_4_7_m_b <= mac_4_7_w1;
   always @(posedge clk)
-    mac_4_7_p <= \$481 ;
+    mac_4_7_m_p <= \$169 ;
   always @(posedge clk)
     mac_5_0_a1 <= in1[47:40];
   always @(posedge clk)
     mac_5_0_w1 <= in1[79:64];
   always @(posedge clk)
-    mac_5_0_a2 <= mac_5_0_a1;
+    mac_5_0_m_a <= mac_5_0_a1;
   always @(posedge clk)
-    mac_5_0_w2 <= mac_5_0_w1;
+    mac_5_0_m_b <= mac_5_0_w1;
   always @(posedge clk)
-    mac_5_0_p <= \$482 ;
+    mac_5_0_m_p <= \$170 ;
   always @(posedge clk)
     mac_5_1_a1 <= in1[47:40];
   always @(posedge clk)
     mac_5_1_w1 <= in1[95:80];
   always @(posedge clk)
-    mac_5_1_a2 <= mac_5_1_a1;
+    mac_5_1_m_a <= mac_5_1_a1;
   always @(posedge clk)
-    mac_5_1_w2 <= mac_5_1_w1;
+    mac_5_1_m_b <= mac_5_1_w1;
   always @(posedge clk)
-    mac_5_1_p <= \$483 ;
+    mac_5_1_m_p <= \$171 ;
   always @(posedge clk)
     mac_5_2_a1 <= in1[47:40];
   always @(posedge clk)
     mac_5_2_w1 <= in1[111:96];
   always @(posedge clk)
-    mac_5_2_a2 <= mac_5_2_a1;
+    mac_5_2_m_a <= mac_5_2_a1;
   always @(posedge clk)
-    mac_5_2_w2 <= mac_5_2_w1;
+    mac_5_2_m_b <= mac_5_2_w1;
   always @(posedge clk)
-    mac_5_2_p <= \$484 ;
+    mac_5_2_m_p <= \$172 ;
   always @(posedge clk)
     mac_5_3_a1 <= in1[47:40];
   always @(posedge clk)
     mac_5_3_w1 <= in1[127:112];
   always @(posedge clk)
-    mac_5_3_a2 <= mac_5_3_a1;
+    mac_5_3_m_a <= mac_5_3_a1;
   always @(posedge clk)
-    mac_5_3_w2 <= mac_5_3_w1;
+    mac_5_3_m_b <= mac_5_3_w1;
   always @(posedge clk)
-    mac_5_3_p <= \$485 ;
+    mac_5_3_m_p <= \$173 ;
   always @(posedge clk)
     mac_5_4_a1 <= in1[47:40];
   always @(posedge clk)
     mac_5_4_w1 <= in1[143:128];
   always @(posedge clk)
-    mac_5_4_a2 <= mac_5_4_a1;
+    mac_5_4_m_a <= mac_5_4_a1;
   always @(posedge clk)
-    mac_5_4_w2 <= mac_5_4_w1;
+    mac_5_4_m_b <= mac_5_4_w1;
   always @(posedge clk)
-    mac_5_4_p <= \$486 ;
+    mac_5_4_m_p <= \$174 ;
   always @(posedge clk)
     mac_5_5_a1 <= in1[47:40];
   always @(posedge clk)
     mac_5_5_w1 <= in1[159:144];
   always @(posedge clk)
-    mac_5_5_a2 <= mac_5_5_a1;
+    mac_5_5_m_a <= mac_5_5_a1;
   always @(posedge clk)
-    mac_5_5_w2 <= mac_5_5_w1;
+    mac_5_5_m_b <= mac_5_5_w1;
   always @(posedge clk)
-    mac_5_5_p <= \$487 ;
+    mac_5_5_m_p <= \$175 ;
   always @(posedge clk)
     mac_5_6_a1 <= in1[47:40];
   always @(posedge clk)
     mac_5_6_w1 <= in1[175:160];
   always @(posedge clk)
-    mac_5_6_a2 <= mac_5_6_a1;
+    mac_5_6_m_a <= mac_5_6_a1;
   always @(posedge clk)
-    mac_5_6_w2 <= mac_5_6_w1;
+    mac_5_6_m_b <= mac_5_6_w1;
   always @(posedge clk)
-    mac_5_6_p <= \$488 ;
+    mac_5_6_m_p <= \$176 ;
   always @(posedge clk)
     mac_5_7_a1 <= in1[47:40];
   always @(posedge clk)
     mac_5_7_w1 <= in1[191:176];
   always @(posedge clk)
-    mac_5_7_a2 <= mac_5_7_a1;
+    mac_5_7_m_a <= mac_5_7_a1;
   always @(posedge clk)
-    mac_5_7_w2 <= mac_5_7_w1;
+    mac_5_7_m_b <= mac_5_7_w1;
   always @(posedge clk)
-    mac_5_7_p <= \$489 ;
+    mac_5_7_m_p <= \$177 ;
   always @(posedge clk)
     mac_6_0_a1 <= in1[55:48];
   always @(posedge clk)
     mac_6_0_w1 <= in1[79:64];
   always @(posedge clk)
-    mac_6_0_a2 <= mac_6_0_a1;
+    mac_6_0_m_a <= mac_6_0_a1;
   always @(posedge clk)
-    mac_6_0_w2 <= mac_6_0_w1;
+    mac_6_0_m_b <= mac_6_0_w1;
   always @(posedge clk)
-    mac_6_0_p <= \$490 ;
+    mac_6_0_m_p <= \$178 ;
   always @(posedge clk)
     mac_6_1_a1 <= in1[55:48];
   always @(posedge clk)
     mac_6_1_w1 <= in1[95:80];
   always @(posedge clk)
-    mac_6_1_a2 <= mac_6_1_a1;
+    mac_6_1_m_a <= mac_6_1_a1;
   always @(posedge clk)
-    mac_6_1_w2 <= mac_6_1_w1;
+    mac_6_1_m_b <= mac_6_1_w1;
   always @(posedge clk)
-    mac_6_1_p <= \$491 ;
+    mac_6_1_m_p <= \$179 ;
   always @(posedge clk)
     mac_6_2_a1 <= in1[55:48];
   always @(posedge clk)
     mac_6_2_w1 <= in1[111:96];
   always @(posedge clk)
-    mac_6_2_a2 <= mac_6_2_a1;
+    mac_6_2_m_a <= mac_6_2_a1;
   always @(posedge clk)
-    mac_6_2_w2 <= mac_6_2_w1;
+    mac_6_2_m_b <= mac_6_2_w1;
   always @(posedge clk)
-    mac_6_2_p <= \$492 ;
+    mac_6_2_m_p <= \$180 ;
   always @(posedge clk)
     mac_6_3_a1 <= in1[55:48];
   always @(posedge clk)
     mac_6_3_w1 <= in1[127:112];
   always @(posedge clk)
-    mac_6_3_a2 <= mac_6_3_a1;
+    mac_6_3_m_a <= mac_6_3_a1;
   always @(posedge clk)
-    mac_6_3_w2 <= mac_6_3_w1;
+    mac_6_3_m_b <= mac_6_3_w1;
   always @(posedge clk)
-    mac_6_3_p <= \$493 ;
+    mac_6_3_m_p <= \$181 ;
   always @(posedge clk)
     mac_6_4_a1 <= in1[55:48];
   always @(posedge clk)
     mac_6_4_w1 <= in1[143:128];
   always @(posedge clk)
-    mac_6_4_a2 <= mac_6_4_a1;
+    mac_6_4_m_a <= mac_6_4_a1;
   always @(posedge clk)
-    mac_6_4_w2 <= mac_6_4_w1;
+    mac_6_4_m_b <= mac_6_4_w1;
   always @(posedge clk)
-    mac_6_4_p <= \$494 ;
+    mac_6_4_m_p <= \$182 ;
   always @(posedge clk)
     mac_6_5_a1 <= in1[55:48];
   always @(posedge clk)
     mac_6_5_w1 <= in1[159:144];
   always @(posedge clk)
-    mac_6_5_a2 <= mac_6_5_a1;
+    mac_6_5_m_a <= mac_6_5_a1;
   always @(posedge clk)
-    mac_6_5_w2 <= mac_6_5_w1;
+    mac_6_5_m_b <= mac_6_5_w1;
   always @(posedge clk)
-    mac_6_5_p <= \$495 ;
+    mac_6_5_m_p <= \$183 ;
   always @(posedge clk)
     mac_6_6_a1 <= in1[55:48];
   always @(posedge clk)
     mac_6_6_w1 <= in1[175:160];
   always @(posedge clk)
-    mac_6_6_a2 <= mac_6_6_a1;
+    mac_6_6_m_a <= mac_6_6_a1;
   always @(posedge clk)
-    mac_6_6_w2 <= mac_6_6_w1;
+    mac_6_6_m_b <= mac_6_6_w1;
   always @(posedge clk)
-    mac_6_6_p <= \$496 ;
+    mac_6_6_m_p <= \$184 ;
   always @(posedge clk)
     mac_6_7_a1 <= in1[55:48];
   always @(posedge clk)
     mac_6_7_w1 <= in1[191:176];
   always @(posedge clk)
-    mac_6_7_a2 <= mac_6_7_a1;
+    mac_6_7_m_a <= mac_6_7_a1;
   always @(posedge clk)
-    mac_6_7_w2 <= mac_6_7_w1;
+    mac_6_7_m_b <= mac_6_7_w1;
   always @(posedge clk)
-    mac_6_7_p <= \$497 ;
+    mac_6_7_m_p <= \$185 ;
   always @(posedge clk)
     mac_7_0_a1 <= in1[63:56];
   always @(posedge clk)
     mac_7_0_w1 <= in1[79:64];
   always @(posedge clk)
-    mac_7_0_a2 <= mac_7_0_a1;
+    mac_7_0_m_a <= mac_7_0_a1;
   always @(posedge clk)
-    mac_7_0_w2 <= mac_7_0_w1;
+    mac_7_0_m_b <= mac_7_0_w1;
   always @(posedge clk)
-    mac_7_0_p <= \$498 ;
+    mac_7_0_m_p <= \$186 ;
   always @(posedge clk)
     mac_7_1_a1 <= in1[63:56];
   always @(posedge clk)
     mac_7_1_w1 <= in1[95:80];
   always @(posedge clk)
-    mac_7_1_a2 <= mac_7_1_a1;
+    mac_7_1_m_a <= mac_7_1_a1;
   always @(posedge clk)
-    mac_7_1_w2 <= mac_7_1_w1;
+    mac_7_1_m_b <= mac_7_1_w1;
   always @(posedge clk)
-    mac_7_1_p <= \$499 ;
+    mac_7_1_m_p <= \$187 ;
   always @(posedge clk)
     mac_7_2_a1 <= in1[63:56];
   always @(posedge clk)
     mac_7_2_w1 <= in1[111:96];
   always @(posedge clk)
-    mac_7_2_a2 <= mac_7_2_a1;
+    mac_7_2_m_a <= mac_7_2_a1;
   always @(posedge clk)
-    mac_7_2_w2 <= mac_7_2_w1;
+    mac_7_2_m_b <= mac_7_2_w1;
   always @(posedge clk)
-    mac_7_2_p <= \$500 ;
+    mac_7_2_m_p <= \$188 ;
   always @(posedge clk)
     mac_7_3_a1 <= in1[63:56];
   always @(posedge clk)
     mac_7_3_w1 <= in1[127:112];
   always @(posedge clk)
-    mac_7_3_a2 <= mac_7_3_a1;
+    mac_7_3_m_a <= mac_7_3_a1;
   always @(posedge clk)
-    mac_7_3_w2 <= mac_7_3_w1;
+    mac_7_3_m_b <= mac_7_3_w1;
   always @(posedge clk)
-    mac_7_3_p <= \$501 ;
+    mac_7_3_m_p <= \$189 ;
   always @(posedge clk)
     mac_7_4_a1 <= in1[63:56];
   always @(posedge clk)
     mac_7_4_w1 <= in1[143:128];
   always @(posedge clk)
-    mac_7_4_a2 <= mac_7_4_a1;
+    mac_7_4_m_a <= mac_7_4_a1;
   always @(posedge clk)
-    mac_7_4_w2 <= mac_7_4_w1;
+    mac_7_4_m_b <= mac_7_4_w1;
   always @(posedge clk)
-    mac_7_4_p <= \$502 ;
+    mac_7_4_m_p <= \$190 ;
   always @(posedge clk)
     mac_7_5_a1 <= in1[63:56];
   always @(posedge clk)
     mac_7_5_w1 <= in1[159:144];
   always @(posedge clk)
-    mac_7_5_a2 <= mac_7_5_a1;
+    mac_7_5_m_a <= mac_7_5_a1;
   always @(posedge clk)
-    mac_7_5_w2 <= mac_7_5_w1;
+    mac_7_5_m_b <= mac_7_5_w1;
   always @(posedge clk)
-    mac_7_5_p <= \$503 ;
+    mac_7_5_m_p <= \$191 ;
   always @(posedge clk)
     mac_7_6_a1 <= in1[63:56];
   always @(posedge clk)
     mac_7_6_w1 <= in1[175:160];
   always @(posedge clk)
-    mac_7_6_a2 <= mac_7_6_a1;
+    mac_7_6_m_a <= mac_7_6_a1;
   always @(posedge clk)
-    mac_7_6_w2 <= mac_7_6_w1;
+    mac_7_6_m_b <= mac_7_6_w1;
   always @(posedge clk)
-    mac_7_6_p <= \$504 ;
+    mac_7_6_m_p <= \$192 ;
   always @(posedge clk)
     mac_7_7_a1 <= in1[63:56];
   always @(posedge clk)
     mac_7_7_w1 <= in1[191:176];
   always @(posedge clk)
-    mac_7_7_a2 <= mac_7_7_a1;
+    mac_7_7_m_a <= mac_7_7_a1;
   always @(posedge clk)
-    mac_7_7_w2 <= mac_7_7_w1;
+    mac_7_7_m_b <= mac_7_7_w1;
   always @(posedge clk)
-    mac_7_7_p <= \$505 ;
+    mac_7_7_m_p <= \$193 ;
   always @(posedge clk)
-    v_hop_0_0 <= \$506 ;
+    v_hop_0_0 <= \$442 ;
   always @(posedge clk)
     first_hop_0_0 <= first2;
   always @(posedge clk)
-    last_hop_0_0 <= \$507 ;
+    last_hop_0_0 <= \$443 ;
   always @(posedge clk)
-    v_0_0 <= \$508 ;
+    v_0_0 <= \$444 ;
   always @(posedge clk)
     first_0_0 <= first_hop_0_0;
   always @(posedge clk)
-    last_0_0 <= \$509 ;
+    last_0_0 <= \$445 ;
   always @(posedge clk)
-    acc_0_0 <= \$510 ;
+    acc_0_0 <= \$446 ;
   always @(posedge clk)
-    o_valid_0_0 <= \$511 ;
+    o_valid_0_0 <= \$447 ;
   always @(posedge clk)
-    shadow_0_0 <= \$512 ;
+    shadow_0_0 <= \$448 ;
   always @(posedge clk)
-    v_hop_0_1 <= \$513 ;
+    v_hop_0_1 <= \$449 ;
   always @(posedge clk)
     first_hop_0_1 <= first2;
   always @(posedge clk)
-    last_hop_0_1 <= \$514 ;
+    last_hop_0_1 <= \$450 ;
   always @(posedge clk)
-    v_0_1 <= \$515 ;
+    v_0_1 <= \$451 ;
   always @(posedge clk)
     first_0_1 <= first_hop_0_1;
   always @(posedge clk)
-    last_0_1 <= \$516 ;
+    last_0_1 <= \$452 ;
   always @(posedge clk)
-    acc_0_1 <= \$517 ;
+    acc_0_1 <= \$453 ;
   always @(posedge clk)
-    o_valid_0_1 <= \$518 ;
+    o_valid_0_1 <= \$454 ;
   always @(posedge clk)
-    shadow_0_1 <= \$519 ;
+    shadow_0_1 <= \$455 ;
   always @(posedge clk)
-    v_hop_0_2 <= \$520 ;
+    v_hop_0_2 <= \$456 ;
   always @(posedge clk)
     first_hop_0_2 <= first2;
   always @(posedge clk)
-    last_hop_0_2 <= \$521 ;
+    last_hop_0_2 <= \$457 ;
   always @(posedge clk)
-    v_0_2 <= \$522 ;
+    v_0_2 <= \$458 ;
   always @(posedge clk)
     first_0_2 <= first_hop_0_2;
   always @(posedge clk)
-    last_0_2 <= \$523 ;
+    last_0_2 <= \$459 ;
   always @(posedge clk)
-    acc_0_2 <= \$524 ;
+    acc_0_2 <= \$460 ;
   always @(posedge clk)
-    o_valid_0_2 <= \$525 ;
+    o_valid_0_2 <= \$461 ;
   always @(posedge clk)
-    shadow_0_2 <= \$526 ;
+    shadow_0_2 <= \$462 ;
   always @(posedge clk)
-    v_hop_0_3 <= \$527 ;
+    v_hop_0_3 <= \$463 ;
   always @(posedge clk)
     first_hop_0_3 <= first2;
   always @(posedge clk)
-    last_hop_0_3 <= \$528 ;
+    last_hop_0_3 <= \$464 ;
   always @(posedge clk)
-    v_0_3 <= \$529 ;
+    v_0_3 <= \$465 ;
   always @(posedge clk)
     first_0_3 <= first_hop_0_3;
   always @(posedge clk)
-    last_0_3 <= \$530 ;
+    last_0_3 <= \$466 ;
   always @(posedge clk)
-    acc_0_3 <= \$531 ;
+    acc_0_3 <= \$467 ;
   always @(posedge clk)
-    o_valid_0_3 <= \$532 ;
+    o_valid_0_3 <= \$468 ;
   always @(posedge clk)
-    shadow_0_3 <= \$533 ;
+    shadow_0_3 <= \$469 ;
   always @(posedge clk)
-    v_hop_0_4 <= \$534 ;
+    v_hop_0_4 <= \$470 ;
   always @(posedge clk)
     first_hop_0_4 <= first2;
   always @(posedge clk)
-    last_hop_0_4 <= \$535 ;
+    last_hop_0_4 <= \$471 ;
   always @(posedge clk)
-    v_0_4 <= \$536 ;
+    v_0_4 <= \$472 ;
   always @(posedge clk)
     first_0_4 <= first_hop_0_4;
   always @(posedge clk)
-    last_0_4 <= \$537 ;
+    last_0_4 <= \$473 ;
   always @(posedge clk)
-    acc_0_4 <= \$538 ;
+    acc_0_4 <= \$474 ;
   always @(posedge clk)
-    o_valid_0_4 <= \$539 ;
+    o_valid_0_4 <= \$475 ;
   always @(posedge clk)
-    shadow_0_4 <= \$540 ;
+    shadow_0_4 <= \$476 ;
   always @(posedge clk)
-    v_hop_0_5 <= \$541 ;
+    v_hop_0_5 <= \$477 ;
   always @(posedge clk)
     first_hop_0_5 <= first2;
   always @(posedge clk)
-    last_hop_0_5 <= \$542 ;
+    last_hop_0_5 <= \$478 ;
   always @(posedge clk)
-    v_0_5 <= \$543 ;
+    v_0_5 <= \$479 ;
   always @(posedge clk)
     first_0_5 <= first_hop_0_5;
   always @(posedge clk)
-    last_0_5 <= \$544 ;
+    last_0_5 <= \$480 ;
   always @(posedge clk)
-    acc_0_5 <= \$545 ;
+    acc_0_5 <= \$481 ;
   always @(posedge clk)
-    o_valid_0_5 <= \$546 ;
+    o_valid_0_5 <= \$482 ;
   always @(posedge clk)
-    shadow_0_5 <= \$547 ;
+    shadow_0_5 <= \$483 ;
   always @(posedge clk)
-    v_hop_0_6 <= \$548 ;
+    v_hop_0_6 <= \$484 ;
   always @(posedge clk)
     first_hop_0_6 <= first2;
   always @(posedge clk)
-    last_hop_0_6 <= \$549 ;
+    last_hop_0_6 <= \$485 ;
   always @(posedge clk)
-    v_0_6 <= \$550 ;
+    v_0_6 <= \$486 ;
   always @(posedge clk)
     first_0_6 <= first_hop_0_6;
   always @(posedge clk)
-    last_0_6 <= \$551 ;
+    last_0_6 <= \$487 ;
   always @(posedge clk)
-    acc_0_6 <= \$552 ;
+    acc_0_6 <= \$488 ;
   always @(posedge clk)
-    o_valid_0_6 <= \$553 ;
+    o_valid_0_6 <= \$489 ;
   always @(posedge clk)
-    shadow_0_6 <= \$554 ;
+    shadow_0_6 <= \$490 ;
   always @(posedge clk)
-    v_hop_0_7 <= \$555 ;
+    v_hop_0_7 <= \$491 ;
   always @(posedge clk)
     first_hop_0_7 <= first2;
   always @(posedge clk)
-    last_hop_0_7 <= \$556 ;
+    last_hop_0_7 <= \$492 ;
   always @(posedge clk)
-    v_0_7 <= \$557 ;
+    v_0_7 <= \$493 ;
   always @(posedge clk)
     first_0_7 <= first_hop_0_7;
   always @(posedge clk)
-    last_0_7 <= \$558 ;
+    last_0_7 <= \$494 ;
   always @(posedge clk)
-    acc_0_7 <= \$559 ;
+    acc_0_7 <= \$495 ;
   always @(posedge clk)
-    o_valid_0_7 <= \$560 ;
+    o_valid_0_7 <= \$496 ;
   always @(posedge clk)
-    shadow_0_7 <= \$561 ;
+    shadow_0_7 <= \$497 ;
   always @(posedge clk)
-    v_hop_1_0 <= \$562 ;
+    v_hop_1_0 <= \$498 ;
   always @(posedge clk)
     first_hop_1_0 <= first2;
   always @(posedge clk)
-    last_hop_1_0 <= \$563 ;
+    last_hop_1_0 <= \$499 ;
   always @(posedge clk)
-    v_1_0 <= \$564 ;
+    v_1_0 <= \$500 ;
   always @(posedge clk)
     first_1_0 <= first_hop_1_0;
   always @(posedge clk)
-    last_1_0 <= \$565 ;
+    last_1_0 <= \$501 ;
   always @(posedge clk)
-    acc_1_0 <= \$566 ;
+    acc_1_0 <= \$502 ;
   always @(posedge clk)
-    o_valid_1_0 <= \$567 ;
+    o_valid_1_0 <= \$503 ;
   always @(posedge clk)
-    shadow_1_0 <= \$568 ;
+    shadow_1_0 <= \$504 ;
   always @(posedge clk)
-    v_hop_1_1 <= \$569 ;
+    v_hop_1_1 <= \$505 ;
   always @(posedge clk)
     first_hop_1_1 <= first2;
   always @(posedge clk)
-    last_hop_1_1 <= \$570 ;
+    last_hop_1_1 <= \$506 ;
   always @(posedge clk)
-    v_1_1 <= \$571 ;
+    v_1_1 <= \$507 ;
   always @(posedge clk)
     first_1_1 <= first_hop_1_1;
   always @(posedge clk)
-    last_1_1 <= \$572 ;
+    last_1_1 <= \$508 ;
   always @(posedge clk)
-    acc_1_1 <= \$573 ;
+    acc_1_1 <= \$509 ;
   always @(posedge clk)
-    o_valid_1_1 <= \$574 ;
+    o_valid_1_1 <= \$510 ;
   always @(posedge clk)
-    shadow_1_1 <= \$575 ;
+    shadow_1_1 <= \$511 ;
   always @(posedge clk)
-    v_hop_1_2 <= \$576 ;
+    v_hop_1_2 <= \$512 ;
   always @(posedge clk)
     first_hop_1_2 <= first2;
   always @(posedge clk)
-    last_hop_1_2 <= \$577 ;
+    last_hop_1_2 <= \$513 ;
   always @(posedge clk)
-    v_1_2 <= \$578 ;
+    v_1_2 <= \$514 ;
   always @(posedge clk)
     first_1_2 <= first_hop_1_2;
   always @(posedge clk)
-    last_1_2 <= \$579 ;
+    last_1_2 <= \$515 ;
   always @(posedge clk)
-    acc_1_2 <= \$580 ;
+    acc_1_2 <= \$516 ;
   always @(posedge clk)
-    o_valid_1_2 <= \$581 ;
+    o_valid_1_2 <= \$517 ;
   always @(posedge clk)
-    shadow_1_2 <= \$582 ;
+    shadow_1_2 <= \$518 ;
   always @(posedge clk)
-    v_hop_1_3 <= \$583 ;
+    v_hop_1_3 <= \$519 ;
   always @(posedge clk)
     first_hop_1_3 <= first2;
   always @(posedge clk)
-    last_hop_1_3 <= \$584 ;
+    last_hop_1_3 <= \$520 ;
   always @(posedge clk)
-    v_1_3 <= \$585 ;
+    v_1_3 <= \$521 ;
   always @(posedge clk)
     first_1_3 <= first_hop_1_3;
   always @(posedge clk)
-    last_1_3 <= \$586 ;
+    last_1_3 <= \$522 ;
   always @(posedge clk)
-    acc_1_3 <= \$587 ;
+    acc_1_3 <= \$523 ;
   always @(posedge clk)
-    o_valid_1_3 <= \$588 ;
+    o_valid_1_3 <= \$524 ;
   always @(posedge clk)
-    shadow_1_3 <= \$589 ;
+    shadow_1_3 <= \$525 ;
   always @(posedge clk)
-    v_hop_1_4 <= \$590 ;
+    v_hop_1_4 <= \$526 ;
   always @(posedge clk)
     first_hop_1_4 <= first2;
   always @(posedge clk)
-    last_hop_1_4 <= \$591 ;
+    last_hop_1_4 <= \$527 ;
   always @(posedge clk)
-    v_1_4 <= \$592 ;
+    v_1_4 <= \$528 ;
   always @(posedge clk)
     first_1_4 <= first_hop_1_4;
   always @(posedge clk)
-    last_1_4 <= \$593 ;
+    last_1_4 <= \$529 ;
   always @(posedge clk)
-    acc_1_4 <= \$594 ;
+    acc_1_4 <= \$530 ;
   always @(posedge clk)
-    o_valid_1_4 <= \$595 ;
+    o_valid_1_4 <= \$531 ;
   always @(posedge clk)
-    shadow_1_4 <= \$596 ;
+    shadow_1_4 <= \$532 ;
   always @(posedge clk)
-    v_hop_1_5 <= \$597 ;
+    v_hop_1_5 <= \$533 ;
   always @(posedge clk)
     first_hop_1_5 <= first2;
   always @(posedge clk)
-    last_hop_1_5 <= \$598 ;
+    last_hop_1_5 <= \$534 ;
   always @(posedge clk)
-    v_1_5 <= \$599 ;
+    v_1_5 <= \$535 ;
   always @(posedge clk)
     first_1_5 <= first_hop_1_5;
   always @(posedge clk)
-    last_1_5 <= \$600 ;
+    last_1_5 <= \$536 ;
   always @(posedge clk)
-    acc_1_5 <= \$601 ;
+    acc_1_5 <= \$537 ;
   always @(posedge clk)
-    o_valid_1_5 <= \$602 ;
+    o_valid_1_5 <= \$538 ;
   always @(posedge clk)
-    shadow_1_5 <= \$603 ;
+    shadow_1_5 <= \$539 ;
   always @(posedge clk)
-    v_hop_1_6 <= \$604 ;
+    v_hop_1_6 <= \$540 ;
   always @(posedge clk)
     first_hop_1_6 <= first2;
   always @(posedge clk)
-    last_hop_1_6 <= \$605 ;
+    last_hop_1_6 <= \$541 ;
   always @(posedge clk)
-    v_1_6 <= \$606 ;
+    v_1_6 <= \$542 ;
   always @(posedge clk)
     first_1_6 <= first_hop_1_6;
   always @(posedge clk)
-    last_1_6 <= \$607 ;
+    last_1_6 <= \$543 ;
   always @(posedge clk)
-    acc_1_6 <= \$608 ;
+    acc_1_6 <= \$544 ;
   always @(posedge clk)
-    o_valid_1_6 <= \$609 ;
+    o_valid_1_6 <= \$545 ;
   always @(posedge clk)
-    shadow_1_6 <= \$610 ;
+    shadow_1_6 <= \$546 ;
   always @(posedge clk)
-    v_hop_1_7 <= \$611 ;
+    v_hop_1_7 <= \$547 ;
   always @(posedge clk)
     first_hop_1_7 <= first2;
   always @(posedge clk)
-    last_hop_1_7 <= \$612 ;
+    last_hop_1_7 <= \$548 ;
   always @(posedge clk)
-    v_1_7 <= \$613 ;
+    v_1_7 <= \$549 ;
   always @(posedge clk)
     first_1_7 <= first_hop_1_7;
   always @(posedge clk)
-    last_1_7 <= \$614 ;
+    last_1_7 <= \$550 ;
   always @(posedge clk)
-    acc_1_7 <= \$615 ;
+    acc_1_7 <= \$551 ;
   always @(posedge clk)
-    o_valid_1_7 <= \$616 ;
+    o_valid_1_7 <= \$552 ;
   always @(posedge clk)
-    shadow_1_7 <= \$617 ;
+    shadow_1_7 <= \$553 ;
   always @(posedge clk)
-    v_hop_2_0 <= \$618 ;
+    v_hop_2_0 <= \$554 ;
   always @(posedge clk)
     first_hop_2_0 <= first2;
   always @(posedge clk)
-    last_hop_2_0 <= \$619 ;
+    last_hop_2_0 <= \$555 ;
   always @(posedge clk)
-    v_2_0 <= \$620 ;
+    v_2_0 <= \$556 ;
   always @(posedge clk)
     first_2_0 <= first_hop_2_0;
   always @(posedge clk)
-    last_2_0 <= \$621 ;
+    last_2_0 <= \$557 ;
   always @(posedge clk)
-    acc_2_0 <= \$622 ;
+    acc_2_0 <= \$558 ;
   always @(posedge clk)
-    o_valid_2_0 <= \$623 ;
+    o_valid_2_0 <= \$559 ;
   always @(posedge clk)
-    shadow_2_0 <= \$624 ;
+    shadow_2_0 <= \$560 ;
   always @(posedge clk)
-    v_hop_2_1 <= \$625 ;
+    v_hop_2_1 <= \$561 ;
   always @(posedge clk)
     first_hop_2_1 <= first2;
   always @(posedge clk)
-    last_hop_2_1 <= \$626 ;
+    last_hop_2_1 <= \$562 ;
   always @(posedge clk)
-    v_2_1 <= \$627 ;
+    v_2_1 <= \$563 ;
   always @(posedge clk)
     first_2_1 <= first_hop_2_1;
   always @(posedge clk)
-    last_2_1 <= \$628 ;
+    last_2_1 <= \$564 ;
   always @(posedge clk)
-    acc_2_1 <= \$629 ;
+    acc_2_1 <= \$565 ;
   always @(posedge clk)
-    o_valid_2_1 <= \$630 ;
+    o_valid_2_1 <= \$566 ;
   always @(posedge clk)
-    shadow_2_1 <= \$631 ;
+    shadow_2_1 <= \$567 ;
   always @(posedge clk)
-    v_hop_2_2 <= \$632 ;
+    v_hop_2_2 <= \$568 ;
   always @(posedge clk)
     first_hop_2_2 <= first2;
   always @(posedge clk)
-    last_hop_2_2 <= \$633 ;
+    last_hop_2_2 <= \$569 ;
   always @(posedge clk)
-    v_2_2 <= \$634 ;
+    v_2_2 <= \$570 ;
   always @(posedge clk)
     first_2_2 <= first_hop_2_2;
   always @(posedge clk)
-    last_2_2 <= \$635 ;
+    last_2_2 <= \$571 ;
   always @(posedge clk)
-    acc_2_2 <= \$636 ;
+    acc_2_2 <= \$572 ;
   always @(posedge clk)
-    o_valid_2_2 <= \$637 ;
+    o_valid_2_2 <= \$573 ;
   always @(posedge clk)
-    shadow_2_2 <= \$638 ;
+    shadow_2_2 <= \$574 ;
   always @(posedge clk)
-    v_hop_2_3 <= \$639 ;
+    v_hop_2_3 <= \$575 ;
   always @(posedge clk)
     first_hop_2_3 <= first2;
   always @(posedge clk)
-    last_hop_2_3 <= \$640 ;
+    last_hop_2_3 <= \$576 ;
   always @(posedge clk)
-    v_2_3 <= \$641 ;
+    v_2_3 <= \$577 ;
   always @(posedge clk)
     first_2_3 <= first_hop_2_3;
   always @(posedge clk)
-    last_2_3 <= \$642 ;
+    last_2_3 <= \$578 ;
   always @(posedge clk)
-    acc_2_3 <= \$643 ;
+    acc_2_3 <= \$579 ;
   always @(posedge clk)
-    o_valid_2_3 <= \$644 ;
+    o_valid_2_3 <= \$580 ;
   always @(posedge clk)
-    shadow_2_3 <= \$645 ;
+    shadow_2_3 <= \$581 ;
   always @(posedge clk)
-    v_hop_2_4 <= \$646 ;
+    v_hop_2_4 <= \$582 ;
   always @(posedge clk)
     first_hop_2_4 <= first2;
   always @(posedge clk)
-    last_hop_2_4 <= \$647 ;
+    last_hop_2_4 <= \$583 ;
   always @(posedge clk)
-    v_2_4 <= \$648 ;
+    v_2_4 <= \$584 ;
   always @(posedge clk)
     first_2_4 <= first_hop_2_4;
   always @(posedge clk)
-    last_2_4 <= \$649 ;
+    last_2_4 <= \$585 ;
   always @(posedge clk)
-    acc_2_4 <= \$650 ;
+    acc_2_4 <= \$586 ;
   always @(posedge clk)
-    o_valid_2_4 <= \$651 ;
+    o_valid_2_4 <= \$587 ;
   always @(posedge clk)
-    shadow_2_4 <= \$652 ;
+    shadow_2_4 <= \$588 ;
   always @(posedge clk)
-    v_hop_2_5 <= \$653 ;
+    v_hop_2_5 <= \$589 ;
   always @(posedge clk)
     first_hop_2_5 <= first2;
   always @(posedge clk)
-    last_hop_2_5 <= \$654 ;
+    last_hop_2_5 <= \$590 ;
   always @(posedge clk)
-    v_2_5 <= \$655 ;
+    v_2_5 <= \$591 ;
   always @(posedge clk)
     first_2_5 <= first_hop_2_5;
   always @(posedge clk)
-    last_2_5 <= \$656 ;
+    last_2_5 <= \$592 ;
   always @(posedge clk)
-    acc_2_5 <= \$657 ;
+    acc_2_5 <= \$593 ;
   always @(posedge clk)
-    o_valid_2_5 <= \$658 ;
+    o_valid_2_5 <= \$594 ;
   always @(posedge clk)
-    shadow_2_5 <= \$659 ;
+    shadow_2_5 <= \$595 ;
   always @(posedge clk)
-    v_hop_2_6 <= \$660 ;
+    v_hop_2_6 <= \$596 ;
   always @(posedge clk)
     first_hop_2_6 <= first2;
   always @(posedge clk)
-    last_hop_2_6 <= \$661 ;
+    last_hop_2_6 <= \$597 ;
   always @(posedge clk)
-    v_2_6 <= \$662 ;
+    v_2_6 <= \$598 ;
   always @(posedge clk)
     first_2_6 <= first_hop_2_6;
   always @(posedge clk)
-    last_2_6 <= \$663 ;
+    last_2_6 <= \$599 ;
   always @(posedge clk)
-    acc_2_6 <= \$664 ;
+    acc_2_6 <= \$600 ;
   always @(posedge clk)
-    o_valid_2_6 <= \$665 ;
+    o_valid_2_6 <= \$601 ;
   always @(posedge clk)
-    shadow_2_6 <= \$666 ;
+    shadow_2_6 <= \$602 ;
   always @(posedge clk)
-    v_hop_2_7 <= \$667 ;
+    v_hop_2_7 <= \$603 ;
   always @(posedge clk)
     first_hop_2_7 <= first2;
   always @(posedge clk)
-    last_hop_2_7 <= \$668 ;
+    last_hop_2_7 <= \$604 ;
   always @(posedge clk)
-    v_2_7 <= \$669 ;
+    v_2_7 <= \$605 ;
   always @(posedge clk)
     first_2_7 <= first_hop_2_7;
   always @(posedge clk)
-    last_2_7 <= \$670 ;
+    last_2_7 <= \$606 ;
   always @(posedge clk)
-    acc_2_7 <= \$671 ;
+    acc_2_7 <= \$607 ;
   always @(posedge clk)
-    o_valid_2_7 <= \$672 ;
+    o_valid_2_7 <= \$608 ;
   always @(posedge clk)
-    shadow_2_7 <= \$673 ;
+    shadow_2_7 <= \$609 ;
   always @(posedge clk)
-    v_hop_3_0 <= \$674 ;
+    v_hop_3_0 <= \$610 ;
   always @(posedge clk)
     first_hop_3_0 <= first2;
   always @(posedge clk)
-    last_hop_3_0 <= \$675 ;
+    last_hop_3_0 <= \$611 ;
   always @(posedge clk)
-    v_3_0 <= \$676 ;
+    v_3_0 <= \$612 ;
   always @(posedge clk)
     first_3_0 <= first_hop_3_0;
   always @(posedge clk)
-    last_3_0 <= \$677 ;
+    last_3_0 <= \$613 ;
   always @(posedge clk)
-    acc_3_0 <= \$678 ;
+    acc_3_0 <= \$614 ;
   always @(posedge clk)
-    o_valid_3_0 <= \$679 ;
+    o_valid_3_0 <= \$615 ;
   always @(posedge clk)
-    shadow_3_0 <= \$680 ;
+    shadow_3_0 <= \$616 ;
   always @(posedge clk)
-    v_hop_3_1 <= \$681 ;
+    v_hop_3_1 <= \$617 ;
   always @(posedge clk)
     first_hop_3_1 <= first2;
   always @(posedge clk)
-    last_hop_3_1 <= \$682 ;
+    last_hop_3_1 <= \$618 ;
   always @(posedge clk)
-    v_3_1 <= \$683 ;
+    v_3_1 <= \$619 ;
   always @(posedge clk)
     first_3_1 <= first_hop_3_1;
   always @(posedge clk)
-    last_3_1 <= \$684 ;
+    last_3_1 <= \$620 ;
   always @(posedge clk)
-    acc_3_1 <= \$685 ;
+    acc_3_1 <= \$621 ;
   always @(posedge clk)
-    o_valid_3_1 <= \$686 ;
+    o_valid_3_1 <= \$622 ;
   always @(posedge clk)
-    shadow_3_1 <= \$687 ;
+    shadow_3_1 <= \$623 ;
   always @(posedge clk)
-    v_hop_3_2 <= \$688 ;
+    v_hop_3_2 <= \$624 ;
   always @(posedge clk)
     first_hop_3_2 <= first2;
   always @(posedge clk)
-    last_hop_3_2 <= \$689 ;
+    last_hop_3_2 <= \$625 ;
   always @(posedge clk)
-    v_3_2 <= \$690 ;
+    v_3_2 <= \$626 ;
   always @(posedge clk)
     first_3_2 <= first_hop_3_2;
   always @(posedge clk)
-    last_3_2 <= \$691 ;
+    last_3_2 <= \$627 ;
   always @(posedge clk)
-    acc_3_2 <= \$692 ;
+    acc_3_2 <= \$628 ;
   always @(posedge clk)
-    o_valid_3_2 <= \$693 ;
+    o_valid_3_2 <= \$629 ;
   always @(posedge clk)
-    shadow_3_2 <= \$694 ;
+    shadow_3_2 <= \$630 ;
   always @(posedge clk)
-    v_hop_3_3 <= \$695 ;
+    v_hop_3_3 <= \$631 ;
   always @(posedge clk)
     first_hop_3_3 <= first2;
   always @(posedge clk)
-    last_hop_3_3 <= \$696 ;
+    last_hop_3_3 <= \$632 ;
   always @(posedge clk)
-    v_3_3 <= \$697 ;
+    v_3_3 <= \$633 ;
   always @(posedge clk)
     first_3_3 <= first_hop_3_3;
   always @(posedge clk)
-    last_3_3 <= \$698 ;
+    last_3_3 <= \$634 ;
   always @(posedge clk)
-    acc_3_3 <= \$699 ;
+    acc_3_3 <= \$635 ;
   always @(posedge clk)
-    o_valid_3_3 <= \$700 ;
+    o_valid_3_3 <= \$636 ;
   always @(posedge clk)
-    shadow_3_3 <= \$701 ;
+    shadow_3_3 <= \$637 ;
   always @(posedge clk)
-    v_hop_3_4 <= \$702 ;
+    v_hop_3_4 <= \$638 ;
   always @(posedge clk)
     first_hop_3_4 <= first2;
   always @(posedge clk)
-    last_hop_3_4 <= \$703 ;
+    last_hop_3_4 <= \$639 ;
   always @(posedge clk)
-    v_3_4 <= \$704 ;
+    v_3_4 <= \$640 ;
   always @(posedge clk)
     first_3_4 <= first_hop_3_4;
   always @(posedge clk)
-    last_3_4 <= \$705 ;
+    last_3_4 <= \$641 ;
   always @(posedge clk)
-    acc_3_4 <= \$706 ;
+    acc_3_4 <= \$642 ;
   always @(posedge clk)
-    o_valid_3_4 <= \$707 ;
+    o_valid_3_4 <= \$643 ;
   always @(posedge clk)
-    shadow_3_4 <= \$708 ;
+    shadow_3_4 <= \$644 ;
   always @(posedge clk)
-    v_hop_3_5 <= \$709 ;
+    v_hop_3_5 <= \$645 ;
   always @(posedge clk)
     first_hop_3_5 <= first2;
   always @(posedge clk)
-    last_hop_3_5 <= \$710 ;
+    last_hop_3_5 <= \$646 ;
   always @(posedge clk)
-    v_3_5 <= \$711 ;
+    v_3_5 <= \$647 ;
   always @(posedge clk)
     first_3_5 <= first_hop_3_5;
   always @(posedge clk)
-    last_3_5 <= \$712 ;
+    last_3_5 <= \$648 ;
   always @(posedge clk)
-    acc_3_5 <= \$713 ;
+    acc_3_5 <= \$649 ;
   always @(posedge clk)
-    o_valid_3_5 <= \$714 ;
+    o_valid_3_5 <= \$650 ;
   always @(posedge clk)
-    shadow_3_5 <= \$715 ;
+    shadow_3_5 <= \$651 ;
   always @(posedge clk)
-    v_hop_3_6 <= \$716 ;
+    v_hop_3_6 <= \$652 ;
   always @(posedge clk)
     first_hop_3_6 <= first2;
   always @(posedge clk)
-    last_hop_3_6 <= \$717 ;
+    last_hop_3_6 <= \$653 ;
   always @(posedge clk)
-    v_3_6 <= \$718 ;
+    v_3_6 <= \$654 ;
   always @(posedge clk)
     first_3_6 <= first_hop_3_6;
   always @(posedge clk)
-    last_3_6 <= \$719 ;
+    last_3_6 <= \$655 ;
   always @(posedge clk)
-    acc_3_6 <= \$720 ;
+    acc_3_6 <= \$656 ;
   always @(posedge clk)
-    o_valid_3_6 <= \$721 ;
+    o_valid_3_6 <= \$657 ;
   always @(posedge clk)
-    shadow_3_6 <= \$722 ;
+    shadow_3_6 <= \$658 ;
   always @(posedge clk)
-    v_hop_3_7 <= \$723 ;
+    v_hop_3_7 <= \$659 ;
   always @(posedge clk)
     first_hop_3_7 <= first2;
   always @(posedge clk)
-    last_hop_3_7 <= \$724 ;
+    last_hop_3_7 <= \$660 ;
   always @(posedge clk)
-    v_3_7 <= \$725 ;
+    v_3_7 <= \$661 ;
   always @(posedge clk)
     first_3_7 <= first_hop_3_7;
   always @(posedge clk)
-    last_3_7 <= \$726 ;
+    last_3_7 <= \$662 ;
   always @(posedge clk)
-    acc_3_7 <= \$727 ;
+    acc_3_7 <= \$663 ;
   always @(posedge clk)
-    o_valid_3_7 <= \$728 ;
+    o_valid_3_7 <= \$664 ;
   always @(posedge clk)
-    shadow_3_7 <= \$729 ;
+    shadow_3_7 <= \$665 ;
   always @(posedge clk)
-    v_hop_4_0 <= \$730 ;
+    v_hop_4_0 <= \$666 ;
   always @(posedge clk)
     first_hop_4_0 <= first2;
   always @(posedge clk)
-    last_hop_4_0 <= \$731 ;
+    last_hop_4_0 <= \$667 ;
   always @(posedge clk)
-    v_4_0 <= \$732 ;
+    v_4_0 <= \$668 ;
   always @(posedge clk)
     first_4_0 <= first_hop_4_0;
   always @(posedge clk)
-    last_4_0 <= \$733 ;
+    last_4_0 <= \$669 ;
   always @(posedge clk)
-    acc_4_0 <= \$734 ;
+    acc_4_0 <= \$670 ;
   always @(posedge clk)
-    o_valid_4_0 <= \$735 ;
+    o_valid_4_0 <= \$671 ;
   always @(posedge clk)
-    shadow_4_0 <= \$736 ;
+    shadow_4_0 <= \$672 ;
   always @(posedge clk)
-    v_hop_4_1 <= \$737 ;
+    v_hop_4_1 <= \$673 ;
   always @(posedge clk)
     first_hop_4_1 <= first2;
   always @(posedge clk)
-    last_hop_4_1 <= \$738 ;
+    last_hop_4_1 <= \$674 ;
   always @(posedge clk)
-    v_4_1 <= \$739 ;
+    v_4_1 <= \$675 ;
   always @(posedge clk)
     first_4_1 <= first_hop_4_1;
   always @(posedge clk)
-    last_4_1 <= \$740 ;
+    last_4_1 <= \$676 ;
   always @(posedge clk)
-    acc_4_1 <= \$741 ;
+    acc_4_1 <= \$677 ;
   always @(posedge clk)
-    o_valid_4_1 <= \$742 ;
+    o_valid_4_1 <= \$678 ;
   always @(posedge clk)
-    shadow_4_1 <= \$743 ;
+    shadow_4_1 <= \$679 ;
   always @(posedge clk)
-    v_hop_4_2 <= \$744 ;
+    v_hop_4_2 <= \$680 ;
   always @(posedge clk)
     first_hop_4_2 <= first2;
   always @(posedge clk)
-    last_hop_4_2 <= \$745 ;
+    last_hop_4_2 <= \$681 ;
   always @(posedge clk)
-    v_4_2 <= \$746 ;
+    v_4_2 <= \$682 ;
   always @(posedge clk)
     first_4_2 <= first_hop_4_2;
   always @(posedge clk)
-    last_4_2 <= \$747 ;
+    last_4_2 <= \$683 ;
   always @(posedge clk)
-    acc_4_2 <= \$748 ;
+    acc_4_2 <= \$684 ;
   always @(posedge clk)
-    o_valid_4_2 <= \$749 ;
+    o_valid_4_2 <= \$685 ;
   always @(posedge clk)
-    shadow_4_2 <= \$750 ;
+    shadow_4_2 <= \$686 ;
   always @(posedge clk)
-    v_hop_4_3 <= \$751 ;
+    v_hop_4_3 <= \$687 ;
   always @(posedge clk)
     first_hop_4_3 <= first2;
   always @(posedge clk)
-    last_hop_4_3 <= \$752 ;
+    last_hop_4_3 <= \$688 ;
   always @(posedge clk)
-    v_4_3 <= \$753 ;
+    v_4_3 <= \$689 ;
   always @(posedge clk)
     first_4_3 <= first_hop_4_3;
   always @(posedge clk)
-    last_4_3 <= \$754 ;
+    last_4_3 <= \$690 ;
   always @(posedge clk)
-    acc_4_3 <= \$755 ;
+    acc_4_3 <= \$691 ;
   always @(posedge clk)
-    o_valid_4_3 <= \$756 ;
+    o_valid_4_3 <= \$692 ;
   always @(posedge clk)
-    shadow_4_3 <= \$757 ;
+    shadow_4_3 <= \$693 ;
   always @(posedge clk)
-    v_hop_4_4 <= \$758 ;
+    v_hop_4_4 <= \$694 ;
   always @(posedge clk)
     first_hop_4_4 <= first2;
   always @(posedge clk)
-    last_hop_4_4 <= \$759 ;
+    last_hop_4_4 <= \$695 ;
   always @(posedge clk)
-    v_4_4 <= \$760 ;
+    v_4_4 <= \$696 ;
   always @(posedge clk)
     first_4_4 <= first_hop_4_4;
   always @(posedge clk)
-    last_4_4 <= \$761 ;
+    last_4_4 <= \$697 ;
   always @(posedge clk)
-    acc_4_4 <= \$762 ;
+    acc_4_4 <= \$698 ;
   always @(posedge clk)
-    o_valid_4_4 <= \$763 ;
+    o_valid_4_4 <= \$699 ;
   always @(posedge clk)
-    shadow_4_4 <= \$764 ;
+    shadow_4_4 <= \$700 ;
   always @(posedge clk)
-    v_hop_4_5 <= \$765 ;
+    v_hop_4_5 <= \$701 ;
   always @(posedge clk)
     first_hop_4_5 <= first2;
   always @(posedge clk)
-    last_hop_4_5 <= \$766 ;
+    last_hop_4_5 <= \$702 ;
   always @(posedge clk)
-    v_4_5 <= \$767 ;
+    v_4_5 <= \$703 ;
   always @(posedge clk)
     first_4_5 <= first_hop_4_5;
   always @(posedge clk)
-    last_4_5 <= \$768 ;
+    last_4_5 <= \$704 ;
   always @(posedge clk)
-    acc_4_5 <= \$769 ;
+    acc_4_5 <= \$705 ;
   always @(posedge clk)
-    o_valid_4_5 <= \$770 ;
+    o_valid_4_5 <= \$706 ;
   always @(posedge clk)
-    shadow_4_5 <= \$771 ;
+    shadow_4_5 <= \$707 ;
   always @(posedge clk)
-    v_hop_4_6 <= \$772 ;
+    v_hop_4_6 <= \$708 ;
   always @(posedge clk)
     first_hop_4_6 <= first2;
   always @(posedge clk)
-    last_hop_4_6 <= \$773 ;
+    last_hop_4_6 <= \$709 ;
   always @(posedge clk)
-    v_4_6 <= \$774 ;
+    v_4_6 <= \$710 ;
   always @(posedge clk)
     first_4_6 <= first_hop_4_6;
   always @(posedge clk)
-    last_4_6 <= \$775 ;
+    last_4_6 <= \$711 ;
   always @(posedge clk)
-    acc_4_6 <= \$776 ;
+    acc_4_6 <= \$712 ;
   always @(posedge clk)
-    o_valid_4_6 <= \$777 ;
+    o_valid_4_6 <= \$713 ;
   always @(posedge clk)
-    shadow_4_6 <= \$778 ;
+    shadow_4_6 <= \$714 ;
   always @(posedge clk)
-    v_hop_4_7 <= \$779 ;
+    v_hop_4_7 <= \$715 ;
   always @(posedge clk)
     first_hop_4_7 <= first2;
   always @(posedge clk)
-    last_hop_4_7 <= \$780 ;
+    last_hop_4_7 <= \$716 ;
   always @(posedge clk)
-    v_4_7 <= \$781 ;
+    v_4_7 <= \$717 ;
   always @(posedge clk)
     first_4_7 <= first_hop_4_7;
   always @(posedge clk)
-    last_4_7 <= \$782 ;
+    last_4_7 <= \$718 ;
   always @(posedge clk)
-    acc_4_7 <= \$783 ;
+    acc_4_7 <= \$719 ;
   always @(posedge clk)
-    o_valid_4_7 <= \$784 ;
+    o_valid_4_7 <= \$720 ;
   always @(posedge clk)
-    shadow_4_7 <= \$785 ;
+    shadow_4_7 <= \$721 ;
   always @(posedge clk)
-    v_hop_5_0 <= \$786 ;
+    v_hop_5_0 <= \$722 ;
   always @(posedge clk)
     first_hop_5_0 <= first2;
   always @(posedge clk)
-    last_hop_5_0 <= \$787 ;
+    last_hop_5_0 <= \$723 ;
   always @(posedge clk)
-    v_5_0 <= \$788 ;
+    v_5_0 <= \$724 ;
   always @(posedge clk)
     first_5_0 <= first_hop_5_0;
   always @(posedge clk)
-    last_5_0 <= \$789 ;
+    last_5_0 <= \$725 ;
   always @(posedge clk)
-    acc_5_0 <= \$790 ;
+    acc_5_0 <= \$726 ;
   always @(posedge clk)
-    o_valid_5_0 <= \$791 ;
+    o_valid_5_0 <= \$727 ;
   always @(posedge clk)
-    shadow_5_0 <= \$792 ;
+    shadow_5_0 <= \$728 ;
   always @(posedge clk)
-    v_hop_5_1 <= \$793 ;
+    v_hop_5_1 <= \$729 ;
   always @(posedge clk)
     first_hop_5_1 <= first2;
   always @(posedge clk)
-    last_hop_5_1 <= \$794 ;
+    last_hop_5_1 <= \$730 ;
   always @(posedge clk)
-    v_5_1 <= \$795 ;
+    v_5_1 <= \$731 ;
   always @(posedge clk)
     first_5_1 <= first_hop_5_1;
   always @(posedge clk)
-    last_5_1 <= \$796 ;
+    last_5_1 <= \$732 ;
   always @(posedge clk)
-    acc_5_1 <= \$797 ;
+    acc_5_1 <= \$733 ;
   always @(posedge clk)
-    o_valid_5_1 <= \$798 ;
+    o_valid_5_1 <= \$734 ;
   always @(posedge clk)
-    shadow_5_1 <= \$799 ;
+    shadow_5_1 <= \$735 ;
   always @(posedge clk)
-    v_hop_5_2 <= \$800 ;
+    v_hop_5_2 <= \$736 ;
   always @(posedge clk)
     first_hop_5_2 <= first2;
   always @(posedge clk)
-    last_hop_5_2 <= \$801 ;
+    last_hop_5_2 <= \$737 ;
   always @(posedge clk)
-    v_5_2 <= \$802 ;
+    v_5_2 <= \$738 ;
   always @(posedge clk)
     first_5_2 <= first_hop_5_2;
   always @(posedge clk)
-    last_5_2 <= \$803 ;
+    last_5_2 <= \$739 ;
   always @(posedge clk)
-    acc_5_2 <= \$804 ;
+    acc_5_2 <= \$740 ;
   always @(posedge clk)
-    o_valid_5_2 <= \$805 ;
+    o_valid_5_2 <= \$741 ;
   always @(posedge clk)
-    shadow_5_2 <= \$806 ;
+    shadow_5_2 <= \$742 ;
   always @(posedge clk)
-    v_hop_5_3 <= \$807 ;
+    v_hop_5_3 <= \$743 ;
   always @(posedge clk)
     first_hop_5_3 <= first2;
   always @(posedge clk)
-    last_hop_5_3 <= \$808 ;
+    last_hop_5_3 <= \$744 ;
   always @(posedge clk)
-    v_5_3 <= \$809 ;
+    v_5_3 <= \$745 ;
   always @(posedge clk)
     first_5_3 <= first_hop_5_3;
   always @(posedge clk)
-    last_5_3 <= \$810 ;
+    last_5_3 <= \$746 ;
   always @(posedge clk)
-    acc_5_3 <= \$811 ;
+    acc_5_3 <= \$747 ;
   always @(posedge clk)
-    o_valid_5_3 <= \$812 ;
+    o_valid_5_3 <= \$748 ;
   always @(posedge clk)
-    shadow_5_3 <= \$813 ;
+    shadow_5_3 <= \$749 ;
   always @(posedge clk)
-    v_hop_5_4 <= \$814 ;
+    v_hop_5_4 <= \$750 ;
   always @(posedge clk)
     first_hop_5_4 <= first2;
   always @(posedge clk)
-    last_hop_5_4 <= \$815 ;
+    last_hop_5_4 <= \$751 ;
   always @(posedge clk)
-    v_5_4 <= \$816 ;
+    v_5_4 <= \$752 ;
   always @(posedge clk)
     first_5_4 <= first_hop_5_4;
   always @(posedge clk)
-    last_5_4 <= \$817 ;
+    last_5_4 <= \$753 ;
   always @(posedge clk)
-    acc_5_4 <= \$818 ;
+    acc_5_4 <= \$754 ;
   always @(posedge clk)
-    o_valid_5_4 <= \$819 ;
+    o_valid_5_4 <= \$755 ;
   always @(posedge clk)
-    shadow_5_4 <= \$820 ;
+    shadow_5_4 <= \$756 ;
   always @(posedge clk)
-    v_hop_5_5 <= \$821 ;
+    v_hop_5_5 <= \$757 ;
   always @(posedge clk)
     first_hop_5_5 <= first2;
   always @(posedge clk)
-    last_hop_5_5 <= \$822 ;
+    last_hop_5_5 <= \$758 ;
   always @(posedge clk)
-    v_5_5 <= \$823 ;
+    v_5_5 <= \$759 ;
   always @(posedge clk)
     first_5_5 <= first_hop_5_5;
   always @(posedge clk)
-    last_5_5 <= \$824 ;
+    last_5_5 <= \$760 ;
   always @(posedge clk)
-    acc_5_5 <= \$825 ;
+    acc_5_5 <= \$761 ;
   always @(posedge clk)
-    o_valid_5_5 <= \$826 ;
+    o_valid_5_5 <= \$762 ;
   always @(posedge clk)
-    shadow_5_5 <= \$827 ;
+    shadow_5_5 <= \$763 ;
   always @(posedge clk)
-    v_hop_5_6 <= \$828 ;
+    v_hop_5_6 <= \$764 ;
   always @(posedge clk)
     first_hop_5_6 <= first2;
   always @(posedge clk)
-    last_hop_5_6 <= \$829 ;
+    last_hop_5_6 <= \$765 ;
   always @(posedge clk)
-    v_5_6 <= \$830 ;
+    v_5_6 <= \$766 ;
   always @(posedge clk)
     first_5_6 <= first_hop_5_6;
   always @(posedge clk)
-    last_5_6 <= \$831 ;
+    last_5_6 <= \$767 ;
   always @(posedge clk)
-    acc_5_6 <= \$832 ;
+    acc_5_6 <= \$768 ;
   always @(posedge clk)
-    o_valid_5_6 <= \$833 ;
+    o_valid_5_6 <= \$769 ;
   always @(posedge clk)
-    shadow_5_6 <= \$834 ;
+    shadow_5_6 <= \$770 ;
   always @(posedge clk)
-    v_hop_5_7 <= \$835 ;
+    v_hop_5_7 <= \$771 ;
   always @(posedge clk)
     first_hop_5_7 <= first2;
   always @(posedge clk)
-    last_hop_5_7 <= \$836 ;
+    last_hop_5_7 <= \$772 ;
   always @(posedge clk)
-    v_5_7 <= \$837 ;
+    v_5_7 <= \$773 ;
   always @(posedge clk)
     first_5_7 <= first_hop_5_7;
   always @(posedge clk)
-    last_5_7 <= \$838 ;
+    last_5_7 <= \$774 ;
   always @(posedge clk)
-    acc_5_7 <= \$839 ;
+    acc_5_7 <= \$775 ;
   always @(posedge clk)
-    o_valid_5_7 <= \$840 ;
+    o_valid_5_7 <= \$776 ;
   always @(posedge clk)
-    shadow_5_7 <= \$841 ;
+    shadow_5_7 <= \$777 ;
   always @(posedge clk)
-    v_hop_6_0 <= \$842 ;
+    v_hop_6_0 <= \$778 ;
   always @(posedge clk)
     first_hop_6_0 <= first2;
   always @(posedge clk)
-    last_hop_6_0 <= \$843 ;
+    last_hop_6_0 <= \$779 ;
   always @(posedge clk)
-    v_6_0 <= \$844 ;
+    v_6_0 <= \$780 ;
   always @(posedge clk)
     first_6_0 <= first_hop_6_0;
   always @(posedge clk)
-    last_6_0 <= \$845 ;
+    last_6_0 <= \$781 ;
   always @(posedge clk)
-    acc_6_0 <= \$846 ;
+    acc_6_0 <= \$782 ;
   always @(posedge clk)
-    o_valid_6_0 <= \$847 ;
+    o_valid_6_0 <= \$783 ;
   always @(posedge clk)
-    shadow_6_0 <= \$848 ;
+    shadow_6_0 <= \$784 ;
   always @(posedge clk)
-    v_hop_6_1 <= \$849 ;
+    v_hop_6_1 <= \$785 ;
   always @(posedge clk)
     first_hop_6_1 <= first2;
   always @(posedge clk)
-    last_hop_6_1 <= \$850 ;
+    last_hop_6_1 <= \$786 ;
   always @(posedge clk)
-    v_6_1 <= \$851 ;
+    v_6_1 <= \$787 ;
   always @(posedge clk)
     first_6_1 <= first_hop_6_1;
   always @(posedge clk)
-    last_6_1 <= \$852 ;
+    last_6_1 <= \$788 ;
   always @(posedge clk)
-    acc_6_1 <= \$853 ;
+    acc_6_1 <= \$789 ;
   always @(posedge clk)
-    o_valid_6_1 <= \$854 ;
+    o_valid_6_1 <= \$790 ;
   always @(posedge clk)
-    shadow_6_1 <= \$855 ;
+    shadow_6_1 <= \$791 ;
   always @(posedge clk)
-    v_hop_6_2 <= \$856 ;
+    v_hop_6_2 <= \$792 ;
   always @(posedge clk)
     first_hop_6_2 <= first2;
   always @(posedge clk)
-    last_hop_6_2 <= \$857 ;
+    last_hop_6_2 <= \$793 ;
   always @(posedge clk)
-    v_6_2 <= \$858 ;
+    v_6_2 <= \$794 ;
   always @(posedge clk)
     first_6_2 <= first_hop_6_2;
   always @(posedge clk)
-    last_6_2 <= \$859 ;
+    last_6_2 <= \$795 ;
   always @(posedge clk)
-    acc_6_2 <= \$860 ;
+    acc_6_2 <= \$796 ;
   always @(posedge clk)
-    o_valid_6_2 <= \$861 ;
+    o_valid_6_2 <= \$797 ;
   always @(posedge clk)
-    shadow_6_2 <= \$862 ;
+    shadow_6_2 <= \$798 ;
   always @(posedge clk)
-    v_hop_6_3 <= \$863 ;
+    v_hop_6_3 <= \$799 ;
   always @(posedge clk)
     first_hop_6_3 <= first2;
   always @(posedge clk)
-    last_hop_6_3 <= \$864 ;
+    last_hop_6_3 <= \$800 ;
   always @(posedge clk)
-    v_6_3 <= \$865 ;
+    v_6_3 <= \$801 ;
   always @(posedge clk)
     first_6_3 <= first_hop_6_3;
   always @(posedge clk)
-    last_6_3 <= \$866 ;
+    last_6_3 <= \$802 ;
   always @(posedge clk)
-    acc_6_3 <= \$867 ;
+    acc_6_3 <= \$803 ;
   always @(posedge clk)
-    o_valid_6_3 <= \$868 ;
+    o_valid_6_3 <= \$804 ;
   always @(posedge clk)
-    shadow_6_3 <= \$869 ;
+    shadow_6_3 <= \$805 ;
   always @(posedge clk)
-    v_hop_6_4 <= \$870 ;
+    v_hop_6_4 <= \$806 ;
   always @(posedge clk)
     first_hop_6_4 <= first2;
   always @(posedge clk)
-    last_hop_6_4 <= \$871 ;
+    last_hop_6_4 <= \$807 ;
   always @(posedge clk)
-    v_6_4 <= \$872 ;
+    v_6_4 <= \$808 ;
   always @(posedge clk)
     first_6_4 <= first_hop_6_4;
   always @(posedge clk)
-    last_6_4 <= \$873 ;
+    last_6_4 <= \$809 ;
   always @(posedge clk)
-    acc_6_4 <= \$874 ;
+    acc_6_4 <= \$810 ;
   always @(posedge clk)
-    o_valid_6_4 <= \$875 ;
+    o_valid_6_4 <= \$811 ;
   always @(posedge clk)
-    shadow_6_4 <= \$876 ;
+    shadow_6_4 <= \$812 ;
   always @(posedge clk)
-    v_hop_6_5 <= \$877 ;
+    v_hop_6_5 <= \$813 ;
   always @(posedge clk)
     first_hop_6_5 <= first2;
   always @(posedge clk)
-    last_hop_6_5 <= \$878 ;
+    last_hop_6_5 <= \$814 ;
   always @(posedge clk)
-    v_6_5 <= \$879 ;
+    v_6_5 <= \$815 ;
   always @(posedge clk)
     first_6_5 <= first_hop_6_5;
   always @(posedge clk)
-    last_6_5 <= \$880 ;
+    last_6_5 <= \$816 ;
   always @(posedge clk)
-    acc_6_5 <= \$881 ;
+    acc_6_5 <= \$817 ;
   always @(posedge clk)
-    o_valid_6_5 <= \$882 ;
+    o_valid_6_5 <= \$818 ;
   always @(posedge clk)
-    shadow_6_5 <= \$883 ;
+    shadow_6_5 <= \$819 ;
   always @(posedge clk)
-    v_hop_6_6 <= \$884 ;
+    v_hop_6_6 <= \$820 ;
   always @(posedge clk)
     first_hop_6_6 <= first2;
   always @(posedge clk)
-    last_hop_6_6 <= \$885 ;
+    last_hop_6_6 <= \$821 ;
   always @(posedge clk)
-    v_6_6 <= \$886 ;
+    v_6_6 <= \$822 ;
   always @(posedge clk)
     first_6_6 <= first_hop_6_6;
   always @(posedge clk)
-    last_6_6 <= \$887 ;
+    last_6_6 <= \$823 ;
   always @(posedge clk)
-    acc_6_6 <= \$888 ;
+    acc_6_6 <= \$824 ;
   always @(posedge clk)
-    o_valid_6_6 <= \$889 ;
+    o_valid_6_6 <= \$825 ;
   always @(posedge clk)
-    shadow_6_6 <= \$890 ;
+    shadow_6_6 <= \$826 ;
   always @(posedge clk)
-    v_hop_6_7 <= \$891 ;
+    v_hop_6_7 <= \$827 ;
   always @(posedge clk)
     first_hop_6_7 <= first2;
   always @(posedge clk)
-    last_hop_6_7 <= \$892 ;
+    last_hop_6_7 <= \$828 ;
   always @(posedge clk)
-    v_6_7 <= \$893 ;
+    v_6_7 <= \$829 ;
   always @(posedge clk)
     first_6_7 <= first_hop_6_7;
   always @(posedge clk)
-    last_6_7 <= \$894 ;
+    last_6_7 <= \$830 ;
   always @(posedge clk)
-    acc_6_7 <= \$895 ;
+    acc_6_7 <= \$831 ;
   always @(posedge clk)
-    o_valid_6_7 <= \$896 ;
+    o_valid_6_7 <= \$832 ;
   always @(posedge clk)
-    shadow_6_7 <= \$897 ;
+    shadow_6_7 <= \$833 ;
   always @(posedge clk)
-    v_hop_7_0 <= \$898 ;
+    v_hop_7_0 <= \$834 ;
   always @(posedge clk)
     first_hop_7_0 <= first2;
   always @(posedge clk)
-    last_hop_7_0 <= \$899 ;
+    last_hop_7_0 <= \$835 ;
   always @(posedge clk)
-    v_7_0 <= \$900 ;
+    v_7_0 <= \$836 ;
   always @(posedge clk)
     first_7_0 <= first_hop_7_0;
   always @(posedge clk)
-    last_7_0 <= \$901 ;
+    last_7_0 <= \$837 ;
   always @(posedge clk)
-    acc_7_0 <= \$902 ;
+    acc_7_0 <= \$838 ;
   always @(posedge clk)
-    shadow_7_0 <= \$903 ;
+    shadow_7_0 <= \$839 ;
   always @(posedge clk)
-    v_hop_7_1 <= \$904 ;
+    v_hop_7_1 <= \$840 ;
   always @(posedge clk)
     first_hop_7_1 <= first2;
   always @(posedge clk)
-    last_hop_7_1 <= \$905 ;
+    last_hop_7_1 <= \$841 ;
   always @(posedge clk)
-    v_7_1 <= \$906 ;
+    v_7_1 <= \$842 ;
   always @(posedge clk)
     first_7_1 <= first_hop_7_1;
   always @(posedge clk)
-    last_7_1 <= \$907 ;
+    last_7_1 <= \$843 ;
   always @(posedge clk)
-    acc_7_1 <= \$908 ;
+    acc_7_1 <= \$844 ;
   always @(posedge clk)
-    shadow_7_1 <= \$909 ;
+    shadow_7_1 <= \$845 ;
   always @(posedge clk)
-    v_hop_7_2 <= \$910 ;
+    v_hop_7_2 <= \$846 ;
   always @(posedge clk)
     first_hop_7_2 <= first2;
   always @(posedge clk)
-    last_hop_7_2 <= \$911 ;
+    last_hop_7_2 <= \$847 ;
   always @(posedge clk)
-    v_7_2 <= \$912 ;
+    v_7_2 <= \$848 ;
   always @(posedge clk)
     first_7_2 <= first_hop_7_2;
   always @(posedge clk)
-    last_7_2 <= \$913 ;
+    last_7_2 <= \$849 ;
   always @(posedge clk)
-    acc_7_2 <= \$914 ;
+    acc_7_2 <= \$850 ;
   always @(posedge clk)
-    shadow_7_2 <= \$915 ;
+    shadow_7_2 <= \$851 ;
   always @(posedge clk)
-    v_hop_7_3 <= \$916 ;
+    v_hop_7_3 <= \$852 ;
   always @(posedge clk)
     first_hop_7_3 <= first2;
   always @(posedge clk)
-    last_hop_7_3 <= \$917 ;
+    last_hop_7_3 <= \$853 ;
   always @(posedge clk)
-    v_7_3 <= \$918 ;
+    v_7_3 <= \$854 ;
   always @(posedge clk)
     first_7_3 <= first_hop_7_3;
   always @(posedge clk)
-    last_7_3 <= \$919 ;
+    last_7_3 <= \$855 ;
   always @(posedge clk)
-    acc_7_3 <= \$920 ;
+    acc_7_3 <= \$856 ;
   always @(posedge clk)
-    shadow_7_3 <= \$921 ;
+    shadow_7_3 <= \$857 ;
   always @(posedge clk)
-    v_hop_7_4 <= \$922 ;
+    v_hop_7_4 <= \$858 ;
   always @(posedge clk)
     first_hop_7_4 <= first2;
   always @(posedge clk)
-    last_hop_7_4 <= \$923 ;
+    last_hop_7_4 <= \$859 ;
   always @(posedge clk)
-    v_7_4 <= \$924 ;
+    v_7_4 <= \$860 ;
   always @(posedge clk)
     first_7_4 <= first_hop_7_4;
   always @(posedge clk)
-    last_7_4 <= \$925 ;
+    last_7_4 <= \$861 ;
   always @(posedge clk)
-    acc_7_4 <= \$926 ;
+    acc_7_4 <= \$862 ;
   always @(posedge clk)
-    shadow_7_4 <= \$927 ;
+    shadow_7_4 <= \$863 ;
   always @(posedge clk)
-    v_hop_7_5 <= \$928 ;
+    v_hop_7_5 <= \$864 ;
   always @(posedge clk)
     first_hop_7_5 <= first2;
   always @(posedge clk)
-    last_hop_7_5 <= \$929 ;
+    last_hop_7_5 <= \$865 ;
   always @(posedge clk)
-    v_7_5 <= \$930 ;
+    v_7_5 <= \$866 ;
   always @(posedge clk)
     first_7_5 <= first_hop_7_5;
   always @(posedge clk)
-    last_7_5 <= \$931 ;
+    last_7_5 <= \$867 ;
   always @(posedge clk)
-    acc_7_5 <= \$932 ;
+    acc_7_5 <= \$868 ;
   always @(posedge clk)
-    shadow_7_5 <= \$933 ;
+    shadow_7_5 <= \$869 ;
   always @(posedge clk)
-    v_hop_7_6 <= \$934 ;
+    v_hop_7_6 <= \$870 ;
   always @(posedge clk)
     first_hop_7_6 <= first2;
   always @(posedge clk)
-    last_hop_7_6 <= \$935 ;
+    last_hop_7_6 <= \$871 ;
   always @(posedge clk)
-    v_7_6 <= \$936 ;
+    v_7_6 <= \$872 ;
   always @(posedge clk)
     first_7_6 <= first_hop_7_6;
   always @(posedge clk)
-    last_7_6 <= \$937 ;
+    last_7_6 <= \$873 ;
   always @(posedge clk)
-    acc_7_6 <= \$938 ;
+    acc_7_6 <= \$874 ;
   always @(posedge clk)
-    shadow_7_6 <= \$939 ;
+    shadow_7_6 <= \$875 ;
   always @(posedge clk)
-    v_hop_7_7 <= \$940 ;
+    v_hop_7_7 <= \$876 ;
   always @(posedge clk)
     first_hop_7_7 <= first2;
   always @(posedge clk)
-    last_hop_7_7 <= \$941 ;
+    last_hop_7_7 <= \$877 ;
   always @(posedge clk)
-    v_7_7 <= \$942 ;
+    v_7_7 <= \$878 ;
   always @(posedge clk)
     first_7_7 <= first_hop_7_7;
   always @(posedge clk)
-    last_7_7 <= \$943 ;
+    last_7_7 <= \$879 ;
   always @(posedge clk)
-    acc_7_7 <= \$944 ;
+    acc_7_7 <= \$880 ;
   always @(posedge clk)
-    shadow_7_7 <= \$945 ;
+    shadow_7_7 <= \$881 ;
   always @(posedge clk)
-    o__valid <= \$946 ;
+    o__valid <= \$882 ;
   always @(posedge clk)
-    row <= \$947 ;
+    row <= \$883 ;
   always @(posedge clk)
-    busy <= \$948 ;
+    busy <= \$884 ;
   always @(posedge clk)
-    wide_out_r <= \$949 ;
+    wide_out_r <= \$885 ;
   always @(posedge clk)
-    overflow <= \$950 ;
+    overflow <= \$886 ;
   assign \$1  = i__payload[193] & busy;
   assign i__ready = ~ \$1 ;
   assign accept = i__valid & i__ready;
   assign drain = o__valid & o__ready;
   assign last_row = row == 3'h7;
   assign \$2  = first_0_0 ? 32'd0 : acc_0_0;
-  assign \$3  = $signed(mac_0_0_p) + $signed(\$2 );
+  assign \$3  = $signed(mac_0_0_m_p) + $signed(\$2 );
   assign \$4  = first_0_1 ? 32'd0 : acc_0_1;
-  assign \$5  = $signed(mac_0_1_p) + $signed(\$4 );
+  assign \$5  = $signed(mac_0_1_m_p) + $signed(\$4 );
   assign \$6  = first_0_2 ? 32'd0 : acc_0_2;
-  assign \$7  = $signed(mac_0_2_p) + $signed(\$6 );
+  assign \$7  = $signed(mac_0_2_m_p) + $signed(\$6 );
   assign \$8  = first_0_3 ? 32'd0 : acc_0_3;
-  assign \$9  = $signed(mac_0_3_p) + $signed(\$8 );
+  assign \$9  = $signed(mac_0_3_m_p) + $signed(\$8 );
   assign \$10  = first_0_4 ? 32'd0 : acc_0_4;
-  assign \$11  = $signed(mac_0_4_p) + $signed(\$10 );
+  assign \$11  = $signed(mac_0_4_m_p) + $signed(\$10 );
   assign \$12  = first_0_5 ? 32'd0 : acc_0_5;
-  assign \$13  = $signed(mac_0_5_p) + $signed(\$12 );
+  assign \$13  = $signed(mac_0_5_m_p) + $signed(\$12 );
   assign \$14  = first_0_6 ? 32'd0 : acc_0_6;
-  assign \$15  = $signed(mac_0_6_p) + $signed(\$14 );
+  assign \$15  = $signed(mac_0_6_m_p) + $signed(\$14 );
   assign \$16  = first_0_7 ? 32'd0 : acc_0_7;
-  assign \$17  = $signed(mac_0_7_p) + $signed(\$16 );
+  assign \$17  = $signed(mac_0_7_m_p) + $signed(\$16 );
   assign \$18  = first_1_0 ? 32'd0 : acc_1_0;
-  assign \$19  = $signed(mac_1_0_p) + $signed(\$18 );
+  assign \$19  = $signed(mac_1_0_m_p) + $signed(\$18 );
   assign \$20  = first_1_1 ? 32'd0 : acc_1_1;
-  assign \$21  = $signed(mac_1_1_p) + $signed(\$20 );
+  assign \$21  = $signed(mac_1_1_m_p) + $signed(\$20 );
   assign \$22  = first_1_2 ? 32'd0 : acc_1_2;
-  assign \$23  = $signed(mac_1_2_p) + $signed(\$22 );
+  assign \$23  = $signed(mac_1_2_m_p) + $signed(\$22 );
   assign \$24  = first_1_3 ? 32'd0 : acc_1_3;
-  assign \$25  = $signed(mac_1_3_p) + $signed(\$24 );
+  assign \$25  = $signed(mac_1_3_m_p) + $signed(\$24 );
   assign \$26  = first_1_4 ? 32'd0 : acc_1_4;
-  assign \$27  = $signed(mac_1_4_p) + $signed(\$26 );
+  assign \$27  = $signed(mac_1_4_m_p) + $signed(\$26 );
   assign \$28  = first_1_5 ? 32'd0 : acc_1_5;
-  assign \$29  = $signed(mac_1_5_p) + $signed(\$28 );
+  assign \$29  = $signed(mac_1_5_m_p) + $signed(\$28 );
   assign \$30  = first_1_6 ? 32'd0 : acc_1_6;
-  assign \$31  = $signed(mac_1_6_p) + $signed(\$30 );
+  assign \$31  = $signed(mac_1_6_m_p) + $signed(\$30 );
   assign \$32  = first_1_7 ? 32'd0 : acc_1_7;
-  assign \$33  = $signed(mac_1_7_p) + $signed(\$32 );
+  assign \$33  = $signed(mac_1_7_m_p) + $signed(\$32 );
   assign \$34  = first_2_0 ? 32'd0 : acc_2_0;
-  assign \$35  = $signed(mac_2_0_p) + $signed(\$34 );
+  assign \$35  = $signed(mac_2_0_m_p) + $signed(\$34 );
   assign \$36  = first_2_1 ? 32'd0 : acc_2_1;
-  assign \$37  = $signed(mac_2_1_p) + $signed(\$36 );
+  assign \$37  = $signed(mac_2_1_m_p) + $signed(\$36 );
   assign \$38  = first_2_2 ? 32'd0 : acc_2_2;
-  assign \$39  = $signed(mac_2_2_p) + $signed(\$38 );
+  assign \$39  = $signed(mac_2_2_m_p) + $signed(\$38 );
   assign \$40  = first_2_3 ? 32'd0 : acc_2_3;
-  assign \$41  = $signed(mac_2_3_p) + $signed(\$40 );
+  assign \$41  = $signed(mac_2_3_m_p) + $signed(\$40 );
   assign \$42  = first_2_4 ? 32'd0 : acc_2_4;
-  assign \$43  = $signed(mac_2_4_p) + $signed(\$42 );
+  assign \$43  = $signed(mac_2_4_m_p) + $signed(\$42 );
   assign \$44  = first_2_5 ? 32'd0 : acc_2_5;
-  assign \$45  = $signed(mac_2_5_p) + $signed(\$44 );
+  assign \$45  = $signed(mac_2_5_m_p) + $signed(\$44 );
+  assign \$46  = first_2_6 ? 32'd0 : acc_2_6;
+  assign \$47  = $signed(mac_2_6_m_p) + $signed(\$46 );
+  assign \$48  = first_2_7 ? 32'd0 : acc_2_7;
+  assign \$49  = $signed(mac_2_7_m_p) + $signed(\$48 );
+  assign \$50  = first_3_0 ? 32'd0 : acc_3_0;
+  assign \$51  = $signed(mac_3_0_m_p) + $signed(\$50 );
+  assign \$52  = first_3_1 ? 32'd0 : acc_3_1;
+  assign \$53  = $signed(mac_3_1_m_p) + $signed(\$52 );
+  assign \$54  = first_3_2 ? 32'd0 : acc_3_2;
+  assign \$55  = $signed(mac_3_2_m_p) + $signed(\$54 );
+  assign \$56  = first_3_3 ? 32'd0 : acc_3_3;
+  assign \$57  = $signed(mac_3_3_m_p) + $signed(\$56 );
+  assign \$58  = first_3_4 ? 32'd0 : acc_3_4;
+  assign \$59  = $signed(mac_3_4_m_p) + $signed(\$58 );
+  assign \$60  = first_3_5 ? 32'd0 : acc_3_5;
+  assign \$61  = $signed(mac_3_5_m_p) + $signed(\$60 );
+  assign \$62  = first_3_6 ? 32'd0 : acc_3_6;
+  assign \$63  = $signed(mac_3_6_m_p) + $signed(\$62 );
+  assign \$64  = first_3_7 ? 32'd0 : acc_3_7;
+  assign \$65  = $signed(mac_3_7_m_p) + $signed(\$64 );
+  assign \$66  = first_4_0 ? 32'd0 : acc_4_0;
+  assign \$67  = $signed(mac_4_0_m_p) + $signed(\$66 );
+  assign \$68  = first_4_1 ? 32'd0 : acc_4_1;
+  assign \$69  = $signed(mac_4_1_m_p) + $signed(\$68 );
+  assign \$70  = first_4_2 ? 32'd0 : acc_4_2;
+  assign \$71  = $signed(mac_4_2_m_p) + $signed(\$70 );
+  assign \$72  = first_4_3 ? 32'd0 : acc_4_3;
+  assign \$73  = $signed(mac_4_3_m_p) + $signed(\$72 );
+  assign \$74  = first_4_4 ? 32'd0 : acc_4_4;
+  assign \$75  = $signed(mac_4_4_m_p) + $signed(\$74 );
+  assign \$76  = first_4_5 ? 32'd0 : acc_4_5;
+  assign \$77  = $signed(mac_4_5_m_p) + $signed(\$76 );
+  assign \$78  = first_4_6 ? 32'd0 : acc_4_6;
+  assign \$79  = $signed(mac_4_6_m_p) + $signed(\$78 );
+  assign \$80  = first_4_7 ? 32'd0 : acc_4_7;
+  assign \$81  = $signed(mac_4_7_m_p) + $signed(\$80 );
+  assign \$82  = first_5_0 ? 32'd0 : acc_5_0;
+  assign \$83  = $signed(mac_5_0_m_p) + $signed(\$82 );
+  assign \$84  = first_5_1 ? 32'd0 : acc_5_1;
+  assign \$85  = $signed(mac_5_1_m_p) + $signed(\$84 );
+  assign \$86  = first_5_2 ? 32'd0 : acc_5_2;
+  assign \$87  = $signed(mac_5_2_m_p) + $signed(\$86 );
+  assign \$88  = first_5_3 ? 32'd0 : acc_5_3;
+  assign \$89  = $signed(mac_5_3_m_p) + $signed(\$88 );
+  assign \$90  = first_5_4 ? 32'd0 : acc_5_4;
+  assign \$91  = $signed(mac_5_4_m_p) + $signed(\$90 );
+  assign \$92  = first_5_5 ? 32'd0 : acc_5_5;
+  assign \$93  = $signed(mac_5_5_m_p) + $signed(\$92 );
+  assign \$94  = first_5_6 ? 32'd0 : acc_5_6;
+  assign \$95  = $signed(mac_5_6_m_p) + $signed(\$94 );
+  assign \$96  = first_5_7 ? 32'd0 : acc_5_7;
+  assign \$97  = $signed(mac_5_7_m_p) + $signed(\$96 );
+  assign \$98  = first_6_0 ? 32'd0 : acc_6_0;
+  assign \$99  = $signed(mac_6_0_m_p) + $signed(\$98 );
+  assign \$100  = first_6_1 ? 32'd0 : acc_6_1;
+  assign \$101  = $signed(mac_6_1_m_p) + $signed(\$100 );
+  assign \$102  = first_6_2 ? 32'd0 : acc_6_2;
+  assign \$103  = $signed(mac_6_2_m_p) + $signed(\$102 );
+  assign \$104  = first_6_3 ? 32'd0 : acc_6_3;
+  assign \$105  = $signed(mac_6_3_m_p) + $signed(\$104 );
+  assign \$106  = first_6_4 ? 32'd0 : acc_6_4;
+  assign \$107  = $signed(mac_6_4_m_p) + $signed(\$106 );
+  assign \$108  = first_6_5 ? 32'd0 : acc_6_5;
+  assign \$109  = $signed(mac_6_5_m_p) + $signed(\$108 );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$429  = accept;
@@ -5038,3258 +5038,3351 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$442  = { \$130 [23], \$130 [23], \$130 [23], \$130 [23], \$130 [23], \$130 [23], \$130 [23], \$130 [23], \$130  };
+    \$442  = v2;
     if (rst) begin
-      \$442  = 32'd0;
+      \$442  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$443  = { \$131 [23], \$131 [23], \$131 [23], \$131 [23], \$131 [23], \$131 [23], \$131 [23], \$131 [23], \$131  };
+    \$443  = \$194 ;
     if (rst) begin
-      \$443  = 32'd0;
+      \$443  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$444  = { \$132 [23], \$132 [23], \$132 [23], \$132 [23], \$132 [23], \$132 [23], \$132 [23], \$132 [23], \$132  };
+    \$444  = v_hop_0_0;
     if (rst) begin
-      \$444  = 32'd0;
+      \$444  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$445  = { \$133 [23], \$133 [23], \$133 [23], \$133 [23], \$133 [23], \$133 [23], \$133 [23], \$133 [23], \$133  };
+    \$445  = last_hop_0_0;
     if (rst) begin
-      \$445  = 32'd0;
+      \$445  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$446  = { \$134 [23], \$134 [23], \$134 [23], \$134 [23], \$134 [23], \$134 [23], \$134 [23], \$134 [23], \$134  };
+    \$446  = acc_0_0;
+    if (v_0_0) begin
+      \$446  = \$3 [31:0];
+    end
     if (rst) begin
       \$446  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$447  = { \$135 [23], \$135 [23], \$135 [23], \$135 [23], \$135 [23], \$135 [23], \$135 [23], \$135 [23], \$135  };
-    if (rst) begin
-      \$447  = 32'd0;
+    \$447  = o_valid_0_0;
+    if (\$195 ) begin
+      \$447  = 1'h1;
+    end else if (\$196 ) begin
+      \$447  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$448  = { \$136 [23], \$136 [23], \$136 [23], \$136 [23], \$136 [23], \$136 [23], \$136 [23], \$136 [23], \$136  };
+    \$448  = shadow_0_0;
+    if (last_0_0) begin
+      \$448  = \$3 [31:0];
+    end else if (\$197 ) begin
+      \$448  = shadow_1_0;
+    end
     if (rst) begin
       \$448  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$449  = { \$137 [23], \$137 [23], \$137 [23], \$137 [23], \$137 [23], \$137 [23], \$137 [23], \$137 [23], \$137  };
+    \$449  = v2;
     if (rst) begin
-      \$449  = 32'd0;
+      \$449  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$450  = { \$138 [23], \$138 [23], \$138 [23], \$138 [23], \$138 [23], \$138 [23], \$138 [23], \$138 [23], \$138  };
+    \$450  = \$198 ;
     if (rst) begin
-      \$450  = 32'd0;
+      \$450  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$451  = { \$139 [23], \$139 [23], \$139 [23], \$139 [23], \$139 [23], \$139 [23], \$139 [23], \$139 [23], \$139  };
+    \$451  = v_hop_0_1;
     if (rst) begin
-      \$451  = 32'd0;
+      \$451  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$452  = { \$140 [23], \$140 [23], \$140 [23], \$140 [23], \$140 [23], \$140 [23], \$140 [23], \$140 [23], \$140  };
+    \$452  = last_hop_0_1;
     if (rst) begin
-      \$452  = 32'd0;
+      \$452  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$453  = { \$141 [23], \$141 [23], \$141 [23], \$141 [23], \$141 [23], \$141 [23], \$141 [23], \$141 [23], \$141  };
+    \$453  = acc_0_1;
+    if (v_0_1) begin
+      \$453  = \$5 [31:0];
+    end
     if (rst) begin
       \$453  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$454  = { \$142 [23], \$142 [23], \$142 [23], \$142 [23], \$142 [23], \$142 [23], \$142 [23], \$142 [23], \$142  };
-    if (rst) begin
-      \$454  = 32'd0;
+    \$454  = o_valid_0_1;
+    if (\$199 ) begin
+      \$454  = 1'h1;
+    end else if (\$200 ) begin
+      \$454  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = { \$143 [23], \$143 [23], \$143 [23], \$143 [23], \$143 [23], \$143 [23], \$143 [23], \$143 [23], \$143  };
+    \$455  = shadow_0_1;
+    if (last_0_1) begin
+      \$455  = \$5 [31:0];
+    end else if (\$201 ) begin
+      \$455  = shadow_1_1;
+    end
     if (rst) begin
       \$455  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = { \$144 [23], \$144 [23], \$144 [23], \$144 [23], \$144 [23], \$144 [23], \$144 [23], \$144 [23], \$144  };
+    \$456  = v2;
     if (rst) begin
-      \$456  = 32'd0;
+      \$456  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = { \$145 [23], \$145 [23], \$145 [23], \$145 [23], \$145 [23], \$145 [23], \$145 [23], \$145 [23], \$145  };
+    \$457  = \$202 ;
     if (rst) begin
-      \$457  = 32'd0;
+      \$457  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = { \$146 [23], \$146 [23], \$146 [23], \$146 [23], \$146 [23], \$146 [23], \$146 [23], \$146 [23], \$146  };
+    \$458  = v_hop_0_2;
     if (rst) begin
-      \$458  = 32'd0;
+      \$458  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = { \$147 [23], \$147 [23], \$147 [23], \$147 [23], \$147 [23], \$147 [23], \$147 [23], \$147 [23], \$147  };
+    \$459  = last_hop_0_2;
     if (rst) begin
-      \$459  = 32'd0;
+      \$459  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = { \$148 [23], \$148 [23], \$148 [23], \$148 [23], \$148 [23], \$148 [23], \$148 [23], \$148 [23], \$148  };
+    \$460  = acc_0_2;
+    if (v_0_2) begin
+      \$460  = \$7 [31:0];
+    end
     if (rst) begin
       \$460  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = { \$149 [23], \$149 [23], \$149 [23], \$149 [23], \$149 [23], \$149 [23], \$149 [23], \$149 [23], \$149  };
-    if (rst) begin
-      \$461  = 32'd0;
+    \$461  = o_valid_0_2;
+    if (\$203 ) begin
+      \$461  = 1'h1;
+    end else if (\$204 ) begin
+      \$461  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = { \$150 [23], \$150 [23], \$150 [23], \$150 [23], \$150 [23], \$150 [23], \$150 [23], \$150 [23], \$150  };
+    \$462  = shadow_0_2;
+    if (last_0_2) begin
+      \$462  = \$7 [31:0];
+    end else if (\$205 ) begin
+      \$462  = shadow_1_2;
+    end
     if (rst) begin
       \$462  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = { \$151 [23], \$151 [23], \$151 [23], \$151 [23], \$151 [23], \$151 [23], \$151 [23], \$151 [23], \$151  };
+    \$463  = v2;
     if (rst) begin
-      \$463  = 32'd0;
+      \$463  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = { \$152 [23], \$152 [23], \$152 [23], \$152 [23], \$152 [23], \$152 [23], \$152 [23], \$152 [23], \$152  };
+    \$464  = \$206 ;
     if (rst) begin
-      \$464  = 32'd0;
+      \$464  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = { \$153 [23], \$153 [23], \$153 [23], \$153 [23], \$153 [23], \$153 [23], \$153 [23], \$153 [23], \$153  };
+    \$465  = v_hop_0_3;
     if (rst) begin
-      \$465  = 32'd0;
+      \$465  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = { \$154 [23], \$154 [23], \$154 [23], \$154 [23], \$154 [23], \$154 [23], \$154 [23], \$154 [23], \$154  };
+    \$466  = last_hop_0_3;
     if (rst) begin
-      \$466  = 32'd0;
+      \$466  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = { \$155 [23], \$155 [23], \$155 [23], \$155 [23], \$155 [23], \$155 [23], \$155 [23], \$155 [23], \$155  };
+    \$467  = acc_0_3;
+    if (v_0_3) begin
+      \$467  = \$9 [31:0];
+    end
     if (rst) begin
       \$467  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = { \$156 [23], \$156 [23], \$156 [23], \$156 [23], \$156 [23], \$156 [23], \$156 [23], \$156 [23], \$156  };
-    if (rst) begin
-      \$468  = 32'd0;
+    \$468  = o_valid_0_3;
+    if (\$207 ) begin
+      \$468  = 1'h1;
+    end else if (\$208 ) begin
+      \$468  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = { \$157 [23], \$157 [23], \$157 [23], \$157 [23], \$157 [23], \$157 [23], \$157 [23], \$157 [23], \$157  };
+    \$469  = shadow_0_3;
+    if (last_0_3) begin
+      \$469  = \$9 [31:0];
+    end else if (\$209 ) begin
+      \$469  = shadow_1_3;
+    end
     if (rst) begin
       \$469  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = { \$158 [23], \$158 [23], \$158 [23], \$158 [23], \$158 [23], \$158 [23], \$158 [23], \$158 [23], \$158  };
+    \$470  = v2;
     if (rst) begin
-      \$470  = 32'd0;
+      \$470  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = { \$159 [23], \$159 [23], \$159 [23], \$159 [23], \$159 [23], \$159 [23], \$159 [23], \$159 [23], \$159  };
+    \$471  = \$210 ;
     if (rst) begin
-      \$471  = 32'd0;
+      \$471  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = { \$160 [23], \$160 [23], \$160 [23], \$160 [23], \$160 [23], \$160 [23], \$160 [23], \$160 [23], \$160  };
+    \$472  = v_hop_0_4;
     if (rst) begin
-      \$472  = 32'd0;
+      \$472  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = { \$161 [23], \$161 [23], \$161 [23], \$161 [23], \$161 [23], \$161 [23], \$161 [23], \$161 [23], \$161  };
+    \$473  = last_hop_0_4;
     if (rst) begin
-      \$473  = 32'd0;
+      \$473  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = { \$162 [23], \$162 [23], \$162 [23], \$162 [23], \$162 [23], \$162 [23], \$162 [23], \$162 [23], \$162  };
+    \$474  = acc_0_4;
+    if (v_0_4) begin
+      \$474  = \$11 [31:0];
+    end
     if (rst) begin
       \$474  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = { \$163 [23], \$163 [23], \$163 [23], \$163 [23], \$163 [23], \$163 [23], \$163 [23], \$163 [23], \$163  };
-    if (rst) begin
-      \$475  = 32'd0;
+    \$475  = o_valid_0_4;
+    if (\$211 ) begin
+      \$475  = 1'h1;
+    end else if (\$212 ) begin
+      \$475  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = { \$164 [23], \$164 [23], \$164 [23], \$164 [23], \$164 [23], \$164 [23], \$164 [23], \$164 [23], \$164  };
+    \$476  = shadow_0_4;
+    if (last_0_4) begin
+      \$476  = \$11 [31:0];
+    end else if (\$213 ) begin
+      \$476  = shadow_1_4;
+    end
     if (rst) begin
       \$476  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = { \$165 [23], \$165 [23], \$165 [23], \$165 [23], \$165 [23], \$165 [23], \$165 [23], \$165 [23], \$165  };
+    \$477  = v2;
     if (rst) begin
-      \$477  = 32'd0;
+      \$477  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = { \$166 [23], \$166 [23], \$166 [23], \$166 [23], \$166 [23], \$166 [23], \$166 [23], \$166 [23], \$166  };
+    \$478  = \$214 ;
     if (rst) begin
-      \$478  = 32'd0;
+      \$478  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = { \$167 [23], \$167 [23], \$167 [23], \$167 [23], \$167 [23], \$167 [23], \$167 [23], \$167 [23], \$167  };
+    \$479  = v_hop_0_5;
     if (rst) begin
-      \$479  = 32'd0;
+      \$479  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = { \$168 [23], \$168 [23], \$168 [23], \$168 [23], \$168 [23], \$168 [23], \$168 [23], \$168 [23], \$168  };
+    \$480  = last_hop_0_5;
     if (rst) begin
-      \$480  = 32'd0;
+      \$480  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = { \$169 [23], \$169 [23], \$169 [23], \$169 [23], \$169 [23], \$169 [23], \$169 [23], \$169 [23], \$169  };
+    \$481  = acc_0_5;
+    if (v_0_5) begin
+      \$481  = \$13 [31:0];
+    end
     if (rst) begin
       \$481  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = { \$170 [23], \$170 [23], \$170 [23], \$170 [23], \$170 [23], \$170 [23], \$170 [23], \$170 [23], \$170  };
-    if (rst) begin
-      \$482  = 32'd0;
+    \$482  = o_valid_0_5;
+    if (\$215 ) begin
+      \$482  = 1'h1;
+    end else if (\$216 ) begin
+      \$482  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = { \$171 [23], \$171 [23], \$171 [23], \$171 [23], \$171 [23], \$171 [23], \$171 [23], \$171 [23], \$171  };
+    \$483  = shadow_0_5;
+    if (last_0_5) begin
+      \$483  = \$13 [31:0];
+    end else if (\$217 ) begin
+      \$483  = shadow_1_5;
+    end
     if (rst) begin
       \$483  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = { \$172 [23], \$172 [23], \$172 [23], \$172 [23], \$172 [23], \$172 [23], \$172 [23], \$172 [23], \$172  };
+    \$484  = v2;
     if (rst) begin
-      \$484  = 32'd0;
+      \$484  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = { \$173 [23], \$173 [23], \$173 [23], \$173 [23], \$173 [23], \$173 [23], \$173 [23], \$173 [23], \$173  };
+    \$485  = \$218 ;
     if (rst) begin
-      \$485  = 32'd0;
+      \$485  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = { \$174 [23], \$174 [23], \$174 [23], \$174 [23], \$174 [23], \$174 [23], \$174 [23], \$174 [23], \$174  };
+    \$486  = v_hop_0_6;
     if (rst) begin
-      \$486  = 32'd0;
+      \$486  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = { \$175 [23], \$175 [23], \$175 [23], \$175 [23], \$175 [23], \$175 [23], \$175 [23], \$175 [23], \$175  };
+    \$487  = last_hop_0_6;
     if (rst) begin
-      \$487  = 32'd0;
+      \$487  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = { \$176 [23], \$176 [23], \$176 [23], \$176 [23], \$176 [23], \$176 [23], \$176 [23], \$176 [23], \$176  };
+    \$488  = acc_0_6;
+    if (v_0_6) begin
+      \$488  = \$15 [31:0];
+    end
     if (rst) begin
       \$488  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = { \$177 [23], \$177 [23], \$177 [23], \$177 [23], \$177 [23], \$177 [23], \$177 [23], \$177 [23], \$177  };
-    if (rst) begin
-      \$489  = 32'd0;
+    \$489  = o_valid_0_6;
+    if (\$219 ) begin
+      \$489  = 1'h1;
+    end else if (\$220 ) begin
+      \$489  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = { \$178 [23], \$178 [23], \$178 [23], \$178 [23], \$178 [23], \$178 [23], \$178 [23], \$178 [23], \$178  };
+    \$490  = shadow_0_6;
+    if (last_0_6) begin
+      \$490  = \$15 [31:0];
+    end else if (\$221 ) begin
+      \$490  = shadow_1_6;
+    end
     if (rst) begin
       \$490  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = { \$179 [23], \$179 [23], \$179 [23], \$179 [23], \$179 [23], \$179 [23], \$179 [23], \$179 [23], \$179  };
+    \$491  = v2;
     if (rst) begin
-      \$491  = 32'd0;
+      \$491  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = { \$180 [23], \$180 [23], \$180 [23], \$180 [23], \$180 [23], \$180 [23], \$180 [23], \$180 [23], \$180  };
+    \$492  = \$222 ;
     if (rst) begin
-      \$492  = 32'd0;
+      \$492  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = { \$181 [23], \$181 [23], \$181 [23], \$181 [23], \$181 [23], \$181 [23], \$181 [23], \$181 [23], \$181  };
+    \$493  = v_hop_0_7;
     if (rst) begin
-      \$493  = 32'd0;
+      \$493  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = { \$182 [23], \$182 [23], \$182 [23], \$182 [23], \$182 [23], \$182 [23], \$182 [23], \$182 [23], \$182  };
+    \$494  = last_hop_0_7;
     if (rst) begin
-      \$494  = 32'd0;
+      \$494  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = { \$183 [23], \$183 [23], \$183 [23], \$183 [23], \$183 [23], \$183 [23], \$183 [23], \$183 [23], \$183  };
+    \$495  = acc_0_7;
+    if (v_0_7) begin
+      \$495  = \$17 [31:0];
+    end
     if (rst) begin
       \$495  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = { \$184 [23], \$184 [23], \$184 [23], \$184 [23], \$184 [23], \$184 [23], \$184 [23], \$184 [23], \$184  };
-    if (rst) begin
-      \$496  = 32'd0;
+    \$496  = o_valid_0_7;
+    if (\$223 ) begin
+      \$496  = 1'h1;
+    end else if (\$224 ) begin
+      \$496  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = { \$185 [23], \$185 [23], \$185 [23], \$185 [23], \$185 [23], \$185 [23], \$185 [23], \$185 [23], \$185  };
+    \$497  = shadow_0_7;
+    if (last_0_7) begin
+      \$497  = \$17 [31:0];
+    end else if (\$225 ) begin
+      \$497  = shadow_1_7;
+    end
     if (rst) begin
       \$497  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = { \$186 [23], \$186 [23], \$186 [23], \$186 [23], \$186 [23], \$186 [23], \$186 [23], \$186 [23], \$186  };
+    \$498  = v2;
     if (rst) begin
-      \$498  = 32'd0;
+      \$498  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = { \$187 [23], \$187 [23], \$187 [23], \$187 [23], \$187 [23], \$187 [23], \$187 [23], \$187 [23], \$187  };
+    \$499  = \$226 ;
     if (rst) begin
-      \$499  = 32'd0;
+      \$499  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = { \$188 [23], \$188 [23], \$188 [23], \$188 [23], \$188 [23], \$188 [23], \$188 [23], \$188 [23], \$188  };
+    \$500  = v_hop_1_0;
     if (rst) begin
-      \$500  = 32'd0;
+      \$500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = { \$189 [23], \$189 [23], \$189 [23], \$189 [23], \$189 [23], \$189 [23], \$189 [23], \$189 [23], \$189  };
+    \$501  = last_hop_1_0;
     if (rst) begin
-      \$501  = 32'd0;
+      \$501  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = { \$190 [23], \$190 [23], \$190 [23], \$190 [23], \$190 [23], \$190 [23], \$190 [23], \$190 [23], \$190  };
+    \$502  = acc_1_0;
+    if (v_1_0) begin
+      \$502  = \$19 [31:0];
+    end
     if (rst) begin
       \$502  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = { \$191 [23], \$191 [23], \$191 [23], \$191 [23], \$191 [23], \$191 [23], \$191 [23], \$191 [23], \$191  };
-    if (rst) begin
-      \$503  = 32'd0;
+    \$503  = o_valid_1_0;
+    if (\$227 ) begin
+      \$503  = 1'h1;
+    end else if (\$228 ) begin
+      \$503  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = { \$192 [23], \$192 [23], \$192 [23], \$192 [23], \$192 [23], \$192 [23], \$192 [23], \$192 [23], \$192  };
+    \$504  = shadow_1_0;
+    if (last_1_0) begin
+      \$504  = \$19 [31:0];
+    end else if (\$229 ) begin
+      \$504  = shadow_2_0;
+    end
     if (rst) begin
       \$504  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = { \$193 [23], \$193 [23], \$193 [23], \$193 [23], \$193 [23], \$193 [23], \$193 [23], \$193 [23], \$193  };
+    \$505  = v2;
     if (rst) begin
-      \$505  = 32'd0;
+      \$505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = v2;
+    \$506  = \$230 ;
     if (rst) begin
       \$506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = \$194 ;
+    \$507  = v_hop_1_1;
     if (rst) begin
       \$507  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = v_hop_0_0;
+    \$508  = last_hop_1_1;
     if (rst) begin
       \$508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = last_hop_0_0;
-    if (rst) begin
-      \$509  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = acc_0_0;
-    if (v_0_0) begin
-      \$510  = \$3 [31:0];
+    \$509  = acc_1_1;
+    if (v_1_1) begin
+      \$509  = \$21 [31:0];
     end
     if (rst) begin
-      \$510  = 32'd0;
+      \$509  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = o_valid_0_0;
-    if (\$195 ) begin
-      \$511  = 1'h1;
-    end else if (\$196 ) begin
-      \$511  = 1'h0;
+    \$510  = o_valid_1_1;
+    if (\$231 ) begin
+      \$510  = 1'h1;
+    end else if (\$232 ) begin
+      \$510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$512  = shadow_0_0;
-    if (last_0_0) begin
-      \$512  = \$3 [31:0];
-    end else if (\$197 ) begin
-      \$512  = shadow_1_0;
+    \$511  = shadow_1_1;
+    if (last_1_1) begin
+      \$511  = \$21 [31:0];
+    end else if (\$233 ) begin
+      \$511  = shadow_2_1;
     end
     if (rst) begin
-      \$512  = 32'd0;
+      \$511  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = v2;
+    \$512  = v2;
+    if (rst) begin
+      \$512  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$513  = \$234 ;
     if (rst) begin
       \$513  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$514  = \$198 ;
+    \$514  = v_hop_1_2;
     if (rst) begin
       \$514  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = v_hop_0_1;
+    \$515  = last_hop_1_2;
     if (rst) begin
       \$515  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$516  = last_hop_0_1;
-    if (rst) begin
-      \$516  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = acc_0_1;
-    if (v_0_1) begin
-      \$517  = \$5 [31:0];
+    \$516  = acc_1_2;
+    if (v_1_2) begin
+      \$516  = \$23 [31:0];
     end
     if (rst) begin
-      \$517  = 32'd0;
+      \$516  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$518  = o_valid_0_1;
-    if (\$199 ) begin
-      \$518  = 1'h1;
-    end else if (\$200 ) begin
-      \$518  = 1'h0;
+    \$517  = o_valid_1_2;
+    if (\$235 ) begin
+      \$517  = 1'h1;
+    end else if (\$236 ) begin
+      \$517  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = shadow_0_1;
-    if (last_0_1) begin
-      \$519  = \$5 [31:0];
-    end else if (\$201 ) begin
-      \$519  = shadow_1_1;
+    \$518  = shadow_1_2;
+    if (last_1_2) begin
+      \$518  = \$23 [31:0];
+    end else if (\$237 ) begin
+      \$518  = shadow_2_2;
     end
     if (rst) begin
-      \$519  = 32'd0;
+      \$518  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$520  = v2;
+    \$519  = v2;
+    if (rst) begin
+      \$519  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$520  = \$238 ;
     if (rst) begin
       \$520  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = \$202 ;
+    \$521  = v_hop_1_3;
     if (rst) begin
       \$521  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = v_hop_0_2;
+    \$522  = last_hop_1_3;
     if (rst) begin
       \$522  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = last_hop_0_2;
-    if (rst) begin
-      \$523  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = acc_0_2;
-    if (v_0_2) begin
-      \$524  = \$7 [31:0];
+    \$523  = acc_1_3;
+    if (v_1_3) begin
+      \$523  = \$25 [31:0];
     end
     if (rst) begin
-      \$524  = 32'd0;
+      \$523  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = o_valid_0_2;
-    if (\$203 ) begin
-      \$525  = 1'h1;
-    end else if (\$204 ) begin
-      \$525  = 1'h0;
+    \$524  = o_valid_1_3;
+    if (\$239 ) begin
+      \$524  = 1'h1;
+    end else if (\$240 ) begin
+      \$524  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = shadow_0_2;
-    if (last_0_2) begin
-      \$526  = \$7 [31:0];
-    end else if (\$205 ) begin
-      \$526  = shadow_1_2;
+    \$525  = shadow_1_3;
+    if (last_1_3) begin
+      \$525  = \$25 [31:0];
+    end else if (\$241 ) begin
+      \$525  = shadow_2_3;
     end
     if (rst) begin
-      \$526  = 32'd0;
+      \$525  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = v2;
+    \$526  = v2;
+    if (rst) begin
+      \$526  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$527  = \$242 ;
     if (rst) begin
       \$527  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = \$206 ;
+    \$528  = v_hop_1_4;
     if (rst) begin
       \$528  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = v_hop_0_3;
+    \$529  = last_hop_1_4;
     if (rst) begin
       \$529  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = last_hop_0_3;
-    if (rst) begin
-      \$530  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = acc_0_3;
-    if (v_0_3) begin
-      \$531  = \$9 [31:0];
+    \$530  = acc_1_4;
+    if (v_1_4) begin
+      \$530  = \$27 [31:0];
     end
     if (rst) begin
-      \$531  = 32'd0;
+      \$530  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$532  = o_valid_0_3;
-    if (\$207 ) begin
-      \$532  = 1'h1;
-    end else if (\$208 ) begin
-      \$532  = 1'h0;
+    \$531  = o_valid_1_4;
+    if (\$243 ) begin
+      \$531  = 1'h1;
+    end else if (\$244 ) begin
+      \$531  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = shadow_0_3;
-    if (last_0_3) begin
-      \$533  = \$9 [31:0];
-    end else if (\$209 ) begin
-      \$533  = shadow_1_3;
+    \$532  = shadow_1_4;
+    if (last_1_4) begin
+      \$532  = \$27 [31:0];
+    end else if (\$245 ) begin
+      \$532  = shadow_2_4;
     end
     if (rst) begin
-      \$533  = 32'd0;
+      \$532  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = v2;
+    \$533  = v2;
+    if (rst) begin
+      \$533  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$534  = \$246 ;
     if (rst) begin
       \$534  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = \$210 ;
+    \$535  = v_hop_1_5;
     if (rst) begin
       \$535  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = v_hop_0_4;
+    \$536  = last_hop_1_5;
     if (rst) begin
       \$536  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = last_hop_0_4;
-    if (rst) begin
-      \$537  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = acc_0_4;
-    if (v_0_4) begin
-      \$538  = \$11 [31:0];
+    \$537  = acc_1_5;
+    if (v_1_5) begin
+      \$537  = \$29 [31:0];
     end
     if (rst) begin
-      \$538  = 32'd0;
+      \$537  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = o_valid_0_4;
-    if (\$211 ) begin
-      \$539  = 1'h1;
-    end else if (\$212 ) begin
-      \$539  = 1'h0;
+    \$538  = o_valid_1_5;
+    if (\$247 ) begin
+      \$538  = 1'h1;
+    end else if (\$248 ) begin
+      \$538  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = shadow_0_4;
-    if (last_0_4) begin
-      \$540  = \$11 [31:0];
-    end else if (\$213 ) begin
-      \$540  = shadow_1_4;
+    \$539  = shadow_1_5;
+    if (last_1_5) begin
+      \$539  = \$29 [31:0];
+    end else if (\$249 ) begin
+      \$539  = shadow_2_5;
     end
     if (rst) begin
-      \$540  = 32'd0;
+      \$539  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = v2;
+    \$540  = v2;
+    if (rst) begin
+      \$540  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$541  = \$250 ;
     if (rst) begin
       \$541  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = \$214 ;
+    \$542  = v_hop_1_6;
     if (rst) begin
       \$542  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = v_hop_0_5;
+    \$543  = last_hop_1_6;
     if (rst) begin
       \$543  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = last_hop_0_5;
-    if (rst) begin
-      \$544  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = acc_0_5;
-    if (v_0_5) begin
-      \$545  = \$13 [31:0];
+    \$544  = acc_1_6;
+    if (v_1_6) begin
+      \$544  = \$31 [31:0];
     end
     if (rst) begin
-      \$545  = 32'd0;
+      \$544  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = o_valid_0_5;
-    if (\$215 ) begin
-      \$546  = 1'h1;
-    end else if (\$216 ) begin
-      \$546  = 1'h0;
+    \$545  = o_valid_1_6;
+    if (\$251 ) begin
+      \$545  = 1'h1;
+    end else if (\$252 ) begin
+      \$545  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = shadow_0_5;
-    if (last_0_5) begin
-      \$547  = \$13 [31:0];
-    end else if (\$217 ) begin
-      \$547  = shadow_1_5;
+    \$546  = shadow_1_6;
+    if (last_1_6) begin
+      \$546  = \$31 [31:0];
+    end else if (\$253 ) begin
+      \$546  = shadow_2_6;
     end
     if (rst) begin
-      \$547  = 32'd0;
+      \$546  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = v2;
+    \$547  = v2;
+    if (rst) begin
+      \$547  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$548  = \$254 ;
     if (rst) begin
       \$548  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = \$218 ;
+    \$549  = v_hop_1_7;
     if (rst) begin
       \$549  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = v_hop_0_6;
+    \$550  = last_hop_1_7;
     if (rst) begin
       \$550  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = last_hop_0_6;
-    if (rst) begin
-      \$551  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = acc_0_6;
-    if (v_0_6) begin
-      \$552  = \$15 [31:0];
+    \$551  = acc_1_7;
+    if (v_1_7) begin
+      \$551  = \$33 [31:0];
     end
     if (rst) begin
-      \$552  = 32'd0;
+      \$551  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = o_valid_0_6;
-    if (\$219 ) begin
-      \$553  = 1'h1;
-    end else if (\$220 ) begin
-      \$553  = 1'h0;
+    \$552  = o_valid_1_7;
+    if (\$255 ) begin
+      \$552  = 1'h1;
+    end else if (\$256 ) begin
+      \$552  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = shadow_0_6;
-    if (last_0_6) begin
-      \$554  = \$15 [31:0];
-    end else if (\$221 ) begin
-      \$554  = shadow_1_6;
+    \$553  = shadow_1_7;
+    if (last_1_7) begin
+      \$553  = \$33 [31:0];
+    end else if (\$257 ) begin
+      \$553  = shadow_2_7;
     end
     if (rst) begin
-      \$554  = 32'd0;
+      \$553  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = v2;
+    \$554  = v2;
+    if (rst) begin
+      \$554  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$555  = \$258 ;
     if (rst) begin
       \$555  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = \$222 ;
+    \$556  = v_hop_2_0;
     if (rst) begin
       \$556  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = v_hop_0_7;
+    \$557  = last_hop_2_0;
     if (rst) begin
       \$557  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = last_hop_0_7;
-    if (rst) begin
-      \$558  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = acc_0_7;
-    if (v_0_7) begin
-      \$559  = \$17 [31:0];
+    \$558  = acc_2_0;
+    if (v_2_0) begin
+      \$558  = \$35 [31:0];
     end
     if (rst) begin
-      \$559  = 32'd0;
+      \$558  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = o_valid_0_7;
-    if (\$223 ) begin
-      \$560  = 1'h1;
-    end else if (\$224 ) begin
-      \$560  = 1'h0;
+    \$559  = o_valid_2_0;
+    if (\$259 ) begin
+      \$559  = 1'h1;
+    end else if (\$260 ) begin
+      \$559  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = shadow_0_7;
-    if (last_0_7) begin
-      \$561  = \$17 [31:0];
-    end else if (\$225 ) begin
-      \$561  = shadow_1_7;
+    \$560  = shadow_2_0;
+    if (last_2_0) begin
+      \$560  = \$35 [31:0];
+    end else if (\$261 ) begin
+      \$560  = shadow_3_0;
     end
     if (rst) begin
-      \$561  = 32'd0;
+      \$560  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = v2;
+    \$561  = v2;
+    if (rst) begin
+      \$561  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$562  = \$262 ;
     if (rst) begin
       \$562  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = \$226 ;
+    \$563  = v_hop_2_1;
     if (rst) begin
       \$563  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = v_hop_1_0;
+    \$564  = last_hop_2_1;
     if (rst) begin
       \$564  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = last_hop_1_0;
-    if (rst) begin
-      \$565  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = acc_1_0;
-    if (v_1_0) begin
-      \$566  = \$19 [31:0];
+    \$565  = acc_2_1;
+    if (v_2_1) begin
+      \$565  = \$37 [31:0];
     end
     if (rst) begin
-      \$566  = 32'd0;
+      \$565  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = o_valid_1_0;
-    if (\$227 ) begin
-      \$567  = 1'h1;
-    end else if (\$228 ) begin
-      \$567  = 1'h0;
+    \$566  = o_valid_2_1;
+    if (\$263 ) begin
+      \$566  = 1'h1;
+    end else if (\$264 ) begin
+      \$566  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = shadow_1_0;
-    if (last_1_0) begin
-      \$568  = \$19 [31:0];
-    end else if (\$229 ) begin
-      \$568  = shadow_2_0;
+    \$567  = shadow_2_1;
+    if (last_2_1) begin
+      \$567  = \$37 [31:0];
+    end else if (\$265 ) begin
+      \$567  = shadow_3_1;
     end
     if (rst) begin
-      \$568  = 32'd0;
+      \$567  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = v2;
+    \$568  = v2;
+    if (rst) begin
+      \$568  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$569  = \$266 ;
     if (rst) begin
       \$569  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = \$230 ;
+    \$570  = v_hop_2_2;
     if (rst) begin
       \$570  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = v_hop_1_1;
+    \$571  = last_hop_2_2;
     if (rst) begin
       \$571  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = last_hop_1_1;
-    if (rst) begin
-      \$572  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = acc_1_1;
-    if (v_1_1) begin
-      \$573  = \$21 [31:0];
+    \$572  = acc_2_2;
+    if (v_2_2) begin
+      \$572  = \$39 [31:0];
     end
     if (rst) begin
-      \$573  = 32'd0;
+      \$572  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = o_valid_1_1;
-    if (\$231 ) begin
-      \$574  = 1'h1;
-    end else if (\$232 ) begin
-      \$574  = 1'h0;
+    \$573  = o_valid_2_2;
+    if (\$267 ) begin
+      \$573  = 1'h1;
+    end else if (\$268 ) begin
+      \$573  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = shadow_1_1;
-    if (last_1_1) begin
-      \$575  = \$21 [31:0];
-    end else if (\$233 ) begin
-      \$575  = shadow_2_1;
+    \$574  = shadow_2_2;
+    if (last_2_2) begin
+      \$574  = \$39 [31:0];
+    end else if (\$269 ) begin
+      \$574  = shadow_3_2;
     end
     if (rst) begin
-      \$575  = 32'd0;
+      \$574  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = v2;
+    \$575  = v2;
+    if (rst) begin
+      \$575  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$576  = \$270 ;
     if (rst) begin
       \$576  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = \$234 ;
+    \$577  = v_hop_2_3;
     if (rst) begin
       \$577  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = v_hop_1_2;
+    \$578  = last_hop_2_3;
     if (rst) begin
       \$578  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = last_hop_1_2;
-    if (rst) begin
-      \$579  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = acc_1_2;
-    if (v_1_2) begin
-      \$580  = \$23 [31:0];
+    \$579  = acc_2_3;
+    if (v_2_3) begin
+      \$579  = \$41 [31:0];
     end
     if (rst) begin
-      \$580  = 32'd0;
+      \$579  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = o_valid_1_2;
-    if (\$235 ) begin
-      \$581  = 1'h1;
-    end else if (\$236 ) begin
-      \$581  = 1'h0;
+    \$580  = o_valid_2_3;
+    if (\$271 ) begin
+      \$580  = 1'h1;
+    end else if (\$272 ) begin
+      \$580  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = shadow_1_2;
-    if (last_1_2) begin
-      \$582  = \$23 [31:0];
-    end else if (\$237 ) begin
-      \$582  = shadow_2_2;
+    \$581  = shadow_2_3;
+    if (last_2_3) begin
+      \$581  = \$41 [31:0];
+    end else if (\$273 ) begin
+      \$581  = shadow_3_3;
     end
     if (rst) begin
-      \$582  = 32'd0;
+      \$581  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = v2;
+    \$582  = v2;
+    if (rst) begin
+      \$582  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$583  = \$274 ;
     if (rst) begin
       \$583  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = \$238 ;
+    \$584  = v_hop_2_4;
     if (rst) begin
       \$584  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = v_hop_1_3;
+    \$585  = last_hop_2_4;
     if (rst) begin
       \$585  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = last_hop_1_3;
-    if (rst) begin
-      \$586  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = acc_1_3;
-    if (v_1_3) begin
-      \$587  = \$25 [31:0];
+    \$586  = acc_2_4;
+    if (v_2_4) begin
+      \$586  = \$43 [31:0];
     end
     if (rst) begin
-      \$587  = 32'd0;
+      \$586  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = o_valid_1_3;
-    if (\$239 ) begin
-      \$588  = 1'h1;
-    end else if (\$240 ) begin
-      \$588  = 1'h0;
+    \$587  = o_valid_2_4;
+    if (\$275 ) begin
+      \$587  = 1'h1;
+    end else if (\$276 ) begin
+      \$587  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = shadow_1_3;
-    if (last_1_3) begin
-      \$589  = \$25 [31:0];
-    end else if (\$241 ) begin
-      \$589  = shadow_2_3;
+    \$588  = shadow_2_4;
+    if (last_2_4) begin
+      \$588  = \$43 [31:0];
+    end else if (\$277 ) begin
+      \$588  = shadow_3_4;
     end
     if (rst) begin
-      \$589  = 32'd0;
+      \$588  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = v2;
+    \$589  = v2;
+    if (rst) begin
+      \$589  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$590  = \$278 ;
     if (rst) begin
       \$590  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = \$242 ;
+    \$591  = v_hop_2_5;
     if (rst) begin
       \$591  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = v_hop_1_4;
+    \$592  = last_hop_2_5;
     if (rst) begin
       \$592  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = last_hop_1_4;
-    if (rst) begin
-      \$593  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = acc_1_4;
-    if (v_1_4) begin
-      \$594  = \$27 [31:0];
+    \$593  = acc_2_5;
+    if (v_2_5) begin
+      \$593  = \$45 [31:0];
     end
     if (rst) begin
-      \$594  = 32'd0;
+      \$593  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = o_valid_1_4;
-    if (\$243 ) begin
-      \$595  = 1'h1;
-    end else if (\$244 ) begin
-      \$595  = 1'h0;
+    \$594  = o_valid_2_5;
+    if (\$279 ) begin
+      \$594  = 1'h1;
+    end else if (\$280 ) begin
+      \$594  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = shadow_1_4;
-    if (last_1_4) begin
-      \$596  = \$27 [31:0];
-    end else if (\$245 ) begin
-      \$596  = shadow_2_4;
+    \$595  = shadow_2_5;
+    if (last_2_5) begin
+      \$595  = \$45 [31:0];
+    end else if (\$281 ) begin
+      \$595  = shadow_3_5;
     end
     if (rst) begin
-      \$596  = 32'd0;
+      \$595  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = v2;
+    \$596  = v2;
+    if (rst) begin
+      \$596  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$597  = \$282 ;
     if (rst) begin
       \$597  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = \$246 ;
+    \$598  = v_hop_2_6;
     if (rst) begin
       \$598  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = v_hop_1_5;
+    \$599  = last_hop_2_6;
     if (rst) begin
       \$599  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = last_hop_1_5;
-    if (rst) begin
-      \$600  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = acc_1_5;
-    if (v_1_5) begin
-      \$601  = \$29 [31:0];
+    \$600  = acc_2_6;
+    if (v_2_6) begin
+      \$600  = \$47 [31:0];
     end
     if (rst) begin
-      \$601  = 32'd0;
+      \$600  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = o_valid_1_5;
-    if (\$247 ) begin
-      \$602  = 1'h1;
-    end else if (\$248 ) begin
-      \$602  = 1'h0;
+    \$601  = o_valid_2_6;
+    if (\$283 ) begin
+      \$601  = 1'h1;
+    end else if (\$284 ) begin
+      \$601  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = shadow_1_5;
-    if (last_1_5) begin
-      \$603  = \$29 [31:0];
-    end else if (\$249 ) begin
-      \$603  = shadow_2_5;
+    \$602  = shadow_2_6;
+    if (last_2_6) begin
+      \$602  = \$47 [31:0];
+    end else if (\$285 ) begin
+      \$602  = shadow_3_6;
     end
     if (rst) begin
-      \$603  = 32'd0;
+      \$602  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = v2;
+    \$603  = v2;
+    if (rst) begin
+      \$603  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$604  = \$286 ;
     if (rst) begin
       \$604  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = \$250 ;
+    \$605  = v_hop_2_7;
     if (rst) begin
       \$605  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = v_hop_1_6;
+    \$606  = last_hop_2_7;
     if (rst) begin
       \$606  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = last_hop_1_6;
-    if (rst) begin
-      \$607  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = acc_1_6;
-    if (v_1_6) begin
-      \$608  = \$31 [31:0];
+    \$607  = acc_2_7;
+    if (v_2_7) begin
+      \$607  = \$49 [31:0];
     end
     if (rst) begin
-      \$608  = 32'd0;
+      \$607  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = o_valid_1_6;
-    if (\$251 ) begin
-      \$609  = 1'h1;
-    end else if (\$252 ) begin
-      \$609  = 1'h0;
+    \$608  = o_valid_2_7;
+    if (\$287 ) begin
+      \$608  = 1'h1;
+    end else if (\$288 ) begin
+      \$608  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = shadow_1_6;
-    if (last_1_6) begin
-      \$610  = \$31 [31:0];
-    end else if (\$253 ) begin
-      \$610  = shadow_2_6;
+    \$609  = shadow_2_7;
+    if (last_2_7) begin
+      \$609  = \$49 [31:0];
+    end else if (\$289 ) begin
+      \$609  = shadow_3_7;
     end
     if (rst) begin
-      \$610  = 32'd0;
+      \$609  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = v2;
+    \$610  = v2;
+    if (rst) begin
+      \$610  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$611  = \$290 ;
     if (rst) begin
       \$611  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = \$254 ;
+    \$612  = v_hop_3_0;
     if (rst) begin
       \$612  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = v_hop_1_7;
+    \$613  = last_hop_3_0;
     if (rst) begin
       \$613  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = last_hop_1_7;
-    if (rst) begin
-      \$614  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = acc_1_7;
-    if (v_1_7) begin
-      \$615  = \$33 [31:0];
+    \$614  = acc_3_0;
+    if (v_3_0) begin
+      \$614  = \$51 [31:0];
     end
     if (rst) begin
-      \$615  = 32'd0;
+      \$614  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = o_valid_1_7;
-    if (\$255 ) begin
-      \$616  = 1'h1;
-    end else if (\$256 ) begin
-      \$616  = 1'h0;
+    \$615  = o_valid_3_0;
+    if (\$291 ) begin
+      \$615  = 1'h1;
+    end else if (\$292 ) begin
+      \$615  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = shadow_1_7;
-    if (last_1_7) begin
-      \$617  = \$33 [31:0];
-    end else if (\$257 ) begin
-      \$617  = shadow_2_7;
+    \$616  = shadow_3_0;
+    if (last_3_0) begin
+      \$616  = \$51 [31:0];
+    end else if (\$293 ) begin
+      \$616  = shadow_4_0;
     end
     if (rst) begin
-      \$617  = 32'd0;
+      \$616  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = v2;
+    \$617  = v2;
+    if (rst) begin
+      \$617  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$618  = \$294 ;
     if (rst) begin
       \$618  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = \$258 ;
+    \$619  = v_hop_3_1;
     if (rst) begin
       \$619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = v_hop_2_0;
+    \$620  = last_hop_3_1;
     if (rst) begin
       \$620  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = last_hop_2_0;
-    if (rst) begin
-      \$621  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = acc_2_0;
-    if (v_2_0) begin
-      \$622  = \$35 [31:0];
+    \$621  = acc_3_1;
+    if (v_3_1) begin
+      \$621  = \$53 [31:0];
     end
     if (rst) begin
-      \$622  = 32'd0;
+      \$621  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = o_valid_2_0;
-    if (\$259 ) begin
-      \$623  = 1'h1;
-    end else if (\$260 ) begin
-      \$623  = 1'h0;
+    \$622  = o_valid_3_1;
+    if (\$295 ) begin
+      \$622  = 1'h1;
+    end else if (\$296 ) begin
+      \$622  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = shadow_2_0;
-    if (last_2_0) begin
-      \$624  = \$35 [31:0];
-    end else if (\$261 ) begin
-      \$624  = shadow_3_0;
+    \$623  = shadow_3_1;
+    if (last_3_1) begin
+      \$623  = \$53 [31:0];
+    end else if (\$297 ) begin
+      \$623  = shadow_4_1;
     end
     if (rst) begin
-      \$624  = 32'd0;
+      \$623  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = v2;
+    \$624  = v2;
+    if (rst) begin
+      \$624  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$625  = \$298 ;
     if (rst) begin
       \$625  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = \$262 ;
+    \$626  = v_hop_3_2;
     if (rst) begin
       \$626  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$627  = v_hop_2_1;
+    \$627  = last_hop_3_2;
     if (rst) begin
       \$627  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = last_hop_2_1;
-    if (rst) begin
-      \$628  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$629  = acc_2_1;
-    if (v_2_1) begin
-      \$629  = \$37 [31:0];
+    \$628  = acc_3_2;
+    if (v_3_2) begin
+      \$628  = \$55 [31:0];
     end
     if (rst) begin
-      \$629  = 32'd0;
+      \$628  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = o_valid_2_1;
-    if (\$263 ) begin
-      \$630  = 1'h1;
-    end else if (\$264 ) begin
-      \$630  = 1'h0;
+    \$629  = o_valid_3_2;
+    if (\$299 ) begin
+      \$629  = 1'h1;
+    end else if (\$300 ) begin
+      \$629  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = shadow_2_1;
-    if (last_2_1) begin
-      \$631  = \$37 [31:0];
-    end else if (\$265 ) begin
-      \$631  = shadow_3_1;
+    \$630  = shadow_3_2;
+    if (last_3_2) begin
+      \$630  = \$55 [31:0];
+    end else if (\$301 ) begin
+      \$630  = shadow_4_2;
     end
     if (rst) begin
-      \$631  = 32'd0;
+      \$630  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = v2;
+    \$631  = v2;
+    if (rst) begin
+      \$631  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$632  = \$302 ;
     if (rst) begin
       \$632  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$633  = \$266 ;
+    \$633  = v_hop_3_3;
     if (rst) begin
       \$633  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = v_hop_2_2;
+    \$634  = last_hop_3_3;
     if (rst) begin
       \$634  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$635  = last_hop_2_2;
-    if (rst) begin
-      \$635  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = acc_2_2;
-    if (v_2_2) begin
-      \$636  = \$39 [31:0];
+    \$635  = acc_3_3;
+    if (v_3_3) begin
+      \$635  = \$57 [31:0];
     end
     if (rst) begin
-      \$636  = 32'd0;
+      \$635  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$637  = o_valid_2_2;
-    if (\$267 ) begin
-      \$637  = 1'h1;
-    end else if (\$268 ) begin
-      \$637  = 1'h0;
+    \$636  = o_valid_3_3;
+    if (\$303 ) begin
+      \$636  = 1'h1;
+    end else if (\$304 ) begin
+      \$636  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$638  = shadow_2_2;
-    if (last_2_2) begin
-      \$638  = \$39 [31:0];
-    end else if (\$269 ) begin
-      \$638  = shadow_3_2;
+    \$637  = shadow_3_3;
+    if (last_3_3) begin
+      \$637  = \$57 [31:0];
+    end else if (\$305 ) begin
+      \$637  = shadow_4_3;
     end
     if (rst) begin
-      \$638  = 32'd0;
+      \$637  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$639  = v2;
+    \$638  = v2;
+    if (rst) begin
+      \$638  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$639  = \$306 ;
     if (rst) begin
       \$639  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$640  = \$270 ;
+    \$640  = v_hop_3_4;
     if (rst) begin
       \$640  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$641  = v_hop_2_3;
+    \$641  = last_hop_3_4;
     if (rst) begin
       \$641  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$642  = last_hop_2_3;
-    if (rst) begin
-      \$642  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$643  = acc_2_3;
-    if (v_2_3) begin
-      \$643  = \$41 [31:0];
+    \$642  = acc_3_4;
+    if (v_3_4) begin
+      \$642  = \$59 [31:0];
     end
     if (rst) begin
-      \$643  = 32'd0;
+      \$642  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$644  = o_valid_2_3;
-    if (\$271 ) begin
-      \$644  = 1'h1;
-    end else if (\$272 ) begin
-      \$644  = 1'h0;
+    \$643  = o_valid_3_4;
+    if (\$307 ) begin
+      \$643  = 1'h1;
+    end else if (\$308 ) begin
+      \$643  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$645  = shadow_2_3;
-    if (last_2_3) begin
-      \$645  = \$41 [31:0];
-    end else if (\$273 ) begin
-      \$645  = shadow_3_3;
+    \$644  = shadow_3_4;
+    if (last_3_4) begin
+      \$644  = \$59 [31:0];
+    end else if (\$309 ) begin
+      \$644  = shadow_4_4;
     end
     if (rst) begin
-      \$645  = 32'd0;
+      \$644  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$646  = v2;
+    \$645  = v2;
+    if (rst) begin
+      \$645  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$646  = \$310 ;
     if (rst) begin
       \$646  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$647  = \$274 ;
+    \$647  = v_hop_3_5;
     if (rst) begin
       \$647  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$648  = v_hop_2_4;
+    \$648  = last_hop_3_5;
     if (rst) begin
       \$648  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$649  = last_hop_2_4;
-    if (rst) begin
-      \$649  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$650  = acc_2_4;
-    if (v_2_4) begin
-      \$650  = \$43 [31:0];
+    \$649  = acc_3_5;
+    if (v_3_5) begin
+      \$649  = \$61 [31:0];
     end
     if (rst) begin
-      \$650  = 32'd0;
+      \$649  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$651  = o_valid_2_4;
-    if (\$275 ) begin
-      \$651  = 1'h1;
-    end else if (\$276 ) begin
-      \$651  = 1'h0;
+    \$650  = o_valid_3_5;
+    if (\$311 ) begin
+      \$650  = 1'h1;
+    end else if (\$312 ) begin
+      \$650  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$652  = shadow_2_4;
-    if (last_2_4) begin
-      \$652  = \$43 [31:0];
-    end else if (\$277 ) begin
-      \$652  = shadow_3_4;
+    \$651  = shadow_3_5;
+    if (last_3_5) begin
+      \$651  = \$61 [31:0];
+    end else if (\$313 ) begin
+      \$651  = shadow_4_5;
     end
     if (rst) begin
-      \$652  = 32'd0;
+      \$651  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$653  = v2;
+    \$652  = v2;
+    if (rst) begin
+      \$652  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$653  = \$314 ;
     if (rst) begin
       \$653  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$654  = \$278 ;
+    \$654  = v_hop_3_6;
     if (rst) begin
       \$654  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$655  = v_hop_2_5;
+    \$655  = last_hop_3_6;
     if (rst) begin
       \$655  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$656  = last_hop_2_5;
-    if (rst) begin
-      \$656  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$657  = acc_2_5;
-    if (v_2_5) begin
-      \$657  = \$45 [31:0];
+    \$656  = acc_3_6;
+    if (v_3_6) begin
+      \$656  = \$63 [31:0];
     end
     if (rst) begin
-      \$657  = 32'd0;
+      \$656  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$658  = o_valid_2_5;
-    if (\$279 ) begin
-      \$658  = 1'h1;
-    end else if (\$280 ) begin
-      \$658  = 1'h0;
+    \$657  = o_valid_3_6;
+    if (\$315 ) begin
+      \$657  = 1'h1;
+    end else if (\$316 ) begin
+      \$657  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$659  = shadow_2_5;
-    if (last_2_5) begin
-      \$659  = \$45 [31:0];
-    end else if (\$281 ) begin
-      \$659  = shadow_3_5;
+    \$658  = shadow_3_6;
+    if (last_3_6) begin
+      \$658  = \$63 [31:0];
+    end else if (\$317 ) begin
+      \$658  = shadow_4_6;
     end
     if (rst) begin
-      \$659  = 32'd0;
+      \$658  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$660  = v2;
+    \$659  = v2;
+    if (rst) begin
+      \$659  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$660  = \$318 ;
     if (rst) begin
       \$660  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$661  = \$282 ;
+    \$661  = v_hop_3_7;
     if (rst) begin
       \$661  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$662  = v_hop_2_6;
+    \$662  = last_hop_3_7;
     if (rst) begin
       \$662  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$663  = last_hop_2_6;
-    if (rst) begin
-      \$663  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$664  = acc_2_6;
-    if (v_2_6) begin
-      \$664  = \$47 [31:0];
+    \$663  = acc_3_7;
+    if (v_3_7) begin
+      \$663  = \$65 [31:0];
     end
     if (rst) begin
-      \$664  = 32'd0;
+      \$663  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$665  = o_valid_2_6;
-    if (\$283 ) begin
-      \$665  = 1'h1;
-    end else if (\$284 ) begin
-      \$665  = 1'h0;
+    \$664  = o_valid_3_7;
+    if (\$319 ) begin
+      \$664  = 1'h1;
+    end else if (\$320 ) begin
+      \$664  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$666  = shadow_2_6;
-    if (last_2_6) begin
-      \$666  = \$47 [31:0];
-    end else if (\$285 ) begin
-      \$666  = shadow_3_6;
+    \$665  = shadow_3_7;
+    if (last_3_7) begin
+      \$665  = \$65 [31:0];
+    end else if (\$321 ) begin
+      \$665  = shadow_4_7;
     end
     if (rst) begin
-      \$666  = 32'd0;
+      \$665  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$667  = v2;
+    \$666  = v2;
+    if (rst) begin
+      \$666  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$667  = \$322 ;
     if (rst) begin
       \$667  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$668  = \$286 ;
+    \$668  = v_hop_4_0;
     if (rst) begin
       \$668  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$669  = v_hop_2_7;
+    \$669  = last_hop_4_0;
     if (rst) begin
       \$669  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$670  = last_hop_2_7;
-    if (rst) begin
-      \$670  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$671  = acc_2_7;
-    if (v_2_7) begin
-      \$671  = \$49 [31:0];
+    \$670  = acc_4_0;
+    if (v_4_0) begin
+      \$670  = \$67 [31:0];
     end
     if (rst) begin
-      \$671  = 32'd0;
+      \$670  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$672  = o_valid_2_7;
-    if (\$287 ) begin
-      \$672  = 1'h1;
-    end else if (\$288 ) begin
-      \$672  = 1'h0;
+    \$671  = o_valid_4_0;
+    if (\$323 ) begin
+      \$671  = 1'h1;
+    end else if (\$324 ) begin
+      \$671  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$673  = shadow_2_7;
-    if (last_2_7) begin
-      \$673  = \$49 [31:0];
-    end else if (\$289 ) begin
-      \$673  = shadow_3_7;
+    \$672  = shadow_4_0;
+    if (last_4_0) begin
+      \$672  = \$67 [31:0];
+    end else if (\$325 ) begin
+      \$672  = shadow_5_0;
     end
     if (rst) begin
-      \$673  = 32'd0;
+      \$672  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$674  = v2;
+    \$673  = v2;
+    if (rst) begin
+      \$673  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$674  = \$326 ;
     if (rst) begin
       \$674  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$675  = \$290 ;
+    \$675  = v_hop_4_1;
     if (rst) begin
       \$675  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$676  = v_hop_3_0;
+    \$676  = last_hop_4_1;
     if (rst) begin
       \$676  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$677  = last_hop_3_0;
-    if (rst) begin
-      \$677  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$678  = acc_3_0;
-    if (v_3_0) begin
-      \$678  = \$51 [31:0];
+    \$677  = acc_4_1;
+    if (v_4_1) begin
+      \$677  = \$69 [31:0];
     end
     if (rst) begin
-      \$678  = 32'd0;
+      \$677  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$679  = o_valid_3_0;
-    if (\$291 ) begin
-      \$679  = 1'h1;
-    end else if (\$292 ) begin
-      \$679  = 1'h0;
+    \$678  = o_valid_4_1;
+    if (\$327 ) begin
+      \$678  = 1'h1;
+    end else if (\$328 ) begin
+      \$678  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$680  = shadow_3_0;
-    if (last_3_0) begin
-      \$680  = \$51 [31:0];
-    end else if (\$293 ) begin
-      \$680  = shadow_4_0;
+    \$679  = shadow_4_1;
+    if (last_4_1) begin
+      \$679  = \$69 [31:0];
+    end else if (\$329 ) begin
+      \$679  = shadow_5_1;
     end
     if (rst) begin
-      \$680  = 32'd0;
+      \$679  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$681  = v2;
+    \$680  = v2;
+    if (rst) begin
+      \$680  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$681  = \$330 ;
     if (rst) begin
       \$681  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$682  = \$294 ;
+    \$682  = v_hop_4_2;
     if (rst) begin
       \$682  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$683  = v_hop_3_1;
+    \$683  = last_hop_4_2;
     if (rst) begin
       \$683  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$684  = last_hop_3_1;
-    if (rst) begin
-      \$684  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$685  = acc_3_1;
-    if (v_3_1) begin
-      \$685  = \$53 [31:0];
+    \$684  = acc_4_2;
+    if (v_4_2) begin
+      \$684  = \$71 [31:0];
     end
     if (rst) begin
-      \$685  = 32'd0;
+      \$684  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$686  = o_valid_3_1;
-    if (\$295 ) begin
-      \$686  = 1'h1;
-    end else if (\$296 ) begin
-      \$686  = 1'h0;
+    \$685  = o_valid_4_2;
+    if (\$331 ) begin
+      \$685  = 1'h1;
+    end else if (\$332 ) begin
+      \$685  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$687  = shadow_3_1;
-    if (last_3_1) begin
-      \$687  = \$53 [31:0];
-    end else if (\$297 ) begin
-      \$687  = shadow_4_1;
+    \$686  = shadow_4_2;
+    if (last_4_2) begin
+      \$686  = \$71 [31:0];
+    end else if (\$333 ) begin
+      \$686  = shadow_5_2;
     end
     if (rst) begin
-      \$687  = 32'd0;
+      \$686  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$688  = v2;
+    \$687  = v2;
+    if (rst) begin
+      \$687  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$688  = \$334 ;
     if (rst) begin
       \$688  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$689  = \$298 ;
+    \$689  = v_hop_4_3;
     if (rst) begin
       \$689  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$690  = v_hop_3_2;
+    \$690  = last_hop_4_3;
     if (rst) begin
       \$690  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$691  = last_hop_3_2;
-    if (rst) begin
-      \$691  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = acc_3_2;
-    if (v_3_2) begin
-      \$692  = \$55 [31:0];
+    \$691  = acc_4_3;
+    if (v_4_3) begin
+      \$691  = \$73 [31:0];
     end
     if (rst) begin
-      \$692  = 32'd0;
+      \$691  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = o_valid_3_2;
-    if (\$299 ) begin
-      \$693  = 1'h1;
-    end else if (\$300 ) begin
-      \$693  = 1'h0;
+    \$692  = o_valid_4_3;
+    if (\$335 ) begin
+      \$692  = 1'h1;
+    end else if (\$336 ) begin
+      \$692  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$694  = shadow_3_2;
-    if (last_3_2) begin
-      \$694  = \$55 [31:0];
-    end else if (\$301 ) begin
-      \$694  = shadow_4_2;
+    \$693  = shadow_4_3;
+    if (last_4_3) begin
+      \$693  = \$73 [31:0];
+    end else if (\$337 ) begin
+      \$693  = shadow_5_3;
     end
     if (rst) begin
-      \$694  = 32'd0;
+      \$693  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = v2;
+    \$694  = v2;
+    if (rst) begin
+      \$694  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$695  = \$338 ;
     if (rst) begin
       \$695  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = \$302 ;
+    \$696  = v_hop_4_4;
     if (rst) begin
       \$696  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = v_hop_3_3;
+    \$697  = last_hop_4_4;
     if (rst) begin
       \$697  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = last_hop_3_3;
-    if (rst) begin
-      \$698  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = acc_3_3;
-    if (v_3_3) begin
-      \$699  = \$57 [31:0];
+    \$698  = acc_4_4;
+    if (v_4_4) begin
+      \$698  = \$75 [31:0];
     end
     if (rst) begin
-      \$699  = 32'd0;
+      \$698  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = o_valid_3_3;
-    if (\$303 ) begin
-      \$700  = 1'h1;
-    end else if (\$304 ) begin
-      \$700  = 1'h0;
+    \$699  = o_valid_4_4;
+    if (\$339 ) begin
+      \$699  = 1'h1;
+    end else if (\$340 ) begin
+      \$699  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = shadow_3_3;
-    if (last_3_3) begin
-      \$701  = \$57 [31:0];
-    end else if (\$305 ) begin
-      \$701  = shadow_4_3;
+    \$700  = shadow_4_4;
+    if (last_4_4) begin
+      \$700  = \$75 [31:0];
+    end else if (\$341 ) begin
+      \$700  = shadow_5_4;
     end
     if (rst) begin
-      \$701  = 32'd0;
+      \$700  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = v2;
+    \$701  = v2;
+    if (rst) begin
+      \$701  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$702  = \$342 ;
     if (rst) begin
       \$702  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = \$306 ;
+    \$703  = v_hop_4_5;
     if (rst) begin
       \$703  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = v_hop_3_4;
+    \$704  = last_hop_4_5;
     if (rst) begin
       \$704  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = last_hop_3_4;
-    if (rst) begin
-      \$705  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = acc_3_4;
-    if (v_3_4) begin
-      \$706  = \$59 [31:0];
+    \$705  = acc_4_5;
+    if (v_4_5) begin
+      \$705  = \$77 [31:0];
     end
     if (rst) begin
-      \$706  = 32'd0;
+      \$705  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = o_valid_3_4;
-    if (\$307 ) begin
-      \$707  = 1'h1;
-    end else if (\$308 ) begin
-      \$707  = 1'h0;
+    \$706  = o_valid_4_5;
+    if (\$343 ) begin
+      \$706  = 1'h1;
+    end else if (\$344 ) begin
+      \$706  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = shadow_3_4;
-    if (last_3_4) begin
-      \$708  = \$59 [31:0];
-    end else if (\$309 ) begin
-      \$708  = shadow_4_4;
+    \$707  = shadow_4_5;
+    if (last_4_5) begin
+      \$707  = \$77 [31:0];
+    end else if (\$345 ) begin
+      \$707  = shadow_5_5;
     end
     if (rst) begin
-      \$708  = 32'd0;
+      \$707  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = v2;
+    \$708  = v2;
+    if (rst) begin
+      \$708  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$709  = \$346 ;
     if (rst) begin
       \$709  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = \$310 ;
+    \$710  = v_hop_4_6;
     if (rst) begin
       \$710  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = v_hop_3_5;
+    \$711  = last_hop_4_6;
     if (rst) begin
       \$711  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = last_hop_3_5;
-    if (rst) begin
-      \$712  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = acc_3_5;
-    if (v_3_5) begin
-      \$713  = \$61 [31:0];
+    \$712  = acc_4_6;
+    if (v_4_6) begin
+      \$712  = \$79 [31:0];
     end
     if (rst) begin
-      \$713  = 32'd0;
+      \$712  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = o_valid_3_5;
-    if (\$311 ) begin
-      \$714  = 1'h1;
-    end else if (\$312 ) begin
-      \$714  = 1'h0;
+    \$713  = o_valid_4_6;
+    if (\$347 ) begin
+      \$713  = 1'h1;
+    end else if (\$348 ) begin
+      \$713  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = shadow_3_5;
-    if (last_3_5) begin
-      \$715  = \$61 [31:0];
-    end else if (\$313 ) begin
-      \$715  = shadow_4_5;
+    \$714  = shadow_4_6;
+    if (last_4_6) begin
+      \$714  = \$79 [31:0];
+    end else if (\$349 ) begin
+      \$714  = shadow_5_6;
     end
     if (rst) begin
-      \$715  = 32'd0;
+      \$714  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = v2;
+    \$715  = v2;
+    if (rst) begin
+      \$715  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$716  = \$350 ;
     if (rst) begin
       \$716  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = \$314 ;
+    \$717  = v_hop_4_7;
     if (rst) begin
       \$717  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = v_hop_3_6;
+    \$718  = last_hop_4_7;
     if (rst) begin
       \$718  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = last_hop_3_6;
-    if (rst) begin
-      \$719  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = acc_3_6;
-    if (v_3_6) begin
-      \$720  = \$63 [31:0];
+    \$719  = acc_4_7;
+    if (v_4_7) begin
+      \$719  = \$81 [31:0];
     end
     if (rst) begin
-      \$720  = 32'd0;
+      \$719  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = o_valid_3_6;
-    if (\$315 ) begin
-      \$721  = 1'h1;
-    end else if (\$316 ) begin
-      \$721  = 1'h0;
+    \$720  = o_valid_4_7;
+    if (\$351 ) begin
+      \$720  = 1'h1;
+    end else if (\$352 ) begin
+      \$720  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = shadow_3_6;
-    if (last_3_6) begin
-      \$722  = \$63 [31:0];
-    end else if (\$317 ) begin
-      \$722  = shadow_4_6;
+    \$721  = shadow_4_7;
+    if (last_4_7) begin
+      \$721  = \$81 [31:0];
+    end else if (\$353 ) begin
+      \$721  = shadow_5_7;
     end
     if (rst) begin
-      \$722  = 32'd0;
+      \$721  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = v2;
+    \$722  = v2;
+    if (rst) begin
+      \$722  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$723  = \$354 ;
     if (rst) begin
       \$723  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = \$318 ;
+    \$724  = v_hop_5_0;
     if (rst) begin
       \$724  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$725  = v_hop_3_7;
+    \$725  = last_hop_5_0;
     if (rst) begin
       \$725  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$726  = last_hop_3_7;
-    if (rst) begin
-      \$726  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$727  = acc_3_7;
-    if (v_3_7) begin
-      \$727  = \$65 [31:0];
+    \$726  = acc_5_0;
+    if (v_5_0) begin
+      \$726  = \$83 [31:0];
     end
     if (rst) begin
-      \$727  = 32'd0;
+      \$726  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$728  = o_valid_3_7;
-    if (\$319 ) begin
-      \$728  = 1'h1;
-    end else if (\$320 ) begin
-      \$728  = 1'h0;
+    \$727  = o_valid_5_0;
+    if (\$355 ) begin
+      \$727  = 1'h1;
+    end else if (\$356 ) begin
+      \$727  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = shadow_3_7;
-    if (last_3_7) begin
-      \$729  = \$65 [31:0];
-    end else if (\$321 ) begin
-      \$729  = shadow_4_7;
+    \$728  = shadow_5_0;
+    if (last_5_0) begin
+      \$728  = \$83 [31:0];
+    end else if (\$357 ) begin
+      \$728  = shadow_6_0;
     end
     if (rst) begin
-      \$729  = 32'd0;
+      \$728  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$730  = v2;
+    \$729  = v2;
+    if (rst) begin
+      \$729  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$730  = \$358 ;
     if (rst) begin
       \$730  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$731  = \$322 ;
+    \$731  = v_hop_5_1;
     if (rst) begin
       \$731  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$732  = v_hop_4_0;
+    \$732  = last_hop_5_1;
     if (rst) begin
       \$732  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$733  = last_hop_4_0;
-    if (rst) begin
-      \$733  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$734  = acc_4_0;
-    if (v_4_0) begin
-      \$734  = \$67 [31:0];
+    \$733  = acc_5_1;
+    if (v_5_1) begin
+      \$733  = \$85 [31:0];
     end
     if (rst) begin
-      \$734  = 32'd0;
+      \$733  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$735  = o_valid_4_0;
-    if (\$323 ) begin
-      \$735  = 1'h1;
-    end else if (\$324 ) begin
-      \$735  = 1'h0;
+    \$734  = o_valid_5_1;
+    if (\$359 ) begin
+      \$734  = 1'h1;
+    end else if (\$360 ) begin
+      \$734  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$736  = shadow_4_0;
-    if (last_4_0) begin
-      \$736  = \$67 [31:0];
-    end else if (\$325 ) begin
-      \$736  = shadow_5_0;
+    \$735  = shadow_5_1;
+    if (last_5_1) begin
+      \$735  = \$85 [31:0];
+    end else if (\$361 ) begin
+      \$735  = shadow_6_1;
     end
     if (rst) begin
-      \$736  = 32'd0;
+      \$735  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$737  = v2;
+    \$736  = v2;
+    if (rst) begin
+      \$736  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$737  = \$362 ;
     if (rst) begin
       \$737  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$738  = \$326 ;
+    \$738  = v_hop_5_2;
     if (rst) begin
       \$738  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$739  = v_hop_4_1;
+    \$739  = last_hop_5_2;
     if (rst) begin
       \$739  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$740  = last_hop_4_1;
-    if (rst) begin
-      \$740  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$741  = acc_4_1;
-    if (v_4_1) begin
-      \$741  = \$69 [31:0];
+    \$740  = acc_5_2;
+    if (v_5_2) begin
+      \$740  = \$87 [31:0];
     end
     if (rst) begin
-      \$741  = 32'd0;
+      \$740  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$742  = o_valid_4_1;
-    if (\$327 ) begin
-      \$742  = 1'h1;
-    end else if (\$328 ) begin
-      \$742  = 1'h0;
+    \$741  = o_valid_5_2;
+    if (\$363 ) begin
+      \$741  = 1'h1;
+    end else if (\$364 ) begin
+      \$741  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$743  = shadow_4_1;
-    if (last_4_1) begin
-      \$743  = \$69 [31:0];
-    end else if (\$329 ) begin
-      \$743  = shadow_5_1;
+    \$742  = shadow_5_2;
+    if (last_5_2) begin
+      \$742  = \$87 [31:0];
+    end else if (\$365 ) begin
+      \$742  = shadow_6_2;
     end
     if (rst) begin
-      \$743  = 32'd0;
+      \$742  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$744  = v2;
+    \$743  = v2;
+    if (rst) begin
+      \$743  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$744  = \$366 ;
     if (rst) begin
       \$744  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$745  = \$330 ;
+    \$745  = v_hop_5_3;
     if (rst) begin
       \$745  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$746  = v_hop_4_2;
+    \$746  = last_hop_5_3;
     if (rst) begin
       \$746  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$747  = last_hop_4_2;
-    if (rst) begin
-      \$747  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$748  = acc_4_2;
-    if (v_4_2) begin
-      \$748  = \$71 [31:0];
+    \$747  = acc_5_3;
+    if (v_5_3) begin
+      \$747  = \$89 [31:0];
     end
     if (rst) begin
-      \$748  = 32'd0;
+      \$747  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$749  = o_valid_4_2;
-    if (\$331 ) begin
-      \$749  = 1'h1;
-    end else if (\$332 ) begin
-      \$749  = 1'h0;
+    \$748  = o_valid_5_3;
+    if (\$367 ) begin
+      \$748  = 1'h1;
+    end else if (\$368 ) begin
+      \$748  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$750  = shadow_4_2;
-    if (last_4_2) begin
-      \$750  = \$71 [31:0];
-    end else if (\$333 ) begin
-      \$750  = shadow_5_2;
+    \$749  = shadow_5_3;
+    if (last_5_3) begin
+      \$749  = \$89 [31:0];
+    end else if (\$369 ) begin
+      \$749  = shadow_6_3;
     end
     if (rst) begin
-      \$750  = 32'd0;
+      \$749  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$751  = v2;
+    \$750  = v2;
+    if (rst) begin
+      \$750  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$751  = \$370 ;
     if (rst) begin
       \$751  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$752  = \$334 ;
+    \$752  = v_hop_5_4;
     if (rst) begin
       \$752  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$753  = v_hop_4_3;
+    \$753  = last_hop_5_4;
     if (rst) begin
       \$753  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$754  = last_hop_4_3;
-    if (rst) begin
-      \$754  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$755  = acc_4_3;
-    if (v_4_3) begin
-      \$755  = \$73 [31:0];
+    \$754  = acc_5_4;
+    if (v_5_4) begin
+      \$754  = \$91 [31:0];
     end
     if (rst) begin
-      \$755  = 32'd0;
+      \$754  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$756  = o_valid_4_3;
-    if (\$335 ) begin
-      \$756  = 1'h1;
-    end else if (\$336 ) begin
-      \$756  = 1'h0;
+    \$755  = o_valid_5_4;
+    if (\$371 ) begin
+      \$755  = 1'h1;
+    end else if (\$372 ) begin
+      \$755  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$757  = shadow_4_3;
-    if (last_4_3) begin
-      \$757  = \$73 [31:0];
-    end else if (\$337 ) begin
-      \$757  = shadow_5_3;
+    \$756  = shadow_5_4;
+    if (last_5_4) begin
+      \$756  = \$91 [31:0];
+    end else if (\$373 ) begin
+      \$756  = shadow_6_4;
     end
     if (rst) begin
-      \$757  = 32'd0;
+      \$756  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$758  = v2;
+    \$757  = v2;
+    if (rst) begin
+      \$757  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$758  = \$374 ;
     if (rst) begin
       \$758  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$759  = \$338 ;
+    \$759  = v_hop_5_5;
     if (rst) begin
       \$759  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$760  = v_hop_4_4;
+    \$760  = last_hop_5_5;
     if (rst) begin
       \$760  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$761  = last_hop_4_4;
-    if (rst) begin
-      \$761  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$762  = acc_4_4;
-    if (v_4_4) begin
-      \$762  = \$75 [31:0];
+    \$761  = acc_5_5;
+    if (v_5_5) begin
+      \$761  = \$93 [31:0];
     end
     if (rst) begin
-      \$762  = 32'd0;
+      \$761  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$763  = o_valid_4_4;
-    if (\$339 ) begin
-      \$763  = 1'h1;
-    end else if (\$340 ) begin
-      \$763  = 1'h0;
+    \$762  = o_valid_5_5;
+    if (\$375 ) begin
+      \$762  = 1'h1;
+    end else if (\$376 ) begin
+      \$762  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$764  = shadow_4_4;
-    if (last_4_4) begin
-      \$764  = \$75 [31:0];
-    end else if (\$341 ) begin
-      \$764  = shadow_5_4;
+    \$763  = shadow_5_5;
+    if (last_5_5) begin
+      \$763  = \$93 [31:0];
+    end else if (\$377 ) begin
+      \$763  = shadow_6_5;
     end
     if (rst) begin
-      \$764  = 32'd0;
+      \$763  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$765  = v2;
+    \$764  = v2;
+    if (rst) begin
+      \$764  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$765  = \$378 ;
     if (rst) begin
       \$765  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$766  = \$342 ;
+    \$766  = v_hop_5_6;
     if (rst) begin
       \$766  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$767  = v_hop_4_5;
+    \$767  = last_hop_5_6;
     if (rst) begin
       \$767  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$768  = last_hop_4_5;
-    if (rst) begin
-      \$768  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$769  = acc_4_5;
-    if (v_4_5) begin
-      \$769  = \$77 [31:0];
+    \$768  = acc_5_6;
+    if (v_5_6) begin
+      \$768  = \$95 [31:0];
     end
     if (rst) begin
-      \$769  = 32'd0;
+      \$768  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$770  = o_valid_4_5;
-    if (\$343 ) begin
-      \$770  = 1'h1;
-    end else if (\$344 ) begin
-      \$770  = 1'h0;
+    \$769  = o_valid_5_6;
+    if (\$379 ) begin
+      \$769  = 1'h1;
+    end else if (\$380 ) begin
+      \$769  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$771  = shadow_4_5;
-    if (last_4_5) begin
-      \$771  = \$77 [31:0];
-    end else if (\$345 ) begin
-      \$771  = shadow_5_5;
+    \$770  = shadow_5_6;
+    if (last_5_6) begin
+      \$770  = \$95 [31:0];
+    end else if (\$381 ) begin
+      \$770  = shadow_6_6;
     end
     if (rst) begin
-      \$771  = 32'd0;
+      \$770  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$772  = v2;
+    \$771  = v2;
+    if (rst) begin
+      \$771  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$772  = \$382 ;
     if (rst) begin
       \$772  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$773  = \$346 ;
+    \$773  = v_hop_5_7;
     if (rst) begin
       \$773  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$774  = v_hop_4_6;
+    \$774  = last_hop_5_7;
     if (rst) begin
       \$774  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$775  = last_hop_4_6;
-    if (rst) begin
-      \$775  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$776  = acc_4_6;
-    if (v_4_6) begin
-      \$776  = \$79 [31:0];
+    \$775  = acc_5_7;
+    if (v_5_7) begin
+      \$775  = \$97 [31:0];
     end
     if (rst) begin
-      \$776  = 32'd0;
+      \$775  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$777  = o_valid_4_6;
-    if (\$347 ) begin
-      \$777  = 1'h1;
-    end else if (\$348 ) begin
-      \$777  = 1'h0;
+    \$776  = o_valid_5_7;
+    if (\$383 ) begin
+      \$776  = 1'h1;
+    end else if (\$384 ) begin
+      \$776  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$778  = shadow_4_6;
-    if (last_4_6) begin
-      \$778  = \$79 [31:0];
-    end else if (\$349 ) begin
-      \$778  = shadow_5_6;
+    \$777  = shadow_5_7;
+    if (last_5_7) begin
+      \$777  = \$97 [31:0];
+    end else if (\$385 ) begin
+      \$777  = shadow_6_7;
     end
     if (rst) begin
-      \$778  = 32'd0;
+      \$777  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$779  = v2;
+    \$778  = v2;
+    if (rst) begin
+      \$778  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$779  = \$386 ;
     if (rst) begin
       \$779  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$780  = \$350 ;
+    \$780  = v_hop_6_0;
     if (rst) begin
       \$780  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$781  = v_hop_4_7;
+    \$781  = last_hop_6_0;
     if (rst) begin
       \$781  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$782  = last_hop_4_7;
-    if (rst) begin
-      \$782  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$783  = acc_4_7;
-    if (v_4_7) begin
-      \$783  = \$81 [31:0];
+    \$782  = acc_6_0;
+    if (v_6_0) begin
+      \$782  = \$99 [31:0];
     end
     if (rst) begin
-      \$783  = 32'd0;
+      \$782  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$784  = o_valid_4_7;
-    if (\$351 ) begin
-      \$784  = 1'h1;
-    end else if (\$352 ) begin
-      \$784  = 1'h0;
+    \$783  = o_valid_6_0;
+    if (\$387 ) begin
+      \$783  = 1'h1;
+    end else if (\$388 ) begin
+      \$783  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$785  = shadow_4_7;
-    if (last_4_7) begin
-      \$785  = \$81 [31:0];
-    end else if (\$353 ) begin
-      \$785  = shadow_5_7;
+    \$784  = shadow_6_0;
+    if (last_6_0) begin
+      \$784  = \$99 [31:0];
+    end else if (\$389 ) begin
+      \$784  = shadow_7_0;
     end
     if (rst) begin
-      \$785  = 32'd0;
+      \$784  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$786  = v2;
+    \$785  = v2;
+    if (rst) begin
+      \$785  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$786  = \$390 ;
     if (rst) begin
       \$786  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$787  = \$354 ;
+    \$787  = v_hop_6_1;
     if (rst) begin
       \$787  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$788  = v_hop_5_0;
+    \$788  = last_hop_6_1;
     if (rst) begin
       \$788  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$789  = last_hop_5_0;
-    if (rst) begin
-      \$789  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$790  = acc_5_0;
-    if (v_5_0) begin
-      \$790  = \$83 [31:0];
+    \$789  = acc_6_1;
+    if (v_6_1) begin
+      \$789  = \$101 [31:0];
     end
     if (rst) begin
-      \$790  = 32'd0;
+      \$789  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$791  = o_valid_5_0;
-    if (\$355 ) begin
-      \$791  = 1'h1;
-    end else if (\$356 ) begin
-      \$791  = 1'h0;
+    \$790  = o_valid_6_1;
+    if (\$391 ) begin
+      \$790  = 1'h1;
+    end else if (\$392 ) begin
+      \$790  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$792  = shadow_5_0;
-    if (last_5_0) begin
-      \$792  = \$83 [31:0];
-    end else if (\$357 ) begin
-      \$792  = shadow_6_0;
+    \$791  = shadow_6_1;
+    if (last_6_1) begin
+      \$791  = \$101 [31:0];
+    end else if (\$393 ) begin
+      \$791  = shadow_7_1;
     end
     if (rst) begin
-      \$792  = 32'd0;
+      \$791  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$793  = v2;
+    \$792  = v2;
+    if (rst) begin
+      \$792  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$793  = \$394 ;
     if (rst) begin
       \$793  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$794  = \$358 ;
+    \$794  = v_hop_6_2;
     if (rst) begin
       \$794  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$795  = v_hop_5_1;
+    \$795  = last_hop_6_2;
     if (rst) begin
       \$795  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$796  = last_hop_5_1;
-    if (rst) begin
-      \$796  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$797  = acc_5_1;
-    if (v_5_1) begin
-      \$797  = \$85 [31:0];
+    \$796  = acc_6_2;
+    if (v_6_2) begin
+      \$796  = \$103 [31:0];
     end
     if (rst) begin
-      \$797  = 32'd0;
+      \$796  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$798  = o_valid_5_1;
-    if (\$359 ) begin
-      \$798  = 1'h1;
-    end else if (\$360 ) begin
-      \$798  = 1'h0;
+    \$797  = o_valid_6_2;
+    if (\$395 ) begin
+      \$797  = 1'h1;
+    end else if (\$396 ) begin
+      \$797  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$799  = shadow_5_1;
-    if (last_5_1) begin
-      \$799  = \$85 [31:0];
-    end else if (\$361 ) begin
-      \$799  = shadow_6_1;
+    \$798  = shadow_6_2;
+    if (last_6_2) begin
+      \$798  = \$103 [31:0];
+    end else if (\$397 ) begin
+      \$798  = shadow_7_2;
     end
     if (rst) begin
-      \$799  = 32'd0;
+      \$798  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$800  = v2;
+    \$799  = v2;
+    if (rst) begin
+      \$799  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$800  = \$398 ;
     if (rst) begin
       \$800  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$801  = \$362 ;
+    \$801  = v_hop_6_3;
     if (rst) begin
       \$801  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$802  = v_hop_5_2;
+    \$802  = last_hop_6_3;
     if (rst) begin
       \$802  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$803  = last_hop_5_2;
-    if (rst) begin
-      \$803  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$804  = acc_5_2;
-    if (v_5_2) begin
-      \$804  = \$87 [31:0];
+    \$803  = acc_6_3;
+    if (v_6_3) begin
+      \$803  = \$105 [31:0];
     end
     if (rst) begin
-      \$804  = 32'd0;
+      \$803  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$805  = o_valid_5_2;
-    if (\$363 ) begin
-      \$805  = 1'h1;
-    end else if (\$364 ) begin
-      \$805  = 1'h0;
+    \$804  = o_valid_6_3;
+    if (\$399 ) begin
+      \$804  = 1'h1;
+    end else if (\$400 ) begin
+      \$804  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$806  = shadow_5_2;
-    if (last_5_2) begin
-      \$806  = \$87 [31:0];
-    end else if (\$365 ) begin
-      \$806  = shadow_6_2;
+    \$805  = shadow_6_3;
+    if (last_6_3) begin
+      \$805  = \$105 [31:0];
+    end else if (\$401 ) begin
+      \$805  = shadow_7_3;
     end
     if (rst) begin
-      \$806  = 32'd0;
+      \$805  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$807  = v2;
+    \$806  = v2;
+    if (rst) begin
+      \$806  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$807  = \$402 ;
     if (rst) begin
       \$807  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$808  = \$366 ;
+    \$808  = v_hop_6_4;
     if (rst) begin
       \$808  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$809  = v_hop_5_3;
+    \$809  = last_hop_6_4;
     if (rst) begin
       \$809  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$810  = last_hop_5_3;
-    if (rst) begin
-      \$810  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$811  = acc_5_3;
-    if (v_5_3) begin
-      \$811  = \$89 [31:0];
+    \$810  = acc_6_4;
+    if (v_6_4) begin
+      \$810  = \$107 [31:0];
     end
     if (rst) begin
-      \$811  = 32'd0;
+      \$810  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$812  = o_valid_5_3;
-    if (\$367 ) begin
-      \$812  = 1'h1;
-    end else if (\$368 ) begin
-      \$812  = 1'h0;
+    \$811  = o_valid_6_4;
+    if (\$403 ) begin
+      \$811  = 1'h1;
+    end else if (\$404 ) begin
+      \$811  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$813  = shadow_5_3;
-    if (last_5_3) begin
-      \$813  = \$89 [31:0];
-    end else if (\$369 ) begin
-      \$813  = shadow_6_3;
+    \$812  = shadow_6_4;
+    if (last_6_4) begin
+      \$812  = \$107 [31:0];
+    end else if (\$405 ) begin
+      \$812  = shadow_7_4;
     end
     if (rst) begin
-      \$813  = 32'd0;
+      \$812  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$814  = v2;
+    \$813  = v2;
+    if (rst) begin
+      \$813  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$814  = \$406 ;
     if (rst) begin
       \$814  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$815  = \$370 ;
+    \$815  = v_hop_6_5;
     if (rst) begin
       \$815  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$816  = v_hop_5_4;
+    \$816  = last_hop_6_5;
     if (rst) begin
       \$816  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$817  = last_hop_5_4;
-    if (rst) begin
-      \$817  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$818  = acc_5_4;
-    if (v_5_4) begin
-      \$818  = \$91 [31:0];
+    \$817  = acc_6_5;
+    if (v_6_5) begin
+      \$817  = \$109 [31:0];
     end
     if (rst) begin
-      \$818  = 32'd0;
+      \$817  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$819  = o_valid_5_4;
-    if (\$371 ) begin
-      \$819  = 1'h1;
-    end else if (\$372 ) begin
-      \$819  = 1'h0;
+    \$818  = o_valid_6_5;
+    if (\$407 ) begin
+      \$818  = 1'h1;
+    end else if (\$408 ) begin
+      \$818  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$820  = shadow_5_4;
-    if (last_5_4) begin
-      \$820  = \$91 [31:0];
-    end else if (\$373 ) begin
-      \$820  = shadow_6_4;
+    \$819  = shadow_6_5;
+    if (last_6_5) begin
+      \$819  = \$109 [31:0];
+    end else if (\$409 ) begin
+      \$819  = shadow_7_5;
     end
     if (rst) begin
-      \$820  = 32'd0;
+      \$819  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$821  = v2;
+    \$820  = v2;
+    if (rst) begin
+      \$820  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$821  = \$410 ;
     if (rst) begin
       \$821  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$822  = \$374 ;
+    \$822  = v_hop_6_6;
     if (rst) begin
       \$822  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$823  = v_hop_5_5;
+    \$823  = last_hop_6_6;
     if (rst) begin
       \$823  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$824  = last_hop_5_5;
-    if (rst) begin
-      \$824  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$825  = acc_5_5;
-    if (v_5_5) begin
-      \$825  = \$93 [31:0];
+    \$824  = acc_6_6;
+    if (v_6_6) begin
+      \$824  = \$111 [31:0];
     end
     if (rst) begin
-      \$825  = 32'd0;
+      \$824  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$826  = o_valid_5_5;
-    if (\$375 ) begin
-      \$826  = 1'h1;
-    end else if (\$376 ) begin
-      \$826  = 1'h0;
+    \$825  = o_valid_6_6;
+    if (\$411 ) begin
+      \$825  = 1'h1;
+    end else if (\$412 ) begin
+      \$825  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$827  = shadow_5_5;
-    if (last_5_5) begin
-      \$827  = \$93 [31:0];
-    end else if (\$377 ) begin
-      \$827  = shadow_6_5;
+    \$826  = shadow_6_6;
+    if (last_6_6) begin
+      \$826  = \$111 [31:0];
+    end else if (\$413 ) begin
+      \$826  = shadow_7_6;
     end
     if (rst) begin
-      \$827  = 32'd0;
+      \$826  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$828  = v2;
+    \$827  = v2;
+    if (rst) begin
+      \$827  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$828  = \$414 ;
     if (rst) begin
       \$828  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$829  = \$378 ;
+    \$829  = v_hop_6_7;
     if (rst) begin
       \$829  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$830  = v_hop_5_6;
+    \$830  = last_hop_6_7;
     if (rst) begin
       \$830  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$831  = last_hop_5_6;
-    if (rst) begin
-      \$831  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$832  = acc_5_6;
-    if (v_5_6) begin
-      \$832  = \$95 [31:0];
+    \$831  = acc_6_7;
+    if (v_6_7) begin
+      \$831  = \$113 [31:0];
     end
     if (rst) begin
-      \$832  = 32'd0;
+      \$831  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$833  = o_valid_5_6;
-    if (\$379 ) begin
-      \$833  = 1'h1;
-    end else if (\$380 ) begin
-      \$833  = 1'h0;
+    \$832  = o_valid_6_7;
+    if (\$415 ) begin
+      \$832  = 1'h1;
+    end else if (\$416 ) begin
+      \$832  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$834  = shadow_5_6;
-    if (last_5_6) begin
-      \$834  = \$95 [31:0];
-    end else if (\$381 ) begin
-      \$834  = shadow_6_6;
+    \$833  = shadow_6_7;
+    if (last_6_7) begin
+      \$833  = \$113 [31:0];
+    end else if (\$417 ) begin
+      \$833  = shadow_7_7;
     end
     if (rst) begin
-      \$834  = 32'd0;
+      \$833  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$835  = v2;
+    \$834  = v2;
+    if (rst) begin
+      \$834  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$835  = \$418 ;
     if (rst) begin
       \$835  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$836  = \$382 ;
+    \$836  = v_hop_7_0;
     if (rst) begin
       \$836  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$837  = v_hop_5_7;
+    \$837  = last_hop_7_0;
     if (rst) begin
       \$837  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$838  = last_hop_5_7;
+    \$838  = acc_7_0;
+    if (v_7_0) begin
+      \$838  = \$115 [31:0];
+    end
     if (rst) begin
-      \$838  = 1'h0;
+      \$838  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$839  = acc_5_7;
-    if (v_5_7) begin
-      \$839  = \$97 [31:0];
+    \$839  = shadow_7_0;
+    if (last_7_0) begin
+      \$839  = \$115 [31:0];
     end
     if (rst) begin
       \$839  = 32'd0;
@@ -8297,197 +8390,181 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$840  = o_valid_5_7;
-    if (\$383 ) begin
-      \$840  = 1'h1;
-    end else if (\$384 ) begin
+    \$840  = v2;
+    if (rst) begin
       \$840  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$841  = shadow_5_7;
-    if (last_5_7) begin
-      \$841  = \$97 [31:0];
-    end else if (\$385 ) begin
-      \$841  = shadow_6_7;
-    end
+    \$841  = \$419 ;
     if (rst) begin
-      \$841  = 32'd0;
+      \$841  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$842  = v2;
+    \$842  = v_hop_7_1;
     if (rst) begin
       \$842  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$843  = \$386 ;
+    \$843  = last_hop_7_1;
     if (rst) begin
       \$843  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$844  = v_hop_6_0;
+    \$844  = acc_7_1;
+    if (v_7_1) begin
+      \$844  = \$117 [31:0];
+    end
     if (rst) begin
-      \$844  = 1'h0;
+      \$844  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$845  = last_hop_6_0;
+    \$845  = shadow_7_1;
+    if (last_7_1) begin
+      \$845  = \$117 [31:0];
+    end
     if (rst) begin
-      \$845  = 1'h0;
+      \$845  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$846  = acc_6_0;
-    if (v_6_0) begin
-      \$846  = \$99 [31:0];
-    end
+    \$846  = v2;
     if (rst) begin
-      \$846  = 32'd0;
+      \$846  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$847  = o_valid_6_0;
-    if (\$387 ) begin
-      \$847  = 1'h1;
-    end else if (\$388 ) begin
+    \$847  = \$420 ;
+    if (rst) begin
       \$847  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$848  = shadow_6_0;
-    if (last_6_0) begin
-      \$848  = \$99 [31:0];
-    end else if (\$389 ) begin
-      \$848  = shadow_7_0;
-    end
+    \$848  = v_hop_7_2;
     if (rst) begin
-      \$848  = 32'd0;
+      \$848  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$849  = v2;
+    \$849  = last_hop_7_2;
     if (rst) begin
       \$849  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$850  = \$390 ;
+    \$850  = acc_7_2;
+    if (v_7_2) begin
+      \$850  = \$119 [31:0];
+    end
     if (rst) begin
-      \$850  = 1'h0;
+      \$850  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$851  = v_hop_6_1;
+    \$851  = shadow_7_2;
+    if (last_7_2) begin
+      \$851  = \$119 [31:0];
+    end
     if (rst) begin
-      \$851  = 1'h0;
+      \$851  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$852  = last_hop_6_1;
+    \$852  = v2;
     if (rst) begin
       \$852  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$853  = acc_6_1;
-    if (v_6_1) begin
-      \$853  = \$101 [31:0];
-    end
+    \$853  = \$421 ;
     if (rst) begin
-      \$853  = 32'd0;
+      \$853  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$854  = o_valid_6_1;
-    if (\$391 ) begin
-      \$854  = 1'h1;
-    end else if (\$392 ) begin
+    \$854  = v_hop_7_3;
+    if (rst) begin
       \$854  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$855  = shadow_6_1;
-    if (last_6_1) begin
-      \$855  = \$101 [31:0];
-    end else if (\$393 ) begin
-      \$855  = shadow_7_1;
-    end
+    \$855  = last_hop_7_3;
     if (rst) begin
-      \$855  = 32'd0;
+      \$855  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$856  = v2;
+    \$856  = acc_7_3;
+    if (v_7_3) begin
+      \$856  = \$121 [31:0];
+    end
     if (rst) begin
-      \$856  = 1'h0;
+      \$856  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$857  = \$394 ;
+    \$857  = shadow_7_3;
+    if (last_7_3) begin
+      \$857  = \$121 [31:0];
+    end
     if (rst) begin
-      \$857  = 1'h0;
+      \$857  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$858  = v_hop_6_2;
+    \$858  = v2;
     if (rst) begin
       \$858  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$859  = last_hop_6_2;
+    \$859  = \$422 ;
     if (rst) begin
       \$859  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$860  = acc_6_2;
-    if (v_6_2) begin
-      \$860  = \$103 [31:0];
-    end
+    \$860  = v_hop_7_4;
     if (rst) begin
-      \$860  = 32'd0;
+      \$860  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$861  = o_valid_6_2;
-    if (\$395 ) begin
-      \$861  = 1'h1;
-    end else if (\$396 ) begin
+    \$861  = last_hop_7_4;
+    if (rst) begin
       \$861  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$862  = shadow_6_2;
-    if (last_6_2) begin
-      \$862  = \$103 [31:0];
-    end else if (\$397 ) begin
-      \$862  = shadow_7_2;
+    \$862  = acc_7_4;
+    if (v_7_4) begin
+      \$862  = \$123 [31:0];
     end
     if (rst) begin
       \$862  = 32'd0;
@@ -8495,58 +8572,57 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$863  = v2;
+    \$863  = shadow_7_4;
+    if (last_7_4) begin
+      \$863  = \$123 [31:0];
+    end
     if (rst) begin
-      \$863  = 1'h0;
+      \$863  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$864  = \$398 ;
+    \$864  = v2;
     if (rst) begin
       \$864  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$865  = v_hop_6_3;
+    \$865  = \$423 ;
     if (rst) begin
       \$865  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$866  = last_hop_6_3;
+    \$866  = v_hop_7_5;
     if (rst) begin
       \$866  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$867  = acc_6_3;
-    if (v_6_3) begin
-      \$867  = \$105 [31:0];
+    \$867  = last_hop_7_5;
+    if (rst) begin
+      \$867  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$868  = acc_7_5;
+    if (v_7_5) begin
+      \$868  = \$125 [31:0];
     end
     if (rst) begin
-      \$867  = 32'd0;
+      \$868  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$868  = o_valid_6_3;
-    if (\$399 ) begin
-      \$868  = 1'h1;
-    end else if (\$400 ) begin
-      \$868  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$869  = shadow_6_3;
-    if (last_6_3) begin
-      \$869  = \$105 [31:0];
-    end else if (\$401 ) begin
-      \$869  = shadow_7_3;
+    \$869  = shadow_7_5;
+    if (last_7_5) begin
+      \$869  = \$125 [31:0];
     end
     if (rst) begin
       \$869  = 32'd0;
@@ -8561,30 +8637,30 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$871  = \$402 ;
+    \$871  = \$424 ;
     if (rst) begin
       \$871  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$872  = v_hop_6_4;
+    \$872  = v_hop_7_6;
     if (rst) begin
       \$872  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$873  = last_hop_6_4;
+    \$873  = last_hop_7_6;
     if (rst) begin
       \$873  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$874  = acc_6_4;
-    if (v_6_4) begin
-      \$874  = \$107 [31:0];
+    \$874  = acc_7_6;
+    if (v_7_6) begin
+      \$874  = \$127 [31:0];
     end
     if (rst) begin
       \$874  = 32'd0;
@@ -8592,58 +8668,57 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$875  = o_valid_6_4;
-    if (\$403 ) begin
-      \$875  = 1'h1;
-    end else if (\$404 ) begin
-      \$875  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$876  = shadow_6_4;
-    if (last_6_4) begin
-      \$876  = \$107 [31:0];
-    end else if (\$405 ) begin
-      \$876  = shadow_7_4;
+    \$875  = shadow_7_6;
+    if (last_7_6) begin
+      \$875  = \$127 [31:0];
     end
     if (rst) begin
-      \$876  = 32'd0;
+      \$875  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$877  = v2;
+    \$876  = v2;
+    if (rst) begin
+      \$876  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$877  = \$425 ;
     if (rst) begin
       \$877  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$878  = \$406 ;
+    \$878  = v_hop_7_7;
     if (rst) begin
       \$878  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$879  = v_hop_6_5;
+    \$879  = last_hop_7_7;
     if (rst) begin
       \$879  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$880  = last_hop_6_5;
+    \$880  = acc_7_7;
+    if (v_7_7) begin
+      \$880  = \$129 [31:0];
+    end
     if (rst) begin
-      \$880  = 1'h0;
+      \$880  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$881  = acc_6_5;
-    if (v_6_5) begin
-      \$881  = \$109 [31:0];
+    \$881  = shadow_7_7;
+    if (last_7_7) begin
+      \$881  = \$129 [31:0];
     end
     if (rst) begin
       \$881  = 32'd0;
@@ -8651,592 +8726,133 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$882  = o_valid_6_5;
-    if (\$407 ) begin
+    \$882  = o__valid;
+    if (\$426 ) begin
       \$882  = 1'h1;
-    end else if (\$408 ) begin
+    end
+    if (drain) begin
+      if (last_row) begin
+        \$882  = 1'h0;
+      end
+    end
+    if (rst) begin
       \$882  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$883  = shadow_6_5;
-    if (last_6_5) begin
-      \$883  = \$109 [31:0];
-    end else if (\$409 ) begin
-      \$883  = shadow_7_5;
+    \$883  = row;
+    if (\$426 ) begin
+      \$883  = 3'h0;
+    end
+    if (drain) begin
+      \$883  = \$427 [2:0];
+      if (last_row) begin
+        \$883  = 3'h0;
+      end
     end
     if (rst) begin
-      \$883  = 32'd0;
+      \$883  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$884  = v2;
+    \$884  = busy;
+    if (drain) begin
+      if (last_row) begin
+        \$884  = 1'h0;
+      end
+    end
+    if (\$428 ) begin
+      \$884  = 1'h1;
+    end
     if (rst) begin
       \$884  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$885  = \$410 ;
+    \$885  = 1'h0;
     if (rst) begin
       \$885  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$886  = v_hop_6_6;
+    \$886  = overflow;
+    if (wide_out_r) begin
+      \$886  = 1'h1;
+    end else if (clear) begin
+      \$886  = 1'h0;
+    end
     if (rst) begin
       \$886  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$887  = last_hop_6_6;
-    if (rst) begin
-      \$887  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$888  = acc_6_6;
-    if (v_6_6) begin
-      \$888  = \$111 [31:0];
-    end
-    if (rst) begin
-      \$888  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$889  = o_valid_6_6;
-    if (\$411 ) begin
-      \$889  = 1'h1;
-    end else if (\$412 ) begin
-      \$889  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$890  = shadow_6_6;
-    if (last_6_6) begin
-      \$890  = \$111 [31:0];
-    end else if (\$413 ) begin
-      \$890  = shadow_7_6;
-    end
-    if (rst) begin
-      \$890  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$891  = v2;
-    if (rst) begin
-      \$891  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$892  = \$414 ;
-    if (rst) begin
-      \$892  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$893  = v_hop_6_7;
-    if (rst) begin
-      \$893  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$894  = last_hop_6_7;
-    if (rst) begin
-      \$894  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$895  = acc_6_7;
-    if (v_6_7) begin
-      \$895  = \$113 [31:0];
-    end
-    if (rst) begin
-      \$895  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$896  = o_valid_6_7;
-    if (\$415 ) begin
-      \$896  = 1'h1;
-    end else if (\$416 ) begin
-      \$896  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$897  = shadow_6_7;
-    if (last_6_7) begin
-      \$897  = \$113 [31:0];
-    end else if (\$417 ) begin
-      \$897  = shadow_7_7;
-    end
-    if (rst) begin
-      \$897  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$898  = v2;
-    if (rst) begin
-      \$898  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$899  = \$418 ;
-    if (rst) begin
-      \$899  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$900  = v_hop_7_0;
-    if (rst) begin
-      \$900  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$901  = last_hop_7_0;
-    if (rst) begin
-      \$901  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$902  = acc_7_0;
-    if (v_7_0) begin
-      \$902  = \$115 [31:0];
-    end
-    if (rst) begin
-      \$902  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$903  = shadow_7_0;
-    if (last_7_0) begin
-      \$903  = \$115 [31:0];
-    end
-    if (rst) begin
-      \$903  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$904  = v2;
-    if (rst) begin
-      \$904  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$905  = \$419 ;
-    if (rst) begin
-      \$905  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$906  = v_hop_7_1;
-    if (rst) begin
-      \$906  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$907  = last_hop_7_1;
-    if (rst) begin
-      \$907  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$908  = acc_7_1;
-    if (v_7_1) begin
-      \$908  = \$117 [31:0];
-    end
-    if (rst) begin
-      \$908  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$909  = shadow_7_1;
-    if (last_7_1) begin
-      \$909  = \$117 [31:0];
-    end
-    if (rst) begin
-      \$909  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$910  = v2;
-    if (rst) begin
-      \$910  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$911  = \$420 ;
-    if (rst) begin
-      \$911  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$912  = v_hop_7_2;
-    if (rst) begin
-      \$912  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$913  = last_hop_7_2;
-    if (rst) begin
-      \$913  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$914  = acc_7_2;
-    if (v_7_2) begin
-      \$914  = \$119 [31:0];
-    end
-    if (rst) begin
-      \$914  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$915  = shadow_7_2;
-    if (last_7_2) begin
-      \$915  = \$119 [31:0];
-    end
-    if (rst) begin
-      \$915  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$916  = v2;
-    if (rst) begin
-      \$916  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$917  = \$421 ;
-    if (rst) begin
-      \$917  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$918  = v_hop_7_3;
-    if (rst) begin
-      \$918  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$919  = last_hop_7_3;
-    if (rst) begin
-      \$919  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$920  = acc_7_3;
-    if (v_7_3) begin
-      \$920  = \$121 [31:0];
-    end
-    if (rst) begin
-      \$920  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$921  = shadow_7_3;
-    if (last_7_3) begin
-      \$921  = \$121 [31:0];
-    end
-    if (rst) begin
-      \$921  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$922  = v2;
-    if (rst) begin
-      \$922  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = \$422 ;
-    if (rst) begin
-      \$923  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$924  = v_hop_7_4;
-    if (rst) begin
-      \$924  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = last_hop_7_4;
-    if (rst) begin
-      \$925  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = acc_7_4;
-    if (v_7_4) begin
-      \$926  = \$123 [31:0];
-    end
-    if (rst) begin
-      \$926  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$927  = shadow_7_4;
-    if (last_7_4) begin
-      \$927  = \$123 [31:0];
-    end
-    if (rst) begin
-      \$927  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = v2;
-    if (rst) begin
-      \$928  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$929  = \$423 ;
-    if (rst) begin
-      \$929  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$930  = v_hop_7_5;
-    if (rst) begin
-      \$930  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = last_hop_7_5;
-    if (rst) begin
-      \$931  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = acc_7_5;
-    if (v_7_5) begin
-      \$932  = \$125 [31:0];
-    end
-    if (rst) begin
-      \$932  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = shadow_7_5;
-    if (last_7_5) begin
-      \$933  = \$125 [31:0];
-    end
-    if (rst) begin
-      \$933  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = v2;
-    if (rst) begin
-      \$934  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = \$424 ;
-    if (rst) begin
-      \$935  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = v_hop_7_6;
-    if (rst) begin
-      \$936  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = last_hop_7_6;
-    if (rst) begin
-      \$937  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = acc_7_6;
-    if (v_7_6) begin
-      \$938  = \$127 [31:0];
-    end
-    if (rst) begin
-      \$938  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = shadow_7_6;
-    if (last_7_6) begin
-      \$939  = \$127 [31:0];
-    end
-    if (rst) begin
-      \$939  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = v2;
-    if (rst) begin
-      \$940  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = \$425 ;
-    if (rst) begin
-      \$941  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = v_hop_7_7;
-    if (rst) begin
-      \$942  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = last_hop_7_7;
-    if (rst) begin
-      \$943  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = acc_7_7;
-    if (v_7_7) begin
-      \$944  = \$129 [31:0];
-    end
-    if (rst) begin
-      \$944  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = shadow_7_7;
-    if (last_7_7) begin
-      \$945  = \$129 [31:0];
-    end
-    if (rst) begin
-      \$945  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = o__valid;
-    if (\$426 ) begin
-      \$946  = 1'h1;
-    end
-    if (drain) begin
-      if (last_row) begin
-        \$946  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$946  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = row;
-    if (\$426 ) begin
-      \$947  = 3'h0;
-    end
-    if (drain) begin
-      \$947  = \$427 [2:0];
-      if (last_row) begin
-        \$947  = 3'h0;
-      end
-    end
-    if (rst) begin
-      \$947  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$948  = busy;
-    if (drain) begin
-      if (last_row) begin
-        \$948  = 1'h0;
-      end
-    end
-    if (\$428 ) begin
-      \$948  = 1'h1;
-    end
-    if (rst) begin
-      \$948  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = 1'h0;
-    if (rst) begin
-      \$949  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = overflow;
-    if (wide_out_r) begin
-      \$950  = 1'h1;
-    end else if (clear) begin
-      \$950  = 1'h0;
-    end
-    if (rst) begin
-      \$950  = 1'h0;
-    end
-  end
+  assign mac_0_0_p = { mac_0_0_m_p[23], mac_0_0_m_p[23], mac_0_0_m_p[23], mac_0_0_m_p[23], mac_0_0_m_p[23], mac_0_0_m_p[23], mac_0_0_m_p[23], mac_0_0_m_p[23], mac_0_0_m_p };
+  assign mac_0_1_p = { mac_0_1_m_p[23], mac_0_1_m_p[23], mac_0_1_m_p[23], mac_0_1_m_p[23], mac_0_1_m_p[23], mac_0_1_m_p[23], mac_0_1_m_p[23], mac_0_1_m_p[23], mac_0_1_m_p };
+  assign mac_0_2_p = { mac_0_2_m_p[23], mac_0_2_m_p[23], mac_0_2_m_p[23], mac_0_2_m_p[23], mac_0_2_m_p[23], mac_0_2_m_p[23], mac_0_2_m_p[23], mac_0_2_m_p[23], mac_0_2_m_p };
+  assign mac_0_3_p = { mac_0_3_m_p[23], mac_0_3_m_p[23], mac_0_3_m_p[23], mac_0_3_m_p[23], mac_0_3_m_p[23], mac_0_3_m_p[23], mac_0_3_m_p[23], mac_0_3_m_p[23], mac_0_3_m_p };
+  assign mac_0_4_p = { mac_0_4_m_p[23], mac_0_4_m_p[23], mac_0_4_m_p[23], mac_0_4_m_p[23], mac_0_4_m_p[23], mac_0_4_m_p[23], mac_0_4_m_p[23], mac_0_4_m_p[23], mac_0_4_m_p };
+  assign mac_0_5_p = { mac_0_5_m_p[23], mac_0_5_m_p[23], mac_0_5_m_p[23], mac_0_5_m_p[23], mac_0_5_m_p[23], mac_0_5_m_p[23], mac_0_5_m_p[23], mac_0_5_m_p[23], mac_0_5_m_p };
+  assign mac_0_6_p = { mac_0_6_m_p[23], mac_0_6_m_p[23], mac_0_6_m_p[23], mac_0_6_m_p[23], mac_0_6_m_p[23], mac_0_6_m_p[23], mac_0_6_m_p[23], mac_0_6_m_p[23], mac_0_6_m_p };
+  assign mac_0_7_p = { mac_0_7_m_p[23], mac_0_7_m_p[23], mac_0_7_m_p[23], mac_0_7_m_p[23], mac_0_7_m_p[23], mac_0_7_m_p[23], mac_0_7_m_p[23], mac_0_7_m_p[23], mac_0_7_m_p };
+  assign mac_1_0_p = { mac_1_0_m_p[23], mac_1_0_m_p[23], mac_1_0_m_p[23], mac_1_0_m_p[23], mac_1_0_m_p[23], mac_1_0_m_p[23], mac_1_0_m_p[23], mac_1_0_m_p[23], mac_1_0_m_p };
+  assign mac_1_1_p = { mac_1_1_m_p[23], mac_1_1_m_p[23], mac_1_1_m_p[23], mac_1_1_m_p[23], mac_1_1_m_p[23], mac_1_1_m_p[23], mac_1_1_m_p[23], mac_1_1_m_p[23], mac_1_1_m_p };
+  assign mac_1_2_p = { mac_1_2_m_p[23], mac_1_2_m_p[23], mac_1_2_m_p[23], mac_1_2_m_p[23], mac_1_2_m_p[23], mac_1_2_m_p[23], mac_1_2_m_p[23], mac_1_2_m_p[23], mac_1_2_m_p };
+  assign mac_1_3_p = { mac_1_3_m_p[23], mac_1_3_m_p[23], mac_1_3_m_p[23], mac_1_3_m_p[23], mac_1_3_m_p[23], mac_1_3_m_p[23], mac_1_3_m_p[23], mac_1_3_m_p[23], mac_1_3_m_p };
+  assign mac_1_4_p = { mac_1_4_m_p[23], mac_1_4_m_p[23], mac_1_4_m_p[23], mac_1_4_m_p[23], mac_1_4_m_p[23], mac_1_4_m_p[23], mac_1_4_m_p[23], mac_1_4_m_p[23], mac_1_4_m_p };
+  assign mac_1_5_p = { mac_1_5_m_p[23], mac_1_5_m_p[23], mac_1_5_m_p[23], mac_1_5_m_p[23], mac_1_5_m_p[23], mac_1_5_m_p[23], mac_1_5_m_p[23], mac_1_5_m_p[23], mac_1_5_m_p };
+  assign mac_1_6_p = { mac_1_6_m_p[23], mac_1_6_m_p[23], mac_1_6_m_p[23], mac_1_6_m_p[23], mac_1_6_m_p[23], mac_1_6_m_p[23], mac_1_6_m_p[23], mac_1_6_m_p[23], mac_1_6_m_p };
+  assign mac_1_7_p = { mac_1_7_m_p[23], mac_1_7_m_p[23], mac_1_7_m_p[23], mac_1_7_m_p[23], mac_1_7_m_p[23], mac_1_7_m_p[23], mac_1_7_m_p[23], mac_1_7_m_p[23], mac_1_7_m_p };
+  assign mac_2_0_p = { mac_2_0_m_p[23], mac_2_0_m_p[23], mac_2_0_m_p[23], mac_2_0_m_p[23], mac_2_0_m_p[23], mac_2_0_m_p[23], mac_2_0_m_p[23], mac_2_0_m_p[23], mac_2_0_m_p };
+  assign mac_2_1_p = { mac_2_1_m_p[23], mac_2_1_m_p[23], mac_2_1_m_p[23], mac_2_1_m_p[23], mac_2_1_m_p[23], mac_2_1_m_p[23], mac_2_1_m_p[23], mac_2_1_m_p[23], mac_2_1_m_p };
+  assign mac_2_2_p = { mac_2_2_m_p[23], mac_2_2_m_p[23], mac_2_2_m_p[23], mac_2_2_m_p[23], mac_2_2_m_p[23], mac_2_2_m_p[23], mac_2_2_m_p[23], mac_2_2_m_p[23], mac_2_2_m_p };
+  assign mac_2_3_p = { mac_2_3_m_p[23], mac_2_3_m_p[23], mac_2_3_m_p[23], mac_2_3_m_p[23], mac_2_3_m_p[23], mac_2_3_m_p[23], mac_2_3_m_p[23], mac_2_3_m_p[23], mac_2_3_m_p };
+  assign mac_2_4_p = { mac_2_4_m_p[23], mac_2_4_m_p[23], mac_2_4_m_p[23], mac_2_4_m_p[23], mac_2_4_m_p[23], mac_2_4_m_p[23], mac_2_4_m_p[23], mac_2_4_m_p[23], mac_2_4_m_p };
+  assign mac_2_5_p = { mac_2_5_m_p[23], mac_2_5_m_p[23], mac_2_5_m_p[23], mac_2_5_m_p[23], mac_2_5_m_p[23], mac_2_5_m_p[23], mac_2_5_m_p[23], mac_2_5_m_p[23], mac_2_5_m_p };
+  assign mac_2_6_p = { mac_2_6_m_p[23], mac_2_6_m_p[23], mac_2_6_m_p[23], mac_2_6_m_p[23], mac_2_6_m_p[23], mac_2_6_m_p[23], mac_2_6_m_p[23], mac_2_6_m_p[23], mac_2_6_m_p };
+  assign mac_2_7_p = { mac_2_7_m_p[23], mac_2_7_m_p[23], mac_2_7_m_p[23], mac_2_7_m_p[23], mac_2_7_m_p[23], mac_2_7_m_p[23], mac_2_7_m_p[23], mac_2_7_m_p[23], mac_2_7_m_p };
+  assign mac_3_0_p = { mac_3_0_m_p[23], mac_3_0_m_p[23], mac_3_0_m_p[23], mac_3_0_m_p[23], mac_3_0_m_p[23], mac_3_0_m_p[23], mac_3_0_m_p[23], mac_3_0_m_p[23], mac_3_0_m_p };
+  assign mac_3_1_p = { mac_3_1_m_p[23], mac_3_1_m_p[23], mac_3_1_m_p[23], mac_3_1_m_p[23], mac_3_1_m_p[23], mac_3_1_m_p[23], mac_3_1_m_p[23], mac_3_1_m_p[23], mac_3_1_m_p };
+  assign mac_3_2_p = { mac_3_2_m_p[23], mac_3_2_m_p[23], mac_3_2_m_p[23], mac_3_2_m_p[23], mac_3_2_m_p[23], mac_3_2_m_p[23], mac_3_2_m_p[23], mac_3_2_m_p[23], mac_3_2_m_p };
+  assign mac_3_3_p = { mac_3_3_m_p[23], mac_3_3_m_p[23], mac_3_3_m_p[23], mac_3_3_m_p[23], mac_3_3_m_p[23], mac_3_3_m_p[23], mac_3_3_m_p[23], mac_3_3_m_p[23], mac_3_3_m_p };
+  assign mac_3_4_p = { mac_3_4_m_p[23], mac_3_4_m_p[23], mac_3_4_m_p[23], mac_3_4_m_p[23], mac_3_4_m_p[23], mac_3_4_m_p[23], mac_3_4_m_p[23], mac_3_4_m_p[23], mac_3_4_m_p };
+  assign mac_3_5_p = { mac_3_5_m_p[23], mac_3_5_m_p[23], mac_3_5_m_p[23], mac_3_5_m_p[23], mac_3_5_m_p[23], mac_3_5_m_p[23], mac_3_5_m_p[23], mac_3_5_m_p[23], mac_3_5_m_p };
+  assign mac_3_6_p = { mac_3_6_m_p[23], mac_3_6_m_p[23], mac_3_6_m_p[23], mac_3_6_m_p[23], mac_3_6_m_p[23], mac_3_6_m_p[23], mac_3_6_m_p[23], mac_3_6_m_p[23], mac_3_6_m_p };
+  assign mac_3_7_p = { mac_3_7_m_p[23], mac_3_7_m_p[23], mac_3_7_m_p[23], mac_3_7_m_p[23], mac_3_7_m_p[23], mac_3_7_m_p[23], mac_3_7_m_p[23], mac_3_7_m_p[23], mac_3_7_m_p };
+  assign mac_4_0_p = { mac_4_0_m_p[23], mac_4_0_m_p[23], mac_4_0_m_p[23], mac_4_0_m_p[23], mac_4_0_m_p[23], mac_4_0_m_p[23], mac_4_0_m_p[23], mac_4_0_m_p[23], mac_4_0_m_p };
+  assign mac_4_1_p = { mac_4_1_m_p[23], mac_4_1_m_p[23], mac_4_1_m_p[23], mac_4_1_m_p[23], mac_4_1_m_p[23], mac_4_1_m_p[23], mac_4_1_m_p[23], mac_4_1_m_p[23], mac_4_1_m_p };
+  assign mac_4_2_p = { mac_4_2_m_p[23], mac_4_2_m_p[23], mac_4_2_m_p[23], mac_4_2_m_p[23], mac_4_2_m_p[23], mac_4_2_m_p[23], mac_4_2_m_p[23], mac_4_2_m_p[23], mac_4_2_m_p };
+  assign mac_4_3_p = { mac_4_3_m_p[23], mac_4_3_m_p[23], mac_4_3_m_p[23], mac_4_3_m_p[23], mac_4_3_m_p[23], mac_4_3_m_p[23], mac_4_3_m_p[23], mac_4_3_m_p[23], mac_4_3_m_p };
+  assign mac_4_4_p = { mac_4_4_m_p[23], mac_4_4_m_p[23], mac_4_4_m_p[23], mac_4_4_m_p[23], mac_4_4_m_p[23], mac_4_4_m_p[23], mac_4_4_m_p[23], mac_4_4_m_p[23], mac_4_4_m_p };
+  assign mac_4_5_p = { mac_4_5_m_p[23], mac_4_5_m_p[23], mac_4_5_m_p[23], mac_4_5_m_p[23], mac_4_5_m_p[23], mac_4_5_m_p[23], mac_4_5_m_p[23], mac_4_5_m_p[23], mac_4_5_m_p };
+  assign mac_4_6_p = { mac_4_6_m_p[23], mac_4_6_m_p[23], mac_4_6_m_p[23], mac_4_6_m_p[23], mac_4_6_m_p[23], mac_4_6_m_p[23], mac_4_6_m_p[23], mac_4_6_m_p[23], mac_4_6_m_p };
+  assign mac_4_7_p = { mac_4_7_m_p[23], mac_4_7_m_p[23], mac_4_7_m_p[23], mac_4_7_m_p[23], mac_4_7_m_p[23], mac_4_7_m_p[23], mac_4_7_m_p[23], mac_4_7_m_p[23], mac_4_7_m_p };
+  assign mac_5_0_p = { mac_5_0_m_p[23], mac_5_0_m_p[23], mac_5_0_m_p[23], mac_5_0_m_p[23], mac_5_0_m_p[23], mac_5_0_m_p[23], mac_5_0_m_p[23], mac_5_0_m_p[23], mac_5_0_m_p };
+  assign mac_5_1_p = { mac_5_1_m_p[23], mac_5_1_m_p[23], mac_5_1_m_p[23], mac_5_1_m_p[23], mac_5_1_m_p[23], mac_5_1_m_p[23], mac_5_1_m_p[23], mac_5_1_m_p[23], mac_5_1_m_p };
+  assign mac_5_2_p = { mac_5_2_m_p[23], mac_5_2_m_p[23], mac_5_2_m_p[23], mac_5_2_m_p[23], mac_5_2_m_p[23], mac_5_2_m_p[23], mac_5_2_m_p[23], mac_5_2_m_p[23], mac_5_2_m_p };
+  assign mac_5_3_p = { mac_5_3_m_p[23], mac_5_3_m_p[23], mac_5_3_m_p[23], mac_5_3_m_p[23], mac_5_3_m_p[23], mac_5_3_m_p[23], mac_5_3_m_p[23], mac_5_3_m_p[23], mac_5_3_m_p };
+  assign mac_5_4_p = { mac_5_4_m_p[23], mac_5_4_m_p[23], mac_5_4_m_p[23], mac_5_4_m_p[23], mac_5_4_m_p[23], mac_5_4_m_p[23], mac_5_4_m_p[23], mac_5_4_m_p[23], mac_5_4_m_p };
+  assign mac_5_5_p = { mac_5_5_m_p[23], mac_5_5_m_p[23], mac_5_5_m_p[23], mac_5_5_m_p[23], mac_5_5_m_p[23], mac_5_5_m_p[23], mac_5_5_m_p[23], mac_5_5_m_p[23], mac_5_5_m_p };
+  assign mac_5_6_p = { mac_5_6_m_p[23], mac_5_6_m_p[23], mac_5_6_m_p[23], mac_5_6_m_p[23], mac_5_6_m_p[23], mac_5_6_m_p[23], mac_5_6_m_p[23], mac_5_6_m_p[23], mac_5_6_m_p };
+  assign mac_5_7_p = { mac_5_7_m_p[23], mac_5_7_m_p[23], mac_5_7_m_p[23], mac_5_7_m_p[23], mac_5_7_m_p[23], mac_5_7_m_p[23], mac_5_7_m_p[23], mac_5_7_m_p[23], mac_5_7_m_p };
+  assign mac_6_0_p = { mac_6_0_m_p[23], mac_6_0_m_p[23], mac_6_0_m_p[23], mac_6_0_m_p[23], mac_6_0_m_p[23], mac_6_0_m_p[23], mac_6_0_m_p[23], mac_6_0_m_p[23], mac_6_0_m_p };
+  assign mac_6_1_p = { mac_6_1_m_p[23], mac_6_1_m_p[23], mac_6_1_m_p[23], mac_6_1_m_p[23], mac_6_1_m_p[23], mac_6_1_m_p[23], mac_6_1_m_p[23], mac_6_1_m_p[23], mac_6_1_m_p };
+  assign mac_6_2_p = { mac_6_2_m_p[23], mac_6_2_m_p[23], mac_6_2_m_p[23], mac_6_2_m_p[23], mac_6_2_m_p[23], mac_6_2_m_p[23], mac_6_2_m_p[23], mac_6_2_m_p[23], mac_6_2_m_p };
+  assign mac_6_3_p = { mac_6_3_m_p[23], mac_6_3_m_p[23], mac_6_3_m_p[23], mac_6_3_m_p[23], mac_6_3_m_p[23], mac_6_3_m_p[23], mac_6_3_m_p[23], mac_6_3_m_p[23], mac_6_3_m_p };
+  assign mac_6_4_p = { mac_6_4_m_p[23], mac_6_4_m_p[23], mac_6_4_m_p[23], mac_6_4_m_p[23], mac_6_4_m_p[23], mac_6_4_m_p[23], mac_6_4_m_p[23], mac_6_4_m_p[23], mac_6_4_m_p };
+  assign mac_6_5_p = { mac_6_5_m_p[23], mac_6_5_m_p[23], mac_6_5_m_p[23], mac_6_5_m_p[23], mac_6_5_m_p[23], mac_6_5_m_p[23], mac_6_5_m_p[23], mac_6_5_m_p[23], mac_6_5_m_p };
+  assign mac_6_6_p = { mac_6_6_m_p[23], mac_6_6_m_p[23], mac_6_6_m_p[23], mac_6_6_m_p[23], mac_6_6_m_p[23], mac_6_6_m_p[23], mac_6_6_m_p[23], mac_6_6_m_p[23], mac_6_6_m_p };
+  assign mac_6_7_p = { mac_6_7_m_p[23], mac_6_7_m_p[23], mac_6_7_m_p[23], mac_6_7_m_p[23], mac_6_7_m_p[23], mac_6_7_m_p[23], mac_6_7_m_p[23], mac_6_7_m_p[23], mac_6_7_m_p };
+  assign mac_7_0_p = { mac_7_0_m_p[23], mac_7_0_m_p[23], mac_7_0_m_p[23], mac_7_0_m_p[23], mac_7_0_m_p[23], mac_7_0_m_p[23], mac_7_0_m_p[23], mac_7_0_m_p[23], mac_7_0_m_p };
+  assign mac_7_1_p = { mac_7_1_m_p[23], mac_7_1_m_p[23], mac_7_1_m_p[23], mac_7_1_m_p[23], mac_7_1_m_p[23], mac_7_1_m_p[23], mac_7_1_m_p[23], mac_7_1_m_p[23], mac_7_1_m_p };
+  assign mac_7_2_p = { mac_7_2_m_p[23], mac_7_2_m_p[23], mac_7_2_m_p[23], mac_7_2_m_p[23], mac_7_2_m_p[23], mac_7_2_m_p[23], mac_7_2_m_p[23], mac_7_2_m_p[23], mac_7_2_m_p };
+  assign mac_7_3_p = { mac_7_3_m_p[23], mac_7_3_m_p[23], mac_7_3_m_p[23], mac_7_3_m_p[23], mac_7_3_m_p[23], mac_7_3_m_p[23], mac_7_3_m_p[23], mac_7_3_m_p[23], mac_7_3_m_p };
+  assign mac_7_4_p = { mac_7_4_m_p[23], mac_7_4_m_p[23], mac_7_4_m_p[23], mac_7_4_m_p[23], mac_7_4_m_p[23], mac_7_4_m_p[23], mac_7_4_m_p[23], mac_7_4_m_p[23], mac_7_4_m_p };
+  assign mac_7_5_p = { mac_7_5_m_p[23], mac_7_5_m_p[23], mac_7_5_m_p[23], mac_7_5_m_p[23], mac_7_5_m_p[23], mac_7_5_m_p[23], mac_7_5_m_p[23], mac_7_5_m_p[23], mac_7_5_m_p };
+  assign mac_7_6_p = { mac_7_6_m_p[23], mac_7_6_m_p[23], mac_7_6_m_p[23], mac_7_6_m_p[23], mac_7_6_m_p[23], mac_7_6_m_p[23], mac_7_6_m_p[23], mac_7_6_m_p[23], mac_7_6_m_p };
+  assign mac_7_7_p = { mac_7_7_m_p[23], mac_7_7_m_p[23], mac_7_7_m_p[23], mac_7_7_m_p[23], mac_7_7_m_p[23], mac_7_7_m_p[23], mac_7_7_m_p[23], mac_7_7_m_p[23], mac_7_7_m_p };
   assign sum_0_0 = \$3 [31:0];
   assign sum_0_1 = \$5 [31:0];
   assign sum_0_2 = \$7 [31:0];

@@ -5,7 +5,7 @@
 module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire [31:0] \$10 ;
+  wire \$10 ;
   wire [32:0] \$11 ;
   wire [33:0] \$12 ;
   wire [62:0] \$13 ;
@@ -20,38 +20,38 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   wire [63:0] \$21 ;
   wire [7:0] \$22 ;
   wire [7:0] \$23 ;
-  reg [31:0] \$24 ;
-  reg [31:0] \$25 ;
-  reg \$26 ;
-  reg [5:0] \$27 ;
-  reg \$28 ;
-  reg \$29 ;
-  wire \$3 ;
-  reg \$30 ;
-  reg \$31 ;
-  reg \$32 ;
-  reg \$33 ;
-  reg [5:0] \$34 ;
-  reg [5:0] \$35 ;
-  reg [5:0] \$36 ;
-  reg [5:0] \$37 ;
-  reg [5:0] \$38 ;
-  reg [15:0] \$39 ;
-  wire [32:0] \$4 ;
-  reg [15:0] \$40 ;
-  reg [31:0] \$41 ;
-  reg [31:0] \$42 ;
-  reg [15:0] \$43 ;
-  reg [15:0] \$44 ;
-  reg [31:0] \$45 ;
-  reg [31:0] \$46 ;
-  reg [15:0] \$47 ;
-  reg [15:0] \$48 ;
-  reg [31:0] \$49 ;
-  wire [32:0] \$5 ;
-  reg [31:0] \$50 ;
-  reg [15:0] \$51 ;
-  reg [15:0] \$52 ;
+  reg [15:0] \$24 ;
+  reg [15:0] \$25 ;
+  reg [31:0] \$26 ;
+  reg [15:0] \$27 ;
+  reg [15:0] \$28 ;
+  reg [31:0] \$29 ;
+  wire [31:0] \$3 ;
+  reg [15:0] \$30 ;
+  reg [15:0] \$31 ;
+  reg [31:0] \$32 ;
+  reg [15:0] \$33 ;
+  reg [15:0] \$34 ;
+  reg [31:0] \$35 ;
+  reg [31:0] \$36 ;
+  reg [31:0] \$37 ;
+  reg \$38 ;
+  reg [5:0] \$39 ;
+  wire [31:0] \$4 ;
+  reg \$40 ;
+  reg \$41 ;
+  reg \$42 ;
+  reg \$43 ;
+  reg \$44 ;
+  reg \$45 ;
+  reg [5:0] \$46 ;
+  reg [5:0] \$47 ;
+  reg [5:0] \$48 ;
+  reg [5:0] \$49 ;
+  wire [31:0] \$5 ;
+  reg [5:0] \$50 ;
+  reg [31:0] \$51 ;
+  reg [31:0] \$52 ;
   reg [31:0] \$53 ;
   reg [31:0] \$54 ;
   reg [63:0] \$55 ;
@@ -59,7 +59,7 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   reg [63:0] \$57 ;
   reg [31:0] \$58 ;
   reg \$59 ;
-  wire \$6 ;
+  wire [31:0] \$6 ;
   reg \$60 ;
   reg \$61 ;
   reg \$62 ;
@@ -68,9 +68,9 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   reg \$65 ;
   reg \$66 ;
   reg [7:0] \$67 ;
-  wire [31:0] \$7 ;
-  wire [31:0] \$8 ;
-  wire [31:0] \$9 ;
+  wire \$7 ;
+  wire [32:0] \$8 ;
+  wire [32:0] \$9 ;
   input clk;
   wire clk;
   wire en;
@@ -92,21 +92,25 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   input rst;
   wire rst;
   (* keep = "true" *)
-  reg [15:0] scale_a00 = 16'h0000;
+  reg [15:0] scale_m00_a = 16'h0000;
   (* keep = "true" *)
-  reg [15:0] scale_a01 = 16'h0000;
+  reg [15:0] scale_m00_b = 16'h0000;
+  reg [31:0] scale_m00_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] scale_a10 = 16'h0000;
+  reg [15:0] scale_m01_a = 16'h0000;
   (* keep = "true" *)
-  reg [15:0] scale_a11 = 16'h0000;
+  reg [15:0] scale_m01_b = 16'h0000;
+  reg [31:0] scale_m01_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] scale_b00 = 16'h0000;
+  reg [15:0] scale_m10_a = 16'h0000;
   (* keep = "true" *)
-  reg [15:0] scale_b01 = 16'h0000;
+  reg [15:0] scale_m10_b = 16'h0000;
+  reg [31:0] scale_m10_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] scale_b10 = 16'h0000;
+  reg [15:0] scale_m11_a = 16'h0000;
   (* keep = "true" *)
-  reg [15:0] scale_b11 = 16'h0000;
+  reg [15:0] scale_m11_b = 16'h0000;
+  reg [31:0] scale_m11_p = 32'd0;
   (* keep = "true" *)
   reg [31:0] scale_mag = 32'd0;
   (* keep = "true" *)
@@ -118,14 +122,6 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   reg scale_neg5 = 1'h0;
   reg scale_neg6 = 1'h0;
   reg scale_neg7 = 1'h0;
-  (* keep = "true" *)
-  reg [31:0] scale_p00 = 32'd0;
-  (* keep = "true" *)
-  reg [31:0] scale_p01 = 32'd0;
-  (* keep = "true" *)
-  reg [31:0] scale_p10 = 32'd0;
-  (* keep = "true" *)
-  reg [31:0] scale_p11 = 32'd0;
   (* keep = "true" *)
   reg [31:0] scale_pp00 = 32'd0;
   (* keep = "true" *)
@@ -160,59 +156,59 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   reg valid6 = 1'h0;
   reg valid7 = 1'h0;
   always @(posedge clk)
-    scale_shift1 <= \$27 ;
+    scale_m01_a <= \$27 ;
   always @(posedge clk)
-    scale_neg2 <= \$28 ;
+    scale_m01_b <= \$28 ;
   always @(posedge clk)
-    scale_neg3 <= \$29 ;
+    scale_m01_p <= \$29 ;
   always @(posedge clk)
-    scale_neg4 <= \$30 ;
+    scale_m10_a <= \$30 ;
   always @(posedge clk)
-    scale_neg5 <= \$31 ;
+    scale_m10_b <= \$31 ;
   always @(posedge clk)
-    scale_neg6 <= \$32 ;
+    scale_m10_p <= \$32 ;
   always @(posedge clk)
-    scale_neg7 <= \$33 ;
+    scale_m11_a <= \$33 ;
   always @(posedge clk)
-    scale_shift2 <= \$34 ;
+    scale_m11_b <= \$34 ;
   always @(posedge clk)
-    scale_shift3 <= \$35 ;
+    scale_m11_p <= \$35 ;
   always @(posedge clk)
-    scale_shift4 <= \$36 ;
+    scale_mag <= \$36 ;
   always @(posedge clk)
-    scale_shift5 <= \$37 ;
+    scale_mult <= \$37 ;
   always @(posedge clk)
-    scale_shift6 <= \$38 ;
+    scale_neg1 <= \$38 ;
   always @(posedge clk)
-    scale_a00 <= \$39 ;
+    scale_shift1 <= \$39 ;
   always @(posedge clk)
-    scale_b00 <= \$40 ;
+    scale_neg2 <= \$40 ;
   always @(posedge clk)
-    scale_p00 <= \$41 ;
+    scale_neg3 <= \$41 ;
   always @(posedge clk)
-    scale_pp00 <= \$42 ;
+    scale_neg4 <= \$42 ;
   always @(posedge clk)
-    scale_a01 <= \$43 ;
+    scale_neg5 <= \$43 ;
   always @(posedge clk)
-    scale_b01 <= \$44 ;
+    scale_neg6 <= \$44 ;
   always @(posedge clk)
-    scale_p01 <= \$45 ;
+    scale_neg7 <= \$45 ;
   always @(posedge clk)
-    scale_pp01 <= \$46 ;
+    scale_shift2 <= \$46 ;
   always @(posedge clk)
-    scale_a10 <= \$47 ;
+    scale_shift3 <= \$47 ;
   always @(posedge clk)
-    scale_b10 <= \$48 ;
+    scale_shift4 <= \$48 ;
   always @(posedge clk)
-    scale_p10 <= \$49 ;
+    scale_shift5 <= \$49 ;
   always @(posedge clk)
-    scale_pp10 <= \$50 ;
+    scale_shift6 <= \$50 ;
   always @(posedge clk)
-    scale_a11 <= \$51 ;
+    scale_pp00 <= \$51 ;
   always @(posedge clk)
-    scale_b11 <= \$52 ;
+    scale_pp01 <= \$52 ;
   always @(posedge clk)
-    scale_p11 <= \$53 ;
+    scale_pp10 <= \$53 ;
   always @(posedge clk)
     scale_pp11 <= \$54 ;
   always @(posedge clk)
@@ -245,14 +241,14 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   assign i__ready = \$1  | o__ready;
   assign \$2  = | scale_q[31:7];
   assign mag = \$2  ? 7'h7f : scale_q[6:0];
-  assign \$3  = $signed(i__payload) < $signed(1'h0);
-  assign \$4  = - $signed(i__payload);
-  assign \$5  = \$3  ? \$4  : { i__payload[31], i__payload };
-  assign \$6  = $signed(i__payload) < $signed(1'h0);
-  assign \$7  = scale_a00 * scale_b00;
-  assign \$8  = scale_a01 * scale_b01;
-  assign \$9  = scale_a10 * scale_b10;
-  assign \$10  = scale_a11 * scale_b11;
+  assign \$3  = scale_m00_a * scale_m00_b;
+  assign \$4  = scale_m01_a * scale_m01_b;
+  assign \$5  = scale_m10_a * scale_m10_b;
+  assign \$6  = scale_m11_a * scale_m11_b;
+  assign \$7  = $signed(i__payload) < $signed(1'h0);
+  assign \$8  = - $signed(i__payload);
+  assign \$9  = \$7  ? \$8  : { i__payload[31], i__payload };
+  assign \$10  = $signed(i__payload) < $signed(1'h0);
   assign \$12  = 1'h0 + \$11 ;
   assign \$14  = \$12  + \$13 ;
   assign \$16  = 1'h0 + \$15 ;
@@ -263,266 +259,242 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   assign \$22  = - mag;
   assign \$23  = scale_neg7 ? \$22  : { 1'h0, mag };
   always @(posedge clk)
-    scale_mag <= \$24 ;
+    scale_m00_a <= \$24 ;
   always @(posedge clk)
-    scale_mult <= \$25 ;
+    scale_m00_b <= \$25 ;
   always @(posedge clk)
-    scale_neg1 <= \$26 ;
+    scale_m00_p <= \$26 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$28  = scale_neg2;
+    \$28  = scale_m01_b;
     if (i__ready) begin
-      \$28  = scale_neg1;
-    end
-    if (rst) begin
-      \$28  = 1'h0;
+      \$28  = scale_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$29  = scale_neg3;
+    \$29  = scale_m01_p;
     if (i__ready) begin
-      \$29  = scale_neg2;
-    end
-    if (rst) begin
-      \$29  = 1'h0;
+      \$29  = \$4 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$30  = scale_neg4;
+    \$30  = scale_m10_a;
     if (i__ready) begin
-      \$30  = scale_neg3;
-    end
-    if (rst) begin
-      \$30  = 1'h0;
+      \$30  = scale_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$31  = scale_neg5;
+    \$31  = scale_m10_b;
     if (i__ready) begin
-      \$31  = scale_neg4;
-    end
-    if (rst) begin
-      \$31  = 1'h0;
+      \$31  = scale_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$32  = scale_neg6;
+    \$32  = scale_m10_p;
     if (i__ready) begin
-      \$32  = scale_neg5;
-    end
-    if (rst) begin
-      \$32  = 1'h0;
+      \$32  = \$5 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$33  = scale_neg7;
+    \$33  = scale_m11_a;
     if (i__ready) begin
-      \$33  = scale_neg6;
-    end
-    if (rst) begin
-      \$33  = 1'h0;
+      \$33  = scale_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$34  = scale_shift2;
+    \$34  = scale_m11_b;
     if (i__ready) begin
-      \$34  = scale_shift1;
-    end
-    if (rst) begin
-      \$34  = 6'h00;
+      \$34  = scale_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$35  = scale_shift3;
+    \$35  = scale_m11_p;
     if (i__ready) begin
-      \$35  = scale_shift2;
-    end
-    if (rst) begin
-      \$35  = 6'h00;
+      \$35  = \$6 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$36  = scale_shift4;
+    \$36  = scale_mag;
     if (i__ready) begin
-      \$36  = scale_shift3;
+      \$36  = \$9 [31:0];
     end
     if (rst) begin
-      \$36  = 6'h00;
+      \$36  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$37  = scale_shift5;
+    \$37  = scale_mult;
     if (i__ready) begin
-      \$37  = scale_shift4;
+      \$37  = multiplier;
     end
     if (rst) begin
-      \$37  = 6'h00;
+      \$37  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$38  = scale_shift6;
+    \$38  = scale_neg1;
     if (i__ready) begin
-      \$38  = scale_shift5;
+      \$38  = \$10 ;
     end
     if (rst) begin
-      \$38  = 6'h00;
+      \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$39  = scale_a00;
+    \$39  = scale_shift1;
     if (i__ready) begin
-      \$39  = scale_mag[15:0];
+      \$39  = shift;
     end
     if (rst) begin
-      \$39  = 16'h0000;
+      \$39  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$40  = scale_b00;
+    \$40  = scale_neg2;
     if (i__ready) begin
-      \$40  = scale_mult[15:0];
+      \$40  = scale_neg1;
     end
     if (rst) begin
-      \$40  = 16'h0000;
+      \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$41  = scale_p00;
+    \$41  = scale_neg3;
     if (i__ready) begin
-      \$41  = \$7 ;
+      \$41  = scale_neg2;
     end
     if (rst) begin
-      \$41  = 32'd0;
+      \$41  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$42  = scale_pp00;
+    \$42  = scale_neg4;
     if (i__ready) begin
-      \$42  = scale_p00;
+      \$42  = scale_neg3;
     end
     if (rst) begin
-      \$42  = 32'd0;
+      \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$43  = scale_a01;
+    \$43  = scale_neg5;
     if (i__ready) begin
-      \$43  = scale_mag[15:0];
+      \$43  = scale_neg4;
     end
     if (rst) begin
-      \$43  = 16'h0000;
+      \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$44  = scale_b01;
+    \$44  = scale_neg6;
     if (i__ready) begin
-      \$44  = scale_mult[31:16];
+      \$44  = scale_neg5;
     end
     if (rst) begin
-      \$44  = 16'h0000;
+      \$44  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$45  = scale_p01;
+    \$45  = scale_neg7;
     if (i__ready) begin
-      \$45  = \$8 ;
+      \$45  = scale_neg6;
     end
     if (rst) begin
-      \$45  = 32'd0;
+      \$45  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$46  = scale_pp01;
+    \$46  = scale_shift2;
     if (i__ready) begin
-      \$46  = scale_p01;
+      \$46  = scale_shift1;
     end
     if (rst) begin
-      \$46  = 32'd0;
+      \$46  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$47  = scale_a10;
+    \$47  = scale_shift3;
     if (i__ready) begin
-      \$47  = scale_mag[31:16];
+      \$47  = scale_shift2;
     end
     if (rst) begin
-      \$47  = 16'h0000;
+      \$47  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$48  = scale_b10;
+    \$48  = scale_shift4;
     if (i__ready) begin
-      \$48  = scale_mult[15:0];
+      \$48  = scale_shift3;
     end
     if (rst) begin
-      \$48  = 16'h0000;
+      \$48  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$49  = scale_p10;
+    \$49  = scale_shift5;
     if (i__ready) begin
-      \$49  = \$9 ;
+      \$49  = scale_shift4;
     end
     if (rst) begin
-      \$49  = 32'd0;
+      \$49  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$50  = scale_pp10;
+    \$50  = scale_shift6;
     if (i__ready) begin
-      \$50  = scale_p10;
+      \$50  = scale_shift5;
     end
     if (rst) begin
-      \$50  = 32'd0;
+      \$50  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$51  = scale_a11;
+    \$51  = scale_pp00;
     if (i__ready) begin
-      \$51  = scale_mag[31:16];
+      \$51  = scale_m00_p;
     end
     if (rst) begin
-      \$51  = 16'h0000;
+      \$51  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$52  = scale_b11;
+    \$52  = scale_pp01;
     if (i__ready) begin
-      \$52  = scale_mult[31:16];
+      \$52  = scale_m01_p;
     end
     if (rst) begin
-      \$52  = 16'h0000;
+      \$52  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$53  = scale_p11;
+    \$53  = scale_pp10;
     if (i__ready) begin
-      \$53  = \$10 ;
+      \$53  = scale_m10_p;
     end
     if (rst) begin
       \$53  = 32'd0;
@@ -532,7 +504,7 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$54  = scale_pp11;
     if (i__ready) begin
-      \$54  = scale_p11;
+      \$54  = scale_m11_p;
     end
     if (rst) begin
       \$54  = 32'd0;
@@ -670,42 +642,30 @@ module nitro_scaler(i__valid, o__ready, multiplier, shift, clk, rst, i__ready, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$24  = scale_mag;
+    \$24  = scale_m00_a;
     if (i__ready) begin
-      \$24  = \$5 [31:0];
-    end
-    if (rst) begin
-      \$24  = 32'd0;
+      \$24  = scale_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$25  = scale_mult;
+    \$25  = scale_m00_b;
     if (i__ready) begin
-      \$25  = multiplier;
-    end
-    if (rst) begin
-      \$25  = 32'd0;
+      \$25  = scale_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$26  = scale_neg1;
+    \$26  = scale_m00_p;
     if (i__ready) begin
-      \$26  = \$6 ;
-    end
-    if (rst) begin
-      \$26  = 1'h0;
+      \$26  = \$3 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$27  = scale_shift1;
+    \$27  = scale_m01_a;
     if (i__ready) begin
-      \$27  = shift;
-    end
-    if (rst) begin
-      \$27  = 6'h00;
+      \$27  = scale_mag[15:0];
     end
   end
   assign en = i__ready;

@@ -6,23 +6,23 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
-  reg [5:0] \$100 ;
-  reg [5:0] \$101 ;
-  reg [15:0] \$102 ;
-  reg [15:0] \$103 ;
-  reg [31:0] \$104 ;
-  reg [31:0] \$105 ;
-  reg [15:0] \$106 ;
-  reg [15:0] \$107 ;
-  reg [31:0] \$108 ;
-  reg [31:0] \$109 ;
+  reg [31:0] \$100 ;
+  reg \$101 ;
+  reg [5:0] \$102 ;
+  reg \$103 ;
+  reg \$104 ;
+  reg \$105 ;
+  reg \$106 ;
+  reg \$107 ;
+  reg \$108 ;
+  reg [5:0] \$109 ;
   wire [33:0] \$11 ;
-  reg [15:0] \$110 ;
-  reg [15:0] \$111 ;
-  reg [31:0] \$112 ;
-  reg [31:0] \$113 ;
-  reg [15:0] \$114 ;
-  reg [15:0] \$115 ;
+  reg [5:0] \$110 ;
+  reg [5:0] \$111 ;
+  reg [5:0] \$112 ;
+  reg [5:0] \$113 ;
+  reg [31:0] \$114 ;
+  reg [31:0] \$115 ;
   reg [31:0] \$116 ;
   reg [31:0] \$117 ;
   reg [63:0] \$118 ;
@@ -70,18 +70,18 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   wire [95:0] \$17 ;
   wire [64:0] \$18 ;
   wire [65:0] \$19 ;
-  wire \$2 ;
+  wire [31:0] \$2 ;
   wire [63:0] \$20 ;
-  wire \$21 ;
-  wire [32:0] \$22 ;
-  wire [32:0] \$23 ;
-  wire \$24 ;
-  wire [31:0] \$25 ;
-  wire [31:0] \$26 ;
-  wire [31:0] \$27 ;
-  wire [31:0] \$28 ;
+  wire [31:0] \$21 ;
+  wire [31:0] \$22 ;
+  wire [31:0] \$23 ;
+  wire [31:0] \$24 ;
+  wire \$25 ;
+  wire [32:0] \$26 ;
+  wire [32:0] \$27 ;
+  wire \$28 ;
   wire [32:0] \$29 ;
-  wire [32:0] \$3 ;
+  wire [31:0] \$3 ;
   wire [33:0] \$30 ;
   wire [62:0] \$31 ;
   wire [63:0] \$32 ;
@@ -92,7 +92,7 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   wire [64:0] \$37 ;
   wire [65:0] \$38 ;
   wire [63:0] \$39 ;
-  wire [32:0] \$4 ;
+  wire [31:0] \$4 ;
   wire [32:0] \$40 ;
   wire [32:0] \$41 ;
   wire [32:0] \$42 ;
@@ -103,81 +103,65 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire \$5 ;
+  wire [31:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
-  reg [31:0] \$52 ;
-  reg [31:0] \$53 ;
-  reg \$54 ;
-  reg [5:0] \$55 ;
-  reg \$56 ;
-  reg \$57 ;
-  reg \$58 ;
-  reg \$59 ;
-  wire [31:0] \$6 ;
-  reg \$60 ;
-  reg \$61 ;
-  reg [5:0] \$62 ;
-  reg [5:0] \$63 ;
-  reg [5:0] \$64 ;
-  reg [5:0] \$65 ;
-  reg [5:0] \$66 ;
-  reg [15:0] \$67 ;
-  reg [15:0] \$68 ;
-  reg [31:0] \$69 ;
-  wire [31:0] \$7 ;
-  reg [31:0] \$70 ;
-  reg [15:0] \$71 ;
-  reg [15:0] \$72 ;
-  reg [31:0] \$73 ;
-  reg [31:0] \$74 ;
-  reg [15:0] \$75 ;
-  reg [15:0] \$76 ;
-  reg [31:0] \$77 ;
-  reg [31:0] \$78 ;
-  reg [15:0] \$79 ;
-  wire [31:0] \$8 ;
-  reg [15:0] \$80 ;
+  reg [15:0] \$52 ;
+  reg [15:0] \$53 ;
+  reg [31:0] \$54 ;
+  reg [15:0] \$55 ;
+  reg [15:0] \$56 ;
+  reg [31:0] \$57 ;
+  reg [15:0] \$58 ;
+  reg [15:0] \$59 ;
+  wire \$6 ;
+  reg [31:0] \$60 ;
+  reg [15:0] \$61 ;
+  reg [15:0] \$62 ;
+  reg [31:0] \$63 ;
+  reg [31:0] \$64 ;
+  reg [31:0] \$65 ;
+  reg \$66 ;
+  reg [5:0] \$67 ;
+  reg \$68 ;
+  reg \$69 ;
+  wire [32:0] \$7 ;
+  reg \$70 ;
+  reg \$71 ;
+  reg \$72 ;
+  reg \$73 ;
+  reg [5:0] \$74 ;
+  reg [5:0] \$75 ;
+  reg [5:0] \$76 ;
+  reg [5:0] \$77 ;
+  reg [5:0] \$78 ;
+  reg [31:0] \$79 ;
+  wire [32:0] \$8 ;
+  reg [31:0] \$80 ;
   reg [31:0] \$81 ;
   reg [31:0] \$82 ;
   reg [63:0] \$83 ;
   reg [63:0] \$84 ;
   reg [63:0] \$85 ;
   reg [31:0] \$86 ;
-  reg [31:0] \$87 ;
-  reg [31:0] \$88 ;
-  reg \$89 ;
-  wire [31:0] \$9 ;
-  reg [5:0] \$90 ;
-  reg \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg \$94 ;
-  reg \$95 ;
-  reg \$96 ;
-  reg [5:0] \$97 ;
-  reg [5:0] \$98 ;
-  reg [5:0] \$99 ;
+  reg [15:0] \$87 ;
+  reg [15:0] \$88 ;
+  reg [31:0] \$89 ;
+  wire \$9 ;
+  reg [15:0] \$90 ;
+  reg [15:0] \$91 ;
+  reg [31:0] \$92 ;
+  reg [15:0] \$93 ;
+  reg [15:0] \$94 ;
+  reg [31:0] \$95 ;
+  reg [15:0] \$96 ;
+  reg [15:0] \$97 ;
+  reg [31:0] \$98 ;
+  reg [31:0] \$99 ;
   input clear;
   wire clear;
   input clk;
   wire clk;
-  (* keep = "true" *)
-  reg [15:0] decay_a00 = 16'h0000;
-  (* keep = "true" *)
-  reg [15:0] decay_a01 = 16'h0000;
-  (* keep = "true" *)
-  reg [15:0] decay_a10 = 16'h0000;
-  (* keep = "true" *)
-  reg [15:0] decay_a11 = 16'h0000;
-  (* keep = "true" *)
-  reg [15:0] decay_b00 = 16'h0000;
-  (* keep = "true" *)
-  reg [15:0] decay_b01 = 16'h0000;
-  (* keep = "true" *)
-  reg [15:0] decay_b10 = 16'h0000;
-  (* keep = "true" *)
-  reg [15:0] decay_b11 = 16'h0000;
   reg decay_en1 = 1'h0;
   reg decay_en2 = 1'h0;
   reg decay_en3 = 1'h0;
@@ -187,6 +171,26 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   reg decay_en7 = 1'h0;
   input decay_enable;
   wire decay_enable;
+  (* keep = "true" *)
+  reg [15:0] decay_m00_a = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] decay_m00_b = 16'h0000;
+  reg [31:0] decay_m00_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] decay_m01_a = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] decay_m01_b = 16'h0000;
+  reg [31:0] decay_m01_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] decay_m10_a = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] decay_m10_b = 16'h0000;
+  reg [31:0] decay_m10_p = 32'd0;
+  (* keep = "true" *)
+  reg [15:0] decay_m11_a = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] decay_m11_b = 16'h0000;
+  reg [31:0] decay_m11_p = 32'd0;
   (* keep = "true" *)
   reg [31:0] decay_mag = 32'd0;
   (* keep = "true" *)
@@ -200,14 +204,6 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   reg decay_neg5 = 1'h0;
   reg decay_neg6 = 1'h0;
   reg decay_neg7 = 1'h0;
-  (* keep = "true" *)
-  reg [31:0] decay_p00 = 32'd0;
-  (* keep = "true" *)
-  reg [31:0] decay_p01 = 32'd0;
-  (* keep = "true" *)
-  reg [31:0] decay_p10 = 32'd0;
-  (* keep = "true" *)
-  reg [31:0] decay_p11 = 32'd0;
   (* keep = "true" *)
   reg [31:0] decay_pp00 = 32'd0;
   (* keep = "true" *)
@@ -237,21 +233,25 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   wire [32:0] diff;
   wire en;
   (* keep = "true" *)
-  reg [15:0] grad_a00 = 16'h0000;
+  reg [15:0] grad_m00_a = 16'h0000;
   (* keep = "true" *)
-  reg [15:0] grad_a01 = 16'h0000;
+  reg [15:0] grad_m00_b = 16'h0000;
+  reg [31:0] grad_m00_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] grad_a10 = 16'h0000;
+  reg [15:0] grad_m01_a = 16'h0000;
   (* keep = "true" *)
-  reg [15:0] grad_a11 = 16'h0000;
+  reg [15:0] grad_m01_b = 16'h0000;
+  reg [31:0] grad_m01_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] grad_b00 = 16'h0000;
+  reg [15:0] grad_m10_a = 16'h0000;
   (* keep = "true" *)
-  reg [15:0] grad_b01 = 16'h0000;
+  reg [15:0] grad_m10_b = 16'h0000;
+  reg [31:0] grad_m10_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] grad_b10 = 16'h0000;
+  reg [15:0] grad_m11_a = 16'h0000;
   (* keep = "true" *)
-  reg [15:0] grad_b11 = 16'h0000;
+  reg [15:0] grad_m11_b = 16'h0000;
+  reg [31:0] grad_m11_p = 32'd0;
   (* keep = "true" *)
   reg [31:0] grad_mag = 32'd0;
   (* keep = "true" *)
@@ -263,14 +263,6 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   reg grad_neg5 = 1'h0;
   reg grad_neg6 = 1'h0;
   reg grad_neg7 = 1'h0;
-  (* keep = "true" *)
-  reg [31:0] grad_p00 = 32'd0;
-  (* keep = "true" *)
-  reg [31:0] grad_p01 = 32'd0;
-  (* keep = "true" *)
-  reg [31:0] grad_p10 = 32'd0;
-  (* keep = "true" *)
-  reg [31:0] grad_p11 = 32'd0;
   (* keep = "true" *)
   reg [31:0] grad_pp00 = 32'd0;
   (* keep = "true" *)
@@ -347,14 +339,14 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   assign i__ready = \$1  | o__ready;
   assign total = $signed(tg) + $signed(tw);
   assign diff = $signed(w9) - $signed(u);
-  assign \$2  = $signed(i__payload[63:32]) < $signed(1'h0);
-  assign \$3  = - $signed(i__payload[63:32]);
-  assign \$4  = \$2  ? \$3  : { i__payload[63], i__payload[63:32] };
-  assign \$5  = $signed(i__payload[63:32]) < $signed(1'h0);
-  assign \$6  = grad_a00 * grad_b00;
-  assign \$7  = grad_a01 * grad_b01;
-  assign \$8  = grad_a10 * grad_b10;
-  assign \$9  = grad_a11 * grad_b11;
+  assign \$2  = grad_m00_a * grad_m00_b;
+  assign \$3  = grad_m01_a * grad_m01_b;
+  assign \$4  = grad_m10_a * grad_m10_b;
+  assign \$5  = grad_m11_a * grad_m11_b;
+  assign \$6  = $signed(i__payload[63:32]) < $signed(1'h0);
+  assign \$7  = - $signed(i__payload[63:32]);
+  assign \$8  = \$6  ? \$7  : { i__payload[63], i__payload[63:32] };
+  assign \$9  = $signed(i__payload[63:32]) < $signed(1'h0);
   assign \$11  = 1'h0 + \$10 ;
   assign \$13  = \$11  + \$12 ;
   assign \$15  = 1'h0 + \$14 ;
@@ -362,14 +354,14 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   assign \$18  = 1'h0 + grad_row0;
   assign \$19  = \$18  + grad_row1;
   assign \$20  = grad_prod >> grad_shift6;
-  assign \$21  = $signed(i__payload[31:0]) < $signed(1'h0);
-  assign \$22  = - $signed(i__payload[31:0]);
-  assign \$23  = \$21  ? \$22  : { i__payload[31], i__payload[31:0] };
-  assign \$24  = $signed(i__payload[31:0]) < $signed(1'h0);
-  assign \$25  = decay_a00 * decay_b00;
-  assign \$26  = decay_a01 * decay_b01;
-  assign \$27  = decay_a10 * decay_b10;
-  assign \$28  = decay_a11 * decay_b11;
+  assign \$21  = decay_m00_a * decay_m00_b;
+  assign \$22  = decay_m01_a * decay_m01_b;
+  assign \$23  = decay_m10_a * decay_m10_b;
+  assign \$24  = decay_m11_a * decay_m11_b;
+  assign \$25  = $signed(i__payload[31:0]) < $signed(1'h0);
+  assign \$26  = - $signed(i__payload[31:0]);
+  assign \$27  = \$25  ? \$26  : { i__payload[31], i__payload[31:0] };
+  assign \$28  = $signed(i__payload[31:0]) < $signed(1'h0);
   assign \$30  = 1'h0 + \$29 ;
   assign \$32  = \$30  + \$31 ;
   assign \$34  = 1'h0 + \$33 ;
@@ -389,65 +381,65 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   assign \$50  = u_wrapped | \$49 ;
   assign \$51  = \$48  & \$50 ;
   always @(posedge clk)
-    grad_mag <= \$52 ;
+    grad_m00_a <= \$52 ;
   always @(posedge clk)
-    grad_mult <= \$53 ;
+    grad_m00_b <= \$53 ;
   always @(posedge clk)
-    grad_neg1 <= \$54 ;
+    grad_m00_p <= \$54 ;
   always @(posedge clk)
-    grad_shift1 <= \$55 ;
+    grad_m01_a <= \$55 ;
   always @(posedge clk)
-    grad_neg2 <= \$56 ;
+    grad_m01_b <= \$56 ;
   always @(posedge clk)
-    grad_neg3 <= \$57 ;
+    grad_m01_p <= \$57 ;
   always @(posedge clk)
-    grad_neg4 <= \$58 ;
+    grad_m10_a <= \$58 ;
   always @(posedge clk)
-    grad_neg5 <= \$59 ;
+    grad_m10_b <= \$59 ;
   always @(posedge clk)
-    grad_neg6 <= \$60 ;
+    grad_m10_p <= \$60 ;
   always @(posedge clk)
-    grad_neg7 <= \$61 ;
+    grad_m11_a <= \$61 ;
   always @(posedge clk)
-    grad_shift2 <= \$62 ;
+    grad_m11_b <= \$62 ;
   always @(posedge clk)
-    grad_shift3 <= \$63 ;
+    grad_m11_p <= \$63 ;
   always @(posedge clk)
-    grad_shift4 <= \$64 ;
+    grad_mag <= \$64 ;
   always @(posedge clk)
-    grad_shift5 <= \$65 ;
+    grad_mult <= \$65 ;
   always @(posedge clk)
-    grad_shift6 <= \$66 ;
+    grad_neg1 <= \$66 ;
   always @(posedge clk)
-    grad_a00 <= \$67 ;
+    grad_shift1 <= \$67 ;
   always @(posedge clk)
-    grad_b00 <= \$68 ;
+    grad_neg2 <= \$68 ;
   always @(posedge clk)
-    grad_p00 <= \$69 ;
+    grad_neg3 <= \$69 ;
   always @(posedge clk)
-    grad_pp00 <= \$70 ;
+    grad_neg4 <= \$70 ;
   always @(posedge clk)
-    grad_a01 <= \$71 ;
+    grad_neg5 <= \$71 ;
   always @(posedge clk)
-    grad_b01 <= \$72 ;
+    grad_neg6 <= \$72 ;
   always @(posedge clk)
-    grad_p01 <= \$73 ;
+    grad_neg7 <= \$73 ;
   always @(posedge clk)
-    grad_pp01 <= \$74 ;
+    grad_shift2 <= \$74 ;
   always @(posedge clk)
-    grad_a10 <= \$75 ;
+    grad_shift3 <= \$75 ;
   always @(posedge clk)
-    grad_b10 <= \$76 ;
+    grad_shift4 <= \$76 ;
   always @(posedge clk)
-    grad_p10 <= \$77 ;
+    grad_shift5 <= \$77 ;
   always @(posedge clk)
-    grad_pp10 <= \$78 ;
+    grad_shift6 <= \$78 ;
   always @(posedge clk)
-    grad_a11 <= \$79 ;
+    grad_pp00 <= \$79 ;
   always @(posedge clk)
-    grad_b11 <= \$80 ;
+    grad_pp01 <= \$80 ;
   always @(posedge clk)
-    grad_p11 <= \$81 ;
+    grad_pp10 <= \$81 ;
   always @(posedge clk)
     grad_pp11 <= \$82 ;
   always @(posedge clk)
@@ -459,65 +451,65 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   always @(posedge clk)
     grad_q <= \$86 ;
   always @(posedge clk)
-    decay_mag <= \$87 ;
+    decay_m00_a <= \$87 ;
   always @(posedge clk)
-    decay_mult <= \$88 ;
+    decay_m00_b <= \$88 ;
   always @(posedge clk)
-    decay_neg1 <= \$89 ;
+    decay_m00_p <= \$89 ;
   always @(posedge clk)
-    decay_shift1 <= \$90 ;
+    decay_m01_a <= \$90 ;
   always @(posedge clk)
-    decay_neg2 <= \$91 ;
+    decay_m01_b <= \$91 ;
   always @(posedge clk)
-    decay_neg3 <= \$92 ;
+    decay_m01_p <= \$92 ;
   always @(posedge clk)
-    decay_neg4 <= \$93 ;
+    decay_m10_a <= \$93 ;
   always @(posedge clk)
-    decay_neg5 <= \$94 ;
+    decay_m10_b <= \$94 ;
   always @(posedge clk)
-    decay_neg6 <= \$95 ;
+    decay_m10_p <= \$95 ;
   always @(posedge clk)
-    decay_neg7 <= \$96 ;
+    decay_m11_a <= \$96 ;
   always @(posedge clk)
-    decay_shift2 <= \$97 ;
+    decay_m11_b <= \$97 ;
   always @(posedge clk)
-    decay_shift3 <= \$98 ;
+    decay_m11_p <= \$98 ;
   always @(posedge clk)
-    decay_shift4 <= \$99 ;
+    decay_mag <= \$99 ;
   always @(posedge clk)
-    decay_shift5 <= \$100 ;
+    decay_mult <= \$100 ;
   always @(posedge clk)
-    decay_shift6 <= \$101 ;
+    decay_neg1 <= \$101 ;
   always @(posedge clk)
-    decay_a00 <= \$102 ;
+    decay_shift1 <= \$102 ;
   always @(posedge clk)
-    decay_b00 <= \$103 ;
+    decay_neg2 <= \$103 ;
   always @(posedge clk)
-    decay_p00 <= \$104 ;
+    decay_neg3 <= \$104 ;
   always @(posedge clk)
-    decay_pp00 <= \$105 ;
+    decay_neg4 <= \$105 ;
   always @(posedge clk)
-    decay_a01 <= \$106 ;
+    decay_neg5 <= \$106 ;
   always @(posedge clk)
-    decay_b01 <= \$107 ;
+    decay_neg6 <= \$107 ;
   always @(posedge clk)
-    decay_p01 <= \$108 ;
+    decay_neg7 <= \$108 ;
   always @(posedge clk)
-    decay_pp01 <= \$109 ;
+    decay_shift2 <= \$109 ;
   always @(posedge clk)
-    decay_a10 <= \$110 ;
+    decay_shift3 <= \$110 ;
   always @(posedge clk)
-    decay_b10 <= \$111 ;
+    decay_shift4 <= \$111 ;
   always @(posedge clk)
-    decay_p10 <= \$112 ;
+    decay_shift5 <= \$112 ;
   always @(posedge clk)
-    decay_pp10 <= \$113 ;
+    decay_shift6 <= \$113 ;
   always @(posedge clk)
-    decay_a11 <= \$114 ;
+    decay_pp00 <= \$114 ;
   always @(posedge clk)
-    decay_b11 <= \$115 ;
+    decay_pp01 <= \$115 ;
   always @(posedge clk)
-    decay_p11 <= \$116 ;
+    decay_pp10 <= \$116 ;
   always @(posedge clk)
     decay_pp11 <= \$117 ;
   always @(posedge clk)
@@ -596,299 +588,263 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
     wrapped <= \$154 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$52  = grad_mag;
+    \$52  = grad_m00_a;
     if (i__ready) begin
-      \$52  = \$4 [31:0];
-    end
-    if (rst) begin
-      \$52  = 32'd0;
+      \$52  = grad_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$53  = grad_mult;
+    \$53  = grad_m00_b;
     if (i__ready) begin
-      \$53  = lr_multiplier;
-    end
-    if (rst) begin
-      \$53  = 32'd0;
+      \$53  = grad_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$54  = grad_neg1;
+    \$54  = grad_m00_p;
     if (i__ready) begin
-      \$54  = \$5 ;
-    end
-    if (rst) begin
-      \$54  = 1'h0;
+      \$54  = \$2 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = grad_shift1;
+    \$55  = grad_m01_a;
     if (i__ready) begin
-      \$55  = lr_shift;
-    end
-    if (rst) begin
-      \$55  = 6'h00;
+      \$55  = grad_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$56  = grad_neg2;
+    \$56  = grad_m01_b;
     if (i__ready) begin
-      \$56  = grad_neg1;
-    end
-    if (rst) begin
-      \$56  = 1'h0;
+      \$56  = grad_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = grad_neg3;
+    \$57  = grad_m01_p;
     if (i__ready) begin
-      \$57  = grad_neg2;
-    end
-    if (rst) begin
-      \$57  = 1'h0;
+      \$57  = \$3 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = grad_neg4;
+    \$58  = grad_m10_a;
     if (i__ready) begin
-      \$58  = grad_neg3;
-    end
-    if (rst) begin
-      \$58  = 1'h0;
+      \$58  = grad_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$59  = grad_neg5;
+    \$59  = grad_m10_b;
     if (i__ready) begin
-      \$59  = grad_neg4;
-    end
-    if (rst) begin
-      \$59  = 1'h0;
+      \$59  = grad_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = grad_neg6;
+    \$60  = grad_m10_p;
     if (i__ready) begin
-      \$60  = grad_neg5;
-    end
-    if (rst) begin
-      \$60  = 1'h0;
+      \$60  = \$4 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = grad_neg7;
+    \$61  = grad_m11_a;
     if (i__ready) begin
-      \$61  = grad_neg6;
-    end
-    if (rst) begin
-      \$61  = 1'h0;
+      \$61  = grad_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = grad_shift2;
+    \$62  = grad_m11_b;
     if (i__ready) begin
-      \$62  = grad_shift1;
-    end
-    if (rst) begin
-      \$62  = 6'h00;
+      \$62  = grad_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = grad_shift3;
+    \$63  = grad_m11_p;
     if (i__ready) begin
-      \$63  = grad_shift2;
-    end
-    if (rst) begin
-      \$63  = 6'h00;
+      \$63  = \$5 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = grad_shift4;
+    \$64  = grad_mag;
     if (i__ready) begin
-      \$64  = grad_shift3;
+      \$64  = \$8 [31:0];
     end
     if (rst) begin
-      \$64  = 6'h00;
+      \$64  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = grad_shift5;
+    \$65  = grad_mult;
     if (i__ready) begin
-      \$65  = grad_shift4;
+      \$65  = lr_multiplier;
     end
     if (rst) begin
-      \$65  = 6'h00;
+      \$65  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = grad_shift6;
+    \$66  = grad_neg1;
     if (i__ready) begin
-      \$66  = grad_shift5;
+      \$66  = \$9 ;
     end
     if (rst) begin
-      \$66  = 6'h00;
+      \$66  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = grad_a00;
+    \$67  = grad_shift1;
     if (i__ready) begin
-      \$67  = grad_mag[15:0];
+      \$67  = lr_shift;
     end
     if (rst) begin
-      \$67  = 16'h0000;
+      \$67  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = grad_b00;
+    \$68  = grad_neg2;
     if (i__ready) begin
-      \$68  = grad_mult[15:0];
+      \$68  = grad_neg1;
     end
     if (rst) begin
-      \$68  = 16'h0000;
+      \$68  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = grad_p00;
+    \$69  = grad_neg3;
     if (i__ready) begin
-      \$69  = \$6 ;
+      \$69  = grad_neg2;
     end
     if (rst) begin
-      \$69  = 32'd0;
+      \$69  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = grad_pp00;
+    \$70  = grad_neg4;
     if (i__ready) begin
-      \$70  = grad_p00;
+      \$70  = grad_neg3;
     end
     if (rst) begin
-      \$70  = 32'd0;
+      \$70  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = grad_a01;
+    \$71  = grad_neg5;
     if (i__ready) begin
-      \$71  = grad_mag[15:0];
+      \$71  = grad_neg4;
     end
     if (rst) begin
-      \$71  = 16'h0000;
+      \$71  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = grad_b01;
+    \$72  = grad_neg6;
     if (i__ready) begin
-      \$72  = grad_mult[31:16];
+      \$72  = grad_neg5;
     end
     if (rst) begin
-      \$72  = 16'h0000;
+      \$72  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = grad_p01;
+    \$73  = grad_neg7;
     if (i__ready) begin
-      \$73  = \$7 ;
+      \$73  = grad_neg6;
     end
     if (rst) begin
-      \$73  = 32'd0;
+      \$73  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = grad_pp01;
+    \$74  = grad_shift2;
     if (i__ready) begin
-      \$74  = grad_p01;
+      \$74  = grad_shift1;
     end
     if (rst) begin
-      \$74  = 32'd0;
+      \$74  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = grad_a10;
+    \$75  = grad_shift3;
     if (i__ready) begin
-      \$75  = grad_mag[31:16];
+      \$75  = grad_shift2;
     end
     if (rst) begin
-      \$75  = 16'h0000;
+      \$75  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = grad_b10;
+    \$76  = grad_shift4;
     if (i__ready) begin
-      \$76  = grad_mult[15:0];
+      \$76  = grad_shift3;
     end
     if (rst) begin
-      \$76  = 16'h0000;
+      \$76  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = grad_p10;
+    \$77  = grad_shift5;
     if (i__ready) begin
-      \$77  = \$8 ;
+      \$77  = grad_shift4;
     end
     if (rst) begin
-      \$77  = 32'd0;
+      \$77  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = grad_pp10;
+    \$78  = grad_shift6;
     if (i__ready) begin
-      \$78  = grad_p10;
+      \$78  = grad_shift5;
     end
     if (rst) begin
-      \$78  = 32'd0;
+      \$78  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = grad_a11;
+    \$79  = grad_pp00;
     if (i__ready) begin
-      \$79  = grad_mag[31:16];
+      \$79  = grad_m00_p;
     end
     if (rst) begin
-      \$79  = 16'h0000;
+      \$79  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = grad_b11;
+    \$80  = grad_pp01;
     if (i__ready) begin
-      \$80  = grad_mult[31:16];
+      \$80  = grad_m01_p;
     end
     if (rst) begin
-      \$80  = 16'h0000;
+      \$80  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = grad_p11;
+    \$81  = grad_pp10;
     if (i__ready) begin
-      \$81  = \$9 ;
+      \$81  = grad_m10_p;
     end
     if (rst) begin
       \$81  = 32'd0;
@@ -898,7 +854,7 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$82  = grad_pp11;
     if (i__ready) begin
-      \$82  = grad_p11;
+      \$82  = grad_m11_p;
     end
     if (rst) begin
       \$82  = 32'd0;
@@ -946,299 +902,263 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = decay_mag;
+    \$87  = decay_m00_a;
     if (i__ready) begin
-      \$87  = \$23 [31:0];
-    end
-    if (rst) begin
-      \$87  = 32'd0;
+      \$87  = decay_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = decay_mult;
+    \$88  = decay_m00_b;
     if (i__ready) begin
-      \$88  = decay_multiplier;
-    end
-    if (rst) begin
-      \$88  = 32'd0;
+      \$88  = decay_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = decay_neg1;
+    \$89  = decay_m00_p;
     if (i__ready) begin
-      \$89  = \$24 ;
-    end
-    if (rst) begin
-      \$89  = 1'h0;
+      \$89  = \$21 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = decay_shift1;
+    \$90  = decay_m01_a;
     if (i__ready) begin
-      \$90  = decay_shift;
-    end
-    if (rst) begin
-      \$90  = 6'h00;
+      \$90  = decay_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = decay_neg2;
+    \$91  = decay_m01_b;
     if (i__ready) begin
-      \$91  = decay_neg1;
-    end
-    if (rst) begin
-      \$91  = 1'h0;
+      \$91  = decay_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = decay_neg3;
+    \$92  = decay_m01_p;
     if (i__ready) begin
-      \$92  = decay_neg2;
-    end
-    if (rst) begin
-      \$92  = 1'h0;
+      \$92  = \$22 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = decay_neg4;
+    \$93  = decay_m10_a;
     if (i__ready) begin
-      \$93  = decay_neg3;
-    end
-    if (rst) begin
-      \$93  = 1'h0;
+      \$93  = decay_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = decay_neg5;
+    \$94  = decay_m10_b;
     if (i__ready) begin
-      \$94  = decay_neg4;
-    end
-    if (rst) begin
-      \$94  = 1'h0;
+      \$94  = decay_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$95  = decay_neg6;
+    \$95  = decay_m10_p;
     if (i__ready) begin
-      \$95  = decay_neg5;
-    end
-    if (rst) begin
-      \$95  = 1'h0;
+      \$95  = \$23 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = decay_neg7;
+    \$96  = decay_m11_a;
     if (i__ready) begin
-      \$96  = decay_neg6;
-    end
-    if (rst) begin
-      \$96  = 1'h0;
+      \$96  = decay_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = decay_shift2;
+    \$97  = decay_m11_b;
     if (i__ready) begin
-      \$97  = decay_shift1;
-    end
-    if (rst) begin
-      \$97  = 6'h00;
+      \$97  = decay_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = decay_shift3;
+    \$98  = decay_m11_p;
     if (i__ready) begin
-      \$98  = decay_shift2;
-    end
-    if (rst) begin
-      \$98  = 6'h00;
+      \$98  = \$24 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = decay_shift4;
+    \$99  = decay_mag;
     if (i__ready) begin
-      \$99  = decay_shift3;
+      \$99  = \$27 [31:0];
     end
     if (rst) begin
-      \$99  = 6'h00;
+      \$99  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = decay_shift5;
+    \$100  = decay_mult;
     if (i__ready) begin
-      \$100  = decay_shift4;
+      \$100  = decay_multiplier;
     end
     if (rst) begin
-      \$100  = 6'h00;
+      \$100  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = decay_shift6;
+    \$101  = decay_neg1;
     if (i__ready) begin
-      \$101  = decay_shift5;
+      \$101  = \$28 ;
     end
     if (rst) begin
-      \$101  = 6'h00;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = decay_a00;
+    \$102  = decay_shift1;
     if (i__ready) begin
-      \$102  = decay_mag[15:0];
+      \$102  = decay_shift;
     end
     if (rst) begin
-      \$102  = 16'h0000;
+      \$102  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = decay_b00;
+    \$103  = decay_neg2;
     if (i__ready) begin
-      \$103  = decay_mult[15:0];
+      \$103  = decay_neg1;
     end
     if (rst) begin
-      \$103  = 16'h0000;
+      \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = decay_p00;
+    \$104  = decay_neg3;
     if (i__ready) begin
-      \$104  = \$25 ;
+      \$104  = decay_neg2;
     end
     if (rst) begin
-      \$104  = 32'd0;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = decay_pp00;
+    \$105  = decay_neg4;
     if (i__ready) begin
-      \$105  = decay_p00;
+      \$105  = decay_neg3;
     end
     if (rst) begin
-      \$105  = 32'd0;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = decay_a01;
+    \$106  = decay_neg5;
     if (i__ready) begin
-      \$106  = decay_mag[15:0];
+      \$106  = decay_neg4;
     end
     if (rst) begin
-      \$106  = 16'h0000;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = decay_b01;
+    \$107  = decay_neg6;
     if (i__ready) begin
-      \$107  = decay_mult[31:16];
+      \$107  = decay_neg5;
     end
     if (rst) begin
-      \$107  = 16'h0000;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = decay_p01;
+    \$108  = decay_neg7;
     if (i__ready) begin
-      \$108  = \$26 ;
+      \$108  = decay_neg6;
     end
     if (rst) begin
-      \$108  = 32'd0;
+      \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = decay_pp01;
+    \$109  = decay_shift2;
     if (i__ready) begin
-      \$109  = decay_p01;
+      \$109  = decay_shift1;
     end
     if (rst) begin
-      \$109  = 32'd0;
+      \$109  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = decay_a10;
+    \$110  = decay_shift3;
     if (i__ready) begin
-      \$110  = decay_mag[31:16];
+      \$110  = decay_shift2;
     end
     if (rst) begin
-      \$110  = 16'h0000;
+      \$110  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = decay_b10;
+    \$111  = decay_shift4;
     if (i__ready) begin
-      \$111  = decay_mult[15:0];
+      \$111  = decay_shift3;
     end
     if (rst) begin
-      \$111  = 16'h0000;
+      \$111  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = decay_p10;
+    \$112  = decay_shift5;
     if (i__ready) begin
-      \$112  = \$27 ;
+      \$112  = decay_shift4;
     end
     if (rst) begin
-      \$112  = 32'd0;
+      \$112  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = decay_pp10;
+    \$113  = decay_shift6;
     if (i__ready) begin
-      \$113  = decay_p10;
+      \$113  = decay_shift5;
     end
     if (rst) begin
-      \$113  = 32'd0;
+      \$113  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = decay_a11;
+    \$114  = decay_pp00;
     if (i__ready) begin
-      \$114  = decay_mag[31:16];
+      \$114  = decay_m00_p;
     end
     if (rst) begin
-      \$114  = 16'h0000;
+      \$114  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = decay_b11;
+    \$115  = decay_pp01;
     if (i__ready) begin
-      \$115  = decay_mult[31:16];
+      \$115  = decay_m01_p;
     end
     if (rst) begin
-      \$115  = 16'h0000;
+      \$115  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = decay_p11;
+    \$116  = decay_pp10;
     if (i__ready) begin
-      \$116  = \$28 ;
+      \$116  = decay_m10_p;
     end
     if (rst) begin
       \$116  = 32'd0;
@@ -1248,7 +1168,7 @@ module nitro_sgd_update(i__valid, o__ready, lr_multiplier, lr_shift, decay_multi
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$117  = decay_pp11;
     if (i__ready) begin
-      \$117  = decay_p11;
+      \$117  = decay_m11_p;
     end
     if (rst) begin
       \$117  = 32'd0;

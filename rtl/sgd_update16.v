@@ -51,18 +51,18 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   wire [95:0] \$17 ;
   wire [64:0] \$18 ;
   wire [65:0] \$19 ;
-  wire \$2 ;
+  wire [31:0] \$2 ;
   wire [63:0] \$20 ;
-  wire \$21 ;
-  wire [16:0] \$22 ;
+  wire [31:0] \$21 ;
+  wire \$22 ;
   wire [16:0] \$23 ;
-  wire \$24 ;
-  wire [31:0] \$25 ;
+  wire [16:0] \$24 ;
+  wire \$25 ;
   wire [32:0] \$26 ;
   wire [33:0] \$27 ;
   wire [32:0] \$28 ;
   wire [31:0] \$29 ;
-  wire [32:0] \$3 ;
+  wire [31:0] \$3 ;
   wire [32:0] \$30 ;
   wire [32:0] \$31 ;
   wire [16:0] \$32 ;
@@ -73,80 +73,76 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
-  wire [32:0] \$4 ;
+  wire [31:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
-  reg [31:0] \$46 ;
-  reg [31:0] \$47 ;
-  reg \$48 ;
-  reg [5:0] \$49 ;
-  wire \$5 ;
-  reg \$50 ;
-  reg \$51 ;
-  reg \$52 ;
-  reg \$53 ;
-  reg \$54 ;
-  reg \$55 ;
-  reg [5:0] \$56 ;
-  reg [5:0] \$57 ;
-  reg [5:0] \$58 ;
-  reg [5:0] \$59 ;
-  wire [31:0] \$6 ;
-  reg [5:0] \$60 ;
-  reg [15:0] \$61 ;
-  reg [15:0] \$62 ;
-  reg [31:0] \$63 ;
-  reg [31:0] \$64 ;
-  reg [15:0] \$65 ;
-  reg [15:0] \$66 ;
-  reg [31:0] \$67 ;
-  reg [31:0] \$68 ;
-  reg [15:0] \$69 ;
-  wire [31:0] \$7 ;
-  reg [15:0] \$70 ;
-  reg [31:0] \$71 ;
-  reg [31:0] \$72 ;
-  reg [15:0] \$73 ;
-  reg [15:0] \$74 ;
+  reg [15:0] \$46 ;
+  reg [15:0] \$47 ;
+  reg [31:0] \$48 ;
+  reg [15:0] \$49 ;
+  wire [31:0] \$5 ;
+  reg [15:0] \$50 ;
+  reg [31:0] \$51 ;
+  reg [15:0] \$52 ;
+  reg [15:0] \$53 ;
+  reg [31:0] \$54 ;
+  reg [15:0] \$55 ;
+  reg [15:0] \$56 ;
+  reg [31:0] \$57 ;
+  reg [31:0] \$58 ;
+  reg [31:0] \$59 ;
+  wire \$6 ;
+  reg \$60 ;
+  reg [5:0] \$61 ;
+  reg \$62 ;
+  reg \$63 ;
+  reg \$64 ;
+  reg \$65 ;
+  reg \$66 ;
+  reg \$67 ;
+  reg [5:0] \$68 ;
+  reg [5:0] \$69 ;
+  wire [32:0] \$7 ;
+  reg [5:0] \$70 ;
+  reg [5:0] \$71 ;
+  reg [5:0] \$72 ;
+  reg [31:0] \$73 ;
+  reg [31:0] \$74 ;
   reg [31:0] \$75 ;
   reg [31:0] \$76 ;
   reg [63:0] \$77 ;
   reg [63:0] \$78 ;
   reg [63:0] \$79 ;
-  wire [31:0] \$8 ;
+  wire [32:0] \$8 ;
   reg [31:0] \$80 ;
   reg [15:0] \$81 ;
   reg [15:0] \$82 ;
-  reg \$83 ;
-  reg [4:0] \$84 ;
-  reg \$85 ;
+  reg [31:0] \$83 ;
+  reg [15:0] \$84 ;
+  reg [15:0] \$85 ;
   reg \$86 ;
-  reg \$87 ;
+  reg [4:0] \$87 ;
   reg \$88 ;
   reg \$89 ;
-  wire [31:0] \$9 ;
+  wire \$9 ;
   reg \$90 ;
-  reg [4:0] \$91 ;
-  reg [4:0] \$92 ;
-  reg [4:0] \$93 ;
+  reg \$91 ;
+  reg \$92 ;
+  reg \$93 ;
   reg [4:0] \$94 ;
   reg [4:0] \$95 ;
-  reg [15:0] \$96 ;
-  reg [15:0] \$97 ;
-  reg [31:0] \$98 ;
+  reg [4:0] \$96 ;
+  reg [4:0] \$97 ;
+  reg [4:0] \$98 ;
   reg [31:0] \$99 ;
   input clear;
   wire clear;
   input clk;
   wire clk;
-  (* keep = "true" *)
-  reg [15:0] decay_a00 = 16'h0000;
-  (* keep = "true" *)
-  reg [15:0] decay_b00 = 16'h0000;
   reg decay_en1 = 1'h0;
   reg decay_en2 = 1'h0;
   reg decay_en3 = 1'h0;
@@ -156,6 +152,11 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   reg decay_en7 = 1'h0;
   input decay_enable;
   wire decay_enable;
+  (* keep = "true" *)
+  reg [15:0] decay_m00_a = 16'h0000;
+  (* keep = "true" *)
+  reg [15:0] decay_m00_b = 16'h0000;
+  reg [31:0] decay_m00_p = 32'd0;
   (* keep = "true" *)
   reg [15:0] decay_mag = 16'h0000;
   (* keep = "true" *)
@@ -169,8 +170,6 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   reg decay_neg5 = 1'h0;
   reg decay_neg6 = 1'h0;
   reg decay_neg7 = 1'h0;
-  (* keep = "true" *)
-  reg [31:0] decay_p00 = 32'd0;
   (* keep = "true" *)
   reg [31:0] decay_pp00 = 32'd0;
   reg [31:0] decay_prod = 32'd0;
@@ -193,21 +192,25 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   wire [32:0] diff;
   wire en;
   (* keep = "true" *)
-  reg [15:0] grad_a00 = 16'h0000;
+  reg [15:0] grad_m00_a = 16'h0000;
   (* keep = "true" *)
-  reg [15:0] grad_a01 = 16'h0000;
+  reg [15:0] grad_m00_b = 16'h0000;
+  reg [31:0] grad_m00_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] grad_a10 = 16'h0000;
+  reg [15:0] grad_m01_a = 16'h0000;
   (* keep = "true" *)
-  reg [15:0] grad_a11 = 16'h0000;
+  reg [15:0] grad_m01_b = 16'h0000;
+  reg [31:0] grad_m01_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] grad_b00 = 16'h0000;
+  reg [15:0] grad_m10_a = 16'h0000;
   (* keep = "true" *)
-  reg [15:0] grad_b01 = 16'h0000;
+  reg [15:0] grad_m10_b = 16'h0000;
+  reg [31:0] grad_m10_p = 32'd0;
   (* keep = "true" *)
-  reg [15:0] grad_b10 = 16'h0000;
+  reg [15:0] grad_m11_a = 16'h0000;
   (* keep = "true" *)
-  reg [15:0] grad_b11 = 16'h0000;
+  reg [15:0] grad_m11_b = 16'h0000;
+  reg [31:0] grad_m11_p = 32'd0;
   (* keep = "true" *)
   reg [31:0] grad_mag = 32'd0;
   (* keep = "true" *)
@@ -219,14 +222,6 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   reg grad_neg5 = 1'h0;
   reg grad_neg6 = 1'h0;
   reg grad_neg7 = 1'h0;
-  (* keep = "true" *)
-  reg [31:0] grad_p00 = 32'd0;
-  (* keep = "true" *)
-  reg [31:0] grad_p01 = 32'd0;
-  (* keep = "true" *)
-  reg [31:0] grad_p10 = 32'd0;
-  (* keep = "true" *)
-  reg [31:0] grad_p11 = 32'd0;
   (* keep = "true" *)
   reg [31:0] grad_pp00 = 32'd0;
   (* keep = "true" *)
@@ -303,14 +298,14 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   assign i__ready = \$1  | o__ready;
   assign total = $signed(tg) + $signed(tw);
   assign diff = $signed(w9) - $signed(u);
-  assign \$2  = $signed(i__payload[47:16]) < $signed(1'h0);
-  assign \$3  = - $signed(i__payload[47:16]);
-  assign \$4  = \$2  ? \$3  : { i__payload[47], i__payload[47:16] };
-  assign \$5  = $signed(i__payload[47:16]) < $signed(1'h0);
-  assign \$6  = grad_a00 * grad_b00;
-  assign \$7  = grad_a01 * grad_b01;
-  assign \$8  = grad_a10 * grad_b10;
-  assign \$9  = grad_a11 * grad_b11;
+  assign \$2  = grad_m00_a * grad_m00_b;
+  assign \$3  = grad_m01_a * grad_m01_b;
+  assign \$4  = grad_m10_a * grad_m10_b;
+  assign \$5  = grad_m11_a * grad_m11_b;
+  assign \$6  = $signed(i__payload[47:16]) < $signed(1'h0);
+  assign \$7  = - $signed(i__payload[47:16]);
+  assign \$8  = \$6  ? \$7  : { i__payload[47], i__payload[47:16] };
+  assign \$9  = $signed(i__payload[47:16]) < $signed(1'h0);
   assign \$11  = 1'h0 + \$10 ;
   assign \$13  = \$11  + \$12 ;
   assign \$15  = 1'h0 + \$14 ;
@@ -318,11 +313,11 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   assign \$18  = 1'h0 + grad_row0;
   assign \$19  = \$18  + grad_row1;
   assign \$20  = grad_prod >> grad_shift6;
-  assign \$21  = $signed(i__payload[15:0]) < $signed(1'h0);
-  assign \$22  = - $signed(i__payload[15:0]);
-  assign \$23  = \$21  ? \$22  : { i__payload[15], i__payload[15:0] };
-  assign \$24  = $signed(i__payload[15:0]) < $signed(1'h0);
-  assign \$25  = decay_a00 * decay_b00;
+  assign \$21  = decay_m00_a * decay_m00_b;
+  assign \$22  = $signed(i__payload[15:0]) < $signed(1'h0);
+  assign \$23  = - $signed(i__payload[15:0]);
+  assign \$24  = \$22  ? \$23  : { i__payload[15], i__payload[15:0] };
+  assign \$25  = $signed(i__payload[15:0]) < $signed(1'h0);
   assign \$27  = 1'h0 + \$26 ;
   assign \$28  = 1'h0 + decay_row0;
   assign \$29  = decay_prod >> decay_shift6;
@@ -343,65 +338,65 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   assign \$44  = u_wrapped | \$43 ;
   assign \$45  = \$42  & \$44 ;
   always @(posedge clk)
-    grad_mag <= \$46 ;
+    grad_m00_a <= \$46 ;
   always @(posedge clk)
-    grad_mult <= \$47 ;
+    grad_m00_b <= \$47 ;
   always @(posedge clk)
-    grad_neg1 <= \$48 ;
+    grad_m00_p <= \$48 ;
   always @(posedge clk)
-    grad_shift1 <= \$49 ;
+    grad_m01_a <= \$49 ;
   always @(posedge clk)
-    grad_neg2 <= \$50 ;
+    grad_m01_b <= \$50 ;
   always @(posedge clk)
-    grad_neg3 <= \$51 ;
+    grad_m01_p <= \$51 ;
   always @(posedge clk)
-    grad_neg4 <= \$52 ;
+    grad_m10_a <= \$52 ;
   always @(posedge clk)
-    grad_neg5 <= \$53 ;
+    grad_m10_b <= \$53 ;
   always @(posedge clk)
-    grad_neg6 <= \$54 ;
+    grad_m10_p <= \$54 ;
   always @(posedge clk)
-    grad_neg7 <= \$55 ;
+    grad_m11_a <= \$55 ;
   always @(posedge clk)
-    grad_shift2 <= \$56 ;
+    grad_m11_b <= \$56 ;
   always @(posedge clk)
-    grad_shift3 <= \$57 ;
+    grad_m11_p <= \$57 ;
   always @(posedge clk)
-    grad_shift4 <= \$58 ;
+    grad_mag <= \$58 ;
   always @(posedge clk)
-    grad_shift5 <= \$59 ;
+    grad_mult <= \$59 ;
   always @(posedge clk)
-    grad_shift6 <= \$60 ;
+    grad_neg1 <= \$60 ;
   always @(posedge clk)
-    grad_a00 <= \$61 ;
+    grad_shift1 <= \$61 ;
   always @(posedge clk)
-    grad_b00 <= \$62 ;
+    grad_neg2 <= \$62 ;
   always @(posedge clk)
-    grad_p00 <= \$63 ;
+    grad_neg3 <= \$63 ;
   always @(posedge clk)
-    grad_pp00 <= \$64 ;
+    grad_neg4 <= \$64 ;
   always @(posedge clk)
-    grad_a01 <= \$65 ;
+    grad_neg5 <= \$65 ;
   always @(posedge clk)
-    grad_b01 <= \$66 ;
+    grad_neg6 <= \$66 ;
   always @(posedge clk)
-    grad_p01 <= \$67 ;
+    grad_neg7 <= \$67 ;
   always @(posedge clk)
-    grad_pp01 <= \$68 ;
+    grad_shift2 <= \$68 ;
   always @(posedge clk)
-    grad_a10 <= \$69 ;
+    grad_shift3 <= \$69 ;
   always @(posedge clk)
-    grad_b10 <= \$70 ;
+    grad_shift4 <= \$70 ;
   always @(posedge clk)
-    grad_p10 <= \$71 ;
+    grad_shift5 <= \$71 ;
   always @(posedge clk)
-    grad_pp10 <= \$72 ;
+    grad_shift6 <= \$72 ;
   always @(posedge clk)
-    grad_a11 <= \$73 ;
+    grad_pp00 <= \$73 ;
   always @(posedge clk)
-    grad_b11 <= \$74 ;
+    grad_pp01 <= \$74 ;
   always @(posedge clk)
-    grad_p11 <= \$75 ;
+    grad_pp10 <= \$75 ;
   always @(posedge clk)
     grad_pp11 <= \$76 ;
   always @(posedge clk)
@@ -413,41 +408,41 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   always @(posedge clk)
     grad_q <= \$80 ;
   always @(posedge clk)
-    decay_mag <= \$81 ;
+    decay_m00_a <= \$81 ;
   always @(posedge clk)
-    decay_mult <= \$82 ;
+    decay_m00_b <= \$82 ;
   always @(posedge clk)
-    decay_neg1 <= \$83 ;
+    decay_m00_p <= \$83 ;
   always @(posedge clk)
-    decay_shift1 <= \$84 ;
+    decay_mag <= \$84 ;
   always @(posedge clk)
-    decay_neg2 <= \$85 ;
+    decay_mult <= \$85 ;
   always @(posedge clk)
-    decay_neg3 <= \$86 ;
+    decay_neg1 <= \$86 ;
   always @(posedge clk)
-    decay_neg4 <= \$87 ;
+    decay_shift1 <= \$87 ;
   always @(posedge clk)
-    decay_neg5 <= \$88 ;
+    decay_neg2 <= \$88 ;
   always @(posedge clk)
-    decay_neg6 <= \$89 ;
+    decay_neg3 <= \$89 ;
   always @(posedge clk)
-    decay_neg7 <= \$90 ;
+    decay_neg4 <= \$90 ;
   always @(posedge clk)
-    decay_shift2 <= \$91 ;
+    decay_neg5 <= \$91 ;
   always @(posedge clk)
-    decay_shift3 <= \$92 ;
+    decay_neg6 <= \$92 ;
   always @(posedge clk)
-    decay_shift4 <= \$93 ;
+    decay_neg7 <= \$93 ;
   always @(posedge clk)
-    decay_shift5 <= \$94 ;
+    decay_shift2 <= \$94 ;
   always @(posedge clk)
-    decay_shift6 <= \$95 ;
+    decay_shift3 <= \$95 ;
   always @(posedge clk)
-    decay_a00 <= \$96 ;
+    decay_shift4 <= \$96 ;
   always @(posedge clk)
-    decay_b00 <= \$97 ;
+    decay_shift5 <= \$97 ;
   always @(posedge clk)
-    decay_p00 <= \$98 ;
+    decay_shift6 <= \$98 ;
   always @(posedge clk)
     decay_pp00 <= \$99 ;
   always @(posedge clk)
@@ -524,299 +519,263 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
     wrapped <= \$135 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$46  = grad_mag;
+    \$46  = grad_m00_a;
     if (i__ready) begin
-      \$46  = \$4 [31:0];
-    end
-    if (rst) begin
-      \$46  = 32'd0;
+      \$46  = grad_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$47  = grad_mult;
+    \$47  = grad_m00_b;
     if (i__ready) begin
-      \$47  = lr_multiplier;
-    end
-    if (rst) begin
-      \$47  = 32'd0;
+      \$47  = grad_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$48  = grad_neg1;
+    \$48  = grad_m00_p;
     if (i__ready) begin
-      \$48  = \$5 ;
-    end
-    if (rst) begin
-      \$48  = 1'h0;
+      \$48  = \$2 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$49  = grad_shift1;
+    \$49  = grad_m01_a;
     if (i__ready) begin
-      \$49  = lr_shift;
-    end
-    if (rst) begin
-      \$49  = 6'h00;
+      \$49  = grad_mag[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$50  = grad_neg2;
+    \$50  = grad_m01_b;
     if (i__ready) begin
-      \$50  = grad_neg1;
-    end
-    if (rst) begin
-      \$50  = 1'h0;
+      \$50  = grad_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$51  = grad_neg3;
+    \$51  = grad_m01_p;
     if (i__ready) begin
-      \$51  = grad_neg2;
-    end
-    if (rst) begin
-      \$51  = 1'h0;
+      \$51  = \$3 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$52  = grad_neg4;
+    \$52  = grad_m10_a;
     if (i__ready) begin
-      \$52  = grad_neg3;
-    end
-    if (rst) begin
-      \$52  = 1'h0;
+      \$52  = grad_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$53  = grad_neg5;
+    \$53  = grad_m10_b;
     if (i__ready) begin
-      \$53  = grad_neg4;
-    end
-    if (rst) begin
-      \$53  = 1'h0;
+      \$53  = grad_mult[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$54  = grad_neg6;
+    \$54  = grad_m10_p;
     if (i__ready) begin
-      \$54  = grad_neg5;
-    end
-    if (rst) begin
-      \$54  = 1'h0;
+      \$54  = \$4 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = grad_neg7;
+    \$55  = grad_m11_a;
     if (i__ready) begin
-      \$55  = grad_neg6;
-    end
-    if (rst) begin
-      \$55  = 1'h0;
+      \$55  = grad_mag[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$56  = grad_shift2;
+    \$56  = grad_m11_b;
     if (i__ready) begin
-      \$56  = grad_shift1;
-    end
-    if (rst) begin
-      \$56  = 6'h00;
+      \$56  = grad_mult[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = grad_shift3;
+    \$57  = grad_m11_p;
     if (i__ready) begin
-      \$57  = grad_shift2;
-    end
-    if (rst) begin
-      \$57  = 6'h00;
+      \$57  = \$5 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = grad_shift4;
+    \$58  = grad_mag;
     if (i__ready) begin
-      \$58  = grad_shift3;
+      \$58  = \$8 [31:0];
     end
     if (rst) begin
-      \$58  = 6'h00;
+      \$58  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$59  = grad_shift5;
+    \$59  = grad_mult;
     if (i__ready) begin
-      \$59  = grad_shift4;
+      \$59  = lr_multiplier;
     end
     if (rst) begin
-      \$59  = 6'h00;
+      \$59  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = grad_shift6;
+    \$60  = grad_neg1;
     if (i__ready) begin
-      \$60  = grad_shift5;
+      \$60  = \$9 ;
     end
     if (rst) begin
-      \$60  = 6'h00;
+      \$60  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = grad_a00;
+    \$61  = grad_shift1;
     if (i__ready) begin
-      \$61  = grad_mag[15:0];
+      \$61  = lr_shift;
     end
     if (rst) begin
-      \$61  = 16'h0000;
+      \$61  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = grad_b00;
+    \$62  = grad_neg2;
     if (i__ready) begin
-      \$62  = grad_mult[15:0];
+      \$62  = grad_neg1;
     end
     if (rst) begin
-      \$62  = 16'h0000;
+      \$62  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = grad_p00;
+    \$63  = grad_neg3;
     if (i__ready) begin
-      \$63  = \$6 ;
+      \$63  = grad_neg2;
     end
     if (rst) begin
-      \$63  = 32'd0;
+      \$63  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = grad_pp00;
+    \$64  = grad_neg4;
     if (i__ready) begin
-      \$64  = grad_p00;
+      \$64  = grad_neg3;
     end
     if (rst) begin
-      \$64  = 32'd0;
+      \$64  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = grad_a01;
+    \$65  = grad_neg5;
     if (i__ready) begin
-      \$65  = grad_mag[15:0];
+      \$65  = grad_neg4;
     end
     if (rst) begin
-      \$65  = 16'h0000;
+      \$65  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = grad_b01;
+    \$66  = grad_neg6;
     if (i__ready) begin
-      \$66  = grad_mult[31:16];
+      \$66  = grad_neg5;
     end
     if (rst) begin
-      \$66  = 16'h0000;
+      \$66  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = grad_p01;
+    \$67  = grad_neg7;
     if (i__ready) begin
-      \$67  = \$7 ;
+      \$67  = grad_neg6;
     end
     if (rst) begin
-      \$67  = 32'd0;
+      \$67  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = grad_pp01;
+    \$68  = grad_shift2;
     if (i__ready) begin
-      \$68  = grad_p01;
+      \$68  = grad_shift1;
     end
     if (rst) begin
-      \$68  = 32'd0;
+      \$68  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = grad_a10;
+    \$69  = grad_shift3;
     if (i__ready) begin
-      \$69  = grad_mag[31:16];
+      \$69  = grad_shift2;
     end
     if (rst) begin
-      \$69  = 16'h0000;
+      \$69  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = grad_b10;
+    \$70  = grad_shift4;
     if (i__ready) begin
-      \$70  = grad_mult[15:0];
+      \$70  = grad_shift3;
     end
     if (rst) begin
-      \$70  = 16'h0000;
+      \$70  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = grad_p10;
+    \$71  = grad_shift5;
     if (i__ready) begin
-      \$71  = \$8 ;
+      \$71  = grad_shift4;
     end
     if (rst) begin
-      \$71  = 32'd0;
+      \$71  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = grad_pp10;
+    \$72  = grad_shift6;
     if (i__ready) begin
-      \$72  = grad_p10;
+      \$72  = grad_shift5;
     end
     if (rst) begin
-      \$72  = 32'd0;
+      \$72  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = grad_a11;
+    \$73  = grad_pp00;
     if (i__ready) begin
-      \$73  = grad_mag[31:16];
+      \$73  = grad_m00_p;
     end
     if (rst) begin
-      \$73  = 16'h0000;
+      \$73  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = grad_b11;
+    \$74  = grad_pp01;
     if (i__ready) begin
-      \$74  = grad_mult[31:16];
+      \$74  = grad_m01_p;
     end
     if (rst) begin
-      \$74  = 16'h0000;
+      \$74  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = grad_p11;
+    \$75  = grad_pp10;
     if (i__ready) begin
-      \$75  = \$9 ;
+      \$75  = grad_m10_p;
     end
     if (rst) begin
       \$75  = 32'd0;
@@ -826,7 +785,7 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$76  = grad_pp11;
     if (i__ready) begin
-      \$76  = grad_p11;
+      \$76  = grad_m11_p;
     end
     if (rst) begin
       \$76  = 32'd0;
@@ -874,59 +833,50 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = decay_mag;
+    \$81  = decay_m00_a;
     if (i__ready) begin
-      \$81  = \$23 [15:0];
-    end
-    if (rst) begin
-      \$81  = 16'h0000;
+      \$81  = decay_mag;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = decay_mult;
+    \$82  = decay_m00_b;
     if (i__ready) begin
-      \$82  = decay_multiplier;
-    end
-    if (rst) begin
-      \$82  = 16'h0000;
+      \$82  = decay_mult;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = decay_neg1;
+    \$83  = decay_m00_p;
     if (i__ready) begin
-      \$83  = \$24 ;
-    end
-    if (rst) begin
-      \$83  = 1'h0;
+      \$83  = \$21 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = decay_shift1;
+    \$84  = decay_mag;
     if (i__ready) begin
-      \$84  = decay_shift;
+      \$84  = \$24 [15:0];
     end
     if (rst) begin
-      \$84  = 5'h00;
+      \$84  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = decay_neg2;
+    \$85  = decay_mult;
     if (i__ready) begin
-      \$85  = decay_neg1;
+      \$85  = decay_multiplier;
     end
     if (rst) begin
-      \$85  = 1'h0;
+      \$85  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = decay_neg3;
+    \$86  = decay_neg1;
     if (i__ready) begin
-      \$86  = decay_neg2;
+      \$86  = \$25 ;
     end
     if (rst) begin
       \$86  = 1'h0;
@@ -934,19 +884,19 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = decay_neg4;
+    \$87  = decay_shift1;
     if (i__ready) begin
-      \$87  = decay_neg3;
+      \$87  = decay_shift;
     end
     if (rst) begin
-      \$87  = 1'h0;
+      \$87  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = decay_neg5;
+    \$88  = decay_neg2;
     if (i__ready) begin
-      \$88  = decay_neg4;
+      \$88  = decay_neg1;
     end
     if (rst) begin
       \$88  = 1'h0;
@@ -954,9 +904,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = decay_neg6;
+    \$89  = decay_neg3;
     if (i__ready) begin
-      \$89  = decay_neg5;
+      \$89  = decay_neg2;
     end
     if (rst) begin
       \$89  = 1'h0;
@@ -964,9 +914,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = decay_neg7;
+    \$90  = decay_neg4;
     if (i__ready) begin
-      \$90  = decay_neg6;
+      \$90  = decay_neg3;
     end
     if (rst) begin
       \$90  = 1'h0;
@@ -974,39 +924,39 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = decay_shift2;
+    \$91  = decay_neg5;
     if (i__ready) begin
-      \$91  = decay_shift1;
+      \$91  = decay_neg4;
     end
     if (rst) begin
-      \$91  = 5'h00;
+      \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = decay_shift3;
+    \$92  = decay_neg6;
     if (i__ready) begin
-      \$92  = decay_shift2;
+      \$92  = decay_neg5;
     end
     if (rst) begin
-      \$92  = 5'h00;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = decay_shift4;
+    \$93  = decay_neg7;
     if (i__ready) begin
-      \$93  = decay_shift3;
+      \$93  = decay_neg6;
     end
     if (rst) begin
-      \$93  = 5'h00;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = decay_shift5;
+    \$94  = decay_shift2;
     if (i__ready) begin
-      \$94  = decay_shift4;
+      \$94  = decay_shift1;
     end
     if (rst) begin
       \$94  = 5'h00;
@@ -1014,9 +964,9 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$95  = decay_shift6;
+    \$95  = decay_shift3;
     if (i__ready) begin
-      \$95  = decay_shift5;
+      \$95  = decay_shift2;
     end
     if (rst) begin
       \$95  = 5'h00;
@@ -1024,39 +974,39 @@ module nitro_sgd_update16(i__valid, o__ready, lr_multiplier, lr_shift, decay_mul
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = decay_a00;
+    \$96  = decay_shift4;
     if (i__ready) begin
-      \$96  = decay_mag;
+      \$96  = decay_shift3;
     end
     if (rst) begin
-      \$96  = 16'h0000;
+      \$96  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = decay_b00;
+    \$97  = decay_shift5;
     if (i__ready) begin
-      \$97  = decay_mult;
+      \$97  = decay_shift4;
     end
     if (rst) begin
-      \$97  = 16'h0000;
+      \$97  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = decay_p00;
+    \$98  = decay_shift6;
     if (i__ready) begin
-      \$98  = \$25 ;
+      \$98  = decay_shift5;
     end
     if (rst) begin
-      \$98  = 32'd0;
+      \$98  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$99  = decay_pp00;
     if (i__ready) begin
-      \$99  = decay_p00;
+      \$99  = decay_m00_p;
     end
     if (rst) begin
       \$99  = 32'd0;

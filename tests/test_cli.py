@@ -42,6 +42,18 @@ def test_verilog_writes_design_and_manifest(tmp_path, capsys):
                     "o__payload": "out", "o__valid": "out", "o__ready": "in", "shift": "in"}
 
 
+def test_verilog_ecp5_multipliers(tmp_path, capsys):
+    assert main(["verilog", "--out", str(tmp_path), "--design", "divider", "--dsp", "MULT18X18D"]) == 0
+    assert "sim/models/MULT18X18D.v" in capsys.readouterr().out
+    text = (tmp_path / "divider.v").read_text()
+    assert text.count("MULT18X18D #(") == 4 and text.count(".REG_OUTPUT_CLK(\"CLK0\")") == 4
+    entry = json.loads((tmp_path / "manifest.json").read_text())["designs"]["divider"]
+    assert entry["hard_multiplier"] == "MULT18X18D"
+    with pytest.raises(SystemExit):
+        main(["verilog", "--out", str(tmp_path), "--dsp", "DSP48E1"])
+    assert "invalid choice: 'DSP48E1'" in capsys.readouterr().err
+
+
 def test_verilog_unknown_design_is_a_clear_error(tmp_path, capsys):
     assert main(["verilog", "--out", str(tmp_path), "--design", "nope"]) == 2
     err = capsys.readouterr().err

@@ -44,6 +44,9 @@ def test_targets_and_flow_commands():
     assert script.index("proc") < script.index("opt_clean -purge") < script.index(
         "synth_ecp5 -top top -json netlist.json")
     assert any(s.startswith("synth_ice40 -dsp") for s in yosys_script(ice, ["a.v"], "top"))
+    # ECP5 Verilog instantiates MULT18X18D: its blackbox precedes hierarchy -check
+    assert script.index("read_verilog -lib +/ecp5/cells_bb.v") < script.index("hierarchy -check -top top")
+    assert ecp5.hdl_platform.hard_multiplier == "MULT18X18D" and ice.hdl_platform is None
     a = nextpnr_args(ecp5, 7, 150.0)
     assert "--45k" in a and "--out-of-context" in a and "--timing-allow-fail" in a
     assert a[a.index("--seed") + 1] == "7" and a[a.index("--report") + 1] == "nextpnr_report.json"

@@ -28,6 +28,10 @@ def register(p) -> None:
                    help="simulate exactly the synthesized RTL; by default a memory read that collides "
                         "with a same-cycle write of its address (undefined in block RAM) returns "
                         "garbage, so consuming one shows up as a mismatch")
+    p.add_argument("--dsp", choices=["generic", "MULT18X18D"], default="generic",
+                   help="multipliers as built for an FPGA: MULT18X18D simulates the ECP5 form of "
+                        "'nitro-hw synth' (MULT18X18D instances with their own registers, on the "
+                        "behavioural model sim/models/MULT18X18D.v); default: generic Verilog")
     p.add_argument("--out", required=True, help="output directory (cosim.json, rtl/)")
     p.set_defaults(func=run)
 
@@ -41,7 +45,8 @@ def run(args) -> int:
         n = _array(args.array)
         s = cosim(args.model, args.dataset, args.steps, args.sim, n=n, batch=args.batch, waves=args.waves,
                   out=args.out, seed=args.seed, eval_batches=args.eval_batches,
-                  collision_check=args.collision_check)
+                  collision_check=args.collision_check,
+                  hard_multiplier=None if args.dsp == "generic" else args.dsp)
     except (ValueError, KeyError, CompileError) as exc:
         print(f"nitro-hw cosim: {exc}", file=sys.stderr)
         return 2

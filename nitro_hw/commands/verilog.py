@@ -11,11 +11,16 @@ def register(p) -> None:
     p.add_argument("--design", action="append", metavar="NAME",
                    help="export only this design (repeatable; default: all)")
     p.add_argument("--list", action="store_true", help="list the catalog designs and exit")
+    p.add_argument("--dsp", choices=["generic", "MULT18X18D"], default="generic",
+                   help="multipliers: generic (default; Yosys infers the family's DSP) or MULT18X18D "
+                        "(ECP5 instances with their own input and output registers, as nitro-hw synth "
+                        "builds for ECP5; simulate with sim/models/MULT18X18D.v)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from ..hw.catalog import catalog
+    from ..hw.hard_multiplier import HardMultiplierPlatform
     from ..rtl_export import export
 
     if args.list:
@@ -23,9 +28,12 @@ def run(args) -> int:
             print(f"{name:20s} {d.description}")
         return 0
     out = Path(args.out)
-    manifest = export(out, args.design or None)
+    platform = None if args.dsp == "generic" else HardMultiplierPlatform(args.dsp)
+    manifest = export(out, args.design or None, platform)
     for name, entry in sorted(manifest["designs"].items()):
         if not args.design or name in args.design:
             print(f"{out / entry['file']}  (module {entry['top']})")
     print(out / "manifest.json")
+    if platform is not None:
+        print(f"multipliers are {args.dsp} instances: add sim/models/{args.dsp}.v to simulate them")
     return 0

@@ -72,6 +72,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from . import KEEP
+from .hard_multiplier import registered_product
 
 __all__ = [
     "MULTIPLIER_WIDTH",
@@ -242,7 +243,7 @@ def _slices(width: int) -> list[tuple[int, int]]:
     return [(lo, min(lo + size, width)) for lo in range(0, width, size)]
 
 
-def add_quotient_stages(m: Module, en, a, multiplier, shift, width: int, name: str):
+def add_quotient_stages(m: Module, en, a, multiplier, shift, width: int, name: str, platform=None):
     """Pipeline registers computing ``floor(|a| * multiplier / 2**shift)``.
 
     All stages advance together when ``en`` is high; the configuration is sampled with
@@ -254,6 +255,9 @@ def add_quotient_stages(m: Module, en, a, multiplier, shift, width: int, name: s
        and of ``multiplier``; one 18x18 DSP per pair of slices: 2 x 2 = 4 for ``width = 32``,
        1 for ``width = 16``).
     3. The partial products, registered at the DSP output.
+
+    Stages 2 and 3 are :func:`~nitro_hw.hw.hard_multiplier.registered_product`: on ECP5 the
+    MULT18X18D's own input and output registers (``platform``, the ``elaborate`` argument).
     4. A copy of each partial product.
     5. The sums of the partial products of each slice of ``|a|`` (one two-input adder each).
     6. Their sum, the ``2*width``-bit product.
@@ -278,12 +282,10 @@ def add_quotient_stages(m: Module, en, a, multiplier, shift, width: int, name: s
     mult1 = Signal(unsigned(width), name=f"{name}_mult", attrs=KEEP)
     slices = _slices(width)
     pairs = [(i, j) for i in range(len(slices)) for j in range(len(slices))]
-    op_a = {(i, j): Signal(unsigned(slices[i][1] - slices[i][0]), name=f"{name}_a{i}{j}", attrs=KEEP)
-            for i, j in pairs}
-    op_b = {(i, j): Signal(unsigned(slices[j][1] - slices[j][0]), name=f"{name}_b{i}{j}", attrs=KEEP)
-            for i, j in pairs}
-    product = {(i, j): Signal(unsigned(len(op_a[i, j]) + len(op_b[i, j])), name=f"{name}_p{i}{j}",
-                              attrs=KEEP) for i, j in pairs}
+    # stages 2 and 3: operand registers and product register of each hard multiplier
+    product = {(i, j): registered_product(m, platform, mag1[slices[i][0]:slices[i][1]],
+                                          mult1[slices[j][0]:slices[j][1]], name=f"{name}_m{i}{j}", en=en)
+               for i, j in pairs}
     partial = {(i, j): Signal(unsigned(len(product[i, j])), name=f"{name}_pp{i}{j}", attrs=KEEP)
                for i, j in pairs}
     rows = {i: Signal(unsigned(2 * width), name=f"{name}_row{i}") for i in range(len(slices))}
@@ -302,10 +304,7 @@ def add_quotient_stages(m: Module, en, a, multiplier, shift, width: int, name: s
             *(neg[k].eq(neg[k - 1]) for k in range(1, QUOTIENT_STAGES)),
             *(sh[k].eq(sh[k - 1]) for k in range(1, QUOTIENT_STAGES - 1)),
         ]
-        for i, j in pairs:
-            (al, ah), (bl, bh) = slices[i], slices[j]
-            m.d.sync += [op_a[i, j].eq(mag1[al:ah]), op_b[i, j].eq(mult1[bl:bh]),
-                         product[i, j].eq(op_a[i, j] * op_b[i, j]), partial[i, j].eq(product[i, j])]
+        m.d.sync += [partial[i, j].eq(product[i, j]) for i, j in pairs]
         for i, row in rows.items():
             terms = [partial[i, j] << (slices[i][0] + slices[j][0]) for j in range(len(slices))]
             m.d.sync += row.eq(sum(terms))
@@ -389,7 +388,7 @@ class TruncatingDivider(wiring.Component):
         en = Signal()
         m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
         q, neg = add_quotient_stages(m, en, self.i.payload, self.multiplier, self.shift,
-                                     self.width, "div")
+                                     self.width, "div", platform)
         add_valid_chain(m, en, self.i.valid, self.latency, self.o.valid)
         with m.If(en):
             m.d.sync += self.o.payload.eq(Mux(neg, -q, q))  # -2**(width-1) when q = 2**(width-1)

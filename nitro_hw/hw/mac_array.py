@@ -15,6 +15,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from . import KEEP
+from .hard_multiplier import registered_product
 
 __all__ = ["DSP_WIDTH", "MacArray"]
 
@@ -175,7 +176,7 @@ class MacArray(wiring.Component):
         """Hard multipliers of the whole array."""
         return self.rows * self.cols * self.multipliers_per_mac
 
-    def _product_stages(self, m: Module, a, w, name: str, copy_id: int):
+    def _product_stages(self, m: Module, platform, a, w, name: str, copy_id: int):
         """Pipeline stages 2 .. latency-1 of one MAC's product; returns the product (acc_width bits).
 
         Stages 2 and 3 copy the operands twice into registers of this MAC alone (``keep``, so
@@ -184,6 +185,8 @@ class MacArray(wiring.Component):
         die (the multipliers of a large array sit wherever the hard-multiplier sites are), and
         the hard multiplier and the high-slice adders each read a second copy of their own (the
         multiplier's sits next to the hard-multiplier site, the adders' next to the adders).
+        The multiplier's operand copies and its product register are
+        :func:`~nitro_hw.hw.hard_multiplier.registered_product`: inside the MULT18X18D on ECP5.
         """
         A, s = self.acc_width, self.lo_bits
 
@@ -197,18 +200,17 @@ class MacArray(wiring.Component):
 
         a1 = copy(a, signed(self.narrow_width), "a1", copy_id)
         w1 = copy(w, signed(self.wide_width), "w1", copy_id)
-        a2 = copy(a1, signed(self.narrow_width), "a2", copy_id + 1)
         if not self.split:
-            w2 = copy(w1, signed(s), "w2", copy_id + 1)
+            # stage 3 (operand copies) and 4 (product): the hard multiplier's own registers
+            product = registered_product(m, platform, a1, w1, name=f"{name}_m", init=copy_id + 1)
             p = Signal(signed(A), name=f"{name}_p")
-            m.d.sync += p.eq(a2 * w2)
+            m.d.comb += p.eq(product)
             return p
-        w2 = copy(w1[:s], unsigned(s), "w2", copy_id + 1)
         hb = A - s  # bits of the high slice that survive the wrap
         hi_w = copy(w1[s:], signed(self.wide_width - s), "w2hi", copy_id + 1)
         a2h = copy(a1, signed(self.narrow_width), "a2hi", copy_id + 2)  # the adders' own copy
-        lo = Signal(signed(self.narrow_width + s + 1), name=f"{name}_lo")
-        m.d.sync += lo.eq(a2 * w2)  # unsigned slice: one signed dsp_width multiplier
+        # unsigned low slice: one signed dsp_width multiplier, with its operand and product registers
+        lo = registered_product(m, platform, a1, w1[:s], name=f"{name}_lo", init=copy_id + 1)
         terms = []
         for j in range(self.narrow_width):
             t = Signal(signed(hb), name=f"{name}_pp{j}")  # assignment wraps to the low hb bits
@@ -249,7 +251,7 @@ class MacArray(wiring.Component):
             m.d.sync += [v[k].eq(v[k - 1]), first[k].eq(first[k - 1]), last[k].eq(last[k - 1])]
 
         # Stages 2 .. L-1: products.
-        prod = [[self._product_stages(m, in1.narrow[r], in1.wide[c], f"mac_{r}_{c}", r * C + c)
+        prod = [[self._product_stages(m, platform, in1.narrow[r], in1.wide[c], f"mac_{r}_{c}", r * C + c)
                  for c in range(C)] for r in range(R)]
 
         # Stage L: accumulators; the last k-step of a tile also loads the shadow buffer. Every MAC

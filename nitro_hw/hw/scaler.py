@@ -85,7 +85,7 @@ class Scaler(wiring.Component):
         en = Signal()
         m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
         q, neg = add_quotient_stages(m, en, self.i.payload, self.multiplier, self.shift,
-                                     self.width, "scale")
+                                     self.width, "scale", platform)
         mag = Signal(unsigned(7))
         m.d.comb += mag.eq(Mux(q[7:].any(), SCALING_CLIP, q[:7]))  # q > 127 without a comparator
         add_valid_chain(m, en, self.i.valid, self.latency, self.o.valid)

@@ -143,9 +143,9 @@ class SgdUpdate(wiring.Component):
         m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
 
         qg, neg_g = add_quotient_stages(m, en, self.i.payload.g, self.lr_multiplier, self.lr_shift,
-                                        gw, "grad")
+                                        gw, "grad", platform)
         qw, neg_w = add_quotient_stages(m, en, self.i.payload.w, self.decay_multiplier,
-                                        self.decay_shift, ww, "decay")
+                                        self.decay_shift, ww, "decay", platform)
 
         # W and decay_enable travel alongside the two quotient pipelines.
         ws = [Signal(signed(ww), name=f"w{k}") for k in range(1, QUOTIENT_STAGES + 3)]

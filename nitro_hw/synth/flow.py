@@ -65,9 +65,12 @@ def yosys_script(target: Target, sources: list[str], top: str) -> list[str]:
     The ``setattr`` gives every register whose output wire carries ``(* keep *)`` the
     attribute too: Yosys keeps a wire's attribute but would still merge equal registers
     (the MAC array keeps one copy of its multiplier operands next to each multiplier).
+    On ECP5 the family's blackbox cells are read first: the design instantiates MULT18X18D
+    (:attr:`Target.hdl_platform`), which ``hierarchy -check`` must know.
     """
     return [
         *(f"read_verilog {s}" for s in sources),
+        *(["read_verilog -lib +/ecp5/cells_bb.v"] if target.family == "ecp5" else []),
         f"hierarchy -check -top {top}",
         "proc",
         "setattr -set keep 1 a:keep %ci1:+[Q] c:* %i",
@@ -215,7 +218,7 @@ def _run(d: Design, t: Target, work: Path, seed: int, freq: float, progress: boo
     try:
         start = time.monotonic()
         bar.step("exporting Verilog")
-        text, _ = to_verilog(d)
+        text, _ = to_verilog(d, t.hdl_platform)
         atomic_write_text(work / "design.v", text)
         wrap = io_register_wrapper if t.out_of_context else scan_chain_wrapper
         harness_text, harness = wrap(text, d.top)
@@ -271,6 +274,7 @@ def _report(d: Design, t: Target, work: Path, text: str, harness: dict, freq: fl
         "target": t.name,
         "device": {"family": t.family, "part": t.part,
                    "mode": "out-of-context" if t.out_of_context else "pin-limited"},
+        "hard_multiplier": getattr(t.hdl_platform, "hard_multiplier", None) or "inferred by Yosys",
         "harness": harness,
         "freq_constraint_mhz": freq,
         "fmax_mhz": fmax,

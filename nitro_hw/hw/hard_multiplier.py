@@ -1,0 +1,130 @@
+"""Registered products for hard multipliers: ``p = reg(reg(a) * reg(b))``, two cycles.
+
+Every multiplier of the datapath (the MAC array's and the dividers') is an operand register
+on each input, a product, and a product register. How that reaches the FPGA depends on the
+Amaranth ``platform`` argument of ``elaborate``:
+
+* no platform, or one without a ``hard_multiplier`` attribute (simulation, ``rtl/``, iCE40):
+  fabric registers around ``*``. Yosys maps the product to the family's DSP; on iCE40
+  ``synth_ice40 -dsp`` also pulls the registers into the SB_MAC16.
+* a platform with ``hard_multiplier == "MULT18X18D"`` (:data:`ECP5`): one ECP5 MULT18X18D
+  instance with its A, B and output registers enabled (``REG_INPUTA_CLK``, ``REG_INPUTB_CLK``,
+  ``REG_OUTPUT_CLK`` on CLK0, all on CE0). Yosys's ``synth_ecp5`` never packs fabric
+  registers into a MULT18X18D, so without this the multiplier is a combinational block
+  between two fabric registers, timed with the routes to and from its DSP site; with the
+  registers inside, the multiplier's delay is internal and nextpnr times the
+  ``MULT18X18D_REGS_ALL`` arcs.
+
+Both forms compute the same values cycle for cycle: the registers advance when ``en`` is high
+(always without ``en``) and are never reset (initial value 0; the valid pipelines of the units
+mask them until real data arrives). ``sim/models/MULT18X18D.v`` is a behavioural model of the
+subset of the primitive used here (the Lattice model is not open), so tests can simulate the
+ECP5 form under cocotb against the same golden model as the generic one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from amaranth.hdl import ClockSignal, Const, Instance, Module, Signal, Value, signed
+
+from . import KEEP
+
+__all__ = ["ECP5", "HardMultiplierPlatform", "hard_multiplier_of", "registered_product"]
+
+#: Operand width of the ECP5 MULT18X18D (signed 18 x 18 -> 36).
+MULT18X18D_WIDTH = 18
+
+
+@dataclass(frozen=True)
+class HardMultiplierPlatform:
+    """A minimal Amaranth ``platform`` naming the hard multiplier primitive to instantiate.
+
+    Pass it to ``amaranth.back.verilog.convert(..., platform=...)``; every unit's
+    ``elaborate`` receives it and :func:`registered_product` reads ``hard_multiplier``.
+    """
+
+    hard_multiplier: str
+
+
+#: Verilog for ECP5: every registered product on a MULT18X18D with its own registers.
+ECP5 = HardMultiplierPlatform("MULT18X18D")
+
+
+def hard_multiplier_of(platform) -> str | None:
+    """The primitive named by ``platform`` (``None`` for generic fabric registers)."""
+    name = getattr(platform, "hard_multiplier", None)
+    if name not in (None, "MULT18X18D"):
+        raise ValueError(f"unsupported hard multiplier {name!r}: use 'MULT18X18D' or none")
+    return name
+
+
+def _fits_signed18(v: Value) -> bool:
+    shape = v.shape()
+    return shape.width + (0 if shape.signed else 1) <= MULT18X18D_WIDTH
+
+
+def registered_product(m: Module, platform, a: Value, b: Value, *, name: str, en=None,
+                       init: int = 0) -> Signal:
+    """``reg(reg(a) * reg(b))``: the product of ``a`` and ``b`` two cycles later.
+
+    Parameters
+    ----------
+    m : Module
+        Module to add the registers (or the instance) to.
+    platform
+        The ``platform`` argument of ``elaborate`` (see the module docstring).
+    a, b : Value
+        Operands, each signed or unsigned. On a MULT18X18D each must fit a signed 18-bit
+        value (<= 17 bits unsigned, <= 18 bits signed); wider operands fall back to fabric
+        registers (Yosys then splits the product over several DSPs).
+    name : str
+        Prefix of the register (or instance) names.
+    en : Value, optional
+        Clock enable of all three registers (default: always enabled).
+    init : int
+        Initial value of the fabric operand registers (distinct values stop Yosys merging
+        the equal operand copies of different units; never observed behind a valid pipeline).
+        The MULT18X18D registers start at 0.
+
+    Returns
+    -------
+    Signal
+        The product, of the shape of ``a * b``.
+    """
+    shape = (a * b).shape()
+    p = Signal(shape, name=f"{name}_p", reset_less=True)
+    if hard_multiplier_of(platform) == "MULT18X18D" and _fits_signed18(a) and _fits_signed18(b):
+        a18 = Signal(signed(MULT18X18D_WIDTH), name=f"{name}_a18")
+        b18 = Signal(signed(MULT18X18D_WIDTH), name=f"{name}_b18")
+        p36 = Signal(signed(2 * MULT18X18D_WIDTH), name=f"{name}_p36")
+        m.d.comb += [a18.eq(a), b18.eq(b), p.eq(p36)]  # sign- or zero-extension; p36 fits shape
+        ports = {f"i_A{k}": a18[k] for k in range(MULT18X18D_WIDTH)}
+        ports |= {f"i_B{k}": b18[k] for k in range(MULT18X18D_WIDTH)}
+        ports |= {f"i_C{k}": Const(0, 1) for k in range(MULT18X18D_WIDTH)}
+        ports |= {f"o_P{k}": p36[k] for k in range(2 * MULT18X18D_WIDTH)}
+        m.submodules[f"{name}_dsp"] = Instance(
+            "MULT18X18D",
+            p_REG_INPUTA_CLK="CLK0", p_REG_INPUTB_CLK="CLK0", p_REG_OUTPUT_CLK="CLK0",
+            p_REG_INPUTA_CE="CE0", p_REG_INPUTB_CE="CE0", p_REG_OUTPUT_CE="CE0",
+            p_REG_INPUTA_RST="RST0", p_REG_INPUTB_RST="RST0", p_REG_OUTPUT_RST="RST0",
+            p_GSR="DISABLED", p_RESETMODE="SYNC",
+            i_SIGNEDA=Const(1, 1), i_SIGNEDB=Const(1, 1), i_SOURCEA=Const(0, 1), i_SOURCEB=Const(0, 1),
+            i_CLK0=ClockSignal("sync"), i_CE0=Const(1, 1) if en is None else en, i_RST0=Const(0, 1),
+            **ports,
+        )
+        return p
+    ra = Signal(a.shape(), name=f"{name}_a", attrs=KEEP, reset_less=True, init=_init_for(a, init))
+    rb = Signal(b.shape(), name=f"{name}_b", attrs=KEEP, reset_less=True, init=_init_for(b, init))
+    regs = [ra.eq(a), rb.eq(b), p.eq(ra * rb)]
+    if en is None:
+        m.d.sync += regs
+    else:
+        with m.If(en):
+            m.d.sync += regs
+    return p
+
+
+def _init_for(v: Value, init: int) -> int:
+    width = v.shape().width
+    return init % (1 << max(width - 1, 0)) if width > 1 else 0
