@@ -4,7 +4,7 @@
 (* generator = "Amaranth" *)
 module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis_tready, m_axis_tdata, m_axis_tvalid, m_axis_tlast, busy, done, mode, step_count, cycle_count, flags, trace_valid, trace_tag, trace_index, trace_data, s_axis_tdata);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
-  wire \$1 ;
+  wire [22:0] \$1 ;
   wire \$10 ;
   wire [7:0] \$100 ;
   wire [7:0] \$101 ;
@@ -16,7 +16,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$107 ;
   wire [7:0] \$108 ;
   wire [7:0] \$109 ;
-  wire [16:0] \$11 ;
+  wire \$11 ;
   wire [7:0] \$110 ;
   wire [7:0] \$111 ;
   wire [7:0] \$112 ;
@@ -27,7 +27,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$117 ;
   wire [7:0] \$118 ;
   wire [7:0] \$119 ;
-  wire [16:0] \$12 ;
+  wire \$12 ;
   wire [7:0] \$120 ;
   wire [7:0] \$121 ;
   wire [7:0] \$122 ;
@@ -38,7 +38,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$127 ;
   wire [7:0] \$128 ;
   wire [7:0] \$129 ;
-  wire [15:0] \$13 ;
+  wire [16:0] \$13 ;
   wire [7:0] \$130 ;
   wire [7:0] \$131 ;
   wire [7:0] \$132 ;
@@ -49,7 +49,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$137 ;
   wire [7:0] \$138 ;
   wire [7:0] \$139 ;
-  wire [63:0] \$14 ;
+  wire [16:0] \$14 ;
   wire [7:0] \$140 ;
   wire [7:0] \$141 ;
   wire [7:0] \$142 ;
@@ -60,7 +60,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$147 ;
   wire [7:0] \$148 ;
   wire [7:0] \$149 ;
-  wire [63:0] \$15 ;
+  wire [15:0] \$15 ;
   wire [7:0] \$150 ;
   wire [7:0] \$151 ;
   wire [7:0] \$152 ;
@@ -115,7 +115,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$197 ;
   wire [7:0] \$198 ;
   wire [7:0] \$199 ;
-  wire \$2 ;
+  wire [23:0] \$2 ;
   wire [63:0] \$20 ;
   wire [7:0] \$200 ;
   wire [7:0] \$201 ;
@@ -138,18 +138,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$217 ;
   wire [7:0] \$218 ;
   wire [7:0] \$219 ;
-  wire \$22 ;
+  wire [63:0] \$22 ;
   wire [7:0] \$220 ;
-  wire [31:0] \$221 ;
-  wire [31:0] \$222 ;
+  wire [7:0] \$221 ;
+  wire [7:0] \$222 ;
   wire [31:0] \$223 ;
-  wire [7:0] \$224 ;
-  wire [7:0] \$225 ;
+  wire [31:0] \$224 ;
+  wire [31:0] \$225 ;
   wire [7:0] \$226 ;
   wire [7:0] \$227 ;
   wire [7:0] \$228 ;
   wire [7:0] \$229 ;
-  wire \$23 ;
+  wire [63:0] \$23 ;
   wire [7:0] \$230 ;
   wire [7:0] \$231 ;
   wire [7:0] \$232 ;
@@ -162,11 +162,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$239 ;
   wire \$24 ;
   wire [7:0] \$240 ;
-  wire [31:0] \$241 ;
-  wire [31:0] \$242 ;
+  wire [7:0] \$241 ;
+  wire [7:0] \$242 ;
   wire [31:0] \$243 ;
-  wire [7:0] \$244 ;
-  wire [7:0] \$245 ;
+  wire [31:0] \$244 ;
+  wire [31:0] \$245 ;
   wire [7:0] \$246 ;
   wire [7:0] \$247 ;
   wire [7:0] \$248 ;
@@ -184,11 +184,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$259 ;
   wire \$26 ;
   wire [7:0] \$260 ;
-  wire [31:0] \$261 ;
-  wire [31:0] \$262 ;
+  wire [7:0] \$261 ;
+  wire [7:0] \$262 ;
   wire [31:0] \$263 ;
-  wire [7:0] \$264 ;
-  wire [7:0] \$265 ;
+  wire [31:0] \$264 ;
+  wire [31:0] \$265 ;
   wire [7:0] \$266 ;
   wire [7:0] \$267 ;
   wire [7:0] \$268 ;
@@ -206,11 +206,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$279 ;
   wire \$28 ;
   wire [7:0] \$280 ;
-  wire [31:0] \$281 ;
-  wire [31:0] \$282 ;
+  wire [7:0] \$281 ;
+  wire [7:0] \$282 ;
   wire [31:0] \$283 ;
-  wire [7:0] \$284 ;
-  wire [7:0] \$285 ;
+  wire [31:0] \$284 ;
+  wire [31:0] \$285 ;
   wire [7:0] \$286 ;
   wire [7:0] \$287 ;
   wire [7:0] \$288 ;
@@ -229,11 +229,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$3 ;
   wire \$30 ;
   wire [7:0] \$300 ;
-  wire [31:0] \$301 ;
-  wire [31:0] \$302 ;
+  wire [7:0] \$301 ;
+  wire [7:0] \$302 ;
   wire [31:0] \$303 ;
-  wire [7:0] \$304 ;
-  wire [7:0] \$305 ;
+  wire [31:0] \$304 ;
+  wire [31:0] \$305 ;
   wire [7:0] \$306 ;
   wire [7:0] \$307 ;
   wire [7:0] \$308 ;
@@ -251,11 +251,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$319 ;
   wire \$32 ;
   wire [7:0] \$320 ;
-  wire [31:0] \$321 ;
-  wire [31:0] \$322 ;
+  wire [7:0] \$321 ;
+  wire [7:0] \$322 ;
   wire [31:0] \$323 ;
-  wire [7:0] \$324 ;
-  wire [7:0] \$325 ;
+  wire [31:0] \$324 ;
+  wire [31:0] \$325 ;
   wire [7:0] \$326 ;
   wire [7:0] \$327 ;
   wire [7:0] \$328 ;
@@ -273,11 +273,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$339 ;
   wire \$34 ;
   wire [7:0] \$340 ;
-  wire [31:0] \$341 ;
-  wire [31:0] \$342 ;
+  wire [7:0] \$341 ;
+  wire [7:0] \$342 ;
   wire [31:0] \$343 ;
-  wire [7:0] \$344 ;
-  wire [7:0] \$345 ;
+  wire [31:0] \$344 ;
+  wire [31:0] \$345 ;
   wire [7:0] \$346 ;
   wire [7:0] \$347 ;
   wire [7:0] \$348 ;
@@ -295,11 +295,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$359 ;
   wire \$36 ;
   wire [7:0] \$360 ;
-  wire [31:0] \$361 ;
-  wire [31:0] \$362 ;
+  wire [7:0] \$361 ;
+  wire [7:0] \$362 ;
   wire [31:0] \$363 ;
-  wire \$364 ;
-  wire \$365 ;
+  wire [31:0] \$364 ;
+  wire [31:0] \$365 ;
   wire \$366 ;
   wire \$367 ;
   wire \$368 ;
@@ -314,50 +314,50 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$376 ;
   wire \$377 ;
   wire \$378 ;
-  wire \$379 ;
+  wire [19:0] \$379 ;
   wire \$38 ;
   wire \$380 ;
   wire \$381 ;
   wire \$382 ;
   wire \$383 ;
   wire \$384 ;
-  reg [31:0] \$385 ;
+  wire \$385 ;
   wire \$386 ;
   wire \$387 ;
-  wire [6:0] \$388 ;
-  wire [7:0] \$389 ;
-  wire [7:0] \$39 ;
-  wire [6:0] \$390 ;
-  wire [8:0] \$391 ;
-  wire [24:0] \$392 ;
-  wire [24:0] \$393 ;
-  wire \$394 ;
+  reg [31:0] \$388 ;
+  wire \$389 ;
+  wire \$39 ;
+  wire \$390 ;
+  wire [6:0] \$391 ;
+  wire [7:0] \$392 ;
+  wire [6:0] \$393 ;
+  wire [8:0] \$394 ;
   wire [24:0] \$395 ;
   wire [24:0] \$396 ;
-  wire [24:0] \$397 ;
-  wire \$398 ;
-  wire \$399 ;
+  wire \$397 ;
+  wire [24:0] \$398 ;
+  wire [24:0] \$399 ;
   wire \$4 ;
-  wire [7:0] \$40 ;
-  wire \$400 ;
+  wire \$40 ;
+  wire [24:0] \$400 ;
   wire \$401 ;
   wire \$402 ;
-  wire [4:0] \$403 ;
+  wire \$403 ;
   wire \$404 ;
   wire \$405 ;
-  wire \$406 ;
-  wire [32:0] \$407 ;
-  wire [16:0] \$408 ;
-  wire [16:0] \$409 ;
+  wire [4:0] \$406 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire \$409 ;
   wire [7:0] \$41 ;
-  wire [10:0] \$410 ;
-  wire [10:0] \$411 ;
-  wire [10:0] \$412 ;
-  wire \$413 ;
-  wire \$414 ;
-  wire \$415 ;
-  wire [19:0] \$416 ;
-  wire [23:0] \$417 ;
+  wire [32:0] \$410 ;
+  wire [16:0] \$411 ;
+  wire [16:0] \$412 ;
+  wire [10:0] \$413 ;
+  wire [10:0] \$414 ;
+  wire [10:0] \$415 ;
+  wire \$416 ;
+  wire \$417 ;
   wire \$418 ;
   wire \$419 ;
   wire [7:0] \$42 ;
@@ -398,267 +398,267 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$451 ;
   wire \$452 ;
   wire \$453 ;
-  wire [6:0] \$454 ;
-  wire [7:0] \$455 ;
-  wire [32:0] \$456 ;
-  wire \$457 ;
+  wire \$454 ;
+  wire [6:0] \$455 ;
+  wire [7:0] \$456 ;
+  wire [32:0] \$457 ;
   wire \$458 ;
   wire \$459 ;
   wire [7:0] \$46 ;
   wire \$460 ;
-  wire [32:0] \$461 ;
-  wire \$462 ;
+  wire \$461 ;
+  wire [32:0] \$462 ;
   wire \$463 ;
   wire \$464 ;
   wire \$465 ;
-  wire [32:0] \$466 ;
-  wire \$467 ;
+  wire \$466 ;
+  wire [32:0] \$467 ;
   wire \$468 ;
   wire \$469 ;
-  wire [8:0] \$47 ;
+  wire [7:0] \$47 ;
   wire \$470 ;
-  wire [32:0] \$471 ;
-  wire \$472 ;
+  wire \$471 ;
+  wire [32:0] \$472 ;
   wire \$473 ;
   wire \$474 ;
   wire \$475 ;
-  wire [32:0] \$476 ;
-  wire \$477 ;
+  wire \$476 ;
+  wire [32:0] \$477 ;
   wire \$478 ;
   wire \$479 ;
-  wire \$48 ;
+  wire [7:0] \$48 ;
   wire \$480 ;
-  wire [32:0] \$481 ;
-  wire \$482 ;
+  wire \$481 ;
+  wire [32:0] \$482 ;
   wire \$483 ;
   wire \$484 ;
   wire \$485 ;
-  wire [32:0] \$486 ;
-  wire \$487 ;
+  wire \$486 ;
+  wire [32:0] \$487 ;
   wire \$488 ;
   wire \$489 ;
-  wire \$49 ;
+  wire [8:0] \$49 ;
   wire \$490 ;
-  wire [32:0] \$491 ;
-  wire \$492 ;
+  wire \$491 ;
+  wire [32:0] \$492 ;
   wire \$493 ;
   wire \$494 ;
   wire \$495 ;
-  wire [32:0] \$496 ;
-  wire \$497 ;
+  wire \$496 ;
+  wire [32:0] \$497 ;
   wire \$498 ;
   wire \$499 ;
   wire \$5 ;
   wire \$50 ;
   wire \$500 ;
-  wire [32:0] \$501 ;
-  wire \$502 ;
+  wire \$501 ;
+  wire [32:0] \$502 ;
   wire \$503 ;
   wire \$504 ;
   wire \$505 ;
-  wire [32:0] \$506 ;
-  wire \$507 ;
+  wire \$506 ;
+  wire [32:0] \$507 ;
   wire \$508 ;
   wire \$509 ;
   wire \$51 ;
   wire \$510 ;
-  wire [32:0] \$511 ;
-  wire \$512 ;
+  wire \$511 ;
+  wire [32:0] \$512 ;
   wire \$513 ;
   wire \$514 ;
   wire \$515 ;
-  wire [32:0] \$516 ;
-  wire \$517 ;
+  wire \$516 ;
+  wire [32:0] \$517 ;
   wire \$518 ;
   wire \$519 ;
-  wire [7:0] \$52 ;
+  wire \$52 ;
   wire \$520 ;
-  wire [32:0] \$521 ;
-  wire \$522 ;
+  wire \$521 ;
+  wire [32:0] \$522 ;
   wire \$523 ;
   wire \$524 ;
   wire \$525 ;
-  wire [32:0] \$526 ;
-  wire \$527 ;
+  wire \$526 ;
+  wire [32:0] \$527 ;
   wire \$528 ;
   wire \$529 ;
-  wire [7:0] \$53 ;
+  wire \$53 ;
   wire \$530 ;
-  wire [32:0] \$531 ;
-  wire \$532 ;
+  wire \$531 ;
+  wire [32:0] \$532 ;
   wire \$533 ;
   wire \$534 ;
   wire \$535 ;
-  wire [32:0] \$536 ;
-  wire \$537 ;
+  wire \$536 ;
+  wire [32:0] \$537 ;
   wire \$538 ;
   wire \$539 ;
   wire [7:0] \$54 ;
   wire \$540 ;
-  wire [32:0] \$541 ;
-  wire \$542 ;
+  wire \$541 ;
+  wire [32:0] \$542 ;
   wire \$543 ;
   wire \$544 ;
   wire \$545 ;
-  wire [32:0] \$546 ;
-  wire \$547 ;
+  wire \$546 ;
+  wire [32:0] \$547 ;
   wire \$548 ;
   wire \$549 ;
   wire [7:0] \$55 ;
   wire \$550 ;
-  wire [32:0] \$551 ;
-  wire \$552 ;
+  wire \$551 ;
+  wire [32:0] \$552 ;
   wire \$553 ;
   wire \$554 ;
   wire \$555 ;
-  wire [32:0] \$556 ;
-  wire \$557 ;
+  wire \$556 ;
+  wire [32:0] \$557 ;
   wire \$558 ;
   wire \$559 ;
   wire [7:0] \$56 ;
   wire \$560 ;
-  wire [32:0] \$561 ;
-  wire \$562 ;
+  wire \$561 ;
+  wire [32:0] \$562 ;
   wire \$563 ;
   wire \$564 ;
   wire \$565 ;
-  wire [32:0] \$566 ;
-  wire \$567 ;
+  wire \$566 ;
+  wire [32:0] \$567 ;
   wire \$568 ;
   wire \$569 ;
   wire [7:0] \$57 ;
   wire \$570 ;
-  wire [32:0] \$571 ;
-  wire \$572 ;
+  wire \$571 ;
+  wire [32:0] \$572 ;
   wire \$573 ;
   wire \$574 ;
   wire \$575 ;
-  wire [32:0] \$576 ;
-  wire \$577 ;
+  wire \$576 ;
+  wire [32:0] \$577 ;
   wire \$578 ;
   wire \$579 ;
   wire [7:0] \$58 ;
   wire \$580 ;
-  wire [32:0] \$581 ;
-  wire \$582 ;
+  wire \$581 ;
+  wire [32:0] \$582 ;
   wire \$583 ;
   wire \$584 ;
   wire \$585 ;
-  wire [32:0] \$586 ;
-  wire \$587 ;
+  wire \$586 ;
+  wire [32:0] \$587 ;
   wire \$588 ;
   wire \$589 ;
   wire [7:0] \$59 ;
   wire \$590 ;
-  wire [32:0] \$591 ;
-  wire \$592 ;
+  wire \$591 ;
+  wire [32:0] \$592 ;
   wire \$593 ;
   wire \$594 ;
   wire \$595 ;
-  wire [32:0] \$596 ;
-  wire \$597 ;
+  wire \$596 ;
+  wire [32:0] \$597 ;
   wire \$598 ;
   wire \$599 ;
   wire \$6 ;
-  wire [255:0] \$60 ;
+  wire [7:0] \$60 ;
   wire \$600 ;
-  wire [32:0] \$601 ;
-  wire \$602 ;
+  wire \$601 ;
+  wire [32:0] \$602 ;
   wire \$603 ;
   wire \$604 ;
   wire \$605 ;
-  wire [32:0] \$606 ;
-  wire \$607 ;
+  wire \$606 ;
+  wire [32:0] \$607 ;
   wire \$608 ;
   wire \$609 ;
-  wire [255:0] \$61 ;
+  wire [7:0] \$61 ;
   wire \$610 ;
-  wire [32:0] \$611 ;
-  wire \$612 ;
+  wire \$611 ;
+  wire [32:0] \$612 ;
   wire \$613 ;
   wire \$614 ;
   wire \$615 ;
-  wire [32:0] \$616 ;
-  wire \$617 ;
+  wire \$616 ;
+  wire [32:0] \$617 ;
   wire \$618 ;
-  wire [4:0] \$619 ;
-  wire [7:0] \$62 ;
-  wire \$620 ;
+  wire \$619 ;
+  wire [255:0] \$62 ;
+  wire [4:0] \$620 ;
   wire \$621 ;
   wire \$622 ;
-  wire [10:0] \$623 ;
-  wire \$624 ;
-  wire [16:0] \$625 ;
+  wire \$623 ;
+  wire [10:0] \$624 ;
+  wire \$625 ;
   wire [16:0] \$626 ;
-  wire [10:0] \$627 ;
-  wire \$628 ;
-  wire [16:0] \$629 ;
-  wire [7:0] \$63 ;
+  wire [16:0] \$627 ;
+  wire [10:0] \$628 ;
+  wire \$629 ;
+  wire [255:0] \$63 ;
   wire [16:0] \$630 ;
   wire [16:0] \$631 ;
-  wire \$632 ;
-  wire [16:0] \$633 ;
+  wire [16:0] \$632 ;
+  wire \$633 ;
   wire [16:0] \$634 ;
-  wire \$635 ;
+  wire [16:0] \$635 ;
   wire \$636 ;
-  wire [32:0] \$637 ;
-  wire \$638 ;
+  wire \$637 ;
+  wire [32:0] \$638 ;
   wire \$639 ;
   wire [7:0] \$64 ;
   wire \$640 ;
-  wire [16:0] \$641 ;
+  wire \$641 ;
   wire [16:0] \$642 ;
   wire [16:0] \$643 ;
   wire [16:0] \$644 ;
   wire [16:0] \$645 ;
   wire [16:0] \$646 ;
   wire [16:0] \$647 ;
-  wire [10:0] \$648 ;
-  wire [16:0] \$649 ;
+  wire [16:0] \$648 ;
+  wire [10:0] \$649 ;
   wire [7:0] \$65 ;
   wire [16:0] \$650 ;
   wire [16:0] \$651 ;
   wire [16:0] \$652 ;
   wire [16:0] \$653 ;
-  wire \$654 ;
+  wire [16:0] \$654 ;
   wire \$655 ;
-  wire [16:0] \$656 ;
-  wire \$657 ;
-  wire [16:0] \$658 ;
-  wire \$659 ;
+  wire \$656 ;
+  wire [16:0] \$657 ;
+  wire \$658 ;
+  wire [16:0] \$659 ;
   wire [7:0] \$66 ;
-  wire [16:0] \$660 ;
-  wire \$661 ;
-  wire [16:0] \$662 ;
-  wire \$663 ;
-  wire [16:0] \$664 ;
-  wire \$665 ;
-  wire [16:0] \$666 ;
-  wire \$667 ;
-  wire [16:0] \$668 ;
-  wire \$669 ;
+  wire \$660 ;
+  wire [16:0] \$661 ;
+  wire \$662 ;
+  wire [16:0] \$663 ;
+  wire \$664 ;
+  wire [16:0] \$665 ;
+  wire \$666 ;
+  wire [16:0] \$667 ;
+  wire \$668 ;
+  wire [16:0] \$669 ;
   wire [7:0] \$67 ;
-  wire [16:0] \$670 ;
-  wire \$671 ;
-  wire [32:0] \$672 ;
-  wire \$673 ;
+  wire \$670 ;
+  wire [16:0] \$671 ;
+  wire \$672 ;
+  wire [32:0] \$673 ;
   wire \$674 ;
   wire \$675 ;
   wire \$676 ;
-  wire [7:0] \$677 ;
-  reg \$678 ;
-  reg [255:0] \$679 ;
+  wire \$677 ;
+  wire [7:0] \$678 ;
+  reg \$679 ;
   wire [7:0] \$68 ;
-  reg [31:0] \$680 ;
+  reg [255:0] \$680 ;
   reg [31:0] \$681 ;
   reg [31:0] \$682 ;
   reg [31:0] \$683 ;
   reg [31:0] \$684 ;
-  reg [3:0] \$685 ;
+  reg [31:0] \$685 ;
   reg [3:0] \$686 ;
-  reg [23:0] \$687 ;
+  reg [3:0] \$687 ;
   reg [23:0] \$688 ;
-  reg \$689 ;
+  reg [23:0] \$689 ;
   wire [7:0] \$69 ;
   reg \$690 ;
   reg \$691 ;
@@ -669,30 +669,30 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$696 ;
   reg \$697 ;
   reg \$698 ;
-  reg [2:0] \$699 ;
-  wire [7:0] \$7 ;
-  wire [255:0] \$70 ;
-  reg [23:0] \$700 ;
-  reg \$701 ;
+  reg \$699 ;
+  wire \$7 ;
+  wire [7:0] \$70 ;
+  reg [2:0] \$700 ;
+  reg [23:0] \$701 ;
   reg \$702 ;
   reg \$703 ;
   reg \$704 ;
   reg \$705 ;
   reg \$706 ;
   reg \$707 ;
-  reg [5:0] \$708 ;
-  reg [6:0] \$709 ;
-  wire [255:0] \$71 ;
-  reg [3:0] \$710 ;
-  reg \$711 ;
+  reg \$708 ;
+  reg [5:0] \$709 ;
+  wire [7:0] \$71 ;
+  reg [6:0] \$710 ;
+  reg [3:0] \$711 ;
   reg \$712 ;
   reg \$713 ;
-  reg [31:0] \$714 ;
-  reg [383:0] \$715 ;
-  reg \$716 ;
-  reg [9:0] \$717 ;
+  reg \$714 ;
+  reg [31:0] \$715 ;
+  reg [383:0] \$716 ;
+  reg \$717 ;
   reg [9:0] \$718 ;
-  reg [15:0] \$719 ;
+  reg [9:0] \$719 ;
   wire [255:0] \$72 ;
   reg [15:0] \$720 ;
   reg [15:0] \$721 ;
@@ -700,15 +700,15 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [15:0] \$723 ;
   reg [15:0] \$724 ;
   reg [15:0] \$725 ;
-  reg [9:0] \$726 ;
+  reg [15:0] \$726 ;
   reg [9:0] \$727 ;
   reg [9:0] \$728 ;
-  reg \$729 ;
+  reg [9:0] \$729 ;
   wire [255:0] \$73 ;
   reg \$730 ;
   reg \$731 ;
   reg \$732 ;
-  reg [31:0] \$733 ;
+  reg \$733 ;
   reg [9:0] \$734 ;
   reg [15:0] \$735 ;
   reg [31:0] \$736 ;
@@ -737,7 +737,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$757 ;
   reg \$758 ;
   reg \$759 ;
-  wire [7:0] \$76 ;
+  wire [255:0] \$76 ;
   reg \$760 ;
   reg \$761 ;
   reg \$762 ;
@@ -748,7 +748,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$767 ;
   reg \$768 ;
   reg \$769 ;
-  wire [7:0] \$77 ;
+  wire [255:0] \$77 ;
   reg \$770 ;
   reg \$771 ;
   reg \$772 ;
@@ -892,7 +892,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [5:0] \$897 ;
   reg \$898 ;
   reg [31:0] \$899 ;
-  wire \$9 ;
+  wire [7:0] \$9 ;
   wire [7:0] \$90 ;
   reg [5:0] \$900 ;
   reg [31:0] \$901 ;
@@ -968,8 +968,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [7:0] best_v7 = 8'h00;
   output busy;
   wire busy;
-  wire \busy$504 ;
-  wire \busy$505 ;
+  wire \busy$506 ;
+  wire \busy$507 ;
   (* init = 1'h0 *)
   (* keep = "true" *)
   wire cfg_dc_en_lane0;
@@ -1123,24 +1123,24 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   wire [5:0] cfg_sc_shift_lane7;
   reg clear;
-  wire \clear$243 ;
-  wire \clear$264 ;
-  wire \clear$285 ;
-  wire \clear$306 ;
-  wire \clear$327 ;
-  wire \clear$348 ;
-  wire \clear$369 ;
-  wire \clear$390 ;
-  wire \clear$518 ;
+  wire \clear$245 ;
+  wire \clear$266 ;
+  wire \clear$287 ;
+  wire \clear$308 ;
+  wire \clear$329 ;
+  wire \clear$350 ;
+  wire \clear$371 ;
+  wire \clear$392 ;
+  wire \clear$520 ;
   input clk;
   wire clk;
   wire [7:0] cls;
   wire [15:0] col_addr;
-  wire [15:0] \col_addr$502 ;
+  wire [15:0] \col_addr$504 ;
   wire [63:0] col_data;
-  wire [127:0] \col_data$436 ;
+  wire [127:0] \col_data$438 ;
   wire col_valid;
-  wire \col_valid$501 ;
+  wire \col_valid$503 ;
   reg counters_clear = 1'h0;
   reg counting = 1'h0;
   reg [31:0] csr_q0 = 32'd0;
@@ -1154,39 +1154,39 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   reg decay_enable = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$262  = 1'h0;
+  reg \decay_enable$264  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$283  = 1'h0;
+  reg \decay_enable$285  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$304  = 1'h0;
+  reg \decay_enable$306  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$325  = 1'h0;
+  reg \decay_enable$327  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$346  = 1'h0;
+  reg \decay_enable$348  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$367  = 1'h0;
+  reg \decay_enable$369  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$388  = 1'h0;
+  reg \decay_enable$390  = 1'h0;
   wire [15:0] decay_multiplier;
-  wire [15:0] \decay_multiplier$258 ;
-  wire [15:0] \decay_multiplier$279 ;
-  wire [15:0] \decay_multiplier$300 ;
-  wire [15:0] \decay_multiplier$321 ;
-  wire [15:0] \decay_multiplier$342 ;
-  wire [15:0] \decay_multiplier$363 ;
-  wire [15:0] \decay_multiplier$384 ;
+  wire [15:0] \decay_multiplier$260 ;
+  wire [15:0] \decay_multiplier$281 ;
+  wire [15:0] \decay_multiplier$302 ;
+  wire [15:0] \decay_multiplier$323 ;
+  wire [15:0] \decay_multiplier$344 ;
+  wire [15:0] \decay_multiplier$365 ;
+  wire [15:0] \decay_multiplier$386 ;
   wire [4:0] decay_shift;
-  wire [4:0] \decay_shift$260 ;
-  wire [4:0] \decay_shift$281 ;
-  wire [4:0] \decay_shift$302 ;
-  wire [4:0] \decay_shift$323 ;
-  wire [4:0] \decay_shift$344 ;
-  wire [4:0] \decay_shift$365 ;
-  wire [4:0] \decay_shift$386 ;
+  wire [4:0] \decay_shift$262 ;
+  wire [4:0] \decay_shift$283 ;
+  wire [4:0] \decay_shift$304 ;
+  wire [4:0] \decay_shift$325 ;
+  wire [4:0] \decay_shift$346 ;
+  wire [4:0] \decay_shift$367 ;
+  wire [4:0] \decay_shift$388 ;
   output done;
   reg done = 1'h0;
   (* init = 1'h0 *)
-  wire \done$94 ;
+  wire \done$96 ;
   reg drained = 1'h0;
   reg [255:0] e_acc1 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [255:0] e_acc2 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
@@ -1329,7 +1329,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   output [7:0] flags;
   reg [7:0] flags = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \flags$99 ;
+  wire [7:0] \flags$101 ;
   reg [23:0] haddr = 24'h000000;
   reg [23:0] hcount = 24'h000000;
   reg [3:0] hdr_mem = 4'h0;
@@ -1355,104 +1355,104 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [255:0] hread_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [255:0] hread_mux;
   wire [7:0] i__payload;
-  wire [321:0] \i__payload$214 ;
-  wire \i__payload$214.first ;
-  wire \i__payload$214.last ;
-  wire [63:0] \i__payload$214.narrow ;
-  wire [7:0] \i__payload$214.narrow[0] ;
-  wire [7:0] \i__payload$214.narrow[1] ;
-  wire [7:0] \i__payload$214.narrow[2] ;
-  wire [7:0] \i__payload$214.narrow[3] ;
-  wire [7:0] \i__payload$214.narrow[4] ;
-  wire [7:0] \i__payload$214.narrow[5] ;
-  wire [7:0] \i__payload$214.narrow[6] ;
-  wire [7:0] \i__payload$214.narrow[7] ;
-  wire [255:0] \i__payload$214.wide ;
-  wire [31:0] \i__payload$214.wide[0] ;
-  wire [31:0] \i__payload$214.wide[1] ;
-  wire [31:0] \i__payload$214.wide[2] ;
-  wire [31:0] \i__payload$214.wide[3] ;
-  wire [31:0] \i__payload$214.wide[4] ;
-  wire [31:0] \i__payload$214.wide[5] ;
-  wire [31:0] \i__payload$214.wide[6] ;
-  wire [31:0] \i__payload$214.wide[7] ;
-  wire [31:0] \i__payload$221 ;
-  wire [33:0] \i__payload$228 ;
-  wire [31:0] \i__payload$228.delta ;
-  wire [1:0] \i__payload$228.region ;
-  wire [47:0] \i__payload$231 ;
-  wire [31:0] \i__payload$231.g ;
-  wire [15:0] \i__payload$231.w ;
-  wire [31:0] \i__payload$245 ;
-  wire [33:0] \i__payload$251 ;
-  wire [31:0] \i__payload$251.delta ;
-  wire [1:0] \i__payload$251.region ;
-  wire [47:0] \i__payload$253 ;
-  wire [31:0] \i__payload$253.g ;
-  wire [15:0] \i__payload$253.w ;
-  wire [31:0] \i__payload$266 ;
-  wire [33:0] \i__payload$272 ;
-  wire [31:0] \i__payload$272.delta ;
-  wire [1:0] \i__payload$272.region ;
-  wire [47:0] \i__payload$274 ;
-  wire [31:0] \i__payload$274.g ;
-  wire [15:0] \i__payload$274.w ;
-  wire [31:0] \i__payload$287 ;
+  wire [321:0] \i__payload$216 ;
+  wire \i__payload$216.first ;
+  wire \i__payload$216.last ;
+  wire [63:0] \i__payload$216.narrow ;
+  wire [7:0] \i__payload$216.narrow[0] ;
+  wire [7:0] \i__payload$216.narrow[1] ;
+  wire [7:0] \i__payload$216.narrow[2] ;
+  wire [7:0] \i__payload$216.narrow[3] ;
+  wire [7:0] \i__payload$216.narrow[4] ;
+  wire [7:0] \i__payload$216.narrow[5] ;
+  wire [7:0] \i__payload$216.narrow[6] ;
+  wire [7:0] \i__payload$216.narrow[7] ;
+  wire [255:0] \i__payload$216.wide ;
+  wire [31:0] \i__payload$216.wide[0] ;
+  wire [31:0] \i__payload$216.wide[1] ;
+  wire [31:0] \i__payload$216.wide[2] ;
+  wire [31:0] \i__payload$216.wide[3] ;
+  wire [31:0] \i__payload$216.wide[4] ;
+  wire [31:0] \i__payload$216.wide[5] ;
+  wire [31:0] \i__payload$216.wide[6] ;
+  wire [31:0] \i__payload$216.wide[7] ;
+  wire [31:0] \i__payload$223 ;
+  wire [33:0] \i__payload$230 ;
+  wire [31:0] \i__payload$230.delta ;
+  wire [1:0] \i__payload$230.region ;
+  wire [47:0] \i__payload$233 ;
+  wire [31:0] \i__payload$233.g ;
+  wire [15:0] \i__payload$233.w ;
+  wire [31:0] \i__payload$247 ;
+  wire [33:0] \i__payload$253 ;
+  wire [31:0] \i__payload$253.delta ;
+  wire [1:0] \i__payload$253.region ;
+  wire [47:0] \i__payload$255 ;
+  wire [31:0] \i__payload$255.g ;
+  wire [15:0] \i__payload$255.w ;
+  wire [31:0] \i__payload$268 ;
+  wire [33:0] \i__payload$274 ;
+  wire [31:0] \i__payload$274.delta ;
+  wire [1:0] \i__payload$274.region ;
+  wire [47:0] \i__payload$276 ;
+  wire [31:0] \i__payload$276.g ;
+  wire [15:0] \i__payload$276.w ;
+  wire [31:0] \i__payload$289 ;
   wire [7:0] \i__payload$29 ;
-  wire [33:0] \i__payload$293 ;
-  wire [31:0] \i__payload$293.delta ;
-  wire [1:0] \i__payload$293.region ;
-  wire [47:0] \i__payload$295 ;
-  wire [31:0] \i__payload$295.g ;
-  wire [15:0] \i__payload$295.w ;
-  wire [31:0] \i__payload$308 ;
-  wire [33:0] \i__payload$314 ;
-  wire [31:0] \i__payload$314.delta ;
-  wire [1:0] \i__payload$314.region ;
-  wire [47:0] \i__payload$316 ;
-  wire [31:0] \i__payload$316.g ;
-  wire [15:0] \i__payload$316.w ;
-  wire [31:0] \i__payload$329 ;
-  wire [33:0] \i__payload$335 ;
-  wire [31:0] \i__payload$335.delta ;
-  wire [1:0] \i__payload$335.region ;
-  wire [47:0] \i__payload$337 ;
-  wire [31:0] \i__payload$337.g ;
-  wire [15:0] \i__payload$337.w ;
-  wire [31:0] \i__payload$350 ;
-  wire [33:0] \i__payload$356 ;
-  wire [31:0] \i__payload$356.delta ;
-  wire [1:0] \i__payload$356.region ;
-  wire [47:0] \i__payload$358 ;
-  wire [31:0] \i__payload$358.g ;
-  wire [15:0] \i__payload$358.w ;
-  wire [31:0] \i__payload$371 ;
-  wire [33:0] \i__payload$377 ;
-  wire [31:0] \i__payload$377.delta ;
-  wire [1:0] \i__payload$377.region ;
-  wire [47:0] \i__payload$379 ;
-  wire [31:0] \i__payload$379.g ;
-  wire [15:0] \i__payload$379.w ;
+  wire [33:0] \i__payload$295 ;
+  wire [31:0] \i__payload$295.delta ;
+  wire [1:0] \i__payload$295.region ;
+  wire [47:0] \i__payload$297 ;
+  wire [31:0] \i__payload$297.g ;
+  wire [15:0] \i__payload$297.w ;
+  wire [31:0] \i__payload$310 ;
+  wire [33:0] \i__payload$316 ;
+  wire [31:0] \i__payload$316.delta ;
+  wire [1:0] \i__payload$316.region ;
+  wire [47:0] \i__payload$318 ;
+  wire [31:0] \i__payload$318.g ;
+  wire [15:0] \i__payload$318.w ;
+  wire [31:0] \i__payload$331 ;
+  wire [33:0] \i__payload$337 ;
+  wire [31:0] \i__payload$337.delta ;
+  wire [1:0] \i__payload$337.region ;
+  wire [47:0] \i__payload$339 ;
+  wire [31:0] \i__payload$339.g ;
+  wire [15:0] \i__payload$339.w ;
+  wire [31:0] \i__payload$352 ;
+  wire [33:0] \i__payload$358 ;
+  wire [31:0] \i__payload$358.delta ;
+  wire [1:0] \i__payload$358.region ;
+  wire [47:0] \i__payload$360 ;
+  wire [31:0] \i__payload$360.g ;
+  wire [15:0] \i__payload$360.w ;
+  wire [31:0] \i__payload$373 ;
+  wire [33:0] \i__payload$379 ;
+  wire [31:0] \i__payload$379.delta ;
+  wire [1:0] \i__payload$379.region ;
   wire [7:0] \i__payload$38 ;
-  wire [127:0] \i__payload$392 ;
-  wire [63:0] \i__payload$392.y ;
-  wire [7:0] \i__payload$392.y[0] ;
-  wire [7:0] \i__payload$392.y[1] ;
-  wire [7:0] \i__payload$392.y[2] ;
-  wire [7:0] \i__payload$392.y[3] ;
-  wire [7:0] \i__payload$392.y[4] ;
-  wire [7:0] \i__payload$392.y[5] ;
-  wire [7:0] \i__payload$392.y[6] ;
-  wire [7:0] \i__payload$392.y[7] ;
-  wire [63:0] \i__payload$392.y_hat ;
-  wire [7:0] \i__payload$392.y_hat[0] ;
-  wire [7:0] \i__payload$392.y_hat[1] ;
-  wire [7:0] \i__payload$392.y_hat[2] ;
-  wire [7:0] \i__payload$392.y_hat[3] ;
-  wire [7:0] \i__payload$392.y_hat[4] ;
-  wire [7:0] \i__payload$392.y_hat[5] ;
-  wire [7:0] \i__payload$392.y_hat[6] ;
-  wire [7:0] \i__payload$392.y_hat[7] ;
+  wire [47:0] \i__payload$381 ;
+  wire [31:0] \i__payload$381.g ;
+  wire [15:0] \i__payload$381.w ;
+  wire [127:0] \i__payload$394 ;
+  wire [63:0] \i__payload$394.y ;
+  wire [7:0] \i__payload$394.y[0] ;
+  wire [7:0] \i__payload$394.y[1] ;
+  wire [7:0] \i__payload$394.y[2] ;
+  wire [7:0] \i__payload$394.y[3] ;
+  wire [7:0] \i__payload$394.y[4] ;
+  wire [7:0] \i__payload$394.y[5] ;
+  wire [7:0] \i__payload$394.y[6] ;
+  wire [7:0] \i__payload$394.y[7] ;
+  wire [63:0] \i__payload$394.y_hat ;
+  wire [7:0] \i__payload$394.y_hat[0] ;
+  wire [7:0] \i__payload$394.y_hat[1] ;
+  wire [7:0] \i__payload$394.y_hat[2] ;
+  wire [7:0] \i__payload$394.y_hat[3] ;
+  wire [7:0] \i__payload$394.y_hat[4] ;
+  wire [7:0] \i__payload$394.y_hat[5] ;
+  wire [7:0] \i__payload$394.y_hat[6] ;
+  wire [7:0] \i__payload$394.y_hat[7] ;
   wire [7:0] \i__payload$47 ;
   wire [7:0] \i__payload$56 ;
   wire [7:0] \i__payload$65 ;
@@ -1463,38 +1463,38 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \i__ready$41 ;
   wire \i__ready$50 ;
   wire \i__ready$59 ;
-  wire \i__ready$608 ;
+  wire \i__ready$611 ;
   wire \i__ready$68 ;
   wire \i__ready$77 ;
   wire \i__ready$86 ;
   wire i__valid;
-  reg \i__valid$212  = 1'h0;
-  wire \i__valid$217 ;
-  wire \i__valid$227 ;
-  wire \i__valid$230 ;
-  wire \i__valid$244 ;
-  wire \i__valid$250 ;
+  reg \i__valid$214  = 1'h0;
+  wire \i__valid$219 ;
+  wire \i__valid$229 ;
+  wire \i__valid$232 ;
+  wire \i__valid$246 ;
   wire \i__valid$252 ;
-  wire \i__valid$265 ;
-  wire \i__valid$271 ;
+  wire \i__valid$254 ;
+  wire \i__valid$267 ;
   wire \i__valid$273 ;
-  wire \i__valid$286 ;
-  wire \i__valid$292 ;
+  wire \i__valid$275 ;
+  wire \i__valid$288 ;
   wire \i__valid$294 ;
-  wire \i__valid$307 ;
-  wire \i__valid$313 ;
+  wire \i__valid$296 ;
+  wire \i__valid$309 ;
   wire \i__valid$315 ;
-  wire \i__valid$328 ;
+  wire \i__valid$317 ;
   wire \i__valid$33 ;
-  wire \i__valid$334 ;
+  wire \i__valid$330 ;
   wire \i__valid$336 ;
-  wire \i__valid$349 ;
-  wire \i__valid$355 ;
+  wire \i__valid$338 ;
+  wire \i__valid$351 ;
   wire \i__valid$357 ;
-  wire \i__valid$370 ;
-  wire \i__valid$376 ;
+  wire \i__valid$359 ;
+  wire \i__valid$372 ;
   wire \i__valid$378 ;
-  wire \i__valid$391 ;
+  wire \i__valid$380 ;
+  wire \i__valid$393 ;
   wire \i__valid$42 ;
   wire \i__valid$51 ;
   wire \i__valid$60 ;
@@ -1514,35 +1514,35 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   reg [31:0] lr_multiplier = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$254  = 32'd0;
+  reg [31:0] \lr_multiplier$256  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$275  = 32'd0;
+  reg [31:0] \lr_multiplier$277  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$296  = 32'd0;
+  reg [31:0] \lr_multiplier$298  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$317  = 32'd0;
+  reg [31:0] \lr_multiplier$319  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$338  = 32'd0;
+  reg [31:0] \lr_multiplier$340  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$359  = 32'd0;
+  reg [31:0] \lr_multiplier$361  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$380  = 32'd0;
+  reg [31:0] \lr_multiplier$382  = 32'd0;
   (* keep = "true" *)
   reg [5:0] lr_shift = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$256  = 6'h00;
+  reg [5:0] \lr_shift$258  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$277  = 6'h00;
+  reg [5:0] \lr_shift$279  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$298  = 6'h00;
+  reg [5:0] \lr_shift$300  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$319  = 6'h00;
+  reg [5:0] \lr_shift$321  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$340  = 6'h00;
+  reg [5:0] \lr_shift$342  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$361  = 6'h00;
+  reg [5:0] \lr_shift$363  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$382  = 6'h00;
+  reg [5:0] \lr_shift$384  = 6'h00;
   output [255:0] m_axis_tdata;
   wire [255:0] m_axis_tdata;
   output m_axis_tlast;
@@ -1560,19 +1560,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   reg [31:0] multiplier = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$246  = 32'd0;
+  reg [31:0] \multiplier$248  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$267  = 32'd0;
+  reg [31:0] \multiplier$269  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$288  = 32'd0;
+  reg [31:0] \multiplier$290  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$309  = 32'd0;
+  reg [31:0] \multiplier$311  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$330  = 32'd0;
+  reg [31:0] \multiplier$332  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$351  = 32'd0;
+  reg [31:0] \multiplier$353  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$372  = 32'd0;
+  reg [31:0] \multiplier$374  = 32'd0;
   reg n_last = 1'h0;
   reg [15:0] naddr = 16'h0000;
   wire [7:0] new_i;
@@ -1582,37 +1582,31 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [9:0] nt_m1 = 10'h000;
   reg [9:0] nt_m2 = 10'h000;
   wire [7:0] o__payload;
-  wire [258:0] \o__payload$170 ;
-  wire [255:0] \o__payload$170.acc ;
-  wire [31:0] \o__payload$170.acc[0] ;
-  wire [31:0] \o__payload$170.acc[1] ;
-  wire [31:0] \o__payload$170.acc[2] ;
-  wire [31:0] \o__payload$170.acc[3] ;
-  wire [31:0] \o__payload$170.acc[4] ;
-  wire [31:0] \o__payload$170.acc[5] ;
-  wire [31:0] \o__payload$170.acc[6] ;
-  wire [31:0] \o__payload$170.acc[7] ;
-  wire [2:0] \o__payload$170.row ;
+  wire [258:0] \o__payload$172 ;
+  wire [255:0] \o__payload$172.acc ;
+  wire [31:0] \o__payload$172.acc[0] ;
+  wire [31:0] \o__payload$172.acc[1] ;
+  wire [31:0] \o__payload$172.acc[2] ;
+  wire [31:0] \o__payload$172.acc[3] ;
+  wire [31:0] \o__payload$172.acc[4] ;
+  wire [31:0] \o__payload$172.acc[5] ;
+  wire [31:0] \o__payload$172.acc[6] ;
+  wire [31:0] \o__payload$172.acc[7] ;
+  wire [2:0] \o__payload$172.row ;
   wire [7:0] \o__payload$30 ;
   wire [7:0] \o__payload$39 ;
-  wire [74:0] \o__payload$396 ;
-  wire [2:0] \o__payload$396.argmax ;
-  wire [63:0] \o__payload$396.e ;
-  wire [7:0] \o__payload$396.e[0] ;
-  wire [7:0] \o__payload$396.e[1] ;
-  wire [7:0] \o__payload$396.e[2] ;
-  wire [7:0] \o__payload$396.e[3] ;
-  wire [7:0] \o__payload$396.e[4] ;
-  wire [7:0] \o__payload$396.e[5] ;
-  wire [7:0] \o__payload$396.e[6] ;
-  wire [7:0] \o__payload$396.e[7] ;
-  wire [7:0] \o__payload$396.max ;
-  wire [9:0] \o__payload$404 ;
-  wire [7:0] \o__payload$404.h ;
-  wire [1:0] \o__payload$404.region ;
-  wire [9:0] \o__payload$405 ;
-  wire [7:0] \o__payload$405.h ;
-  wire [1:0] \o__payload$405.region ;
+  wire [74:0] \o__payload$398 ;
+  wire [2:0] \o__payload$398.argmax ;
+  wire [63:0] \o__payload$398.e ;
+  wire [7:0] \o__payload$398.e[0] ;
+  wire [7:0] \o__payload$398.e[1] ;
+  wire [7:0] \o__payload$398.e[2] ;
+  wire [7:0] \o__payload$398.e[3] ;
+  wire [7:0] \o__payload$398.e[4] ;
+  wire [7:0] \o__payload$398.e[5] ;
+  wire [7:0] \o__payload$398.e[6] ;
+  wire [7:0] \o__payload$398.e[7] ;
+  wire [7:0] \o__payload$398.max ;
   wire [9:0] \o__payload$406 ;
   wire [7:0] \o__payload$406.h ;
   wire [1:0] \o__payload$406.region ;
@@ -1631,22 +1625,28 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [9:0] \o__payload$411 ;
   wire [7:0] \o__payload$411.h ;
   wire [1:0] \o__payload$411.region ;
-  wire [31:0] \o__payload$415 ;
-  wire [31:0] \o__payload$416 ;
+  wire [9:0] \o__payload$412 ;
+  wire [7:0] \o__payload$412.h ;
+  wire [1:0] \o__payload$412.region ;
+  wire [9:0] \o__payload$413 ;
+  wire [7:0] \o__payload$413.h ;
+  wire [1:0] \o__payload$413.region ;
   wire [31:0] \o__payload$417 ;
   wire [31:0] \o__payload$418 ;
   wire [31:0] \o__payload$419 ;
   wire [31:0] \o__payload$420 ;
   wire [31:0] \o__payload$421 ;
   wire [31:0] \o__payload$422 ;
-  wire [15:0] \o__payload$424 ;
-  wire [15:0] \o__payload$425 ;
+  wire [31:0] \o__payload$423 ;
+  wire [31:0] \o__payload$424 ;
   wire [15:0] \o__payload$426 ;
   wire [15:0] \o__payload$427 ;
   wire [15:0] \o__payload$428 ;
   wire [15:0] \o__payload$429 ;
   wire [15:0] \o__payload$430 ;
   wire [15:0] \o__payload$431 ;
+  wire [15:0] \o__payload$432 ;
+  wire [15:0] \o__payload$433 ;
   wire [7:0] \o__payload$48 ;
   wire [7:0] \o__payload$57 ;
   wire [7:0] \o__payload$66 ;
@@ -1689,7 +1689,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire o__valid;
   wire \o__valid$34 ;
   wire \o__valid$43 ;
-  wire \o__valid$517 ;
+  wire \o__valid$519 ;
   wire \o__valid$52 ;
   wire \o__valid$61 ;
   wire \o__valid$70 ;
@@ -1699,13 +1699,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [15:0] o_tile = 16'h0000;
   reg [23:0] out_cnt = 24'h000000;
   wire overflow;
-  wire \overflow$639 ;
-  wire \overflow$640 ;
-  wire \overflow$641 ;
   wire \overflow$642 ;
   wire \overflow$643 ;
   wire \overflow$644 ;
   wire \overflow$645 ;
+  wire \overflow$646 ;
+  wire \overflow$647 ;
+  wire \overflow$648 ;
   reg [15:0] p_mrow = 16'h0000;
   reg [5:0] pc = 6'h00;
   reg [31:0] phase_cycles0 = 32'd0;
@@ -1742,40 +1742,45 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [31:0] phase_cycles9 = 32'd0;
   wire pipe_busy;
   reg [5:0] r_addr;
-  reg [8:0] \r_addr$174 ;
-  reg [6:0] \r_addr$177 ;
-  reg [9:0] \r_addr$178 ;
+  reg [8:0] \r_addr$176 ;
+  reg [6:0] \r_addr$179 ;
   reg [9:0] \r_addr$180 ;
-  reg [6:0] \r_addr$181 ;
-  reg [6:0] \r_addr$182 ;
-  reg [8:0] \r_addr$183 ;
-  reg [7:0] \r_addr$184 ;
-  reg [5:0] \r_addr$185 ;
+  reg [9:0] \r_addr$182 ;
+  reg [6:0] \r_addr$183 ;
+  reg [6:0] \r_addr$184 ;
+  reg [8:0] \r_addr$185 ;
+  reg [7:0] \r_addr$186 ;
+  reg [5:0] \r_addr$187 ;
   wire [256:0] r_data;
-  wire [127:0] \r_data$109 ;
-  wire [127:0] \r_data$110 ;
   wire [127:0] \r_data$111 ;
-  wire [63:0] \r_data$112 ;
-  wire [63:0] \r_data$113 ;
+  wire [127:0] \r_data$112 ;
+  wire [127:0] \r_data$113 ;
   wire [63:0] \r_data$114 ;
-  wire [15:0] \r_data$115 ;
-  wire [255:0] \r_data$116 ;
-  wire [7:0] \r_data$117 ;
-  wire [63:0] \r_data$119 ;
+  wire [63:0] \r_data$115 ;
+  wire [63:0] \r_data$116 ;
+  wire [15:0] \r_data$117 ;
+  wire [255:0] \r_data$118 ;
+  wire [7:0] \r_data$119 ;
+  wire [63:0] \r_data$121 ;
   wire r_en;
   wire r_rdy;
   wire read_room;
   reg [15:0] row_base;
-  reg [15:0] \row_base$498 ;
+  reg [15:0] \row_base$500 ;
   wire [127:0] row_data;
-  wire [63:0] \row_data$462 ;
+  wire [63:0] \row_data$464 ;
   reg row_done;
   reg [2:0] row_index;
-  reg [2:0] \row_index$497 ;
+  reg [2:0] \row_index$499 ;
   reg row_valid;
-  reg \row_valid$489 ;
+  reg \row_valid$491 ;
+  (* keep = "true" *)
+  reg [9:0] rows_a = 10'h000;
+  (* keep = "true" *)
+  reg [9:0] rows_b = 10'h000;
   reg [31:0] rows_done = 32'd0;
-  reg [31:0] rows_total = 32'd0;
+  reg [19:0] rows_p = 20'h00000;
+  wire [31:0] rows_total;
   input rst;
   wire rst;
   (* init = 32'd0 *)
@@ -1936,19 +1941,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   reg [5:0] shift = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$248  = 6'h00;
+  reg [5:0] \shift$250  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$269  = 6'h00;
+  reg [5:0] \shift$271  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$290  = 6'h00;
+  reg [5:0] \shift$292  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$311  = 6'h00;
+  reg [5:0] \shift$313  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$332  = 6'h00;
+  reg [5:0] \shift$334  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$353  = 6'h00;
+  reg [5:0] \shift$355  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$374  = 6'h00;
+  reg [5:0] \shift$376  = 6'h00;
   reg [3:0] since_last = 4'hf;
   reg since_ok = 1'h1;
   reg [255:0] st_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
@@ -1956,7 +1961,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   output [31:0] step_count;
   reg [31:0] step_count = 32'd0;
   (* init = 32'd0 *)
-  wire [31:0] \step_count$97 ;
+  wire [31:0] \step_count$99 ;
   reg [15:0] t_addr;
   wire [255:0] t_data;
   reg [15:0] t_mrow = 16'h0000;
@@ -2000,37 +2005,37 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg trace_valid = 1'h0;
   reg tv;
   reg [5:0] w_addr;
-  reg [8:0] \w_addr$138 ;
-  reg [6:0] \w_addr$141 ;
-  reg [9:0] \w_addr$144 ;
-  reg [9:0] \w_addr$147 ;
-  reg [6:0] \w_addr$150 ;
-  reg [8:0] \w_addr$153 ;
-  reg [7:0] \w_addr$156 ;
-  reg [5:0] \w_addr$159 ;
-  reg [6:0] \w_addr$162 ;
+  reg [8:0] \w_addr$140 ;
+  reg [6:0] \w_addr$143 ;
+  reg [9:0] \w_addr$146 ;
+  reg [9:0] \w_addr$149 ;
+  reg [6:0] \w_addr$152 ;
+  reg [8:0] \w_addr$155 ;
+  reg [7:0] \w_addr$158 ;
+  reg [5:0] \w_addr$161 ;
+  reg [6:0] \w_addr$164 ;
   reg [256:0] w_data;
-  reg [127:0] \w_data$136 ;
-  reg [127:0] \w_data$139 ;
-  reg [127:0] \w_data$142 ;
-  reg [63:0] \w_data$145 ;
-  reg [63:0] \w_data$148 ;
-  reg [63:0] \w_data$151 ;
-  reg [15:0] \w_data$154 ;
-  reg [255:0] \w_data$157 ;
-  reg [7:0] \w_data$160 ;
-  reg [63:0] \w_data$163 ;
+  reg [127:0] \w_data$138 ;
+  reg [127:0] \w_data$141 ;
+  reg [127:0] \w_data$144 ;
+  reg [63:0] \w_data$147 ;
+  reg [63:0] \w_data$150 ;
+  reg [63:0] \w_data$153 ;
+  reg [15:0] \w_data$156 ;
+  reg [255:0] \w_data$159 ;
+  reg [7:0] \w_data$162 ;
+  reg [63:0] \w_data$165 ;
   reg w_en;
-  reg \w_en$133 ;
-  reg \w_en$137 ;
-  reg \w_en$140 ;
-  reg \w_en$143 ;
-  reg \w_en$146 ;
-  reg \w_en$149 ;
-  reg \w_en$152 ;
-  reg \w_en$155 ;
-  reg \w_en$158 ;
-  reg \w_en$161 ;
+  reg \w_en$135 ;
+  reg \w_en$139 ;
+  reg \w_en$142 ;
+  reg \w_en$145 ;
+  reg \w_en$148 ;
+  reg \w_en$151 ;
+  reg \w_en$154 ;
+  reg \w_en$157 ;
+  reg \w_en$160 ;
+  reg \w_en$163 ;
   reg [15:0] waddr = 16'h0000;
   reg [15:0] wcol = 16'h0000;
   reg [255:0] wide_data;
@@ -2059,13 +2064,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [31:0] wide_wt6;
   reg [31:0] wide_wt7;
   wire wrapped;
-  wire \wrapped$647 ;
-  wire \wrapped$648 ;
-  wire \wrapped$649 ;
   wire \wrapped$650 ;
   wire \wrapped$651 ;
   wire \wrapped$652 ;
   wire \wrapped$653 ;
+  wire \wrapped$654 ;
+  wire \wrapped$655 ;
+  wire \wrapped$656 ;
   reg [63:0] y1 = 64'h0000000000000000;
   reg [63:0] y2 = 64'h0000000000000000;
   reg [63:0] y3 = 64'h0000000000000000;
@@ -2074,772 +2079,777 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [63:0] y6 = 64'h0000000000000000;
   reg [63:0] y7 = 64'h0000000000000000;
   reg [63:0] y8 = 64'h0000000000000000;
-  assign \$33  = ibits[2:0] == 2'h3;
-  assign \i__valid$334  = e_r5[0] & \$33 ;
-  assign \i__valid$336  = e_r5[0] & ex_grad;
   assign \$34  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$349  = e_r5[0] & \$34 ;
+  assign \i__valid$330  = e_r5[0] & \$34 ;
   assign \$35  = ibits[2:0] == 2'h3;
-  assign \i__valid$355  = e_r5[0] & \$35 ;
-  assign \i__valid$357  = e_r5[0] & ex_grad;
+  assign \i__valid$336  = e_r5[0] & \$35 ;
+  assign \i__valid$338  = e_r5[0] & ex_grad;
   assign \$36  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$370  = e_r5[0] & \$36 ;
+  assign \i__valid$351  = e_r5[0] & \$36 ;
   assign \$37  = ibits[2:0] == 2'h3;
-  assign \i__valid$376  = e_r5[0] & \$37 ;
-  assign \i__valid$378  = e_r5[0] & ex_grad;
-  assign \$38  = ibits[2:0] == 2'h2;
-  assign \i__valid$391  = i__valid & \$38 ;
-  assign \$39  = sb8[70] ? i__payload : 8'h80;
-  assign \$40  = sb8[71] ? \i__payload$29  : 8'h80;
-  assign \$41  = sb8[72] ? \i__payload$38  : 8'h80;
-  assign \$42  = sb8[73] ? \i__payload$47  : 8'h80;
-  assign \$43  = sb8[74] ? \i__payload$56  : 8'h80;
-  assign \$44  = sb8[75] ? \i__payload$65  : 8'h80;
-  assign \$45  = sb8[76] ? \i__payload$74  : 8'h80;
-  assign \$46  = sb8[77] ? \i__payload$83  : 8'h80;
-  assign \$47  = \o__payload$396 [66:64] + sb11[85:78];
-  assign \$48  = $signed(\o__payload$396 [74:67]) > $signed(best_v0);
-  assign \$49  = sb11[53] | \$48 ;
-  assign new_v = \$49  ? \o__payload$396 [74:67] : best_v0;
-  assign \$50  = $signed(\o__payload$396 [74:67]) > $signed(best_v0);
+  assign \i__valid$357  = e_r5[0] & \$37 ;
+  assign \i__valid$359  = e_r5[0] & ex_grad;
+  assign \$38  = ex_fwd_relu | ex_fwd_err;
+  assign \i__valid$372  = e_r5[0] & \$38 ;
+  assign \$39  = ibits[2:0] == 2'h3;
+  assign \i__valid$378  = e_r5[0] & \$39 ;
+  assign \i__valid$380  = e_r5[0] & ex_grad;
+  assign \$40  = ibits[2:0] == 2'h2;
+  assign \i__valid$393  = i__valid & \$40 ;
+  assign \$41  = sb8[70] ? i__payload : 8'h80;
+  assign \$42  = sb8[71] ? \i__payload$29  : 8'h80;
+  assign \$43  = sb8[72] ? \i__payload$38  : 8'h80;
+  assign \$44  = sb8[73] ? \i__payload$47  : 8'h80;
+  assign \$45  = sb8[74] ? \i__payload$56  : 8'h80;
+  assign \$46  = sb8[75] ? \i__payload$65  : 8'h80;
+  assign \$47  = sb8[76] ? \i__payload$74  : 8'h80;
+  assign \$48  = sb8[77] ? \i__payload$83  : 8'h80;
+  assign \$49  = \o__payload$398 [66:64] + sb11[85:78];
+  assign \$50  = $signed(\o__payload$398 [74:67]) > $signed(best_v0);
   assign \$51  = sb11[53] | \$50 ;
-  assign new_i = \$51  ? \$47 [7:0] : best_i0;
-  assign \$52  = sb10[70] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$53  = sb10[71] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$54  = sb10[72] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$55  = sb10[73] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$56  = sb10[74] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$57  = sb10[75] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$58  = sb10[76] ? \o__payload$410 [7:0] : 8'h00;
-  assign \$59  = sb10[77] ? \o__payload$411 [7:0] : 8'h00;
-  assign \$60  = host_writing_ag ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52  };
-  assign \$61  = host_writing_rg ? s_axis_tdata : { 240'h000000000000000000000000000000000000000000000000000000000000, \o__payload$411 [9:8], \o__payload$410 [9:8], \o__payload$409 [9:8], \o__payload$408 [9:8], \o__payload$407 [9:8], \o__payload$406 [9:8], \o__payload$405 [9:8], \o__payload$404 [9:8] };
-  assign \$62  = sb11[70] ? \o__payload$396 [7:0] : 8'h00;
-  assign \$63  = sb11[71] ? \o__payload$396 [15:8] : 8'h00;
-  assign \$64  = sb11[72] ? \o__payload$396 [23:16] : 8'h00;
-  assign \$65  = sb11[73] ? \o__payload$396 [31:24] : 8'h00;
-  assign \$66  = sb11[74] ? \o__payload$396 [39:32] : 8'h00;
-  assign \$67  = sb11[75] ? \o__payload$396 [47:40] : 8'h00;
-  assign \$68  = sb11[76] ? \o__payload$396 [55:48] : 8'h00;
-  assign \$69  = sb11[77] ? \o__payload$396 [63:56] : 8'h00;
-  assign \$70  = host_writing_e ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62  };
-  assign \$71  = host_writing_d ? s_axis_tdata : { \o__payload$422 , \o__payload$421 , \o__payload$420 , \o__payload$419 , \o__payload$418 , \o__payload$417 , \o__payload$416 , \o__payload$415  };
-  assign \$72  = host_writing_wf ? s_axis_tdata : { 128'h00000000000000000000000000000000, \o__payload$431 , \o__payload$430 , \o__payload$429 , \o__payload$428 , \o__payload$427 , \o__payload$426 , \o__payload$425 , \o__payload$424  };
-  assign \$73  = host_writing_pred ? s_axis_tdata : { 248'h00000000000000000000000000000000000000000000000000000000000000, new_i };
-  assign \$74  = host_writing_af ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, col_data };
-  assign \$75  = host_writing_wt ? s_axis_tdata : { 128'h00000000000000000000000000000000, \col_data$436  };
-  assign \$76  = sb10[70] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$77  = sb10[71] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$78  = sb10[72] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$79  = sb10[73] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$80  = sb10[74] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$81  = sb10[75] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$82  = sb10[76] ? \o__payload$410 [7:0] : 8'h00;
-  assign \$83  = sb10[77] ? \o__payload$411 [7:0] : 8'h00;
-  assign \$84  = sb10[70] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$85  = sb10[71] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$86  = sb10[72] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$87  = sb10[73] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$88  = sb10[74] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$89  = sb10[75] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$90  = sb10[76] ? \o__payload$410 [7:0] : 8'h00;
-  assign \$91  = sb10[77] ? \o__payload$411 [7:0] : 8'h00;
-  assign \$92  = sb10[70] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$93  = sb10[71] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$94  = sb10[72] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$95  = sb10[73] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$96  = sb10[74] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$97  = sb10[75] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$98  = sb10[76] ? \o__payload$410 [7:0] : 8'h00;
-  assign \$99  = sb10[77] ? \o__payload$411 [7:0] : 8'h00;
-  assign \$100  = sb10[70] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$101  = sb10[71] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$102  = sb10[72] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$103  = sb10[73] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$104  = sb10[74] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$105  = sb10[75] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$106  = sb10[76] ? \o__payload$410 [7:0] : 8'h00;
-  assign \$107  = sb10[77] ? \o__payload$411 [7:0] : 8'h00;
-  assign \$108  = sb10[70] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$109  = sb10[71] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$110  = sb10[72] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$111  = sb10[73] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$112  = sb10[74] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$113  = sb10[75] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$114  = sb10[76] ? \o__payload$410 [7:0] : 8'h00;
-  assign \$115  = sb10[77] ? \o__payload$411 [7:0] : 8'h00;
-  assign \$116  = sb10[70] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$117  = sb10[71] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$118  = sb10[72] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$119  = sb10[73] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$120  = sb10[74] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$121  = sb10[75] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$122  = sb10[76] ? \o__payload$410 [7:0] : 8'h00;
-  assign \$123  = sb10[77] ? \o__payload$411 [7:0] : 8'h00;
-  assign \$124  = sb10[70] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$125  = sb10[71] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$126  = sb10[72] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$127  = sb10[73] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$128  = sb10[74] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$129  = sb10[75] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$130  = sb10[76] ? \o__payload$410 [7:0] : 8'h00;
-  assign \$131  = sb10[77] ? \o__payload$411 [7:0] : 8'h00;
-  assign \$132  = sb10[70] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$133  = sb10[71] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$134  = sb10[72] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$135  = sb10[73] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$136  = sb10[74] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$137  = sb10[75] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$138  = sb10[76] ? \o__payload$410 [7:0] : 8'h00;
-  assign \$139  = sb10[77] ? \o__payload$411 [7:0] : 8'h00;
-  assign \$140  = sb11[70] ? \o__payload$396 [7:0] : 8'h00;
-  assign \$141  = sb11[71] ? \o__payload$396 [15:8] : 8'h00;
-  assign \$142  = sb11[72] ? \o__payload$396 [23:16] : 8'h00;
-  assign \$143  = sb11[73] ? \o__payload$396 [31:24] : 8'h00;
-  assign \$144  = sb11[74] ? \o__payload$396 [39:32] : 8'h00;
-  assign \$145  = sb11[75] ? \o__payload$396 [47:40] : 8'h00;
-  assign \$146  = sb11[76] ? \o__payload$396 [55:48] : 8'h00;
-  assign \$147  = sb11[77] ? \o__payload$396 [63:56] : 8'h00;
-  assign \$148  = sb11[70] ? \o__payload$396 [7:0] : 8'h00;
-  assign \$149  = sb11[71] ? \o__payload$396 [15:8] : 8'h00;
-  assign \$150  = sb11[72] ? \o__payload$396 [23:16] : 8'h00;
-  assign \$151  = sb11[73] ? \o__payload$396 [31:24] : 8'h00;
-  assign \$152  = sb11[74] ? \o__payload$396 [39:32] : 8'h00;
-  assign \$153  = sb11[75] ? \o__payload$396 [47:40] : 8'h00;
-  assign \$154  = sb11[76] ? \o__payload$396 [55:48] : 8'h00;
-  assign \$155  = sb11[77] ? \o__payload$396 [63:56] : 8'h00;
-  assign \$156  = sb11[70] ? \o__payload$396 [7:0] : 8'h00;
-  assign \$157  = sb11[71] ? \o__payload$396 [15:8] : 8'h00;
-  assign \$158  = sb11[72] ? \o__payload$396 [23:16] : 8'h00;
-  assign \$159  = sb11[73] ? \o__payload$396 [31:24] : 8'h00;
-  assign \$160  = sb11[74] ? \o__payload$396 [39:32] : 8'h00;
-  assign \$161  = sb11[75] ? \o__payload$396 [47:40] : 8'h00;
-  assign \$162  = sb11[76] ? \o__payload$396 [55:48] : 8'h00;
-  assign \$163  = sb11[77] ? \o__payload$396 [63:56] : 8'h00;
-  assign \$164  = sb11[70] ? \o__payload$396 [7:0] : 8'h00;
-  assign \$165  = sb11[71] ? \o__payload$396 [15:8] : 8'h00;
-  assign \$166  = sb11[72] ? \o__payload$396 [23:16] : 8'h00;
-  assign \$167  = sb11[73] ? \o__payload$396 [31:24] : 8'h00;
-  assign \$168  = sb11[74] ? \o__payload$396 [39:32] : 8'h00;
-  assign \$169  = sb11[75] ? \o__payload$396 [47:40] : 8'h00;
-  assign \$170  = sb11[76] ? \o__payload$396 [55:48] : 8'h00;
-  assign \$171  = sb11[77] ? \o__payload$396 [63:56] : 8'h00;
-  assign \$172  = sb11[70] ? \o__payload$396 [7:0] : 8'h00;
-  assign \$173  = sb11[71] ? \o__payload$396 [15:8] : 8'h00;
-  assign \$174  = sb11[72] ? \o__payload$396 [23:16] : 8'h00;
-  assign \$175  = sb11[73] ? \o__payload$396 [31:24] : 8'h00;
-  assign \$176  = sb11[74] ? \o__payload$396 [39:32] : 8'h00;
-  assign \$177  = sb11[75] ? \o__payload$396 [47:40] : 8'h00;
-  assign \$178  = sb11[76] ? \o__payload$396 [55:48] : 8'h00;
-  assign \$179  = sb11[77] ? \o__payload$396 [63:56] : 8'h00;
-  assign \$180  = sb11[70] ? \o__payload$396 [7:0] : 8'h00;
-  assign \$181  = sb11[71] ? \o__payload$396 [15:8] : 8'h00;
-  assign \$182  = sb11[72] ? \o__payload$396 [23:16] : 8'h00;
-  assign \$183  = sb11[73] ? \o__payload$396 [31:24] : 8'h00;
-  assign \$184  = sb11[74] ? \o__payload$396 [39:32] : 8'h00;
-  assign \$185  = sb11[75] ? \o__payload$396 [47:40] : 8'h00;
-  assign \$186  = sb11[76] ? \o__payload$396 [55:48] : 8'h00;
-  assign \$187  = sb11[77] ? \o__payload$396 [63:56] : 8'h00;
-  assign \$188  = sb11[70] ? \o__payload$396 [7:0] : 8'h00;
-  assign \$189  = sb11[71] ? \o__payload$396 [15:8] : 8'h00;
-  assign \$190  = sb11[72] ? \o__payload$396 [23:16] : 8'h00;
-  assign \$191  = sb11[73] ? \o__payload$396 [31:24] : 8'h00;
-  assign \$192  = sb11[74] ? \o__payload$396 [39:32] : 8'h00;
-  assign \$193  = sb11[75] ? \o__payload$396 [47:40] : 8'h00;
-  assign \$194  = sb11[76] ? \o__payload$396 [55:48] : 8'h00;
-  assign \$195  = sb11[77] ? \o__payload$396 [63:56] : 8'h00;
-  assign \$196  = sb11[70] ? \o__payload$396 [7:0] : 8'h00;
-  assign \$197  = sb11[71] ? \o__payload$396 [15:8] : 8'h00;
-  assign \$198  = sb11[72] ? \o__payload$396 [23:16] : 8'h00;
-  assign \$199  = sb11[73] ? \o__payload$396 [31:24] : 8'h00;
-  assign \$200  = sb11[74] ? \o__payload$396 [39:32] : 8'h00;
-  assign \$201  = sb11[75] ? \o__payload$396 [47:40] : 8'h00;
-  assign \$202  = sb11[76] ? \o__payload$396 [55:48] : 8'h00;
-  assign \$203  = sb11[77] ? \o__payload$396 [63:56] : 8'h00;
-  assign \$204  = sb10[70] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$205  = sb10[71] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$206  = sb10[72] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$207  = sb10[73] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$208  = sb10[74] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$209  = sb10[75] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$210  = sb10[76] ? \o__payload$410 [7:0] : 8'h00;
-  assign \$211  = sb10[77] ? \o__payload$411 [7:0] : 8'h00;
-  assign \$212  = sb11[70] ? \o__payload$396 [7:0] : 8'h00;
-  assign \$213  = sb11[71] ? \o__payload$396 [15:8] : 8'h00;
-  assign \$214  = sb11[72] ? \o__payload$396 [23:16] : 8'h00;
-  assign \$215  = sb11[73] ? \o__payload$396 [31:24] : 8'h00;
-  assign \$216  = sb11[74] ? \o__payload$396 [39:32] : 8'h00;
-  assign \$217  = sb11[75] ? \o__payload$396 [47:40] : 8'h00;
-  assign \$218  = sb11[76] ? \o__payload$396 [55:48] : 8'h00;
-  assign \$219  = sb11[77] ? \o__payload$396 [63:56] : 8'h00;
-  assign \$220  = ex_fwd_relu_lane0 ? \$204  : \$212 ;
-  assign \$221  = ex_backerr_lane0 ? \o__payload$415  : { \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424  };
-  assign \$222  = ex_fwd_err_lane0 ? { \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140  } : \$221 ;
-  assign \$223  = ex_fwd_relu_lane0 ? { \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76  } : \$222 ;
-  assign \$224  = sb10[70] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$225  = sb10[71] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$226  = sb10[72] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$227  = sb10[73] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$228  = sb10[74] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$229  = sb10[75] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$230  = sb10[76] ? \o__payload$410 [7:0] : 8'h00;
-  assign \$231  = sb10[77] ? \o__payload$411 [7:0] : 8'h00;
-  assign \$232  = sb11[70] ? \o__payload$396 [7:0] : 8'h00;
-  assign \$233  = sb11[71] ? \o__payload$396 [15:8] : 8'h00;
-  assign \$234  = sb11[72] ? \o__payload$396 [23:16] : 8'h00;
-  assign \$235  = sb11[73] ? \o__payload$396 [31:24] : 8'h00;
-  assign \$236  = sb11[74] ? \o__payload$396 [39:32] : 8'h00;
-  assign \$237  = sb11[75] ? \o__payload$396 [47:40] : 8'h00;
-  assign \$238  = sb11[76] ? \o__payload$396 [55:48] : 8'h00;
-  assign \$239  = sb11[77] ? \o__payload$396 [63:56] : 8'h00;
-  assign \$240  = ex_fwd_relu_lane1 ? \$225  : \$233 ;
-  assign \$241  = ex_backerr_lane1 ? \o__payload$416  : { \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425  };
-  assign \$242  = ex_fwd_err_lane1 ? { \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149  } : \$241 ;
-  assign \$243  = ex_fwd_relu_lane1 ? { \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85  } : \$242 ;
-  assign \$244  = sb10[70] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$245  = sb10[71] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$246  = sb10[72] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$247  = sb10[73] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$248  = sb10[74] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$249  = sb10[75] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$250  = sb10[76] ? \o__payload$410 [7:0] : 8'h00;
-  assign \$251  = sb10[77] ? \o__payload$411 [7:0] : 8'h00;
-  assign \$252  = sb11[70] ? \o__payload$396 [7:0] : 8'h00;
-  assign \$253  = sb11[71] ? \o__payload$396 [15:8] : 8'h00;
-  assign \$254  = sb11[72] ? \o__payload$396 [23:16] : 8'h00;
-  assign \$255  = sb11[73] ? \o__payload$396 [31:24] : 8'h00;
-  assign \$256  = sb11[74] ? \o__payload$396 [39:32] : 8'h00;
-  assign \$257  = sb11[75] ? \o__payload$396 [47:40] : 8'h00;
-  assign \$258  = sb11[76] ? \o__payload$396 [55:48] : 8'h00;
-  assign \$259  = sb11[77] ? \o__payload$396 [63:56] : 8'h00;
-  assign \$260  = ex_fwd_relu_lane2 ? \$246  : \$254 ;
-  assign \$261  = ex_backerr_lane2 ? \o__payload$417  : { \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426  };
-  assign \$262  = ex_fwd_err_lane2 ? { \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158  } : \$261 ;
-  assign \$263  = ex_fwd_relu_lane2 ? { \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94  } : \$262 ;
-  assign \$264  = sb10[70] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$265  = sb10[71] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$266  = sb10[72] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$267  = sb10[73] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$268  = sb10[74] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$269  = sb10[75] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$270  = sb10[76] ? \o__payload$410 [7:0] : 8'h00;
-  assign \$271  = sb10[77] ? \o__payload$411 [7:0] : 8'h00;
-  assign \$272  = sb11[70] ? \o__payload$396 [7:0] : 8'h00;
-  assign \$273  = sb11[71] ? \o__payload$396 [15:8] : 8'h00;
-  assign \$274  = sb11[72] ? \o__payload$396 [23:16] : 8'h00;
-  assign \$275  = sb11[73] ? \o__payload$396 [31:24] : 8'h00;
-  assign \$276  = sb11[74] ? \o__payload$396 [39:32] : 8'h00;
-  assign \$277  = sb11[75] ? \o__payload$396 [47:40] : 8'h00;
-  assign \$278  = sb11[76] ? \o__payload$396 [55:48] : 8'h00;
-  assign \$279  = sb11[77] ? \o__payload$396 [63:56] : 8'h00;
-  assign \$280  = ex_fwd_relu_lane3 ? \$267  : \$275 ;
-  assign \$281  = ex_backerr_lane3 ? \o__payload$418  : { \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427  };
-  assign \$282  = ex_fwd_err_lane3 ? { \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167  } : \$281 ;
-  assign \$283  = ex_fwd_relu_lane3 ? { \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103  } : \$282 ;
-  assign \$284  = sb10[70] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$285  = sb10[71] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$286  = sb10[72] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$287  = sb10[73] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$288  = sb10[74] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$289  = sb10[75] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$290  = sb10[76] ? \o__payload$410 [7:0] : 8'h00;
-  assign \$291  = sb10[77] ? \o__payload$411 [7:0] : 8'h00;
-  assign \$292  = sb11[70] ? \o__payload$396 [7:0] : 8'h00;
-  assign \$293  = sb11[71] ? \o__payload$396 [15:8] : 8'h00;
-  assign \$294  = sb11[72] ? \o__payload$396 [23:16] : 8'h00;
-  assign \$295  = sb11[73] ? \o__payload$396 [31:24] : 8'h00;
-  assign \$296  = sb11[74] ? \o__payload$396 [39:32] : 8'h00;
-  assign \$297  = sb11[75] ? \o__payload$396 [47:40] : 8'h00;
-  assign \$298  = sb11[76] ? \o__payload$396 [55:48] : 8'h00;
-  assign \$299  = sb11[77] ? \o__payload$396 [63:56] : 8'h00;
-  assign \$300  = ex_fwd_relu_lane4 ? \$288  : \$296 ;
-  assign \$301  = ex_backerr_lane4 ? \o__payload$419  : { \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428  };
-  assign \$302  = ex_fwd_err_lane4 ? { \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176  } : \$301 ;
-  assign \$303  = ex_fwd_relu_lane4 ? { \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112  } : \$302 ;
-  assign \$304  = sb10[70] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$305  = sb10[71] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$306  = sb10[72] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$307  = sb10[73] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$308  = sb10[74] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$309  = sb10[75] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$310  = sb10[76] ? \o__payload$410 [7:0] : 8'h00;
-  assign \$311  = sb10[77] ? \o__payload$411 [7:0] : 8'h00;
-  assign \$312  = sb11[70] ? \o__payload$396 [7:0] : 8'h00;
-  assign \$313  = sb11[71] ? \o__payload$396 [15:8] : 8'h00;
-  assign \$314  = sb11[72] ? \o__payload$396 [23:16] : 8'h00;
-  assign \$315  = sb11[73] ? \o__payload$396 [31:24] : 8'h00;
-  assign \$316  = sb11[74] ? \o__payload$396 [39:32] : 8'h00;
-  assign \$317  = sb11[75] ? \o__payload$396 [47:40] : 8'h00;
-  assign \$318  = sb11[76] ? \o__payload$396 [55:48] : 8'h00;
-  assign \$319  = sb11[77] ? \o__payload$396 [63:56] : 8'h00;
-  assign \$320  = ex_fwd_relu_lane5 ? \$309  : \$317 ;
-  assign \$321  = ex_backerr_lane5 ? \o__payload$420  : { \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429  };
-  assign \$322  = ex_fwd_err_lane5 ? { \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185  } : \$321 ;
-  assign \$323  = ex_fwd_relu_lane5 ? { \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121  } : \$322 ;
-  assign \$324  = sb10[70] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$325  = sb10[71] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$326  = sb10[72] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$327  = sb10[73] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$328  = sb10[74] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$329  = sb10[75] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$330  = sb10[76] ? \o__payload$410 [7:0] : 8'h00;
-  assign \$331  = sb10[77] ? \o__payload$411 [7:0] : 8'h00;
-  assign \$332  = sb11[70] ? \o__payload$396 [7:0] : 8'h00;
-  assign \$333  = sb11[71] ? \o__payload$396 [15:8] : 8'h00;
-  assign \$334  = sb11[72] ? \o__payload$396 [23:16] : 8'h00;
-  assign \$335  = sb11[73] ? \o__payload$396 [31:24] : 8'h00;
-  assign \$336  = sb11[74] ? \o__payload$396 [39:32] : 8'h00;
-  assign \$337  = sb11[75] ? \o__payload$396 [47:40] : 8'h00;
-  assign \$338  = sb11[76] ? \o__payload$396 [55:48] : 8'h00;
-  assign \$339  = sb11[77] ? \o__payload$396 [63:56] : 8'h00;
-  assign \$340  = ex_fwd_relu_lane6 ? \$330  : \$338 ;
-  assign \$341  = ex_backerr_lane6 ? \o__payload$421  : { \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430  };
-  assign \$342  = ex_fwd_err_lane6 ? { \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194  } : \$341 ;
-  assign \$343  = ex_fwd_relu_lane6 ? { \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130  } : \$342 ;
-  assign \$344  = sb10[70] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$345  = sb10[71] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$346  = sb10[72] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$347  = sb10[73] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$348  = sb10[74] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$349  = sb10[75] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$350  = sb10[76] ? \o__payload$410 [7:0] : 8'h00;
-  assign \$351  = sb10[77] ? \o__payload$411 [7:0] : 8'h00;
-  assign \$352  = sb11[70] ? \o__payload$396 [7:0] : 8'h00;
-  assign \$353  = sb11[71] ? \o__payload$396 [15:8] : 8'h00;
-  assign \$354  = sb11[72] ? \o__payload$396 [23:16] : 8'h00;
-  assign \$355  = sb11[73] ? \o__payload$396 [31:24] : 8'h00;
-  assign \$356  = sb11[74] ? \o__payload$396 [39:32] : 8'h00;
-  assign \$357  = sb11[75] ? \o__payload$396 [47:40] : 8'h00;
-  assign \$358  = sb11[76] ? \o__payload$396 [55:48] : 8'h00;
-  assign \$359  = sb11[77] ? \o__payload$396 [63:56] : 8'h00;
-  assign \$360  = ex_fwd_relu_lane7 ? \$351  : \$359 ;
-  assign \$361  = ex_backerr_lane7 ? \o__payload$422  : { \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431  };
-  assign \$362  = ex_fwd_err_lane7 ? { \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203  } : \$361 ;
-  assign \$363  = ex_fwd_relu_lane7 ? { \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139  } : \$362 ;
-  assign \$364  = sb11[0] & sb11[52];
-  assign \$365  = sb10[0] & ibits[18];
-  assign \$366  = \busy$504  | \busy$505 ;
-  assign \$367  = | { sb11[0], sb10[0], sb9[0], sb8[0], sb7[0], sb6[0], sb5[0], sb4[0], sb3[0], sb2[0], sb1[0], e_r5[0], e_r5[0], e_r4[0], e_r3[0], e_r2[0], e_r1[0] };
-  assign \$368  = \$366  | \$367 ;
-  assign pipe_busy = \$368  | \o__valid$517 ;
-  assign \$369  = ! ctl_state;
-  assign \$370  = ctl_state == 1'h1;
-  assign \$371  = ctl_state == 2'h2;
-  assign \$372  = ctl_state == 2'h3;
-  assign \$373  = ctl_state == 3'h4;
-  assign \$374  = ctl_state == 3'h5;
-  assign \$375  = ctl_state == 3'h6;
-  assign \$376  = ctl_state == 3'h7;
-  assign \$377  = ~ issuing;
-  assign \$378  = | { \i__valid$212 , s4_valid, s3_valid, s2_valid, s1_valid };
-  assign \$379  = ~ \$378 ;
-  assign \$380  = \$377  & \$379 ;
-  assign \$381  = rows_done == rows_total;
-  assign \$382  = \$380  & \$381 ;
-  assign \$383  = ~ pipe_busy;
-  assign \$384  = \$382  & \$383 ;
-  assign \$386  = | s_axis_tdata[55:32];
-  assign \$387  = | s_axis_tdata[55:32];
-  assign \$389  = 1'h0 + \$388 ;
-  assign \$391  = \$389  + \$390 ;
-  assign \$392  = haddr + 1'h1;
-  assign \$393  = hcount - 1'h1;
-  assign \$394  = hcount == 1'h1;
+  assign new_v = \$51  ? \o__payload$398 [74:67] : best_v0;
+  assign \$52  = $signed(\o__payload$398 [74:67]) > $signed(best_v0);
+  assign \$53  = sb11[53] | \$52 ;
+  assign new_i = \$53  ? \$49 [7:0] : best_i0;
+  assign \$54  = sb10[70] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$55  = sb10[71] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$56  = sb10[72] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$57  = sb10[73] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$58  = sb10[74] ? \o__payload$410 [7:0] : 8'h00;
+  assign \$59  = sb10[75] ? \o__payload$411 [7:0] : 8'h00;
+  assign \$60  = sb10[76] ? \o__payload$412 [7:0] : 8'h00;
+  assign \$61  = sb10[77] ? \o__payload$413 [7:0] : 8'h00;
+  assign \$62  = host_writing_ag ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54  };
+  assign \$63  = host_writing_rg ? s_axis_tdata : { 240'h000000000000000000000000000000000000000000000000000000000000, \o__payload$413 [9:8], \o__payload$412 [9:8], \o__payload$411 [9:8], \o__payload$410 [9:8], \o__payload$409 [9:8], \o__payload$408 [9:8], \o__payload$407 [9:8], \o__payload$406 [9:8] };
+  assign \$64  = sb11[70] ? \o__payload$398 [7:0] : 8'h00;
+  assign \$65  = sb11[71] ? \o__payload$398 [15:8] : 8'h00;
+  assign \$66  = sb11[72] ? \o__payload$398 [23:16] : 8'h00;
+  assign \$67  = sb11[73] ? \o__payload$398 [31:24] : 8'h00;
+  assign \$68  = sb11[74] ? \o__payload$398 [39:32] : 8'h00;
+  assign \$69  = sb11[75] ? \o__payload$398 [47:40] : 8'h00;
+  assign \$70  = sb11[76] ? \o__payload$398 [55:48] : 8'h00;
+  assign \$71  = sb11[77] ? \o__payload$398 [63:56] : 8'h00;
+  assign \$72  = host_writing_e ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64  };
+  assign \$73  = host_writing_d ? s_axis_tdata : { \o__payload$424 , \o__payload$423 , \o__payload$422 , \o__payload$421 , \o__payload$420 , \o__payload$419 , \o__payload$418 , \o__payload$417  };
+  assign \$74  = host_writing_wf ? s_axis_tdata : { 128'h00000000000000000000000000000000, \o__payload$433 , \o__payload$432 , \o__payload$431 , \o__payload$430 , \o__payload$429 , \o__payload$428 , \o__payload$427 , \o__payload$426  };
+  assign \$75  = host_writing_pred ? s_axis_tdata : { 248'h00000000000000000000000000000000000000000000000000000000000000, new_i };
+  assign \$76  = host_writing_af ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, col_data };
+  assign \$77  = host_writing_wt ? s_axis_tdata : { 128'h00000000000000000000000000000000, \col_data$438  };
+  assign \$78  = sb10[70] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$79  = sb10[71] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$80  = sb10[72] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$81  = sb10[73] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$82  = sb10[74] ? \o__payload$410 [7:0] : 8'h00;
+  assign \$83  = sb10[75] ? \o__payload$411 [7:0] : 8'h00;
+  assign \$84  = sb10[76] ? \o__payload$412 [7:0] : 8'h00;
+  assign \$85  = sb10[77] ? \o__payload$413 [7:0] : 8'h00;
+  assign \$86  = sb10[70] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$87  = sb10[71] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$88  = sb10[72] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$89  = sb10[73] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$90  = sb10[74] ? \o__payload$410 [7:0] : 8'h00;
+  assign \$91  = sb10[75] ? \o__payload$411 [7:0] : 8'h00;
+  assign \$92  = sb10[76] ? \o__payload$412 [7:0] : 8'h00;
+  assign \$93  = sb10[77] ? \o__payload$413 [7:0] : 8'h00;
+  assign \$94  = sb10[70] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$95  = sb10[71] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$96  = sb10[72] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$97  = sb10[73] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$98  = sb10[74] ? \o__payload$410 [7:0] : 8'h00;
+  assign \$99  = sb10[75] ? \o__payload$411 [7:0] : 8'h00;
+  assign \$100  = sb10[76] ? \o__payload$412 [7:0] : 8'h00;
+  assign \$101  = sb10[77] ? \o__payload$413 [7:0] : 8'h00;
+  assign \$102  = sb10[70] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$103  = sb10[71] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$104  = sb10[72] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$105  = sb10[73] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$106  = sb10[74] ? \o__payload$410 [7:0] : 8'h00;
+  assign \$107  = sb10[75] ? \o__payload$411 [7:0] : 8'h00;
+  assign \$108  = sb10[76] ? \o__payload$412 [7:0] : 8'h00;
+  assign \$109  = sb10[77] ? \o__payload$413 [7:0] : 8'h00;
+  assign \$110  = sb10[70] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$111  = sb10[71] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$112  = sb10[72] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$113  = sb10[73] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$114  = sb10[74] ? \o__payload$410 [7:0] : 8'h00;
+  assign \$115  = sb10[75] ? \o__payload$411 [7:0] : 8'h00;
+  assign \$116  = sb10[76] ? \o__payload$412 [7:0] : 8'h00;
+  assign \$117  = sb10[77] ? \o__payload$413 [7:0] : 8'h00;
+  assign \$118  = sb10[70] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$119  = sb10[71] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$120  = sb10[72] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$121  = sb10[73] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$122  = sb10[74] ? \o__payload$410 [7:0] : 8'h00;
+  assign \$123  = sb10[75] ? \o__payload$411 [7:0] : 8'h00;
+  assign \$124  = sb10[76] ? \o__payload$412 [7:0] : 8'h00;
+  assign \$125  = sb10[77] ? \o__payload$413 [7:0] : 8'h00;
+  assign \$126  = sb10[70] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$127  = sb10[71] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$128  = sb10[72] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$129  = sb10[73] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$130  = sb10[74] ? \o__payload$410 [7:0] : 8'h00;
+  assign \$131  = sb10[75] ? \o__payload$411 [7:0] : 8'h00;
+  assign \$132  = sb10[76] ? \o__payload$412 [7:0] : 8'h00;
+  assign \$133  = sb10[77] ? \o__payload$413 [7:0] : 8'h00;
+  assign \$134  = sb10[70] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$135  = sb10[71] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$136  = sb10[72] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$137  = sb10[73] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$138  = sb10[74] ? \o__payload$410 [7:0] : 8'h00;
+  assign \$139  = sb10[75] ? \o__payload$411 [7:0] : 8'h00;
+  assign \$140  = sb10[76] ? \o__payload$412 [7:0] : 8'h00;
+  assign \$141  = sb10[77] ? \o__payload$413 [7:0] : 8'h00;
+  assign \$142  = sb11[70] ? \o__payload$398 [7:0] : 8'h00;
+  assign \$143  = sb11[71] ? \o__payload$398 [15:8] : 8'h00;
+  assign \$144  = sb11[72] ? \o__payload$398 [23:16] : 8'h00;
+  assign \$145  = sb11[73] ? \o__payload$398 [31:24] : 8'h00;
+  assign \$146  = sb11[74] ? \o__payload$398 [39:32] : 8'h00;
+  assign \$147  = sb11[75] ? \o__payload$398 [47:40] : 8'h00;
+  assign \$148  = sb11[76] ? \o__payload$398 [55:48] : 8'h00;
+  assign \$149  = sb11[77] ? \o__payload$398 [63:56] : 8'h00;
+  assign \$150  = sb11[70] ? \o__payload$398 [7:0] : 8'h00;
+  assign \$151  = sb11[71] ? \o__payload$398 [15:8] : 8'h00;
+  assign \$152  = sb11[72] ? \o__payload$398 [23:16] : 8'h00;
+  assign \$153  = sb11[73] ? \o__payload$398 [31:24] : 8'h00;
+  assign \$154  = sb11[74] ? \o__payload$398 [39:32] : 8'h00;
+  assign \$155  = sb11[75] ? \o__payload$398 [47:40] : 8'h00;
+  assign \$156  = sb11[76] ? \o__payload$398 [55:48] : 8'h00;
+  assign \$157  = sb11[77] ? \o__payload$398 [63:56] : 8'h00;
+  assign \$158  = sb11[70] ? \o__payload$398 [7:0] : 8'h00;
+  assign \$159  = sb11[71] ? \o__payload$398 [15:8] : 8'h00;
+  assign \$160  = sb11[72] ? \o__payload$398 [23:16] : 8'h00;
+  assign \$161  = sb11[73] ? \o__payload$398 [31:24] : 8'h00;
+  assign \$162  = sb11[74] ? \o__payload$398 [39:32] : 8'h00;
+  assign \$163  = sb11[75] ? \o__payload$398 [47:40] : 8'h00;
+  assign \$164  = sb11[76] ? \o__payload$398 [55:48] : 8'h00;
+  assign \$165  = sb11[77] ? \o__payload$398 [63:56] : 8'h00;
+  assign \$166  = sb11[70] ? \o__payload$398 [7:0] : 8'h00;
+  assign \$167  = sb11[71] ? \o__payload$398 [15:8] : 8'h00;
+  assign \$168  = sb11[72] ? \o__payload$398 [23:16] : 8'h00;
+  assign \$169  = sb11[73] ? \o__payload$398 [31:24] : 8'h00;
+  assign \$170  = sb11[74] ? \o__payload$398 [39:32] : 8'h00;
+  assign \$171  = sb11[75] ? \o__payload$398 [47:40] : 8'h00;
+  assign \$172  = sb11[76] ? \o__payload$398 [55:48] : 8'h00;
+  assign \$173  = sb11[77] ? \o__payload$398 [63:56] : 8'h00;
+  assign \$174  = sb11[70] ? \o__payload$398 [7:0] : 8'h00;
+  assign \$175  = sb11[71] ? \o__payload$398 [15:8] : 8'h00;
+  assign \$176  = sb11[72] ? \o__payload$398 [23:16] : 8'h00;
+  assign \$177  = sb11[73] ? \o__payload$398 [31:24] : 8'h00;
+  assign \$178  = sb11[74] ? \o__payload$398 [39:32] : 8'h00;
+  assign \$179  = sb11[75] ? \o__payload$398 [47:40] : 8'h00;
+  assign \$180  = sb11[76] ? \o__payload$398 [55:48] : 8'h00;
+  assign \$181  = sb11[77] ? \o__payload$398 [63:56] : 8'h00;
+  assign \$182  = sb11[70] ? \o__payload$398 [7:0] : 8'h00;
+  assign \$183  = sb11[71] ? \o__payload$398 [15:8] : 8'h00;
+  assign \$184  = sb11[72] ? \o__payload$398 [23:16] : 8'h00;
+  assign \$185  = sb11[73] ? \o__payload$398 [31:24] : 8'h00;
+  assign \$186  = sb11[74] ? \o__payload$398 [39:32] : 8'h00;
+  assign \$187  = sb11[75] ? \o__payload$398 [47:40] : 8'h00;
+  assign \$188  = sb11[76] ? \o__payload$398 [55:48] : 8'h00;
+  assign \$189  = sb11[77] ? \o__payload$398 [63:56] : 8'h00;
+  assign \$190  = sb11[70] ? \o__payload$398 [7:0] : 8'h00;
+  assign \$191  = sb11[71] ? \o__payload$398 [15:8] : 8'h00;
+  assign \$192  = sb11[72] ? \o__payload$398 [23:16] : 8'h00;
+  assign \$193  = sb11[73] ? \o__payload$398 [31:24] : 8'h00;
+  assign \$194  = sb11[74] ? \o__payload$398 [39:32] : 8'h00;
+  assign \$195  = sb11[75] ? \o__payload$398 [47:40] : 8'h00;
+  assign \$196  = sb11[76] ? \o__payload$398 [55:48] : 8'h00;
+  assign \$197  = sb11[77] ? \o__payload$398 [63:56] : 8'h00;
+  assign \$198  = sb11[70] ? \o__payload$398 [7:0] : 8'h00;
+  assign \$199  = sb11[71] ? \o__payload$398 [15:8] : 8'h00;
+  assign \$200  = sb11[72] ? \o__payload$398 [23:16] : 8'h00;
+  assign \$201  = sb11[73] ? \o__payload$398 [31:24] : 8'h00;
+  assign \$202  = sb11[74] ? \o__payload$398 [39:32] : 8'h00;
+  assign \$203  = sb11[75] ? \o__payload$398 [47:40] : 8'h00;
+  assign \$204  = sb11[76] ? \o__payload$398 [55:48] : 8'h00;
+  assign \$205  = sb11[77] ? \o__payload$398 [63:56] : 8'h00;
+  assign \$206  = sb10[70] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$207  = sb10[71] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$208  = sb10[72] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$209  = sb10[73] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$210  = sb10[74] ? \o__payload$410 [7:0] : 8'h00;
+  assign \$211  = sb10[75] ? \o__payload$411 [7:0] : 8'h00;
+  assign \$212  = sb10[76] ? \o__payload$412 [7:0] : 8'h00;
+  assign \$213  = sb10[77] ? \o__payload$413 [7:0] : 8'h00;
+  assign \$214  = sb11[70] ? \o__payload$398 [7:0] : 8'h00;
+  assign \$215  = sb11[71] ? \o__payload$398 [15:8] : 8'h00;
+  assign \$216  = sb11[72] ? \o__payload$398 [23:16] : 8'h00;
+  assign \$217  = sb11[73] ? \o__payload$398 [31:24] : 8'h00;
+  assign \$218  = sb11[74] ? \o__payload$398 [39:32] : 8'h00;
+  assign \$219  = sb11[75] ? \o__payload$398 [47:40] : 8'h00;
+  assign \$220  = sb11[76] ? \o__payload$398 [55:48] : 8'h00;
+  assign \$221  = sb11[77] ? \o__payload$398 [63:56] : 8'h00;
+  assign \$222  = ex_fwd_relu_lane0 ? \$206  : \$214 ;
+  assign \$223  = ex_backerr_lane0 ? \o__payload$417  : { \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426  };
+  assign \$224  = ex_fwd_err_lane0 ? { \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142  } : \$223 ;
+  assign \$225  = ex_fwd_relu_lane0 ? { \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78  } : \$224 ;
+  assign \$226  = sb10[70] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$227  = sb10[71] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$228  = sb10[72] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$229  = sb10[73] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$230  = sb10[74] ? \o__payload$410 [7:0] : 8'h00;
+  assign \$231  = sb10[75] ? \o__payload$411 [7:0] : 8'h00;
+  assign \$232  = sb10[76] ? \o__payload$412 [7:0] : 8'h00;
+  assign \$233  = sb10[77] ? \o__payload$413 [7:0] : 8'h00;
+  assign \$234  = sb11[70] ? \o__payload$398 [7:0] : 8'h00;
+  assign \$235  = sb11[71] ? \o__payload$398 [15:8] : 8'h00;
+  assign \$236  = sb11[72] ? \o__payload$398 [23:16] : 8'h00;
+  assign \$237  = sb11[73] ? \o__payload$398 [31:24] : 8'h00;
+  assign \$238  = sb11[74] ? \o__payload$398 [39:32] : 8'h00;
+  assign \$239  = sb11[75] ? \o__payload$398 [47:40] : 8'h00;
+  assign \$240  = sb11[76] ? \o__payload$398 [55:48] : 8'h00;
+  assign \$241  = sb11[77] ? \o__payload$398 [63:56] : 8'h00;
+  assign \$242  = ex_fwd_relu_lane1 ? \$227  : \$235 ;
+  assign \$243  = ex_backerr_lane1 ? \o__payload$418  : { \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427  };
+  assign \$244  = ex_fwd_err_lane1 ? { \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151  } : \$243 ;
+  assign \$245  = ex_fwd_relu_lane1 ? { \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87  } : \$244 ;
+  assign \$246  = sb10[70] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$247  = sb10[71] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$248  = sb10[72] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$249  = sb10[73] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$250  = sb10[74] ? \o__payload$410 [7:0] : 8'h00;
+  assign \$251  = sb10[75] ? \o__payload$411 [7:0] : 8'h00;
+  assign \$252  = sb10[76] ? \o__payload$412 [7:0] : 8'h00;
+  assign \$253  = sb10[77] ? \o__payload$413 [7:0] : 8'h00;
+  assign \$254  = sb11[70] ? \o__payload$398 [7:0] : 8'h00;
+  assign \$255  = sb11[71] ? \o__payload$398 [15:8] : 8'h00;
+  assign \$256  = sb11[72] ? \o__payload$398 [23:16] : 8'h00;
+  assign \$257  = sb11[73] ? \o__payload$398 [31:24] : 8'h00;
+  assign \$258  = sb11[74] ? \o__payload$398 [39:32] : 8'h00;
+  assign \$259  = sb11[75] ? \o__payload$398 [47:40] : 8'h00;
+  assign \$260  = sb11[76] ? \o__payload$398 [55:48] : 8'h00;
+  assign \$261  = sb11[77] ? \o__payload$398 [63:56] : 8'h00;
+  assign \$262  = ex_fwd_relu_lane2 ? \$248  : \$256 ;
+  assign \$263  = ex_backerr_lane2 ? \o__payload$419  : { \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428  };
+  assign \$264  = ex_fwd_err_lane2 ? { \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160  } : \$263 ;
+  assign \$265  = ex_fwd_relu_lane2 ? { \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96  } : \$264 ;
+  assign \$266  = sb10[70] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$267  = sb10[71] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$268  = sb10[72] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$269  = sb10[73] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$270  = sb10[74] ? \o__payload$410 [7:0] : 8'h00;
+  assign \$271  = sb10[75] ? \o__payload$411 [7:0] : 8'h00;
+  assign \$272  = sb10[76] ? \o__payload$412 [7:0] : 8'h00;
+  assign \$273  = sb10[77] ? \o__payload$413 [7:0] : 8'h00;
+  assign \$274  = sb11[70] ? \o__payload$398 [7:0] : 8'h00;
+  assign \$275  = sb11[71] ? \o__payload$398 [15:8] : 8'h00;
+  assign \$276  = sb11[72] ? \o__payload$398 [23:16] : 8'h00;
+  assign \$277  = sb11[73] ? \o__payload$398 [31:24] : 8'h00;
+  assign \$278  = sb11[74] ? \o__payload$398 [39:32] : 8'h00;
+  assign \$279  = sb11[75] ? \o__payload$398 [47:40] : 8'h00;
+  assign \$280  = sb11[76] ? \o__payload$398 [55:48] : 8'h00;
+  assign \$281  = sb11[77] ? \o__payload$398 [63:56] : 8'h00;
+  assign \$282  = ex_fwd_relu_lane3 ? \$269  : \$277 ;
+  assign \$283  = ex_backerr_lane3 ? \o__payload$420  : { \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429  };
+  assign \$284  = ex_fwd_err_lane3 ? { \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169  } : \$283 ;
+  assign \$285  = ex_fwd_relu_lane3 ? { \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105  } : \$284 ;
+  assign \$286  = sb10[70] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$287  = sb10[71] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$288  = sb10[72] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$289  = sb10[73] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$290  = sb10[74] ? \o__payload$410 [7:0] : 8'h00;
+  assign \$291  = sb10[75] ? \o__payload$411 [7:0] : 8'h00;
+  assign \$292  = sb10[76] ? \o__payload$412 [7:0] : 8'h00;
+  assign \$293  = sb10[77] ? \o__payload$413 [7:0] : 8'h00;
+  assign \$294  = sb11[70] ? \o__payload$398 [7:0] : 8'h00;
+  assign \$295  = sb11[71] ? \o__payload$398 [15:8] : 8'h00;
+  assign \$296  = sb11[72] ? \o__payload$398 [23:16] : 8'h00;
+  assign \$297  = sb11[73] ? \o__payload$398 [31:24] : 8'h00;
+  assign \$298  = sb11[74] ? \o__payload$398 [39:32] : 8'h00;
+  assign \$299  = sb11[75] ? \o__payload$398 [47:40] : 8'h00;
+  assign \$300  = sb11[76] ? \o__payload$398 [55:48] : 8'h00;
+  assign \$301  = sb11[77] ? \o__payload$398 [63:56] : 8'h00;
+  assign \$302  = ex_fwd_relu_lane4 ? \$290  : \$298 ;
+  assign \$303  = ex_backerr_lane4 ? \o__payload$421  : { \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430  };
+  assign \$304  = ex_fwd_err_lane4 ? { \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178  } : \$303 ;
+  assign \$305  = ex_fwd_relu_lane4 ? { \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114  } : \$304 ;
+  assign \$306  = sb10[70] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$307  = sb10[71] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$308  = sb10[72] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$309  = sb10[73] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$310  = sb10[74] ? \o__payload$410 [7:0] : 8'h00;
+  assign \$311  = sb10[75] ? \o__payload$411 [7:0] : 8'h00;
+  assign \$312  = sb10[76] ? \o__payload$412 [7:0] : 8'h00;
+  assign \$313  = sb10[77] ? \o__payload$413 [7:0] : 8'h00;
+  assign \$314  = sb11[70] ? \o__payload$398 [7:0] : 8'h00;
+  assign \$315  = sb11[71] ? \o__payload$398 [15:8] : 8'h00;
+  assign \$316  = sb11[72] ? \o__payload$398 [23:16] : 8'h00;
+  assign \$317  = sb11[73] ? \o__payload$398 [31:24] : 8'h00;
+  assign \$318  = sb11[74] ? \o__payload$398 [39:32] : 8'h00;
+  assign \$319  = sb11[75] ? \o__payload$398 [47:40] : 8'h00;
+  assign \$320  = sb11[76] ? \o__payload$398 [55:48] : 8'h00;
+  assign \$321  = sb11[77] ? \o__payload$398 [63:56] : 8'h00;
+  assign \$322  = ex_fwd_relu_lane5 ? \$311  : \$319 ;
+  assign \$323  = ex_backerr_lane5 ? \o__payload$422  : { \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431  };
+  assign \$324  = ex_fwd_err_lane5 ? { \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187  } : \$323 ;
+  assign \$325  = ex_fwd_relu_lane5 ? { \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123  } : \$324 ;
+  assign \$326  = sb10[70] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$327  = sb10[71] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$328  = sb10[72] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$329  = sb10[73] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$330  = sb10[74] ? \o__payload$410 [7:0] : 8'h00;
+  assign \$331  = sb10[75] ? \o__payload$411 [7:0] : 8'h00;
+  assign \$332  = sb10[76] ? \o__payload$412 [7:0] : 8'h00;
+  assign \$333  = sb10[77] ? \o__payload$413 [7:0] : 8'h00;
+  assign \$334  = sb11[70] ? \o__payload$398 [7:0] : 8'h00;
+  assign \$335  = sb11[71] ? \o__payload$398 [15:8] : 8'h00;
+  assign \$336  = sb11[72] ? \o__payload$398 [23:16] : 8'h00;
+  assign \$337  = sb11[73] ? \o__payload$398 [31:24] : 8'h00;
+  assign \$338  = sb11[74] ? \o__payload$398 [39:32] : 8'h00;
+  assign \$339  = sb11[75] ? \o__payload$398 [47:40] : 8'h00;
+  assign \$340  = sb11[76] ? \o__payload$398 [55:48] : 8'h00;
+  assign \$341  = sb11[77] ? \o__payload$398 [63:56] : 8'h00;
+  assign \$342  = ex_fwd_relu_lane6 ? \$332  : \$340 ;
+  assign \$343  = ex_backerr_lane6 ? \o__payload$423  : { \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432  };
+  assign \$344  = ex_fwd_err_lane6 ? { \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196  } : \$343 ;
+  assign \$345  = ex_fwd_relu_lane6 ? { \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132  } : \$344 ;
+  assign \$346  = sb10[70] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$347  = sb10[71] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$348  = sb10[72] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$349  = sb10[73] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$350  = sb10[74] ? \o__payload$410 [7:0] : 8'h00;
+  assign \$351  = sb10[75] ? \o__payload$411 [7:0] : 8'h00;
+  assign \$352  = sb10[76] ? \o__payload$412 [7:0] : 8'h00;
+  assign \$353  = sb10[77] ? \o__payload$413 [7:0] : 8'h00;
+  assign \$354  = sb11[70] ? \o__payload$398 [7:0] : 8'h00;
+  assign \$355  = sb11[71] ? \o__payload$398 [15:8] : 8'h00;
+  assign \$356  = sb11[72] ? \o__payload$398 [23:16] : 8'h00;
+  assign \$357  = sb11[73] ? \o__payload$398 [31:24] : 8'h00;
+  assign \$358  = sb11[74] ? \o__payload$398 [39:32] : 8'h00;
+  assign \$359  = sb11[75] ? \o__payload$398 [47:40] : 8'h00;
+  assign \$360  = sb11[76] ? \o__payload$398 [55:48] : 8'h00;
+  assign \$361  = sb11[77] ? \o__payload$398 [63:56] : 8'h00;
+  assign \$362  = ex_fwd_relu_lane7 ? \$353  : \$361 ;
+  assign \$363  = ex_backerr_lane7 ? \o__payload$424  : { \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433  };
+  assign \$364  = ex_fwd_err_lane7 ? { \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205  } : \$363 ;
+  assign \$365  = ex_fwd_relu_lane7 ? { \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141  } : \$364 ;
+  assign \$366  = sb11[0] & sb11[52];
+  assign \$367  = sb10[0] & ibits[18];
+  assign \$368  = \busy$506  | \busy$507 ;
+  assign \$369  = | { sb11[0], sb10[0], sb9[0], sb8[0], sb7[0], sb6[0], sb5[0], sb4[0], sb3[0], sb2[0], sb1[0], e_r5[0], e_r5[0], e_r4[0], e_r3[0], e_r2[0], e_r1[0] };
+  assign \$370  = \$368  | \$369 ;
+  assign pipe_busy = \$370  | \o__valid$519 ;
+  assign \$371  = ! ctl_state;
+  assign \$372  = ctl_state == 1'h1;
+  assign \$373  = ctl_state == 2'h2;
+  assign \$374  = ctl_state == 2'h3;
+  assign \$375  = ctl_state == 3'h4;
+  assign \$376  = ctl_state == 3'h5;
+  assign \$377  = ctl_state == 3'h6;
+  assign \$378  = ctl_state == 3'h7;
+  assign \$379  = rows_a * rows_b;
+  assign \$380  = ~ issuing;
+  assign \$381  = | { \i__valid$214 , s4_valid, s3_valid, s2_valid, s1_valid };
+  assign \$382  = ~ \$381 ;
+  assign \$383  = \$380  & \$382 ;
+  assign \$384  = rows_done == \$2 ;
+  assign \$385  = \$383  & \$384 ;
+  assign \$386  = ~ pipe_busy;
+  assign \$387  = \$385  & \$386 ;
+  assign \$389  = | s_axis_tdata[55:32];
+  assign \$390  = | s_axis_tdata[55:32];
+  assign \$392  = 1'h0 + \$391 ;
+  assign \$394  = \$392  + \$393 ;
   assign \$395  = haddr + 1'h1;
   assign \$396  = hcount - 1'h1;
-  assign \$397  = out_cnt - 1'h1;
-  assign \$398  = m_axis_tvalid & m_axis_tready;
-  assign \$399  = \$398  & m_axis_tlast;
-  assign \$400  = fcnt == 3'h5;
-  assign \$401  = fcnt == 3'h6;
-  assign \$402  = fcnt == 3'h7;
-  assign \$403  = fcnt + 1'h1;
-  assign \$404  = fcnt == 3'h7;
-  assign \$405  = ! ibits[2:0];
-  assign \$406  = ~ mode;
-  assign \$407  = step_count + 1'h1;
-  assign \$408  = ibits[54:39] - 1'h1;
-  assign \$409  = ibits[54:39] - 2'h2;
-  assign \$410  = ibits[28:19] - 2'h2;
-  assign \$411  = ibits[38:29] - 1'h1;
-  assign \$412  = ibits[38:29] - 2'h2;
-  assign \$413  = ibits[54:39] == 1'h1;
-  assign \$414  = ibits[38:29] == 1'h1;
-  assign \$415  = ibits[28:19] == 1'h1;
-  assign \$416  = ibits[28:19] * ibits[38:29];
-  assign \$417  = \$416  * 4'h8;
-  assign \$418  = ibits[2:0] == 1'h1;
-  assign \$419  = ibits[2:0] == 2'h2;
-  assign \$420  = ibits[2:0] == 2'h3;
-  assign \$421  = ibits[2:0] == 3'h4;
-  assign \$422  = ibits[2:0] == 1'h1;
-  assign \$423  = ibits[2:0] == 2'h2;
-  assign \$424  = ibits[2:0] == 2'h3;
-  assign \$425  = ibits[2:0] == 3'h4;
-  assign \$426  = ibits[2:0] == 1'h1;
-  assign \$427  = ibits[2:0] == 2'h2;
-  assign \$428  = ibits[2:0] == 2'h3;
-  assign \$429  = ibits[2:0] == 3'h4;
-  assign \$430  = ibits[2:0] == 1'h1;
-  assign \$431  = ibits[2:0] == 2'h2;
-  assign \$432  = ibits[2:0] == 2'h3;
-  assign \$433  = ibits[2:0] == 3'h4;
-  assign \$434  = ibits[2:0] == 1'h1;
-  assign \$435  = ibits[2:0] == 2'h2;
-  assign \$436  = ibits[2:0] == 2'h3;
-  assign \$437  = ibits[2:0] == 3'h4;
-  assign \$438  = ibits[2:0] == 1'h1;
-  assign \$439  = ibits[2:0] == 2'h2;
-  assign \$440  = ibits[2:0] == 2'h3;
-  assign \$441  = ibits[2:0] == 3'h4;
-  assign \$442  = ibits[2:0] == 1'h1;
-  assign \$443  = ibits[2:0] == 2'h2;
-  assign \$444  = ibits[2:0] == 2'h3;
-  assign \$445  = ibits[2:0] == 3'h4;
-  assign \$446  = ibits[2:0] == 1'h1;
-  assign \$447  = ibits[2:0] == 2'h2;
-  assign \$448  = ibits[2:0] == 2'h3;
-  assign \$449  = ibits[2:0] == 3'h4;
-  assign \$450  = ibits[2:0] == 1'h1;
-  assign \$451  = ibits[2:0] == 2'h2;
-  assign \$452  = ibits[2:0] == 2'h3;
-  assign \$453  = ibits[2:0] == 3'h4;
-  assign \$454  = pc + 1'h1;
-  assign \$455  = ibase + 2'h3;
-  assign \$456  = cycle_count + 1'h1;
-  assign \$457  = ! pc;
-  assign \$458  = counting & \$457 ;
-  assign \$459  = ! pc;
-  assign \$460  = counting & \$459 ;
-  assign \$461  = phase_cycles0 + 1'h1;
-  assign \$462  = pc == 1'h1;
-  assign \$463  = counting & \$462 ;
-  assign \$464  = pc == 1'h1;
-  assign \$465  = counting & \$464 ;
-  assign \$466  = phase_cycles1 + 1'h1;
-  assign \$467  = pc == 2'h2;
-  assign \$468  = counting & \$467 ;
-  assign \$469  = pc == 2'h2;
-  assign \$470  = counting & \$469 ;
-  assign \$471  = phase_cycles2 + 1'h1;
-  assign \$472  = pc == 2'h3;
-  assign \$473  = counting & \$472 ;
-  assign \$474  = pc == 2'h3;
-  assign \$475  = counting & \$474 ;
-  assign \$476  = phase_cycles3 + 1'h1;
-  assign \$477  = pc == 3'h4;
-  assign \$478  = counting & \$477 ;
-  assign \$479  = pc == 3'h4;
-  assign \$480  = counting & \$479 ;
-  assign \$481  = phase_cycles4 + 1'h1;
-  assign \$482  = pc == 3'h5;
-  assign \$483  = counting & \$482 ;
-  assign \$484  = pc == 3'h5;
-  assign \$485  = counting & \$484 ;
-  assign \$486  = phase_cycles5 + 1'h1;
-  assign \$487  = pc == 3'h6;
-  assign \$488  = counting & \$487 ;
-  assign \$489  = pc == 3'h6;
-  assign \$490  = counting & \$489 ;
-  assign \$491  = phase_cycles6 + 1'h1;
-  assign \$492  = pc == 3'h7;
-  assign \$493  = counting & \$492 ;
-  assign \$494  = pc == 3'h7;
-  assign \$495  = counting & \$494 ;
-  assign \$496  = phase_cycles7 + 1'h1;
-  assign \$497  = pc == 4'h8;
-  assign \$498  = counting & \$497 ;
-  assign \$499  = pc == 4'h8;
-  assign \$500  = counting & \$499 ;
-  assign \$501  = phase_cycles8 + 1'h1;
-  assign \$502  = pc == 4'h9;
-  assign \$503  = counting & \$502 ;
-  assign \$504  = pc == 4'h9;
-  assign \$505  = counting & \$504 ;
-  assign \$506  = phase_cycles9 + 1'h1;
-  assign \$507  = pc == 4'ha;
-  assign \$508  = counting & \$507 ;
-  assign \$509  = pc == 4'ha;
-  assign \$510  = counting & \$509 ;
-  assign \$511  = phase_cycles10 + 1'h1;
-  assign \$512  = pc == 4'hb;
-  assign \$513  = counting & \$512 ;
-  assign \$514  = pc == 4'hb;
-  assign \$515  = counting & \$514 ;
-  assign \$516  = phase_cycles11 + 1'h1;
-  assign \$517  = pc == 4'hc;
-  assign \$518  = counting & \$517 ;
-  assign \$519  = pc == 4'hc;
-  assign \$520  = counting & \$519 ;
-  assign \$521  = phase_cycles12 + 1'h1;
-  assign \$522  = pc == 4'hd;
-  assign \$523  = counting & \$522 ;
-  assign \$524  = pc == 4'hd;
-  assign \$525  = counting & \$524 ;
-  assign \$526  = phase_cycles13 + 1'h1;
-  assign \$527  = pc == 4'he;
-  assign \$528  = counting & \$527 ;
-  assign \$529  = pc == 4'he;
-  assign \$530  = counting & \$529 ;
-  assign \$531  = phase_cycles14 + 1'h1;
-  assign \$532  = pc == 4'hf;
-  assign \$533  = counting & \$532 ;
-  assign \$534  = pc == 4'hf;
-  assign \$535  = counting & \$534 ;
-  assign \$536  = phase_cycles15 + 1'h1;
-  assign \$537  = pc == 5'h10;
-  assign \$538  = counting & \$537 ;
-  assign \$539  = pc == 5'h10;
-  assign \$540  = counting & \$539 ;
-  assign \$541  = phase_cycles16 + 1'h1;
-  assign \$542  = pc == 5'h11;
-  assign \$543  = counting & \$542 ;
-  assign \$544  = pc == 5'h11;
-  assign \$545  = counting & \$544 ;
-  assign \$546  = phase_cycles17 + 1'h1;
-  assign \$547  = pc == 5'h12;
-  assign \$548  = counting & \$547 ;
-  assign \$549  = pc == 5'h12;
-  assign \$550  = counting & \$549 ;
-  assign \$551  = phase_cycles18 + 1'h1;
-  assign \$552  = pc == 5'h13;
-  assign \$553  = counting & \$552 ;
-  assign \$554  = pc == 5'h13;
-  assign \$555  = counting & \$554 ;
-  assign \$556  = phase_cycles19 + 1'h1;
-  assign \$557  = pc == 5'h14;
-  assign \$558  = counting & \$557 ;
-  assign \$559  = pc == 5'h14;
-  assign \$560  = counting & \$559 ;
-  assign \$561  = phase_cycles20 + 1'h1;
-  assign \$562  = pc == 5'h15;
-  assign \$563  = counting & \$562 ;
-  assign \$564  = pc == 5'h15;
-  assign \$565  = counting & \$564 ;
-  assign \$566  = phase_cycles21 + 1'h1;
-  assign \$567  = pc == 5'h16;
-  assign \$568  = counting & \$567 ;
-  assign \$569  = pc == 5'h16;
-  assign \$570  = counting & \$569 ;
-  assign \$571  = phase_cycles22 + 1'h1;
-  assign \$572  = pc == 5'h17;
-  assign \$573  = counting & \$572 ;
-  assign \$574  = pc == 5'h17;
-  assign \$575  = counting & \$574 ;
-  assign \$576  = phase_cycles23 + 1'h1;
-  assign \$577  = pc == 5'h18;
-  assign \$578  = counting & \$577 ;
-  assign \$579  = pc == 5'h18;
-  assign \$580  = counting & \$579 ;
-  assign \$581  = phase_cycles24 + 1'h1;
-  assign \$582  = pc == 5'h19;
-  assign \$583  = counting & \$582 ;
-  assign \$584  = pc == 5'h19;
-  assign \$585  = counting & \$584 ;
-  assign \$586  = phase_cycles25 + 1'h1;
-  assign \$587  = pc == 5'h1a;
-  assign \$588  = counting & \$587 ;
-  assign \$589  = pc == 5'h1a;
-  assign \$590  = counting & \$589 ;
-  assign \$591  = phase_cycles26 + 1'h1;
-  assign \$592  = pc == 5'h1b;
-  assign \$593  = counting & \$592 ;
-  assign \$594  = pc == 5'h1b;
-  assign \$595  = counting & \$594 ;
-  assign \$596  = phase_cycles27 + 1'h1;
-  assign \$597  = pc == 5'h1c;
-  assign \$598  = counting & \$597 ;
-  assign \$599  = pc == 5'h1c;
-  assign \$600  = counting & \$599 ;
-  assign \$601  = phase_cycles28 + 1'h1;
-  assign \$602  = pc == 5'h1d;
-  assign \$603  = counting & \$602 ;
-  assign \$604  = pc == 5'h1d;
-  assign \$605  = counting & \$604 ;
-  assign \$606  = phase_cycles29 + 1'h1;
-  assign \$607  = pc == 5'h1e;
-  assign \$608  = counting & \$607 ;
-  assign \$609  = pc == 5'h1e;
-  assign \$610  = counting & \$609 ;
-  assign \$611  = phase_cycles30 + 1'h1;
-  assign \$612  = pc == 5'h1f;
-  assign \$613  = counting & \$612 ;
-  assign \$614  = pc == 5'h1f;
-  assign \$615  = counting & \$614 ;
-  assign \$616  = phase_cycles31 + 1'h1;
-  assign \$617  = issue & k_last;
-  assign \$618  = ~ since_ok;
-  assign \$619  = since_last + 1'h1;
-  assign \$620  = since_last == 4'he;
-  assign \$621  = ! klen_m1;
-  assign \$622  = ! nt_m1;
-  assign \$623  = mi + 1'h1;
-  assign \$624  = mi == mt_m2;
-  assign \$625  = nrow + ibits[86:71];
+  assign \$397  = hcount == 1'h1;
+  assign \$398  = haddr + 1'h1;
+  assign \$399  = hcount - 1'h1;
+  assign \$400  = out_cnt - 1'h1;
+  assign \$401  = m_axis_tvalid & m_axis_tready;
+  assign \$402  = \$401  & m_axis_tlast;
+  assign \$403  = fcnt == 3'h5;
+  assign \$404  = fcnt == 3'h6;
+  assign \$405  = fcnt == 3'h7;
+  assign \$406  = fcnt + 1'h1;
+  assign \$407  = fcnt == 3'h7;
+  assign \$408  = ! ibits[2:0];
+  assign \$409  = ~ mode;
+  assign \$410  = step_count + 1'h1;
+  assign \$411  = ibits[54:39] - 1'h1;
+  assign \$412  = ibits[54:39] - 2'h2;
+  assign \$413  = ibits[28:19] - 2'h2;
+  assign \$414  = ibits[38:29] - 1'h1;
+  assign \$415  = ibits[38:29] - 2'h2;
+  assign \$416  = ibits[54:39] == 1'h1;
+  assign \$417  = ibits[38:29] == 1'h1;
+  assign \$418  = ibits[28:19] == 1'h1;
+  assign \$419  = ibits[2:0] == 1'h1;
+  assign \$420  = ibits[2:0] == 2'h2;
+  assign \$421  = ibits[2:0] == 2'h3;
+  assign \$422  = ibits[2:0] == 3'h4;
+  assign \$423  = ibits[2:0] == 1'h1;
+  assign \$424  = ibits[2:0] == 2'h2;
+  assign \$425  = ibits[2:0] == 2'h3;
+  assign \$426  = ibits[2:0] == 3'h4;
+  assign \$427  = ibits[2:0] == 1'h1;
+  assign \$428  = ibits[2:0] == 2'h2;
+  assign \$429  = ibits[2:0] == 2'h3;
+  assign \$430  = ibits[2:0] == 3'h4;
+  assign \$431  = ibits[2:0] == 1'h1;
+  assign \$432  = ibits[2:0] == 2'h2;
+  assign \$433  = ibits[2:0] == 2'h3;
+  assign \$434  = ibits[2:0] == 3'h4;
+  assign \$435  = ibits[2:0] == 1'h1;
+  assign \$436  = ibits[2:0] == 2'h2;
+  assign \$437  = ibits[2:0] == 2'h3;
+  assign \$438  = ibits[2:0] == 3'h4;
+  assign \$439  = ibits[2:0] == 1'h1;
+  assign \$440  = ibits[2:0] == 2'h2;
+  assign \$441  = ibits[2:0] == 2'h3;
+  assign \$442  = ibits[2:0] == 3'h4;
+  assign \$443  = ibits[2:0] == 1'h1;
+  assign \$444  = ibits[2:0] == 2'h2;
+  assign \$445  = ibits[2:0] == 2'h3;
+  assign \$446  = ibits[2:0] == 3'h4;
+  assign \$447  = ibits[2:0] == 1'h1;
+  assign \$448  = ibits[2:0] == 2'h2;
+  assign \$449  = ibits[2:0] == 2'h3;
+  assign \$450  = ibits[2:0] == 3'h4;
+  assign \$451  = ibits[2:0] == 1'h1;
+  assign \$452  = ibits[2:0] == 2'h2;
+  assign \$453  = ibits[2:0] == 2'h3;
+  assign \$454  = ibits[2:0] == 3'h4;
+  assign \$455  = pc + 1'h1;
+  assign \$456  = ibase + 2'h3;
+  assign \$457  = cycle_count + 1'h1;
+  assign \$458  = ! pc;
+  assign \$459  = counting & \$458 ;
+  assign \$460  = ! pc;
+  assign \$461  = counting & \$460 ;
+  assign \$462  = phase_cycles0 + 1'h1;
+  assign \$463  = pc == 1'h1;
+  assign \$464  = counting & \$463 ;
+  assign \$465  = pc == 1'h1;
+  assign \$466  = counting & \$465 ;
+  assign \$467  = phase_cycles1 + 1'h1;
+  assign \$468  = pc == 2'h2;
+  assign \$469  = counting & \$468 ;
+  assign \$470  = pc == 2'h2;
+  assign \$471  = counting & \$470 ;
+  assign \$472  = phase_cycles2 + 1'h1;
+  assign \$473  = pc == 2'h3;
+  assign \$474  = counting & \$473 ;
+  assign \$475  = pc == 2'h3;
+  assign \$476  = counting & \$475 ;
+  assign \$477  = phase_cycles3 + 1'h1;
+  assign \$478  = pc == 3'h4;
+  assign \$479  = counting & \$478 ;
+  assign \$480  = pc == 3'h4;
+  assign \$481  = counting & \$480 ;
+  assign \$482  = phase_cycles4 + 1'h1;
+  assign \$483  = pc == 3'h5;
+  assign \$484  = counting & \$483 ;
+  assign \$485  = pc == 3'h5;
+  assign \$486  = counting & \$485 ;
+  assign \$487  = phase_cycles5 + 1'h1;
+  assign \$488  = pc == 3'h6;
+  assign \$489  = counting & \$488 ;
+  assign \$490  = pc == 3'h6;
+  assign \$491  = counting & \$490 ;
+  assign \$492  = phase_cycles6 + 1'h1;
+  assign \$493  = pc == 3'h7;
+  assign \$494  = counting & \$493 ;
+  assign \$495  = pc == 3'h7;
+  assign \$496  = counting & \$495 ;
+  assign \$497  = phase_cycles7 + 1'h1;
+  assign \$498  = pc == 4'h8;
+  assign \$499  = counting & \$498 ;
+  assign \$500  = pc == 4'h8;
+  assign \$501  = counting & \$500 ;
+  assign \$502  = phase_cycles8 + 1'h1;
+  assign \$503  = pc == 4'h9;
+  assign \$504  = counting & \$503 ;
+  assign \$505  = pc == 4'h9;
+  assign \$506  = counting & \$505 ;
+  assign \$507  = phase_cycles9 + 1'h1;
+  assign \$508  = pc == 4'ha;
+  assign \$509  = counting & \$508 ;
+  assign \$510  = pc == 4'ha;
+  assign \$511  = counting & \$510 ;
+  assign \$512  = phase_cycles10 + 1'h1;
+  assign \$513  = pc == 4'hb;
+  assign \$514  = counting & \$513 ;
+  assign \$515  = pc == 4'hb;
+  assign \$516  = counting & \$515 ;
+  assign \$517  = phase_cycles11 + 1'h1;
+  assign \$518  = pc == 4'hc;
+  assign \$519  = counting & \$518 ;
+  assign \$520  = pc == 4'hc;
+  assign \$521  = counting & \$520 ;
+  assign \$522  = phase_cycles12 + 1'h1;
+  assign \$523  = pc == 4'hd;
+  assign \$524  = counting & \$523 ;
+  assign \$525  = pc == 4'hd;
+  assign \$526  = counting & \$525 ;
+  assign \$527  = phase_cycles13 + 1'h1;
+  assign \$528  = pc == 4'he;
+  assign \$529  = counting & \$528 ;
+  assign \$530  = pc == 4'he;
+  assign \$531  = counting & \$530 ;
+  assign \$532  = phase_cycles14 + 1'h1;
+  assign \$533  = pc == 4'hf;
+  assign \$534  = counting & \$533 ;
+  assign \$535  = pc == 4'hf;
+  assign \$536  = counting & \$535 ;
+  assign \$537  = phase_cycles15 + 1'h1;
+  assign \$538  = pc == 5'h10;
+  assign \$539  = counting & \$538 ;
+  assign \$540  = pc == 5'h10;
+  assign \$541  = counting & \$540 ;
+  assign \$542  = phase_cycles16 + 1'h1;
+  assign \$543  = pc == 5'h11;
+  assign \$544  = counting & \$543 ;
+  assign \$545  = pc == 5'h11;
+  assign \$546  = counting & \$545 ;
+  assign \$547  = phase_cycles17 + 1'h1;
+  assign \$548  = pc == 5'h12;
+  assign \$549  = counting & \$548 ;
+  assign \$550  = pc == 5'h12;
+  assign \$551  = counting & \$550 ;
+  assign \$552  = phase_cycles18 + 1'h1;
+  assign \$553  = pc == 5'h13;
+  assign \$554  = counting & \$553 ;
+  assign \$555  = pc == 5'h13;
+  assign \$556  = counting & \$555 ;
+  assign \$557  = phase_cycles19 + 1'h1;
+  assign \$558  = pc == 5'h14;
+  assign \$559  = counting & \$558 ;
+  assign \$560  = pc == 5'h14;
+  assign \$561  = counting & \$560 ;
+  assign \$562  = phase_cycles20 + 1'h1;
+  assign \$563  = pc == 5'h15;
+  assign \$564  = counting & \$563 ;
+  assign \$565  = pc == 5'h15;
+  assign \$566  = counting & \$565 ;
+  assign \$567  = phase_cycles21 + 1'h1;
+  assign \$568  = pc == 5'h16;
+  assign \$569  = counting & \$568 ;
+  assign \$570  = pc == 5'h16;
+  assign \$571  = counting & \$570 ;
+  assign \$572  = phase_cycles22 + 1'h1;
+  assign \$573  = pc == 5'h17;
+  assign \$574  = counting & \$573 ;
+  assign \$575  = pc == 5'h17;
+  assign \$576  = counting & \$575 ;
+  assign \$577  = phase_cycles23 + 1'h1;
+  assign \$578  = pc == 5'h18;
+  assign \$579  = counting & \$578 ;
+  assign \$580  = pc == 5'h18;
+  assign \$581  = counting & \$580 ;
+  assign \$582  = phase_cycles24 + 1'h1;
+  assign \$583  = pc == 5'h19;
+  assign \$584  = counting & \$583 ;
+  assign \$585  = pc == 5'h19;
+  assign \$586  = counting & \$585 ;
+  assign \$587  = phase_cycles25 + 1'h1;
+  assign \$588  = pc == 5'h1a;
+  assign \$589  = counting & \$588 ;
+  assign \$590  = pc == 5'h1a;
+  assign \$591  = counting & \$590 ;
+  assign \$592  = phase_cycles26 + 1'h1;
+  assign \$593  = pc == 5'h1b;
+  assign \$594  = counting & \$593 ;
+  assign \$595  = pc == 5'h1b;
+  assign \$596  = counting & \$595 ;
+  assign \$597  = phase_cycles27 + 1'h1;
+  assign \$598  = pc == 5'h1c;
+  assign \$599  = counting & \$598 ;
+  assign \$600  = pc == 5'h1c;
+  assign \$601  = counting & \$600 ;
+  assign \$602  = phase_cycles28 + 1'h1;
+  assign \$603  = pc == 5'h1d;
+  assign \$604  = counting & \$603 ;
+  assign \$605  = pc == 5'h1d;
+  assign \$606  = counting & \$605 ;
+  assign \$607  = phase_cycles29 + 1'h1;
+  assign \$608  = pc == 5'h1e;
+  assign \$609  = counting & \$608 ;
+  assign \$610  = pc == 5'h1e;
+  assign \$611  = counting & \$610 ;
+  assign \$612  = phase_cycles30 + 1'h1;
+  assign \$613  = pc == 5'h1f;
+  assign \$614  = counting & \$613 ;
+  assign \$615  = pc == 5'h1f;
+  assign \$616  = counting & \$615 ;
+  assign \$617  = phase_cycles31 + 1'h1;
+  assign \$618  = issue & k_last;
+  assign \$619  = ~ since_ok;
+  assign \$620  = since_last + 1'h1;
+  assign \$621  = since_last == 4'he;
+  assign \$622  = ! klen_m1;
+  assign \$623  = ! nt_m1;
+  assign \$624  = mi + 1'h1;
+  assign \$625  = mi == mt_m2;
   assign \$626  = nrow + ibits[86:71];
-  assign \$627  = ni + 1'h1;
-  assign \$628  = ni == nt_m2;
-  assign \$629  = wcol + ibits[118:103];
+  assign \$627  = nrow + ibits[86:71];
+  assign \$628  = ni + 1'h1;
+  assign \$629  = ni == nt_m2;
   assign \$630  = wcol + ibits[118:103];
-  assign \$631  = ki + 1'h1;
-  assign \$632  = ki == klen_m2;
-  assign \$633  = naddr + 1'h1;
-  assign \$634  = waddr + 1'h1;
-  assign \$635  = \i__valid$212  & \i__ready$608 ;
-  assign \$636  = \i__valid$212  & \i__ready$608 ;
-  assign \$637  = mac_steps + 1'h1;
-  assign \$638  = \o__payload$170 [2:0] == 3'h7;
-  assign \$639  = \o__valid$517  & \$638 ;
-  assign \$640  = en == nt_m1;
-  assign \$641  = o_mrow + ibits[166:151];
+  assign \$631  = wcol + ibits[118:103];
+  assign \$632  = ki + 1'h1;
+  assign \$633  = ki == klen_m2;
+  assign \$634  = naddr + 1'h1;
+  assign \$635  = waddr + 1'h1;
+  assign \$636  = \i__valid$214  & \i__ready$611 ;
+  assign \$637  = \i__valid$214  & \i__ready$611 ;
+  assign \$638  = mac_steps + 1'h1;
+  assign \$639  = \o__payload$172 [2:0] == 3'h7;
+  assign \$640  = \o__valid$519  & \$639 ;
+  assign \$641  = en == nt_m1;
   assign \$642  = o_mrow + ibits[166:151];
-  assign \$643  = a_mrow + ibits[166:151];
+  assign \$643  = o_mrow + ibits[166:151];
   assign \$644  = a_mrow + ibits[166:151];
-  assign \$645  = t_mrow + ibits[214:199];
+  assign \$645  = a_mrow + ibits[166:151];
   assign \$646  = t_mrow + ibits[214:199];
-  assign \$647  = p_mrow + 4'h8;
-  assign \$648  = en + 1'h1;
-  assign \$649  = e_nlane + 4'h8;
-  assign \$650  = o_tile + ibits[150:135];
-  assign \$651  = a_tile + ibits[150:135];
-  assign \$652  = t_tile + 4'h8;
-  assign \$653  = p_mrow + \o__payload$170 [2:0];
-  assign \$654  = en == nt_m1;
-  assign \$655  = ! en;
-  assign \$656  = e_nlane + 1'h0;
-  assign \$657  = \$656  < ibits[230:215];
-  assign \$658  = e_nlane + 1'h1;
-  assign \$659  = \$658  < ibits[230:215];
-  assign \$660  = e_nlane + 2'h2;
-  assign \$661  = \$660  < ibits[230:215];
-  assign \$662  = e_nlane + 2'h3;
-  assign \$663  = \$662  < ibits[230:215];
-  assign \$664  = e_nlane + 3'h4;
-  assign \$665  = \$664  < ibits[230:215];
-  assign \$666  = e_nlane + 3'h5;
-  assign \$667  = \$666  < ibits[230:215];
-  assign \$668  = e_nlane + 3'h6;
-  assign \$669  = \$668  < ibits[230:215];
-  assign \$670  = e_nlane + 3'h7;
-  assign \$671  = \$670  < ibits[230:215];
-  assign \$672  = rows_done + 1'h1;
-  assign \$673  = | { \overflow$645 , \overflow$644 , \overflow$643 , \overflow$642 , \overflow$641 , \overflow$640 , \overflow$639 , overflow };
-  assign \$674  = | { \wrapped$653 , \wrapped$652 , \wrapped$651 , \wrapped$650 , \wrapped$649 , \wrapped$648 , \wrapped$647 , wrapped };
-  assign \$675  = ~ \i__ready$608 ;
-  assign \$676  = \i__valid$212  & \$675 ;
-  assign \$677  = flags | { 4'h0, \$676 , \$674 , \$673 , 1'h0 };
+  assign \$647  = t_mrow + ibits[214:199];
+  assign \$648  = p_mrow + 4'h8;
+  assign \$649  = en + 1'h1;
+  assign \$650  = e_nlane + 4'h8;
+  assign \$651  = o_tile + ibits[150:135];
+  assign \$652  = a_tile + ibits[150:135];
+  assign \$653  = t_tile + 4'h8;
+  assign \$654  = p_mrow + \o__payload$172 [2:0];
+  assign \$655  = en == nt_m1;
+  assign \$656  = ! en;
+  assign \$657  = e_nlane + 1'h0;
+  assign \$658  = \$657  < ibits[230:215];
+  assign \$659  = e_nlane + 1'h1;
+  assign \$660  = \$659  < ibits[230:215];
+  assign \$661  = e_nlane + 2'h2;
+  assign \$662  = \$661  < ibits[230:215];
+  assign \$663  = e_nlane + 2'h3;
+  assign \$664  = \$663  < ibits[230:215];
+  assign \$665  = e_nlane + 3'h4;
+  assign \$666  = \$665  < ibits[230:215];
+  assign \$667  = e_nlane + 3'h5;
+  assign \$668  = \$667  < ibits[230:215];
+  assign \$669  = e_nlane + 3'h6;
+  assign \$670  = \$669  < ibits[230:215];
+  assign \$671  = e_nlane + 3'h7;
+  assign \$672  = \$671  < ibits[230:215];
+  assign \$673  = rows_done + 1'h1;
+  assign \$674  = | { \overflow$648 , \overflow$647 , \overflow$646 , \overflow$645 , \overflow$644 , \overflow$643 , \overflow$642 , overflow };
+  assign \$675  = | { \wrapped$656 , \wrapped$655 , \wrapped$654 , \wrapped$653 , \wrapped$652 , \wrapped$651 , \wrapped$650 , wrapped };
+  assign \$676  = ~ \i__ready$611 ;
+  assign \$677  = \i__valid$214  & \$676 ;
+  assign \$678  = flags | { 4'h0, \$677 , \$675 , \$674 , 1'h0 };
   always @(posedge clk)
-    drained <= \$678 ;
+    rows_a <= ibits[28:19];
   always @(posedge clk)
-    hread_data <= \$679 ;
+    rows_b <= ibits[38:29];
   always @(posedge clk)
-    csr_q0 <= \$680 ;
+    rows_p <= \$379 ;
   always @(posedge clk)
-    csr_q1 <= \$681 ;
+    drained <= \$679 ;
   always @(posedge clk)
-    csr_q2 <= \$682 ;
+    hread_data <= \$680 ;
   always @(posedge clk)
-    csr_q3 <= \$683 ;
+    csr_q0 <= \$681 ;
   always @(posedge clk)
-    csr_q4 <= \$684 ;
+    csr_q1 <= \$682 ;
   always @(posedge clk)
-    hdr_op <= \$685 ;
+    csr_q2 <= \$683 ;
   always @(posedge clk)
-    hdr_mem <= \$686 ;
+    csr_q3 <= \$684 ;
   always @(posedge clk)
-    haddr <= \$687 ;
+    csr_q4 <= \$685 ;
   always @(posedge clk)
-    hcount <= \$688 ;
+    hdr_op <= \$686 ;
   always @(posedge clk)
-    done <= \$689 ;
+    hdr_mem <= \$687 ;
   always @(posedge clk)
-    host_writing <= \$690 ;
+    haddr <= \$688 ;
   always @(posedge clk)
-    host_writing_ag <= \$691 ;
+    hcount <= \$689 ;
   always @(posedge clk)
-    host_writing_rg <= \$692 ;
+    done <= \$690 ;
   always @(posedge clk)
-    host_writing_e <= \$693 ;
+    host_writing <= \$691 ;
   always @(posedge clk)
-    host_writing_d <= \$694 ;
+    host_writing_ag <= \$692 ;
   always @(posedge clk)
-    host_writing_wf <= \$695 ;
+    host_writing_rg <= \$693 ;
   always @(posedge clk)
-    host_writing_pred <= \$696 ;
+    host_writing_e <= \$694 ;
   always @(posedge clk)
-    host_writing_af <= \$697 ;
+    host_writing_d <= \$695 ;
   always @(posedge clk)
-    host_writing_wt <= \$698 ;
+    host_writing_wf <= \$696 ;
   always @(posedge clk)
-    ctl_state <= \$699 ;
+    host_writing_pred <= \$697 ;
   always @(posedge clk)
-    out_cnt <= \$700 ;
+    host_writing_af <= \$698 ;
   always @(posedge clk)
-    rv0 <= \$701 ;
+    host_writing_wt <= \$699 ;
   always @(posedge clk)
-    rv1 <= \$702 ;
+    ctl_state <= \$700 ;
   always @(posedge clk)
-    rv2 <= \$703 ;
+    out_cnt <= \$701 ;
   always @(posedge clk)
-    rv3 <= \$704 ;
+    rv0 <= \$702 ;
   always @(posedge clk)
-    rv4 <= \$705 ;
+    rv1 <= \$703 ;
   always @(posedge clk)
-    rv5 <= \$706 ;
+    rv2 <= \$704 ;
   always @(posedge clk)
-    host_reading <= \$707 ;
+    rv3 <= \$705 ;
   always @(posedge clk)
-    pc <= \$708 ;
+    rv4 <= \$706 ;
   always @(posedge clk)
-    ibase <= \$709 ;
+    rv5 <= \$707 ;
   always @(posedge clk)
-    fcnt <= \$710 ;
+    host_reading <= \$708 ;
   always @(posedge clk)
-    mode <= \$711 ;
+    pc <= \$709 ;
   always @(posedge clk)
-    counting <= \$712 ;
+    ibase <= \$710 ;
   always @(posedge clk)
-    counters_clear <= \$713 ;
+    fcnt <= \$711 ;
   always @(posedge clk)
-    step_count <= \$714 ;
+    mode <= \$712 ;
   always @(posedge clk)
-    ibits <= \$715 ;
+    counting <= \$713 ;
   always @(posedge clk)
-    issuing <= \$716 ;
+    counters_clear <= \$714 ;
   always @(posedge clk)
-    mi <= \$717 ;
+    step_count <= \$715 ;
   always @(posedge clk)
-    ni <= \$718 ;
+    ibits <= \$716 ;
   always @(posedge clk)
-    ki <= \$719 ;
+    issuing <= \$717 ;
   always @(posedge clk)
-    nrow <= \$720 ;
+    mi <= \$718 ;
   always @(posedge clk)
-    naddr <= \$721 ;
+    ni <= \$719 ;
   always @(posedge clk)
-    wcol <= \$722 ;
+    ki <= \$720 ;
   always @(posedge clk)
-    waddr <= \$723 ;
+    nrow <= \$721 ;
   always @(posedge clk)
-    klen_m1 <= \$724 ;
+    naddr <= \$722 ;
   always @(posedge clk)
-    klen_m2 <= \$725 ;
+    wcol <= \$723 ;
   always @(posedge clk)
-    mt_m2 <= \$726 ;
+    waddr <= \$724 ;
   always @(posedge clk)
-    nt_m1 <= \$727 ;
+    klen_m1 <= \$725 ;
   always @(posedge clk)
-    nt_m2 <= \$728 ;
+    klen_m2 <= \$726 ;
   always @(posedge clk)
-    k_first <= \$729 ;
+    mt_m2 <= \$727 ;
   always @(posedge clk)
-    k_last <= \$730 ;
+    nt_m1 <= \$728 ;
   always @(posedge clk)
-    n_last <= \$731 ;
+    nt_m2 <= \$729 ;
   always @(posedge clk)
-    m_last <= \$732 ;
+    k_first <= \$730 ;
   always @(posedge clk)
-    rows_total <= \$733 ;
+    k_last <= \$731 ;
+  always @(posedge clk)
+    n_last <= \$732 ;
+  always @(posedge clk)
+    m_last <= \$733 ;
   always @(posedge clk)
     en <= \$734 ;
   always @(posedge clk)
@@ -3019,7 +3029,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   always @(posedge clk)
     s4_valid <= \$822 ;
   always @(posedge clk)
-    \i__valid$212  <= \$823 ;
+    \i__valid$214  <= \$823 ;
   always @(posedge clk)
     s2_first <= \$824 ;
   always @(posedge clk)
@@ -3115,103 +3125,103 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   always @(posedge clk)
     decay_enable <= \$870 ;
   always @(posedge clk)
-    \multiplier$246  <= \$871 ;
+    \multiplier$248  <= \$871 ;
   always @(posedge clk)
-    \shift$248  <= \$872 ;
+    \shift$250  <= \$872 ;
   always @(posedge clk)
-    \lr_multiplier$254  <= \$873 ;
+    \lr_multiplier$256  <= \$873 ;
   always @(posedge clk)
-    \lr_shift$256  <= \$874 ;
+    \lr_shift$258  <= \$874 ;
   always @(posedge clk)
     cfg_dc_mult_lane1 <= \$875 ;
   always @(posedge clk)
     cfg_dc_shift_lane1 <= \$876 ;
   always @(posedge clk)
-    \decay_enable$262  <= \$877 ;
+    \decay_enable$264  <= \$877 ;
   always @(posedge clk)
-    \multiplier$267  <= \$878 ;
+    \multiplier$269  <= \$878 ;
   always @(posedge clk)
-    \shift$269  <= \$879 ;
+    \shift$271  <= \$879 ;
   always @(posedge clk)
-    \lr_multiplier$275  <= \$880 ;
+    \lr_multiplier$277  <= \$880 ;
   always @(posedge clk)
-    \lr_shift$277  <= \$881 ;
+    \lr_shift$279  <= \$881 ;
   always @(posedge clk)
     cfg_dc_mult_lane2 <= \$882 ;
   always @(posedge clk)
     cfg_dc_shift_lane2 <= \$883 ;
   always @(posedge clk)
-    \decay_enable$283  <= \$884 ;
+    \decay_enable$285  <= \$884 ;
   always @(posedge clk)
-    \multiplier$288  <= \$885 ;
+    \multiplier$290  <= \$885 ;
   always @(posedge clk)
-    \shift$290  <= \$886 ;
+    \shift$292  <= \$886 ;
   always @(posedge clk)
-    \lr_multiplier$296  <= \$887 ;
+    \lr_multiplier$298  <= \$887 ;
   always @(posedge clk)
-    \lr_shift$298  <= \$888 ;
+    \lr_shift$300  <= \$888 ;
   always @(posedge clk)
     cfg_dc_mult_lane3 <= \$889 ;
   always @(posedge clk)
     cfg_dc_shift_lane3 <= \$890 ;
   always @(posedge clk)
-    \decay_enable$304  <= \$891 ;
+    \decay_enable$306  <= \$891 ;
   always @(posedge clk)
-    \multiplier$309  <= \$892 ;
+    \multiplier$311  <= \$892 ;
   always @(posedge clk)
-    \shift$311  <= \$893 ;
+    \shift$313  <= \$893 ;
   always @(posedge clk)
-    \lr_multiplier$317  <= \$894 ;
+    \lr_multiplier$319  <= \$894 ;
   always @(posedge clk)
-    \lr_shift$319  <= \$895 ;
+    \lr_shift$321  <= \$895 ;
   always @(posedge clk)
     cfg_dc_mult_lane4 <= \$896 ;
   always @(posedge clk)
     cfg_dc_shift_lane4 <= \$897 ;
   always @(posedge clk)
-    \decay_enable$325  <= \$898 ;
+    \decay_enable$327  <= \$898 ;
   always @(posedge clk)
-    \multiplier$330  <= \$899 ;
+    \multiplier$332  <= \$899 ;
   always @(posedge clk)
-    \shift$332  <= \$900 ;
+    \shift$334  <= \$900 ;
   always @(posedge clk)
-    \lr_multiplier$338  <= \$901 ;
+    \lr_multiplier$340  <= \$901 ;
   always @(posedge clk)
-    \lr_shift$340  <= \$902 ;
+    \lr_shift$342  <= \$902 ;
   always @(posedge clk)
     cfg_dc_mult_lane5 <= \$903 ;
   always @(posedge clk)
     cfg_dc_shift_lane5 <= \$904 ;
   always @(posedge clk)
-    \decay_enable$346  <= \$905 ;
+    \decay_enable$348  <= \$905 ;
   always @(posedge clk)
-    \multiplier$351  <= \$906 ;
+    \multiplier$353  <= \$906 ;
   always @(posedge clk)
-    \shift$353  <= \$907 ;
+    \shift$355  <= \$907 ;
   always @(posedge clk)
-    \lr_multiplier$359  <= \$908 ;
+    \lr_multiplier$361  <= \$908 ;
   always @(posedge clk)
-    \lr_shift$361  <= \$909 ;
+    \lr_shift$363  <= \$909 ;
   always @(posedge clk)
     cfg_dc_mult_lane6 <= \$910 ;
   always @(posedge clk)
     cfg_dc_shift_lane6 <= \$911 ;
   always @(posedge clk)
-    \decay_enable$367  <= \$912 ;
+    \decay_enable$369  <= \$912 ;
   always @(posedge clk)
-    \multiplier$372  <= \$913 ;
+    \multiplier$374  <= \$913 ;
   always @(posedge clk)
-    \shift$374  <= \$914 ;
+    \shift$376  <= \$914 ;
   always @(posedge clk)
-    \lr_multiplier$380  <= \$915 ;
+    \lr_multiplier$382  <= \$915 ;
   always @(posedge clk)
-    \lr_shift$382  <= \$916 ;
+    \lr_shift$384  <= \$916 ;
   always @(posedge clk)
     cfg_dc_mult_lane7 <= \$917 ;
   always @(posedge clk)
     cfg_dc_shift_lane7 <= \$918 ;
   always @(posedge clk)
-    \decay_enable$388  <= \$919 ;
+    \decay_enable$390  <= \$919 ;
   always @(posedge clk)
     best_v7 <= \$920 ;
   always @(posedge clk)
@@ -3262,174 +3272,173 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     trace_data <= \$943 ;
   always @(posedge clk)
     flags <= \$944 ;
-  assign \$1  = ~ done;
-  assign \$2  = hdr_op == 2'h3;
-  assign busy = \$1  & \$2 ;
+  assign \$2  = 1'h0 + \$1 ;
+  assign \$3  = ~ done;
+  assign \$4  = hdr_op == 2'h3;
+  assign busy = \$3  & \$4 ;
   assign read_room = level <= 1'h1;
   assign m_axis_tvalid = st_valid | r_rdy;
   assign m_axis_tdata = st_valid ? st_data : r_data[255:0];
   assign m_axis_tlast = st_valid | r_data[256];
-  assign \$3  = ~ st_valid;
-  assign r_en = m_axis_tready & \$3 ;
-  assign \$4  = | hcount;
-  assign \$5  = \$4  & read_room;
-  assign \$6  = out_cnt == 1'h1;
-  assign \$7  = ibase + fcnt;
-  assign \$8  = host_writing & s_axis_tvalid;
-  assign \$9  = ~ k_last;
-  assign \$10  = \$9  | since_ok;
-  assign issue = issuing & \$10 ;
-  assign \$11  = o_tile + \o__payload$170 [2:0];
-  assign \$12  = a_tile + \o__payload$170 [2:0];
-  assign \$13  = ex_grad ? \$11 [15:0] : waddr;
-  assign \$14  = ex_grad ? \r_data$113  : \r_data$112 ;
-  assign \$15  = ex_grad ? \r_data$113  : \r_data$112 ;
-  assign \$16  = ex_grad ? \r_data$113  : \r_data$112 ;
-  assign \$17  = ex_grad ? \r_data$113  : \r_data$112 ;
-  assign \$18  = ex_grad ? \r_data$113  : \r_data$112 ;
-  assign \$19  = ex_grad ? \r_data$113  : \r_data$112 ;
-  assign \$20  = ex_grad ? \r_data$113  : \r_data$112 ;
-  assign \$21  = ex_grad ? \r_data$113  : \r_data$112 ;
-  assign \$22  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$217  = e_r5[0] & \$22 ;
-  assign \$23  = ibits[2:0] == 2'h3;
-  assign \i__valid$227  = e_r5[0] & \$23 ;
-  assign \i__valid$230  = e_r5[0] & ex_grad;
+  assign \$5  = ~ st_valid;
+  assign r_en = m_axis_tready & \$5 ;
+  assign \$6  = | hcount;
+  assign \$7  = \$6  & read_room;
+  assign \$8  = out_cnt == 1'h1;
+  assign \$9  = ibase + fcnt;
+  assign \$10  = host_writing & s_axis_tvalid;
+  assign \$11  = ~ k_last;
+  assign \$12  = \$11  | since_ok;
+  assign issue = issuing & \$12 ;
+  assign \$13  = o_tile + \o__payload$172 [2:0];
+  assign \$14  = a_tile + \o__payload$172 [2:0];
+  assign \$15  = ex_grad ? \$13 [15:0] : waddr;
+  assign \$16  = ex_grad ? \r_data$115  : \r_data$114 ;
+  assign \$17  = ex_grad ? \r_data$115  : \r_data$114 ;
+  assign \$18  = ex_grad ? \r_data$115  : \r_data$114 ;
+  assign \$19  = ex_grad ? \r_data$115  : \r_data$114 ;
+  assign \$20  = ex_grad ? \r_data$115  : \r_data$114 ;
+  assign \$21  = ex_grad ? \r_data$115  : \r_data$114 ;
+  assign \$22  = ex_grad ? \r_data$115  : \r_data$114 ;
+  assign \$23  = ex_grad ? \r_data$115  : \r_data$114 ;
   assign \$24  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$244  = e_r5[0] & \$24 ;
+  assign \i__valid$219  = e_r5[0] & \$24 ;
   assign \$25  = ibits[2:0] == 2'h3;
-  assign \i__valid$250  = e_r5[0] & \$25 ;
-  assign \i__valid$252  = e_r5[0] & ex_grad;
+  assign \i__valid$229  = e_r5[0] & \$25 ;
+  assign \i__valid$232  = e_r5[0] & ex_grad;
   assign \$26  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$265  = e_r5[0] & \$26 ;
+  assign \i__valid$246  = e_r5[0] & \$26 ;
   assign \$27  = ibits[2:0] == 2'h3;
-  assign \i__valid$271  = e_r5[0] & \$27 ;
-  assign \i__valid$273  = e_r5[0] & ex_grad;
+  assign \i__valid$252  = e_r5[0] & \$27 ;
+  assign \i__valid$254  = e_r5[0] & ex_grad;
   assign \$28  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$286  = e_r5[0] & \$28 ;
+  assign \i__valid$267  = e_r5[0] & \$28 ;
   assign \$29  = ibits[2:0] == 2'h3;
-  assign \i__valid$292  = e_r5[0] & \$29 ;
-  assign \i__valid$294  = e_r5[0] & ex_grad;
+  assign \i__valid$273  = e_r5[0] & \$29 ;
+  assign \i__valid$275  = e_r5[0] & ex_grad;
   assign \$30  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$307  = e_r5[0] & \$30 ;
+  assign \i__valid$288  = e_r5[0] & \$30 ;
   assign \$31  = ibits[2:0] == 2'h3;
-  assign \i__valid$313  = e_r5[0] & \$31 ;
-  assign \i__valid$315  = e_r5[0] & ex_grad;
+  assign \i__valid$294  = e_r5[0] & \$31 ;
+  assign \i__valid$296  = e_r5[0] & ex_grad;
   assign \$32  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$328  = e_r5[0] & \$32 ;
+  assign \i__valid$309  = e_r5[0] & \$32 ;
+  assign \$33  = ibits[2:0] == 2'h3;
+  assign \i__valid$315  = e_r5[0] & \$33 ;
+  assign \i__valid$317  = e_r5[0] & ex_grad;
   \nitro_engine.err  err (
     .clk(clk),
-    .i__payload(\i__payload$392 ),
-    .i__valid(\i__valid$391 ),
-    .o__payload(\o__payload$396 ),
+    .i__payload(\i__payload$394 ),
+    .i__valid(\i__valid$393 ),
+    .o__payload(\o__payload$398 ),
     .rst(rst)
   );
   \nitro_engine.mac  mac (
     .clear(clear),
     .clk(clk),
-    .i__payload(\i__payload$214 ),
-    .i__ready(\i__ready$608 ),
-    .i__valid(\i__valid$212 ),
-    .o__payload(\o__payload$170 ),
-    .o__valid(\o__valid$517 ),
+    .i__payload(\i__payload$216 ),
+    .i__ready(\i__ready$611 ),
+    .i__valid(\i__valid$214 ),
+    .o__payload(\o__payload$172 ),
+    .o__valid(\o__valid$519 ),
     .rst(rst)
   );
   \nitro_engine.mem_af  mem_af (
     .clk(clk),
-    .out(\r_data$112 ),
-    .r_addr(\r_addr$178 ),
+    .out(\r_data$114 ),
+    .r_addr(\r_addr$180 ),
     .rst(rst),
-    .w_addr(\w_addr$144 ),
-    .w_data(\w_data$145 ),
-    .w_en(\w_en$143 )
+    .w_addr(\w_addr$146 ),
+    .w_data(\w_data$147 ),
+    .w_en(\w_en$145 )
   );
   \nitro_engine.mem_ag  mem_ag (
     .clk(clk),
-    .out(\r_data$113 ),
-    .r_addr(\r_addr$180 ),
+    .out(\r_data$115 ),
+    .r_addr(\r_addr$182 ),
     .rst(rst),
-    .w_addr(\w_addr$147 ),
-    .w_data(\w_data$148 ),
-    .w_en(\w_en$146 )
+    .w_addr(\w_addr$149 ),
+    .w_data(\w_data$150 ),
+    .w_en(\w_en$148 )
   );
   \nitro_engine.mem_d  mem_d (
     .clk(clk),
-    .out(\r_data$116 ),
-    .r_addr(\r_addr$184 ),
+    .out(\r_data$118 ),
+    .r_addr(\r_addr$186 ),
     .rst(rst),
-    .w_addr(\w_addr$156 ),
-    .w_data(\w_data$157 ),
-    .w_en(\w_en$155 )
+    .w_addr(\w_addr$158 ),
+    .w_data(\w_data$159 ),
+    .w_en(\w_en$157 )
   );
   \nitro_engine.mem_e  mem_e (
     .clk(clk),
-    .out(\r_data$119 ),
-    .r_addr(\r_addr$181 ),
+    .out(\r_data$121 ),
+    .r_addr(\r_addr$183 ),
     .rst(rst),
-    .w_addr(\w_addr$162 ),
-    .w_data(\w_data$163 ),
-    .w_en(\w_en$161 )
+    .w_addr(\w_addr$164 ),
+    .w_data(\w_data$165 ),
+    .w_en(\w_en$163 )
   );
   \nitro_engine.mem_pred  mem_pred (
+    .clk(clk),
+    .out(\r_data$119 ),
+    .r_addr(\r_addr$187 ),
+    .rst(rst),
+    .w_addr(\w_addr$161 ),
+    .w_data(\w_data$162 ),
+    .w_en(\w_en$160 )
+  );
+  \nitro_engine.mem_prog  mem_prog (
+    .clk(clk),
+    .out(\r_data$111 ),
+    .r_addr(r_addr),
+    .rst(rst),
+    .w_addr(w_addr),
+    .w_data(\w_data$138 ),
+    .w_en(\w_en$135 )
+  );
+  \nitro_engine.mem_rg  mem_rg (
     .clk(clk),
     .out(\r_data$117 ),
     .r_addr(\r_addr$185 ),
     .rst(rst),
-    .w_addr(\w_addr$159 ),
-    .w_data(\w_data$160 ),
-    .w_en(\w_en$158 )
-  );
-  \nitro_engine.mem_prog  mem_prog (
-    .clk(clk),
-    .out(\r_data$109 ),
-    .r_addr(r_addr),
-    .rst(rst),
-    .w_addr(w_addr),
-    .w_data(\w_data$136 ),
-    .w_en(\w_en$133 )
-  );
-  \nitro_engine.mem_rg  mem_rg (
-    .clk(clk),
-    .out(\r_data$115 ),
-    .r_addr(\r_addr$183 ),
-    .rst(rst),
-    .w_addr(\w_addr$153 ),
-    .w_data(\w_data$154 ),
-    .w_en(\w_en$152 )
+    .w_addr(\w_addr$155 ),
+    .w_data(\w_data$156 ),
+    .w_en(\w_en$154 )
   );
   \nitro_engine.mem_wf  mem_wf (
     .clk(clk),
-    .out(\r_data$110 ),
-    .r_addr(\r_addr$174 ),
+    .out(\r_data$112 ),
+    .r_addr(\r_addr$176 ),
     .rst(rst),
-    .w_addr(\w_addr$138 ),
-    .w_data(\w_data$139 ),
-    .w_en(\w_en$137 )
+    .w_addr(\w_addr$140 ),
+    .w_data(\w_data$141 ),
+    .w_en(\w_en$139 )
   );
   \nitro_engine.mem_wt  mem_wt (
     .clk(clk),
-    .out(\r_data$111 ),
-    .r_addr(\r_addr$177 ),
+    .out(\r_data$113 ),
+    .r_addr(\r_addr$179 ),
     .rst(rst),
-    .w_addr(\w_addr$141 ),
-    .w_data(\w_data$142 ),
-    .w_en(\w_en$140 )
+    .w_addr(\w_addr$143 ),
+    .w_data(\w_data$144 ),
+    .w_en(\w_en$142 )
   );
   \nitro_engine.mem_y  mem_y (
     .clk(clk),
-    .out(\r_data$114 ),
-    .r_addr(\r_addr$182 ),
+    .out(\r_data$116 ),
+    .r_addr(\r_addr$184 ),
     .rst(rst),
-    .w_addr(\w_addr$150 ),
-    .w_data(\w_data$151 ),
-    .w_en(\w_en$149 )
+    .w_addr(\w_addr$152 ),
+    .w_data(\w_data$153 ),
+    .w_en(\w_en$151 )
   );
   \nitro_engine.relu0  relu0 (
     .clk(clk),
     .en(o__ready),
     .i__payload(i__payload),
     .i__valid(i__valid),
-    .o__payload(\o__payload$404 ),
+    .o__payload(\o__payload$406 ),
     .rst(rst)
   );
   \nitro_engine.relu1  relu1 (
@@ -3437,7 +3446,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$31 ),
     .i__payload(\i__payload$29 ),
     .i__valid(\i__valid$33 ),
-    .o__payload(\o__payload$405 ),
+    .o__payload(\o__payload$407 ),
     .rst(rst)
   );
   \nitro_engine.relu2  relu2 (
@@ -3445,7 +3454,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$40 ),
     .i__payload(\i__payload$38 ),
     .i__valid(\i__valid$42 ),
-    .o__payload(\o__payload$406 ),
+    .o__payload(\o__payload$408 ),
     .rst(rst)
   );
   \nitro_engine.relu3  relu3 (
@@ -3453,7 +3462,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$49 ),
     .i__payload(\i__payload$47 ),
     .i__valid(\i__valid$51 ),
-    .o__payload(\o__payload$407 ),
+    .o__payload(\o__payload$409 ),
     .rst(rst)
   );
   \nitro_engine.relu4  relu4 (
@@ -3461,7 +3470,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$58 ),
     .i__payload(\i__payload$56 ),
     .i__valid(\i__valid$60 ),
-    .o__payload(\o__payload$408 ),
+    .o__payload(\o__payload$410 ),
     .rst(rst)
   );
   \nitro_engine.relu5  relu5 (
@@ -3469,7 +3478,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$67 ),
     .i__payload(\i__payload$65 ),
     .i__valid(\i__valid$69 ),
-    .o__payload(\o__payload$409 ),
+    .o__payload(\o__payload$411 ),
     .rst(rst)
   );
   \nitro_engine.relu6  relu6 (
@@ -3477,7 +3486,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$76 ),
     .i__payload(\i__payload$74 ),
     .i__valid(\i__valid$78 ),
-    .o__payload(\o__payload$410 ),
+    .o__payload(\o__payload$412 ),
     .rst(rst)
   );
   \nitro_engine.relu7  relu7 (
@@ -3485,63 +3494,63 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$85 ),
     .i__payload(\i__payload$83 ),
     .i__valid(\i__valid$87 ),
-    .o__payload(\o__payload$411 ),
+    .o__payload(\o__payload$413 ),
     .rst(rst)
   );
   \nitro_engine.relub0  relub0 (
     .clk(clk),
-    .i__payload(\i__payload$228 ),
-    .i__valid(\i__valid$227 ),
-    .o__payload(\o__payload$415 ),
+    .i__payload(\i__payload$230 ),
+    .i__valid(\i__valid$229 ),
+    .o__payload(\o__payload$417 ),
     .rst(rst)
   );
   \nitro_engine.relub1  relub1 (
     .clk(clk),
-    .i__payload(\i__payload$251 ),
-    .i__valid(\i__valid$250 ),
-    .o__payload(\o__payload$416 ),
+    .i__payload(\i__payload$253 ),
+    .i__valid(\i__valid$252 ),
+    .o__payload(\o__payload$418 ),
     .rst(rst)
   );
   \nitro_engine.relub2  relub2 (
     .clk(clk),
-    .i__payload(\i__payload$272 ),
-    .i__valid(\i__valid$271 ),
-    .o__payload(\o__payload$417 ),
+    .i__payload(\i__payload$274 ),
+    .i__valid(\i__valid$273 ),
+    .o__payload(\o__payload$419 ),
     .rst(rst)
   );
   \nitro_engine.relub3  relub3 (
     .clk(clk),
-    .i__payload(\i__payload$293 ),
-    .i__valid(\i__valid$292 ),
-    .o__payload(\o__payload$418 ),
+    .i__payload(\i__payload$295 ),
+    .i__valid(\i__valid$294 ),
+    .o__payload(\o__payload$420 ),
     .rst(rst)
   );
   \nitro_engine.relub4  relub4 (
     .clk(clk),
-    .i__payload(\i__payload$314 ),
-    .i__valid(\i__valid$313 ),
-    .o__payload(\o__payload$419 ),
+    .i__payload(\i__payload$316 ),
+    .i__valid(\i__valid$315 ),
+    .o__payload(\o__payload$421 ),
     .rst(rst)
   );
   \nitro_engine.relub5  relub5 (
     .clk(clk),
-    .i__payload(\i__payload$335 ),
-    .i__valid(\i__valid$334 ),
-    .o__payload(\o__payload$420 ),
+    .i__payload(\i__payload$337 ),
+    .i__valid(\i__valid$336 ),
+    .o__payload(\o__payload$422 ),
     .rst(rst)
   );
   \nitro_engine.relub6  relub6 (
     .clk(clk),
-    .i__payload(\i__payload$356 ),
-    .i__valid(\i__valid$355 ),
-    .o__payload(\o__payload$421 ),
+    .i__payload(\i__payload$358 ),
+    .i__valid(\i__valid$357 ),
+    .o__payload(\o__payload$423 ),
     .rst(rst)
   );
   \nitro_engine.relub7  relub7 (
     .clk(clk),
-    .i__payload(\i__payload$377 ),
-    .i__valid(\i__valid$376 ),
-    .o__payload(\o__payload$422 ),
+    .i__payload(\i__payload$379 ),
+    .i__valid(\i__valid$378 ),
+    .o__payload(\o__payload$424 ),
     .rst(rst)
   );
   \nitro_engine.rfifo  rfifo (
@@ -3557,7 +3566,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   \nitro_engine.scaler0  scaler0 (
     .clk(clk),
     .i__payload(e_acc5_scaler[31:0]),
-    .i__valid(\i__valid$217 ),
+    .i__valid(\i__valid$219 ),
     .multiplier(multiplier),
     .o__payload(i__payload),
     .o__ready(o__ready),
@@ -3568,79 +3577,79 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   \nitro_engine.scaler1  scaler1 (
     .clk(clk),
     .i__payload(e_acc5_scaler[63:32]),
-    .i__valid(\i__valid$244 ),
-    .multiplier(\multiplier$246 ),
+    .i__valid(\i__valid$246 ),
+    .multiplier(\multiplier$248 ),
     .o__payload(\i__payload$29 ),
     .o__ready(\o__ready$31 ),
     .o__valid(\i__valid$33 ),
     .rst(rst),
-    .shift(\shift$248 )
+    .shift(\shift$250 )
   );
   \nitro_engine.scaler2  scaler2 (
     .clk(clk),
     .i__payload(e_acc5_scaler[95:64]),
-    .i__valid(\i__valid$265 ),
-    .multiplier(\multiplier$267 ),
+    .i__valid(\i__valid$267 ),
+    .multiplier(\multiplier$269 ),
     .o__payload(\i__payload$38 ),
     .o__ready(\o__ready$40 ),
     .o__valid(\i__valid$42 ),
     .rst(rst),
-    .shift(\shift$269 )
+    .shift(\shift$271 )
   );
   \nitro_engine.scaler3  scaler3 (
     .clk(clk),
     .i__payload(e_acc5_scaler[127:96]),
-    .i__valid(\i__valid$286 ),
-    .multiplier(\multiplier$288 ),
+    .i__valid(\i__valid$288 ),
+    .multiplier(\multiplier$290 ),
     .o__payload(\i__payload$47 ),
     .o__ready(\o__ready$49 ),
     .o__valid(\i__valid$51 ),
     .rst(rst),
-    .shift(\shift$290 )
+    .shift(\shift$292 )
   );
   \nitro_engine.scaler4  scaler4 (
     .clk(clk),
     .i__payload(e_acc5_scaler[159:128]),
-    .i__valid(\i__valid$307 ),
-    .multiplier(\multiplier$309 ),
+    .i__valid(\i__valid$309 ),
+    .multiplier(\multiplier$311 ),
     .o__payload(\i__payload$56 ),
     .o__ready(\o__ready$58 ),
     .o__valid(\i__valid$60 ),
     .rst(rst),
-    .shift(\shift$311 )
+    .shift(\shift$313 )
   );
   \nitro_engine.scaler5  scaler5 (
     .clk(clk),
     .i__payload(e_acc5_scaler[191:160]),
-    .i__valid(\i__valid$328 ),
-    .multiplier(\multiplier$330 ),
+    .i__valid(\i__valid$330 ),
+    .multiplier(\multiplier$332 ),
     .o__payload(\i__payload$65 ),
     .o__ready(\o__ready$67 ),
     .o__valid(\i__valid$69 ),
     .rst(rst),
-    .shift(\shift$332 )
+    .shift(\shift$334 )
   );
   \nitro_engine.scaler6  scaler6 (
     .clk(clk),
     .i__payload(e_acc5_scaler[223:192]),
-    .i__valid(\i__valid$349 ),
-    .multiplier(\multiplier$351 ),
+    .i__valid(\i__valid$351 ),
+    .multiplier(\multiplier$353 ),
     .o__payload(\i__payload$74 ),
     .o__ready(\o__ready$76 ),
     .o__valid(\i__valid$78 ),
     .rst(rst),
-    .shift(\shift$353 )
+    .shift(\shift$355 )
   );
   \nitro_engine.scaler7  scaler7 (
     .clk(clk),
     .i__payload(e_acc5_scaler[255:224]),
-    .i__valid(\i__valid$370 ),
-    .multiplier(\multiplier$372 ),
+    .i__valid(\i__valid$372 ),
+    .multiplier(\multiplier$374 ),
     .o__payload(\i__payload$83 ),
     .o__ready(\o__ready$85 ),
     .o__valid(\i__valid$87 ),
     .rst(rst),
-    .shift(\shift$374 )
+    .shift(\shift$376 )
   );
   \nitro_engine.sgd0  sgd0 (
     .clear(clear),
@@ -3648,11 +3657,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .decay_enable(decay_enable),
     .decay_multiplier(cfg_dc_mult_lane0[15:0]),
     .decay_shift(cfg_dc_shift_lane0[4:0]),
-    .i__payload(\i__payload$231 ),
-    .i__valid(\i__valid$230 ),
+    .i__payload(\i__payload$233 ),
+    .i__valid(\i__valid$232 ),
     .lr_multiplier(lr_multiplier),
     .lr_shift(lr_shift),
-    .o__payload(\o__payload$424 ),
+    .o__payload(\o__payload$426 ),
     .overflow(overflow),
     .rst(rst),
     .wrapped(wrapped)
@@ -3660,223 +3669,223 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   \nitro_engine.sgd1  sgd1 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$262 ),
+    .decay_enable(\decay_enable$264 ),
     .decay_multiplier(cfg_dc_mult_lane1[15:0]),
     .decay_shift(cfg_dc_shift_lane1[4:0]),
-    .i__payload(\i__payload$253 ),
-    .i__valid(\i__valid$252 ),
-    .lr_multiplier(\lr_multiplier$254 ),
-    .lr_shift(\lr_shift$256 ),
-    .o__payload(\o__payload$425 ),
-    .overflow(\overflow$639 ),
-    .rst(rst),
-    .wrapped(\wrapped$647 )
-  );
-  \nitro_engine.sgd2  sgd2 (
-    .clear(clear),
-    .clk(clk),
-    .decay_enable(\decay_enable$283 ),
-    .decay_multiplier(cfg_dc_mult_lane2[15:0]),
-    .decay_shift(cfg_dc_shift_lane2[4:0]),
-    .i__payload(\i__payload$274 ),
-    .i__valid(\i__valid$273 ),
-    .lr_multiplier(\lr_multiplier$275 ),
-    .lr_shift(\lr_shift$277 ),
-    .o__payload(\o__payload$426 ),
-    .overflow(\overflow$640 ),
-    .rst(rst),
-    .wrapped(\wrapped$648 )
-  );
-  \nitro_engine.sgd3  sgd3 (
-    .clear(clear),
-    .clk(clk),
-    .decay_enable(\decay_enable$304 ),
-    .decay_multiplier(cfg_dc_mult_lane3[15:0]),
-    .decay_shift(cfg_dc_shift_lane3[4:0]),
-    .i__payload(\i__payload$295 ),
-    .i__valid(\i__valid$294 ),
-    .lr_multiplier(\lr_multiplier$296 ),
-    .lr_shift(\lr_shift$298 ),
+    .i__payload(\i__payload$255 ),
+    .i__valid(\i__valid$254 ),
+    .lr_multiplier(\lr_multiplier$256 ),
+    .lr_shift(\lr_shift$258 ),
     .o__payload(\o__payload$427 ),
-    .overflow(\overflow$641 ),
-    .rst(rst),
-    .wrapped(\wrapped$649 )
-  );
-  \nitro_engine.sgd4  sgd4 (
-    .clear(clear),
-    .clk(clk),
-    .decay_enable(\decay_enable$325 ),
-    .decay_multiplier(cfg_dc_mult_lane4[15:0]),
-    .decay_shift(cfg_dc_shift_lane4[4:0]),
-    .i__payload(\i__payload$316 ),
-    .i__valid(\i__valid$315 ),
-    .lr_multiplier(\lr_multiplier$317 ),
-    .lr_shift(\lr_shift$319 ),
-    .o__payload(\o__payload$428 ),
     .overflow(\overflow$642 ),
     .rst(rst),
     .wrapped(\wrapped$650 )
   );
-  \nitro_engine.sgd5  sgd5 (
+  \nitro_engine.sgd2  sgd2 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$346 ),
-    .decay_multiplier(cfg_dc_mult_lane5[15:0]),
-    .decay_shift(cfg_dc_shift_lane5[4:0]),
-    .i__payload(\i__payload$337 ),
-    .i__valid(\i__valid$336 ),
-    .lr_multiplier(\lr_multiplier$338 ),
-    .lr_shift(\lr_shift$340 ),
-    .o__payload(\o__payload$429 ),
+    .decay_enable(\decay_enable$285 ),
+    .decay_multiplier(cfg_dc_mult_lane2[15:0]),
+    .decay_shift(cfg_dc_shift_lane2[4:0]),
+    .i__payload(\i__payload$276 ),
+    .i__valid(\i__valid$275 ),
+    .lr_multiplier(\lr_multiplier$277 ),
+    .lr_shift(\lr_shift$279 ),
+    .o__payload(\o__payload$428 ),
     .overflow(\overflow$643 ),
     .rst(rst),
     .wrapped(\wrapped$651 )
   );
-  \nitro_engine.sgd6  sgd6 (
+  \nitro_engine.sgd3  sgd3 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$367 ),
-    .decay_multiplier(cfg_dc_mult_lane6[15:0]),
-    .decay_shift(cfg_dc_shift_lane6[4:0]),
-    .i__payload(\i__payload$358 ),
-    .i__valid(\i__valid$357 ),
-    .lr_multiplier(\lr_multiplier$359 ),
-    .lr_shift(\lr_shift$361 ),
-    .o__payload(\o__payload$430 ),
+    .decay_enable(\decay_enable$306 ),
+    .decay_multiplier(cfg_dc_mult_lane3[15:0]),
+    .decay_shift(cfg_dc_shift_lane3[4:0]),
+    .i__payload(\i__payload$297 ),
+    .i__valid(\i__valid$296 ),
+    .lr_multiplier(\lr_multiplier$298 ),
+    .lr_shift(\lr_shift$300 ),
+    .o__payload(\o__payload$429 ),
     .overflow(\overflow$644 ),
     .rst(rst),
     .wrapped(\wrapped$652 )
   );
-  \nitro_engine.sgd7  sgd7 (
+  \nitro_engine.sgd4  sgd4 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$388 ),
-    .decay_multiplier(cfg_dc_mult_lane7[15:0]),
-    .decay_shift(cfg_dc_shift_lane7[4:0]),
-    .i__payload(\i__payload$379 ),
-    .i__valid(\i__valid$378 ),
-    .lr_multiplier(\lr_multiplier$380 ),
-    .lr_shift(\lr_shift$382 ),
-    .o__payload(\o__payload$431 ),
+    .decay_enable(\decay_enable$327 ),
+    .decay_multiplier(cfg_dc_mult_lane4[15:0]),
+    .decay_shift(cfg_dc_shift_lane4[4:0]),
+    .i__payload(\i__payload$318 ),
+    .i__valid(\i__valid$317 ),
+    .lr_multiplier(\lr_multiplier$319 ),
+    .lr_shift(\lr_shift$321 ),
+    .o__payload(\o__payload$430 ),
     .overflow(\overflow$645 ),
     .rst(rst),
     .wrapped(\wrapped$653 )
   );
+  \nitro_engine.sgd5  sgd5 (
+    .clear(clear),
+    .clk(clk),
+    .decay_enable(\decay_enable$348 ),
+    .decay_multiplier(cfg_dc_mult_lane5[15:0]),
+    .decay_shift(cfg_dc_shift_lane5[4:0]),
+    .i__payload(\i__payload$339 ),
+    .i__valid(\i__valid$338 ),
+    .lr_multiplier(\lr_multiplier$340 ),
+    .lr_shift(\lr_shift$342 ),
+    .o__payload(\o__payload$431 ),
+    .overflow(\overflow$646 ),
+    .rst(rst),
+    .wrapped(\wrapped$654 )
+  );
+  \nitro_engine.sgd6  sgd6 (
+    .clear(clear),
+    .clk(clk),
+    .decay_enable(\decay_enable$369 ),
+    .decay_multiplier(cfg_dc_mult_lane6[15:0]),
+    .decay_shift(cfg_dc_shift_lane6[4:0]),
+    .i__payload(\i__payload$360 ),
+    .i__valid(\i__valid$359 ),
+    .lr_multiplier(\lr_multiplier$361 ),
+    .lr_shift(\lr_shift$363 ),
+    .o__payload(\o__payload$432 ),
+    .overflow(\overflow$647 ),
+    .rst(rst),
+    .wrapped(\wrapped$655 )
+  );
+  \nitro_engine.sgd7  sgd7 (
+    .clear(clear),
+    .clk(clk),
+    .decay_enable(\decay_enable$390 ),
+    .decay_multiplier(cfg_dc_mult_lane7[15:0]),
+    .decay_shift(cfg_dc_shift_lane7[4:0]),
+    .i__payload(\i__payload$381 ),
+    .i__valid(\i__valid$380 ),
+    .lr_multiplier(\lr_multiplier$382 ),
+    .lr_shift(\lr_shift$384 ),
+    .o__payload(\o__payload$433 ),
+    .overflow(\overflow$648 ),
+    .rst(rst),
+    .wrapped(\wrapped$656 )
+  );
   \nitro_engine.xp_act  xp_act (
     .active(col_valid),
-    .busy(\busy$504 ),
+    .busy(\busy$506 ),
     .clk(clk),
     .col_addr(col_addr),
     .col_data(col_data),
     .\row_base$9 (row_base),
-    .\row_data$7 (\row_data$462 ),
+    .\row_data$7 (\row_data$464 ),
     .\row_index$5 (row_index),
     .\row_valid$3 (row_valid),
     .rst(rst)
   );
   \nitro_engine.xp_w  xp_w (
-    .active(\col_valid$501 ),
-    .busy(\busy$505 ),
+    .active(\col_valid$503 ),
+    .busy(\busy$507 ),
     .clk(clk),
-    .col_addr(\col_addr$502 ),
-    .col_data(\col_data$436 ),
-    .\port$10056$0 (\o__payload$429 ),
-    .\port$10357$0 (\o__payload$430 ),
-    .\port$10658$0 (\o__payload$431 ),
-    .\port$8551$0 (\o__payload$424 ),
-    .\port$8852$0 (\o__payload$425 ),
-    .\port$9153$0 (\o__payload$426 ),
-    .\port$9454$0 (\o__payload$427 ),
-    .\port$9755$0 (\o__payload$428 ),
-    .\row_base$9 (\row_base$498 ),
-    .\row_index$5 (\row_index$497 ),
-    .\row_valid$3 (\row_valid$489 ),
+    .col_addr(\col_addr$504 ),
+    .col_data(\col_data$438 ),
+    .\port$10059$0 (\o__payload$426 ),
+    .\port$10360$0 (\o__payload$427 ),
+    .\port$10661$0 (\o__payload$428 ),
+    .\port$10962$0 (\o__payload$429 ),
+    .\port$11263$0 (\o__payload$430 ),
+    .\port$11564$0 (\o__payload$431 ),
+    .\port$11865$0 (\o__payload$432 ),
+    .\port$12166$0 (\o__payload$433 ),
+    .\row_base$9 (\row_base$500 ),
+    .\row_index$5 (\row_index$499 ),
+    .\row_valid$3 (\row_valid$491 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$385  = 32'd0;
+    \$388  = 32'd0;
     casez (haddr[5:0])
       6'h00:
-          \$385  = phase_cycles0;
+          \$388  = phase_cycles0;
       6'h01:
-          \$385  = phase_cycles1;
+          \$388  = phase_cycles1;
       6'h02:
-          \$385  = phase_cycles2;
+          \$388  = phase_cycles2;
       6'h03:
-          \$385  = phase_cycles3;
+          \$388  = phase_cycles3;
       6'h04:
-          \$385  = phase_cycles4;
+          \$388  = phase_cycles4;
       6'h05:
-          \$385  = phase_cycles5;
+          \$388  = phase_cycles5;
       6'h06:
-          \$385  = phase_cycles6;
+          \$388  = phase_cycles6;
       6'h07:
-          \$385  = phase_cycles7;
+          \$388  = phase_cycles7;
       6'h08:
-          \$385  = phase_cycles8;
+          \$388  = phase_cycles8;
       6'h09:
-          \$385  = phase_cycles9;
+          \$388  = phase_cycles9;
       6'h0a:
-          \$385  = phase_cycles10;
+          \$388  = phase_cycles10;
       6'h0b:
-          \$385  = phase_cycles11;
+          \$388  = phase_cycles11;
       6'h0c:
-          \$385  = phase_cycles12;
+          \$388  = phase_cycles12;
       6'h0d:
-          \$385  = phase_cycles13;
+          \$388  = phase_cycles13;
       6'h0e:
-          \$385  = phase_cycles14;
+          \$388  = phase_cycles14;
       6'h0f:
-          \$385  = phase_cycles15;
+          \$388  = phase_cycles15;
       6'h10:
-          \$385  = phase_cycles16;
+          \$388  = phase_cycles16;
       6'h11:
-          \$385  = phase_cycles17;
+          \$388  = phase_cycles17;
       6'h12:
-          \$385  = phase_cycles18;
+          \$388  = phase_cycles18;
       6'h13:
-          \$385  = phase_cycles19;
+          \$388  = phase_cycles19;
       6'h14:
-          \$385  = phase_cycles20;
+          \$388  = phase_cycles20;
       6'h15:
-          \$385  = phase_cycles21;
+          \$388  = phase_cycles21;
       6'h16:
-          \$385  = phase_cycles22;
+          \$388  = phase_cycles22;
       6'h17:
-          \$385  = phase_cycles23;
+          \$388  = phase_cycles23;
       6'h18:
-          \$385  = phase_cycles24;
+          \$388  = phase_cycles24;
       6'h19:
-          \$385  = phase_cycles25;
+          \$388  = phase_cycles25;
       6'h1a:
-          \$385  = phase_cycles26;
+          \$388  = phase_cycles26;
       6'h1b:
-          \$385  = phase_cycles27;
+          \$388  = phase_cycles27;
       6'h1c:
-          \$385  = phase_cycles28;
+          \$388  = phase_cycles28;
       6'h1d:
-          \$385  = phase_cycles29;
+          \$388  = phase_cycles29;
       6'h1e:
-          \$385  = phase_cycles30;
+          \$388  = phase_cycles30;
       6'h1f:
-          \$385  = phase_cycles31;
+          \$388  = phase_cycles31;
       6'h20:
-          \$385  = cycle_count;
+          \$388  = cycle_count;
       6'h21:
-          \$385  = step_count;
+          \$388  = step_count;
       6'h22:
-          \$385  = { 24'h000000, flags };
+          \$388  = { 24'h000000, flags };
       6'h23:
-          \$385  = mac_steps;
+          \$388  = mac_steps;
       6'h24:
-          \$385  = { 31'h00000000, mode };
+          \$388  = { 31'h00000000, mode };
       6'h25:
-          \$385  = 32'd0;
+          \$388  = 32'd0;
       6'h26:
-          \$385  = 32'd0;
+          \$388  = 32'd0;
       6'h27:
-          \$385  = 32'd0;
+          \$388  = 32'd0;
     endcase
   end
   always @* begin
@@ -3884,27 +3893,27 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     hread_mux = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     casez (hdr_mem)
       4'h0:
-          hread_mux = { 128'h00000000000000000000000000000000, \r_data$109  };
-      4'h1:
-          hread_mux = { 128'h00000000000000000000000000000000, \r_data$110  };
-      4'h2:
           hread_mux = { 128'h00000000000000000000000000000000, \r_data$111  };
+      4'h1:
+          hread_mux = { 128'h00000000000000000000000000000000, \r_data$112  };
+      4'h2:
+          hread_mux = { 128'h00000000000000000000000000000000, \r_data$113  };
       4'h3:
-          hread_mux = { 192'h000000000000000000000000000000000000000000000000, \r_data$112  };
-      4'h4:
-          hread_mux = { 192'h000000000000000000000000000000000000000000000000, \r_data$113  };
-      4'h5:
           hread_mux = { 192'h000000000000000000000000000000000000000000000000, \r_data$114  };
+      4'h4:
+          hread_mux = { 192'h000000000000000000000000000000000000000000000000, \r_data$115  };
+      4'h5:
+          hread_mux = { 192'h000000000000000000000000000000000000000000000000, \r_data$116  };
       4'h6:
-          hread_mux = { 240'h000000000000000000000000000000000000000000000000000000000000, \r_data$115  };
+          hread_mux = { 240'h000000000000000000000000000000000000000000000000000000000000, \r_data$117  };
       4'h7:
-          hread_mux = \r_data$116 ;
+          hread_mux = \r_data$118 ;
       4'h8:
-          hread_mux = { 248'h00000000000000000000000000000000000000000000000000000000000000, \r_data$117  };
+          hread_mux = { 248'h00000000000000000000000000000000000000000000000000000000000000, \r_data$119  };
       4'h9:
           hread_mux = { 224'h00000000000000000000000000000000000000000000000000000000, csr_q4 };
       4'ha:
-          hread_mux = { 192'h000000000000000000000000000000000000000000000000, \r_data$119  };
+          hread_mux = { 192'h000000000000000000000000000000000000000000000000, \r_data$121  };
     endcase
   end
   always @* begin
@@ -3945,7 +3954,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h1:
           /* empty */;
       3'h2:
-          take = \$5 ;
+          take = \$7 ;
     endcase
   end
   always @* begin
@@ -3969,7 +3978,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h1:
           /* empty */;
       3'h2:
-          w_data = { \$6 , hread_data };
+          w_data = { \$8 , hread_data };
     endcase
   end
   always @* begin
@@ -3983,7 +3992,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h2:
           /* empty */;
       3'h3:
-          r_addr = \$7 [5:0];
+          r_addr = \$9 [5:0];
     endcase
     if (host_reading) begin
       r_addr = haddr[5:0];
@@ -3991,18 +4000,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$133  = 1'h0;
-    if (\$8 ) begin
+    \w_en$135  = 1'h0;
+    if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
-            \w_en$133  = 1'h1;
+            \w_en$135  = 1'h1;
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     w_addr = 6'h00;
-    if (\$8 ) begin
+    if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
             w_addr = haddr[5:0];
@@ -4011,96 +4020,96 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$136  = 128'h00000000000000000000000000000000;
-    if (\$8 ) begin
+    \w_data$138  = 128'h00000000000000000000000000000000;
+    if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
-            \w_data$136  = s_axis_tdata[127:0];
+            \w_data$138  = s_axis_tdata[127:0];
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$137  = 1'h0;
-    if (\$8 ) begin
+    \w_en$139  = 1'h0;
+    if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
         4'h1:
-            \w_en$137  = 1'h1;
+            \w_en$139  = 1'h1;
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      \w_en$137  = sb10[0];
+      \w_en$139  = sb10[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$138  = 9'h000;
-    if (\$8 ) begin
+    \w_addr$140  = 9'h000;
+    if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
         4'h1:
-            \w_addr$138  = haddr[8:0];
+            \w_addr$140  = haddr[8:0];
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      \w_addr$138  = sb10[9:1];
+      \w_addr$140  = sb10[9:1];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$139  = \$72 [127:0];
+    \w_data$141  = \$74 [127:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$140  = 1'h0;
-    if (\$8 ) begin
+    \w_en$142  = 1'h0;
+    if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
         4'h1:
             /* empty */;
         4'h2:
-            \w_en$140  = 1'h1;
+            \w_en$142  = 1'h1;
       endcase
     end
-    if (\col_valid$501 ) begin
-      \w_en$140  = 1'h1;
+    if (\col_valid$503 ) begin
+      \w_en$142  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$141  = 7'h00;
-    if (\$8 ) begin
+    \w_addr$143  = 7'h00;
+    if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
         4'h1:
             /* empty */;
         4'h2:
-            \w_addr$141  = haddr[6:0];
+            \w_addr$143  = haddr[6:0];
       endcase
     end
-    if (\col_valid$501 ) begin
-      \w_addr$141  = \col_addr$502 [6:0];
+    if (\col_valid$503 ) begin
+      \w_addr$143  = \col_addr$504 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$142  = \$75 [127:0];
+    \w_data$144  = \$77 [127:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$143  = 1'h0;
-    if (\$8 ) begin
+    \w_en$145  = 1'h0;
+    if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -4109,17 +4118,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h2:
             /* empty */;
         4'h3:
-            \w_en$143  = 1'h1;
+            \w_en$145  = 1'h1;
       endcase
     end
     if (col_valid) begin
-      \w_en$143  = 1'h1;
+      \w_en$145  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$144  = 10'h000;
-    if (\$8 ) begin
+    \w_addr$146  = 10'h000;
+    if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -4128,21 +4137,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h2:
             /* empty */;
         4'h3:
-            \w_addr$144  = haddr[9:0];
+            \w_addr$146  = haddr[9:0];
       endcase
     end
     if (col_valid) begin
-      \w_addr$144  = col_addr[9:0];
+      \w_addr$146  = col_addr[9:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$145  = \$74 [63:0];
+    \w_data$147  = \$76 [63:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$146  = 1'h0;
-    if (\$8 ) begin
+    \w_en$148  = 1'h0;
+    if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -4153,17 +4162,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h3:
             /* empty */;
         4'h4:
-            \w_en$146  = 1'h1;
+            \w_en$148  = 1'h1;
       endcase
     end
     if (ex_fwd_relu) begin
-      \w_en$146  = sb10[0];
+      \w_en$148  = sb10[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$147  = 10'h000;
-    if (\$8 ) begin
+    \w_addr$149  = 10'h000;
+    if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -4174,21 +4183,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h3:
             /* empty */;
         4'h4:
-            \w_addr$147  = haddr[9:0];
+            \w_addr$149  = haddr[9:0];
       endcase
     end
     if (ex_fwd_relu) begin
-      \w_addr$147  = sb10[10:1];
+      \w_addr$149  = sb10[10:1];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$148  = \$60 [63:0];
+    \w_data$150  = \$62 [63:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$149  = 1'h0;
-    if (\$8 ) begin
+    \w_en$151  = 1'h0;
+    if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -4201,14 +4210,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h4:
             /* empty */;
         4'h5:
-            \w_en$149  = 1'h1;
+            \w_en$151  = 1'h1;
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$150  = 7'h00;
-    if (\$8 ) begin
+    \w_addr$152  = 7'h00;
+    if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -4221,14 +4230,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h4:
             /* empty */;
         4'h5:
-            \w_addr$150  = haddr[6:0];
+            \w_addr$152  = haddr[6:0];
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$151  = 64'h0000000000000000;
-    if (\$8 ) begin
+    \w_data$153  = 64'h0000000000000000;
+    if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -4241,14 +4250,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h4:
             /* empty */;
         4'h5:
-            \w_data$151  = s_axis_tdata[63:0];
+            \w_data$153  = s_axis_tdata[63:0];
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$152  = 1'h0;
-    if (\$8 ) begin
+    \w_en$154  = 1'h0;
+    if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -4263,17 +4272,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h5:
             /* empty */;
         4'h6:
-            \w_en$152  = 1'h1;
+            \w_en$154  = 1'h1;
       endcase
     end
     if (ex_fwd_relu) begin
-      \w_en$152  = sb10[0];
+      \w_en$154  = sb10[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$153  = 9'h000;
-    if (\$8 ) begin
+    \w_addr$155  = 9'h000;
+    if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -4288,21 +4297,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h5:
             /* empty */;
         4'h6:
-            \w_addr$153  = haddr[8:0];
+            \w_addr$155  = haddr[8:0];
       endcase
     end
     if (ex_fwd_relu) begin
-      \w_addr$153  = sb10[25:17];
+      \w_addr$155  = sb10[25:17];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$154  = \$61 [15:0];
+    \w_data$156  = \$63 [15:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$155  = 1'h0;
-    if (\$8 ) begin
+    \w_en$157  = 1'h0;
+    if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -4319,19 +4328,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h6:
             /* empty */;
         4'h7:
-            \w_en$155  = 1'h1;
+            \w_en$157  = 1'h1;
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
-      \w_en$155  = sb2[0];
+      \w_en$157  = sb2[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$156  = 8'h00;
-    if (\$8 ) begin
+    \w_addr$158  = 8'h00;
+    if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -4348,23 +4357,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h6:
             /* empty */;
         4'h7:
-            \w_addr$156  = haddr[7:0];
+            \w_addr$158  = haddr[7:0];
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
-      \w_addr$156  = sb2[8:1];
+      \w_addr$158  = sb2[8:1];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$157  = \$71 ;
+    \w_data$159  = \$73 ;
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$158  = 1'h0;
-    if (\$8 ) begin
+    \w_en$160  = 1'h0;
+    if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -4383,18 +4392,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h7:
             /* empty */;
         4'h8:
-            \w_en$158  = 1'h1;
+            \w_en$160  = 1'h1;
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      \w_en$158  = \$364 ;
+      \w_en$160  = \$366 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$159  = 6'h00;
-    if (\$8 ) begin
+    \w_addr$161  = 6'h00;
+    if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -4413,22 +4422,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h7:
             /* empty */;
         4'h8:
-            \w_addr$159  = haddr[5:0];
+            \w_addr$161  = haddr[5:0];
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      \w_addr$159  = sb11[41:36];
+      \w_addr$161  = sb11[41:36];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$160  = \$73 [7:0];
+    \w_data$162  = \$75 [7:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$161  = 1'h0;
-    if (\$8 ) begin
+    \w_en$163  = 1'h0;
+    if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -4449,18 +4458,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h8:
             /* empty */;
         4'ha:
-            \w_en$161  = 1'h1;
+            \w_en$163  = 1'h1;
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      \w_en$161  = sb11[0];
+      \w_en$163  = sb11[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$162  = 7'h00;
-    if (\$8 ) begin
+    \w_addr$164  = 7'h00;
+    if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
@@ -4481,43 +4490,34 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h8:
             /* empty */;
         4'ha:
-            \w_addr$162  = haddr[6:0];
+            \w_addr$164  = haddr[6:0];
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      \w_addr$162  = sb11[7:1];
+      \w_addr$164  = sb11[7:1];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$163  = \$70 [63:0];
+    \w_data$165  = \$72 [63:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$174  = haddr[8:0];
+      \r_addr$176  = haddr[8:0];
     end else begin
-      \r_addr$174  = \$13 [8:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (host_reading) begin
-      \r_addr$177  = haddr[6:0];
-    end else begin
-      \r_addr$177  = waddr[6:0];
+      \r_addr$176  = \$15 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$178  = haddr[9:0];
+      \r_addr$179  = haddr[6:0];
     end else begin
-      \r_addr$178  = naddr[9:0];
+      \r_addr$179  = waddr[6:0];
     end
   end
   always @* begin
@@ -4533,45 +4533,54 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$181  = haddr[6:0];
+      \r_addr$182  = haddr[9:0];
     end else begin
-      \r_addr$181  = waddr[6:0];
+      \r_addr$182  = naddr[9:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$182  = haddr[6:0];
+      \r_addr$183  = haddr[6:0];
     end else begin
-      \r_addr$182  = \$12 [6:0];
+      \r_addr$183  = waddr[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$183  = haddr[8:0];
+      \r_addr$184  = haddr[6:0];
     end else begin
-      \r_addr$183  = \$12 [8:0];
+      \r_addr$184  = \$14 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$184  = haddr[7:0];
+      \r_addr$185  = haddr[8:0];
     end else begin
-      \r_addr$184  = waddr[7:0];
+      \r_addr$185  = \$14 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$185  = haddr[5:0];
+      \r_addr$186  = haddr[7:0];
     end else begin
-      \r_addr$185  = 6'h00;
+      \r_addr$186  = waddr[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (host_reading) begin
+      \r_addr$187  = haddr[5:0];
+    end else begin
+      \r_addr$187  = 6'h00;
     end
   end
   always @* begin
@@ -4579,7 +4588,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf0 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf0 = { \r_data$110 [15], \r_data$110 [15], \r_data$110 [15], \r_data$110 [15], \r_data$110 [15], \r_data$110 [15], \r_data$110 [15], \r_data$110 [15], \r_data$110 [15], \r_data$110 [15], \r_data$110 [15], \r_data$110 [15], \r_data$110 [15], \r_data$110 [15], \r_data$110 [15], \r_data$110 [15], \r_data$110 [15:0] };
+          wide_wf0 = { \r_data$112 [15], \r_data$112 [15], \r_data$112 [15], \r_data$112 [15], \r_data$112 [15], \r_data$112 [15], \r_data$112 [15], \r_data$112 [15], \r_data$112 [15], \r_data$112 [15], \r_data$112 [15], \r_data$112 [15], \r_data$112 [15], \r_data$112 [15], \r_data$112 [15], \r_data$112 [15], \r_data$112 [15:0] };
     endcase
   end
   always @* begin
@@ -4587,7 +4596,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf1 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf1 = { \r_data$110 [31], \r_data$110 [31], \r_data$110 [31], \r_data$110 [31], \r_data$110 [31], \r_data$110 [31], \r_data$110 [31], \r_data$110 [31], \r_data$110 [31], \r_data$110 [31], \r_data$110 [31], \r_data$110 [31], \r_data$110 [31], \r_data$110 [31], \r_data$110 [31], \r_data$110 [31], \r_data$110 [31:16] };
+          wide_wf1 = { \r_data$112 [31], \r_data$112 [31], \r_data$112 [31], \r_data$112 [31], \r_data$112 [31], \r_data$112 [31], \r_data$112 [31], \r_data$112 [31], \r_data$112 [31], \r_data$112 [31], \r_data$112 [31], \r_data$112 [31], \r_data$112 [31], \r_data$112 [31], \r_data$112 [31], \r_data$112 [31], \r_data$112 [31:16] };
     endcase
   end
   always @* begin
@@ -4595,7 +4604,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf2 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf2 = { \r_data$110 [47], \r_data$110 [47], \r_data$110 [47], \r_data$110 [47], \r_data$110 [47], \r_data$110 [47], \r_data$110 [47], \r_data$110 [47], \r_data$110 [47], \r_data$110 [47], \r_data$110 [47], \r_data$110 [47], \r_data$110 [47], \r_data$110 [47], \r_data$110 [47], \r_data$110 [47], \r_data$110 [47:32] };
+          wide_wf2 = { \r_data$112 [47], \r_data$112 [47], \r_data$112 [47], \r_data$112 [47], \r_data$112 [47], \r_data$112 [47], \r_data$112 [47], \r_data$112 [47], \r_data$112 [47], \r_data$112 [47], \r_data$112 [47], \r_data$112 [47], \r_data$112 [47], \r_data$112 [47], \r_data$112 [47], \r_data$112 [47], \r_data$112 [47:32] };
     endcase
   end
   always @* begin
@@ -4603,7 +4612,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf3 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf3 = { \r_data$110 [63], \r_data$110 [63], \r_data$110 [63], \r_data$110 [63], \r_data$110 [63], \r_data$110 [63], \r_data$110 [63], \r_data$110 [63], \r_data$110 [63], \r_data$110 [63], \r_data$110 [63], \r_data$110 [63], \r_data$110 [63], \r_data$110 [63], \r_data$110 [63], \r_data$110 [63], \r_data$110 [63:48] };
+          wide_wf3 = { \r_data$112 [63], \r_data$112 [63], \r_data$112 [63], \r_data$112 [63], \r_data$112 [63], \r_data$112 [63], \r_data$112 [63], \r_data$112 [63], \r_data$112 [63], \r_data$112 [63], \r_data$112 [63], \r_data$112 [63], \r_data$112 [63], \r_data$112 [63], \r_data$112 [63], \r_data$112 [63], \r_data$112 [63:48] };
     endcase
   end
   always @* begin
@@ -4611,7 +4620,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf4 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf4 = { \r_data$110 [79], \r_data$110 [79], \r_data$110 [79], \r_data$110 [79], \r_data$110 [79], \r_data$110 [79], \r_data$110 [79], \r_data$110 [79], \r_data$110 [79], \r_data$110 [79], \r_data$110 [79], \r_data$110 [79], \r_data$110 [79], \r_data$110 [79], \r_data$110 [79], \r_data$110 [79], \r_data$110 [79:64] };
+          wide_wf4 = { \r_data$112 [79], \r_data$112 [79], \r_data$112 [79], \r_data$112 [79], \r_data$112 [79], \r_data$112 [79], \r_data$112 [79], \r_data$112 [79], \r_data$112 [79], \r_data$112 [79], \r_data$112 [79], \r_data$112 [79], \r_data$112 [79], \r_data$112 [79], \r_data$112 [79], \r_data$112 [79], \r_data$112 [79:64] };
     endcase
   end
   always @* begin
@@ -4619,7 +4628,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf5 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf5 = { \r_data$110 [95], \r_data$110 [95], \r_data$110 [95], \r_data$110 [95], \r_data$110 [95], \r_data$110 [95], \r_data$110 [95], \r_data$110 [95], \r_data$110 [95], \r_data$110 [95], \r_data$110 [95], \r_data$110 [95], \r_data$110 [95], \r_data$110 [95], \r_data$110 [95], \r_data$110 [95], \r_data$110 [95:80] };
+          wide_wf5 = { \r_data$112 [95], \r_data$112 [95], \r_data$112 [95], \r_data$112 [95], \r_data$112 [95], \r_data$112 [95], \r_data$112 [95], \r_data$112 [95], \r_data$112 [95], \r_data$112 [95], \r_data$112 [95], \r_data$112 [95], \r_data$112 [95], \r_data$112 [95], \r_data$112 [95], \r_data$112 [95], \r_data$112 [95:80] };
     endcase
   end
   always @* begin
@@ -4627,7 +4636,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf6 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf6 = { \r_data$110 [111], \r_data$110 [111], \r_data$110 [111], \r_data$110 [111], \r_data$110 [111], \r_data$110 [111], \r_data$110 [111], \r_data$110 [111], \r_data$110 [111], \r_data$110 [111], \r_data$110 [111], \r_data$110 [111], \r_data$110 [111], \r_data$110 [111], \r_data$110 [111], \r_data$110 [111], \r_data$110 [111:96] };
+          wide_wf6 = { \r_data$112 [111], \r_data$112 [111], \r_data$112 [111], \r_data$112 [111], \r_data$112 [111], \r_data$112 [111], \r_data$112 [111], \r_data$112 [111], \r_data$112 [111], \r_data$112 [111], \r_data$112 [111], \r_data$112 [111], \r_data$112 [111], \r_data$112 [111], \r_data$112 [111], \r_data$112 [111], \r_data$112 [111:96] };
     endcase
   end
   always @* begin
@@ -4635,7 +4644,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf7 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf7 = { \r_data$110 [127], \r_data$110 [127], \r_data$110 [127], \r_data$110 [127], \r_data$110 [127], \r_data$110 [127], \r_data$110 [127], \r_data$110 [127], \r_data$110 [127], \r_data$110 [127], \r_data$110 [127], \r_data$110 [127], \r_data$110 [127], \r_data$110 [127], \r_data$110 [127], \r_data$110 [127], \r_data$110 [127:112] };
+          wide_wf7 = { \r_data$112 [127], \r_data$112 [127], \r_data$112 [127], \r_data$112 [127], \r_data$112 [127], \r_data$112 [127], \r_data$112 [127], \r_data$112 [127], \r_data$112 [127], \r_data$112 [127], \r_data$112 [127], \r_data$112 [127], \r_data$112 [127], \r_data$112 [127], \r_data$112 [127], \r_data$112 [127], \r_data$112 [127:112] };
     endcase
   end
   always @* begin
@@ -4647,7 +4656,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h1:
           wide_data = { wide_wt7, wide_wt6, wide_wt5, wide_wt4, wide_wt3, wide_wt2, wide_wt1, wide_wt0 };
       2'h2:
-          wide_data = \r_data$116 ;
+          wide_data = \r_data$118 ;
       2'h3:
           wide_data = { wide_e7, wide_e6, wide_e5, wide_e4, wide_e3, wide_e2, wide_e1, wide_e0 };
     endcase
@@ -4659,7 +4668,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt0 = { \r_data$111 [15], \r_data$111 [15], \r_data$111 [15], \r_data$111 [15], \r_data$111 [15], \r_data$111 [15], \r_data$111 [15], \r_data$111 [15], \r_data$111 [15], \r_data$111 [15], \r_data$111 [15], \r_data$111 [15], \r_data$111 [15], \r_data$111 [15], \r_data$111 [15], \r_data$111 [15], \r_data$111 [15:0] };
+          wide_wt0 = { \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15:0] };
     endcase
   end
   always @* begin
@@ -4669,7 +4678,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt1 = { \r_data$111 [31], \r_data$111 [31], \r_data$111 [31], \r_data$111 [31], \r_data$111 [31], \r_data$111 [31], \r_data$111 [31], \r_data$111 [31], \r_data$111 [31], \r_data$111 [31], \r_data$111 [31], \r_data$111 [31], \r_data$111 [31], \r_data$111 [31], \r_data$111 [31], \r_data$111 [31], \r_data$111 [31:16] };
+          wide_wt1 = { \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31:16] };
     endcase
   end
   always @* begin
@@ -4679,7 +4688,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt2 = { \r_data$111 [47], \r_data$111 [47], \r_data$111 [47], \r_data$111 [47], \r_data$111 [47], \r_data$111 [47], \r_data$111 [47], \r_data$111 [47], \r_data$111 [47], \r_data$111 [47], \r_data$111 [47], \r_data$111 [47], \r_data$111 [47], \r_data$111 [47], \r_data$111 [47], \r_data$111 [47], \r_data$111 [47:32] };
+          wide_wt2 = { \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47:32] };
     endcase
   end
   always @* begin
@@ -4689,7 +4698,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt3 = { \r_data$111 [63], \r_data$111 [63], \r_data$111 [63], \r_data$111 [63], \r_data$111 [63], \r_data$111 [63], \r_data$111 [63], \r_data$111 [63], \r_data$111 [63], \r_data$111 [63], \r_data$111 [63], \r_data$111 [63], \r_data$111 [63], \r_data$111 [63], \r_data$111 [63], \r_data$111 [63], \r_data$111 [63:48] };
+          wide_wt3 = { \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63:48] };
     endcase
   end
   always @* begin
@@ -4699,7 +4708,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt4 = { \r_data$111 [79], \r_data$111 [79], \r_data$111 [79], \r_data$111 [79], \r_data$111 [79], \r_data$111 [79], \r_data$111 [79], \r_data$111 [79], \r_data$111 [79], \r_data$111 [79], \r_data$111 [79], \r_data$111 [79], \r_data$111 [79], \r_data$111 [79], \r_data$111 [79], \r_data$111 [79], \r_data$111 [79:64] };
+          wide_wt4 = { \r_data$113 [79], \r_data$113 [79], \r_data$113 [79], \r_data$113 [79], \r_data$113 [79], \r_data$113 [79], \r_data$113 [79], \r_data$113 [79], \r_data$113 [79], \r_data$113 [79], \r_data$113 [79], \r_data$113 [79], \r_data$113 [79], \r_data$113 [79], \r_data$113 [79], \r_data$113 [79], \r_data$113 [79:64] };
     endcase
   end
   always @* begin
@@ -4709,7 +4718,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt5 = { \r_data$111 [95], \r_data$111 [95], \r_data$111 [95], \r_data$111 [95], \r_data$111 [95], \r_data$111 [95], \r_data$111 [95], \r_data$111 [95], \r_data$111 [95], \r_data$111 [95], \r_data$111 [95], \r_data$111 [95], \r_data$111 [95], \r_data$111 [95], \r_data$111 [95], \r_data$111 [95], \r_data$111 [95:80] };
+          wide_wt5 = { \r_data$113 [95], \r_data$113 [95], \r_data$113 [95], \r_data$113 [95], \r_data$113 [95], \r_data$113 [95], \r_data$113 [95], \r_data$113 [95], \r_data$113 [95], \r_data$113 [95], \r_data$113 [95], \r_data$113 [95], \r_data$113 [95], \r_data$113 [95], \r_data$113 [95], \r_data$113 [95], \r_data$113 [95:80] };
     endcase
   end
   always @* begin
@@ -4719,7 +4728,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt6 = { \r_data$111 [111], \r_data$111 [111], \r_data$111 [111], \r_data$111 [111], \r_data$111 [111], \r_data$111 [111], \r_data$111 [111], \r_data$111 [111], \r_data$111 [111], \r_data$111 [111], \r_data$111 [111], \r_data$111 [111], \r_data$111 [111], \r_data$111 [111], \r_data$111 [111], \r_data$111 [111], \r_data$111 [111:96] };
+          wide_wt6 = { \r_data$113 [111], \r_data$113 [111], \r_data$113 [111], \r_data$113 [111], \r_data$113 [111], \r_data$113 [111], \r_data$113 [111], \r_data$113 [111], \r_data$113 [111], \r_data$113 [111], \r_data$113 [111], \r_data$113 [111], \r_data$113 [111], \r_data$113 [111], \r_data$113 [111], \r_data$113 [111], \r_data$113 [111:96] };
     endcase
   end
   always @* begin
@@ -4729,7 +4738,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt7 = { \r_data$111 [127], \r_data$111 [127], \r_data$111 [127], \r_data$111 [127], \r_data$111 [127], \r_data$111 [127], \r_data$111 [127], \r_data$111 [127], \r_data$111 [127], \r_data$111 [127], \r_data$111 [127], \r_data$111 [127], \r_data$111 [127], \r_data$111 [127], \r_data$111 [127], \r_data$111 [127], \r_data$111 [127:112] };
+          wide_wt7 = { \r_data$113 [127], \r_data$113 [127], \r_data$113 [127], \r_data$113 [127], \r_data$113 [127], \r_data$113 [127], \r_data$113 [127], \r_data$113 [127], \r_data$113 [127], \r_data$113 [127], \r_data$113 [127], \r_data$113 [127], \r_data$113 [127], \r_data$113 [127], \r_data$113 [127], \r_data$113 [127], \r_data$113 [127:112] };
     endcase
   end
   always @* begin
@@ -4744,7 +4753,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e0 = { \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7], \r_data$119 [7:0] };
+          wide_e0 = { \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7:0] };
     endcase
   end
   always @* begin
@@ -4759,7 +4768,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e1 = { \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15], \r_data$119 [15:8] };
+          wide_e1 = { \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15:8] };
     endcase
   end
   always @* begin
@@ -4774,7 +4783,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e2 = { \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23], \r_data$119 [23:16] };
+          wide_e2 = { \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23:16] };
     endcase
   end
   always @* begin
@@ -4789,7 +4798,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e3 = { \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31], \r_data$119 [31:24] };
+          wide_e3 = { \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31:24] };
     endcase
   end
   always @* begin
@@ -4804,7 +4813,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e4 = { \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39], \r_data$119 [39:32] };
+          wide_e4 = { \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39:32] };
     endcase
   end
   always @* begin
@@ -4819,7 +4828,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e5 = { \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47], \r_data$119 [47:40] };
+          wide_e5 = { \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47:40] };
     endcase
   end
   always @* begin
@@ -4834,7 +4843,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e6 = { \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55], \r_data$119 [55:48] };
+          wide_e6 = { \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55:48] };
     endcase
   end
   always @* begin
@@ -4849,7 +4858,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e7 = { \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63], \r_data$119 [63:56] };
+          wide_e7 = { \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63:56] };
     endcase
   end
   always @* begin
@@ -4863,12 +4872,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_valid$489  = 1'h0;
+    \row_valid$491  = 1'h0;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      \row_valid$489  = \$365 ;
+      \row_valid$491  = \$367 ;
     end
   end
   always @* begin
@@ -4930,27 +4939,27 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_index$497  = 3'h0;
+    \row_index$499  = 3'h0;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      \row_index$497  = sb10[35:33];
+      \row_index$499  = sb10[35:33];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_base$498  = 16'h0000;
+    \row_base$500  = 16'h0000;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      \row_base$498  = sb10[69:54];
+      \row_base$500  = sb10[69:54];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$678  = \$384 ;
+    \$679  = \$387 ;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -4962,77 +4971,64 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$678  = 1'h0;
+            \$679  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$678  = 1'h0;
+      \$679  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$679  = hread_mux;
+    \$680  = hread_mux;
     if (rst) begin
-      \$679  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$680  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$680  = \$385 ;
-    if (rst) begin
-      \$680  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$681  = csr_q0;
+    \$681  = \$388 ;
     if (rst) begin
       \$681  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$682  = csr_q1;
+    \$682  = csr_q0;
     if (rst) begin
       \$682  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$683  = csr_q2;
+    \$683  = csr_q1;
     if (rst) begin
       \$683  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$684  = csr_q3;
+    \$684  = csr_q2;
     if (rst) begin
       \$684  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$685  = hdr_op;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            \$685  = s_axis_tdata[3:0];
-          end
-    endcase
+    \$685  = csr_q3;
     if (rst) begin
-      \$685  = 4'h0;
+      \$685  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$686  = hdr_mem;
+    \$686  = hdr_op;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            \$686  = s_axis_tdata[7:4];
+            \$686  = s_axis_tdata[3:0];
           end
     endcase
     if (rst) begin
@@ -5041,40 +5037,32 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$687  = haddr;
+    \$687  = hdr_mem;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            \$687  = s_axis_tdata[31:8];
-          end
-      3'h1:
-          if (s_axis_tvalid) begin
-            \$687  = \$392 [23:0];
-          end
-      3'h2:
-          if (take) begin
-            \$687  = \$395 [23:0];
+            \$687  = s_axis_tdata[7:4];
           end
     endcase
     if (rst) begin
-      \$687  = 24'h000000;
+      \$687  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$688  = hcount;
+    \$688  = haddr;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            \$688  = s_axis_tdata[55:32];
+            \$688  = s_axis_tdata[31:8];
           end
       3'h1:
           if (s_axis_tvalid) begin
-            \$688  = \$393 [23:0];
+            \$688  = \$395 [23:0];
           end
       3'h2:
           if (take) begin
-            \$688  = \$396 [23:0];
+            \$688  = \$398 [23:0];
           end
     endcase
     if (rst) begin
@@ -5083,12 +5071,33 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$689  = done;
+    \$689  = hcount;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            \$689  = s_axis_tdata[55:32];
+          end
+      3'h1:
+          if (s_axis_tvalid) begin
+            \$689  = \$396 [23:0];
+          end
+      3'h2:
+          if (take) begin
+            \$689  = \$399 [23:0];
+          end
+    endcase
+    if (rst) begin
+      \$689  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$690  = done;
     (* full_case = 32'd1 *)
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            \$689  = 1'h0;
+            \$690  = 1'h0;
           end
       3'h1:
           /* empty */;
@@ -5104,31 +5113,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h7:
           if (m_axis_tready) begin
-            \$689  = 1'h1;
-          end
-    endcase
-    if (rst) begin
-      \$689  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$690  = host_writing;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  if (\$386 ) begin
-                    \$690  = 1'h1;
-                  end
-            endcase
-          end
-      3'h1:
-          if (s_axis_tvalid) begin
-            if (\$394 ) begin
-              \$690  = 1'h0;
-            end
+            \$690  = 1'h1;
           end
     endcase
     if (rst) begin
@@ -5137,20 +5122,20 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$691  = host_writing_ag;
+    \$691  = host_writing;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  if (\$386 ) begin
+                  if (\$389 ) begin
                     \$691  = 1'h1;
                   end
             endcase
           end
       3'h1:
           if (s_axis_tvalid) begin
-            if (\$394 ) begin
+            if (\$397 ) begin
               \$691  = 1'h0;
             end
           end
@@ -5161,20 +5146,20 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = host_writing_rg;
+    \$692  = host_writing_ag;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  if (\$386 ) begin
+                  if (\$389 ) begin
                     \$692  = 1'h1;
                   end
             endcase
           end
       3'h1:
           if (s_axis_tvalid) begin
-            if (\$394 ) begin
+            if (\$397 ) begin
               \$692  = 1'h0;
             end
           end
@@ -5185,20 +5170,20 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = host_writing_e;
+    \$693  = host_writing_rg;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  if (\$386 ) begin
+                  if (\$389 ) begin
                     \$693  = 1'h1;
                   end
             endcase
           end
       3'h1:
           if (s_axis_tvalid) begin
-            if (\$394 ) begin
+            if (\$397 ) begin
               \$693  = 1'h0;
             end
           end
@@ -5209,20 +5194,20 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$694  = host_writing_d;
+    \$694  = host_writing_e;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  if (\$386 ) begin
+                  if (\$389 ) begin
                     \$694  = 1'h1;
                   end
             endcase
           end
       3'h1:
           if (s_axis_tvalid) begin
-            if (\$394 ) begin
+            if (\$397 ) begin
               \$694  = 1'h0;
             end
           end
@@ -5233,20 +5218,20 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = host_writing_wf;
+    \$695  = host_writing_d;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  if (\$386 ) begin
+                  if (\$389 ) begin
                     \$695  = 1'h1;
                   end
             endcase
           end
       3'h1:
           if (s_axis_tvalid) begin
-            if (\$394 ) begin
+            if (\$397 ) begin
               \$695  = 1'h0;
             end
           end
@@ -5257,20 +5242,20 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = host_writing_pred;
+    \$696  = host_writing_wf;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  if (\$386 ) begin
+                  if (\$389 ) begin
                     \$696  = 1'h1;
                   end
             endcase
           end
       3'h1:
           if (s_axis_tvalid) begin
-            if (\$394 ) begin
+            if (\$397 ) begin
               \$696  = 1'h0;
             end
           end
@@ -5281,20 +5266,20 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = host_writing_af;
+    \$697  = host_writing_pred;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  if (\$386 ) begin
+                  if (\$389 ) begin
                     \$697  = 1'h1;
                   end
             endcase
           end
       3'h1:
           if (s_axis_tvalid) begin
-            if (\$394 ) begin
+            if (\$397 ) begin
               \$697  = 1'h0;
             end
           end
@@ -5305,20 +5290,20 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = host_writing_wt;
+    \$698  = host_writing_af;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  if (\$386 ) begin
+                  if (\$389 ) begin
                     \$698  = 1'h1;
                   end
             endcase
           end
       3'h1:
           if (s_axis_tvalid) begin
-            if (\$394 ) begin
+            if (\$397 ) begin
               \$698  = 1'h0;
             end
           end
@@ -5329,63 +5314,87 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = ctl_state;
+    \$699  = host_writing_wt;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  if (\$389 ) begin
+                    \$699  = 1'h1;
+                  end
+            endcase
+          end
+      3'h1:
+          if (s_axis_tvalid) begin
+            if (\$397 ) begin
+              \$699  = 1'h0;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$699  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$700  = ctl_state;
     (* full_case = 32'd1 *)
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  if (\$386 ) begin
-                    \$699  = 3'h1;
+                  if (\$389 ) begin
+                    \$700  = 3'h1;
                   end
               4'h2:
-                  if (\$387 ) begin
-                    \$699  = 3'h2;
+                  if (\$390 ) begin
+                    \$700  = 3'h2;
                   end
               4'h3:
-                  \$699  = 3'h3;
+                  \$700  = 3'h3;
             endcase
           end
       3'h1:
           if (s_axis_tvalid) begin
-            if (\$394 ) begin
-              \$699  = 3'h0;
+            if (\$397 ) begin
+              \$700  = 3'h0;
             end
           end
       3'h2:
-          if (\$399 ) begin
-            \$699  = 3'h0;
+          if (\$402 ) begin
+            \$700  = 3'h0;
           end
       3'h3:
-          if (\$404 ) begin
-            \$699  = 3'h4;
+          if (\$407 ) begin
+            \$700  = 3'h4;
           end
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
-            \$699  = 3'h5;
+          if (\$408 ) begin
+            \$700  = 3'h5;
           end else begin
-            \$699  = 3'h6;
+            \$700  = 3'h6;
           end
       3'h6:
           if (drained) begin
-            \$699  = 3'h3;
+            \$700  = 3'h3;
           end
       3'h5:
-          \$699  = 3'h7;
+          \$700  = 3'h7;
       3'h7:
           if (m_axis_tready) begin
-            \$699  = 3'h0;
+            \$700  = 3'h0;
           end
     endcase
     if (rst) begin
-      \$699  = 3'h0;
+      \$700  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = out_cnt;
+    \$701  = out_cnt;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5393,45 +5402,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  \$700  = s_axis_tdata[55:32];
+                  \$701  = s_axis_tdata[55:32];
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
           if (rv5) begin
-            \$700  = \$397 [23:0];
+            \$701  = \$400 [23:0];
           end
     endcase
     if (rst) begin
-      \$700  = 24'h000000;
+      \$701  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = rv0;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  \$701  = 1'h0;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$701  = take;
-    endcase
-    if (rst) begin
-      \$701  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = rv1;
+    \$702  = rv0;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5445,7 +5432,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h1:
           /* empty */;
       3'h2:
-          \$702  = rv0;
+          \$702  = take;
     endcase
     if (rst) begin
       \$702  = 1'h0;
@@ -5453,7 +5440,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = rv2;
+    \$703  = rv1;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5467,7 +5454,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h1:
           /* empty */;
       3'h2:
-          \$703  = rv1;
+          \$703  = rv0;
     endcase
     if (rst) begin
       \$703  = 1'h0;
@@ -5475,7 +5462,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = rv3;
+    \$704  = rv2;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5489,7 +5476,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h1:
           /* empty */;
       3'h2:
-          \$704  = rv2;
+          \$704  = rv1;
     endcase
     if (rst) begin
       \$704  = 1'h0;
@@ -5497,7 +5484,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = rv4;
+    \$705  = rv3;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5511,7 +5498,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h1:
           /* empty */;
       3'h2:
-          \$705  = rv3;
+          \$705  = rv2;
     endcase
     if (rst) begin
       \$705  = 1'h0;
@@ -5519,7 +5506,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = rv5;
+    \$706  = rv4;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5533,7 +5520,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h1:
           /* empty */;
       3'h2:
-          \$706  = rv4;
+          \$706  = rv3;
     endcase
     if (rst) begin
       \$706  = 1'h0;
@@ -5541,7 +5528,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = host_reading;
+    \$707  = rv5;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5549,17 +5536,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  if (\$387 ) begin
-                    \$707  = 1'h1;
-                  end
+                  \$707  = 1'h0;
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          if (\$399 ) begin
-            \$707  = 1'h0;
-          end
+          \$707  = rv4;
     endcase
     if (rst) begin
       \$707  = 1'h0;
@@ -5567,7 +5550,33 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = pc;
+    \$708  = host_reading;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  if (\$390 ) begin
+                    \$708  = 1'h1;
+                  end
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          if (\$402 ) begin
+            \$708  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$708  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$709  = pc;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5577,7 +5586,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$708  = s_axis_tdata[13:8];
+                  \$709  = s_axis_tdata[13:8];
             endcase
           end
       3'h1:
@@ -5590,16 +5599,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h6:
           if (drained) begin
-            \$708  = \$454 [5:0];
+            \$709  = \$455 [5:0];
           end
     endcase
     if (rst) begin
-      \$708  = 6'h00;
+      \$709  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = ibase;
+    \$710  = ibase;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5609,7 +5618,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$709  = \$391 [6:0];
+                  \$710  = \$394 [6:0];
             endcase
           end
       3'h1:
@@ -5622,16 +5631,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h6:
           if (drained) begin
-            \$709  = \$455 [6:0];
+            \$710  = \$456 [6:0];
           end
     endcase
     if (rst) begin
-      \$709  = 7'h00;
+      \$710  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = fcnt;
+    \$711  = fcnt;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5641,7 +5650,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$710  = 4'h0;
+                  \$711  = 4'h0;
             endcase
           end
       3'h1:
@@ -5649,21 +5658,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h2:
           /* empty */;
       3'h3:
-          \$710  = \$403 [3:0];
+          \$711  = \$406 [3:0];
       3'h4:
           /* empty */;
       3'h6:
           if (drained) begin
-            \$710  = 4'h0;
+            \$711  = 4'h0;
           end
     endcase
     if (rst) begin
-      \$710  = 4'h0;
+      \$711  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = mode;
+    \$712  = mode;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5673,38 +5682,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$711  = s_axis_tdata[56];
+                  \$712  = s_axis_tdata[56];
             endcase
-          end
-    endcase
-    if (rst) begin
-      \$711  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = counting;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  \$712  = 1'h1;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$405 ) begin
-            \$712  = 1'h0;
           end
     endcase
     if (rst) begin
@@ -5713,7 +5692,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = counters_clear;
+    \$713  = counting;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5726,17 +5705,47 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
                   \$713  = 1'h1;
             endcase
           end
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          if (\$408 ) begin
+            \$713  = 1'h0;
+          end
     endcase
-    if (counters_clear) begin
-      \$713  = 1'h0;
-    end
     if (rst) begin
       \$713  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = step_count;
+    \$714  = counters_clear;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$714  = 1'h1;
+            endcase
+          end
+    endcase
+    if (counters_clear) begin
+      \$714  = 1'h0;
+    end
+    if (rst) begin
+      \$714  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$715  = step_count;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5748,7 +5757,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h3:
                   /* empty */;
               4'h4:
-                  \$714  = 32'd0;
+                  \$715  = 32'd0;
             endcase
           end
       3'h1:
@@ -5758,19 +5767,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h3:
           /* empty */;
       3'h4:
-          if (\$405 ) begin
-            if (\$406 ) begin
-              \$714  = \$407 [31:0];
+          if (\$408 ) begin
+            if (\$409 ) begin
+              \$715  = \$410 [31:0];
             end
           end
     endcase
     if (rst) begin
-      \$714  = 32'd0;
+      \$715  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = ibits;
+    \$716  = ibits;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5780,24 +5789,24 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h3:
         begin
-          if (\$400 ) begin
-            \$715 [127:0] = \r_data$109 ;
+          if (\$403 ) begin
+            \$716 [127:0] = \r_data$111 ;
           end
-          if (\$401 ) begin
-            \$715 [255:128] = \r_data$109 ;
+          if (\$404 ) begin
+            \$716 [255:128] = \r_data$111 ;
           end
-          if (\$402 ) begin
-            \$715 [383:256] = \r_data$109 ;
+          if (\$405 ) begin
+            \$716 [383:256] = \r_data$111 ;
           end
         end
     endcase
     if (rst) begin
-      \$715  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$716  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = issuing;
+    \$717  = issuing;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5809,27 +5818,27 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$716  = 1'h1;
+            \$717  = 1'h1;
           end
     endcase
     if (issue) begin
       if (k_last) begin
         if (n_last) begin
           if (m_last) begin
-            \$716  = 1'h0;
+            \$717  = 1'h0;
           end
         end
       end
     end
     if (rst) begin
-      \$716  = 1'h0;
+      \$717  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = mi;
+    \$718  = mi;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5841,52 +5850,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
-          end else begin
-            \$717  = 10'h000;
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        if (n_last) begin
-          (* full_case = 32'd1 *)
-          if (m_last) begin
-          end else begin
-            \$717  = \$623 [9:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$717  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = ni;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
             \$718  = 10'h000;
           end
     endcase
     if (issue) begin
       if (k_last) begin
-        (* full_case = 32'd1 *)
         if (n_last) begin
-          \$718  = 10'h000;
-        end else begin
-          \$718  = \$627 [9:0];
+          (* full_case = 32'd1 *)
+          if (m_last) begin
+          end else begin
+            \$718  = \$624 [9:0];
+          end
         end
       end
     end
@@ -5896,7 +5872,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = ki;
+    \$719  = ni;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5908,51 +5884,50 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$719  = 16'h0000;
+            \$719  = 10'h000;
+          end
+    endcase
+    if (issue) begin
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$719  = 10'h000;
+        end else begin
+          \$719  = \$628 [9:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$719  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$720  = ki;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$408 ) begin
+          end else begin
+            \$720  = 16'h0000;
           end
     endcase
     if (issue) begin
       (* full_case = 32'd1 *)
       if (k_last) begin
-        \$719  = 16'h0000;
+        \$720  = 16'h0000;
       end else begin
-        \$719  = \$631 [15:0];
-      end
-    end
-    if (rst) begin
-      \$719  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = nrow;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$405 ) begin
-          end else begin
-            \$720  = ibits[70:55];
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        if (n_last) begin
-          (* full_case = 32'd1 *)
-          if (m_last) begin
-          end else begin
-            \$720  = \$625 [15:0];
-          end
-        end
+        \$720  = \$632 [15:0];
       end
     end
     if (rst) begin
@@ -5961,7 +5936,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = naddr;
+    \$721  = nrow;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5973,26 +5948,20 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
             \$721  = ibits[70:55];
           end
     endcase
     if (issue) begin
-      (* full_case = 32'd1 *)
       if (k_last) begin
-        (* full_case = 32'd1 *)
         if (n_last) begin
           (* full_case = 32'd1 *)
           if (m_last) begin
           end else begin
             \$721  = \$626 [15:0];
           end
-        end else begin
-          \$721  = nrow;
         end
-      end else begin
-        \$721  = \$633 [15:0];
       end
     end
     if (rst) begin
@@ -6001,7 +5970,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = wcol;
+    \$722  = naddr;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6013,19 +5982,26 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$722  = ibits[102:87];
+            \$722  = ibits[70:55];
           end
     endcase
     if (issue) begin
+      (* full_case = 32'd1 *)
       if (k_last) begin
         (* full_case = 32'd1 *)
         if (n_last) begin
-          \$722  = ibits[102:87];
+          (* full_case = 32'd1 *)
+          if (m_last) begin
+          end else begin
+            \$722  = \$627 [15:0];
+          end
         end else begin
-          \$722  = \$629 [15:0];
+          \$722  = nrow;
         end
+      end else begin
+        \$722  = \$634 [15:0];
       end
     end
     if (rst) begin
@@ -6034,7 +6010,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = waddr;
+    \$723  = wcol;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6046,13 +6022,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
             \$723  = ibits[102:87];
           end
     endcase
     if (issue) begin
-      (* full_case = 32'd1 *)
       if (k_last) begin
         (* full_case = 32'd1 *)
         if (n_last) begin
@@ -6060,8 +6035,6 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         end else begin
           \$723  = \$630 [15:0];
         end
-      end else begin
-        \$723  = \$634 [15:0];
       end
     end
     if (rst) begin
@@ -6070,7 +6043,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = klen_m1;
+    \$724  = waddr;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6082,18 +6055,31 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$724  = \$408 [15:0];
+            \$724  = ibits[102:87];
           end
     endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$724  = ibits[102:87];
+        end else begin
+          \$724  = \$631 [15:0];
+        end
+      end else begin
+        \$724  = \$635 [15:0];
+      end
+    end
     if (rst) begin
       \$724  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$725  = klen_m2;
+    \$725  = klen_m1;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6105,9 +6091,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$725  = \$409 [15:0];
+            \$725  = \$411 [15:0];
           end
     endcase
     if (rst) begin
@@ -6116,7 +6102,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$726  = mt_m2;
+    \$726  = klen_m2;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6128,18 +6114,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$726  = \$410 [9:0];
+            \$726  = \$412 [15:0];
           end
     endcase
     if (rst) begin
-      \$726  = 10'h000;
+      \$726  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$727  = nt_m1;
+    \$727  = mt_m2;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6151,9 +6137,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$727  = \$411 [9:0];
+            \$727  = \$413 [9:0];
           end
     endcase
     if (rst) begin
@@ -6162,7 +6148,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$728  = nt_m2;
+    \$728  = nt_m1;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6174,9 +6160,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$728  = \$412 [9:0];
+            \$728  = \$414 [9:0];
           end
     endcase
     if (rst) begin
@@ -6185,7 +6171,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = k_first;
+    \$729  = nt_m2;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6197,26 +6183,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$729  = 1'h1;
+            \$729  = \$415 [9:0];
           end
     endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        \$729  = 1'h1;
-      end else begin
-        \$729  = 1'h0;
-      end
-    end
     if (rst) begin
-      \$729  = 1'h0;
+      \$729  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$730  = k_last;
+    \$730  = k_first;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6228,17 +6206,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$730  = \$413 ;
+            \$730  = 1'h1;
           end
     endcase
     if (issue) begin
       (* full_case = 32'd1 *)
       if (k_last) begin
-        \$730  = \$621 ;
+        \$730  = 1'h1;
       end else begin
-        \$730  = \$632 ;
+        \$730  = 1'h0;
       end
     end
     if (rst) begin
@@ -6247,7 +6225,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$731  = n_last;
+    \$731  = k_last;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6259,19 +6237,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$731  = \$414 ;
+            \$731  = \$416 ;
           end
     endcase
     if (issue) begin
+      (* full_case = 32'd1 *)
       if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          \$731  = \$622 ;
-        end else begin
-          \$731  = \$628 ;
-        end
+        \$731  = \$622 ;
+      end else begin
+        \$731  = \$633 ;
       end
     end
     if (rst) begin
@@ -6280,7 +6256,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$732  = m_last;
+    \$732  = n_last;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6292,19 +6268,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$732  = \$415 ;
+            \$732  = \$417 ;
           end
     endcase
     if (issue) begin
       if (k_last) begin
+        (* full_case = 32'd1 *)
         if (n_last) begin
-          (* full_case = 32'd1 *)
-          if (m_last) begin
-          end else begin
-            \$732  = \$624 ;
-          end
+          \$732  = \$623 ;
+        end else begin
+          \$732  = \$629 ;
         end
       end
     end
@@ -6314,7 +6289,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$733  = rows_total;
+    \$733  = m_last;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6326,13 +6301,24 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$733  = { 8'h00, \$417  };
+            \$733  = \$418 ;
           end
     endcase
+    if (issue) begin
+      if (k_last) begin
+        if (n_last) begin
+          (* full_case = 32'd1 *)
+          if (m_last) begin
+          end else begin
+            \$733  = \$625 ;
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$733  = 32'd0;
+      \$733  = 1'h0;
     end
   end
   always @* begin
@@ -6349,17 +6335,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
             \$734  = 10'h000;
           end
     endcase
-    if (\$639 ) begin
+    if (\$640 ) begin
       (* full_case = 32'd1 *)
-      if (\$640 ) begin
+      if (\$641 ) begin
         \$734  = 10'h000;
       end else begin
-        \$734  = \$648 [9:0];
+        \$734  = \$649 [9:0];
       end
     end
     if (rst) begin
@@ -6380,17 +6366,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
             \$735  = 16'h0000;
           end
     endcase
-    if (\$639 ) begin
+    if (\$640 ) begin
       (* full_case = 32'd1 *)
-      if (\$640 ) begin
+      if (\$641 ) begin
         \$735  = 16'h0000;
       end else begin
-        \$735  = \$649 [15:0];
+        \$735  = \$650 [15:0];
       end
     end
     if (rst) begin
@@ -6411,13 +6397,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
             \$736  = 32'd0;
           end
     endcase
     if (row_done) begin
-      \$736  = \$672 [31:0];
+      \$736  = \$673 [31:0];
     end
     if (rst) begin
       \$736  = 32'd0;
@@ -6437,14 +6423,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
             \$737  = ibits[134:119];
           end
     endcase
-    if (\$639 ) begin
-      if (\$640 ) begin
-        \$737  = \$641 [15:0];
+    if (\$640 ) begin
+      if (\$641 ) begin
+        \$737  = \$642 [15:0];
       end
     end
     if (rst) begin
@@ -6465,17 +6451,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
             \$738  = ibits[134:119];
           end
     endcase
-    if (\$639 ) begin
+    if (\$640 ) begin
       (* full_case = 32'd1 *)
-      if (\$640 ) begin
-        \$738  = \$642 [15:0];
+      if (\$641 ) begin
+        \$738  = \$643 [15:0];
       end else begin
-        \$738  = \$650 [15:0];
+        \$738  = \$651 [15:0];
       end
     end
     if (rst) begin
@@ -6496,14 +6482,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
             \$739  = ibits[182:167];
           end
     endcase
-    if (\$639 ) begin
-      if (\$640 ) begin
-        \$739  = \$643 [15:0];
+    if (\$640 ) begin
+      if (\$641 ) begin
+        \$739  = \$644 [15:0];
       end
     end
     if (rst) begin
@@ -6524,17 +6510,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
             \$740  = ibits[182:167];
           end
     endcase
-    if (\$639 ) begin
+    if (\$640 ) begin
       (* full_case = 32'd1 *)
-      if (\$640 ) begin
-        \$740  = \$644 [15:0];
+      if (\$641 ) begin
+        \$740  = \$645 [15:0];
       end else begin
-        \$740  = \$651 [15:0];
+        \$740  = \$652 [15:0];
       end
     end
     if (rst) begin
@@ -6555,14 +6541,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
             \$741  = ibits[198:183];
           end
     endcase
-    if (\$639 ) begin
-      if (\$640 ) begin
-        \$741  = \$645 [15:0];
+    if (\$640 ) begin
+      if (\$641 ) begin
+        \$741  = \$646 [15:0];
       end
     end
     if (rst) begin
@@ -6583,17 +6569,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
             \$742  = ibits[198:183];
           end
     endcase
-    if (\$639 ) begin
+    if (\$640 ) begin
       (* full_case = 32'd1 *)
-      if (\$640 ) begin
-        \$742  = \$646 [15:0];
+      if (\$641 ) begin
+        \$742  = \$647 [15:0];
       end else begin
-        \$742  = \$652 [15:0];
+        \$742  = \$653 [15:0];
       end
     end
     if (rst) begin
@@ -6614,14 +6600,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
             \$743  = 16'h0000;
           end
     endcase
-    if (\$639 ) begin
-      if (\$640 ) begin
-        \$743  = \$647 [15:0];
+    if (\$640 ) begin
+      if (\$641 ) begin
+        \$743  = \$648 [15:0];
       end
     end
     if (rst) begin
@@ -6642,9 +6628,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$744  = \$418 ;
+            \$744  = \$419 ;
           end
       3'h6:
           if (drained) begin
@@ -6669,9 +6655,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$745  = \$419 ;
+            \$745  = \$420 ;
           end
       3'h6:
           if (drained) begin
@@ -6696,9 +6682,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$746  = \$420 ;
+            \$746  = \$421 ;
           end
       3'h6:
           if (drained) begin
@@ -6723,9 +6709,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$747  = \$421 ;
+            \$747  = \$422 ;
           end
       3'h6:
           if (drained) begin
@@ -6750,9 +6736,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$748  = \$422 ;
+            \$748  = \$423 ;
           end
       3'h6:
           if (drained) begin
@@ -6777,9 +6763,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$749  = \$423 ;
+            \$749  = \$424 ;
           end
       3'h6:
           if (drained) begin
@@ -6804,9 +6790,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$750  = \$424 ;
+            \$750  = \$425 ;
           end
       3'h6:
           if (drained) begin
@@ -6831,9 +6817,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$751  = \$425 ;
+            \$751  = \$426 ;
           end
       3'h6:
           if (drained) begin
@@ -6858,9 +6844,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$752  = \$426 ;
+            \$752  = \$427 ;
           end
       3'h6:
           if (drained) begin
@@ -6885,9 +6871,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$753  = \$427 ;
+            \$753  = \$428 ;
           end
       3'h6:
           if (drained) begin
@@ -6912,9 +6898,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$754  = \$428 ;
+            \$754  = \$429 ;
           end
       3'h6:
           if (drained) begin
@@ -6939,9 +6925,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$755  = \$429 ;
+            \$755  = \$430 ;
           end
       3'h6:
           if (drained) begin
@@ -6966,9 +6952,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$756  = \$430 ;
+            \$756  = \$431 ;
           end
       3'h6:
           if (drained) begin
@@ -6993,9 +6979,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$757  = \$431 ;
+            \$757  = \$432 ;
           end
       3'h6:
           if (drained) begin
@@ -7020,9 +7006,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$758  = \$432 ;
+            \$758  = \$433 ;
           end
       3'h6:
           if (drained) begin
@@ -7047,9 +7033,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$759  = \$433 ;
+            \$759  = \$434 ;
           end
       3'h6:
           if (drained) begin
@@ -7074,9 +7060,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$760  = \$434 ;
+            \$760  = \$435 ;
           end
       3'h6:
           if (drained) begin
@@ -7101,9 +7087,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$761  = \$435 ;
+            \$761  = \$436 ;
           end
       3'h6:
           if (drained) begin
@@ -7128,9 +7114,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$762  = \$436 ;
+            \$762  = \$437 ;
           end
       3'h6:
           if (drained) begin
@@ -7155,9 +7141,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$763  = \$437 ;
+            \$763  = \$438 ;
           end
       3'h6:
           if (drained) begin
@@ -7182,9 +7168,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$764  = \$438 ;
+            \$764  = \$439 ;
           end
       3'h6:
           if (drained) begin
@@ -7209,9 +7195,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$765  = \$439 ;
+            \$765  = \$440 ;
           end
       3'h6:
           if (drained) begin
@@ -7236,9 +7222,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$766  = \$440 ;
+            \$766  = \$441 ;
           end
       3'h6:
           if (drained) begin
@@ -7263,9 +7249,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$767  = \$441 ;
+            \$767  = \$442 ;
           end
       3'h6:
           if (drained) begin
@@ -7290,9 +7276,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$768  = \$442 ;
+            \$768  = \$443 ;
           end
       3'h6:
           if (drained) begin
@@ -7317,9 +7303,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$769  = \$443 ;
+            \$769  = \$444 ;
           end
       3'h6:
           if (drained) begin
@@ -7344,9 +7330,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$770  = \$444 ;
+            \$770  = \$445 ;
           end
       3'h6:
           if (drained) begin
@@ -7371,9 +7357,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$771  = \$445 ;
+            \$771  = \$446 ;
           end
       3'h6:
           if (drained) begin
@@ -7398,9 +7384,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$772  = \$446 ;
+            \$772  = \$447 ;
           end
       3'h6:
           if (drained) begin
@@ -7425,9 +7411,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$773  = \$447 ;
+            \$773  = \$448 ;
           end
       3'h6:
           if (drained) begin
@@ -7452,9 +7438,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$774  = \$448 ;
+            \$774  = \$449 ;
           end
       3'h6:
           if (drained) begin
@@ -7479,9 +7465,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$775  = \$449 ;
+            \$775  = \$450 ;
           end
       3'h6:
           if (drained) begin
@@ -7506,9 +7492,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$776  = \$450 ;
+            \$776  = \$451 ;
           end
       3'h6:
           if (drained) begin
@@ -7533,9 +7519,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$777  = \$451 ;
+            \$777  = \$452 ;
           end
       3'h6:
           if (drained) begin
@@ -7560,9 +7546,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$778  = \$452 ;
+            \$778  = \$453 ;
           end
       3'h6:
           if (drained) begin
@@ -7587,9 +7573,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$405 ) begin
+          if (\$408 ) begin
           end else begin
-            \$779  = \$453 ;
+            \$779  = \$454 ;
           end
       3'h6:
           if (drained) begin
@@ -7657,7 +7643,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (counters_clear) begin
       \$782  = { 31'h00000000, counting };
     end else if (counting) begin
-      \$782  = \$456 [31:0];
+      \$782  = \$457 [31:0];
     end
     if (rst) begin
       \$782  = 32'd0;
@@ -7667,9 +7653,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$783  = phase_cycles0;
     if (counters_clear) begin
-      \$783  = { 31'h00000000, \$460  };
-    end else if (\$458 ) begin
-      \$783  = \$461 [31:0];
+      \$783  = { 31'h00000000, \$461  };
+    end else if (\$459 ) begin
+      \$783  = \$462 [31:0];
     end
     if (rst) begin
       \$783  = 32'd0;
@@ -7679,9 +7665,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$784  = phase_cycles1;
     if (counters_clear) begin
-      \$784  = { 31'h00000000, \$465  };
-    end else if (\$463 ) begin
-      \$784  = \$466 [31:0];
+      \$784  = { 31'h00000000, \$466  };
+    end else if (\$464 ) begin
+      \$784  = \$467 [31:0];
     end
     if (rst) begin
       \$784  = 32'd0;
@@ -7691,9 +7677,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$785  = phase_cycles2;
     if (counters_clear) begin
-      \$785  = { 31'h00000000, \$470  };
-    end else if (\$468 ) begin
-      \$785  = \$471 [31:0];
+      \$785  = { 31'h00000000, \$471  };
+    end else if (\$469 ) begin
+      \$785  = \$472 [31:0];
     end
     if (rst) begin
       \$785  = 32'd0;
@@ -7703,9 +7689,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$786  = phase_cycles3;
     if (counters_clear) begin
-      \$786  = { 31'h00000000, \$475  };
-    end else if (\$473 ) begin
-      \$786  = \$476 [31:0];
+      \$786  = { 31'h00000000, \$476  };
+    end else if (\$474 ) begin
+      \$786  = \$477 [31:0];
     end
     if (rst) begin
       \$786  = 32'd0;
@@ -7715,9 +7701,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$787  = phase_cycles4;
     if (counters_clear) begin
-      \$787  = { 31'h00000000, \$480  };
-    end else if (\$478 ) begin
-      \$787  = \$481 [31:0];
+      \$787  = { 31'h00000000, \$481  };
+    end else if (\$479 ) begin
+      \$787  = \$482 [31:0];
     end
     if (rst) begin
       \$787  = 32'd0;
@@ -7727,9 +7713,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$788  = phase_cycles5;
     if (counters_clear) begin
-      \$788  = { 31'h00000000, \$485  };
-    end else if (\$483 ) begin
-      \$788  = \$486 [31:0];
+      \$788  = { 31'h00000000, \$486  };
+    end else if (\$484 ) begin
+      \$788  = \$487 [31:0];
     end
     if (rst) begin
       \$788  = 32'd0;
@@ -7739,9 +7725,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$789  = phase_cycles6;
     if (counters_clear) begin
-      \$789  = { 31'h00000000, \$490  };
-    end else if (\$488 ) begin
-      \$789  = \$491 [31:0];
+      \$789  = { 31'h00000000, \$491  };
+    end else if (\$489 ) begin
+      \$789  = \$492 [31:0];
     end
     if (rst) begin
       \$789  = 32'd0;
@@ -7751,9 +7737,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$790  = phase_cycles7;
     if (counters_clear) begin
-      \$790  = { 31'h00000000, \$495  };
-    end else if (\$493 ) begin
-      \$790  = \$496 [31:0];
+      \$790  = { 31'h00000000, \$496  };
+    end else if (\$494 ) begin
+      \$790  = \$497 [31:0];
     end
     if (rst) begin
       \$790  = 32'd0;
@@ -7763,9 +7749,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$791  = phase_cycles8;
     if (counters_clear) begin
-      \$791  = { 31'h00000000, \$500  };
-    end else if (\$498 ) begin
-      \$791  = \$501 [31:0];
+      \$791  = { 31'h00000000, \$501  };
+    end else if (\$499 ) begin
+      \$791  = \$502 [31:0];
     end
     if (rst) begin
       \$791  = 32'd0;
@@ -7775,9 +7761,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$792  = phase_cycles9;
     if (counters_clear) begin
-      \$792  = { 31'h00000000, \$505  };
-    end else if (\$503 ) begin
-      \$792  = \$506 [31:0];
+      \$792  = { 31'h00000000, \$506  };
+    end else if (\$504 ) begin
+      \$792  = \$507 [31:0];
     end
     if (rst) begin
       \$792  = 32'd0;
@@ -7787,9 +7773,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$793  = phase_cycles10;
     if (counters_clear) begin
-      \$793  = { 31'h00000000, \$510  };
-    end else if (\$508 ) begin
-      \$793  = \$511 [31:0];
+      \$793  = { 31'h00000000, \$511  };
+    end else if (\$509 ) begin
+      \$793  = \$512 [31:0];
     end
     if (rst) begin
       \$793  = 32'd0;
@@ -7799,9 +7785,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$794  = phase_cycles11;
     if (counters_clear) begin
-      \$794  = { 31'h00000000, \$515  };
-    end else if (\$513 ) begin
-      \$794  = \$516 [31:0];
+      \$794  = { 31'h00000000, \$516  };
+    end else if (\$514 ) begin
+      \$794  = \$517 [31:0];
     end
     if (rst) begin
       \$794  = 32'd0;
@@ -7811,9 +7797,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$795  = phase_cycles12;
     if (counters_clear) begin
-      \$795  = { 31'h00000000, \$520  };
-    end else if (\$518 ) begin
-      \$795  = \$521 [31:0];
+      \$795  = { 31'h00000000, \$521  };
+    end else if (\$519 ) begin
+      \$795  = \$522 [31:0];
     end
     if (rst) begin
       \$795  = 32'd0;
@@ -7823,9 +7809,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$796  = phase_cycles13;
     if (counters_clear) begin
-      \$796  = { 31'h00000000, \$525  };
-    end else if (\$523 ) begin
-      \$796  = \$526 [31:0];
+      \$796  = { 31'h00000000, \$526  };
+    end else if (\$524 ) begin
+      \$796  = \$527 [31:0];
     end
     if (rst) begin
       \$796  = 32'd0;
@@ -7835,9 +7821,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$797  = phase_cycles14;
     if (counters_clear) begin
-      \$797  = { 31'h00000000, \$530  };
-    end else if (\$528 ) begin
-      \$797  = \$531 [31:0];
+      \$797  = { 31'h00000000, \$531  };
+    end else if (\$529 ) begin
+      \$797  = \$532 [31:0];
     end
     if (rst) begin
       \$797  = 32'd0;
@@ -7847,9 +7833,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$798  = phase_cycles15;
     if (counters_clear) begin
-      \$798  = { 31'h00000000, \$535  };
-    end else if (\$533 ) begin
-      \$798  = \$536 [31:0];
+      \$798  = { 31'h00000000, \$536  };
+    end else if (\$534 ) begin
+      \$798  = \$537 [31:0];
     end
     if (rst) begin
       \$798  = 32'd0;
@@ -7859,9 +7845,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$799  = phase_cycles16;
     if (counters_clear) begin
-      \$799  = { 31'h00000000, \$540  };
-    end else if (\$538 ) begin
-      \$799  = \$541 [31:0];
+      \$799  = { 31'h00000000, \$541  };
+    end else if (\$539 ) begin
+      \$799  = \$542 [31:0];
     end
     if (rst) begin
       \$799  = 32'd0;
@@ -7871,9 +7857,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$800  = phase_cycles17;
     if (counters_clear) begin
-      \$800  = { 31'h00000000, \$545  };
-    end else if (\$543 ) begin
-      \$800  = \$546 [31:0];
+      \$800  = { 31'h00000000, \$546  };
+    end else if (\$544 ) begin
+      \$800  = \$547 [31:0];
     end
     if (rst) begin
       \$800  = 32'd0;
@@ -7883,9 +7869,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$801  = phase_cycles18;
     if (counters_clear) begin
-      \$801  = { 31'h00000000, \$550  };
-    end else if (\$548 ) begin
-      \$801  = \$551 [31:0];
+      \$801  = { 31'h00000000, \$551  };
+    end else if (\$549 ) begin
+      \$801  = \$552 [31:0];
     end
     if (rst) begin
       \$801  = 32'd0;
@@ -7895,9 +7881,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$802  = phase_cycles19;
     if (counters_clear) begin
-      \$802  = { 31'h00000000, \$555  };
-    end else if (\$553 ) begin
-      \$802  = \$556 [31:0];
+      \$802  = { 31'h00000000, \$556  };
+    end else if (\$554 ) begin
+      \$802  = \$557 [31:0];
     end
     if (rst) begin
       \$802  = 32'd0;
@@ -7907,9 +7893,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$803  = phase_cycles20;
     if (counters_clear) begin
-      \$803  = { 31'h00000000, \$560  };
-    end else if (\$558 ) begin
-      \$803  = \$561 [31:0];
+      \$803  = { 31'h00000000, \$561  };
+    end else if (\$559 ) begin
+      \$803  = \$562 [31:0];
     end
     if (rst) begin
       \$803  = 32'd0;
@@ -7919,9 +7905,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$804  = phase_cycles21;
     if (counters_clear) begin
-      \$804  = { 31'h00000000, \$565  };
-    end else if (\$563 ) begin
-      \$804  = \$566 [31:0];
+      \$804  = { 31'h00000000, \$566  };
+    end else if (\$564 ) begin
+      \$804  = \$567 [31:0];
     end
     if (rst) begin
       \$804  = 32'd0;
@@ -7931,9 +7917,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$805  = phase_cycles22;
     if (counters_clear) begin
-      \$805  = { 31'h00000000, \$570  };
-    end else if (\$568 ) begin
-      \$805  = \$571 [31:0];
+      \$805  = { 31'h00000000, \$571  };
+    end else if (\$569 ) begin
+      \$805  = \$572 [31:0];
     end
     if (rst) begin
       \$805  = 32'd0;
@@ -7943,9 +7929,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$806  = phase_cycles23;
     if (counters_clear) begin
-      \$806  = { 31'h00000000, \$575  };
-    end else if (\$573 ) begin
-      \$806  = \$576 [31:0];
+      \$806  = { 31'h00000000, \$576  };
+    end else if (\$574 ) begin
+      \$806  = \$577 [31:0];
     end
     if (rst) begin
       \$806  = 32'd0;
@@ -7955,9 +7941,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$807  = phase_cycles24;
     if (counters_clear) begin
-      \$807  = { 31'h00000000, \$580  };
-    end else if (\$578 ) begin
-      \$807  = \$581 [31:0];
+      \$807  = { 31'h00000000, \$581  };
+    end else if (\$579 ) begin
+      \$807  = \$582 [31:0];
     end
     if (rst) begin
       \$807  = 32'd0;
@@ -7967,9 +7953,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$808  = phase_cycles25;
     if (counters_clear) begin
-      \$808  = { 31'h00000000, \$585  };
-    end else if (\$583 ) begin
-      \$808  = \$586 [31:0];
+      \$808  = { 31'h00000000, \$586  };
+    end else if (\$584 ) begin
+      \$808  = \$587 [31:0];
     end
     if (rst) begin
       \$808  = 32'd0;
@@ -7979,9 +7965,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$809  = phase_cycles26;
     if (counters_clear) begin
-      \$809  = { 31'h00000000, \$590  };
-    end else if (\$588 ) begin
-      \$809  = \$591 [31:0];
+      \$809  = { 31'h00000000, \$591  };
+    end else if (\$589 ) begin
+      \$809  = \$592 [31:0];
     end
     if (rst) begin
       \$809  = 32'd0;
@@ -7991,9 +7977,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$810  = phase_cycles27;
     if (counters_clear) begin
-      \$810  = { 31'h00000000, \$595  };
-    end else if (\$593 ) begin
-      \$810  = \$596 [31:0];
+      \$810  = { 31'h00000000, \$596  };
+    end else if (\$594 ) begin
+      \$810  = \$597 [31:0];
     end
     if (rst) begin
       \$810  = 32'd0;
@@ -8003,9 +7989,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$811  = phase_cycles28;
     if (counters_clear) begin
-      \$811  = { 31'h00000000, \$600  };
-    end else if (\$598 ) begin
-      \$811  = \$601 [31:0];
+      \$811  = { 31'h00000000, \$601  };
+    end else if (\$599 ) begin
+      \$811  = \$602 [31:0];
     end
     if (rst) begin
       \$811  = 32'd0;
@@ -8015,9 +8001,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$812  = phase_cycles29;
     if (counters_clear) begin
-      \$812  = { 31'h00000000, \$605  };
-    end else if (\$603 ) begin
-      \$812  = \$606 [31:0];
+      \$812  = { 31'h00000000, \$606  };
+    end else if (\$604 ) begin
+      \$812  = \$607 [31:0];
     end
     if (rst) begin
       \$812  = 32'd0;
@@ -8027,9 +8013,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$813  = phase_cycles30;
     if (counters_clear) begin
-      \$813  = { 31'h00000000, \$610  };
-    end else if (\$608 ) begin
-      \$813  = \$611 [31:0];
+      \$813  = { 31'h00000000, \$611  };
+    end else if (\$609 ) begin
+      \$813  = \$612 [31:0];
     end
     if (rst) begin
       \$813  = 32'd0;
@@ -8039,9 +8025,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$814  = phase_cycles31;
     if (counters_clear) begin
-      \$814  = { 31'h00000000, \$615  };
-    end else if (\$613 ) begin
-      \$814  = \$616 [31:0];
+      \$814  = { 31'h00000000, \$616  };
+    end else if (\$614 ) begin
+      \$814  = \$617 [31:0];
     end
     if (rst) begin
       \$814  = 32'd0;
@@ -8050,10 +8036,10 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$815  = since_last;
-    if (\$617 ) begin
+    if (\$618 ) begin
       \$815  = 4'h1;
-    end else if (\$618 ) begin
-      \$815  = \$619 [3:0];
+    end else if (\$619 ) begin
+      \$815  = \$620 [3:0];
     end
     if (rst) begin
       \$815  = 4'hf;
@@ -8062,10 +8048,10 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$816  = since_ok;
-    if (\$617 ) begin
+    if (\$618 ) begin
       \$816  = 1'h0;
-    end else if (\$618 ) begin
-      \$816  = \$620 ;
+    end else if (\$619 ) begin
+      \$816  = \$621 ;
     end
     if (rst) begin
       \$816  = 1'h1;
@@ -8180,9 +8166,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$832  = mac_steps;
     if (counters_clear) begin
-      \$832  = { 31'h00000000, \$636  };
-    end else if (\$635 ) begin
-      \$832  = \$637 [31:0];
+      \$832  = { 31'h00000000, \$637  };
+    end else if (\$636 ) begin
+      \$832  = \$638 [31:0];
     end
     if (rst) begin
       \$832  = 32'd0;
@@ -8190,15 +8176,15 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$833 [0] = \o__valid$517 ;
-    \$833 [16:1] = \$11 [15:0];
-    \$833 [32:17] = \$12 [15:0];
-    \$833 [35:33] = \o__payload$170 [2:0];
-    \$833 [51:36] = \$653 [15:0];
-    \$833 [52] = \$654 ;
-    \$833 [53] = \$655 ;
+    \$833 [0] = \o__valid$519 ;
+    \$833 [16:1] = \$13 [15:0];
+    \$833 [32:17] = \$14 [15:0];
+    \$833 [35:33] = \o__payload$172 [2:0];
+    \$833 [51:36] = \$654 [15:0];
+    \$833 [52] = \$655 ;
+    \$833 [53] = \$656 ;
     \$833 [69:54] = t_tile;
-    \$833 [77:70] = { \$671 , \$669 , \$667 , \$665 , \$663 , \$661 , \$659 , \$657  };
+    \$833 [77:70] = { \$672 , \$670 , \$668 , \$666 , \$664 , \$662 , \$660 , \$658  };
     \$833 [85:78] = e_nlane[7:0];
     if (rst) begin
       \$833  = 86'h0000000000000000000000;
@@ -8206,7 +8192,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$834  = \o__payload$170 [258:3];
+    \$834  = \o__payload$172 [258:3];
     if (rst) begin
       \$834  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
@@ -8360,7 +8346,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$856  = \r_data$114 ;
+    \$856  = \r_data$116 ;
     if (rst) begin
       \$856  = 64'h0000000000000000;
     end
@@ -9076,7 +9062,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (clear) begin
       \$944  = 8'h00;
     end else begin
-      \$944  = \$677 ;
+      \$944  = \$678 ;
     end
     if (rst) begin
       \$944  = 8'h00;
@@ -9132,15 +9118,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \o__ready$91  = 1'h1;
   assign \o__ready$92  = 1'h1;
   assign \o__ready$93  = 1'h1;
-  assign \done$94  = done;
+  assign rows_total = { 8'h00, \$2  };
+  assign \done$96  = done;
   assign run_mode = mode;
-  assign \step_count$97  = step_count;
+  assign \step_count$99  = step_count;
   assign run_cycles = cycle_count;
-  assign \flags$99  = flags;
-  assign epi_o = \$11 [15:0];
-  assign epi_a = \$12 [15:0];
-  assign s5_valid = \i__valid$212 ;
-  assign \i__payload$221  = e_acc5_scaler[31:0];
+  assign \flags$101  = flags;
+  assign epi_o = \$13 [15:0];
+  assign epi_a = \$14 [15:0];
+  assign s5_valid = \i__valid$214 ;
+  assign \i__payload$223  = e_acc5_scaler[31:0];
   assign cfg_sc_mult_lane0 = multiplier;
   assign cfg_sc_shift_lane0 = shift;
   assign cfg_lr_mult_lane0 = lr_multiplier;
@@ -9148,127 +9135,127 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign decay_multiplier = cfg_dc_mult_lane0[15:0];
   assign decay_shift = cfg_dc_shift_lane0[4:0];
   assign cfg_dc_en_lane0 = decay_enable;
-  assign \clear$243  = clear;
-  assign \i__payload$245  = e_acc5_scaler[63:32];
-  assign cfg_sc_mult_lane1 = \multiplier$246 ;
-  assign cfg_sc_shift_lane1 = \shift$248 ;
-  assign cfg_lr_mult_lane1 = \lr_multiplier$254 ;
-  assign cfg_lr_shift_lane1 = \lr_shift$256 ;
-  assign \decay_multiplier$258  = cfg_dc_mult_lane1[15:0];
-  assign \decay_shift$260  = cfg_dc_shift_lane1[4:0];
-  assign cfg_dc_en_lane1 = \decay_enable$262 ;
-  assign \clear$264  = clear;
-  assign \i__payload$266  = e_acc5_scaler[95:64];
-  assign cfg_sc_mult_lane2 = \multiplier$267 ;
-  assign cfg_sc_shift_lane2 = \shift$269 ;
-  assign cfg_lr_mult_lane2 = \lr_multiplier$275 ;
-  assign cfg_lr_shift_lane2 = \lr_shift$277 ;
-  assign \decay_multiplier$279  = cfg_dc_mult_lane2[15:0];
-  assign \decay_shift$281  = cfg_dc_shift_lane2[4:0];
-  assign cfg_dc_en_lane2 = \decay_enable$283 ;
-  assign \clear$285  = clear;
-  assign \i__payload$287  = e_acc5_scaler[127:96];
-  assign cfg_sc_mult_lane3 = \multiplier$288 ;
-  assign cfg_sc_shift_lane3 = \shift$290 ;
-  assign cfg_lr_mult_lane3 = \lr_multiplier$296 ;
-  assign cfg_lr_shift_lane3 = \lr_shift$298 ;
-  assign \decay_multiplier$300  = cfg_dc_mult_lane3[15:0];
-  assign \decay_shift$302  = cfg_dc_shift_lane3[4:0];
-  assign cfg_dc_en_lane3 = \decay_enable$304 ;
-  assign \clear$306  = clear;
-  assign \i__payload$308  = e_acc5_scaler[159:128];
-  assign cfg_sc_mult_lane4 = \multiplier$309 ;
-  assign cfg_sc_shift_lane4 = \shift$311 ;
-  assign cfg_lr_mult_lane4 = \lr_multiplier$317 ;
-  assign cfg_lr_shift_lane4 = \lr_shift$319 ;
-  assign \decay_multiplier$321  = cfg_dc_mult_lane4[15:0];
-  assign \decay_shift$323  = cfg_dc_shift_lane4[4:0];
-  assign cfg_dc_en_lane4 = \decay_enable$325 ;
-  assign \clear$327  = clear;
-  assign \i__payload$329  = e_acc5_scaler[191:160];
-  assign cfg_sc_mult_lane5 = \multiplier$330 ;
-  assign cfg_sc_shift_lane5 = \shift$332 ;
-  assign cfg_lr_mult_lane5 = \lr_multiplier$338 ;
-  assign cfg_lr_shift_lane5 = \lr_shift$340 ;
-  assign \decay_multiplier$342  = cfg_dc_mult_lane5[15:0];
-  assign \decay_shift$344  = cfg_dc_shift_lane5[4:0];
-  assign cfg_dc_en_lane5 = \decay_enable$346 ;
-  assign \clear$348  = clear;
-  assign \i__payload$350  = e_acc5_scaler[223:192];
-  assign cfg_sc_mult_lane6 = \multiplier$351 ;
-  assign cfg_sc_shift_lane6 = \shift$353 ;
-  assign cfg_lr_mult_lane6 = \lr_multiplier$359 ;
-  assign cfg_lr_shift_lane6 = \lr_shift$361 ;
-  assign \decay_multiplier$363  = cfg_dc_mult_lane6[15:0];
-  assign \decay_shift$365  = cfg_dc_shift_lane6[4:0];
-  assign cfg_dc_en_lane6 = \decay_enable$367 ;
-  assign \clear$369  = clear;
-  assign \i__payload$371  = e_acc5_scaler[255:224];
-  assign cfg_sc_mult_lane7 = \multiplier$372 ;
-  assign cfg_sc_shift_lane7 = \shift$374 ;
-  assign cfg_lr_mult_lane7 = \lr_multiplier$380 ;
-  assign cfg_lr_shift_lane7 = \lr_shift$382 ;
-  assign \decay_multiplier$384  = cfg_dc_mult_lane7[15:0];
-  assign \decay_shift$386  = cfg_dc_shift_lane7[4:0];
-  assign cfg_dc_en_lane7 = \decay_enable$388 ;
-  assign \clear$390  = clear;
-  assign cls = \$47 [7:0];
-  assign tr_h0 = { \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76 [7], \$76  };
-  assign tr_h1 = { \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85 [7], \$85  };
-  assign tr_h2 = { \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94 [7], \$94  };
-  assign tr_h3 = { \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103 [7], \$103  };
-  assign tr_h4 = { \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112 [7], \$112  };
-  assign tr_h5 = { \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121 [7], \$121  };
-  assign tr_h6 = { \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130 [7], \$130  };
-  assign tr_h7 = { \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139 [7], \$139  };
-  assign tr_e0 = { \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140 [7], \$140  };
-  assign tr_e1 = { \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149 [7], \$149  };
-  assign tr_e2 = { \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158 [7], \$158  };
-  assign tr_e3 = { \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167 [7], \$167  };
-  assign tr_e4 = { \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176 [7], \$176  };
-  assign tr_e5 = { \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185 [7], \$185  };
-  assign tr_e6 = { \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194 [7], \$194  };
-  assign tr_e7 = { \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203 [7], \$203  };
-  assign tr_w0 = { \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424  };
-  assign tr_w1 = { \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425  };
-  assign tr_w2 = { \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426  };
-  assign tr_w3 = { \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427  };
-  assign tr_w4 = { \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428  };
-  assign tr_w5 = { \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429  };
-  assign tr_w6 = { \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430  };
-  assign tr_w7 = { \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431  };
-  assign row_data = { \o__payload$431 , \o__payload$430 , \o__payload$429 , \o__payload$428 , \o__payload$427 , \o__payload$426 , \o__payload$425 , \o__payload$424  };
-  assign \clear$518  = clear;
-  assign \o__payload$170.row  = \o__payload$170 [2:0];
-  assign \o__payload$170.acc  = \o__payload$170 [258:3];
-  assign \o__payload$170.acc[0]  = \o__payload$170 [34:3];
-  assign \o__payload$170.acc[1]  = \o__payload$170 [66:35];
-  assign \o__payload$170.acc[2]  = \o__payload$170 [98:67];
-  assign \o__payload$170.acc[3]  = \o__payload$170 [130:99];
-  assign \o__payload$170.acc[4]  = \o__payload$170 [162:131];
-  assign \o__payload$170.acc[5]  = \o__payload$170 [194:163];
-  assign \o__payload$170.acc[6]  = \o__payload$170 [226:195];
-  assign \o__payload$170.acc[7]  = \o__payload$170 [258:227];
-  assign \i__payload$214.narrow  = \i__payload$214 [63:0];
-  assign \i__payload$214.narrow[0]  = \i__payload$214 [7:0];
-  assign \i__payload$214.narrow[1]  = \i__payload$214 [15:8];
-  assign \i__payload$214.narrow[2]  = \i__payload$214 [23:16];
-  assign \i__payload$214.narrow[3]  = \i__payload$214 [31:24];
-  assign \i__payload$214.narrow[4]  = \i__payload$214 [39:32];
-  assign \i__payload$214.narrow[5]  = \i__payload$214 [47:40];
-  assign \i__payload$214.narrow[6]  = \i__payload$214 [55:48];
-  assign \i__payload$214.narrow[7]  = \i__payload$214 [63:56];
-  assign \i__payload$214.wide  = \i__payload$214 [319:64];
-  assign \i__payload$214.wide[0]  = \i__payload$214 [95:64];
-  assign \i__payload$214.wide[1]  = \i__payload$214 [127:96];
-  assign \i__payload$214.wide[2]  = \i__payload$214 [159:128];
-  assign \i__payload$214.wide[3]  = \i__payload$214 [191:160];
-  assign \i__payload$214.wide[4]  = \i__payload$214 [223:192];
-  assign \i__payload$214.wide[5]  = \i__payload$214 [255:224];
-  assign \i__payload$214.wide[6]  = \i__payload$214 [287:256];
-  assign \i__payload$214.wide[7]  = \i__payload$214 [319:288];
-  assign \i__payload$214.first  = \i__payload$214 [320];
-  assign \i__payload$214.last  = \i__payload$214 [321];
+  assign \clear$245  = clear;
+  assign \i__payload$247  = e_acc5_scaler[63:32];
+  assign cfg_sc_mult_lane1 = \multiplier$248 ;
+  assign cfg_sc_shift_lane1 = \shift$250 ;
+  assign cfg_lr_mult_lane1 = \lr_multiplier$256 ;
+  assign cfg_lr_shift_lane1 = \lr_shift$258 ;
+  assign \decay_multiplier$260  = cfg_dc_mult_lane1[15:0];
+  assign \decay_shift$262  = cfg_dc_shift_lane1[4:0];
+  assign cfg_dc_en_lane1 = \decay_enable$264 ;
+  assign \clear$266  = clear;
+  assign \i__payload$268  = e_acc5_scaler[95:64];
+  assign cfg_sc_mult_lane2 = \multiplier$269 ;
+  assign cfg_sc_shift_lane2 = \shift$271 ;
+  assign cfg_lr_mult_lane2 = \lr_multiplier$277 ;
+  assign cfg_lr_shift_lane2 = \lr_shift$279 ;
+  assign \decay_multiplier$281  = cfg_dc_mult_lane2[15:0];
+  assign \decay_shift$283  = cfg_dc_shift_lane2[4:0];
+  assign cfg_dc_en_lane2 = \decay_enable$285 ;
+  assign \clear$287  = clear;
+  assign \i__payload$289  = e_acc5_scaler[127:96];
+  assign cfg_sc_mult_lane3 = \multiplier$290 ;
+  assign cfg_sc_shift_lane3 = \shift$292 ;
+  assign cfg_lr_mult_lane3 = \lr_multiplier$298 ;
+  assign cfg_lr_shift_lane3 = \lr_shift$300 ;
+  assign \decay_multiplier$302  = cfg_dc_mult_lane3[15:0];
+  assign \decay_shift$304  = cfg_dc_shift_lane3[4:0];
+  assign cfg_dc_en_lane3 = \decay_enable$306 ;
+  assign \clear$308  = clear;
+  assign \i__payload$310  = e_acc5_scaler[159:128];
+  assign cfg_sc_mult_lane4 = \multiplier$311 ;
+  assign cfg_sc_shift_lane4 = \shift$313 ;
+  assign cfg_lr_mult_lane4 = \lr_multiplier$319 ;
+  assign cfg_lr_shift_lane4 = \lr_shift$321 ;
+  assign \decay_multiplier$323  = cfg_dc_mult_lane4[15:0];
+  assign \decay_shift$325  = cfg_dc_shift_lane4[4:0];
+  assign cfg_dc_en_lane4 = \decay_enable$327 ;
+  assign \clear$329  = clear;
+  assign \i__payload$331  = e_acc5_scaler[191:160];
+  assign cfg_sc_mult_lane5 = \multiplier$332 ;
+  assign cfg_sc_shift_lane5 = \shift$334 ;
+  assign cfg_lr_mult_lane5 = \lr_multiplier$340 ;
+  assign cfg_lr_shift_lane5 = \lr_shift$342 ;
+  assign \decay_multiplier$344  = cfg_dc_mult_lane5[15:0];
+  assign \decay_shift$346  = cfg_dc_shift_lane5[4:0];
+  assign cfg_dc_en_lane5 = \decay_enable$348 ;
+  assign \clear$350  = clear;
+  assign \i__payload$352  = e_acc5_scaler[223:192];
+  assign cfg_sc_mult_lane6 = \multiplier$353 ;
+  assign cfg_sc_shift_lane6 = \shift$355 ;
+  assign cfg_lr_mult_lane6 = \lr_multiplier$361 ;
+  assign cfg_lr_shift_lane6 = \lr_shift$363 ;
+  assign \decay_multiplier$365  = cfg_dc_mult_lane6[15:0];
+  assign \decay_shift$367  = cfg_dc_shift_lane6[4:0];
+  assign cfg_dc_en_lane6 = \decay_enable$369 ;
+  assign \clear$371  = clear;
+  assign \i__payload$373  = e_acc5_scaler[255:224];
+  assign cfg_sc_mult_lane7 = \multiplier$374 ;
+  assign cfg_sc_shift_lane7 = \shift$376 ;
+  assign cfg_lr_mult_lane7 = \lr_multiplier$382 ;
+  assign cfg_lr_shift_lane7 = \lr_shift$384 ;
+  assign \decay_multiplier$386  = cfg_dc_mult_lane7[15:0];
+  assign \decay_shift$388  = cfg_dc_shift_lane7[4:0];
+  assign cfg_dc_en_lane7 = \decay_enable$390 ;
+  assign \clear$392  = clear;
+  assign cls = \$49 [7:0];
+  assign tr_h0 = { \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78  };
+  assign tr_h1 = { \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87  };
+  assign tr_h2 = { \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96  };
+  assign tr_h3 = { \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105  };
+  assign tr_h4 = { \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114  };
+  assign tr_h5 = { \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123  };
+  assign tr_h6 = { \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132  };
+  assign tr_h7 = { \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141  };
+  assign tr_e0 = { \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142  };
+  assign tr_e1 = { \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151  };
+  assign tr_e2 = { \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160  };
+  assign tr_e3 = { \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169  };
+  assign tr_e4 = { \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178  };
+  assign tr_e5 = { \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187  };
+  assign tr_e6 = { \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196  };
+  assign tr_e7 = { \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205  };
+  assign tr_w0 = { \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426  };
+  assign tr_w1 = { \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427  };
+  assign tr_w2 = { \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428  };
+  assign tr_w3 = { \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429  };
+  assign tr_w4 = { \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430  };
+  assign tr_w5 = { \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431  };
+  assign tr_w6 = { \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432  };
+  assign tr_w7 = { \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433  };
+  assign row_data = { \o__payload$433 , \o__payload$432 , \o__payload$431 , \o__payload$430 , \o__payload$429 , \o__payload$428 , \o__payload$427 , \o__payload$426  };
+  assign \clear$520  = clear;
+  assign \o__payload$172.row  = \o__payload$172 [2:0];
+  assign \o__payload$172.acc  = \o__payload$172 [258:3];
+  assign \o__payload$172.acc[0]  = \o__payload$172 [34:3];
+  assign \o__payload$172.acc[1]  = \o__payload$172 [66:35];
+  assign \o__payload$172.acc[2]  = \o__payload$172 [98:67];
+  assign \o__payload$172.acc[3]  = \o__payload$172 [130:99];
+  assign \o__payload$172.acc[4]  = \o__payload$172 [162:131];
+  assign \o__payload$172.acc[5]  = \o__payload$172 [194:163];
+  assign \o__payload$172.acc[6]  = \o__payload$172 [226:195];
+  assign \o__payload$172.acc[7]  = \o__payload$172 [258:227];
+  assign \i__payload$216.narrow  = \i__payload$216 [63:0];
+  assign \i__payload$216.narrow[0]  = \i__payload$216 [7:0];
+  assign \i__payload$216.narrow[1]  = \i__payload$216 [15:8];
+  assign \i__payload$216.narrow[2]  = \i__payload$216 [23:16];
+  assign \i__payload$216.narrow[3]  = \i__payload$216 [31:24];
+  assign \i__payload$216.narrow[4]  = \i__payload$216 [39:32];
+  assign \i__payload$216.narrow[5]  = \i__payload$216 [47:40];
+  assign \i__payload$216.narrow[6]  = \i__payload$216 [55:48];
+  assign \i__payload$216.narrow[7]  = \i__payload$216 [63:56];
+  assign \i__payload$216.wide  = \i__payload$216 [319:64];
+  assign \i__payload$216.wide[0]  = \i__payload$216 [95:64];
+  assign \i__payload$216.wide[1]  = \i__payload$216 [127:96];
+  assign \i__payload$216.wide[2]  = \i__payload$216 [159:128];
+  assign \i__payload$216.wide[3]  = \i__payload$216 [191:160];
+  assign \i__payload$216.wide[4]  = \i__payload$216 [223:192];
+  assign \i__payload$216.wide[5]  = \i__payload$216 [255:224];
+  assign \i__payload$216.wide[6]  = \i__payload$216 [287:256];
+  assign \i__payload$216.wide[7]  = \i__payload$216 [319:288];
+  assign \i__payload$216.first  = \i__payload$216 [320];
+  assign \i__payload$216.last  = \i__payload$216 [321];
   assign \e_r5.valid  = e_r5[0];
   assign \e_r5.o_addr  = e_r5[16:1];
   assign \e_r5.a_addr  = e_r5[32:17];
@@ -9279,56 +9266,56 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \e_r5.t_base  = e_r5[69:54];
   assign \e_r5.mask  = e_r5[77:70];
   assign \e_r5.nlane  = e_r5[85:78];
-  assign \i__payload$228.delta  = \i__payload$228 [31:0];
-  assign \i__payload$228.region  = \i__payload$228 [33:32];
-  assign \i__payload$231.w  = \i__payload$231 [15:0];
-  assign \i__payload$231.g  = \i__payload$231 [47:16];
-  assign \i__payload$251.delta  = \i__payload$251 [31:0];
-  assign \i__payload$251.region  = \i__payload$251 [33:32];
-  assign \i__payload$253.w  = \i__payload$253 [15:0];
-  assign \i__payload$253.g  = \i__payload$253 [47:16];
-  assign \i__payload$272.delta  = \i__payload$272 [31:0];
-  assign \i__payload$272.region  = \i__payload$272 [33:32];
-  assign \i__payload$274.w  = \i__payload$274 [15:0];
-  assign \i__payload$274.g  = \i__payload$274 [47:16];
-  assign \i__payload$293.delta  = \i__payload$293 [31:0];
-  assign \i__payload$293.region  = \i__payload$293 [33:32];
-  assign \i__payload$295.w  = \i__payload$295 [15:0];
-  assign \i__payload$295.g  = \i__payload$295 [47:16];
-  assign \i__payload$314.delta  = \i__payload$314 [31:0];
-  assign \i__payload$314.region  = \i__payload$314 [33:32];
-  assign \i__payload$316.w  = \i__payload$316 [15:0];
-  assign \i__payload$316.g  = \i__payload$316 [47:16];
-  assign \i__payload$335.delta  = \i__payload$335 [31:0];
-  assign \i__payload$335.region  = \i__payload$335 [33:32];
-  assign \i__payload$337.w  = \i__payload$337 [15:0];
-  assign \i__payload$337.g  = \i__payload$337 [47:16];
-  assign \i__payload$356.delta  = \i__payload$356 [31:0];
-  assign \i__payload$356.region  = \i__payload$356 [33:32];
-  assign \i__payload$358.w  = \i__payload$358 [15:0];
-  assign \i__payload$358.g  = \i__payload$358 [47:16];
-  assign \i__payload$377.delta  = \i__payload$377 [31:0];
-  assign \i__payload$377.region  = \i__payload$377 [33:32];
-  assign \i__payload$379.w  = \i__payload$379 [15:0];
-  assign \i__payload$379.g  = \i__payload$379 [47:16];
-  assign \i__payload$392.y_hat  = \i__payload$392 [63:0];
-  assign \i__payload$392.y_hat[0]  = \i__payload$392 [7:0];
-  assign \i__payload$392.y_hat[1]  = \i__payload$392 [15:8];
-  assign \i__payload$392.y_hat[2]  = \i__payload$392 [23:16];
-  assign \i__payload$392.y_hat[3]  = \i__payload$392 [31:24];
-  assign \i__payload$392.y_hat[4]  = \i__payload$392 [39:32];
-  assign \i__payload$392.y_hat[5]  = \i__payload$392 [47:40];
-  assign \i__payload$392.y_hat[6]  = \i__payload$392 [55:48];
-  assign \i__payload$392.y_hat[7]  = \i__payload$392 [63:56];
-  assign \i__payload$392.y  = \i__payload$392 [127:64];
-  assign \i__payload$392.y[0]  = \i__payload$392 [71:64];
-  assign \i__payload$392.y[1]  = \i__payload$392 [79:72];
-  assign \i__payload$392.y[2]  = \i__payload$392 [87:80];
-  assign \i__payload$392.y[3]  = \i__payload$392 [95:88];
-  assign \i__payload$392.y[4]  = \i__payload$392 [103:96];
-  assign \i__payload$392.y[5]  = \i__payload$392 [111:104];
-  assign \i__payload$392.y[6]  = \i__payload$392 [119:112];
-  assign \i__payload$392.y[7]  = \i__payload$392 [127:120];
+  assign \i__payload$230.delta  = \i__payload$230 [31:0];
+  assign \i__payload$230.region  = \i__payload$230 [33:32];
+  assign \i__payload$233.w  = \i__payload$233 [15:0];
+  assign \i__payload$233.g  = \i__payload$233 [47:16];
+  assign \i__payload$253.delta  = \i__payload$253 [31:0];
+  assign \i__payload$253.region  = \i__payload$253 [33:32];
+  assign \i__payload$255.w  = \i__payload$255 [15:0];
+  assign \i__payload$255.g  = \i__payload$255 [47:16];
+  assign \i__payload$274.delta  = \i__payload$274 [31:0];
+  assign \i__payload$274.region  = \i__payload$274 [33:32];
+  assign \i__payload$276.w  = \i__payload$276 [15:0];
+  assign \i__payload$276.g  = \i__payload$276 [47:16];
+  assign \i__payload$295.delta  = \i__payload$295 [31:0];
+  assign \i__payload$295.region  = \i__payload$295 [33:32];
+  assign \i__payload$297.w  = \i__payload$297 [15:0];
+  assign \i__payload$297.g  = \i__payload$297 [47:16];
+  assign \i__payload$316.delta  = \i__payload$316 [31:0];
+  assign \i__payload$316.region  = \i__payload$316 [33:32];
+  assign \i__payload$318.w  = \i__payload$318 [15:0];
+  assign \i__payload$318.g  = \i__payload$318 [47:16];
+  assign \i__payload$337.delta  = \i__payload$337 [31:0];
+  assign \i__payload$337.region  = \i__payload$337 [33:32];
+  assign \i__payload$339.w  = \i__payload$339 [15:0];
+  assign \i__payload$339.g  = \i__payload$339 [47:16];
+  assign \i__payload$358.delta  = \i__payload$358 [31:0];
+  assign \i__payload$358.region  = \i__payload$358 [33:32];
+  assign \i__payload$360.w  = \i__payload$360 [15:0];
+  assign \i__payload$360.g  = \i__payload$360 [47:16];
+  assign \i__payload$379.delta  = \i__payload$379 [31:0];
+  assign \i__payload$379.region  = \i__payload$379 [33:32];
+  assign \i__payload$381.w  = \i__payload$381 [15:0];
+  assign \i__payload$381.g  = \i__payload$381 [47:16];
+  assign \i__payload$394.y_hat  = \i__payload$394 [63:0];
+  assign \i__payload$394.y_hat[0]  = \i__payload$394 [7:0];
+  assign \i__payload$394.y_hat[1]  = \i__payload$394 [15:8];
+  assign \i__payload$394.y_hat[2]  = \i__payload$394 [23:16];
+  assign \i__payload$394.y_hat[3]  = \i__payload$394 [31:24];
+  assign \i__payload$394.y_hat[4]  = \i__payload$394 [39:32];
+  assign \i__payload$394.y_hat[5]  = \i__payload$394 [47:40];
+  assign \i__payload$394.y_hat[6]  = \i__payload$394 [55:48];
+  assign \i__payload$394.y_hat[7]  = \i__payload$394 [63:56];
+  assign \i__payload$394.y  = \i__payload$394 [127:64];
+  assign \i__payload$394.y[0]  = \i__payload$394 [71:64];
+  assign \i__payload$394.y[1]  = \i__payload$394 [79:72];
+  assign \i__payload$394.y[2]  = \i__payload$394 [87:80];
+  assign \i__payload$394.y[3]  = \i__payload$394 [95:88];
+  assign \i__payload$394.y[4]  = \i__payload$394 [103:96];
+  assign \i__payload$394.y[5]  = \i__payload$394 [111:104];
+  assign \i__payload$394.y[6]  = \i__payload$394 [119:112];
+  assign \i__payload$394.y[7]  = \i__payload$394 [127:120];
   assign \sb8.valid  = sb8[0];
   assign \sb8.o_addr  = sb8[16:1];
   assign \sb8.a_addr  = sb8[32:17];
@@ -9339,17 +9326,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb8.t_base  = sb8[69:54];
   assign \sb8.mask  = sb8[77:70];
   assign \sb8.nlane  = sb8[85:78];
-  assign \o__payload$396.e  = \o__payload$396 [63:0];
-  assign \o__payload$396.e[0]  = \o__payload$396 [7:0];
-  assign \o__payload$396.e[1]  = \o__payload$396 [15:8];
-  assign \o__payload$396.e[2]  = \o__payload$396 [23:16];
-  assign \o__payload$396.e[3]  = \o__payload$396 [31:24];
-  assign \o__payload$396.e[4]  = \o__payload$396 [39:32];
-  assign \o__payload$396.e[5]  = \o__payload$396 [47:40];
-  assign \o__payload$396.e[6]  = \o__payload$396 [55:48];
-  assign \o__payload$396.e[7]  = \o__payload$396 [63:56];
-  assign \o__payload$396.argmax  = \o__payload$396 [66:64];
-  assign \o__payload$396.max  = \o__payload$396 [74:67];
+  assign \o__payload$398.e  = \o__payload$398 [63:0];
+  assign \o__payload$398.e[0]  = \o__payload$398 [7:0];
+  assign \o__payload$398.e[1]  = \o__payload$398 [15:8];
+  assign \o__payload$398.e[2]  = \o__payload$398 [23:16];
+  assign \o__payload$398.e[3]  = \o__payload$398 [31:24];
+  assign \o__payload$398.e[4]  = \o__payload$398 [39:32];
+  assign \o__payload$398.e[5]  = \o__payload$398 [47:40];
+  assign \o__payload$398.e[6]  = \o__payload$398 [55:48];
+  assign \o__payload$398.e[7]  = \o__payload$398 [63:56];
+  assign \o__payload$398.argmax  = \o__payload$398 [66:64];
+  assign \o__payload$398.max  = \o__payload$398 [74:67];
   assign \sb11.valid  = sb11[0];
   assign \sb11.o_addr  = sb11[16:1];
   assign \sb11.a_addr  = sb11[32:17];
@@ -9370,10 +9357,6 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb10.t_base  = sb10[69:54];
   assign \sb10.mask  = sb10[77:70];
   assign \sb10.nlane  = sb10[85:78];
-  assign \o__payload$404.h  = \o__payload$404 [7:0];
-  assign \o__payload$404.region  = \o__payload$404 [9:8];
-  assign \o__payload$405.h  = \o__payload$405 [7:0];
-  assign \o__payload$405.region  = \o__payload$405 [9:8];
   assign \o__payload$406.h  = \o__payload$406 [7:0];
   assign \o__payload$406.region  = \o__payload$406 [9:8];
   assign \o__payload$407.h  = \o__payload$407 [7:0];
@@ -9386,6 +9369,10 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \o__payload$410.region  = \o__payload$410 [9:8];
   assign \o__payload$411.h  = \o__payload$411 [7:0];
   assign \o__payload$411.region  = \o__payload$411 [9:8];
+  assign \o__payload$412.h  = \o__payload$412 [7:0];
+  assign \o__payload$412.region  = \o__payload$412 [9:8];
+  assign \o__payload$413.h  = \o__payload$413 [7:0];
+  assign \o__payload$413.region  = \o__payload$413 [9:8];
   assign \sb2.valid  = sb2[0];
   assign \sb2.o_addr  = sb2[16:1];
   assign \sb2.a_addr  = sb2[32:17];
@@ -9506,90 +9493,91 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb9.t_base  = sb9[69:54];
   assign \sb9.mask  = sb9[77:70];
   assign \sb9.nlane  = sb9[85:78];
-  assign t_data[255:224] = \$363 ;
-  assign t_data[223:192] = \$343 ;
-  assign t_data[191:160] = \$323 ;
-  assign t_data[159:128] = \$303 ;
-  assign t_data[127:96] = \$283 ;
-  assign t_data[95:64] = \$263 ;
-  assign t_data[63:32] = \$243 ;
-  assign t_data[31:0] = \$223 ;
-  assign \row_data$462 [63:56] = \$360 ;
-  assign \row_data$462 [55:48] = \$340 ;
-  assign \row_data$462 [47:40] = \$320 ;
-  assign \row_data$462 [39:32] = \$300 ;
-  assign \row_data$462 [31:24] = \$280 ;
-  assign \row_data$462 [23:16] = \$260 ;
-  assign \row_data$462 [15:8] = \$240 ;
-  assign \row_data$462 [7:0] = \$220 ;
-  assign \i__payload$392 [127:120] = y8[63:56];
-  assign \i__payload$392 [63:56] = \$46 ;
-  assign \i__payload$392 [119:112] = y8[55:48];
-  assign \i__payload$392 [55:48] = \$45 ;
-  assign \i__payload$392 [111:104] = y8[47:40];
-  assign \i__payload$392 [47:40] = \$44 ;
-  assign \i__payload$392 [103:96] = y8[39:32];
-  assign \i__payload$392 [39:32] = \$43 ;
-  assign \i__payload$392 [95:88] = y8[31:24];
-  assign \i__payload$392 [31:24] = \$42 ;
-  assign \i__payload$392 [87:80] = y8[23:16];
-  assign \i__payload$392 [23:16] = \$41 ;
-  assign \i__payload$392 [79:72] = y8[15:8];
-  assign \i__payload$392 [15:8] = \$40 ;
-  assign \i__payload$392 [71:64] = y8[7:0];
-  assign \i__payload$392 [7:0] = \$39 ;
-  assign \i__payload$379 [47:16] = e_acc5_sgd[255:224];
-  assign \i__payload$379 [15:0] = \r_data$110 [127:112];
-  assign \i__payload$377 [33:32] = \r_data$115 [15:14];
-  assign \i__payload$377 [31:0] = e_acc5_relub[255:224];
-  assign \i__payload$358 [47:16] = e_acc5_sgd[223:192];
-  assign \i__payload$358 [15:0] = \r_data$110 [111:96];
-  assign \i__payload$356 [33:32] = \r_data$115 [13:12];
-  assign \i__payload$356 [31:0] = e_acc5_relub[223:192];
-  assign \i__payload$337 [47:16] = e_acc5_sgd[191:160];
-  assign \i__payload$337 [15:0] = \r_data$110 [95:80];
-  assign \i__payload$335 [33:32] = \r_data$115 [11:10];
-  assign \i__payload$335 [31:0] = e_acc5_relub[191:160];
-  assign \i__payload$316 [47:16] = e_acc5_sgd[159:128];
-  assign \i__payload$316 [15:0] = \r_data$110 [79:64];
-  assign \i__payload$314 [33:32] = \r_data$115 [9:8];
-  assign \i__payload$314 [31:0] = e_acc5_relub[159:128];
-  assign \i__payload$295 [47:16] = e_acc5_sgd[127:96];
-  assign \i__payload$295 [15:0] = \r_data$110 [63:48];
-  assign \i__payload$293 [33:32] = \r_data$115 [7:6];
-  assign \i__payload$293 [31:0] = e_acc5_relub[127:96];
-  assign \i__payload$274 [47:16] = e_acc5_sgd[95:64];
-  assign \i__payload$274 [15:0] = \r_data$110 [47:32];
-  assign \i__payload$272 [33:32] = \r_data$115 [5:4];
-  assign \i__payload$272 [31:0] = e_acc5_relub[95:64];
-  assign \i__payload$253 [47:16] = e_acc5_sgd[63:32];
-  assign \i__payload$253 [15:0] = \r_data$110 [31:16];
-  assign \i__payload$251 [33:32] = \r_data$115 [3:2];
-  assign \i__payload$251 [31:0] = e_acc5_relub[63:32];
-  assign \i__payload$231 [47:16] = e_acc5_sgd[31:0];
-  assign \i__payload$231 [15:0] = \r_data$110 [15:0];
-  assign \i__payload$228 [33:32] = \r_data$115 [1:0];
-  assign \i__payload$228 [31:0] = e_acc5_relub[31:0];
-  assign \i__payload$214 [319:288] = wide_data[255:224];
-  assign \i__payload$214 [287:256] = wide_data[223:192];
-  assign \i__payload$214 [255:224] = wide_data[191:160];
-  assign \i__payload$214 [223:192] = wide_data[159:128];
-  assign \i__payload$214 [191:160] = wide_data[127:96];
-  assign \i__payload$214 [159:128] = wide_data[95:64];
-  assign \i__payload$214 [127:96] = wide_data[63:32];
-  assign \i__payload$214 [95:64] = wide_data[31:0];
-  assign \i__payload$214 [63:56] = \$21 [63:56];
-  assign \i__payload$214 [55:48] = \$20 [55:48];
-  assign \i__payload$214 [47:40] = \$19 [47:40];
-  assign \i__payload$214 [39:32] = \$18 [39:32];
-  assign \i__payload$214 [31:24] = \$17 [31:24];
-  assign \i__payload$214 [23:16] = \$16 [23:16];
-  assign \i__payload$214 [15:8] = \$15 [15:8];
-  assign \i__payload$214 [7:0] = \$14 [7:0];
-  assign \i__payload$214 [321] = s5_last;
-  assign \i__payload$214 [320] = s5_first;
-  assign \$388  = { 1'h0, s_axis_tdata[13:8] };
-  assign \$390  = { s_axis_tdata[13:8], 1'h0 };
+  assign t_data[255:224] = \$365 ;
+  assign t_data[223:192] = \$345 ;
+  assign t_data[191:160] = \$325 ;
+  assign t_data[159:128] = \$305 ;
+  assign t_data[127:96] = \$285 ;
+  assign t_data[95:64] = \$265 ;
+  assign t_data[63:32] = \$245 ;
+  assign t_data[31:0] = \$225 ;
+  assign \row_data$464 [63:56] = \$362 ;
+  assign \row_data$464 [55:48] = \$342 ;
+  assign \row_data$464 [47:40] = \$322 ;
+  assign \row_data$464 [39:32] = \$302 ;
+  assign \row_data$464 [31:24] = \$282 ;
+  assign \row_data$464 [23:16] = \$262 ;
+  assign \row_data$464 [15:8] = \$242 ;
+  assign \row_data$464 [7:0] = \$222 ;
+  assign \i__payload$394 [127:120] = y8[63:56];
+  assign \i__payload$394 [63:56] = \$48 ;
+  assign \i__payload$394 [119:112] = y8[55:48];
+  assign \i__payload$394 [55:48] = \$47 ;
+  assign \i__payload$394 [111:104] = y8[47:40];
+  assign \i__payload$394 [47:40] = \$46 ;
+  assign \i__payload$394 [103:96] = y8[39:32];
+  assign \i__payload$394 [39:32] = \$45 ;
+  assign \i__payload$394 [95:88] = y8[31:24];
+  assign \i__payload$394 [31:24] = \$44 ;
+  assign \i__payload$394 [87:80] = y8[23:16];
+  assign \i__payload$394 [23:16] = \$43 ;
+  assign \i__payload$394 [79:72] = y8[15:8];
+  assign \i__payload$394 [15:8] = \$42 ;
+  assign \i__payload$394 [71:64] = y8[7:0];
+  assign \i__payload$394 [7:0] = \$41 ;
+  assign \i__payload$381 [47:16] = e_acc5_sgd[255:224];
+  assign \i__payload$381 [15:0] = \r_data$112 [127:112];
+  assign \i__payload$379 [33:32] = \r_data$117 [15:14];
+  assign \i__payload$379 [31:0] = e_acc5_relub[255:224];
+  assign \i__payload$360 [47:16] = e_acc5_sgd[223:192];
+  assign \i__payload$360 [15:0] = \r_data$112 [111:96];
+  assign \i__payload$358 [33:32] = \r_data$117 [13:12];
+  assign \i__payload$358 [31:0] = e_acc5_relub[223:192];
+  assign \i__payload$339 [47:16] = e_acc5_sgd[191:160];
+  assign \i__payload$339 [15:0] = \r_data$112 [95:80];
+  assign \i__payload$337 [33:32] = \r_data$117 [11:10];
+  assign \i__payload$337 [31:0] = e_acc5_relub[191:160];
+  assign \i__payload$318 [47:16] = e_acc5_sgd[159:128];
+  assign \i__payload$318 [15:0] = \r_data$112 [79:64];
+  assign \i__payload$316 [33:32] = \r_data$117 [9:8];
+  assign \i__payload$316 [31:0] = e_acc5_relub[159:128];
+  assign \i__payload$297 [47:16] = e_acc5_sgd[127:96];
+  assign \i__payload$297 [15:0] = \r_data$112 [63:48];
+  assign \i__payload$295 [33:32] = \r_data$117 [7:6];
+  assign \i__payload$295 [31:0] = e_acc5_relub[127:96];
+  assign \i__payload$276 [47:16] = e_acc5_sgd[95:64];
+  assign \i__payload$276 [15:0] = \r_data$112 [47:32];
+  assign \i__payload$274 [33:32] = \r_data$117 [5:4];
+  assign \i__payload$274 [31:0] = e_acc5_relub[95:64];
+  assign \i__payload$255 [47:16] = e_acc5_sgd[63:32];
+  assign \i__payload$255 [15:0] = \r_data$112 [31:16];
+  assign \i__payload$253 [33:32] = \r_data$117 [3:2];
+  assign \i__payload$253 [31:0] = e_acc5_relub[63:32];
+  assign \i__payload$233 [47:16] = e_acc5_sgd[31:0];
+  assign \i__payload$233 [15:0] = \r_data$112 [15:0];
+  assign \i__payload$230 [33:32] = \r_data$117 [1:0];
+  assign \i__payload$230 [31:0] = e_acc5_relub[31:0];
+  assign \i__payload$216 [319:288] = wide_data[255:224];
+  assign \i__payload$216 [287:256] = wide_data[223:192];
+  assign \i__payload$216 [255:224] = wide_data[191:160];
+  assign \i__payload$216 [223:192] = wide_data[159:128];
+  assign \i__payload$216 [191:160] = wide_data[127:96];
+  assign \i__payload$216 [159:128] = wide_data[95:64];
+  assign \i__payload$216 [127:96] = wide_data[63:32];
+  assign \i__payload$216 [95:64] = wide_data[31:0];
+  assign \i__payload$216 [63:56] = \$23 [63:56];
+  assign \i__payload$216 [55:48] = \$22 [55:48];
+  assign \i__payload$216 [47:40] = \$21 [47:40];
+  assign \i__payload$216 [39:32] = \$20 [39:32];
+  assign \i__payload$216 [31:24] = \$19 [31:24];
+  assign \i__payload$216 [23:16] = \$18 [23:16];
+  assign \i__payload$216 [15:8] = \$17 [15:8];
+  assign \i__payload$216 [7:0] = \$16 [7:0];
+  assign \i__payload$216 [321] = s5_last;
+  assign \i__payload$216 [320] = s5_first;
+  assign \$1  = { rows_p, 3'h0 };
+  assign \$391  = { 1'h0, s_axis_tdata[13:8] };
+  assign \$393  = { s_axis_tdata[13:8], 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -52485,104 +52473,742 @@ endmodule
 module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_valid$3 , \row_index$5 , \row_base$9 , active, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$47  = 0;
   wire \$1 ;
-  wire [16:0] \$10 ;
-  reg [7:0] \$11 ;
-  reg [7:0] \$12 ;
-  reg [7:0] \$13 ;
-  reg [7:0] \$14 ;
-  reg [7:0] \$15 ;
-  reg [7:0] \$16 ;
-  reg [7:0] \$17 ;
-  reg [7:0] \$18 ;
-  reg [7:0] \$19 ;
+  wire \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
+  wire \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
+  wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
+  wire \$15 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
+  wire \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
+  wire \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
+  wire \$18 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
+  wire \$19 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
   wire \$2 ;
-  reg [7:0] \$20 ;
-  reg [7:0] \$21 ;
-  reg [7:0] \$22 ;
-  reg [7:0] \$23 ;
-  reg [7:0] \$24 ;
-  reg [7:0] \$25 ;
-  reg [7:0] \$26 ;
-  reg [7:0] \$27 ;
-  reg [7:0] \$28 ;
-  reg [7:0] \$29 ;
+  wire \$20 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
+  wire \$21 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
+  wire \$22 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
+  wire \$23 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire \$239 ;
+  wire \$24 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire \$243 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire \$248 ;
+  wire \$249 ;
+  wire \$25 ;
+  wire \$250 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
+  wire \$26 ;
+  wire \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
+  wire \$27 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire \$279 ;
+  wire \$28 ;
+  wire \$280 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire \$289 ;
+  wire \$29 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire \$292 ;
+  wire \$293 ;
+  wire \$294 ;
+  wire \$295 ;
+  wire \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire \$299 ;
   wire \$3 ;
-  reg [7:0] \$30 ;
-  reg [7:0] \$31 ;
-  reg [7:0] \$32 ;
-  reg [7:0] \$33 ;
-  reg [7:0] \$34 ;
-  reg [7:0] \$35 ;
-  reg [7:0] \$36 ;
-  reg [7:0] \$37 ;
-  reg [7:0] \$38 ;
-  reg [7:0] \$39 ;
+  wire \$30 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
+  wire \$303 ;
+  wire \$304 ;
+  wire \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire \$309 ;
+  wire \$31 ;
+  wire \$310 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire \$314 ;
+  wire \$315 ;
+  wire \$316 ;
+  wire \$317 ;
+  wire \$318 ;
+  wire \$319 ;
+  wire \$32 ;
+  wire \$320 ;
+  wire \$321 ;
+  wire \$322 ;
+  wire \$323 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire \$326 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire \$329 ;
+  wire \$33 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire \$333 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire \$336 ;
+  wire \$337 ;
+  wire \$338 ;
+  wire \$339 ;
+  wire \$34 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire \$345 ;
+  wire \$346 ;
+  wire \$347 ;
+  wire \$348 ;
+  wire \$349 ;
+  wire \$35 ;
+  wire \$350 ;
+  wire \$351 ;
+  wire \$352 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire \$355 ;
+  wire \$356 ;
+  wire \$357 ;
+  wire \$358 ;
+  wire \$359 ;
+  wire \$36 ;
+  wire \$360 ;
+  wire \$361 ;
+  wire \$362 ;
+  wire \$363 ;
+  wire \$364 ;
+  wire \$365 ;
+  wire \$366 ;
+  wire \$367 ;
+  wire \$368 ;
+  wire \$369 ;
+  wire \$37 ;
+  wire \$370 ;
+  wire \$371 ;
+  wire \$372 ;
+  wire \$373 ;
+  wire \$374 ;
+  wire \$375 ;
+  wire \$376 ;
+  wire \$377 ;
+  wire \$378 ;
+  wire \$379 ;
+  wire \$38 ;
+  wire \$380 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire \$383 ;
+  wire \$384 ;
+  wire \$385 ;
+  wire \$386 ;
+  wire \$387 ;
+  wire \$388 ;
+  wire \$389 ;
+  wire \$39 ;
+  wire \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
   wire \$4 ;
-  reg [7:0] \$40 ;
-  reg [7:0] \$41 ;
-  reg [7:0] \$42 ;
-  reg [7:0] \$43 ;
-  reg [7:0] \$44 ;
-  reg [7:0] \$45 ;
-  reg [7:0] \$46 ;
-  reg [7:0] \$47 ;
-  reg [7:0] \$48 ;
-  reg [7:0] \$49 ;
+  wire \$40 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire \$404 ;
+  wire \$405 ;
+  wire \$406 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire \$409 ;
+  wire \$41 ;
+  wire \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire \$419 ;
+  wire \$42 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire \$426 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire \$429 ;
+  wire \$43 ;
+  wire \$430 ;
+  wire \$431 ;
+  wire \$432 ;
+  wire \$433 ;
+  wire \$434 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire \$437 ;
+  wire \$438 ;
+  wire \$439 ;
+  wire \$44 ;
+  wire \$440 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire \$443 ;
+  wire \$444 ;
+  wire \$445 ;
+  wire \$446 ;
+  wire \$447 ;
+  wire \$448 ;
+  wire \$449 ;
+  wire \$45 ;
+  wire \$450 ;
+  wire \$451 ;
+  wire \$452 ;
+  wire \$453 ;
+  wire \$454 ;
+  wire \$455 ;
+  wire \$456 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire \$459 ;
+  wire \$46 ;
+  wire \$460 ;
+  wire \$461 ;
+  wire \$462 ;
+  wire \$463 ;
+  wire \$464 ;
+  wire \$465 ;
+  wire \$466 ;
+  wire \$467 ;
+  wire \$468 ;
+  wire \$469 ;
+  wire \$47 ;
+  wire \$470 ;
+  wire \$471 ;
+  wire \$472 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire \$475 ;
+  wire \$476 ;
+  wire \$477 ;
+  wire \$478 ;
+  wire \$479 ;
+  wire \$48 ;
+  wire \$480 ;
+  wire \$481 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire \$484 ;
+  wire \$485 ;
+  wire \$486 ;
+  wire \$487 ;
+  wire \$488 ;
+  wire \$489 ;
+  wire \$49 ;
+  wire \$490 ;
+  wire \$491 ;
+  wire \$492 ;
+  wire \$493 ;
+  wire \$494 ;
+  wire \$495 ;
+  wire \$496 ;
+  wire \$497 ;
+  wire \$498 ;
+  wire \$499 ;
   wire \$5 ;
-  reg [7:0] \$50 ;
-  reg [7:0] \$51 ;
-  reg [7:0] \$52 ;
-  reg [7:0] \$53 ;
-  reg [7:0] \$54 ;
-  reg [7:0] \$55 ;
-  reg [7:0] \$56 ;
-  reg [7:0] \$57 ;
-  reg [7:0] \$58 ;
-  reg [7:0] \$59 ;
+  wire \$50 ;
+  wire \$500 ;
+  wire \$501 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire \$506 ;
+  wire \$507 ;
+  wire \$508 ;
+  wire \$509 ;
+  wire \$51 ;
+  wire \$510 ;
+  wire \$511 ;
+  wire \$512 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire \$515 ;
+  wire [4:0] \$516 ;
+  wire \$517 ;
+  wire \$518 ;
+  wire \$519 ;
+  wire \$52 ;
+  wire [16:0] \$520 ;
+  reg [7:0] \$521 ;
+  reg [7:0] \$522 ;
+  reg [7:0] \$523 ;
+  reg [7:0] \$524 ;
+  reg [7:0] \$525 ;
+  reg [7:0] \$526 ;
+  reg [7:0] \$527 ;
+  reg [7:0] \$528 ;
+  reg [7:0] \$529 ;
+  wire \$53 ;
+  reg [7:0] \$530 ;
+  reg [7:0] \$531 ;
+  reg [7:0] \$532 ;
+  reg [7:0] \$533 ;
+  reg [7:0] \$534 ;
+  reg [7:0] \$535 ;
+  reg [7:0] \$536 ;
+  reg [7:0] \$537 ;
+  reg [7:0] \$538 ;
+  reg [7:0] \$539 ;
+  wire \$54 ;
+  reg [7:0] \$540 ;
+  reg [7:0] \$541 ;
+  reg [7:0] \$542 ;
+  reg [7:0] \$543 ;
+  reg [7:0] \$544 ;
+  reg [7:0] \$545 ;
+  reg [7:0] \$546 ;
+  reg [7:0] \$547 ;
+  reg [7:0] \$548 ;
+  reg [7:0] \$549 ;
+  wire \$55 ;
+  reg [7:0] \$550 ;
+  reg [7:0] \$551 ;
+  reg [7:0] \$552 ;
+  reg [7:0] \$553 ;
+  reg [7:0] \$554 ;
+  reg [7:0] \$555 ;
+  reg [7:0] \$556 ;
+  reg [7:0] \$557 ;
+  reg [7:0] \$558 ;
+  reg [7:0] \$559 ;
+  wire \$56 ;
+  reg [7:0] \$560 ;
+  reg [7:0] \$561 ;
+  reg [7:0] \$562 ;
+  reg [7:0] \$563 ;
+  reg [7:0] \$564 ;
+  reg [7:0] \$565 ;
+  reg [7:0] \$566 ;
+  reg [7:0] \$567 ;
+  reg [7:0] \$568 ;
+  reg [7:0] \$569 ;
+  wire \$57 ;
+  reg [7:0] \$570 ;
+  reg [7:0] \$571 ;
+  reg [7:0] \$572 ;
+  reg [7:0] \$573 ;
+  reg [7:0] \$574 ;
+  reg [7:0] \$575 ;
+  reg [7:0] \$576 ;
+  reg [7:0] \$577 ;
+  reg [7:0] \$578 ;
+  reg [7:0] \$579 ;
+  wire \$58 ;
+  reg [7:0] \$580 ;
+  reg [7:0] \$581 ;
+  reg [7:0] \$582 ;
+  reg [7:0] \$583 ;
+  reg [7:0] \$584 ;
+  reg \$585 ;
+  reg [2:0] \$586 ;
+  reg [63:0] \$587 ;
+  reg [15:0] \$588 ;
+  reg \$589 ;
+  wire \$59 ;
+  reg [63:0] \$590 ;
+  reg \$591 ;
+  reg \$592 ;
+  reg \$593 ;
+  reg \$594 ;
+  reg \$595 ;
+  reg \$596 ;
+  reg \$597 ;
+  reg \$598 ;
+  reg [63:0] \$599 ;
   wire \$6 ;
-  reg [7:0] \$60 ;
-  reg [7:0] \$61 ;
-  reg [7:0] \$62 ;
-  reg [7:0] \$63 ;
-  reg [7:0] \$64 ;
-  reg [7:0] \$65 ;
-  reg [7:0] \$66 ;
-  reg [7:0] \$67 ;
-  reg [7:0] \$68 ;
-  reg [7:0] \$69 ;
+  wire \$60 ;
+  reg \$600 ;
+  reg \$601 ;
+  reg \$602 ;
+  reg \$603 ;
+  reg \$604 ;
+  reg \$605 ;
+  reg \$606 ;
+  reg \$607 ;
+  reg [63:0] \$608 ;
+  reg \$609 ;
+  wire \$61 ;
+  reg \$610 ;
+  reg \$611 ;
+  reg \$612 ;
+  reg \$613 ;
+  reg \$614 ;
+  reg \$615 ;
+  reg \$616 ;
+  reg [63:0] \$617 ;
+  reg \$618 ;
+  reg \$619 ;
+  wire \$62 ;
+  reg \$620 ;
+  reg \$621 ;
+  reg \$622 ;
+  reg \$623 ;
+  reg \$624 ;
+  reg \$625 ;
+  reg [63:0] \$626 ;
+  reg \$627 ;
+  reg \$628 ;
+  reg \$629 ;
+  wire \$63 ;
+  reg \$630 ;
+  reg \$631 ;
+  reg \$632 ;
+  reg \$633 ;
+  reg \$634 ;
+  reg [63:0] \$635 ;
+  reg \$636 ;
+  reg \$637 ;
+  reg \$638 ;
+  reg \$639 ;
+  wire \$64 ;
+  reg \$640 ;
+  reg \$641 ;
+  reg \$642 ;
+  reg \$643 ;
+  reg [63:0] \$644 ;
+  reg \$645 ;
+  reg \$646 ;
+  reg \$647 ;
+  reg \$648 ;
+  reg \$649 ;
+  wire \$65 ;
+  reg \$650 ;
+  reg \$651 ;
+  reg \$652 ;
+  reg [63:0] \$653 ;
+  reg \$654 ;
+  reg \$655 ;
+  reg \$656 ;
+  reg \$657 ;
+  reg \$658 ;
+  reg \$659 ;
+  wire \$66 ;
+  reg \$660 ;
+  reg \$661 ;
+  reg [63:0] \$662 ;
+  reg \$663 ;
+  reg \$664 ;
+  reg \$665 ;
+  reg \$666 ;
+  reg \$667 ;
+  reg \$668 ;
+  reg \$669 ;
+  wire \$67 ;
+  reg \$670 ;
+  reg [63:0] \$671 ;
+  reg \$672 ;
+  reg \$673 ;
+  reg \$674 ;
+  reg \$675 ;
+  reg \$676 ;
+  reg \$677 ;
+  reg \$678 ;
+  reg \$679 ;
+  wire \$68 ;
+  reg [63:0] \$680 ;
+  reg \$681 ;
+  reg \$682 ;
+  reg \$683 ;
+  reg \$684 ;
+  reg \$685 ;
+  reg \$686 ;
+  reg \$687 ;
+  reg \$688 ;
+  reg [63:0] \$689 ;
+  wire \$69 ;
+  reg \$690 ;
+  reg \$691 ;
+  reg \$692 ;
+  reg \$693 ;
+  reg \$694 ;
+  reg \$695 ;
+  reg \$696 ;
+  reg \$697 ;
+  reg [63:0] \$698 ;
+  reg \$699 ;
   wire \$7 ;
-  reg [7:0] \$70 ;
-  reg [7:0] \$71 ;
-  reg [7:0] \$72 ;
-  reg [7:0] \$73 ;
-  reg [7:0] \$74 ;
-  reg \$75 ;
-  reg [2:0] \$76 ;
-  reg [63:0] \$77 ;
-  reg [15:0] \$78 ;
-  reg [63:0] \$79 ;
-  wire [4:0] \$8 ;
-  reg [63:0] \$80 ;
-  reg [63:0] \$81 ;
-  reg [63:0] \$82 ;
-  reg [63:0] \$83 ;
-  reg [63:0] \$84 ;
-  reg [63:0] \$85 ;
-  reg [63:0] \$86 ;
-  reg [63:0] \$87 ;
-  reg [63:0] \$88 ;
-  reg [63:0] \$89 ;
+  wire \$70 ;
+  reg \$700 ;
+  reg \$701 ;
+  reg \$702 ;
+  reg \$703 ;
+  reg \$704 ;
+  reg \$705 ;
+  reg \$706 ;
+  reg [63:0] \$707 ;
+  reg \$708 ;
+  reg \$709 ;
+  wire \$71 ;
+  reg \$710 ;
+  reg \$711 ;
+  reg \$712 ;
+  reg \$713 ;
+  reg \$714 ;
+  reg \$715 ;
+  reg [63:0] \$716 ;
+  reg \$717 ;
+  reg \$718 ;
+  reg \$719 ;
+  wire \$72 ;
+  reg \$720 ;
+  reg \$721 ;
+  reg \$722 ;
+  reg \$723 ;
+  reg \$724 ;
+  reg [63:0] \$725 ;
+  reg \$726 ;
+  reg \$727 ;
+  reg \$728 ;
+  reg \$729 ;
+  wire \$73 ;
+  reg \$730 ;
+  reg \$731 ;
+  reg \$732 ;
+  reg \$733 ;
+  reg \$734 ;
+  reg \$735 ;
+  reg [3:0] \$736 ;
+  reg [15:0] \$737 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  reg [63:0] \$90 ;
-  reg [63:0] \$91 ;
-  reg [63:0] \$92 ;
-  reg [63:0] \$93 ;
-  reg [63:0] \$94 ;
-  reg \$95 ;
-  reg \$96 ;
-  reg \$97 ;
-  reg [3:0] \$98 ;
-  reg [15:0] \$99 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   output active;
   reg active = 1'h0;
   reg [63:0] bank0_row0 = 64'h0000000000000000;
@@ -52629,74 +53255,1035 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
   input rst;
   wire rst;
   reg wbank = 1'h0;
-  assign \$1  = ! wbank;
-  assign \$2  = row_valid & \$1 ;
-  assign \$4  = row_valid & \$3 ;
-  assign \$5  = row_index == 3'h7;
-  assign \$6  = row_valid & \$5 ;
-  assign \$7  = ~ wbank;
-  assign \$8  = col + 1'h1;
-  assign \$9  = col == 3'h7;
-  assign \$10  = base + col;
+  wire wbank_in;
+  (* keep = "true" *)
+  reg we0_row0_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row0_lane1 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row0_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row0_lane3 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row0_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row0_lane5 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row0_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row0_lane7 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row1_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row1_lane1 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row1_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row1_lane3 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row1_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row1_lane5 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row1_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row1_lane7 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row2_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row2_lane1 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row2_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row2_lane3 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row2_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row2_lane5 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row2_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row2_lane7 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row3_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row3_lane1 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row3_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row3_lane3 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row3_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row3_lane5 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row3_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row3_lane7 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row4_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row4_lane1 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row4_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row4_lane3 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row4_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row4_lane5 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row4_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row4_lane7 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row5_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row5_lane1 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row5_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row5_lane3 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row5_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row5_lane5 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row5_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row5_lane7 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row6_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row6_lane1 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row6_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row6_lane3 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row6_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row6_lane5 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row6_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row6_lane7 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row7_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row7_lane1 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row7_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row7_lane3 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row7_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row7_lane5 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row7_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row7_lane7 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row0_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row0_lane1 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row0_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row0_lane3 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row0_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row0_lane5 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row0_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row0_lane7 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row1_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row1_lane1 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row1_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row1_lane3 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row1_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row1_lane5 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row1_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row1_lane7 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row2_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row2_lane1 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row2_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row2_lane3 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row2_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row2_lane5 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row2_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row2_lane7 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row3_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row3_lane1 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row3_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row3_lane3 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row3_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row3_lane5 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row3_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row3_lane7 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row4_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row4_lane1 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row4_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row4_lane3 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row4_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row4_lane5 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row4_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row4_lane7 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row5_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row5_lane1 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row5_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row5_lane3 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row5_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row5_lane5 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row5_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row5_lane7 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row6_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row6_lane1 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row6_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row6_lane3 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row6_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row6_lane5 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row6_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row6_lane7 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row7_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row7_lane1 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row7_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row7_lane3 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row7_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row7_lane5 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row7_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row7_lane7 = 1'h0;
+  assign \$263  = ! \row_index$5 ;
+  assign \$264  = \$262  & \$263 ;
+  assign \$266  = \row_valid$3  & \$265 ;
+  assign \$267  = ! \row_index$5 ;
+  assign \$268  = \$266  & \$267 ;
+  assign \$270  = \row_valid$3  & \$269 ;
+  assign \$271  = ! \row_index$5 ;
+  assign \$272  = \$270  & \$271 ;
+  assign \$274  = \row_valid$3  & \$273 ;
+  assign \$275  = ! \row_index$5 ;
+  assign \$276  = \$274  & \$275 ;
+  assign \$278  = \row_valid$3  & \$277 ;
+  assign \$279  = ! \row_index$5 ;
+  assign \$280  = \$278  & \$279 ;
+  assign \$282  = \row_valid$3  & \$281 ;
+  assign \$283  = ! \row_index$5 ;
+  assign \$284  = \$282  & \$283 ;
+  assign \$286  = \row_valid$3  & \$285 ;
+  assign \$287  = ! \row_index$5 ;
+  assign \$288  = \$286  & \$287 ;
+  assign \$290  = \row_valid$3  & \$289 ;
+  assign \$291  = \row_index$5  == 1'h1;
+  assign \$292  = \$290  & \$291 ;
+  assign \$294  = \row_valid$3  & \$293 ;
+  assign \$295  = \row_index$5  == 1'h1;
+  assign \$296  = \$294  & \$295 ;
+  assign \$298  = \row_valid$3  & \$297 ;
+  assign \$299  = \row_index$5  == 1'h1;
+  assign \$300  = \$298  & \$299 ;
+  assign \$302  = \row_valid$3  & \$301 ;
+  assign \$303  = \row_index$5  == 1'h1;
+  assign \$304  = \$302  & \$303 ;
+  assign \$306  = \row_valid$3  & \$305 ;
+  assign \$307  = \row_index$5  == 1'h1;
+  assign \$308  = \$306  & \$307 ;
+  assign \$310  = \row_valid$3  & \$309 ;
+  assign \$311  = \row_index$5  == 1'h1;
+  assign \$312  = \$310  & \$311 ;
+  assign \$314  = \row_valid$3  & \$313 ;
+  assign \$315  = \row_index$5  == 1'h1;
+  assign \$316  = \$314  & \$315 ;
+  assign \$318  = \row_valid$3  & \$317 ;
+  assign \$319  = \row_index$5  == 1'h1;
+  assign \$320  = \$318  & \$319 ;
+  assign \$322  = \row_valid$3  & \$321 ;
+  assign \$323  = \row_index$5  == 2'h2;
+  assign \$324  = \$322  & \$323 ;
+  assign \$326  = \row_valid$3  & \$325 ;
+  assign \$327  = \row_index$5  == 2'h2;
+  assign \$328  = \$326  & \$327 ;
+  assign \$330  = \row_valid$3  & \$329 ;
+  assign \$331  = \row_index$5  == 2'h2;
+  assign \$332  = \$330  & \$331 ;
+  assign \$334  = \row_valid$3  & \$333 ;
+  assign \$335  = \row_index$5  == 2'h2;
+  assign \$336  = \$334  & \$335 ;
+  assign \$338  = \row_valid$3  & \$337 ;
+  assign \$339  = \row_index$5  == 2'h2;
+  assign \$340  = \$338  & \$339 ;
+  assign \$342  = \row_valid$3  & \$341 ;
+  assign \$343  = \row_index$5  == 2'h2;
+  assign \$344  = \$342  & \$343 ;
+  assign \$346  = \row_valid$3  & \$345 ;
+  assign \$347  = \row_index$5  == 2'h2;
+  assign \$348  = \$346  & \$347 ;
+  assign \$350  = \row_valid$3  & \$349 ;
+  assign \$351  = \row_index$5  == 2'h2;
+  assign \$352  = \$350  & \$351 ;
+  assign \$354  = \row_valid$3  & \$353 ;
+  assign \$355  = \row_index$5  == 2'h3;
+  assign \$356  = \$354  & \$355 ;
+  assign \$358  = \row_valid$3  & \$357 ;
+  assign \$359  = \row_index$5  == 2'h3;
+  assign \$360  = \$358  & \$359 ;
+  assign \$362  = \row_valid$3  & \$361 ;
+  assign \$363  = \row_index$5  == 2'h3;
+  assign \$364  = \$362  & \$363 ;
+  assign \$366  = \row_valid$3  & \$365 ;
+  assign \$367  = \row_index$5  == 2'h3;
+  assign \$368  = \$366  & \$367 ;
+  assign \$370  = \row_valid$3  & \$369 ;
+  assign \$371  = \row_index$5  == 2'h3;
+  assign \$372  = \$370  & \$371 ;
+  assign \$374  = \row_valid$3  & \$373 ;
+  assign \$375  = \row_index$5  == 2'h3;
+  assign \$376  = \$374  & \$375 ;
+  assign \$378  = \row_valid$3  & \$377 ;
+  assign \$379  = \row_index$5  == 2'h3;
+  assign \$380  = \$378  & \$379 ;
+  assign \$382  = \row_valid$3  & \$381 ;
+  assign \$383  = \row_index$5  == 2'h3;
+  assign \$384  = \$382  & \$383 ;
+  assign \$386  = \row_valid$3  & \$385 ;
+  assign \$387  = \row_index$5  == 3'h4;
+  assign \$388  = \$386  & \$387 ;
+  assign \$390  = \row_valid$3  & \$389 ;
+  assign \$391  = \row_index$5  == 3'h4;
+  assign \$392  = \$390  & \$391 ;
+  assign \$394  = \row_valid$3  & \$393 ;
+  assign \$395  = \row_index$5  == 3'h4;
+  assign \$396  = \$394  & \$395 ;
+  assign \$398  = \row_valid$3  & \$397 ;
+  assign \$399  = \row_index$5  == 3'h4;
+  assign \$400  = \$398  & \$399 ;
+  assign \$402  = \row_valid$3  & \$401 ;
+  assign \$403  = \row_index$5  == 3'h4;
+  assign \$404  = \$402  & \$403 ;
+  assign \$406  = \row_valid$3  & \$405 ;
+  assign \$407  = \row_index$5  == 3'h4;
+  assign \$408  = \$406  & \$407 ;
+  assign \$410  = \row_valid$3  & \$409 ;
+  assign \$411  = \row_index$5  == 3'h4;
+  assign \$412  = \$410  & \$411 ;
+  assign \$414  = \row_valid$3  & \$413 ;
+  assign \$415  = \row_index$5  == 3'h4;
+  assign \$416  = \$414  & \$415 ;
+  assign \$418  = \row_valid$3  & \$417 ;
+  assign \$419  = \row_index$5  == 3'h5;
+  assign \$420  = \$418  & \$419 ;
+  assign \$422  = \row_valid$3  & \$421 ;
+  assign \$423  = \row_index$5  == 3'h5;
+  assign \$424  = \$422  & \$423 ;
+  assign \$426  = \row_valid$3  & \$425 ;
+  assign \$427  = \row_index$5  == 3'h5;
+  assign \$428  = \$426  & \$427 ;
+  assign \$430  = \row_valid$3  & \$429 ;
+  assign \$431  = \row_index$5  == 3'h5;
+  assign \$432  = \$430  & \$431 ;
+  assign \$434  = \row_valid$3  & \$433 ;
+  assign \$435  = \row_index$5  == 3'h5;
+  assign \$436  = \$434  & \$435 ;
+  assign \$438  = \row_valid$3  & \$437 ;
+  assign \$439  = \row_index$5  == 3'h5;
+  assign \$440  = \$438  & \$439 ;
+  assign \$442  = \row_valid$3  & \$441 ;
+  assign \$443  = \row_index$5  == 3'h5;
+  assign \$444  = \$442  & \$443 ;
+  assign \$446  = \row_valid$3  & \$445 ;
+  assign \$447  = \row_index$5  == 3'h5;
+  assign \$448  = \$446  & \$447 ;
+  assign \$450  = \row_valid$3  & \$449 ;
+  assign \$451  = \row_index$5  == 3'h6;
+  assign \$452  = \$450  & \$451 ;
+  assign \$454  = \row_valid$3  & \$453 ;
+  assign \$455  = \row_index$5  == 3'h6;
+  assign \$456  = \$454  & \$455 ;
+  assign \$458  = \row_valid$3  & \$457 ;
+  assign \$459  = \row_index$5  == 3'h6;
+  assign \$460  = \$458  & \$459 ;
+  assign \$462  = \row_valid$3  & \$461 ;
+  assign \$463  = \row_index$5  == 3'h6;
+  assign \$464  = \$462  & \$463 ;
+  assign \$466  = \row_valid$3  & \$465 ;
+  assign \$467  = \row_index$5  == 3'h6;
+  assign \$468  = \$466  & \$467 ;
+  assign \$470  = \row_valid$3  & \$469 ;
+  assign \$471  = \row_index$5  == 3'h6;
+  assign \$472  = \$470  & \$471 ;
+  assign \$474  = \row_valid$3  & \$473 ;
+  assign \$475  = \row_index$5  == 3'h6;
+  assign \$476  = \$474  & \$475 ;
+  assign \$478  = \row_valid$3  & \$477 ;
+  assign \$479  = \row_index$5  == 3'h6;
+  assign \$480  = \$478  & \$479 ;
+  assign \$482  = \row_valid$3  & \$481 ;
+  assign \$483  = \row_index$5  == 3'h7;
+  assign \$484  = \$482  & \$483 ;
+  assign \$486  = \row_valid$3  & \$485 ;
+  assign \$487  = \row_index$5  == 3'h7;
+  assign \$488  = \$486  & \$487 ;
+  assign \$490  = \row_valid$3  & \$489 ;
+  assign \$491  = \row_index$5  == 3'h7;
+  assign \$492  = \$490  & \$491 ;
+  assign \$494  = \row_valid$3  & \$493 ;
+  assign \$495  = \row_index$5  == 3'h7;
+  assign \$496  = \$494  & \$495 ;
+  assign \$498  = \row_valid$3  & \$497 ;
+  assign \$499  = \row_index$5  == 3'h7;
+  assign \$500  = \$498  & \$499 ;
+  assign \$502  = \row_valid$3  & \$501 ;
+  assign \$503  = \row_index$5  == 3'h7;
+  assign \$504  = \$502  & \$503 ;
+  assign \$506  = \row_valid$3  & \$505 ;
+  assign \$507  = \row_index$5  == 3'h7;
+  assign \$508  = \$506  & \$507 ;
+  assign \$510  = \row_valid$3  & \$509 ;
+  assign \$511  = \row_index$5  == 3'h7;
+  assign \$512  = \$510  & \$511 ;
+  assign \$513  = row_index == 3'h7;
+  assign \$514  = row_valid & \$513 ;
+  assign \$515  = ~ wbank;
+  assign \$516  = col + 1'h1;
+  assign \$517  = col == 3'h7;
+  assign \$518  = row_index == 3'h7;
+  assign \$519  = row_valid & \$518 ;
+  assign wbank_in = wbank ^ \$519 ;
+  assign \$520  = base + col;
   assign busy = active | row_valid;
   always @(posedge clk)
-    row_valid <= \$75 ;
+    row_valid <= \$585 ;
   always @(posedge clk)
-    row_index <= \$76 ;
+    row_index <= \$586 ;
   always @(posedge clk)
-    row_data <= \$77 ;
+    row_data <= \$587 ;
   always @(posedge clk)
-    row_base <= \$78 ;
+    row_base <= \$588 ;
   always @(posedge clk)
-    bank0_row0 <= \$79 ;
+    we0_row0_lane0 <= \$589 ;
   always @(posedge clk)
-    bank0_row1 <= \$80 ;
+    bank0_row0 <= \$590 ;
   always @(posedge clk)
-    bank0_row2 <= \$81 ;
+    we0_row0_lane1 <= \$591 ;
   always @(posedge clk)
-    bank0_row3 <= \$82 ;
+    we0_row0_lane2 <= \$592 ;
   always @(posedge clk)
-    bank0_row4 <= \$83 ;
+    we0_row0_lane3 <= \$593 ;
   always @(posedge clk)
-    bank0_row5 <= \$84 ;
+    we0_row0_lane4 <= \$594 ;
   always @(posedge clk)
-    bank0_row6 <= \$85 ;
+    we0_row0_lane5 <= \$595 ;
   always @(posedge clk)
-    bank0_row7 <= \$86 ;
+    we0_row0_lane6 <= \$596 ;
   always @(posedge clk)
-    bank1_row0 <= \$87 ;
+    we0_row0_lane7 <= \$597 ;
   always @(posedge clk)
-    bank1_row1 <= \$88 ;
+    we0_row1_lane0 <= \$598 ;
   always @(posedge clk)
-    bank1_row2 <= \$89 ;
+    bank0_row1 <= \$599 ;
   always @(posedge clk)
-    bank1_row3 <= \$90 ;
+    we0_row1_lane1 <= \$600 ;
   always @(posedge clk)
-    bank1_row4 <= \$91 ;
+    we0_row1_lane2 <= \$601 ;
   always @(posedge clk)
-    bank1_row5 <= \$92 ;
+    we0_row1_lane3 <= \$602 ;
   always @(posedge clk)
-    bank1_row6 <= \$93 ;
+    we0_row1_lane4 <= \$603 ;
   always @(posedge clk)
-    bank1_row7 <= \$94 ;
+    we0_row1_lane5 <= \$604 ;
   always @(posedge clk)
-    wbank <= \$95 ;
+    we0_row1_lane6 <= \$605 ;
   always @(posedge clk)
-    obank <= \$96 ;
+    we0_row1_lane7 <= \$606 ;
   always @(posedge clk)
-    active <= \$97 ;
+    we0_row2_lane0 <= \$607 ;
   always @(posedge clk)
-    col <= \$98 ;
+    bank0_row2 <= \$608 ;
   always @(posedge clk)
-    base <= \$99 ;
+    we0_row2_lane1 <= \$609 ;
+  always @(posedge clk)
+    we0_row2_lane2 <= \$610 ;
+  always @(posedge clk)
+    we0_row2_lane3 <= \$611 ;
+  always @(posedge clk)
+    we0_row2_lane4 <= \$612 ;
+  always @(posedge clk)
+    we0_row2_lane5 <= \$613 ;
+  always @(posedge clk)
+    we0_row2_lane6 <= \$614 ;
+  always @(posedge clk)
+    we0_row2_lane7 <= \$615 ;
+  always @(posedge clk)
+    we0_row3_lane0 <= \$616 ;
+  always @(posedge clk)
+    bank0_row3 <= \$617 ;
+  always @(posedge clk)
+    we0_row3_lane1 <= \$618 ;
+  always @(posedge clk)
+    we0_row3_lane2 <= \$619 ;
+  always @(posedge clk)
+    we0_row3_lane3 <= \$620 ;
+  always @(posedge clk)
+    we0_row3_lane4 <= \$621 ;
+  always @(posedge clk)
+    we0_row3_lane5 <= \$622 ;
+  always @(posedge clk)
+    we0_row3_lane6 <= \$623 ;
+  always @(posedge clk)
+    we0_row3_lane7 <= \$624 ;
+  always @(posedge clk)
+    we0_row4_lane0 <= \$625 ;
+  always @(posedge clk)
+    bank0_row4 <= \$626 ;
+  always @(posedge clk)
+    we0_row4_lane1 <= \$627 ;
+  always @(posedge clk)
+    we0_row4_lane2 <= \$628 ;
+  always @(posedge clk)
+    we0_row4_lane3 <= \$629 ;
+  always @(posedge clk)
+    we0_row4_lane4 <= \$630 ;
+  always @(posedge clk)
+    we0_row4_lane5 <= \$631 ;
+  always @(posedge clk)
+    we0_row4_lane6 <= \$632 ;
+  always @(posedge clk)
+    we0_row4_lane7 <= \$633 ;
+  always @(posedge clk)
+    we0_row5_lane0 <= \$634 ;
+  always @(posedge clk)
+    bank0_row5 <= \$635 ;
+  always @(posedge clk)
+    we0_row5_lane1 <= \$636 ;
+  always @(posedge clk)
+    we0_row5_lane2 <= \$637 ;
+  always @(posedge clk)
+    we0_row5_lane3 <= \$638 ;
+  always @(posedge clk)
+    we0_row5_lane4 <= \$639 ;
+  always @(posedge clk)
+    we0_row5_lane5 <= \$640 ;
+  always @(posedge clk)
+    we0_row5_lane6 <= \$641 ;
+  always @(posedge clk)
+    we0_row5_lane7 <= \$642 ;
+  always @(posedge clk)
+    we0_row6_lane0 <= \$643 ;
+  always @(posedge clk)
+    bank0_row6 <= \$644 ;
+  always @(posedge clk)
+    we0_row6_lane1 <= \$645 ;
+  always @(posedge clk)
+    we0_row6_lane2 <= \$646 ;
+  always @(posedge clk)
+    we0_row6_lane3 <= \$647 ;
+  always @(posedge clk)
+    we0_row6_lane4 <= \$648 ;
+  always @(posedge clk)
+    we0_row6_lane5 <= \$649 ;
+  always @(posedge clk)
+    we0_row6_lane6 <= \$650 ;
+  always @(posedge clk)
+    we0_row6_lane7 <= \$651 ;
+  always @(posedge clk)
+    we0_row7_lane0 <= \$652 ;
+  always @(posedge clk)
+    bank0_row7 <= \$653 ;
+  always @(posedge clk)
+    we0_row7_lane1 <= \$654 ;
+  always @(posedge clk)
+    we0_row7_lane2 <= \$655 ;
+  always @(posedge clk)
+    we0_row7_lane3 <= \$656 ;
+  always @(posedge clk)
+    we0_row7_lane4 <= \$657 ;
+  always @(posedge clk)
+    we0_row7_lane5 <= \$658 ;
+  always @(posedge clk)
+    we0_row7_lane6 <= \$659 ;
+  always @(posedge clk)
+    we0_row7_lane7 <= \$660 ;
+  always @(posedge clk)
+    we1_row0_lane0 <= \$661 ;
+  always @(posedge clk)
+    bank1_row0 <= \$662 ;
+  always @(posedge clk)
+    we1_row0_lane1 <= \$663 ;
+  always @(posedge clk)
+    we1_row0_lane2 <= \$664 ;
+  always @(posedge clk)
+    we1_row0_lane3 <= \$665 ;
+  always @(posedge clk)
+    we1_row0_lane4 <= \$666 ;
+  always @(posedge clk)
+    we1_row0_lane5 <= \$667 ;
+  always @(posedge clk)
+    we1_row0_lane6 <= \$668 ;
+  always @(posedge clk)
+    we1_row0_lane7 <= \$669 ;
+  always @(posedge clk)
+    we1_row1_lane0 <= \$670 ;
+  always @(posedge clk)
+    bank1_row1 <= \$671 ;
+  always @(posedge clk)
+    we1_row1_lane1 <= \$672 ;
+  always @(posedge clk)
+    we1_row1_lane2 <= \$673 ;
+  always @(posedge clk)
+    we1_row1_lane3 <= \$674 ;
+  always @(posedge clk)
+    we1_row1_lane4 <= \$675 ;
+  always @(posedge clk)
+    we1_row1_lane5 <= \$676 ;
+  always @(posedge clk)
+    we1_row1_lane6 <= \$677 ;
+  always @(posedge clk)
+    we1_row1_lane7 <= \$678 ;
+  always @(posedge clk)
+    we1_row2_lane0 <= \$679 ;
+  always @(posedge clk)
+    bank1_row2 <= \$680 ;
+  always @(posedge clk)
+    we1_row2_lane1 <= \$681 ;
+  always @(posedge clk)
+    we1_row2_lane2 <= \$682 ;
+  always @(posedge clk)
+    we1_row2_lane3 <= \$683 ;
+  always @(posedge clk)
+    we1_row2_lane4 <= \$684 ;
+  always @(posedge clk)
+    we1_row2_lane5 <= \$685 ;
+  always @(posedge clk)
+    we1_row2_lane6 <= \$686 ;
+  always @(posedge clk)
+    we1_row2_lane7 <= \$687 ;
+  always @(posedge clk)
+    we1_row3_lane0 <= \$688 ;
+  always @(posedge clk)
+    bank1_row3 <= \$689 ;
+  always @(posedge clk)
+    we1_row3_lane1 <= \$690 ;
+  always @(posedge clk)
+    we1_row3_lane2 <= \$691 ;
+  always @(posedge clk)
+    we1_row3_lane3 <= \$692 ;
+  always @(posedge clk)
+    we1_row3_lane4 <= \$693 ;
+  always @(posedge clk)
+    we1_row3_lane5 <= \$694 ;
+  always @(posedge clk)
+    we1_row3_lane6 <= \$695 ;
+  always @(posedge clk)
+    we1_row3_lane7 <= \$696 ;
+  always @(posedge clk)
+    we1_row4_lane0 <= \$697 ;
+  always @(posedge clk)
+    bank1_row4 <= \$698 ;
+  always @(posedge clk)
+    we1_row4_lane1 <= \$699 ;
+  always @(posedge clk)
+    we1_row4_lane2 <= \$700 ;
+  always @(posedge clk)
+    we1_row4_lane3 <= \$701 ;
+  always @(posedge clk)
+    we1_row4_lane4 <= \$702 ;
+  always @(posedge clk)
+    we1_row4_lane5 <= \$703 ;
+  always @(posedge clk)
+    we1_row4_lane6 <= \$704 ;
+  always @(posedge clk)
+    we1_row4_lane7 <= \$705 ;
+  always @(posedge clk)
+    we1_row5_lane0 <= \$706 ;
+  always @(posedge clk)
+    bank1_row5 <= \$707 ;
+  always @(posedge clk)
+    we1_row5_lane1 <= \$708 ;
+  always @(posedge clk)
+    we1_row5_lane2 <= \$709 ;
+  always @(posedge clk)
+    we1_row5_lane3 <= \$710 ;
+  always @(posedge clk)
+    we1_row5_lane4 <= \$711 ;
+  always @(posedge clk)
+    we1_row5_lane5 <= \$712 ;
+  always @(posedge clk)
+    we1_row5_lane6 <= \$713 ;
+  always @(posedge clk)
+    we1_row5_lane7 <= \$714 ;
+  always @(posedge clk)
+    we1_row6_lane0 <= \$715 ;
+  always @(posedge clk)
+    bank1_row6 <= \$716 ;
+  always @(posedge clk)
+    we1_row6_lane1 <= \$717 ;
+  always @(posedge clk)
+    we1_row6_lane2 <= \$718 ;
+  always @(posedge clk)
+    we1_row6_lane3 <= \$719 ;
+  always @(posedge clk)
+    we1_row6_lane4 <= \$720 ;
+  always @(posedge clk)
+    we1_row6_lane5 <= \$721 ;
+  always @(posedge clk)
+    we1_row6_lane6 <= \$722 ;
+  always @(posedge clk)
+    we1_row6_lane7 <= \$723 ;
+  always @(posedge clk)
+    we1_row7_lane0 <= \$724 ;
+  always @(posedge clk)
+    bank1_row7 <= \$725 ;
+  always @(posedge clk)
+    we1_row7_lane1 <= \$726 ;
+  always @(posedge clk)
+    we1_row7_lane2 <= \$727 ;
+  always @(posedge clk)
+    we1_row7_lane3 <= \$728 ;
+  always @(posedge clk)
+    we1_row7_lane4 <= \$729 ;
+  always @(posedge clk)
+    we1_row7_lane5 <= \$730 ;
+  always @(posedge clk)
+    we1_row7_lane6 <= \$731 ;
+  always @(posedge clk)
+    we1_row7_lane7 <= \$732 ;
+  always @(posedge clk)
+    wbank <= \$733 ;
+  always @(posedge clk)
+    obank <= \$734 ;
+  always @(posedge clk)
+    active <= \$735 ;
+  always @(posedge clk)
+    col <= \$736 ;
+  always @(posedge clk)
+    base <= \$737 ;
+  assign \$1  = ! wbank_in;
+  assign \$2  = \row_valid$3  & \$1 ;
+  assign \$3  = ! \row_index$5 ;
+  assign \$4  = \$2  & \$3 ;
+  assign \$5  = ! wbank_in;
+  assign \$6  = \row_valid$3  & \$5 ;
+  assign \$7  = ! \row_index$5 ;
+  assign \$8  = \$6  & \$7 ;
+  assign \$9  = ! wbank_in;
+  assign \$10  = \row_valid$3  & \$9 ;
+  assign \$11  = ! \row_index$5 ;
+  assign \$12  = \$10  & \$11 ;
+  assign \$13  = ! wbank_in;
+  assign \$14  = \row_valid$3  & \$13 ;
+  assign \$15  = ! \row_index$5 ;
+  assign \$16  = \$14  & \$15 ;
+  assign \$17  = ! wbank_in;
+  assign \$18  = \row_valid$3  & \$17 ;
+  assign \$19  = ! \row_index$5 ;
+  assign \$20  = \$18  & \$19 ;
+  assign \$21  = ! wbank_in;
+  assign \$22  = \row_valid$3  & \$21 ;
+  assign \$23  = ! \row_index$5 ;
+  assign \$24  = \$22  & \$23 ;
+  assign \$25  = ! wbank_in;
+  assign \$26  = \row_valid$3  & \$25 ;
+  assign \$27  = ! \row_index$5 ;
+  assign \$28  = \$26  & \$27 ;
+  assign \$29  = ! wbank_in;
+  assign \$30  = \row_valid$3  & \$29 ;
+  assign \$31  = ! \row_index$5 ;
+  assign \$32  = \$30  & \$31 ;
+  assign \$33  = ! wbank_in;
+  assign \$34  = \row_valid$3  & \$33 ;
+  assign \$35  = \row_index$5  == 1'h1;
+  assign \$36  = \$34  & \$35 ;
+  assign \$37  = ! wbank_in;
+  assign \$38  = \row_valid$3  & \$37 ;
+  assign \$39  = \row_index$5  == 1'h1;
+  assign \$40  = \$38  & \$39 ;
+  assign \$41  = ! wbank_in;
+  assign \$42  = \row_valid$3  & \$41 ;
+  assign \$43  = \row_index$5  == 1'h1;
+  assign \$44  = \$42  & \$43 ;
+  assign \$45  = ! wbank_in;
+  assign \$46  = \row_valid$3  & \$45 ;
+  assign \$47  = \row_index$5  == 1'h1;
+  assign \$48  = \$46  & \$47 ;
+  assign \$49  = ! wbank_in;
+  assign \$50  = \row_valid$3  & \$49 ;
+  assign \$51  = \row_index$5  == 1'h1;
+  assign \$52  = \$50  & \$51 ;
+  assign \$53  = ! wbank_in;
+  assign \$54  = \row_valid$3  & \$53 ;
+  assign \$55  = \row_index$5  == 1'h1;
+  assign \$56  = \$54  & \$55 ;
+  assign \$57  = ! wbank_in;
+  assign \$58  = \row_valid$3  & \$57 ;
+  assign \$59  = \row_index$5  == 1'h1;
+  assign \$60  = \$58  & \$59 ;
+  assign \$61  = ! wbank_in;
+  assign \$62  = \row_valid$3  & \$61 ;
+  assign \$63  = \row_index$5  == 1'h1;
+  assign \$64  = \$62  & \$63 ;
+  assign \$65  = ! wbank_in;
+  assign \$66  = \row_valid$3  & \$65 ;
+  assign \$67  = \row_index$5  == 2'h2;
+  assign \$68  = \$66  & \$67 ;
+  assign \$69  = ! wbank_in;
+  assign \$70  = \row_valid$3  & \$69 ;
+  assign \$71  = \row_index$5  == 2'h2;
+  assign \$72  = \$70  & \$71 ;
+  assign \$73  = ! wbank_in;
+  assign \$74  = \row_valid$3  & \$73 ;
+  assign \$75  = \row_index$5  == 2'h2;
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = ! wbank_in;
+  assign \$78  = \row_valid$3  & \$77 ;
+  assign \$79  = \row_index$5  == 2'h2;
+  assign \$80  = \$78  & \$79 ;
+  assign \$81  = ! wbank_in;
+  assign \$82  = \row_valid$3  & \$81 ;
+  assign \$83  = \row_index$5  == 2'h2;
+  assign \$84  = \$82  & \$83 ;
+  assign \$85  = ! wbank_in;
+  assign \$86  = \row_valid$3  & \$85 ;
+  assign \$87  = \row_index$5  == 2'h2;
+  assign \$88  = \$86  & \$87 ;
+  assign \$89  = ! wbank_in;
+  assign \$90  = \row_valid$3  & \$89 ;
+  assign \$91  = \row_index$5  == 2'h2;
+  assign \$92  = \$90  & \$91 ;
+  assign \$93  = ! wbank_in;
+  assign \$94  = \row_valid$3  & \$93 ;
+  assign \$95  = \row_index$5  == 2'h2;
+  assign \$96  = \$94  & \$95 ;
+  assign \$97  = ! wbank_in;
+  assign \$98  = \row_valid$3  & \$97 ;
+  assign \$99  = \row_index$5  == 2'h3;
+  assign \$100  = \$98  & \$99 ;
+  assign \$101  = ! wbank_in;
+  assign \$102  = \row_valid$3  & \$101 ;
+  assign \$103  = \row_index$5  == 2'h3;
+  assign \$104  = \$102  & \$103 ;
+  assign \$105  = ! wbank_in;
+  assign \$106  = \row_valid$3  & \$105 ;
+  assign \$107  = \row_index$5  == 2'h3;
+  assign \$108  = \$106  & \$107 ;
+  assign \$109  = ! wbank_in;
+  assign \$110  = \row_valid$3  & \$109 ;
+  assign \$111  = \row_index$5  == 2'h3;
+  assign \$112  = \$110  & \$111 ;
+  assign \$113  = ! wbank_in;
+  assign \$114  = \row_valid$3  & \$113 ;
+  assign \$115  = \row_index$5  == 2'h3;
+  assign \$116  = \$114  & \$115 ;
+  assign \$117  = ! wbank_in;
+  assign \$118  = \row_valid$3  & \$117 ;
+  assign \$119  = \row_index$5  == 2'h3;
+  assign \$120  = \$118  & \$119 ;
+  assign \$121  = ! wbank_in;
+  assign \$122  = \row_valid$3  & \$121 ;
+  assign \$123  = \row_index$5  == 2'h3;
+  assign \$124  = \$122  & \$123 ;
+  assign \$125  = ! wbank_in;
+  assign \$126  = \row_valid$3  & \$125 ;
+  assign \$127  = \row_index$5  == 2'h3;
+  assign \$128  = \$126  & \$127 ;
+  assign \$129  = ! wbank_in;
+  assign \$130  = \row_valid$3  & \$129 ;
+  assign \$131  = \row_index$5  == 3'h4;
+  assign \$132  = \$130  & \$131 ;
+  assign \$133  = ! wbank_in;
+  assign \$134  = \row_valid$3  & \$133 ;
+  assign \$135  = \row_index$5  == 3'h4;
+  assign \$136  = \$134  & \$135 ;
+  assign \$137  = ! wbank_in;
+  assign \$138  = \row_valid$3  & \$137 ;
+  assign \$139  = \row_index$5  == 3'h4;
+  assign \$140  = \$138  & \$139 ;
+  assign \$141  = ! wbank_in;
+  assign \$142  = \row_valid$3  & \$141 ;
+  assign \$143  = \row_index$5  == 3'h4;
+  assign \$144  = \$142  & \$143 ;
+  assign \$145  = ! wbank_in;
+  assign \$146  = \row_valid$3  & \$145 ;
+  assign \$147  = \row_index$5  == 3'h4;
+  assign \$148  = \$146  & \$147 ;
+  assign \$149  = ! wbank_in;
+  assign \$150  = \row_valid$3  & \$149 ;
+  assign \$151  = \row_index$5  == 3'h4;
+  assign \$152  = \$150  & \$151 ;
+  assign \$153  = ! wbank_in;
+  assign \$154  = \row_valid$3  & \$153 ;
+  assign \$155  = \row_index$5  == 3'h4;
+  assign \$156  = \$154  & \$155 ;
+  assign \$157  = ! wbank_in;
+  assign \$158  = \row_valid$3  & \$157 ;
+  assign \$159  = \row_index$5  == 3'h4;
+  assign \$160  = \$158  & \$159 ;
+  assign \$161  = ! wbank_in;
+  assign \$162  = \row_valid$3  & \$161 ;
+  assign \$163  = \row_index$5  == 3'h5;
+  assign \$164  = \$162  & \$163 ;
+  assign \$165  = ! wbank_in;
+  assign \$166  = \row_valid$3  & \$165 ;
+  assign \$167  = \row_index$5  == 3'h5;
+  assign \$168  = \$166  & \$167 ;
+  assign \$169  = ! wbank_in;
+  assign \$170  = \row_valid$3  & \$169 ;
+  assign \$171  = \row_index$5  == 3'h5;
+  assign \$172  = \$170  & \$171 ;
+  assign \$173  = ! wbank_in;
+  assign \$174  = \row_valid$3  & \$173 ;
+  assign \$175  = \row_index$5  == 3'h5;
+  assign \$176  = \$174  & \$175 ;
+  assign \$177  = ! wbank_in;
+  assign \$178  = \row_valid$3  & \$177 ;
+  assign \$179  = \row_index$5  == 3'h5;
+  assign \$180  = \$178  & \$179 ;
+  assign \$181  = ! wbank_in;
+  assign \$182  = \row_valid$3  & \$181 ;
+  assign \$183  = \row_index$5  == 3'h5;
+  assign \$184  = \$182  & \$183 ;
+  assign \$185  = ! wbank_in;
+  assign \$186  = \row_valid$3  & \$185 ;
+  assign \$187  = \row_index$5  == 3'h5;
+  assign \$188  = \$186  & \$187 ;
+  assign \$189  = ! wbank_in;
+  assign \$190  = \row_valid$3  & \$189 ;
+  assign \$191  = \row_index$5  == 3'h5;
+  assign \$192  = \$190  & \$191 ;
+  assign \$193  = ! wbank_in;
+  assign \$194  = \row_valid$3  & \$193 ;
+  assign \$195  = \row_index$5  == 3'h6;
+  assign \$196  = \$194  & \$195 ;
+  assign \$197  = ! wbank_in;
+  assign \$198  = \row_valid$3  & \$197 ;
+  assign \$199  = \row_index$5  == 3'h6;
+  assign \$200  = \$198  & \$199 ;
+  assign \$201  = ! wbank_in;
+  assign \$202  = \row_valid$3  & \$201 ;
+  assign \$203  = \row_index$5  == 3'h6;
+  assign \$204  = \$202  & \$203 ;
+  assign \$205  = ! wbank_in;
+  assign \$206  = \row_valid$3  & \$205 ;
+  assign \$207  = \row_index$5  == 3'h6;
+  assign \$208  = \$206  & \$207 ;
+  assign \$209  = ! wbank_in;
+  assign \$210  = \row_valid$3  & \$209 ;
+  assign \$211  = \row_index$5  == 3'h6;
+  assign \$212  = \$210  & \$211 ;
+  assign \$213  = ! wbank_in;
+  assign \$214  = \row_valid$3  & \$213 ;
+  assign \$215  = \row_index$5  == 3'h6;
+  assign \$216  = \$214  & \$215 ;
+  assign \$217  = ! wbank_in;
+  assign \$218  = \row_valid$3  & \$217 ;
+  assign \$219  = \row_index$5  == 3'h6;
+  assign \$220  = \$218  & \$219 ;
+  assign \$221  = ! wbank_in;
+  assign \$222  = \row_valid$3  & \$221 ;
+  assign \$223  = \row_index$5  == 3'h6;
+  assign \$224  = \$222  & \$223 ;
+  assign \$225  = ! wbank_in;
+  assign \$226  = \row_valid$3  & \$225 ;
+  assign \$227  = \row_index$5  == 3'h7;
+  assign \$228  = \$226  & \$227 ;
+  assign \$229  = ! wbank_in;
+  assign \$230  = \row_valid$3  & \$229 ;
+  assign \$231  = \row_index$5  == 3'h7;
+  assign \$232  = \$230  & \$231 ;
+  assign \$233  = ! wbank_in;
+  assign \$234  = \row_valid$3  & \$233 ;
+  assign \$235  = \row_index$5  == 3'h7;
+  assign \$236  = \$234  & \$235 ;
+  assign \$237  = ! wbank_in;
+  assign \$238  = \row_valid$3  & \$237 ;
+  assign \$239  = \row_index$5  == 3'h7;
+  assign \$240  = \$238  & \$239 ;
+  assign \$241  = ! wbank_in;
+  assign \$242  = \row_valid$3  & \$241 ;
+  assign \$243  = \row_index$5  == 3'h7;
+  assign \$244  = \$242  & \$243 ;
+  assign \$245  = ! wbank_in;
+  assign \$246  = \row_valid$3  & \$245 ;
+  assign \$247  = \row_index$5  == 3'h7;
+  assign \$248  = \$246  & \$247 ;
+  assign \$249  = ! wbank_in;
+  assign \$250  = \row_valid$3  & \$249 ;
+  assign \$251  = \row_index$5  == 3'h7;
+  assign \$252  = \$250  & \$251 ;
+  assign \$253  = ! wbank_in;
+  assign \$254  = \row_valid$3  & \$253 ;
+  assign \$255  = \row_index$5  == 3'h7;
+  assign \$256  = \$254  & \$255 ;
+  assign \$258  = \row_valid$3  & \$257 ;
+  assign \$259  = ! \row_index$5 ;
+  assign \$260  = \$258  & \$259 ;
+  assign \$262  = \row_valid$3  & \$261 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$11  = bank0_row0[7:0];
+          \$521  = bank0_row0[7:0];
       1'h1:
-          \$11  = bank1_row0[7:0];
+          \$521  = bank1_row0[7:0];
     endcase
   end
   always @* begin
@@ -52704,9 +54291,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$12  = bank0_row1[7:0];
+          \$522  = bank0_row1[7:0];
       1'h1:
-          \$12  = bank1_row1[7:0];
+          \$522  = bank1_row1[7:0];
     endcase
   end
   always @* begin
@@ -52714,9 +54301,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$13  = bank0_row2[7:0];
+          \$523  = bank0_row2[7:0];
       1'h1:
-          \$13  = bank1_row2[7:0];
+          \$523  = bank1_row2[7:0];
     endcase
   end
   always @* begin
@@ -52724,9 +54311,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$14  = bank0_row3[7:0];
+          \$524  = bank0_row3[7:0];
       1'h1:
-          \$14  = bank1_row3[7:0];
+          \$524  = bank1_row3[7:0];
     endcase
   end
   always @* begin
@@ -52734,9 +54321,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$15  = bank0_row4[7:0];
+          \$525  = bank0_row4[7:0];
       1'h1:
-          \$15  = bank1_row4[7:0];
+          \$525  = bank1_row4[7:0];
     endcase
   end
   always @* begin
@@ -52744,9 +54331,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$16  = bank0_row5[7:0];
+          \$526  = bank0_row5[7:0];
       1'h1:
-          \$16  = bank1_row5[7:0];
+          \$526  = bank1_row5[7:0];
     endcase
   end
   always @* begin
@@ -52754,9 +54341,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$17  = bank0_row6[7:0];
+          \$527  = bank0_row6[7:0];
       1'h1:
-          \$17  = bank1_row6[7:0];
+          \$527  = bank1_row6[7:0];
     endcase
   end
   always @* begin
@@ -52764,9 +54351,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$18  = bank0_row7[7:0];
+          \$528  = bank0_row7[7:0];
       1'h1:
-          \$18  = bank1_row7[7:0];
+          \$528  = bank1_row7[7:0];
     endcase
   end
   always @* begin
@@ -52774,9 +54361,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$19  = bank0_row0[15:8];
+          \$529  = bank0_row0[15:8];
       1'h1:
-          \$19  = bank1_row0[15:8];
+          \$529  = bank1_row0[15:8];
     endcase
   end
   always @* begin
@@ -52784,9 +54371,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$20  = bank0_row1[15:8];
+          \$530  = bank0_row1[15:8];
       1'h1:
-          \$20  = bank1_row1[15:8];
+          \$530  = bank1_row1[15:8];
     endcase
   end
   always @* begin
@@ -52794,9 +54381,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$21  = bank0_row2[15:8];
+          \$531  = bank0_row2[15:8];
       1'h1:
-          \$21  = bank1_row2[15:8];
+          \$531  = bank1_row2[15:8];
     endcase
   end
   always @* begin
@@ -52804,9 +54391,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$22  = bank0_row3[15:8];
+          \$532  = bank0_row3[15:8];
       1'h1:
-          \$22  = bank1_row3[15:8];
+          \$532  = bank1_row3[15:8];
     endcase
   end
   always @* begin
@@ -52814,9 +54401,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$23  = bank0_row4[15:8];
+          \$533  = bank0_row4[15:8];
       1'h1:
-          \$23  = bank1_row4[15:8];
+          \$533  = bank1_row4[15:8];
     endcase
   end
   always @* begin
@@ -52824,9 +54411,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$24  = bank0_row5[15:8];
+          \$534  = bank0_row5[15:8];
       1'h1:
-          \$24  = bank1_row5[15:8];
+          \$534  = bank1_row5[15:8];
     endcase
   end
   always @* begin
@@ -52834,9 +54421,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$25  = bank0_row6[15:8];
+          \$535  = bank0_row6[15:8];
       1'h1:
-          \$25  = bank1_row6[15:8];
+          \$535  = bank1_row6[15:8];
     endcase
   end
   always @* begin
@@ -52844,9 +54431,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$26  = bank0_row7[15:8];
+          \$536  = bank0_row7[15:8];
       1'h1:
-          \$26  = bank1_row7[15:8];
+          \$536  = bank1_row7[15:8];
     endcase
   end
   always @* begin
@@ -52854,9 +54441,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$27  = bank0_row0[23:16];
+          \$537  = bank0_row0[23:16];
       1'h1:
-          \$27  = bank1_row0[23:16];
+          \$537  = bank1_row0[23:16];
     endcase
   end
   always @* begin
@@ -52864,9 +54451,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$28  = bank0_row1[23:16];
+          \$538  = bank0_row1[23:16];
       1'h1:
-          \$28  = bank1_row1[23:16];
+          \$538  = bank1_row1[23:16];
     endcase
   end
   always @* begin
@@ -52874,9 +54461,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$29  = bank0_row2[23:16];
+          \$539  = bank0_row2[23:16];
       1'h1:
-          \$29  = bank1_row2[23:16];
+          \$539  = bank1_row2[23:16];
     endcase
   end
   always @* begin
@@ -52884,9 +54471,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$30  = bank0_row3[23:16];
+          \$540  = bank0_row3[23:16];
       1'h1:
-          \$30  = bank1_row3[23:16];
+          \$540  = bank1_row3[23:16];
     endcase
   end
   always @* begin
@@ -52894,9 +54481,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$31  = bank0_row4[23:16];
+          \$541  = bank0_row4[23:16];
       1'h1:
-          \$31  = bank1_row4[23:16];
+          \$541  = bank1_row4[23:16];
     endcase
   end
   always @* begin
@@ -52904,9 +54491,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$32  = bank0_row5[23:16];
+          \$542  = bank0_row5[23:16];
       1'h1:
-          \$32  = bank1_row5[23:16];
+          \$542  = bank1_row5[23:16];
     endcase
   end
   always @* begin
@@ -52914,9 +54501,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$33  = bank0_row6[23:16];
+          \$543  = bank0_row6[23:16];
       1'h1:
-          \$33  = bank1_row6[23:16];
+          \$543  = bank1_row6[23:16];
     endcase
   end
   always @* begin
@@ -52924,9 +54511,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$34  = bank0_row7[23:16];
+          \$544  = bank0_row7[23:16];
       1'h1:
-          \$34  = bank1_row7[23:16];
+          \$544  = bank1_row7[23:16];
     endcase
   end
   always @* begin
@@ -52934,9 +54521,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$35  = bank0_row0[31:24];
+          \$545  = bank0_row0[31:24];
       1'h1:
-          \$35  = bank1_row0[31:24];
+          \$545  = bank1_row0[31:24];
     endcase
   end
   always @* begin
@@ -52944,9 +54531,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$36  = bank0_row1[31:24];
+          \$546  = bank0_row1[31:24];
       1'h1:
-          \$36  = bank1_row1[31:24];
+          \$546  = bank1_row1[31:24];
     endcase
   end
   always @* begin
@@ -52954,9 +54541,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$37  = bank0_row2[31:24];
+          \$547  = bank0_row2[31:24];
       1'h1:
-          \$37  = bank1_row2[31:24];
+          \$547  = bank1_row2[31:24];
     endcase
   end
   always @* begin
@@ -52964,9 +54551,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$38  = bank0_row3[31:24];
+          \$548  = bank0_row3[31:24];
       1'h1:
-          \$38  = bank1_row3[31:24];
+          \$548  = bank1_row3[31:24];
     endcase
   end
   always @* begin
@@ -52974,9 +54561,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$39  = bank0_row4[31:24];
+          \$549  = bank0_row4[31:24];
       1'h1:
-          \$39  = bank1_row4[31:24];
+          \$549  = bank1_row4[31:24];
     endcase
   end
   always @* begin
@@ -52984,9 +54571,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$40  = bank0_row5[31:24];
+          \$550  = bank0_row5[31:24];
       1'h1:
-          \$40  = bank1_row5[31:24];
+          \$550  = bank1_row5[31:24];
     endcase
   end
   always @* begin
@@ -52994,9 +54581,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$41  = bank0_row6[31:24];
+          \$551  = bank0_row6[31:24];
       1'h1:
-          \$41  = bank1_row6[31:24];
+          \$551  = bank1_row6[31:24];
     endcase
   end
   always @* begin
@@ -53004,9 +54591,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$42  = bank0_row7[31:24];
+          \$552  = bank0_row7[31:24];
       1'h1:
-          \$42  = bank1_row7[31:24];
+          \$552  = bank1_row7[31:24];
     endcase
   end
   always @* begin
@@ -53014,9 +54601,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$43  = bank0_row0[39:32];
+          \$553  = bank0_row0[39:32];
       1'h1:
-          \$43  = bank1_row0[39:32];
+          \$553  = bank1_row0[39:32];
     endcase
   end
   always @* begin
@@ -53024,9 +54611,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$44  = bank0_row1[39:32];
+          \$554  = bank0_row1[39:32];
       1'h1:
-          \$44  = bank1_row1[39:32];
+          \$554  = bank1_row1[39:32];
     endcase
   end
   always @* begin
@@ -53034,9 +54621,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$45  = bank0_row2[39:32];
+          \$555  = bank0_row2[39:32];
       1'h1:
-          \$45  = bank1_row2[39:32];
+          \$555  = bank1_row2[39:32];
     endcase
   end
   always @* begin
@@ -53044,9 +54631,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$46  = bank0_row3[39:32];
+          \$556  = bank0_row3[39:32];
       1'h1:
-          \$46  = bank1_row3[39:32];
+          \$556  = bank1_row3[39:32];
     endcase
   end
   always @* begin
@@ -53054,9 +54641,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$47  = bank0_row4[39:32];
+          \$557  = bank0_row4[39:32];
       1'h1:
-          \$47  = bank1_row4[39:32];
+          \$557  = bank1_row4[39:32];
     endcase
   end
   always @* begin
@@ -53064,9 +54651,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$48  = bank0_row5[39:32];
+          \$558  = bank0_row5[39:32];
       1'h1:
-          \$48  = bank1_row5[39:32];
+          \$558  = bank1_row5[39:32];
     endcase
   end
   always @* begin
@@ -53074,9 +54661,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$49  = bank0_row6[39:32];
+          \$559  = bank0_row6[39:32];
       1'h1:
-          \$49  = bank1_row6[39:32];
+          \$559  = bank1_row6[39:32];
     endcase
   end
   always @* begin
@@ -53084,9 +54671,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$50  = bank0_row7[39:32];
+          \$560  = bank0_row7[39:32];
       1'h1:
-          \$50  = bank1_row7[39:32];
+          \$560  = bank1_row7[39:32];
     endcase
   end
   always @* begin
@@ -53094,9 +54681,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$51  = bank0_row0[47:40];
+          \$561  = bank0_row0[47:40];
       1'h1:
-          \$51  = bank1_row0[47:40];
+          \$561  = bank1_row0[47:40];
     endcase
   end
   always @* begin
@@ -53104,9 +54691,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$52  = bank0_row1[47:40];
+          \$562  = bank0_row1[47:40];
       1'h1:
-          \$52  = bank1_row1[47:40];
+          \$562  = bank1_row1[47:40];
     endcase
   end
   always @* begin
@@ -53114,9 +54701,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$53  = bank0_row2[47:40];
+          \$563  = bank0_row2[47:40];
       1'h1:
-          \$53  = bank1_row2[47:40];
+          \$563  = bank1_row2[47:40];
     endcase
   end
   always @* begin
@@ -53124,9 +54711,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$54  = bank0_row3[47:40];
+          \$564  = bank0_row3[47:40];
       1'h1:
-          \$54  = bank1_row3[47:40];
+          \$564  = bank1_row3[47:40];
     endcase
   end
   always @* begin
@@ -53134,9 +54721,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$55  = bank0_row4[47:40];
+          \$565  = bank0_row4[47:40];
       1'h1:
-          \$55  = bank1_row4[47:40];
+          \$565  = bank1_row4[47:40];
     endcase
   end
   always @* begin
@@ -53144,9 +54731,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$56  = bank0_row5[47:40];
+          \$566  = bank0_row5[47:40];
       1'h1:
-          \$56  = bank1_row5[47:40];
+          \$566  = bank1_row5[47:40];
     endcase
   end
   always @* begin
@@ -53154,9 +54741,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$57  = bank0_row6[47:40];
+          \$567  = bank0_row6[47:40];
       1'h1:
-          \$57  = bank1_row6[47:40];
+          \$567  = bank1_row6[47:40];
     endcase
   end
   always @* begin
@@ -53164,9 +54751,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$58  = bank0_row7[47:40];
+          \$568  = bank0_row7[47:40];
       1'h1:
-          \$58  = bank1_row7[47:40];
+          \$568  = bank1_row7[47:40];
     endcase
   end
   always @* begin
@@ -53174,9 +54761,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$59  = bank0_row0[55:48];
+          \$569  = bank0_row0[55:48];
       1'h1:
-          \$59  = bank1_row0[55:48];
+          \$569  = bank1_row0[55:48];
     endcase
   end
   always @* begin
@@ -53184,9 +54771,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$60  = bank0_row1[55:48];
+          \$570  = bank0_row1[55:48];
       1'h1:
-          \$60  = bank1_row1[55:48];
+          \$570  = bank1_row1[55:48];
     endcase
   end
   always @* begin
@@ -53194,9 +54781,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$61  = bank0_row2[55:48];
+          \$571  = bank0_row2[55:48];
       1'h1:
-          \$61  = bank1_row2[55:48];
+          \$571  = bank1_row2[55:48];
     endcase
   end
   always @* begin
@@ -53204,9 +54791,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$62  = bank0_row3[55:48];
+          \$572  = bank0_row3[55:48];
       1'h1:
-          \$62  = bank1_row3[55:48];
+          \$572  = bank1_row3[55:48];
     endcase
   end
   always @* begin
@@ -53214,9 +54801,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$63  = bank0_row4[55:48];
+          \$573  = bank0_row4[55:48];
       1'h1:
-          \$63  = bank1_row4[55:48];
+          \$573  = bank1_row4[55:48];
     endcase
   end
   always @* begin
@@ -53224,9 +54811,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$64  = bank0_row5[55:48];
+          \$574  = bank0_row5[55:48];
       1'h1:
-          \$64  = bank1_row5[55:48];
+          \$574  = bank1_row5[55:48];
     endcase
   end
   always @* begin
@@ -53234,9 +54821,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$65  = bank0_row6[55:48];
+          \$575  = bank0_row6[55:48];
       1'h1:
-          \$65  = bank1_row6[55:48];
+          \$575  = bank1_row6[55:48];
     endcase
   end
   always @* begin
@@ -53244,9 +54831,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$66  = bank0_row7[55:48];
+          \$576  = bank0_row7[55:48];
       1'h1:
-          \$66  = bank1_row7[55:48];
+          \$576  = bank1_row7[55:48];
     endcase
   end
   always @* begin
@@ -53254,9 +54841,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$67  = bank0_row0[63:56];
+          \$577  = bank0_row0[63:56];
       1'h1:
-          \$67  = bank1_row0[63:56];
+          \$577  = bank1_row0[63:56];
     endcase
   end
   always @* begin
@@ -53264,9 +54851,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$68  = bank0_row1[63:56];
+          \$578  = bank0_row1[63:56];
       1'h1:
-          \$68  = bank1_row1[63:56];
+          \$578  = bank1_row1[63:56];
     endcase
   end
   always @* begin
@@ -53274,9 +54861,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$69  = bank0_row2[63:56];
+          \$579  = bank0_row2[63:56];
       1'h1:
-          \$69  = bank1_row2[63:56];
+          \$579  = bank1_row2[63:56];
     endcase
   end
   always @* begin
@@ -53284,9 +54871,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$70  = bank0_row3[63:56];
+          \$580  = bank0_row3[63:56];
       1'h1:
-          \$70  = bank1_row3[63:56];
+          \$580  = bank1_row3[63:56];
     endcase
   end
   always @* begin
@@ -53294,9 +54881,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$71  = bank0_row4[63:56];
+          \$581  = bank0_row4[63:56];
       1'h1:
-          \$71  = bank1_row4[63:56];
+          \$581  = bank1_row4[63:56];
     endcase
   end
   always @* begin
@@ -53304,9 +54891,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$72  = bank0_row5[63:56];
+          \$582  = bank0_row5[63:56];
       1'h1:
-          \$72  = bank1_row5[63:56];
+          \$582  = bank1_row5[63:56];
     endcase
   end
   always @* begin
@@ -53314,9 +54901,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$73  = bank0_row6[63:56];
+          \$583  = bank0_row6[63:56];
       1'h1:
-          \$73  = bank1_row6[63:56];
+          \$583  = bank1_row6[63:56];
     endcase
   end
   always @* begin
@@ -53324,9 +54911,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$74  = bank0_row7[63:56];
+          \$584  = bank0_row7[63:56];
       1'h1:
-          \$74  = bank1_row7[63:56];
+          \$584  = bank1_row7[63:56];
     endcase
   end
   always @* begin
@@ -53334,536 +54921,2307 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (col[2:0])
       3'h0:
-          col_data = { \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11  };
+          col_data = { \$528 , \$527 , \$526 , \$525 , \$524 , \$523 , \$522 , \$521  };
       3'h1:
-          col_data = { \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19  };
+          col_data = { \$536 , \$535 , \$534 , \$533 , \$532 , \$531 , \$530 , \$529  };
       3'h2:
-          col_data = { \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27  };
+          col_data = { \$544 , \$543 , \$542 , \$541 , \$540 , \$539 , \$538 , \$537  };
       3'h3:
-          col_data = { \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35  };
+          col_data = { \$552 , \$551 , \$550 , \$549 , \$548 , \$547 , \$546 , \$545  };
       3'h4:
-          col_data = { \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43  };
+          col_data = { \$560 , \$559 , \$558 , \$557 , \$556 , \$555 , \$554 , \$553  };
       3'h5:
-          col_data = { \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
+          col_data = { \$568 , \$567 , \$566 , \$565 , \$564 , \$563 , \$562 , \$561  };
       3'h6:
-          col_data = { \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59  };
+          col_data = { \$576 , \$575 , \$574 , \$573 , \$572 , \$571 , \$570 , \$569  };
       3'h7:
-          col_data = { \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67  };
+          col_data = { \$584 , \$583 , \$582 , \$581 , \$580 , \$579 , \$578 , \$577  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$75  = \row_valid$3 ;
+    \$585  = \row_valid$3 ;
     if (rst) begin
-      \$75  = 1'h0;
+      \$585  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$76  = \row_index$5 ;
+    \$586  = \row_index$5 ;
     if (rst) begin
-      \$76  = 3'h0;
+      \$586  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$77  = \row_data$7 ;
+    \$587  = \row_data$7 ;
     if (rst) begin
-      \$77  = 64'h0000000000000000;
+      \$587  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$78  = \row_base$9 ;
+    \$588  = \row_base$9 ;
     if (rst) begin
-      \$78  = 16'h0000;
+      \$588  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$79  = bank0_row0;
-    if (\$2 ) begin
-      casez (row_index)
-        3'h0:
-            \$79  = row_data;
-      endcase
-    end
+    \$589  = \$4 ;
     if (rst) begin
-      \$79  = 64'h0000000000000000;
+      \$589  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$80  = bank0_row1;
-    if (\$2 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            \$80  = row_data;
-      endcase
+    \$590  = bank0_row0;
+    if (we0_row0_lane0) begin
+      \$590 [7:0] = row_data[7:0];
+    end
+    if (we0_row0_lane1) begin
+      \$590 [15:8] = row_data[15:8];
+    end
+    if (we0_row0_lane2) begin
+      \$590 [23:16] = row_data[23:16];
+    end
+    if (we0_row0_lane3) begin
+      \$590 [31:24] = row_data[31:24];
+    end
+    if (we0_row0_lane4) begin
+      \$590 [39:32] = row_data[39:32];
+    end
+    if (we0_row0_lane5) begin
+      \$590 [47:40] = row_data[47:40];
+    end
+    if (we0_row0_lane6) begin
+      \$590 [55:48] = row_data[55:48];
+    end
+    if (we0_row0_lane7) begin
+      \$590 [63:56] = row_data[63:56];
     end
     if (rst) begin
-      \$80  = 64'h0000000000000000;
+      \$590  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$81  = bank0_row2;
-    if (\$2 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            \$81  = row_data;
-      endcase
-    end
+    \$591  = \$8 ;
     if (rst) begin
-      \$81  = 64'h0000000000000000;
+      \$591  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$82  = bank0_row3;
-    if (\$2 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            \$82  = row_data;
-      endcase
-    end
+    \$592  = \$12 ;
     if (rst) begin
-      \$82  = 64'h0000000000000000;
+      \$592  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$83  = bank0_row4;
-    if (\$2 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            \$83  = row_data;
-      endcase
-    end
+    \$593  = \$16 ;
     if (rst) begin
-      \$83  = 64'h0000000000000000;
+      \$593  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$84  = bank0_row5;
-    if (\$2 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            /* empty */;
-        3'h5:
-            \$84  = row_data;
-      endcase
-    end
+    \$594  = \$20 ;
     if (rst) begin
-      \$84  = 64'h0000000000000000;
+      \$594  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$85  = bank0_row6;
-    if (\$2 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            /* empty */;
-        3'h5:
-            /* empty */;
-        3'h6:
-            \$85  = row_data;
-      endcase
-    end
+    \$595  = \$24 ;
     if (rst) begin
-      \$85  = 64'h0000000000000000;
+      \$595  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$86  = bank0_row7;
-    if (\$2 ) begin
-      (* full_case = 32'd1 *)
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            /* empty */;
-        3'h5:
-            /* empty */;
-        3'h6:
-            /* empty */;
-        3'h7:
-            \$86  = row_data;
-      endcase
-    end
+    \$596  = \$28 ;
     if (rst) begin
-      \$86  = 64'h0000000000000000;
+      \$596  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$87  = bank1_row0;
-    if (\$4 ) begin
-      casez (row_index)
-        3'h0:
-            \$87  = row_data;
-      endcase
-    end
+    \$597  = \$32 ;
     if (rst) begin
-      \$87  = 64'h0000000000000000;
+      \$597  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$88  = bank1_row1;
-    if (\$4 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            \$88  = row_data;
-      endcase
-    end
+    \$598  = \$36 ;
     if (rst) begin
-      \$88  = 64'h0000000000000000;
+      \$598  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$89  = bank1_row2;
-    if (\$4 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            \$89  = row_data;
-      endcase
+    \$599  = bank0_row1;
+    if (we0_row1_lane0) begin
+      \$599 [7:0] = row_data[7:0];
+    end
+    if (we0_row1_lane1) begin
+      \$599 [15:8] = row_data[15:8];
+    end
+    if (we0_row1_lane2) begin
+      \$599 [23:16] = row_data[23:16];
+    end
+    if (we0_row1_lane3) begin
+      \$599 [31:24] = row_data[31:24];
+    end
+    if (we0_row1_lane4) begin
+      \$599 [39:32] = row_data[39:32];
+    end
+    if (we0_row1_lane5) begin
+      \$599 [47:40] = row_data[47:40];
+    end
+    if (we0_row1_lane6) begin
+      \$599 [55:48] = row_data[55:48];
+    end
+    if (we0_row1_lane7) begin
+      \$599 [63:56] = row_data[63:56];
     end
     if (rst) begin
-      \$89  = 64'h0000000000000000;
+      \$599  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$90  = bank1_row3;
-    if (\$4 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            \$90  = row_data;
-      endcase
-    end
+    \$600  = \$40 ;
     if (rst) begin
-      \$90  = 64'h0000000000000000;
+      \$600  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$91  = bank1_row4;
-    if (\$4 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            \$91  = row_data;
-      endcase
-    end
+    \$601  = \$44 ;
     if (rst) begin
-      \$91  = 64'h0000000000000000;
+      \$601  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$92  = bank1_row5;
-    if (\$4 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            /* empty */;
-        3'h5:
-            \$92  = row_data;
-      endcase
-    end
+    \$602  = \$48 ;
     if (rst) begin
-      \$92  = 64'h0000000000000000;
+      \$602  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$93  = bank1_row6;
-    if (\$4 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            /* empty */;
-        3'h5:
-            /* empty */;
-        3'h6:
-            \$93  = row_data;
-      endcase
-    end
+    \$603  = \$52 ;
     if (rst) begin
-      \$93  = 64'h0000000000000000;
+      \$603  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$94  = bank1_row7;
-    if (\$4 ) begin
-      (* full_case = 32'd1 *)
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            /* empty */;
-        3'h5:
-            /* empty */;
-        3'h6:
-            /* empty */;
-        3'h7:
-            \$94  = row_data;
-      endcase
-    end
+    \$604  = \$56 ;
     if (rst) begin
-      \$94  = 64'h0000000000000000;
+      \$604  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$95  = wbank;
-    if (\$6 ) begin
-      \$95  = \$7 ;
-    end
+    \$605  = \$60 ;
     if (rst) begin
-      \$95  = 1'h0;
+      \$605  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$96  = obank;
-    if (\$6 ) begin
-      \$96  = wbank;
-    end
+    \$606  = \$64 ;
     if (rst) begin
-      \$96  = 1'h0;
+      \$606  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$97  = active;
-    if (\$6 ) begin
-      \$97  = 1'h1;
+    \$607  = \$68 ;
+    if (rst) begin
+      \$607  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$608  = bank0_row2;
+    if (we0_row2_lane0) begin
+      \$608 [7:0] = row_data[7:0];
+    end
+    if (we0_row2_lane1) begin
+      \$608 [15:8] = row_data[15:8];
+    end
+    if (we0_row2_lane2) begin
+      \$608 [23:16] = row_data[23:16];
+    end
+    if (we0_row2_lane3) begin
+      \$608 [31:24] = row_data[31:24];
+    end
+    if (we0_row2_lane4) begin
+      \$608 [39:32] = row_data[39:32];
+    end
+    if (we0_row2_lane5) begin
+      \$608 [47:40] = row_data[47:40];
+    end
+    if (we0_row2_lane6) begin
+      \$608 [55:48] = row_data[55:48];
+    end
+    if (we0_row2_lane7) begin
+      \$608 [63:56] = row_data[63:56];
+    end
+    if (rst) begin
+      \$608  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$609  = \$72 ;
+    if (rst) begin
+      \$609  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$610  = \$76 ;
+    if (rst) begin
+      \$610  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$611  = \$80 ;
+    if (rst) begin
+      \$611  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$612  = \$84 ;
+    if (rst) begin
+      \$612  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$613  = \$88 ;
+    if (rst) begin
+      \$613  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$614  = \$92 ;
+    if (rst) begin
+      \$614  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$615  = \$96 ;
+    if (rst) begin
+      \$615  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$616  = \$100 ;
+    if (rst) begin
+      \$616  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$617  = bank0_row3;
+    if (we0_row3_lane0) begin
+      \$617 [7:0] = row_data[7:0];
+    end
+    if (we0_row3_lane1) begin
+      \$617 [15:8] = row_data[15:8];
+    end
+    if (we0_row3_lane2) begin
+      \$617 [23:16] = row_data[23:16];
+    end
+    if (we0_row3_lane3) begin
+      \$617 [31:24] = row_data[31:24];
+    end
+    if (we0_row3_lane4) begin
+      \$617 [39:32] = row_data[39:32];
+    end
+    if (we0_row3_lane5) begin
+      \$617 [47:40] = row_data[47:40];
+    end
+    if (we0_row3_lane6) begin
+      \$617 [55:48] = row_data[55:48];
+    end
+    if (we0_row3_lane7) begin
+      \$617 [63:56] = row_data[63:56];
+    end
+    if (rst) begin
+      \$617  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$618  = \$104 ;
+    if (rst) begin
+      \$618  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$619  = \$108 ;
+    if (rst) begin
+      \$619  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$620  = \$112 ;
+    if (rst) begin
+      \$620  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$621  = \$116 ;
+    if (rst) begin
+      \$621  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$622  = \$120 ;
+    if (rst) begin
+      \$622  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$623  = \$124 ;
+    if (rst) begin
+      \$623  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$624  = \$128 ;
+    if (rst) begin
+      \$624  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$625  = \$132 ;
+    if (rst) begin
+      \$625  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$626  = bank0_row4;
+    if (we0_row4_lane0) begin
+      \$626 [7:0] = row_data[7:0];
+    end
+    if (we0_row4_lane1) begin
+      \$626 [15:8] = row_data[15:8];
+    end
+    if (we0_row4_lane2) begin
+      \$626 [23:16] = row_data[23:16];
+    end
+    if (we0_row4_lane3) begin
+      \$626 [31:24] = row_data[31:24];
+    end
+    if (we0_row4_lane4) begin
+      \$626 [39:32] = row_data[39:32];
+    end
+    if (we0_row4_lane5) begin
+      \$626 [47:40] = row_data[47:40];
+    end
+    if (we0_row4_lane6) begin
+      \$626 [55:48] = row_data[55:48];
+    end
+    if (we0_row4_lane7) begin
+      \$626 [63:56] = row_data[63:56];
+    end
+    if (rst) begin
+      \$626  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$627  = \$136 ;
+    if (rst) begin
+      \$627  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$628  = \$140 ;
+    if (rst) begin
+      \$628  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$629  = \$144 ;
+    if (rst) begin
+      \$629  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$630  = \$148 ;
+    if (rst) begin
+      \$630  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$631  = \$152 ;
+    if (rst) begin
+      \$631  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$632  = \$156 ;
+    if (rst) begin
+      \$632  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$633  = \$160 ;
+    if (rst) begin
+      \$633  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$634  = \$164 ;
+    if (rst) begin
+      \$634  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$635  = bank0_row5;
+    if (we0_row5_lane0) begin
+      \$635 [7:0] = row_data[7:0];
+    end
+    if (we0_row5_lane1) begin
+      \$635 [15:8] = row_data[15:8];
+    end
+    if (we0_row5_lane2) begin
+      \$635 [23:16] = row_data[23:16];
+    end
+    if (we0_row5_lane3) begin
+      \$635 [31:24] = row_data[31:24];
+    end
+    if (we0_row5_lane4) begin
+      \$635 [39:32] = row_data[39:32];
+    end
+    if (we0_row5_lane5) begin
+      \$635 [47:40] = row_data[47:40];
+    end
+    if (we0_row5_lane6) begin
+      \$635 [55:48] = row_data[55:48];
+    end
+    if (we0_row5_lane7) begin
+      \$635 [63:56] = row_data[63:56];
+    end
+    if (rst) begin
+      \$635  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$636  = \$168 ;
+    if (rst) begin
+      \$636  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$637  = \$172 ;
+    if (rst) begin
+      \$637  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$638  = \$176 ;
+    if (rst) begin
+      \$638  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$639  = \$180 ;
+    if (rst) begin
+      \$639  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$640  = \$184 ;
+    if (rst) begin
+      \$640  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$641  = \$188 ;
+    if (rst) begin
+      \$641  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$642  = \$192 ;
+    if (rst) begin
+      \$642  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$643  = \$196 ;
+    if (rst) begin
+      \$643  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$644  = bank0_row6;
+    if (we0_row6_lane0) begin
+      \$644 [7:0] = row_data[7:0];
+    end
+    if (we0_row6_lane1) begin
+      \$644 [15:8] = row_data[15:8];
+    end
+    if (we0_row6_lane2) begin
+      \$644 [23:16] = row_data[23:16];
+    end
+    if (we0_row6_lane3) begin
+      \$644 [31:24] = row_data[31:24];
+    end
+    if (we0_row6_lane4) begin
+      \$644 [39:32] = row_data[39:32];
+    end
+    if (we0_row6_lane5) begin
+      \$644 [47:40] = row_data[47:40];
+    end
+    if (we0_row6_lane6) begin
+      \$644 [55:48] = row_data[55:48];
+    end
+    if (we0_row6_lane7) begin
+      \$644 [63:56] = row_data[63:56];
+    end
+    if (rst) begin
+      \$644  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$645  = \$200 ;
+    if (rst) begin
+      \$645  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$646  = \$204 ;
+    if (rst) begin
+      \$646  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$647  = \$208 ;
+    if (rst) begin
+      \$647  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$648  = \$212 ;
+    if (rst) begin
+      \$648  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$649  = \$216 ;
+    if (rst) begin
+      \$649  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$650  = \$220 ;
+    if (rst) begin
+      \$650  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$651  = \$224 ;
+    if (rst) begin
+      \$651  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$652  = \$228 ;
+    if (rst) begin
+      \$652  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$653  = bank0_row7;
+    if (we0_row7_lane0) begin
+      \$653 [7:0] = row_data[7:0];
+    end
+    if (we0_row7_lane1) begin
+      \$653 [15:8] = row_data[15:8];
+    end
+    if (we0_row7_lane2) begin
+      \$653 [23:16] = row_data[23:16];
+    end
+    if (we0_row7_lane3) begin
+      \$653 [31:24] = row_data[31:24];
+    end
+    if (we0_row7_lane4) begin
+      \$653 [39:32] = row_data[39:32];
+    end
+    if (we0_row7_lane5) begin
+      \$653 [47:40] = row_data[47:40];
+    end
+    if (we0_row7_lane6) begin
+      \$653 [55:48] = row_data[55:48];
+    end
+    if (we0_row7_lane7) begin
+      \$653 [63:56] = row_data[63:56];
+    end
+    if (rst) begin
+      \$653  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$654  = \$232 ;
+    if (rst) begin
+      \$654  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$655  = \$236 ;
+    if (rst) begin
+      \$655  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$656  = \$240 ;
+    if (rst) begin
+      \$656  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$657  = \$244 ;
+    if (rst) begin
+      \$657  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$658  = \$248 ;
+    if (rst) begin
+      \$658  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$659  = \$252 ;
+    if (rst) begin
+      \$659  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$660  = \$256 ;
+    if (rst) begin
+      \$660  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$661  = \$260 ;
+    if (rst) begin
+      \$661  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$662  = bank1_row0;
+    if (we1_row0_lane0) begin
+      \$662 [7:0] = row_data[7:0];
+    end
+    if (we1_row0_lane1) begin
+      \$662 [15:8] = row_data[15:8];
+    end
+    if (we1_row0_lane2) begin
+      \$662 [23:16] = row_data[23:16];
+    end
+    if (we1_row0_lane3) begin
+      \$662 [31:24] = row_data[31:24];
+    end
+    if (we1_row0_lane4) begin
+      \$662 [39:32] = row_data[39:32];
+    end
+    if (we1_row0_lane5) begin
+      \$662 [47:40] = row_data[47:40];
+    end
+    if (we1_row0_lane6) begin
+      \$662 [55:48] = row_data[55:48];
+    end
+    if (we1_row0_lane7) begin
+      \$662 [63:56] = row_data[63:56];
+    end
+    if (rst) begin
+      \$662  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$663  = \$264 ;
+    if (rst) begin
+      \$663  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$664  = \$268 ;
+    if (rst) begin
+      \$664  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$665  = \$272 ;
+    if (rst) begin
+      \$665  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$666  = \$276 ;
+    if (rst) begin
+      \$666  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$667  = \$280 ;
+    if (rst) begin
+      \$667  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$668  = \$284 ;
+    if (rst) begin
+      \$668  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$669  = \$288 ;
+    if (rst) begin
+      \$669  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$670  = \$292 ;
+    if (rst) begin
+      \$670  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$671  = bank1_row1;
+    if (we1_row1_lane0) begin
+      \$671 [7:0] = row_data[7:0];
+    end
+    if (we1_row1_lane1) begin
+      \$671 [15:8] = row_data[15:8];
+    end
+    if (we1_row1_lane2) begin
+      \$671 [23:16] = row_data[23:16];
+    end
+    if (we1_row1_lane3) begin
+      \$671 [31:24] = row_data[31:24];
+    end
+    if (we1_row1_lane4) begin
+      \$671 [39:32] = row_data[39:32];
+    end
+    if (we1_row1_lane5) begin
+      \$671 [47:40] = row_data[47:40];
+    end
+    if (we1_row1_lane6) begin
+      \$671 [55:48] = row_data[55:48];
+    end
+    if (we1_row1_lane7) begin
+      \$671 [63:56] = row_data[63:56];
+    end
+    if (rst) begin
+      \$671  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$672  = \$296 ;
+    if (rst) begin
+      \$672  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$673  = \$300 ;
+    if (rst) begin
+      \$673  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$674  = \$304 ;
+    if (rst) begin
+      \$674  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$675  = \$308 ;
+    if (rst) begin
+      \$675  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$676  = \$312 ;
+    if (rst) begin
+      \$676  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$677  = \$316 ;
+    if (rst) begin
+      \$677  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$678  = \$320 ;
+    if (rst) begin
+      \$678  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$679  = \$324 ;
+    if (rst) begin
+      \$679  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$680  = bank1_row2;
+    if (we1_row2_lane0) begin
+      \$680 [7:0] = row_data[7:0];
+    end
+    if (we1_row2_lane1) begin
+      \$680 [15:8] = row_data[15:8];
+    end
+    if (we1_row2_lane2) begin
+      \$680 [23:16] = row_data[23:16];
+    end
+    if (we1_row2_lane3) begin
+      \$680 [31:24] = row_data[31:24];
+    end
+    if (we1_row2_lane4) begin
+      \$680 [39:32] = row_data[39:32];
+    end
+    if (we1_row2_lane5) begin
+      \$680 [47:40] = row_data[47:40];
+    end
+    if (we1_row2_lane6) begin
+      \$680 [55:48] = row_data[55:48];
+    end
+    if (we1_row2_lane7) begin
+      \$680 [63:56] = row_data[63:56];
+    end
+    if (rst) begin
+      \$680  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$681  = \$328 ;
+    if (rst) begin
+      \$681  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$682  = \$332 ;
+    if (rst) begin
+      \$682  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$683  = \$336 ;
+    if (rst) begin
+      \$683  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$684  = \$340 ;
+    if (rst) begin
+      \$684  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$685  = \$344 ;
+    if (rst) begin
+      \$685  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$686  = \$348 ;
+    if (rst) begin
+      \$686  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$687  = \$352 ;
+    if (rst) begin
+      \$687  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$688  = \$356 ;
+    if (rst) begin
+      \$688  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$689  = bank1_row3;
+    if (we1_row3_lane0) begin
+      \$689 [7:0] = row_data[7:0];
+    end
+    if (we1_row3_lane1) begin
+      \$689 [15:8] = row_data[15:8];
+    end
+    if (we1_row3_lane2) begin
+      \$689 [23:16] = row_data[23:16];
+    end
+    if (we1_row3_lane3) begin
+      \$689 [31:24] = row_data[31:24];
+    end
+    if (we1_row3_lane4) begin
+      \$689 [39:32] = row_data[39:32];
+    end
+    if (we1_row3_lane5) begin
+      \$689 [47:40] = row_data[47:40];
+    end
+    if (we1_row3_lane6) begin
+      \$689 [55:48] = row_data[55:48];
+    end
+    if (we1_row3_lane7) begin
+      \$689 [63:56] = row_data[63:56];
+    end
+    if (rst) begin
+      \$689  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$690  = \$360 ;
+    if (rst) begin
+      \$690  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$691  = \$364 ;
+    if (rst) begin
+      \$691  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$692  = \$368 ;
+    if (rst) begin
+      \$692  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$693  = \$372 ;
+    if (rst) begin
+      \$693  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$694  = \$376 ;
+    if (rst) begin
+      \$694  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$695  = \$380 ;
+    if (rst) begin
+      \$695  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$696  = \$384 ;
+    if (rst) begin
+      \$696  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$697  = \$388 ;
+    if (rst) begin
+      \$697  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$698  = bank1_row4;
+    if (we1_row4_lane0) begin
+      \$698 [7:0] = row_data[7:0];
+    end
+    if (we1_row4_lane1) begin
+      \$698 [15:8] = row_data[15:8];
+    end
+    if (we1_row4_lane2) begin
+      \$698 [23:16] = row_data[23:16];
+    end
+    if (we1_row4_lane3) begin
+      \$698 [31:24] = row_data[31:24];
+    end
+    if (we1_row4_lane4) begin
+      \$698 [39:32] = row_data[39:32];
+    end
+    if (we1_row4_lane5) begin
+      \$698 [47:40] = row_data[47:40];
+    end
+    if (we1_row4_lane6) begin
+      \$698 [55:48] = row_data[55:48];
+    end
+    if (we1_row4_lane7) begin
+      \$698 [63:56] = row_data[63:56];
+    end
+    if (rst) begin
+      \$698  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$699  = \$392 ;
+    if (rst) begin
+      \$699  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$700  = \$396 ;
+    if (rst) begin
+      \$700  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$701  = \$400 ;
+    if (rst) begin
+      \$701  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$702  = \$404 ;
+    if (rst) begin
+      \$702  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$703  = \$408 ;
+    if (rst) begin
+      \$703  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$704  = \$412 ;
+    if (rst) begin
+      \$704  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$705  = \$416 ;
+    if (rst) begin
+      \$705  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$706  = \$420 ;
+    if (rst) begin
+      \$706  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$707  = bank1_row5;
+    if (we1_row5_lane0) begin
+      \$707 [7:0] = row_data[7:0];
+    end
+    if (we1_row5_lane1) begin
+      \$707 [15:8] = row_data[15:8];
+    end
+    if (we1_row5_lane2) begin
+      \$707 [23:16] = row_data[23:16];
+    end
+    if (we1_row5_lane3) begin
+      \$707 [31:24] = row_data[31:24];
+    end
+    if (we1_row5_lane4) begin
+      \$707 [39:32] = row_data[39:32];
+    end
+    if (we1_row5_lane5) begin
+      \$707 [47:40] = row_data[47:40];
+    end
+    if (we1_row5_lane6) begin
+      \$707 [55:48] = row_data[55:48];
+    end
+    if (we1_row5_lane7) begin
+      \$707 [63:56] = row_data[63:56];
+    end
+    if (rst) begin
+      \$707  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$708  = \$424 ;
+    if (rst) begin
+      \$708  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$709  = \$428 ;
+    if (rst) begin
+      \$709  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$710  = \$432 ;
+    if (rst) begin
+      \$710  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$711  = \$436 ;
+    if (rst) begin
+      \$711  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$712  = \$440 ;
+    if (rst) begin
+      \$712  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$713  = \$444 ;
+    if (rst) begin
+      \$713  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$714  = \$448 ;
+    if (rst) begin
+      \$714  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$715  = \$452 ;
+    if (rst) begin
+      \$715  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$716  = bank1_row6;
+    if (we1_row6_lane0) begin
+      \$716 [7:0] = row_data[7:0];
+    end
+    if (we1_row6_lane1) begin
+      \$716 [15:8] = row_data[15:8];
+    end
+    if (we1_row6_lane2) begin
+      \$716 [23:16] = row_data[23:16];
+    end
+    if (we1_row6_lane3) begin
+      \$716 [31:24] = row_data[31:24];
+    end
+    if (we1_row6_lane4) begin
+      \$716 [39:32] = row_data[39:32];
+    end
+    if (we1_row6_lane5) begin
+      \$716 [47:40] = row_data[47:40];
+    end
+    if (we1_row6_lane6) begin
+      \$716 [55:48] = row_data[55:48];
+    end
+    if (we1_row6_lane7) begin
+      \$716 [63:56] = row_data[63:56];
+    end
+    if (rst) begin
+      \$716  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$717  = \$456 ;
+    if (rst) begin
+      \$717  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$718  = \$460 ;
+    if (rst) begin
+      \$718  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$719  = \$464 ;
+    if (rst) begin
+      \$719  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$720  = \$468 ;
+    if (rst) begin
+      \$720  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$721  = \$472 ;
+    if (rst) begin
+      \$721  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$722  = \$476 ;
+    if (rst) begin
+      \$722  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$723  = \$480 ;
+    if (rst) begin
+      \$723  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$724  = \$484 ;
+    if (rst) begin
+      \$724  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$725  = bank1_row7;
+    if (we1_row7_lane0) begin
+      \$725 [7:0] = row_data[7:0];
+    end
+    if (we1_row7_lane1) begin
+      \$725 [15:8] = row_data[15:8];
+    end
+    if (we1_row7_lane2) begin
+      \$725 [23:16] = row_data[23:16];
+    end
+    if (we1_row7_lane3) begin
+      \$725 [31:24] = row_data[31:24];
+    end
+    if (we1_row7_lane4) begin
+      \$725 [39:32] = row_data[39:32];
+    end
+    if (we1_row7_lane5) begin
+      \$725 [47:40] = row_data[47:40];
+    end
+    if (we1_row7_lane6) begin
+      \$725 [55:48] = row_data[55:48];
+    end
+    if (we1_row7_lane7) begin
+      \$725 [63:56] = row_data[63:56];
+    end
+    if (rst) begin
+      \$725  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$726  = \$488 ;
+    if (rst) begin
+      \$726  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$727  = \$492 ;
+    if (rst) begin
+      \$727  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$728  = \$496 ;
+    if (rst) begin
+      \$728  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$729  = \$500 ;
+    if (rst) begin
+      \$729  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$730  = \$504 ;
+    if (rst) begin
+      \$730  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$731  = \$508 ;
+    if (rst) begin
+      \$731  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$732  = \$512 ;
+    if (rst) begin
+      \$732  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$733  = wbank;
+    if (\$514 ) begin
+      \$733  = \$515 ;
+    end
+    if (rst) begin
+      \$733  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$734  = obank;
+    if (\$514 ) begin
+      \$734  = wbank;
+    end
+    if (rst) begin
+      \$734  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$735  = active;
+    if (\$514 ) begin
+      \$735  = 1'h1;
     end else if (active) begin
-      if (\$9 ) begin
-        \$97  = 1'h0;
+      if (\$517 ) begin
+        \$735  = 1'h0;
       end
     end
     if (rst) begin
-      \$97  = 1'h0;
+      \$735  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$98  = col;
-    if (\$6 ) begin
-      \$98  = 4'h0;
+    \$736  = col;
+    if (\$514 ) begin
+      \$736  = 4'h0;
     end else if (active) begin
-      \$98  = \$8 [3:0];
+      \$736  = \$516 [3:0];
     end
     if (rst) begin
-      \$98  = 4'h0;
+      \$736  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$99  = base;
-    if (\$6 ) begin
-      \$99  = row_base;
+    \$737  = base;
+    if (\$514 ) begin
+      \$737  = row_base;
     end
     if (rst) begin
-      \$99  = 16'h0000;
+      \$737  = 16'h0000;
     end
   end
   assign col_valid = active;
-  assign col_addr = \$10 [15:0];
-  assign \$3  = wbank;
+  assign col_addr = \$520 [15:0];
+  assign \$257  = wbank_in;
+  assign \$261  = wbank_in;
+  assign \$265  = wbank_in;
+  assign \$269  = wbank_in;
+  assign \$273  = wbank_in;
+  assign \$277  = wbank_in;
+  assign \$281  = wbank_in;
+  assign \$285  = wbank_in;
+  assign \$289  = wbank_in;
+  assign \$293  = wbank_in;
+  assign \$297  = wbank_in;
+  assign \$301  = wbank_in;
+  assign \$305  = wbank_in;
+  assign \$309  = wbank_in;
+  assign \$313  = wbank_in;
+  assign \$317  = wbank_in;
+  assign \$321  = wbank_in;
+  assign \$325  = wbank_in;
+  assign \$329  = wbank_in;
+  assign \$333  = wbank_in;
+  assign \$337  = wbank_in;
+  assign \$341  = wbank_in;
+  assign \$345  = wbank_in;
+  assign \$349  = wbank_in;
+  assign \$353  = wbank_in;
+  assign \$357  = wbank_in;
+  assign \$361  = wbank_in;
+  assign \$365  = wbank_in;
+  assign \$369  = wbank_in;
+  assign \$373  = wbank_in;
+  assign \$377  = wbank_in;
+  assign \$381  = wbank_in;
+  assign \$385  = wbank_in;
+  assign \$389  = wbank_in;
+  assign \$393  = wbank_in;
+  assign \$397  = wbank_in;
+  assign \$401  = wbank_in;
+  assign \$405  = wbank_in;
+  assign \$409  = wbank_in;
+  assign \$413  = wbank_in;
+  assign \$417  = wbank_in;
+  assign \$421  = wbank_in;
+  assign \$425  = wbank_in;
+  assign \$429  = wbank_in;
+  assign \$433  = wbank_in;
+  assign \$437  = wbank_in;
+  assign \$441  = wbank_in;
+  assign \$445  = wbank_in;
+  assign \$449  = wbank_in;
+  assign \$453  = wbank_in;
+  assign \$457  = wbank_in;
+  assign \$461  = wbank_in;
+  assign \$465  = wbank_in;
+  assign \$469  = wbank_in;
+  assign \$473  = wbank_in;
+  assign \$477  = wbank_in;
+  assign \$481  = wbank_in;
+  assign \$485  = wbank_in;
+  assign \$489  = wbank_in;
+  assign \$493  = wbank_in;
+  assign \$497  = wbank_in;
+  assign \$501  = wbank_in;
+  assign \$505  = wbank_in;
+  assign \$509  = wbank_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_index$5 , \row_base$9 , \port$8551$0 , \port$8852$0 , \port$9153$0 , \port$9454$0 , \port$9755$0 , \port$10056$0 , \port$10357$0 , \port$10658$0 , active, clk);
+module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_index$5 , \row_base$9 , \port$10059$0 , \port$10360$0 , \port$10661$0 , \port$10962$0 , \port$11263$0 , \port$11564$0 , \port$11865$0 , \port$12166$0 , active, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$48  = 0;
   wire \$1 ;
-  wire [16:0] \$10 ;
-  reg [15:0] \$11 ;
-  reg [15:0] \$12 ;
-  reg [15:0] \$13 ;
-  reg [15:0] \$14 ;
-  reg [15:0] \$15 ;
-  reg [15:0] \$16 ;
-  reg [15:0] \$17 ;
-  reg [15:0] \$18 ;
-  reg [15:0] \$19 ;
+  wire \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
+  wire \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
+  wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
+  wire \$15 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
+  wire \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
+  wire \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
+  wire \$18 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
+  wire \$19 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
   wire \$2 ;
-  reg [15:0] \$20 ;
-  reg [15:0] \$21 ;
-  reg [15:0] \$22 ;
-  reg [15:0] \$23 ;
-  reg [15:0] \$24 ;
-  reg [15:0] \$25 ;
-  reg [15:0] \$26 ;
-  reg [15:0] \$27 ;
-  reg [15:0] \$28 ;
-  reg [15:0] \$29 ;
+  wire \$20 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
+  wire \$21 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
+  wire \$22 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
+  wire \$23 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire \$239 ;
+  wire \$24 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire \$243 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire \$248 ;
+  wire \$249 ;
+  wire \$25 ;
+  wire \$250 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
+  wire \$26 ;
+  wire \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
+  wire \$27 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire \$279 ;
+  wire \$28 ;
+  wire \$280 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire \$289 ;
+  wire \$29 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire \$292 ;
+  wire \$293 ;
+  wire \$294 ;
+  wire \$295 ;
+  wire \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire \$299 ;
   wire \$3 ;
-  reg [15:0] \$30 ;
-  reg [15:0] \$31 ;
-  reg [15:0] \$32 ;
-  reg [15:0] \$33 ;
-  reg [15:0] \$34 ;
-  reg [15:0] \$35 ;
-  reg [15:0] \$36 ;
-  reg [15:0] \$37 ;
-  reg [15:0] \$38 ;
-  reg [15:0] \$39 ;
+  wire \$30 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
+  wire \$303 ;
+  wire \$304 ;
+  wire \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire \$309 ;
+  wire \$31 ;
+  wire \$310 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire \$314 ;
+  wire \$315 ;
+  wire \$316 ;
+  wire \$317 ;
+  wire \$318 ;
+  wire \$319 ;
+  wire \$32 ;
+  wire \$320 ;
+  wire \$321 ;
+  wire \$322 ;
+  wire \$323 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire \$326 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire \$329 ;
+  wire \$33 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire \$333 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire \$336 ;
+  wire \$337 ;
+  wire \$338 ;
+  wire \$339 ;
+  wire \$34 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire \$345 ;
+  wire \$346 ;
+  wire \$347 ;
+  wire \$348 ;
+  wire \$349 ;
+  wire \$35 ;
+  wire \$350 ;
+  wire \$351 ;
+  wire \$352 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire \$355 ;
+  wire \$356 ;
+  wire \$357 ;
+  wire \$358 ;
+  wire \$359 ;
+  wire \$36 ;
+  wire \$360 ;
+  wire \$361 ;
+  wire \$362 ;
+  wire \$363 ;
+  wire \$364 ;
+  wire \$365 ;
+  wire \$366 ;
+  wire \$367 ;
+  wire \$368 ;
+  wire \$369 ;
+  wire \$37 ;
+  wire \$370 ;
+  wire \$371 ;
+  wire \$372 ;
+  wire \$373 ;
+  wire \$374 ;
+  wire \$375 ;
+  wire \$376 ;
+  wire \$377 ;
+  wire \$378 ;
+  wire \$379 ;
+  wire \$38 ;
+  wire \$380 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire \$383 ;
+  wire \$384 ;
+  wire \$385 ;
+  wire \$386 ;
+  wire \$387 ;
+  wire \$388 ;
+  wire \$389 ;
+  wire \$39 ;
+  wire \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
   wire \$4 ;
-  reg [15:0] \$40 ;
-  reg [15:0] \$41 ;
-  reg [15:0] \$42 ;
-  reg [15:0] \$43 ;
-  reg [15:0] \$44 ;
-  reg [15:0] \$45 ;
-  reg [15:0] \$46 ;
-  reg [15:0] \$47 ;
-  reg [15:0] \$48 ;
-  reg [15:0] \$49 ;
+  wire \$40 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire \$404 ;
+  wire \$405 ;
+  wire \$406 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire \$409 ;
+  wire \$41 ;
+  wire \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire \$419 ;
+  wire \$42 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire \$426 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire \$429 ;
+  wire \$43 ;
+  wire \$430 ;
+  wire \$431 ;
+  wire \$432 ;
+  wire \$433 ;
+  wire \$434 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire \$437 ;
+  wire \$438 ;
+  wire \$439 ;
+  wire \$44 ;
+  wire \$440 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire \$443 ;
+  wire \$444 ;
+  wire \$445 ;
+  wire \$446 ;
+  wire \$447 ;
+  wire \$448 ;
+  wire \$449 ;
+  wire \$45 ;
+  wire \$450 ;
+  wire \$451 ;
+  wire \$452 ;
+  wire \$453 ;
+  wire \$454 ;
+  wire \$455 ;
+  wire \$456 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire \$459 ;
+  wire \$46 ;
+  wire \$460 ;
+  wire \$461 ;
+  wire \$462 ;
+  wire \$463 ;
+  wire \$464 ;
+  wire \$465 ;
+  wire \$466 ;
+  wire \$467 ;
+  wire \$468 ;
+  wire \$469 ;
+  wire \$47 ;
+  wire \$470 ;
+  wire \$471 ;
+  wire \$472 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire \$475 ;
+  wire \$476 ;
+  wire \$477 ;
+  wire \$478 ;
+  wire \$479 ;
+  wire \$48 ;
+  wire \$480 ;
+  wire \$481 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire \$484 ;
+  wire \$485 ;
+  wire \$486 ;
+  wire \$487 ;
+  wire \$488 ;
+  wire \$489 ;
+  wire \$49 ;
+  wire \$490 ;
+  wire \$491 ;
+  wire \$492 ;
+  wire \$493 ;
+  wire \$494 ;
+  wire \$495 ;
+  wire \$496 ;
+  wire \$497 ;
+  wire \$498 ;
+  wire \$499 ;
   wire \$5 ;
-  reg [15:0] \$50 ;
-  reg [15:0] \$51 ;
-  reg [15:0] \$52 ;
-  reg [15:0] \$53 ;
-  reg [15:0] \$54 ;
-  reg [15:0] \$55 ;
-  reg [15:0] \$56 ;
-  reg [15:0] \$57 ;
-  reg [15:0] \$58 ;
-  reg [15:0] \$59 ;
+  wire \$50 ;
+  wire \$500 ;
+  wire \$501 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire \$506 ;
+  wire \$507 ;
+  wire \$508 ;
+  wire \$509 ;
+  wire \$51 ;
+  wire \$510 ;
+  wire \$511 ;
+  wire \$512 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire \$515 ;
+  wire [4:0] \$516 ;
+  wire \$517 ;
+  wire \$518 ;
+  wire \$519 ;
+  wire \$52 ;
+  wire [16:0] \$520 ;
+  reg [15:0] \$521 ;
+  reg [15:0] \$522 ;
+  reg [15:0] \$523 ;
+  reg [15:0] \$524 ;
+  reg [15:0] \$525 ;
+  reg [15:0] \$526 ;
+  reg [15:0] \$527 ;
+  reg [15:0] \$528 ;
+  reg [15:0] \$529 ;
+  wire \$53 ;
+  reg [15:0] \$530 ;
+  reg [15:0] \$531 ;
+  reg [15:0] \$532 ;
+  reg [15:0] \$533 ;
+  reg [15:0] \$534 ;
+  reg [15:0] \$535 ;
+  reg [15:0] \$536 ;
+  reg [15:0] \$537 ;
+  reg [15:0] \$538 ;
+  reg [15:0] \$539 ;
+  wire \$54 ;
+  reg [15:0] \$540 ;
+  reg [15:0] \$541 ;
+  reg [15:0] \$542 ;
+  reg [15:0] \$543 ;
+  reg [15:0] \$544 ;
+  reg [15:0] \$545 ;
+  reg [15:0] \$546 ;
+  reg [15:0] \$547 ;
+  reg [15:0] \$548 ;
+  reg [15:0] \$549 ;
+  wire \$55 ;
+  reg [15:0] \$550 ;
+  reg [15:0] \$551 ;
+  reg [15:0] \$552 ;
+  reg [15:0] \$553 ;
+  reg [15:0] \$554 ;
+  reg [15:0] \$555 ;
+  reg [15:0] \$556 ;
+  reg [15:0] \$557 ;
+  reg [15:0] \$558 ;
+  reg [15:0] \$559 ;
+  wire \$56 ;
+  reg [15:0] \$560 ;
+  reg [15:0] \$561 ;
+  reg [15:0] \$562 ;
+  reg [15:0] \$563 ;
+  reg [15:0] \$564 ;
+  reg [15:0] \$565 ;
+  reg [15:0] \$566 ;
+  reg [15:0] \$567 ;
+  reg [15:0] \$568 ;
+  reg [15:0] \$569 ;
+  wire \$57 ;
+  reg [15:0] \$570 ;
+  reg [15:0] \$571 ;
+  reg [15:0] \$572 ;
+  reg [15:0] \$573 ;
+  reg [15:0] \$574 ;
+  reg [15:0] \$575 ;
+  reg [15:0] \$576 ;
+  reg [15:0] \$577 ;
+  reg [15:0] \$578 ;
+  reg [15:0] \$579 ;
+  wire \$58 ;
+  reg [15:0] \$580 ;
+  reg [15:0] \$581 ;
+  reg [15:0] \$582 ;
+  reg [15:0] \$583 ;
+  reg [15:0] \$584 ;
+  reg \$585 ;
+  reg [2:0] \$586 ;
+  reg [127:0] \$587 ;
+  reg [15:0] \$588 ;
+  reg \$589 ;
+  wire \$59 ;
+  reg [127:0] \$590 ;
+  reg \$591 ;
+  reg \$592 ;
+  reg \$593 ;
+  reg \$594 ;
+  reg \$595 ;
+  reg \$596 ;
+  reg \$597 ;
+  reg \$598 ;
+  reg [127:0] \$599 ;
   wire \$6 ;
-  reg [15:0] \$60 ;
-  reg [15:0] \$61 ;
-  reg [15:0] \$62 ;
-  reg [15:0] \$63 ;
-  reg [15:0] \$64 ;
-  reg [15:0] \$65 ;
-  reg [15:0] \$66 ;
-  reg [15:0] \$67 ;
-  reg [15:0] \$68 ;
-  reg [15:0] \$69 ;
+  wire \$60 ;
+  reg \$600 ;
+  reg \$601 ;
+  reg \$602 ;
+  reg \$603 ;
+  reg \$604 ;
+  reg \$605 ;
+  reg \$606 ;
+  reg \$607 ;
+  reg [127:0] \$608 ;
+  reg \$609 ;
+  wire \$61 ;
+  reg \$610 ;
+  reg \$611 ;
+  reg \$612 ;
+  reg \$613 ;
+  reg \$614 ;
+  reg \$615 ;
+  reg \$616 ;
+  reg [127:0] \$617 ;
+  reg \$618 ;
+  reg \$619 ;
+  wire \$62 ;
+  reg \$620 ;
+  reg \$621 ;
+  reg \$622 ;
+  reg \$623 ;
+  reg \$624 ;
+  reg \$625 ;
+  reg [127:0] \$626 ;
+  reg \$627 ;
+  reg \$628 ;
+  reg \$629 ;
+  wire \$63 ;
+  reg \$630 ;
+  reg \$631 ;
+  reg \$632 ;
+  reg \$633 ;
+  reg \$634 ;
+  reg [127:0] \$635 ;
+  reg \$636 ;
+  reg \$637 ;
+  reg \$638 ;
+  reg \$639 ;
+  wire \$64 ;
+  reg \$640 ;
+  reg \$641 ;
+  reg \$642 ;
+  reg \$643 ;
+  reg [127:0] \$644 ;
+  reg \$645 ;
+  reg \$646 ;
+  reg \$647 ;
+  reg \$648 ;
+  reg \$649 ;
+  wire \$65 ;
+  reg \$650 ;
+  reg \$651 ;
+  reg \$652 ;
+  reg [127:0] \$653 ;
+  reg \$654 ;
+  reg \$655 ;
+  reg \$656 ;
+  reg \$657 ;
+  reg \$658 ;
+  reg \$659 ;
+  wire \$66 ;
+  reg \$660 ;
+  reg \$661 ;
+  reg [127:0] \$662 ;
+  reg \$663 ;
+  reg \$664 ;
+  reg \$665 ;
+  reg \$666 ;
+  reg \$667 ;
+  reg \$668 ;
+  reg \$669 ;
+  wire \$67 ;
+  reg \$670 ;
+  reg [127:0] \$671 ;
+  reg \$672 ;
+  reg \$673 ;
+  reg \$674 ;
+  reg \$675 ;
+  reg \$676 ;
+  reg \$677 ;
+  reg \$678 ;
+  reg \$679 ;
+  wire \$68 ;
+  reg [127:0] \$680 ;
+  reg \$681 ;
+  reg \$682 ;
+  reg \$683 ;
+  reg \$684 ;
+  reg \$685 ;
+  reg \$686 ;
+  reg \$687 ;
+  reg \$688 ;
+  reg [127:0] \$689 ;
+  wire \$69 ;
+  reg \$690 ;
+  reg \$691 ;
+  reg \$692 ;
+  reg \$693 ;
+  reg \$694 ;
+  reg \$695 ;
+  reg \$696 ;
+  reg \$697 ;
+  reg [127:0] \$698 ;
+  reg \$699 ;
   wire \$7 ;
-  reg [15:0] \$70 ;
-  reg [15:0] \$71 ;
-  reg [15:0] \$72 ;
-  reg [15:0] \$73 ;
-  reg [15:0] \$74 ;
-  reg \$75 ;
-  reg [2:0] \$76 ;
-  reg [127:0] \$77 ;
-  reg [15:0] \$78 ;
-  reg [127:0] \$79 ;
-  wire [4:0] \$8 ;
-  reg [127:0] \$80 ;
-  reg [127:0] \$81 ;
-  reg [127:0] \$82 ;
-  reg [127:0] \$83 ;
-  reg [127:0] \$84 ;
-  reg [127:0] \$85 ;
-  reg [127:0] \$86 ;
-  reg [127:0] \$87 ;
-  reg [127:0] \$88 ;
-  reg [127:0] \$89 ;
+  wire \$70 ;
+  reg \$700 ;
+  reg \$701 ;
+  reg \$702 ;
+  reg \$703 ;
+  reg \$704 ;
+  reg \$705 ;
+  reg \$706 ;
+  reg [127:0] \$707 ;
+  reg \$708 ;
+  reg \$709 ;
+  wire \$71 ;
+  reg \$710 ;
+  reg \$711 ;
+  reg \$712 ;
+  reg \$713 ;
+  reg \$714 ;
+  reg \$715 ;
+  reg [127:0] \$716 ;
+  reg \$717 ;
+  reg \$718 ;
+  reg \$719 ;
+  wire \$72 ;
+  reg \$720 ;
+  reg \$721 ;
+  reg \$722 ;
+  reg \$723 ;
+  reg \$724 ;
+  reg [127:0] \$725 ;
+  reg \$726 ;
+  reg \$727 ;
+  reg \$728 ;
+  reg \$729 ;
+  wire \$73 ;
+  reg \$730 ;
+  reg \$731 ;
+  reg \$732 ;
+  reg \$733 ;
+  reg \$734 ;
+  reg \$735 ;
+  reg [3:0] \$736 ;
+  reg [15:0] \$737 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  reg [127:0] \$90 ;
-  reg [127:0] \$91 ;
-  reg [127:0] \$92 ;
-  reg [127:0] \$93 ;
-  reg [127:0] \$94 ;
-  reg \$95 ;
-  reg \$96 ;
-  reg \$97 ;
-  reg [3:0] \$98 ;
-  reg [15:0] \$99 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   output active;
   reg active = 1'h0;
   reg [127:0] bank0_row0 = 128'h00000000000000000000000000000000;
@@ -53895,22 +57253,22 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
   (* init = 1'h0 *)
   wire col_valid;
   reg obank = 1'h0;
-  input [15:0] \port$10056$0 ;
-  wire [15:0] \port$10056$0 ;
-  input [15:0] \port$10357$0 ;
-  wire [15:0] \port$10357$0 ;
-  input [15:0] \port$10658$0 ;
-  wire [15:0] \port$10658$0 ;
-  input [15:0] \port$8551$0 ;
-  wire [15:0] \port$8551$0 ;
-  input [15:0] \port$8852$0 ;
-  wire [15:0] \port$8852$0 ;
-  input [15:0] \port$9153$0 ;
-  wire [15:0] \port$9153$0 ;
-  input [15:0] \port$9454$0 ;
-  wire [15:0] \port$9454$0 ;
-  input [15:0] \port$9755$0 ;
-  wire [15:0] \port$9755$0 ;
+  input [15:0] \port$10059$0 ;
+  wire [15:0] \port$10059$0 ;
+  input [15:0] \port$10360$0 ;
+  wire [15:0] \port$10360$0 ;
+  input [15:0] \port$10661$0 ;
+  wire [15:0] \port$10661$0 ;
+  input [15:0] \port$10962$0 ;
+  wire [15:0] \port$10962$0 ;
+  input [15:0] \port$11263$0 ;
+  wire [15:0] \port$11263$0 ;
+  input [15:0] \port$11564$0 ;
+  wire [15:0] \port$11564$0 ;
+  input [15:0] \port$11865$0 ;
+  wire [15:0] \port$11865$0 ;
+  input [15:0] \port$12166$0 ;
+  wire [15:0] \port$12166$0 ;
   reg [15:0] row_base = 16'h0000;
   input [15:0] \row_base$9 ;
   wire [15:0] \row_base$9 ;
@@ -53925,74 +57283,1035 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
   input rst;
   wire rst;
   reg wbank = 1'h0;
-  assign \$1  = ! wbank;
-  assign \$2  = row_valid & \$1 ;
-  assign \$4  = row_valid & \$3 ;
-  assign \$5  = row_index == 3'h7;
-  assign \$6  = row_valid & \$5 ;
-  assign \$7  = ~ wbank;
-  assign \$8  = col + 1'h1;
-  assign \$9  = col == 3'h7;
-  assign \$10  = base + col;
+  wire wbank_in;
+  (* keep = "true" *)
+  reg we0_row0_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row0_lane1 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row0_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row0_lane3 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row0_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row0_lane5 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row0_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row0_lane7 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row1_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row1_lane1 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row1_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row1_lane3 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row1_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row1_lane5 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row1_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row1_lane7 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row2_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row2_lane1 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row2_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row2_lane3 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row2_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row2_lane5 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row2_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row2_lane7 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row3_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row3_lane1 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row3_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row3_lane3 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row3_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row3_lane5 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row3_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row3_lane7 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row4_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row4_lane1 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row4_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row4_lane3 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row4_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row4_lane5 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row4_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row4_lane7 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row5_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row5_lane1 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row5_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row5_lane3 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row5_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row5_lane5 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row5_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row5_lane7 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row6_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row6_lane1 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row6_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row6_lane3 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row6_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row6_lane5 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row6_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row6_lane7 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row7_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row7_lane1 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row7_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row7_lane3 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row7_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row7_lane5 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row7_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg we0_row7_lane7 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row0_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row0_lane1 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row0_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row0_lane3 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row0_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row0_lane5 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row0_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row0_lane7 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row1_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row1_lane1 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row1_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row1_lane3 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row1_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row1_lane5 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row1_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row1_lane7 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row2_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row2_lane1 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row2_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row2_lane3 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row2_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row2_lane5 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row2_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row2_lane7 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row3_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row3_lane1 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row3_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row3_lane3 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row3_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row3_lane5 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row3_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row3_lane7 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row4_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row4_lane1 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row4_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row4_lane3 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row4_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row4_lane5 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row4_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row4_lane7 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row5_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row5_lane1 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row5_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row5_lane3 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row5_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row5_lane5 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row5_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row5_lane7 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row6_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row6_lane1 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row6_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row6_lane3 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row6_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row6_lane5 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row6_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row6_lane7 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row7_lane0 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row7_lane1 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row7_lane2 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row7_lane3 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row7_lane4 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row7_lane5 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row7_lane6 = 1'h0;
+  (* keep = "true" *)
+  reg we1_row7_lane7 = 1'h0;
+  assign \$263  = ! \row_index$5 ;
+  assign \$264  = \$262  & \$263 ;
+  assign \$266  = \row_valid$3  & \$265 ;
+  assign \$267  = ! \row_index$5 ;
+  assign \$268  = \$266  & \$267 ;
+  assign \$270  = \row_valid$3  & \$269 ;
+  assign \$271  = ! \row_index$5 ;
+  assign \$272  = \$270  & \$271 ;
+  assign \$274  = \row_valid$3  & \$273 ;
+  assign \$275  = ! \row_index$5 ;
+  assign \$276  = \$274  & \$275 ;
+  assign \$278  = \row_valid$3  & \$277 ;
+  assign \$279  = ! \row_index$5 ;
+  assign \$280  = \$278  & \$279 ;
+  assign \$282  = \row_valid$3  & \$281 ;
+  assign \$283  = ! \row_index$5 ;
+  assign \$284  = \$282  & \$283 ;
+  assign \$286  = \row_valid$3  & \$285 ;
+  assign \$287  = ! \row_index$5 ;
+  assign \$288  = \$286  & \$287 ;
+  assign \$290  = \row_valid$3  & \$289 ;
+  assign \$291  = \row_index$5  == 1'h1;
+  assign \$292  = \$290  & \$291 ;
+  assign \$294  = \row_valid$3  & \$293 ;
+  assign \$295  = \row_index$5  == 1'h1;
+  assign \$296  = \$294  & \$295 ;
+  assign \$298  = \row_valid$3  & \$297 ;
+  assign \$299  = \row_index$5  == 1'h1;
+  assign \$300  = \$298  & \$299 ;
+  assign \$302  = \row_valid$3  & \$301 ;
+  assign \$303  = \row_index$5  == 1'h1;
+  assign \$304  = \$302  & \$303 ;
+  assign \$306  = \row_valid$3  & \$305 ;
+  assign \$307  = \row_index$5  == 1'h1;
+  assign \$308  = \$306  & \$307 ;
+  assign \$310  = \row_valid$3  & \$309 ;
+  assign \$311  = \row_index$5  == 1'h1;
+  assign \$312  = \$310  & \$311 ;
+  assign \$314  = \row_valid$3  & \$313 ;
+  assign \$315  = \row_index$5  == 1'h1;
+  assign \$316  = \$314  & \$315 ;
+  assign \$318  = \row_valid$3  & \$317 ;
+  assign \$319  = \row_index$5  == 1'h1;
+  assign \$320  = \$318  & \$319 ;
+  assign \$322  = \row_valid$3  & \$321 ;
+  assign \$323  = \row_index$5  == 2'h2;
+  assign \$324  = \$322  & \$323 ;
+  assign \$326  = \row_valid$3  & \$325 ;
+  assign \$327  = \row_index$5  == 2'h2;
+  assign \$328  = \$326  & \$327 ;
+  assign \$330  = \row_valid$3  & \$329 ;
+  assign \$331  = \row_index$5  == 2'h2;
+  assign \$332  = \$330  & \$331 ;
+  assign \$334  = \row_valid$3  & \$333 ;
+  assign \$335  = \row_index$5  == 2'h2;
+  assign \$336  = \$334  & \$335 ;
+  assign \$338  = \row_valid$3  & \$337 ;
+  assign \$339  = \row_index$5  == 2'h2;
+  assign \$340  = \$338  & \$339 ;
+  assign \$342  = \row_valid$3  & \$341 ;
+  assign \$343  = \row_index$5  == 2'h2;
+  assign \$344  = \$342  & \$343 ;
+  assign \$346  = \row_valid$3  & \$345 ;
+  assign \$347  = \row_index$5  == 2'h2;
+  assign \$348  = \$346  & \$347 ;
+  assign \$350  = \row_valid$3  & \$349 ;
+  assign \$351  = \row_index$5  == 2'h2;
+  assign \$352  = \$350  & \$351 ;
+  assign \$354  = \row_valid$3  & \$353 ;
+  assign \$355  = \row_index$5  == 2'h3;
+  assign \$356  = \$354  & \$355 ;
+  assign \$358  = \row_valid$3  & \$357 ;
+  assign \$359  = \row_index$5  == 2'h3;
+  assign \$360  = \$358  & \$359 ;
+  assign \$362  = \row_valid$3  & \$361 ;
+  assign \$363  = \row_index$5  == 2'h3;
+  assign \$364  = \$362  & \$363 ;
+  assign \$366  = \row_valid$3  & \$365 ;
+  assign \$367  = \row_index$5  == 2'h3;
+  assign \$368  = \$366  & \$367 ;
+  assign \$370  = \row_valid$3  & \$369 ;
+  assign \$371  = \row_index$5  == 2'h3;
+  assign \$372  = \$370  & \$371 ;
+  assign \$374  = \row_valid$3  & \$373 ;
+  assign \$375  = \row_index$5  == 2'h3;
+  assign \$376  = \$374  & \$375 ;
+  assign \$378  = \row_valid$3  & \$377 ;
+  assign \$379  = \row_index$5  == 2'h3;
+  assign \$380  = \$378  & \$379 ;
+  assign \$382  = \row_valid$3  & \$381 ;
+  assign \$383  = \row_index$5  == 2'h3;
+  assign \$384  = \$382  & \$383 ;
+  assign \$386  = \row_valid$3  & \$385 ;
+  assign \$387  = \row_index$5  == 3'h4;
+  assign \$388  = \$386  & \$387 ;
+  assign \$390  = \row_valid$3  & \$389 ;
+  assign \$391  = \row_index$5  == 3'h4;
+  assign \$392  = \$390  & \$391 ;
+  assign \$394  = \row_valid$3  & \$393 ;
+  assign \$395  = \row_index$5  == 3'h4;
+  assign \$396  = \$394  & \$395 ;
+  assign \$398  = \row_valid$3  & \$397 ;
+  assign \$399  = \row_index$5  == 3'h4;
+  assign \$400  = \$398  & \$399 ;
+  assign \$402  = \row_valid$3  & \$401 ;
+  assign \$403  = \row_index$5  == 3'h4;
+  assign \$404  = \$402  & \$403 ;
+  assign \$406  = \row_valid$3  & \$405 ;
+  assign \$407  = \row_index$5  == 3'h4;
+  assign \$408  = \$406  & \$407 ;
+  assign \$410  = \row_valid$3  & \$409 ;
+  assign \$411  = \row_index$5  == 3'h4;
+  assign \$412  = \$410  & \$411 ;
+  assign \$414  = \row_valid$3  & \$413 ;
+  assign \$415  = \row_index$5  == 3'h4;
+  assign \$416  = \$414  & \$415 ;
+  assign \$418  = \row_valid$3  & \$417 ;
+  assign \$419  = \row_index$5  == 3'h5;
+  assign \$420  = \$418  & \$419 ;
+  assign \$422  = \row_valid$3  & \$421 ;
+  assign \$423  = \row_index$5  == 3'h5;
+  assign \$424  = \$422  & \$423 ;
+  assign \$426  = \row_valid$3  & \$425 ;
+  assign \$427  = \row_index$5  == 3'h5;
+  assign \$428  = \$426  & \$427 ;
+  assign \$430  = \row_valid$3  & \$429 ;
+  assign \$431  = \row_index$5  == 3'h5;
+  assign \$432  = \$430  & \$431 ;
+  assign \$434  = \row_valid$3  & \$433 ;
+  assign \$435  = \row_index$5  == 3'h5;
+  assign \$436  = \$434  & \$435 ;
+  assign \$438  = \row_valid$3  & \$437 ;
+  assign \$439  = \row_index$5  == 3'h5;
+  assign \$440  = \$438  & \$439 ;
+  assign \$442  = \row_valid$3  & \$441 ;
+  assign \$443  = \row_index$5  == 3'h5;
+  assign \$444  = \$442  & \$443 ;
+  assign \$446  = \row_valid$3  & \$445 ;
+  assign \$447  = \row_index$5  == 3'h5;
+  assign \$448  = \$446  & \$447 ;
+  assign \$450  = \row_valid$3  & \$449 ;
+  assign \$451  = \row_index$5  == 3'h6;
+  assign \$452  = \$450  & \$451 ;
+  assign \$454  = \row_valid$3  & \$453 ;
+  assign \$455  = \row_index$5  == 3'h6;
+  assign \$456  = \$454  & \$455 ;
+  assign \$458  = \row_valid$3  & \$457 ;
+  assign \$459  = \row_index$5  == 3'h6;
+  assign \$460  = \$458  & \$459 ;
+  assign \$462  = \row_valid$3  & \$461 ;
+  assign \$463  = \row_index$5  == 3'h6;
+  assign \$464  = \$462  & \$463 ;
+  assign \$466  = \row_valid$3  & \$465 ;
+  assign \$467  = \row_index$5  == 3'h6;
+  assign \$468  = \$466  & \$467 ;
+  assign \$470  = \row_valid$3  & \$469 ;
+  assign \$471  = \row_index$5  == 3'h6;
+  assign \$472  = \$470  & \$471 ;
+  assign \$474  = \row_valid$3  & \$473 ;
+  assign \$475  = \row_index$5  == 3'h6;
+  assign \$476  = \$474  & \$475 ;
+  assign \$478  = \row_valid$3  & \$477 ;
+  assign \$479  = \row_index$5  == 3'h6;
+  assign \$480  = \$478  & \$479 ;
+  assign \$482  = \row_valid$3  & \$481 ;
+  assign \$483  = \row_index$5  == 3'h7;
+  assign \$484  = \$482  & \$483 ;
+  assign \$486  = \row_valid$3  & \$485 ;
+  assign \$487  = \row_index$5  == 3'h7;
+  assign \$488  = \$486  & \$487 ;
+  assign \$490  = \row_valid$3  & \$489 ;
+  assign \$491  = \row_index$5  == 3'h7;
+  assign \$492  = \$490  & \$491 ;
+  assign \$494  = \row_valid$3  & \$493 ;
+  assign \$495  = \row_index$5  == 3'h7;
+  assign \$496  = \$494  & \$495 ;
+  assign \$498  = \row_valid$3  & \$497 ;
+  assign \$499  = \row_index$5  == 3'h7;
+  assign \$500  = \$498  & \$499 ;
+  assign \$502  = \row_valid$3  & \$501 ;
+  assign \$503  = \row_index$5  == 3'h7;
+  assign \$504  = \$502  & \$503 ;
+  assign \$506  = \row_valid$3  & \$505 ;
+  assign \$507  = \row_index$5  == 3'h7;
+  assign \$508  = \$506  & \$507 ;
+  assign \$510  = \row_valid$3  & \$509 ;
+  assign \$511  = \row_index$5  == 3'h7;
+  assign \$512  = \$510  & \$511 ;
+  assign \$513  = row_index == 3'h7;
+  assign \$514  = row_valid & \$513 ;
+  assign \$515  = ~ wbank;
+  assign \$516  = col + 1'h1;
+  assign \$517  = col == 3'h7;
+  assign \$518  = row_index == 3'h7;
+  assign \$519  = row_valid & \$518 ;
+  assign wbank_in = wbank ^ \$519 ;
+  assign \$520  = base + col;
   assign busy = active | row_valid;
   always @(posedge clk)
-    row_valid <= \$75 ;
+    row_valid <= \$585 ;
   always @(posedge clk)
-    row_index <= \$76 ;
+    row_index <= \$586 ;
   always @(posedge clk)
-    row_data <= \$77 ;
+    row_data <= \$587 ;
   always @(posedge clk)
-    row_base <= \$78 ;
+    row_base <= \$588 ;
   always @(posedge clk)
-    bank0_row0 <= \$79 ;
+    we0_row0_lane0 <= \$589 ;
   always @(posedge clk)
-    bank0_row1 <= \$80 ;
+    bank0_row0 <= \$590 ;
   always @(posedge clk)
-    bank0_row2 <= \$81 ;
+    we0_row0_lane1 <= \$591 ;
   always @(posedge clk)
-    bank0_row3 <= \$82 ;
+    we0_row0_lane2 <= \$592 ;
   always @(posedge clk)
-    bank0_row4 <= \$83 ;
+    we0_row0_lane3 <= \$593 ;
   always @(posedge clk)
-    bank0_row5 <= \$84 ;
+    we0_row0_lane4 <= \$594 ;
   always @(posedge clk)
-    bank0_row6 <= \$85 ;
+    we0_row0_lane5 <= \$595 ;
   always @(posedge clk)
-    bank0_row7 <= \$86 ;
+    we0_row0_lane6 <= \$596 ;
   always @(posedge clk)
-    bank1_row0 <= \$87 ;
+    we0_row0_lane7 <= \$597 ;
   always @(posedge clk)
-    bank1_row1 <= \$88 ;
+    we0_row1_lane0 <= \$598 ;
   always @(posedge clk)
-    bank1_row2 <= \$89 ;
+    bank0_row1 <= \$599 ;
   always @(posedge clk)
-    bank1_row3 <= \$90 ;
+    we0_row1_lane1 <= \$600 ;
   always @(posedge clk)
-    bank1_row4 <= \$91 ;
+    we0_row1_lane2 <= \$601 ;
   always @(posedge clk)
-    bank1_row5 <= \$92 ;
+    we0_row1_lane3 <= \$602 ;
   always @(posedge clk)
-    bank1_row6 <= \$93 ;
+    we0_row1_lane4 <= \$603 ;
   always @(posedge clk)
-    bank1_row7 <= \$94 ;
+    we0_row1_lane5 <= \$604 ;
   always @(posedge clk)
-    wbank <= \$95 ;
+    we0_row1_lane6 <= \$605 ;
   always @(posedge clk)
-    obank <= \$96 ;
+    we0_row1_lane7 <= \$606 ;
   always @(posedge clk)
-    active <= \$97 ;
+    we0_row2_lane0 <= \$607 ;
   always @(posedge clk)
-    col <= \$98 ;
+    bank0_row2 <= \$608 ;
   always @(posedge clk)
-    base <= \$99 ;
+    we0_row2_lane1 <= \$609 ;
+  always @(posedge clk)
+    we0_row2_lane2 <= \$610 ;
+  always @(posedge clk)
+    we0_row2_lane3 <= \$611 ;
+  always @(posedge clk)
+    we0_row2_lane4 <= \$612 ;
+  always @(posedge clk)
+    we0_row2_lane5 <= \$613 ;
+  always @(posedge clk)
+    we0_row2_lane6 <= \$614 ;
+  always @(posedge clk)
+    we0_row2_lane7 <= \$615 ;
+  always @(posedge clk)
+    we0_row3_lane0 <= \$616 ;
+  always @(posedge clk)
+    bank0_row3 <= \$617 ;
+  always @(posedge clk)
+    we0_row3_lane1 <= \$618 ;
+  always @(posedge clk)
+    we0_row3_lane2 <= \$619 ;
+  always @(posedge clk)
+    we0_row3_lane3 <= \$620 ;
+  always @(posedge clk)
+    we0_row3_lane4 <= \$621 ;
+  always @(posedge clk)
+    we0_row3_lane5 <= \$622 ;
+  always @(posedge clk)
+    we0_row3_lane6 <= \$623 ;
+  always @(posedge clk)
+    we0_row3_lane7 <= \$624 ;
+  always @(posedge clk)
+    we0_row4_lane0 <= \$625 ;
+  always @(posedge clk)
+    bank0_row4 <= \$626 ;
+  always @(posedge clk)
+    we0_row4_lane1 <= \$627 ;
+  always @(posedge clk)
+    we0_row4_lane2 <= \$628 ;
+  always @(posedge clk)
+    we0_row4_lane3 <= \$629 ;
+  always @(posedge clk)
+    we0_row4_lane4 <= \$630 ;
+  always @(posedge clk)
+    we0_row4_lane5 <= \$631 ;
+  always @(posedge clk)
+    we0_row4_lane6 <= \$632 ;
+  always @(posedge clk)
+    we0_row4_lane7 <= \$633 ;
+  always @(posedge clk)
+    we0_row5_lane0 <= \$634 ;
+  always @(posedge clk)
+    bank0_row5 <= \$635 ;
+  always @(posedge clk)
+    we0_row5_lane1 <= \$636 ;
+  always @(posedge clk)
+    we0_row5_lane2 <= \$637 ;
+  always @(posedge clk)
+    we0_row5_lane3 <= \$638 ;
+  always @(posedge clk)
+    we0_row5_lane4 <= \$639 ;
+  always @(posedge clk)
+    we0_row5_lane5 <= \$640 ;
+  always @(posedge clk)
+    we0_row5_lane6 <= \$641 ;
+  always @(posedge clk)
+    we0_row5_lane7 <= \$642 ;
+  always @(posedge clk)
+    we0_row6_lane0 <= \$643 ;
+  always @(posedge clk)
+    bank0_row6 <= \$644 ;
+  always @(posedge clk)
+    we0_row6_lane1 <= \$645 ;
+  always @(posedge clk)
+    we0_row6_lane2 <= \$646 ;
+  always @(posedge clk)
+    we0_row6_lane3 <= \$647 ;
+  always @(posedge clk)
+    we0_row6_lane4 <= \$648 ;
+  always @(posedge clk)
+    we0_row6_lane5 <= \$649 ;
+  always @(posedge clk)
+    we0_row6_lane6 <= \$650 ;
+  always @(posedge clk)
+    we0_row6_lane7 <= \$651 ;
+  always @(posedge clk)
+    we0_row7_lane0 <= \$652 ;
+  always @(posedge clk)
+    bank0_row7 <= \$653 ;
+  always @(posedge clk)
+    we0_row7_lane1 <= \$654 ;
+  always @(posedge clk)
+    we0_row7_lane2 <= \$655 ;
+  always @(posedge clk)
+    we0_row7_lane3 <= \$656 ;
+  always @(posedge clk)
+    we0_row7_lane4 <= \$657 ;
+  always @(posedge clk)
+    we0_row7_lane5 <= \$658 ;
+  always @(posedge clk)
+    we0_row7_lane6 <= \$659 ;
+  always @(posedge clk)
+    we0_row7_lane7 <= \$660 ;
+  always @(posedge clk)
+    we1_row0_lane0 <= \$661 ;
+  always @(posedge clk)
+    bank1_row0 <= \$662 ;
+  always @(posedge clk)
+    we1_row0_lane1 <= \$663 ;
+  always @(posedge clk)
+    we1_row0_lane2 <= \$664 ;
+  always @(posedge clk)
+    we1_row0_lane3 <= \$665 ;
+  always @(posedge clk)
+    we1_row0_lane4 <= \$666 ;
+  always @(posedge clk)
+    we1_row0_lane5 <= \$667 ;
+  always @(posedge clk)
+    we1_row0_lane6 <= \$668 ;
+  always @(posedge clk)
+    we1_row0_lane7 <= \$669 ;
+  always @(posedge clk)
+    we1_row1_lane0 <= \$670 ;
+  always @(posedge clk)
+    bank1_row1 <= \$671 ;
+  always @(posedge clk)
+    we1_row1_lane1 <= \$672 ;
+  always @(posedge clk)
+    we1_row1_lane2 <= \$673 ;
+  always @(posedge clk)
+    we1_row1_lane3 <= \$674 ;
+  always @(posedge clk)
+    we1_row1_lane4 <= \$675 ;
+  always @(posedge clk)
+    we1_row1_lane5 <= \$676 ;
+  always @(posedge clk)
+    we1_row1_lane6 <= \$677 ;
+  always @(posedge clk)
+    we1_row1_lane7 <= \$678 ;
+  always @(posedge clk)
+    we1_row2_lane0 <= \$679 ;
+  always @(posedge clk)
+    bank1_row2 <= \$680 ;
+  always @(posedge clk)
+    we1_row2_lane1 <= \$681 ;
+  always @(posedge clk)
+    we1_row2_lane2 <= \$682 ;
+  always @(posedge clk)
+    we1_row2_lane3 <= \$683 ;
+  always @(posedge clk)
+    we1_row2_lane4 <= \$684 ;
+  always @(posedge clk)
+    we1_row2_lane5 <= \$685 ;
+  always @(posedge clk)
+    we1_row2_lane6 <= \$686 ;
+  always @(posedge clk)
+    we1_row2_lane7 <= \$687 ;
+  always @(posedge clk)
+    we1_row3_lane0 <= \$688 ;
+  always @(posedge clk)
+    bank1_row3 <= \$689 ;
+  always @(posedge clk)
+    we1_row3_lane1 <= \$690 ;
+  always @(posedge clk)
+    we1_row3_lane2 <= \$691 ;
+  always @(posedge clk)
+    we1_row3_lane3 <= \$692 ;
+  always @(posedge clk)
+    we1_row3_lane4 <= \$693 ;
+  always @(posedge clk)
+    we1_row3_lane5 <= \$694 ;
+  always @(posedge clk)
+    we1_row3_lane6 <= \$695 ;
+  always @(posedge clk)
+    we1_row3_lane7 <= \$696 ;
+  always @(posedge clk)
+    we1_row4_lane0 <= \$697 ;
+  always @(posedge clk)
+    bank1_row4 <= \$698 ;
+  always @(posedge clk)
+    we1_row4_lane1 <= \$699 ;
+  always @(posedge clk)
+    we1_row4_lane2 <= \$700 ;
+  always @(posedge clk)
+    we1_row4_lane3 <= \$701 ;
+  always @(posedge clk)
+    we1_row4_lane4 <= \$702 ;
+  always @(posedge clk)
+    we1_row4_lane5 <= \$703 ;
+  always @(posedge clk)
+    we1_row4_lane6 <= \$704 ;
+  always @(posedge clk)
+    we1_row4_lane7 <= \$705 ;
+  always @(posedge clk)
+    we1_row5_lane0 <= \$706 ;
+  always @(posedge clk)
+    bank1_row5 <= \$707 ;
+  always @(posedge clk)
+    we1_row5_lane1 <= \$708 ;
+  always @(posedge clk)
+    we1_row5_lane2 <= \$709 ;
+  always @(posedge clk)
+    we1_row5_lane3 <= \$710 ;
+  always @(posedge clk)
+    we1_row5_lane4 <= \$711 ;
+  always @(posedge clk)
+    we1_row5_lane5 <= \$712 ;
+  always @(posedge clk)
+    we1_row5_lane6 <= \$713 ;
+  always @(posedge clk)
+    we1_row5_lane7 <= \$714 ;
+  always @(posedge clk)
+    we1_row6_lane0 <= \$715 ;
+  always @(posedge clk)
+    bank1_row6 <= \$716 ;
+  always @(posedge clk)
+    we1_row6_lane1 <= \$717 ;
+  always @(posedge clk)
+    we1_row6_lane2 <= \$718 ;
+  always @(posedge clk)
+    we1_row6_lane3 <= \$719 ;
+  always @(posedge clk)
+    we1_row6_lane4 <= \$720 ;
+  always @(posedge clk)
+    we1_row6_lane5 <= \$721 ;
+  always @(posedge clk)
+    we1_row6_lane6 <= \$722 ;
+  always @(posedge clk)
+    we1_row6_lane7 <= \$723 ;
+  always @(posedge clk)
+    we1_row7_lane0 <= \$724 ;
+  always @(posedge clk)
+    bank1_row7 <= \$725 ;
+  always @(posedge clk)
+    we1_row7_lane1 <= \$726 ;
+  always @(posedge clk)
+    we1_row7_lane2 <= \$727 ;
+  always @(posedge clk)
+    we1_row7_lane3 <= \$728 ;
+  always @(posedge clk)
+    we1_row7_lane4 <= \$729 ;
+  always @(posedge clk)
+    we1_row7_lane5 <= \$730 ;
+  always @(posedge clk)
+    we1_row7_lane6 <= \$731 ;
+  always @(posedge clk)
+    we1_row7_lane7 <= \$732 ;
+  always @(posedge clk)
+    wbank <= \$733 ;
+  always @(posedge clk)
+    obank <= \$734 ;
+  always @(posedge clk)
+    active <= \$735 ;
+  always @(posedge clk)
+    col <= \$736 ;
+  always @(posedge clk)
+    base <= \$737 ;
+  assign \$1  = ! wbank_in;
+  assign \$2  = \row_valid$3  & \$1 ;
+  assign \$3  = ! \row_index$5 ;
+  assign \$4  = \$2  & \$3 ;
+  assign \$5  = ! wbank_in;
+  assign \$6  = \row_valid$3  & \$5 ;
+  assign \$7  = ! \row_index$5 ;
+  assign \$8  = \$6  & \$7 ;
+  assign \$9  = ! wbank_in;
+  assign \$10  = \row_valid$3  & \$9 ;
+  assign \$11  = ! \row_index$5 ;
+  assign \$12  = \$10  & \$11 ;
+  assign \$13  = ! wbank_in;
+  assign \$14  = \row_valid$3  & \$13 ;
+  assign \$15  = ! \row_index$5 ;
+  assign \$16  = \$14  & \$15 ;
+  assign \$17  = ! wbank_in;
+  assign \$18  = \row_valid$3  & \$17 ;
+  assign \$19  = ! \row_index$5 ;
+  assign \$20  = \$18  & \$19 ;
+  assign \$21  = ! wbank_in;
+  assign \$22  = \row_valid$3  & \$21 ;
+  assign \$23  = ! \row_index$5 ;
+  assign \$24  = \$22  & \$23 ;
+  assign \$25  = ! wbank_in;
+  assign \$26  = \row_valid$3  & \$25 ;
+  assign \$27  = ! \row_index$5 ;
+  assign \$28  = \$26  & \$27 ;
+  assign \$29  = ! wbank_in;
+  assign \$30  = \row_valid$3  & \$29 ;
+  assign \$31  = ! \row_index$5 ;
+  assign \$32  = \$30  & \$31 ;
+  assign \$33  = ! wbank_in;
+  assign \$34  = \row_valid$3  & \$33 ;
+  assign \$35  = \row_index$5  == 1'h1;
+  assign \$36  = \$34  & \$35 ;
+  assign \$37  = ! wbank_in;
+  assign \$38  = \row_valid$3  & \$37 ;
+  assign \$39  = \row_index$5  == 1'h1;
+  assign \$40  = \$38  & \$39 ;
+  assign \$41  = ! wbank_in;
+  assign \$42  = \row_valid$3  & \$41 ;
+  assign \$43  = \row_index$5  == 1'h1;
+  assign \$44  = \$42  & \$43 ;
+  assign \$45  = ! wbank_in;
+  assign \$46  = \row_valid$3  & \$45 ;
+  assign \$47  = \row_index$5  == 1'h1;
+  assign \$48  = \$46  & \$47 ;
+  assign \$49  = ! wbank_in;
+  assign \$50  = \row_valid$3  & \$49 ;
+  assign \$51  = \row_index$5  == 1'h1;
+  assign \$52  = \$50  & \$51 ;
+  assign \$53  = ! wbank_in;
+  assign \$54  = \row_valid$3  & \$53 ;
+  assign \$55  = \row_index$5  == 1'h1;
+  assign \$56  = \$54  & \$55 ;
+  assign \$57  = ! wbank_in;
+  assign \$58  = \row_valid$3  & \$57 ;
+  assign \$59  = \row_index$5  == 1'h1;
+  assign \$60  = \$58  & \$59 ;
+  assign \$61  = ! wbank_in;
+  assign \$62  = \row_valid$3  & \$61 ;
+  assign \$63  = \row_index$5  == 1'h1;
+  assign \$64  = \$62  & \$63 ;
+  assign \$65  = ! wbank_in;
+  assign \$66  = \row_valid$3  & \$65 ;
+  assign \$67  = \row_index$5  == 2'h2;
+  assign \$68  = \$66  & \$67 ;
+  assign \$69  = ! wbank_in;
+  assign \$70  = \row_valid$3  & \$69 ;
+  assign \$71  = \row_index$5  == 2'h2;
+  assign \$72  = \$70  & \$71 ;
+  assign \$73  = ! wbank_in;
+  assign \$74  = \row_valid$3  & \$73 ;
+  assign \$75  = \row_index$5  == 2'h2;
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = ! wbank_in;
+  assign \$78  = \row_valid$3  & \$77 ;
+  assign \$79  = \row_index$5  == 2'h2;
+  assign \$80  = \$78  & \$79 ;
+  assign \$81  = ! wbank_in;
+  assign \$82  = \row_valid$3  & \$81 ;
+  assign \$83  = \row_index$5  == 2'h2;
+  assign \$84  = \$82  & \$83 ;
+  assign \$85  = ! wbank_in;
+  assign \$86  = \row_valid$3  & \$85 ;
+  assign \$87  = \row_index$5  == 2'h2;
+  assign \$88  = \$86  & \$87 ;
+  assign \$89  = ! wbank_in;
+  assign \$90  = \row_valid$3  & \$89 ;
+  assign \$91  = \row_index$5  == 2'h2;
+  assign \$92  = \$90  & \$91 ;
+  assign \$93  = ! wbank_in;
+  assign \$94  = \row_valid$3  & \$93 ;
+  assign \$95  = \row_index$5  == 2'h2;
+  assign \$96  = \$94  & \$95 ;
+  assign \$97  = ! wbank_in;
+  assign \$98  = \row_valid$3  & \$97 ;
+  assign \$99  = \row_index$5  == 2'h3;
+  assign \$100  = \$98  & \$99 ;
+  assign \$101  = ! wbank_in;
+  assign \$102  = \row_valid$3  & \$101 ;
+  assign \$103  = \row_index$5  == 2'h3;
+  assign \$104  = \$102  & \$103 ;
+  assign \$105  = ! wbank_in;
+  assign \$106  = \row_valid$3  & \$105 ;
+  assign \$107  = \row_index$5  == 2'h3;
+  assign \$108  = \$106  & \$107 ;
+  assign \$109  = ! wbank_in;
+  assign \$110  = \row_valid$3  & \$109 ;
+  assign \$111  = \row_index$5  == 2'h3;
+  assign \$112  = \$110  & \$111 ;
+  assign \$113  = ! wbank_in;
+  assign \$114  = \row_valid$3  & \$113 ;
+  assign \$115  = \row_index$5  == 2'h3;
+  assign \$116  = \$114  & \$115 ;
+  assign \$117  = ! wbank_in;
+  assign \$118  = \row_valid$3  & \$117 ;
+  assign \$119  = \row_index$5  == 2'h3;
+  assign \$120  = \$118  & \$119 ;
+  assign \$121  = ! wbank_in;
+  assign \$122  = \row_valid$3  & \$121 ;
+  assign \$123  = \row_index$5  == 2'h3;
+  assign \$124  = \$122  & \$123 ;
+  assign \$125  = ! wbank_in;
+  assign \$126  = \row_valid$3  & \$125 ;
+  assign \$127  = \row_index$5  == 2'h3;
+  assign \$128  = \$126  & \$127 ;
+  assign \$129  = ! wbank_in;
+  assign \$130  = \row_valid$3  & \$129 ;
+  assign \$131  = \row_index$5  == 3'h4;
+  assign \$132  = \$130  & \$131 ;
+  assign \$133  = ! wbank_in;
+  assign \$134  = \row_valid$3  & \$133 ;
+  assign \$135  = \row_index$5  == 3'h4;
+  assign \$136  = \$134  & \$135 ;
+  assign \$137  = ! wbank_in;
+  assign \$138  = \row_valid$3  & \$137 ;
+  assign \$139  = \row_index$5  == 3'h4;
+  assign \$140  = \$138  & \$139 ;
+  assign \$141  = ! wbank_in;
+  assign \$142  = \row_valid$3  & \$141 ;
+  assign \$143  = \row_index$5  == 3'h4;
+  assign \$144  = \$142  & \$143 ;
+  assign \$145  = ! wbank_in;
+  assign \$146  = \row_valid$3  & \$145 ;
+  assign \$147  = \row_index$5  == 3'h4;
+  assign \$148  = \$146  & \$147 ;
+  assign \$149  = ! wbank_in;
+  assign \$150  = \row_valid$3  & \$149 ;
+  assign \$151  = \row_index$5  == 3'h4;
+  assign \$152  = \$150  & \$151 ;
+  assign \$153  = ! wbank_in;
+  assign \$154  = \row_valid$3  & \$153 ;
+  assign \$155  = \row_index$5  == 3'h4;
+  assign \$156  = \$154  & \$155 ;
+  assign \$157  = ! wbank_in;
+  assign \$158  = \row_valid$3  & \$157 ;
+  assign \$159  = \row_index$5  == 3'h4;
+  assign \$160  = \$158  & \$159 ;
+  assign \$161  = ! wbank_in;
+  assign \$162  = \row_valid$3  & \$161 ;
+  assign \$163  = \row_index$5  == 3'h5;
+  assign \$164  = \$162  & \$163 ;
+  assign \$165  = ! wbank_in;
+  assign \$166  = \row_valid$3  & \$165 ;
+  assign \$167  = \row_index$5  == 3'h5;
+  assign \$168  = \$166  & \$167 ;
+  assign \$169  = ! wbank_in;
+  assign \$170  = \row_valid$3  & \$169 ;
+  assign \$171  = \row_index$5  == 3'h5;
+  assign \$172  = \$170  & \$171 ;
+  assign \$173  = ! wbank_in;
+  assign \$174  = \row_valid$3  & \$173 ;
+  assign \$175  = \row_index$5  == 3'h5;
+  assign \$176  = \$174  & \$175 ;
+  assign \$177  = ! wbank_in;
+  assign \$178  = \row_valid$3  & \$177 ;
+  assign \$179  = \row_index$5  == 3'h5;
+  assign \$180  = \$178  & \$179 ;
+  assign \$181  = ! wbank_in;
+  assign \$182  = \row_valid$3  & \$181 ;
+  assign \$183  = \row_index$5  == 3'h5;
+  assign \$184  = \$182  & \$183 ;
+  assign \$185  = ! wbank_in;
+  assign \$186  = \row_valid$3  & \$185 ;
+  assign \$187  = \row_index$5  == 3'h5;
+  assign \$188  = \$186  & \$187 ;
+  assign \$189  = ! wbank_in;
+  assign \$190  = \row_valid$3  & \$189 ;
+  assign \$191  = \row_index$5  == 3'h5;
+  assign \$192  = \$190  & \$191 ;
+  assign \$193  = ! wbank_in;
+  assign \$194  = \row_valid$3  & \$193 ;
+  assign \$195  = \row_index$5  == 3'h6;
+  assign \$196  = \$194  & \$195 ;
+  assign \$197  = ! wbank_in;
+  assign \$198  = \row_valid$3  & \$197 ;
+  assign \$199  = \row_index$5  == 3'h6;
+  assign \$200  = \$198  & \$199 ;
+  assign \$201  = ! wbank_in;
+  assign \$202  = \row_valid$3  & \$201 ;
+  assign \$203  = \row_index$5  == 3'h6;
+  assign \$204  = \$202  & \$203 ;
+  assign \$205  = ! wbank_in;
+  assign \$206  = \row_valid$3  & \$205 ;
+  assign \$207  = \row_index$5  == 3'h6;
+  assign \$208  = \$206  & \$207 ;
+  assign \$209  = ! wbank_in;
+  assign \$210  = \row_valid$3  & \$209 ;
+  assign \$211  = \row_index$5  == 3'h6;
+  assign \$212  = \$210  & \$211 ;
+  assign \$213  = ! wbank_in;
+  assign \$214  = \row_valid$3  & \$213 ;
+  assign \$215  = \row_index$5  == 3'h6;
+  assign \$216  = \$214  & \$215 ;
+  assign \$217  = ! wbank_in;
+  assign \$218  = \row_valid$3  & \$217 ;
+  assign \$219  = \row_index$5  == 3'h6;
+  assign \$220  = \$218  & \$219 ;
+  assign \$221  = ! wbank_in;
+  assign \$222  = \row_valid$3  & \$221 ;
+  assign \$223  = \row_index$5  == 3'h6;
+  assign \$224  = \$222  & \$223 ;
+  assign \$225  = ! wbank_in;
+  assign \$226  = \row_valid$3  & \$225 ;
+  assign \$227  = \row_index$5  == 3'h7;
+  assign \$228  = \$226  & \$227 ;
+  assign \$229  = ! wbank_in;
+  assign \$230  = \row_valid$3  & \$229 ;
+  assign \$231  = \row_index$5  == 3'h7;
+  assign \$232  = \$230  & \$231 ;
+  assign \$233  = ! wbank_in;
+  assign \$234  = \row_valid$3  & \$233 ;
+  assign \$235  = \row_index$5  == 3'h7;
+  assign \$236  = \$234  & \$235 ;
+  assign \$237  = ! wbank_in;
+  assign \$238  = \row_valid$3  & \$237 ;
+  assign \$239  = \row_index$5  == 3'h7;
+  assign \$240  = \$238  & \$239 ;
+  assign \$241  = ! wbank_in;
+  assign \$242  = \row_valid$3  & \$241 ;
+  assign \$243  = \row_index$5  == 3'h7;
+  assign \$244  = \$242  & \$243 ;
+  assign \$245  = ! wbank_in;
+  assign \$246  = \row_valid$3  & \$245 ;
+  assign \$247  = \row_index$5  == 3'h7;
+  assign \$248  = \$246  & \$247 ;
+  assign \$249  = ! wbank_in;
+  assign \$250  = \row_valid$3  & \$249 ;
+  assign \$251  = \row_index$5  == 3'h7;
+  assign \$252  = \$250  & \$251 ;
+  assign \$253  = ! wbank_in;
+  assign \$254  = \row_valid$3  & \$253 ;
+  assign \$255  = \row_index$5  == 3'h7;
+  assign \$256  = \$254  & \$255 ;
+  assign \$258  = \row_valid$3  & \$257 ;
+  assign \$259  = ! \row_index$5 ;
+  assign \$260  = \$258  & \$259 ;
+  assign \$262  = \row_valid$3  & \$261 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$11  = bank0_row0[15:0];
+          \$521  = bank0_row0[15:0];
       1'h1:
-          \$11  = bank1_row0[15:0];
+          \$521  = bank1_row0[15:0];
     endcase
   end
   always @* begin
@@ -54000,9 +58319,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$12  = bank0_row1[15:0];
+          \$522  = bank0_row1[15:0];
       1'h1:
-          \$12  = bank1_row1[15:0];
+          \$522  = bank1_row1[15:0];
     endcase
   end
   always @* begin
@@ -54010,9 +58329,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$13  = bank0_row2[15:0];
+          \$523  = bank0_row2[15:0];
       1'h1:
-          \$13  = bank1_row2[15:0];
+          \$523  = bank1_row2[15:0];
     endcase
   end
   always @* begin
@@ -54020,9 +58339,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$14  = bank0_row3[15:0];
+          \$524  = bank0_row3[15:0];
       1'h1:
-          \$14  = bank1_row3[15:0];
+          \$524  = bank1_row3[15:0];
     endcase
   end
   always @* begin
@@ -54030,9 +58349,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$15  = bank0_row4[15:0];
+          \$525  = bank0_row4[15:0];
       1'h1:
-          \$15  = bank1_row4[15:0];
+          \$525  = bank1_row4[15:0];
     endcase
   end
   always @* begin
@@ -54040,9 +58359,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$16  = bank0_row5[15:0];
+          \$526  = bank0_row5[15:0];
       1'h1:
-          \$16  = bank1_row5[15:0];
+          \$526  = bank1_row5[15:0];
     endcase
   end
   always @* begin
@@ -54050,9 +58369,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$17  = bank0_row6[15:0];
+          \$527  = bank0_row6[15:0];
       1'h1:
-          \$17  = bank1_row6[15:0];
+          \$527  = bank1_row6[15:0];
     endcase
   end
   always @* begin
@@ -54060,9 +58379,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$18  = bank0_row7[15:0];
+          \$528  = bank0_row7[15:0];
       1'h1:
-          \$18  = bank1_row7[15:0];
+          \$528  = bank1_row7[15:0];
     endcase
   end
   always @* begin
@@ -54070,9 +58389,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$19  = bank0_row0[31:16];
+          \$529  = bank0_row0[31:16];
       1'h1:
-          \$19  = bank1_row0[31:16];
+          \$529  = bank1_row0[31:16];
     endcase
   end
   always @* begin
@@ -54080,9 +58399,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$20  = bank0_row1[31:16];
+          \$530  = bank0_row1[31:16];
       1'h1:
-          \$20  = bank1_row1[31:16];
+          \$530  = bank1_row1[31:16];
     endcase
   end
   always @* begin
@@ -54090,9 +58409,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$21  = bank0_row2[31:16];
+          \$531  = bank0_row2[31:16];
       1'h1:
-          \$21  = bank1_row2[31:16];
+          \$531  = bank1_row2[31:16];
     endcase
   end
   always @* begin
@@ -54100,9 +58419,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$22  = bank0_row3[31:16];
+          \$532  = bank0_row3[31:16];
       1'h1:
-          \$22  = bank1_row3[31:16];
+          \$532  = bank1_row3[31:16];
     endcase
   end
   always @* begin
@@ -54110,9 +58429,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$23  = bank0_row4[31:16];
+          \$533  = bank0_row4[31:16];
       1'h1:
-          \$23  = bank1_row4[31:16];
+          \$533  = bank1_row4[31:16];
     endcase
   end
   always @* begin
@@ -54120,9 +58439,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$24  = bank0_row5[31:16];
+          \$534  = bank0_row5[31:16];
       1'h1:
-          \$24  = bank1_row5[31:16];
+          \$534  = bank1_row5[31:16];
     endcase
   end
   always @* begin
@@ -54130,9 +58449,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$25  = bank0_row6[31:16];
+          \$535  = bank0_row6[31:16];
       1'h1:
-          \$25  = bank1_row6[31:16];
+          \$535  = bank1_row6[31:16];
     endcase
   end
   always @* begin
@@ -54140,9 +58459,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$26  = bank0_row7[31:16];
+          \$536  = bank0_row7[31:16];
       1'h1:
-          \$26  = bank1_row7[31:16];
+          \$536  = bank1_row7[31:16];
     endcase
   end
   always @* begin
@@ -54150,9 +58469,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$27  = bank0_row0[47:32];
+          \$537  = bank0_row0[47:32];
       1'h1:
-          \$27  = bank1_row0[47:32];
+          \$537  = bank1_row0[47:32];
     endcase
   end
   always @* begin
@@ -54160,9 +58479,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$28  = bank0_row1[47:32];
+          \$538  = bank0_row1[47:32];
       1'h1:
-          \$28  = bank1_row1[47:32];
+          \$538  = bank1_row1[47:32];
     endcase
   end
   always @* begin
@@ -54170,9 +58489,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$29  = bank0_row2[47:32];
+          \$539  = bank0_row2[47:32];
       1'h1:
-          \$29  = bank1_row2[47:32];
+          \$539  = bank1_row2[47:32];
     endcase
   end
   always @* begin
@@ -54180,9 +58499,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$30  = bank0_row3[47:32];
+          \$540  = bank0_row3[47:32];
       1'h1:
-          \$30  = bank1_row3[47:32];
+          \$540  = bank1_row3[47:32];
     endcase
   end
   always @* begin
@@ -54190,9 +58509,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$31  = bank0_row4[47:32];
+          \$541  = bank0_row4[47:32];
       1'h1:
-          \$31  = bank1_row4[47:32];
+          \$541  = bank1_row4[47:32];
     endcase
   end
   always @* begin
@@ -54200,9 +58519,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$32  = bank0_row5[47:32];
+          \$542  = bank0_row5[47:32];
       1'h1:
-          \$32  = bank1_row5[47:32];
+          \$542  = bank1_row5[47:32];
     endcase
   end
   always @* begin
@@ -54210,9 +58529,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$33  = bank0_row6[47:32];
+          \$543  = bank0_row6[47:32];
       1'h1:
-          \$33  = bank1_row6[47:32];
+          \$543  = bank1_row6[47:32];
     endcase
   end
   always @* begin
@@ -54220,9 +58539,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$34  = bank0_row7[47:32];
+          \$544  = bank0_row7[47:32];
       1'h1:
-          \$34  = bank1_row7[47:32];
+          \$544  = bank1_row7[47:32];
     endcase
   end
   always @* begin
@@ -54230,9 +58549,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$35  = bank0_row0[63:48];
+          \$545  = bank0_row0[63:48];
       1'h1:
-          \$35  = bank1_row0[63:48];
+          \$545  = bank1_row0[63:48];
     endcase
   end
   always @* begin
@@ -54240,9 +58559,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$36  = bank0_row1[63:48];
+          \$546  = bank0_row1[63:48];
       1'h1:
-          \$36  = bank1_row1[63:48];
+          \$546  = bank1_row1[63:48];
     endcase
   end
   always @* begin
@@ -54250,9 +58569,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$37  = bank0_row2[63:48];
+          \$547  = bank0_row2[63:48];
       1'h1:
-          \$37  = bank1_row2[63:48];
+          \$547  = bank1_row2[63:48];
     endcase
   end
   always @* begin
@@ -54260,9 +58579,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$38  = bank0_row3[63:48];
+          \$548  = bank0_row3[63:48];
       1'h1:
-          \$38  = bank1_row3[63:48];
+          \$548  = bank1_row3[63:48];
     endcase
   end
   always @* begin
@@ -54270,9 +58589,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$39  = bank0_row4[63:48];
+          \$549  = bank0_row4[63:48];
       1'h1:
-          \$39  = bank1_row4[63:48];
+          \$549  = bank1_row4[63:48];
     endcase
   end
   always @* begin
@@ -54280,9 +58599,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$40  = bank0_row5[63:48];
+          \$550  = bank0_row5[63:48];
       1'h1:
-          \$40  = bank1_row5[63:48];
+          \$550  = bank1_row5[63:48];
     endcase
   end
   always @* begin
@@ -54290,9 +58609,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$41  = bank0_row6[63:48];
+          \$551  = bank0_row6[63:48];
       1'h1:
-          \$41  = bank1_row6[63:48];
+          \$551  = bank1_row6[63:48];
     endcase
   end
   always @* begin
@@ -54300,9 +58619,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$42  = bank0_row7[63:48];
+          \$552  = bank0_row7[63:48];
       1'h1:
-          \$42  = bank1_row7[63:48];
+          \$552  = bank1_row7[63:48];
     endcase
   end
   always @* begin
@@ -54310,9 +58629,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$43  = bank0_row0[79:64];
+          \$553  = bank0_row0[79:64];
       1'h1:
-          \$43  = bank1_row0[79:64];
+          \$553  = bank1_row0[79:64];
     endcase
   end
   always @* begin
@@ -54320,9 +58639,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$44  = bank0_row1[79:64];
+          \$554  = bank0_row1[79:64];
       1'h1:
-          \$44  = bank1_row1[79:64];
+          \$554  = bank1_row1[79:64];
     endcase
   end
   always @* begin
@@ -54330,9 +58649,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$45  = bank0_row2[79:64];
+          \$555  = bank0_row2[79:64];
       1'h1:
-          \$45  = bank1_row2[79:64];
+          \$555  = bank1_row2[79:64];
     endcase
   end
   always @* begin
@@ -54340,9 +58659,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$46  = bank0_row3[79:64];
+          \$556  = bank0_row3[79:64];
       1'h1:
-          \$46  = bank1_row3[79:64];
+          \$556  = bank1_row3[79:64];
     endcase
   end
   always @* begin
@@ -54350,9 +58669,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$47  = bank0_row4[79:64];
+          \$557  = bank0_row4[79:64];
       1'h1:
-          \$47  = bank1_row4[79:64];
+          \$557  = bank1_row4[79:64];
     endcase
   end
   always @* begin
@@ -54360,9 +58679,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$48  = bank0_row5[79:64];
+          \$558  = bank0_row5[79:64];
       1'h1:
-          \$48  = bank1_row5[79:64];
+          \$558  = bank1_row5[79:64];
     endcase
   end
   always @* begin
@@ -54370,9 +58689,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$49  = bank0_row6[79:64];
+          \$559  = bank0_row6[79:64];
       1'h1:
-          \$49  = bank1_row6[79:64];
+          \$559  = bank1_row6[79:64];
     endcase
   end
   always @* begin
@@ -54380,9 +58699,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$50  = bank0_row7[79:64];
+          \$560  = bank0_row7[79:64];
       1'h1:
-          \$50  = bank1_row7[79:64];
+          \$560  = bank1_row7[79:64];
     endcase
   end
   always @* begin
@@ -54390,9 +58709,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$51  = bank0_row0[95:80];
+          \$561  = bank0_row0[95:80];
       1'h1:
-          \$51  = bank1_row0[95:80];
+          \$561  = bank1_row0[95:80];
     endcase
   end
   always @* begin
@@ -54400,9 +58719,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$52  = bank0_row1[95:80];
+          \$562  = bank0_row1[95:80];
       1'h1:
-          \$52  = bank1_row1[95:80];
+          \$562  = bank1_row1[95:80];
     endcase
   end
   always @* begin
@@ -54410,9 +58729,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$53  = bank0_row2[95:80];
+          \$563  = bank0_row2[95:80];
       1'h1:
-          \$53  = bank1_row2[95:80];
+          \$563  = bank1_row2[95:80];
     endcase
   end
   always @* begin
@@ -54420,9 +58739,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$54  = bank0_row3[95:80];
+          \$564  = bank0_row3[95:80];
       1'h1:
-          \$54  = bank1_row3[95:80];
+          \$564  = bank1_row3[95:80];
     endcase
   end
   always @* begin
@@ -54430,9 +58749,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$55  = bank0_row4[95:80];
+          \$565  = bank0_row4[95:80];
       1'h1:
-          \$55  = bank1_row4[95:80];
+          \$565  = bank1_row4[95:80];
     endcase
   end
   always @* begin
@@ -54440,9 +58759,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$56  = bank0_row5[95:80];
+          \$566  = bank0_row5[95:80];
       1'h1:
-          \$56  = bank1_row5[95:80];
+          \$566  = bank1_row5[95:80];
     endcase
   end
   always @* begin
@@ -54450,9 +58769,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$57  = bank0_row6[95:80];
+          \$567  = bank0_row6[95:80];
       1'h1:
-          \$57  = bank1_row6[95:80];
+          \$567  = bank1_row6[95:80];
     endcase
   end
   always @* begin
@@ -54460,9 +58779,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$58  = bank0_row7[95:80];
+          \$568  = bank0_row7[95:80];
       1'h1:
-          \$58  = bank1_row7[95:80];
+          \$568  = bank1_row7[95:80];
     endcase
   end
   always @* begin
@@ -54470,9 +58789,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$59  = bank0_row0[111:96];
+          \$569  = bank0_row0[111:96];
       1'h1:
-          \$59  = bank1_row0[111:96];
+          \$569  = bank1_row0[111:96];
     endcase
   end
   always @* begin
@@ -54480,9 +58799,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$60  = bank0_row1[111:96];
+          \$570  = bank0_row1[111:96];
       1'h1:
-          \$60  = bank1_row1[111:96];
+          \$570  = bank1_row1[111:96];
     endcase
   end
   always @* begin
@@ -54490,9 +58809,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$61  = bank0_row2[111:96];
+          \$571  = bank0_row2[111:96];
       1'h1:
-          \$61  = bank1_row2[111:96];
+          \$571  = bank1_row2[111:96];
     endcase
   end
   always @* begin
@@ -54500,9 +58819,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$62  = bank0_row3[111:96];
+          \$572  = bank0_row3[111:96];
       1'h1:
-          \$62  = bank1_row3[111:96];
+          \$572  = bank1_row3[111:96];
     endcase
   end
   always @* begin
@@ -54510,9 +58829,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$63  = bank0_row4[111:96];
+          \$573  = bank0_row4[111:96];
       1'h1:
-          \$63  = bank1_row4[111:96];
+          \$573  = bank1_row4[111:96];
     endcase
   end
   always @* begin
@@ -54520,9 +58839,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$64  = bank0_row5[111:96];
+          \$574  = bank0_row5[111:96];
       1'h1:
-          \$64  = bank1_row5[111:96];
+          \$574  = bank1_row5[111:96];
     endcase
   end
   always @* begin
@@ -54530,9 +58849,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$65  = bank0_row6[111:96];
+          \$575  = bank0_row6[111:96];
       1'h1:
-          \$65  = bank1_row6[111:96];
+          \$575  = bank1_row6[111:96];
     endcase
   end
   always @* begin
@@ -54540,9 +58859,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$66  = bank0_row7[111:96];
+          \$576  = bank0_row7[111:96];
       1'h1:
-          \$66  = bank1_row7[111:96];
+          \$576  = bank1_row7[111:96];
     endcase
   end
   always @* begin
@@ -54550,9 +58869,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$67  = bank0_row0[127:112];
+          \$577  = bank0_row0[127:112];
       1'h1:
-          \$67  = bank1_row0[127:112];
+          \$577  = bank1_row0[127:112];
     endcase
   end
   always @* begin
@@ -54560,9 +58879,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$68  = bank0_row1[127:112];
+          \$578  = bank0_row1[127:112];
       1'h1:
-          \$68  = bank1_row1[127:112];
+          \$578  = bank1_row1[127:112];
     endcase
   end
   always @* begin
@@ -54570,9 +58889,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$69  = bank0_row2[127:112];
+          \$579  = bank0_row2[127:112];
       1'h1:
-          \$69  = bank1_row2[127:112];
+          \$579  = bank1_row2[127:112];
     endcase
   end
   always @* begin
@@ -54580,9 +58899,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$70  = bank0_row3[127:112];
+          \$580  = bank0_row3[127:112];
       1'h1:
-          \$70  = bank1_row3[127:112];
+          \$580  = bank1_row3[127:112];
     endcase
   end
   always @* begin
@@ -54590,9 +58909,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$71  = bank0_row4[127:112];
+          \$581  = bank0_row4[127:112];
       1'h1:
-          \$71  = bank1_row4[127:112];
+          \$581  = bank1_row4[127:112];
     endcase
   end
   always @* begin
@@ -54600,9 +58919,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$72  = bank0_row5[127:112];
+          \$582  = bank0_row5[127:112];
       1'h1:
-          \$72  = bank1_row5[127:112];
+          \$582  = bank1_row5[127:112];
     endcase
   end
   always @* begin
@@ -54610,9 +58929,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$73  = bank0_row6[127:112];
+          \$583  = bank0_row6[127:112];
       1'h1:
-          \$73  = bank1_row6[127:112];
+          \$583  = bank1_row6[127:112];
     endcase
   end
   always @* begin
@@ -54620,9 +58939,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$74  = bank0_row7[127:112];
+          \$584  = bank0_row7[127:112];
       1'h1:
-          \$74  = bank1_row7[127:112];
+          \$584  = bank1_row7[127:112];
     endcase
   end
   always @* begin
@@ -54630,431 +58949,1564 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (col[2:0])
       3'h0:
-          col_data = { \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11  };
+          col_data = { \$528 , \$527 , \$526 , \$525 , \$524 , \$523 , \$522 , \$521  };
       3'h1:
-          col_data = { \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19  };
+          col_data = { \$536 , \$535 , \$534 , \$533 , \$532 , \$531 , \$530 , \$529  };
       3'h2:
-          col_data = { \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27  };
+          col_data = { \$544 , \$543 , \$542 , \$541 , \$540 , \$539 , \$538 , \$537  };
       3'h3:
-          col_data = { \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35  };
+          col_data = { \$552 , \$551 , \$550 , \$549 , \$548 , \$547 , \$546 , \$545  };
       3'h4:
-          col_data = { \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43  };
+          col_data = { \$560 , \$559 , \$558 , \$557 , \$556 , \$555 , \$554 , \$553  };
       3'h5:
-          col_data = { \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
+          col_data = { \$568 , \$567 , \$566 , \$565 , \$564 , \$563 , \$562 , \$561  };
       3'h6:
-          col_data = { \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59  };
+          col_data = { \$576 , \$575 , \$574 , \$573 , \$572 , \$571 , \$570 , \$569  };
       3'h7:
-          col_data = { \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67  };
+          col_data = { \$584 , \$583 , \$582 , \$581 , \$580 , \$579 , \$578 , \$577  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$75  = \row_valid$3 ;
+    \$585  = \row_valid$3 ;
     if (rst) begin
-      \$75  = 1'h0;
+      \$585  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$76  = \row_index$5 ;
+    \$586  = \row_index$5 ;
     if (rst) begin
-      \$76  = 3'h0;
+      \$586  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$77  = { \port$10658$0 , \port$10357$0 , \port$10056$0 , \port$9755$0 , \port$9454$0 , \port$9153$0 , \port$8852$0 , \port$8551$0  };
+    \$587  = { \port$12166$0 , \port$11865$0 , \port$11564$0 , \port$11263$0 , \port$10962$0 , \port$10661$0 , \port$10360$0 , \port$10059$0  };
     if (rst) begin
-      \$77  = 128'h00000000000000000000000000000000;
+      \$587  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$78  = \row_base$9 ;
+    \$588  = \row_base$9 ;
     if (rst) begin
-      \$78  = 16'h0000;
+      \$588  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$79  = bank0_row0;
-    if (\$2 ) begin
-      casez (row_index)
-        3'h0:
-            \$79  = row_data;
-      endcase
-    end
+    \$589  = \$4 ;
     if (rst) begin
-      \$79  = 128'h00000000000000000000000000000000;
+      \$589  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$80  = bank0_row1;
-    if (\$2 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            \$80  = row_data;
-      endcase
+    \$590  = bank0_row0;
+    if (we0_row0_lane0) begin
+      \$590 [15:0] = row_data[15:0];
+    end
+    if (we0_row0_lane1) begin
+      \$590 [31:16] = row_data[31:16];
+    end
+    if (we0_row0_lane2) begin
+      \$590 [47:32] = row_data[47:32];
+    end
+    if (we0_row0_lane3) begin
+      \$590 [63:48] = row_data[63:48];
+    end
+    if (we0_row0_lane4) begin
+      \$590 [79:64] = row_data[79:64];
+    end
+    if (we0_row0_lane5) begin
+      \$590 [95:80] = row_data[95:80];
+    end
+    if (we0_row0_lane6) begin
+      \$590 [111:96] = row_data[111:96];
+    end
+    if (we0_row0_lane7) begin
+      \$590 [127:112] = row_data[127:112];
     end
     if (rst) begin
-      \$80  = 128'h00000000000000000000000000000000;
+      \$590  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$81  = bank0_row2;
-    if (\$2 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            \$81  = row_data;
-      endcase
-    end
+    \$591  = \$8 ;
     if (rst) begin
-      \$81  = 128'h00000000000000000000000000000000;
+      \$591  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$82  = bank0_row3;
-    if (\$2 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            \$82  = row_data;
-      endcase
-    end
+    \$592  = \$12 ;
     if (rst) begin
-      \$82  = 128'h00000000000000000000000000000000;
+      \$592  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$83  = bank0_row4;
-    if (\$2 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            \$83  = row_data;
-      endcase
-    end
+    \$593  = \$16 ;
     if (rst) begin
-      \$83  = 128'h00000000000000000000000000000000;
+      \$593  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$84  = bank0_row5;
-    if (\$2 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            /* empty */;
-        3'h5:
-            \$84  = row_data;
-      endcase
-    end
+    \$594  = \$20 ;
     if (rst) begin
-      \$84  = 128'h00000000000000000000000000000000;
+      \$594  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$85  = bank0_row6;
-    if (\$2 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            /* empty */;
-        3'h5:
-            /* empty */;
-        3'h6:
-            \$85  = row_data;
-      endcase
-    end
+    \$595  = \$24 ;
     if (rst) begin
-      \$85  = 128'h00000000000000000000000000000000;
+      \$595  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$86  = bank0_row7;
-    if (\$2 ) begin
-      (* full_case = 32'd1 *)
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            /* empty */;
-        3'h5:
-            /* empty */;
-        3'h6:
-            /* empty */;
-        3'h7:
-            \$86  = row_data;
-      endcase
-    end
+    \$596  = \$28 ;
     if (rst) begin
-      \$86  = 128'h00000000000000000000000000000000;
+      \$596  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$87  = bank1_row0;
-    if (\$4 ) begin
-      casez (row_index)
-        3'h0:
-            \$87  = row_data;
-      endcase
-    end
+    \$597  = \$32 ;
     if (rst) begin
-      \$87  = 128'h00000000000000000000000000000000;
+      \$597  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$88  = bank1_row1;
-    if (\$4 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            \$88  = row_data;
-      endcase
-    end
+    \$598  = \$36 ;
     if (rst) begin
-      \$88  = 128'h00000000000000000000000000000000;
+      \$598  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$89  = bank1_row2;
-    if (\$4 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            \$89  = row_data;
-      endcase
+    \$599  = bank0_row1;
+    if (we0_row1_lane0) begin
+      \$599 [15:0] = row_data[15:0];
+    end
+    if (we0_row1_lane1) begin
+      \$599 [31:16] = row_data[31:16];
+    end
+    if (we0_row1_lane2) begin
+      \$599 [47:32] = row_data[47:32];
+    end
+    if (we0_row1_lane3) begin
+      \$599 [63:48] = row_data[63:48];
+    end
+    if (we0_row1_lane4) begin
+      \$599 [79:64] = row_data[79:64];
+    end
+    if (we0_row1_lane5) begin
+      \$599 [95:80] = row_data[95:80];
+    end
+    if (we0_row1_lane6) begin
+      \$599 [111:96] = row_data[111:96];
+    end
+    if (we0_row1_lane7) begin
+      \$599 [127:112] = row_data[127:112];
     end
     if (rst) begin
-      \$89  = 128'h00000000000000000000000000000000;
+      \$599  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$90  = bank1_row3;
-    if (\$4 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            \$90  = row_data;
-      endcase
-    end
+    \$600  = \$40 ;
     if (rst) begin
-      \$90  = 128'h00000000000000000000000000000000;
+      \$600  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$91  = bank1_row4;
-    if (\$4 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            \$91  = row_data;
-      endcase
-    end
+    \$601  = \$44 ;
     if (rst) begin
-      \$91  = 128'h00000000000000000000000000000000;
+      \$601  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$92  = bank1_row5;
-    if (\$4 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            /* empty */;
-        3'h5:
-            \$92  = row_data;
-      endcase
-    end
+    \$602  = \$48 ;
     if (rst) begin
-      \$92  = 128'h00000000000000000000000000000000;
+      \$602  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$93  = bank1_row6;
-    if (\$4 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            /* empty */;
-        3'h5:
-            /* empty */;
-        3'h6:
-            \$93  = row_data;
-      endcase
-    end
+    \$603  = \$52 ;
     if (rst) begin
-      \$93  = 128'h00000000000000000000000000000000;
+      \$603  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$94  = bank1_row7;
-    if (\$4 ) begin
-      (* full_case = 32'd1 *)
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            /* empty */;
-        3'h5:
-            /* empty */;
-        3'h6:
-            /* empty */;
-        3'h7:
-            \$94  = row_data;
-      endcase
-    end
+    \$604  = \$56 ;
     if (rst) begin
-      \$94  = 128'h00000000000000000000000000000000;
+      \$604  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$95  = wbank;
-    if (\$6 ) begin
-      \$95  = \$7 ;
-    end
+    \$605  = \$60 ;
     if (rst) begin
-      \$95  = 1'h0;
+      \$605  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$96  = obank;
-    if (\$6 ) begin
-      \$96  = wbank;
-    end
+    \$606  = \$64 ;
     if (rst) begin
-      \$96  = 1'h0;
+      \$606  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$97  = active;
-    if (\$6 ) begin
-      \$97  = 1'h1;
+    \$607  = \$68 ;
+    if (rst) begin
+      \$607  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$608  = bank0_row2;
+    if (we0_row2_lane0) begin
+      \$608 [15:0] = row_data[15:0];
+    end
+    if (we0_row2_lane1) begin
+      \$608 [31:16] = row_data[31:16];
+    end
+    if (we0_row2_lane2) begin
+      \$608 [47:32] = row_data[47:32];
+    end
+    if (we0_row2_lane3) begin
+      \$608 [63:48] = row_data[63:48];
+    end
+    if (we0_row2_lane4) begin
+      \$608 [79:64] = row_data[79:64];
+    end
+    if (we0_row2_lane5) begin
+      \$608 [95:80] = row_data[95:80];
+    end
+    if (we0_row2_lane6) begin
+      \$608 [111:96] = row_data[111:96];
+    end
+    if (we0_row2_lane7) begin
+      \$608 [127:112] = row_data[127:112];
+    end
+    if (rst) begin
+      \$608  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$609  = \$72 ;
+    if (rst) begin
+      \$609  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$610  = \$76 ;
+    if (rst) begin
+      \$610  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$611  = \$80 ;
+    if (rst) begin
+      \$611  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$612  = \$84 ;
+    if (rst) begin
+      \$612  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$613  = \$88 ;
+    if (rst) begin
+      \$613  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$614  = \$92 ;
+    if (rst) begin
+      \$614  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$615  = \$96 ;
+    if (rst) begin
+      \$615  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$616  = \$100 ;
+    if (rst) begin
+      \$616  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$617  = bank0_row3;
+    if (we0_row3_lane0) begin
+      \$617 [15:0] = row_data[15:0];
+    end
+    if (we0_row3_lane1) begin
+      \$617 [31:16] = row_data[31:16];
+    end
+    if (we0_row3_lane2) begin
+      \$617 [47:32] = row_data[47:32];
+    end
+    if (we0_row3_lane3) begin
+      \$617 [63:48] = row_data[63:48];
+    end
+    if (we0_row3_lane4) begin
+      \$617 [79:64] = row_data[79:64];
+    end
+    if (we0_row3_lane5) begin
+      \$617 [95:80] = row_data[95:80];
+    end
+    if (we0_row3_lane6) begin
+      \$617 [111:96] = row_data[111:96];
+    end
+    if (we0_row3_lane7) begin
+      \$617 [127:112] = row_data[127:112];
+    end
+    if (rst) begin
+      \$617  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$618  = \$104 ;
+    if (rst) begin
+      \$618  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$619  = \$108 ;
+    if (rst) begin
+      \$619  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$620  = \$112 ;
+    if (rst) begin
+      \$620  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$621  = \$116 ;
+    if (rst) begin
+      \$621  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$622  = \$120 ;
+    if (rst) begin
+      \$622  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$623  = \$124 ;
+    if (rst) begin
+      \$623  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$624  = \$128 ;
+    if (rst) begin
+      \$624  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$625  = \$132 ;
+    if (rst) begin
+      \$625  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$626  = bank0_row4;
+    if (we0_row4_lane0) begin
+      \$626 [15:0] = row_data[15:0];
+    end
+    if (we0_row4_lane1) begin
+      \$626 [31:16] = row_data[31:16];
+    end
+    if (we0_row4_lane2) begin
+      \$626 [47:32] = row_data[47:32];
+    end
+    if (we0_row4_lane3) begin
+      \$626 [63:48] = row_data[63:48];
+    end
+    if (we0_row4_lane4) begin
+      \$626 [79:64] = row_data[79:64];
+    end
+    if (we0_row4_lane5) begin
+      \$626 [95:80] = row_data[95:80];
+    end
+    if (we0_row4_lane6) begin
+      \$626 [111:96] = row_data[111:96];
+    end
+    if (we0_row4_lane7) begin
+      \$626 [127:112] = row_data[127:112];
+    end
+    if (rst) begin
+      \$626  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$627  = \$136 ;
+    if (rst) begin
+      \$627  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$628  = \$140 ;
+    if (rst) begin
+      \$628  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$629  = \$144 ;
+    if (rst) begin
+      \$629  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$630  = \$148 ;
+    if (rst) begin
+      \$630  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$631  = \$152 ;
+    if (rst) begin
+      \$631  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$632  = \$156 ;
+    if (rst) begin
+      \$632  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$633  = \$160 ;
+    if (rst) begin
+      \$633  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$634  = \$164 ;
+    if (rst) begin
+      \$634  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$635  = bank0_row5;
+    if (we0_row5_lane0) begin
+      \$635 [15:0] = row_data[15:0];
+    end
+    if (we0_row5_lane1) begin
+      \$635 [31:16] = row_data[31:16];
+    end
+    if (we0_row5_lane2) begin
+      \$635 [47:32] = row_data[47:32];
+    end
+    if (we0_row5_lane3) begin
+      \$635 [63:48] = row_data[63:48];
+    end
+    if (we0_row5_lane4) begin
+      \$635 [79:64] = row_data[79:64];
+    end
+    if (we0_row5_lane5) begin
+      \$635 [95:80] = row_data[95:80];
+    end
+    if (we0_row5_lane6) begin
+      \$635 [111:96] = row_data[111:96];
+    end
+    if (we0_row5_lane7) begin
+      \$635 [127:112] = row_data[127:112];
+    end
+    if (rst) begin
+      \$635  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$636  = \$168 ;
+    if (rst) begin
+      \$636  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$637  = \$172 ;
+    if (rst) begin
+      \$637  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$638  = \$176 ;
+    if (rst) begin
+      \$638  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$639  = \$180 ;
+    if (rst) begin
+      \$639  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$640  = \$184 ;
+    if (rst) begin
+      \$640  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$641  = \$188 ;
+    if (rst) begin
+      \$641  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$642  = \$192 ;
+    if (rst) begin
+      \$642  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$643  = \$196 ;
+    if (rst) begin
+      \$643  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$644  = bank0_row6;
+    if (we0_row6_lane0) begin
+      \$644 [15:0] = row_data[15:0];
+    end
+    if (we0_row6_lane1) begin
+      \$644 [31:16] = row_data[31:16];
+    end
+    if (we0_row6_lane2) begin
+      \$644 [47:32] = row_data[47:32];
+    end
+    if (we0_row6_lane3) begin
+      \$644 [63:48] = row_data[63:48];
+    end
+    if (we0_row6_lane4) begin
+      \$644 [79:64] = row_data[79:64];
+    end
+    if (we0_row6_lane5) begin
+      \$644 [95:80] = row_data[95:80];
+    end
+    if (we0_row6_lane6) begin
+      \$644 [111:96] = row_data[111:96];
+    end
+    if (we0_row6_lane7) begin
+      \$644 [127:112] = row_data[127:112];
+    end
+    if (rst) begin
+      \$644  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$645  = \$200 ;
+    if (rst) begin
+      \$645  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$646  = \$204 ;
+    if (rst) begin
+      \$646  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$647  = \$208 ;
+    if (rst) begin
+      \$647  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$648  = \$212 ;
+    if (rst) begin
+      \$648  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$649  = \$216 ;
+    if (rst) begin
+      \$649  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$650  = \$220 ;
+    if (rst) begin
+      \$650  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$651  = \$224 ;
+    if (rst) begin
+      \$651  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$652  = \$228 ;
+    if (rst) begin
+      \$652  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$653  = bank0_row7;
+    if (we0_row7_lane0) begin
+      \$653 [15:0] = row_data[15:0];
+    end
+    if (we0_row7_lane1) begin
+      \$653 [31:16] = row_data[31:16];
+    end
+    if (we0_row7_lane2) begin
+      \$653 [47:32] = row_data[47:32];
+    end
+    if (we0_row7_lane3) begin
+      \$653 [63:48] = row_data[63:48];
+    end
+    if (we0_row7_lane4) begin
+      \$653 [79:64] = row_data[79:64];
+    end
+    if (we0_row7_lane5) begin
+      \$653 [95:80] = row_data[95:80];
+    end
+    if (we0_row7_lane6) begin
+      \$653 [111:96] = row_data[111:96];
+    end
+    if (we0_row7_lane7) begin
+      \$653 [127:112] = row_data[127:112];
+    end
+    if (rst) begin
+      \$653  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$654  = \$232 ;
+    if (rst) begin
+      \$654  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$655  = \$236 ;
+    if (rst) begin
+      \$655  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$656  = \$240 ;
+    if (rst) begin
+      \$656  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$657  = \$244 ;
+    if (rst) begin
+      \$657  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$658  = \$248 ;
+    if (rst) begin
+      \$658  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$659  = \$252 ;
+    if (rst) begin
+      \$659  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$660  = \$256 ;
+    if (rst) begin
+      \$660  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$661  = \$260 ;
+    if (rst) begin
+      \$661  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$662  = bank1_row0;
+    if (we1_row0_lane0) begin
+      \$662 [15:0] = row_data[15:0];
+    end
+    if (we1_row0_lane1) begin
+      \$662 [31:16] = row_data[31:16];
+    end
+    if (we1_row0_lane2) begin
+      \$662 [47:32] = row_data[47:32];
+    end
+    if (we1_row0_lane3) begin
+      \$662 [63:48] = row_data[63:48];
+    end
+    if (we1_row0_lane4) begin
+      \$662 [79:64] = row_data[79:64];
+    end
+    if (we1_row0_lane5) begin
+      \$662 [95:80] = row_data[95:80];
+    end
+    if (we1_row0_lane6) begin
+      \$662 [111:96] = row_data[111:96];
+    end
+    if (we1_row0_lane7) begin
+      \$662 [127:112] = row_data[127:112];
+    end
+    if (rst) begin
+      \$662  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$663  = \$264 ;
+    if (rst) begin
+      \$663  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$664  = \$268 ;
+    if (rst) begin
+      \$664  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$665  = \$272 ;
+    if (rst) begin
+      \$665  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$666  = \$276 ;
+    if (rst) begin
+      \$666  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$667  = \$280 ;
+    if (rst) begin
+      \$667  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$668  = \$284 ;
+    if (rst) begin
+      \$668  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$669  = \$288 ;
+    if (rst) begin
+      \$669  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$670  = \$292 ;
+    if (rst) begin
+      \$670  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$671  = bank1_row1;
+    if (we1_row1_lane0) begin
+      \$671 [15:0] = row_data[15:0];
+    end
+    if (we1_row1_lane1) begin
+      \$671 [31:16] = row_data[31:16];
+    end
+    if (we1_row1_lane2) begin
+      \$671 [47:32] = row_data[47:32];
+    end
+    if (we1_row1_lane3) begin
+      \$671 [63:48] = row_data[63:48];
+    end
+    if (we1_row1_lane4) begin
+      \$671 [79:64] = row_data[79:64];
+    end
+    if (we1_row1_lane5) begin
+      \$671 [95:80] = row_data[95:80];
+    end
+    if (we1_row1_lane6) begin
+      \$671 [111:96] = row_data[111:96];
+    end
+    if (we1_row1_lane7) begin
+      \$671 [127:112] = row_data[127:112];
+    end
+    if (rst) begin
+      \$671  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$672  = \$296 ;
+    if (rst) begin
+      \$672  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$673  = \$300 ;
+    if (rst) begin
+      \$673  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$674  = \$304 ;
+    if (rst) begin
+      \$674  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$675  = \$308 ;
+    if (rst) begin
+      \$675  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$676  = \$312 ;
+    if (rst) begin
+      \$676  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$677  = \$316 ;
+    if (rst) begin
+      \$677  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$678  = \$320 ;
+    if (rst) begin
+      \$678  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$679  = \$324 ;
+    if (rst) begin
+      \$679  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$680  = bank1_row2;
+    if (we1_row2_lane0) begin
+      \$680 [15:0] = row_data[15:0];
+    end
+    if (we1_row2_lane1) begin
+      \$680 [31:16] = row_data[31:16];
+    end
+    if (we1_row2_lane2) begin
+      \$680 [47:32] = row_data[47:32];
+    end
+    if (we1_row2_lane3) begin
+      \$680 [63:48] = row_data[63:48];
+    end
+    if (we1_row2_lane4) begin
+      \$680 [79:64] = row_data[79:64];
+    end
+    if (we1_row2_lane5) begin
+      \$680 [95:80] = row_data[95:80];
+    end
+    if (we1_row2_lane6) begin
+      \$680 [111:96] = row_data[111:96];
+    end
+    if (we1_row2_lane7) begin
+      \$680 [127:112] = row_data[127:112];
+    end
+    if (rst) begin
+      \$680  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$681  = \$328 ;
+    if (rst) begin
+      \$681  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$682  = \$332 ;
+    if (rst) begin
+      \$682  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$683  = \$336 ;
+    if (rst) begin
+      \$683  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$684  = \$340 ;
+    if (rst) begin
+      \$684  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$685  = \$344 ;
+    if (rst) begin
+      \$685  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$686  = \$348 ;
+    if (rst) begin
+      \$686  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$687  = \$352 ;
+    if (rst) begin
+      \$687  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$688  = \$356 ;
+    if (rst) begin
+      \$688  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$689  = bank1_row3;
+    if (we1_row3_lane0) begin
+      \$689 [15:0] = row_data[15:0];
+    end
+    if (we1_row3_lane1) begin
+      \$689 [31:16] = row_data[31:16];
+    end
+    if (we1_row3_lane2) begin
+      \$689 [47:32] = row_data[47:32];
+    end
+    if (we1_row3_lane3) begin
+      \$689 [63:48] = row_data[63:48];
+    end
+    if (we1_row3_lane4) begin
+      \$689 [79:64] = row_data[79:64];
+    end
+    if (we1_row3_lane5) begin
+      \$689 [95:80] = row_data[95:80];
+    end
+    if (we1_row3_lane6) begin
+      \$689 [111:96] = row_data[111:96];
+    end
+    if (we1_row3_lane7) begin
+      \$689 [127:112] = row_data[127:112];
+    end
+    if (rst) begin
+      \$689  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$690  = \$360 ;
+    if (rst) begin
+      \$690  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$691  = \$364 ;
+    if (rst) begin
+      \$691  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$692  = \$368 ;
+    if (rst) begin
+      \$692  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$693  = \$372 ;
+    if (rst) begin
+      \$693  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$694  = \$376 ;
+    if (rst) begin
+      \$694  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$695  = \$380 ;
+    if (rst) begin
+      \$695  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$696  = \$384 ;
+    if (rst) begin
+      \$696  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$697  = \$388 ;
+    if (rst) begin
+      \$697  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$698  = bank1_row4;
+    if (we1_row4_lane0) begin
+      \$698 [15:0] = row_data[15:0];
+    end
+    if (we1_row4_lane1) begin
+      \$698 [31:16] = row_data[31:16];
+    end
+    if (we1_row4_lane2) begin
+      \$698 [47:32] = row_data[47:32];
+    end
+    if (we1_row4_lane3) begin
+      \$698 [63:48] = row_data[63:48];
+    end
+    if (we1_row4_lane4) begin
+      \$698 [79:64] = row_data[79:64];
+    end
+    if (we1_row4_lane5) begin
+      \$698 [95:80] = row_data[95:80];
+    end
+    if (we1_row4_lane6) begin
+      \$698 [111:96] = row_data[111:96];
+    end
+    if (we1_row4_lane7) begin
+      \$698 [127:112] = row_data[127:112];
+    end
+    if (rst) begin
+      \$698  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$699  = \$392 ;
+    if (rst) begin
+      \$699  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$700  = \$396 ;
+    if (rst) begin
+      \$700  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$701  = \$400 ;
+    if (rst) begin
+      \$701  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$702  = \$404 ;
+    if (rst) begin
+      \$702  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$703  = \$408 ;
+    if (rst) begin
+      \$703  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$704  = \$412 ;
+    if (rst) begin
+      \$704  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$705  = \$416 ;
+    if (rst) begin
+      \$705  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$706  = \$420 ;
+    if (rst) begin
+      \$706  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$707  = bank1_row5;
+    if (we1_row5_lane0) begin
+      \$707 [15:0] = row_data[15:0];
+    end
+    if (we1_row5_lane1) begin
+      \$707 [31:16] = row_data[31:16];
+    end
+    if (we1_row5_lane2) begin
+      \$707 [47:32] = row_data[47:32];
+    end
+    if (we1_row5_lane3) begin
+      \$707 [63:48] = row_data[63:48];
+    end
+    if (we1_row5_lane4) begin
+      \$707 [79:64] = row_data[79:64];
+    end
+    if (we1_row5_lane5) begin
+      \$707 [95:80] = row_data[95:80];
+    end
+    if (we1_row5_lane6) begin
+      \$707 [111:96] = row_data[111:96];
+    end
+    if (we1_row5_lane7) begin
+      \$707 [127:112] = row_data[127:112];
+    end
+    if (rst) begin
+      \$707  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$708  = \$424 ;
+    if (rst) begin
+      \$708  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$709  = \$428 ;
+    if (rst) begin
+      \$709  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$710  = \$432 ;
+    if (rst) begin
+      \$710  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$711  = \$436 ;
+    if (rst) begin
+      \$711  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$712  = \$440 ;
+    if (rst) begin
+      \$712  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$713  = \$444 ;
+    if (rst) begin
+      \$713  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$714  = \$448 ;
+    if (rst) begin
+      \$714  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$715  = \$452 ;
+    if (rst) begin
+      \$715  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$716  = bank1_row6;
+    if (we1_row6_lane0) begin
+      \$716 [15:0] = row_data[15:0];
+    end
+    if (we1_row6_lane1) begin
+      \$716 [31:16] = row_data[31:16];
+    end
+    if (we1_row6_lane2) begin
+      \$716 [47:32] = row_data[47:32];
+    end
+    if (we1_row6_lane3) begin
+      \$716 [63:48] = row_data[63:48];
+    end
+    if (we1_row6_lane4) begin
+      \$716 [79:64] = row_data[79:64];
+    end
+    if (we1_row6_lane5) begin
+      \$716 [95:80] = row_data[95:80];
+    end
+    if (we1_row6_lane6) begin
+      \$716 [111:96] = row_data[111:96];
+    end
+    if (we1_row6_lane7) begin
+      \$716 [127:112] = row_data[127:112];
+    end
+    if (rst) begin
+      \$716  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$717  = \$456 ;
+    if (rst) begin
+      \$717  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$718  = \$460 ;
+    if (rst) begin
+      \$718  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$719  = \$464 ;
+    if (rst) begin
+      \$719  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$720  = \$468 ;
+    if (rst) begin
+      \$720  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$721  = \$472 ;
+    if (rst) begin
+      \$721  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$722  = \$476 ;
+    if (rst) begin
+      \$722  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$723  = \$480 ;
+    if (rst) begin
+      \$723  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$724  = \$484 ;
+    if (rst) begin
+      \$724  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$725  = bank1_row7;
+    if (we1_row7_lane0) begin
+      \$725 [15:0] = row_data[15:0];
+    end
+    if (we1_row7_lane1) begin
+      \$725 [31:16] = row_data[31:16];
+    end
+    if (we1_row7_lane2) begin
+      \$725 [47:32] = row_data[47:32];
+    end
+    if (we1_row7_lane3) begin
+      \$725 [63:48] = row_data[63:48];
+    end
+    if (we1_row7_lane4) begin
+      \$725 [79:64] = row_data[79:64];
+    end
+    if (we1_row7_lane5) begin
+      \$725 [95:80] = row_data[95:80];
+    end
+    if (we1_row7_lane6) begin
+      \$725 [111:96] = row_data[111:96];
+    end
+    if (we1_row7_lane7) begin
+      \$725 [127:112] = row_data[127:112];
+    end
+    if (rst) begin
+      \$725  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$726  = \$488 ;
+    if (rst) begin
+      \$726  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$727  = \$492 ;
+    if (rst) begin
+      \$727  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$728  = \$496 ;
+    if (rst) begin
+      \$728  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$729  = \$500 ;
+    if (rst) begin
+      \$729  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$730  = \$504 ;
+    if (rst) begin
+      \$730  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$731  = \$508 ;
+    if (rst) begin
+      \$731  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$732  = \$512 ;
+    if (rst) begin
+      \$732  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$733  = wbank;
+    if (\$514 ) begin
+      \$733  = \$515 ;
+    end
+    if (rst) begin
+      \$733  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$734  = obank;
+    if (\$514 ) begin
+      \$734  = wbank;
+    end
+    if (rst) begin
+      \$734  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$735  = active;
+    if (\$514 ) begin
+      \$735  = 1'h1;
     end else if (active) begin
-      if (\$9 ) begin
-        \$97  = 1'h0;
+      if (\$517 ) begin
+        \$735  = 1'h0;
       end
     end
     if (rst) begin
-      \$97  = 1'h0;
+      \$735  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$98  = col;
-    if (\$6 ) begin
-      \$98  = 4'h0;
+    \$736  = col;
+    if (\$514 ) begin
+      \$736  = 4'h0;
     end else if (active) begin
-      \$98  = \$8 [3:0];
+      \$736  = \$516 [3:0];
     end
     if (rst) begin
-      \$98  = 4'h0;
+      \$736  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$99  = base;
-    if (\$6 ) begin
-      \$99  = row_base;
+    \$737  = base;
+    if (\$514 ) begin
+      \$737  = row_base;
     end
     if (rst) begin
-      \$99  = 16'h0000;
+      \$737  = 16'h0000;
     end
   end
-  assign \row_data$7  = { \port$10658$0 , \port$10357$0 , \port$10056$0 , \port$9755$0 , \port$9454$0 , \port$9153$0 , \port$8852$0 , \port$8551$0  };
+  assign \row_data$7  = { \port$12166$0 , \port$11865$0 , \port$11564$0 , \port$11263$0 , \port$10962$0 , \port$10661$0 , \port$10360$0 , \port$10059$0  };
   assign col_valid = active;
-  assign col_addr = \$10 [15:0];
-  assign \$3  = wbank;
+  assign col_addr = \$520 [15:0];
+  assign \$257  = wbank_in;
+  assign \$261  = wbank_in;
+  assign \$265  = wbank_in;
+  assign \$269  = wbank_in;
+  assign \$273  = wbank_in;
+  assign \$277  = wbank_in;
+  assign \$281  = wbank_in;
+  assign \$285  = wbank_in;
+  assign \$289  = wbank_in;
+  assign \$293  = wbank_in;
+  assign \$297  = wbank_in;
+  assign \$301  = wbank_in;
+  assign \$305  = wbank_in;
+  assign \$309  = wbank_in;
+  assign \$313  = wbank_in;
+  assign \$317  = wbank_in;
+  assign \$321  = wbank_in;
+  assign \$325  = wbank_in;
+  assign \$329  = wbank_in;
+  assign \$333  = wbank_in;
+  assign \$337  = wbank_in;
+  assign \$341  = wbank_in;
+  assign \$345  = wbank_in;
+  assign \$349  = wbank_in;
+  assign \$353  = wbank_in;
+  assign \$357  = wbank_in;
+  assign \$361  = wbank_in;
+  assign \$365  = wbank_in;
+  assign \$369  = wbank_in;
+  assign \$373  = wbank_in;
+  assign \$377  = wbank_in;
+  assign \$381  = wbank_in;
+  assign \$385  = wbank_in;
+  assign \$389  = wbank_in;
+  assign \$393  = wbank_in;
+  assign \$397  = wbank_in;
+  assign \$401  = wbank_in;
+  assign \$405  = wbank_in;
+  assign \$409  = wbank_in;
+  assign \$413  = wbank_in;
+  assign \$417  = wbank_in;
+  assign \$421  = wbank_in;
+  assign \$425  = wbank_in;
+  assign \$429  = wbank_in;
+  assign \$433  = wbank_in;
+  assign \$437  = wbank_in;
+  assign \$441  = wbank_in;
+  assign \$445  = wbank_in;
+  assign \$449  = wbank_in;
+  assign \$453  = wbank_in;
+  assign \$457  = wbank_in;
+  assign \$461  = wbank_in;
+  assign \$465  = wbank_in;
+  assign \$469  = wbank_in;
+  assign \$473  = wbank_in;
+  assign \$477  = wbank_in;
+  assign \$481  = wbank_in;
+  assign \$485  = wbank_in;
+  assign \$489  = wbank_in;
+  assign \$493  = wbank_in;
+  assign \$497  = wbank_in;
+  assign \$501  = wbank_in;
+  assign \$505  = wbank_in;
+  assign \$509  = wbank_in;
 endmodule

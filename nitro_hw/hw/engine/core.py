@@ -52,6 +52,7 @@ from ...compiler import isa
 from ...compiler.program import MAX_INSTRUCTIONS, MEM_IDS, WEIGHT_WIDTHS, mem_lane_bits
 from .. import KEEP, built_to_ask
 from ..error_unit import ErrorUnit
+from ..hard_multiplier import registered_product
 from ..mac_array import MacArray
 from ..nitro_relu import NitroRelu, NitroReluBackward
 from ..scaler import Scaler
@@ -288,6 +289,12 @@ class TrainingEngine(wiring.Component):
         # registered drain test: in the previous cycle nothing was in flight and every row was
         # written back (cleared in DECODE, so it is never the previous instruction's)
         drained = Signal()
+        # rows_total = mt * nt * N: the instruction's mt * nt on a registered hard multiplier (its
+        # inputs follow ibits, which holds the instruction from DECODE on: valid from the second
+        # cycle of EXEC; drained cannot rise before the third, the first k-step is still in the
+        # array); times N as shifts and adds
+        mtnt = registered_product(m, platform, ins.mt, ins.nt, name="rows")
+        m.d.comb += rows_total.eq(sum(mtnt << k for k in range(N.bit_length()) if N >> k & 1))
         m.d.sync += drained.eq(~issuing & ~Cat(*s_valid).any() & (rows_done == rows_total) & ~pipe_busy)
 
         m.d.comb += [
@@ -405,7 +412,6 @@ class TrainingEngine(wiring.Component):
                         nt_m1.eq(ins.nt - 1), nt_m2.eq(ins.nt - 2),
                         k_first.eq(1), k_last.eq(ins.k_len == 1), n_last.eq(ins.nt == 1),
                         m_last.eq(ins.mt == 1),
-                        rows_total.eq(ins.mt * ins.nt * N),
                         en.eq(0), e_nlane.eq(0), rows_done.eq(0), drained.eq(0),
                         o_mrow.eq(ins.o_base), o_tile.eq(ins.o_base), a_mrow.eq(ins.a_base),
                         a_tile.eq(ins.a_base), t_mrow.eq(ins.t_base), t_tile.eq(ins.t_base), p_mrow.eq(0),
