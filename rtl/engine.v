@@ -3789,14 +3789,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .clk(clk),
     .col_addr(\col_addr$504 ),
     .col_data(\col_data$438 ),
-    .\port$10059$0 (\o__payload$426 ),
-    .\port$10360$0 (\o__payload$427 ),
-    .\port$10661$0 (\o__payload$428 ),
-    .\port$10962$0 (\o__payload$429 ),
-    .\port$11263$0 (\o__payload$430 ),
-    .\port$11564$0 (\o__payload$431 ),
-    .\port$11865$0 (\o__payload$432 ),
-    .\port$12166$0 (\o__payload$433 ),
+    .\port$10058$0 (\o__payload$431 ),
+    .\port$10359$0 (\o__payload$432 ),
+    .\port$10660$0 (\o__payload$433 ),
+    .\port$8553$0 (\o__payload$426 ),
+    .\port$8854$0 (\o__payload$427 ),
+    .\port$9155$0 (\o__payload$428 ),
+    .\port$9456$0 (\o__payload$429 ),
+    .\port$9757$0 (\o__payload$430 ),
     .\row_base$9 (\row_base$500 ),
     .\row_index$5 (\row_index$499 ),
     .\row_valid$3 (\row_valid$491 ),
@@ -52473,742 +52473,104 @@ endmodule
 module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_valid$3 , \row_index$5 , \row_base$9 , active, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$47  = 0;
   wire \$1 ;
-  wire \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
-  wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
-  wire \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
-  wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
-  wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
-  wire \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
-  wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire \$169 ;
-  wire \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
-  wire \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
-  wire \$19 ;
-  wire \$190 ;
-  wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire \$199 ;
+  wire [16:0] \$10 ;
+  reg [7:0] \$11 ;
+  reg [7:0] \$12 ;
+  reg [7:0] \$13 ;
+  reg [7:0] \$14 ;
+  reg [7:0] \$15 ;
+  reg [7:0] \$16 ;
+  reg [7:0] \$17 ;
+  reg [7:0] \$18 ;
+  reg [7:0] \$19 ;
   wire \$2 ;
-  wire \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
-  wire \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
-  wire \$22 ;
-  wire \$220 ;
-  wire \$221 ;
-  wire \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire \$229 ;
-  wire \$23 ;
-  wire \$230 ;
-  wire \$231 ;
-  wire \$232 ;
-  wire \$233 ;
-  wire \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire \$237 ;
-  wire \$238 ;
-  wire \$239 ;
-  wire \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  wire \$246 ;
-  wire \$247 ;
-  wire \$248 ;
-  wire \$249 ;
-  wire \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
-  wire \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire \$269 ;
-  wire \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
-  wire \$273 ;
-  wire \$274 ;
-  wire \$275 ;
-  wire \$276 ;
-  wire \$277 ;
-  wire \$278 ;
-  wire \$279 ;
-  wire \$28 ;
-  wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
-  wire \$286 ;
-  wire \$287 ;
-  wire \$288 ;
-  wire \$289 ;
-  wire \$29 ;
-  wire \$290 ;
-  wire \$291 ;
-  wire \$292 ;
-  wire \$293 ;
-  wire \$294 ;
-  wire \$295 ;
-  wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
-  wire \$299 ;
+  reg [7:0] \$20 ;
+  reg [7:0] \$21 ;
+  reg [7:0] \$22 ;
+  reg [7:0] \$23 ;
+  reg [7:0] \$24 ;
+  reg [7:0] \$25 ;
+  reg [7:0] \$26 ;
+  reg [7:0] \$27 ;
+  reg [7:0] \$28 ;
+  reg [7:0] \$29 ;
   wire \$3 ;
-  wire \$30 ;
-  wire \$300 ;
-  wire \$301 ;
-  wire \$302 ;
-  wire \$303 ;
-  wire \$304 ;
-  wire \$305 ;
-  wire \$306 ;
-  wire \$307 ;
-  wire \$308 ;
-  wire \$309 ;
-  wire \$31 ;
-  wire \$310 ;
-  wire \$311 ;
-  wire \$312 ;
-  wire \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire \$316 ;
-  wire \$317 ;
-  wire \$318 ;
-  wire \$319 ;
-  wire \$32 ;
-  wire \$320 ;
-  wire \$321 ;
-  wire \$322 ;
-  wire \$323 ;
-  wire \$324 ;
-  wire \$325 ;
-  wire \$326 ;
-  wire \$327 ;
-  wire \$328 ;
-  wire \$329 ;
-  wire \$33 ;
-  wire \$330 ;
-  wire \$331 ;
-  wire \$332 ;
-  wire \$333 ;
-  wire \$334 ;
-  wire \$335 ;
-  wire \$336 ;
-  wire \$337 ;
-  wire \$338 ;
-  wire \$339 ;
-  wire \$34 ;
-  wire \$340 ;
-  wire \$341 ;
-  wire \$342 ;
-  wire \$343 ;
-  wire \$344 ;
-  wire \$345 ;
-  wire \$346 ;
-  wire \$347 ;
-  wire \$348 ;
-  wire \$349 ;
-  wire \$35 ;
-  wire \$350 ;
-  wire \$351 ;
-  wire \$352 ;
-  wire \$353 ;
-  wire \$354 ;
-  wire \$355 ;
-  wire \$356 ;
-  wire \$357 ;
-  wire \$358 ;
-  wire \$359 ;
-  wire \$36 ;
-  wire \$360 ;
-  wire \$361 ;
-  wire \$362 ;
-  wire \$363 ;
-  wire \$364 ;
-  wire \$365 ;
-  wire \$366 ;
-  wire \$367 ;
-  wire \$368 ;
-  wire \$369 ;
-  wire \$37 ;
-  wire \$370 ;
-  wire \$371 ;
-  wire \$372 ;
-  wire \$373 ;
-  wire \$374 ;
-  wire \$375 ;
-  wire \$376 ;
-  wire \$377 ;
-  wire \$378 ;
-  wire \$379 ;
-  wire \$38 ;
-  wire \$380 ;
-  wire \$381 ;
-  wire \$382 ;
-  wire \$383 ;
-  wire \$384 ;
-  wire \$385 ;
-  wire \$386 ;
-  wire \$387 ;
-  wire \$388 ;
-  wire \$389 ;
-  wire \$39 ;
-  wire \$390 ;
-  wire \$391 ;
-  wire \$392 ;
-  wire \$393 ;
-  wire \$394 ;
-  wire \$395 ;
-  wire \$396 ;
-  wire \$397 ;
-  wire \$398 ;
-  wire \$399 ;
+  reg [7:0] \$30 ;
+  reg [7:0] \$31 ;
+  reg [7:0] \$32 ;
+  reg [7:0] \$33 ;
+  reg [7:0] \$34 ;
+  reg [7:0] \$35 ;
+  reg [7:0] \$36 ;
+  reg [7:0] \$37 ;
+  reg [7:0] \$38 ;
+  reg [7:0] \$39 ;
   wire \$4 ;
-  wire \$40 ;
-  wire \$400 ;
-  wire \$401 ;
-  wire \$402 ;
-  wire \$403 ;
-  wire \$404 ;
-  wire \$405 ;
-  wire \$406 ;
-  wire \$407 ;
-  wire \$408 ;
-  wire \$409 ;
-  wire \$41 ;
-  wire \$410 ;
-  wire \$411 ;
-  wire \$412 ;
-  wire \$413 ;
-  wire \$414 ;
-  wire \$415 ;
-  wire \$416 ;
-  wire \$417 ;
-  wire \$418 ;
-  wire \$419 ;
-  wire \$42 ;
-  wire \$420 ;
-  wire \$421 ;
-  wire \$422 ;
-  wire \$423 ;
-  wire \$424 ;
-  wire \$425 ;
-  wire \$426 ;
-  wire \$427 ;
-  wire \$428 ;
-  wire \$429 ;
-  wire \$43 ;
-  wire \$430 ;
-  wire \$431 ;
-  wire \$432 ;
-  wire \$433 ;
-  wire \$434 ;
-  wire \$435 ;
-  wire \$436 ;
-  wire \$437 ;
-  wire \$438 ;
-  wire \$439 ;
-  wire \$44 ;
-  wire \$440 ;
-  wire \$441 ;
-  wire \$442 ;
-  wire \$443 ;
-  wire \$444 ;
-  wire \$445 ;
-  wire \$446 ;
-  wire \$447 ;
-  wire \$448 ;
-  wire \$449 ;
-  wire \$45 ;
-  wire \$450 ;
-  wire \$451 ;
-  wire \$452 ;
-  wire \$453 ;
-  wire \$454 ;
-  wire \$455 ;
-  wire \$456 ;
-  wire \$457 ;
-  wire \$458 ;
-  wire \$459 ;
-  wire \$46 ;
-  wire \$460 ;
-  wire \$461 ;
-  wire \$462 ;
-  wire \$463 ;
-  wire \$464 ;
-  wire \$465 ;
-  wire \$466 ;
-  wire \$467 ;
-  wire \$468 ;
-  wire \$469 ;
-  wire \$47 ;
-  wire \$470 ;
-  wire \$471 ;
-  wire \$472 ;
-  wire \$473 ;
-  wire \$474 ;
-  wire \$475 ;
-  wire \$476 ;
-  wire \$477 ;
-  wire \$478 ;
-  wire \$479 ;
-  wire \$48 ;
-  wire \$480 ;
-  wire \$481 ;
-  wire \$482 ;
-  wire \$483 ;
-  wire \$484 ;
-  wire \$485 ;
-  wire \$486 ;
-  wire \$487 ;
-  wire \$488 ;
-  wire \$489 ;
-  wire \$49 ;
-  wire \$490 ;
-  wire \$491 ;
-  wire \$492 ;
-  wire \$493 ;
-  wire \$494 ;
-  wire \$495 ;
-  wire \$496 ;
-  wire \$497 ;
-  wire \$498 ;
-  wire \$499 ;
+  reg [7:0] \$40 ;
+  reg [7:0] \$41 ;
+  reg [7:0] \$42 ;
+  reg [7:0] \$43 ;
+  reg [7:0] \$44 ;
+  reg [7:0] \$45 ;
+  reg [7:0] \$46 ;
+  reg [7:0] \$47 ;
+  reg [7:0] \$48 ;
+  reg [7:0] \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  wire \$500 ;
-  wire \$501 ;
-  wire \$502 ;
-  wire \$503 ;
-  wire \$504 ;
-  wire \$505 ;
-  wire \$506 ;
-  wire \$507 ;
-  wire \$508 ;
-  wire \$509 ;
-  wire \$51 ;
-  wire \$510 ;
-  wire \$511 ;
-  wire \$512 ;
-  wire \$513 ;
-  wire \$514 ;
-  wire \$515 ;
-  wire [4:0] \$516 ;
-  wire \$517 ;
-  wire \$518 ;
-  wire \$519 ;
-  wire \$52 ;
-  wire [16:0] \$520 ;
-  reg [7:0] \$521 ;
-  reg [7:0] \$522 ;
-  reg [7:0] \$523 ;
-  reg [7:0] \$524 ;
-  reg [7:0] \$525 ;
-  reg [7:0] \$526 ;
-  reg [7:0] \$527 ;
-  reg [7:0] \$528 ;
-  reg [7:0] \$529 ;
-  wire \$53 ;
-  reg [7:0] \$530 ;
-  reg [7:0] \$531 ;
-  reg [7:0] \$532 ;
-  reg [7:0] \$533 ;
-  reg [7:0] \$534 ;
-  reg [7:0] \$535 ;
-  reg [7:0] \$536 ;
-  reg [7:0] \$537 ;
-  reg [7:0] \$538 ;
-  reg [7:0] \$539 ;
-  wire \$54 ;
-  reg [7:0] \$540 ;
-  reg [7:0] \$541 ;
-  reg [7:0] \$542 ;
-  reg [7:0] \$543 ;
-  reg [7:0] \$544 ;
-  reg [7:0] \$545 ;
-  reg [7:0] \$546 ;
-  reg [7:0] \$547 ;
-  reg [7:0] \$548 ;
-  reg [7:0] \$549 ;
-  wire \$55 ;
-  reg [7:0] \$550 ;
-  reg [7:0] \$551 ;
-  reg [7:0] \$552 ;
-  reg [7:0] \$553 ;
-  reg [7:0] \$554 ;
-  reg [7:0] \$555 ;
-  reg [7:0] \$556 ;
-  reg [7:0] \$557 ;
-  reg [7:0] \$558 ;
-  reg [7:0] \$559 ;
-  wire \$56 ;
-  reg [7:0] \$560 ;
-  reg [7:0] \$561 ;
-  reg [7:0] \$562 ;
-  reg [7:0] \$563 ;
-  reg [7:0] \$564 ;
-  reg [7:0] \$565 ;
-  reg [7:0] \$566 ;
-  reg [7:0] \$567 ;
-  reg [7:0] \$568 ;
-  reg [7:0] \$569 ;
-  wire \$57 ;
-  reg [7:0] \$570 ;
-  reg [7:0] \$571 ;
-  reg [7:0] \$572 ;
-  reg [7:0] \$573 ;
-  reg [7:0] \$574 ;
-  reg [7:0] \$575 ;
-  reg [7:0] \$576 ;
-  reg [7:0] \$577 ;
-  reg [7:0] \$578 ;
-  reg [7:0] \$579 ;
-  wire \$58 ;
-  reg [7:0] \$580 ;
-  reg [7:0] \$581 ;
-  reg [7:0] \$582 ;
-  reg [7:0] \$583 ;
-  reg [7:0] \$584 ;
-  reg \$585 ;
-  reg [2:0] \$586 ;
-  reg [63:0] \$587 ;
-  reg [15:0] \$588 ;
-  reg \$589 ;
-  wire \$59 ;
-  reg [63:0] \$590 ;
-  reg \$591 ;
-  reg \$592 ;
-  reg \$593 ;
-  reg \$594 ;
-  reg \$595 ;
-  reg \$596 ;
-  reg \$597 ;
-  reg \$598 ;
-  reg [63:0] \$599 ;
+  reg [7:0] \$50 ;
+  reg [7:0] \$51 ;
+  reg [7:0] \$52 ;
+  reg [7:0] \$53 ;
+  reg [7:0] \$54 ;
+  reg [7:0] \$55 ;
+  reg [7:0] \$56 ;
+  reg [7:0] \$57 ;
+  reg [7:0] \$58 ;
+  reg [7:0] \$59 ;
   wire \$6 ;
-  wire \$60 ;
-  reg \$600 ;
-  reg \$601 ;
-  reg \$602 ;
-  reg \$603 ;
-  reg \$604 ;
-  reg \$605 ;
-  reg \$606 ;
-  reg \$607 ;
-  reg [63:0] \$608 ;
-  reg \$609 ;
-  wire \$61 ;
-  reg \$610 ;
-  reg \$611 ;
-  reg \$612 ;
-  reg \$613 ;
-  reg \$614 ;
-  reg \$615 ;
-  reg \$616 ;
-  reg [63:0] \$617 ;
-  reg \$618 ;
-  reg \$619 ;
-  wire \$62 ;
-  reg \$620 ;
-  reg \$621 ;
-  reg \$622 ;
-  reg \$623 ;
-  reg \$624 ;
-  reg \$625 ;
-  reg [63:0] \$626 ;
-  reg \$627 ;
-  reg \$628 ;
-  reg \$629 ;
-  wire \$63 ;
-  reg \$630 ;
-  reg \$631 ;
-  reg \$632 ;
-  reg \$633 ;
-  reg \$634 ;
-  reg [63:0] \$635 ;
-  reg \$636 ;
-  reg \$637 ;
-  reg \$638 ;
-  reg \$639 ;
-  wire \$64 ;
-  reg \$640 ;
-  reg \$641 ;
-  reg \$642 ;
-  reg \$643 ;
-  reg [63:0] \$644 ;
-  reg \$645 ;
-  reg \$646 ;
-  reg \$647 ;
-  reg \$648 ;
-  reg \$649 ;
-  wire \$65 ;
-  reg \$650 ;
-  reg \$651 ;
-  reg \$652 ;
-  reg [63:0] \$653 ;
-  reg \$654 ;
-  reg \$655 ;
-  reg \$656 ;
-  reg \$657 ;
-  reg \$658 ;
-  reg \$659 ;
-  wire \$66 ;
-  reg \$660 ;
-  reg \$661 ;
-  reg [63:0] \$662 ;
-  reg \$663 ;
-  reg \$664 ;
-  reg \$665 ;
-  reg \$666 ;
-  reg \$667 ;
-  reg \$668 ;
-  reg \$669 ;
-  wire \$67 ;
-  reg \$670 ;
-  reg [63:0] \$671 ;
-  reg \$672 ;
-  reg \$673 ;
-  reg \$674 ;
-  reg \$675 ;
-  reg \$676 ;
-  reg \$677 ;
-  reg \$678 ;
-  reg \$679 ;
-  wire \$68 ;
-  reg [63:0] \$680 ;
-  reg \$681 ;
-  reg \$682 ;
-  reg \$683 ;
-  reg \$684 ;
-  reg \$685 ;
-  reg \$686 ;
-  reg \$687 ;
-  reg \$688 ;
-  reg [63:0] \$689 ;
-  wire \$69 ;
-  reg \$690 ;
-  reg \$691 ;
-  reg \$692 ;
-  reg \$693 ;
-  reg \$694 ;
-  reg \$695 ;
-  reg \$696 ;
-  reg \$697 ;
-  reg [63:0] \$698 ;
-  reg \$699 ;
+  reg [7:0] \$60 ;
+  reg [7:0] \$61 ;
+  reg [7:0] \$62 ;
+  reg [7:0] \$63 ;
+  reg [7:0] \$64 ;
+  reg [7:0] \$65 ;
+  reg [7:0] \$66 ;
+  reg [7:0] \$67 ;
+  reg [7:0] \$68 ;
+  reg [7:0] \$69 ;
   wire \$7 ;
-  wire \$70 ;
-  reg \$700 ;
-  reg \$701 ;
-  reg \$702 ;
-  reg \$703 ;
-  reg \$704 ;
-  reg \$705 ;
-  reg \$706 ;
-  reg [63:0] \$707 ;
-  reg \$708 ;
-  reg \$709 ;
-  wire \$71 ;
-  reg \$710 ;
-  reg \$711 ;
-  reg \$712 ;
-  reg \$713 ;
-  reg \$714 ;
-  reg \$715 ;
-  reg [63:0] \$716 ;
-  reg \$717 ;
-  reg \$718 ;
-  reg \$719 ;
-  wire \$72 ;
-  reg \$720 ;
-  reg \$721 ;
-  reg \$722 ;
-  reg \$723 ;
-  reg \$724 ;
-  reg [63:0] \$725 ;
-  reg \$726 ;
-  reg \$727 ;
-  reg \$728 ;
-  reg \$729 ;
-  wire \$73 ;
-  reg \$730 ;
-  reg \$731 ;
-  reg \$732 ;
-  reg \$733 ;
-  reg \$734 ;
-  reg \$735 ;
-  reg [3:0] \$736 ;
-  reg [15:0] \$737 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
-  wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  reg [7:0] \$70 ;
+  reg [7:0] \$71 ;
+  reg [7:0] \$72 ;
+  reg [7:0] \$73 ;
+  reg [7:0] \$74 ;
+  reg \$75 ;
+  reg [2:0] \$76 ;
+  reg [63:0] \$77 ;
+  reg [15:0] \$78 ;
+  reg [63:0] \$79 ;
+  wire [4:0] \$8 ;
+  reg [63:0] \$80 ;
+  reg [63:0] \$81 ;
+  reg [63:0] \$82 ;
+  reg [63:0] \$83 ;
+  reg [63:0] \$84 ;
+  reg [63:0] \$85 ;
+  reg [63:0] \$86 ;
+  reg [63:0] \$87 ;
+  reg [63:0] \$88 ;
+  reg [63:0] \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
+  reg [63:0] \$90 ;
+  reg [63:0] \$91 ;
+  reg [63:0] \$92 ;
+  reg [63:0] \$93 ;
+  reg [63:0] \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg [3:0] \$98 ;
+  reg [15:0] \$99 ;
   output active;
   reg active = 1'h0;
   reg [63:0] bank0_row0 = 64'h0000000000000000;
@@ -53255,1035 +52617,74 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
   input rst;
   wire rst;
   reg wbank = 1'h0;
-  wire wbank_in;
-  (* keep = "true" *)
-  reg we0_row0_lane0 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row0_lane1 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row0_lane2 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row0_lane3 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row0_lane4 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row0_lane5 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row0_lane6 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row0_lane7 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row1_lane0 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row1_lane1 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row1_lane2 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row1_lane3 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row1_lane4 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row1_lane5 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row1_lane6 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row1_lane7 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row2_lane0 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row2_lane1 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row2_lane2 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row2_lane3 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row2_lane4 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row2_lane5 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row2_lane6 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row2_lane7 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row3_lane0 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row3_lane1 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row3_lane2 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row3_lane3 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row3_lane4 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row3_lane5 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row3_lane6 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row3_lane7 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row4_lane0 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row4_lane1 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row4_lane2 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row4_lane3 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row4_lane4 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row4_lane5 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row4_lane6 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row4_lane7 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row5_lane0 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row5_lane1 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row5_lane2 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row5_lane3 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row5_lane4 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row5_lane5 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row5_lane6 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row5_lane7 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row6_lane0 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row6_lane1 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row6_lane2 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row6_lane3 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row6_lane4 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row6_lane5 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row6_lane6 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row6_lane7 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row7_lane0 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row7_lane1 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row7_lane2 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row7_lane3 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row7_lane4 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row7_lane5 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row7_lane6 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row7_lane7 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row0_lane0 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row0_lane1 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row0_lane2 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row0_lane3 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row0_lane4 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row0_lane5 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row0_lane6 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row0_lane7 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row1_lane0 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row1_lane1 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row1_lane2 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row1_lane3 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row1_lane4 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row1_lane5 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row1_lane6 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row1_lane7 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row2_lane0 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row2_lane1 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row2_lane2 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row2_lane3 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row2_lane4 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row2_lane5 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row2_lane6 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row2_lane7 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row3_lane0 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row3_lane1 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row3_lane2 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row3_lane3 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row3_lane4 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row3_lane5 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row3_lane6 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row3_lane7 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row4_lane0 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row4_lane1 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row4_lane2 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row4_lane3 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row4_lane4 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row4_lane5 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row4_lane6 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row4_lane7 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row5_lane0 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row5_lane1 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row5_lane2 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row5_lane3 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row5_lane4 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row5_lane5 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row5_lane6 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row5_lane7 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row6_lane0 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row6_lane1 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row6_lane2 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row6_lane3 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row6_lane4 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row6_lane5 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row6_lane6 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row6_lane7 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row7_lane0 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row7_lane1 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row7_lane2 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row7_lane3 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row7_lane4 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row7_lane5 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row7_lane6 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row7_lane7 = 1'h0;
-  assign \$263  = ! \row_index$5 ;
-  assign \$264  = \$262  & \$263 ;
-  assign \$266  = \row_valid$3  & \$265 ;
-  assign \$267  = ! \row_index$5 ;
-  assign \$268  = \$266  & \$267 ;
-  assign \$270  = \row_valid$3  & \$269 ;
-  assign \$271  = ! \row_index$5 ;
-  assign \$272  = \$270  & \$271 ;
-  assign \$274  = \row_valid$3  & \$273 ;
-  assign \$275  = ! \row_index$5 ;
-  assign \$276  = \$274  & \$275 ;
-  assign \$278  = \row_valid$3  & \$277 ;
-  assign \$279  = ! \row_index$5 ;
-  assign \$280  = \$278  & \$279 ;
-  assign \$282  = \row_valid$3  & \$281 ;
-  assign \$283  = ! \row_index$5 ;
-  assign \$284  = \$282  & \$283 ;
-  assign \$286  = \row_valid$3  & \$285 ;
-  assign \$287  = ! \row_index$5 ;
-  assign \$288  = \$286  & \$287 ;
-  assign \$290  = \row_valid$3  & \$289 ;
-  assign \$291  = \row_index$5  == 1'h1;
-  assign \$292  = \$290  & \$291 ;
-  assign \$294  = \row_valid$3  & \$293 ;
-  assign \$295  = \row_index$5  == 1'h1;
-  assign \$296  = \$294  & \$295 ;
-  assign \$298  = \row_valid$3  & \$297 ;
-  assign \$299  = \row_index$5  == 1'h1;
-  assign \$300  = \$298  & \$299 ;
-  assign \$302  = \row_valid$3  & \$301 ;
-  assign \$303  = \row_index$5  == 1'h1;
-  assign \$304  = \$302  & \$303 ;
-  assign \$306  = \row_valid$3  & \$305 ;
-  assign \$307  = \row_index$5  == 1'h1;
-  assign \$308  = \$306  & \$307 ;
-  assign \$310  = \row_valid$3  & \$309 ;
-  assign \$311  = \row_index$5  == 1'h1;
-  assign \$312  = \$310  & \$311 ;
-  assign \$314  = \row_valid$3  & \$313 ;
-  assign \$315  = \row_index$5  == 1'h1;
-  assign \$316  = \$314  & \$315 ;
-  assign \$318  = \row_valid$3  & \$317 ;
-  assign \$319  = \row_index$5  == 1'h1;
-  assign \$320  = \$318  & \$319 ;
-  assign \$322  = \row_valid$3  & \$321 ;
-  assign \$323  = \row_index$5  == 2'h2;
-  assign \$324  = \$322  & \$323 ;
-  assign \$326  = \row_valid$3  & \$325 ;
-  assign \$327  = \row_index$5  == 2'h2;
-  assign \$328  = \$326  & \$327 ;
-  assign \$330  = \row_valid$3  & \$329 ;
-  assign \$331  = \row_index$5  == 2'h2;
-  assign \$332  = \$330  & \$331 ;
-  assign \$334  = \row_valid$3  & \$333 ;
-  assign \$335  = \row_index$5  == 2'h2;
-  assign \$336  = \$334  & \$335 ;
-  assign \$338  = \row_valid$3  & \$337 ;
-  assign \$339  = \row_index$5  == 2'h2;
-  assign \$340  = \$338  & \$339 ;
-  assign \$342  = \row_valid$3  & \$341 ;
-  assign \$343  = \row_index$5  == 2'h2;
-  assign \$344  = \$342  & \$343 ;
-  assign \$346  = \row_valid$3  & \$345 ;
-  assign \$347  = \row_index$5  == 2'h2;
-  assign \$348  = \$346  & \$347 ;
-  assign \$350  = \row_valid$3  & \$349 ;
-  assign \$351  = \row_index$5  == 2'h2;
-  assign \$352  = \$350  & \$351 ;
-  assign \$354  = \row_valid$3  & \$353 ;
-  assign \$355  = \row_index$5  == 2'h3;
-  assign \$356  = \$354  & \$355 ;
-  assign \$358  = \row_valid$3  & \$357 ;
-  assign \$359  = \row_index$5  == 2'h3;
-  assign \$360  = \$358  & \$359 ;
-  assign \$362  = \row_valid$3  & \$361 ;
-  assign \$363  = \row_index$5  == 2'h3;
-  assign \$364  = \$362  & \$363 ;
-  assign \$366  = \row_valid$3  & \$365 ;
-  assign \$367  = \row_index$5  == 2'h3;
-  assign \$368  = \$366  & \$367 ;
-  assign \$370  = \row_valid$3  & \$369 ;
-  assign \$371  = \row_index$5  == 2'h3;
-  assign \$372  = \$370  & \$371 ;
-  assign \$374  = \row_valid$3  & \$373 ;
-  assign \$375  = \row_index$5  == 2'h3;
-  assign \$376  = \$374  & \$375 ;
-  assign \$378  = \row_valid$3  & \$377 ;
-  assign \$379  = \row_index$5  == 2'h3;
-  assign \$380  = \$378  & \$379 ;
-  assign \$382  = \row_valid$3  & \$381 ;
-  assign \$383  = \row_index$5  == 2'h3;
-  assign \$384  = \$382  & \$383 ;
-  assign \$386  = \row_valid$3  & \$385 ;
-  assign \$387  = \row_index$5  == 3'h4;
-  assign \$388  = \$386  & \$387 ;
-  assign \$390  = \row_valid$3  & \$389 ;
-  assign \$391  = \row_index$5  == 3'h4;
-  assign \$392  = \$390  & \$391 ;
-  assign \$394  = \row_valid$3  & \$393 ;
-  assign \$395  = \row_index$5  == 3'h4;
-  assign \$396  = \$394  & \$395 ;
-  assign \$398  = \row_valid$3  & \$397 ;
-  assign \$399  = \row_index$5  == 3'h4;
-  assign \$400  = \$398  & \$399 ;
-  assign \$402  = \row_valid$3  & \$401 ;
-  assign \$403  = \row_index$5  == 3'h4;
-  assign \$404  = \$402  & \$403 ;
-  assign \$406  = \row_valid$3  & \$405 ;
-  assign \$407  = \row_index$5  == 3'h4;
-  assign \$408  = \$406  & \$407 ;
-  assign \$410  = \row_valid$3  & \$409 ;
-  assign \$411  = \row_index$5  == 3'h4;
-  assign \$412  = \$410  & \$411 ;
-  assign \$414  = \row_valid$3  & \$413 ;
-  assign \$415  = \row_index$5  == 3'h4;
-  assign \$416  = \$414  & \$415 ;
-  assign \$418  = \row_valid$3  & \$417 ;
-  assign \$419  = \row_index$5  == 3'h5;
-  assign \$420  = \$418  & \$419 ;
-  assign \$422  = \row_valid$3  & \$421 ;
-  assign \$423  = \row_index$5  == 3'h5;
-  assign \$424  = \$422  & \$423 ;
-  assign \$426  = \row_valid$3  & \$425 ;
-  assign \$427  = \row_index$5  == 3'h5;
-  assign \$428  = \$426  & \$427 ;
-  assign \$430  = \row_valid$3  & \$429 ;
-  assign \$431  = \row_index$5  == 3'h5;
-  assign \$432  = \$430  & \$431 ;
-  assign \$434  = \row_valid$3  & \$433 ;
-  assign \$435  = \row_index$5  == 3'h5;
-  assign \$436  = \$434  & \$435 ;
-  assign \$438  = \row_valid$3  & \$437 ;
-  assign \$439  = \row_index$5  == 3'h5;
-  assign \$440  = \$438  & \$439 ;
-  assign \$442  = \row_valid$3  & \$441 ;
-  assign \$443  = \row_index$5  == 3'h5;
-  assign \$444  = \$442  & \$443 ;
-  assign \$446  = \row_valid$3  & \$445 ;
-  assign \$447  = \row_index$5  == 3'h5;
-  assign \$448  = \$446  & \$447 ;
-  assign \$450  = \row_valid$3  & \$449 ;
-  assign \$451  = \row_index$5  == 3'h6;
-  assign \$452  = \$450  & \$451 ;
-  assign \$454  = \row_valid$3  & \$453 ;
-  assign \$455  = \row_index$5  == 3'h6;
-  assign \$456  = \$454  & \$455 ;
-  assign \$458  = \row_valid$3  & \$457 ;
-  assign \$459  = \row_index$5  == 3'h6;
-  assign \$460  = \$458  & \$459 ;
-  assign \$462  = \row_valid$3  & \$461 ;
-  assign \$463  = \row_index$5  == 3'h6;
-  assign \$464  = \$462  & \$463 ;
-  assign \$466  = \row_valid$3  & \$465 ;
-  assign \$467  = \row_index$5  == 3'h6;
-  assign \$468  = \$466  & \$467 ;
-  assign \$470  = \row_valid$3  & \$469 ;
-  assign \$471  = \row_index$5  == 3'h6;
-  assign \$472  = \$470  & \$471 ;
-  assign \$474  = \row_valid$3  & \$473 ;
-  assign \$475  = \row_index$5  == 3'h6;
-  assign \$476  = \$474  & \$475 ;
-  assign \$478  = \row_valid$3  & \$477 ;
-  assign \$479  = \row_index$5  == 3'h6;
-  assign \$480  = \$478  & \$479 ;
-  assign \$482  = \row_valid$3  & \$481 ;
-  assign \$483  = \row_index$5  == 3'h7;
-  assign \$484  = \$482  & \$483 ;
-  assign \$486  = \row_valid$3  & \$485 ;
-  assign \$487  = \row_index$5  == 3'h7;
-  assign \$488  = \$486  & \$487 ;
-  assign \$490  = \row_valid$3  & \$489 ;
-  assign \$491  = \row_index$5  == 3'h7;
-  assign \$492  = \$490  & \$491 ;
-  assign \$494  = \row_valid$3  & \$493 ;
-  assign \$495  = \row_index$5  == 3'h7;
-  assign \$496  = \$494  & \$495 ;
-  assign \$498  = \row_valid$3  & \$497 ;
-  assign \$499  = \row_index$5  == 3'h7;
-  assign \$500  = \$498  & \$499 ;
-  assign \$502  = \row_valid$3  & \$501 ;
-  assign \$503  = \row_index$5  == 3'h7;
-  assign \$504  = \$502  & \$503 ;
-  assign \$506  = \row_valid$3  & \$505 ;
-  assign \$507  = \row_index$5  == 3'h7;
-  assign \$508  = \$506  & \$507 ;
-  assign \$510  = \row_valid$3  & \$509 ;
-  assign \$511  = \row_index$5  == 3'h7;
-  assign \$512  = \$510  & \$511 ;
-  assign \$513  = row_index == 3'h7;
-  assign \$514  = row_valid & \$513 ;
-  assign \$515  = ~ wbank;
-  assign \$516  = col + 1'h1;
-  assign \$517  = col == 3'h7;
-  assign \$518  = row_index == 3'h7;
-  assign \$519  = row_valid & \$518 ;
-  assign wbank_in = wbank ^ \$519 ;
-  assign \$520  = base + col;
+  assign \$1  = ! wbank;
+  assign \$2  = row_valid & \$1 ;
+  assign \$4  = row_valid & \$3 ;
+  assign \$5  = row_index == 3'h7;
+  assign \$6  = row_valid & \$5 ;
+  assign \$7  = ~ wbank;
+  assign \$8  = col + 1'h1;
+  assign \$9  = col == 3'h7;
+  assign \$10  = base + col;
   assign busy = active | row_valid;
   always @(posedge clk)
-    row_valid <= \$585 ;
+    row_valid <= \$75 ;
   always @(posedge clk)
-    row_index <= \$586 ;
+    row_index <= \$76 ;
   always @(posedge clk)
-    row_data <= \$587 ;
+    row_data <= \$77 ;
   always @(posedge clk)
-    row_base <= \$588 ;
+    row_base <= \$78 ;
   always @(posedge clk)
-    we0_row0_lane0 <= \$589 ;
+    bank0_row0 <= \$79 ;
   always @(posedge clk)
-    bank0_row0 <= \$590 ;
+    bank0_row1 <= \$80 ;
   always @(posedge clk)
-    we0_row0_lane1 <= \$591 ;
+    bank0_row2 <= \$81 ;
   always @(posedge clk)
-    we0_row0_lane2 <= \$592 ;
+    bank0_row3 <= \$82 ;
   always @(posedge clk)
-    we0_row0_lane3 <= \$593 ;
+    bank0_row4 <= \$83 ;
   always @(posedge clk)
-    we0_row0_lane4 <= \$594 ;
+    bank0_row5 <= \$84 ;
   always @(posedge clk)
-    we0_row0_lane5 <= \$595 ;
+    bank0_row6 <= \$85 ;
   always @(posedge clk)
-    we0_row0_lane6 <= \$596 ;
+    bank0_row7 <= \$86 ;
   always @(posedge clk)
-    we0_row0_lane7 <= \$597 ;
+    bank1_row0 <= \$87 ;
   always @(posedge clk)
-    we0_row1_lane0 <= \$598 ;
+    bank1_row1 <= \$88 ;
   always @(posedge clk)
-    bank0_row1 <= \$599 ;
+    bank1_row2 <= \$89 ;
   always @(posedge clk)
-    we0_row1_lane1 <= \$600 ;
+    bank1_row3 <= \$90 ;
   always @(posedge clk)
-    we0_row1_lane2 <= \$601 ;
+    bank1_row4 <= \$91 ;
   always @(posedge clk)
-    we0_row1_lane3 <= \$602 ;
+    bank1_row5 <= \$92 ;
   always @(posedge clk)
-    we0_row1_lane4 <= \$603 ;
+    bank1_row6 <= \$93 ;
   always @(posedge clk)
-    we0_row1_lane5 <= \$604 ;
+    bank1_row7 <= \$94 ;
   always @(posedge clk)
-    we0_row1_lane6 <= \$605 ;
+    wbank <= \$95 ;
   always @(posedge clk)
-    we0_row1_lane7 <= \$606 ;
+    obank <= \$96 ;
   always @(posedge clk)
-    we0_row2_lane0 <= \$607 ;
+    active <= \$97 ;
   always @(posedge clk)
-    bank0_row2 <= \$608 ;
+    col <= \$98 ;
   always @(posedge clk)
-    we0_row2_lane1 <= \$609 ;
-  always @(posedge clk)
-    we0_row2_lane2 <= \$610 ;
-  always @(posedge clk)
-    we0_row2_lane3 <= \$611 ;
-  always @(posedge clk)
-    we0_row2_lane4 <= \$612 ;
-  always @(posedge clk)
-    we0_row2_lane5 <= \$613 ;
-  always @(posedge clk)
-    we0_row2_lane6 <= \$614 ;
-  always @(posedge clk)
-    we0_row2_lane7 <= \$615 ;
-  always @(posedge clk)
-    we0_row3_lane0 <= \$616 ;
-  always @(posedge clk)
-    bank0_row3 <= \$617 ;
-  always @(posedge clk)
-    we0_row3_lane1 <= \$618 ;
-  always @(posedge clk)
-    we0_row3_lane2 <= \$619 ;
-  always @(posedge clk)
-    we0_row3_lane3 <= \$620 ;
-  always @(posedge clk)
-    we0_row3_lane4 <= \$621 ;
-  always @(posedge clk)
-    we0_row3_lane5 <= \$622 ;
-  always @(posedge clk)
-    we0_row3_lane6 <= \$623 ;
-  always @(posedge clk)
-    we0_row3_lane7 <= \$624 ;
-  always @(posedge clk)
-    we0_row4_lane0 <= \$625 ;
-  always @(posedge clk)
-    bank0_row4 <= \$626 ;
-  always @(posedge clk)
-    we0_row4_lane1 <= \$627 ;
-  always @(posedge clk)
-    we0_row4_lane2 <= \$628 ;
-  always @(posedge clk)
-    we0_row4_lane3 <= \$629 ;
-  always @(posedge clk)
-    we0_row4_lane4 <= \$630 ;
-  always @(posedge clk)
-    we0_row4_lane5 <= \$631 ;
-  always @(posedge clk)
-    we0_row4_lane6 <= \$632 ;
-  always @(posedge clk)
-    we0_row4_lane7 <= \$633 ;
-  always @(posedge clk)
-    we0_row5_lane0 <= \$634 ;
-  always @(posedge clk)
-    bank0_row5 <= \$635 ;
-  always @(posedge clk)
-    we0_row5_lane1 <= \$636 ;
-  always @(posedge clk)
-    we0_row5_lane2 <= \$637 ;
-  always @(posedge clk)
-    we0_row5_lane3 <= \$638 ;
-  always @(posedge clk)
-    we0_row5_lane4 <= \$639 ;
-  always @(posedge clk)
-    we0_row5_lane5 <= \$640 ;
-  always @(posedge clk)
-    we0_row5_lane6 <= \$641 ;
-  always @(posedge clk)
-    we0_row5_lane7 <= \$642 ;
-  always @(posedge clk)
-    we0_row6_lane0 <= \$643 ;
-  always @(posedge clk)
-    bank0_row6 <= \$644 ;
-  always @(posedge clk)
-    we0_row6_lane1 <= \$645 ;
-  always @(posedge clk)
-    we0_row6_lane2 <= \$646 ;
-  always @(posedge clk)
-    we0_row6_lane3 <= \$647 ;
-  always @(posedge clk)
-    we0_row6_lane4 <= \$648 ;
-  always @(posedge clk)
-    we0_row6_lane5 <= \$649 ;
-  always @(posedge clk)
-    we0_row6_lane6 <= \$650 ;
-  always @(posedge clk)
-    we0_row6_lane7 <= \$651 ;
-  always @(posedge clk)
-    we0_row7_lane0 <= \$652 ;
-  always @(posedge clk)
-    bank0_row7 <= \$653 ;
-  always @(posedge clk)
-    we0_row7_lane1 <= \$654 ;
-  always @(posedge clk)
-    we0_row7_lane2 <= \$655 ;
-  always @(posedge clk)
-    we0_row7_lane3 <= \$656 ;
-  always @(posedge clk)
-    we0_row7_lane4 <= \$657 ;
-  always @(posedge clk)
-    we0_row7_lane5 <= \$658 ;
-  always @(posedge clk)
-    we0_row7_lane6 <= \$659 ;
-  always @(posedge clk)
-    we0_row7_lane7 <= \$660 ;
-  always @(posedge clk)
-    we1_row0_lane0 <= \$661 ;
-  always @(posedge clk)
-    bank1_row0 <= \$662 ;
-  always @(posedge clk)
-    we1_row0_lane1 <= \$663 ;
-  always @(posedge clk)
-    we1_row0_lane2 <= \$664 ;
-  always @(posedge clk)
-    we1_row0_lane3 <= \$665 ;
-  always @(posedge clk)
-    we1_row0_lane4 <= \$666 ;
-  always @(posedge clk)
-    we1_row0_lane5 <= \$667 ;
-  always @(posedge clk)
-    we1_row0_lane6 <= \$668 ;
-  always @(posedge clk)
-    we1_row0_lane7 <= \$669 ;
-  always @(posedge clk)
-    we1_row1_lane0 <= \$670 ;
-  always @(posedge clk)
-    bank1_row1 <= \$671 ;
-  always @(posedge clk)
-    we1_row1_lane1 <= \$672 ;
-  always @(posedge clk)
-    we1_row1_lane2 <= \$673 ;
-  always @(posedge clk)
-    we1_row1_lane3 <= \$674 ;
-  always @(posedge clk)
-    we1_row1_lane4 <= \$675 ;
-  always @(posedge clk)
-    we1_row1_lane5 <= \$676 ;
-  always @(posedge clk)
-    we1_row1_lane6 <= \$677 ;
-  always @(posedge clk)
-    we1_row1_lane7 <= \$678 ;
-  always @(posedge clk)
-    we1_row2_lane0 <= \$679 ;
-  always @(posedge clk)
-    bank1_row2 <= \$680 ;
-  always @(posedge clk)
-    we1_row2_lane1 <= \$681 ;
-  always @(posedge clk)
-    we1_row2_lane2 <= \$682 ;
-  always @(posedge clk)
-    we1_row2_lane3 <= \$683 ;
-  always @(posedge clk)
-    we1_row2_lane4 <= \$684 ;
-  always @(posedge clk)
-    we1_row2_lane5 <= \$685 ;
-  always @(posedge clk)
-    we1_row2_lane6 <= \$686 ;
-  always @(posedge clk)
-    we1_row2_lane7 <= \$687 ;
-  always @(posedge clk)
-    we1_row3_lane0 <= \$688 ;
-  always @(posedge clk)
-    bank1_row3 <= \$689 ;
-  always @(posedge clk)
-    we1_row3_lane1 <= \$690 ;
-  always @(posedge clk)
-    we1_row3_lane2 <= \$691 ;
-  always @(posedge clk)
-    we1_row3_lane3 <= \$692 ;
-  always @(posedge clk)
-    we1_row3_lane4 <= \$693 ;
-  always @(posedge clk)
-    we1_row3_lane5 <= \$694 ;
-  always @(posedge clk)
-    we1_row3_lane6 <= \$695 ;
-  always @(posedge clk)
-    we1_row3_lane7 <= \$696 ;
-  always @(posedge clk)
-    we1_row4_lane0 <= \$697 ;
-  always @(posedge clk)
-    bank1_row4 <= \$698 ;
-  always @(posedge clk)
-    we1_row4_lane1 <= \$699 ;
-  always @(posedge clk)
-    we1_row4_lane2 <= \$700 ;
-  always @(posedge clk)
-    we1_row4_lane3 <= \$701 ;
-  always @(posedge clk)
-    we1_row4_lane4 <= \$702 ;
-  always @(posedge clk)
-    we1_row4_lane5 <= \$703 ;
-  always @(posedge clk)
-    we1_row4_lane6 <= \$704 ;
-  always @(posedge clk)
-    we1_row4_lane7 <= \$705 ;
-  always @(posedge clk)
-    we1_row5_lane0 <= \$706 ;
-  always @(posedge clk)
-    bank1_row5 <= \$707 ;
-  always @(posedge clk)
-    we1_row5_lane1 <= \$708 ;
-  always @(posedge clk)
-    we1_row5_lane2 <= \$709 ;
-  always @(posedge clk)
-    we1_row5_lane3 <= \$710 ;
-  always @(posedge clk)
-    we1_row5_lane4 <= \$711 ;
-  always @(posedge clk)
-    we1_row5_lane5 <= \$712 ;
-  always @(posedge clk)
-    we1_row5_lane6 <= \$713 ;
-  always @(posedge clk)
-    we1_row5_lane7 <= \$714 ;
-  always @(posedge clk)
-    we1_row6_lane0 <= \$715 ;
-  always @(posedge clk)
-    bank1_row6 <= \$716 ;
-  always @(posedge clk)
-    we1_row6_lane1 <= \$717 ;
-  always @(posedge clk)
-    we1_row6_lane2 <= \$718 ;
-  always @(posedge clk)
-    we1_row6_lane3 <= \$719 ;
-  always @(posedge clk)
-    we1_row6_lane4 <= \$720 ;
-  always @(posedge clk)
-    we1_row6_lane5 <= \$721 ;
-  always @(posedge clk)
-    we1_row6_lane6 <= \$722 ;
-  always @(posedge clk)
-    we1_row6_lane7 <= \$723 ;
-  always @(posedge clk)
-    we1_row7_lane0 <= \$724 ;
-  always @(posedge clk)
-    bank1_row7 <= \$725 ;
-  always @(posedge clk)
-    we1_row7_lane1 <= \$726 ;
-  always @(posedge clk)
-    we1_row7_lane2 <= \$727 ;
-  always @(posedge clk)
-    we1_row7_lane3 <= \$728 ;
-  always @(posedge clk)
-    we1_row7_lane4 <= \$729 ;
-  always @(posedge clk)
-    we1_row7_lane5 <= \$730 ;
-  always @(posedge clk)
-    we1_row7_lane6 <= \$731 ;
-  always @(posedge clk)
-    we1_row7_lane7 <= \$732 ;
-  always @(posedge clk)
-    wbank <= \$733 ;
-  always @(posedge clk)
-    obank <= \$734 ;
-  always @(posedge clk)
-    active <= \$735 ;
-  always @(posedge clk)
-    col <= \$736 ;
-  always @(posedge clk)
-    base <= \$737 ;
-  assign \$1  = ! wbank_in;
-  assign \$2  = \row_valid$3  & \$1 ;
-  assign \$3  = ! \row_index$5 ;
-  assign \$4  = \$2  & \$3 ;
-  assign \$5  = ! wbank_in;
-  assign \$6  = \row_valid$3  & \$5 ;
-  assign \$7  = ! \row_index$5 ;
-  assign \$8  = \$6  & \$7 ;
-  assign \$9  = ! wbank_in;
-  assign \$10  = \row_valid$3  & \$9 ;
-  assign \$11  = ! \row_index$5 ;
-  assign \$12  = \$10  & \$11 ;
-  assign \$13  = ! wbank_in;
-  assign \$14  = \row_valid$3  & \$13 ;
-  assign \$15  = ! \row_index$5 ;
-  assign \$16  = \$14  & \$15 ;
-  assign \$17  = ! wbank_in;
-  assign \$18  = \row_valid$3  & \$17 ;
-  assign \$19  = ! \row_index$5 ;
-  assign \$20  = \$18  & \$19 ;
-  assign \$21  = ! wbank_in;
-  assign \$22  = \row_valid$3  & \$21 ;
-  assign \$23  = ! \row_index$5 ;
-  assign \$24  = \$22  & \$23 ;
-  assign \$25  = ! wbank_in;
-  assign \$26  = \row_valid$3  & \$25 ;
-  assign \$27  = ! \row_index$5 ;
-  assign \$28  = \$26  & \$27 ;
-  assign \$29  = ! wbank_in;
-  assign \$30  = \row_valid$3  & \$29 ;
-  assign \$31  = ! \row_index$5 ;
-  assign \$32  = \$30  & \$31 ;
-  assign \$33  = ! wbank_in;
-  assign \$34  = \row_valid$3  & \$33 ;
-  assign \$35  = \row_index$5  == 1'h1;
-  assign \$36  = \$34  & \$35 ;
-  assign \$37  = ! wbank_in;
-  assign \$38  = \row_valid$3  & \$37 ;
-  assign \$39  = \row_index$5  == 1'h1;
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = ! wbank_in;
-  assign \$42  = \row_valid$3  & \$41 ;
-  assign \$43  = \row_index$5  == 1'h1;
-  assign \$44  = \$42  & \$43 ;
-  assign \$45  = ! wbank_in;
-  assign \$46  = \row_valid$3  & \$45 ;
-  assign \$47  = \row_index$5  == 1'h1;
-  assign \$48  = \$46  & \$47 ;
-  assign \$49  = ! wbank_in;
-  assign \$50  = \row_valid$3  & \$49 ;
-  assign \$51  = \row_index$5  == 1'h1;
-  assign \$52  = \$50  & \$51 ;
-  assign \$53  = ! wbank_in;
-  assign \$54  = \row_valid$3  & \$53 ;
-  assign \$55  = \row_index$5  == 1'h1;
-  assign \$56  = \$54  & \$55 ;
-  assign \$57  = ! wbank_in;
-  assign \$58  = \row_valid$3  & \$57 ;
-  assign \$59  = \row_index$5  == 1'h1;
-  assign \$60  = \$58  & \$59 ;
-  assign \$61  = ! wbank_in;
-  assign \$62  = \row_valid$3  & \$61 ;
-  assign \$63  = \row_index$5  == 1'h1;
-  assign \$64  = \$62  & \$63 ;
-  assign \$65  = ! wbank_in;
-  assign \$66  = \row_valid$3  & \$65 ;
-  assign \$67  = \row_index$5  == 2'h2;
-  assign \$68  = \$66  & \$67 ;
-  assign \$69  = ! wbank_in;
-  assign \$70  = \row_valid$3  & \$69 ;
-  assign \$71  = \row_index$5  == 2'h2;
-  assign \$72  = \$70  & \$71 ;
-  assign \$73  = ! wbank_in;
-  assign \$74  = \row_valid$3  & \$73 ;
-  assign \$75  = \row_index$5  == 2'h2;
-  assign \$76  = \$74  & \$75 ;
-  assign \$77  = ! wbank_in;
-  assign \$78  = \row_valid$3  & \$77 ;
-  assign \$79  = \row_index$5  == 2'h2;
-  assign \$80  = \$78  & \$79 ;
-  assign \$81  = ! wbank_in;
-  assign \$82  = \row_valid$3  & \$81 ;
-  assign \$83  = \row_index$5  == 2'h2;
-  assign \$84  = \$82  & \$83 ;
-  assign \$85  = ! wbank_in;
-  assign \$86  = \row_valid$3  & \$85 ;
-  assign \$87  = \row_index$5  == 2'h2;
-  assign \$88  = \$86  & \$87 ;
-  assign \$89  = ! wbank_in;
-  assign \$90  = \row_valid$3  & \$89 ;
-  assign \$91  = \row_index$5  == 2'h2;
-  assign \$92  = \$90  & \$91 ;
-  assign \$93  = ! wbank_in;
-  assign \$94  = \row_valid$3  & \$93 ;
-  assign \$95  = \row_index$5  == 2'h2;
-  assign \$96  = \$94  & \$95 ;
-  assign \$97  = ! wbank_in;
-  assign \$98  = \row_valid$3  & \$97 ;
-  assign \$99  = \row_index$5  == 2'h3;
-  assign \$100  = \$98  & \$99 ;
-  assign \$101  = ! wbank_in;
-  assign \$102  = \row_valid$3  & \$101 ;
-  assign \$103  = \row_index$5  == 2'h3;
-  assign \$104  = \$102  & \$103 ;
-  assign \$105  = ! wbank_in;
-  assign \$106  = \row_valid$3  & \$105 ;
-  assign \$107  = \row_index$5  == 2'h3;
-  assign \$108  = \$106  & \$107 ;
-  assign \$109  = ! wbank_in;
-  assign \$110  = \row_valid$3  & \$109 ;
-  assign \$111  = \row_index$5  == 2'h3;
-  assign \$112  = \$110  & \$111 ;
-  assign \$113  = ! wbank_in;
-  assign \$114  = \row_valid$3  & \$113 ;
-  assign \$115  = \row_index$5  == 2'h3;
-  assign \$116  = \$114  & \$115 ;
-  assign \$117  = ! wbank_in;
-  assign \$118  = \row_valid$3  & \$117 ;
-  assign \$119  = \row_index$5  == 2'h3;
-  assign \$120  = \$118  & \$119 ;
-  assign \$121  = ! wbank_in;
-  assign \$122  = \row_valid$3  & \$121 ;
-  assign \$123  = \row_index$5  == 2'h3;
-  assign \$124  = \$122  & \$123 ;
-  assign \$125  = ! wbank_in;
-  assign \$126  = \row_valid$3  & \$125 ;
-  assign \$127  = \row_index$5  == 2'h3;
-  assign \$128  = \$126  & \$127 ;
-  assign \$129  = ! wbank_in;
-  assign \$130  = \row_valid$3  & \$129 ;
-  assign \$131  = \row_index$5  == 3'h4;
-  assign \$132  = \$130  & \$131 ;
-  assign \$133  = ! wbank_in;
-  assign \$134  = \row_valid$3  & \$133 ;
-  assign \$135  = \row_index$5  == 3'h4;
-  assign \$136  = \$134  & \$135 ;
-  assign \$137  = ! wbank_in;
-  assign \$138  = \row_valid$3  & \$137 ;
-  assign \$139  = \row_index$5  == 3'h4;
-  assign \$140  = \$138  & \$139 ;
-  assign \$141  = ! wbank_in;
-  assign \$142  = \row_valid$3  & \$141 ;
-  assign \$143  = \row_index$5  == 3'h4;
-  assign \$144  = \$142  & \$143 ;
-  assign \$145  = ! wbank_in;
-  assign \$146  = \row_valid$3  & \$145 ;
-  assign \$147  = \row_index$5  == 3'h4;
-  assign \$148  = \$146  & \$147 ;
-  assign \$149  = ! wbank_in;
-  assign \$150  = \row_valid$3  & \$149 ;
-  assign \$151  = \row_index$5  == 3'h4;
-  assign \$152  = \$150  & \$151 ;
-  assign \$153  = ! wbank_in;
-  assign \$154  = \row_valid$3  & \$153 ;
-  assign \$155  = \row_index$5  == 3'h4;
-  assign \$156  = \$154  & \$155 ;
-  assign \$157  = ! wbank_in;
-  assign \$158  = \row_valid$3  & \$157 ;
-  assign \$159  = \row_index$5  == 3'h4;
-  assign \$160  = \$158  & \$159 ;
-  assign \$161  = ! wbank_in;
-  assign \$162  = \row_valid$3  & \$161 ;
-  assign \$163  = \row_index$5  == 3'h5;
-  assign \$164  = \$162  & \$163 ;
-  assign \$165  = ! wbank_in;
-  assign \$166  = \row_valid$3  & \$165 ;
-  assign \$167  = \row_index$5  == 3'h5;
-  assign \$168  = \$166  & \$167 ;
-  assign \$169  = ! wbank_in;
-  assign \$170  = \row_valid$3  & \$169 ;
-  assign \$171  = \row_index$5  == 3'h5;
-  assign \$172  = \$170  & \$171 ;
-  assign \$173  = ! wbank_in;
-  assign \$174  = \row_valid$3  & \$173 ;
-  assign \$175  = \row_index$5  == 3'h5;
-  assign \$176  = \$174  & \$175 ;
-  assign \$177  = ! wbank_in;
-  assign \$178  = \row_valid$3  & \$177 ;
-  assign \$179  = \row_index$5  == 3'h5;
-  assign \$180  = \$178  & \$179 ;
-  assign \$181  = ! wbank_in;
-  assign \$182  = \row_valid$3  & \$181 ;
-  assign \$183  = \row_index$5  == 3'h5;
-  assign \$184  = \$182  & \$183 ;
-  assign \$185  = ! wbank_in;
-  assign \$186  = \row_valid$3  & \$185 ;
-  assign \$187  = \row_index$5  == 3'h5;
-  assign \$188  = \$186  & \$187 ;
-  assign \$189  = ! wbank_in;
-  assign \$190  = \row_valid$3  & \$189 ;
-  assign \$191  = \row_index$5  == 3'h5;
-  assign \$192  = \$190  & \$191 ;
-  assign \$193  = ! wbank_in;
-  assign \$194  = \row_valid$3  & \$193 ;
-  assign \$195  = \row_index$5  == 3'h6;
-  assign \$196  = \$194  & \$195 ;
-  assign \$197  = ! wbank_in;
-  assign \$198  = \row_valid$3  & \$197 ;
-  assign \$199  = \row_index$5  == 3'h6;
-  assign \$200  = \$198  & \$199 ;
-  assign \$201  = ! wbank_in;
-  assign \$202  = \row_valid$3  & \$201 ;
-  assign \$203  = \row_index$5  == 3'h6;
-  assign \$204  = \$202  & \$203 ;
-  assign \$205  = ! wbank_in;
-  assign \$206  = \row_valid$3  & \$205 ;
-  assign \$207  = \row_index$5  == 3'h6;
-  assign \$208  = \$206  & \$207 ;
-  assign \$209  = ! wbank_in;
-  assign \$210  = \row_valid$3  & \$209 ;
-  assign \$211  = \row_index$5  == 3'h6;
-  assign \$212  = \$210  & \$211 ;
-  assign \$213  = ! wbank_in;
-  assign \$214  = \row_valid$3  & \$213 ;
-  assign \$215  = \row_index$5  == 3'h6;
-  assign \$216  = \$214  & \$215 ;
-  assign \$217  = ! wbank_in;
-  assign \$218  = \row_valid$3  & \$217 ;
-  assign \$219  = \row_index$5  == 3'h6;
-  assign \$220  = \$218  & \$219 ;
-  assign \$221  = ! wbank_in;
-  assign \$222  = \row_valid$3  & \$221 ;
-  assign \$223  = \row_index$5  == 3'h6;
-  assign \$224  = \$222  & \$223 ;
-  assign \$225  = ! wbank_in;
-  assign \$226  = \row_valid$3  & \$225 ;
-  assign \$227  = \row_index$5  == 3'h7;
-  assign \$228  = \$226  & \$227 ;
-  assign \$229  = ! wbank_in;
-  assign \$230  = \row_valid$3  & \$229 ;
-  assign \$231  = \row_index$5  == 3'h7;
-  assign \$232  = \$230  & \$231 ;
-  assign \$233  = ! wbank_in;
-  assign \$234  = \row_valid$3  & \$233 ;
-  assign \$235  = \row_index$5  == 3'h7;
-  assign \$236  = \$234  & \$235 ;
-  assign \$237  = ! wbank_in;
-  assign \$238  = \row_valid$3  & \$237 ;
-  assign \$239  = \row_index$5  == 3'h7;
-  assign \$240  = \$238  & \$239 ;
-  assign \$241  = ! wbank_in;
-  assign \$242  = \row_valid$3  & \$241 ;
-  assign \$243  = \row_index$5  == 3'h7;
-  assign \$244  = \$242  & \$243 ;
-  assign \$245  = ! wbank_in;
-  assign \$246  = \row_valid$3  & \$245 ;
-  assign \$247  = \row_index$5  == 3'h7;
-  assign \$248  = \$246  & \$247 ;
-  assign \$249  = ! wbank_in;
-  assign \$250  = \row_valid$3  & \$249 ;
-  assign \$251  = \row_index$5  == 3'h7;
-  assign \$252  = \$250  & \$251 ;
-  assign \$253  = ! wbank_in;
-  assign \$254  = \row_valid$3  & \$253 ;
-  assign \$255  = \row_index$5  == 3'h7;
-  assign \$256  = \$254  & \$255 ;
-  assign \$258  = \row_valid$3  & \$257 ;
-  assign \$259  = ! \row_index$5 ;
-  assign \$260  = \$258  & \$259 ;
-  assign \$262  = \row_valid$3  & \$261 ;
+    base <= \$99 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$521  = bank0_row0[7:0];
+          \$11  = bank0_row0[7:0];
       1'h1:
-          \$521  = bank1_row0[7:0];
+          \$11  = bank1_row0[7:0];
     endcase
   end
   always @* begin
@@ -54291,9 +52692,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$522  = bank0_row1[7:0];
+          \$12  = bank0_row1[7:0];
       1'h1:
-          \$522  = bank1_row1[7:0];
+          \$12  = bank1_row1[7:0];
     endcase
   end
   always @* begin
@@ -54301,9 +52702,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$523  = bank0_row2[7:0];
+          \$13  = bank0_row2[7:0];
       1'h1:
-          \$523  = bank1_row2[7:0];
+          \$13  = bank1_row2[7:0];
     endcase
   end
   always @* begin
@@ -54311,9 +52712,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$524  = bank0_row3[7:0];
+          \$14  = bank0_row3[7:0];
       1'h1:
-          \$524  = bank1_row3[7:0];
+          \$14  = bank1_row3[7:0];
     endcase
   end
   always @* begin
@@ -54321,9 +52722,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$525  = bank0_row4[7:0];
+          \$15  = bank0_row4[7:0];
       1'h1:
-          \$525  = bank1_row4[7:0];
+          \$15  = bank1_row4[7:0];
     endcase
   end
   always @* begin
@@ -54331,9 +52732,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$526  = bank0_row5[7:0];
+          \$16  = bank0_row5[7:0];
       1'h1:
-          \$526  = bank1_row5[7:0];
+          \$16  = bank1_row5[7:0];
     endcase
   end
   always @* begin
@@ -54341,9 +52742,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$527  = bank0_row6[7:0];
+          \$17  = bank0_row6[7:0];
       1'h1:
-          \$527  = bank1_row6[7:0];
+          \$17  = bank1_row6[7:0];
     endcase
   end
   always @* begin
@@ -54351,9 +52752,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$528  = bank0_row7[7:0];
+          \$18  = bank0_row7[7:0];
       1'h1:
-          \$528  = bank1_row7[7:0];
+          \$18  = bank1_row7[7:0];
     endcase
   end
   always @* begin
@@ -54361,9 +52762,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$529  = bank0_row0[15:8];
+          \$19  = bank0_row0[15:8];
       1'h1:
-          \$529  = bank1_row0[15:8];
+          \$19  = bank1_row0[15:8];
     endcase
   end
   always @* begin
@@ -54371,9 +52772,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$530  = bank0_row1[15:8];
+          \$20  = bank0_row1[15:8];
       1'h1:
-          \$530  = bank1_row1[15:8];
+          \$20  = bank1_row1[15:8];
     endcase
   end
   always @* begin
@@ -54381,9 +52782,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$531  = bank0_row2[15:8];
+          \$21  = bank0_row2[15:8];
       1'h1:
-          \$531  = bank1_row2[15:8];
+          \$21  = bank1_row2[15:8];
     endcase
   end
   always @* begin
@@ -54391,9 +52792,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$532  = bank0_row3[15:8];
+          \$22  = bank0_row3[15:8];
       1'h1:
-          \$532  = bank1_row3[15:8];
+          \$22  = bank1_row3[15:8];
     endcase
   end
   always @* begin
@@ -54401,9 +52802,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$533  = bank0_row4[15:8];
+          \$23  = bank0_row4[15:8];
       1'h1:
-          \$533  = bank1_row4[15:8];
+          \$23  = bank1_row4[15:8];
     endcase
   end
   always @* begin
@@ -54411,9 +52812,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$534  = bank0_row5[15:8];
+          \$24  = bank0_row5[15:8];
       1'h1:
-          \$534  = bank1_row5[15:8];
+          \$24  = bank1_row5[15:8];
     endcase
   end
   always @* begin
@@ -54421,9 +52822,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$535  = bank0_row6[15:8];
+          \$25  = bank0_row6[15:8];
       1'h1:
-          \$535  = bank1_row6[15:8];
+          \$25  = bank1_row6[15:8];
     endcase
   end
   always @* begin
@@ -54431,9 +52832,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$536  = bank0_row7[15:8];
+          \$26  = bank0_row7[15:8];
       1'h1:
-          \$536  = bank1_row7[15:8];
+          \$26  = bank1_row7[15:8];
     endcase
   end
   always @* begin
@@ -54441,9 +52842,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$537  = bank0_row0[23:16];
+          \$27  = bank0_row0[23:16];
       1'h1:
-          \$537  = bank1_row0[23:16];
+          \$27  = bank1_row0[23:16];
     endcase
   end
   always @* begin
@@ -54451,9 +52852,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$538  = bank0_row1[23:16];
+          \$28  = bank0_row1[23:16];
       1'h1:
-          \$538  = bank1_row1[23:16];
+          \$28  = bank1_row1[23:16];
     endcase
   end
   always @* begin
@@ -54461,9 +52862,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$539  = bank0_row2[23:16];
+          \$29  = bank0_row2[23:16];
       1'h1:
-          \$539  = bank1_row2[23:16];
+          \$29  = bank1_row2[23:16];
     endcase
   end
   always @* begin
@@ -54471,9 +52872,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$540  = bank0_row3[23:16];
+          \$30  = bank0_row3[23:16];
       1'h1:
-          \$540  = bank1_row3[23:16];
+          \$30  = bank1_row3[23:16];
     endcase
   end
   always @* begin
@@ -54481,9 +52882,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$541  = bank0_row4[23:16];
+          \$31  = bank0_row4[23:16];
       1'h1:
-          \$541  = bank1_row4[23:16];
+          \$31  = bank1_row4[23:16];
     endcase
   end
   always @* begin
@@ -54491,9 +52892,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$542  = bank0_row5[23:16];
+          \$32  = bank0_row5[23:16];
       1'h1:
-          \$542  = bank1_row5[23:16];
+          \$32  = bank1_row5[23:16];
     endcase
   end
   always @* begin
@@ -54501,9 +52902,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$543  = bank0_row6[23:16];
+          \$33  = bank0_row6[23:16];
       1'h1:
-          \$543  = bank1_row6[23:16];
+          \$33  = bank1_row6[23:16];
     endcase
   end
   always @* begin
@@ -54511,9 +52912,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$544  = bank0_row7[23:16];
+          \$34  = bank0_row7[23:16];
       1'h1:
-          \$544  = bank1_row7[23:16];
+          \$34  = bank1_row7[23:16];
     endcase
   end
   always @* begin
@@ -54521,9 +52922,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$545  = bank0_row0[31:24];
+          \$35  = bank0_row0[31:24];
       1'h1:
-          \$545  = bank1_row0[31:24];
+          \$35  = bank1_row0[31:24];
     endcase
   end
   always @* begin
@@ -54531,9 +52932,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$546  = bank0_row1[31:24];
+          \$36  = bank0_row1[31:24];
       1'h1:
-          \$546  = bank1_row1[31:24];
+          \$36  = bank1_row1[31:24];
     endcase
   end
   always @* begin
@@ -54541,9 +52942,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$547  = bank0_row2[31:24];
+          \$37  = bank0_row2[31:24];
       1'h1:
-          \$547  = bank1_row2[31:24];
+          \$37  = bank1_row2[31:24];
     endcase
   end
   always @* begin
@@ -54551,9 +52952,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$548  = bank0_row3[31:24];
+          \$38  = bank0_row3[31:24];
       1'h1:
-          \$548  = bank1_row3[31:24];
+          \$38  = bank1_row3[31:24];
     endcase
   end
   always @* begin
@@ -54561,9 +52962,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$549  = bank0_row4[31:24];
+          \$39  = bank0_row4[31:24];
       1'h1:
-          \$549  = bank1_row4[31:24];
+          \$39  = bank1_row4[31:24];
     endcase
   end
   always @* begin
@@ -54571,9 +52972,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$550  = bank0_row5[31:24];
+          \$40  = bank0_row5[31:24];
       1'h1:
-          \$550  = bank1_row5[31:24];
+          \$40  = bank1_row5[31:24];
     endcase
   end
   always @* begin
@@ -54581,9 +52982,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$551  = bank0_row6[31:24];
+          \$41  = bank0_row6[31:24];
       1'h1:
-          \$551  = bank1_row6[31:24];
+          \$41  = bank1_row6[31:24];
     endcase
   end
   always @* begin
@@ -54591,9 +52992,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$552  = bank0_row7[31:24];
+          \$42  = bank0_row7[31:24];
       1'h1:
-          \$552  = bank1_row7[31:24];
+          \$42  = bank1_row7[31:24];
     endcase
   end
   always @* begin
@@ -54601,9 +53002,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$553  = bank0_row0[39:32];
+          \$43  = bank0_row0[39:32];
       1'h1:
-          \$553  = bank1_row0[39:32];
+          \$43  = bank1_row0[39:32];
     endcase
   end
   always @* begin
@@ -54611,9 +53012,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$554  = bank0_row1[39:32];
+          \$44  = bank0_row1[39:32];
       1'h1:
-          \$554  = bank1_row1[39:32];
+          \$44  = bank1_row1[39:32];
     endcase
   end
   always @* begin
@@ -54621,9 +53022,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$555  = bank0_row2[39:32];
+          \$45  = bank0_row2[39:32];
       1'h1:
-          \$555  = bank1_row2[39:32];
+          \$45  = bank1_row2[39:32];
     endcase
   end
   always @* begin
@@ -54631,9 +53032,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$556  = bank0_row3[39:32];
+          \$46  = bank0_row3[39:32];
       1'h1:
-          \$556  = bank1_row3[39:32];
+          \$46  = bank1_row3[39:32];
     endcase
   end
   always @* begin
@@ -54641,9 +53042,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$557  = bank0_row4[39:32];
+          \$47  = bank0_row4[39:32];
       1'h1:
-          \$557  = bank1_row4[39:32];
+          \$47  = bank1_row4[39:32];
     endcase
   end
   always @* begin
@@ -54651,9 +53052,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$558  = bank0_row5[39:32];
+          \$48  = bank0_row5[39:32];
       1'h1:
-          \$558  = bank1_row5[39:32];
+          \$48  = bank1_row5[39:32];
     endcase
   end
   always @* begin
@@ -54661,9 +53062,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$559  = bank0_row6[39:32];
+          \$49  = bank0_row6[39:32];
       1'h1:
-          \$559  = bank1_row6[39:32];
+          \$49  = bank1_row6[39:32];
     endcase
   end
   always @* begin
@@ -54671,9 +53072,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$560  = bank0_row7[39:32];
+          \$50  = bank0_row7[39:32];
       1'h1:
-          \$560  = bank1_row7[39:32];
+          \$50  = bank1_row7[39:32];
     endcase
   end
   always @* begin
@@ -54681,9 +53082,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$561  = bank0_row0[47:40];
+          \$51  = bank0_row0[47:40];
       1'h1:
-          \$561  = bank1_row0[47:40];
+          \$51  = bank1_row0[47:40];
     endcase
   end
   always @* begin
@@ -54691,9 +53092,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$562  = bank0_row1[47:40];
+          \$52  = bank0_row1[47:40];
       1'h1:
-          \$562  = bank1_row1[47:40];
+          \$52  = bank1_row1[47:40];
     endcase
   end
   always @* begin
@@ -54701,9 +53102,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$563  = bank0_row2[47:40];
+          \$53  = bank0_row2[47:40];
       1'h1:
-          \$563  = bank1_row2[47:40];
+          \$53  = bank1_row2[47:40];
     endcase
   end
   always @* begin
@@ -54711,9 +53112,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$564  = bank0_row3[47:40];
+          \$54  = bank0_row3[47:40];
       1'h1:
-          \$564  = bank1_row3[47:40];
+          \$54  = bank1_row3[47:40];
     endcase
   end
   always @* begin
@@ -54721,9 +53122,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$565  = bank0_row4[47:40];
+          \$55  = bank0_row4[47:40];
       1'h1:
-          \$565  = bank1_row4[47:40];
+          \$55  = bank1_row4[47:40];
     endcase
   end
   always @* begin
@@ -54731,9 +53132,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$566  = bank0_row5[47:40];
+          \$56  = bank0_row5[47:40];
       1'h1:
-          \$566  = bank1_row5[47:40];
+          \$56  = bank1_row5[47:40];
     endcase
   end
   always @* begin
@@ -54741,9 +53142,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$567  = bank0_row6[47:40];
+          \$57  = bank0_row6[47:40];
       1'h1:
-          \$567  = bank1_row6[47:40];
+          \$57  = bank1_row6[47:40];
     endcase
   end
   always @* begin
@@ -54751,9 +53152,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$568  = bank0_row7[47:40];
+          \$58  = bank0_row7[47:40];
       1'h1:
-          \$568  = bank1_row7[47:40];
+          \$58  = bank1_row7[47:40];
     endcase
   end
   always @* begin
@@ -54761,9 +53162,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$569  = bank0_row0[55:48];
+          \$59  = bank0_row0[55:48];
       1'h1:
-          \$569  = bank1_row0[55:48];
+          \$59  = bank1_row0[55:48];
     endcase
   end
   always @* begin
@@ -54771,9 +53172,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$570  = bank0_row1[55:48];
+          \$60  = bank0_row1[55:48];
       1'h1:
-          \$570  = bank1_row1[55:48];
+          \$60  = bank1_row1[55:48];
     endcase
   end
   always @* begin
@@ -54781,9 +53182,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$571  = bank0_row2[55:48];
+          \$61  = bank0_row2[55:48];
       1'h1:
-          \$571  = bank1_row2[55:48];
+          \$61  = bank1_row2[55:48];
     endcase
   end
   always @* begin
@@ -54791,9 +53192,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$572  = bank0_row3[55:48];
+          \$62  = bank0_row3[55:48];
       1'h1:
-          \$572  = bank1_row3[55:48];
+          \$62  = bank1_row3[55:48];
     endcase
   end
   always @* begin
@@ -54801,9 +53202,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$573  = bank0_row4[55:48];
+          \$63  = bank0_row4[55:48];
       1'h1:
-          \$573  = bank1_row4[55:48];
+          \$63  = bank1_row4[55:48];
     endcase
   end
   always @* begin
@@ -54811,9 +53212,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$574  = bank0_row5[55:48];
+          \$64  = bank0_row5[55:48];
       1'h1:
-          \$574  = bank1_row5[55:48];
+          \$64  = bank1_row5[55:48];
     endcase
   end
   always @* begin
@@ -54821,9 +53222,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$575  = bank0_row6[55:48];
+          \$65  = bank0_row6[55:48];
       1'h1:
-          \$575  = bank1_row6[55:48];
+          \$65  = bank1_row6[55:48];
     endcase
   end
   always @* begin
@@ -54831,9 +53232,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$576  = bank0_row7[55:48];
+          \$66  = bank0_row7[55:48];
       1'h1:
-          \$576  = bank1_row7[55:48];
+          \$66  = bank1_row7[55:48];
     endcase
   end
   always @* begin
@@ -54841,9 +53242,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$577  = bank0_row0[63:56];
+          \$67  = bank0_row0[63:56];
       1'h1:
-          \$577  = bank1_row0[63:56];
+          \$67  = bank1_row0[63:56];
     endcase
   end
   always @* begin
@@ -54851,9 +53252,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$578  = bank0_row1[63:56];
+          \$68  = bank0_row1[63:56];
       1'h1:
-          \$578  = bank1_row1[63:56];
+          \$68  = bank1_row1[63:56];
     endcase
   end
   always @* begin
@@ -54861,9 +53262,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$579  = bank0_row2[63:56];
+          \$69  = bank0_row2[63:56];
       1'h1:
-          \$579  = bank1_row2[63:56];
+          \$69  = bank1_row2[63:56];
     endcase
   end
   always @* begin
@@ -54871,9 +53272,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$580  = bank0_row3[63:56];
+          \$70  = bank0_row3[63:56];
       1'h1:
-          \$580  = bank1_row3[63:56];
+          \$70  = bank1_row3[63:56];
     endcase
   end
   always @* begin
@@ -54881,9 +53282,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$581  = bank0_row4[63:56];
+          \$71  = bank0_row4[63:56];
       1'h1:
-          \$581  = bank1_row4[63:56];
+          \$71  = bank1_row4[63:56];
     endcase
   end
   always @* begin
@@ -54891,9 +53292,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$582  = bank0_row5[63:56];
+          \$72  = bank0_row5[63:56];
       1'h1:
-          \$582  = bank1_row5[63:56];
+          \$72  = bank1_row5[63:56];
     endcase
   end
   always @* begin
@@ -54901,9 +53302,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$583  = bank0_row6[63:56];
+          \$73  = bank0_row6[63:56];
       1'h1:
-          \$583  = bank1_row6[63:56];
+          \$73  = bank1_row6[63:56];
     endcase
   end
   always @* begin
@@ -54911,9 +53312,9 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$584  = bank0_row7[63:56];
+          \$74  = bank0_row7[63:56];
       1'h1:
-          \$584  = bank1_row7[63:56];
+          \$74  = bank1_row7[63:56];
     endcase
   end
   always @* begin
@@ -54921,2307 +53322,536 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
     (* full_case = 32'd1 *)
     casez (col[2:0])
       3'h0:
-          col_data = { \$528 , \$527 , \$526 , \$525 , \$524 , \$523 , \$522 , \$521  };
+          col_data = { \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11  };
       3'h1:
-          col_data = { \$536 , \$535 , \$534 , \$533 , \$532 , \$531 , \$530 , \$529  };
+          col_data = { \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19  };
       3'h2:
-          col_data = { \$544 , \$543 , \$542 , \$541 , \$540 , \$539 , \$538 , \$537  };
+          col_data = { \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27  };
       3'h3:
-          col_data = { \$552 , \$551 , \$550 , \$549 , \$548 , \$547 , \$546 , \$545  };
+          col_data = { \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35  };
       3'h4:
-          col_data = { \$560 , \$559 , \$558 , \$557 , \$556 , \$555 , \$554 , \$553  };
+          col_data = { \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43  };
       3'h5:
-          col_data = { \$568 , \$567 , \$566 , \$565 , \$564 , \$563 , \$562 , \$561  };
+          col_data = { \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
       3'h6:
-          col_data = { \$576 , \$575 , \$574 , \$573 , \$572 , \$571 , \$570 , \$569  };
+          col_data = { \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59  };
       3'h7:
-          col_data = { \$584 , \$583 , \$582 , \$581 , \$580 , \$579 , \$578 , \$577  };
+          col_data = { \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$585  = \row_valid$3 ;
+    \$75  = \row_valid$3 ;
     if (rst) begin
-      \$585  = 1'h0;
+      \$75  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$586  = \row_index$5 ;
+    \$76  = \row_index$5 ;
     if (rst) begin
-      \$586  = 3'h0;
+      \$76  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$587  = \row_data$7 ;
+    \$77  = \row_data$7 ;
     if (rst) begin
-      \$587  = 64'h0000000000000000;
+      \$77  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$588  = \row_base$9 ;
+    \$78  = \row_base$9 ;
     if (rst) begin
-      \$588  = 16'h0000;
+      \$78  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$589  = \$4 ;
-    if (rst) begin
-      \$589  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$590  = bank0_row0;
-    if (we0_row0_lane0) begin
-      \$590 [7:0] = row_data[7:0];
-    end
-    if (we0_row0_lane1) begin
-      \$590 [15:8] = row_data[15:8];
-    end
-    if (we0_row0_lane2) begin
-      \$590 [23:16] = row_data[23:16];
-    end
-    if (we0_row0_lane3) begin
-      \$590 [31:24] = row_data[31:24];
-    end
-    if (we0_row0_lane4) begin
-      \$590 [39:32] = row_data[39:32];
-    end
-    if (we0_row0_lane5) begin
-      \$590 [47:40] = row_data[47:40];
-    end
-    if (we0_row0_lane6) begin
-      \$590 [55:48] = row_data[55:48];
-    end
-    if (we0_row0_lane7) begin
-      \$590 [63:56] = row_data[63:56];
-    end
-    if (rst) begin
-      \$590  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$591  = \$8 ;
-    if (rst) begin
-      \$591  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$592  = \$12 ;
-    if (rst) begin
-      \$592  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$593  = \$16 ;
-    if (rst) begin
-      \$593  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$594  = \$20 ;
-    if (rst) begin
-      \$594  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$595  = \$24 ;
-    if (rst) begin
-      \$595  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$596  = \$28 ;
-    if (rst) begin
-      \$596  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$597  = \$32 ;
-    if (rst) begin
-      \$597  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$598  = \$36 ;
-    if (rst) begin
-      \$598  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$599  = bank0_row1;
-    if (we0_row1_lane0) begin
-      \$599 [7:0] = row_data[7:0];
-    end
-    if (we0_row1_lane1) begin
-      \$599 [15:8] = row_data[15:8];
-    end
-    if (we0_row1_lane2) begin
-      \$599 [23:16] = row_data[23:16];
-    end
-    if (we0_row1_lane3) begin
-      \$599 [31:24] = row_data[31:24];
-    end
-    if (we0_row1_lane4) begin
-      \$599 [39:32] = row_data[39:32];
-    end
-    if (we0_row1_lane5) begin
-      \$599 [47:40] = row_data[47:40];
-    end
-    if (we0_row1_lane6) begin
-      \$599 [55:48] = row_data[55:48];
-    end
-    if (we0_row1_lane7) begin
-      \$599 [63:56] = row_data[63:56];
-    end
-    if (rst) begin
-      \$599  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$600  = \$40 ;
-    if (rst) begin
-      \$600  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$601  = \$44 ;
-    if (rst) begin
-      \$601  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$602  = \$48 ;
-    if (rst) begin
-      \$602  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$603  = \$52 ;
-    if (rst) begin
-      \$603  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$604  = \$56 ;
-    if (rst) begin
-      \$604  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$605  = \$60 ;
-    if (rst) begin
-      \$605  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$606  = \$64 ;
-    if (rst) begin
-      \$606  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$607  = \$68 ;
-    if (rst) begin
-      \$607  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$608  = bank0_row2;
-    if (we0_row2_lane0) begin
-      \$608 [7:0] = row_data[7:0];
-    end
-    if (we0_row2_lane1) begin
-      \$608 [15:8] = row_data[15:8];
-    end
-    if (we0_row2_lane2) begin
-      \$608 [23:16] = row_data[23:16];
-    end
-    if (we0_row2_lane3) begin
-      \$608 [31:24] = row_data[31:24];
-    end
-    if (we0_row2_lane4) begin
-      \$608 [39:32] = row_data[39:32];
-    end
-    if (we0_row2_lane5) begin
-      \$608 [47:40] = row_data[47:40];
-    end
-    if (we0_row2_lane6) begin
-      \$608 [55:48] = row_data[55:48];
-    end
-    if (we0_row2_lane7) begin
-      \$608 [63:56] = row_data[63:56];
-    end
-    if (rst) begin
-      \$608  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$609  = \$72 ;
-    if (rst) begin
-      \$609  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$610  = \$76 ;
-    if (rst) begin
-      \$610  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$611  = \$80 ;
-    if (rst) begin
-      \$611  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$612  = \$84 ;
-    if (rst) begin
-      \$612  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$613  = \$88 ;
-    if (rst) begin
-      \$613  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$614  = \$92 ;
-    if (rst) begin
-      \$614  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$615  = \$96 ;
-    if (rst) begin
-      \$615  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$616  = \$100 ;
-    if (rst) begin
-      \$616  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$617  = bank0_row3;
-    if (we0_row3_lane0) begin
-      \$617 [7:0] = row_data[7:0];
-    end
-    if (we0_row3_lane1) begin
-      \$617 [15:8] = row_data[15:8];
-    end
-    if (we0_row3_lane2) begin
-      \$617 [23:16] = row_data[23:16];
-    end
-    if (we0_row3_lane3) begin
-      \$617 [31:24] = row_data[31:24];
-    end
-    if (we0_row3_lane4) begin
-      \$617 [39:32] = row_data[39:32];
-    end
-    if (we0_row3_lane5) begin
-      \$617 [47:40] = row_data[47:40];
-    end
-    if (we0_row3_lane6) begin
-      \$617 [55:48] = row_data[55:48];
-    end
-    if (we0_row3_lane7) begin
-      \$617 [63:56] = row_data[63:56];
-    end
-    if (rst) begin
-      \$617  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$618  = \$104 ;
-    if (rst) begin
-      \$618  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$619  = \$108 ;
-    if (rst) begin
-      \$619  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$620  = \$112 ;
-    if (rst) begin
-      \$620  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$621  = \$116 ;
-    if (rst) begin
-      \$621  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$622  = \$120 ;
-    if (rst) begin
-      \$622  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$623  = \$124 ;
-    if (rst) begin
-      \$623  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$624  = \$128 ;
-    if (rst) begin
-      \$624  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$625  = \$132 ;
-    if (rst) begin
-      \$625  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$626  = bank0_row4;
-    if (we0_row4_lane0) begin
-      \$626 [7:0] = row_data[7:0];
-    end
-    if (we0_row4_lane1) begin
-      \$626 [15:8] = row_data[15:8];
-    end
-    if (we0_row4_lane2) begin
-      \$626 [23:16] = row_data[23:16];
-    end
-    if (we0_row4_lane3) begin
-      \$626 [31:24] = row_data[31:24];
-    end
-    if (we0_row4_lane4) begin
-      \$626 [39:32] = row_data[39:32];
-    end
-    if (we0_row4_lane5) begin
-      \$626 [47:40] = row_data[47:40];
-    end
-    if (we0_row4_lane6) begin
-      \$626 [55:48] = row_data[55:48];
-    end
-    if (we0_row4_lane7) begin
-      \$626 [63:56] = row_data[63:56];
-    end
-    if (rst) begin
-      \$626  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$627  = \$136 ;
-    if (rst) begin
-      \$627  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$628  = \$140 ;
-    if (rst) begin
-      \$628  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$629  = \$144 ;
-    if (rst) begin
-      \$629  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$630  = \$148 ;
-    if (rst) begin
-      \$630  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$631  = \$152 ;
-    if (rst) begin
-      \$631  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$632  = \$156 ;
-    if (rst) begin
-      \$632  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$633  = \$160 ;
-    if (rst) begin
-      \$633  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$634  = \$164 ;
-    if (rst) begin
-      \$634  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$635  = bank0_row5;
-    if (we0_row5_lane0) begin
-      \$635 [7:0] = row_data[7:0];
-    end
-    if (we0_row5_lane1) begin
-      \$635 [15:8] = row_data[15:8];
-    end
-    if (we0_row5_lane2) begin
-      \$635 [23:16] = row_data[23:16];
-    end
-    if (we0_row5_lane3) begin
-      \$635 [31:24] = row_data[31:24];
-    end
-    if (we0_row5_lane4) begin
-      \$635 [39:32] = row_data[39:32];
-    end
-    if (we0_row5_lane5) begin
-      \$635 [47:40] = row_data[47:40];
-    end
-    if (we0_row5_lane6) begin
-      \$635 [55:48] = row_data[55:48];
-    end
-    if (we0_row5_lane7) begin
-      \$635 [63:56] = row_data[63:56];
-    end
-    if (rst) begin
-      \$635  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$636  = \$168 ;
-    if (rst) begin
-      \$636  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$637  = \$172 ;
-    if (rst) begin
-      \$637  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$638  = \$176 ;
-    if (rst) begin
-      \$638  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$639  = \$180 ;
-    if (rst) begin
-      \$639  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$640  = \$184 ;
-    if (rst) begin
-      \$640  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$641  = \$188 ;
-    if (rst) begin
-      \$641  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$642  = \$192 ;
-    if (rst) begin
-      \$642  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$643  = \$196 ;
-    if (rst) begin
-      \$643  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$644  = bank0_row6;
-    if (we0_row6_lane0) begin
-      \$644 [7:0] = row_data[7:0];
-    end
-    if (we0_row6_lane1) begin
-      \$644 [15:8] = row_data[15:8];
-    end
-    if (we0_row6_lane2) begin
-      \$644 [23:16] = row_data[23:16];
-    end
-    if (we0_row6_lane3) begin
-      \$644 [31:24] = row_data[31:24];
-    end
-    if (we0_row6_lane4) begin
-      \$644 [39:32] = row_data[39:32];
-    end
-    if (we0_row6_lane5) begin
-      \$644 [47:40] = row_data[47:40];
-    end
-    if (we0_row6_lane6) begin
-      \$644 [55:48] = row_data[55:48];
-    end
-    if (we0_row6_lane7) begin
-      \$644 [63:56] = row_data[63:56];
-    end
-    if (rst) begin
-      \$644  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$645  = \$200 ;
-    if (rst) begin
-      \$645  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$646  = \$204 ;
-    if (rst) begin
-      \$646  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$647  = \$208 ;
-    if (rst) begin
-      \$647  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$648  = \$212 ;
-    if (rst) begin
-      \$648  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$649  = \$216 ;
-    if (rst) begin
-      \$649  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$650  = \$220 ;
-    if (rst) begin
-      \$650  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$651  = \$224 ;
-    if (rst) begin
-      \$651  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$652  = \$228 ;
-    if (rst) begin
-      \$652  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$653  = bank0_row7;
-    if (we0_row7_lane0) begin
-      \$653 [7:0] = row_data[7:0];
-    end
-    if (we0_row7_lane1) begin
-      \$653 [15:8] = row_data[15:8];
-    end
-    if (we0_row7_lane2) begin
-      \$653 [23:16] = row_data[23:16];
-    end
-    if (we0_row7_lane3) begin
-      \$653 [31:24] = row_data[31:24];
-    end
-    if (we0_row7_lane4) begin
-      \$653 [39:32] = row_data[39:32];
-    end
-    if (we0_row7_lane5) begin
-      \$653 [47:40] = row_data[47:40];
-    end
-    if (we0_row7_lane6) begin
-      \$653 [55:48] = row_data[55:48];
-    end
-    if (we0_row7_lane7) begin
-      \$653 [63:56] = row_data[63:56];
-    end
-    if (rst) begin
-      \$653  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$654  = \$232 ;
-    if (rst) begin
-      \$654  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$655  = \$236 ;
-    if (rst) begin
-      \$655  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$656  = \$240 ;
-    if (rst) begin
-      \$656  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$657  = \$244 ;
-    if (rst) begin
-      \$657  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$658  = \$248 ;
-    if (rst) begin
-      \$658  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$659  = \$252 ;
-    if (rst) begin
-      \$659  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$660  = \$256 ;
-    if (rst) begin
-      \$660  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$661  = \$260 ;
-    if (rst) begin
-      \$661  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$662  = bank1_row0;
-    if (we1_row0_lane0) begin
-      \$662 [7:0] = row_data[7:0];
-    end
-    if (we1_row0_lane1) begin
-      \$662 [15:8] = row_data[15:8];
-    end
-    if (we1_row0_lane2) begin
-      \$662 [23:16] = row_data[23:16];
-    end
-    if (we1_row0_lane3) begin
-      \$662 [31:24] = row_data[31:24];
-    end
-    if (we1_row0_lane4) begin
-      \$662 [39:32] = row_data[39:32];
-    end
-    if (we1_row0_lane5) begin
-      \$662 [47:40] = row_data[47:40];
-    end
-    if (we1_row0_lane6) begin
-      \$662 [55:48] = row_data[55:48];
-    end
-    if (we1_row0_lane7) begin
-      \$662 [63:56] = row_data[63:56];
-    end
-    if (rst) begin
-      \$662  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$663  = \$264 ;
-    if (rst) begin
-      \$663  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$664  = \$268 ;
-    if (rst) begin
-      \$664  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$665  = \$272 ;
-    if (rst) begin
-      \$665  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$666  = \$276 ;
-    if (rst) begin
-      \$666  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$667  = \$280 ;
-    if (rst) begin
-      \$667  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$668  = \$284 ;
-    if (rst) begin
-      \$668  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$669  = \$288 ;
-    if (rst) begin
-      \$669  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$670  = \$292 ;
-    if (rst) begin
-      \$670  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$671  = bank1_row1;
-    if (we1_row1_lane0) begin
-      \$671 [7:0] = row_data[7:0];
-    end
-    if (we1_row1_lane1) begin
-      \$671 [15:8] = row_data[15:8];
-    end
-    if (we1_row1_lane2) begin
-      \$671 [23:16] = row_data[23:16];
-    end
-    if (we1_row1_lane3) begin
-      \$671 [31:24] = row_data[31:24];
-    end
-    if (we1_row1_lane4) begin
-      \$671 [39:32] = row_data[39:32];
-    end
-    if (we1_row1_lane5) begin
-      \$671 [47:40] = row_data[47:40];
-    end
-    if (we1_row1_lane6) begin
-      \$671 [55:48] = row_data[55:48];
-    end
-    if (we1_row1_lane7) begin
-      \$671 [63:56] = row_data[63:56];
-    end
-    if (rst) begin
-      \$671  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$672  = \$296 ;
-    if (rst) begin
-      \$672  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$673  = \$300 ;
-    if (rst) begin
-      \$673  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$674  = \$304 ;
-    if (rst) begin
-      \$674  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$675  = \$308 ;
-    if (rst) begin
-      \$675  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$676  = \$312 ;
-    if (rst) begin
-      \$676  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$677  = \$316 ;
-    if (rst) begin
-      \$677  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$678  = \$320 ;
-    if (rst) begin
-      \$678  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$679  = \$324 ;
-    if (rst) begin
-      \$679  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$680  = bank1_row2;
-    if (we1_row2_lane0) begin
-      \$680 [7:0] = row_data[7:0];
-    end
-    if (we1_row2_lane1) begin
-      \$680 [15:8] = row_data[15:8];
-    end
-    if (we1_row2_lane2) begin
-      \$680 [23:16] = row_data[23:16];
-    end
-    if (we1_row2_lane3) begin
-      \$680 [31:24] = row_data[31:24];
-    end
-    if (we1_row2_lane4) begin
-      \$680 [39:32] = row_data[39:32];
-    end
-    if (we1_row2_lane5) begin
-      \$680 [47:40] = row_data[47:40];
-    end
-    if (we1_row2_lane6) begin
-      \$680 [55:48] = row_data[55:48];
-    end
-    if (we1_row2_lane7) begin
-      \$680 [63:56] = row_data[63:56];
-    end
-    if (rst) begin
-      \$680  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$681  = \$328 ;
-    if (rst) begin
-      \$681  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$682  = \$332 ;
-    if (rst) begin
-      \$682  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$683  = \$336 ;
-    if (rst) begin
-      \$683  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$684  = \$340 ;
-    if (rst) begin
-      \$684  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$685  = \$344 ;
-    if (rst) begin
-      \$685  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$686  = \$348 ;
-    if (rst) begin
-      \$686  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$687  = \$352 ;
-    if (rst) begin
-      \$687  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$688  = \$356 ;
-    if (rst) begin
-      \$688  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$689  = bank1_row3;
-    if (we1_row3_lane0) begin
-      \$689 [7:0] = row_data[7:0];
-    end
-    if (we1_row3_lane1) begin
-      \$689 [15:8] = row_data[15:8];
-    end
-    if (we1_row3_lane2) begin
-      \$689 [23:16] = row_data[23:16];
-    end
-    if (we1_row3_lane3) begin
-      \$689 [31:24] = row_data[31:24];
-    end
-    if (we1_row3_lane4) begin
-      \$689 [39:32] = row_data[39:32];
-    end
-    if (we1_row3_lane5) begin
-      \$689 [47:40] = row_data[47:40];
-    end
-    if (we1_row3_lane6) begin
-      \$689 [55:48] = row_data[55:48];
-    end
-    if (we1_row3_lane7) begin
-      \$689 [63:56] = row_data[63:56];
-    end
-    if (rst) begin
-      \$689  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$690  = \$360 ;
-    if (rst) begin
-      \$690  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$691  = \$364 ;
-    if (rst) begin
-      \$691  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$692  = \$368 ;
-    if (rst) begin
-      \$692  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$693  = \$372 ;
-    if (rst) begin
-      \$693  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$694  = \$376 ;
-    if (rst) begin
-      \$694  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$695  = \$380 ;
-    if (rst) begin
-      \$695  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$696  = \$384 ;
-    if (rst) begin
-      \$696  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$697  = \$388 ;
-    if (rst) begin
-      \$697  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$698  = bank1_row4;
-    if (we1_row4_lane0) begin
-      \$698 [7:0] = row_data[7:0];
-    end
-    if (we1_row4_lane1) begin
-      \$698 [15:8] = row_data[15:8];
-    end
-    if (we1_row4_lane2) begin
-      \$698 [23:16] = row_data[23:16];
-    end
-    if (we1_row4_lane3) begin
-      \$698 [31:24] = row_data[31:24];
-    end
-    if (we1_row4_lane4) begin
-      \$698 [39:32] = row_data[39:32];
-    end
-    if (we1_row4_lane5) begin
-      \$698 [47:40] = row_data[47:40];
-    end
-    if (we1_row4_lane6) begin
-      \$698 [55:48] = row_data[55:48];
-    end
-    if (we1_row4_lane7) begin
-      \$698 [63:56] = row_data[63:56];
-    end
-    if (rst) begin
-      \$698  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$699  = \$392 ;
-    if (rst) begin
-      \$699  = 1'h0;
+    \$79  = bank0_row0;
+    if (\$2 ) begin
+      casez (row_index)
+        3'h0:
+            \$79  = row_data;
+      endcase
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$700  = \$396 ;
-    if (rst) begin
-      \$700  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$701  = \$400 ;
-    if (rst) begin
-      \$701  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$702  = \$404 ;
-    if (rst) begin
-      \$702  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$703  = \$408 ;
-    if (rst) begin
-      \$703  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$704  = \$412 ;
     if (rst) begin
-      \$704  = 1'h0;
+      \$79  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$705  = \$416 ;
-    if (rst) begin
-      \$705  = 1'h0;
+    \$80  = bank0_row1;
+    if (\$2 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            \$80  = row_data;
+      endcase
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$706  = \$420 ;
     if (rst) begin
-      \$706  = 1'h0;
+      \$80  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$707  = bank1_row5;
-    if (we1_row5_lane0) begin
-      \$707 [7:0] = row_data[7:0];
-    end
-    if (we1_row5_lane1) begin
-      \$707 [15:8] = row_data[15:8];
-    end
-    if (we1_row5_lane2) begin
-      \$707 [23:16] = row_data[23:16];
-    end
-    if (we1_row5_lane3) begin
-      \$707 [31:24] = row_data[31:24];
-    end
-    if (we1_row5_lane4) begin
-      \$707 [39:32] = row_data[39:32];
-    end
-    if (we1_row5_lane5) begin
-      \$707 [47:40] = row_data[47:40];
+    \$81  = bank0_row2;
+    if (\$2 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            \$81  = row_data;
+      endcase
     end
-    if (we1_row5_lane6) begin
-      \$707 [55:48] = row_data[55:48];
-    end
-    if (we1_row5_lane7) begin
-      \$707 [63:56] = row_data[63:56];
-    end
     if (rst) begin
-      \$707  = 64'h0000000000000000;
+      \$81  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$708  = \$424 ;
-    if (rst) begin
-      \$708  = 1'h0;
+    \$82  = bank0_row3;
+    if (\$2 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            \$82  = row_data;
+      endcase
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$709  = \$428 ;
     if (rst) begin
-      \$709  = 1'h0;
+      \$82  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$710  = \$432 ;
-    if (rst) begin
-      \$710  = 1'h0;
+    \$83  = bank0_row4;
+    if (\$2 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            \$83  = row_data;
+      endcase
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$711  = \$436 ;
     if (rst) begin
-      \$711  = 1'h0;
+      \$83  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$712  = \$440 ;
-    if (rst) begin
-      \$712  = 1'h0;
+    \$84  = bank0_row5;
+    if (\$2 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            /* empty */;
+        3'h5:
+            \$84  = row_data;
+      endcase
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$713  = \$444 ;
     if (rst) begin
-      \$713  = 1'h0;
+      \$84  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$714  = \$448 ;
-    if (rst) begin
-      \$714  = 1'h0;
+    \$85  = bank0_row6;
+    if (\$2 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            /* empty */;
+        3'h5:
+            /* empty */;
+        3'h6:
+            \$85  = row_data;
+      endcase
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$715  = \$452 ;
     if (rst) begin
-      \$715  = 1'h0;
+      \$85  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$716  = bank1_row6;
-    if (we1_row6_lane0) begin
-      \$716 [7:0] = row_data[7:0];
-    end
-    if (we1_row6_lane1) begin
-      \$716 [15:8] = row_data[15:8];
-    end
-    if (we1_row6_lane2) begin
-      \$716 [23:16] = row_data[23:16];
-    end
-    if (we1_row6_lane3) begin
-      \$716 [31:24] = row_data[31:24];
-    end
-    if (we1_row6_lane4) begin
-      \$716 [39:32] = row_data[39:32];
-    end
-    if (we1_row6_lane5) begin
-      \$716 [47:40] = row_data[47:40];
-    end
-    if (we1_row6_lane6) begin
-      \$716 [55:48] = row_data[55:48];
+    \$86  = bank0_row7;
+    if (\$2 ) begin
+      (* full_case = 32'd1 *)
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            /* empty */;
+        3'h5:
+            /* empty */;
+        3'h6:
+            /* empty */;
+        3'h7:
+            \$86  = row_data;
+      endcase
     end
-    if (we1_row6_lane7) begin
-      \$716 [63:56] = row_data[63:56];
-    end
     if (rst) begin
-      \$716  = 64'h0000000000000000;
+      \$86  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$717  = \$456 ;
-    if (rst) begin
-      \$717  = 1'h0;
+    \$87  = bank1_row0;
+    if (\$4 ) begin
+      casez (row_index)
+        3'h0:
+            \$87  = row_data;
+      endcase
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$718  = \$460 ;
     if (rst) begin
-      \$718  = 1'h0;
+      \$87  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$719  = \$464 ;
-    if (rst) begin
-      \$719  = 1'h0;
+    \$88  = bank1_row1;
+    if (\$4 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            \$88  = row_data;
+      endcase
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$720  = \$468 ;
     if (rst) begin
-      \$720  = 1'h0;
+      \$88  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$721  = \$472 ;
-    if (rst) begin
-      \$721  = 1'h0;
+    \$89  = bank1_row2;
+    if (\$4 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            \$89  = row_data;
+      endcase
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$722  = \$476 ;
     if (rst) begin
-      \$722  = 1'h0;
+      \$89  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$723  = \$480 ;
-    if (rst) begin
-      \$723  = 1'h0;
+    \$90  = bank1_row3;
+    if (\$4 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            \$90  = row_data;
+      endcase
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$724  = \$484 ;
     if (rst) begin
-      \$724  = 1'h0;
+      \$90  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$725  = bank1_row7;
-    if (we1_row7_lane0) begin
-      \$725 [7:0] = row_data[7:0];
-    end
-    if (we1_row7_lane1) begin
-      \$725 [15:8] = row_data[15:8];
-    end
-    if (we1_row7_lane2) begin
-      \$725 [23:16] = row_data[23:16];
-    end
-    if (we1_row7_lane3) begin
-      \$725 [31:24] = row_data[31:24];
-    end
-    if (we1_row7_lane4) begin
-      \$725 [39:32] = row_data[39:32];
-    end
-    if (we1_row7_lane5) begin
-      \$725 [47:40] = row_data[47:40];
-    end
-    if (we1_row7_lane6) begin
-      \$725 [55:48] = row_data[55:48];
-    end
-    if (we1_row7_lane7) begin
-      \$725 [63:56] = row_data[63:56];
+    \$91  = bank1_row4;
+    if (\$4 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            \$91  = row_data;
+      endcase
     end
     if (rst) begin
-      \$725  = 64'h0000000000000000;
+      \$91  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$726  = \$488 ;
-    if (rst) begin
-      \$726  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$727  = \$492 ;
-    if (rst) begin
-      \$727  = 1'h0;
+    \$92  = bank1_row5;
+    if (\$4 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            /* empty */;
+        3'h5:
+            \$92  = row_data;
+      endcase
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$728  = \$496 ;
     if (rst) begin
-      \$728  = 1'h0;
+      \$92  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$729  = \$500 ;
-    if (rst) begin
-      \$729  = 1'h0;
+    \$93  = bank1_row6;
+    if (\$4 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            /* empty */;
+        3'h5:
+            /* empty */;
+        3'h6:
+            \$93  = row_data;
+      endcase
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$730  = \$504 ;
     if (rst) begin
-      \$730  = 1'h0;
+      \$93  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$731  = \$508 ;
-    if (rst) begin
-      \$731  = 1'h0;
+    \$94  = bank1_row7;
+    if (\$4 ) begin
+      (* full_case = 32'd1 *)
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            /* empty */;
+        3'h5:
+            /* empty */;
+        3'h6:
+            /* empty */;
+        3'h7:
+            \$94  = row_data;
+      endcase
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$732  = \$512 ;
     if (rst) begin
-      \$732  = 1'h0;
+      \$94  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$733  = wbank;
-    if (\$514 ) begin
-      \$733  = \$515 ;
+    \$95  = wbank;
+    if (\$6 ) begin
+      \$95  = \$7 ;
     end
     if (rst) begin
-      \$733  = 1'h0;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$734  = obank;
-    if (\$514 ) begin
-      \$734  = wbank;
+    \$96  = obank;
+    if (\$6 ) begin
+      \$96  = wbank;
     end
     if (rst) begin
-      \$734  = 1'h0;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$735  = active;
-    if (\$514 ) begin
-      \$735  = 1'h1;
+    \$97  = active;
+    if (\$6 ) begin
+      \$97  = 1'h1;
     end else if (active) begin
-      if (\$517 ) begin
-        \$735  = 1'h0;
+      if (\$9 ) begin
+        \$97  = 1'h0;
       end
     end
     if (rst) begin
-      \$735  = 1'h0;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$736  = col;
-    if (\$514 ) begin
-      \$736  = 4'h0;
+    \$98  = col;
+    if (\$6 ) begin
+      \$98  = 4'h0;
     end else if (active) begin
-      \$736  = \$516 [3:0];
+      \$98  = \$8 [3:0];
     end
     if (rst) begin
-      \$736  = 4'h0;
+      \$98  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$737  = base;
-    if (\$514 ) begin
-      \$737  = row_base;
+    \$99  = base;
+    if (\$6 ) begin
+      \$99  = row_base;
     end
     if (rst) begin
-      \$737  = 16'h0000;
+      \$99  = 16'h0000;
     end
   end
   assign col_valid = active;
-  assign col_addr = \$520 [15:0];
-  assign \$257  = wbank_in;
-  assign \$261  = wbank_in;
-  assign \$265  = wbank_in;
-  assign \$269  = wbank_in;
-  assign \$273  = wbank_in;
-  assign \$277  = wbank_in;
-  assign \$281  = wbank_in;
-  assign \$285  = wbank_in;
-  assign \$289  = wbank_in;
-  assign \$293  = wbank_in;
-  assign \$297  = wbank_in;
-  assign \$301  = wbank_in;
-  assign \$305  = wbank_in;
-  assign \$309  = wbank_in;
-  assign \$313  = wbank_in;
-  assign \$317  = wbank_in;
-  assign \$321  = wbank_in;
-  assign \$325  = wbank_in;
-  assign \$329  = wbank_in;
-  assign \$333  = wbank_in;
-  assign \$337  = wbank_in;
-  assign \$341  = wbank_in;
-  assign \$345  = wbank_in;
-  assign \$349  = wbank_in;
-  assign \$353  = wbank_in;
-  assign \$357  = wbank_in;
-  assign \$361  = wbank_in;
-  assign \$365  = wbank_in;
-  assign \$369  = wbank_in;
-  assign \$373  = wbank_in;
-  assign \$377  = wbank_in;
-  assign \$381  = wbank_in;
-  assign \$385  = wbank_in;
-  assign \$389  = wbank_in;
-  assign \$393  = wbank_in;
-  assign \$397  = wbank_in;
-  assign \$401  = wbank_in;
-  assign \$405  = wbank_in;
-  assign \$409  = wbank_in;
-  assign \$413  = wbank_in;
-  assign \$417  = wbank_in;
-  assign \$421  = wbank_in;
-  assign \$425  = wbank_in;
-  assign \$429  = wbank_in;
-  assign \$433  = wbank_in;
-  assign \$437  = wbank_in;
-  assign \$441  = wbank_in;
-  assign \$445  = wbank_in;
-  assign \$449  = wbank_in;
-  assign \$453  = wbank_in;
-  assign \$457  = wbank_in;
-  assign \$461  = wbank_in;
-  assign \$465  = wbank_in;
-  assign \$469  = wbank_in;
-  assign \$473  = wbank_in;
-  assign \$477  = wbank_in;
-  assign \$481  = wbank_in;
-  assign \$485  = wbank_in;
-  assign \$489  = wbank_in;
-  assign \$493  = wbank_in;
-  assign \$497  = wbank_in;
-  assign \$501  = wbank_in;
-  assign \$505  = wbank_in;
-  assign \$509  = wbank_in;
+  assign col_addr = \$10 [15:0];
+  assign \$3  = wbank;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_index$5 , \row_base$9 , \port$10059$0 , \port$10360$0 , \port$10661$0 , \port$10962$0 , \port$11263$0 , \port$11564$0 , \port$11865$0 , \port$12166$0 , active, clk);
+module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_index$5 , \row_base$9 , \port$8553$0 , \port$8854$0 , \port$9155$0 , \port$9456$0 , \port$9757$0 , \port$10058$0 , \port$10359$0 , \port$10660$0 , active, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$48  = 0;
   wire \$1 ;
-  wire \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
-  wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
-  wire \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
-  wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
-  wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
-  wire \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
-  wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire \$169 ;
-  wire \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
-  wire \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
-  wire \$19 ;
-  wire \$190 ;
-  wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire \$199 ;
+  wire [16:0] \$10 ;
+  reg [15:0] \$11 ;
+  reg [15:0] \$12 ;
+  reg [15:0] \$13 ;
+  reg [15:0] \$14 ;
+  reg [15:0] \$15 ;
+  reg [15:0] \$16 ;
+  reg [15:0] \$17 ;
+  reg [15:0] \$18 ;
+  reg [15:0] \$19 ;
   wire \$2 ;
-  wire \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
-  wire \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
-  wire \$22 ;
-  wire \$220 ;
-  wire \$221 ;
-  wire \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire \$229 ;
-  wire \$23 ;
-  wire \$230 ;
-  wire \$231 ;
-  wire \$232 ;
-  wire \$233 ;
-  wire \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire \$237 ;
-  wire \$238 ;
-  wire \$239 ;
-  wire \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  wire \$246 ;
-  wire \$247 ;
-  wire \$248 ;
-  wire \$249 ;
-  wire \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
-  wire \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire \$269 ;
-  wire \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
-  wire \$273 ;
-  wire \$274 ;
-  wire \$275 ;
-  wire \$276 ;
-  wire \$277 ;
-  wire \$278 ;
-  wire \$279 ;
-  wire \$28 ;
-  wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
-  wire \$286 ;
-  wire \$287 ;
-  wire \$288 ;
-  wire \$289 ;
-  wire \$29 ;
-  wire \$290 ;
-  wire \$291 ;
-  wire \$292 ;
-  wire \$293 ;
-  wire \$294 ;
-  wire \$295 ;
-  wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
-  wire \$299 ;
+  reg [15:0] \$20 ;
+  reg [15:0] \$21 ;
+  reg [15:0] \$22 ;
+  reg [15:0] \$23 ;
+  reg [15:0] \$24 ;
+  reg [15:0] \$25 ;
+  reg [15:0] \$26 ;
+  reg [15:0] \$27 ;
+  reg [15:0] \$28 ;
+  reg [15:0] \$29 ;
   wire \$3 ;
-  wire \$30 ;
-  wire \$300 ;
-  wire \$301 ;
-  wire \$302 ;
-  wire \$303 ;
-  wire \$304 ;
-  wire \$305 ;
-  wire \$306 ;
-  wire \$307 ;
-  wire \$308 ;
-  wire \$309 ;
-  wire \$31 ;
-  wire \$310 ;
-  wire \$311 ;
-  wire \$312 ;
-  wire \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire \$316 ;
-  wire \$317 ;
-  wire \$318 ;
-  wire \$319 ;
-  wire \$32 ;
-  wire \$320 ;
-  wire \$321 ;
-  wire \$322 ;
-  wire \$323 ;
-  wire \$324 ;
-  wire \$325 ;
-  wire \$326 ;
-  wire \$327 ;
-  wire \$328 ;
-  wire \$329 ;
-  wire \$33 ;
-  wire \$330 ;
-  wire \$331 ;
-  wire \$332 ;
-  wire \$333 ;
-  wire \$334 ;
-  wire \$335 ;
-  wire \$336 ;
-  wire \$337 ;
-  wire \$338 ;
-  wire \$339 ;
-  wire \$34 ;
-  wire \$340 ;
-  wire \$341 ;
-  wire \$342 ;
-  wire \$343 ;
-  wire \$344 ;
-  wire \$345 ;
-  wire \$346 ;
-  wire \$347 ;
-  wire \$348 ;
-  wire \$349 ;
-  wire \$35 ;
-  wire \$350 ;
-  wire \$351 ;
-  wire \$352 ;
-  wire \$353 ;
-  wire \$354 ;
-  wire \$355 ;
-  wire \$356 ;
-  wire \$357 ;
-  wire \$358 ;
-  wire \$359 ;
-  wire \$36 ;
-  wire \$360 ;
-  wire \$361 ;
-  wire \$362 ;
-  wire \$363 ;
-  wire \$364 ;
-  wire \$365 ;
-  wire \$366 ;
-  wire \$367 ;
-  wire \$368 ;
-  wire \$369 ;
-  wire \$37 ;
-  wire \$370 ;
-  wire \$371 ;
-  wire \$372 ;
-  wire \$373 ;
-  wire \$374 ;
-  wire \$375 ;
-  wire \$376 ;
-  wire \$377 ;
-  wire \$378 ;
-  wire \$379 ;
-  wire \$38 ;
-  wire \$380 ;
-  wire \$381 ;
-  wire \$382 ;
-  wire \$383 ;
-  wire \$384 ;
-  wire \$385 ;
-  wire \$386 ;
-  wire \$387 ;
-  wire \$388 ;
-  wire \$389 ;
-  wire \$39 ;
-  wire \$390 ;
-  wire \$391 ;
-  wire \$392 ;
-  wire \$393 ;
-  wire \$394 ;
-  wire \$395 ;
-  wire \$396 ;
-  wire \$397 ;
-  wire \$398 ;
-  wire \$399 ;
+  reg [15:0] \$30 ;
+  reg [15:0] \$31 ;
+  reg [15:0] \$32 ;
+  reg [15:0] \$33 ;
+  reg [15:0] \$34 ;
+  reg [15:0] \$35 ;
+  reg [15:0] \$36 ;
+  reg [15:0] \$37 ;
+  reg [15:0] \$38 ;
+  reg [15:0] \$39 ;
   wire \$4 ;
-  wire \$40 ;
-  wire \$400 ;
-  wire \$401 ;
-  wire \$402 ;
-  wire \$403 ;
-  wire \$404 ;
-  wire \$405 ;
-  wire \$406 ;
-  wire \$407 ;
-  wire \$408 ;
-  wire \$409 ;
-  wire \$41 ;
-  wire \$410 ;
-  wire \$411 ;
-  wire \$412 ;
-  wire \$413 ;
-  wire \$414 ;
-  wire \$415 ;
-  wire \$416 ;
-  wire \$417 ;
-  wire \$418 ;
-  wire \$419 ;
-  wire \$42 ;
-  wire \$420 ;
-  wire \$421 ;
-  wire \$422 ;
-  wire \$423 ;
-  wire \$424 ;
-  wire \$425 ;
-  wire \$426 ;
-  wire \$427 ;
-  wire \$428 ;
-  wire \$429 ;
-  wire \$43 ;
-  wire \$430 ;
-  wire \$431 ;
-  wire \$432 ;
-  wire \$433 ;
-  wire \$434 ;
-  wire \$435 ;
-  wire \$436 ;
-  wire \$437 ;
-  wire \$438 ;
-  wire \$439 ;
-  wire \$44 ;
-  wire \$440 ;
-  wire \$441 ;
-  wire \$442 ;
-  wire \$443 ;
-  wire \$444 ;
-  wire \$445 ;
-  wire \$446 ;
-  wire \$447 ;
-  wire \$448 ;
-  wire \$449 ;
-  wire \$45 ;
-  wire \$450 ;
-  wire \$451 ;
-  wire \$452 ;
-  wire \$453 ;
-  wire \$454 ;
-  wire \$455 ;
-  wire \$456 ;
-  wire \$457 ;
-  wire \$458 ;
-  wire \$459 ;
-  wire \$46 ;
-  wire \$460 ;
-  wire \$461 ;
-  wire \$462 ;
-  wire \$463 ;
-  wire \$464 ;
-  wire \$465 ;
-  wire \$466 ;
-  wire \$467 ;
-  wire \$468 ;
-  wire \$469 ;
-  wire \$47 ;
-  wire \$470 ;
-  wire \$471 ;
-  wire \$472 ;
-  wire \$473 ;
-  wire \$474 ;
-  wire \$475 ;
-  wire \$476 ;
-  wire \$477 ;
-  wire \$478 ;
-  wire \$479 ;
-  wire \$48 ;
-  wire \$480 ;
-  wire \$481 ;
-  wire \$482 ;
-  wire \$483 ;
-  wire \$484 ;
-  wire \$485 ;
-  wire \$486 ;
-  wire \$487 ;
-  wire \$488 ;
-  wire \$489 ;
-  wire \$49 ;
-  wire \$490 ;
-  wire \$491 ;
-  wire \$492 ;
-  wire \$493 ;
-  wire \$494 ;
-  wire \$495 ;
-  wire \$496 ;
-  wire \$497 ;
-  wire \$498 ;
-  wire \$499 ;
+  reg [15:0] \$40 ;
+  reg [15:0] \$41 ;
+  reg [15:0] \$42 ;
+  reg [15:0] \$43 ;
+  reg [15:0] \$44 ;
+  reg [15:0] \$45 ;
+  reg [15:0] \$46 ;
+  reg [15:0] \$47 ;
+  reg [15:0] \$48 ;
+  reg [15:0] \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  wire \$500 ;
-  wire \$501 ;
-  wire \$502 ;
-  wire \$503 ;
-  wire \$504 ;
-  wire \$505 ;
-  wire \$506 ;
-  wire \$507 ;
-  wire \$508 ;
-  wire \$509 ;
-  wire \$51 ;
-  wire \$510 ;
-  wire \$511 ;
-  wire \$512 ;
-  wire \$513 ;
-  wire \$514 ;
-  wire \$515 ;
-  wire [4:0] \$516 ;
-  wire \$517 ;
-  wire \$518 ;
-  wire \$519 ;
-  wire \$52 ;
-  wire [16:0] \$520 ;
-  reg [15:0] \$521 ;
-  reg [15:0] \$522 ;
-  reg [15:0] \$523 ;
-  reg [15:0] \$524 ;
-  reg [15:0] \$525 ;
-  reg [15:0] \$526 ;
-  reg [15:0] \$527 ;
-  reg [15:0] \$528 ;
-  reg [15:0] \$529 ;
-  wire \$53 ;
-  reg [15:0] \$530 ;
-  reg [15:0] \$531 ;
-  reg [15:0] \$532 ;
-  reg [15:0] \$533 ;
-  reg [15:0] \$534 ;
-  reg [15:0] \$535 ;
-  reg [15:0] \$536 ;
-  reg [15:0] \$537 ;
-  reg [15:0] \$538 ;
-  reg [15:0] \$539 ;
-  wire \$54 ;
-  reg [15:0] \$540 ;
-  reg [15:0] \$541 ;
-  reg [15:0] \$542 ;
-  reg [15:0] \$543 ;
-  reg [15:0] \$544 ;
-  reg [15:0] \$545 ;
-  reg [15:0] \$546 ;
-  reg [15:0] \$547 ;
-  reg [15:0] \$548 ;
-  reg [15:0] \$549 ;
-  wire \$55 ;
-  reg [15:0] \$550 ;
-  reg [15:0] \$551 ;
-  reg [15:0] \$552 ;
-  reg [15:0] \$553 ;
-  reg [15:0] \$554 ;
-  reg [15:0] \$555 ;
-  reg [15:0] \$556 ;
-  reg [15:0] \$557 ;
-  reg [15:0] \$558 ;
-  reg [15:0] \$559 ;
-  wire \$56 ;
-  reg [15:0] \$560 ;
-  reg [15:0] \$561 ;
-  reg [15:0] \$562 ;
-  reg [15:0] \$563 ;
-  reg [15:0] \$564 ;
-  reg [15:0] \$565 ;
-  reg [15:0] \$566 ;
-  reg [15:0] \$567 ;
-  reg [15:0] \$568 ;
-  reg [15:0] \$569 ;
-  wire \$57 ;
-  reg [15:0] \$570 ;
-  reg [15:0] \$571 ;
-  reg [15:0] \$572 ;
-  reg [15:0] \$573 ;
-  reg [15:0] \$574 ;
-  reg [15:0] \$575 ;
-  reg [15:0] \$576 ;
-  reg [15:0] \$577 ;
-  reg [15:0] \$578 ;
-  reg [15:0] \$579 ;
-  wire \$58 ;
-  reg [15:0] \$580 ;
-  reg [15:0] \$581 ;
-  reg [15:0] \$582 ;
-  reg [15:0] \$583 ;
-  reg [15:0] \$584 ;
-  reg \$585 ;
-  reg [2:0] \$586 ;
-  reg [127:0] \$587 ;
-  reg [15:0] \$588 ;
-  reg \$589 ;
-  wire \$59 ;
-  reg [127:0] \$590 ;
-  reg \$591 ;
-  reg \$592 ;
-  reg \$593 ;
-  reg \$594 ;
-  reg \$595 ;
-  reg \$596 ;
-  reg \$597 ;
-  reg \$598 ;
-  reg [127:0] \$599 ;
+  reg [15:0] \$50 ;
+  reg [15:0] \$51 ;
+  reg [15:0] \$52 ;
+  reg [15:0] \$53 ;
+  reg [15:0] \$54 ;
+  reg [15:0] \$55 ;
+  reg [15:0] \$56 ;
+  reg [15:0] \$57 ;
+  reg [15:0] \$58 ;
+  reg [15:0] \$59 ;
   wire \$6 ;
-  wire \$60 ;
-  reg \$600 ;
-  reg \$601 ;
-  reg \$602 ;
-  reg \$603 ;
-  reg \$604 ;
-  reg \$605 ;
-  reg \$606 ;
-  reg \$607 ;
-  reg [127:0] \$608 ;
-  reg \$609 ;
-  wire \$61 ;
-  reg \$610 ;
-  reg \$611 ;
-  reg \$612 ;
-  reg \$613 ;
-  reg \$614 ;
-  reg \$615 ;
-  reg \$616 ;
-  reg [127:0] \$617 ;
-  reg \$618 ;
-  reg \$619 ;
-  wire \$62 ;
-  reg \$620 ;
-  reg \$621 ;
-  reg \$622 ;
-  reg \$623 ;
-  reg \$624 ;
-  reg \$625 ;
-  reg [127:0] \$626 ;
-  reg \$627 ;
-  reg \$628 ;
-  reg \$629 ;
-  wire \$63 ;
-  reg \$630 ;
-  reg \$631 ;
-  reg \$632 ;
-  reg \$633 ;
-  reg \$634 ;
-  reg [127:0] \$635 ;
-  reg \$636 ;
-  reg \$637 ;
-  reg \$638 ;
-  reg \$639 ;
-  wire \$64 ;
-  reg \$640 ;
-  reg \$641 ;
-  reg \$642 ;
-  reg \$643 ;
-  reg [127:0] \$644 ;
-  reg \$645 ;
-  reg \$646 ;
-  reg \$647 ;
-  reg \$648 ;
-  reg \$649 ;
-  wire \$65 ;
-  reg \$650 ;
-  reg \$651 ;
-  reg \$652 ;
-  reg [127:0] \$653 ;
-  reg \$654 ;
-  reg \$655 ;
-  reg \$656 ;
-  reg \$657 ;
-  reg \$658 ;
-  reg \$659 ;
-  wire \$66 ;
-  reg \$660 ;
-  reg \$661 ;
-  reg [127:0] \$662 ;
-  reg \$663 ;
-  reg \$664 ;
-  reg \$665 ;
-  reg \$666 ;
-  reg \$667 ;
-  reg \$668 ;
-  reg \$669 ;
-  wire \$67 ;
-  reg \$670 ;
-  reg [127:0] \$671 ;
-  reg \$672 ;
-  reg \$673 ;
-  reg \$674 ;
-  reg \$675 ;
-  reg \$676 ;
-  reg \$677 ;
-  reg \$678 ;
-  reg \$679 ;
-  wire \$68 ;
-  reg [127:0] \$680 ;
-  reg \$681 ;
-  reg \$682 ;
-  reg \$683 ;
-  reg \$684 ;
-  reg \$685 ;
-  reg \$686 ;
-  reg \$687 ;
-  reg \$688 ;
-  reg [127:0] \$689 ;
-  wire \$69 ;
-  reg \$690 ;
-  reg \$691 ;
-  reg \$692 ;
-  reg \$693 ;
-  reg \$694 ;
-  reg \$695 ;
-  reg \$696 ;
-  reg \$697 ;
-  reg [127:0] \$698 ;
-  reg \$699 ;
+  reg [15:0] \$60 ;
+  reg [15:0] \$61 ;
+  reg [15:0] \$62 ;
+  reg [15:0] \$63 ;
+  reg [15:0] \$64 ;
+  reg [15:0] \$65 ;
+  reg [15:0] \$66 ;
+  reg [15:0] \$67 ;
+  reg [15:0] \$68 ;
+  reg [15:0] \$69 ;
   wire \$7 ;
-  wire \$70 ;
-  reg \$700 ;
-  reg \$701 ;
-  reg \$702 ;
-  reg \$703 ;
-  reg \$704 ;
-  reg \$705 ;
-  reg \$706 ;
-  reg [127:0] \$707 ;
-  reg \$708 ;
-  reg \$709 ;
-  wire \$71 ;
-  reg \$710 ;
-  reg \$711 ;
-  reg \$712 ;
-  reg \$713 ;
-  reg \$714 ;
-  reg \$715 ;
-  reg [127:0] \$716 ;
-  reg \$717 ;
-  reg \$718 ;
-  reg \$719 ;
-  wire \$72 ;
-  reg \$720 ;
-  reg \$721 ;
-  reg \$722 ;
-  reg \$723 ;
-  reg \$724 ;
-  reg [127:0] \$725 ;
-  reg \$726 ;
-  reg \$727 ;
-  reg \$728 ;
-  reg \$729 ;
-  wire \$73 ;
-  reg \$730 ;
-  reg \$731 ;
-  reg \$732 ;
-  reg \$733 ;
-  reg \$734 ;
-  reg \$735 ;
-  reg [3:0] \$736 ;
-  reg [15:0] \$737 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
-  wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  reg [15:0] \$70 ;
+  reg [15:0] \$71 ;
+  reg [15:0] \$72 ;
+  reg [15:0] \$73 ;
+  reg [15:0] \$74 ;
+  reg \$75 ;
+  reg [2:0] \$76 ;
+  reg [127:0] \$77 ;
+  reg [15:0] \$78 ;
+  reg [127:0] \$79 ;
+  wire [4:0] \$8 ;
+  reg [127:0] \$80 ;
+  reg [127:0] \$81 ;
+  reg [127:0] \$82 ;
+  reg [127:0] \$83 ;
+  reg [127:0] \$84 ;
+  reg [127:0] \$85 ;
+  reg [127:0] \$86 ;
+  reg [127:0] \$87 ;
+  reg [127:0] \$88 ;
+  reg [127:0] \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
+  reg [127:0] \$90 ;
+  reg [127:0] \$91 ;
+  reg [127:0] \$92 ;
+  reg [127:0] \$93 ;
+  reg [127:0] \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg [3:0] \$98 ;
+  reg [15:0] \$99 ;
   output active;
   reg active = 1'h0;
   reg [127:0] bank0_row0 = 128'h00000000000000000000000000000000;
@@ -57253,22 +53883,22 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
   (* init = 1'h0 *)
   wire col_valid;
   reg obank = 1'h0;
-  input [15:0] \port$10059$0 ;
-  wire [15:0] \port$10059$0 ;
-  input [15:0] \port$10360$0 ;
-  wire [15:0] \port$10360$0 ;
-  input [15:0] \port$10661$0 ;
-  wire [15:0] \port$10661$0 ;
-  input [15:0] \port$10962$0 ;
-  wire [15:0] \port$10962$0 ;
-  input [15:0] \port$11263$0 ;
-  wire [15:0] \port$11263$0 ;
-  input [15:0] \port$11564$0 ;
-  wire [15:0] \port$11564$0 ;
-  input [15:0] \port$11865$0 ;
-  wire [15:0] \port$11865$0 ;
-  input [15:0] \port$12166$0 ;
-  wire [15:0] \port$12166$0 ;
+  input [15:0] \port$10058$0 ;
+  wire [15:0] \port$10058$0 ;
+  input [15:0] \port$10359$0 ;
+  wire [15:0] \port$10359$0 ;
+  input [15:0] \port$10660$0 ;
+  wire [15:0] \port$10660$0 ;
+  input [15:0] \port$8553$0 ;
+  wire [15:0] \port$8553$0 ;
+  input [15:0] \port$8854$0 ;
+  wire [15:0] \port$8854$0 ;
+  input [15:0] \port$9155$0 ;
+  wire [15:0] \port$9155$0 ;
+  input [15:0] \port$9456$0 ;
+  wire [15:0] \port$9456$0 ;
+  input [15:0] \port$9757$0 ;
+  wire [15:0] \port$9757$0 ;
   reg [15:0] row_base = 16'h0000;
   input [15:0] \row_base$9 ;
   wire [15:0] \row_base$9 ;
@@ -57283,1035 +53913,74 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
   input rst;
   wire rst;
   reg wbank = 1'h0;
-  wire wbank_in;
-  (* keep = "true" *)
-  reg we0_row0_lane0 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row0_lane1 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row0_lane2 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row0_lane3 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row0_lane4 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row0_lane5 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row0_lane6 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row0_lane7 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row1_lane0 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row1_lane1 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row1_lane2 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row1_lane3 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row1_lane4 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row1_lane5 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row1_lane6 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row1_lane7 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row2_lane0 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row2_lane1 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row2_lane2 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row2_lane3 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row2_lane4 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row2_lane5 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row2_lane6 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row2_lane7 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row3_lane0 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row3_lane1 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row3_lane2 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row3_lane3 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row3_lane4 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row3_lane5 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row3_lane6 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row3_lane7 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row4_lane0 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row4_lane1 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row4_lane2 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row4_lane3 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row4_lane4 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row4_lane5 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row4_lane6 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row4_lane7 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row5_lane0 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row5_lane1 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row5_lane2 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row5_lane3 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row5_lane4 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row5_lane5 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row5_lane6 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row5_lane7 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row6_lane0 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row6_lane1 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row6_lane2 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row6_lane3 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row6_lane4 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row6_lane5 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row6_lane6 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row6_lane7 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row7_lane0 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row7_lane1 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row7_lane2 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row7_lane3 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row7_lane4 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row7_lane5 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row7_lane6 = 1'h0;
-  (* keep = "true" *)
-  reg we0_row7_lane7 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row0_lane0 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row0_lane1 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row0_lane2 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row0_lane3 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row0_lane4 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row0_lane5 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row0_lane6 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row0_lane7 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row1_lane0 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row1_lane1 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row1_lane2 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row1_lane3 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row1_lane4 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row1_lane5 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row1_lane6 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row1_lane7 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row2_lane0 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row2_lane1 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row2_lane2 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row2_lane3 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row2_lane4 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row2_lane5 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row2_lane6 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row2_lane7 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row3_lane0 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row3_lane1 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row3_lane2 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row3_lane3 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row3_lane4 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row3_lane5 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row3_lane6 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row3_lane7 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row4_lane0 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row4_lane1 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row4_lane2 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row4_lane3 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row4_lane4 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row4_lane5 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row4_lane6 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row4_lane7 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row5_lane0 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row5_lane1 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row5_lane2 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row5_lane3 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row5_lane4 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row5_lane5 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row5_lane6 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row5_lane7 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row6_lane0 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row6_lane1 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row6_lane2 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row6_lane3 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row6_lane4 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row6_lane5 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row6_lane6 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row6_lane7 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row7_lane0 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row7_lane1 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row7_lane2 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row7_lane3 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row7_lane4 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row7_lane5 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row7_lane6 = 1'h0;
-  (* keep = "true" *)
-  reg we1_row7_lane7 = 1'h0;
-  assign \$263  = ! \row_index$5 ;
-  assign \$264  = \$262  & \$263 ;
-  assign \$266  = \row_valid$3  & \$265 ;
-  assign \$267  = ! \row_index$5 ;
-  assign \$268  = \$266  & \$267 ;
-  assign \$270  = \row_valid$3  & \$269 ;
-  assign \$271  = ! \row_index$5 ;
-  assign \$272  = \$270  & \$271 ;
-  assign \$274  = \row_valid$3  & \$273 ;
-  assign \$275  = ! \row_index$5 ;
-  assign \$276  = \$274  & \$275 ;
-  assign \$278  = \row_valid$3  & \$277 ;
-  assign \$279  = ! \row_index$5 ;
-  assign \$280  = \$278  & \$279 ;
-  assign \$282  = \row_valid$3  & \$281 ;
-  assign \$283  = ! \row_index$5 ;
-  assign \$284  = \$282  & \$283 ;
-  assign \$286  = \row_valid$3  & \$285 ;
-  assign \$287  = ! \row_index$5 ;
-  assign \$288  = \$286  & \$287 ;
-  assign \$290  = \row_valid$3  & \$289 ;
-  assign \$291  = \row_index$5  == 1'h1;
-  assign \$292  = \$290  & \$291 ;
-  assign \$294  = \row_valid$3  & \$293 ;
-  assign \$295  = \row_index$5  == 1'h1;
-  assign \$296  = \$294  & \$295 ;
-  assign \$298  = \row_valid$3  & \$297 ;
-  assign \$299  = \row_index$5  == 1'h1;
-  assign \$300  = \$298  & \$299 ;
-  assign \$302  = \row_valid$3  & \$301 ;
-  assign \$303  = \row_index$5  == 1'h1;
-  assign \$304  = \$302  & \$303 ;
-  assign \$306  = \row_valid$3  & \$305 ;
-  assign \$307  = \row_index$5  == 1'h1;
-  assign \$308  = \$306  & \$307 ;
-  assign \$310  = \row_valid$3  & \$309 ;
-  assign \$311  = \row_index$5  == 1'h1;
-  assign \$312  = \$310  & \$311 ;
-  assign \$314  = \row_valid$3  & \$313 ;
-  assign \$315  = \row_index$5  == 1'h1;
-  assign \$316  = \$314  & \$315 ;
-  assign \$318  = \row_valid$3  & \$317 ;
-  assign \$319  = \row_index$5  == 1'h1;
-  assign \$320  = \$318  & \$319 ;
-  assign \$322  = \row_valid$3  & \$321 ;
-  assign \$323  = \row_index$5  == 2'h2;
-  assign \$324  = \$322  & \$323 ;
-  assign \$326  = \row_valid$3  & \$325 ;
-  assign \$327  = \row_index$5  == 2'h2;
-  assign \$328  = \$326  & \$327 ;
-  assign \$330  = \row_valid$3  & \$329 ;
-  assign \$331  = \row_index$5  == 2'h2;
-  assign \$332  = \$330  & \$331 ;
-  assign \$334  = \row_valid$3  & \$333 ;
-  assign \$335  = \row_index$5  == 2'h2;
-  assign \$336  = \$334  & \$335 ;
-  assign \$338  = \row_valid$3  & \$337 ;
-  assign \$339  = \row_index$5  == 2'h2;
-  assign \$340  = \$338  & \$339 ;
-  assign \$342  = \row_valid$3  & \$341 ;
-  assign \$343  = \row_index$5  == 2'h2;
-  assign \$344  = \$342  & \$343 ;
-  assign \$346  = \row_valid$3  & \$345 ;
-  assign \$347  = \row_index$5  == 2'h2;
-  assign \$348  = \$346  & \$347 ;
-  assign \$350  = \row_valid$3  & \$349 ;
-  assign \$351  = \row_index$5  == 2'h2;
-  assign \$352  = \$350  & \$351 ;
-  assign \$354  = \row_valid$3  & \$353 ;
-  assign \$355  = \row_index$5  == 2'h3;
-  assign \$356  = \$354  & \$355 ;
-  assign \$358  = \row_valid$3  & \$357 ;
-  assign \$359  = \row_index$5  == 2'h3;
-  assign \$360  = \$358  & \$359 ;
-  assign \$362  = \row_valid$3  & \$361 ;
-  assign \$363  = \row_index$5  == 2'h3;
-  assign \$364  = \$362  & \$363 ;
-  assign \$366  = \row_valid$3  & \$365 ;
-  assign \$367  = \row_index$5  == 2'h3;
-  assign \$368  = \$366  & \$367 ;
-  assign \$370  = \row_valid$3  & \$369 ;
-  assign \$371  = \row_index$5  == 2'h3;
-  assign \$372  = \$370  & \$371 ;
-  assign \$374  = \row_valid$3  & \$373 ;
-  assign \$375  = \row_index$5  == 2'h3;
-  assign \$376  = \$374  & \$375 ;
-  assign \$378  = \row_valid$3  & \$377 ;
-  assign \$379  = \row_index$5  == 2'h3;
-  assign \$380  = \$378  & \$379 ;
-  assign \$382  = \row_valid$3  & \$381 ;
-  assign \$383  = \row_index$5  == 2'h3;
-  assign \$384  = \$382  & \$383 ;
-  assign \$386  = \row_valid$3  & \$385 ;
-  assign \$387  = \row_index$5  == 3'h4;
-  assign \$388  = \$386  & \$387 ;
-  assign \$390  = \row_valid$3  & \$389 ;
-  assign \$391  = \row_index$5  == 3'h4;
-  assign \$392  = \$390  & \$391 ;
-  assign \$394  = \row_valid$3  & \$393 ;
-  assign \$395  = \row_index$5  == 3'h4;
-  assign \$396  = \$394  & \$395 ;
-  assign \$398  = \row_valid$3  & \$397 ;
-  assign \$399  = \row_index$5  == 3'h4;
-  assign \$400  = \$398  & \$399 ;
-  assign \$402  = \row_valid$3  & \$401 ;
-  assign \$403  = \row_index$5  == 3'h4;
-  assign \$404  = \$402  & \$403 ;
-  assign \$406  = \row_valid$3  & \$405 ;
-  assign \$407  = \row_index$5  == 3'h4;
-  assign \$408  = \$406  & \$407 ;
-  assign \$410  = \row_valid$3  & \$409 ;
-  assign \$411  = \row_index$5  == 3'h4;
-  assign \$412  = \$410  & \$411 ;
-  assign \$414  = \row_valid$3  & \$413 ;
-  assign \$415  = \row_index$5  == 3'h4;
-  assign \$416  = \$414  & \$415 ;
-  assign \$418  = \row_valid$3  & \$417 ;
-  assign \$419  = \row_index$5  == 3'h5;
-  assign \$420  = \$418  & \$419 ;
-  assign \$422  = \row_valid$3  & \$421 ;
-  assign \$423  = \row_index$5  == 3'h5;
-  assign \$424  = \$422  & \$423 ;
-  assign \$426  = \row_valid$3  & \$425 ;
-  assign \$427  = \row_index$5  == 3'h5;
-  assign \$428  = \$426  & \$427 ;
-  assign \$430  = \row_valid$3  & \$429 ;
-  assign \$431  = \row_index$5  == 3'h5;
-  assign \$432  = \$430  & \$431 ;
-  assign \$434  = \row_valid$3  & \$433 ;
-  assign \$435  = \row_index$5  == 3'h5;
-  assign \$436  = \$434  & \$435 ;
-  assign \$438  = \row_valid$3  & \$437 ;
-  assign \$439  = \row_index$5  == 3'h5;
-  assign \$440  = \$438  & \$439 ;
-  assign \$442  = \row_valid$3  & \$441 ;
-  assign \$443  = \row_index$5  == 3'h5;
-  assign \$444  = \$442  & \$443 ;
-  assign \$446  = \row_valid$3  & \$445 ;
-  assign \$447  = \row_index$5  == 3'h5;
-  assign \$448  = \$446  & \$447 ;
-  assign \$450  = \row_valid$3  & \$449 ;
-  assign \$451  = \row_index$5  == 3'h6;
-  assign \$452  = \$450  & \$451 ;
-  assign \$454  = \row_valid$3  & \$453 ;
-  assign \$455  = \row_index$5  == 3'h6;
-  assign \$456  = \$454  & \$455 ;
-  assign \$458  = \row_valid$3  & \$457 ;
-  assign \$459  = \row_index$5  == 3'h6;
-  assign \$460  = \$458  & \$459 ;
-  assign \$462  = \row_valid$3  & \$461 ;
-  assign \$463  = \row_index$5  == 3'h6;
-  assign \$464  = \$462  & \$463 ;
-  assign \$466  = \row_valid$3  & \$465 ;
-  assign \$467  = \row_index$5  == 3'h6;
-  assign \$468  = \$466  & \$467 ;
-  assign \$470  = \row_valid$3  & \$469 ;
-  assign \$471  = \row_index$5  == 3'h6;
-  assign \$472  = \$470  & \$471 ;
-  assign \$474  = \row_valid$3  & \$473 ;
-  assign \$475  = \row_index$5  == 3'h6;
-  assign \$476  = \$474  & \$475 ;
-  assign \$478  = \row_valid$3  & \$477 ;
-  assign \$479  = \row_index$5  == 3'h6;
-  assign \$480  = \$478  & \$479 ;
-  assign \$482  = \row_valid$3  & \$481 ;
-  assign \$483  = \row_index$5  == 3'h7;
-  assign \$484  = \$482  & \$483 ;
-  assign \$486  = \row_valid$3  & \$485 ;
-  assign \$487  = \row_index$5  == 3'h7;
-  assign \$488  = \$486  & \$487 ;
-  assign \$490  = \row_valid$3  & \$489 ;
-  assign \$491  = \row_index$5  == 3'h7;
-  assign \$492  = \$490  & \$491 ;
-  assign \$494  = \row_valid$3  & \$493 ;
-  assign \$495  = \row_index$5  == 3'h7;
-  assign \$496  = \$494  & \$495 ;
-  assign \$498  = \row_valid$3  & \$497 ;
-  assign \$499  = \row_index$5  == 3'h7;
-  assign \$500  = \$498  & \$499 ;
-  assign \$502  = \row_valid$3  & \$501 ;
-  assign \$503  = \row_index$5  == 3'h7;
-  assign \$504  = \$502  & \$503 ;
-  assign \$506  = \row_valid$3  & \$505 ;
-  assign \$507  = \row_index$5  == 3'h7;
-  assign \$508  = \$506  & \$507 ;
-  assign \$510  = \row_valid$3  & \$509 ;
-  assign \$511  = \row_index$5  == 3'h7;
-  assign \$512  = \$510  & \$511 ;
-  assign \$513  = row_index == 3'h7;
-  assign \$514  = row_valid & \$513 ;
-  assign \$515  = ~ wbank;
-  assign \$516  = col + 1'h1;
-  assign \$517  = col == 3'h7;
-  assign \$518  = row_index == 3'h7;
-  assign \$519  = row_valid & \$518 ;
-  assign wbank_in = wbank ^ \$519 ;
-  assign \$520  = base + col;
+  assign \$1  = ! wbank;
+  assign \$2  = row_valid & \$1 ;
+  assign \$4  = row_valid & \$3 ;
+  assign \$5  = row_index == 3'h7;
+  assign \$6  = row_valid & \$5 ;
+  assign \$7  = ~ wbank;
+  assign \$8  = col + 1'h1;
+  assign \$9  = col == 3'h7;
+  assign \$10  = base + col;
   assign busy = active | row_valid;
   always @(posedge clk)
-    row_valid <= \$585 ;
+    row_valid <= \$75 ;
   always @(posedge clk)
-    row_index <= \$586 ;
+    row_index <= \$76 ;
   always @(posedge clk)
-    row_data <= \$587 ;
+    row_data <= \$77 ;
   always @(posedge clk)
-    row_base <= \$588 ;
+    row_base <= \$78 ;
   always @(posedge clk)
-    we0_row0_lane0 <= \$589 ;
+    bank0_row0 <= \$79 ;
   always @(posedge clk)
-    bank0_row0 <= \$590 ;
+    bank0_row1 <= \$80 ;
   always @(posedge clk)
-    we0_row0_lane1 <= \$591 ;
+    bank0_row2 <= \$81 ;
   always @(posedge clk)
-    we0_row0_lane2 <= \$592 ;
+    bank0_row3 <= \$82 ;
   always @(posedge clk)
-    we0_row0_lane3 <= \$593 ;
+    bank0_row4 <= \$83 ;
   always @(posedge clk)
-    we0_row0_lane4 <= \$594 ;
+    bank0_row5 <= \$84 ;
   always @(posedge clk)
-    we0_row0_lane5 <= \$595 ;
+    bank0_row6 <= \$85 ;
   always @(posedge clk)
-    we0_row0_lane6 <= \$596 ;
+    bank0_row7 <= \$86 ;
   always @(posedge clk)
-    we0_row0_lane7 <= \$597 ;
+    bank1_row0 <= \$87 ;
   always @(posedge clk)
-    we0_row1_lane0 <= \$598 ;
+    bank1_row1 <= \$88 ;
   always @(posedge clk)
-    bank0_row1 <= \$599 ;
+    bank1_row2 <= \$89 ;
   always @(posedge clk)
-    we0_row1_lane1 <= \$600 ;
+    bank1_row3 <= \$90 ;
   always @(posedge clk)
-    we0_row1_lane2 <= \$601 ;
+    bank1_row4 <= \$91 ;
   always @(posedge clk)
-    we0_row1_lane3 <= \$602 ;
+    bank1_row5 <= \$92 ;
   always @(posedge clk)
-    we0_row1_lane4 <= \$603 ;
+    bank1_row6 <= \$93 ;
   always @(posedge clk)
-    we0_row1_lane5 <= \$604 ;
+    bank1_row7 <= \$94 ;
   always @(posedge clk)
-    we0_row1_lane6 <= \$605 ;
+    wbank <= \$95 ;
   always @(posedge clk)
-    we0_row1_lane7 <= \$606 ;
+    obank <= \$96 ;
   always @(posedge clk)
-    we0_row2_lane0 <= \$607 ;
+    active <= \$97 ;
   always @(posedge clk)
-    bank0_row2 <= \$608 ;
+    col <= \$98 ;
   always @(posedge clk)
-    we0_row2_lane1 <= \$609 ;
-  always @(posedge clk)
-    we0_row2_lane2 <= \$610 ;
-  always @(posedge clk)
-    we0_row2_lane3 <= \$611 ;
-  always @(posedge clk)
-    we0_row2_lane4 <= \$612 ;
-  always @(posedge clk)
-    we0_row2_lane5 <= \$613 ;
-  always @(posedge clk)
-    we0_row2_lane6 <= \$614 ;
-  always @(posedge clk)
-    we0_row2_lane7 <= \$615 ;
-  always @(posedge clk)
-    we0_row3_lane0 <= \$616 ;
-  always @(posedge clk)
-    bank0_row3 <= \$617 ;
-  always @(posedge clk)
-    we0_row3_lane1 <= \$618 ;
-  always @(posedge clk)
-    we0_row3_lane2 <= \$619 ;
-  always @(posedge clk)
-    we0_row3_lane3 <= \$620 ;
-  always @(posedge clk)
-    we0_row3_lane4 <= \$621 ;
-  always @(posedge clk)
-    we0_row3_lane5 <= \$622 ;
-  always @(posedge clk)
-    we0_row3_lane6 <= \$623 ;
-  always @(posedge clk)
-    we0_row3_lane7 <= \$624 ;
-  always @(posedge clk)
-    we0_row4_lane0 <= \$625 ;
-  always @(posedge clk)
-    bank0_row4 <= \$626 ;
-  always @(posedge clk)
-    we0_row4_lane1 <= \$627 ;
-  always @(posedge clk)
-    we0_row4_lane2 <= \$628 ;
-  always @(posedge clk)
-    we0_row4_lane3 <= \$629 ;
-  always @(posedge clk)
-    we0_row4_lane4 <= \$630 ;
-  always @(posedge clk)
-    we0_row4_lane5 <= \$631 ;
-  always @(posedge clk)
-    we0_row4_lane6 <= \$632 ;
-  always @(posedge clk)
-    we0_row4_lane7 <= \$633 ;
-  always @(posedge clk)
-    we0_row5_lane0 <= \$634 ;
-  always @(posedge clk)
-    bank0_row5 <= \$635 ;
-  always @(posedge clk)
-    we0_row5_lane1 <= \$636 ;
-  always @(posedge clk)
-    we0_row5_lane2 <= \$637 ;
-  always @(posedge clk)
-    we0_row5_lane3 <= \$638 ;
-  always @(posedge clk)
-    we0_row5_lane4 <= \$639 ;
-  always @(posedge clk)
-    we0_row5_lane5 <= \$640 ;
-  always @(posedge clk)
-    we0_row5_lane6 <= \$641 ;
-  always @(posedge clk)
-    we0_row5_lane7 <= \$642 ;
-  always @(posedge clk)
-    we0_row6_lane0 <= \$643 ;
-  always @(posedge clk)
-    bank0_row6 <= \$644 ;
-  always @(posedge clk)
-    we0_row6_lane1 <= \$645 ;
-  always @(posedge clk)
-    we0_row6_lane2 <= \$646 ;
-  always @(posedge clk)
-    we0_row6_lane3 <= \$647 ;
-  always @(posedge clk)
-    we0_row6_lane4 <= \$648 ;
-  always @(posedge clk)
-    we0_row6_lane5 <= \$649 ;
-  always @(posedge clk)
-    we0_row6_lane6 <= \$650 ;
-  always @(posedge clk)
-    we0_row6_lane7 <= \$651 ;
-  always @(posedge clk)
-    we0_row7_lane0 <= \$652 ;
-  always @(posedge clk)
-    bank0_row7 <= \$653 ;
-  always @(posedge clk)
-    we0_row7_lane1 <= \$654 ;
-  always @(posedge clk)
-    we0_row7_lane2 <= \$655 ;
-  always @(posedge clk)
-    we0_row7_lane3 <= \$656 ;
-  always @(posedge clk)
-    we0_row7_lane4 <= \$657 ;
-  always @(posedge clk)
-    we0_row7_lane5 <= \$658 ;
-  always @(posedge clk)
-    we0_row7_lane6 <= \$659 ;
-  always @(posedge clk)
-    we0_row7_lane7 <= \$660 ;
-  always @(posedge clk)
-    we1_row0_lane0 <= \$661 ;
-  always @(posedge clk)
-    bank1_row0 <= \$662 ;
-  always @(posedge clk)
-    we1_row0_lane1 <= \$663 ;
-  always @(posedge clk)
-    we1_row0_lane2 <= \$664 ;
-  always @(posedge clk)
-    we1_row0_lane3 <= \$665 ;
-  always @(posedge clk)
-    we1_row0_lane4 <= \$666 ;
-  always @(posedge clk)
-    we1_row0_lane5 <= \$667 ;
-  always @(posedge clk)
-    we1_row0_lane6 <= \$668 ;
-  always @(posedge clk)
-    we1_row0_lane7 <= \$669 ;
-  always @(posedge clk)
-    we1_row1_lane0 <= \$670 ;
-  always @(posedge clk)
-    bank1_row1 <= \$671 ;
-  always @(posedge clk)
-    we1_row1_lane1 <= \$672 ;
-  always @(posedge clk)
-    we1_row1_lane2 <= \$673 ;
-  always @(posedge clk)
-    we1_row1_lane3 <= \$674 ;
-  always @(posedge clk)
-    we1_row1_lane4 <= \$675 ;
-  always @(posedge clk)
-    we1_row1_lane5 <= \$676 ;
-  always @(posedge clk)
-    we1_row1_lane6 <= \$677 ;
-  always @(posedge clk)
-    we1_row1_lane7 <= \$678 ;
-  always @(posedge clk)
-    we1_row2_lane0 <= \$679 ;
-  always @(posedge clk)
-    bank1_row2 <= \$680 ;
-  always @(posedge clk)
-    we1_row2_lane1 <= \$681 ;
-  always @(posedge clk)
-    we1_row2_lane2 <= \$682 ;
-  always @(posedge clk)
-    we1_row2_lane3 <= \$683 ;
-  always @(posedge clk)
-    we1_row2_lane4 <= \$684 ;
-  always @(posedge clk)
-    we1_row2_lane5 <= \$685 ;
-  always @(posedge clk)
-    we1_row2_lane6 <= \$686 ;
-  always @(posedge clk)
-    we1_row2_lane7 <= \$687 ;
-  always @(posedge clk)
-    we1_row3_lane0 <= \$688 ;
-  always @(posedge clk)
-    bank1_row3 <= \$689 ;
-  always @(posedge clk)
-    we1_row3_lane1 <= \$690 ;
-  always @(posedge clk)
-    we1_row3_lane2 <= \$691 ;
-  always @(posedge clk)
-    we1_row3_lane3 <= \$692 ;
-  always @(posedge clk)
-    we1_row3_lane4 <= \$693 ;
-  always @(posedge clk)
-    we1_row3_lane5 <= \$694 ;
-  always @(posedge clk)
-    we1_row3_lane6 <= \$695 ;
-  always @(posedge clk)
-    we1_row3_lane7 <= \$696 ;
-  always @(posedge clk)
-    we1_row4_lane0 <= \$697 ;
-  always @(posedge clk)
-    bank1_row4 <= \$698 ;
-  always @(posedge clk)
-    we1_row4_lane1 <= \$699 ;
-  always @(posedge clk)
-    we1_row4_lane2 <= \$700 ;
-  always @(posedge clk)
-    we1_row4_lane3 <= \$701 ;
-  always @(posedge clk)
-    we1_row4_lane4 <= \$702 ;
-  always @(posedge clk)
-    we1_row4_lane5 <= \$703 ;
-  always @(posedge clk)
-    we1_row4_lane6 <= \$704 ;
-  always @(posedge clk)
-    we1_row4_lane7 <= \$705 ;
-  always @(posedge clk)
-    we1_row5_lane0 <= \$706 ;
-  always @(posedge clk)
-    bank1_row5 <= \$707 ;
-  always @(posedge clk)
-    we1_row5_lane1 <= \$708 ;
-  always @(posedge clk)
-    we1_row5_lane2 <= \$709 ;
-  always @(posedge clk)
-    we1_row5_lane3 <= \$710 ;
-  always @(posedge clk)
-    we1_row5_lane4 <= \$711 ;
-  always @(posedge clk)
-    we1_row5_lane5 <= \$712 ;
-  always @(posedge clk)
-    we1_row5_lane6 <= \$713 ;
-  always @(posedge clk)
-    we1_row5_lane7 <= \$714 ;
-  always @(posedge clk)
-    we1_row6_lane0 <= \$715 ;
-  always @(posedge clk)
-    bank1_row6 <= \$716 ;
-  always @(posedge clk)
-    we1_row6_lane1 <= \$717 ;
-  always @(posedge clk)
-    we1_row6_lane2 <= \$718 ;
-  always @(posedge clk)
-    we1_row6_lane3 <= \$719 ;
-  always @(posedge clk)
-    we1_row6_lane4 <= \$720 ;
-  always @(posedge clk)
-    we1_row6_lane5 <= \$721 ;
-  always @(posedge clk)
-    we1_row6_lane6 <= \$722 ;
-  always @(posedge clk)
-    we1_row6_lane7 <= \$723 ;
-  always @(posedge clk)
-    we1_row7_lane0 <= \$724 ;
-  always @(posedge clk)
-    bank1_row7 <= \$725 ;
-  always @(posedge clk)
-    we1_row7_lane1 <= \$726 ;
-  always @(posedge clk)
-    we1_row7_lane2 <= \$727 ;
-  always @(posedge clk)
-    we1_row7_lane3 <= \$728 ;
-  always @(posedge clk)
-    we1_row7_lane4 <= \$729 ;
-  always @(posedge clk)
-    we1_row7_lane5 <= \$730 ;
-  always @(posedge clk)
-    we1_row7_lane6 <= \$731 ;
-  always @(posedge clk)
-    we1_row7_lane7 <= \$732 ;
-  always @(posedge clk)
-    wbank <= \$733 ;
-  always @(posedge clk)
-    obank <= \$734 ;
-  always @(posedge clk)
-    active <= \$735 ;
-  always @(posedge clk)
-    col <= \$736 ;
-  always @(posedge clk)
-    base <= \$737 ;
-  assign \$1  = ! wbank_in;
-  assign \$2  = \row_valid$3  & \$1 ;
-  assign \$3  = ! \row_index$5 ;
-  assign \$4  = \$2  & \$3 ;
-  assign \$5  = ! wbank_in;
-  assign \$6  = \row_valid$3  & \$5 ;
-  assign \$7  = ! \row_index$5 ;
-  assign \$8  = \$6  & \$7 ;
-  assign \$9  = ! wbank_in;
-  assign \$10  = \row_valid$3  & \$9 ;
-  assign \$11  = ! \row_index$5 ;
-  assign \$12  = \$10  & \$11 ;
-  assign \$13  = ! wbank_in;
-  assign \$14  = \row_valid$3  & \$13 ;
-  assign \$15  = ! \row_index$5 ;
-  assign \$16  = \$14  & \$15 ;
-  assign \$17  = ! wbank_in;
-  assign \$18  = \row_valid$3  & \$17 ;
-  assign \$19  = ! \row_index$5 ;
-  assign \$20  = \$18  & \$19 ;
-  assign \$21  = ! wbank_in;
-  assign \$22  = \row_valid$3  & \$21 ;
-  assign \$23  = ! \row_index$5 ;
-  assign \$24  = \$22  & \$23 ;
-  assign \$25  = ! wbank_in;
-  assign \$26  = \row_valid$3  & \$25 ;
-  assign \$27  = ! \row_index$5 ;
-  assign \$28  = \$26  & \$27 ;
-  assign \$29  = ! wbank_in;
-  assign \$30  = \row_valid$3  & \$29 ;
-  assign \$31  = ! \row_index$5 ;
-  assign \$32  = \$30  & \$31 ;
-  assign \$33  = ! wbank_in;
-  assign \$34  = \row_valid$3  & \$33 ;
-  assign \$35  = \row_index$5  == 1'h1;
-  assign \$36  = \$34  & \$35 ;
-  assign \$37  = ! wbank_in;
-  assign \$38  = \row_valid$3  & \$37 ;
-  assign \$39  = \row_index$5  == 1'h1;
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = ! wbank_in;
-  assign \$42  = \row_valid$3  & \$41 ;
-  assign \$43  = \row_index$5  == 1'h1;
-  assign \$44  = \$42  & \$43 ;
-  assign \$45  = ! wbank_in;
-  assign \$46  = \row_valid$3  & \$45 ;
-  assign \$47  = \row_index$5  == 1'h1;
-  assign \$48  = \$46  & \$47 ;
-  assign \$49  = ! wbank_in;
-  assign \$50  = \row_valid$3  & \$49 ;
-  assign \$51  = \row_index$5  == 1'h1;
-  assign \$52  = \$50  & \$51 ;
-  assign \$53  = ! wbank_in;
-  assign \$54  = \row_valid$3  & \$53 ;
-  assign \$55  = \row_index$5  == 1'h1;
-  assign \$56  = \$54  & \$55 ;
-  assign \$57  = ! wbank_in;
-  assign \$58  = \row_valid$3  & \$57 ;
-  assign \$59  = \row_index$5  == 1'h1;
-  assign \$60  = \$58  & \$59 ;
-  assign \$61  = ! wbank_in;
-  assign \$62  = \row_valid$3  & \$61 ;
-  assign \$63  = \row_index$5  == 1'h1;
-  assign \$64  = \$62  & \$63 ;
-  assign \$65  = ! wbank_in;
-  assign \$66  = \row_valid$3  & \$65 ;
-  assign \$67  = \row_index$5  == 2'h2;
-  assign \$68  = \$66  & \$67 ;
-  assign \$69  = ! wbank_in;
-  assign \$70  = \row_valid$3  & \$69 ;
-  assign \$71  = \row_index$5  == 2'h2;
-  assign \$72  = \$70  & \$71 ;
-  assign \$73  = ! wbank_in;
-  assign \$74  = \row_valid$3  & \$73 ;
-  assign \$75  = \row_index$5  == 2'h2;
-  assign \$76  = \$74  & \$75 ;
-  assign \$77  = ! wbank_in;
-  assign \$78  = \row_valid$3  & \$77 ;
-  assign \$79  = \row_index$5  == 2'h2;
-  assign \$80  = \$78  & \$79 ;
-  assign \$81  = ! wbank_in;
-  assign \$82  = \row_valid$3  & \$81 ;
-  assign \$83  = \row_index$5  == 2'h2;
-  assign \$84  = \$82  & \$83 ;
-  assign \$85  = ! wbank_in;
-  assign \$86  = \row_valid$3  & \$85 ;
-  assign \$87  = \row_index$5  == 2'h2;
-  assign \$88  = \$86  & \$87 ;
-  assign \$89  = ! wbank_in;
-  assign \$90  = \row_valid$3  & \$89 ;
-  assign \$91  = \row_index$5  == 2'h2;
-  assign \$92  = \$90  & \$91 ;
-  assign \$93  = ! wbank_in;
-  assign \$94  = \row_valid$3  & \$93 ;
-  assign \$95  = \row_index$5  == 2'h2;
-  assign \$96  = \$94  & \$95 ;
-  assign \$97  = ! wbank_in;
-  assign \$98  = \row_valid$3  & \$97 ;
-  assign \$99  = \row_index$5  == 2'h3;
-  assign \$100  = \$98  & \$99 ;
-  assign \$101  = ! wbank_in;
-  assign \$102  = \row_valid$3  & \$101 ;
-  assign \$103  = \row_index$5  == 2'h3;
-  assign \$104  = \$102  & \$103 ;
-  assign \$105  = ! wbank_in;
-  assign \$106  = \row_valid$3  & \$105 ;
-  assign \$107  = \row_index$5  == 2'h3;
-  assign \$108  = \$106  & \$107 ;
-  assign \$109  = ! wbank_in;
-  assign \$110  = \row_valid$3  & \$109 ;
-  assign \$111  = \row_index$5  == 2'h3;
-  assign \$112  = \$110  & \$111 ;
-  assign \$113  = ! wbank_in;
-  assign \$114  = \row_valid$3  & \$113 ;
-  assign \$115  = \row_index$5  == 2'h3;
-  assign \$116  = \$114  & \$115 ;
-  assign \$117  = ! wbank_in;
-  assign \$118  = \row_valid$3  & \$117 ;
-  assign \$119  = \row_index$5  == 2'h3;
-  assign \$120  = \$118  & \$119 ;
-  assign \$121  = ! wbank_in;
-  assign \$122  = \row_valid$3  & \$121 ;
-  assign \$123  = \row_index$5  == 2'h3;
-  assign \$124  = \$122  & \$123 ;
-  assign \$125  = ! wbank_in;
-  assign \$126  = \row_valid$3  & \$125 ;
-  assign \$127  = \row_index$5  == 2'h3;
-  assign \$128  = \$126  & \$127 ;
-  assign \$129  = ! wbank_in;
-  assign \$130  = \row_valid$3  & \$129 ;
-  assign \$131  = \row_index$5  == 3'h4;
-  assign \$132  = \$130  & \$131 ;
-  assign \$133  = ! wbank_in;
-  assign \$134  = \row_valid$3  & \$133 ;
-  assign \$135  = \row_index$5  == 3'h4;
-  assign \$136  = \$134  & \$135 ;
-  assign \$137  = ! wbank_in;
-  assign \$138  = \row_valid$3  & \$137 ;
-  assign \$139  = \row_index$5  == 3'h4;
-  assign \$140  = \$138  & \$139 ;
-  assign \$141  = ! wbank_in;
-  assign \$142  = \row_valid$3  & \$141 ;
-  assign \$143  = \row_index$5  == 3'h4;
-  assign \$144  = \$142  & \$143 ;
-  assign \$145  = ! wbank_in;
-  assign \$146  = \row_valid$3  & \$145 ;
-  assign \$147  = \row_index$5  == 3'h4;
-  assign \$148  = \$146  & \$147 ;
-  assign \$149  = ! wbank_in;
-  assign \$150  = \row_valid$3  & \$149 ;
-  assign \$151  = \row_index$5  == 3'h4;
-  assign \$152  = \$150  & \$151 ;
-  assign \$153  = ! wbank_in;
-  assign \$154  = \row_valid$3  & \$153 ;
-  assign \$155  = \row_index$5  == 3'h4;
-  assign \$156  = \$154  & \$155 ;
-  assign \$157  = ! wbank_in;
-  assign \$158  = \row_valid$3  & \$157 ;
-  assign \$159  = \row_index$5  == 3'h4;
-  assign \$160  = \$158  & \$159 ;
-  assign \$161  = ! wbank_in;
-  assign \$162  = \row_valid$3  & \$161 ;
-  assign \$163  = \row_index$5  == 3'h5;
-  assign \$164  = \$162  & \$163 ;
-  assign \$165  = ! wbank_in;
-  assign \$166  = \row_valid$3  & \$165 ;
-  assign \$167  = \row_index$5  == 3'h5;
-  assign \$168  = \$166  & \$167 ;
-  assign \$169  = ! wbank_in;
-  assign \$170  = \row_valid$3  & \$169 ;
-  assign \$171  = \row_index$5  == 3'h5;
-  assign \$172  = \$170  & \$171 ;
-  assign \$173  = ! wbank_in;
-  assign \$174  = \row_valid$3  & \$173 ;
-  assign \$175  = \row_index$5  == 3'h5;
-  assign \$176  = \$174  & \$175 ;
-  assign \$177  = ! wbank_in;
-  assign \$178  = \row_valid$3  & \$177 ;
-  assign \$179  = \row_index$5  == 3'h5;
-  assign \$180  = \$178  & \$179 ;
-  assign \$181  = ! wbank_in;
-  assign \$182  = \row_valid$3  & \$181 ;
-  assign \$183  = \row_index$5  == 3'h5;
-  assign \$184  = \$182  & \$183 ;
-  assign \$185  = ! wbank_in;
-  assign \$186  = \row_valid$3  & \$185 ;
-  assign \$187  = \row_index$5  == 3'h5;
-  assign \$188  = \$186  & \$187 ;
-  assign \$189  = ! wbank_in;
-  assign \$190  = \row_valid$3  & \$189 ;
-  assign \$191  = \row_index$5  == 3'h5;
-  assign \$192  = \$190  & \$191 ;
-  assign \$193  = ! wbank_in;
-  assign \$194  = \row_valid$3  & \$193 ;
-  assign \$195  = \row_index$5  == 3'h6;
-  assign \$196  = \$194  & \$195 ;
-  assign \$197  = ! wbank_in;
-  assign \$198  = \row_valid$3  & \$197 ;
-  assign \$199  = \row_index$5  == 3'h6;
-  assign \$200  = \$198  & \$199 ;
-  assign \$201  = ! wbank_in;
-  assign \$202  = \row_valid$3  & \$201 ;
-  assign \$203  = \row_index$5  == 3'h6;
-  assign \$204  = \$202  & \$203 ;
-  assign \$205  = ! wbank_in;
-  assign \$206  = \row_valid$3  & \$205 ;
-  assign \$207  = \row_index$5  == 3'h6;
-  assign \$208  = \$206  & \$207 ;
-  assign \$209  = ! wbank_in;
-  assign \$210  = \row_valid$3  & \$209 ;
-  assign \$211  = \row_index$5  == 3'h6;
-  assign \$212  = \$210  & \$211 ;
-  assign \$213  = ! wbank_in;
-  assign \$214  = \row_valid$3  & \$213 ;
-  assign \$215  = \row_index$5  == 3'h6;
-  assign \$216  = \$214  & \$215 ;
-  assign \$217  = ! wbank_in;
-  assign \$218  = \row_valid$3  & \$217 ;
-  assign \$219  = \row_index$5  == 3'h6;
-  assign \$220  = \$218  & \$219 ;
-  assign \$221  = ! wbank_in;
-  assign \$222  = \row_valid$3  & \$221 ;
-  assign \$223  = \row_index$5  == 3'h6;
-  assign \$224  = \$222  & \$223 ;
-  assign \$225  = ! wbank_in;
-  assign \$226  = \row_valid$3  & \$225 ;
-  assign \$227  = \row_index$5  == 3'h7;
-  assign \$228  = \$226  & \$227 ;
-  assign \$229  = ! wbank_in;
-  assign \$230  = \row_valid$3  & \$229 ;
-  assign \$231  = \row_index$5  == 3'h7;
-  assign \$232  = \$230  & \$231 ;
-  assign \$233  = ! wbank_in;
-  assign \$234  = \row_valid$3  & \$233 ;
-  assign \$235  = \row_index$5  == 3'h7;
-  assign \$236  = \$234  & \$235 ;
-  assign \$237  = ! wbank_in;
-  assign \$238  = \row_valid$3  & \$237 ;
-  assign \$239  = \row_index$5  == 3'h7;
-  assign \$240  = \$238  & \$239 ;
-  assign \$241  = ! wbank_in;
-  assign \$242  = \row_valid$3  & \$241 ;
-  assign \$243  = \row_index$5  == 3'h7;
-  assign \$244  = \$242  & \$243 ;
-  assign \$245  = ! wbank_in;
-  assign \$246  = \row_valid$3  & \$245 ;
-  assign \$247  = \row_index$5  == 3'h7;
-  assign \$248  = \$246  & \$247 ;
-  assign \$249  = ! wbank_in;
-  assign \$250  = \row_valid$3  & \$249 ;
-  assign \$251  = \row_index$5  == 3'h7;
-  assign \$252  = \$250  & \$251 ;
-  assign \$253  = ! wbank_in;
-  assign \$254  = \row_valid$3  & \$253 ;
-  assign \$255  = \row_index$5  == 3'h7;
-  assign \$256  = \$254  & \$255 ;
-  assign \$258  = \row_valid$3  & \$257 ;
-  assign \$259  = ! \row_index$5 ;
-  assign \$260  = \$258  & \$259 ;
-  assign \$262  = \row_valid$3  & \$261 ;
+    base <= \$99 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$521  = bank0_row0[15:0];
+          \$11  = bank0_row0[15:0];
       1'h1:
-          \$521  = bank1_row0[15:0];
+          \$11  = bank1_row0[15:0];
     endcase
   end
   always @* begin
@@ -58319,9 +53988,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$522  = bank0_row1[15:0];
+          \$12  = bank0_row1[15:0];
       1'h1:
-          \$522  = bank1_row1[15:0];
+          \$12  = bank1_row1[15:0];
     endcase
   end
   always @* begin
@@ -58329,9 +53998,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$523  = bank0_row2[15:0];
+          \$13  = bank0_row2[15:0];
       1'h1:
-          \$523  = bank1_row2[15:0];
+          \$13  = bank1_row2[15:0];
     endcase
   end
   always @* begin
@@ -58339,9 +54008,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$524  = bank0_row3[15:0];
+          \$14  = bank0_row3[15:0];
       1'h1:
-          \$524  = bank1_row3[15:0];
+          \$14  = bank1_row3[15:0];
     endcase
   end
   always @* begin
@@ -58349,9 +54018,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$525  = bank0_row4[15:0];
+          \$15  = bank0_row4[15:0];
       1'h1:
-          \$525  = bank1_row4[15:0];
+          \$15  = bank1_row4[15:0];
     endcase
   end
   always @* begin
@@ -58359,9 +54028,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$526  = bank0_row5[15:0];
+          \$16  = bank0_row5[15:0];
       1'h1:
-          \$526  = bank1_row5[15:0];
+          \$16  = bank1_row5[15:0];
     endcase
   end
   always @* begin
@@ -58369,9 +54038,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$527  = bank0_row6[15:0];
+          \$17  = bank0_row6[15:0];
       1'h1:
-          \$527  = bank1_row6[15:0];
+          \$17  = bank1_row6[15:0];
     endcase
   end
   always @* begin
@@ -58379,9 +54048,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$528  = bank0_row7[15:0];
+          \$18  = bank0_row7[15:0];
       1'h1:
-          \$528  = bank1_row7[15:0];
+          \$18  = bank1_row7[15:0];
     endcase
   end
   always @* begin
@@ -58389,9 +54058,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$529  = bank0_row0[31:16];
+          \$19  = bank0_row0[31:16];
       1'h1:
-          \$529  = bank1_row0[31:16];
+          \$19  = bank1_row0[31:16];
     endcase
   end
   always @* begin
@@ -58399,9 +54068,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$530  = bank0_row1[31:16];
+          \$20  = bank0_row1[31:16];
       1'h1:
-          \$530  = bank1_row1[31:16];
+          \$20  = bank1_row1[31:16];
     endcase
   end
   always @* begin
@@ -58409,9 +54078,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$531  = bank0_row2[31:16];
+          \$21  = bank0_row2[31:16];
       1'h1:
-          \$531  = bank1_row2[31:16];
+          \$21  = bank1_row2[31:16];
     endcase
   end
   always @* begin
@@ -58419,9 +54088,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$532  = bank0_row3[31:16];
+          \$22  = bank0_row3[31:16];
       1'h1:
-          \$532  = bank1_row3[31:16];
+          \$22  = bank1_row3[31:16];
     endcase
   end
   always @* begin
@@ -58429,9 +54098,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$533  = bank0_row4[31:16];
+          \$23  = bank0_row4[31:16];
       1'h1:
-          \$533  = bank1_row4[31:16];
+          \$23  = bank1_row4[31:16];
     endcase
   end
   always @* begin
@@ -58439,9 +54108,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$534  = bank0_row5[31:16];
+          \$24  = bank0_row5[31:16];
       1'h1:
-          \$534  = bank1_row5[31:16];
+          \$24  = bank1_row5[31:16];
     endcase
   end
   always @* begin
@@ -58449,9 +54118,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$535  = bank0_row6[31:16];
+          \$25  = bank0_row6[31:16];
       1'h1:
-          \$535  = bank1_row6[31:16];
+          \$25  = bank1_row6[31:16];
     endcase
   end
   always @* begin
@@ -58459,9 +54128,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$536  = bank0_row7[31:16];
+          \$26  = bank0_row7[31:16];
       1'h1:
-          \$536  = bank1_row7[31:16];
+          \$26  = bank1_row7[31:16];
     endcase
   end
   always @* begin
@@ -58469,9 +54138,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$537  = bank0_row0[47:32];
+          \$27  = bank0_row0[47:32];
       1'h1:
-          \$537  = bank1_row0[47:32];
+          \$27  = bank1_row0[47:32];
     endcase
   end
   always @* begin
@@ -58479,9 +54148,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$538  = bank0_row1[47:32];
+          \$28  = bank0_row1[47:32];
       1'h1:
-          \$538  = bank1_row1[47:32];
+          \$28  = bank1_row1[47:32];
     endcase
   end
   always @* begin
@@ -58489,9 +54158,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$539  = bank0_row2[47:32];
+          \$29  = bank0_row2[47:32];
       1'h1:
-          \$539  = bank1_row2[47:32];
+          \$29  = bank1_row2[47:32];
     endcase
   end
   always @* begin
@@ -58499,9 +54168,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$540  = bank0_row3[47:32];
+          \$30  = bank0_row3[47:32];
       1'h1:
-          \$540  = bank1_row3[47:32];
+          \$30  = bank1_row3[47:32];
     endcase
   end
   always @* begin
@@ -58509,9 +54178,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$541  = bank0_row4[47:32];
+          \$31  = bank0_row4[47:32];
       1'h1:
-          \$541  = bank1_row4[47:32];
+          \$31  = bank1_row4[47:32];
     endcase
   end
   always @* begin
@@ -58519,9 +54188,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$542  = bank0_row5[47:32];
+          \$32  = bank0_row5[47:32];
       1'h1:
-          \$542  = bank1_row5[47:32];
+          \$32  = bank1_row5[47:32];
     endcase
   end
   always @* begin
@@ -58529,9 +54198,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$543  = bank0_row6[47:32];
+          \$33  = bank0_row6[47:32];
       1'h1:
-          \$543  = bank1_row6[47:32];
+          \$33  = bank1_row6[47:32];
     endcase
   end
   always @* begin
@@ -58539,9 +54208,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$544  = bank0_row7[47:32];
+          \$34  = bank0_row7[47:32];
       1'h1:
-          \$544  = bank1_row7[47:32];
+          \$34  = bank1_row7[47:32];
     endcase
   end
   always @* begin
@@ -58549,9 +54218,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$545  = bank0_row0[63:48];
+          \$35  = bank0_row0[63:48];
       1'h1:
-          \$545  = bank1_row0[63:48];
+          \$35  = bank1_row0[63:48];
     endcase
   end
   always @* begin
@@ -58559,9 +54228,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$546  = bank0_row1[63:48];
+          \$36  = bank0_row1[63:48];
       1'h1:
-          \$546  = bank1_row1[63:48];
+          \$36  = bank1_row1[63:48];
     endcase
   end
   always @* begin
@@ -58569,9 +54238,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$547  = bank0_row2[63:48];
+          \$37  = bank0_row2[63:48];
       1'h1:
-          \$547  = bank1_row2[63:48];
+          \$37  = bank1_row2[63:48];
     endcase
   end
   always @* begin
@@ -58579,9 +54248,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$548  = bank0_row3[63:48];
+          \$38  = bank0_row3[63:48];
       1'h1:
-          \$548  = bank1_row3[63:48];
+          \$38  = bank1_row3[63:48];
     endcase
   end
   always @* begin
@@ -58589,9 +54258,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$549  = bank0_row4[63:48];
+          \$39  = bank0_row4[63:48];
       1'h1:
-          \$549  = bank1_row4[63:48];
+          \$39  = bank1_row4[63:48];
     endcase
   end
   always @* begin
@@ -58599,9 +54268,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$550  = bank0_row5[63:48];
+          \$40  = bank0_row5[63:48];
       1'h1:
-          \$550  = bank1_row5[63:48];
+          \$40  = bank1_row5[63:48];
     endcase
   end
   always @* begin
@@ -58609,9 +54278,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$551  = bank0_row6[63:48];
+          \$41  = bank0_row6[63:48];
       1'h1:
-          \$551  = bank1_row6[63:48];
+          \$41  = bank1_row6[63:48];
     endcase
   end
   always @* begin
@@ -58619,9 +54288,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$552  = bank0_row7[63:48];
+          \$42  = bank0_row7[63:48];
       1'h1:
-          \$552  = bank1_row7[63:48];
+          \$42  = bank1_row7[63:48];
     endcase
   end
   always @* begin
@@ -58629,9 +54298,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$553  = bank0_row0[79:64];
+          \$43  = bank0_row0[79:64];
       1'h1:
-          \$553  = bank1_row0[79:64];
+          \$43  = bank1_row0[79:64];
     endcase
   end
   always @* begin
@@ -58639,9 +54308,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$554  = bank0_row1[79:64];
+          \$44  = bank0_row1[79:64];
       1'h1:
-          \$554  = bank1_row1[79:64];
+          \$44  = bank1_row1[79:64];
     endcase
   end
   always @* begin
@@ -58649,9 +54318,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$555  = bank0_row2[79:64];
+          \$45  = bank0_row2[79:64];
       1'h1:
-          \$555  = bank1_row2[79:64];
+          \$45  = bank1_row2[79:64];
     endcase
   end
   always @* begin
@@ -58659,9 +54328,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$556  = bank0_row3[79:64];
+          \$46  = bank0_row3[79:64];
       1'h1:
-          \$556  = bank1_row3[79:64];
+          \$46  = bank1_row3[79:64];
     endcase
   end
   always @* begin
@@ -58669,9 +54338,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$557  = bank0_row4[79:64];
+          \$47  = bank0_row4[79:64];
       1'h1:
-          \$557  = bank1_row4[79:64];
+          \$47  = bank1_row4[79:64];
     endcase
   end
   always @* begin
@@ -58679,9 +54348,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$558  = bank0_row5[79:64];
+          \$48  = bank0_row5[79:64];
       1'h1:
-          \$558  = bank1_row5[79:64];
+          \$48  = bank1_row5[79:64];
     endcase
   end
   always @* begin
@@ -58689,9 +54358,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$559  = bank0_row6[79:64];
+          \$49  = bank0_row6[79:64];
       1'h1:
-          \$559  = bank1_row6[79:64];
+          \$49  = bank1_row6[79:64];
     endcase
   end
   always @* begin
@@ -58699,9 +54368,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$560  = bank0_row7[79:64];
+          \$50  = bank0_row7[79:64];
       1'h1:
-          \$560  = bank1_row7[79:64];
+          \$50  = bank1_row7[79:64];
     endcase
   end
   always @* begin
@@ -58709,9 +54378,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$561  = bank0_row0[95:80];
+          \$51  = bank0_row0[95:80];
       1'h1:
-          \$561  = bank1_row0[95:80];
+          \$51  = bank1_row0[95:80];
     endcase
   end
   always @* begin
@@ -58719,9 +54388,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$562  = bank0_row1[95:80];
+          \$52  = bank0_row1[95:80];
       1'h1:
-          \$562  = bank1_row1[95:80];
+          \$52  = bank1_row1[95:80];
     endcase
   end
   always @* begin
@@ -58729,9 +54398,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$563  = bank0_row2[95:80];
+          \$53  = bank0_row2[95:80];
       1'h1:
-          \$563  = bank1_row2[95:80];
+          \$53  = bank1_row2[95:80];
     endcase
   end
   always @* begin
@@ -58739,9 +54408,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$564  = bank0_row3[95:80];
+          \$54  = bank0_row3[95:80];
       1'h1:
-          \$564  = bank1_row3[95:80];
+          \$54  = bank1_row3[95:80];
     endcase
   end
   always @* begin
@@ -58749,9 +54418,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$565  = bank0_row4[95:80];
+          \$55  = bank0_row4[95:80];
       1'h1:
-          \$565  = bank1_row4[95:80];
+          \$55  = bank1_row4[95:80];
     endcase
   end
   always @* begin
@@ -58759,9 +54428,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$566  = bank0_row5[95:80];
+          \$56  = bank0_row5[95:80];
       1'h1:
-          \$566  = bank1_row5[95:80];
+          \$56  = bank1_row5[95:80];
     endcase
   end
   always @* begin
@@ -58769,9 +54438,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$567  = bank0_row6[95:80];
+          \$57  = bank0_row6[95:80];
       1'h1:
-          \$567  = bank1_row6[95:80];
+          \$57  = bank1_row6[95:80];
     endcase
   end
   always @* begin
@@ -58779,9 +54448,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$568  = bank0_row7[95:80];
+          \$58  = bank0_row7[95:80];
       1'h1:
-          \$568  = bank1_row7[95:80];
+          \$58  = bank1_row7[95:80];
     endcase
   end
   always @* begin
@@ -58789,9 +54458,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$569  = bank0_row0[111:96];
+          \$59  = bank0_row0[111:96];
       1'h1:
-          \$569  = bank1_row0[111:96];
+          \$59  = bank1_row0[111:96];
     endcase
   end
   always @* begin
@@ -58799,9 +54468,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$570  = bank0_row1[111:96];
+          \$60  = bank0_row1[111:96];
       1'h1:
-          \$570  = bank1_row1[111:96];
+          \$60  = bank1_row1[111:96];
     endcase
   end
   always @* begin
@@ -58809,9 +54478,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$571  = bank0_row2[111:96];
+          \$61  = bank0_row2[111:96];
       1'h1:
-          \$571  = bank1_row2[111:96];
+          \$61  = bank1_row2[111:96];
     endcase
   end
   always @* begin
@@ -58819,9 +54488,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$572  = bank0_row3[111:96];
+          \$62  = bank0_row3[111:96];
       1'h1:
-          \$572  = bank1_row3[111:96];
+          \$62  = bank1_row3[111:96];
     endcase
   end
   always @* begin
@@ -58829,9 +54498,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$573  = bank0_row4[111:96];
+          \$63  = bank0_row4[111:96];
       1'h1:
-          \$573  = bank1_row4[111:96];
+          \$63  = bank1_row4[111:96];
     endcase
   end
   always @* begin
@@ -58839,9 +54508,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$574  = bank0_row5[111:96];
+          \$64  = bank0_row5[111:96];
       1'h1:
-          \$574  = bank1_row5[111:96];
+          \$64  = bank1_row5[111:96];
     endcase
   end
   always @* begin
@@ -58849,9 +54518,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$575  = bank0_row6[111:96];
+          \$65  = bank0_row6[111:96];
       1'h1:
-          \$575  = bank1_row6[111:96];
+          \$65  = bank1_row6[111:96];
     endcase
   end
   always @* begin
@@ -58859,9 +54528,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$576  = bank0_row7[111:96];
+          \$66  = bank0_row7[111:96];
       1'h1:
-          \$576  = bank1_row7[111:96];
+          \$66  = bank1_row7[111:96];
     endcase
   end
   always @* begin
@@ -58869,9 +54538,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$577  = bank0_row0[127:112];
+          \$67  = bank0_row0[127:112];
       1'h1:
-          \$577  = bank1_row0[127:112];
+          \$67  = bank1_row0[127:112];
     endcase
   end
   always @* begin
@@ -58879,9 +54548,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$578  = bank0_row1[127:112];
+          \$68  = bank0_row1[127:112];
       1'h1:
-          \$578  = bank1_row1[127:112];
+          \$68  = bank1_row1[127:112];
     endcase
   end
   always @* begin
@@ -58889,9 +54558,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$579  = bank0_row2[127:112];
+          \$69  = bank0_row2[127:112];
       1'h1:
-          \$579  = bank1_row2[127:112];
+          \$69  = bank1_row2[127:112];
     endcase
   end
   always @* begin
@@ -58899,9 +54568,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$580  = bank0_row3[127:112];
+          \$70  = bank0_row3[127:112];
       1'h1:
-          \$580  = bank1_row3[127:112];
+          \$70  = bank1_row3[127:112];
     endcase
   end
   always @* begin
@@ -58909,9 +54578,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$581  = bank0_row4[127:112];
+          \$71  = bank0_row4[127:112];
       1'h1:
-          \$581  = bank1_row4[127:112];
+          \$71  = bank1_row4[127:112];
     endcase
   end
   always @* begin
@@ -58919,9 +54588,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$582  = bank0_row5[127:112];
+          \$72  = bank0_row5[127:112];
       1'h1:
-          \$582  = bank1_row5[127:112];
+          \$72  = bank1_row5[127:112];
     endcase
   end
   always @* begin
@@ -58929,9 +54598,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$583  = bank0_row6[127:112];
+          \$73  = bank0_row6[127:112];
       1'h1:
-          \$583  = bank1_row6[127:112];
+          \$73  = bank1_row6[127:112];
     endcase
   end
   always @* begin
@@ -58939,9 +54608,9 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (obank)
       1'h0:
-          \$584  = bank0_row7[127:112];
+          \$74  = bank0_row7[127:112];
       1'h1:
-          \$584  = bank1_row7[127:112];
+          \$74  = bank1_row7[127:112];
     endcase
   end
   always @* begin
@@ -58949,1564 +54618,431 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
     (* full_case = 32'd1 *)
     casez (col[2:0])
       3'h0:
-          col_data = { \$528 , \$527 , \$526 , \$525 , \$524 , \$523 , \$522 , \$521  };
+          col_data = { \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11  };
       3'h1:
-          col_data = { \$536 , \$535 , \$534 , \$533 , \$532 , \$531 , \$530 , \$529  };
+          col_data = { \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19  };
       3'h2:
-          col_data = { \$544 , \$543 , \$542 , \$541 , \$540 , \$539 , \$538 , \$537  };
+          col_data = { \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27  };
       3'h3:
-          col_data = { \$552 , \$551 , \$550 , \$549 , \$548 , \$547 , \$546 , \$545  };
+          col_data = { \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35  };
       3'h4:
-          col_data = { \$560 , \$559 , \$558 , \$557 , \$556 , \$555 , \$554 , \$553  };
+          col_data = { \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43  };
       3'h5:
-          col_data = { \$568 , \$567 , \$566 , \$565 , \$564 , \$563 , \$562 , \$561  };
+          col_data = { \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
       3'h6:
-          col_data = { \$576 , \$575 , \$574 , \$573 , \$572 , \$571 , \$570 , \$569  };
+          col_data = { \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59  };
       3'h7:
-          col_data = { \$584 , \$583 , \$582 , \$581 , \$580 , \$579 , \$578 , \$577  };
+          col_data = { \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$585  = \row_valid$3 ;
+    \$75  = \row_valid$3 ;
     if (rst) begin
-      \$585  = 1'h0;
+      \$75  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$586  = \row_index$5 ;
+    \$76  = \row_index$5 ;
     if (rst) begin
-      \$586  = 3'h0;
+      \$76  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$587  = { \port$12166$0 , \port$11865$0 , \port$11564$0 , \port$11263$0 , \port$10962$0 , \port$10661$0 , \port$10360$0 , \port$10059$0  };
+    \$77  = { \port$10660$0 , \port$10359$0 , \port$10058$0 , \port$9757$0 , \port$9456$0 , \port$9155$0 , \port$8854$0 , \port$8553$0  };
     if (rst) begin
-      \$587  = 128'h00000000000000000000000000000000;
+      \$77  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$588  = \row_base$9 ;
+    \$78  = \row_base$9 ;
     if (rst) begin
-      \$588  = 16'h0000;
+      \$78  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$589  = \$4 ;
-    if (rst) begin
-      \$589  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$590  = bank0_row0;
-    if (we0_row0_lane0) begin
-      \$590 [15:0] = row_data[15:0];
-    end
-    if (we0_row0_lane1) begin
-      \$590 [31:16] = row_data[31:16];
-    end
-    if (we0_row0_lane2) begin
-      \$590 [47:32] = row_data[47:32];
-    end
-    if (we0_row0_lane3) begin
-      \$590 [63:48] = row_data[63:48];
-    end
-    if (we0_row0_lane4) begin
-      \$590 [79:64] = row_data[79:64];
-    end
-    if (we0_row0_lane5) begin
-      \$590 [95:80] = row_data[95:80];
-    end
-    if (we0_row0_lane6) begin
-      \$590 [111:96] = row_data[111:96];
-    end
-    if (we0_row0_lane7) begin
-      \$590 [127:112] = row_data[127:112];
-    end
-    if (rst) begin
-      \$590  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$591  = \$8 ;
-    if (rst) begin
-      \$591  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$592  = \$12 ;
-    if (rst) begin
-      \$592  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$593  = \$16 ;
-    if (rst) begin
-      \$593  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$594  = \$20 ;
-    if (rst) begin
-      \$594  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$595  = \$24 ;
-    if (rst) begin
-      \$595  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$596  = \$28 ;
-    if (rst) begin
-      \$596  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$597  = \$32 ;
-    if (rst) begin
-      \$597  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$598  = \$36 ;
-    if (rst) begin
-      \$598  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$599  = bank0_row1;
-    if (we0_row1_lane0) begin
-      \$599 [15:0] = row_data[15:0];
-    end
-    if (we0_row1_lane1) begin
-      \$599 [31:16] = row_data[31:16];
-    end
-    if (we0_row1_lane2) begin
-      \$599 [47:32] = row_data[47:32];
-    end
-    if (we0_row1_lane3) begin
-      \$599 [63:48] = row_data[63:48];
-    end
-    if (we0_row1_lane4) begin
-      \$599 [79:64] = row_data[79:64];
-    end
-    if (we0_row1_lane5) begin
-      \$599 [95:80] = row_data[95:80];
-    end
-    if (we0_row1_lane6) begin
-      \$599 [111:96] = row_data[111:96];
-    end
-    if (we0_row1_lane7) begin
-      \$599 [127:112] = row_data[127:112];
-    end
-    if (rst) begin
-      \$599  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$600  = \$40 ;
-    if (rst) begin
-      \$600  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$601  = \$44 ;
-    if (rst) begin
-      \$601  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$602  = \$48 ;
-    if (rst) begin
-      \$602  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$603  = \$52 ;
-    if (rst) begin
-      \$603  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$604  = \$56 ;
-    if (rst) begin
-      \$604  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$605  = \$60 ;
-    if (rst) begin
-      \$605  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$606  = \$64 ;
-    if (rst) begin
-      \$606  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$607  = \$68 ;
-    if (rst) begin
-      \$607  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$608  = bank0_row2;
-    if (we0_row2_lane0) begin
-      \$608 [15:0] = row_data[15:0];
-    end
-    if (we0_row2_lane1) begin
-      \$608 [31:16] = row_data[31:16];
-    end
-    if (we0_row2_lane2) begin
-      \$608 [47:32] = row_data[47:32];
-    end
-    if (we0_row2_lane3) begin
-      \$608 [63:48] = row_data[63:48];
-    end
-    if (we0_row2_lane4) begin
-      \$608 [79:64] = row_data[79:64];
-    end
-    if (we0_row2_lane5) begin
-      \$608 [95:80] = row_data[95:80];
-    end
-    if (we0_row2_lane6) begin
-      \$608 [111:96] = row_data[111:96];
-    end
-    if (we0_row2_lane7) begin
-      \$608 [127:112] = row_data[127:112];
-    end
-    if (rst) begin
-      \$608  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$609  = \$72 ;
-    if (rst) begin
-      \$609  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$610  = \$76 ;
-    if (rst) begin
-      \$610  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$611  = \$80 ;
-    if (rst) begin
-      \$611  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$612  = \$84 ;
-    if (rst) begin
-      \$612  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$613  = \$88 ;
-    if (rst) begin
-      \$613  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$614  = \$92 ;
-    if (rst) begin
-      \$614  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$615  = \$96 ;
-    if (rst) begin
-      \$615  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$616  = \$100 ;
-    if (rst) begin
-      \$616  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$617  = bank0_row3;
-    if (we0_row3_lane0) begin
-      \$617 [15:0] = row_data[15:0];
-    end
-    if (we0_row3_lane1) begin
-      \$617 [31:16] = row_data[31:16];
-    end
-    if (we0_row3_lane2) begin
-      \$617 [47:32] = row_data[47:32];
-    end
-    if (we0_row3_lane3) begin
-      \$617 [63:48] = row_data[63:48];
-    end
-    if (we0_row3_lane4) begin
-      \$617 [79:64] = row_data[79:64];
-    end
-    if (we0_row3_lane5) begin
-      \$617 [95:80] = row_data[95:80];
-    end
-    if (we0_row3_lane6) begin
-      \$617 [111:96] = row_data[111:96];
-    end
-    if (we0_row3_lane7) begin
-      \$617 [127:112] = row_data[127:112];
-    end
-    if (rst) begin
-      \$617  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$618  = \$104 ;
-    if (rst) begin
-      \$618  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$619  = \$108 ;
-    if (rst) begin
-      \$619  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$620  = \$112 ;
-    if (rst) begin
-      \$620  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$621  = \$116 ;
-    if (rst) begin
-      \$621  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$622  = \$120 ;
-    if (rst) begin
-      \$622  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$623  = \$124 ;
-    if (rst) begin
-      \$623  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$624  = \$128 ;
-    if (rst) begin
-      \$624  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$625  = \$132 ;
-    if (rst) begin
-      \$625  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$626  = bank0_row4;
-    if (we0_row4_lane0) begin
-      \$626 [15:0] = row_data[15:0];
-    end
-    if (we0_row4_lane1) begin
-      \$626 [31:16] = row_data[31:16];
-    end
-    if (we0_row4_lane2) begin
-      \$626 [47:32] = row_data[47:32];
-    end
-    if (we0_row4_lane3) begin
-      \$626 [63:48] = row_data[63:48];
-    end
-    if (we0_row4_lane4) begin
-      \$626 [79:64] = row_data[79:64];
-    end
-    if (we0_row4_lane5) begin
-      \$626 [95:80] = row_data[95:80];
-    end
-    if (we0_row4_lane6) begin
-      \$626 [111:96] = row_data[111:96];
-    end
-    if (we0_row4_lane7) begin
-      \$626 [127:112] = row_data[127:112];
-    end
-    if (rst) begin
-      \$626  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$627  = \$136 ;
-    if (rst) begin
-      \$627  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$628  = \$140 ;
-    if (rst) begin
-      \$628  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$629  = \$144 ;
-    if (rst) begin
-      \$629  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$630  = \$148 ;
-    if (rst) begin
-      \$630  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$631  = \$152 ;
-    if (rst) begin
-      \$631  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$632  = \$156 ;
-    if (rst) begin
-      \$632  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$633  = \$160 ;
-    if (rst) begin
-      \$633  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$634  = \$164 ;
-    if (rst) begin
-      \$634  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$635  = bank0_row5;
-    if (we0_row5_lane0) begin
-      \$635 [15:0] = row_data[15:0];
-    end
-    if (we0_row5_lane1) begin
-      \$635 [31:16] = row_data[31:16];
-    end
-    if (we0_row5_lane2) begin
-      \$635 [47:32] = row_data[47:32];
-    end
-    if (we0_row5_lane3) begin
-      \$635 [63:48] = row_data[63:48];
-    end
-    if (we0_row5_lane4) begin
-      \$635 [79:64] = row_data[79:64];
-    end
-    if (we0_row5_lane5) begin
-      \$635 [95:80] = row_data[95:80];
-    end
-    if (we0_row5_lane6) begin
-      \$635 [111:96] = row_data[111:96];
-    end
-    if (we0_row5_lane7) begin
-      \$635 [127:112] = row_data[127:112];
-    end
-    if (rst) begin
-      \$635  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$636  = \$168 ;
-    if (rst) begin
-      \$636  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$637  = \$172 ;
-    if (rst) begin
-      \$637  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$638  = \$176 ;
-    if (rst) begin
-      \$638  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$639  = \$180 ;
-    if (rst) begin
-      \$639  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$640  = \$184 ;
-    if (rst) begin
-      \$640  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$641  = \$188 ;
-    if (rst) begin
-      \$641  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$642  = \$192 ;
-    if (rst) begin
-      \$642  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$643  = \$196 ;
-    if (rst) begin
-      \$643  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$644  = bank0_row6;
-    if (we0_row6_lane0) begin
-      \$644 [15:0] = row_data[15:0];
-    end
-    if (we0_row6_lane1) begin
-      \$644 [31:16] = row_data[31:16];
-    end
-    if (we0_row6_lane2) begin
-      \$644 [47:32] = row_data[47:32];
-    end
-    if (we0_row6_lane3) begin
-      \$644 [63:48] = row_data[63:48];
-    end
-    if (we0_row6_lane4) begin
-      \$644 [79:64] = row_data[79:64];
-    end
-    if (we0_row6_lane5) begin
-      \$644 [95:80] = row_data[95:80];
-    end
-    if (we0_row6_lane6) begin
-      \$644 [111:96] = row_data[111:96];
-    end
-    if (we0_row6_lane7) begin
-      \$644 [127:112] = row_data[127:112];
-    end
-    if (rst) begin
-      \$644  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$645  = \$200 ;
-    if (rst) begin
-      \$645  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$646  = \$204 ;
-    if (rst) begin
-      \$646  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$647  = \$208 ;
-    if (rst) begin
-      \$647  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$648  = \$212 ;
-    if (rst) begin
-      \$648  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$649  = \$216 ;
-    if (rst) begin
-      \$649  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$650  = \$220 ;
-    if (rst) begin
-      \$650  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$651  = \$224 ;
-    if (rst) begin
-      \$651  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$652  = \$228 ;
-    if (rst) begin
-      \$652  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$653  = bank0_row7;
-    if (we0_row7_lane0) begin
-      \$653 [15:0] = row_data[15:0];
-    end
-    if (we0_row7_lane1) begin
-      \$653 [31:16] = row_data[31:16];
-    end
-    if (we0_row7_lane2) begin
-      \$653 [47:32] = row_data[47:32];
-    end
-    if (we0_row7_lane3) begin
-      \$653 [63:48] = row_data[63:48];
-    end
-    if (we0_row7_lane4) begin
-      \$653 [79:64] = row_data[79:64];
-    end
-    if (we0_row7_lane5) begin
-      \$653 [95:80] = row_data[95:80];
-    end
-    if (we0_row7_lane6) begin
-      \$653 [111:96] = row_data[111:96];
-    end
-    if (we0_row7_lane7) begin
-      \$653 [127:112] = row_data[127:112];
-    end
-    if (rst) begin
-      \$653  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$654  = \$232 ;
-    if (rst) begin
-      \$654  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$655  = \$236 ;
-    if (rst) begin
-      \$655  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$656  = \$240 ;
-    if (rst) begin
-      \$656  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$657  = \$244 ;
-    if (rst) begin
-      \$657  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$658  = \$248 ;
-    if (rst) begin
-      \$658  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$659  = \$252 ;
-    if (rst) begin
-      \$659  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$660  = \$256 ;
-    if (rst) begin
-      \$660  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$661  = \$260 ;
-    if (rst) begin
-      \$661  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$662  = bank1_row0;
-    if (we1_row0_lane0) begin
-      \$662 [15:0] = row_data[15:0];
-    end
-    if (we1_row0_lane1) begin
-      \$662 [31:16] = row_data[31:16];
-    end
-    if (we1_row0_lane2) begin
-      \$662 [47:32] = row_data[47:32];
-    end
-    if (we1_row0_lane3) begin
-      \$662 [63:48] = row_data[63:48];
-    end
-    if (we1_row0_lane4) begin
-      \$662 [79:64] = row_data[79:64];
-    end
-    if (we1_row0_lane5) begin
-      \$662 [95:80] = row_data[95:80];
-    end
-    if (we1_row0_lane6) begin
-      \$662 [111:96] = row_data[111:96];
-    end
-    if (we1_row0_lane7) begin
-      \$662 [127:112] = row_data[127:112];
-    end
-    if (rst) begin
-      \$662  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$663  = \$264 ;
-    if (rst) begin
-      \$663  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$664  = \$268 ;
-    if (rst) begin
-      \$664  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$665  = \$272 ;
-    if (rst) begin
-      \$665  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$666  = \$276 ;
-    if (rst) begin
-      \$666  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$667  = \$280 ;
-    if (rst) begin
-      \$667  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$668  = \$284 ;
-    if (rst) begin
-      \$668  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$669  = \$288 ;
-    if (rst) begin
-      \$669  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$670  = \$292 ;
-    if (rst) begin
-      \$670  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$671  = bank1_row1;
-    if (we1_row1_lane0) begin
-      \$671 [15:0] = row_data[15:0];
-    end
-    if (we1_row1_lane1) begin
-      \$671 [31:16] = row_data[31:16];
-    end
-    if (we1_row1_lane2) begin
-      \$671 [47:32] = row_data[47:32];
-    end
-    if (we1_row1_lane3) begin
-      \$671 [63:48] = row_data[63:48];
-    end
-    if (we1_row1_lane4) begin
-      \$671 [79:64] = row_data[79:64];
-    end
-    if (we1_row1_lane5) begin
-      \$671 [95:80] = row_data[95:80];
-    end
-    if (we1_row1_lane6) begin
-      \$671 [111:96] = row_data[111:96];
-    end
-    if (we1_row1_lane7) begin
-      \$671 [127:112] = row_data[127:112];
-    end
-    if (rst) begin
-      \$671  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$672  = \$296 ;
-    if (rst) begin
-      \$672  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$673  = \$300 ;
-    if (rst) begin
-      \$673  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$674  = \$304 ;
-    if (rst) begin
-      \$674  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$675  = \$308 ;
-    if (rst) begin
-      \$675  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$676  = \$312 ;
-    if (rst) begin
-      \$676  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$677  = \$316 ;
-    if (rst) begin
-      \$677  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$678  = \$320 ;
-    if (rst) begin
-      \$678  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$679  = \$324 ;
-    if (rst) begin
-      \$679  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$680  = bank1_row2;
-    if (we1_row2_lane0) begin
-      \$680 [15:0] = row_data[15:0];
-    end
-    if (we1_row2_lane1) begin
-      \$680 [31:16] = row_data[31:16];
-    end
-    if (we1_row2_lane2) begin
-      \$680 [47:32] = row_data[47:32];
-    end
-    if (we1_row2_lane3) begin
-      \$680 [63:48] = row_data[63:48];
-    end
-    if (we1_row2_lane4) begin
-      \$680 [79:64] = row_data[79:64];
-    end
-    if (we1_row2_lane5) begin
-      \$680 [95:80] = row_data[95:80];
-    end
-    if (we1_row2_lane6) begin
-      \$680 [111:96] = row_data[111:96];
-    end
-    if (we1_row2_lane7) begin
-      \$680 [127:112] = row_data[127:112];
-    end
-    if (rst) begin
-      \$680  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$681  = \$328 ;
-    if (rst) begin
-      \$681  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$682  = \$332 ;
-    if (rst) begin
-      \$682  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$683  = \$336 ;
-    if (rst) begin
-      \$683  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$684  = \$340 ;
-    if (rst) begin
-      \$684  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$685  = \$344 ;
-    if (rst) begin
-      \$685  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$686  = \$348 ;
-    if (rst) begin
-      \$686  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$687  = \$352 ;
-    if (rst) begin
-      \$687  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$688  = \$356 ;
-    if (rst) begin
-      \$688  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$689  = bank1_row3;
-    if (we1_row3_lane0) begin
-      \$689 [15:0] = row_data[15:0];
-    end
-    if (we1_row3_lane1) begin
-      \$689 [31:16] = row_data[31:16];
-    end
-    if (we1_row3_lane2) begin
-      \$689 [47:32] = row_data[47:32];
-    end
-    if (we1_row3_lane3) begin
-      \$689 [63:48] = row_data[63:48];
-    end
-    if (we1_row3_lane4) begin
-      \$689 [79:64] = row_data[79:64];
-    end
-    if (we1_row3_lane5) begin
-      \$689 [95:80] = row_data[95:80];
-    end
-    if (we1_row3_lane6) begin
-      \$689 [111:96] = row_data[111:96];
-    end
-    if (we1_row3_lane7) begin
-      \$689 [127:112] = row_data[127:112];
-    end
-    if (rst) begin
-      \$689  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$690  = \$360 ;
-    if (rst) begin
-      \$690  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$691  = \$364 ;
-    if (rst) begin
-      \$691  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$692  = \$368 ;
-    if (rst) begin
-      \$692  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$693  = \$372 ;
-    if (rst) begin
-      \$693  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$694  = \$376 ;
-    if (rst) begin
-      \$694  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$695  = \$380 ;
-    if (rst) begin
-      \$695  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$696  = \$384 ;
-    if (rst) begin
-      \$696  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$697  = \$388 ;
-    if (rst) begin
-      \$697  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$698  = bank1_row4;
-    if (we1_row4_lane0) begin
-      \$698 [15:0] = row_data[15:0];
-    end
-    if (we1_row4_lane1) begin
-      \$698 [31:16] = row_data[31:16];
-    end
-    if (we1_row4_lane2) begin
-      \$698 [47:32] = row_data[47:32];
-    end
-    if (we1_row4_lane3) begin
-      \$698 [63:48] = row_data[63:48];
-    end
-    if (we1_row4_lane4) begin
-      \$698 [79:64] = row_data[79:64];
-    end
-    if (we1_row4_lane5) begin
-      \$698 [95:80] = row_data[95:80];
-    end
-    if (we1_row4_lane6) begin
-      \$698 [111:96] = row_data[111:96];
-    end
-    if (we1_row4_lane7) begin
-      \$698 [127:112] = row_data[127:112];
-    end
-    if (rst) begin
-      \$698  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$699  = \$392 ;
-    if (rst) begin
-      \$699  = 1'h0;
+    \$79  = bank0_row0;
+    if (\$2 ) begin
+      casez (row_index)
+        3'h0:
+            \$79  = row_data;
+      endcase
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$700  = \$396 ;
-    if (rst) begin
-      \$700  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$701  = \$400 ;
-    if (rst) begin
-      \$701  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$702  = \$404 ;
-    if (rst) begin
-      \$702  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$703  = \$408 ;
-    if (rst) begin
-      \$703  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$704  = \$412 ;
     if (rst) begin
-      \$704  = 1'h0;
+      \$79  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$705  = \$416 ;
-    if (rst) begin
-      \$705  = 1'h0;
+    \$80  = bank0_row1;
+    if (\$2 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            \$80  = row_data;
+      endcase
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$706  = \$420 ;
     if (rst) begin
-      \$706  = 1'h0;
+      \$80  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$707  = bank1_row5;
-    if (we1_row5_lane0) begin
-      \$707 [15:0] = row_data[15:0];
-    end
-    if (we1_row5_lane1) begin
-      \$707 [31:16] = row_data[31:16];
-    end
-    if (we1_row5_lane2) begin
-      \$707 [47:32] = row_data[47:32];
-    end
-    if (we1_row5_lane3) begin
-      \$707 [63:48] = row_data[63:48];
-    end
-    if (we1_row5_lane4) begin
-      \$707 [79:64] = row_data[79:64];
-    end
-    if (we1_row5_lane5) begin
-      \$707 [95:80] = row_data[95:80];
+    \$81  = bank0_row2;
+    if (\$2 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            \$81  = row_data;
+      endcase
     end
-    if (we1_row5_lane6) begin
-      \$707 [111:96] = row_data[111:96];
-    end
-    if (we1_row5_lane7) begin
-      \$707 [127:112] = row_data[127:112];
-    end
     if (rst) begin
-      \$707  = 128'h00000000000000000000000000000000;
+      \$81  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$708  = \$424 ;
-    if (rst) begin
-      \$708  = 1'h0;
+    \$82  = bank0_row3;
+    if (\$2 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            \$82  = row_data;
+      endcase
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$709  = \$428 ;
     if (rst) begin
-      \$709  = 1'h0;
+      \$82  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$710  = \$432 ;
-    if (rst) begin
-      \$710  = 1'h0;
+    \$83  = bank0_row4;
+    if (\$2 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            \$83  = row_data;
+      endcase
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$711  = \$436 ;
     if (rst) begin
-      \$711  = 1'h0;
+      \$83  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$712  = \$440 ;
-    if (rst) begin
-      \$712  = 1'h0;
+    \$84  = bank0_row5;
+    if (\$2 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            /* empty */;
+        3'h5:
+            \$84  = row_data;
+      endcase
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$713  = \$444 ;
     if (rst) begin
-      \$713  = 1'h0;
+      \$84  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$714  = \$448 ;
-    if (rst) begin
-      \$714  = 1'h0;
+    \$85  = bank0_row6;
+    if (\$2 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            /* empty */;
+        3'h5:
+            /* empty */;
+        3'h6:
+            \$85  = row_data;
+      endcase
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$715  = \$452 ;
     if (rst) begin
-      \$715  = 1'h0;
+      \$85  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$716  = bank1_row6;
-    if (we1_row6_lane0) begin
-      \$716 [15:0] = row_data[15:0];
-    end
-    if (we1_row6_lane1) begin
-      \$716 [31:16] = row_data[31:16];
-    end
-    if (we1_row6_lane2) begin
-      \$716 [47:32] = row_data[47:32];
-    end
-    if (we1_row6_lane3) begin
-      \$716 [63:48] = row_data[63:48];
-    end
-    if (we1_row6_lane4) begin
-      \$716 [79:64] = row_data[79:64];
-    end
-    if (we1_row6_lane5) begin
-      \$716 [95:80] = row_data[95:80];
-    end
-    if (we1_row6_lane6) begin
-      \$716 [111:96] = row_data[111:96];
+    \$86  = bank0_row7;
+    if (\$2 ) begin
+      (* full_case = 32'd1 *)
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            /* empty */;
+        3'h5:
+            /* empty */;
+        3'h6:
+            /* empty */;
+        3'h7:
+            \$86  = row_data;
+      endcase
     end
-    if (we1_row6_lane7) begin
-      \$716 [127:112] = row_data[127:112];
-    end
     if (rst) begin
-      \$716  = 128'h00000000000000000000000000000000;
+      \$86  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$717  = \$456 ;
-    if (rst) begin
-      \$717  = 1'h0;
+    \$87  = bank1_row0;
+    if (\$4 ) begin
+      casez (row_index)
+        3'h0:
+            \$87  = row_data;
+      endcase
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$718  = \$460 ;
     if (rst) begin
-      \$718  = 1'h0;
+      \$87  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$719  = \$464 ;
-    if (rst) begin
-      \$719  = 1'h0;
+    \$88  = bank1_row1;
+    if (\$4 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            \$88  = row_data;
+      endcase
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$720  = \$468 ;
     if (rst) begin
-      \$720  = 1'h0;
+      \$88  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$721  = \$472 ;
-    if (rst) begin
-      \$721  = 1'h0;
+    \$89  = bank1_row2;
+    if (\$4 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            \$89  = row_data;
+      endcase
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$722  = \$476 ;
     if (rst) begin
-      \$722  = 1'h0;
+      \$89  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$723  = \$480 ;
-    if (rst) begin
-      \$723  = 1'h0;
+    \$90  = bank1_row3;
+    if (\$4 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            \$90  = row_data;
+      endcase
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$724  = \$484 ;
     if (rst) begin
-      \$724  = 1'h0;
+      \$90  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$725  = bank1_row7;
-    if (we1_row7_lane0) begin
-      \$725 [15:0] = row_data[15:0];
-    end
-    if (we1_row7_lane1) begin
-      \$725 [31:16] = row_data[31:16];
-    end
-    if (we1_row7_lane2) begin
-      \$725 [47:32] = row_data[47:32];
-    end
-    if (we1_row7_lane3) begin
-      \$725 [63:48] = row_data[63:48];
-    end
-    if (we1_row7_lane4) begin
-      \$725 [79:64] = row_data[79:64];
-    end
-    if (we1_row7_lane5) begin
-      \$725 [95:80] = row_data[95:80];
-    end
-    if (we1_row7_lane6) begin
-      \$725 [111:96] = row_data[111:96];
-    end
-    if (we1_row7_lane7) begin
-      \$725 [127:112] = row_data[127:112];
+    \$91  = bank1_row4;
+    if (\$4 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            \$91  = row_data;
+      endcase
     end
     if (rst) begin
-      \$725  = 128'h00000000000000000000000000000000;
+      \$91  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$726  = \$488 ;
-    if (rst) begin
-      \$726  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$727  = \$492 ;
-    if (rst) begin
-      \$727  = 1'h0;
+    \$92  = bank1_row5;
+    if (\$4 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            /* empty */;
+        3'h5:
+            \$92  = row_data;
+      endcase
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$728  = \$496 ;
     if (rst) begin
-      \$728  = 1'h0;
+      \$92  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$729  = \$500 ;
-    if (rst) begin
-      \$729  = 1'h0;
+    \$93  = bank1_row6;
+    if (\$4 ) begin
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            /* empty */;
+        3'h5:
+            /* empty */;
+        3'h6:
+            \$93  = row_data;
+      endcase
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$730  = \$504 ;
     if (rst) begin
-      \$730  = 1'h0;
+      \$93  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$731  = \$508 ;
-    if (rst) begin
-      \$731  = 1'h0;
+    \$94  = bank1_row7;
+    if (\$4 ) begin
+      (* full_case = 32'd1 *)
+      casez (row_index)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            /* empty */;
+        3'h4:
+            /* empty */;
+        3'h5:
+            /* empty */;
+        3'h6:
+            /* empty */;
+        3'h7:
+            \$94  = row_data;
+      endcase
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$732  = \$512 ;
     if (rst) begin
-      \$732  = 1'h0;
+      \$94  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$733  = wbank;
-    if (\$514 ) begin
-      \$733  = \$515 ;
+    \$95  = wbank;
+    if (\$6 ) begin
+      \$95  = \$7 ;
     end
     if (rst) begin
-      \$733  = 1'h0;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$734  = obank;
-    if (\$514 ) begin
-      \$734  = wbank;
+    \$96  = obank;
+    if (\$6 ) begin
+      \$96  = wbank;
     end
     if (rst) begin
-      \$734  = 1'h0;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$735  = active;
-    if (\$514 ) begin
-      \$735  = 1'h1;
+    \$97  = active;
+    if (\$6 ) begin
+      \$97  = 1'h1;
     end else if (active) begin
-      if (\$517 ) begin
-        \$735  = 1'h0;
+      if (\$9 ) begin
+        \$97  = 1'h0;
       end
     end
     if (rst) begin
-      \$735  = 1'h0;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$736  = col;
-    if (\$514 ) begin
-      \$736  = 4'h0;
+    \$98  = col;
+    if (\$6 ) begin
+      \$98  = 4'h0;
     end else if (active) begin
-      \$736  = \$516 [3:0];
+      \$98  = \$8 [3:0];
     end
     if (rst) begin
-      \$736  = 4'h0;
+      \$98  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$737  = base;
-    if (\$514 ) begin
-      \$737  = row_base;
+    \$99  = base;
+    if (\$6 ) begin
+      \$99  = row_base;
     end
     if (rst) begin
-      \$737  = 16'h0000;
+      \$99  = 16'h0000;
     end
   end
-  assign \row_data$7  = { \port$12166$0 , \port$11865$0 , \port$11564$0 , \port$11263$0 , \port$10962$0 , \port$10661$0 , \port$10360$0 , \port$10059$0  };
+  assign \row_data$7  = { \port$10660$0 , \port$10359$0 , \port$10058$0 , \port$9757$0 , \port$9456$0 , \port$9155$0 , \port$8854$0 , \port$8553$0  };
   assign col_valid = active;
-  assign col_addr = \$520 [15:0];
-  assign \$257  = wbank_in;
-  assign \$261  = wbank_in;
-  assign \$265  = wbank_in;
-  assign \$269  = wbank_in;
-  assign \$273  = wbank_in;
-  assign \$277  = wbank_in;
-  assign \$281  = wbank_in;
-  assign \$285  = wbank_in;
-  assign \$289  = wbank_in;
-  assign \$293  = wbank_in;
-  assign \$297  = wbank_in;
-  assign \$301  = wbank_in;
-  assign \$305  = wbank_in;
-  assign \$309  = wbank_in;
-  assign \$313  = wbank_in;
-  assign \$317  = wbank_in;
-  assign \$321  = wbank_in;
-  assign \$325  = wbank_in;
-  assign \$329  = wbank_in;
-  assign \$333  = wbank_in;
-  assign \$337  = wbank_in;
-  assign \$341  = wbank_in;
-  assign \$345  = wbank_in;
-  assign \$349  = wbank_in;
-  assign \$353  = wbank_in;
-  assign \$357  = wbank_in;
-  assign \$361  = wbank_in;
-  assign \$365  = wbank_in;
-  assign \$369  = wbank_in;
-  assign \$373  = wbank_in;
-  assign \$377  = wbank_in;
-  assign \$381  = wbank_in;
-  assign \$385  = wbank_in;
-  assign \$389  = wbank_in;
-  assign \$393  = wbank_in;
-  assign \$397  = wbank_in;
-  assign \$401  = wbank_in;
-  assign \$405  = wbank_in;
-  assign \$409  = wbank_in;
-  assign \$413  = wbank_in;
-  assign \$417  = wbank_in;
-  assign \$421  = wbank_in;
-  assign \$425  = wbank_in;
-  assign \$429  = wbank_in;
-  assign \$433  = wbank_in;
-  assign \$437  = wbank_in;
-  assign \$441  = wbank_in;
-  assign \$445  = wbank_in;
-  assign \$449  = wbank_in;
-  assign \$453  = wbank_in;
-  assign \$457  = wbank_in;
-  assign \$461  = wbank_in;
-  assign \$465  = wbank_in;
-  assign \$469  = wbank_in;
-  assign \$473  = wbank_in;
-  assign \$477  = wbank_in;
-  assign \$481  = wbank_in;
-  assign \$485  = wbank_in;
-  assign \$489  = wbank_in;
-  assign \$493  = wbank_in;
-  assign \$497  = wbank_in;
-  assign \$501  = wbank_in;
-  assign \$505  = wbank_in;
-  assign \$509  = wbank_in;
+  assign col_addr = \$10 [15:0];
+  assign \$3  = wbank;
 endmodule

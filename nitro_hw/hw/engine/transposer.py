@@ -6,8 +6,6 @@ from amaranth.hdl import Array, Cat, Module, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .. import KEEP
-
 
 class TileTransposer(wiring.Component):
     """Collects the ``N`` rows of a tile, then writes its ``N`` columns, one per cycle.
@@ -63,21 +61,12 @@ class TileTransposer(wiring.Component):
         col = Signal(range(n + 1))
         base = Signal.like(self.col_addr)
 
-        # Write enables, decoded from the inputs into the input register stage: one register per
-        # bank, row and lane (``keep``), each enabling that lane's lane_bits flip-flops, instead
-        # of a decode of the input registers driving all N * lane_bits flip-flops of a row. The
-        # bank is the one the row will find: wbank flips when the registered row is the last.
-        wbank_in = Signal()
-        m.d.comb += wbank_in.eq(wbank ^ (row_valid & (row_index == n - 1)))
         for b in range(2):
-            for r in range(n):
-                hit = self.row_valid & (wbank_in == b) & (self.row_index == r)
-                for lane in range(n):
-                    we = Signal(name=f"we{b}_row{r}_lane{lane}", attrs=KEEP)
-                    m.d.sync += we.eq(hit)
-                    with m.If(we):
-                        bits = slice(lane * lb, (lane + 1) * lb)
-                        m.d.sync += banks[b][r][bits].eq(row_data[bits])
+            with m.If(row_valid & (wbank == b)):
+                with m.Switch(row_index):
+                    for r in range(n):
+                        with m.Case(r):
+                            m.d.sync += banks[b][r].eq(row_data)
         with m.If(row_valid & (row_index == n - 1)):
             m.d.sync += [wbank.eq(~wbank), obank.eq(wbank), active.eq(1), col.eq(0), base.eq(row_base)]
         with m.Elif(active):
