@@ -11,7 +11,9 @@ nextpnr; the default engine: about 22 minutes with router2 for RTL e5e69fb, unfi
 minutes (21 router2 iterations) with the two-hop MAC operand copies, and for RTL c26fad6 (router2
 down to 1,661 overused wires, then diverging, stopped after 44 iterations); the mlp1 engine:
 router2 had 53,961 overused wires after 4 iterations and 22 minutes, router1 had not finished
-after 80). ``nitro-hw synth --no-route`` gives the post-placement estimate in about 10 minutes.
+after 80). ``nitro-hw synth --no-route`` gives the post-placement estimate in about 10 minutes
+(17 for the mlp1 engine). Runs made by hand with ``nitro-hw synth`` and the case's arguments
+are recorded in a case's ``attempt_*`` entries, with their RTL commit.
 
 Usage: ``.venv/bin/python benchmarks/bench_synth.py [--only NAME ...] [--quick]``
 (``--quick``: the small arrays only; ``--only`` updates just those cases in the result file).
