@@ -255,15 +255,15 @@ def add_quotient_stages(m: Module, en, a, multiplier, shift, width: int, name: s
        and of ``multiplier``; one 18x18 DSP per pair of slices: 2 x 2 = 4 for ``width = 32``,
        1 for ``width = 16``).
     3. The partial products, registered at the DSP output.
-
-    Stages 2 and 3 are :func:`~nitro_hw.hw.hard_multiplier.registered_product`: on ECP5 the
-    MULT18X18D's own input and output registers (``platform``, the ``elaborate`` argument).
     4. A copy of each partial product.
     5. The sums of the partial products of each slice of ``|a|`` (one two-input adder each).
     6. Their sum, the ``2*width``-bit product.
     7. The product shifted right by ``shift`` (a barrel shifter), truncated to ``width``
        bits: the quotient magnitude, ``<= 2**(width-1)`` (module docstring), so no bits
        are lost.
+
+    Stages 2 and 3 are :func:`~nitro_hw.hw.hard_multiplier.registered_product`: on ECP5
+    (``platform``, the ``elaborate`` argument) the MULT18X18D's own input and output registers.
 
     Why stages 2 and 4: the hard multipliers sit in a few rows of DSP sites, often far from
     the logic around them (an engine fills most of the sites). With a register on each side
