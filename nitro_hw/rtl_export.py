@@ -12,6 +12,7 @@ from amaranth.lib import wiring
 
 from .fileio import atomic_write_text
 from .hw.catalog import Design, catalog, get_design
+from .hw.hard_multiplier import hard_multiplier_of
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
@@ -66,7 +67,7 @@ def export(out_dir: Path, names: list[str] | None = None, platform=None) -> dict
             "latency": getattr(component, "latency", None),
             "ports": design_ports(component),
             "sha256": hashlib.sha256(text.encode()).hexdigest(),
-            "hard_multiplier": getattr(platform, "hard_multiplier", None),
+            "hard_multiplier": hard_multiplier_of(platform),
         }
     manifest = {"format_version": MANIFEST_VERSION, "generator": "nitro-hw verilog", "designs": entries}
     atomic_write_text(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")

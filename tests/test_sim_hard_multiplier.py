@@ -12,12 +12,18 @@ from amaranth.back import verilog
 
 from nitro_hw.fileio import atomic_write_text
 from nitro_hw.hw.catalog import Design, get_design
-from nitro_hw.hw.hard_multiplier import ECP5, HardMultiplierPlatform, hard_multiplier_of
+from nitro_hw.hw.hard_multiplier import (
+    ECP5,
+    HardMultiplierPlatform,
+    hard_multiplier_of,
+    platform_for,
+    simulation_model,
+)
 from nitro_hw.hw.mac_array import MacArray
 from nitro_hw.rtl_export import to_verilog
 from nitro_hw.tb.runner import REPO_ROOT, env_params, run_cocotb
 
-MODEL = REPO_ROOT / "sim" / "models" / "MULT18X18D.v"
+MODEL = simulation_model("MULT18X18D")
 
 # design -> cocotb tests in its testbench
 UNITS = {"divider": 3, "scaler": 3, "sgd_update": 4, "sgd_update16": 4}
@@ -85,4 +91,9 @@ def test_model_refuses_what_it_does_not_model(tmp_path):
 def test_unknown_hard_multiplier_is_an_error():
     with pytest.raises(ValueError, match="unsupported hard multiplier 'DSP48E1'"):
         hard_multiplier_of(HardMultiplierPlatform("DSP48E1"))
+    with pytest.raises(ValueError, match="unsupported hard multiplier 'DSP48E1'"):
+        platform_for("DSP48E1")
     assert hard_multiplier_of(None) is None and hard_multiplier_of(ECP5) == "MULT18X18D"
+    assert platform_for(None) is None and platform_for("generic") is None
+    assert platform_for("MULT18X18D") == ECP5
+    assert MODEL == REPO_ROOT / "sim" / "models" / "MULT18X18D.v" and MODEL.is_file()

@@ -2,6 +2,8 @@
 
 import sys
 
+from ..hw.hard_multiplier import HARD_MULTIPLIERS
+
 NAME = "cosim"
 HELP = "co-simulate the training engine against the golden trainer, bit for bit"
 
@@ -28,7 +30,7 @@ def register(p) -> None:
                    help="simulate exactly the synthesized RTL; by default a memory read that collides "
                         "with a same-cycle write of its address (undefined in block RAM) returns "
                         "garbage, so consuming one shows up as a mismatch")
-    p.add_argument("--dsp", choices=["generic", "MULT18X18D"], default="generic",
+    p.add_argument("--dsp", choices=["generic", *HARD_MULTIPLIERS], default="generic",
                    help="multipliers as built for an FPGA: MULT18X18D simulates the ECP5 form of "
                         "'nitro-hw synth' (MULT18X18D instances with their own registers, on the "
                         "behavioural model sim/models/MULT18X18D.v); default: generic Verilog")

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from ..hw.hard_multiplier import HARD_MULTIPLIERS, platform_for, simulation_model
+
 NAME = "verilog"
 HELP = "write Verilog of the catalog designs and rtl/manifest.json"
 
@@ -11,7 +13,7 @@ def register(p) -> None:
     p.add_argument("--design", action="append", metavar="NAME",
                    help="export only this design (repeatable; default: all)")
     p.add_argument("--list", action="store_true", help="list the catalog designs and exit")
-    p.add_argument("--dsp", choices=["generic", "MULT18X18D"], default="generic",
+    p.add_argument("--dsp", choices=["generic", *HARD_MULTIPLIERS], default="generic",
                    help="multipliers: generic (default; Yosys infers the family's DSP) or MULT18X18D "
                         "(ECP5 instances with their own input and output registers, as nitro-hw synth "
                         "builds for ECP5; simulate with sim/models/MULT18X18D.v)")
@@ -20,7 +22,6 @@ def register(p) -> None:
 
 def run(args) -> int:
     from ..hw.catalog import catalog
-    from ..hw.hard_multiplier import HardMultiplierPlatform
     from ..rtl_export import export
 
     if args.list:
@@ -28,12 +29,12 @@ def run(args) -> int:
             print(f"{name:20s} {d.description}")
         return 0
     out = Path(args.out)
-    platform = None if args.dsp == "generic" else HardMultiplierPlatform(args.dsp)
+    platform = platform_for(args.dsp)
     manifest = export(out, args.design or None, platform)
     for name, entry in sorted(manifest["designs"].items()):
         if not args.design or name in args.design:
             print(f"{out / entry['file']}  (module {entry['top']})")
     print(out / "manifest.json")
     if platform is not None:
-        print(f"multipliers are {args.dsp} instances: add sim/models/{args.dsp}.v to simulate them")
+        print(f"multipliers are {args.dsp} instances: add {simulation_model(args.dsp)} to simulate them")
     return 0

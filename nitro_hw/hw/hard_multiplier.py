@@ -25,15 +25,21 @@ ECP5 form under cocotb against the same golden model as the generic one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from amaranth.hdl import ClockSignal, Const, Instance, Module, Signal, Value, signed
 
-from . import KEEP
+from . import KEEP, distinct_init
 
-__all__ = ["ECP5", "HardMultiplierPlatform", "hard_multiplier_of", "registered_product"]
+__all__ = ["ECP5", "HARD_MULTIPLIERS", "HardMultiplierPlatform", "hard_multiplier_of",
+           "platform_for", "registered_product", "simulation_model"]
 
+#: Hard multiplier primitives :func:`registered_product` can instantiate.
+HARD_MULTIPLIERS = ("MULT18X18D",)
 #: Operand width of the ECP5 MULT18X18D (signed 18 x 18 -> 36).
 MULT18X18D_WIDTH = 18
+#: Behavioural models of the primitives (``<name>.v``), for simulating the instances.
+MODELS_DIR = Path(__file__).resolve().parents[2] / "sim" / "models"
 
 
 @dataclass(frozen=True)
@@ -54,9 +60,28 @@ ECP5 = HardMultiplierPlatform("MULT18X18D")
 def hard_multiplier_of(platform) -> str | None:
     """The primitive named by ``platform`` (``None`` for generic fabric registers)."""
     name = getattr(platform, "hard_multiplier", None)
-    if name not in (None, "MULT18X18D"):
-        raise ValueError(f"unsupported hard multiplier {name!r}: use 'MULT18X18D' or none")
+    if name is not None and name not in HARD_MULTIPLIERS:
+        raise ValueError(f"unsupported hard multiplier {name!r}: use one of {', '.join(HARD_MULTIPLIERS)} "
+                         "or none")
     return name
+
+
+def platform_for(name: str | None) -> HardMultiplierPlatform | None:
+    """The platform instantiating primitive ``name``; ``None`` (or ``"generic"``) for none.
+
+    Raises ``ValueError`` for a primitive not in :data:`HARD_MULTIPLIERS`.
+    """
+    if name is None or name == "generic":
+        return None
+    platform = HardMultiplierPlatform(name)
+    hard_multiplier_of(platform)
+    return platform
+
+
+def simulation_model(name: str) -> Path:
+    """The behavioural Verilog model of primitive ``name`` (``sim/models/<name>.v``)."""
+    hard_multiplier_of(HardMultiplierPlatform(name))
+    return MODELS_DIR / f"{name}.v"
 
 
 def _fits_signed18(v: Value) -> bool:
@@ -114,8 +139,8 @@ def registered_product(m: Module, platform, a: Value, b: Value, *, name: str, en
             **ports,
         )
         return p
-    ra = Signal(a.shape(), name=f"{name}_a", attrs=KEEP, reset_less=True, init=_init_for(a, init))
-    rb = Signal(b.shape(), name=f"{name}_b", attrs=KEEP, reset_less=True, init=_init_for(b, init))
+    ra = Signal(a.shape(), name=f"{name}_a", attrs=KEEP, reset_less=True, init=distinct_init(a.shape(), init))
+    rb = Signal(b.shape(), name=f"{name}_b", attrs=KEEP, reset_less=True, init=distinct_init(b.shape(), init))
     regs = [ra.eq(a), rb.eq(b), p.eq(ra * rb)]
     if en is None:
         m.d.sync += regs
@@ -123,8 +148,3 @@ def registered_product(m: Module, platform, a: Value, b: Value, *, name: str, en
         with m.If(en):
             m.d.sync += regs
     return p
-
-
-def _init_for(v: Value, init: int) -> int:
-    width = v.shape().width
-    return init % (1 << max(width - 1, 0)) if width > 1 else 0

@@ -10,11 +10,11 @@ accumulates.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from . import KEEP
+from . import KEEP, distinct_init
 from .hard_multiplier import registered_product
 
 __all__ = ["DSP_WIDTH", "MacArray"]
@@ -194,7 +194,7 @@ class MacArray(wiring.Component):
             # distinct initial values (never observed: the valid pipeline masks them) stop a
             # synthesizer from merging the copies of one operand into one register
             r = Signal(shape, name=f"{name}_{suffix}", attrs=KEEP, reset_less=True,
-                       init=init % (1 << (Shape.cast(shape).width - 1)))
+                       init=distinct_init(shape, init))
             m.d.sync += r.eq(value)
             return r
 

@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from ..fileio import atomic_write_text
 from ..hw.catalog import Design, get_design
+from ..hw.hard_multiplier import hard_multiplier_of
 from ..rtl_export import to_verilog
 from .report import (
     REPORT_NAME,
@@ -274,7 +275,7 @@ def _report(d: Design, t: Target, work: Path, text: str, harness: dict, freq: fl
         "target": t.name,
         "device": {"family": t.family, "part": t.part,
                    "mode": "out-of-context" if t.out_of_context else "pin-limited"},
-        "hard_multiplier": getattr(t.hdl_platform, "hard_multiplier", None) or "inferred by Yosys",
+        "hard_multiplier": hard_multiplier_of(t.hdl_platform) or "inferred by Yosys",
         "harness": harness,
         "freq_constraint_mhz": freq,
         "fmax_mhz": fmax,

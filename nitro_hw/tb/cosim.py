@@ -476,8 +476,8 @@ def cosim(model: str = "mlp-digits", dataset: str | None = None, steps: int = 20
     """
     from ..compiler import compile_mlp
     from ..golden.zoo import get_config
-    from ..hw.hard_multiplier import HardMultiplierPlatform, hard_multiplier_of
-    from .runner import SIM_DIR, env_params, run_cocotb
+    from ..hw.hard_multiplier import platform_for, simulation_model
+    from .runner import env_params, run_cocotb
 
     if int(steps) < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
@@ -489,12 +489,8 @@ def cosim(model: str = "mlp-digits", dataset: str | None = None, steps: int = 20
         out = tmp.name
     out = Path(out).resolve()  # the simulator runs in its build directory
     out.mkdir(parents=True, exist_ok=True)
-    platform = None
-    sources = []
-    if hard_multiplier is not None:
-        platform = HardMultiplierPlatform(hard_multiplier)
-        hard_multiplier_of(platform)  # rejects an unknown primitive
-        sources = [SIM_DIR / "models" / f"{hard_multiplier}.v"]
+    platform = platform_for(hard_multiplier)  # rejects an unknown primitive
+    sources = [simulation_model(hard_multiplier)] if platform is not None else []
     vpath = export_engine(prog, out / "rtl", poison_collisions=collision_check, platform=platform)
     result_path = out / "cosim_raw.json"
     if result_path.exists():

@@ -83,6 +83,11 @@ def _lane(sig, c: int, bits: int):
     return sig[c * bits:(c + 1) * bits]
 
 
+def _times_constant(value, c: int):
+    """``value * c`` as shifts and adds (Yosys would spend a hard multiplier on ``value * c``)."""
+    return sum(value << k for k in range(c.bit_length()) if c >> k & 1)
+
+
 def _sext32(m: Module, value, name: str) -> Signal:
     """``value`` (its bits read as signed) sign-extended to 32 bits."""
     s = Signal(signed(32), name=name)
@@ -292,9 +297,9 @@ class TrainingEngine(wiring.Component):
         # rows_total = mt * nt * N: the instruction's mt * nt on a registered hard multiplier (its
         # inputs follow ibits, which holds the instruction from DECODE on: valid from the second
         # cycle of EXEC; drained cannot rise before the third, the first k-step is still in the
-        # array); times N as shifts and adds
+        # array)
         mtnt = registered_product(m, platform, ins.mt, ins.nt, name="rows")
-        m.d.comb += rows_total.eq(sum(mtnt << k for k in range(N.bit_length()) if N >> k & 1))
+        m.d.comb += rows_total.eq(_times_constant(mtnt, N))
         m.d.sync += drained.eq(~issuing & ~Cat(*s_valid).any() & (rows_done == rows_total) & ~pipe_busy)
 
         m.d.comb += [
@@ -361,10 +366,8 @@ class TrainingEngine(wiring.Component):
                                 m.next = "READ"
                         with m.Case(CMD_RUN):
                             start = d[8:8 + len(pc)]
-                            # start * NW as shifts and adds: a constant product Yosys would give a DSP
-                            start_nw = sum(start << k for k in range(NW.bit_length()) if NW >> k & 1)
-                            m.d.sync += [pc.eq(start), ibase.eq(start_nw), fcnt.eq(0), run_mode.eq(d[56]),
-                                         counting.eq(1), counters_clear.eq(1)]
+                            m.d.sync += [pc.eq(start), ibase.eq(_times_constant(start, NW)), fcnt.eq(0),
+                                         run_mode.eq(d[56]), counting.eq(1), counters_clear.eq(1)]
                             m.next = "FETCH"
                         with m.Case(CMD_CLEAR):
                             m.d.comb += clear.eq(1)
