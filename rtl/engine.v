@@ -325,401 +325,401 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$386 ;
   wire \$387 ;
   reg [31:0] \$388 ;
-  wire \$389 ;
+  reg [31:0] \$389 ;
   wire \$39 ;
-  wire \$390 ;
-  wire [6:0] \$391 ;
-  wire [7:0] \$392 ;
-  wire [6:0] \$393 ;
-  wire [8:0] \$394 ;
-  wire [24:0] \$395 ;
-  wire [24:0] \$396 ;
-  wire \$397 ;
-  wire [24:0] \$398 ;
-  wire [24:0] \$399 ;
+  reg [31:0] \$390 ;
+  reg [31:0] \$391 ;
+  reg [31:0] \$392 ;
+  reg [31:0] \$393 ;
+  wire \$394 ;
+  wire [127:0] \$395 ;
+  wire \$396 ;
+  wire [127:0] \$397 ;
+  wire \$398 ;
+  wire [127:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
-  wire [24:0] \$400 ;
-  wire \$401 ;
+  wire \$400 ;
+  wire [63:0] \$401 ;
   wire \$402 ;
-  wire \$403 ;
+  wire [63:0] \$403 ;
   wire \$404 ;
-  wire \$405 ;
-  wire [4:0] \$406 ;
-  wire \$407 ;
+  wire [63:0] \$405 ;
+  wire \$406 ;
+  wire [15:0] \$407 ;
   wire \$408 ;
-  wire \$409 ;
+  wire [255:0] \$409 ;
   wire [7:0] \$41 ;
-  wire [32:0] \$410 ;
-  wire [16:0] \$411 ;
-  wire [16:0] \$412 ;
-  wire [10:0] \$413 ;
-  wire [10:0] \$414 ;
-  wire [10:0] \$415 ;
-  wire \$416 ;
-  wire \$417 ;
-  wire \$418 ;
-  wire \$419 ;
+  wire \$410 ;
+  wire [7:0] \$411 ;
+  wire \$412 ;
+  wire [31:0] \$413 ;
+  wire \$414 ;
+  wire [63:0] \$415 ;
+  wire [255:0] \$416 ;
+  wire [255:0] \$417 ;
+  wire [255:0] \$418 ;
+  wire [255:0] \$419 ;
   wire [7:0] \$42 ;
-  wire \$420 ;
-  wire \$421 ;
-  wire \$422 ;
-  wire \$423 ;
-  wire \$424 ;
-  wire \$425 ;
+  wire [255:0] \$420 ;
+  wire [255:0] \$421 ;
+  wire [255:0] \$422 ;
+  wire [255:0] \$423 ;
+  wire [255:0] \$424 ;
+  wire [255:0] \$425 ;
   wire \$426 ;
   wire \$427 ;
-  wire \$428 ;
-  wire \$429 ;
+  wire [6:0] \$428 ;
+  wire [7:0] \$429 ;
   wire [7:0] \$43 ;
-  wire \$430 ;
-  wire \$431 ;
-  wire \$432 ;
-  wire \$433 ;
+  wire [6:0] \$430 ;
+  wire [8:0] \$431 ;
+  wire [24:0] \$432 ;
+  wire [24:0] \$433 ;
   wire \$434 ;
-  wire \$435 ;
-  wire \$436 ;
-  wire \$437 ;
+  wire [24:0] \$435 ;
+  wire [24:0] \$436 ;
+  wire [24:0] \$437 ;
   wire \$438 ;
   wire \$439 ;
   wire [7:0] \$44 ;
   wire \$440 ;
   wire \$441 ;
   wire \$442 ;
-  wire \$443 ;
+  wire [4:0] \$443 ;
   wire \$444 ;
   wire \$445 ;
   wire \$446 ;
-  wire \$447 ;
-  wire \$448 ;
-  wire \$449 ;
+  wire [32:0] \$447 ;
+  wire [16:0] \$448 ;
+  wire [16:0] \$449 ;
   wire [7:0] \$45 ;
-  wire \$450 ;
-  wire \$451 ;
-  wire \$452 ;
+  wire [10:0] \$450 ;
+  wire [10:0] \$451 ;
+  wire [10:0] \$452 ;
   wire \$453 ;
   wire \$454 ;
-  wire [6:0] \$455 ;
-  wire [7:0] \$456 ;
-  wire [32:0] \$457 ;
+  wire \$455 ;
+  wire \$456 ;
+  wire \$457 ;
   wire \$458 ;
   wire \$459 ;
   wire [7:0] \$46 ;
   wire \$460 ;
   wire \$461 ;
-  wire [32:0] \$462 ;
+  wire \$462 ;
   wire \$463 ;
   wire \$464 ;
   wire \$465 ;
   wire \$466 ;
-  wire [32:0] \$467 ;
+  wire \$467 ;
   wire \$468 ;
   wire \$469 ;
   wire [7:0] \$47 ;
   wire \$470 ;
   wire \$471 ;
-  wire [32:0] \$472 ;
+  wire \$472 ;
   wire \$473 ;
   wire \$474 ;
   wire \$475 ;
   wire \$476 ;
-  wire [32:0] \$477 ;
+  wire \$477 ;
   wire \$478 ;
   wire \$479 ;
   wire [7:0] \$48 ;
   wire \$480 ;
   wire \$481 ;
-  wire [32:0] \$482 ;
+  wire \$482 ;
   wire \$483 ;
   wire \$484 ;
   wire \$485 ;
   wire \$486 ;
-  wire [32:0] \$487 ;
+  wire \$487 ;
   wire \$488 ;
   wire \$489 ;
   wire [8:0] \$49 ;
   wire \$490 ;
   wire \$491 ;
-  wire [32:0] \$492 ;
-  wire \$493 ;
-  wire \$494 ;
+  wire [6:0] \$492 ;
+  wire [7:0] \$493 ;
+  wire [32:0] \$494 ;
   wire \$495 ;
   wire \$496 ;
-  wire [32:0] \$497 ;
+  wire \$497 ;
   wire \$498 ;
-  wire \$499 ;
+  wire [32:0] \$499 ;
   wire \$5 ;
   wire \$50 ;
   wire \$500 ;
   wire \$501 ;
-  wire [32:0] \$502 ;
+  wire \$502 ;
   wire \$503 ;
-  wire \$504 ;
+  wire [32:0] \$504 ;
   wire \$505 ;
   wire \$506 ;
-  wire [32:0] \$507 ;
+  wire \$507 ;
   wire \$508 ;
-  wire \$509 ;
+  wire [32:0] \$509 ;
   wire \$51 ;
   wire \$510 ;
   wire \$511 ;
-  wire [32:0] \$512 ;
+  wire \$512 ;
   wire \$513 ;
-  wire \$514 ;
+  wire [32:0] \$514 ;
   wire \$515 ;
   wire \$516 ;
-  wire [32:0] \$517 ;
+  wire \$517 ;
   wire \$518 ;
-  wire \$519 ;
+  wire [32:0] \$519 ;
   wire \$52 ;
   wire \$520 ;
   wire \$521 ;
-  wire [32:0] \$522 ;
+  wire \$522 ;
   wire \$523 ;
-  wire \$524 ;
+  wire [32:0] \$524 ;
   wire \$525 ;
   wire \$526 ;
-  wire [32:0] \$527 ;
+  wire \$527 ;
   wire \$528 ;
-  wire \$529 ;
+  wire [32:0] \$529 ;
   wire \$53 ;
   wire \$530 ;
   wire \$531 ;
-  wire [32:0] \$532 ;
+  wire \$532 ;
   wire \$533 ;
-  wire \$534 ;
+  wire [32:0] \$534 ;
   wire \$535 ;
   wire \$536 ;
-  wire [32:0] \$537 ;
+  wire \$537 ;
   wire \$538 ;
-  wire \$539 ;
+  wire [32:0] \$539 ;
   wire [7:0] \$54 ;
   wire \$540 ;
   wire \$541 ;
-  wire [32:0] \$542 ;
+  wire \$542 ;
   wire \$543 ;
-  wire \$544 ;
+  wire [32:0] \$544 ;
   wire \$545 ;
   wire \$546 ;
-  wire [32:0] \$547 ;
+  wire \$547 ;
   wire \$548 ;
-  wire \$549 ;
+  wire [32:0] \$549 ;
   wire [7:0] \$55 ;
   wire \$550 ;
   wire \$551 ;
-  wire [32:0] \$552 ;
+  wire \$552 ;
   wire \$553 ;
-  wire \$554 ;
+  wire [32:0] \$554 ;
   wire \$555 ;
   wire \$556 ;
-  wire [32:0] \$557 ;
+  wire \$557 ;
   wire \$558 ;
-  wire \$559 ;
+  wire [32:0] \$559 ;
   wire [7:0] \$56 ;
   wire \$560 ;
   wire \$561 ;
-  wire [32:0] \$562 ;
+  wire \$562 ;
   wire \$563 ;
-  wire \$564 ;
+  wire [32:0] \$564 ;
   wire \$565 ;
   wire \$566 ;
-  wire [32:0] \$567 ;
+  wire \$567 ;
   wire \$568 ;
-  wire \$569 ;
+  wire [32:0] \$569 ;
   wire [7:0] \$57 ;
   wire \$570 ;
   wire \$571 ;
-  wire [32:0] \$572 ;
+  wire \$572 ;
   wire \$573 ;
-  wire \$574 ;
+  wire [32:0] \$574 ;
   wire \$575 ;
   wire \$576 ;
-  wire [32:0] \$577 ;
+  wire \$577 ;
   wire \$578 ;
-  wire \$579 ;
+  wire [32:0] \$579 ;
   wire [7:0] \$58 ;
   wire \$580 ;
   wire \$581 ;
-  wire [32:0] \$582 ;
+  wire \$582 ;
   wire \$583 ;
-  wire \$584 ;
+  wire [32:0] \$584 ;
   wire \$585 ;
   wire \$586 ;
-  wire [32:0] \$587 ;
+  wire \$587 ;
   wire \$588 ;
-  wire \$589 ;
+  wire [32:0] \$589 ;
   wire [7:0] \$59 ;
   wire \$590 ;
   wire \$591 ;
-  wire [32:0] \$592 ;
+  wire \$592 ;
   wire \$593 ;
-  wire \$594 ;
+  wire [32:0] \$594 ;
   wire \$595 ;
   wire \$596 ;
-  wire [32:0] \$597 ;
+  wire \$597 ;
   wire \$598 ;
-  wire \$599 ;
+  wire [32:0] \$599 ;
   wire \$6 ;
   wire [7:0] \$60 ;
   wire \$600 ;
   wire \$601 ;
-  wire [32:0] \$602 ;
+  wire \$602 ;
   wire \$603 ;
-  wire \$604 ;
+  wire [32:0] \$604 ;
   wire \$605 ;
   wire \$606 ;
-  wire [32:0] \$607 ;
+  wire \$607 ;
   wire \$608 ;
-  wire \$609 ;
+  wire [32:0] \$609 ;
   wire [7:0] \$61 ;
   wire \$610 ;
   wire \$611 ;
-  wire [32:0] \$612 ;
+  wire \$612 ;
   wire \$613 ;
-  wire \$614 ;
+  wire [32:0] \$614 ;
   wire \$615 ;
   wire \$616 ;
-  wire [32:0] \$617 ;
+  wire \$617 ;
   wire \$618 ;
-  wire \$619 ;
+  wire [32:0] \$619 ;
   wire [255:0] \$62 ;
-  wire [4:0] \$620 ;
+  wire \$620 ;
   wire \$621 ;
   wire \$622 ;
   wire \$623 ;
-  wire [10:0] \$624 ;
+  wire [32:0] \$624 ;
   wire \$625 ;
-  wire [16:0] \$626 ;
-  wire [16:0] \$627 ;
-  wire [10:0] \$628 ;
-  wire \$629 ;
+  wire \$626 ;
+  wire \$627 ;
+  wire \$628 ;
+  wire [32:0] \$629 ;
   wire [255:0] \$63 ;
-  wire [16:0] \$630 ;
-  wire [16:0] \$631 ;
-  wire [16:0] \$632 ;
+  wire \$630 ;
+  wire \$631 ;
+  wire \$632 ;
   wire \$633 ;
-  wire [16:0] \$634 ;
-  wire [16:0] \$635 ;
+  wire [32:0] \$634 ;
+  wire \$635 ;
   wire \$636 ;
   wire \$637 ;
-  wire [32:0] \$638 ;
-  wire \$639 ;
+  wire \$638 ;
+  wire [32:0] \$639 ;
   wire [7:0] \$64 ;
   wire \$640 ;
   wire \$641 ;
-  wire [16:0] \$642 ;
-  wire [16:0] \$643 ;
-  wire [16:0] \$644 ;
-  wire [16:0] \$645 ;
-  wire [16:0] \$646 ;
-  wire [16:0] \$647 ;
-  wire [16:0] \$648 ;
-  wire [10:0] \$649 ;
+  wire \$642 ;
+  wire \$643 ;
+  wire [32:0] \$644 ;
+  wire \$645 ;
+  wire \$646 ;
+  wire \$647 ;
+  wire \$648 ;
+  wire [32:0] \$649 ;
   wire [7:0] \$65 ;
-  wire [16:0] \$650 ;
-  wire [16:0] \$651 ;
-  wire [16:0] \$652 ;
-  wire [16:0] \$653 ;
-  wire [16:0] \$654 ;
+  wire \$650 ;
+  wire \$651 ;
+  wire \$652 ;
+  wire \$653 ;
+  wire [32:0] \$654 ;
   wire \$655 ;
   wire \$656 ;
-  wire [16:0] \$657 ;
+  wire [4:0] \$657 ;
   wire \$658 ;
-  wire [16:0] \$659 ;
+  wire \$659 ;
   wire [7:0] \$66 ;
   wire \$660 ;
-  wire [16:0] \$661 ;
+  wire [10:0] \$661 ;
   wire \$662 ;
   wire [16:0] \$663 ;
-  wire \$664 ;
-  wire [16:0] \$665 ;
+  wire [16:0] \$664 ;
+  wire [10:0] \$665 ;
   wire \$666 ;
   wire [16:0] \$667 ;
-  wire \$668 ;
+  wire [16:0] \$668 ;
   wire [16:0] \$669 ;
   wire [7:0] \$67 ;
   wire \$670 ;
   wire [16:0] \$671 ;
-  wire \$672 ;
-  wire [32:0] \$673 ;
+  wire [16:0] \$672 ;
+  wire \$673 ;
   wire \$674 ;
-  wire \$675 ;
+  wire [32:0] \$675 ;
   wire \$676 ;
   wire \$677 ;
-  wire [7:0] \$678 ;
-  reg \$679 ;
+  wire \$678 ;
+  wire [16:0] \$679 ;
   wire [7:0] \$68 ;
-  reg [255:0] \$680 ;
-  reg [31:0] \$681 ;
-  reg [31:0] \$682 ;
-  reg [31:0] \$683 ;
-  reg [31:0] \$684 ;
-  reg [31:0] \$685 ;
-  reg [3:0] \$686 ;
-  reg [3:0] \$687 ;
-  reg [23:0] \$688 ;
-  reg [23:0] \$689 ;
+  wire [16:0] \$680 ;
+  wire [16:0] \$681 ;
+  wire [16:0] \$682 ;
+  wire [16:0] \$683 ;
+  wire [16:0] \$684 ;
+  wire [16:0] \$685 ;
+  wire [10:0] \$686 ;
+  wire [16:0] \$687 ;
+  wire [16:0] \$688 ;
+  wire [16:0] \$689 ;
   wire [7:0] \$69 ;
-  reg \$690 ;
-  reg \$691 ;
-  reg \$692 ;
-  reg \$693 ;
-  reg \$694 ;
-  reg \$695 ;
-  reg \$696 ;
-  reg \$697 ;
-  reg \$698 ;
-  reg \$699 ;
+  wire [16:0] \$690 ;
+  wire [16:0] \$691 ;
+  wire \$692 ;
+  wire \$693 ;
+  wire [16:0] \$694 ;
+  wire \$695 ;
+  wire [16:0] \$696 ;
+  wire \$697 ;
+  wire [16:0] \$698 ;
+  wire \$699 ;
   wire \$7 ;
   wire [7:0] \$70 ;
-  reg [2:0] \$700 ;
-  reg [23:0] \$701 ;
-  reg \$702 ;
-  reg \$703 ;
-  reg \$704 ;
-  reg \$705 ;
-  reg \$706 ;
-  reg \$707 ;
-  reg \$708 ;
-  reg [5:0] \$709 ;
+  wire [16:0] \$700 ;
+  wire \$701 ;
+  wire [16:0] \$702 ;
+  wire \$703 ;
+  wire [16:0] \$704 ;
+  wire \$705 ;
+  wire [16:0] \$706 ;
+  wire \$707 ;
+  wire [16:0] \$708 ;
+  wire \$709 ;
   wire [7:0] \$71 ;
-  reg [6:0] \$710 ;
-  reg [3:0] \$711 ;
-  reg \$712 ;
-  reg \$713 ;
-  reg \$714 ;
-  reg [31:0] \$715 ;
-  reg [383:0] \$716 ;
-  reg \$717 ;
-  reg [9:0] \$718 ;
-  reg [9:0] \$719 ;
+  wire [32:0] \$710 ;
+  wire \$711 ;
+  wire \$712 ;
+  wire \$713 ;
+  wire \$714 ;
+  wire [7:0] \$715 ;
+  reg \$716 ;
+  reg [5:0] \$717 ;
+  reg [2:0] \$718 ;
+  reg [31:0] \$719 ;
   wire [255:0] \$72 ;
-  reg [15:0] \$720 ;
-  reg [15:0] \$721 ;
-  reg [15:0] \$722 ;
-  reg [15:0] \$723 ;
-  reg [15:0] \$724 ;
-  reg [15:0] \$725 ;
-  reg [15:0] \$726 ;
-  reg [9:0] \$727 ;
-  reg [9:0] \$728 ;
-  reg [9:0] \$729 ;
+  reg [31:0] \$720 ;
+  reg [31:0] \$721 ;
+  reg [31:0] \$722 ;
+  reg [31:0] \$723 ;
+  reg [31:0] \$724 ;
+  reg [31:0] \$725 ;
+  reg [31:0] \$726 ;
+  reg \$727 ;
+  reg \$728 ;
+  reg \$729 ;
   wire [255:0] \$73 ;
   reg \$730 ;
   reg \$731 ;
   reg \$732 ;
   reg \$733 ;
-  reg [9:0] \$734 ;
-  reg [15:0] \$735 ;
-  reg [31:0] \$736 ;
-  reg [15:0] \$737 ;
-  reg [15:0] \$738 ;
-  reg [15:0] \$739 ;
+  reg \$734 ;
+  reg \$735 ;
+  reg \$736 ;
+  reg \$737 ;
+  reg [255:0] \$738 ;
+  reg [3:0] \$739 ;
   wire [255:0] \$74 ;
-  reg [15:0] \$740 ;
-  reg [15:0] \$741 ;
-  reg [15:0] \$742 ;
-  reg [15:0] \$743 ;
+  reg [3:0] \$740 ;
+  reg [23:0] \$741 ;
+  reg [23:0] \$742 ;
+  reg \$743 ;
   reg \$744 ;
   reg \$745 ;
   reg \$746 ;
@@ -730,8 +730,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$750 ;
   reg \$751 ;
   reg \$752 ;
-  reg \$753 ;
-  reg \$754 ;
+  reg [2:0] \$753 ;
+  reg [23:0] \$754 ;
   reg \$755 ;
   reg \$756 ;
   reg \$757 ;
@@ -741,65 +741,65 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$760 ;
   reg \$761 ;
   reg \$762 ;
-  reg \$763 ;
-  reg \$764 ;
-  reg \$765 ;
+  reg [5:0] \$763 ;
+  reg [6:0] \$764 ;
+  reg [3:0] \$765 ;
   reg \$766 ;
   reg \$767 ;
   reg \$768 ;
-  reg \$769 ;
+  reg [31:0] \$769 ;
   wire [255:0] \$77 ;
-  reg \$770 ;
+  reg [383:0] \$770 ;
   reg \$771 ;
-  reg \$772 ;
-  reg \$773 ;
-  reg \$774 ;
-  reg \$775 ;
-  reg \$776 ;
-  reg \$777 ;
-  reg \$778 ;
-  reg \$779 ;
+  reg [9:0] \$772 ;
+  reg [9:0] \$773 ;
+  reg [15:0] \$774 ;
+  reg [15:0] \$775 ;
+  reg [15:0] \$776 ;
+  reg [15:0] \$777 ;
+  reg [15:0] \$778 ;
+  reg [15:0] \$779 ;
   wire [7:0] \$78 ;
-  reg [255:0] \$780 ;
-  reg \$781 ;
-  reg [31:0] \$782 ;
-  reg [31:0] \$783 ;
-  reg [31:0] \$784 ;
-  reg [31:0] \$785 ;
-  reg [31:0] \$786 ;
-  reg [31:0] \$787 ;
-  reg [31:0] \$788 ;
-  reg [31:0] \$789 ;
+  reg [15:0] \$780 ;
+  reg [9:0] \$781 ;
+  reg [9:0] \$782 ;
+  reg [9:0] \$783 ;
+  reg \$784 ;
+  reg \$785 ;
+  reg \$786 ;
+  reg \$787 ;
+  reg [9:0] \$788 ;
+  reg [15:0] \$789 ;
   wire [7:0] \$79 ;
   reg [31:0] \$790 ;
-  reg [31:0] \$791 ;
-  reg [31:0] \$792 ;
-  reg [31:0] \$793 ;
-  reg [31:0] \$794 ;
-  reg [31:0] \$795 ;
-  reg [31:0] \$796 ;
-  reg [31:0] \$797 ;
-  reg [31:0] \$798 ;
-  reg [31:0] \$799 ;
+  reg [15:0] \$791 ;
+  reg [15:0] \$792 ;
+  reg [15:0] \$793 ;
+  reg [15:0] \$794 ;
+  reg [15:0] \$795 ;
+  reg [15:0] \$796 ;
+  reg [15:0] \$797 ;
+  reg \$798 ;
+  reg \$799 ;
   wire \$8 ;
   wire [7:0] \$80 ;
-  reg [31:0] \$800 ;
-  reg [31:0] \$801 ;
-  reg [31:0] \$802 ;
-  reg [31:0] \$803 ;
-  reg [31:0] \$804 ;
-  reg [31:0] \$805 ;
-  reg [31:0] \$806 ;
-  reg [31:0] \$807 ;
-  reg [31:0] \$808 ;
-  reg [31:0] \$809 ;
+  reg \$800 ;
+  reg \$801 ;
+  reg \$802 ;
+  reg \$803 ;
+  reg \$804 ;
+  reg \$805 ;
+  reg \$806 ;
+  reg \$807 ;
+  reg \$808 ;
+  reg \$809 ;
   wire [7:0] \$81 ;
-  reg [31:0] \$810 ;
-  reg [31:0] \$811 ;
-  reg [31:0] \$812 ;
-  reg [31:0] \$813 ;
-  reg [31:0] \$814 ;
-  reg [3:0] \$815 ;
+  reg \$810 ;
+  reg \$811 ;
+  reg \$812 ;
+  reg \$813 ;
+  reg \$814 ;
+  reg \$815 ;
   reg \$816 ;
   reg \$817 ;
   reg \$818 ;
@@ -818,136 +818,190 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [7:0] \$83 ;
   reg \$830 ;
   reg \$831 ;
-  reg [31:0] \$832 ;
-  reg [85:0] \$833 ;
+  reg \$832 ;
+  reg \$833 ;
   reg [255:0] \$834 ;
-  reg [85:0] \$835 ;
-  reg [255:0] \$836 ;
-  reg [85:0] \$837 ;
-  reg [255:0] \$838 ;
-  reg [85:0] \$839 ;
+  reg \$835 ;
+  reg [31:0] \$836 ;
+  reg [31:0] \$837 ;
+  reg [31:0] \$838 ;
+  reg [31:0] \$839 ;
   wire [7:0] \$84 ;
-  reg [255:0] \$840 ;
-  reg [85:0] \$841 ;
-  reg [255:0] \$842 ;
-  reg [255:0] \$843 ;
-  reg [255:0] \$844 ;
-  reg [85:0] \$845 ;
-  reg [85:0] \$846 ;
-  reg [85:0] \$847 ;
-  reg [85:0] \$848 ;
-  reg [85:0] \$849 ;
+  reg [31:0] \$840 ;
+  reg [31:0] \$841 ;
+  reg [31:0] \$842 ;
+  reg [31:0] \$843 ;
+  reg [31:0] \$844 ;
+  reg [31:0] \$845 ;
+  reg [31:0] \$846 ;
+  reg [31:0] \$847 ;
+  reg [31:0] \$848 ;
+  reg [31:0] \$849 ;
   wire [7:0] \$85 ;
-  reg [85:0] \$850 ;
-  reg [85:0] \$851 ;
-  reg [85:0] \$852 ;
-  reg [85:0] \$853 ;
-  reg [85:0] \$854 ;
-  reg [85:0] \$855 ;
-  reg [63:0] \$856 ;
-  reg [63:0] \$857 ;
-  reg [63:0] \$858 ;
-  reg [63:0] \$859 ;
+  reg [31:0] \$850 ;
+  reg [31:0] \$851 ;
+  reg [31:0] \$852 ;
+  reg [31:0] \$853 ;
+  reg [31:0] \$854 ;
+  reg [31:0] \$855 ;
+  reg [31:0] \$856 ;
+  reg [31:0] \$857 ;
+  reg [31:0] \$858 ;
+  reg [31:0] \$859 ;
   wire [7:0] \$86 ;
-  reg [63:0] \$860 ;
-  reg [63:0] \$861 ;
-  reg [63:0] \$862 ;
-  reg [63:0] \$863 ;
+  reg [31:0] \$860 ;
+  reg [31:0] \$861 ;
+  reg [31:0] \$862 ;
+  reg [31:0] \$863 ;
   reg [31:0] \$864 ;
-  reg [5:0] \$865 ;
+  reg [31:0] \$865 ;
   reg [31:0] \$866 ;
-  reg [5:0] \$867 ;
+  reg [31:0] \$867 ;
   reg [31:0] \$868 ;
-  reg [5:0] \$869 ;
+  reg [3:0] \$869 ;
   wire [7:0] \$87 ;
   reg \$870 ;
-  reg [31:0] \$871 ;
-  reg [5:0] \$872 ;
-  reg [31:0] \$873 ;
-  reg [5:0] \$874 ;
-  reg [31:0] \$875 ;
-  reg [5:0] \$876 ;
+  reg \$871 ;
+  reg \$872 ;
+  reg \$873 ;
+  reg \$874 ;
+  reg \$875 ;
+  reg \$876 ;
   reg \$877 ;
-  reg [31:0] \$878 ;
-  reg [5:0] \$879 ;
+  reg \$878 ;
+  reg \$879 ;
   wire [7:0] \$88 ;
-  reg [31:0] \$880 ;
-  reg [5:0] \$881 ;
-  reg [31:0] \$882 ;
-  reg [5:0] \$883 ;
+  reg \$880 ;
+  reg \$881 ;
+  reg \$882 ;
+  reg \$883 ;
   reg \$884 ;
-  reg [31:0] \$885 ;
-  reg [5:0] \$886 ;
-  reg [31:0] \$887 ;
-  reg [5:0] \$888 ;
-  reg [31:0] \$889 ;
+  reg \$885 ;
+  reg [31:0] \$886 ;
+  reg [85:0] \$887 ;
+  reg [255:0] \$888 ;
+  reg [85:0] \$889 ;
   wire [7:0] \$89 ;
-  reg [5:0] \$890 ;
-  reg \$891 ;
-  reg [31:0] \$892 ;
-  reg [5:0] \$893 ;
-  reg [31:0] \$894 ;
-  reg [5:0] \$895 ;
-  reg [31:0] \$896 ;
-  reg [5:0] \$897 ;
-  reg \$898 ;
-  reg [31:0] \$899 ;
+  reg [255:0] \$890 ;
+  reg [85:0] \$891 ;
+  reg [255:0] \$892 ;
+  reg [85:0] \$893 ;
+  reg [255:0] \$894 ;
+  reg [85:0] \$895 ;
+  reg [255:0] \$896 ;
+  reg [255:0] \$897 ;
+  reg [255:0] \$898 ;
+  reg [85:0] \$899 ;
   wire [7:0] \$9 ;
   wire [7:0] \$90 ;
-  reg [5:0] \$900 ;
-  reg [31:0] \$901 ;
-  reg [5:0] \$902 ;
-  reg [31:0] \$903 ;
-  reg [5:0] \$904 ;
-  reg \$905 ;
-  reg [31:0] \$906 ;
-  reg [5:0] \$907 ;
-  reg [31:0] \$908 ;
-  reg [5:0] \$909 ;
+  reg [85:0] \$900 ;
+  reg [85:0] \$901 ;
+  reg [85:0] \$902 ;
+  reg [85:0] \$903 ;
+  reg [85:0] \$904 ;
+  reg [85:0] \$905 ;
+  reg [85:0] \$906 ;
+  reg [85:0] \$907 ;
+  reg [85:0] \$908 ;
+  reg [85:0] \$909 ;
   wire [7:0] \$91 ;
-  reg [31:0] \$910 ;
-  reg [5:0] \$911 ;
-  reg \$912 ;
-  reg [31:0] \$913 ;
-  reg [5:0] \$914 ;
-  reg [31:0] \$915 ;
-  reg [5:0] \$916 ;
-  reg [31:0] \$917 ;
-  reg [5:0] \$918 ;
-  reg \$919 ;
+  reg [63:0] \$910 ;
+  reg [63:0] \$911 ;
+  reg [63:0] \$912 ;
+  reg [63:0] \$913 ;
+  reg [63:0] \$914 ;
+  reg [63:0] \$915 ;
+  reg [63:0] \$916 ;
+  reg [63:0] \$917 ;
+  reg [31:0] \$918 ;
+  reg [5:0] \$919 ;
   wire [7:0] \$92 ;
-  reg [7:0] \$920 ;
-  reg [7:0] \$921 ;
-  reg [7:0] \$922 ;
-  reg [7:0] \$923 ;
-  reg [7:0] \$924 ;
-  reg [7:0] \$925 ;
-  reg [7:0] \$926 ;
-  reg [7:0] \$927 ;
-  reg [7:0] \$928 ;
-  reg [7:0] \$929 ;
+  reg [31:0] \$920 ;
+  reg [5:0] \$921 ;
+  reg [31:0] \$922 ;
+  reg [5:0] \$923 ;
+  reg \$924 ;
+  reg [31:0] \$925 ;
+  reg [5:0] \$926 ;
+  reg [31:0] \$927 ;
+  reg [5:0] \$928 ;
+  reg [31:0] \$929 ;
   wire [7:0] \$93 ;
-  reg [7:0] \$930 ;
-  reg [7:0] \$931 ;
-  reg [7:0] \$932 ;
-  reg [7:0] \$933 ;
-  reg [7:0] \$934 ;
-  reg [7:0] \$935 ;
-  reg \$936 ;
-  reg [7:0] \$937 ;
-  reg [15:0] \$938 ;
-  reg [255:0] \$939 ;
+  reg [5:0] \$930 ;
+  reg \$931 ;
+  reg [31:0] \$932 ;
+  reg [5:0] \$933 ;
+  reg [31:0] \$934 ;
+  reg [5:0] \$935 ;
+  reg [31:0] \$936 ;
+  reg [5:0] \$937 ;
+  reg \$938 ;
+  reg [31:0] \$939 ;
   wire [7:0] \$94 ;
-  reg \$940 ;
-  reg [7:0] \$941 ;
-  reg [15:0] \$942 ;
-  reg [255:0] \$943 ;
-  reg [7:0] \$944 ;
+  reg [5:0] \$940 ;
+  reg [31:0] \$941 ;
+  reg [5:0] \$942 ;
+  reg [31:0] \$943 ;
+  reg [5:0] \$944 ;
+  reg \$945 ;
+  reg [31:0] \$946 ;
+  reg [5:0] \$947 ;
+  reg [31:0] \$948 ;
+  reg [5:0] \$949 ;
   wire [7:0] \$95 ;
+  reg [31:0] \$950 ;
+  reg [5:0] \$951 ;
+  reg \$952 ;
+  reg [31:0] \$953 ;
+  reg [5:0] \$954 ;
+  reg [31:0] \$955 ;
+  reg [5:0] \$956 ;
+  reg [31:0] \$957 ;
+  reg [5:0] \$958 ;
+  reg \$959 ;
   wire [7:0] \$96 ;
+  reg [31:0] \$960 ;
+  reg [5:0] \$961 ;
+  reg [31:0] \$962 ;
+  reg [5:0] \$963 ;
+  reg [31:0] \$964 ;
+  reg [5:0] \$965 ;
+  reg \$966 ;
+  reg [31:0] \$967 ;
+  reg [5:0] \$968 ;
+  reg [31:0] \$969 ;
   wire [7:0] \$97 ;
+  reg [5:0] \$970 ;
+  reg [31:0] \$971 ;
+  reg [5:0] \$972 ;
+  reg \$973 ;
+  reg [7:0] \$974 ;
+  reg [7:0] \$975 ;
+  reg [7:0] \$976 ;
+  reg [7:0] \$977 ;
+  reg [7:0] \$978 ;
+  reg [7:0] \$979 ;
   wire [7:0] \$98 ;
+  reg [7:0] \$980 ;
+  reg [7:0] \$981 ;
+  reg [7:0] \$982 ;
+  reg [7:0] \$983 ;
+  reg [7:0] \$984 ;
+  reg [7:0] \$985 ;
+  reg [7:0] \$986 ;
+  reg [7:0] \$987 ;
+  reg [7:0] \$988 ;
+  reg [7:0] \$989 ;
   wire [7:0] \$99 ;
+  reg \$990 ;
+  reg [7:0] \$991 ;
+  reg [15:0] \$992 ;
+  reg [255:0] \$993 ;
+  reg \$994 ;
+  reg [7:0] \$995 ;
+  reg [15:0] \$996 ;
+  reg [255:0] \$997 ;
+  reg [7:0] \$998 ;
   reg [15:0] a_mrow = 16'h0000;
   reg [15:0] a_tile = 16'h0000;
   reg [7:0] best_i0 = 8'h00;
@@ -968,8 +1022,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [7:0] best_v7 = 8'h00;
   output busy;
   wire busy;
-  wire \busy$506 ;
-  wire \busy$507 ;
+  wire \busy$501 ;
+  wire \busy$502 ;
   (* init = 1'h0 *)
   (* keep = "true" *)
   wire cfg_dc_en_lane0;
@@ -1123,66 +1177,71 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   wire [5:0] cfg_sc_shift_lane7;
   reg clear;
-  wire \clear$245 ;
-  wire \clear$266 ;
-  wire \clear$287 ;
-  wire \clear$308 ;
-  wire \clear$329 ;
-  wire \clear$350 ;
-  wire \clear$371 ;
-  wire \clear$392 ;
-  wire \clear$520 ;
+  wire \clear$240 ;
+  wire \clear$261 ;
+  wire \clear$282 ;
+  wire \clear$303 ;
+  wire \clear$324 ;
+  wire \clear$345 ;
+  wire \clear$366 ;
+  wire \clear$387 ;
+  wire \clear$515 ;
   input clk;
   wire clk;
   wire [7:0] cls;
   wire [15:0] col_addr;
-  wire [15:0] \col_addr$504 ;
+  wire [15:0] \col_addr$499 ;
   wire [63:0] col_data;
-  wire [127:0] \col_data$438 ;
+  wire [127:0] \col_data$433 ;
   wire col_valid;
-  wire \col_valid$503 ;
+  wire \col_valid$498 ;
   reg counters_clear = 1'h0;
   reg counting = 1'h0;
+  reg [5:0] csr_addr = 6'h00;
+  reg [2:0] csr_addr_hi = 3'h0;
+  reg [31:0] csr_group0 = 32'd0;
+  reg [31:0] csr_group1 = 32'd0;
+  reg [31:0] csr_group2 = 32'd0;
+  reg [31:0] csr_group3 = 32'd0;
+  reg [31:0] csr_group4 = 32'd0;
   reg [31:0] csr_q0 = 32'd0;
   reg [31:0] csr_q1 = 32'd0;
   reg [31:0] csr_q2 = 32'd0;
-  reg [31:0] csr_q3 = 32'd0;
-  reg [31:0] csr_q4 = 32'd0;
   reg [2:0] ctl_state = 3'h0;
   output [31:0] cycle_count;
   reg [31:0] cycle_count = 32'd0;
   (* keep = "true" *)
   reg decay_enable = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$264  = 1'h0;
+  reg \decay_enable$259  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$285  = 1'h0;
+  reg \decay_enable$280  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$306  = 1'h0;
+  reg \decay_enable$301  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$327  = 1'h0;
+  reg \decay_enable$322  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$348  = 1'h0;
+  reg \decay_enable$343  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$369  = 1'h0;
+  reg \decay_enable$364  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$390  = 1'h0;
+  reg \decay_enable$385  = 1'h0;
   wire [15:0] decay_multiplier;
-  wire [15:0] \decay_multiplier$260 ;
-  wire [15:0] \decay_multiplier$281 ;
-  wire [15:0] \decay_multiplier$302 ;
-  wire [15:0] \decay_multiplier$323 ;
-  wire [15:0] \decay_multiplier$344 ;
-  wire [15:0] \decay_multiplier$365 ;
-  wire [15:0] \decay_multiplier$386 ;
+  wire [15:0] \decay_multiplier$255 ;
+  wire [15:0] \decay_multiplier$276 ;
+  wire [15:0] \decay_multiplier$297 ;
+  wire [15:0] \decay_multiplier$318 ;
+  wire [15:0] \decay_multiplier$339 ;
+  wire [15:0] \decay_multiplier$360 ;
+  wire [15:0] \decay_multiplier$381 ;
   wire [4:0] decay_shift;
-  wire [4:0] \decay_shift$262 ;
-  wire [4:0] \decay_shift$283 ;
-  wire [4:0] \decay_shift$304 ;
-  wire [4:0] \decay_shift$325 ;
-  wire [4:0] \decay_shift$346 ;
-  wire [4:0] \decay_shift$367 ;
-  wire [4:0] \decay_shift$388 ;
+  wire [4:0] \decay_shift$257 ;
+  wire [4:0] \decay_shift$278 ;
+  wire [4:0] \decay_shift$299 ;
+  wire [4:0] \decay_shift$320 ;
+  wire [4:0] \decay_shift$341 ;
+  wire [4:0] \decay_shift$362 ;
+  wire [4:0] \decay_shift$383 ;
   output done;
   reg done = 1'h0;
   (* init = 1'h0 *)
@@ -1352,107 +1411,139 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg host_writing_wf = 1'h0;
   (* keep = "true" *)
   reg host_writing_wt = 1'h0;
+  reg [255:0] hread_af = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [255:0] hread_ag = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [255:0] hread_csr = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [255:0] hread_d = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [255:0] hread_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  reg [255:0] hread_mux;
+  reg [255:0] hread_e = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [255:0] hread_pred = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [255:0] hread_prog = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [255:0] hread_rg = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  (* keep = "true" *)
+  reg hread_sel_af = 1'h0;
+  (* keep = "true" *)
+  reg hread_sel_ag = 1'h0;
+  (* keep = "true" *)
+  reg hread_sel_csr = 1'h0;
+  (* keep = "true" *)
+  reg hread_sel_d = 1'h0;
+  (* keep = "true" *)
+  reg hread_sel_e = 1'h0;
+  (* keep = "true" *)
+  reg hread_sel_pred = 1'h0;
+  (* keep = "true" *)
+  reg hread_sel_prog = 1'h0;
+  (* keep = "true" *)
+  reg hread_sel_rg = 1'h0;
+  (* keep = "true" *)
+  reg hread_sel_wf = 1'h0;
+  (* keep = "true" *)
+  reg hread_sel_wt = 1'h0;
+  (* keep = "true" *)
+  reg hread_sel_y = 1'h0;
+  reg [255:0] hread_wf = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [255:0] hread_wt = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [255:0] hread_y = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [7:0] i__payload;
-  wire [321:0] \i__payload$216 ;
-  wire \i__payload$216.first ;
-  wire \i__payload$216.last ;
-  wire [63:0] \i__payload$216.narrow ;
-  wire [7:0] \i__payload$216.narrow[0] ;
-  wire [7:0] \i__payload$216.narrow[1] ;
-  wire [7:0] \i__payload$216.narrow[2] ;
-  wire [7:0] \i__payload$216.narrow[3] ;
-  wire [7:0] \i__payload$216.narrow[4] ;
-  wire [7:0] \i__payload$216.narrow[5] ;
-  wire [7:0] \i__payload$216.narrow[6] ;
-  wire [7:0] \i__payload$216.narrow[7] ;
-  wire [255:0] \i__payload$216.wide ;
-  wire [31:0] \i__payload$216.wide[0] ;
-  wire [31:0] \i__payload$216.wide[1] ;
-  wire [31:0] \i__payload$216.wide[2] ;
-  wire [31:0] \i__payload$216.wide[3] ;
-  wire [31:0] \i__payload$216.wide[4] ;
-  wire [31:0] \i__payload$216.wide[5] ;
-  wire [31:0] \i__payload$216.wide[6] ;
-  wire [31:0] \i__payload$216.wide[7] ;
-  wire [31:0] \i__payload$223 ;
-  wire [33:0] \i__payload$230 ;
-  wire [31:0] \i__payload$230.delta ;
-  wire [1:0] \i__payload$230.region ;
-  wire [47:0] \i__payload$233 ;
-  wire [31:0] \i__payload$233.g ;
-  wire [15:0] \i__payload$233.w ;
-  wire [31:0] \i__payload$247 ;
-  wire [33:0] \i__payload$253 ;
-  wire [31:0] \i__payload$253.delta ;
-  wire [1:0] \i__payload$253.region ;
-  wire [47:0] \i__payload$255 ;
-  wire [31:0] \i__payload$255.g ;
-  wire [15:0] \i__payload$255.w ;
-  wire [31:0] \i__payload$268 ;
-  wire [33:0] \i__payload$274 ;
-  wire [31:0] \i__payload$274.delta ;
-  wire [1:0] \i__payload$274.region ;
-  wire [47:0] \i__payload$276 ;
-  wire [31:0] \i__payload$276.g ;
-  wire [15:0] \i__payload$276.w ;
-  wire [31:0] \i__payload$289 ;
+  wire [321:0] \i__payload$208 ;
+  wire \i__payload$208.first ;
+  wire \i__payload$208.last ;
+  wire [63:0] \i__payload$208.narrow ;
+  wire [7:0] \i__payload$208.narrow[0] ;
+  wire [7:0] \i__payload$208.narrow[1] ;
+  wire [7:0] \i__payload$208.narrow[2] ;
+  wire [7:0] \i__payload$208.narrow[3] ;
+  wire [7:0] \i__payload$208.narrow[4] ;
+  wire [7:0] \i__payload$208.narrow[5] ;
+  wire [7:0] \i__payload$208.narrow[6] ;
+  wire [7:0] \i__payload$208.narrow[7] ;
+  wire [255:0] \i__payload$208.wide ;
+  wire [31:0] \i__payload$208.wide[0] ;
+  wire [31:0] \i__payload$208.wide[1] ;
+  wire [31:0] \i__payload$208.wide[2] ;
+  wire [31:0] \i__payload$208.wide[3] ;
+  wire [31:0] \i__payload$208.wide[4] ;
+  wire [31:0] \i__payload$208.wide[5] ;
+  wire [31:0] \i__payload$208.wide[6] ;
+  wire [31:0] \i__payload$208.wide[7] ;
+  wire [31:0] \i__payload$217 ;
+  wire [33:0] \i__payload$224 ;
+  wire [31:0] \i__payload$224.delta ;
+  wire [1:0] \i__payload$224.region ;
+  wire [47:0] \i__payload$228 ;
+  wire [31:0] \i__payload$228.g ;
+  wire [15:0] \i__payload$228.w ;
+  wire [31:0] \i__payload$242 ;
+  wire [33:0] \i__payload$248 ;
+  wire [31:0] \i__payload$248.delta ;
+  wire [1:0] \i__payload$248.region ;
+  wire [47:0] \i__payload$250 ;
+  wire [31:0] \i__payload$250.g ;
+  wire [15:0] \i__payload$250.w ;
+  wire [31:0] \i__payload$263 ;
+  wire [33:0] \i__payload$269 ;
+  wire [31:0] \i__payload$269.delta ;
+  wire [1:0] \i__payload$269.region ;
+  wire [47:0] \i__payload$271 ;
+  wire [31:0] \i__payload$271.g ;
+  wire [15:0] \i__payload$271.w ;
+  wire [31:0] \i__payload$284 ;
   wire [7:0] \i__payload$29 ;
-  wire [33:0] \i__payload$295 ;
-  wire [31:0] \i__payload$295.delta ;
-  wire [1:0] \i__payload$295.region ;
-  wire [47:0] \i__payload$297 ;
-  wire [31:0] \i__payload$297.g ;
-  wire [15:0] \i__payload$297.w ;
-  wire [31:0] \i__payload$310 ;
-  wire [33:0] \i__payload$316 ;
-  wire [31:0] \i__payload$316.delta ;
-  wire [1:0] \i__payload$316.region ;
-  wire [47:0] \i__payload$318 ;
-  wire [31:0] \i__payload$318.g ;
-  wire [15:0] \i__payload$318.w ;
-  wire [31:0] \i__payload$331 ;
-  wire [33:0] \i__payload$337 ;
-  wire [31:0] \i__payload$337.delta ;
-  wire [1:0] \i__payload$337.region ;
-  wire [47:0] \i__payload$339 ;
-  wire [31:0] \i__payload$339.g ;
-  wire [15:0] \i__payload$339.w ;
-  wire [31:0] \i__payload$352 ;
-  wire [33:0] \i__payload$358 ;
-  wire [31:0] \i__payload$358.delta ;
-  wire [1:0] \i__payload$358.region ;
-  wire [47:0] \i__payload$360 ;
-  wire [31:0] \i__payload$360.g ;
-  wire [15:0] \i__payload$360.w ;
-  wire [31:0] \i__payload$373 ;
-  wire [33:0] \i__payload$379 ;
-  wire [31:0] \i__payload$379.delta ;
-  wire [1:0] \i__payload$379.region ;
+  wire [33:0] \i__payload$290 ;
+  wire [31:0] \i__payload$290.delta ;
+  wire [1:0] \i__payload$290.region ;
+  wire [47:0] \i__payload$292 ;
+  wire [31:0] \i__payload$292.g ;
+  wire [15:0] \i__payload$292.w ;
+  wire [31:0] \i__payload$305 ;
+  wire [33:0] \i__payload$311 ;
+  wire [31:0] \i__payload$311.delta ;
+  wire [1:0] \i__payload$311.region ;
+  wire [47:0] \i__payload$313 ;
+  wire [31:0] \i__payload$313.g ;
+  wire [15:0] \i__payload$313.w ;
+  wire [31:0] \i__payload$326 ;
+  wire [33:0] \i__payload$332 ;
+  wire [31:0] \i__payload$332.delta ;
+  wire [1:0] \i__payload$332.region ;
+  wire [47:0] \i__payload$334 ;
+  wire [31:0] \i__payload$334.g ;
+  wire [15:0] \i__payload$334.w ;
+  wire [31:0] \i__payload$347 ;
+  wire [33:0] \i__payload$353 ;
+  wire [31:0] \i__payload$353.delta ;
+  wire [1:0] \i__payload$353.region ;
+  wire [47:0] \i__payload$355 ;
+  wire [31:0] \i__payload$355.g ;
+  wire [15:0] \i__payload$355.w ;
+  wire [31:0] \i__payload$368 ;
+  wire [33:0] \i__payload$374 ;
+  wire [31:0] \i__payload$374.delta ;
+  wire [1:0] \i__payload$374.region ;
+  wire [47:0] \i__payload$376 ;
+  wire [31:0] \i__payload$376.g ;
+  wire [15:0] \i__payload$376.w ;
   wire [7:0] \i__payload$38 ;
-  wire [47:0] \i__payload$381 ;
-  wire [31:0] \i__payload$381.g ;
-  wire [15:0] \i__payload$381.w ;
-  wire [127:0] \i__payload$394 ;
-  wire [63:0] \i__payload$394.y ;
-  wire [7:0] \i__payload$394.y[0] ;
-  wire [7:0] \i__payload$394.y[1] ;
-  wire [7:0] \i__payload$394.y[2] ;
-  wire [7:0] \i__payload$394.y[3] ;
-  wire [7:0] \i__payload$394.y[4] ;
-  wire [7:0] \i__payload$394.y[5] ;
-  wire [7:0] \i__payload$394.y[6] ;
-  wire [7:0] \i__payload$394.y[7] ;
-  wire [63:0] \i__payload$394.y_hat ;
-  wire [7:0] \i__payload$394.y_hat[0] ;
-  wire [7:0] \i__payload$394.y_hat[1] ;
-  wire [7:0] \i__payload$394.y_hat[2] ;
-  wire [7:0] \i__payload$394.y_hat[3] ;
-  wire [7:0] \i__payload$394.y_hat[4] ;
-  wire [7:0] \i__payload$394.y_hat[5] ;
-  wire [7:0] \i__payload$394.y_hat[6] ;
-  wire [7:0] \i__payload$394.y_hat[7] ;
+  wire [127:0] \i__payload$389 ;
+  wire [63:0] \i__payload$389.y ;
+  wire [7:0] \i__payload$389.y[0] ;
+  wire [7:0] \i__payload$389.y[1] ;
+  wire [7:0] \i__payload$389.y[2] ;
+  wire [7:0] \i__payload$389.y[3] ;
+  wire [7:0] \i__payload$389.y[4] ;
+  wire [7:0] \i__payload$389.y[5] ;
+  wire [7:0] \i__payload$389.y[6] ;
+  wire [7:0] \i__payload$389.y[7] ;
+  wire [63:0] \i__payload$389.y_hat ;
+  wire [7:0] \i__payload$389.y_hat[0] ;
+  wire [7:0] \i__payload$389.y_hat[1] ;
+  wire [7:0] \i__payload$389.y_hat[2] ;
+  wire [7:0] \i__payload$389.y_hat[3] ;
+  wire [7:0] \i__payload$389.y_hat[4] ;
+  wire [7:0] \i__payload$389.y_hat[5] ;
+  wire [7:0] \i__payload$389.y_hat[6] ;
+  wire [7:0] \i__payload$389.y_hat[7] ;
   wire [7:0] \i__payload$47 ;
   wire [7:0] \i__payload$56 ;
   wire [7:0] \i__payload$65 ;
@@ -1463,38 +1554,38 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \i__ready$41 ;
   wire \i__ready$50 ;
   wire \i__ready$59 ;
-  wire \i__ready$611 ;
+  wire \i__ready$638 ;
   wire \i__ready$68 ;
   wire \i__ready$77 ;
   wire \i__ready$86 ;
   wire i__valid;
-  reg \i__valid$214  = 1'h0;
-  wire \i__valid$219 ;
-  wire \i__valid$229 ;
-  wire \i__valid$232 ;
-  wire \i__valid$246 ;
-  wire \i__valid$252 ;
-  wire \i__valid$254 ;
-  wire \i__valid$267 ;
-  wire \i__valid$273 ;
-  wire \i__valid$275 ;
-  wire \i__valid$288 ;
-  wire \i__valid$294 ;
-  wire \i__valid$296 ;
-  wire \i__valid$309 ;
-  wire \i__valid$315 ;
-  wire \i__valid$317 ;
+  reg \i__valid$206  = 1'h0;
+  wire \i__valid$213 ;
+  wire \i__valid$223 ;
+  wire \i__valid$227 ;
+  wire \i__valid$241 ;
+  wire \i__valid$247 ;
+  wire \i__valid$249 ;
+  wire \i__valid$262 ;
+  wire \i__valid$268 ;
+  wire \i__valid$270 ;
+  wire \i__valid$283 ;
+  wire \i__valid$289 ;
+  wire \i__valid$291 ;
+  wire \i__valid$304 ;
+  wire \i__valid$310 ;
+  wire \i__valid$312 ;
+  wire \i__valid$325 ;
   wire \i__valid$33 ;
-  wire \i__valid$330 ;
-  wire \i__valid$336 ;
-  wire \i__valid$338 ;
-  wire \i__valid$351 ;
-  wire \i__valid$357 ;
-  wire \i__valid$359 ;
-  wire \i__valid$372 ;
-  wire \i__valid$378 ;
-  wire \i__valid$380 ;
-  wire \i__valid$393 ;
+  wire \i__valid$331 ;
+  wire \i__valid$333 ;
+  wire \i__valid$346 ;
+  wire \i__valid$352 ;
+  wire \i__valid$354 ;
+  wire \i__valid$367 ;
+  wire \i__valid$373 ;
+  wire \i__valid$375 ;
+  wire \i__valid$388 ;
   wire \i__valid$42 ;
   wire \i__valid$51 ;
   wire \i__valid$60 ;
@@ -1510,39 +1601,39 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [15:0] ki = 16'h0000;
   reg [15:0] klen_m1 = 16'h0000;
   reg [15:0] klen_m2 = 16'h0000;
-  wire [3:0] level;
+  wire [4:0] level;
   (* keep = "true" *)
   reg [31:0] lr_multiplier = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$256  = 32'd0;
+  reg [31:0] \lr_multiplier$251  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$277  = 32'd0;
+  reg [31:0] \lr_multiplier$272  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$298  = 32'd0;
+  reg [31:0] \lr_multiplier$293  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$319  = 32'd0;
+  reg [31:0] \lr_multiplier$314  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$340  = 32'd0;
+  reg [31:0] \lr_multiplier$335  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$361  = 32'd0;
+  reg [31:0] \lr_multiplier$356  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$382  = 32'd0;
+  reg [31:0] \lr_multiplier$377  = 32'd0;
   (* keep = "true" *)
   reg [5:0] lr_shift = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$258  = 6'h00;
+  reg [5:0] \lr_shift$253  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$279  = 6'h00;
+  reg [5:0] \lr_shift$274  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$300  = 6'h00;
+  reg [5:0] \lr_shift$295  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$321  = 6'h00;
+  reg [5:0] \lr_shift$316  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$342  = 6'h00;
+  reg [5:0] \lr_shift$337  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$363  = 6'h00;
+  reg [5:0] \lr_shift$358  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$384  = 6'h00;
+  reg [5:0] \lr_shift$379  = 6'h00;
   output [255:0] m_axis_tdata;
   wire [255:0] m_axis_tdata;
   output m_axis_tlast;
@@ -1560,19 +1651,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   reg [31:0] multiplier = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$248  = 32'd0;
+  reg [31:0] \multiplier$243  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$269  = 32'd0;
+  reg [31:0] \multiplier$264  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$290  = 32'd0;
+  reg [31:0] \multiplier$285  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$311  = 32'd0;
+  reg [31:0] \multiplier$306  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$332  = 32'd0;
+  reg [31:0] \multiplier$327  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$353  = 32'd0;
+  reg [31:0] \multiplier$348  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$374  = 32'd0;
+  reg [31:0] \multiplier$369  = 32'd0;
   reg n_last = 1'h0;
   reg [15:0] naddr = 16'h0000;
   wire [7:0] new_i;
@@ -1582,31 +1673,46 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [9:0] nt_m1 = 10'h000;
   reg [9:0] nt_m2 = 10'h000;
   wire [7:0] o__payload;
-  wire [258:0] \o__payload$172 ;
-  wire [255:0] \o__payload$172.acc ;
-  wire [31:0] \o__payload$172.acc[0] ;
-  wire [31:0] \o__payload$172.acc[1] ;
-  wire [31:0] \o__payload$172.acc[2] ;
-  wire [31:0] \o__payload$172.acc[3] ;
-  wire [31:0] \o__payload$172.acc[4] ;
-  wire [31:0] \o__payload$172.acc[5] ;
-  wire [31:0] \o__payload$172.acc[6] ;
-  wire [31:0] \o__payload$172.acc[7] ;
-  wire [2:0] \o__payload$172.row ;
+  wire [258:0] \o__payload$160 ;
+  wire [255:0] \o__payload$160.acc ;
+  wire [31:0] \o__payload$160.acc[0] ;
+  wire [31:0] \o__payload$160.acc[1] ;
+  wire [31:0] \o__payload$160.acc[2] ;
+  wire [31:0] \o__payload$160.acc[3] ;
+  wire [31:0] \o__payload$160.acc[4] ;
+  wire [31:0] \o__payload$160.acc[5] ;
+  wire [31:0] \o__payload$160.acc[6] ;
+  wire [31:0] \o__payload$160.acc[7] ;
+  wire [2:0] \o__payload$160.row ;
   wire [7:0] \o__payload$30 ;
   wire [7:0] \o__payload$39 ;
-  wire [74:0] \o__payload$398 ;
-  wire [2:0] \o__payload$398.argmax ;
-  wire [63:0] \o__payload$398.e ;
-  wire [7:0] \o__payload$398.e[0] ;
-  wire [7:0] \o__payload$398.e[1] ;
-  wire [7:0] \o__payload$398.e[2] ;
-  wire [7:0] \o__payload$398.e[3] ;
-  wire [7:0] \o__payload$398.e[4] ;
-  wire [7:0] \o__payload$398.e[5] ;
-  wire [7:0] \o__payload$398.e[6] ;
-  wire [7:0] \o__payload$398.e[7] ;
-  wire [7:0] \o__payload$398.max ;
+  wire [74:0] \o__payload$393 ;
+  wire [2:0] \o__payload$393.argmax ;
+  wire [63:0] \o__payload$393.e ;
+  wire [7:0] \o__payload$393.e[0] ;
+  wire [7:0] \o__payload$393.e[1] ;
+  wire [7:0] \o__payload$393.e[2] ;
+  wire [7:0] \o__payload$393.e[3] ;
+  wire [7:0] \o__payload$393.e[4] ;
+  wire [7:0] \o__payload$393.e[5] ;
+  wire [7:0] \o__payload$393.e[6] ;
+  wire [7:0] \o__payload$393.e[7] ;
+  wire [7:0] \o__payload$393.max ;
+  wire [9:0] \o__payload$401 ;
+  wire [7:0] \o__payload$401.h ;
+  wire [1:0] \o__payload$401.region ;
+  wire [9:0] \o__payload$402 ;
+  wire [7:0] \o__payload$402.h ;
+  wire [1:0] \o__payload$402.region ;
+  wire [9:0] \o__payload$403 ;
+  wire [7:0] \o__payload$403.h ;
+  wire [1:0] \o__payload$403.region ;
+  wire [9:0] \o__payload$404 ;
+  wire [7:0] \o__payload$404.h ;
+  wire [1:0] \o__payload$404.region ;
+  wire [9:0] \o__payload$405 ;
+  wire [7:0] \o__payload$405.h ;
+  wire [1:0] \o__payload$405.region ;
   wire [9:0] \o__payload$406 ;
   wire [7:0] \o__payload$406.h ;
   wire [1:0] \o__payload$406.region ;
@@ -1616,37 +1722,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [9:0] \o__payload$408 ;
   wire [7:0] \o__payload$408.h ;
   wire [1:0] \o__payload$408.region ;
-  wire [9:0] \o__payload$409 ;
-  wire [7:0] \o__payload$409.h ;
-  wire [1:0] \o__payload$409.region ;
-  wire [9:0] \o__payload$410 ;
-  wire [7:0] \o__payload$410.h ;
-  wire [1:0] \o__payload$410.region ;
-  wire [9:0] \o__payload$411 ;
-  wire [7:0] \o__payload$411.h ;
-  wire [1:0] \o__payload$411.region ;
-  wire [9:0] \o__payload$412 ;
-  wire [7:0] \o__payload$412.h ;
-  wire [1:0] \o__payload$412.region ;
-  wire [9:0] \o__payload$413 ;
-  wire [7:0] \o__payload$413.h ;
-  wire [1:0] \o__payload$413.region ;
+  wire [31:0] \o__payload$412 ;
+  wire [31:0] \o__payload$413 ;
+  wire [31:0] \o__payload$414 ;
+  wire [31:0] \o__payload$415 ;
+  wire [31:0] \o__payload$416 ;
   wire [31:0] \o__payload$417 ;
   wire [31:0] \o__payload$418 ;
   wire [31:0] \o__payload$419 ;
-  wire [31:0] \o__payload$420 ;
-  wire [31:0] \o__payload$421 ;
-  wire [31:0] \o__payload$422 ;
-  wire [31:0] \o__payload$423 ;
-  wire [31:0] \o__payload$424 ;
+  wire [15:0] \o__payload$421 ;
+  wire [15:0] \o__payload$422 ;
+  wire [15:0] \o__payload$423 ;
+  wire [15:0] \o__payload$424 ;
+  wire [15:0] \o__payload$425 ;
   wire [15:0] \o__payload$426 ;
   wire [15:0] \o__payload$427 ;
   wire [15:0] \o__payload$428 ;
-  wire [15:0] \o__payload$429 ;
-  wire [15:0] \o__payload$430 ;
-  wire [15:0] \o__payload$431 ;
-  wire [15:0] \o__payload$432 ;
-  wire [15:0] \o__payload$433 ;
   wire [7:0] \o__payload$48 ;
   wire [7:0] \o__payload$57 ;
   wire [7:0] \o__payload$66 ;
@@ -1689,7 +1780,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire o__valid;
   wire \o__valid$34 ;
   wire \o__valid$43 ;
-  wire \o__valid$519 ;
+  wire \o__valid$514 ;
   wire \o__valid$52 ;
   wire \o__valid$61 ;
   wire \o__valid$70 ;
@@ -1699,13 +1790,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [15:0] o_tile = 16'h0000;
   reg [23:0] out_cnt = 24'h000000;
   wire overflow;
-  wire \overflow$642 ;
-  wire \overflow$643 ;
-  wire \overflow$644 ;
-  wire \overflow$645 ;
-  wire \overflow$646 ;
-  wire \overflow$647 ;
-  wire \overflow$648 ;
+  wire \overflow$669 ;
+  wire \overflow$670 ;
+  wire \overflow$671 ;
+  wire \overflow$672 ;
+  wire \overflow$673 ;
+  wire \overflow$674 ;
+  wire \overflow$675 ;
   reg [15:0] p_mrow = 16'h0000;
   reg [5:0] pc = 6'h00;
   reg [31:0] phase_cycles0 = 32'd0;
@@ -1742,38 +1833,38 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [31:0] phase_cycles9 = 32'd0;
   wire pipe_busy;
   reg [5:0] r_addr;
-  reg [8:0] \r_addr$176 ;
-  reg [6:0] \r_addr$179 ;
-  reg [9:0] \r_addr$180 ;
-  reg [9:0] \r_addr$182 ;
-  reg [6:0] \r_addr$183 ;
-  reg [6:0] \r_addr$184 ;
-  reg [8:0] \r_addr$185 ;
-  reg [7:0] \r_addr$186 ;
-  reg [5:0] \r_addr$187 ;
+  reg [8:0] \r_addr$164 ;
+  reg [6:0] \r_addr$167 ;
+  reg [9:0] \r_addr$168 ;
+  reg [9:0] \r_addr$170 ;
+  reg [6:0] \r_addr$171 ;
+  reg [6:0] \r_addr$172 ;
+  reg [8:0] \r_addr$173 ;
+  reg [7:0] \r_addr$174 ;
+  reg [5:0] \r_addr$175 ;
   wire [256:0] r_data;
-  wire [127:0] \r_data$111 ;
-  wire [127:0] \r_data$112 ;
-  wire [127:0] \r_data$113 ;
-  wire [63:0] \r_data$114 ;
-  wire [63:0] \r_data$115 ;
-  wire [63:0] \r_data$116 ;
-  wire [15:0] \r_data$117 ;
-  wire [255:0] \r_data$118 ;
-  wire [7:0] \r_data$119 ;
-  wire [63:0] \r_data$121 ;
+  wire [127:0] \r_data$178 ;
+  wire [127:0] \r_data$188 ;
+  wire [255:0] \r_data$196 ;
+  wire [63:0] \r_data$198 ;
+  wire [63:0] \r_data$211 ;
+  wire [63:0] \r_data$212 ;
+  wire [15:0] \r_data$226 ;
+  wire [127:0] \r_data$569 ;
+  wire [63:0] \r_data$580 ;
+  wire [7:0] \r_data$587 ;
   wire r_en;
   wire r_rdy;
   wire read_room;
   reg [15:0] row_base;
-  reg [15:0] \row_base$500 ;
+  reg [15:0] \row_base$495 ;
   wire [127:0] row_data;
-  wire [63:0] \row_data$464 ;
+  wire [63:0] \row_data$459 ;
   reg row_done;
   reg [2:0] row_index;
-  reg [2:0] \row_index$499 ;
+  reg [2:0] \row_index$494 ;
   reg row_valid;
-  reg \row_valid$491 ;
+  reg \row_valid$486 ;
   (* keep = "true" *)
   reg [9:0] rows_a = 10'h000;
   (* keep = "true" *)
@@ -1793,6 +1884,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg rv3 = 1'h0;
   reg rv4 = 1'h0;
   reg rv5 = 1'h0;
+  reg rv6 = 1'h0;
   reg s1_first = 1'h0;
   reg s1_last = 1'h0;
   reg s1_valid = 1'h0;
@@ -1941,19 +2033,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   reg [5:0] shift = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$250  = 6'h00;
+  reg [5:0] \shift$245  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$271  = 6'h00;
+  reg [5:0] \shift$266  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$292  = 6'h00;
+  reg [5:0] \shift$287  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$313  = 6'h00;
+  reg [5:0] \shift$308  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$334  = 6'h00;
+  reg [5:0] \shift$329  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$355  = 6'h00;
+  reg [5:0] \shift$350  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$376  = 6'h00;
+  reg [5:0] \shift$371  = 6'h00;
   reg [3:0] since_last = 4'hf;
   reg since_ok = 1'h1;
   reg [255:0] st_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
@@ -2005,37 +2097,37 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg trace_valid = 1'h0;
   reg tv;
   reg [5:0] w_addr;
-  reg [8:0] \w_addr$140 ;
-  reg [6:0] \w_addr$143 ;
-  reg [9:0] \w_addr$146 ;
-  reg [9:0] \w_addr$149 ;
+  reg [8:0] \w_addr$128 ;
+  reg [6:0] \w_addr$131 ;
+  reg [9:0] \w_addr$134 ;
+  reg [9:0] \w_addr$137 ;
+  reg [6:0] \w_addr$140 ;
+  reg [8:0] \w_addr$143 ;
+  reg [7:0] \w_addr$146 ;
+  reg [5:0] \w_addr$149 ;
   reg [6:0] \w_addr$152 ;
-  reg [8:0] \w_addr$155 ;
-  reg [7:0] \w_addr$158 ;
-  reg [5:0] \w_addr$161 ;
-  reg [6:0] \w_addr$164 ;
   reg [256:0] w_data;
-  reg [127:0] \w_data$138 ;
-  reg [127:0] \w_data$141 ;
-  reg [127:0] \w_data$144 ;
-  reg [63:0] \w_data$147 ;
-  reg [63:0] \w_data$150 ;
+  reg [127:0] \w_data$126 ;
+  reg [127:0] \w_data$129 ;
+  reg [127:0] \w_data$132 ;
+  reg [63:0] \w_data$135 ;
+  reg [63:0] \w_data$138 ;
+  reg [63:0] \w_data$141 ;
+  reg [15:0] \w_data$144 ;
+  reg [255:0] \w_data$147 ;
+  reg [7:0] \w_data$150 ;
   reg [63:0] \w_data$153 ;
-  reg [15:0] \w_data$156 ;
-  reg [255:0] \w_data$159 ;
-  reg [7:0] \w_data$162 ;
-  reg [63:0] \w_data$165 ;
   reg w_en;
-  reg \w_en$135 ;
+  reg \w_en$123 ;
+  reg \w_en$127 ;
+  reg \w_en$130 ;
+  reg \w_en$133 ;
+  reg \w_en$136 ;
   reg \w_en$139 ;
   reg \w_en$142 ;
   reg \w_en$145 ;
   reg \w_en$148 ;
   reg \w_en$151 ;
-  reg \w_en$154 ;
-  reg \w_en$157 ;
-  reg \w_en$160 ;
-  reg \w_en$163 ;
   reg [15:0] waddr = 16'h0000;
   reg [15:0] wcol = 16'h0000;
   reg [255:0] wide_data;
@@ -2064,13 +2156,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [31:0] wide_wt6;
   reg [31:0] wide_wt7;
   wire wrapped;
-  wire \wrapped$650 ;
-  wire \wrapped$651 ;
-  wire \wrapped$652 ;
-  wire \wrapped$653 ;
-  wire \wrapped$654 ;
-  wire \wrapped$655 ;
-  wire \wrapped$656 ;
+  wire \wrapped$677 ;
+  wire \wrapped$678 ;
+  wire \wrapped$679 ;
+  wire \wrapped$680 ;
+  wire \wrapped$681 ;
+  wire \wrapped$682 ;
+  wire \wrapped$683 ;
   reg [63:0] y1 = 64'h0000000000000000;
   reg [63:0] y2 = 64'h0000000000000000;
   reg [63:0] y3 = 64'h0000000000000000;
@@ -2079,1204 +2171,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [63:0] y6 = 64'h0000000000000000;
   reg [63:0] y7 = 64'h0000000000000000;
   reg [63:0] y8 = 64'h0000000000000000;
-  assign \$34  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$330  = e_r5[0] & \$34 ;
-  assign \$35  = ibits[2:0] == 2'h3;
-  assign \i__valid$336  = e_r5[0] & \$35 ;
-  assign \i__valid$338  = e_r5[0] & ex_grad;
-  assign \$36  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$351  = e_r5[0] & \$36 ;
-  assign \$37  = ibits[2:0] == 2'h3;
-  assign \i__valid$357  = e_r5[0] & \$37 ;
-  assign \i__valid$359  = e_r5[0] & ex_grad;
-  assign \$38  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$372  = e_r5[0] & \$38 ;
-  assign \$39  = ibits[2:0] == 2'h3;
-  assign \i__valid$378  = e_r5[0] & \$39 ;
-  assign \i__valid$380  = e_r5[0] & ex_grad;
-  assign \$40  = ibits[2:0] == 2'h2;
-  assign \i__valid$393  = i__valid & \$40 ;
-  assign \$41  = sb8[70] ? i__payload : 8'h80;
-  assign \$42  = sb8[71] ? \i__payload$29  : 8'h80;
-  assign \$43  = sb8[72] ? \i__payload$38  : 8'h80;
-  assign \$44  = sb8[73] ? \i__payload$47  : 8'h80;
-  assign \$45  = sb8[74] ? \i__payload$56  : 8'h80;
-  assign \$46  = sb8[75] ? \i__payload$65  : 8'h80;
-  assign \$47  = sb8[76] ? \i__payload$74  : 8'h80;
-  assign \$48  = sb8[77] ? \i__payload$83  : 8'h80;
-  assign \$49  = \o__payload$398 [66:64] + sb11[85:78];
-  assign \$50  = $signed(\o__payload$398 [74:67]) > $signed(best_v0);
-  assign \$51  = sb11[53] | \$50 ;
-  assign new_v = \$51  ? \o__payload$398 [74:67] : best_v0;
-  assign \$52  = $signed(\o__payload$398 [74:67]) > $signed(best_v0);
-  assign \$53  = sb11[53] | \$52 ;
-  assign new_i = \$53  ? \$49 [7:0] : best_i0;
-  assign \$54  = sb10[70] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$55  = sb10[71] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$56  = sb10[72] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$57  = sb10[73] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$58  = sb10[74] ? \o__payload$410 [7:0] : 8'h00;
-  assign \$59  = sb10[75] ? \o__payload$411 [7:0] : 8'h00;
-  assign \$60  = sb10[76] ? \o__payload$412 [7:0] : 8'h00;
-  assign \$61  = sb10[77] ? \o__payload$413 [7:0] : 8'h00;
-  assign \$62  = host_writing_ag ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54  };
-  assign \$63  = host_writing_rg ? s_axis_tdata : { 240'h000000000000000000000000000000000000000000000000000000000000, \o__payload$413 [9:8], \o__payload$412 [9:8], \o__payload$411 [9:8], \o__payload$410 [9:8], \o__payload$409 [9:8], \o__payload$408 [9:8], \o__payload$407 [9:8], \o__payload$406 [9:8] };
-  assign \$64  = sb11[70] ? \o__payload$398 [7:0] : 8'h00;
-  assign \$65  = sb11[71] ? \o__payload$398 [15:8] : 8'h00;
-  assign \$66  = sb11[72] ? \o__payload$398 [23:16] : 8'h00;
-  assign \$67  = sb11[73] ? \o__payload$398 [31:24] : 8'h00;
-  assign \$68  = sb11[74] ? \o__payload$398 [39:32] : 8'h00;
-  assign \$69  = sb11[75] ? \o__payload$398 [47:40] : 8'h00;
-  assign \$70  = sb11[76] ? \o__payload$398 [55:48] : 8'h00;
-  assign \$71  = sb11[77] ? \o__payload$398 [63:56] : 8'h00;
-  assign \$72  = host_writing_e ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64  };
-  assign \$73  = host_writing_d ? s_axis_tdata : { \o__payload$424 , \o__payload$423 , \o__payload$422 , \o__payload$421 , \o__payload$420 , \o__payload$419 , \o__payload$418 , \o__payload$417  };
-  assign \$74  = host_writing_wf ? s_axis_tdata : { 128'h00000000000000000000000000000000, \o__payload$433 , \o__payload$432 , \o__payload$431 , \o__payload$430 , \o__payload$429 , \o__payload$428 , \o__payload$427 , \o__payload$426  };
-  assign \$75  = host_writing_pred ? s_axis_tdata : { 248'h00000000000000000000000000000000000000000000000000000000000000, new_i };
-  assign \$76  = host_writing_af ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, col_data };
-  assign \$77  = host_writing_wt ? s_axis_tdata : { 128'h00000000000000000000000000000000, \col_data$438  };
-  assign \$78  = sb10[70] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$79  = sb10[71] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$80  = sb10[72] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$81  = sb10[73] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$82  = sb10[74] ? \o__payload$410 [7:0] : 8'h00;
-  assign \$83  = sb10[75] ? \o__payload$411 [7:0] : 8'h00;
-  assign \$84  = sb10[76] ? \o__payload$412 [7:0] : 8'h00;
-  assign \$85  = sb10[77] ? \o__payload$413 [7:0] : 8'h00;
-  assign \$86  = sb10[70] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$87  = sb10[71] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$88  = sb10[72] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$89  = sb10[73] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$90  = sb10[74] ? \o__payload$410 [7:0] : 8'h00;
-  assign \$91  = sb10[75] ? \o__payload$411 [7:0] : 8'h00;
-  assign \$92  = sb10[76] ? \o__payload$412 [7:0] : 8'h00;
-  assign \$93  = sb10[77] ? \o__payload$413 [7:0] : 8'h00;
-  assign \$94  = sb10[70] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$95  = sb10[71] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$96  = sb10[72] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$97  = sb10[73] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$98  = sb10[74] ? \o__payload$410 [7:0] : 8'h00;
-  assign \$99  = sb10[75] ? \o__payload$411 [7:0] : 8'h00;
-  assign \$100  = sb10[76] ? \o__payload$412 [7:0] : 8'h00;
-  assign \$101  = sb10[77] ? \o__payload$413 [7:0] : 8'h00;
-  assign \$102  = sb10[70] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$103  = sb10[71] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$104  = sb10[72] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$105  = sb10[73] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$106  = sb10[74] ? \o__payload$410 [7:0] : 8'h00;
-  assign \$107  = sb10[75] ? \o__payload$411 [7:0] : 8'h00;
-  assign \$108  = sb10[76] ? \o__payload$412 [7:0] : 8'h00;
-  assign \$109  = sb10[77] ? \o__payload$413 [7:0] : 8'h00;
-  assign \$110  = sb10[70] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$111  = sb10[71] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$112  = sb10[72] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$113  = sb10[73] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$114  = sb10[74] ? \o__payload$410 [7:0] : 8'h00;
-  assign \$115  = sb10[75] ? \o__payload$411 [7:0] : 8'h00;
-  assign \$116  = sb10[76] ? \o__payload$412 [7:0] : 8'h00;
-  assign \$117  = sb10[77] ? \o__payload$413 [7:0] : 8'h00;
-  assign \$118  = sb10[70] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$119  = sb10[71] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$120  = sb10[72] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$121  = sb10[73] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$122  = sb10[74] ? \o__payload$410 [7:0] : 8'h00;
-  assign \$123  = sb10[75] ? \o__payload$411 [7:0] : 8'h00;
-  assign \$124  = sb10[76] ? \o__payload$412 [7:0] : 8'h00;
-  assign \$125  = sb10[77] ? \o__payload$413 [7:0] : 8'h00;
-  assign \$126  = sb10[70] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$127  = sb10[71] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$128  = sb10[72] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$129  = sb10[73] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$130  = sb10[74] ? \o__payload$410 [7:0] : 8'h00;
-  assign \$131  = sb10[75] ? \o__payload$411 [7:0] : 8'h00;
-  assign \$132  = sb10[76] ? \o__payload$412 [7:0] : 8'h00;
-  assign \$133  = sb10[77] ? \o__payload$413 [7:0] : 8'h00;
-  assign \$134  = sb10[70] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$135  = sb10[71] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$136  = sb10[72] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$137  = sb10[73] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$138  = sb10[74] ? \o__payload$410 [7:0] : 8'h00;
-  assign \$139  = sb10[75] ? \o__payload$411 [7:0] : 8'h00;
-  assign \$140  = sb10[76] ? \o__payload$412 [7:0] : 8'h00;
-  assign \$141  = sb10[77] ? \o__payload$413 [7:0] : 8'h00;
-  assign \$142  = sb11[70] ? \o__payload$398 [7:0] : 8'h00;
-  assign \$143  = sb11[71] ? \o__payload$398 [15:8] : 8'h00;
-  assign \$144  = sb11[72] ? \o__payload$398 [23:16] : 8'h00;
-  assign \$145  = sb11[73] ? \o__payload$398 [31:24] : 8'h00;
-  assign \$146  = sb11[74] ? \o__payload$398 [39:32] : 8'h00;
-  assign \$147  = sb11[75] ? \o__payload$398 [47:40] : 8'h00;
-  assign \$148  = sb11[76] ? \o__payload$398 [55:48] : 8'h00;
-  assign \$149  = sb11[77] ? \o__payload$398 [63:56] : 8'h00;
-  assign \$150  = sb11[70] ? \o__payload$398 [7:0] : 8'h00;
-  assign \$151  = sb11[71] ? \o__payload$398 [15:8] : 8'h00;
-  assign \$152  = sb11[72] ? \o__payload$398 [23:16] : 8'h00;
-  assign \$153  = sb11[73] ? \o__payload$398 [31:24] : 8'h00;
-  assign \$154  = sb11[74] ? \o__payload$398 [39:32] : 8'h00;
-  assign \$155  = sb11[75] ? \o__payload$398 [47:40] : 8'h00;
-  assign \$156  = sb11[76] ? \o__payload$398 [55:48] : 8'h00;
-  assign \$157  = sb11[77] ? \o__payload$398 [63:56] : 8'h00;
-  assign \$158  = sb11[70] ? \o__payload$398 [7:0] : 8'h00;
-  assign \$159  = sb11[71] ? \o__payload$398 [15:8] : 8'h00;
-  assign \$160  = sb11[72] ? \o__payload$398 [23:16] : 8'h00;
-  assign \$161  = sb11[73] ? \o__payload$398 [31:24] : 8'h00;
-  assign \$162  = sb11[74] ? \o__payload$398 [39:32] : 8'h00;
-  assign \$163  = sb11[75] ? \o__payload$398 [47:40] : 8'h00;
-  assign \$164  = sb11[76] ? \o__payload$398 [55:48] : 8'h00;
-  assign \$165  = sb11[77] ? \o__payload$398 [63:56] : 8'h00;
-  assign \$166  = sb11[70] ? \o__payload$398 [7:0] : 8'h00;
-  assign \$167  = sb11[71] ? \o__payload$398 [15:8] : 8'h00;
-  assign \$168  = sb11[72] ? \o__payload$398 [23:16] : 8'h00;
-  assign \$169  = sb11[73] ? \o__payload$398 [31:24] : 8'h00;
-  assign \$170  = sb11[74] ? \o__payload$398 [39:32] : 8'h00;
-  assign \$171  = sb11[75] ? \o__payload$398 [47:40] : 8'h00;
-  assign \$172  = sb11[76] ? \o__payload$398 [55:48] : 8'h00;
-  assign \$173  = sb11[77] ? \o__payload$398 [63:56] : 8'h00;
-  assign \$174  = sb11[70] ? \o__payload$398 [7:0] : 8'h00;
-  assign \$175  = sb11[71] ? \o__payload$398 [15:8] : 8'h00;
-  assign \$176  = sb11[72] ? \o__payload$398 [23:16] : 8'h00;
-  assign \$177  = sb11[73] ? \o__payload$398 [31:24] : 8'h00;
-  assign \$178  = sb11[74] ? \o__payload$398 [39:32] : 8'h00;
-  assign \$179  = sb11[75] ? \o__payload$398 [47:40] : 8'h00;
-  assign \$180  = sb11[76] ? \o__payload$398 [55:48] : 8'h00;
-  assign \$181  = sb11[77] ? \o__payload$398 [63:56] : 8'h00;
-  assign \$182  = sb11[70] ? \o__payload$398 [7:0] : 8'h00;
-  assign \$183  = sb11[71] ? \o__payload$398 [15:8] : 8'h00;
-  assign \$184  = sb11[72] ? \o__payload$398 [23:16] : 8'h00;
-  assign \$185  = sb11[73] ? \o__payload$398 [31:24] : 8'h00;
-  assign \$186  = sb11[74] ? \o__payload$398 [39:32] : 8'h00;
-  assign \$187  = sb11[75] ? \o__payload$398 [47:40] : 8'h00;
-  assign \$188  = sb11[76] ? \o__payload$398 [55:48] : 8'h00;
-  assign \$189  = sb11[77] ? \o__payload$398 [63:56] : 8'h00;
-  assign \$190  = sb11[70] ? \o__payload$398 [7:0] : 8'h00;
-  assign \$191  = sb11[71] ? \o__payload$398 [15:8] : 8'h00;
-  assign \$192  = sb11[72] ? \o__payload$398 [23:16] : 8'h00;
-  assign \$193  = sb11[73] ? \o__payload$398 [31:24] : 8'h00;
-  assign \$194  = sb11[74] ? \o__payload$398 [39:32] : 8'h00;
-  assign \$195  = sb11[75] ? \o__payload$398 [47:40] : 8'h00;
-  assign \$196  = sb11[76] ? \o__payload$398 [55:48] : 8'h00;
-  assign \$197  = sb11[77] ? \o__payload$398 [63:56] : 8'h00;
-  assign \$198  = sb11[70] ? \o__payload$398 [7:0] : 8'h00;
-  assign \$199  = sb11[71] ? \o__payload$398 [15:8] : 8'h00;
-  assign \$200  = sb11[72] ? \o__payload$398 [23:16] : 8'h00;
-  assign \$201  = sb11[73] ? \o__payload$398 [31:24] : 8'h00;
-  assign \$202  = sb11[74] ? \o__payload$398 [39:32] : 8'h00;
-  assign \$203  = sb11[75] ? \o__payload$398 [47:40] : 8'h00;
-  assign \$204  = sb11[76] ? \o__payload$398 [55:48] : 8'h00;
-  assign \$205  = sb11[77] ? \o__payload$398 [63:56] : 8'h00;
-  assign \$206  = sb10[70] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$207  = sb10[71] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$208  = sb10[72] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$209  = sb10[73] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$210  = sb10[74] ? \o__payload$410 [7:0] : 8'h00;
-  assign \$211  = sb10[75] ? \o__payload$411 [7:0] : 8'h00;
-  assign \$212  = sb10[76] ? \o__payload$412 [7:0] : 8'h00;
-  assign \$213  = sb10[77] ? \o__payload$413 [7:0] : 8'h00;
-  assign \$214  = sb11[70] ? \o__payload$398 [7:0] : 8'h00;
-  assign \$215  = sb11[71] ? \o__payload$398 [15:8] : 8'h00;
-  assign \$216  = sb11[72] ? \o__payload$398 [23:16] : 8'h00;
-  assign \$217  = sb11[73] ? \o__payload$398 [31:24] : 8'h00;
-  assign \$218  = sb11[74] ? \o__payload$398 [39:32] : 8'h00;
-  assign \$219  = sb11[75] ? \o__payload$398 [47:40] : 8'h00;
-  assign \$220  = sb11[76] ? \o__payload$398 [55:48] : 8'h00;
-  assign \$221  = sb11[77] ? \o__payload$398 [63:56] : 8'h00;
-  assign \$222  = ex_fwd_relu_lane0 ? \$206  : \$214 ;
-  assign \$223  = ex_backerr_lane0 ? \o__payload$417  : { \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426  };
-  assign \$224  = ex_fwd_err_lane0 ? { \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142  } : \$223 ;
-  assign \$225  = ex_fwd_relu_lane0 ? { \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78  } : \$224 ;
-  assign \$226  = sb10[70] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$227  = sb10[71] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$228  = sb10[72] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$229  = sb10[73] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$230  = sb10[74] ? \o__payload$410 [7:0] : 8'h00;
-  assign \$231  = sb10[75] ? \o__payload$411 [7:0] : 8'h00;
-  assign \$232  = sb10[76] ? \o__payload$412 [7:0] : 8'h00;
-  assign \$233  = sb10[77] ? \o__payload$413 [7:0] : 8'h00;
-  assign \$234  = sb11[70] ? \o__payload$398 [7:0] : 8'h00;
-  assign \$235  = sb11[71] ? \o__payload$398 [15:8] : 8'h00;
-  assign \$236  = sb11[72] ? \o__payload$398 [23:16] : 8'h00;
-  assign \$237  = sb11[73] ? \o__payload$398 [31:24] : 8'h00;
-  assign \$238  = sb11[74] ? \o__payload$398 [39:32] : 8'h00;
-  assign \$239  = sb11[75] ? \o__payload$398 [47:40] : 8'h00;
-  assign \$240  = sb11[76] ? \o__payload$398 [55:48] : 8'h00;
-  assign \$241  = sb11[77] ? \o__payload$398 [63:56] : 8'h00;
-  assign \$242  = ex_fwd_relu_lane1 ? \$227  : \$235 ;
-  assign \$243  = ex_backerr_lane1 ? \o__payload$418  : { \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427  };
-  assign \$244  = ex_fwd_err_lane1 ? { \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151  } : \$243 ;
-  assign \$245  = ex_fwd_relu_lane1 ? { \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87  } : \$244 ;
-  assign \$246  = sb10[70] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$247  = sb10[71] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$248  = sb10[72] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$249  = sb10[73] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$250  = sb10[74] ? \o__payload$410 [7:0] : 8'h00;
-  assign \$251  = sb10[75] ? \o__payload$411 [7:0] : 8'h00;
-  assign \$252  = sb10[76] ? \o__payload$412 [7:0] : 8'h00;
-  assign \$253  = sb10[77] ? \o__payload$413 [7:0] : 8'h00;
-  assign \$254  = sb11[70] ? \o__payload$398 [7:0] : 8'h00;
-  assign \$255  = sb11[71] ? \o__payload$398 [15:8] : 8'h00;
-  assign \$256  = sb11[72] ? \o__payload$398 [23:16] : 8'h00;
-  assign \$257  = sb11[73] ? \o__payload$398 [31:24] : 8'h00;
-  assign \$258  = sb11[74] ? \o__payload$398 [39:32] : 8'h00;
-  assign \$259  = sb11[75] ? \o__payload$398 [47:40] : 8'h00;
-  assign \$260  = sb11[76] ? \o__payload$398 [55:48] : 8'h00;
-  assign \$261  = sb11[77] ? \o__payload$398 [63:56] : 8'h00;
-  assign \$262  = ex_fwd_relu_lane2 ? \$248  : \$256 ;
-  assign \$263  = ex_backerr_lane2 ? \o__payload$419  : { \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428  };
-  assign \$264  = ex_fwd_err_lane2 ? { \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160  } : \$263 ;
-  assign \$265  = ex_fwd_relu_lane2 ? { \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96  } : \$264 ;
-  assign \$266  = sb10[70] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$267  = sb10[71] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$268  = sb10[72] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$269  = sb10[73] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$270  = sb10[74] ? \o__payload$410 [7:0] : 8'h00;
-  assign \$271  = sb10[75] ? \o__payload$411 [7:0] : 8'h00;
-  assign \$272  = sb10[76] ? \o__payload$412 [7:0] : 8'h00;
-  assign \$273  = sb10[77] ? \o__payload$413 [7:0] : 8'h00;
-  assign \$274  = sb11[70] ? \o__payload$398 [7:0] : 8'h00;
-  assign \$275  = sb11[71] ? \o__payload$398 [15:8] : 8'h00;
-  assign \$276  = sb11[72] ? \o__payload$398 [23:16] : 8'h00;
-  assign \$277  = sb11[73] ? \o__payload$398 [31:24] : 8'h00;
-  assign \$278  = sb11[74] ? \o__payload$398 [39:32] : 8'h00;
-  assign \$279  = sb11[75] ? \o__payload$398 [47:40] : 8'h00;
-  assign \$280  = sb11[76] ? \o__payload$398 [55:48] : 8'h00;
-  assign \$281  = sb11[77] ? \o__payload$398 [63:56] : 8'h00;
-  assign \$282  = ex_fwd_relu_lane3 ? \$269  : \$277 ;
-  assign \$283  = ex_backerr_lane3 ? \o__payload$420  : { \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429  };
-  assign \$284  = ex_fwd_err_lane3 ? { \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169  } : \$283 ;
-  assign \$285  = ex_fwd_relu_lane3 ? { \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105  } : \$284 ;
-  assign \$286  = sb10[70] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$287  = sb10[71] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$288  = sb10[72] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$289  = sb10[73] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$290  = sb10[74] ? \o__payload$410 [7:0] : 8'h00;
-  assign \$291  = sb10[75] ? \o__payload$411 [7:0] : 8'h00;
-  assign \$292  = sb10[76] ? \o__payload$412 [7:0] : 8'h00;
-  assign \$293  = sb10[77] ? \o__payload$413 [7:0] : 8'h00;
-  assign \$294  = sb11[70] ? \o__payload$398 [7:0] : 8'h00;
-  assign \$295  = sb11[71] ? \o__payload$398 [15:8] : 8'h00;
-  assign \$296  = sb11[72] ? \o__payload$398 [23:16] : 8'h00;
-  assign \$297  = sb11[73] ? \o__payload$398 [31:24] : 8'h00;
-  assign \$298  = sb11[74] ? \o__payload$398 [39:32] : 8'h00;
-  assign \$299  = sb11[75] ? \o__payload$398 [47:40] : 8'h00;
-  assign \$300  = sb11[76] ? \o__payload$398 [55:48] : 8'h00;
-  assign \$301  = sb11[77] ? \o__payload$398 [63:56] : 8'h00;
-  assign \$302  = ex_fwd_relu_lane4 ? \$290  : \$298 ;
-  assign \$303  = ex_backerr_lane4 ? \o__payload$421  : { \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430  };
-  assign \$304  = ex_fwd_err_lane4 ? { \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178  } : \$303 ;
-  assign \$305  = ex_fwd_relu_lane4 ? { \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114  } : \$304 ;
-  assign \$306  = sb10[70] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$307  = sb10[71] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$308  = sb10[72] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$309  = sb10[73] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$310  = sb10[74] ? \o__payload$410 [7:0] : 8'h00;
-  assign \$311  = sb10[75] ? \o__payload$411 [7:0] : 8'h00;
-  assign \$312  = sb10[76] ? \o__payload$412 [7:0] : 8'h00;
-  assign \$313  = sb10[77] ? \o__payload$413 [7:0] : 8'h00;
-  assign \$314  = sb11[70] ? \o__payload$398 [7:0] : 8'h00;
-  assign \$315  = sb11[71] ? \o__payload$398 [15:8] : 8'h00;
-  assign \$316  = sb11[72] ? \o__payload$398 [23:16] : 8'h00;
-  assign \$317  = sb11[73] ? \o__payload$398 [31:24] : 8'h00;
-  assign \$318  = sb11[74] ? \o__payload$398 [39:32] : 8'h00;
-  assign \$319  = sb11[75] ? \o__payload$398 [47:40] : 8'h00;
-  assign \$320  = sb11[76] ? \o__payload$398 [55:48] : 8'h00;
-  assign \$321  = sb11[77] ? \o__payload$398 [63:56] : 8'h00;
-  assign \$322  = ex_fwd_relu_lane5 ? \$311  : \$319 ;
-  assign \$323  = ex_backerr_lane5 ? \o__payload$422  : { \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431  };
-  assign \$324  = ex_fwd_err_lane5 ? { \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187  } : \$323 ;
-  assign \$325  = ex_fwd_relu_lane5 ? { \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123  } : \$324 ;
-  assign \$326  = sb10[70] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$327  = sb10[71] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$328  = sb10[72] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$329  = sb10[73] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$330  = sb10[74] ? \o__payload$410 [7:0] : 8'h00;
-  assign \$331  = sb10[75] ? \o__payload$411 [7:0] : 8'h00;
-  assign \$332  = sb10[76] ? \o__payload$412 [7:0] : 8'h00;
-  assign \$333  = sb10[77] ? \o__payload$413 [7:0] : 8'h00;
-  assign \$334  = sb11[70] ? \o__payload$398 [7:0] : 8'h00;
-  assign \$335  = sb11[71] ? \o__payload$398 [15:8] : 8'h00;
-  assign \$336  = sb11[72] ? \o__payload$398 [23:16] : 8'h00;
-  assign \$337  = sb11[73] ? \o__payload$398 [31:24] : 8'h00;
-  assign \$338  = sb11[74] ? \o__payload$398 [39:32] : 8'h00;
-  assign \$339  = sb11[75] ? \o__payload$398 [47:40] : 8'h00;
-  assign \$340  = sb11[76] ? \o__payload$398 [55:48] : 8'h00;
-  assign \$341  = sb11[77] ? \o__payload$398 [63:56] : 8'h00;
-  assign \$342  = ex_fwd_relu_lane6 ? \$332  : \$340 ;
-  assign \$343  = ex_backerr_lane6 ? \o__payload$423  : { \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432  };
-  assign \$344  = ex_fwd_err_lane6 ? { \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196  } : \$343 ;
-  assign \$345  = ex_fwd_relu_lane6 ? { \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132  } : \$344 ;
-  assign \$346  = sb10[70] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$347  = sb10[71] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$348  = sb10[72] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$349  = sb10[73] ? \o__payload$409 [7:0] : 8'h00;
-  assign \$350  = sb10[74] ? \o__payload$410 [7:0] : 8'h00;
-  assign \$351  = sb10[75] ? \o__payload$411 [7:0] : 8'h00;
-  assign \$352  = sb10[76] ? \o__payload$412 [7:0] : 8'h00;
-  assign \$353  = sb10[77] ? \o__payload$413 [7:0] : 8'h00;
-  assign \$354  = sb11[70] ? \o__payload$398 [7:0] : 8'h00;
-  assign \$355  = sb11[71] ? \o__payload$398 [15:8] : 8'h00;
-  assign \$356  = sb11[72] ? \o__payload$398 [23:16] : 8'h00;
-  assign \$357  = sb11[73] ? \o__payload$398 [31:24] : 8'h00;
-  assign \$358  = sb11[74] ? \o__payload$398 [39:32] : 8'h00;
-  assign \$359  = sb11[75] ? \o__payload$398 [47:40] : 8'h00;
-  assign \$360  = sb11[76] ? \o__payload$398 [55:48] : 8'h00;
-  assign \$361  = sb11[77] ? \o__payload$398 [63:56] : 8'h00;
-  assign \$362  = ex_fwd_relu_lane7 ? \$353  : \$361 ;
-  assign \$363  = ex_backerr_lane7 ? \o__payload$424  : { \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433  };
-  assign \$364  = ex_fwd_err_lane7 ? { \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205  } : \$363 ;
-  assign \$365  = ex_fwd_relu_lane7 ? { \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141  } : \$364 ;
-  assign \$366  = sb11[0] & sb11[52];
-  assign \$367  = sb10[0] & ibits[18];
-  assign \$368  = \busy$506  | \busy$507 ;
-  assign \$369  = | { sb11[0], sb10[0], sb9[0], sb8[0], sb7[0], sb6[0], sb5[0], sb4[0], sb3[0], sb2[0], sb1[0], e_r5[0], e_r5[0], e_r4[0], e_r3[0], e_r2[0], e_r1[0] };
-  assign \$370  = \$368  | \$369 ;
-  assign pipe_busy = \$370  | \o__valid$519 ;
-  assign \$371  = ! ctl_state;
-  assign \$372  = ctl_state == 1'h1;
-  assign \$373  = ctl_state == 2'h2;
-  assign \$374  = ctl_state == 2'h3;
-  assign \$375  = ctl_state == 3'h4;
-  assign \$376  = ctl_state == 3'h5;
-  assign \$377  = ctl_state == 3'h6;
-  assign \$378  = ctl_state == 3'h7;
-  assign \$379  = rows_a * rows_b;
-  assign \$380  = ~ issuing;
-  assign \$381  = | { \i__valid$214 , s4_valid, s3_valid, s2_valid, s1_valid };
-  assign \$382  = ~ \$381 ;
-  assign \$383  = \$380  & \$382 ;
-  assign \$384  = rows_done == \$2 ;
-  assign \$385  = \$383  & \$384 ;
-  assign \$386  = ~ pipe_busy;
-  assign \$387  = \$385  & \$386 ;
-  assign \$389  = | s_axis_tdata[55:32];
-  assign \$390  = | s_axis_tdata[55:32];
-  assign \$392  = 1'h0 + \$391 ;
-  assign \$394  = \$392  + \$393 ;
-  assign \$395  = haddr + 1'h1;
-  assign \$396  = hcount - 1'h1;
-  assign \$397  = hcount == 1'h1;
-  assign \$398  = haddr + 1'h1;
-  assign \$399  = hcount - 1'h1;
-  assign \$400  = out_cnt - 1'h1;
-  assign \$401  = m_axis_tvalid & m_axis_tready;
-  assign \$402  = \$401  & m_axis_tlast;
-  assign \$403  = fcnt == 3'h5;
-  assign \$404  = fcnt == 3'h6;
-  assign \$405  = fcnt == 3'h7;
-  assign \$406  = fcnt + 1'h1;
-  assign \$407  = fcnt == 3'h7;
-  assign \$408  = ! ibits[2:0];
-  assign \$409  = ~ mode;
-  assign \$410  = step_count + 1'h1;
-  assign \$411  = ibits[54:39] - 1'h1;
-  assign \$412  = ibits[54:39] - 2'h2;
-  assign \$413  = ibits[28:19] - 2'h2;
-  assign \$414  = ibits[38:29] - 1'h1;
-  assign \$415  = ibits[38:29] - 2'h2;
-  assign \$416  = ibits[54:39] == 1'h1;
-  assign \$417  = ibits[38:29] == 1'h1;
-  assign \$418  = ibits[28:19] == 1'h1;
-  assign \$419  = ibits[2:0] == 1'h1;
-  assign \$420  = ibits[2:0] == 2'h2;
-  assign \$421  = ibits[2:0] == 2'h3;
-  assign \$422  = ibits[2:0] == 3'h4;
-  assign \$423  = ibits[2:0] == 1'h1;
-  assign \$424  = ibits[2:0] == 2'h2;
-  assign \$425  = ibits[2:0] == 2'h3;
-  assign \$426  = ibits[2:0] == 3'h4;
-  assign \$427  = ibits[2:0] == 1'h1;
-  assign \$428  = ibits[2:0] == 2'h2;
-  assign \$429  = ibits[2:0] == 2'h3;
-  assign \$430  = ibits[2:0] == 3'h4;
-  assign \$431  = ibits[2:0] == 1'h1;
-  assign \$432  = ibits[2:0] == 2'h2;
-  assign \$433  = ibits[2:0] == 2'h3;
-  assign \$434  = ibits[2:0] == 3'h4;
-  assign \$435  = ibits[2:0] == 1'h1;
-  assign \$436  = ibits[2:0] == 2'h2;
-  assign \$437  = ibits[2:0] == 2'h3;
-  assign \$438  = ibits[2:0] == 3'h4;
-  assign \$439  = ibits[2:0] == 1'h1;
-  assign \$440  = ibits[2:0] == 2'h2;
-  assign \$441  = ibits[2:0] == 2'h3;
-  assign \$442  = ibits[2:0] == 3'h4;
-  assign \$443  = ibits[2:0] == 1'h1;
-  assign \$444  = ibits[2:0] == 2'h2;
-  assign \$445  = ibits[2:0] == 2'h3;
-  assign \$446  = ibits[2:0] == 3'h4;
-  assign \$447  = ibits[2:0] == 1'h1;
-  assign \$448  = ibits[2:0] == 2'h2;
-  assign \$449  = ibits[2:0] == 2'h3;
-  assign \$450  = ibits[2:0] == 3'h4;
-  assign \$451  = ibits[2:0] == 1'h1;
-  assign \$452  = ibits[2:0] == 2'h2;
-  assign \$453  = ibits[2:0] == 2'h3;
-  assign \$454  = ibits[2:0] == 3'h4;
-  assign \$455  = pc + 1'h1;
-  assign \$456  = ibase + 2'h3;
-  assign \$457  = cycle_count + 1'h1;
-  assign \$458  = ! pc;
-  assign \$459  = counting & \$458 ;
-  assign \$460  = ! pc;
-  assign \$461  = counting & \$460 ;
-  assign \$462  = phase_cycles0 + 1'h1;
-  assign \$463  = pc == 1'h1;
-  assign \$464  = counting & \$463 ;
-  assign \$465  = pc == 1'h1;
-  assign \$466  = counting & \$465 ;
-  assign \$467  = phase_cycles1 + 1'h1;
-  assign \$468  = pc == 2'h2;
-  assign \$469  = counting & \$468 ;
-  assign \$470  = pc == 2'h2;
-  assign \$471  = counting & \$470 ;
-  assign \$472  = phase_cycles2 + 1'h1;
-  assign \$473  = pc == 2'h3;
-  assign \$474  = counting & \$473 ;
-  assign \$475  = pc == 2'h3;
-  assign \$476  = counting & \$475 ;
-  assign \$477  = phase_cycles3 + 1'h1;
-  assign \$478  = pc == 3'h4;
-  assign \$479  = counting & \$478 ;
-  assign \$480  = pc == 3'h4;
-  assign \$481  = counting & \$480 ;
-  assign \$482  = phase_cycles4 + 1'h1;
-  assign \$483  = pc == 3'h5;
-  assign \$484  = counting & \$483 ;
-  assign \$485  = pc == 3'h5;
-  assign \$486  = counting & \$485 ;
-  assign \$487  = phase_cycles5 + 1'h1;
-  assign \$488  = pc == 3'h6;
-  assign \$489  = counting & \$488 ;
-  assign \$490  = pc == 3'h6;
-  assign \$491  = counting & \$490 ;
-  assign \$492  = phase_cycles6 + 1'h1;
-  assign \$493  = pc == 3'h7;
-  assign \$494  = counting & \$493 ;
-  assign \$495  = pc == 3'h7;
-  assign \$496  = counting & \$495 ;
-  assign \$497  = phase_cycles7 + 1'h1;
-  assign \$498  = pc == 4'h8;
-  assign \$499  = counting & \$498 ;
-  assign \$500  = pc == 4'h8;
-  assign \$501  = counting & \$500 ;
-  assign \$502  = phase_cycles8 + 1'h1;
-  assign \$503  = pc == 4'h9;
-  assign \$504  = counting & \$503 ;
-  assign \$505  = pc == 4'h9;
-  assign \$506  = counting & \$505 ;
-  assign \$507  = phase_cycles9 + 1'h1;
-  assign \$508  = pc == 4'ha;
-  assign \$509  = counting & \$508 ;
-  assign \$510  = pc == 4'ha;
-  assign \$511  = counting & \$510 ;
-  assign \$512  = phase_cycles10 + 1'h1;
-  assign \$513  = pc == 4'hb;
-  assign \$514  = counting & \$513 ;
-  assign \$515  = pc == 4'hb;
-  assign \$516  = counting & \$515 ;
-  assign \$517  = phase_cycles11 + 1'h1;
-  assign \$518  = pc == 4'hc;
-  assign \$519  = counting & \$518 ;
-  assign \$520  = pc == 4'hc;
-  assign \$521  = counting & \$520 ;
-  assign \$522  = phase_cycles12 + 1'h1;
-  assign \$523  = pc == 4'hd;
-  assign \$524  = counting & \$523 ;
-  assign \$525  = pc == 4'hd;
-  assign \$526  = counting & \$525 ;
-  assign \$527  = phase_cycles13 + 1'h1;
-  assign \$528  = pc == 4'he;
-  assign \$529  = counting & \$528 ;
-  assign \$530  = pc == 4'he;
-  assign \$531  = counting & \$530 ;
-  assign \$532  = phase_cycles14 + 1'h1;
-  assign \$533  = pc == 4'hf;
-  assign \$534  = counting & \$533 ;
-  assign \$535  = pc == 4'hf;
-  assign \$536  = counting & \$535 ;
-  assign \$537  = phase_cycles15 + 1'h1;
-  assign \$538  = pc == 5'h10;
-  assign \$539  = counting & \$538 ;
-  assign \$540  = pc == 5'h10;
-  assign \$541  = counting & \$540 ;
-  assign \$542  = phase_cycles16 + 1'h1;
-  assign \$543  = pc == 5'h11;
-  assign \$544  = counting & \$543 ;
-  assign \$545  = pc == 5'h11;
-  assign \$546  = counting & \$545 ;
-  assign \$547  = phase_cycles17 + 1'h1;
-  assign \$548  = pc == 5'h12;
-  assign \$549  = counting & \$548 ;
-  assign \$550  = pc == 5'h12;
-  assign \$551  = counting & \$550 ;
-  assign \$552  = phase_cycles18 + 1'h1;
-  assign \$553  = pc == 5'h13;
-  assign \$554  = counting & \$553 ;
-  assign \$555  = pc == 5'h13;
-  assign \$556  = counting & \$555 ;
-  assign \$557  = phase_cycles19 + 1'h1;
-  assign \$558  = pc == 5'h14;
-  assign \$559  = counting & \$558 ;
-  assign \$560  = pc == 5'h14;
-  assign \$561  = counting & \$560 ;
-  assign \$562  = phase_cycles20 + 1'h1;
-  assign \$563  = pc == 5'h15;
-  assign \$564  = counting & \$563 ;
-  assign \$565  = pc == 5'h15;
-  assign \$566  = counting & \$565 ;
-  assign \$567  = phase_cycles21 + 1'h1;
-  assign \$568  = pc == 5'h16;
-  assign \$569  = counting & \$568 ;
-  assign \$570  = pc == 5'h16;
-  assign \$571  = counting & \$570 ;
-  assign \$572  = phase_cycles22 + 1'h1;
-  assign \$573  = pc == 5'h17;
-  assign \$574  = counting & \$573 ;
-  assign \$575  = pc == 5'h17;
-  assign \$576  = counting & \$575 ;
-  assign \$577  = phase_cycles23 + 1'h1;
-  assign \$578  = pc == 5'h18;
-  assign \$579  = counting & \$578 ;
-  assign \$580  = pc == 5'h18;
-  assign \$581  = counting & \$580 ;
-  assign \$582  = phase_cycles24 + 1'h1;
-  assign \$583  = pc == 5'h19;
-  assign \$584  = counting & \$583 ;
-  assign \$585  = pc == 5'h19;
-  assign \$586  = counting & \$585 ;
-  assign \$587  = phase_cycles25 + 1'h1;
-  assign \$588  = pc == 5'h1a;
-  assign \$589  = counting & \$588 ;
-  assign \$590  = pc == 5'h1a;
-  assign \$591  = counting & \$590 ;
-  assign \$592  = phase_cycles26 + 1'h1;
-  assign \$593  = pc == 5'h1b;
-  assign \$594  = counting & \$593 ;
-  assign \$595  = pc == 5'h1b;
-  assign \$596  = counting & \$595 ;
-  assign \$597  = phase_cycles27 + 1'h1;
-  assign \$598  = pc == 5'h1c;
-  assign \$599  = counting & \$598 ;
-  assign \$600  = pc == 5'h1c;
-  assign \$601  = counting & \$600 ;
-  assign \$602  = phase_cycles28 + 1'h1;
-  assign \$603  = pc == 5'h1d;
-  assign \$604  = counting & \$603 ;
-  assign \$605  = pc == 5'h1d;
-  assign \$606  = counting & \$605 ;
-  assign \$607  = phase_cycles29 + 1'h1;
-  assign \$608  = pc == 5'h1e;
-  assign \$609  = counting & \$608 ;
-  assign \$610  = pc == 5'h1e;
-  assign \$611  = counting & \$610 ;
-  assign \$612  = phase_cycles30 + 1'h1;
-  assign \$613  = pc == 5'h1f;
-  assign \$614  = counting & \$613 ;
-  assign \$615  = pc == 5'h1f;
-  assign \$616  = counting & \$615 ;
-  assign \$617  = phase_cycles31 + 1'h1;
-  assign \$618  = issue & k_last;
-  assign \$619  = ~ since_ok;
-  assign \$620  = since_last + 1'h1;
-  assign \$621  = since_last == 4'he;
-  assign \$622  = ! klen_m1;
-  assign \$623  = ! nt_m1;
-  assign \$624  = mi + 1'h1;
-  assign \$625  = mi == mt_m2;
-  assign \$626  = nrow + ibits[86:71];
-  assign \$627  = nrow + ibits[86:71];
-  assign \$628  = ni + 1'h1;
-  assign \$629  = ni == nt_m2;
-  assign \$630  = wcol + ibits[118:103];
-  assign \$631  = wcol + ibits[118:103];
-  assign \$632  = ki + 1'h1;
-  assign \$633  = ki == klen_m2;
-  assign \$634  = naddr + 1'h1;
-  assign \$635  = waddr + 1'h1;
-  assign \$636  = \i__valid$214  & \i__ready$611 ;
-  assign \$637  = \i__valid$214  & \i__ready$611 ;
-  assign \$638  = mac_steps + 1'h1;
-  assign \$639  = \o__payload$172 [2:0] == 3'h7;
-  assign \$640  = \o__valid$519  & \$639 ;
-  assign \$641  = en == nt_m1;
-  assign \$642  = o_mrow + ibits[166:151];
-  assign \$643  = o_mrow + ibits[166:151];
-  assign \$644  = a_mrow + ibits[166:151];
-  assign \$645  = a_mrow + ibits[166:151];
-  assign \$646  = t_mrow + ibits[214:199];
-  assign \$647  = t_mrow + ibits[214:199];
-  assign \$648  = p_mrow + 4'h8;
-  assign \$649  = en + 1'h1;
-  assign \$650  = e_nlane + 4'h8;
-  assign \$651  = o_tile + ibits[150:135];
-  assign \$652  = a_tile + ibits[150:135];
-  assign \$653  = t_tile + 4'h8;
-  assign \$654  = p_mrow + \o__payload$172 [2:0];
-  assign \$655  = en == nt_m1;
-  assign \$656  = ! en;
-  assign \$657  = e_nlane + 1'h0;
-  assign \$658  = \$657  < ibits[230:215];
-  assign \$659  = e_nlane + 1'h1;
-  assign \$660  = \$659  < ibits[230:215];
-  assign \$661  = e_nlane + 2'h2;
-  assign \$662  = \$661  < ibits[230:215];
-  assign \$663  = e_nlane + 2'h3;
-  assign \$664  = \$663  < ibits[230:215];
-  assign \$665  = e_nlane + 3'h4;
-  assign \$666  = \$665  < ibits[230:215];
-  assign \$667  = e_nlane + 3'h5;
-  assign \$668  = \$667  < ibits[230:215];
-  assign \$669  = e_nlane + 3'h6;
-  assign \$670  = \$669  < ibits[230:215];
-  assign \$671  = e_nlane + 3'h7;
-  assign \$672  = \$671  < ibits[230:215];
-  assign \$673  = rows_done + 1'h1;
-  assign \$674  = | { \overflow$648 , \overflow$647 , \overflow$646 , \overflow$645 , \overflow$644 , \overflow$643 , \overflow$642 , overflow };
-  assign \$675  = | { \wrapped$656 , \wrapped$655 , \wrapped$654 , \wrapped$653 , \wrapped$652 , \wrapped$651 , \wrapped$650 , wrapped };
-  assign \$676  = ~ \i__ready$611 ;
-  assign \$677  = \i__valid$214  & \$676 ;
-  assign \$678  = flags | { 4'h0, \$677 , \$675 , \$674 , 1'h0 };
-  always @(posedge clk)
-    rows_a <= ibits[28:19];
-  always @(posedge clk)
-    rows_b <= ibits[38:29];
-  always @(posedge clk)
-    rows_p <= \$379 ;
-  always @(posedge clk)
-    drained <= \$679 ;
-  always @(posedge clk)
-    hread_data <= \$680 ;
-  always @(posedge clk)
-    csr_q0 <= \$681 ;
-  always @(posedge clk)
-    csr_q1 <= \$682 ;
-  always @(posedge clk)
-    csr_q2 <= \$683 ;
-  always @(posedge clk)
-    csr_q3 <= \$684 ;
-  always @(posedge clk)
-    csr_q4 <= \$685 ;
-  always @(posedge clk)
-    hdr_op <= \$686 ;
-  always @(posedge clk)
-    hdr_mem <= \$687 ;
-  always @(posedge clk)
-    haddr <= \$688 ;
-  always @(posedge clk)
-    hcount <= \$689 ;
-  always @(posedge clk)
-    done <= \$690 ;
-  always @(posedge clk)
-    host_writing <= \$691 ;
-  always @(posedge clk)
-    host_writing_ag <= \$692 ;
-  always @(posedge clk)
-    host_writing_rg <= \$693 ;
-  always @(posedge clk)
-    host_writing_e <= \$694 ;
-  always @(posedge clk)
-    host_writing_d <= \$695 ;
-  always @(posedge clk)
-    host_writing_wf <= \$696 ;
-  always @(posedge clk)
-    host_writing_pred <= \$697 ;
-  always @(posedge clk)
-    host_writing_af <= \$698 ;
-  always @(posedge clk)
-    host_writing_wt <= \$699 ;
-  always @(posedge clk)
-    ctl_state <= \$700 ;
-  always @(posedge clk)
-    out_cnt <= \$701 ;
-  always @(posedge clk)
-    rv0 <= \$702 ;
-  always @(posedge clk)
-    rv1 <= \$703 ;
-  always @(posedge clk)
-    rv2 <= \$704 ;
-  always @(posedge clk)
-    rv3 <= \$705 ;
-  always @(posedge clk)
-    rv4 <= \$706 ;
-  always @(posedge clk)
-    rv5 <= \$707 ;
-  always @(posedge clk)
-    host_reading <= \$708 ;
-  always @(posedge clk)
-    pc <= \$709 ;
-  always @(posedge clk)
-    ibase <= \$710 ;
-  always @(posedge clk)
-    fcnt <= \$711 ;
-  always @(posedge clk)
-    mode <= \$712 ;
-  always @(posedge clk)
-    counting <= \$713 ;
-  always @(posedge clk)
-    counters_clear <= \$714 ;
-  always @(posedge clk)
-    step_count <= \$715 ;
-  always @(posedge clk)
-    ibits <= \$716 ;
-  always @(posedge clk)
-    issuing <= \$717 ;
-  always @(posedge clk)
-    mi <= \$718 ;
-  always @(posedge clk)
-    ni <= \$719 ;
-  always @(posedge clk)
-    ki <= \$720 ;
-  always @(posedge clk)
-    nrow <= \$721 ;
-  always @(posedge clk)
-    naddr <= \$722 ;
-  always @(posedge clk)
-    wcol <= \$723 ;
-  always @(posedge clk)
-    waddr <= \$724 ;
-  always @(posedge clk)
-    klen_m1 <= \$725 ;
-  always @(posedge clk)
-    klen_m2 <= \$726 ;
-  always @(posedge clk)
-    mt_m2 <= \$727 ;
-  always @(posedge clk)
-    nt_m1 <= \$728 ;
-  always @(posedge clk)
-    nt_m2 <= \$729 ;
-  always @(posedge clk)
-    k_first <= \$730 ;
-  always @(posedge clk)
-    k_last <= \$731 ;
-  always @(posedge clk)
-    n_last <= \$732 ;
-  always @(posedge clk)
-    m_last <= \$733 ;
-  always @(posedge clk)
-    en <= \$734 ;
-  always @(posedge clk)
-    e_nlane <= \$735 ;
-  always @(posedge clk)
-    rows_done <= \$736 ;
-  always @(posedge clk)
-    o_mrow <= \$737 ;
-  always @(posedge clk)
-    o_tile <= \$738 ;
-  always @(posedge clk)
-    a_mrow <= \$739 ;
-  always @(posedge clk)
-    a_tile <= \$740 ;
-  always @(posedge clk)
-    t_mrow <= \$741 ;
-  always @(posedge clk)
-    t_tile <= \$742 ;
-  always @(posedge clk)
-    p_mrow <= \$743 ;
-  always @(posedge clk)
-    ex_fwd_relu <= \$744 ;
-  always @(posedge clk)
-    ex_fwd_err <= \$745 ;
-  always @(posedge clk)
-    ex_backerr <= \$746 ;
-  always @(posedge clk)
-    ex_grad <= \$747 ;
-  always @(posedge clk)
-    ex_fwd_relu_lane0 <= \$748 ;
-  always @(posedge clk)
-    ex_fwd_err_lane0 <= \$749 ;
-  always @(posedge clk)
-    ex_backerr_lane0 <= \$750 ;
-  always @(posedge clk)
-    ex_grad_lane0 <= \$751 ;
-  always @(posedge clk)
-    ex_fwd_relu_lane1 <= \$752 ;
-  always @(posedge clk)
-    ex_fwd_err_lane1 <= \$753 ;
-  always @(posedge clk)
-    ex_backerr_lane1 <= \$754 ;
-  always @(posedge clk)
-    ex_grad_lane1 <= \$755 ;
-  always @(posedge clk)
-    ex_fwd_relu_lane2 <= \$756 ;
-  always @(posedge clk)
-    ex_fwd_err_lane2 <= \$757 ;
-  always @(posedge clk)
-    ex_backerr_lane2 <= \$758 ;
-  always @(posedge clk)
-    ex_grad_lane2 <= \$759 ;
-  always @(posedge clk)
-    ex_fwd_relu_lane3 <= \$760 ;
-  always @(posedge clk)
-    ex_fwd_err_lane3 <= \$761 ;
-  always @(posedge clk)
-    ex_backerr_lane3 <= \$762 ;
-  always @(posedge clk)
-    ex_grad_lane3 <= \$763 ;
-  always @(posedge clk)
-    ex_fwd_relu_lane4 <= \$764 ;
-  always @(posedge clk)
-    ex_fwd_err_lane4 <= \$765 ;
-  always @(posedge clk)
-    ex_backerr_lane4 <= \$766 ;
-  always @(posedge clk)
-    ex_grad_lane4 <= \$767 ;
-  always @(posedge clk)
-    ex_fwd_relu_lane5 <= \$768 ;
-  always @(posedge clk)
-    ex_fwd_err_lane5 <= \$769 ;
-  always @(posedge clk)
-    ex_backerr_lane5 <= \$770 ;
-  always @(posedge clk)
-    ex_grad_lane5 <= \$771 ;
-  always @(posedge clk)
-    ex_fwd_relu_lane6 <= \$772 ;
-  always @(posedge clk)
-    ex_fwd_err_lane6 <= \$773 ;
-  always @(posedge clk)
-    ex_backerr_lane6 <= \$774 ;
-  always @(posedge clk)
-    ex_grad_lane6 <= \$775 ;
-  always @(posedge clk)
-    ex_fwd_relu_lane7 <= \$776 ;
-  always @(posedge clk)
-    ex_fwd_err_lane7 <= \$777 ;
-  always @(posedge clk)
-    ex_backerr_lane7 <= \$778 ;
-  always @(posedge clk)
-    ex_grad_lane7 <= \$779 ;
-  always @(posedge clk)
-    st_data <= \$780 ;
-  always @(posedge clk)
-    st_valid <= \$781 ;
-  always @(posedge clk)
-    cycle_count <= \$782 ;
-  always @(posedge clk)
-    phase_cycles0 <= \$783 ;
-  always @(posedge clk)
-    phase_cycles1 <= \$784 ;
-  always @(posedge clk)
-    phase_cycles2 <= \$785 ;
-  always @(posedge clk)
-    phase_cycles3 <= \$786 ;
-  always @(posedge clk)
-    phase_cycles4 <= \$787 ;
-  always @(posedge clk)
-    phase_cycles5 <= \$788 ;
-  always @(posedge clk)
-    phase_cycles6 <= \$789 ;
-  always @(posedge clk)
-    phase_cycles7 <= \$790 ;
-  always @(posedge clk)
-    phase_cycles8 <= \$791 ;
-  always @(posedge clk)
-    phase_cycles9 <= \$792 ;
-  always @(posedge clk)
-    phase_cycles10 <= \$793 ;
-  always @(posedge clk)
-    phase_cycles11 <= \$794 ;
-  always @(posedge clk)
-    phase_cycles12 <= \$795 ;
-  always @(posedge clk)
-    phase_cycles13 <= \$796 ;
-  always @(posedge clk)
-    phase_cycles14 <= \$797 ;
-  always @(posedge clk)
-    phase_cycles15 <= \$798 ;
-  always @(posedge clk)
-    phase_cycles16 <= \$799 ;
-  always @(posedge clk)
-    phase_cycles17 <= \$800 ;
-  always @(posedge clk)
-    phase_cycles18 <= \$801 ;
-  always @(posedge clk)
-    phase_cycles19 <= \$802 ;
-  always @(posedge clk)
-    phase_cycles20 <= \$803 ;
-  always @(posedge clk)
-    phase_cycles21 <= \$804 ;
-  always @(posedge clk)
-    phase_cycles22 <= \$805 ;
-  always @(posedge clk)
-    phase_cycles23 <= \$806 ;
-  always @(posedge clk)
-    phase_cycles24 <= \$807 ;
-  always @(posedge clk)
-    phase_cycles25 <= \$808 ;
-  always @(posedge clk)
-    phase_cycles26 <= \$809 ;
-  always @(posedge clk)
-    phase_cycles27 <= \$810 ;
-  always @(posedge clk)
-    phase_cycles28 <= \$811 ;
-  always @(posedge clk)
-    phase_cycles29 <= \$812 ;
-  always @(posedge clk)
-    phase_cycles30 <= \$813 ;
-  always @(posedge clk)
-    phase_cycles31 <= \$814 ;
-  always @(posedge clk)
-    since_last <= \$815 ;
-  always @(posedge clk)
-    since_ok <= \$816 ;
-  always @(posedge clk)
-    s1_valid <= \$817 ;
-  always @(posedge clk)
-    s1_first <= \$818 ;
-  always @(posedge clk)
-    s1_last <= \$819 ;
-  always @(posedge clk)
-    s2_valid <= \$820 ;
-  always @(posedge clk)
-    s3_valid <= \$821 ;
-  always @(posedge clk)
-    s4_valid <= \$822 ;
-  always @(posedge clk)
-    \i__valid$214  <= \$823 ;
-  always @(posedge clk)
-    s2_first <= \$824 ;
-  always @(posedge clk)
-    s3_first <= \$825 ;
-  always @(posedge clk)
-    s4_first <= \$826 ;
-  always @(posedge clk)
-    s5_first <= \$827 ;
-  always @(posedge clk)
-    s2_last <= \$828 ;
-  always @(posedge clk)
-    s3_last <= \$829 ;
-  always @(posedge clk)
-    s4_last <= \$830 ;
-  always @(posedge clk)
-    s5_last <= \$831 ;
-  always @(posedge clk)
-    mac_steps <= \$832 ;
-  always @(posedge clk)
-    e_r1 <= \$833 ;
-  always @(posedge clk)
-    e_acc1 <= \$834 ;
-  always @(posedge clk)
-    e_r2 <= \$835 ;
-  always @(posedge clk)
-    e_acc2 <= \$836 ;
-  always @(posedge clk)
-    e_r3 <= \$837 ;
-  always @(posedge clk)
-    e_acc3 <= \$838 ;
-  always @(posedge clk)
-    e_r4 <= \$839 ;
-  always @(posedge clk)
-    e_acc4 <= \$840 ;
-  always @(posedge clk)
-    e_r5 <= \$841 ;
-  always @(posedge clk)
-    e_acc5_scaler <= \$842 ;
-  always @(posedge clk)
-    e_acc5_relub <= \$843 ;
-  always @(posedge clk)
-    e_acc5_sgd <= \$844 ;
-  always @(posedge clk)
-    sb1 <= \$845 ;
-  always @(posedge clk)
-    sb2 <= \$846 ;
-  always @(posedge clk)
-    sb3 <= \$847 ;
-  always @(posedge clk)
-    sb4 <= \$848 ;
-  always @(posedge clk)
-    sb5 <= \$849 ;
-  always @(posedge clk)
-    sb6 <= \$850 ;
-  always @(posedge clk)
-    sb7 <= \$851 ;
-  always @(posedge clk)
-    sb8 <= \$852 ;
-  always @(posedge clk)
-    sb9 <= \$853 ;
-  always @(posedge clk)
-    sb10 <= \$854 ;
-  always @(posedge clk)
-    sb11 <= \$855 ;
-  always @(posedge clk)
-    y1 <= \$856 ;
-  always @(posedge clk)
-    y2 <= \$857 ;
-  always @(posedge clk)
-    y3 <= \$858 ;
-  always @(posedge clk)
-    y4 <= \$859 ;
-  always @(posedge clk)
-    y5 <= \$860 ;
-  always @(posedge clk)
-    y6 <= \$861 ;
-  always @(posedge clk)
-    y7 <= \$862 ;
-  always @(posedge clk)
-    y8 <= \$863 ;
-  always @(posedge clk)
-    multiplier <= \$864 ;
-  always @(posedge clk)
-    shift <= \$865 ;
-  always @(posedge clk)
-    lr_multiplier <= \$866 ;
-  always @(posedge clk)
-    lr_shift <= \$867 ;
-  always @(posedge clk)
-    cfg_dc_mult_lane0 <= \$868 ;
-  always @(posedge clk)
-    cfg_dc_shift_lane0 <= \$869 ;
-  always @(posedge clk)
-    decay_enable <= \$870 ;
-  always @(posedge clk)
-    \multiplier$248  <= \$871 ;
-  always @(posedge clk)
-    \shift$250  <= \$872 ;
-  always @(posedge clk)
-    \lr_multiplier$256  <= \$873 ;
-  always @(posedge clk)
-    \lr_shift$258  <= \$874 ;
-  always @(posedge clk)
-    cfg_dc_mult_lane1 <= \$875 ;
-  always @(posedge clk)
-    cfg_dc_shift_lane1 <= \$876 ;
-  always @(posedge clk)
-    \decay_enable$264  <= \$877 ;
-  always @(posedge clk)
-    \multiplier$269  <= \$878 ;
-  always @(posedge clk)
-    \shift$271  <= \$879 ;
-  always @(posedge clk)
-    \lr_multiplier$277  <= \$880 ;
-  always @(posedge clk)
-    \lr_shift$279  <= \$881 ;
-  always @(posedge clk)
-    cfg_dc_mult_lane2 <= \$882 ;
-  always @(posedge clk)
-    cfg_dc_shift_lane2 <= \$883 ;
-  always @(posedge clk)
-    \decay_enable$285  <= \$884 ;
-  always @(posedge clk)
-    \multiplier$290  <= \$885 ;
-  always @(posedge clk)
-    \shift$292  <= \$886 ;
-  always @(posedge clk)
-    \lr_multiplier$298  <= \$887 ;
-  always @(posedge clk)
-    \lr_shift$300  <= \$888 ;
-  always @(posedge clk)
-    cfg_dc_mult_lane3 <= \$889 ;
-  always @(posedge clk)
-    cfg_dc_shift_lane3 <= \$890 ;
-  always @(posedge clk)
-    \decay_enable$306  <= \$891 ;
-  always @(posedge clk)
-    \multiplier$311  <= \$892 ;
-  always @(posedge clk)
-    \shift$313  <= \$893 ;
-  always @(posedge clk)
-    \lr_multiplier$319  <= \$894 ;
-  always @(posedge clk)
-    \lr_shift$321  <= \$895 ;
-  always @(posedge clk)
-    cfg_dc_mult_lane4 <= \$896 ;
-  always @(posedge clk)
-    cfg_dc_shift_lane4 <= \$897 ;
-  always @(posedge clk)
-    \decay_enable$327  <= \$898 ;
-  always @(posedge clk)
-    \multiplier$332  <= \$899 ;
-  always @(posedge clk)
-    \shift$334  <= \$900 ;
-  always @(posedge clk)
-    \lr_multiplier$340  <= \$901 ;
-  always @(posedge clk)
-    \lr_shift$342  <= \$902 ;
-  always @(posedge clk)
-    cfg_dc_mult_lane5 <= \$903 ;
-  always @(posedge clk)
-    cfg_dc_shift_lane5 <= \$904 ;
-  always @(posedge clk)
-    \decay_enable$348  <= \$905 ;
-  always @(posedge clk)
-    \multiplier$353  <= \$906 ;
-  always @(posedge clk)
-    \shift$355  <= \$907 ;
-  always @(posedge clk)
-    \lr_multiplier$361  <= \$908 ;
-  always @(posedge clk)
-    \lr_shift$363  <= \$909 ;
-  always @(posedge clk)
-    cfg_dc_mult_lane6 <= \$910 ;
-  always @(posedge clk)
-    cfg_dc_shift_lane6 <= \$911 ;
-  always @(posedge clk)
-    \decay_enable$369  <= \$912 ;
-  always @(posedge clk)
-    \multiplier$374  <= \$913 ;
-  always @(posedge clk)
-    \shift$376  <= \$914 ;
-  always @(posedge clk)
-    \lr_multiplier$382  <= \$915 ;
-  always @(posedge clk)
-    \lr_shift$384  <= \$916 ;
-  always @(posedge clk)
-    cfg_dc_mult_lane7 <= \$917 ;
-  always @(posedge clk)
-    cfg_dc_shift_lane7 <= \$918 ;
-  always @(posedge clk)
-    \decay_enable$390  <= \$919 ;
-  always @(posedge clk)
-    best_v7 <= \$920 ;
-  always @(posedge clk)
-    best_i7 <= \$921 ;
-  always @(posedge clk)
-    best_v0 <= \$922 ;
-  always @(posedge clk)
-    best_v1 <= \$923 ;
-  always @(posedge clk)
-    best_v2 <= \$924 ;
-  always @(posedge clk)
-    best_v3 <= \$925 ;
-  always @(posedge clk)
-    best_v4 <= \$926 ;
-  always @(posedge clk)
-    best_v5 <= \$927 ;
-  always @(posedge clk)
-    best_v6 <= \$928 ;
-  always @(posedge clk)
-    best_i0 <= \$929 ;
-  always @(posedge clk)
-    best_i1 <= \$930 ;
-  always @(posedge clk)
-    best_i2 <= \$931 ;
-  always @(posedge clk)
-    best_i3 <= \$932 ;
-  always @(posedge clk)
-    best_i4 <= \$933 ;
-  always @(posedge clk)
-    best_i5 <= \$934 ;
-  always @(posedge clk)
-    best_i6 <= \$935 ;
-  always @(posedge clk)
-    trace1_valid <= \$936 ;
-  always @(posedge clk)
-    trace1_tag <= \$937 ;
-  always @(posedge clk)
-    trace1_index <= \$938 ;
-  always @(posedge clk)
-    trace1_data <= \$939 ;
-  always @(posedge clk)
-    trace_valid <= \$940 ;
-  always @(posedge clk)
-    trace_tag <= \$941 ;
-  always @(posedge clk)
-    trace_index <= \$942 ;
-  always @(posedge clk)
-    trace_data <= \$943 ;
-  always @(posedge clk)
-    flags <= \$944 ;
   assign \$2  = 1'h0 + \$1 ;
   assign \$3  = ~ done;
   assign \$4  = hdr_op == 2'h3;
   assign busy = \$3  & \$4 ;
-  assign read_room = level <= 1'h1;
+  assign read_room = level <= 4'h8;
   assign m_axis_tvalid = st_valid | r_rdy;
   assign m_axis_tdata = st_valid ? st_data : r_data[255:0];
   assign m_axis_tlast = st_valid | r_data[256];
@@ -3290,155 +2189,1436 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$11  = ~ k_last;
   assign \$12  = \$11  | since_ok;
   assign issue = issuing & \$12 ;
-  assign \$13  = o_tile + \o__payload$172 [2:0];
-  assign \$14  = a_tile + \o__payload$172 [2:0];
+  assign \$13  = o_tile + \o__payload$160 [2:0];
+  assign \$14  = a_tile + \o__payload$160 [2:0];
   assign \$15  = ex_grad ? \$13 [15:0] : waddr;
-  assign \$16  = ex_grad ? \r_data$115  : \r_data$114 ;
-  assign \$17  = ex_grad ? \r_data$115  : \r_data$114 ;
-  assign \$18  = ex_grad ? \r_data$115  : \r_data$114 ;
-  assign \$19  = ex_grad ? \r_data$115  : \r_data$114 ;
-  assign \$20  = ex_grad ? \r_data$115  : \r_data$114 ;
-  assign \$21  = ex_grad ? \r_data$115  : \r_data$114 ;
-  assign \$22  = ex_grad ? \r_data$115  : \r_data$114 ;
-  assign \$23  = ex_grad ? \r_data$115  : \r_data$114 ;
+  assign \$16  = ex_grad ? \r_data$212  : \r_data$211 ;
+  assign \$17  = ex_grad ? \r_data$212  : \r_data$211 ;
+  assign \$18  = ex_grad ? \r_data$212  : \r_data$211 ;
+  assign \$19  = ex_grad ? \r_data$212  : \r_data$211 ;
+  assign \$20  = ex_grad ? \r_data$212  : \r_data$211 ;
+  assign \$21  = ex_grad ? \r_data$212  : \r_data$211 ;
+  assign \$22  = ex_grad ? \r_data$212  : \r_data$211 ;
+  assign \$23  = ex_grad ? \r_data$212  : \r_data$211 ;
   assign \$24  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$219  = e_r5[0] & \$24 ;
+  assign \i__valid$213  = e_r5[0] & \$24 ;
   assign \$25  = ibits[2:0] == 2'h3;
-  assign \i__valid$229  = e_r5[0] & \$25 ;
-  assign \i__valid$232  = e_r5[0] & ex_grad;
+  assign \i__valid$223  = e_r5[0] & \$25 ;
+  assign \i__valid$227  = e_r5[0] & ex_grad;
   assign \$26  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$246  = e_r5[0] & \$26 ;
+  assign \i__valid$241  = e_r5[0] & \$26 ;
   assign \$27  = ibits[2:0] == 2'h3;
-  assign \i__valid$252  = e_r5[0] & \$27 ;
-  assign \i__valid$254  = e_r5[0] & ex_grad;
+  assign \i__valid$247  = e_r5[0] & \$27 ;
+  assign \i__valid$249  = e_r5[0] & ex_grad;
   assign \$28  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$267  = e_r5[0] & \$28 ;
+  assign \i__valid$262  = e_r5[0] & \$28 ;
   assign \$29  = ibits[2:0] == 2'h3;
-  assign \i__valid$273  = e_r5[0] & \$29 ;
-  assign \i__valid$275  = e_r5[0] & ex_grad;
+  assign \i__valid$268  = e_r5[0] & \$29 ;
+  assign \i__valid$270  = e_r5[0] & ex_grad;
   assign \$30  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$288  = e_r5[0] & \$30 ;
+  assign \i__valid$283  = e_r5[0] & \$30 ;
   assign \$31  = ibits[2:0] == 2'h3;
-  assign \i__valid$294  = e_r5[0] & \$31 ;
-  assign \i__valid$296  = e_r5[0] & ex_grad;
+  assign \i__valid$289  = e_r5[0] & \$31 ;
+  assign \i__valid$291  = e_r5[0] & ex_grad;
   assign \$32  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$309  = e_r5[0] & \$32 ;
+  assign \i__valid$304  = e_r5[0] & \$32 ;
   assign \$33  = ibits[2:0] == 2'h3;
-  assign \i__valid$315  = e_r5[0] & \$33 ;
-  assign \i__valid$317  = e_r5[0] & ex_grad;
+  assign \i__valid$310  = e_r5[0] & \$33 ;
+  assign \i__valid$312  = e_r5[0] & ex_grad;
+  assign \$34  = ex_fwd_relu | ex_fwd_err;
+  assign \i__valid$325  = e_r5[0] & \$34 ;
+  assign \$35  = ibits[2:0] == 2'h3;
+  assign \i__valid$331  = e_r5[0] & \$35 ;
+  assign \i__valid$333  = e_r5[0] & ex_grad;
+  assign \$36  = ex_fwd_relu | ex_fwd_err;
+  assign \i__valid$346  = e_r5[0] & \$36 ;
+  assign \$37  = ibits[2:0] == 2'h3;
+  assign \i__valid$352  = e_r5[0] & \$37 ;
+  assign \i__valid$354  = e_r5[0] & ex_grad;
+  assign \$38  = ex_fwd_relu | ex_fwd_err;
+  assign \i__valid$367  = e_r5[0] & \$38 ;
+  assign \$39  = ibits[2:0] == 2'h3;
+  assign \i__valid$373  = e_r5[0] & \$39 ;
+  assign \i__valid$375  = e_r5[0] & ex_grad;
+  assign \$40  = ibits[2:0] == 2'h2;
+  assign \i__valid$388  = i__valid & \$40 ;
+  assign \$41  = sb8[70] ? i__payload : 8'h80;
+  assign \$42  = sb8[71] ? \i__payload$29  : 8'h80;
+  assign \$43  = sb8[72] ? \i__payload$38  : 8'h80;
+  assign \$44  = sb8[73] ? \i__payload$47  : 8'h80;
+  assign \$45  = sb8[74] ? \i__payload$56  : 8'h80;
+  assign \$46  = sb8[75] ? \i__payload$65  : 8'h80;
+  assign \$47  = sb8[76] ? \i__payload$74  : 8'h80;
+  assign \$48  = sb8[77] ? \i__payload$83  : 8'h80;
+  assign \$49  = \o__payload$393 [66:64] + sb11[85:78];
+  assign \$50  = $signed(\o__payload$393 [74:67]) > $signed(best_v0);
+  assign \$51  = sb11[53] | \$50 ;
+  assign new_v = \$51  ? \o__payload$393 [74:67] : best_v0;
+  assign \$52  = $signed(\o__payload$393 [74:67]) > $signed(best_v0);
+  assign \$53  = sb11[53] | \$52 ;
+  assign new_i = \$53  ? \$49 [7:0] : best_i0;
+  assign \$54  = sb10[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$55  = sb10[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$56  = sb10[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$57  = sb10[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$58  = sb10[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$59  = sb10[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$60  = sb10[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$61  = sb10[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$62  = host_writing_ag ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54  };
+  assign \$63  = host_writing_rg ? s_axis_tdata : { 240'h000000000000000000000000000000000000000000000000000000000000, \o__payload$408 [9:8], \o__payload$407 [9:8], \o__payload$406 [9:8], \o__payload$405 [9:8], \o__payload$404 [9:8], \o__payload$403 [9:8], \o__payload$402 [9:8], \o__payload$401 [9:8] };
+  assign \$64  = sb11[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$65  = sb11[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$66  = sb11[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$67  = sb11[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$68  = sb11[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$69  = sb11[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$70  = sb11[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$71  = sb11[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$72  = host_writing_e ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64  };
+  assign \$73  = host_writing_d ? s_axis_tdata : { \o__payload$419 , \o__payload$418 , \o__payload$417 , \o__payload$416 , \o__payload$415 , \o__payload$414 , \o__payload$413 , \o__payload$412  };
+  assign \$74  = host_writing_wf ? s_axis_tdata : { 128'h00000000000000000000000000000000, \o__payload$428 , \o__payload$427 , \o__payload$426 , \o__payload$425 , \o__payload$424 , \o__payload$423 , \o__payload$422 , \o__payload$421  };
+  assign \$75  = host_writing_pred ? s_axis_tdata : { 248'h00000000000000000000000000000000000000000000000000000000000000, new_i };
+  assign \$76  = host_writing_af ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, col_data };
+  assign \$77  = host_writing_wt ? s_axis_tdata : { 128'h00000000000000000000000000000000, \col_data$433  };
+  assign \$78  = sb10[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$79  = sb10[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$80  = sb10[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$81  = sb10[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$82  = sb10[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$83  = sb10[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$84  = sb10[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$85  = sb10[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$86  = sb10[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$87  = sb10[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$88  = sb10[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$89  = sb10[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$90  = sb10[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$91  = sb10[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$92  = sb10[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$93  = sb10[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$94  = sb10[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$95  = sb10[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$96  = sb10[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$97  = sb10[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$98  = sb10[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$99  = sb10[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$100  = sb10[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$101  = sb10[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$102  = sb10[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$103  = sb10[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$104  = sb10[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$105  = sb10[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$106  = sb10[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$107  = sb10[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$108  = sb10[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$109  = sb10[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$110  = sb10[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$111  = sb10[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$112  = sb10[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$113  = sb10[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$114  = sb10[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$115  = sb10[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$116  = sb10[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$117  = sb10[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$118  = sb10[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$119  = sb10[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$120  = sb10[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$121  = sb10[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$122  = sb10[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$123  = sb10[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$124  = sb10[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$125  = sb10[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$126  = sb10[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$127  = sb10[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$128  = sb10[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$129  = sb10[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$130  = sb10[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$131  = sb10[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$132  = sb10[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$133  = sb10[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$134  = sb10[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$135  = sb10[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$136  = sb10[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$137  = sb10[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$138  = sb10[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$139  = sb10[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$140  = sb10[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$141  = sb10[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$142  = sb11[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$143  = sb11[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$144  = sb11[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$145  = sb11[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$146  = sb11[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$147  = sb11[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$148  = sb11[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$149  = sb11[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$150  = sb11[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$151  = sb11[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$152  = sb11[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$153  = sb11[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$154  = sb11[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$155  = sb11[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$156  = sb11[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$157  = sb11[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$158  = sb11[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$159  = sb11[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$160  = sb11[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$161  = sb11[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$162  = sb11[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$163  = sb11[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$164  = sb11[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$165  = sb11[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$166  = sb11[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$167  = sb11[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$168  = sb11[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$169  = sb11[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$170  = sb11[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$171  = sb11[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$172  = sb11[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$173  = sb11[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$174  = sb11[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$175  = sb11[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$176  = sb11[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$177  = sb11[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$178  = sb11[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$179  = sb11[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$180  = sb11[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$181  = sb11[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$182  = sb11[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$183  = sb11[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$184  = sb11[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$185  = sb11[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$186  = sb11[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$187  = sb11[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$188  = sb11[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$189  = sb11[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$190  = sb11[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$191  = sb11[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$192  = sb11[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$193  = sb11[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$194  = sb11[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$195  = sb11[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$196  = sb11[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$197  = sb11[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$198  = sb11[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$199  = sb11[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$200  = sb11[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$201  = sb11[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$202  = sb11[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$203  = sb11[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$204  = sb11[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$205  = sb11[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$206  = sb10[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$207  = sb10[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$208  = sb10[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$209  = sb10[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$210  = sb10[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$211  = sb10[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$212  = sb10[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$213  = sb10[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$214  = sb11[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$215  = sb11[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$216  = sb11[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$217  = sb11[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$218  = sb11[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$219  = sb11[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$220  = sb11[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$221  = sb11[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$222  = ex_fwd_relu_lane0 ? \$206  : \$214 ;
+  assign \$223  = ex_backerr_lane0 ? \o__payload$412  : { \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421  };
+  assign \$224  = ex_fwd_err_lane0 ? { \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142  } : \$223 ;
+  assign \$225  = ex_fwd_relu_lane0 ? { \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78  } : \$224 ;
+  assign \$226  = sb10[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$227  = sb10[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$228  = sb10[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$229  = sb10[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$230  = sb10[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$231  = sb10[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$232  = sb10[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$233  = sb10[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$234  = sb11[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$235  = sb11[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$236  = sb11[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$237  = sb11[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$238  = sb11[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$239  = sb11[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$240  = sb11[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$241  = sb11[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$242  = ex_fwd_relu_lane1 ? \$227  : \$235 ;
+  assign \$243  = ex_backerr_lane1 ? \o__payload$413  : { \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422  };
+  assign \$244  = ex_fwd_err_lane1 ? { \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151  } : \$243 ;
+  assign \$245  = ex_fwd_relu_lane1 ? { \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87  } : \$244 ;
+  assign \$246  = sb10[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$247  = sb10[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$248  = sb10[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$249  = sb10[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$250  = sb10[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$251  = sb10[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$252  = sb10[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$253  = sb10[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$254  = sb11[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$255  = sb11[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$256  = sb11[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$257  = sb11[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$258  = sb11[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$259  = sb11[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$260  = sb11[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$261  = sb11[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$262  = ex_fwd_relu_lane2 ? \$248  : \$256 ;
+  assign \$263  = ex_backerr_lane2 ? \o__payload$414  : { \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423  };
+  assign \$264  = ex_fwd_err_lane2 ? { \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160  } : \$263 ;
+  assign \$265  = ex_fwd_relu_lane2 ? { \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96  } : \$264 ;
+  assign \$266  = sb10[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$267  = sb10[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$268  = sb10[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$269  = sb10[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$270  = sb10[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$271  = sb10[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$272  = sb10[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$273  = sb10[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$274  = sb11[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$275  = sb11[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$276  = sb11[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$277  = sb11[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$278  = sb11[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$279  = sb11[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$280  = sb11[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$281  = sb11[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$282  = ex_fwd_relu_lane3 ? \$269  : \$277 ;
+  assign \$283  = ex_backerr_lane3 ? \o__payload$415  : { \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424  };
+  assign \$284  = ex_fwd_err_lane3 ? { \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169  } : \$283 ;
+  assign \$285  = ex_fwd_relu_lane3 ? { \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105  } : \$284 ;
+  assign \$286  = sb10[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$287  = sb10[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$288  = sb10[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$289  = sb10[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$290  = sb10[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$291  = sb10[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$292  = sb10[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$293  = sb10[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$294  = sb11[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$295  = sb11[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$296  = sb11[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$297  = sb11[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$298  = sb11[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$299  = sb11[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$300  = sb11[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$301  = sb11[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$302  = ex_fwd_relu_lane4 ? \$290  : \$298 ;
+  assign \$303  = ex_backerr_lane4 ? \o__payload$416  : { \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425  };
+  assign \$304  = ex_fwd_err_lane4 ? { \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178  } : \$303 ;
+  assign \$305  = ex_fwd_relu_lane4 ? { \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114  } : \$304 ;
+  assign \$306  = sb10[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$307  = sb10[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$308  = sb10[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$309  = sb10[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$310  = sb10[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$311  = sb10[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$312  = sb10[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$313  = sb10[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$314  = sb11[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$315  = sb11[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$316  = sb11[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$317  = sb11[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$318  = sb11[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$319  = sb11[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$320  = sb11[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$321  = sb11[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$322  = ex_fwd_relu_lane5 ? \$311  : \$319 ;
+  assign \$323  = ex_backerr_lane5 ? \o__payload$417  : { \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426  };
+  assign \$324  = ex_fwd_err_lane5 ? { \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187  } : \$323 ;
+  assign \$325  = ex_fwd_relu_lane5 ? { \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123  } : \$324 ;
+  assign \$326  = sb10[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$327  = sb10[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$328  = sb10[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$329  = sb10[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$330  = sb10[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$331  = sb10[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$332  = sb10[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$333  = sb10[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$334  = sb11[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$335  = sb11[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$336  = sb11[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$337  = sb11[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$338  = sb11[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$339  = sb11[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$340  = sb11[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$341  = sb11[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$342  = ex_fwd_relu_lane6 ? \$332  : \$340 ;
+  assign \$343  = ex_backerr_lane6 ? \o__payload$418  : { \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427  };
+  assign \$344  = ex_fwd_err_lane6 ? { \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196  } : \$343 ;
+  assign \$345  = ex_fwd_relu_lane6 ? { \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132  } : \$344 ;
+  assign \$346  = sb10[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$347  = sb10[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$348  = sb10[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$349  = sb10[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$350  = sb10[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$351  = sb10[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$352  = sb10[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$353  = sb10[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$354  = sb11[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$355  = sb11[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$356  = sb11[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$357  = sb11[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$358  = sb11[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$359  = sb11[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$360  = sb11[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$361  = sb11[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$362  = ex_fwd_relu_lane7 ? \$353  : \$361 ;
+  assign \$363  = ex_backerr_lane7 ? \o__payload$419  : { \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428  };
+  assign \$364  = ex_fwd_err_lane7 ? { \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205  } : \$363 ;
+  assign \$365  = ex_fwd_relu_lane7 ? { \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141  } : \$364 ;
+  assign \$366  = sb11[0] & sb11[52];
+  assign \$367  = sb10[0] & ibits[18];
+  assign \$368  = \busy$501  | \busy$502 ;
+  assign \$369  = | { sb11[0], sb10[0], sb9[0], sb8[0], sb7[0], sb6[0], sb5[0], sb4[0], sb3[0], sb2[0], sb1[0], e_r5[0], e_r5[0], e_r4[0], e_r3[0], e_r2[0], e_r1[0] };
+  assign \$370  = \$368  | \$369 ;
+  assign pipe_busy = \$370  | \o__valid$514 ;
+  assign \$371  = ! ctl_state;
+  assign \$372  = ctl_state == 1'h1;
+  assign \$373  = ctl_state == 2'h2;
+  assign \$374  = ctl_state == 2'h3;
+  assign \$375  = ctl_state == 3'h4;
+  assign \$376  = ctl_state == 3'h5;
+  assign \$377  = ctl_state == 3'h6;
+  assign \$378  = ctl_state == 3'h7;
+  assign \$379  = rows_a * rows_b;
+  assign \$380  = ~ issuing;
+  assign \$381  = | { \i__valid$206 , s4_valid, s3_valid, s2_valid, s1_valid };
+  assign \$382  = ~ \$381 ;
+  assign \$383  = \$380  & \$382 ;
+  assign \$384  = rows_done == \$2 ;
+  assign \$385  = \$383  & \$384 ;
+  assign \$386  = ~ pipe_busy;
+  assign \$387  = \$385  & \$386 ;
+  assign \$394  = ! hdr_mem;
+  assign \$395  = hread_sel_prog ? \r_data$569  : 128'h00000000000000000000000000000000;
+  assign \$396  = hdr_mem == 1'h1;
+  assign \$397  = hread_sel_wf ? \r_data$178  : 128'h00000000000000000000000000000000;
+  assign \$398  = hdr_mem == 2'h2;
+  assign \$399  = hread_sel_wt ? \r_data$188  : 128'h00000000000000000000000000000000;
+  assign \$400  = hdr_mem == 2'h3;
+  assign \$401  = hread_sel_af ? \r_data$211  : 64'h0000000000000000;
+  assign \$402  = hdr_mem == 3'h4;
+  assign \$403  = hread_sel_ag ? \r_data$212  : 64'h0000000000000000;
+  assign \$404  = hdr_mem == 3'h5;
+  assign \$405  = hread_sel_y ? \r_data$580  : 64'h0000000000000000;
+  assign \$406  = hdr_mem == 3'h6;
+  assign \$407  = hread_sel_rg ? \r_data$226  : 16'h0000;
+  assign \$408  = hdr_mem == 3'h7;
+  assign \$409  = hread_sel_d ? \r_data$196  : 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  assign \$410  = hdr_mem == 4'h8;
+  assign \$411  = hread_sel_pred ? \r_data$587  : 8'h00;
+  assign \$412  = hdr_mem == 4'h9;
+  assign \$413  = hread_sel_csr ? csr_q2 : 32'd0;
+  assign \$414  = hdr_mem == 4'ha;
+  assign \$415  = hread_sel_e ? \r_data$198  : 64'h0000000000000000;
+  assign \$416  = hread_prog | hread_wf;
+  assign \$417  = \$416  | hread_wt;
+  assign \$418  = \$417  | hread_af;
+  assign \$419  = \$418  | hread_ag;
+  assign \$420  = \$419  | hread_y;
+  assign \$421  = \$420  | hread_rg;
+  assign \$422  = \$421  | hread_d;
+  assign \$423  = \$422  | hread_pred;
+  assign \$424  = \$423  | hread_csr;
+  assign \$425  = \$424  | hread_e;
+  assign \$426  = | s_axis_tdata[55:32];
+  assign \$427  = | s_axis_tdata[55:32];
+  assign \$429  = 1'h0 + \$428 ;
+  assign \$431  = \$429  + \$430 ;
+  assign \$432  = haddr + 1'h1;
+  assign \$433  = hcount - 1'h1;
+  assign \$434  = hcount == 1'h1;
+  assign \$435  = haddr + 1'h1;
+  assign \$436  = hcount - 1'h1;
+  assign \$437  = out_cnt - 1'h1;
+  assign \$438  = m_axis_tvalid & m_axis_tready;
+  assign \$439  = \$438  & m_axis_tlast;
+  assign \$440  = fcnt == 3'h5;
+  assign \$441  = fcnt == 3'h6;
+  assign \$442  = fcnt == 3'h7;
+  assign \$443  = fcnt + 1'h1;
+  assign \$444  = fcnt == 3'h7;
+  assign \$445  = ! ibits[2:0];
+  assign \$446  = ~ mode;
+  assign \$447  = step_count + 1'h1;
+  assign \$448  = ibits[54:39] - 1'h1;
+  assign \$449  = ibits[54:39] - 2'h2;
+  assign \$450  = ibits[28:19] - 2'h2;
+  assign \$451  = ibits[38:29] - 1'h1;
+  assign \$452  = ibits[38:29] - 2'h2;
+  assign \$453  = ibits[54:39] == 1'h1;
+  assign \$454  = ibits[38:29] == 1'h1;
+  assign \$455  = ibits[28:19] == 1'h1;
+  assign \$456  = ibits[2:0] == 1'h1;
+  assign \$457  = ibits[2:0] == 2'h2;
+  assign \$458  = ibits[2:0] == 2'h3;
+  assign \$459  = ibits[2:0] == 3'h4;
+  assign \$460  = ibits[2:0] == 1'h1;
+  assign \$461  = ibits[2:0] == 2'h2;
+  assign \$462  = ibits[2:0] == 2'h3;
+  assign \$463  = ibits[2:0] == 3'h4;
+  assign \$464  = ibits[2:0] == 1'h1;
+  assign \$465  = ibits[2:0] == 2'h2;
+  assign \$466  = ibits[2:0] == 2'h3;
+  assign \$467  = ibits[2:0] == 3'h4;
+  assign \$468  = ibits[2:0] == 1'h1;
+  assign \$469  = ibits[2:0] == 2'h2;
+  assign \$470  = ibits[2:0] == 2'h3;
+  assign \$471  = ibits[2:0] == 3'h4;
+  assign \$472  = ibits[2:0] == 1'h1;
+  assign \$473  = ibits[2:0] == 2'h2;
+  assign \$474  = ibits[2:0] == 2'h3;
+  assign \$475  = ibits[2:0] == 3'h4;
+  assign \$476  = ibits[2:0] == 1'h1;
+  assign \$477  = ibits[2:0] == 2'h2;
+  assign \$478  = ibits[2:0] == 2'h3;
+  assign \$479  = ibits[2:0] == 3'h4;
+  assign \$480  = ibits[2:0] == 1'h1;
+  assign \$481  = ibits[2:0] == 2'h2;
+  assign \$482  = ibits[2:0] == 2'h3;
+  assign \$483  = ibits[2:0] == 3'h4;
+  assign \$484  = ibits[2:0] == 1'h1;
+  assign \$485  = ibits[2:0] == 2'h2;
+  assign \$486  = ibits[2:0] == 2'h3;
+  assign \$487  = ibits[2:0] == 3'h4;
+  assign \$488  = ibits[2:0] == 1'h1;
+  assign \$489  = ibits[2:0] == 2'h2;
+  assign \$490  = ibits[2:0] == 2'h3;
+  assign \$491  = ibits[2:0] == 3'h4;
+  assign \$492  = pc + 1'h1;
+  assign \$493  = ibase + 2'h3;
+  assign \$494  = cycle_count + 1'h1;
+  assign \$495  = ! pc;
+  assign \$496  = counting & \$495 ;
+  assign \$497  = ! pc;
+  assign \$498  = counting & \$497 ;
+  assign \$499  = phase_cycles0 + 1'h1;
+  assign \$500  = pc == 1'h1;
+  assign \$501  = counting & \$500 ;
+  assign \$502  = pc == 1'h1;
+  assign \$503  = counting & \$502 ;
+  assign \$504  = phase_cycles1 + 1'h1;
+  assign \$505  = pc == 2'h2;
+  assign \$506  = counting & \$505 ;
+  assign \$507  = pc == 2'h2;
+  assign \$508  = counting & \$507 ;
+  assign \$509  = phase_cycles2 + 1'h1;
+  assign \$510  = pc == 2'h3;
+  assign \$511  = counting & \$510 ;
+  assign \$512  = pc == 2'h3;
+  assign \$513  = counting & \$512 ;
+  assign \$514  = phase_cycles3 + 1'h1;
+  assign \$515  = pc == 3'h4;
+  assign \$516  = counting & \$515 ;
+  assign \$517  = pc == 3'h4;
+  assign \$518  = counting & \$517 ;
+  assign \$519  = phase_cycles4 + 1'h1;
+  assign \$520  = pc == 3'h5;
+  assign \$521  = counting & \$520 ;
+  assign \$522  = pc == 3'h5;
+  assign \$523  = counting & \$522 ;
+  assign \$524  = phase_cycles5 + 1'h1;
+  assign \$525  = pc == 3'h6;
+  assign \$526  = counting & \$525 ;
+  assign \$527  = pc == 3'h6;
+  assign \$528  = counting & \$527 ;
+  assign \$529  = phase_cycles6 + 1'h1;
+  assign \$530  = pc == 3'h7;
+  assign \$531  = counting & \$530 ;
+  assign \$532  = pc == 3'h7;
+  assign \$533  = counting & \$532 ;
+  assign \$534  = phase_cycles7 + 1'h1;
+  assign \$535  = pc == 4'h8;
+  assign \$536  = counting & \$535 ;
+  assign \$537  = pc == 4'h8;
+  assign \$538  = counting & \$537 ;
+  assign \$539  = phase_cycles8 + 1'h1;
+  assign \$540  = pc == 4'h9;
+  assign \$541  = counting & \$540 ;
+  assign \$542  = pc == 4'h9;
+  assign \$543  = counting & \$542 ;
+  assign \$544  = phase_cycles9 + 1'h1;
+  assign \$545  = pc == 4'ha;
+  assign \$546  = counting & \$545 ;
+  assign \$547  = pc == 4'ha;
+  assign \$548  = counting & \$547 ;
+  assign \$549  = phase_cycles10 + 1'h1;
+  assign \$550  = pc == 4'hb;
+  assign \$551  = counting & \$550 ;
+  assign \$552  = pc == 4'hb;
+  assign \$553  = counting & \$552 ;
+  assign \$554  = phase_cycles11 + 1'h1;
+  assign \$555  = pc == 4'hc;
+  assign \$556  = counting & \$555 ;
+  assign \$557  = pc == 4'hc;
+  assign \$558  = counting & \$557 ;
+  assign \$559  = phase_cycles12 + 1'h1;
+  assign \$560  = pc == 4'hd;
+  assign \$561  = counting & \$560 ;
+  assign \$562  = pc == 4'hd;
+  assign \$563  = counting & \$562 ;
+  assign \$564  = phase_cycles13 + 1'h1;
+  assign \$565  = pc == 4'he;
+  assign \$566  = counting & \$565 ;
+  assign \$567  = pc == 4'he;
+  assign \$568  = counting & \$567 ;
+  assign \$569  = phase_cycles14 + 1'h1;
+  assign \$570  = pc == 4'hf;
+  assign \$571  = counting & \$570 ;
+  assign \$572  = pc == 4'hf;
+  assign \$573  = counting & \$572 ;
+  assign \$574  = phase_cycles15 + 1'h1;
+  assign \$575  = pc == 5'h10;
+  assign \$576  = counting & \$575 ;
+  assign \$577  = pc == 5'h10;
+  assign \$578  = counting & \$577 ;
+  assign \$579  = phase_cycles16 + 1'h1;
+  assign \$580  = pc == 5'h11;
+  assign \$581  = counting & \$580 ;
+  assign \$582  = pc == 5'h11;
+  assign \$583  = counting & \$582 ;
+  assign \$584  = phase_cycles17 + 1'h1;
+  assign \$585  = pc == 5'h12;
+  assign \$586  = counting & \$585 ;
+  assign \$587  = pc == 5'h12;
+  assign \$588  = counting & \$587 ;
+  assign \$589  = phase_cycles18 + 1'h1;
+  assign \$590  = pc == 5'h13;
+  assign \$591  = counting & \$590 ;
+  assign \$592  = pc == 5'h13;
+  assign \$593  = counting & \$592 ;
+  assign \$594  = phase_cycles19 + 1'h1;
+  assign \$595  = pc == 5'h14;
+  assign \$596  = counting & \$595 ;
+  assign \$597  = pc == 5'h14;
+  assign \$598  = counting & \$597 ;
+  assign \$599  = phase_cycles20 + 1'h1;
+  assign \$600  = pc == 5'h15;
+  assign \$601  = counting & \$600 ;
+  assign \$602  = pc == 5'h15;
+  assign \$603  = counting & \$602 ;
+  assign \$604  = phase_cycles21 + 1'h1;
+  assign \$605  = pc == 5'h16;
+  assign \$606  = counting & \$605 ;
+  assign \$607  = pc == 5'h16;
+  assign \$608  = counting & \$607 ;
+  assign \$609  = phase_cycles22 + 1'h1;
+  assign \$610  = pc == 5'h17;
+  assign \$611  = counting & \$610 ;
+  assign \$612  = pc == 5'h17;
+  assign \$613  = counting & \$612 ;
+  assign \$614  = phase_cycles23 + 1'h1;
+  assign \$615  = pc == 5'h18;
+  assign \$616  = counting & \$615 ;
+  assign \$617  = pc == 5'h18;
+  assign \$618  = counting & \$617 ;
+  assign \$619  = phase_cycles24 + 1'h1;
+  assign \$620  = pc == 5'h19;
+  assign \$621  = counting & \$620 ;
+  assign \$622  = pc == 5'h19;
+  assign \$623  = counting & \$622 ;
+  assign \$624  = phase_cycles25 + 1'h1;
+  assign \$625  = pc == 5'h1a;
+  assign \$626  = counting & \$625 ;
+  assign \$627  = pc == 5'h1a;
+  assign \$628  = counting & \$627 ;
+  assign \$629  = phase_cycles26 + 1'h1;
+  assign \$630  = pc == 5'h1b;
+  assign \$631  = counting & \$630 ;
+  assign \$632  = pc == 5'h1b;
+  assign \$633  = counting & \$632 ;
+  assign \$634  = phase_cycles27 + 1'h1;
+  assign \$635  = pc == 5'h1c;
+  assign \$636  = counting & \$635 ;
+  assign \$637  = pc == 5'h1c;
+  assign \$638  = counting & \$637 ;
+  assign \$639  = phase_cycles28 + 1'h1;
+  assign \$640  = pc == 5'h1d;
+  assign \$641  = counting & \$640 ;
+  assign \$642  = pc == 5'h1d;
+  assign \$643  = counting & \$642 ;
+  assign \$644  = phase_cycles29 + 1'h1;
+  assign \$645  = pc == 5'h1e;
+  assign \$646  = counting & \$645 ;
+  assign \$647  = pc == 5'h1e;
+  assign \$648  = counting & \$647 ;
+  assign \$649  = phase_cycles30 + 1'h1;
+  assign \$650  = pc == 5'h1f;
+  assign \$651  = counting & \$650 ;
+  assign \$652  = pc == 5'h1f;
+  assign \$653  = counting & \$652 ;
+  assign \$654  = phase_cycles31 + 1'h1;
+  assign \$655  = issue & k_last;
+  assign \$656  = ~ since_ok;
+  assign \$657  = since_last + 1'h1;
+  assign \$658  = since_last == 4'he;
+  assign \$659  = ! klen_m1;
+  assign \$660  = ! nt_m1;
+  assign \$661  = mi + 1'h1;
+  assign \$662  = mi == mt_m2;
+  assign \$663  = nrow + ibits[86:71];
+  assign \$664  = nrow + ibits[86:71];
+  assign \$665  = ni + 1'h1;
+  assign \$666  = ni == nt_m2;
+  assign \$667  = wcol + ibits[118:103];
+  assign \$668  = wcol + ibits[118:103];
+  assign \$669  = ki + 1'h1;
+  assign \$670  = ki == klen_m2;
+  assign \$671  = naddr + 1'h1;
+  assign \$672  = waddr + 1'h1;
+  assign \$673  = \i__valid$206  & \i__ready$638 ;
+  assign \$674  = \i__valid$206  & \i__ready$638 ;
+  assign \$675  = mac_steps + 1'h1;
+  assign \$676  = \o__payload$160 [2:0] == 3'h7;
+  assign \$677  = \o__valid$514  & \$676 ;
+  assign \$678  = en == nt_m1;
+  assign \$679  = o_mrow + ibits[166:151];
+  assign \$680  = o_mrow + ibits[166:151];
+  assign \$681  = a_mrow + ibits[166:151];
+  assign \$682  = a_mrow + ibits[166:151];
+  assign \$683  = t_mrow + ibits[214:199];
+  assign \$684  = t_mrow + ibits[214:199];
+  assign \$685  = p_mrow + 4'h8;
+  assign \$686  = en + 1'h1;
+  assign \$687  = e_nlane + 4'h8;
+  assign \$688  = o_tile + ibits[150:135];
+  assign \$689  = a_tile + ibits[150:135];
+  assign \$690  = t_tile + 4'h8;
+  assign \$691  = p_mrow + \o__payload$160 [2:0];
+  assign \$692  = en == nt_m1;
+  assign \$693  = ! en;
+  assign \$694  = e_nlane + 1'h0;
+  assign \$695  = \$694  < ibits[230:215];
+  assign \$696  = e_nlane + 1'h1;
+  assign \$697  = \$696  < ibits[230:215];
+  assign \$698  = e_nlane + 2'h2;
+  assign \$699  = \$698  < ibits[230:215];
+  assign \$700  = e_nlane + 2'h3;
+  assign \$701  = \$700  < ibits[230:215];
+  assign \$702  = e_nlane + 3'h4;
+  assign \$703  = \$702  < ibits[230:215];
+  assign \$704  = e_nlane + 3'h5;
+  assign \$705  = \$704  < ibits[230:215];
+  assign \$706  = e_nlane + 3'h6;
+  assign \$707  = \$706  < ibits[230:215];
+  assign \$708  = e_nlane + 3'h7;
+  assign \$709  = \$708  < ibits[230:215];
+  assign \$710  = rows_done + 1'h1;
+  assign \$711  = | { \overflow$675 , \overflow$674 , \overflow$673 , \overflow$672 , \overflow$671 , \overflow$670 , \overflow$669 , overflow };
+  assign \$712  = | { \wrapped$683 , \wrapped$682 , \wrapped$681 , \wrapped$680 , \wrapped$679 , \wrapped$678 , \wrapped$677 , wrapped };
+  assign \$713  = ~ \i__ready$638 ;
+  assign \$714  = \i__valid$206  & \$713 ;
+  assign \$715  = flags | { 4'h0, \$714 , \$712 , \$711 , 1'h0 };
+  always @(posedge clk)
+    rows_a <= ibits[28:19];
+  always @(posedge clk)
+    rows_b <= ibits[38:29];
+  always @(posedge clk)
+    rows_p <= \$379 ;
+  always @(posedge clk)
+    drained <= \$716 ;
+  always @(posedge clk)
+    csr_addr <= \$717 ;
+  always @(posedge clk)
+    csr_addr_hi <= \$718 ;
+  always @(posedge clk)
+    csr_group0 <= \$719 ;
+  always @(posedge clk)
+    csr_group1 <= \$720 ;
+  always @(posedge clk)
+    csr_group2 <= \$721 ;
+  always @(posedge clk)
+    csr_group3 <= \$722 ;
+  always @(posedge clk)
+    csr_group4 <= \$723 ;
+  always @(posedge clk)
+    csr_q0 <= \$724 ;
+  always @(posedge clk)
+    csr_q1 <= \$725 ;
+  always @(posedge clk)
+    csr_q2 <= \$726 ;
+  always @(posedge clk)
+    hread_sel_prog <= \$727 ;
+  always @(posedge clk)
+    hread_prog <= { 128'h00000000000000000000000000000000, \$395  };
+  always @(posedge clk)
+    hread_sel_wf <= \$728 ;
+  always @(posedge clk)
+    hread_wf <= { 128'h00000000000000000000000000000000, \$397  };
+  always @(posedge clk)
+    hread_sel_wt <= \$729 ;
+  always @(posedge clk)
+    hread_wt <= { 128'h00000000000000000000000000000000, \$399  };
+  always @(posedge clk)
+    hread_sel_af <= \$730 ;
+  always @(posedge clk)
+    hread_af <= { 192'h000000000000000000000000000000000000000000000000, \$401  };
+  always @(posedge clk)
+    hread_sel_ag <= \$731 ;
+  always @(posedge clk)
+    hread_ag <= { 192'h000000000000000000000000000000000000000000000000, \$403  };
+  always @(posedge clk)
+    hread_sel_y <= \$732 ;
+  always @(posedge clk)
+    hread_y <= { 192'h000000000000000000000000000000000000000000000000, \$405  };
+  always @(posedge clk)
+    hread_sel_rg <= \$733 ;
+  always @(posedge clk)
+    hread_rg <= { 240'h000000000000000000000000000000000000000000000000000000000000, \$407  };
+  always @(posedge clk)
+    hread_sel_d <= \$734 ;
+  always @(posedge clk)
+    hread_d <= \$409 ;
+  always @(posedge clk)
+    hread_sel_pred <= \$735 ;
+  always @(posedge clk)
+    hread_pred <= { 248'h00000000000000000000000000000000000000000000000000000000000000, \$411  };
+  always @(posedge clk)
+    hread_sel_csr <= \$736 ;
+  always @(posedge clk)
+    hread_csr <= { 224'h00000000000000000000000000000000000000000000000000000000, \$413  };
+  always @(posedge clk)
+    hread_sel_e <= \$737 ;
+  always @(posedge clk)
+    hread_e <= { 192'h000000000000000000000000000000000000000000000000, \$415  };
+  always @(posedge clk)
+    hread_data <= \$738 ;
+  always @(posedge clk)
+    hdr_op <= \$739 ;
+  always @(posedge clk)
+    hdr_mem <= \$740 ;
+  always @(posedge clk)
+    haddr <= \$741 ;
+  always @(posedge clk)
+    hcount <= \$742 ;
+  always @(posedge clk)
+    done <= \$743 ;
+  always @(posedge clk)
+    host_writing <= \$744 ;
+  always @(posedge clk)
+    host_writing_ag <= \$745 ;
+  always @(posedge clk)
+    host_writing_rg <= \$746 ;
+  always @(posedge clk)
+    host_writing_e <= \$747 ;
+  always @(posedge clk)
+    host_writing_d <= \$748 ;
+  always @(posedge clk)
+    host_writing_wf <= \$749 ;
+  always @(posedge clk)
+    host_writing_pred <= \$750 ;
+  always @(posedge clk)
+    host_writing_af <= \$751 ;
+  always @(posedge clk)
+    host_writing_wt <= \$752 ;
+  always @(posedge clk)
+    ctl_state <= \$753 ;
+  always @(posedge clk)
+    out_cnt <= \$754 ;
+  always @(posedge clk)
+    rv0 <= \$755 ;
+  always @(posedge clk)
+    rv1 <= \$756 ;
+  always @(posedge clk)
+    rv2 <= \$757 ;
+  always @(posedge clk)
+    rv3 <= \$758 ;
+  always @(posedge clk)
+    rv4 <= \$759 ;
+  always @(posedge clk)
+    rv5 <= \$760 ;
+  always @(posedge clk)
+    rv6 <= \$761 ;
+  always @(posedge clk)
+    host_reading <= \$762 ;
+  always @(posedge clk)
+    pc <= \$763 ;
+  always @(posedge clk)
+    ibase <= \$764 ;
+  always @(posedge clk)
+    fcnt <= \$765 ;
+  always @(posedge clk)
+    mode <= \$766 ;
+  always @(posedge clk)
+    counting <= \$767 ;
+  always @(posedge clk)
+    counters_clear <= \$768 ;
+  always @(posedge clk)
+    step_count <= \$769 ;
+  always @(posedge clk)
+    ibits <= \$770 ;
+  always @(posedge clk)
+    issuing <= \$771 ;
+  always @(posedge clk)
+    mi <= \$772 ;
+  always @(posedge clk)
+    ni <= \$773 ;
+  always @(posedge clk)
+    ki <= \$774 ;
+  always @(posedge clk)
+    nrow <= \$775 ;
+  always @(posedge clk)
+    naddr <= \$776 ;
+  always @(posedge clk)
+    wcol <= \$777 ;
+  always @(posedge clk)
+    waddr <= \$778 ;
+  always @(posedge clk)
+    klen_m1 <= \$779 ;
+  always @(posedge clk)
+    klen_m2 <= \$780 ;
+  always @(posedge clk)
+    mt_m2 <= \$781 ;
+  always @(posedge clk)
+    nt_m1 <= \$782 ;
+  always @(posedge clk)
+    nt_m2 <= \$783 ;
+  always @(posedge clk)
+    k_first <= \$784 ;
+  always @(posedge clk)
+    k_last <= \$785 ;
+  always @(posedge clk)
+    n_last <= \$786 ;
+  always @(posedge clk)
+    m_last <= \$787 ;
+  always @(posedge clk)
+    en <= \$788 ;
+  always @(posedge clk)
+    e_nlane <= \$789 ;
+  always @(posedge clk)
+    rows_done <= \$790 ;
+  always @(posedge clk)
+    o_mrow <= \$791 ;
+  always @(posedge clk)
+    o_tile <= \$792 ;
+  always @(posedge clk)
+    a_mrow <= \$793 ;
+  always @(posedge clk)
+    a_tile <= \$794 ;
+  always @(posedge clk)
+    t_mrow <= \$795 ;
+  always @(posedge clk)
+    t_tile <= \$796 ;
+  always @(posedge clk)
+    p_mrow <= \$797 ;
+  always @(posedge clk)
+    ex_fwd_relu <= \$798 ;
+  always @(posedge clk)
+    ex_fwd_err <= \$799 ;
+  always @(posedge clk)
+    ex_backerr <= \$800 ;
+  always @(posedge clk)
+    ex_grad <= \$801 ;
+  always @(posedge clk)
+    ex_fwd_relu_lane0 <= \$802 ;
+  always @(posedge clk)
+    ex_fwd_err_lane0 <= \$803 ;
+  always @(posedge clk)
+    ex_backerr_lane0 <= \$804 ;
+  always @(posedge clk)
+    ex_grad_lane0 <= \$805 ;
+  always @(posedge clk)
+    ex_fwd_relu_lane1 <= \$806 ;
+  always @(posedge clk)
+    ex_fwd_err_lane1 <= \$807 ;
+  always @(posedge clk)
+    ex_backerr_lane1 <= \$808 ;
+  always @(posedge clk)
+    ex_grad_lane1 <= \$809 ;
+  always @(posedge clk)
+    ex_fwd_relu_lane2 <= \$810 ;
+  always @(posedge clk)
+    ex_fwd_err_lane2 <= \$811 ;
+  always @(posedge clk)
+    ex_backerr_lane2 <= \$812 ;
+  always @(posedge clk)
+    ex_grad_lane2 <= \$813 ;
+  always @(posedge clk)
+    ex_fwd_relu_lane3 <= \$814 ;
+  always @(posedge clk)
+    ex_fwd_err_lane3 <= \$815 ;
+  always @(posedge clk)
+    ex_backerr_lane3 <= \$816 ;
+  always @(posedge clk)
+    ex_grad_lane3 <= \$817 ;
+  always @(posedge clk)
+    ex_fwd_relu_lane4 <= \$818 ;
+  always @(posedge clk)
+    ex_fwd_err_lane4 <= \$819 ;
+  always @(posedge clk)
+    ex_backerr_lane4 <= \$820 ;
+  always @(posedge clk)
+    ex_grad_lane4 <= \$821 ;
+  always @(posedge clk)
+    ex_fwd_relu_lane5 <= \$822 ;
+  always @(posedge clk)
+    ex_fwd_err_lane5 <= \$823 ;
+  always @(posedge clk)
+    ex_backerr_lane5 <= \$824 ;
+  always @(posedge clk)
+    ex_grad_lane5 <= \$825 ;
+  always @(posedge clk)
+    ex_fwd_relu_lane6 <= \$826 ;
+  always @(posedge clk)
+    ex_fwd_err_lane6 <= \$827 ;
+  always @(posedge clk)
+    ex_backerr_lane6 <= \$828 ;
+  always @(posedge clk)
+    ex_grad_lane6 <= \$829 ;
+  always @(posedge clk)
+    ex_fwd_relu_lane7 <= \$830 ;
+  always @(posedge clk)
+    ex_fwd_err_lane7 <= \$831 ;
+  always @(posedge clk)
+    ex_backerr_lane7 <= \$832 ;
+  always @(posedge clk)
+    ex_grad_lane7 <= \$833 ;
+  always @(posedge clk)
+    st_data <= \$834 ;
+  always @(posedge clk)
+    st_valid <= \$835 ;
+  always @(posedge clk)
+    cycle_count <= \$836 ;
+  always @(posedge clk)
+    phase_cycles0 <= \$837 ;
+  always @(posedge clk)
+    phase_cycles1 <= \$838 ;
+  always @(posedge clk)
+    phase_cycles2 <= \$839 ;
+  always @(posedge clk)
+    phase_cycles3 <= \$840 ;
+  always @(posedge clk)
+    phase_cycles4 <= \$841 ;
+  always @(posedge clk)
+    phase_cycles5 <= \$842 ;
+  always @(posedge clk)
+    phase_cycles6 <= \$843 ;
+  always @(posedge clk)
+    phase_cycles7 <= \$844 ;
+  always @(posedge clk)
+    phase_cycles8 <= \$845 ;
+  always @(posedge clk)
+    phase_cycles9 <= \$846 ;
+  always @(posedge clk)
+    phase_cycles10 <= \$847 ;
+  always @(posedge clk)
+    phase_cycles11 <= \$848 ;
+  always @(posedge clk)
+    phase_cycles12 <= \$849 ;
+  always @(posedge clk)
+    phase_cycles13 <= \$850 ;
+  always @(posedge clk)
+    phase_cycles14 <= \$851 ;
+  always @(posedge clk)
+    phase_cycles15 <= \$852 ;
+  always @(posedge clk)
+    phase_cycles16 <= \$853 ;
+  always @(posedge clk)
+    phase_cycles17 <= \$854 ;
+  always @(posedge clk)
+    phase_cycles18 <= \$855 ;
+  always @(posedge clk)
+    phase_cycles19 <= \$856 ;
+  always @(posedge clk)
+    phase_cycles20 <= \$857 ;
+  always @(posedge clk)
+    phase_cycles21 <= \$858 ;
+  always @(posedge clk)
+    phase_cycles22 <= \$859 ;
+  always @(posedge clk)
+    phase_cycles23 <= \$860 ;
+  always @(posedge clk)
+    phase_cycles24 <= \$861 ;
+  always @(posedge clk)
+    phase_cycles25 <= \$862 ;
+  always @(posedge clk)
+    phase_cycles26 <= \$863 ;
+  always @(posedge clk)
+    phase_cycles27 <= \$864 ;
+  always @(posedge clk)
+    phase_cycles28 <= \$865 ;
+  always @(posedge clk)
+    phase_cycles29 <= \$866 ;
+  always @(posedge clk)
+    phase_cycles30 <= \$867 ;
+  always @(posedge clk)
+    phase_cycles31 <= \$868 ;
+  always @(posedge clk)
+    since_last <= \$869 ;
+  always @(posedge clk)
+    since_ok <= \$870 ;
+  always @(posedge clk)
+    s1_valid <= \$871 ;
+  always @(posedge clk)
+    s1_first <= \$872 ;
+  always @(posedge clk)
+    s1_last <= \$873 ;
+  always @(posedge clk)
+    s2_valid <= \$874 ;
+  always @(posedge clk)
+    s3_valid <= \$875 ;
+  always @(posedge clk)
+    s4_valid <= \$876 ;
+  always @(posedge clk)
+    \i__valid$206  <= \$877 ;
+  always @(posedge clk)
+    s2_first <= \$878 ;
+  always @(posedge clk)
+    s3_first <= \$879 ;
+  always @(posedge clk)
+    s4_first <= \$880 ;
+  always @(posedge clk)
+    s5_first <= \$881 ;
+  always @(posedge clk)
+    s2_last <= \$882 ;
+  always @(posedge clk)
+    s3_last <= \$883 ;
+  always @(posedge clk)
+    s4_last <= \$884 ;
+  always @(posedge clk)
+    s5_last <= \$885 ;
+  always @(posedge clk)
+    mac_steps <= \$886 ;
+  always @(posedge clk)
+    e_r1 <= \$887 ;
+  always @(posedge clk)
+    e_acc1 <= \$888 ;
+  always @(posedge clk)
+    e_r2 <= \$889 ;
+  always @(posedge clk)
+    e_acc2 <= \$890 ;
+  always @(posedge clk)
+    e_r3 <= \$891 ;
+  always @(posedge clk)
+    e_acc3 <= \$892 ;
+  always @(posedge clk)
+    e_r4 <= \$893 ;
+  always @(posedge clk)
+    e_acc4 <= \$894 ;
+  always @(posedge clk)
+    e_r5 <= \$895 ;
+  always @(posedge clk)
+    e_acc5_scaler <= \$896 ;
+  always @(posedge clk)
+    e_acc5_relub <= \$897 ;
+  always @(posedge clk)
+    e_acc5_sgd <= \$898 ;
+  always @(posedge clk)
+    sb1 <= \$899 ;
+  always @(posedge clk)
+    sb2 <= \$900 ;
+  always @(posedge clk)
+    sb3 <= \$901 ;
+  always @(posedge clk)
+    sb4 <= \$902 ;
+  always @(posedge clk)
+    sb5 <= \$903 ;
+  always @(posedge clk)
+    sb6 <= \$904 ;
+  always @(posedge clk)
+    sb7 <= \$905 ;
+  always @(posedge clk)
+    sb8 <= \$906 ;
+  always @(posedge clk)
+    sb9 <= \$907 ;
+  always @(posedge clk)
+    sb10 <= \$908 ;
+  always @(posedge clk)
+    sb11 <= \$909 ;
+  always @(posedge clk)
+    y1 <= \$910 ;
+  always @(posedge clk)
+    y2 <= \$911 ;
+  always @(posedge clk)
+    y3 <= \$912 ;
+  always @(posedge clk)
+    y4 <= \$913 ;
+  always @(posedge clk)
+    y5 <= \$914 ;
+  always @(posedge clk)
+    y6 <= \$915 ;
+  always @(posedge clk)
+    y7 <= \$916 ;
+  always @(posedge clk)
+    y8 <= \$917 ;
+  always @(posedge clk)
+    multiplier <= \$918 ;
+  always @(posedge clk)
+    shift <= \$919 ;
+  always @(posedge clk)
+    lr_multiplier <= \$920 ;
+  always @(posedge clk)
+    lr_shift <= \$921 ;
+  always @(posedge clk)
+    cfg_dc_mult_lane0 <= \$922 ;
+  always @(posedge clk)
+    cfg_dc_shift_lane0 <= \$923 ;
+  always @(posedge clk)
+    decay_enable <= \$924 ;
+  always @(posedge clk)
+    \multiplier$243  <= \$925 ;
+  always @(posedge clk)
+    \shift$245  <= \$926 ;
+  always @(posedge clk)
+    \lr_multiplier$251  <= \$927 ;
+  always @(posedge clk)
+    \lr_shift$253  <= \$928 ;
+  always @(posedge clk)
+    cfg_dc_mult_lane1 <= \$929 ;
+  always @(posedge clk)
+    cfg_dc_shift_lane1 <= \$930 ;
+  always @(posedge clk)
+    \decay_enable$259  <= \$931 ;
+  always @(posedge clk)
+    \multiplier$264  <= \$932 ;
+  always @(posedge clk)
+    \shift$266  <= \$933 ;
+  always @(posedge clk)
+    \lr_multiplier$272  <= \$934 ;
+  always @(posedge clk)
+    \lr_shift$274  <= \$935 ;
+  always @(posedge clk)
+    cfg_dc_mult_lane2 <= \$936 ;
+  always @(posedge clk)
+    cfg_dc_shift_lane2 <= \$937 ;
+  always @(posedge clk)
+    \decay_enable$280  <= \$938 ;
+  always @(posedge clk)
+    \multiplier$285  <= \$939 ;
+  always @(posedge clk)
+    \shift$287  <= \$940 ;
+  always @(posedge clk)
+    \lr_multiplier$293  <= \$941 ;
+  always @(posedge clk)
+    \lr_shift$295  <= \$942 ;
+  always @(posedge clk)
+    cfg_dc_mult_lane3 <= \$943 ;
+  always @(posedge clk)
+    cfg_dc_shift_lane3 <= \$944 ;
+  always @(posedge clk)
+    \decay_enable$301  <= \$945 ;
+  always @(posedge clk)
+    \multiplier$306  <= \$946 ;
+  always @(posedge clk)
+    \shift$308  <= \$947 ;
+  always @(posedge clk)
+    \lr_multiplier$314  <= \$948 ;
+  always @(posedge clk)
+    \lr_shift$316  <= \$949 ;
+  always @(posedge clk)
+    cfg_dc_mult_lane4 <= \$950 ;
+  always @(posedge clk)
+    cfg_dc_shift_lane4 <= \$951 ;
+  always @(posedge clk)
+    \decay_enable$322  <= \$952 ;
+  always @(posedge clk)
+    \multiplier$327  <= \$953 ;
+  always @(posedge clk)
+    \shift$329  <= \$954 ;
+  always @(posedge clk)
+    \lr_multiplier$335  <= \$955 ;
+  always @(posedge clk)
+    \lr_shift$337  <= \$956 ;
+  always @(posedge clk)
+    cfg_dc_mult_lane5 <= \$957 ;
+  always @(posedge clk)
+    cfg_dc_shift_lane5 <= \$958 ;
+  always @(posedge clk)
+    \decay_enable$343  <= \$959 ;
+  always @(posedge clk)
+    \multiplier$348  <= \$960 ;
+  always @(posedge clk)
+    \shift$350  <= \$961 ;
+  always @(posedge clk)
+    \lr_multiplier$356  <= \$962 ;
+  always @(posedge clk)
+    \lr_shift$358  <= \$963 ;
+  always @(posedge clk)
+    cfg_dc_mult_lane6 <= \$964 ;
+  always @(posedge clk)
+    cfg_dc_shift_lane6 <= \$965 ;
+  always @(posedge clk)
+    \decay_enable$364  <= \$966 ;
+  always @(posedge clk)
+    \multiplier$369  <= \$967 ;
+  always @(posedge clk)
+    \shift$371  <= \$968 ;
+  always @(posedge clk)
+    \lr_multiplier$377  <= \$969 ;
+  always @(posedge clk)
+    \lr_shift$379  <= \$970 ;
+  always @(posedge clk)
+    cfg_dc_mult_lane7 <= \$971 ;
+  always @(posedge clk)
+    cfg_dc_shift_lane7 <= \$972 ;
+  always @(posedge clk)
+    \decay_enable$385  <= \$973 ;
+  always @(posedge clk)
+    best_v7 <= \$974 ;
+  always @(posedge clk)
+    best_i7 <= \$975 ;
+  always @(posedge clk)
+    best_v0 <= \$976 ;
+  always @(posedge clk)
+    best_v1 <= \$977 ;
+  always @(posedge clk)
+    best_v2 <= \$978 ;
+  always @(posedge clk)
+    best_v3 <= \$979 ;
+  always @(posedge clk)
+    best_v4 <= \$980 ;
+  always @(posedge clk)
+    best_v5 <= \$981 ;
+  always @(posedge clk)
+    best_v6 <= \$982 ;
+  always @(posedge clk)
+    best_i0 <= \$983 ;
+  always @(posedge clk)
+    best_i1 <= \$984 ;
+  always @(posedge clk)
+    best_i2 <= \$985 ;
+  always @(posedge clk)
+    best_i3 <= \$986 ;
+  always @(posedge clk)
+    best_i4 <= \$987 ;
+  always @(posedge clk)
+    best_i5 <= \$988 ;
+  always @(posedge clk)
+    best_i6 <= \$989 ;
+  always @(posedge clk)
+    trace1_valid <= \$990 ;
+  always @(posedge clk)
+    trace1_tag <= \$991 ;
+  always @(posedge clk)
+    trace1_index <= \$992 ;
+  always @(posedge clk)
+    trace1_data <= \$993 ;
+  always @(posedge clk)
+    trace_valid <= \$994 ;
+  always @(posedge clk)
+    trace_tag <= \$995 ;
+  always @(posedge clk)
+    trace_index <= \$996 ;
+  always @(posedge clk)
+    trace_data <= \$997 ;
+  always @(posedge clk)
+    flags <= \$998 ;
   \nitro_engine.err  err (
     .clk(clk),
-    .i__payload(\i__payload$394 ),
-    .i__valid(\i__valid$393 ),
-    .o__payload(\o__payload$398 ),
+    .i__payload(\i__payload$389 ),
+    .i__valid(\i__valid$388 ),
+    .o__payload(\o__payload$393 ),
     .rst(rst)
   );
   \nitro_engine.mac  mac (
     .clear(clear),
     .clk(clk),
-    .i__payload(\i__payload$216 ),
-    .i__ready(\i__ready$611 ),
-    .i__valid(\i__valid$214 ),
-    .o__payload(\o__payload$172 ),
-    .o__valid(\o__valid$519 ),
+    .i__payload(\i__payload$208 ),
+    .i__ready(\i__ready$638 ),
+    .i__valid(\i__valid$206 ),
+    .o__payload(\o__payload$160 ),
+    .o__valid(\o__valid$514 ),
     .rst(rst)
   );
   \nitro_engine.mem_af  mem_af (
     .clk(clk),
-    .out(\r_data$114 ),
-    .r_addr(\r_addr$180 ),
+    .out(\r_data$211 ),
+    .r_addr(\r_addr$168 ),
+    .rst(rst),
+    .w_addr(\w_addr$134 ),
+    .w_data(\w_data$135 ),
+    .w_en(\w_en$133 )
+  );
+  \nitro_engine.mem_ag  mem_ag (
+    .clk(clk),
+    .out(\r_data$212 ),
+    .r_addr(\r_addr$170 ),
+    .rst(rst),
+    .w_addr(\w_addr$137 ),
+    .w_data(\w_data$138 ),
+    .w_en(\w_en$136 )
+  );
+  \nitro_engine.mem_d  mem_d (
+    .clk(clk),
+    .out(\r_data$196 ),
+    .r_addr(\r_addr$174 ),
     .rst(rst),
     .w_addr(\w_addr$146 ),
     .w_data(\w_data$147 ),
     .w_en(\w_en$145 )
   );
-  \nitro_engine.mem_ag  mem_ag (
+  \nitro_engine.mem_e  mem_e (
     .clk(clk),
-    .out(\r_data$115 ),
-    .r_addr(\r_addr$182 ),
+    .out(\r_data$198 ),
+    .r_addr(\r_addr$171 ),
+    .rst(rst),
+    .w_addr(\w_addr$152 ),
+    .w_data(\w_data$153 ),
+    .w_en(\w_en$151 )
+  );
+  \nitro_engine.mem_pred  mem_pred (
+    .clk(clk),
+    .out(\r_data$587 ),
+    .r_addr(\r_addr$175 ),
     .rst(rst),
     .w_addr(\w_addr$149 ),
     .w_data(\w_data$150 ),
     .w_en(\w_en$148 )
   );
-  \nitro_engine.mem_d  mem_d (
-    .clk(clk),
-    .out(\r_data$118 ),
-    .r_addr(\r_addr$186 ),
-    .rst(rst),
-    .w_addr(\w_addr$158 ),
-    .w_data(\w_data$159 ),
-    .w_en(\w_en$157 )
-  );
-  \nitro_engine.mem_e  mem_e (
-    .clk(clk),
-    .out(\r_data$121 ),
-    .r_addr(\r_addr$183 ),
-    .rst(rst),
-    .w_addr(\w_addr$164 ),
-    .w_data(\w_data$165 ),
-    .w_en(\w_en$163 )
-  );
-  \nitro_engine.mem_pred  mem_pred (
-    .clk(clk),
-    .out(\r_data$119 ),
-    .r_addr(\r_addr$187 ),
-    .rst(rst),
-    .w_addr(\w_addr$161 ),
-    .w_data(\w_data$162 ),
-    .w_en(\w_en$160 )
-  );
   \nitro_engine.mem_prog  mem_prog (
     .clk(clk),
-    .out(\r_data$111 ),
+    .out(\r_data$569 ),
     .r_addr(r_addr),
     .rst(rst),
     .w_addr(w_addr),
-    .w_data(\w_data$138 ),
-    .w_en(\w_en$135 )
+    .w_data(\w_data$126 ),
+    .w_en(\w_en$123 )
   );
   \nitro_engine.mem_rg  mem_rg (
     .clk(clk),
-    .out(\r_data$117 ),
-    .r_addr(\r_addr$185 ),
-    .rst(rst),
-    .w_addr(\w_addr$155 ),
-    .w_data(\w_data$156 ),
-    .w_en(\w_en$154 )
-  );
-  \nitro_engine.mem_wf  mem_wf (
-    .clk(clk),
-    .out(\r_data$112 ),
-    .r_addr(\r_addr$176 ),
-    .rst(rst),
-    .w_addr(\w_addr$140 ),
-    .w_data(\w_data$141 ),
-    .w_en(\w_en$139 )
-  );
-  \nitro_engine.mem_wt  mem_wt (
-    .clk(clk),
-    .out(\r_data$113 ),
-    .r_addr(\r_addr$179 ),
+    .out(\r_data$226 ),
+    .r_addr(\r_addr$173 ),
     .rst(rst),
     .w_addr(\w_addr$143 ),
     .w_data(\w_data$144 ),
     .w_en(\w_en$142 )
   );
+  \nitro_engine.mem_wf  mem_wf (
+    .clk(clk),
+    .out(\r_data$178 ),
+    .r_addr(\r_addr$164 ),
+    .rst(rst),
+    .w_addr(\w_addr$128 ),
+    .w_data(\w_data$129 ),
+    .w_en(\w_en$127 )
+  );
+  \nitro_engine.mem_wt  mem_wt (
+    .clk(clk),
+    .out(\r_data$188 ),
+    .r_addr(\r_addr$167 ),
+    .rst(rst),
+    .w_addr(\w_addr$131 ),
+    .w_data(\w_data$132 ),
+    .w_en(\w_en$130 )
+  );
   \nitro_engine.mem_y  mem_y (
     .clk(clk),
-    .out(\r_data$116 ),
-    .r_addr(\r_addr$184 ),
+    .out(\r_data$580 ),
+    .r_addr(\r_addr$172 ),
     .rst(rst),
-    .w_addr(\w_addr$152 ),
-    .w_data(\w_data$153 ),
-    .w_en(\w_en$151 )
+    .w_addr(\w_addr$140 ),
+    .w_data(\w_data$141 ),
+    .w_en(\w_en$139 )
   );
   \nitro_engine.relu0  relu0 (
     .clk(clk),
     .en(o__ready),
     .i__payload(i__payload),
     .i__valid(i__valid),
-    .o__payload(\o__payload$406 ),
+    .o__payload(\o__payload$401 ),
     .rst(rst)
   );
   \nitro_engine.relu1  relu1 (
@@ -3446,7 +3626,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$31 ),
     .i__payload(\i__payload$29 ),
     .i__valid(\i__valid$33 ),
-    .o__payload(\o__payload$407 ),
+    .o__payload(\o__payload$402 ),
     .rst(rst)
   );
   \nitro_engine.relu2  relu2 (
@@ -3454,7 +3634,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$40 ),
     .i__payload(\i__payload$38 ),
     .i__valid(\i__valid$42 ),
-    .o__payload(\o__payload$408 ),
+    .o__payload(\o__payload$403 ),
     .rst(rst)
   );
   \nitro_engine.relu3  relu3 (
@@ -3462,7 +3642,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$49 ),
     .i__payload(\i__payload$47 ),
     .i__valid(\i__valid$51 ),
-    .o__payload(\o__payload$409 ),
+    .o__payload(\o__payload$404 ),
     .rst(rst)
   );
   \nitro_engine.relu4  relu4 (
@@ -3470,7 +3650,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$58 ),
     .i__payload(\i__payload$56 ),
     .i__valid(\i__valid$60 ),
-    .o__payload(\o__payload$410 ),
+    .o__payload(\o__payload$405 ),
     .rst(rst)
   );
   \nitro_engine.relu5  relu5 (
@@ -3478,7 +3658,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$67 ),
     .i__payload(\i__payload$65 ),
     .i__valid(\i__valid$69 ),
-    .o__payload(\o__payload$411 ),
+    .o__payload(\o__payload$406 ),
     .rst(rst)
   );
   \nitro_engine.relu6  relu6 (
@@ -3486,7 +3666,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$76 ),
     .i__payload(\i__payload$74 ),
     .i__valid(\i__valid$78 ),
-    .o__payload(\o__payload$412 ),
+    .o__payload(\o__payload$407 ),
     .rst(rst)
   );
   \nitro_engine.relu7  relu7 (
@@ -3494,63 +3674,63 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$85 ),
     .i__payload(\i__payload$83 ),
     .i__valid(\i__valid$87 ),
-    .o__payload(\o__payload$413 ),
+    .o__payload(\o__payload$408 ),
     .rst(rst)
   );
   \nitro_engine.relub0  relub0 (
     .clk(clk),
-    .i__payload(\i__payload$230 ),
-    .i__valid(\i__valid$229 ),
-    .o__payload(\o__payload$417 ),
+    .i__payload(\i__payload$224 ),
+    .i__valid(\i__valid$223 ),
+    .o__payload(\o__payload$412 ),
     .rst(rst)
   );
   \nitro_engine.relub1  relub1 (
     .clk(clk),
-    .i__payload(\i__payload$253 ),
-    .i__valid(\i__valid$252 ),
-    .o__payload(\o__payload$418 ),
+    .i__payload(\i__payload$248 ),
+    .i__valid(\i__valid$247 ),
+    .o__payload(\o__payload$413 ),
     .rst(rst)
   );
   \nitro_engine.relub2  relub2 (
     .clk(clk),
-    .i__payload(\i__payload$274 ),
-    .i__valid(\i__valid$273 ),
-    .o__payload(\o__payload$419 ),
+    .i__payload(\i__payload$269 ),
+    .i__valid(\i__valid$268 ),
+    .o__payload(\o__payload$414 ),
     .rst(rst)
   );
   \nitro_engine.relub3  relub3 (
     .clk(clk),
-    .i__payload(\i__payload$295 ),
-    .i__valid(\i__valid$294 ),
-    .o__payload(\o__payload$420 ),
+    .i__payload(\i__payload$290 ),
+    .i__valid(\i__valid$289 ),
+    .o__payload(\o__payload$415 ),
     .rst(rst)
   );
   \nitro_engine.relub4  relub4 (
     .clk(clk),
-    .i__payload(\i__payload$316 ),
-    .i__valid(\i__valid$315 ),
-    .o__payload(\o__payload$421 ),
+    .i__payload(\i__payload$311 ),
+    .i__valid(\i__valid$310 ),
+    .o__payload(\o__payload$416 ),
     .rst(rst)
   );
   \nitro_engine.relub5  relub5 (
     .clk(clk),
-    .i__payload(\i__payload$337 ),
-    .i__valid(\i__valid$336 ),
-    .o__payload(\o__payload$422 ),
+    .i__payload(\i__payload$332 ),
+    .i__valid(\i__valid$331 ),
+    .o__payload(\o__payload$417 ),
     .rst(rst)
   );
   \nitro_engine.relub6  relub6 (
     .clk(clk),
-    .i__payload(\i__payload$358 ),
-    .i__valid(\i__valid$357 ),
-    .o__payload(\o__payload$423 ),
+    .i__payload(\i__payload$353 ),
+    .i__valid(\i__valid$352 ),
+    .o__payload(\o__payload$418 ),
     .rst(rst)
   );
   \nitro_engine.relub7  relub7 (
     .clk(clk),
-    .i__payload(\i__payload$379 ),
-    .i__valid(\i__valid$378 ),
-    .o__payload(\o__payload$424 ),
+    .i__payload(\i__payload$374 ),
+    .i__valid(\i__valid$373 ),
+    .o__payload(\o__payload$419 ),
     .rst(rst)
   );
   \nitro_engine.rfifo  rfifo (
@@ -3566,7 +3746,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   \nitro_engine.scaler0  scaler0 (
     .clk(clk),
     .i__payload(e_acc5_scaler[31:0]),
-    .i__valid(\i__valid$219 ),
+    .i__valid(\i__valid$213 ),
     .multiplier(multiplier),
     .o__payload(i__payload),
     .o__ready(o__ready),
@@ -3577,79 +3757,79 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   \nitro_engine.scaler1  scaler1 (
     .clk(clk),
     .i__payload(e_acc5_scaler[63:32]),
-    .i__valid(\i__valid$246 ),
-    .multiplier(\multiplier$248 ),
+    .i__valid(\i__valid$241 ),
+    .multiplier(\multiplier$243 ),
     .o__payload(\i__payload$29 ),
     .o__ready(\o__ready$31 ),
     .o__valid(\i__valid$33 ),
     .rst(rst),
-    .shift(\shift$250 )
+    .shift(\shift$245 )
   );
   \nitro_engine.scaler2  scaler2 (
     .clk(clk),
     .i__payload(e_acc5_scaler[95:64]),
-    .i__valid(\i__valid$267 ),
-    .multiplier(\multiplier$269 ),
+    .i__valid(\i__valid$262 ),
+    .multiplier(\multiplier$264 ),
     .o__payload(\i__payload$38 ),
     .o__ready(\o__ready$40 ),
     .o__valid(\i__valid$42 ),
     .rst(rst),
-    .shift(\shift$271 )
+    .shift(\shift$266 )
   );
   \nitro_engine.scaler3  scaler3 (
     .clk(clk),
     .i__payload(e_acc5_scaler[127:96]),
-    .i__valid(\i__valid$288 ),
-    .multiplier(\multiplier$290 ),
+    .i__valid(\i__valid$283 ),
+    .multiplier(\multiplier$285 ),
     .o__payload(\i__payload$47 ),
     .o__ready(\o__ready$49 ),
     .o__valid(\i__valid$51 ),
     .rst(rst),
-    .shift(\shift$292 )
+    .shift(\shift$287 )
   );
   \nitro_engine.scaler4  scaler4 (
     .clk(clk),
     .i__payload(e_acc5_scaler[159:128]),
-    .i__valid(\i__valid$309 ),
-    .multiplier(\multiplier$311 ),
+    .i__valid(\i__valid$304 ),
+    .multiplier(\multiplier$306 ),
     .o__payload(\i__payload$56 ),
     .o__ready(\o__ready$58 ),
     .o__valid(\i__valid$60 ),
     .rst(rst),
-    .shift(\shift$313 )
+    .shift(\shift$308 )
   );
   \nitro_engine.scaler5  scaler5 (
     .clk(clk),
     .i__payload(e_acc5_scaler[191:160]),
-    .i__valid(\i__valid$330 ),
-    .multiplier(\multiplier$332 ),
+    .i__valid(\i__valid$325 ),
+    .multiplier(\multiplier$327 ),
     .o__payload(\i__payload$65 ),
     .o__ready(\o__ready$67 ),
     .o__valid(\i__valid$69 ),
     .rst(rst),
-    .shift(\shift$334 )
+    .shift(\shift$329 )
   );
   \nitro_engine.scaler6  scaler6 (
     .clk(clk),
     .i__payload(e_acc5_scaler[223:192]),
-    .i__valid(\i__valid$351 ),
-    .multiplier(\multiplier$353 ),
+    .i__valid(\i__valid$346 ),
+    .multiplier(\multiplier$348 ),
     .o__payload(\i__payload$74 ),
     .o__ready(\o__ready$76 ),
     .o__valid(\i__valid$78 ),
     .rst(rst),
-    .shift(\shift$355 )
+    .shift(\shift$350 )
   );
   \nitro_engine.scaler7  scaler7 (
     .clk(clk),
     .i__payload(e_acc5_scaler[255:224]),
-    .i__valid(\i__valid$372 ),
-    .multiplier(\multiplier$374 ),
+    .i__valid(\i__valid$367 ),
+    .multiplier(\multiplier$369 ),
     .o__payload(\i__payload$83 ),
     .o__ready(\o__ready$85 ),
     .o__valid(\i__valid$87 ),
     .rst(rst),
-    .shift(\shift$376 )
+    .shift(\shift$371 )
   );
   \nitro_engine.sgd0  sgd0 (
     .clear(clear),
@@ -3657,11 +3837,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .decay_enable(decay_enable),
     .decay_multiplier(cfg_dc_mult_lane0[15:0]),
     .decay_shift(cfg_dc_shift_lane0[4:0]),
-    .i__payload(\i__payload$233 ),
-    .i__valid(\i__valid$232 ),
+    .i__payload(\i__payload$228 ),
+    .i__valid(\i__valid$227 ),
     .lr_multiplier(lr_multiplier),
     .lr_shift(lr_shift),
-    .o__payload(\o__payload$426 ),
+    .o__payload(\o__payload$421 ),
     .overflow(overflow),
     .rst(rst),
     .wrapped(wrapped)
@@ -3669,251 +3849,269 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   \nitro_engine.sgd1  sgd1 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$264 ),
+    .decay_enable(\decay_enable$259 ),
     .decay_multiplier(cfg_dc_mult_lane1[15:0]),
     .decay_shift(cfg_dc_shift_lane1[4:0]),
-    .i__payload(\i__payload$255 ),
-    .i__valid(\i__valid$254 ),
-    .lr_multiplier(\lr_multiplier$256 ),
-    .lr_shift(\lr_shift$258 ),
-    .o__payload(\o__payload$427 ),
-    .overflow(\overflow$642 ),
+    .i__payload(\i__payload$250 ),
+    .i__valid(\i__valid$249 ),
+    .lr_multiplier(\lr_multiplier$251 ),
+    .lr_shift(\lr_shift$253 ),
+    .o__payload(\o__payload$422 ),
+    .overflow(\overflow$669 ),
     .rst(rst),
-    .wrapped(\wrapped$650 )
+    .wrapped(\wrapped$677 )
   );
   \nitro_engine.sgd2  sgd2 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$285 ),
+    .decay_enable(\decay_enable$280 ),
     .decay_multiplier(cfg_dc_mult_lane2[15:0]),
     .decay_shift(cfg_dc_shift_lane2[4:0]),
-    .i__payload(\i__payload$276 ),
-    .i__valid(\i__valid$275 ),
-    .lr_multiplier(\lr_multiplier$277 ),
-    .lr_shift(\lr_shift$279 ),
-    .o__payload(\o__payload$428 ),
-    .overflow(\overflow$643 ),
+    .i__payload(\i__payload$271 ),
+    .i__valid(\i__valid$270 ),
+    .lr_multiplier(\lr_multiplier$272 ),
+    .lr_shift(\lr_shift$274 ),
+    .o__payload(\o__payload$423 ),
+    .overflow(\overflow$670 ),
     .rst(rst),
-    .wrapped(\wrapped$651 )
+    .wrapped(\wrapped$678 )
   );
   \nitro_engine.sgd3  sgd3 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$306 ),
+    .decay_enable(\decay_enable$301 ),
     .decay_multiplier(cfg_dc_mult_lane3[15:0]),
     .decay_shift(cfg_dc_shift_lane3[4:0]),
-    .i__payload(\i__payload$297 ),
-    .i__valid(\i__valid$296 ),
-    .lr_multiplier(\lr_multiplier$298 ),
-    .lr_shift(\lr_shift$300 ),
-    .o__payload(\o__payload$429 ),
-    .overflow(\overflow$644 ),
+    .i__payload(\i__payload$292 ),
+    .i__valid(\i__valid$291 ),
+    .lr_multiplier(\lr_multiplier$293 ),
+    .lr_shift(\lr_shift$295 ),
+    .o__payload(\o__payload$424 ),
+    .overflow(\overflow$671 ),
     .rst(rst),
-    .wrapped(\wrapped$652 )
+    .wrapped(\wrapped$679 )
   );
   \nitro_engine.sgd4  sgd4 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$327 ),
+    .decay_enable(\decay_enable$322 ),
     .decay_multiplier(cfg_dc_mult_lane4[15:0]),
     .decay_shift(cfg_dc_shift_lane4[4:0]),
-    .i__payload(\i__payload$318 ),
-    .i__valid(\i__valid$317 ),
-    .lr_multiplier(\lr_multiplier$319 ),
-    .lr_shift(\lr_shift$321 ),
-    .o__payload(\o__payload$430 ),
-    .overflow(\overflow$645 ),
+    .i__payload(\i__payload$313 ),
+    .i__valid(\i__valid$312 ),
+    .lr_multiplier(\lr_multiplier$314 ),
+    .lr_shift(\lr_shift$316 ),
+    .o__payload(\o__payload$425 ),
+    .overflow(\overflow$672 ),
     .rst(rst),
-    .wrapped(\wrapped$653 )
+    .wrapped(\wrapped$680 )
   );
   \nitro_engine.sgd5  sgd5 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$348 ),
+    .decay_enable(\decay_enable$343 ),
     .decay_multiplier(cfg_dc_mult_lane5[15:0]),
     .decay_shift(cfg_dc_shift_lane5[4:0]),
-    .i__payload(\i__payload$339 ),
-    .i__valid(\i__valid$338 ),
-    .lr_multiplier(\lr_multiplier$340 ),
-    .lr_shift(\lr_shift$342 ),
-    .o__payload(\o__payload$431 ),
-    .overflow(\overflow$646 ),
+    .i__payload(\i__payload$334 ),
+    .i__valid(\i__valid$333 ),
+    .lr_multiplier(\lr_multiplier$335 ),
+    .lr_shift(\lr_shift$337 ),
+    .o__payload(\o__payload$426 ),
+    .overflow(\overflow$673 ),
     .rst(rst),
-    .wrapped(\wrapped$654 )
+    .wrapped(\wrapped$681 )
   );
   \nitro_engine.sgd6  sgd6 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$369 ),
+    .decay_enable(\decay_enable$364 ),
     .decay_multiplier(cfg_dc_mult_lane6[15:0]),
     .decay_shift(cfg_dc_shift_lane6[4:0]),
-    .i__payload(\i__payload$360 ),
-    .i__valid(\i__valid$359 ),
-    .lr_multiplier(\lr_multiplier$361 ),
-    .lr_shift(\lr_shift$363 ),
-    .o__payload(\o__payload$432 ),
-    .overflow(\overflow$647 ),
+    .i__payload(\i__payload$355 ),
+    .i__valid(\i__valid$354 ),
+    .lr_multiplier(\lr_multiplier$356 ),
+    .lr_shift(\lr_shift$358 ),
+    .o__payload(\o__payload$427 ),
+    .overflow(\overflow$674 ),
     .rst(rst),
-    .wrapped(\wrapped$655 )
+    .wrapped(\wrapped$682 )
   );
   \nitro_engine.sgd7  sgd7 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$390 ),
+    .decay_enable(\decay_enable$385 ),
     .decay_multiplier(cfg_dc_mult_lane7[15:0]),
     .decay_shift(cfg_dc_shift_lane7[4:0]),
-    .i__payload(\i__payload$381 ),
-    .i__valid(\i__valid$380 ),
-    .lr_multiplier(\lr_multiplier$382 ),
-    .lr_shift(\lr_shift$384 ),
-    .o__payload(\o__payload$433 ),
-    .overflow(\overflow$648 ),
+    .i__payload(\i__payload$376 ),
+    .i__valid(\i__valid$375 ),
+    .lr_multiplier(\lr_multiplier$377 ),
+    .lr_shift(\lr_shift$379 ),
+    .o__payload(\o__payload$428 ),
+    .overflow(\overflow$675 ),
     .rst(rst),
-    .wrapped(\wrapped$656 )
+    .wrapped(\wrapped$683 )
   );
   \nitro_engine.xp_act  xp_act (
-    .active(col_valid),
-    .busy(\busy$506 ),
+    .busy(\busy$501 ),
     .clk(clk),
     .col_addr(col_addr),
     .col_data(col_data),
+    .col_valid(col_valid),
     .\row_base$9 (row_base),
-    .\row_data$7 (\row_data$464 ),
+    .\row_data$7 (\row_data$459 ),
     .\row_index$5 (row_index),
     .\row_valid$3 (row_valid),
     .rst(rst)
   );
   \nitro_engine.xp_w  xp_w (
-    .active(\col_valid$503 ),
-    .busy(\busy$507 ),
+    .busy(\busy$502 ),
     .clk(clk),
-    .col_addr(\col_addr$504 ),
-    .col_data(\col_data$438 ),
-    .\port$10058$0 (\o__payload$431 ),
-    .\port$10359$0 (\o__payload$432 ),
-    .\port$10660$0 (\o__payload$433 ),
-    .\port$8553$0 (\o__payload$426 ),
-    .\port$8854$0 (\o__payload$427 ),
-    .\port$9155$0 (\o__payload$428 ),
-    .\port$9456$0 (\o__payload$429 ),
-    .\port$9757$0 (\o__payload$430 ),
-    .\row_base$9 (\row_base$500 ),
-    .\row_index$5 (\row_index$499 ),
-    .\row_valid$3 (\row_valid$491 ),
+    .col_addr(\col_addr$499 ),
+    .col_data(\col_data$433 ),
+    .col_valid(\col_valid$498 ),
+    .\port$10252$0 (\o__payload$426 ),
+    .\port$10553$0 (\o__payload$427 ),
+    .\port$10854$0 (\o__payload$428 ),
+    .\port$8747$0 (\o__payload$421 ),
+    .\port$9048$0 (\o__payload$422 ),
+    .\port$9349$0 (\o__payload$423 ),
+    .\port$9650$0 (\o__payload$424 ),
+    .\port$9951$0 (\o__payload$425 ),
+    .\row_base$9 (\row_base$495 ),
+    .\row_index$5 (\row_index$494 ),
+    .\row_valid$3 (\row_valid$486 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$388  = 32'd0;
-    casez (haddr[5:0])
-      6'h00:
+    (* full_case = 32'd1 *)
+    casez (csr_addr[2:0])
+      3'h0:
           \$388  = phase_cycles0;
-      6'h01:
+      3'h1:
           \$388  = phase_cycles1;
-      6'h02:
+      3'h2:
           \$388  = phase_cycles2;
-      6'h03:
+      3'h3:
           \$388  = phase_cycles3;
-      6'h04:
+      3'h4:
           \$388  = phase_cycles4;
-      6'h05:
+      3'h5:
           \$388  = phase_cycles5;
-      6'h06:
+      3'h6:
           \$388  = phase_cycles6;
-      6'h07:
+      3'h7:
           \$388  = phase_cycles7;
-      6'h08:
-          \$388  = phase_cycles8;
-      6'h09:
-          \$388  = phase_cycles9;
-      6'h0a:
-          \$388  = phase_cycles10;
-      6'h0b:
-          \$388  = phase_cycles11;
-      6'h0c:
-          \$388  = phase_cycles12;
-      6'h0d:
-          \$388  = phase_cycles13;
-      6'h0e:
-          \$388  = phase_cycles14;
-      6'h0f:
-          \$388  = phase_cycles15;
-      6'h10:
-          \$388  = phase_cycles16;
-      6'h11:
-          \$388  = phase_cycles17;
-      6'h12:
-          \$388  = phase_cycles18;
-      6'h13:
-          \$388  = phase_cycles19;
-      6'h14:
-          \$388  = phase_cycles20;
-      6'h15:
-          \$388  = phase_cycles21;
-      6'h16:
-          \$388  = phase_cycles22;
-      6'h17:
-          \$388  = phase_cycles23;
-      6'h18:
-          \$388  = phase_cycles24;
-      6'h19:
-          \$388  = phase_cycles25;
-      6'h1a:
-          \$388  = phase_cycles26;
-      6'h1b:
-          \$388  = phase_cycles27;
-      6'h1c:
-          \$388  = phase_cycles28;
-      6'h1d:
-          \$388  = phase_cycles29;
-      6'h1e:
-          \$388  = phase_cycles30;
-      6'h1f:
-          \$388  = phase_cycles31;
-      6'h20:
-          \$388  = cycle_count;
-      6'h21:
-          \$388  = step_count;
-      6'h22:
-          \$388  = { 24'h000000, flags };
-      6'h23:
-          \$388  = mac_steps;
-      6'h24:
-          \$388  = { 31'h00000000, mode };
-      6'h25:
-          \$388  = 32'd0;
-      6'h26:
-          \$388  = 32'd0;
-      6'h27:
-          \$388  = 32'd0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    hread_mux = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    casez (hdr_mem)
-      4'h0:
-          hread_mux = { 128'h00000000000000000000000000000000, \r_data$111  };
-      4'h1:
-          hread_mux = { 128'h00000000000000000000000000000000, \r_data$112  };
-      4'h2:
-          hread_mux = { 128'h00000000000000000000000000000000, \r_data$113  };
-      4'h3:
-          hread_mux = { 192'h000000000000000000000000000000000000000000000000, \r_data$114  };
-      4'h4:
-          hread_mux = { 192'h000000000000000000000000000000000000000000000000, \r_data$115  };
-      4'h5:
-          hread_mux = { 192'h000000000000000000000000000000000000000000000000, \r_data$116  };
-      4'h6:
-          hread_mux = { 240'h000000000000000000000000000000000000000000000000000000000000, \r_data$117  };
-      4'h7:
-          hread_mux = \r_data$118 ;
-      4'h8:
-          hread_mux = { 248'h00000000000000000000000000000000000000000000000000000000000000, \r_data$119  };
-      4'h9:
-          hread_mux = { 224'h00000000000000000000000000000000000000000000000000000000, csr_q4 };
-      4'ha:
-          hread_mux = { 192'h000000000000000000000000000000000000000000000000, \r_data$121  };
+    (* full_case = 32'd1 *)
+    casez (csr_addr[2:0])
+      3'h0:
+          \$389  = phase_cycles8;
+      3'h1:
+          \$389  = phase_cycles9;
+      3'h2:
+          \$389  = phase_cycles10;
+      3'h3:
+          \$389  = phase_cycles11;
+      3'h4:
+          \$389  = phase_cycles12;
+      3'h5:
+          \$389  = phase_cycles13;
+      3'h6:
+          \$389  = phase_cycles14;
+      3'h7:
+          \$389  = phase_cycles15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (csr_addr[2:0])
+      3'h0:
+          \$390  = phase_cycles16;
+      3'h1:
+          \$390  = phase_cycles17;
+      3'h2:
+          \$390  = phase_cycles18;
+      3'h3:
+          \$390  = phase_cycles19;
+      3'h4:
+          \$390  = phase_cycles20;
+      3'h5:
+          \$390  = phase_cycles21;
+      3'h6:
+          \$390  = phase_cycles22;
+      3'h7:
+          \$390  = phase_cycles23;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (csr_addr[2:0])
+      3'h0:
+          \$391  = phase_cycles24;
+      3'h1:
+          \$391  = phase_cycles25;
+      3'h2:
+          \$391  = phase_cycles26;
+      3'h3:
+          \$391  = phase_cycles27;
+      3'h4:
+          \$391  = phase_cycles28;
+      3'h5:
+          \$391  = phase_cycles29;
+      3'h6:
+          \$391  = phase_cycles30;
+      3'h7:
+          \$391  = phase_cycles31;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (csr_addr[2:0])
+      3'h0:
+          \$392  = cycle_count;
+      3'h1:
+          \$392  = step_count;
+      3'h2:
+          \$392  = { 24'h000000, flags };
+      3'h3:
+          \$392  = mac_steps;
+      3'h4:
+          \$392  = { 31'h00000000, mode };
+      3'h5:
+          \$392  = 32'd0;
+      3'h6:
+          \$392  = 32'd0;
+      3'h7:
+          \$392  = 32'd0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (csr_addr_hi)
+      3'h0:
+          \$393  = csr_group0;
+      3'h1:
+          \$393  = csr_group1;
+      3'h2:
+          \$393  = csr_group2;
+      3'h3:
+          \$393  = csr_group3;
+      3'h4:
+          \$393  = csr_group4;
+      3'h5:
+          \$393  = 32'd0;
+      3'h6:
+          \$393  = 32'd0;
+      3'h7:
+          \$393  = 32'd0;
     endcase
   end
   always @* begin
@@ -3966,7 +4164,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h1:
           /* empty */;
       3'h2:
-          w_en = rv5;
+          w_en = rv6;
     endcase
   end
   always @* begin
@@ -4000,11 +4198,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$135  = 1'h0;
+    \w_en$123  = 1'h0;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
-            \w_en$135  = 1'h1;
+            \w_en$123  = 1'h1;
       endcase
     end
   end
@@ -4020,13 +4218,179 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$138  = 128'h00000000000000000000000000000000;
+    \w_data$126  = 128'h00000000000000000000000000000000;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
-            \w_data$138  = s_axis_tdata[127:0];
+            \w_data$126  = s_axis_tdata[127:0];
       endcase
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_en$127  = 1'h0;
+    if (\$10 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            \w_en$127  = 1'h1;
+      endcase
+    end
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+    end else if (ex_backerr) begin
+    end else if (ex_grad) begin
+      \w_en$127  = sb10[0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_addr$128  = 9'h000;
+    if (\$10 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            \w_addr$128  = haddr[8:0];
+      endcase
+    end
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+    end else if (ex_backerr) begin
+    end else if (ex_grad) begin
+      \w_addr$128  = sb10[9:1];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_data$129  = \$74 [127:0];
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_en$130  = 1'h0;
+    if (\$10 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            \w_en$130  = 1'h1;
+      endcase
+    end
+    if (\col_valid$498 ) begin
+      \w_en$130  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_addr$131  = 7'h00;
+    if (\$10 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            \w_addr$131  = haddr[6:0];
+      endcase
+    end
+    if (\col_valid$498 ) begin
+      \w_addr$131  = \col_addr$499 [6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_data$132  = \$77 [127:0];
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_en$133  = 1'h0;
+    if (\$10 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            \w_en$133  = 1'h1;
+      endcase
+    end
+    if (col_valid) begin
+      \w_en$133  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_addr$134  = 10'h000;
+    if (\$10 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            \w_addr$134  = haddr[9:0];
+      endcase
+    end
+    if (col_valid) begin
+      \w_addr$134  = col_addr[9:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_data$135  = \$76 [63:0];
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_en$136  = 1'h0;
+    if (\$10 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            \w_en$136  = 1'h1;
+      endcase
+    end
+    if (ex_fwd_relu) begin
+      \w_en$136  = sb10[0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_addr$137  = 10'h000;
+    if (\$10 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            \w_addr$137  = haddr[9:0];
+      endcase
+    end
+    if (ex_fwd_relu) begin
+      \w_addr$137  = sb10[10:1];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \w_data$138  = \$62 [63:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -4036,37 +4400,57 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h0:
             /* empty */;
         4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
             \w_en$139  = 1'h1;
       endcase
-    end
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-    end else if (ex_backerr) begin
-    end else if (ex_grad) begin
-      \w_en$139  = sb10[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$140  = 9'h000;
+    \w_addr$140  = 7'h00;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
         4'h1:
-            \w_addr$140  = haddr[8:0];
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            \w_addr$140  = haddr[6:0];
       endcase
-    end
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-    end else if (ex_backerr) begin
-    end else if (ex_grad) begin
-      \w_addr$140  = sb10[9:1];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$141  = \$74 [127:0];
+    \w_data$141  = 64'h0000000000000000;
+    if (\$10 ) begin
+      casez (hdr_mem)
+        4'h0:
+            /* empty */;
+        4'h1:
+            /* empty */;
+        4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            \w_data$141  = s_axis_tdata[63:0];
+      endcase
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -4078,16 +4462,24 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h1:
             /* empty */;
         4'h2:
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            /* empty */;
+        4'h6:
             \w_en$142  = 1'h1;
       endcase
     end
-    if (\col_valid$503 ) begin
-      \w_en$142  = 1'h1;
+    if (ex_fwd_relu) begin
+      \w_en$142  = sb10[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$143  = 7'h00;
+    \w_addr$143  = 9'h000;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
@@ -4095,16 +4487,24 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h1:
             /* empty */;
         4'h2:
-            \w_addr$143  = haddr[6:0];
+            /* empty */;
+        4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            /* empty */;
+        4'h6:
+            \w_addr$143  = haddr[8:0];
       endcase
     end
-    if (\col_valid$503 ) begin
-      \w_addr$143  = \col_addr$504 [6:0];
+    if (ex_fwd_relu) begin
+      \w_addr$143  = sb10[25:17];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$144  = \$77 [127:0];
+    \w_data$144  = \$63 [15:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -4118,16 +4518,26 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h2:
             /* empty */;
         4'h3:
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            /* empty */;
+        4'h6:
+            /* empty */;
+        4'h7:
             \w_en$145  = 1'h1;
       endcase
     end
-    if (col_valid) begin
-      \w_en$145  = 1'h1;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+    end else if (ex_backerr) begin
+      \w_en$145  = sb2[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$146  = 10'h000;
+    \w_addr$146  = 8'h00;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
@@ -4137,16 +4547,26 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h2:
             /* empty */;
         4'h3:
-            \w_addr$146  = haddr[9:0];
+            /* empty */;
+        4'h4:
+            /* empty */;
+        4'h5:
+            /* empty */;
+        4'h6:
+            /* empty */;
+        4'h7:
+            \w_addr$146  = haddr[7:0];
       endcase
     end
-    if (col_valid) begin
-      \w_addr$146  = col_addr[9:0];
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+    end else if (ex_backerr) begin
+      \w_addr$146  = sb2[8:1];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$147  = \$76 [63:0];
+    \w_data$147  = \$73 ;
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -4162,16 +4582,25 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h3:
             /* empty */;
         4'h4:
+            /* empty */;
+        4'h5:
+            /* empty */;
+        4'h6:
+            /* empty */;
+        4'h7:
+            /* empty */;
+        4'h8:
             \w_en$148  = 1'h1;
       endcase
     end
     if (ex_fwd_relu) begin
-      \w_en$148  = sb10[0];
+    end else if (ex_fwd_err) begin
+      \w_en$148  = \$366 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$149  = 10'h000;
+    \w_addr$149  = 6'h00;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
@@ -4183,16 +4612,25 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h3:
             /* empty */;
         4'h4:
-            \w_addr$149  = haddr[9:0];
+            /* empty */;
+        4'h5:
+            /* empty */;
+        4'h6:
+            /* empty */;
+        4'h7:
+            /* empty */;
+        4'h8:
+            \w_addr$149  = haddr[5:0];
       endcase
     end
     if (ex_fwd_relu) begin
-      \w_addr$149  = sb10[10:1];
+    end else if (ex_fwd_err) begin
+      \w_addr$149  = sb11[41:36];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$150  = \$62 [63:0];
+    \w_data$150  = \$75 [7:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -4210,8 +4648,20 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h4:
             /* empty */;
         4'h5:
+            /* empty */;
+        4'h6:
+            /* empty */;
+        4'h7:
+            /* empty */;
+        4'h8:
+            /* empty */;
+        4'ha:
             \w_en$151  = 1'h1;
       endcase
+    end
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      \w_en$151  = sb11[0];
     end
   end
   always @* begin
@@ -4230,357 +4680,105 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h4:
             /* empty */;
         4'h5:
+            /* empty */;
+        4'h6:
+            /* empty */;
+        4'h7:
+            /* empty */;
+        4'h8:
+            /* empty */;
+        4'ha:
             \w_addr$152  = haddr[6:0];
       endcase
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$153  = 64'h0000000000000000;
-    if (\$10 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            /* empty */;
-        4'h5:
-            \w_data$153  = s_axis_tdata[63:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$154  = 1'h0;
-    if (\$10 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            /* empty */;
-        4'h5:
-            /* empty */;
-        4'h6:
-            \w_en$154  = 1'h1;
-      endcase
-    end
-    if (ex_fwd_relu) begin
-      \w_en$154  = sb10[0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$155  = 9'h000;
-    if (\$10 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            /* empty */;
-        4'h5:
-            /* empty */;
-        4'h6:
-            \w_addr$155  = haddr[8:0];
-      endcase
-    end
-    if (ex_fwd_relu) begin
-      \w_addr$155  = sb10[25:17];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$156  = \$63 [15:0];
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$157  = 1'h0;
-    if (\$10 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            /* empty */;
-        4'h5:
-            /* empty */;
-        4'h6:
-            /* empty */;
-        4'h7:
-            \w_en$157  = 1'h1;
-      endcase
-    end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-    end else if (ex_backerr) begin
-      \w_en$157  = sb2[0];
+      \w_addr$152  = sb11[7:1];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$158  = 8'h00;
-    if (\$10 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            /* empty */;
-        4'h5:
-            /* empty */;
-        4'h6:
-            /* empty */;
-        4'h7:
-            \w_addr$158  = haddr[7:0];
-      endcase
-    end
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-    end else if (ex_backerr) begin
-      \w_addr$158  = sb2[8:1];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$159  = \$73 ;
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$160  = 1'h0;
-    if (\$10 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            /* empty */;
-        4'h5:
-            /* empty */;
-        4'h6:
-            /* empty */;
-        4'h7:
-            /* empty */;
-        4'h8:
-            \w_en$160  = 1'h1;
-      endcase
-    end
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      \w_en$160  = \$366 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$161  = 6'h00;
-    if (\$10 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            /* empty */;
-        4'h5:
-            /* empty */;
-        4'h6:
-            /* empty */;
-        4'h7:
-            /* empty */;
-        4'h8:
-            \w_addr$161  = haddr[5:0];
-      endcase
-    end
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      \w_addr$161  = sb11[41:36];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$162  = \$75 [7:0];
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$163  = 1'h0;
-    if (\$10 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            /* empty */;
-        4'h5:
-            /* empty */;
-        4'h6:
-            /* empty */;
-        4'h7:
-            /* empty */;
-        4'h8:
-            /* empty */;
-        4'ha:
-            \w_en$163  = 1'h1;
-      endcase
-    end
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      \w_en$163  = sb11[0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$164  = 7'h00;
-    if (\$10 ) begin
-      casez (hdr_mem)
-        4'h0:
-            /* empty */;
-        4'h1:
-            /* empty */;
-        4'h2:
-            /* empty */;
-        4'h3:
-            /* empty */;
-        4'h4:
-            /* empty */;
-        4'h5:
-            /* empty */;
-        4'h6:
-            /* empty */;
-        4'h7:
-            /* empty */;
-        4'h8:
-            /* empty */;
-        4'ha:
-            \w_addr$164  = haddr[6:0];
-      endcase
-    end
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      \w_addr$164  = sb11[7:1];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$165  = \$72 [63:0];
+    \w_data$153  = \$72 [63:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$176  = haddr[8:0];
+      \r_addr$164  = haddr[8:0];
     end else begin
-      \r_addr$176  = \$15 [8:0];
+      \r_addr$164  = \$15 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$179  = haddr[6:0];
+      \r_addr$167  = haddr[6:0];
     end else begin
-      \r_addr$179  = waddr[6:0];
+      \r_addr$167  = waddr[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$180  = haddr[9:0];
+      \r_addr$168  = haddr[9:0];
     end else begin
-      \r_addr$180  = naddr[9:0];
+      \r_addr$168  = naddr[9:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$182  = haddr[9:0];
+      \r_addr$170  = haddr[9:0];
     end else begin
-      \r_addr$182  = naddr[9:0];
+      \r_addr$170  = naddr[9:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$183  = haddr[6:0];
+      \r_addr$171  = haddr[6:0];
     end else begin
-      \r_addr$183  = waddr[6:0];
+      \r_addr$171  = waddr[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$184  = haddr[6:0];
+      \r_addr$172  = haddr[6:0];
     end else begin
-      \r_addr$184  = \$14 [6:0];
+      \r_addr$172  = \$14 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$185  = haddr[8:0];
+      \r_addr$173  = haddr[8:0];
     end else begin
-      \r_addr$185  = \$14 [8:0];
+      \r_addr$173  = \$14 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$186  = haddr[7:0];
+      \r_addr$174  = haddr[7:0];
     end else begin
-      \r_addr$186  = waddr[7:0];
+      \r_addr$174  = waddr[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$187  = haddr[5:0];
+      \r_addr$175  = haddr[5:0];
     end else begin
-      \r_addr$187  = 6'h00;
+      \r_addr$175  = 6'h00;
     end
   end
   always @* begin
@@ -4588,7 +4786,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf0 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf0 = { \r_data$112 [15], \r_data$112 [15], \r_data$112 [15], \r_data$112 [15], \r_data$112 [15], \r_data$112 [15], \r_data$112 [15], \r_data$112 [15], \r_data$112 [15], \r_data$112 [15], \r_data$112 [15], \r_data$112 [15], \r_data$112 [15], \r_data$112 [15], \r_data$112 [15], \r_data$112 [15], \r_data$112 [15:0] };
+          wide_wf0 = { \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15:0] };
     endcase
   end
   always @* begin
@@ -4596,7 +4794,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf1 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf1 = { \r_data$112 [31], \r_data$112 [31], \r_data$112 [31], \r_data$112 [31], \r_data$112 [31], \r_data$112 [31], \r_data$112 [31], \r_data$112 [31], \r_data$112 [31], \r_data$112 [31], \r_data$112 [31], \r_data$112 [31], \r_data$112 [31], \r_data$112 [31], \r_data$112 [31], \r_data$112 [31], \r_data$112 [31:16] };
+          wide_wf1 = { \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31:16] };
     endcase
   end
   always @* begin
@@ -4604,7 +4802,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf2 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf2 = { \r_data$112 [47], \r_data$112 [47], \r_data$112 [47], \r_data$112 [47], \r_data$112 [47], \r_data$112 [47], \r_data$112 [47], \r_data$112 [47], \r_data$112 [47], \r_data$112 [47], \r_data$112 [47], \r_data$112 [47], \r_data$112 [47], \r_data$112 [47], \r_data$112 [47], \r_data$112 [47], \r_data$112 [47:32] };
+          wide_wf2 = { \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47:32] };
     endcase
   end
   always @* begin
@@ -4612,7 +4810,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf3 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf3 = { \r_data$112 [63], \r_data$112 [63], \r_data$112 [63], \r_data$112 [63], \r_data$112 [63], \r_data$112 [63], \r_data$112 [63], \r_data$112 [63], \r_data$112 [63], \r_data$112 [63], \r_data$112 [63], \r_data$112 [63], \r_data$112 [63], \r_data$112 [63], \r_data$112 [63], \r_data$112 [63], \r_data$112 [63:48] };
+          wide_wf3 = { \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63:48] };
     endcase
   end
   always @* begin
@@ -4620,7 +4818,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf4 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf4 = { \r_data$112 [79], \r_data$112 [79], \r_data$112 [79], \r_data$112 [79], \r_data$112 [79], \r_data$112 [79], \r_data$112 [79], \r_data$112 [79], \r_data$112 [79], \r_data$112 [79], \r_data$112 [79], \r_data$112 [79], \r_data$112 [79], \r_data$112 [79], \r_data$112 [79], \r_data$112 [79], \r_data$112 [79:64] };
+          wide_wf4 = { \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79:64] };
     endcase
   end
   always @* begin
@@ -4628,7 +4826,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf5 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf5 = { \r_data$112 [95], \r_data$112 [95], \r_data$112 [95], \r_data$112 [95], \r_data$112 [95], \r_data$112 [95], \r_data$112 [95], \r_data$112 [95], \r_data$112 [95], \r_data$112 [95], \r_data$112 [95], \r_data$112 [95], \r_data$112 [95], \r_data$112 [95], \r_data$112 [95], \r_data$112 [95], \r_data$112 [95:80] };
+          wide_wf5 = { \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95:80] };
     endcase
   end
   always @* begin
@@ -4636,7 +4834,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf6 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf6 = { \r_data$112 [111], \r_data$112 [111], \r_data$112 [111], \r_data$112 [111], \r_data$112 [111], \r_data$112 [111], \r_data$112 [111], \r_data$112 [111], \r_data$112 [111], \r_data$112 [111], \r_data$112 [111], \r_data$112 [111], \r_data$112 [111], \r_data$112 [111], \r_data$112 [111], \r_data$112 [111], \r_data$112 [111:96] };
+          wide_wf6 = { \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111:96] };
     endcase
   end
   always @* begin
@@ -4644,7 +4842,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf7 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf7 = { \r_data$112 [127], \r_data$112 [127], \r_data$112 [127], \r_data$112 [127], \r_data$112 [127], \r_data$112 [127], \r_data$112 [127], \r_data$112 [127], \r_data$112 [127], \r_data$112 [127], \r_data$112 [127], \r_data$112 [127], \r_data$112 [127], \r_data$112 [127], \r_data$112 [127], \r_data$112 [127], \r_data$112 [127:112] };
+          wide_wf7 = { \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127:112] };
     endcase
   end
   always @* begin
@@ -4656,7 +4854,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h1:
           wide_data = { wide_wt7, wide_wt6, wide_wt5, wide_wt4, wide_wt3, wide_wt2, wide_wt1, wide_wt0 };
       2'h2:
-          wide_data = \r_data$118 ;
+          wide_data = \r_data$196 ;
       2'h3:
           wide_data = { wide_e7, wide_e6, wide_e5, wide_e4, wide_e3, wide_e2, wide_e1, wide_e0 };
     endcase
@@ -4668,7 +4866,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt0 = { \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15], \r_data$113 [15:0] };
+          wide_wt0 = { \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15:0] };
     endcase
   end
   always @* begin
@@ -4678,7 +4876,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt1 = { \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31], \r_data$113 [31:16] };
+          wide_wt1 = { \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31:16] };
     endcase
   end
   always @* begin
@@ -4688,7 +4886,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt2 = { \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47], \r_data$113 [47:32] };
+          wide_wt2 = { \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47:32] };
     endcase
   end
   always @* begin
@@ -4698,7 +4896,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt3 = { \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63], \r_data$113 [63:48] };
+          wide_wt3 = { \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63:48] };
     endcase
   end
   always @* begin
@@ -4708,7 +4906,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt4 = { \r_data$113 [79], \r_data$113 [79], \r_data$113 [79], \r_data$113 [79], \r_data$113 [79], \r_data$113 [79], \r_data$113 [79], \r_data$113 [79], \r_data$113 [79], \r_data$113 [79], \r_data$113 [79], \r_data$113 [79], \r_data$113 [79], \r_data$113 [79], \r_data$113 [79], \r_data$113 [79], \r_data$113 [79:64] };
+          wide_wt4 = { \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79:64] };
     endcase
   end
   always @* begin
@@ -4718,7 +4916,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt5 = { \r_data$113 [95], \r_data$113 [95], \r_data$113 [95], \r_data$113 [95], \r_data$113 [95], \r_data$113 [95], \r_data$113 [95], \r_data$113 [95], \r_data$113 [95], \r_data$113 [95], \r_data$113 [95], \r_data$113 [95], \r_data$113 [95], \r_data$113 [95], \r_data$113 [95], \r_data$113 [95], \r_data$113 [95:80] };
+          wide_wt5 = { \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95:80] };
     endcase
   end
   always @* begin
@@ -4728,7 +4926,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt6 = { \r_data$113 [111], \r_data$113 [111], \r_data$113 [111], \r_data$113 [111], \r_data$113 [111], \r_data$113 [111], \r_data$113 [111], \r_data$113 [111], \r_data$113 [111], \r_data$113 [111], \r_data$113 [111], \r_data$113 [111], \r_data$113 [111], \r_data$113 [111], \r_data$113 [111], \r_data$113 [111], \r_data$113 [111:96] };
+          wide_wt6 = { \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111:96] };
     endcase
   end
   always @* begin
@@ -4738,7 +4936,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt7 = { \r_data$113 [127], \r_data$113 [127], \r_data$113 [127], \r_data$113 [127], \r_data$113 [127], \r_data$113 [127], \r_data$113 [127], \r_data$113 [127], \r_data$113 [127], \r_data$113 [127], \r_data$113 [127], \r_data$113 [127], \r_data$113 [127], \r_data$113 [127], \r_data$113 [127], \r_data$113 [127], \r_data$113 [127:112] };
+          wide_wt7 = { \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127:112] };
     endcase
   end
   always @* begin
@@ -4753,7 +4951,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e0 = { \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7], \r_data$121 [7:0] };
+          wide_e0 = { \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7:0] };
     endcase
   end
   always @* begin
@@ -4768,7 +4966,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e1 = { \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15], \r_data$121 [15:8] };
+          wide_e1 = { \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15:8] };
     endcase
   end
   always @* begin
@@ -4783,7 +4981,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e2 = { \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23], \r_data$121 [23:16] };
+          wide_e2 = { \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23:16] };
     endcase
   end
   always @* begin
@@ -4798,7 +4996,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e3 = { \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31], \r_data$121 [31:24] };
+          wide_e3 = { \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31:24] };
     endcase
   end
   always @* begin
@@ -4813,7 +5011,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e4 = { \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39], \r_data$121 [39:32] };
+          wide_e4 = { \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39:32] };
     endcase
   end
   always @* begin
@@ -4828,7 +5026,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e5 = { \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47], \r_data$121 [47:40] };
+          wide_e5 = { \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47:40] };
     endcase
   end
   always @* begin
@@ -4843,7 +5041,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e6 = { \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55], \r_data$121 [55:48] };
+          wide_e6 = { \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55:48] };
     endcase
   end
   always @* begin
@@ -4858,7 +5056,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e7 = { \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63], \r_data$121 [63:56] };
+          wide_e7 = { \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63:56] };
     endcase
   end
   always @* begin
@@ -4872,12 +5070,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_valid$491  = 1'h0;
+    \row_valid$486  = 1'h0;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      \row_valid$491  = \$367 ;
+      \row_valid$486  = \$367 ;
     end
   end
   always @* begin
@@ -4939,27 +5137,27 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_index$499  = 3'h0;
+    \row_index$494  = 3'h0;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      \row_index$499  = sb10[35:33];
+      \row_index$494  = sb10[35:33];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_base$500  = 16'h0000;
+    \row_base$495  = 16'h0000;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      \row_base$500  = sb10[69:54];
+      \row_base$495  = sb10[69:54];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$679  = \$387 ;
+    \$716  = \$387 ;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -4971,133 +5169,245 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$408 ) begin
+          if (\$445 ) begin
           end else begin
-            \$679  = 1'h0;
+            \$716  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$679  = 1'h0;
+      \$716  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$680  = hread_mux;
+    \$717  = haddr[5:0];
     if (rst) begin
-      \$680  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$717  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$681  = \$388 ;
+    \$718  = csr_addr[5:3];
     if (rst) begin
-      \$681  = 32'd0;
+      \$718  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$682  = csr_q0;
+    \$719  = \$388 ;
     if (rst) begin
-      \$682  = 32'd0;
+      \$719  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$683  = csr_q1;
+    \$720  = \$389 ;
     if (rst) begin
-      \$683  = 32'd0;
+      \$720  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$684  = csr_q2;
+    \$721  = \$390 ;
     if (rst) begin
-      \$684  = 32'd0;
+      \$721  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$685  = csr_q3;
+    \$722  = \$391 ;
     if (rst) begin
-      \$685  = 32'd0;
+      \$722  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$686  = hdr_op;
+    \$723  = \$392 ;
+    if (rst) begin
+      \$723  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$724  = \$393 ;
+    if (rst) begin
+      \$724  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$725  = csr_q0;
+    if (rst) begin
+      \$725  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$726  = csr_q1;
+    if (rst) begin
+      \$726  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$727  = \$394 ;
+    if (rst) begin
+      \$727  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$728  = \$396 ;
+    if (rst) begin
+      \$728  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$729  = \$398 ;
+    if (rst) begin
+      \$729  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$730  = \$400 ;
+    if (rst) begin
+      \$730  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$731  = \$402 ;
+    if (rst) begin
+      \$731  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$732  = \$404 ;
+    if (rst) begin
+      \$732  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$733  = \$406 ;
+    if (rst) begin
+      \$733  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$734  = \$408 ;
+    if (rst) begin
+      \$734  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$735  = \$410 ;
+    if (rst) begin
+      \$735  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$736  = \$412 ;
+    if (rst) begin
+      \$736  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$737  = \$414 ;
+    if (rst) begin
+      \$737  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$738  = \$425 ;
+    if (rst) begin
+      \$738  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$739  = hdr_op;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            \$686  = s_axis_tdata[3:0];
+            \$739  = s_axis_tdata[3:0];
           end
     endcase
     if (rst) begin
-      \$686  = 4'h0;
+      \$739  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$687  = hdr_mem;
+    \$740  = hdr_mem;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            \$687  = s_axis_tdata[7:4];
+            \$740  = s_axis_tdata[7:4];
           end
     endcase
     if (rst) begin
-      \$687  = 4'h0;
+      \$740  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$688  = haddr;
+    \$741  = haddr;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            \$688  = s_axis_tdata[31:8];
+            \$741  = s_axis_tdata[31:8];
           end
       3'h1:
           if (s_axis_tvalid) begin
-            \$688  = \$395 [23:0];
+            \$741  = \$432 [23:0];
           end
       3'h2:
           if (take) begin
-            \$688  = \$398 [23:0];
+            \$741  = \$435 [23:0];
           end
     endcase
     if (rst) begin
-      \$688  = 24'h000000;
+      \$741  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$689  = hcount;
+    \$742  = hcount;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            \$689  = s_axis_tdata[55:32];
+            \$742  = s_axis_tdata[55:32];
           end
       3'h1:
           if (s_axis_tvalid) begin
-            \$689  = \$396 [23:0];
+            \$742  = \$433 [23:0];
           end
       3'h2:
           if (take) begin
-            \$689  = \$399 [23:0];
+            \$742  = \$436 [23:0];
           end
     endcase
     if (rst) begin
-      \$689  = 24'h000000;
+      \$742  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$690  = done;
+    \$743  = done;
     (* full_case = 32'd1 *)
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            \$690  = 1'h0;
+            \$743  = 1'h0;
           end
       3'h1:
           /* empty */;
@@ -5113,288 +5423,288 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h7:
           if (m_axis_tready) begin
-            \$690  = 1'h1;
+            \$743  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$690  = 1'h0;
+      \$743  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$691  = host_writing;
+    \$744  = host_writing;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  if (\$389 ) begin
-                    \$691  = 1'h1;
+                  if (\$426 ) begin
+                    \$744  = 1'h1;
                   end
             endcase
           end
       3'h1:
           if (s_axis_tvalid) begin
-            if (\$397 ) begin
-              \$691  = 1'h0;
+            if (\$434 ) begin
+              \$744  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$691  = 1'h0;
+      \$744  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = host_writing_ag;
+    \$745  = host_writing_ag;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  if (\$389 ) begin
-                    \$692  = 1'h1;
+                  if (\$426 ) begin
+                    \$745  = 1'h1;
                   end
             endcase
           end
       3'h1:
           if (s_axis_tvalid) begin
-            if (\$397 ) begin
-              \$692  = 1'h0;
+            if (\$434 ) begin
+              \$745  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$692  = 1'h0;
+      \$745  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = host_writing_rg;
+    \$746  = host_writing_rg;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  if (\$389 ) begin
-                    \$693  = 1'h1;
+                  if (\$426 ) begin
+                    \$746  = 1'h1;
                   end
             endcase
           end
       3'h1:
           if (s_axis_tvalid) begin
-            if (\$397 ) begin
-              \$693  = 1'h0;
+            if (\$434 ) begin
+              \$746  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$693  = 1'h0;
+      \$746  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$694  = host_writing_e;
+    \$747  = host_writing_e;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  if (\$389 ) begin
-                    \$694  = 1'h1;
+                  if (\$426 ) begin
+                    \$747  = 1'h1;
                   end
             endcase
           end
       3'h1:
           if (s_axis_tvalid) begin
-            if (\$397 ) begin
-              \$694  = 1'h0;
+            if (\$434 ) begin
+              \$747  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$694  = 1'h0;
+      \$747  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = host_writing_d;
+    \$748  = host_writing_d;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  if (\$389 ) begin
-                    \$695  = 1'h1;
+                  if (\$426 ) begin
+                    \$748  = 1'h1;
                   end
             endcase
           end
       3'h1:
           if (s_axis_tvalid) begin
-            if (\$397 ) begin
-              \$695  = 1'h0;
+            if (\$434 ) begin
+              \$748  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$695  = 1'h0;
+      \$748  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = host_writing_wf;
+    \$749  = host_writing_wf;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  if (\$389 ) begin
-                    \$696  = 1'h1;
+                  if (\$426 ) begin
+                    \$749  = 1'h1;
                   end
             endcase
           end
       3'h1:
           if (s_axis_tvalid) begin
-            if (\$397 ) begin
-              \$696  = 1'h0;
+            if (\$434 ) begin
+              \$749  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$696  = 1'h0;
+      \$749  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = host_writing_pred;
+    \$750  = host_writing_pred;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  if (\$389 ) begin
-                    \$697  = 1'h1;
+                  if (\$426 ) begin
+                    \$750  = 1'h1;
                   end
             endcase
           end
       3'h1:
           if (s_axis_tvalid) begin
-            if (\$397 ) begin
-              \$697  = 1'h0;
+            if (\$434 ) begin
+              \$750  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$697  = 1'h0;
+      \$750  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = host_writing_af;
+    \$751  = host_writing_af;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  if (\$389 ) begin
-                    \$698  = 1'h1;
+                  if (\$426 ) begin
+                    \$751  = 1'h1;
                   end
             endcase
           end
       3'h1:
           if (s_axis_tvalid) begin
-            if (\$397 ) begin
-              \$698  = 1'h0;
+            if (\$434 ) begin
+              \$751  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$698  = 1'h0;
+      \$751  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = host_writing_wt;
+    \$752  = host_writing_wt;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  if (\$389 ) begin
-                    \$699  = 1'h1;
+                  if (\$426 ) begin
+                    \$752  = 1'h1;
                   end
             endcase
           end
       3'h1:
           if (s_axis_tvalid) begin
-            if (\$397 ) begin
-              \$699  = 1'h0;
+            if (\$434 ) begin
+              \$752  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$699  = 1'h0;
+      \$752  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = ctl_state;
+    \$753  = ctl_state;
     (* full_case = 32'd1 *)
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  if (\$389 ) begin
-                    \$700  = 3'h1;
+                  if (\$426 ) begin
+                    \$753  = 3'h1;
                   end
               4'h2:
-                  if (\$390 ) begin
-                    \$700  = 3'h2;
+                  if (\$427 ) begin
+                    \$753  = 3'h2;
                   end
               4'h3:
-                  \$700  = 3'h3;
+                  \$753  = 3'h3;
             endcase
           end
       3'h1:
           if (s_axis_tvalid) begin
-            if (\$397 ) begin
-              \$700  = 3'h0;
+            if (\$434 ) begin
+              \$753  = 3'h0;
             end
           end
       3'h2:
-          if (\$402 ) begin
-            \$700  = 3'h0;
+          if (\$439 ) begin
+            \$753  = 3'h0;
           end
       3'h3:
-          if (\$407 ) begin
-            \$700  = 3'h4;
+          if (\$444 ) begin
+            \$753  = 3'h4;
           end
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$408 ) begin
-            \$700  = 3'h5;
+          if (\$445 ) begin
+            \$753  = 3'h5;
           end else begin
-            \$700  = 3'h6;
+            \$753  = 3'h6;
           end
       3'h6:
           if (drained) begin
-            \$700  = 3'h3;
+            \$753  = 3'h3;
           end
       3'h5:
-          \$700  = 3'h7;
+          \$753  = 3'h7;
       3'h7:
           if (m_axis_tready) begin
-            \$700  = 3'h0;
+            \$753  = 3'h0;
           end
     endcase
     if (rst) begin
-      \$700  = 3'h0;
+      \$753  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = out_cnt;
+    \$754  = out_cnt;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5402,23 +5712,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  \$701  = s_axis_tdata[55:32];
+                  \$754  = s_axis_tdata[55:32];
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          if (rv5) begin
-            \$701  = \$400 [23:0];
+          if (rv6) begin
+            \$754  = \$437 [23:0];
           end
     endcase
     if (rst) begin
-      \$701  = 24'h000000;
+      \$754  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = rv0;
+    \$755  = rv0;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5426,21 +5736,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  \$702  = 1'h0;
+                  \$755  = 1'h0;
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          \$702  = take;
+          \$755  = take;
     endcase
     if (rst) begin
-      \$702  = 1'h0;
+      \$755  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = rv1;
+    \$756  = rv1;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5448,21 +5758,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  \$703  = 1'h0;
+                  \$756  = 1'h0;
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          \$703  = rv0;
+          \$756  = rv0;
     endcase
     if (rst) begin
-      \$703  = 1'h0;
+      \$756  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = rv2;
+    \$757  = rv2;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5470,21 +5780,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  \$704  = 1'h0;
+                  \$757  = 1'h0;
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          \$704  = rv1;
+          \$757  = rv1;
     endcase
     if (rst) begin
-      \$704  = 1'h0;
+      \$757  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = rv3;
+    \$758  = rv3;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5492,21 +5802,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  \$705  = 1'h0;
+                  \$758  = 1'h0;
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          \$705  = rv2;
+          \$758  = rv2;
     endcase
     if (rst) begin
-      \$705  = 1'h0;
+      \$758  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = rv4;
+    \$759  = rv4;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5514,21 +5824,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  \$706  = 1'h0;
+                  \$759  = 1'h0;
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          \$706  = rv3;
+          \$759  = rv3;
     endcase
     if (rst) begin
-      \$706  = 1'h0;
+      \$759  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = rv5;
+    \$760  = rv5;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5536,21 +5846,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  \$707  = 1'h0;
+                  \$760  = 1'h0;
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          \$707  = rv4;
+          \$760  = rv4;
     endcase
     if (rst) begin
-      \$707  = 1'h0;
+      \$760  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = host_reading;
+    \$761  = rv6;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5558,25 +5868,47 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  if (\$390 ) begin
-                    \$708  = 1'h1;
+                  \$761  = 1'h0;
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$761  = rv5;
+    endcase
+    if (rst) begin
+      \$761  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$762  = host_reading;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  if (\$427 ) begin
+                    \$762  = 1'h1;
                   end
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          if (\$402 ) begin
-            \$708  = 1'h0;
+          if (\$439 ) begin
+            \$762  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$708  = 1'h0;
+      \$762  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = pc;
+    \$763  = pc;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5586,7 +5918,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$709  = s_axis_tdata[13:8];
+                  \$763  = s_axis_tdata[13:8];
             endcase
           end
       3'h1:
@@ -5599,16 +5931,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h6:
           if (drained) begin
-            \$709  = \$455 [5:0];
+            \$763  = \$492 [5:0];
           end
     endcase
     if (rst) begin
-      \$709  = 6'h00;
+      \$763  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = ibase;
+    \$764  = ibase;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5618,7 +5950,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$710  = \$394 [6:0];
+                  \$764  = \$431 [6:0];
             endcase
           end
       3'h1:
@@ -5631,16 +5963,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h6:
           if (drained) begin
-            \$710  = \$456 [6:0];
+            \$764  = \$493 [6:0];
           end
     endcase
     if (rst) begin
-      \$710  = 7'h00;
+      \$764  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = fcnt;
+    \$765  = fcnt;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5650,7 +5982,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$711  = 4'h0;
+                  \$765  = 4'h0;
             endcase
           end
       3'h1:
@@ -5658,21 +5990,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h2:
           /* empty */;
       3'h3:
-          \$711  = \$406 [3:0];
+          \$765  = \$443 [3:0];
       3'h4:
           /* empty */;
       3'h6:
           if (drained) begin
-            \$711  = 4'h0;
+            \$765  = 4'h0;
           end
     endcase
     if (rst) begin
-      \$711  = 4'h0;
+      \$765  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = mode;
+    \$766  = mode;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5682,17 +6014,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$712  = s_axis_tdata[56];
+                  \$766  = s_axis_tdata[56];
             endcase
           end
     endcase
     if (rst) begin
-      \$712  = 1'h0;
+      \$766  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = counting;
+    \$767  = counting;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5702,7 +6034,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$713  = 1'h1;
+                  \$767  = 1'h1;
             endcase
           end
       3'h1:
@@ -5712,17 +6044,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h3:
           /* empty */;
       3'h4:
-          if (\$408 ) begin
-            \$713  = 1'h0;
+          if (\$445 ) begin
+            \$767  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$713  = 1'h0;
+      \$767  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = counters_clear;
+    \$768  = counters_clear;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5732,20 +6064,20 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$714  = 1'h1;
+                  \$768  = 1'h1;
             endcase
           end
     endcase
     if (counters_clear) begin
-      \$714  = 1'h0;
+      \$768  = 1'h0;
     end
     if (rst) begin
-      \$714  = 1'h0;
+      \$768  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = step_count;
+    \$769  = step_count;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5757,7 +6089,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h3:
                   /* empty */;
               4'h4:
-                  \$715  = 32'd0;
+                  \$769  = 32'd0;
             endcase
           end
       3'h1:
@@ -5767,19 +6099,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h3:
           /* empty */;
       3'h4:
-          if (\$408 ) begin
-            if (\$409 ) begin
-              \$715  = \$410 [31:0];
+          if (\$445 ) begin
+            if (\$446 ) begin
+              \$769  = \$447 [31:0];
             end
           end
     endcase
     if (rst) begin
-      \$715  = 32'd0;
+      \$769  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = ibits;
+    \$770  = ibits;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5789,24 +6121,24 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h3:
         begin
-          if (\$403 ) begin
-            \$716 [127:0] = \r_data$111 ;
+          if (\$440 ) begin
+            \$770 [127:0] = \r_data$569 ;
           end
-          if (\$404 ) begin
-            \$716 [255:128] = \r_data$111 ;
+          if (\$441 ) begin
+            \$770 [255:128] = \r_data$569 ;
           end
-          if (\$405 ) begin
-            \$716 [383:256] = \r_data$111 ;
+          if (\$442 ) begin
+            \$770 [383:256] = \r_data$569 ;
           end
         end
     endcase
     if (rst) begin
-      \$716  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$770  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = issuing;
+    \$771  = issuing;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5818,1561 +6150,27 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$408 ) begin
+          if (\$445 ) begin
           end else begin
-            \$717  = 1'h1;
+            \$771  = 1'h1;
           end
     endcase
     if (issue) begin
       if (k_last) begin
         if (n_last) begin
           if (m_last) begin
-            \$717  = 1'h0;
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$717  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = mi;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$718  = 10'h000;
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        if (n_last) begin
-          (* full_case = 32'd1 *)
-          if (m_last) begin
-          end else begin
-            \$718  = \$624 [9:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$718  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = ni;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$719  = 10'h000;
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          \$719  = 10'h000;
-        end else begin
-          \$719  = \$628 [9:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$719  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = ki;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$720  = 16'h0000;
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        \$720  = 16'h0000;
-      end else begin
-        \$720  = \$632 [15:0];
-      end
-    end
-    if (rst) begin
-      \$720  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = nrow;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$721  = ibits[70:55];
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        if (n_last) begin
-          (* full_case = 32'd1 *)
-          if (m_last) begin
-          end else begin
-            \$721  = \$626 [15:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$721  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = naddr;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$722  = ibits[70:55];
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          (* full_case = 32'd1 *)
-          if (m_last) begin
-          end else begin
-            \$722  = \$627 [15:0];
-          end
-        end else begin
-          \$722  = nrow;
-        end
-      end else begin
-        \$722  = \$634 [15:0];
-      end
-    end
-    if (rst) begin
-      \$722  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = wcol;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$723  = ibits[102:87];
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          \$723  = ibits[102:87];
-        end else begin
-          \$723  = \$630 [15:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$723  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = waddr;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$724  = ibits[102:87];
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          \$724  = ibits[102:87];
-        end else begin
-          \$724  = \$631 [15:0];
-        end
-      end else begin
-        \$724  = \$635 [15:0];
-      end
-    end
-    if (rst) begin
-      \$724  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$725  = klen_m1;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$725  = \$411 [15:0];
-          end
-    endcase
-    if (rst) begin
-      \$725  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$726  = klen_m2;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$726  = \$412 [15:0];
-          end
-    endcase
-    if (rst) begin
-      \$726  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$727  = mt_m2;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$727  = \$413 [9:0];
-          end
-    endcase
-    if (rst) begin
-      \$727  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$728  = nt_m1;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$728  = \$414 [9:0];
-          end
-    endcase
-    if (rst) begin
-      \$728  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = nt_m2;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$729  = \$415 [9:0];
-          end
-    endcase
-    if (rst) begin
-      \$729  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$730  = k_first;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$730  = 1'h1;
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        \$730  = 1'h1;
-      end else begin
-        \$730  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$730  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$731  = k_last;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$731  = \$416 ;
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        \$731  = \$622 ;
-      end else begin
-        \$731  = \$633 ;
-      end
-    end
-    if (rst) begin
-      \$731  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$732  = n_last;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$732  = \$417 ;
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          \$732  = \$623 ;
-        end else begin
-          \$732  = \$629 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$732  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$733  = m_last;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$733  = \$418 ;
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        if (n_last) begin
-          (* full_case = 32'd1 *)
-          if (m_last) begin
-          end else begin
-            \$733  = \$625 ;
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$733  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$734  = en;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$734  = 10'h000;
-          end
-    endcase
-    if (\$640 ) begin
-      (* full_case = 32'd1 *)
-      if (\$641 ) begin
-        \$734  = 10'h000;
-      end else begin
-        \$734  = \$649 [9:0];
-      end
-    end
-    if (rst) begin
-      \$734  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$735  = e_nlane;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$735  = 16'h0000;
-          end
-    endcase
-    if (\$640 ) begin
-      (* full_case = 32'd1 *)
-      if (\$641 ) begin
-        \$735  = 16'h0000;
-      end else begin
-        \$735  = \$650 [15:0];
-      end
-    end
-    if (rst) begin
-      \$735  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$736  = rows_done;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$736  = 32'd0;
-          end
-    endcase
-    if (row_done) begin
-      \$736  = \$673 [31:0];
-    end
-    if (rst) begin
-      \$736  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$737  = o_mrow;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$737  = ibits[134:119];
-          end
-    endcase
-    if (\$640 ) begin
-      if (\$641 ) begin
-        \$737  = \$642 [15:0];
-      end
-    end
-    if (rst) begin
-      \$737  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$738  = o_tile;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$738  = ibits[134:119];
-          end
-    endcase
-    if (\$640 ) begin
-      (* full_case = 32'd1 *)
-      if (\$641 ) begin
-        \$738  = \$643 [15:0];
-      end else begin
-        \$738  = \$651 [15:0];
-      end
-    end
-    if (rst) begin
-      \$738  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$739  = a_mrow;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$739  = ibits[182:167];
-          end
-    endcase
-    if (\$640 ) begin
-      if (\$641 ) begin
-        \$739  = \$644 [15:0];
-      end
-    end
-    if (rst) begin
-      \$739  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$740  = a_tile;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$740  = ibits[182:167];
-          end
-    endcase
-    if (\$640 ) begin
-      (* full_case = 32'd1 *)
-      if (\$641 ) begin
-        \$740  = \$645 [15:0];
-      end else begin
-        \$740  = \$652 [15:0];
-      end
-    end
-    if (rst) begin
-      \$740  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$741  = t_mrow;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$741  = ibits[198:183];
-          end
-    endcase
-    if (\$640 ) begin
-      if (\$641 ) begin
-        \$741  = \$646 [15:0];
-      end
-    end
-    if (rst) begin
-      \$741  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$742  = t_tile;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$742  = ibits[198:183];
-          end
-    endcase
-    if (\$640 ) begin
-      (* full_case = 32'd1 *)
-      if (\$641 ) begin
-        \$742  = \$647 [15:0];
-      end else begin
-        \$742  = \$653 [15:0];
-      end
-    end
-    if (rst) begin
-      \$742  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$743  = p_mrow;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$743  = 16'h0000;
-          end
-    endcase
-    if (\$640 ) begin
-      if (\$641 ) begin
-        \$743  = \$648 [15:0];
-      end
-    end
-    if (rst) begin
-      \$743  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$744  = ex_fwd_relu;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$744  = \$419 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$744  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$744  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$745  = ex_fwd_err;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$745  = \$420 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$745  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$745  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$746  = ex_backerr;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$746  = \$421 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$746  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$746  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$747  = ex_grad;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$747  = \$422 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$747  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$747  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$748  = ex_fwd_relu_lane0;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$748  = \$423 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$748  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$748  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$749  = ex_fwd_err_lane0;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$749  = \$424 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$749  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$749  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$750  = ex_backerr_lane0;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$750  = \$425 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$750  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$750  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$751  = ex_grad_lane0;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$751  = \$426 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$751  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$751  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$752  = ex_fwd_relu_lane1;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$752  = \$427 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$752  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$752  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$753  = ex_fwd_err_lane1;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$753  = \$428 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$753  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$753  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$754  = ex_backerr_lane1;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$754  = \$429 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$754  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$754  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$755  = ex_grad_lane1;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$755  = \$430 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$755  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$755  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$756  = ex_fwd_relu_lane2;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$756  = \$431 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$756  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$756  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$757  = ex_fwd_err_lane2;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$757  = \$432 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$757  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$757  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$758  = ex_backerr_lane2;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$758  = \$433 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$758  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$758  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$759  = ex_grad_lane2;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$759  = \$434 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$759  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$759  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$760  = ex_fwd_relu_lane3;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$760  = \$435 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$760  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$760  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$761  = ex_fwd_err_lane3;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$761  = \$436 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$761  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$761  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$762  = ex_backerr_lane3;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$762  = \$437 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$762  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$762  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$763  = ex_grad_lane3;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$763  = \$438 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$763  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$763  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$764  = ex_fwd_relu_lane4;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$764  = \$439 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$764  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$764  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$765  = ex_fwd_err_lane4;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$765  = \$440 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$765  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$765  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$766  = ex_backerr_lane4;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$766  = \$441 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$766  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$766  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$767  = ex_grad_lane4;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$767  = \$442 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$767  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$767  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$768  = ex_fwd_relu_lane5;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$768  = \$443 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$768  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$768  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$769  = ex_fwd_err_lane5;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$769  = \$444 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$769  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$769  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$770  = ex_backerr_lane5;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$770  = \$445 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$770  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$770  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$771  = ex_grad_lane5;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$408 ) begin
-          end else begin
-            \$771  = \$446 ;
-          end
-      3'h6:
-          if (drained) begin
             \$771  = 1'h0;
           end
-    endcase
+        end
+      end
+    end
     if (rst) begin
       \$771  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$772  = ex_fwd_relu_lane6;
+    \$772  = mi;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7384,22 +6182,29 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$408 ) begin
+          if (\$445 ) begin
           end else begin
-            \$772  = \$447 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$772  = 1'h0;
+            \$772  = 10'h000;
           end
     endcase
+    if (issue) begin
+      if (k_last) begin
+        if (n_last) begin
+          (* full_case = 32'd1 *)
+          if (m_last) begin
+          end else begin
+            \$772  = \$661 [9:0];
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$772  = 1'h0;
+      \$772  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$773  = ex_fwd_err_lane6;
+    \$773  = ni;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7411,22 +6216,28 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$408 ) begin
+          if (\$445 ) begin
           end else begin
-            \$773  = \$448 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$773  = 1'h0;
+            \$773  = 10'h000;
           end
     endcase
+    if (issue) begin
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$773  = 10'h000;
+        end else begin
+          \$773  = \$665 [9:0];
+        end
+      end
+    end
     if (rst) begin
-      \$773  = 1'h0;
+      \$773  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$774  = ex_backerr_lane6;
+    \$774  = ki;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7438,22 +6249,26 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$408 ) begin
+          if (\$445 ) begin
           end else begin
-            \$774  = \$449 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$774  = 1'h0;
+            \$774  = 16'h0000;
           end
     endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        \$774  = 16'h0000;
+      end else begin
+        \$774  = \$669 [15:0];
+      end
+    end
     if (rst) begin
-      \$774  = 1'h0;
+      \$774  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$775  = ex_grad_lane6;
+    \$775  = nrow;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7465,22 +6280,29 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$408 ) begin
+          if (\$445 ) begin
           end else begin
-            \$775  = \$450 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$775  = 1'h0;
+            \$775  = ibits[70:55];
           end
     endcase
+    if (issue) begin
+      if (k_last) begin
+        if (n_last) begin
+          (* full_case = 32'd1 *)
+          if (m_last) begin
+          end else begin
+            \$775  = \$663 [15:0];
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$775  = 1'h0;
+      \$775  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$776  = ex_fwd_relu_lane7;
+    \$776  = naddr;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7492,22 +6314,35 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$408 ) begin
+          if (\$445 ) begin
           end else begin
-            \$776  = \$451 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$776  = 1'h0;
+            \$776  = ibits[70:55];
           end
     endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          (* full_case = 32'd1 *)
+          if (m_last) begin
+          end else begin
+            \$776  = \$664 [15:0];
+          end
+        end else begin
+          \$776  = nrow;
+        end
+      end else begin
+        \$776  = \$671 [15:0];
+      end
+    end
     if (rst) begin
-      \$776  = 1'h0;
+      \$776  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$777  = ex_fwd_err_lane7;
+    \$777  = wcol;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7519,22 +6354,28 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$408 ) begin
+          if (\$445 ) begin
           end else begin
-            \$777  = \$452 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$777  = 1'h0;
+            \$777  = ibits[102:87];
           end
     endcase
+    if (issue) begin
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$777  = ibits[102:87];
+        end else begin
+          \$777  = \$667 [15:0];
+        end
+      end
+    end
     if (rst) begin
-      \$777  = 1'h0;
+      \$777  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$778  = ex_backerr_lane7;
+    \$778  = waddr;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7546,22 +6387,31 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$408 ) begin
+          if (\$445 ) begin
           end else begin
-            \$778  = \$453 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$778  = 1'h0;
+            \$778  = ibits[102:87];
           end
     endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$778  = ibits[102:87];
+        end else begin
+          \$778  = \$668 [15:0];
+        end
+      end else begin
+        \$778  = \$672 [15:0];
+      end
+    end
     if (rst) begin
-      \$778  = 1'h0;
+      \$778  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$779  = ex_grad_lane7;
+    \$779  = klen_m1;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7573,22 +6423,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$408 ) begin
+          if (\$445 ) begin
           end else begin
-            \$779  = \$454 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$779  = 1'h0;
+            \$779  = \$448 [15:0];
           end
     endcase
     if (rst) begin
-      \$779  = 1'h0;
+      \$779  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$780  = st_data;
+    \$780  = klen_m2;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7599,20 +6445,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h3:
           /* empty */;
       3'h4:
-          /* empty */;
-      3'h6:
-          /* empty */;
-      3'h5:
-          \$780  = { 152'h00000000000000000000000000000000000000, mac_steps, flags, step_count, cycle_count };
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$780  = \$449 [15:0];
+          end
     endcase
     if (rst) begin
-      \$780  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$780  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$781  = st_valid;
-    (* full_case = 32'd1 *)
+    \$781  = mt_m2;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7623,123 +6468,274 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h3:
           /* empty */;
       3'h4:
-          /* empty */;
-      3'h6:
-          /* empty */;
-      3'h5:
-          \$781  = 1'h1;
-      3'h7:
-          if (m_axis_tready) begin
-            \$781  = 1'h0;
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$781  = \$450 [9:0];
           end
     endcase
     if (rst) begin
-      \$781  = 1'h0;
+      \$781  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$782  = cycle_count;
-    if (counters_clear) begin
-      \$782  = { 31'h00000000, counting };
-    end else if (counting) begin
-      \$782  = \$457 [31:0];
+    \$782  = nt_m1;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$782  = \$451 [9:0];
+          end
+    endcase
+    if (rst) begin
+      \$782  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$783  = nt_m2;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$783  = \$452 [9:0];
+          end
+    endcase
+    if (rst) begin
+      \$783  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$784  = k_first;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$784  = 1'h1;
+          end
+    endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        \$784  = 1'h1;
+      end else begin
+        \$784  = 1'h0;
+      end
     end
     if (rst) begin
-      \$782  = 32'd0;
+      \$784  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$783  = phase_cycles0;
-    if (counters_clear) begin
-      \$783  = { 31'h00000000, \$461  };
-    end else if (\$459 ) begin
-      \$783  = \$462 [31:0];
+    \$785  = k_last;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$785  = \$453 ;
+          end
+    endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        \$785  = \$659 ;
+      end else begin
+        \$785  = \$670 ;
+      end
     end
     if (rst) begin
-      \$783  = 32'd0;
+      \$785  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$784  = phase_cycles1;
-    if (counters_clear) begin
-      \$784  = { 31'h00000000, \$466  };
-    end else if (\$464 ) begin
-      \$784  = \$467 [31:0];
+    \$786  = n_last;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$786  = \$454 ;
+          end
+    endcase
+    if (issue) begin
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$786  = \$660 ;
+        end else begin
+          \$786  = \$666 ;
+        end
+      end
     end
     if (rst) begin
-      \$784  = 32'd0;
+      \$786  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$785  = phase_cycles2;
-    if (counters_clear) begin
-      \$785  = { 31'h00000000, \$471  };
-    end else if (\$469 ) begin
-      \$785  = \$472 [31:0];
+    \$787  = m_last;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$787  = \$455 ;
+          end
+    endcase
+    if (issue) begin
+      if (k_last) begin
+        if (n_last) begin
+          (* full_case = 32'd1 *)
+          if (m_last) begin
+          end else begin
+            \$787  = \$662 ;
+          end
+        end
+      end
     end
     if (rst) begin
-      \$785  = 32'd0;
+      \$787  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$786  = phase_cycles3;
-    if (counters_clear) begin
-      \$786  = { 31'h00000000, \$476  };
-    end else if (\$474 ) begin
-      \$786  = \$477 [31:0];
+    \$788  = en;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$788  = 10'h000;
+          end
+    endcase
+    if (\$677 ) begin
+      (* full_case = 32'd1 *)
+      if (\$678 ) begin
+        \$788  = 10'h000;
+      end else begin
+        \$788  = \$686 [9:0];
+      end
     end
     if (rst) begin
-      \$786  = 32'd0;
+      \$788  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$787  = phase_cycles4;
-    if (counters_clear) begin
-      \$787  = { 31'h00000000, \$481  };
-    end else if (\$479 ) begin
-      \$787  = \$482 [31:0];
+    \$789  = e_nlane;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$789  = 16'h0000;
+          end
+    endcase
+    if (\$677 ) begin
+      (* full_case = 32'd1 *)
+      if (\$678 ) begin
+        \$789  = 16'h0000;
+      end else begin
+        \$789  = \$687 [15:0];
+      end
     end
     if (rst) begin
-      \$787  = 32'd0;
+      \$789  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$788  = phase_cycles5;
-    if (counters_clear) begin
-      \$788  = { 31'h00000000, \$486  };
-    end else if (\$484 ) begin
-      \$788  = \$487 [31:0];
-    end
-    if (rst) begin
-      \$788  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$789  = phase_cycles6;
-    if (counters_clear) begin
-      \$789  = { 31'h00000000, \$491  };
-    end else if (\$489 ) begin
-      \$789  = \$492 [31:0];
-    end
-    if (rst) begin
-      \$789  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$790  = phase_cycles7;
-    if (counters_clear) begin
-      \$790  = { 31'h00000000, \$496  };
-    end else if (\$494 ) begin
-      \$790  = \$497 [31:0];
+    \$790  = rows_done;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$790  = 32'd0;
+          end
+    endcase
+    if (row_done) begin
+      \$790  = \$710 [31:0];
     end
     if (rst) begin
       \$790  = 32'd0;
@@ -7747,1325 +6743,2661 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$791  = phase_cycles8;
-    if (counters_clear) begin
-      \$791  = { 31'h00000000, \$501  };
-    end else if (\$499 ) begin
-      \$791  = \$502 [31:0];
+    \$791  = o_mrow;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$791  = ibits[134:119];
+          end
+    endcase
+    if (\$677 ) begin
+      if (\$678 ) begin
+        \$791  = \$679 [15:0];
+      end
     end
     if (rst) begin
-      \$791  = 32'd0;
+      \$791  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$792  = phase_cycles9;
-    if (counters_clear) begin
-      \$792  = { 31'h00000000, \$506  };
-    end else if (\$504 ) begin
-      \$792  = \$507 [31:0];
+    \$792  = o_tile;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$792  = ibits[134:119];
+          end
+    endcase
+    if (\$677 ) begin
+      (* full_case = 32'd1 *)
+      if (\$678 ) begin
+        \$792  = \$680 [15:0];
+      end else begin
+        \$792  = \$688 [15:0];
+      end
     end
     if (rst) begin
-      \$792  = 32'd0;
+      \$792  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$793  = phase_cycles10;
-    if (counters_clear) begin
-      \$793  = { 31'h00000000, \$511  };
-    end else if (\$509 ) begin
-      \$793  = \$512 [31:0];
+    \$793  = a_mrow;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$793  = ibits[182:167];
+          end
+    endcase
+    if (\$677 ) begin
+      if (\$678 ) begin
+        \$793  = \$681 [15:0];
+      end
     end
     if (rst) begin
-      \$793  = 32'd0;
+      \$793  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$794  = phase_cycles11;
-    if (counters_clear) begin
-      \$794  = { 31'h00000000, \$516  };
-    end else if (\$514 ) begin
-      \$794  = \$517 [31:0];
+    \$794  = a_tile;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$794  = ibits[182:167];
+          end
+    endcase
+    if (\$677 ) begin
+      (* full_case = 32'd1 *)
+      if (\$678 ) begin
+        \$794  = \$682 [15:0];
+      end else begin
+        \$794  = \$689 [15:0];
+      end
     end
     if (rst) begin
-      \$794  = 32'd0;
+      \$794  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$795  = phase_cycles12;
-    if (counters_clear) begin
-      \$795  = { 31'h00000000, \$521  };
-    end else if (\$519 ) begin
-      \$795  = \$522 [31:0];
+    \$795  = t_mrow;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$795  = ibits[198:183];
+          end
+    endcase
+    if (\$677 ) begin
+      if (\$678 ) begin
+        \$795  = \$683 [15:0];
+      end
     end
     if (rst) begin
-      \$795  = 32'd0;
+      \$795  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$796  = phase_cycles13;
-    if (counters_clear) begin
-      \$796  = { 31'h00000000, \$526  };
-    end else if (\$524 ) begin
-      \$796  = \$527 [31:0];
+    \$796  = t_tile;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$796  = ibits[198:183];
+          end
+    endcase
+    if (\$677 ) begin
+      (* full_case = 32'd1 *)
+      if (\$678 ) begin
+        \$796  = \$684 [15:0];
+      end else begin
+        \$796  = \$690 [15:0];
+      end
     end
     if (rst) begin
-      \$796  = 32'd0;
+      \$796  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$797  = phase_cycles14;
-    if (counters_clear) begin
-      \$797  = { 31'h00000000, \$531  };
-    end else if (\$529 ) begin
-      \$797  = \$532 [31:0];
+    \$797  = p_mrow;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$797  = 16'h0000;
+          end
+    endcase
+    if (\$677 ) begin
+      if (\$678 ) begin
+        \$797  = \$685 [15:0];
+      end
     end
     if (rst) begin
-      \$797  = 32'd0;
+      \$797  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$798  = phase_cycles15;
-    if (counters_clear) begin
-      \$798  = { 31'h00000000, \$536  };
-    end else if (\$534 ) begin
-      \$798  = \$537 [31:0];
-    end
+    \$798  = ex_fwd_relu;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$798  = \$456 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$798  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$798  = 32'd0;
+      \$798  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$799  = phase_cycles16;
-    if (counters_clear) begin
-      \$799  = { 31'h00000000, \$541  };
-    end else if (\$539 ) begin
-      \$799  = \$542 [31:0];
-    end
+    \$799  = ex_fwd_err;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$799  = \$457 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$799  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$799  = 32'd0;
+      \$799  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$800  = phase_cycles17;
-    if (counters_clear) begin
-      \$800  = { 31'h00000000, \$546  };
-    end else if (\$544 ) begin
-      \$800  = \$547 [31:0];
-    end
+    \$800  = ex_backerr;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$800  = \$458 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$800  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$800  = 32'd0;
+      \$800  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$801  = phase_cycles18;
-    if (counters_clear) begin
-      \$801  = { 31'h00000000, \$551  };
-    end else if (\$549 ) begin
-      \$801  = \$552 [31:0];
-    end
+    \$801  = ex_grad;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$801  = \$459 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$801  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$801  = 32'd0;
+      \$801  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$802  = phase_cycles19;
-    if (counters_clear) begin
-      \$802  = { 31'h00000000, \$556  };
-    end else if (\$554 ) begin
-      \$802  = \$557 [31:0];
-    end
+    \$802  = ex_fwd_relu_lane0;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$802  = \$460 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$802  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$802  = 32'd0;
+      \$802  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$803  = phase_cycles20;
-    if (counters_clear) begin
-      \$803  = { 31'h00000000, \$561  };
-    end else if (\$559 ) begin
-      \$803  = \$562 [31:0];
-    end
+    \$803  = ex_fwd_err_lane0;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$803  = \$461 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$803  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$803  = 32'd0;
+      \$803  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$804  = phase_cycles21;
-    if (counters_clear) begin
-      \$804  = { 31'h00000000, \$566  };
-    end else if (\$564 ) begin
-      \$804  = \$567 [31:0];
-    end
+    \$804  = ex_backerr_lane0;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$804  = \$462 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$804  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$804  = 32'd0;
+      \$804  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$805  = phase_cycles22;
-    if (counters_clear) begin
-      \$805  = { 31'h00000000, \$571  };
-    end else if (\$569 ) begin
-      \$805  = \$572 [31:0];
-    end
+    \$805  = ex_grad_lane0;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$805  = \$463 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$805  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$805  = 32'd0;
+      \$805  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$806  = phase_cycles23;
-    if (counters_clear) begin
-      \$806  = { 31'h00000000, \$576  };
-    end else if (\$574 ) begin
-      \$806  = \$577 [31:0];
-    end
+    \$806  = ex_fwd_relu_lane1;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$806  = \$464 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$806  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$806  = 32'd0;
+      \$806  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$807  = phase_cycles24;
-    if (counters_clear) begin
-      \$807  = { 31'h00000000, \$581  };
-    end else if (\$579 ) begin
-      \$807  = \$582 [31:0];
-    end
+    \$807  = ex_fwd_err_lane1;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$807  = \$465 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$807  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$807  = 32'd0;
+      \$807  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$808  = phase_cycles25;
-    if (counters_clear) begin
-      \$808  = { 31'h00000000, \$586  };
-    end else if (\$584 ) begin
-      \$808  = \$587 [31:0];
-    end
+    \$808  = ex_backerr_lane1;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$808  = \$466 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$808  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$808  = 32'd0;
+      \$808  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$809  = phase_cycles26;
-    if (counters_clear) begin
-      \$809  = { 31'h00000000, \$591  };
-    end else if (\$589 ) begin
-      \$809  = \$592 [31:0];
-    end
+    \$809  = ex_grad_lane1;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$809  = \$467 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$809  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$809  = 32'd0;
+      \$809  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$810  = phase_cycles27;
-    if (counters_clear) begin
-      \$810  = { 31'h00000000, \$596  };
-    end else if (\$594 ) begin
-      \$810  = \$597 [31:0];
-    end
+    \$810  = ex_fwd_relu_lane2;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$810  = \$468 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$810  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$810  = 32'd0;
+      \$810  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$811  = phase_cycles28;
-    if (counters_clear) begin
-      \$811  = { 31'h00000000, \$601  };
-    end else if (\$599 ) begin
-      \$811  = \$602 [31:0];
-    end
+    \$811  = ex_fwd_err_lane2;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$811  = \$469 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$811  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$811  = 32'd0;
+      \$811  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$812  = phase_cycles29;
-    if (counters_clear) begin
-      \$812  = { 31'h00000000, \$606  };
-    end else if (\$604 ) begin
-      \$812  = \$607 [31:0];
-    end
+    \$812  = ex_backerr_lane2;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$812  = \$470 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$812  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$812  = 32'd0;
+      \$812  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$813  = phase_cycles30;
-    if (counters_clear) begin
-      \$813  = { 31'h00000000, \$611  };
-    end else if (\$609 ) begin
-      \$813  = \$612 [31:0];
-    end
+    \$813  = ex_grad_lane2;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$813  = \$471 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$813  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$813  = 32'd0;
+      \$813  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$814  = phase_cycles31;
-    if (counters_clear) begin
-      \$814  = { 31'h00000000, \$616  };
-    end else if (\$614 ) begin
-      \$814  = \$617 [31:0];
-    end
+    \$814  = ex_fwd_relu_lane3;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$814  = \$472 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$814  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$814  = 32'd0;
+      \$814  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$815  = since_last;
-    if (\$618 ) begin
-      \$815  = 4'h1;
-    end else if (\$619 ) begin
-      \$815  = \$620 [3:0];
-    end
+    \$815  = ex_fwd_err_lane3;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$815  = \$473 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$815  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$815  = 4'hf;
+      \$815  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$816  = since_ok;
-    if (\$618 ) begin
+    \$816  = ex_backerr_lane3;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$816  = \$474 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$816  = 1'h0;
+          end
+    endcase
+    if (rst) begin
       \$816  = 1'h0;
-    end else if (\$619 ) begin
-      \$816  = \$621 ;
-    end
-    if (rst) begin
-      \$816  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$817  = issue;
+    \$817  = ex_grad_lane3;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$817  = \$475 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$817  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$817  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$818  = k_first;
+    \$818  = ex_fwd_relu_lane4;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$818  = \$476 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$818  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$818  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$819  = k_last;
+    \$819  = ex_fwd_err_lane4;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$819  = \$477 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$819  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$819  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$820  = s1_valid;
+    \$820  = ex_backerr_lane4;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$820  = \$478 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$820  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$820  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$821  = s2_valid;
+    \$821  = ex_grad_lane4;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$821  = \$479 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$821  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$821  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$822  = s3_valid;
+    \$822  = ex_fwd_relu_lane5;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$822  = \$480 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$822  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$822  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$823  = s4_valid;
+    \$823  = ex_fwd_err_lane5;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$823  = \$481 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$823  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$823  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$824  = s1_first;
+    \$824  = ex_backerr_lane5;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$824  = \$482 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$824  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$824  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$825  = s2_first;
+    \$825  = ex_grad_lane5;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$825  = \$483 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$825  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$825  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$826  = s3_first;
+    \$826  = ex_fwd_relu_lane6;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$826  = \$484 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$826  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$826  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$827  = s4_first;
+    \$827  = ex_fwd_err_lane6;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$827  = \$485 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$827  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$827  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$828  = s1_last;
+    \$828  = ex_backerr_lane6;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$828  = \$486 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$828  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$828  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$829  = s2_last;
+    \$829  = ex_grad_lane6;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$829  = \$487 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$829  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$829  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$830  = s3_last;
+    \$830  = ex_fwd_relu_lane7;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$830  = \$488 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$830  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$830  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$831  = s4_last;
+    \$831  = ex_fwd_err_lane7;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$831  = \$489 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$831  = 1'h0;
+          end
+    endcase
     if (rst) begin
       \$831  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$832  = mac_steps;
-    if (counters_clear) begin
-      \$832  = { 31'h00000000, \$637  };
-    end else if (\$636 ) begin
-      \$832  = \$638 [31:0];
-    end
+    \$832  = ex_backerr_lane7;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$832  = \$490 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$832  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$832  = 32'd0;
+      \$832  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$833 [0] = \o__valid$519 ;
-    \$833 [16:1] = \$13 [15:0];
-    \$833 [32:17] = \$14 [15:0];
-    \$833 [35:33] = \o__payload$172 [2:0];
-    \$833 [51:36] = \$654 [15:0];
-    \$833 [52] = \$655 ;
-    \$833 [53] = \$656 ;
-    \$833 [69:54] = t_tile;
-    \$833 [77:70] = { \$672 , \$670 , \$668 , \$666 , \$664 , \$662 , \$660 , \$658  };
-    \$833 [85:78] = e_nlane[7:0];
+    \$833  = ex_grad_lane7;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$833  = \$491 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$833  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$833  = 86'h0000000000000000000000;
+      \$833  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$834  = \o__payload$172 [258:3];
+    \$834  = st_data;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          /* empty */;
+      3'h5:
+          \$834  = { 152'h00000000000000000000000000000000000000, mac_steps, flags, step_count, cycle_count };
+    endcase
     if (rst) begin
       \$834  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$835  = e_r1;
+    \$835  = st_valid;
+    (* full_case = 32'd1 *)
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          /* empty */;
+      3'h5:
+          \$835  = 1'h1;
+      3'h7:
+          if (m_axis_tready) begin
+            \$835  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$835  = 86'h0000000000000000000000;
+      \$835  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$836  = e_acc1;
+    \$836  = cycle_count;
+    if (counters_clear) begin
+      \$836  = { 31'h00000000, counting };
+    end else if (counting) begin
+      \$836  = \$494 [31:0];
+    end
     if (rst) begin
-      \$836  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$836  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$837  = e_r2;
+    \$837  = phase_cycles0;
+    if (counters_clear) begin
+      \$837  = { 31'h00000000, \$498  };
+    end else if (\$496 ) begin
+      \$837  = \$499 [31:0];
+    end
     if (rst) begin
-      \$837  = 86'h0000000000000000000000;
+      \$837  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$838  = e_acc2;
+    \$838  = phase_cycles1;
+    if (counters_clear) begin
+      \$838  = { 31'h00000000, \$503  };
+    end else if (\$501 ) begin
+      \$838  = \$504 [31:0];
+    end
     if (rst) begin
-      \$838  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$838  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$839  = e_r3;
+    \$839  = phase_cycles2;
+    if (counters_clear) begin
+      \$839  = { 31'h00000000, \$508  };
+    end else if (\$506 ) begin
+      \$839  = \$509 [31:0];
+    end
     if (rst) begin
-      \$839  = 86'h0000000000000000000000;
+      \$839  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$840  = e_acc3;
+    \$840  = phase_cycles3;
+    if (counters_clear) begin
+      \$840  = { 31'h00000000, \$513  };
+    end else if (\$511 ) begin
+      \$840  = \$514 [31:0];
+    end
     if (rst) begin
-      \$840  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$840  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$841  = e_r4;
+    \$841  = phase_cycles4;
+    if (counters_clear) begin
+      \$841  = { 31'h00000000, \$518  };
+    end else if (\$516 ) begin
+      \$841  = \$519 [31:0];
+    end
     if (rst) begin
-      \$841  = 86'h0000000000000000000000;
+      \$841  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$842  = e_acc4;
+    \$842  = phase_cycles5;
+    if (counters_clear) begin
+      \$842  = { 31'h00000000, \$523  };
+    end else if (\$521 ) begin
+      \$842  = \$524 [31:0];
+    end
     if (rst) begin
-      \$842  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$842  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$843  = e_acc4;
+    \$843  = phase_cycles6;
+    if (counters_clear) begin
+      \$843  = { 31'h00000000, \$528  };
+    end else if (\$526 ) begin
+      \$843  = \$529 [31:0];
+    end
     if (rst) begin
-      \$843  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$843  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$844  = e_acc4;
+    \$844  = phase_cycles7;
+    if (counters_clear) begin
+      \$844  = { 31'h00000000, \$533  };
+    end else if (\$531 ) begin
+      \$844  = \$534 [31:0];
+    end
     if (rst) begin
-      \$844  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$844  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$845  = e_r5;
+    \$845  = phase_cycles8;
+    if (counters_clear) begin
+      \$845  = { 31'h00000000, \$538  };
+    end else if (\$536 ) begin
+      \$845  = \$539 [31:0];
+    end
     if (rst) begin
-      \$845  = 86'h0000000000000000000000;
+      \$845  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$846  = sb1;
+    \$846  = phase_cycles9;
+    if (counters_clear) begin
+      \$846  = { 31'h00000000, \$543  };
+    end else if (\$541 ) begin
+      \$846  = \$544 [31:0];
+    end
     if (rst) begin
-      \$846  = 86'h0000000000000000000000;
+      \$846  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$847  = sb2;
+    \$847  = phase_cycles10;
+    if (counters_clear) begin
+      \$847  = { 31'h00000000, \$548  };
+    end else if (\$546 ) begin
+      \$847  = \$549 [31:0];
+    end
     if (rst) begin
-      \$847  = 86'h0000000000000000000000;
+      \$847  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$848  = sb3;
+    \$848  = phase_cycles11;
+    if (counters_clear) begin
+      \$848  = { 31'h00000000, \$553  };
+    end else if (\$551 ) begin
+      \$848  = \$554 [31:0];
+    end
     if (rst) begin
-      \$848  = 86'h0000000000000000000000;
+      \$848  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$849  = sb4;
+    \$849  = phase_cycles12;
+    if (counters_clear) begin
+      \$849  = { 31'h00000000, \$558  };
+    end else if (\$556 ) begin
+      \$849  = \$559 [31:0];
+    end
     if (rst) begin
-      \$849  = 86'h0000000000000000000000;
+      \$849  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$850  = sb5;
+    \$850  = phase_cycles13;
+    if (counters_clear) begin
+      \$850  = { 31'h00000000, \$563  };
+    end else if (\$561 ) begin
+      \$850  = \$564 [31:0];
+    end
     if (rst) begin
-      \$850  = 86'h0000000000000000000000;
+      \$850  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$851  = sb6;
+    \$851  = phase_cycles14;
+    if (counters_clear) begin
+      \$851  = { 31'h00000000, \$568  };
+    end else if (\$566 ) begin
+      \$851  = \$569 [31:0];
+    end
     if (rst) begin
-      \$851  = 86'h0000000000000000000000;
+      \$851  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$852  = sb7;
+    \$852  = phase_cycles15;
+    if (counters_clear) begin
+      \$852  = { 31'h00000000, \$573  };
+    end else if (\$571 ) begin
+      \$852  = \$574 [31:0];
+    end
     if (rst) begin
-      \$852  = 86'h0000000000000000000000;
+      \$852  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$853  = sb8;
+    \$853  = phase_cycles16;
+    if (counters_clear) begin
+      \$853  = { 31'h00000000, \$578  };
+    end else if (\$576 ) begin
+      \$853  = \$579 [31:0];
+    end
     if (rst) begin
-      \$853  = 86'h0000000000000000000000;
+      \$853  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$854  = sb9;
+    \$854  = phase_cycles17;
+    if (counters_clear) begin
+      \$854  = { 31'h00000000, \$583  };
+    end else if (\$581 ) begin
+      \$854  = \$584 [31:0];
+    end
     if (rst) begin
-      \$854  = 86'h0000000000000000000000;
+      \$854  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$855  = sb10;
+    \$855  = phase_cycles18;
+    if (counters_clear) begin
+      \$855  = { 31'h00000000, \$588  };
+    end else if (\$586 ) begin
+      \$855  = \$589 [31:0];
+    end
     if (rst) begin
-      \$855  = 86'h0000000000000000000000;
+      \$855  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$856  = \r_data$116 ;
+    \$856  = phase_cycles19;
+    if (counters_clear) begin
+      \$856  = { 31'h00000000, \$593  };
+    end else if (\$591 ) begin
+      \$856  = \$594 [31:0];
+    end
     if (rst) begin
-      \$856  = 64'h0000000000000000;
+      \$856  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$857  = y1;
+    \$857  = phase_cycles20;
+    if (counters_clear) begin
+      \$857  = { 31'h00000000, \$598  };
+    end else if (\$596 ) begin
+      \$857  = \$599 [31:0];
+    end
     if (rst) begin
-      \$857  = 64'h0000000000000000;
+      \$857  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$858  = y2;
+    \$858  = phase_cycles21;
+    if (counters_clear) begin
+      \$858  = { 31'h00000000, \$603  };
+    end else if (\$601 ) begin
+      \$858  = \$604 [31:0];
+    end
     if (rst) begin
-      \$858  = 64'h0000000000000000;
+      \$858  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$859  = y3;
+    \$859  = phase_cycles22;
+    if (counters_clear) begin
+      \$859  = { 31'h00000000, \$608  };
+    end else if (\$606 ) begin
+      \$859  = \$609 [31:0];
+    end
     if (rst) begin
-      \$859  = 64'h0000000000000000;
+      \$859  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$860  = y4;
+    \$860  = phase_cycles23;
+    if (counters_clear) begin
+      \$860  = { 31'h00000000, \$613  };
+    end else if (\$611 ) begin
+      \$860  = \$614 [31:0];
+    end
     if (rst) begin
-      \$860  = 64'h0000000000000000;
+      \$860  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$861  = y5;
+    \$861  = phase_cycles24;
+    if (counters_clear) begin
+      \$861  = { 31'h00000000, \$618  };
+    end else if (\$616 ) begin
+      \$861  = \$619 [31:0];
+    end
     if (rst) begin
-      \$861  = 64'h0000000000000000;
+      \$861  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$862  = y6;
+    \$862  = phase_cycles25;
+    if (counters_clear) begin
+      \$862  = { 31'h00000000, \$623  };
+    end else if (\$621 ) begin
+      \$862  = \$624 [31:0];
+    end
     if (rst) begin
-      \$862  = 64'h0000000000000000;
+      \$862  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$863  = y7;
+    \$863  = phase_cycles26;
+    if (counters_clear) begin
+      \$863  = { 31'h00000000, \$628  };
+    end else if (\$626 ) begin
+      \$863  = \$629 [31:0];
+    end
     if (rst) begin
-      \$863  = 64'h0000000000000000;
+      \$863  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$864  = ibits[262:231];
+    \$864  = phase_cycles27;
+    if (counters_clear) begin
+      \$864  = { 31'h00000000, \$633  };
+    end else if (\$631 ) begin
+      \$864  = \$634 [31:0];
+    end
     if (rst) begin
       \$864  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$865  = ibits[268:263];
+    \$865  = phase_cycles28;
+    if (counters_clear) begin
+      \$865  = { 31'h00000000, \$638  };
+    end else if (\$636 ) begin
+      \$865  = \$639 [31:0];
+    end
     if (rst) begin
-      \$865  = 6'h00;
+      \$865  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$866  = ibits[300:269];
+    \$866  = phase_cycles29;
+    if (counters_clear) begin
+      \$866  = { 31'h00000000, \$643  };
+    end else if (\$641 ) begin
+      \$866  = \$644 [31:0];
+    end
     if (rst) begin
       \$866  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$867  = ibits[306:301];
+    \$867  = phase_cycles30;
+    if (counters_clear) begin
+      \$867  = { 31'h00000000, \$648  };
+    end else if (\$646 ) begin
+      \$867  = \$649 [31:0];
+    end
     if (rst) begin
-      \$867  = 6'h00;
+      \$867  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$868  = ibits[338:307];
+    \$868  = phase_cycles31;
+    if (counters_clear) begin
+      \$868  = { 31'h00000000, \$653  };
+    end else if (\$651 ) begin
+      \$868  = \$654 [31:0];
+    end
     if (rst) begin
       \$868  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$869  = ibits[344:339];
+    \$869  = since_last;
+    if (\$655 ) begin
+      \$869  = 4'h1;
+    end else if (\$656 ) begin
+      \$869  = \$657 [3:0];
+    end
     if (rst) begin
-      \$869  = 6'h00;
+      \$869  = 4'hf;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$870  = ibits[345];
-    if (rst) begin
+    \$870  = since_ok;
+    if (\$655 ) begin
       \$870  = 1'h0;
+    end else if (\$656 ) begin
+      \$870  = \$658 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$871  = ibits[262:231];
     if (rst) begin
-      \$871  = 32'd0;
+      \$870  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$872  = ibits[268:263];
+    \$871  = issue;
     if (rst) begin
-      \$872  = 6'h00;
+      \$871  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$873  = ibits[300:269];
+    \$872  = k_first;
     if (rst) begin
-      \$873  = 32'd0;
+      \$872  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$874  = ibits[306:301];
+    \$873  = k_last;
     if (rst) begin
-      \$874  = 6'h00;
+      \$873  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$875  = ibits[338:307];
+    \$874  = s1_valid;
     if (rst) begin
-      \$875  = 32'd0;
+      \$874  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$876  = ibits[344:339];
+    \$875  = s2_valid;
     if (rst) begin
-      \$876  = 6'h00;
+      \$875  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$877  = ibits[345];
+    \$876  = s3_valid;
+    if (rst) begin
+      \$876  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$877  = s4_valid;
     if (rst) begin
       \$877  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$878  = ibits[262:231];
+    \$878  = s1_first;
     if (rst) begin
-      \$878  = 32'd0;
+      \$878  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$879  = ibits[268:263];
+    \$879  = s2_first;
     if (rst) begin
-      \$879  = 6'h00;
+      \$879  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$880  = ibits[300:269];
+    \$880  = s3_first;
     if (rst) begin
-      \$880  = 32'd0;
+      \$880  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$881  = ibits[306:301];
+    \$881  = s4_first;
     if (rst) begin
-      \$881  = 6'h00;
+      \$881  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$882  = ibits[338:307];
+    \$882  = s1_last;
     if (rst) begin
-      \$882  = 32'd0;
+      \$882  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$883  = ibits[344:339];
+    \$883  = s2_last;
     if (rst) begin
-      \$883  = 6'h00;
+      \$883  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$884  = ibits[345];
+    \$884  = s3_last;
     if (rst) begin
       \$884  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$885  = ibits[262:231];
+    \$885  = s4_last;
     if (rst) begin
-      \$885  = 32'd0;
+      \$885  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$886  = ibits[268:263];
+    \$886  = mac_steps;
+    if (counters_clear) begin
+      \$886  = { 31'h00000000, \$674  };
+    end else if (\$673 ) begin
+      \$886  = \$675 [31:0];
+    end
     if (rst) begin
-      \$886  = 6'h00;
+      \$886  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$887  = ibits[300:269];
+    \$887 [0] = \o__valid$514 ;
+    \$887 [16:1] = \$13 [15:0];
+    \$887 [32:17] = \$14 [15:0];
+    \$887 [35:33] = \o__payload$160 [2:0];
+    \$887 [51:36] = \$691 [15:0];
+    \$887 [52] = \$692 ;
+    \$887 [53] = \$693 ;
+    \$887 [69:54] = t_tile;
+    \$887 [77:70] = { \$709 , \$707 , \$705 , \$703 , \$701 , \$699 , \$697 , \$695  };
+    \$887 [85:78] = e_nlane[7:0];
     if (rst) begin
-      \$887  = 32'd0;
+      \$887  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$888  = ibits[306:301];
+    \$888  = \o__payload$160 [258:3];
     if (rst) begin
-      \$888  = 6'h00;
+      \$888  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$889  = ibits[338:307];
+    \$889  = e_r1;
     if (rst) begin
-      \$889  = 32'd0;
+      \$889  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$890  = ibits[344:339];
+    \$890  = e_acc1;
     if (rst) begin
-      \$890  = 6'h00;
+      \$890  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$891  = ibits[345];
+    \$891  = e_r2;
     if (rst) begin
-      \$891  = 1'h0;
+      \$891  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$892  = ibits[262:231];
+    \$892  = e_acc2;
     if (rst) begin
-      \$892  = 32'd0;
+      \$892  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$893  = ibits[268:263];
+    \$893  = e_r3;
     if (rst) begin
-      \$893  = 6'h00;
+      \$893  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$894  = ibits[300:269];
+    \$894  = e_acc3;
     if (rst) begin
-      \$894  = 32'd0;
+      \$894  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$895  = ibits[306:301];
+    \$895  = e_r4;
     if (rst) begin
-      \$895  = 6'h00;
+      \$895  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$896  = ibits[338:307];
+    \$896  = e_acc4;
     if (rst) begin
-      \$896  = 32'd0;
+      \$896  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$897  = ibits[344:339];
+    \$897  = e_acc4;
     if (rst) begin
-      \$897  = 6'h00;
+      \$897  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$898  = ibits[345];
+    \$898  = e_acc4;
     if (rst) begin
-      \$898  = 1'h0;
+      \$898  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$899  = ibits[262:231];
+    \$899  = e_r5;
     if (rst) begin
-      \$899  = 32'd0;
+      \$899  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$900  = ibits[268:263];
+    \$900  = sb1;
     if (rst) begin
-      \$900  = 6'h00;
+      \$900  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$901  = ibits[300:269];
+    \$901  = sb2;
     if (rst) begin
-      \$901  = 32'd0;
+      \$901  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$902  = ibits[306:301];
+    \$902  = sb3;
     if (rst) begin
-      \$902  = 6'h00;
+      \$902  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$903  = ibits[338:307];
+    \$903  = sb4;
     if (rst) begin
-      \$903  = 32'd0;
+      \$903  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$904  = ibits[344:339];
+    \$904  = sb5;
     if (rst) begin
-      \$904  = 6'h00;
+      \$904  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$905  = ibits[345];
+    \$905  = sb6;
     if (rst) begin
-      \$905  = 1'h0;
+      \$905  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$906  = ibits[262:231];
+    \$906  = sb7;
     if (rst) begin
-      \$906  = 32'd0;
+      \$906  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$907  = ibits[268:263];
+    \$907  = sb8;
     if (rst) begin
-      \$907  = 6'h00;
+      \$907  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$908  = ibits[300:269];
+    \$908  = sb9;
     if (rst) begin
-      \$908  = 32'd0;
+      \$908  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$909  = ibits[306:301];
+    \$909  = sb10;
     if (rst) begin
-      \$909  = 6'h00;
+      \$909  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$910  = ibits[338:307];
+    \$910  = \r_data$580 ;
     if (rst) begin
-      \$910  = 32'd0;
+      \$910  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$911  = ibits[344:339];
+    \$911  = y1;
     if (rst) begin
-      \$911  = 6'h00;
+      \$911  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$912  = ibits[345];
+    \$912  = y2;
     if (rst) begin
-      \$912  = 1'h0;
+      \$912  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$913  = ibits[262:231];
+    \$913  = y3;
     if (rst) begin
-      \$913  = 32'd0;
+      \$913  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$914  = ibits[268:263];
+    \$914  = y4;
     if (rst) begin
-      \$914  = 6'h00;
+      \$914  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$915  = ibits[300:269];
+    \$915  = y5;
     if (rst) begin
-      \$915  = 32'd0;
+      \$915  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$916  = ibits[306:301];
+    \$916  = y6;
     if (rst) begin
-      \$916  = 6'h00;
+      \$916  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$917  = ibits[338:307];
+    \$917  = y7;
     if (rst) begin
-      \$917  = 32'd0;
+      \$917  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$918  = ibits[344:339];
+    \$918  = ibits[262:231];
     if (rst) begin
-      \$918  = 6'h00;
+      \$918  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$919  = ibits[345];
+    \$919  = ibits[268:263];
     if (rst) begin
-      \$919  = 1'h0;
+      \$919  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$920  = best_v7;
+    \$920  = ibits[300:269];
+    if (rst) begin
+      \$920  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$921  = ibits[306:301];
+    if (rst) begin
+      \$921  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$922  = ibits[338:307];
+    if (rst) begin
+      \$922  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$923  = ibits[344:339];
+    if (rst) begin
+      \$923  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$924  = ibits[345];
+    if (rst) begin
+      \$924  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$925  = ibits[262:231];
+    if (rst) begin
+      \$925  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$926  = ibits[268:263];
+    if (rst) begin
+      \$926  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$927  = ibits[300:269];
+    if (rst) begin
+      \$927  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$928  = ibits[306:301];
+    if (rst) begin
+      \$928  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$929  = ibits[338:307];
+    if (rst) begin
+      \$929  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$930  = ibits[344:339];
+    if (rst) begin
+      \$930  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$931  = ibits[345];
+    if (rst) begin
+      \$931  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$932  = ibits[262:231];
+    if (rst) begin
+      \$932  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$933  = ibits[268:263];
+    if (rst) begin
+      \$933  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$934  = ibits[300:269];
+    if (rst) begin
+      \$934  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$935  = ibits[306:301];
+    if (rst) begin
+      \$935  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$936  = ibits[338:307];
+    if (rst) begin
+      \$936  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$937  = ibits[344:339];
+    if (rst) begin
+      \$937  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$938  = ibits[345];
+    if (rst) begin
+      \$938  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$939  = ibits[262:231];
+    if (rst) begin
+      \$939  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$940  = ibits[268:263];
+    if (rst) begin
+      \$940  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$941  = ibits[300:269];
+    if (rst) begin
+      \$941  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$942  = ibits[306:301];
+    if (rst) begin
+      \$942  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$943  = ibits[338:307];
+    if (rst) begin
+      \$943  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$944  = ibits[344:339];
+    if (rst) begin
+      \$944  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$945  = ibits[345];
+    if (rst) begin
+      \$945  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$946  = ibits[262:231];
+    if (rst) begin
+      \$946  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$947  = ibits[268:263];
+    if (rst) begin
+      \$947  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$948  = ibits[300:269];
+    if (rst) begin
+      \$948  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$949  = ibits[306:301];
+    if (rst) begin
+      \$949  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$950  = ibits[338:307];
+    if (rst) begin
+      \$950  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$951  = ibits[344:339];
+    if (rst) begin
+      \$951  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$952  = ibits[345];
+    if (rst) begin
+      \$952  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$953  = ibits[262:231];
+    if (rst) begin
+      \$953  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$954  = ibits[268:263];
+    if (rst) begin
+      \$954  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$955  = ibits[300:269];
+    if (rst) begin
+      \$955  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$956  = ibits[306:301];
+    if (rst) begin
+      \$956  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$957  = ibits[338:307];
+    if (rst) begin
+      \$957  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$958  = ibits[344:339];
+    if (rst) begin
+      \$958  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$959  = ibits[345];
+    if (rst) begin
+      \$959  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$960  = ibits[262:231];
+    if (rst) begin
+      \$960  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$961  = ibits[268:263];
+    if (rst) begin
+      \$961  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$962  = ibits[300:269];
+    if (rst) begin
+      \$962  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$963  = ibits[306:301];
+    if (rst) begin
+      \$963  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$964  = ibits[338:307];
+    if (rst) begin
+      \$964  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$965  = ibits[344:339];
+    if (rst) begin
+      \$965  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$966  = ibits[345];
+    if (rst) begin
+      \$966  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$967  = ibits[262:231];
+    if (rst) begin
+      \$967  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$968  = ibits[268:263];
+    if (rst) begin
+      \$968  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$969  = ibits[300:269];
+    if (rst) begin
+      \$969  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$970  = ibits[306:301];
+    if (rst) begin
+      \$970  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$971  = ibits[338:307];
+    if (rst) begin
+      \$971  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$972  = ibits[344:339];
+    if (rst) begin
+      \$972  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$973  = ibits[345];
+    if (rst) begin
+      \$973  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$974  = best_v7;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb11[0]) begin
-        \$920  = new_v;
+        \$974  = new_v;
       end
     end
     if (rst) begin
-      \$920  = 8'h00;
+      \$974  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$921  = best_i7;
+    \$975  = best_i7;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb11[0]) begin
-        \$921  = new_i;
+        \$975  = new_i;
       end
     end
     if (rst) begin
-      \$921  = 8'h00;
+      \$975  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$922  = best_v0;
+    \$976  = best_v0;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb11[0]) begin
-        \$922  = best_v1;
+        \$976  = best_v1;
       end
     end
     if (rst) begin
-      \$922  = 8'h00;
+      \$976  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = best_v1;
+    \$977  = best_v1;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb11[0]) begin
-        \$923  = best_v2;
+        \$977  = best_v2;
       end
     end
     if (rst) begin
-      \$923  = 8'h00;
+      \$977  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$924  = best_v2;
+    \$978  = best_v2;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb11[0]) begin
-        \$924  = best_v3;
+        \$978  = best_v3;
       end
     end
     if (rst) begin
-      \$924  = 8'h00;
+      \$978  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = best_v3;
+    \$979  = best_v3;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb11[0]) begin
-        \$925  = best_v4;
+        \$979  = best_v4;
       end
     end
     if (rst) begin
-      \$925  = 8'h00;
+      \$979  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = best_v4;
+    \$980  = best_v4;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb11[0]) begin
-        \$926  = best_v5;
+        \$980  = best_v5;
       end
     end
     if (rst) begin
-      \$926  = 8'h00;
+      \$980  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$927  = best_v5;
+    \$981  = best_v5;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb11[0]) begin
-        \$927  = best_v6;
+        \$981  = best_v6;
       end
     end
     if (rst) begin
-      \$927  = 8'h00;
+      \$981  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = best_v6;
+    \$982  = best_v6;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb11[0]) begin
-        \$928  = best_v7;
+        \$982  = best_v7;
       end
     end
     if (rst) begin
-      \$928  = 8'h00;
+      \$982  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$929  = best_i0;
+    \$983  = best_i0;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb11[0]) begin
-        \$929  = best_i1;
+        \$983  = best_i1;
       end
     end
     if (rst) begin
-      \$929  = 8'h00;
+      \$983  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$930  = best_i1;
+    \$984  = best_i1;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb11[0]) begin
-        \$930  = best_i2;
+        \$984  = best_i2;
       end
     end
     if (rst) begin
-      \$930  = 8'h00;
+      \$984  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = best_i2;
+    \$985  = best_i2;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb11[0]) begin
-        \$931  = best_i3;
+        \$985  = best_i3;
       end
     end
     if (rst) begin
-      \$931  = 8'h00;
+      \$985  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = best_i3;
+    \$986  = best_i3;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb11[0]) begin
-        \$932  = best_i4;
+        \$986  = best_i4;
       end
     end
     if (rst) begin
-      \$932  = 8'h00;
+      \$986  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = best_i4;
+    \$987  = best_i4;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb11[0]) begin
-        \$933  = best_i5;
+        \$987  = best_i5;
       end
     end
     if (rst) begin
-      \$933  = 8'h00;
+      \$987  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = best_i5;
+    \$988  = best_i5;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb11[0]) begin
-        \$934  = best_i6;
+        \$988  = best_i6;
       end
     end
     if (rst) begin
-      \$934  = 8'h00;
+      \$988  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = best_i6;
+    \$989  = best_i6;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
       if (sb11[0]) begin
-        \$935  = best_i7;
+        \$989  = best_i7;
       end
     end
     if (rst) begin
-      \$935  = 8'h00;
+      \$989  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = tv;
+    \$990  = tv;
     if (rst) begin
-      \$936  = 1'h0;
+      \$990  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = ibits[15:8];
+    \$991  = ibits[15:8];
     if (rst) begin
-      \$937  = 8'h00;
+      \$991  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = t_addr;
+    \$992  = t_addr;
     if (rst) begin
-      \$938  = 16'h0000;
+      \$992  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = t_data;
+    \$993  = t_data;
     if (rst) begin
-      \$939  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$993  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = trace1_valid;
+    \$994  = trace1_valid;
     if (rst) begin
-      \$940  = 1'h0;
+      \$994  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = trace1_tag;
+    \$995  = trace1_tag;
     if (rst) begin
-      \$941  = 8'h00;
+      \$995  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = trace1_index;
+    \$996  = trace1_index;
     if (rst) begin
-      \$942  = 16'h0000;
+      \$996  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = trace1_data;
+    \$997  = trace1_data;
     if (rst) begin
-      \$943  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$997  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear) begin
-      \$944  = 8'h00;
+      \$998  = 8'h00;
     end else begin
-      \$944  = \$678 ;
+      \$998  = \$715 ;
     end
     if (rst) begin
-      \$944  = 8'h00;
+      \$998  = 8'h00;
     end
   end
   assign o__payload = i__payload;
@@ -9126,8 +9458,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \flags$101  = flags;
   assign epi_o = \$13 [15:0];
   assign epi_a = \$14 [15:0];
-  assign s5_valid = \i__valid$214 ;
-  assign \i__payload$223  = e_acc5_scaler[31:0];
+  assign s5_valid = \i__valid$206 ;
+  assign \i__payload$217  = e_acc5_scaler[31:0];
   assign cfg_sc_mult_lane0 = multiplier;
   assign cfg_sc_shift_lane0 = shift;
   assign cfg_lr_mult_lane0 = lr_multiplier;
@@ -9135,70 +9467,70 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign decay_multiplier = cfg_dc_mult_lane0[15:0];
   assign decay_shift = cfg_dc_shift_lane0[4:0];
   assign cfg_dc_en_lane0 = decay_enable;
-  assign \clear$245  = clear;
-  assign \i__payload$247  = e_acc5_scaler[63:32];
-  assign cfg_sc_mult_lane1 = \multiplier$248 ;
-  assign cfg_sc_shift_lane1 = \shift$250 ;
-  assign cfg_lr_mult_lane1 = \lr_multiplier$256 ;
-  assign cfg_lr_shift_lane1 = \lr_shift$258 ;
-  assign \decay_multiplier$260  = cfg_dc_mult_lane1[15:0];
-  assign \decay_shift$262  = cfg_dc_shift_lane1[4:0];
-  assign cfg_dc_en_lane1 = \decay_enable$264 ;
-  assign \clear$266  = clear;
-  assign \i__payload$268  = e_acc5_scaler[95:64];
-  assign cfg_sc_mult_lane2 = \multiplier$269 ;
-  assign cfg_sc_shift_lane2 = \shift$271 ;
-  assign cfg_lr_mult_lane2 = \lr_multiplier$277 ;
-  assign cfg_lr_shift_lane2 = \lr_shift$279 ;
-  assign \decay_multiplier$281  = cfg_dc_mult_lane2[15:0];
-  assign \decay_shift$283  = cfg_dc_shift_lane2[4:0];
-  assign cfg_dc_en_lane2 = \decay_enable$285 ;
-  assign \clear$287  = clear;
-  assign \i__payload$289  = e_acc5_scaler[127:96];
-  assign cfg_sc_mult_lane3 = \multiplier$290 ;
-  assign cfg_sc_shift_lane3 = \shift$292 ;
-  assign cfg_lr_mult_lane3 = \lr_multiplier$298 ;
-  assign cfg_lr_shift_lane3 = \lr_shift$300 ;
-  assign \decay_multiplier$302  = cfg_dc_mult_lane3[15:0];
-  assign \decay_shift$304  = cfg_dc_shift_lane3[4:0];
-  assign cfg_dc_en_lane3 = \decay_enable$306 ;
-  assign \clear$308  = clear;
-  assign \i__payload$310  = e_acc5_scaler[159:128];
-  assign cfg_sc_mult_lane4 = \multiplier$311 ;
-  assign cfg_sc_shift_lane4 = \shift$313 ;
-  assign cfg_lr_mult_lane4 = \lr_multiplier$319 ;
-  assign cfg_lr_shift_lane4 = \lr_shift$321 ;
-  assign \decay_multiplier$323  = cfg_dc_mult_lane4[15:0];
-  assign \decay_shift$325  = cfg_dc_shift_lane4[4:0];
-  assign cfg_dc_en_lane4 = \decay_enable$327 ;
-  assign \clear$329  = clear;
-  assign \i__payload$331  = e_acc5_scaler[191:160];
-  assign cfg_sc_mult_lane5 = \multiplier$332 ;
-  assign cfg_sc_shift_lane5 = \shift$334 ;
-  assign cfg_lr_mult_lane5 = \lr_multiplier$340 ;
-  assign cfg_lr_shift_lane5 = \lr_shift$342 ;
-  assign \decay_multiplier$344  = cfg_dc_mult_lane5[15:0];
-  assign \decay_shift$346  = cfg_dc_shift_lane5[4:0];
-  assign cfg_dc_en_lane5 = \decay_enable$348 ;
-  assign \clear$350  = clear;
-  assign \i__payload$352  = e_acc5_scaler[223:192];
-  assign cfg_sc_mult_lane6 = \multiplier$353 ;
-  assign cfg_sc_shift_lane6 = \shift$355 ;
-  assign cfg_lr_mult_lane6 = \lr_multiplier$361 ;
-  assign cfg_lr_shift_lane6 = \lr_shift$363 ;
-  assign \decay_multiplier$365  = cfg_dc_mult_lane6[15:0];
-  assign \decay_shift$367  = cfg_dc_shift_lane6[4:0];
-  assign cfg_dc_en_lane6 = \decay_enable$369 ;
-  assign \clear$371  = clear;
-  assign \i__payload$373  = e_acc5_scaler[255:224];
-  assign cfg_sc_mult_lane7 = \multiplier$374 ;
-  assign cfg_sc_shift_lane7 = \shift$376 ;
-  assign cfg_lr_mult_lane7 = \lr_multiplier$382 ;
-  assign cfg_lr_shift_lane7 = \lr_shift$384 ;
-  assign \decay_multiplier$386  = cfg_dc_mult_lane7[15:0];
-  assign \decay_shift$388  = cfg_dc_shift_lane7[4:0];
-  assign cfg_dc_en_lane7 = \decay_enable$390 ;
-  assign \clear$392  = clear;
+  assign \clear$240  = clear;
+  assign \i__payload$242  = e_acc5_scaler[63:32];
+  assign cfg_sc_mult_lane1 = \multiplier$243 ;
+  assign cfg_sc_shift_lane1 = \shift$245 ;
+  assign cfg_lr_mult_lane1 = \lr_multiplier$251 ;
+  assign cfg_lr_shift_lane1 = \lr_shift$253 ;
+  assign \decay_multiplier$255  = cfg_dc_mult_lane1[15:0];
+  assign \decay_shift$257  = cfg_dc_shift_lane1[4:0];
+  assign cfg_dc_en_lane1 = \decay_enable$259 ;
+  assign \clear$261  = clear;
+  assign \i__payload$263  = e_acc5_scaler[95:64];
+  assign cfg_sc_mult_lane2 = \multiplier$264 ;
+  assign cfg_sc_shift_lane2 = \shift$266 ;
+  assign cfg_lr_mult_lane2 = \lr_multiplier$272 ;
+  assign cfg_lr_shift_lane2 = \lr_shift$274 ;
+  assign \decay_multiplier$276  = cfg_dc_mult_lane2[15:0];
+  assign \decay_shift$278  = cfg_dc_shift_lane2[4:0];
+  assign cfg_dc_en_lane2 = \decay_enable$280 ;
+  assign \clear$282  = clear;
+  assign \i__payload$284  = e_acc5_scaler[127:96];
+  assign cfg_sc_mult_lane3 = \multiplier$285 ;
+  assign cfg_sc_shift_lane3 = \shift$287 ;
+  assign cfg_lr_mult_lane3 = \lr_multiplier$293 ;
+  assign cfg_lr_shift_lane3 = \lr_shift$295 ;
+  assign \decay_multiplier$297  = cfg_dc_mult_lane3[15:0];
+  assign \decay_shift$299  = cfg_dc_shift_lane3[4:0];
+  assign cfg_dc_en_lane3 = \decay_enable$301 ;
+  assign \clear$303  = clear;
+  assign \i__payload$305  = e_acc5_scaler[159:128];
+  assign cfg_sc_mult_lane4 = \multiplier$306 ;
+  assign cfg_sc_shift_lane4 = \shift$308 ;
+  assign cfg_lr_mult_lane4 = \lr_multiplier$314 ;
+  assign cfg_lr_shift_lane4 = \lr_shift$316 ;
+  assign \decay_multiplier$318  = cfg_dc_mult_lane4[15:0];
+  assign \decay_shift$320  = cfg_dc_shift_lane4[4:0];
+  assign cfg_dc_en_lane4 = \decay_enable$322 ;
+  assign \clear$324  = clear;
+  assign \i__payload$326  = e_acc5_scaler[191:160];
+  assign cfg_sc_mult_lane5 = \multiplier$327 ;
+  assign cfg_sc_shift_lane5 = \shift$329 ;
+  assign cfg_lr_mult_lane5 = \lr_multiplier$335 ;
+  assign cfg_lr_shift_lane5 = \lr_shift$337 ;
+  assign \decay_multiplier$339  = cfg_dc_mult_lane5[15:0];
+  assign \decay_shift$341  = cfg_dc_shift_lane5[4:0];
+  assign cfg_dc_en_lane5 = \decay_enable$343 ;
+  assign \clear$345  = clear;
+  assign \i__payload$347  = e_acc5_scaler[223:192];
+  assign cfg_sc_mult_lane6 = \multiplier$348 ;
+  assign cfg_sc_shift_lane6 = \shift$350 ;
+  assign cfg_lr_mult_lane6 = \lr_multiplier$356 ;
+  assign cfg_lr_shift_lane6 = \lr_shift$358 ;
+  assign \decay_multiplier$360  = cfg_dc_mult_lane6[15:0];
+  assign \decay_shift$362  = cfg_dc_shift_lane6[4:0];
+  assign cfg_dc_en_lane6 = \decay_enable$364 ;
+  assign \clear$366  = clear;
+  assign \i__payload$368  = e_acc5_scaler[255:224];
+  assign cfg_sc_mult_lane7 = \multiplier$369 ;
+  assign cfg_sc_shift_lane7 = \shift$371 ;
+  assign cfg_lr_mult_lane7 = \lr_multiplier$377 ;
+  assign cfg_lr_shift_lane7 = \lr_shift$379 ;
+  assign \decay_multiplier$381  = cfg_dc_mult_lane7[15:0];
+  assign \decay_shift$383  = cfg_dc_shift_lane7[4:0];
+  assign cfg_dc_en_lane7 = \decay_enable$385 ;
+  assign \clear$387  = clear;
   assign cls = \$49 [7:0];
   assign tr_h0 = { \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78  };
   assign tr_h1 = { \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87  };
@@ -9216,46 +9548,46 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign tr_e5 = { \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187  };
   assign tr_e6 = { \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196  };
   assign tr_e7 = { \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205  };
-  assign tr_w0 = { \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426  };
-  assign tr_w1 = { \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427  };
-  assign tr_w2 = { \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428  };
-  assign tr_w3 = { \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429  };
-  assign tr_w4 = { \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430 [15], \o__payload$430  };
-  assign tr_w5 = { \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431 [15], \o__payload$431  };
-  assign tr_w6 = { \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432 [15], \o__payload$432  };
-  assign tr_w7 = { \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433 [15], \o__payload$433  };
-  assign row_data = { \o__payload$433 , \o__payload$432 , \o__payload$431 , \o__payload$430 , \o__payload$429 , \o__payload$428 , \o__payload$427 , \o__payload$426  };
-  assign \clear$520  = clear;
-  assign \o__payload$172.row  = \o__payload$172 [2:0];
-  assign \o__payload$172.acc  = \o__payload$172 [258:3];
-  assign \o__payload$172.acc[0]  = \o__payload$172 [34:3];
-  assign \o__payload$172.acc[1]  = \o__payload$172 [66:35];
-  assign \o__payload$172.acc[2]  = \o__payload$172 [98:67];
-  assign \o__payload$172.acc[3]  = \o__payload$172 [130:99];
-  assign \o__payload$172.acc[4]  = \o__payload$172 [162:131];
-  assign \o__payload$172.acc[5]  = \o__payload$172 [194:163];
-  assign \o__payload$172.acc[6]  = \o__payload$172 [226:195];
-  assign \o__payload$172.acc[7]  = \o__payload$172 [258:227];
-  assign \i__payload$216.narrow  = \i__payload$216 [63:0];
-  assign \i__payload$216.narrow[0]  = \i__payload$216 [7:0];
-  assign \i__payload$216.narrow[1]  = \i__payload$216 [15:8];
-  assign \i__payload$216.narrow[2]  = \i__payload$216 [23:16];
-  assign \i__payload$216.narrow[3]  = \i__payload$216 [31:24];
-  assign \i__payload$216.narrow[4]  = \i__payload$216 [39:32];
-  assign \i__payload$216.narrow[5]  = \i__payload$216 [47:40];
-  assign \i__payload$216.narrow[6]  = \i__payload$216 [55:48];
-  assign \i__payload$216.narrow[7]  = \i__payload$216 [63:56];
-  assign \i__payload$216.wide  = \i__payload$216 [319:64];
-  assign \i__payload$216.wide[0]  = \i__payload$216 [95:64];
-  assign \i__payload$216.wide[1]  = \i__payload$216 [127:96];
-  assign \i__payload$216.wide[2]  = \i__payload$216 [159:128];
-  assign \i__payload$216.wide[3]  = \i__payload$216 [191:160];
-  assign \i__payload$216.wide[4]  = \i__payload$216 [223:192];
-  assign \i__payload$216.wide[5]  = \i__payload$216 [255:224];
-  assign \i__payload$216.wide[6]  = \i__payload$216 [287:256];
-  assign \i__payload$216.wide[7]  = \i__payload$216 [319:288];
-  assign \i__payload$216.first  = \i__payload$216 [320];
-  assign \i__payload$216.last  = \i__payload$216 [321];
+  assign tr_w0 = { \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421  };
+  assign tr_w1 = { \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422  };
+  assign tr_w2 = { \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423  };
+  assign tr_w3 = { \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424  };
+  assign tr_w4 = { \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425  };
+  assign tr_w5 = { \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426  };
+  assign tr_w6 = { \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427  };
+  assign tr_w7 = { \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428  };
+  assign row_data = { \o__payload$428 , \o__payload$427 , \o__payload$426 , \o__payload$425 , \o__payload$424 , \o__payload$423 , \o__payload$422 , \o__payload$421  };
+  assign \clear$515  = clear;
+  assign \o__payload$160.row  = \o__payload$160 [2:0];
+  assign \o__payload$160.acc  = \o__payload$160 [258:3];
+  assign \o__payload$160.acc[0]  = \o__payload$160 [34:3];
+  assign \o__payload$160.acc[1]  = \o__payload$160 [66:35];
+  assign \o__payload$160.acc[2]  = \o__payload$160 [98:67];
+  assign \o__payload$160.acc[3]  = \o__payload$160 [130:99];
+  assign \o__payload$160.acc[4]  = \o__payload$160 [162:131];
+  assign \o__payload$160.acc[5]  = \o__payload$160 [194:163];
+  assign \o__payload$160.acc[6]  = \o__payload$160 [226:195];
+  assign \o__payload$160.acc[7]  = \o__payload$160 [258:227];
+  assign \i__payload$208.narrow  = \i__payload$208 [63:0];
+  assign \i__payload$208.narrow[0]  = \i__payload$208 [7:0];
+  assign \i__payload$208.narrow[1]  = \i__payload$208 [15:8];
+  assign \i__payload$208.narrow[2]  = \i__payload$208 [23:16];
+  assign \i__payload$208.narrow[3]  = \i__payload$208 [31:24];
+  assign \i__payload$208.narrow[4]  = \i__payload$208 [39:32];
+  assign \i__payload$208.narrow[5]  = \i__payload$208 [47:40];
+  assign \i__payload$208.narrow[6]  = \i__payload$208 [55:48];
+  assign \i__payload$208.narrow[7]  = \i__payload$208 [63:56];
+  assign \i__payload$208.wide  = \i__payload$208 [319:64];
+  assign \i__payload$208.wide[0]  = \i__payload$208 [95:64];
+  assign \i__payload$208.wide[1]  = \i__payload$208 [127:96];
+  assign \i__payload$208.wide[2]  = \i__payload$208 [159:128];
+  assign \i__payload$208.wide[3]  = \i__payload$208 [191:160];
+  assign \i__payload$208.wide[4]  = \i__payload$208 [223:192];
+  assign \i__payload$208.wide[5]  = \i__payload$208 [255:224];
+  assign \i__payload$208.wide[6]  = \i__payload$208 [287:256];
+  assign \i__payload$208.wide[7]  = \i__payload$208 [319:288];
+  assign \i__payload$208.first  = \i__payload$208 [320];
+  assign \i__payload$208.last  = \i__payload$208 [321];
   assign \e_r5.valid  = e_r5[0];
   assign \e_r5.o_addr  = e_r5[16:1];
   assign \e_r5.a_addr  = e_r5[32:17];
@@ -9266,56 +9598,56 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \e_r5.t_base  = e_r5[69:54];
   assign \e_r5.mask  = e_r5[77:70];
   assign \e_r5.nlane  = e_r5[85:78];
-  assign \i__payload$230.delta  = \i__payload$230 [31:0];
-  assign \i__payload$230.region  = \i__payload$230 [33:32];
-  assign \i__payload$233.w  = \i__payload$233 [15:0];
-  assign \i__payload$233.g  = \i__payload$233 [47:16];
-  assign \i__payload$253.delta  = \i__payload$253 [31:0];
-  assign \i__payload$253.region  = \i__payload$253 [33:32];
-  assign \i__payload$255.w  = \i__payload$255 [15:0];
-  assign \i__payload$255.g  = \i__payload$255 [47:16];
-  assign \i__payload$274.delta  = \i__payload$274 [31:0];
-  assign \i__payload$274.region  = \i__payload$274 [33:32];
-  assign \i__payload$276.w  = \i__payload$276 [15:0];
-  assign \i__payload$276.g  = \i__payload$276 [47:16];
-  assign \i__payload$295.delta  = \i__payload$295 [31:0];
-  assign \i__payload$295.region  = \i__payload$295 [33:32];
-  assign \i__payload$297.w  = \i__payload$297 [15:0];
-  assign \i__payload$297.g  = \i__payload$297 [47:16];
-  assign \i__payload$316.delta  = \i__payload$316 [31:0];
-  assign \i__payload$316.region  = \i__payload$316 [33:32];
-  assign \i__payload$318.w  = \i__payload$318 [15:0];
-  assign \i__payload$318.g  = \i__payload$318 [47:16];
-  assign \i__payload$337.delta  = \i__payload$337 [31:0];
-  assign \i__payload$337.region  = \i__payload$337 [33:32];
-  assign \i__payload$339.w  = \i__payload$339 [15:0];
-  assign \i__payload$339.g  = \i__payload$339 [47:16];
-  assign \i__payload$358.delta  = \i__payload$358 [31:0];
-  assign \i__payload$358.region  = \i__payload$358 [33:32];
-  assign \i__payload$360.w  = \i__payload$360 [15:0];
-  assign \i__payload$360.g  = \i__payload$360 [47:16];
-  assign \i__payload$379.delta  = \i__payload$379 [31:0];
-  assign \i__payload$379.region  = \i__payload$379 [33:32];
-  assign \i__payload$381.w  = \i__payload$381 [15:0];
-  assign \i__payload$381.g  = \i__payload$381 [47:16];
-  assign \i__payload$394.y_hat  = \i__payload$394 [63:0];
-  assign \i__payload$394.y_hat[0]  = \i__payload$394 [7:0];
-  assign \i__payload$394.y_hat[1]  = \i__payload$394 [15:8];
-  assign \i__payload$394.y_hat[2]  = \i__payload$394 [23:16];
-  assign \i__payload$394.y_hat[3]  = \i__payload$394 [31:24];
-  assign \i__payload$394.y_hat[4]  = \i__payload$394 [39:32];
-  assign \i__payload$394.y_hat[5]  = \i__payload$394 [47:40];
-  assign \i__payload$394.y_hat[6]  = \i__payload$394 [55:48];
-  assign \i__payload$394.y_hat[7]  = \i__payload$394 [63:56];
-  assign \i__payload$394.y  = \i__payload$394 [127:64];
-  assign \i__payload$394.y[0]  = \i__payload$394 [71:64];
-  assign \i__payload$394.y[1]  = \i__payload$394 [79:72];
-  assign \i__payload$394.y[2]  = \i__payload$394 [87:80];
-  assign \i__payload$394.y[3]  = \i__payload$394 [95:88];
-  assign \i__payload$394.y[4]  = \i__payload$394 [103:96];
-  assign \i__payload$394.y[5]  = \i__payload$394 [111:104];
-  assign \i__payload$394.y[6]  = \i__payload$394 [119:112];
-  assign \i__payload$394.y[7]  = \i__payload$394 [127:120];
+  assign \i__payload$224.delta  = \i__payload$224 [31:0];
+  assign \i__payload$224.region  = \i__payload$224 [33:32];
+  assign \i__payload$228.w  = \i__payload$228 [15:0];
+  assign \i__payload$228.g  = \i__payload$228 [47:16];
+  assign \i__payload$248.delta  = \i__payload$248 [31:0];
+  assign \i__payload$248.region  = \i__payload$248 [33:32];
+  assign \i__payload$250.w  = \i__payload$250 [15:0];
+  assign \i__payload$250.g  = \i__payload$250 [47:16];
+  assign \i__payload$269.delta  = \i__payload$269 [31:0];
+  assign \i__payload$269.region  = \i__payload$269 [33:32];
+  assign \i__payload$271.w  = \i__payload$271 [15:0];
+  assign \i__payload$271.g  = \i__payload$271 [47:16];
+  assign \i__payload$290.delta  = \i__payload$290 [31:0];
+  assign \i__payload$290.region  = \i__payload$290 [33:32];
+  assign \i__payload$292.w  = \i__payload$292 [15:0];
+  assign \i__payload$292.g  = \i__payload$292 [47:16];
+  assign \i__payload$311.delta  = \i__payload$311 [31:0];
+  assign \i__payload$311.region  = \i__payload$311 [33:32];
+  assign \i__payload$313.w  = \i__payload$313 [15:0];
+  assign \i__payload$313.g  = \i__payload$313 [47:16];
+  assign \i__payload$332.delta  = \i__payload$332 [31:0];
+  assign \i__payload$332.region  = \i__payload$332 [33:32];
+  assign \i__payload$334.w  = \i__payload$334 [15:0];
+  assign \i__payload$334.g  = \i__payload$334 [47:16];
+  assign \i__payload$353.delta  = \i__payload$353 [31:0];
+  assign \i__payload$353.region  = \i__payload$353 [33:32];
+  assign \i__payload$355.w  = \i__payload$355 [15:0];
+  assign \i__payload$355.g  = \i__payload$355 [47:16];
+  assign \i__payload$374.delta  = \i__payload$374 [31:0];
+  assign \i__payload$374.region  = \i__payload$374 [33:32];
+  assign \i__payload$376.w  = \i__payload$376 [15:0];
+  assign \i__payload$376.g  = \i__payload$376 [47:16];
+  assign \i__payload$389.y_hat  = \i__payload$389 [63:0];
+  assign \i__payload$389.y_hat[0]  = \i__payload$389 [7:0];
+  assign \i__payload$389.y_hat[1]  = \i__payload$389 [15:8];
+  assign \i__payload$389.y_hat[2]  = \i__payload$389 [23:16];
+  assign \i__payload$389.y_hat[3]  = \i__payload$389 [31:24];
+  assign \i__payload$389.y_hat[4]  = \i__payload$389 [39:32];
+  assign \i__payload$389.y_hat[5]  = \i__payload$389 [47:40];
+  assign \i__payload$389.y_hat[6]  = \i__payload$389 [55:48];
+  assign \i__payload$389.y_hat[7]  = \i__payload$389 [63:56];
+  assign \i__payload$389.y  = \i__payload$389 [127:64];
+  assign \i__payload$389.y[0]  = \i__payload$389 [71:64];
+  assign \i__payload$389.y[1]  = \i__payload$389 [79:72];
+  assign \i__payload$389.y[2]  = \i__payload$389 [87:80];
+  assign \i__payload$389.y[3]  = \i__payload$389 [95:88];
+  assign \i__payload$389.y[4]  = \i__payload$389 [103:96];
+  assign \i__payload$389.y[5]  = \i__payload$389 [111:104];
+  assign \i__payload$389.y[6]  = \i__payload$389 [119:112];
+  assign \i__payload$389.y[7]  = \i__payload$389 [127:120];
   assign \sb8.valid  = sb8[0];
   assign \sb8.o_addr  = sb8[16:1];
   assign \sb8.a_addr  = sb8[32:17];
@@ -9326,17 +9658,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb8.t_base  = sb8[69:54];
   assign \sb8.mask  = sb8[77:70];
   assign \sb8.nlane  = sb8[85:78];
-  assign \o__payload$398.e  = \o__payload$398 [63:0];
-  assign \o__payload$398.e[0]  = \o__payload$398 [7:0];
-  assign \o__payload$398.e[1]  = \o__payload$398 [15:8];
-  assign \o__payload$398.e[2]  = \o__payload$398 [23:16];
-  assign \o__payload$398.e[3]  = \o__payload$398 [31:24];
-  assign \o__payload$398.e[4]  = \o__payload$398 [39:32];
-  assign \o__payload$398.e[5]  = \o__payload$398 [47:40];
-  assign \o__payload$398.e[6]  = \o__payload$398 [55:48];
-  assign \o__payload$398.e[7]  = \o__payload$398 [63:56];
-  assign \o__payload$398.argmax  = \o__payload$398 [66:64];
-  assign \o__payload$398.max  = \o__payload$398 [74:67];
+  assign \o__payload$393.e  = \o__payload$393 [63:0];
+  assign \o__payload$393.e[0]  = \o__payload$393 [7:0];
+  assign \o__payload$393.e[1]  = \o__payload$393 [15:8];
+  assign \o__payload$393.e[2]  = \o__payload$393 [23:16];
+  assign \o__payload$393.e[3]  = \o__payload$393 [31:24];
+  assign \o__payload$393.e[4]  = \o__payload$393 [39:32];
+  assign \o__payload$393.e[5]  = \o__payload$393 [47:40];
+  assign \o__payload$393.e[6]  = \o__payload$393 [55:48];
+  assign \o__payload$393.e[7]  = \o__payload$393 [63:56];
+  assign \o__payload$393.argmax  = \o__payload$393 [66:64];
+  assign \o__payload$393.max  = \o__payload$393 [74:67];
   assign \sb11.valid  = sb11[0];
   assign \sb11.o_addr  = sb11[16:1];
   assign \sb11.a_addr  = sb11[32:17];
@@ -9357,22 +9689,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb10.t_base  = sb10[69:54];
   assign \sb10.mask  = sb10[77:70];
   assign \sb10.nlane  = sb10[85:78];
+  assign \o__payload$401.h  = \o__payload$401 [7:0];
+  assign \o__payload$401.region  = \o__payload$401 [9:8];
+  assign \o__payload$402.h  = \o__payload$402 [7:0];
+  assign \o__payload$402.region  = \o__payload$402 [9:8];
+  assign \o__payload$403.h  = \o__payload$403 [7:0];
+  assign \o__payload$403.region  = \o__payload$403 [9:8];
+  assign \o__payload$404.h  = \o__payload$404 [7:0];
+  assign \o__payload$404.region  = \o__payload$404 [9:8];
+  assign \o__payload$405.h  = \o__payload$405 [7:0];
+  assign \o__payload$405.region  = \o__payload$405 [9:8];
   assign \o__payload$406.h  = \o__payload$406 [7:0];
   assign \o__payload$406.region  = \o__payload$406 [9:8];
   assign \o__payload$407.h  = \o__payload$407 [7:0];
   assign \o__payload$407.region  = \o__payload$407 [9:8];
   assign \o__payload$408.h  = \o__payload$408 [7:0];
   assign \o__payload$408.region  = \o__payload$408 [9:8];
-  assign \o__payload$409.h  = \o__payload$409 [7:0];
-  assign \o__payload$409.region  = \o__payload$409 [9:8];
-  assign \o__payload$410.h  = \o__payload$410 [7:0];
-  assign \o__payload$410.region  = \o__payload$410 [9:8];
-  assign \o__payload$411.h  = \o__payload$411 [7:0];
-  assign \o__payload$411.region  = \o__payload$411 [9:8];
-  assign \o__payload$412.h  = \o__payload$412 [7:0];
-  assign \o__payload$412.region  = \o__payload$412 [9:8];
-  assign \o__payload$413.h  = \o__payload$413 [7:0];
-  assign \o__payload$413.region  = \o__payload$413 [9:8];
   assign \sb2.valid  = sb2[0];
   assign \sb2.o_addr  = sb2[16:1];
   assign \sb2.a_addr  = sb2[32:17];
@@ -9501,83 +9833,83 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign t_data[95:64] = \$265 ;
   assign t_data[63:32] = \$245 ;
   assign t_data[31:0] = \$225 ;
-  assign \row_data$464 [63:56] = \$362 ;
-  assign \row_data$464 [55:48] = \$342 ;
-  assign \row_data$464 [47:40] = \$322 ;
-  assign \row_data$464 [39:32] = \$302 ;
-  assign \row_data$464 [31:24] = \$282 ;
-  assign \row_data$464 [23:16] = \$262 ;
-  assign \row_data$464 [15:8] = \$242 ;
-  assign \row_data$464 [7:0] = \$222 ;
-  assign \i__payload$394 [127:120] = y8[63:56];
-  assign \i__payload$394 [63:56] = \$48 ;
-  assign \i__payload$394 [119:112] = y8[55:48];
-  assign \i__payload$394 [55:48] = \$47 ;
-  assign \i__payload$394 [111:104] = y8[47:40];
-  assign \i__payload$394 [47:40] = \$46 ;
-  assign \i__payload$394 [103:96] = y8[39:32];
-  assign \i__payload$394 [39:32] = \$45 ;
-  assign \i__payload$394 [95:88] = y8[31:24];
-  assign \i__payload$394 [31:24] = \$44 ;
-  assign \i__payload$394 [87:80] = y8[23:16];
-  assign \i__payload$394 [23:16] = \$43 ;
-  assign \i__payload$394 [79:72] = y8[15:8];
-  assign \i__payload$394 [15:8] = \$42 ;
-  assign \i__payload$394 [71:64] = y8[7:0];
-  assign \i__payload$394 [7:0] = \$41 ;
-  assign \i__payload$381 [47:16] = e_acc5_sgd[255:224];
-  assign \i__payload$381 [15:0] = \r_data$112 [127:112];
-  assign \i__payload$379 [33:32] = \r_data$117 [15:14];
-  assign \i__payload$379 [31:0] = e_acc5_relub[255:224];
-  assign \i__payload$360 [47:16] = e_acc5_sgd[223:192];
-  assign \i__payload$360 [15:0] = \r_data$112 [111:96];
-  assign \i__payload$358 [33:32] = \r_data$117 [13:12];
-  assign \i__payload$358 [31:0] = e_acc5_relub[223:192];
-  assign \i__payload$339 [47:16] = e_acc5_sgd[191:160];
-  assign \i__payload$339 [15:0] = \r_data$112 [95:80];
-  assign \i__payload$337 [33:32] = \r_data$117 [11:10];
-  assign \i__payload$337 [31:0] = e_acc5_relub[191:160];
-  assign \i__payload$318 [47:16] = e_acc5_sgd[159:128];
-  assign \i__payload$318 [15:0] = \r_data$112 [79:64];
-  assign \i__payload$316 [33:32] = \r_data$117 [9:8];
-  assign \i__payload$316 [31:0] = e_acc5_relub[159:128];
-  assign \i__payload$297 [47:16] = e_acc5_sgd[127:96];
-  assign \i__payload$297 [15:0] = \r_data$112 [63:48];
-  assign \i__payload$295 [33:32] = \r_data$117 [7:6];
-  assign \i__payload$295 [31:0] = e_acc5_relub[127:96];
-  assign \i__payload$276 [47:16] = e_acc5_sgd[95:64];
-  assign \i__payload$276 [15:0] = \r_data$112 [47:32];
-  assign \i__payload$274 [33:32] = \r_data$117 [5:4];
-  assign \i__payload$274 [31:0] = e_acc5_relub[95:64];
-  assign \i__payload$255 [47:16] = e_acc5_sgd[63:32];
-  assign \i__payload$255 [15:0] = \r_data$112 [31:16];
-  assign \i__payload$253 [33:32] = \r_data$117 [3:2];
-  assign \i__payload$253 [31:0] = e_acc5_relub[63:32];
-  assign \i__payload$233 [47:16] = e_acc5_sgd[31:0];
-  assign \i__payload$233 [15:0] = \r_data$112 [15:0];
-  assign \i__payload$230 [33:32] = \r_data$117 [1:0];
-  assign \i__payload$230 [31:0] = e_acc5_relub[31:0];
-  assign \i__payload$216 [319:288] = wide_data[255:224];
-  assign \i__payload$216 [287:256] = wide_data[223:192];
-  assign \i__payload$216 [255:224] = wide_data[191:160];
-  assign \i__payload$216 [223:192] = wide_data[159:128];
-  assign \i__payload$216 [191:160] = wide_data[127:96];
-  assign \i__payload$216 [159:128] = wide_data[95:64];
-  assign \i__payload$216 [127:96] = wide_data[63:32];
-  assign \i__payload$216 [95:64] = wide_data[31:0];
-  assign \i__payload$216 [63:56] = \$23 [63:56];
-  assign \i__payload$216 [55:48] = \$22 [55:48];
-  assign \i__payload$216 [47:40] = \$21 [47:40];
-  assign \i__payload$216 [39:32] = \$20 [39:32];
-  assign \i__payload$216 [31:24] = \$19 [31:24];
-  assign \i__payload$216 [23:16] = \$18 [23:16];
-  assign \i__payload$216 [15:8] = \$17 [15:8];
-  assign \i__payload$216 [7:0] = \$16 [7:0];
-  assign \i__payload$216 [321] = s5_last;
-  assign \i__payload$216 [320] = s5_first;
+  assign \row_data$459 [63:56] = \$362 ;
+  assign \row_data$459 [55:48] = \$342 ;
+  assign \row_data$459 [47:40] = \$322 ;
+  assign \row_data$459 [39:32] = \$302 ;
+  assign \row_data$459 [31:24] = \$282 ;
+  assign \row_data$459 [23:16] = \$262 ;
+  assign \row_data$459 [15:8] = \$242 ;
+  assign \row_data$459 [7:0] = \$222 ;
+  assign \i__payload$389 [127:120] = y8[63:56];
+  assign \i__payload$389 [63:56] = \$48 ;
+  assign \i__payload$389 [119:112] = y8[55:48];
+  assign \i__payload$389 [55:48] = \$47 ;
+  assign \i__payload$389 [111:104] = y8[47:40];
+  assign \i__payload$389 [47:40] = \$46 ;
+  assign \i__payload$389 [103:96] = y8[39:32];
+  assign \i__payload$389 [39:32] = \$45 ;
+  assign \i__payload$389 [95:88] = y8[31:24];
+  assign \i__payload$389 [31:24] = \$44 ;
+  assign \i__payload$389 [87:80] = y8[23:16];
+  assign \i__payload$389 [23:16] = \$43 ;
+  assign \i__payload$389 [79:72] = y8[15:8];
+  assign \i__payload$389 [15:8] = \$42 ;
+  assign \i__payload$389 [71:64] = y8[7:0];
+  assign \i__payload$389 [7:0] = \$41 ;
+  assign \i__payload$376 [47:16] = e_acc5_sgd[255:224];
+  assign \i__payload$376 [15:0] = \r_data$178 [127:112];
+  assign \i__payload$374 [33:32] = \r_data$226 [15:14];
+  assign \i__payload$374 [31:0] = e_acc5_relub[255:224];
+  assign \i__payload$355 [47:16] = e_acc5_sgd[223:192];
+  assign \i__payload$355 [15:0] = \r_data$178 [111:96];
+  assign \i__payload$353 [33:32] = \r_data$226 [13:12];
+  assign \i__payload$353 [31:0] = e_acc5_relub[223:192];
+  assign \i__payload$334 [47:16] = e_acc5_sgd[191:160];
+  assign \i__payload$334 [15:0] = \r_data$178 [95:80];
+  assign \i__payload$332 [33:32] = \r_data$226 [11:10];
+  assign \i__payload$332 [31:0] = e_acc5_relub[191:160];
+  assign \i__payload$313 [47:16] = e_acc5_sgd[159:128];
+  assign \i__payload$313 [15:0] = \r_data$178 [79:64];
+  assign \i__payload$311 [33:32] = \r_data$226 [9:8];
+  assign \i__payload$311 [31:0] = e_acc5_relub[159:128];
+  assign \i__payload$292 [47:16] = e_acc5_sgd[127:96];
+  assign \i__payload$292 [15:0] = \r_data$178 [63:48];
+  assign \i__payload$290 [33:32] = \r_data$226 [7:6];
+  assign \i__payload$290 [31:0] = e_acc5_relub[127:96];
+  assign \i__payload$271 [47:16] = e_acc5_sgd[95:64];
+  assign \i__payload$271 [15:0] = \r_data$178 [47:32];
+  assign \i__payload$269 [33:32] = \r_data$226 [5:4];
+  assign \i__payload$269 [31:0] = e_acc5_relub[95:64];
+  assign \i__payload$250 [47:16] = e_acc5_sgd[63:32];
+  assign \i__payload$250 [15:0] = \r_data$178 [31:16];
+  assign \i__payload$248 [33:32] = \r_data$226 [3:2];
+  assign \i__payload$248 [31:0] = e_acc5_relub[63:32];
+  assign \i__payload$228 [47:16] = e_acc5_sgd[31:0];
+  assign \i__payload$228 [15:0] = \r_data$178 [15:0];
+  assign \i__payload$224 [33:32] = \r_data$226 [1:0];
+  assign \i__payload$224 [31:0] = e_acc5_relub[31:0];
+  assign \i__payload$208 [319:288] = wide_data[255:224];
+  assign \i__payload$208 [287:256] = wide_data[223:192];
+  assign \i__payload$208 [255:224] = wide_data[191:160];
+  assign \i__payload$208 [223:192] = wide_data[159:128];
+  assign \i__payload$208 [191:160] = wide_data[127:96];
+  assign \i__payload$208 [159:128] = wide_data[95:64];
+  assign \i__payload$208 [127:96] = wide_data[63:32];
+  assign \i__payload$208 [95:64] = wide_data[31:0];
+  assign \i__payload$208 [63:56] = \$23 [63:56];
+  assign \i__payload$208 [55:48] = \$22 [55:48];
+  assign \i__payload$208 [47:40] = \$21 [47:40];
+  assign \i__payload$208 [39:32] = \$20 [39:32];
+  assign \i__payload$208 [31:24] = \$19 [31:24];
+  assign \i__payload$208 [23:16] = \$18 [23:16];
+  assign \i__payload$208 [15:8] = \$17 [15:8];
+  assign \i__payload$208 [7:0] = \$16 [7:0];
+  assign \i__payload$208 [321] = s5_last;
+  assign \i__payload$208 [320] = s5_first;
   assign \$1  = { rows_p, 3'h0 };
-  assign \$391  = { 1'h0, s_axis_tdata[13:8] };
-  assign \$393  = { s_axis_tdata[13:8], 1'h0 };
+  assign \$428  = { 1'h0, s_axis_tdata[13:8] };
+  assign \$430  = { s_axis_tdata[13:8], 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -35819,15 +36151,15 @@ module \nitro_engine.rfifo (rst, r_en, w_level, r_data, w_en, w_port__data, r_rd
   reg \$auto$verilog_backend.cc:2355:dump_module$30  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [3:0] \$11 ;
-  wire [3:0] \$12 ;
+  wire [4:0] \$11 ;
+  wire [4:0] \$12 ;
   wire \$13 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
-  wire [3:0] \$19 ;
+  wire [4:0] \$19 ;
   wire \$2 ;
   wire \$20 ;
   wire \$21 ;
@@ -35835,36 +36167,36 @@ module \nitro_engine.rfifo (rst, r_en, w_level, r_data, w_en, w_port__data, r_rd
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire [3:0] \$26 ;
+  wire [4:0] \$26 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
   wire \$3 ;
-  reg [2:0] \$30 ;
-  reg [2:0] \$31 ;
-  reg [2:0] \$32 ;
+  reg [3:0] \$30 ;
+  reg [3:0] \$31 ;
+  reg [3:0] \$32 ;
   reg \$33 ;
   wire \$4 ;
-  wire [3:0] \$5 ;
-  wire [3:0] \$6 ;
+  wire [4:0] \$5 ;
+  wire [4:0] \$6 ;
   wire \$7 ;
   wire \$8 ;
   wire \$9 ;
   input clk;
   wire clk;
-  (* init = 3'h0 *)
-  wire [2:0] consume;
-  reg [2:0] inner_level = 3'h0;
+  (* init = 4'h0 *)
+  wire [3:0] consume;
+  reg [3:0] inner_level = 4'h0;
   wire inner_r_rdy;
-  wire [3:0] level;
-  (* init = 3'h0 *)
-  wire [2:0] produce;
+  wire [4:0] level;
+  (* init = 4'h0 *)
+  wire [3:0] produce;
   output [256:0] r_data;
   wire [256:0] r_data;
   input r_en;
   wire r_en;
-  wire [3:0] r_level;
-  reg [2:0] r_port__addr = 3'h0;
+  wire [4:0] r_level;
+  reg [3:0] r_port__addr = 4'h0;
   wire [256:0] r_port__data;
   wire r_port__en;
   output r_rdy;
@@ -35874,14 +36206,14 @@ module \nitro_engine.rfifo (rst, r_en, w_level, r_data, w_en, w_port__data, r_rd
   wire [256:0] w_data;
   input w_en;
   wire w_en;
-  output [3:0] w_level;
-  wire [3:0] w_level;
-  reg [2:0] w_port__addr = 3'h0;
+  output [4:0] w_level;
+  wire [4:0] w_level;
+  reg [3:0] w_port__addr = 4'h0;
   input [256:0] w_port__data;
   wire [256:0] w_port__data;
   wire w_port__en;
   wire w_rdy;
-  reg [256:0] storage [6:0];
+  reg [256:0] storage [14:0];
   initial begin
     storage[0] = 257'h00000000000000000000000000000000000000000000000000000000000000000;
     storage[1] = 257'h00000000000000000000000000000000000000000000000000000000000000000;
@@ -35890,6 +36222,14 @@ module \nitro_engine.rfifo (rst, r_en, w_level, r_data, w_en, w_port__data, r_rd
     storage[4] = 257'h00000000000000000000000000000000000000000000000000000000000000000;
     storage[5] = 257'h00000000000000000000000000000000000000000000000000000000000000000;
     storage[6] = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+    storage[7] = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+    storage[8] = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+    storage[9] = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+    storage[10] = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+    storage[11] = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+    storage[12] = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+    storage[13] = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+    storage[14] = 257'h00000000000000000000000000000000000000000000000000000000000000000;
   end
   always @(posedge clk) begin
     if (w_port__en)
@@ -35902,7 +36242,7 @@ module \nitro_engine.rfifo (rst, r_en, w_level, r_data, w_en, w_port__data, r_rd
     end
   end
   assign r_data = _0_;
-  assign w_rdy = inner_level != 3'h7;
+  assign w_rdy = inner_level != 4'hf;
   assign inner_r_rdy = | inner_level;
   assign w_port__en = w_rdy & w_en;
   assign \$1  = ~ r_rdy;
@@ -35910,15 +36250,15 @@ module \nitro_engine.rfifo (rst, r_en, w_level, r_data, w_en, w_port__data, r_rd
   assign r_port__en = inner_r_rdy & \$2 ;
   assign w_level = inner_level + r_rdy;
   assign \$3  = w_rdy & w_en;
-  assign \$4  = w_port__addr == 3'h6;
+  assign \$4  = w_port__addr == 4'he;
   assign \$5  = w_port__addr + 1'h1;
-  assign \$6  = \$4  ? 4'h0 : \$5 ;
+  assign \$6  = \$4  ? 5'h00 : \$5 ;
   assign \$7  = ~ r_rdy;
   assign \$8  = \$7  | r_en;
   assign \$9  = inner_r_rdy & \$8 ;
-  assign \$10  = r_port__addr == 3'h6;
+  assign \$10  = r_port__addr == 4'he;
   assign \$11  = r_port__addr + 1'h1;
-  assign \$12  = \$10  ? 4'h0 : \$11 ;
+  assign \$12  = \$10  ? 5'h00 : \$11 ;
   assign \$13  = w_rdy & w_en;
   assign \$14  = ~ r_rdy;
   assign \$15  = \$14  | r_en;
@@ -35948,33 +36288,33 @@ module \nitro_engine.rfifo (rst, r_en, w_level, r_data, w_en, w_port__data, r_rd
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
     \$30  = w_port__addr;
     if (\$3 ) begin
-      \$30  = \$6 [2:0];
+      \$30  = \$6 [3:0];
     end
     if (rst) begin
-      \$30  = 3'h0;
+      \$30  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
     \$31  = r_port__addr;
     if (\$9 ) begin
-      \$31  = \$12 [2:0];
+      \$31  = \$12 [3:0];
     end
     if (rst) begin
-      \$31  = 3'h0;
+      \$31  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
     \$32  = inner_level;
     if (\$18 ) begin
-      \$32  = \$19 [2:0];
+      \$32  = \$19 [3:0];
     end
     if (\$25 ) begin
-      \$32  = \$26 [2:0];
+      \$32  = \$26 [3:0];
     end
     if (rst) begin
-      \$32  = 3'h0;
+      \$32  = 4'h0;
     end
   end
   always @* begin
@@ -52470,108 +52810,163 @@ module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, lr_multiplier, lr_s
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_valid$3 , \row_index$5 , \row_base$9 , active, clk);
+module \nitro_engine.xp_act (rst, busy, \row_data$7 , \row_valid$3 , \row_index$5 , \row_base$9 , col_valid, col_addr, col_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$47  = 0;
   wire \$1 ;
-  wire [16:0] \$10 ;
-  reg [7:0] \$11 ;
-  reg [7:0] \$12 ;
-  reg [7:0] \$13 ;
-  reg [7:0] \$14 ;
-  reg [7:0] \$15 ;
-  reg [7:0] \$16 ;
-  reg [7:0] \$17 ;
-  reg [7:0] \$18 ;
-  reg [7:0] \$19 ;
+  wire \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire [63:0] \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire [63:0] \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire [3:0] \$116 ;
+  wire \$117 ;
+  wire [16:0] \$118 ;
+  wire [7:0] \$119 ;
+  wire \$12 ;
+  wire [7:0] \$120 ;
+  wire [7:0] \$121 ;
+  wire [7:0] \$122 ;
+  wire [7:0] \$123 ;
+  wire [7:0] \$124 ;
+  wire [7:0] \$125 ;
+  wire [7:0] \$126 ;
+  wire \$127 ;
+  reg \$128 ;
+  reg [2:0] \$129 ;
+  wire \$13 ;
+  reg [63:0] \$130 ;
+  reg [15:0] \$131 ;
+  reg [63:0] \$132 ;
+  reg [63:0] \$133 ;
+  reg [63:0] \$134 ;
+  reg [63:0] \$135 ;
+  reg [63:0] \$136 ;
+  reg [63:0] \$137 ;
+  reg [63:0] \$138 ;
+  reg [63:0] \$139 ;
+  wire [63:0] \$14 ;
+  reg [63:0] \$140 ;
+  reg [63:0] \$141 ;
+  reg [63:0] \$142 ;
+  reg [63:0] \$143 ;
+  reg [63:0] \$144 ;
+  reg [63:0] \$145 ;
+  reg [63:0] \$146 ;
+  reg [63:0] \$147 ;
+  reg \$148 ;
+  reg \$149 ;
+  wire \$15 ;
+  reg \$150 ;
+  reg [2:0] \$151 ;
+  reg [15:0] \$152 ;
+  reg \$153 ;
+  reg [15:0] \$154 ;
+  reg [63:0] \$155 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
   wire \$2 ;
-  reg [7:0] \$20 ;
-  reg [7:0] \$21 ;
-  reg [7:0] \$22 ;
-  reg [7:0] \$23 ;
-  reg [7:0] \$24 ;
-  reg [7:0] \$25 ;
-  reg [7:0] \$26 ;
-  reg [7:0] \$27 ;
-  reg [7:0] \$28 ;
-  reg [7:0] \$29 ;
+  wire \$20 ;
+  wire [63:0] \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire [63:0] \$28 ;
+  wire \$29 ;
   wire \$3 ;
-  reg [7:0] \$30 ;
-  reg [7:0] \$31 ;
-  reg [7:0] \$32 ;
-  reg [7:0] \$33 ;
-  reg [7:0] \$34 ;
-  reg [7:0] \$35 ;
-  reg [7:0] \$36 ;
-  reg [7:0] \$37 ;
-  reg [7:0] \$38 ;
-  reg [7:0] \$39 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire [63:0] \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire \$4 ;
-  reg [7:0] \$40 ;
-  reg [7:0] \$41 ;
-  reg [7:0] \$42 ;
-  reg [7:0] \$43 ;
-  reg [7:0] \$44 ;
-  reg [7:0] \$45 ;
-  reg [7:0] \$46 ;
-  reg [7:0] \$47 ;
-  reg [7:0] \$48 ;
-  reg [7:0] \$49 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire [63:0] \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire [63:0] \$49 ;
   wire \$5 ;
-  reg [7:0] \$50 ;
-  reg [7:0] \$51 ;
-  reg [7:0] \$52 ;
-  reg [7:0] \$53 ;
-  reg [7:0] \$54 ;
-  reg [7:0] \$55 ;
-  reg [7:0] \$56 ;
-  reg [7:0] \$57 ;
-  reg [7:0] \$58 ;
-  reg [7:0] \$59 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire [63:0] \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
   wire \$6 ;
-  reg [7:0] \$60 ;
-  reg [7:0] \$61 ;
-  reg [7:0] \$62 ;
-  reg [7:0] \$63 ;
-  reg [7:0] \$64 ;
-  reg [7:0] \$65 ;
-  reg [7:0] \$66 ;
-  reg [7:0] \$67 ;
-  reg [7:0] \$68 ;
-  reg [7:0] \$69 ;
-  wire \$7 ;
-  reg [7:0] \$70 ;
-  reg [7:0] \$71 ;
-  reg [7:0] \$72 ;
-  reg [7:0] \$73 ;
-  reg [7:0] \$74 ;
-  reg \$75 ;
-  reg [2:0] \$76 ;
-  reg [63:0] \$77 ;
-  reg [15:0] \$78 ;
-  reg [63:0] \$79 ;
-  wire [4:0] \$8 ;
-  reg [63:0] \$80 ;
-  reg [63:0] \$81 ;
-  reg [63:0] \$82 ;
-  reg [63:0] \$83 ;
-  reg [63:0] \$84 ;
-  reg [63:0] \$85 ;
-  reg [63:0] \$86 ;
-  reg [63:0] \$87 ;
-  reg [63:0] \$88 ;
-  reg [63:0] \$89 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire [63:0] \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire [63:0] \$7 ;
+  wire [63:0] \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire [63:0] \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire [63:0] \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  reg [63:0] \$90 ;
-  reg [63:0] \$91 ;
-  reg [63:0] \$92 ;
-  reg [63:0] \$93 ;
-  reg [63:0] \$94 ;
-  reg \$95 ;
-  reg \$96 ;
-  reg \$97 ;
-  reg [3:0] \$98 ;
-  reg [15:0] \$99 ;
-  output active;
+  wire \$90 ;
+  wire [63:0] \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire [63:0] \$98 ;
+  wire \$99 ;
   reg active = 1'h0;
   reg [63:0] bank0_row0 = 64'h0000000000000000;
   reg [63:0] bank0_row1 = 64'h0000000000000000;
@@ -52594,13 +52989,13 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
   wire busy;
   input clk;
   wire clk;
-  reg [3:0] col = 4'h0;
+  reg [2:0] col = 3'h0;
   output [15:0] col_addr;
-  wire [15:0] col_addr;
+  reg [15:0] col_addr = 16'h0000;
   output [63:0] col_data;
-  reg [63:0] col_data;
-  (* init = 1'h0 *)
-  wire col_valid;
+  reg [63:0] col_data = 64'h0000000000000000;
+  output col_valid;
+  reg col_valid = 1'h0;
   reg obank = 1'h0;
   reg [15:0] row_base = 16'h0000;
   input [15:0] \row_base$9 ;
@@ -52619,1240 +53014,645 @@ module \nitro_engine.xp_act (rst, col_addr, col_data, busy, \row_data$7 , \row_v
   reg wbank = 1'h0;
   assign \$1  = ! wbank;
   assign \$2  = row_valid & \$1 ;
-  assign \$4  = row_valid & \$3 ;
-  assign \$5  = row_index == 3'h7;
-  assign \$6  = row_valid & \$5 ;
-  assign \$7  = ~ wbank;
-  assign \$8  = col + 1'h1;
-  assign \$9  = col == 3'h7;
-  assign \$10  = base + col;
-  assign busy = active | row_valid;
+  assign \$3  = ! row_index;
+  assign \$4  = \$2  & \$3 ;
+  assign \$5  = ! obank;
+  assign \$6  = active & \$5 ;
+  assign \$8  = ! wbank;
+  assign \$9  = row_valid & \$8 ;
+  assign \$10  = row_index == 1'h1;
+  assign \$11  = \$9  & \$10 ;
+  assign \$12  = ! obank;
+  assign \$13  = active & \$12 ;
+  assign \$15  = ! wbank;
+  assign \$16  = row_valid & \$15 ;
+  assign \$17  = row_index == 2'h2;
+  assign \$18  = \$16  & \$17 ;
+  assign \$19  = ! obank;
+  assign \$20  = active & \$19 ;
+  assign \$22  = ! wbank;
+  assign \$23  = row_valid & \$22 ;
+  assign \$24  = row_index == 2'h3;
+  assign \$25  = \$23  & \$24 ;
+  assign \$26  = ! obank;
+  assign \$27  = active & \$26 ;
+  assign \$29  = ! wbank;
+  assign \$30  = row_valid & \$29 ;
+  assign \$31  = row_index == 3'h4;
+  assign \$32  = \$30  & \$31 ;
+  assign \$33  = ! obank;
+  assign \$34  = active & \$33 ;
+  assign \$36  = ! wbank;
+  assign \$37  = row_valid & \$36 ;
+  assign \$38  = row_index == 3'h5;
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = ! obank;
+  assign \$41  = active & \$40 ;
+  assign \$43  = ! wbank;
+  assign \$44  = row_valid & \$43 ;
+  assign \$45  = row_index == 3'h6;
+  assign \$46  = \$44  & \$45 ;
+  assign \$47  = ! obank;
+  assign \$48  = active & \$47 ;
+  assign \$50  = ! wbank;
+  assign \$51  = row_valid & \$50 ;
+  assign \$52  = row_index == 3'h7;
+  assign \$53  = \$51  & \$52 ;
+  assign \$54  = ! obank;
+  assign \$55  = active & \$54 ;
+  assign \$58  = row_valid & \$57 ;
+  assign \$59  = ! row_index;
+  assign \$60  = \$58  & \$59 ;
+  assign \$62  = active & \$61 ;
+  assign \$65  = row_valid & \$64 ;
+  assign \$66  = row_index == 1'h1;
+  assign \$67  = \$65  & \$66 ;
+  assign \$69  = active & \$68 ;
+  assign \$72  = row_valid & \$71 ;
+  assign \$73  = row_index == 2'h2;
+  assign \$74  = \$72  & \$73 ;
+  assign \$76  = active & \$75 ;
+  assign \$79  = row_valid & \$78 ;
+  assign \$80  = row_index == 2'h3;
+  assign \$81  = \$79  & \$80 ;
+  assign \$83  = active & \$82 ;
+  assign \$86  = row_valid & \$85 ;
+  assign \$87  = row_index == 3'h4;
+  assign \$88  = \$86  & \$87 ;
+  assign \$90  = active & \$89 ;
+  assign \$93  = row_valid & \$92 ;
+  assign \$94  = row_index == 3'h5;
+  assign \$95  = \$93  & \$94 ;
+  assign \$97  = active & \$96 ;
+  assign \$100  = row_valid & \$99 ;
+  assign \$101  = row_index == 3'h6;
+  assign \$102  = \$100  & \$101 ;
+  assign \$104  = active & \$103 ;
+  assign \$107  = row_valid & \$106 ;
+  assign \$108  = row_index == 3'h7;
+  assign \$109  = \$107  & \$108 ;
+  assign \$111  = active & \$110 ;
+  assign \$113  = row_index == 3'h7;
+  assign \$114  = row_valid & \$113 ;
+  assign \$115  = ~ wbank;
+  assign \$116  = col + 1'h1;
+  assign \$117  = col == 3'h7;
+  assign \$118  = base + col;
+  assign \$119  = obank ? bank1_row0[7:0] : bank0_row0[7:0];
+  assign \$120  = obank ? bank1_row1[7:0] : bank0_row1[7:0];
+  assign \$121  = obank ? bank1_row2[7:0] : bank0_row2[7:0];
+  assign \$122  = obank ? bank1_row3[7:0] : bank0_row3[7:0];
+  assign \$123  = obank ? bank1_row4[7:0] : bank0_row4[7:0];
+  assign \$124  = obank ? bank1_row5[7:0] : bank0_row5[7:0];
+  assign \$125  = obank ? bank1_row6[7:0] : bank0_row6[7:0];
+  assign \$126  = obank ? bank1_row7[7:0] : bank0_row7[7:0];
+  assign \$127  = active | row_valid;
+  assign busy = \$127  | col_valid;
   always @(posedge clk)
-    row_valid <= \$75 ;
+    row_valid <= \$128 ;
   always @(posedge clk)
-    row_index <= \$76 ;
+    row_index <= \$129 ;
   always @(posedge clk)
-    row_data <= \$77 ;
+    row_data <= \$130 ;
   always @(posedge clk)
-    row_base <= \$78 ;
+    row_base <= \$131 ;
   always @(posedge clk)
-    bank0_row0 <= \$79 ;
+    bank0_row0 <= \$132 ;
   always @(posedge clk)
-    bank0_row1 <= \$80 ;
+    bank0_row1 <= \$133 ;
   always @(posedge clk)
-    bank0_row2 <= \$81 ;
+    bank0_row2 <= \$134 ;
   always @(posedge clk)
-    bank0_row3 <= \$82 ;
+    bank0_row3 <= \$135 ;
   always @(posedge clk)
-    bank0_row4 <= \$83 ;
+    bank0_row4 <= \$136 ;
   always @(posedge clk)
-    bank0_row5 <= \$84 ;
+    bank0_row5 <= \$137 ;
   always @(posedge clk)
-    bank0_row6 <= \$85 ;
+    bank0_row6 <= \$138 ;
   always @(posedge clk)
-    bank0_row7 <= \$86 ;
+    bank0_row7 <= \$139 ;
   always @(posedge clk)
-    bank1_row0 <= \$87 ;
+    bank1_row0 <= \$140 ;
   always @(posedge clk)
-    bank1_row1 <= \$88 ;
+    bank1_row1 <= \$141 ;
   always @(posedge clk)
-    bank1_row2 <= \$89 ;
+    bank1_row2 <= \$142 ;
   always @(posedge clk)
-    bank1_row3 <= \$90 ;
+    bank1_row3 <= \$143 ;
   always @(posedge clk)
-    bank1_row4 <= \$91 ;
+    bank1_row4 <= \$144 ;
   always @(posedge clk)
-    bank1_row5 <= \$92 ;
+    bank1_row5 <= \$145 ;
   always @(posedge clk)
-    bank1_row6 <= \$93 ;
+    bank1_row6 <= \$146 ;
   always @(posedge clk)
-    bank1_row7 <= \$94 ;
+    bank1_row7 <= \$147 ;
   always @(posedge clk)
-    wbank <= \$95 ;
+    wbank <= \$148 ;
   always @(posedge clk)
-    obank <= \$96 ;
+    obank <= \$149 ;
   always @(posedge clk)
-    active <= \$97 ;
+    active <= \$150 ;
   always @(posedge clk)
-    col <= \$98 ;
+    col <= \$151 ;
   always @(posedge clk)
-    base <= \$99 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$11  = bank0_row0[7:0];
-      1'h1:
-          \$11  = bank1_row0[7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$12  = bank0_row1[7:0];
-      1'h1:
-          \$12  = bank1_row1[7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$13  = bank0_row2[7:0];
-      1'h1:
-          \$13  = bank1_row2[7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$14  = bank0_row3[7:0];
-      1'h1:
-          \$14  = bank1_row3[7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$15  = bank0_row4[7:0];
-      1'h1:
-          \$15  = bank1_row4[7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$16  = bank0_row5[7:0];
-      1'h1:
-          \$16  = bank1_row5[7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$17  = bank0_row6[7:0];
-      1'h1:
-          \$17  = bank1_row6[7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$18  = bank0_row7[7:0];
-      1'h1:
-          \$18  = bank1_row7[7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$19  = bank0_row0[15:8];
-      1'h1:
-          \$19  = bank1_row0[15:8];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$20  = bank0_row1[15:8];
-      1'h1:
-          \$20  = bank1_row1[15:8];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$21  = bank0_row2[15:8];
-      1'h1:
-          \$21  = bank1_row2[15:8];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$22  = bank0_row3[15:8];
-      1'h1:
-          \$22  = bank1_row3[15:8];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$23  = bank0_row4[15:8];
-      1'h1:
-          \$23  = bank1_row4[15:8];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$24  = bank0_row5[15:8];
-      1'h1:
-          \$24  = bank1_row5[15:8];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$25  = bank0_row6[15:8];
-      1'h1:
-          \$25  = bank1_row6[15:8];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$26  = bank0_row7[15:8];
-      1'h1:
-          \$26  = bank1_row7[15:8];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$27  = bank0_row0[23:16];
-      1'h1:
-          \$27  = bank1_row0[23:16];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$28  = bank0_row1[23:16];
-      1'h1:
-          \$28  = bank1_row1[23:16];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$29  = bank0_row2[23:16];
-      1'h1:
-          \$29  = bank1_row2[23:16];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$30  = bank0_row3[23:16];
-      1'h1:
-          \$30  = bank1_row3[23:16];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$31  = bank0_row4[23:16];
-      1'h1:
-          \$31  = bank1_row4[23:16];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$32  = bank0_row5[23:16];
-      1'h1:
-          \$32  = bank1_row5[23:16];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$33  = bank0_row6[23:16];
-      1'h1:
-          \$33  = bank1_row6[23:16];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$34  = bank0_row7[23:16];
-      1'h1:
-          \$34  = bank1_row7[23:16];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$35  = bank0_row0[31:24];
-      1'h1:
-          \$35  = bank1_row0[31:24];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$36  = bank0_row1[31:24];
-      1'h1:
-          \$36  = bank1_row1[31:24];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$37  = bank0_row2[31:24];
-      1'h1:
-          \$37  = bank1_row2[31:24];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$38  = bank0_row3[31:24];
-      1'h1:
-          \$38  = bank1_row3[31:24];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$39  = bank0_row4[31:24];
-      1'h1:
-          \$39  = bank1_row4[31:24];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$40  = bank0_row5[31:24];
-      1'h1:
-          \$40  = bank1_row5[31:24];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$41  = bank0_row6[31:24];
-      1'h1:
-          \$41  = bank1_row6[31:24];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$42  = bank0_row7[31:24];
-      1'h1:
-          \$42  = bank1_row7[31:24];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$43  = bank0_row0[39:32];
-      1'h1:
-          \$43  = bank1_row0[39:32];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$44  = bank0_row1[39:32];
-      1'h1:
-          \$44  = bank1_row1[39:32];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$45  = bank0_row2[39:32];
-      1'h1:
-          \$45  = bank1_row2[39:32];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$46  = bank0_row3[39:32];
-      1'h1:
-          \$46  = bank1_row3[39:32];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$47  = bank0_row4[39:32];
-      1'h1:
-          \$47  = bank1_row4[39:32];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$48  = bank0_row5[39:32];
-      1'h1:
-          \$48  = bank1_row5[39:32];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$49  = bank0_row6[39:32];
-      1'h1:
-          \$49  = bank1_row6[39:32];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$50  = bank0_row7[39:32];
-      1'h1:
-          \$50  = bank1_row7[39:32];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$51  = bank0_row0[47:40];
-      1'h1:
-          \$51  = bank1_row0[47:40];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$52  = bank0_row1[47:40];
-      1'h1:
-          \$52  = bank1_row1[47:40];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$53  = bank0_row2[47:40];
-      1'h1:
-          \$53  = bank1_row2[47:40];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$54  = bank0_row3[47:40];
-      1'h1:
-          \$54  = bank1_row3[47:40];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$55  = bank0_row4[47:40];
-      1'h1:
-          \$55  = bank1_row4[47:40];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$56  = bank0_row5[47:40];
-      1'h1:
-          \$56  = bank1_row5[47:40];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$57  = bank0_row6[47:40];
-      1'h1:
-          \$57  = bank1_row6[47:40];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$58  = bank0_row7[47:40];
-      1'h1:
-          \$58  = bank1_row7[47:40];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$59  = bank0_row0[55:48];
-      1'h1:
-          \$59  = bank1_row0[55:48];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$60  = bank0_row1[55:48];
-      1'h1:
-          \$60  = bank1_row1[55:48];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$61  = bank0_row2[55:48];
-      1'h1:
-          \$61  = bank1_row2[55:48];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$62  = bank0_row3[55:48];
-      1'h1:
-          \$62  = bank1_row3[55:48];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$63  = bank0_row4[55:48];
-      1'h1:
-          \$63  = bank1_row4[55:48];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$64  = bank0_row5[55:48];
-      1'h1:
-          \$64  = bank1_row5[55:48];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$65  = bank0_row6[55:48];
-      1'h1:
-          \$65  = bank1_row6[55:48];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$66  = bank0_row7[55:48];
-      1'h1:
-          \$66  = bank1_row7[55:48];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$67  = bank0_row0[63:56];
-      1'h1:
-          \$67  = bank1_row0[63:56];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$68  = bank0_row1[63:56];
-      1'h1:
-          \$68  = bank1_row1[63:56];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$69  = bank0_row2[63:56];
-      1'h1:
-          \$69  = bank1_row2[63:56];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$70  = bank0_row3[63:56];
-      1'h1:
-          \$70  = bank1_row3[63:56];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$71  = bank0_row4[63:56];
-      1'h1:
-          \$71  = bank1_row4[63:56];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$72  = bank0_row5[63:56];
-      1'h1:
-          \$72  = bank1_row5[63:56];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$73  = bank0_row6[63:56];
-      1'h1:
-          \$73  = bank1_row6[63:56];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$74  = bank0_row7[63:56];
-      1'h1:
-          \$74  = bank1_row7[63:56];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    (* full_case = 32'd1 *)
-    casez (col[2:0])
-      3'h0:
-          col_data = { \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11  };
-      3'h1:
-          col_data = { \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19  };
-      3'h2:
-          col_data = { \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27  };
-      3'h3:
-          col_data = { \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35  };
-      3'h4:
-          col_data = { \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43  };
-      3'h5:
-          col_data = { \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
-      3'h6:
-          col_data = { \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59  };
-      3'h7:
-          col_data = { \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67  };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$75  = \row_valid$3 ;
+    base <= \$152 ;
+  always @(posedge clk)
+    col_valid <= \$153 ;
+  always @(posedge clk)
+    col_addr <= \$154 ;
+  always @(posedge clk)
+    col_data <= \$155 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$128  = \row_valid$3 ;
     if (rst) begin
-      \$75  = 1'h0;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$76  = \row_index$5 ;
+    \$129  = \row_index$5 ;
     if (rst) begin
-      \$76  = 3'h0;
+      \$129  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$77  = \row_data$7 ;
+    \$130  = \row_data$7 ;
     if (rst) begin
-      \$77  = 64'h0000000000000000;
+      \$130  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$78  = \row_base$9 ;
+    \$131  = \row_base$9 ;
     if (rst) begin
-      \$78  = 16'h0000;
+      \$131  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$79  = bank0_row0;
-    if (\$2 ) begin
-      casez (row_index)
-        3'h0:
-            \$79  = row_data;
-      endcase
-    end
-    if (rst) begin
-      \$79  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$80  = bank0_row1;
-    if (\$2 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            \$80  = row_data;
-      endcase
-    end
-    if (rst) begin
-      \$80  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$81  = bank0_row2;
-    if (\$2 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            \$81  = row_data;
-      endcase
-    end
-    if (rst) begin
-      \$81  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$82  = bank0_row3;
-    if (\$2 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            \$82  = row_data;
-      endcase
-    end
-    if (rst) begin
-      \$82  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$83  = bank0_row4;
-    if (\$2 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            \$83  = row_data;
-      endcase
-    end
-    if (rst) begin
-      \$83  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$84  = bank0_row5;
-    if (\$2 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            /* empty */;
-        3'h5:
-            \$84  = row_data;
-      endcase
-    end
-    if (rst) begin
-      \$84  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$85  = bank0_row6;
-    if (\$2 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            /* empty */;
-        3'h5:
-            /* empty */;
-        3'h6:
-            \$85  = row_data;
-      endcase
-    end
-    if (rst) begin
-      \$85  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$86  = bank0_row7;
-    if (\$2 ) begin
-      (* full_case = 32'd1 *)
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            /* empty */;
-        3'h5:
-            /* empty */;
-        3'h6:
-            /* empty */;
-        3'h7:
-            \$86  = row_data;
-      endcase
-    end
-    if (rst) begin
-      \$86  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$87  = bank1_row0;
+    \$132  = bank0_row0;
     if (\$4 ) begin
-      casez (row_index)
-        3'h0:
-            \$87  = row_data;
-      endcase
+      \$132  = row_data;
+    end else if (\$6 ) begin
+      \$132  = \$7 ;
     end
     if (rst) begin
-      \$87  = 64'h0000000000000000;
+      \$132  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$88  = bank1_row1;
-    if (\$4 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            \$88  = row_data;
-      endcase
+    \$133  = bank0_row1;
+    if (\$11 ) begin
+      \$133  = row_data;
+    end else if (\$13 ) begin
+      \$133  = \$14 ;
     end
     if (rst) begin
-      \$88  = 64'h0000000000000000;
+      \$133  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$89  = bank1_row2;
-    if (\$4 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            \$89  = row_data;
-      endcase
+    \$134  = bank0_row2;
+    if (\$18 ) begin
+      \$134  = row_data;
+    end else if (\$20 ) begin
+      \$134  = \$21 ;
     end
     if (rst) begin
-      \$89  = 64'h0000000000000000;
+      \$134  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$90  = bank1_row3;
-    if (\$4 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            \$90  = row_data;
-      endcase
+    \$135  = bank0_row3;
+    if (\$25 ) begin
+      \$135  = row_data;
+    end else if (\$27 ) begin
+      \$135  = \$28 ;
     end
     if (rst) begin
-      \$90  = 64'h0000000000000000;
+      \$135  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$91  = bank1_row4;
-    if (\$4 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            \$91  = row_data;
-      endcase
+    \$136  = bank0_row4;
+    if (\$32 ) begin
+      \$136  = row_data;
+    end else if (\$34 ) begin
+      \$136  = \$35 ;
     end
     if (rst) begin
-      \$91  = 64'h0000000000000000;
+      \$136  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$92  = bank1_row5;
-    if (\$4 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            /* empty */;
-        3'h5:
-            \$92  = row_data;
-      endcase
+    \$137  = bank0_row5;
+    if (\$39 ) begin
+      \$137  = row_data;
+    end else if (\$41 ) begin
+      \$137  = \$42 ;
     end
     if (rst) begin
-      \$92  = 64'h0000000000000000;
+      \$137  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$93  = bank1_row6;
-    if (\$4 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            /* empty */;
-        3'h5:
-            /* empty */;
-        3'h6:
-            \$93  = row_data;
-      endcase
+    \$138  = bank0_row6;
+    if (\$46 ) begin
+      \$138  = row_data;
+    end else if (\$48 ) begin
+      \$138  = \$49 ;
     end
     if (rst) begin
-      \$93  = 64'h0000000000000000;
+      \$138  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$94  = bank1_row7;
-    if (\$4 ) begin
-      (* full_case = 32'd1 *)
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            /* empty */;
-        3'h5:
-            /* empty */;
-        3'h6:
-            /* empty */;
-        3'h7:
-            \$94  = row_data;
-      endcase
+    \$139  = bank0_row7;
+    if (\$53 ) begin
+      \$139  = row_data;
+    end else if (\$55 ) begin
+      \$139  = \$56 ;
     end
     if (rst) begin
-      \$94  = 64'h0000000000000000;
+      \$139  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$95  = wbank;
-    if (\$6 ) begin
-      \$95  = \$7 ;
+    \$140  = bank1_row0;
+    if (\$60 ) begin
+      \$140  = row_data;
+    end else if (\$62 ) begin
+      \$140  = \$63 ;
     end
     if (rst) begin
-      \$95  = 1'h0;
+      \$140  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$96  = obank;
-    if (\$6 ) begin
-      \$96  = wbank;
+    \$141  = bank1_row1;
+    if (\$67 ) begin
+      \$141  = row_data;
+    end else if (\$69 ) begin
+      \$141  = \$70 ;
     end
     if (rst) begin
-      \$96  = 1'h0;
+      \$141  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$97  = active;
-    if (\$6 ) begin
-      \$97  = 1'h1;
+    \$142  = bank1_row2;
+    if (\$74 ) begin
+      \$142  = row_data;
+    end else if (\$76 ) begin
+      \$142  = \$77 ;
+    end
+    if (rst) begin
+      \$142  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$143  = bank1_row3;
+    if (\$81 ) begin
+      \$143  = row_data;
+    end else if (\$83 ) begin
+      \$143  = \$84 ;
+    end
+    if (rst) begin
+      \$143  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$144  = bank1_row4;
+    if (\$88 ) begin
+      \$144  = row_data;
+    end else if (\$90 ) begin
+      \$144  = \$91 ;
+    end
+    if (rst) begin
+      \$144  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$145  = bank1_row5;
+    if (\$95 ) begin
+      \$145  = row_data;
+    end else if (\$97 ) begin
+      \$145  = \$98 ;
+    end
+    if (rst) begin
+      \$145  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$146  = bank1_row6;
+    if (\$102 ) begin
+      \$146  = row_data;
+    end else if (\$104 ) begin
+      \$146  = \$105 ;
+    end
+    if (rst) begin
+      \$146  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$147  = bank1_row7;
+    if (\$109 ) begin
+      \$147  = row_data;
+    end else if (\$111 ) begin
+      \$147  = \$112 ;
+    end
+    if (rst) begin
+      \$147  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$148  = wbank;
+    if (\$114 ) begin
+      \$148  = \$115 ;
+    end
+    if (rst) begin
+      \$148  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$149  = obank;
+    if (\$114 ) begin
+      \$149  = wbank;
+    end
+    if (rst) begin
+      \$149  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$150  = active;
+    if (\$114 ) begin
+      \$150  = 1'h1;
     end else if (active) begin
-      if (\$9 ) begin
-        \$97  = 1'h0;
+      if (\$117 ) begin
+        \$150  = 1'h0;
       end
     end
     if (rst) begin
-      \$97  = 1'h0;
+      \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$98  = col;
-    if (\$6 ) begin
-      \$98  = 4'h0;
+    \$151  = col;
+    if (\$114 ) begin
+      \$151  = 3'h0;
     end else if (active) begin
-      \$98  = \$8 [3:0];
+      \$151  = \$116 [2:0];
     end
     if (rst) begin
-      \$98  = 4'h0;
+      \$151  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$99  = base;
-    if (\$6 ) begin
-      \$99  = row_base;
+    \$152  = base;
+    if (\$114 ) begin
+      \$152  = row_base;
     end
     if (rst) begin
-      \$99  = 16'h0000;
+      \$152  = 16'h0000;
     end
   end
-  assign col_valid = active;
-  assign col_addr = \$10 [15:0];
-  assign \$3  = wbank;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$153  = active;
+    if (rst) begin
+      \$153  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$154  = \$118 [15:0];
+    if (rst) begin
+      \$154  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$155  = { \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119  };
+    if (rst) begin
+      \$155  = 64'h0000000000000000;
+    end
+  end
+  assign \$7  = { 8'h00, bank0_row0[63:8] };
+  assign \$14  = { 8'h00, bank0_row1[63:8] };
+  assign \$21  = { 8'h00, bank0_row2[63:8] };
+  assign \$28  = { 8'h00, bank0_row3[63:8] };
+  assign \$35  = { 8'h00, bank0_row4[63:8] };
+  assign \$42  = { 8'h00, bank0_row5[63:8] };
+  assign \$49  = { 8'h00, bank0_row6[63:8] };
+  assign \$56  = { 8'h00, bank0_row7[63:8] };
+  assign \$57  = wbank;
+  assign \$61  = obank;
+  assign \$63  = { 8'h00, bank1_row0[63:8] };
+  assign \$64  = wbank;
+  assign \$68  = obank;
+  assign \$70  = { 8'h00, bank1_row1[63:8] };
+  assign \$71  = wbank;
+  assign \$75  = obank;
+  assign \$77  = { 8'h00, bank1_row2[63:8] };
+  assign \$78  = wbank;
+  assign \$82  = obank;
+  assign \$84  = { 8'h00, bank1_row3[63:8] };
+  assign \$85  = wbank;
+  assign \$89  = obank;
+  assign \$91  = { 8'h00, bank1_row4[63:8] };
+  assign \$92  = wbank;
+  assign \$96  = obank;
+  assign \$98  = { 8'h00, bank1_row5[63:8] };
+  assign \$99  = wbank;
+  assign \$103  = obank;
+  assign \$105  = { 8'h00, bank1_row6[63:8] };
+  assign \$106  = wbank;
+  assign \$110  = obank;
+  assign \$112  = { 8'h00, bank1_row7[63:8] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_index$5 , \row_base$9 , \port$8553$0 , \port$8854$0 , \port$9155$0 , \port$9456$0 , \port$9757$0 , \port$10058$0 , \port$10359$0 , \port$10660$0 , active, clk);
+module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 , \port$8747$0 , \port$9048$0 , \port$9349$0 , \port$9650$0 , \port$9951$0 , \port$10252$0 , \port$10553$0 , \port$10854$0 , col_valid, col_addr, col_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$48  = 0;
   wire \$1 ;
-  wire [16:0] \$10 ;
-  reg [15:0] \$11 ;
-  reg [15:0] \$12 ;
-  reg [15:0] \$13 ;
-  reg [15:0] \$14 ;
-  reg [15:0] \$15 ;
-  reg [15:0] \$16 ;
-  reg [15:0] \$17 ;
-  reg [15:0] \$18 ;
-  reg [15:0] \$19 ;
+  wire \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire [127:0] \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire [127:0] \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire [3:0] \$116 ;
+  wire \$117 ;
+  wire [16:0] \$118 ;
+  wire [15:0] \$119 ;
+  wire \$12 ;
+  wire [15:0] \$120 ;
+  wire [15:0] \$121 ;
+  wire [15:0] \$122 ;
+  wire [15:0] \$123 ;
+  wire [15:0] \$124 ;
+  wire [15:0] \$125 ;
+  wire [15:0] \$126 ;
+  wire \$127 ;
+  reg \$128 ;
+  reg [2:0] \$129 ;
+  wire \$13 ;
+  reg [127:0] \$130 ;
+  reg [15:0] \$131 ;
+  reg [127:0] \$132 ;
+  reg [127:0] \$133 ;
+  reg [127:0] \$134 ;
+  reg [127:0] \$135 ;
+  reg [127:0] \$136 ;
+  reg [127:0] \$137 ;
+  reg [127:0] \$138 ;
+  reg [127:0] \$139 ;
+  wire [127:0] \$14 ;
+  reg [127:0] \$140 ;
+  reg [127:0] \$141 ;
+  reg [127:0] \$142 ;
+  reg [127:0] \$143 ;
+  reg [127:0] \$144 ;
+  reg [127:0] \$145 ;
+  reg [127:0] \$146 ;
+  reg [127:0] \$147 ;
+  reg \$148 ;
+  reg \$149 ;
+  wire \$15 ;
+  reg \$150 ;
+  reg [2:0] \$151 ;
+  reg [15:0] \$152 ;
+  reg \$153 ;
+  reg [15:0] \$154 ;
+  reg [127:0] \$155 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
   wire \$2 ;
-  reg [15:0] \$20 ;
-  reg [15:0] \$21 ;
-  reg [15:0] \$22 ;
-  reg [15:0] \$23 ;
-  reg [15:0] \$24 ;
-  reg [15:0] \$25 ;
-  reg [15:0] \$26 ;
-  reg [15:0] \$27 ;
-  reg [15:0] \$28 ;
-  reg [15:0] \$29 ;
+  wire \$20 ;
+  wire [127:0] \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire [127:0] \$28 ;
+  wire \$29 ;
   wire \$3 ;
-  reg [15:0] \$30 ;
-  reg [15:0] \$31 ;
-  reg [15:0] \$32 ;
-  reg [15:0] \$33 ;
-  reg [15:0] \$34 ;
-  reg [15:0] \$35 ;
-  reg [15:0] \$36 ;
-  reg [15:0] \$37 ;
-  reg [15:0] \$38 ;
-  reg [15:0] \$39 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire [127:0] \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire \$4 ;
-  reg [15:0] \$40 ;
-  reg [15:0] \$41 ;
-  reg [15:0] \$42 ;
-  reg [15:0] \$43 ;
-  reg [15:0] \$44 ;
-  reg [15:0] \$45 ;
-  reg [15:0] \$46 ;
-  reg [15:0] \$47 ;
-  reg [15:0] \$48 ;
-  reg [15:0] \$49 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire [127:0] \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire [127:0] \$49 ;
   wire \$5 ;
-  reg [15:0] \$50 ;
-  reg [15:0] \$51 ;
-  reg [15:0] \$52 ;
-  reg [15:0] \$53 ;
-  reg [15:0] \$54 ;
-  reg [15:0] \$55 ;
-  reg [15:0] \$56 ;
-  reg [15:0] \$57 ;
-  reg [15:0] \$58 ;
-  reg [15:0] \$59 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire [127:0] \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
   wire \$6 ;
-  reg [15:0] \$60 ;
-  reg [15:0] \$61 ;
-  reg [15:0] \$62 ;
-  reg [15:0] \$63 ;
-  reg [15:0] \$64 ;
-  reg [15:0] \$65 ;
-  reg [15:0] \$66 ;
-  reg [15:0] \$67 ;
-  reg [15:0] \$68 ;
-  reg [15:0] \$69 ;
-  wire \$7 ;
-  reg [15:0] \$70 ;
-  reg [15:0] \$71 ;
-  reg [15:0] \$72 ;
-  reg [15:0] \$73 ;
-  reg [15:0] \$74 ;
-  reg \$75 ;
-  reg [2:0] \$76 ;
-  reg [127:0] \$77 ;
-  reg [15:0] \$78 ;
-  reg [127:0] \$79 ;
-  wire [4:0] \$8 ;
-  reg [127:0] \$80 ;
-  reg [127:0] \$81 ;
-  reg [127:0] \$82 ;
-  reg [127:0] \$83 ;
-  reg [127:0] \$84 ;
-  reg [127:0] \$85 ;
-  reg [127:0] \$86 ;
-  reg [127:0] \$87 ;
-  reg [127:0] \$88 ;
-  reg [127:0] \$89 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire [127:0] \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire [127:0] \$7 ;
+  wire [127:0] \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire [127:0] \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire [127:0] \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  reg [127:0] \$90 ;
-  reg [127:0] \$91 ;
-  reg [127:0] \$92 ;
-  reg [127:0] \$93 ;
-  reg [127:0] \$94 ;
-  reg \$95 ;
-  reg \$96 ;
-  reg \$97 ;
-  reg [3:0] \$98 ;
-  reg [15:0] \$99 ;
-  output active;
+  wire \$90 ;
+  wire [127:0] \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire [127:0] \$98 ;
+  wire \$99 ;
   reg active = 1'h0;
   reg [127:0] bank0_row0 = 128'h00000000000000000000000000000000;
   reg [127:0] bank0_row1 = 128'h00000000000000000000000000000000;
@@ -53875,30 +53675,30 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
   wire busy;
   input clk;
   wire clk;
-  reg [3:0] col = 4'h0;
+  reg [2:0] col = 3'h0;
   output [15:0] col_addr;
-  wire [15:0] col_addr;
+  reg [15:0] col_addr = 16'h0000;
   output [127:0] col_data;
-  reg [127:0] col_data;
-  (* init = 1'h0 *)
-  wire col_valid;
+  reg [127:0] col_data = 128'h00000000000000000000000000000000;
+  output col_valid;
+  reg col_valid = 1'h0;
   reg obank = 1'h0;
-  input [15:0] \port$10058$0 ;
-  wire [15:0] \port$10058$0 ;
-  input [15:0] \port$10359$0 ;
-  wire [15:0] \port$10359$0 ;
-  input [15:0] \port$10660$0 ;
-  wire [15:0] \port$10660$0 ;
-  input [15:0] \port$8553$0 ;
-  wire [15:0] \port$8553$0 ;
-  input [15:0] \port$8854$0 ;
-  wire [15:0] \port$8854$0 ;
-  input [15:0] \port$9155$0 ;
-  wire [15:0] \port$9155$0 ;
-  input [15:0] \port$9456$0 ;
-  wire [15:0] \port$9456$0 ;
-  input [15:0] \port$9757$0 ;
-  wire [15:0] \port$9757$0 ;
+  input [15:0] \port$10252$0 ;
+  wire [15:0] \port$10252$0 ;
+  input [15:0] \port$10553$0 ;
+  wire [15:0] \port$10553$0 ;
+  input [15:0] \port$10854$0 ;
+  wire [15:0] \port$10854$0 ;
+  input [15:0] \port$8747$0 ;
+  wire [15:0] \port$8747$0 ;
+  input [15:0] \port$9048$0 ;
+  wire [15:0] \port$9048$0 ;
+  input [15:0] \port$9349$0 ;
+  wire [15:0] \port$9349$0 ;
+  input [15:0] \port$9650$0 ;
+  wire [15:0] \port$9650$0 ;
+  input [15:0] \port$9951$0 ;
+  wire [15:0] \port$9951$0 ;
   reg [15:0] row_base = 16'h0000;
   input [15:0] \row_base$9 ;
   wire [15:0] \row_base$9 ;
@@ -53915,1134 +53715,484 @@ module \nitro_engine.xp_w (rst, col_addr, col_data, busy, \row_valid$3 , \row_in
   reg wbank = 1'h0;
   assign \$1  = ! wbank;
   assign \$2  = row_valid & \$1 ;
-  assign \$4  = row_valid & \$3 ;
-  assign \$5  = row_index == 3'h7;
-  assign \$6  = row_valid & \$5 ;
-  assign \$7  = ~ wbank;
-  assign \$8  = col + 1'h1;
-  assign \$9  = col == 3'h7;
-  assign \$10  = base + col;
-  assign busy = active | row_valid;
+  assign \$3  = ! row_index;
+  assign \$4  = \$2  & \$3 ;
+  assign \$5  = ! obank;
+  assign \$6  = active & \$5 ;
+  assign \$8  = ! wbank;
+  assign \$9  = row_valid & \$8 ;
+  assign \$10  = row_index == 1'h1;
+  assign \$11  = \$9  & \$10 ;
+  assign \$12  = ! obank;
+  assign \$13  = active & \$12 ;
+  assign \$15  = ! wbank;
+  assign \$16  = row_valid & \$15 ;
+  assign \$17  = row_index == 2'h2;
+  assign \$18  = \$16  & \$17 ;
+  assign \$19  = ! obank;
+  assign \$20  = active & \$19 ;
+  assign \$22  = ! wbank;
+  assign \$23  = row_valid & \$22 ;
+  assign \$24  = row_index == 2'h3;
+  assign \$25  = \$23  & \$24 ;
+  assign \$26  = ! obank;
+  assign \$27  = active & \$26 ;
+  assign \$29  = ! wbank;
+  assign \$30  = row_valid & \$29 ;
+  assign \$31  = row_index == 3'h4;
+  assign \$32  = \$30  & \$31 ;
+  assign \$33  = ! obank;
+  assign \$34  = active & \$33 ;
+  assign \$36  = ! wbank;
+  assign \$37  = row_valid & \$36 ;
+  assign \$38  = row_index == 3'h5;
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = ! obank;
+  assign \$41  = active & \$40 ;
+  assign \$43  = ! wbank;
+  assign \$44  = row_valid & \$43 ;
+  assign \$45  = row_index == 3'h6;
+  assign \$46  = \$44  & \$45 ;
+  assign \$47  = ! obank;
+  assign \$48  = active & \$47 ;
+  assign \$50  = ! wbank;
+  assign \$51  = row_valid & \$50 ;
+  assign \$52  = row_index == 3'h7;
+  assign \$53  = \$51  & \$52 ;
+  assign \$54  = ! obank;
+  assign \$55  = active & \$54 ;
+  assign \$58  = row_valid & \$57 ;
+  assign \$59  = ! row_index;
+  assign \$60  = \$58  & \$59 ;
+  assign \$62  = active & \$61 ;
+  assign \$65  = row_valid & \$64 ;
+  assign \$66  = row_index == 1'h1;
+  assign \$67  = \$65  & \$66 ;
+  assign \$69  = active & \$68 ;
+  assign \$72  = row_valid & \$71 ;
+  assign \$73  = row_index == 2'h2;
+  assign \$74  = \$72  & \$73 ;
+  assign \$76  = active & \$75 ;
+  assign \$79  = row_valid & \$78 ;
+  assign \$80  = row_index == 2'h3;
+  assign \$81  = \$79  & \$80 ;
+  assign \$83  = active & \$82 ;
+  assign \$86  = row_valid & \$85 ;
+  assign \$87  = row_index == 3'h4;
+  assign \$88  = \$86  & \$87 ;
+  assign \$90  = active & \$89 ;
+  assign \$93  = row_valid & \$92 ;
+  assign \$94  = row_index == 3'h5;
+  assign \$95  = \$93  & \$94 ;
+  assign \$97  = active & \$96 ;
+  assign \$100  = row_valid & \$99 ;
+  assign \$101  = row_index == 3'h6;
+  assign \$102  = \$100  & \$101 ;
+  assign \$104  = active & \$103 ;
+  assign \$107  = row_valid & \$106 ;
+  assign \$108  = row_index == 3'h7;
+  assign \$109  = \$107  & \$108 ;
+  assign \$111  = active & \$110 ;
+  assign \$113  = row_index == 3'h7;
+  assign \$114  = row_valid & \$113 ;
+  assign \$115  = ~ wbank;
+  assign \$116  = col + 1'h1;
+  assign \$117  = col == 3'h7;
+  assign \$118  = base + col;
+  assign \$119  = obank ? bank1_row0[15:0] : bank0_row0[15:0];
+  assign \$120  = obank ? bank1_row1[15:0] : bank0_row1[15:0];
+  assign \$121  = obank ? bank1_row2[15:0] : bank0_row2[15:0];
+  assign \$122  = obank ? bank1_row3[15:0] : bank0_row3[15:0];
+  assign \$123  = obank ? bank1_row4[15:0] : bank0_row4[15:0];
+  assign \$124  = obank ? bank1_row5[15:0] : bank0_row5[15:0];
+  assign \$125  = obank ? bank1_row6[15:0] : bank0_row6[15:0];
+  assign \$126  = obank ? bank1_row7[15:0] : bank0_row7[15:0];
+  assign \$127  = active | row_valid;
+  assign busy = \$127  | col_valid;
   always @(posedge clk)
-    row_valid <= \$75 ;
+    row_valid <= \$128 ;
   always @(posedge clk)
-    row_index <= \$76 ;
+    row_index <= \$129 ;
   always @(posedge clk)
-    row_data <= \$77 ;
+    row_data <= \$130 ;
   always @(posedge clk)
-    row_base <= \$78 ;
+    row_base <= \$131 ;
   always @(posedge clk)
-    bank0_row0 <= \$79 ;
+    bank0_row0 <= \$132 ;
   always @(posedge clk)
-    bank0_row1 <= \$80 ;
+    bank0_row1 <= \$133 ;
   always @(posedge clk)
-    bank0_row2 <= \$81 ;
+    bank0_row2 <= \$134 ;
   always @(posedge clk)
-    bank0_row3 <= \$82 ;
+    bank0_row3 <= \$135 ;
   always @(posedge clk)
-    bank0_row4 <= \$83 ;
+    bank0_row4 <= \$136 ;
   always @(posedge clk)
-    bank0_row5 <= \$84 ;
+    bank0_row5 <= \$137 ;
   always @(posedge clk)
-    bank0_row6 <= \$85 ;
+    bank0_row6 <= \$138 ;
   always @(posedge clk)
-    bank0_row7 <= \$86 ;
+    bank0_row7 <= \$139 ;
   always @(posedge clk)
-    bank1_row0 <= \$87 ;
+    bank1_row0 <= \$140 ;
   always @(posedge clk)
-    bank1_row1 <= \$88 ;
+    bank1_row1 <= \$141 ;
   always @(posedge clk)
-    bank1_row2 <= \$89 ;
+    bank1_row2 <= \$142 ;
   always @(posedge clk)
-    bank1_row3 <= \$90 ;
+    bank1_row3 <= \$143 ;
   always @(posedge clk)
-    bank1_row4 <= \$91 ;
+    bank1_row4 <= \$144 ;
   always @(posedge clk)
-    bank1_row5 <= \$92 ;
+    bank1_row5 <= \$145 ;
   always @(posedge clk)
-    bank1_row6 <= \$93 ;
+    bank1_row6 <= \$146 ;
   always @(posedge clk)
-    bank1_row7 <= \$94 ;
+    bank1_row7 <= \$147 ;
   always @(posedge clk)
-    wbank <= \$95 ;
+    wbank <= \$148 ;
   always @(posedge clk)
-    obank <= \$96 ;
+    obank <= \$149 ;
   always @(posedge clk)
-    active <= \$97 ;
+    active <= \$150 ;
   always @(posedge clk)
-    col <= \$98 ;
+    col <= \$151 ;
   always @(posedge clk)
-    base <= \$99 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$11  = bank0_row0[15:0];
-      1'h1:
-          \$11  = bank1_row0[15:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$12  = bank0_row1[15:0];
-      1'h1:
-          \$12  = bank1_row1[15:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$13  = bank0_row2[15:0];
-      1'h1:
-          \$13  = bank1_row2[15:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$14  = bank0_row3[15:0];
-      1'h1:
-          \$14  = bank1_row3[15:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$15  = bank0_row4[15:0];
-      1'h1:
-          \$15  = bank1_row4[15:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$16  = bank0_row5[15:0];
-      1'h1:
-          \$16  = bank1_row5[15:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$17  = bank0_row6[15:0];
-      1'h1:
-          \$17  = bank1_row6[15:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$18  = bank0_row7[15:0];
-      1'h1:
-          \$18  = bank1_row7[15:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$19  = bank0_row0[31:16];
-      1'h1:
-          \$19  = bank1_row0[31:16];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$20  = bank0_row1[31:16];
-      1'h1:
-          \$20  = bank1_row1[31:16];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$21  = bank0_row2[31:16];
-      1'h1:
-          \$21  = bank1_row2[31:16];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$22  = bank0_row3[31:16];
-      1'h1:
-          \$22  = bank1_row3[31:16];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$23  = bank0_row4[31:16];
-      1'h1:
-          \$23  = bank1_row4[31:16];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$24  = bank0_row5[31:16];
-      1'h1:
-          \$24  = bank1_row5[31:16];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$25  = bank0_row6[31:16];
-      1'h1:
-          \$25  = bank1_row6[31:16];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$26  = bank0_row7[31:16];
-      1'h1:
-          \$26  = bank1_row7[31:16];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$27  = bank0_row0[47:32];
-      1'h1:
-          \$27  = bank1_row0[47:32];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$28  = bank0_row1[47:32];
-      1'h1:
-          \$28  = bank1_row1[47:32];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$29  = bank0_row2[47:32];
-      1'h1:
-          \$29  = bank1_row2[47:32];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$30  = bank0_row3[47:32];
-      1'h1:
-          \$30  = bank1_row3[47:32];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$31  = bank0_row4[47:32];
-      1'h1:
-          \$31  = bank1_row4[47:32];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$32  = bank0_row5[47:32];
-      1'h1:
-          \$32  = bank1_row5[47:32];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$33  = bank0_row6[47:32];
-      1'h1:
-          \$33  = bank1_row6[47:32];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$34  = bank0_row7[47:32];
-      1'h1:
-          \$34  = bank1_row7[47:32];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$35  = bank0_row0[63:48];
-      1'h1:
-          \$35  = bank1_row0[63:48];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$36  = bank0_row1[63:48];
-      1'h1:
-          \$36  = bank1_row1[63:48];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$37  = bank0_row2[63:48];
-      1'h1:
-          \$37  = bank1_row2[63:48];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$38  = bank0_row3[63:48];
-      1'h1:
-          \$38  = bank1_row3[63:48];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$39  = bank0_row4[63:48];
-      1'h1:
-          \$39  = bank1_row4[63:48];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$40  = bank0_row5[63:48];
-      1'h1:
-          \$40  = bank1_row5[63:48];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$41  = bank0_row6[63:48];
-      1'h1:
-          \$41  = bank1_row6[63:48];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$42  = bank0_row7[63:48];
-      1'h1:
-          \$42  = bank1_row7[63:48];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$43  = bank0_row0[79:64];
-      1'h1:
-          \$43  = bank1_row0[79:64];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$44  = bank0_row1[79:64];
-      1'h1:
-          \$44  = bank1_row1[79:64];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$45  = bank0_row2[79:64];
-      1'h1:
-          \$45  = bank1_row2[79:64];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$46  = bank0_row3[79:64];
-      1'h1:
-          \$46  = bank1_row3[79:64];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$47  = bank0_row4[79:64];
-      1'h1:
-          \$47  = bank1_row4[79:64];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$48  = bank0_row5[79:64];
-      1'h1:
-          \$48  = bank1_row5[79:64];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$49  = bank0_row6[79:64];
-      1'h1:
-          \$49  = bank1_row6[79:64];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$50  = bank0_row7[79:64];
-      1'h1:
-          \$50  = bank1_row7[79:64];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$51  = bank0_row0[95:80];
-      1'h1:
-          \$51  = bank1_row0[95:80];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$52  = bank0_row1[95:80];
-      1'h1:
-          \$52  = bank1_row1[95:80];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$53  = bank0_row2[95:80];
-      1'h1:
-          \$53  = bank1_row2[95:80];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$54  = bank0_row3[95:80];
-      1'h1:
-          \$54  = bank1_row3[95:80];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$55  = bank0_row4[95:80];
-      1'h1:
-          \$55  = bank1_row4[95:80];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$56  = bank0_row5[95:80];
-      1'h1:
-          \$56  = bank1_row5[95:80];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$57  = bank0_row6[95:80];
-      1'h1:
-          \$57  = bank1_row6[95:80];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$58  = bank0_row7[95:80];
-      1'h1:
-          \$58  = bank1_row7[95:80];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$59  = bank0_row0[111:96];
-      1'h1:
-          \$59  = bank1_row0[111:96];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$60  = bank0_row1[111:96];
-      1'h1:
-          \$60  = bank1_row1[111:96];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$61  = bank0_row2[111:96];
-      1'h1:
-          \$61  = bank1_row2[111:96];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$62  = bank0_row3[111:96];
-      1'h1:
-          \$62  = bank1_row3[111:96];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$63  = bank0_row4[111:96];
-      1'h1:
-          \$63  = bank1_row4[111:96];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$64  = bank0_row5[111:96];
-      1'h1:
-          \$64  = bank1_row5[111:96];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$65  = bank0_row6[111:96];
-      1'h1:
-          \$65  = bank1_row6[111:96];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$66  = bank0_row7[111:96];
-      1'h1:
-          \$66  = bank1_row7[111:96];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$67  = bank0_row0[127:112];
-      1'h1:
-          \$67  = bank1_row0[127:112];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$68  = bank0_row1[127:112];
-      1'h1:
-          \$68  = bank1_row1[127:112];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$69  = bank0_row2[127:112];
-      1'h1:
-          \$69  = bank1_row2[127:112];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$70  = bank0_row3[127:112];
-      1'h1:
-          \$70  = bank1_row3[127:112];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$71  = bank0_row4[127:112];
-      1'h1:
-          \$71  = bank1_row4[127:112];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$72  = bank0_row5[127:112];
-      1'h1:
-          \$72  = bank1_row5[127:112];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$73  = bank0_row6[127:112];
-      1'h1:
-          \$73  = bank1_row6[127:112];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (obank)
-      1'h0:
-          \$74  = bank0_row7[127:112];
-      1'h1:
-          \$74  = bank1_row7[127:112];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    (* full_case = 32'd1 *)
-    casez (col[2:0])
-      3'h0:
-          col_data = { \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11  };
-      3'h1:
-          col_data = { \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19  };
-      3'h2:
-          col_data = { \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27  };
-      3'h3:
-          col_data = { \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35  };
-      3'h4:
-          col_data = { \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43  };
-      3'h5:
-          col_data = { \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
-      3'h6:
-          col_data = { \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59  };
-      3'h7:
-          col_data = { \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67  };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$75  = \row_valid$3 ;
+    base <= \$152 ;
+  always @(posedge clk)
+    col_valid <= \$153 ;
+  always @(posedge clk)
+    col_addr <= \$154 ;
+  always @(posedge clk)
+    col_data <= \$155 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$128  = \row_valid$3 ;
     if (rst) begin
-      \$75  = 1'h0;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$76  = \row_index$5 ;
+    \$129  = \row_index$5 ;
     if (rst) begin
-      \$76  = 3'h0;
+      \$129  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$77  = { \port$10660$0 , \port$10359$0 , \port$10058$0 , \port$9757$0 , \port$9456$0 , \port$9155$0 , \port$8854$0 , \port$8553$0  };
+    \$130  = { \port$10854$0 , \port$10553$0 , \port$10252$0 , \port$9951$0 , \port$9650$0 , \port$9349$0 , \port$9048$0 , \port$8747$0  };
     if (rst) begin
-      \$77  = 128'h00000000000000000000000000000000;
+      \$130  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$78  = \row_base$9 ;
+    \$131  = \row_base$9 ;
     if (rst) begin
-      \$78  = 16'h0000;
+      \$131  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$79  = bank0_row0;
-    if (\$2 ) begin
-      casez (row_index)
-        3'h0:
-            \$79  = row_data;
-      endcase
-    end
-    if (rst) begin
-      \$79  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$80  = bank0_row1;
-    if (\$2 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            \$80  = row_data;
-      endcase
-    end
-    if (rst) begin
-      \$80  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$81  = bank0_row2;
-    if (\$2 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            \$81  = row_data;
-      endcase
-    end
-    if (rst) begin
-      \$81  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$82  = bank0_row3;
-    if (\$2 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            \$82  = row_data;
-      endcase
-    end
-    if (rst) begin
-      \$82  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$83  = bank0_row4;
-    if (\$2 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            \$83  = row_data;
-      endcase
-    end
-    if (rst) begin
-      \$83  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$84  = bank0_row5;
-    if (\$2 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            /* empty */;
-        3'h5:
-            \$84  = row_data;
-      endcase
-    end
-    if (rst) begin
-      \$84  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$85  = bank0_row6;
-    if (\$2 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            /* empty */;
-        3'h5:
-            /* empty */;
-        3'h6:
-            \$85  = row_data;
-      endcase
-    end
-    if (rst) begin
-      \$85  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$86  = bank0_row7;
-    if (\$2 ) begin
-      (* full_case = 32'd1 *)
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            /* empty */;
-        3'h5:
-            /* empty */;
-        3'h6:
-            /* empty */;
-        3'h7:
-            \$86  = row_data;
-      endcase
-    end
-    if (rst) begin
-      \$86  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$87  = bank1_row0;
+    \$132  = bank0_row0;
     if (\$4 ) begin
-      casez (row_index)
-        3'h0:
-            \$87  = row_data;
-      endcase
+      \$132  = row_data;
+    end else if (\$6 ) begin
+      \$132  = \$7 ;
     end
     if (rst) begin
-      \$87  = 128'h00000000000000000000000000000000;
+      \$132  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$88  = bank1_row1;
-    if (\$4 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            \$88  = row_data;
-      endcase
+    \$133  = bank0_row1;
+    if (\$11 ) begin
+      \$133  = row_data;
+    end else if (\$13 ) begin
+      \$133  = \$14 ;
     end
     if (rst) begin
-      \$88  = 128'h00000000000000000000000000000000;
+      \$133  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$89  = bank1_row2;
-    if (\$4 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            \$89  = row_data;
-      endcase
+    \$134  = bank0_row2;
+    if (\$18 ) begin
+      \$134  = row_data;
+    end else if (\$20 ) begin
+      \$134  = \$21 ;
     end
     if (rst) begin
-      \$89  = 128'h00000000000000000000000000000000;
+      \$134  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$90  = bank1_row3;
-    if (\$4 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            \$90  = row_data;
-      endcase
+    \$135  = bank0_row3;
+    if (\$25 ) begin
+      \$135  = row_data;
+    end else if (\$27 ) begin
+      \$135  = \$28 ;
     end
     if (rst) begin
-      \$90  = 128'h00000000000000000000000000000000;
+      \$135  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$91  = bank1_row4;
-    if (\$4 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            \$91  = row_data;
-      endcase
+    \$136  = bank0_row4;
+    if (\$32 ) begin
+      \$136  = row_data;
+    end else if (\$34 ) begin
+      \$136  = \$35 ;
     end
     if (rst) begin
-      \$91  = 128'h00000000000000000000000000000000;
+      \$136  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$92  = bank1_row5;
-    if (\$4 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            /* empty */;
-        3'h5:
-            \$92  = row_data;
-      endcase
+    \$137  = bank0_row5;
+    if (\$39 ) begin
+      \$137  = row_data;
+    end else if (\$41 ) begin
+      \$137  = \$42 ;
     end
     if (rst) begin
-      \$92  = 128'h00000000000000000000000000000000;
+      \$137  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$93  = bank1_row6;
-    if (\$4 ) begin
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            /* empty */;
-        3'h5:
-            /* empty */;
-        3'h6:
-            \$93  = row_data;
-      endcase
+    \$138  = bank0_row6;
+    if (\$46 ) begin
+      \$138  = row_data;
+    end else if (\$48 ) begin
+      \$138  = \$49 ;
     end
     if (rst) begin
-      \$93  = 128'h00000000000000000000000000000000;
+      \$138  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$94  = bank1_row7;
-    if (\$4 ) begin
-      (* full_case = 32'd1 *)
-      casez (row_index)
-        3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
-            /* empty */;
-        3'h4:
-            /* empty */;
-        3'h5:
-            /* empty */;
-        3'h6:
-            /* empty */;
-        3'h7:
-            \$94  = row_data;
-      endcase
+    \$139  = bank0_row7;
+    if (\$53 ) begin
+      \$139  = row_data;
+    end else if (\$55 ) begin
+      \$139  = \$56 ;
     end
     if (rst) begin
-      \$94  = 128'h00000000000000000000000000000000;
+      \$139  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$95  = wbank;
-    if (\$6 ) begin
-      \$95  = \$7 ;
+    \$140  = bank1_row0;
+    if (\$60 ) begin
+      \$140  = row_data;
+    end else if (\$62 ) begin
+      \$140  = \$63 ;
     end
     if (rst) begin
-      \$95  = 1'h0;
+      \$140  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$96  = obank;
-    if (\$6 ) begin
-      \$96  = wbank;
+    \$141  = bank1_row1;
+    if (\$67 ) begin
+      \$141  = row_data;
+    end else if (\$69 ) begin
+      \$141  = \$70 ;
     end
     if (rst) begin
-      \$96  = 1'h0;
+      \$141  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$97  = active;
-    if (\$6 ) begin
-      \$97  = 1'h1;
+    \$142  = bank1_row2;
+    if (\$74 ) begin
+      \$142  = row_data;
+    end else if (\$76 ) begin
+      \$142  = \$77 ;
+    end
+    if (rst) begin
+      \$142  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$143  = bank1_row3;
+    if (\$81 ) begin
+      \$143  = row_data;
+    end else if (\$83 ) begin
+      \$143  = \$84 ;
+    end
+    if (rst) begin
+      \$143  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$144  = bank1_row4;
+    if (\$88 ) begin
+      \$144  = row_data;
+    end else if (\$90 ) begin
+      \$144  = \$91 ;
+    end
+    if (rst) begin
+      \$144  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$145  = bank1_row5;
+    if (\$95 ) begin
+      \$145  = row_data;
+    end else if (\$97 ) begin
+      \$145  = \$98 ;
+    end
+    if (rst) begin
+      \$145  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$146  = bank1_row6;
+    if (\$102 ) begin
+      \$146  = row_data;
+    end else if (\$104 ) begin
+      \$146  = \$105 ;
+    end
+    if (rst) begin
+      \$146  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$147  = bank1_row7;
+    if (\$109 ) begin
+      \$147  = row_data;
+    end else if (\$111 ) begin
+      \$147  = \$112 ;
+    end
+    if (rst) begin
+      \$147  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$148  = wbank;
+    if (\$114 ) begin
+      \$148  = \$115 ;
+    end
+    if (rst) begin
+      \$148  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$149  = obank;
+    if (\$114 ) begin
+      \$149  = wbank;
+    end
+    if (rst) begin
+      \$149  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$150  = active;
+    if (\$114 ) begin
+      \$150  = 1'h1;
     end else if (active) begin
-      if (\$9 ) begin
-        \$97  = 1'h0;
+      if (\$117 ) begin
+        \$150  = 1'h0;
       end
     end
     if (rst) begin
-      \$97  = 1'h0;
+      \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$98  = col;
-    if (\$6 ) begin
-      \$98  = 4'h0;
+    \$151  = col;
+    if (\$114 ) begin
+      \$151  = 3'h0;
     end else if (active) begin
-      \$98  = \$8 [3:0];
+      \$151  = \$116 [2:0];
     end
     if (rst) begin
-      \$98  = 4'h0;
+      \$151  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$99  = base;
-    if (\$6 ) begin
-      \$99  = row_base;
+    \$152  = base;
+    if (\$114 ) begin
+      \$152  = row_base;
     end
     if (rst) begin
-      \$99  = 16'h0000;
+      \$152  = 16'h0000;
     end
   end
-  assign \row_data$7  = { \port$10660$0 , \port$10359$0 , \port$10058$0 , \port$9757$0 , \port$9456$0 , \port$9155$0 , \port$8854$0 , \port$8553$0  };
-  assign col_valid = active;
-  assign col_addr = \$10 [15:0];
-  assign \$3  = wbank;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$153  = active;
+    if (rst) begin
+      \$153  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$154  = \$118 [15:0];
+    if (rst) begin
+      \$154  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$155  = { \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119  };
+    if (rst) begin
+      \$155  = 128'h00000000000000000000000000000000;
+    end
+  end
+  assign \row_data$7  = { \port$10854$0 , \port$10553$0 , \port$10252$0 , \port$9951$0 , \port$9650$0 , \port$9349$0 , \port$9048$0 , \port$8747$0  };
+  assign \$7  = { 16'h0000, bank0_row0[127:16] };
+  assign \$14  = { 16'h0000, bank0_row1[127:16] };
+  assign \$21  = { 16'h0000, bank0_row2[127:16] };
+  assign \$28  = { 16'h0000, bank0_row3[127:16] };
+  assign \$35  = { 16'h0000, bank0_row4[127:16] };
+  assign \$42  = { 16'h0000, bank0_row5[127:16] };
+  assign \$49  = { 16'h0000, bank0_row6[127:16] };
+  assign \$56  = { 16'h0000, bank0_row7[127:16] };
+  assign \$57  = wbank;
+  assign \$61  = obank;
+  assign \$63  = { 16'h0000, bank1_row0[127:16] };
+  assign \$64  = wbank;
+  assign \$68  = obank;
+  assign \$70  = { 16'h0000, bank1_row1[127:16] };
+  assign \$71  = wbank;
+  assign \$75  = obank;
+  assign \$77  = { 16'h0000, bank1_row2[127:16] };
+  assign \$78  = wbank;
+  assign \$82  = obank;
+  assign \$84  = { 16'h0000, bank1_row3[127:16] };
+  assign \$85  = wbank;
+  assign \$89  = obank;
+  assign \$91  = { 16'h0000, bank1_row4[127:16] };
+  assign \$92  = wbank;
+  assign \$96  = obank;
+  assign \$98  = { 16'h0000, bank1_row5[127:16] };
+  assign \$99  = wbank;
+  assign \$103  = obank;
+  assign \$105  = { 16'h0000, bank1_row6[127:16] };
+  assign \$106  = wbank;
+  assign \$110  = obank;
+  assign \$112  = { 16'h0000, bank1_row7[127:16] };
 endmodule

@@ -63,7 +63,8 @@ def test_columns_follow_the_last_row_of_each_tile(n, lane_bits, gap):
     want = []
     for t, tile in enumerate(tiles):
         for c in range(n):
-            # the row enters the input register at the next edge, the column bank one edge later
+            # the row enters the input register at the next edge, the bank one edge later, then the
+            # column output register
             due = last_row[t] + TileTransposer.latency + 1 + c
             want.append((due, bases[t] + c, [tile[r][c] for r in range(n)]))
     assert cols == want

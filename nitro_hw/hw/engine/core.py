@@ -40,7 +40,9 @@ registers or one adder away from one, so no memory address path crosses more tha
 
 from __future__ import annotations
 
+import functools
 import itertools
+import operator
 from types import SimpleNamespace
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
@@ -61,13 +63,15 @@ from .banked_memory import READ_LATENCY, BankedMemory
 from .transposer import TileTransposer
 
 CMD_WRITE, CMD_READ, CMD_RUN, CMD_CLEAR = 1, 2, 3, 4
-#: Words the host-read output FIFO holds (READ_LATENCY + 1 words in flight plus room to stream).
-READ_FIFO_DEPTH = 8
+#: Words the host-read output FIFO holds (READ_LATENCY + 2 words in flight plus room to stream).
+READ_FIFO_DEPTH = 16
 #: Cycles from the last write-back of an instruction with nothing else in flight to the fetch of
 #: the next one: the drain test is registered (it ORs valid bits from all over the datapath).
 DRAIN_TEST_CYCLES = 2
 #: Register stages from a write-back to the trace port (its rows come from every lane).
 TRACE_STAGES = 2
+#: CSR words per first-level mux of the host's CSR read.
+CSR_GROUP = 8
 #: Word addresses in the CSR memory.
 CSR_ADDR = {"phase_cycles": 0, "run_cycles": MAX_INSTRUCTIONS, "step_count": MAX_INSTRUCTIONS + 1,
             "flags": MAX_INSTRUCTIONS + 2, "mac_steps": MAX_INSTRUCTIONS + 3, "mode": MAX_INSTRUCTIONS + 4}
@@ -312,15 +316,25 @@ class TrainingEngine(wiring.Component):
         ]
 
         # ------------------------------------------------------------------ host read path
-        # A host read takes RL + 1 cycles: the memory's read latency, then the register after the
-        # mux that selects the memory (the memories' outputs are spread over the die).
-        HL = RL + 1
-        hread_mux = Signal(self.dw)
+        # A host read takes RL + 2 cycles: the memory's read latency, then the selection of the
+        # memory in two registered levels (the memories' outputs are spread over the die): each
+        # memory's word ANDed with its own registered select, then the OR of those words.
+        HL = RL + 2
         hread_data = Signal(self.dw)
-        m.d.sync += hread_data.eq(hread_mux)
-        csr = Array([*phase_list, run_cycles, step_count, flags, mac_steps, run_mode]
-                    + [Const(0, 32)] * 3)
-        csr_q = [Signal(32, name=f"csr_q{j}") for j in range(RL)]  # as deep as a memory read
+        # The CSR words are read like a memory, in RL cycles: an own copy of the address (haddr
+        # drives every memory's read address), a registered first mux level (groups of
+        # CSR_GROUP words), the second level, then delay registers.
+        csr_words = [*phase_list, run_cycles, step_count, flags, mac_steps, run_mode]
+        csr_groups = [csr_words[g:g + CSR_GROUP] for g in range(0, len(csr_words), CSR_GROUP)]
+        gb = (CSR_GROUP - 1).bit_length()
+        csr_a = Signal(6, name="csr_addr")
+        csr_hi = Signal(6 - gb, name="csr_addr_hi")
+        csr_g = [Signal(32, name=f"csr_group{g}") for g in range(len(csr_groups))]
+        csr_q = [Signal(32, name=f"csr_q{j}") for j in range(RL - 2)]
+        m.d.sync += [csr_a.eq(haddr[:6]), csr_hi.eq(csr_a[gb:])]
+        m.d.sync += [q.eq(Array(words + [Const(0, 32)] * (CSR_GROUP - len(words)))[csr_a[:gb]])
+                     for q, words in zip(csr_g, csr_groups, strict=True)]
+        m.d.sync += csr_q[0].eq(Array(csr_g + [Const(0, 32)] * ((1 << (6 - gb)) - len(csr_g)))[csr_hi])
         rv = [Signal(name=f"rv{j}") for j in range(HL)]  # a word is in flight at read stage j
         out_cnt = Signal(24)
         # Host reads never stall the memories (they read every cycle and have no read enable,
@@ -337,14 +351,15 @@ class TrainingEngine(wiring.Component):
             self.m_axis_tlast.eq(st_valid | rfifo.r_data[self.dw]),
             rfifo.r_en.eq(self.m_axis_tready & ~st_valid),
         ]
-        m.d.sync += [csr_q[0].eq(csr[haddr[:6]]), *(csr_q[j].eq(csr_q[j - 1]) for j in range(1, RL))]
-        with m.Switch(hdr_mem):
-            for k, mid in MEM_IDS.items():
-                with m.Case(mid):
-                    if k == "CSR":
-                        m.d.comb += hread_mux.eq(csr_q[-1])
-                    else:
-                        m.d.comb += hread_mux.eq(rp[k].data)
+        m.d.sync += [csr_q[j].eq(csr_q[j - 1]) for j in range(1, len(csr_q))]
+        hread_words = []
+        for k, mid in MEM_IDS.items():
+            sel = Signal(name=f"hread_sel_{k.lower()}", attrs=KEEP)  # hdr_mem holds during READ
+            word = Signal(self.dw, name=f"hread_{k.lower()}", reset_less=True)
+            src = csr_q[-1] if k == "CSR" else rp[k].data
+            m.d.sync += [sel.eq(hdr_mem == mid), word.eq(Mux(sel, src, 0))]
+            hread_words.append(word)
+        m.d.sync += hread_data.eq(functools.reduce(operator.or_, hread_words))
 
         # ------------------------------------------------------------------ command FSM
         with m.FSM(name="ctl"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Module, Signal, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -12,12 +12,18 @@ class TileTransposer(wiring.Component):
 
     Row ``r`` of a tile arrives with ``row_valid``, ``row_index = r`` and ``row_data`` (lane
     ``c`` = element ``[r][c]``), in order ``r = 0 .. N-1``, at most one per cycle. The last row
-    also carries ``row_base``. The inputs are registered (:attr:`latency` cycles; the rows come
-    from lanes spread over the die, and a row's write enable reaches ``N * lane_bits`` flip-flops),
-    then, in the ``N`` cycles after the last row's register, ``col_valid`` is high with
-    ``col_addr = row_base + c`` and ``col_data`` lane ``r`` = element ``[r][c]``, for ``c = 0 ..
-    N-1``. Two banks: the next tile's rows may arrive while the columns are written. Rows must
-    not arrive faster than one tile per ``N`` cycles (one row per cycle guarantees it).
+    also carries ``row_base``. The inputs are registered (the rows come from lanes spread over
+    the die, and a row's write enable reaches ``N * lane_bits`` flip-flops), then, from
+    :attr:`latency` ``+ 1`` cycles after the last row on the inputs, ``col_valid`` is high for
+    ``N`` cycles with ``col_addr = row_base + c`` and ``col_data`` lane ``r`` = element
+    ``[r][c]``, for ``c = 0 .. N-1``. Two banks: the next tile's rows may arrive while the
+    columns are written. Rows must not arrive faster than one tile per ``N`` cycles (one row
+    per cycle guarantees it).
+
+    The output bank is a set of ``N`` shift registers, one per row, shifted by one element per
+    column written, so column ``c`` is always the low element of every row: no ``N``-way column
+    mux. The column outputs are registered (they go to a memory's write port on the other side
+    of the die).
 
     Parameters
     ----------
@@ -42,8 +48,9 @@ class TileTransposer(wiring.Component):
             "busy": Out(1),
         })
 
-    #: Cycles from a row on the inputs to its input register.
-    latency = 1
+    #: Register stages a tile passes besides the bank: the input register and the column
+    #: output register.
+    latency = 2
 
     def elaborate(self, platform):
         m = Module()
@@ -58,15 +65,15 @@ class TileTransposer(wiring.Component):
         wbank = Signal()
         obank = Signal()
         active = Signal()
-        col = Signal(range(n + 1))
+        col = Signal(range(n))
         base = Signal.like(self.col_addr)
 
         for b in range(2):
-            with m.If(row_valid & (wbank == b)):
-                with m.Switch(row_index):
-                    for r in range(n):
-                        with m.Case(r):
-                            m.d.sync += banks[b][r].eq(row_data)
+            for r in range(n):
+                with m.If(row_valid & (wbank == b) & (row_index == r)):
+                    m.d.sync += banks[b][r].eq(row_data)
+                with m.Elif(active & (obank == b)):  # the next column moves into the low element
+                    m.d.sync += banks[b][r].eq(banks[b][r] >> lb)
         with m.If(row_valid & (row_index == n - 1)):
             m.d.sync += [wbank.eq(~wbank), obank.eq(wbank), active.eq(1), col.eq(0), base.eq(row_base)]
         with m.Elif(active):
@@ -74,17 +81,11 @@ class TileTransposer(wiring.Component):
             with m.If(col == n - 1):
                 m.d.sync += active.eq(0)
 
-        # column c of the output bank: lane r = bank[r][c]
-        cols = []
-        for c in range(n):
-            lanes = []
-            for r in range(n):
-                lanes.append(Array([banks[0][r], banks[1][r]])[obank][c * lb:(c + 1) * lb])
-            cols.append(Cat(*lanes))
-        m.d.comb += [
+        # column registers: lane r = the low element of row r of the output bank
+        m.d.sync += [
             self.col_valid.eq(active),
             self.col_addr.eq(base + col),
-            self.col_data.eq(Array(cols)[col[:max(1, (n - 1).bit_length())]]),
-            self.busy.eq(active | row_valid),
+            self.col_data.eq(Cat(*[Mux(obank, banks[1][r][:lb], banks[0][r][:lb]) for r in range(n)])),
         ]
+        m.d.comb += self.busy.eq(active | row_valid | self.col_valid)
         return m
