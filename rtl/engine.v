@@ -7,6 +7,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [22:0] \$1 ;
   wire \$10 ;
   wire [7:0] \$100 ;
+  reg [15:0] \$1000 ;
+  reg [255:0] \$1001 ;
+  reg \$1002 ;
+  reg [7:0] \$1003 ;
+  reg [15:0] \$1004 ;
+  reg [255:0] \$1005 ;
+  reg [7:0] \$1006 ;
   wire [7:0] \$101 ;
   wire [7:0] \$102 ;
   wire [7:0] \$103 ;
@@ -690,103 +697,103 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \$714 ;
   wire [7:0] \$715 ;
   reg \$716 ;
-  reg [5:0] \$717 ;
+  reg [2:0] \$717 ;
   reg [2:0] \$718 ;
-  reg [31:0] \$719 ;
+  reg [2:0] \$719 ;
   wire [255:0] \$72 ;
   reg [31:0] \$720 ;
-  reg [31:0] \$721 ;
+  reg [2:0] \$721 ;
   reg [31:0] \$722 ;
-  reg [31:0] \$723 ;
+  reg [2:0] \$723 ;
   reg [31:0] \$724 ;
-  reg [31:0] \$725 ;
+  reg [2:0] \$725 ;
   reg [31:0] \$726 ;
-  reg \$727 ;
-  reg \$728 ;
-  reg \$729 ;
+  reg [2:0] \$727 ;
+  reg [31:0] \$728 ;
+  reg [31:0] \$729 ;
   wire [255:0] \$73 ;
-  reg \$730 ;
-  reg \$731 ;
+  reg [31:0] \$730 ;
+  reg [31:0] \$731 ;
   reg \$732 ;
   reg \$733 ;
   reg \$734 ;
   reg \$735 ;
   reg \$736 ;
   reg \$737 ;
-  reg [255:0] \$738 ;
-  reg [3:0] \$739 ;
+  reg \$738 ;
+  reg \$739 ;
   wire [255:0] \$74 ;
-  reg [3:0] \$740 ;
-  reg [23:0] \$741 ;
-  reg [23:0] \$742 ;
-  reg \$743 ;
+  reg \$740 ;
+  reg \$741 ;
+  reg \$742 ;
+  reg [255:0] \$743 ;
   reg \$744 ;
-  reg \$745 ;
-  reg \$746 ;
-  reg \$747 ;
-  reg \$748 ;
+  reg [3:0] \$745 ;
+  reg [3:0] \$746 ;
+  reg [23:0] \$747 ;
+  reg [23:0] \$748 ;
   reg \$749 ;
   wire [255:0] \$75 ;
   reg \$750 ;
   reg \$751 ;
   reg \$752 ;
-  reg [2:0] \$753 ;
-  reg [23:0] \$754 ;
+  reg \$753 ;
+  reg \$754 ;
   reg \$755 ;
   reg \$756 ;
   reg \$757 ;
   reg \$758 ;
-  reg \$759 ;
+  reg [2:0] \$759 ;
   wire [255:0] \$76 ;
-  reg \$760 ;
+  reg [23:0] \$760 ;
   reg \$761 ;
   reg \$762 ;
-  reg [5:0] \$763 ;
-  reg [6:0] \$764 ;
-  reg [3:0] \$765 ;
+  reg \$763 ;
+  reg \$764 ;
+  reg \$765 ;
   reg \$766 ;
   reg \$767 ;
   reg \$768 ;
-  reg [31:0] \$769 ;
+  reg [5:0] \$769 ;
   wire [255:0] \$77 ;
-  reg [383:0] \$770 ;
-  reg \$771 ;
-  reg [9:0] \$772 ;
-  reg [9:0] \$773 ;
-  reg [15:0] \$774 ;
-  reg [15:0] \$775 ;
-  reg [15:0] \$776 ;
-  reg [15:0] \$777 ;
-  reg [15:0] \$778 ;
-  reg [15:0] \$779 ;
+  reg [6:0] \$770 ;
+  reg [3:0] \$771 ;
+  reg \$772 ;
+  reg \$773 ;
+  reg \$774 ;
+  reg [31:0] \$775 ;
+  reg [383:0] \$776 ;
+  reg \$777 ;
+  reg [9:0] \$778 ;
+  reg [9:0] \$779 ;
   wire [7:0] \$78 ;
   reg [15:0] \$780 ;
-  reg [9:0] \$781 ;
-  reg [9:0] \$782 ;
-  reg [9:0] \$783 ;
-  reg \$784 ;
-  reg \$785 ;
-  reg \$786 ;
-  reg \$787 ;
+  reg [15:0] \$781 ;
+  reg [15:0] \$782 ;
+  reg [15:0] \$783 ;
+  reg [15:0] \$784 ;
+  reg [15:0] \$785 ;
+  reg [15:0] \$786 ;
+  reg [9:0] \$787 ;
   reg [9:0] \$788 ;
-  reg [15:0] \$789 ;
+  reg [9:0] \$789 ;
   wire [7:0] \$79 ;
-  reg [31:0] \$790 ;
-  reg [15:0] \$791 ;
-  reg [15:0] \$792 ;
-  reg [15:0] \$793 ;
-  reg [15:0] \$794 ;
+  reg \$790 ;
+  reg \$791 ;
+  reg \$792 ;
+  reg \$793 ;
+  reg [9:0] \$794 ;
   reg [15:0] \$795 ;
-  reg [15:0] \$796 ;
+  reg [31:0] \$796 ;
   reg [15:0] \$797 ;
-  reg \$798 ;
-  reg \$799 ;
+  reg [15:0] \$798 ;
+  reg [15:0] \$799 ;
   wire \$8 ;
   wire [7:0] \$80 ;
-  reg \$800 ;
-  reg \$801 ;
-  reg \$802 ;
-  reg \$803 ;
+  reg [15:0] \$800 ;
+  reg [15:0] \$801 ;
+  reg [15:0] \$802 ;
+  reg [15:0] \$803 ;
   reg \$804 ;
   reg \$805 ;
   reg \$806 ;
@@ -820,15 +827,15 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$831 ;
   reg \$832 ;
   reg \$833 ;
-  reg [255:0] \$834 ;
+  reg \$834 ;
   reg \$835 ;
-  reg [31:0] \$836 ;
-  reg [31:0] \$837 ;
-  reg [31:0] \$838 ;
-  reg [31:0] \$839 ;
+  reg \$836 ;
+  reg \$837 ;
+  reg \$838 ;
+  reg \$839 ;
   wire [7:0] \$84 ;
-  reg [31:0] \$840 ;
-  reg [31:0] \$841 ;
+  reg [255:0] \$840 ;
+  reg \$841 ;
   reg [31:0] \$842 ;
   reg [31:0] \$843 ;
   reg [31:0] \$844 ;
@@ -858,14 +865,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [31:0] \$866 ;
   reg [31:0] \$867 ;
   reg [31:0] \$868 ;
-  reg [3:0] \$869 ;
+  reg [31:0] \$869 ;
   wire [7:0] \$87 ;
-  reg \$870 ;
-  reg \$871 ;
-  reg \$872 ;
-  reg \$873 ;
-  reg \$874 ;
-  reg \$875 ;
+  reg [31:0] \$870 ;
+  reg [31:0] \$871 ;
+  reg [31:0] \$872 ;
+  reg [31:0] \$873 ;
+  reg [31:0] \$874 ;
+  reg [3:0] \$875 ;
   reg \$876 ;
   reg \$877 ;
   reg \$878 ;
@@ -877,113 +884,113 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$883 ;
   reg \$884 ;
   reg \$885 ;
-  reg [31:0] \$886 ;
-  reg [85:0] \$887 ;
-  reg [255:0] \$888 ;
-  reg [85:0] \$889 ;
+  reg \$886 ;
+  reg \$887 ;
+  reg \$888 ;
+  reg \$889 ;
   wire [7:0] \$89 ;
-  reg [255:0] \$890 ;
-  reg [85:0] \$891 ;
-  reg [255:0] \$892 ;
-  reg [85:0] \$893 ;
-  reg [255:0] \$894 ;
-  reg [85:0] \$895 ;
-  reg [255:0] \$896 ;
+  reg \$890 ;
+  reg \$891 ;
+  reg [31:0] \$892 ;
+  reg \$893 ;
+  reg [85:0] \$894 ;
+  reg [255:0] \$895 ;
+  reg [85:0] \$896 ;
   reg [255:0] \$897 ;
-  reg [255:0] \$898 ;
-  reg [85:0] \$899 ;
+  reg [85:0] \$898 ;
+  reg [255:0] \$899 ;
   wire [7:0] \$9 ;
   wire [7:0] \$90 ;
   reg [85:0] \$900 ;
-  reg [85:0] \$901 ;
+  reg [255:0] \$901 ;
   reg [85:0] \$902 ;
-  reg [85:0] \$903 ;
-  reg [85:0] \$904 ;
-  reg [85:0] \$905 ;
+  reg [255:0] \$903 ;
+  reg [255:0] \$904 ;
+  reg [255:0] \$905 ;
   reg [85:0] \$906 ;
   reg [85:0] \$907 ;
   reg [85:0] \$908 ;
   reg [85:0] \$909 ;
   wire [7:0] \$91 ;
-  reg [63:0] \$910 ;
-  reg [63:0] \$911 ;
-  reg [63:0] \$912 ;
-  reg [63:0] \$913 ;
-  reg [63:0] \$914 ;
-  reg [63:0] \$915 ;
-  reg [63:0] \$916 ;
-  reg [63:0] \$917 ;
-  reg [31:0] \$918 ;
-  reg [5:0] \$919 ;
+  reg [85:0] \$910 ;
+  reg [85:0] \$911 ;
+  reg [85:0] \$912 ;
+  reg [85:0] \$913 ;
+  reg [85:0] \$914 ;
+  reg [85:0] \$915 ;
+  reg [85:0] \$916 ;
+  reg [85:0] \$917 ;
+  reg [63:0] \$918 ;
+  reg [63:0] \$919 ;
   wire [7:0] \$92 ;
-  reg [31:0] \$920 ;
-  reg [5:0] \$921 ;
-  reg [31:0] \$922 ;
-  reg [5:0] \$923 ;
-  reg \$924 ;
-  reg [31:0] \$925 ;
-  reg [5:0] \$926 ;
-  reg [31:0] \$927 ;
-  reg [5:0] \$928 ;
-  reg [31:0] \$929 ;
+  reg [63:0] \$920 ;
+  reg [63:0] \$921 ;
+  reg [63:0] \$922 ;
+  reg [63:0] \$923 ;
+  reg [63:0] \$924 ;
+  reg [63:0] \$925 ;
+  reg [31:0] \$926 ;
+  reg [5:0] \$927 ;
+  reg [31:0] \$928 ;
+  reg [5:0] \$929 ;
   wire [7:0] \$93 ;
-  reg [5:0] \$930 ;
-  reg \$931 ;
-  reg [31:0] \$932 ;
-  reg [5:0] \$933 ;
-  reg [31:0] \$934 ;
-  reg [5:0] \$935 ;
-  reg [31:0] \$936 ;
-  reg [5:0] \$937 ;
-  reg \$938 ;
-  reg [31:0] \$939 ;
+  reg [31:0] \$930 ;
+  reg [5:0] \$931 ;
+  reg \$932 ;
+  reg [31:0] \$933 ;
+  reg [5:0] \$934 ;
+  reg [31:0] \$935 ;
+  reg [5:0] \$936 ;
+  reg [31:0] \$937 ;
+  reg [5:0] \$938 ;
+  reg \$939 ;
   wire [7:0] \$94 ;
-  reg [5:0] \$940 ;
-  reg [31:0] \$941 ;
-  reg [5:0] \$942 ;
-  reg [31:0] \$943 ;
-  reg [5:0] \$944 ;
-  reg \$945 ;
-  reg [31:0] \$946 ;
-  reg [5:0] \$947 ;
-  reg [31:0] \$948 ;
-  reg [5:0] \$949 ;
+  reg [31:0] \$940 ;
+  reg [5:0] \$941 ;
+  reg [31:0] \$942 ;
+  reg [5:0] \$943 ;
+  reg [31:0] \$944 ;
+  reg [5:0] \$945 ;
+  reg \$946 ;
+  reg [31:0] \$947 ;
+  reg [5:0] \$948 ;
+  reg [31:0] \$949 ;
   wire [7:0] \$95 ;
-  reg [31:0] \$950 ;
-  reg [5:0] \$951 ;
-  reg \$952 ;
-  reg [31:0] \$953 ;
-  reg [5:0] \$954 ;
-  reg [31:0] \$955 ;
-  reg [5:0] \$956 ;
-  reg [31:0] \$957 ;
-  reg [5:0] \$958 ;
-  reg \$959 ;
+  reg [5:0] \$950 ;
+  reg [31:0] \$951 ;
+  reg [5:0] \$952 ;
+  reg \$953 ;
+  reg [31:0] \$954 ;
+  reg [5:0] \$955 ;
+  reg [31:0] \$956 ;
+  reg [5:0] \$957 ;
+  reg [31:0] \$958 ;
+  reg [5:0] \$959 ;
   wire [7:0] \$96 ;
-  reg [31:0] \$960 ;
-  reg [5:0] \$961 ;
-  reg [31:0] \$962 ;
-  reg [5:0] \$963 ;
-  reg [31:0] \$964 ;
-  reg [5:0] \$965 ;
-  reg \$966 ;
-  reg [31:0] \$967 ;
-  reg [5:0] \$968 ;
-  reg [31:0] \$969 ;
+  reg \$960 ;
+  reg [31:0] \$961 ;
+  reg [5:0] \$962 ;
+  reg [31:0] \$963 ;
+  reg [5:0] \$964 ;
+  reg [31:0] \$965 ;
+  reg [5:0] \$966 ;
+  reg \$967 ;
+  reg [31:0] \$968 ;
+  reg [5:0] \$969 ;
   wire [7:0] \$97 ;
-  reg [5:0] \$970 ;
-  reg [31:0] \$971 ;
-  reg [5:0] \$972 ;
-  reg \$973 ;
-  reg [7:0] \$974 ;
-  reg [7:0] \$975 ;
-  reg [7:0] \$976 ;
-  reg [7:0] \$977 ;
-  reg [7:0] \$978 ;
-  reg [7:0] \$979 ;
+  reg [31:0] \$970 ;
+  reg [5:0] \$971 ;
+  reg [31:0] \$972 ;
+  reg [5:0] \$973 ;
+  reg \$974 ;
+  reg [31:0] \$975 ;
+  reg [5:0] \$976 ;
+  reg [31:0] \$977 ;
+  reg [5:0] \$978 ;
+  reg [31:0] \$979 ;
   wire [7:0] \$98 ;
-  reg [7:0] \$980 ;
-  reg [7:0] \$981 ;
+  reg [5:0] \$980 ;
+  reg \$981 ;
   reg [7:0] \$982 ;
   reg [7:0] \$983 ;
   reg [7:0] \$984 ;
@@ -993,15 +1000,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [7:0] \$988 ;
   reg [7:0] \$989 ;
   wire [7:0] \$99 ;
-  reg \$990 ;
+  reg [7:0] \$990 ;
   reg [7:0] \$991 ;
-  reg [15:0] \$992 ;
-  reg [255:0] \$993 ;
-  reg \$994 ;
+  reg [7:0] \$992 ;
+  reg [7:0] \$993 ;
+  reg [7:0] \$994 ;
   reg [7:0] \$995 ;
-  reg [15:0] \$996 ;
-  reg [255:0] \$997 ;
-  reg [7:0] \$998 ;
+  reg [7:0] \$996 ;
+  reg [7:0] \$997 ;
+  reg \$998 ;
+  reg [7:0] \$999 ;
   reg [15:0] a_mrow = 16'h0000;
   reg [15:0] a_tile = 16'h0000;
   reg [7:0] best_i0 = 8'h00;
@@ -1022,8 +1030,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [7:0] best_v7 = 8'h00;
   output busy;
   wire busy;
-  wire \busy$501 ;
   wire \busy$502 ;
+  wire \busy$503 ;
   (* init = 1'h0 *)
   (* keep = "true" *)
   wire cfg_dc_en_lane0;
@@ -1176,29 +1184,48 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* init = 6'h00 *)
   (* keep = "true" *)
   wire [5:0] cfg_sc_shift_lane7;
-  reg clear;
+  reg clear = 1'h0;
+  (* init = 1'h0 *)
   wire \clear$240 ;
+  (* init = 1'h0 *)
   wire \clear$261 ;
+  (* init = 1'h0 *)
   wire \clear$282 ;
+  (* init = 1'h0 *)
   wire \clear$303 ;
+  (* init = 1'h0 *)
   wire \clear$324 ;
+  (* init = 1'h0 *)
   wire \clear$345 ;
+  (* init = 1'h0 *)
   wire \clear$366 ;
+  (* init = 1'h0 *)
   wire \clear$387 ;
-  wire \clear$515 ;
+  (* init = 1'h0 *)
+  wire \clear$516 ;
   input clk;
   wire clk;
   wire [7:0] cls;
   wire [15:0] col_addr;
-  wire [15:0] \col_addr$499 ;
+  wire [15:0] \col_addr$500 ;
   wire [63:0] col_data;
   wire [127:0] \col_data$433 ;
   wire col_valid;
-  wire \col_valid$498 ;
+  wire \col_valid$499 ;
   reg counters_clear = 1'h0;
   reg counting = 1'h0;
-  reg [5:0] csr_addr = 6'h00;
-  reg [2:0] csr_addr_hi = 3'h0;
+  reg [2:0] csr_addr_hi0 = 3'h0;
+  reg [2:0] csr_addr_hi1 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] csr_addr_lo0 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] csr_addr_lo1 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] csr_addr_lo2 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] csr_addr_lo3 = 3'h0;
+  (* keep = "true" *)
+  reg [2:0] csr_addr_lo4 = 3'h0;
   reg [31:0] csr_group0 = 32'd0;
   reg [31:0] csr_group1 = 32'd0;
   reg [31:0] csr_group2 = 32'd0;
@@ -1446,34 +1473,34 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [255:0] hread_wt = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [255:0] hread_y = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [7:0] i__payload;
-  wire [321:0] \i__payload$208 ;
-  wire \i__payload$208.first ;
-  wire \i__payload$208.last ;
-  wire [63:0] \i__payload$208.narrow ;
-  wire [7:0] \i__payload$208.narrow[0] ;
-  wire [7:0] \i__payload$208.narrow[1] ;
-  wire [7:0] \i__payload$208.narrow[2] ;
-  wire [7:0] \i__payload$208.narrow[3] ;
-  wire [7:0] \i__payload$208.narrow[4] ;
-  wire [7:0] \i__payload$208.narrow[5] ;
-  wire [7:0] \i__payload$208.narrow[6] ;
-  wire [7:0] \i__payload$208.narrow[7] ;
-  wire [255:0] \i__payload$208.wide ;
-  wire [31:0] \i__payload$208.wide[0] ;
-  wire [31:0] \i__payload$208.wide[1] ;
-  wire [31:0] \i__payload$208.wide[2] ;
-  wire [31:0] \i__payload$208.wide[3] ;
-  wire [31:0] \i__payload$208.wide[4] ;
-  wire [31:0] \i__payload$208.wide[5] ;
-  wire [31:0] \i__payload$208.wide[6] ;
-  wire [31:0] \i__payload$208.wide[7] ;
-  wire [31:0] \i__payload$217 ;
-  wire [33:0] \i__payload$224 ;
-  wire [31:0] \i__payload$224.delta ;
-  wire [1:0] \i__payload$224.region ;
-  wire [47:0] \i__payload$228 ;
-  wire [31:0] \i__payload$228.g ;
-  wire [15:0] \i__payload$228.w ;
+  wire [321:0] \i__payload$207 ;
+  wire \i__payload$207.first ;
+  wire \i__payload$207.last ;
+  wire [63:0] \i__payload$207.narrow ;
+  wire [7:0] \i__payload$207.narrow[0] ;
+  wire [7:0] \i__payload$207.narrow[1] ;
+  wire [7:0] \i__payload$207.narrow[2] ;
+  wire [7:0] \i__payload$207.narrow[3] ;
+  wire [7:0] \i__payload$207.narrow[4] ;
+  wire [7:0] \i__payload$207.narrow[5] ;
+  wire [7:0] \i__payload$207.narrow[6] ;
+  wire [7:0] \i__payload$207.narrow[7] ;
+  wire [255:0] \i__payload$207.wide ;
+  wire [31:0] \i__payload$207.wide[0] ;
+  wire [31:0] \i__payload$207.wide[1] ;
+  wire [31:0] \i__payload$207.wide[2] ;
+  wire [31:0] \i__payload$207.wide[3] ;
+  wire [31:0] \i__payload$207.wide[4] ;
+  wire [31:0] \i__payload$207.wide[5] ;
+  wire [31:0] \i__payload$207.wide[6] ;
+  wire [31:0] \i__payload$207.wide[7] ;
+  wire [31:0] \i__payload$216 ;
+  wire [33:0] \i__payload$223 ;
+  wire [31:0] \i__payload$223.delta ;
+  wire [1:0] \i__payload$223.region ;
+  wire [47:0] \i__payload$227 ;
+  wire [31:0] \i__payload$227.g ;
+  wire [15:0] \i__payload$227.w ;
   wire [31:0] \i__payload$242 ;
   wire [33:0] \i__payload$248 ;
   wire [31:0] \i__payload$248.delta ;
@@ -1554,15 +1581,15 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \i__ready$41 ;
   wire \i__ready$50 ;
   wire \i__ready$59 ;
-  wire \i__ready$638 ;
+  wire \i__ready$644 ;
   wire \i__ready$68 ;
   wire \i__ready$77 ;
   wire \i__ready$86 ;
   wire i__valid;
-  reg \i__valid$206  = 1'h0;
-  wire \i__valid$213 ;
-  wire \i__valid$223 ;
-  wire \i__valid$227 ;
+  reg \i__valid$205  = 1'h0;
+  wire \i__valid$212 ;
+  wire \i__valid$222 ;
+  wire \i__valid$226 ;
   wire \i__valid$241 ;
   wire \i__valid$247 ;
   wire \i__valid$249 ;
@@ -1673,17 +1700,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [9:0] nt_m1 = 10'h000;
   reg [9:0] nt_m2 = 10'h000;
   wire [7:0] o__payload;
-  wire [258:0] \o__payload$160 ;
-  wire [255:0] \o__payload$160.acc ;
-  wire [31:0] \o__payload$160.acc[0] ;
-  wire [31:0] \o__payload$160.acc[1] ;
-  wire [31:0] \o__payload$160.acc[2] ;
-  wire [31:0] \o__payload$160.acc[3] ;
-  wire [31:0] \o__payload$160.acc[4] ;
-  wire [31:0] \o__payload$160.acc[5] ;
-  wire [31:0] \o__payload$160.acc[6] ;
-  wire [31:0] \o__payload$160.acc[7] ;
-  wire [2:0] \o__payload$160.row ;
+  wire [258:0] \o__payload$159 ;
+  wire [255:0] \o__payload$159.acc ;
+  wire [31:0] \o__payload$159.acc[0] ;
+  wire [31:0] \o__payload$159.acc[1] ;
+  wire [31:0] \o__payload$159.acc[2] ;
+  wire [31:0] \o__payload$159.acc[3] ;
+  wire [31:0] \o__payload$159.acc[4] ;
+  wire [31:0] \o__payload$159.acc[5] ;
+  wire [31:0] \o__payload$159.acc[6] ;
+  wire [31:0] \o__payload$159.acc[7] ;
+  wire [2:0] \o__payload$159.row ;
   wire [7:0] \o__payload$30 ;
   wire [7:0] \o__payload$39 ;
   wire [74:0] \o__payload$393 ;
@@ -1780,7 +1807,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire o__valid;
   wire \o__valid$34 ;
   wire \o__valid$43 ;
-  wire \o__valid$514 ;
+  wire \o__valid$515 ;
   wire \o__valid$52 ;
   wire \o__valid$61 ;
   wire \o__valid$70 ;
@@ -1790,13 +1817,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [15:0] o_tile = 16'h0000;
   reg [23:0] out_cnt = 24'h000000;
   wire overflow;
-  wire \overflow$669 ;
-  wire \overflow$670 ;
-  wire \overflow$671 ;
-  wire \overflow$672 ;
-  wire \overflow$673 ;
-  wire \overflow$674 ;
-  wire \overflow$675 ;
+  wire \overflow$676 ;
+  wire \overflow$677 ;
+  wire \overflow$678 ;
+  wire \overflow$679 ;
+  wire \overflow$680 ;
+  wire \overflow$681 ;
+  wire \overflow$682 ;
   reg [15:0] p_mrow = 16'h0000;
   reg [5:0] pc = 6'h00;
   reg [31:0] phase_cycles0 = 32'd0;
@@ -1833,36 +1860,36 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [31:0] phase_cycles9 = 32'd0;
   wire pipe_busy;
   reg [5:0] r_addr;
-  reg [8:0] \r_addr$164 ;
-  reg [6:0] \r_addr$167 ;
-  reg [9:0] \r_addr$168 ;
-  reg [9:0] \r_addr$170 ;
+  reg [8:0] \r_addr$163 ;
+  reg [6:0] \r_addr$166 ;
+  reg [9:0] \r_addr$167 ;
+  reg [9:0] \r_addr$169 ;
+  reg [6:0] \r_addr$170 ;
   reg [6:0] \r_addr$171 ;
-  reg [6:0] \r_addr$172 ;
-  reg [8:0] \r_addr$173 ;
-  reg [7:0] \r_addr$174 ;
-  reg [5:0] \r_addr$175 ;
+  reg [8:0] \r_addr$172 ;
+  reg [7:0] \r_addr$173 ;
+  reg [5:0] \r_addr$174 ;
   wire [256:0] r_data;
-  wire [127:0] \r_data$178 ;
-  wire [127:0] \r_data$188 ;
-  wire [255:0] \r_data$196 ;
-  wire [63:0] \r_data$198 ;
+  wire [127:0] \r_data$177 ;
+  wire [127:0] \r_data$187 ;
+  wire [255:0] \r_data$195 ;
+  wire [63:0] \r_data$197 ;
+  wire [63:0] \r_data$210 ;
   wire [63:0] \r_data$211 ;
-  wire [63:0] \r_data$212 ;
-  wire [15:0] \r_data$226 ;
-  wire [127:0] \r_data$569 ;
-  wire [63:0] \r_data$580 ;
-  wire [7:0] \r_data$587 ;
+  wire [15:0] \r_data$225 ;
+  wire [127:0] \r_data$575 ;
+  wire [63:0] \r_data$586 ;
+  wire [7:0] \r_data$593 ;
   wire r_en;
   wire r_rdy;
   wire read_room;
   reg [15:0] row_base;
-  reg [15:0] \row_base$495 ;
+  reg [15:0] \row_base$496 ;
   wire [127:0] row_data;
   wire [63:0] \row_data$459 ;
   reg row_done;
   reg [2:0] row_index;
-  reg [2:0] \row_index$494 ;
+  reg [2:0] \row_index$495 ;
   reg row_valid;
   reg \row_valid$486 ;
   (* keep = "true" *)
@@ -1942,6 +1969,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [2:0] \sb11.row ;
   wire [15:0] \sb11.t_base ;
   wire \sb11.valid ;
+  reg [85:0] sb12 = 86'h0000000000000000000000;
+  wire [15:0] \sb12.a_addr ;
+  wire \sb12.first_n ;
+  wire \sb12.last_n ;
+  wire [7:0] \sb12.mask ;
+  wire [7:0] \sb12.nlane ;
+  wire [15:0] \sb12.o_addr ;
+  wire [15:0] \sb12.p_addr ;
+  wire [2:0] \sb12.row ;
+  wire [15:0] \sb12.t_base ;
+  wire \sb12.valid ;
   reg [85:0] sb2 = 86'h0000000000000000000000;
   wire [15:0] \sb2.a_addr ;
   wire \sb2.first_n ;
@@ -2059,6 +2097,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [15:0] t_mrow = 16'h0000;
   reg [15:0] t_tile = 16'h0000;
   reg take;
+  reg tile_end = 1'h0;
   wire [31:0] tr_e0;
   wire [31:0] tr_e1;
   wire [31:0] tr_e2;
@@ -2097,37 +2136,37 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg trace_valid = 1'h0;
   reg tv;
   reg [5:0] w_addr;
-  reg [8:0] \w_addr$128 ;
-  reg [6:0] \w_addr$131 ;
-  reg [9:0] \w_addr$134 ;
-  reg [9:0] \w_addr$137 ;
-  reg [6:0] \w_addr$140 ;
-  reg [8:0] \w_addr$143 ;
-  reg [7:0] \w_addr$146 ;
-  reg [5:0] \w_addr$149 ;
-  reg [6:0] \w_addr$152 ;
+  reg [8:0] \w_addr$127 ;
+  reg [6:0] \w_addr$130 ;
+  reg [9:0] \w_addr$133 ;
+  reg [9:0] \w_addr$136 ;
+  reg [6:0] \w_addr$139 ;
+  reg [8:0] \w_addr$142 ;
+  reg [7:0] \w_addr$145 ;
+  reg [5:0] \w_addr$148 ;
+  reg [6:0] \w_addr$151 ;
   reg [256:0] w_data;
-  reg [127:0] \w_data$126 ;
-  reg [127:0] \w_data$129 ;
-  reg [127:0] \w_data$132 ;
-  reg [63:0] \w_data$135 ;
-  reg [63:0] \w_data$138 ;
-  reg [63:0] \w_data$141 ;
-  reg [15:0] \w_data$144 ;
-  reg [255:0] \w_data$147 ;
-  reg [7:0] \w_data$150 ;
-  reg [63:0] \w_data$153 ;
+  reg [127:0] \w_data$125 ;
+  reg [127:0] \w_data$128 ;
+  reg [127:0] \w_data$131 ;
+  reg [63:0] \w_data$134 ;
+  reg [63:0] \w_data$137 ;
+  reg [63:0] \w_data$140 ;
+  reg [15:0] \w_data$143 ;
+  reg [255:0] \w_data$146 ;
+  reg [7:0] \w_data$149 ;
+  reg [63:0] \w_data$152 ;
   reg w_en;
-  reg \w_en$123 ;
-  reg \w_en$127 ;
-  reg \w_en$130 ;
-  reg \w_en$133 ;
-  reg \w_en$136 ;
-  reg \w_en$139 ;
-  reg \w_en$142 ;
-  reg \w_en$145 ;
-  reg \w_en$148 ;
-  reg \w_en$151 ;
+  reg \w_en$122 ;
+  reg \w_en$126 ;
+  reg \w_en$129 ;
+  reg \w_en$132 ;
+  reg \w_en$135 ;
+  reg \w_en$138 ;
+  reg \w_en$141 ;
+  reg \w_en$144 ;
+  reg \w_en$147 ;
+  reg \w_en$150 ;
   reg [15:0] waddr = 16'h0000;
   reg [15:0] wcol = 16'h0000;
   reg [255:0] wide_data;
@@ -2156,13 +2195,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [31:0] wide_wt6;
   reg [31:0] wide_wt7;
   wire wrapped;
-  wire \wrapped$677 ;
-  wire \wrapped$678 ;
-  wire \wrapped$679 ;
-  wire \wrapped$680 ;
-  wire \wrapped$681 ;
-  wire \wrapped$682 ;
-  wire \wrapped$683 ;
+  wire \wrapped$684 ;
+  wire \wrapped$685 ;
+  wire \wrapped$686 ;
+  wire \wrapped$687 ;
+  wire \wrapped$688 ;
+  wire \wrapped$689 ;
+  wire \wrapped$690 ;
   reg [63:0] y1 = 64'h0000000000000000;
   reg [63:0] y2 = 64'h0000000000000000;
   reg [63:0] y3 = 64'h0000000000000000;
@@ -2189,22 +2228,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$11  = ~ k_last;
   assign \$12  = \$11  | since_ok;
   assign issue = issuing & \$12 ;
-  assign \$13  = o_tile + \o__payload$160 [2:0];
-  assign \$14  = a_tile + \o__payload$160 [2:0];
+  assign \$13  = o_tile + \o__payload$159 [2:0];
+  assign \$14  = a_tile + \o__payload$159 [2:0];
   assign \$15  = ex_grad ? \$13 [15:0] : waddr;
-  assign \$16  = ex_grad ? \r_data$212  : \r_data$211 ;
-  assign \$17  = ex_grad ? \r_data$212  : \r_data$211 ;
-  assign \$18  = ex_grad ? \r_data$212  : \r_data$211 ;
-  assign \$19  = ex_grad ? \r_data$212  : \r_data$211 ;
-  assign \$20  = ex_grad ? \r_data$212  : \r_data$211 ;
-  assign \$21  = ex_grad ? \r_data$212  : \r_data$211 ;
-  assign \$22  = ex_grad ? \r_data$212  : \r_data$211 ;
-  assign \$23  = ex_grad ? \r_data$212  : \r_data$211 ;
+  assign \$16  = ex_grad ? \r_data$211  : \r_data$210 ;
+  assign \$17  = ex_grad ? \r_data$211  : \r_data$210 ;
+  assign \$18  = ex_grad ? \r_data$211  : \r_data$210 ;
+  assign \$19  = ex_grad ? \r_data$211  : \r_data$210 ;
+  assign \$20  = ex_grad ? \r_data$211  : \r_data$210 ;
+  assign \$21  = ex_grad ? \r_data$211  : \r_data$210 ;
+  assign \$22  = ex_grad ? \r_data$211  : \r_data$210 ;
+  assign \$23  = ex_grad ? \r_data$211  : \r_data$210 ;
   assign \$24  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$213  = e_r5[0] & \$24 ;
+  assign \i__valid$212  = e_r5[0] & \$24 ;
   assign \$25  = ibits[2:0] == 2'h3;
-  assign \i__valid$223  = e_r5[0] & \$25 ;
-  assign \i__valid$227  = e_r5[0] & ex_grad;
+  assign \i__valid$222  = e_r5[0] & \$25 ;
+  assign \i__valid$226  = e_r5[0] & ex_grad;
   assign \$26  = ex_fwd_relu | ex_fwd_err;
   assign \i__valid$241  = e_r5[0] & \$26 ;
   assign \$27  = ibits[2:0] == 2'h3;
@@ -2250,331 +2289,331 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$46  = sb8[75] ? \i__payload$65  : 8'h80;
   assign \$47  = sb8[76] ? \i__payload$74  : 8'h80;
   assign \$48  = sb8[77] ? \i__payload$83  : 8'h80;
-  assign \$49  = \o__payload$393 [66:64] + sb11[85:78];
+  assign \$49  = \o__payload$393 [66:64] + sb12[85:78];
   assign \$50  = $signed(\o__payload$393 [74:67]) > $signed(best_v0);
-  assign \$51  = sb11[53] | \$50 ;
+  assign \$51  = sb12[53] | \$50 ;
   assign new_v = \$51  ? \o__payload$393 [74:67] : best_v0;
   assign \$52  = $signed(\o__payload$393 [74:67]) > $signed(best_v0);
-  assign \$53  = sb11[53] | \$52 ;
+  assign \$53  = sb12[53] | \$52 ;
   assign new_i = \$53  ? \$49 [7:0] : best_i0;
-  assign \$54  = sb10[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$55  = sb10[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$56  = sb10[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$57  = sb10[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$58  = sb10[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$59  = sb10[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$60  = sb10[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$61  = sb10[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$54  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$55  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$56  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$57  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$58  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$59  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$60  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$61  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
   assign \$62  = host_writing_ag ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54  };
   assign \$63  = host_writing_rg ? s_axis_tdata : { 240'h000000000000000000000000000000000000000000000000000000000000, \o__payload$408 [9:8], \o__payload$407 [9:8], \o__payload$406 [9:8], \o__payload$405 [9:8], \o__payload$404 [9:8], \o__payload$403 [9:8], \o__payload$402 [9:8], \o__payload$401 [9:8] };
-  assign \$64  = sb11[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$65  = sb11[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$66  = sb11[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$67  = sb11[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$68  = sb11[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$69  = sb11[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$70  = sb11[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$71  = sb11[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$64  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$65  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$66  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$67  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$68  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$69  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$70  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$71  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
   assign \$72  = host_writing_e ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64  };
   assign \$73  = host_writing_d ? s_axis_tdata : { \o__payload$419 , \o__payload$418 , \o__payload$417 , \o__payload$416 , \o__payload$415 , \o__payload$414 , \o__payload$413 , \o__payload$412  };
   assign \$74  = host_writing_wf ? s_axis_tdata : { 128'h00000000000000000000000000000000, \o__payload$428 , \o__payload$427 , \o__payload$426 , \o__payload$425 , \o__payload$424 , \o__payload$423 , \o__payload$422 , \o__payload$421  };
   assign \$75  = host_writing_pred ? s_axis_tdata : { 248'h00000000000000000000000000000000000000000000000000000000000000, new_i };
   assign \$76  = host_writing_af ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, col_data };
   assign \$77  = host_writing_wt ? s_axis_tdata : { 128'h00000000000000000000000000000000, \col_data$433  };
-  assign \$78  = sb10[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$79  = sb10[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$80  = sb10[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$81  = sb10[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$82  = sb10[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$83  = sb10[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$84  = sb10[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$85  = sb10[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$86  = sb10[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$87  = sb10[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$88  = sb10[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$89  = sb10[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$90  = sb10[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$91  = sb10[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$92  = sb10[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$93  = sb10[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$94  = sb10[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$95  = sb10[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$96  = sb10[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$97  = sb10[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$98  = sb10[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$99  = sb10[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$100  = sb10[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$101  = sb10[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$102  = sb10[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$103  = sb10[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$104  = sb10[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$105  = sb10[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$106  = sb10[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$107  = sb10[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$108  = sb10[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$109  = sb10[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$110  = sb10[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$111  = sb10[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$112  = sb10[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$113  = sb10[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$114  = sb10[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$115  = sb10[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$116  = sb10[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$117  = sb10[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$118  = sb10[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$119  = sb10[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$120  = sb10[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$121  = sb10[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$122  = sb10[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$123  = sb10[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$124  = sb10[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$125  = sb10[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$126  = sb10[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$127  = sb10[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$128  = sb10[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$129  = sb10[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$130  = sb10[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$131  = sb10[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$132  = sb10[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$133  = sb10[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$134  = sb10[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$135  = sb10[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$136  = sb10[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$137  = sb10[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$138  = sb10[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$139  = sb10[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$140  = sb10[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$141  = sb10[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$142  = sb11[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$143  = sb11[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$144  = sb11[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$145  = sb11[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$146  = sb11[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$147  = sb11[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$148  = sb11[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$149  = sb11[77] ? \o__payload$393 [63:56] : 8'h00;
-  assign \$150  = sb11[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$151  = sb11[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$152  = sb11[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$153  = sb11[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$154  = sb11[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$155  = sb11[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$156  = sb11[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$157  = sb11[77] ? \o__payload$393 [63:56] : 8'h00;
-  assign \$158  = sb11[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$159  = sb11[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$160  = sb11[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$161  = sb11[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$162  = sb11[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$163  = sb11[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$164  = sb11[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$165  = sb11[77] ? \o__payload$393 [63:56] : 8'h00;
-  assign \$166  = sb11[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$167  = sb11[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$168  = sb11[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$169  = sb11[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$170  = sb11[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$171  = sb11[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$172  = sb11[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$173  = sb11[77] ? \o__payload$393 [63:56] : 8'h00;
-  assign \$174  = sb11[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$175  = sb11[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$176  = sb11[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$177  = sb11[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$178  = sb11[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$179  = sb11[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$180  = sb11[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$181  = sb11[77] ? \o__payload$393 [63:56] : 8'h00;
-  assign \$182  = sb11[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$183  = sb11[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$184  = sb11[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$185  = sb11[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$186  = sb11[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$187  = sb11[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$188  = sb11[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$189  = sb11[77] ? \o__payload$393 [63:56] : 8'h00;
-  assign \$190  = sb11[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$191  = sb11[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$192  = sb11[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$193  = sb11[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$194  = sb11[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$195  = sb11[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$196  = sb11[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$197  = sb11[77] ? \o__payload$393 [63:56] : 8'h00;
-  assign \$198  = sb11[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$199  = sb11[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$200  = sb11[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$201  = sb11[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$202  = sb11[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$203  = sb11[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$204  = sb11[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$205  = sb11[77] ? \o__payload$393 [63:56] : 8'h00;
-  assign \$206  = sb10[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$207  = sb10[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$208  = sb10[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$209  = sb10[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$210  = sb10[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$211  = sb10[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$212  = sb10[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$213  = sb10[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$214  = sb11[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$215  = sb11[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$216  = sb11[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$217  = sb11[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$218  = sb11[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$219  = sb11[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$220  = sb11[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$221  = sb11[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$78  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$79  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$80  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$81  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$82  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$83  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$84  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$85  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$86  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$87  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$88  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$89  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$90  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$91  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$92  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$93  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$94  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$95  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$96  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$97  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$98  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$99  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$100  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$101  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$102  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$103  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$104  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$105  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$106  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$107  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$108  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$109  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$110  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$111  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$112  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$113  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$114  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$115  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$116  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$117  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$118  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$119  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$120  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$121  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$122  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$123  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$124  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$125  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$126  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$127  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$128  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$129  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$130  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$131  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$132  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$133  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$134  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$135  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$136  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$137  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$138  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$139  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$140  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$141  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$142  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$143  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$144  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$145  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$146  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$147  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$148  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$149  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$150  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$151  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$152  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$153  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$154  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$155  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$156  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$157  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$158  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$159  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$160  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$161  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$162  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$163  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$164  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$165  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$166  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$167  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$168  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$169  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$170  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$171  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$172  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$173  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$174  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$175  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$176  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$177  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$178  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$179  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$180  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$181  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$182  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$183  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$184  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$185  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$186  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$187  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$188  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$189  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$190  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$191  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$192  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$193  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$194  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$195  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$196  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$197  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$198  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$199  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$200  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$201  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$202  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$203  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$204  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$205  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$206  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$207  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$208  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$209  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$210  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$211  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$212  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$213  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$214  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$215  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$216  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$217  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$218  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$219  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$220  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$221  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
   assign \$222  = ex_fwd_relu_lane0 ? \$206  : \$214 ;
   assign \$223  = ex_backerr_lane0 ? \o__payload$412  : { \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421  };
   assign \$224  = ex_fwd_err_lane0 ? { \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142  } : \$223 ;
   assign \$225  = ex_fwd_relu_lane0 ? { \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78  } : \$224 ;
-  assign \$226  = sb10[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$227  = sb10[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$228  = sb10[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$229  = sb10[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$230  = sb10[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$231  = sb10[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$232  = sb10[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$233  = sb10[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$234  = sb11[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$235  = sb11[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$236  = sb11[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$237  = sb11[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$238  = sb11[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$239  = sb11[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$240  = sb11[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$241  = sb11[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$226  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$227  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$228  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$229  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$230  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$231  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$232  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$233  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$234  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$235  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$236  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$237  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$238  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$239  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$240  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$241  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
   assign \$242  = ex_fwd_relu_lane1 ? \$227  : \$235 ;
   assign \$243  = ex_backerr_lane1 ? \o__payload$413  : { \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422  };
   assign \$244  = ex_fwd_err_lane1 ? { \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151  } : \$243 ;
   assign \$245  = ex_fwd_relu_lane1 ? { \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87  } : \$244 ;
-  assign \$246  = sb10[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$247  = sb10[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$248  = sb10[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$249  = sb10[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$250  = sb10[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$251  = sb10[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$252  = sb10[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$253  = sb10[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$254  = sb11[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$255  = sb11[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$256  = sb11[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$257  = sb11[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$258  = sb11[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$259  = sb11[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$260  = sb11[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$261  = sb11[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$246  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$247  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$248  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$249  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$250  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$251  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$252  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$253  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$254  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$255  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$256  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$257  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$258  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$259  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$260  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$261  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
   assign \$262  = ex_fwd_relu_lane2 ? \$248  : \$256 ;
   assign \$263  = ex_backerr_lane2 ? \o__payload$414  : { \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423  };
   assign \$264  = ex_fwd_err_lane2 ? { \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160  } : \$263 ;
   assign \$265  = ex_fwd_relu_lane2 ? { \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96  } : \$264 ;
-  assign \$266  = sb10[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$267  = sb10[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$268  = sb10[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$269  = sb10[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$270  = sb10[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$271  = sb10[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$272  = sb10[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$273  = sb10[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$274  = sb11[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$275  = sb11[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$276  = sb11[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$277  = sb11[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$278  = sb11[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$279  = sb11[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$280  = sb11[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$281  = sb11[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$266  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$267  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$268  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$269  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$270  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$271  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$272  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$273  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$274  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$275  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$276  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$277  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$278  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$279  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$280  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$281  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
   assign \$282  = ex_fwd_relu_lane3 ? \$269  : \$277 ;
   assign \$283  = ex_backerr_lane3 ? \o__payload$415  : { \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424  };
   assign \$284  = ex_fwd_err_lane3 ? { \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169  } : \$283 ;
   assign \$285  = ex_fwd_relu_lane3 ? { \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105  } : \$284 ;
-  assign \$286  = sb10[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$287  = sb10[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$288  = sb10[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$289  = sb10[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$290  = sb10[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$291  = sb10[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$292  = sb10[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$293  = sb10[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$294  = sb11[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$295  = sb11[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$296  = sb11[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$297  = sb11[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$298  = sb11[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$299  = sb11[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$300  = sb11[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$301  = sb11[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$286  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$287  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$288  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$289  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$290  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$291  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$292  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$293  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$294  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$295  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$296  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$297  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$298  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$299  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$300  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$301  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
   assign \$302  = ex_fwd_relu_lane4 ? \$290  : \$298 ;
   assign \$303  = ex_backerr_lane4 ? \o__payload$416  : { \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425  };
   assign \$304  = ex_fwd_err_lane4 ? { \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178  } : \$303 ;
   assign \$305  = ex_fwd_relu_lane4 ? { \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114  } : \$304 ;
-  assign \$306  = sb10[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$307  = sb10[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$308  = sb10[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$309  = sb10[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$310  = sb10[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$311  = sb10[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$312  = sb10[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$313  = sb10[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$314  = sb11[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$315  = sb11[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$316  = sb11[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$317  = sb11[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$318  = sb11[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$319  = sb11[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$320  = sb11[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$321  = sb11[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$306  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$307  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$308  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$309  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$310  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$311  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$312  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$313  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$314  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$315  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$316  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$317  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$318  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$319  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$320  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$321  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
   assign \$322  = ex_fwd_relu_lane5 ? \$311  : \$319 ;
   assign \$323  = ex_backerr_lane5 ? \o__payload$417  : { \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426  };
   assign \$324  = ex_fwd_err_lane5 ? { \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187  } : \$323 ;
   assign \$325  = ex_fwd_relu_lane5 ? { \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123  } : \$324 ;
-  assign \$326  = sb10[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$327  = sb10[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$328  = sb10[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$329  = sb10[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$330  = sb10[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$331  = sb10[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$332  = sb10[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$333  = sb10[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$334  = sb11[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$335  = sb11[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$336  = sb11[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$337  = sb11[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$338  = sb11[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$339  = sb11[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$340  = sb11[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$341  = sb11[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$326  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$327  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$328  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$329  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$330  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$331  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$332  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$333  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$334  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$335  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$336  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$337  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$338  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$339  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$340  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$341  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
   assign \$342  = ex_fwd_relu_lane6 ? \$332  : \$340 ;
   assign \$343  = ex_backerr_lane6 ? \o__payload$418  : { \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427  };
   assign \$344  = ex_fwd_err_lane6 ? { \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196  } : \$343 ;
   assign \$345  = ex_fwd_relu_lane6 ? { \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132  } : \$344 ;
-  assign \$346  = sb10[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$347  = sb10[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$348  = sb10[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$349  = sb10[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$350  = sb10[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$351  = sb10[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$352  = sb10[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$353  = sb10[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$354  = sb11[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$355  = sb11[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$356  = sb11[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$357  = sb11[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$358  = sb11[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$359  = sb11[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$360  = sb11[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$361  = sb11[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$346  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
+  assign \$347  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$348  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$349  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$350  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$351  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$352  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$353  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$354  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
+  assign \$355  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
+  assign \$356  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
+  assign \$357  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
+  assign \$358  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
+  assign \$359  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
+  assign \$360  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
+  assign \$361  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
   assign \$362  = ex_fwd_relu_lane7 ? \$353  : \$361 ;
   assign \$363  = ex_backerr_lane7 ? \o__payload$419  : { \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428  };
   assign \$364  = ex_fwd_err_lane7 ? { \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205  } : \$363 ;
   assign \$365  = ex_fwd_relu_lane7 ? { \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141  } : \$364 ;
-  assign \$366  = sb11[0] & sb11[52];
+  assign \$366  = sb12[0] & sb12[52];
   assign \$367  = sb10[0] & ibits[18];
-  assign \$368  = \busy$501  | \busy$502 ;
-  assign \$369  = | { sb11[0], sb10[0], sb9[0], sb8[0], sb7[0], sb6[0], sb5[0], sb4[0], sb3[0], sb2[0], sb1[0], e_r5[0], e_r5[0], e_r4[0], e_r3[0], e_r2[0], e_r1[0] };
+  assign \$368  = \busy$502  | \busy$503 ;
+  assign \$369  = | { sb12[0], sb11[0], sb10[0], sb9[0], sb8[0], sb7[0], sb6[0], sb5[0], sb4[0], sb3[0], sb2[0], sb1[0], e_r5[0], e_r5[0], e_r4[0], e_r3[0], e_r2[0], e_r1[0] };
   assign \$370  = \$368  | \$369 ;
-  assign pipe_busy = \$370  | \o__valid$514 ;
+  assign pipe_busy = \$370  | \o__valid$515 ;
   assign \$371  = ! ctl_state;
   assign \$372  = ctl_state == 1'h1;
   assign \$373  = ctl_state == 2'h2;
@@ -2585,7 +2624,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$378  = ctl_state == 3'h7;
   assign \$379  = rows_a * rows_b;
   assign \$380  = ~ issuing;
-  assign \$381  = | { \i__valid$206 , s4_valid, s3_valid, s2_valid, s1_valid };
+  assign \$381  = | { \i__valid$205 , s4_valid, s3_valid, s2_valid, s1_valid };
   assign \$382  = ~ \$381 ;
   assign \$383  = \$380  & \$382 ;
   assign \$384  = rows_done == \$2 ;
@@ -2593,27 +2632,27 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$386  = ~ pipe_busy;
   assign \$387  = \$385  & \$386 ;
   assign \$394  = ! hdr_mem;
-  assign \$395  = hread_sel_prog ? \r_data$569  : 128'h00000000000000000000000000000000;
+  assign \$395  = hread_sel_prog ? \r_data$575  : 128'h00000000000000000000000000000000;
   assign \$396  = hdr_mem == 1'h1;
-  assign \$397  = hread_sel_wf ? \r_data$178  : 128'h00000000000000000000000000000000;
+  assign \$397  = hread_sel_wf ? \r_data$177  : 128'h00000000000000000000000000000000;
   assign \$398  = hdr_mem == 2'h2;
-  assign \$399  = hread_sel_wt ? \r_data$188  : 128'h00000000000000000000000000000000;
+  assign \$399  = hread_sel_wt ? \r_data$187  : 128'h00000000000000000000000000000000;
   assign \$400  = hdr_mem == 2'h3;
-  assign \$401  = hread_sel_af ? \r_data$211  : 64'h0000000000000000;
+  assign \$401  = hread_sel_af ? \r_data$210  : 64'h0000000000000000;
   assign \$402  = hdr_mem == 3'h4;
-  assign \$403  = hread_sel_ag ? \r_data$212  : 64'h0000000000000000;
+  assign \$403  = hread_sel_ag ? \r_data$211  : 64'h0000000000000000;
   assign \$404  = hdr_mem == 3'h5;
-  assign \$405  = hread_sel_y ? \r_data$580  : 64'h0000000000000000;
+  assign \$405  = hread_sel_y ? \r_data$586  : 64'h0000000000000000;
   assign \$406  = hdr_mem == 3'h6;
-  assign \$407  = hread_sel_rg ? \r_data$226  : 16'h0000;
+  assign \$407  = hread_sel_rg ? \r_data$225  : 16'h0000;
   assign \$408  = hdr_mem == 3'h7;
-  assign \$409  = hread_sel_d ? \r_data$196  : 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  assign \$409  = hread_sel_d ? \r_data$195  : 256'h0000000000000000000000000000000000000000000000000000000000000000;
   assign \$410  = hdr_mem == 4'h8;
-  assign \$411  = hread_sel_pred ? \r_data$587  : 8'h00;
+  assign \$411  = hread_sel_pred ? \r_data$593  : 8'h00;
   assign \$412  = hdr_mem == 4'h9;
   assign \$413  = hread_sel_csr ? csr_q2 : 32'd0;
   assign \$414  = hdr_mem == 4'ha;
-  assign \$415  = hread_sel_e ? \r_data$198  : 64'h0000000000000000;
+  assign \$415  = hread_sel_e ? \r_data$197  : 64'h0000000000000000;
   assign \$416  = hread_prog | hread_wf;
   assign \$417  = \$416  | hread_wt;
   assign \$418  = \$417  | hread_af;
@@ -2869,11 +2908,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$670  = ki == klen_m2;
   assign \$671  = naddr + 1'h1;
   assign \$672  = waddr + 1'h1;
-  assign \$673  = \i__valid$206  & \i__ready$638 ;
-  assign \$674  = \i__valid$206  & \i__ready$638 ;
+  assign \$673  = \i__valid$205  & \i__ready$644 ;
+  assign \$674  = \i__valid$205  & \i__ready$644 ;
   assign \$675  = mac_steps + 1'h1;
-  assign \$676  = \o__payload$160 [2:0] == 3'h7;
-  assign \$677  = \o__valid$514  & \$676 ;
+  assign \$676  = \o__payload$159 [2:0] == 3'h6;
+  assign \$677  = \o__valid$515  & \$676 ;
   assign \$678  = en == nt_m1;
   assign \$679  = o_mrow + ibits[166:151];
   assign \$680  = o_mrow + ibits[166:151];
@@ -2887,7 +2926,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$688  = o_tile + ibits[150:135];
   assign \$689  = a_tile + ibits[150:135];
   assign \$690  = t_tile + 4'h8;
-  assign \$691  = p_mrow + \o__payload$160 [2:0];
+  assign \$691  = p_mrow + \o__payload$159 [2:0];
   assign \$692  = en == nt_m1;
   assign \$693  = ! en;
   assign \$694  = e_nlane + 1'h0;
@@ -2907,10 +2946,10 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$708  = e_nlane + 3'h7;
   assign \$709  = \$708  < ibits[230:215];
   assign \$710  = rows_done + 1'h1;
-  assign \$711  = | { \overflow$675 , \overflow$674 , \overflow$673 , \overflow$672 , \overflow$671 , \overflow$670 , \overflow$669 , overflow };
-  assign \$712  = | { \wrapped$683 , \wrapped$682 , \wrapped$681 , \wrapped$680 , \wrapped$679 , \wrapped$678 , \wrapped$677 , wrapped };
-  assign \$713  = ~ \i__ready$638 ;
-  assign \$714  = \i__valid$206  & \$713 ;
+  assign \$711  = | { \overflow$682 , \overflow$681 , \overflow$680 , \overflow$679 , \overflow$678 , \overflow$677 , \overflow$676 , overflow };
+  assign \$712  = | { \wrapped$690 , \wrapped$689 , \wrapped$688 , \wrapped$687 , \wrapped$686 , \wrapped$685 , \wrapped$684 , wrapped };
+  assign \$713  = ~ \i__ready$644 ;
+  assign \$714  = \i__valid$205  & \$713 ;
   assign \$715  = flags | { 4'h0, \$714 , \$712 , \$711 , 1'h0 };
   always @(posedge clk)
     rows_a <= ibits[28:19];
@@ -2921,591 +2960,607 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   always @(posedge clk)
     drained <= \$716 ;
   always @(posedge clk)
-    csr_addr <= \$717 ;
+    csr_addr_hi0 <= \$717 ;
   always @(posedge clk)
-    csr_addr_hi <= \$718 ;
+    csr_addr_hi1 <= \$718 ;
   always @(posedge clk)
-    csr_group0 <= \$719 ;
+    csr_addr_lo0 <= \$719 ;
   always @(posedge clk)
-    csr_group1 <= \$720 ;
+    csr_group0 <= \$720 ;
   always @(posedge clk)
-    csr_group2 <= \$721 ;
+    csr_addr_lo1 <= \$721 ;
   always @(posedge clk)
-    csr_group3 <= \$722 ;
+    csr_group1 <= \$722 ;
   always @(posedge clk)
-    csr_group4 <= \$723 ;
+    csr_addr_lo2 <= \$723 ;
   always @(posedge clk)
-    csr_q0 <= \$724 ;
+    csr_group2 <= \$724 ;
   always @(posedge clk)
-    csr_q1 <= \$725 ;
+    csr_addr_lo3 <= \$725 ;
   always @(posedge clk)
-    csr_q2 <= \$726 ;
+    csr_group3 <= \$726 ;
   always @(posedge clk)
-    hread_sel_prog <= \$727 ;
+    csr_addr_lo4 <= \$727 ;
+  always @(posedge clk)
+    csr_group4 <= \$728 ;
+  always @(posedge clk)
+    csr_q0 <= \$729 ;
+  always @(posedge clk)
+    csr_q1 <= \$730 ;
+  always @(posedge clk)
+    csr_q2 <= \$731 ;
+  always @(posedge clk)
+    hread_sel_prog <= \$732 ;
   always @(posedge clk)
     hread_prog <= { 128'h00000000000000000000000000000000, \$395  };
   always @(posedge clk)
-    hread_sel_wf <= \$728 ;
+    hread_sel_wf <= \$733 ;
   always @(posedge clk)
     hread_wf <= { 128'h00000000000000000000000000000000, \$397  };
   always @(posedge clk)
-    hread_sel_wt <= \$729 ;
+    hread_sel_wt <= \$734 ;
   always @(posedge clk)
     hread_wt <= { 128'h00000000000000000000000000000000, \$399  };
   always @(posedge clk)
-    hread_sel_af <= \$730 ;
+    hread_sel_af <= \$735 ;
   always @(posedge clk)
     hread_af <= { 192'h000000000000000000000000000000000000000000000000, \$401  };
   always @(posedge clk)
-    hread_sel_ag <= \$731 ;
+    hread_sel_ag <= \$736 ;
   always @(posedge clk)
     hread_ag <= { 192'h000000000000000000000000000000000000000000000000, \$403  };
   always @(posedge clk)
-    hread_sel_y <= \$732 ;
+    hread_sel_y <= \$737 ;
   always @(posedge clk)
     hread_y <= { 192'h000000000000000000000000000000000000000000000000, \$405  };
   always @(posedge clk)
-    hread_sel_rg <= \$733 ;
+    hread_sel_rg <= \$738 ;
   always @(posedge clk)
     hread_rg <= { 240'h000000000000000000000000000000000000000000000000000000000000, \$407  };
   always @(posedge clk)
-    hread_sel_d <= \$734 ;
+    hread_sel_d <= \$739 ;
   always @(posedge clk)
     hread_d <= \$409 ;
   always @(posedge clk)
-    hread_sel_pred <= \$735 ;
+    hread_sel_pred <= \$740 ;
   always @(posedge clk)
     hread_pred <= { 248'h00000000000000000000000000000000000000000000000000000000000000, \$411  };
   always @(posedge clk)
-    hread_sel_csr <= \$736 ;
+    hread_sel_csr <= \$741 ;
   always @(posedge clk)
     hread_csr <= { 224'h00000000000000000000000000000000000000000000000000000000, \$413  };
   always @(posedge clk)
-    hread_sel_e <= \$737 ;
+    hread_sel_e <= \$742 ;
   always @(posedge clk)
     hread_e <= { 192'h000000000000000000000000000000000000000000000000, \$415  };
   always @(posedge clk)
-    hread_data <= \$738 ;
+    hread_data <= \$743 ;
   always @(posedge clk)
-    hdr_op <= \$739 ;
+    clear <= \$744 ;
   always @(posedge clk)
-    hdr_mem <= \$740 ;
+    hdr_op <= \$745 ;
   always @(posedge clk)
-    haddr <= \$741 ;
+    hdr_mem <= \$746 ;
   always @(posedge clk)
-    hcount <= \$742 ;
+    haddr <= \$747 ;
   always @(posedge clk)
-    done <= \$743 ;
+    hcount <= \$748 ;
   always @(posedge clk)
-    host_writing <= \$744 ;
+    done <= \$749 ;
   always @(posedge clk)
-    host_writing_ag <= \$745 ;
+    host_writing <= \$750 ;
   always @(posedge clk)
-    host_writing_rg <= \$746 ;
+    host_writing_ag <= \$751 ;
   always @(posedge clk)
-    host_writing_e <= \$747 ;
+    host_writing_rg <= \$752 ;
   always @(posedge clk)
-    host_writing_d <= \$748 ;
+    host_writing_e <= \$753 ;
   always @(posedge clk)
-    host_writing_wf <= \$749 ;
+    host_writing_d <= \$754 ;
   always @(posedge clk)
-    host_writing_pred <= \$750 ;
+    host_writing_wf <= \$755 ;
   always @(posedge clk)
-    host_writing_af <= \$751 ;
+    host_writing_pred <= \$756 ;
   always @(posedge clk)
-    host_writing_wt <= \$752 ;
+    host_writing_af <= \$757 ;
   always @(posedge clk)
-    ctl_state <= \$753 ;
+    host_writing_wt <= \$758 ;
   always @(posedge clk)
-    out_cnt <= \$754 ;
+    ctl_state <= \$759 ;
   always @(posedge clk)
-    rv0 <= \$755 ;
+    out_cnt <= \$760 ;
   always @(posedge clk)
-    rv1 <= \$756 ;
+    rv0 <= \$761 ;
   always @(posedge clk)
-    rv2 <= \$757 ;
+    rv1 <= \$762 ;
   always @(posedge clk)
-    rv3 <= \$758 ;
+    rv2 <= \$763 ;
   always @(posedge clk)
-    rv4 <= \$759 ;
+    rv3 <= \$764 ;
   always @(posedge clk)
-    rv5 <= \$760 ;
+    rv4 <= \$765 ;
   always @(posedge clk)
-    rv6 <= \$761 ;
+    rv5 <= \$766 ;
   always @(posedge clk)
-    host_reading <= \$762 ;
+    rv6 <= \$767 ;
   always @(posedge clk)
-    pc <= \$763 ;
+    host_reading <= \$768 ;
   always @(posedge clk)
-    ibase <= \$764 ;
+    pc <= \$769 ;
   always @(posedge clk)
-    fcnt <= \$765 ;
+    ibase <= \$770 ;
   always @(posedge clk)
-    mode <= \$766 ;
+    fcnt <= \$771 ;
   always @(posedge clk)
-    counting <= \$767 ;
+    mode <= \$772 ;
   always @(posedge clk)
-    counters_clear <= \$768 ;
+    counting <= \$773 ;
   always @(posedge clk)
-    step_count <= \$769 ;
+    counters_clear <= \$774 ;
   always @(posedge clk)
-    ibits <= \$770 ;
+    step_count <= \$775 ;
   always @(posedge clk)
-    issuing <= \$771 ;
+    ibits <= \$776 ;
   always @(posedge clk)
-    mi <= \$772 ;
+    issuing <= \$777 ;
   always @(posedge clk)
-    ni <= \$773 ;
+    mi <= \$778 ;
   always @(posedge clk)
-    ki <= \$774 ;
+    ni <= \$779 ;
   always @(posedge clk)
-    nrow <= \$775 ;
+    ki <= \$780 ;
   always @(posedge clk)
-    naddr <= \$776 ;
+    nrow <= \$781 ;
   always @(posedge clk)
-    wcol <= \$777 ;
+    naddr <= \$782 ;
   always @(posedge clk)
-    waddr <= \$778 ;
+    wcol <= \$783 ;
   always @(posedge clk)
-    klen_m1 <= \$779 ;
+    waddr <= \$784 ;
   always @(posedge clk)
-    klen_m2 <= \$780 ;
+    klen_m1 <= \$785 ;
   always @(posedge clk)
-    mt_m2 <= \$781 ;
+    klen_m2 <= \$786 ;
   always @(posedge clk)
-    nt_m1 <= \$782 ;
+    mt_m2 <= \$787 ;
   always @(posedge clk)
-    nt_m2 <= \$783 ;
+    nt_m1 <= \$788 ;
   always @(posedge clk)
-    k_first <= \$784 ;
+    nt_m2 <= \$789 ;
   always @(posedge clk)
-    k_last <= \$785 ;
+    k_first <= \$790 ;
   always @(posedge clk)
-    n_last <= \$786 ;
+    k_last <= \$791 ;
   always @(posedge clk)
-    m_last <= \$787 ;
+    n_last <= \$792 ;
   always @(posedge clk)
-    en <= \$788 ;
+    m_last <= \$793 ;
   always @(posedge clk)
-    e_nlane <= \$789 ;
+    en <= \$794 ;
   always @(posedge clk)
-    rows_done <= \$790 ;
+    e_nlane <= \$795 ;
   always @(posedge clk)
-    o_mrow <= \$791 ;
+    rows_done <= \$796 ;
   always @(posedge clk)
-    o_tile <= \$792 ;
+    o_mrow <= \$797 ;
   always @(posedge clk)
-    a_mrow <= \$793 ;
+    o_tile <= \$798 ;
   always @(posedge clk)
-    a_tile <= \$794 ;
+    a_mrow <= \$799 ;
   always @(posedge clk)
-    t_mrow <= \$795 ;
+    a_tile <= \$800 ;
   always @(posedge clk)
-    t_tile <= \$796 ;
+    t_mrow <= \$801 ;
   always @(posedge clk)
-    p_mrow <= \$797 ;
+    t_tile <= \$802 ;
   always @(posedge clk)
-    ex_fwd_relu <= \$798 ;
+    p_mrow <= \$803 ;
   always @(posedge clk)
-    ex_fwd_err <= \$799 ;
+    ex_fwd_relu <= \$804 ;
   always @(posedge clk)
-    ex_backerr <= \$800 ;
+    ex_fwd_err <= \$805 ;
   always @(posedge clk)
-    ex_grad <= \$801 ;
+    ex_backerr <= \$806 ;
   always @(posedge clk)
-    ex_fwd_relu_lane0 <= \$802 ;
+    ex_grad <= \$807 ;
   always @(posedge clk)
-    ex_fwd_err_lane0 <= \$803 ;
+    ex_fwd_relu_lane0 <= \$808 ;
   always @(posedge clk)
-    ex_backerr_lane0 <= \$804 ;
+    ex_fwd_err_lane0 <= \$809 ;
   always @(posedge clk)
-    ex_grad_lane0 <= \$805 ;
+    ex_backerr_lane0 <= \$810 ;
   always @(posedge clk)
-    ex_fwd_relu_lane1 <= \$806 ;
+    ex_grad_lane0 <= \$811 ;
   always @(posedge clk)
-    ex_fwd_err_lane1 <= \$807 ;
+    ex_fwd_relu_lane1 <= \$812 ;
   always @(posedge clk)
-    ex_backerr_lane1 <= \$808 ;
+    ex_fwd_err_lane1 <= \$813 ;
   always @(posedge clk)
-    ex_grad_lane1 <= \$809 ;
+    ex_backerr_lane1 <= \$814 ;
   always @(posedge clk)
-    ex_fwd_relu_lane2 <= \$810 ;
+    ex_grad_lane1 <= \$815 ;
   always @(posedge clk)
-    ex_fwd_err_lane2 <= \$811 ;
+    ex_fwd_relu_lane2 <= \$816 ;
   always @(posedge clk)
-    ex_backerr_lane2 <= \$812 ;
+    ex_fwd_err_lane2 <= \$817 ;
   always @(posedge clk)
-    ex_grad_lane2 <= \$813 ;
+    ex_backerr_lane2 <= \$818 ;
   always @(posedge clk)
-    ex_fwd_relu_lane3 <= \$814 ;
+    ex_grad_lane2 <= \$819 ;
   always @(posedge clk)
-    ex_fwd_err_lane3 <= \$815 ;
+    ex_fwd_relu_lane3 <= \$820 ;
   always @(posedge clk)
-    ex_backerr_lane3 <= \$816 ;
+    ex_fwd_err_lane3 <= \$821 ;
   always @(posedge clk)
-    ex_grad_lane3 <= \$817 ;
+    ex_backerr_lane3 <= \$822 ;
   always @(posedge clk)
-    ex_fwd_relu_lane4 <= \$818 ;
+    ex_grad_lane3 <= \$823 ;
   always @(posedge clk)
-    ex_fwd_err_lane4 <= \$819 ;
+    ex_fwd_relu_lane4 <= \$824 ;
   always @(posedge clk)
-    ex_backerr_lane4 <= \$820 ;
+    ex_fwd_err_lane4 <= \$825 ;
   always @(posedge clk)
-    ex_grad_lane4 <= \$821 ;
+    ex_backerr_lane4 <= \$826 ;
   always @(posedge clk)
-    ex_fwd_relu_lane5 <= \$822 ;
+    ex_grad_lane4 <= \$827 ;
   always @(posedge clk)
-    ex_fwd_err_lane5 <= \$823 ;
+    ex_fwd_relu_lane5 <= \$828 ;
   always @(posedge clk)
-    ex_backerr_lane5 <= \$824 ;
+    ex_fwd_err_lane5 <= \$829 ;
   always @(posedge clk)
-    ex_grad_lane5 <= \$825 ;
+    ex_backerr_lane5 <= \$830 ;
   always @(posedge clk)
-    ex_fwd_relu_lane6 <= \$826 ;
+    ex_grad_lane5 <= \$831 ;
   always @(posedge clk)
-    ex_fwd_err_lane6 <= \$827 ;
+    ex_fwd_relu_lane6 <= \$832 ;
   always @(posedge clk)
-    ex_backerr_lane6 <= \$828 ;
+    ex_fwd_err_lane6 <= \$833 ;
   always @(posedge clk)
-    ex_grad_lane6 <= \$829 ;
+    ex_backerr_lane6 <= \$834 ;
   always @(posedge clk)
-    ex_fwd_relu_lane7 <= \$830 ;
+    ex_grad_lane6 <= \$835 ;
   always @(posedge clk)
-    ex_fwd_err_lane7 <= \$831 ;
+    ex_fwd_relu_lane7 <= \$836 ;
   always @(posedge clk)
-    ex_backerr_lane7 <= \$832 ;
+    ex_fwd_err_lane7 <= \$837 ;
   always @(posedge clk)
-    ex_grad_lane7 <= \$833 ;
+    ex_backerr_lane7 <= \$838 ;
   always @(posedge clk)
-    st_data <= \$834 ;
+    ex_grad_lane7 <= \$839 ;
   always @(posedge clk)
-    st_valid <= \$835 ;
+    st_data <= \$840 ;
   always @(posedge clk)
-    cycle_count <= \$836 ;
+    st_valid <= \$841 ;
   always @(posedge clk)
-    phase_cycles0 <= \$837 ;
+    cycle_count <= \$842 ;
   always @(posedge clk)
-    phase_cycles1 <= \$838 ;
+    phase_cycles0 <= \$843 ;
   always @(posedge clk)
-    phase_cycles2 <= \$839 ;
+    phase_cycles1 <= \$844 ;
   always @(posedge clk)
-    phase_cycles3 <= \$840 ;
+    phase_cycles2 <= \$845 ;
   always @(posedge clk)
-    phase_cycles4 <= \$841 ;
+    phase_cycles3 <= \$846 ;
   always @(posedge clk)
-    phase_cycles5 <= \$842 ;
+    phase_cycles4 <= \$847 ;
   always @(posedge clk)
-    phase_cycles6 <= \$843 ;
+    phase_cycles5 <= \$848 ;
   always @(posedge clk)
-    phase_cycles7 <= \$844 ;
+    phase_cycles6 <= \$849 ;
   always @(posedge clk)
-    phase_cycles8 <= \$845 ;
+    phase_cycles7 <= \$850 ;
   always @(posedge clk)
-    phase_cycles9 <= \$846 ;
+    phase_cycles8 <= \$851 ;
   always @(posedge clk)
-    phase_cycles10 <= \$847 ;
+    phase_cycles9 <= \$852 ;
   always @(posedge clk)
-    phase_cycles11 <= \$848 ;
+    phase_cycles10 <= \$853 ;
   always @(posedge clk)
-    phase_cycles12 <= \$849 ;
+    phase_cycles11 <= \$854 ;
   always @(posedge clk)
-    phase_cycles13 <= \$850 ;
+    phase_cycles12 <= \$855 ;
   always @(posedge clk)
-    phase_cycles14 <= \$851 ;
+    phase_cycles13 <= \$856 ;
   always @(posedge clk)
-    phase_cycles15 <= \$852 ;
+    phase_cycles14 <= \$857 ;
   always @(posedge clk)
-    phase_cycles16 <= \$853 ;
+    phase_cycles15 <= \$858 ;
   always @(posedge clk)
-    phase_cycles17 <= \$854 ;
+    phase_cycles16 <= \$859 ;
   always @(posedge clk)
-    phase_cycles18 <= \$855 ;
+    phase_cycles17 <= \$860 ;
   always @(posedge clk)
-    phase_cycles19 <= \$856 ;
+    phase_cycles18 <= \$861 ;
   always @(posedge clk)
-    phase_cycles20 <= \$857 ;
+    phase_cycles19 <= \$862 ;
   always @(posedge clk)
-    phase_cycles21 <= \$858 ;
+    phase_cycles20 <= \$863 ;
   always @(posedge clk)
-    phase_cycles22 <= \$859 ;
+    phase_cycles21 <= \$864 ;
   always @(posedge clk)
-    phase_cycles23 <= \$860 ;
+    phase_cycles22 <= \$865 ;
   always @(posedge clk)
-    phase_cycles24 <= \$861 ;
+    phase_cycles23 <= \$866 ;
   always @(posedge clk)
-    phase_cycles25 <= \$862 ;
+    phase_cycles24 <= \$867 ;
   always @(posedge clk)
-    phase_cycles26 <= \$863 ;
+    phase_cycles25 <= \$868 ;
   always @(posedge clk)
-    phase_cycles27 <= \$864 ;
+    phase_cycles26 <= \$869 ;
   always @(posedge clk)
-    phase_cycles28 <= \$865 ;
+    phase_cycles27 <= \$870 ;
   always @(posedge clk)
-    phase_cycles29 <= \$866 ;
+    phase_cycles28 <= \$871 ;
   always @(posedge clk)
-    phase_cycles30 <= \$867 ;
+    phase_cycles29 <= \$872 ;
   always @(posedge clk)
-    phase_cycles31 <= \$868 ;
+    phase_cycles30 <= \$873 ;
   always @(posedge clk)
-    since_last <= \$869 ;
+    phase_cycles31 <= \$874 ;
   always @(posedge clk)
-    since_ok <= \$870 ;
+    since_last <= \$875 ;
   always @(posedge clk)
-    s1_valid <= \$871 ;
+    since_ok <= \$876 ;
   always @(posedge clk)
-    s1_first <= \$872 ;
+    s1_valid <= \$877 ;
   always @(posedge clk)
-    s1_last <= \$873 ;
+    s1_first <= \$878 ;
   always @(posedge clk)
-    s2_valid <= \$874 ;
+    s1_last <= \$879 ;
   always @(posedge clk)
-    s3_valid <= \$875 ;
+    s2_valid <= \$880 ;
   always @(posedge clk)
-    s4_valid <= \$876 ;
+    s3_valid <= \$881 ;
   always @(posedge clk)
-    \i__valid$206  <= \$877 ;
+    s4_valid <= \$882 ;
   always @(posedge clk)
-    s2_first <= \$878 ;
+    \i__valid$205  <= \$883 ;
   always @(posedge clk)
-    s3_first <= \$879 ;
+    s2_first <= \$884 ;
   always @(posedge clk)
-    s4_first <= \$880 ;
+    s3_first <= \$885 ;
   always @(posedge clk)
-    s5_first <= \$881 ;
+    s4_first <= \$886 ;
   always @(posedge clk)
-    s2_last <= \$882 ;
+    s5_first <= \$887 ;
   always @(posedge clk)
-    s3_last <= \$883 ;
+    s2_last <= \$888 ;
   always @(posedge clk)
-    s4_last <= \$884 ;
+    s3_last <= \$889 ;
   always @(posedge clk)
-    s5_last <= \$885 ;
+    s4_last <= \$890 ;
   always @(posedge clk)
-    mac_steps <= \$886 ;
+    s5_last <= \$891 ;
   always @(posedge clk)
-    e_r1 <= \$887 ;
+    mac_steps <= \$892 ;
   always @(posedge clk)
-    e_acc1 <= \$888 ;
+    tile_end <= \$893 ;
   always @(posedge clk)
-    e_r2 <= \$889 ;
+    e_r1 <= \$894 ;
   always @(posedge clk)
-    e_acc2 <= \$890 ;
+    e_acc1 <= \$895 ;
   always @(posedge clk)
-    e_r3 <= \$891 ;
+    e_r2 <= \$896 ;
   always @(posedge clk)
-    e_acc3 <= \$892 ;
+    e_acc2 <= \$897 ;
   always @(posedge clk)
-    e_r4 <= \$893 ;
+    e_r3 <= \$898 ;
   always @(posedge clk)
-    e_acc4 <= \$894 ;
+    e_acc3 <= \$899 ;
   always @(posedge clk)
-    e_r5 <= \$895 ;
+    e_r4 <= \$900 ;
   always @(posedge clk)
-    e_acc5_scaler <= \$896 ;
+    e_acc4 <= \$901 ;
   always @(posedge clk)
-    e_acc5_relub <= \$897 ;
+    e_r5 <= \$902 ;
   always @(posedge clk)
-    e_acc5_sgd <= \$898 ;
+    e_acc5_scaler <= \$903 ;
   always @(posedge clk)
-    sb1 <= \$899 ;
+    e_acc5_relub <= \$904 ;
   always @(posedge clk)
-    sb2 <= \$900 ;
+    e_acc5_sgd <= \$905 ;
   always @(posedge clk)
-    sb3 <= \$901 ;
+    sb1 <= \$906 ;
   always @(posedge clk)
-    sb4 <= \$902 ;
+    sb2 <= \$907 ;
   always @(posedge clk)
-    sb5 <= \$903 ;
+    sb3 <= \$908 ;
   always @(posedge clk)
-    sb6 <= \$904 ;
+    sb4 <= \$909 ;
   always @(posedge clk)
-    sb7 <= \$905 ;
+    sb5 <= \$910 ;
   always @(posedge clk)
-    sb8 <= \$906 ;
+    sb6 <= \$911 ;
   always @(posedge clk)
-    sb9 <= \$907 ;
+    sb7 <= \$912 ;
   always @(posedge clk)
-    sb10 <= \$908 ;
+    sb8 <= \$913 ;
   always @(posedge clk)
-    sb11 <= \$909 ;
+    sb9 <= \$914 ;
   always @(posedge clk)
-    y1 <= \$910 ;
+    sb10 <= \$915 ;
   always @(posedge clk)
-    y2 <= \$911 ;
+    sb11 <= \$916 ;
   always @(posedge clk)
-    y3 <= \$912 ;
+    sb12 <= \$917 ;
   always @(posedge clk)
-    y4 <= \$913 ;
+    y1 <= \$918 ;
   always @(posedge clk)
-    y5 <= \$914 ;
+    y2 <= \$919 ;
   always @(posedge clk)
-    y6 <= \$915 ;
+    y3 <= \$920 ;
   always @(posedge clk)
-    y7 <= \$916 ;
+    y4 <= \$921 ;
   always @(posedge clk)
-    y8 <= \$917 ;
+    y5 <= \$922 ;
   always @(posedge clk)
-    multiplier <= \$918 ;
+    y6 <= \$923 ;
   always @(posedge clk)
-    shift <= \$919 ;
+    y7 <= \$924 ;
   always @(posedge clk)
-    lr_multiplier <= \$920 ;
+    y8 <= \$925 ;
   always @(posedge clk)
-    lr_shift <= \$921 ;
+    multiplier <= \$926 ;
   always @(posedge clk)
-    cfg_dc_mult_lane0 <= \$922 ;
+    shift <= \$927 ;
   always @(posedge clk)
-    cfg_dc_shift_lane0 <= \$923 ;
+    lr_multiplier <= \$928 ;
   always @(posedge clk)
-    decay_enable <= \$924 ;
+    lr_shift <= \$929 ;
   always @(posedge clk)
-    \multiplier$243  <= \$925 ;
+    cfg_dc_mult_lane0 <= \$930 ;
   always @(posedge clk)
-    \shift$245  <= \$926 ;
+    cfg_dc_shift_lane0 <= \$931 ;
   always @(posedge clk)
-    \lr_multiplier$251  <= \$927 ;
+    decay_enable <= \$932 ;
   always @(posedge clk)
-    \lr_shift$253  <= \$928 ;
+    \multiplier$243  <= \$933 ;
   always @(posedge clk)
-    cfg_dc_mult_lane1 <= \$929 ;
+    \shift$245  <= \$934 ;
   always @(posedge clk)
-    cfg_dc_shift_lane1 <= \$930 ;
+    \lr_multiplier$251  <= \$935 ;
   always @(posedge clk)
-    \decay_enable$259  <= \$931 ;
+    \lr_shift$253  <= \$936 ;
   always @(posedge clk)
-    \multiplier$264  <= \$932 ;
+    cfg_dc_mult_lane1 <= \$937 ;
   always @(posedge clk)
-    \shift$266  <= \$933 ;
+    cfg_dc_shift_lane1 <= \$938 ;
   always @(posedge clk)
-    \lr_multiplier$272  <= \$934 ;
+    \decay_enable$259  <= \$939 ;
   always @(posedge clk)
-    \lr_shift$274  <= \$935 ;
+    \multiplier$264  <= \$940 ;
   always @(posedge clk)
-    cfg_dc_mult_lane2 <= \$936 ;
+    \shift$266  <= \$941 ;
   always @(posedge clk)
-    cfg_dc_shift_lane2 <= \$937 ;
+    \lr_multiplier$272  <= \$942 ;
   always @(posedge clk)
-    \decay_enable$280  <= \$938 ;
+    \lr_shift$274  <= \$943 ;
   always @(posedge clk)
-    \multiplier$285  <= \$939 ;
+    cfg_dc_mult_lane2 <= \$944 ;
   always @(posedge clk)
-    \shift$287  <= \$940 ;
+    cfg_dc_shift_lane2 <= \$945 ;
   always @(posedge clk)
-    \lr_multiplier$293  <= \$941 ;
+    \decay_enable$280  <= \$946 ;
   always @(posedge clk)
-    \lr_shift$295  <= \$942 ;
+    \multiplier$285  <= \$947 ;
   always @(posedge clk)
-    cfg_dc_mult_lane3 <= \$943 ;
+    \shift$287  <= \$948 ;
   always @(posedge clk)
-    cfg_dc_shift_lane3 <= \$944 ;
+    \lr_multiplier$293  <= \$949 ;
   always @(posedge clk)
-    \decay_enable$301  <= \$945 ;
+    \lr_shift$295  <= \$950 ;
   always @(posedge clk)
-    \multiplier$306  <= \$946 ;
+    cfg_dc_mult_lane3 <= \$951 ;
   always @(posedge clk)
-    \shift$308  <= \$947 ;
+    cfg_dc_shift_lane3 <= \$952 ;
   always @(posedge clk)
-    \lr_multiplier$314  <= \$948 ;
+    \decay_enable$301  <= \$953 ;
   always @(posedge clk)
-    \lr_shift$316  <= \$949 ;
+    \multiplier$306  <= \$954 ;
   always @(posedge clk)
-    cfg_dc_mult_lane4 <= \$950 ;
+    \shift$308  <= \$955 ;
   always @(posedge clk)
-    cfg_dc_shift_lane4 <= \$951 ;
+    \lr_multiplier$314  <= \$956 ;
   always @(posedge clk)
-    \decay_enable$322  <= \$952 ;
+    \lr_shift$316  <= \$957 ;
   always @(posedge clk)
-    \multiplier$327  <= \$953 ;
+    cfg_dc_mult_lane4 <= \$958 ;
   always @(posedge clk)
-    \shift$329  <= \$954 ;
+    cfg_dc_shift_lane4 <= \$959 ;
   always @(posedge clk)
-    \lr_multiplier$335  <= \$955 ;
+    \decay_enable$322  <= \$960 ;
   always @(posedge clk)
-    \lr_shift$337  <= \$956 ;
+    \multiplier$327  <= \$961 ;
   always @(posedge clk)
-    cfg_dc_mult_lane5 <= \$957 ;
+    \shift$329  <= \$962 ;
   always @(posedge clk)
-    cfg_dc_shift_lane5 <= \$958 ;
+    \lr_multiplier$335  <= \$963 ;
   always @(posedge clk)
-    \decay_enable$343  <= \$959 ;
+    \lr_shift$337  <= \$964 ;
   always @(posedge clk)
-    \multiplier$348  <= \$960 ;
+    cfg_dc_mult_lane5 <= \$965 ;
   always @(posedge clk)
-    \shift$350  <= \$961 ;
+    cfg_dc_shift_lane5 <= \$966 ;
   always @(posedge clk)
-    \lr_multiplier$356  <= \$962 ;
+    \decay_enable$343  <= \$967 ;
   always @(posedge clk)
-    \lr_shift$358  <= \$963 ;
+    \multiplier$348  <= \$968 ;
   always @(posedge clk)
-    cfg_dc_mult_lane6 <= \$964 ;
+    \shift$350  <= \$969 ;
   always @(posedge clk)
-    cfg_dc_shift_lane6 <= \$965 ;
+    \lr_multiplier$356  <= \$970 ;
   always @(posedge clk)
-    \decay_enable$364  <= \$966 ;
+    \lr_shift$358  <= \$971 ;
   always @(posedge clk)
-    \multiplier$369  <= \$967 ;
+    cfg_dc_mult_lane6 <= \$972 ;
   always @(posedge clk)
-    \shift$371  <= \$968 ;
+    cfg_dc_shift_lane6 <= \$973 ;
   always @(posedge clk)
-    \lr_multiplier$377  <= \$969 ;
+    \decay_enable$364  <= \$974 ;
   always @(posedge clk)
-    \lr_shift$379  <= \$970 ;
+    \multiplier$369  <= \$975 ;
   always @(posedge clk)
-    cfg_dc_mult_lane7 <= \$971 ;
+    \shift$371  <= \$976 ;
   always @(posedge clk)
-    cfg_dc_shift_lane7 <= \$972 ;
+    \lr_multiplier$377  <= \$977 ;
   always @(posedge clk)
-    \decay_enable$385  <= \$973 ;
+    \lr_shift$379  <= \$978 ;
   always @(posedge clk)
-    best_v7 <= \$974 ;
+    cfg_dc_mult_lane7 <= \$979 ;
   always @(posedge clk)
-    best_i7 <= \$975 ;
+    cfg_dc_shift_lane7 <= \$980 ;
   always @(posedge clk)
-    best_v0 <= \$976 ;
+    \decay_enable$385  <= \$981 ;
   always @(posedge clk)
-    best_v1 <= \$977 ;
+    best_v7 <= \$982 ;
   always @(posedge clk)
-    best_v2 <= \$978 ;
+    best_i7 <= \$983 ;
   always @(posedge clk)
-    best_v3 <= \$979 ;
+    best_v0 <= \$984 ;
   always @(posedge clk)
-    best_v4 <= \$980 ;
+    best_v1 <= \$985 ;
   always @(posedge clk)
-    best_v5 <= \$981 ;
+    best_v2 <= \$986 ;
   always @(posedge clk)
-    best_v6 <= \$982 ;
+    best_v3 <= \$987 ;
   always @(posedge clk)
-    best_i0 <= \$983 ;
+    best_v4 <= \$988 ;
   always @(posedge clk)
-    best_i1 <= \$984 ;
+    best_v5 <= \$989 ;
   always @(posedge clk)
-    best_i2 <= \$985 ;
+    best_v6 <= \$990 ;
   always @(posedge clk)
-    best_i3 <= \$986 ;
+    best_i0 <= \$991 ;
   always @(posedge clk)
-    best_i4 <= \$987 ;
+    best_i1 <= \$992 ;
   always @(posedge clk)
-    best_i5 <= \$988 ;
+    best_i2 <= \$993 ;
   always @(posedge clk)
-    best_i6 <= \$989 ;
+    best_i3 <= \$994 ;
   always @(posedge clk)
-    trace1_valid <= \$990 ;
+    best_i4 <= \$995 ;
   always @(posedge clk)
-    trace1_tag <= \$991 ;
+    best_i5 <= \$996 ;
   always @(posedge clk)
-    trace1_index <= \$992 ;
+    best_i6 <= \$997 ;
   always @(posedge clk)
-    trace1_data <= \$993 ;
+    trace1_valid <= \$998 ;
   always @(posedge clk)
-    trace_valid <= \$994 ;
+    trace1_tag <= \$999 ;
   always @(posedge clk)
-    trace_tag <= \$995 ;
+    trace1_index <= \$1000 ;
   always @(posedge clk)
-    trace_index <= \$996 ;
+    trace1_data <= \$1001 ;
   always @(posedge clk)
-    trace_data <= \$997 ;
+    trace_valid <= \$1002 ;
   always @(posedge clk)
-    flags <= \$998 ;
+    trace_tag <= \$1003 ;
+  always @(posedge clk)
+    trace_index <= \$1004 ;
+  always @(posedge clk)
+    trace_data <= \$1005 ;
+  always @(posedge clk)
+    flags <= \$1006 ;
   \nitro_engine.err  err (
     .clk(clk),
     .i__payload(\i__payload$389 ),
@@ -3516,102 +3571,102 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   \nitro_engine.mac  mac (
     .clear(clear),
     .clk(clk),
-    .i__payload(\i__payload$208 ),
-    .i__ready(\i__ready$638 ),
-    .i__valid(\i__valid$206 ),
-    .o__payload(\o__payload$160 ),
-    .o__valid(\o__valid$514 ),
+    .i__payload(\i__payload$207 ),
+    .i__ready(\i__ready$644 ),
+    .i__valid(\i__valid$205 ),
+    .o__payload(\o__payload$159 ),
+    .o__valid(\o__valid$515 ),
     .rst(rst)
   );
   \nitro_engine.mem_af  mem_af (
     .clk(clk),
-    .out(\r_data$211 ),
-    .r_addr(\r_addr$168 ),
+    .out(\r_data$210 ),
+    .r_addr(\r_addr$167 ),
     .rst(rst),
-    .w_addr(\w_addr$134 ),
-    .w_data(\w_data$135 ),
-    .w_en(\w_en$133 )
+    .w_addr(\w_addr$133 ),
+    .w_data(\w_data$134 ),
+    .w_en(\w_en$132 )
   );
   \nitro_engine.mem_ag  mem_ag (
     .clk(clk),
-    .out(\r_data$212 ),
-    .r_addr(\r_addr$170 ),
+    .out(\r_data$211 ),
+    .r_addr(\r_addr$169 ),
     .rst(rst),
-    .w_addr(\w_addr$137 ),
-    .w_data(\w_data$138 ),
-    .w_en(\w_en$136 )
+    .w_addr(\w_addr$136 ),
+    .w_data(\w_data$137 ),
+    .w_en(\w_en$135 )
   );
   \nitro_engine.mem_d  mem_d (
     .clk(clk),
-    .out(\r_data$196 ),
-    .r_addr(\r_addr$174 ),
+    .out(\r_data$195 ),
+    .r_addr(\r_addr$173 ),
     .rst(rst),
-    .w_addr(\w_addr$146 ),
-    .w_data(\w_data$147 ),
-    .w_en(\w_en$145 )
+    .w_addr(\w_addr$145 ),
+    .w_data(\w_data$146 ),
+    .w_en(\w_en$144 )
   );
   \nitro_engine.mem_e  mem_e (
     .clk(clk),
-    .out(\r_data$198 ),
-    .r_addr(\r_addr$171 ),
+    .out(\r_data$197 ),
+    .r_addr(\r_addr$170 ),
     .rst(rst),
-    .w_addr(\w_addr$152 ),
-    .w_data(\w_data$153 ),
-    .w_en(\w_en$151 )
+    .w_addr(\w_addr$151 ),
+    .w_data(\w_data$152 ),
+    .w_en(\w_en$150 )
   );
   \nitro_engine.mem_pred  mem_pred (
     .clk(clk),
-    .out(\r_data$587 ),
-    .r_addr(\r_addr$175 ),
+    .out(\r_data$593 ),
+    .r_addr(\r_addr$174 ),
     .rst(rst),
-    .w_addr(\w_addr$149 ),
-    .w_data(\w_data$150 ),
-    .w_en(\w_en$148 )
+    .w_addr(\w_addr$148 ),
+    .w_data(\w_data$149 ),
+    .w_en(\w_en$147 )
   );
   \nitro_engine.mem_prog  mem_prog (
     .clk(clk),
-    .out(\r_data$569 ),
+    .out(\r_data$575 ),
     .r_addr(r_addr),
     .rst(rst),
     .w_addr(w_addr),
-    .w_data(\w_data$126 ),
-    .w_en(\w_en$123 )
+    .w_data(\w_data$125 ),
+    .w_en(\w_en$122 )
   );
   \nitro_engine.mem_rg  mem_rg (
     .clk(clk),
-    .out(\r_data$226 ),
-    .r_addr(\r_addr$173 ),
+    .out(\r_data$225 ),
+    .r_addr(\r_addr$172 ),
     .rst(rst),
-    .w_addr(\w_addr$143 ),
-    .w_data(\w_data$144 ),
-    .w_en(\w_en$142 )
+    .w_addr(\w_addr$142 ),
+    .w_data(\w_data$143 ),
+    .w_en(\w_en$141 )
   );
   \nitro_engine.mem_wf  mem_wf (
     .clk(clk),
-    .out(\r_data$178 ),
-    .r_addr(\r_addr$164 ),
+    .out(\r_data$177 ),
+    .r_addr(\r_addr$163 ),
     .rst(rst),
-    .w_addr(\w_addr$128 ),
-    .w_data(\w_data$129 ),
-    .w_en(\w_en$127 )
+    .w_addr(\w_addr$127 ),
+    .w_data(\w_data$128 ),
+    .w_en(\w_en$126 )
   );
   \nitro_engine.mem_wt  mem_wt (
     .clk(clk),
-    .out(\r_data$188 ),
-    .r_addr(\r_addr$167 ),
+    .out(\r_data$187 ),
+    .r_addr(\r_addr$166 ),
     .rst(rst),
-    .w_addr(\w_addr$131 ),
-    .w_data(\w_data$132 ),
-    .w_en(\w_en$130 )
+    .w_addr(\w_addr$130 ),
+    .w_data(\w_data$131 ),
+    .w_en(\w_en$129 )
   );
   \nitro_engine.mem_y  mem_y (
     .clk(clk),
-    .out(\r_data$580 ),
-    .r_addr(\r_addr$172 ),
+    .out(\r_data$586 ),
+    .r_addr(\r_addr$171 ),
     .rst(rst),
-    .w_addr(\w_addr$140 ),
-    .w_data(\w_data$141 ),
-    .w_en(\w_en$139 )
+    .w_addr(\w_addr$139 ),
+    .w_data(\w_data$140 ),
+    .w_en(\w_en$138 )
   );
   \nitro_engine.relu0  relu0 (
     .clk(clk),
@@ -3679,8 +3734,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   );
   \nitro_engine.relub0  relub0 (
     .clk(clk),
-    .i__payload(\i__payload$224 ),
-    .i__valid(\i__valid$223 ),
+    .i__payload(\i__payload$223 ),
+    .i__valid(\i__valid$222 ),
     .o__payload(\o__payload$412 ),
     .rst(rst)
   );
@@ -3746,7 +3801,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   \nitro_engine.scaler0  scaler0 (
     .clk(clk),
     .i__payload(e_acc5_scaler[31:0]),
-    .i__valid(\i__valid$213 ),
+    .i__valid(\i__valid$212 ),
     .multiplier(multiplier),
     .o__payload(i__payload),
     .o__ready(o__ready),
@@ -3837,8 +3892,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .decay_enable(decay_enable),
     .decay_multiplier(cfg_dc_mult_lane0[15:0]),
     .decay_shift(cfg_dc_shift_lane0[4:0]),
-    .i__payload(\i__payload$228 ),
-    .i__valid(\i__valid$227 ),
+    .i__payload(\i__payload$227 ),
+    .i__valid(\i__valid$226 ),
     .lr_multiplier(lr_multiplier),
     .lr_shift(lr_shift),
     .o__payload(\o__payload$421 ),
@@ -3857,9 +3912,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .lr_multiplier(\lr_multiplier$251 ),
     .lr_shift(\lr_shift$253 ),
     .o__payload(\o__payload$422 ),
-    .overflow(\overflow$669 ),
+    .overflow(\overflow$676 ),
     .rst(rst),
-    .wrapped(\wrapped$677 )
+    .wrapped(\wrapped$684 )
   );
   \nitro_engine.sgd2  sgd2 (
     .clear(clear),
@@ -3872,9 +3927,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .lr_multiplier(\lr_multiplier$272 ),
     .lr_shift(\lr_shift$274 ),
     .o__payload(\o__payload$423 ),
-    .overflow(\overflow$670 ),
+    .overflow(\overflow$677 ),
     .rst(rst),
-    .wrapped(\wrapped$678 )
+    .wrapped(\wrapped$685 )
   );
   \nitro_engine.sgd3  sgd3 (
     .clear(clear),
@@ -3887,9 +3942,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .lr_multiplier(\lr_multiplier$293 ),
     .lr_shift(\lr_shift$295 ),
     .o__payload(\o__payload$424 ),
-    .overflow(\overflow$671 ),
+    .overflow(\overflow$678 ),
     .rst(rst),
-    .wrapped(\wrapped$679 )
+    .wrapped(\wrapped$686 )
   );
   \nitro_engine.sgd4  sgd4 (
     .clear(clear),
@@ -3902,9 +3957,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .lr_multiplier(\lr_multiplier$314 ),
     .lr_shift(\lr_shift$316 ),
     .o__payload(\o__payload$425 ),
-    .overflow(\overflow$672 ),
+    .overflow(\overflow$679 ),
     .rst(rst),
-    .wrapped(\wrapped$680 )
+    .wrapped(\wrapped$687 )
   );
   \nitro_engine.sgd5  sgd5 (
     .clear(clear),
@@ -3917,9 +3972,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .lr_multiplier(\lr_multiplier$335 ),
     .lr_shift(\lr_shift$337 ),
     .o__payload(\o__payload$426 ),
-    .overflow(\overflow$673 ),
+    .overflow(\overflow$680 ),
     .rst(rst),
-    .wrapped(\wrapped$681 )
+    .wrapped(\wrapped$688 )
   );
   \nitro_engine.sgd6  sgd6 (
     .clear(clear),
@@ -3932,9 +3987,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .lr_multiplier(\lr_multiplier$356 ),
     .lr_shift(\lr_shift$358 ),
     .o__payload(\o__payload$427 ),
-    .overflow(\overflow$674 ),
+    .overflow(\overflow$681 ),
     .rst(rst),
-    .wrapped(\wrapped$682 )
+    .wrapped(\wrapped$689 )
   );
   \nitro_engine.sgd7  sgd7 (
     .clear(clear),
@@ -3947,12 +4002,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .lr_multiplier(\lr_multiplier$377 ),
     .lr_shift(\lr_shift$379 ),
     .o__payload(\o__payload$428 ),
-    .overflow(\overflow$675 ),
+    .overflow(\overflow$682 ),
     .rst(rst),
-    .wrapped(\wrapped$683 )
+    .wrapped(\wrapped$690 )
   );
   \nitro_engine.xp_act  xp_act (
-    .busy(\busy$501 ),
+    .busy(\busy$502 ),
     .clk(clk),
     .col_addr(col_addr),
     .col_data(col_data),
@@ -3964,28 +4019,28 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .rst(rst)
   );
   \nitro_engine.xp_w  xp_w (
-    .busy(\busy$502 ),
+    .busy(\busy$503 ),
     .clk(clk),
-    .col_addr(\col_addr$499 ),
+    .col_addr(\col_addr$500 ),
     .col_data(\col_data$433 ),
-    .col_valid(\col_valid$498 ),
-    .\port$10252$0 (\o__payload$426 ),
-    .\port$10553$0 (\o__payload$427 ),
-    .\port$10854$0 (\o__payload$428 ),
-    .\port$8747$0 (\o__payload$421 ),
-    .\port$9048$0 (\o__payload$422 ),
-    .\port$9349$0 (\o__payload$423 ),
-    .\port$9650$0 (\o__payload$424 ),
-    .\port$9951$0 (\o__payload$425 ),
-    .\row_base$9 (\row_base$495 ),
-    .\row_index$5 (\row_index$494 ),
+    .col_valid(\col_valid$499 ),
+    .\port$10025$0 (\o__payload$426 ),
+    .\port$10330$0 (\o__payload$427 ),
+    .\port$10635$0 (\o__payload$428 ),
+    .\port$8500$0 (\o__payload$421 ),
+    .\port$8805$0 (\o__payload$422 ),
+    .\port$9110$0 (\o__payload$423 ),
+    .\port$9415$0 (\o__payload$424 ),
+    .\port$9720$0 (\o__payload$425 ),
+    .\row_base$9 (\row_base$496 ),
+    .\row_index$5 (\row_index$495 ),
     .\row_valid$3 (\row_valid$486 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (csr_addr[2:0])
+    casez (csr_addr_lo0)
       3'h0:
           \$388  = phase_cycles0;
       3'h1:
@@ -4007,7 +4062,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (csr_addr[2:0])
+    casez (csr_addr_lo1)
       3'h0:
           \$389  = phase_cycles8;
       3'h1:
@@ -4029,7 +4084,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (csr_addr[2:0])
+    casez (csr_addr_lo2)
       3'h0:
           \$390  = phase_cycles16;
       3'h1:
@@ -4051,7 +4106,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (csr_addr[2:0])
+    casez (csr_addr_lo3)
       3'h0:
           \$391  = phase_cycles24;
       3'h1:
@@ -4073,7 +4128,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (csr_addr[2:0])
+    casez (csr_addr_lo4)
       3'h0:
           \$392  = cycle_count;
       3'h1:
@@ -4095,7 +4150,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (csr_addr_hi)
+    casez (csr_addr_hi1)
       3'h0:
           \$393  = csr_group0;
       3'h1:
@@ -4122,25 +4177,6 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           s_axis_tready = 1'h1;
       3'h1:
           s_axis_tready = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    clear = 1'h0;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h4:
-                  clear = 1'h1;
-            endcase
-          end
     endcase
   end
   always @* begin
@@ -4198,11 +4234,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$123  = 1'h0;
+    \w_en$122  = 1'h0;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
-            \w_en$123  = 1'h1;
+            \w_en$122  = 1'h1;
       endcase
     end
   end
@@ -4218,57 +4254,57 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$126  = 128'h00000000000000000000000000000000;
+    \w_data$125  = 128'h00000000000000000000000000000000;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
-            \w_data$126  = s_axis_tdata[127:0];
+            \w_data$125  = s_axis_tdata[127:0];
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$127  = 1'h0;
+    \w_en$126  = 1'h0;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
         4'h1:
-            \w_en$127  = 1'h1;
+            \w_en$126  = 1'h1;
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      \w_en$127  = sb10[0];
+      \w_en$126  = sb10[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$128  = 9'h000;
+    \w_addr$127  = 9'h000;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
         4'h1:
-            \w_addr$128  = haddr[8:0];
+            \w_addr$127  = haddr[8:0];
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      \w_addr$128  = sb10[9:1];
+      \w_addr$127  = sb10[9:1];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$129  = \$74 [127:0];
+    \w_data$128  = \$74 [127:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$130  = 1'h0;
+    \w_en$129  = 1'h0;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
@@ -4276,16 +4312,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h1:
             /* empty */;
         4'h2:
-            \w_en$130  = 1'h1;
+            \w_en$129  = 1'h1;
       endcase
     end
-    if (\col_valid$498 ) begin
-      \w_en$130  = 1'h1;
+    if (\col_valid$499 ) begin
+      \w_en$129  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$131  = 7'h00;
+    \w_addr$130  = 7'h00;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
@@ -4293,20 +4329,20 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h1:
             /* empty */;
         4'h2:
-            \w_addr$131  = haddr[6:0];
+            \w_addr$130  = haddr[6:0];
       endcase
     end
-    if (\col_valid$498 ) begin
-      \w_addr$131  = \col_addr$499 [6:0];
+    if (\col_valid$499 ) begin
+      \w_addr$130  = \col_addr$500 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$132  = \$77 [127:0];
+    \w_data$131  = \$77 [127:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$133  = 1'h0;
+    \w_en$132  = 1'h0;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
@@ -4316,16 +4352,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h2:
             /* empty */;
         4'h3:
-            \w_en$133  = 1'h1;
+            \w_en$132  = 1'h1;
       endcase
     end
     if (col_valid) begin
-      \w_en$133  = 1'h1;
+      \w_en$132  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$134  = 10'h000;
+    \w_addr$133  = 10'h000;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
@@ -4335,20 +4371,20 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h2:
             /* empty */;
         4'h3:
-            \w_addr$134  = haddr[9:0];
+            \w_addr$133  = haddr[9:0];
       endcase
     end
     if (col_valid) begin
-      \w_addr$134  = col_addr[9:0];
+      \w_addr$133  = col_addr[9:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$135  = \$76 [63:0];
+    \w_data$134  = \$76 [63:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$136  = 1'h0;
+    \w_en$135  = 1'h0;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
@@ -4360,16 +4396,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h3:
             /* empty */;
         4'h4:
-            \w_en$136  = 1'h1;
+            \w_en$135  = 1'h1;
       endcase
     end
     if (ex_fwd_relu) begin
-      \w_en$136  = sb10[0];
+      \w_en$135  = sb11[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$137  = 10'h000;
+    \w_addr$136  = 10'h000;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
@@ -4381,20 +4417,20 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h3:
             /* empty */;
         4'h4:
-            \w_addr$137  = haddr[9:0];
+            \w_addr$136  = haddr[9:0];
       endcase
     end
     if (ex_fwd_relu) begin
-      \w_addr$137  = sb10[10:1];
+      \w_addr$136  = sb11[10:1];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$138  = \$62 [63:0];
+    \w_data$137  = \$62 [63:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$139  = 1'h0;
+    \w_en$138  = 1'h0;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
@@ -4408,13 +4444,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h4:
             /* empty */;
         4'h5:
-            \w_en$139  = 1'h1;
+            \w_en$138  = 1'h1;
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$140  = 7'h00;
+    \w_addr$139  = 7'h00;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
@@ -4428,13 +4464,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h4:
             /* empty */;
         4'h5:
-            \w_addr$140  = haddr[6:0];
+            \w_addr$139  = haddr[6:0];
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$141  = 64'h0000000000000000;
+    \w_data$140  = 64'h0000000000000000;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
@@ -4448,13 +4484,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h4:
             /* empty */;
         4'h5:
-            \w_data$141  = s_axis_tdata[63:0];
+            \w_data$140  = s_axis_tdata[63:0];
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$142  = 1'h0;
+    \w_en$141  = 1'h0;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
@@ -4470,16 +4506,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h5:
             /* empty */;
         4'h6:
-            \w_en$142  = 1'h1;
+            \w_en$141  = 1'h1;
       endcase
     end
     if (ex_fwd_relu) begin
-      \w_en$142  = sb10[0];
+      \w_en$141  = sb11[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$143  = 9'h000;
+    \w_addr$142  = 9'h000;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
@@ -4495,20 +4531,20 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h5:
             /* empty */;
         4'h6:
-            \w_addr$143  = haddr[8:0];
+            \w_addr$142  = haddr[8:0];
       endcase
     end
     if (ex_fwd_relu) begin
-      \w_addr$143  = sb10[25:17];
+      \w_addr$142  = sb11[25:17];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$144  = \$63 [15:0];
+    \w_data$143  = \$63 [15:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$145  = 1'h0;
+    \w_en$144  = 1'h0;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
@@ -4526,18 +4562,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h6:
             /* empty */;
         4'h7:
-            \w_en$145  = 1'h1;
+            \w_en$144  = 1'h1;
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
-      \w_en$145  = sb2[0];
+      \w_en$144  = sb2[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$146  = 8'h00;
+    \w_addr$145  = 8'h00;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
@@ -4555,22 +4591,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h6:
             /* empty */;
         4'h7:
-            \w_addr$146  = haddr[7:0];
+            \w_addr$145  = haddr[7:0];
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
-      \w_addr$146  = sb2[8:1];
+      \w_addr$145  = sb2[8:1];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$147  = \$73 ;
+    \w_data$146  = \$73 ;
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$148  = 1'h0;
+    \w_en$147  = 1'h0;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
@@ -4590,17 +4626,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h7:
             /* empty */;
         4'h8:
-            \w_en$148  = 1'h1;
+            \w_en$147  = 1'h1;
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      \w_en$148  = \$366 ;
+      \w_en$147  = \$366 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$149  = 6'h00;
+    \w_addr$148  = 6'h00;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
@@ -4620,21 +4656,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h7:
             /* empty */;
         4'h8:
-            \w_addr$149  = haddr[5:0];
+            \w_addr$148  = haddr[5:0];
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      \w_addr$149  = sb11[41:36];
+      \w_addr$148  = sb12[41:36];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$150  = \$75 [7:0];
+    \w_data$149  = \$75 [7:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$151  = 1'h0;
+    \w_en$150  = 1'h0;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
@@ -4656,17 +4692,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h8:
             /* empty */;
         4'ha:
-            \w_en$151  = 1'h1;
+            \w_en$150  = 1'h1;
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      \w_en$151  = sb11[0];
+      \w_en$150  = sb12[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$152  = 7'h00;
+    \w_addr$151  = 7'h00;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
@@ -4688,52 +4724,61 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h8:
             /* empty */;
         4'ha:
-            \w_addr$152  = haddr[6:0];
+            \w_addr$151  = haddr[6:0];
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      \w_addr$152  = sb11[7:1];
+      \w_addr$151  = sb12[7:1];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$153  = \$72 [63:0];
+    \w_data$152  = \$72 [63:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$164  = haddr[8:0];
+      \r_addr$163  = haddr[8:0];
     end else begin
-      \r_addr$164  = \$15 [8:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (host_reading) begin
-      \r_addr$167  = haddr[6:0];
-    end else begin
-      \r_addr$167  = waddr[6:0];
+      \r_addr$163  = \$15 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$168  = haddr[9:0];
+      \r_addr$166  = haddr[6:0];
     end else begin
-      \r_addr$168  = naddr[9:0];
+      \r_addr$166  = waddr[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$170  = haddr[9:0];
+      \r_addr$167  = haddr[9:0];
     end else begin
-      \r_addr$170  = naddr[9:0];
+      \r_addr$167  = naddr[9:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (host_reading) begin
+      \r_addr$169  = haddr[9:0];
+    end else begin
+      \r_addr$169  = naddr[9:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (host_reading) begin
+      \r_addr$170  = haddr[6:0];
+    end else begin
+      \r_addr$170  = waddr[6:0];
     end
   end
   always @* begin
@@ -4742,43 +4787,34 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (host_reading) begin
       \r_addr$171  = haddr[6:0];
     end else begin
-      \r_addr$171  = waddr[6:0];
+      \r_addr$171  = \$14 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$172  = haddr[6:0];
+      \r_addr$172  = haddr[8:0];
     end else begin
-      \r_addr$172  = \$14 [6:0];
+      \r_addr$172  = \$14 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$173  = haddr[8:0];
+      \r_addr$173  = haddr[7:0];
     end else begin
-      \r_addr$173  = \$14 [8:0];
+      \r_addr$173  = waddr[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$174  = haddr[7:0];
+      \r_addr$174  = haddr[5:0];
     end else begin
-      \r_addr$174  = waddr[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (host_reading) begin
-      \r_addr$175  = haddr[5:0];
-    end else begin
-      \r_addr$175  = 6'h00;
+      \r_addr$174  = 6'h00;
     end
   end
   always @* begin
@@ -4786,7 +4822,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf0 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf0 = { \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15:0] };
+          wide_wf0 = { \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15:0] };
     endcase
   end
   always @* begin
@@ -4794,7 +4830,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf1 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf1 = { \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31:16] };
+          wide_wf1 = { \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31:16] };
     endcase
   end
   always @* begin
@@ -4802,7 +4838,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf2 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf2 = { \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47:32] };
+          wide_wf2 = { \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47:32] };
     endcase
   end
   always @* begin
@@ -4810,7 +4846,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf3 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf3 = { \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63:48] };
+          wide_wf3 = { \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63:48] };
     endcase
   end
   always @* begin
@@ -4818,7 +4854,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf4 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf4 = { \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79:64] };
+          wide_wf4 = { \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79:64] };
     endcase
   end
   always @* begin
@@ -4826,7 +4862,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf5 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf5 = { \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95:80] };
+          wide_wf5 = { \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95:80] };
     endcase
   end
   always @* begin
@@ -4834,7 +4870,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf6 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf6 = { \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111:96] };
+          wide_wf6 = { \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111:96] };
     endcase
   end
   always @* begin
@@ -4842,7 +4878,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf7 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf7 = { \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127:112] };
+          wide_wf7 = { \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127:112] };
     endcase
   end
   always @* begin
@@ -4854,7 +4890,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h1:
           wide_data = { wide_wt7, wide_wt6, wide_wt5, wide_wt4, wide_wt3, wide_wt2, wide_wt1, wide_wt0 };
       2'h2:
-          wide_data = \r_data$196 ;
+          wide_data = \r_data$195 ;
       2'h3:
           wide_data = { wide_e7, wide_e6, wide_e5, wide_e4, wide_e3, wide_e2, wide_e1, wide_e0 };
     endcase
@@ -4866,7 +4902,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt0 = { \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15:0] };
+          wide_wt0 = { \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15:0] };
     endcase
   end
   always @* begin
@@ -4876,7 +4912,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt1 = { \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31:16] };
+          wide_wt1 = { \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31:16] };
     endcase
   end
   always @* begin
@@ -4886,7 +4922,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt2 = { \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47:32] };
+          wide_wt2 = { \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47:32] };
     endcase
   end
   always @* begin
@@ -4896,7 +4932,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt3 = { \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63:48] };
+          wide_wt3 = { \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63:48] };
     endcase
   end
   always @* begin
@@ -4906,7 +4942,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt4 = { \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79:64] };
+          wide_wt4 = { \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79:64] };
     endcase
   end
   always @* begin
@@ -4916,7 +4952,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt5 = { \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95:80] };
+          wide_wt5 = { \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95:80] };
     endcase
   end
   always @* begin
@@ -4926,7 +4962,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt6 = { \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111:96] };
+          wide_wt6 = { \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111:96] };
     endcase
   end
   always @* begin
@@ -4936,7 +4972,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt7 = { \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127:112] };
+          wide_wt7 = { \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127:112] };
     endcase
   end
   always @* begin
@@ -4951,7 +4987,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e0 = { \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7:0] };
+          wide_e0 = { \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7:0] };
     endcase
   end
   always @* begin
@@ -4966,7 +5002,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e1 = { \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15:8] };
+          wide_e1 = { \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15:8] };
     endcase
   end
   always @* begin
@@ -4981,7 +5017,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e2 = { \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23:16] };
+          wide_e2 = { \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23:16] };
     endcase
   end
   always @* begin
@@ -4996,7 +5032,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e3 = { \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31:24] };
+          wide_e3 = { \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31:24] };
     endcase
   end
   always @* begin
@@ -5011,7 +5047,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e4 = { \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39:32] };
+          wide_e4 = { \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39:32] };
     endcase
   end
   always @* begin
@@ -5026,7 +5062,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e5 = { \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47:40] };
+          wide_e5 = { \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47:40] };
     endcase
   end
   always @* begin
@@ -5041,7 +5077,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e6 = { \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55:48] };
+          wide_e6 = { \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55:48] };
     endcase
   end
   always @* begin
@@ -5056,16 +5092,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e7 = { \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63:56] };
+          wide_e7 = { \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63:56] };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     row_valid = 1'h0;
     if (ex_fwd_relu) begin
-      row_valid = sb10[0];
-    end else if (ex_fwd_err) begin
       row_valid = sb11[0];
+    end else if (ex_fwd_err) begin
+      row_valid = sb12[0];
     end
   end
   always @* begin
@@ -5082,9 +5118,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     row_done = 1'h0;
     if (ex_fwd_relu) begin
-      row_done = sb10[0];
-    end else if (ex_fwd_err) begin
       row_done = sb11[0];
+    end else if (ex_fwd_err) begin
+      row_done = sb12[0];
     end else if (ex_backerr) begin
       row_done = sb2[0];
     end else if (ex_grad) begin
@@ -5095,27 +5131,27 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     row_index = 3'h0;
     if (ex_fwd_relu) begin
-      row_index = sb10[35:33];
-    end else if (ex_fwd_err) begin
       row_index = sb11[35:33];
+    end else if (ex_fwd_err) begin
+      row_index = sb12[35:33];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     row_base = 16'h0000;
     if (ex_fwd_relu) begin
-      row_base = sb10[69:54];
-    end else if (ex_fwd_err) begin
       row_base = sb11[69:54];
+    end else if (ex_fwd_err) begin
+      row_base = sb12[69:54];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     tv = 1'h0;
     if (ex_fwd_relu) begin
-      tv = sb10[0];
-    end else if (ex_fwd_err) begin
       tv = sb11[0];
+    end else if (ex_fwd_err) begin
+      tv = sb12[0];
     end else if (ex_backerr) begin
       tv = sb2[0];
     end else if (ex_grad) begin
@@ -5126,9 +5162,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     t_addr = 16'h0000;
     if (ex_fwd_relu) begin
-      t_addr = sb10[16:1];
-    end else if (ex_fwd_err) begin
       t_addr = sb11[16:1];
+    end else if (ex_fwd_err) begin
+      t_addr = sb12[16:1];
     end else if (ex_backerr) begin
       t_addr = sb2[16:1];
     end else if (ex_grad) begin
@@ -5137,22 +5173,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_index$494  = 3'h0;
+    \row_index$495  = 3'h0;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      \row_index$494  = sb10[35:33];
+      \row_index$495  = sb10[35:33];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_base$495  = 16'h0000;
+    \row_base$496  = 16'h0000;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      \row_base$495  = sb10[69:54];
+      \row_base$496  = sb10[69:54];
     end
   end
   always @* begin
@@ -5180,234 +5216,291 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = haddr[5:0];
+    \$717  = haddr[5:3];
     if (rst) begin
-      \$717  = 6'h00;
+      \$717  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = csr_addr[5:3];
+    \$718  = csr_addr_hi0;
     if (rst) begin
       \$718  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = \$388 ;
+    \$719  = haddr[2:0];
     if (rst) begin
-      \$719  = 32'd0;
+      \$719  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = \$389 ;
+    \$720  = \$388 ;
     if (rst) begin
       \$720  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = \$390 ;
+    \$721  = haddr[2:0];
     if (rst) begin
-      \$721  = 32'd0;
+      \$721  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = \$391 ;
+    \$722  = \$389 ;
     if (rst) begin
       \$722  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = \$392 ;
+    \$723  = haddr[2:0];
     if (rst) begin
-      \$723  = 32'd0;
+      \$723  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = \$393 ;
+    \$724  = \$390 ;
     if (rst) begin
       \$724  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$725  = csr_q0;
+    \$725  = haddr[2:0];
     if (rst) begin
-      \$725  = 32'd0;
+      \$725  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$726  = csr_q1;
+    \$726  = \$391 ;
     if (rst) begin
       \$726  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$727  = \$394 ;
+    \$727  = haddr[2:0];
     if (rst) begin
-      \$727  = 1'h0;
+      \$727  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$728  = \$396 ;
+    \$728  = \$392 ;
     if (rst) begin
-      \$728  = 1'h0;
+      \$728  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = \$398 ;
+    \$729  = \$393 ;
     if (rst) begin
-      \$729  = 1'h0;
+      \$729  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$730  = \$400 ;
+    \$730  = csr_q0;
     if (rst) begin
-      \$730  = 1'h0;
+      \$730  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$731  = \$402 ;
+    \$731  = csr_q1;
     if (rst) begin
-      \$731  = 1'h0;
+      \$731  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$732  = \$404 ;
+    \$732  = \$394 ;
     if (rst) begin
       \$732  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$733  = \$406 ;
+    \$733  = \$396 ;
     if (rst) begin
       \$733  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$734  = \$408 ;
+    \$734  = \$398 ;
     if (rst) begin
       \$734  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$735  = \$410 ;
+    \$735  = \$400 ;
     if (rst) begin
       \$735  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$736  = \$412 ;
+    \$736  = \$402 ;
     if (rst) begin
       \$736  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$737  = \$414 ;
+    \$737  = \$404 ;
     if (rst) begin
       \$737  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$738  = \$425 ;
+    \$738  = \$406 ;
     if (rst) begin
-      \$738  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$738  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$739  = hdr_op;
+    \$739  = \$408 ;
+    if (rst) begin
+      \$739  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$740  = \$410 ;
+    if (rst) begin
+      \$740  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$741  = \$412 ;
+    if (rst) begin
+      \$741  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$742  = \$414 ;
+    if (rst) begin
+      \$742  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$743  = \$425 ;
+    if (rst) begin
+      \$743  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$744  = 1'h0;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            \$739  = s_axis_tdata[3:0];
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h4:
+                  \$744  = 1'h1;
+            endcase
           end
     endcase
     if (rst) begin
-      \$739  = 4'h0;
+      \$744  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$740  = hdr_mem;
+    \$745  = hdr_op;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            \$740  = s_axis_tdata[7:4];
+            \$745  = s_axis_tdata[3:0];
           end
     endcase
     if (rst) begin
-      \$740  = 4'h0;
+      \$745  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$741  = haddr;
+    \$746  = hdr_mem;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            \$741  = s_axis_tdata[31:8];
+            \$746  = s_axis_tdata[7:4];
+          end
+    endcase
+    if (rst) begin
+      \$746  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$747  = haddr;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            \$747  = s_axis_tdata[31:8];
           end
       3'h1:
           if (s_axis_tvalid) begin
-            \$741  = \$432 [23:0];
+            \$747  = \$432 [23:0];
           end
       3'h2:
           if (take) begin
-            \$741  = \$435 [23:0];
+            \$747  = \$435 [23:0];
           end
     endcase
     if (rst) begin
-      \$741  = 24'h000000;
+      \$747  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$742  = hcount;
+    \$748  = hcount;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            \$742  = s_axis_tdata[55:32];
+            \$748  = s_axis_tdata[55:32];
           end
       3'h1:
           if (s_axis_tvalid) begin
-            \$742  = \$433 [23:0];
+            \$748  = \$433 [23:0];
           end
       3'h2:
           if (take) begin
-            \$742  = \$436 [23:0];
+            \$748  = \$436 [23:0];
           end
     endcase
     if (rst) begin
-      \$742  = 24'h000000;
+      \$748  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$743  = done;
+    \$749  = done;
     (* full_case = 32'd1 *)
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            \$743  = 1'h0;
+            \$749  = 1'h0;
           end
       3'h1:
           /* empty */;
@@ -5423,151 +5516,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h7:
           if (m_axis_tready) begin
-            \$743  = 1'h1;
-          end
-    endcase
-    if (rst) begin
-      \$743  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$744  = host_writing;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  if (\$426 ) begin
-                    \$744  = 1'h1;
-                  end
-            endcase
-          end
-      3'h1:
-          if (s_axis_tvalid) begin
-            if (\$434 ) begin
-              \$744  = 1'h0;
-            end
-          end
-    endcase
-    if (rst) begin
-      \$744  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$745  = host_writing_ag;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  if (\$426 ) begin
-                    \$745  = 1'h1;
-                  end
-            endcase
-          end
-      3'h1:
-          if (s_axis_tvalid) begin
-            if (\$434 ) begin
-              \$745  = 1'h0;
-            end
-          end
-    endcase
-    if (rst) begin
-      \$745  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$746  = host_writing_rg;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  if (\$426 ) begin
-                    \$746  = 1'h1;
-                  end
-            endcase
-          end
-      3'h1:
-          if (s_axis_tvalid) begin
-            if (\$434 ) begin
-              \$746  = 1'h0;
-            end
-          end
-    endcase
-    if (rst) begin
-      \$746  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$747  = host_writing_e;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  if (\$426 ) begin
-                    \$747  = 1'h1;
-                  end
-            endcase
-          end
-      3'h1:
-          if (s_axis_tvalid) begin
-            if (\$434 ) begin
-              \$747  = 1'h0;
-            end
-          end
-    endcase
-    if (rst) begin
-      \$747  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$748  = host_writing_d;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  if (\$426 ) begin
-                    \$748  = 1'h1;
-                  end
-            endcase
-          end
-      3'h1:
-          if (s_axis_tvalid) begin
-            if (\$434 ) begin
-              \$748  = 1'h0;
-            end
-          end
-    endcase
-    if (rst) begin
-      \$748  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$749  = host_writing_wf;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  if (\$426 ) begin
-                    \$749  = 1'h1;
-                  end
-            endcase
-          end
-      3'h1:
-          if (s_axis_tvalid) begin
-            if (\$434 ) begin
-              \$749  = 1'h0;
-            end
+            \$749  = 1'h1;
           end
     endcase
     if (rst) begin
@@ -5576,7 +5525,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$750  = host_writing_pred;
+    \$750  = host_writing;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5600,7 +5549,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$751  = host_writing_af;
+    \$751  = host_writing_ag;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5624,7 +5573,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$752  = host_writing_wt;
+    \$752  = host_writing_rg;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5648,101 +5597,71 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$753  = ctl_state;
-    (* full_case = 32'd1 *)
+    \$753  = host_writing_e;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
                   if (\$426 ) begin
-                    \$753  = 3'h1;
+                    \$753  = 1'h1;
                   end
-              4'h2:
-                  if (\$427 ) begin
-                    \$753  = 3'h2;
-                  end
-              4'h3:
-                  \$753  = 3'h3;
             endcase
           end
       3'h1:
           if (s_axis_tvalid) begin
             if (\$434 ) begin
-              \$753  = 3'h0;
+              \$753  = 1'h0;
             end
           end
-      3'h2:
-          if (\$439 ) begin
-            \$753  = 3'h0;
-          end
-      3'h3:
-          if (\$444 ) begin
-            \$753  = 3'h4;
-          end
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-            \$753  = 3'h5;
-          end else begin
-            \$753  = 3'h6;
-          end
-      3'h6:
-          if (drained) begin
-            \$753  = 3'h3;
-          end
-      3'h5:
-          \$753  = 3'h7;
-      3'h7:
-          if (m_axis_tready) begin
-            \$753  = 3'h0;
-          end
     endcase
     if (rst) begin
-      \$753  = 3'h0;
+      \$753  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$754  = out_cnt;
+    \$754  = host_writing_d;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  /* empty */;
-              4'h2:
-                  \$754  = s_axis_tdata[55:32];
+                  if (\$426 ) begin
+                    \$754  = 1'h1;
+                  end
             endcase
           end
       3'h1:
-          /* empty */;
-      3'h2:
-          if (rv6) begin
-            \$754  = \$437 [23:0];
+          if (s_axis_tvalid) begin
+            if (\$434 ) begin
+              \$754  = 1'h0;
+            end
           end
     endcase
     if (rst) begin
-      \$754  = 24'h000000;
+      \$754  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$755  = rv0;
+    \$755  = host_writing_wf;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  /* empty */;
-              4'h2:
-                  \$755  = 1'h0;
+                  if (\$426 ) begin
+                    \$755  = 1'h1;
+                  end
             endcase
           end
       3'h1:
-          /* empty */;
-      3'h2:
-          \$755  = take;
+          if (s_axis_tvalid) begin
+            if (\$434 ) begin
+              \$755  = 1'h0;
+            end
+          end
     endcase
     if (rst) begin
       \$755  = 1'h0;
@@ -5750,21 +5669,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$756  = rv1;
+    \$756  = host_writing_pred;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  /* empty */;
-              4'h2:
-                  \$756  = 1'h0;
+                  if (\$426 ) begin
+                    \$756  = 1'h1;
+                  end
             endcase
           end
       3'h1:
-          /* empty */;
-      3'h2:
-          \$756  = rv0;
+          if (s_axis_tvalid) begin
+            if (\$434 ) begin
+              \$756  = 1'h0;
+            end
+          end
     endcase
     if (rst) begin
       \$756  = 1'h0;
@@ -5772,21 +5693,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$757  = rv2;
+    \$757  = host_writing_af;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  /* empty */;
-              4'h2:
-                  \$757  = 1'h0;
+                  if (\$426 ) begin
+                    \$757  = 1'h1;
+                  end
             endcase
           end
       3'h1:
-          /* empty */;
-      3'h2:
-          \$757  = rv1;
+          if (s_axis_tvalid) begin
+            if (\$434 ) begin
+              \$757  = 1'h0;
+            end
+          end
     endcase
     if (rst) begin
       \$757  = 1'h0;
@@ -5794,21 +5717,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$758  = rv3;
+    \$758  = host_writing_wt;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  /* empty */;
-              4'h2:
-                  \$758  = 1'h0;
+                  if (\$426 ) begin
+                    \$758  = 1'h1;
+                  end
             endcase
           end
       3'h1:
-          /* empty */;
-      3'h2:
-          \$758  = rv2;
+          if (s_axis_tvalid) begin
+            if (\$434 ) begin
+              \$758  = 1'h0;
+            end
+          end
     endcase
     if (rst) begin
       \$758  = 1'h0;
@@ -5816,7 +5741,63 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$759  = rv4;
+    \$759  = ctl_state;
+    (* full_case = 32'd1 *)
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  if (\$426 ) begin
+                    \$759  = 3'h1;
+                  end
+              4'h2:
+                  if (\$427 ) begin
+                    \$759  = 3'h2;
+                  end
+              4'h3:
+                  \$759  = 3'h3;
+            endcase
+          end
+      3'h1:
+          if (s_axis_tvalid) begin
+            if (\$434 ) begin
+              \$759  = 3'h0;
+            end
+          end
+      3'h2:
+          if (\$439 ) begin
+            \$759  = 3'h0;
+          end
+      3'h3:
+          if (\$444 ) begin
+            \$759  = 3'h4;
+          end
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+            \$759  = 3'h5;
+          end else begin
+            \$759  = 3'h6;
+          end
+      3'h6:
+          if (drained) begin
+            \$759  = 3'h3;
+          end
+      3'h5:
+          \$759  = 3'h7;
+      3'h7:
+          if (m_axis_tready) begin
+            \$759  = 3'h0;
+          end
+    endcase
+    if (rst) begin
+      \$759  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$760  = out_cnt;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5824,43 +5805,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  \$759  = 1'h0;
+                  \$760  = s_axis_tdata[55:32];
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          \$759  = rv3;
-    endcase
-    if (rst) begin
-      \$759  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$760  = rv5;
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            casez (s_axis_tdata[3:0])
-              4'h1:
-                  /* empty */;
-              4'h2:
-                  \$760  = 1'h0;
-            endcase
+          if (rv6) begin
+            \$760  = \$437 [23:0];
           end
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$760  = rv4;
     endcase
     if (rst) begin
-      \$760  = 1'h0;
+      \$760  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$761  = rv6;
+    \$761  = rv0;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5874,7 +5835,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h1:
           /* empty */;
       3'h2:
-          \$761  = rv5;
+          \$761  = take;
     endcase
     if (rst) begin
       \$761  = 1'h0;
@@ -5882,7 +5843,139 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$762  = host_reading;
+    \$762  = rv1;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  \$762  = 1'h0;
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$762  = rv0;
+    endcase
+    if (rst) begin
+      \$762  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$763  = rv2;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  \$763  = 1'h0;
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$763  = rv1;
+    endcase
+    if (rst) begin
+      \$763  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$764  = rv3;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  \$764  = 1'h0;
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$764  = rv2;
+    endcase
+    if (rst) begin
+      \$764  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$765  = rv4;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  \$765  = 1'h0;
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$765  = rv3;
+    endcase
+    if (rst) begin
+      \$765  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$766  = rv5;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  \$766  = 1'h0;
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$766  = rv4;
+    endcase
+    if (rst) begin
+      \$766  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$767  = rv6;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  \$767  = 1'h0;
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$767  = rv5;
+    endcase
+    if (rst) begin
+      \$767  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$768  = host_reading;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5891,7 +5984,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
                   /* empty */;
               4'h2:
                   if (\$427 ) begin
-                    \$762  = 1'h1;
+                    \$768  = 1'h1;
                   end
             endcase
           end
@@ -5899,16 +5992,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h2:
           if (\$439 ) begin
-            \$762  = 1'h0;
+            \$768  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$762  = 1'h0;
+      \$768  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$763  = pc;
+    \$769  = pc;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5918,7 +6011,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$763  = s_axis_tdata[13:8];
+                  \$769  = s_axis_tdata[13:8];
             endcase
           end
       3'h1:
@@ -5931,16 +6024,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h6:
           if (drained) begin
-            \$763  = \$492 [5:0];
+            \$769  = \$492 [5:0];
           end
     endcase
     if (rst) begin
-      \$763  = 6'h00;
+      \$769  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$764  = ibase;
+    \$770  = ibase;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5950,7 +6043,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$764  = \$431 [6:0];
+                  \$770  = \$431 [6:0];
             endcase
           end
       3'h1:
@@ -5963,16 +6056,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h6:
           if (drained) begin
-            \$764  = \$493 [6:0];
+            \$770  = \$493 [6:0];
           end
     endcase
     if (rst) begin
-      \$764  = 7'h00;
+      \$770  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$765  = fcnt;
+    \$771  = fcnt;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5982,7 +6075,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$765  = 4'h0;
+                  \$771  = 4'h0;
             endcase
           end
       3'h1:
@@ -5990,21 +6083,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h2:
           /* empty */;
       3'h3:
-          \$765  = \$443 [3:0];
+          \$771  = \$443 [3:0];
       3'h4:
           /* empty */;
       3'h6:
           if (drained) begin
-            \$765  = 4'h0;
+            \$771  = 4'h0;
           end
     endcase
     if (rst) begin
-      \$765  = 4'h0;
+      \$771  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$766  = mode;
+    \$772  = mode;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -6014,17 +6107,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$766  = s_axis_tdata[56];
+                  \$772  = s_axis_tdata[56];
             endcase
           end
     endcase
     if (rst) begin
-      \$766  = 1'h0;
+      \$772  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$767  = counting;
+    \$773  = counting;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -6034,7 +6127,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$767  = 1'h1;
+                  \$773  = 1'h1;
             endcase
           end
       3'h1:
@@ -6045,16 +6138,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           if (\$445 ) begin
-            \$767  = 1'h0;
+            \$773  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$767  = 1'h0;
+      \$773  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$768  = counters_clear;
+    \$774  = counters_clear;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -6064,20 +6157,20 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$768  = 1'h1;
+                  \$774  = 1'h1;
             endcase
           end
     endcase
     if (counters_clear) begin
-      \$768  = 1'h0;
+      \$774  = 1'h0;
     end
     if (rst) begin
-      \$768  = 1'h0;
+      \$774  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$769  = step_count;
+    \$775  = step_count;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -6089,7 +6182,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h3:
                   /* empty */;
               4'h4:
-                  \$769  = 32'd0;
+                  \$775  = 32'd0;
             endcase
           end
       3'h1:
@@ -6101,17 +6194,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h4:
           if (\$445 ) begin
             if (\$446 ) begin
-              \$769  = \$447 [31:0];
+              \$775  = \$447 [31:0];
             end
           end
     endcase
     if (rst) begin
-      \$769  = 32'd0;
+      \$775  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$770  = ibits;
+    \$776  = ibits;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6122,23 +6215,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h3:
         begin
           if (\$440 ) begin
-            \$770 [127:0] = \r_data$569 ;
+            \$776 [127:0] = \r_data$575 ;
           end
           if (\$441 ) begin
-            \$770 [255:128] = \r_data$569 ;
+            \$776 [255:128] = \r_data$575 ;
           end
           if (\$442 ) begin
-            \$770 [383:256] = \r_data$569 ;
+            \$776 [383:256] = \r_data$575 ;
           end
         end
     endcase
     if (rst) begin
-      \$770  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$776  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$771  = issuing;
+    \$777  = issuing;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6152,25 +6245,25 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$771  = 1'h1;
+            \$777  = 1'h1;
           end
     endcase
     if (issue) begin
       if (k_last) begin
         if (n_last) begin
           if (m_last) begin
-            \$771  = 1'h0;
+            \$777  = 1'h0;
           end
         end
       end
     end
     if (rst) begin
-      \$771  = 1'h0;
+      \$777  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$772  = mi;
+    \$778  = mi;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6184,7 +6277,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$772  = 10'h000;
+            \$778  = 10'h000;
           end
     endcase
     if (issue) begin
@@ -6193,18 +6286,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (m_last) begin
           end else begin
-            \$772  = \$661 [9:0];
+            \$778  = \$661 [9:0];
           end
         end
       end
     end
     if (rst) begin
-      \$772  = 10'h000;
+      \$778  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$773  = ni;
+    \$779  = ni;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6218,26 +6311,26 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$773  = 10'h000;
+            \$779  = 10'h000;
           end
     endcase
     if (issue) begin
       if (k_last) begin
         (* full_case = 32'd1 *)
         if (n_last) begin
-          \$773  = 10'h000;
+          \$779  = 10'h000;
         end else begin
-          \$773  = \$665 [9:0];
+          \$779  = \$665 [9:0];
         end
       end
     end
     if (rst) begin
-      \$773  = 10'h000;
+      \$779  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$774  = ki;
+    \$780  = ki;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6251,213 +6344,24 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$774  = 16'h0000;
+            \$780  = 16'h0000;
           end
     endcase
     if (issue) begin
       (* full_case = 32'd1 *)
       if (k_last) begin
-        \$774  = 16'h0000;
+        \$780  = 16'h0000;
       end else begin
-        \$774  = \$669 [15:0];
+        \$780  = \$669 [15:0];
       end
     end
-    if (rst) begin
-      \$774  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$775  = nrow;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$775  = ibits[70:55];
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        if (n_last) begin
-          (* full_case = 32'd1 *)
-          if (m_last) begin
-          end else begin
-            \$775  = \$663 [15:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$775  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$776  = naddr;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$776  = ibits[70:55];
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          (* full_case = 32'd1 *)
-          if (m_last) begin
-          end else begin
-            \$776  = \$664 [15:0];
-          end
-        end else begin
-          \$776  = nrow;
-        end
-      end else begin
-        \$776  = \$671 [15:0];
-      end
-    end
-    if (rst) begin
-      \$776  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$777  = wcol;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$777  = ibits[102:87];
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          \$777  = ibits[102:87];
-        end else begin
-          \$777  = \$667 [15:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$777  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$778  = waddr;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$778  = ibits[102:87];
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          \$778  = ibits[102:87];
-        end else begin
-          \$778  = \$668 [15:0];
-        end
-      end else begin
-        \$778  = \$672 [15:0];
-      end
-    end
-    if (rst) begin
-      \$778  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$779  = klen_m1;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$779  = \$448 [15:0];
-          end
-    endcase
-    if (rst) begin
-      \$779  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$780  = klen_m2;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$780  = \$449 [15:0];
-          end
-    endcase
     if (rst) begin
       \$780  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$781  = mt_m2;
+    \$781  = nrow;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6471,171 +6375,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$781  = \$450 [9:0];
-          end
-    endcase
-    if (rst) begin
-      \$781  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$782  = nt_m1;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$782  = \$451 [9:0];
-          end
-    endcase
-    if (rst) begin
-      \$782  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$783  = nt_m2;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$783  = \$452 [9:0];
-          end
-    endcase
-    if (rst) begin
-      \$783  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$784  = k_first;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$784  = 1'h1;
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        \$784  = 1'h1;
-      end else begin
-        \$784  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$784  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$785  = k_last;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$785  = \$453 ;
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        \$785  = \$659 ;
-      end else begin
-        \$785  = \$670 ;
-      end
-    end
-    if (rst) begin
-      \$785  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$786  = n_last;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$786  = \$454 ;
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          \$786  = \$660 ;
-        end else begin
-          \$786  = \$666 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$786  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$787  = m_last;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$787  = \$455 ;
+            \$781  = ibits[70:55];
           end
     endcase
     if (issue) begin
@@ -6644,18 +6384,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (m_last) begin
           end else begin
-            \$787  = \$662 ;
+            \$781  = \$663 [15:0];
           end
         end
       end
     end
     if (rst) begin
-      \$787  = 1'h0;
+      \$781  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$788  = en;
+    \$782  = naddr;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6669,24 +6409,194 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$788  = 10'h000;
+            \$782  = ibits[70:55];
           end
     endcase
-    if (\$677 ) begin
+    if (issue) begin
       (* full_case = 32'd1 *)
-      if (\$678 ) begin
-        \$788  = 10'h000;
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          (* full_case = 32'd1 *)
+          if (m_last) begin
+          end else begin
+            \$782  = \$664 [15:0];
+          end
+        end else begin
+          \$782  = nrow;
+        end
       end else begin
-        \$788  = \$686 [9:0];
+        \$782  = \$671 [15:0];
       end
     end
+    if (rst) begin
+      \$782  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$783  = wcol;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$783  = ibits[102:87];
+          end
+    endcase
+    if (issue) begin
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$783  = ibits[102:87];
+        end else begin
+          \$783  = \$667 [15:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$783  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$784  = waddr;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$784  = ibits[102:87];
+          end
+    endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$784  = ibits[102:87];
+        end else begin
+          \$784  = \$668 [15:0];
+        end
+      end else begin
+        \$784  = \$672 [15:0];
+      end
+    end
+    if (rst) begin
+      \$784  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$785  = klen_m1;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$785  = \$448 [15:0];
+          end
+    endcase
+    if (rst) begin
+      \$785  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$786  = klen_m2;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$786  = \$449 [15:0];
+          end
+    endcase
+    if (rst) begin
+      \$786  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$787  = mt_m2;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$787  = \$450 [9:0];
+          end
+    endcase
+    if (rst) begin
+      \$787  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$788  = nt_m1;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$788  = \$451 [9:0];
+          end
+    endcase
     if (rst) begin
       \$788  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$789  = e_nlane;
+    \$789  = nt_m2;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6700,24 +6610,176 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$789  = 16'h0000;
+            \$789  = \$452 [9:0];
           end
     endcase
-    if (\$677 ) begin
+    if (rst) begin
+      \$789  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$790  = k_first;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$790  = 1'h1;
+          end
+    endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        \$790  = 1'h1;
+      end else begin
+        \$790  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$790  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$791  = k_last;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$791  = \$453 ;
+          end
+    endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        \$791  = \$659 ;
+      end else begin
+        \$791  = \$670 ;
+      end
+    end
+    if (rst) begin
+      \$791  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$792  = n_last;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$792  = \$454 ;
+          end
+    endcase
+    if (issue) begin
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$792  = \$660 ;
+        end else begin
+          \$792  = \$666 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$792  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$793  = m_last;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$793  = \$455 ;
+          end
+    endcase
+    if (issue) begin
+      if (k_last) begin
+        if (n_last) begin
+          (* full_case = 32'd1 *)
+          if (m_last) begin
+          end else begin
+            \$793  = \$662 ;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$793  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$794  = en;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$794  = 10'h000;
+          end
+    endcase
+    if (tile_end) begin
       (* full_case = 32'd1 *)
       if (\$678 ) begin
-        \$789  = 16'h0000;
+        \$794  = 10'h000;
       end else begin
-        \$789  = \$687 [15:0];
+        \$794  = \$686 [9:0];
       end
     end
     if (rst) begin
-      \$789  = 16'h0000;
+      \$794  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$790  = rows_done;
+    \$795  = e_nlane;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6731,156 +6793,15 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$790  = 32'd0;
+            \$795  = 16'h0000;
           end
     endcase
-    if (row_done) begin
-      \$790  = \$710 [31:0];
-    end
-    if (rst) begin
-      \$790  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$791  = o_mrow;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$791  = ibits[134:119];
-          end
-    endcase
-    if (\$677 ) begin
-      if (\$678 ) begin
-        \$791  = \$679 [15:0];
-      end
-    end
-    if (rst) begin
-      \$791  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$792  = o_tile;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$792  = ibits[134:119];
-          end
-    endcase
-    if (\$677 ) begin
+    if (tile_end) begin
       (* full_case = 32'd1 *)
       if (\$678 ) begin
-        \$792  = \$680 [15:0];
+        \$795  = 16'h0000;
       end else begin
-        \$792  = \$688 [15:0];
-      end
-    end
-    if (rst) begin
-      \$792  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$793  = a_mrow;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$793  = ibits[182:167];
-          end
-    endcase
-    if (\$677 ) begin
-      if (\$678 ) begin
-        \$793  = \$681 [15:0];
-      end
-    end
-    if (rst) begin
-      \$793  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$794  = a_tile;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$794  = ibits[182:167];
-          end
-    endcase
-    if (\$677 ) begin
-      (* full_case = 32'd1 *)
-      if (\$678 ) begin
-        \$794  = \$682 [15:0];
-      end else begin
-        \$794  = \$689 [15:0];
-      end
-    end
-    if (rst) begin
-      \$794  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$795  = t_mrow;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$795  = ibits[198:183];
-          end
-    endcase
-    if (\$677 ) begin
-      if (\$678 ) begin
-        \$795  = \$683 [15:0];
+        \$795  = \$687 [15:0];
       end
     end
     if (rst) begin
@@ -6889,7 +6810,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$796  = t_tile;
+    \$796  = rows_done;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6903,24 +6824,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$796  = ibits[198:183];
+            \$796  = 32'd0;
           end
     endcase
-    if (\$677 ) begin
-      (* full_case = 32'd1 *)
-      if (\$678 ) begin
-        \$796  = \$684 [15:0];
-      end else begin
-        \$796  = \$690 [15:0];
-      end
+    if (row_done) begin
+      \$796  = \$710 [31:0];
     end
     if (rst) begin
-      \$796  = 16'h0000;
+      \$796  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$797  = p_mrow;
+    \$797  = o_mrow;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6934,12 +6850,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$797  = 16'h0000;
+            \$797  = ibits[134:119];
           end
     endcase
-    if (\$677 ) begin
+    if (tile_end) begin
       if (\$678 ) begin
-        \$797  = \$685 [15:0];
+        \$797  = \$679 [15:0];
       end
     end
     if (rst) begin
@@ -6948,7 +6864,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$798  = ex_fwd_relu;
+    \$798  = o_tile;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6962,20 +6878,24 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$798  = \$456 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$798  = 1'h0;
+            \$798  = ibits[134:119];
           end
     endcase
+    if (tile_end) begin
+      (* full_case = 32'd1 *)
+      if (\$678 ) begin
+        \$798  = \$680 [15:0];
+      end else begin
+        \$798  = \$688 [15:0];
+      end
+    end
     if (rst) begin
-      \$798  = 1'h0;
+      \$798  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$799  = ex_fwd_err;
+    \$799  = a_mrow;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6989,20 +6909,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$799  = \$457 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$799  = 1'h0;
+            \$799  = ibits[182:167];
           end
     endcase
+    if (tile_end) begin
+      if (\$678 ) begin
+        \$799  = \$681 [15:0];
+      end
+    end
     if (rst) begin
-      \$799  = 1'h0;
+      \$799  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$800  = ex_backerr;
+    \$800  = a_tile;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7016,20 +6937,24 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$800  = \$458 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$800  = 1'h0;
+            \$800  = ibits[182:167];
           end
     endcase
+    if (tile_end) begin
+      (* full_case = 32'd1 *)
+      if (\$678 ) begin
+        \$800  = \$682 [15:0];
+      end else begin
+        \$800  = \$689 [15:0];
+      end
+    end
     if (rst) begin
-      \$800  = 1'h0;
+      \$800  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$801  = ex_grad;
+    \$801  = t_mrow;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7043,20 +6968,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$801  = \$459 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$801  = 1'h0;
+            \$801  = ibits[198:183];
           end
     endcase
+    if (tile_end) begin
+      if (\$678 ) begin
+        \$801  = \$683 [15:0];
+      end
+    end
     if (rst) begin
-      \$801  = 1'h0;
+      \$801  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$802  = ex_fwd_relu_lane0;
+    \$802  = t_tile;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7070,20 +6996,24 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$802  = \$460 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$802  = 1'h0;
+            \$802  = ibits[198:183];
           end
     endcase
+    if (tile_end) begin
+      (* full_case = 32'd1 *)
+      if (\$678 ) begin
+        \$802  = \$684 [15:0];
+      end else begin
+        \$802  = \$690 [15:0];
+      end
+    end
     if (rst) begin
-      \$802  = 1'h0;
+      \$802  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$803  = ex_fwd_err_lane0;
+    \$803  = p_mrow;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7097,20 +7027,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$803  = \$461 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$803  = 1'h0;
+            \$803  = 16'h0000;
           end
     endcase
+    if (tile_end) begin
+      if (\$678 ) begin
+        \$803  = \$685 [15:0];
+      end
+    end
     if (rst) begin
-      \$803  = 1'h0;
+      \$803  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$804  = ex_backerr_lane0;
+    \$804  = ex_fwd_relu;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7124,7 +7055,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$804  = \$462 ;
+            \$804  = \$456 ;
           end
       3'h6:
           if (drained) begin
@@ -7137,7 +7068,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$805  = ex_grad_lane0;
+    \$805  = ex_fwd_err;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7151,7 +7082,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$805  = \$463 ;
+            \$805  = \$457 ;
           end
       3'h6:
           if (drained) begin
@@ -7164,7 +7095,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$806  = ex_fwd_relu_lane1;
+    \$806  = ex_backerr;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7178,7 +7109,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$806  = \$464 ;
+            \$806  = \$458 ;
           end
       3'h6:
           if (drained) begin
@@ -7191,7 +7122,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$807  = ex_fwd_err_lane1;
+    \$807  = ex_grad;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7205,7 +7136,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$807  = \$465 ;
+            \$807  = \$459 ;
           end
       3'h6:
           if (drained) begin
@@ -7218,7 +7149,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$808  = ex_backerr_lane1;
+    \$808  = ex_fwd_relu_lane0;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7232,7 +7163,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$808  = \$466 ;
+            \$808  = \$460 ;
           end
       3'h6:
           if (drained) begin
@@ -7245,7 +7176,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$809  = ex_grad_lane1;
+    \$809  = ex_fwd_err_lane0;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7259,7 +7190,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$809  = \$467 ;
+            \$809  = \$461 ;
           end
       3'h6:
           if (drained) begin
@@ -7272,7 +7203,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$810  = ex_fwd_relu_lane2;
+    \$810  = ex_backerr_lane0;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7286,7 +7217,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$810  = \$468 ;
+            \$810  = \$462 ;
           end
       3'h6:
           if (drained) begin
@@ -7299,7 +7230,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$811  = ex_fwd_err_lane2;
+    \$811  = ex_grad_lane0;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7313,7 +7244,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$811  = \$469 ;
+            \$811  = \$463 ;
           end
       3'h6:
           if (drained) begin
@@ -7326,7 +7257,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$812  = ex_backerr_lane2;
+    \$812  = ex_fwd_relu_lane1;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7340,7 +7271,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$812  = \$470 ;
+            \$812  = \$464 ;
           end
       3'h6:
           if (drained) begin
@@ -7353,7 +7284,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$813  = ex_grad_lane2;
+    \$813  = ex_fwd_err_lane1;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7367,7 +7298,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$813  = \$471 ;
+            \$813  = \$465 ;
           end
       3'h6:
           if (drained) begin
@@ -7380,7 +7311,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$814  = ex_fwd_relu_lane3;
+    \$814  = ex_backerr_lane1;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7394,7 +7325,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$814  = \$472 ;
+            \$814  = \$466 ;
           end
       3'h6:
           if (drained) begin
@@ -7407,7 +7338,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$815  = ex_fwd_err_lane3;
+    \$815  = ex_grad_lane1;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7421,7 +7352,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$815  = \$473 ;
+            \$815  = \$467 ;
           end
       3'h6:
           if (drained) begin
@@ -7434,7 +7365,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$816  = ex_backerr_lane3;
+    \$816  = ex_fwd_relu_lane2;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7448,7 +7379,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$816  = \$474 ;
+            \$816  = \$468 ;
           end
       3'h6:
           if (drained) begin
@@ -7461,7 +7392,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$817  = ex_grad_lane3;
+    \$817  = ex_fwd_err_lane2;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7475,7 +7406,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$817  = \$475 ;
+            \$817  = \$469 ;
           end
       3'h6:
           if (drained) begin
@@ -7488,7 +7419,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$818  = ex_fwd_relu_lane4;
+    \$818  = ex_backerr_lane2;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7502,7 +7433,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$818  = \$476 ;
+            \$818  = \$470 ;
           end
       3'h6:
           if (drained) begin
@@ -7515,7 +7446,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$819  = ex_fwd_err_lane4;
+    \$819  = ex_grad_lane2;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7529,7 +7460,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$819  = \$477 ;
+            \$819  = \$471 ;
           end
       3'h6:
           if (drained) begin
@@ -7542,7 +7473,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$820  = ex_backerr_lane4;
+    \$820  = ex_fwd_relu_lane3;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7556,7 +7487,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$820  = \$478 ;
+            \$820  = \$472 ;
           end
       3'h6:
           if (drained) begin
@@ -7569,7 +7500,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$821  = ex_grad_lane4;
+    \$821  = ex_fwd_err_lane3;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7583,7 +7514,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$821  = \$479 ;
+            \$821  = \$473 ;
           end
       3'h6:
           if (drained) begin
@@ -7596,7 +7527,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$822  = ex_fwd_relu_lane5;
+    \$822  = ex_backerr_lane3;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7610,7 +7541,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$822  = \$480 ;
+            \$822  = \$474 ;
           end
       3'h6:
           if (drained) begin
@@ -7623,7 +7554,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$823  = ex_fwd_err_lane5;
+    \$823  = ex_grad_lane3;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7637,7 +7568,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$823  = \$481 ;
+            \$823  = \$475 ;
           end
       3'h6:
           if (drained) begin
@@ -7650,7 +7581,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$824  = ex_backerr_lane5;
+    \$824  = ex_fwd_relu_lane4;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7664,7 +7595,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$824  = \$482 ;
+            \$824  = \$476 ;
           end
       3'h6:
           if (drained) begin
@@ -7677,7 +7608,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$825  = ex_grad_lane5;
+    \$825  = ex_fwd_err_lane4;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7691,7 +7622,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$825  = \$483 ;
+            \$825  = \$477 ;
           end
       3'h6:
           if (drained) begin
@@ -7704,7 +7635,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$826  = ex_fwd_relu_lane6;
+    \$826  = ex_backerr_lane4;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7718,7 +7649,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$826  = \$484 ;
+            \$826  = \$478 ;
           end
       3'h6:
           if (drained) begin
@@ -7731,7 +7662,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$827  = ex_fwd_err_lane6;
+    \$827  = ex_grad_lane4;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7745,7 +7676,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$827  = \$485 ;
+            \$827  = \$479 ;
           end
       3'h6:
           if (drained) begin
@@ -7758,7 +7689,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$828  = ex_backerr_lane6;
+    \$828  = ex_fwd_relu_lane5;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7772,7 +7703,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$828  = \$486 ;
+            \$828  = \$480 ;
           end
       3'h6:
           if (drained) begin
@@ -7785,7 +7716,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$829  = ex_grad_lane6;
+    \$829  = ex_fwd_err_lane5;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7799,7 +7730,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$829  = \$487 ;
+            \$829  = \$481 ;
           end
       3'h6:
           if (drained) begin
@@ -7812,7 +7743,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$830  = ex_fwd_relu_lane7;
+    \$830  = ex_backerr_lane5;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7826,7 +7757,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$830  = \$488 ;
+            \$830  = \$482 ;
           end
       3'h6:
           if (drained) begin
@@ -7839,7 +7770,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$831  = ex_fwd_err_lane7;
+    \$831  = ex_grad_lane5;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7853,7 +7784,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$831  = \$489 ;
+            \$831  = \$483 ;
           end
       3'h6:
           if (drained) begin
@@ -7866,7 +7797,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$832  = ex_backerr_lane7;
+    \$832  = ex_fwd_relu_lane6;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7880,7 +7811,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$832  = \$490 ;
+            \$832  = \$484 ;
           end
       3'h6:
           if (drained) begin
@@ -7893,7 +7824,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$833  = ex_grad_lane7;
+    \$833  = ex_fwd_err_lane6;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7907,7 +7838,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (\$445 ) begin
           end else begin
-            \$833  = \$491 ;
+            \$833  = \$485 ;
           end
       3'h6:
           if (drained) begin
@@ -7920,7 +7851,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$834  = st_data;
+    \$834  = ex_backerr_lane6;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7931,20 +7862,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h3:
           /* empty */;
       3'h4:
-          /* empty */;
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$834  = \$486 ;
+          end
       3'h6:
-          /* empty */;
-      3'h5:
-          \$834  = { 152'h00000000000000000000000000000000000000, mac_steps, flags, step_count, cycle_count };
+          if (drained) begin
+            \$834  = 1'h0;
+          end
     endcase
     if (rst) begin
-      \$834  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$834  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$835  = st_valid;
-    (* full_case = 32'd1 *)
+    \$835  = ex_grad_lane6;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7955,13 +7889,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h3:
           /* empty */;
       3'h4:
-          /* empty */;
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$835  = \$487 ;
+          end
       3'h6:
-          /* empty */;
-      3'h5:
-          \$835  = 1'h1;
-      3'h7:
-          if (m_axis_tready) begin
+          if (drained) begin
             \$835  = 1'h0;
           end
     endcase
@@ -7971,83 +7905,170 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$836  = cycle_count;
+    \$836  = ex_fwd_relu_lane7;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$836  = \$488 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$836  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$836  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$837  = ex_fwd_err_lane7;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$837  = \$489 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$837  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$837  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$838  = ex_backerr_lane7;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$838  = \$490 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$838  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$838  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$839  = ex_grad_lane7;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$445 ) begin
+          end else begin
+            \$839  = \$491 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$839  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$839  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$840  = st_data;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          /* empty */;
+      3'h5:
+          \$840  = { 152'h00000000000000000000000000000000000000, mac_steps, flags, step_count, cycle_count };
+    endcase
+    if (rst) begin
+      \$840  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$841  = st_valid;
+    (* full_case = 32'd1 *)
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          /* empty */;
+      3'h5:
+          \$841  = 1'h1;
+      3'h7:
+          if (m_axis_tready) begin
+            \$841  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$841  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$842  = cycle_count;
     if (counters_clear) begin
-      \$836  = { 31'h00000000, counting };
+      \$842  = { 31'h00000000, counting };
     end else if (counting) begin
-      \$836  = \$494 [31:0];
-    end
-    if (rst) begin
-      \$836  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$837  = phase_cycles0;
-    if (counters_clear) begin
-      \$837  = { 31'h00000000, \$498  };
-    end else if (\$496 ) begin
-      \$837  = \$499 [31:0];
-    end
-    if (rst) begin
-      \$837  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$838  = phase_cycles1;
-    if (counters_clear) begin
-      \$838  = { 31'h00000000, \$503  };
-    end else if (\$501 ) begin
-      \$838  = \$504 [31:0];
-    end
-    if (rst) begin
-      \$838  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$839  = phase_cycles2;
-    if (counters_clear) begin
-      \$839  = { 31'h00000000, \$508  };
-    end else if (\$506 ) begin
-      \$839  = \$509 [31:0];
-    end
-    if (rst) begin
-      \$839  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$840  = phase_cycles3;
-    if (counters_clear) begin
-      \$840  = { 31'h00000000, \$513  };
-    end else if (\$511 ) begin
-      \$840  = \$514 [31:0];
-    end
-    if (rst) begin
-      \$840  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$841  = phase_cycles4;
-    if (counters_clear) begin
-      \$841  = { 31'h00000000, \$518  };
-    end else if (\$516 ) begin
-      \$841  = \$519 [31:0];
-    end
-    if (rst) begin
-      \$841  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$842  = phase_cycles5;
-    if (counters_clear) begin
-      \$842  = { 31'h00000000, \$523  };
-    end else if (\$521 ) begin
-      \$842  = \$524 [31:0];
+      \$842  = \$494 [31:0];
     end
     if (rst) begin
       \$842  = 32'd0;
@@ -8055,11 +8076,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$843  = phase_cycles6;
+    \$843  = phase_cycles0;
     if (counters_clear) begin
-      \$843  = { 31'h00000000, \$528  };
-    end else if (\$526 ) begin
-      \$843  = \$529 [31:0];
+      \$843  = { 31'h00000000, \$498  };
+    end else if (\$496 ) begin
+      \$843  = \$499 [31:0];
     end
     if (rst) begin
       \$843  = 32'd0;
@@ -8067,11 +8088,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$844  = phase_cycles7;
+    \$844  = phase_cycles1;
     if (counters_clear) begin
-      \$844  = { 31'h00000000, \$533  };
-    end else if (\$531 ) begin
-      \$844  = \$534 [31:0];
+      \$844  = { 31'h00000000, \$503  };
+    end else if (\$501 ) begin
+      \$844  = \$504 [31:0];
     end
     if (rst) begin
       \$844  = 32'd0;
@@ -8079,11 +8100,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$845  = phase_cycles8;
+    \$845  = phase_cycles2;
     if (counters_clear) begin
-      \$845  = { 31'h00000000, \$538  };
-    end else if (\$536 ) begin
-      \$845  = \$539 [31:0];
+      \$845  = { 31'h00000000, \$508  };
+    end else if (\$506 ) begin
+      \$845  = \$509 [31:0];
     end
     if (rst) begin
       \$845  = 32'd0;
@@ -8091,11 +8112,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$846  = phase_cycles9;
+    \$846  = phase_cycles3;
     if (counters_clear) begin
-      \$846  = { 31'h00000000, \$543  };
-    end else if (\$541 ) begin
-      \$846  = \$544 [31:0];
+      \$846  = { 31'h00000000, \$513  };
+    end else if (\$511 ) begin
+      \$846  = \$514 [31:0];
     end
     if (rst) begin
       \$846  = 32'd0;
@@ -8103,11 +8124,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$847  = phase_cycles10;
+    \$847  = phase_cycles4;
     if (counters_clear) begin
-      \$847  = { 31'h00000000, \$548  };
-    end else if (\$546 ) begin
-      \$847  = \$549 [31:0];
+      \$847  = { 31'h00000000, \$518  };
+    end else if (\$516 ) begin
+      \$847  = \$519 [31:0];
     end
     if (rst) begin
       \$847  = 32'd0;
@@ -8115,11 +8136,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$848  = phase_cycles11;
+    \$848  = phase_cycles5;
     if (counters_clear) begin
-      \$848  = { 31'h00000000, \$553  };
-    end else if (\$551 ) begin
-      \$848  = \$554 [31:0];
+      \$848  = { 31'h00000000, \$523  };
+    end else if (\$521 ) begin
+      \$848  = \$524 [31:0];
     end
     if (rst) begin
       \$848  = 32'd0;
@@ -8127,11 +8148,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$849  = phase_cycles12;
+    \$849  = phase_cycles6;
     if (counters_clear) begin
-      \$849  = { 31'h00000000, \$558  };
-    end else if (\$556 ) begin
-      \$849  = \$559 [31:0];
+      \$849  = { 31'h00000000, \$528  };
+    end else if (\$526 ) begin
+      \$849  = \$529 [31:0];
     end
     if (rst) begin
       \$849  = 32'd0;
@@ -8139,11 +8160,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$850  = phase_cycles13;
+    \$850  = phase_cycles7;
     if (counters_clear) begin
-      \$850  = { 31'h00000000, \$563  };
-    end else if (\$561 ) begin
-      \$850  = \$564 [31:0];
+      \$850  = { 31'h00000000, \$533  };
+    end else if (\$531 ) begin
+      \$850  = \$534 [31:0];
     end
     if (rst) begin
       \$850  = 32'd0;
@@ -8151,11 +8172,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$851  = phase_cycles14;
+    \$851  = phase_cycles8;
     if (counters_clear) begin
-      \$851  = { 31'h00000000, \$568  };
-    end else if (\$566 ) begin
-      \$851  = \$569 [31:0];
+      \$851  = { 31'h00000000, \$538  };
+    end else if (\$536 ) begin
+      \$851  = \$539 [31:0];
     end
     if (rst) begin
       \$851  = 32'd0;
@@ -8163,11 +8184,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$852  = phase_cycles15;
+    \$852  = phase_cycles9;
     if (counters_clear) begin
-      \$852  = { 31'h00000000, \$573  };
-    end else if (\$571 ) begin
-      \$852  = \$574 [31:0];
+      \$852  = { 31'h00000000, \$543  };
+    end else if (\$541 ) begin
+      \$852  = \$544 [31:0];
     end
     if (rst) begin
       \$852  = 32'd0;
@@ -8175,11 +8196,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$853  = phase_cycles16;
+    \$853  = phase_cycles10;
     if (counters_clear) begin
-      \$853  = { 31'h00000000, \$578  };
-    end else if (\$576 ) begin
-      \$853  = \$579 [31:0];
+      \$853  = { 31'h00000000, \$548  };
+    end else if (\$546 ) begin
+      \$853  = \$549 [31:0];
     end
     if (rst) begin
       \$853  = 32'd0;
@@ -8187,11 +8208,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$854  = phase_cycles17;
+    \$854  = phase_cycles11;
     if (counters_clear) begin
-      \$854  = { 31'h00000000, \$583  };
-    end else if (\$581 ) begin
-      \$854  = \$584 [31:0];
+      \$854  = { 31'h00000000, \$553  };
+    end else if (\$551 ) begin
+      \$854  = \$554 [31:0];
     end
     if (rst) begin
       \$854  = 32'd0;
@@ -8199,11 +8220,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$855  = phase_cycles18;
+    \$855  = phase_cycles12;
     if (counters_clear) begin
-      \$855  = { 31'h00000000, \$588  };
-    end else if (\$586 ) begin
-      \$855  = \$589 [31:0];
+      \$855  = { 31'h00000000, \$558  };
+    end else if (\$556 ) begin
+      \$855  = \$559 [31:0];
     end
     if (rst) begin
       \$855  = 32'd0;
@@ -8211,11 +8232,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$856  = phase_cycles19;
+    \$856  = phase_cycles13;
     if (counters_clear) begin
-      \$856  = { 31'h00000000, \$593  };
-    end else if (\$591 ) begin
-      \$856  = \$594 [31:0];
+      \$856  = { 31'h00000000, \$563  };
+    end else if (\$561 ) begin
+      \$856  = \$564 [31:0];
     end
     if (rst) begin
       \$856  = 32'd0;
@@ -8223,11 +8244,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$857  = phase_cycles20;
+    \$857  = phase_cycles14;
     if (counters_clear) begin
-      \$857  = { 31'h00000000, \$598  };
-    end else if (\$596 ) begin
-      \$857  = \$599 [31:0];
+      \$857  = { 31'h00000000, \$568  };
+    end else if (\$566 ) begin
+      \$857  = \$569 [31:0];
     end
     if (rst) begin
       \$857  = 32'd0;
@@ -8235,11 +8256,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$858  = phase_cycles21;
+    \$858  = phase_cycles15;
     if (counters_clear) begin
-      \$858  = { 31'h00000000, \$603  };
-    end else if (\$601 ) begin
-      \$858  = \$604 [31:0];
+      \$858  = { 31'h00000000, \$573  };
+    end else if (\$571 ) begin
+      \$858  = \$574 [31:0];
     end
     if (rst) begin
       \$858  = 32'd0;
@@ -8247,11 +8268,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$859  = phase_cycles22;
+    \$859  = phase_cycles16;
     if (counters_clear) begin
-      \$859  = { 31'h00000000, \$608  };
-    end else if (\$606 ) begin
-      \$859  = \$609 [31:0];
+      \$859  = { 31'h00000000, \$578  };
+    end else if (\$576 ) begin
+      \$859  = \$579 [31:0];
     end
     if (rst) begin
       \$859  = 32'd0;
@@ -8259,11 +8280,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$860  = phase_cycles23;
+    \$860  = phase_cycles17;
     if (counters_clear) begin
-      \$860  = { 31'h00000000, \$613  };
-    end else if (\$611 ) begin
-      \$860  = \$614 [31:0];
+      \$860  = { 31'h00000000, \$583  };
+    end else if (\$581 ) begin
+      \$860  = \$584 [31:0];
     end
     if (rst) begin
       \$860  = 32'd0;
@@ -8271,11 +8292,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$861  = phase_cycles24;
+    \$861  = phase_cycles18;
     if (counters_clear) begin
-      \$861  = { 31'h00000000, \$618  };
-    end else if (\$616 ) begin
-      \$861  = \$619 [31:0];
+      \$861  = { 31'h00000000, \$588  };
+    end else if (\$586 ) begin
+      \$861  = \$589 [31:0];
     end
     if (rst) begin
       \$861  = 32'd0;
@@ -8283,11 +8304,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$862  = phase_cycles25;
+    \$862  = phase_cycles19;
     if (counters_clear) begin
-      \$862  = { 31'h00000000, \$623  };
-    end else if (\$621 ) begin
-      \$862  = \$624 [31:0];
+      \$862  = { 31'h00000000, \$593  };
+    end else if (\$591 ) begin
+      \$862  = \$594 [31:0];
     end
     if (rst) begin
       \$862  = 32'd0;
@@ -8295,11 +8316,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$863  = phase_cycles26;
+    \$863  = phase_cycles20;
     if (counters_clear) begin
-      \$863  = { 31'h00000000, \$628  };
-    end else if (\$626 ) begin
-      \$863  = \$629 [31:0];
+      \$863  = { 31'h00000000, \$598  };
+    end else if (\$596 ) begin
+      \$863  = \$599 [31:0];
     end
     if (rst) begin
       \$863  = 32'd0;
@@ -8307,11 +8328,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$864  = phase_cycles27;
+    \$864  = phase_cycles21;
     if (counters_clear) begin
-      \$864  = { 31'h00000000, \$633  };
-    end else if (\$631 ) begin
-      \$864  = \$634 [31:0];
+      \$864  = { 31'h00000000, \$603  };
+    end else if (\$601 ) begin
+      \$864  = \$604 [31:0];
     end
     if (rst) begin
       \$864  = 32'd0;
@@ -8319,11 +8340,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$865  = phase_cycles28;
+    \$865  = phase_cycles22;
     if (counters_clear) begin
-      \$865  = { 31'h00000000, \$638  };
-    end else if (\$636 ) begin
-      \$865  = \$639 [31:0];
+      \$865  = { 31'h00000000, \$608  };
+    end else if (\$606 ) begin
+      \$865  = \$609 [31:0];
     end
     if (rst) begin
       \$865  = 32'd0;
@@ -8331,11 +8352,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$866  = phase_cycles29;
+    \$866  = phase_cycles23;
     if (counters_clear) begin
-      \$866  = { 31'h00000000, \$643  };
-    end else if (\$641 ) begin
-      \$866  = \$644 [31:0];
+      \$866  = { 31'h00000000, \$613  };
+    end else if (\$611 ) begin
+      \$866  = \$614 [31:0];
     end
     if (rst) begin
       \$866  = 32'd0;
@@ -8343,11 +8364,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$867  = phase_cycles30;
+    \$867  = phase_cycles24;
     if (counters_clear) begin
-      \$867  = { 31'h00000000, \$648  };
-    end else if (\$646 ) begin
-      \$867  = \$649 [31:0];
+      \$867  = { 31'h00000000, \$618  };
+    end else if (\$616 ) begin
+      \$867  = \$619 [31:0];
     end
     if (rst) begin
       \$867  = 32'd0;
@@ -8355,11 +8376,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$868  = phase_cycles31;
+    \$868  = phase_cycles25;
     if (counters_clear) begin
-      \$868  = { 31'h00000000, \$653  };
-    end else if (\$651 ) begin
-      \$868  = \$654 [31:0];
+      \$868  = { 31'h00000000, \$623  };
+    end else if (\$621 ) begin
+      \$868  = \$624 [31:0];
     end
     if (rst) begin
       \$868  = 32'd0;
@@ -8367,874 +8388,856 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$869  = since_last;
+    \$869  = phase_cycles26;
+    if (counters_clear) begin
+      \$869  = { 31'h00000000, \$628  };
+    end else if (\$626 ) begin
+      \$869  = \$629 [31:0];
+    end
+    if (rst) begin
+      \$869  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$870  = phase_cycles27;
+    if (counters_clear) begin
+      \$870  = { 31'h00000000, \$633  };
+    end else if (\$631 ) begin
+      \$870  = \$634 [31:0];
+    end
+    if (rst) begin
+      \$870  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$871  = phase_cycles28;
+    if (counters_clear) begin
+      \$871  = { 31'h00000000, \$638  };
+    end else if (\$636 ) begin
+      \$871  = \$639 [31:0];
+    end
+    if (rst) begin
+      \$871  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$872  = phase_cycles29;
+    if (counters_clear) begin
+      \$872  = { 31'h00000000, \$643  };
+    end else if (\$641 ) begin
+      \$872  = \$644 [31:0];
+    end
+    if (rst) begin
+      \$872  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$873  = phase_cycles30;
+    if (counters_clear) begin
+      \$873  = { 31'h00000000, \$648  };
+    end else if (\$646 ) begin
+      \$873  = \$649 [31:0];
+    end
+    if (rst) begin
+      \$873  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$874  = phase_cycles31;
+    if (counters_clear) begin
+      \$874  = { 31'h00000000, \$653  };
+    end else if (\$651 ) begin
+      \$874  = \$654 [31:0];
+    end
+    if (rst) begin
+      \$874  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$875  = since_last;
     if (\$655 ) begin
-      \$869  = 4'h1;
+      \$875  = 4'h1;
     end else if (\$656 ) begin
-      \$869  = \$657 [3:0];
+      \$875  = \$657 [3:0];
     end
     if (rst) begin
-      \$869  = 4'hf;
+      \$875  = 4'hf;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$870  = since_ok;
+    \$876  = since_ok;
     if (\$655 ) begin
-      \$870  = 1'h0;
-    end else if (\$656 ) begin
-      \$870  = \$658 ;
-    end
-    if (rst) begin
-      \$870  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$871  = issue;
-    if (rst) begin
-      \$871  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$872  = k_first;
-    if (rst) begin
-      \$872  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$873  = k_last;
-    if (rst) begin
-      \$873  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$874  = s1_valid;
-    if (rst) begin
-      \$874  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$875  = s2_valid;
-    if (rst) begin
-      \$875  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$876  = s3_valid;
-    if (rst) begin
       \$876  = 1'h0;
+    end else if (\$656 ) begin
+      \$876  = \$658 ;
+    end
+    if (rst) begin
+      \$876  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$877  = s4_valid;
+    \$877  = issue;
     if (rst) begin
       \$877  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$878  = s1_first;
+    \$878  = k_first;
     if (rst) begin
       \$878  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$879  = s2_first;
+    \$879  = k_last;
     if (rst) begin
       \$879  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$880  = s3_first;
+    \$880  = s1_valid;
     if (rst) begin
       \$880  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$881  = s4_first;
+    \$881  = s2_valid;
     if (rst) begin
       \$881  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$882  = s1_last;
+    \$882  = s3_valid;
     if (rst) begin
       \$882  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$883  = s2_last;
+    \$883  = s4_valid;
     if (rst) begin
       \$883  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$884  = s3_last;
+    \$884  = s1_first;
     if (rst) begin
       \$884  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$885  = s4_last;
+    \$885  = s2_first;
     if (rst) begin
       \$885  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$886  = mac_steps;
+    \$886  = s3_first;
+    if (rst) begin
+      \$886  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$887  = s4_first;
+    if (rst) begin
+      \$887  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$888  = s1_last;
+    if (rst) begin
+      \$888  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$889  = s2_last;
+    if (rst) begin
+      \$889  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$890  = s3_last;
+    if (rst) begin
+      \$890  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$891  = s4_last;
+    if (rst) begin
+      \$891  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$892  = mac_steps;
     if (counters_clear) begin
-      \$886  = { 31'h00000000, \$674  };
+      \$892  = { 31'h00000000, \$674  };
     end else if (\$673 ) begin
-      \$886  = \$675 [31:0];
+      \$892  = \$675 [31:0];
     end
     if (rst) begin
-      \$886  = 32'd0;
+      \$892  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$887 [0] = \o__valid$514 ;
-    \$887 [16:1] = \$13 [15:0];
-    \$887 [32:17] = \$14 [15:0];
-    \$887 [35:33] = \o__payload$160 [2:0];
-    \$887 [51:36] = \$691 [15:0];
-    \$887 [52] = \$692 ;
-    \$887 [53] = \$693 ;
-    \$887 [69:54] = t_tile;
-    \$887 [77:70] = { \$709 , \$707 , \$705 , \$703 , \$701 , \$699 , \$697 , \$695  };
-    \$887 [85:78] = e_nlane[7:0];
+    \$893  = \$677 ;
     if (rst) begin
-      \$887  = 86'h0000000000000000000000;
+      \$893  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$888  = \o__payload$160 [258:3];
+    \$894 [0] = \o__valid$515 ;
+    \$894 [16:1] = \$13 [15:0];
+    \$894 [32:17] = \$14 [15:0];
+    \$894 [35:33] = \o__payload$159 [2:0];
+    \$894 [51:36] = \$691 [15:0];
+    \$894 [52] = \$692 ;
+    \$894 [53] = \$693 ;
+    \$894 [69:54] = t_tile;
+    \$894 [77:70] = { \$709 , \$707 , \$705 , \$703 , \$701 , \$699 , \$697 , \$695  };
+    \$894 [85:78] = e_nlane[7:0];
     if (rst) begin
-      \$888  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$894  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$889  = e_r1;
+    \$895  = \o__payload$159 [258:3];
     if (rst) begin
-      \$889  = 86'h0000000000000000000000;
+      \$895  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$890  = e_acc1;
+    \$896  = e_r1;
     if (rst) begin
-      \$890  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$896  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$891  = e_r2;
-    if (rst) begin
-      \$891  = 86'h0000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$892  = e_acc2;
-    if (rst) begin
-      \$892  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$893  = e_r3;
-    if (rst) begin
-      \$893  = 86'h0000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$894  = e_acc3;
-    if (rst) begin
-      \$894  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$895  = e_r4;
-    if (rst) begin
-      \$895  = 86'h0000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$896  = e_acc4;
-    if (rst) begin
-      \$896  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$897  = e_acc4;
+    \$897  = e_acc1;
     if (rst) begin
       \$897  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$898  = e_acc4;
+    \$898  = e_r2;
     if (rst) begin
-      \$898  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$898  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$899  = e_r5;
+    \$899  = e_acc2;
     if (rst) begin
-      \$899  = 86'h0000000000000000000000;
+      \$899  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$900  = sb1;
+    \$900  = e_r3;
     if (rst) begin
       \$900  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$901  = sb2;
+    \$901  = e_acc3;
     if (rst) begin
-      \$901  = 86'h0000000000000000000000;
+      \$901  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$902  = sb3;
+    \$902  = e_r4;
     if (rst) begin
       \$902  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$903  = sb4;
+    \$903  = e_acc4;
     if (rst) begin
-      \$903  = 86'h0000000000000000000000;
+      \$903  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$904  = sb5;
+    \$904  = e_acc4;
     if (rst) begin
-      \$904  = 86'h0000000000000000000000;
+      \$904  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$905  = sb6;
+    \$905  = e_acc4;
     if (rst) begin
-      \$905  = 86'h0000000000000000000000;
+      \$905  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$906  = sb7;
+    \$906  = e_r5;
     if (rst) begin
       \$906  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$907  = sb8;
+    \$907  = sb1;
     if (rst) begin
       \$907  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$908  = sb9;
+    \$908  = sb2;
     if (rst) begin
       \$908  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$909  = sb10;
+    \$909  = sb3;
     if (rst) begin
       \$909  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$910  = \r_data$580 ;
+    \$910  = sb4;
     if (rst) begin
-      \$910  = 64'h0000000000000000;
+      \$910  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$911  = y1;
+    \$911  = sb5;
     if (rst) begin
-      \$911  = 64'h0000000000000000;
+      \$911  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$912  = y2;
+    \$912  = sb6;
     if (rst) begin
-      \$912  = 64'h0000000000000000;
+      \$912  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$913  = y3;
+    \$913  = sb7;
     if (rst) begin
-      \$913  = 64'h0000000000000000;
+      \$913  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$914  = y4;
+    \$914  = sb8;
     if (rst) begin
-      \$914  = 64'h0000000000000000;
+      \$914  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$915  = y5;
+    \$915  = sb9;
     if (rst) begin
-      \$915  = 64'h0000000000000000;
+      \$915  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$916  = y6;
+    \$916  = sb10;
     if (rst) begin
-      \$916  = 64'h0000000000000000;
+      \$916  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$917  = y7;
+    \$917  = sb11;
     if (rst) begin
-      \$917  = 64'h0000000000000000;
+      \$917  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$918  = ibits[262:231];
+    \$918  = \r_data$586 ;
     if (rst) begin
-      \$918  = 32'd0;
+      \$918  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$919  = ibits[268:263];
+    \$919  = y1;
     if (rst) begin
-      \$919  = 6'h00;
+      \$919  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$920  = ibits[300:269];
+    \$920  = y2;
     if (rst) begin
-      \$920  = 32'd0;
+      \$920  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$921  = ibits[306:301];
+    \$921  = y3;
     if (rst) begin
-      \$921  = 6'h00;
+      \$921  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$922  = ibits[338:307];
+    \$922  = y4;
     if (rst) begin
-      \$922  = 32'd0;
+      \$922  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = ibits[344:339];
+    \$923  = y5;
     if (rst) begin
-      \$923  = 6'h00;
+      \$923  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$924  = ibits[345];
+    \$924  = y6;
     if (rst) begin
-      \$924  = 1'h0;
+      \$924  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = ibits[262:231];
+    \$925  = y7;
     if (rst) begin
-      \$925  = 32'd0;
+      \$925  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = ibits[268:263];
+    \$926  = ibits[262:231];
     if (rst) begin
-      \$926  = 6'h00;
+      \$926  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$927  = ibits[300:269];
+    \$927  = ibits[268:263];
     if (rst) begin
-      \$927  = 32'd0;
+      \$927  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = ibits[306:301];
+    \$928  = ibits[300:269];
     if (rst) begin
-      \$928  = 6'h00;
+      \$928  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$929  = ibits[338:307];
+    \$929  = ibits[306:301];
     if (rst) begin
-      \$929  = 32'd0;
+      \$929  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$930  = ibits[344:339];
+    \$930  = ibits[338:307];
     if (rst) begin
-      \$930  = 6'h00;
+      \$930  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = ibits[345];
+    \$931  = ibits[344:339];
     if (rst) begin
-      \$931  = 1'h0;
+      \$931  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = ibits[262:231];
+    \$932  = ibits[345];
     if (rst) begin
-      \$932  = 32'd0;
+      \$932  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = ibits[268:263];
+    \$933  = ibits[262:231];
     if (rst) begin
-      \$933  = 6'h00;
+      \$933  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = ibits[300:269];
+    \$934  = ibits[268:263];
     if (rst) begin
-      \$934  = 32'd0;
+      \$934  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = ibits[306:301];
+    \$935  = ibits[300:269];
     if (rst) begin
-      \$935  = 6'h00;
+      \$935  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = ibits[338:307];
+    \$936  = ibits[306:301];
     if (rst) begin
-      \$936  = 32'd0;
+      \$936  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = ibits[344:339];
+    \$937  = ibits[338:307];
     if (rst) begin
-      \$937  = 6'h00;
+      \$937  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = ibits[345];
+    \$938  = ibits[344:339];
     if (rst) begin
-      \$938  = 1'h0;
+      \$938  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = ibits[262:231];
+    \$939  = ibits[345];
     if (rst) begin
-      \$939  = 32'd0;
+      \$939  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = ibits[268:263];
+    \$940  = ibits[262:231];
     if (rst) begin
-      \$940  = 6'h00;
+      \$940  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = ibits[300:269];
+    \$941  = ibits[268:263];
     if (rst) begin
-      \$941  = 32'd0;
+      \$941  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = ibits[306:301];
+    \$942  = ibits[300:269];
     if (rst) begin
-      \$942  = 6'h00;
+      \$942  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = ibits[338:307];
+    \$943  = ibits[306:301];
     if (rst) begin
-      \$943  = 32'd0;
+      \$943  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = ibits[344:339];
+    \$944  = ibits[338:307];
     if (rst) begin
-      \$944  = 6'h00;
+      \$944  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = ibits[345];
+    \$945  = ibits[344:339];
     if (rst) begin
-      \$945  = 1'h0;
+      \$945  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = ibits[262:231];
+    \$946  = ibits[345];
     if (rst) begin
-      \$946  = 32'd0;
+      \$946  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = ibits[268:263];
+    \$947  = ibits[262:231];
     if (rst) begin
-      \$947  = 6'h00;
+      \$947  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$948  = ibits[300:269];
+    \$948  = ibits[268:263];
     if (rst) begin
-      \$948  = 32'd0;
+      \$948  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = ibits[306:301];
+    \$949  = ibits[300:269];
     if (rst) begin
-      \$949  = 6'h00;
+      \$949  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = ibits[338:307];
+    \$950  = ibits[306:301];
     if (rst) begin
-      \$950  = 32'd0;
+      \$950  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = ibits[344:339];
+    \$951  = ibits[338:307];
     if (rst) begin
-      \$951  = 6'h00;
+      \$951  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = ibits[345];
+    \$952  = ibits[344:339];
     if (rst) begin
-      \$952  = 1'h0;
+      \$952  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$953  = ibits[262:231];
+    \$953  = ibits[345];
     if (rst) begin
-      \$953  = 32'd0;
+      \$953  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$954  = ibits[268:263];
+    \$954  = ibits[262:231];
     if (rst) begin
-      \$954  = 6'h00;
+      \$954  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$955  = ibits[300:269];
+    \$955  = ibits[268:263];
     if (rst) begin
-      \$955  = 32'd0;
+      \$955  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = ibits[306:301];
+    \$956  = ibits[300:269];
     if (rst) begin
-      \$956  = 6'h00;
+      \$956  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$957  = ibits[338:307];
+    \$957  = ibits[306:301];
     if (rst) begin
-      \$957  = 32'd0;
+      \$957  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$958  = ibits[344:339];
+    \$958  = ibits[338:307];
     if (rst) begin
-      \$958  = 6'h00;
+      \$958  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = ibits[345];
+    \$959  = ibits[344:339];
     if (rst) begin
-      \$959  = 1'h0;
+      \$959  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = ibits[262:231];
+    \$960  = ibits[345];
     if (rst) begin
-      \$960  = 32'd0;
+      \$960  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = ibits[268:263];
+    \$961  = ibits[262:231];
     if (rst) begin
-      \$961  = 6'h00;
+      \$961  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = ibits[300:269];
+    \$962  = ibits[268:263];
     if (rst) begin
-      \$962  = 32'd0;
+      \$962  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = ibits[306:301];
+    \$963  = ibits[300:269];
     if (rst) begin
-      \$963  = 6'h00;
+      \$963  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = ibits[338:307];
+    \$964  = ibits[306:301];
     if (rst) begin
-      \$964  = 32'd0;
+      \$964  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = ibits[344:339];
+    \$965  = ibits[338:307];
     if (rst) begin
-      \$965  = 6'h00;
+      \$965  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$966  = ibits[345];
+    \$966  = ibits[344:339];
     if (rst) begin
-      \$966  = 1'h0;
+      \$966  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = ibits[262:231];
+    \$967  = ibits[345];
     if (rst) begin
-      \$967  = 32'd0;
+      \$967  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = ibits[268:263];
+    \$968  = ibits[262:231];
     if (rst) begin
-      \$968  = 6'h00;
+      \$968  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$969  = ibits[300:269];
+    \$969  = ibits[268:263];
     if (rst) begin
-      \$969  = 32'd0;
+      \$969  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = ibits[306:301];
+    \$970  = ibits[300:269];
     if (rst) begin
-      \$970  = 6'h00;
+      \$970  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = ibits[338:307];
+    \$971  = ibits[306:301];
     if (rst) begin
-      \$971  = 32'd0;
+      \$971  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = ibits[344:339];
+    \$972  = ibits[338:307];
     if (rst) begin
-      \$972  = 6'h00;
+      \$972  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = ibits[345];
+    \$973  = ibits[344:339];
     if (rst) begin
-      \$973  = 1'h0;
+      \$973  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = best_v7;
+    \$974  = ibits[345];
+    if (rst) begin
+      \$974  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$975  = ibits[262:231];
+    if (rst) begin
+      \$975  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$976  = ibits[268:263];
+    if (rst) begin
+      \$976  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$977  = ibits[300:269];
+    if (rst) begin
+      \$977  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$978  = ibits[306:301];
+    if (rst) begin
+      \$978  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$979  = ibits[338:307];
+    if (rst) begin
+      \$979  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$980  = ibits[344:339];
+    if (rst) begin
+      \$980  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$981  = ibits[345];
+    if (rst) begin
+      \$981  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$982  = best_v7;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      if (sb11[0]) begin
-        \$974  = new_v;
-      end
-    end
-    if (rst) begin
-      \$974  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = best_i7;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb11[0]) begin
-        \$975  = new_i;
-      end
-    end
-    if (rst) begin
-      \$975  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = best_v0;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb11[0]) begin
-        \$976  = best_v1;
-      end
-    end
-    if (rst) begin
-      \$976  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = best_v1;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb11[0]) begin
-        \$977  = best_v2;
-      end
-    end
-    if (rst) begin
-      \$977  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = best_v2;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb11[0]) begin
-        \$978  = best_v3;
-      end
-    end
-    if (rst) begin
-      \$978  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = best_v3;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb11[0]) begin
-        \$979  = best_v4;
-      end
-    end
-    if (rst) begin
-      \$979  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = best_v4;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb11[0]) begin
-        \$980  = best_v5;
-      end
-    end
-    if (rst) begin
-      \$980  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = best_v5;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb11[0]) begin
-        \$981  = best_v6;
-      end
-    end
-    if (rst) begin
-      \$981  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = best_v6;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb11[0]) begin
-        \$982  = best_v7;
+      if (sb12[0]) begin
+        \$982  = new_v;
       end
     end
     if (rst) begin
@@ -9243,11 +9246,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = best_i0;
+    \$983  = best_i7;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      if (sb11[0]) begin
-        \$983  = best_i1;
+      if (sb12[0]) begin
+        \$983  = new_i;
       end
     end
     if (rst) begin
@@ -9256,11 +9259,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = best_i1;
+    \$984  = best_v0;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      if (sb11[0]) begin
-        \$984  = best_i2;
+      if (sb12[0]) begin
+        \$984  = best_v1;
       end
     end
     if (rst) begin
@@ -9269,11 +9272,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = best_i2;
+    \$985  = best_v1;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      if (sb11[0]) begin
-        \$985  = best_i3;
+      if (sb12[0]) begin
+        \$985  = best_v2;
       end
     end
     if (rst) begin
@@ -9282,11 +9285,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = best_i3;
+    \$986  = best_v2;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      if (sb11[0]) begin
-        \$986  = best_i4;
+      if (sb12[0]) begin
+        \$986  = best_v3;
       end
     end
     if (rst) begin
@@ -9295,11 +9298,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = best_i4;
+    \$987  = best_v3;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      if (sb11[0]) begin
-        \$987  = best_i5;
+      if (sb12[0]) begin
+        \$987  = best_v4;
       end
     end
     if (rst) begin
@@ -9308,11 +9311,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$988  = best_i5;
+    \$988  = best_v4;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      if (sb11[0]) begin
-        \$988  = best_i6;
+      if (sb12[0]) begin
+        \$988  = best_v5;
       end
     end
     if (rst) begin
@@ -9321,11 +9324,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = best_i6;
+    \$989  = best_v5;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      if (sb11[0]) begin
-        \$989  = best_i7;
+      if (sb12[0]) begin
+        \$989  = best_v6;
       end
     end
     if (rst) begin
@@ -9334,70 +9337,174 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$990  = tv;
+    \$990  = best_v6;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb12[0]) begin
+        \$990  = best_v7;
+      end
+    end
     if (rst) begin
-      \$990  = 1'h0;
+      \$990  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = ibits[15:8];
+    \$991  = best_i0;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb12[0]) begin
+        \$991  = best_i1;
+      end
+    end
     if (rst) begin
       \$991  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$992  = t_addr;
+    \$992  = best_i1;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb12[0]) begin
+        \$992  = best_i2;
+      end
+    end
     if (rst) begin
-      \$992  = 16'h0000;
+      \$992  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = t_data;
+    \$993  = best_i2;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb12[0]) begin
+        \$993  = best_i3;
+      end
+    end
     if (rst) begin
-      \$993  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$993  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$994  = trace1_valid;
+    \$994  = best_i3;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb12[0]) begin
+        \$994  = best_i4;
+      end
+    end
     if (rst) begin
-      \$994  = 1'h0;
+      \$994  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$995  = trace1_tag;
+    \$995  = best_i4;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb12[0]) begin
+        \$995  = best_i5;
+      end
+    end
     if (rst) begin
       \$995  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$996  = trace1_index;
+    \$996  = best_i5;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb12[0]) begin
+        \$996  = best_i6;
+      end
+    end
     if (rst) begin
-      \$996  = 16'h0000;
+      \$996  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$997  = trace1_data;
+    \$997  = best_i6;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb12[0]) begin
+        \$997  = best_i7;
+      end
+    end
     if (rst) begin
-      \$997  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$997  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$998  = tv;
+    if (rst) begin
+      \$998  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$999  = ibits[15:8];
+    if (rst) begin
+      \$999  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1000  = t_addr;
+    if (rst) begin
+      \$1000  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1001  = t_data;
+    if (rst) begin
+      \$1001  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1002  = trace1_valid;
+    if (rst) begin
+      \$1002  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1003  = trace1_tag;
+    if (rst) begin
+      \$1003  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1004  = trace1_index;
+    if (rst) begin
+      \$1004  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1005  = trace1_data;
+    if (rst) begin
+      \$1005  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear) begin
-      \$998  = 8'h00;
+      \$1006  = 8'h00;
     end else begin
-      \$998  = \$715 ;
+      \$1006  = \$715 ;
     end
     if (rst) begin
-      \$998  = 8'h00;
+      \$1006  = 8'h00;
     end
   end
   assign o__payload = i__payload;
@@ -9458,8 +9565,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \flags$101  = flags;
   assign epi_o = \$13 [15:0];
   assign epi_a = \$14 [15:0];
-  assign s5_valid = \i__valid$206 ;
-  assign \i__payload$217  = e_acc5_scaler[31:0];
+  assign s5_valid = \i__valid$205 ;
+  assign \i__payload$216  = e_acc5_scaler[31:0];
   assign cfg_sc_mult_lane0 = multiplier;
   assign cfg_sc_shift_lane0 = shift;
   assign cfg_lr_mult_lane0 = lr_multiplier;
@@ -9557,37 +9664,37 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign tr_w6 = { \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427  };
   assign tr_w7 = { \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428  };
   assign row_data = { \o__payload$428 , \o__payload$427 , \o__payload$426 , \o__payload$425 , \o__payload$424 , \o__payload$423 , \o__payload$422 , \o__payload$421  };
-  assign \clear$515  = clear;
-  assign \o__payload$160.row  = \o__payload$160 [2:0];
-  assign \o__payload$160.acc  = \o__payload$160 [258:3];
-  assign \o__payload$160.acc[0]  = \o__payload$160 [34:3];
-  assign \o__payload$160.acc[1]  = \o__payload$160 [66:35];
-  assign \o__payload$160.acc[2]  = \o__payload$160 [98:67];
-  assign \o__payload$160.acc[3]  = \o__payload$160 [130:99];
-  assign \o__payload$160.acc[4]  = \o__payload$160 [162:131];
-  assign \o__payload$160.acc[5]  = \o__payload$160 [194:163];
-  assign \o__payload$160.acc[6]  = \o__payload$160 [226:195];
-  assign \o__payload$160.acc[7]  = \o__payload$160 [258:227];
-  assign \i__payload$208.narrow  = \i__payload$208 [63:0];
-  assign \i__payload$208.narrow[0]  = \i__payload$208 [7:0];
-  assign \i__payload$208.narrow[1]  = \i__payload$208 [15:8];
-  assign \i__payload$208.narrow[2]  = \i__payload$208 [23:16];
-  assign \i__payload$208.narrow[3]  = \i__payload$208 [31:24];
-  assign \i__payload$208.narrow[4]  = \i__payload$208 [39:32];
-  assign \i__payload$208.narrow[5]  = \i__payload$208 [47:40];
-  assign \i__payload$208.narrow[6]  = \i__payload$208 [55:48];
-  assign \i__payload$208.narrow[7]  = \i__payload$208 [63:56];
-  assign \i__payload$208.wide  = \i__payload$208 [319:64];
-  assign \i__payload$208.wide[0]  = \i__payload$208 [95:64];
-  assign \i__payload$208.wide[1]  = \i__payload$208 [127:96];
-  assign \i__payload$208.wide[2]  = \i__payload$208 [159:128];
-  assign \i__payload$208.wide[3]  = \i__payload$208 [191:160];
-  assign \i__payload$208.wide[4]  = \i__payload$208 [223:192];
-  assign \i__payload$208.wide[5]  = \i__payload$208 [255:224];
-  assign \i__payload$208.wide[6]  = \i__payload$208 [287:256];
-  assign \i__payload$208.wide[7]  = \i__payload$208 [319:288];
-  assign \i__payload$208.first  = \i__payload$208 [320];
-  assign \i__payload$208.last  = \i__payload$208 [321];
+  assign \clear$516  = clear;
+  assign \o__payload$159.row  = \o__payload$159 [2:0];
+  assign \o__payload$159.acc  = \o__payload$159 [258:3];
+  assign \o__payload$159.acc[0]  = \o__payload$159 [34:3];
+  assign \o__payload$159.acc[1]  = \o__payload$159 [66:35];
+  assign \o__payload$159.acc[2]  = \o__payload$159 [98:67];
+  assign \o__payload$159.acc[3]  = \o__payload$159 [130:99];
+  assign \o__payload$159.acc[4]  = \o__payload$159 [162:131];
+  assign \o__payload$159.acc[5]  = \o__payload$159 [194:163];
+  assign \o__payload$159.acc[6]  = \o__payload$159 [226:195];
+  assign \o__payload$159.acc[7]  = \o__payload$159 [258:227];
+  assign \i__payload$207.narrow  = \i__payload$207 [63:0];
+  assign \i__payload$207.narrow[0]  = \i__payload$207 [7:0];
+  assign \i__payload$207.narrow[1]  = \i__payload$207 [15:8];
+  assign \i__payload$207.narrow[2]  = \i__payload$207 [23:16];
+  assign \i__payload$207.narrow[3]  = \i__payload$207 [31:24];
+  assign \i__payload$207.narrow[4]  = \i__payload$207 [39:32];
+  assign \i__payload$207.narrow[5]  = \i__payload$207 [47:40];
+  assign \i__payload$207.narrow[6]  = \i__payload$207 [55:48];
+  assign \i__payload$207.narrow[7]  = \i__payload$207 [63:56];
+  assign \i__payload$207.wide  = \i__payload$207 [319:64];
+  assign \i__payload$207.wide[0]  = \i__payload$207 [95:64];
+  assign \i__payload$207.wide[1]  = \i__payload$207 [127:96];
+  assign \i__payload$207.wide[2]  = \i__payload$207 [159:128];
+  assign \i__payload$207.wide[3]  = \i__payload$207 [191:160];
+  assign \i__payload$207.wide[4]  = \i__payload$207 [223:192];
+  assign \i__payload$207.wide[5]  = \i__payload$207 [255:224];
+  assign \i__payload$207.wide[6]  = \i__payload$207 [287:256];
+  assign \i__payload$207.wide[7]  = \i__payload$207 [319:288];
+  assign \i__payload$207.first  = \i__payload$207 [320];
+  assign \i__payload$207.last  = \i__payload$207 [321];
   assign \e_r5.valid  = e_r5[0];
   assign \e_r5.o_addr  = e_r5[16:1];
   assign \e_r5.a_addr  = e_r5[32:17];
@@ -9598,10 +9705,10 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \e_r5.t_base  = e_r5[69:54];
   assign \e_r5.mask  = e_r5[77:70];
   assign \e_r5.nlane  = e_r5[85:78];
-  assign \i__payload$224.delta  = \i__payload$224 [31:0];
-  assign \i__payload$224.region  = \i__payload$224 [33:32];
-  assign \i__payload$228.w  = \i__payload$228 [15:0];
-  assign \i__payload$228.g  = \i__payload$228 [47:16];
+  assign \i__payload$223.delta  = \i__payload$223 [31:0];
+  assign \i__payload$223.region  = \i__payload$223 [33:32];
+  assign \i__payload$227.w  = \i__payload$227 [15:0];
+  assign \i__payload$227.g  = \i__payload$227 [47:16];
   assign \i__payload$248.delta  = \i__payload$248 [31:0];
   assign \i__payload$248.region  = \i__payload$248 [33:32];
   assign \i__payload$250.w  = \i__payload$250 [15:0];
@@ -9669,6 +9776,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \o__payload$393.e[7]  = \o__payload$393 [63:56];
   assign \o__payload$393.argmax  = \o__payload$393 [66:64];
   assign \o__payload$393.max  = \o__payload$393 [74:67];
+  assign \sb12.valid  = sb12[0];
+  assign \sb12.o_addr  = sb12[16:1];
+  assign \sb12.a_addr  = sb12[32:17];
+  assign \sb12.row  = sb12[35:33];
+  assign \sb12.p_addr  = sb12[51:36];
+  assign \sb12.last_n  = sb12[52];
+  assign \sb12.first_n  = sb12[53];
+  assign \sb12.t_base  = sb12[69:54];
+  assign \sb12.mask  = sb12[77:70];
+  assign \sb12.nlane  = sb12[85:78];
   assign \sb11.valid  = sb11[0];
   assign \sb11.o_addr  = sb11[16:1];
   assign \sb11.a_addr  = sb11[32:17];
@@ -9679,16 +9796,6 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb11.t_base  = sb11[69:54];
   assign \sb11.mask  = sb11[77:70];
   assign \sb11.nlane  = sb11[85:78];
-  assign \sb10.valid  = sb10[0];
-  assign \sb10.o_addr  = sb10[16:1];
-  assign \sb10.a_addr  = sb10[32:17];
-  assign \sb10.row  = sb10[35:33];
-  assign \sb10.p_addr  = sb10[51:36];
-  assign \sb10.last_n  = sb10[52];
-  assign \sb10.first_n  = sb10[53];
-  assign \sb10.t_base  = sb10[69:54];
-  assign \sb10.mask  = sb10[77:70];
-  assign \sb10.nlane  = sb10[85:78];
   assign \o__payload$401.h  = \o__payload$401 [7:0];
   assign \o__payload$401.region  = \o__payload$401 [9:8];
   assign \o__payload$402.h  = \o__payload$402 [7:0];
@@ -9715,6 +9822,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb2.t_base  = sb2[69:54];
   assign \sb2.mask  = sb2[77:70];
   assign \sb2.nlane  = sb2[85:78];
+  assign \sb10.valid  = sb10[0];
+  assign \sb10.o_addr  = sb10[16:1];
+  assign \sb10.a_addr  = sb10[32:17];
+  assign \sb10.row  = sb10[35:33];
+  assign \sb10.p_addr  = sb10[51:36];
+  assign \sb10.last_n  = sb10[52];
+  assign \sb10.first_n  = sb10[53];
+  assign \sb10.t_base  = sb10[69:54];
+  assign \sb10.mask  = sb10[77:70];
+  assign \sb10.nlane  = sb10[85:78];
   assign \e_r1.valid  = e_r1[0];
   assign \e_r1.o_addr  = e_r1[16:1];
   assign \e_r1.a_addr  = e_r1[32:17];
@@ -9858,55 +9975,55 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \i__payload$389 [71:64] = y8[7:0];
   assign \i__payload$389 [7:0] = \$41 ;
   assign \i__payload$376 [47:16] = e_acc5_sgd[255:224];
-  assign \i__payload$376 [15:0] = \r_data$178 [127:112];
-  assign \i__payload$374 [33:32] = \r_data$226 [15:14];
+  assign \i__payload$376 [15:0] = \r_data$177 [127:112];
+  assign \i__payload$374 [33:32] = \r_data$225 [15:14];
   assign \i__payload$374 [31:0] = e_acc5_relub[255:224];
   assign \i__payload$355 [47:16] = e_acc5_sgd[223:192];
-  assign \i__payload$355 [15:0] = \r_data$178 [111:96];
-  assign \i__payload$353 [33:32] = \r_data$226 [13:12];
+  assign \i__payload$355 [15:0] = \r_data$177 [111:96];
+  assign \i__payload$353 [33:32] = \r_data$225 [13:12];
   assign \i__payload$353 [31:0] = e_acc5_relub[223:192];
   assign \i__payload$334 [47:16] = e_acc5_sgd[191:160];
-  assign \i__payload$334 [15:0] = \r_data$178 [95:80];
-  assign \i__payload$332 [33:32] = \r_data$226 [11:10];
+  assign \i__payload$334 [15:0] = \r_data$177 [95:80];
+  assign \i__payload$332 [33:32] = \r_data$225 [11:10];
   assign \i__payload$332 [31:0] = e_acc5_relub[191:160];
   assign \i__payload$313 [47:16] = e_acc5_sgd[159:128];
-  assign \i__payload$313 [15:0] = \r_data$178 [79:64];
-  assign \i__payload$311 [33:32] = \r_data$226 [9:8];
+  assign \i__payload$313 [15:0] = \r_data$177 [79:64];
+  assign \i__payload$311 [33:32] = \r_data$225 [9:8];
   assign \i__payload$311 [31:0] = e_acc5_relub[159:128];
   assign \i__payload$292 [47:16] = e_acc5_sgd[127:96];
-  assign \i__payload$292 [15:0] = \r_data$178 [63:48];
-  assign \i__payload$290 [33:32] = \r_data$226 [7:6];
+  assign \i__payload$292 [15:0] = \r_data$177 [63:48];
+  assign \i__payload$290 [33:32] = \r_data$225 [7:6];
   assign \i__payload$290 [31:0] = e_acc5_relub[127:96];
   assign \i__payload$271 [47:16] = e_acc5_sgd[95:64];
-  assign \i__payload$271 [15:0] = \r_data$178 [47:32];
-  assign \i__payload$269 [33:32] = \r_data$226 [5:4];
+  assign \i__payload$271 [15:0] = \r_data$177 [47:32];
+  assign \i__payload$269 [33:32] = \r_data$225 [5:4];
   assign \i__payload$269 [31:0] = e_acc5_relub[95:64];
   assign \i__payload$250 [47:16] = e_acc5_sgd[63:32];
-  assign \i__payload$250 [15:0] = \r_data$178 [31:16];
-  assign \i__payload$248 [33:32] = \r_data$226 [3:2];
+  assign \i__payload$250 [15:0] = \r_data$177 [31:16];
+  assign \i__payload$248 [33:32] = \r_data$225 [3:2];
   assign \i__payload$248 [31:0] = e_acc5_relub[63:32];
-  assign \i__payload$228 [47:16] = e_acc5_sgd[31:0];
-  assign \i__payload$228 [15:0] = \r_data$178 [15:0];
-  assign \i__payload$224 [33:32] = \r_data$226 [1:0];
-  assign \i__payload$224 [31:0] = e_acc5_relub[31:0];
-  assign \i__payload$208 [319:288] = wide_data[255:224];
-  assign \i__payload$208 [287:256] = wide_data[223:192];
-  assign \i__payload$208 [255:224] = wide_data[191:160];
-  assign \i__payload$208 [223:192] = wide_data[159:128];
-  assign \i__payload$208 [191:160] = wide_data[127:96];
-  assign \i__payload$208 [159:128] = wide_data[95:64];
-  assign \i__payload$208 [127:96] = wide_data[63:32];
-  assign \i__payload$208 [95:64] = wide_data[31:0];
-  assign \i__payload$208 [63:56] = \$23 [63:56];
-  assign \i__payload$208 [55:48] = \$22 [55:48];
-  assign \i__payload$208 [47:40] = \$21 [47:40];
-  assign \i__payload$208 [39:32] = \$20 [39:32];
-  assign \i__payload$208 [31:24] = \$19 [31:24];
-  assign \i__payload$208 [23:16] = \$18 [23:16];
-  assign \i__payload$208 [15:8] = \$17 [15:8];
-  assign \i__payload$208 [7:0] = \$16 [7:0];
-  assign \i__payload$208 [321] = s5_last;
-  assign \i__payload$208 [320] = s5_first;
+  assign \i__payload$227 [47:16] = e_acc5_sgd[31:0];
+  assign \i__payload$227 [15:0] = \r_data$177 [15:0];
+  assign \i__payload$223 [33:32] = \r_data$225 [1:0];
+  assign \i__payload$223 [31:0] = e_acc5_relub[31:0];
+  assign \i__payload$207 [319:288] = wide_data[255:224];
+  assign \i__payload$207 [287:256] = wide_data[223:192];
+  assign \i__payload$207 [255:224] = wide_data[191:160];
+  assign \i__payload$207 [223:192] = wide_data[159:128];
+  assign \i__payload$207 [191:160] = wide_data[127:96];
+  assign \i__payload$207 [159:128] = wide_data[95:64];
+  assign \i__payload$207 [127:96] = wide_data[63:32];
+  assign \i__payload$207 [95:64] = wide_data[31:0];
+  assign \i__payload$207 [63:56] = \$23 [63:56];
+  assign \i__payload$207 [55:48] = \$22 [55:48];
+  assign \i__payload$207 [47:40] = \$21 [47:40];
+  assign \i__payload$207 [39:32] = \$20 [39:32];
+  assign \i__payload$207 [31:24] = \$19 [31:24];
+  assign \i__payload$207 [23:16] = \$18 [23:16];
+  assign \i__payload$207 [15:8] = \$17 [15:8];
+  assign \i__payload$207 [7:0] = \$16 [7:0];
+  assign \i__payload$207 [321] = s5_last;
+  assign \i__payload$207 [320] = s5_first;
   assign \$1  = { rows_p, 3'h0 };
   assign \$428  = { 1'h0, s_axis_tdata[13:8] };
   assign \$430  = { s_axis_tdata[13:8], 1'h0 };
@@ -9946,29 +10063,32 @@ module \nitro_engine.err (rst, i__valid, i__payload, o__payload, clk);
   wire [8:0] \$35 ;
   wire [8:0] \$36 ;
   wire [8:0] \$37 ;
-  reg [7:0] \$38 ;
-  reg [2:0] \$39 ;
+  reg [63:0] \$38 ;
+  reg [63:0] \$39 ;
   wire \$4 ;
-  reg [7:0] \$40 ;
-  reg [2:0] \$41 ;
-  reg [7:0] \$42 ;
-  reg [2:0] \$43 ;
-  reg [7:0] \$44 ;
-  reg [2:0] \$45 ;
-  reg [7:0] \$46 ;
-  reg [2:0] \$47 ;
-  reg [7:0] \$48 ;
-  reg [2:0] \$49 ;
+  reg \$40 ;
+  reg [7:0] \$41 ;
+  reg [2:0] \$42 ;
+  reg [7:0] \$43 ;
+  reg [2:0] \$44 ;
+  reg [7:0] \$45 ;
+  reg [2:0] \$46 ;
+  reg [7:0] \$47 ;
+  reg [2:0] \$48 ;
+  reg [7:0] \$49 ;
   wire [2:0] \$5 ;
-  reg [7:0] \$50 ;
-  reg [2:0] \$51 ;
-  reg [63:0] \$52 ;
-  reg [63:0] \$53 ;
-  reg [63:0] \$54 ;
-  reg \$55 ;
-  reg \$56 ;
-  reg \$57 ;
+  reg [2:0] \$50 ;
+  reg [7:0] \$51 ;
+  reg [2:0] \$52 ;
+  reg [7:0] \$53 ;
+  reg [2:0] \$54 ;
+  reg [63:0] \$55 ;
+  reg [63:0] \$56 ;
+  reg [63:0] \$57 ;
+  reg \$58 ;
+  reg \$59 ;
   wire \$6 ;
+  reg \$60 ;
   wire [7:0] \$7 ;
   wire \$8 ;
   wire [2:0] \$9 ;
@@ -10058,60 +10178,87 @@ module \nitro_engine.err (rst, i__valid, i__payload, o__payload, clk);
   wire rst;
   reg valid_d1 = 1'h0;
   reg valid_d2 = 1'h0;
+  reg valid_in = 1'h0;
+  reg [63:0] y_hat_in = 64'h0000000000000000;
+  wire [7:0] \y_hat_in[0] ;
+  wire [7:0] \y_hat_in[1] ;
+  wire [7:0] \y_hat_in[2] ;
+  wire [7:0] \y_hat_in[3] ;
+  wire [7:0] \y_hat_in[4] ;
+  wire [7:0] \y_hat_in[5] ;
+  wire [7:0] \y_hat_in[6] ;
+  wire [7:0] \y_hat_in[7] ;
+  reg [63:0] y_in = 64'h0000000000000000;
+  wire [7:0] \y_in[0] ;
+  wire [7:0] \y_in[1] ;
+  wire [7:0] \y_in[2] ;
+  wire [7:0] \y_in[3] ;
+  wire [7:0] \y_in[4] ;
+  wire [7:0] \y_in[5] ;
+  wire [7:0] \y_in[6] ;
+  wire [7:0] \y_in[7] ;
   always @(posedge clk)
-    arg_l0_0 <= \$39 ;
+    y_hat_in <= \$38 ;
   always @(posedge clk)
-    max_l0_1 <= \$40 ;
+    y_in <= \$39 ;
   always @(posedge clk)
-    arg_l0_1 <= \$41 ;
+    valid_in <= \$40 ;
   always @(posedge clk)
-    max_l0_2 <= \$42 ;
+    max_l0_0 <= \$41 ;
   always @(posedge clk)
-    arg_l0_2 <= \$43 ;
+    arg_l0_0 <= \$42 ;
   always @(posedge clk)
-    max_l0_3 <= \$44 ;
+    max_l0_1 <= \$43 ;
   always @(posedge clk)
-    arg_l0_3 <= \$45 ;
+    arg_l0_1 <= \$44 ;
   always @(posedge clk)
-    max_l1_0 <= \$46 ;
+    max_l0_2 <= \$45 ;
   always @(posedge clk)
-    arg_l1_0 <= \$47 ;
+    arg_l0_2 <= \$46 ;
   always @(posedge clk)
-    max_l1_1 <= \$48 ;
+    max_l0_3 <= \$47 ;
   always @(posedge clk)
-    arg_l1_1 <= \$49 ;
+    arg_l0_3 <= \$48 ;
   always @(posedge clk)
-    max_l2_0 <= \$50 ;
+    max_l1_0 <= \$49 ;
   always @(posedge clk)
-    arg_l2_0 <= \$51 ;
+    arg_l1_0 <= \$50 ;
   always @(posedge clk)
-    e <= \$52 ;
+    max_l1_1 <= \$51 ;
   always @(posedge clk)
-    e_d1 <= \$53 ;
+    arg_l1_1 <= \$52 ;
   always @(posedge clk)
-    e_d2 <= \$54 ;
+    max_l2_0 <= \$53 ;
   always @(posedge clk)
-    valid_d1 <= \$55 ;
+    arg_l2_0 <= \$54 ;
   always @(posedge clk)
-    valid_d2 <= \$56 ;
+    e <= \$55 ;
   always @(posedge clk)
-    o__valid <= \$57 ;
+    e_d1 <= \$56 ;
+  always @(posedge clk)
+    e_d2 <= \$57 ;
+  always @(posedge clk)
+    valid_d1 <= \$58 ;
+  always @(posedge clk)
+    valid_d2 <= \$59 ;
+  always @(posedge clk)
+    o__valid <= \$60 ;
   assign \$1  = ~ o__valid;
-  assign \$2  = $signed(i__payload[15:8]) > $signed(i__payload[7:0]);
-  assign \$3  = \$2  ? i__payload[15:8] : i__payload[7:0];
-  assign \$4  = $signed(i__payload[15:8]) > $signed(i__payload[7:0]);
+  assign \$2  = $signed(y_hat_in[15:8]) > $signed(y_hat_in[7:0]);
+  assign \$3  = \$2  ? y_hat_in[15:8] : y_hat_in[7:0];
+  assign \$4  = $signed(y_hat_in[15:8]) > $signed(y_hat_in[7:0]);
   assign \$5  = \$4  ? 3'h1 : 3'h0;
-  assign \$6  = $signed(i__payload[31:24]) > $signed(i__payload[23:16]);
-  assign \$7  = \$6  ? i__payload[31:24] : i__payload[23:16];
-  assign \$8  = $signed(i__payload[31:24]) > $signed(i__payload[23:16]);
+  assign \$6  = $signed(y_hat_in[31:24]) > $signed(y_hat_in[23:16]);
+  assign \$7  = \$6  ? y_hat_in[31:24] : y_hat_in[23:16];
+  assign \$8  = $signed(y_hat_in[31:24]) > $signed(y_hat_in[23:16]);
   assign \$9  = \$8  ? 3'h3 : 3'h2;
-  assign \$10  = $signed(i__payload[47:40]) > $signed(i__payload[39:32]);
-  assign \$11  = \$10  ? i__payload[47:40] : i__payload[39:32];
-  assign \$12  = $signed(i__payload[47:40]) > $signed(i__payload[39:32]);
+  assign \$10  = $signed(y_hat_in[47:40]) > $signed(y_hat_in[39:32]);
+  assign \$11  = \$10  ? y_hat_in[47:40] : y_hat_in[39:32];
+  assign \$12  = $signed(y_hat_in[47:40]) > $signed(y_hat_in[39:32]);
   assign \$13  = \$12  ? 3'h5 : 3'h4;
-  assign \$14  = $signed(i__payload[63:56]) > $signed(i__payload[55:48]);
-  assign \$15  = \$14  ? i__payload[63:56] : i__payload[55:48];
-  assign \$16  = $signed(i__payload[63:56]) > $signed(i__payload[55:48]);
+  assign \$14  = $signed(y_hat_in[63:56]) > $signed(y_hat_in[55:48]);
+  assign \$15  = \$14  ? y_hat_in[63:56] : y_hat_in[55:48];
+  assign \$16  = $signed(y_hat_in[63:56]) > $signed(y_hat_in[55:48]);
   assign \$17  = \$16  ? 3'h7 : 3'h6;
   assign \$18  = $signed(max_l0_1) > $signed(max_l0_0);
   assign \$19  = \$18  ? max_l0_1 : max_l0_0;
@@ -10125,221 +10272,249 @@ module \nitro_engine.err (rst, i__valid, i__payload, o__payload, clk);
   assign \$27  = \$26  ? max_l1_1 : max_l1_0;
   assign \$28  = $signed(max_l1_1) > $signed(max_l1_0);
   assign \$29  = \$28  ? arg_l1_1 : arg_l1_0;
-  assign \$30  = $signed(i__payload[7:0]) - $signed(i__payload[71:64]);
-  assign \$31  = $signed(i__payload[15:8]) - $signed(i__payload[79:72]);
-  assign \$32  = $signed(i__payload[23:16]) - $signed(i__payload[87:80]);
-  assign \$33  = $signed(i__payload[31:24]) - $signed(i__payload[95:88]);
-  assign \$34  = $signed(i__payload[39:32]) - $signed(i__payload[103:96]);
-  assign \$35  = $signed(i__payload[47:40]) - $signed(i__payload[111:104]);
-  assign \$36  = $signed(i__payload[55:48]) - $signed(i__payload[119:112]);
-  assign \$37  = $signed(i__payload[63:56]) - $signed(i__payload[127:120]);
-  always @(posedge clk)
-    max_l0_0 <= \$38 ;
+  assign \$30  = $signed(y_hat_in[7:0]) - $signed(y_in[7:0]);
+  assign \$31  = $signed(y_hat_in[15:8]) - $signed(y_in[15:8]);
+  assign \$32  = $signed(y_hat_in[23:16]) - $signed(y_in[23:16]);
+  assign \$33  = $signed(y_hat_in[31:24]) - $signed(y_in[31:24]);
+  assign \$34  = $signed(y_hat_in[39:32]) - $signed(y_in[39:32]);
+  assign \$35  = $signed(y_hat_in[47:40]) - $signed(y_in[47:40]);
+  assign \$36  = $signed(y_hat_in[55:48]) - $signed(y_in[55:48]);
+  assign \$37  = $signed(y_hat_in[63:56]) - $signed(y_in[63:56]);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$40  = max_l0_1;
+    \$38  = y_hat_in;
     if (en) begin
-      \$40  = \$7 ;
+      \$38  = i__payload[63:0];
     end
     if (rst) begin
-      \$40  = 8'h00;
+      \$38  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$41  = arg_l0_1;
+    \$39  = y_in;
     if (en) begin
-      \$41  = \$9 ;
+      \$39  = i__payload[127:64];
     end
     if (rst) begin
-      \$41  = 3'h0;
+      \$39  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$42  = max_l0_2;
+    \$40  = valid_in;
     if (en) begin
-      \$42  = \$11 ;
+      \$40  = i__valid;
     end
     if (rst) begin
-      \$42  = 8'h00;
+      \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$43  = arg_l0_2;
+    \$41  = max_l0_0;
     if (en) begin
-      \$43  = \$13 ;
+      \$41  = \$3 ;
     end
     if (rst) begin
-      \$43  = 3'h0;
+      \$41  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$44  = max_l0_3;
+    \$42  = arg_l0_0;
     if (en) begin
-      \$44  = \$15 ;
+      \$42  = \$5 ;
     end
     if (rst) begin
-      \$44  = 8'h00;
+      \$42  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$45  = arg_l0_3;
+    \$43  = max_l0_1;
     if (en) begin
-      \$45  = \$17 ;
+      \$43  = \$7 ;
     end
     if (rst) begin
-      \$45  = 3'h0;
+      \$43  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$46  = max_l1_0;
+    \$44  = arg_l0_1;
     if (en) begin
-      \$46  = \$19 ;
+      \$44  = \$9 ;
     end
     if (rst) begin
-      \$46  = 8'h00;
+      \$44  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$47  = arg_l1_0;
+    \$45  = max_l0_2;
     if (en) begin
-      \$47  = \$21 ;
+      \$45  = \$11 ;
     end
     if (rst) begin
-      \$47  = 3'h0;
+      \$45  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$48  = max_l1_1;
+    \$46  = arg_l0_2;
     if (en) begin
-      \$48  = \$23 ;
+      \$46  = \$13 ;
     end
     if (rst) begin
-      \$48  = 8'h00;
+      \$46  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$49  = arg_l1_1;
+    \$47  = max_l0_3;
     if (en) begin
-      \$49  = \$25 ;
+      \$47  = \$15 ;
     end
     if (rst) begin
-      \$49  = 3'h0;
+      \$47  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$50  = max_l2_0;
+    \$48  = arg_l0_3;
     if (en) begin
-      \$50  = \$27 ;
+      \$48  = \$17 ;
     end
     if (rst) begin
-      \$50  = 8'h00;
+      \$48  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$51  = arg_l2_0;
+    \$49  = max_l1_0;
     if (en) begin
-      \$51  = \$29 ;
+      \$49  = \$19 ;
     end
     if (rst) begin
-      \$51  = 3'h0;
+      \$49  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$52  = e;
+    \$50  = arg_l1_0;
     if (en) begin
-      \$52 [7:0] = \$30 [7:0];
-      \$52 [15:8] = \$31 [7:0];
-      \$52 [23:16] = \$32 [7:0];
-      \$52 [31:24] = \$33 [7:0];
-      \$52 [39:32] = \$34 [7:0];
-      \$52 [47:40] = \$35 [7:0];
-      \$52 [55:48] = \$36 [7:0];
-      \$52 [63:56] = \$37 [7:0];
+      \$50  = \$21 ;
     end
     if (rst) begin
-      \$52  = 64'h0000000000000000;
+      \$50  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$53  = e_d1;
+    \$51  = max_l1_1;
     if (en) begin
-      \$53  = e;
+      \$51  = \$23 ;
     end
     if (rst) begin
-      \$53  = 64'h0000000000000000;
+      \$51  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$54  = e_d2;
+    \$52  = arg_l1_1;
     if (en) begin
-      \$54  = e_d1;
+      \$52  = \$25 ;
     end
     if (rst) begin
-      \$54  = 64'h0000000000000000;
+      \$52  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$55  = valid_d1;
+    \$53  = max_l2_0;
     if (en) begin
-      \$55  = i__valid;
+      \$53  = \$27 ;
     end
     if (rst) begin
-      \$55  = 1'h0;
+      \$53  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$56  = valid_d2;
+    \$54  = arg_l2_0;
     if (en) begin
-      \$56  = valid_d1;
+      \$54  = \$29 ;
     end
     if (rst) begin
-      \$56  = 1'h0;
+      \$54  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$57  = o__valid;
+    \$55  = e;
     if (en) begin
-      \$57  = valid_d2;
+      \$55 [7:0] = \$30 [7:0];
+      \$55 [15:8] = \$31 [7:0];
+      \$55 [23:16] = \$32 [7:0];
+      \$55 [31:24] = \$33 [7:0];
+      \$55 [39:32] = \$34 [7:0];
+      \$55 [47:40] = \$35 [7:0];
+      \$55 [55:48] = \$36 [7:0];
+      \$55 [63:56] = \$37 [7:0];
     end
     if (rst) begin
-      \$57  = 1'h0;
+      \$55  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$38  = max_l0_0;
+    \$56  = e_d1;
     if (en) begin
-      \$38  = \$3 ;
+      \$56  = e;
     end
     if (rst) begin
-      \$38  = 8'h00;
+      \$56  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$39  = arg_l0_0;
+    \$57  = e_d2;
     if (en) begin
-      \$39  = \$5 ;
+      \$57  = e_d1;
     end
     if (rst) begin
-      \$39  = 3'h0;
+      \$57  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$58  = valid_d1;
+    if (en) begin
+      \$58  = valid_in;
+    end
+    if (rst) begin
+      \$58  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$59  = valid_d2;
+    if (en) begin
+      \$59  = valid_d1;
+    end
+    if (rst) begin
+      \$59  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$60  = o__valid;
+    if (en) begin
+      \$60  = valid_d2;
+    end
+    if (rst) begin
+      \$60  = 1'h0;
     end
   end
   assign o__ready = 1'h1;
@@ -10363,6 +10538,14 @@ module \nitro_engine.err (rst, i__valid, i__payload, o__payload, clk);
   assign \e_d2[5]  = e_d2[47:40];
   assign \e_d2[6]  = e_d2[55:48];
   assign \e_d2[7]  = e_d2[63:56];
+  assign \y_hat_in[0]  = y_hat_in[7:0];
+  assign \y_hat_in[1]  = y_hat_in[15:8];
+  assign \y_hat_in[2]  = y_hat_in[23:16];
+  assign \y_hat_in[3]  = y_hat_in[31:24];
+  assign \y_hat_in[4]  = y_hat_in[39:32];
+  assign \y_hat_in[5]  = y_hat_in[47:40];
+  assign \y_hat_in[6]  = y_hat_in[55:48];
+  assign \y_hat_in[7]  = y_hat_in[63:56];
   assign \i__payload.y_hat  = i__payload[63:0];
   assign \i__payload.y_hat[0]  = i__payload[7:0];
   assign \i__payload.y_hat[1]  = i__payload[15:8];
@@ -10381,6 +10564,14 @@ module \nitro_engine.err (rst, i__valid, i__payload, o__payload, clk);
   assign \i__payload.y[5]  = i__payload[111:104];
   assign \i__payload.y[6]  = i__payload[119:112];
   assign \i__payload.y[7]  = i__payload[127:120];
+  assign \y_in[0]  = y_in[7:0];
+  assign \y_in[1]  = y_in[15:8];
+  assign \y_in[2]  = y_in[23:16];
+  assign \y_in[3]  = y_in[31:24];
+  assign \y_in[4]  = y_in[39:32];
+  assign \y_in[5]  = y_in[47:40];
+  assign \y_in[6]  = y_in[55:48];
+  assign \y_in[7]  = y_in[63:56];
   assign \e[0]  = e[7:0];
   assign \e[1]  = e[15:8];
   assign \e[2]  = e[23:16];
@@ -10404,7 +10595,7 @@ module \nitro_engine.err (rst, i__valid, i__payload, o__payload, clk);
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload, o__valid, clk);
+module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload, o__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   wire [21:0] \$10 ;
@@ -11558,7 +11749,7 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   wire \$2032 ;
   wire \$2033 ;
   wire \$2034 ;
-  wire \$2035 ;
+  wire [3:0] \$2035 ;
   wire \$2036 ;
   wire \$2037 ;
   wire \$2038 ;
@@ -11595,543 +11786,543 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   wire \$2066 ;
   wire \$2067 ;
   wire \$2068 ;
-  wire \$2069 ;
+  wire [7:0] \$2069 ;
   wire [17:0] \$207 ;
-  wire \$2070 ;
-  wire \$2071 ;
-  wire \$2072 ;
-  wire \$2073 ;
-  wire \$2074 ;
-  wire \$2075 ;
-  wire \$2076 ;
-  wire \$2077 ;
-  wire \$2078 ;
-  wire \$2079 ;
+  reg \$2070 ;
+  reg [321:0] \$2071 ;
+  reg \$2072 ;
+  reg \$2073 ;
+  reg \$2074 ;
+  reg \$2075 ;
+  reg \$2076 ;
+  reg \$2077 ;
+  reg \$2078 ;
+  reg \$2079 ;
   wire [17:0] \$208 ;
-  wire \$2080 ;
-  wire \$2081 ;
-  wire \$2082 ;
-  wire \$2083 ;
-  wire \$2084 ;
-  wire \$2085 ;
-  wire \$2086 ;
-  wire \$2087 ;
-  wire \$2088 ;
-  wire \$2089 ;
+  reg \$2080 ;
+  reg \$2081 ;
+  reg \$2082 ;
+  reg \$2083 ;
+  reg \$2084 ;
+  reg \$2085 ;
+  reg \$2086 ;
+  reg \$2087 ;
+  reg \$2088 ;
+  reg [14:0] \$2089 ;
   wire [17:0] \$209 ;
-  wire \$2090 ;
-  wire [3:0] \$2091 ;
-  wire \$2092 ;
-  wire \$2093 ;
-  wire \$2094 ;
-  wire \$2095 ;
-  wire \$2096 ;
-  wire \$2097 ;
-  wire \$2098 ;
-  wire \$2099 ;
+  reg [14:0] \$2090 ;
+  reg [14:0] \$2091 ;
+  reg [14:0] \$2092 ;
+  reg [14:0] \$2093 ;
+  reg [31:0] \$2094 ;
+  reg [14:0] \$2095 ;
+  reg [14:0] \$2096 ;
+  reg [14:0] \$2097 ;
+  reg [14:0] \$2098 ;
+  reg [14:0] \$2099 ;
   wire [15:0] \$21 ;
   wire [21:0] \$210 ;
-  wire \$2100 ;
-  wire \$2101 ;
-  wire \$2102 ;
-  wire \$2103 ;
-  wire \$2104 ;
-  wire \$2105 ;
-  wire \$2106 ;
-  wire \$2107 ;
-  wire \$2108 ;
-  wire \$2109 ;
+  reg [31:0] \$2100 ;
+  reg [14:0] \$2101 ;
+  reg [14:0] \$2102 ;
+  reg [14:0] \$2103 ;
+  reg [14:0] \$2104 ;
+  reg [14:0] \$2105 ;
+  reg [31:0] \$2106 ;
+  reg [14:0] \$2107 ;
+  reg [14:0] \$2108 ;
+  reg [14:0] \$2109 ;
   wire [21:0] \$211 ;
-  wire \$2110 ;
-  wire \$2111 ;
-  wire \$2112 ;
-  wire \$2113 ;
-  wire \$2114 ;
-  wire \$2115 ;
-  wire \$2116 ;
-  wire \$2117 ;
-  wire \$2118 ;
-  wire \$2119 ;
+  reg [14:0] \$2110 ;
+  reg [14:0] \$2111 ;
+  reg [31:0] \$2112 ;
+  reg [14:0] \$2113 ;
+  reg [14:0] \$2114 ;
+  reg [14:0] \$2115 ;
+  reg [14:0] \$2116 ;
+  reg [14:0] \$2117 ;
+  reg [31:0] \$2118 ;
+  reg [14:0] \$2119 ;
   wire [21:0] \$212 ;
-  wire \$2120 ;
-  wire \$2121 ;
-  wire \$2122 ;
-  wire \$2123 ;
-  wire \$2124 ;
-  wire [7:0] \$2125 ;
-  reg \$2126 ;
-  reg [321:0] \$2127 ;
-  reg \$2128 ;
-  reg \$2129 ;
+  reg [14:0] \$2120 ;
+  reg [14:0] \$2121 ;
+  reg [14:0] \$2122 ;
+  reg [14:0] \$2123 ;
+  reg [31:0] \$2124 ;
+  reg [14:0] \$2125 ;
+  reg [14:0] \$2126 ;
+  reg [14:0] \$2127 ;
+  reg [14:0] \$2128 ;
+  reg [14:0] \$2129 ;
   wire [21:0] \$213 ;
-  reg \$2130 ;
-  reg \$2131 ;
-  reg \$2132 ;
-  reg \$2133 ;
-  reg \$2134 ;
-  reg \$2135 ;
-  reg \$2136 ;
-  reg \$2137 ;
-  reg \$2138 ;
-  reg \$2139 ;
+  reg [31:0] \$2130 ;
+  reg [14:0] \$2131 ;
+  reg [14:0] \$2132 ;
+  reg [14:0] \$2133 ;
+  reg [14:0] \$2134 ;
+  reg [14:0] \$2135 ;
+  reg [31:0] \$2136 ;
+  reg [14:0] \$2137 ;
+  reg [14:0] \$2138 ;
+  reg [14:0] \$2139 ;
   wire [21:0] \$214 ;
-  reg \$2140 ;
-  reg \$2141 ;
-  reg \$2142 ;
-  reg \$2143 ;
-  reg \$2144 ;
+  reg [14:0] \$2140 ;
+  reg [14:0] \$2141 ;
+  reg [31:0] \$2142 ;
+  reg [14:0] \$2143 ;
+  reg [14:0] \$2144 ;
   reg [14:0] \$2145 ;
   reg [14:0] \$2146 ;
   reg [14:0] \$2147 ;
-  reg [14:0] \$2148 ;
+  reg [31:0] \$2148 ;
   reg [14:0] \$2149 ;
   wire [21:0] \$215 ;
-  reg [31:0] \$2150 ;
+  reg [14:0] \$2150 ;
   reg [14:0] \$2151 ;
   reg [14:0] \$2152 ;
   reg [14:0] \$2153 ;
-  reg [14:0] \$2154 ;
+  reg [31:0] \$2154 ;
   reg [14:0] \$2155 ;
-  reg [31:0] \$2156 ;
+  reg [14:0] \$2156 ;
   reg [14:0] \$2157 ;
   reg [14:0] \$2158 ;
   reg [14:0] \$2159 ;
   wire [21:0] \$216 ;
-  reg [14:0] \$2160 ;
+  reg [31:0] \$2160 ;
   reg [14:0] \$2161 ;
-  reg [31:0] \$2162 ;
+  reg [14:0] \$2162 ;
   reg [14:0] \$2163 ;
   reg [14:0] \$2164 ;
   reg [14:0] \$2165 ;
-  reg [14:0] \$2166 ;
+  reg [31:0] \$2166 ;
   reg [14:0] \$2167 ;
-  reg [31:0] \$2168 ;
+  reg [14:0] \$2168 ;
   reg [14:0] \$2169 ;
   wire [21:0] \$217 ;
   reg [14:0] \$2170 ;
   reg [14:0] \$2171 ;
-  reg [14:0] \$2172 ;
+  reg [31:0] \$2172 ;
   reg [14:0] \$2173 ;
-  reg [31:0] \$2174 ;
+  reg [14:0] \$2174 ;
   reg [14:0] \$2175 ;
   reg [14:0] \$2176 ;
   reg [14:0] \$2177 ;
-  reg [14:0] \$2178 ;
+  reg [31:0] \$2178 ;
   reg [14:0] \$2179 ;
   wire [22:0] \$218 ;
-  reg [31:0] \$2180 ;
+  reg [14:0] \$2180 ;
   reg [14:0] \$2181 ;
   reg [14:0] \$2182 ;
   reg [14:0] \$2183 ;
-  reg [14:0] \$2184 ;
+  reg [31:0] \$2184 ;
   reg [14:0] \$2185 ;
-  reg [31:0] \$2186 ;
+  reg [14:0] \$2186 ;
   reg [14:0] \$2187 ;
   reg [14:0] \$2188 ;
   reg [14:0] \$2189 ;
   wire [15:0] \$219 ;
-  reg [14:0] \$2190 ;
+  reg [31:0] \$2190 ;
   reg [14:0] \$2191 ;
-  reg [31:0] \$2192 ;
+  reg [14:0] \$2192 ;
   reg [14:0] \$2193 ;
   reg [14:0] \$2194 ;
   reg [14:0] \$2195 ;
-  reg [14:0] \$2196 ;
+  reg [31:0] \$2196 ;
   reg [14:0] \$2197 ;
-  reg [31:0] \$2198 ;
+  reg [14:0] \$2198 ;
   reg [14:0] \$2199 ;
   wire [15:0] \$22 ;
   wire [15:0] \$220 ;
   reg [14:0] \$2200 ;
   reg [14:0] \$2201 ;
-  reg [14:0] \$2202 ;
+  reg [31:0] \$2202 ;
   reg [14:0] \$2203 ;
-  reg [31:0] \$2204 ;
+  reg [14:0] \$2204 ;
   reg [14:0] \$2205 ;
   reg [14:0] \$2206 ;
   reg [14:0] \$2207 ;
-  reg [14:0] \$2208 ;
+  reg [31:0] \$2208 ;
   reg [14:0] \$2209 ;
   wire [15:0] \$221 ;
-  reg [31:0] \$2210 ;
+  reg [14:0] \$2210 ;
   reg [14:0] \$2211 ;
   reg [14:0] \$2212 ;
   reg [14:0] \$2213 ;
-  reg [14:0] \$2214 ;
+  reg [31:0] \$2214 ;
   reg [14:0] \$2215 ;
-  reg [31:0] \$2216 ;
+  reg [14:0] \$2216 ;
   reg [14:0] \$2217 ;
   reg [14:0] \$2218 ;
   reg [14:0] \$2219 ;
   wire [15:0] \$222 ;
-  reg [14:0] \$2220 ;
+  reg [31:0] \$2220 ;
   reg [14:0] \$2221 ;
-  reg [31:0] \$2222 ;
+  reg [14:0] \$2222 ;
   reg [14:0] \$2223 ;
   reg [14:0] \$2224 ;
   reg [14:0] \$2225 ;
-  reg [14:0] \$2226 ;
+  reg [31:0] \$2226 ;
   reg [14:0] \$2227 ;
-  reg [31:0] \$2228 ;
+  reg [14:0] \$2228 ;
   reg [14:0] \$2229 ;
   wire [15:0] \$223 ;
   reg [14:0] \$2230 ;
   reg [14:0] \$2231 ;
-  reg [14:0] \$2232 ;
+  reg [31:0] \$2232 ;
   reg [14:0] \$2233 ;
-  reg [31:0] \$2234 ;
+  reg [14:0] \$2234 ;
   reg [14:0] \$2235 ;
   reg [14:0] \$2236 ;
   reg [14:0] \$2237 ;
-  reg [14:0] \$2238 ;
+  reg [31:0] \$2238 ;
   reg [14:0] \$2239 ;
   wire [15:0] \$224 ;
-  reg [31:0] \$2240 ;
+  reg [14:0] \$2240 ;
   reg [14:0] \$2241 ;
   reg [14:0] \$2242 ;
   reg [14:0] \$2243 ;
-  reg [14:0] \$2244 ;
+  reg [31:0] \$2244 ;
   reg [14:0] \$2245 ;
-  reg [31:0] \$2246 ;
+  reg [14:0] \$2246 ;
   reg [14:0] \$2247 ;
   reg [14:0] \$2248 ;
   reg [14:0] \$2249 ;
   wire [15:0] \$225 ;
-  reg [14:0] \$2250 ;
+  reg [31:0] \$2250 ;
   reg [14:0] \$2251 ;
-  reg [31:0] \$2252 ;
+  reg [14:0] \$2252 ;
   reg [14:0] \$2253 ;
   reg [14:0] \$2254 ;
   reg [14:0] \$2255 ;
-  reg [14:0] \$2256 ;
+  reg [31:0] \$2256 ;
   reg [14:0] \$2257 ;
-  reg [31:0] \$2258 ;
+  reg [14:0] \$2258 ;
   reg [14:0] \$2259 ;
   wire [17:0] \$226 ;
   reg [14:0] \$2260 ;
   reg [14:0] \$2261 ;
-  reg [14:0] \$2262 ;
+  reg [31:0] \$2262 ;
   reg [14:0] \$2263 ;
-  reg [31:0] \$2264 ;
+  reg [14:0] \$2264 ;
   reg [14:0] \$2265 ;
   reg [14:0] \$2266 ;
   reg [14:0] \$2267 ;
-  reg [14:0] \$2268 ;
+  reg [31:0] \$2268 ;
   reg [14:0] \$2269 ;
   wire [17:0] \$227 ;
-  reg [31:0] \$2270 ;
+  reg [14:0] \$2270 ;
   reg [14:0] \$2271 ;
   reg [14:0] \$2272 ;
   reg [14:0] \$2273 ;
-  reg [14:0] \$2274 ;
+  reg [31:0] \$2274 ;
   reg [14:0] \$2275 ;
-  reg [31:0] \$2276 ;
+  reg [14:0] \$2276 ;
   reg [14:0] \$2277 ;
   reg [14:0] \$2278 ;
   reg [14:0] \$2279 ;
   wire [17:0] \$228 ;
-  reg [14:0] \$2280 ;
+  reg [31:0] \$2280 ;
   reg [14:0] \$2281 ;
-  reg [31:0] \$2282 ;
+  reg [14:0] \$2282 ;
   reg [14:0] \$2283 ;
   reg [14:0] \$2284 ;
   reg [14:0] \$2285 ;
-  reg [14:0] \$2286 ;
+  reg [31:0] \$2286 ;
   reg [14:0] \$2287 ;
-  reg [31:0] \$2288 ;
+  reg [14:0] \$2288 ;
   reg [14:0] \$2289 ;
   wire [17:0] \$229 ;
   reg [14:0] \$2290 ;
   reg [14:0] \$2291 ;
-  reg [14:0] \$2292 ;
+  reg [31:0] \$2292 ;
   reg [14:0] \$2293 ;
-  reg [31:0] \$2294 ;
+  reg [14:0] \$2294 ;
   reg [14:0] \$2295 ;
   reg [14:0] \$2296 ;
   reg [14:0] \$2297 ;
-  reg [14:0] \$2298 ;
+  reg [31:0] \$2298 ;
   reg [14:0] \$2299 ;
   wire [15:0] \$23 ;
   wire [21:0] \$230 ;
-  reg [31:0] \$2300 ;
+  reg [14:0] \$2300 ;
   reg [14:0] \$2301 ;
   reg [14:0] \$2302 ;
   reg [14:0] \$2303 ;
-  reg [14:0] \$2304 ;
+  reg [31:0] \$2304 ;
   reg [14:0] \$2305 ;
-  reg [31:0] \$2306 ;
+  reg [14:0] \$2306 ;
   reg [14:0] \$2307 ;
   reg [14:0] \$2308 ;
   reg [14:0] \$2309 ;
   wire [21:0] \$231 ;
-  reg [14:0] \$2310 ;
+  reg [31:0] \$2310 ;
   reg [14:0] \$2311 ;
-  reg [31:0] \$2312 ;
+  reg [14:0] \$2312 ;
   reg [14:0] \$2313 ;
   reg [14:0] \$2314 ;
   reg [14:0] \$2315 ;
-  reg [14:0] \$2316 ;
+  reg [31:0] \$2316 ;
   reg [14:0] \$2317 ;
-  reg [31:0] \$2318 ;
+  reg [14:0] \$2318 ;
   reg [14:0] \$2319 ;
   wire [21:0] \$232 ;
   reg [14:0] \$2320 ;
   reg [14:0] \$2321 ;
-  reg [14:0] \$2322 ;
+  reg [31:0] \$2322 ;
   reg [14:0] \$2323 ;
-  reg [31:0] \$2324 ;
+  reg [14:0] \$2324 ;
   reg [14:0] \$2325 ;
   reg [14:0] \$2326 ;
   reg [14:0] \$2327 ;
-  reg [14:0] \$2328 ;
+  reg [31:0] \$2328 ;
   reg [14:0] \$2329 ;
   wire [21:0] \$233 ;
-  reg [31:0] \$2330 ;
+  reg [14:0] \$2330 ;
   reg [14:0] \$2331 ;
   reg [14:0] \$2332 ;
   reg [14:0] \$2333 ;
-  reg [14:0] \$2334 ;
+  reg [31:0] \$2334 ;
   reg [14:0] \$2335 ;
-  reg [31:0] \$2336 ;
+  reg [14:0] \$2336 ;
   reg [14:0] \$2337 ;
   reg [14:0] \$2338 ;
   reg [14:0] \$2339 ;
   wire [21:0] \$234 ;
-  reg [14:0] \$2340 ;
+  reg [31:0] \$2340 ;
   reg [14:0] \$2341 ;
-  reg [31:0] \$2342 ;
+  reg [14:0] \$2342 ;
   reg [14:0] \$2343 ;
   reg [14:0] \$2344 ;
   reg [14:0] \$2345 ;
-  reg [14:0] \$2346 ;
+  reg [31:0] \$2346 ;
   reg [14:0] \$2347 ;
-  reg [31:0] \$2348 ;
+  reg [14:0] \$2348 ;
   reg [14:0] \$2349 ;
   wire [21:0] \$235 ;
   reg [14:0] \$2350 ;
   reg [14:0] \$2351 ;
-  reg [14:0] \$2352 ;
+  reg [31:0] \$2352 ;
   reg [14:0] \$2353 ;
-  reg [31:0] \$2354 ;
+  reg [14:0] \$2354 ;
   reg [14:0] \$2355 ;
   reg [14:0] \$2356 ;
   reg [14:0] \$2357 ;
-  reg [14:0] \$2358 ;
+  reg [31:0] \$2358 ;
   reg [14:0] \$2359 ;
   wire [21:0] \$236 ;
-  reg [31:0] \$2360 ;
+  reg [14:0] \$2360 ;
   reg [14:0] \$2361 ;
   reg [14:0] \$2362 ;
   reg [14:0] \$2363 ;
-  reg [14:0] \$2364 ;
+  reg [31:0] \$2364 ;
   reg [14:0] \$2365 ;
-  reg [31:0] \$2366 ;
+  reg [14:0] \$2366 ;
   reg [14:0] \$2367 ;
   reg [14:0] \$2368 ;
   reg [14:0] \$2369 ;
   wire [21:0] \$237 ;
-  reg [14:0] \$2370 ;
+  reg [31:0] \$2370 ;
   reg [14:0] \$2371 ;
-  reg [31:0] \$2372 ;
+  reg [14:0] \$2372 ;
   reg [14:0] \$2373 ;
   reg [14:0] \$2374 ;
   reg [14:0] \$2375 ;
-  reg [14:0] \$2376 ;
+  reg [31:0] \$2376 ;
   reg [14:0] \$2377 ;
-  reg [31:0] \$2378 ;
+  reg [14:0] \$2378 ;
   reg [14:0] \$2379 ;
   wire [22:0] \$238 ;
   reg [14:0] \$2380 ;
   reg [14:0] \$2381 ;
-  reg [14:0] \$2382 ;
+  reg [31:0] \$2382 ;
   reg [14:0] \$2383 ;
-  reg [31:0] \$2384 ;
+  reg [14:0] \$2384 ;
   reg [14:0] \$2385 ;
   reg [14:0] \$2386 ;
   reg [14:0] \$2387 ;
-  reg [14:0] \$2388 ;
+  reg [31:0] \$2388 ;
   reg [14:0] \$2389 ;
   wire [15:0] \$239 ;
-  reg [31:0] \$2390 ;
+  reg [14:0] \$2390 ;
   reg [14:0] \$2391 ;
   reg [14:0] \$2392 ;
   reg [14:0] \$2393 ;
-  reg [14:0] \$2394 ;
+  reg [31:0] \$2394 ;
   reg [14:0] \$2395 ;
-  reg [31:0] \$2396 ;
+  reg [14:0] \$2396 ;
   reg [14:0] \$2397 ;
   reg [14:0] \$2398 ;
   reg [14:0] \$2399 ;
   wire [15:0] \$24 ;
   wire [15:0] \$240 ;
-  reg [14:0] \$2400 ;
+  reg [31:0] \$2400 ;
   reg [14:0] \$2401 ;
-  reg [31:0] \$2402 ;
+  reg [14:0] \$2402 ;
   reg [14:0] \$2403 ;
   reg [14:0] \$2404 ;
   reg [14:0] \$2405 ;
-  reg [14:0] \$2406 ;
+  reg [31:0] \$2406 ;
   reg [14:0] \$2407 ;
-  reg [31:0] \$2408 ;
+  reg [14:0] \$2408 ;
   reg [14:0] \$2409 ;
   wire [15:0] \$241 ;
   reg [14:0] \$2410 ;
   reg [14:0] \$2411 ;
-  reg [14:0] \$2412 ;
+  reg [31:0] \$2412 ;
   reg [14:0] \$2413 ;
-  reg [31:0] \$2414 ;
+  reg [14:0] \$2414 ;
   reg [14:0] \$2415 ;
   reg [14:0] \$2416 ;
   reg [14:0] \$2417 ;
-  reg [14:0] \$2418 ;
+  reg [31:0] \$2418 ;
   reg [14:0] \$2419 ;
   wire [15:0] \$242 ;
-  reg [31:0] \$2420 ;
+  reg [14:0] \$2420 ;
   reg [14:0] \$2421 ;
   reg [14:0] \$2422 ;
   reg [14:0] \$2423 ;
-  reg [14:0] \$2424 ;
+  reg [31:0] \$2424 ;
   reg [14:0] \$2425 ;
-  reg [31:0] \$2426 ;
+  reg [14:0] \$2426 ;
   reg [14:0] \$2427 ;
   reg [14:0] \$2428 ;
   reg [14:0] \$2429 ;
   wire [15:0] \$243 ;
-  reg [14:0] \$2430 ;
+  reg [31:0] \$2430 ;
   reg [14:0] \$2431 ;
-  reg [31:0] \$2432 ;
+  reg [14:0] \$2432 ;
   reg [14:0] \$2433 ;
   reg [14:0] \$2434 ;
   reg [14:0] \$2435 ;
-  reg [14:0] \$2436 ;
+  reg [31:0] \$2436 ;
   reg [14:0] \$2437 ;
-  reg [31:0] \$2438 ;
+  reg [14:0] \$2438 ;
   reg [14:0] \$2439 ;
   wire [15:0] \$244 ;
   reg [14:0] \$2440 ;
   reg [14:0] \$2441 ;
-  reg [14:0] \$2442 ;
+  reg [31:0] \$2442 ;
   reg [14:0] \$2443 ;
-  reg [31:0] \$2444 ;
+  reg [14:0] \$2444 ;
   reg [14:0] \$2445 ;
   reg [14:0] \$2446 ;
   reg [14:0] \$2447 ;
-  reg [14:0] \$2448 ;
+  reg [31:0] \$2448 ;
   reg [14:0] \$2449 ;
   wire [15:0] \$245 ;
-  reg [31:0] \$2450 ;
+  reg [14:0] \$2450 ;
   reg [14:0] \$2451 ;
   reg [14:0] \$2452 ;
   reg [14:0] \$2453 ;
-  reg [14:0] \$2454 ;
+  reg [31:0] \$2454 ;
   reg [14:0] \$2455 ;
-  reg [31:0] \$2456 ;
+  reg [14:0] \$2456 ;
   reg [14:0] \$2457 ;
   reg [14:0] \$2458 ;
   reg [14:0] \$2459 ;
   wire [17:0] \$246 ;
-  reg [14:0] \$2460 ;
+  reg [31:0] \$2460 ;
   reg [14:0] \$2461 ;
-  reg [31:0] \$2462 ;
+  reg [14:0] \$2462 ;
   reg [14:0] \$2463 ;
   reg [14:0] \$2464 ;
   reg [14:0] \$2465 ;
-  reg [14:0] \$2466 ;
+  reg [31:0] \$2466 ;
   reg [14:0] \$2467 ;
-  reg [31:0] \$2468 ;
+  reg [14:0] \$2468 ;
   reg [14:0] \$2469 ;
   wire [17:0] \$247 ;
   reg [14:0] \$2470 ;
   reg [14:0] \$2471 ;
-  reg [14:0] \$2472 ;
-  reg [14:0] \$2473 ;
-  reg [31:0] \$2474 ;
-  reg [14:0] \$2475 ;
-  reg [14:0] \$2476 ;
-  reg [14:0] \$2477 ;
-  reg [14:0] \$2478 ;
-  reg [14:0] \$2479 ;
+  reg [31:0] \$2472 ;
+  reg \$2473 ;
+  reg \$2474 ;
+  reg \$2475 ;
+  reg \$2476 ;
+  reg [31:0] \$2477 ;
+  reg \$2478 ;
+  reg [31:0] \$2479 ;
   wire [17:0] \$248 ;
-  reg [31:0] \$2480 ;
-  reg [14:0] \$2481 ;
-  reg [14:0] \$2482 ;
-  reg [14:0] \$2483 ;
-  reg [14:0] \$2484 ;
-  reg [14:0] \$2485 ;
-  reg [31:0] \$2486 ;
-  reg [14:0] \$2487 ;
-  reg [14:0] \$2488 ;
-  reg [14:0] \$2489 ;
+  reg \$2480 ;
+  reg \$2481 ;
+  reg [31:0] \$2482 ;
+  reg \$2483 ;
+  reg [31:0] \$2484 ;
+  reg \$2485 ;
+  reg \$2486 ;
+  reg [31:0] \$2487 ;
+  reg \$2488 ;
+  reg [31:0] \$2489 ;
   wire [17:0] \$249 ;
-  reg [14:0] \$2490 ;
-  reg [14:0] \$2491 ;
+  reg \$2490 ;
+  reg \$2491 ;
   reg [31:0] \$2492 ;
-  reg [14:0] \$2493 ;
-  reg [14:0] \$2494 ;
-  reg [14:0] \$2495 ;
-  reg [14:0] \$2496 ;
-  reg [14:0] \$2497 ;
-  reg [31:0] \$2498 ;
-  reg [14:0] \$2499 ;
+  reg \$2493 ;
+  reg [31:0] \$2494 ;
+  reg \$2495 ;
+  reg \$2496 ;
+  reg [31:0] \$2497 ;
+  reg \$2498 ;
+  reg [31:0] \$2499 ;
   wire [15:0] \$25 ;
   wire [21:0] \$250 ;
-  reg [14:0] \$2500 ;
-  reg [14:0] \$2501 ;
-  reg [14:0] \$2502 ;
-  reg [14:0] \$2503 ;
+  reg \$2500 ;
+  reg \$2501 ;
+  reg [31:0] \$2502 ;
+  reg \$2503 ;
   reg [31:0] \$2504 ;
-  reg [14:0] \$2505 ;
-  reg [14:0] \$2506 ;
-  reg [14:0] \$2507 ;
-  reg [14:0] \$2508 ;
-  reg [14:0] \$2509 ;
+  reg \$2505 ;
+  reg \$2506 ;
+  reg [31:0] \$2507 ;
+  reg \$2508 ;
+  reg [31:0] \$2509 ;
   wire [21:0] \$251 ;
-  reg [31:0] \$2510 ;
-  reg [14:0] \$2511 ;
-  reg [14:0] \$2512 ;
-  reg [14:0] \$2513 ;
-  reg [14:0] \$2514 ;
-  reg [14:0] \$2515 ;
-  reg [31:0] \$2516 ;
-  reg [14:0] \$2517 ;
-  reg [14:0] \$2518 ;
-  reg [14:0] \$2519 ;
+  reg \$2510 ;
+  reg \$2511 ;
+  reg [31:0] \$2512 ;
+  reg \$2513 ;
+  reg [31:0] \$2514 ;
+  reg \$2515 ;
+  reg \$2516 ;
+  reg \$2517 ;
+  reg \$2518 ;
+  reg [31:0] \$2519 ;
   wire [21:0] \$252 ;
-  reg [14:0] \$2520 ;
-  reg [14:0] \$2521 ;
-  reg [31:0] \$2522 ;
-  reg [14:0] \$2523 ;
-  reg [14:0] \$2524 ;
-  reg [14:0] \$2525 ;
-  reg [14:0] \$2526 ;
-  reg [14:0] \$2527 ;
-  reg [31:0] \$2528 ;
-  reg \$2529 ;
+  reg \$2520 ;
+  reg [31:0] \$2521 ;
+  reg \$2522 ;
+  reg \$2523 ;
+  reg [31:0] \$2524 ;
+  reg \$2525 ;
+  reg [31:0] \$2526 ;
+  reg \$2527 ;
+  reg \$2528 ;
+  reg [31:0] \$2529 ;
   wire [21:0] \$253 ;
   reg \$2530 ;
-  reg \$2531 ;
+  reg [31:0] \$2531 ;
   reg \$2532 ;
-  reg [31:0] \$2533 ;
-  reg \$2534 ;
-  reg [31:0] \$2535 ;
-  reg \$2536 ;
+  reg \$2533 ;
+  reg [31:0] \$2534 ;
+  reg \$2535 ;
+  reg [31:0] \$2536 ;
   reg \$2537 ;
   reg \$2538 ;
-  reg \$2539 ;
+  reg [31:0] \$2539 ;
   wire [21:0] \$254 ;
-  reg [31:0] \$2540 ;
-  reg \$2541 ;
-  reg [31:0] \$2542 ;
+  reg \$2540 ;
+  reg [31:0] \$2541 ;
+  reg \$2542 ;
   reg \$2543 ;
-  reg \$2544 ;
+  reg [31:0] \$2544 ;
   reg \$2545 ;
-  reg \$2546 ;
-  reg [31:0] \$2547 ;
+  reg [31:0] \$2546 ;
+  reg \$2547 ;
   reg \$2548 ;
   reg [31:0] \$2549 ;
   wire [21:0] \$255 ;
   reg \$2550 ;
-  reg \$2551 ;
+  reg [31:0] \$2551 ;
   reg \$2552 ;
   reg \$2553 ;
   reg [31:0] \$2554 ;
@@ -12147,37 +12338,37 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [31:0] \$2563 ;
   reg \$2564 ;
   reg \$2565 ;
-  reg \$2566 ;
+  reg [31:0] \$2566 ;
   reg \$2567 ;
   reg [31:0] \$2568 ;
   reg \$2569 ;
   wire [21:0] \$257 ;
-  reg [31:0] \$2570 ;
-  reg \$2571 ;
+  reg \$2570 ;
+  reg [31:0] \$2571 ;
   reg \$2572 ;
-  reg \$2573 ;
+  reg [31:0] \$2573 ;
   reg \$2574 ;
-  reg [31:0] \$2575 ;
-  reg \$2576 ;
-  reg [31:0] \$2577 ;
-  reg \$2578 ;
+  reg \$2575 ;
+  reg [31:0] \$2576 ;
+  reg \$2577 ;
+  reg [31:0] \$2578 ;
   reg \$2579 ;
   wire [22:0] \$258 ;
   reg \$2580 ;
-  reg \$2581 ;
-  reg [31:0] \$2582 ;
-  reg \$2583 ;
-  reg [31:0] \$2584 ;
+  reg [31:0] \$2581 ;
+  reg \$2582 ;
+  reg [31:0] \$2583 ;
+  reg \$2584 ;
   reg \$2585 ;
-  reg \$2586 ;
+  reg [31:0] \$2586 ;
   reg \$2587 ;
-  reg \$2588 ;
-  reg [31:0] \$2589 ;
+  reg [31:0] \$2588 ;
+  reg \$2589 ;
   wire [15:0] \$259 ;
   reg \$2590 ;
   reg [31:0] \$2591 ;
   reg \$2592 ;
-  reg \$2593 ;
+  reg [31:0] \$2593 ;
   reg \$2594 ;
   reg \$2595 ;
   reg [31:0] \$2596 ;
@@ -12194,37 +12385,37 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [31:0] \$2605 ;
   reg \$2606 ;
   reg \$2607 ;
-  reg \$2608 ;
+  reg [31:0] \$2608 ;
   reg \$2609 ;
   wire [15:0] \$261 ;
   reg [31:0] \$2610 ;
   reg \$2611 ;
-  reg [31:0] \$2612 ;
-  reg \$2613 ;
+  reg \$2612 ;
+  reg [31:0] \$2613 ;
   reg \$2614 ;
-  reg \$2615 ;
+  reg [31:0] \$2615 ;
   reg \$2616 ;
-  reg [31:0] \$2617 ;
-  reg \$2618 ;
-  reg [31:0] \$2619 ;
+  reg \$2617 ;
+  reg [31:0] \$2618 ;
+  reg \$2619 ;
   wire [15:0] \$262 ;
-  reg \$2620 ;
+  reg [31:0] \$2620 ;
   reg \$2621 ;
   reg \$2622 ;
-  reg \$2623 ;
-  reg [31:0] \$2624 ;
-  reg \$2625 ;
-  reg [31:0] \$2626 ;
+  reg [31:0] \$2623 ;
+  reg \$2624 ;
+  reg [31:0] \$2625 ;
+  reg \$2626 ;
   reg \$2627 ;
-  reg \$2628 ;
+  reg [31:0] \$2628 ;
   reg \$2629 ;
   wire [15:0] \$263 ;
-  reg \$2630 ;
-  reg [31:0] \$2631 ;
+  reg [31:0] \$2630 ;
+  reg \$2631 ;
   reg \$2632 ;
   reg [31:0] \$2633 ;
   reg \$2634 ;
-  reg \$2635 ;
+  reg [31:0] \$2635 ;
   reg \$2636 ;
   reg \$2637 ;
   reg [31:0] \$2638 ;
@@ -12241,36 +12432,36 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg \$2648 ;
   reg \$2649 ;
   wire [15:0] \$265 ;
-  reg \$2650 ;
+  reg [31:0] \$2650 ;
   reg \$2651 ;
   reg [31:0] \$2652 ;
   reg \$2653 ;
-  reg [31:0] \$2654 ;
-  reg \$2655 ;
+  reg \$2654 ;
+  reg [31:0] \$2655 ;
   reg \$2656 ;
-  reg \$2657 ;
+  reg [31:0] \$2657 ;
   reg \$2658 ;
-  reg [31:0] \$2659 ;
+  reg \$2659 ;
   wire [17:0] \$266 ;
-  reg \$2660 ;
-  reg [31:0] \$2661 ;
-  reg \$2662 ;
+  reg [31:0] \$2660 ;
+  reg \$2661 ;
+  reg [31:0] \$2662 ;
   reg \$2663 ;
   reg \$2664 ;
-  reg \$2665 ;
-  reg [31:0] \$2666 ;
-  reg \$2667 ;
-  reg [31:0] \$2668 ;
+  reg [31:0] \$2665 ;
+  reg \$2666 ;
+  reg [31:0] \$2667 ;
+  reg \$2668 ;
   reg \$2669 ;
   wire [17:0] \$267 ;
-  reg \$2670 ;
+  reg [31:0] \$2670 ;
   reg \$2671 ;
-  reg \$2672 ;
-  reg [31:0] \$2673 ;
+  reg [31:0] \$2672 ;
+  reg \$2673 ;
   reg \$2674 ;
   reg [31:0] \$2675 ;
   reg \$2676 ;
-  reg \$2677 ;
+  reg [31:0] \$2677 ;
   reg \$2678 ;
   reg \$2679 ;
   wire [17:0] \$268 ;
@@ -12287,37 +12478,37 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   wire [17:0] \$269 ;
   reg \$2690 ;
   reg \$2691 ;
-  reg \$2692 ;
+  reg [31:0] \$2692 ;
   reg \$2693 ;
   reg [31:0] \$2694 ;
   reg \$2695 ;
-  reg [31:0] \$2696 ;
-  reg \$2697 ;
+  reg \$2696 ;
+  reg [31:0] \$2697 ;
   reg \$2698 ;
-  reg \$2699 ;
+  reg [31:0] \$2699 ;
   wire [17:0] \$27 ;
   wire [21:0] \$270 ;
   reg \$2700 ;
-  reg [31:0] \$2701 ;
-  reg \$2702 ;
-  reg [31:0] \$2703 ;
-  reg \$2704 ;
+  reg \$2701 ;
+  reg [31:0] \$2702 ;
+  reg \$2703 ;
+  reg [31:0] \$2704 ;
   reg \$2705 ;
   reg \$2706 ;
-  reg \$2707 ;
-  reg [31:0] \$2708 ;
-  reg \$2709 ;
+  reg [31:0] \$2707 ;
+  reg \$2708 ;
+  reg [31:0] \$2709 ;
   wire [21:0] \$271 ;
-  reg [31:0] \$2710 ;
+  reg \$2710 ;
   reg \$2711 ;
-  reg \$2712 ;
+  reg [31:0] \$2712 ;
   reg \$2713 ;
-  reg \$2714 ;
-  reg [31:0] \$2715 ;
+  reg [31:0] \$2714 ;
+  reg \$2715 ;
   reg \$2716 ;
   reg [31:0] \$2717 ;
   reg \$2718 ;
-  reg \$2719 ;
+  reg [31:0] \$2719 ;
   wire [21:0] \$272 ;
   reg \$2720 ;
   reg \$2721 ;
@@ -12334,37 +12525,37 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   reg [31:0] \$2731 ;
   reg \$2732 ;
   reg \$2733 ;
-  reg \$2734 ;
+  reg [31:0] \$2734 ;
   reg \$2735 ;
   reg [31:0] \$2736 ;
   reg \$2737 ;
-  reg [31:0] \$2738 ;
-  reg \$2739 ;
+  reg \$2738 ;
+  reg [31:0] \$2739 ;
   wire [21:0] \$274 ;
   reg \$2740 ;
-  reg \$2741 ;
+  reg [31:0] \$2741 ;
   reg \$2742 ;
-  reg [31:0] \$2743 ;
-  reg \$2744 ;
-  reg [31:0] \$2745 ;
-  reg \$2746 ;
+  reg \$2743 ;
+  reg [31:0] \$2744 ;
+  reg \$2745 ;
+  reg [31:0] \$2746 ;
   reg \$2747 ;
   reg \$2748 ;
-  reg \$2749 ;
+  reg [31:0] \$2749 ;
   wire [21:0] \$275 ;
-  reg [31:0] \$2750 ;
-  reg \$2751 ;
-  reg [31:0] \$2752 ;
+  reg \$2750 ;
+  reg [31:0] \$2751 ;
+  reg \$2752 ;
   reg \$2753 ;
-  reg \$2754 ;
+  reg [31:0] \$2754 ;
   reg \$2755 ;
-  reg \$2756 ;
-  reg [31:0] \$2757 ;
+  reg [31:0] \$2756 ;
+  reg \$2757 ;
   reg \$2758 ;
   reg [31:0] \$2759 ;
   wire [21:0] \$276 ;
   reg \$2760 ;
-  reg \$2761 ;
+  reg [31:0] \$2761 ;
   reg \$2762 ;
   reg \$2763 ;
   reg [31:0] \$2764 ;
@@ -12376,231 +12567,63 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   wire [21:0] \$277 ;
   reg \$2770 ;
   reg [31:0] \$2771 ;
-  reg \$2772 ;
-  reg [31:0] \$2773 ;
+  reg [31:0] \$2772 ;
+  reg \$2773 ;
   reg \$2774 ;
-  reg \$2775 ;
-  reg \$2776 ;
+  reg [31:0] \$2775 ;
+  reg [31:0] \$2776 ;
   reg \$2777 ;
-  reg [31:0] \$2778 ;
-  reg \$2779 ;
+  reg \$2778 ;
+  reg [31:0] \$2779 ;
   wire [22:0] \$278 ;
   reg [31:0] \$2780 ;
   reg \$2781 ;
   reg \$2782 ;
-  reg \$2783 ;
-  reg \$2784 ;
-  reg [31:0] \$2785 ;
+  reg [31:0] \$2783 ;
+  reg [31:0] \$2784 ;
+  reg \$2785 ;
   reg \$2786 ;
   reg [31:0] \$2787 ;
-  reg \$2788 ;
+  reg [31:0] \$2788 ;
   reg \$2789 ;
   wire [15:0] \$279 ;
   reg \$2790 ;
-  reg \$2791 ;
+  reg [31:0] \$2791 ;
   reg [31:0] \$2792 ;
   reg \$2793 ;
-  reg [31:0] \$2794 ;
-  reg \$2795 ;
-  reg \$2796 ;
+  reg \$2794 ;
+  reg [31:0] \$2795 ;
+  reg [31:0] \$2796 ;
   reg \$2797 ;
   reg \$2798 ;
   reg [31:0] \$2799 ;
   wire [17:0] \$28 ;
   wire [15:0] \$280 ;
-  reg \$2800 ;
-  reg [31:0] \$2801 ;
-  reg \$2802 ;
+  reg [31:0] \$2800 ;
+  reg \$2801 ;
+  reg [2:0] \$2802 ;
   reg \$2803 ;
-  reg \$2804 ;
+  reg [7:0] \$2804 ;
   reg \$2805 ;
-  reg [31:0] \$2806 ;
-  reg \$2807 ;
-  reg [31:0] \$2808 ;
-  reg \$2809 ;
+  reg \$2806 ;
   wire [15:0] \$281 ;
-  reg \$2810 ;
-  reg \$2811 ;
-  reg \$2812 ;
-  reg [31:0] \$2813 ;
-  reg \$2814 ;
-  reg [31:0] \$2815 ;
-  reg \$2816 ;
-  reg \$2817 ;
-  reg \$2818 ;
-  reg \$2819 ;
   wire [15:0] \$282 ;
-  reg [31:0] \$2820 ;
-  reg \$2821 ;
-  reg [31:0] \$2822 ;
-  reg \$2823 ;
-  reg \$2824 ;
-  reg \$2825 ;
-  reg \$2826 ;
-  reg [31:0] \$2827 ;
-  reg \$2828 ;
-  reg [31:0] \$2829 ;
   wire [15:0] \$283 ;
-  reg \$2830 ;
-  reg \$2831 ;
-  reg \$2832 ;
-  reg \$2833 ;
-  reg [31:0] \$2834 ;
-  reg \$2835 ;
-  reg [31:0] \$2836 ;
-  reg \$2837 ;
-  reg \$2838 ;
-  reg \$2839 ;
   wire [15:0] \$284 ;
-  reg \$2840 ;
-  reg [31:0] \$2841 ;
-  reg \$2842 ;
-  reg [31:0] \$2843 ;
-  reg \$2844 ;
-  reg \$2845 ;
-  reg \$2846 ;
-  reg \$2847 ;
-  reg [31:0] \$2848 ;
-  reg \$2849 ;
   wire [15:0] \$285 ;
-  reg [31:0] \$2850 ;
-  reg \$2851 ;
-  reg \$2852 ;
-  reg \$2853 ;
-  reg \$2854 ;
-  reg [31:0] \$2855 ;
-  reg \$2856 ;
-  reg [31:0] \$2857 ;
-  reg \$2858 ;
-  reg \$2859 ;
   wire [17:0] \$286 ;
-  reg \$2860 ;
-  reg \$2861 ;
-  reg [31:0] \$2862 ;
-  reg \$2863 ;
-  reg [31:0] \$2864 ;
-  reg \$2865 ;
-  reg \$2866 ;
-  reg \$2867 ;
-  reg \$2868 ;
-  reg [31:0] \$2869 ;
   wire [17:0] \$287 ;
-  reg \$2870 ;
-  reg [31:0] \$2871 ;
-  reg \$2872 ;
-  reg \$2873 ;
-  reg \$2874 ;
-  reg \$2875 ;
-  reg [31:0] \$2876 ;
-  reg \$2877 ;
-  reg [31:0] \$2878 ;
-  reg \$2879 ;
   wire [17:0] \$288 ;
-  reg \$2880 ;
-  reg \$2881 ;
-  reg \$2882 ;
-  reg [31:0] \$2883 ;
-  reg \$2884 ;
-  reg [31:0] \$2885 ;
-  reg \$2886 ;
-  reg \$2887 ;
-  reg \$2888 ;
-  reg \$2889 ;
   wire [17:0] \$289 ;
-  reg [31:0] \$2890 ;
-  reg \$2891 ;
-  reg [31:0] \$2892 ;
-  reg \$2893 ;
-  reg \$2894 ;
-  reg \$2895 ;
-  reg \$2896 ;
-  reg [31:0] \$2897 ;
-  reg \$2898 ;
-  reg [31:0] \$2899 ;
   wire [17:0] \$29 ;
   wire [21:0] \$290 ;
-  reg \$2900 ;
-  reg \$2901 ;
-  reg \$2902 ;
-  reg \$2903 ;
-  reg [31:0] \$2904 ;
-  reg \$2905 ;
-  reg [31:0] \$2906 ;
-  reg \$2907 ;
-  reg \$2908 ;
-  reg \$2909 ;
   wire [21:0] \$291 ;
-  reg \$2910 ;
-  reg [31:0] \$2911 ;
-  reg \$2912 ;
-  reg [31:0] \$2913 ;
-  reg \$2914 ;
-  reg \$2915 ;
-  reg \$2916 ;
-  reg \$2917 ;
-  reg [31:0] \$2918 ;
-  reg \$2919 ;
   wire [21:0] \$292 ;
-  reg [31:0] \$2920 ;
-  reg \$2921 ;
-  reg \$2922 ;
-  reg \$2923 ;
-  reg \$2924 ;
-  reg [31:0] \$2925 ;
-  reg [31:0] \$2926 ;
-  reg \$2927 ;
-  reg \$2928 ;
-  reg \$2929 ;
   wire [21:0] \$293 ;
-  reg \$2930 ;
-  reg [31:0] \$2931 ;
-  reg [31:0] \$2932 ;
-  reg \$2933 ;
-  reg \$2934 ;
-  reg \$2935 ;
-  reg \$2936 ;
-  reg [31:0] \$2937 ;
-  reg [31:0] \$2938 ;
-  reg \$2939 ;
   wire [21:0] \$294 ;
-  reg \$2940 ;
-  reg \$2941 ;
-  reg \$2942 ;
-  reg [31:0] \$2943 ;
-  reg [31:0] \$2944 ;
-  reg \$2945 ;
-  reg \$2946 ;
-  reg \$2947 ;
-  reg \$2948 ;
-  reg [31:0] \$2949 ;
   wire [21:0] \$295 ;
-  reg [31:0] \$2950 ;
-  reg \$2951 ;
-  reg \$2952 ;
-  reg \$2953 ;
-  reg \$2954 ;
-  reg [31:0] \$2955 ;
-  reg [31:0] \$2956 ;
-  reg \$2957 ;
-  reg \$2958 ;
-  reg \$2959 ;
   wire [21:0] \$296 ;
-  reg \$2960 ;
-  reg [31:0] \$2961 ;
-  reg [31:0] \$2962 ;
-  reg \$2963 ;
-  reg \$2964 ;
-  reg \$2965 ;
-  reg \$2966 ;
-  reg [31:0] \$2967 ;
-  reg [31:0] \$2968 ;
-  reg \$2969 ;
   wire [21:0] \$297 ;
-  reg [2:0] \$2970 ;
-  reg \$2971 ;
-  reg [7:0] \$2972 ;
-  reg \$2973 ;
-  reg \$2974 ;
   wire [22:0] \$298 ;
   wire [15:0] \$299 ;
   wire [15:0] \$3 ;
@@ -13587,133 +13610,21 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   (* keep = "true" *)
   reg first_7_7 = 1'h0;
   (* keep = "true" *)
-  reg first_hop_0_0 = 1'h0;
+  reg first_hop_0 = 1'h0;
   (* keep = "true" *)
-  reg first_hop_0_1 = 1'h0;
+  reg first_hop_1 = 1'h0;
   (* keep = "true" *)
-  reg first_hop_0_2 = 1'h0;
+  reg first_hop_2 = 1'h0;
   (* keep = "true" *)
-  reg first_hop_0_3 = 1'h0;
+  reg first_hop_3 = 1'h0;
   (* keep = "true" *)
-  reg first_hop_0_4 = 1'h0;
+  reg first_hop_4 = 1'h0;
   (* keep = "true" *)
-  reg first_hop_0_5 = 1'h0;
+  reg first_hop_5 = 1'h0;
   (* keep = "true" *)
-  reg first_hop_0_6 = 1'h0;
+  reg first_hop_6 = 1'h0;
   (* keep = "true" *)
-  reg first_hop_0_7 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_1_0 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_1_1 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_1_2 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_1_3 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_1_4 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_1_5 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_1_6 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_1_7 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_2_0 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_2_1 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_2_2 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_2_3 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_2_4 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_2_5 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_2_6 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_2_7 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_3_0 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_3_1 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_3_2 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_3_3 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_3_4 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_3_5 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_3_6 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_3_7 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_4_0 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_4_1 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_4_2 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_4_3 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_4_4 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_4_5 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_4_6 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_4_7 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_5_0 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_5_1 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_5_2 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_5_3 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_5_4 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_5_5 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_5_6 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_5_7 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_6_0 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_6_1 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_6_2 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_6_3 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_6_4 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_6_5 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_6_6 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_6_7 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_7_0 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_7_1 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_7_2 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_7_3 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_7_4 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_7_5 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_7_6 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_7_7 = 1'h0;
+  reg first_hop_7 = 1'h0;
   input [321:0] i__payload;
   wire [321:0] i__payload;
   wire \i__payload.first ;
@@ -13896,133 +13807,21 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   (* keep = "true" *)
   reg last_7_7 = 1'h0;
   (* keep = "true" *)
-  reg last_hop_0_0 = 1'h0;
+  reg last_hop_0 = 1'h0;
   (* keep = "true" *)
-  reg last_hop_0_1 = 1'h0;
+  reg last_hop_1 = 1'h0;
   (* keep = "true" *)
-  reg last_hop_0_2 = 1'h0;
+  reg last_hop_2 = 1'h0;
   (* keep = "true" *)
-  reg last_hop_0_3 = 1'h0;
+  reg last_hop_3 = 1'h0;
   (* keep = "true" *)
-  reg last_hop_0_4 = 1'h0;
+  reg last_hop_4 = 1'h0;
   (* keep = "true" *)
-  reg last_hop_0_5 = 1'h0;
+  reg last_hop_5 = 1'h0;
   (* keep = "true" *)
-  reg last_hop_0_6 = 1'h0;
+  reg last_hop_6 = 1'h0;
   (* keep = "true" *)
-  reg last_hop_0_7 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_1_0 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_1_1 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_1_2 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_1_3 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_1_4 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_1_5 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_1_6 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_1_7 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_2_0 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_2_1 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_2_2 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_2_3 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_2_4 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_2_5 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_2_6 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_2_7 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_3_0 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_3_1 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_3_2 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_3_3 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_3_4 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_3_5 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_3_6 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_3_7 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_4_0 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_4_1 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_4_2 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_4_3 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_4_4 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_4_5 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_4_6 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_4_7 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_5_0 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_5_1 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_5_2 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_5_3 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_5_4 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_5_5 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_5_6 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_5_7 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_6_0 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_6_1 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_6_2 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_6_3 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_6_4 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_6_5 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_6_6 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_6_7 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_7_0 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_7_1 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_7_2 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_7_3 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_7_4 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_7_5 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_7_6 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_7_7 = 1'h0;
+  reg last_hop_7 = 1'h0;
   wire last_row;
   (* keep = "true" *)
   reg [7:0] mac_0_0_a1 = 8'h00;
@@ -16466,133 +16265,21 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   (* keep = "true" *)
   reg v_7_7 = 1'h0;
   (* keep = "true" *)
-  reg v_hop_0_0 = 1'h0;
+  reg v_hop_0 = 1'h0;
   (* keep = "true" *)
-  reg v_hop_0_1 = 1'h0;
+  reg v_hop_1 = 1'h0;
   (* keep = "true" *)
-  reg v_hop_0_2 = 1'h0;
+  reg v_hop_2 = 1'h0;
   (* keep = "true" *)
-  reg v_hop_0_3 = 1'h0;
+  reg v_hop_3 = 1'h0;
   (* keep = "true" *)
-  reg v_hop_0_4 = 1'h0;
+  reg v_hop_4 = 1'h0;
   (* keep = "true" *)
-  reg v_hop_0_5 = 1'h0;
+  reg v_hop_5 = 1'h0;
   (* keep = "true" *)
-  reg v_hop_0_6 = 1'h0;
+  reg v_hop_6 = 1'h0;
   (* keep = "true" *)
-  reg v_hop_0_7 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_1_0 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_1_1 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_1_2 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_1_3 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_1_4 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_1_5 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_1_6 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_1_7 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_2_0 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_2_1 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_2_2 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_2_3 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_2_4 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_2_5 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_2_6 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_2_7 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_3_0 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_3_1 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_3_2 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_3_3 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_3_4 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_3_5 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_3_6 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_3_7 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_4_0 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_4_1 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_4_2 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_4_3 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_4_4 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_4_5 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_4_6 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_4_7 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_5_0 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_5_1 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_5_2 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_5_3 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_5_4 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_5_5 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_5_6 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_5_7 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_6_0 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_6_1 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_6_2 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_6_3 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_6_4 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_6_5 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_6_6 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_6_7 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_7_0 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_7_1 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_7_2 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_7_3 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_7_4 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_7_5 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_7_6 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_7_7 = 1'h0;
+  reg v_hop_7 = 1'h0;
   wire wide_out;
   reg wide_out_r = 1'h0;
   assign \$1  = i__payload[321] & busy;
@@ -17883,253 +17570,197 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   assign \$1858  = v4 & last4;
   assign \$1859  = v6 & last6;
   assign \$1860  = drain & last_row;
-  assign \$1862  = v4 & last4;
-  assign \$1863  = v6 & last6;
-  assign \$1864  = drain & last_row;
-  assign \$1866  = v4 & last4;
-  assign \$1867  = v6 & last6;
-  assign \$1868  = drain & last_row;
-  assign \$1870  = v4 & last4;
+  assign \$1862  = v6 & last6;
+  assign \$1863  = drain & last_row;
+  assign \$1865  = v6 & last6;
+  assign \$1866  = drain & last_row;
+  assign \$1868  = v6 & last6;
+  assign \$1869  = drain & last_row;
   assign \$1871  = v6 & last6;
   assign \$1872  = drain & last_row;
-  assign \$1874  = v4 & last4;
-  assign \$1875  = v6 & last6;
-  assign \$1876  = drain & last_row;
-  assign \$1878  = v4 & last4;
-  assign \$1879  = v6 & last6;
-  assign \$1880  = drain & last_row;
-  assign \$1882  = v4 & last4;
-  assign \$1883  = v6 & last6;
-  assign \$1884  = drain & last_row;
-  assign \$1886  = v4 & last4;
+  assign \$1874  = v6 & last6;
+  assign \$1875  = drain & last_row;
+  assign \$1877  = v6 & last6;
+  assign \$1878  = drain & last_row;
+  assign \$1880  = v6 & last6;
+  assign \$1881  = drain & last_row;
+  assign \$1883  = v4 & last4;
+  assign \$1884  = v6 & last6;
+  assign \$1885  = drain & last_row;
   assign \$1887  = v6 & last6;
   assign \$1888  = drain & last_row;
-  assign \$1890  = v4 & last4;
-  assign \$1891  = v6 & last6;
-  assign \$1892  = drain & last_row;
-  assign \$1894  = v4 & last4;
-  assign \$1895  = v6 & last6;
-  assign \$1896  = drain & last_row;
-  assign \$1898  = v4 & last4;
+  assign \$1890  = v6 & last6;
+  assign \$1891  = drain & last_row;
+  assign \$1893  = v6 & last6;
+  assign \$1894  = drain & last_row;
+  assign \$1896  = v6 & last6;
+  assign \$1897  = drain & last_row;
   assign \$1899  = v6 & last6;
   assign \$1900  = drain & last_row;
-  assign \$1902  = v4 & last4;
-  assign \$1903  = v6 & last6;
-  assign \$1904  = drain & last_row;
-  assign \$1906  = v4 & last4;
-  assign \$1907  = v6 & last6;
-  assign \$1908  = drain & last_row;
-  assign \$1910  = v4 & last4;
-  assign \$1911  = v6 & last6;
-  assign \$1912  = drain & last_row;
-  assign \$1914  = v4 & last4;
+  assign \$1902  = v6 & last6;
+  assign \$1903  = drain & last_row;
+  assign \$1905  = v6 & last6;
+  assign \$1906  = drain & last_row;
+  assign \$1908  = v4 & last4;
+  assign \$1909  = v6 & last6;
+  assign \$1910  = drain & last_row;
+  assign \$1912  = v6 & last6;
+  assign \$1913  = drain & last_row;
   assign \$1915  = v6 & last6;
   assign \$1916  = drain & last_row;
-  assign \$1918  = v4 & last4;
-  assign \$1919  = v6 & last6;
-  assign \$1920  = drain & last_row;
-  assign \$1922  = v4 & last4;
-  assign \$1923  = v6 & last6;
-  assign \$1924  = drain & last_row;
-  assign \$1926  = v4 & last4;
+  assign \$1918  = v6 & last6;
+  assign \$1919  = drain & last_row;
+  assign \$1921  = v6 & last6;
+  assign \$1922  = drain & last_row;
+  assign \$1924  = v6 & last6;
+  assign \$1925  = drain & last_row;
   assign \$1927  = v6 & last6;
   assign \$1928  = drain & last_row;
-  assign \$1930  = v4 & last4;
-  assign \$1931  = v6 & last6;
-  assign \$1932  = drain & last_row;
-  assign \$1934  = v4 & last4;
-  assign \$1935  = v6 & last6;
-  assign \$1936  = drain & last_row;
-  assign \$1938  = v4 & last4;
-  assign \$1939  = v6 & last6;
-  assign \$1940  = drain & last_row;
-  assign \$1942  = v4 & last4;
+  assign \$1930  = v6 & last6;
+  assign \$1931  = drain & last_row;
+  assign \$1933  = v4 & last4;
+  assign \$1934  = v6 & last6;
+  assign \$1935  = drain & last_row;
+  assign \$1937  = v6 & last6;
+  assign \$1938  = drain & last_row;
+  assign \$1940  = v6 & last6;
+  assign \$1941  = drain & last_row;
   assign \$1943  = v6 & last6;
   assign \$1944  = drain & last_row;
-  assign \$1946  = v4 & last4;
-  assign \$1947  = v6 & last6;
-  assign \$1948  = drain & last_row;
-  assign \$1950  = v4 & last4;
-  assign \$1951  = v6 & last6;
-  assign \$1952  = drain & last_row;
-  assign \$1954  = v4 & last4;
+  assign \$1946  = v6 & last6;
+  assign \$1947  = drain & last_row;
+  assign \$1949  = v6 & last6;
+  assign \$1950  = drain & last_row;
+  assign \$1952  = v6 & last6;
+  assign \$1953  = drain & last_row;
   assign \$1955  = v6 & last6;
   assign \$1956  = drain & last_row;
   assign \$1958  = v4 & last4;
   assign \$1959  = v6 & last6;
   assign \$1960  = drain & last_row;
-  assign \$1962  = v4 & last4;
-  assign \$1963  = v6 & last6;
-  assign \$1964  = drain & last_row;
-  assign \$1966  = v4 & last4;
-  assign \$1967  = v6 & last6;
-  assign \$1968  = drain & last_row;
-  assign \$1970  = v4 & last4;
+  assign \$1962  = v6 & last6;
+  assign \$1963  = drain & last_row;
+  assign \$1965  = v6 & last6;
+  assign \$1966  = drain & last_row;
+  assign \$1968  = v6 & last6;
+  assign \$1969  = drain & last_row;
   assign \$1971  = v6 & last6;
   assign \$1972  = drain & last_row;
-  assign \$1974  = v4 & last4;
-  assign \$1975  = v6 & last6;
-  assign \$1976  = drain & last_row;
-  assign \$1978  = v4 & last4;
-  assign \$1979  = v6 & last6;
-  assign \$1980  = drain & last_row;
-  assign \$1982  = v4 & last4;
-  assign \$1983  = v6 & last6;
-  assign \$1984  = drain & last_row;
-  assign \$1986  = v4 & last4;
+  assign \$1974  = v6 & last6;
+  assign \$1975  = drain & last_row;
+  assign \$1977  = v6 & last6;
+  assign \$1978  = drain & last_row;
+  assign \$1980  = v6 & last6;
+  assign \$1981  = drain & last_row;
+  assign \$1983  = v4 & last4;
+  assign \$1984  = v6 & last6;
+  assign \$1985  = drain & last_row;
   assign \$1987  = v6 & last6;
   assign \$1988  = drain & last_row;
-  assign \$1990  = v4 & last4;
-  assign \$1991  = v6 & last6;
-  assign \$1992  = drain & last_row;
-  assign \$1994  = v4 & last4;
-  assign \$1995  = v6 & last6;
-  assign \$1996  = drain & last_row;
-  assign \$1998  = v4 & last4;
+  assign \$1990  = v6 & last6;
+  assign \$1991  = drain & last_row;
+  assign \$1993  = v6 & last6;
+  assign \$1994  = drain & last_row;
+  assign \$1996  = v6 & last6;
+  assign \$1997  = drain & last_row;
   assign \$1999  = v6 & last6;
   assign \$2000  = drain & last_row;
-  assign \$2002  = v4 & last4;
-  assign \$2003  = v6 & last6;
-  assign \$2004  = drain & last_row;
-  assign \$2006  = v4 & last4;
-  assign \$2007  = v6 & last6;
-  assign \$2008  = drain & last_row;
-  assign \$2010  = v4 & last4;
-  assign \$2011  = v6 & last6;
-  assign \$2012  = drain & last_row;
-  assign \$2014  = v4 & last4;
+  assign \$2002  = v6 & last6;
+  assign \$2003  = drain & last_row;
+  assign \$2005  = v6 & last6;
+  assign \$2006  = drain & last_row;
+  assign \$2008  = v4 & last4;
+  assign \$2009  = v6 & last6;
+  assign \$2010  = drain & last_row;
+  assign \$2012  = v6 & last6;
+  assign \$2013  = drain & last_row;
   assign \$2015  = v6 & last6;
   assign \$2016  = drain & last_row;
-  assign \$2018  = v4 & last4;
-  assign \$2019  = v6 & last6;
-  assign \$2020  = drain & last_row;
-  assign \$2022  = v4 & last4;
-  assign \$2023  = v6 & last6;
-  assign \$2024  = drain & last_row;
-  assign \$2026  = v4 & last4;
+  assign \$2018  = v6 & last6;
+  assign \$2019  = drain & last_row;
+  assign \$2021  = v6 & last6;
+  assign \$2022  = drain & last_row;
+  assign \$2024  = v6 & last6;
+  assign \$2025  = drain & last_row;
   assign \$2027  = v6 & last6;
   assign \$2028  = drain & last_row;
-  assign \$2030  = v4 & last4;
-  assign \$2031  = v6 & last6;
-  assign \$2032  = drain & last_row;
-  assign \$2034  = v4 & last4;
-  assign \$2035  = v6 & last6;
-  assign \$2036  = drain & last_row;
-  assign \$2038  = v4 & last4;
-  assign \$2039  = v6 & last6;
-  assign \$2040  = drain & last_row;
-  assign \$2042  = v4 & last4;
-  assign \$2043  = v6 & last6;
-  assign \$2044  = drain & last_row;
-  assign \$2046  = v4 & last4;
-  assign \$2047  = v6 & last6;
-  assign \$2048  = drain & last_row;
-  assign \$2050  = v4 & last4;
-  assign \$2051  = v6 & last6;
-  assign \$2052  = drain & last_row;
-  assign \$2054  = v4 & last4;
-  assign \$2055  = v6 & last6;
-  assign \$2056  = drain & last_row;
-  assign \$2058  = v4 & last4;
-  assign \$2059  = v6 & last6;
-  assign \$2060  = drain & last_row;
-  assign \$2062  = v4 & last4;
-  assign \$2063  = v6 & last6;
-  assign \$2064  = drain & last_row;
-  assign \$2066  = v4 & last4;
-  assign \$2067  = v6 & last6;
-  assign \$2068  = drain & last_row;
-  assign \$2070  = v4 & last4;
-  assign \$2071  = v6 & last6;
-  assign \$2072  = drain & last_row;
-  assign \$2074  = v4 & last4;
-  assign \$2075  = v6 & last6;
-  assign \$2076  = drain & last_row;
-  assign \$2078  = v4 & last4;
-  assign \$2079  = v6 & last6;
-  assign \$2080  = drain & last_row;
-  assign \$2082  = v4 & last4;
-  assign \$2083  = v4 & last4;
-  assign \$2084  = v4 & last4;
-  assign \$2085  = v4 & last4;
-  assign \$2086  = v4 & last4;
-  assign \$2087  = v4 & last4;
-  assign \$2088  = v4 & last4;
-  assign \$2089  = v4 & last4;
-  assign \$2090  = v6 & last6;
-  assign \$2091  = row + 1'h1;
-  assign \$2092  = accept & i__payload[321];
-  assign \$2093  = | in1[95:81];
-  assign \$2094  = & in1[95:81];
-  assign \$2095  = ~ \$2094 ;
-  assign \$2096  = \$2093  & \$2095 ;
-  assign \$2097  = | in1[127:113];
-  assign \$2098  = & in1[127:113];
-  assign \$2099  = ~ \$2098 ;
-  assign \$2100  = \$2097  & \$2099 ;
-  assign \$2101  = | in1[159:145];
-  assign \$2102  = & in1[159:145];
-  assign \$2103  = ~ \$2102 ;
-  assign \$2104  = \$2101  & \$2103 ;
-  assign \$2105  = | in1[191:177];
-  assign \$2106  = & in1[191:177];
-  assign \$2107  = ~ \$2106 ;
-  assign \$2108  = \$2105  & \$2107 ;
-  assign \$2109  = | in1[223:209];
-  assign \$2110  = & in1[223:209];
-  assign \$2111  = ~ \$2110 ;
-  assign \$2112  = \$2109  & \$2111 ;
-  assign \$2113  = | in1[255:241];
-  assign \$2114  = & in1[255:241];
-  assign \$2115  = ~ \$2114 ;
-  assign \$2116  = \$2113  & \$2115 ;
-  assign \$2117  = | in1[287:273];
-  assign \$2118  = & in1[287:273];
-  assign \$2119  = ~ \$2118 ;
-  assign \$2120  = \$2117  & \$2119 ;
-  assign \$2121  = | in1[319:305];
-  assign \$2122  = & in1[319:305];
-  assign \$2123  = ~ \$2122 ;
-  assign \$2124  = \$2121  & \$2123 ;
-  assign \$2125  = v1 ? { \$2124 , \$2120 , \$2116 , \$2112 , \$2108 , \$2104 , \$2100 , \$2096  } : 8'h00;
+  assign \$2030  = v6 & last6;
+  assign \$2031  = drain & last_row;
+  assign \$2033  = v4 & last4;
+  assign \$2034  = v6 & last6;
+  assign \$2035  = row + 1'h1;
+  assign \$2036  = accept & i__payload[321];
+  assign \$2037  = | in1[95:81];
+  assign \$2038  = & in1[95:81];
+  assign \$2039  = ~ \$2038 ;
+  assign \$2040  = \$2037  & \$2039 ;
+  assign \$2041  = | in1[127:113];
+  assign \$2042  = & in1[127:113];
+  assign \$2043  = ~ \$2042 ;
+  assign \$2044  = \$2041  & \$2043 ;
+  assign \$2045  = | in1[159:145];
+  assign \$2046  = & in1[159:145];
+  assign \$2047  = ~ \$2046 ;
+  assign \$2048  = \$2045  & \$2047 ;
+  assign \$2049  = | in1[191:177];
+  assign \$2050  = & in1[191:177];
+  assign \$2051  = ~ \$2050 ;
+  assign \$2052  = \$2049  & \$2051 ;
+  assign \$2053  = | in1[223:209];
+  assign \$2054  = & in1[223:209];
+  assign \$2055  = ~ \$2054 ;
+  assign \$2056  = \$2053  & \$2055 ;
+  assign \$2057  = | in1[255:241];
+  assign \$2058  = & in1[255:241];
+  assign \$2059  = ~ \$2058 ;
+  assign \$2060  = \$2057  & \$2059 ;
+  assign \$2061  = | in1[287:273];
+  assign \$2062  = & in1[287:273];
+  assign \$2063  = ~ \$2062 ;
+  assign \$2064  = \$2061  & \$2063 ;
+  assign \$2065  = | in1[319:305];
+  assign \$2066  = & in1[319:305];
+  assign \$2067  = ~ \$2066 ;
+  assign \$2068  = \$2065  & \$2067 ;
+  assign \$2069  = v1 ? { \$2068 , \$2064 , \$2060 , \$2056 , \$2052 , \$2048 , \$2044 , \$2040  } : 8'h00;
   always @(posedge clk)
-    v1 <= \$2126 ;
+    v1 <= \$2070 ;
   always @(posedge clk)
-    in1 <= \$2127 ;
+    in1 <= \$2071 ;
   always @(posedge clk)
-    first1 <= \$2128 ;
+    first1 <= \$2072 ;
   always @(posedge clk)
-    last1 <= \$2129 ;
+    last1 <= \$2073 ;
   always @(posedge clk)
-    v2 <= \$2130 ;
+    v2 <= \$2074 ;
   always @(posedge clk)
-    first2 <= \$2131 ;
+    first2 <= \$2075 ;
   always @(posedge clk)
-    last2 <= \$2132 ;
+    last2 <= \$2076 ;
   always @(posedge clk)
-    v3 <= \$2133 ;
+    v3 <= \$2077 ;
   always @(posedge clk)
-    first3 <= \$2134 ;
+    first3 <= \$2078 ;
   always @(posedge clk)
-    last3 <= \$2135 ;
+    last3 <= \$2079 ;
   always @(posedge clk)
-    v4 <= \$2136 ;
+    v4 <= \$2080 ;
   always @(posedge clk)
-    first4 <= \$2137 ;
+    first4 <= \$2081 ;
   always @(posedge clk)
-    last4 <= \$2138 ;
+    last4 <= \$2082 ;
   always @(posedge clk)
-    v5 <= \$2139 ;
+    v5 <= \$2083 ;
   always @(posedge clk)
-    first5 <= \$2140 ;
+    first5 <= \$2084 ;
   always @(posedge clk)
-    last5 <= \$2141 ;
+    last5 <= \$2085 ;
   always @(posedge clk)
-    v6 <= \$2142 ;
+    v6 <= \$2086 ;
   always @(posedge clk)
-    first6 <= \$2143 ;
+    first6 <= \$2087 ;
   always @(posedge clk)
-    last6 <= \$2144 ;
+    last6 <= \$2088 ;
   always @(posedge clk)
     mac_0_0_a1 <= in1[7:0];
   always @(posedge clk)
@@ -18145,19 +17776,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_0_0_lo_p <= \$1410 ;
   always @(posedge clk)
-    mac_0_0_hi_l0_0 <= \$2145 ;
+    mac_0_0_hi_l0_0 <= \$2089 ;
   always @(posedge clk)
-    mac_0_0_hi_l0_1 <= \$2146 ;
+    mac_0_0_hi_l0_1 <= \$2090 ;
   always @(posedge clk)
-    mac_0_0_hi_l0_2 <= \$2147 ;
+    mac_0_0_hi_l0_2 <= \$2091 ;
   always @(posedge clk)
-    mac_0_0_hi_l0_3 <= \$2148 ;
+    mac_0_0_hi_l0_3 <= \$2092 ;
   always @(posedge clk)
-    mac_0_0_hi5 <= \$2149 ;
+    mac_0_0_hi5 <= \$2093 ;
   always @(posedge clk)
     mac_0_0_lo5 <= mac_0_0_lo_p;
   always @(posedge clk)
-    mac_0_0_p <= \$2150 ;
+    mac_0_0_p <= \$2094 ;
   always @(posedge clk)
     mac_0_1_a1 <= in1[7:0];
   always @(posedge clk)
@@ -18173,19 +17804,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_0_1_lo_p <= \$1417 ;
   always @(posedge clk)
-    mac_0_1_hi_l0_0 <= \$2151 ;
+    mac_0_1_hi_l0_0 <= \$2095 ;
   always @(posedge clk)
-    mac_0_1_hi_l0_1 <= \$2152 ;
+    mac_0_1_hi_l0_1 <= \$2096 ;
   always @(posedge clk)
-    mac_0_1_hi_l0_2 <= \$2153 ;
+    mac_0_1_hi_l0_2 <= \$2097 ;
   always @(posedge clk)
-    mac_0_1_hi_l0_3 <= \$2154 ;
+    mac_0_1_hi_l0_3 <= \$2098 ;
   always @(posedge clk)
-    mac_0_1_hi5 <= \$2155 ;
+    mac_0_1_hi5 <= \$2099 ;
   always @(posedge clk)
     mac_0_1_lo5 <= mac_0_1_lo_p;
   always @(posedge clk)
-    mac_0_1_p <= \$2156 ;
+    mac_0_1_p <= \$2100 ;
   always @(posedge clk)
     mac_0_2_a1 <= in1[7:0];
   always @(posedge clk)
@@ -18201,19 +17832,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_0_2_lo_p <= \$1424 ;
   always @(posedge clk)
-    mac_0_2_hi_l0_0 <= \$2157 ;
+    mac_0_2_hi_l0_0 <= \$2101 ;
   always @(posedge clk)
-    mac_0_2_hi_l0_1 <= \$2158 ;
+    mac_0_2_hi_l0_1 <= \$2102 ;
   always @(posedge clk)
-    mac_0_2_hi_l0_2 <= \$2159 ;
+    mac_0_2_hi_l0_2 <= \$2103 ;
   always @(posedge clk)
-    mac_0_2_hi_l0_3 <= \$2160 ;
+    mac_0_2_hi_l0_3 <= \$2104 ;
   always @(posedge clk)
-    mac_0_2_hi5 <= \$2161 ;
+    mac_0_2_hi5 <= \$2105 ;
   always @(posedge clk)
     mac_0_2_lo5 <= mac_0_2_lo_p;
   always @(posedge clk)
-    mac_0_2_p <= \$2162 ;
+    mac_0_2_p <= \$2106 ;
   always @(posedge clk)
     mac_0_3_a1 <= in1[7:0];
   always @(posedge clk)
@@ -18229,19 +17860,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_0_3_lo_p <= \$1431 ;
   always @(posedge clk)
-    mac_0_3_hi_l0_0 <= \$2163 ;
+    mac_0_3_hi_l0_0 <= \$2107 ;
   always @(posedge clk)
-    mac_0_3_hi_l0_1 <= \$2164 ;
+    mac_0_3_hi_l0_1 <= \$2108 ;
   always @(posedge clk)
-    mac_0_3_hi_l0_2 <= \$2165 ;
+    mac_0_3_hi_l0_2 <= \$2109 ;
   always @(posedge clk)
-    mac_0_3_hi_l0_3 <= \$2166 ;
+    mac_0_3_hi_l0_3 <= \$2110 ;
   always @(posedge clk)
-    mac_0_3_hi5 <= \$2167 ;
+    mac_0_3_hi5 <= \$2111 ;
   always @(posedge clk)
     mac_0_3_lo5 <= mac_0_3_lo_p;
   always @(posedge clk)
-    mac_0_3_p <= \$2168 ;
+    mac_0_3_p <= \$2112 ;
   always @(posedge clk)
     mac_0_4_a1 <= in1[7:0];
   always @(posedge clk)
@@ -18257,19 +17888,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_0_4_lo_p <= \$1438 ;
   always @(posedge clk)
-    mac_0_4_hi_l0_0 <= \$2169 ;
+    mac_0_4_hi_l0_0 <= \$2113 ;
   always @(posedge clk)
-    mac_0_4_hi_l0_1 <= \$2170 ;
+    mac_0_4_hi_l0_1 <= \$2114 ;
   always @(posedge clk)
-    mac_0_4_hi_l0_2 <= \$2171 ;
+    mac_0_4_hi_l0_2 <= \$2115 ;
   always @(posedge clk)
-    mac_0_4_hi_l0_3 <= \$2172 ;
+    mac_0_4_hi_l0_3 <= \$2116 ;
   always @(posedge clk)
-    mac_0_4_hi5 <= \$2173 ;
+    mac_0_4_hi5 <= \$2117 ;
   always @(posedge clk)
     mac_0_4_lo5 <= mac_0_4_lo_p;
   always @(posedge clk)
-    mac_0_4_p <= \$2174 ;
+    mac_0_4_p <= \$2118 ;
   always @(posedge clk)
     mac_0_5_a1 <= in1[7:0];
   always @(posedge clk)
@@ -18285,19 +17916,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_0_5_lo_p <= \$1445 ;
   always @(posedge clk)
-    mac_0_5_hi_l0_0 <= \$2175 ;
+    mac_0_5_hi_l0_0 <= \$2119 ;
   always @(posedge clk)
-    mac_0_5_hi_l0_1 <= \$2176 ;
+    mac_0_5_hi_l0_1 <= \$2120 ;
   always @(posedge clk)
-    mac_0_5_hi_l0_2 <= \$2177 ;
+    mac_0_5_hi_l0_2 <= \$2121 ;
   always @(posedge clk)
-    mac_0_5_hi_l0_3 <= \$2178 ;
+    mac_0_5_hi_l0_3 <= \$2122 ;
   always @(posedge clk)
-    mac_0_5_hi5 <= \$2179 ;
+    mac_0_5_hi5 <= \$2123 ;
   always @(posedge clk)
     mac_0_5_lo5 <= mac_0_5_lo_p;
   always @(posedge clk)
-    mac_0_5_p <= \$2180 ;
+    mac_0_5_p <= \$2124 ;
   always @(posedge clk)
     mac_0_6_a1 <= in1[7:0];
   always @(posedge clk)
@@ -18313,19 +17944,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_0_6_lo_p <= \$1452 ;
   always @(posedge clk)
-    mac_0_6_hi_l0_0 <= \$2181 ;
+    mac_0_6_hi_l0_0 <= \$2125 ;
   always @(posedge clk)
-    mac_0_6_hi_l0_1 <= \$2182 ;
+    mac_0_6_hi_l0_1 <= \$2126 ;
   always @(posedge clk)
-    mac_0_6_hi_l0_2 <= \$2183 ;
+    mac_0_6_hi_l0_2 <= \$2127 ;
   always @(posedge clk)
-    mac_0_6_hi_l0_3 <= \$2184 ;
+    mac_0_6_hi_l0_3 <= \$2128 ;
   always @(posedge clk)
-    mac_0_6_hi5 <= \$2185 ;
+    mac_0_6_hi5 <= \$2129 ;
   always @(posedge clk)
     mac_0_6_lo5 <= mac_0_6_lo_p;
   always @(posedge clk)
-    mac_0_6_p <= \$2186 ;
+    mac_0_6_p <= \$2130 ;
   always @(posedge clk)
     mac_0_7_a1 <= in1[7:0];
   always @(posedge clk)
@@ -18341,19 +17972,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_0_7_lo_p <= \$1459 ;
   always @(posedge clk)
-    mac_0_7_hi_l0_0 <= \$2187 ;
+    mac_0_7_hi_l0_0 <= \$2131 ;
   always @(posedge clk)
-    mac_0_7_hi_l0_1 <= \$2188 ;
+    mac_0_7_hi_l0_1 <= \$2132 ;
   always @(posedge clk)
-    mac_0_7_hi_l0_2 <= \$2189 ;
+    mac_0_7_hi_l0_2 <= \$2133 ;
   always @(posedge clk)
-    mac_0_7_hi_l0_3 <= \$2190 ;
+    mac_0_7_hi_l0_3 <= \$2134 ;
   always @(posedge clk)
-    mac_0_7_hi5 <= \$2191 ;
+    mac_0_7_hi5 <= \$2135 ;
   always @(posedge clk)
     mac_0_7_lo5 <= mac_0_7_lo_p;
   always @(posedge clk)
-    mac_0_7_p <= \$2192 ;
+    mac_0_7_p <= \$2136 ;
   always @(posedge clk)
     mac_1_0_a1 <= in1[15:8];
   always @(posedge clk)
@@ -18369,19 +18000,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_1_0_lo_p <= \$1466 ;
   always @(posedge clk)
-    mac_1_0_hi_l0_0 <= \$2193 ;
+    mac_1_0_hi_l0_0 <= \$2137 ;
   always @(posedge clk)
-    mac_1_0_hi_l0_1 <= \$2194 ;
+    mac_1_0_hi_l0_1 <= \$2138 ;
   always @(posedge clk)
-    mac_1_0_hi_l0_2 <= \$2195 ;
+    mac_1_0_hi_l0_2 <= \$2139 ;
   always @(posedge clk)
-    mac_1_0_hi_l0_3 <= \$2196 ;
+    mac_1_0_hi_l0_3 <= \$2140 ;
   always @(posedge clk)
-    mac_1_0_hi5 <= \$2197 ;
+    mac_1_0_hi5 <= \$2141 ;
   always @(posedge clk)
     mac_1_0_lo5 <= mac_1_0_lo_p;
   always @(posedge clk)
-    mac_1_0_p <= \$2198 ;
+    mac_1_0_p <= \$2142 ;
   always @(posedge clk)
     mac_1_1_a1 <= in1[15:8];
   always @(posedge clk)
@@ -18397,19 +18028,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_1_1_lo_p <= \$1473 ;
   always @(posedge clk)
-    mac_1_1_hi_l0_0 <= \$2199 ;
+    mac_1_1_hi_l0_0 <= \$2143 ;
   always @(posedge clk)
-    mac_1_1_hi_l0_1 <= \$2200 ;
+    mac_1_1_hi_l0_1 <= \$2144 ;
   always @(posedge clk)
-    mac_1_1_hi_l0_2 <= \$2201 ;
+    mac_1_1_hi_l0_2 <= \$2145 ;
   always @(posedge clk)
-    mac_1_1_hi_l0_3 <= \$2202 ;
+    mac_1_1_hi_l0_3 <= \$2146 ;
   always @(posedge clk)
-    mac_1_1_hi5 <= \$2203 ;
+    mac_1_1_hi5 <= \$2147 ;
   always @(posedge clk)
     mac_1_1_lo5 <= mac_1_1_lo_p;
   always @(posedge clk)
-    mac_1_1_p <= \$2204 ;
+    mac_1_1_p <= \$2148 ;
   always @(posedge clk)
     mac_1_2_a1 <= in1[15:8];
   always @(posedge clk)
@@ -18425,19 +18056,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_1_2_lo_p <= \$1480 ;
   always @(posedge clk)
-    mac_1_2_hi_l0_0 <= \$2205 ;
+    mac_1_2_hi_l0_0 <= \$2149 ;
   always @(posedge clk)
-    mac_1_2_hi_l0_1 <= \$2206 ;
+    mac_1_2_hi_l0_1 <= \$2150 ;
   always @(posedge clk)
-    mac_1_2_hi_l0_2 <= \$2207 ;
+    mac_1_2_hi_l0_2 <= \$2151 ;
   always @(posedge clk)
-    mac_1_2_hi_l0_3 <= \$2208 ;
+    mac_1_2_hi_l0_3 <= \$2152 ;
   always @(posedge clk)
-    mac_1_2_hi5 <= \$2209 ;
+    mac_1_2_hi5 <= \$2153 ;
   always @(posedge clk)
     mac_1_2_lo5 <= mac_1_2_lo_p;
   always @(posedge clk)
-    mac_1_2_p <= \$2210 ;
+    mac_1_2_p <= \$2154 ;
   always @(posedge clk)
     mac_1_3_a1 <= in1[15:8];
   always @(posedge clk)
@@ -18453,19 +18084,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_1_3_lo_p <= \$1487 ;
   always @(posedge clk)
-    mac_1_3_hi_l0_0 <= \$2211 ;
+    mac_1_3_hi_l0_0 <= \$2155 ;
   always @(posedge clk)
-    mac_1_3_hi_l0_1 <= \$2212 ;
+    mac_1_3_hi_l0_1 <= \$2156 ;
   always @(posedge clk)
-    mac_1_3_hi_l0_2 <= \$2213 ;
+    mac_1_3_hi_l0_2 <= \$2157 ;
   always @(posedge clk)
-    mac_1_3_hi_l0_3 <= \$2214 ;
+    mac_1_3_hi_l0_3 <= \$2158 ;
   always @(posedge clk)
-    mac_1_3_hi5 <= \$2215 ;
+    mac_1_3_hi5 <= \$2159 ;
   always @(posedge clk)
     mac_1_3_lo5 <= mac_1_3_lo_p;
   always @(posedge clk)
-    mac_1_3_p <= \$2216 ;
+    mac_1_3_p <= \$2160 ;
   always @(posedge clk)
     mac_1_4_a1 <= in1[15:8];
   always @(posedge clk)
@@ -18481,19 +18112,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_1_4_lo_p <= \$1494 ;
   always @(posedge clk)
-    mac_1_4_hi_l0_0 <= \$2217 ;
+    mac_1_4_hi_l0_0 <= \$2161 ;
   always @(posedge clk)
-    mac_1_4_hi_l0_1 <= \$2218 ;
+    mac_1_4_hi_l0_1 <= \$2162 ;
   always @(posedge clk)
-    mac_1_4_hi_l0_2 <= \$2219 ;
+    mac_1_4_hi_l0_2 <= \$2163 ;
   always @(posedge clk)
-    mac_1_4_hi_l0_3 <= \$2220 ;
+    mac_1_4_hi_l0_3 <= \$2164 ;
   always @(posedge clk)
-    mac_1_4_hi5 <= \$2221 ;
+    mac_1_4_hi5 <= \$2165 ;
   always @(posedge clk)
     mac_1_4_lo5 <= mac_1_4_lo_p;
   always @(posedge clk)
-    mac_1_4_p <= \$2222 ;
+    mac_1_4_p <= \$2166 ;
   always @(posedge clk)
     mac_1_5_a1 <= in1[15:8];
   always @(posedge clk)
@@ -18509,19 +18140,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_1_5_lo_p <= \$1501 ;
   always @(posedge clk)
-    mac_1_5_hi_l0_0 <= \$2223 ;
+    mac_1_5_hi_l0_0 <= \$2167 ;
   always @(posedge clk)
-    mac_1_5_hi_l0_1 <= \$2224 ;
+    mac_1_5_hi_l0_1 <= \$2168 ;
   always @(posedge clk)
-    mac_1_5_hi_l0_2 <= \$2225 ;
+    mac_1_5_hi_l0_2 <= \$2169 ;
   always @(posedge clk)
-    mac_1_5_hi_l0_3 <= \$2226 ;
+    mac_1_5_hi_l0_3 <= \$2170 ;
   always @(posedge clk)
-    mac_1_5_hi5 <= \$2227 ;
+    mac_1_5_hi5 <= \$2171 ;
   always @(posedge clk)
     mac_1_5_lo5 <= mac_1_5_lo_p;
   always @(posedge clk)
-    mac_1_5_p <= \$2228 ;
+    mac_1_5_p <= \$2172 ;
   always @(posedge clk)
     mac_1_6_a1 <= in1[15:8];
   always @(posedge clk)
@@ -18537,19 +18168,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_1_6_lo_p <= \$1508 ;
   always @(posedge clk)
-    mac_1_6_hi_l0_0 <= \$2229 ;
+    mac_1_6_hi_l0_0 <= \$2173 ;
   always @(posedge clk)
-    mac_1_6_hi_l0_1 <= \$2230 ;
+    mac_1_6_hi_l0_1 <= \$2174 ;
   always @(posedge clk)
-    mac_1_6_hi_l0_2 <= \$2231 ;
+    mac_1_6_hi_l0_2 <= \$2175 ;
   always @(posedge clk)
-    mac_1_6_hi_l0_3 <= \$2232 ;
+    mac_1_6_hi_l0_3 <= \$2176 ;
   always @(posedge clk)
-    mac_1_6_hi5 <= \$2233 ;
+    mac_1_6_hi5 <= \$2177 ;
   always @(posedge clk)
     mac_1_6_lo5 <= mac_1_6_lo_p;
   always @(posedge clk)
-    mac_1_6_p <= \$2234 ;
+    mac_1_6_p <= \$2178 ;
   always @(posedge clk)
     mac_1_7_a1 <= in1[15:8];
   always @(posedge clk)
@@ -18565,19 +18196,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_1_7_lo_p <= \$1515 ;
   always @(posedge clk)
-    mac_1_7_hi_l0_0 <= \$2235 ;
+    mac_1_7_hi_l0_0 <= \$2179 ;
   always @(posedge clk)
-    mac_1_7_hi_l0_1 <= \$2236 ;
+    mac_1_7_hi_l0_1 <= \$2180 ;
   always @(posedge clk)
-    mac_1_7_hi_l0_2 <= \$2237 ;
+    mac_1_7_hi_l0_2 <= \$2181 ;
   always @(posedge clk)
-    mac_1_7_hi_l0_3 <= \$2238 ;
+    mac_1_7_hi_l0_3 <= \$2182 ;
   always @(posedge clk)
-    mac_1_7_hi5 <= \$2239 ;
+    mac_1_7_hi5 <= \$2183 ;
   always @(posedge clk)
     mac_1_7_lo5 <= mac_1_7_lo_p;
   always @(posedge clk)
-    mac_1_7_p <= \$2240 ;
+    mac_1_7_p <= \$2184 ;
   always @(posedge clk)
     mac_2_0_a1 <= in1[23:16];
   always @(posedge clk)
@@ -18593,19 +18224,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_2_0_lo_p <= \$1522 ;
   always @(posedge clk)
-    mac_2_0_hi_l0_0 <= \$2241 ;
+    mac_2_0_hi_l0_0 <= \$2185 ;
   always @(posedge clk)
-    mac_2_0_hi_l0_1 <= \$2242 ;
+    mac_2_0_hi_l0_1 <= \$2186 ;
   always @(posedge clk)
-    mac_2_0_hi_l0_2 <= \$2243 ;
+    mac_2_0_hi_l0_2 <= \$2187 ;
   always @(posedge clk)
-    mac_2_0_hi_l0_3 <= \$2244 ;
+    mac_2_0_hi_l0_3 <= \$2188 ;
   always @(posedge clk)
-    mac_2_0_hi5 <= \$2245 ;
+    mac_2_0_hi5 <= \$2189 ;
   always @(posedge clk)
     mac_2_0_lo5 <= mac_2_0_lo_p;
   always @(posedge clk)
-    mac_2_0_p <= \$2246 ;
+    mac_2_0_p <= \$2190 ;
   always @(posedge clk)
     mac_2_1_a1 <= in1[23:16];
   always @(posedge clk)
@@ -18621,19 +18252,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_2_1_lo_p <= \$1529 ;
   always @(posedge clk)
-    mac_2_1_hi_l0_0 <= \$2247 ;
+    mac_2_1_hi_l0_0 <= \$2191 ;
   always @(posedge clk)
-    mac_2_1_hi_l0_1 <= \$2248 ;
+    mac_2_1_hi_l0_1 <= \$2192 ;
   always @(posedge clk)
-    mac_2_1_hi_l0_2 <= \$2249 ;
+    mac_2_1_hi_l0_2 <= \$2193 ;
   always @(posedge clk)
-    mac_2_1_hi_l0_3 <= \$2250 ;
+    mac_2_1_hi_l0_3 <= \$2194 ;
   always @(posedge clk)
-    mac_2_1_hi5 <= \$2251 ;
+    mac_2_1_hi5 <= \$2195 ;
   always @(posedge clk)
     mac_2_1_lo5 <= mac_2_1_lo_p;
   always @(posedge clk)
-    mac_2_1_p <= \$2252 ;
+    mac_2_1_p <= \$2196 ;
   always @(posedge clk)
     mac_2_2_a1 <= in1[23:16];
   always @(posedge clk)
@@ -18649,19 +18280,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_2_2_lo_p <= \$1536 ;
   always @(posedge clk)
-    mac_2_2_hi_l0_0 <= \$2253 ;
+    mac_2_2_hi_l0_0 <= \$2197 ;
   always @(posedge clk)
-    mac_2_2_hi_l0_1 <= \$2254 ;
+    mac_2_2_hi_l0_1 <= \$2198 ;
   always @(posedge clk)
-    mac_2_2_hi_l0_2 <= \$2255 ;
+    mac_2_2_hi_l0_2 <= \$2199 ;
   always @(posedge clk)
-    mac_2_2_hi_l0_3 <= \$2256 ;
+    mac_2_2_hi_l0_3 <= \$2200 ;
   always @(posedge clk)
-    mac_2_2_hi5 <= \$2257 ;
+    mac_2_2_hi5 <= \$2201 ;
   always @(posedge clk)
     mac_2_2_lo5 <= mac_2_2_lo_p;
   always @(posedge clk)
-    mac_2_2_p <= \$2258 ;
+    mac_2_2_p <= \$2202 ;
   always @(posedge clk)
     mac_2_3_a1 <= in1[23:16];
   always @(posedge clk)
@@ -18677,19 +18308,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_2_3_lo_p <= \$1543 ;
   always @(posedge clk)
-    mac_2_3_hi_l0_0 <= \$2259 ;
+    mac_2_3_hi_l0_0 <= \$2203 ;
   always @(posedge clk)
-    mac_2_3_hi_l0_1 <= \$2260 ;
+    mac_2_3_hi_l0_1 <= \$2204 ;
   always @(posedge clk)
-    mac_2_3_hi_l0_2 <= \$2261 ;
+    mac_2_3_hi_l0_2 <= \$2205 ;
   always @(posedge clk)
-    mac_2_3_hi_l0_3 <= \$2262 ;
+    mac_2_3_hi_l0_3 <= \$2206 ;
   always @(posedge clk)
-    mac_2_3_hi5 <= \$2263 ;
+    mac_2_3_hi5 <= \$2207 ;
   always @(posedge clk)
     mac_2_3_lo5 <= mac_2_3_lo_p;
   always @(posedge clk)
-    mac_2_3_p <= \$2264 ;
+    mac_2_3_p <= \$2208 ;
   always @(posedge clk)
     mac_2_4_a1 <= in1[23:16];
   always @(posedge clk)
@@ -18705,19 +18336,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_2_4_lo_p <= \$1550 ;
   always @(posedge clk)
-    mac_2_4_hi_l0_0 <= \$2265 ;
+    mac_2_4_hi_l0_0 <= \$2209 ;
   always @(posedge clk)
-    mac_2_4_hi_l0_1 <= \$2266 ;
+    mac_2_4_hi_l0_1 <= \$2210 ;
   always @(posedge clk)
-    mac_2_4_hi_l0_2 <= \$2267 ;
+    mac_2_4_hi_l0_2 <= \$2211 ;
   always @(posedge clk)
-    mac_2_4_hi_l0_3 <= \$2268 ;
+    mac_2_4_hi_l0_3 <= \$2212 ;
   always @(posedge clk)
-    mac_2_4_hi5 <= \$2269 ;
+    mac_2_4_hi5 <= \$2213 ;
   always @(posedge clk)
     mac_2_4_lo5 <= mac_2_4_lo_p;
   always @(posedge clk)
-    mac_2_4_p <= \$2270 ;
+    mac_2_4_p <= \$2214 ;
   always @(posedge clk)
     mac_2_5_a1 <= in1[23:16];
   always @(posedge clk)
@@ -18733,19 +18364,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_2_5_lo_p <= \$1557 ;
   always @(posedge clk)
-    mac_2_5_hi_l0_0 <= \$2271 ;
+    mac_2_5_hi_l0_0 <= \$2215 ;
   always @(posedge clk)
-    mac_2_5_hi_l0_1 <= \$2272 ;
+    mac_2_5_hi_l0_1 <= \$2216 ;
   always @(posedge clk)
-    mac_2_5_hi_l0_2 <= \$2273 ;
+    mac_2_5_hi_l0_2 <= \$2217 ;
   always @(posedge clk)
-    mac_2_5_hi_l0_3 <= \$2274 ;
+    mac_2_5_hi_l0_3 <= \$2218 ;
   always @(posedge clk)
-    mac_2_5_hi5 <= \$2275 ;
+    mac_2_5_hi5 <= \$2219 ;
   always @(posedge clk)
     mac_2_5_lo5 <= mac_2_5_lo_p;
   always @(posedge clk)
-    mac_2_5_p <= \$2276 ;
+    mac_2_5_p <= \$2220 ;
   always @(posedge clk)
     mac_2_6_a1 <= in1[23:16];
   always @(posedge clk)
@@ -18761,19 +18392,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_2_6_lo_p <= \$1564 ;
   always @(posedge clk)
-    mac_2_6_hi_l0_0 <= \$2277 ;
+    mac_2_6_hi_l0_0 <= \$2221 ;
   always @(posedge clk)
-    mac_2_6_hi_l0_1 <= \$2278 ;
+    mac_2_6_hi_l0_1 <= \$2222 ;
   always @(posedge clk)
-    mac_2_6_hi_l0_2 <= \$2279 ;
+    mac_2_6_hi_l0_2 <= \$2223 ;
   always @(posedge clk)
-    mac_2_6_hi_l0_3 <= \$2280 ;
+    mac_2_6_hi_l0_3 <= \$2224 ;
   always @(posedge clk)
-    mac_2_6_hi5 <= \$2281 ;
+    mac_2_6_hi5 <= \$2225 ;
   always @(posedge clk)
     mac_2_6_lo5 <= mac_2_6_lo_p;
   always @(posedge clk)
-    mac_2_6_p <= \$2282 ;
+    mac_2_6_p <= \$2226 ;
   always @(posedge clk)
     mac_2_7_a1 <= in1[23:16];
   always @(posedge clk)
@@ -18789,19 +18420,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_2_7_lo_p <= \$1571 ;
   always @(posedge clk)
-    mac_2_7_hi_l0_0 <= \$2283 ;
+    mac_2_7_hi_l0_0 <= \$2227 ;
   always @(posedge clk)
-    mac_2_7_hi_l0_1 <= \$2284 ;
+    mac_2_7_hi_l0_1 <= \$2228 ;
   always @(posedge clk)
-    mac_2_7_hi_l0_2 <= \$2285 ;
+    mac_2_7_hi_l0_2 <= \$2229 ;
   always @(posedge clk)
-    mac_2_7_hi_l0_3 <= \$2286 ;
+    mac_2_7_hi_l0_3 <= \$2230 ;
   always @(posedge clk)
-    mac_2_7_hi5 <= \$2287 ;
+    mac_2_7_hi5 <= \$2231 ;
   always @(posedge clk)
     mac_2_7_lo5 <= mac_2_7_lo_p;
   always @(posedge clk)
-    mac_2_7_p <= \$2288 ;
+    mac_2_7_p <= \$2232 ;
   always @(posedge clk)
     mac_3_0_a1 <= in1[31:24];
   always @(posedge clk)
@@ -18817,19 +18448,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_3_0_lo_p <= \$1578 ;
   always @(posedge clk)
-    mac_3_0_hi_l0_0 <= \$2289 ;
+    mac_3_0_hi_l0_0 <= \$2233 ;
   always @(posedge clk)
-    mac_3_0_hi_l0_1 <= \$2290 ;
+    mac_3_0_hi_l0_1 <= \$2234 ;
   always @(posedge clk)
-    mac_3_0_hi_l0_2 <= \$2291 ;
+    mac_3_0_hi_l0_2 <= \$2235 ;
   always @(posedge clk)
-    mac_3_0_hi_l0_3 <= \$2292 ;
+    mac_3_0_hi_l0_3 <= \$2236 ;
   always @(posedge clk)
-    mac_3_0_hi5 <= \$2293 ;
+    mac_3_0_hi5 <= \$2237 ;
   always @(posedge clk)
     mac_3_0_lo5 <= mac_3_0_lo_p;
   always @(posedge clk)
-    mac_3_0_p <= \$2294 ;
+    mac_3_0_p <= \$2238 ;
   always @(posedge clk)
     mac_3_1_a1 <= in1[31:24];
   always @(posedge clk)
@@ -18845,19 +18476,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_3_1_lo_p <= \$1585 ;
   always @(posedge clk)
-    mac_3_1_hi_l0_0 <= \$2295 ;
+    mac_3_1_hi_l0_0 <= \$2239 ;
   always @(posedge clk)
-    mac_3_1_hi_l0_1 <= \$2296 ;
+    mac_3_1_hi_l0_1 <= \$2240 ;
   always @(posedge clk)
-    mac_3_1_hi_l0_2 <= \$2297 ;
+    mac_3_1_hi_l0_2 <= \$2241 ;
   always @(posedge clk)
-    mac_3_1_hi_l0_3 <= \$2298 ;
+    mac_3_1_hi_l0_3 <= \$2242 ;
   always @(posedge clk)
-    mac_3_1_hi5 <= \$2299 ;
+    mac_3_1_hi5 <= \$2243 ;
   always @(posedge clk)
     mac_3_1_lo5 <= mac_3_1_lo_p;
   always @(posedge clk)
-    mac_3_1_p <= \$2300 ;
+    mac_3_1_p <= \$2244 ;
   always @(posedge clk)
     mac_3_2_a1 <= in1[31:24];
   always @(posedge clk)
@@ -18873,19 +18504,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_3_2_lo_p <= \$1592 ;
   always @(posedge clk)
-    mac_3_2_hi_l0_0 <= \$2301 ;
+    mac_3_2_hi_l0_0 <= \$2245 ;
   always @(posedge clk)
-    mac_3_2_hi_l0_1 <= \$2302 ;
+    mac_3_2_hi_l0_1 <= \$2246 ;
   always @(posedge clk)
-    mac_3_2_hi_l0_2 <= \$2303 ;
+    mac_3_2_hi_l0_2 <= \$2247 ;
   always @(posedge clk)
-    mac_3_2_hi_l0_3 <= \$2304 ;
+    mac_3_2_hi_l0_3 <= \$2248 ;
   always @(posedge clk)
-    mac_3_2_hi5 <= \$2305 ;
+    mac_3_2_hi5 <= \$2249 ;
   always @(posedge clk)
     mac_3_2_lo5 <= mac_3_2_lo_p;
   always @(posedge clk)
-    mac_3_2_p <= \$2306 ;
+    mac_3_2_p <= \$2250 ;
   always @(posedge clk)
     mac_3_3_a1 <= in1[31:24];
   always @(posedge clk)
@@ -18901,19 +18532,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_3_3_lo_p <= \$1599 ;
   always @(posedge clk)
-    mac_3_3_hi_l0_0 <= \$2307 ;
+    mac_3_3_hi_l0_0 <= \$2251 ;
   always @(posedge clk)
-    mac_3_3_hi_l0_1 <= \$2308 ;
+    mac_3_3_hi_l0_1 <= \$2252 ;
   always @(posedge clk)
-    mac_3_3_hi_l0_2 <= \$2309 ;
+    mac_3_3_hi_l0_2 <= \$2253 ;
   always @(posedge clk)
-    mac_3_3_hi_l0_3 <= \$2310 ;
+    mac_3_3_hi_l0_3 <= \$2254 ;
   always @(posedge clk)
-    mac_3_3_hi5 <= \$2311 ;
+    mac_3_3_hi5 <= \$2255 ;
   always @(posedge clk)
     mac_3_3_lo5 <= mac_3_3_lo_p;
   always @(posedge clk)
-    mac_3_3_p <= \$2312 ;
+    mac_3_3_p <= \$2256 ;
   always @(posedge clk)
     mac_3_4_a1 <= in1[31:24];
   always @(posedge clk)
@@ -18929,19 +18560,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_3_4_lo_p <= \$1606 ;
   always @(posedge clk)
-    mac_3_4_hi_l0_0 <= \$2313 ;
+    mac_3_4_hi_l0_0 <= \$2257 ;
   always @(posedge clk)
-    mac_3_4_hi_l0_1 <= \$2314 ;
+    mac_3_4_hi_l0_1 <= \$2258 ;
   always @(posedge clk)
-    mac_3_4_hi_l0_2 <= \$2315 ;
+    mac_3_4_hi_l0_2 <= \$2259 ;
   always @(posedge clk)
-    mac_3_4_hi_l0_3 <= \$2316 ;
+    mac_3_4_hi_l0_3 <= \$2260 ;
   always @(posedge clk)
-    mac_3_4_hi5 <= \$2317 ;
+    mac_3_4_hi5 <= \$2261 ;
   always @(posedge clk)
     mac_3_4_lo5 <= mac_3_4_lo_p;
   always @(posedge clk)
-    mac_3_4_p <= \$2318 ;
+    mac_3_4_p <= \$2262 ;
   always @(posedge clk)
     mac_3_5_a1 <= in1[31:24];
   always @(posedge clk)
@@ -18957,19 +18588,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_3_5_lo_p <= \$1613 ;
   always @(posedge clk)
-    mac_3_5_hi_l0_0 <= \$2319 ;
+    mac_3_5_hi_l0_0 <= \$2263 ;
   always @(posedge clk)
-    mac_3_5_hi_l0_1 <= \$2320 ;
+    mac_3_5_hi_l0_1 <= \$2264 ;
   always @(posedge clk)
-    mac_3_5_hi_l0_2 <= \$2321 ;
+    mac_3_5_hi_l0_2 <= \$2265 ;
   always @(posedge clk)
-    mac_3_5_hi_l0_3 <= \$2322 ;
+    mac_3_5_hi_l0_3 <= \$2266 ;
   always @(posedge clk)
-    mac_3_5_hi5 <= \$2323 ;
+    mac_3_5_hi5 <= \$2267 ;
   always @(posedge clk)
     mac_3_5_lo5 <= mac_3_5_lo_p;
   always @(posedge clk)
-    mac_3_5_p <= \$2324 ;
+    mac_3_5_p <= \$2268 ;
   always @(posedge clk)
     mac_3_6_a1 <= in1[31:24];
   always @(posedge clk)
@@ -18985,19 +18616,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_3_6_lo_p <= \$1620 ;
   always @(posedge clk)
-    mac_3_6_hi_l0_0 <= \$2325 ;
+    mac_3_6_hi_l0_0 <= \$2269 ;
   always @(posedge clk)
-    mac_3_6_hi_l0_1 <= \$2326 ;
+    mac_3_6_hi_l0_1 <= \$2270 ;
   always @(posedge clk)
-    mac_3_6_hi_l0_2 <= \$2327 ;
+    mac_3_6_hi_l0_2 <= \$2271 ;
   always @(posedge clk)
-    mac_3_6_hi_l0_3 <= \$2328 ;
+    mac_3_6_hi_l0_3 <= \$2272 ;
   always @(posedge clk)
-    mac_3_6_hi5 <= \$2329 ;
+    mac_3_6_hi5 <= \$2273 ;
   always @(posedge clk)
     mac_3_6_lo5 <= mac_3_6_lo_p;
   always @(posedge clk)
-    mac_3_6_p <= \$2330 ;
+    mac_3_6_p <= \$2274 ;
   always @(posedge clk)
     mac_3_7_a1 <= in1[31:24];
   always @(posedge clk)
@@ -19013,19 +18644,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_3_7_lo_p <= \$1627 ;
   always @(posedge clk)
-    mac_3_7_hi_l0_0 <= \$2331 ;
+    mac_3_7_hi_l0_0 <= \$2275 ;
   always @(posedge clk)
-    mac_3_7_hi_l0_1 <= \$2332 ;
+    mac_3_7_hi_l0_1 <= \$2276 ;
   always @(posedge clk)
-    mac_3_7_hi_l0_2 <= \$2333 ;
+    mac_3_7_hi_l0_2 <= \$2277 ;
   always @(posedge clk)
-    mac_3_7_hi_l0_3 <= \$2334 ;
+    mac_3_7_hi_l0_3 <= \$2278 ;
   always @(posedge clk)
-    mac_3_7_hi5 <= \$2335 ;
+    mac_3_7_hi5 <= \$2279 ;
   always @(posedge clk)
     mac_3_7_lo5 <= mac_3_7_lo_p;
   always @(posedge clk)
-    mac_3_7_p <= \$2336 ;
+    mac_3_7_p <= \$2280 ;
   always @(posedge clk)
     mac_4_0_a1 <= in1[39:32];
   always @(posedge clk)
@@ -19041,19 +18672,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_4_0_lo_p <= \$1634 ;
   always @(posedge clk)
-    mac_4_0_hi_l0_0 <= \$2337 ;
+    mac_4_0_hi_l0_0 <= \$2281 ;
   always @(posedge clk)
-    mac_4_0_hi_l0_1 <= \$2338 ;
+    mac_4_0_hi_l0_1 <= \$2282 ;
   always @(posedge clk)
-    mac_4_0_hi_l0_2 <= \$2339 ;
+    mac_4_0_hi_l0_2 <= \$2283 ;
   always @(posedge clk)
-    mac_4_0_hi_l0_3 <= \$2340 ;
+    mac_4_0_hi_l0_3 <= \$2284 ;
   always @(posedge clk)
-    mac_4_0_hi5 <= \$2341 ;
+    mac_4_0_hi5 <= \$2285 ;
   always @(posedge clk)
     mac_4_0_lo5 <= mac_4_0_lo_p;
   always @(posedge clk)
-    mac_4_0_p <= \$2342 ;
+    mac_4_0_p <= \$2286 ;
   always @(posedge clk)
     mac_4_1_a1 <= in1[39:32];
   always @(posedge clk)
@@ -19069,19 +18700,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_4_1_lo_p <= \$1641 ;
   always @(posedge clk)
-    mac_4_1_hi_l0_0 <= \$2343 ;
+    mac_4_1_hi_l0_0 <= \$2287 ;
   always @(posedge clk)
-    mac_4_1_hi_l0_1 <= \$2344 ;
+    mac_4_1_hi_l0_1 <= \$2288 ;
   always @(posedge clk)
-    mac_4_1_hi_l0_2 <= \$2345 ;
+    mac_4_1_hi_l0_2 <= \$2289 ;
   always @(posedge clk)
-    mac_4_1_hi_l0_3 <= \$2346 ;
+    mac_4_1_hi_l0_3 <= \$2290 ;
   always @(posedge clk)
-    mac_4_1_hi5 <= \$2347 ;
+    mac_4_1_hi5 <= \$2291 ;
   always @(posedge clk)
     mac_4_1_lo5 <= mac_4_1_lo_p;
   always @(posedge clk)
-    mac_4_1_p <= \$2348 ;
+    mac_4_1_p <= \$2292 ;
   always @(posedge clk)
     mac_4_2_a1 <= in1[39:32];
   always @(posedge clk)
@@ -19097,19 +18728,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_4_2_lo_p <= \$1648 ;
   always @(posedge clk)
-    mac_4_2_hi_l0_0 <= \$2349 ;
+    mac_4_2_hi_l0_0 <= \$2293 ;
   always @(posedge clk)
-    mac_4_2_hi_l0_1 <= \$2350 ;
+    mac_4_2_hi_l0_1 <= \$2294 ;
   always @(posedge clk)
-    mac_4_2_hi_l0_2 <= \$2351 ;
+    mac_4_2_hi_l0_2 <= \$2295 ;
   always @(posedge clk)
-    mac_4_2_hi_l0_3 <= \$2352 ;
+    mac_4_2_hi_l0_3 <= \$2296 ;
   always @(posedge clk)
-    mac_4_2_hi5 <= \$2353 ;
+    mac_4_2_hi5 <= \$2297 ;
   always @(posedge clk)
     mac_4_2_lo5 <= mac_4_2_lo_p;
   always @(posedge clk)
-    mac_4_2_p <= \$2354 ;
+    mac_4_2_p <= \$2298 ;
   always @(posedge clk)
     mac_4_3_a1 <= in1[39:32];
   always @(posedge clk)
@@ -19125,19 +18756,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_4_3_lo_p <= \$1655 ;
   always @(posedge clk)
-    mac_4_3_hi_l0_0 <= \$2355 ;
+    mac_4_3_hi_l0_0 <= \$2299 ;
   always @(posedge clk)
-    mac_4_3_hi_l0_1 <= \$2356 ;
+    mac_4_3_hi_l0_1 <= \$2300 ;
   always @(posedge clk)
-    mac_4_3_hi_l0_2 <= \$2357 ;
+    mac_4_3_hi_l0_2 <= \$2301 ;
   always @(posedge clk)
-    mac_4_3_hi_l0_3 <= \$2358 ;
+    mac_4_3_hi_l0_3 <= \$2302 ;
   always @(posedge clk)
-    mac_4_3_hi5 <= \$2359 ;
+    mac_4_3_hi5 <= \$2303 ;
   always @(posedge clk)
     mac_4_3_lo5 <= mac_4_3_lo_p;
   always @(posedge clk)
-    mac_4_3_p <= \$2360 ;
+    mac_4_3_p <= \$2304 ;
   always @(posedge clk)
     mac_4_4_a1 <= in1[39:32];
   always @(posedge clk)
@@ -19153,19 +18784,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_4_4_lo_p <= \$1662 ;
   always @(posedge clk)
-    mac_4_4_hi_l0_0 <= \$2361 ;
+    mac_4_4_hi_l0_0 <= \$2305 ;
   always @(posedge clk)
-    mac_4_4_hi_l0_1 <= \$2362 ;
+    mac_4_4_hi_l0_1 <= \$2306 ;
   always @(posedge clk)
-    mac_4_4_hi_l0_2 <= \$2363 ;
+    mac_4_4_hi_l0_2 <= \$2307 ;
   always @(posedge clk)
-    mac_4_4_hi_l0_3 <= \$2364 ;
+    mac_4_4_hi_l0_3 <= \$2308 ;
   always @(posedge clk)
-    mac_4_4_hi5 <= \$2365 ;
+    mac_4_4_hi5 <= \$2309 ;
   always @(posedge clk)
     mac_4_4_lo5 <= mac_4_4_lo_p;
   always @(posedge clk)
-    mac_4_4_p <= \$2366 ;
+    mac_4_4_p <= \$2310 ;
   always @(posedge clk)
     mac_4_5_a1 <= in1[39:32];
   always @(posedge clk)
@@ -19181,19 +18812,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_4_5_lo_p <= \$1669 ;
   always @(posedge clk)
-    mac_4_5_hi_l0_0 <= \$2367 ;
+    mac_4_5_hi_l0_0 <= \$2311 ;
   always @(posedge clk)
-    mac_4_5_hi_l0_1 <= \$2368 ;
+    mac_4_5_hi_l0_1 <= \$2312 ;
   always @(posedge clk)
-    mac_4_5_hi_l0_2 <= \$2369 ;
+    mac_4_5_hi_l0_2 <= \$2313 ;
   always @(posedge clk)
-    mac_4_5_hi_l0_3 <= \$2370 ;
+    mac_4_5_hi_l0_3 <= \$2314 ;
   always @(posedge clk)
-    mac_4_5_hi5 <= \$2371 ;
+    mac_4_5_hi5 <= \$2315 ;
   always @(posedge clk)
     mac_4_5_lo5 <= mac_4_5_lo_p;
   always @(posedge clk)
-    mac_4_5_p <= \$2372 ;
+    mac_4_5_p <= \$2316 ;
   always @(posedge clk)
     mac_4_6_a1 <= in1[39:32];
   always @(posedge clk)
@@ -19209,19 +18840,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_4_6_lo_p <= \$1676 ;
   always @(posedge clk)
-    mac_4_6_hi_l0_0 <= \$2373 ;
+    mac_4_6_hi_l0_0 <= \$2317 ;
   always @(posedge clk)
-    mac_4_6_hi_l0_1 <= \$2374 ;
+    mac_4_6_hi_l0_1 <= \$2318 ;
   always @(posedge clk)
-    mac_4_6_hi_l0_2 <= \$2375 ;
+    mac_4_6_hi_l0_2 <= \$2319 ;
   always @(posedge clk)
-    mac_4_6_hi_l0_3 <= \$2376 ;
+    mac_4_6_hi_l0_3 <= \$2320 ;
   always @(posedge clk)
-    mac_4_6_hi5 <= \$2377 ;
+    mac_4_6_hi5 <= \$2321 ;
   always @(posedge clk)
     mac_4_6_lo5 <= mac_4_6_lo_p;
   always @(posedge clk)
-    mac_4_6_p <= \$2378 ;
+    mac_4_6_p <= \$2322 ;
   always @(posedge clk)
     mac_4_7_a1 <= in1[39:32];
   always @(posedge clk)
@@ -19237,19 +18868,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_4_7_lo_p <= \$1683 ;
   always @(posedge clk)
-    mac_4_7_hi_l0_0 <= \$2379 ;
+    mac_4_7_hi_l0_0 <= \$2323 ;
   always @(posedge clk)
-    mac_4_7_hi_l0_1 <= \$2380 ;
+    mac_4_7_hi_l0_1 <= \$2324 ;
   always @(posedge clk)
-    mac_4_7_hi_l0_2 <= \$2381 ;
+    mac_4_7_hi_l0_2 <= \$2325 ;
   always @(posedge clk)
-    mac_4_7_hi_l0_3 <= \$2382 ;
+    mac_4_7_hi_l0_3 <= \$2326 ;
   always @(posedge clk)
-    mac_4_7_hi5 <= \$2383 ;
+    mac_4_7_hi5 <= \$2327 ;
   always @(posedge clk)
     mac_4_7_lo5 <= mac_4_7_lo_p;
   always @(posedge clk)
-    mac_4_7_p <= \$2384 ;
+    mac_4_7_p <= \$2328 ;
   always @(posedge clk)
     mac_5_0_a1 <= in1[47:40];
   always @(posedge clk)
@@ -19265,19 +18896,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_5_0_lo_p <= \$1690 ;
   always @(posedge clk)
-    mac_5_0_hi_l0_0 <= \$2385 ;
+    mac_5_0_hi_l0_0 <= \$2329 ;
   always @(posedge clk)
-    mac_5_0_hi_l0_1 <= \$2386 ;
+    mac_5_0_hi_l0_1 <= \$2330 ;
   always @(posedge clk)
-    mac_5_0_hi_l0_2 <= \$2387 ;
+    mac_5_0_hi_l0_2 <= \$2331 ;
   always @(posedge clk)
-    mac_5_0_hi_l0_3 <= \$2388 ;
+    mac_5_0_hi_l0_3 <= \$2332 ;
   always @(posedge clk)
-    mac_5_0_hi5 <= \$2389 ;
+    mac_5_0_hi5 <= \$2333 ;
   always @(posedge clk)
     mac_5_0_lo5 <= mac_5_0_lo_p;
   always @(posedge clk)
-    mac_5_0_p <= \$2390 ;
+    mac_5_0_p <= \$2334 ;
   always @(posedge clk)
     mac_5_1_a1 <= in1[47:40];
   always @(posedge clk)
@@ -19293,19 +18924,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_5_1_lo_p <= \$1697 ;
   always @(posedge clk)
-    mac_5_1_hi_l0_0 <= \$2391 ;
+    mac_5_1_hi_l0_0 <= \$2335 ;
   always @(posedge clk)
-    mac_5_1_hi_l0_1 <= \$2392 ;
+    mac_5_1_hi_l0_1 <= \$2336 ;
   always @(posedge clk)
-    mac_5_1_hi_l0_2 <= \$2393 ;
+    mac_5_1_hi_l0_2 <= \$2337 ;
   always @(posedge clk)
-    mac_5_1_hi_l0_3 <= \$2394 ;
+    mac_5_1_hi_l0_3 <= \$2338 ;
   always @(posedge clk)
-    mac_5_1_hi5 <= \$2395 ;
+    mac_5_1_hi5 <= \$2339 ;
   always @(posedge clk)
     mac_5_1_lo5 <= mac_5_1_lo_p;
   always @(posedge clk)
-    mac_5_1_p <= \$2396 ;
+    mac_5_1_p <= \$2340 ;
   always @(posedge clk)
     mac_5_2_a1 <= in1[47:40];
   always @(posedge clk)
@@ -19321,19 +18952,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_5_2_lo_p <= \$1704 ;
   always @(posedge clk)
-    mac_5_2_hi_l0_0 <= \$2397 ;
+    mac_5_2_hi_l0_0 <= \$2341 ;
   always @(posedge clk)
-    mac_5_2_hi_l0_1 <= \$2398 ;
+    mac_5_2_hi_l0_1 <= \$2342 ;
   always @(posedge clk)
-    mac_5_2_hi_l0_2 <= \$2399 ;
+    mac_5_2_hi_l0_2 <= \$2343 ;
   always @(posedge clk)
-    mac_5_2_hi_l0_3 <= \$2400 ;
+    mac_5_2_hi_l0_3 <= \$2344 ;
   always @(posedge clk)
-    mac_5_2_hi5 <= \$2401 ;
+    mac_5_2_hi5 <= \$2345 ;
   always @(posedge clk)
     mac_5_2_lo5 <= mac_5_2_lo_p;
   always @(posedge clk)
-    mac_5_2_p <= \$2402 ;
+    mac_5_2_p <= \$2346 ;
   always @(posedge clk)
     mac_5_3_a1 <= in1[47:40];
   always @(posedge clk)
@@ -19349,19 +18980,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_5_3_lo_p <= \$1711 ;
   always @(posedge clk)
-    mac_5_3_hi_l0_0 <= \$2403 ;
+    mac_5_3_hi_l0_0 <= \$2347 ;
   always @(posedge clk)
-    mac_5_3_hi_l0_1 <= \$2404 ;
+    mac_5_3_hi_l0_1 <= \$2348 ;
   always @(posedge clk)
-    mac_5_3_hi_l0_2 <= \$2405 ;
+    mac_5_3_hi_l0_2 <= \$2349 ;
   always @(posedge clk)
-    mac_5_3_hi_l0_3 <= \$2406 ;
+    mac_5_3_hi_l0_3 <= \$2350 ;
   always @(posedge clk)
-    mac_5_3_hi5 <= \$2407 ;
+    mac_5_3_hi5 <= \$2351 ;
   always @(posedge clk)
     mac_5_3_lo5 <= mac_5_3_lo_p;
   always @(posedge clk)
-    mac_5_3_p <= \$2408 ;
+    mac_5_3_p <= \$2352 ;
   always @(posedge clk)
     mac_5_4_a1 <= in1[47:40];
   always @(posedge clk)
@@ -19377,19 +19008,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_5_4_lo_p <= \$1718 ;
   always @(posedge clk)
-    mac_5_4_hi_l0_0 <= \$2409 ;
+    mac_5_4_hi_l0_0 <= \$2353 ;
   always @(posedge clk)
-    mac_5_4_hi_l0_1 <= \$2410 ;
+    mac_5_4_hi_l0_1 <= \$2354 ;
   always @(posedge clk)
-    mac_5_4_hi_l0_2 <= \$2411 ;
+    mac_5_4_hi_l0_2 <= \$2355 ;
   always @(posedge clk)
-    mac_5_4_hi_l0_3 <= \$2412 ;
+    mac_5_4_hi_l0_3 <= \$2356 ;
   always @(posedge clk)
-    mac_5_4_hi5 <= \$2413 ;
+    mac_5_4_hi5 <= \$2357 ;
   always @(posedge clk)
     mac_5_4_lo5 <= mac_5_4_lo_p;
   always @(posedge clk)
-    mac_5_4_p <= \$2414 ;
+    mac_5_4_p <= \$2358 ;
   always @(posedge clk)
     mac_5_5_a1 <= in1[47:40];
   always @(posedge clk)
@@ -19405,19 +19036,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_5_5_lo_p <= \$1725 ;
   always @(posedge clk)
-    mac_5_5_hi_l0_0 <= \$2415 ;
+    mac_5_5_hi_l0_0 <= \$2359 ;
   always @(posedge clk)
-    mac_5_5_hi_l0_1 <= \$2416 ;
+    mac_5_5_hi_l0_1 <= \$2360 ;
   always @(posedge clk)
-    mac_5_5_hi_l0_2 <= \$2417 ;
+    mac_5_5_hi_l0_2 <= \$2361 ;
   always @(posedge clk)
-    mac_5_5_hi_l0_3 <= \$2418 ;
+    mac_5_5_hi_l0_3 <= \$2362 ;
   always @(posedge clk)
-    mac_5_5_hi5 <= \$2419 ;
+    mac_5_5_hi5 <= \$2363 ;
   always @(posedge clk)
     mac_5_5_lo5 <= mac_5_5_lo_p;
   always @(posedge clk)
-    mac_5_5_p <= \$2420 ;
+    mac_5_5_p <= \$2364 ;
   always @(posedge clk)
     mac_5_6_a1 <= in1[47:40];
   always @(posedge clk)
@@ -19433,19 +19064,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_5_6_lo_p <= \$1732 ;
   always @(posedge clk)
-    mac_5_6_hi_l0_0 <= \$2421 ;
+    mac_5_6_hi_l0_0 <= \$2365 ;
   always @(posedge clk)
-    mac_5_6_hi_l0_1 <= \$2422 ;
+    mac_5_6_hi_l0_1 <= \$2366 ;
   always @(posedge clk)
-    mac_5_6_hi_l0_2 <= \$2423 ;
+    mac_5_6_hi_l0_2 <= \$2367 ;
   always @(posedge clk)
-    mac_5_6_hi_l0_3 <= \$2424 ;
+    mac_5_6_hi_l0_3 <= \$2368 ;
   always @(posedge clk)
-    mac_5_6_hi5 <= \$2425 ;
+    mac_5_6_hi5 <= \$2369 ;
   always @(posedge clk)
     mac_5_6_lo5 <= mac_5_6_lo_p;
   always @(posedge clk)
-    mac_5_6_p <= \$2426 ;
+    mac_5_6_p <= \$2370 ;
   always @(posedge clk)
     mac_5_7_a1 <= in1[47:40];
   always @(posedge clk)
@@ -19461,19 +19092,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_5_7_lo_p <= \$1739 ;
   always @(posedge clk)
-    mac_5_7_hi_l0_0 <= \$2427 ;
+    mac_5_7_hi_l0_0 <= \$2371 ;
   always @(posedge clk)
-    mac_5_7_hi_l0_1 <= \$2428 ;
+    mac_5_7_hi_l0_1 <= \$2372 ;
   always @(posedge clk)
-    mac_5_7_hi_l0_2 <= \$2429 ;
+    mac_5_7_hi_l0_2 <= \$2373 ;
   always @(posedge clk)
-    mac_5_7_hi_l0_3 <= \$2430 ;
+    mac_5_7_hi_l0_3 <= \$2374 ;
   always @(posedge clk)
-    mac_5_7_hi5 <= \$2431 ;
+    mac_5_7_hi5 <= \$2375 ;
   always @(posedge clk)
     mac_5_7_lo5 <= mac_5_7_lo_p;
   always @(posedge clk)
-    mac_5_7_p <= \$2432 ;
+    mac_5_7_p <= \$2376 ;
   always @(posedge clk)
     mac_6_0_a1 <= in1[55:48];
   always @(posedge clk)
@@ -19489,19 +19120,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_6_0_lo_p <= \$1746 ;
   always @(posedge clk)
-    mac_6_0_hi_l0_0 <= \$2433 ;
+    mac_6_0_hi_l0_0 <= \$2377 ;
   always @(posedge clk)
-    mac_6_0_hi_l0_1 <= \$2434 ;
+    mac_6_0_hi_l0_1 <= \$2378 ;
   always @(posedge clk)
-    mac_6_0_hi_l0_2 <= \$2435 ;
+    mac_6_0_hi_l0_2 <= \$2379 ;
   always @(posedge clk)
-    mac_6_0_hi_l0_3 <= \$2436 ;
+    mac_6_0_hi_l0_3 <= \$2380 ;
   always @(posedge clk)
-    mac_6_0_hi5 <= \$2437 ;
+    mac_6_0_hi5 <= \$2381 ;
   always @(posedge clk)
     mac_6_0_lo5 <= mac_6_0_lo_p;
   always @(posedge clk)
-    mac_6_0_p <= \$2438 ;
+    mac_6_0_p <= \$2382 ;
   always @(posedge clk)
     mac_6_1_a1 <= in1[55:48];
   always @(posedge clk)
@@ -19517,19 +19148,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_6_1_lo_p <= \$1753 ;
   always @(posedge clk)
-    mac_6_1_hi_l0_0 <= \$2439 ;
+    mac_6_1_hi_l0_0 <= \$2383 ;
   always @(posedge clk)
-    mac_6_1_hi_l0_1 <= \$2440 ;
+    mac_6_1_hi_l0_1 <= \$2384 ;
   always @(posedge clk)
-    mac_6_1_hi_l0_2 <= \$2441 ;
+    mac_6_1_hi_l0_2 <= \$2385 ;
   always @(posedge clk)
-    mac_6_1_hi_l0_3 <= \$2442 ;
+    mac_6_1_hi_l0_3 <= \$2386 ;
   always @(posedge clk)
-    mac_6_1_hi5 <= \$2443 ;
+    mac_6_1_hi5 <= \$2387 ;
   always @(posedge clk)
     mac_6_1_lo5 <= mac_6_1_lo_p;
   always @(posedge clk)
-    mac_6_1_p <= \$2444 ;
+    mac_6_1_p <= \$2388 ;
   always @(posedge clk)
     mac_6_2_a1 <= in1[55:48];
   always @(posedge clk)
@@ -19545,19 +19176,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_6_2_lo_p <= \$1760 ;
   always @(posedge clk)
-    mac_6_2_hi_l0_0 <= \$2445 ;
+    mac_6_2_hi_l0_0 <= \$2389 ;
   always @(posedge clk)
-    mac_6_2_hi_l0_1 <= \$2446 ;
+    mac_6_2_hi_l0_1 <= \$2390 ;
   always @(posedge clk)
-    mac_6_2_hi_l0_2 <= \$2447 ;
+    mac_6_2_hi_l0_2 <= \$2391 ;
   always @(posedge clk)
-    mac_6_2_hi_l0_3 <= \$2448 ;
+    mac_6_2_hi_l0_3 <= \$2392 ;
   always @(posedge clk)
-    mac_6_2_hi5 <= \$2449 ;
+    mac_6_2_hi5 <= \$2393 ;
   always @(posedge clk)
     mac_6_2_lo5 <= mac_6_2_lo_p;
   always @(posedge clk)
-    mac_6_2_p <= \$2450 ;
+    mac_6_2_p <= \$2394 ;
   always @(posedge clk)
     mac_6_3_a1 <= in1[55:48];
   always @(posedge clk)
@@ -19573,19 +19204,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_6_3_lo_p <= \$1767 ;
   always @(posedge clk)
-    mac_6_3_hi_l0_0 <= \$2451 ;
+    mac_6_3_hi_l0_0 <= \$2395 ;
   always @(posedge clk)
-    mac_6_3_hi_l0_1 <= \$2452 ;
+    mac_6_3_hi_l0_1 <= \$2396 ;
   always @(posedge clk)
-    mac_6_3_hi_l0_2 <= \$2453 ;
+    mac_6_3_hi_l0_2 <= \$2397 ;
   always @(posedge clk)
-    mac_6_3_hi_l0_3 <= \$2454 ;
+    mac_6_3_hi_l0_3 <= \$2398 ;
   always @(posedge clk)
-    mac_6_3_hi5 <= \$2455 ;
+    mac_6_3_hi5 <= \$2399 ;
   always @(posedge clk)
     mac_6_3_lo5 <= mac_6_3_lo_p;
   always @(posedge clk)
-    mac_6_3_p <= \$2456 ;
+    mac_6_3_p <= \$2400 ;
   always @(posedge clk)
     mac_6_4_a1 <= in1[55:48];
   always @(posedge clk)
@@ -19601,19 +19232,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_6_4_lo_p <= \$1774 ;
   always @(posedge clk)
-    mac_6_4_hi_l0_0 <= \$2457 ;
+    mac_6_4_hi_l0_0 <= \$2401 ;
   always @(posedge clk)
-    mac_6_4_hi_l0_1 <= \$2458 ;
+    mac_6_4_hi_l0_1 <= \$2402 ;
   always @(posedge clk)
-    mac_6_4_hi_l0_2 <= \$2459 ;
+    mac_6_4_hi_l0_2 <= \$2403 ;
   always @(posedge clk)
-    mac_6_4_hi_l0_3 <= \$2460 ;
+    mac_6_4_hi_l0_3 <= \$2404 ;
   always @(posedge clk)
-    mac_6_4_hi5 <= \$2461 ;
+    mac_6_4_hi5 <= \$2405 ;
   always @(posedge clk)
     mac_6_4_lo5 <= mac_6_4_lo_p;
   always @(posedge clk)
-    mac_6_4_p <= \$2462 ;
+    mac_6_4_p <= \$2406 ;
   always @(posedge clk)
     mac_6_5_a1 <= in1[55:48];
   always @(posedge clk)
@@ -19629,19 +19260,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_6_5_lo_p <= \$1781 ;
   always @(posedge clk)
-    mac_6_5_hi_l0_0 <= \$2463 ;
+    mac_6_5_hi_l0_0 <= \$2407 ;
   always @(posedge clk)
-    mac_6_5_hi_l0_1 <= \$2464 ;
+    mac_6_5_hi_l0_1 <= \$2408 ;
   always @(posedge clk)
-    mac_6_5_hi_l0_2 <= \$2465 ;
+    mac_6_5_hi_l0_2 <= \$2409 ;
   always @(posedge clk)
-    mac_6_5_hi_l0_3 <= \$2466 ;
+    mac_6_5_hi_l0_3 <= \$2410 ;
   always @(posedge clk)
-    mac_6_5_hi5 <= \$2467 ;
+    mac_6_5_hi5 <= \$2411 ;
   always @(posedge clk)
     mac_6_5_lo5 <= mac_6_5_lo_p;
   always @(posedge clk)
-    mac_6_5_p <= \$2468 ;
+    mac_6_5_p <= \$2412 ;
   always @(posedge clk)
     mac_6_6_a1 <= in1[55:48];
   always @(posedge clk)
@@ -19657,19 +19288,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_6_6_lo_p <= \$1788 ;
   always @(posedge clk)
-    mac_6_6_hi_l0_0 <= \$2469 ;
+    mac_6_6_hi_l0_0 <= \$2413 ;
   always @(posedge clk)
-    mac_6_6_hi_l0_1 <= \$2470 ;
+    mac_6_6_hi_l0_1 <= \$2414 ;
   always @(posedge clk)
-    mac_6_6_hi_l0_2 <= \$2471 ;
+    mac_6_6_hi_l0_2 <= \$2415 ;
   always @(posedge clk)
-    mac_6_6_hi_l0_3 <= \$2472 ;
+    mac_6_6_hi_l0_3 <= \$2416 ;
   always @(posedge clk)
-    mac_6_6_hi5 <= \$2473 ;
+    mac_6_6_hi5 <= \$2417 ;
   always @(posedge clk)
     mac_6_6_lo5 <= mac_6_6_lo_p;
   always @(posedge clk)
-    mac_6_6_p <= \$2474 ;
+    mac_6_6_p <= \$2418 ;
   always @(posedge clk)
     mac_6_7_a1 <= in1[55:48];
   always @(posedge clk)
@@ -19685,19 +19316,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_6_7_lo_p <= \$1795 ;
   always @(posedge clk)
-    mac_6_7_hi_l0_0 <= \$2475 ;
+    mac_6_7_hi_l0_0 <= \$2419 ;
   always @(posedge clk)
-    mac_6_7_hi_l0_1 <= \$2476 ;
+    mac_6_7_hi_l0_1 <= \$2420 ;
   always @(posedge clk)
-    mac_6_7_hi_l0_2 <= \$2477 ;
+    mac_6_7_hi_l0_2 <= \$2421 ;
   always @(posedge clk)
-    mac_6_7_hi_l0_3 <= \$2478 ;
+    mac_6_7_hi_l0_3 <= \$2422 ;
   always @(posedge clk)
-    mac_6_7_hi5 <= \$2479 ;
+    mac_6_7_hi5 <= \$2423 ;
   always @(posedge clk)
     mac_6_7_lo5 <= mac_6_7_lo_p;
   always @(posedge clk)
-    mac_6_7_p <= \$2480 ;
+    mac_6_7_p <= \$2424 ;
   always @(posedge clk)
     mac_7_0_a1 <= in1[63:56];
   always @(posedge clk)
@@ -19713,19 +19344,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_7_0_lo_p <= \$1802 ;
   always @(posedge clk)
-    mac_7_0_hi_l0_0 <= \$2481 ;
+    mac_7_0_hi_l0_0 <= \$2425 ;
   always @(posedge clk)
-    mac_7_0_hi_l0_1 <= \$2482 ;
+    mac_7_0_hi_l0_1 <= \$2426 ;
   always @(posedge clk)
-    mac_7_0_hi_l0_2 <= \$2483 ;
+    mac_7_0_hi_l0_2 <= \$2427 ;
   always @(posedge clk)
-    mac_7_0_hi_l0_3 <= \$2484 ;
+    mac_7_0_hi_l0_3 <= \$2428 ;
   always @(posedge clk)
-    mac_7_0_hi5 <= \$2485 ;
+    mac_7_0_hi5 <= \$2429 ;
   always @(posedge clk)
     mac_7_0_lo5 <= mac_7_0_lo_p;
   always @(posedge clk)
-    mac_7_0_p <= \$2486 ;
+    mac_7_0_p <= \$2430 ;
   always @(posedge clk)
     mac_7_1_a1 <= in1[63:56];
   always @(posedge clk)
@@ -19741,19 +19372,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_7_1_lo_p <= \$1809 ;
   always @(posedge clk)
-    mac_7_1_hi_l0_0 <= \$2487 ;
+    mac_7_1_hi_l0_0 <= \$2431 ;
   always @(posedge clk)
-    mac_7_1_hi_l0_1 <= \$2488 ;
+    mac_7_1_hi_l0_1 <= \$2432 ;
   always @(posedge clk)
-    mac_7_1_hi_l0_2 <= \$2489 ;
+    mac_7_1_hi_l0_2 <= \$2433 ;
   always @(posedge clk)
-    mac_7_1_hi_l0_3 <= \$2490 ;
+    mac_7_1_hi_l0_3 <= \$2434 ;
   always @(posedge clk)
-    mac_7_1_hi5 <= \$2491 ;
+    mac_7_1_hi5 <= \$2435 ;
   always @(posedge clk)
     mac_7_1_lo5 <= mac_7_1_lo_p;
   always @(posedge clk)
-    mac_7_1_p <= \$2492 ;
+    mac_7_1_p <= \$2436 ;
   always @(posedge clk)
     mac_7_2_a1 <= in1[63:56];
   always @(posedge clk)
@@ -19769,19 +19400,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_7_2_lo_p <= \$1816 ;
   always @(posedge clk)
-    mac_7_2_hi_l0_0 <= \$2493 ;
+    mac_7_2_hi_l0_0 <= \$2437 ;
   always @(posedge clk)
-    mac_7_2_hi_l0_1 <= \$2494 ;
+    mac_7_2_hi_l0_1 <= \$2438 ;
   always @(posedge clk)
-    mac_7_2_hi_l0_2 <= \$2495 ;
+    mac_7_2_hi_l0_2 <= \$2439 ;
   always @(posedge clk)
-    mac_7_2_hi_l0_3 <= \$2496 ;
+    mac_7_2_hi_l0_3 <= \$2440 ;
   always @(posedge clk)
-    mac_7_2_hi5 <= \$2497 ;
+    mac_7_2_hi5 <= \$2441 ;
   always @(posedge clk)
     mac_7_2_lo5 <= mac_7_2_lo_p;
   always @(posedge clk)
-    mac_7_2_p <= \$2498 ;
+    mac_7_2_p <= \$2442 ;
   always @(posedge clk)
     mac_7_3_a1 <= in1[63:56];
   always @(posedge clk)
@@ -19797,19 +19428,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_7_3_lo_p <= \$1823 ;
   always @(posedge clk)
-    mac_7_3_hi_l0_0 <= \$2499 ;
+    mac_7_3_hi_l0_0 <= \$2443 ;
   always @(posedge clk)
-    mac_7_3_hi_l0_1 <= \$2500 ;
+    mac_7_3_hi_l0_1 <= \$2444 ;
   always @(posedge clk)
-    mac_7_3_hi_l0_2 <= \$2501 ;
+    mac_7_3_hi_l0_2 <= \$2445 ;
   always @(posedge clk)
-    mac_7_3_hi_l0_3 <= \$2502 ;
+    mac_7_3_hi_l0_3 <= \$2446 ;
   always @(posedge clk)
-    mac_7_3_hi5 <= \$2503 ;
+    mac_7_3_hi5 <= \$2447 ;
   always @(posedge clk)
     mac_7_3_lo5 <= mac_7_3_lo_p;
   always @(posedge clk)
-    mac_7_3_p <= \$2504 ;
+    mac_7_3_p <= \$2448 ;
   always @(posedge clk)
     mac_7_4_a1 <= in1[63:56];
   always @(posedge clk)
@@ -19825,19 +19456,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_7_4_lo_p <= \$1830 ;
   always @(posedge clk)
-    mac_7_4_hi_l0_0 <= \$2505 ;
+    mac_7_4_hi_l0_0 <= \$2449 ;
   always @(posedge clk)
-    mac_7_4_hi_l0_1 <= \$2506 ;
+    mac_7_4_hi_l0_1 <= \$2450 ;
   always @(posedge clk)
-    mac_7_4_hi_l0_2 <= \$2507 ;
+    mac_7_4_hi_l0_2 <= \$2451 ;
   always @(posedge clk)
-    mac_7_4_hi_l0_3 <= \$2508 ;
+    mac_7_4_hi_l0_3 <= \$2452 ;
   always @(posedge clk)
-    mac_7_4_hi5 <= \$2509 ;
+    mac_7_4_hi5 <= \$2453 ;
   always @(posedge clk)
     mac_7_4_lo5 <= mac_7_4_lo_p;
   always @(posedge clk)
-    mac_7_4_p <= \$2510 ;
+    mac_7_4_p <= \$2454 ;
   always @(posedge clk)
     mac_7_5_a1 <= in1[63:56];
   always @(posedge clk)
@@ -19853,19 +19484,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_7_5_lo_p <= \$1837 ;
   always @(posedge clk)
-    mac_7_5_hi_l0_0 <= \$2511 ;
+    mac_7_5_hi_l0_0 <= \$2455 ;
   always @(posedge clk)
-    mac_7_5_hi_l0_1 <= \$2512 ;
+    mac_7_5_hi_l0_1 <= \$2456 ;
   always @(posedge clk)
-    mac_7_5_hi_l0_2 <= \$2513 ;
+    mac_7_5_hi_l0_2 <= \$2457 ;
   always @(posedge clk)
-    mac_7_5_hi_l0_3 <= \$2514 ;
+    mac_7_5_hi_l0_3 <= \$2458 ;
   always @(posedge clk)
-    mac_7_5_hi5 <= \$2515 ;
+    mac_7_5_hi5 <= \$2459 ;
   always @(posedge clk)
     mac_7_5_lo5 <= mac_7_5_lo_p;
   always @(posedge clk)
-    mac_7_5_p <= \$2516 ;
+    mac_7_5_p <= \$2460 ;
   always @(posedge clk)
     mac_7_6_a1 <= in1[63:56];
   always @(posedge clk)
@@ -19881,19 +19512,19 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_7_6_lo_p <= \$1844 ;
   always @(posedge clk)
-    mac_7_6_hi_l0_0 <= \$2517 ;
+    mac_7_6_hi_l0_0 <= \$2461 ;
   always @(posedge clk)
-    mac_7_6_hi_l0_1 <= \$2518 ;
+    mac_7_6_hi_l0_1 <= \$2462 ;
   always @(posedge clk)
-    mac_7_6_hi_l0_2 <= \$2519 ;
+    mac_7_6_hi_l0_2 <= \$2463 ;
   always @(posedge clk)
-    mac_7_6_hi_l0_3 <= \$2520 ;
+    mac_7_6_hi_l0_3 <= \$2464 ;
   always @(posedge clk)
-    mac_7_6_hi5 <= \$2521 ;
+    mac_7_6_hi5 <= \$2465 ;
   always @(posedge clk)
     mac_7_6_lo5 <= mac_7_6_lo_p;
   always @(posedge clk)
-    mac_7_6_p <= \$2522 ;
+    mac_7_6_p <= \$2466 ;
   always @(posedge clk)
     mac_7_7_a1 <= in1[63:56];
   always @(posedge clk)
@@ -19909,4169 +19540,4335 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   always @(posedge clk)
     mac_7_7_lo_p <= \$1851 ;
   always @(posedge clk)
-    mac_7_7_hi_l0_0 <= \$2523 ;
+    mac_7_7_hi_l0_0 <= \$2467 ;
   always @(posedge clk)
-    mac_7_7_hi_l0_1 <= \$2524 ;
+    mac_7_7_hi_l0_1 <= \$2468 ;
   always @(posedge clk)
-    mac_7_7_hi_l0_2 <= \$2525 ;
+    mac_7_7_hi_l0_2 <= \$2469 ;
   always @(posedge clk)
-    mac_7_7_hi_l0_3 <= \$2526 ;
+    mac_7_7_hi_l0_3 <= \$2470 ;
   always @(posedge clk)
-    mac_7_7_hi5 <= \$2527 ;
+    mac_7_7_hi5 <= \$2471 ;
   always @(posedge clk)
     mac_7_7_lo5 <= mac_7_7_lo_p;
   always @(posedge clk)
-    mac_7_7_p <= \$2528 ;
+    mac_7_7_p <= \$2472 ;
   always @(posedge clk)
-    v_hop_0_0 <= \$2529 ;
+    v_hop_0 <= \$2473 ;
   always @(posedge clk)
-    first_hop_0_0 <= first4;
+    first_hop_0 <= first4;
   always @(posedge clk)
-    last_hop_0_0 <= \$2530 ;
+    last_hop_0 <= \$2474 ;
   always @(posedge clk)
-    v_0_0 <= \$2531 ;
+    v_0_0 <= \$2475 ;
   always @(posedge clk)
-    first_0_0 <= first_hop_0_0;
+    first_0_0 <= first_hop_0;
   always @(posedge clk)
-    last_0_0 <= \$2532 ;
+    last_0_0 <= \$2476 ;
   always @(posedge clk)
-    acc_0_0 <= \$2533 ;
+    acc_0_0 <= \$2477 ;
   always @(posedge clk)
-    o_valid_0_0 <= \$2534 ;
+    o_valid_0_0 <= \$2478 ;
   always @(posedge clk)
-    shadow_0_0 <= \$2535 ;
+    shadow_0_0 <= \$2479 ;
   always @(posedge clk)
-    v_hop_0_1 <= \$2536 ;
+    v_0_1 <= \$2480 ;
   always @(posedge clk)
-    first_hop_0_1 <= first4;
+    first_0_1 <= first_hop_0;
   always @(posedge clk)
-    last_hop_0_1 <= \$2537 ;
+    last_0_1 <= \$2481 ;
   always @(posedge clk)
-    v_0_1 <= \$2538 ;
+    acc_0_1 <= \$2482 ;
   always @(posedge clk)
-    first_0_1 <= first_hop_0_1;
+    o_valid_0_1 <= \$2483 ;
   always @(posedge clk)
-    last_0_1 <= \$2539 ;
+    shadow_0_1 <= \$2484 ;
   always @(posedge clk)
-    acc_0_1 <= \$2540 ;
+    v_0_2 <= \$2485 ;
   always @(posedge clk)
-    o_valid_0_1 <= \$2541 ;
+    first_0_2 <= first_hop_0;
   always @(posedge clk)
-    shadow_0_1 <= \$2542 ;
+    last_0_2 <= \$2486 ;
   always @(posedge clk)
-    v_hop_0_2 <= \$2543 ;
+    acc_0_2 <= \$2487 ;
   always @(posedge clk)
-    first_hop_0_2 <= first4;
+    o_valid_0_2 <= \$2488 ;
   always @(posedge clk)
-    last_hop_0_2 <= \$2544 ;
+    shadow_0_2 <= \$2489 ;
   always @(posedge clk)
-    v_0_2 <= \$2545 ;
+    v_0_3 <= \$2490 ;
   always @(posedge clk)
-    first_0_2 <= first_hop_0_2;
+    first_0_3 <= first_hop_0;
   always @(posedge clk)
-    last_0_2 <= \$2546 ;
+    last_0_3 <= \$2491 ;
   always @(posedge clk)
-    acc_0_2 <= \$2547 ;
+    acc_0_3 <= \$2492 ;
   always @(posedge clk)
-    o_valid_0_2 <= \$2548 ;
+    o_valid_0_3 <= \$2493 ;
   always @(posedge clk)
-    shadow_0_2 <= \$2549 ;
+    shadow_0_3 <= \$2494 ;
   always @(posedge clk)
-    v_hop_0_3 <= \$2550 ;
+    v_0_4 <= \$2495 ;
   always @(posedge clk)
-    first_hop_0_3 <= first4;
+    first_0_4 <= first_hop_0;
   always @(posedge clk)
-    last_hop_0_3 <= \$2551 ;
+    last_0_4 <= \$2496 ;
   always @(posedge clk)
-    v_0_3 <= \$2552 ;
+    acc_0_4 <= \$2497 ;
   always @(posedge clk)
-    first_0_3 <= first_hop_0_3;
+    o_valid_0_4 <= \$2498 ;
   always @(posedge clk)
-    last_0_3 <= \$2553 ;
+    shadow_0_4 <= \$2499 ;
   always @(posedge clk)
-    acc_0_3 <= \$2554 ;
+    v_0_5 <= \$2500 ;
   always @(posedge clk)
-    o_valid_0_3 <= \$2555 ;
+    first_0_5 <= first_hop_0;
   always @(posedge clk)
-    shadow_0_3 <= \$2556 ;
+    last_0_5 <= \$2501 ;
   always @(posedge clk)
-    v_hop_0_4 <= \$2557 ;
+    acc_0_5 <= \$2502 ;
   always @(posedge clk)
-    first_hop_0_4 <= first4;
+    o_valid_0_5 <= \$2503 ;
   always @(posedge clk)
-    last_hop_0_4 <= \$2558 ;
+    shadow_0_5 <= \$2504 ;
   always @(posedge clk)
-    v_0_4 <= \$2559 ;
+    v_0_6 <= \$2505 ;
   always @(posedge clk)
-    first_0_4 <= first_hop_0_4;
+    first_0_6 <= first_hop_0;
   always @(posedge clk)
-    last_0_4 <= \$2560 ;
+    last_0_6 <= \$2506 ;
   always @(posedge clk)
-    acc_0_4 <= \$2561 ;
+    acc_0_6 <= \$2507 ;
   always @(posedge clk)
-    o_valid_0_4 <= \$2562 ;
+    o_valid_0_6 <= \$2508 ;
   always @(posedge clk)
-    shadow_0_4 <= \$2563 ;
+    shadow_0_6 <= \$2509 ;
   always @(posedge clk)
-    v_hop_0_5 <= \$2564 ;
+    v_0_7 <= \$2510 ;
   always @(posedge clk)
-    first_hop_0_5 <= first4;
+    first_0_7 <= first_hop_0;
   always @(posedge clk)
-    last_hop_0_5 <= \$2565 ;
+    last_0_7 <= \$2511 ;
   always @(posedge clk)
-    v_0_5 <= \$2566 ;
+    acc_0_7 <= \$2512 ;
   always @(posedge clk)
-    first_0_5 <= first_hop_0_5;
+    o_valid_0_7 <= \$2513 ;
   always @(posedge clk)
-    last_0_5 <= \$2567 ;
+    shadow_0_7 <= \$2514 ;
   always @(posedge clk)
-    acc_0_5 <= \$2568 ;
+    v_hop_1 <= \$2515 ;
   always @(posedge clk)
-    o_valid_0_5 <= \$2569 ;
+    first_hop_1 <= first4;
   always @(posedge clk)
-    shadow_0_5 <= \$2570 ;
+    last_hop_1 <= \$2516 ;
   always @(posedge clk)
-    v_hop_0_6 <= \$2571 ;
+    v_1_0 <= \$2517 ;
   always @(posedge clk)
-    first_hop_0_6 <= first4;
+    first_1_0 <= first_hop_1;
   always @(posedge clk)
-    last_hop_0_6 <= \$2572 ;
+    last_1_0 <= \$2518 ;
   always @(posedge clk)
-    v_0_6 <= \$2573 ;
+    acc_1_0 <= \$2519 ;
   always @(posedge clk)
-    first_0_6 <= first_hop_0_6;
+    o_valid_1_0 <= \$2520 ;
   always @(posedge clk)
-    last_0_6 <= \$2574 ;
+    shadow_1_0 <= \$2521 ;
   always @(posedge clk)
-    acc_0_6 <= \$2575 ;
+    v_1_1 <= \$2522 ;
   always @(posedge clk)
-    o_valid_0_6 <= \$2576 ;
+    first_1_1 <= first_hop_1;
   always @(posedge clk)
-    shadow_0_6 <= \$2577 ;
+    last_1_1 <= \$2523 ;
   always @(posedge clk)
-    v_hop_0_7 <= \$2578 ;
+    acc_1_1 <= \$2524 ;
   always @(posedge clk)
-    first_hop_0_7 <= first4;
+    o_valid_1_1 <= \$2525 ;
   always @(posedge clk)
-    last_hop_0_7 <= \$2579 ;
+    shadow_1_1 <= \$2526 ;
   always @(posedge clk)
-    v_0_7 <= \$2580 ;
+    v_1_2 <= \$2527 ;
   always @(posedge clk)
-    first_0_7 <= first_hop_0_7;
+    first_1_2 <= first_hop_1;
   always @(posedge clk)
-    last_0_7 <= \$2581 ;
+    last_1_2 <= \$2528 ;
   always @(posedge clk)
-    acc_0_7 <= \$2582 ;
+    acc_1_2 <= \$2529 ;
   always @(posedge clk)
-    o_valid_0_7 <= \$2583 ;
+    o_valid_1_2 <= \$2530 ;
   always @(posedge clk)
-    shadow_0_7 <= \$2584 ;
+    shadow_1_2 <= \$2531 ;
   always @(posedge clk)
-    v_hop_1_0 <= \$2585 ;
+    v_1_3 <= \$2532 ;
   always @(posedge clk)
-    first_hop_1_0 <= first4;
+    first_1_3 <= first_hop_1;
   always @(posedge clk)
-    last_hop_1_0 <= \$2586 ;
+    last_1_3 <= \$2533 ;
   always @(posedge clk)
-    v_1_0 <= \$2587 ;
+    acc_1_3 <= \$2534 ;
   always @(posedge clk)
-    first_1_0 <= first_hop_1_0;
+    o_valid_1_3 <= \$2535 ;
   always @(posedge clk)
-    last_1_0 <= \$2588 ;
+    shadow_1_3 <= \$2536 ;
   always @(posedge clk)
-    acc_1_0 <= \$2589 ;
+    v_1_4 <= \$2537 ;
   always @(posedge clk)
-    o_valid_1_0 <= \$2590 ;
+    first_1_4 <= first_hop_1;
   always @(posedge clk)
-    shadow_1_0 <= \$2591 ;
+    last_1_4 <= \$2538 ;
   always @(posedge clk)
-    v_hop_1_1 <= \$2592 ;
+    acc_1_4 <= \$2539 ;
   always @(posedge clk)
-    first_hop_1_1 <= first4;
+    o_valid_1_4 <= \$2540 ;
   always @(posedge clk)
-    last_hop_1_1 <= \$2593 ;
+    shadow_1_4 <= \$2541 ;
   always @(posedge clk)
-    v_1_1 <= \$2594 ;
+    v_1_5 <= \$2542 ;
   always @(posedge clk)
-    first_1_1 <= first_hop_1_1;
+    first_1_5 <= first_hop_1;
   always @(posedge clk)
-    last_1_1 <= \$2595 ;
+    last_1_5 <= \$2543 ;
   always @(posedge clk)
-    acc_1_1 <= \$2596 ;
+    acc_1_5 <= \$2544 ;
   always @(posedge clk)
-    o_valid_1_1 <= \$2597 ;
+    o_valid_1_5 <= \$2545 ;
   always @(posedge clk)
-    shadow_1_1 <= \$2598 ;
+    shadow_1_5 <= \$2546 ;
   always @(posedge clk)
-    v_hop_1_2 <= \$2599 ;
+    v_1_6 <= \$2547 ;
   always @(posedge clk)
-    first_hop_1_2 <= first4;
+    first_1_6 <= first_hop_1;
   always @(posedge clk)
-    last_hop_1_2 <= \$2600 ;
+    last_1_6 <= \$2548 ;
   always @(posedge clk)
-    v_1_2 <= \$2601 ;
+    acc_1_6 <= \$2549 ;
   always @(posedge clk)
-    first_1_2 <= first_hop_1_2;
+    o_valid_1_6 <= \$2550 ;
   always @(posedge clk)
-    last_1_2 <= \$2602 ;
+    shadow_1_6 <= \$2551 ;
   always @(posedge clk)
-    acc_1_2 <= \$2603 ;
+    v_1_7 <= \$2552 ;
   always @(posedge clk)
-    o_valid_1_2 <= \$2604 ;
+    first_1_7 <= first_hop_1;
   always @(posedge clk)
-    shadow_1_2 <= \$2605 ;
+    last_1_7 <= \$2553 ;
   always @(posedge clk)
-    v_hop_1_3 <= \$2606 ;
+    acc_1_7 <= \$2554 ;
   always @(posedge clk)
-    first_hop_1_3 <= first4;
+    o_valid_1_7 <= \$2555 ;
   always @(posedge clk)
-    last_hop_1_3 <= \$2607 ;
+    shadow_1_7 <= \$2556 ;
   always @(posedge clk)
-    v_1_3 <= \$2608 ;
+    v_hop_2 <= \$2557 ;
   always @(posedge clk)
-    first_1_3 <= first_hop_1_3;
+    first_hop_2 <= first4;
   always @(posedge clk)
-    last_1_3 <= \$2609 ;
+    last_hop_2 <= \$2558 ;
   always @(posedge clk)
-    acc_1_3 <= \$2610 ;
+    v_2_0 <= \$2559 ;
   always @(posedge clk)
-    o_valid_1_3 <= \$2611 ;
+    first_2_0 <= first_hop_2;
   always @(posedge clk)
-    shadow_1_3 <= \$2612 ;
+    last_2_0 <= \$2560 ;
   always @(posedge clk)
-    v_hop_1_4 <= \$2613 ;
+    acc_2_0 <= \$2561 ;
   always @(posedge clk)
-    first_hop_1_4 <= first4;
+    o_valid_2_0 <= \$2562 ;
   always @(posedge clk)
-    last_hop_1_4 <= \$2614 ;
+    shadow_2_0 <= \$2563 ;
   always @(posedge clk)
-    v_1_4 <= \$2615 ;
+    v_2_1 <= \$2564 ;
   always @(posedge clk)
-    first_1_4 <= first_hop_1_4;
+    first_2_1 <= first_hop_2;
   always @(posedge clk)
-    last_1_4 <= \$2616 ;
+    last_2_1 <= \$2565 ;
   always @(posedge clk)
-    acc_1_4 <= \$2617 ;
+    acc_2_1 <= \$2566 ;
   always @(posedge clk)
-    o_valid_1_4 <= \$2618 ;
+    o_valid_2_1 <= \$2567 ;
   always @(posedge clk)
-    shadow_1_4 <= \$2619 ;
+    shadow_2_1 <= \$2568 ;
   always @(posedge clk)
-    v_hop_1_5 <= \$2620 ;
+    v_2_2 <= \$2569 ;
   always @(posedge clk)
-    first_hop_1_5 <= first4;
+    first_2_2 <= first_hop_2;
   always @(posedge clk)
-    last_hop_1_5 <= \$2621 ;
+    last_2_2 <= \$2570 ;
   always @(posedge clk)
-    v_1_5 <= \$2622 ;
+    acc_2_2 <= \$2571 ;
   always @(posedge clk)
-    first_1_5 <= first_hop_1_5;
+    o_valid_2_2 <= \$2572 ;
   always @(posedge clk)
-    last_1_5 <= \$2623 ;
+    shadow_2_2 <= \$2573 ;
   always @(posedge clk)
-    acc_1_5 <= \$2624 ;
+    v_2_3 <= \$2574 ;
   always @(posedge clk)
-    o_valid_1_5 <= \$2625 ;
+    first_2_3 <= first_hop_2;
   always @(posedge clk)
-    shadow_1_5 <= \$2626 ;
+    last_2_3 <= \$2575 ;
   always @(posedge clk)
-    v_hop_1_6 <= \$2627 ;
+    acc_2_3 <= \$2576 ;
   always @(posedge clk)
-    first_hop_1_6 <= first4;
+    o_valid_2_3 <= \$2577 ;
   always @(posedge clk)
-    last_hop_1_6 <= \$2628 ;
+    shadow_2_3 <= \$2578 ;
   always @(posedge clk)
-    v_1_6 <= \$2629 ;
+    v_2_4 <= \$2579 ;
   always @(posedge clk)
-    first_1_6 <= first_hop_1_6;
+    first_2_4 <= first_hop_2;
   always @(posedge clk)
-    last_1_6 <= \$2630 ;
+    last_2_4 <= \$2580 ;
   always @(posedge clk)
-    acc_1_6 <= \$2631 ;
+    acc_2_4 <= \$2581 ;
   always @(posedge clk)
-    o_valid_1_6 <= \$2632 ;
+    o_valid_2_4 <= \$2582 ;
   always @(posedge clk)
-    shadow_1_6 <= \$2633 ;
+    shadow_2_4 <= \$2583 ;
   always @(posedge clk)
-    v_hop_1_7 <= \$2634 ;
+    v_2_5 <= \$2584 ;
   always @(posedge clk)
-    first_hop_1_7 <= first4;
+    first_2_5 <= first_hop_2;
   always @(posedge clk)
-    last_hop_1_7 <= \$2635 ;
+    last_2_5 <= \$2585 ;
   always @(posedge clk)
-    v_1_7 <= \$2636 ;
+    acc_2_5 <= \$2586 ;
   always @(posedge clk)
-    first_1_7 <= first_hop_1_7;
+    o_valid_2_5 <= \$2587 ;
   always @(posedge clk)
-    last_1_7 <= \$2637 ;
+    shadow_2_5 <= \$2588 ;
   always @(posedge clk)
-    acc_1_7 <= \$2638 ;
+    v_2_6 <= \$2589 ;
   always @(posedge clk)
-    o_valid_1_7 <= \$2639 ;
+    first_2_6 <= first_hop_2;
   always @(posedge clk)
-    shadow_1_7 <= \$2640 ;
+    last_2_6 <= \$2590 ;
   always @(posedge clk)
-    v_hop_2_0 <= \$2641 ;
+    acc_2_6 <= \$2591 ;
   always @(posedge clk)
-    first_hop_2_0 <= first4;
+    o_valid_2_6 <= \$2592 ;
   always @(posedge clk)
-    last_hop_2_0 <= \$2642 ;
+    shadow_2_6 <= \$2593 ;
   always @(posedge clk)
-    v_2_0 <= \$2643 ;
+    v_2_7 <= \$2594 ;
   always @(posedge clk)
-    first_2_0 <= first_hop_2_0;
+    first_2_7 <= first_hop_2;
   always @(posedge clk)
-    last_2_0 <= \$2644 ;
+    last_2_7 <= \$2595 ;
   always @(posedge clk)
-    acc_2_0 <= \$2645 ;
+    acc_2_7 <= \$2596 ;
   always @(posedge clk)
-    o_valid_2_0 <= \$2646 ;
+    o_valid_2_7 <= \$2597 ;
   always @(posedge clk)
-    shadow_2_0 <= \$2647 ;
+    shadow_2_7 <= \$2598 ;
   always @(posedge clk)
-    v_hop_2_1 <= \$2648 ;
+    v_hop_3 <= \$2599 ;
   always @(posedge clk)
-    first_hop_2_1 <= first4;
+    first_hop_3 <= first4;
   always @(posedge clk)
-    last_hop_2_1 <= \$2649 ;
+    last_hop_3 <= \$2600 ;
   always @(posedge clk)
-    v_2_1 <= \$2650 ;
+    v_3_0 <= \$2601 ;
   always @(posedge clk)
-    first_2_1 <= first_hop_2_1;
+    first_3_0 <= first_hop_3;
   always @(posedge clk)
-    last_2_1 <= \$2651 ;
+    last_3_0 <= \$2602 ;
   always @(posedge clk)
-    acc_2_1 <= \$2652 ;
+    acc_3_0 <= \$2603 ;
   always @(posedge clk)
-    o_valid_2_1 <= \$2653 ;
+    o_valid_3_0 <= \$2604 ;
   always @(posedge clk)
-    shadow_2_1 <= \$2654 ;
+    shadow_3_0 <= \$2605 ;
   always @(posedge clk)
-    v_hop_2_2 <= \$2655 ;
+    v_3_1 <= \$2606 ;
   always @(posedge clk)
-    first_hop_2_2 <= first4;
+    first_3_1 <= first_hop_3;
   always @(posedge clk)
-    last_hop_2_2 <= \$2656 ;
+    last_3_1 <= \$2607 ;
   always @(posedge clk)
-    v_2_2 <= \$2657 ;
+    acc_3_1 <= \$2608 ;
   always @(posedge clk)
-    first_2_2 <= first_hop_2_2;
+    o_valid_3_1 <= \$2609 ;
   always @(posedge clk)
-    last_2_2 <= \$2658 ;
+    shadow_3_1 <= \$2610 ;
   always @(posedge clk)
-    acc_2_2 <= \$2659 ;
+    v_3_2 <= \$2611 ;
   always @(posedge clk)
-    o_valid_2_2 <= \$2660 ;
+    first_3_2 <= first_hop_3;
   always @(posedge clk)
-    shadow_2_2 <= \$2661 ;
+    last_3_2 <= \$2612 ;
   always @(posedge clk)
-    v_hop_2_3 <= \$2662 ;
+    acc_3_2 <= \$2613 ;
   always @(posedge clk)
-    first_hop_2_3 <= first4;
+    o_valid_3_2 <= \$2614 ;
   always @(posedge clk)
-    last_hop_2_3 <= \$2663 ;
+    shadow_3_2 <= \$2615 ;
   always @(posedge clk)
-    v_2_3 <= \$2664 ;
+    v_3_3 <= \$2616 ;
   always @(posedge clk)
-    first_2_3 <= first_hop_2_3;
+    first_3_3 <= first_hop_3;
   always @(posedge clk)
-    last_2_3 <= \$2665 ;
+    last_3_3 <= \$2617 ;
   always @(posedge clk)
-    acc_2_3 <= \$2666 ;
+    acc_3_3 <= \$2618 ;
   always @(posedge clk)
-    o_valid_2_3 <= \$2667 ;
+    o_valid_3_3 <= \$2619 ;
   always @(posedge clk)
-    shadow_2_3 <= \$2668 ;
+    shadow_3_3 <= \$2620 ;
   always @(posedge clk)
-    v_hop_2_4 <= \$2669 ;
+    v_3_4 <= \$2621 ;
   always @(posedge clk)
-    first_hop_2_4 <= first4;
+    first_3_4 <= first_hop_3;
   always @(posedge clk)
-    last_hop_2_4 <= \$2670 ;
+    last_3_4 <= \$2622 ;
   always @(posedge clk)
-    v_2_4 <= \$2671 ;
+    acc_3_4 <= \$2623 ;
   always @(posedge clk)
-    first_2_4 <= first_hop_2_4;
+    o_valid_3_4 <= \$2624 ;
   always @(posedge clk)
-    last_2_4 <= \$2672 ;
+    shadow_3_4 <= \$2625 ;
   always @(posedge clk)
-    acc_2_4 <= \$2673 ;
+    v_3_5 <= \$2626 ;
   always @(posedge clk)
-    o_valid_2_4 <= \$2674 ;
+    first_3_5 <= first_hop_3;
   always @(posedge clk)
-    shadow_2_4 <= \$2675 ;
+    last_3_5 <= \$2627 ;
   always @(posedge clk)
-    v_hop_2_5 <= \$2676 ;
+    acc_3_5 <= \$2628 ;
   always @(posedge clk)
-    first_hop_2_5 <= first4;
+    o_valid_3_5 <= \$2629 ;
   always @(posedge clk)
-    last_hop_2_5 <= \$2677 ;
+    shadow_3_5 <= \$2630 ;
   always @(posedge clk)
-    v_2_5 <= \$2678 ;
+    v_3_6 <= \$2631 ;
   always @(posedge clk)
-    first_2_5 <= first_hop_2_5;
+    first_3_6 <= first_hop_3;
   always @(posedge clk)
-    last_2_5 <= \$2679 ;
+    last_3_6 <= \$2632 ;
   always @(posedge clk)
-    acc_2_5 <= \$2680 ;
+    acc_3_6 <= \$2633 ;
   always @(posedge clk)
-    o_valid_2_5 <= \$2681 ;
+    o_valid_3_6 <= \$2634 ;
   always @(posedge clk)
-    shadow_2_5 <= \$2682 ;
+    shadow_3_6 <= \$2635 ;
   always @(posedge clk)
-    v_hop_2_6 <= \$2683 ;
+    v_3_7 <= \$2636 ;
   always @(posedge clk)
-    first_hop_2_6 <= first4;
+    first_3_7 <= first_hop_3;
   always @(posedge clk)
-    last_hop_2_6 <= \$2684 ;
+    last_3_7 <= \$2637 ;
   always @(posedge clk)
-    v_2_6 <= \$2685 ;
+    acc_3_7 <= \$2638 ;
   always @(posedge clk)
-    first_2_6 <= first_hop_2_6;
+    o_valid_3_7 <= \$2639 ;
   always @(posedge clk)
-    last_2_6 <= \$2686 ;
+    shadow_3_7 <= \$2640 ;
   always @(posedge clk)
-    acc_2_6 <= \$2687 ;
+    v_hop_4 <= \$2641 ;
   always @(posedge clk)
-    o_valid_2_6 <= \$2688 ;
+    first_hop_4 <= first4;
   always @(posedge clk)
-    shadow_2_6 <= \$2689 ;
+    last_hop_4 <= \$2642 ;
   always @(posedge clk)
-    v_hop_2_7 <= \$2690 ;
+    v_4_0 <= \$2643 ;
   always @(posedge clk)
-    first_hop_2_7 <= first4;
+    first_4_0 <= first_hop_4;
   always @(posedge clk)
-    last_hop_2_7 <= \$2691 ;
+    last_4_0 <= \$2644 ;
   always @(posedge clk)
-    v_2_7 <= \$2692 ;
+    acc_4_0 <= \$2645 ;
   always @(posedge clk)
-    first_2_7 <= first_hop_2_7;
+    o_valid_4_0 <= \$2646 ;
   always @(posedge clk)
-    last_2_7 <= \$2693 ;
+    shadow_4_0 <= \$2647 ;
   always @(posedge clk)
-    acc_2_7 <= \$2694 ;
+    v_4_1 <= \$2648 ;
   always @(posedge clk)
-    o_valid_2_7 <= \$2695 ;
+    first_4_1 <= first_hop_4;
   always @(posedge clk)
-    shadow_2_7 <= \$2696 ;
+    last_4_1 <= \$2649 ;
   always @(posedge clk)
-    v_hop_3_0 <= \$2697 ;
+    acc_4_1 <= \$2650 ;
   always @(posedge clk)
-    first_hop_3_0 <= first4;
+    o_valid_4_1 <= \$2651 ;
   always @(posedge clk)
-    last_hop_3_0 <= \$2698 ;
+    shadow_4_1 <= \$2652 ;
   always @(posedge clk)
-    v_3_0 <= \$2699 ;
+    v_4_2 <= \$2653 ;
   always @(posedge clk)
-    first_3_0 <= first_hop_3_0;
+    first_4_2 <= first_hop_4;
   always @(posedge clk)
-    last_3_0 <= \$2700 ;
+    last_4_2 <= \$2654 ;
   always @(posedge clk)
-    acc_3_0 <= \$2701 ;
+    acc_4_2 <= \$2655 ;
   always @(posedge clk)
-    o_valid_3_0 <= \$2702 ;
+    o_valid_4_2 <= \$2656 ;
   always @(posedge clk)
-    shadow_3_0 <= \$2703 ;
+    shadow_4_2 <= \$2657 ;
   always @(posedge clk)
-    v_hop_3_1 <= \$2704 ;
+    v_4_3 <= \$2658 ;
   always @(posedge clk)
-    first_hop_3_1 <= first4;
+    first_4_3 <= first_hop_4;
   always @(posedge clk)
-    last_hop_3_1 <= \$2705 ;
+    last_4_3 <= \$2659 ;
   always @(posedge clk)
-    v_3_1 <= \$2706 ;
+    acc_4_3 <= \$2660 ;
   always @(posedge clk)
-    first_3_1 <= first_hop_3_1;
+    o_valid_4_3 <= \$2661 ;
   always @(posedge clk)
-    last_3_1 <= \$2707 ;
+    shadow_4_3 <= \$2662 ;
   always @(posedge clk)
-    acc_3_1 <= \$2708 ;
+    v_4_4 <= \$2663 ;
   always @(posedge clk)
-    o_valid_3_1 <= \$2709 ;
+    first_4_4 <= first_hop_4;
   always @(posedge clk)
-    shadow_3_1 <= \$2710 ;
+    last_4_4 <= \$2664 ;
   always @(posedge clk)
-    v_hop_3_2 <= \$2711 ;
+    acc_4_4 <= \$2665 ;
   always @(posedge clk)
-    first_hop_3_2 <= first4;
+    o_valid_4_4 <= \$2666 ;
   always @(posedge clk)
-    last_hop_3_2 <= \$2712 ;
+    shadow_4_4 <= \$2667 ;
   always @(posedge clk)
-    v_3_2 <= \$2713 ;
+    v_4_5 <= \$2668 ;
   always @(posedge clk)
-    first_3_2 <= first_hop_3_2;
+    first_4_5 <= first_hop_4;
   always @(posedge clk)
-    last_3_2 <= \$2714 ;
+    last_4_5 <= \$2669 ;
   always @(posedge clk)
-    acc_3_2 <= \$2715 ;
+    acc_4_5 <= \$2670 ;
   always @(posedge clk)
-    o_valid_3_2 <= \$2716 ;
+    o_valid_4_5 <= \$2671 ;
   always @(posedge clk)
-    shadow_3_2 <= \$2717 ;
+    shadow_4_5 <= \$2672 ;
   always @(posedge clk)
-    v_hop_3_3 <= \$2718 ;
+    v_4_6 <= \$2673 ;
   always @(posedge clk)
-    first_hop_3_3 <= first4;
+    first_4_6 <= first_hop_4;
   always @(posedge clk)
-    last_hop_3_3 <= \$2719 ;
+    last_4_6 <= \$2674 ;
   always @(posedge clk)
-    v_3_3 <= \$2720 ;
+    acc_4_6 <= \$2675 ;
   always @(posedge clk)
-    first_3_3 <= first_hop_3_3;
+    o_valid_4_6 <= \$2676 ;
   always @(posedge clk)
-    last_3_3 <= \$2721 ;
+    shadow_4_6 <= \$2677 ;
   always @(posedge clk)
-    acc_3_3 <= \$2722 ;
+    v_4_7 <= \$2678 ;
   always @(posedge clk)
-    o_valid_3_3 <= \$2723 ;
+    first_4_7 <= first_hop_4;
   always @(posedge clk)
-    shadow_3_3 <= \$2724 ;
+    last_4_7 <= \$2679 ;
   always @(posedge clk)
-    v_hop_3_4 <= \$2725 ;
+    acc_4_7 <= \$2680 ;
   always @(posedge clk)
-    first_hop_3_4 <= first4;
+    o_valid_4_7 <= \$2681 ;
   always @(posedge clk)
-    last_hop_3_4 <= \$2726 ;
+    shadow_4_7 <= \$2682 ;
   always @(posedge clk)
-    v_3_4 <= \$2727 ;
+    v_hop_5 <= \$2683 ;
   always @(posedge clk)
-    first_3_4 <= first_hop_3_4;
+    first_hop_5 <= first4;
   always @(posedge clk)
-    last_3_4 <= \$2728 ;
+    last_hop_5 <= \$2684 ;
   always @(posedge clk)
-    acc_3_4 <= \$2729 ;
+    v_5_0 <= \$2685 ;
   always @(posedge clk)
-    o_valid_3_4 <= \$2730 ;
+    first_5_0 <= first_hop_5;
   always @(posedge clk)
-    shadow_3_4 <= \$2731 ;
+    last_5_0 <= \$2686 ;
   always @(posedge clk)
-    v_hop_3_5 <= \$2732 ;
+    acc_5_0 <= \$2687 ;
   always @(posedge clk)
-    first_hop_3_5 <= first4;
+    o_valid_5_0 <= \$2688 ;
   always @(posedge clk)
-    last_hop_3_5 <= \$2733 ;
+    shadow_5_0 <= \$2689 ;
   always @(posedge clk)
-    v_3_5 <= \$2734 ;
+    v_5_1 <= \$2690 ;
   always @(posedge clk)
-    first_3_5 <= first_hop_3_5;
+    first_5_1 <= first_hop_5;
   always @(posedge clk)
-    last_3_5 <= \$2735 ;
+    last_5_1 <= \$2691 ;
   always @(posedge clk)
-    acc_3_5 <= \$2736 ;
+    acc_5_1 <= \$2692 ;
   always @(posedge clk)
-    o_valid_3_5 <= \$2737 ;
+    o_valid_5_1 <= \$2693 ;
   always @(posedge clk)
-    shadow_3_5 <= \$2738 ;
+    shadow_5_1 <= \$2694 ;
   always @(posedge clk)
-    v_hop_3_6 <= \$2739 ;
+    v_5_2 <= \$2695 ;
   always @(posedge clk)
-    first_hop_3_6 <= first4;
+    first_5_2 <= first_hop_5;
   always @(posedge clk)
-    last_hop_3_6 <= \$2740 ;
+    last_5_2 <= \$2696 ;
   always @(posedge clk)
-    v_3_6 <= \$2741 ;
+    acc_5_2 <= \$2697 ;
   always @(posedge clk)
-    first_3_6 <= first_hop_3_6;
+    o_valid_5_2 <= \$2698 ;
   always @(posedge clk)
-    last_3_6 <= \$2742 ;
+    shadow_5_2 <= \$2699 ;
   always @(posedge clk)
-    acc_3_6 <= \$2743 ;
+    v_5_3 <= \$2700 ;
   always @(posedge clk)
-    o_valid_3_6 <= \$2744 ;
+    first_5_3 <= first_hop_5;
   always @(posedge clk)
-    shadow_3_6 <= \$2745 ;
+    last_5_3 <= \$2701 ;
   always @(posedge clk)
-    v_hop_3_7 <= \$2746 ;
+    acc_5_3 <= \$2702 ;
   always @(posedge clk)
-    first_hop_3_7 <= first4;
+    o_valid_5_3 <= \$2703 ;
   always @(posedge clk)
-    last_hop_3_7 <= \$2747 ;
+    shadow_5_3 <= \$2704 ;
   always @(posedge clk)
-    v_3_7 <= \$2748 ;
+    v_5_4 <= \$2705 ;
   always @(posedge clk)
-    first_3_7 <= first_hop_3_7;
+    first_5_4 <= first_hop_5;
   always @(posedge clk)
-    last_3_7 <= \$2749 ;
+    last_5_4 <= \$2706 ;
   always @(posedge clk)
-    acc_3_7 <= \$2750 ;
+    acc_5_4 <= \$2707 ;
   always @(posedge clk)
-    o_valid_3_7 <= \$2751 ;
+    o_valid_5_4 <= \$2708 ;
   always @(posedge clk)
-    shadow_3_7 <= \$2752 ;
+    shadow_5_4 <= \$2709 ;
   always @(posedge clk)
-    v_hop_4_0 <= \$2753 ;
+    v_5_5 <= \$2710 ;
   always @(posedge clk)
-    first_hop_4_0 <= first4;
+    first_5_5 <= first_hop_5;
   always @(posedge clk)
-    last_hop_4_0 <= \$2754 ;
+    last_5_5 <= \$2711 ;
   always @(posedge clk)
-    v_4_0 <= \$2755 ;
+    acc_5_5 <= \$2712 ;
   always @(posedge clk)
-    first_4_0 <= first_hop_4_0;
+    o_valid_5_5 <= \$2713 ;
   always @(posedge clk)
-    last_4_0 <= \$2756 ;
+    shadow_5_5 <= \$2714 ;
   always @(posedge clk)
-    acc_4_0 <= \$2757 ;
+    v_5_6 <= \$2715 ;
   always @(posedge clk)
-    o_valid_4_0 <= \$2758 ;
+    first_5_6 <= first_hop_5;
   always @(posedge clk)
-    shadow_4_0 <= \$2759 ;
+    last_5_6 <= \$2716 ;
   always @(posedge clk)
-    v_hop_4_1 <= \$2760 ;
+    acc_5_6 <= \$2717 ;
   always @(posedge clk)
-    first_hop_4_1 <= first4;
+    o_valid_5_6 <= \$2718 ;
   always @(posedge clk)
-    last_hop_4_1 <= \$2761 ;
+    shadow_5_6 <= \$2719 ;
   always @(posedge clk)
-    v_4_1 <= \$2762 ;
+    v_5_7 <= \$2720 ;
   always @(posedge clk)
-    first_4_1 <= first_hop_4_1;
+    first_5_7 <= first_hop_5;
   always @(posedge clk)
-    last_4_1 <= \$2763 ;
+    last_5_7 <= \$2721 ;
   always @(posedge clk)
-    acc_4_1 <= \$2764 ;
+    acc_5_7 <= \$2722 ;
   always @(posedge clk)
-    o_valid_4_1 <= \$2765 ;
+    o_valid_5_7 <= \$2723 ;
   always @(posedge clk)
-    shadow_4_1 <= \$2766 ;
+    shadow_5_7 <= \$2724 ;
   always @(posedge clk)
-    v_hop_4_2 <= \$2767 ;
+    v_hop_6 <= \$2725 ;
   always @(posedge clk)
-    first_hop_4_2 <= first4;
+    first_hop_6 <= first4;
   always @(posedge clk)
-    last_hop_4_2 <= \$2768 ;
+    last_hop_6 <= \$2726 ;
   always @(posedge clk)
-    v_4_2 <= \$2769 ;
+    v_6_0 <= \$2727 ;
   always @(posedge clk)
-    first_4_2 <= first_hop_4_2;
+    first_6_0 <= first_hop_6;
   always @(posedge clk)
-    last_4_2 <= \$2770 ;
+    last_6_0 <= \$2728 ;
   always @(posedge clk)
-    acc_4_2 <= \$2771 ;
+    acc_6_0 <= \$2729 ;
   always @(posedge clk)
-    o_valid_4_2 <= \$2772 ;
+    o_valid_6_0 <= \$2730 ;
   always @(posedge clk)
-    shadow_4_2 <= \$2773 ;
+    shadow_6_0 <= \$2731 ;
   always @(posedge clk)
-    v_hop_4_3 <= \$2774 ;
+    v_6_1 <= \$2732 ;
   always @(posedge clk)
-    first_hop_4_3 <= first4;
+    first_6_1 <= first_hop_6;
   always @(posedge clk)
-    last_hop_4_3 <= \$2775 ;
+    last_6_1 <= \$2733 ;
   always @(posedge clk)
-    v_4_3 <= \$2776 ;
+    acc_6_1 <= \$2734 ;
   always @(posedge clk)
-    first_4_3 <= first_hop_4_3;
+    o_valid_6_1 <= \$2735 ;
   always @(posedge clk)
-    last_4_3 <= \$2777 ;
+    shadow_6_1 <= \$2736 ;
   always @(posedge clk)
-    acc_4_3 <= \$2778 ;
+    v_6_2 <= \$2737 ;
   always @(posedge clk)
-    o_valid_4_3 <= \$2779 ;
+    first_6_2 <= first_hop_6;
   always @(posedge clk)
-    shadow_4_3 <= \$2780 ;
+    last_6_2 <= \$2738 ;
   always @(posedge clk)
-    v_hop_4_4 <= \$2781 ;
+    acc_6_2 <= \$2739 ;
   always @(posedge clk)
-    first_hop_4_4 <= first4;
+    o_valid_6_2 <= \$2740 ;
   always @(posedge clk)
-    last_hop_4_4 <= \$2782 ;
+    shadow_6_2 <= \$2741 ;
   always @(posedge clk)
-    v_4_4 <= \$2783 ;
+    v_6_3 <= \$2742 ;
   always @(posedge clk)
-    first_4_4 <= first_hop_4_4;
+    first_6_3 <= first_hop_6;
   always @(posedge clk)
-    last_4_4 <= \$2784 ;
+    last_6_3 <= \$2743 ;
   always @(posedge clk)
-    acc_4_4 <= \$2785 ;
+    acc_6_3 <= \$2744 ;
   always @(posedge clk)
-    o_valid_4_4 <= \$2786 ;
+    o_valid_6_3 <= \$2745 ;
   always @(posedge clk)
-    shadow_4_4 <= \$2787 ;
+    shadow_6_3 <= \$2746 ;
   always @(posedge clk)
-    v_hop_4_5 <= \$2788 ;
+    v_6_4 <= \$2747 ;
   always @(posedge clk)
-    first_hop_4_5 <= first4;
+    first_6_4 <= first_hop_6;
   always @(posedge clk)
-    last_hop_4_5 <= \$2789 ;
+    last_6_4 <= \$2748 ;
   always @(posedge clk)
-    v_4_5 <= \$2790 ;
+    acc_6_4 <= \$2749 ;
   always @(posedge clk)
-    first_4_5 <= first_hop_4_5;
+    o_valid_6_4 <= \$2750 ;
   always @(posedge clk)
-    last_4_5 <= \$2791 ;
+    shadow_6_4 <= \$2751 ;
   always @(posedge clk)
-    acc_4_5 <= \$2792 ;
+    v_6_5 <= \$2752 ;
   always @(posedge clk)
-    o_valid_4_5 <= \$2793 ;
+    first_6_5 <= first_hop_6;
   always @(posedge clk)
-    shadow_4_5 <= \$2794 ;
+    last_6_5 <= \$2753 ;
   always @(posedge clk)
-    v_hop_4_6 <= \$2795 ;
+    acc_6_5 <= \$2754 ;
   always @(posedge clk)
-    first_hop_4_6 <= first4;
+    o_valid_6_5 <= \$2755 ;
   always @(posedge clk)
-    last_hop_4_6 <= \$2796 ;
+    shadow_6_5 <= \$2756 ;
   always @(posedge clk)
-    v_4_6 <= \$2797 ;
+    v_6_6 <= \$2757 ;
   always @(posedge clk)
-    first_4_6 <= first_hop_4_6;
+    first_6_6 <= first_hop_6;
   always @(posedge clk)
-    last_4_6 <= \$2798 ;
+    last_6_6 <= \$2758 ;
   always @(posedge clk)
-    acc_4_6 <= \$2799 ;
+    acc_6_6 <= \$2759 ;
   always @(posedge clk)
-    o_valid_4_6 <= \$2800 ;
+    o_valid_6_6 <= \$2760 ;
   always @(posedge clk)
-    shadow_4_6 <= \$2801 ;
+    shadow_6_6 <= \$2761 ;
   always @(posedge clk)
-    v_hop_4_7 <= \$2802 ;
+    v_6_7 <= \$2762 ;
   always @(posedge clk)
-    first_hop_4_7 <= first4;
+    first_6_7 <= first_hop_6;
   always @(posedge clk)
-    last_hop_4_7 <= \$2803 ;
+    last_6_7 <= \$2763 ;
   always @(posedge clk)
-    v_4_7 <= \$2804 ;
+    acc_6_7 <= \$2764 ;
   always @(posedge clk)
-    first_4_7 <= first_hop_4_7;
+    o_valid_6_7 <= \$2765 ;
   always @(posedge clk)
-    last_4_7 <= \$2805 ;
+    shadow_6_7 <= \$2766 ;
   always @(posedge clk)
-    acc_4_7 <= \$2806 ;
+    v_hop_7 <= \$2767 ;
   always @(posedge clk)
-    o_valid_4_7 <= \$2807 ;
+    first_hop_7 <= first4;
   always @(posedge clk)
-    shadow_4_7 <= \$2808 ;
+    last_hop_7 <= \$2768 ;
   always @(posedge clk)
-    v_hop_5_0 <= \$2809 ;
+    v_7_0 <= \$2769 ;
   always @(posedge clk)
-    first_hop_5_0 <= first4;
+    first_7_0 <= first_hop_7;
   always @(posedge clk)
-    last_hop_5_0 <= \$2810 ;
+    last_7_0 <= \$2770 ;
   always @(posedge clk)
-    v_5_0 <= \$2811 ;
+    acc_7_0 <= \$2771 ;
   always @(posedge clk)
-    first_5_0 <= first_hop_5_0;
+    shadow_7_0 <= \$2772 ;
   always @(posedge clk)
-    last_5_0 <= \$2812 ;
+    v_7_1 <= \$2773 ;
   always @(posedge clk)
-    acc_5_0 <= \$2813 ;
+    first_7_1 <= first_hop_7;
   always @(posedge clk)
-    o_valid_5_0 <= \$2814 ;
+    last_7_1 <= \$2774 ;
   always @(posedge clk)
-    shadow_5_0 <= \$2815 ;
+    acc_7_1 <= \$2775 ;
   always @(posedge clk)
-    v_hop_5_1 <= \$2816 ;
+    shadow_7_1 <= \$2776 ;
   always @(posedge clk)
-    first_hop_5_1 <= first4;
+    v_7_2 <= \$2777 ;
   always @(posedge clk)
-    last_hop_5_1 <= \$2817 ;
+    first_7_2 <= first_hop_7;
   always @(posedge clk)
-    v_5_1 <= \$2818 ;
+    last_7_2 <= \$2778 ;
   always @(posedge clk)
-    first_5_1 <= first_hop_5_1;
+    acc_7_2 <= \$2779 ;
   always @(posedge clk)
-    last_5_1 <= \$2819 ;
+    shadow_7_2 <= \$2780 ;
   always @(posedge clk)
-    acc_5_1 <= \$2820 ;
+    v_7_3 <= \$2781 ;
   always @(posedge clk)
-    o_valid_5_1 <= \$2821 ;
+    first_7_3 <= first_hop_7;
   always @(posedge clk)
-    shadow_5_1 <= \$2822 ;
+    last_7_3 <= \$2782 ;
   always @(posedge clk)
-    v_hop_5_2 <= \$2823 ;
+    acc_7_3 <= \$2783 ;
   always @(posedge clk)
-    first_hop_5_2 <= first4;
+    shadow_7_3 <= \$2784 ;
   always @(posedge clk)
-    last_hop_5_2 <= \$2824 ;
+    v_7_4 <= \$2785 ;
   always @(posedge clk)
-    v_5_2 <= \$2825 ;
+    first_7_4 <= first_hop_7;
   always @(posedge clk)
-    first_5_2 <= first_hop_5_2;
+    last_7_4 <= \$2786 ;
   always @(posedge clk)
-    last_5_2 <= \$2826 ;
+    acc_7_4 <= \$2787 ;
   always @(posedge clk)
-    acc_5_2 <= \$2827 ;
+    shadow_7_4 <= \$2788 ;
   always @(posedge clk)
-    o_valid_5_2 <= \$2828 ;
+    v_7_5 <= \$2789 ;
   always @(posedge clk)
-    shadow_5_2 <= \$2829 ;
+    first_7_5 <= first_hop_7;
   always @(posedge clk)
-    v_hop_5_3 <= \$2830 ;
+    last_7_5 <= \$2790 ;
   always @(posedge clk)
-    first_hop_5_3 <= first4;
+    acc_7_5 <= \$2791 ;
   always @(posedge clk)
-    last_hop_5_3 <= \$2831 ;
+    shadow_7_5 <= \$2792 ;
   always @(posedge clk)
-    v_5_3 <= \$2832 ;
+    v_7_6 <= \$2793 ;
   always @(posedge clk)
-    first_5_3 <= first_hop_5_3;
+    first_7_6 <= first_hop_7;
   always @(posedge clk)
-    last_5_3 <= \$2833 ;
+    last_7_6 <= \$2794 ;
   always @(posedge clk)
-    acc_5_3 <= \$2834 ;
+    acc_7_6 <= \$2795 ;
   always @(posedge clk)
-    o_valid_5_3 <= \$2835 ;
+    shadow_7_6 <= \$2796 ;
   always @(posedge clk)
-    shadow_5_3 <= \$2836 ;
+    v_7_7 <= \$2797 ;
   always @(posedge clk)
-    v_hop_5_4 <= \$2837 ;
+    first_7_7 <= first_hop_7;
   always @(posedge clk)
-    first_hop_5_4 <= first4;
+    last_7_7 <= \$2798 ;
   always @(posedge clk)
-    last_hop_5_4 <= \$2838 ;
+    acc_7_7 <= \$2799 ;
   always @(posedge clk)
-    v_5_4 <= \$2839 ;
+    shadow_7_7 <= \$2800 ;
   always @(posedge clk)
-    first_5_4 <= first_hop_5_4;
+    o__valid <= \$2801 ;
   always @(posedge clk)
-    last_5_4 <= \$2840 ;
+    row <= \$2802 ;
   always @(posedge clk)
-    acc_5_4 <= \$2841 ;
+    busy <= \$2803 ;
   always @(posedge clk)
-    o_valid_5_4 <= \$2842 ;
+    col_out <= \$2804 ;
   always @(posedge clk)
-    shadow_5_4 <= \$2843 ;
+    wide_out_r <= \$2805 ;
   always @(posedge clk)
-    v_hop_5_5 <= \$2844 ;
-  always @(posedge clk)
-    first_hop_5_5 <= first4;
-  always @(posedge clk)
-    last_hop_5_5 <= \$2845 ;
-  always @(posedge clk)
-    v_5_5 <= \$2846 ;
-  always @(posedge clk)
-    first_5_5 <= first_hop_5_5;
-  always @(posedge clk)
-    last_5_5 <= \$2847 ;
-  always @(posedge clk)
-    acc_5_5 <= \$2848 ;
-  always @(posedge clk)
-    o_valid_5_5 <= \$2849 ;
-  always @(posedge clk)
-    shadow_5_5 <= \$2850 ;
-  always @(posedge clk)
-    v_hop_5_6 <= \$2851 ;
-  always @(posedge clk)
-    first_hop_5_6 <= first4;
-  always @(posedge clk)
-    last_hop_5_6 <= \$2852 ;
-  always @(posedge clk)
-    v_5_6 <= \$2853 ;
-  always @(posedge clk)
-    first_5_6 <= first_hop_5_6;
-  always @(posedge clk)
-    last_5_6 <= \$2854 ;
-  always @(posedge clk)
-    acc_5_6 <= \$2855 ;
-  always @(posedge clk)
-    o_valid_5_6 <= \$2856 ;
-  always @(posedge clk)
-    shadow_5_6 <= \$2857 ;
-  always @(posedge clk)
-    v_hop_5_7 <= \$2858 ;
-  always @(posedge clk)
-    first_hop_5_7 <= first4;
-  always @(posedge clk)
-    last_hop_5_7 <= \$2859 ;
-  always @(posedge clk)
-    v_5_7 <= \$2860 ;
-  always @(posedge clk)
-    first_5_7 <= first_hop_5_7;
-  always @(posedge clk)
-    last_5_7 <= \$2861 ;
-  always @(posedge clk)
-    acc_5_7 <= \$2862 ;
-  always @(posedge clk)
-    o_valid_5_7 <= \$2863 ;
-  always @(posedge clk)
-    shadow_5_7 <= \$2864 ;
-  always @(posedge clk)
-    v_hop_6_0 <= \$2865 ;
-  always @(posedge clk)
-    first_hop_6_0 <= first4;
-  always @(posedge clk)
-    last_hop_6_0 <= \$2866 ;
-  always @(posedge clk)
-    v_6_0 <= \$2867 ;
-  always @(posedge clk)
-    first_6_0 <= first_hop_6_0;
-  always @(posedge clk)
-    last_6_0 <= \$2868 ;
-  always @(posedge clk)
-    acc_6_0 <= \$2869 ;
-  always @(posedge clk)
-    o_valid_6_0 <= \$2870 ;
-  always @(posedge clk)
-    shadow_6_0 <= \$2871 ;
-  always @(posedge clk)
-    v_hop_6_1 <= \$2872 ;
-  always @(posedge clk)
-    first_hop_6_1 <= first4;
-  always @(posedge clk)
-    last_hop_6_1 <= \$2873 ;
-  always @(posedge clk)
-    v_6_1 <= \$2874 ;
-  always @(posedge clk)
-    first_6_1 <= first_hop_6_1;
-  always @(posedge clk)
-    last_6_1 <= \$2875 ;
-  always @(posedge clk)
-    acc_6_1 <= \$2876 ;
-  always @(posedge clk)
-    o_valid_6_1 <= \$2877 ;
-  always @(posedge clk)
-    shadow_6_1 <= \$2878 ;
-  always @(posedge clk)
-    v_hop_6_2 <= \$2879 ;
-  always @(posedge clk)
-    first_hop_6_2 <= first4;
-  always @(posedge clk)
-    last_hop_6_2 <= \$2880 ;
-  always @(posedge clk)
-    v_6_2 <= \$2881 ;
-  always @(posedge clk)
-    first_6_2 <= first_hop_6_2;
-  always @(posedge clk)
-    last_6_2 <= \$2882 ;
-  always @(posedge clk)
-    acc_6_2 <= \$2883 ;
-  always @(posedge clk)
-    o_valid_6_2 <= \$2884 ;
-  always @(posedge clk)
-    shadow_6_2 <= \$2885 ;
-  always @(posedge clk)
-    v_hop_6_3 <= \$2886 ;
-  always @(posedge clk)
-    first_hop_6_3 <= first4;
-  always @(posedge clk)
-    last_hop_6_3 <= \$2887 ;
-  always @(posedge clk)
-    v_6_3 <= \$2888 ;
-  always @(posedge clk)
-    first_6_3 <= first_hop_6_3;
-  always @(posedge clk)
-    last_6_3 <= \$2889 ;
-  always @(posedge clk)
-    acc_6_3 <= \$2890 ;
-  always @(posedge clk)
-    o_valid_6_3 <= \$2891 ;
-  always @(posedge clk)
-    shadow_6_3 <= \$2892 ;
-  always @(posedge clk)
-    v_hop_6_4 <= \$2893 ;
-  always @(posedge clk)
-    first_hop_6_4 <= first4;
-  always @(posedge clk)
-    last_hop_6_4 <= \$2894 ;
-  always @(posedge clk)
-    v_6_4 <= \$2895 ;
-  always @(posedge clk)
-    first_6_4 <= first_hop_6_4;
-  always @(posedge clk)
-    last_6_4 <= \$2896 ;
-  always @(posedge clk)
-    acc_6_4 <= \$2897 ;
-  always @(posedge clk)
-    o_valid_6_4 <= \$2898 ;
-  always @(posedge clk)
-    shadow_6_4 <= \$2899 ;
-  always @(posedge clk)
-    v_hop_6_5 <= \$2900 ;
-  always @(posedge clk)
-    first_hop_6_5 <= first4;
-  always @(posedge clk)
-    last_hop_6_5 <= \$2901 ;
-  always @(posedge clk)
-    v_6_5 <= \$2902 ;
-  always @(posedge clk)
-    first_6_5 <= first_hop_6_5;
-  always @(posedge clk)
-    last_6_5 <= \$2903 ;
-  always @(posedge clk)
-    acc_6_5 <= \$2904 ;
-  always @(posedge clk)
-    o_valid_6_5 <= \$2905 ;
-  always @(posedge clk)
-    shadow_6_5 <= \$2906 ;
-  always @(posedge clk)
-    v_hop_6_6 <= \$2907 ;
-  always @(posedge clk)
-    first_hop_6_6 <= first4;
-  always @(posedge clk)
-    last_hop_6_6 <= \$2908 ;
-  always @(posedge clk)
-    v_6_6 <= \$2909 ;
-  always @(posedge clk)
-    first_6_6 <= first_hop_6_6;
-  always @(posedge clk)
-    last_6_6 <= \$2910 ;
-  always @(posedge clk)
-    acc_6_6 <= \$2911 ;
-  always @(posedge clk)
-    o_valid_6_6 <= \$2912 ;
-  always @(posedge clk)
-    shadow_6_6 <= \$2913 ;
-  always @(posedge clk)
-    v_hop_6_7 <= \$2914 ;
-  always @(posedge clk)
-    first_hop_6_7 <= first4;
-  always @(posedge clk)
-    last_hop_6_7 <= \$2915 ;
-  always @(posedge clk)
-    v_6_7 <= \$2916 ;
-  always @(posedge clk)
-    first_6_7 <= first_hop_6_7;
-  always @(posedge clk)
-    last_6_7 <= \$2917 ;
-  always @(posedge clk)
-    acc_6_7 <= \$2918 ;
-  always @(posedge clk)
-    o_valid_6_7 <= \$2919 ;
-  always @(posedge clk)
-    shadow_6_7 <= \$2920 ;
-  always @(posedge clk)
-    v_hop_7_0 <= \$2921 ;
-  always @(posedge clk)
-    first_hop_7_0 <= first4;
-  always @(posedge clk)
-    last_hop_7_0 <= \$2922 ;
-  always @(posedge clk)
-    v_7_0 <= \$2923 ;
-  always @(posedge clk)
-    first_7_0 <= first_hop_7_0;
-  always @(posedge clk)
-    last_7_0 <= \$2924 ;
-  always @(posedge clk)
-    acc_7_0 <= \$2925 ;
-  always @(posedge clk)
-    shadow_7_0 <= \$2926 ;
-  always @(posedge clk)
-    v_hop_7_1 <= \$2927 ;
-  always @(posedge clk)
-    first_hop_7_1 <= first4;
-  always @(posedge clk)
-    last_hop_7_1 <= \$2928 ;
-  always @(posedge clk)
-    v_7_1 <= \$2929 ;
-  always @(posedge clk)
-    first_7_1 <= first_hop_7_1;
-  always @(posedge clk)
-    last_7_1 <= \$2930 ;
-  always @(posedge clk)
-    acc_7_1 <= \$2931 ;
-  always @(posedge clk)
-    shadow_7_1 <= \$2932 ;
-  always @(posedge clk)
-    v_hop_7_2 <= \$2933 ;
-  always @(posedge clk)
-    first_hop_7_2 <= first4;
-  always @(posedge clk)
-    last_hop_7_2 <= \$2934 ;
-  always @(posedge clk)
-    v_7_2 <= \$2935 ;
-  always @(posedge clk)
-    first_7_2 <= first_hop_7_2;
-  always @(posedge clk)
-    last_7_2 <= \$2936 ;
-  always @(posedge clk)
-    acc_7_2 <= \$2937 ;
-  always @(posedge clk)
-    shadow_7_2 <= \$2938 ;
-  always @(posedge clk)
-    v_hop_7_3 <= \$2939 ;
-  always @(posedge clk)
-    first_hop_7_3 <= first4;
-  always @(posedge clk)
-    last_hop_7_3 <= \$2940 ;
-  always @(posedge clk)
-    v_7_3 <= \$2941 ;
-  always @(posedge clk)
-    first_7_3 <= first_hop_7_3;
-  always @(posedge clk)
-    last_7_3 <= \$2942 ;
-  always @(posedge clk)
-    acc_7_3 <= \$2943 ;
-  always @(posedge clk)
-    shadow_7_3 <= \$2944 ;
-  always @(posedge clk)
-    v_hop_7_4 <= \$2945 ;
-  always @(posedge clk)
-    first_hop_7_4 <= first4;
-  always @(posedge clk)
-    last_hop_7_4 <= \$2946 ;
-  always @(posedge clk)
-    v_7_4 <= \$2947 ;
-  always @(posedge clk)
-    first_7_4 <= first_hop_7_4;
-  always @(posedge clk)
-    last_7_4 <= \$2948 ;
-  always @(posedge clk)
-    acc_7_4 <= \$2949 ;
-  always @(posedge clk)
-    shadow_7_4 <= \$2950 ;
-  always @(posedge clk)
-    v_hop_7_5 <= \$2951 ;
-  always @(posedge clk)
-    first_hop_7_5 <= first4;
-  always @(posedge clk)
-    last_hop_7_5 <= \$2952 ;
-  always @(posedge clk)
-    v_7_5 <= \$2953 ;
-  always @(posedge clk)
-    first_7_5 <= first_hop_7_5;
-  always @(posedge clk)
-    last_7_5 <= \$2954 ;
-  always @(posedge clk)
-    acc_7_5 <= \$2955 ;
-  always @(posedge clk)
-    shadow_7_5 <= \$2956 ;
-  always @(posedge clk)
-    v_hop_7_6 <= \$2957 ;
-  always @(posedge clk)
-    first_hop_7_6 <= first4;
-  always @(posedge clk)
-    last_hop_7_6 <= \$2958 ;
-  always @(posedge clk)
-    v_7_6 <= \$2959 ;
-  always @(posedge clk)
-    first_7_6 <= first_hop_7_6;
-  always @(posedge clk)
-    last_7_6 <= \$2960 ;
-  always @(posedge clk)
-    acc_7_6 <= \$2961 ;
-  always @(posedge clk)
-    shadow_7_6 <= \$2962 ;
-  always @(posedge clk)
-    v_hop_7_7 <= \$2963 ;
-  always @(posedge clk)
-    first_hop_7_7 <= first4;
-  always @(posedge clk)
-    last_hop_7_7 <= \$2964 ;
-  always @(posedge clk)
-    v_7_7 <= \$2965 ;
-  always @(posedge clk)
-    first_7_7 <= first_hop_7_7;
-  always @(posedge clk)
-    last_7_7 <= \$2966 ;
-  always @(posedge clk)
-    acc_7_7 <= \$2967 ;
-  always @(posedge clk)
-    shadow_7_7 <= \$2968 ;
-  always @(posedge clk)
-    o__valid <= \$2969 ;
-  always @(posedge clk)
-    row <= \$2970 ;
-  always @(posedge clk)
-    busy <= \$2971 ;
-  always @(posedge clk)
-    col_out <= \$2972 ;
-  always @(posedge clk)
-    wide_out_r <= \$2973 ;
-  always @(posedge clk)
-    overflow <= \$2974 ;
+    overflow <= \$2806 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2126  = accept;
+    \$2070  = accept;
     if (rst) begin
-      \$2126  = 1'h0;
+      \$2070  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2127  = in1;
+    \$2071  = i__payload;
+    if (rst) begin
+      \$2071  = 322'h000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2072  = first1;
     if (accept) begin
-      \$2127  = i__payload;
+      \$2072  = i__payload[320];
     end
     if (rst) begin
-      \$2127  = 322'h000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$2072  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2128  = first1;
+    \$2073  = last1;
     if (accept) begin
-      \$2128  = i__payload[320];
+      \$2073  = i__payload[321];
     end
     if (rst) begin
-      \$2128  = 1'h0;
+      \$2073  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2129  = last1;
-    if (accept) begin
-      \$2129  = i__payload[321];
-    end
+    \$2074  = v1;
     if (rst) begin
-      \$2129  = 1'h0;
+      \$2074  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2130  = v1;
+    \$2075  = first1;
     if (rst) begin
-      \$2130  = 1'h0;
+      \$2075  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2131  = first1;
+    \$2076  = last1;
     if (rst) begin
-      \$2131  = 1'h0;
+      \$2076  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2132  = last1;
+    \$2077  = v2;
     if (rst) begin
-      \$2132  = 1'h0;
+      \$2077  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2133  = v2;
+    \$2078  = first2;
     if (rst) begin
-      \$2133  = 1'h0;
+      \$2078  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2134  = first2;
+    \$2079  = last2;
     if (rst) begin
-      \$2134  = 1'h0;
+      \$2079  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2135  = last2;
+    \$2080  = v3;
     if (rst) begin
-      \$2135  = 1'h0;
+      \$2080  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2136  = v3;
+    \$2081  = first3;
     if (rst) begin
-      \$2136  = 1'h0;
+      \$2081  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2137  = first3;
+    \$2082  = last3;
     if (rst) begin
-      \$2137  = 1'h0;
+      \$2082  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2138  = last3;
+    \$2083  = v4;
     if (rst) begin
-      \$2138  = 1'h0;
+      \$2083  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2139  = v4;
+    \$2084  = first4;
     if (rst) begin
-      \$2139  = 1'h0;
+      \$2084  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2140  = first4;
+    \$2085  = last4;
     if (rst) begin
-      \$2140  = 1'h0;
+      \$2085  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2141  = last4;
+    \$2086  = v5;
     if (rst) begin
-      \$2141  = 1'h0;
+      \$2086  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2142  = v5;
+    \$2087  = first5;
     if (rst) begin
-      \$2142  = 1'h0;
+      \$2087  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2143  = first5;
+    \$2088  = last5;
     if (rst) begin
-      \$2143  = 1'h0;
+      \$2088  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2144  = last5;
+    \$2089  = \$1411 [14:0];
     if (rst) begin
-      \$2144  = 1'h0;
+      \$2089  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2145  = \$1411 [14:0];
+    \$2090  = \$1412 [14:0];
+    if (rst) begin
+      \$2090  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2091  = \$1413 [14:0];
+    if (rst) begin
+      \$2091  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2092  = \$1414 [14:0];
+    if (rst) begin
+      \$2092  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2093  = \$21 [14:0];
+    if (rst) begin
+      \$2093  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2094  = \$1416 [31:0];
+    if (rst) begin
+      \$2094  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2095  = \$1418 [14:0];
+    if (rst) begin
+      \$2095  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2096  = \$1419 [14:0];
+    if (rst) begin
+      \$2096  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2097  = \$1420 [14:0];
+    if (rst) begin
+      \$2097  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2098  = \$1421 [14:0];
+    if (rst) begin
+      \$2098  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2099  = \$41 [14:0];
+    if (rst) begin
+      \$2099  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2100  = \$1423 [31:0];
+    if (rst) begin
+      \$2100  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2101  = \$1425 [14:0];
+    if (rst) begin
+      \$2101  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2102  = \$1426 [14:0];
+    if (rst) begin
+      \$2102  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2103  = \$1427 [14:0];
+    if (rst) begin
+      \$2103  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2104  = \$1428 [14:0];
+    if (rst) begin
+      \$2104  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2105  = \$61 [14:0];
+    if (rst) begin
+      \$2105  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2106  = \$1430 [31:0];
+    if (rst) begin
+      \$2106  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2107  = \$1432 [14:0];
+    if (rst) begin
+      \$2107  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2108  = \$1433 [14:0];
+    if (rst) begin
+      \$2108  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2109  = \$1434 [14:0];
+    if (rst) begin
+      \$2109  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2110  = \$1435 [14:0];
+    if (rst) begin
+      \$2110  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2111  = \$81 [14:0];
+    if (rst) begin
+      \$2111  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2112  = \$1437 [31:0];
+    if (rst) begin
+      \$2112  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2113  = \$1439 [14:0];
+    if (rst) begin
+      \$2113  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2114  = \$1440 [14:0];
+    if (rst) begin
+      \$2114  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2115  = \$1441 [14:0];
+    if (rst) begin
+      \$2115  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2116  = \$1442 [14:0];
+    if (rst) begin
+      \$2116  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2117  = \$101 [14:0];
+    if (rst) begin
+      \$2117  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2118  = \$1444 [31:0];
+    if (rst) begin
+      \$2118  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2119  = \$1446 [14:0];
+    if (rst) begin
+      \$2119  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2120  = \$1447 [14:0];
+    if (rst) begin
+      \$2120  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2121  = \$1448 [14:0];
+    if (rst) begin
+      \$2121  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2122  = \$1449 [14:0];
+    if (rst) begin
+      \$2122  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2123  = \$121 [14:0];
+    if (rst) begin
+      \$2123  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2124  = \$1451 [31:0];
+    if (rst) begin
+      \$2124  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2125  = \$1453 [14:0];
+    if (rst) begin
+      \$2125  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2126  = \$1454 [14:0];
+    if (rst) begin
+      \$2126  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2127  = \$1455 [14:0];
+    if (rst) begin
+      \$2127  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2128  = \$1456 [14:0];
+    if (rst) begin
+      \$2128  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2129  = \$141 [14:0];
+    if (rst) begin
+      \$2129  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2130  = \$1458 [31:0];
+    if (rst) begin
+      \$2130  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2131  = \$1460 [14:0];
+    if (rst) begin
+      \$2131  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2132  = \$1461 [14:0];
+    if (rst) begin
+      \$2132  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2133  = \$1462 [14:0];
+    if (rst) begin
+      \$2133  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2134  = \$1463 [14:0];
+    if (rst) begin
+      \$2134  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2135  = \$161 [14:0];
+    if (rst) begin
+      \$2135  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2136  = \$1465 [31:0];
+    if (rst) begin
+      \$2136  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2137  = \$1467 [14:0];
+    if (rst) begin
+      \$2137  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2138  = \$1468 [14:0];
+    if (rst) begin
+      \$2138  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2139  = \$1469 [14:0];
+    if (rst) begin
+      \$2139  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2140  = \$1470 [14:0];
+    if (rst) begin
+      \$2140  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2141  = \$181 [14:0];
+    if (rst) begin
+      \$2141  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2142  = \$1472 [31:0];
+    if (rst) begin
+      \$2142  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2143  = \$1474 [14:0];
+    if (rst) begin
+      \$2143  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2144  = \$1475 [14:0];
+    if (rst) begin
+      \$2144  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2145  = \$1476 [14:0];
     if (rst) begin
       \$2145  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2146  = \$1412 [14:0];
+    \$2146  = \$1477 [14:0];
     if (rst) begin
       \$2146  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2147  = \$1413 [14:0];
+    \$2147  = \$201 [14:0];
     if (rst) begin
       \$2147  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2148  = \$1414 [14:0];
+    \$2148  = \$1479 [31:0];
     if (rst) begin
-      \$2148  = 15'h0000;
+      \$2148  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2149  = \$21 [14:0];
+    \$2149  = \$1481 [14:0];
     if (rst) begin
       \$2149  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2150  = \$1416 [31:0];
+    \$2150  = \$1482 [14:0];
     if (rst) begin
-      \$2150  = 32'd0;
+      \$2150  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2151  = \$1418 [14:0];
+    \$2151  = \$1483 [14:0];
     if (rst) begin
       \$2151  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2152  = \$1419 [14:0];
+    \$2152  = \$1484 [14:0];
     if (rst) begin
       \$2152  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2153  = \$1420 [14:0];
+    \$2153  = \$221 [14:0];
     if (rst) begin
       \$2153  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2154  = \$1421 [14:0];
+    \$2154  = \$1486 [31:0];
     if (rst) begin
-      \$2154  = 15'h0000;
+      \$2154  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2155  = \$41 [14:0];
+    \$2155  = \$1488 [14:0];
     if (rst) begin
       \$2155  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2156  = \$1423 [31:0];
+    \$2156  = \$1489 [14:0];
     if (rst) begin
-      \$2156  = 32'd0;
+      \$2156  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2157  = \$1425 [14:0];
+    \$2157  = \$1490 [14:0];
     if (rst) begin
       \$2157  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2158  = \$1426 [14:0];
+    \$2158  = \$1491 [14:0];
     if (rst) begin
       \$2158  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2159  = \$1427 [14:0];
+    \$2159  = \$241 [14:0];
     if (rst) begin
       \$2159  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2160  = \$1428 [14:0];
+    \$2160  = \$1493 [31:0];
     if (rst) begin
-      \$2160  = 15'h0000;
+      \$2160  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2161  = \$61 [14:0];
+    \$2161  = \$1495 [14:0];
     if (rst) begin
       \$2161  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2162  = \$1430 [31:0];
+    \$2162  = \$1496 [14:0];
     if (rst) begin
-      \$2162  = 32'd0;
+      \$2162  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2163  = \$1432 [14:0];
+    \$2163  = \$1497 [14:0];
     if (rst) begin
       \$2163  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2164  = \$1433 [14:0];
+    \$2164  = \$1498 [14:0];
     if (rst) begin
       \$2164  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2165  = \$1434 [14:0];
+    \$2165  = \$261 [14:0];
     if (rst) begin
       \$2165  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2166  = \$1435 [14:0];
+    \$2166  = \$1500 [31:0];
     if (rst) begin
-      \$2166  = 15'h0000;
+      \$2166  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2167  = \$81 [14:0];
+    \$2167  = \$1502 [14:0];
     if (rst) begin
       \$2167  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2168  = \$1437 [31:0];
+    \$2168  = \$1503 [14:0];
     if (rst) begin
-      \$2168  = 32'd0;
+      \$2168  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2169  = \$1439 [14:0];
+    \$2169  = \$1504 [14:0];
     if (rst) begin
       \$2169  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2170  = \$1440 [14:0];
+    \$2170  = \$1505 [14:0];
     if (rst) begin
       \$2170  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2171  = \$1441 [14:0];
+    \$2171  = \$281 [14:0];
     if (rst) begin
       \$2171  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2172  = \$1442 [14:0];
+    \$2172  = \$1507 [31:0];
     if (rst) begin
-      \$2172  = 15'h0000;
+      \$2172  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2173  = \$101 [14:0];
+    \$2173  = \$1509 [14:0];
     if (rst) begin
       \$2173  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2174  = \$1444 [31:0];
+    \$2174  = \$1510 [14:0];
     if (rst) begin
-      \$2174  = 32'd0;
+      \$2174  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2175  = \$1446 [14:0];
+    \$2175  = \$1511 [14:0];
     if (rst) begin
       \$2175  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2176  = \$1447 [14:0];
+    \$2176  = \$1512 [14:0];
     if (rst) begin
       \$2176  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2177  = \$1448 [14:0];
+    \$2177  = \$301 [14:0];
     if (rst) begin
       \$2177  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2178  = \$1449 [14:0];
+    \$2178  = \$1514 [31:0];
     if (rst) begin
-      \$2178  = 15'h0000;
+      \$2178  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2179  = \$121 [14:0];
+    \$2179  = \$1516 [14:0];
     if (rst) begin
       \$2179  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2180  = \$1451 [31:0];
+    \$2180  = \$1517 [14:0];
     if (rst) begin
-      \$2180  = 32'd0;
+      \$2180  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2181  = \$1453 [14:0];
+    \$2181  = \$1518 [14:0];
     if (rst) begin
       \$2181  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2182  = \$1454 [14:0];
+    \$2182  = \$1519 [14:0];
     if (rst) begin
       \$2182  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2183  = \$1455 [14:0];
+    \$2183  = \$321 [14:0];
     if (rst) begin
       \$2183  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2184  = \$1456 [14:0];
+    \$2184  = \$1521 [31:0];
     if (rst) begin
-      \$2184  = 15'h0000;
+      \$2184  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2185  = \$141 [14:0];
+    \$2185  = \$1523 [14:0];
     if (rst) begin
       \$2185  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2186  = \$1458 [31:0];
+    \$2186  = \$1524 [14:0];
     if (rst) begin
-      \$2186  = 32'd0;
+      \$2186  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2187  = \$1460 [14:0];
+    \$2187  = \$1525 [14:0];
     if (rst) begin
       \$2187  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2188  = \$1461 [14:0];
+    \$2188  = \$1526 [14:0];
     if (rst) begin
       \$2188  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2189  = \$1462 [14:0];
+    \$2189  = \$341 [14:0];
     if (rst) begin
       \$2189  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2190  = \$1463 [14:0];
+    \$2190  = \$1528 [31:0];
     if (rst) begin
-      \$2190  = 15'h0000;
+      \$2190  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2191  = \$161 [14:0];
+    \$2191  = \$1530 [14:0];
     if (rst) begin
       \$2191  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2192  = \$1465 [31:0];
+    \$2192  = \$1531 [14:0];
     if (rst) begin
-      \$2192  = 32'd0;
+      \$2192  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2193  = \$1467 [14:0];
+    \$2193  = \$1532 [14:0];
     if (rst) begin
       \$2193  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2194  = \$1468 [14:0];
+    \$2194  = \$1533 [14:0];
     if (rst) begin
       \$2194  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2195  = \$1469 [14:0];
+    \$2195  = \$361 [14:0];
     if (rst) begin
       \$2195  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2196  = \$1470 [14:0];
+    \$2196  = \$1535 [31:0];
     if (rst) begin
-      \$2196  = 15'h0000;
+      \$2196  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2197  = \$181 [14:0];
+    \$2197  = \$1537 [14:0];
     if (rst) begin
       \$2197  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2198  = \$1472 [31:0];
+    \$2198  = \$1538 [14:0];
     if (rst) begin
-      \$2198  = 32'd0;
+      \$2198  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2199  = \$1474 [14:0];
+    \$2199  = \$1539 [14:0];
     if (rst) begin
       \$2199  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2200  = \$1475 [14:0];
+    \$2200  = \$1540 [14:0];
     if (rst) begin
       \$2200  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2201  = \$1476 [14:0];
+    \$2201  = \$381 [14:0];
     if (rst) begin
       \$2201  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2202  = \$1477 [14:0];
+    \$2202  = \$1542 [31:0];
     if (rst) begin
-      \$2202  = 15'h0000;
+      \$2202  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2203  = \$201 [14:0];
+    \$2203  = \$1544 [14:0];
     if (rst) begin
       \$2203  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2204  = \$1479 [31:0];
+    \$2204  = \$1545 [14:0];
     if (rst) begin
-      \$2204  = 32'd0;
+      \$2204  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2205  = \$1481 [14:0];
+    \$2205  = \$1546 [14:0];
     if (rst) begin
       \$2205  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2206  = \$1482 [14:0];
+    \$2206  = \$1547 [14:0];
     if (rst) begin
       \$2206  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2207  = \$1483 [14:0];
+    \$2207  = \$401 [14:0];
     if (rst) begin
       \$2207  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2208  = \$1484 [14:0];
+    \$2208  = \$1549 [31:0];
     if (rst) begin
-      \$2208  = 15'h0000;
+      \$2208  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2209  = \$221 [14:0];
+    \$2209  = \$1551 [14:0];
     if (rst) begin
       \$2209  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2210  = \$1486 [31:0];
+    \$2210  = \$1552 [14:0];
     if (rst) begin
-      \$2210  = 32'd0;
+      \$2210  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2211  = \$1488 [14:0];
+    \$2211  = \$1553 [14:0];
     if (rst) begin
       \$2211  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2212  = \$1489 [14:0];
+    \$2212  = \$1554 [14:0];
     if (rst) begin
       \$2212  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2213  = \$1490 [14:0];
+    \$2213  = \$421 [14:0];
     if (rst) begin
       \$2213  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2214  = \$1491 [14:0];
+    \$2214  = \$1556 [31:0];
     if (rst) begin
-      \$2214  = 15'h0000;
+      \$2214  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2215  = \$241 [14:0];
+    \$2215  = \$1558 [14:0];
     if (rst) begin
       \$2215  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2216  = \$1493 [31:0];
+    \$2216  = \$1559 [14:0];
     if (rst) begin
-      \$2216  = 32'd0;
+      \$2216  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2217  = \$1495 [14:0];
+    \$2217  = \$1560 [14:0];
     if (rst) begin
       \$2217  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2218  = \$1496 [14:0];
+    \$2218  = \$1561 [14:0];
     if (rst) begin
       \$2218  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2219  = \$1497 [14:0];
+    \$2219  = \$441 [14:0];
     if (rst) begin
       \$2219  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2220  = \$1498 [14:0];
+    \$2220  = \$1563 [31:0];
     if (rst) begin
-      \$2220  = 15'h0000;
+      \$2220  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2221  = \$261 [14:0];
+    \$2221  = \$1565 [14:0];
     if (rst) begin
       \$2221  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2222  = \$1500 [31:0];
+    \$2222  = \$1566 [14:0];
     if (rst) begin
-      \$2222  = 32'd0;
+      \$2222  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2223  = \$1502 [14:0];
+    \$2223  = \$1567 [14:0];
     if (rst) begin
       \$2223  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2224  = \$1503 [14:0];
+    \$2224  = \$1568 [14:0];
     if (rst) begin
       \$2224  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2225  = \$1504 [14:0];
+    \$2225  = \$461 [14:0];
     if (rst) begin
       \$2225  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2226  = \$1505 [14:0];
+    \$2226  = \$1570 [31:0];
     if (rst) begin
-      \$2226  = 15'h0000;
+      \$2226  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2227  = \$281 [14:0];
+    \$2227  = \$1572 [14:0];
     if (rst) begin
       \$2227  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2228  = \$1507 [31:0];
+    \$2228  = \$1573 [14:0];
     if (rst) begin
-      \$2228  = 32'd0;
+      \$2228  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2229  = \$1509 [14:0];
+    \$2229  = \$1574 [14:0];
     if (rst) begin
       \$2229  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2230  = \$1510 [14:0];
+    \$2230  = \$1575 [14:0];
     if (rst) begin
       \$2230  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2231  = \$1511 [14:0];
+    \$2231  = \$481 [14:0];
     if (rst) begin
       \$2231  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2232  = \$1512 [14:0];
+    \$2232  = \$1577 [31:0];
     if (rst) begin
-      \$2232  = 15'h0000;
+      \$2232  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2233  = \$301 [14:0];
+    \$2233  = \$1579 [14:0];
     if (rst) begin
       \$2233  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2234  = \$1514 [31:0];
+    \$2234  = \$1580 [14:0];
     if (rst) begin
-      \$2234  = 32'd0;
+      \$2234  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2235  = \$1516 [14:0];
+    \$2235  = \$1581 [14:0];
     if (rst) begin
       \$2235  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2236  = \$1517 [14:0];
+    \$2236  = \$1582 [14:0];
     if (rst) begin
       \$2236  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2237  = \$1518 [14:0];
+    \$2237  = \$501 [14:0];
     if (rst) begin
       \$2237  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2238  = \$1519 [14:0];
+    \$2238  = \$1584 [31:0];
     if (rst) begin
-      \$2238  = 15'h0000;
+      \$2238  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2239  = \$321 [14:0];
+    \$2239  = \$1586 [14:0];
     if (rst) begin
       \$2239  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2240  = \$1521 [31:0];
+    \$2240  = \$1587 [14:0];
     if (rst) begin
-      \$2240  = 32'd0;
+      \$2240  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2241  = \$1523 [14:0];
+    \$2241  = \$1588 [14:0];
     if (rst) begin
       \$2241  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2242  = \$1524 [14:0];
+    \$2242  = \$1589 [14:0];
     if (rst) begin
       \$2242  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2243  = \$1525 [14:0];
+    \$2243  = \$521 [14:0];
     if (rst) begin
       \$2243  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2244  = \$1526 [14:0];
+    \$2244  = \$1591 [31:0];
     if (rst) begin
-      \$2244  = 15'h0000;
+      \$2244  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2245  = \$341 [14:0];
+    \$2245  = \$1593 [14:0];
     if (rst) begin
       \$2245  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2246  = \$1528 [31:0];
+    \$2246  = \$1594 [14:0];
     if (rst) begin
-      \$2246  = 32'd0;
+      \$2246  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2247  = \$1530 [14:0];
+    \$2247  = \$1595 [14:0];
     if (rst) begin
       \$2247  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2248  = \$1531 [14:0];
+    \$2248  = \$1596 [14:0];
     if (rst) begin
       \$2248  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2249  = \$1532 [14:0];
+    \$2249  = \$541 [14:0];
     if (rst) begin
       \$2249  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2250  = \$1533 [14:0];
+    \$2250  = \$1598 [31:0];
     if (rst) begin
-      \$2250  = 15'h0000;
+      \$2250  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2251  = \$361 [14:0];
+    \$2251  = \$1600 [14:0];
     if (rst) begin
       \$2251  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2252  = \$1535 [31:0];
+    \$2252  = \$1601 [14:0];
     if (rst) begin
-      \$2252  = 32'd0;
+      \$2252  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2253  = \$1537 [14:0];
+    \$2253  = \$1602 [14:0];
     if (rst) begin
       \$2253  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2254  = \$1538 [14:0];
+    \$2254  = \$1603 [14:0];
     if (rst) begin
       \$2254  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2255  = \$1539 [14:0];
+    \$2255  = \$561 [14:0];
     if (rst) begin
       \$2255  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2256  = \$1540 [14:0];
+    \$2256  = \$1605 [31:0];
     if (rst) begin
-      \$2256  = 15'h0000;
+      \$2256  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2257  = \$381 [14:0];
+    \$2257  = \$1607 [14:0];
     if (rst) begin
       \$2257  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2258  = \$1542 [31:0];
+    \$2258  = \$1608 [14:0];
     if (rst) begin
-      \$2258  = 32'd0;
+      \$2258  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2259  = \$1544 [14:0];
+    \$2259  = \$1609 [14:0];
     if (rst) begin
       \$2259  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2260  = \$1545 [14:0];
+    \$2260  = \$1610 [14:0];
     if (rst) begin
       \$2260  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2261  = \$1546 [14:0];
+    \$2261  = \$581 [14:0];
     if (rst) begin
       \$2261  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2262  = \$1547 [14:0];
+    \$2262  = \$1612 [31:0];
     if (rst) begin
-      \$2262  = 15'h0000;
+      \$2262  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2263  = \$401 [14:0];
+    \$2263  = \$1614 [14:0];
     if (rst) begin
       \$2263  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2264  = \$1549 [31:0];
+    \$2264  = \$1615 [14:0];
     if (rst) begin
-      \$2264  = 32'd0;
+      \$2264  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2265  = \$1551 [14:0];
+    \$2265  = \$1616 [14:0];
     if (rst) begin
       \$2265  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2266  = \$1552 [14:0];
+    \$2266  = \$1617 [14:0];
     if (rst) begin
       \$2266  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2267  = \$1553 [14:0];
+    \$2267  = \$601 [14:0];
     if (rst) begin
       \$2267  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2268  = \$1554 [14:0];
+    \$2268  = \$1619 [31:0];
     if (rst) begin
-      \$2268  = 15'h0000;
+      \$2268  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2269  = \$421 [14:0];
+    \$2269  = \$1621 [14:0];
     if (rst) begin
       \$2269  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2270  = \$1556 [31:0];
+    \$2270  = \$1622 [14:0];
     if (rst) begin
-      \$2270  = 32'd0;
+      \$2270  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2271  = \$1558 [14:0];
+    \$2271  = \$1623 [14:0];
     if (rst) begin
       \$2271  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2272  = \$1559 [14:0];
+    \$2272  = \$1624 [14:0];
     if (rst) begin
       \$2272  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2273  = \$1560 [14:0];
+    \$2273  = \$621 [14:0];
     if (rst) begin
       \$2273  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2274  = \$1561 [14:0];
+    \$2274  = \$1626 [31:0];
     if (rst) begin
-      \$2274  = 15'h0000;
+      \$2274  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2275  = \$441 [14:0];
+    \$2275  = \$1628 [14:0];
     if (rst) begin
       \$2275  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2276  = \$1563 [31:0];
+    \$2276  = \$1629 [14:0];
     if (rst) begin
-      \$2276  = 32'd0;
+      \$2276  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2277  = \$1565 [14:0];
+    \$2277  = \$1630 [14:0];
     if (rst) begin
       \$2277  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2278  = \$1566 [14:0];
+    \$2278  = \$1631 [14:0];
     if (rst) begin
       \$2278  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2279  = \$1567 [14:0];
+    \$2279  = \$641 [14:0];
     if (rst) begin
       \$2279  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2280  = \$1568 [14:0];
+    \$2280  = \$1633 [31:0];
     if (rst) begin
-      \$2280  = 15'h0000;
+      \$2280  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2281  = \$461 [14:0];
+    \$2281  = \$1635 [14:0];
     if (rst) begin
       \$2281  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2282  = \$1570 [31:0];
+    \$2282  = \$1636 [14:0];
     if (rst) begin
-      \$2282  = 32'd0;
+      \$2282  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2283  = \$1572 [14:0];
+    \$2283  = \$1637 [14:0];
     if (rst) begin
       \$2283  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2284  = \$1573 [14:0];
+    \$2284  = \$1638 [14:0];
     if (rst) begin
       \$2284  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2285  = \$1574 [14:0];
+    \$2285  = \$661 [14:0];
     if (rst) begin
       \$2285  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2286  = \$1575 [14:0];
+    \$2286  = \$1640 [31:0];
     if (rst) begin
-      \$2286  = 15'h0000;
+      \$2286  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2287  = \$481 [14:0];
+    \$2287  = \$1642 [14:0];
     if (rst) begin
       \$2287  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2288  = \$1577 [31:0];
+    \$2288  = \$1643 [14:0];
     if (rst) begin
-      \$2288  = 32'd0;
+      \$2288  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2289  = \$1579 [14:0];
+    \$2289  = \$1644 [14:0];
     if (rst) begin
       \$2289  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2290  = \$1580 [14:0];
+    \$2290  = \$1645 [14:0];
     if (rst) begin
       \$2290  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2291  = \$1581 [14:0];
+    \$2291  = \$681 [14:0];
     if (rst) begin
       \$2291  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2292  = \$1582 [14:0];
+    \$2292  = \$1647 [31:0];
     if (rst) begin
-      \$2292  = 15'h0000;
+      \$2292  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2293  = \$501 [14:0];
+    \$2293  = \$1649 [14:0];
     if (rst) begin
       \$2293  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2294  = \$1584 [31:0];
+    \$2294  = \$1650 [14:0];
     if (rst) begin
-      \$2294  = 32'd0;
+      \$2294  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2295  = \$1586 [14:0];
+    \$2295  = \$1651 [14:0];
     if (rst) begin
       \$2295  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2296  = \$1587 [14:0];
+    \$2296  = \$1652 [14:0];
     if (rst) begin
       \$2296  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2297  = \$1588 [14:0];
+    \$2297  = \$701 [14:0];
     if (rst) begin
       \$2297  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2298  = \$1589 [14:0];
+    \$2298  = \$1654 [31:0];
     if (rst) begin
-      \$2298  = 15'h0000;
+      \$2298  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2299  = \$521 [14:0];
+    \$2299  = \$1656 [14:0];
     if (rst) begin
       \$2299  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2300  = \$1591 [31:0];
+    \$2300  = \$1657 [14:0];
     if (rst) begin
-      \$2300  = 32'd0;
+      \$2300  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2301  = \$1593 [14:0];
+    \$2301  = \$1658 [14:0];
     if (rst) begin
       \$2301  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2302  = \$1594 [14:0];
+    \$2302  = \$1659 [14:0];
     if (rst) begin
       \$2302  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2303  = \$1595 [14:0];
+    \$2303  = \$721 [14:0];
     if (rst) begin
       \$2303  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2304  = \$1596 [14:0];
+    \$2304  = \$1661 [31:0];
     if (rst) begin
-      \$2304  = 15'h0000;
+      \$2304  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2305  = \$541 [14:0];
+    \$2305  = \$1663 [14:0];
     if (rst) begin
       \$2305  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2306  = \$1598 [31:0];
+    \$2306  = \$1664 [14:0];
     if (rst) begin
-      \$2306  = 32'd0;
+      \$2306  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2307  = \$1600 [14:0];
+    \$2307  = \$1665 [14:0];
     if (rst) begin
       \$2307  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2308  = \$1601 [14:0];
+    \$2308  = \$1666 [14:0];
     if (rst) begin
       \$2308  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2309  = \$1602 [14:0];
+    \$2309  = \$741 [14:0];
     if (rst) begin
       \$2309  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2310  = \$1603 [14:0];
+    \$2310  = \$1668 [31:0];
     if (rst) begin
-      \$2310  = 15'h0000;
+      \$2310  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2311  = \$561 [14:0];
+    \$2311  = \$1670 [14:0];
     if (rst) begin
       \$2311  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2312  = \$1605 [31:0];
+    \$2312  = \$1671 [14:0];
     if (rst) begin
-      \$2312  = 32'd0;
+      \$2312  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2313  = \$1607 [14:0];
+    \$2313  = \$1672 [14:0];
     if (rst) begin
       \$2313  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2314  = \$1608 [14:0];
+    \$2314  = \$1673 [14:0];
     if (rst) begin
       \$2314  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2315  = \$1609 [14:0];
+    \$2315  = \$761 [14:0];
     if (rst) begin
       \$2315  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2316  = \$1610 [14:0];
+    \$2316  = \$1675 [31:0];
     if (rst) begin
-      \$2316  = 15'h0000;
+      \$2316  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2317  = \$581 [14:0];
+    \$2317  = \$1677 [14:0];
     if (rst) begin
       \$2317  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2318  = \$1612 [31:0];
+    \$2318  = \$1678 [14:0];
     if (rst) begin
-      \$2318  = 32'd0;
+      \$2318  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2319  = \$1614 [14:0];
+    \$2319  = \$1679 [14:0];
     if (rst) begin
       \$2319  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2320  = \$1615 [14:0];
+    \$2320  = \$1680 [14:0];
     if (rst) begin
       \$2320  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2321  = \$1616 [14:0];
+    \$2321  = \$781 [14:0];
     if (rst) begin
       \$2321  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2322  = \$1617 [14:0];
+    \$2322  = \$1682 [31:0];
     if (rst) begin
-      \$2322  = 15'h0000;
+      \$2322  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2323  = \$601 [14:0];
+    \$2323  = \$1684 [14:0];
     if (rst) begin
       \$2323  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2324  = \$1619 [31:0];
+    \$2324  = \$1685 [14:0];
     if (rst) begin
-      \$2324  = 32'd0;
+      \$2324  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2325  = \$1621 [14:0];
+    \$2325  = \$1686 [14:0];
     if (rst) begin
       \$2325  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2326  = \$1622 [14:0];
+    \$2326  = \$1687 [14:0];
     if (rst) begin
       \$2326  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2327  = \$1623 [14:0];
+    \$2327  = \$801 [14:0];
     if (rst) begin
       \$2327  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2328  = \$1624 [14:0];
+    \$2328  = \$1689 [31:0];
     if (rst) begin
-      \$2328  = 15'h0000;
+      \$2328  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2329  = \$621 [14:0];
+    \$2329  = \$1691 [14:0];
     if (rst) begin
       \$2329  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2330  = \$1626 [31:0];
+    \$2330  = \$1692 [14:0];
     if (rst) begin
-      \$2330  = 32'd0;
+      \$2330  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2331  = \$1628 [14:0];
+    \$2331  = \$1693 [14:0];
     if (rst) begin
       \$2331  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2332  = \$1629 [14:0];
+    \$2332  = \$1694 [14:0];
     if (rst) begin
       \$2332  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2333  = \$1630 [14:0];
+    \$2333  = \$821 [14:0];
     if (rst) begin
       \$2333  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2334  = \$1631 [14:0];
+    \$2334  = \$1696 [31:0];
     if (rst) begin
-      \$2334  = 15'h0000;
+      \$2334  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2335  = \$641 [14:0];
+    \$2335  = \$1698 [14:0];
     if (rst) begin
       \$2335  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2336  = \$1633 [31:0];
+    \$2336  = \$1699 [14:0];
     if (rst) begin
-      \$2336  = 32'd0;
+      \$2336  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2337  = \$1635 [14:0];
+    \$2337  = \$1700 [14:0];
     if (rst) begin
       \$2337  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2338  = \$1636 [14:0];
+    \$2338  = \$1701 [14:0];
     if (rst) begin
       \$2338  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2339  = \$1637 [14:0];
+    \$2339  = \$841 [14:0];
     if (rst) begin
       \$2339  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2340  = \$1638 [14:0];
+    \$2340  = \$1703 [31:0];
     if (rst) begin
-      \$2340  = 15'h0000;
+      \$2340  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2341  = \$661 [14:0];
+    \$2341  = \$1705 [14:0];
     if (rst) begin
       \$2341  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2342  = \$1640 [31:0];
+    \$2342  = \$1706 [14:0];
     if (rst) begin
-      \$2342  = 32'd0;
+      \$2342  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2343  = \$1642 [14:0];
+    \$2343  = \$1707 [14:0];
     if (rst) begin
       \$2343  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2344  = \$1643 [14:0];
+    \$2344  = \$1708 [14:0];
     if (rst) begin
       \$2344  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2345  = \$1644 [14:0];
+    \$2345  = \$861 [14:0];
     if (rst) begin
       \$2345  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2346  = \$1645 [14:0];
+    \$2346  = \$1710 [31:0];
     if (rst) begin
-      \$2346  = 15'h0000;
+      \$2346  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2347  = \$681 [14:0];
+    \$2347  = \$1712 [14:0];
     if (rst) begin
       \$2347  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2348  = \$1647 [31:0];
+    \$2348  = \$1713 [14:0];
     if (rst) begin
-      \$2348  = 32'd0;
+      \$2348  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2349  = \$1649 [14:0];
+    \$2349  = \$1714 [14:0];
     if (rst) begin
       \$2349  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2350  = \$1650 [14:0];
+    \$2350  = \$1715 [14:0];
     if (rst) begin
       \$2350  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2351  = \$1651 [14:0];
+    \$2351  = \$881 [14:0];
     if (rst) begin
       \$2351  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2352  = \$1652 [14:0];
+    \$2352  = \$1717 [31:0];
     if (rst) begin
-      \$2352  = 15'h0000;
+      \$2352  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2353  = \$701 [14:0];
+    \$2353  = \$1719 [14:0];
     if (rst) begin
       \$2353  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2354  = \$1654 [31:0];
+    \$2354  = \$1720 [14:0];
     if (rst) begin
-      \$2354  = 32'd0;
+      \$2354  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2355  = \$1656 [14:0];
+    \$2355  = \$1721 [14:0];
     if (rst) begin
       \$2355  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2356  = \$1657 [14:0];
+    \$2356  = \$1722 [14:0];
     if (rst) begin
       \$2356  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2357  = \$1658 [14:0];
+    \$2357  = \$901 [14:0];
     if (rst) begin
       \$2357  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2358  = \$1659 [14:0];
+    \$2358  = \$1724 [31:0];
     if (rst) begin
-      \$2358  = 15'h0000;
+      \$2358  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2359  = \$721 [14:0];
+    \$2359  = \$1726 [14:0];
     if (rst) begin
       \$2359  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2360  = \$1661 [31:0];
+    \$2360  = \$1727 [14:0];
     if (rst) begin
-      \$2360  = 32'd0;
+      \$2360  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2361  = \$1663 [14:0];
+    \$2361  = \$1728 [14:0];
     if (rst) begin
       \$2361  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2362  = \$1664 [14:0];
+    \$2362  = \$1729 [14:0];
     if (rst) begin
       \$2362  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2363  = \$1665 [14:0];
+    \$2363  = \$921 [14:0];
     if (rst) begin
       \$2363  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2364  = \$1666 [14:0];
+    \$2364  = \$1731 [31:0];
     if (rst) begin
-      \$2364  = 15'h0000;
+      \$2364  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2365  = \$741 [14:0];
+    \$2365  = \$1733 [14:0];
     if (rst) begin
       \$2365  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2366  = \$1668 [31:0];
+    \$2366  = \$1734 [14:0];
     if (rst) begin
-      \$2366  = 32'd0;
+      \$2366  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2367  = \$1670 [14:0];
+    \$2367  = \$1735 [14:0];
     if (rst) begin
       \$2367  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2368  = \$1671 [14:0];
+    \$2368  = \$1736 [14:0];
     if (rst) begin
       \$2368  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2369  = \$1672 [14:0];
+    \$2369  = \$941 [14:0];
     if (rst) begin
       \$2369  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2370  = \$1673 [14:0];
+    \$2370  = \$1738 [31:0];
     if (rst) begin
-      \$2370  = 15'h0000;
+      \$2370  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2371  = \$761 [14:0];
+    \$2371  = \$1740 [14:0];
     if (rst) begin
       \$2371  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2372  = \$1675 [31:0];
+    \$2372  = \$1741 [14:0];
     if (rst) begin
-      \$2372  = 32'd0;
+      \$2372  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2373  = \$1677 [14:0];
+    \$2373  = \$1742 [14:0];
     if (rst) begin
       \$2373  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2374  = \$1678 [14:0];
+    \$2374  = \$1743 [14:0];
     if (rst) begin
       \$2374  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2375  = \$1679 [14:0];
+    \$2375  = \$961 [14:0];
     if (rst) begin
       \$2375  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2376  = \$1680 [14:0];
+    \$2376  = \$1745 [31:0];
     if (rst) begin
-      \$2376  = 15'h0000;
+      \$2376  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2377  = \$781 [14:0];
+    \$2377  = \$1747 [14:0];
     if (rst) begin
       \$2377  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2378  = \$1682 [31:0];
+    \$2378  = \$1748 [14:0];
     if (rst) begin
-      \$2378  = 32'd0;
+      \$2378  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2379  = \$1684 [14:0];
+    \$2379  = \$1749 [14:0];
     if (rst) begin
       \$2379  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2380  = \$1685 [14:0];
+    \$2380  = \$1750 [14:0];
     if (rst) begin
       \$2380  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2381  = \$1686 [14:0];
+    \$2381  = \$981 [14:0];
     if (rst) begin
       \$2381  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2382  = \$1687 [14:0];
+    \$2382  = \$1752 [31:0];
     if (rst) begin
-      \$2382  = 15'h0000;
+      \$2382  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2383  = \$801 [14:0];
+    \$2383  = \$1754 [14:0];
     if (rst) begin
       \$2383  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2384  = \$1689 [31:0];
+    \$2384  = \$1755 [14:0];
     if (rst) begin
-      \$2384  = 32'd0;
+      \$2384  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2385  = \$1691 [14:0];
+    \$2385  = \$1756 [14:0];
     if (rst) begin
       \$2385  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2386  = \$1692 [14:0];
+    \$2386  = \$1757 [14:0];
     if (rst) begin
       \$2386  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2387  = \$1693 [14:0];
+    \$2387  = \$1001 [14:0];
     if (rst) begin
       \$2387  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2388  = \$1694 [14:0];
+    \$2388  = \$1759 [31:0];
     if (rst) begin
-      \$2388  = 15'h0000;
+      \$2388  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2389  = \$821 [14:0];
+    \$2389  = \$1761 [14:0];
     if (rst) begin
       \$2389  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2390  = \$1696 [31:0];
+    \$2390  = \$1762 [14:0];
     if (rst) begin
-      \$2390  = 32'd0;
+      \$2390  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2391  = \$1698 [14:0];
+    \$2391  = \$1763 [14:0];
     if (rst) begin
       \$2391  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2392  = \$1699 [14:0];
+    \$2392  = \$1764 [14:0];
     if (rst) begin
       \$2392  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2393  = \$1700 [14:0];
+    \$2393  = \$1021 [14:0];
     if (rst) begin
       \$2393  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2394  = \$1701 [14:0];
+    \$2394  = \$1766 [31:0];
     if (rst) begin
-      \$2394  = 15'h0000;
+      \$2394  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2395  = \$841 [14:0];
+    \$2395  = \$1768 [14:0];
     if (rst) begin
       \$2395  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2396  = \$1703 [31:0];
+    \$2396  = \$1769 [14:0];
     if (rst) begin
-      \$2396  = 32'd0;
+      \$2396  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2397  = \$1705 [14:0];
+    \$2397  = \$1770 [14:0];
     if (rst) begin
       \$2397  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2398  = \$1706 [14:0];
+    \$2398  = \$1771 [14:0];
     if (rst) begin
       \$2398  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2399  = \$1707 [14:0];
+    \$2399  = \$1041 [14:0];
     if (rst) begin
       \$2399  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2400  = \$1708 [14:0];
+    \$2400  = \$1773 [31:0];
     if (rst) begin
-      \$2400  = 15'h0000;
+      \$2400  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2401  = \$861 [14:0];
+    \$2401  = \$1775 [14:0];
     if (rst) begin
       \$2401  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2402  = \$1710 [31:0];
+    \$2402  = \$1776 [14:0];
     if (rst) begin
-      \$2402  = 32'd0;
+      \$2402  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2403  = \$1712 [14:0];
+    \$2403  = \$1777 [14:0];
     if (rst) begin
       \$2403  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2404  = \$1713 [14:0];
+    \$2404  = \$1778 [14:0];
     if (rst) begin
       \$2404  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2405  = \$1714 [14:0];
+    \$2405  = \$1061 [14:0];
     if (rst) begin
       \$2405  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2406  = \$1715 [14:0];
+    \$2406  = \$1780 [31:0];
     if (rst) begin
-      \$2406  = 15'h0000;
+      \$2406  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2407  = \$881 [14:0];
+    \$2407  = \$1782 [14:0];
     if (rst) begin
       \$2407  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2408  = \$1717 [31:0];
+    \$2408  = \$1783 [14:0];
     if (rst) begin
-      \$2408  = 32'd0;
+      \$2408  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2409  = \$1719 [14:0];
+    \$2409  = \$1784 [14:0];
     if (rst) begin
       \$2409  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2410  = \$1720 [14:0];
+    \$2410  = \$1785 [14:0];
     if (rst) begin
       \$2410  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2411  = \$1721 [14:0];
+    \$2411  = \$1081 [14:0];
     if (rst) begin
       \$2411  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2412  = \$1722 [14:0];
+    \$2412  = \$1787 [31:0];
     if (rst) begin
-      \$2412  = 15'h0000;
+      \$2412  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2413  = \$901 [14:0];
+    \$2413  = \$1789 [14:0];
     if (rst) begin
       \$2413  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2414  = \$1724 [31:0];
+    \$2414  = \$1790 [14:0];
     if (rst) begin
-      \$2414  = 32'd0;
+      \$2414  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2415  = \$1726 [14:0];
+    \$2415  = \$1791 [14:0];
     if (rst) begin
       \$2415  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2416  = \$1727 [14:0];
+    \$2416  = \$1792 [14:0];
     if (rst) begin
       \$2416  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2417  = \$1728 [14:0];
+    \$2417  = \$1101 [14:0];
     if (rst) begin
       \$2417  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2418  = \$1729 [14:0];
+    \$2418  = \$1794 [31:0];
     if (rst) begin
-      \$2418  = 15'h0000;
+      \$2418  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2419  = \$921 [14:0];
+    \$2419  = \$1796 [14:0];
     if (rst) begin
       \$2419  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2420  = \$1731 [31:0];
+    \$2420  = \$1797 [14:0];
     if (rst) begin
-      \$2420  = 32'd0;
+      \$2420  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2421  = \$1733 [14:0];
+    \$2421  = \$1798 [14:0];
     if (rst) begin
       \$2421  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2422  = \$1734 [14:0];
+    \$2422  = \$1799 [14:0];
     if (rst) begin
       \$2422  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2423  = \$1735 [14:0];
+    \$2423  = \$1121 [14:0];
     if (rst) begin
       \$2423  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2424  = \$1736 [14:0];
+    \$2424  = \$1801 [31:0];
     if (rst) begin
-      \$2424  = 15'h0000;
+      \$2424  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2425  = \$941 [14:0];
+    \$2425  = \$1803 [14:0];
     if (rst) begin
       \$2425  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2426  = \$1738 [31:0];
+    \$2426  = \$1804 [14:0];
     if (rst) begin
-      \$2426  = 32'd0;
+      \$2426  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2427  = \$1740 [14:0];
+    \$2427  = \$1805 [14:0];
     if (rst) begin
       \$2427  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2428  = \$1741 [14:0];
+    \$2428  = \$1806 [14:0];
     if (rst) begin
       \$2428  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2429  = \$1742 [14:0];
+    \$2429  = \$1141 [14:0];
     if (rst) begin
       \$2429  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2430  = \$1743 [14:0];
+    \$2430  = \$1808 [31:0];
     if (rst) begin
-      \$2430  = 15'h0000;
+      \$2430  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2431  = \$961 [14:0];
+    \$2431  = \$1810 [14:0];
     if (rst) begin
       \$2431  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2432  = \$1745 [31:0];
+    \$2432  = \$1811 [14:0];
     if (rst) begin
-      \$2432  = 32'd0;
+      \$2432  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2433  = \$1747 [14:0];
+    \$2433  = \$1812 [14:0];
     if (rst) begin
       \$2433  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2434  = \$1748 [14:0];
+    \$2434  = \$1813 [14:0];
     if (rst) begin
       \$2434  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2435  = \$1749 [14:0];
+    \$2435  = \$1161 [14:0];
     if (rst) begin
       \$2435  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2436  = \$1750 [14:0];
+    \$2436  = \$1815 [31:0];
     if (rst) begin
-      \$2436  = 15'h0000;
+      \$2436  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2437  = \$981 [14:0];
+    \$2437  = \$1817 [14:0];
     if (rst) begin
       \$2437  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2438  = \$1752 [31:0];
+    \$2438  = \$1818 [14:0];
     if (rst) begin
-      \$2438  = 32'd0;
+      \$2438  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2439  = \$1754 [14:0];
+    \$2439  = \$1819 [14:0];
     if (rst) begin
       \$2439  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2440  = \$1755 [14:0];
+    \$2440  = \$1820 [14:0];
     if (rst) begin
       \$2440  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2441  = \$1756 [14:0];
+    \$2441  = \$1181 [14:0];
     if (rst) begin
       \$2441  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2442  = \$1757 [14:0];
+    \$2442  = \$1822 [31:0];
     if (rst) begin
-      \$2442  = 15'h0000;
+      \$2442  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2443  = \$1001 [14:0];
+    \$2443  = \$1824 [14:0];
     if (rst) begin
       \$2443  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2444  = \$1759 [31:0];
+    \$2444  = \$1825 [14:0];
     if (rst) begin
-      \$2444  = 32'd0;
+      \$2444  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2445  = \$1761 [14:0];
+    \$2445  = \$1826 [14:0];
     if (rst) begin
       \$2445  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2446  = \$1762 [14:0];
+    \$2446  = \$1827 [14:0];
     if (rst) begin
       \$2446  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2447  = \$1763 [14:0];
+    \$2447  = \$1201 [14:0];
     if (rst) begin
       \$2447  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2448  = \$1764 [14:0];
+    \$2448  = \$1829 [31:0];
     if (rst) begin
-      \$2448  = 15'h0000;
+      \$2448  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2449  = \$1021 [14:0];
+    \$2449  = \$1831 [14:0];
     if (rst) begin
       \$2449  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2450  = \$1766 [31:0];
+    \$2450  = \$1832 [14:0];
     if (rst) begin
-      \$2450  = 32'd0;
+      \$2450  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2451  = \$1768 [14:0];
+    \$2451  = \$1833 [14:0];
     if (rst) begin
       \$2451  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2452  = \$1769 [14:0];
+    \$2452  = \$1834 [14:0];
     if (rst) begin
       \$2452  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2453  = \$1770 [14:0];
+    \$2453  = \$1221 [14:0];
     if (rst) begin
       \$2453  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2454  = \$1771 [14:0];
+    \$2454  = \$1836 [31:0];
     if (rst) begin
-      \$2454  = 15'h0000;
+      \$2454  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2455  = \$1041 [14:0];
+    \$2455  = \$1838 [14:0];
     if (rst) begin
       \$2455  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2456  = \$1773 [31:0];
+    \$2456  = \$1839 [14:0];
     if (rst) begin
-      \$2456  = 32'd0;
+      \$2456  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2457  = \$1775 [14:0];
+    \$2457  = \$1840 [14:0];
     if (rst) begin
       \$2457  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2458  = \$1776 [14:0];
+    \$2458  = \$1841 [14:0];
     if (rst) begin
       \$2458  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2459  = \$1777 [14:0];
+    \$2459  = \$1241 [14:0];
     if (rst) begin
       \$2459  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2460  = \$1778 [14:0];
+    \$2460  = \$1843 [31:0];
     if (rst) begin
-      \$2460  = 15'h0000;
+      \$2460  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2461  = \$1061 [14:0];
+    \$2461  = \$1845 [14:0];
     if (rst) begin
       \$2461  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2462  = \$1780 [31:0];
+    \$2462  = \$1846 [14:0];
     if (rst) begin
-      \$2462  = 32'd0;
+      \$2462  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2463  = \$1782 [14:0];
+    \$2463  = \$1847 [14:0];
     if (rst) begin
       \$2463  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2464  = \$1783 [14:0];
+    \$2464  = \$1848 [14:0];
     if (rst) begin
       \$2464  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2465  = \$1784 [14:0];
+    \$2465  = \$1261 [14:0];
     if (rst) begin
       \$2465  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2466  = \$1785 [14:0];
+    \$2466  = \$1850 [31:0];
     if (rst) begin
-      \$2466  = 15'h0000;
+      \$2466  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2467  = \$1081 [14:0];
+    \$2467  = \$1852 [14:0];
     if (rst) begin
       \$2467  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2468  = \$1787 [31:0];
+    \$2468  = \$1853 [14:0];
     if (rst) begin
-      \$2468  = 32'd0;
+      \$2468  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2469  = \$1789 [14:0];
+    \$2469  = \$1854 [14:0];
     if (rst) begin
       \$2469  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2470  = \$1790 [14:0];
+    \$2470  = \$1855 [14:0];
     if (rst) begin
       \$2470  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2471  = \$1791 [14:0];
+    \$2471  = \$1281 [14:0];
     if (rst) begin
       \$2471  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2472  = \$1792 [14:0];
+    \$2472  = \$1857 [31:0];
     if (rst) begin
-      \$2472  = 15'h0000;
+      \$2472  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2473  = \$1101 [14:0];
+    \$2473  = v4;
     if (rst) begin
-      \$2473  = 15'h0000;
+      \$2473  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2474  = \$1794 [31:0];
+    \$2474  = \$1858 ;
     if (rst) begin
-      \$2474  = 32'd0;
+      \$2474  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2475  = \$1796 [14:0];
+    \$2475  = v_hop_0;
     if (rst) begin
-      \$2475  = 15'h0000;
+      \$2475  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2476  = \$1797 [14:0];
+    \$2476  = last_hop_0;
     if (rst) begin
-      \$2476  = 15'h0000;
+      \$2476  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2477  = \$1798 [14:0];
+    \$2477  = acc_0_0;
+    if (v_0_0) begin
+      \$2477  = \$1283 [31:0];
+    end
     if (rst) begin
-      \$2477  = 15'h0000;
+      \$2477  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2478  = \$1799 [14:0];
-    if (rst) begin
-      \$2478  = 15'h0000;
+    \$2478  = o_valid_0_0;
+    if (\$1859 ) begin
+      \$2478  = 1'h1;
+    end else if (\$1860 ) begin
+      \$2478  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2479  = \$1121 [14:0];
+    \$2479  = shadow_0_0;
+    if (last_0_0) begin
+      \$2479  = \$1283 [31:0];
+    end else if (\$1861 ) begin
+      \$2479  = shadow_1_0;
+    end
     if (rst) begin
-      \$2479  = 15'h0000;
+      \$2479  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2480  = \$1801 [31:0];
+    \$2480  = v_hop_0;
     if (rst) begin
-      \$2480  = 32'd0;
+      \$2480  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2481  = \$1803 [14:0];
+    \$2481  = last_hop_0;
     if (rst) begin
-      \$2481  = 15'h0000;
+      \$2481  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2482  = \$1804 [14:0];
+    \$2482  = acc_0_1;
+    if (v_0_1) begin
+      \$2482  = \$1285 [31:0];
+    end
     if (rst) begin
-      \$2482  = 15'h0000;
+      \$2482  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2483  = \$1805 [14:0];
-    if (rst) begin
-      \$2483  = 15'h0000;
+    \$2483  = o_valid_0_1;
+    if (\$1862 ) begin
+      \$2483  = 1'h1;
+    end else if (\$1863 ) begin
+      \$2483  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2484  = \$1806 [14:0];
+    \$2484  = shadow_0_1;
+    if (last_0_1) begin
+      \$2484  = \$1285 [31:0];
+    end else if (\$1864 ) begin
+      \$2484  = shadow_1_1;
+    end
     if (rst) begin
-      \$2484  = 15'h0000;
+      \$2484  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2485  = \$1141 [14:0];
+    \$2485  = v_hop_0;
     if (rst) begin
-      \$2485  = 15'h0000;
+      \$2485  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2486  = \$1808 [31:0];
+    \$2486  = last_hop_0;
     if (rst) begin
-      \$2486  = 32'd0;
+      \$2486  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2487  = \$1810 [14:0];
+    \$2487  = acc_0_2;
+    if (v_0_2) begin
+      \$2487  = \$1287 [31:0];
+    end
     if (rst) begin
-      \$2487  = 15'h0000;
+      \$2487  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2488  = \$1811 [14:0];
-    if (rst) begin
-      \$2488  = 15'h0000;
+    \$2488  = o_valid_0_2;
+    if (\$1865 ) begin
+      \$2488  = 1'h1;
+    end else if (\$1866 ) begin
+      \$2488  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2489  = \$1812 [14:0];
+    \$2489  = shadow_0_2;
+    if (last_0_2) begin
+      \$2489  = \$1287 [31:0];
+    end else if (\$1867 ) begin
+      \$2489  = shadow_1_2;
+    end
     if (rst) begin
-      \$2489  = 15'h0000;
+      \$2489  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2490  = \$1813 [14:0];
+    \$2490  = v_hop_0;
     if (rst) begin
-      \$2490  = 15'h0000;
+      \$2490  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2491  = \$1161 [14:0];
+    \$2491  = last_hop_0;
     if (rst) begin
-      \$2491  = 15'h0000;
+      \$2491  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2492  = \$1815 [31:0];
+    \$2492  = acc_0_3;
+    if (v_0_3) begin
+      \$2492  = \$1289 [31:0];
+    end
     if (rst) begin
       \$2492  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2493  = \$1817 [14:0];
-    if (rst) begin
-      \$2493  = 15'h0000;
+    \$2493  = o_valid_0_3;
+    if (\$1868 ) begin
+      \$2493  = 1'h1;
+    end else if (\$1869 ) begin
+      \$2493  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2494  = \$1818 [14:0];
+    \$2494  = shadow_0_3;
+    if (last_0_3) begin
+      \$2494  = \$1289 [31:0];
+    end else if (\$1870 ) begin
+      \$2494  = shadow_1_3;
+    end
     if (rst) begin
-      \$2494  = 15'h0000;
+      \$2494  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2495  = \$1819 [14:0];
+    \$2495  = v_hop_0;
     if (rst) begin
-      \$2495  = 15'h0000;
+      \$2495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2496  = \$1820 [14:0];
+    \$2496  = last_hop_0;
     if (rst) begin
-      \$2496  = 15'h0000;
+      \$2496  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2497  = \$1181 [14:0];
+    \$2497  = acc_0_4;
+    if (v_0_4) begin
+      \$2497  = \$1291 [31:0];
+    end
     if (rst) begin
-      \$2497  = 15'h0000;
+      \$2497  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2498  = \$1822 [31:0];
-    if (rst) begin
-      \$2498  = 32'd0;
+    \$2498  = o_valid_0_4;
+    if (\$1871 ) begin
+      \$2498  = 1'h1;
+    end else if (\$1872 ) begin
+      \$2498  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2499  = \$1824 [14:0];
+    \$2499  = shadow_0_4;
+    if (last_0_4) begin
+      \$2499  = \$1291 [31:0];
+    end else if (\$1873 ) begin
+      \$2499  = shadow_1_4;
+    end
     if (rst) begin
-      \$2499  = 15'h0000;
+      \$2499  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2500  = \$1825 [14:0];
+    \$2500  = v_hop_0;
     if (rst) begin
-      \$2500  = 15'h0000;
+      \$2500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2501  = \$1826 [14:0];
+    \$2501  = last_hop_0;
     if (rst) begin
-      \$2501  = 15'h0000;
+      \$2501  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2502  = \$1827 [14:0];
+    \$2502  = acc_0_5;
+    if (v_0_5) begin
+      \$2502  = \$1293 [31:0];
+    end
     if (rst) begin
-      \$2502  = 15'h0000;
+      \$2502  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2503  = \$1201 [14:0];
-    if (rst) begin
-      \$2503  = 15'h0000;
+    \$2503  = o_valid_0_5;
+    if (\$1874 ) begin
+      \$2503  = 1'h1;
+    end else if (\$1875 ) begin
+      \$2503  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2504  = \$1829 [31:0];
+    \$2504  = shadow_0_5;
+    if (last_0_5) begin
+      \$2504  = \$1293 [31:0];
+    end else if (\$1876 ) begin
+      \$2504  = shadow_1_5;
+    end
     if (rst) begin
       \$2504  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2505  = \$1831 [14:0];
+    \$2505  = v_hop_0;
     if (rst) begin
-      \$2505  = 15'h0000;
+      \$2505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2506  = \$1832 [14:0];
+    \$2506  = last_hop_0;
     if (rst) begin
-      \$2506  = 15'h0000;
+      \$2506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2507  = \$1833 [14:0];
+    \$2507  = acc_0_6;
+    if (v_0_6) begin
+      \$2507  = \$1295 [31:0];
+    end
     if (rst) begin
-      \$2507  = 15'h0000;
+      \$2507  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2508  = \$1834 [14:0];
-    if (rst) begin
-      \$2508  = 15'h0000;
+    \$2508  = o_valid_0_6;
+    if (\$1877 ) begin
+      \$2508  = 1'h1;
+    end else if (\$1878 ) begin
+      \$2508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2509  = \$1221 [14:0];
+    \$2509  = shadow_0_6;
+    if (last_0_6) begin
+      \$2509  = \$1295 [31:0];
+    end else if (\$1879 ) begin
+      \$2509  = shadow_1_6;
+    end
     if (rst) begin
-      \$2509  = 15'h0000;
+      \$2509  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2510  = \$1836 [31:0];
+    \$2510  = v_hop_0;
     if (rst) begin
-      \$2510  = 32'd0;
+      \$2510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2511  = \$1838 [14:0];
+    \$2511  = last_hop_0;
     if (rst) begin
-      \$2511  = 15'h0000;
+      \$2511  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2512  = \$1839 [14:0];
+    \$2512  = acc_0_7;
+    if (v_0_7) begin
+      \$2512  = \$1297 [31:0];
+    end
     if (rst) begin
-      \$2512  = 15'h0000;
+      \$2512  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2513  = \$1840 [14:0];
-    if (rst) begin
-      \$2513  = 15'h0000;
+    \$2513  = o_valid_0_7;
+    if (\$1880 ) begin
+      \$2513  = 1'h1;
+    end else if (\$1881 ) begin
+      \$2513  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2514  = \$1841 [14:0];
+    \$2514  = shadow_0_7;
+    if (last_0_7) begin
+      \$2514  = \$1297 [31:0];
+    end else if (\$1882 ) begin
+      \$2514  = shadow_1_7;
+    end
     if (rst) begin
-      \$2514  = 15'h0000;
+      \$2514  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2515  = \$1241 [14:0];
+    \$2515  = v4;
     if (rst) begin
-      \$2515  = 15'h0000;
+      \$2515  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2516  = \$1843 [31:0];
+    \$2516  = \$1883 ;
     if (rst) begin
-      \$2516  = 32'd0;
+      \$2516  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2517  = \$1845 [14:0];
+    \$2517  = v_hop_1;
     if (rst) begin
-      \$2517  = 15'h0000;
+      \$2517  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2518  = \$1846 [14:0];
+    \$2518  = last_hop_1;
     if (rst) begin
-      \$2518  = 15'h0000;
+      \$2518  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2519  = \$1847 [14:0];
+    \$2519  = acc_1_0;
+    if (v_1_0) begin
+      \$2519  = \$1299 [31:0];
+    end
     if (rst) begin
-      \$2519  = 15'h0000;
+      \$2519  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2520  = \$1848 [14:0];
-    if (rst) begin
-      \$2520  = 15'h0000;
+    \$2520  = o_valid_1_0;
+    if (\$1884 ) begin
+      \$2520  = 1'h1;
+    end else if (\$1885 ) begin
+      \$2520  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2521  = \$1261 [14:0];
+    \$2521  = shadow_1_0;
+    if (last_1_0) begin
+      \$2521  = \$1299 [31:0];
+    end else if (\$1886 ) begin
+      \$2521  = shadow_2_0;
+    end
     if (rst) begin
-      \$2521  = 15'h0000;
+      \$2521  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2522  = \$1850 [31:0];
+    \$2522  = v_hop_1;
     if (rst) begin
-      \$2522  = 32'd0;
+      \$2522  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2523  = \$1852 [14:0];
+    \$2523  = last_hop_1;
     if (rst) begin
-      \$2523  = 15'h0000;
+      \$2523  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2524  = \$1853 [14:0];
+    \$2524  = acc_1_1;
+    if (v_1_1) begin
+      \$2524  = \$1301 [31:0];
+    end
     if (rst) begin
-      \$2524  = 15'h0000;
+      \$2524  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2525  = \$1854 [14:0];
-    if (rst) begin
-      \$2525  = 15'h0000;
+    \$2525  = o_valid_1_1;
+    if (\$1887 ) begin
+      \$2525  = 1'h1;
+    end else if (\$1888 ) begin
+      \$2525  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2526  = \$1855 [14:0];
+    \$2526  = shadow_1_1;
+    if (last_1_1) begin
+      \$2526  = \$1301 [31:0];
+    end else if (\$1889 ) begin
+      \$2526  = shadow_2_1;
+    end
     if (rst) begin
-      \$2526  = 15'h0000;
+      \$2526  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2527  = \$1281 [14:0];
+    \$2527  = v_hop_1;
     if (rst) begin
-      \$2527  = 15'h0000;
+      \$2527  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2528  = \$1857 [31:0];
+    \$2528  = last_hop_1;
     if (rst) begin
-      \$2528  = 32'd0;
+      \$2528  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2529  = v4;
+    \$2529  = acc_1_2;
+    if (v_1_2) begin
+      \$2529  = \$1303 [31:0];
+    end
     if (rst) begin
-      \$2529  = 1'h0;
+      \$2529  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2530  = \$1858 ;
-    if (rst) begin
+    \$2530  = o_valid_1_2;
+    if (\$1890 ) begin
+      \$2530  = 1'h1;
+    end else if (\$1891 ) begin
       \$2530  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2531  = v_hop_0_0;
+    \$2531  = shadow_1_2;
+    if (last_1_2) begin
+      \$2531  = \$1303 [31:0];
+    end else if (\$1892 ) begin
+      \$2531  = shadow_2_2;
+    end
     if (rst) begin
-      \$2531  = 1'h0;
+      \$2531  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2532  = last_hop_0_0;
+    \$2532  = v_hop_1;
     if (rst) begin
       \$2532  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2533  = acc_0_0;
-    if (v_0_0) begin
-      \$2533  = \$1283 [31:0];
+    \$2533  = last_hop_1;
+    if (rst) begin
+      \$2533  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2534  = acc_1_3;
+    if (v_1_3) begin
+      \$2534  = \$1305 [31:0];
     end
     if (rst) begin
-      \$2533  = 32'd0;
+      \$2534  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2534  = o_valid_0_0;
-    if (\$1859 ) begin
-      \$2534  = 1'h1;
-    end else if (\$1860 ) begin
-      \$2534  = 1'h0;
+    \$2535  = o_valid_1_3;
+    if (\$1893 ) begin
+      \$2535  = 1'h1;
+    end else if (\$1894 ) begin
+      \$2535  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2535  = shadow_0_0;
-    if (last_0_0) begin
-      \$2535  = \$1283 [31:0];
-    end else if (\$1861 ) begin
-      \$2535  = shadow_1_0;
+    \$2536  = shadow_1_3;
+    if (last_1_3) begin
+      \$2536  = \$1305 [31:0];
+    end else if (\$1895 ) begin
+      \$2536  = shadow_2_3;
     end
     if (rst) begin
-      \$2535  = 32'd0;
+      \$2536  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2536  = v4;
-    if (rst) begin
-      \$2536  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2537  = \$1862 ;
+    \$2537  = v_hop_1;
     if (rst) begin
       \$2537  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2538  = v_hop_0_1;
+    \$2538  = last_hop_1;
     if (rst) begin
       \$2538  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2539  = last_hop_0_1;
-    if (rst) begin
-      \$2539  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2540  = acc_0_1;
-    if (v_0_1) begin
-      \$2540  = \$1285 [31:0];
+    \$2539  = acc_1_4;
+    if (v_1_4) begin
+      \$2539  = \$1307 [31:0];
     end
     if (rst) begin
-      \$2540  = 32'd0;
+      \$2539  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2541  = o_valid_0_1;
-    if (\$1863 ) begin
-      \$2541  = 1'h1;
-    end else if (\$1864 ) begin
-      \$2541  = 1'h0;
+    \$2540  = o_valid_1_4;
+    if (\$1896 ) begin
+      \$2540  = 1'h1;
+    end else if (\$1897 ) begin
+      \$2540  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2542  = shadow_0_1;
-    if (last_0_1) begin
-      \$2542  = \$1285 [31:0];
-    end else if (\$1865 ) begin
-      \$2542  = shadow_1_1;
+    \$2541  = shadow_1_4;
+    if (last_1_4) begin
+      \$2541  = \$1307 [31:0];
+    end else if (\$1898 ) begin
+      \$2541  = shadow_2_4;
     end
     if (rst) begin
-      \$2542  = 32'd0;
+      \$2541  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2543  = v4;
+    \$2542  = v_hop_1;
+    if (rst) begin
+      \$2542  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2543  = last_hop_1;
     if (rst) begin
       \$2543  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2544  = \$1866 ;
+    \$2544  = acc_1_5;
+    if (v_1_5) begin
+      \$2544  = \$1309 [31:0];
+    end
     if (rst) begin
-      \$2544  = 1'h0;
+      \$2544  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2545  = v_hop_0_2;
-    if (rst) begin
+    \$2545  = o_valid_1_5;
+    if (\$1899 ) begin
+      \$2545  = 1'h1;
+    end else if (\$1900 ) begin
       \$2545  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2546  = last_hop_0_2;
+    \$2546  = shadow_1_5;
+    if (last_1_5) begin
+      \$2546  = \$1309 [31:0];
+    end else if (\$1901 ) begin
+      \$2546  = shadow_2_5;
+    end
     if (rst) begin
-      \$2546  = 1'h0;
+      \$2546  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2547  = acc_0_2;
-    if (v_0_2) begin
-      \$2547  = \$1287 [31:0];
-    end
+    \$2547  = v_hop_1;
     if (rst) begin
-      \$2547  = 32'd0;
+      \$2547  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2548  = o_valid_0_2;
-    if (\$1867 ) begin
-      \$2548  = 1'h1;
-    end else if (\$1868 ) begin
+    \$2548  = last_hop_1;
+    if (rst) begin
       \$2548  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2549  = shadow_0_2;
-    if (last_0_2) begin
-      \$2549  = \$1287 [31:0];
-    end else if (\$1869 ) begin
-      \$2549  = shadow_1_2;
+    \$2549  = acc_1_6;
+    if (v_1_6) begin
+      \$2549  = \$1311 [31:0];
     end
     if (rst) begin
       \$2549  = 32'd0;
@@ -24079,37 +23876,44 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2550  = v4;
-    if (rst) begin
+    \$2550  = o_valid_1_6;
+    if (\$1902 ) begin
+      \$2550  = 1'h1;
+    end else if (\$1903 ) begin
       \$2550  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2551  = \$1870 ;
+    \$2551  = shadow_1_6;
+    if (last_1_6) begin
+      \$2551  = \$1311 [31:0];
+    end else if (\$1904 ) begin
+      \$2551  = shadow_2_6;
+    end
     if (rst) begin
-      \$2551  = 1'h0;
+      \$2551  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2552  = v_hop_0_3;
+    \$2552  = v_hop_1;
     if (rst) begin
       \$2552  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2553  = last_hop_0_3;
+    \$2553  = last_hop_1;
     if (rst) begin
       \$2553  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2554  = acc_0_3;
-    if (v_0_3) begin
-      \$2554  = \$1289 [31:0];
+    \$2554  = acc_1_7;
+    if (v_1_7) begin
+      \$2554  = \$1313 [31:0];
     end
     if (rst) begin
       \$2554  = 32'd0;
@@ -24117,20 +23921,20 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2555  = o_valid_0_3;
-    if (\$1871 ) begin
+    \$2555  = o_valid_1_7;
+    if (\$1905 ) begin
       \$2555  = 1'h1;
-    end else if (\$1872 ) begin
+    end else if (\$1906 ) begin
       \$2555  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2556  = shadow_0_3;
-    if (last_0_3) begin
-      \$2556  = \$1289 [31:0];
-    end else if (\$1873 ) begin
-      \$2556  = shadow_1_3;
+    \$2556  = shadow_1_7;
+    if (last_1_7) begin
+      \$2556  = \$1313 [31:0];
+    end else if (\$1907 ) begin
+      \$2556  = shadow_2_7;
     end
     if (rst) begin
       \$2556  = 32'd0;
@@ -24145,30 +23949,30 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2558  = \$1874 ;
+    \$2558  = \$1908 ;
     if (rst) begin
       \$2558  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2559  = v_hop_0_4;
+    \$2559  = v_hop_2;
     if (rst) begin
       \$2559  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2560  = last_hop_0_4;
+    \$2560  = last_hop_2;
     if (rst) begin
       \$2560  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2561  = acc_0_4;
-    if (v_0_4) begin
-      \$2561  = \$1291 [31:0];
+    \$2561  = acc_2_0;
+    if (v_2_0) begin
+      \$2561  = \$1315 [31:0];
     end
     if (rst) begin
       \$2561  = 32'd0;
@@ -24176,20 +23980,20 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2562  = o_valid_0_4;
-    if (\$1875 ) begin
+    \$2562  = o_valid_2_0;
+    if (\$1909 ) begin
       \$2562  = 1'h1;
-    end else if (\$1876 ) begin
+    end else if (\$1910 ) begin
       \$2562  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2563  = shadow_0_4;
-    if (last_0_4) begin
-      \$2563  = \$1291 [31:0];
-    end else if (\$1877 ) begin
-      \$2563  = shadow_1_4;
+    \$2563  = shadow_2_0;
+    if (last_2_0) begin
+      \$2563  = \$1315 [31:0];
+    end else if (\$1911 ) begin
+      \$2563  = shadow_3_0;
     end
     if (rst) begin
       \$2563  = 32'd0;
@@ -24197,37 +24001,44 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2564  = v4;
+    \$2564  = v_hop_2;
     if (rst) begin
       \$2564  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2565  = \$1878 ;
+    \$2565  = last_hop_2;
     if (rst) begin
       \$2565  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2566  = v_hop_0_5;
+    \$2566  = acc_2_1;
+    if (v_2_1) begin
+      \$2566  = \$1317 [31:0];
+    end
     if (rst) begin
-      \$2566  = 1'h0;
+      \$2566  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2567  = last_hop_0_5;
-    if (rst) begin
+    \$2567  = o_valid_2_1;
+    if (\$1912 ) begin
+      \$2567  = 1'h1;
+    end else if (\$1913 ) begin
       \$2567  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2568  = acc_0_5;
-    if (v_0_5) begin
-      \$2568  = \$1293 [31:0];
+    \$2568  = shadow_2_1;
+    if (last_2_1) begin
+      \$2568  = \$1317 [31:0];
+    end else if (\$1914 ) begin
+      \$2568  = shadow_3_1;
     end
     if (rst) begin
       \$2568  = 32'd0;
@@ -24235,197 +24046,203 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2569  = o_valid_0_5;
-    if (\$1879 ) begin
-      \$2569  = 1'h1;
-    end else if (\$1880 ) begin
+    \$2569  = v_hop_2;
+    if (rst) begin
       \$2569  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2570  = shadow_0_5;
-    if (last_0_5) begin
-      \$2570  = \$1293 [31:0];
-    end else if (\$1881 ) begin
-      \$2570  = shadow_1_5;
-    end
+    \$2570  = last_hop_2;
     if (rst) begin
-      \$2570  = 32'd0;
+      \$2570  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2571  = v4;
+    \$2571  = acc_2_2;
+    if (v_2_2) begin
+      \$2571  = \$1319 [31:0];
+    end
     if (rst) begin
-      \$2571  = 1'h0;
+      \$2571  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2572  = \$1882 ;
-    if (rst) begin
+    \$2572  = o_valid_2_2;
+    if (\$1915 ) begin
+      \$2572  = 1'h1;
+    end else if (\$1916 ) begin
       \$2572  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2573  = v_hop_0_6;
+    \$2573  = shadow_2_2;
+    if (last_2_2) begin
+      \$2573  = \$1319 [31:0];
+    end else if (\$1917 ) begin
+      \$2573  = shadow_3_2;
+    end
     if (rst) begin
-      \$2573  = 1'h0;
+      \$2573  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2574  = last_hop_0_6;
+    \$2574  = v_hop_2;
     if (rst) begin
       \$2574  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2575  = acc_0_6;
-    if (v_0_6) begin
-      \$2575  = \$1295 [31:0];
+    \$2575  = last_hop_2;
+    if (rst) begin
+      \$2575  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2576  = acc_2_3;
+    if (v_2_3) begin
+      \$2576  = \$1321 [31:0];
     end
     if (rst) begin
-      \$2575  = 32'd0;
+      \$2576  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2576  = o_valid_0_6;
-    if (\$1883 ) begin
-      \$2576  = 1'h1;
-    end else if (\$1884 ) begin
-      \$2576  = 1'h0;
+    \$2577  = o_valid_2_3;
+    if (\$1918 ) begin
+      \$2577  = 1'h1;
+    end else if (\$1919 ) begin
+      \$2577  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2577  = shadow_0_6;
-    if (last_0_6) begin
-      \$2577  = \$1295 [31:0];
-    end else if (\$1885 ) begin
-      \$2577  = shadow_1_6;
+    \$2578  = shadow_2_3;
+    if (last_2_3) begin
+      \$2578  = \$1321 [31:0];
+    end else if (\$1920 ) begin
+      \$2578  = shadow_3_3;
     end
     if (rst) begin
-      \$2577  = 32'd0;
+      \$2578  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2578  = v4;
-    if (rst) begin
-      \$2578  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2579  = \$1886 ;
+    \$2579  = v_hop_2;
     if (rst) begin
       \$2579  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2580  = v_hop_0_7;
+    \$2580  = last_hop_2;
     if (rst) begin
       \$2580  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2581  = last_hop_0_7;
-    if (rst) begin
-      \$2581  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2582  = acc_0_7;
-    if (v_0_7) begin
-      \$2582  = \$1297 [31:0];
+    \$2581  = acc_2_4;
+    if (v_2_4) begin
+      \$2581  = \$1323 [31:0];
     end
     if (rst) begin
-      \$2582  = 32'd0;
+      \$2581  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2583  = o_valid_0_7;
-    if (\$1887 ) begin
-      \$2583  = 1'h1;
-    end else if (\$1888 ) begin
-      \$2583  = 1'h0;
+    \$2582  = o_valid_2_4;
+    if (\$1921 ) begin
+      \$2582  = 1'h1;
+    end else if (\$1922 ) begin
+      \$2582  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2584  = shadow_0_7;
-    if (last_0_7) begin
-      \$2584  = \$1297 [31:0];
-    end else if (\$1889 ) begin
-      \$2584  = shadow_1_7;
+    \$2583  = shadow_2_4;
+    if (last_2_4) begin
+      \$2583  = \$1323 [31:0];
+    end else if (\$1923 ) begin
+      \$2583  = shadow_3_4;
     end
     if (rst) begin
-      \$2584  = 32'd0;
+      \$2583  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2585  = v4;
+    \$2584  = v_hop_2;
+    if (rst) begin
+      \$2584  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2585  = last_hop_2;
     if (rst) begin
       \$2585  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2586  = \$1890 ;
+    \$2586  = acc_2_5;
+    if (v_2_5) begin
+      \$2586  = \$1325 [31:0];
+    end
     if (rst) begin
-      \$2586  = 1'h0;
+      \$2586  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2587  = v_hop_1_0;
-    if (rst) begin
+    \$2587  = o_valid_2_5;
+    if (\$1924 ) begin
+      \$2587  = 1'h1;
+    end else if (\$1925 ) begin
       \$2587  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2588  = last_hop_1_0;
+    \$2588  = shadow_2_5;
+    if (last_2_5) begin
+      \$2588  = \$1325 [31:0];
+    end else if (\$1926 ) begin
+      \$2588  = shadow_3_5;
+    end
     if (rst) begin
-      \$2588  = 1'h0;
+      \$2588  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2589  = acc_1_0;
-    if (v_1_0) begin
-      \$2589  = \$1299 [31:0];
-    end
+    \$2589  = v_hop_2;
     if (rst) begin
-      \$2589  = 32'd0;
+      \$2589  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2590  = o_valid_1_0;
-    if (\$1891 ) begin
-      \$2590  = 1'h1;
-    end else if (\$1892 ) begin
+    \$2590  = last_hop_2;
+    if (rst) begin
       \$2590  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2591  = shadow_1_0;
-    if (last_1_0) begin
-      \$2591  = \$1299 [31:0];
-    end else if (\$1893 ) begin
-      \$2591  = shadow_2_0;
+    \$2591  = acc_2_6;
+    if (v_2_6) begin
+      \$2591  = \$1327 [31:0];
     end
     if (rst) begin
       \$2591  = 32'd0;
@@ -24433,37 +24250,44 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2592  = v4;
-    if (rst) begin
+    \$2592  = o_valid_2_6;
+    if (\$1927 ) begin
+      \$2592  = 1'h1;
+    end else if (\$1928 ) begin
       \$2592  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2593  = \$1894 ;
+    \$2593  = shadow_2_6;
+    if (last_2_6) begin
+      \$2593  = \$1327 [31:0];
+    end else if (\$1929 ) begin
+      \$2593  = shadow_3_6;
+    end
     if (rst) begin
-      \$2593  = 1'h0;
+      \$2593  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2594  = v_hop_1_1;
+    \$2594  = v_hop_2;
     if (rst) begin
       \$2594  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2595  = last_hop_1_1;
+    \$2595  = last_hop_2;
     if (rst) begin
       \$2595  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2596  = acc_1_1;
-    if (v_1_1) begin
-      \$2596  = \$1301 [31:0];
+    \$2596  = acc_2_7;
+    if (v_2_7) begin
+      \$2596  = \$1329 [31:0];
     end
     if (rst) begin
       \$2596  = 32'd0;
@@ -24471,20 +24295,20 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2597  = o_valid_1_1;
-    if (\$1895 ) begin
+    \$2597  = o_valid_2_7;
+    if (\$1930 ) begin
       \$2597  = 1'h1;
-    end else if (\$1896 ) begin
+    end else if (\$1931 ) begin
       \$2597  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2598  = shadow_1_1;
-    if (last_1_1) begin
-      \$2598  = \$1301 [31:0];
-    end else if (\$1897 ) begin
-      \$2598  = shadow_2_1;
+    \$2598  = shadow_2_7;
+    if (last_2_7) begin
+      \$2598  = \$1329 [31:0];
+    end else if (\$1932 ) begin
+      \$2598  = shadow_3_7;
     end
     if (rst) begin
       \$2598  = 32'd0;
@@ -24499,30 +24323,30 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2600  = \$1898 ;
+    \$2600  = \$1933 ;
     if (rst) begin
       \$2600  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2601  = v_hop_1_2;
+    \$2601  = v_hop_3;
     if (rst) begin
       \$2601  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2602  = last_hop_1_2;
+    \$2602  = last_hop_3;
     if (rst) begin
       \$2602  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2603  = acc_1_2;
-    if (v_1_2) begin
-      \$2603  = \$1303 [31:0];
+    \$2603  = acc_3_0;
+    if (v_3_0) begin
+      \$2603  = \$1331 [31:0];
     end
     if (rst) begin
       \$2603  = 32'd0;
@@ -24530,20 +24354,20 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2604  = o_valid_1_2;
-    if (\$1899 ) begin
+    \$2604  = o_valid_3_0;
+    if (\$1934 ) begin
       \$2604  = 1'h1;
-    end else if (\$1900 ) begin
+    end else if (\$1935 ) begin
       \$2604  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2605  = shadow_1_2;
-    if (last_1_2) begin
-      \$2605  = \$1303 [31:0];
-    end else if (\$1901 ) begin
-      \$2605  = shadow_2_2;
+    \$2605  = shadow_3_0;
+    if (last_3_0) begin
+      \$2605  = \$1331 [31:0];
+    end else if (\$1936 ) begin
+      \$2605  = shadow_4_0;
     end
     if (rst) begin
       \$2605  = 32'd0;
@@ -24551,37 +24375,44 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2606  = v4;
+    \$2606  = v_hop_3;
     if (rst) begin
       \$2606  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2607  = \$1902 ;
+    \$2607  = last_hop_3;
     if (rst) begin
       \$2607  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2608  = v_hop_1_3;
+    \$2608  = acc_3_1;
+    if (v_3_1) begin
+      \$2608  = \$1333 [31:0];
+    end
     if (rst) begin
-      \$2608  = 1'h0;
+      \$2608  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2609  = last_hop_1_3;
-    if (rst) begin
+    \$2609  = o_valid_3_1;
+    if (\$1937 ) begin
+      \$2609  = 1'h1;
+    end else if (\$1938 ) begin
       \$2609  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2610  = acc_1_3;
-    if (v_1_3) begin
-      \$2610  = \$1305 [31:0];
+    \$2610  = shadow_3_1;
+    if (last_3_1) begin
+      \$2610  = \$1333 [31:0];
+    end else if (\$1939 ) begin
+      \$2610  = shadow_4_1;
     end
     if (rst) begin
       \$2610  = 32'd0;
@@ -24589,197 +24420,203 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2611  = o_valid_1_3;
-    if (\$1903 ) begin
-      \$2611  = 1'h1;
-    end else if (\$1904 ) begin
+    \$2611  = v_hop_3;
+    if (rst) begin
       \$2611  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2612  = shadow_1_3;
-    if (last_1_3) begin
-      \$2612  = \$1305 [31:0];
-    end else if (\$1905 ) begin
-      \$2612  = shadow_2_3;
-    end
+    \$2612  = last_hop_3;
     if (rst) begin
-      \$2612  = 32'd0;
+      \$2612  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2613  = v4;
+    \$2613  = acc_3_2;
+    if (v_3_2) begin
+      \$2613  = \$1335 [31:0];
+    end
     if (rst) begin
-      \$2613  = 1'h0;
+      \$2613  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2614  = \$1906 ;
-    if (rst) begin
+    \$2614  = o_valid_3_2;
+    if (\$1940 ) begin
+      \$2614  = 1'h1;
+    end else if (\$1941 ) begin
       \$2614  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2615  = v_hop_1_4;
+    \$2615  = shadow_3_2;
+    if (last_3_2) begin
+      \$2615  = \$1335 [31:0];
+    end else if (\$1942 ) begin
+      \$2615  = shadow_4_2;
+    end
     if (rst) begin
-      \$2615  = 1'h0;
+      \$2615  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2616  = last_hop_1_4;
+    \$2616  = v_hop_3;
     if (rst) begin
       \$2616  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2617  = acc_1_4;
-    if (v_1_4) begin
-      \$2617  = \$1307 [31:0];
+    \$2617  = last_hop_3;
+    if (rst) begin
+      \$2617  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2618  = acc_3_3;
+    if (v_3_3) begin
+      \$2618  = \$1337 [31:0];
     end
     if (rst) begin
-      \$2617  = 32'd0;
+      \$2618  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2618  = o_valid_1_4;
-    if (\$1907 ) begin
-      \$2618  = 1'h1;
-    end else if (\$1908 ) begin
-      \$2618  = 1'h0;
+    \$2619  = o_valid_3_3;
+    if (\$1943 ) begin
+      \$2619  = 1'h1;
+    end else if (\$1944 ) begin
+      \$2619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2619  = shadow_1_4;
-    if (last_1_4) begin
-      \$2619  = \$1307 [31:0];
-    end else if (\$1909 ) begin
-      \$2619  = shadow_2_4;
+    \$2620  = shadow_3_3;
+    if (last_3_3) begin
+      \$2620  = \$1337 [31:0];
+    end else if (\$1945 ) begin
+      \$2620  = shadow_4_3;
     end
     if (rst) begin
-      \$2619  = 32'd0;
+      \$2620  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2620  = v4;
-    if (rst) begin
-      \$2620  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2621  = \$1910 ;
+    \$2621  = v_hop_3;
     if (rst) begin
       \$2621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2622  = v_hop_1_5;
+    \$2622  = last_hop_3;
     if (rst) begin
       \$2622  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2623  = last_hop_1_5;
-    if (rst) begin
-      \$2623  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2624  = acc_1_5;
-    if (v_1_5) begin
-      \$2624  = \$1309 [31:0];
+    \$2623  = acc_3_4;
+    if (v_3_4) begin
+      \$2623  = \$1339 [31:0];
     end
     if (rst) begin
-      \$2624  = 32'd0;
+      \$2623  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2625  = o_valid_1_5;
-    if (\$1911 ) begin
-      \$2625  = 1'h1;
-    end else if (\$1912 ) begin
-      \$2625  = 1'h0;
+    \$2624  = o_valid_3_4;
+    if (\$1946 ) begin
+      \$2624  = 1'h1;
+    end else if (\$1947 ) begin
+      \$2624  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2626  = shadow_1_5;
-    if (last_1_5) begin
-      \$2626  = \$1309 [31:0];
-    end else if (\$1913 ) begin
-      \$2626  = shadow_2_5;
+    \$2625  = shadow_3_4;
+    if (last_3_4) begin
+      \$2625  = \$1339 [31:0];
+    end else if (\$1948 ) begin
+      \$2625  = shadow_4_4;
     end
     if (rst) begin
-      \$2626  = 32'd0;
+      \$2625  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2627  = v4;
+    \$2626  = v_hop_3;
+    if (rst) begin
+      \$2626  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2627  = last_hop_3;
     if (rst) begin
       \$2627  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2628  = \$1914 ;
+    \$2628  = acc_3_5;
+    if (v_3_5) begin
+      \$2628  = \$1341 [31:0];
+    end
     if (rst) begin
-      \$2628  = 1'h0;
+      \$2628  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2629  = v_hop_1_6;
-    if (rst) begin
+    \$2629  = o_valid_3_5;
+    if (\$1949 ) begin
+      \$2629  = 1'h1;
+    end else if (\$1950 ) begin
       \$2629  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2630  = last_hop_1_6;
+    \$2630  = shadow_3_5;
+    if (last_3_5) begin
+      \$2630  = \$1341 [31:0];
+    end else if (\$1951 ) begin
+      \$2630  = shadow_4_5;
+    end
     if (rst) begin
-      \$2630  = 1'h0;
+      \$2630  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2631  = acc_1_6;
-    if (v_1_6) begin
-      \$2631  = \$1311 [31:0];
-    end
+    \$2631  = v_hop_3;
     if (rst) begin
-      \$2631  = 32'd0;
+      \$2631  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2632  = o_valid_1_6;
-    if (\$1915 ) begin
-      \$2632  = 1'h1;
-    end else if (\$1916 ) begin
+    \$2632  = last_hop_3;
+    if (rst) begin
       \$2632  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2633  = shadow_1_6;
-    if (last_1_6) begin
-      \$2633  = \$1311 [31:0];
-    end else if (\$1917 ) begin
-      \$2633  = shadow_2_6;
+    \$2633  = acc_3_6;
+    if (v_3_6) begin
+      \$2633  = \$1343 [31:0];
     end
     if (rst) begin
       \$2633  = 32'd0;
@@ -24787,37 +24624,44 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2634  = v4;
-    if (rst) begin
+    \$2634  = o_valid_3_6;
+    if (\$1952 ) begin
+      \$2634  = 1'h1;
+    end else if (\$1953 ) begin
       \$2634  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2635  = \$1918 ;
+    \$2635  = shadow_3_6;
+    if (last_3_6) begin
+      \$2635  = \$1343 [31:0];
+    end else if (\$1954 ) begin
+      \$2635  = shadow_4_6;
+    end
     if (rst) begin
-      \$2635  = 1'h0;
+      \$2635  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2636  = v_hop_1_7;
+    \$2636  = v_hop_3;
     if (rst) begin
       \$2636  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2637  = last_hop_1_7;
+    \$2637  = last_hop_3;
     if (rst) begin
       \$2637  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2638  = acc_1_7;
-    if (v_1_7) begin
-      \$2638  = \$1313 [31:0];
+    \$2638  = acc_3_7;
+    if (v_3_7) begin
+      \$2638  = \$1345 [31:0];
     end
     if (rst) begin
       \$2638  = 32'd0;
@@ -24825,20 +24669,20 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2639  = o_valid_1_7;
-    if (\$1919 ) begin
+    \$2639  = o_valid_3_7;
+    if (\$1955 ) begin
       \$2639  = 1'h1;
-    end else if (\$1920 ) begin
+    end else if (\$1956 ) begin
       \$2639  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2640  = shadow_1_7;
-    if (last_1_7) begin
-      \$2640  = \$1313 [31:0];
-    end else if (\$1921 ) begin
-      \$2640  = shadow_2_7;
+    \$2640  = shadow_3_7;
+    if (last_3_7) begin
+      \$2640  = \$1345 [31:0];
+    end else if (\$1957 ) begin
+      \$2640  = shadow_4_7;
     end
     if (rst) begin
       \$2640  = 32'd0;
@@ -24853,30 +24697,30 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2642  = \$1922 ;
+    \$2642  = \$1958 ;
     if (rst) begin
       \$2642  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2643  = v_hop_2_0;
+    \$2643  = v_hop_4;
     if (rst) begin
       \$2643  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2644  = last_hop_2_0;
+    \$2644  = last_hop_4;
     if (rst) begin
       \$2644  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2645  = acc_2_0;
-    if (v_2_0) begin
-      \$2645  = \$1315 [31:0];
+    \$2645  = acc_4_0;
+    if (v_4_0) begin
+      \$2645  = \$1347 [31:0];
     end
     if (rst) begin
       \$2645  = 32'd0;
@@ -24884,20 +24728,20 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2646  = o_valid_2_0;
-    if (\$1923 ) begin
+    \$2646  = o_valid_4_0;
+    if (\$1959 ) begin
       \$2646  = 1'h1;
-    end else if (\$1924 ) begin
+    end else if (\$1960 ) begin
       \$2646  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2647  = shadow_2_0;
-    if (last_2_0) begin
-      \$2647  = \$1315 [31:0];
-    end else if (\$1925 ) begin
-      \$2647  = shadow_3_0;
+    \$2647  = shadow_4_0;
+    if (last_4_0) begin
+      \$2647  = \$1347 [31:0];
+    end else if (\$1961 ) begin
+      \$2647  = shadow_5_0;
     end
     if (rst) begin
       \$2647  = 32'd0;
@@ -24905,37 +24749,44 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2648  = v4;
+    \$2648  = v_hop_4;
     if (rst) begin
       \$2648  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2649  = \$1926 ;
+    \$2649  = last_hop_4;
     if (rst) begin
       \$2649  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2650  = v_hop_2_1;
+    \$2650  = acc_4_1;
+    if (v_4_1) begin
+      \$2650  = \$1349 [31:0];
+    end
     if (rst) begin
-      \$2650  = 1'h0;
+      \$2650  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2651  = last_hop_2_1;
-    if (rst) begin
+    \$2651  = o_valid_4_1;
+    if (\$1962 ) begin
+      \$2651  = 1'h1;
+    end else if (\$1963 ) begin
       \$2651  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2652  = acc_2_1;
-    if (v_2_1) begin
-      \$2652  = \$1317 [31:0];
+    \$2652  = shadow_4_1;
+    if (last_4_1) begin
+      \$2652  = \$1349 [31:0];
+    end else if (\$1964 ) begin
+      \$2652  = shadow_5_1;
     end
     if (rst) begin
       \$2652  = 32'd0;
@@ -24943,197 +24794,203 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2653  = o_valid_2_1;
-    if (\$1927 ) begin
-      \$2653  = 1'h1;
-    end else if (\$1928 ) begin
+    \$2653  = v_hop_4;
+    if (rst) begin
       \$2653  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2654  = shadow_2_1;
-    if (last_2_1) begin
-      \$2654  = \$1317 [31:0];
-    end else if (\$1929 ) begin
-      \$2654  = shadow_3_1;
-    end
+    \$2654  = last_hop_4;
     if (rst) begin
-      \$2654  = 32'd0;
+      \$2654  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2655  = v4;
+    \$2655  = acc_4_2;
+    if (v_4_2) begin
+      \$2655  = \$1351 [31:0];
+    end
     if (rst) begin
-      \$2655  = 1'h0;
+      \$2655  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2656  = \$1930 ;
-    if (rst) begin
+    \$2656  = o_valid_4_2;
+    if (\$1965 ) begin
+      \$2656  = 1'h1;
+    end else if (\$1966 ) begin
       \$2656  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2657  = v_hop_2_2;
+    \$2657  = shadow_4_2;
+    if (last_4_2) begin
+      \$2657  = \$1351 [31:0];
+    end else if (\$1967 ) begin
+      \$2657  = shadow_5_2;
+    end
     if (rst) begin
-      \$2657  = 1'h0;
+      \$2657  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2658  = last_hop_2_2;
+    \$2658  = v_hop_4;
     if (rst) begin
       \$2658  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2659  = acc_2_2;
-    if (v_2_2) begin
-      \$2659  = \$1319 [31:0];
+    \$2659  = last_hop_4;
+    if (rst) begin
+      \$2659  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2660  = acc_4_3;
+    if (v_4_3) begin
+      \$2660  = \$1353 [31:0];
     end
     if (rst) begin
-      \$2659  = 32'd0;
+      \$2660  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2660  = o_valid_2_2;
-    if (\$1931 ) begin
-      \$2660  = 1'h1;
-    end else if (\$1932 ) begin
-      \$2660  = 1'h0;
+    \$2661  = o_valid_4_3;
+    if (\$1968 ) begin
+      \$2661  = 1'h1;
+    end else if (\$1969 ) begin
+      \$2661  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2661  = shadow_2_2;
-    if (last_2_2) begin
-      \$2661  = \$1319 [31:0];
-    end else if (\$1933 ) begin
-      \$2661  = shadow_3_2;
+    \$2662  = shadow_4_3;
+    if (last_4_3) begin
+      \$2662  = \$1353 [31:0];
+    end else if (\$1970 ) begin
+      \$2662  = shadow_5_3;
     end
     if (rst) begin
-      \$2661  = 32'd0;
+      \$2662  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2662  = v4;
-    if (rst) begin
-      \$2662  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2663  = \$1934 ;
+    \$2663  = v_hop_4;
     if (rst) begin
       \$2663  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2664  = v_hop_2_3;
+    \$2664  = last_hop_4;
     if (rst) begin
       \$2664  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2665  = last_hop_2_3;
-    if (rst) begin
-      \$2665  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2666  = acc_2_3;
-    if (v_2_3) begin
-      \$2666  = \$1321 [31:0];
+    \$2665  = acc_4_4;
+    if (v_4_4) begin
+      \$2665  = \$1355 [31:0];
     end
     if (rst) begin
-      \$2666  = 32'd0;
+      \$2665  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2667  = o_valid_2_3;
-    if (\$1935 ) begin
-      \$2667  = 1'h1;
-    end else if (\$1936 ) begin
-      \$2667  = 1'h0;
+    \$2666  = o_valid_4_4;
+    if (\$1971 ) begin
+      \$2666  = 1'h1;
+    end else if (\$1972 ) begin
+      \$2666  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2668  = shadow_2_3;
-    if (last_2_3) begin
-      \$2668  = \$1321 [31:0];
-    end else if (\$1937 ) begin
-      \$2668  = shadow_3_3;
+    \$2667  = shadow_4_4;
+    if (last_4_4) begin
+      \$2667  = \$1355 [31:0];
+    end else if (\$1973 ) begin
+      \$2667  = shadow_5_4;
     end
     if (rst) begin
-      \$2668  = 32'd0;
+      \$2667  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2669  = v4;
+    \$2668  = v_hop_4;
+    if (rst) begin
+      \$2668  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2669  = last_hop_4;
     if (rst) begin
       \$2669  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2670  = \$1938 ;
+    \$2670  = acc_4_5;
+    if (v_4_5) begin
+      \$2670  = \$1357 [31:0];
+    end
     if (rst) begin
-      \$2670  = 1'h0;
+      \$2670  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2671  = v_hop_2_4;
-    if (rst) begin
+    \$2671  = o_valid_4_5;
+    if (\$1974 ) begin
+      \$2671  = 1'h1;
+    end else if (\$1975 ) begin
       \$2671  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2672  = last_hop_2_4;
+    \$2672  = shadow_4_5;
+    if (last_4_5) begin
+      \$2672  = \$1357 [31:0];
+    end else if (\$1976 ) begin
+      \$2672  = shadow_5_5;
+    end
     if (rst) begin
-      \$2672  = 1'h0;
+      \$2672  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2673  = acc_2_4;
-    if (v_2_4) begin
-      \$2673  = \$1323 [31:0];
-    end
+    \$2673  = v_hop_4;
     if (rst) begin
-      \$2673  = 32'd0;
+      \$2673  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2674  = o_valid_2_4;
-    if (\$1939 ) begin
-      \$2674  = 1'h1;
-    end else if (\$1940 ) begin
+    \$2674  = last_hop_4;
+    if (rst) begin
       \$2674  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2675  = shadow_2_4;
-    if (last_2_4) begin
-      \$2675  = \$1323 [31:0];
-    end else if (\$1941 ) begin
-      \$2675  = shadow_3_4;
+    \$2675  = acc_4_6;
+    if (v_4_6) begin
+      \$2675  = \$1359 [31:0];
     end
     if (rst) begin
       \$2675  = 32'd0;
@@ -25141,37 +24998,44 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2676  = v4;
-    if (rst) begin
+    \$2676  = o_valid_4_6;
+    if (\$1977 ) begin
+      \$2676  = 1'h1;
+    end else if (\$1978 ) begin
       \$2676  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2677  = \$1942 ;
+    \$2677  = shadow_4_6;
+    if (last_4_6) begin
+      \$2677  = \$1359 [31:0];
+    end else if (\$1979 ) begin
+      \$2677  = shadow_5_6;
+    end
     if (rst) begin
-      \$2677  = 1'h0;
+      \$2677  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2678  = v_hop_2_5;
+    \$2678  = v_hop_4;
     if (rst) begin
       \$2678  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2679  = last_hop_2_5;
+    \$2679  = last_hop_4;
     if (rst) begin
       \$2679  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2680  = acc_2_5;
-    if (v_2_5) begin
-      \$2680  = \$1325 [31:0];
+    \$2680  = acc_4_7;
+    if (v_4_7) begin
+      \$2680  = \$1361 [31:0];
     end
     if (rst) begin
       \$2680  = 32'd0;
@@ -25179,20 +25043,20 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2681  = o_valid_2_5;
-    if (\$1943 ) begin
+    \$2681  = o_valid_4_7;
+    if (\$1980 ) begin
       \$2681  = 1'h1;
-    end else if (\$1944 ) begin
+    end else if (\$1981 ) begin
       \$2681  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2682  = shadow_2_5;
-    if (last_2_5) begin
-      \$2682  = \$1325 [31:0];
-    end else if (\$1945 ) begin
-      \$2682  = shadow_3_5;
+    \$2682  = shadow_4_7;
+    if (last_4_7) begin
+      \$2682  = \$1361 [31:0];
+    end else if (\$1982 ) begin
+      \$2682  = shadow_5_7;
     end
     if (rst) begin
       \$2682  = 32'd0;
@@ -25207,30 +25071,30 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2684  = \$1946 ;
+    \$2684  = \$1983 ;
     if (rst) begin
       \$2684  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2685  = v_hop_2_6;
+    \$2685  = v_hop_5;
     if (rst) begin
       \$2685  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2686  = last_hop_2_6;
+    \$2686  = last_hop_5;
     if (rst) begin
       \$2686  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2687  = acc_2_6;
-    if (v_2_6) begin
-      \$2687  = \$1327 [31:0];
+    \$2687  = acc_5_0;
+    if (v_5_0) begin
+      \$2687  = \$1363 [31:0];
     end
     if (rst) begin
       \$2687  = 32'd0;
@@ -25238,20 +25102,20 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2688  = o_valid_2_6;
-    if (\$1947 ) begin
+    \$2688  = o_valid_5_0;
+    if (\$1984 ) begin
       \$2688  = 1'h1;
-    end else if (\$1948 ) begin
+    end else if (\$1985 ) begin
       \$2688  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2689  = shadow_2_6;
-    if (last_2_6) begin
-      \$2689  = \$1327 [31:0];
-    end else if (\$1949 ) begin
-      \$2689  = shadow_3_6;
+    \$2689  = shadow_5_0;
+    if (last_5_0) begin
+      \$2689  = \$1363 [31:0];
+    end else if (\$1986 ) begin
+      \$2689  = shadow_6_0;
     end
     if (rst) begin
       \$2689  = 32'd0;
@@ -25259,37 +25123,44 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2690  = v4;
+    \$2690  = v_hop_5;
     if (rst) begin
       \$2690  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2691  = \$1950 ;
+    \$2691  = last_hop_5;
     if (rst) begin
       \$2691  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2692  = v_hop_2_7;
+    \$2692  = acc_5_1;
+    if (v_5_1) begin
+      \$2692  = \$1365 [31:0];
+    end
     if (rst) begin
-      \$2692  = 1'h0;
+      \$2692  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2693  = last_hop_2_7;
-    if (rst) begin
+    \$2693  = o_valid_5_1;
+    if (\$1987 ) begin
+      \$2693  = 1'h1;
+    end else if (\$1988 ) begin
       \$2693  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2694  = acc_2_7;
-    if (v_2_7) begin
-      \$2694  = \$1329 [31:0];
+    \$2694  = shadow_5_1;
+    if (last_5_1) begin
+      \$2694  = \$1365 [31:0];
+    end else if (\$1989 ) begin
+      \$2694  = shadow_6_1;
     end
     if (rst) begin
       \$2694  = 32'd0;
@@ -25297,197 +25168,203 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2695  = o_valid_2_7;
-    if (\$1951 ) begin
-      \$2695  = 1'h1;
-    end else if (\$1952 ) begin
+    \$2695  = v_hop_5;
+    if (rst) begin
       \$2695  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2696  = shadow_2_7;
-    if (last_2_7) begin
-      \$2696  = \$1329 [31:0];
-    end else if (\$1953 ) begin
-      \$2696  = shadow_3_7;
-    end
+    \$2696  = last_hop_5;
     if (rst) begin
-      \$2696  = 32'd0;
+      \$2696  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2697  = v4;
+    \$2697  = acc_5_2;
+    if (v_5_2) begin
+      \$2697  = \$1367 [31:0];
+    end
     if (rst) begin
-      \$2697  = 1'h0;
+      \$2697  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2698  = \$1954 ;
-    if (rst) begin
+    \$2698  = o_valid_5_2;
+    if (\$1990 ) begin
+      \$2698  = 1'h1;
+    end else if (\$1991 ) begin
       \$2698  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2699  = v_hop_3_0;
+    \$2699  = shadow_5_2;
+    if (last_5_2) begin
+      \$2699  = \$1367 [31:0];
+    end else if (\$1992 ) begin
+      \$2699  = shadow_6_2;
+    end
     if (rst) begin
-      \$2699  = 1'h0;
+      \$2699  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2700  = last_hop_3_0;
+    \$2700  = v_hop_5;
     if (rst) begin
       \$2700  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2701  = acc_3_0;
-    if (v_3_0) begin
-      \$2701  = \$1331 [31:0];
+    \$2701  = last_hop_5;
+    if (rst) begin
+      \$2701  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2702  = acc_5_3;
+    if (v_5_3) begin
+      \$2702  = \$1369 [31:0];
     end
     if (rst) begin
-      \$2701  = 32'd0;
+      \$2702  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2702  = o_valid_3_0;
-    if (\$1955 ) begin
-      \$2702  = 1'h1;
-    end else if (\$1956 ) begin
-      \$2702  = 1'h0;
+    \$2703  = o_valid_5_3;
+    if (\$1993 ) begin
+      \$2703  = 1'h1;
+    end else if (\$1994 ) begin
+      \$2703  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2703  = shadow_3_0;
-    if (last_3_0) begin
-      \$2703  = \$1331 [31:0];
-    end else if (\$1957 ) begin
-      \$2703  = shadow_4_0;
+    \$2704  = shadow_5_3;
+    if (last_5_3) begin
+      \$2704  = \$1369 [31:0];
+    end else if (\$1995 ) begin
+      \$2704  = shadow_6_3;
     end
     if (rst) begin
-      \$2703  = 32'd0;
+      \$2704  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2704  = v4;
-    if (rst) begin
-      \$2704  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2705  = \$1958 ;
+    \$2705  = v_hop_5;
     if (rst) begin
       \$2705  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2706  = v_hop_3_1;
+    \$2706  = last_hop_5;
     if (rst) begin
       \$2706  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2707  = last_hop_3_1;
-    if (rst) begin
-      \$2707  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2708  = acc_3_1;
-    if (v_3_1) begin
-      \$2708  = \$1333 [31:0];
+    \$2707  = acc_5_4;
+    if (v_5_4) begin
+      \$2707  = \$1371 [31:0];
     end
     if (rst) begin
-      \$2708  = 32'd0;
+      \$2707  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2709  = o_valid_3_1;
-    if (\$1959 ) begin
-      \$2709  = 1'h1;
-    end else if (\$1960 ) begin
-      \$2709  = 1'h0;
+    \$2708  = o_valid_5_4;
+    if (\$1996 ) begin
+      \$2708  = 1'h1;
+    end else if (\$1997 ) begin
+      \$2708  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2710  = shadow_3_1;
-    if (last_3_1) begin
-      \$2710  = \$1333 [31:0];
-    end else if (\$1961 ) begin
-      \$2710  = shadow_4_1;
+    \$2709  = shadow_5_4;
+    if (last_5_4) begin
+      \$2709  = \$1371 [31:0];
+    end else if (\$1998 ) begin
+      \$2709  = shadow_6_4;
     end
     if (rst) begin
-      \$2710  = 32'd0;
+      \$2709  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2711  = v4;
+    \$2710  = v_hop_5;
+    if (rst) begin
+      \$2710  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2711  = last_hop_5;
     if (rst) begin
       \$2711  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2712  = \$1962 ;
+    \$2712  = acc_5_5;
+    if (v_5_5) begin
+      \$2712  = \$1373 [31:0];
+    end
     if (rst) begin
-      \$2712  = 1'h0;
+      \$2712  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2713  = v_hop_3_2;
-    if (rst) begin
+    \$2713  = o_valid_5_5;
+    if (\$1999 ) begin
+      \$2713  = 1'h1;
+    end else if (\$2000 ) begin
       \$2713  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2714  = last_hop_3_2;
+    \$2714  = shadow_5_5;
+    if (last_5_5) begin
+      \$2714  = \$1373 [31:0];
+    end else if (\$2001 ) begin
+      \$2714  = shadow_6_5;
+    end
     if (rst) begin
-      \$2714  = 1'h0;
+      \$2714  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2715  = acc_3_2;
-    if (v_3_2) begin
-      \$2715  = \$1335 [31:0];
-    end
+    \$2715  = v_hop_5;
     if (rst) begin
-      \$2715  = 32'd0;
+      \$2715  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2716  = o_valid_3_2;
-    if (\$1963 ) begin
-      \$2716  = 1'h1;
-    end else if (\$1964 ) begin
+    \$2716  = last_hop_5;
+    if (rst) begin
       \$2716  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2717  = shadow_3_2;
-    if (last_3_2) begin
-      \$2717  = \$1335 [31:0];
-    end else if (\$1965 ) begin
-      \$2717  = shadow_4_2;
+    \$2717  = acc_5_6;
+    if (v_5_6) begin
+      \$2717  = \$1375 [31:0];
     end
     if (rst) begin
       \$2717  = 32'd0;
@@ -25495,37 +25372,44 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2718  = v4;
-    if (rst) begin
+    \$2718  = o_valid_5_6;
+    if (\$2002 ) begin
+      \$2718  = 1'h1;
+    end else if (\$2003 ) begin
       \$2718  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2719  = \$1966 ;
+    \$2719  = shadow_5_6;
+    if (last_5_6) begin
+      \$2719  = \$1375 [31:0];
+    end else if (\$2004 ) begin
+      \$2719  = shadow_6_6;
+    end
     if (rst) begin
-      \$2719  = 1'h0;
+      \$2719  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2720  = v_hop_3_3;
+    \$2720  = v_hop_5;
     if (rst) begin
       \$2720  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2721  = last_hop_3_3;
+    \$2721  = last_hop_5;
     if (rst) begin
       \$2721  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2722  = acc_3_3;
-    if (v_3_3) begin
-      \$2722  = \$1337 [31:0];
+    \$2722  = acc_5_7;
+    if (v_5_7) begin
+      \$2722  = \$1377 [31:0];
     end
     if (rst) begin
       \$2722  = 32'd0;
@@ -25533,20 +25417,20 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2723  = o_valid_3_3;
-    if (\$1967 ) begin
+    \$2723  = o_valid_5_7;
+    if (\$2005 ) begin
       \$2723  = 1'h1;
-    end else if (\$1968 ) begin
+    end else if (\$2006 ) begin
       \$2723  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2724  = shadow_3_3;
-    if (last_3_3) begin
-      \$2724  = \$1337 [31:0];
-    end else if (\$1969 ) begin
-      \$2724  = shadow_4_3;
+    \$2724  = shadow_5_7;
+    if (last_5_7) begin
+      \$2724  = \$1377 [31:0];
+    end else if (\$2007 ) begin
+      \$2724  = shadow_6_7;
     end
     if (rst) begin
       \$2724  = 32'd0;
@@ -25561,30 +25445,30 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2726  = \$1970 ;
+    \$2726  = \$2008 ;
     if (rst) begin
       \$2726  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2727  = v_hop_3_4;
+    \$2727  = v_hop_6;
     if (rst) begin
       \$2727  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2728  = last_hop_3_4;
+    \$2728  = last_hop_6;
     if (rst) begin
       \$2728  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2729  = acc_3_4;
-    if (v_3_4) begin
-      \$2729  = \$1339 [31:0];
+    \$2729  = acc_6_0;
+    if (v_6_0) begin
+      \$2729  = \$1379 [31:0];
     end
     if (rst) begin
       \$2729  = 32'd0;
@@ -25592,20 +25476,20 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2730  = o_valid_3_4;
-    if (\$1971 ) begin
+    \$2730  = o_valid_6_0;
+    if (\$2009 ) begin
       \$2730  = 1'h1;
-    end else if (\$1972 ) begin
+    end else if (\$2010 ) begin
       \$2730  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2731  = shadow_3_4;
-    if (last_3_4) begin
-      \$2731  = \$1339 [31:0];
-    end else if (\$1973 ) begin
-      \$2731  = shadow_4_4;
+    \$2731  = shadow_6_0;
+    if (last_6_0) begin
+      \$2731  = \$1379 [31:0];
+    end else if (\$2011 ) begin
+      \$2731  = shadow_7_0;
     end
     if (rst) begin
       \$2731  = 32'd0;
@@ -25613,37 +25497,44 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2732  = v4;
+    \$2732  = v_hop_6;
     if (rst) begin
       \$2732  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2733  = \$1974 ;
+    \$2733  = last_hop_6;
     if (rst) begin
       \$2733  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2734  = v_hop_3_5;
+    \$2734  = acc_6_1;
+    if (v_6_1) begin
+      \$2734  = \$1381 [31:0];
+    end
     if (rst) begin
-      \$2734  = 1'h0;
+      \$2734  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2735  = last_hop_3_5;
-    if (rst) begin
+    \$2735  = o_valid_6_1;
+    if (\$2012 ) begin
+      \$2735  = 1'h1;
+    end else if (\$2013 ) begin
       \$2735  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2736  = acc_3_5;
-    if (v_3_5) begin
-      \$2736  = \$1341 [31:0];
+    \$2736  = shadow_6_1;
+    if (last_6_1) begin
+      \$2736  = \$1381 [31:0];
+    end else if (\$2014 ) begin
+      \$2736  = shadow_7_1;
     end
     if (rst) begin
       \$2736  = 32'd0;
@@ -25651,197 +25542,203 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2737  = o_valid_3_5;
-    if (\$1975 ) begin
-      \$2737  = 1'h1;
-    end else if (\$1976 ) begin
+    \$2737  = v_hop_6;
+    if (rst) begin
       \$2737  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2738  = shadow_3_5;
-    if (last_3_5) begin
-      \$2738  = \$1341 [31:0];
-    end else if (\$1977 ) begin
-      \$2738  = shadow_4_5;
-    end
+    \$2738  = last_hop_6;
     if (rst) begin
-      \$2738  = 32'd0;
+      \$2738  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2739  = v4;
+    \$2739  = acc_6_2;
+    if (v_6_2) begin
+      \$2739  = \$1383 [31:0];
+    end
     if (rst) begin
-      \$2739  = 1'h0;
+      \$2739  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2740  = \$1978 ;
-    if (rst) begin
+    \$2740  = o_valid_6_2;
+    if (\$2015 ) begin
+      \$2740  = 1'h1;
+    end else if (\$2016 ) begin
       \$2740  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2741  = v_hop_3_6;
+    \$2741  = shadow_6_2;
+    if (last_6_2) begin
+      \$2741  = \$1383 [31:0];
+    end else if (\$2017 ) begin
+      \$2741  = shadow_7_2;
+    end
     if (rst) begin
-      \$2741  = 1'h0;
+      \$2741  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2742  = last_hop_3_6;
+    \$2742  = v_hop_6;
     if (rst) begin
       \$2742  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2743  = acc_3_6;
-    if (v_3_6) begin
-      \$2743  = \$1343 [31:0];
+    \$2743  = last_hop_6;
+    if (rst) begin
+      \$2743  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2744  = acc_6_3;
+    if (v_6_3) begin
+      \$2744  = \$1385 [31:0];
     end
     if (rst) begin
-      \$2743  = 32'd0;
+      \$2744  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2744  = o_valid_3_6;
-    if (\$1979 ) begin
-      \$2744  = 1'h1;
-    end else if (\$1980 ) begin
-      \$2744  = 1'h0;
+    \$2745  = o_valid_6_3;
+    if (\$2018 ) begin
+      \$2745  = 1'h1;
+    end else if (\$2019 ) begin
+      \$2745  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2745  = shadow_3_6;
-    if (last_3_6) begin
-      \$2745  = \$1343 [31:0];
-    end else if (\$1981 ) begin
-      \$2745  = shadow_4_6;
+    \$2746  = shadow_6_3;
+    if (last_6_3) begin
+      \$2746  = \$1385 [31:0];
+    end else if (\$2020 ) begin
+      \$2746  = shadow_7_3;
     end
     if (rst) begin
-      \$2745  = 32'd0;
+      \$2746  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2746  = v4;
-    if (rst) begin
-      \$2746  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2747  = \$1982 ;
+    \$2747  = v_hop_6;
     if (rst) begin
       \$2747  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2748  = v_hop_3_7;
+    \$2748  = last_hop_6;
     if (rst) begin
       \$2748  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2749  = last_hop_3_7;
-    if (rst) begin
-      \$2749  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2750  = acc_3_7;
-    if (v_3_7) begin
-      \$2750  = \$1345 [31:0];
+    \$2749  = acc_6_4;
+    if (v_6_4) begin
+      \$2749  = \$1387 [31:0];
     end
     if (rst) begin
-      \$2750  = 32'd0;
+      \$2749  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2751  = o_valid_3_7;
-    if (\$1983 ) begin
-      \$2751  = 1'h1;
-    end else if (\$1984 ) begin
-      \$2751  = 1'h0;
+    \$2750  = o_valid_6_4;
+    if (\$2021 ) begin
+      \$2750  = 1'h1;
+    end else if (\$2022 ) begin
+      \$2750  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2752  = shadow_3_7;
-    if (last_3_7) begin
-      \$2752  = \$1345 [31:0];
-    end else if (\$1985 ) begin
-      \$2752  = shadow_4_7;
+    \$2751  = shadow_6_4;
+    if (last_6_4) begin
+      \$2751  = \$1387 [31:0];
+    end else if (\$2023 ) begin
+      \$2751  = shadow_7_4;
     end
     if (rst) begin
-      \$2752  = 32'd0;
+      \$2751  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2753  = v4;
+    \$2752  = v_hop_6;
+    if (rst) begin
+      \$2752  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2753  = last_hop_6;
     if (rst) begin
       \$2753  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2754  = \$1986 ;
+    \$2754  = acc_6_5;
+    if (v_6_5) begin
+      \$2754  = \$1389 [31:0];
+    end
     if (rst) begin
-      \$2754  = 1'h0;
+      \$2754  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2755  = v_hop_4_0;
-    if (rst) begin
+    \$2755  = o_valid_6_5;
+    if (\$2024 ) begin
+      \$2755  = 1'h1;
+    end else if (\$2025 ) begin
       \$2755  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2756  = last_hop_4_0;
+    \$2756  = shadow_6_5;
+    if (last_6_5) begin
+      \$2756  = \$1389 [31:0];
+    end else if (\$2026 ) begin
+      \$2756  = shadow_7_5;
+    end
     if (rst) begin
-      \$2756  = 1'h0;
+      \$2756  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2757  = acc_4_0;
-    if (v_4_0) begin
-      \$2757  = \$1347 [31:0];
-    end
+    \$2757  = v_hop_6;
     if (rst) begin
-      \$2757  = 32'd0;
+      \$2757  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2758  = o_valid_4_0;
-    if (\$1987 ) begin
-      \$2758  = 1'h1;
-    end else if (\$1988 ) begin
+    \$2758  = last_hop_6;
+    if (rst) begin
       \$2758  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2759  = shadow_4_0;
-    if (last_4_0) begin
-      \$2759  = \$1347 [31:0];
-    end else if (\$1989 ) begin
-      \$2759  = shadow_5_0;
+    \$2759  = acc_6_6;
+    if (v_6_6) begin
+      \$2759  = \$1391 [31:0];
     end
     if (rst) begin
       \$2759  = 32'd0;
@@ -25849,37 +25746,44 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2760  = v4;
-    if (rst) begin
+    \$2760  = o_valid_6_6;
+    if (\$2027 ) begin
+      \$2760  = 1'h1;
+    end else if (\$2028 ) begin
       \$2760  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2761  = \$1990 ;
+    \$2761  = shadow_6_6;
+    if (last_6_6) begin
+      \$2761  = \$1391 [31:0];
+    end else if (\$2029 ) begin
+      \$2761  = shadow_7_6;
+    end
     if (rst) begin
-      \$2761  = 1'h0;
+      \$2761  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2762  = v_hop_4_1;
+    \$2762  = v_hop_6;
     if (rst) begin
       \$2762  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2763  = last_hop_4_1;
+    \$2763  = last_hop_6;
     if (rst) begin
       \$2763  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2764  = acc_4_1;
-    if (v_4_1) begin
-      \$2764  = \$1349 [31:0];
+    \$2764  = acc_6_7;
+    if (v_6_7) begin
+      \$2764  = \$1393 [31:0];
     end
     if (rst) begin
       \$2764  = 32'd0;
@@ -25887,20 +25791,20 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2765  = o_valid_4_1;
-    if (\$1991 ) begin
+    \$2765  = o_valid_6_7;
+    if (\$2030 ) begin
       \$2765  = 1'h1;
-    end else if (\$1992 ) begin
+    end else if (\$2031 ) begin
       \$2765  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2766  = shadow_4_1;
-    if (last_4_1) begin
-      \$2766  = \$1349 [31:0];
-    end else if (\$1993 ) begin
-      \$2766  = shadow_5_1;
+    \$2766  = shadow_6_7;
+    if (last_6_7) begin
+      \$2766  = \$1393 [31:0];
+    end else if (\$2032 ) begin
+      \$2766  = shadow_7_7;
     end
     if (rst) begin
       \$2766  = 32'd0;
@@ -25915,30 +25819,30 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2768  = \$1994 ;
+    \$2768  = \$2033 ;
     if (rst) begin
       \$2768  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2769  = v_hop_4_2;
+    \$2769  = v_hop_7;
     if (rst) begin
       \$2769  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2770  = last_hop_4_2;
+    \$2770  = last_hop_7;
     if (rst) begin
       \$2770  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2771  = acc_4_2;
-    if (v_4_2) begin
-      \$2771  = \$1351 [31:0];
+    \$2771  = acc_7_0;
+    if (v_7_0) begin
+      \$2771  = \$1395 [31:0];
     end
     if (rst) begin
       \$2771  = 32'd0;
@@ -25946,79 +25850,77 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2772  = o_valid_4_2;
-    if (\$1995 ) begin
-      \$2772  = 1'h1;
-    end else if (\$1996 ) begin
-      \$2772  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2773  = shadow_4_2;
-    if (last_4_2) begin
-      \$2773  = \$1351 [31:0];
-    end else if (\$1997 ) begin
-      \$2773  = shadow_5_2;
+    \$2772  = shadow_7_0;
+    if (last_7_0) begin
+      \$2772  = \$1395 [31:0];
     end
     if (rst) begin
-      \$2773  = 32'd0;
+      \$2772  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2774  = v4;
+    \$2773  = v_hop_7;
+    if (rst) begin
+      \$2773  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2774  = last_hop_7;
     if (rst) begin
       \$2774  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2775  = \$1998 ;
+    \$2775  = acc_7_1;
+    if (v_7_1) begin
+      \$2775  = \$1397 [31:0];
+    end
     if (rst) begin
-      \$2775  = 1'h0;
+      \$2775  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2776  = v_hop_4_3;
+    \$2776  = shadow_7_1;
+    if (last_7_1) begin
+      \$2776  = \$1397 [31:0];
+    end
     if (rst) begin
-      \$2776  = 1'h0;
+      \$2776  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2777  = last_hop_4_3;
+    \$2777  = v_hop_7;
     if (rst) begin
       \$2777  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2778  = acc_4_3;
-    if (v_4_3) begin
-      \$2778  = \$1353 [31:0];
+    \$2778  = last_hop_7;
+    if (rst) begin
+      \$2778  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2779  = acc_7_2;
+    if (v_7_2) begin
+      \$2779  = \$1399 [31:0];
     end
     if (rst) begin
-      \$2778  = 32'd0;
+      \$2779  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2779  = o_valid_4_3;
-    if (\$1999 ) begin
-      \$2779  = 1'h1;
-    end else if (\$2000 ) begin
-      \$2779  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2780  = shadow_4_3;
-    if (last_4_3) begin
-      \$2780  = \$1353 [31:0];
-    end else if (\$2001 ) begin
-      \$2780  = shadow_5_3;
+    \$2780  = shadow_7_2;
+    if (last_7_2) begin
+      \$2780  = \$1399 [31:0];
     end
     if (rst) begin
       \$2780  = 32'd0;
@@ -26026,58 +25928,57 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2781  = v4;
+    \$2781  = v_hop_7;
     if (rst) begin
       \$2781  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2782  = \$2002 ;
+    \$2782  = last_hop_7;
     if (rst) begin
       \$2782  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2783  = v_hop_4_4;
+    \$2783  = acc_7_3;
+    if (v_7_3) begin
+      \$2783  = \$1401 [31:0];
+    end
     if (rst) begin
-      \$2783  = 1'h0;
+      \$2783  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2784  = last_hop_4_4;
+    \$2784  = shadow_7_3;
+    if (last_7_3) begin
+      \$2784  = \$1401 [31:0];
+    end
     if (rst) begin
-      \$2784  = 1'h0;
+      \$2784  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2785  = acc_4_4;
-    if (v_4_4) begin
-      \$2785  = \$1355 [31:0];
-    end
+    \$2785  = v_hop_7;
     if (rst) begin
-      \$2785  = 32'd0;
+      \$2785  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2786  = o_valid_4_4;
-    if (\$2003 ) begin
-      \$2786  = 1'h1;
-    end else if (\$2004 ) begin
+    \$2786  = last_hop_7;
+    if (rst) begin
       \$2786  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2787  = shadow_4_4;
-    if (last_4_4) begin
-      \$2787  = \$1355 [31:0];
-    end else if (\$2005 ) begin
-      \$2787  = shadow_5_4;
+    \$2787  = acc_7_4;
+    if (v_7_4) begin
+      \$2787  = \$1403 [31:0];
     end
     if (rst) begin
       \$2787  = 32'd0;
@@ -26085,37 +25986,43 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2788  = v4;
+    \$2788  = shadow_7_4;
+    if (last_7_4) begin
+      \$2788  = \$1403 [31:0];
+    end
     if (rst) begin
-      \$2788  = 1'h0;
+      \$2788  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2789  = \$2006 ;
+    \$2789  = v_hop_7;
     if (rst) begin
       \$2789  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2790  = v_hop_4_5;
+    \$2790  = last_hop_7;
     if (rst) begin
       \$2790  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2791  = last_hop_4_5;
+    \$2791  = acc_7_5;
+    if (v_7_5) begin
+      \$2791  = \$1405 [31:0];
+    end
     if (rst) begin
-      \$2791  = 1'h0;
+      \$2791  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2792  = acc_4_5;
-    if (v_4_5) begin
-      \$2792  = \$1357 [31:0];
+    \$2792  = shadow_7_5;
+    if (last_7_5) begin
+      \$2792  = \$1405 [31:0];
     end
     if (rst) begin
       \$2792  = 32'd0;
@@ -26123,58 +26030,57 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2793  = o_valid_4_5;
-    if (\$2007 ) begin
-      \$2793  = 1'h1;
-    end else if (\$2008 ) begin
+    \$2793  = v_hop_7;
+    if (rst) begin
       \$2793  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2794  = shadow_4_5;
-    if (last_4_5) begin
-      \$2794  = \$1357 [31:0];
-    end else if (\$2009 ) begin
-      \$2794  = shadow_5_5;
-    end
+    \$2794  = last_hop_7;
     if (rst) begin
-      \$2794  = 32'd0;
+      \$2794  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2795  = v4;
+    \$2795  = acc_7_6;
+    if (v_7_6) begin
+      \$2795  = \$1407 [31:0];
+    end
     if (rst) begin
-      \$2795  = 1'h0;
+      \$2795  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2796  = \$2010 ;
+    \$2796  = shadow_7_6;
+    if (last_7_6) begin
+      \$2796  = \$1407 [31:0];
+    end
     if (rst) begin
-      \$2796  = 1'h0;
+      \$2796  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2797  = v_hop_4_6;
+    \$2797  = v_hop_7;
     if (rst) begin
       \$2797  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2798  = last_hop_4_6;
+    \$2798  = last_hop_7;
     if (rst) begin
       \$2798  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2799  = acc_4_6;
-    if (v_4_6) begin
-      \$2799  = \$1359 [31:0];
+    \$2799  = acc_7_7;
+    if (v_7_7) begin
+      \$2799  = \$1409 [31:0];
     end
     if (rst) begin
       \$2799  = 32'd0;
@@ -26182,1482 +26088,84 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2800  = o_valid_4_6;
-    if (\$2011 ) begin
-      \$2800  = 1'h1;
-    end else if (\$2012 ) begin
-      \$2800  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2801  = shadow_4_6;
-    if (last_4_6) begin
-      \$2801  = \$1359 [31:0];
-    end else if (\$2013 ) begin
-      \$2801  = shadow_5_6;
+    \$2800  = shadow_7_7;
+    if (last_7_7) begin
+      \$2800  = \$1409 [31:0];
     end
     if (rst) begin
-      \$2801  = 32'd0;
+      \$2800  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2802  = v4;
+    \$2801  = o__valid;
+    if (\$2034 ) begin
+      \$2801  = 1'h1;
+    end
+    if (drain) begin
+      if (last_row) begin
+        \$2801  = 1'h0;
+      end
+    end
     if (rst) begin
-      \$2802  = 1'h0;
+      \$2801  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2803  = \$2014 ;
+    \$2802  = row;
+    if (\$2034 ) begin
+      \$2802  = 3'h0;
+    end
+    if (drain) begin
+      \$2802  = \$2035 [2:0];
+      if (last_row) begin
+        \$2802  = 3'h0;
+      end
+    end
+    if (rst) begin
+      \$2802  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2803  = busy;
+    if (drain) begin
+      if (last_row) begin
+        \$2803  = 1'h0;
+      end
+    end
+    if (\$2036 ) begin
+      \$2803  = 1'h1;
+    end
     if (rst) begin
       \$2803  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2804  = v_hop_4_7;
+    \$2804  = \$2069 ;
     if (rst) begin
-      \$2804  = 1'h0;
+      \$2804  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2805  = last_hop_4_7;
+    \$2805  = wide_out;
     if (rst) begin
       \$2805  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2806  = acc_4_7;
-    if (v_4_7) begin
-      \$2806  = \$1361 [31:0];
-    end
-    if (rst) begin
-      \$2806  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2807  = o_valid_4_7;
-    if (\$2015 ) begin
-      \$2807  = 1'h1;
-    end else if (\$2016 ) begin
-      \$2807  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2808  = shadow_4_7;
-    if (last_4_7) begin
-      \$2808  = \$1361 [31:0];
-    end else if (\$2017 ) begin
-      \$2808  = shadow_5_7;
-    end
-    if (rst) begin
-      \$2808  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2809  = v4;
-    if (rst) begin
-      \$2809  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2810  = \$2018 ;
-    if (rst) begin
-      \$2810  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2811  = v_hop_5_0;
-    if (rst) begin
-      \$2811  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2812  = last_hop_5_0;
-    if (rst) begin
-      \$2812  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2813  = acc_5_0;
-    if (v_5_0) begin
-      \$2813  = \$1363 [31:0];
-    end
-    if (rst) begin
-      \$2813  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2814  = o_valid_5_0;
-    if (\$2019 ) begin
-      \$2814  = 1'h1;
-    end else if (\$2020 ) begin
-      \$2814  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2815  = shadow_5_0;
-    if (last_5_0) begin
-      \$2815  = \$1363 [31:0];
-    end else if (\$2021 ) begin
-      \$2815  = shadow_6_0;
-    end
-    if (rst) begin
-      \$2815  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2816  = v4;
-    if (rst) begin
-      \$2816  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2817  = \$2022 ;
-    if (rst) begin
-      \$2817  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2818  = v_hop_5_1;
-    if (rst) begin
-      \$2818  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2819  = last_hop_5_1;
-    if (rst) begin
-      \$2819  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2820  = acc_5_1;
-    if (v_5_1) begin
-      \$2820  = \$1365 [31:0];
-    end
-    if (rst) begin
-      \$2820  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2821  = o_valid_5_1;
-    if (\$2023 ) begin
-      \$2821  = 1'h1;
-    end else if (\$2024 ) begin
-      \$2821  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2822  = shadow_5_1;
-    if (last_5_1) begin
-      \$2822  = \$1365 [31:0];
-    end else if (\$2025 ) begin
-      \$2822  = shadow_6_1;
-    end
-    if (rst) begin
-      \$2822  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2823  = v4;
-    if (rst) begin
-      \$2823  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2824  = \$2026 ;
-    if (rst) begin
-      \$2824  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2825  = v_hop_5_2;
-    if (rst) begin
-      \$2825  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2826  = last_hop_5_2;
-    if (rst) begin
-      \$2826  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2827  = acc_5_2;
-    if (v_5_2) begin
-      \$2827  = \$1367 [31:0];
-    end
-    if (rst) begin
-      \$2827  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2828  = o_valid_5_2;
-    if (\$2027 ) begin
-      \$2828  = 1'h1;
-    end else if (\$2028 ) begin
-      \$2828  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2829  = shadow_5_2;
-    if (last_5_2) begin
-      \$2829  = \$1367 [31:0];
-    end else if (\$2029 ) begin
-      \$2829  = shadow_6_2;
-    end
-    if (rst) begin
-      \$2829  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2830  = v4;
-    if (rst) begin
-      \$2830  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2831  = \$2030 ;
-    if (rst) begin
-      \$2831  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2832  = v_hop_5_3;
-    if (rst) begin
-      \$2832  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2833  = last_hop_5_3;
-    if (rst) begin
-      \$2833  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2834  = acc_5_3;
-    if (v_5_3) begin
-      \$2834  = \$1369 [31:0];
-    end
-    if (rst) begin
-      \$2834  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2835  = o_valid_5_3;
-    if (\$2031 ) begin
-      \$2835  = 1'h1;
-    end else if (\$2032 ) begin
-      \$2835  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2836  = shadow_5_3;
-    if (last_5_3) begin
-      \$2836  = \$1369 [31:0];
-    end else if (\$2033 ) begin
-      \$2836  = shadow_6_3;
-    end
-    if (rst) begin
-      \$2836  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2837  = v4;
-    if (rst) begin
-      \$2837  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2838  = \$2034 ;
-    if (rst) begin
-      \$2838  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2839  = v_hop_5_4;
-    if (rst) begin
-      \$2839  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2840  = last_hop_5_4;
-    if (rst) begin
-      \$2840  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2841  = acc_5_4;
-    if (v_5_4) begin
-      \$2841  = \$1371 [31:0];
-    end
-    if (rst) begin
-      \$2841  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2842  = o_valid_5_4;
-    if (\$2035 ) begin
-      \$2842  = 1'h1;
-    end else if (\$2036 ) begin
-      \$2842  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2843  = shadow_5_4;
-    if (last_5_4) begin
-      \$2843  = \$1371 [31:0];
-    end else if (\$2037 ) begin
-      \$2843  = shadow_6_4;
-    end
-    if (rst) begin
-      \$2843  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2844  = v4;
-    if (rst) begin
-      \$2844  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2845  = \$2038 ;
-    if (rst) begin
-      \$2845  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2846  = v_hop_5_5;
-    if (rst) begin
-      \$2846  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2847  = last_hop_5_5;
-    if (rst) begin
-      \$2847  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2848  = acc_5_5;
-    if (v_5_5) begin
-      \$2848  = \$1373 [31:0];
-    end
-    if (rst) begin
-      \$2848  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2849  = o_valid_5_5;
-    if (\$2039 ) begin
-      \$2849  = 1'h1;
-    end else if (\$2040 ) begin
-      \$2849  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2850  = shadow_5_5;
-    if (last_5_5) begin
-      \$2850  = \$1373 [31:0];
-    end else if (\$2041 ) begin
-      \$2850  = shadow_6_5;
-    end
-    if (rst) begin
-      \$2850  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2851  = v4;
-    if (rst) begin
-      \$2851  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2852  = \$2042 ;
-    if (rst) begin
-      \$2852  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2853  = v_hop_5_6;
-    if (rst) begin
-      \$2853  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2854  = last_hop_5_6;
-    if (rst) begin
-      \$2854  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2855  = acc_5_6;
-    if (v_5_6) begin
-      \$2855  = \$1375 [31:0];
-    end
-    if (rst) begin
-      \$2855  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2856  = o_valid_5_6;
-    if (\$2043 ) begin
-      \$2856  = 1'h1;
-    end else if (\$2044 ) begin
-      \$2856  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2857  = shadow_5_6;
-    if (last_5_6) begin
-      \$2857  = \$1375 [31:0];
-    end else if (\$2045 ) begin
-      \$2857  = shadow_6_6;
-    end
-    if (rst) begin
-      \$2857  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2858  = v4;
-    if (rst) begin
-      \$2858  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2859  = \$2046 ;
-    if (rst) begin
-      \$2859  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2860  = v_hop_5_7;
-    if (rst) begin
-      \$2860  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2861  = last_hop_5_7;
-    if (rst) begin
-      \$2861  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2862  = acc_5_7;
-    if (v_5_7) begin
-      \$2862  = \$1377 [31:0];
-    end
-    if (rst) begin
-      \$2862  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2863  = o_valid_5_7;
-    if (\$2047 ) begin
-      \$2863  = 1'h1;
-    end else if (\$2048 ) begin
-      \$2863  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2864  = shadow_5_7;
-    if (last_5_7) begin
-      \$2864  = \$1377 [31:0];
-    end else if (\$2049 ) begin
-      \$2864  = shadow_6_7;
-    end
-    if (rst) begin
-      \$2864  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2865  = v4;
-    if (rst) begin
-      \$2865  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2866  = \$2050 ;
-    if (rst) begin
-      \$2866  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2867  = v_hop_6_0;
-    if (rst) begin
-      \$2867  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2868  = last_hop_6_0;
-    if (rst) begin
-      \$2868  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2869  = acc_6_0;
-    if (v_6_0) begin
-      \$2869  = \$1379 [31:0];
-    end
-    if (rst) begin
-      \$2869  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2870  = o_valid_6_0;
-    if (\$2051 ) begin
-      \$2870  = 1'h1;
-    end else if (\$2052 ) begin
-      \$2870  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2871  = shadow_6_0;
-    if (last_6_0) begin
-      \$2871  = \$1379 [31:0];
-    end else if (\$2053 ) begin
-      \$2871  = shadow_7_0;
-    end
-    if (rst) begin
-      \$2871  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2872  = v4;
-    if (rst) begin
-      \$2872  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2873  = \$2054 ;
-    if (rst) begin
-      \$2873  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2874  = v_hop_6_1;
-    if (rst) begin
-      \$2874  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2875  = last_hop_6_1;
-    if (rst) begin
-      \$2875  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2876  = acc_6_1;
-    if (v_6_1) begin
-      \$2876  = \$1381 [31:0];
-    end
-    if (rst) begin
-      \$2876  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2877  = o_valid_6_1;
-    if (\$2055 ) begin
-      \$2877  = 1'h1;
-    end else if (\$2056 ) begin
-      \$2877  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2878  = shadow_6_1;
-    if (last_6_1) begin
-      \$2878  = \$1381 [31:0];
-    end else if (\$2057 ) begin
-      \$2878  = shadow_7_1;
-    end
-    if (rst) begin
-      \$2878  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2879  = v4;
-    if (rst) begin
-      \$2879  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2880  = \$2058 ;
-    if (rst) begin
-      \$2880  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2881  = v_hop_6_2;
-    if (rst) begin
-      \$2881  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2882  = last_hop_6_2;
-    if (rst) begin
-      \$2882  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2883  = acc_6_2;
-    if (v_6_2) begin
-      \$2883  = \$1383 [31:0];
-    end
-    if (rst) begin
-      \$2883  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2884  = o_valid_6_2;
-    if (\$2059 ) begin
-      \$2884  = 1'h1;
-    end else if (\$2060 ) begin
-      \$2884  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2885  = shadow_6_2;
-    if (last_6_2) begin
-      \$2885  = \$1383 [31:0];
-    end else if (\$2061 ) begin
-      \$2885  = shadow_7_2;
-    end
-    if (rst) begin
-      \$2885  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2886  = v4;
-    if (rst) begin
-      \$2886  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2887  = \$2062 ;
-    if (rst) begin
-      \$2887  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2888  = v_hop_6_3;
-    if (rst) begin
-      \$2888  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2889  = last_hop_6_3;
-    if (rst) begin
-      \$2889  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2890  = acc_6_3;
-    if (v_6_3) begin
-      \$2890  = \$1385 [31:0];
-    end
-    if (rst) begin
-      \$2890  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2891  = o_valid_6_3;
-    if (\$2063 ) begin
-      \$2891  = 1'h1;
-    end else if (\$2064 ) begin
-      \$2891  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2892  = shadow_6_3;
-    if (last_6_3) begin
-      \$2892  = \$1385 [31:0];
-    end else if (\$2065 ) begin
-      \$2892  = shadow_7_3;
-    end
-    if (rst) begin
-      \$2892  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2893  = v4;
-    if (rst) begin
-      \$2893  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2894  = \$2066 ;
-    if (rst) begin
-      \$2894  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2895  = v_hop_6_4;
-    if (rst) begin
-      \$2895  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2896  = last_hop_6_4;
-    if (rst) begin
-      \$2896  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2897  = acc_6_4;
-    if (v_6_4) begin
-      \$2897  = \$1387 [31:0];
-    end
-    if (rst) begin
-      \$2897  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2898  = o_valid_6_4;
-    if (\$2067 ) begin
-      \$2898  = 1'h1;
-    end else if (\$2068 ) begin
-      \$2898  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2899  = shadow_6_4;
-    if (last_6_4) begin
-      \$2899  = \$1387 [31:0];
-    end else if (\$2069 ) begin
-      \$2899  = shadow_7_4;
-    end
-    if (rst) begin
-      \$2899  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2900  = v4;
-    if (rst) begin
-      \$2900  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2901  = \$2070 ;
-    if (rst) begin
-      \$2901  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2902  = v_hop_6_5;
-    if (rst) begin
-      \$2902  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2903  = last_hop_6_5;
-    if (rst) begin
-      \$2903  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2904  = acc_6_5;
-    if (v_6_5) begin
-      \$2904  = \$1389 [31:0];
-    end
-    if (rst) begin
-      \$2904  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2905  = o_valid_6_5;
-    if (\$2071 ) begin
-      \$2905  = 1'h1;
-    end else if (\$2072 ) begin
-      \$2905  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2906  = shadow_6_5;
-    if (last_6_5) begin
-      \$2906  = \$1389 [31:0];
-    end else if (\$2073 ) begin
-      \$2906  = shadow_7_5;
-    end
-    if (rst) begin
-      \$2906  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2907  = v4;
-    if (rst) begin
-      \$2907  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2908  = \$2074 ;
-    if (rst) begin
-      \$2908  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2909  = v_hop_6_6;
-    if (rst) begin
-      \$2909  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2910  = last_hop_6_6;
-    if (rst) begin
-      \$2910  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2911  = acc_6_6;
-    if (v_6_6) begin
-      \$2911  = \$1391 [31:0];
-    end
-    if (rst) begin
-      \$2911  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2912  = o_valid_6_6;
-    if (\$2075 ) begin
-      \$2912  = 1'h1;
-    end else if (\$2076 ) begin
-      \$2912  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2913  = shadow_6_6;
-    if (last_6_6) begin
-      \$2913  = \$1391 [31:0];
-    end else if (\$2077 ) begin
-      \$2913  = shadow_7_6;
-    end
-    if (rst) begin
-      \$2913  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2914  = v4;
-    if (rst) begin
-      \$2914  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2915  = \$2078 ;
-    if (rst) begin
-      \$2915  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2916  = v_hop_6_7;
-    if (rst) begin
-      \$2916  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2917  = last_hop_6_7;
-    if (rst) begin
-      \$2917  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2918  = acc_6_7;
-    if (v_6_7) begin
-      \$2918  = \$1393 [31:0];
-    end
-    if (rst) begin
-      \$2918  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2919  = o_valid_6_7;
-    if (\$2079 ) begin
-      \$2919  = 1'h1;
-    end else if (\$2080 ) begin
-      \$2919  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2920  = shadow_6_7;
-    if (last_6_7) begin
-      \$2920  = \$1393 [31:0];
-    end else if (\$2081 ) begin
-      \$2920  = shadow_7_7;
-    end
-    if (rst) begin
-      \$2920  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2921  = v4;
-    if (rst) begin
-      \$2921  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2922  = \$2082 ;
-    if (rst) begin
-      \$2922  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2923  = v_hop_7_0;
-    if (rst) begin
-      \$2923  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2924  = last_hop_7_0;
-    if (rst) begin
-      \$2924  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2925  = acc_7_0;
-    if (v_7_0) begin
-      \$2925  = \$1395 [31:0];
-    end
-    if (rst) begin
-      \$2925  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2926  = shadow_7_0;
-    if (last_7_0) begin
-      \$2926  = \$1395 [31:0];
-    end
-    if (rst) begin
-      \$2926  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2927  = v4;
-    if (rst) begin
-      \$2927  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2928  = \$2083 ;
-    if (rst) begin
-      \$2928  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2929  = v_hop_7_1;
-    if (rst) begin
-      \$2929  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2930  = last_hop_7_1;
-    if (rst) begin
-      \$2930  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2931  = acc_7_1;
-    if (v_7_1) begin
-      \$2931  = \$1397 [31:0];
-    end
-    if (rst) begin
-      \$2931  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2932  = shadow_7_1;
-    if (last_7_1) begin
-      \$2932  = \$1397 [31:0];
-    end
-    if (rst) begin
-      \$2932  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2933  = v4;
-    if (rst) begin
-      \$2933  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2934  = \$2084 ;
-    if (rst) begin
-      \$2934  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2935  = v_hop_7_2;
-    if (rst) begin
-      \$2935  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2936  = last_hop_7_2;
-    if (rst) begin
-      \$2936  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2937  = acc_7_2;
-    if (v_7_2) begin
-      \$2937  = \$1399 [31:0];
-    end
-    if (rst) begin
-      \$2937  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2938  = shadow_7_2;
-    if (last_7_2) begin
-      \$2938  = \$1399 [31:0];
-    end
-    if (rst) begin
-      \$2938  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2939  = v4;
-    if (rst) begin
-      \$2939  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2940  = \$2085 ;
-    if (rst) begin
-      \$2940  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2941  = v_hop_7_3;
-    if (rst) begin
-      \$2941  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2942  = last_hop_7_3;
-    if (rst) begin
-      \$2942  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2943  = acc_7_3;
-    if (v_7_3) begin
-      \$2943  = \$1401 [31:0];
-    end
-    if (rst) begin
-      \$2943  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2944  = shadow_7_3;
-    if (last_7_3) begin
-      \$2944  = \$1401 [31:0];
-    end
-    if (rst) begin
-      \$2944  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2945  = v4;
-    if (rst) begin
-      \$2945  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2946  = \$2086 ;
-    if (rst) begin
-      \$2946  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2947  = v_hop_7_4;
-    if (rst) begin
-      \$2947  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2948  = last_hop_7_4;
-    if (rst) begin
-      \$2948  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2949  = acc_7_4;
-    if (v_7_4) begin
-      \$2949  = \$1403 [31:0];
-    end
-    if (rst) begin
-      \$2949  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2950  = shadow_7_4;
-    if (last_7_4) begin
-      \$2950  = \$1403 [31:0];
-    end
-    if (rst) begin
-      \$2950  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2951  = v4;
-    if (rst) begin
-      \$2951  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2952  = \$2087 ;
-    if (rst) begin
-      \$2952  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2953  = v_hop_7_5;
-    if (rst) begin
-      \$2953  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2954  = last_hop_7_5;
-    if (rst) begin
-      \$2954  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2955  = acc_7_5;
-    if (v_7_5) begin
-      \$2955  = \$1405 [31:0];
-    end
-    if (rst) begin
-      \$2955  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2956  = shadow_7_5;
-    if (last_7_5) begin
-      \$2956  = \$1405 [31:0];
-    end
-    if (rst) begin
-      \$2956  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2957  = v4;
-    if (rst) begin
-      \$2957  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2958  = \$2088 ;
-    if (rst) begin
-      \$2958  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2959  = v_hop_7_6;
-    if (rst) begin
-      \$2959  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2960  = last_hop_7_6;
-    if (rst) begin
-      \$2960  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2961  = acc_7_6;
-    if (v_7_6) begin
-      \$2961  = \$1407 [31:0];
-    end
-    if (rst) begin
-      \$2961  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2962  = shadow_7_6;
-    if (last_7_6) begin
-      \$2962  = \$1407 [31:0];
-    end
-    if (rst) begin
-      \$2962  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2963  = v4;
-    if (rst) begin
-      \$2963  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2964  = \$2089 ;
-    if (rst) begin
-      \$2964  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2965  = v_hop_7_7;
-    if (rst) begin
-      \$2965  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2966  = last_hop_7_7;
-    if (rst) begin
-      \$2966  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2967  = acc_7_7;
-    if (v_7_7) begin
-      \$2967  = \$1409 [31:0];
-    end
-    if (rst) begin
-      \$2967  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2968  = shadow_7_7;
-    if (last_7_7) begin
-      \$2968  = \$1409 [31:0];
-    end
-    if (rst) begin
-      \$2968  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2969  = o__valid;
-    if (\$2090 ) begin
-      \$2969  = 1'h1;
-    end
-    if (drain) begin
-      if (last_row) begin
-        \$2969  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$2969  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2970  = row;
-    if (\$2090 ) begin
-      \$2970  = 3'h0;
-    end
-    if (drain) begin
-      \$2970  = \$2091 [2:0];
-      if (last_row) begin
-        \$2970  = 3'h0;
-      end
-    end
-    if (rst) begin
-      \$2970  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2971  = busy;
-    if (drain) begin
-      if (last_row) begin
-        \$2971  = 1'h0;
-      end
-    end
-    if (\$2092 ) begin
-      \$2971  = 1'h1;
-    end
-    if (rst) begin
-      \$2971  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2972  = \$2125 ;
-    if (rst) begin
-      \$2972  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2973  = wide_out;
-    if (rst) begin
-      \$2973  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2974  = overflow;
+    \$2806  = overflow;
     if (wide_out_r) begin
-      \$2974  = 1'h1;
+      \$2806  = 1'h1;
     end else if (clear) begin
-      \$2974  = 1'h0;
+      \$2806  = 1'h0;
     end
     if (rst) begin
-      \$2974  = 1'h0;
+      \$2806  = 1'h0;
     end
   end
   assign mac_0_0_pp0 = \$3 [14:0];
@@ -29130,61 +27638,61 @@ module \nitro_engine.mac (rst, i__ready, clear, i__payload, i__valid, o__payload
   assign \$1849  = { 14'h0000, mac_7_6_hi5, 17'h00000 };
   assign \$1856  = { 14'h0000, mac_7_7_hi5, 17'h00000 };
   assign \$1861  = o_valid_0_0;
-  assign \$1865  = o_valid_0_1;
-  assign \$1869  = o_valid_0_2;
-  assign \$1873  = o_valid_0_3;
-  assign \$1877  = o_valid_0_4;
-  assign \$1881  = o_valid_0_5;
-  assign \$1885  = o_valid_0_6;
-  assign \$1889  = o_valid_0_7;
-  assign \$1893  = o_valid_1_0;
-  assign \$1897  = o_valid_1_1;
-  assign \$1901  = o_valid_1_2;
-  assign \$1905  = o_valid_1_3;
-  assign \$1909  = o_valid_1_4;
-  assign \$1913  = o_valid_1_5;
-  assign \$1917  = o_valid_1_6;
-  assign \$1921  = o_valid_1_7;
-  assign \$1925  = o_valid_2_0;
-  assign \$1929  = o_valid_2_1;
-  assign \$1933  = o_valid_2_2;
-  assign \$1937  = o_valid_2_3;
-  assign \$1941  = o_valid_2_4;
-  assign \$1945  = o_valid_2_5;
-  assign \$1949  = o_valid_2_6;
-  assign \$1953  = o_valid_2_7;
-  assign \$1957  = o_valid_3_0;
-  assign \$1961  = o_valid_3_1;
-  assign \$1965  = o_valid_3_2;
-  assign \$1969  = o_valid_3_3;
-  assign \$1973  = o_valid_3_4;
-  assign \$1977  = o_valid_3_5;
-  assign \$1981  = o_valid_3_6;
-  assign \$1985  = o_valid_3_7;
-  assign \$1989  = o_valid_4_0;
-  assign \$1993  = o_valid_4_1;
-  assign \$1997  = o_valid_4_2;
-  assign \$2001  = o_valid_4_3;
-  assign \$2005  = o_valid_4_4;
-  assign \$2009  = o_valid_4_5;
-  assign \$2013  = o_valid_4_6;
-  assign \$2017  = o_valid_4_7;
-  assign \$2021  = o_valid_5_0;
-  assign \$2025  = o_valid_5_1;
-  assign \$2029  = o_valid_5_2;
-  assign \$2033  = o_valid_5_3;
-  assign \$2037  = o_valid_5_4;
-  assign \$2041  = o_valid_5_5;
-  assign \$2045  = o_valid_5_6;
-  assign \$2049  = o_valid_5_7;
-  assign \$2053  = o_valid_6_0;
-  assign \$2057  = o_valid_6_1;
-  assign \$2061  = o_valid_6_2;
-  assign \$2065  = o_valid_6_3;
-  assign \$2069  = o_valid_6_4;
-  assign \$2073  = o_valid_6_5;
-  assign \$2077  = o_valid_6_6;
-  assign \$2081  = o_valid_6_7;
+  assign \$1864  = o_valid_0_1;
+  assign \$1867  = o_valid_0_2;
+  assign \$1870  = o_valid_0_3;
+  assign \$1873  = o_valid_0_4;
+  assign \$1876  = o_valid_0_5;
+  assign \$1879  = o_valid_0_6;
+  assign \$1882  = o_valid_0_7;
+  assign \$1886  = o_valid_1_0;
+  assign \$1889  = o_valid_1_1;
+  assign \$1892  = o_valid_1_2;
+  assign \$1895  = o_valid_1_3;
+  assign \$1898  = o_valid_1_4;
+  assign \$1901  = o_valid_1_5;
+  assign \$1904  = o_valid_1_6;
+  assign \$1907  = o_valid_1_7;
+  assign \$1911  = o_valid_2_0;
+  assign \$1914  = o_valid_2_1;
+  assign \$1917  = o_valid_2_2;
+  assign \$1920  = o_valid_2_3;
+  assign \$1923  = o_valid_2_4;
+  assign \$1926  = o_valid_2_5;
+  assign \$1929  = o_valid_2_6;
+  assign \$1932  = o_valid_2_7;
+  assign \$1936  = o_valid_3_0;
+  assign \$1939  = o_valid_3_1;
+  assign \$1942  = o_valid_3_2;
+  assign \$1945  = o_valid_3_3;
+  assign \$1948  = o_valid_3_4;
+  assign \$1951  = o_valid_3_5;
+  assign \$1954  = o_valid_3_6;
+  assign \$1957  = o_valid_3_7;
+  assign \$1961  = o_valid_4_0;
+  assign \$1964  = o_valid_4_1;
+  assign \$1967  = o_valid_4_2;
+  assign \$1970  = o_valid_4_3;
+  assign \$1973  = o_valid_4_4;
+  assign \$1976  = o_valid_4_5;
+  assign \$1979  = o_valid_4_6;
+  assign \$1982  = o_valid_4_7;
+  assign \$1986  = o_valid_5_0;
+  assign \$1989  = o_valid_5_1;
+  assign \$1992  = o_valid_5_2;
+  assign \$1995  = o_valid_5_3;
+  assign \$1998  = o_valid_5_4;
+  assign \$2001  = o_valid_5_5;
+  assign \$2004  = o_valid_5_6;
+  assign \$2007  = o_valid_5_7;
+  assign \$2011  = o_valid_6_0;
+  assign \$2014  = o_valid_6_1;
+  assign \$2017  = o_valid_6_2;
+  assign \$2020  = o_valid_6_3;
+  assign \$2023  = o_valid_6_4;
+  assign \$2026  = o_valid_6_5;
+  assign \$2029  = o_valid_6_6;
+  assign \$2032  = o_valid_6_7;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -33574,7 +32082,7 @@ endmodule
 module \nitro_engine.relu0 (rst, en, i__valid, i__payload, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire \$1 ;
-  wire \$10 ;
+  wire [8:0] \$10 ;
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
@@ -33585,15 +32093,17 @@ module \nitro_engine.relu0 (rst, en, i__valid, i__payload, o__payload, clk);
   reg \$18 ;
   reg [7:0] \$19 ;
   wire \$2 ;
-  reg [1:0] \$20 ;
-  reg \$21 ;
-  reg [9:0] \$22 ;
-  wire [8:0] \$3 ;
+  reg \$20 ;
+  reg [7:0] \$21 ;
+  reg [1:0] \$22 ;
+  reg \$23 ;
+  reg [9:0] \$24 ;
+  wire \$3 ;
   wire [8:0] \$4 ;
   wire [8:0] \$5 ;
   wire [8:0] \$6 ;
-  wire \$7 ;
-  wire [8:0] \$8 ;
+  wire [8:0] \$7 ;
+  wire \$8 ;
   wire [8:0] \$9 ;
   input clk;
   wire clk;
@@ -33615,44 +32125,50 @@ module \nitro_engine.relu0 (rst, en, i__valid, i__payload, o__payload, clk);
   reg [1:0] region1 = 2'h0;
   input rst;
   wire rst;
+  reg [7:0] s = 8'h00;
   wire [7:0] s_neg;
   wire [7:0] tdiv_mag;
   wire [7:0] tdiv_quo;
   wire [7:0] tdiv_res;
+  reg valid0 = 1'h0;
   reg valid1 = 1'h0;
-  assign \$1  = i__payload == 8'h80;
-  assign s_neg = \$1  ? 8'h81 : i__payload;
-  assign \$2  = $signed(s_neg) < $signed(1'h0);
-  assign \$3  = - $signed(s_neg);
-  assign \$4  = \$2  ? \$3  : { s_neg[7], s_neg };
-  assign \$5  = \$4 [7:0] * 1'h1;
-  assign \$7  = $signed(s_neg) < $signed(1'h0);
-  assign \$8  = - \$6 [7:0];
-  assign \$9  = \$7  ? \$8  : { 1'h0, \$6 [7:0] };
-  assign \$10  = i__payload == 7'h7f;
-  assign \$11  = i__payload == 8'h80;
-  assign \$12  = \$10  | \$11 ;
-  assign \$13  = $signed(i__payload) < $signed(1'h0);
-  assign \$14  = ~ o__valid;
-  assign \$15  = $signed(i__payload) < $signed(1'h0);
-  assign \$16  = \$15  ? \$9 [7:0] : i__payload;
+  assign \$1  = ~ o__valid;
+  assign \$2  = s == 8'h80;
+  assign s_neg = \$2  ? 8'h81 : s;
+  assign \$3  = $signed(s_neg) < $signed(1'h0);
+  assign \$4  = - $signed(s_neg);
+  assign \$5  = \$3  ? \$4  : { s_neg[7], s_neg };
+  assign \$6  = \$5 [7:0] * 1'h1;
+  assign \$8  = $signed(s_neg) < $signed(1'h0);
+  assign \$9  = - \$7 [7:0];
+  assign \$10  = \$8  ? \$9  : { 1'h0, \$7 [7:0] };
+  assign \$11  = s == 7'h7f;
+  assign \$12  = s == 8'h80;
+  assign \$13  = \$11  | \$12 ;
+  assign \$14  = $signed(s) < $signed(1'h0);
+  assign \$15  = $signed(s) < $signed(1'h0);
+  assign \$16  = \$15  ? \$10 [7:0] : s;
   assign \$17  = $signed(inner1) - $signed(7'h24);
   always @(posedge clk)
-    valid1 <= \$18 ;
+    valid0 <= \$18 ;
   always @(posedge clk)
-    inner1 <= \$19 ;
+    s <= \$19 ;
   always @(posedge clk)
-    region1 <= \$20 ;
+    valid1 <= \$20 ;
   always @(posedge clk)
-    o__valid <= \$21 ;
+    inner1 <= \$21 ;
   always @(posedge clk)
-    o__payload <= \$22 ;
+    region1 <= \$22 ;
+  always @(posedge clk)
+    o__valid <= \$23 ;
+  always @(posedge clk)
+    o__payload <= \$24 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
-    if (\$12 ) begin
+    if (\$13 ) begin
       region = 2'h2;
-    end else if (\$13 ) begin
+    end else if (\$14 ) begin
       region = 2'h0;
     end else begin
       region = 2'h1;
@@ -33660,7 +32176,7 @@ module \nitro_engine.relu0 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$18  = valid1;
+    \$18  = valid0;
     if (en) begin
       \$18  = i__valid;
     end
@@ -33670,9 +32186,9 @@ module \nitro_engine.relu0 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$19  = inner1;
+    \$19  = s;
     if (en) begin
-      \$19  = \$16 ;
+      \$19  = i__payload;
     end
     if (rst) begin
       \$19  = 8'h00;
@@ -33680,51 +32196,71 @@ module \nitro_engine.relu0 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$20  = region1;
+    \$20  = valid1;
     if (en) begin
-      \$20  = region;
+      \$20  = valid0;
     end
     if (rst) begin
-      \$20  = 2'h0;
+      \$20  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$21  = o__valid;
+    \$21  = inner1;
     if (en) begin
-      \$21  = valid1;
+      \$21  = \$16 ;
     end
     if (rst) begin
-      \$21  = 1'h0;
+      \$21  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$22  = o__payload;
+    \$22  = region1;
     if (en) begin
-      \$22 [7:0] = \$17 [7:0];
-      \$22 [9:8] = region1;
+      \$22  = region;
     end
     if (rst) begin
-      \$22  = 10'h000;
+      \$22  = 2'h0;
     end
   end
-  assign tdiv_mag = \$4 [7:0];
-  assign tdiv_quo = \$6 [7:0];
-  assign tdiv_res = \$9 [7:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$23  = o__valid;
+    if (en) begin
+      \$23  = valid1;
+    end
+    if (rst) begin
+      \$23  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$24  = o__payload;
+    if (en) begin
+      \$24 [7:0] = \$17 [7:0];
+      \$24 [9:8] = region1;
+    end
+    if (rst) begin
+      \$24  = 10'h000;
+    end
+  end
   assign o__ready = 1'h1;
   assign i__ready = en;
+  assign tdiv_mag = \$5 [7:0];
+  assign tdiv_quo = \$7 [7:0];
+  assign tdiv_res = \$10 [7:0];
   assign \o__payload.h  = o__payload[7:0];
   assign \o__payload.region  = o__payload[9:8];
-  assign \$6  = { 2'h0, \$5 [8:2] };
   assign en = 1'h1;
+  assign \$7  = { 2'h0, \$6 [8:2] };
 endmodule
 
 (* generator = "Amaranth" *)
 module \nitro_engine.relu1 (rst, en, i__valid, i__payload, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire \$1 ;
-  wire \$10 ;
+  wire [8:0] \$10 ;
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
@@ -33735,15 +32271,17 @@ module \nitro_engine.relu1 (rst, en, i__valid, i__payload, o__payload, clk);
   reg \$18 ;
   reg [7:0] \$19 ;
   wire \$2 ;
-  reg [1:0] \$20 ;
-  reg \$21 ;
-  reg [9:0] \$22 ;
-  wire [8:0] \$3 ;
+  reg \$20 ;
+  reg [7:0] \$21 ;
+  reg [1:0] \$22 ;
+  reg \$23 ;
+  reg [9:0] \$24 ;
+  wire \$3 ;
   wire [8:0] \$4 ;
   wire [8:0] \$5 ;
   wire [8:0] \$6 ;
-  wire \$7 ;
-  wire [8:0] \$8 ;
+  wire [8:0] \$7 ;
+  wire \$8 ;
   wire [8:0] \$9 ;
   input clk;
   wire clk;
@@ -33765,44 +32303,50 @@ module \nitro_engine.relu1 (rst, en, i__valid, i__payload, o__payload, clk);
   reg [1:0] region1 = 2'h0;
   input rst;
   wire rst;
+  reg [7:0] s = 8'h00;
   wire [7:0] s_neg;
   wire [7:0] tdiv_mag;
   wire [7:0] tdiv_quo;
   wire [7:0] tdiv_res;
+  reg valid0 = 1'h0;
   reg valid1 = 1'h0;
-  assign \$1  = i__payload == 8'h80;
-  assign s_neg = \$1  ? 8'h81 : i__payload;
-  assign \$2  = $signed(s_neg) < $signed(1'h0);
-  assign \$3  = - $signed(s_neg);
-  assign \$4  = \$2  ? \$3  : { s_neg[7], s_neg };
-  assign \$5  = \$4 [7:0] * 1'h1;
-  assign \$7  = $signed(s_neg) < $signed(1'h0);
-  assign \$8  = - \$6 [7:0];
-  assign \$9  = \$7  ? \$8  : { 1'h0, \$6 [7:0] };
-  assign \$10  = i__payload == 7'h7f;
-  assign \$11  = i__payload == 8'h80;
-  assign \$12  = \$10  | \$11 ;
-  assign \$13  = $signed(i__payload) < $signed(1'h0);
-  assign \$14  = ~ o__valid;
-  assign \$15  = $signed(i__payload) < $signed(1'h0);
-  assign \$16  = \$15  ? \$9 [7:0] : i__payload;
+  assign \$1  = ~ o__valid;
+  assign \$2  = s == 8'h80;
+  assign s_neg = \$2  ? 8'h81 : s;
+  assign \$3  = $signed(s_neg) < $signed(1'h0);
+  assign \$4  = - $signed(s_neg);
+  assign \$5  = \$3  ? \$4  : { s_neg[7], s_neg };
+  assign \$6  = \$5 [7:0] * 1'h1;
+  assign \$8  = $signed(s_neg) < $signed(1'h0);
+  assign \$9  = - \$7 [7:0];
+  assign \$10  = \$8  ? \$9  : { 1'h0, \$7 [7:0] };
+  assign \$11  = s == 7'h7f;
+  assign \$12  = s == 8'h80;
+  assign \$13  = \$11  | \$12 ;
+  assign \$14  = $signed(s) < $signed(1'h0);
+  assign \$15  = $signed(s) < $signed(1'h0);
+  assign \$16  = \$15  ? \$10 [7:0] : s;
   assign \$17  = $signed(inner1) - $signed(7'h24);
   always @(posedge clk)
-    valid1 <= \$18 ;
+    valid0 <= \$18 ;
   always @(posedge clk)
-    inner1 <= \$19 ;
+    s <= \$19 ;
   always @(posedge clk)
-    region1 <= \$20 ;
+    valid1 <= \$20 ;
   always @(posedge clk)
-    o__valid <= \$21 ;
+    inner1 <= \$21 ;
   always @(posedge clk)
-    o__payload <= \$22 ;
+    region1 <= \$22 ;
+  always @(posedge clk)
+    o__valid <= \$23 ;
+  always @(posedge clk)
+    o__payload <= \$24 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     (* full_case = 32'd1 *)
-    if (\$12 ) begin
+    if (\$13 ) begin
       region = 2'h2;
-    end else if (\$13 ) begin
+    end else if (\$14 ) begin
       region = 2'h0;
     end else begin
       region = 2'h1;
@@ -33810,7 +32354,7 @@ module \nitro_engine.relu1 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$18  = valid1;
+    \$18  = valid0;
     if (en) begin
       \$18  = i__valid;
     end
@@ -33820,9 +32364,9 @@ module \nitro_engine.relu1 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$19  = inner1;
+    \$19  = s;
     if (en) begin
-      \$19  = \$16 ;
+      \$19  = i__payload;
     end
     if (rst) begin
       \$19  = 8'h00;
@@ -33830,51 +32374,71 @@ module \nitro_engine.relu1 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$20  = region1;
+    \$20  = valid1;
     if (en) begin
-      \$20  = region;
+      \$20  = valid0;
     end
     if (rst) begin
-      \$20  = 2'h0;
+      \$20  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$21  = o__valid;
+    \$21  = inner1;
     if (en) begin
-      \$21  = valid1;
+      \$21  = \$16 ;
     end
     if (rst) begin
-      \$21  = 1'h0;
+      \$21  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$22  = o__payload;
+    \$22  = region1;
     if (en) begin
-      \$22 [7:0] = \$17 [7:0];
-      \$22 [9:8] = region1;
+      \$22  = region;
     end
     if (rst) begin
-      \$22  = 10'h000;
+      \$22  = 2'h0;
     end
   end
-  assign tdiv_mag = \$4 [7:0];
-  assign tdiv_quo = \$6 [7:0];
-  assign tdiv_res = \$9 [7:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$23  = o__valid;
+    if (en) begin
+      \$23  = valid1;
+    end
+    if (rst) begin
+      \$23  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$24  = o__payload;
+    if (en) begin
+      \$24 [7:0] = \$17 [7:0];
+      \$24 [9:8] = region1;
+    end
+    if (rst) begin
+      \$24  = 10'h000;
+    end
+  end
   assign o__ready = 1'h1;
   assign i__ready = en;
+  assign tdiv_mag = \$5 [7:0];
+  assign tdiv_quo = \$7 [7:0];
+  assign tdiv_res = \$10 [7:0];
   assign \o__payload.h  = o__payload[7:0];
   assign \o__payload.region  = o__payload[9:8];
-  assign \$6  = { 2'h0, \$5 [8:2] };
   assign en = 1'h1;
+  assign \$7  = { 2'h0, \$6 [8:2] };
 endmodule
 
 (* generator = "Amaranth" *)
 module \nitro_engine.relu2 (rst, en, i__valid, i__payload, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire \$1 ;
-  wire \$10 ;
+  wire [8:0] \$10 ;
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
@@ -33885,15 +32449,17 @@ module \nitro_engine.relu2 (rst, en, i__valid, i__payload, o__payload, clk);
   reg \$18 ;
   reg [7:0] \$19 ;
   wire \$2 ;
-  reg [1:0] \$20 ;
-  reg \$21 ;
-  reg [9:0] \$22 ;
-  wire [8:0] \$3 ;
+  reg \$20 ;
+  reg [7:0] \$21 ;
+  reg [1:0] \$22 ;
+  reg \$23 ;
+  reg [9:0] \$24 ;
+  wire \$3 ;
   wire [8:0] \$4 ;
   wire [8:0] \$5 ;
   wire [8:0] \$6 ;
-  wire \$7 ;
-  wire [8:0] \$8 ;
+  wire [8:0] \$7 ;
+  wire \$8 ;
   wire [8:0] \$9 ;
   input clk;
   wire clk;
@@ -33915,44 +32481,50 @@ module \nitro_engine.relu2 (rst, en, i__valid, i__payload, o__payload, clk);
   reg [1:0] region1 = 2'h0;
   input rst;
   wire rst;
+  reg [7:0] s = 8'h00;
   wire [7:0] s_neg;
   wire [7:0] tdiv_mag;
   wire [7:0] tdiv_quo;
   wire [7:0] tdiv_res;
+  reg valid0 = 1'h0;
   reg valid1 = 1'h0;
-  assign \$1  = i__payload == 8'h80;
-  assign s_neg = \$1  ? 8'h81 : i__payload;
-  assign \$2  = $signed(s_neg) < $signed(1'h0);
-  assign \$3  = - $signed(s_neg);
-  assign \$4  = \$2  ? \$3  : { s_neg[7], s_neg };
-  assign \$5  = \$4 [7:0] * 1'h1;
-  assign \$7  = $signed(s_neg) < $signed(1'h0);
-  assign \$8  = - \$6 [7:0];
-  assign \$9  = \$7  ? \$8  : { 1'h0, \$6 [7:0] };
-  assign \$10  = i__payload == 7'h7f;
-  assign \$11  = i__payload == 8'h80;
-  assign \$12  = \$10  | \$11 ;
-  assign \$13  = $signed(i__payload) < $signed(1'h0);
-  assign \$14  = ~ o__valid;
-  assign \$15  = $signed(i__payload) < $signed(1'h0);
-  assign \$16  = \$15  ? \$9 [7:0] : i__payload;
+  assign \$1  = ~ o__valid;
+  assign \$2  = s == 8'h80;
+  assign s_neg = \$2  ? 8'h81 : s;
+  assign \$3  = $signed(s_neg) < $signed(1'h0);
+  assign \$4  = - $signed(s_neg);
+  assign \$5  = \$3  ? \$4  : { s_neg[7], s_neg };
+  assign \$6  = \$5 [7:0] * 1'h1;
+  assign \$8  = $signed(s_neg) < $signed(1'h0);
+  assign \$9  = - \$7 [7:0];
+  assign \$10  = \$8  ? \$9  : { 1'h0, \$7 [7:0] };
+  assign \$11  = s == 7'h7f;
+  assign \$12  = s == 8'h80;
+  assign \$13  = \$11  | \$12 ;
+  assign \$14  = $signed(s) < $signed(1'h0);
+  assign \$15  = $signed(s) < $signed(1'h0);
+  assign \$16  = \$15  ? \$10 [7:0] : s;
   assign \$17  = $signed(inner1) - $signed(7'h24);
   always @(posedge clk)
-    valid1 <= \$18 ;
+    valid0 <= \$18 ;
   always @(posedge clk)
-    inner1 <= \$19 ;
+    s <= \$19 ;
   always @(posedge clk)
-    region1 <= \$20 ;
+    valid1 <= \$20 ;
   always @(posedge clk)
-    o__valid <= \$21 ;
+    inner1 <= \$21 ;
   always @(posedge clk)
-    o__payload <= \$22 ;
+    region1 <= \$22 ;
+  always @(posedge clk)
+    o__valid <= \$23 ;
+  always @(posedge clk)
+    o__payload <= \$24 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
-    if (\$12 ) begin
+    if (\$13 ) begin
       region = 2'h2;
-    end else if (\$13 ) begin
+    end else if (\$14 ) begin
       region = 2'h0;
     end else begin
       region = 2'h1;
@@ -33960,7 +32532,7 @@ module \nitro_engine.relu2 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$18  = valid1;
+    \$18  = valid0;
     if (en) begin
       \$18  = i__valid;
     end
@@ -33970,9 +32542,9 @@ module \nitro_engine.relu2 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$19  = inner1;
+    \$19  = s;
     if (en) begin
-      \$19  = \$16 ;
+      \$19  = i__payload;
     end
     if (rst) begin
       \$19  = 8'h00;
@@ -33980,51 +32552,71 @@ module \nitro_engine.relu2 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$20  = region1;
+    \$20  = valid1;
     if (en) begin
-      \$20  = region;
+      \$20  = valid0;
     end
     if (rst) begin
-      \$20  = 2'h0;
+      \$20  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$21  = o__valid;
+    \$21  = inner1;
     if (en) begin
-      \$21  = valid1;
+      \$21  = \$16 ;
     end
     if (rst) begin
-      \$21  = 1'h0;
+      \$21  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$22  = o__payload;
+    \$22  = region1;
     if (en) begin
-      \$22 [7:0] = \$17 [7:0];
-      \$22 [9:8] = region1;
+      \$22  = region;
     end
     if (rst) begin
-      \$22  = 10'h000;
+      \$22  = 2'h0;
     end
   end
-  assign tdiv_mag = \$4 [7:0];
-  assign tdiv_quo = \$6 [7:0];
-  assign tdiv_res = \$9 [7:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$23  = o__valid;
+    if (en) begin
+      \$23  = valid1;
+    end
+    if (rst) begin
+      \$23  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$24  = o__payload;
+    if (en) begin
+      \$24 [7:0] = \$17 [7:0];
+      \$24 [9:8] = region1;
+    end
+    if (rst) begin
+      \$24  = 10'h000;
+    end
+  end
   assign o__ready = 1'h1;
   assign i__ready = en;
+  assign tdiv_mag = \$5 [7:0];
+  assign tdiv_quo = \$7 [7:0];
+  assign tdiv_res = \$10 [7:0];
   assign \o__payload.h  = o__payload[7:0];
   assign \o__payload.region  = o__payload[9:8];
-  assign \$6  = { 2'h0, \$5 [8:2] };
   assign en = 1'h1;
+  assign \$7  = { 2'h0, \$6 [8:2] };
 endmodule
 
 (* generator = "Amaranth" *)
 module \nitro_engine.relu3 (rst, en, i__valid, i__payload, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire \$1 ;
-  wire \$10 ;
+  wire [8:0] \$10 ;
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
@@ -34035,15 +32627,17 @@ module \nitro_engine.relu3 (rst, en, i__valid, i__payload, o__payload, clk);
   reg \$18 ;
   reg [7:0] \$19 ;
   wire \$2 ;
-  reg [1:0] \$20 ;
-  reg \$21 ;
-  reg [9:0] \$22 ;
-  wire [8:0] \$3 ;
+  reg \$20 ;
+  reg [7:0] \$21 ;
+  reg [1:0] \$22 ;
+  reg \$23 ;
+  reg [9:0] \$24 ;
+  wire \$3 ;
   wire [8:0] \$4 ;
   wire [8:0] \$5 ;
   wire [8:0] \$6 ;
-  wire \$7 ;
-  wire [8:0] \$8 ;
+  wire [8:0] \$7 ;
+  wire \$8 ;
   wire [8:0] \$9 ;
   input clk;
   wire clk;
@@ -34065,44 +32659,50 @@ module \nitro_engine.relu3 (rst, en, i__valid, i__payload, o__payload, clk);
   reg [1:0] region1 = 2'h0;
   input rst;
   wire rst;
+  reg [7:0] s = 8'h00;
   wire [7:0] s_neg;
   wire [7:0] tdiv_mag;
   wire [7:0] tdiv_quo;
   wire [7:0] tdiv_res;
+  reg valid0 = 1'h0;
   reg valid1 = 1'h0;
-  assign \$1  = i__payload == 8'h80;
-  assign s_neg = \$1  ? 8'h81 : i__payload;
-  assign \$2  = $signed(s_neg) < $signed(1'h0);
-  assign \$3  = - $signed(s_neg);
-  assign \$4  = \$2  ? \$3  : { s_neg[7], s_neg };
-  assign \$5  = \$4 [7:0] * 1'h1;
-  assign \$7  = $signed(s_neg) < $signed(1'h0);
-  assign \$8  = - \$6 [7:0];
-  assign \$9  = \$7  ? \$8  : { 1'h0, \$6 [7:0] };
-  assign \$10  = i__payload == 7'h7f;
-  assign \$11  = i__payload == 8'h80;
-  assign \$12  = \$10  | \$11 ;
-  assign \$13  = $signed(i__payload) < $signed(1'h0);
-  assign \$14  = ~ o__valid;
-  assign \$15  = $signed(i__payload) < $signed(1'h0);
-  assign \$16  = \$15  ? \$9 [7:0] : i__payload;
+  assign \$1  = ~ o__valid;
+  assign \$2  = s == 8'h80;
+  assign s_neg = \$2  ? 8'h81 : s;
+  assign \$3  = $signed(s_neg) < $signed(1'h0);
+  assign \$4  = - $signed(s_neg);
+  assign \$5  = \$3  ? \$4  : { s_neg[7], s_neg };
+  assign \$6  = \$5 [7:0] * 1'h1;
+  assign \$8  = $signed(s_neg) < $signed(1'h0);
+  assign \$9  = - \$7 [7:0];
+  assign \$10  = \$8  ? \$9  : { 1'h0, \$7 [7:0] };
+  assign \$11  = s == 7'h7f;
+  assign \$12  = s == 8'h80;
+  assign \$13  = \$11  | \$12 ;
+  assign \$14  = $signed(s) < $signed(1'h0);
+  assign \$15  = $signed(s) < $signed(1'h0);
+  assign \$16  = \$15  ? \$10 [7:0] : s;
   assign \$17  = $signed(inner1) - $signed(7'h24);
   always @(posedge clk)
-    valid1 <= \$18 ;
+    valid0 <= \$18 ;
   always @(posedge clk)
-    inner1 <= \$19 ;
+    s <= \$19 ;
   always @(posedge clk)
-    region1 <= \$20 ;
+    valid1 <= \$20 ;
   always @(posedge clk)
-    o__valid <= \$21 ;
+    inner1 <= \$21 ;
   always @(posedge clk)
-    o__payload <= \$22 ;
+    region1 <= \$22 ;
+  always @(posedge clk)
+    o__valid <= \$23 ;
+  always @(posedge clk)
+    o__payload <= \$24 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     (* full_case = 32'd1 *)
-    if (\$12 ) begin
+    if (\$13 ) begin
       region = 2'h2;
-    end else if (\$13 ) begin
+    end else if (\$14 ) begin
       region = 2'h0;
     end else begin
       region = 2'h1;
@@ -34110,7 +32710,7 @@ module \nitro_engine.relu3 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$18  = valid1;
+    \$18  = valid0;
     if (en) begin
       \$18  = i__valid;
     end
@@ -34120,9 +32720,9 @@ module \nitro_engine.relu3 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$19  = inner1;
+    \$19  = s;
     if (en) begin
-      \$19  = \$16 ;
+      \$19  = i__payload;
     end
     if (rst) begin
       \$19  = 8'h00;
@@ -34130,51 +32730,71 @@ module \nitro_engine.relu3 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$20  = region1;
+    \$20  = valid1;
     if (en) begin
-      \$20  = region;
+      \$20  = valid0;
     end
     if (rst) begin
-      \$20  = 2'h0;
+      \$20  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$21  = o__valid;
+    \$21  = inner1;
     if (en) begin
-      \$21  = valid1;
+      \$21  = \$16 ;
     end
     if (rst) begin
-      \$21  = 1'h0;
+      \$21  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$22  = o__payload;
+    \$22  = region1;
     if (en) begin
-      \$22 [7:0] = \$17 [7:0];
-      \$22 [9:8] = region1;
+      \$22  = region;
     end
     if (rst) begin
-      \$22  = 10'h000;
+      \$22  = 2'h0;
     end
   end
-  assign tdiv_mag = \$4 [7:0];
-  assign tdiv_quo = \$6 [7:0];
-  assign tdiv_res = \$9 [7:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$23  = o__valid;
+    if (en) begin
+      \$23  = valid1;
+    end
+    if (rst) begin
+      \$23  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$24  = o__payload;
+    if (en) begin
+      \$24 [7:0] = \$17 [7:0];
+      \$24 [9:8] = region1;
+    end
+    if (rst) begin
+      \$24  = 10'h000;
+    end
+  end
   assign o__ready = 1'h1;
   assign i__ready = en;
+  assign tdiv_mag = \$5 [7:0];
+  assign tdiv_quo = \$7 [7:0];
+  assign tdiv_res = \$10 [7:0];
   assign \o__payload.h  = o__payload[7:0];
   assign \o__payload.region  = o__payload[9:8];
-  assign \$6  = { 2'h0, \$5 [8:2] };
   assign en = 1'h1;
+  assign \$7  = { 2'h0, \$6 [8:2] };
 endmodule
 
 (* generator = "Amaranth" *)
 module \nitro_engine.relu4 (rst, en, i__valid, i__payload, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire \$1 ;
-  wire \$10 ;
+  wire [8:0] \$10 ;
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
@@ -34185,15 +32805,17 @@ module \nitro_engine.relu4 (rst, en, i__valid, i__payload, o__payload, clk);
   reg \$18 ;
   reg [7:0] \$19 ;
   wire \$2 ;
-  reg [1:0] \$20 ;
-  reg \$21 ;
-  reg [9:0] \$22 ;
-  wire [8:0] \$3 ;
+  reg \$20 ;
+  reg [7:0] \$21 ;
+  reg [1:0] \$22 ;
+  reg \$23 ;
+  reg [9:0] \$24 ;
+  wire \$3 ;
   wire [8:0] \$4 ;
   wire [8:0] \$5 ;
   wire [8:0] \$6 ;
-  wire \$7 ;
-  wire [8:0] \$8 ;
+  wire [8:0] \$7 ;
+  wire \$8 ;
   wire [8:0] \$9 ;
   input clk;
   wire clk;
@@ -34215,44 +32837,50 @@ module \nitro_engine.relu4 (rst, en, i__valid, i__payload, o__payload, clk);
   reg [1:0] region1 = 2'h0;
   input rst;
   wire rst;
+  reg [7:0] s = 8'h00;
   wire [7:0] s_neg;
   wire [7:0] tdiv_mag;
   wire [7:0] tdiv_quo;
   wire [7:0] tdiv_res;
+  reg valid0 = 1'h0;
   reg valid1 = 1'h0;
-  assign \$1  = i__payload == 8'h80;
-  assign s_neg = \$1  ? 8'h81 : i__payload;
-  assign \$2  = $signed(s_neg) < $signed(1'h0);
-  assign \$3  = - $signed(s_neg);
-  assign \$4  = \$2  ? \$3  : { s_neg[7], s_neg };
-  assign \$5  = \$4 [7:0] * 1'h1;
-  assign \$7  = $signed(s_neg) < $signed(1'h0);
-  assign \$8  = - \$6 [7:0];
-  assign \$9  = \$7  ? \$8  : { 1'h0, \$6 [7:0] };
-  assign \$10  = i__payload == 7'h7f;
-  assign \$11  = i__payload == 8'h80;
-  assign \$12  = \$10  | \$11 ;
-  assign \$13  = $signed(i__payload) < $signed(1'h0);
-  assign \$14  = ~ o__valid;
-  assign \$15  = $signed(i__payload) < $signed(1'h0);
-  assign \$16  = \$15  ? \$9 [7:0] : i__payload;
+  assign \$1  = ~ o__valid;
+  assign \$2  = s == 8'h80;
+  assign s_neg = \$2  ? 8'h81 : s;
+  assign \$3  = $signed(s_neg) < $signed(1'h0);
+  assign \$4  = - $signed(s_neg);
+  assign \$5  = \$3  ? \$4  : { s_neg[7], s_neg };
+  assign \$6  = \$5 [7:0] * 1'h1;
+  assign \$8  = $signed(s_neg) < $signed(1'h0);
+  assign \$9  = - \$7 [7:0];
+  assign \$10  = \$8  ? \$9  : { 1'h0, \$7 [7:0] };
+  assign \$11  = s == 7'h7f;
+  assign \$12  = s == 8'h80;
+  assign \$13  = \$11  | \$12 ;
+  assign \$14  = $signed(s) < $signed(1'h0);
+  assign \$15  = $signed(s) < $signed(1'h0);
+  assign \$16  = \$15  ? \$10 [7:0] : s;
   assign \$17  = $signed(inner1) - $signed(7'h24);
   always @(posedge clk)
-    valid1 <= \$18 ;
+    valid0 <= \$18 ;
   always @(posedge clk)
-    inner1 <= \$19 ;
+    s <= \$19 ;
   always @(posedge clk)
-    region1 <= \$20 ;
+    valid1 <= \$20 ;
   always @(posedge clk)
-    o__valid <= \$21 ;
+    inner1 <= \$21 ;
   always @(posedge clk)
-    o__payload <= \$22 ;
+    region1 <= \$22 ;
+  always @(posedge clk)
+    o__valid <= \$23 ;
+  always @(posedge clk)
+    o__payload <= \$24 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     (* full_case = 32'd1 *)
-    if (\$12 ) begin
+    if (\$13 ) begin
       region = 2'h2;
-    end else if (\$13 ) begin
+    end else if (\$14 ) begin
       region = 2'h0;
     end else begin
       region = 2'h1;
@@ -34260,7 +32888,7 @@ module \nitro_engine.relu4 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$18  = valid1;
+    \$18  = valid0;
     if (en) begin
       \$18  = i__valid;
     end
@@ -34270,9 +32898,9 @@ module \nitro_engine.relu4 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$19  = inner1;
+    \$19  = s;
     if (en) begin
-      \$19  = \$16 ;
+      \$19  = i__payload;
     end
     if (rst) begin
       \$19  = 8'h00;
@@ -34280,51 +32908,71 @@ module \nitro_engine.relu4 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$20  = region1;
+    \$20  = valid1;
     if (en) begin
-      \$20  = region;
+      \$20  = valid0;
     end
     if (rst) begin
-      \$20  = 2'h0;
+      \$20  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$21  = o__valid;
+    \$21  = inner1;
     if (en) begin
-      \$21  = valid1;
+      \$21  = \$16 ;
     end
     if (rst) begin
-      \$21  = 1'h0;
+      \$21  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$22  = o__payload;
+    \$22  = region1;
     if (en) begin
-      \$22 [7:0] = \$17 [7:0];
-      \$22 [9:8] = region1;
+      \$22  = region;
     end
     if (rst) begin
-      \$22  = 10'h000;
+      \$22  = 2'h0;
     end
   end
-  assign tdiv_mag = \$4 [7:0];
-  assign tdiv_quo = \$6 [7:0];
-  assign tdiv_res = \$9 [7:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$23  = o__valid;
+    if (en) begin
+      \$23  = valid1;
+    end
+    if (rst) begin
+      \$23  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$24  = o__payload;
+    if (en) begin
+      \$24 [7:0] = \$17 [7:0];
+      \$24 [9:8] = region1;
+    end
+    if (rst) begin
+      \$24  = 10'h000;
+    end
+  end
   assign o__ready = 1'h1;
   assign i__ready = en;
+  assign tdiv_mag = \$5 [7:0];
+  assign tdiv_quo = \$7 [7:0];
+  assign tdiv_res = \$10 [7:0];
   assign \o__payload.h  = o__payload[7:0];
   assign \o__payload.region  = o__payload[9:8];
-  assign \$6  = { 2'h0, \$5 [8:2] };
   assign en = 1'h1;
+  assign \$7  = { 2'h0, \$6 [8:2] };
 endmodule
 
 (* generator = "Amaranth" *)
 module \nitro_engine.relu5 (rst, en, i__valid, i__payload, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$19  = 0;
   wire \$1 ;
-  wire \$10 ;
+  wire [8:0] \$10 ;
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
@@ -34335,15 +32983,17 @@ module \nitro_engine.relu5 (rst, en, i__valid, i__payload, o__payload, clk);
   reg \$18 ;
   reg [7:0] \$19 ;
   wire \$2 ;
-  reg [1:0] \$20 ;
-  reg \$21 ;
-  reg [9:0] \$22 ;
-  wire [8:0] \$3 ;
+  reg \$20 ;
+  reg [7:0] \$21 ;
+  reg [1:0] \$22 ;
+  reg \$23 ;
+  reg [9:0] \$24 ;
+  wire \$3 ;
   wire [8:0] \$4 ;
   wire [8:0] \$5 ;
   wire [8:0] \$6 ;
-  wire \$7 ;
-  wire [8:0] \$8 ;
+  wire [8:0] \$7 ;
+  wire \$8 ;
   wire [8:0] \$9 ;
   input clk;
   wire clk;
@@ -34365,44 +33015,50 @@ module \nitro_engine.relu5 (rst, en, i__valid, i__payload, o__payload, clk);
   reg [1:0] region1 = 2'h0;
   input rst;
   wire rst;
+  reg [7:0] s = 8'h00;
   wire [7:0] s_neg;
   wire [7:0] tdiv_mag;
   wire [7:0] tdiv_quo;
   wire [7:0] tdiv_res;
+  reg valid0 = 1'h0;
   reg valid1 = 1'h0;
-  assign \$1  = i__payload == 8'h80;
-  assign s_neg = \$1  ? 8'h81 : i__payload;
-  assign \$2  = $signed(s_neg) < $signed(1'h0);
-  assign \$3  = - $signed(s_neg);
-  assign \$4  = \$2  ? \$3  : { s_neg[7], s_neg };
-  assign \$5  = \$4 [7:0] * 1'h1;
-  assign \$7  = $signed(s_neg) < $signed(1'h0);
-  assign \$8  = - \$6 [7:0];
-  assign \$9  = \$7  ? \$8  : { 1'h0, \$6 [7:0] };
-  assign \$10  = i__payload == 7'h7f;
-  assign \$11  = i__payload == 8'h80;
-  assign \$12  = \$10  | \$11 ;
-  assign \$13  = $signed(i__payload) < $signed(1'h0);
-  assign \$14  = ~ o__valid;
-  assign \$15  = $signed(i__payload) < $signed(1'h0);
-  assign \$16  = \$15  ? \$9 [7:0] : i__payload;
+  assign \$1  = ~ o__valid;
+  assign \$2  = s == 8'h80;
+  assign s_neg = \$2  ? 8'h81 : s;
+  assign \$3  = $signed(s_neg) < $signed(1'h0);
+  assign \$4  = - $signed(s_neg);
+  assign \$5  = \$3  ? \$4  : { s_neg[7], s_neg };
+  assign \$6  = \$5 [7:0] * 1'h1;
+  assign \$8  = $signed(s_neg) < $signed(1'h0);
+  assign \$9  = - \$7 [7:0];
+  assign \$10  = \$8  ? \$9  : { 1'h0, \$7 [7:0] };
+  assign \$11  = s == 7'h7f;
+  assign \$12  = s == 8'h80;
+  assign \$13  = \$11  | \$12 ;
+  assign \$14  = $signed(s) < $signed(1'h0);
+  assign \$15  = $signed(s) < $signed(1'h0);
+  assign \$16  = \$15  ? \$10 [7:0] : s;
   assign \$17  = $signed(inner1) - $signed(7'h24);
   always @(posedge clk)
-    valid1 <= \$18 ;
+    valid0 <= \$18 ;
   always @(posedge clk)
-    inner1 <= \$19 ;
+    s <= \$19 ;
   always @(posedge clk)
-    region1 <= \$20 ;
+    valid1 <= \$20 ;
   always @(posedge clk)
-    o__valid <= \$21 ;
+    inner1 <= \$21 ;
   always @(posedge clk)
-    o__payload <= \$22 ;
+    region1 <= \$22 ;
+  always @(posedge clk)
+    o__valid <= \$23 ;
+  always @(posedge clk)
+    o__payload <= \$24 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     (* full_case = 32'd1 *)
-    if (\$12 ) begin
+    if (\$13 ) begin
       region = 2'h2;
-    end else if (\$13 ) begin
+    end else if (\$14 ) begin
       region = 2'h0;
     end else begin
       region = 2'h1;
@@ -34410,7 +33066,7 @@ module \nitro_engine.relu5 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$18  = valid1;
+    \$18  = valid0;
     if (en) begin
       \$18  = i__valid;
     end
@@ -34420,9 +33076,9 @@ module \nitro_engine.relu5 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$19  = inner1;
+    \$19  = s;
     if (en) begin
-      \$19  = \$16 ;
+      \$19  = i__payload;
     end
     if (rst) begin
       \$19  = 8'h00;
@@ -34430,51 +33086,71 @@ module \nitro_engine.relu5 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$20  = region1;
+    \$20  = valid1;
     if (en) begin
-      \$20  = region;
+      \$20  = valid0;
     end
     if (rst) begin
-      \$20  = 2'h0;
+      \$20  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$21  = o__valid;
+    \$21  = inner1;
     if (en) begin
-      \$21  = valid1;
+      \$21  = \$16 ;
     end
     if (rst) begin
-      \$21  = 1'h0;
+      \$21  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$22  = o__payload;
+    \$22  = region1;
     if (en) begin
-      \$22 [7:0] = \$17 [7:0];
-      \$22 [9:8] = region1;
+      \$22  = region;
     end
     if (rst) begin
-      \$22  = 10'h000;
+      \$22  = 2'h0;
     end
   end
-  assign tdiv_mag = \$4 [7:0];
-  assign tdiv_quo = \$6 [7:0];
-  assign tdiv_res = \$9 [7:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$23  = o__valid;
+    if (en) begin
+      \$23  = valid1;
+    end
+    if (rst) begin
+      \$23  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$24  = o__payload;
+    if (en) begin
+      \$24 [7:0] = \$17 [7:0];
+      \$24 [9:8] = region1;
+    end
+    if (rst) begin
+      \$24  = 10'h000;
+    end
+  end
   assign o__ready = 1'h1;
   assign i__ready = en;
+  assign tdiv_mag = \$5 [7:0];
+  assign tdiv_quo = \$7 [7:0];
+  assign tdiv_res = \$10 [7:0];
   assign \o__payload.h  = o__payload[7:0];
   assign \o__payload.region  = o__payload[9:8];
-  assign \$6  = { 2'h0, \$5 [8:2] };
   assign en = 1'h1;
+  assign \$7  = { 2'h0, \$6 [8:2] };
 endmodule
 
 (* generator = "Amaranth" *)
 module \nitro_engine.relu6 (rst, en, i__valid, i__payload, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$20  = 0;
   wire \$1 ;
-  wire \$10 ;
+  wire [8:0] \$10 ;
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
@@ -34485,15 +33161,17 @@ module \nitro_engine.relu6 (rst, en, i__valid, i__payload, o__payload, clk);
   reg \$18 ;
   reg [7:0] \$19 ;
   wire \$2 ;
-  reg [1:0] \$20 ;
-  reg \$21 ;
-  reg [9:0] \$22 ;
-  wire [8:0] \$3 ;
+  reg \$20 ;
+  reg [7:0] \$21 ;
+  reg [1:0] \$22 ;
+  reg \$23 ;
+  reg [9:0] \$24 ;
+  wire \$3 ;
   wire [8:0] \$4 ;
   wire [8:0] \$5 ;
   wire [8:0] \$6 ;
-  wire \$7 ;
-  wire [8:0] \$8 ;
+  wire [8:0] \$7 ;
+  wire \$8 ;
   wire [8:0] \$9 ;
   input clk;
   wire clk;
@@ -34515,44 +33193,50 @@ module \nitro_engine.relu6 (rst, en, i__valid, i__payload, o__payload, clk);
   reg [1:0] region1 = 2'h0;
   input rst;
   wire rst;
+  reg [7:0] s = 8'h00;
   wire [7:0] s_neg;
   wire [7:0] tdiv_mag;
   wire [7:0] tdiv_quo;
   wire [7:0] tdiv_res;
+  reg valid0 = 1'h0;
   reg valid1 = 1'h0;
-  assign \$1  = i__payload == 8'h80;
-  assign s_neg = \$1  ? 8'h81 : i__payload;
-  assign \$2  = $signed(s_neg) < $signed(1'h0);
-  assign \$3  = - $signed(s_neg);
-  assign \$4  = \$2  ? \$3  : { s_neg[7], s_neg };
-  assign \$5  = \$4 [7:0] * 1'h1;
-  assign \$7  = $signed(s_neg) < $signed(1'h0);
-  assign \$8  = - \$6 [7:0];
-  assign \$9  = \$7  ? \$8  : { 1'h0, \$6 [7:0] };
-  assign \$10  = i__payload == 7'h7f;
-  assign \$11  = i__payload == 8'h80;
-  assign \$12  = \$10  | \$11 ;
-  assign \$13  = $signed(i__payload) < $signed(1'h0);
-  assign \$14  = ~ o__valid;
-  assign \$15  = $signed(i__payload) < $signed(1'h0);
-  assign \$16  = \$15  ? \$9 [7:0] : i__payload;
+  assign \$1  = ~ o__valid;
+  assign \$2  = s == 8'h80;
+  assign s_neg = \$2  ? 8'h81 : s;
+  assign \$3  = $signed(s_neg) < $signed(1'h0);
+  assign \$4  = - $signed(s_neg);
+  assign \$5  = \$3  ? \$4  : { s_neg[7], s_neg };
+  assign \$6  = \$5 [7:0] * 1'h1;
+  assign \$8  = $signed(s_neg) < $signed(1'h0);
+  assign \$9  = - \$7 [7:0];
+  assign \$10  = \$8  ? \$9  : { 1'h0, \$7 [7:0] };
+  assign \$11  = s == 7'h7f;
+  assign \$12  = s == 8'h80;
+  assign \$13  = \$11  | \$12 ;
+  assign \$14  = $signed(s) < $signed(1'h0);
+  assign \$15  = $signed(s) < $signed(1'h0);
+  assign \$16  = \$15  ? \$10 [7:0] : s;
   assign \$17  = $signed(inner1) - $signed(7'h24);
   always @(posedge clk)
-    valid1 <= \$18 ;
+    valid0 <= \$18 ;
   always @(posedge clk)
-    inner1 <= \$19 ;
+    s <= \$19 ;
   always @(posedge clk)
-    region1 <= \$20 ;
+    valid1 <= \$20 ;
   always @(posedge clk)
-    o__valid <= \$21 ;
+    inner1 <= \$21 ;
   always @(posedge clk)
-    o__payload <= \$22 ;
+    region1 <= \$22 ;
+  always @(posedge clk)
+    o__valid <= \$23 ;
+  always @(posedge clk)
+    o__payload <= \$24 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     (* full_case = 32'd1 *)
-    if (\$12 ) begin
+    if (\$13 ) begin
       region = 2'h2;
-    end else if (\$13 ) begin
+    end else if (\$14 ) begin
       region = 2'h0;
     end else begin
       region = 2'h1;
@@ -34560,7 +33244,7 @@ module \nitro_engine.relu6 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$18  = valid1;
+    \$18  = valid0;
     if (en) begin
       \$18  = i__valid;
     end
@@ -34570,9 +33254,9 @@ module \nitro_engine.relu6 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$19  = inner1;
+    \$19  = s;
     if (en) begin
-      \$19  = \$16 ;
+      \$19  = i__payload;
     end
     if (rst) begin
       \$19  = 8'h00;
@@ -34580,51 +33264,71 @@ module \nitro_engine.relu6 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$20  = region1;
+    \$20  = valid1;
     if (en) begin
-      \$20  = region;
+      \$20  = valid0;
     end
     if (rst) begin
-      \$20  = 2'h0;
+      \$20  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$21  = o__valid;
+    \$21  = inner1;
     if (en) begin
-      \$21  = valid1;
+      \$21  = \$16 ;
     end
     if (rst) begin
-      \$21  = 1'h0;
+      \$21  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$22  = o__payload;
+    \$22  = region1;
     if (en) begin
-      \$22 [7:0] = \$17 [7:0];
-      \$22 [9:8] = region1;
+      \$22  = region;
     end
     if (rst) begin
-      \$22  = 10'h000;
+      \$22  = 2'h0;
     end
   end
-  assign tdiv_mag = \$4 [7:0];
-  assign tdiv_quo = \$6 [7:0];
-  assign tdiv_res = \$9 [7:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$23  = o__valid;
+    if (en) begin
+      \$23  = valid1;
+    end
+    if (rst) begin
+      \$23  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$24  = o__payload;
+    if (en) begin
+      \$24 [7:0] = \$17 [7:0];
+      \$24 [9:8] = region1;
+    end
+    if (rst) begin
+      \$24  = 10'h000;
+    end
+  end
   assign o__ready = 1'h1;
   assign i__ready = en;
+  assign tdiv_mag = \$5 [7:0];
+  assign tdiv_quo = \$7 [7:0];
+  assign tdiv_res = \$10 [7:0];
   assign \o__payload.h  = o__payload[7:0];
   assign \o__payload.region  = o__payload[9:8];
-  assign \$6  = { 2'h0, \$5 [8:2] };
   assign en = 1'h1;
+  assign \$7  = { 2'h0, \$6 [8:2] };
 endmodule
 
 (* generator = "Amaranth" *)
 module \nitro_engine.relu7 (rst, en, i__valid, i__payload, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$21  = 0;
   wire \$1 ;
-  wire \$10 ;
+  wire [8:0] \$10 ;
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
@@ -34635,15 +33339,17 @@ module \nitro_engine.relu7 (rst, en, i__valid, i__payload, o__payload, clk);
   reg \$18 ;
   reg [7:0] \$19 ;
   wire \$2 ;
-  reg [1:0] \$20 ;
-  reg \$21 ;
-  reg [9:0] \$22 ;
-  wire [8:0] \$3 ;
+  reg \$20 ;
+  reg [7:0] \$21 ;
+  reg [1:0] \$22 ;
+  reg \$23 ;
+  reg [9:0] \$24 ;
+  wire \$3 ;
   wire [8:0] \$4 ;
   wire [8:0] \$5 ;
   wire [8:0] \$6 ;
-  wire \$7 ;
-  wire [8:0] \$8 ;
+  wire [8:0] \$7 ;
+  wire \$8 ;
   wire [8:0] \$9 ;
   input clk;
   wire clk;
@@ -34665,44 +33371,50 @@ module \nitro_engine.relu7 (rst, en, i__valid, i__payload, o__payload, clk);
   reg [1:0] region1 = 2'h0;
   input rst;
   wire rst;
+  reg [7:0] s = 8'h00;
   wire [7:0] s_neg;
   wire [7:0] tdiv_mag;
   wire [7:0] tdiv_quo;
   wire [7:0] tdiv_res;
+  reg valid0 = 1'h0;
   reg valid1 = 1'h0;
-  assign \$1  = i__payload == 8'h80;
-  assign s_neg = \$1  ? 8'h81 : i__payload;
-  assign \$2  = $signed(s_neg) < $signed(1'h0);
-  assign \$3  = - $signed(s_neg);
-  assign \$4  = \$2  ? \$3  : { s_neg[7], s_neg };
-  assign \$5  = \$4 [7:0] * 1'h1;
-  assign \$7  = $signed(s_neg) < $signed(1'h0);
-  assign \$8  = - \$6 [7:0];
-  assign \$9  = \$7  ? \$8  : { 1'h0, \$6 [7:0] };
-  assign \$10  = i__payload == 7'h7f;
-  assign \$11  = i__payload == 8'h80;
-  assign \$12  = \$10  | \$11 ;
-  assign \$13  = $signed(i__payload) < $signed(1'h0);
-  assign \$14  = ~ o__valid;
-  assign \$15  = $signed(i__payload) < $signed(1'h0);
-  assign \$16  = \$15  ? \$9 [7:0] : i__payload;
+  assign \$1  = ~ o__valid;
+  assign \$2  = s == 8'h80;
+  assign s_neg = \$2  ? 8'h81 : s;
+  assign \$3  = $signed(s_neg) < $signed(1'h0);
+  assign \$4  = - $signed(s_neg);
+  assign \$5  = \$3  ? \$4  : { s_neg[7], s_neg };
+  assign \$6  = \$5 [7:0] * 1'h1;
+  assign \$8  = $signed(s_neg) < $signed(1'h0);
+  assign \$9  = - \$7 [7:0];
+  assign \$10  = \$8  ? \$9  : { 1'h0, \$7 [7:0] };
+  assign \$11  = s == 7'h7f;
+  assign \$12  = s == 8'h80;
+  assign \$13  = \$11  | \$12 ;
+  assign \$14  = $signed(s) < $signed(1'h0);
+  assign \$15  = $signed(s) < $signed(1'h0);
+  assign \$16  = \$15  ? \$10 [7:0] : s;
   assign \$17  = $signed(inner1) - $signed(7'h24);
   always @(posedge clk)
-    valid1 <= \$18 ;
+    valid0 <= \$18 ;
   always @(posedge clk)
-    inner1 <= \$19 ;
+    s <= \$19 ;
   always @(posedge clk)
-    region1 <= \$20 ;
+    valid1 <= \$20 ;
   always @(posedge clk)
-    o__valid <= \$21 ;
+    inner1 <= \$21 ;
   always @(posedge clk)
-    o__payload <= \$22 ;
+    region1 <= \$22 ;
+  always @(posedge clk)
+    o__valid <= \$23 ;
+  always @(posedge clk)
+    o__payload <= \$24 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     (* full_case = 32'd1 *)
-    if (\$12 ) begin
+    if (\$13 ) begin
       region = 2'h2;
-    end else if (\$13 ) begin
+    end else if (\$14 ) begin
       region = 2'h0;
     end else begin
       region = 2'h1;
@@ -34710,7 +33422,7 @@ module \nitro_engine.relu7 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$18  = valid1;
+    \$18  = valid0;
     if (en) begin
       \$18  = i__valid;
     end
@@ -34720,9 +33432,9 @@ module \nitro_engine.relu7 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$19  = inner1;
+    \$19  = s;
     if (en) begin
-      \$19  = \$16 ;
+      \$19  = i__payload;
     end
     if (rst) begin
       \$19  = 8'h00;
@@ -34730,44 +33442,64 @@ module \nitro_engine.relu7 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$20  = region1;
+    \$20  = valid1;
     if (en) begin
-      \$20  = region;
+      \$20  = valid0;
     end
     if (rst) begin
-      \$20  = 2'h0;
+      \$20  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$21  = o__valid;
+    \$21  = inner1;
     if (en) begin
-      \$21  = valid1;
+      \$21  = \$16 ;
     end
     if (rst) begin
-      \$21  = 1'h0;
+      \$21  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$22  = o__payload;
+    \$22  = region1;
     if (en) begin
-      \$22 [7:0] = \$17 [7:0];
-      \$22 [9:8] = region1;
+      \$22  = region;
     end
     if (rst) begin
-      \$22  = 10'h000;
+      \$22  = 2'h0;
     end
   end
-  assign tdiv_mag = \$4 [7:0];
-  assign tdiv_quo = \$6 [7:0];
-  assign tdiv_res = \$9 [7:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$23  = o__valid;
+    if (en) begin
+      \$23  = valid1;
+    end
+    if (rst) begin
+      \$23  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$24  = o__payload;
+    if (en) begin
+      \$24 [7:0] = \$17 [7:0];
+      \$24 [9:8] = region1;
+    end
+    if (rst) begin
+      \$24  = 10'h000;
+    end
+  end
   assign o__ready = 1'h1;
   assign i__ready = en;
+  assign tdiv_mag = \$5 [7:0];
+  assign tdiv_quo = \$7 [7:0];
+  assign tdiv_res = \$10 [7:0];
   assign \o__payload.h  = o__payload[7:0];
   assign \o__payload.region  = o__payload[9:8];
-  assign \$6  = { 2'h0, \$5 [8:2] };
   assign en = 1'h1;
+  assign \$7  = { 2'h0, \$6 [8:2] };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -41722,7 +40454,7 @@ module \nitro_engine.scaler7 (rst, i__valid, o__ready, i__payload, multiplier, s
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, lr_multiplier, lr_shift, decay_multiplier, decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd0 (rst, i__valid, i__payload, clear, lr_multiplier, lr_shift, decay_multiplier, decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$39  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -43108,7 +41840,7 @@ module \nitro_engine.sgd0 (rst, i__valid, clear, i__payload, lr_multiplier, lr_s
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, lr_multiplier, lr_shift, decay_multiplier, decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd1 (rst, i__valid, i__payload, clear, lr_multiplier, lr_shift, decay_multiplier, decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$40  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -44494,7 +43226,7 @@ module \nitro_engine.sgd1 (rst, i__valid, clear, i__payload, lr_multiplier, lr_s
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, lr_multiplier, lr_shift, decay_multiplier, decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd2 (rst, i__valid, i__payload, clear, lr_multiplier, lr_shift, decay_multiplier, decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$41  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -45880,7 +44612,7 @@ module \nitro_engine.sgd2 (rst, i__valid, clear, i__payload, lr_multiplier, lr_s
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, lr_multiplier, lr_shift, decay_multiplier, decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd3 (rst, i__valid, i__payload, clear, lr_multiplier, lr_shift, decay_multiplier, decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$42  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -47266,7 +45998,7 @@ module \nitro_engine.sgd3 (rst, i__valid, clear, i__payload, lr_multiplier, lr_s
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, lr_multiplier, lr_shift, decay_multiplier, decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd4 (rst, i__valid, i__payload, clear, lr_multiplier, lr_shift, decay_multiplier, decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$43  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -48652,7 +47384,7 @@ module \nitro_engine.sgd4 (rst, i__valid, clear, i__payload, lr_multiplier, lr_s
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, lr_multiplier, lr_shift, decay_multiplier, decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd5 (rst, i__valid, i__payload, clear, lr_multiplier, lr_shift, decay_multiplier, decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$44  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -50038,7 +48770,7 @@ module \nitro_engine.sgd5 (rst, i__valid, clear, i__payload, lr_multiplier, lr_s
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, lr_multiplier, lr_shift, decay_multiplier, decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd6 (rst, i__valid, i__payload, clear, lr_multiplier, lr_shift, decay_multiplier, decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$45  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -51424,7 +50156,7 @@ module \nitro_engine.sgd6 (rst, i__valid, clear, i__payload, lr_multiplier, lr_s
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.sgd7 (rst, i__valid, clear, i__payload, lr_multiplier, lr_shift, decay_multiplier, decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
+module \nitro_engine.sgd7 (rst, i__valid, i__payload, clear, lr_multiplier, lr_shift, decay_multiplier, decay_shift, decay_enable, o__payload, overflow, wrapped, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$46  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -52829,11 +51561,11 @@ module \nitro_engine.xp_act (rst, busy, \row_data$7 , \row_valid$3 , \row_index$
   wire \$111 ;
   wire [63:0] \$112 ;
   wire \$113 ;
-  wire \$114 ;
+  wire [3:0] \$114 ;
   wire \$115 ;
-  wire [3:0] \$116 ;
-  wire \$117 ;
-  wire [16:0] \$118 ;
+  wire [16:0] \$116 ;
+  wire [7:0] \$117 ;
+  wire [7:0] \$118 ;
   wire [7:0] \$119 ;
   wire \$12 ;
   wire [7:0] \$120 ;
@@ -52841,43 +51573,76 @@ module \nitro_engine.xp_act (rst, busy, \row_data$7 , \row_valid$3 , \row_index$
   wire [7:0] \$122 ;
   wire [7:0] \$123 ;
   wire [7:0] \$124 ;
-  wire [7:0] \$125 ;
-  wire [7:0] \$126 ;
+  wire \$125 ;
+  wire \$126 ;
   wire \$127 ;
-  reg \$128 ;
-  reg [2:0] \$129 ;
+  wire \$128 ;
+  reg \$129 ;
   wire \$13 ;
-  reg [63:0] \$130 ;
-  reg [15:0] \$131 ;
-  reg [63:0] \$132 ;
-  reg [63:0] \$133 ;
-  reg [63:0] \$134 ;
+  reg [2:0] \$130 ;
+  reg [63:0] \$131 ;
+  reg [15:0] \$132 ;
+  reg \$133 ;
+  reg \$134 ;
   reg [63:0] \$135 ;
-  reg [63:0] \$136 ;
-  reg [63:0] \$137 ;
+  reg \$136 ;
+  reg \$137 ;
   reg [63:0] \$138 ;
-  reg [63:0] \$139 ;
+  reg \$139 ;
   wire [63:0] \$14 ;
-  reg [63:0] \$140 ;
+  reg \$140 ;
   reg [63:0] \$141 ;
-  reg [63:0] \$142 ;
-  reg [63:0] \$143 ;
+  reg \$142 ;
+  reg \$143 ;
   reg [63:0] \$144 ;
-  reg [63:0] \$145 ;
-  reg [63:0] \$146 ;
+  reg \$145 ;
+  reg \$146 ;
   reg [63:0] \$147 ;
   reg \$148 ;
   reg \$149 ;
   wire \$15 ;
-  reg \$150 ;
-  reg [2:0] \$151 ;
-  reg [15:0] \$152 ;
-  reg \$153 ;
-  reg [15:0] \$154 ;
-  reg [63:0] \$155 ;
+  reg [63:0] \$150 ;
+  reg \$151 ;
+  reg \$152 ;
+  reg [63:0] \$153 ;
+  reg \$154 ;
+  reg \$155 ;
+  reg [63:0] \$156 ;
+  reg \$157 ;
+  reg \$158 ;
+  reg [63:0] \$159 ;
   wire \$16 ;
+  reg \$160 ;
+  reg \$161 ;
+  reg [63:0] \$162 ;
+  reg \$163 ;
+  reg \$164 ;
+  reg [63:0] \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  reg [63:0] \$168 ;
+  reg \$169 ;
   wire \$17 ;
+  reg \$170 ;
+  reg [63:0] \$171 ;
+  reg \$172 ;
+  reg \$173 ;
+  reg [63:0] \$174 ;
+  reg \$175 ;
+  reg \$176 ;
+  reg [63:0] \$177 ;
+  reg \$178 ;
+  reg \$179 ;
   wire \$18 ;
+  reg [63:0] \$180 ;
+  reg \$181 ;
+  reg \$182 ;
+  reg \$183 ;
+  reg [2:0] \$184 ;
+  reg [15:0] \$185 ;
+  reg \$186 ;
+  reg [15:0] \$187 ;
+  reg [63:0] \$188 ;
   wire \$19 ;
   wire \$2 ;
   wire \$20 ;
@@ -52968,22 +51733,87 @@ module \nitro_engine.xp_act (rst, busy, \row_data$7 , \row_valid$3 , \row_index$
   wire [63:0] \$98 ;
   wire \$99 ;
   reg active = 1'h0;
+  wire active_next;
   reg [63:0] bank0_row0 = 64'h0000000000000000;
+  (* keep = "true" *)
+  reg bank0_row0_load = 1'h0;
+  (* keep = "true" *)
+  reg bank0_row0_shift = 1'h0;
   reg [63:0] bank0_row1 = 64'h0000000000000000;
+  (* keep = "true" *)
+  reg bank0_row1_load = 1'h0;
+  (* keep = "true" *)
+  reg bank0_row1_shift = 1'h0;
   reg [63:0] bank0_row2 = 64'h0000000000000000;
+  (* keep = "true" *)
+  reg bank0_row2_load = 1'h0;
+  (* keep = "true" *)
+  reg bank0_row2_shift = 1'h0;
   reg [63:0] bank0_row3 = 64'h0000000000000000;
+  (* keep = "true" *)
+  reg bank0_row3_load = 1'h0;
+  (* keep = "true" *)
+  reg bank0_row3_shift = 1'h0;
   reg [63:0] bank0_row4 = 64'h0000000000000000;
+  (* keep = "true" *)
+  reg bank0_row4_load = 1'h0;
+  (* keep = "true" *)
+  reg bank0_row4_shift = 1'h0;
   reg [63:0] bank0_row5 = 64'h0000000000000000;
+  (* keep = "true" *)
+  reg bank0_row5_load = 1'h0;
+  (* keep = "true" *)
+  reg bank0_row5_shift = 1'h0;
   reg [63:0] bank0_row6 = 64'h0000000000000000;
+  (* keep = "true" *)
+  reg bank0_row6_load = 1'h0;
+  (* keep = "true" *)
+  reg bank0_row6_shift = 1'h0;
   reg [63:0] bank0_row7 = 64'h0000000000000000;
+  (* keep = "true" *)
+  reg bank0_row7_load = 1'h0;
+  (* keep = "true" *)
+  reg bank0_row7_shift = 1'h0;
   reg [63:0] bank1_row0 = 64'h0000000000000000;
+  (* keep = "true" *)
+  reg bank1_row0_load = 1'h0;
+  (* keep = "true" *)
+  reg bank1_row0_shift = 1'h0;
   reg [63:0] bank1_row1 = 64'h0000000000000000;
+  (* keep = "true" *)
+  reg bank1_row1_load = 1'h0;
+  (* keep = "true" *)
+  reg bank1_row1_shift = 1'h0;
   reg [63:0] bank1_row2 = 64'h0000000000000000;
+  (* keep = "true" *)
+  reg bank1_row2_load = 1'h0;
+  (* keep = "true" *)
+  reg bank1_row2_shift = 1'h0;
   reg [63:0] bank1_row3 = 64'h0000000000000000;
+  (* keep = "true" *)
+  reg bank1_row3_load = 1'h0;
+  (* keep = "true" *)
+  reg bank1_row3_shift = 1'h0;
   reg [63:0] bank1_row4 = 64'h0000000000000000;
+  (* keep = "true" *)
+  reg bank1_row4_load = 1'h0;
+  (* keep = "true" *)
+  reg bank1_row4_shift = 1'h0;
   reg [63:0] bank1_row5 = 64'h0000000000000000;
+  (* keep = "true" *)
+  reg bank1_row5_load = 1'h0;
+  (* keep = "true" *)
+  reg bank1_row5_shift = 1'h0;
   reg [63:0] bank1_row6 = 64'h0000000000000000;
+  (* keep = "true" *)
+  reg bank1_row6_load = 1'h0;
+  (* keep = "true" *)
+  reg bank1_row6_shift = 1'h0;
   reg [63:0] bank1_row7 = 64'h0000000000000000;
+  (* keep = "true" *)
+  reg bank1_row7_load = 1'h0;
+  (* keep = "true" *)
+  reg bank1_row7_shift = 1'h0;
   reg [15:0] base = 16'h0000;
   output busy;
   wire busy;
@@ -52997,6 +51827,7 @@ module \nitro_engine.xp_act (rst, busy, \row_data$7 , \row_valid$3 , \row_index$
   output col_valid;
   reg col_valid = 1'h0;
   reg obank = 1'h0;
+  wire obank_next;
   reg [15:0] row_base = 16'h0000;
   input [15:0] \row_base$9 ;
   wire [15:0] \row_base$9 ;
@@ -53011,230 +51842,279 @@ module \nitro_engine.xp_act (rst, busy, \row_data$7 , \row_valid$3 , \row_index$
   wire \row_valid$3 ;
   input rst;
   wire rst;
+  wire tile_done;
   reg wbank = 1'h0;
-  assign \$1  = ! wbank;
-  assign \$2  = row_valid & \$1 ;
-  assign \$3  = ! row_index;
+  wire wbank_next;
+  assign \$1  = ! wbank_next;
+  assign \$2  = \row_valid$3  & \$1 ;
+  assign \$3  = ! \row_index$5 ;
   assign \$4  = \$2  & \$3 ;
-  assign \$5  = ! obank;
-  assign \$6  = active & \$5 ;
-  assign \$8  = ! wbank;
-  assign \$9  = row_valid & \$8 ;
-  assign \$10  = row_index == 1'h1;
+  assign \$5  = ! obank_next;
+  assign \$6  = active_next & \$5 ;
+  assign \$8  = ! wbank_next;
+  assign \$9  = \row_valid$3  & \$8 ;
+  assign \$10  = \row_index$5  == 1'h1;
   assign \$11  = \$9  & \$10 ;
-  assign \$12  = ! obank;
-  assign \$13  = active & \$12 ;
-  assign \$15  = ! wbank;
-  assign \$16  = row_valid & \$15 ;
-  assign \$17  = row_index == 2'h2;
+  assign \$12  = ! obank_next;
+  assign \$13  = active_next & \$12 ;
+  assign \$15  = ! wbank_next;
+  assign \$16  = \row_valid$3  & \$15 ;
+  assign \$17  = \row_index$5  == 2'h2;
   assign \$18  = \$16  & \$17 ;
-  assign \$19  = ! obank;
-  assign \$20  = active & \$19 ;
-  assign \$22  = ! wbank;
-  assign \$23  = row_valid & \$22 ;
-  assign \$24  = row_index == 2'h3;
+  assign \$19  = ! obank_next;
+  assign \$20  = active_next & \$19 ;
+  assign \$22  = ! wbank_next;
+  assign \$23  = \row_valid$3  & \$22 ;
+  assign \$24  = \row_index$5  == 2'h3;
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = ! obank;
-  assign \$27  = active & \$26 ;
-  assign \$29  = ! wbank;
-  assign \$30  = row_valid & \$29 ;
-  assign \$31  = row_index == 3'h4;
+  assign \$26  = ! obank_next;
+  assign \$27  = active_next & \$26 ;
+  assign \$29  = ! wbank_next;
+  assign \$30  = \row_valid$3  & \$29 ;
+  assign \$31  = \row_index$5  == 3'h4;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = ! obank;
-  assign \$34  = active & \$33 ;
-  assign \$36  = ! wbank;
-  assign \$37  = row_valid & \$36 ;
-  assign \$38  = row_index == 3'h5;
+  assign \$33  = ! obank_next;
+  assign \$34  = active_next & \$33 ;
+  assign \$36  = ! wbank_next;
+  assign \$37  = \row_valid$3  & \$36 ;
+  assign \$38  = \row_index$5  == 3'h5;
   assign \$39  = \$37  & \$38 ;
-  assign \$40  = ! obank;
-  assign \$41  = active & \$40 ;
-  assign \$43  = ! wbank;
-  assign \$44  = row_valid & \$43 ;
-  assign \$45  = row_index == 3'h6;
+  assign \$40  = ! obank_next;
+  assign \$41  = active_next & \$40 ;
+  assign \$43  = ! wbank_next;
+  assign \$44  = \row_valid$3  & \$43 ;
+  assign \$45  = \row_index$5  == 3'h6;
   assign \$46  = \$44  & \$45 ;
-  assign \$47  = ! obank;
-  assign \$48  = active & \$47 ;
-  assign \$50  = ! wbank;
-  assign \$51  = row_valid & \$50 ;
-  assign \$52  = row_index == 3'h7;
+  assign \$47  = ! obank_next;
+  assign \$48  = active_next & \$47 ;
+  assign \$50  = ! wbank_next;
+  assign \$51  = \row_valid$3  & \$50 ;
+  assign \$52  = \row_index$5  == 3'h7;
   assign \$53  = \$51  & \$52 ;
-  assign \$54  = ! obank;
-  assign \$55  = active & \$54 ;
-  assign \$58  = row_valid & \$57 ;
-  assign \$59  = ! row_index;
+  assign \$54  = ! obank_next;
+  assign \$55  = active_next & \$54 ;
+  assign \$58  = \row_valid$3  & \$57 ;
+  assign \$59  = ! \row_index$5 ;
   assign \$60  = \$58  & \$59 ;
-  assign \$62  = active & \$61 ;
-  assign \$65  = row_valid & \$64 ;
-  assign \$66  = row_index == 1'h1;
+  assign \$62  = active_next & \$61 ;
+  assign \$65  = \row_valid$3  & \$64 ;
+  assign \$66  = \row_index$5  == 1'h1;
   assign \$67  = \$65  & \$66 ;
-  assign \$69  = active & \$68 ;
-  assign \$72  = row_valid & \$71 ;
-  assign \$73  = row_index == 2'h2;
+  assign \$69  = active_next & \$68 ;
+  assign \$72  = \row_valid$3  & \$71 ;
+  assign \$73  = \row_index$5  == 2'h2;
   assign \$74  = \$72  & \$73 ;
-  assign \$76  = active & \$75 ;
-  assign \$79  = row_valid & \$78 ;
-  assign \$80  = row_index == 2'h3;
+  assign \$76  = active_next & \$75 ;
+  assign \$79  = \row_valid$3  & \$78 ;
+  assign \$80  = \row_index$5  == 2'h3;
   assign \$81  = \$79  & \$80 ;
-  assign \$83  = active & \$82 ;
-  assign \$86  = row_valid & \$85 ;
-  assign \$87  = row_index == 3'h4;
+  assign \$83  = active_next & \$82 ;
+  assign \$86  = \row_valid$3  & \$85 ;
+  assign \$87  = \row_index$5  == 3'h4;
   assign \$88  = \$86  & \$87 ;
-  assign \$90  = active & \$89 ;
-  assign \$93  = row_valid & \$92 ;
-  assign \$94  = row_index == 3'h5;
+  assign \$90  = active_next & \$89 ;
+  assign \$93  = \row_valid$3  & \$92 ;
+  assign \$94  = \row_index$5  == 3'h5;
   assign \$95  = \$93  & \$94 ;
-  assign \$97  = active & \$96 ;
-  assign \$100  = row_valid & \$99 ;
-  assign \$101  = row_index == 3'h6;
+  assign \$97  = active_next & \$96 ;
+  assign \$100  = \row_valid$3  & \$99 ;
+  assign \$101  = \row_index$5  == 3'h6;
   assign \$102  = \$100  & \$101 ;
-  assign \$104  = active & \$103 ;
-  assign \$107  = row_valid & \$106 ;
-  assign \$108  = row_index == 3'h7;
+  assign \$104  = active_next & \$103 ;
+  assign \$107  = \row_valid$3  & \$106 ;
+  assign \$108  = \row_index$5  == 3'h7;
   assign \$109  = \$107  & \$108 ;
-  assign \$111  = active & \$110 ;
-  assign \$113  = row_index == 3'h7;
-  assign \$114  = row_valid & \$113 ;
-  assign \$115  = ~ wbank;
-  assign \$116  = col + 1'h1;
-  assign \$117  = col == 3'h7;
-  assign \$118  = base + col;
-  assign \$119  = obank ? bank1_row0[7:0] : bank0_row0[7:0];
-  assign \$120  = obank ? bank1_row1[7:0] : bank0_row1[7:0];
-  assign \$121  = obank ? bank1_row2[7:0] : bank0_row2[7:0];
-  assign \$122  = obank ? bank1_row3[7:0] : bank0_row3[7:0];
-  assign \$123  = obank ? bank1_row4[7:0] : bank0_row4[7:0];
-  assign \$124  = obank ? bank1_row5[7:0] : bank0_row5[7:0];
-  assign \$125  = obank ? bank1_row6[7:0] : bank0_row6[7:0];
-  assign \$126  = obank ? bank1_row7[7:0] : bank0_row7[7:0];
-  assign \$127  = active | row_valid;
-  assign busy = \$127  | col_valid;
+  assign \$111  = active_next & \$110 ;
+  assign \$113  = ~ wbank;
+  assign \$114  = col + 1'h1;
+  assign \$115  = col == 3'h7;
+  assign \$116  = base + col;
+  assign \$117  = obank ? bank1_row0[7:0] : bank0_row0[7:0];
+  assign \$118  = obank ? bank1_row1[7:0] : bank0_row1[7:0];
+  assign \$119  = obank ? bank1_row2[7:0] : bank0_row2[7:0];
+  assign \$120  = obank ? bank1_row3[7:0] : bank0_row3[7:0];
+  assign \$121  = obank ? bank1_row4[7:0] : bank0_row4[7:0];
+  assign \$122  = obank ? bank1_row5[7:0] : bank0_row5[7:0];
+  assign \$123  = obank ? bank1_row6[7:0] : bank0_row6[7:0];
+  assign \$124  = obank ? bank1_row7[7:0] : bank0_row7[7:0];
+  assign \$125  = row_index == 3'h7;
+  assign tile_done = row_valid & \$125 ;
+  assign wbank_next = wbank ^ tile_done;
+  assign obank_next = tile_done ? wbank : obank;
+  assign \$126  = col != 3'h7;
+  assign \$127  = active & \$126 ;
+  assign active_next = tile_done | \$127 ;
+  assign \$128  = active | row_valid;
+  assign busy = \$128  | col_valid;
   always @(posedge clk)
-    row_valid <= \$128 ;
+    row_valid <= \$129 ;
   always @(posedge clk)
-    row_index <= \$129 ;
+    row_index <= \$130 ;
   always @(posedge clk)
-    row_data <= \$130 ;
+    row_data <= \$131 ;
   always @(posedge clk)
-    row_base <= \$131 ;
+    row_base <= \$132 ;
   always @(posedge clk)
-    bank0_row0 <= \$132 ;
+    bank0_row0_load <= \$133 ;
   always @(posedge clk)
-    bank0_row1 <= \$133 ;
+    bank0_row0_shift <= \$134 ;
   always @(posedge clk)
-    bank0_row2 <= \$134 ;
+    bank0_row0 <= \$135 ;
   always @(posedge clk)
-    bank0_row3 <= \$135 ;
+    bank0_row1_load <= \$136 ;
   always @(posedge clk)
-    bank0_row4 <= \$136 ;
+    bank0_row1_shift <= \$137 ;
   always @(posedge clk)
-    bank0_row5 <= \$137 ;
+    bank0_row1 <= \$138 ;
   always @(posedge clk)
-    bank0_row6 <= \$138 ;
+    bank0_row2_load <= \$139 ;
   always @(posedge clk)
-    bank0_row7 <= \$139 ;
+    bank0_row2_shift <= \$140 ;
   always @(posedge clk)
-    bank1_row0 <= \$140 ;
+    bank0_row2 <= \$141 ;
   always @(posedge clk)
-    bank1_row1 <= \$141 ;
+    bank0_row3_load <= \$142 ;
   always @(posedge clk)
-    bank1_row2 <= \$142 ;
+    bank0_row3_shift <= \$143 ;
   always @(posedge clk)
-    bank1_row3 <= \$143 ;
+    bank0_row3 <= \$144 ;
   always @(posedge clk)
-    bank1_row4 <= \$144 ;
+    bank0_row4_load <= \$145 ;
   always @(posedge clk)
-    bank1_row5 <= \$145 ;
+    bank0_row4_shift <= \$146 ;
   always @(posedge clk)
-    bank1_row6 <= \$146 ;
+    bank0_row4 <= \$147 ;
   always @(posedge clk)
-    bank1_row7 <= \$147 ;
+    bank0_row5_load <= \$148 ;
   always @(posedge clk)
-    wbank <= \$148 ;
+    bank0_row5_shift <= \$149 ;
   always @(posedge clk)
-    obank <= \$149 ;
+    bank0_row5 <= \$150 ;
   always @(posedge clk)
-    active <= \$150 ;
+    bank0_row6_load <= \$151 ;
   always @(posedge clk)
-    col <= \$151 ;
+    bank0_row6_shift <= \$152 ;
   always @(posedge clk)
-    base <= \$152 ;
+    bank0_row6 <= \$153 ;
   always @(posedge clk)
-    col_valid <= \$153 ;
+    bank0_row7_load <= \$154 ;
   always @(posedge clk)
-    col_addr <= \$154 ;
+    bank0_row7_shift <= \$155 ;
   always @(posedge clk)
-    col_data <= \$155 ;
+    bank0_row7 <= \$156 ;
+  always @(posedge clk)
+    bank1_row0_load <= \$157 ;
+  always @(posedge clk)
+    bank1_row0_shift <= \$158 ;
+  always @(posedge clk)
+    bank1_row0 <= \$159 ;
+  always @(posedge clk)
+    bank1_row1_load <= \$160 ;
+  always @(posedge clk)
+    bank1_row1_shift <= \$161 ;
+  always @(posedge clk)
+    bank1_row1 <= \$162 ;
+  always @(posedge clk)
+    bank1_row2_load <= \$163 ;
+  always @(posedge clk)
+    bank1_row2_shift <= \$164 ;
+  always @(posedge clk)
+    bank1_row2 <= \$165 ;
+  always @(posedge clk)
+    bank1_row3_load <= \$166 ;
+  always @(posedge clk)
+    bank1_row3_shift <= \$167 ;
+  always @(posedge clk)
+    bank1_row3 <= \$168 ;
+  always @(posedge clk)
+    bank1_row4_load <= \$169 ;
+  always @(posedge clk)
+    bank1_row4_shift <= \$170 ;
+  always @(posedge clk)
+    bank1_row4 <= \$171 ;
+  always @(posedge clk)
+    bank1_row5_load <= \$172 ;
+  always @(posedge clk)
+    bank1_row5_shift <= \$173 ;
+  always @(posedge clk)
+    bank1_row5 <= \$174 ;
+  always @(posedge clk)
+    bank1_row6_load <= \$175 ;
+  always @(posedge clk)
+    bank1_row6_shift <= \$176 ;
+  always @(posedge clk)
+    bank1_row6 <= \$177 ;
+  always @(posedge clk)
+    bank1_row7_load <= \$178 ;
+  always @(posedge clk)
+    bank1_row7_shift <= \$179 ;
+  always @(posedge clk)
+    bank1_row7 <= \$180 ;
+  always @(posedge clk)
+    wbank <= \$181 ;
+  always @(posedge clk)
+    obank <= \$182 ;
+  always @(posedge clk)
+    active <= \$183 ;
+  always @(posedge clk)
+    col <= \$184 ;
+  always @(posedge clk)
+    base <= \$185 ;
+  always @(posedge clk)
+    col_valid <= \$186 ;
+  always @(posedge clk)
+    col_addr <= \$187 ;
+  always @(posedge clk)
+    col_data <= \$188 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$128  = \row_valid$3 ;
+    \$129  = \row_valid$3 ;
     if (rst) begin
-      \$128  = 1'h0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$129  = \row_index$5 ;
+    \$130  = \row_index$5 ;
     if (rst) begin
-      \$129  = 3'h0;
+      \$130  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$130  = \row_data$7 ;
+    \$131  = \row_data$7 ;
     if (rst) begin
-      \$130  = 64'h0000000000000000;
+      \$131  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$131  = \row_base$9 ;
+    \$132  = \row_base$9 ;
     if (rst) begin
-      \$131  = 16'h0000;
+      \$132  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$132  = bank0_row0;
-    if (\$4 ) begin
-      \$132  = row_data;
-    end else if (\$6 ) begin
-      \$132  = \$7 ;
-    end
+    \$133  = \$4 ;
     if (rst) begin
-      \$132  = 64'h0000000000000000;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$133  = bank0_row1;
-    if (\$11 ) begin
-      \$133  = row_data;
-    end else if (\$13 ) begin
-      \$133  = \$14 ;
-    end
+    \$134  = \$6 ;
     if (rst) begin
-      \$133  = 64'h0000000000000000;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$134  = bank0_row2;
-    if (\$18 ) begin
-      \$134  = row_data;
-    end else if (\$20 ) begin
-      \$134  = \$21 ;
-    end
-    if (rst) begin
-      \$134  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$135  = bank0_row3;
-    if (\$25 ) begin
+    \$135  = bank0_row0;
+    if (bank0_row0_load) begin
       \$135  = row_data;
-    end else if (\$27 ) begin
-      \$135  = \$28 ;
+    end else if (bank0_row0_shift) begin
+      \$135  = \$7 ;
     end
     if (rst) begin
       \$135  = 64'h0000000000000000;
@@ -53242,35 +52122,25 @@ module \nitro_engine.xp_act (rst, busy, \row_data$7 , \row_valid$3 , \row_index$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$136  = bank0_row4;
-    if (\$32 ) begin
-      \$136  = row_data;
-    end else if (\$34 ) begin
-      \$136  = \$35 ;
-    end
+    \$136  = \$11 ;
     if (rst) begin
-      \$136  = 64'h0000000000000000;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$137  = bank0_row5;
-    if (\$39 ) begin
-      \$137  = row_data;
-    end else if (\$41 ) begin
-      \$137  = \$42 ;
-    end
+    \$137  = \$13 ;
     if (rst) begin
-      \$137  = 64'h0000000000000000;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$138  = bank0_row6;
-    if (\$46 ) begin
+    \$138  = bank0_row1;
+    if (bank0_row1_load) begin
       \$138  = row_data;
-    end else if (\$48 ) begin
-      \$138  = \$49 ;
+    end else if (bank0_row1_shift) begin
+      \$138  = \$14 ;
     end
     if (rst) begin
       \$138  = 64'h0000000000000000;
@@ -53278,35 +52148,25 @@ module \nitro_engine.xp_act (rst, busy, \row_data$7 , \row_valid$3 , \row_index$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$139  = bank0_row7;
-    if (\$53 ) begin
-      \$139  = row_data;
-    end else if (\$55 ) begin
-      \$139  = \$56 ;
-    end
+    \$139  = \$18 ;
     if (rst) begin
-      \$139  = 64'h0000000000000000;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$140  = bank1_row0;
-    if (\$60 ) begin
-      \$140  = row_data;
-    end else if (\$62 ) begin
-      \$140  = \$63 ;
-    end
+    \$140  = \$20 ;
     if (rst) begin
-      \$140  = 64'h0000000000000000;
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$141  = bank1_row1;
-    if (\$67 ) begin
+    \$141  = bank0_row2;
+    if (bank0_row2_load) begin
       \$141  = row_data;
-    end else if (\$69 ) begin
-      \$141  = \$70 ;
+    end else if (bank0_row2_shift) begin
+      \$141  = \$21 ;
     end
     if (rst) begin
       \$141  = 64'h0000000000000000;
@@ -53314,35 +52174,25 @@ module \nitro_engine.xp_act (rst, busy, \row_data$7 , \row_valid$3 , \row_index$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$142  = bank1_row2;
-    if (\$74 ) begin
-      \$142  = row_data;
-    end else if (\$76 ) begin
-      \$142  = \$77 ;
-    end
+    \$142  = \$25 ;
     if (rst) begin
-      \$142  = 64'h0000000000000000;
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$143  = bank1_row3;
-    if (\$81 ) begin
-      \$143  = row_data;
-    end else if (\$83 ) begin
-      \$143  = \$84 ;
-    end
+    \$143  = \$27 ;
     if (rst) begin
-      \$143  = 64'h0000000000000000;
+      \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$144  = bank1_row4;
-    if (\$88 ) begin
+    \$144  = bank0_row3;
+    if (bank0_row3_load) begin
       \$144  = row_data;
-    end else if (\$90 ) begin
-      \$144  = \$91 ;
+    end else if (bank0_row3_shift) begin
+      \$144  = \$28 ;
     end
     if (rst) begin
       \$144  = 64'h0000000000000000;
@@ -53350,35 +52200,25 @@ module \nitro_engine.xp_act (rst, busy, \row_data$7 , \row_valid$3 , \row_index$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$145  = bank1_row5;
-    if (\$95 ) begin
-      \$145  = row_data;
-    end else if (\$97 ) begin
-      \$145  = \$98 ;
-    end
+    \$145  = \$32 ;
     if (rst) begin
-      \$145  = 64'h0000000000000000;
+      \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$146  = bank1_row6;
-    if (\$102 ) begin
-      \$146  = row_data;
-    end else if (\$104 ) begin
-      \$146  = \$105 ;
-    end
+    \$146  = \$34 ;
     if (rst) begin
-      \$146  = 64'h0000000000000000;
+      \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$147  = bank1_row7;
-    if (\$109 ) begin
+    \$147  = bank0_row4;
+    if (bank0_row4_load) begin
       \$147  = row_data;
-    end else if (\$111 ) begin
-      \$147  = \$112 ;
+    end else if (bank0_row4_shift) begin
+      \$147  = \$35 ;
     end
     if (rst) begin
       \$147  = 64'h0000000000000000;
@@ -53386,79 +52226,365 @@ module \nitro_engine.xp_act (rst, busy, \row_data$7 , \row_valid$3 , \row_index$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$148  = wbank;
-    if (\$114 ) begin
-      \$148  = \$115 ;
-    end
+    \$148  = \$39 ;
     if (rst) begin
       \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$149  = obank;
-    if (\$114 ) begin
-      \$149  = wbank;
-    end
+    \$149  = \$41 ;
     if (rst) begin
       \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$150  = active;
-    if (\$114 ) begin
-      \$150  = 1'h1;
+    \$150  = bank0_row5;
+    if (bank0_row5_load) begin
+      \$150  = row_data;
+    end else if (bank0_row5_shift) begin
+      \$150  = \$42 ;
+    end
+    if (rst) begin
+      \$150  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$151  = \$46 ;
+    if (rst) begin
+      \$151  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$152  = \$48 ;
+    if (rst) begin
+      \$152  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$153  = bank0_row6;
+    if (bank0_row6_load) begin
+      \$153  = row_data;
+    end else if (bank0_row6_shift) begin
+      \$153  = \$49 ;
+    end
+    if (rst) begin
+      \$153  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$154  = \$53 ;
+    if (rst) begin
+      \$154  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$155  = \$55 ;
+    if (rst) begin
+      \$155  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$156  = bank0_row7;
+    if (bank0_row7_load) begin
+      \$156  = row_data;
+    end else if (bank0_row7_shift) begin
+      \$156  = \$56 ;
+    end
+    if (rst) begin
+      \$156  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$157  = \$60 ;
+    if (rst) begin
+      \$157  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$158  = \$62 ;
+    if (rst) begin
+      \$158  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$159  = bank1_row0;
+    if (bank1_row0_load) begin
+      \$159  = row_data;
+    end else if (bank1_row0_shift) begin
+      \$159  = \$63 ;
+    end
+    if (rst) begin
+      \$159  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$160  = \$67 ;
+    if (rst) begin
+      \$160  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$161  = \$69 ;
+    if (rst) begin
+      \$161  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$162  = bank1_row1;
+    if (bank1_row1_load) begin
+      \$162  = row_data;
+    end else if (bank1_row1_shift) begin
+      \$162  = \$70 ;
+    end
+    if (rst) begin
+      \$162  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$163  = \$74 ;
+    if (rst) begin
+      \$163  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$164  = \$76 ;
+    if (rst) begin
+      \$164  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$165  = bank1_row2;
+    if (bank1_row2_load) begin
+      \$165  = row_data;
+    end else if (bank1_row2_shift) begin
+      \$165  = \$77 ;
+    end
+    if (rst) begin
+      \$165  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$166  = \$81 ;
+    if (rst) begin
+      \$166  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$167  = \$83 ;
+    if (rst) begin
+      \$167  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$168  = bank1_row3;
+    if (bank1_row3_load) begin
+      \$168  = row_data;
+    end else if (bank1_row3_shift) begin
+      \$168  = \$84 ;
+    end
+    if (rst) begin
+      \$168  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$169  = \$88 ;
+    if (rst) begin
+      \$169  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$170  = \$90 ;
+    if (rst) begin
+      \$170  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$171  = bank1_row4;
+    if (bank1_row4_load) begin
+      \$171  = row_data;
+    end else if (bank1_row4_shift) begin
+      \$171  = \$91 ;
+    end
+    if (rst) begin
+      \$171  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$172  = \$95 ;
+    if (rst) begin
+      \$172  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$173  = \$97 ;
+    if (rst) begin
+      \$173  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$174  = bank1_row5;
+    if (bank1_row5_load) begin
+      \$174  = row_data;
+    end else if (bank1_row5_shift) begin
+      \$174  = \$98 ;
+    end
+    if (rst) begin
+      \$174  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$175  = \$102 ;
+    if (rst) begin
+      \$175  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$176  = \$104 ;
+    if (rst) begin
+      \$176  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$177  = bank1_row6;
+    if (bank1_row6_load) begin
+      \$177  = row_data;
+    end else if (bank1_row6_shift) begin
+      \$177  = \$105 ;
+    end
+    if (rst) begin
+      \$177  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$178  = \$109 ;
+    if (rst) begin
+      \$178  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$179  = \$111 ;
+    if (rst) begin
+      \$179  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$180  = bank1_row7;
+    if (bank1_row7_load) begin
+      \$180  = row_data;
+    end else if (bank1_row7_shift) begin
+      \$180  = \$112 ;
+    end
+    if (rst) begin
+      \$180  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$181  = wbank;
+    if (tile_done) begin
+      \$181  = \$113 ;
+    end
+    if (rst) begin
+      \$181  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$182  = obank;
+    if (tile_done) begin
+      \$182  = wbank;
+    end
+    if (rst) begin
+      \$182  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$183  = active;
+    if (tile_done) begin
+      \$183  = 1'h1;
     end else if (active) begin
-      if (\$117 ) begin
-        \$150  = 1'h0;
+      if (\$115 ) begin
+        \$183  = 1'h0;
       end
     end
     if (rst) begin
-      \$150  = 1'h0;
+      \$183  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$151  = col;
-    if (\$114 ) begin
-      \$151  = 3'h0;
+    \$184  = col;
+    if (tile_done) begin
+      \$184  = 3'h0;
     end else if (active) begin
-      \$151  = \$116 [2:0];
+      \$184  = \$114 [2:0];
     end
     if (rst) begin
-      \$151  = 3'h0;
+      \$184  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$152  = base;
-    if (\$114 ) begin
-      \$152  = row_base;
+    \$185  = base;
+    if (tile_done) begin
+      \$185  = row_base;
     end
     if (rst) begin
-      \$152  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$153  = active;
-    if (rst) begin
-      \$153  = 1'h0;
+      \$185  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$154  = \$118 [15:0];
+    \$186  = active;
     if (rst) begin
-      \$154  = 16'h0000;
+      \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$155  = { \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119  };
+    \$187  = \$116 [15:0];
     if (rst) begin
-      \$155  = 64'h0000000000000000;
+      \$187  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$188  = { \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117  };
+    if (rst) begin
+      \$188  = 64'h0000000000000000;
     end
   end
   assign \$7  = { 8'h00, bank0_row0[63:8] };
@@ -53469,34 +52595,34 @@ module \nitro_engine.xp_act (rst, busy, \row_data$7 , \row_valid$3 , \row_index$
   assign \$42  = { 8'h00, bank0_row5[63:8] };
   assign \$49  = { 8'h00, bank0_row6[63:8] };
   assign \$56  = { 8'h00, bank0_row7[63:8] };
-  assign \$57  = wbank;
-  assign \$61  = obank;
+  assign \$57  = wbank_next;
+  assign \$61  = obank_next;
   assign \$63  = { 8'h00, bank1_row0[63:8] };
-  assign \$64  = wbank;
-  assign \$68  = obank;
+  assign \$64  = wbank_next;
+  assign \$68  = obank_next;
   assign \$70  = { 8'h00, bank1_row1[63:8] };
-  assign \$71  = wbank;
-  assign \$75  = obank;
+  assign \$71  = wbank_next;
+  assign \$75  = obank_next;
   assign \$77  = { 8'h00, bank1_row2[63:8] };
-  assign \$78  = wbank;
-  assign \$82  = obank;
+  assign \$78  = wbank_next;
+  assign \$82  = obank_next;
   assign \$84  = { 8'h00, bank1_row3[63:8] };
-  assign \$85  = wbank;
-  assign \$89  = obank;
+  assign \$85  = wbank_next;
+  assign \$89  = obank_next;
   assign \$91  = { 8'h00, bank1_row4[63:8] };
-  assign \$92  = wbank;
-  assign \$96  = obank;
+  assign \$92  = wbank_next;
+  assign \$96  = obank_next;
   assign \$98  = { 8'h00, bank1_row5[63:8] };
-  assign \$99  = wbank;
-  assign \$103  = obank;
+  assign \$99  = wbank_next;
+  assign \$103  = obank_next;
   assign \$105  = { 8'h00, bank1_row6[63:8] };
-  assign \$106  = wbank;
-  assign \$110  = obank;
+  assign \$106  = wbank_next;
+  assign \$110  = obank_next;
   assign \$112  = { 8'h00, bank1_row7[63:8] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 , \port$8747$0 , \port$9048$0 , \port$9349$0 , \port$9650$0 , \port$9951$0 , \port$10252$0 , \port$10553$0 , \port$10854$0 , col_valid, col_addr, col_data, clk);
+module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 , \port$8500$0 , \port$8805$0 , \port$9110$0 , \port$9415$0 , \port$9720$0 , \port$10025$0 , \port$10330$0 , \port$10635$0 , col_valid, col_addr, col_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$48  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -53515,11 +52641,11 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
   wire \$111 ;
   wire [127:0] \$112 ;
   wire \$113 ;
-  wire \$114 ;
+  wire [3:0] \$114 ;
   wire \$115 ;
-  wire [3:0] \$116 ;
-  wire \$117 ;
-  wire [16:0] \$118 ;
+  wire [16:0] \$116 ;
+  wire [15:0] \$117 ;
+  wire [15:0] \$118 ;
   wire [15:0] \$119 ;
   wire \$12 ;
   wire [15:0] \$120 ;
@@ -53527,43 +52653,76 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
   wire [15:0] \$122 ;
   wire [15:0] \$123 ;
   wire [15:0] \$124 ;
-  wire [15:0] \$125 ;
-  wire [15:0] \$126 ;
+  wire \$125 ;
+  wire \$126 ;
   wire \$127 ;
-  reg \$128 ;
-  reg [2:0] \$129 ;
+  wire \$128 ;
+  reg \$129 ;
   wire \$13 ;
-  reg [127:0] \$130 ;
-  reg [15:0] \$131 ;
-  reg [127:0] \$132 ;
-  reg [127:0] \$133 ;
-  reg [127:0] \$134 ;
+  reg [2:0] \$130 ;
+  reg [127:0] \$131 ;
+  reg [15:0] \$132 ;
+  reg \$133 ;
+  reg \$134 ;
   reg [127:0] \$135 ;
-  reg [127:0] \$136 ;
-  reg [127:0] \$137 ;
+  reg \$136 ;
+  reg \$137 ;
   reg [127:0] \$138 ;
-  reg [127:0] \$139 ;
+  reg \$139 ;
   wire [127:0] \$14 ;
-  reg [127:0] \$140 ;
+  reg \$140 ;
   reg [127:0] \$141 ;
-  reg [127:0] \$142 ;
-  reg [127:0] \$143 ;
+  reg \$142 ;
+  reg \$143 ;
   reg [127:0] \$144 ;
-  reg [127:0] \$145 ;
-  reg [127:0] \$146 ;
+  reg \$145 ;
+  reg \$146 ;
   reg [127:0] \$147 ;
   reg \$148 ;
   reg \$149 ;
   wire \$15 ;
-  reg \$150 ;
-  reg [2:0] \$151 ;
-  reg [15:0] \$152 ;
-  reg \$153 ;
-  reg [15:0] \$154 ;
-  reg [127:0] \$155 ;
+  reg [127:0] \$150 ;
+  reg \$151 ;
+  reg \$152 ;
+  reg [127:0] \$153 ;
+  reg \$154 ;
+  reg \$155 ;
+  reg [127:0] \$156 ;
+  reg \$157 ;
+  reg \$158 ;
+  reg [127:0] \$159 ;
   wire \$16 ;
+  reg \$160 ;
+  reg \$161 ;
+  reg [127:0] \$162 ;
+  reg \$163 ;
+  reg \$164 ;
+  reg [127:0] \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  reg [127:0] \$168 ;
+  reg \$169 ;
   wire \$17 ;
+  reg \$170 ;
+  reg [127:0] \$171 ;
+  reg \$172 ;
+  reg \$173 ;
+  reg [127:0] \$174 ;
+  reg \$175 ;
+  reg \$176 ;
+  reg [127:0] \$177 ;
+  reg \$178 ;
+  reg \$179 ;
   wire \$18 ;
+  reg [127:0] \$180 ;
+  reg \$181 ;
+  reg \$182 ;
+  reg \$183 ;
+  reg [2:0] \$184 ;
+  reg [15:0] \$185 ;
+  reg \$186 ;
+  reg [15:0] \$187 ;
+  reg [127:0] \$188 ;
   wire \$19 ;
   wire \$2 ;
   wire \$20 ;
@@ -53654,22 +52813,87 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
   wire [127:0] \$98 ;
   wire \$99 ;
   reg active = 1'h0;
+  wire active_next;
   reg [127:0] bank0_row0 = 128'h00000000000000000000000000000000;
+  (* keep = "true" *)
+  reg bank0_row0_load = 1'h0;
+  (* keep = "true" *)
+  reg bank0_row0_shift = 1'h0;
   reg [127:0] bank0_row1 = 128'h00000000000000000000000000000000;
+  (* keep = "true" *)
+  reg bank0_row1_load = 1'h0;
+  (* keep = "true" *)
+  reg bank0_row1_shift = 1'h0;
   reg [127:0] bank0_row2 = 128'h00000000000000000000000000000000;
+  (* keep = "true" *)
+  reg bank0_row2_load = 1'h0;
+  (* keep = "true" *)
+  reg bank0_row2_shift = 1'h0;
   reg [127:0] bank0_row3 = 128'h00000000000000000000000000000000;
+  (* keep = "true" *)
+  reg bank0_row3_load = 1'h0;
+  (* keep = "true" *)
+  reg bank0_row3_shift = 1'h0;
   reg [127:0] bank0_row4 = 128'h00000000000000000000000000000000;
+  (* keep = "true" *)
+  reg bank0_row4_load = 1'h0;
+  (* keep = "true" *)
+  reg bank0_row4_shift = 1'h0;
   reg [127:0] bank0_row5 = 128'h00000000000000000000000000000000;
+  (* keep = "true" *)
+  reg bank0_row5_load = 1'h0;
+  (* keep = "true" *)
+  reg bank0_row5_shift = 1'h0;
   reg [127:0] bank0_row6 = 128'h00000000000000000000000000000000;
+  (* keep = "true" *)
+  reg bank0_row6_load = 1'h0;
+  (* keep = "true" *)
+  reg bank0_row6_shift = 1'h0;
   reg [127:0] bank0_row7 = 128'h00000000000000000000000000000000;
+  (* keep = "true" *)
+  reg bank0_row7_load = 1'h0;
+  (* keep = "true" *)
+  reg bank0_row7_shift = 1'h0;
   reg [127:0] bank1_row0 = 128'h00000000000000000000000000000000;
+  (* keep = "true" *)
+  reg bank1_row0_load = 1'h0;
+  (* keep = "true" *)
+  reg bank1_row0_shift = 1'h0;
   reg [127:0] bank1_row1 = 128'h00000000000000000000000000000000;
+  (* keep = "true" *)
+  reg bank1_row1_load = 1'h0;
+  (* keep = "true" *)
+  reg bank1_row1_shift = 1'h0;
   reg [127:0] bank1_row2 = 128'h00000000000000000000000000000000;
+  (* keep = "true" *)
+  reg bank1_row2_load = 1'h0;
+  (* keep = "true" *)
+  reg bank1_row2_shift = 1'h0;
   reg [127:0] bank1_row3 = 128'h00000000000000000000000000000000;
+  (* keep = "true" *)
+  reg bank1_row3_load = 1'h0;
+  (* keep = "true" *)
+  reg bank1_row3_shift = 1'h0;
   reg [127:0] bank1_row4 = 128'h00000000000000000000000000000000;
+  (* keep = "true" *)
+  reg bank1_row4_load = 1'h0;
+  (* keep = "true" *)
+  reg bank1_row4_shift = 1'h0;
   reg [127:0] bank1_row5 = 128'h00000000000000000000000000000000;
+  (* keep = "true" *)
+  reg bank1_row5_load = 1'h0;
+  (* keep = "true" *)
+  reg bank1_row5_shift = 1'h0;
   reg [127:0] bank1_row6 = 128'h00000000000000000000000000000000;
+  (* keep = "true" *)
+  reg bank1_row6_load = 1'h0;
+  (* keep = "true" *)
+  reg bank1_row6_shift = 1'h0;
   reg [127:0] bank1_row7 = 128'h00000000000000000000000000000000;
+  (* keep = "true" *)
+  reg bank1_row7_load = 1'h0;
+  (* keep = "true" *)
+  reg bank1_row7_shift = 1'h0;
   reg [15:0] base = 16'h0000;
   output busy;
   wire busy;
@@ -53683,22 +52907,23 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
   output col_valid;
   reg col_valid = 1'h0;
   reg obank = 1'h0;
-  input [15:0] \port$10252$0 ;
-  wire [15:0] \port$10252$0 ;
-  input [15:0] \port$10553$0 ;
-  wire [15:0] \port$10553$0 ;
-  input [15:0] \port$10854$0 ;
-  wire [15:0] \port$10854$0 ;
-  input [15:0] \port$8747$0 ;
-  wire [15:0] \port$8747$0 ;
-  input [15:0] \port$9048$0 ;
-  wire [15:0] \port$9048$0 ;
-  input [15:0] \port$9349$0 ;
-  wire [15:0] \port$9349$0 ;
-  input [15:0] \port$9650$0 ;
-  wire [15:0] \port$9650$0 ;
-  input [15:0] \port$9951$0 ;
-  wire [15:0] \port$9951$0 ;
+  wire obank_next;
+  input [15:0] \port$10025$0 ;
+  wire [15:0] \port$10025$0 ;
+  input [15:0] \port$10330$0 ;
+  wire [15:0] \port$10330$0 ;
+  input [15:0] \port$10635$0 ;
+  wire [15:0] \port$10635$0 ;
+  input [15:0] \port$8500$0 ;
+  wire [15:0] \port$8500$0 ;
+  input [15:0] \port$8805$0 ;
+  wire [15:0] \port$8805$0 ;
+  input [15:0] \port$9110$0 ;
+  wire [15:0] \port$9110$0 ;
+  input [15:0] \port$9415$0 ;
+  wire [15:0] \port$9415$0 ;
+  input [15:0] \port$9720$0 ;
+  wire [15:0] \port$9720$0 ;
   reg [15:0] row_base = 16'h0000;
   input [15:0] \row_base$9 ;
   wire [15:0] \row_base$9 ;
@@ -53712,230 +52937,279 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
   wire \row_valid$3 ;
   input rst;
   wire rst;
+  wire tile_done;
   reg wbank = 1'h0;
-  assign \$1  = ! wbank;
-  assign \$2  = row_valid & \$1 ;
-  assign \$3  = ! row_index;
+  wire wbank_next;
+  assign \$1  = ! wbank_next;
+  assign \$2  = \row_valid$3  & \$1 ;
+  assign \$3  = ! \row_index$5 ;
   assign \$4  = \$2  & \$3 ;
-  assign \$5  = ! obank;
-  assign \$6  = active & \$5 ;
-  assign \$8  = ! wbank;
-  assign \$9  = row_valid & \$8 ;
-  assign \$10  = row_index == 1'h1;
+  assign \$5  = ! obank_next;
+  assign \$6  = active_next & \$5 ;
+  assign \$8  = ! wbank_next;
+  assign \$9  = \row_valid$3  & \$8 ;
+  assign \$10  = \row_index$5  == 1'h1;
   assign \$11  = \$9  & \$10 ;
-  assign \$12  = ! obank;
-  assign \$13  = active & \$12 ;
-  assign \$15  = ! wbank;
-  assign \$16  = row_valid & \$15 ;
-  assign \$17  = row_index == 2'h2;
+  assign \$12  = ! obank_next;
+  assign \$13  = active_next & \$12 ;
+  assign \$15  = ! wbank_next;
+  assign \$16  = \row_valid$3  & \$15 ;
+  assign \$17  = \row_index$5  == 2'h2;
   assign \$18  = \$16  & \$17 ;
-  assign \$19  = ! obank;
-  assign \$20  = active & \$19 ;
-  assign \$22  = ! wbank;
-  assign \$23  = row_valid & \$22 ;
-  assign \$24  = row_index == 2'h3;
+  assign \$19  = ! obank_next;
+  assign \$20  = active_next & \$19 ;
+  assign \$22  = ! wbank_next;
+  assign \$23  = \row_valid$3  & \$22 ;
+  assign \$24  = \row_index$5  == 2'h3;
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = ! obank;
-  assign \$27  = active & \$26 ;
-  assign \$29  = ! wbank;
-  assign \$30  = row_valid & \$29 ;
-  assign \$31  = row_index == 3'h4;
+  assign \$26  = ! obank_next;
+  assign \$27  = active_next & \$26 ;
+  assign \$29  = ! wbank_next;
+  assign \$30  = \row_valid$3  & \$29 ;
+  assign \$31  = \row_index$5  == 3'h4;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = ! obank;
-  assign \$34  = active & \$33 ;
-  assign \$36  = ! wbank;
-  assign \$37  = row_valid & \$36 ;
-  assign \$38  = row_index == 3'h5;
+  assign \$33  = ! obank_next;
+  assign \$34  = active_next & \$33 ;
+  assign \$36  = ! wbank_next;
+  assign \$37  = \row_valid$3  & \$36 ;
+  assign \$38  = \row_index$5  == 3'h5;
   assign \$39  = \$37  & \$38 ;
-  assign \$40  = ! obank;
-  assign \$41  = active & \$40 ;
-  assign \$43  = ! wbank;
-  assign \$44  = row_valid & \$43 ;
-  assign \$45  = row_index == 3'h6;
+  assign \$40  = ! obank_next;
+  assign \$41  = active_next & \$40 ;
+  assign \$43  = ! wbank_next;
+  assign \$44  = \row_valid$3  & \$43 ;
+  assign \$45  = \row_index$5  == 3'h6;
   assign \$46  = \$44  & \$45 ;
-  assign \$47  = ! obank;
-  assign \$48  = active & \$47 ;
-  assign \$50  = ! wbank;
-  assign \$51  = row_valid & \$50 ;
-  assign \$52  = row_index == 3'h7;
+  assign \$47  = ! obank_next;
+  assign \$48  = active_next & \$47 ;
+  assign \$50  = ! wbank_next;
+  assign \$51  = \row_valid$3  & \$50 ;
+  assign \$52  = \row_index$5  == 3'h7;
   assign \$53  = \$51  & \$52 ;
-  assign \$54  = ! obank;
-  assign \$55  = active & \$54 ;
-  assign \$58  = row_valid & \$57 ;
-  assign \$59  = ! row_index;
+  assign \$54  = ! obank_next;
+  assign \$55  = active_next & \$54 ;
+  assign \$58  = \row_valid$3  & \$57 ;
+  assign \$59  = ! \row_index$5 ;
   assign \$60  = \$58  & \$59 ;
-  assign \$62  = active & \$61 ;
-  assign \$65  = row_valid & \$64 ;
-  assign \$66  = row_index == 1'h1;
+  assign \$62  = active_next & \$61 ;
+  assign \$65  = \row_valid$3  & \$64 ;
+  assign \$66  = \row_index$5  == 1'h1;
   assign \$67  = \$65  & \$66 ;
-  assign \$69  = active & \$68 ;
-  assign \$72  = row_valid & \$71 ;
-  assign \$73  = row_index == 2'h2;
+  assign \$69  = active_next & \$68 ;
+  assign \$72  = \row_valid$3  & \$71 ;
+  assign \$73  = \row_index$5  == 2'h2;
   assign \$74  = \$72  & \$73 ;
-  assign \$76  = active & \$75 ;
-  assign \$79  = row_valid & \$78 ;
-  assign \$80  = row_index == 2'h3;
+  assign \$76  = active_next & \$75 ;
+  assign \$79  = \row_valid$3  & \$78 ;
+  assign \$80  = \row_index$5  == 2'h3;
   assign \$81  = \$79  & \$80 ;
-  assign \$83  = active & \$82 ;
-  assign \$86  = row_valid & \$85 ;
-  assign \$87  = row_index == 3'h4;
+  assign \$83  = active_next & \$82 ;
+  assign \$86  = \row_valid$3  & \$85 ;
+  assign \$87  = \row_index$5  == 3'h4;
   assign \$88  = \$86  & \$87 ;
-  assign \$90  = active & \$89 ;
-  assign \$93  = row_valid & \$92 ;
-  assign \$94  = row_index == 3'h5;
+  assign \$90  = active_next & \$89 ;
+  assign \$93  = \row_valid$3  & \$92 ;
+  assign \$94  = \row_index$5  == 3'h5;
   assign \$95  = \$93  & \$94 ;
-  assign \$97  = active & \$96 ;
-  assign \$100  = row_valid & \$99 ;
-  assign \$101  = row_index == 3'h6;
+  assign \$97  = active_next & \$96 ;
+  assign \$100  = \row_valid$3  & \$99 ;
+  assign \$101  = \row_index$5  == 3'h6;
   assign \$102  = \$100  & \$101 ;
-  assign \$104  = active & \$103 ;
-  assign \$107  = row_valid & \$106 ;
-  assign \$108  = row_index == 3'h7;
+  assign \$104  = active_next & \$103 ;
+  assign \$107  = \row_valid$3  & \$106 ;
+  assign \$108  = \row_index$5  == 3'h7;
   assign \$109  = \$107  & \$108 ;
-  assign \$111  = active & \$110 ;
-  assign \$113  = row_index == 3'h7;
-  assign \$114  = row_valid & \$113 ;
-  assign \$115  = ~ wbank;
-  assign \$116  = col + 1'h1;
-  assign \$117  = col == 3'h7;
-  assign \$118  = base + col;
-  assign \$119  = obank ? bank1_row0[15:0] : bank0_row0[15:0];
-  assign \$120  = obank ? bank1_row1[15:0] : bank0_row1[15:0];
-  assign \$121  = obank ? bank1_row2[15:0] : bank0_row2[15:0];
-  assign \$122  = obank ? bank1_row3[15:0] : bank0_row3[15:0];
-  assign \$123  = obank ? bank1_row4[15:0] : bank0_row4[15:0];
-  assign \$124  = obank ? bank1_row5[15:0] : bank0_row5[15:0];
-  assign \$125  = obank ? bank1_row6[15:0] : bank0_row6[15:0];
-  assign \$126  = obank ? bank1_row7[15:0] : bank0_row7[15:0];
-  assign \$127  = active | row_valid;
-  assign busy = \$127  | col_valid;
+  assign \$111  = active_next & \$110 ;
+  assign \$113  = ~ wbank;
+  assign \$114  = col + 1'h1;
+  assign \$115  = col == 3'h7;
+  assign \$116  = base + col;
+  assign \$117  = obank ? bank1_row0[15:0] : bank0_row0[15:0];
+  assign \$118  = obank ? bank1_row1[15:0] : bank0_row1[15:0];
+  assign \$119  = obank ? bank1_row2[15:0] : bank0_row2[15:0];
+  assign \$120  = obank ? bank1_row3[15:0] : bank0_row3[15:0];
+  assign \$121  = obank ? bank1_row4[15:0] : bank0_row4[15:0];
+  assign \$122  = obank ? bank1_row5[15:0] : bank0_row5[15:0];
+  assign \$123  = obank ? bank1_row6[15:0] : bank0_row6[15:0];
+  assign \$124  = obank ? bank1_row7[15:0] : bank0_row7[15:0];
+  assign \$125  = row_index == 3'h7;
+  assign tile_done = row_valid & \$125 ;
+  assign wbank_next = wbank ^ tile_done;
+  assign obank_next = tile_done ? wbank : obank;
+  assign \$126  = col != 3'h7;
+  assign \$127  = active & \$126 ;
+  assign active_next = tile_done | \$127 ;
+  assign \$128  = active | row_valid;
+  assign busy = \$128  | col_valid;
   always @(posedge clk)
-    row_valid <= \$128 ;
+    row_valid <= \$129 ;
   always @(posedge clk)
-    row_index <= \$129 ;
+    row_index <= \$130 ;
   always @(posedge clk)
-    row_data <= \$130 ;
+    row_data <= \$131 ;
   always @(posedge clk)
-    row_base <= \$131 ;
+    row_base <= \$132 ;
   always @(posedge clk)
-    bank0_row0 <= \$132 ;
+    bank0_row0_load <= \$133 ;
   always @(posedge clk)
-    bank0_row1 <= \$133 ;
+    bank0_row0_shift <= \$134 ;
   always @(posedge clk)
-    bank0_row2 <= \$134 ;
+    bank0_row0 <= \$135 ;
   always @(posedge clk)
-    bank0_row3 <= \$135 ;
+    bank0_row1_load <= \$136 ;
   always @(posedge clk)
-    bank0_row4 <= \$136 ;
+    bank0_row1_shift <= \$137 ;
   always @(posedge clk)
-    bank0_row5 <= \$137 ;
+    bank0_row1 <= \$138 ;
   always @(posedge clk)
-    bank0_row6 <= \$138 ;
+    bank0_row2_load <= \$139 ;
   always @(posedge clk)
-    bank0_row7 <= \$139 ;
+    bank0_row2_shift <= \$140 ;
   always @(posedge clk)
-    bank1_row0 <= \$140 ;
+    bank0_row2 <= \$141 ;
   always @(posedge clk)
-    bank1_row1 <= \$141 ;
+    bank0_row3_load <= \$142 ;
   always @(posedge clk)
-    bank1_row2 <= \$142 ;
+    bank0_row3_shift <= \$143 ;
   always @(posedge clk)
-    bank1_row3 <= \$143 ;
+    bank0_row3 <= \$144 ;
   always @(posedge clk)
-    bank1_row4 <= \$144 ;
+    bank0_row4_load <= \$145 ;
   always @(posedge clk)
-    bank1_row5 <= \$145 ;
+    bank0_row4_shift <= \$146 ;
   always @(posedge clk)
-    bank1_row6 <= \$146 ;
+    bank0_row4 <= \$147 ;
   always @(posedge clk)
-    bank1_row7 <= \$147 ;
+    bank0_row5_load <= \$148 ;
   always @(posedge clk)
-    wbank <= \$148 ;
+    bank0_row5_shift <= \$149 ;
   always @(posedge clk)
-    obank <= \$149 ;
+    bank0_row5 <= \$150 ;
   always @(posedge clk)
-    active <= \$150 ;
+    bank0_row6_load <= \$151 ;
   always @(posedge clk)
-    col <= \$151 ;
+    bank0_row6_shift <= \$152 ;
   always @(posedge clk)
-    base <= \$152 ;
+    bank0_row6 <= \$153 ;
   always @(posedge clk)
-    col_valid <= \$153 ;
+    bank0_row7_load <= \$154 ;
   always @(posedge clk)
-    col_addr <= \$154 ;
+    bank0_row7_shift <= \$155 ;
   always @(posedge clk)
-    col_data <= \$155 ;
+    bank0_row7 <= \$156 ;
+  always @(posedge clk)
+    bank1_row0_load <= \$157 ;
+  always @(posedge clk)
+    bank1_row0_shift <= \$158 ;
+  always @(posedge clk)
+    bank1_row0 <= \$159 ;
+  always @(posedge clk)
+    bank1_row1_load <= \$160 ;
+  always @(posedge clk)
+    bank1_row1_shift <= \$161 ;
+  always @(posedge clk)
+    bank1_row1 <= \$162 ;
+  always @(posedge clk)
+    bank1_row2_load <= \$163 ;
+  always @(posedge clk)
+    bank1_row2_shift <= \$164 ;
+  always @(posedge clk)
+    bank1_row2 <= \$165 ;
+  always @(posedge clk)
+    bank1_row3_load <= \$166 ;
+  always @(posedge clk)
+    bank1_row3_shift <= \$167 ;
+  always @(posedge clk)
+    bank1_row3 <= \$168 ;
+  always @(posedge clk)
+    bank1_row4_load <= \$169 ;
+  always @(posedge clk)
+    bank1_row4_shift <= \$170 ;
+  always @(posedge clk)
+    bank1_row4 <= \$171 ;
+  always @(posedge clk)
+    bank1_row5_load <= \$172 ;
+  always @(posedge clk)
+    bank1_row5_shift <= \$173 ;
+  always @(posedge clk)
+    bank1_row5 <= \$174 ;
+  always @(posedge clk)
+    bank1_row6_load <= \$175 ;
+  always @(posedge clk)
+    bank1_row6_shift <= \$176 ;
+  always @(posedge clk)
+    bank1_row6 <= \$177 ;
+  always @(posedge clk)
+    bank1_row7_load <= \$178 ;
+  always @(posedge clk)
+    bank1_row7_shift <= \$179 ;
+  always @(posedge clk)
+    bank1_row7 <= \$180 ;
+  always @(posedge clk)
+    wbank <= \$181 ;
+  always @(posedge clk)
+    obank <= \$182 ;
+  always @(posedge clk)
+    active <= \$183 ;
+  always @(posedge clk)
+    col <= \$184 ;
+  always @(posedge clk)
+    base <= \$185 ;
+  always @(posedge clk)
+    col_valid <= \$186 ;
+  always @(posedge clk)
+    col_addr <= \$187 ;
+  always @(posedge clk)
+    col_data <= \$188 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$128  = \row_valid$3 ;
+    \$129  = \row_valid$3 ;
     if (rst) begin
-      \$128  = 1'h0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$129  = \row_index$5 ;
+    \$130  = \row_index$5 ;
     if (rst) begin
-      \$129  = 3'h0;
+      \$130  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$130  = { \port$10854$0 , \port$10553$0 , \port$10252$0 , \port$9951$0 , \port$9650$0 , \port$9349$0 , \port$9048$0 , \port$8747$0  };
+    \$131  = { \port$10635$0 , \port$10330$0 , \port$10025$0 , \port$9720$0 , \port$9415$0 , \port$9110$0 , \port$8805$0 , \port$8500$0  };
     if (rst) begin
-      \$130  = 128'h00000000000000000000000000000000;
+      \$131  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$131  = \row_base$9 ;
+    \$132  = \row_base$9 ;
     if (rst) begin
-      \$131  = 16'h0000;
+      \$132  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$132  = bank0_row0;
-    if (\$4 ) begin
-      \$132  = row_data;
-    end else if (\$6 ) begin
-      \$132  = \$7 ;
-    end
+    \$133  = \$4 ;
     if (rst) begin
-      \$132  = 128'h00000000000000000000000000000000;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$133  = bank0_row1;
-    if (\$11 ) begin
-      \$133  = row_data;
-    end else if (\$13 ) begin
-      \$133  = \$14 ;
-    end
+    \$134  = \$6 ;
     if (rst) begin
-      \$133  = 128'h00000000000000000000000000000000;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$134  = bank0_row2;
-    if (\$18 ) begin
-      \$134  = row_data;
-    end else if (\$20 ) begin
-      \$134  = \$21 ;
-    end
-    if (rst) begin
-      \$134  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$135  = bank0_row3;
-    if (\$25 ) begin
+    \$135  = bank0_row0;
+    if (bank0_row0_load) begin
       \$135  = row_data;
-    end else if (\$27 ) begin
-      \$135  = \$28 ;
+    end else if (bank0_row0_shift) begin
+      \$135  = \$7 ;
     end
     if (rst) begin
       \$135  = 128'h00000000000000000000000000000000;
@@ -53943,35 +53217,25 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$136  = bank0_row4;
-    if (\$32 ) begin
-      \$136  = row_data;
-    end else if (\$34 ) begin
-      \$136  = \$35 ;
-    end
+    \$136  = \$11 ;
     if (rst) begin
-      \$136  = 128'h00000000000000000000000000000000;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$137  = bank0_row5;
-    if (\$39 ) begin
-      \$137  = row_data;
-    end else if (\$41 ) begin
-      \$137  = \$42 ;
-    end
+    \$137  = \$13 ;
     if (rst) begin
-      \$137  = 128'h00000000000000000000000000000000;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$138  = bank0_row6;
-    if (\$46 ) begin
+    \$138  = bank0_row1;
+    if (bank0_row1_load) begin
       \$138  = row_data;
-    end else if (\$48 ) begin
-      \$138  = \$49 ;
+    end else if (bank0_row1_shift) begin
+      \$138  = \$14 ;
     end
     if (rst) begin
       \$138  = 128'h00000000000000000000000000000000;
@@ -53979,35 +53243,25 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$139  = bank0_row7;
-    if (\$53 ) begin
-      \$139  = row_data;
-    end else if (\$55 ) begin
-      \$139  = \$56 ;
-    end
+    \$139  = \$18 ;
     if (rst) begin
-      \$139  = 128'h00000000000000000000000000000000;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$140  = bank1_row0;
-    if (\$60 ) begin
-      \$140  = row_data;
-    end else if (\$62 ) begin
-      \$140  = \$63 ;
-    end
+    \$140  = \$20 ;
     if (rst) begin
-      \$140  = 128'h00000000000000000000000000000000;
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$141  = bank1_row1;
-    if (\$67 ) begin
+    \$141  = bank0_row2;
+    if (bank0_row2_load) begin
       \$141  = row_data;
-    end else if (\$69 ) begin
-      \$141  = \$70 ;
+    end else if (bank0_row2_shift) begin
+      \$141  = \$21 ;
     end
     if (rst) begin
       \$141  = 128'h00000000000000000000000000000000;
@@ -54015,35 +53269,25 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$142  = bank1_row2;
-    if (\$74 ) begin
-      \$142  = row_data;
-    end else if (\$76 ) begin
-      \$142  = \$77 ;
-    end
+    \$142  = \$25 ;
     if (rst) begin
-      \$142  = 128'h00000000000000000000000000000000;
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$143  = bank1_row3;
-    if (\$81 ) begin
-      \$143  = row_data;
-    end else if (\$83 ) begin
-      \$143  = \$84 ;
-    end
+    \$143  = \$27 ;
     if (rst) begin
-      \$143  = 128'h00000000000000000000000000000000;
+      \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$144  = bank1_row4;
-    if (\$88 ) begin
+    \$144  = bank0_row3;
+    if (bank0_row3_load) begin
       \$144  = row_data;
-    end else if (\$90 ) begin
-      \$144  = \$91 ;
+    end else if (bank0_row3_shift) begin
+      \$144  = \$28 ;
     end
     if (rst) begin
       \$144  = 128'h00000000000000000000000000000000;
@@ -54051,35 +53295,25 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$145  = bank1_row5;
-    if (\$95 ) begin
-      \$145  = row_data;
-    end else if (\$97 ) begin
-      \$145  = \$98 ;
-    end
+    \$145  = \$32 ;
     if (rst) begin
-      \$145  = 128'h00000000000000000000000000000000;
+      \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$146  = bank1_row6;
-    if (\$102 ) begin
-      \$146  = row_data;
-    end else if (\$104 ) begin
-      \$146  = \$105 ;
-    end
+    \$146  = \$34 ;
     if (rst) begin
-      \$146  = 128'h00000000000000000000000000000000;
+      \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$147  = bank1_row7;
-    if (\$109 ) begin
+    \$147  = bank0_row4;
+    if (bank0_row4_load) begin
       \$147  = row_data;
-    end else if (\$111 ) begin
-      \$147  = \$112 ;
+    end else if (bank0_row4_shift) begin
+      \$147  = \$35 ;
     end
     if (rst) begin
       \$147  = 128'h00000000000000000000000000000000;
@@ -54087,82 +53321,368 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$148  = wbank;
-    if (\$114 ) begin
-      \$148  = \$115 ;
-    end
+    \$148  = \$39 ;
     if (rst) begin
       \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$149  = obank;
-    if (\$114 ) begin
-      \$149  = wbank;
-    end
+    \$149  = \$41 ;
     if (rst) begin
       \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$150  = active;
-    if (\$114 ) begin
-      \$150  = 1'h1;
+    \$150  = bank0_row5;
+    if (bank0_row5_load) begin
+      \$150  = row_data;
+    end else if (bank0_row5_shift) begin
+      \$150  = \$42 ;
+    end
+    if (rst) begin
+      \$150  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$151  = \$46 ;
+    if (rst) begin
+      \$151  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$152  = \$48 ;
+    if (rst) begin
+      \$152  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$153  = bank0_row6;
+    if (bank0_row6_load) begin
+      \$153  = row_data;
+    end else if (bank0_row6_shift) begin
+      \$153  = \$49 ;
+    end
+    if (rst) begin
+      \$153  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$154  = \$53 ;
+    if (rst) begin
+      \$154  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$155  = \$55 ;
+    if (rst) begin
+      \$155  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$156  = bank0_row7;
+    if (bank0_row7_load) begin
+      \$156  = row_data;
+    end else if (bank0_row7_shift) begin
+      \$156  = \$56 ;
+    end
+    if (rst) begin
+      \$156  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$157  = \$60 ;
+    if (rst) begin
+      \$157  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$158  = \$62 ;
+    if (rst) begin
+      \$158  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$159  = bank1_row0;
+    if (bank1_row0_load) begin
+      \$159  = row_data;
+    end else if (bank1_row0_shift) begin
+      \$159  = \$63 ;
+    end
+    if (rst) begin
+      \$159  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$160  = \$67 ;
+    if (rst) begin
+      \$160  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$161  = \$69 ;
+    if (rst) begin
+      \$161  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$162  = bank1_row1;
+    if (bank1_row1_load) begin
+      \$162  = row_data;
+    end else if (bank1_row1_shift) begin
+      \$162  = \$70 ;
+    end
+    if (rst) begin
+      \$162  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$163  = \$74 ;
+    if (rst) begin
+      \$163  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$164  = \$76 ;
+    if (rst) begin
+      \$164  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$165  = bank1_row2;
+    if (bank1_row2_load) begin
+      \$165  = row_data;
+    end else if (bank1_row2_shift) begin
+      \$165  = \$77 ;
+    end
+    if (rst) begin
+      \$165  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$166  = \$81 ;
+    if (rst) begin
+      \$166  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$167  = \$83 ;
+    if (rst) begin
+      \$167  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$168  = bank1_row3;
+    if (bank1_row3_load) begin
+      \$168  = row_data;
+    end else if (bank1_row3_shift) begin
+      \$168  = \$84 ;
+    end
+    if (rst) begin
+      \$168  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$169  = \$88 ;
+    if (rst) begin
+      \$169  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$170  = \$90 ;
+    if (rst) begin
+      \$170  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$171  = bank1_row4;
+    if (bank1_row4_load) begin
+      \$171  = row_data;
+    end else if (bank1_row4_shift) begin
+      \$171  = \$91 ;
+    end
+    if (rst) begin
+      \$171  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$172  = \$95 ;
+    if (rst) begin
+      \$172  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$173  = \$97 ;
+    if (rst) begin
+      \$173  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$174  = bank1_row5;
+    if (bank1_row5_load) begin
+      \$174  = row_data;
+    end else if (bank1_row5_shift) begin
+      \$174  = \$98 ;
+    end
+    if (rst) begin
+      \$174  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$175  = \$102 ;
+    if (rst) begin
+      \$175  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$176  = \$104 ;
+    if (rst) begin
+      \$176  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$177  = bank1_row6;
+    if (bank1_row6_load) begin
+      \$177  = row_data;
+    end else if (bank1_row6_shift) begin
+      \$177  = \$105 ;
+    end
+    if (rst) begin
+      \$177  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$178  = \$109 ;
+    if (rst) begin
+      \$178  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$179  = \$111 ;
+    if (rst) begin
+      \$179  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$180  = bank1_row7;
+    if (bank1_row7_load) begin
+      \$180  = row_data;
+    end else if (bank1_row7_shift) begin
+      \$180  = \$112 ;
+    end
+    if (rst) begin
+      \$180  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$181  = wbank;
+    if (tile_done) begin
+      \$181  = \$113 ;
+    end
+    if (rst) begin
+      \$181  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$182  = obank;
+    if (tile_done) begin
+      \$182  = wbank;
+    end
+    if (rst) begin
+      \$182  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$183  = active;
+    if (tile_done) begin
+      \$183  = 1'h1;
     end else if (active) begin
-      if (\$117 ) begin
-        \$150  = 1'h0;
+      if (\$115 ) begin
+        \$183  = 1'h0;
       end
     end
     if (rst) begin
-      \$150  = 1'h0;
+      \$183  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$151  = col;
-    if (\$114 ) begin
-      \$151  = 3'h0;
+    \$184  = col;
+    if (tile_done) begin
+      \$184  = 3'h0;
     end else if (active) begin
-      \$151  = \$116 [2:0];
+      \$184  = \$114 [2:0];
     end
     if (rst) begin
-      \$151  = 3'h0;
+      \$184  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$152  = base;
-    if (\$114 ) begin
-      \$152  = row_base;
+    \$185  = base;
+    if (tile_done) begin
+      \$185  = row_base;
     end
     if (rst) begin
-      \$152  = 16'h0000;
+      \$185  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$153  = active;
+    \$186  = active;
     if (rst) begin
-      \$153  = 1'h0;
+      \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$154  = \$118 [15:0];
+    \$187  = \$116 [15:0];
     if (rst) begin
-      \$154  = 16'h0000;
+      \$187  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$155  = { \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119  };
+    \$188  = { \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117  };
     if (rst) begin
-      \$155  = 128'h00000000000000000000000000000000;
+      \$188  = 128'h00000000000000000000000000000000;
     end
   end
-  assign \row_data$7  = { \port$10854$0 , \port$10553$0 , \port$10252$0 , \port$9951$0 , \port$9650$0 , \port$9349$0 , \port$9048$0 , \port$8747$0  };
+  assign \row_data$7  = { \port$10635$0 , \port$10330$0 , \port$10025$0 , \port$9720$0 , \port$9415$0 , \port$9110$0 , \port$8805$0 , \port$8500$0  };
   assign \$7  = { 16'h0000, bank0_row0[127:16] };
   assign \$14  = { 16'h0000, bank0_row1[127:16] };
   assign \$21  = { 16'h0000, bank0_row2[127:16] };
@@ -54171,28 +53691,28 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
   assign \$42  = { 16'h0000, bank0_row5[127:16] };
   assign \$49  = { 16'h0000, bank0_row6[127:16] };
   assign \$56  = { 16'h0000, bank0_row7[127:16] };
-  assign \$57  = wbank;
-  assign \$61  = obank;
+  assign \$57  = wbank_next;
+  assign \$61  = obank_next;
   assign \$63  = { 16'h0000, bank1_row0[127:16] };
-  assign \$64  = wbank;
-  assign \$68  = obank;
+  assign \$64  = wbank_next;
+  assign \$68  = obank_next;
   assign \$70  = { 16'h0000, bank1_row1[127:16] };
-  assign \$71  = wbank;
-  assign \$75  = obank;
+  assign \$71  = wbank_next;
+  assign \$75  = obank_next;
   assign \$77  = { 16'h0000, bank1_row2[127:16] };
-  assign \$78  = wbank;
-  assign \$82  = obank;
+  assign \$78  = wbank_next;
+  assign \$82  = obank_next;
   assign \$84  = { 16'h0000, bank1_row3[127:16] };
-  assign \$85  = wbank;
-  assign \$89  = obank;
+  assign \$85  = wbank_next;
+  assign \$89  = obank_next;
   assign \$91  = { 16'h0000, bank1_row4[127:16] };
-  assign \$92  = wbank;
-  assign \$96  = obank;
+  assign \$92  = wbank_next;
+  assign \$96  = obank_next;
   assign \$98  = { 16'h0000, bank1_row5[127:16] };
-  assign \$99  = wbank;
-  assign \$103  = obank;
+  assign \$99  = wbank_next;
+  assign \$103  = obank_next;
   assign \$105  = { 16'h0000, bank1_row6[127:16] };
-  assign \$106  = wbank;
-  assign \$110  = obank;
+  assign \$106  = wbank_next;
+  assign \$110  = obank_next;
   assign \$112  = { 16'h0000, bank1_row7[127:16] };
 endmodule

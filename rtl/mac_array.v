@@ -1156,7 +1156,7 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   wire \$2032 ;
   wire \$2033 ;
   wire \$2034 ;
-  wire \$2035 ;
+  wire [3:0] \$2035 ;
   wire \$2036 ;
   wire \$2037 ;
   wire \$2038 ;
@@ -1193,543 +1193,543 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   wire \$2066 ;
   wire \$2067 ;
   wire \$2068 ;
-  wire \$2069 ;
+  wire [7:0] \$2069 ;
   wire [17:0] \$207 ;
-  wire \$2070 ;
-  wire \$2071 ;
-  wire \$2072 ;
-  wire \$2073 ;
-  wire \$2074 ;
-  wire \$2075 ;
-  wire \$2076 ;
-  wire \$2077 ;
-  wire \$2078 ;
-  wire \$2079 ;
+  reg \$2070 ;
+  reg [321:0] \$2071 ;
+  reg \$2072 ;
+  reg \$2073 ;
+  reg \$2074 ;
+  reg \$2075 ;
+  reg \$2076 ;
+  reg \$2077 ;
+  reg \$2078 ;
+  reg \$2079 ;
   wire [17:0] \$208 ;
-  wire \$2080 ;
-  wire \$2081 ;
-  wire \$2082 ;
-  wire \$2083 ;
-  wire \$2084 ;
-  wire \$2085 ;
-  wire \$2086 ;
-  wire \$2087 ;
-  wire \$2088 ;
-  wire \$2089 ;
+  reg \$2080 ;
+  reg \$2081 ;
+  reg \$2082 ;
+  reg \$2083 ;
+  reg \$2084 ;
+  reg \$2085 ;
+  reg \$2086 ;
+  reg \$2087 ;
+  reg \$2088 ;
+  reg [14:0] \$2089 ;
   wire [17:0] \$209 ;
-  wire \$2090 ;
-  wire [3:0] \$2091 ;
-  wire \$2092 ;
-  wire \$2093 ;
-  wire \$2094 ;
-  wire \$2095 ;
-  wire \$2096 ;
-  wire \$2097 ;
-  wire \$2098 ;
-  wire \$2099 ;
+  reg [14:0] \$2090 ;
+  reg [14:0] \$2091 ;
+  reg [14:0] \$2092 ;
+  reg [14:0] \$2093 ;
+  reg [31:0] \$2094 ;
+  reg [14:0] \$2095 ;
+  reg [14:0] \$2096 ;
+  reg [14:0] \$2097 ;
+  reg [14:0] \$2098 ;
+  reg [14:0] \$2099 ;
   wire [15:0] \$21 ;
   wire [21:0] \$210 ;
-  wire \$2100 ;
-  wire \$2101 ;
-  wire \$2102 ;
-  wire \$2103 ;
-  wire \$2104 ;
-  wire \$2105 ;
-  wire \$2106 ;
-  wire \$2107 ;
-  wire \$2108 ;
-  wire \$2109 ;
+  reg [31:0] \$2100 ;
+  reg [14:0] \$2101 ;
+  reg [14:0] \$2102 ;
+  reg [14:0] \$2103 ;
+  reg [14:0] \$2104 ;
+  reg [14:0] \$2105 ;
+  reg [31:0] \$2106 ;
+  reg [14:0] \$2107 ;
+  reg [14:0] \$2108 ;
+  reg [14:0] \$2109 ;
   wire [21:0] \$211 ;
-  wire \$2110 ;
-  wire \$2111 ;
-  wire \$2112 ;
-  wire \$2113 ;
-  wire \$2114 ;
-  wire \$2115 ;
-  wire \$2116 ;
-  wire \$2117 ;
-  wire \$2118 ;
-  wire \$2119 ;
+  reg [14:0] \$2110 ;
+  reg [14:0] \$2111 ;
+  reg [31:0] \$2112 ;
+  reg [14:0] \$2113 ;
+  reg [14:0] \$2114 ;
+  reg [14:0] \$2115 ;
+  reg [14:0] \$2116 ;
+  reg [14:0] \$2117 ;
+  reg [31:0] \$2118 ;
+  reg [14:0] \$2119 ;
   wire [21:0] \$212 ;
-  wire \$2120 ;
-  wire \$2121 ;
-  wire \$2122 ;
-  wire \$2123 ;
-  wire \$2124 ;
-  wire [7:0] \$2125 ;
-  reg \$2126 ;
-  reg [321:0] \$2127 ;
-  reg \$2128 ;
-  reg \$2129 ;
+  reg [14:0] \$2120 ;
+  reg [14:0] \$2121 ;
+  reg [14:0] \$2122 ;
+  reg [14:0] \$2123 ;
+  reg [31:0] \$2124 ;
+  reg [14:0] \$2125 ;
+  reg [14:0] \$2126 ;
+  reg [14:0] \$2127 ;
+  reg [14:0] \$2128 ;
+  reg [14:0] \$2129 ;
   wire [21:0] \$213 ;
-  reg \$2130 ;
-  reg \$2131 ;
-  reg \$2132 ;
-  reg \$2133 ;
-  reg \$2134 ;
-  reg \$2135 ;
-  reg \$2136 ;
-  reg \$2137 ;
-  reg \$2138 ;
-  reg \$2139 ;
+  reg [31:0] \$2130 ;
+  reg [14:0] \$2131 ;
+  reg [14:0] \$2132 ;
+  reg [14:0] \$2133 ;
+  reg [14:0] \$2134 ;
+  reg [14:0] \$2135 ;
+  reg [31:0] \$2136 ;
+  reg [14:0] \$2137 ;
+  reg [14:0] \$2138 ;
+  reg [14:0] \$2139 ;
   wire [21:0] \$214 ;
-  reg \$2140 ;
-  reg \$2141 ;
-  reg \$2142 ;
-  reg \$2143 ;
-  reg \$2144 ;
+  reg [14:0] \$2140 ;
+  reg [14:0] \$2141 ;
+  reg [31:0] \$2142 ;
+  reg [14:0] \$2143 ;
+  reg [14:0] \$2144 ;
   reg [14:0] \$2145 ;
   reg [14:0] \$2146 ;
   reg [14:0] \$2147 ;
-  reg [14:0] \$2148 ;
+  reg [31:0] \$2148 ;
   reg [14:0] \$2149 ;
   wire [21:0] \$215 ;
-  reg [31:0] \$2150 ;
+  reg [14:0] \$2150 ;
   reg [14:0] \$2151 ;
   reg [14:0] \$2152 ;
   reg [14:0] \$2153 ;
-  reg [14:0] \$2154 ;
+  reg [31:0] \$2154 ;
   reg [14:0] \$2155 ;
-  reg [31:0] \$2156 ;
+  reg [14:0] \$2156 ;
   reg [14:0] \$2157 ;
   reg [14:0] \$2158 ;
   reg [14:0] \$2159 ;
   wire [21:0] \$216 ;
-  reg [14:0] \$2160 ;
+  reg [31:0] \$2160 ;
   reg [14:0] \$2161 ;
-  reg [31:0] \$2162 ;
+  reg [14:0] \$2162 ;
   reg [14:0] \$2163 ;
   reg [14:0] \$2164 ;
   reg [14:0] \$2165 ;
-  reg [14:0] \$2166 ;
+  reg [31:0] \$2166 ;
   reg [14:0] \$2167 ;
-  reg [31:0] \$2168 ;
+  reg [14:0] \$2168 ;
   reg [14:0] \$2169 ;
   wire [21:0] \$217 ;
   reg [14:0] \$2170 ;
   reg [14:0] \$2171 ;
-  reg [14:0] \$2172 ;
+  reg [31:0] \$2172 ;
   reg [14:0] \$2173 ;
-  reg [31:0] \$2174 ;
+  reg [14:0] \$2174 ;
   reg [14:0] \$2175 ;
   reg [14:0] \$2176 ;
   reg [14:0] \$2177 ;
-  reg [14:0] \$2178 ;
+  reg [31:0] \$2178 ;
   reg [14:0] \$2179 ;
   wire [22:0] \$218 ;
-  reg [31:0] \$2180 ;
+  reg [14:0] \$2180 ;
   reg [14:0] \$2181 ;
   reg [14:0] \$2182 ;
   reg [14:0] \$2183 ;
-  reg [14:0] \$2184 ;
+  reg [31:0] \$2184 ;
   reg [14:0] \$2185 ;
-  reg [31:0] \$2186 ;
+  reg [14:0] \$2186 ;
   reg [14:0] \$2187 ;
   reg [14:0] \$2188 ;
   reg [14:0] \$2189 ;
   wire [15:0] \$219 ;
-  reg [14:0] \$2190 ;
+  reg [31:0] \$2190 ;
   reg [14:0] \$2191 ;
-  reg [31:0] \$2192 ;
+  reg [14:0] \$2192 ;
   reg [14:0] \$2193 ;
   reg [14:0] \$2194 ;
   reg [14:0] \$2195 ;
-  reg [14:0] \$2196 ;
+  reg [31:0] \$2196 ;
   reg [14:0] \$2197 ;
-  reg [31:0] \$2198 ;
+  reg [14:0] \$2198 ;
   reg [14:0] \$2199 ;
   wire [15:0] \$22 ;
   wire [15:0] \$220 ;
   reg [14:0] \$2200 ;
   reg [14:0] \$2201 ;
-  reg [14:0] \$2202 ;
+  reg [31:0] \$2202 ;
   reg [14:0] \$2203 ;
-  reg [31:0] \$2204 ;
+  reg [14:0] \$2204 ;
   reg [14:0] \$2205 ;
   reg [14:0] \$2206 ;
   reg [14:0] \$2207 ;
-  reg [14:0] \$2208 ;
+  reg [31:0] \$2208 ;
   reg [14:0] \$2209 ;
   wire [15:0] \$221 ;
-  reg [31:0] \$2210 ;
+  reg [14:0] \$2210 ;
   reg [14:0] \$2211 ;
   reg [14:0] \$2212 ;
   reg [14:0] \$2213 ;
-  reg [14:0] \$2214 ;
+  reg [31:0] \$2214 ;
   reg [14:0] \$2215 ;
-  reg [31:0] \$2216 ;
+  reg [14:0] \$2216 ;
   reg [14:0] \$2217 ;
   reg [14:0] \$2218 ;
   reg [14:0] \$2219 ;
   wire [15:0] \$222 ;
-  reg [14:0] \$2220 ;
+  reg [31:0] \$2220 ;
   reg [14:0] \$2221 ;
-  reg [31:0] \$2222 ;
+  reg [14:0] \$2222 ;
   reg [14:0] \$2223 ;
   reg [14:0] \$2224 ;
   reg [14:0] \$2225 ;
-  reg [14:0] \$2226 ;
+  reg [31:0] \$2226 ;
   reg [14:0] \$2227 ;
-  reg [31:0] \$2228 ;
+  reg [14:0] \$2228 ;
   reg [14:0] \$2229 ;
   wire [15:0] \$223 ;
   reg [14:0] \$2230 ;
   reg [14:0] \$2231 ;
-  reg [14:0] \$2232 ;
+  reg [31:0] \$2232 ;
   reg [14:0] \$2233 ;
-  reg [31:0] \$2234 ;
+  reg [14:0] \$2234 ;
   reg [14:0] \$2235 ;
   reg [14:0] \$2236 ;
   reg [14:0] \$2237 ;
-  reg [14:0] \$2238 ;
+  reg [31:0] \$2238 ;
   reg [14:0] \$2239 ;
   wire [15:0] \$224 ;
-  reg [31:0] \$2240 ;
+  reg [14:0] \$2240 ;
   reg [14:0] \$2241 ;
   reg [14:0] \$2242 ;
   reg [14:0] \$2243 ;
-  reg [14:0] \$2244 ;
+  reg [31:0] \$2244 ;
   reg [14:0] \$2245 ;
-  reg [31:0] \$2246 ;
+  reg [14:0] \$2246 ;
   reg [14:0] \$2247 ;
   reg [14:0] \$2248 ;
   reg [14:0] \$2249 ;
   wire [15:0] \$225 ;
-  reg [14:0] \$2250 ;
+  reg [31:0] \$2250 ;
   reg [14:0] \$2251 ;
-  reg [31:0] \$2252 ;
+  reg [14:0] \$2252 ;
   reg [14:0] \$2253 ;
   reg [14:0] \$2254 ;
   reg [14:0] \$2255 ;
-  reg [14:0] \$2256 ;
+  reg [31:0] \$2256 ;
   reg [14:0] \$2257 ;
-  reg [31:0] \$2258 ;
+  reg [14:0] \$2258 ;
   reg [14:0] \$2259 ;
   wire [17:0] \$226 ;
   reg [14:0] \$2260 ;
   reg [14:0] \$2261 ;
-  reg [14:0] \$2262 ;
+  reg [31:0] \$2262 ;
   reg [14:0] \$2263 ;
-  reg [31:0] \$2264 ;
+  reg [14:0] \$2264 ;
   reg [14:0] \$2265 ;
   reg [14:0] \$2266 ;
   reg [14:0] \$2267 ;
-  reg [14:0] \$2268 ;
+  reg [31:0] \$2268 ;
   reg [14:0] \$2269 ;
   wire [17:0] \$227 ;
-  reg [31:0] \$2270 ;
+  reg [14:0] \$2270 ;
   reg [14:0] \$2271 ;
   reg [14:0] \$2272 ;
   reg [14:0] \$2273 ;
-  reg [14:0] \$2274 ;
+  reg [31:0] \$2274 ;
   reg [14:0] \$2275 ;
-  reg [31:0] \$2276 ;
+  reg [14:0] \$2276 ;
   reg [14:0] \$2277 ;
   reg [14:0] \$2278 ;
   reg [14:0] \$2279 ;
   wire [17:0] \$228 ;
-  reg [14:0] \$2280 ;
+  reg [31:0] \$2280 ;
   reg [14:0] \$2281 ;
-  reg [31:0] \$2282 ;
+  reg [14:0] \$2282 ;
   reg [14:0] \$2283 ;
   reg [14:0] \$2284 ;
   reg [14:0] \$2285 ;
-  reg [14:0] \$2286 ;
+  reg [31:0] \$2286 ;
   reg [14:0] \$2287 ;
-  reg [31:0] \$2288 ;
+  reg [14:0] \$2288 ;
   reg [14:0] \$2289 ;
   wire [17:0] \$229 ;
   reg [14:0] \$2290 ;
   reg [14:0] \$2291 ;
-  reg [14:0] \$2292 ;
+  reg [31:0] \$2292 ;
   reg [14:0] \$2293 ;
-  reg [31:0] \$2294 ;
+  reg [14:0] \$2294 ;
   reg [14:0] \$2295 ;
   reg [14:0] \$2296 ;
   reg [14:0] \$2297 ;
-  reg [14:0] \$2298 ;
+  reg [31:0] \$2298 ;
   reg [14:0] \$2299 ;
   wire [15:0] \$23 ;
   wire [21:0] \$230 ;
-  reg [31:0] \$2300 ;
+  reg [14:0] \$2300 ;
   reg [14:0] \$2301 ;
   reg [14:0] \$2302 ;
   reg [14:0] \$2303 ;
-  reg [14:0] \$2304 ;
+  reg [31:0] \$2304 ;
   reg [14:0] \$2305 ;
-  reg [31:0] \$2306 ;
+  reg [14:0] \$2306 ;
   reg [14:0] \$2307 ;
   reg [14:0] \$2308 ;
   reg [14:0] \$2309 ;
   wire [21:0] \$231 ;
-  reg [14:0] \$2310 ;
+  reg [31:0] \$2310 ;
   reg [14:0] \$2311 ;
-  reg [31:0] \$2312 ;
+  reg [14:0] \$2312 ;
   reg [14:0] \$2313 ;
   reg [14:0] \$2314 ;
   reg [14:0] \$2315 ;
-  reg [14:0] \$2316 ;
+  reg [31:0] \$2316 ;
   reg [14:0] \$2317 ;
-  reg [31:0] \$2318 ;
+  reg [14:0] \$2318 ;
   reg [14:0] \$2319 ;
   wire [21:0] \$232 ;
   reg [14:0] \$2320 ;
   reg [14:0] \$2321 ;
-  reg [14:0] \$2322 ;
+  reg [31:0] \$2322 ;
   reg [14:0] \$2323 ;
-  reg [31:0] \$2324 ;
+  reg [14:0] \$2324 ;
   reg [14:0] \$2325 ;
   reg [14:0] \$2326 ;
   reg [14:0] \$2327 ;
-  reg [14:0] \$2328 ;
+  reg [31:0] \$2328 ;
   reg [14:0] \$2329 ;
   wire [21:0] \$233 ;
-  reg [31:0] \$2330 ;
+  reg [14:0] \$2330 ;
   reg [14:0] \$2331 ;
   reg [14:0] \$2332 ;
   reg [14:0] \$2333 ;
-  reg [14:0] \$2334 ;
+  reg [31:0] \$2334 ;
   reg [14:0] \$2335 ;
-  reg [31:0] \$2336 ;
+  reg [14:0] \$2336 ;
   reg [14:0] \$2337 ;
   reg [14:0] \$2338 ;
   reg [14:0] \$2339 ;
   wire [21:0] \$234 ;
-  reg [14:0] \$2340 ;
+  reg [31:0] \$2340 ;
   reg [14:0] \$2341 ;
-  reg [31:0] \$2342 ;
+  reg [14:0] \$2342 ;
   reg [14:0] \$2343 ;
   reg [14:0] \$2344 ;
   reg [14:0] \$2345 ;
-  reg [14:0] \$2346 ;
+  reg [31:0] \$2346 ;
   reg [14:0] \$2347 ;
-  reg [31:0] \$2348 ;
+  reg [14:0] \$2348 ;
   reg [14:0] \$2349 ;
   wire [21:0] \$235 ;
   reg [14:0] \$2350 ;
   reg [14:0] \$2351 ;
-  reg [14:0] \$2352 ;
+  reg [31:0] \$2352 ;
   reg [14:0] \$2353 ;
-  reg [31:0] \$2354 ;
+  reg [14:0] \$2354 ;
   reg [14:0] \$2355 ;
   reg [14:0] \$2356 ;
   reg [14:0] \$2357 ;
-  reg [14:0] \$2358 ;
+  reg [31:0] \$2358 ;
   reg [14:0] \$2359 ;
   wire [21:0] \$236 ;
-  reg [31:0] \$2360 ;
+  reg [14:0] \$2360 ;
   reg [14:0] \$2361 ;
   reg [14:0] \$2362 ;
   reg [14:0] \$2363 ;
-  reg [14:0] \$2364 ;
+  reg [31:0] \$2364 ;
   reg [14:0] \$2365 ;
-  reg [31:0] \$2366 ;
+  reg [14:0] \$2366 ;
   reg [14:0] \$2367 ;
   reg [14:0] \$2368 ;
   reg [14:0] \$2369 ;
   wire [21:0] \$237 ;
-  reg [14:0] \$2370 ;
+  reg [31:0] \$2370 ;
   reg [14:0] \$2371 ;
-  reg [31:0] \$2372 ;
+  reg [14:0] \$2372 ;
   reg [14:0] \$2373 ;
   reg [14:0] \$2374 ;
   reg [14:0] \$2375 ;
-  reg [14:0] \$2376 ;
+  reg [31:0] \$2376 ;
   reg [14:0] \$2377 ;
-  reg [31:0] \$2378 ;
+  reg [14:0] \$2378 ;
   reg [14:0] \$2379 ;
   wire [22:0] \$238 ;
   reg [14:0] \$2380 ;
   reg [14:0] \$2381 ;
-  reg [14:0] \$2382 ;
+  reg [31:0] \$2382 ;
   reg [14:0] \$2383 ;
-  reg [31:0] \$2384 ;
+  reg [14:0] \$2384 ;
   reg [14:0] \$2385 ;
   reg [14:0] \$2386 ;
   reg [14:0] \$2387 ;
-  reg [14:0] \$2388 ;
+  reg [31:0] \$2388 ;
   reg [14:0] \$2389 ;
   wire [15:0] \$239 ;
-  reg [31:0] \$2390 ;
+  reg [14:0] \$2390 ;
   reg [14:0] \$2391 ;
   reg [14:0] \$2392 ;
   reg [14:0] \$2393 ;
-  reg [14:0] \$2394 ;
+  reg [31:0] \$2394 ;
   reg [14:0] \$2395 ;
-  reg [31:0] \$2396 ;
+  reg [14:0] \$2396 ;
   reg [14:0] \$2397 ;
   reg [14:0] \$2398 ;
   reg [14:0] \$2399 ;
   wire [15:0] \$24 ;
   wire [15:0] \$240 ;
-  reg [14:0] \$2400 ;
+  reg [31:0] \$2400 ;
   reg [14:0] \$2401 ;
-  reg [31:0] \$2402 ;
+  reg [14:0] \$2402 ;
   reg [14:0] \$2403 ;
   reg [14:0] \$2404 ;
   reg [14:0] \$2405 ;
-  reg [14:0] \$2406 ;
+  reg [31:0] \$2406 ;
   reg [14:0] \$2407 ;
-  reg [31:0] \$2408 ;
+  reg [14:0] \$2408 ;
   reg [14:0] \$2409 ;
   wire [15:0] \$241 ;
   reg [14:0] \$2410 ;
   reg [14:0] \$2411 ;
-  reg [14:0] \$2412 ;
+  reg [31:0] \$2412 ;
   reg [14:0] \$2413 ;
-  reg [31:0] \$2414 ;
+  reg [14:0] \$2414 ;
   reg [14:0] \$2415 ;
   reg [14:0] \$2416 ;
   reg [14:0] \$2417 ;
-  reg [14:0] \$2418 ;
+  reg [31:0] \$2418 ;
   reg [14:0] \$2419 ;
   wire [15:0] \$242 ;
-  reg [31:0] \$2420 ;
+  reg [14:0] \$2420 ;
   reg [14:0] \$2421 ;
   reg [14:0] \$2422 ;
   reg [14:0] \$2423 ;
-  reg [14:0] \$2424 ;
+  reg [31:0] \$2424 ;
   reg [14:0] \$2425 ;
-  reg [31:0] \$2426 ;
+  reg [14:0] \$2426 ;
   reg [14:0] \$2427 ;
   reg [14:0] \$2428 ;
   reg [14:0] \$2429 ;
   wire [15:0] \$243 ;
-  reg [14:0] \$2430 ;
+  reg [31:0] \$2430 ;
   reg [14:0] \$2431 ;
-  reg [31:0] \$2432 ;
+  reg [14:0] \$2432 ;
   reg [14:0] \$2433 ;
   reg [14:0] \$2434 ;
   reg [14:0] \$2435 ;
-  reg [14:0] \$2436 ;
+  reg [31:0] \$2436 ;
   reg [14:0] \$2437 ;
-  reg [31:0] \$2438 ;
+  reg [14:0] \$2438 ;
   reg [14:0] \$2439 ;
   wire [15:0] \$244 ;
   reg [14:0] \$2440 ;
   reg [14:0] \$2441 ;
-  reg [14:0] \$2442 ;
+  reg [31:0] \$2442 ;
   reg [14:0] \$2443 ;
-  reg [31:0] \$2444 ;
+  reg [14:0] \$2444 ;
   reg [14:0] \$2445 ;
   reg [14:0] \$2446 ;
   reg [14:0] \$2447 ;
-  reg [14:0] \$2448 ;
+  reg [31:0] \$2448 ;
   reg [14:0] \$2449 ;
   wire [15:0] \$245 ;
-  reg [31:0] \$2450 ;
+  reg [14:0] \$2450 ;
   reg [14:0] \$2451 ;
   reg [14:0] \$2452 ;
   reg [14:0] \$2453 ;
-  reg [14:0] \$2454 ;
+  reg [31:0] \$2454 ;
   reg [14:0] \$2455 ;
-  reg [31:0] \$2456 ;
+  reg [14:0] \$2456 ;
   reg [14:0] \$2457 ;
   reg [14:0] \$2458 ;
   reg [14:0] \$2459 ;
   wire [17:0] \$246 ;
-  reg [14:0] \$2460 ;
+  reg [31:0] \$2460 ;
   reg [14:0] \$2461 ;
-  reg [31:0] \$2462 ;
+  reg [14:0] \$2462 ;
   reg [14:0] \$2463 ;
   reg [14:0] \$2464 ;
   reg [14:0] \$2465 ;
-  reg [14:0] \$2466 ;
+  reg [31:0] \$2466 ;
   reg [14:0] \$2467 ;
-  reg [31:0] \$2468 ;
+  reg [14:0] \$2468 ;
   reg [14:0] \$2469 ;
   wire [17:0] \$247 ;
   reg [14:0] \$2470 ;
   reg [14:0] \$2471 ;
-  reg [14:0] \$2472 ;
-  reg [14:0] \$2473 ;
-  reg [31:0] \$2474 ;
-  reg [14:0] \$2475 ;
-  reg [14:0] \$2476 ;
-  reg [14:0] \$2477 ;
-  reg [14:0] \$2478 ;
-  reg [14:0] \$2479 ;
+  reg [31:0] \$2472 ;
+  reg \$2473 ;
+  reg \$2474 ;
+  reg \$2475 ;
+  reg \$2476 ;
+  reg [31:0] \$2477 ;
+  reg \$2478 ;
+  reg [31:0] \$2479 ;
   wire [17:0] \$248 ;
-  reg [31:0] \$2480 ;
-  reg [14:0] \$2481 ;
-  reg [14:0] \$2482 ;
-  reg [14:0] \$2483 ;
-  reg [14:0] \$2484 ;
-  reg [14:0] \$2485 ;
-  reg [31:0] \$2486 ;
-  reg [14:0] \$2487 ;
-  reg [14:0] \$2488 ;
-  reg [14:0] \$2489 ;
+  reg \$2480 ;
+  reg \$2481 ;
+  reg [31:0] \$2482 ;
+  reg \$2483 ;
+  reg [31:0] \$2484 ;
+  reg \$2485 ;
+  reg \$2486 ;
+  reg [31:0] \$2487 ;
+  reg \$2488 ;
+  reg [31:0] \$2489 ;
   wire [17:0] \$249 ;
-  reg [14:0] \$2490 ;
-  reg [14:0] \$2491 ;
+  reg \$2490 ;
+  reg \$2491 ;
   reg [31:0] \$2492 ;
-  reg [14:0] \$2493 ;
-  reg [14:0] \$2494 ;
-  reg [14:0] \$2495 ;
-  reg [14:0] \$2496 ;
-  reg [14:0] \$2497 ;
-  reg [31:0] \$2498 ;
-  reg [14:0] \$2499 ;
+  reg \$2493 ;
+  reg [31:0] \$2494 ;
+  reg \$2495 ;
+  reg \$2496 ;
+  reg [31:0] \$2497 ;
+  reg \$2498 ;
+  reg [31:0] \$2499 ;
   wire [15:0] \$25 ;
   wire [21:0] \$250 ;
-  reg [14:0] \$2500 ;
-  reg [14:0] \$2501 ;
-  reg [14:0] \$2502 ;
-  reg [14:0] \$2503 ;
+  reg \$2500 ;
+  reg \$2501 ;
+  reg [31:0] \$2502 ;
+  reg \$2503 ;
   reg [31:0] \$2504 ;
-  reg [14:0] \$2505 ;
-  reg [14:0] \$2506 ;
-  reg [14:0] \$2507 ;
-  reg [14:0] \$2508 ;
-  reg [14:0] \$2509 ;
+  reg \$2505 ;
+  reg \$2506 ;
+  reg [31:0] \$2507 ;
+  reg \$2508 ;
+  reg [31:0] \$2509 ;
   wire [21:0] \$251 ;
-  reg [31:0] \$2510 ;
-  reg [14:0] \$2511 ;
-  reg [14:0] \$2512 ;
-  reg [14:0] \$2513 ;
-  reg [14:0] \$2514 ;
-  reg [14:0] \$2515 ;
-  reg [31:0] \$2516 ;
-  reg [14:0] \$2517 ;
-  reg [14:0] \$2518 ;
-  reg [14:0] \$2519 ;
+  reg \$2510 ;
+  reg \$2511 ;
+  reg [31:0] \$2512 ;
+  reg \$2513 ;
+  reg [31:0] \$2514 ;
+  reg \$2515 ;
+  reg \$2516 ;
+  reg \$2517 ;
+  reg \$2518 ;
+  reg [31:0] \$2519 ;
   wire [21:0] \$252 ;
-  reg [14:0] \$2520 ;
-  reg [14:0] \$2521 ;
-  reg [31:0] \$2522 ;
-  reg [14:0] \$2523 ;
-  reg [14:0] \$2524 ;
-  reg [14:0] \$2525 ;
-  reg [14:0] \$2526 ;
-  reg [14:0] \$2527 ;
-  reg [31:0] \$2528 ;
-  reg \$2529 ;
+  reg \$2520 ;
+  reg [31:0] \$2521 ;
+  reg \$2522 ;
+  reg \$2523 ;
+  reg [31:0] \$2524 ;
+  reg \$2525 ;
+  reg [31:0] \$2526 ;
+  reg \$2527 ;
+  reg \$2528 ;
+  reg [31:0] \$2529 ;
   wire [21:0] \$253 ;
   reg \$2530 ;
-  reg \$2531 ;
+  reg [31:0] \$2531 ;
   reg \$2532 ;
-  reg [31:0] \$2533 ;
-  reg \$2534 ;
-  reg [31:0] \$2535 ;
-  reg \$2536 ;
+  reg \$2533 ;
+  reg [31:0] \$2534 ;
+  reg \$2535 ;
+  reg [31:0] \$2536 ;
   reg \$2537 ;
   reg \$2538 ;
-  reg \$2539 ;
+  reg [31:0] \$2539 ;
   wire [21:0] \$254 ;
-  reg [31:0] \$2540 ;
-  reg \$2541 ;
-  reg [31:0] \$2542 ;
+  reg \$2540 ;
+  reg [31:0] \$2541 ;
+  reg \$2542 ;
   reg \$2543 ;
-  reg \$2544 ;
+  reg [31:0] \$2544 ;
   reg \$2545 ;
-  reg \$2546 ;
-  reg [31:0] \$2547 ;
+  reg [31:0] \$2546 ;
+  reg \$2547 ;
   reg \$2548 ;
   reg [31:0] \$2549 ;
   wire [21:0] \$255 ;
   reg \$2550 ;
-  reg \$2551 ;
+  reg [31:0] \$2551 ;
   reg \$2552 ;
   reg \$2553 ;
   reg [31:0] \$2554 ;
@@ -1745,37 +1745,37 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [31:0] \$2563 ;
   reg \$2564 ;
   reg \$2565 ;
-  reg \$2566 ;
+  reg [31:0] \$2566 ;
   reg \$2567 ;
   reg [31:0] \$2568 ;
   reg \$2569 ;
   wire [21:0] \$257 ;
-  reg [31:0] \$2570 ;
-  reg \$2571 ;
+  reg \$2570 ;
+  reg [31:0] \$2571 ;
   reg \$2572 ;
-  reg \$2573 ;
+  reg [31:0] \$2573 ;
   reg \$2574 ;
-  reg [31:0] \$2575 ;
-  reg \$2576 ;
-  reg [31:0] \$2577 ;
-  reg \$2578 ;
+  reg \$2575 ;
+  reg [31:0] \$2576 ;
+  reg \$2577 ;
+  reg [31:0] \$2578 ;
   reg \$2579 ;
   wire [22:0] \$258 ;
   reg \$2580 ;
-  reg \$2581 ;
-  reg [31:0] \$2582 ;
-  reg \$2583 ;
-  reg [31:0] \$2584 ;
+  reg [31:0] \$2581 ;
+  reg \$2582 ;
+  reg [31:0] \$2583 ;
+  reg \$2584 ;
   reg \$2585 ;
-  reg \$2586 ;
+  reg [31:0] \$2586 ;
   reg \$2587 ;
-  reg \$2588 ;
-  reg [31:0] \$2589 ;
+  reg [31:0] \$2588 ;
+  reg \$2589 ;
   wire [15:0] \$259 ;
   reg \$2590 ;
   reg [31:0] \$2591 ;
   reg \$2592 ;
-  reg \$2593 ;
+  reg [31:0] \$2593 ;
   reg \$2594 ;
   reg \$2595 ;
   reg [31:0] \$2596 ;
@@ -1792,37 +1792,37 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [31:0] \$2605 ;
   reg \$2606 ;
   reg \$2607 ;
-  reg \$2608 ;
+  reg [31:0] \$2608 ;
   reg \$2609 ;
   wire [15:0] \$261 ;
   reg [31:0] \$2610 ;
   reg \$2611 ;
-  reg [31:0] \$2612 ;
-  reg \$2613 ;
+  reg \$2612 ;
+  reg [31:0] \$2613 ;
   reg \$2614 ;
-  reg \$2615 ;
+  reg [31:0] \$2615 ;
   reg \$2616 ;
-  reg [31:0] \$2617 ;
-  reg \$2618 ;
-  reg [31:0] \$2619 ;
+  reg \$2617 ;
+  reg [31:0] \$2618 ;
+  reg \$2619 ;
   wire [15:0] \$262 ;
-  reg \$2620 ;
+  reg [31:0] \$2620 ;
   reg \$2621 ;
   reg \$2622 ;
-  reg \$2623 ;
-  reg [31:0] \$2624 ;
-  reg \$2625 ;
-  reg [31:0] \$2626 ;
+  reg [31:0] \$2623 ;
+  reg \$2624 ;
+  reg [31:0] \$2625 ;
+  reg \$2626 ;
   reg \$2627 ;
-  reg \$2628 ;
+  reg [31:0] \$2628 ;
   reg \$2629 ;
   wire [15:0] \$263 ;
-  reg \$2630 ;
-  reg [31:0] \$2631 ;
+  reg [31:0] \$2630 ;
+  reg \$2631 ;
   reg \$2632 ;
   reg [31:0] \$2633 ;
   reg \$2634 ;
-  reg \$2635 ;
+  reg [31:0] \$2635 ;
   reg \$2636 ;
   reg \$2637 ;
   reg [31:0] \$2638 ;
@@ -1839,36 +1839,36 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg \$2648 ;
   reg \$2649 ;
   wire [15:0] \$265 ;
-  reg \$2650 ;
+  reg [31:0] \$2650 ;
   reg \$2651 ;
   reg [31:0] \$2652 ;
   reg \$2653 ;
-  reg [31:0] \$2654 ;
-  reg \$2655 ;
+  reg \$2654 ;
+  reg [31:0] \$2655 ;
   reg \$2656 ;
-  reg \$2657 ;
+  reg [31:0] \$2657 ;
   reg \$2658 ;
-  reg [31:0] \$2659 ;
+  reg \$2659 ;
   wire [17:0] \$266 ;
-  reg \$2660 ;
-  reg [31:0] \$2661 ;
-  reg \$2662 ;
+  reg [31:0] \$2660 ;
+  reg \$2661 ;
+  reg [31:0] \$2662 ;
   reg \$2663 ;
   reg \$2664 ;
-  reg \$2665 ;
-  reg [31:0] \$2666 ;
-  reg \$2667 ;
-  reg [31:0] \$2668 ;
+  reg [31:0] \$2665 ;
+  reg \$2666 ;
+  reg [31:0] \$2667 ;
+  reg \$2668 ;
   reg \$2669 ;
   wire [17:0] \$267 ;
-  reg \$2670 ;
+  reg [31:0] \$2670 ;
   reg \$2671 ;
-  reg \$2672 ;
-  reg [31:0] \$2673 ;
+  reg [31:0] \$2672 ;
+  reg \$2673 ;
   reg \$2674 ;
   reg [31:0] \$2675 ;
   reg \$2676 ;
-  reg \$2677 ;
+  reg [31:0] \$2677 ;
   reg \$2678 ;
   reg \$2679 ;
   wire [17:0] \$268 ;
@@ -1885,37 +1885,37 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   wire [17:0] \$269 ;
   reg \$2690 ;
   reg \$2691 ;
-  reg \$2692 ;
+  reg [31:0] \$2692 ;
   reg \$2693 ;
   reg [31:0] \$2694 ;
   reg \$2695 ;
-  reg [31:0] \$2696 ;
-  reg \$2697 ;
+  reg \$2696 ;
+  reg [31:0] \$2697 ;
   reg \$2698 ;
-  reg \$2699 ;
+  reg [31:0] \$2699 ;
   wire [17:0] \$27 ;
   wire [21:0] \$270 ;
   reg \$2700 ;
-  reg [31:0] \$2701 ;
-  reg \$2702 ;
-  reg [31:0] \$2703 ;
-  reg \$2704 ;
+  reg \$2701 ;
+  reg [31:0] \$2702 ;
+  reg \$2703 ;
+  reg [31:0] \$2704 ;
   reg \$2705 ;
   reg \$2706 ;
-  reg \$2707 ;
-  reg [31:0] \$2708 ;
-  reg \$2709 ;
+  reg [31:0] \$2707 ;
+  reg \$2708 ;
+  reg [31:0] \$2709 ;
   wire [21:0] \$271 ;
-  reg [31:0] \$2710 ;
+  reg \$2710 ;
   reg \$2711 ;
-  reg \$2712 ;
+  reg [31:0] \$2712 ;
   reg \$2713 ;
-  reg \$2714 ;
-  reg [31:0] \$2715 ;
+  reg [31:0] \$2714 ;
+  reg \$2715 ;
   reg \$2716 ;
   reg [31:0] \$2717 ;
   reg \$2718 ;
-  reg \$2719 ;
+  reg [31:0] \$2719 ;
   wire [21:0] \$272 ;
   reg \$2720 ;
   reg \$2721 ;
@@ -1932,37 +1932,37 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [31:0] \$2731 ;
   reg \$2732 ;
   reg \$2733 ;
-  reg \$2734 ;
+  reg [31:0] \$2734 ;
   reg \$2735 ;
   reg [31:0] \$2736 ;
   reg \$2737 ;
-  reg [31:0] \$2738 ;
-  reg \$2739 ;
+  reg \$2738 ;
+  reg [31:0] \$2739 ;
   wire [21:0] \$274 ;
   reg \$2740 ;
-  reg \$2741 ;
+  reg [31:0] \$2741 ;
   reg \$2742 ;
-  reg [31:0] \$2743 ;
-  reg \$2744 ;
-  reg [31:0] \$2745 ;
-  reg \$2746 ;
+  reg \$2743 ;
+  reg [31:0] \$2744 ;
+  reg \$2745 ;
+  reg [31:0] \$2746 ;
   reg \$2747 ;
   reg \$2748 ;
-  reg \$2749 ;
+  reg [31:0] \$2749 ;
   wire [21:0] \$275 ;
-  reg [31:0] \$2750 ;
-  reg \$2751 ;
-  reg [31:0] \$2752 ;
+  reg \$2750 ;
+  reg [31:0] \$2751 ;
+  reg \$2752 ;
   reg \$2753 ;
-  reg \$2754 ;
+  reg [31:0] \$2754 ;
   reg \$2755 ;
-  reg \$2756 ;
-  reg [31:0] \$2757 ;
+  reg [31:0] \$2756 ;
+  reg \$2757 ;
   reg \$2758 ;
   reg [31:0] \$2759 ;
   wire [21:0] \$276 ;
   reg \$2760 ;
-  reg \$2761 ;
+  reg [31:0] \$2761 ;
   reg \$2762 ;
   reg \$2763 ;
   reg [31:0] \$2764 ;
@@ -1974,231 +1974,63 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   wire [21:0] \$277 ;
   reg \$2770 ;
   reg [31:0] \$2771 ;
-  reg \$2772 ;
-  reg [31:0] \$2773 ;
+  reg [31:0] \$2772 ;
+  reg \$2773 ;
   reg \$2774 ;
-  reg \$2775 ;
-  reg \$2776 ;
+  reg [31:0] \$2775 ;
+  reg [31:0] \$2776 ;
   reg \$2777 ;
-  reg [31:0] \$2778 ;
-  reg \$2779 ;
+  reg \$2778 ;
+  reg [31:0] \$2779 ;
   wire [22:0] \$278 ;
   reg [31:0] \$2780 ;
   reg \$2781 ;
   reg \$2782 ;
-  reg \$2783 ;
-  reg \$2784 ;
-  reg [31:0] \$2785 ;
+  reg [31:0] \$2783 ;
+  reg [31:0] \$2784 ;
+  reg \$2785 ;
   reg \$2786 ;
   reg [31:0] \$2787 ;
-  reg \$2788 ;
+  reg [31:0] \$2788 ;
   reg \$2789 ;
   wire [15:0] \$279 ;
   reg \$2790 ;
-  reg \$2791 ;
+  reg [31:0] \$2791 ;
   reg [31:0] \$2792 ;
   reg \$2793 ;
-  reg [31:0] \$2794 ;
-  reg \$2795 ;
-  reg \$2796 ;
+  reg \$2794 ;
+  reg [31:0] \$2795 ;
+  reg [31:0] \$2796 ;
   reg \$2797 ;
   reg \$2798 ;
   reg [31:0] \$2799 ;
   wire [17:0] \$28 ;
   wire [15:0] \$280 ;
-  reg \$2800 ;
-  reg [31:0] \$2801 ;
-  reg \$2802 ;
+  reg [31:0] \$2800 ;
+  reg \$2801 ;
+  reg [2:0] \$2802 ;
   reg \$2803 ;
-  reg \$2804 ;
+  reg [7:0] \$2804 ;
   reg \$2805 ;
-  reg [31:0] \$2806 ;
-  reg \$2807 ;
-  reg [31:0] \$2808 ;
-  reg \$2809 ;
+  reg \$2806 ;
   wire [15:0] \$281 ;
-  reg \$2810 ;
-  reg \$2811 ;
-  reg \$2812 ;
-  reg [31:0] \$2813 ;
-  reg \$2814 ;
-  reg [31:0] \$2815 ;
-  reg \$2816 ;
-  reg \$2817 ;
-  reg \$2818 ;
-  reg \$2819 ;
   wire [15:0] \$282 ;
-  reg [31:0] \$2820 ;
-  reg \$2821 ;
-  reg [31:0] \$2822 ;
-  reg \$2823 ;
-  reg \$2824 ;
-  reg \$2825 ;
-  reg \$2826 ;
-  reg [31:0] \$2827 ;
-  reg \$2828 ;
-  reg [31:0] \$2829 ;
   wire [15:0] \$283 ;
-  reg \$2830 ;
-  reg \$2831 ;
-  reg \$2832 ;
-  reg \$2833 ;
-  reg [31:0] \$2834 ;
-  reg \$2835 ;
-  reg [31:0] \$2836 ;
-  reg \$2837 ;
-  reg \$2838 ;
-  reg \$2839 ;
   wire [15:0] \$284 ;
-  reg \$2840 ;
-  reg [31:0] \$2841 ;
-  reg \$2842 ;
-  reg [31:0] \$2843 ;
-  reg \$2844 ;
-  reg \$2845 ;
-  reg \$2846 ;
-  reg \$2847 ;
-  reg [31:0] \$2848 ;
-  reg \$2849 ;
   wire [15:0] \$285 ;
-  reg [31:0] \$2850 ;
-  reg \$2851 ;
-  reg \$2852 ;
-  reg \$2853 ;
-  reg \$2854 ;
-  reg [31:0] \$2855 ;
-  reg \$2856 ;
-  reg [31:0] \$2857 ;
-  reg \$2858 ;
-  reg \$2859 ;
   wire [17:0] \$286 ;
-  reg \$2860 ;
-  reg \$2861 ;
-  reg [31:0] \$2862 ;
-  reg \$2863 ;
-  reg [31:0] \$2864 ;
-  reg \$2865 ;
-  reg \$2866 ;
-  reg \$2867 ;
-  reg \$2868 ;
-  reg [31:0] \$2869 ;
   wire [17:0] \$287 ;
-  reg \$2870 ;
-  reg [31:0] \$2871 ;
-  reg \$2872 ;
-  reg \$2873 ;
-  reg \$2874 ;
-  reg \$2875 ;
-  reg [31:0] \$2876 ;
-  reg \$2877 ;
-  reg [31:0] \$2878 ;
-  reg \$2879 ;
   wire [17:0] \$288 ;
-  reg \$2880 ;
-  reg \$2881 ;
-  reg \$2882 ;
-  reg [31:0] \$2883 ;
-  reg \$2884 ;
-  reg [31:0] \$2885 ;
-  reg \$2886 ;
-  reg \$2887 ;
-  reg \$2888 ;
-  reg \$2889 ;
   wire [17:0] \$289 ;
-  reg [31:0] \$2890 ;
-  reg \$2891 ;
-  reg [31:0] \$2892 ;
-  reg \$2893 ;
-  reg \$2894 ;
-  reg \$2895 ;
-  reg \$2896 ;
-  reg [31:0] \$2897 ;
-  reg \$2898 ;
-  reg [31:0] \$2899 ;
   wire [17:0] \$29 ;
   wire [21:0] \$290 ;
-  reg \$2900 ;
-  reg \$2901 ;
-  reg \$2902 ;
-  reg \$2903 ;
-  reg [31:0] \$2904 ;
-  reg \$2905 ;
-  reg [31:0] \$2906 ;
-  reg \$2907 ;
-  reg \$2908 ;
-  reg \$2909 ;
   wire [21:0] \$291 ;
-  reg \$2910 ;
-  reg [31:0] \$2911 ;
-  reg \$2912 ;
-  reg [31:0] \$2913 ;
-  reg \$2914 ;
-  reg \$2915 ;
-  reg \$2916 ;
-  reg \$2917 ;
-  reg [31:0] \$2918 ;
-  reg \$2919 ;
   wire [21:0] \$292 ;
-  reg [31:0] \$2920 ;
-  reg \$2921 ;
-  reg \$2922 ;
-  reg \$2923 ;
-  reg \$2924 ;
-  reg [31:0] \$2925 ;
-  reg [31:0] \$2926 ;
-  reg \$2927 ;
-  reg \$2928 ;
-  reg \$2929 ;
   wire [21:0] \$293 ;
-  reg \$2930 ;
-  reg [31:0] \$2931 ;
-  reg [31:0] \$2932 ;
-  reg \$2933 ;
-  reg \$2934 ;
-  reg \$2935 ;
-  reg \$2936 ;
-  reg [31:0] \$2937 ;
-  reg [31:0] \$2938 ;
-  reg \$2939 ;
   wire [21:0] \$294 ;
-  reg \$2940 ;
-  reg \$2941 ;
-  reg \$2942 ;
-  reg [31:0] \$2943 ;
-  reg [31:0] \$2944 ;
-  reg \$2945 ;
-  reg \$2946 ;
-  reg \$2947 ;
-  reg \$2948 ;
-  reg [31:0] \$2949 ;
   wire [21:0] \$295 ;
-  reg [31:0] \$2950 ;
-  reg \$2951 ;
-  reg \$2952 ;
-  reg \$2953 ;
-  reg \$2954 ;
-  reg [31:0] \$2955 ;
-  reg [31:0] \$2956 ;
-  reg \$2957 ;
-  reg \$2958 ;
-  reg \$2959 ;
   wire [21:0] \$296 ;
-  reg \$2960 ;
-  reg [31:0] \$2961 ;
-  reg [31:0] \$2962 ;
-  reg \$2963 ;
-  reg \$2964 ;
-  reg \$2965 ;
-  reg \$2966 ;
-  reg [31:0] \$2967 ;
-  reg [31:0] \$2968 ;
-  reg \$2969 ;
   wire [21:0] \$297 ;
-  reg [2:0] \$2970 ;
-  reg \$2971 ;
-  reg [7:0] \$2972 ;
-  reg \$2973 ;
-  reg \$2974 ;
   wire [22:0] \$298 ;
   wire [15:0] \$299 ;
   wire [15:0] \$3 ;
@@ -3185,133 +3017,21 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   (* keep = "true" *)
   reg first_7_7 = 1'h0;
   (* keep = "true" *)
-  reg first_hop_0_0 = 1'h0;
+  reg first_hop_0 = 1'h0;
   (* keep = "true" *)
-  reg first_hop_0_1 = 1'h0;
+  reg first_hop_1 = 1'h0;
   (* keep = "true" *)
-  reg first_hop_0_2 = 1'h0;
+  reg first_hop_2 = 1'h0;
   (* keep = "true" *)
-  reg first_hop_0_3 = 1'h0;
+  reg first_hop_3 = 1'h0;
   (* keep = "true" *)
-  reg first_hop_0_4 = 1'h0;
+  reg first_hop_4 = 1'h0;
   (* keep = "true" *)
-  reg first_hop_0_5 = 1'h0;
+  reg first_hop_5 = 1'h0;
   (* keep = "true" *)
-  reg first_hop_0_6 = 1'h0;
+  reg first_hop_6 = 1'h0;
   (* keep = "true" *)
-  reg first_hop_0_7 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_1_0 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_1_1 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_1_2 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_1_3 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_1_4 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_1_5 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_1_6 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_1_7 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_2_0 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_2_1 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_2_2 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_2_3 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_2_4 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_2_5 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_2_6 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_2_7 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_3_0 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_3_1 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_3_2 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_3_3 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_3_4 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_3_5 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_3_6 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_3_7 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_4_0 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_4_1 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_4_2 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_4_3 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_4_4 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_4_5 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_4_6 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_4_7 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_5_0 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_5_1 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_5_2 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_5_3 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_5_4 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_5_5 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_5_6 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_5_7 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_6_0 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_6_1 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_6_2 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_6_3 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_6_4 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_6_5 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_6_6 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_6_7 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_7_0 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_7_1 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_7_2 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_7_3 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_7_4 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_7_5 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_7_6 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_7_7 = 1'h0;
+  reg first_hop_7 = 1'h0;
   input [321:0] i__payload;
   wire [321:0] i__payload;
   wire \i__payload.first ;
@@ -3494,133 +3214,21 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   (* keep = "true" *)
   reg last_7_7 = 1'h0;
   (* keep = "true" *)
-  reg last_hop_0_0 = 1'h0;
+  reg last_hop_0 = 1'h0;
   (* keep = "true" *)
-  reg last_hop_0_1 = 1'h0;
+  reg last_hop_1 = 1'h0;
   (* keep = "true" *)
-  reg last_hop_0_2 = 1'h0;
+  reg last_hop_2 = 1'h0;
   (* keep = "true" *)
-  reg last_hop_0_3 = 1'h0;
+  reg last_hop_3 = 1'h0;
   (* keep = "true" *)
-  reg last_hop_0_4 = 1'h0;
+  reg last_hop_4 = 1'h0;
   (* keep = "true" *)
-  reg last_hop_0_5 = 1'h0;
+  reg last_hop_5 = 1'h0;
   (* keep = "true" *)
-  reg last_hop_0_6 = 1'h0;
+  reg last_hop_6 = 1'h0;
   (* keep = "true" *)
-  reg last_hop_0_7 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_1_0 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_1_1 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_1_2 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_1_3 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_1_4 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_1_5 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_1_6 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_1_7 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_2_0 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_2_1 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_2_2 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_2_3 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_2_4 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_2_5 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_2_6 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_2_7 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_3_0 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_3_1 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_3_2 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_3_3 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_3_4 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_3_5 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_3_6 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_3_7 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_4_0 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_4_1 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_4_2 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_4_3 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_4_4 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_4_5 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_4_6 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_4_7 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_5_0 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_5_1 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_5_2 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_5_3 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_5_4 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_5_5 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_5_6 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_5_7 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_6_0 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_6_1 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_6_2 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_6_3 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_6_4 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_6_5 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_6_6 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_6_7 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_7_0 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_7_1 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_7_2 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_7_3 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_7_4 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_7_5 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_7_6 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_7_7 = 1'h0;
+  reg last_hop_7 = 1'h0;
   wire last_row;
   (* keep = "true" *)
   reg [7:0] mac_0_0_a1 = 8'h00;
@@ -6066,133 +5674,21 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   (* keep = "true" *)
   reg v_7_7 = 1'h0;
   (* keep = "true" *)
-  reg v_hop_0_0 = 1'h0;
+  reg v_hop_0 = 1'h0;
   (* keep = "true" *)
-  reg v_hop_0_1 = 1'h0;
+  reg v_hop_1 = 1'h0;
   (* keep = "true" *)
-  reg v_hop_0_2 = 1'h0;
+  reg v_hop_2 = 1'h0;
   (* keep = "true" *)
-  reg v_hop_0_3 = 1'h0;
+  reg v_hop_3 = 1'h0;
   (* keep = "true" *)
-  reg v_hop_0_4 = 1'h0;
+  reg v_hop_4 = 1'h0;
   (* keep = "true" *)
-  reg v_hop_0_5 = 1'h0;
+  reg v_hop_5 = 1'h0;
   (* keep = "true" *)
-  reg v_hop_0_6 = 1'h0;
+  reg v_hop_6 = 1'h0;
   (* keep = "true" *)
-  reg v_hop_0_7 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_1_0 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_1_1 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_1_2 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_1_3 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_1_4 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_1_5 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_1_6 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_1_7 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_2_0 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_2_1 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_2_2 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_2_3 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_2_4 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_2_5 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_2_6 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_2_7 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_3_0 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_3_1 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_3_2 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_3_3 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_3_4 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_3_5 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_3_6 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_3_7 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_4_0 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_4_1 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_4_2 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_4_3 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_4_4 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_4_5 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_4_6 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_4_7 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_5_0 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_5_1 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_5_2 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_5_3 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_5_4 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_5_5 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_5_6 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_5_7 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_6_0 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_6_1 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_6_2 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_6_3 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_6_4 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_6_5 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_6_6 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_6_7 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_7_0 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_7_1 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_7_2 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_7_3 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_7_4 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_7_5 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_7_6 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_7_7 = 1'h0;
+  reg v_hop_7 = 1'h0;
   wire wide_out;
   reg wide_out_r = 1'h0;
   assign \$1  = i__payload[321] & busy;
@@ -7485,308 +6981,252 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   assign \$1859  = v6 & last6;
   assign \$1860  = drain & last_row;
   assign \$1861  = o_valid_0_0 & o__ready;
-  assign \$1862  = v4 & last4;
-  assign \$1863  = v6 & last6;
-  assign \$1864  = drain & last_row;
-  assign \$1865  = o_valid_0_1 & o__ready;
-  assign \$1866  = v4 & last4;
-  assign \$1867  = v6 & last6;
-  assign \$1868  = drain & last_row;
-  assign \$1869  = o_valid_0_2 & o__ready;
-  assign \$1870  = v4 & last4;
+  assign \$1862  = v6 & last6;
+  assign \$1863  = drain & last_row;
+  assign \$1864  = o_valid_0_1 & o__ready;
+  assign \$1865  = v6 & last6;
+  assign \$1866  = drain & last_row;
+  assign \$1867  = o_valid_0_2 & o__ready;
+  assign \$1868  = v6 & last6;
+  assign \$1869  = drain & last_row;
+  assign \$1870  = o_valid_0_3 & o__ready;
   assign \$1871  = v6 & last6;
   assign \$1872  = drain & last_row;
-  assign \$1873  = o_valid_0_3 & o__ready;
-  assign \$1874  = v4 & last4;
-  assign \$1875  = v6 & last6;
-  assign \$1876  = drain & last_row;
-  assign \$1877  = o_valid_0_4 & o__ready;
-  assign \$1878  = v4 & last4;
-  assign \$1879  = v6 & last6;
-  assign \$1880  = drain & last_row;
-  assign \$1881  = o_valid_0_5 & o__ready;
-  assign \$1882  = v4 & last4;
-  assign \$1883  = v6 & last6;
-  assign \$1884  = drain & last_row;
-  assign \$1885  = o_valid_0_6 & o__ready;
-  assign \$1886  = v4 & last4;
+  assign \$1873  = o_valid_0_4 & o__ready;
+  assign \$1874  = v6 & last6;
+  assign \$1875  = drain & last_row;
+  assign \$1876  = o_valid_0_5 & o__ready;
+  assign \$1877  = v6 & last6;
+  assign \$1878  = drain & last_row;
+  assign \$1879  = o_valid_0_6 & o__ready;
+  assign \$1880  = v6 & last6;
+  assign \$1881  = drain & last_row;
+  assign \$1882  = o_valid_0_7 & o__ready;
+  assign \$1883  = v4 & last4;
+  assign \$1884  = v6 & last6;
+  assign \$1885  = drain & last_row;
+  assign \$1886  = o_valid_1_0 & o__ready;
   assign \$1887  = v6 & last6;
   assign \$1888  = drain & last_row;
-  assign \$1889  = o_valid_0_7 & o__ready;
-  assign \$1890  = v4 & last4;
-  assign \$1891  = v6 & last6;
-  assign \$1892  = drain & last_row;
-  assign \$1893  = o_valid_1_0 & o__ready;
-  assign \$1894  = v4 & last4;
-  assign \$1895  = v6 & last6;
-  assign \$1896  = drain & last_row;
-  assign \$1897  = o_valid_1_1 & o__ready;
-  assign \$1898  = v4 & last4;
+  assign \$1889  = o_valid_1_1 & o__ready;
+  assign \$1890  = v6 & last6;
+  assign \$1891  = drain & last_row;
+  assign \$1892  = o_valid_1_2 & o__ready;
+  assign \$1893  = v6 & last6;
+  assign \$1894  = drain & last_row;
+  assign \$1895  = o_valid_1_3 & o__ready;
+  assign \$1896  = v6 & last6;
+  assign \$1897  = drain & last_row;
+  assign \$1898  = o_valid_1_4 & o__ready;
   assign \$1899  = v6 & last6;
   assign \$1900  = drain & last_row;
-  assign \$1901  = o_valid_1_2 & o__ready;
-  assign \$1902  = v4 & last4;
-  assign \$1903  = v6 & last6;
-  assign \$1904  = drain & last_row;
-  assign \$1905  = o_valid_1_3 & o__ready;
-  assign \$1906  = v4 & last4;
-  assign \$1907  = v6 & last6;
-  assign \$1908  = drain & last_row;
-  assign \$1909  = o_valid_1_4 & o__ready;
-  assign \$1910  = v4 & last4;
-  assign \$1911  = v6 & last6;
-  assign \$1912  = drain & last_row;
-  assign \$1913  = o_valid_1_5 & o__ready;
-  assign \$1914  = v4 & last4;
+  assign \$1901  = o_valid_1_5 & o__ready;
+  assign \$1902  = v6 & last6;
+  assign \$1903  = drain & last_row;
+  assign \$1904  = o_valid_1_6 & o__ready;
+  assign \$1905  = v6 & last6;
+  assign \$1906  = drain & last_row;
+  assign \$1907  = o_valid_1_7 & o__ready;
+  assign \$1908  = v4 & last4;
+  assign \$1909  = v6 & last6;
+  assign \$1910  = drain & last_row;
+  assign \$1911  = o_valid_2_0 & o__ready;
+  assign \$1912  = v6 & last6;
+  assign \$1913  = drain & last_row;
+  assign \$1914  = o_valid_2_1 & o__ready;
   assign \$1915  = v6 & last6;
   assign \$1916  = drain & last_row;
-  assign \$1917  = o_valid_1_6 & o__ready;
-  assign \$1918  = v4 & last4;
-  assign \$1919  = v6 & last6;
-  assign \$1920  = drain & last_row;
-  assign \$1921  = o_valid_1_7 & o__ready;
-  assign \$1922  = v4 & last4;
-  assign \$1923  = v6 & last6;
-  assign \$1924  = drain & last_row;
-  assign \$1925  = o_valid_2_0 & o__ready;
-  assign \$1926  = v4 & last4;
+  assign \$1917  = o_valid_2_2 & o__ready;
+  assign \$1918  = v6 & last6;
+  assign \$1919  = drain & last_row;
+  assign \$1920  = o_valid_2_3 & o__ready;
+  assign \$1921  = v6 & last6;
+  assign \$1922  = drain & last_row;
+  assign \$1923  = o_valid_2_4 & o__ready;
+  assign \$1924  = v6 & last6;
+  assign \$1925  = drain & last_row;
+  assign \$1926  = o_valid_2_5 & o__ready;
   assign \$1927  = v6 & last6;
   assign \$1928  = drain & last_row;
-  assign \$1929  = o_valid_2_1 & o__ready;
-  assign \$1930  = v4 & last4;
-  assign \$1931  = v6 & last6;
-  assign \$1932  = drain & last_row;
-  assign \$1933  = o_valid_2_2 & o__ready;
-  assign \$1934  = v4 & last4;
-  assign \$1935  = v6 & last6;
-  assign \$1936  = drain & last_row;
-  assign \$1937  = o_valid_2_3 & o__ready;
-  assign \$1938  = v4 & last4;
-  assign \$1939  = v6 & last6;
-  assign \$1940  = drain & last_row;
-  assign \$1941  = o_valid_2_4 & o__ready;
-  assign \$1942  = v4 & last4;
+  assign \$1929  = o_valid_2_6 & o__ready;
+  assign \$1930  = v6 & last6;
+  assign \$1931  = drain & last_row;
+  assign \$1932  = o_valid_2_7 & o__ready;
+  assign \$1933  = v4 & last4;
+  assign \$1934  = v6 & last6;
+  assign \$1935  = drain & last_row;
+  assign \$1936  = o_valid_3_0 & o__ready;
+  assign \$1937  = v6 & last6;
+  assign \$1938  = drain & last_row;
+  assign \$1939  = o_valid_3_1 & o__ready;
+  assign \$1940  = v6 & last6;
+  assign \$1941  = drain & last_row;
+  assign \$1942  = o_valid_3_2 & o__ready;
   assign \$1943  = v6 & last6;
   assign \$1944  = drain & last_row;
-  assign \$1945  = o_valid_2_5 & o__ready;
-  assign \$1946  = v4 & last4;
-  assign \$1947  = v6 & last6;
-  assign \$1948  = drain & last_row;
-  assign \$1949  = o_valid_2_6 & o__ready;
-  assign \$1950  = v4 & last4;
-  assign \$1951  = v6 & last6;
-  assign \$1952  = drain & last_row;
-  assign \$1953  = o_valid_2_7 & o__ready;
-  assign \$1954  = v4 & last4;
+  assign \$1945  = o_valid_3_3 & o__ready;
+  assign \$1946  = v6 & last6;
+  assign \$1947  = drain & last_row;
+  assign \$1948  = o_valid_3_4 & o__ready;
+  assign \$1949  = v6 & last6;
+  assign \$1950  = drain & last_row;
+  assign \$1951  = o_valid_3_5 & o__ready;
+  assign \$1952  = v6 & last6;
+  assign \$1953  = drain & last_row;
+  assign \$1954  = o_valid_3_6 & o__ready;
   assign \$1955  = v6 & last6;
   assign \$1956  = drain & last_row;
-  assign \$1957  = o_valid_3_0 & o__ready;
+  assign \$1957  = o_valid_3_7 & o__ready;
   assign \$1958  = v4 & last4;
   assign \$1959  = v6 & last6;
   assign \$1960  = drain & last_row;
-  assign \$1961  = o_valid_3_1 & o__ready;
-  assign \$1962  = v4 & last4;
-  assign \$1963  = v6 & last6;
-  assign \$1964  = drain & last_row;
-  assign \$1965  = o_valid_3_2 & o__ready;
-  assign \$1966  = v4 & last4;
-  assign \$1967  = v6 & last6;
-  assign \$1968  = drain & last_row;
-  assign \$1969  = o_valid_3_3 & o__ready;
-  assign \$1970  = v4 & last4;
+  assign \$1961  = o_valid_4_0 & o__ready;
+  assign \$1962  = v6 & last6;
+  assign \$1963  = drain & last_row;
+  assign \$1964  = o_valid_4_1 & o__ready;
+  assign \$1965  = v6 & last6;
+  assign \$1966  = drain & last_row;
+  assign \$1967  = o_valid_4_2 & o__ready;
+  assign \$1968  = v6 & last6;
+  assign \$1969  = drain & last_row;
+  assign \$1970  = o_valid_4_3 & o__ready;
   assign \$1971  = v6 & last6;
   assign \$1972  = drain & last_row;
-  assign \$1973  = o_valid_3_4 & o__ready;
-  assign \$1974  = v4 & last4;
-  assign \$1975  = v6 & last6;
-  assign \$1976  = drain & last_row;
-  assign \$1977  = o_valid_3_5 & o__ready;
-  assign \$1978  = v4 & last4;
-  assign \$1979  = v6 & last6;
-  assign \$1980  = drain & last_row;
-  assign \$1981  = o_valid_3_6 & o__ready;
-  assign \$1982  = v4 & last4;
-  assign \$1983  = v6 & last6;
-  assign \$1984  = drain & last_row;
-  assign \$1985  = o_valid_3_7 & o__ready;
-  assign \$1986  = v4 & last4;
+  assign \$1973  = o_valid_4_4 & o__ready;
+  assign \$1974  = v6 & last6;
+  assign \$1975  = drain & last_row;
+  assign \$1976  = o_valid_4_5 & o__ready;
+  assign \$1977  = v6 & last6;
+  assign \$1978  = drain & last_row;
+  assign \$1979  = o_valid_4_6 & o__ready;
+  assign \$1980  = v6 & last6;
+  assign \$1981  = drain & last_row;
+  assign \$1982  = o_valid_4_7 & o__ready;
+  assign \$1983  = v4 & last4;
+  assign \$1984  = v6 & last6;
+  assign \$1985  = drain & last_row;
+  assign \$1986  = o_valid_5_0 & o__ready;
   assign \$1987  = v6 & last6;
   assign \$1988  = drain & last_row;
-  assign \$1989  = o_valid_4_0 & o__ready;
-  assign \$1990  = v4 & last4;
-  assign \$1991  = v6 & last6;
-  assign \$1992  = drain & last_row;
-  assign \$1993  = o_valid_4_1 & o__ready;
-  assign \$1994  = v4 & last4;
-  assign \$1995  = v6 & last6;
-  assign \$1996  = drain & last_row;
-  assign \$1997  = o_valid_4_2 & o__ready;
-  assign \$1998  = v4 & last4;
+  assign \$1989  = o_valid_5_1 & o__ready;
+  assign \$1990  = v6 & last6;
+  assign \$1991  = drain & last_row;
+  assign \$1992  = o_valid_5_2 & o__ready;
+  assign \$1993  = v6 & last6;
+  assign \$1994  = drain & last_row;
+  assign \$1995  = o_valid_5_3 & o__ready;
+  assign \$1996  = v6 & last6;
+  assign \$1997  = drain & last_row;
+  assign \$1998  = o_valid_5_4 & o__ready;
   assign \$1999  = v6 & last6;
   assign \$2000  = drain & last_row;
-  assign \$2001  = o_valid_4_3 & o__ready;
-  assign \$2002  = v4 & last4;
-  assign \$2003  = v6 & last6;
-  assign \$2004  = drain & last_row;
-  assign \$2005  = o_valid_4_4 & o__ready;
-  assign \$2006  = v4 & last4;
-  assign \$2007  = v6 & last6;
-  assign \$2008  = drain & last_row;
-  assign \$2009  = o_valid_4_5 & o__ready;
-  assign \$2010  = v4 & last4;
-  assign \$2011  = v6 & last6;
-  assign \$2012  = drain & last_row;
-  assign \$2013  = o_valid_4_6 & o__ready;
-  assign \$2014  = v4 & last4;
+  assign \$2001  = o_valid_5_5 & o__ready;
+  assign \$2002  = v6 & last6;
+  assign \$2003  = drain & last_row;
+  assign \$2004  = o_valid_5_6 & o__ready;
+  assign \$2005  = v6 & last6;
+  assign \$2006  = drain & last_row;
+  assign \$2007  = o_valid_5_7 & o__ready;
+  assign \$2008  = v4 & last4;
+  assign \$2009  = v6 & last6;
+  assign \$2010  = drain & last_row;
+  assign \$2011  = o_valid_6_0 & o__ready;
+  assign \$2012  = v6 & last6;
+  assign \$2013  = drain & last_row;
+  assign \$2014  = o_valid_6_1 & o__ready;
   assign \$2015  = v6 & last6;
   assign \$2016  = drain & last_row;
-  assign \$2017  = o_valid_4_7 & o__ready;
-  assign \$2018  = v4 & last4;
-  assign \$2019  = v6 & last6;
-  assign \$2020  = drain & last_row;
-  assign \$2021  = o_valid_5_0 & o__ready;
-  assign \$2022  = v4 & last4;
-  assign \$2023  = v6 & last6;
-  assign \$2024  = drain & last_row;
-  assign \$2025  = o_valid_5_1 & o__ready;
-  assign \$2026  = v4 & last4;
+  assign \$2017  = o_valid_6_2 & o__ready;
+  assign \$2018  = v6 & last6;
+  assign \$2019  = drain & last_row;
+  assign \$2020  = o_valid_6_3 & o__ready;
+  assign \$2021  = v6 & last6;
+  assign \$2022  = drain & last_row;
+  assign \$2023  = o_valid_6_4 & o__ready;
+  assign \$2024  = v6 & last6;
+  assign \$2025  = drain & last_row;
+  assign \$2026  = o_valid_6_5 & o__ready;
   assign \$2027  = v6 & last6;
   assign \$2028  = drain & last_row;
-  assign \$2029  = o_valid_5_2 & o__ready;
-  assign \$2030  = v4 & last4;
-  assign \$2031  = v6 & last6;
-  assign \$2032  = drain & last_row;
-  assign \$2033  = o_valid_5_3 & o__ready;
-  assign \$2034  = v4 & last4;
-  assign \$2035  = v6 & last6;
-  assign \$2036  = drain & last_row;
-  assign \$2037  = o_valid_5_4 & o__ready;
-  assign \$2038  = v4 & last4;
-  assign \$2039  = v6 & last6;
-  assign \$2040  = drain & last_row;
-  assign \$2041  = o_valid_5_5 & o__ready;
-  assign \$2042  = v4 & last4;
-  assign \$2043  = v6 & last6;
-  assign \$2044  = drain & last_row;
-  assign \$2045  = o_valid_5_6 & o__ready;
-  assign \$2046  = v4 & last4;
-  assign \$2047  = v6 & last6;
-  assign \$2048  = drain & last_row;
-  assign \$2049  = o_valid_5_7 & o__ready;
-  assign \$2050  = v4 & last4;
-  assign \$2051  = v6 & last6;
-  assign \$2052  = drain & last_row;
-  assign \$2053  = o_valid_6_0 & o__ready;
-  assign \$2054  = v4 & last4;
-  assign \$2055  = v6 & last6;
-  assign \$2056  = drain & last_row;
-  assign \$2057  = o_valid_6_1 & o__ready;
-  assign \$2058  = v4 & last4;
-  assign \$2059  = v6 & last6;
-  assign \$2060  = drain & last_row;
-  assign \$2061  = o_valid_6_2 & o__ready;
-  assign \$2062  = v4 & last4;
-  assign \$2063  = v6 & last6;
-  assign \$2064  = drain & last_row;
-  assign \$2065  = o_valid_6_3 & o__ready;
-  assign \$2066  = v4 & last4;
-  assign \$2067  = v6 & last6;
-  assign \$2068  = drain & last_row;
-  assign \$2069  = o_valid_6_4 & o__ready;
-  assign \$2070  = v4 & last4;
-  assign \$2071  = v6 & last6;
-  assign \$2072  = drain & last_row;
-  assign \$2073  = o_valid_6_5 & o__ready;
-  assign \$2074  = v4 & last4;
-  assign \$2075  = v6 & last6;
-  assign \$2076  = drain & last_row;
-  assign \$2077  = o_valid_6_6 & o__ready;
-  assign \$2078  = v4 & last4;
-  assign \$2079  = v6 & last6;
-  assign \$2080  = drain & last_row;
-  assign \$2081  = o_valid_6_7 & o__ready;
-  assign \$2082  = v4 & last4;
-  assign \$2083  = v4 & last4;
-  assign \$2084  = v4 & last4;
-  assign \$2085  = v4 & last4;
-  assign \$2086  = v4 & last4;
-  assign \$2087  = v4 & last4;
-  assign \$2088  = v4 & last4;
-  assign \$2089  = v4 & last4;
-  assign \$2090  = v6 & last6;
-  assign \$2091  = row + 1'h1;
-  assign \$2092  = accept & i__payload[321];
-  assign \$2093  = | in1[95:81];
-  assign \$2094  = & in1[95:81];
-  assign \$2095  = ~ \$2094 ;
-  assign \$2096  = \$2093  & \$2095 ;
-  assign \$2097  = | in1[127:113];
-  assign \$2098  = & in1[127:113];
-  assign \$2099  = ~ \$2098 ;
-  assign \$2100  = \$2097  & \$2099 ;
-  assign \$2101  = | in1[159:145];
-  assign \$2102  = & in1[159:145];
-  assign \$2103  = ~ \$2102 ;
-  assign \$2104  = \$2101  & \$2103 ;
-  assign \$2105  = | in1[191:177];
-  assign \$2106  = & in1[191:177];
-  assign \$2107  = ~ \$2106 ;
-  assign \$2108  = \$2105  & \$2107 ;
-  assign \$2109  = | in1[223:209];
-  assign \$2110  = & in1[223:209];
-  assign \$2111  = ~ \$2110 ;
-  assign \$2112  = \$2109  & \$2111 ;
-  assign \$2113  = | in1[255:241];
-  assign \$2114  = & in1[255:241];
-  assign \$2115  = ~ \$2114 ;
-  assign \$2116  = \$2113  & \$2115 ;
-  assign \$2117  = | in1[287:273];
-  assign \$2118  = & in1[287:273];
-  assign \$2119  = ~ \$2118 ;
-  assign \$2120  = \$2117  & \$2119 ;
-  assign \$2121  = | in1[319:305];
-  assign \$2122  = & in1[319:305];
-  assign \$2123  = ~ \$2122 ;
-  assign \$2124  = \$2121  & \$2123 ;
-  assign \$2125  = v1 ? { \$2124 , \$2120 , \$2116 , \$2112 , \$2108 , \$2104 , \$2100 , \$2096  } : 8'h00;
+  assign \$2029  = o_valid_6_6 & o__ready;
+  assign \$2030  = v6 & last6;
+  assign \$2031  = drain & last_row;
+  assign \$2032  = o_valid_6_7 & o__ready;
+  assign \$2033  = v4 & last4;
+  assign \$2034  = v6 & last6;
+  assign \$2035  = row + 1'h1;
+  assign \$2036  = accept & i__payload[321];
+  assign \$2037  = | in1[95:81];
+  assign \$2038  = & in1[95:81];
+  assign \$2039  = ~ \$2038 ;
+  assign \$2040  = \$2037  & \$2039 ;
+  assign \$2041  = | in1[127:113];
+  assign \$2042  = & in1[127:113];
+  assign \$2043  = ~ \$2042 ;
+  assign \$2044  = \$2041  & \$2043 ;
+  assign \$2045  = | in1[159:145];
+  assign \$2046  = & in1[159:145];
+  assign \$2047  = ~ \$2046 ;
+  assign \$2048  = \$2045  & \$2047 ;
+  assign \$2049  = | in1[191:177];
+  assign \$2050  = & in1[191:177];
+  assign \$2051  = ~ \$2050 ;
+  assign \$2052  = \$2049  & \$2051 ;
+  assign \$2053  = | in1[223:209];
+  assign \$2054  = & in1[223:209];
+  assign \$2055  = ~ \$2054 ;
+  assign \$2056  = \$2053  & \$2055 ;
+  assign \$2057  = | in1[255:241];
+  assign \$2058  = & in1[255:241];
+  assign \$2059  = ~ \$2058 ;
+  assign \$2060  = \$2057  & \$2059 ;
+  assign \$2061  = | in1[287:273];
+  assign \$2062  = & in1[287:273];
+  assign \$2063  = ~ \$2062 ;
+  assign \$2064  = \$2061  & \$2063 ;
+  assign \$2065  = | in1[319:305];
+  assign \$2066  = & in1[319:305];
+  assign \$2067  = ~ \$2066 ;
+  assign \$2068  = \$2065  & \$2067 ;
+  assign \$2069  = v1 ? { \$2068 , \$2064 , \$2060 , \$2056 , \$2052 , \$2048 , \$2044 , \$2040  } : 8'h00;
   always @(posedge clk)
-    v1 <= \$2126 ;
+    v1 <= \$2070 ;
   always @(posedge clk)
-    in1 <= \$2127 ;
+    in1 <= \$2071 ;
   always @(posedge clk)
-    first1 <= \$2128 ;
+    first1 <= \$2072 ;
   always @(posedge clk)
-    last1 <= \$2129 ;
+    last1 <= \$2073 ;
   always @(posedge clk)
-    v2 <= \$2130 ;
+    v2 <= \$2074 ;
   always @(posedge clk)
-    first2 <= \$2131 ;
+    first2 <= \$2075 ;
   always @(posedge clk)
-    last2 <= \$2132 ;
+    last2 <= \$2076 ;
   always @(posedge clk)
-    v3 <= \$2133 ;
+    v3 <= \$2077 ;
   always @(posedge clk)
-    first3 <= \$2134 ;
+    first3 <= \$2078 ;
   always @(posedge clk)
-    last3 <= \$2135 ;
+    last3 <= \$2079 ;
   always @(posedge clk)
-    v4 <= \$2136 ;
+    v4 <= \$2080 ;
   always @(posedge clk)
-    first4 <= \$2137 ;
+    first4 <= \$2081 ;
   always @(posedge clk)
-    last4 <= \$2138 ;
+    last4 <= \$2082 ;
   always @(posedge clk)
-    v5 <= \$2139 ;
+    v5 <= \$2083 ;
   always @(posedge clk)
-    first5 <= \$2140 ;
+    first5 <= \$2084 ;
   always @(posedge clk)
-    last5 <= \$2141 ;
+    last5 <= \$2085 ;
   always @(posedge clk)
-    v6 <= \$2142 ;
+    v6 <= \$2086 ;
   always @(posedge clk)
-    first6 <= \$2143 ;
+    first6 <= \$2087 ;
   always @(posedge clk)
-    last6 <= \$2144 ;
+    last6 <= \$2088 ;
   always @(posedge clk)
     mac_0_0_a1 <= in1[7:0];
   always @(posedge clk)
@@ -7802,19 +7242,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_0_0_lo_p <= \$1410 ;
   always @(posedge clk)
-    mac_0_0_hi_l0_0 <= \$2145 ;
+    mac_0_0_hi_l0_0 <= \$2089 ;
   always @(posedge clk)
-    mac_0_0_hi_l0_1 <= \$2146 ;
+    mac_0_0_hi_l0_1 <= \$2090 ;
   always @(posedge clk)
-    mac_0_0_hi_l0_2 <= \$2147 ;
+    mac_0_0_hi_l0_2 <= \$2091 ;
   always @(posedge clk)
-    mac_0_0_hi_l0_3 <= \$2148 ;
+    mac_0_0_hi_l0_3 <= \$2092 ;
   always @(posedge clk)
-    mac_0_0_hi5 <= \$2149 ;
+    mac_0_0_hi5 <= \$2093 ;
   always @(posedge clk)
     mac_0_0_lo5 <= mac_0_0_lo_p;
   always @(posedge clk)
-    mac_0_0_p <= \$2150 ;
+    mac_0_0_p <= \$2094 ;
   always @(posedge clk)
     mac_0_1_a1 <= in1[7:0];
   always @(posedge clk)
@@ -7830,19 +7270,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_0_1_lo_p <= \$1417 ;
   always @(posedge clk)
-    mac_0_1_hi_l0_0 <= \$2151 ;
+    mac_0_1_hi_l0_0 <= \$2095 ;
   always @(posedge clk)
-    mac_0_1_hi_l0_1 <= \$2152 ;
+    mac_0_1_hi_l0_1 <= \$2096 ;
   always @(posedge clk)
-    mac_0_1_hi_l0_2 <= \$2153 ;
+    mac_0_1_hi_l0_2 <= \$2097 ;
   always @(posedge clk)
-    mac_0_1_hi_l0_3 <= \$2154 ;
+    mac_0_1_hi_l0_3 <= \$2098 ;
   always @(posedge clk)
-    mac_0_1_hi5 <= \$2155 ;
+    mac_0_1_hi5 <= \$2099 ;
   always @(posedge clk)
     mac_0_1_lo5 <= mac_0_1_lo_p;
   always @(posedge clk)
-    mac_0_1_p <= \$2156 ;
+    mac_0_1_p <= \$2100 ;
   always @(posedge clk)
     mac_0_2_a1 <= in1[7:0];
   always @(posedge clk)
@@ -7858,19 +7298,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_0_2_lo_p <= \$1424 ;
   always @(posedge clk)
-    mac_0_2_hi_l0_0 <= \$2157 ;
+    mac_0_2_hi_l0_0 <= \$2101 ;
   always @(posedge clk)
-    mac_0_2_hi_l0_1 <= \$2158 ;
+    mac_0_2_hi_l0_1 <= \$2102 ;
   always @(posedge clk)
-    mac_0_2_hi_l0_2 <= \$2159 ;
+    mac_0_2_hi_l0_2 <= \$2103 ;
   always @(posedge clk)
-    mac_0_2_hi_l0_3 <= \$2160 ;
+    mac_0_2_hi_l0_3 <= \$2104 ;
   always @(posedge clk)
-    mac_0_2_hi5 <= \$2161 ;
+    mac_0_2_hi5 <= \$2105 ;
   always @(posedge clk)
     mac_0_2_lo5 <= mac_0_2_lo_p;
   always @(posedge clk)
-    mac_0_2_p <= \$2162 ;
+    mac_0_2_p <= \$2106 ;
   always @(posedge clk)
     mac_0_3_a1 <= in1[7:0];
   always @(posedge clk)
@@ -7886,19 +7326,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_0_3_lo_p <= \$1431 ;
   always @(posedge clk)
-    mac_0_3_hi_l0_0 <= \$2163 ;
+    mac_0_3_hi_l0_0 <= \$2107 ;
   always @(posedge clk)
-    mac_0_3_hi_l0_1 <= \$2164 ;
+    mac_0_3_hi_l0_1 <= \$2108 ;
   always @(posedge clk)
-    mac_0_3_hi_l0_2 <= \$2165 ;
+    mac_0_3_hi_l0_2 <= \$2109 ;
   always @(posedge clk)
-    mac_0_3_hi_l0_3 <= \$2166 ;
+    mac_0_3_hi_l0_3 <= \$2110 ;
   always @(posedge clk)
-    mac_0_3_hi5 <= \$2167 ;
+    mac_0_3_hi5 <= \$2111 ;
   always @(posedge clk)
     mac_0_3_lo5 <= mac_0_3_lo_p;
   always @(posedge clk)
-    mac_0_3_p <= \$2168 ;
+    mac_0_3_p <= \$2112 ;
   always @(posedge clk)
     mac_0_4_a1 <= in1[7:0];
   always @(posedge clk)
@@ -7914,19 +7354,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_0_4_lo_p <= \$1438 ;
   always @(posedge clk)
-    mac_0_4_hi_l0_0 <= \$2169 ;
+    mac_0_4_hi_l0_0 <= \$2113 ;
   always @(posedge clk)
-    mac_0_4_hi_l0_1 <= \$2170 ;
+    mac_0_4_hi_l0_1 <= \$2114 ;
   always @(posedge clk)
-    mac_0_4_hi_l0_2 <= \$2171 ;
+    mac_0_4_hi_l0_2 <= \$2115 ;
   always @(posedge clk)
-    mac_0_4_hi_l0_3 <= \$2172 ;
+    mac_0_4_hi_l0_3 <= \$2116 ;
   always @(posedge clk)
-    mac_0_4_hi5 <= \$2173 ;
+    mac_0_4_hi5 <= \$2117 ;
   always @(posedge clk)
     mac_0_4_lo5 <= mac_0_4_lo_p;
   always @(posedge clk)
-    mac_0_4_p <= \$2174 ;
+    mac_0_4_p <= \$2118 ;
   always @(posedge clk)
     mac_0_5_a1 <= in1[7:0];
   always @(posedge clk)
@@ -7942,19 +7382,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_0_5_lo_p <= \$1445 ;
   always @(posedge clk)
-    mac_0_5_hi_l0_0 <= \$2175 ;
+    mac_0_5_hi_l0_0 <= \$2119 ;
   always @(posedge clk)
-    mac_0_5_hi_l0_1 <= \$2176 ;
+    mac_0_5_hi_l0_1 <= \$2120 ;
   always @(posedge clk)
-    mac_0_5_hi_l0_2 <= \$2177 ;
+    mac_0_5_hi_l0_2 <= \$2121 ;
   always @(posedge clk)
-    mac_0_5_hi_l0_3 <= \$2178 ;
+    mac_0_5_hi_l0_3 <= \$2122 ;
   always @(posedge clk)
-    mac_0_5_hi5 <= \$2179 ;
+    mac_0_5_hi5 <= \$2123 ;
   always @(posedge clk)
     mac_0_5_lo5 <= mac_0_5_lo_p;
   always @(posedge clk)
-    mac_0_5_p <= \$2180 ;
+    mac_0_5_p <= \$2124 ;
   always @(posedge clk)
     mac_0_6_a1 <= in1[7:0];
   always @(posedge clk)
@@ -7970,19 +7410,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_0_6_lo_p <= \$1452 ;
   always @(posedge clk)
-    mac_0_6_hi_l0_0 <= \$2181 ;
+    mac_0_6_hi_l0_0 <= \$2125 ;
   always @(posedge clk)
-    mac_0_6_hi_l0_1 <= \$2182 ;
+    mac_0_6_hi_l0_1 <= \$2126 ;
   always @(posedge clk)
-    mac_0_6_hi_l0_2 <= \$2183 ;
+    mac_0_6_hi_l0_2 <= \$2127 ;
   always @(posedge clk)
-    mac_0_6_hi_l0_3 <= \$2184 ;
+    mac_0_6_hi_l0_3 <= \$2128 ;
   always @(posedge clk)
-    mac_0_6_hi5 <= \$2185 ;
+    mac_0_6_hi5 <= \$2129 ;
   always @(posedge clk)
     mac_0_6_lo5 <= mac_0_6_lo_p;
   always @(posedge clk)
-    mac_0_6_p <= \$2186 ;
+    mac_0_6_p <= \$2130 ;
   always @(posedge clk)
     mac_0_7_a1 <= in1[7:0];
   always @(posedge clk)
@@ -7998,19 +7438,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_0_7_lo_p <= \$1459 ;
   always @(posedge clk)
-    mac_0_7_hi_l0_0 <= \$2187 ;
+    mac_0_7_hi_l0_0 <= \$2131 ;
   always @(posedge clk)
-    mac_0_7_hi_l0_1 <= \$2188 ;
+    mac_0_7_hi_l0_1 <= \$2132 ;
   always @(posedge clk)
-    mac_0_7_hi_l0_2 <= \$2189 ;
+    mac_0_7_hi_l0_2 <= \$2133 ;
   always @(posedge clk)
-    mac_0_7_hi_l0_3 <= \$2190 ;
+    mac_0_7_hi_l0_3 <= \$2134 ;
   always @(posedge clk)
-    mac_0_7_hi5 <= \$2191 ;
+    mac_0_7_hi5 <= \$2135 ;
   always @(posedge clk)
     mac_0_7_lo5 <= mac_0_7_lo_p;
   always @(posedge clk)
-    mac_0_7_p <= \$2192 ;
+    mac_0_7_p <= \$2136 ;
   always @(posedge clk)
     mac_1_0_a1 <= in1[15:8];
   always @(posedge clk)
@@ -8026,19 +7466,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_1_0_lo_p <= \$1466 ;
   always @(posedge clk)
-    mac_1_0_hi_l0_0 <= \$2193 ;
+    mac_1_0_hi_l0_0 <= \$2137 ;
   always @(posedge clk)
-    mac_1_0_hi_l0_1 <= \$2194 ;
+    mac_1_0_hi_l0_1 <= \$2138 ;
   always @(posedge clk)
-    mac_1_0_hi_l0_2 <= \$2195 ;
+    mac_1_0_hi_l0_2 <= \$2139 ;
   always @(posedge clk)
-    mac_1_0_hi_l0_3 <= \$2196 ;
+    mac_1_0_hi_l0_3 <= \$2140 ;
   always @(posedge clk)
-    mac_1_0_hi5 <= \$2197 ;
+    mac_1_0_hi5 <= \$2141 ;
   always @(posedge clk)
     mac_1_0_lo5 <= mac_1_0_lo_p;
   always @(posedge clk)
-    mac_1_0_p <= \$2198 ;
+    mac_1_0_p <= \$2142 ;
   always @(posedge clk)
     mac_1_1_a1 <= in1[15:8];
   always @(posedge clk)
@@ -8054,19 +7494,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_1_1_lo_p <= \$1473 ;
   always @(posedge clk)
-    mac_1_1_hi_l0_0 <= \$2199 ;
+    mac_1_1_hi_l0_0 <= \$2143 ;
   always @(posedge clk)
-    mac_1_1_hi_l0_1 <= \$2200 ;
+    mac_1_1_hi_l0_1 <= \$2144 ;
   always @(posedge clk)
-    mac_1_1_hi_l0_2 <= \$2201 ;
+    mac_1_1_hi_l0_2 <= \$2145 ;
   always @(posedge clk)
-    mac_1_1_hi_l0_3 <= \$2202 ;
+    mac_1_1_hi_l0_3 <= \$2146 ;
   always @(posedge clk)
-    mac_1_1_hi5 <= \$2203 ;
+    mac_1_1_hi5 <= \$2147 ;
   always @(posedge clk)
     mac_1_1_lo5 <= mac_1_1_lo_p;
   always @(posedge clk)
-    mac_1_1_p <= \$2204 ;
+    mac_1_1_p <= \$2148 ;
   always @(posedge clk)
     mac_1_2_a1 <= in1[15:8];
   always @(posedge clk)
@@ -8082,19 +7522,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_1_2_lo_p <= \$1480 ;
   always @(posedge clk)
-    mac_1_2_hi_l0_0 <= \$2205 ;
+    mac_1_2_hi_l0_0 <= \$2149 ;
   always @(posedge clk)
-    mac_1_2_hi_l0_1 <= \$2206 ;
+    mac_1_2_hi_l0_1 <= \$2150 ;
   always @(posedge clk)
-    mac_1_2_hi_l0_2 <= \$2207 ;
+    mac_1_2_hi_l0_2 <= \$2151 ;
   always @(posedge clk)
-    mac_1_2_hi_l0_3 <= \$2208 ;
+    mac_1_2_hi_l0_3 <= \$2152 ;
   always @(posedge clk)
-    mac_1_2_hi5 <= \$2209 ;
+    mac_1_2_hi5 <= \$2153 ;
   always @(posedge clk)
     mac_1_2_lo5 <= mac_1_2_lo_p;
   always @(posedge clk)
-    mac_1_2_p <= \$2210 ;
+    mac_1_2_p <= \$2154 ;
   always @(posedge clk)
     mac_1_3_a1 <= in1[15:8];
   always @(posedge clk)
@@ -8110,19 +7550,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_1_3_lo_p <= \$1487 ;
   always @(posedge clk)
-    mac_1_3_hi_l0_0 <= \$2211 ;
+    mac_1_3_hi_l0_0 <= \$2155 ;
   always @(posedge clk)
-    mac_1_3_hi_l0_1 <= \$2212 ;
+    mac_1_3_hi_l0_1 <= \$2156 ;
   always @(posedge clk)
-    mac_1_3_hi_l0_2 <= \$2213 ;
+    mac_1_3_hi_l0_2 <= \$2157 ;
   always @(posedge clk)
-    mac_1_3_hi_l0_3 <= \$2214 ;
+    mac_1_3_hi_l0_3 <= \$2158 ;
   always @(posedge clk)
-    mac_1_3_hi5 <= \$2215 ;
+    mac_1_3_hi5 <= \$2159 ;
   always @(posedge clk)
     mac_1_3_lo5 <= mac_1_3_lo_p;
   always @(posedge clk)
-    mac_1_3_p <= \$2216 ;
+    mac_1_3_p <= \$2160 ;
   always @(posedge clk)
     mac_1_4_a1 <= in1[15:8];
   always @(posedge clk)
@@ -8138,19 +7578,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_1_4_lo_p <= \$1494 ;
   always @(posedge clk)
-    mac_1_4_hi_l0_0 <= \$2217 ;
+    mac_1_4_hi_l0_0 <= \$2161 ;
   always @(posedge clk)
-    mac_1_4_hi_l0_1 <= \$2218 ;
+    mac_1_4_hi_l0_1 <= \$2162 ;
   always @(posedge clk)
-    mac_1_4_hi_l0_2 <= \$2219 ;
+    mac_1_4_hi_l0_2 <= \$2163 ;
   always @(posedge clk)
-    mac_1_4_hi_l0_3 <= \$2220 ;
+    mac_1_4_hi_l0_3 <= \$2164 ;
   always @(posedge clk)
-    mac_1_4_hi5 <= \$2221 ;
+    mac_1_4_hi5 <= \$2165 ;
   always @(posedge clk)
     mac_1_4_lo5 <= mac_1_4_lo_p;
   always @(posedge clk)
-    mac_1_4_p <= \$2222 ;
+    mac_1_4_p <= \$2166 ;
   always @(posedge clk)
     mac_1_5_a1 <= in1[15:8];
   always @(posedge clk)
@@ -8166,19 +7606,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_1_5_lo_p <= \$1501 ;
   always @(posedge clk)
-    mac_1_5_hi_l0_0 <= \$2223 ;
+    mac_1_5_hi_l0_0 <= \$2167 ;
   always @(posedge clk)
-    mac_1_5_hi_l0_1 <= \$2224 ;
+    mac_1_5_hi_l0_1 <= \$2168 ;
   always @(posedge clk)
-    mac_1_5_hi_l0_2 <= \$2225 ;
+    mac_1_5_hi_l0_2 <= \$2169 ;
   always @(posedge clk)
-    mac_1_5_hi_l0_3 <= \$2226 ;
+    mac_1_5_hi_l0_3 <= \$2170 ;
   always @(posedge clk)
-    mac_1_5_hi5 <= \$2227 ;
+    mac_1_5_hi5 <= \$2171 ;
   always @(posedge clk)
     mac_1_5_lo5 <= mac_1_5_lo_p;
   always @(posedge clk)
-    mac_1_5_p <= \$2228 ;
+    mac_1_5_p <= \$2172 ;
   always @(posedge clk)
     mac_1_6_a1 <= in1[15:8];
   always @(posedge clk)
@@ -8194,19 +7634,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_1_6_lo_p <= \$1508 ;
   always @(posedge clk)
-    mac_1_6_hi_l0_0 <= \$2229 ;
+    mac_1_6_hi_l0_0 <= \$2173 ;
   always @(posedge clk)
-    mac_1_6_hi_l0_1 <= \$2230 ;
+    mac_1_6_hi_l0_1 <= \$2174 ;
   always @(posedge clk)
-    mac_1_6_hi_l0_2 <= \$2231 ;
+    mac_1_6_hi_l0_2 <= \$2175 ;
   always @(posedge clk)
-    mac_1_6_hi_l0_3 <= \$2232 ;
+    mac_1_6_hi_l0_3 <= \$2176 ;
   always @(posedge clk)
-    mac_1_6_hi5 <= \$2233 ;
+    mac_1_6_hi5 <= \$2177 ;
   always @(posedge clk)
     mac_1_6_lo5 <= mac_1_6_lo_p;
   always @(posedge clk)
-    mac_1_6_p <= \$2234 ;
+    mac_1_6_p <= \$2178 ;
   always @(posedge clk)
     mac_1_7_a1 <= in1[15:8];
   always @(posedge clk)
@@ -8222,19 +7662,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_1_7_lo_p <= \$1515 ;
   always @(posedge clk)
-    mac_1_7_hi_l0_0 <= \$2235 ;
+    mac_1_7_hi_l0_0 <= \$2179 ;
   always @(posedge clk)
-    mac_1_7_hi_l0_1 <= \$2236 ;
+    mac_1_7_hi_l0_1 <= \$2180 ;
   always @(posedge clk)
-    mac_1_7_hi_l0_2 <= \$2237 ;
+    mac_1_7_hi_l0_2 <= \$2181 ;
   always @(posedge clk)
-    mac_1_7_hi_l0_3 <= \$2238 ;
+    mac_1_7_hi_l0_3 <= \$2182 ;
   always @(posedge clk)
-    mac_1_7_hi5 <= \$2239 ;
+    mac_1_7_hi5 <= \$2183 ;
   always @(posedge clk)
     mac_1_7_lo5 <= mac_1_7_lo_p;
   always @(posedge clk)
-    mac_1_7_p <= \$2240 ;
+    mac_1_7_p <= \$2184 ;
   always @(posedge clk)
     mac_2_0_a1 <= in1[23:16];
   always @(posedge clk)
@@ -8250,19 +7690,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_2_0_lo_p <= \$1522 ;
   always @(posedge clk)
-    mac_2_0_hi_l0_0 <= \$2241 ;
+    mac_2_0_hi_l0_0 <= \$2185 ;
   always @(posedge clk)
-    mac_2_0_hi_l0_1 <= \$2242 ;
+    mac_2_0_hi_l0_1 <= \$2186 ;
   always @(posedge clk)
-    mac_2_0_hi_l0_2 <= \$2243 ;
+    mac_2_0_hi_l0_2 <= \$2187 ;
   always @(posedge clk)
-    mac_2_0_hi_l0_3 <= \$2244 ;
+    mac_2_0_hi_l0_3 <= \$2188 ;
   always @(posedge clk)
-    mac_2_0_hi5 <= \$2245 ;
+    mac_2_0_hi5 <= \$2189 ;
   always @(posedge clk)
     mac_2_0_lo5 <= mac_2_0_lo_p;
   always @(posedge clk)
-    mac_2_0_p <= \$2246 ;
+    mac_2_0_p <= \$2190 ;
   always @(posedge clk)
     mac_2_1_a1 <= in1[23:16];
   always @(posedge clk)
@@ -8278,19 +7718,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_2_1_lo_p <= \$1529 ;
   always @(posedge clk)
-    mac_2_1_hi_l0_0 <= \$2247 ;
+    mac_2_1_hi_l0_0 <= \$2191 ;
   always @(posedge clk)
-    mac_2_1_hi_l0_1 <= \$2248 ;
+    mac_2_1_hi_l0_1 <= \$2192 ;
   always @(posedge clk)
-    mac_2_1_hi_l0_2 <= \$2249 ;
+    mac_2_1_hi_l0_2 <= \$2193 ;
   always @(posedge clk)
-    mac_2_1_hi_l0_3 <= \$2250 ;
+    mac_2_1_hi_l0_3 <= \$2194 ;
   always @(posedge clk)
-    mac_2_1_hi5 <= \$2251 ;
+    mac_2_1_hi5 <= \$2195 ;
   always @(posedge clk)
     mac_2_1_lo5 <= mac_2_1_lo_p;
   always @(posedge clk)
-    mac_2_1_p <= \$2252 ;
+    mac_2_1_p <= \$2196 ;
   always @(posedge clk)
     mac_2_2_a1 <= in1[23:16];
   always @(posedge clk)
@@ -8306,19 +7746,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_2_2_lo_p <= \$1536 ;
   always @(posedge clk)
-    mac_2_2_hi_l0_0 <= \$2253 ;
+    mac_2_2_hi_l0_0 <= \$2197 ;
   always @(posedge clk)
-    mac_2_2_hi_l0_1 <= \$2254 ;
+    mac_2_2_hi_l0_1 <= \$2198 ;
   always @(posedge clk)
-    mac_2_2_hi_l0_2 <= \$2255 ;
+    mac_2_2_hi_l0_2 <= \$2199 ;
   always @(posedge clk)
-    mac_2_2_hi_l0_3 <= \$2256 ;
+    mac_2_2_hi_l0_3 <= \$2200 ;
   always @(posedge clk)
-    mac_2_2_hi5 <= \$2257 ;
+    mac_2_2_hi5 <= \$2201 ;
   always @(posedge clk)
     mac_2_2_lo5 <= mac_2_2_lo_p;
   always @(posedge clk)
-    mac_2_2_p <= \$2258 ;
+    mac_2_2_p <= \$2202 ;
   always @(posedge clk)
     mac_2_3_a1 <= in1[23:16];
   always @(posedge clk)
@@ -8334,19 +7774,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_2_3_lo_p <= \$1543 ;
   always @(posedge clk)
-    mac_2_3_hi_l0_0 <= \$2259 ;
+    mac_2_3_hi_l0_0 <= \$2203 ;
   always @(posedge clk)
-    mac_2_3_hi_l0_1 <= \$2260 ;
+    mac_2_3_hi_l0_1 <= \$2204 ;
   always @(posedge clk)
-    mac_2_3_hi_l0_2 <= \$2261 ;
+    mac_2_3_hi_l0_2 <= \$2205 ;
   always @(posedge clk)
-    mac_2_3_hi_l0_3 <= \$2262 ;
+    mac_2_3_hi_l0_3 <= \$2206 ;
   always @(posedge clk)
-    mac_2_3_hi5 <= \$2263 ;
+    mac_2_3_hi5 <= \$2207 ;
   always @(posedge clk)
     mac_2_3_lo5 <= mac_2_3_lo_p;
   always @(posedge clk)
-    mac_2_3_p <= \$2264 ;
+    mac_2_3_p <= \$2208 ;
   always @(posedge clk)
     mac_2_4_a1 <= in1[23:16];
   always @(posedge clk)
@@ -8362,19 +7802,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_2_4_lo_p <= \$1550 ;
   always @(posedge clk)
-    mac_2_4_hi_l0_0 <= \$2265 ;
+    mac_2_4_hi_l0_0 <= \$2209 ;
   always @(posedge clk)
-    mac_2_4_hi_l0_1 <= \$2266 ;
+    mac_2_4_hi_l0_1 <= \$2210 ;
   always @(posedge clk)
-    mac_2_4_hi_l0_2 <= \$2267 ;
+    mac_2_4_hi_l0_2 <= \$2211 ;
   always @(posedge clk)
-    mac_2_4_hi_l0_3 <= \$2268 ;
+    mac_2_4_hi_l0_3 <= \$2212 ;
   always @(posedge clk)
-    mac_2_4_hi5 <= \$2269 ;
+    mac_2_4_hi5 <= \$2213 ;
   always @(posedge clk)
     mac_2_4_lo5 <= mac_2_4_lo_p;
   always @(posedge clk)
-    mac_2_4_p <= \$2270 ;
+    mac_2_4_p <= \$2214 ;
   always @(posedge clk)
     mac_2_5_a1 <= in1[23:16];
   always @(posedge clk)
@@ -8390,19 +7830,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_2_5_lo_p <= \$1557 ;
   always @(posedge clk)
-    mac_2_5_hi_l0_0 <= \$2271 ;
+    mac_2_5_hi_l0_0 <= \$2215 ;
   always @(posedge clk)
-    mac_2_5_hi_l0_1 <= \$2272 ;
+    mac_2_5_hi_l0_1 <= \$2216 ;
   always @(posedge clk)
-    mac_2_5_hi_l0_2 <= \$2273 ;
+    mac_2_5_hi_l0_2 <= \$2217 ;
   always @(posedge clk)
-    mac_2_5_hi_l0_3 <= \$2274 ;
+    mac_2_5_hi_l0_3 <= \$2218 ;
   always @(posedge clk)
-    mac_2_5_hi5 <= \$2275 ;
+    mac_2_5_hi5 <= \$2219 ;
   always @(posedge clk)
     mac_2_5_lo5 <= mac_2_5_lo_p;
   always @(posedge clk)
-    mac_2_5_p <= \$2276 ;
+    mac_2_5_p <= \$2220 ;
   always @(posedge clk)
     mac_2_6_a1 <= in1[23:16];
   always @(posedge clk)
@@ -8418,19 +7858,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_2_6_lo_p <= \$1564 ;
   always @(posedge clk)
-    mac_2_6_hi_l0_0 <= \$2277 ;
+    mac_2_6_hi_l0_0 <= \$2221 ;
   always @(posedge clk)
-    mac_2_6_hi_l0_1 <= \$2278 ;
+    mac_2_6_hi_l0_1 <= \$2222 ;
   always @(posedge clk)
-    mac_2_6_hi_l0_2 <= \$2279 ;
+    mac_2_6_hi_l0_2 <= \$2223 ;
   always @(posedge clk)
-    mac_2_6_hi_l0_3 <= \$2280 ;
+    mac_2_6_hi_l0_3 <= \$2224 ;
   always @(posedge clk)
-    mac_2_6_hi5 <= \$2281 ;
+    mac_2_6_hi5 <= \$2225 ;
   always @(posedge clk)
     mac_2_6_lo5 <= mac_2_6_lo_p;
   always @(posedge clk)
-    mac_2_6_p <= \$2282 ;
+    mac_2_6_p <= \$2226 ;
   always @(posedge clk)
     mac_2_7_a1 <= in1[23:16];
   always @(posedge clk)
@@ -8446,19 +7886,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_2_7_lo_p <= \$1571 ;
   always @(posedge clk)
-    mac_2_7_hi_l0_0 <= \$2283 ;
+    mac_2_7_hi_l0_0 <= \$2227 ;
   always @(posedge clk)
-    mac_2_7_hi_l0_1 <= \$2284 ;
+    mac_2_7_hi_l0_1 <= \$2228 ;
   always @(posedge clk)
-    mac_2_7_hi_l0_2 <= \$2285 ;
+    mac_2_7_hi_l0_2 <= \$2229 ;
   always @(posedge clk)
-    mac_2_7_hi_l0_3 <= \$2286 ;
+    mac_2_7_hi_l0_3 <= \$2230 ;
   always @(posedge clk)
-    mac_2_7_hi5 <= \$2287 ;
+    mac_2_7_hi5 <= \$2231 ;
   always @(posedge clk)
     mac_2_7_lo5 <= mac_2_7_lo_p;
   always @(posedge clk)
-    mac_2_7_p <= \$2288 ;
+    mac_2_7_p <= \$2232 ;
   always @(posedge clk)
     mac_3_0_a1 <= in1[31:24];
   always @(posedge clk)
@@ -8474,19 +7914,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_3_0_lo_p <= \$1578 ;
   always @(posedge clk)
-    mac_3_0_hi_l0_0 <= \$2289 ;
+    mac_3_0_hi_l0_0 <= \$2233 ;
   always @(posedge clk)
-    mac_3_0_hi_l0_1 <= \$2290 ;
+    mac_3_0_hi_l0_1 <= \$2234 ;
   always @(posedge clk)
-    mac_3_0_hi_l0_2 <= \$2291 ;
+    mac_3_0_hi_l0_2 <= \$2235 ;
   always @(posedge clk)
-    mac_3_0_hi_l0_3 <= \$2292 ;
+    mac_3_0_hi_l0_3 <= \$2236 ;
   always @(posedge clk)
-    mac_3_0_hi5 <= \$2293 ;
+    mac_3_0_hi5 <= \$2237 ;
   always @(posedge clk)
     mac_3_0_lo5 <= mac_3_0_lo_p;
   always @(posedge clk)
-    mac_3_0_p <= \$2294 ;
+    mac_3_0_p <= \$2238 ;
   always @(posedge clk)
     mac_3_1_a1 <= in1[31:24];
   always @(posedge clk)
@@ -8502,19 +7942,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_3_1_lo_p <= \$1585 ;
   always @(posedge clk)
-    mac_3_1_hi_l0_0 <= \$2295 ;
+    mac_3_1_hi_l0_0 <= \$2239 ;
   always @(posedge clk)
-    mac_3_1_hi_l0_1 <= \$2296 ;
+    mac_3_1_hi_l0_1 <= \$2240 ;
   always @(posedge clk)
-    mac_3_1_hi_l0_2 <= \$2297 ;
+    mac_3_1_hi_l0_2 <= \$2241 ;
   always @(posedge clk)
-    mac_3_1_hi_l0_3 <= \$2298 ;
+    mac_3_1_hi_l0_3 <= \$2242 ;
   always @(posedge clk)
-    mac_3_1_hi5 <= \$2299 ;
+    mac_3_1_hi5 <= \$2243 ;
   always @(posedge clk)
     mac_3_1_lo5 <= mac_3_1_lo_p;
   always @(posedge clk)
-    mac_3_1_p <= \$2300 ;
+    mac_3_1_p <= \$2244 ;
   always @(posedge clk)
     mac_3_2_a1 <= in1[31:24];
   always @(posedge clk)
@@ -8530,19 +7970,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_3_2_lo_p <= \$1592 ;
   always @(posedge clk)
-    mac_3_2_hi_l0_0 <= \$2301 ;
+    mac_3_2_hi_l0_0 <= \$2245 ;
   always @(posedge clk)
-    mac_3_2_hi_l0_1 <= \$2302 ;
+    mac_3_2_hi_l0_1 <= \$2246 ;
   always @(posedge clk)
-    mac_3_2_hi_l0_2 <= \$2303 ;
+    mac_3_2_hi_l0_2 <= \$2247 ;
   always @(posedge clk)
-    mac_3_2_hi_l0_3 <= \$2304 ;
+    mac_3_2_hi_l0_3 <= \$2248 ;
   always @(posedge clk)
-    mac_3_2_hi5 <= \$2305 ;
+    mac_3_2_hi5 <= \$2249 ;
   always @(posedge clk)
     mac_3_2_lo5 <= mac_3_2_lo_p;
   always @(posedge clk)
-    mac_3_2_p <= \$2306 ;
+    mac_3_2_p <= \$2250 ;
   always @(posedge clk)
     mac_3_3_a1 <= in1[31:24];
   always @(posedge clk)
@@ -8558,19 +7998,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_3_3_lo_p <= \$1599 ;
   always @(posedge clk)
-    mac_3_3_hi_l0_0 <= \$2307 ;
+    mac_3_3_hi_l0_0 <= \$2251 ;
   always @(posedge clk)
-    mac_3_3_hi_l0_1 <= \$2308 ;
+    mac_3_3_hi_l0_1 <= \$2252 ;
   always @(posedge clk)
-    mac_3_3_hi_l0_2 <= \$2309 ;
+    mac_3_3_hi_l0_2 <= \$2253 ;
   always @(posedge clk)
-    mac_3_3_hi_l0_3 <= \$2310 ;
+    mac_3_3_hi_l0_3 <= \$2254 ;
   always @(posedge clk)
-    mac_3_3_hi5 <= \$2311 ;
+    mac_3_3_hi5 <= \$2255 ;
   always @(posedge clk)
     mac_3_3_lo5 <= mac_3_3_lo_p;
   always @(posedge clk)
-    mac_3_3_p <= \$2312 ;
+    mac_3_3_p <= \$2256 ;
   always @(posedge clk)
     mac_3_4_a1 <= in1[31:24];
   always @(posedge clk)
@@ -8586,19 +8026,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_3_4_lo_p <= \$1606 ;
   always @(posedge clk)
-    mac_3_4_hi_l0_0 <= \$2313 ;
+    mac_3_4_hi_l0_0 <= \$2257 ;
   always @(posedge clk)
-    mac_3_4_hi_l0_1 <= \$2314 ;
+    mac_3_4_hi_l0_1 <= \$2258 ;
   always @(posedge clk)
-    mac_3_4_hi_l0_2 <= \$2315 ;
+    mac_3_4_hi_l0_2 <= \$2259 ;
   always @(posedge clk)
-    mac_3_4_hi_l0_3 <= \$2316 ;
+    mac_3_4_hi_l0_3 <= \$2260 ;
   always @(posedge clk)
-    mac_3_4_hi5 <= \$2317 ;
+    mac_3_4_hi5 <= \$2261 ;
   always @(posedge clk)
     mac_3_4_lo5 <= mac_3_4_lo_p;
   always @(posedge clk)
-    mac_3_4_p <= \$2318 ;
+    mac_3_4_p <= \$2262 ;
   always @(posedge clk)
     mac_3_5_a1 <= in1[31:24];
   always @(posedge clk)
@@ -8614,19 +8054,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_3_5_lo_p <= \$1613 ;
   always @(posedge clk)
-    mac_3_5_hi_l0_0 <= \$2319 ;
+    mac_3_5_hi_l0_0 <= \$2263 ;
   always @(posedge clk)
-    mac_3_5_hi_l0_1 <= \$2320 ;
+    mac_3_5_hi_l0_1 <= \$2264 ;
   always @(posedge clk)
-    mac_3_5_hi_l0_2 <= \$2321 ;
+    mac_3_5_hi_l0_2 <= \$2265 ;
   always @(posedge clk)
-    mac_3_5_hi_l0_3 <= \$2322 ;
+    mac_3_5_hi_l0_3 <= \$2266 ;
   always @(posedge clk)
-    mac_3_5_hi5 <= \$2323 ;
+    mac_3_5_hi5 <= \$2267 ;
   always @(posedge clk)
     mac_3_5_lo5 <= mac_3_5_lo_p;
   always @(posedge clk)
-    mac_3_5_p <= \$2324 ;
+    mac_3_5_p <= \$2268 ;
   always @(posedge clk)
     mac_3_6_a1 <= in1[31:24];
   always @(posedge clk)
@@ -8642,19 +8082,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_3_6_lo_p <= \$1620 ;
   always @(posedge clk)
-    mac_3_6_hi_l0_0 <= \$2325 ;
+    mac_3_6_hi_l0_0 <= \$2269 ;
   always @(posedge clk)
-    mac_3_6_hi_l0_1 <= \$2326 ;
+    mac_3_6_hi_l0_1 <= \$2270 ;
   always @(posedge clk)
-    mac_3_6_hi_l0_2 <= \$2327 ;
+    mac_3_6_hi_l0_2 <= \$2271 ;
   always @(posedge clk)
-    mac_3_6_hi_l0_3 <= \$2328 ;
+    mac_3_6_hi_l0_3 <= \$2272 ;
   always @(posedge clk)
-    mac_3_6_hi5 <= \$2329 ;
+    mac_3_6_hi5 <= \$2273 ;
   always @(posedge clk)
     mac_3_6_lo5 <= mac_3_6_lo_p;
   always @(posedge clk)
-    mac_3_6_p <= \$2330 ;
+    mac_3_6_p <= \$2274 ;
   always @(posedge clk)
     mac_3_7_a1 <= in1[31:24];
   always @(posedge clk)
@@ -8670,19 +8110,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_3_7_lo_p <= \$1627 ;
   always @(posedge clk)
-    mac_3_7_hi_l0_0 <= \$2331 ;
+    mac_3_7_hi_l0_0 <= \$2275 ;
   always @(posedge clk)
-    mac_3_7_hi_l0_1 <= \$2332 ;
+    mac_3_7_hi_l0_1 <= \$2276 ;
   always @(posedge clk)
-    mac_3_7_hi_l0_2 <= \$2333 ;
+    mac_3_7_hi_l0_2 <= \$2277 ;
   always @(posedge clk)
-    mac_3_7_hi_l0_3 <= \$2334 ;
+    mac_3_7_hi_l0_3 <= \$2278 ;
   always @(posedge clk)
-    mac_3_7_hi5 <= \$2335 ;
+    mac_3_7_hi5 <= \$2279 ;
   always @(posedge clk)
     mac_3_7_lo5 <= mac_3_7_lo_p;
   always @(posedge clk)
-    mac_3_7_p <= \$2336 ;
+    mac_3_7_p <= \$2280 ;
   always @(posedge clk)
     mac_4_0_a1 <= in1[39:32];
   always @(posedge clk)
@@ -8698,19 +8138,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_4_0_lo_p <= \$1634 ;
   always @(posedge clk)
-    mac_4_0_hi_l0_0 <= \$2337 ;
+    mac_4_0_hi_l0_0 <= \$2281 ;
   always @(posedge clk)
-    mac_4_0_hi_l0_1 <= \$2338 ;
+    mac_4_0_hi_l0_1 <= \$2282 ;
   always @(posedge clk)
-    mac_4_0_hi_l0_2 <= \$2339 ;
+    mac_4_0_hi_l0_2 <= \$2283 ;
   always @(posedge clk)
-    mac_4_0_hi_l0_3 <= \$2340 ;
+    mac_4_0_hi_l0_3 <= \$2284 ;
   always @(posedge clk)
-    mac_4_0_hi5 <= \$2341 ;
+    mac_4_0_hi5 <= \$2285 ;
   always @(posedge clk)
     mac_4_0_lo5 <= mac_4_0_lo_p;
   always @(posedge clk)
-    mac_4_0_p <= \$2342 ;
+    mac_4_0_p <= \$2286 ;
   always @(posedge clk)
     mac_4_1_a1 <= in1[39:32];
   always @(posedge clk)
@@ -8726,19 +8166,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_4_1_lo_p <= \$1641 ;
   always @(posedge clk)
-    mac_4_1_hi_l0_0 <= \$2343 ;
+    mac_4_1_hi_l0_0 <= \$2287 ;
   always @(posedge clk)
-    mac_4_1_hi_l0_1 <= \$2344 ;
+    mac_4_1_hi_l0_1 <= \$2288 ;
   always @(posedge clk)
-    mac_4_1_hi_l0_2 <= \$2345 ;
+    mac_4_1_hi_l0_2 <= \$2289 ;
   always @(posedge clk)
-    mac_4_1_hi_l0_3 <= \$2346 ;
+    mac_4_1_hi_l0_3 <= \$2290 ;
   always @(posedge clk)
-    mac_4_1_hi5 <= \$2347 ;
+    mac_4_1_hi5 <= \$2291 ;
   always @(posedge clk)
     mac_4_1_lo5 <= mac_4_1_lo_p;
   always @(posedge clk)
-    mac_4_1_p <= \$2348 ;
+    mac_4_1_p <= \$2292 ;
   always @(posedge clk)
     mac_4_2_a1 <= in1[39:32];
   always @(posedge clk)
@@ -8754,19 +8194,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_4_2_lo_p <= \$1648 ;
   always @(posedge clk)
-    mac_4_2_hi_l0_0 <= \$2349 ;
+    mac_4_2_hi_l0_0 <= \$2293 ;
   always @(posedge clk)
-    mac_4_2_hi_l0_1 <= \$2350 ;
+    mac_4_2_hi_l0_1 <= \$2294 ;
   always @(posedge clk)
-    mac_4_2_hi_l0_2 <= \$2351 ;
+    mac_4_2_hi_l0_2 <= \$2295 ;
   always @(posedge clk)
-    mac_4_2_hi_l0_3 <= \$2352 ;
+    mac_4_2_hi_l0_3 <= \$2296 ;
   always @(posedge clk)
-    mac_4_2_hi5 <= \$2353 ;
+    mac_4_2_hi5 <= \$2297 ;
   always @(posedge clk)
     mac_4_2_lo5 <= mac_4_2_lo_p;
   always @(posedge clk)
-    mac_4_2_p <= \$2354 ;
+    mac_4_2_p <= \$2298 ;
   always @(posedge clk)
     mac_4_3_a1 <= in1[39:32];
   always @(posedge clk)
@@ -8782,19 +8222,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_4_3_lo_p <= \$1655 ;
   always @(posedge clk)
-    mac_4_3_hi_l0_0 <= \$2355 ;
+    mac_4_3_hi_l0_0 <= \$2299 ;
   always @(posedge clk)
-    mac_4_3_hi_l0_1 <= \$2356 ;
+    mac_4_3_hi_l0_1 <= \$2300 ;
   always @(posedge clk)
-    mac_4_3_hi_l0_2 <= \$2357 ;
+    mac_4_3_hi_l0_2 <= \$2301 ;
   always @(posedge clk)
-    mac_4_3_hi_l0_3 <= \$2358 ;
+    mac_4_3_hi_l0_3 <= \$2302 ;
   always @(posedge clk)
-    mac_4_3_hi5 <= \$2359 ;
+    mac_4_3_hi5 <= \$2303 ;
   always @(posedge clk)
     mac_4_3_lo5 <= mac_4_3_lo_p;
   always @(posedge clk)
-    mac_4_3_p <= \$2360 ;
+    mac_4_3_p <= \$2304 ;
   always @(posedge clk)
     mac_4_4_a1 <= in1[39:32];
   always @(posedge clk)
@@ -8810,19 +8250,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_4_4_lo_p <= \$1662 ;
   always @(posedge clk)
-    mac_4_4_hi_l0_0 <= \$2361 ;
+    mac_4_4_hi_l0_0 <= \$2305 ;
   always @(posedge clk)
-    mac_4_4_hi_l0_1 <= \$2362 ;
+    mac_4_4_hi_l0_1 <= \$2306 ;
   always @(posedge clk)
-    mac_4_4_hi_l0_2 <= \$2363 ;
+    mac_4_4_hi_l0_2 <= \$2307 ;
   always @(posedge clk)
-    mac_4_4_hi_l0_3 <= \$2364 ;
+    mac_4_4_hi_l0_3 <= \$2308 ;
   always @(posedge clk)
-    mac_4_4_hi5 <= \$2365 ;
+    mac_4_4_hi5 <= \$2309 ;
   always @(posedge clk)
     mac_4_4_lo5 <= mac_4_4_lo_p;
   always @(posedge clk)
-    mac_4_4_p <= \$2366 ;
+    mac_4_4_p <= \$2310 ;
   always @(posedge clk)
     mac_4_5_a1 <= in1[39:32];
   always @(posedge clk)
@@ -8838,19 +8278,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_4_5_lo_p <= \$1669 ;
   always @(posedge clk)
-    mac_4_5_hi_l0_0 <= \$2367 ;
+    mac_4_5_hi_l0_0 <= \$2311 ;
   always @(posedge clk)
-    mac_4_5_hi_l0_1 <= \$2368 ;
+    mac_4_5_hi_l0_1 <= \$2312 ;
   always @(posedge clk)
-    mac_4_5_hi_l0_2 <= \$2369 ;
+    mac_4_5_hi_l0_2 <= \$2313 ;
   always @(posedge clk)
-    mac_4_5_hi_l0_3 <= \$2370 ;
+    mac_4_5_hi_l0_3 <= \$2314 ;
   always @(posedge clk)
-    mac_4_5_hi5 <= \$2371 ;
+    mac_4_5_hi5 <= \$2315 ;
   always @(posedge clk)
     mac_4_5_lo5 <= mac_4_5_lo_p;
   always @(posedge clk)
-    mac_4_5_p <= \$2372 ;
+    mac_4_5_p <= \$2316 ;
   always @(posedge clk)
     mac_4_6_a1 <= in1[39:32];
   always @(posedge clk)
@@ -8866,19 +8306,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_4_6_lo_p <= \$1676 ;
   always @(posedge clk)
-    mac_4_6_hi_l0_0 <= \$2373 ;
+    mac_4_6_hi_l0_0 <= \$2317 ;
   always @(posedge clk)
-    mac_4_6_hi_l0_1 <= \$2374 ;
+    mac_4_6_hi_l0_1 <= \$2318 ;
   always @(posedge clk)
-    mac_4_6_hi_l0_2 <= \$2375 ;
+    mac_4_6_hi_l0_2 <= \$2319 ;
   always @(posedge clk)
-    mac_4_6_hi_l0_3 <= \$2376 ;
+    mac_4_6_hi_l0_3 <= \$2320 ;
   always @(posedge clk)
-    mac_4_6_hi5 <= \$2377 ;
+    mac_4_6_hi5 <= \$2321 ;
   always @(posedge clk)
     mac_4_6_lo5 <= mac_4_6_lo_p;
   always @(posedge clk)
-    mac_4_6_p <= \$2378 ;
+    mac_4_6_p <= \$2322 ;
   always @(posedge clk)
     mac_4_7_a1 <= in1[39:32];
   always @(posedge clk)
@@ -8894,19 +8334,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_4_7_lo_p <= \$1683 ;
   always @(posedge clk)
-    mac_4_7_hi_l0_0 <= \$2379 ;
+    mac_4_7_hi_l0_0 <= \$2323 ;
   always @(posedge clk)
-    mac_4_7_hi_l0_1 <= \$2380 ;
+    mac_4_7_hi_l0_1 <= \$2324 ;
   always @(posedge clk)
-    mac_4_7_hi_l0_2 <= \$2381 ;
+    mac_4_7_hi_l0_2 <= \$2325 ;
   always @(posedge clk)
-    mac_4_7_hi_l0_3 <= \$2382 ;
+    mac_4_7_hi_l0_3 <= \$2326 ;
   always @(posedge clk)
-    mac_4_7_hi5 <= \$2383 ;
+    mac_4_7_hi5 <= \$2327 ;
   always @(posedge clk)
     mac_4_7_lo5 <= mac_4_7_lo_p;
   always @(posedge clk)
-    mac_4_7_p <= \$2384 ;
+    mac_4_7_p <= \$2328 ;
   always @(posedge clk)
     mac_5_0_a1 <= in1[47:40];
   always @(posedge clk)
@@ -8922,19 +8362,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_5_0_lo_p <= \$1690 ;
   always @(posedge clk)
-    mac_5_0_hi_l0_0 <= \$2385 ;
+    mac_5_0_hi_l0_0 <= \$2329 ;
   always @(posedge clk)
-    mac_5_0_hi_l0_1 <= \$2386 ;
+    mac_5_0_hi_l0_1 <= \$2330 ;
   always @(posedge clk)
-    mac_5_0_hi_l0_2 <= \$2387 ;
+    mac_5_0_hi_l0_2 <= \$2331 ;
   always @(posedge clk)
-    mac_5_0_hi_l0_3 <= \$2388 ;
+    mac_5_0_hi_l0_3 <= \$2332 ;
   always @(posedge clk)
-    mac_5_0_hi5 <= \$2389 ;
+    mac_5_0_hi5 <= \$2333 ;
   always @(posedge clk)
     mac_5_0_lo5 <= mac_5_0_lo_p;
   always @(posedge clk)
-    mac_5_0_p <= \$2390 ;
+    mac_5_0_p <= \$2334 ;
   always @(posedge clk)
     mac_5_1_a1 <= in1[47:40];
   always @(posedge clk)
@@ -8950,19 +8390,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_5_1_lo_p <= \$1697 ;
   always @(posedge clk)
-    mac_5_1_hi_l0_0 <= \$2391 ;
+    mac_5_1_hi_l0_0 <= \$2335 ;
   always @(posedge clk)
-    mac_5_1_hi_l0_1 <= \$2392 ;
+    mac_5_1_hi_l0_1 <= \$2336 ;
   always @(posedge clk)
-    mac_5_1_hi_l0_2 <= \$2393 ;
+    mac_5_1_hi_l0_2 <= \$2337 ;
   always @(posedge clk)
-    mac_5_1_hi_l0_3 <= \$2394 ;
+    mac_5_1_hi_l0_3 <= \$2338 ;
   always @(posedge clk)
-    mac_5_1_hi5 <= \$2395 ;
+    mac_5_1_hi5 <= \$2339 ;
   always @(posedge clk)
     mac_5_1_lo5 <= mac_5_1_lo_p;
   always @(posedge clk)
-    mac_5_1_p <= \$2396 ;
+    mac_5_1_p <= \$2340 ;
   always @(posedge clk)
     mac_5_2_a1 <= in1[47:40];
   always @(posedge clk)
@@ -8978,19 +8418,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_5_2_lo_p <= \$1704 ;
   always @(posedge clk)
-    mac_5_2_hi_l0_0 <= \$2397 ;
+    mac_5_2_hi_l0_0 <= \$2341 ;
   always @(posedge clk)
-    mac_5_2_hi_l0_1 <= \$2398 ;
+    mac_5_2_hi_l0_1 <= \$2342 ;
   always @(posedge clk)
-    mac_5_2_hi_l0_2 <= \$2399 ;
+    mac_5_2_hi_l0_2 <= \$2343 ;
   always @(posedge clk)
-    mac_5_2_hi_l0_3 <= \$2400 ;
+    mac_5_2_hi_l0_3 <= \$2344 ;
   always @(posedge clk)
-    mac_5_2_hi5 <= \$2401 ;
+    mac_5_2_hi5 <= \$2345 ;
   always @(posedge clk)
     mac_5_2_lo5 <= mac_5_2_lo_p;
   always @(posedge clk)
-    mac_5_2_p <= \$2402 ;
+    mac_5_2_p <= \$2346 ;
   always @(posedge clk)
     mac_5_3_a1 <= in1[47:40];
   always @(posedge clk)
@@ -9006,19 +8446,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_5_3_lo_p <= \$1711 ;
   always @(posedge clk)
-    mac_5_3_hi_l0_0 <= \$2403 ;
+    mac_5_3_hi_l0_0 <= \$2347 ;
   always @(posedge clk)
-    mac_5_3_hi_l0_1 <= \$2404 ;
+    mac_5_3_hi_l0_1 <= \$2348 ;
   always @(posedge clk)
-    mac_5_3_hi_l0_2 <= \$2405 ;
+    mac_5_3_hi_l0_2 <= \$2349 ;
   always @(posedge clk)
-    mac_5_3_hi_l0_3 <= \$2406 ;
+    mac_5_3_hi_l0_3 <= \$2350 ;
   always @(posedge clk)
-    mac_5_3_hi5 <= \$2407 ;
+    mac_5_3_hi5 <= \$2351 ;
   always @(posedge clk)
     mac_5_3_lo5 <= mac_5_3_lo_p;
   always @(posedge clk)
-    mac_5_3_p <= \$2408 ;
+    mac_5_3_p <= \$2352 ;
   always @(posedge clk)
     mac_5_4_a1 <= in1[47:40];
   always @(posedge clk)
@@ -9034,19 +8474,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_5_4_lo_p <= \$1718 ;
   always @(posedge clk)
-    mac_5_4_hi_l0_0 <= \$2409 ;
+    mac_5_4_hi_l0_0 <= \$2353 ;
   always @(posedge clk)
-    mac_5_4_hi_l0_1 <= \$2410 ;
+    mac_5_4_hi_l0_1 <= \$2354 ;
   always @(posedge clk)
-    mac_5_4_hi_l0_2 <= \$2411 ;
+    mac_5_4_hi_l0_2 <= \$2355 ;
   always @(posedge clk)
-    mac_5_4_hi_l0_3 <= \$2412 ;
+    mac_5_4_hi_l0_3 <= \$2356 ;
   always @(posedge clk)
-    mac_5_4_hi5 <= \$2413 ;
+    mac_5_4_hi5 <= \$2357 ;
   always @(posedge clk)
     mac_5_4_lo5 <= mac_5_4_lo_p;
   always @(posedge clk)
-    mac_5_4_p <= \$2414 ;
+    mac_5_4_p <= \$2358 ;
   always @(posedge clk)
     mac_5_5_a1 <= in1[47:40];
   always @(posedge clk)
@@ -9062,19 +8502,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_5_5_lo_p <= \$1725 ;
   always @(posedge clk)
-    mac_5_5_hi_l0_0 <= \$2415 ;
+    mac_5_5_hi_l0_0 <= \$2359 ;
   always @(posedge clk)
-    mac_5_5_hi_l0_1 <= \$2416 ;
+    mac_5_5_hi_l0_1 <= \$2360 ;
   always @(posedge clk)
-    mac_5_5_hi_l0_2 <= \$2417 ;
+    mac_5_5_hi_l0_2 <= \$2361 ;
   always @(posedge clk)
-    mac_5_5_hi_l0_3 <= \$2418 ;
+    mac_5_5_hi_l0_3 <= \$2362 ;
   always @(posedge clk)
-    mac_5_5_hi5 <= \$2419 ;
+    mac_5_5_hi5 <= \$2363 ;
   always @(posedge clk)
     mac_5_5_lo5 <= mac_5_5_lo_p;
   always @(posedge clk)
-    mac_5_5_p <= \$2420 ;
+    mac_5_5_p <= \$2364 ;
   always @(posedge clk)
     mac_5_6_a1 <= in1[47:40];
   always @(posedge clk)
@@ -9090,19 +8530,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_5_6_lo_p <= \$1732 ;
   always @(posedge clk)
-    mac_5_6_hi_l0_0 <= \$2421 ;
+    mac_5_6_hi_l0_0 <= \$2365 ;
   always @(posedge clk)
-    mac_5_6_hi_l0_1 <= \$2422 ;
+    mac_5_6_hi_l0_1 <= \$2366 ;
   always @(posedge clk)
-    mac_5_6_hi_l0_2 <= \$2423 ;
+    mac_5_6_hi_l0_2 <= \$2367 ;
   always @(posedge clk)
-    mac_5_6_hi_l0_3 <= \$2424 ;
+    mac_5_6_hi_l0_3 <= \$2368 ;
   always @(posedge clk)
-    mac_5_6_hi5 <= \$2425 ;
+    mac_5_6_hi5 <= \$2369 ;
   always @(posedge clk)
     mac_5_6_lo5 <= mac_5_6_lo_p;
   always @(posedge clk)
-    mac_5_6_p <= \$2426 ;
+    mac_5_6_p <= \$2370 ;
   always @(posedge clk)
     mac_5_7_a1 <= in1[47:40];
   always @(posedge clk)
@@ -9118,19 +8558,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_5_7_lo_p <= \$1739 ;
   always @(posedge clk)
-    mac_5_7_hi_l0_0 <= \$2427 ;
+    mac_5_7_hi_l0_0 <= \$2371 ;
   always @(posedge clk)
-    mac_5_7_hi_l0_1 <= \$2428 ;
+    mac_5_7_hi_l0_1 <= \$2372 ;
   always @(posedge clk)
-    mac_5_7_hi_l0_2 <= \$2429 ;
+    mac_5_7_hi_l0_2 <= \$2373 ;
   always @(posedge clk)
-    mac_5_7_hi_l0_3 <= \$2430 ;
+    mac_5_7_hi_l0_3 <= \$2374 ;
   always @(posedge clk)
-    mac_5_7_hi5 <= \$2431 ;
+    mac_5_7_hi5 <= \$2375 ;
   always @(posedge clk)
     mac_5_7_lo5 <= mac_5_7_lo_p;
   always @(posedge clk)
-    mac_5_7_p <= \$2432 ;
+    mac_5_7_p <= \$2376 ;
   always @(posedge clk)
     mac_6_0_a1 <= in1[55:48];
   always @(posedge clk)
@@ -9146,19 +8586,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_6_0_lo_p <= \$1746 ;
   always @(posedge clk)
-    mac_6_0_hi_l0_0 <= \$2433 ;
+    mac_6_0_hi_l0_0 <= \$2377 ;
   always @(posedge clk)
-    mac_6_0_hi_l0_1 <= \$2434 ;
+    mac_6_0_hi_l0_1 <= \$2378 ;
   always @(posedge clk)
-    mac_6_0_hi_l0_2 <= \$2435 ;
+    mac_6_0_hi_l0_2 <= \$2379 ;
   always @(posedge clk)
-    mac_6_0_hi_l0_3 <= \$2436 ;
+    mac_6_0_hi_l0_3 <= \$2380 ;
   always @(posedge clk)
-    mac_6_0_hi5 <= \$2437 ;
+    mac_6_0_hi5 <= \$2381 ;
   always @(posedge clk)
     mac_6_0_lo5 <= mac_6_0_lo_p;
   always @(posedge clk)
-    mac_6_0_p <= \$2438 ;
+    mac_6_0_p <= \$2382 ;
   always @(posedge clk)
     mac_6_1_a1 <= in1[55:48];
   always @(posedge clk)
@@ -9174,19 +8614,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_6_1_lo_p <= \$1753 ;
   always @(posedge clk)
-    mac_6_1_hi_l0_0 <= \$2439 ;
+    mac_6_1_hi_l0_0 <= \$2383 ;
   always @(posedge clk)
-    mac_6_1_hi_l0_1 <= \$2440 ;
+    mac_6_1_hi_l0_1 <= \$2384 ;
   always @(posedge clk)
-    mac_6_1_hi_l0_2 <= \$2441 ;
+    mac_6_1_hi_l0_2 <= \$2385 ;
   always @(posedge clk)
-    mac_6_1_hi_l0_3 <= \$2442 ;
+    mac_6_1_hi_l0_3 <= \$2386 ;
   always @(posedge clk)
-    mac_6_1_hi5 <= \$2443 ;
+    mac_6_1_hi5 <= \$2387 ;
   always @(posedge clk)
     mac_6_1_lo5 <= mac_6_1_lo_p;
   always @(posedge clk)
-    mac_6_1_p <= \$2444 ;
+    mac_6_1_p <= \$2388 ;
   always @(posedge clk)
     mac_6_2_a1 <= in1[55:48];
   always @(posedge clk)
@@ -9202,19 +8642,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_6_2_lo_p <= \$1760 ;
   always @(posedge clk)
-    mac_6_2_hi_l0_0 <= \$2445 ;
+    mac_6_2_hi_l0_0 <= \$2389 ;
   always @(posedge clk)
-    mac_6_2_hi_l0_1 <= \$2446 ;
+    mac_6_2_hi_l0_1 <= \$2390 ;
   always @(posedge clk)
-    mac_6_2_hi_l0_2 <= \$2447 ;
+    mac_6_2_hi_l0_2 <= \$2391 ;
   always @(posedge clk)
-    mac_6_2_hi_l0_3 <= \$2448 ;
+    mac_6_2_hi_l0_3 <= \$2392 ;
   always @(posedge clk)
-    mac_6_2_hi5 <= \$2449 ;
+    mac_6_2_hi5 <= \$2393 ;
   always @(posedge clk)
     mac_6_2_lo5 <= mac_6_2_lo_p;
   always @(posedge clk)
-    mac_6_2_p <= \$2450 ;
+    mac_6_2_p <= \$2394 ;
   always @(posedge clk)
     mac_6_3_a1 <= in1[55:48];
   always @(posedge clk)
@@ -9230,19 +8670,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_6_3_lo_p <= \$1767 ;
   always @(posedge clk)
-    mac_6_3_hi_l0_0 <= \$2451 ;
+    mac_6_3_hi_l0_0 <= \$2395 ;
   always @(posedge clk)
-    mac_6_3_hi_l0_1 <= \$2452 ;
+    mac_6_3_hi_l0_1 <= \$2396 ;
   always @(posedge clk)
-    mac_6_3_hi_l0_2 <= \$2453 ;
+    mac_6_3_hi_l0_2 <= \$2397 ;
   always @(posedge clk)
-    mac_6_3_hi_l0_3 <= \$2454 ;
+    mac_6_3_hi_l0_3 <= \$2398 ;
   always @(posedge clk)
-    mac_6_3_hi5 <= \$2455 ;
+    mac_6_3_hi5 <= \$2399 ;
   always @(posedge clk)
     mac_6_3_lo5 <= mac_6_3_lo_p;
   always @(posedge clk)
-    mac_6_3_p <= \$2456 ;
+    mac_6_3_p <= \$2400 ;
   always @(posedge clk)
     mac_6_4_a1 <= in1[55:48];
   always @(posedge clk)
@@ -9258,19 +8698,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_6_4_lo_p <= \$1774 ;
   always @(posedge clk)
-    mac_6_4_hi_l0_0 <= \$2457 ;
+    mac_6_4_hi_l0_0 <= \$2401 ;
   always @(posedge clk)
-    mac_6_4_hi_l0_1 <= \$2458 ;
+    mac_6_4_hi_l0_1 <= \$2402 ;
   always @(posedge clk)
-    mac_6_4_hi_l0_2 <= \$2459 ;
+    mac_6_4_hi_l0_2 <= \$2403 ;
   always @(posedge clk)
-    mac_6_4_hi_l0_3 <= \$2460 ;
+    mac_6_4_hi_l0_3 <= \$2404 ;
   always @(posedge clk)
-    mac_6_4_hi5 <= \$2461 ;
+    mac_6_4_hi5 <= \$2405 ;
   always @(posedge clk)
     mac_6_4_lo5 <= mac_6_4_lo_p;
   always @(posedge clk)
-    mac_6_4_p <= \$2462 ;
+    mac_6_4_p <= \$2406 ;
   always @(posedge clk)
     mac_6_5_a1 <= in1[55:48];
   always @(posedge clk)
@@ -9286,19 +8726,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_6_5_lo_p <= \$1781 ;
   always @(posedge clk)
-    mac_6_5_hi_l0_0 <= \$2463 ;
+    mac_6_5_hi_l0_0 <= \$2407 ;
   always @(posedge clk)
-    mac_6_5_hi_l0_1 <= \$2464 ;
+    mac_6_5_hi_l0_1 <= \$2408 ;
   always @(posedge clk)
-    mac_6_5_hi_l0_2 <= \$2465 ;
+    mac_6_5_hi_l0_2 <= \$2409 ;
   always @(posedge clk)
-    mac_6_5_hi_l0_3 <= \$2466 ;
+    mac_6_5_hi_l0_3 <= \$2410 ;
   always @(posedge clk)
-    mac_6_5_hi5 <= \$2467 ;
+    mac_6_5_hi5 <= \$2411 ;
   always @(posedge clk)
     mac_6_5_lo5 <= mac_6_5_lo_p;
   always @(posedge clk)
-    mac_6_5_p <= \$2468 ;
+    mac_6_5_p <= \$2412 ;
   always @(posedge clk)
     mac_6_6_a1 <= in1[55:48];
   always @(posedge clk)
@@ -9314,19 +8754,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_6_6_lo_p <= \$1788 ;
   always @(posedge clk)
-    mac_6_6_hi_l0_0 <= \$2469 ;
+    mac_6_6_hi_l0_0 <= \$2413 ;
   always @(posedge clk)
-    mac_6_6_hi_l0_1 <= \$2470 ;
+    mac_6_6_hi_l0_1 <= \$2414 ;
   always @(posedge clk)
-    mac_6_6_hi_l0_2 <= \$2471 ;
+    mac_6_6_hi_l0_2 <= \$2415 ;
   always @(posedge clk)
-    mac_6_6_hi_l0_3 <= \$2472 ;
+    mac_6_6_hi_l0_3 <= \$2416 ;
   always @(posedge clk)
-    mac_6_6_hi5 <= \$2473 ;
+    mac_6_6_hi5 <= \$2417 ;
   always @(posedge clk)
     mac_6_6_lo5 <= mac_6_6_lo_p;
   always @(posedge clk)
-    mac_6_6_p <= \$2474 ;
+    mac_6_6_p <= \$2418 ;
   always @(posedge clk)
     mac_6_7_a1 <= in1[55:48];
   always @(posedge clk)
@@ -9342,19 +8782,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_6_7_lo_p <= \$1795 ;
   always @(posedge clk)
-    mac_6_7_hi_l0_0 <= \$2475 ;
+    mac_6_7_hi_l0_0 <= \$2419 ;
   always @(posedge clk)
-    mac_6_7_hi_l0_1 <= \$2476 ;
+    mac_6_7_hi_l0_1 <= \$2420 ;
   always @(posedge clk)
-    mac_6_7_hi_l0_2 <= \$2477 ;
+    mac_6_7_hi_l0_2 <= \$2421 ;
   always @(posedge clk)
-    mac_6_7_hi_l0_3 <= \$2478 ;
+    mac_6_7_hi_l0_3 <= \$2422 ;
   always @(posedge clk)
-    mac_6_7_hi5 <= \$2479 ;
+    mac_6_7_hi5 <= \$2423 ;
   always @(posedge clk)
     mac_6_7_lo5 <= mac_6_7_lo_p;
   always @(posedge clk)
-    mac_6_7_p <= \$2480 ;
+    mac_6_7_p <= \$2424 ;
   always @(posedge clk)
     mac_7_0_a1 <= in1[63:56];
   always @(posedge clk)
@@ -9370,19 +8810,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_7_0_lo_p <= \$1802 ;
   always @(posedge clk)
-    mac_7_0_hi_l0_0 <= \$2481 ;
+    mac_7_0_hi_l0_0 <= \$2425 ;
   always @(posedge clk)
-    mac_7_0_hi_l0_1 <= \$2482 ;
+    mac_7_0_hi_l0_1 <= \$2426 ;
   always @(posedge clk)
-    mac_7_0_hi_l0_2 <= \$2483 ;
+    mac_7_0_hi_l0_2 <= \$2427 ;
   always @(posedge clk)
-    mac_7_0_hi_l0_3 <= \$2484 ;
+    mac_7_0_hi_l0_3 <= \$2428 ;
   always @(posedge clk)
-    mac_7_0_hi5 <= \$2485 ;
+    mac_7_0_hi5 <= \$2429 ;
   always @(posedge clk)
     mac_7_0_lo5 <= mac_7_0_lo_p;
   always @(posedge clk)
-    mac_7_0_p <= \$2486 ;
+    mac_7_0_p <= \$2430 ;
   always @(posedge clk)
     mac_7_1_a1 <= in1[63:56];
   always @(posedge clk)
@@ -9398,19 +8838,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_7_1_lo_p <= \$1809 ;
   always @(posedge clk)
-    mac_7_1_hi_l0_0 <= \$2487 ;
+    mac_7_1_hi_l0_0 <= \$2431 ;
   always @(posedge clk)
-    mac_7_1_hi_l0_1 <= \$2488 ;
+    mac_7_1_hi_l0_1 <= \$2432 ;
   always @(posedge clk)
-    mac_7_1_hi_l0_2 <= \$2489 ;
+    mac_7_1_hi_l0_2 <= \$2433 ;
   always @(posedge clk)
-    mac_7_1_hi_l0_3 <= \$2490 ;
+    mac_7_1_hi_l0_3 <= \$2434 ;
   always @(posedge clk)
-    mac_7_1_hi5 <= \$2491 ;
+    mac_7_1_hi5 <= \$2435 ;
   always @(posedge clk)
     mac_7_1_lo5 <= mac_7_1_lo_p;
   always @(posedge clk)
-    mac_7_1_p <= \$2492 ;
+    mac_7_1_p <= \$2436 ;
   always @(posedge clk)
     mac_7_2_a1 <= in1[63:56];
   always @(posedge clk)
@@ -9426,19 +8866,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_7_2_lo_p <= \$1816 ;
   always @(posedge clk)
-    mac_7_2_hi_l0_0 <= \$2493 ;
+    mac_7_2_hi_l0_0 <= \$2437 ;
   always @(posedge clk)
-    mac_7_2_hi_l0_1 <= \$2494 ;
+    mac_7_2_hi_l0_1 <= \$2438 ;
   always @(posedge clk)
-    mac_7_2_hi_l0_2 <= \$2495 ;
+    mac_7_2_hi_l0_2 <= \$2439 ;
   always @(posedge clk)
-    mac_7_2_hi_l0_3 <= \$2496 ;
+    mac_7_2_hi_l0_3 <= \$2440 ;
   always @(posedge clk)
-    mac_7_2_hi5 <= \$2497 ;
+    mac_7_2_hi5 <= \$2441 ;
   always @(posedge clk)
     mac_7_2_lo5 <= mac_7_2_lo_p;
   always @(posedge clk)
-    mac_7_2_p <= \$2498 ;
+    mac_7_2_p <= \$2442 ;
   always @(posedge clk)
     mac_7_3_a1 <= in1[63:56];
   always @(posedge clk)
@@ -9454,19 +8894,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_7_3_lo_p <= \$1823 ;
   always @(posedge clk)
-    mac_7_3_hi_l0_0 <= \$2499 ;
+    mac_7_3_hi_l0_0 <= \$2443 ;
   always @(posedge clk)
-    mac_7_3_hi_l0_1 <= \$2500 ;
+    mac_7_3_hi_l0_1 <= \$2444 ;
   always @(posedge clk)
-    mac_7_3_hi_l0_2 <= \$2501 ;
+    mac_7_3_hi_l0_2 <= \$2445 ;
   always @(posedge clk)
-    mac_7_3_hi_l0_3 <= \$2502 ;
+    mac_7_3_hi_l0_3 <= \$2446 ;
   always @(posedge clk)
-    mac_7_3_hi5 <= \$2503 ;
+    mac_7_3_hi5 <= \$2447 ;
   always @(posedge clk)
     mac_7_3_lo5 <= mac_7_3_lo_p;
   always @(posedge clk)
-    mac_7_3_p <= \$2504 ;
+    mac_7_3_p <= \$2448 ;
   always @(posedge clk)
     mac_7_4_a1 <= in1[63:56];
   always @(posedge clk)
@@ -9482,19 +8922,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_7_4_lo_p <= \$1830 ;
   always @(posedge clk)
-    mac_7_4_hi_l0_0 <= \$2505 ;
+    mac_7_4_hi_l0_0 <= \$2449 ;
   always @(posedge clk)
-    mac_7_4_hi_l0_1 <= \$2506 ;
+    mac_7_4_hi_l0_1 <= \$2450 ;
   always @(posedge clk)
-    mac_7_4_hi_l0_2 <= \$2507 ;
+    mac_7_4_hi_l0_2 <= \$2451 ;
   always @(posedge clk)
-    mac_7_4_hi_l0_3 <= \$2508 ;
+    mac_7_4_hi_l0_3 <= \$2452 ;
   always @(posedge clk)
-    mac_7_4_hi5 <= \$2509 ;
+    mac_7_4_hi5 <= \$2453 ;
   always @(posedge clk)
     mac_7_4_lo5 <= mac_7_4_lo_p;
   always @(posedge clk)
-    mac_7_4_p <= \$2510 ;
+    mac_7_4_p <= \$2454 ;
   always @(posedge clk)
     mac_7_5_a1 <= in1[63:56];
   always @(posedge clk)
@@ -9510,19 +8950,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_7_5_lo_p <= \$1837 ;
   always @(posedge clk)
-    mac_7_5_hi_l0_0 <= \$2511 ;
+    mac_7_5_hi_l0_0 <= \$2455 ;
   always @(posedge clk)
-    mac_7_5_hi_l0_1 <= \$2512 ;
+    mac_7_5_hi_l0_1 <= \$2456 ;
   always @(posedge clk)
-    mac_7_5_hi_l0_2 <= \$2513 ;
+    mac_7_5_hi_l0_2 <= \$2457 ;
   always @(posedge clk)
-    mac_7_5_hi_l0_3 <= \$2514 ;
+    mac_7_5_hi_l0_3 <= \$2458 ;
   always @(posedge clk)
-    mac_7_5_hi5 <= \$2515 ;
+    mac_7_5_hi5 <= \$2459 ;
   always @(posedge clk)
     mac_7_5_lo5 <= mac_7_5_lo_p;
   always @(posedge clk)
-    mac_7_5_p <= \$2516 ;
+    mac_7_5_p <= \$2460 ;
   always @(posedge clk)
     mac_7_6_a1 <= in1[63:56];
   always @(posedge clk)
@@ -9538,19 +8978,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_7_6_lo_p <= \$1844 ;
   always @(posedge clk)
-    mac_7_6_hi_l0_0 <= \$2517 ;
+    mac_7_6_hi_l0_0 <= \$2461 ;
   always @(posedge clk)
-    mac_7_6_hi_l0_1 <= \$2518 ;
+    mac_7_6_hi_l0_1 <= \$2462 ;
   always @(posedge clk)
-    mac_7_6_hi_l0_2 <= \$2519 ;
+    mac_7_6_hi_l0_2 <= \$2463 ;
   always @(posedge clk)
-    mac_7_6_hi_l0_3 <= \$2520 ;
+    mac_7_6_hi_l0_3 <= \$2464 ;
   always @(posedge clk)
-    mac_7_6_hi5 <= \$2521 ;
+    mac_7_6_hi5 <= \$2465 ;
   always @(posedge clk)
     mac_7_6_lo5 <= mac_7_6_lo_p;
   always @(posedge clk)
-    mac_7_6_p <= \$2522 ;
+    mac_7_6_p <= \$2466 ;
   always @(posedge clk)
     mac_7_7_a1 <= in1[63:56];
   always @(posedge clk)
@@ -9566,4169 +9006,4335 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_7_7_lo_p <= \$1851 ;
   always @(posedge clk)
-    mac_7_7_hi_l0_0 <= \$2523 ;
+    mac_7_7_hi_l0_0 <= \$2467 ;
   always @(posedge clk)
-    mac_7_7_hi_l0_1 <= \$2524 ;
+    mac_7_7_hi_l0_1 <= \$2468 ;
   always @(posedge clk)
-    mac_7_7_hi_l0_2 <= \$2525 ;
+    mac_7_7_hi_l0_2 <= \$2469 ;
   always @(posedge clk)
-    mac_7_7_hi_l0_3 <= \$2526 ;
+    mac_7_7_hi_l0_3 <= \$2470 ;
   always @(posedge clk)
-    mac_7_7_hi5 <= \$2527 ;
+    mac_7_7_hi5 <= \$2471 ;
   always @(posedge clk)
     mac_7_7_lo5 <= mac_7_7_lo_p;
   always @(posedge clk)
-    mac_7_7_p <= \$2528 ;
+    mac_7_7_p <= \$2472 ;
   always @(posedge clk)
-    v_hop_0_0 <= \$2529 ;
+    v_hop_0 <= \$2473 ;
   always @(posedge clk)
-    first_hop_0_0 <= first4;
+    first_hop_0 <= first4;
   always @(posedge clk)
-    last_hop_0_0 <= \$2530 ;
+    last_hop_0 <= \$2474 ;
   always @(posedge clk)
-    v_0_0 <= \$2531 ;
+    v_0_0 <= \$2475 ;
   always @(posedge clk)
-    first_0_0 <= first_hop_0_0;
+    first_0_0 <= first_hop_0;
   always @(posedge clk)
-    last_0_0 <= \$2532 ;
+    last_0_0 <= \$2476 ;
   always @(posedge clk)
-    acc_0_0 <= \$2533 ;
+    acc_0_0 <= \$2477 ;
   always @(posedge clk)
-    o_valid_0_0 <= \$2534 ;
+    o_valid_0_0 <= \$2478 ;
   always @(posedge clk)
-    shadow_0_0 <= \$2535 ;
+    shadow_0_0 <= \$2479 ;
   always @(posedge clk)
-    v_hop_0_1 <= \$2536 ;
+    v_0_1 <= \$2480 ;
   always @(posedge clk)
-    first_hop_0_1 <= first4;
+    first_0_1 <= first_hop_0;
   always @(posedge clk)
-    last_hop_0_1 <= \$2537 ;
+    last_0_1 <= \$2481 ;
   always @(posedge clk)
-    v_0_1 <= \$2538 ;
+    acc_0_1 <= \$2482 ;
   always @(posedge clk)
-    first_0_1 <= first_hop_0_1;
+    o_valid_0_1 <= \$2483 ;
   always @(posedge clk)
-    last_0_1 <= \$2539 ;
+    shadow_0_1 <= \$2484 ;
   always @(posedge clk)
-    acc_0_1 <= \$2540 ;
+    v_0_2 <= \$2485 ;
   always @(posedge clk)
-    o_valid_0_1 <= \$2541 ;
+    first_0_2 <= first_hop_0;
   always @(posedge clk)
-    shadow_0_1 <= \$2542 ;
+    last_0_2 <= \$2486 ;
   always @(posedge clk)
-    v_hop_0_2 <= \$2543 ;
+    acc_0_2 <= \$2487 ;
   always @(posedge clk)
-    first_hop_0_2 <= first4;
+    o_valid_0_2 <= \$2488 ;
   always @(posedge clk)
-    last_hop_0_2 <= \$2544 ;
+    shadow_0_2 <= \$2489 ;
   always @(posedge clk)
-    v_0_2 <= \$2545 ;
+    v_0_3 <= \$2490 ;
   always @(posedge clk)
-    first_0_2 <= first_hop_0_2;
+    first_0_3 <= first_hop_0;
   always @(posedge clk)
-    last_0_2 <= \$2546 ;
+    last_0_3 <= \$2491 ;
   always @(posedge clk)
-    acc_0_2 <= \$2547 ;
+    acc_0_3 <= \$2492 ;
   always @(posedge clk)
-    o_valid_0_2 <= \$2548 ;
+    o_valid_0_3 <= \$2493 ;
   always @(posedge clk)
-    shadow_0_2 <= \$2549 ;
+    shadow_0_3 <= \$2494 ;
   always @(posedge clk)
-    v_hop_0_3 <= \$2550 ;
+    v_0_4 <= \$2495 ;
   always @(posedge clk)
-    first_hop_0_3 <= first4;
+    first_0_4 <= first_hop_0;
   always @(posedge clk)
-    last_hop_0_3 <= \$2551 ;
+    last_0_4 <= \$2496 ;
   always @(posedge clk)
-    v_0_3 <= \$2552 ;
+    acc_0_4 <= \$2497 ;
   always @(posedge clk)
-    first_0_3 <= first_hop_0_3;
+    o_valid_0_4 <= \$2498 ;
   always @(posedge clk)
-    last_0_3 <= \$2553 ;
+    shadow_0_4 <= \$2499 ;
   always @(posedge clk)
-    acc_0_3 <= \$2554 ;
+    v_0_5 <= \$2500 ;
   always @(posedge clk)
-    o_valid_0_3 <= \$2555 ;
+    first_0_5 <= first_hop_0;
   always @(posedge clk)
-    shadow_0_3 <= \$2556 ;
+    last_0_5 <= \$2501 ;
   always @(posedge clk)
-    v_hop_0_4 <= \$2557 ;
+    acc_0_5 <= \$2502 ;
   always @(posedge clk)
-    first_hop_0_4 <= first4;
+    o_valid_0_5 <= \$2503 ;
   always @(posedge clk)
-    last_hop_0_4 <= \$2558 ;
+    shadow_0_5 <= \$2504 ;
   always @(posedge clk)
-    v_0_4 <= \$2559 ;
+    v_0_6 <= \$2505 ;
   always @(posedge clk)
-    first_0_4 <= first_hop_0_4;
+    first_0_6 <= first_hop_0;
   always @(posedge clk)
-    last_0_4 <= \$2560 ;
+    last_0_6 <= \$2506 ;
   always @(posedge clk)
-    acc_0_4 <= \$2561 ;
+    acc_0_6 <= \$2507 ;
   always @(posedge clk)
-    o_valid_0_4 <= \$2562 ;
+    o_valid_0_6 <= \$2508 ;
   always @(posedge clk)
-    shadow_0_4 <= \$2563 ;
+    shadow_0_6 <= \$2509 ;
   always @(posedge clk)
-    v_hop_0_5 <= \$2564 ;
+    v_0_7 <= \$2510 ;
   always @(posedge clk)
-    first_hop_0_5 <= first4;
+    first_0_7 <= first_hop_0;
   always @(posedge clk)
-    last_hop_0_5 <= \$2565 ;
+    last_0_7 <= \$2511 ;
   always @(posedge clk)
-    v_0_5 <= \$2566 ;
+    acc_0_7 <= \$2512 ;
   always @(posedge clk)
-    first_0_5 <= first_hop_0_5;
+    o_valid_0_7 <= \$2513 ;
   always @(posedge clk)
-    last_0_5 <= \$2567 ;
+    shadow_0_7 <= \$2514 ;
   always @(posedge clk)
-    acc_0_5 <= \$2568 ;
+    v_hop_1 <= \$2515 ;
   always @(posedge clk)
-    o_valid_0_5 <= \$2569 ;
+    first_hop_1 <= first4;
   always @(posedge clk)
-    shadow_0_5 <= \$2570 ;
+    last_hop_1 <= \$2516 ;
   always @(posedge clk)
-    v_hop_0_6 <= \$2571 ;
+    v_1_0 <= \$2517 ;
   always @(posedge clk)
-    first_hop_0_6 <= first4;
+    first_1_0 <= first_hop_1;
   always @(posedge clk)
-    last_hop_0_6 <= \$2572 ;
+    last_1_0 <= \$2518 ;
   always @(posedge clk)
-    v_0_6 <= \$2573 ;
+    acc_1_0 <= \$2519 ;
   always @(posedge clk)
-    first_0_6 <= first_hop_0_6;
+    o_valid_1_0 <= \$2520 ;
   always @(posedge clk)
-    last_0_6 <= \$2574 ;
+    shadow_1_0 <= \$2521 ;
   always @(posedge clk)
-    acc_0_6 <= \$2575 ;
+    v_1_1 <= \$2522 ;
   always @(posedge clk)
-    o_valid_0_6 <= \$2576 ;
+    first_1_1 <= first_hop_1;
   always @(posedge clk)
-    shadow_0_6 <= \$2577 ;
+    last_1_1 <= \$2523 ;
   always @(posedge clk)
-    v_hop_0_7 <= \$2578 ;
+    acc_1_1 <= \$2524 ;
   always @(posedge clk)
-    first_hop_0_7 <= first4;
+    o_valid_1_1 <= \$2525 ;
   always @(posedge clk)
-    last_hop_0_7 <= \$2579 ;
+    shadow_1_1 <= \$2526 ;
   always @(posedge clk)
-    v_0_7 <= \$2580 ;
+    v_1_2 <= \$2527 ;
   always @(posedge clk)
-    first_0_7 <= first_hop_0_7;
+    first_1_2 <= first_hop_1;
   always @(posedge clk)
-    last_0_7 <= \$2581 ;
+    last_1_2 <= \$2528 ;
   always @(posedge clk)
-    acc_0_7 <= \$2582 ;
+    acc_1_2 <= \$2529 ;
   always @(posedge clk)
-    o_valid_0_7 <= \$2583 ;
+    o_valid_1_2 <= \$2530 ;
   always @(posedge clk)
-    shadow_0_7 <= \$2584 ;
+    shadow_1_2 <= \$2531 ;
   always @(posedge clk)
-    v_hop_1_0 <= \$2585 ;
+    v_1_3 <= \$2532 ;
   always @(posedge clk)
-    first_hop_1_0 <= first4;
+    first_1_3 <= first_hop_1;
   always @(posedge clk)
-    last_hop_1_0 <= \$2586 ;
+    last_1_3 <= \$2533 ;
   always @(posedge clk)
-    v_1_0 <= \$2587 ;
+    acc_1_3 <= \$2534 ;
   always @(posedge clk)
-    first_1_0 <= first_hop_1_0;
+    o_valid_1_3 <= \$2535 ;
   always @(posedge clk)
-    last_1_0 <= \$2588 ;
+    shadow_1_3 <= \$2536 ;
   always @(posedge clk)
-    acc_1_0 <= \$2589 ;
+    v_1_4 <= \$2537 ;
   always @(posedge clk)
-    o_valid_1_0 <= \$2590 ;
+    first_1_4 <= first_hop_1;
   always @(posedge clk)
-    shadow_1_0 <= \$2591 ;
+    last_1_4 <= \$2538 ;
   always @(posedge clk)
-    v_hop_1_1 <= \$2592 ;
+    acc_1_4 <= \$2539 ;
   always @(posedge clk)
-    first_hop_1_1 <= first4;
+    o_valid_1_4 <= \$2540 ;
   always @(posedge clk)
-    last_hop_1_1 <= \$2593 ;
+    shadow_1_4 <= \$2541 ;
   always @(posedge clk)
-    v_1_1 <= \$2594 ;
+    v_1_5 <= \$2542 ;
   always @(posedge clk)
-    first_1_1 <= first_hop_1_1;
+    first_1_5 <= first_hop_1;
   always @(posedge clk)
-    last_1_1 <= \$2595 ;
+    last_1_5 <= \$2543 ;
   always @(posedge clk)
-    acc_1_1 <= \$2596 ;
+    acc_1_5 <= \$2544 ;
   always @(posedge clk)
-    o_valid_1_1 <= \$2597 ;
+    o_valid_1_5 <= \$2545 ;
   always @(posedge clk)
-    shadow_1_1 <= \$2598 ;
+    shadow_1_5 <= \$2546 ;
   always @(posedge clk)
-    v_hop_1_2 <= \$2599 ;
+    v_1_6 <= \$2547 ;
   always @(posedge clk)
-    first_hop_1_2 <= first4;
+    first_1_6 <= first_hop_1;
   always @(posedge clk)
-    last_hop_1_2 <= \$2600 ;
+    last_1_6 <= \$2548 ;
   always @(posedge clk)
-    v_1_2 <= \$2601 ;
+    acc_1_6 <= \$2549 ;
   always @(posedge clk)
-    first_1_2 <= first_hop_1_2;
+    o_valid_1_6 <= \$2550 ;
   always @(posedge clk)
-    last_1_2 <= \$2602 ;
+    shadow_1_6 <= \$2551 ;
   always @(posedge clk)
-    acc_1_2 <= \$2603 ;
+    v_1_7 <= \$2552 ;
   always @(posedge clk)
-    o_valid_1_2 <= \$2604 ;
+    first_1_7 <= first_hop_1;
   always @(posedge clk)
-    shadow_1_2 <= \$2605 ;
+    last_1_7 <= \$2553 ;
   always @(posedge clk)
-    v_hop_1_3 <= \$2606 ;
+    acc_1_7 <= \$2554 ;
   always @(posedge clk)
-    first_hop_1_3 <= first4;
+    o_valid_1_7 <= \$2555 ;
   always @(posedge clk)
-    last_hop_1_3 <= \$2607 ;
+    shadow_1_7 <= \$2556 ;
   always @(posedge clk)
-    v_1_3 <= \$2608 ;
+    v_hop_2 <= \$2557 ;
   always @(posedge clk)
-    first_1_3 <= first_hop_1_3;
+    first_hop_2 <= first4;
   always @(posedge clk)
-    last_1_3 <= \$2609 ;
+    last_hop_2 <= \$2558 ;
   always @(posedge clk)
-    acc_1_3 <= \$2610 ;
+    v_2_0 <= \$2559 ;
   always @(posedge clk)
-    o_valid_1_3 <= \$2611 ;
+    first_2_0 <= first_hop_2;
   always @(posedge clk)
-    shadow_1_3 <= \$2612 ;
+    last_2_0 <= \$2560 ;
   always @(posedge clk)
-    v_hop_1_4 <= \$2613 ;
+    acc_2_0 <= \$2561 ;
   always @(posedge clk)
-    first_hop_1_4 <= first4;
+    o_valid_2_0 <= \$2562 ;
   always @(posedge clk)
-    last_hop_1_4 <= \$2614 ;
+    shadow_2_0 <= \$2563 ;
   always @(posedge clk)
-    v_1_4 <= \$2615 ;
+    v_2_1 <= \$2564 ;
   always @(posedge clk)
-    first_1_4 <= first_hop_1_4;
+    first_2_1 <= first_hop_2;
   always @(posedge clk)
-    last_1_4 <= \$2616 ;
+    last_2_1 <= \$2565 ;
   always @(posedge clk)
-    acc_1_4 <= \$2617 ;
+    acc_2_1 <= \$2566 ;
   always @(posedge clk)
-    o_valid_1_4 <= \$2618 ;
+    o_valid_2_1 <= \$2567 ;
   always @(posedge clk)
-    shadow_1_4 <= \$2619 ;
+    shadow_2_1 <= \$2568 ;
   always @(posedge clk)
-    v_hop_1_5 <= \$2620 ;
+    v_2_2 <= \$2569 ;
   always @(posedge clk)
-    first_hop_1_5 <= first4;
+    first_2_2 <= first_hop_2;
   always @(posedge clk)
-    last_hop_1_5 <= \$2621 ;
+    last_2_2 <= \$2570 ;
   always @(posedge clk)
-    v_1_5 <= \$2622 ;
+    acc_2_2 <= \$2571 ;
   always @(posedge clk)
-    first_1_5 <= first_hop_1_5;
+    o_valid_2_2 <= \$2572 ;
   always @(posedge clk)
-    last_1_5 <= \$2623 ;
+    shadow_2_2 <= \$2573 ;
   always @(posedge clk)
-    acc_1_5 <= \$2624 ;
+    v_2_3 <= \$2574 ;
   always @(posedge clk)
-    o_valid_1_5 <= \$2625 ;
+    first_2_3 <= first_hop_2;
   always @(posedge clk)
-    shadow_1_5 <= \$2626 ;
+    last_2_3 <= \$2575 ;
   always @(posedge clk)
-    v_hop_1_6 <= \$2627 ;
+    acc_2_3 <= \$2576 ;
   always @(posedge clk)
-    first_hop_1_6 <= first4;
+    o_valid_2_3 <= \$2577 ;
   always @(posedge clk)
-    last_hop_1_6 <= \$2628 ;
+    shadow_2_3 <= \$2578 ;
   always @(posedge clk)
-    v_1_6 <= \$2629 ;
+    v_2_4 <= \$2579 ;
   always @(posedge clk)
-    first_1_6 <= first_hop_1_6;
+    first_2_4 <= first_hop_2;
   always @(posedge clk)
-    last_1_6 <= \$2630 ;
+    last_2_4 <= \$2580 ;
   always @(posedge clk)
-    acc_1_6 <= \$2631 ;
+    acc_2_4 <= \$2581 ;
   always @(posedge clk)
-    o_valid_1_6 <= \$2632 ;
+    o_valid_2_4 <= \$2582 ;
   always @(posedge clk)
-    shadow_1_6 <= \$2633 ;
+    shadow_2_4 <= \$2583 ;
   always @(posedge clk)
-    v_hop_1_7 <= \$2634 ;
+    v_2_5 <= \$2584 ;
   always @(posedge clk)
-    first_hop_1_7 <= first4;
+    first_2_5 <= first_hop_2;
   always @(posedge clk)
-    last_hop_1_7 <= \$2635 ;
+    last_2_5 <= \$2585 ;
   always @(posedge clk)
-    v_1_7 <= \$2636 ;
+    acc_2_5 <= \$2586 ;
   always @(posedge clk)
-    first_1_7 <= first_hop_1_7;
+    o_valid_2_5 <= \$2587 ;
   always @(posedge clk)
-    last_1_7 <= \$2637 ;
+    shadow_2_5 <= \$2588 ;
   always @(posedge clk)
-    acc_1_7 <= \$2638 ;
+    v_2_6 <= \$2589 ;
   always @(posedge clk)
-    o_valid_1_7 <= \$2639 ;
+    first_2_6 <= first_hop_2;
   always @(posedge clk)
-    shadow_1_7 <= \$2640 ;
+    last_2_6 <= \$2590 ;
   always @(posedge clk)
-    v_hop_2_0 <= \$2641 ;
+    acc_2_6 <= \$2591 ;
   always @(posedge clk)
-    first_hop_2_0 <= first4;
+    o_valid_2_6 <= \$2592 ;
   always @(posedge clk)
-    last_hop_2_0 <= \$2642 ;
+    shadow_2_6 <= \$2593 ;
   always @(posedge clk)
-    v_2_0 <= \$2643 ;
+    v_2_7 <= \$2594 ;
   always @(posedge clk)
-    first_2_0 <= first_hop_2_0;
+    first_2_7 <= first_hop_2;
   always @(posedge clk)
-    last_2_0 <= \$2644 ;
+    last_2_7 <= \$2595 ;
   always @(posedge clk)
-    acc_2_0 <= \$2645 ;
+    acc_2_7 <= \$2596 ;
   always @(posedge clk)
-    o_valid_2_0 <= \$2646 ;
+    o_valid_2_7 <= \$2597 ;
   always @(posedge clk)
-    shadow_2_0 <= \$2647 ;
+    shadow_2_7 <= \$2598 ;
   always @(posedge clk)
-    v_hop_2_1 <= \$2648 ;
+    v_hop_3 <= \$2599 ;
   always @(posedge clk)
-    first_hop_2_1 <= first4;
+    first_hop_3 <= first4;
   always @(posedge clk)
-    last_hop_2_1 <= \$2649 ;
+    last_hop_3 <= \$2600 ;
   always @(posedge clk)
-    v_2_1 <= \$2650 ;
+    v_3_0 <= \$2601 ;
   always @(posedge clk)
-    first_2_1 <= first_hop_2_1;
+    first_3_0 <= first_hop_3;
   always @(posedge clk)
-    last_2_1 <= \$2651 ;
+    last_3_0 <= \$2602 ;
   always @(posedge clk)
-    acc_2_1 <= \$2652 ;
+    acc_3_0 <= \$2603 ;
   always @(posedge clk)
-    o_valid_2_1 <= \$2653 ;
+    o_valid_3_0 <= \$2604 ;
   always @(posedge clk)
-    shadow_2_1 <= \$2654 ;
+    shadow_3_0 <= \$2605 ;
   always @(posedge clk)
-    v_hop_2_2 <= \$2655 ;
+    v_3_1 <= \$2606 ;
   always @(posedge clk)
-    first_hop_2_2 <= first4;
+    first_3_1 <= first_hop_3;
   always @(posedge clk)
-    last_hop_2_2 <= \$2656 ;
+    last_3_1 <= \$2607 ;
   always @(posedge clk)
-    v_2_2 <= \$2657 ;
+    acc_3_1 <= \$2608 ;
   always @(posedge clk)
-    first_2_2 <= first_hop_2_2;
+    o_valid_3_1 <= \$2609 ;
   always @(posedge clk)
-    last_2_2 <= \$2658 ;
+    shadow_3_1 <= \$2610 ;
   always @(posedge clk)
-    acc_2_2 <= \$2659 ;
+    v_3_2 <= \$2611 ;
   always @(posedge clk)
-    o_valid_2_2 <= \$2660 ;
+    first_3_2 <= first_hop_3;
   always @(posedge clk)
-    shadow_2_2 <= \$2661 ;
+    last_3_2 <= \$2612 ;
   always @(posedge clk)
-    v_hop_2_3 <= \$2662 ;
+    acc_3_2 <= \$2613 ;
   always @(posedge clk)
-    first_hop_2_3 <= first4;
+    o_valid_3_2 <= \$2614 ;
   always @(posedge clk)
-    last_hop_2_3 <= \$2663 ;
+    shadow_3_2 <= \$2615 ;
   always @(posedge clk)
-    v_2_3 <= \$2664 ;
+    v_3_3 <= \$2616 ;
   always @(posedge clk)
-    first_2_3 <= first_hop_2_3;
+    first_3_3 <= first_hop_3;
   always @(posedge clk)
-    last_2_3 <= \$2665 ;
+    last_3_3 <= \$2617 ;
   always @(posedge clk)
-    acc_2_3 <= \$2666 ;
+    acc_3_3 <= \$2618 ;
   always @(posedge clk)
-    o_valid_2_3 <= \$2667 ;
+    o_valid_3_3 <= \$2619 ;
   always @(posedge clk)
-    shadow_2_3 <= \$2668 ;
+    shadow_3_3 <= \$2620 ;
   always @(posedge clk)
-    v_hop_2_4 <= \$2669 ;
+    v_3_4 <= \$2621 ;
   always @(posedge clk)
-    first_hop_2_4 <= first4;
+    first_3_4 <= first_hop_3;
   always @(posedge clk)
-    last_hop_2_4 <= \$2670 ;
+    last_3_4 <= \$2622 ;
   always @(posedge clk)
-    v_2_4 <= \$2671 ;
+    acc_3_4 <= \$2623 ;
   always @(posedge clk)
-    first_2_4 <= first_hop_2_4;
+    o_valid_3_4 <= \$2624 ;
   always @(posedge clk)
-    last_2_4 <= \$2672 ;
+    shadow_3_4 <= \$2625 ;
   always @(posedge clk)
-    acc_2_4 <= \$2673 ;
+    v_3_5 <= \$2626 ;
   always @(posedge clk)
-    o_valid_2_4 <= \$2674 ;
+    first_3_5 <= first_hop_3;
   always @(posedge clk)
-    shadow_2_4 <= \$2675 ;
+    last_3_5 <= \$2627 ;
   always @(posedge clk)
-    v_hop_2_5 <= \$2676 ;
+    acc_3_5 <= \$2628 ;
   always @(posedge clk)
-    first_hop_2_5 <= first4;
+    o_valid_3_5 <= \$2629 ;
   always @(posedge clk)
-    last_hop_2_5 <= \$2677 ;
+    shadow_3_5 <= \$2630 ;
   always @(posedge clk)
-    v_2_5 <= \$2678 ;
+    v_3_6 <= \$2631 ;
   always @(posedge clk)
-    first_2_5 <= first_hop_2_5;
+    first_3_6 <= first_hop_3;
   always @(posedge clk)
-    last_2_5 <= \$2679 ;
+    last_3_6 <= \$2632 ;
   always @(posedge clk)
-    acc_2_5 <= \$2680 ;
+    acc_3_6 <= \$2633 ;
   always @(posedge clk)
-    o_valid_2_5 <= \$2681 ;
+    o_valid_3_6 <= \$2634 ;
   always @(posedge clk)
-    shadow_2_5 <= \$2682 ;
+    shadow_3_6 <= \$2635 ;
   always @(posedge clk)
-    v_hop_2_6 <= \$2683 ;
+    v_3_7 <= \$2636 ;
   always @(posedge clk)
-    first_hop_2_6 <= first4;
+    first_3_7 <= first_hop_3;
   always @(posedge clk)
-    last_hop_2_6 <= \$2684 ;
+    last_3_7 <= \$2637 ;
   always @(posedge clk)
-    v_2_6 <= \$2685 ;
+    acc_3_7 <= \$2638 ;
   always @(posedge clk)
-    first_2_6 <= first_hop_2_6;
+    o_valid_3_7 <= \$2639 ;
   always @(posedge clk)
-    last_2_6 <= \$2686 ;
+    shadow_3_7 <= \$2640 ;
   always @(posedge clk)
-    acc_2_6 <= \$2687 ;
+    v_hop_4 <= \$2641 ;
   always @(posedge clk)
-    o_valid_2_6 <= \$2688 ;
+    first_hop_4 <= first4;
   always @(posedge clk)
-    shadow_2_6 <= \$2689 ;
+    last_hop_4 <= \$2642 ;
   always @(posedge clk)
-    v_hop_2_7 <= \$2690 ;
+    v_4_0 <= \$2643 ;
   always @(posedge clk)
-    first_hop_2_7 <= first4;
+    first_4_0 <= first_hop_4;
   always @(posedge clk)
-    last_hop_2_7 <= \$2691 ;
+    last_4_0 <= \$2644 ;
   always @(posedge clk)
-    v_2_7 <= \$2692 ;
+    acc_4_0 <= \$2645 ;
   always @(posedge clk)
-    first_2_7 <= first_hop_2_7;
+    o_valid_4_0 <= \$2646 ;
   always @(posedge clk)
-    last_2_7 <= \$2693 ;
+    shadow_4_0 <= \$2647 ;
   always @(posedge clk)
-    acc_2_7 <= \$2694 ;
+    v_4_1 <= \$2648 ;
   always @(posedge clk)
-    o_valid_2_7 <= \$2695 ;
+    first_4_1 <= first_hop_4;
   always @(posedge clk)
-    shadow_2_7 <= \$2696 ;
+    last_4_1 <= \$2649 ;
   always @(posedge clk)
-    v_hop_3_0 <= \$2697 ;
+    acc_4_1 <= \$2650 ;
   always @(posedge clk)
-    first_hop_3_0 <= first4;
+    o_valid_4_1 <= \$2651 ;
   always @(posedge clk)
-    last_hop_3_0 <= \$2698 ;
+    shadow_4_1 <= \$2652 ;
   always @(posedge clk)
-    v_3_0 <= \$2699 ;
+    v_4_2 <= \$2653 ;
   always @(posedge clk)
-    first_3_0 <= first_hop_3_0;
+    first_4_2 <= first_hop_4;
   always @(posedge clk)
-    last_3_0 <= \$2700 ;
+    last_4_2 <= \$2654 ;
   always @(posedge clk)
-    acc_3_0 <= \$2701 ;
+    acc_4_2 <= \$2655 ;
   always @(posedge clk)
-    o_valid_3_0 <= \$2702 ;
+    o_valid_4_2 <= \$2656 ;
   always @(posedge clk)
-    shadow_3_0 <= \$2703 ;
+    shadow_4_2 <= \$2657 ;
   always @(posedge clk)
-    v_hop_3_1 <= \$2704 ;
+    v_4_3 <= \$2658 ;
   always @(posedge clk)
-    first_hop_3_1 <= first4;
+    first_4_3 <= first_hop_4;
   always @(posedge clk)
-    last_hop_3_1 <= \$2705 ;
+    last_4_3 <= \$2659 ;
   always @(posedge clk)
-    v_3_1 <= \$2706 ;
+    acc_4_3 <= \$2660 ;
   always @(posedge clk)
-    first_3_1 <= first_hop_3_1;
+    o_valid_4_3 <= \$2661 ;
   always @(posedge clk)
-    last_3_1 <= \$2707 ;
+    shadow_4_3 <= \$2662 ;
   always @(posedge clk)
-    acc_3_1 <= \$2708 ;
+    v_4_4 <= \$2663 ;
   always @(posedge clk)
-    o_valid_3_1 <= \$2709 ;
+    first_4_4 <= first_hop_4;
   always @(posedge clk)
-    shadow_3_1 <= \$2710 ;
+    last_4_4 <= \$2664 ;
   always @(posedge clk)
-    v_hop_3_2 <= \$2711 ;
+    acc_4_4 <= \$2665 ;
   always @(posedge clk)
-    first_hop_3_2 <= first4;
+    o_valid_4_4 <= \$2666 ;
   always @(posedge clk)
-    last_hop_3_2 <= \$2712 ;
+    shadow_4_4 <= \$2667 ;
   always @(posedge clk)
-    v_3_2 <= \$2713 ;
+    v_4_5 <= \$2668 ;
   always @(posedge clk)
-    first_3_2 <= first_hop_3_2;
+    first_4_5 <= first_hop_4;
   always @(posedge clk)
-    last_3_2 <= \$2714 ;
+    last_4_5 <= \$2669 ;
   always @(posedge clk)
-    acc_3_2 <= \$2715 ;
+    acc_4_5 <= \$2670 ;
   always @(posedge clk)
-    o_valid_3_2 <= \$2716 ;
+    o_valid_4_5 <= \$2671 ;
   always @(posedge clk)
-    shadow_3_2 <= \$2717 ;
+    shadow_4_5 <= \$2672 ;
   always @(posedge clk)
-    v_hop_3_3 <= \$2718 ;
+    v_4_6 <= \$2673 ;
   always @(posedge clk)
-    first_hop_3_3 <= first4;
+    first_4_6 <= first_hop_4;
   always @(posedge clk)
-    last_hop_3_3 <= \$2719 ;
+    last_4_6 <= \$2674 ;
   always @(posedge clk)
-    v_3_3 <= \$2720 ;
+    acc_4_6 <= \$2675 ;
   always @(posedge clk)
-    first_3_3 <= first_hop_3_3;
+    o_valid_4_6 <= \$2676 ;
   always @(posedge clk)
-    last_3_3 <= \$2721 ;
+    shadow_4_6 <= \$2677 ;
   always @(posedge clk)
-    acc_3_3 <= \$2722 ;
+    v_4_7 <= \$2678 ;
   always @(posedge clk)
-    o_valid_3_3 <= \$2723 ;
+    first_4_7 <= first_hop_4;
   always @(posedge clk)
-    shadow_3_3 <= \$2724 ;
+    last_4_7 <= \$2679 ;
   always @(posedge clk)
-    v_hop_3_4 <= \$2725 ;
+    acc_4_7 <= \$2680 ;
   always @(posedge clk)
-    first_hop_3_4 <= first4;
+    o_valid_4_7 <= \$2681 ;
   always @(posedge clk)
-    last_hop_3_4 <= \$2726 ;
+    shadow_4_7 <= \$2682 ;
   always @(posedge clk)
-    v_3_4 <= \$2727 ;
+    v_hop_5 <= \$2683 ;
   always @(posedge clk)
-    first_3_4 <= first_hop_3_4;
+    first_hop_5 <= first4;
   always @(posedge clk)
-    last_3_4 <= \$2728 ;
+    last_hop_5 <= \$2684 ;
   always @(posedge clk)
-    acc_3_4 <= \$2729 ;
+    v_5_0 <= \$2685 ;
   always @(posedge clk)
-    o_valid_3_4 <= \$2730 ;
+    first_5_0 <= first_hop_5;
   always @(posedge clk)
-    shadow_3_4 <= \$2731 ;
+    last_5_0 <= \$2686 ;
   always @(posedge clk)
-    v_hop_3_5 <= \$2732 ;
+    acc_5_0 <= \$2687 ;
   always @(posedge clk)
-    first_hop_3_5 <= first4;
+    o_valid_5_0 <= \$2688 ;
   always @(posedge clk)
-    last_hop_3_5 <= \$2733 ;
+    shadow_5_0 <= \$2689 ;
   always @(posedge clk)
-    v_3_5 <= \$2734 ;
+    v_5_1 <= \$2690 ;
   always @(posedge clk)
-    first_3_5 <= first_hop_3_5;
+    first_5_1 <= first_hop_5;
   always @(posedge clk)
-    last_3_5 <= \$2735 ;
+    last_5_1 <= \$2691 ;
   always @(posedge clk)
-    acc_3_5 <= \$2736 ;
+    acc_5_1 <= \$2692 ;
   always @(posedge clk)
-    o_valid_3_5 <= \$2737 ;
+    o_valid_5_1 <= \$2693 ;
   always @(posedge clk)
-    shadow_3_5 <= \$2738 ;
+    shadow_5_1 <= \$2694 ;
   always @(posedge clk)
-    v_hop_3_6 <= \$2739 ;
+    v_5_2 <= \$2695 ;
   always @(posedge clk)
-    first_hop_3_6 <= first4;
+    first_5_2 <= first_hop_5;
   always @(posedge clk)
-    last_hop_3_6 <= \$2740 ;
+    last_5_2 <= \$2696 ;
   always @(posedge clk)
-    v_3_6 <= \$2741 ;
+    acc_5_2 <= \$2697 ;
   always @(posedge clk)
-    first_3_6 <= first_hop_3_6;
+    o_valid_5_2 <= \$2698 ;
   always @(posedge clk)
-    last_3_6 <= \$2742 ;
+    shadow_5_2 <= \$2699 ;
   always @(posedge clk)
-    acc_3_6 <= \$2743 ;
+    v_5_3 <= \$2700 ;
   always @(posedge clk)
-    o_valid_3_6 <= \$2744 ;
+    first_5_3 <= first_hop_5;
   always @(posedge clk)
-    shadow_3_6 <= \$2745 ;
+    last_5_3 <= \$2701 ;
   always @(posedge clk)
-    v_hop_3_7 <= \$2746 ;
+    acc_5_3 <= \$2702 ;
   always @(posedge clk)
-    first_hop_3_7 <= first4;
+    o_valid_5_3 <= \$2703 ;
   always @(posedge clk)
-    last_hop_3_7 <= \$2747 ;
+    shadow_5_3 <= \$2704 ;
   always @(posedge clk)
-    v_3_7 <= \$2748 ;
+    v_5_4 <= \$2705 ;
   always @(posedge clk)
-    first_3_7 <= first_hop_3_7;
+    first_5_4 <= first_hop_5;
   always @(posedge clk)
-    last_3_7 <= \$2749 ;
+    last_5_4 <= \$2706 ;
   always @(posedge clk)
-    acc_3_7 <= \$2750 ;
+    acc_5_4 <= \$2707 ;
   always @(posedge clk)
-    o_valid_3_7 <= \$2751 ;
+    o_valid_5_4 <= \$2708 ;
   always @(posedge clk)
-    shadow_3_7 <= \$2752 ;
+    shadow_5_4 <= \$2709 ;
   always @(posedge clk)
-    v_hop_4_0 <= \$2753 ;
+    v_5_5 <= \$2710 ;
   always @(posedge clk)
-    first_hop_4_0 <= first4;
+    first_5_5 <= first_hop_5;
   always @(posedge clk)
-    last_hop_4_0 <= \$2754 ;
+    last_5_5 <= \$2711 ;
   always @(posedge clk)
-    v_4_0 <= \$2755 ;
+    acc_5_5 <= \$2712 ;
   always @(posedge clk)
-    first_4_0 <= first_hop_4_0;
+    o_valid_5_5 <= \$2713 ;
   always @(posedge clk)
-    last_4_0 <= \$2756 ;
+    shadow_5_5 <= \$2714 ;
   always @(posedge clk)
-    acc_4_0 <= \$2757 ;
+    v_5_6 <= \$2715 ;
   always @(posedge clk)
-    o_valid_4_0 <= \$2758 ;
+    first_5_6 <= first_hop_5;
   always @(posedge clk)
-    shadow_4_0 <= \$2759 ;
+    last_5_6 <= \$2716 ;
   always @(posedge clk)
-    v_hop_4_1 <= \$2760 ;
+    acc_5_6 <= \$2717 ;
   always @(posedge clk)
-    first_hop_4_1 <= first4;
+    o_valid_5_6 <= \$2718 ;
   always @(posedge clk)
-    last_hop_4_1 <= \$2761 ;
+    shadow_5_6 <= \$2719 ;
   always @(posedge clk)
-    v_4_1 <= \$2762 ;
+    v_5_7 <= \$2720 ;
   always @(posedge clk)
-    first_4_1 <= first_hop_4_1;
+    first_5_7 <= first_hop_5;
   always @(posedge clk)
-    last_4_1 <= \$2763 ;
+    last_5_7 <= \$2721 ;
   always @(posedge clk)
-    acc_4_1 <= \$2764 ;
+    acc_5_7 <= \$2722 ;
   always @(posedge clk)
-    o_valid_4_1 <= \$2765 ;
+    o_valid_5_7 <= \$2723 ;
   always @(posedge clk)
-    shadow_4_1 <= \$2766 ;
+    shadow_5_7 <= \$2724 ;
   always @(posedge clk)
-    v_hop_4_2 <= \$2767 ;
+    v_hop_6 <= \$2725 ;
   always @(posedge clk)
-    first_hop_4_2 <= first4;
+    first_hop_6 <= first4;
   always @(posedge clk)
-    last_hop_4_2 <= \$2768 ;
+    last_hop_6 <= \$2726 ;
   always @(posedge clk)
-    v_4_2 <= \$2769 ;
+    v_6_0 <= \$2727 ;
   always @(posedge clk)
-    first_4_2 <= first_hop_4_2;
+    first_6_0 <= first_hop_6;
   always @(posedge clk)
-    last_4_2 <= \$2770 ;
+    last_6_0 <= \$2728 ;
   always @(posedge clk)
-    acc_4_2 <= \$2771 ;
+    acc_6_0 <= \$2729 ;
   always @(posedge clk)
-    o_valid_4_2 <= \$2772 ;
+    o_valid_6_0 <= \$2730 ;
   always @(posedge clk)
-    shadow_4_2 <= \$2773 ;
+    shadow_6_0 <= \$2731 ;
   always @(posedge clk)
-    v_hop_4_3 <= \$2774 ;
+    v_6_1 <= \$2732 ;
   always @(posedge clk)
-    first_hop_4_3 <= first4;
+    first_6_1 <= first_hop_6;
   always @(posedge clk)
-    last_hop_4_3 <= \$2775 ;
+    last_6_1 <= \$2733 ;
   always @(posedge clk)
-    v_4_3 <= \$2776 ;
+    acc_6_1 <= \$2734 ;
   always @(posedge clk)
-    first_4_3 <= first_hop_4_3;
+    o_valid_6_1 <= \$2735 ;
   always @(posedge clk)
-    last_4_3 <= \$2777 ;
+    shadow_6_1 <= \$2736 ;
   always @(posedge clk)
-    acc_4_3 <= \$2778 ;
+    v_6_2 <= \$2737 ;
   always @(posedge clk)
-    o_valid_4_3 <= \$2779 ;
+    first_6_2 <= first_hop_6;
   always @(posedge clk)
-    shadow_4_3 <= \$2780 ;
+    last_6_2 <= \$2738 ;
   always @(posedge clk)
-    v_hop_4_4 <= \$2781 ;
+    acc_6_2 <= \$2739 ;
   always @(posedge clk)
-    first_hop_4_4 <= first4;
+    o_valid_6_2 <= \$2740 ;
   always @(posedge clk)
-    last_hop_4_4 <= \$2782 ;
+    shadow_6_2 <= \$2741 ;
   always @(posedge clk)
-    v_4_4 <= \$2783 ;
+    v_6_3 <= \$2742 ;
   always @(posedge clk)
-    first_4_4 <= first_hop_4_4;
+    first_6_3 <= first_hop_6;
   always @(posedge clk)
-    last_4_4 <= \$2784 ;
+    last_6_3 <= \$2743 ;
   always @(posedge clk)
-    acc_4_4 <= \$2785 ;
+    acc_6_3 <= \$2744 ;
   always @(posedge clk)
-    o_valid_4_4 <= \$2786 ;
+    o_valid_6_3 <= \$2745 ;
   always @(posedge clk)
-    shadow_4_4 <= \$2787 ;
+    shadow_6_3 <= \$2746 ;
   always @(posedge clk)
-    v_hop_4_5 <= \$2788 ;
+    v_6_4 <= \$2747 ;
   always @(posedge clk)
-    first_hop_4_5 <= first4;
+    first_6_4 <= first_hop_6;
   always @(posedge clk)
-    last_hop_4_5 <= \$2789 ;
+    last_6_4 <= \$2748 ;
   always @(posedge clk)
-    v_4_5 <= \$2790 ;
+    acc_6_4 <= \$2749 ;
   always @(posedge clk)
-    first_4_5 <= first_hop_4_5;
+    o_valid_6_4 <= \$2750 ;
   always @(posedge clk)
-    last_4_5 <= \$2791 ;
+    shadow_6_4 <= \$2751 ;
   always @(posedge clk)
-    acc_4_5 <= \$2792 ;
+    v_6_5 <= \$2752 ;
   always @(posedge clk)
-    o_valid_4_5 <= \$2793 ;
+    first_6_5 <= first_hop_6;
   always @(posedge clk)
-    shadow_4_5 <= \$2794 ;
+    last_6_5 <= \$2753 ;
   always @(posedge clk)
-    v_hop_4_6 <= \$2795 ;
+    acc_6_5 <= \$2754 ;
   always @(posedge clk)
-    first_hop_4_6 <= first4;
+    o_valid_6_5 <= \$2755 ;
   always @(posedge clk)
-    last_hop_4_6 <= \$2796 ;
+    shadow_6_5 <= \$2756 ;
   always @(posedge clk)
-    v_4_6 <= \$2797 ;
+    v_6_6 <= \$2757 ;
   always @(posedge clk)
-    first_4_6 <= first_hop_4_6;
+    first_6_6 <= first_hop_6;
   always @(posedge clk)
-    last_4_6 <= \$2798 ;
+    last_6_6 <= \$2758 ;
   always @(posedge clk)
-    acc_4_6 <= \$2799 ;
+    acc_6_6 <= \$2759 ;
   always @(posedge clk)
-    o_valid_4_6 <= \$2800 ;
+    o_valid_6_6 <= \$2760 ;
   always @(posedge clk)
-    shadow_4_6 <= \$2801 ;
+    shadow_6_6 <= \$2761 ;
   always @(posedge clk)
-    v_hop_4_7 <= \$2802 ;
+    v_6_7 <= \$2762 ;
   always @(posedge clk)
-    first_hop_4_7 <= first4;
+    first_6_7 <= first_hop_6;
   always @(posedge clk)
-    last_hop_4_7 <= \$2803 ;
+    last_6_7 <= \$2763 ;
   always @(posedge clk)
-    v_4_7 <= \$2804 ;
+    acc_6_7 <= \$2764 ;
   always @(posedge clk)
-    first_4_7 <= first_hop_4_7;
+    o_valid_6_7 <= \$2765 ;
   always @(posedge clk)
-    last_4_7 <= \$2805 ;
+    shadow_6_7 <= \$2766 ;
   always @(posedge clk)
-    acc_4_7 <= \$2806 ;
+    v_hop_7 <= \$2767 ;
   always @(posedge clk)
-    o_valid_4_7 <= \$2807 ;
+    first_hop_7 <= first4;
   always @(posedge clk)
-    shadow_4_7 <= \$2808 ;
+    last_hop_7 <= \$2768 ;
   always @(posedge clk)
-    v_hop_5_0 <= \$2809 ;
+    v_7_0 <= \$2769 ;
   always @(posedge clk)
-    first_hop_5_0 <= first4;
+    first_7_0 <= first_hop_7;
   always @(posedge clk)
-    last_hop_5_0 <= \$2810 ;
+    last_7_0 <= \$2770 ;
   always @(posedge clk)
-    v_5_0 <= \$2811 ;
+    acc_7_0 <= \$2771 ;
   always @(posedge clk)
-    first_5_0 <= first_hop_5_0;
+    shadow_7_0 <= \$2772 ;
   always @(posedge clk)
-    last_5_0 <= \$2812 ;
+    v_7_1 <= \$2773 ;
   always @(posedge clk)
-    acc_5_0 <= \$2813 ;
+    first_7_1 <= first_hop_7;
   always @(posedge clk)
-    o_valid_5_0 <= \$2814 ;
+    last_7_1 <= \$2774 ;
   always @(posedge clk)
-    shadow_5_0 <= \$2815 ;
+    acc_7_1 <= \$2775 ;
   always @(posedge clk)
-    v_hop_5_1 <= \$2816 ;
+    shadow_7_1 <= \$2776 ;
   always @(posedge clk)
-    first_hop_5_1 <= first4;
+    v_7_2 <= \$2777 ;
   always @(posedge clk)
-    last_hop_5_1 <= \$2817 ;
+    first_7_2 <= first_hop_7;
   always @(posedge clk)
-    v_5_1 <= \$2818 ;
+    last_7_2 <= \$2778 ;
   always @(posedge clk)
-    first_5_1 <= first_hop_5_1;
+    acc_7_2 <= \$2779 ;
   always @(posedge clk)
-    last_5_1 <= \$2819 ;
+    shadow_7_2 <= \$2780 ;
   always @(posedge clk)
-    acc_5_1 <= \$2820 ;
+    v_7_3 <= \$2781 ;
   always @(posedge clk)
-    o_valid_5_1 <= \$2821 ;
+    first_7_3 <= first_hop_7;
   always @(posedge clk)
-    shadow_5_1 <= \$2822 ;
+    last_7_3 <= \$2782 ;
   always @(posedge clk)
-    v_hop_5_2 <= \$2823 ;
+    acc_7_3 <= \$2783 ;
   always @(posedge clk)
-    first_hop_5_2 <= first4;
+    shadow_7_3 <= \$2784 ;
   always @(posedge clk)
-    last_hop_5_2 <= \$2824 ;
+    v_7_4 <= \$2785 ;
   always @(posedge clk)
-    v_5_2 <= \$2825 ;
+    first_7_4 <= first_hop_7;
   always @(posedge clk)
-    first_5_2 <= first_hop_5_2;
+    last_7_4 <= \$2786 ;
   always @(posedge clk)
-    last_5_2 <= \$2826 ;
+    acc_7_4 <= \$2787 ;
   always @(posedge clk)
-    acc_5_2 <= \$2827 ;
+    shadow_7_4 <= \$2788 ;
   always @(posedge clk)
-    o_valid_5_2 <= \$2828 ;
+    v_7_5 <= \$2789 ;
   always @(posedge clk)
-    shadow_5_2 <= \$2829 ;
+    first_7_5 <= first_hop_7;
   always @(posedge clk)
-    v_hop_5_3 <= \$2830 ;
+    last_7_5 <= \$2790 ;
   always @(posedge clk)
-    first_hop_5_3 <= first4;
+    acc_7_5 <= \$2791 ;
   always @(posedge clk)
-    last_hop_5_3 <= \$2831 ;
+    shadow_7_5 <= \$2792 ;
   always @(posedge clk)
-    v_5_3 <= \$2832 ;
+    v_7_6 <= \$2793 ;
   always @(posedge clk)
-    first_5_3 <= first_hop_5_3;
+    first_7_6 <= first_hop_7;
   always @(posedge clk)
-    last_5_3 <= \$2833 ;
+    last_7_6 <= \$2794 ;
   always @(posedge clk)
-    acc_5_3 <= \$2834 ;
+    acc_7_6 <= \$2795 ;
   always @(posedge clk)
-    o_valid_5_3 <= \$2835 ;
+    shadow_7_6 <= \$2796 ;
   always @(posedge clk)
-    shadow_5_3 <= \$2836 ;
+    v_7_7 <= \$2797 ;
   always @(posedge clk)
-    v_hop_5_4 <= \$2837 ;
+    first_7_7 <= first_hop_7;
   always @(posedge clk)
-    first_hop_5_4 <= first4;
+    last_7_7 <= \$2798 ;
   always @(posedge clk)
-    last_hop_5_4 <= \$2838 ;
+    acc_7_7 <= \$2799 ;
   always @(posedge clk)
-    v_5_4 <= \$2839 ;
+    shadow_7_7 <= \$2800 ;
   always @(posedge clk)
-    first_5_4 <= first_hop_5_4;
+    o__valid <= \$2801 ;
   always @(posedge clk)
-    last_5_4 <= \$2840 ;
+    row <= \$2802 ;
   always @(posedge clk)
-    acc_5_4 <= \$2841 ;
+    busy <= \$2803 ;
   always @(posedge clk)
-    o_valid_5_4 <= \$2842 ;
+    col_out <= \$2804 ;
   always @(posedge clk)
-    shadow_5_4 <= \$2843 ;
+    wide_out_r <= \$2805 ;
   always @(posedge clk)
-    v_hop_5_5 <= \$2844 ;
-  always @(posedge clk)
-    first_hop_5_5 <= first4;
-  always @(posedge clk)
-    last_hop_5_5 <= \$2845 ;
-  always @(posedge clk)
-    v_5_5 <= \$2846 ;
-  always @(posedge clk)
-    first_5_5 <= first_hop_5_5;
-  always @(posedge clk)
-    last_5_5 <= \$2847 ;
-  always @(posedge clk)
-    acc_5_5 <= \$2848 ;
-  always @(posedge clk)
-    o_valid_5_5 <= \$2849 ;
-  always @(posedge clk)
-    shadow_5_5 <= \$2850 ;
-  always @(posedge clk)
-    v_hop_5_6 <= \$2851 ;
-  always @(posedge clk)
-    first_hop_5_6 <= first4;
-  always @(posedge clk)
-    last_hop_5_6 <= \$2852 ;
-  always @(posedge clk)
-    v_5_6 <= \$2853 ;
-  always @(posedge clk)
-    first_5_6 <= first_hop_5_6;
-  always @(posedge clk)
-    last_5_6 <= \$2854 ;
-  always @(posedge clk)
-    acc_5_6 <= \$2855 ;
-  always @(posedge clk)
-    o_valid_5_6 <= \$2856 ;
-  always @(posedge clk)
-    shadow_5_6 <= \$2857 ;
-  always @(posedge clk)
-    v_hop_5_7 <= \$2858 ;
-  always @(posedge clk)
-    first_hop_5_7 <= first4;
-  always @(posedge clk)
-    last_hop_5_7 <= \$2859 ;
-  always @(posedge clk)
-    v_5_7 <= \$2860 ;
-  always @(posedge clk)
-    first_5_7 <= first_hop_5_7;
-  always @(posedge clk)
-    last_5_7 <= \$2861 ;
-  always @(posedge clk)
-    acc_5_7 <= \$2862 ;
-  always @(posedge clk)
-    o_valid_5_7 <= \$2863 ;
-  always @(posedge clk)
-    shadow_5_7 <= \$2864 ;
-  always @(posedge clk)
-    v_hop_6_0 <= \$2865 ;
-  always @(posedge clk)
-    first_hop_6_0 <= first4;
-  always @(posedge clk)
-    last_hop_6_0 <= \$2866 ;
-  always @(posedge clk)
-    v_6_0 <= \$2867 ;
-  always @(posedge clk)
-    first_6_0 <= first_hop_6_0;
-  always @(posedge clk)
-    last_6_0 <= \$2868 ;
-  always @(posedge clk)
-    acc_6_0 <= \$2869 ;
-  always @(posedge clk)
-    o_valid_6_0 <= \$2870 ;
-  always @(posedge clk)
-    shadow_6_0 <= \$2871 ;
-  always @(posedge clk)
-    v_hop_6_1 <= \$2872 ;
-  always @(posedge clk)
-    first_hop_6_1 <= first4;
-  always @(posedge clk)
-    last_hop_6_1 <= \$2873 ;
-  always @(posedge clk)
-    v_6_1 <= \$2874 ;
-  always @(posedge clk)
-    first_6_1 <= first_hop_6_1;
-  always @(posedge clk)
-    last_6_1 <= \$2875 ;
-  always @(posedge clk)
-    acc_6_1 <= \$2876 ;
-  always @(posedge clk)
-    o_valid_6_1 <= \$2877 ;
-  always @(posedge clk)
-    shadow_6_1 <= \$2878 ;
-  always @(posedge clk)
-    v_hop_6_2 <= \$2879 ;
-  always @(posedge clk)
-    first_hop_6_2 <= first4;
-  always @(posedge clk)
-    last_hop_6_2 <= \$2880 ;
-  always @(posedge clk)
-    v_6_2 <= \$2881 ;
-  always @(posedge clk)
-    first_6_2 <= first_hop_6_2;
-  always @(posedge clk)
-    last_6_2 <= \$2882 ;
-  always @(posedge clk)
-    acc_6_2 <= \$2883 ;
-  always @(posedge clk)
-    o_valid_6_2 <= \$2884 ;
-  always @(posedge clk)
-    shadow_6_2 <= \$2885 ;
-  always @(posedge clk)
-    v_hop_6_3 <= \$2886 ;
-  always @(posedge clk)
-    first_hop_6_3 <= first4;
-  always @(posedge clk)
-    last_hop_6_3 <= \$2887 ;
-  always @(posedge clk)
-    v_6_3 <= \$2888 ;
-  always @(posedge clk)
-    first_6_3 <= first_hop_6_3;
-  always @(posedge clk)
-    last_6_3 <= \$2889 ;
-  always @(posedge clk)
-    acc_6_3 <= \$2890 ;
-  always @(posedge clk)
-    o_valid_6_3 <= \$2891 ;
-  always @(posedge clk)
-    shadow_6_3 <= \$2892 ;
-  always @(posedge clk)
-    v_hop_6_4 <= \$2893 ;
-  always @(posedge clk)
-    first_hop_6_4 <= first4;
-  always @(posedge clk)
-    last_hop_6_4 <= \$2894 ;
-  always @(posedge clk)
-    v_6_4 <= \$2895 ;
-  always @(posedge clk)
-    first_6_4 <= first_hop_6_4;
-  always @(posedge clk)
-    last_6_4 <= \$2896 ;
-  always @(posedge clk)
-    acc_6_4 <= \$2897 ;
-  always @(posedge clk)
-    o_valid_6_4 <= \$2898 ;
-  always @(posedge clk)
-    shadow_6_4 <= \$2899 ;
-  always @(posedge clk)
-    v_hop_6_5 <= \$2900 ;
-  always @(posedge clk)
-    first_hop_6_5 <= first4;
-  always @(posedge clk)
-    last_hop_6_5 <= \$2901 ;
-  always @(posedge clk)
-    v_6_5 <= \$2902 ;
-  always @(posedge clk)
-    first_6_5 <= first_hop_6_5;
-  always @(posedge clk)
-    last_6_5 <= \$2903 ;
-  always @(posedge clk)
-    acc_6_5 <= \$2904 ;
-  always @(posedge clk)
-    o_valid_6_5 <= \$2905 ;
-  always @(posedge clk)
-    shadow_6_5 <= \$2906 ;
-  always @(posedge clk)
-    v_hop_6_6 <= \$2907 ;
-  always @(posedge clk)
-    first_hop_6_6 <= first4;
-  always @(posedge clk)
-    last_hop_6_6 <= \$2908 ;
-  always @(posedge clk)
-    v_6_6 <= \$2909 ;
-  always @(posedge clk)
-    first_6_6 <= first_hop_6_6;
-  always @(posedge clk)
-    last_6_6 <= \$2910 ;
-  always @(posedge clk)
-    acc_6_6 <= \$2911 ;
-  always @(posedge clk)
-    o_valid_6_6 <= \$2912 ;
-  always @(posedge clk)
-    shadow_6_6 <= \$2913 ;
-  always @(posedge clk)
-    v_hop_6_7 <= \$2914 ;
-  always @(posedge clk)
-    first_hop_6_7 <= first4;
-  always @(posedge clk)
-    last_hop_6_7 <= \$2915 ;
-  always @(posedge clk)
-    v_6_7 <= \$2916 ;
-  always @(posedge clk)
-    first_6_7 <= first_hop_6_7;
-  always @(posedge clk)
-    last_6_7 <= \$2917 ;
-  always @(posedge clk)
-    acc_6_7 <= \$2918 ;
-  always @(posedge clk)
-    o_valid_6_7 <= \$2919 ;
-  always @(posedge clk)
-    shadow_6_7 <= \$2920 ;
-  always @(posedge clk)
-    v_hop_7_0 <= \$2921 ;
-  always @(posedge clk)
-    first_hop_7_0 <= first4;
-  always @(posedge clk)
-    last_hop_7_0 <= \$2922 ;
-  always @(posedge clk)
-    v_7_0 <= \$2923 ;
-  always @(posedge clk)
-    first_7_0 <= first_hop_7_0;
-  always @(posedge clk)
-    last_7_0 <= \$2924 ;
-  always @(posedge clk)
-    acc_7_0 <= \$2925 ;
-  always @(posedge clk)
-    shadow_7_0 <= \$2926 ;
-  always @(posedge clk)
-    v_hop_7_1 <= \$2927 ;
-  always @(posedge clk)
-    first_hop_7_1 <= first4;
-  always @(posedge clk)
-    last_hop_7_1 <= \$2928 ;
-  always @(posedge clk)
-    v_7_1 <= \$2929 ;
-  always @(posedge clk)
-    first_7_1 <= first_hop_7_1;
-  always @(posedge clk)
-    last_7_1 <= \$2930 ;
-  always @(posedge clk)
-    acc_7_1 <= \$2931 ;
-  always @(posedge clk)
-    shadow_7_1 <= \$2932 ;
-  always @(posedge clk)
-    v_hop_7_2 <= \$2933 ;
-  always @(posedge clk)
-    first_hop_7_2 <= first4;
-  always @(posedge clk)
-    last_hop_7_2 <= \$2934 ;
-  always @(posedge clk)
-    v_7_2 <= \$2935 ;
-  always @(posedge clk)
-    first_7_2 <= first_hop_7_2;
-  always @(posedge clk)
-    last_7_2 <= \$2936 ;
-  always @(posedge clk)
-    acc_7_2 <= \$2937 ;
-  always @(posedge clk)
-    shadow_7_2 <= \$2938 ;
-  always @(posedge clk)
-    v_hop_7_3 <= \$2939 ;
-  always @(posedge clk)
-    first_hop_7_3 <= first4;
-  always @(posedge clk)
-    last_hop_7_3 <= \$2940 ;
-  always @(posedge clk)
-    v_7_3 <= \$2941 ;
-  always @(posedge clk)
-    first_7_3 <= first_hop_7_3;
-  always @(posedge clk)
-    last_7_3 <= \$2942 ;
-  always @(posedge clk)
-    acc_7_3 <= \$2943 ;
-  always @(posedge clk)
-    shadow_7_3 <= \$2944 ;
-  always @(posedge clk)
-    v_hop_7_4 <= \$2945 ;
-  always @(posedge clk)
-    first_hop_7_4 <= first4;
-  always @(posedge clk)
-    last_hop_7_4 <= \$2946 ;
-  always @(posedge clk)
-    v_7_4 <= \$2947 ;
-  always @(posedge clk)
-    first_7_4 <= first_hop_7_4;
-  always @(posedge clk)
-    last_7_4 <= \$2948 ;
-  always @(posedge clk)
-    acc_7_4 <= \$2949 ;
-  always @(posedge clk)
-    shadow_7_4 <= \$2950 ;
-  always @(posedge clk)
-    v_hop_7_5 <= \$2951 ;
-  always @(posedge clk)
-    first_hop_7_5 <= first4;
-  always @(posedge clk)
-    last_hop_7_5 <= \$2952 ;
-  always @(posedge clk)
-    v_7_5 <= \$2953 ;
-  always @(posedge clk)
-    first_7_5 <= first_hop_7_5;
-  always @(posedge clk)
-    last_7_5 <= \$2954 ;
-  always @(posedge clk)
-    acc_7_5 <= \$2955 ;
-  always @(posedge clk)
-    shadow_7_5 <= \$2956 ;
-  always @(posedge clk)
-    v_hop_7_6 <= \$2957 ;
-  always @(posedge clk)
-    first_hop_7_6 <= first4;
-  always @(posedge clk)
-    last_hop_7_6 <= \$2958 ;
-  always @(posedge clk)
-    v_7_6 <= \$2959 ;
-  always @(posedge clk)
-    first_7_6 <= first_hop_7_6;
-  always @(posedge clk)
-    last_7_6 <= \$2960 ;
-  always @(posedge clk)
-    acc_7_6 <= \$2961 ;
-  always @(posedge clk)
-    shadow_7_6 <= \$2962 ;
-  always @(posedge clk)
-    v_hop_7_7 <= \$2963 ;
-  always @(posedge clk)
-    first_hop_7_7 <= first4;
-  always @(posedge clk)
-    last_hop_7_7 <= \$2964 ;
-  always @(posedge clk)
-    v_7_7 <= \$2965 ;
-  always @(posedge clk)
-    first_7_7 <= first_hop_7_7;
-  always @(posedge clk)
-    last_7_7 <= \$2966 ;
-  always @(posedge clk)
-    acc_7_7 <= \$2967 ;
-  always @(posedge clk)
-    shadow_7_7 <= \$2968 ;
-  always @(posedge clk)
-    o__valid <= \$2969 ;
-  always @(posedge clk)
-    row <= \$2970 ;
-  always @(posedge clk)
-    busy <= \$2971 ;
-  always @(posedge clk)
-    col_out <= \$2972 ;
-  always @(posedge clk)
-    wide_out_r <= \$2973 ;
-  always @(posedge clk)
-    overflow <= \$2974 ;
+    overflow <= \$2806 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2126  = accept;
+    \$2070  = accept;
     if (rst) begin
-      \$2126  = 1'h0;
+      \$2070  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2127  = in1;
+    \$2071  = i__payload;
+    if (rst) begin
+      \$2071  = 322'h000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2072  = first1;
     if (accept) begin
-      \$2127  = i__payload;
+      \$2072  = i__payload[320];
     end
     if (rst) begin
-      \$2127  = 322'h000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$2072  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2128  = first1;
+    \$2073  = last1;
     if (accept) begin
-      \$2128  = i__payload[320];
+      \$2073  = i__payload[321];
     end
     if (rst) begin
-      \$2128  = 1'h0;
+      \$2073  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2129  = last1;
-    if (accept) begin
-      \$2129  = i__payload[321];
-    end
+    \$2074  = v1;
     if (rst) begin
-      \$2129  = 1'h0;
+      \$2074  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2130  = v1;
+    \$2075  = first1;
     if (rst) begin
-      \$2130  = 1'h0;
+      \$2075  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2131  = first1;
+    \$2076  = last1;
     if (rst) begin
-      \$2131  = 1'h0;
+      \$2076  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2132  = last1;
+    \$2077  = v2;
     if (rst) begin
-      \$2132  = 1'h0;
+      \$2077  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2133  = v2;
+    \$2078  = first2;
     if (rst) begin
-      \$2133  = 1'h0;
+      \$2078  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2134  = first2;
+    \$2079  = last2;
     if (rst) begin
-      \$2134  = 1'h0;
+      \$2079  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2135  = last2;
+    \$2080  = v3;
     if (rst) begin
-      \$2135  = 1'h0;
+      \$2080  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2136  = v3;
+    \$2081  = first3;
     if (rst) begin
-      \$2136  = 1'h0;
+      \$2081  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2137  = first3;
+    \$2082  = last3;
     if (rst) begin
-      \$2137  = 1'h0;
+      \$2082  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2138  = last3;
+    \$2083  = v4;
     if (rst) begin
-      \$2138  = 1'h0;
+      \$2083  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2139  = v4;
+    \$2084  = first4;
     if (rst) begin
-      \$2139  = 1'h0;
+      \$2084  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2140  = first4;
+    \$2085  = last4;
     if (rst) begin
-      \$2140  = 1'h0;
+      \$2085  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2141  = last4;
+    \$2086  = v5;
     if (rst) begin
-      \$2141  = 1'h0;
+      \$2086  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2142  = v5;
+    \$2087  = first5;
     if (rst) begin
-      \$2142  = 1'h0;
+      \$2087  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2143  = first5;
+    \$2088  = last5;
     if (rst) begin
-      \$2143  = 1'h0;
+      \$2088  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2144  = last5;
+    \$2089  = \$1411 [14:0];
     if (rst) begin
-      \$2144  = 1'h0;
+      \$2089  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2145  = \$1411 [14:0];
+    \$2090  = \$1412 [14:0];
+    if (rst) begin
+      \$2090  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2091  = \$1413 [14:0];
+    if (rst) begin
+      \$2091  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2092  = \$1414 [14:0];
+    if (rst) begin
+      \$2092  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2093  = \$21 [14:0];
+    if (rst) begin
+      \$2093  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2094  = \$1416 [31:0];
+    if (rst) begin
+      \$2094  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2095  = \$1418 [14:0];
+    if (rst) begin
+      \$2095  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2096  = \$1419 [14:0];
+    if (rst) begin
+      \$2096  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2097  = \$1420 [14:0];
+    if (rst) begin
+      \$2097  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2098  = \$1421 [14:0];
+    if (rst) begin
+      \$2098  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2099  = \$41 [14:0];
+    if (rst) begin
+      \$2099  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2100  = \$1423 [31:0];
+    if (rst) begin
+      \$2100  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2101  = \$1425 [14:0];
+    if (rst) begin
+      \$2101  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2102  = \$1426 [14:0];
+    if (rst) begin
+      \$2102  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2103  = \$1427 [14:0];
+    if (rst) begin
+      \$2103  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2104  = \$1428 [14:0];
+    if (rst) begin
+      \$2104  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2105  = \$61 [14:0];
+    if (rst) begin
+      \$2105  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2106  = \$1430 [31:0];
+    if (rst) begin
+      \$2106  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2107  = \$1432 [14:0];
+    if (rst) begin
+      \$2107  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2108  = \$1433 [14:0];
+    if (rst) begin
+      \$2108  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2109  = \$1434 [14:0];
+    if (rst) begin
+      \$2109  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2110  = \$1435 [14:0];
+    if (rst) begin
+      \$2110  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2111  = \$81 [14:0];
+    if (rst) begin
+      \$2111  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2112  = \$1437 [31:0];
+    if (rst) begin
+      \$2112  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2113  = \$1439 [14:0];
+    if (rst) begin
+      \$2113  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2114  = \$1440 [14:0];
+    if (rst) begin
+      \$2114  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2115  = \$1441 [14:0];
+    if (rst) begin
+      \$2115  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2116  = \$1442 [14:0];
+    if (rst) begin
+      \$2116  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2117  = \$101 [14:0];
+    if (rst) begin
+      \$2117  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2118  = \$1444 [31:0];
+    if (rst) begin
+      \$2118  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2119  = \$1446 [14:0];
+    if (rst) begin
+      \$2119  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2120  = \$1447 [14:0];
+    if (rst) begin
+      \$2120  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2121  = \$1448 [14:0];
+    if (rst) begin
+      \$2121  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2122  = \$1449 [14:0];
+    if (rst) begin
+      \$2122  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2123  = \$121 [14:0];
+    if (rst) begin
+      \$2123  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2124  = \$1451 [31:0];
+    if (rst) begin
+      \$2124  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2125  = \$1453 [14:0];
+    if (rst) begin
+      \$2125  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2126  = \$1454 [14:0];
+    if (rst) begin
+      \$2126  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2127  = \$1455 [14:0];
+    if (rst) begin
+      \$2127  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2128  = \$1456 [14:0];
+    if (rst) begin
+      \$2128  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2129  = \$141 [14:0];
+    if (rst) begin
+      \$2129  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2130  = \$1458 [31:0];
+    if (rst) begin
+      \$2130  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2131  = \$1460 [14:0];
+    if (rst) begin
+      \$2131  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2132  = \$1461 [14:0];
+    if (rst) begin
+      \$2132  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2133  = \$1462 [14:0];
+    if (rst) begin
+      \$2133  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2134  = \$1463 [14:0];
+    if (rst) begin
+      \$2134  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2135  = \$161 [14:0];
+    if (rst) begin
+      \$2135  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2136  = \$1465 [31:0];
+    if (rst) begin
+      \$2136  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2137  = \$1467 [14:0];
+    if (rst) begin
+      \$2137  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2138  = \$1468 [14:0];
+    if (rst) begin
+      \$2138  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2139  = \$1469 [14:0];
+    if (rst) begin
+      \$2139  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2140  = \$1470 [14:0];
+    if (rst) begin
+      \$2140  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2141  = \$181 [14:0];
+    if (rst) begin
+      \$2141  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2142  = \$1472 [31:0];
+    if (rst) begin
+      \$2142  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2143  = \$1474 [14:0];
+    if (rst) begin
+      \$2143  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2144  = \$1475 [14:0];
+    if (rst) begin
+      \$2144  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2145  = \$1476 [14:0];
     if (rst) begin
       \$2145  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2146  = \$1412 [14:0];
+    \$2146  = \$1477 [14:0];
     if (rst) begin
       \$2146  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2147  = \$1413 [14:0];
+    \$2147  = \$201 [14:0];
     if (rst) begin
       \$2147  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2148  = \$1414 [14:0];
+    \$2148  = \$1479 [31:0];
     if (rst) begin
-      \$2148  = 15'h0000;
+      \$2148  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2149  = \$21 [14:0];
+    \$2149  = \$1481 [14:0];
     if (rst) begin
       \$2149  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2150  = \$1416 [31:0];
+    \$2150  = \$1482 [14:0];
     if (rst) begin
-      \$2150  = 32'd0;
+      \$2150  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2151  = \$1418 [14:0];
+    \$2151  = \$1483 [14:0];
     if (rst) begin
       \$2151  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2152  = \$1419 [14:0];
+    \$2152  = \$1484 [14:0];
     if (rst) begin
       \$2152  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2153  = \$1420 [14:0];
+    \$2153  = \$221 [14:0];
     if (rst) begin
       \$2153  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2154  = \$1421 [14:0];
+    \$2154  = \$1486 [31:0];
     if (rst) begin
-      \$2154  = 15'h0000;
+      \$2154  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2155  = \$41 [14:0];
+    \$2155  = \$1488 [14:0];
     if (rst) begin
       \$2155  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2156  = \$1423 [31:0];
+    \$2156  = \$1489 [14:0];
     if (rst) begin
-      \$2156  = 32'd0;
+      \$2156  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2157  = \$1425 [14:0];
+    \$2157  = \$1490 [14:0];
     if (rst) begin
       \$2157  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2158  = \$1426 [14:0];
+    \$2158  = \$1491 [14:0];
     if (rst) begin
       \$2158  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2159  = \$1427 [14:0];
+    \$2159  = \$241 [14:0];
     if (rst) begin
       \$2159  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2160  = \$1428 [14:0];
+    \$2160  = \$1493 [31:0];
     if (rst) begin
-      \$2160  = 15'h0000;
+      \$2160  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2161  = \$61 [14:0];
+    \$2161  = \$1495 [14:0];
     if (rst) begin
       \$2161  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2162  = \$1430 [31:0];
+    \$2162  = \$1496 [14:0];
     if (rst) begin
-      \$2162  = 32'd0;
+      \$2162  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2163  = \$1432 [14:0];
+    \$2163  = \$1497 [14:0];
     if (rst) begin
       \$2163  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2164  = \$1433 [14:0];
+    \$2164  = \$1498 [14:0];
     if (rst) begin
       \$2164  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2165  = \$1434 [14:0];
+    \$2165  = \$261 [14:0];
     if (rst) begin
       \$2165  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2166  = \$1435 [14:0];
+    \$2166  = \$1500 [31:0];
     if (rst) begin
-      \$2166  = 15'h0000;
+      \$2166  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2167  = \$81 [14:0];
+    \$2167  = \$1502 [14:0];
     if (rst) begin
       \$2167  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2168  = \$1437 [31:0];
+    \$2168  = \$1503 [14:0];
     if (rst) begin
-      \$2168  = 32'd0;
+      \$2168  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2169  = \$1439 [14:0];
+    \$2169  = \$1504 [14:0];
     if (rst) begin
       \$2169  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2170  = \$1440 [14:0];
+    \$2170  = \$1505 [14:0];
     if (rst) begin
       \$2170  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2171  = \$1441 [14:0];
+    \$2171  = \$281 [14:0];
     if (rst) begin
       \$2171  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2172  = \$1442 [14:0];
+    \$2172  = \$1507 [31:0];
     if (rst) begin
-      \$2172  = 15'h0000;
+      \$2172  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2173  = \$101 [14:0];
+    \$2173  = \$1509 [14:0];
     if (rst) begin
       \$2173  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2174  = \$1444 [31:0];
+    \$2174  = \$1510 [14:0];
     if (rst) begin
-      \$2174  = 32'd0;
+      \$2174  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2175  = \$1446 [14:0];
+    \$2175  = \$1511 [14:0];
     if (rst) begin
       \$2175  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2176  = \$1447 [14:0];
+    \$2176  = \$1512 [14:0];
     if (rst) begin
       \$2176  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2177  = \$1448 [14:0];
+    \$2177  = \$301 [14:0];
     if (rst) begin
       \$2177  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2178  = \$1449 [14:0];
+    \$2178  = \$1514 [31:0];
     if (rst) begin
-      \$2178  = 15'h0000;
+      \$2178  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2179  = \$121 [14:0];
+    \$2179  = \$1516 [14:0];
     if (rst) begin
       \$2179  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2180  = \$1451 [31:0];
+    \$2180  = \$1517 [14:0];
     if (rst) begin
-      \$2180  = 32'd0;
+      \$2180  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2181  = \$1453 [14:0];
+    \$2181  = \$1518 [14:0];
     if (rst) begin
       \$2181  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2182  = \$1454 [14:0];
+    \$2182  = \$1519 [14:0];
     if (rst) begin
       \$2182  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2183  = \$1455 [14:0];
+    \$2183  = \$321 [14:0];
     if (rst) begin
       \$2183  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2184  = \$1456 [14:0];
+    \$2184  = \$1521 [31:0];
     if (rst) begin
-      \$2184  = 15'h0000;
+      \$2184  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2185  = \$141 [14:0];
+    \$2185  = \$1523 [14:0];
     if (rst) begin
       \$2185  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2186  = \$1458 [31:0];
+    \$2186  = \$1524 [14:0];
     if (rst) begin
-      \$2186  = 32'd0;
+      \$2186  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2187  = \$1460 [14:0];
+    \$2187  = \$1525 [14:0];
     if (rst) begin
       \$2187  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2188  = \$1461 [14:0];
+    \$2188  = \$1526 [14:0];
     if (rst) begin
       \$2188  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2189  = \$1462 [14:0];
+    \$2189  = \$341 [14:0];
     if (rst) begin
       \$2189  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2190  = \$1463 [14:0];
+    \$2190  = \$1528 [31:0];
     if (rst) begin
-      \$2190  = 15'h0000;
+      \$2190  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2191  = \$161 [14:0];
+    \$2191  = \$1530 [14:0];
     if (rst) begin
       \$2191  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2192  = \$1465 [31:0];
+    \$2192  = \$1531 [14:0];
     if (rst) begin
-      \$2192  = 32'd0;
+      \$2192  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2193  = \$1467 [14:0];
+    \$2193  = \$1532 [14:0];
     if (rst) begin
       \$2193  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2194  = \$1468 [14:0];
+    \$2194  = \$1533 [14:0];
     if (rst) begin
       \$2194  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2195  = \$1469 [14:0];
+    \$2195  = \$361 [14:0];
     if (rst) begin
       \$2195  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2196  = \$1470 [14:0];
+    \$2196  = \$1535 [31:0];
     if (rst) begin
-      \$2196  = 15'h0000;
+      \$2196  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2197  = \$181 [14:0];
+    \$2197  = \$1537 [14:0];
     if (rst) begin
       \$2197  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2198  = \$1472 [31:0];
+    \$2198  = \$1538 [14:0];
     if (rst) begin
-      \$2198  = 32'd0;
+      \$2198  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2199  = \$1474 [14:0];
+    \$2199  = \$1539 [14:0];
     if (rst) begin
       \$2199  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2200  = \$1475 [14:0];
+    \$2200  = \$1540 [14:0];
     if (rst) begin
       \$2200  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2201  = \$1476 [14:0];
+    \$2201  = \$381 [14:0];
     if (rst) begin
       \$2201  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2202  = \$1477 [14:0];
+    \$2202  = \$1542 [31:0];
     if (rst) begin
-      \$2202  = 15'h0000;
+      \$2202  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2203  = \$201 [14:0];
+    \$2203  = \$1544 [14:0];
     if (rst) begin
       \$2203  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2204  = \$1479 [31:0];
+    \$2204  = \$1545 [14:0];
     if (rst) begin
-      \$2204  = 32'd0;
+      \$2204  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2205  = \$1481 [14:0];
+    \$2205  = \$1546 [14:0];
     if (rst) begin
       \$2205  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2206  = \$1482 [14:0];
+    \$2206  = \$1547 [14:0];
     if (rst) begin
       \$2206  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2207  = \$1483 [14:0];
+    \$2207  = \$401 [14:0];
     if (rst) begin
       \$2207  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2208  = \$1484 [14:0];
+    \$2208  = \$1549 [31:0];
     if (rst) begin
-      \$2208  = 15'h0000;
+      \$2208  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2209  = \$221 [14:0];
+    \$2209  = \$1551 [14:0];
     if (rst) begin
       \$2209  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2210  = \$1486 [31:0];
+    \$2210  = \$1552 [14:0];
     if (rst) begin
-      \$2210  = 32'd0;
+      \$2210  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2211  = \$1488 [14:0];
+    \$2211  = \$1553 [14:0];
     if (rst) begin
       \$2211  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2212  = \$1489 [14:0];
+    \$2212  = \$1554 [14:0];
     if (rst) begin
       \$2212  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2213  = \$1490 [14:0];
+    \$2213  = \$421 [14:0];
     if (rst) begin
       \$2213  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2214  = \$1491 [14:0];
+    \$2214  = \$1556 [31:0];
     if (rst) begin
-      \$2214  = 15'h0000;
+      \$2214  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2215  = \$241 [14:0];
+    \$2215  = \$1558 [14:0];
     if (rst) begin
       \$2215  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2216  = \$1493 [31:0];
+    \$2216  = \$1559 [14:0];
     if (rst) begin
-      \$2216  = 32'd0;
+      \$2216  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2217  = \$1495 [14:0];
+    \$2217  = \$1560 [14:0];
     if (rst) begin
       \$2217  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2218  = \$1496 [14:0];
+    \$2218  = \$1561 [14:0];
     if (rst) begin
       \$2218  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2219  = \$1497 [14:0];
+    \$2219  = \$441 [14:0];
     if (rst) begin
       \$2219  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2220  = \$1498 [14:0];
+    \$2220  = \$1563 [31:0];
     if (rst) begin
-      \$2220  = 15'h0000;
+      \$2220  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2221  = \$261 [14:0];
+    \$2221  = \$1565 [14:0];
     if (rst) begin
       \$2221  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2222  = \$1500 [31:0];
+    \$2222  = \$1566 [14:0];
     if (rst) begin
-      \$2222  = 32'd0;
+      \$2222  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2223  = \$1502 [14:0];
+    \$2223  = \$1567 [14:0];
     if (rst) begin
       \$2223  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2224  = \$1503 [14:0];
+    \$2224  = \$1568 [14:0];
     if (rst) begin
       \$2224  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2225  = \$1504 [14:0];
+    \$2225  = \$461 [14:0];
     if (rst) begin
       \$2225  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2226  = \$1505 [14:0];
+    \$2226  = \$1570 [31:0];
     if (rst) begin
-      \$2226  = 15'h0000;
+      \$2226  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2227  = \$281 [14:0];
+    \$2227  = \$1572 [14:0];
     if (rst) begin
       \$2227  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2228  = \$1507 [31:0];
+    \$2228  = \$1573 [14:0];
     if (rst) begin
-      \$2228  = 32'd0;
+      \$2228  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2229  = \$1509 [14:0];
+    \$2229  = \$1574 [14:0];
     if (rst) begin
       \$2229  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2230  = \$1510 [14:0];
+    \$2230  = \$1575 [14:0];
     if (rst) begin
       \$2230  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2231  = \$1511 [14:0];
+    \$2231  = \$481 [14:0];
     if (rst) begin
       \$2231  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2232  = \$1512 [14:0];
+    \$2232  = \$1577 [31:0];
     if (rst) begin
-      \$2232  = 15'h0000;
+      \$2232  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2233  = \$301 [14:0];
+    \$2233  = \$1579 [14:0];
     if (rst) begin
       \$2233  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2234  = \$1514 [31:0];
+    \$2234  = \$1580 [14:0];
     if (rst) begin
-      \$2234  = 32'd0;
+      \$2234  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2235  = \$1516 [14:0];
+    \$2235  = \$1581 [14:0];
     if (rst) begin
       \$2235  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2236  = \$1517 [14:0];
+    \$2236  = \$1582 [14:0];
     if (rst) begin
       \$2236  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2237  = \$1518 [14:0];
+    \$2237  = \$501 [14:0];
     if (rst) begin
       \$2237  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2238  = \$1519 [14:0];
+    \$2238  = \$1584 [31:0];
     if (rst) begin
-      \$2238  = 15'h0000;
+      \$2238  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2239  = \$321 [14:0];
+    \$2239  = \$1586 [14:0];
     if (rst) begin
       \$2239  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2240  = \$1521 [31:0];
+    \$2240  = \$1587 [14:0];
     if (rst) begin
-      \$2240  = 32'd0;
+      \$2240  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2241  = \$1523 [14:0];
+    \$2241  = \$1588 [14:0];
     if (rst) begin
       \$2241  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2242  = \$1524 [14:0];
+    \$2242  = \$1589 [14:0];
     if (rst) begin
       \$2242  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2243  = \$1525 [14:0];
+    \$2243  = \$521 [14:0];
     if (rst) begin
       \$2243  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2244  = \$1526 [14:0];
+    \$2244  = \$1591 [31:0];
     if (rst) begin
-      \$2244  = 15'h0000;
+      \$2244  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2245  = \$341 [14:0];
+    \$2245  = \$1593 [14:0];
     if (rst) begin
       \$2245  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2246  = \$1528 [31:0];
+    \$2246  = \$1594 [14:0];
     if (rst) begin
-      \$2246  = 32'd0;
+      \$2246  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2247  = \$1530 [14:0];
+    \$2247  = \$1595 [14:0];
     if (rst) begin
       \$2247  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2248  = \$1531 [14:0];
+    \$2248  = \$1596 [14:0];
     if (rst) begin
       \$2248  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2249  = \$1532 [14:0];
+    \$2249  = \$541 [14:0];
     if (rst) begin
       \$2249  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2250  = \$1533 [14:0];
+    \$2250  = \$1598 [31:0];
     if (rst) begin
-      \$2250  = 15'h0000;
+      \$2250  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2251  = \$361 [14:0];
+    \$2251  = \$1600 [14:0];
     if (rst) begin
       \$2251  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2252  = \$1535 [31:0];
+    \$2252  = \$1601 [14:0];
     if (rst) begin
-      \$2252  = 32'd0;
+      \$2252  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2253  = \$1537 [14:0];
+    \$2253  = \$1602 [14:0];
     if (rst) begin
       \$2253  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2254  = \$1538 [14:0];
+    \$2254  = \$1603 [14:0];
     if (rst) begin
       \$2254  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2255  = \$1539 [14:0];
+    \$2255  = \$561 [14:0];
     if (rst) begin
       \$2255  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2256  = \$1540 [14:0];
+    \$2256  = \$1605 [31:0];
     if (rst) begin
-      \$2256  = 15'h0000;
+      \$2256  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2257  = \$381 [14:0];
+    \$2257  = \$1607 [14:0];
     if (rst) begin
       \$2257  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2258  = \$1542 [31:0];
+    \$2258  = \$1608 [14:0];
     if (rst) begin
-      \$2258  = 32'd0;
+      \$2258  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2259  = \$1544 [14:0];
+    \$2259  = \$1609 [14:0];
     if (rst) begin
       \$2259  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2260  = \$1545 [14:0];
+    \$2260  = \$1610 [14:0];
     if (rst) begin
       \$2260  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2261  = \$1546 [14:0];
+    \$2261  = \$581 [14:0];
     if (rst) begin
       \$2261  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2262  = \$1547 [14:0];
+    \$2262  = \$1612 [31:0];
     if (rst) begin
-      \$2262  = 15'h0000;
+      \$2262  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2263  = \$401 [14:0];
+    \$2263  = \$1614 [14:0];
     if (rst) begin
       \$2263  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2264  = \$1549 [31:0];
+    \$2264  = \$1615 [14:0];
     if (rst) begin
-      \$2264  = 32'd0;
+      \$2264  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2265  = \$1551 [14:0];
+    \$2265  = \$1616 [14:0];
     if (rst) begin
       \$2265  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2266  = \$1552 [14:0];
+    \$2266  = \$1617 [14:0];
     if (rst) begin
       \$2266  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2267  = \$1553 [14:0];
+    \$2267  = \$601 [14:0];
     if (rst) begin
       \$2267  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2268  = \$1554 [14:0];
+    \$2268  = \$1619 [31:0];
     if (rst) begin
-      \$2268  = 15'h0000;
+      \$2268  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2269  = \$421 [14:0];
+    \$2269  = \$1621 [14:0];
     if (rst) begin
       \$2269  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2270  = \$1556 [31:0];
+    \$2270  = \$1622 [14:0];
     if (rst) begin
-      \$2270  = 32'd0;
+      \$2270  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2271  = \$1558 [14:0];
+    \$2271  = \$1623 [14:0];
     if (rst) begin
       \$2271  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2272  = \$1559 [14:0];
+    \$2272  = \$1624 [14:0];
     if (rst) begin
       \$2272  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2273  = \$1560 [14:0];
+    \$2273  = \$621 [14:0];
     if (rst) begin
       \$2273  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2274  = \$1561 [14:0];
+    \$2274  = \$1626 [31:0];
     if (rst) begin
-      \$2274  = 15'h0000;
+      \$2274  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2275  = \$441 [14:0];
+    \$2275  = \$1628 [14:0];
     if (rst) begin
       \$2275  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2276  = \$1563 [31:0];
+    \$2276  = \$1629 [14:0];
     if (rst) begin
-      \$2276  = 32'd0;
+      \$2276  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2277  = \$1565 [14:0];
+    \$2277  = \$1630 [14:0];
     if (rst) begin
       \$2277  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2278  = \$1566 [14:0];
+    \$2278  = \$1631 [14:0];
     if (rst) begin
       \$2278  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2279  = \$1567 [14:0];
+    \$2279  = \$641 [14:0];
     if (rst) begin
       \$2279  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2280  = \$1568 [14:0];
+    \$2280  = \$1633 [31:0];
     if (rst) begin
-      \$2280  = 15'h0000;
+      \$2280  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2281  = \$461 [14:0];
+    \$2281  = \$1635 [14:0];
     if (rst) begin
       \$2281  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2282  = \$1570 [31:0];
+    \$2282  = \$1636 [14:0];
     if (rst) begin
-      \$2282  = 32'd0;
+      \$2282  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2283  = \$1572 [14:0];
+    \$2283  = \$1637 [14:0];
     if (rst) begin
       \$2283  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2284  = \$1573 [14:0];
+    \$2284  = \$1638 [14:0];
     if (rst) begin
       \$2284  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2285  = \$1574 [14:0];
+    \$2285  = \$661 [14:0];
     if (rst) begin
       \$2285  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2286  = \$1575 [14:0];
+    \$2286  = \$1640 [31:0];
     if (rst) begin
-      \$2286  = 15'h0000;
+      \$2286  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2287  = \$481 [14:0];
+    \$2287  = \$1642 [14:0];
     if (rst) begin
       \$2287  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2288  = \$1577 [31:0];
+    \$2288  = \$1643 [14:0];
     if (rst) begin
-      \$2288  = 32'd0;
+      \$2288  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2289  = \$1579 [14:0];
+    \$2289  = \$1644 [14:0];
     if (rst) begin
       \$2289  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2290  = \$1580 [14:0];
+    \$2290  = \$1645 [14:0];
     if (rst) begin
       \$2290  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2291  = \$1581 [14:0];
+    \$2291  = \$681 [14:0];
     if (rst) begin
       \$2291  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2292  = \$1582 [14:0];
+    \$2292  = \$1647 [31:0];
     if (rst) begin
-      \$2292  = 15'h0000;
+      \$2292  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2293  = \$501 [14:0];
+    \$2293  = \$1649 [14:0];
     if (rst) begin
       \$2293  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2294  = \$1584 [31:0];
+    \$2294  = \$1650 [14:0];
     if (rst) begin
-      \$2294  = 32'd0;
+      \$2294  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2295  = \$1586 [14:0];
+    \$2295  = \$1651 [14:0];
     if (rst) begin
       \$2295  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2296  = \$1587 [14:0];
+    \$2296  = \$1652 [14:0];
     if (rst) begin
       \$2296  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2297  = \$1588 [14:0];
+    \$2297  = \$701 [14:0];
     if (rst) begin
       \$2297  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2298  = \$1589 [14:0];
+    \$2298  = \$1654 [31:0];
     if (rst) begin
-      \$2298  = 15'h0000;
+      \$2298  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2299  = \$521 [14:0];
+    \$2299  = \$1656 [14:0];
     if (rst) begin
       \$2299  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2300  = \$1591 [31:0];
+    \$2300  = \$1657 [14:0];
     if (rst) begin
-      \$2300  = 32'd0;
+      \$2300  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2301  = \$1593 [14:0];
+    \$2301  = \$1658 [14:0];
     if (rst) begin
       \$2301  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2302  = \$1594 [14:0];
+    \$2302  = \$1659 [14:0];
     if (rst) begin
       \$2302  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2303  = \$1595 [14:0];
+    \$2303  = \$721 [14:0];
     if (rst) begin
       \$2303  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2304  = \$1596 [14:0];
+    \$2304  = \$1661 [31:0];
     if (rst) begin
-      \$2304  = 15'h0000;
+      \$2304  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2305  = \$541 [14:0];
+    \$2305  = \$1663 [14:0];
     if (rst) begin
       \$2305  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2306  = \$1598 [31:0];
+    \$2306  = \$1664 [14:0];
     if (rst) begin
-      \$2306  = 32'd0;
+      \$2306  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2307  = \$1600 [14:0];
+    \$2307  = \$1665 [14:0];
     if (rst) begin
       \$2307  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2308  = \$1601 [14:0];
+    \$2308  = \$1666 [14:0];
     if (rst) begin
       \$2308  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2309  = \$1602 [14:0];
+    \$2309  = \$741 [14:0];
     if (rst) begin
       \$2309  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2310  = \$1603 [14:0];
+    \$2310  = \$1668 [31:0];
     if (rst) begin
-      \$2310  = 15'h0000;
+      \$2310  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2311  = \$561 [14:0];
+    \$2311  = \$1670 [14:0];
     if (rst) begin
       \$2311  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2312  = \$1605 [31:0];
+    \$2312  = \$1671 [14:0];
     if (rst) begin
-      \$2312  = 32'd0;
+      \$2312  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2313  = \$1607 [14:0];
+    \$2313  = \$1672 [14:0];
     if (rst) begin
       \$2313  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2314  = \$1608 [14:0];
+    \$2314  = \$1673 [14:0];
     if (rst) begin
       \$2314  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2315  = \$1609 [14:0];
+    \$2315  = \$761 [14:0];
     if (rst) begin
       \$2315  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2316  = \$1610 [14:0];
+    \$2316  = \$1675 [31:0];
     if (rst) begin
-      \$2316  = 15'h0000;
+      \$2316  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2317  = \$581 [14:0];
+    \$2317  = \$1677 [14:0];
     if (rst) begin
       \$2317  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2318  = \$1612 [31:0];
+    \$2318  = \$1678 [14:0];
     if (rst) begin
-      \$2318  = 32'd0;
+      \$2318  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2319  = \$1614 [14:0];
+    \$2319  = \$1679 [14:0];
     if (rst) begin
       \$2319  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2320  = \$1615 [14:0];
+    \$2320  = \$1680 [14:0];
     if (rst) begin
       \$2320  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2321  = \$1616 [14:0];
+    \$2321  = \$781 [14:0];
     if (rst) begin
       \$2321  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2322  = \$1617 [14:0];
+    \$2322  = \$1682 [31:0];
     if (rst) begin
-      \$2322  = 15'h0000;
+      \$2322  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2323  = \$601 [14:0];
+    \$2323  = \$1684 [14:0];
     if (rst) begin
       \$2323  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2324  = \$1619 [31:0];
+    \$2324  = \$1685 [14:0];
     if (rst) begin
-      \$2324  = 32'd0;
+      \$2324  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2325  = \$1621 [14:0];
+    \$2325  = \$1686 [14:0];
     if (rst) begin
       \$2325  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2326  = \$1622 [14:0];
+    \$2326  = \$1687 [14:0];
     if (rst) begin
       \$2326  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2327  = \$1623 [14:0];
+    \$2327  = \$801 [14:0];
     if (rst) begin
       \$2327  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2328  = \$1624 [14:0];
+    \$2328  = \$1689 [31:0];
     if (rst) begin
-      \$2328  = 15'h0000;
+      \$2328  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2329  = \$621 [14:0];
+    \$2329  = \$1691 [14:0];
     if (rst) begin
       \$2329  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2330  = \$1626 [31:0];
+    \$2330  = \$1692 [14:0];
     if (rst) begin
-      \$2330  = 32'd0;
+      \$2330  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2331  = \$1628 [14:0];
+    \$2331  = \$1693 [14:0];
     if (rst) begin
       \$2331  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2332  = \$1629 [14:0];
+    \$2332  = \$1694 [14:0];
     if (rst) begin
       \$2332  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2333  = \$1630 [14:0];
+    \$2333  = \$821 [14:0];
     if (rst) begin
       \$2333  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2334  = \$1631 [14:0];
+    \$2334  = \$1696 [31:0];
     if (rst) begin
-      \$2334  = 15'h0000;
+      \$2334  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2335  = \$641 [14:0];
+    \$2335  = \$1698 [14:0];
     if (rst) begin
       \$2335  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2336  = \$1633 [31:0];
+    \$2336  = \$1699 [14:0];
     if (rst) begin
-      \$2336  = 32'd0;
+      \$2336  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2337  = \$1635 [14:0];
+    \$2337  = \$1700 [14:0];
     if (rst) begin
       \$2337  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2338  = \$1636 [14:0];
+    \$2338  = \$1701 [14:0];
     if (rst) begin
       \$2338  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2339  = \$1637 [14:0];
+    \$2339  = \$841 [14:0];
     if (rst) begin
       \$2339  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2340  = \$1638 [14:0];
+    \$2340  = \$1703 [31:0];
     if (rst) begin
-      \$2340  = 15'h0000;
+      \$2340  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2341  = \$661 [14:0];
+    \$2341  = \$1705 [14:0];
     if (rst) begin
       \$2341  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2342  = \$1640 [31:0];
+    \$2342  = \$1706 [14:0];
     if (rst) begin
-      \$2342  = 32'd0;
+      \$2342  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2343  = \$1642 [14:0];
+    \$2343  = \$1707 [14:0];
     if (rst) begin
       \$2343  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2344  = \$1643 [14:0];
+    \$2344  = \$1708 [14:0];
     if (rst) begin
       \$2344  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2345  = \$1644 [14:0];
+    \$2345  = \$861 [14:0];
     if (rst) begin
       \$2345  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2346  = \$1645 [14:0];
+    \$2346  = \$1710 [31:0];
     if (rst) begin
-      \$2346  = 15'h0000;
+      \$2346  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2347  = \$681 [14:0];
+    \$2347  = \$1712 [14:0];
     if (rst) begin
       \$2347  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2348  = \$1647 [31:0];
+    \$2348  = \$1713 [14:0];
     if (rst) begin
-      \$2348  = 32'd0;
+      \$2348  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2349  = \$1649 [14:0];
+    \$2349  = \$1714 [14:0];
     if (rst) begin
       \$2349  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2350  = \$1650 [14:0];
+    \$2350  = \$1715 [14:0];
     if (rst) begin
       \$2350  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2351  = \$1651 [14:0];
+    \$2351  = \$881 [14:0];
     if (rst) begin
       \$2351  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2352  = \$1652 [14:0];
+    \$2352  = \$1717 [31:0];
     if (rst) begin
-      \$2352  = 15'h0000;
+      \$2352  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2353  = \$701 [14:0];
+    \$2353  = \$1719 [14:0];
     if (rst) begin
       \$2353  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2354  = \$1654 [31:0];
+    \$2354  = \$1720 [14:0];
     if (rst) begin
-      \$2354  = 32'd0;
+      \$2354  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2355  = \$1656 [14:0];
+    \$2355  = \$1721 [14:0];
     if (rst) begin
       \$2355  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2356  = \$1657 [14:0];
+    \$2356  = \$1722 [14:0];
     if (rst) begin
       \$2356  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2357  = \$1658 [14:0];
+    \$2357  = \$901 [14:0];
     if (rst) begin
       \$2357  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2358  = \$1659 [14:0];
+    \$2358  = \$1724 [31:0];
     if (rst) begin
-      \$2358  = 15'h0000;
+      \$2358  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2359  = \$721 [14:0];
+    \$2359  = \$1726 [14:0];
     if (rst) begin
       \$2359  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2360  = \$1661 [31:0];
+    \$2360  = \$1727 [14:0];
     if (rst) begin
-      \$2360  = 32'd0;
+      \$2360  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2361  = \$1663 [14:0];
+    \$2361  = \$1728 [14:0];
     if (rst) begin
       \$2361  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2362  = \$1664 [14:0];
+    \$2362  = \$1729 [14:0];
     if (rst) begin
       \$2362  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2363  = \$1665 [14:0];
+    \$2363  = \$921 [14:0];
     if (rst) begin
       \$2363  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2364  = \$1666 [14:0];
+    \$2364  = \$1731 [31:0];
     if (rst) begin
-      \$2364  = 15'h0000;
+      \$2364  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2365  = \$741 [14:0];
+    \$2365  = \$1733 [14:0];
     if (rst) begin
       \$2365  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2366  = \$1668 [31:0];
+    \$2366  = \$1734 [14:0];
     if (rst) begin
-      \$2366  = 32'd0;
+      \$2366  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2367  = \$1670 [14:0];
+    \$2367  = \$1735 [14:0];
     if (rst) begin
       \$2367  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2368  = \$1671 [14:0];
+    \$2368  = \$1736 [14:0];
     if (rst) begin
       \$2368  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2369  = \$1672 [14:0];
+    \$2369  = \$941 [14:0];
     if (rst) begin
       \$2369  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2370  = \$1673 [14:0];
+    \$2370  = \$1738 [31:0];
     if (rst) begin
-      \$2370  = 15'h0000;
+      \$2370  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2371  = \$761 [14:0];
+    \$2371  = \$1740 [14:0];
     if (rst) begin
       \$2371  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2372  = \$1675 [31:0];
+    \$2372  = \$1741 [14:0];
     if (rst) begin
-      \$2372  = 32'd0;
+      \$2372  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2373  = \$1677 [14:0];
+    \$2373  = \$1742 [14:0];
     if (rst) begin
       \$2373  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2374  = \$1678 [14:0];
+    \$2374  = \$1743 [14:0];
     if (rst) begin
       \$2374  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2375  = \$1679 [14:0];
+    \$2375  = \$961 [14:0];
     if (rst) begin
       \$2375  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2376  = \$1680 [14:0];
+    \$2376  = \$1745 [31:0];
     if (rst) begin
-      \$2376  = 15'h0000;
+      \$2376  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2377  = \$781 [14:0];
+    \$2377  = \$1747 [14:0];
     if (rst) begin
       \$2377  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2378  = \$1682 [31:0];
+    \$2378  = \$1748 [14:0];
     if (rst) begin
-      \$2378  = 32'd0;
+      \$2378  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2379  = \$1684 [14:0];
+    \$2379  = \$1749 [14:0];
     if (rst) begin
       \$2379  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2380  = \$1685 [14:0];
+    \$2380  = \$1750 [14:0];
     if (rst) begin
       \$2380  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2381  = \$1686 [14:0];
+    \$2381  = \$981 [14:0];
     if (rst) begin
       \$2381  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2382  = \$1687 [14:0];
+    \$2382  = \$1752 [31:0];
     if (rst) begin
-      \$2382  = 15'h0000;
+      \$2382  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2383  = \$801 [14:0];
+    \$2383  = \$1754 [14:0];
     if (rst) begin
       \$2383  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2384  = \$1689 [31:0];
+    \$2384  = \$1755 [14:0];
     if (rst) begin
-      \$2384  = 32'd0;
+      \$2384  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2385  = \$1691 [14:0];
+    \$2385  = \$1756 [14:0];
     if (rst) begin
       \$2385  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2386  = \$1692 [14:0];
+    \$2386  = \$1757 [14:0];
     if (rst) begin
       \$2386  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2387  = \$1693 [14:0];
+    \$2387  = \$1001 [14:0];
     if (rst) begin
       \$2387  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2388  = \$1694 [14:0];
+    \$2388  = \$1759 [31:0];
     if (rst) begin
-      \$2388  = 15'h0000;
+      \$2388  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2389  = \$821 [14:0];
+    \$2389  = \$1761 [14:0];
     if (rst) begin
       \$2389  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2390  = \$1696 [31:0];
+    \$2390  = \$1762 [14:0];
     if (rst) begin
-      \$2390  = 32'd0;
+      \$2390  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2391  = \$1698 [14:0];
+    \$2391  = \$1763 [14:0];
     if (rst) begin
       \$2391  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2392  = \$1699 [14:0];
+    \$2392  = \$1764 [14:0];
     if (rst) begin
       \$2392  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2393  = \$1700 [14:0];
+    \$2393  = \$1021 [14:0];
     if (rst) begin
       \$2393  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2394  = \$1701 [14:0];
+    \$2394  = \$1766 [31:0];
     if (rst) begin
-      \$2394  = 15'h0000;
+      \$2394  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2395  = \$841 [14:0];
+    \$2395  = \$1768 [14:0];
     if (rst) begin
       \$2395  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2396  = \$1703 [31:0];
+    \$2396  = \$1769 [14:0];
     if (rst) begin
-      \$2396  = 32'd0;
+      \$2396  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2397  = \$1705 [14:0];
+    \$2397  = \$1770 [14:0];
     if (rst) begin
       \$2397  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2398  = \$1706 [14:0];
+    \$2398  = \$1771 [14:0];
     if (rst) begin
       \$2398  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2399  = \$1707 [14:0];
+    \$2399  = \$1041 [14:0];
     if (rst) begin
       \$2399  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2400  = \$1708 [14:0];
+    \$2400  = \$1773 [31:0];
     if (rst) begin
-      \$2400  = 15'h0000;
+      \$2400  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2401  = \$861 [14:0];
+    \$2401  = \$1775 [14:0];
     if (rst) begin
       \$2401  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2402  = \$1710 [31:0];
+    \$2402  = \$1776 [14:0];
     if (rst) begin
-      \$2402  = 32'd0;
+      \$2402  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2403  = \$1712 [14:0];
+    \$2403  = \$1777 [14:0];
     if (rst) begin
       \$2403  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2404  = \$1713 [14:0];
+    \$2404  = \$1778 [14:0];
     if (rst) begin
       \$2404  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2405  = \$1714 [14:0];
+    \$2405  = \$1061 [14:0];
     if (rst) begin
       \$2405  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2406  = \$1715 [14:0];
+    \$2406  = \$1780 [31:0];
     if (rst) begin
-      \$2406  = 15'h0000;
+      \$2406  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2407  = \$881 [14:0];
+    \$2407  = \$1782 [14:0];
     if (rst) begin
       \$2407  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2408  = \$1717 [31:0];
+    \$2408  = \$1783 [14:0];
     if (rst) begin
-      \$2408  = 32'd0;
+      \$2408  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2409  = \$1719 [14:0];
+    \$2409  = \$1784 [14:0];
     if (rst) begin
       \$2409  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2410  = \$1720 [14:0];
+    \$2410  = \$1785 [14:0];
     if (rst) begin
       \$2410  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2411  = \$1721 [14:0];
+    \$2411  = \$1081 [14:0];
     if (rst) begin
       \$2411  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2412  = \$1722 [14:0];
+    \$2412  = \$1787 [31:0];
     if (rst) begin
-      \$2412  = 15'h0000;
+      \$2412  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2413  = \$901 [14:0];
+    \$2413  = \$1789 [14:0];
     if (rst) begin
       \$2413  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2414  = \$1724 [31:0];
+    \$2414  = \$1790 [14:0];
     if (rst) begin
-      \$2414  = 32'd0;
+      \$2414  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2415  = \$1726 [14:0];
+    \$2415  = \$1791 [14:0];
     if (rst) begin
       \$2415  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2416  = \$1727 [14:0];
+    \$2416  = \$1792 [14:0];
     if (rst) begin
       \$2416  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2417  = \$1728 [14:0];
+    \$2417  = \$1101 [14:0];
     if (rst) begin
       \$2417  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2418  = \$1729 [14:0];
+    \$2418  = \$1794 [31:0];
     if (rst) begin
-      \$2418  = 15'h0000;
+      \$2418  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2419  = \$921 [14:0];
+    \$2419  = \$1796 [14:0];
     if (rst) begin
       \$2419  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2420  = \$1731 [31:0];
+    \$2420  = \$1797 [14:0];
     if (rst) begin
-      \$2420  = 32'd0;
+      \$2420  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2421  = \$1733 [14:0];
+    \$2421  = \$1798 [14:0];
     if (rst) begin
       \$2421  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2422  = \$1734 [14:0];
+    \$2422  = \$1799 [14:0];
     if (rst) begin
       \$2422  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2423  = \$1735 [14:0];
+    \$2423  = \$1121 [14:0];
     if (rst) begin
       \$2423  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2424  = \$1736 [14:0];
+    \$2424  = \$1801 [31:0];
     if (rst) begin
-      \$2424  = 15'h0000;
+      \$2424  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2425  = \$941 [14:0];
+    \$2425  = \$1803 [14:0];
     if (rst) begin
       \$2425  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2426  = \$1738 [31:0];
+    \$2426  = \$1804 [14:0];
     if (rst) begin
-      \$2426  = 32'd0;
+      \$2426  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2427  = \$1740 [14:0];
+    \$2427  = \$1805 [14:0];
     if (rst) begin
       \$2427  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2428  = \$1741 [14:0];
+    \$2428  = \$1806 [14:0];
     if (rst) begin
       \$2428  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2429  = \$1742 [14:0];
+    \$2429  = \$1141 [14:0];
     if (rst) begin
       \$2429  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2430  = \$1743 [14:0];
+    \$2430  = \$1808 [31:0];
     if (rst) begin
-      \$2430  = 15'h0000;
+      \$2430  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2431  = \$961 [14:0];
+    \$2431  = \$1810 [14:0];
     if (rst) begin
       \$2431  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2432  = \$1745 [31:0];
+    \$2432  = \$1811 [14:0];
     if (rst) begin
-      \$2432  = 32'd0;
+      \$2432  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2433  = \$1747 [14:0];
+    \$2433  = \$1812 [14:0];
     if (rst) begin
       \$2433  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2434  = \$1748 [14:0];
+    \$2434  = \$1813 [14:0];
     if (rst) begin
       \$2434  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2435  = \$1749 [14:0];
+    \$2435  = \$1161 [14:0];
     if (rst) begin
       \$2435  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2436  = \$1750 [14:0];
+    \$2436  = \$1815 [31:0];
     if (rst) begin
-      \$2436  = 15'h0000;
+      \$2436  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2437  = \$981 [14:0];
+    \$2437  = \$1817 [14:0];
     if (rst) begin
       \$2437  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2438  = \$1752 [31:0];
+    \$2438  = \$1818 [14:0];
     if (rst) begin
-      \$2438  = 32'd0;
+      \$2438  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2439  = \$1754 [14:0];
+    \$2439  = \$1819 [14:0];
     if (rst) begin
       \$2439  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2440  = \$1755 [14:0];
+    \$2440  = \$1820 [14:0];
     if (rst) begin
       \$2440  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2441  = \$1756 [14:0];
+    \$2441  = \$1181 [14:0];
     if (rst) begin
       \$2441  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2442  = \$1757 [14:0];
+    \$2442  = \$1822 [31:0];
     if (rst) begin
-      \$2442  = 15'h0000;
+      \$2442  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2443  = \$1001 [14:0];
+    \$2443  = \$1824 [14:0];
     if (rst) begin
       \$2443  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2444  = \$1759 [31:0];
+    \$2444  = \$1825 [14:0];
     if (rst) begin
-      \$2444  = 32'd0;
+      \$2444  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2445  = \$1761 [14:0];
+    \$2445  = \$1826 [14:0];
     if (rst) begin
       \$2445  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2446  = \$1762 [14:0];
+    \$2446  = \$1827 [14:0];
     if (rst) begin
       \$2446  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2447  = \$1763 [14:0];
+    \$2447  = \$1201 [14:0];
     if (rst) begin
       \$2447  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2448  = \$1764 [14:0];
+    \$2448  = \$1829 [31:0];
     if (rst) begin
-      \$2448  = 15'h0000;
+      \$2448  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2449  = \$1021 [14:0];
+    \$2449  = \$1831 [14:0];
     if (rst) begin
       \$2449  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2450  = \$1766 [31:0];
+    \$2450  = \$1832 [14:0];
     if (rst) begin
-      \$2450  = 32'd0;
+      \$2450  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2451  = \$1768 [14:0];
+    \$2451  = \$1833 [14:0];
     if (rst) begin
       \$2451  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2452  = \$1769 [14:0];
+    \$2452  = \$1834 [14:0];
     if (rst) begin
       \$2452  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2453  = \$1770 [14:0];
+    \$2453  = \$1221 [14:0];
     if (rst) begin
       \$2453  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2454  = \$1771 [14:0];
+    \$2454  = \$1836 [31:0];
     if (rst) begin
-      \$2454  = 15'h0000;
+      \$2454  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2455  = \$1041 [14:0];
+    \$2455  = \$1838 [14:0];
     if (rst) begin
       \$2455  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2456  = \$1773 [31:0];
+    \$2456  = \$1839 [14:0];
     if (rst) begin
-      \$2456  = 32'd0;
+      \$2456  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2457  = \$1775 [14:0];
+    \$2457  = \$1840 [14:0];
     if (rst) begin
       \$2457  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2458  = \$1776 [14:0];
+    \$2458  = \$1841 [14:0];
     if (rst) begin
       \$2458  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2459  = \$1777 [14:0];
+    \$2459  = \$1241 [14:0];
     if (rst) begin
       \$2459  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2460  = \$1778 [14:0];
+    \$2460  = \$1843 [31:0];
     if (rst) begin
-      \$2460  = 15'h0000;
+      \$2460  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2461  = \$1061 [14:0];
+    \$2461  = \$1845 [14:0];
     if (rst) begin
       \$2461  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2462  = \$1780 [31:0];
+    \$2462  = \$1846 [14:0];
     if (rst) begin
-      \$2462  = 32'd0;
+      \$2462  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2463  = \$1782 [14:0];
+    \$2463  = \$1847 [14:0];
     if (rst) begin
       \$2463  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2464  = \$1783 [14:0];
+    \$2464  = \$1848 [14:0];
     if (rst) begin
       \$2464  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2465  = \$1784 [14:0];
+    \$2465  = \$1261 [14:0];
     if (rst) begin
       \$2465  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2466  = \$1785 [14:0];
+    \$2466  = \$1850 [31:0];
     if (rst) begin
-      \$2466  = 15'h0000;
+      \$2466  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2467  = \$1081 [14:0];
+    \$2467  = \$1852 [14:0];
     if (rst) begin
       \$2467  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2468  = \$1787 [31:0];
+    \$2468  = \$1853 [14:0];
     if (rst) begin
-      \$2468  = 32'd0;
+      \$2468  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2469  = \$1789 [14:0];
+    \$2469  = \$1854 [14:0];
     if (rst) begin
       \$2469  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2470  = \$1790 [14:0];
+    \$2470  = \$1855 [14:0];
     if (rst) begin
       \$2470  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2471  = \$1791 [14:0];
+    \$2471  = \$1281 [14:0];
     if (rst) begin
       \$2471  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2472  = \$1792 [14:0];
+    \$2472  = \$1857 [31:0];
     if (rst) begin
-      \$2472  = 15'h0000;
+      \$2472  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2473  = \$1101 [14:0];
+    \$2473  = v4;
     if (rst) begin
-      \$2473  = 15'h0000;
+      \$2473  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2474  = \$1794 [31:0];
+    \$2474  = \$1858 ;
     if (rst) begin
-      \$2474  = 32'd0;
+      \$2474  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2475  = \$1796 [14:0];
+    \$2475  = v_hop_0;
     if (rst) begin
-      \$2475  = 15'h0000;
+      \$2475  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2476  = \$1797 [14:0];
+    \$2476  = last_hop_0;
     if (rst) begin
-      \$2476  = 15'h0000;
+      \$2476  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2477  = \$1798 [14:0];
+    \$2477  = acc_0_0;
+    if (v_0_0) begin
+      \$2477  = \$1283 [31:0];
+    end
     if (rst) begin
-      \$2477  = 15'h0000;
+      \$2477  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2478  = \$1799 [14:0];
-    if (rst) begin
-      \$2478  = 15'h0000;
+    \$2478  = o_valid_0_0;
+    if (\$1859 ) begin
+      \$2478  = 1'h1;
+    end else if (\$1860 ) begin
+      \$2478  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2479  = \$1121 [14:0];
+    \$2479  = shadow_0_0;
+    if (last_0_0) begin
+      \$2479  = \$1283 [31:0];
+    end else if (\$1861 ) begin
+      \$2479  = shadow_1_0;
+    end
     if (rst) begin
-      \$2479  = 15'h0000;
+      \$2479  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2480  = \$1801 [31:0];
+    \$2480  = v_hop_0;
     if (rst) begin
-      \$2480  = 32'd0;
+      \$2480  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2481  = \$1803 [14:0];
+    \$2481  = last_hop_0;
     if (rst) begin
-      \$2481  = 15'h0000;
+      \$2481  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2482  = \$1804 [14:0];
+    \$2482  = acc_0_1;
+    if (v_0_1) begin
+      \$2482  = \$1285 [31:0];
+    end
     if (rst) begin
-      \$2482  = 15'h0000;
+      \$2482  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2483  = \$1805 [14:0];
-    if (rst) begin
-      \$2483  = 15'h0000;
+    \$2483  = o_valid_0_1;
+    if (\$1862 ) begin
+      \$2483  = 1'h1;
+    end else if (\$1863 ) begin
+      \$2483  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2484  = \$1806 [14:0];
+    \$2484  = shadow_0_1;
+    if (last_0_1) begin
+      \$2484  = \$1285 [31:0];
+    end else if (\$1864 ) begin
+      \$2484  = shadow_1_1;
+    end
     if (rst) begin
-      \$2484  = 15'h0000;
+      \$2484  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2485  = \$1141 [14:0];
+    \$2485  = v_hop_0;
     if (rst) begin
-      \$2485  = 15'h0000;
+      \$2485  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2486  = \$1808 [31:0];
+    \$2486  = last_hop_0;
     if (rst) begin
-      \$2486  = 32'd0;
+      \$2486  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2487  = \$1810 [14:0];
+    \$2487  = acc_0_2;
+    if (v_0_2) begin
+      \$2487  = \$1287 [31:0];
+    end
     if (rst) begin
-      \$2487  = 15'h0000;
+      \$2487  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2488  = \$1811 [14:0];
-    if (rst) begin
-      \$2488  = 15'h0000;
+    \$2488  = o_valid_0_2;
+    if (\$1865 ) begin
+      \$2488  = 1'h1;
+    end else if (\$1866 ) begin
+      \$2488  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2489  = \$1812 [14:0];
+    \$2489  = shadow_0_2;
+    if (last_0_2) begin
+      \$2489  = \$1287 [31:0];
+    end else if (\$1867 ) begin
+      \$2489  = shadow_1_2;
+    end
     if (rst) begin
-      \$2489  = 15'h0000;
+      \$2489  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2490  = \$1813 [14:0];
+    \$2490  = v_hop_0;
     if (rst) begin
-      \$2490  = 15'h0000;
+      \$2490  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2491  = \$1161 [14:0];
+    \$2491  = last_hop_0;
     if (rst) begin
-      \$2491  = 15'h0000;
+      \$2491  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2492  = \$1815 [31:0];
+    \$2492  = acc_0_3;
+    if (v_0_3) begin
+      \$2492  = \$1289 [31:0];
+    end
     if (rst) begin
       \$2492  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2493  = \$1817 [14:0];
-    if (rst) begin
-      \$2493  = 15'h0000;
+    \$2493  = o_valid_0_3;
+    if (\$1868 ) begin
+      \$2493  = 1'h1;
+    end else if (\$1869 ) begin
+      \$2493  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2494  = \$1818 [14:0];
+    \$2494  = shadow_0_3;
+    if (last_0_3) begin
+      \$2494  = \$1289 [31:0];
+    end else if (\$1870 ) begin
+      \$2494  = shadow_1_3;
+    end
     if (rst) begin
-      \$2494  = 15'h0000;
+      \$2494  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2495  = \$1819 [14:0];
+    \$2495  = v_hop_0;
     if (rst) begin
-      \$2495  = 15'h0000;
+      \$2495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2496  = \$1820 [14:0];
+    \$2496  = last_hop_0;
     if (rst) begin
-      \$2496  = 15'h0000;
+      \$2496  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2497  = \$1181 [14:0];
+    \$2497  = acc_0_4;
+    if (v_0_4) begin
+      \$2497  = \$1291 [31:0];
+    end
     if (rst) begin
-      \$2497  = 15'h0000;
+      \$2497  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2498  = \$1822 [31:0];
-    if (rst) begin
-      \$2498  = 32'd0;
+    \$2498  = o_valid_0_4;
+    if (\$1871 ) begin
+      \$2498  = 1'h1;
+    end else if (\$1872 ) begin
+      \$2498  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2499  = \$1824 [14:0];
+    \$2499  = shadow_0_4;
+    if (last_0_4) begin
+      \$2499  = \$1291 [31:0];
+    end else if (\$1873 ) begin
+      \$2499  = shadow_1_4;
+    end
     if (rst) begin
-      \$2499  = 15'h0000;
+      \$2499  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2500  = \$1825 [14:0];
+    \$2500  = v_hop_0;
     if (rst) begin
-      \$2500  = 15'h0000;
+      \$2500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2501  = \$1826 [14:0];
+    \$2501  = last_hop_0;
     if (rst) begin
-      \$2501  = 15'h0000;
+      \$2501  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2502  = \$1827 [14:0];
+    \$2502  = acc_0_5;
+    if (v_0_5) begin
+      \$2502  = \$1293 [31:0];
+    end
     if (rst) begin
-      \$2502  = 15'h0000;
+      \$2502  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2503  = \$1201 [14:0];
-    if (rst) begin
-      \$2503  = 15'h0000;
+    \$2503  = o_valid_0_5;
+    if (\$1874 ) begin
+      \$2503  = 1'h1;
+    end else if (\$1875 ) begin
+      \$2503  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2504  = \$1829 [31:0];
+    \$2504  = shadow_0_5;
+    if (last_0_5) begin
+      \$2504  = \$1293 [31:0];
+    end else if (\$1876 ) begin
+      \$2504  = shadow_1_5;
+    end
     if (rst) begin
       \$2504  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2505  = \$1831 [14:0];
+    \$2505  = v_hop_0;
     if (rst) begin
-      \$2505  = 15'h0000;
+      \$2505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2506  = \$1832 [14:0];
+    \$2506  = last_hop_0;
     if (rst) begin
-      \$2506  = 15'h0000;
+      \$2506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2507  = \$1833 [14:0];
+    \$2507  = acc_0_6;
+    if (v_0_6) begin
+      \$2507  = \$1295 [31:0];
+    end
     if (rst) begin
-      \$2507  = 15'h0000;
+      \$2507  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2508  = \$1834 [14:0];
-    if (rst) begin
-      \$2508  = 15'h0000;
+    \$2508  = o_valid_0_6;
+    if (\$1877 ) begin
+      \$2508  = 1'h1;
+    end else if (\$1878 ) begin
+      \$2508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2509  = \$1221 [14:0];
+    \$2509  = shadow_0_6;
+    if (last_0_6) begin
+      \$2509  = \$1295 [31:0];
+    end else if (\$1879 ) begin
+      \$2509  = shadow_1_6;
+    end
     if (rst) begin
-      \$2509  = 15'h0000;
+      \$2509  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2510  = \$1836 [31:0];
+    \$2510  = v_hop_0;
     if (rst) begin
-      \$2510  = 32'd0;
+      \$2510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2511  = \$1838 [14:0];
+    \$2511  = last_hop_0;
     if (rst) begin
-      \$2511  = 15'h0000;
+      \$2511  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2512  = \$1839 [14:0];
+    \$2512  = acc_0_7;
+    if (v_0_7) begin
+      \$2512  = \$1297 [31:0];
+    end
     if (rst) begin
-      \$2512  = 15'h0000;
+      \$2512  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2513  = \$1840 [14:0];
-    if (rst) begin
-      \$2513  = 15'h0000;
+    \$2513  = o_valid_0_7;
+    if (\$1880 ) begin
+      \$2513  = 1'h1;
+    end else if (\$1881 ) begin
+      \$2513  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2514  = \$1841 [14:0];
+    \$2514  = shadow_0_7;
+    if (last_0_7) begin
+      \$2514  = \$1297 [31:0];
+    end else if (\$1882 ) begin
+      \$2514  = shadow_1_7;
+    end
     if (rst) begin
-      \$2514  = 15'h0000;
+      \$2514  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2515  = \$1241 [14:0];
+    \$2515  = v4;
     if (rst) begin
-      \$2515  = 15'h0000;
+      \$2515  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2516  = \$1843 [31:0];
+    \$2516  = \$1883 ;
     if (rst) begin
-      \$2516  = 32'd0;
+      \$2516  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2517  = \$1845 [14:0];
+    \$2517  = v_hop_1;
     if (rst) begin
-      \$2517  = 15'h0000;
+      \$2517  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2518  = \$1846 [14:0];
+    \$2518  = last_hop_1;
     if (rst) begin
-      \$2518  = 15'h0000;
+      \$2518  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2519  = \$1847 [14:0];
+    \$2519  = acc_1_0;
+    if (v_1_0) begin
+      \$2519  = \$1299 [31:0];
+    end
     if (rst) begin
-      \$2519  = 15'h0000;
+      \$2519  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2520  = \$1848 [14:0];
-    if (rst) begin
-      \$2520  = 15'h0000;
+    \$2520  = o_valid_1_0;
+    if (\$1884 ) begin
+      \$2520  = 1'h1;
+    end else if (\$1885 ) begin
+      \$2520  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2521  = \$1261 [14:0];
+    \$2521  = shadow_1_0;
+    if (last_1_0) begin
+      \$2521  = \$1299 [31:0];
+    end else if (\$1886 ) begin
+      \$2521  = shadow_2_0;
+    end
     if (rst) begin
-      \$2521  = 15'h0000;
+      \$2521  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2522  = \$1850 [31:0];
+    \$2522  = v_hop_1;
     if (rst) begin
-      \$2522  = 32'd0;
+      \$2522  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2523  = \$1852 [14:0];
+    \$2523  = last_hop_1;
     if (rst) begin
-      \$2523  = 15'h0000;
+      \$2523  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2524  = \$1853 [14:0];
+    \$2524  = acc_1_1;
+    if (v_1_1) begin
+      \$2524  = \$1301 [31:0];
+    end
     if (rst) begin
-      \$2524  = 15'h0000;
+      \$2524  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2525  = \$1854 [14:0];
-    if (rst) begin
-      \$2525  = 15'h0000;
+    \$2525  = o_valid_1_1;
+    if (\$1887 ) begin
+      \$2525  = 1'h1;
+    end else if (\$1888 ) begin
+      \$2525  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2526  = \$1855 [14:0];
+    \$2526  = shadow_1_1;
+    if (last_1_1) begin
+      \$2526  = \$1301 [31:0];
+    end else if (\$1889 ) begin
+      \$2526  = shadow_2_1;
+    end
     if (rst) begin
-      \$2526  = 15'h0000;
+      \$2526  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2527  = \$1281 [14:0];
+    \$2527  = v_hop_1;
     if (rst) begin
-      \$2527  = 15'h0000;
+      \$2527  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2528  = \$1857 [31:0];
+    \$2528  = last_hop_1;
     if (rst) begin
-      \$2528  = 32'd0;
+      \$2528  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2529  = v4;
+    \$2529  = acc_1_2;
+    if (v_1_2) begin
+      \$2529  = \$1303 [31:0];
+    end
     if (rst) begin
-      \$2529  = 1'h0;
+      \$2529  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2530  = \$1858 ;
-    if (rst) begin
+    \$2530  = o_valid_1_2;
+    if (\$1890 ) begin
+      \$2530  = 1'h1;
+    end else if (\$1891 ) begin
       \$2530  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2531  = v_hop_0_0;
+    \$2531  = shadow_1_2;
+    if (last_1_2) begin
+      \$2531  = \$1303 [31:0];
+    end else if (\$1892 ) begin
+      \$2531  = shadow_2_2;
+    end
     if (rst) begin
-      \$2531  = 1'h0;
+      \$2531  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2532  = last_hop_0_0;
+    \$2532  = v_hop_1;
     if (rst) begin
       \$2532  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2533  = acc_0_0;
-    if (v_0_0) begin
-      \$2533  = \$1283 [31:0];
+    \$2533  = last_hop_1;
+    if (rst) begin
+      \$2533  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2534  = acc_1_3;
+    if (v_1_3) begin
+      \$2534  = \$1305 [31:0];
     end
     if (rst) begin
-      \$2533  = 32'd0;
+      \$2534  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2534  = o_valid_0_0;
-    if (\$1859 ) begin
-      \$2534  = 1'h1;
-    end else if (\$1860 ) begin
-      \$2534  = 1'h0;
+    \$2535  = o_valid_1_3;
+    if (\$1893 ) begin
+      \$2535  = 1'h1;
+    end else if (\$1894 ) begin
+      \$2535  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2535  = shadow_0_0;
-    if (last_0_0) begin
-      \$2535  = \$1283 [31:0];
-    end else if (\$1861 ) begin
-      \$2535  = shadow_1_0;
+    \$2536  = shadow_1_3;
+    if (last_1_3) begin
+      \$2536  = \$1305 [31:0];
+    end else if (\$1895 ) begin
+      \$2536  = shadow_2_3;
     end
     if (rst) begin
-      \$2535  = 32'd0;
+      \$2536  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2536  = v4;
-    if (rst) begin
-      \$2536  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2537  = \$1862 ;
+    \$2537  = v_hop_1;
     if (rst) begin
       \$2537  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2538  = v_hop_0_1;
+    \$2538  = last_hop_1;
     if (rst) begin
       \$2538  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2539  = last_hop_0_1;
-    if (rst) begin
-      \$2539  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2540  = acc_0_1;
-    if (v_0_1) begin
-      \$2540  = \$1285 [31:0];
+    \$2539  = acc_1_4;
+    if (v_1_4) begin
+      \$2539  = \$1307 [31:0];
     end
     if (rst) begin
-      \$2540  = 32'd0;
+      \$2539  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2541  = o_valid_0_1;
-    if (\$1863 ) begin
-      \$2541  = 1'h1;
-    end else if (\$1864 ) begin
-      \$2541  = 1'h0;
+    \$2540  = o_valid_1_4;
+    if (\$1896 ) begin
+      \$2540  = 1'h1;
+    end else if (\$1897 ) begin
+      \$2540  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2542  = shadow_0_1;
-    if (last_0_1) begin
-      \$2542  = \$1285 [31:0];
-    end else if (\$1865 ) begin
-      \$2542  = shadow_1_1;
+    \$2541  = shadow_1_4;
+    if (last_1_4) begin
+      \$2541  = \$1307 [31:0];
+    end else if (\$1898 ) begin
+      \$2541  = shadow_2_4;
     end
     if (rst) begin
-      \$2542  = 32'd0;
+      \$2541  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2543  = v4;
+    \$2542  = v_hop_1;
+    if (rst) begin
+      \$2542  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2543  = last_hop_1;
     if (rst) begin
       \$2543  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2544  = \$1866 ;
+    \$2544  = acc_1_5;
+    if (v_1_5) begin
+      \$2544  = \$1309 [31:0];
+    end
     if (rst) begin
-      \$2544  = 1'h0;
+      \$2544  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2545  = v_hop_0_2;
-    if (rst) begin
+    \$2545  = o_valid_1_5;
+    if (\$1899 ) begin
+      \$2545  = 1'h1;
+    end else if (\$1900 ) begin
       \$2545  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2546  = last_hop_0_2;
+    \$2546  = shadow_1_5;
+    if (last_1_5) begin
+      \$2546  = \$1309 [31:0];
+    end else if (\$1901 ) begin
+      \$2546  = shadow_2_5;
+    end
     if (rst) begin
-      \$2546  = 1'h0;
+      \$2546  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2547  = acc_0_2;
-    if (v_0_2) begin
-      \$2547  = \$1287 [31:0];
-    end
+    \$2547  = v_hop_1;
     if (rst) begin
-      \$2547  = 32'd0;
+      \$2547  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2548  = o_valid_0_2;
-    if (\$1867 ) begin
-      \$2548  = 1'h1;
-    end else if (\$1868 ) begin
+    \$2548  = last_hop_1;
+    if (rst) begin
       \$2548  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2549  = shadow_0_2;
-    if (last_0_2) begin
-      \$2549  = \$1287 [31:0];
-    end else if (\$1869 ) begin
-      \$2549  = shadow_1_2;
+    \$2549  = acc_1_6;
+    if (v_1_6) begin
+      \$2549  = \$1311 [31:0];
     end
     if (rst) begin
       \$2549  = 32'd0;
@@ -13736,37 +13342,44 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2550  = v4;
-    if (rst) begin
+    \$2550  = o_valid_1_6;
+    if (\$1902 ) begin
+      \$2550  = 1'h1;
+    end else if (\$1903 ) begin
       \$2550  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2551  = \$1870 ;
+    \$2551  = shadow_1_6;
+    if (last_1_6) begin
+      \$2551  = \$1311 [31:0];
+    end else if (\$1904 ) begin
+      \$2551  = shadow_2_6;
+    end
     if (rst) begin
-      \$2551  = 1'h0;
+      \$2551  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2552  = v_hop_0_3;
+    \$2552  = v_hop_1;
     if (rst) begin
       \$2552  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2553  = last_hop_0_3;
+    \$2553  = last_hop_1;
     if (rst) begin
       \$2553  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2554  = acc_0_3;
-    if (v_0_3) begin
-      \$2554  = \$1289 [31:0];
+    \$2554  = acc_1_7;
+    if (v_1_7) begin
+      \$2554  = \$1313 [31:0];
     end
     if (rst) begin
       \$2554  = 32'd0;
@@ -13774,20 +13387,20 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2555  = o_valid_0_3;
-    if (\$1871 ) begin
+    \$2555  = o_valid_1_7;
+    if (\$1905 ) begin
       \$2555  = 1'h1;
-    end else if (\$1872 ) begin
+    end else if (\$1906 ) begin
       \$2555  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2556  = shadow_0_3;
-    if (last_0_3) begin
-      \$2556  = \$1289 [31:0];
-    end else if (\$1873 ) begin
-      \$2556  = shadow_1_3;
+    \$2556  = shadow_1_7;
+    if (last_1_7) begin
+      \$2556  = \$1313 [31:0];
+    end else if (\$1907 ) begin
+      \$2556  = shadow_2_7;
     end
     if (rst) begin
       \$2556  = 32'd0;
@@ -13802,30 +13415,30 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2558  = \$1874 ;
+    \$2558  = \$1908 ;
     if (rst) begin
       \$2558  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2559  = v_hop_0_4;
+    \$2559  = v_hop_2;
     if (rst) begin
       \$2559  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2560  = last_hop_0_4;
+    \$2560  = last_hop_2;
     if (rst) begin
       \$2560  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2561  = acc_0_4;
-    if (v_0_4) begin
-      \$2561  = \$1291 [31:0];
+    \$2561  = acc_2_0;
+    if (v_2_0) begin
+      \$2561  = \$1315 [31:0];
     end
     if (rst) begin
       \$2561  = 32'd0;
@@ -13833,20 +13446,20 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2562  = o_valid_0_4;
-    if (\$1875 ) begin
+    \$2562  = o_valid_2_0;
+    if (\$1909 ) begin
       \$2562  = 1'h1;
-    end else if (\$1876 ) begin
+    end else if (\$1910 ) begin
       \$2562  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2563  = shadow_0_4;
-    if (last_0_4) begin
-      \$2563  = \$1291 [31:0];
-    end else if (\$1877 ) begin
-      \$2563  = shadow_1_4;
+    \$2563  = shadow_2_0;
+    if (last_2_0) begin
+      \$2563  = \$1315 [31:0];
+    end else if (\$1911 ) begin
+      \$2563  = shadow_3_0;
     end
     if (rst) begin
       \$2563  = 32'd0;
@@ -13854,37 +13467,44 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2564  = v4;
+    \$2564  = v_hop_2;
     if (rst) begin
       \$2564  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2565  = \$1878 ;
+    \$2565  = last_hop_2;
     if (rst) begin
       \$2565  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2566  = v_hop_0_5;
+    \$2566  = acc_2_1;
+    if (v_2_1) begin
+      \$2566  = \$1317 [31:0];
+    end
     if (rst) begin
-      \$2566  = 1'h0;
+      \$2566  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2567  = last_hop_0_5;
-    if (rst) begin
+    \$2567  = o_valid_2_1;
+    if (\$1912 ) begin
+      \$2567  = 1'h1;
+    end else if (\$1913 ) begin
       \$2567  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2568  = acc_0_5;
-    if (v_0_5) begin
-      \$2568  = \$1293 [31:0];
+    \$2568  = shadow_2_1;
+    if (last_2_1) begin
+      \$2568  = \$1317 [31:0];
+    end else if (\$1914 ) begin
+      \$2568  = shadow_3_1;
     end
     if (rst) begin
       \$2568  = 32'd0;
@@ -13892,197 +13512,203 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2569  = o_valid_0_5;
-    if (\$1879 ) begin
-      \$2569  = 1'h1;
-    end else if (\$1880 ) begin
+    \$2569  = v_hop_2;
+    if (rst) begin
       \$2569  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2570  = shadow_0_5;
-    if (last_0_5) begin
-      \$2570  = \$1293 [31:0];
-    end else if (\$1881 ) begin
-      \$2570  = shadow_1_5;
-    end
+    \$2570  = last_hop_2;
     if (rst) begin
-      \$2570  = 32'd0;
+      \$2570  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2571  = v4;
+    \$2571  = acc_2_2;
+    if (v_2_2) begin
+      \$2571  = \$1319 [31:0];
+    end
     if (rst) begin
-      \$2571  = 1'h0;
+      \$2571  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2572  = \$1882 ;
-    if (rst) begin
+    \$2572  = o_valid_2_2;
+    if (\$1915 ) begin
+      \$2572  = 1'h1;
+    end else if (\$1916 ) begin
       \$2572  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2573  = v_hop_0_6;
+    \$2573  = shadow_2_2;
+    if (last_2_2) begin
+      \$2573  = \$1319 [31:0];
+    end else if (\$1917 ) begin
+      \$2573  = shadow_3_2;
+    end
     if (rst) begin
-      \$2573  = 1'h0;
+      \$2573  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2574  = last_hop_0_6;
+    \$2574  = v_hop_2;
     if (rst) begin
       \$2574  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2575  = acc_0_6;
-    if (v_0_6) begin
-      \$2575  = \$1295 [31:0];
+    \$2575  = last_hop_2;
+    if (rst) begin
+      \$2575  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2576  = acc_2_3;
+    if (v_2_3) begin
+      \$2576  = \$1321 [31:0];
     end
     if (rst) begin
-      \$2575  = 32'd0;
+      \$2576  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2576  = o_valid_0_6;
-    if (\$1883 ) begin
-      \$2576  = 1'h1;
-    end else if (\$1884 ) begin
-      \$2576  = 1'h0;
+    \$2577  = o_valid_2_3;
+    if (\$1918 ) begin
+      \$2577  = 1'h1;
+    end else if (\$1919 ) begin
+      \$2577  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2577  = shadow_0_6;
-    if (last_0_6) begin
-      \$2577  = \$1295 [31:0];
-    end else if (\$1885 ) begin
-      \$2577  = shadow_1_6;
+    \$2578  = shadow_2_3;
+    if (last_2_3) begin
+      \$2578  = \$1321 [31:0];
+    end else if (\$1920 ) begin
+      \$2578  = shadow_3_3;
     end
     if (rst) begin
-      \$2577  = 32'd0;
+      \$2578  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2578  = v4;
-    if (rst) begin
-      \$2578  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2579  = \$1886 ;
+    \$2579  = v_hop_2;
     if (rst) begin
       \$2579  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2580  = v_hop_0_7;
+    \$2580  = last_hop_2;
     if (rst) begin
       \$2580  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2581  = last_hop_0_7;
-    if (rst) begin
-      \$2581  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2582  = acc_0_7;
-    if (v_0_7) begin
-      \$2582  = \$1297 [31:0];
+    \$2581  = acc_2_4;
+    if (v_2_4) begin
+      \$2581  = \$1323 [31:0];
     end
     if (rst) begin
-      \$2582  = 32'd0;
+      \$2581  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2583  = o_valid_0_7;
-    if (\$1887 ) begin
-      \$2583  = 1'h1;
-    end else if (\$1888 ) begin
-      \$2583  = 1'h0;
+    \$2582  = o_valid_2_4;
+    if (\$1921 ) begin
+      \$2582  = 1'h1;
+    end else if (\$1922 ) begin
+      \$2582  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2584  = shadow_0_7;
-    if (last_0_7) begin
-      \$2584  = \$1297 [31:0];
-    end else if (\$1889 ) begin
-      \$2584  = shadow_1_7;
+    \$2583  = shadow_2_4;
+    if (last_2_4) begin
+      \$2583  = \$1323 [31:0];
+    end else if (\$1923 ) begin
+      \$2583  = shadow_3_4;
     end
     if (rst) begin
-      \$2584  = 32'd0;
+      \$2583  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2585  = v4;
+    \$2584  = v_hop_2;
+    if (rst) begin
+      \$2584  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2585  = last_hop_2;
     if (rst) begin
       \$2585  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2586  = \$1890 ;
+    \$2586  = acc_2_5;
+    if (v_2_5) begin
+      \$2586  = \$1325 [31:0];
+    end
     if (rst) begin
-      \$2586  = 1'h0;
+      \$2586  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2587  = v_hop_1_0;
-    if (rst) begin
+    \$2587  = o_valid_2_5;
+    if (\$1924 ) begin
+      \$2587  = 1'h1;
+    end else if (\$1925 ) begin
       \$2587  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2588  = last_hop_1_0;
+    \$2588  = shadow_2_5;
+    if (last_2_5) begin
+      \$2588  = \$1325 [31:0];
+    end else if (\$1926 ) begin
+      \$2588  = shadow_3_5;
+    end
     if (rst) begin
-      \$2588  = 1'h0;
+      \$2588  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2589  = acc_1_0;
-    if (v_1_0) begin
-      \$2589  = \$1299 [31:0];
-    end
+    \$2589  = v_hop_2;
     if (rst) begin
-      \$2589  = 32'd0;
+      \$2589  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2590  = o_valid_1_0;
-    if (\$1891 ) begin
-      \$2590  = 1'h1;
-    end else if (\$1892 ) begin
+    \$2590  = last_hop_2;
+    if (rst) begin
       \$2590  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2591  = shadow_1_0;
-    if (last_1_0) begin
-      \$2591  = \$1299 [31:0];
-    end else if (\$1893 ) begin
-      \$2591  = shadow_2_0;
+    \$2591  = acc_2_6;
+    if (v_2_6) begin
+      \$2591  = \$1327 [31:0];
     end
     if (rst) begin
       \$2591  = 32'd0;
@@ -14090,37 +13716,44 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2592  = v4;
-    if (rst) begin
+    \$2592  = o_valid_2_6;
+    if (\$1927 ) begin
+      \$2592  = 1'h1;
+    end else if (\$1928 ) begin
       \$2592  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2593  = \$1894 ;
+    \$2593  = shadow_2_6;
+    if (last_2_6) begin
+      \$2593  = \$1327 [31:0];
+    end else if (\$1929 ) begin
+      \$2593  = shadow_3_6;
+    end
     if (rst) begin
-      \$2593  = 1'h0;
+      \$2593  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2594  = v_hop_1_1;
+    \$2594  = v_hop_2;
     if (rst) begin
       \$2594  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2595  = last_hop_1_1;
+    \$2595  = last_hop_2;
     if (rst) begin
       \$2595  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2596  = acc_1_1;
-    if (v_1_1) begin
-      \$2596  = \$1301 [31:0];
+    \$2596  = acc_2_7;
+    if (v_2_7) begin
+      \$2596  = \$1329 [31:0];
     end
     if (rst) begin
       \$2596  = 32'd0;
@@ -14128,20 +13761,20 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2597  = o_valid_1_1;
-    if (\$1895 ) begin
+    \$2597  = o_valid_2_7;
+    if (\$1930 ) begin
       \$2597  = 1'h1;
-    end else if (\$1896 ) begin
+    end else if (\$1931 ) begin
       \$2597  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2598  = shadow_1_1;
-    if (last_1_1) begin
-      \$2598  = \$1301 [31:0];
-    end else if (\$1897 ) begin
-      \$2598  = shadow_2_1;
+    \$2598  = shadow_2_7;
+    if (last_2_7) begin
+      \$2598  = \$1329 [31:0];
+    end else if (\$1932 ) begin
+      \$2598  = shadow_3_7;
     end
     if (rst) begin
       \$2598  = 32'd0;
@@ -14156,30 +13789,30 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2600  = \$1898 ;
+    \$2600  = \$1933 ;
     if (rst) begin
       \$2600  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2601  = v_hop_1_2;
+    \$2601  = v_hop_3;
     if (rst) begin
       \$2601  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2602  = last_hop_1_2;
+    \$2602  = last_hop_3;
     if (rst) begin
       \$2602  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2603  = acc_1_2;
-    if (v_1_2) begin
-      \$2603  = \$1303 [31:0];
+    \$2603  = acc_3_0;
+    if (v_3_0) begin
+      \$2603  = \$1331 [31:0];
     end
     if (rst) begin
       \$2603  = 32'd0;
@@ -14187,20 +13820,20 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2604  = o_valid_1_2;
-    if (\$1899 ) begin
+    \$2604  = o_valid_3_0;
+    if (\$1934 ) begin
       \$2604  = 1'h1;
-    end else if (\$1900 ) begin
+    end else if (\$1935 ) begin
       \$2604  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2605  = shadow_1_2;
-    if (last_1_2) begin
-      \$2605  = \$1303 [31:0];
-    end else if (\$1901 ) begin
-      \$2605  = shadow_2_2;
+    \$2605  = shadow_3_0;
+    if (last_3_0) begin
+      \$2605  = \$1331 [31:0];
+    end else if (\$1936 ) begin
+      \$2605  = shadow_4_0;
     end
     if (rst) begin
       \$2605  = 32'd0;
@@ -14208,37 +13841,44 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2606  = v4;
+    \$2606  = v_hop_3;
     if (rst) begin
       \$2606  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2607  = \$1902 ;
+    \$2607  = last_hop_3;
     if (rst) begin
       \$2607  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2608  = v_hop_1_3;
+    \$2608  = acc_3_1;
+    if (v_3_1) begin
+      \$2608  = \$1333 [31:0];
+    end
     if (rst) begin
-      \$2608  = 1'h0;
+      \$2608  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2609  = last_hop_1_3;
-    if (rst) begin
+    \$2609  = o_valid_3_1;
+    if (\$1937 ) begin
+      \$2609  = 1'h1;
+    end else if (\$1938 ) begin
       \$2609  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2610  = acc_1_3;
-    if (v_1_3) begin
-      \$2610  = \$1305 [31:0];
+    \$2610  = shadow_3_1;
+    if (last_3_1) begin
+      \$2610  = \$1333 [31:0];
+    end else if (\$1939 ) begin
+      \$2610  = shadow_4_1;
     end
     if (rst) begin
       \$2610  = 32'd0;
@@ -14246,197 +13886,203 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2611  = o_valid_1_3;
-    if (\$1903 ) begin
-      \$2611  = 1'h1;
-    end else if (\$1904 ) begin
+    \$2611  = v_hop_3;
+    if (rst) begin
       \$2611  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2612  = shadow_1_3;
-    if (last_1_3) begin
-      \$2612  = \$1305 [31:0];
-    end else if (\$1905 ) begin
-      \$2612  = shadow_2_3;
-    end
+    \$2612  = last_hop_3;
     if (rst) begin
-      \$2612  = 32'd0;
+      \$2612  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2613  = v4;
+    \$2613  = acc_3_2;
+    if (v_3_2) begin
+      \$2613  = \$1335 [31:0];
+    end
     if (rst) begin
-      \$2613  = 1'h0;
+      \$2613  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2614  = \$1906 ;
-    if (rst) begin
+    \$2614  = o_valid_3_2;
+    if (\$1940 ) begin
+      \$2614  = 1'h1;
+    end else if (\$1941 ) begin
       \$2614  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2615  = v_hop_1_4;
+    \$2615  = shadow_3_2;
+    if (last_3_2) begin
+      \$2615  = \$1335 [31:0];
+    end else if (\$1942 ) begin
+      \$2615  = shadow_4_2;
+    end
     if (rst) begin
-      \$2615  = 1'h0;
+      \$2615  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2616  = last_hop_1_4;
+    \$2616  = v_hop_3;
     if (rst) begin
       \$2616  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2617  = acc_1_4;
-    if (v_1_4) begin
-      \$2617  = \$1307 [31:0];
+    \$2617  = last_hop_3;
+    if (rst) begin
+      \$2617  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2618  = acc_3_3;
+    if (v_3_3) begin
+      \$2618  = \$1337 [31:0];
     end
     if (rst) begin
-      \$2617  = 32'd0;
+      \$2618  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2618  = o_valid_1_4;
-    if (\$1907 ) begin
-      \$2618  = 1'h1;
-    end else if (\$1908 ) begin
-      \$2618  = 1'h0;
+    \$2619  = o_valid_3_3;
+    if (\$1943 ) begin
+      \$2619  = 1'h1;
+    end else if (\$1944 ) begin
+      \$2619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2619  = shadow_1_4;
-    if (last_1_4) begin
-      \$2619  = \$1307 [31:0];
-    end else if (\$1909 ) begin
-      \$2619  = shadow_2_4;
+    \$2620  = shadow_3_3;
+    if (last_3_3) begin
+      \$2620  = \$1337 [31:0];
+    end else if (\$1945 ) begin
+      \$2620  = shadow_4_3;
     end
     if (rst) begin
-      \$2619  = 32'd0;
+      \$2620  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2620  = v4;
-    if (rst) begin
-      \$2620  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2621  = \$1910 ;
+    \$2621  = v_hop_3;
     if (rst) begin
       \$2621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2622  = v_hop_1_5;
+    \$2622  = last_hop_3;
     if (rst) begin
       \$2622  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2623  = last_hop_1_5;
-    if (rst) begin
-      \$2623  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2624  = acc_1_5;
-    if (v_1_5) begin
-      \$2624  = \$1309 [31:0];
+    \$2623  = acc_3_4;
+    if (v_3_4) begin
+      \$2623  = \$1339 [31:0];
     end
     if (rst) begin
-      \$2624  = 32'd0;
+      \$2623  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2625  = o_valid_1_5;
-    if (\$1911 ) begin
-      \$2625  = 1'h1;
-    end else if (\$1912 ) begin
-      \$2625  = 1'h0;
+    \$2624  = o_valid_3_4;
+    if (\$1946 ) begin
+      \$2624  = 1'h1;
+    end else if (\$1947 ) begin
+      \$2624  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2626  = shadow_1_5;
-    if (last_1_5) begin
-      \$2626  = \$1309 [31:0];
-    end else if (\$1913 ) begin
-      \$2626  = shadow_2_5;
+    \$2625  = shadow_3_4;
+    if (last_3_4) begin
+      \$2625  = \$1339 [31:0];
+    end else if (\$1948 ) begin
+      \$2625  = shadow_4_4;
     end
     if (rst) begin
-      \$2626  = 32'd0;
+      \$2625  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2627  = v4;
+    \$2626  = v_hop_3;
+    if (rst) begin
+      \$2626  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2627  = last_hop_3;
     if (rst) begin
       \$2627  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2628  = \$1914 ;
+    \$2628  = acc_3_5;
+    if (v_3_5) begin
+      \$2628  = \$1341 [31:0];
+    end
     if (rst) begin
-      \$2628  = 1'h0;
+      \$2628  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2629  = v_hop_1_6;
-    if (rst) begin
+    \$2629  = o_valid_3_5;
+    if (\$1949 ) begin
+      \$2629  = 1'h1;
+    end else if (\$1950 ) begin
       \$2629  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2630  = last_hop_1_6;
+    \$2630  = shadow_3_5;
+    if (last_3_5) begin
+      \$2630  = \$1341 [31:0];
+    end else if (\$1951 ) begin
+      \$2630  = shadow_4_5;
+    end
     if (rst) begin
-      \$2630  = 1'h0;
+      \$2630  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2631  = acc_1_6;
-    if (v_1_6) begin
-      \$2631  = \$1311 [31:0];
-    end
+    \$2631  = v_hop_3;
     if (rst) begin
-      \$2631  = 32'd0;
+      \$2631  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2632  = o_valid_1_6;
-    if (\$1915 ) begin
-      \$2632  = 1'h1;
-    end else if (\$1916 ) begin
+    \$2632  = last_hop_3;
+    if (rst) begin
       \$2632  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2633  = shadow_1_6;
-    if (last_1_6) begin
-      \$2633  = \$1311 [31:0];
-    end else if (\$1917 ) begin
-      \$2633  = shadow_2_6;
+    \$2633  = acc_3_6;
+    if (v_3_6) begin
+      \$2633  = \$1343 [31:0];
     end
     if (rst) begin
       \$2633  = 32'd0;
@@ -14444,37 +14090,44 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2634  = v4;
-    if (rst) begin
+    \$2634  = o_valid_3_6;
+    if (\$1952 ) begin
+      \$2634  = 1'h1;
+    end else if (\$1953 ) begin
       \$2634  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2635  = \$1918 ;
+    \$2635  = shadow_3_6;
+    if (last_3_6) begin
+      \$2635  = \$1343 [31:0];
+    end else if (\$1954 ) begin
+      \$2635  = shadow_4_6;
+    end
     if (rst) begin
-      \$2635  = 1'h0;
+      \$2635  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2636  = v_hop_1_7;
+    \$2636  = v_hop_3;
     if (rst) begin
       \$2636  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2637  = last_hop_1_7;
+    \$2637  = last_hop_3;
     if (rst) begin
       \$2637  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2638  = acc_1_7;
-    if (v_1_7) begin
-      \$2638  = \$1313 [31:0];
+    \$2638  = acc_3_7;
+    if (v_3_7) begin
+      \$2638  = \$1345 [31:0];
     end
     if (rst) begin
       \$2638  = 32'd0;
@@ -14482,20 +14135,20 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2639  = o_valid_1_7;
-    if (\$1919 ) begin
+    \$2639  = o_valid_3_7;
+    if (\$1955 ) begin
       \$2639  = 1'h1;
-    end else if (\$1920 ) begin
+    end else if (\$1956 ) begin
       \$2639  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2640  = shadow_1_7;
-    if (last_1_7) begin
-      \$2640  = \$1313 [31:0];
-    end else if (\$1921 ) begin
-      \$2640  = shadow_2_7;
+    \$2640  = shadow_3_7;
+    if (last_3_7) begin
+      \$2640  = \$1345 [31:0];
+    end else if (\$1957 ) begin
+      \$2640  = shadow_4_7;
     end
     if (rst) begin
       \$2640  = 32'd0;
@@ -14510,30 +14163,30 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2642  = \$1922 ;
+    \$2642  = \$1958 ;
     if (rst) begin
       \$2642  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2643  = v_hop_2_0;
+    \$2643  = v_hop_4;
     if (rst) begin
       \$2643  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2644  = last_hop_2_0;
+    \$2644  = last_hop_4;
     if (rst) begin
       \$2644  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2645  = acc_2_0;
-    if (v_2_0) begin
-      \$2645  = \$1315 [31:0];
+    \$2645  = acc_4_0;
+    if (v_4_0) begin
+      \$2645  = \$1347 [31:0];
     end
     if (rst) begin
       \$2645  = 32'd0;
@@ -14541,20 +14194,20 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2646  = o_valid_2_0;
-    if (\$1923 ) begin
+    \$2646  = o_valid_4_0;
+    if (\$1959 ) begin
       \$2646  = 1'h1;
-    end else if (\$1924 ) begin
+    end else if (\$1960 ) begin
       \$2646  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2647  = shadow_2_0;
-    if (last_2_0) begin
-      \$2647  = \$1315 [31:0];
-    end else if (\$1925 ) begin
-      \$2647  = shadow_3_0;
+    \$2647  = shadow_4_0;
+    if (last_4_0) begin
+      \$2647  = \$1347 [31:0];
+    end else if (\$1961 ) begin
+      \$2647  = shadow_5_0;
     end
     if (rst) begin
       \$2647  = 32'd0;
@@ -14562,37 +14215,44 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2648  = v4;
+    \$2648  = v_hop_4;
     if (rst) begin
       \$2648  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2649  = \$1926 ;
+    \$2649  = last_hop_4;
     if (rst) begin
       \$2649  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2650  = v_hop_2_1;
+    \$2650  = acc_4_1;
+    if (v_4_1) begin
+      \$2650  = \$1349 [31:0];
+    end
     if (rst) begin
-      \$2650  = 1'h0;
+      \$2650  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2651  = last_hop_2_1;
-    if (rst) begin
+    \$2651  = o_valid_4_1;
+    if (\$1962 ) begin
+      \$2651  = 1'h1;
+    end else if (\$1963 ) begin
       \$2651  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2652  = acc_2_1;
-    if (v_2_1) begin
-      \$2652  = \$1317 [31:0];
+    \$2652  = shadow_4_1;
+    if (last_4_1) begin
+      \$2652  = \$1349 [31:0];
+    end else if (\$1964 ) begin
+      \$2652  = shadow_5_1;
     end
     if (rst) begin
       \$2652  = 32'd0;
@@ -14600,197 +14260,203 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2653  = o_valid_2_1;
-    if (\$1927 ) begin
-      \$2653  = 1'h1;
-    end else if (\$1928 ) begin
+    \$2653  = v_hop_4;
+    if (rst) begin
       \$2653  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2654  = shadow_2_1;
-    if (last_2_1) begin
-      \$2654  = \$1317 [31:0];
-    end else if (\$1929 ) begin
-      \$2654  = shadow_3_1;
-    end
+    \$2654  = last_hop_4;
     if (rst) begin
-      \$2654  = 32'd0;
+      \$2654  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2655  = v4;
+    \$2655  = acc_4_2;
+    if (v_4_2) begin
+      \$2655  = \$1351 [31:0];
+    end
     if (rst) begin
-      \$2655  = 1'h0;
+      \$2655  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2656  = \$1930 ;
-    if (rst) begin
+    \$2656  = o_valid_4_2;
+    if (\$1965 ) begin
+      \$2656  = 1'h1;
+    end else if (\$1966 ) begin
       \$2656  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2657  = v_hop_2_2;
+    \$2657  = shadow_4_2;
+    if (last_4_2) begin
+      \$2657  = \$1351 [31:0];
+    end else if (\$1967 ) begin
+      \$2657  = shadow_5_2;
+    end
     if (rst) begin
-      \$2657  = 1'h0;
+      \$2657  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2658  = last_hop_2_2;
+    \$2658  = v_hop_4;
     if (rst) begin
       \$2658  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2659  = acc_2_2;
-    if (v_2_2) begin
-      \$2659  = \$1319 [31:0];
+    \$2659  = last_hop_4;
+    if (rst) begin
+      \$2659  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2660  = acc_4_3;
+    if (v_4_3) begin
+      \$2660  = \$1353 [31:0];
     end
     if (rst) begin
-      \$2659  = 32'd0;
+      \$2660  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2660  = o_valid_2_2;
-    if (\$1931 ) begin
-      \$2660  = 1'h1;
-    end else if (\$1932 ) begin
-      \$2660  = 1'h0;
+    \$2661  = o_valid_4_3;
+    if (\$1968 ) begin
+      \$2661  = 1'h1;
+    end else if (\$1969 ) begin
+      \$2661  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2661  = shadow_2_2;
-    if (last_2_2) begin
-      \$2661  = \$1319 [31:0];
-    end else if (\$1933 ) begin
-      \$2661  = shadow_3_2;
+    \$2662  = shadow_4_3;
+    if (last_4_3) begin
+      \$2662  = \$1353 [31:0];
+    end else if (\$1970 ) begin
+      \$2662  = shadow_5_3;
     end
     if (rst) begin
-      \$2661  = 32'd0;
+      \$2662  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2662  = v4;
-    if (rst) begin
-      \$2662  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2663  = \$1934 ;
+    \$2663  = v_hop_4;
     if (rst) begin
       \$2663  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2664  = v_hop_2_3;
+    \$2664  = last_hop_4;
     if (rst) begin
       \$2664  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2665  = last_hop_2_3;
-    if (rst) begin
-      \$2665  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2666  = acc_2_3;
-    if (v_2_3) begin
-      \$2666  = \$1321 [31:0];
+    \$2665  = acc_4_4;
+    if (v_4_4) begin
+      \$2665  = \$1355 [31:0];
     end
     if (rst) begin
-      \$2666  = 32'd0;
+      \$2665  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2667  = o_valid_2_3;
-    if (\$1935 ) begin
-      \$2667  = 1'h1;
-    end else if (\$1936 ) begin
-      \$2667  = 1'h0;
+    \$2666  = o_valid_4_4;
+    if (\$1971 ) begin
+      \$2666  = 1'h1;
+    end else if (\$1972 ) begin
+      \$2666  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2668  = shadow_2_3;
-    if (last_2_3) begin
-      \$2668  = \$1321 [31:0];
-    end else if (\$1937 ) begin
-      \$2668  = shadow_3_3;
+    \$2667  = shadow_4_4;
+    if (last_4_4) begin
+      \$2667  = \$1355 [31:0];
+    end else if (\$1973 ) begin
+      \$2667  = shadow_5_4;
     end
     if (rst) begin
-      \$2668  = 32'd0;
+      \$2667  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2669  = v4;
+    \$2668  = v_hop_4;
+    if (rst) begin
+      \$2668  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2669  = last_hop_4;
     if (rst) begin
       \$2669  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2670  = \$1938 ;
+    \$2670  = acc_4_5;
+    if (v_4_5) begin
+      \$2670  = \$1357 [31:0];
+    end
     if (rst) begin
-      \$2670  = 1'h0;
+      \$2670  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2671  = v_hop_2_4;
-    if (rst) begin
+    \$2671  = o_valid_4_5;
+    if (\$1974 ) begin
+      \$2671  = 1'h1;
+    end else if (\$1975 ) begin
       \$2671  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2672  = last_hop_2_4;
+    \$2672  = shadow_4_5;
+    if (last_4_5) begin
+      \$2672  = \$1357 [31:0];
+    end else if (\$1976 ) begin
+      \$2672  = shadow_5_5;
+    end
     if (rst) begin
-      \$2672  = 1'h0;
+      \$2672  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2673  = acc_2_4;
-    if (v_2_4) begin
-      \$2673  = \$1323 [31:0];
-    end
+    \$2673  = v_hop_4;
     if (rst) begin
-      \$2673  = 32'd0;
+      \$2673  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2674  = o_valid_2_4;
-    if (\$1939 ) begin
-      \$2674  = 1'h1;
-    end else if (\$1940 ) begin
+    \$2674  = last_hop_4;
+    if (rst) begin
       \$2674  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2675  = shadow_2_4;
-    if (last_2_4) begin
-      \$2675  = \$1323 [31:0];
-    end else if (\$1941 ) begin
-      \$2675  = shadow_3_4;
+    \$2675  = acc_4_6;
+    if (v_4_6) begin
+      \$2675  = \$1359 [31:0];
     end
     if (rst) begin
       \$2675  = 32'd0;
@@ -14798,37 +14464,44 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2676  = v4;
-    if (rst) begin
+    \$2676  = o_valid_4_6;
+    if (\$1977 ) begin
+      \$2676  = 1'h1;
+    end else if (\$1978 ) begin
       \$2676  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2677  = \$1942 ;
+    \$2677  = shadow_4_6;
+    if (last_4_6) begin
+      \$2677  = \$1359 [31:0];
+    end else if (\$1979 ) begin
+      \$2677  = shadow_5_6;
+    end
     if (rst) begin
-      \$2677  = 1'h0;
+      \$2677  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2678  = v_hop_2_5;
+    \$2678  = v_hop_4;
     if (rst) begin
       \$2678  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2679  = last_hop_2_5;
+    \$2679  = last_hop_4;
     if (rst) begin
       \$2679  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2680  = acc_2_5;
-    if (v_2_5) begin
-      \$2680  = \$1325 [31:0];
+    \$2680  = acc_4_7;
+    if (v_4_7) begin
+      \$2680  = \$1361 [31:0];
     end
     if (rst) begin
       \$2680  = 32'd0;
@@ -14836,20 +14509,20 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2681  = o_valid_2_5;
-    if (\$1943 ) begin
+    \$2681  = o_valid_4_7;
+    if (\$1980 ) begin
       \$2681  = 1'h1;
-    end else if (\$1944 ) begin
+    end else if (\$1981 ) begin
       \$2681  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2682  = shadow_2_5;
-    if (last_2_5) begin
-      \$2682  = \$1325 [31:0];
-    end else if (\$1945 ) begin
-      \$2682  = shadow_3_5;
+    \$2682  = shadow_4_7;
+    if (last_4_7) begin
+      \$2682  = \$1361 [31:0];
+    end else if (\$1982 ) begin
+      \$2682  = shadow_5_7;
     end
     if (rst) begin
       \$2682  = 32'd0;
@@ -14864,30 +14537,30 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2684  = \$1946 ;
+    \$2684  = \$1983 ;
     if (rst) begin
       \$2684  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2685  = v_hop_2_6;
+    \$2685  = v_hop_5;
     if (rst) begin
       \$2685  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2686  = last_hop_2_6;
+    \$2686  = last_hop_5;
     if (rst) begin
       \$2686  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2687  = acc_2_6;
-    if (v_2_6) begin
-      \$2687  = \$1327 [31:0];
+    \$2687  = acc_5_0;
+    if (v_5_0) begin
+      \$2687  = \$1363 [31:0];
     end
     if (rst) begin
       \$2687  = 32'd0;
@@ -14895,20 +14568,20 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2688  = o_valid_2_6;
-    if (\$1947 ) begin
+    \$2688  = o_valid_5_0;
+    if (\$1984 ) begin
       \$2688  = 1'h1;
-    end else if (\$1948 ) begin
+    end else if (\$1985 ) begin
       \$2688  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2689  = shadow_2_6;
-    if (last_2_6) begin
-      \$2689  = \$1327 [31:0];
-    end else if (\$1949 ) begin
-      \$2689  = shadow_3_6;
+    \$2689  = shadow_5_0;
+    if (last_5_0) begin
+      \$2689  = \$1363 [31:0];
+    end else if (\$1986 ) begin
+      \$2689  = shadow_6_0;
     end
     if (rst) begin
       \$2689  = 32'd0;
@@ -14916,37 +14589,44 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2690  = v4;
+    \$2690  = v_hop_5;
     if (rst) begin
       \$2690  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2691  = \$1950 ;
+    \$2691  = last_hop_5;
     if (rst) begin
       \$2691  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2692  = v_hop_2_7;
+    \$2692  = acc_5_1;
+    if (v_5_1) begin
+      \$2692  = \$1365 [31:0];
+    end
     if (rst) begin
-      \$2692  = 1'h0;
+      \$2692  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2693  = last_hop_2_7;
-    if (rst) begin
+    \$2693  = o_valid_5_1;
+    if (\$1987 ) begin
+      \$2693  = 1'h1;
+    end else if (\$1988 ) begin
       \$2693  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2694  = acc_2_7;
-    if (v_2_7) begin
-      \$2694  = \$1329 [31:0];
+    \$2694  = shadow_5_1;
+    if (last_5_1) begin
+      \$2694  = \$1365 [31:0];
+    end else if (\$1989 ) begin
+      \$2694  = shadow_6_1;
     end
     if (rst) begin
       \$2694  = 32'd0;
@@ -14954,197 +14634,203 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2695  = o_valid_2_7;
-    if (\$1951 ) begin
-      \$2695  = 1'h1;
-    end else if (\$1952 ) begin
+    \$2695  = v_hop_5;
+    if (rst) begin
       \$2695  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2696  = shadow_2_7;
-    if (last_2_7) begin
-      \$2696  = \$1329 [31:0];
-    end else if (\$1953 ) begin
-      \$2696  = shadow_3_7;
-    end
+    \$2696  = last_hop_5;
     if (rst) begin
-      \$2696  = 32'd0;
+      \$2696  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2697  = v4;
+    \$2697  = acc_5_2;
+    if (v_5_2) begin
+      \$2697  = \$1367 [31:0];
+    end
     if (rst) begin
-      \$2697  = 1'h0;
+      \$2697  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2698  = \$1954 ;
-    if (rst) begin
+    \$2698  = o_valid_5_2;
+    if (\$1990 ) begin
+      \$2698  = 1'h1;
+    end else if (\$1991 ) begin
       \$2698  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2699  = v_hop_3_0;
+    \$2699  = shadow_5_2;
+    if (last_5_2) begin
+      \$2699  = \$1367 [31:0];
+    end else if (\$1992 ) begin
+      \$2699  = shadow_6_2;
+    end
     if (rst) begin
-      \$2699  = 1'h0;
+      \$2699  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2700  = last_hop_3_0;
+    \$2700  = v_hop_5;
     if (rst) begin
       \$2700  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2701  = acc_3_0;
-    if (v_3_0) begin
-      \$2701  = \$1331 [31:0];
+    \$2701  = last_hop_5;
+    if (rst) begin
+      \$2701  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2702  = acc_5_3;
+    if (v_5_3) begin
+      \$2702  = \$1369 [31:0];
     end
     if (rst) begin
-      \$2701  = 32'd0;
+      \$2702  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2702  = o_valid_3_0;
-    if (\$1955 ) begin
-      \$2702  = 1'h1;
-    end else if (\$1956 ) begin
-      \$2702  = 1'h0;
+    \$2703  = o_valid_5_3;
+    if (\$1993 ) begin
+      \$2703  = 1'h1;
+    end else if (\$1994 ) begin
+      \$2703  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2703  = shadow_3_0;
-    if (last_3_0) begin
-      \$2703  = \$1331 [31:0];
-    end else if (\$1957 ) begin
-      \$2703  = shadow_4_0;
+    \$2704  = shadow_5_3;
+    if (last_5_3) begin
+      \$2704  = \$1369 [31:0];
+    end else if (\$1995 ) begin
+      \$2704  = shadow_6_3;
     end
     if (rst) begin
-      \$2703  = 32'd0;
+      \$2704  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2704  = v4;
-    if (rst) begin
-      \$2704  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2705  = \$1958 ;
+    \$2705  = v_hop_5;
     if (rst) begin
       \$2705  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2706  = v_hop_3_1;
+    \$2706  = last_hop_5;
     if (rst) begin
       \$2706  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2707  = last_hop_3_1;
-    if (rst) begin
-      \$2707  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2708  = acc_3_1;
-    if (v_3_1) begin
-      \$2708  = \$1333 [31:0];
+    \$2707  = acc_5_4;
+    if (v_5_4) begin
+      \$2707  = \$1371 [31:0];
     end
     if (rst) begin
-      \$2708  = 32'd0;
+      \$2707  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2709  = o_valid_3_1;
-    if (\$1959 ) begin
-      \$2709  = 1'h1;
-    end else if (\$1960 ) begin
-      \$2709  = 1'h0;
+    \$2708  = o_valid_5_4;
+    if (\$1996 ) begin
+      \$2708  = 1'h1;
+    end else if (\$1997 ) begin
+      \$2708  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2710  = shadow_3_1;
-    if (last_3_1) begin
-      \$2710  = \$1333 [31:0];
-    end else if (\$1961 ) begin
-      \$2710  = shadow_4_1;
+    \$2709  = shadow_5_4;
+    if (last_5_4) begin
+      \$2709  = \$1371 [31:0];
+    end else if (\$1998 ) begin
+      \$2709  = shadow_6_4;
     end
     if (rst) begin
-      \$2710  = 32'd0;
+      \$2709  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2711  = v4;
+    \$2710  = v_hop_5;
+    if (rst) begin
+      \$2710  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2711  = last_hop_5;
     if (rst) begin
       \$2711  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2712  = \$1962 ;
+    \$2712  = acc_5_5;
+    if (v_5_5) begin
+      \$2712  = \$1373 [31:0];
+    end
     if (rst) begin
-      \$2712  = 1'h0;
+      \$2712  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2713  = v_hop_3_2;
-    if (rst) begin
+    \$2713  = o_valid_5_5;
+    if (\$1999 ) begin
+      \$2713  = 1'h1;
+    end else if (\$2000 ) begin
       \$2713  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2714  = last_hop_3_2;
+    \$2714  = shadow_5_5;
+    if (last_5_5) begin
+      \$2714  = \$1373 [31:0];
+    end else if (\$2001 ) begin
+      \$2714  = shadow_6_5;
+    end
     if (rst) begin
-      \$2714  = 1'h0;
+      \$2714  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2715  = acc_3_2;
-    if (v_3_2) begin
-      \$2715  = \$1335 [31:0];
-    end
+    \$2715  = v_hop_5;
     if (rst) begin
-      \$2715  = 32'd0;
+      \$2715  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2716  = o_valid_3_2;
-    if (\$1963 ) begin
-      \$2716  = 1'h1;
-    end else if (\$1964 ) begin
+    \$2716  = last_hop_5;
+    if (rst) begin
       \$2716  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2717  = shadow_3_2;
-    if (last_3_2) begin
-      \$2717  = \$1335 [31:0];
-    end else if (\$1965 ) begin
-      \$2717  = shadow_4_2;
+    \$2717  = acc_5_6;
+    if (v_5_6) begin
+      \$2717  = \$1375 [31:0];
     end
     if (rst) begin
       \$2717  = 32'd0;
@@ -15152,37 +14838,44 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2718  = v4;
-    if (rst) begin
+    \$2718  = o_valid_5_6;
+    if (\$2002 ) begin
+      \$2718  = 1'h1;
+    end else if (\$2003 ) begin
       \$2718  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2719  = \$1966 ;
+    \$2719  = shadow_5_6;
+    if (last_5_6) begin
+      \$2719  = \$1375 [31:0];
+    end else if (\$2004 ) begin
+      \$2719  = shadow_6_6;
+    end
     if (rst) begin
-      \$2719  = 1'h0;
+      \$2719  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2720  = v_hop_3_3;
+    \$2720  = v_hop_5;
     if (rst) begin
       \$2720  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2721  = last_hop_3_3;
+    \$2721  = last_hop_5;
     if (rst) begin
       \$2721  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2722  = acc_3_3;
-    if (v_3_3) begin
-      \$2722  = \$1337 [31:0];
+    \$2722  = acc_5_7;
+    if (v_5_7) begin
+      \$2722  = \$1377 [31:0];
     end
     if (rst) begin
       \$2722  = 32'd0;
@@ -15190,20 +14883,20 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2723  = o_valid_3_3;
-    if (\$1967 ) begin
+    \$2723  = o_valid_5_7;
+    if (\$2005 ) begin
       \$2723  = 1'h1;
-    end else if (\$1968 ) begin
+    end else if (\$2006 ) begin
       \$2723  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2724  = shadow_3_3;
-    if (last_3_3) begin
-      \$2724  = \$1337 [31:0];
-    end else if (\$1969 ) begin
-      \$2724  = shadow_4_3;
+    \$2724  = shadow_5_7;
+    if (last_5_7) begin
+      \$2724  = \$1377 [31:0];
+    end else if (\$2007 ) begin
+      \$2724  = shadow_6_7;
     end
     if (rst) begin
       \$2724  = 32'd0;
@@ -15218,30 +14911,30 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2726  = \$1970 ;
+    \$2726  = \$2008 ;
     if (rst) begin
       \$2726  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2727  = v_hop_3_4;
+    \$2727  = v_hop_6;
     if (rst) begin
       \$2727  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2728  = last_hop_3_4;
+    \$2728  = last_hop_6;
     if (rst) begin
       \$2728  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2729  = acc_3_4;
-    if (v_3_4) begin
-      \$2729  = \$1339 [31:0];
+    \$2729  = acc_6_0;
+    if (v_6_0) begin
+      \$2729  = \$1379 [31:0];
     end
     if (rst) begin
       \$2729  = 32'd0;
@@ -15249,20 +14942,20 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2730  = o_valid_3_4;
-    if (\$1971 ) begin
+    \$2730  = o_valid_6_0;
+    if (\$2009 ) begin
       \$2730  = 1'h1;
-    end else if (\$1972 ) begin
+    end else if (\$2010 ) begin
       \$2730  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2731  = shadow_3_4;
-    if (last_3_4) begin
-      \$2731  = \$1339 [31:0];
-    end else if (\$1973 ) begin
-      \$2731  = shadow_4_4;
+    \$2731  = shadow_6_0;
+    if (last_6_0) begin
+      \$2731  = \$1379 [31:0];
+    end else if (\$2011 ) begin
+      \$2731  = shadow_7_0;
     end
     if (rst) begin
       \$2731  = 32'd0;
@@ -15270,37 +14963,44 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2732  = v4;
+    \$2732  = v_hop_6;
     if (rst) begin
       \$2732  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2733  = \$1974 ;
+    \$2733  = last_hop_6;
     if (rst) begin
       \$2733  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2734  = v_hop_3_5;
+    \$2734  = acc_6_1;
+    if (v_6_1) begin
+      \$2734  = \$1381 [31:0];
+    end
     if (rst) begin
-      \$2734  = 1'h0;
+      \$2734  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2735  = last_hop_3_5;
-    if (rst) begin
+    \$2735  = o_valid_6_1;
+    if (\$2012 ) begin
+      \$2735  = 1'h1;
+    end else if (\$2013 ) begin
       \$2735  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2736  = acc_3_5;
-    if (v_3_5) begin
-      \$2736  = \$1341 [31:0];
+    \$2736  = shadow_6_1;
+    if (last_6_1) begin
+      \$2736  = \$1381 [31:0];
+    end else if (\$2014 ) begin
+      \$2736  = shadow_7_1;
     end
     if (rst) begin
       \$2736  = 32'd0;
@@ -15308,197 +15008,203 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2737  = o_valid_3_5;
-    if (\$1975 ) begin
-      \$2737  = 1'h1;
-    end else if (\$1976 ) begin
+    \$2737  = v_hop_6;
+    if (rst) begin
       \$2737  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2738  = shadow_3_5;
-    if (last_3_5) begin
-      \$2738  = \$1341 [31:0];
-    end else if (\$1977 ) begin
-      \$2738  = shadow_4_5;
-    end
+    \$2738  = last_hop_6;
     if (rst) begin
-      \$2738  = 32'd0;
+      \$2738  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2739  = v4;
+    \$2739  = acc_6_2;
+    if (v_6_2) begin
+      \$2739  = \$1383 [31:0];
+    end
     if (rst) begin
-      \$2739  = 1'h0;
+      \$2739  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2740  = \$1978 ;
-    if (rst) begin
+    \$2740  = o_valid_6_2;
+    if (\$2015 ) begin
+      \$2740  = 1'h1;
+    end else if (\$2016 ) begin
       \$2740  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2741  = v_hop_3_6;
+    \$2741  = shadow_6_2;
+    if (last_6_2) begin
+      \$2741  = \$1383 [31:0];
+    end else if (\$2017 ) begin
+      \$2741  = shadow_7_2;
+    end
     if (rst) begin
-      \$2741  = 1'h0;
+      \$2741  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2742  = last_hop_3_6;
+    \$2742  = v_hop_6;
     if (rst) begin
       \$2742  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2743  = acc_3_6;
-    if (v_3_6) begin
-      \$2743  = \$1343 [31:0];
+    \$2743  = last_hop_6;
+    if (rst) begin
+      \$2743  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2744  = acc_6_3;
+    if (v_6_3) begin
+      \$2744  = \$1385 [31:0];
     end
     if (rst) begin
-      \$2743  = 32'd0;
+      \$2744  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2744  = o_valid_3_6;
-    if (\$1979 ) begin
-      \$2744  = 1'h1;
-    end else if (\$1980 ) begin
-      \$2744  = 1'h0;
+    \$2745  = o_valid_6_3;
+    if (\$2018 ) begin
+      \$2745  = 1'h1;
+    end else if (\$2019 ) begin
+      \$2745  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2745  = shadow_3_6;
-    if (last_3_6) begin
-      \$2745  = \$1343 [31:0];
-    end else if (\$1981 ) begin
-      \$2745  = shadow_4_6;
+    \$2746  = shadow_6_3;
+    if (last_6_3) begin
+      \$2746  = \$1385 [31:0];
+    end else if (\$2020 ) begin
+      \$2746  = shadow_7_3;
     end
     if (rst) begin
-      \$2745  = 32'd0;
+      \$2746  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2746  = v4;
-    if (rst) begin
-      \$2746  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2747  = \$1982 ;
+    \$2747  = v_hop_6;
     if (rst) begin
       \$2747  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2748  = v_hop_3_7;
+    \$2748  = last_hop_6;
     if (rst) begin
       \$2748  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2749  = last_hop_3_7;
-    if (rst) begin
-      \$2749  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2750  = acc_3_7;
-    if (v_3_7) begin
-      \$2750  = \$1345 [31:0];
+    \$2749  = acc_6_4;
+    if (v_6_4) begin
+      \$2749  = \$1387 [31:0];
     end
     if (rst) begin
-      \$2750  = 32'd0;
+      \$2749  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2751  = o_valid_3_7;
-    if (\$1983 ) begin
-      \$2751  = 1'h1;
-    end else if (\$1984 ) begin
-      \$2751  = 1'h0;
+    \$2750  = o_valid_6_4;
+    if (\$2021 ) begin
+      \$2750  = 1'h1;
+    end else if (\$2022 ) begin
+      \$2750  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2752  = shadow_3_7;
-    if (last_3_7) begin
-      \$2752  = \$1345 [31:0];
-    end else if (\$1985 ) begin
-      \$2752  = shadow_4_7;
+    \$2751  = shadow_6_4;
+    if (last_6_4) begin
+      \$2751  = \$1387 [31:0];
+    end else if (\$2023 ) begin
+      \$2751  = shadow_7_4;
     end
     if (rst) begin
-      \$2752  = 32'd0;
+      \$2751  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2753  = v4;
+    \$2752  = v_hop_6;
+    if (rst) begin
+      \$2752  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2753  = last_hop_6;
     if (rst) begin
       \$2753  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2754  = \$1986 ;
+    \$2754  = acc_6_5;
+    if (v_6_5) begin
+      \$2754  = \$1389 [31:0];
+    end
     if (rst) begin
-      \$2754  = 1'h0;
+      \$2754  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2755  = v_hop_4_0;
-    if (rst) begin
+    \$2755  = o_valid_6_5;
+    if (\$2024 ) begin
+      \$2755  = 1'h1;
+    end else if (\$2025 ) begin
       \$2755  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2756  = last_hop_4_0;
+    \$2756  = shadow_6_5;
+    if (last_6_5) begin
+      \$2756  = \$1389 [31:0];
+    end else if (\$2026 ) begin
+      \$2756  = shadow_7_5;
+    end
     if (rst) begin
-      \$2756  = 1'h0;
+      \$2756  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2757  = acc_4_0;
-    if (v_4_0) begin
-      \$2757  = \$1347 [31:0];
-    end
+    \$2757  = v_hop_6;
     if (rst) begin
-      \$2757  = 32'd0;
+      \$2757  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2758  = o_valid_4_0;
-    if (\$1987 ) begin
-      \$2758  = 1'h1;
-    end else if (\$1988 ) begin
+    \$2758  = last_hop_6;
+    if (rst) begin
       \$2758  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2759  = shadow_4_0;
-    if (last_4_0) begin
-      \$2759  = \$1347 [31:0];
-    end else if (\$1989 ) begin
-      \$2759  = shadow_5_0;
+    \$2759  = acc_6_6;
+    if (v_6_6) begin
+      \$2759  = \$1391 [31:0];
     end
     if (rst) begin
       \$2759  = 32'd0;
@@ -15506,37 +15212,44 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2760  = v4;
-    if (rst) begin
+    \$2760  = o_valid_6_6;
+    if (\$2027 ) begin
+      \$2760  = 1'h1;
+    end else if (\$2028 ) begin
       \$2760  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2761  = \$1990 ;
+    \$2761  = shadow_6_6;
+    if (last_6_6) begin
+      \$2761  = \$1391 [31:0];
+    end else if (\$2029 ) begin
+      \$2761  = shadow_7_6;
+    end
     if (rst) begin
-      \$2761  = 1'h0;
+      \$2761  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2762  = v_hop_4_1;
+    \$2762  = v_hop_6;
     if (rst) begin
       \$2762  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2763  = last_hop_4_1;
+    \$2763  = last_hop_6;
     if (rst) begin
       \$2763  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2764  = acc_4_1;
-    if (v_4_1) begin
-      \$2764  = \$1349 [31:0];
+    \$2764  = acc_6_7;
+    if (v_6_7) begin
+      \$2764  = \$1393 [31:0];
     end
     if (rst) begin
       \$2764  = 32'd0;
@@ -15544,20 +15257,20 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2765  = o_valid_4_1;
-    if (\$1991 ) begin
+    \$2765  = o_valid_6_7;
+    if (\$2030 ) begin
       \$2765  = 1'h1;
-    end else if (\$1992 ) begin
+    end else if (\$2031 ) begin
       \$2765  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2766  = shadow_4_1;
-    if (last_4_1) begin
-      \$2766  = \$1349 [31:0];
-    end else if (\$1993 ) begin
-      \$2766  = shadow_5_1;
+    \$2766  = shadow_6_7;
+    if (last_6_7) begin
+      \$2766  = \$1393 [31:0];
+    end else if (\$2032 ) begin
+      \$2766  = shadow_7_7;
     end
     if (rst) begin
       \$2766  = 32'd0;
@@ -15572,30 +15285,30 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2768  = \$1994 ;
+    \$2768  = \$2033 ;
     if (rst) begin
       \$2768  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2769  = v_hop_4_2;
+    \$2769  = v_hop_7;
     if (rst) begin
       \$2769  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2770  = last_hop_4_2;
+    \$2770  = last_hop_7;
     if (rst) begin
       \$2770  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2771  = acc_4_2;
-    if (v_4_2) begin
-      \$2771  = \$1351 [31:0];
+    \$2771  = acc_7_0;
+    if (v_7_0) begin
+      \$2771  = \$1395 [31:0];
     end
     if (rst) begin
       \$2771  = 32'd0;
@@ -15603,79 +15316,77 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2772  = o_valid_4_2;
-    if (\$1995 ) begin
-      \$2772  = 1'h1;
-    end else if (\$1996 ) begin
-      \$2772  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2773  = shadow_4_2;
-    if (last_4_2) begin
-      \$2773  = \$1351 [31:0];
-    end else if (\$1997 ) begin
-      \$2773  = shadow_5_2;
+    \$2772  = shadow_7_0;
+    if (last_7_0) begin
+      \$2772  = \$1395 [31:0];
     end
     if (rst) begin
-      \$2773  = 32'd0;
+      \$2772  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2774  = v4;
+    \$2773  = v_hop_7;
+    if (rst) begin
+      \$2773  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2774  = last_hop_7;
     if (rst) begin
       \$2774  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2775  = \$1998 ;
+    \$2775  = acc_7_1;
+    if (v_7_1) begin
+      \$2775  = \$1397 [31:0];
+    end
     if (rst) begin
-      \$2775  = 1'h0;
+      \$2775  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2776  = v_hop_4_3;
+    \$2776  = shadow_7_1;
+    if (last_7_1) begin
+      \$2776  = \$1397 [31:0];
+    end
     if (rst) begin
-      \$2776  = 1'h0;
+      \$2776  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2777  = last_hop_4_3;
+    \$2777  = v_hop_7;
     if (rst) begin
       \$2777  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2778  = acc_4_3;
-    if (v_4_3) begin
-      \$2778  = \$1353 [31:0];
+    \$2778  = last_hop_7;
+    if (rst) begin
+      \$2778  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2779  = acc_7_2;
+    if (v_7_2) begin
+      \$2779  = \$1399 [31:0];
     end
     if (rst) begin
-      \$2778  = 32'd0;
+      \$2779  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2779  = o_valid_4_3;
-    if (\$1999 ) begin
-      \$2779  = 1'h1;
-    end else if (\$2000 ) begin
-      \$2779  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2780  = shadow_4_3;
-    if (last_4_3) begin
-      \$2780  = \$1353 [31:0];
-    end else if (\$2001 ) begin
-      \$2780  = shadow_5_3;
+    \$2780  = shadow_7_2;
+    if (last_7_2) begin
+      \$2780  = \$1399 [31:0];
     end
     if (rst) begin
       \$2780  = 32'd0;
@@ -15683,58 +15394,57 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2781  = v4;
+    \$2781  = v_hop_7;
     if (rst) begin
       \$2781  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2782  = \$2002 ;
+    \$2782  = last_hop_7;
     if (rst) begin
       \$2782  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2783  = v_hop_4_4;
+    \$2783  = acc_7_3;
+    if (v_7_3) begin
+      \$2783  = \$1401 [31:0];
+    end
     if (rst) begin
-      \$2783  = 1'h0;
+      \$2783  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2784  = last_hop_4_4;
+    \$2784  = shadow_7_3;
+    if (last_7_3) begin
+      \$2784  = \$1401 [31:0];
+    end
     if (rst) begin
-      \$2784  = 1'h0;
+      \$2784  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2785  = acc_4_4;
-    if (v_4_4) begin
-      \$2785  = \$1355 [31:0];
-    end
+    \$2785  = v_hop_7;
     if (rst) begin
-      \$2785  = 32'd0;
+      \$2785  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2786  = o_valid_4_4;
-    if (\$2003 ) begin
-      \$2786  = 1'h1;
-    end else if (\$2004 ) begin
+    \$2786  = last_hop_7;
+    if (rst) begin
       \$2786  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2787  = shadow_4_4;
-    if (last_4_4) begin
-      \$2787  = \$1355 [31:0];
-    end else if (\$2005 ) begin
-      \$2787  = shadow_5_4;
+    \$2787  = acc_7_4;
+    if (v_7_4) begin
+      \$2787  = \$1403 [31:0];
     end
     if (rst) begin
       \$2787  = 32'd0;
@@ -15742,37 +15452,43 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2788  = v4;
+    \$2788  = shadow_7_4;
+    if (last_7_4) begin
+      \$2788  = \$1403 [31:0];
+    end
     if (rst) begin
-      \$2788  = 1'h0;
+      \$2788  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2789  = \$2006 ;
+    \$2789  = v_hop_7;
     if (rst) begin
       \$2789  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2790  = v_hop_4_5;
+    \$2790  = last_hop_7;
     if (rst) begin
       \$2790  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2791  = last_hop_4_5;
+    \$2791  = acc_7_5;
+    if (v_7_5) begin
+      \$2791  = \$1405 [31:0];
+    end
     if (rst) begin
-      \$2791  = 1'h0;
+      \$2791  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2792  = acc_4_5;
-    if (v_4_5) begin
-      \$2792  = \$1357 [31:0];
+    \$2792  = shadow_7_5;
+    if (last_7_5) begin
+      \$2792  = \$1405 [31:0];
     end
     if (rst) begin
       \$2792  = 32'd0;
@@ -15780,58 +15496,57 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2793  = o_valid_4_5;
-    if (\$2007 ) begin
-      \$2793  = 1'h1;
-    end else if (\$2008 ) begin
+    \$2793  = v_hop_7;
+    if (rst) begin
       \$2793  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2794  = shadow_4_5;
-    if (last_4_5) begin
-      \$2794  = \$1357 [31:0];
-    end else if (\$2009 ) begin
-      \$2794  = shadow_5_5;
-    end
+    \$2794  = last_hop_7;
     if (rst) begin
-      \$2794  = 32'd0;
+      \$2794  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2795  = v4;
+    \$2795  = acc_7_6;
+    if (v_7_6) begin
+      \$2795  = \$1407 [31:0];
+    end
     if (rst) begin
-      \$2795  = 1'h0;
+      \$2795  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2796  = \$2010 ;
+    \$2796  = shadow_7_6;
+    if (last_7_6) begin
+      \$2796  = \$1407 [31:0];
+    end
     if (rst) begin
-      \$2796  = 1'h0;
+      \$2796  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2797  = v_hop_4_6;
+    \$2797  = v_hop_7;
     if (rst) begin
       \$2797  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2798  = last_hop_4_6;
+    \$2798  = last_hop_7;
     if (rst) begin
       \$2798  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2799  = acc_4_6;
-    if (v_4_6) begin
-      \$2799  = \$1359 [31:0];
+    \$2799  = acc_7_7;
+    if (v_7_7) begin
+      \$2799  = \$1409 [31:0];
     end
     if (rst) begin
       \$2799  = 32'd0;
@@ -15839,1482 +15554,84 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2800  = o_valid_4_6;
-    if (\$2011 ) begin
-      \$2800  = 1'h1;
-    end else if (\$2012 ) begin
-      \$2800  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2801  = shadow_4_6;
-    if (last_4_6) begin
-      \$2801  = \$1359 [31:0];
-    end else if (\$2013 ) begin
-      \$2801  = shadow_5_6;
+    \$2800  = shadow_7_7;
+    if (last_7_7) begin
+      \$2800  = \$1409 [31:0];
     end
     if (rst) begin
-      \$2801  = 32'd0;
+      \$2800  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2802  = v4;
+    \$2801  = o__valid;
+    if (\$2034 ) begin
+      \$2801  = 1'h1;
+    end
+    if (drain) begin
+      if (last_row) begin
+        \$2801  = 1'h0;
+      end
+    end
     if (rst) begin
-      \$2802  = 1'h0;
+      \$2801  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2803  = \$2014 ;
+    \$2802  = row;
+    if (\$2034 ) begin
+      \$2802  = 3'h0;
+    end
+    if (drain) begin
+      \$2802  = \$2035 [2:0];
+      if (last_row) begin
+        \$2802  = 3'h0;
+      end
+    end
+    if (rst) begin
+      \$2802  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2803  = busy;
+    if (drain) begin
+      if (last_row) begin
+        \$2803  = 1'h0;
+      end
+    end
+    if (\$2036 ) begin
+      \$2803  = 1'h1;
+    end
     if (rst) begin
       \$2803  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2804  = v_hop_4_7;
+    \$2804  = \$2069 ;
     if (rst) begin
-      \$2804  = 1'h0;
+      \$2804  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2805  = last_hop_4_7;
+    \$2805  = wide_out;
     if (rst) begin
       \$2805  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2806  = acc_4_7;
-    if (v_4_7) begin
-      \$2806  = \$1361 [31:0];
-    end
-    if (rst) begin
-      \$2806  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2807  = o_valid_4_7;
-    if (\$2015 ) begin
-      \$2807  = 1'h1;
-    end else if (\$2016 ) begin
-      \$2807  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2808  = shadow_4_7;
-    if (last_4_7) begin
-      \$2808  = \$1361 [31:0];
-    end else if (\$2017 ) begin
-      \$2808  = shadow_5_7;
-    end
-    if (rst) begin
-      \$2808  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2809  = v4;
-    if (rst) begin
-      \$2809  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2810  = \$2018 ;
-    if (rst) begin
-      \$2810  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2811  = v_hop_5_0;
-    if (rst) begin
-      \$2811  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2812  = last_hop_5_0;
-    if (rst) begin
-      \$2812  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2813  = acc_5_0;
-    if (v_5_0) begin
-      \$2813  = \$1363 [31:0];
-    end
-    if (rst) begin
-      \$2813  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2814  = o_valid_5_0;
-    if (\$2019 ) begin
-      \$2814  = 1'h1;
-    end else if (\$2020 ) begin
-      \$2814  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2815  = shadow_5_0;
-    if (last_5_0) begin
-      \$2815  = \$1363 [31:0];
-    end else if (\$2021 ) begin
-      \$2815  = shadow_6_0;
-    end
-    if (rst) begin
-      \$2815  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2816  = v4;
-    if (rst) begin
-      \$2816  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2817  = \$2022 ;
-    if (rst) begin
-      \$2817  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2818  = v_hop_5_1;
-    if (rst) begin
-      \$2818  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2819  = last_hop_5_1;
-    if (rst) begin
-      \$2819  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2820  = acc_5_1;
-    if (v_5_1) begin
-      \$2820  = \$1365 [31:0];
-    end
-    if (rst) begin
-      \$2820  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2821  = o_valid_5_1;
-    if (\$2023 ) begin
-      \$2821  = 1'h1;
-    end else if (\$2024 ) begin
-      \$2821  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2822  = shadow_5_1;
-    if (last_5_1) begin
-      \$2822  = \$1365 [31:0];
-    end else if (\$2025 ) begin
-      \$2822  = shadow_6_1;
-    end
-    if (rst) begin
-      \$2822  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2823  = v4;
-    if (rst) begin
-      \$2823  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2824  = \$2026 ;
-    if (rst) begin
-      \$2824  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2825  = v_hop_5_2;
-    if (rst) begin
-      \$2825  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2826  = last_hop_5_2;
-    if (rst) begin
-      \$2826  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2827  = acc_5_2;
-    if (v_5_2) begin
-      \$2827  = \$1367 [31:0];
-    end
-    if (rst) begin
-      \$2827  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2828  = o_valid_5_2;
-    if (\$2027 ) begin
-      \$2828  = 1'h1;
-    end else if (\$2028 ) begin
-      \$2828  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2829  = shadow_5_2;
-    if (last_5_2) begin
-      \$2829  = \$1367 [31:0];
-    end else if (\$2029 ) begin
-      \$2829  = shadow_6_2;
-    end
-    if (rst) begin
-      \$2829  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2830  = v4;
-    if (rst) begin
-      \$2830  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2831  = \$2030 ;
-    if (rst) begin
-      \$2831  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2832  = v_hop_5_3;
-    if (rst) begin
-      \$2832  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2833  = last_hop_5_3;
-    if (rst) begin
-      \$2833  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2834  = acc_5_3;
-    if (v_5_3) begin
-      \$2834  = \$1369 [31:0];
-    end
-    if (rst) begin
-      \$2834  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2835  = o_valid_5_3;
-    if (\$2031 ) begin
-      \$2835  = 1'h1;
-    end else if (\$2032 ) begin
-      \$2835  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2836  = shadow_5_3;
-    if (last_5_3) begin
-      \$2836  = \$1369 [31:0];
-    end else if (\$2033 ) begin
-      \$2836  = shadow_6_3;
-    end
-    if (rst) begin
-      \$2836  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2837  = v4;
-    if (rst) begin
-      \$2837  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2838  = \$2034 ;
-    if (rst) begin
-      \$2838  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2839  = v_hop_5_4;
-    if (rst) begin
-      \$2839  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2840  = last_hop_5_4;
-    if (rst) begin
-      \$2840  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2841  = acc_5_4;
-    if (v_5_4) begin
-      \$2841  = \$1371 [31:0];
-    end
-    if (rst) begin
-      \$2841  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2842  = o_valid_5_4;
-    if (\$2035 ) begin
-      \$2842  = 1'h1;
-    end else if (\$2036 ) begin
-      \$2842  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2843  = shadow_5_4;
-    if (last_5_4) begin
-      \$2843  = \$1371 [31:0];
-    end else if (\$2037 ) begin
-      \$2843  = shadow_6_4;
-    end
-    if (rst) begin
-      \$2843  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2844  = v4;
-    if (rst) begin
-      \$2844  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2845  = \$2038 ;
-    if (rst) begin
-      \$2845  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2846  = v_hop_5_5;
-    if (rst) begin
-      \$2846  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2847  = last_hop_5_5;
-    if (rst) begin
-      \$2847  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2848  = acc_5_5;
-    if (v_5_5) begin
-      \$2848  = \$1373 [31:0];
-    end
-    if (rst) begin
-      \$2848  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2849  = o_valid_5_5;
-    if (\$2039 ) begin
-      \$2849  = 1'h1;
-    end else if (\$2040 ) begin
-      \$2849  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2850  = shadow_5_5;
-    if (last_5_5) begin
-      \$2850  = \$1373 [31:0];
-    end else if (\$2041 ) begin
-      \$2850  = shadow_6_5;
-    end
-    if (rst) begin
-      \$2850  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2851  = v4;
-    if (rst) begin
-      \$2851  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2852  = \$2042 ;
-    if (rst) begin
-      \$2852  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2853  = v_hop_5_6;
-    if (rst) begin
-      \$2853  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2854  = last_hop_5_6;
-    if (rst) begin
-      \$2854  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2855  = acc_5_6;
-    if (v_5_6) begin
-      \$2855  = \$1375 [31:0];
-    end
-    if (rst) begin
-      \$2855  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2856  = o_valid_5_6;
-    if (\$2043 ) begin
-      \$2856  = 1'h1;
-    end else if (\$2044 ) begin
-      \$2856  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2857  = shadow_5_6;
-    if (last_5_6) begin
-      \$2857  = \$1375 [31:0];
-    end else if (\$2045 ) begin
-      \$2857  = shadow_6_6;
-    end
-    if (rst) begin
-      \$2857  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2858  = v4;
-    if (rst) begin
-      \$2858  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2859  = \$2046 ;
-    if (rst) begin
-      \$2859  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2860  = v_hop_5_7;
-    if (rst) begin
-      \$2860  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2861  = last_hop_5_7;
-    if (rst) begin
-      \$2861  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2862  = acc_5_7;
-    if (v_5_7) begin
-      \$2862  = \$1377 [31:0];
-    end
-    if (rst) begin
-      \$2862  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2863  = o_valid_5_7;
-    if (\$2047 ) begin
-      \$2863  = 1'h1;
-    end else if (\$2048 ) begin
-      \$2863  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2864  = shadow_5_7;
-    if (last_5_7) begin
-      \$2864  = \$1377 [31:0];
-    end else if (\$2049 ) begin
-      \$2864  = shadow_6_7;
-    end
-    if (rst) begin
-      \$2864  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2865  = v4;
-    if (rst) begin
-      \$2865  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2866  = \$2050 ;
-    if (rst) begin
-      \$2866  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2867  = v_hop_6_0;
-    if (rst) begin
-      \$2867  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2868  = last_hop_6_0;
-    if (rst) begin
-      \$2868  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2869  = acc_6_0;
-    if (v_6_0) begin
-      \$2869  = \$1379 [31:0];
-    end
-    if (rst) begin
-      \$2869  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2870  = o_valid_6_0;
-    if (\$2051 ) begin
-      \$2870  = 1'h1;
-    end else if (\$2052 ) begin
-      \$2870  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2871  = shadow_6_0;
-    if (last_6_0) begin
-      \$2871  = \$1379 [31:0];
-    end else if (\$2053 ) begin
-      \$2871  = shadow_7_0;
-    end
-    if (rst) begin
-      \$2871  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2872  = v4;
-    if (rst) begin
-      \$2872  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2873  = \$2054 ;
-    if (rst) begin
-      \$2873  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2874  = v_hop_6_1;
-    if (rst) begin
-      \$2874  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2875  = last_hop_6_1;
-    if (rst) begin
-      \$2875  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2876  = acc_6_1;
-    if (v_6_1) begin
-      \$2876  = \$1381 [31:0];
-    end
-    if (rst) begin
-      \$2876  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2877  = o_valid_6_1;
-    if (\$2055 ) begin
-      \$2877  = 1'h1;
-    end else if (\$2056 ) begin
-      \$2877  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2878  = shadow_6_1;
-    if (last_6_1) begin
-      \$2878  = \$1381 [31:0];
-    end else if (\$2057 ) begin
-      \$2878  = shadow_7_1;
-    end
-    if (rst) begin
-      \$2878  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2879  = v4;
-    if (rst) begin
-      \$2879  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2880  = \$2058 ;
-    if (rst) begin
-      \$2880  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2881  = v_hop_6_2;
-    if (rst) begin
-      \$2881  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2882  = last_hop_6_2;
-    if (rst) begin
-      \$2882  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2883  = acc_6_2;
-    if (v_6_2) begin
-      \$2883  = \$1383 [31:0];
-    end
-    if (rst) begin
-      \$2883  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2884  = o_valid_6_2;
-    if (\$2059 ) begin
-      \$2884  = 1'h1;
-    end else if (\$2060 ) begin
-      \$2884  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2885  = shadow_6_2;
-    if (last_6_2) begin
-      \$2885  = \$1383 [31:0];
-    end else if (\$2061 ) begin
-      \$2885  = shadow_7_2;
-    end
-    if (rst) begin
-      \$2885  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2886  = v4;
-    if (rst) begin
-      \$2886  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2887  = \$2062 ;
-    if (rst) begin
-      \$2887  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2888  = v_hop_6_3;
-    if (rst) begin
-      \$2888  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2889  = last_hop_6_3;
-    if (rst) begin
-      \$2889  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2890  = acc_6_3;
-    if (v_6_3) begin
-      \$2890  = \$1385 [31:0];
-    end
-    if (rst) begin
-      \$2890  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2891  = o_valid_6_3;
-    if (\$2063 ) begin
-      \$2891  = 1'h1;
-    end else if (\$2064 ) begin
-      \$2891  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2892  = shadow_6_3;
-    if (last_6_3) begin
-      \$2892  = \$1385 [31:0];
-    end else if (\$2065 ) begin
-      \$2892  = shadow_7_3;
-    end
-    if (rst) begin
-      \$2892  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2893  = v4;
-    if (rst) begin
-      \$2893  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2894  = \$2066 ;
-    if (rst) begin
-      \$2894  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2895  = v_hop_6_4;
-    if (rst) begin
-      \$2895  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2896  = last_hop_6_4;
-    if (rst) begin
-      \$2896  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2897  = acc_6_4;
-    if (v_6_4) begin
-      \$2897  = \$1387 [31:0];
-    end
-    if (rst) begin
-      \$2897  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2898  = o_valid_6_4;
-    if (\$2067 ) begin
-      \$2898  = 1'h1;
-    end else if (\$2068 ) begin
-      \$2898  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2899  = shadow_6_4;
-    if (last_6_4) begin
-      \$2899  = \$1387 [31:0];
-    end else if (\$2069 ) begin
-      \$2899  = shadow_7_4;
-    end
-    if (rst) begin
-      \$2899  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2900  = v4;
-    if (rst) begin
-      \$2900  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2901  = \$2070 ;
-    if (rst) begin
-      \$2901  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2902  = v_hop_6_5;
-    if (rst) begin
-      \$2902  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2903  = last_hop_6_5;
-    if (rst) begin
-      \$2903  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2904  = acc_6_5;
-    if (v_6_5) begin
-      \$2904  = \$1389 [31:0];
-    end
-    if (rst) begin
-      \$2904  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2905  = o_valid_6_5;
-    if (\$2071 ) begin
-      \$2905  = 1'h1;
-    end else if (\$2072 ) begin
-      \$2905  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2906  = shadow_6_5;
-    if (last_6_5) begin
-      \$2906  = \$1389 [31:0];
-    end else if (\$2073 ) begin
-      \$2906  = shadow_7_5;
-    end
-    if (rst) begin
-      \$2906  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2907  = v4;
-    if (rst) begin
-      \$2907  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2908  = \$2074 ;
-    if (rst) begin
-      \$2908  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2909  = v_hop_6_6;
-    if (rst) begin
-      \$2909  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2910  = last_hop_6_6;
-    if (rst) begin
-      \$2910  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2911  = acc_6_6;
-    if (v_6_6) begin
-      \$2911  = \$1391 [31:0];
-    end
-    if (rst) begin
-      \$2911  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2912  = o_valid_6_6;
-    if (\$2075 ) begin
-      \$2912  = 1'h1;
-    end else if (\$2076 ) begin
-      \$2912  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2913  = shadow_6_6;
-    if (last_6_6) begin
-      \$2913  = \$1391 [31:0];
-    end else if (\$2077 ) begin
-      \$2913  = shadow_7_6;
-    end
-    if (rst) begin
-      \$2913  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2914  = v4;
-    if (rst) begin
-      \$2914  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2915  = \$2078 ;
-    if (rst) begin
-      \$2915  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2916  = v_hop_6_7;
-    if (rst) begin
-      \$2916  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2917  = last_hop_6_7;
-    if (rst) begin
-      \$2917  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2918  = acc_6_7;
-    if (v_6_7) begin
-      \$2918  = \$1393 [31:0];
-    end
-    if (rst) begin
-      \$2918  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2919  = o_valid_6_7;
-    if (\$2079 ) begin
-      \$2919  = 1'h1;
-    end else if (\$2080 ) begin
-      \$2919  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2920  = shadow_6_7;
-    if (last_6_7) begin
-      \$2920  = \$1393 [31:0];
-    end else if (\$2081 ) begin
-      \$2920  = shadow_7_7;
-    end
-    if (rst) begin
-      \$2920  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2921  = v4;
-    if (rst) begin
-      \$2921  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2922  = \$2082 ;
-    if (rst) begin
-      \$2922  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2923  = v_hop_7_0;
-    if (rst) begin
-      \$2923  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2924  = last_hop_7_0;
-    if (rst) begin
-      \$2924  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2925  = acc_7_0;
-    if (v_7_0) begin
-      \$2925  = \$1395 [31:0];
-    end
-    if (rst) begin
-      \$2925  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2926  = shadow_7_0;
-    if (last_7_0) begin
-      \$2926  = \$1395 [31:0];
-    end
-    if (rst) begin
-      \$2926  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2927  = v4;
-    if (rst) begin
-      \$2927  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2928  = \$2083 ;
-    if (rst) begin
-      \$2928  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2929  = v_hop_7_1;
-    if (rst) begin
-      \$2929  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2930  = last_hop_7_1;
-    if (rst) begin
-      \$2930  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2931  = acc_7_1;
-    if (v_7_1) begin
-      \$2931  = \$1397 [31:0];
-    end
-    if (rst) begin
-      \$2931  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2932  = shadow_7_1;
-    if (last_7_1) begin
-      \$2932  = \$1397 [31:0];
-    end
-    if (rst) begin
-      \$2932  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2933  = v4;
-    if (rst) begin
-      \$2933  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2934  = \$2084 ;
-    if (rst) begin
-      \$2934  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2935  = v_hop_7_2;
-    if (rst) begin
-      \$2935  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2936  = last_hop_7_2;
-    if (rst) begin
-      \$2936  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2937  = acc_7_2;
-    if (v_7_2) begin
-      \$2937  = \$1399 [31:0];
-    end
-    if (rst) begin
-      \$2937  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2938  = shadow_7_2;
-    if (last_7_2) begin
-      \$2938  = \$1399 [31:0];
-    end
-    if (rst) begin
-      \$2938  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2939  = v4;
-    if (rst) begin
-      \$2939  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2940  = \$2085 ;
-    if (rst) begin
-      \$2940  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2941  = v_hop_7_3;
-    if (rst) begin
-      \$2941  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2942  = last_hop_7_3;
-    if (rst) begin
-      \$2942  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2943  = acc_7_3;
-    if (v_7_3) begin
-      \$2943  = \$1401 [31:0];
-    end
-    if (rst) begin
-      \$2943  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2944  = shadow_7_3;
-    if (last_7_3) begin
-      \$2944  = \$1401 [31:0];
-    end
-    if (rst) begin
-      \$2944  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2945  = v4;
-    if (rst) begin
-      \$2945  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2946  = \$2086 ;
-    if (rst) begin
-      \$2946  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2947  = v_hop_7_4;
-    if (rst) begin
-      \$2947  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2948  = last_hop_7_4;
-    if (rst) begin
-      \$2948  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2949  = acc_7_4;
-    if (v_7_4) begin
-      \$2949  = \$1403 [31:0];
-    end
-    if (rst) begin
-      \$2949  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2950  = shadow_7_4;
-    if (last_7_4) begin
-      \$2950  = \$1403 [31:0];
-    end
-    if (rst) begin
-      \$2950  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2951  = v4;
-    if (rst) begin
-      \$2951  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2952  = \$2087 ;
-    if (rst) begin
-      \$2952  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2953  = v_hop_7_5;
-    if (rst) begin
-      \$2953  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2954  = last_hop_7_5;
-    if (rst) begin
-      \$2954  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2955  = acc_7_5;
-    if (v_7_5) begin
-      \$2955  = \$1405 [31:0];
-    end
-    if (rst) begin
-      \$2955  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2956  = shadow_7_5;
-    if (last_7_5) begin
-      \$2956  = \$1405 [31:0];
-    end
-    if (rst) begin
-      \$2956  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2957  = v4;
-    if (rst) begin
-      \$2957  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2958  = \$2088 ;
-    if (rst) begin
-      \$2958  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2959  = v_hop_7_6;
-    if (rst) begin
-      \$2959  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2960  = last_hop_7_6;
-    if (rst) begin
-      \$2960  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2961  = acc_7_6;
-    if (v_7_6) begin
-      \$2961  = \$1407 [31:0];
-    end
-    if (rst) begin
-      \$2961  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2962  = shadow_7_6;
-    if (last_7_6) begin
-      \$2962  = \$1407 [31:0];
-    end
-    if (rst) begin
-      \$2962  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2963  = v4;
-    if (rst) begin
-      \$2963  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2964  = \$2089 ;
-    if (rst) begin
-      \$2964  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2965  = v_hop_7_7;
-    if (rst) begin
-      \$2965  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2966  = last_hop_7_7;
-    if (rst) begin
-      \$2966  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2967  = acc_7_7;
-    if (v_7_7) begin
-      \$2967  = \$1409 [31:0];
-    end
-    if (rst) begin
-      \$2967  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2968  = shadow_7_7;
-    if (last_7_7) begin
-      \$2968  = \$1409 [31:0];
-    end
-    if (rst) begin
-      \$2968  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2969  = o__valid;
-    if (\$2090 ) begin
-      \$2969  = 1'h1;
-    end
-    if (drain) begin
-      if (last_row) begin
-        \$2969  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$2969  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2970  = row;
-    if (\$2090 ) begin
-      \$2970  = 3'h0;
-    end
-    if (drain) begin
-      \$2970  = \$2091 [2:0];
-      if (last_row) begin
-        \$2970  = 3'h0;
-      end
-    end
-    if (rst) begin
-      \$2970  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2971  = busy;
-    if (drain) begin
-      if (last_row) begin
-        \$2971  = 1'h0;
-      end
-    end
-    if (\$2092 ) begin
-      \$2971  = 1'h1;
-    end
-    if (rst) begin
-      \$2971  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2972  = \$2125 ;
-    if (rst) begin
-      \$2972  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2973  = wide_out;
-    if (rst) begin
-      \$2973  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2974  = overflow;
+    \$2806  = overflow;
     if (wide_out_r) begin
-      \$2974  = 1'h1;
+      \$2806  = 1'h1;
     end else if (clear) begin
-      \$2974  = 1'h0;
+      \$2806  = 1'h0;
     end
     if (rst) begin
-      \$2974  = 1'h0;
+      \$2806  = 1'h0;
     end
   end
   assign mac_0_0_pp0 = \$3 [14:0];

@@ -306,110 +306,110 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   wire \$369 ;
   wire [32:0] \$37 ;
   wire \$370 ;
-  wire \$371 ;
+  wire [3:0] \$371 ;
   wire \$372 ;
-  wire \$373 ;
-  wire \$374 ;
-  wire \$375 ;
-  wire \$376 ;
-  wire \$377 ;
-  wire \$378 ;
-  wire \$379 ;
+  reg \$373 ;
+  reg [193:0] \$374 ;
+  reg \$375 ;
+  reg \$376 ;
+  reg \$377 ;
+  reg \$378 ;
+  reg \$379 ;
   wire [31:0] \$38 ;
-  wire \$380 ;
-  wire \$381 ;
-  wire \$382 ;
-  wire \$383 ;
-  wire \$384 ;
-  wire \$385 ;
-  wire \$386 ;
-  wire \$387 ;
-  wire \$388 ;
-  wire \$389 ;
+  reg \$380 ;
+  reg \$381 ;
+  reg \$382 ;
+  reg \$383 ;
+  reg \$384 ;
+  reg \$385 ;
+  reg \$386 ;
+  reg \$387 ;
+  reg \$388 ;
+  reg \$389 ;
   wire [32:0] \$39 ;
-  wire \$390 ;
-  wire \$391 ;
-  wire \$392 ;
-  wire \$393 ;
-  wire \$394 ;
-  wire \$395 ;
-  wire \$396 ;
-  wire \$397 ;
-  wire \$398 ;
-  wire \$399 ;
+  reg [31:0] \$390 ;
+  reg \$391 ;
+  reg [31:0] \$392 ;
+  reg \$393 ;
+  reg \$394 ;
+  reg [31:0] \$395 ;
+  reg \$396 ;
+  reg [31:0] \$397 ;
+  reg \$398 ;
+  reg \$399 ;
   wire [31:0] \$4 ;
   wire [31:0] \$40 ;
-  wire \$400 ;
-  wire \$401 ;
-  wire \$402 ;
-  wire \$403 ;
-  wire \$404 ;
-  wire \$405 ;
-  wire \$406 ;
-  wire \$407 ;
-  wire \$408 ;
-  wire \$409 ;
+  reg [31:0] \$400 ;
+  reg \$401 ;
+  reg [31:0] \$402 ;
+  reg \$403 ;
+  reg \$404 ;
+  reg [31:0] \$405 ;
+  reg \$406 ;
+  reg [31:0] \$407 ;
+  reg \$408 ;
+  reg \$409 ;
   wire [32:0] \$41 ;
-  wire \$410 ;
-  wire \$411 ;
-  wire \$412 ;
-  wire \$413 ;
-  wire \$414 ;
-  wire \$415 ;
-  wire \$416 ;
-  wire \$417 ;
-  wire \$418 ;
-  wire \$419 ;
+  reg [31:0] \$410 ;
+  reg \$411 ;
+  reg [31:0] \$412 ;
+  reg \$413 ;
+  reg \$414 ;
+  reg [31:0] \$415 ;
+  reg \$416 ;
+  reg [31:0] \$417 ;
+  reg \$418 ;
+  reg \$419 ;
   wire [31:0] \$42 ;
-  wire \$420 ;
-  wire \$421 ;
-  wire \$422 ;
-  wire \$423 ;
-  wire \$424 ;
-  wire \$425 ;
-  wire \$426 ;
-  wire [3:0] \$427 ;
-  wire \$428 ;
+  reg [31:0] \$420 ;
+  reg \$421 ;
+  reg [31:0] \$422 ;
+  reg \$423 ;
+  reg \$424 ;
+  reg [31:0] \$425 ;
+  reg \$426 ;
+  reg [31:0] \$427 ;
+  reg \$428 ;
   reg \$429 ;
   wire [32:0] \$43 ;
-  reg [193:0] \$430 ;
+  reg \$430 ;
   reg \$431 ;
-  reg \$432 ;
+  reg [31:0] \$432 ;
   reg \$433 ;
-  reg \$434 ;
+  reg [31:0] \$434 ;
   reg \$435 ;
   reg \$436 ;
-  reg \$437 ;
+  reg [31:0] \$437 ;
   reg \$438 ;
-  reg \$439 ;
+  reg [31:0] \$439 ;
   wire [31:0] \$44 ;
   reg \$440 ;
   reg \$441 ;
-  reg \$442 ;
+  reg [31:0] \$442 ;
   reg \$443 ;
-  reg \$444 ;
+  reg [31:0] \$444 ;
   reg \$445 ;
-  reg [31:0] \$446 ;
-  reg \$447 ;
-  reg [31:0] \$448 ;
-  reg \$449 ;
+  reg \$446 ;
+  reg [31:0] \$447 ;
+  reg \$448 ;
+  reg [31:0] \$449 ;
   wire [32:0] \$45 ;
   reg \$450 ;
   reg \$451 ;
-  reg \$452 ;
-  reg [31:0] \$453 ;
-  reg \$454 ;
-  reg [31:0] \$455 ;
+  reg [31:0] \$452 ;
+  reg \$453 ;
+  reg [31:0] \$454 ;
+  reg \$455 ;
   reg \$456 ;
-  reg \$457 ;
+  reg [31:0] \$457 ;
   reg \$458 ;
-  reg \$459 ;
+  reg [31:0] \$459 ;
   wire [31:0] \$46 ;
-  reg [31:0] \$460 ;
+  reg \$460 ;
   reg \$461 ;
   reg [31:0] \$462 ;
   reg \$463 ;
-  reg \$464 ;
+  reg [31:0] \$464 ;
   reg \$465 ;
   reg \$466 ;
   reg [31:0] \$467 ;
@@ -425,38 +425,38 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   reg [31:0] \$476 ;
   reg \$477 ;
   reg \$478 ;
-  reg \$479 ;
+  reg [31:0] \$479 ;
   wire [31:0] \$48 ;
   reg \$480 ;
   reg [31:0] \$481 ;
   reg \$482 ;
-  reg [31:0] \$483 ;
-  reg \$484 ;
+  reg \$483 ;
+  reg [31:0] \$484 ;
   reg \$485 ;
-  reg \$486 ;
+  reg [31:0] \$486 ;
   reg \$487 ;
-  reg [31:0] \$488 ;
-  reg \$489 ;
+  reg \$488 ;
+  reg [31:0] \$489 ;
   wire [32:0] \$49 ;
-  reg [31:0] \$490 ;
-  reg \$491 ;
+  reg \$490 ;
+  reg [31:0] \$491 ;
   reg \$492 ;
   reg \$493 ;
-  reg \$494 ;
-  reg [31:0] \$495 ;
-  reg \$496 ;
-  reg [31:0] \$497 ;
+  reg [31:0] \$494 ;
+  reg \$495 ;
+  reg [31:0] \$496 ;
+  reg \$497 ;
   reg \$498 ;
-  reg \$499 ;
+  reg [31:0] \$499 ;
   wire [32:0] \$5 ;
   wire [31:0] \$50 ;
   reg \$500 ;
-  reg \$501 ;
-  reg [31:0] \$502 ;
+  reg [31:0] \$501 ;
+  reg \$502 ;
   reg \$503 ;
   reg [31:0] \$504 ;
   reg \$505 ;
-  reg \$506 ;
+  reg [31:0] \$506 ;
   reg \$507 ;
   reg \$508 ;
   reg [31:0] \$509 ;
@@ -473,36 +473,36 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   reg \$519 ;
   wire [31:0] \$52 ;
   reg \$520 ;
-  reg \$521 ;
+  reg [31:0] \$521 ;
   reg \$522 ;
   reg [31:0] \$523 ;
   reg \$524 ;
-  reg [31:0] \$525 ;
-  reg \$526 ;
+  reg \$525 ;
+  reg [31:0] \$526 ;
   reg \$527 ;
-  reg \$528 ;
+  reg [31:0] \$528 ;
   reg \$529 ;
   wire [32:0] \$53 ;
-  reg [31:0] \$530 ;
-  reg \$531 ;
-  reg [31:0] \$532 ;
-  reg \$533 ;
+  reg \$530 ;
+  reg [31:0] \$531 ;
+  reg \$532 ;
+  reg [31:0] \$533 ;
   reg \$534 ;
   reg \$535 ;
-  reg \$536 ;
-  reg [31:0] \$537 ;
-  reg \$538 ;
-  reg [31:0] \$539 ;
+  reg [31:0] \$536 ;
+  reg \$537 ;
+  reg [31:0] \$538 ;
+  reg \$539 ;
   wire [31:0] \$54 ;
   reg \$540 ;
-  reg \$541 ;
+  reg [31:0] \$541 ;
   reg \$542 ;
-  reg \$543 ;
-  reg [31:0] \$544 ;
+  reg [31:0] \$543 ;
+  reg \$544 ;
   reg \$545 ;
   reg [31:0] \$546 ;
   reg \$547 ;
-  reg \$548 ;
+  reg [31:0] \$548 ;
   reg \$549 ;
   wire [32:0] \$55 ;
   reg \$550 ;
@@ -519,37 +519,37 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   reg [31:0] \$560 ;
   reg \$561 ;
   reg \$562 ;
-  reg \$563 ;
+  reg [31:0] \$563 ;
   reg \$564 ;
   reg [31:0] \$565 ;
   reg \$566 ;
-  reg [31:0] \$567 ;
-  reg \$568 ;
+  reg \$567 ;
+  reg [31:0] \$568 ;
   reg \$569 ;
   wire [32:0] \$57 ;
-  reg \$570 ;
+  reg [31:0] \$570 ;
   reg \$571 ;
-  reg [31:0] \$572 ;
-  reg \$573 ;
-  reg [31:0] \$574 ;
-  reg \$575 ;
+  reg \$572 ;
+  reg [31:0] \$573 ;
+  reg \$574 ;
+  reg [31:0] \$575 ;
   reg \$576 ;
   reg \$577 ;
-  reg \$578 ;
-  reg [31:0] \$579 ;
+  reg [31:0] \$578 ;
+  reg \$579 ;
   wire [31:0] \$58 ;
-  reg \$580 ;
-  reg [31:0] \$581 ;
+  reg [31:0] \$580 ;
+  reg \$581 ;
   reg \$582 ;
-  reg \$583 ;
+  reg [31:0] \$583 ;
   reg \$584 ;
-  reg \$585 ;
-  reg [31:0] \$586 ;
+  reg [31:0] \$585 ;
+  reg \$586 ;
   reg \$587 ;
   reg [31:0] \$588 ;
   reg \$589 ;
   wire [32:0] \$59 ;
-  reg \$590 ;
+  reg [31:0] \$590 ;
   reg \$591 ;
   reg \$592 ;
   reg [31:0] \$593 ;
@@ -566,37 +566,37 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   reg [31:0] \$602 ;
   reg \$603 ;
   reg \$604 ;
-  reg \$605 ;
+  reg [31:0] \$605 ;
   reg \$606 ;
   reg [31:0] \$607 ;
   reg \$608 ;
-  reg [31:0] \$609 ;
+  reg \$609 ;
   wire [32:0] \$61 ;
-  reg \$610 ;
+  reg [31:0] \$610 ;
   reg \$611 ;
-  reg \$612 ;
+  reg [31:0] \$612 ;
   reg \$613 ;
-  reg [31:0] \$614 ;
-  reg \$615 ;
-  reg [31:0] \$616 ;
-  reg \$617 ;
+  reg \$614 ;
+  reg [31:0] \$615 ;
+  reg \$616 ;
+  reg [31:0] \$617 ;
   reg \$618 ;
   reg \$619 ;
   wire [31:0] \$62 ;
-  reg \$620 ;
-  reg [31:0] \$621 ;
-  reg \$622 ;
-  reg [31:0] \$623 ;
+  reg [31:0] \$620 ;
+  reg \$621 ;
+  reg [31:0] \$622 ;
+  reg \$623 ;
   reg \$624 ;
-  reg \$625 ;
+  reg [31:0] \$625 ;
   reg \$626 ;
-  reg \$627 ;
-  reg [31:0] \$628 ;
+  reg [31:0] \$627 ;
+  reg \$628 ;
   reg \$629 ;
   wire [32:0] \$63 ;
   reg [31:0] \$630 ;
   reg \$631 ;
-  reg \$632 ;
+  reg [31:0] \$632 ;
   reg \$633 ;
   reg \$634 ;
   reg [31:0] \$635 ;
@@ -612,37 +612,37 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   reg [31:0] \$644 ;
   reg \$645 ;
   reg \$646 ;
-  reg \$647 ;
+  reg [31:0] \$647 ;
   reg \$648 ;
   reg [31:0] \$649 ;
   wire [32:0] \$65 ;
   reg \$650 ;
-  reg [31:0] \$651 ;
-  reg \$652 ;
+  reg \$651 ;
+  reg [31:0] \$652 ;
   reg \$653 ;
-  reg \$654 ;
+  reg [31:0] \$654 ;
   reg \$655 ;
-  reg [31:0] \$656 ;
-  reg \$657 ;
-  reg [31:0] \$658 ;
-  reg \$659 ;
+  reg \$656 ;
+  reg [31:0] \$657 ;
+  reg \$658 ;
+  reg [31:0] \$659 ;
   wire [31:0] \$66 ;
   reg \$660 ;
   reg \$661 ;
-  reg \$662 ;
-  reg [31:0] \$663 ;
-  reg \$664 ;
-  reg [31:0] \$665 ;
+  reg [31:0] \$662 ;
+  reg \$663 ;
+  reg [31:0] \$664 ;
+  reg \$665 ;
   reg \$666 ;
-  reg \$667 ;
+  reg [31:0] \$667 ;
   reg \$668 ;
-  reg \$669 ;
+  reg [31:0] \$669 ;
   wire [32:0] \$67 ;
-  reg [31:0] \$670 ;
+  reg \$670 ;
   reg \$671 ;
   reg [31:0] \$672 ;
   reg \$673 ;
-  reg \$674 ;
+  reg [31:0] \$674 ;
   reg \$675 ;
   reg \$676 ;
   reg [31:0] \$677 ;
@@ -654,230 +654,62 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   reg \$682 ;
   reg \$683 ;
   reg [31:0] \$684 ;
-  reg \$685 ;
-  reg [31:0] \$686 ;
+  reg [31:0] \$685 ;
+  reg \$686 ;
   reg \$687 ;
-  reg \$688 ;
-  reg \$689 ;
+  reg [31:0] \$688 ;
+  reg [31:0] \$689 ;
   wire [32:0] \$69 ;
   reg \$690 ;
-  reg [31:0] \$691 ;
-  reg \$692 ;
+  reg \$691 ;
+  reg [31:0] \$692 ;
   reg [31:0] \$693 ;
   reg \$694 ;
   reg \$695 ;
-  reg \$696 ;
-  reg \$697 ;
-  reg [31:0] \$698 ;
+  reg [31:0] \$696 ;
+  reg [31:0] \$697 ;
+  reg \$698 ;
   reg \$699 ;
   wire [32:0] \$7 ;
   wire [31:0] \$70 ;
   reg [31:0] \$700 ;
-  reg \$701 ;
+  reg [31:0] \$701 ;
   reg \$702 ;
   reg \$703 ;
-  reg \$704 ;
+  reg [31:0] \$704 ;
   reg [31:0] \$705 ;
   reg \$706 ;
-  reg [31:0] \$707 ;
-  reg \$708 ;
-  reg \$709 ;
+  reg \$707 ;
+  reg [31:0] \$708 ;
+  reg [31:0] \$709 ;
   wire [32:0] \$71 ;
   reg \$710 ;
   reg \$711 ;
   reg [31:0] \$712 ;
-  reg \$713 ;
-  reg [31:0] \$714 ;
-  reg \$715 ;
+  reg [31:0] \$713 ;
+  reg \$714 ;
+  reg [2:0] \$715 ;
   reg \$716 ;
   reg \$717 ;
   reg \$718 ;
-  reg [31:0] \$719 ;
   wire [31:0] \$72 ;
-  reg \$720 ;
-  reg [31:0] \$721 ;
-  reg \$722 ;
-  reg \$723 ;
-  reg \$724 ;
-  reg \$725 ;
-  reg [31:0] \$726 ;
-  reg \$727 ;
-  reg [31:0] \$728 ;
-  reg \$729 ;
   wire [32:0] \$73 ;
-  reg \$730 ;
-  reg \$731 ;
-  reg \$732 ;
-  reg [31:0] \$733 ;
-  reg \$734 ;
-  reg [31:0] \$735 ;
-  reg \$736 ;
-  reg \$737 ;
-  reg \$738 ;
-  reg \$739 ;
   wire [31:0] \$74 ;
-  reg [31:0] \$740 ;
-  reg \$741 ;
-  reg [31:0] \$742 ;
-  reg \$743 ;
-  reg \$744 ;
-  reg \$745 ;
-  reg \$746 ;
-  reg [31:0] \$747 ;
-  reg \$748 ;
-  reg [31:0] \$749 ;
   wire [32:0] \$75 ;
-  reg \$750 ;
-  reg \$751 ;
-  reg \$752 ;
-  reg \$753 ;
-  reg [31:0] \$754 ;
-  reg \$755 ;
-  reg [31:0] \$756 ;
-  reg \$757 ;
-  reg \$758 ;
-  reg \$759 ;
   wire [31:0] \$76 ;
-  reg \$760 ;
-  reg [31:0] \$761 ;
-  reg \$762 ;
-  reg [31:0] \$763 ;
-  reg \$764 ;
-  reg \$765 ;
-  reg \$766 ;
-  reg \$767 ;
-  reg [31:0] \$768 ;
-  reg \$769 ;
   wire [32:0] \$77 ;
-  reg [31:0] \$770 ;
-  reg \$771 ;
-  reg \$772 ;
-  reg \$773 ;
-  reg \$774 ;
-  reg [31:0] \$775 ;
-  reg \$776 ;
-  reg [31:0] \$777 ;
-  reg \$778 ;
-  reg \$779 ;
   wire [31:0] \$78 ;
-  reg \$780 ;
-  reg \$781 ;
-  reg [31:0] \$782 ;
-  reg \$783 ;
-  reg [31:0] \$784 ;
-  reg \$785 ;
-  reg \$786 ;
-  reg \$787 ;
-  reg \$788 ;
-  reg [31:0] \$789 ;
   wire [32:0] \$79 ;
-  reg \$790 ;
-  reg [31:0] \$791 ;
-  reg \$792 ;
-  reg \$793 ;
-  reg \$794 ;
-  reg \$795 ;
-  reg [31:0] \$796 ;
-  reg \$797 ;
-  reg [31:0] \$798 ;
-  reg \$799 ;
   wire [31:0] \$8 ;
   wire [31:0] \$80 ;
-  reg \$800 ;
-  reg \$801 ;
-  reg \$802 ;
-  reg [31:0] \$803 ;
-  reg \$804 ;
-  reg [31:0] \$805 ;
-  reg \$806 ;
-  reg \$807 ;
-  reg \$808 ;
-  reg \$809 ;
   wire [32:0] \$81 ;
-  reg [31:0] \$810 ;
-  reg \$811 ;
-  reg [31:0] \$812 ;
-  reg \$813 ;
-  reg \$814 ;
-  reg \$815 ;
-  reg \$816 ;
-  reg [31:0] \$817 ;
-  reg \$818 ;
-  reg [31:0] \$819 ;
   wire [31:0] \$82 ;
-  reg \$820 ;
-  reg \$821 ;
-  reg \$822 ;
-  reg \$823 ;
-  reg [31:0] \$824 ;
-  reg \$825 ;
-  reg [31:0] \$826 ;
-  reg \$827 ;
-  reg \$828 ;
-  reg \$829 ;
   wire [32:0] \$83 ;
-  reg \$830 ;
-  reg [31:0] \$831 ;
-  reg \$832 ;
-  reg [31:0] \$833 ;
-  reg \$834 ;
-  reg \$835 ;
-  reg \$836 ;
-  reg \$837 ;
-  reg [31:0] \$838 ;
-  reg [31:0] \$839 ;
   wire [31:0] \$84 ;
-  reg \$840 ;
-  reg \$841 ;
-  reg \$842 ;
-  reg \$843 ;
-  reg [31:0] \$844 ;
-  reg [31:0] \$845 ;
-  reg \$846 ;
-  reg \$847 ;
-  reg \$848 ;
-  reg \$849 ;
   wire [32:0] \$85 ;
-  reg [31:0] \$850 ;
-  reg [31:0] \$851 ;
-  reg \$852 ;
-  reg \$853 ;
-  reg \$854 ;
-  reg \$855 ;
-  reg [31:0] \$856 ;
-  reg [31:0] \$857 ;
-  reg \$858 ;
-  reg \$859 ;
   wire [31:0] \$86 ;
-  reg \$860 ;
-  reg \$861 ;
-  reg [31:0] \$862 ;
-  reg [31:0] \$863 ;
-  reg \$864 ;
-  reg \$865 ;
-  reg \$866 ;
-  reg \$867 ;
-  reg [31:0] \$868 ;
-  reg [31:0] \$869 ;
   wire [32:0] \$87 ;
-  reg \$870 ;
-  reg \$871 ;
-  reg \$872 ;
-  reg \$873 ;
-  reg [31:0] \$874 ;
-  reg [31:0] \$875 ;
-  reg \$876 ;
-  reg \$877 ;
-  reg \$878 ;
-  reg \$879 ;
   wire [31:0] \$88 ;
-  reg [31:0] \$880 ;
-  reg [31:0] \$881 ;
-  reg \$882 ;
-  reg [2:0] \$883 ;
-  reg \$884 ;
-  reg \$885 ;
-  reg \$886 ;
   wire [32:0] \$89 ;
   wire [32:0] \$9 ;
   wire [31:0] \$90 ;
@@ -1094,133 +926,21 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   (* keep = "true" *)
   reg first_7_7 = 1'h0;
   (* keep = "true" *)
-  reg first_hop_0_0 = 1'h0;
+  reg first_hop_0 = 1'h0;
   (* keep = "true" *)
-  reg first_hop_0_1 = 1'h0;
+  reg first_hop_1 = 1'h0;
   (* keep = "true" *)
-  reg first_hop_0_2 = 1'h0;
+  reg first_hop_2 = 1'h0;
   (* keep = "true" *)
-  reg first_hop_0_3 = 1'h0;
+  reg first_hop_3 = 1'h0;
   (* keep = "true" *)
-  reg first_hop_0_4 = 1'h0;
+  reg first_hop_4 = 1'h0;
   (* keep = "true" *)
-  reg first_hop_0_5 = 1'h0;
+  reg first_hop_5 = 1'h0;
   (* keep = "true" *)
-  reg first_hop_0_6 = 1'h0;
+  reg first_hop_6 = 1'h0;
   (* keep = "true" *)
-  reg first_hop_0_7 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_1_0 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_1_1 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_1_2 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_1_3 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_1_4 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_1_5 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_1_6 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_1_7 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_2_0 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_2_1 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_2_2 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_2_3 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_2_4 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_2_5 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_2_6 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_2_7 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_3_0 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_3_1 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_3_2 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_3_3 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_3_4 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_3_5 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_3_6 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_3_7 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_4_0 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_4_1 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_4_2 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_4_3 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_4_4 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_4_5 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_4_6 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_4_7 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_5_0 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_5_1 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_5_2 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_5_3 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_5_4 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_5_5 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_5_6 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_5_7 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_6_0 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_6_1 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_6_2 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_6_3 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_6_4 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_6_5 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_6_6 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_6_7 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_7_0 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_7_1 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_7_2 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_7_3 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_7_4 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_7_5 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_7_6 = 1'h0;
-  (* keep = "true" *)
-  reg first_hop_7_7 = 1'h0;
+  reg first_hop_7 = 1'h0;
   input [193:0] i__payload;
   wire [193:0] i__payload;
   wire \i__payload.first ;
@@ -1401,133 +1121,21 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   (* keep = "true" *)
   reg last_7_7 = 1'h0;
   (* keep = "true" *)
-  reg last_hop_0_0 = 1'h0;
+  reg last_hop_0 = 1'h0;
   (* keep = "true" *)
-  reg last_hop_0_1 = 1'h0;
+  reg last_hop_1 = 1'h0;
   (* keep = "true" *)
-  reg last_hop_0_2 = 1'h0;
+  reg last_hop_2 = 1'h0;
   (* keep = "true" *)
-  reg last_hop_0_3 = 1'h0;
+  reg last_hop_3 = 1'h0;
   (* keep = "true" *)
-  reg last_hop_0_4 = 1'h0;
+  reg last_hop_4 = 1'h0;
   (* keep = "true" *)
-  reg last_hop_0_5 = 1'h0;
+  reg last_hop_5 = 1'h0;
   (* keep = "true" *)
-  reg last_hop_0_6 = 1'h0;
+  reg last_hop_6 = 1'h0;
   (* keep = "true" *)
-  reg last_hop_0_7 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_1_0 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_1_1 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_1_2 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_1_3 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_1_4 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_1_5 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_1_6 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_1_7 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_2_0 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_2_1 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_2_2 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_2_3 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_2_4 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_2_5 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_2_6 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_2_7 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_3_0 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_3_1 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_3_2 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_3_3 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_3_4 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_3_5 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_3_6 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_3_7 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_4_0 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_4_1 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_4_2 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_4_3 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_4_4 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_4_5 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_4_6 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_4_7 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_5_0 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_5_1 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_5_2 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_5_3 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_5_4 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_5_5 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_5_6 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_5_7 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_6_0 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_6_1 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_6_2 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_6_3 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_6_4 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_6_5 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_6_6 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_6_7 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_7_0 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_7_1 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_7_2 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_7_3 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_7_4 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_7_5 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_7_6 = 1'h0;
-  (* keep = "true" *)
-  reg last_hop_7_7 = 1'h0;
+  reg last_hop_7 = 1'h0;
   wire last_row;
   (* keep = "true" *)
   reg [7:0] mac_0_0_a1 = 8'h00;
@@ -2563,480 +2171,144 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   (* keep = "true" *)
   reg v_7_7 = 1'h0;
   (* keep = "true" *)
-  reg v_hop_0_0 = 1'h0;
+  reg v_hop_0 = 1'h0;
   (* keep = "true" *)
-  reg v_hop_0_1 = 1'h0;
+  reg v_hop_1 = 1'h0;
   (* keep = "true" *)
-  reg v_hop_0_2 = 1'h0;
+  reg v_hop_2 = 1'h0;
   (* keep = "true" *)
-  reg v_hop_0_3 = 1'h0;
+  reg v_hop_3 = 1'h0;
   (* keep = "true" *)
-  reg v_hop_0_4 = 1'h0;
+  reg v_hop_4 = 1'h0;
   (* keep = "true" *)
-  reg v_hop_0_5 = 1'h0;
+  reg v_hop_5 = 1'h0;
   (* keep = "true" *)
-  reg v_hop_0_6 = 1'h0;
+  reg v_hop_6 = 1'h0;
   (* keep = "true" *)
-  reg v_hop_0_7 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_1_0 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_1_1 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_1_2 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_1_3 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_1_4 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_1_5 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_1_6 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_1_7 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_2_0 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_2_1 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_2_2 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_2_3 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_2_4 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_2_5 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_2_6 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_2_7 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_3_0 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_3_1 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_3_2 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_3_3 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_3_4 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_3_5 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_3_6 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_3_7 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_4_0 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_4_1 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_4_2 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_4_3 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_4_4 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_4_5 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_4_6 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_4_7 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_5_0 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_5_1 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_5_2 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_5_3 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_5_4 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_5_5 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_5_6 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_5_7 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_6_0 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_6_1 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_6_2 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_6_3 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_6_4 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_6_5 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_6_6 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_6_7 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_7_0 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_7_1 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_7_2 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_7_3 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_7_4 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_7_5 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_7_6 = 1'h0;
-  (* keep = "true" *)
-  reg v_hop_7_7 = 1'h0;
+  reg v_hop_7 = 1'h0;
   wire wide_out;
   reg wide_out_r = 1'h0;
-  assign \$110  = first_6_6 ? 32'd0 : acc_6_6;
-  assign \$111  = $signed(mac_6_6_m_p) + $signed(\$110 );
-  assign \$112  = first_6_7 ? 32'd0 : acc_6_7;
-  assign \$113  = $signed(mac_6_7_m_p) + $signed(\$112 );
-  assign \$114  = first_7_0 ? 32'd0 : acc_7_0;
-  assign \$115  = $signed(mac_7_0_m_p) + $signed(\$114 );
-  assign \$116  = first_7_1 ? 32'd0 : acc_7_1;
-  assign \$117  = $signed(mac_7_1_m_p) + $signed(\$116 );
-  assign \$118  = first_7_2 ? 32'd0 : acc_7_2;
-  assign \$119  = $signed(mac_7_2_m_p) + $signed(\$118 );
-  assign \$120  = first_7_3 ? 32'd0 : acc_7_3;
-  assign \$121  = $signed(mac_7_3_m_p) + $signed(\$120 );
-  assign \$122  = first_7_4 ? 32'd0 : acc_7_4;
-  assign \$123  = $signed(mac_7_4_m_p) + $signed(\$122 );
-  assign \$124  = first_7_5 ? 32'd0 : acc_7_5;
-  assign \$125  = $signed(mac_7_5_m_p) + $signed(\$124 );
-  assign \$126  = first_7_6 ? 32'd0 : acc_7_6;
-  assign \$127  = $signed(mac_7_6_m_p) + $signed(\$126 );
-  assign \$128  = first_7_7 ? 32'd0 : acc_7_7;
-  assign \$129  = $signed(mac_7_7_m_p) + $signed(\$128 );
-  assign \$130  = $signed(mac_0_0_m_a) * $signed(mac_0_0_m_b);
-  assign \$131  = $signed(mac_0_1_m_a) * $signed(mac_0_1_m_b);
-  assign \$132  = $signed(mac_0_2_m_a) * $signed(mac_0_2_m_b);
-  assign \$133  = $signed(mac_0_3_m_a) * $signed(mac_0_3_m_b);
-  assign \$134  = $signed(mac_0_4_m_a) * $signed(mac_0_4_m_b);
-  assign \$135  = $signed(mac_0_5_m_a) * $signed(mac_0_5_m_b);
-  assign \$136  = $signed(mac_0_6_m_a) * $signed(mac_0_6_m_b);
-  assign \$137  = $signed(mac_0_7_m_a) * $signed(mac_0_7_m_b);
-  assign \$138  = $signed(mac_1_0_m_a) * $signed(mac_1_0_m_b);
-  assign \$139  = $signed(mac_1_1_m_a) * $signed(mac_1_1_m_b);
-  assign \$140  = $signed(mac_1_2_m_a) * $signed(mac_1_2_m_b);
-  assign \$141  = $signed(mac_1_3_m_a) * $signed(mac_1_3_m_b);
-  assign \$142  = $signed(mac_1_4_m_a) * $signed(mac_1_4_m_b);
-  assign \$143  = $signed(mac_1_5_m_a) * $signed(mac_1_5_m_b);
-  assign \$144  = $signed(mac_1_6_m_a) * $signed(mac_1_6_m_b);
-  assign \$145  = $signed(mac_1_7_m_a) * $signed(mac_1_7_m_b);
-  assign \$146  = $signed(mac_2_0_m_a) * $signed(mac_2_0_m_b);
-  assign \$147  = $signed(mac_2_1_m_a) * $signed(mac_2_1_m_b);
-  assign \$148  = $signed(mac_2_2_m_a) * $signed(mac_2_2_m_b);
-  assign \$149  = $signed(mac_2_3_m_a) * $signed(mac_2_3_m_b);
-  assign \$150  = $signed(mac_2_4_m_a) * $signed(mac_2_4_m_b);
-  assign \$151  = $signed(mac_2_5_m_a) * $signed(mac_2_5_m_b);
-  assign \$152  = $signed(mac_2_6_m_a) * $signed(mac_2_6_m_b);
-  assign \$153  = $signed(mac_2_7_m_a) * $signed(mac_2_7_m_b);
-  assign \$154  = $signed(mac_3_0_m_a) * $signed(mac_3_0_m_b);
-  assign \$155  = $signed(mac_3_1_m_a) * $signed(mac_3_1_m_b);
-  assign \$156  = $signed(mac_3_2_m_a) * $signed(mac_3_2_m_b);
-  assign \$157  = $signed(mac_3_3_m_a) * $signed(mac_3_3_m_b);
-  assign \$158  = $signed(mac_3_4_m_a) * $signed(mac_3_4_m_b);
-  assign \$159  = $signed(mac_3_5_m_a) * $signed(mac_3_5_m_b);
-  assign \$160  = $signed(mac_3_6_m_a) * $signed(mac_3_6_m_b);
-  assign \$161  = $signed(mac_3_7_m_a) * $signed(mac_3_7_m_b);
-  assign \$162  = $signed(mac_4_0_m_a) * $signed(mac_4_0_m_b);
-  assign \$163  = $signed(mac_4_1_m_a) * $signed(mac_4_1_m_b);
-  assign \$164  = $signed(mac_4_2_m_a) * $signed(mac_4_2_m_b);
-  assign \$165  = $signed(mac_4_3_m_a) * $signed(mac_4_3_m_b);
-  assign \$166  = $signed(mac_4_4_m_a) * $signed(mac_4_4_m_b);
-  assign \$167  = $signed(mac_4_5_m_a) * $signed(mac_4_5_m_b);
-  assign \$168  = $signed(mac_4_6_m_a) * $signed(mac_4_6_m_b);
-  assign \$169  = $signed(mac_4_7_m_a) * $signed(mac_4_7_m_b);
-  assign \$170  = $signed(mac_5_0_m_a) * $signed(mac_5_0_m_b);
-  assign \$171  = $signed(mac_5_1_m_a) * $signed(mac_5_1_m_b);
-  assign \$172  = $signed(mac_5_2_m_a) * $signed(mac_5_2_m_b);
-  assign \$173  = $signed(mac_5_3_m_a) * $signed(mac_5_3_m_b);
-  assign \$174  = $signed(mac_5_4_m_a) * $signed(mac_5_4_m_b);
-  assign \$175  = $signed(mac_5_5_m_a) * $signed(mac_5_5_m_b);
-  assign \$176  = $signed(mac_5_6_m_a) * $signed(mac_5_6_m_b);
-  assign \$177  = $signed(mac_5_7_m_a) * $signed(mac_5_7_m_b);
-  assign \$178  = $signed(mac_6_0_m_a) * $signed(mac_6_0_m_b);
-  assign \$179  = $signed(mac_6_1_m_a) * $signed(mac_6_1_m_b);
-  assign \$180  = $signed(mac_6_2_m_a) * $signed(mac_6_2_m_b);
-  assign \$181  = $signed(mac_6_3_m_a) * $signed(mac_6_3_m_b);
-  assign \$182  = $signed(mac_6_4_m_a) * $signed(mac_6_4_m_b);
-  assign \$183  = $signed(mac_6_5_m_a) * $signed(mac_6_5_m_b);
-  assign \$184  = $signed(mac_6_6_m_a) * $signed(mac_6_6_m_b);
-  assign \$185  = $signed(mac_6_7_m_a) * $signed(mac_6_7_m_b);
-  assign \$186  = $signed(mac_7_0_m_a) * $signed(mac_7_0_m_b);
-  assign \$187  = $signed(mac_7_1_m_a) * $signed(mac_7_1_m_b);
-  assign \$188  = $signed(mac_7_2_m_a) * $signed(mac_7_2_m_b);
-  assign \$189  = $signed(mac_7_3_m_a) * $signed(mac_7_3_m_b);
-  assign \$190  = $signed(mac_7_4_m_a) * $signed(mac_7_4_m_b);
-  assign \$191  = $signed(mac_7_5_m_a) * $signed(mac_7_5_m_b);
-  assign \$192  = $signed(mac_7_6_m_a) * $signed(mac_7_6_m_b);
-  assign \$193  = $signed(mac_7_7_m_a) * $signed(mac_7_7_m_b);
-  assign \$194  = v2 & last2;
-  assign \$195  = v4 & last4;
-  assign \$196  = drain & last_row;
-  assign \$197  = o_valid_0_0 & o__ready;
-  assign \$198  = v2 & last2;
-  assign \$199  = v4 & last4;
-  assign \$200  = drain & last_row;
-  assign \$201  = o_valid_0_1 & o__ready;
-  assign \$202  = v2 & last2;
-  assign \$203  = v4 & last4;
-  assign \$204  = drain & last_row;
-  assign \$205  = o_valid_0_2 & o__ready;
-  assign \$206  = v2 & last2;
-  assign \$207  = v4 & last4;
-  assign \$208  = drain & last_row;
-  assign \$209  = o_valid_0_3 & o__ready;
-  assign \$210  = v2 & last2;
-  assign \$211  = v4 & last4;
-  assign \$212  = drain & last_row;
-  assign \$213  = o_valid_0_4 & o__ready;
-  assign \$214  = v2 & last2;
-  assign \$215  = v4 & last4;
-  assign \$216  = drain & last_row;
-  assign \$217  = o_valid_0_5 & o__ready;
-  assign \$218  = v2 & last2;
-  assign \$219  = v4 & last4;
-  assign \$220  = drain & last_row;
-  assign \$221  = o_valid_0_6 & o__ready;
-  assign \$222  = v2 & last2;
-  assign \$223  = v4 & last4;
-  assign \$224  = drain & last_row;
-  assign \$225  = o_valid_0_7 & o__ready;
-  assign \$226  = v2 & last2;
-  assign \$227  = v4 & last4;
-  assign \$228  = drain & last_row;
-  assign \$229  = o_valid_1_0 & o__ready;
-  assign \$230  = v2 & last2;
-  assign \$231  = v4 & last4;
-  assign \$232  = drain & last_row;
-  assign \$233  = o_valid_1_1 & o__ready;
-  assign \$234  = v2 & last2;
-  assign \$235  = v4 & last4;
-  assign \$236  = drain & last_row;
-  assign \$237  = o_valid_1_2 & o__ready;
-  assign \$238  = v2 & last2;
-  assign \$239  = v4 & last4;
-  assign \$240  = drain & last_row;
-  assign \$241  = o_valid_1_3 & o__ready;
-  assign \$242  = v2 & last2;
-  assign \$243  = v4 & last4;
-  assign \$244  = drain & last_row;
-  assign \$245  = o_valid_1_4 & o__ready;
-  assign \$246  = v2 & last2;
-  assign \$247  = v4 & last4;
-  assign \$248  = drain & last_row;
-  assign \$249  = o_valid_1_5 & o__ready;
-  assign \$250  = v2 & last2;
-  assign \$251  = v4 & last4;
-  assign \$252  = drain & last_row;
-  assign \$253  = o_valid_1_6 & o__ready;
-  assign \$254  = v2 & last2;
-  assign \$255  = v4 & last4;
-  assign \$256  = drain & last_row;
-  assign \$257  = o_valid_1_7 & o__ready;
-  assign \$258  = v2 & last2;
-  assign \$259  = v4 & last4;
-  assign \$260  = drain & last_row;
-  assign \$261  = o_valid_2_0 & o__ready;
-  assign \$262  = v2 & last2;
-  assign \$263  = v4 & last4;
-  assign \$264  = drain & last_row;
-  assign \$265  = o_valid_2_1 & o__ready;
-  assign \$266  = v2 & last2;
-  assign \$267  = v4 & last4;
-  assign \$268  = drain & last_row;
-  assign \$269  = o_valid_2_2 & o__ready;
-  assign \$270  = v2 & last2;
-  assign \$271  = v4 & last4;
-  assign \$272  = drain & last_row;
-  assign \$273  = o_valid_2_3 & o__ready;
-  assign \$274  = v2 & last2;
-  assign \$275  = v4 & last4;
-  assign \$276  = drain & last_row;
-  assign \$277  = o_valid_2_4 & o__ready;
-  assign \$278  = v2 & last2;
+  assign \$278  = o_valid_3_2 & o__ready;
   assign \$279  = v4 & last4;
   assign \$280  = drain & last_row;
-  assign \$281  = o_valid_2_5 & o__ready;
-  assign \$282  = v2 & last2;
-  assign \$283  = v4 & last4;
-  assign \$284  = drain & last_row;
-  assign \$285  = o_valid_2_6 & o__ready;
-  assign \$286  = v2 & last2;
-  assign \$287  = v4 & last4;
-  assign \$288  = drain & last_row;
-  assign \$289  = o_valid_2_7 & o__ready;
-  assign \$290  = v2 & last2;
+  assign \$281  = o_valid_3_3 & o__ready;
+  assign \$282  = v4 & last4;
+  assign \$283  = drain & last_row;
+  assign \$284  = o_valid_3_4 & o__ready;
+  assign \$285  = v4 & last4;
+  assign \$286  = drain & last_row;
+  assign \$287  = o_valid_3_5 & o__ready;
+  assign \$288  = v4 & last4;
+  assign \$289  = drain & last_row;
+  assign \$290  = o_valid_3_6 & o__ready;
   assign \$291  = v4 & last4;
   assign \$292  = drain & last_row;
-  assign \$293  = o_valid_3_0 & o__ready;
+  assign \$293  = o_valid_3_7 & o__ready;
   assign \$294  = v2 & last2;
   assign \$295  = v4 & last4;
   assign \$296  = drain & last_row;
-  assign \$297  = o_valid_3_1 & o__ready;
-  assign \$298  = v2 & last2;
-  assign \$299  = v4 & last4;
-  assign \$300  = drain & last_row;
-  assign \$301  = o_valid_3_2 & o__ready;
-  assign \$302  = v2 & last2;
-  assign \$303  = v4 & last4;
-  assign \$304  = drain & last_row;
-  assign \$305  = o_valid_3_3 & o__ready;
-  assign \$306  = v2 & last2;
+  assign \$297  = o_valid_4_0 & o__ready;
+  assign \$298  = v4 & last4;
+  assign \$299  = drain & last_row;
+  assign \$300  = o_valid_4_1 & o__ready;
+  assign \$301  = v4 & last4;
+  assign \$302  = drain & last_row;
+  assign \$303  = o_valid_4_2 & o__ready;
+  assign \$304  = v4 & last4;
+  assign \$305  = drain & last_row;
+  assign \$306  = o_valid_4_3 & o__ready;
   assign \$307  = v4 & last4;
   assign \$308  = drain & last_row;
-  assign \$309  = o_valid_3_4 & o__ready;
-  assign \$310  = v2 & last2;
-  assign \$311  = v4 & last4;
-  assign \$312  = drain & last_row;
-  assign \$313  = o_valid_3_5 & o__ready;
-  assign \$314  = v2 & last2;
-  assign \$315  = v4 & last4;
-  assign \$316  = drain & last_row;
-  assign \$317  = o_valid_3_6 & o__ready;
-  assign \$318  = v2 & last2;
-  assign \$319  = v4 & last4;
-  assign \$320  = drain & last_row;
-  assign \$321  = o_valid_3_7 & o__ready;
-  assign \$322  = v2 & last2;
+  assign \$309  = o_valid_4_4 & o__ready;
+  assign \$310  = v4 & last4;
+  assign \$311  = drain & last_row;
+  assign \$312  = o_valid_4_5 & o__ready;
+  assign \$313  = v4 & last4;
+  assign \$314  = drain & last_row;
+  assign \$315  = o_valid_4_6 & o__ready;
+  assign \$316  = v4 & last4;
+  assign \$317  = drain & last_row;
+  assign \$318  = o_valid_4_7 & o__ready;
+  assign \$319  = v2 & last2;
+  assign \$320  = v4 & last4;
+  assign \$321  = drain & last_row;
+  assign \$322  = o_valid_5_0 & o__ready;
   assign \$323  = v4 & last4;
   assign \$324  = drain & last_row;
-  assign \$325  = o_valid_4_0 & o__ready;
-  assign \$326  = v2 & last2;
-  assign \$327  = v4 & last4;
-  assign \$328  = drain & last_row;
-  assign \$329  = o_valid_4_1 & o__ready;
-  assign \$330  = v2 & last2;
-  assign \$331  = v4 & last4;
-  assign \$332  = drain & last_row;
-  assign \$333  = o_valid_4_2 & o__ready;
-  assign \$334  = v2 & last2;
+  assign \$325  = o_valid_5_1 & o__ready;
+  assign \$326  = v4 & last4;
+  assign \$327  = drain & last_row;
+  assign \$328  = o_valid_5_2 & o__ready;
+  assign \$329  = v4 & last4;
+  assign \$330  = drain & last_row;
+  assign \$331  = o_valid_5_3 & o__ready;
+  assign \$332  = v4 & last4;
+  assign \$333  = drain & last_row;
+  assign \$334  = o_valid_5_4 & o__ready;
   assign \$335  = v4 & last4;
   assign \$336  = drain & last_row;
-  assign \$337  = o_valid_4_3 & o__ready;
-  assign \$338  = v2 & last2;
-  assign \$339  = v4 & last4;
-  assign \$340  = drain & last_row;
-  assign \$341  = o_valid_4_4 & o__ready;
-  assign \$342  = v2 & last2;
-  assign \$343  = v4 & last4;
-  assign \$344  = drain & last_row;
-  assign \$345  = o_valid_4_5 & o__ready;
-  assign \$346  = v2 & last2;
-  assign \$347  = v4 & last4;
-  assign \$348  = drain & last_row;
-  assign \$349  = o_valid_4_6 & o__ready;
-  assign \$350  = v2 & last2;
+  assign \$337  = o_valid_5_5 & o__ready;
+  assign \$338  = v4 & last4;
+  assign \$339  = drain & last_row;
+  assign \$340  = o_valid_5_6 & o__ready;
+  assign \$341  = v4 & last4;
+  assign \$342  = drain & last_row;
+  assign \$343  = o_valid_5_7 & o__ready;
+  assign \$344  = v2 & last2;
+  assign \$345  = v4 & last4;
+  assign \$346  = drain & last_row;
+  assign \$347  = o_valid_6_0 & o__ready;
+  assign \$348  = v4 & last4;
+  assign \$349  = drain & last_row;
+  assign \$350  = o_valid_6_1 & o__ready;
   assign \$351  = v4 & last4;
   assign \$352  = drain & last_row;
-  assign \$353  = o_valid_4_7 & o__ready;
-  assign \$354  = v2 & last2;
-  assign \$355  = v4 & last4;
-  assign \$356  = drain & last_row;
-  assign \$357  = o_valid_5_0 & o__ready;
-  assign \$358  = v2 & last2;
-  assign \$359  = v4 & last4;
-  assign \$360  = drain & last_row;
-  assign \$361  = o_valid_5_1 & o__ready;
-  assign \$362  = v2 & last2;
+  assign \$353  = o_valid_6_2 & o__ready;
+  assign \$354  = v4 & last4;
+  assign \$355  = drain & last_row;
+  assign \$356  = o_valid_6_3 & o__ready;
+  assign \$357  = v4 & last4;
+  assign \$358  = drain & last_row;
+  assign \$359  = o_valid_6_4 & o__ready;
+  assign \$360  = v4 & last4;
+  assign \$361  = drain & last_row;
+  assign \$362  = o_valid_6_5 & o__ready;
   assign \$363  = v4 & last4;
   assign \$364  = drain & last_row;
-  assign \$365  = o_valid_5_2 & o__ready;
-  assign \$366  = v2 & last2;
-  assign \$367  = v4 & last4;
-  assign \$368  = drain & last_row;
-  assign \$369  = o_valid_5_3 & o__ready;
-  assign \$370  = v2 & last2;
-  assign \$371  = v4 & last4;
-  assign \$372  = drain & last_row;
-  assign \$373  = o_valid_5_4 & o__ready;
-  assign \$374  = v2 & last2;
-  assign \$375  = v4 & last4;
-  assign \$376  = drain & last_row;
-  assign \$377  = o_valid_5_5 & o__ready;
-  assign \$378  = v2 & last2;
-  assign \$379  = v4 & last4;
-  assign \$380  = drain & last_row;
-  assign \$381  = o_valid_5_6 & o__ready;
-  assign \$382  = v2 & last2;
-  assign \$383  = v4 & last4;
-  assign \$384  = drain & last_row;
-  assign \$385  = o_valid_5_7 & o__ready;
-  assign \$386  = v2 & last2;
-  assign \$387  = v4 & last4;
-  assign \$388  = drain & last_row;
-  assign \$389  = o_valid_6_0 & o__ready;
-  assign \$390  = v2 & last2;
-  assign \$391  = v4 & last4;
-  assign \$392  = drain & last_row;
-  assign \$393  = o_valid_6_1 & o__ready;
-  assign \$394  = v2 & last2;
-  assign \$395  = v4 & last4;
-  assign \$396  = drain & last_row;
-  assign \$397  = o_valid_6_2 & o__ready;
-  assign \$398  = v2 & last2;
-  assign \$399  = v4 & last4;
-  assign \$400  = drain & last_row;
-  assign \$401  = o_valid_6_3 & o__ready;
-  assign \$402  = v2 & last2;
-  assign \$403  = v4 & last4;
-  assign \$404  = drain & last_row;
-  assign \$405  = o_valid_6_4 & o__ready;
-  assign \$406  = v2 & last2;
-  assign \$407  = v4 & last4;
-  assign \$408  = drain & last_row;
-  assign \$409  = o_valid_6_5 & o__ready;
-  assign \$410  = v2 & last2;
-  assign \$411  = v4 & last4;
-  assign \$412  = drain & last_row;
-  assign \$413  = o_valid_6_6 & o__ready;
-  assign \$414  = v2 & last2;
-  assign \$415  = v4 & last4;
-  assign \$416  = drain & last_row;
-  assign \$417  = o_valid_6_7 & o__ready;
-  assign \$418  = v2 & last2;
-  assign \$419  = v2 & last2;
-  assign \$420  = v2 & last2;
-  assign \$421  = v2 & last2;
-  assign \$422  = v2 & last2;
-  assign \$423  = v2 & last2;
-  assign \$424  = v2 & last2;
-  assign \$425  = v2 & last2;
-  assign \$426  = v4 & last4;
-  assign \$427  = row + 1'h1;
-  assign \$428  = accept & i__payload[193];
+  assign \$365  = o_valid_6_6 & o__ready;
+  assign \$366  = v4 & last4;
+  assign \$367  = drain & last_row;
+  assign \$368  = o_valid_6_7 & o__ready;
+  assign \$369  = v2 & last2;
+  assign \$370  = v4 & last4;
+  assign \$371  = row + 1'h1;
+  assign \$372  = accept & i__payload[193];
   always @(posedge clk)
-    v1 <= \$429 ;
+    v1 <= \$373 ;
   always @(posedge clk)
-    in1 <= \$430 ;
+    in1 <= \$374 ;
   always @(posedge clk)
-    first1 <= \$431 ;
+    first1 <= \$375 ;
   always @(posedge clk)
-    last1 <= \$432 ;
+    last1 <= \$376 ;
   always @(posedge clk)
-    v2 <= \$433 ;
+    v2 <= \$377 ;
   always @(posedge clk)
-    first2 <= \$434 ;
+    first2 <= \$378 ;
   always @(posedge clk)
-    last2 <= \$435 ;
+    last2 <= \$379 ;
   always @(posedge clk)
-    v3 <= \$436 ;
+    v3 <= \$380 ;
   always @(posedge clk)
-    first3 <= \$437 ;
+    first3 <= \$381 ;
   always @(posedge clk)
-    last3 <= \$438 ;
+    last3 <= \$382 ;
   always @(posedge clk)
-    v4 <= \$439 ;
+    v4 <= \$383 ;
   always @(posedge clk)
-    first4 <= \$440 ;
+    first4 <= \$384 ;
   always @(posedge clk)
-    last4 <= \$441 ;
+    last4 <= \$385 ;
   always @(posedge clk)
     mac_0_0_a1 <= in1[7:0];
   always @(posedge clk)
@@ -3678,1151 +2950,815 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   always @(posedge clk)
     mac_7_7_m_p <= \$193 ;
   always @(posedge clk)
-    v_hop_0_0 <= \$442 ;
+    v_hop_0 <= \$386 ;
   always @(posedge clk)
-    first_hop_0_0 <= first2;
+    first_hop_0 <= first2;
   always @(posedge clk)
-    last_hop_0_0 <= \$443 ;
+    last_hop_0 <= \$387 ;
   always @(posedge clk)
-    v_0_0 <= \$444 ;
+    v_0_0 <= \$388 ;
   always @(posedge clk)
-    first_0_0 <= first_hop_0_0;
+    first_0_0 <= first_hop_0;
   always @(posedge clk)
-    last_0_0 <= \$445 ;
+    last_0_0 <= \$389 ;
   always @(posedge clk)
-    acc_0_0 <= \$446 ;
+    acc_0_0 <= \$390 ;
   always @(posedge clk)
-    o_valid_0_0 <= \$447 ;
+    o_valid_0_0 <= \$391 ;
   always @(posedge clk)
-    shadow_0_0 <= \$448 ;
+    shadow_0_0 <= \$392 ;
   always @(posedge clk)
-    v_hop_0_1 <= \$449 ;
+    v_0_1 <= \$393 ;
   always @(posedge clk)
-    first_hop_0_1 <= first2;
+    first_0_1 <= first_hop_0;
   always @(posedge clk)
-    last_hop_0_1 <= \$450 ;
+    last_0_1 <= \$394 ;
   always @(posedge clk)
-    v_0_1 <= \$451 ;
+    acc_0_1 <= \$395 ;
   always @(posedge clk)
-    first_0_1 <= first_hop_0_1;
+    o_valid_0_1 <= \$396 ;
   always @(posedge clk)
-    last_0_1 <= \$452 ;
+    shadow_0_1 <= \$397 ;
   always @(posedge clk)
-    acc_0_1 <= \$453 ;
+    v_0_2 <= \$398 ;
   always @(posedge clk)
-    o_valid_0_1 <= \$454 ;
+    first_0_2 <= first_hop_0;
   always @(posedge clk)
-    shadow_0_1 <= \$455 ;
+    last_0_2 <= \$399 ;
   always @(posedge clk)
-    v_hop_0_2 <= \$456 ;
+    acc_0_2 <= \$400 ;
   always @(posedge clk)
-    first_hop_0_2 <= first2;
+    o_valid_0_2 <= \$401 ;
   always @(posedge clk)
-    last_hop_0_2 <= \$457 ;
+    shadow_0_2 <= \$402 ;
   always @(posedge clk)
-    v_0_2 <= \$458 ;
+    v_0_3 <= \$403 ;
   always @(posedge clk)
-    first_0_2 <= first_hop_0_2;
+    first_0_3 <= first_hop_0;
   always @(posedge clk)
-    last_0_2 <= \$459 ;
+    last_0_3 <= \$404 ;
   always @(posedge clk)
-    acc_0_2 <= \$460 ;
+    acc_0_3 <= \$405 ;
   always @(posedge clk)
-    o_valid_0_2 <= \$461 ;
+    o_valid_0_3 <= \$406 ;
   always @(posedge clk)
-    shadow_0_2 <= \$462 ;
+    shadow_0_3 <= \$407 ;
   always @(posedge clk)
-    v_hop_0_3 <= \$463 ;
+    v_0_4 <= \$408 ;
   always @(posedge clk)
-    first_hop_0_3 <= first2;
+    first_0_4 <= first_hop_0;
   always @(posedge clk)
-    last_hop_0_3 <= \$464 ;
+    last_0_4 <= \$409 ;
   always @(posedge clk)
-    v_0_3 <= \$465 ;
+    acc_0_4 <= \$410 ;
   always @(posedge clk)
-    first_0_3 <= first_hop_0_3;
+    o_valid_0_4 <= \$411 ;
   always @(posedge clk)
-    last_0_3 <= \$466 ;
+    shadow_0_4 <= \$412 ;
   always @(posedge clk)
-    acc_0_3 <= \$467 ;
+    v_0_5 <= \$413 ;
   always @(posedge clk)
-    o_valid_0_3 <= \$468 ;
+    first_0_5 <= first_hop_0;
   always @(posedge clk)
-    shadow_0_3 <= \$469 ;
+    last_0_5 <= \$414 ;
   always @(posedge clk)
-    v_hop_0_4 <= \$470 ;
+    acc_0_5 <= \$415 ;
   always @(posedge clk)
-    first_hop_0_4 <= first2;
+    o_valid_0_5 <= \$416 ;
   always @(posedge clk)
-    last_hop_0_4 <= \$471 ;
+    shadow_0_5 <= \$417 ;
   always @(posedge clk)
-    v_0_4 <= \$472 ;
+    v_0_6 <= \$418 ;
   always @(posedge clk)
-    first_0_4 <= first_hop_0_4;
+    first_0_6 <= first_hop_0;
   always @(posedge clk)
-    last_0_4 <= \$473 ;
+    last_0_6 <= \$419 ;
   always @(posedge clk)
-    acc_0_4 <= \$474 ;
+    acc_0_6 <= \$420 ;
   always @(posedge clk)
-    o_valid_0_4 <= \$475 ;
+    o_valid_0_6 <= \$421 ;
   always @(posedge clk)
-    shadow_0_4 <= \$476 ;
+    shadow_0_6 <= \$422 ;
   always @(posedge clk)
-    v_hop_0_5 <= \$477 ;
+    v_0_7 <= \$423 ;
   always @(posedge clk)
-    first_hop_0_5 <= first2;
+    first_0_7 <= first_hop_0;
   always @(posedge clk)
-    last_hop_0_5 <= \$478 ;
+    last_0_7 <= \$424 ;
   always @(posedge clk)
-    v_0_5 <= \$479 ;
+    acc_0_7 <= \$425 ;
   always @(posedge clk)
-    first_0_5 <= first_hop_0_5;
+    o_valid_0_7 <= \$426 ;
   always @(posedge clk)
-    last_0_5 <= \$480 ;
+    shadow_0_7 <= \$427 ;
   always @(posedge clk)
-    acc_0_5 <= \$481 ;
+    v_hop_1 <= \$428 ;
   always @(posedge clk)
-    o_valid_0_5 <= \$482 ;
+    first_hop_1 <= first2;
   always @(posedge clk)
-    shadow_0_5 <= \$483 ;
+    last_hop_1 <= \$429 ;
   always @(posedge clk)
-    v_hop_0_6 <= \$484 ;
+    v_1_0 <= \$430 ;
   always @(posedge clk)
-    first_hop_0_6 <= first2;
+    first_1_0 <= first_hop_1;
   always @(posedge clk)
-    last_hop_0_6 <= \$485 ;
+    last_1_0 <= \$431 ;
   always @(posedge clk)
-    v_0_6 <= \$486 ;
+    acc_1_0 <= \$432 ;
   always @(posedge clk)
-    first_0_6 <= first_hop_0_6;
+    o_valid_1_0 <= \$433 ;
   always @(posedge clk)
-    last_0_6 <= \$487 ;
+    shadow_1_0 <= \$434 ;
   always @(posedge clk)
-    acc_0_6 <= \$488 ;
+    v_1_1 <= \$435 ;
   always @(posedge clk)
-    o_valid_0_6 <= \$489 ;
+    first_1_1 <= first_hop_1;
   always @(posedge clk)
-    shadow_0_6 <= \$490 ;
+    last_1_1 <= \$436 ;
   always @(posedge clk)
-    v_hop_0_7 <= \$491 ;
+    acc_1_1 <= \$437 ;
   always @(posedge clk)
-    first_hop_0_7 <= first2;
+    o_valid_1_1 <= \$438 ;
   always @(posedge clk)
-    last_hop_0_7 <= \$492 ;
+    shadow_1_1 <= \$439 ;
   always @(posedge clk)
-    v_0_7 <= \$493 ;
+    v_1_2 <= \$440 ;
   always @(posedge clk)
-    first_0_7 <= first_hop_0_7;
+    first_1_2 <= first_hop_1;
   always @(posedge clk)
-    last_0_7 <= \$494 ;
+    last_1_2 <= \$441 ;
   always @(posedge clk)
-    acc_0_7 <= \$495 ;
+    acc_1_2 <= \$442 ;
   always @(posedge clk)
-    o_valid_0_7 <= \$496 ;
+    o_valid_1_2 <= \$443 ;
   always @(posedge clk)
-    shadow_0_7 <= \$497 ;
+    shadow_1_2 <= \$444 ;
   always @(posedge clk)
-    v_hop_1_0 <= \$498 ;
+    v_1_3 <= \$445 ;
   always @(posedge clk)
-    first_hop_1_0 <= first2;
+    first_1_3 <= first_hop_1;
   always @(posedge clk)
-    last_hop_1_0 <= \$499 ;
+    last_1_3 <= \$446 ;
   always @(posedge clk)
-    v_1_0 <= \$500 ;
+    acc_1_3 <= \$447 ;
   always @(posedge clk)
-    first_1_0 <= first_hop_1_0;
+    o_valid_1_3 <= \$448 ;
   always @(posedge clk)
-    last_1_0 <= \$501 ;
+    shadow_1_3 <= \$449 ;
   always @(posedge clk)
-    acc_1_0 <= \$502 ;
+    v_1_4 <= \$450 ;
   always @(posedge clk)
-    o_valid_1_0 <= \$503 ;
+    first_1_4 <= first_hop_1;
   always @(posedge clk)
-    shadow_1_0 <= \$504 ;
+    last_1_4 <= \$451 ;
   always @(posedge clk)
-    v_hop_1_1 <= \$505 ;
+    acc_1_4 <= \$452 ;
   always @(posedge clk)
-    first_hop_1_1 <= first2;
+    o_valid_1_4 <= \$453 ;
   always @(posedge clk)
-    last_hop_1_1 <= \$506 ;
+    shadow_1_4 <= \$454 ;
   always @(posedge clk)
-    v_1_1 <= \$507 ;
+    v_1_5 <= \$455 ;
   always @(posedge clk)
-    first_1_1 <= first_hop_1_1;
+    first_1_5 <= first_hop_1;
   always @(posedge clk)
-    last_1_1 <= \$508 ;
+    last_1_5 <= \$456 ;
   always @(posedge clk)
-    acc_1_1 <= \$509 ;
+    acc_1_5 <= \$457 ;
   always @(posedge clk)
-    o_valid_1_1 <= \$510 ;
+    o_valid_1_5 <= \$458 ;
   always @(posedge clk)
-    shadow_1_1 <= \$511 ;
+    shadow_1_5 <= \$459 ;
   always @(posedge clk)
-    v_hop_1_2 <= \$512 ;
+    v_1_6 <= \$460 ;
   always @(posedge clk)
-    first_hop_1_2 <= first2;
+    first_1_6 <= first_hop_1;
   always @(posedge clk)
-    last_hop_1_2 <= \$513 ;
+    last_1_6 <= \$461 ;
   always @(posedge clk)
-    v_1_2 <= \$514 ;
+    acc_1_6 <= \$462 ;
   always @(posedge clk)
-    first_1_2 <= first_hop_1_2;
+    o_valid_1_6 <= \$463 ;
   always @(posedge clk)
-    last_1_2 <= \$515 ;
+    shadow_1_6 <= \$464 ;
   always @(posedge clk)
-    acc_1_2 <= \$516 ;
+    v_1_7 <= \$465 ;
   always @(posedge clk)
-    o_valid_1_2 <= \$517 ;
+    first_1_7 <= first_hop_1;
   always @(posedge clk)
-    shadow_1_2 <= \$518 ;
+    last_1_7 <= \$466 ;
   always @(posedge clk)
-    v_hop_1_3 <= \$519 ;
+    acc_1_7 <= \$467 ;
   always @(posedge clk)
-    first_hop_1_3 <= first2;
+    o_valid_1_7 <= \$468 ;
   always @(posedge clk)
-    last_hop_1_3 <= \$520 ;
+    shadow_1_7 <= \$469 ;
   always @(posedge clk)
-    v_1_3 <= \$521 ;
+    v_hop_2 <= \$470 ;
   always @(posedge clk)
-    first_1_3 <= first_hop_1_3;
+    first_hop_2 <= first2;
   always @(posedge clk)
-    last_1_3 <= \$522 ;
+    last_hop_2 <= \$471 ;
   always @(posedge clk)
-    acc_1_3 <= \$523 ;
+    v_2_0 <= \$472 ;
   always @(posedge clk)
-    o_valid_1_3 <= \$524 ;
+    first_2_0 <= first_hop_2;
   always @(posedge clk)
-    shadow_1_3 <= \$525 ;
+    last_2_0 <= \$473 ;
   always @(posedge clk)
-    v_hop_1_4 <= \$526 ;
+    acc_2_0 <= \$474 ;
   always @(posedge clk)
-    first_hop_1_4 <= first2;
+    o_valid_2_0 <= \$475 ;
   always @(posedge clk)
-    last_hop_1_4 <= \$527 ;
+    shadow_2_0 <= \$476 ;
   always @(posedge clk)
-    v_1_4 <= \$528 ;
+    v_2_1 <= \$477 ;
   always @(posedge clk)
-    first_1_4 <= first_hop_1_4;
+    first_2_1 <= first_hop_2;
   always @(posedge clk)
-    last_1_4 <= \$529 ;
+    last_2_1 <= \$478 ;
   always @(posedge clk)
-    acc_1_4 <= \$530 ;
+    acc_2_1 <= \$479 ;
   always @(posedge clk)
-    o_valid_1_4 <= \$531 ;
+    o_valid_2_1 <= \$480 ;
   always @(posedge clk)
-    shadow_1_4 <= \$532 ;
+    shadow_2_1 <= \$481 ;
   always @(posedge clk)
-    v_hop_1_5 <= \$533 ;
+    v_2_2 <= \$482 ;
   always @(posedge clk)
-    first_hop_1_5 <= first2;
+    first_2_2 <= first_hop_2;
   always @(posedge clk)
-    last_hop_1_5 <= \$534 ;
+    last_2_2 <= \$483 ;
   always @(posedge clk)
-    v_1_5 <= \$535 ;
+    acc_2_2 <= \$484 ;
   always @(posedge clk)
-    first_1_5 <= first_hop_1_5;
+    o_valid_2_2 <= \$485 ;
   always @(posedge clk)
-    last_1_5 <= \$536 ;
+    shadow_2_2 <= \$486 ;
   always @(posedge clk)
-    acc_1_5 <= \$537 ;
+    v_2_3 <= \$487 ;
   always @(posedge clk)
-    o_valid_1_5 <= \$538 ;
+    first_2_3 <= first_hop_2;
   always @(posedge clk)
-    shadow_1_5 <= \$539 ;
+    last_2_3 <= \$488 ;
   always @(posedge clk)
-    v_hop_1_6 <= \$540 ;
+    acc_2_3 <= \$489 ;
   always @(posedge clk)
-    first_hop_1_6 <= first2;
+    o_valid_2_3 <= \$490 ;
   always @(posedge clk)
-    last_hop_1_6 <= \$541 ;
+    shadow_2_3 <= \$491 ;
   always @(posedge clk)
-    v_1_6 <= \$542 ;
+    v_2_4 <= \$492 ;
   always @(posedge clk)
-    first_1_6 <= first_hop_1_6;
+    first_2_4 <= first_hop_2;
   always @(posedge clk)
-    last_1_6 <= \$543 ;
+    last_2_4 <= \$493 ;
   always @(posedge clk)
-    acc_1_6 <= \$544 ;
+    acc_2_4 <= \$494 ;
   always @(posedge clk)
-    o_valid_1_6 <= \$545 ;
+    o_valid_2_4 <= \$495 ;
   always @(posedge clk)
-    shadow_1_6 <= \$546 ;
+    shadow_2_4 <= \$496 ;
   always @(posedge clk)
-    v_hop_1_7 <= \$547 ;
+    v_2_5 <= \$497 ;
   always @(posedge clk)
-    first_hop_1_7 <= first2;
+    first_2_5 <= first_hop_2;
   always @(posedge clk)
-    last_hop_1_7 <= \$548 ;
+    last_2_5 <= \$498 ;
   always @(posedge clk)
-    v_1_7 <= \$549 ;
+    acc_2_5 <= \$499 ;
   always @(posedge clk)
-    first_1_7 <= first_hop_1_7;
+    o_valid_2_5 <= \$500 ;
   always @(posedge clk)
-    last_1_7 <= \$550 ;
+    shadow_2_5 <= \$501 ;
   always @(posedge clk)
-    acc_1_7 <= \$551 ;
+    v_2_6 <= \$502 ;
   always @(posedge clk)
-    o_valid_1_7 <= \$552 ;
+    first_2_6 <= first_hop_2;
   always @(posedge clk)
-    shadow_1_7 <= \$553 ;
+    last_2_6 <= \$503 ;
   always @(posedge clk)
-    v_hop_2_0 <= \$554 ;
+    acc_2_6 <= \$504 ;
   always @(posedge clk)
-    first_hop_2_0 <= first2;
+    o_valid_2_6 <= \$505 ;
   always @(posedge clk)
-    last_hop_2_0 <= \$555 ;
+    shadow_2_6 <= \$506 ;
   always @(posedge clk)
-    v_2_0 <= \$556 ;
+    v_2_7 <= \$507 ;
   always @(posedge clk)
-    first_2_0 <= first_hop_2_0;
+    first_2_7 <= first_hop_2;
   always @(posedge clk)
-    last_2_0 <= \$557 ;
+    last_2_7 <= \$508 ;
   always @(posedge clk)
-    acc_2_0 <= \$558 ;
+    acc_2_7 <= \$509 ;
   always @(posedge clk)
-    o_valid_2_0 <= \$559 ;
+    o_valid_2_7 <= \$510 ;
   always @(posedge clk)
-    shadow_2_0 <= \$560 ;
+    shadow_2_7 <= \$511 ;
   always @(posedge clk)
-    v_hop_2_1 <= \$561 ;
+    v_hop_3 <= \$512 ;
   always @(posedge clk)
-    first_hop_2_1 <= first2;
+    first_hop_3 <= first2;
   always @(posedge clk)
-    last_hop_2_1 <= \$562 ;
+    last_hop_3 <= \$513 ;
   always @(posedge clk)
-    v_2_1 <= \$563 ;
+    v_3_0 <= \$514 ;
   always @(posedge clk)
-    first_2_1 <= first_hop_2_1;
+    first_3_0 <= first_hop_3;
   always @(posedge clk)
-    last_2_1 <= \$564 ;
+    last_3_0 <= \$515 ;
   always @(posedge clk)
-    acc_2_1 <= \$565 ;
+    acc_3_0 <= \$516 ;
   always @(posedge clk)
-    o_valid_2_1 <= \$566 ;
+    o_valid_3_0 <= \$517 ;
   always @(posedge clk)
-    shadow_2_1 <= \$567 ;
+    shadow_3_0 <= \$518 ;
   always @(posedge clk)
-    v_hop_2_2 <= \$568 ;
+    v_3_1 <= \$519 ;
   always @(posedge clk)
-    first_hop_2_2 <= first2;
+    first_3_1 <= first_hop_3;
   always @(posedge clk)
-    last_hop_2_2 <= \$569 ;
+    last_3_1 <= \$520 ;
   always @(posedge clk)
-    v_2_2 <= \$570 ;
+    acc_3_1 <= \$521 ;
   always @(posedge clk)
-    first_2_2 <= first_hop_2_2;
+    o_valid_3_1 <= \$522 ;
   always @(posedge clk)
-    last_2_2 <= \$571 ;
+    shadow_3_1 <= \$523 ;
   always @(posedge clk)
-    acc_2_2 <= \$572 ;
+    v_3_2 <= \$524 ;
   always @(posedge clk)
-    o_valid_2_2 <= \$573 ;
+    first_3_2 <= first_hop_3;
   always @(posedge clk)
-    shadow_2_2 <= \$574 ;
+    last_3_2 <= \$525 ;
   always @(posedge clk)
-    v_hop_2_3 <= \$575 ;
+    acc_3_2 <= \$526 ;
   always @(posedge clk)
-    first_hop_2_3 <= first2;
+    o_valid_3_2 <= \$527 ;
   always @(posedge clk)
-    last_hop_2_3 <= \$576 ;
+    shadow_3_2 <= \$528 ;
   always @(posedge clk)
-    v_2_3 <= \$577 ;
+    v_3_3 <= \$529 ;
   always @(posedge clk)
-    first_2_3 <= first_hop_2_3;
+    first_3_3 <= first_hop_3;
   always @(posedge clk)
-    last_2_3 <= \$578 ;
+    last_3_3 <= \$530 ;
   always @(posedge clk)
-    acc_2_3 <= \$579 ;
+    acc_3_3 <= \$531 ;
   always @(posedge clk)
-    o_valid_2_3 <= \$580 ;
+    o_valid_3_3 <= \$532 ;
   always @(posedge clk)
-    shadow_2_3 <= \$581 ;
+    shadow_3_3 <= \$533 ;
   always @(posedge clk)
-    v_hop_2_4 <= \$582 ;
+    v_3_4 <= \$534 ;
   always @(posedge clk)
-    first_hop_2_4 <= first2;
+    first_3_4 <= first_hop_3;
   always @(posedge clk)
-    last_hop_2_4 <= \$583 ;
+    last_3_4 <= \$535 ;
   always @(posedge clk)
-    v_2_4 <= \$584 ;
+    acc_3_4 <= \$536 ;
   always @(posedge clk)
-    first_2_4 <= first_hop_2_4;
+    o_valid_3_4 <= \$537 ;
   always @(posedge clk)
-    last_2_4 <= \$585 ;
+    shadow_3_4 <= \$538 ;
   always @(posedge clk)
-    acc_2_4 <= \$586 ;
+    v_3_5 <= \$539 ;
   always @(posedge clk)
-    o_valid_2_4 <= \$587 ;
+    first_3_5 <= first_hop_3;
   always @(posedge clk)
-    shadow_2_4 <= \$588 ;
+    last_3_5 <= \$540 ;
   always @(posedge clk)
-    v_hop_2_5 <= \$589 ;
+    acc_3_5 <= \$541 ;
   always @(posedge clk)
-    first_hop_2_5 <= first2;
+    o_valid_3_5 <= \$542 ;
   always @(posedge clk)
-    last_hop_2_5 <= \$590 ;
+    shadow_3_5 <= \$543 ;
   always @(posedge clk)
-    v_2_5 <= \$591 ;
+    v_3_6 <= \$544 ;
   always @(posedge clk)
-    first_2_5 <= first_hop_2_5;
+    first_3_6 <= first_hop_3;
   always @(posedge clk)
-    last_2_5 <= \$592 ;
+    last_3_6 <= \$545 ;
   always @(posedge clk)
-    acc_2_5 <= \$593 ;
+    acc_3_6 <= \$546 ;
   always @(posedge clk)
-    o_valid_2_5 <= \$594 ;
+    o_valid_3_6 <= \$547 ;
   always @(posedge clk)
-    shadow_2_5 <= \$595 ;
+    shadow_3_6 <= \$548 ;
   always @(posedge clk)
-    v_hop_2_6 <= \$596 ;
+    v_3_7 <= \$549 ;
   always @(posedge clk)
-    first_hop_2_6 <= first2;
+    first_3_7 <= first_hop_3;
   always @(posedge clk)
-    last_hop_2_6 <= \$597 ;
+    last_3_7 <= \$550 ;
   always @(posedge clk)
-    v_2_6 <= \$598 ;
+    acc_3_7 <= \$551 ;
   always @(posedge clk)
-    first_2_6 <= first_hop_2_6;
+    o_valid_3_7 <= \$552 ;
   always @(posedge clk)
-    last_2_6 <= \$599 ;
+    shadow_3_7 <= \$553 ;
   always @(posedge clk)
-    acc_2_6 <= \$600 ;
+    v_hop_4 <= \$554 ;
   always @(posedge clk)
-    o_valid_2_6 <= \$601 ;
+    first_hop_4 <= first2;
   always @(posedge clk)
-    shadow_2_6 <= \$602 ;
+    last_hop_4 <= \$555 ;
   always @(posedge clk)
-    v_hop_2_7 <= \$603 ;
+    v_4_0 <= \$556 ;
   always @(posedge clk)
-    first_hop_2_7 <= first2;
+    first_4_0 <= first_hop_4;
   always @(posedge clk)
-    last_hop_2_7 <= \$604 ;
+    last_4_0 <= \$557 ;
   always @(posedge clk)
-    v_2_7 <= \$605 ;
+    acc_4_0 <= \$558 ;
   always @(posedge clk)
-    first_2_7 <= first_hop_2_7;
+    o_valid_4_0 <= \$559 ;
   always @(posedge clk)
-    last_2_7 <= \$606 ;
+    shadow_4_0 <= \$560 ;
   always @(posedge clk)
-    acc_2_7 <= \$607 ;
+    v_4_1 <= \$561 ;
   always @(posedge clk)
-    o_valid_2_7 <= \$608 ;
+    first_4_1 <= first_hop_4;
   always @(posedge clk)
-    shadow_2_7 <= \$609 ;
+    last_4_1 <= \$562 ;
   always @(posedge clk)
-    v_hop_3_0 <= \$610 ;
+    acc_4_1 <= \$563 ;
   always @(posedge clk)
-    first_hop_3_0 <= first2;
+    o_valid_4_1 <= \$564 ;
   always @(posedge clk)
-    last_hop_3_0 <= \$611 ;
+    shadow_4_1 <= \$565 ;
   always @(posedge clk)
-    v_3_0 <= \$612 ;
+    v_4_2 <= \$566 ;
   always @(posedge clk)
-    first_3_0 <= first_hop_3_0;
+    first_4_2 <= first_hop_4;
   always @(posedge clk)
-    last_3_0 <= \$613 ;
+    last_4_2 <= \$567 ;
   always @(posedge clk)
-    acc_3_0 <= \$614 ;
+    acc_4_2 <= \$568 ;
   always @(posedge clk)
-    o_valid_3_0 <= \$615 ;
+    o_valid_4_2 <= \$569 ;
   always @(posedge clk)
-    shadow_3_0 <= \$616 ;
+    shadow_4_2 <= \$570 ;
   always @(posedge clk)
-    v_hop_3_1 <= \$617 ;
+    v_4_3 <= \$571 ;
   always @(posedge clk)
-    first_hop_3_1 <= first2;
+    first_4_3 <= first_hop_4;
   always @(posedge clk)
-    last_hop_3_1 <= \$618 ;
+    last_4_3 <= \$572 ;
   always @(posedge clk)
-    v_3_1 <= \$619 ;
+    acc_4_3 <= \$573 ;
   always @(posedge clk)
-    first_3_1 <= first_hop_3_1;
+    o_valid_4_3 <= \$574 ;
   always @(posedge clk)
-    last_3_1 <= \$620 ;
+    shadow_4_3 <= \$575 ;
   always @(posedge clk)
-    acc_3_1 <= \$621 ;
+    v_4_4 <= \$576 ;
   always @(posedge clk)
-    o_valid_3_1 <= \$622 ;
+    first_4_4 <= first_hop_4;
   always @(posedge clk)
-    shadow_3_1 <= \$623 ;
+    last_4_4 <= \$577 ;
   always @(posedge clk)
-    v_hop_3_2 <= \$624 ;
+    acc_4_4 <= \$578 ;
   always @(posedge clk)
-    first_hop_3_2 <= first2;
+    o_valid_4_4 <= \$579 ;
   always @(posedge clk)
-    last_hop_3_2 <= \$625 ;
+    shadow_4_4 <= \$580 ;
   always @(posedge clk)
-    v_3_2 <= \$626 ;
+    v_4_5 <= \$581 ;
   always @(posedge clk)
-    first_3_2 <= first_hop_3_2;
+    first_4_5 <= first_hop_4;
   always @(posedge clk)
-    last_3_2 <= \$627 ;
+    last_4_5 <= \$582 ;
   always @(posedge clk)
-    acc_3_2 <= \$628 ;
+    acc_4_5 <= \$583 ;
   always @(posedge clk)
-    o_valid_3_2 <= \$629 ;
+    o_valid_4_5 <= \$584 ;
   always @(posedge clk)
-    shadow_3_2 <= \$630 ;
+    shadow_4_5 <= \$585 ;
   always @(posedge clk)
-    v_hop_3_3 <= \$631 ;
+    v_4_6 <= \$586 ;
   always @(posedge clk)
-    first_hop_3_3 <= first2;
+    first_4_6 <= first_hop_4;
   always @(posedge clk)
-    last_hop_3_3 <= \$632 ;
+    last_4_6 <= \$587 ;
   always @(posedge clk)
-    v_3_3 <= \$633 ;
+    acc_4_6 <= \$588 ;
   always @(posedge clk)
-    first_3_3 <= first_hop_3_3;
+    o_valid_4_6 <= \$589 ;
   always @(posedge clk)
-    last_3_3 <= \$634 ;
+    shadow_4_6 <= \$590 ;
   always @(posedge clk)
-    acc_3_3 <= \$635 ;
+    v_4_7 <= \$591 ;
   always @(posedge clk)
-    o_valid_3_3 <= \$636 ;
+    first_4_7 <= first_hop_4;
   always @(posedge clk)
-    shadow_3_3 <= \$637 ;
+    last_4_7 <= \$592 ;
   always @(posedge clk)
-    v_hop_3_4 <= \$638 ;
+    acc_4_7 <= \$593 ;
   always @(posedge clk)
-    first_hop_3_4 <= first2;
+    o_valid_4_7 <= \$594 ;
   always @(posedge clk)
-    last_hop_3_4 <= \$639 ;
+    shadow_4_7 <= \$595 ;
   always @(posedge clk)
-    v_3_4 <= \$640 ;
+    v_hop_5 <= \$596 ;
   always @(posedge clk)
-    first_3_4 <= first_hop_3_4;
+    first_hop_5 <= first2;
   always @(posedge clk)
-    last_3_4 <= \$641 ;
+    last_hop_5 <= \$597 ;
   always @(posedge clk)
-    acc_3_4 <= \$642 ;
+    v_5_0 <= \$598 ;
   always @(posedge clk)
-    o_valid_3_4 <= \$643 ;
+    first_5_0 <= first_hop_5;
   always @(posedge clk)
-    shadow_3_4 <= \$644 ;
+    last_5_0 <= \$599 ;
   always @(posedge clk)
-    v_hop_3_5 <= \$645 ;
+    acc_5_0 <= \$600 ;
   always @(posedge clk)
-    first_hop_3_5 <= first2;
+    o_valid_5_0 <= \$601 ;
   always @(posedge clk)
-    last_hop_3_5 <= \$646 ;
+    shadow_5_0 <= \$602 ;
   always @(posedge clk)
-    v_3_5 <= \$647 ;
+    v_5_1 <= \$603 ;
   always @(posedge clk)
-    first_3_5 <= first_hop_3_5;
+    first_5_1 <= first_hop_5;
   always @(posedge clk)
-    last_3_5 <= \$648 ;
+    last_5_1 <= \$604 ;
   always @(posedge clk)
-    acc_3_5 <= \$649 ;
+    acc_5_1 <= \$605 ;
   always @(posedge clk)
-    o_valid_3_5 <= \$650 ;
+    o_valid_5_1 <= \$606 ;
   always @(posedge clk)
-    shadow_3_5 <= \$651 ;
+    shadow_5_1 <= \$607 ;
   always @(posedge clk)
-    v_hop_3_6 <= \$652 ;
+    v_5_2 <= \$608 ;
   always @(posedge clk)
-    first_hop_3_6 <= first2;
+    first_5_2 <= first_hop_5;
   always @(posedge clk)
-    last_hop_3_6 <= \$653 ;
+    last_5_2 <= \$609 ;
   always @(posedge clk)
-    v_3_6 <= \$654 ;
+    acc_5_2 <= \$610 ;
   always @(posedge clk)
-    first_3_6 <= first_hop_3_6;
+    o_valid_5_2 <= \$611 ;
   always @(posedge clk)
-    last_3_6 <= \$655 ;
+    shadow_5_2 <= \$612 ;
   always @(posedge clk)
-    acc_3_6 <= \$656 ;
+    v_5_3 <= \$613 ;
   always @(posedge clk)
-    o_valid_3_6 <= \$657 ;
+    first_5_3 <= first_hop_5;
   always @(posedge clk)
-    shadow_3_6 <= \$658 ;
+    last_5_3 <= \$614 ;
   always @(posedge clk)
-    v_hop_3_7 <= \$659 ;
+    acc_5_3 <= \$615 ;
   always @(posedge clk)
-    first_hop_3_7 <= first2;
+    o_valid_5_3 <= \$616 ;
   always @(posedge clk)
-    last_hop_3_7 <= \$660 ;
+    shadow_5_3 <= \$617 ;
   always @(posedge clk)
-    v_3_7 <= \$661 ;
+    v_5_4 <= \$618 ;
   always @(posedge clk)
-    first_3_7 <= first_hop_3_7;
+    first_5_4 <= first_hop_5;
   always @(posedge clk)
-    last_3_7 <= \$662 ;
+    last_5_4 <= \$619 ;
   always @(posedge clk)
-    acc_3_7 <= \$663 ;
+    acc_5_4 <= \$620 ;
   always @(posedge clk)
-    o_valid_3_7 <= \$664 ;
+    o_valid_5_4 <= \$621 ;
   always @(posedge clk)
-    shadow_3_7 <= \$665 ;
+    shadow_5_4 <= \$622 ;
   always @(posedge clk)
-    v_hop_4_0 <= \$666 ;
+    v_5_5 <= \$623 ;
   always @(posedge clk)
-    first_hop_4_0 <= first2;
+    first_5_5 <= first_hop_5;
   always @(posedge clk)
-    last_hop_4_0 <= \$667 ;
+    last_5_5 <= \$624 ;
   always @(posedge clk)
-    v_4_0 <= \$668 ;
+    acc_5_5 <= \$625 ;
   always @(posedge clk)
-    first_4_0 <= first_hop_4_0;
+    o_valid_5_5 <= \$626 ;
   always @(posedge clk)
-    last_4_0 <= \$669 ;
+    shadow_5_5 <= \$627 ;
   always @(posedge clk)
-    acc_4_0 <= \$670 ;
+    v_5_6 <= \$628 ;
   always @(posedge clk)
-    o_valid_4_0 <= \$671 ;
+    first_5_6 <= first_hop_5;
   always @(posedge clk)
-    shadow_4_0 <= \$672 ;
+    last_5_6 <= \$629 ;
   always @(posedge clk)
-    v_hop_4_1 <= \$673 ;
+    acc_5_6 <= \$630 ;
   always @(posedge clk)
-    first_hop_4_1 <= first2;
+    o_valid_5_6 <= \$631 ;
   always @(posedge clk)
-    last_hop_4_1 <= \$674 ;
+    shadow_5_6 <= \$632 ;
   always @(posedge clk)
-    v_4_1 <= \$675 ;
+    v_5_7 <= \$633 ;
   always @(posedge clk)
-    first_4_1 <= first_hop_4_1;
+    first_5_7 <= first_hop_5;
   always @(posedge clk)
-    last_4_1 <= \$676 ;
+    last_5_7 <= \$634 ;
   always @(posedge clk)
-    acc_4_1 <= \$677 ;
+    acc_5_7 <= \$635 ;
   always @(posedge clk)
-    o_valid_4_1 <= \$678 ;
+    o_valid_5_7 <= \$636 ;
   always @(posedge clk)
-    shadow_4_1 <= \$679 ;
+    shadow_5_7 <= \$637 ;
   always @(posedge clk)
-    v_hop_4_2 <= \$680 ;
+    v_hop_6 <= \$638 ;
   always @(posedge clk)
-    first_hop_4_2 <= first2;
+    first_hop_6 <= first2;
   always @(posedge clk)
-    last_hop_4_2 <= \$681 ;
+    last_hop_6 <= \$639 ;
   always @(posedge clk)
-    v_4_2 <= \$682 ;
+    v_6_0 <= \$640 ;
   always @(posedge clk)
-    first_4_2 <= first_hop_4_2;
+    first_6_0 <= first_hop_6;
   always @(posedge clk)
-    last_4_2 <= \$683 ;
+    last_6_0 <= \$641 ;
   always @(posedge clk)
-    acc_4_2 <= \$684 ;
+    acc_6_0 <= \$642 ;
   always @(posedge clk)
-    o_valid_4_2 <= \$685 ;
+    o_valid_6_0 <= \$643 ;
   always @(posedge clk)
-    shadow_4_2 <= \$686 ;
+    shadow_6_0 <= \$644 ;
   always @(posedge clk)
-    v_hop_4_3 <= \$687 ;
+    v_6_1 <= \$645 ;
   always @(posedge clk)
-    first_hop_4_3 <= first2;
+    first_6_1 <= first_hop_6;
   always @(posedge clk)
-    last_hop_4_3 <= \$688 ;
+    last_6_1 <= \$646 ;
   always @(posedge clk)
-    v_4_3 <= \$689 ;
+    acc_6_1 <= \$647 ;
   always @(posedge clk)
-    first_4_3 <= first_hop_4_3;
+    o_valid_6_1 <= \$648 ;
   always @(posedge clk)
-    last_4_3 <= \$690 ;
+    shadow_6_1 <= \$649 ;
   always @(posedge clk)
-    acc_4_3 <= \$691 ;
+    v_6_2 <= \$650 ;
   always @(posedge clk)
-    o_valid_4_3 <= \$692 ;
+    first_6_2 <= first_hop_6;
   always @(posedge clk)
-    shadow_4_3 <= \$693 ;
+    last_6_2 <= \$651 ;
   always @(posedge clk)
-    v_hop_4_4 <= \$694 ;
+    acc_6_2 <= \$652 ;
   always @(posedge clk)
-    first_hop_4_4 <= first2;
+    o_valid_6_2 <= \$653 ;
   always @(posedge clk)
-    last_hop_4_4 <= \$695 ;
+    shadow_6_2 <= \$654 ;
   always @(posedge clk)
-    v_4_4 <= \$696 ;
+    v_6_3 <= \$655 ;
   always @(posedge clk)
-    first_4_4 <= first_hop_4_4;
+    first_6_3 <= first_hop_6;
   always @(posedge clk)
-    last_4_4 <= \$697 ;
+    last_6_3 <= \$656 ;
   always @(posedge clk)
-    acc_4_4 <= \$698 ;
+    acc_6_3 <= \$657 ;
   always @(posedge clk)
-    o_valid_4_4 <= \$699 ;
+    o_valid_6_3 <= \$658 ;
   always @(posedge clk)
-    shadow_4_4 <= \$700 ;
+    shadow_6_3 <= \$659 ;
   always @(posedge clk)
-    v_hop_4_5 <= \$701 ;
+    v_6_4 <= \$660 ;
   always @(posedge clk)
-    first_hop_4_5 <= first2;
+    first_6_4 <= first_hop_6;
   always @(posedge clk)
-    last_hop_4_5 <= \$702 ;
+    last_6_4 <= \$661 ;
   always @(posedge clk)
-    v_4_5 <= \$703 ;
+    acc_6_4 <= \$662 ;
   always @(posedge clk)
-    first_4_5 <= first_hop_4_5;
+    o_valid_6_4 <= \$663 ;
   always @(posedge clk)
-    last_4_5 <= \$704 ;
+    shadow_6_4 <= \$664 ;
   always @(posedge clk)
-    acc_4_5 <= \$705 ;
+    v_6_5 <= \$665 ;
   always @(posedge clk)
-    o_valid_4_5 <= \$706 ;
+    first_6_5 <= first_hop_6;
   always @(posedge clk)
-    shadow_4_5 <= \$707 ;
+    last_6_5 <= \$666 ;
   always @(posedge clk)
-    v_hop_4_6 <= \$708 ;
+    acc_6_5 <= \$667 ;
   always @(posedge clk)
-    first_hop_4_6 <= first2;
+    o_valid_6_5 <= \$668 ;
   always @(posedge clk)
-    last_hop_4_6 <= \$709 ;
+    shadow_6_5 <= \$669 ;
   always @(posedge clk)
-    v_4_6 <= \$710 ;
+    v_6_6 <= \$670 ;
   always @(posedge clk)
-    first_4_6 <= first_hop_4_6;
+    first_6_6 <= first_hop_6;
   always @(posedge clk)
-    last_4_6 <= \$711 ;
+    last_6_6 <= \$671 ;
   always @(posedge clk)
-    acc_4_6 <= \$712 ;
+    acc_6_6 <= \$672 ;
   always @(posedge clk)
-    o_valid_4_6 <= \$713 ;
+    o_valid_6_6 <= \$673 ;
   always @(posedge clk)
-    shadow_4_6 <= \$714 ;
+    shadow_6_6 <= \$674 ;
   always @(posedge clk)
-    v_hop_4_7 <= \$715 ;
+    v_6_7 <= \$675 ;
   always @(posedge clk)
-    first_hop_4_7 <= first2;
+    first_6_7 <= first_hop_6;
   always @(posedge clk)
-    last_hop_4_7 <= \$716 ;
+    last_6_7 <= \$676 ;
   always @(posedge clk)
-    v_4_7 <= \$717 ;
+    acc_6_7 <= \$677 ;
   always @(posedge clk)
-    first_4_7 <= first_hop_4_7;
+    o_valid_6_7 <= \$678 ;
   always @(posedge clk)
-    last_4_7 <= \$718 ;
+    shadow_6_7 <= \$679 ;
   always @(posedge clk)
-    acc_4_7 <= \$719 ;
+    v_hop_7 <= \$680 ;
   always @(posedge clk)
-    o_valid_4_7 <= \$720 ;
+    first_hop_7 <= first2;
   always @(posedge clk)
-    shadow_4_7 <= \$721 ;
+    last_hop_7 <= \$681 ;
   always @(posedge clk)
-    v_hop_5_0 <= \$722 ;
+    v_7_0 <= \$682 ;
   always @(posedge clk)
-    first_hop_5_0 <= first2;
+    first_7_0 <= first_hop_7;
   always @(posedge clk)
-    last_hop_5_0 <= \$723 ;
+    last_7_0 <= \$683 ;
   always @(posedge clk)
-    v_5_0 <= \$724 ;
+    acc_7_0 <= \$684 ;
   always @(posedge clk)
-    first_5_0 <= first_hop_5_0;
+    shadow_7_0 <= \$685 ;
   always @(posedge clk)
-    last_5_0 <= \$725 ;
+    v_7_1 <= \$686 ;
   always @(posedge clk)
-    acc_5_0 <= \$726 ;
+    first_7_1 <= first_hop_7;
   always @(posedge clk)
-    o_valid_5_0 <= \$727 ;
+    last_7_1 <= \$687 ;
   always @(posedge clk)
-    shadow_5_0 <= \$728 ;
+    acc_7_1 <= \$688 ;
   always @(posedge clk)
-    v_hop_5_1 <= \$729 ;
+    shadow_7_1 <= \$689 ;
   always @(posedge clk)
-    first_hop_5_1 <= first2;
+    v_7_2 <= \$690 ;
   always @(posedge clk)
-    last_hop_5_1 <= \$730 ;
+    first_7_2 <= first_hop_7;
   always @(posedge clk)
-    v_5_1 <= \$731 ;
+    last_7_2 <= \$691 ;
   always @(posedge clk)
-    first_5_1 <= first_hop_5_1;
+    acc_7_2 <= \$692 ;
   always @(posedge clk)
-    last_5_1 <= \$732 ;
+    shadow_7_2 <= \$693 ;
   always @(posedge clk)
-    acc_5_1 <= \$733 ;
+    v_7_3 <= \$694 ;
   always @(posedge clk)
-    o_valid_5_1 <= \$734 ;
+    first_7_3 <= first_hop_7;
   always @(posedge clk)
-    shadow_5_1 <= \$735 ;
+    last_7_3 <= \$695 ;
   always @(posedge clk)
-    v_hop_5_2 <= \$736 ;
+    acc_7_3 <= \$696 ;
   always @(posedge clk)
-    first_hop_5_2 <= first2;
+    shadow_7_3 <= \$697 ;
   always @(posedge clk)
-    last_hop_5_2 <= \$737 ;
+    v_7_4 <= \$698 ;
   always @(posedge clk)
-    v_5_2 <= \$738 ;
+    first_7_4 <= first_hop_7;
   always @(posedge clk)
-    first_5_2 <= first_hop_5_2;
+    last_7_4 <= \$699 ;
   always @(posedge clk)
-    last_5_2 <= \$739 ;
+    acc_7_4 <= \$700 ;
   always @(posedge clk)
-    acc_5_2 <= \$740 ;
+    shadow_7_4 <= \$701 ;
   always @(posedge clk)
-    o_valid_5_2 <= \$741 ;
+    v_7_5 <= \$702 ;
   always @(posedge clk)
-    shadow_5_2 <= \$742 ;
+    first_7_5 <= first_hop_7;
   always @(posedge clk)
-    v_hop_5_3 <= \$743 ;
+    last_7_5 <= \$703 ;
   always @(posedge clk)
-    first_hop_5_3 <= first2;
+    acc_7_5 <= \$704 ;
   always @(posedge clk)
-    last_hop_5_3 <= \$744 ;
+    shadow_7_5 <= \$705 ;
   always @(posedge clk)
-    v_5_3 <= \$745 ;
+    v_7_6 <= \$706 ;
   always @(posedge clk)
-    first_5_3 <= first_hop_5_3;
+    first_7_6 <= first_hop_7;
   always @(posedge clk)
-    last_5_3 <= \$746 ;
+    last_7_6 <= \$707 ;
   always @(posedge clk)
-    acc_5_3 <= \$747 ;
+    acc_7_6 <= \$708 ;
   always @(posedge clk)
-    o_valid_5_3 <= \$748 ;
+    shadow_7_6 <= \$709 ;
   always @(posedge clk)
-    shadow_5_3 <= \$749 ;
+    v_7_7 <= \$710 ;
   always @(posedge clk)
-    v_hop_5_4 <= \$750 ;
+    first_7_7 <= first_hop_7;
   always @(posedge clk)
-    first_hop_5_4 <= first2;
+    last_7_7 <= \$711 ;
   always @(posedge clk)
-    last_hop_5_4 <= \$751 ;
+    acc_7_7 <= \$712 ;
   always @(posedge clk)
-    v_5_4 <= \$752 ;
+    shadow_7_7 <= \$713 ;
   always @(posedge clk)
-    first_5_4 <= first_hop_5_4;
+    o__valid <= \$714 ;
   always @(posedge clk)
-    last_5_4 <= \$753 ;
+    row <= \$715 ;
   always @(posedge clk)
-    acc_5_4 <= \$754 ;
+    busy <= \$716 ;
   always @(posedge clk)
-    o_valid_5_4 <= \$755 ;
+    wide_out_r <= \$717 ;
   always @(posedge clk)
-    shadow_5_4 <= \$756 ;
-  always @(posedge clk)
-    v_hop_5_5 <= \$757 ;
-  always @(posedge clk)
-    first_hop_5_5 <= first2;
-  always @(posedge clk)
-    last_hop_5_5 <= \$758 ;
-  always @(posedge clk)
-    v_5_5 <= \$759 ;
-  always @(posedge clk)
-    first_5_5 <= first_hop_5_5;
-  always @(posedge clk)
-    last_5_5 <= \$760 ;
-  always @(posedge clk)
-    acc_5_5 <= \$761 ;
-  always @(posedge clk)
-    o_valid_5_5 <= \$762 ;
-  always @(posedge clk)
-    shadow_5_5 <= \$763 ;
-  always @(posedge clk)
-    v_hop_5_6 <= \$764 ;
-  always @(posedge clk)
-    first_hop_5_6 <= first2;
-  always @(posedge clk)
-    last_hop_5_6 <= \$765 ;
-  always @(posedge clk)
-    v_5_6 <= \$766 ;
-  always @(posedge clk)
-    first_5_6 <= first_hop_5_6;
-  always @(posedge clk)
-    last_5_6 <= \$767 ;
-  always @(posedge clk)
-    acc_5_6 <= \$768 ;
-  always @(posedge clk)
-    o_valid_5_6 <= \$769 ;
-  always @(posedge clk)
-    shadow_5_6 <= \$770 ;
-  always @(posedge clk)
-    v_hop_5_7 <= \$771 ;
-  always @(posedge clk)
-    first_hop_5_7 <= first2;
-  always @(posedge clk)
-    last_hop_5_7 <= \$772 ;
-  always @(posedge clk)
-    v_5_7 <= \$773 ;
-  always @(posedge clk)
-    first_5_7 <= first_hop_5_7;
-  always @(posedge clk)
-    last_5_7 <= \$774 ;
-  always @(posedge clk)
-    acc_5_7 <= \$775 ;
-  always @(posedge clk)
-    o_valid_5_7 <= \$776 ;
-  always @(posedge clk)
-    shadow_5_7 <= \$777 ;
-  always @(posedge clk)
-    v_hop_6_0 <= \$778 ;
-  always @(posedge clk)
-    first_hop_6_0 <= first2;
-  always @(posedge clk)
-    last_hop_6_0 <= \$779 ;
-  always @(posedge clk)
-    v_6_0 <= \$780 ;
-  always @(posedge clk)
-    first_6_0 <= first_hop_6_0;
-  always @(posedge clk)
-    last_6_0 <= \$781 ;
-  always @(posedge clk)
-    acc_6_0 <= \$782 ;
-  always @(posedge clk)
-    o_valid_6_0 <= \$783 ;
-  always @(posedge clk)
-    shadow_6_0 <= \$784 ;
-  always @(posedge clk)
-    v_hop_6_1 <= \$785 ;
-  always @(posedge clk)
-    first_hop_6_1 <= first2;
-  always @(posedge clk)
-    last_hop_6_1 <= \$786 ;
-  always @(posedge clk)
-    v_6_1 <= \$787 ;
-  always @(posedge clk)
-    first_6_1 <= first_hop_6_1;
-  always @(posedge clk)
-    last_6_1 <= \$788 ;
-  always @(posedge clk)
-    acc_6_1 <= \$789 ;
-  always @(posedge clk)
-    o_valid_6_1 <= \$790 ;
-  always @(posedge clk)
-    shadow_6_1 <= \$791 ;
-  always @(posedge clk)
-    v_hop_6_2 <= \$792 ;
-  always @(posedge clk)
-    first_hop_6_2 <= first2;
-  always @(posedge clk)
-    last_hop_6_2 <= \$793 ;
-  always @(posedge clk)
-    v_6_2 <= \$794 ;
-  always @(posedge clk)
-    first_6_2 <= first_hop_6_2;
-  always @(posedge clk)
-    last_6_2 <= \$795 ;
-  always @(posedge clk)
-    acc_6_2 <= \$796 ;
-  always @(posedge clk)
-    o_valid_6_2 <= \$797 ;
-  always @(posedge clk)
-    shadow_6_2 <= \$798 ;
-  always @(posedge clk)
-    v_hop_6_3 <= \$799 ;
-  always @(posedge clk)
-    first_hop_6_3 <= first2;
-  always @(posedge clk)
-    last_hop_6_3 <= \$800 ;
-  always @(posedge clk)
-    v_6_3 <= \$801 ;
-  always @(posedge clk)
-    first_6_3 <= first_hop_6_3;
-  always @(posedge clk)
-    last_6_3 <= \$802 ;
-  always @(posedge clk)
-    acc_6_3 <= \$803 ;
-  always @(posedge clk)
-    o_valid_6_3 <= \$804 ;
-  always @(posedge clk)
-    shadow_6_3 <= \$805 ;
-  always @(posedge clk)
-    v_hop_6_4 <= \$806 ;
-  always @(posedge clk)
-    first_hop_6_4 <= first2;
-  always @(posedge clk)
-    last_hop_6_4 <= \$807 ;
-  always @(posedge clk)
-    v_6_4 <= \$808 ;
-  always @(posedge clk)
-    first_6_4 <= first_hop_6_4;
-  always @(posedge clk)
-    last_6_4 <= \$809 ;
-  always @(posedge clk)
-    acc_6_4 <= \$810 ;
-  always @(posedge clk)
-    o_valid_6_4 <= \$811 ;
-  always @(posedge clk)
-    shadow_6_4 <= \$812 ;
-  always @(posedge clk)
-    v_hop_6_5 <= \$813 ;
-  always @(posedge clk)
-    first_hop_6_5 <= first2;
-  always @(posedge clk)
-    last_hop_6_5 <= \$814 ;
-  always @(posedge clk)
-    v_6_5 <= \$815 ;
-  always @(posedge clk)
-    first_6_5 <= first_hop_6_5;
-  always @(posedge clk)
-    last_6_5 <= \$816 ;
-  always @(posedge clk)
-    acc_6_5 <= \$817 ;
-  always @(posedge clk)
-    o_valid_6_5 <= \$818 ;
-  always @(posedge clk)
-    shadow_6_5 <= \$819 ;
-  always @(posedge clk)
-    v_hop_6_6 <= \$820 ;
-  always @(posedge clk)
-    first_hop_6_6 <= first2;
-  always @(posedge clk)
-    last_hop_6_6 <= \$821 ;
-  always @(posedge clk)
-    v_6_6 <= \$822 ;
-  always @(posedge clk)
-    first_6_6 <= first_hop_6_6;
-  always @(posedge clk)
-    last_6_6 <= \$823 ;
-  always @(posedge clk)
-    acc_6_6 <= \$824 ;
-  always @(posedge clk)
-    o_valid_6_6 <= \$825 ;
-  always @(posedge clk)
-    shadow_6_6 <= \$826 ;
-  always @(posedge clk)
-    v_hop_6_7 <= \$827 ;
-  always @(posedge clk)
-    first_hop_6_7 <= first2;
-  always @(posedge clk)
-    last_hop_6_7 <= \$828 ;
-  always @(posedge clk)
-    v_6_7 <= \$829 ;
-  always @(posedge clk)
-    first_6_7 <= first_hop_6_7;
-  always @(posedge clk)
-    last_6_7 <= \$830 ;
-  always @(posedge clk)
-    acc_6_7 <= \$831 ;
-  always @(posedge clk)
-    o_valid_6_7 <= \$832 ;
-  always @(posedge clk)
-    shadow_6_7 <= \$833 ;
-  always @(posedge clk)
-    v_hop_7_0 <= \$834 ;
-  always @(posedge clk)
-    first_hop_7_0 <= first2;
-  always @(posedge clk)
-    last_hop_7_0 <= \$835 ;
-  always @(posedge clk)
-    v_7_0 <= \$836 ;
-  always @(posedge clk)
-    first_7_0 <= first_hop_7_0;
-  always @(posedge clk)
-    last_7_0 <= \$837 ;
-  always @(posedge clk)
-    acc_7_0 <= \$838 ;
-  always @(posedge clk)
-    shadow_7_0 <= \$839 ;
-  always @(posedge clk)
-    v_hop_7_1 <= \$840 ;
-  always @(posedge clk)
-    first_hop_7_1 <= first2;
-  always @(posedge clk)
-    last_hop_7_1 <= \$841 ;
-  always @(posedge clk)
-    v_7_1 <= \$842 ;
-  always @(posedge clk)
-    first_7_1 <= first_hop_7_1;
-  always @(posedge clk)
-    last_7_1 <= \$843 ;
-  always @(posedge clk)
-    acc_7_1 <= \$844 ;
-  always @(posedge clk)
-    shadow_7_1 <= \$845 ;
-  always @(posedge clk)
-    v_hop_7_2 <= \$846 ;
-  always @(posedge clk)
-    first_hop_7_2 <= first2;
-  always @(posedge clk)
-    last_hop_7_2 <= \$847 ;
-  always @(posedge clk)
-    v_7_2 <= \$848 ;
-  always @(posedge clk)
-    first_7_2 <= first_hop_7_2;
-  always @(posedge clk)
-    last_7_2 <= \$849 ;
-  always @(posedge clk)
-    acc_7_2 <= \$850 ;
-  always @(posedge clk)
-    shadow_7_2 <= \$851 ;
-  always @(posedge clk)
-    v_hop_7_3 <= \$852 ;
-  always @(posedge clk)
-    first_hop_7_3 <= first2;
-  always @(posedge clk)
-    last_hop_7_3 <= \$853 ;
-  always @(posedge clk)
-    v_7_3 <= \$854 ;
-  always @(posedge clk)
-    first_7_3 <= first_hop_7_3;
-  always @(posedge clk)
-    last_7_3 <= \$855 ;
-  always @(posedge clk)
-    acc_7_3 <= \$856 ;
-  always @(posedge clk)
-    shadow_7_3 <= \$857 ;
-  always @(posedge clk)
-    v_hop_7_4 <= \$858 ;
-  always @(posedge clk)
-    first_hop_7_4 <= first2;
-  always @(posedge clk)
-    last_hop_7_4 <= \$859 ;
-  always @(posedge clk)
-    v_7_4 <= \$860 ;
-  always @(posedge clk)
-    first_7_4 <= first_hop_7_4;
-  always @(posedge clk)
-    last_7_4 <= \$861 ;
-  always @(posedge clk)
-    acc_7_4 <= \$862 ;
-  always @(posedge clk)
-    shadow_7_4 <= \$863 ;
-  always @(posedge clk)
-    v_hop_7_5 <= \$864 ;
-  always @(posedge clk)
-    first_hop_7_5 <= first2;
-  always @(posedge clk)
-    last_hop_7_5 <= \$865 ;
-  always @(posedge clk)
-    v_7_5 <= \$866 ;
-  always @(posedge clk)
-    first_7_5 <= first_hop_7_5;
-  always @(posedge clk)
-    last_7_5 <= \$867 ;
-  always @(posedge clk)
-    acc_7_5 <= \$868 ;
-  always @(posedge clk)
-    shadow_7_5 <= \$869 ;
-  always @(posedge clk)
-    v_hop_7_6 <= \$870 ;
-  always @(posedge clk)
-    first_hop_7_6 <= first2;
-  always @(posedge clk)
-    last_hop_7_6 <= \$871 ;
-  always @(posedge clk)
-    v_7_6 <= \$872 ;
-  always @(posedge clk)
-    first_7_6 <= first_hop_7_6;
-  always @(posedge clk)
-    last_7_6 <= \$873 ;
-  always @(posedge clk)
-    acc_7_6 <= \$874 ;
-  always @(posedge clk)
-    shadow_7_6 <= \$875 ;
-  always @(posedge clk)
-    v_hop_7_7 <= \$876 ;
-  always @(posedge clk)
-    first_hop_7_7 <= first2;
-  always @(posedge clk)
-    last_hop_7_7 <= \$877 ;
-  always @(posedge clk)
-    v_7_7 <= \$878 ;
-  always @(posedge clk)
-    first_7_7 <= first_hop_7_7;
-  always @(posedge clk)
-    last_7_7 <= \$879 ;
-  always @(posedge clk)
-    acc_7_7 <= \$880 ;
-  always @(posedge clk)
-    shadow_7_7 <= \$881 ;
-  always @(posedge clk)
-    o__valid <= \$882 ;
-  always @(posedge clk)
-    row <= \$883 ;
-  always @(posedge clk)
-    busy <= \$884 ;
-  always @(posedge clk)
-    wide_out_r <= \$885 ;
-  always @(posedge clk)
-    overflow <= \$886 ;
+    overflow <= \$718 ;
   assign \$1  = i__payload[193] & busy;
   assign i__ready = ~ \$1 ;
   assign accept = i__valid & i__ready;
@@ -4936,278 +3872,948 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   assign \$107  = $signed(mac_6_4_m_p) + $signed(\$106 );
   assign \$108  = first_6_5 ? 32'd0 : acc_6_5;
   assign \$109  = $signed(mac_6_5_m_p) + $signed(\$108 );
+  assign \$110  = first_6_6 ? 32'd0 : acc_6_6;
+  assign \$111  = $signed(mac_6_6_m_p) + $signed(\$110 );
+  assign \$112  = first_6_7 ? 32'd0 : acc_6_7;
+  assign \$113  = $signed(mac_6_7_m_p) + $signed(\$112 );
+  assign \$114  = first_7_0 ? 32'd0 : acc_7_0;
+  assign \$115  = $signed(mac_7_0_m_p) + $signed(\$114 );
+  assign \$116  = first_7_1 ? 32'd0 : acc_7_1;
+  assign \$117  = $signed(mac_7_1_m_p) + $signed(\$116 );
+  assign \$118  = first_7_2 ? 32'd0 : acc_7_2;
+  assign \$119  = $signed(mac_7_2_m_p) + $signed(\$118 );
+  assign \$120  = first_7_3 ? 32'd0 : acc_7_3;
+  assign \$121  = $signed(mac_7_3_m_p) + $signed(\$120 );
+  assign \$122  = first_7_4 ? 32'd0 : acc_7_4;
+  assign \$123  = $signed(mac_7_4_m_p) + $signed(\$122 );
+  assign \$124  = first_7_5 ? 32'd0 : acc_7_5;
+  assign \$125  = $signed(mac_7_5_m_p) + $signed(\$124 );
+  assign \$126  = first_7_6 ? 32'd0 : acc_7_6;
+  assign \$127  = $signed(mac_7_6_m_p) + $signed(\$126 );
+  assign \$128  = first_7_7 ? 32'd0 : acc_7_7;
+  assign \$129  = $signed(mac_7_7_m_p) + $signed(\$128 );
+  assign \$130  = $signed(mac_0_0_m_a) * $signed(mac_0_0_m_b);
+  assign \$131  = $signed(mac_0_1_m_a) * $signed(mac_0_1_m_b);
+  assign \$132  = $signed(mac_0_2_m_a) * $signed(mac_0_2_m_b);
+  assign \$133  = $signed(mac_0_3_m_a) * $signed(mac_0_3_m_b);
+  assign \$134  = $signed(mac_0_4_m_a) * $signed(mac_0_4_m_b);
+  assign \$135  = $signed(mac_0_5_m_a) * $signed(mac_0_5_m_b);
+  assign \$136  = $signed(mac_0_6_m_a) * $signed(mac_0_6_m_b);
+  assign \$137  = $signed(mac_0_7_m_a) * $signed(mac_0_7_m_b);
+  assign \$138  = $signed(mac_1_0_m_a) * $signed(mac_1_0_m_b);
+  assign \$139  = $signed(mac_1_1_m_a) * $signed(mac_1_1_m_b);
+  assign \$140  = $signed(mac_1_2_m_a) * $signed(mac_1_2_m_b);
+  assign \$141  = $signed(mac_1_3_m_a) * $signed(mac_1_3_m_b);
+  assign \$142  = $signed(mac_1_4_m_a) * $signed(mac_1_4_m_b);
+  assign \$143  = $signed(mac_1_5_m_a) * $signed(mac_1_5_m_b);
+  assign \$144  = $signed(mac_1_6_m_a) * $signed(mac_1_6_m_b);
+  assign \$145  = $signed(mac_1_7_m_a) * $signed(mac_1_7_m_b);
+  assign \$146  = $signed(mac_2_0_m_a) * $signed(mac_2_0_m_b);
+  assign \$147  = $signed(mac_2_1_m_a) * $signed(mac_2_1_m_b);
+  assign \$148  = $signed(mac_2_2_m_a) * $signed(mac_2_2_m_b);
+  assign \$149  = $signed(mac_2_3_m_a) * $signed(mac_2_3_m_b);
+  assign \$150  = $signed(mac_2_4_m_a) * $signed(mac_2_4_m_b);
+  assign \$151  = $signed(mac_2_5_m_a) * $signed(mac_2_5_m_b);
+  assign \$152  = $signed(mac_2_6_m_a) * $signed(mac_2_6_m_b);
+  assign \$153  = $signed(mac_2_7_m_a) * $signed(mac_2_7_m_b);
+  assign \$154  = $signed(mac_3_0_m_a) * $signed(mac_3_0_m_b);
+  assign \$155  = $signed(mac_3_1_m_a) * $signed(mac_3_1_m_b);
+  assign \$156  = $signed(mac_3_2_m_a) * $signed(mac_3_2_m_b);
+  assign \$157  = $signed(mac_3_3_m_a) * $signed(mac_3_3_m_b);
+  assign \$158  = $signed(mac_3_4_m_a) * $signed(mac_3_4_m_b);
+  assign \$159  = $signed(mac_3_5_m_a) * $signed(mac_3_5_m_b);
+  assign \$160  = $signed(mac_3_6_m_a) * $signed(mac_3_6_m_b);
+  assign \$161  = $signed(mac_3_7_m_a) * $signed(mac_3_7_m_b);
+  assign \$162  = $signed(mac_4_0_m_a) * $signed(mac_4_0_m_b);
+  assign \$163  = $signed(mac_4_1_m_a) * $signed(mac_4_1_m_b);
+  assign \$164  = $signed(mac_4_2_m_a) * $signed(mac_4_2_m_b);
+  assign \$165  = $signed(mac_4_3_m_a) * $signed(mac_4_3_m_b);
+  assign \$166  = $signed(mac_4_4_m_a) * $signed(mac_4_4_m_b);
+  assign \$167  = $signed(mac_4_5_m_a) * $signed(mac_4_5_m_b);
+  assign \$168  = $signed(mac_4_6_m_a) * $signed(mac_4_6_m_b);
+  assign \$169  = $signed(mac_4_7_m_a) * $signed(mac_4_7_m_b);
+  assign \$170  = $signed(mac_5_0_m_a) * $signed(mac_5_0_m_b);
+  assign \$171  = $signed(mac_5_1_m_a) * $signed(mac_5_1_m_b);
+  assign \$172  = $signed(mac_5_2_m_a) * $signed(mac_5_2_m_b);
+  assign \$173  = $signed(mac_5_3_m_a) * $signed(mac_5_3_m_b);
+  assign \$174  = $signed(mac_5_4_m_a) * $signed(mac_5_4_m_b);
+  assign \$175  = $signed(mac_5_5_m_a) * $signed(mac_5_5_m_b);
+  assign \$176  = $signed(mac_5_6_m_a) * $signed(mac_5_6_m_b);
+  assign \$177  = $signed(mac_5_7_m_a) * $signed(mac_5_7_m_b);
+  assign \$178  = $signed(mac_6_0_m_a) * $signed(mac_6_0_m_b);
+  assign \$179  = $signed(mac_6_1_m_a) * $signed(mac_6_1_m_b);
+  assign \$180  = $signed(mac_6_2_m_a) * $signed(mac_6_2_m_b);
+  assign \$181  = $signed(mac_6_3_m_a) * $signed(mac_6_3_m_b);
+  assign \$182  = $signed(mac_6_4_m_a) * $signed(mac_6_4_m_b);
+  assign \$183  = $signed(mac_6_5_m_a) * $signed(mac_6_5_m_b);
+  assign \$184  = $signed(mac_6_6_m_a) * $signed(mac_6_6_m_b);
+  assign \$185  = $signed(mac_6_7_m_a) * $signed(mac_6_7_m_b);
+  assign \$186  = $signed(mac_7_0_m_a) * $signed(mac_7_0_m_b);
+  assign \$187  = $signed(mac_7_1_m_a) * $signed(mac_7_1_m_b);
+  assign \$188  = $signed(mac_7_2_m_a) * $signed(mac_7_2_m_b);
+  assign \$189  = $signed(mac_7_3_m_a) * $signed(mac_7_3_m_b);
+  assign \$190  = $signed(mac_7_4_m_a) * $signed(mac_7_4_m_b);
+  assign \$191  = $signed(mac_7_5_m_a) * $signed(mac_7_5_m_b);
+  assign \$192  = $signed(mac_7_6_m_a) * $signed(mac_7_6_m_b);
+  assign \$193  = $signed(mac_7_7_m_a) * $signed(mac_7_7_m_b);
+  assign \$194  = v2 & last2;
+  assign \$195  = v4 & last4;
+  assign \$196  = drain & last_row;
+  assign \$197  = o_valid_0_0 & o__ready;
+  assign \$198  = v4 & last4;
+  assign \$199  = drain & last_row;
+  assign \$200  = o_valid_0_1 & o__ready;
+  assign \$201  = v4 & last4;
+  assign \$202  = drain & last_row;
+  assign \$203  = o_valid_0_2 & o__ready;
+  assign \$204  = v4 & last4;
+  assign \$205  = drain & last_row;
+  assign \$206  = o_valid_0_3 & o__ready;
+  assign \$207  = v4 & last4;
+  assign \$208  = drain & last_row;
+  assign \$209  = o_valid_0_4 & o__ready;
+  assign \$210  = v4 & last4;
+  assign \$211  = drain & last_row;
+  assign \$212  = o_valid_0_5 & o__ready;
+  assign \$213  = v4 & last4;
+  assign \$214  = drain & last_row;
+  assign \$215  = o_valid_0_6 & o__ready;
+  assign \$216  = v4 & last4;
+  assign \$217  = drain & last_row;
+  assign \$218  = o_valid_0_7 & o__ready;
+  assign \$219  = v2 & last2;
+  assign \$220  = v4 & last4;
+  assign \$221  = drain & last_row;
+  assign \$222  = o_valid_1_0 & o__ready;
+  assign \$223  = v4 & last4;
+  assign \$224  = drain & last_row;
+  assign \$225  = o_valid_1_1 & o__ready;
+  assign \$226  = v4 & last4;
+  assign \$227  = drain & last_row;
+  assign \$228  = o_valid_1_2 & o__ready;
+  assign \$229  = v4 & last4;
+  assign \$230  = drain & last_row;
+  assign \$231  = o_valid_1_3 & o__ready;
+  assign \$232  = v4 & last4;
+  assign \$233  = drain & last_row;
+  assign \$234  = o_valid_1_4 & o__ready;
+  assign \$235  = v4 & last4;
+  assign \$236  = drain & last_row;
+  assign \$237  = o_valid_1_5 & o__ready;
+  assign \$238  = v4 & last4;
+  assign \$239  = drain & last_row;
+  assign \$240  = o_valid_1_6 & o__ready;
+  assign \$241  = v4 & last4;
+  assign \$242  = drain & last_row;
+  assign \$243  = o_valid_1_7 & o__ready;
+  assign \$244  = v2 & last2;
+  assign \$245  = v4 & last4;
+  assign \$246  = drain & last_row;
+  assign \$247  = o_valid_2_0 & o__ready;
+  assign \$248  = v4 & last4;
+  assign \$249  = drain & last_row;
+  assign \$250  = o_valid_2_1 & o__ready;
+  assign \$251  = v4 & last4;
+  assign \$252  = drain & last_row;
+  assign \$253  = o_valid_2_2 & o__ready;
+  assign \$254  = v4 & last4;
+  assign \$255  = drain & last_row;
+  assign \$256  = o_valid_2_3 & o__ready;
+  assign \$257  = v4 & last4;
+  assign \$258  = drain & last_row;
+  assign \$259  = o_valid_2_4 & o__ready;
+  assign \$260  = v4 & last4;
+  assign \$261  = drain & last_row;
+  assign \$262  = o_valid_2_5 & o__ready;
+  assign \$263  = v4 & last4;
+  assign \$264  = drain & last_row;
+  assign \$265  = o_valid_2_6 & o__ready;
+  assign \$266  = v4 & last4;
+  assign \$267  = drain & last_row;
+  assign \$268  = o_valid_2_7 & o__ready;
+  assign \$269  = v2 & last2;
+  assign \$270  = v4 & last4;
+  assign \$271  = drain & last_row;
+  assign \$272  = o_valid_3_0 & o__ready;
+  assign \$273  = v4 & last4;
+  assign \$274  = drain & last_row;
+  assign \$275  = o_valid_3_1 & o__ready;
+  assign \$276  = v4 & last4;
+  assign \$277  = drain & last_row;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$429  = accept;
+    \$373  = accept;
+    if (rst) begin
+      \$373  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$374  = i__payload;
+    if (rst) begin
+      \$374  = 194'h0000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$375  = first1;
+    if (accept) begin
+      \$375  = i__payload[192];
+    end
+    if (rst) begin
+      \$375  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$376  = last1;
+    if (accept) begin
+      \$376  = i__payload[193];
+    end
+    if (rst) begin
+      \$376  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$377  = v1;
+    if (rst) begin
+      \$377  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$378  = first1;
+    if (rst) begin
+      \$378  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$379  = last1;
+    if (rst) begin
+      \$379  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$380  = v2;
+    if (rst) begin
+      \$380  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$381  = first2;
+    if (rst) begin
+      \$381  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$382  = last2;
+    if (rst) begin
+      \$382  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$383  = v3;
+    if (rst) begin
+      \$383  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$384  = first3;
+    if (rst) begin
+      \$384  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$385  = last3;
+    if (rst) begin
+      \$385  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$386  = v2;
+    if (rst) begin
+      \$386  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$387  = \$194 ;
+    if (rst) begin
+      \$387  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$388  = v_hop_0;
+    if (rst) begin
+      \$388  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$389  = last_hop_0;
+    if (rst) begin
+      \$389  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$390  = acc_0_0;
+    if (v_0_0) begin
+      \$390  = \$3 [31:0];
+    end
+    if (rst) begin
+      \$390  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$391  = o_valid_0_0;
+    if (\$195 ) begin
+      \$391  = 1'h1;
+    end else if (\$196 ) begin
+      \$391  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$392  = shadow_0_0;
+    if (last_0_0) begin
+      \$392  = \$3 [31:0];
+    end else if (\$197 ) begin
+      \$392  = shadow_1_0;
+    end
+    if (rst) begin
+      \$392  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$393  = v_hop_0;
+    if (rst) begin
+      \$393  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$394  = last_hop_0;
+    if (rst) begin
+      \$394  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$395  = acc_0_1;
+    if (v_0_1) begin
+      \$395  = \$5 [31:0];
+    end
+    if (rst) begin
+      \$395  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$396  = o_valid_0_1;
+    if (\$198 ) begin
+      \$396  = 1'h1;
+    end else if (\$199 ) begin
+      \$396  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$397  = shadow_0_1;
+    if (last_0_1) begin
+      \$397  = \$5 [31:0];
+    end else if (\$200 ) begin
+      \$397  = shadow_1_1;
+    end
+    if (rst) begin
+      \$397  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$398  = v_hop_0;
+    if (rst) begin
+      \$398  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$399  = last_hop_0;
+    if (rst) begin
+      \$399  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$400  = acc_0_2;
+    if (v_0_2) begin
+      \$400  = \$7 [31:0];
+    end
+    if (rst) begin
+      \$400  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$401  = o_valid_0_2;
+    if (\$201 ) begin
+      \$401  = 1'h1;
+    end else if (\$202 ) begin
+      \$401  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$402  = shadow_0_2;
+    if (last_0_2) begin
+      \$402  = \$7 [31:0];
+    end else if (\$203 ) begin
+      \$402  = shadow_1_2;
+    end
+    if (rst) begin
+      \$402  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$403  = v_hop_0;
+    if (rst) begin
+      \$403  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$404  = last_hop_0;
+    if (rst) begin
+      \$404  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$405  = acc_0_3;
+    if (v_0_3) begin
+      \$405  = \$9 [31:0];
+    end
+    if (rst) begin
+      \$405  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$406  = o_valid_0_3;
+    if (\$204 ) begin
+      \$406  = 1'h1;
+    end else if (\$205 ) begin
+      \$406  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$407  = shadow_0_3;
+    if (last_0_3) begin
+      \$407  = \$9 [31:0];
+    end else if (\$206 ) begin
+      \$407  = shadow_1_3;
+    end
+    if (rst) begin
+      \$407  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$408  = v_hop_0;
+    if (rst) begin
+      \$408  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$409  = last_hop_0;
+    if (rst) begin
+      \$409  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$410  = acc_0_4;
+    if (v_0_4) begin
+      \$410  = \$11 [31:0];
+    end
+    if (rst) begin
+      \$410  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$411  = o_valid_0_4;
+    if (\$207 ) begin
+      \$411  = 1'h1;
+    end else if (\$208 ) begin
+      \$411  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$412  = shadow_0_4;
+    if (last_0_4) begin
+      \$412  = \$11 [31:0];
+    end else if (\$209 ) begin
+      \$412  = shadow_1_4;
+    end
+    if (rst) begin
+      \$412  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$413  = v_hop_0;
+    if (rst) begin
+      \$413  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$414  = last_hop_0;
+    if (rst) begin
+      \$414  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$415  = acc_0_5;
+    if (v_0_5) begin
+      \$415  = \$13 [31:0];
+    end
+    if (rst) begin
+      \$415  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$416  = o_valid_0_5;
+    if (\$210 ) begin
+      \$416  = 1'h1;
+    end else if (\$211 ) begin
+      \$416  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$417  = shadow_0_5;
+    if (last_0_5) begin
+      \$417  = \$13 [31:0];
+    end else if (\$212 ) begin
+      \$417  = shadow_1_5;
+    end
+    if (rst) begin
+      \$417  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$418  = v_hop_0;
+    if (rst) begin
+      \$418  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$419  = last_hop_0;
+    if (rst) begin
+      \$419  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$420  = acc_0_6;
+    if (v_0_6) begin
+      \$420  = \$15 [31:0];
+    end
+    if (rst) begin
+      \$420  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$421  = o_valid_0_6;
+    if (\$213 ) begin
+      \$421  = 1'h1;
+    end else if (\$214 ) begin
+      \$421  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$422  = shadow_0_6;
+    if (last_0_6) begin
+      \$422  = \$15 [31:0];
+    end else if (\$215 ) begin
+      \$422  = shadow_1_6;
+    end
+    if (rst) begin
+      \$422  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$423  = v_hop_0;
+    if (rst) begin
+      \$423  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$424  = last_hop_0;
+    if (rst) begin
+      \$424  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$425  = acc_0_7;
+    if (v_0_7) begin
+      \$425  = \$17 [31:0];
+    end
+    if (rst) begin
+      \$425  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$426  = o_valid_0_7;
+    if (\$216 ) begin
+      \$426  = 1'h1;
+    end else if (\$217 ) begin
+      \$426  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$427  = shadow_0_7;
+    if (last_0_7) begin
+      \$427  = \$17 [31:0];
+    end else if (\$218 ) begin
+      \$427  = shadow_1_7;
+    end
+    if (rst) begin
+      \$427  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$428  = v2;
+    if (rst) begin
+      \$428  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$429  = \$219 ;
     if (rst) begin
       \$429  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$430  = in1;
-    if (accept) begin
-      \$430  = i__payload;
-    end
+    \$430  = v_hop_1;
     if (rst) begin
-      \$430  = 194'h0000000000000000000000000000000000000000000000000;
+      \$430  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$431  = first1;
-    if (accept) begin
-      \$431  = i__payload[192];
-    end
+    \$431  = last_hop_1;
     if (rst) begin
       \$431  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$432  = last1;
-    if (accept) begin
-      \$432  = i__payload[193];
+    \$432  = acc_1_0;
+    if (v_1_0) begin
+      \$432  = \$19 [31:0];
     end
     if (rst) begin
-      \$432  = 1'h0;
+      \$432  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$433  = v1;
-    if (rst) begin
+    \$433  = o_valid_1_0;
+    if (\$220 ) begin
+      \$433  = 1'h1;
+    end else if (\$221 ) begin
       \$433  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$434  = first1;
+    \$434  = shadow_1_0;
+    if (last_1_0) begin
+      \$434  = \$19 [31:0];
+    end else if (\$222 ) begin
+      \$434  = shadow_2_0;
+    end
     if (rst) begin
-      \$434  = 1'h0;
+      \$434  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$435  = last1;
+    \$435  = v_hop_1;
     if (rst) begin
       \$435  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$436  = v2;
+    \$436  = last_hop_1;
     if (rst) begin
       \$436  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$437  = first2;
+    \$437  = acc_1_1;
+    if (v_1_1) begin
+      \$437  = \$21 [31:0];
+    end
     if (rst) begin
-      \$437  = 1'h0;
+      \$437  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$438  = last2;
-    if (rst) begin
+    \$438  = o_valid_1_1;
+    if (\$223 ) begin
+      \$438  = 1'h1;
+    end else if (\$224 ) begin
       \$438  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$439  = v3;
+    \$439  = shadow_1_1;
+    if (last_1_1) begin
+      \$439  = \$21 [31:0];
+    end else if (\$225 ) begin
+      \$439  = shadow_2_1;
+    end
     if (rst) begin
-      \$439  = 1'h0;
+      \$439  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$440  = first3;
+    \$440  = v_hop_1;
     if (rst) begin
       \$440  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$441  = last3;
+    \$441  = last_hop_1;
     if (rst) begin
       \$441  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$442  = v2;
+    \$442  = acc_1_2;
+    if (v_1_2) begin
+      \$442  = \$23 [31:0];
+    end
     if (rst) begin
-      \$442  = 1'h0;
+      \$442  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$443  = \$194 ;
-    if (rst) begin
+    \$443  = o_valid_1_2;
+    if (\$226 ) begin
+      \$443  = 1'h1;
+    end else if (\$227 ) begin
       \$443  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$444  = v_hop_0_0;
+    \$444  = shadow_1_2;
+    if (last_1_2) begin
+      \$444  = \$23 [31:0];
+    end else if (\$228 ) begin
+      \$444  = shadow_2_2;
+    end
     if (rst) begin
-      \$444  = 1'h0;
+      \$444  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$445  = last_hop_0_0;
+    \$445  = v_hop_1;
     if (rst) begin
       \$445  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$446  = acc_0_0;
-    if (v_0_0) begin
-      \$446  = \$3 [31:0];
+    \$446  = last_hop_1;
+    if (rst) begin
+      \$446  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$447  = acc_1_3;
+    if (v_1_3) begin
+      \$447  = \$25 [31:0];
     end
     if (rst) begin
-      \$446  = 32'd0;
+      \$447  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$447  = o_valid_0_0;
-    if (\$195 ) begin
-      \$447  = 1'h1;
-    end else if (\$196 ) begin
-      \$447  = 1'h0;
+    \$448  = o_valid_1_3;
+    if (\$229 ) begin
+      \$448  = 1'h1;
+    end else if (\$230 ) begin
+      \$448  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$448  = shadow_0_0;
-    if (last_0_0) begin
-      \$448  = \$3 [31:0];
-    end else if (\$197 ) begin
-      \$448  = shadow_1_0;
+    \$449  = shadow_1_3;
+    if (last_1_3) begin
+      \$449  = \$25 [31:0];
+    end else if (\$231 ) begin
+      \$449  = shadow_2_3;
     end
     if (rst) begin
-      \$448  = 32'd0;
+      \$449  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$449  = v2;
-    if (rst) begin
-      \$449  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$450  = \$198 ;
+    \$450  = v_hop_1;
     if (rst) begin
       \$450  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$451  = v_hop_0_1;
+    \$451  = last_hop_1;
     if (rst) begin
       \$451  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$452  = last_hop_0_1;
-    if (rst) begin
-      \$452  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$453  = acc_0_1;
-    if (v_0_1) begin
-      \$453  = \$5 [31:0];
+    \$452  = acc_1_4;
+    if (v_1_4) begin
+      \$452  = \$27 [31:0];
     end
     if (rst) begin
-      \$453  = 32'd0;
+      \$452  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$454  = o_valid_0_1;
-    if (\$199 ) begin
-      \$454  = 1'h1;
-    end else if (\$200 ) begin
-      \$454  = 1'h0;
+    \$453  = o_valid_1_4;
+    if (\$232 ) begin
+      \$453  = 1'h1;
+    end else if (\$233 ) begin
+      \$453  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = shadow_0_1;
-    if (last_0_1) begin
-      \$455  = \$5 [31:0];
-    end else if (\$201 ) begin
-      \$455  = shadow_1_1;
+    \$454  = shadow_1_4;
+    if (last_1_4) begin
+      \$454  = \$27 [31:0];
+    end else if (\$234 ) begin
+      \$454  = shadow_2_4;
     end
     if (rst) begin
-      \$455  = 32'd0;
+      \$454  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = v2;
+    \$455  = v_hop_1;
+    if (rst) begin
+      \$455  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$456  = last_hop_1;
     if (rst) begin
       \$456  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = \$202 ;
+    \$457  = acc_1_5;
+    if (v_1_5) begin
+      \$457  = \$29 [31:0];
+    end
     if (rst) begin
-      \$457  = 1'h0;
+      \$457  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = v_hop_0_2;
-    if (rst) begin
+    \$458  = o_valid_1_5;
+    if (\$235 ) begin
+      \$458  = 1'h1;
+    end else if (\$236 ) begin
       \$458  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = last_hop_0_2;
+    \$459  = shadow_1_5;
+    if (last_1_5) begin
+      \$459  = \$29 [31:0];
+    end else if (\$237 ) begin
+      \$459  = shadow_2_5;
+    end
     if (rst) begin
-      \$459  = 1'h0;
+      \$459  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = acc_0_2;
-    if (v_0_2) begin
-      \$460  = \$7 [31:0];
-    end
+    \$460  = v_hop_1;
     if (rst) begin
-      \$460  = 32'd0;
+      \$460  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = o_valid_0_2;
-    if (\$203 ) begin
-      \$461  = 1'h1;
-    end else if (\$204 ) begin
+    \$461  = last_hop_1;
+    if (rst) begin
       \$461  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = shadow_0_2;
-    if (last_0_2) begin
-      \$462  = \$7 [31:0];
-    end else if (\$205 ) begin
-      \$462  = shadow_1_2;
+    \$462  = acc_1_6;
+    if (v_1_6) begin
+      \$462  = \$31 [31:0];
     end
     if (rst) begin
       \$462  = 32'd0;
@@ -5215,37 +4821,44 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = v2;
-    if (rst) begin
+    \$463  = o_valid_1_6;
+    if (\$238 ) begin
+      \$463  = 1'h1;
+    end else if (\$239 ) begin
       \$463  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = \$206 ;
+    \$464  = shadow_1_6;
+    if (last_1_6) begin
+      \$464  = \$31 [31:0];
+    end else if (\$240 ) begin
+      \$464  = shadow_2_6;
+    end
     if (rst) begin
-      \$464  = 1'h0;
+      \$464  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = v_hop_0_3;
+    \$465  = v_hop_1;
     if (rst) begin
       \$465  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = last_hop_0_3;
+    \$466  = last_hop_1;
     if (rst) begin
       \$466  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = acc_0_3;
-    if (v_0_3) begin
-      \$467  = \$9 [31:0];
+    \$467  = acc_1_7;
+    if (v_1_7) begin
+      \$467  = \$33 [31:0];
     end
     if (rst) begin
       \$467  = 32'd0;
@@ -5253,20 +4866,20 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = o_valid_0_3;
-    if (\$207 ) begin
+    \$468  = o_valid_1_7;
+    if (\$241 ) begin
       \$468  = 1'h1;
-    end else if (\$208 ) begin
+    end else if (\$242 ) begin
       \$468  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = shadow_0_3;
-    if (last_0_3) begin
-      \$469  = \$9 [31:0];
-    end else if (\$209 ) begin
-      \$469  = shadow_1_3;
+    \$469  = shadow_1_7;
+    if (last_1_7) begin
+      \$469  = \$33 [31:0];
+    end else if (\$243 ) begin
+      \$469  = shadow_2_7;
     end
     if (rst) begin
       \$469  = 32'd0;
@@ -5281,30 +4894,30 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = \$210 ;
+    \$471  = \$244 ;
     if (rst) begin
       \$471  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = v_hop_0_4;
+    \$472  = v_hop_2;
     if (rst) begin
       \$472  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = last_hop_0_4;
+    \$473  = last_hop_2;
     if (rst) begin
       \$473  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = acc_0_4;
-    if (v_0_4) begin
-      \$474  = \$11 [31:0];
+    \$474  = acc_2_0;
+    if (v_2_0) begin
+      \$474  = \$35 [31:0];
     end
     if (rst) begin
       \$474  = 32'd0;
@@ -5312,20 +4925,20 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = o_valid_0_4;
-    if (\$211 ) begin
+    \$475  = o_valid_2_0;
+    if (\$245 ) begin
       \$475  = 1'h1;
-    end else if (\$212 ) begin
+    end else if (\$246 ) begin
       \$475  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = shadow_0_4;
-    if (last_0_4) begin
-      \$476  = \$11 [31:0];
-    end else if (\$213 ) begin
-      \$476  = shadow_1_4;
+    \$476  = shadow_2_0;
+    if (last_2_0) begin
+      \$476  = \$35 [31:0];
+    end else if (\$247 ) begin
+      \$476  = shadow_3_0;
     end
     if (rst) begin
       \$476  = 32'd0;
@@ -5333,37 +4946,44 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = v2;
+    \$477  = v_hop_2;
     if (rst) begin
       \$477  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = \$214 ;
+    \$478  = last_hop_2;
     if (rst) begin
       \$478  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = v_hop_0_5;
+    \$479  = acc_2_1;
+    if (v_2_1) begin
+      \$479  = \$37 [31:0];
+    end
     if (rst) begin
-      \$479  = 1'h0;
+      \$479  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = last_hop_0_5;
-    if (rst) begin
+    \$480  = o_valid_2_1;
+    if (\$248 ) begin
+      \$480  = 1'h1;
+    end else if (\$249 ) begin
       \$480  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = acc_0_5;
-    if (v_0_5) begin
-      \$481  = \$13 [31:0];
+    \$481  = shadow_2_1;
+    if (last_2_1) begin
+      \$481  = \$37 [31:0];
+    end else if (\$250 ) begin
+      \$481  = shadow_3_1;
     end
     if (rst) begin
       \$481  = 32'd0;
@@ -5371,197 +4991,203 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = o_valid_0_5;
-    if (\$215 ) begin
-      \$482  = 1'h1;
-    end else if (\$216 ) begin
+    \$482  = v_hop_2;
+    if (rst) begin
       \$482  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = shadow_0_5;
-    if (last_0_5) begin
-      \$483  = \$13 [31:0];
-    end else if (\$217 ) begin
-      \$483  = shadow_1_5;
-    end
+    \$483  = last_hop_2;
     if (rst) begin
-      \$483  = 32'd0;
+      \$483  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = v2;
+    \$484  = acc_2_2;
+    if (v_2_2) begin
+      \$484  = \$39 [31:0];
+    end
     if (rst) begin
-      \$484  = 1'h0;
+      \$484  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = \$218 ;
-    if (rst) begin
+    \$485  = o_valid_2_2;
+    if (\$251 ) begin
+      \$485  = 1'h1;
+    end else if (\$252 ) begin
       \$485  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = v_hop_0_6;
+    \$486  = shadow_2_2;
+    if (last_2_2) begin
+      \$486  = \$39 [31:0];
+    end else if (\$253 ) begin
+      \$486  = shadow_3_2;
+    end
     if (rst) begin
-      \$486  = 1'h0;
+      \$486  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = last_hop_0_6;
+    \$487  = v_hop_2;
     if (rst) begin
       \$487  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = acc_0_6;
-    if (v_0_6) begin
-      \$488  = \$15 [31:0];
+    \$488  = last_hop_2;
+    if (rst) begin
+      \$488  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$489  = acc_2_3;
+    if (v_2_3) begin
+      \$489  = \$41 [31:0];
     end
     if (rst) begin
-      \$488  = 32'd0;
+      \$489  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = o_valid_0_6;
-    if (\$219 ) begin
-      \$489  = 1'h1;
-    end else if (\$220 ) begin
-      \$489  = 1'h0;
+    \$490  = o_valid_2_3;
+    if (\$254 ) begin
+      \$490  = 1'h1;
+    end else if (\$255 ) begin
+      \$490  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = shadow_0_6;
-    if (last_0_6) begin
-      \$490  = \$15 [31:0];
-    end else if (\$221 ) begin
-      \$490  = shadow_1_6;
+    \$491  = shadow_2_3;
+    if (last_2_3) begin
+      \$491  = \$41 [31:0];
+    end else if (\$256 ) begin
+      \$491  = shadow_3_3;
     end
     if (rst) begin
-      \$490  = 32'd0;
+      \$491  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = v2;
-    if (rst) begin
-      \$491  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = \$222 ;
+    \$492  = v_hop_2;
     if (rst) begin
       \$492  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = v_hop_0_7;
+    \$493  = last_hop_2;
     if (rst) begin
       \$493  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = last_hop_0_7;
-    if (rst) begin
-      \$494  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = acc_0_7;
-    if (v_0_7) begin
-      \$495  = \$17 [31:0];
+    \$494  = acc_2_4;
+    if (v_2_4) begin
+      \$494  = \$43 [31:0];
     end
     if (rst) begin
-      \$495  = 32'd0;
+      \$494  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = o_valid_0_7;
-    if (\$223 ) begin
-      \$496  = 1'h1;
-    end else if (\$224 ) begin
-      \$496  = 1'h0;
+    \$495  = o_valid_2_4;
+    if (\$257 ) begin
+      \$495  = 1'h1;
+    end else if (\$258 ) begin
+      \$495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = shadow_0_7;
-    if (last_0_7) begin
-      \$497  = \$17 [31:0];
-    end else if (\$225 ) begin
-      \$497  = shadow_1_7;
+    \$496  = shadow_2_4;
+    if (last_2_4) begin
+      \$496  = \$43 [31:0];
+    end else if (\$259 ) begin
+      \$496  = shadow_3_4;
     end
     if (rst) begin
-      \$497  = 32'd0;
+      \$496  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = v2;
+    \$497  = v_hop_2;
+    if (rst) begin
+      \$497  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$498  = last_hop_2;
     if (rst) begin
       \$498  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = \$226 ;
+    \$499  = acc_2_5;
+    if (v_2_5) begin
+      \$499  = \$45 [31:0];
+    end
     if (rst) begin
-      \$499  = 1'h0;
+      \$499  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = v_hop_1_0;
-    if (rst) begin
+    \$500  = o_valid_2_5;
+    if (\$260 ) begin
+      \$500  = 1'h1;
+    end else if (\$261 ) begin
       \$500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = last_hop_1_0;
+    \$501  = shadow_2_5;
+    if (last_2_5) begin
+      \$501  = \$45 [31:0];
+    end else if (\$262 ) begin
+      \$501  = shadow_3_5;
+    end
     if (rst) begin
-      \$501  = 1'h0;
+      \$501  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = acc_1_0;
-    if (v_1_0) begin
-      \$502  = \$19 [31:0];
-    end
+    \$502  = v_hop_2;
     if (rst) begin
-      \$502  = 32'd0;
+      \$502  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = o_valid_1_0;
-    if (\$227 ) begin
-      \$503  = 1'h1;
-    end else if (\$228 ) begin
+    \$503  = last_hop_2;
+    if (rst) begin
       \$503  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = shadow_1_0;
-    if (last_1_0) begin
-      \$504  = \$19 [31:0];
-    end else if (\$229 ) begin
-      \$504  = shadow_2_0;
+    \$504  = acc_2_6;
+    if (v_2_6) begin
+      \$504  = \$47 [31:0];
     end
     if (rst) begin
       \$504  = 32'd0;
@@ -5569,37 +5195,44 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = v2;
-    if (rst) begin
+    \$505  = o_valid_2_6;
+    if (\$263 ) begin
+      \$505  = 1'h1;
+    end else if (\$264 ) begin
       \$505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = \$230 ;
+    \$506  = shadow_2_6;
+    if (last_2_6) begin
+      \$506  = \$47 [31:0];
+    end else if (\$265 ) begin
+      \$506  = shadow_3_6;
+    end
     if (rst) begin
-      \$506  = 1'h0;
+      \$506  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = v_hop_1_1;
+    \$507  = v_hop_2;
     if (rst) begin
       \$507  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = last_hop_1_1;
+    \$508  = last_hop_2;
     if (rst) begin
       \$508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = acc_1_1;
-    if (v_1_1) begin
-      \$509  = \$21 [31:0];
+    \$509  = acc_2_7;
+    if (v_2_7) begin
+      \$509  = \$49 [31:0];
     end
     if (rst) begin
       \$509  = 32'd0;
@@ -5607,20 +5240,20 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = o_valid_1_1;
-    if (\$231 ) begin
+    \$510  = o_valid_2_7;
+    if (\$266 ) begin
       \$510  = 1'h1;
-    end else if (\$232 ) begin
+    end else if (\$267 ) begin
       \$510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = shadow_1_1;
-    if (last_1_1) begin
-      \$511  = \$21 [31:0];
-    end else if (\$233 ) begin
-      \$511  = shadow_2_1;
+    \$511  = shadow_2_7;
+    if (last_2_7) begin
+      \$511  = \$49 [31:0];
+    end else if (\$268 ) begin
+      \$511  = shadow_3_7;
     end
     if (rst) begin
       \$511  = 32'd0;
@@ -5635,30 +5268,30 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = \$234 ;
+    \$513  = \$269 ;
     if (rst) begin
       \$513  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$514  = v_hop_1_2;
+    \$514  = v_hop_3;
     if (rst) begin
       \$514  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = last_hop_1_2;
+    \$515  = last_hop_3;
     if (rst) begin
       \$515  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$516  = acc_1_2;
-    if (v_1_2) begin
-      \$516  = \$23 [31:0];
+    \$516  = acc_3_0;
+    if (v_3_0) begin
+      \$516  = \$51 [31:0];
     end
     if (rst) begin
       \$516  = 32'd0;
@@ -5666,20 +5299,20 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = o_valid_1_2;
-    if (\$235 ) begin
+    \$517  = o_valid_3_0;
+    if (\$270 ) begin
       \$517  = 1'h1;
-    end else if (\$236 ) begin
+    end else if (\$271 ) begin
       \$517  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$518  = shadow_1_2;
-    if (last_1_2) begin
-      \$518  = \$23 [31:0];
-    end else if (\$237 ) begin
-      \$518  = shadow_2_2;
+    \$518  = shadow_3_0;
+    if (last_3_0) begin
+      \$518  = \$51 [31:0];
+    end else if (\$272 ) begin
+      \$518  = shadow_4_0;
     end
     if (rst) begin
       \$518  = 32'd0;
@@ -5687,37 +5320,44 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = v2;
+    \$519  = v_hop_3;
     if (rst) begin
       \$519  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$520  = \$238 ;
+    \$520  = last_hop_3;
     if (rst) begin
       \$520  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = v_hop_1_3;
+    \$521  = acc_3_1;
+    if (v_3_1) begin
+      \$521  = \$53 [31:0];
+    end
     if (rst) begin
-      \$521  = 1'h0;
+      \$521  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = last_hop_1_3;
-    if (rst) begin
+    \$522  = o_valid_3_1;
+    if (\$273 ) begin
+      \$522  = 1'h1;
+    end else if (\$274 ) begin
       \$522  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = acc_1_3;
-    if (v_1_3) begin
-      \$523  = \$25 [31:0];
+    \$523  = shadow_3_1;
+    if (last_3_1) begin
+      \$523  = \$53 [31:0];
+    end else if (\$275 ) begin
+      \$523  = shadow_4_1;
     end
     if (rst) begin
       \$523  = 32'd0;
@@ -5725,197 +5365,203 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = o_valid_1_3;
-    if (\$239 ) begin
-      \$524  = 1'h1;
-    end else if (\$240 ) begin
+    \$524  = v_hop_3;
+    if (rst) begin
       \$524  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = shadow_1_3;
-    if (last_1_3) begin
-      \$525  = \$25 [31:0];
-    end else if (\$241 ) begin
-      \$525  = shadow_2_3;
-    end
+    \$525  = last_hop_3;
     if (rst) begin
-      \$525  = 32'd0;
+      \$525  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = v2;
+    \$526  = acc_3_2;
+    if (v_3_2) begin
+      \$526  = \$55 [31:0];
+    end
     if (rst) begin
-      \$526  = 1'h0;
+      \$526  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = \$242 ;
-    if (rst) begin
+    \$527  = o_valid_3_2;
+    if (\$276 ) begin
+      \$527  = 1'h1;
+    end else if (\$277 ) begin
       \$527  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = v_hop_1_4;
+    \$528  = shadow_3_2;
+    if (last_3_2) begin
+      \$528  = \$55 [31:0];
+    end else if (\$278 ) begin
+      \$528  = shadow_4_2;
+    end
     if (rst) begin
-      \$528  = 1'h0;
+      \$528  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = last_hop_1_4;
+    \$529  = v_hop_3;
     if (rst) begin
       \$529  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = acc_1_4;
-    if (v_1_4) begin
-      \$530  = \$27 [31:0];
+    \$530  = last_hop_3;
+    if (rst) begin
+      \$530  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$531  = acc_3_3;
+    if (v_3_3) begin
+      \$531  = \$57 [31:0];
     end
     if (rst) begin
-      \$530  = 32'd0;
+      \$531  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = o_valid_1_4;
-    if (\$243 ) begin
-      \$531  = 1'h1;
-    end else if (\$244 ) begin
-      \$531  = 1'h0;
+    \$532  = o_valid_3_3;
+    if (\$279 ) begin
+      \$532  = 1'h1;
+    end else if (\$280 ) begin
+      \$532  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$532  = shadow_1_4;
-    if (last_1_4) begin
-      \$532  = \$27 [31:0];
-    end else if (\$245 ) begin
-      \$532  = shadow_2_4;
+    \$533  = shadow_3_3;
+    if (last_3_3) begin
+      \$533  = \$57 [31:0];
+    end else if (\$281 ) begin
+      \$533  = shadow_4_3;
     end
     if (rst) begin
-      \$532  = 32'd0;
+      \$533  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = v2;
-    if (rst) begin
-      \$533  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = \$246 ;
+    \$534  = v_hop_3;
     if (rst) begin
       \$534  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = v_hop_1_5;
+    \$535  = last_hop_3;
     if (rst) begin
       \$535  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = last_hop_1_5;
-    if (rst) begin
-      \$536  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = acc_1_5;
-    if (v_1_5) begin
-      \$537  = \$29 [31:0];
+    \$536  = acc_3_4;
+    if (v_3_4) begin
+      \$536  = \$59 [31:0];
     end
     if (rst) begin
-      \$537  = 32'd0;
+      \$536  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = o_valid_1_5;
-    if (\$247 ) begin
-      \$538  = 1'h1;
-    end else if (\$248 ) begin
-      \$538  = 1'h0;
+    \$537  = o_valid_3_4;
+    if (\$282 ) begin
+      \$537  = 1'h1;
+    end else if (\$283 ) begin
+      \$537  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = shadow_1_5;
-    if (last_1_5) begin
-      \$539  = \$29 [31:0];
-    end else if (\$249 ) begin
-      \$539  = shadow_2_5;
+    \$538  = shadow_3_4;
+    if (last_3_4) begin
+      \$538  = \$59 [31:0];
+    end else if (\$284 ) begin
+      \$538  = shadow_4_4;
     end
     if (rst) begin
-      \$539  = 32'd0;
+      \$538  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = v2;
+    \$539  = v_hop_3;
+    if (rst) begin
+      \$539  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$540  = last_hop_3;
     if (rst) begin
       \$540  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = \$250 ;
+    \$541  = acc_3_5;
+    if (v_3_5) begin
+      \$541  = \$61 [31:0];
+    end
     if (rst) begin
-      \$541  = 1'h0;
+      \$541  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = v_hop_1_6;
-    if (rst) begin
+    \$542  = o_valid_3_5;
+    if (\$285 ) begin
+      \$542  = 1'h1;
+    end else if (\$286 ) begin
       \$542  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = last_hop_1_6;
+    \$543  = shadow_3_5;
+    if (last_3_5) begin
+      \$543  = \$61 [31:0];
+    end else if (\$287 ) begin
+      \$543  = shadow_4_5;
+    end
     if (rst) begin
-      \$543  = 1'h0;
+      \$543  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = acc_1_6;
-    if (v_1_6) begin
-      \$544  = \$31 [31:0];
-    end
+    \$544  = v_hop_3;
     if (rst) begin
-      \$544  = 32'd0;
+      \$544  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = o_valid_1_6;
-    if (\$251 ) begin
-      \$545  = 1'h1;
-    end else if (\$252 ) begin
+    \$545  = last_hop_3;
+    if (rst) begin
       \$545  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = shadow_1_6;
-    if (last_1_6) begin
-      \$546  = \$31 [31:0];
-    end else if (\$253 ) begin
-      \$546  = shadow_2_6;
+    \$546  = acc_3_6;
+    if (v_3_6) begin
+      \$546  = \$63 [31:0];
     end
     if (rst) begin
       \$546  = 32'd0;
@@ -5923,37 +5569,44 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = v2;
-    if (rst) begin
+    \$547  = o_valid_3_6;
+    if (\$288 ) begin
+      \$547  = 1'h1;
+    end else if (\$289 ) begin
       \$547  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = \$254 ;
+    \$548  = shadow_3_6;
+    if (last_3_6) begin
+      \$548  = \$63 [31:0];
+    end else if (\$290 ) begin
+      \$548  = shadow_4_6;
+    end
     if (rst) begin
-      \$548  = 1'h0;
+      \$548  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = v_hop_1_7;
+    \$549  = v_hop_3;
     if (rst) begin
       \$549  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = last_hop_1_7;
+    \$550  = last_hop_3;
     if (rst) begin
       \$550  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = acc_1_7;
-    if (v_1_7) begin
-      \$551  = \$33 [31:0];
+    \$551  = acc_3_7;
+    if (v_3_7) begin
+      \$551  = \$65 [31:0];
     end
     if (rst) begin
       \$551  = 32'd0;
@@ -5961,20 +5614,20 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = o_valid_1_7;
-    if (\$255 ) begin
+    \$552  = o_valid_3_7;
+    if (\$291 ) begin
       \$552  = 1'h1;
-    end else if (\$256 ) begin
+    end else if (\$292 ) begin
       \$552  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = shadow_1_7;
-    if (last_1_7) begin
-      \$553  = \$33 [31:0];
-    end else if (\$257 ) begin
-      \$553  = shadow_2_7;
+    \$553  = shadow_3_7;
+    if (last_3_7) begin
+      \$553  = \$65 [31:0];
+    end else if (\$293 ) begin
+      \$553  = shadow_4_7;
     end
     if (rst) begin
       \$553  = 32'd0;
@@ -5989,30 +5642,30 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = \$258 ;
+    \$555  = \$294 ;
     if (rst) begin
       \$555  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = v_hop_2_0;
+    \$556  = v_hop_4;
     if (rst) begin
       \$556  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = last_hop_2_0;
+    \$557  = last_hop_4;
     if (rst) begin
       \$557  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = acc_2_0;
-    if (v_2_0) begin
-      \$558  = \$35 [31:0];
+    \$558  = acc_4_0;
+    if (v_4_0) begin
+      \$558  = \$67 [31:0];
     end
     if (rst) begin
       \$558  = 32'd0;
@@ -6020,20 +5673,20 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = o_valid_2_0;
-    if (\$259 ) begin
+    \$559  = o_valid_4_0;
+    if (\$295 ) begin
       \$559  = 1'h1;
-    end else if (\$260 ) begin
+    end else if (\$296 ) begin
       \$559  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = shadow_2_0;
-    if (last_2_0) begin
-      \$560  = \$35 [31:0];
-    end else if (\$261 ) begin
-      \$560  = shadow_3_0;
+    \$560  = shadow_4_0;
+    if (last_4_0) begin
+      \$560  = \$67 [31:0];
+    end else if (\$297 ) begin
+      \$560  = shadow_5_0;
     end
     if (rst) begin
       \$560  = 32'd0;
@@ -6041,37 +5694,44 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = v2;
+    \$561  = v_hop_4;
     if (rst) begin
       \$561  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = \$262 ;
+    \$562  = last_hop_4;
     if (rst) begin
       \$562  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = v_hop_2_1;
+    \$563  = acc_4_1;
+    if (v_4_1) begin
+      \$563  = \$69 [31:0];
+    end
     if (rst) begin
-      \$563  = 1'h0;
+      \$563  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = last_hop_2_1;
-    if (rst) begin
+    \$564  = o_valid_4_1;
+    if (\$298 ) begin
+      \$564  = 1'h1;
+    end else if (\$299 ) begin
       \$564  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = acc_2_1;
-    if (v_2_1) begin
-      \$565  = \$37 [31:0];
+    \$565  = shadow_4_1;
+    if (last_4_1) begin
+      \$565  = \$69 [31:0];
+    end else if (\$300 ) begin
+      \$565  = shadow_5_1;
     end
     if (rst) begin
       \$565  = 32'd0;
@@ -6079,197 +5739,203 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = o_valid_2_1;
-    if (\$263 ) begin
-      \$566  = 1'h1;
-    end else if (\$264 ) begin
+    \$566  = v_hop_4;
+    if (rst) begin
       \$566  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = shadow_2_1;
-    if (last_2_1) begin
-      \$567  = \$37 [31:0];
-    end else if (\$265 ) begin
-      \$567  = shadow_3_1;
-    end
+    \$567  = last_hop_4;
     if (rst) begin
-      \$567  = 32'd0;
+      \$567  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = v2;
+    \$568  = acc_4_2;
+    if (v_4_2) begin
+      \$568  = \$71 [31:0];
+    end
     if (rst) begin
-      \$568  = 1'h0;
+      \$568  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = \$266 ;
-    if (rst) begin
+    \$569  = o_valid_4_2;
+    if (\$301 ) begin
+      \$569  = 1'h1;
+    end else if (\$302 ) begin
       \$569  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = v_hop_2_2;
+    \$570  = shadow_4_2;
+    if (last_4_2) begin
+      \$570  = \$71 [31:0];
+    end else if (\$303 ) begin
+      \$570  = shadow_5_2;
+    end
     if (rst) begin
-      \$570  = 1'h0;
+      \$570  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = last_hop_2_2;
+    \$571  = v_hop_4;
     if (rst) begin
       \$571  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = acc_2_2;
-    if (v_2_2) begin
-      \$572  = \$39 [31:0];
+    \$572  = last_hop_4;
+    if (rst) begin
+      \$572  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$573  = acc_4_3;
+    if (v_4_3) begin
+      \$573  = \$73 [31:0];
     end
     if (rst) begin
-      \$572  = 32'd0;
+      \$573  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = o_valid_2_2;
-    if (\$267 ) begin
-      \$573  = 1'h1;
-    end else if (\$268 ) begin
-      \$573  = 1'h0;
+    \$574  = o_valid_4_3;
+    if (\$304 ) begin
+      \$574  = 1'h1;
+    end else if (\$305 ) begin
+      \$574  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = shadow_2_2;
-    if (last_2_2) begin
-      \$574  = \$39 [31:0];
-    end else if (\$269 ) begin
-      \$574  = shadow_3_2;
+    \$575  = shadow_4_3;
+    if (last_4_3) begin
+      \$575  = \$73 [31:0];
+    end else if (\$306 ) begin
+      \$575  = shadow_5_3;
     end
     if (rst) begin
-      \$574  = 32'd0;
+      \$575  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = v2;
-    if (rst) begin
-      \$575  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = \$270 ;
+    \$576  = v_hop_4;
     if (rst) begin
       \$576  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = v_hop_2_3;
+    \$577  = last_hop_4;
     if (rst) begin
       \$577  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = last_hop_2_3;
-    if (rst) begin
-      \$578  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = acc_2_3;
-    if (v_2_3) begin
-      \$579  = \$41 [31:0];
+    \$578  = acc_4_4;
+    if (v_4_4) begin
+      \$578  = \$75 [31:0];
     end
     if (rst) begin
-      \$579  = 32'd0;
+      \$578  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = o_valid_2_3;
-    if (\$271 ) begin
-      \$580  = 1'h1;
-    end else if (\$272 ) begin
-      \$580  = 1'h0;
+    \$579  = o_valid_4_4;
+    if (\$307 ) begin
+      \$579  = 1'h1;
+    end else if (\$308 ) begin
+      \$579  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = shadow_2_3;
-    if (last_2_3) begin
-      \$581  = \$41 [31:0];
-    end else if (\$273 ) begin
-      \$581  = shadow_3_3;
+    \$580  = shadow_4_4;
+    if (last_4_4) begin
+      \$580  = \$75 [31:0];
+    end else if (\$309 ) begin
+      \$580  = shadow_5_4;
     end
     if (rst) begin
-      \$581  = 32'd0;
+      \$580  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = v2;
+    \$581  = v_hop_4;
+    if (rst) begin
+      \$581  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$582  = last_hop_4;
     if (rst) begin
       \$582  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = \$274 ;
+    \$583  = acc_4_5;
+    if (v_4_5) begin
+      \$583  = \$77 [31:0];
+    end
     if (rst) begin
-      \$583  = 1'h0;
+      \$583  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = v_hop_2_4;
-    if (rst) begin
+    \$584  = o_valid_4_5;
+    if (\$310 ) begin
+      \$584  = 1'h1;
+    end else if (\$311 ) begin
       \$584  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = last_hop_2_4;
+    \$585  = shadow_4_5;
+    if (last_4_5) begin
+      \$585  = \$77 [31:0];
+    end else if (\$312 ) begin
+      \$585  = shadow_5_5;
+    end
     if (rst) begin
-      \$585  = 1'h0;
+      \$585  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = acc_2_4;
-    if (v_2_4) begin
-      \$586  = \$43 [31:0];
-    end
+    \$586  = v_hop_4;
     if (rst) begin
-      \$586  = 32'd0;
+      \$586  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = o_valid_2_4;
-    if (\$275 ) begin
-      \$587  = 1'h1;
-    end else if (\$276 ) begin
+    \$587  = last_hop_4;
+    if (rst) begin
       \$587  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = shadow_2_4;
-    if (last_2_4) begin
-      \$588  = \$43 [31:0];
-    end else if (\$277 ) begin
-      \$588  = shadow_3_4;
+    \$588  = acc_4_6;
+    if (v_4_6) begin
+      \$588  = \$79 [31:0];
     end
     if (rst) begin
       \$588  = 32'd0;
@@ -6277,37 +5943,44 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = v2;
-    if (rst) begin
+    \$589  = o_valid_4_6;
+    if (\$313 ) begin
+      \$589  = 1'h1;
+    end else if (\$314 ) begin
       \$589  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = \$278 ;
+    \$590  = shadow_4_6;
+    if (last_4_6) begin
+      \$590  = \$79 [31:0];
+    end else if (\$315 ) begin
+      \$590  = shadow_5_6;
+    end
     if (rst) begin
-      \$590  = 1'h0;
+      \$590  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = v_hop_2_5;
+    \$591  = v_hop_4;
     if (rst) begin
       \$591  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = last_hop_2_5;
+    \$592  = last_hop_4;
     if (rst) begin
       \$592  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = acc_2_5;
-    if (v_2_5) begin
-      \$593  = \$45 [31:0];
+    \$593  = acc_4_7;
+    if (v_4_7) begin
+      \$593  = \$81 [31:0];
     end
     if (rst) begin
       \$593  = 32'd0;
@@ -6315,20 +5988,20 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = o_valid_2_5;
-    if (\$279 ) begin
+    \$594  = o_valid_4_7;
+    if (\$316 ) begin
       \$594  = 1'h1;
-    end else if (\$280 ) begin
+    end else if (\$317 ) begin
       \$594  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = shadow_2_5;
-    if (last_2_5) begin
-      \$595  = \$45 [31:0];
-    end else if (\$281 ) begin
-      \$595  = shadow_3_5;
+    \$595  = shadow_4_7;
+    if (last_4_7) begin
+      \$595  = \$81 [31:0];
+    end else if (\$318 ) begin
+      \$595  = shadow_5_7;
     end
     if (rst) begin
       \$595  = 32'd0;
@@ -6343,30 +6016,30 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = \$282 ;
+    \$597  = \$319 ;
     if (rst) begin
       \$597  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = v_hop_2_6;
+    \$598  = v_hop_5;
     if (rst) begin
       \$598  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = last_hop_2_6;
+    \$599  = last_hop_5;
     if (rst) begin
       \$599  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = acc_2_6;
-    if (v_2_6) begin
-      \$600  = \$47 [31:0];
+    \$600  = acc_5_0;
+    if (v_5_0) begin
+      \$600  = \$83 [31:0];
     end
     if (rst) begin
       \$600  = 32'd0;
@@ -6374,20 +6047,20 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = o_valid_2_6;
-    if (\$283 ) begin
+    \$601  = o_valid_5_0;
+    if (\$320 ) begin
       \$601  = 1'h1;
-    end else if (\$284 ) begin
+    end else if (\$321 ) begin
       \$601  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = shadow_2_6;
-    if (last_2_6) begin
-      \$602  = \$47 [31:0];
-    end else if (\$285 ) begin
-      \$602  = shadow_3_6;
+    \$602  = shadow_5_0;
+    if (last_5_0) begin
+      \$602  = \$83 [31:0];
+    end else if (\$322 ) begin
+      \$602  = shadow_6_0;
     end
     if (rst) begin
       \$602  = 32'd0;
@@ -6395,37 +6068,44 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = v2;
+    \$603  = v_hop_5;
     if (rst) begin
       \$603  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = \$286 ;
+    \$604  = last_hop_5;
     if (rst) begin
       \$604  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = v_hop_2_7;
+    \$605  = acc_5_1;
+    if (v_5_1) begin
+      \$605  = \$85 [31:0];
+    end
     if (rst) begin
-      \$605  = 1'h0;
+      \$605  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = last_hop_2_7;
-    if (rst) begin
+    \$606  = o_valid_5_1;
+    if (\$323 ) begin
+      \$606  = 1'h1;
+    end else if (\$324 ) begin
       \$606  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = acc_2_7;
-    if (v_2_7) begin
-      \$607  = \$49 [31:0];
+    \$607  = shadow_5_1;
+    if (last_5_1) begin
+      \$607  = \$85 [31:0];
+    end else if (\$325 ) begin
+      \$607  = shadow_6_1;
     end
     if (rst) begin
       \$607  = 32'd0;
@@ -6433,197 +6113,203 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = o_valid_2_7;
-    if (\$287 ) begin
-      \$608  = 1'h1;
-    end else if (\$288 ) begin
+    \$608  = v_hop_5;
+    if (rst) begin
       \$608  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = shadow_2_7;
-    if (last_2_7) begin
-      \$609  = \$49 [31:0];
-    end else if (\$289 ) begin
-      \$609  = shadow_3_7;
-    end
+    \$609  = last_hop_5;
     if (rst) begin
-      \$609  = 32'd0;
+      \$609  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = v2;
+    \$610  = acc_5_2;
+    if (v_5_2) begin
+      \$610  = \$87 [31:0];
+    end
     if (rst) begin
-      \$610  = 1'h0;
+      \$610  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = \$290 ;
-    if (rst) begin
+    \$611  = o_valid_5_2;
+    if (\$326 ) begin
+      \$611  = 1'h1;
+    end else if (\$327 ) begin
       \$611  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = v_hop_3_0;
+    \$612  = shadow_5_2;
+    if (last_5_2) begin
+      \$612  = \$87 [31:0];
+    end else if (\$328 ) begin
+      \$612  = shadow_6_2;
+    end
     if (rst) begin
-      \$612  = 1'h0;
+      \$612  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = last_hop_3_0;
+    \$613  = v_hop_5;
     if (rst) begin
       \$613  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = acc_3_0;
-    if (v_3_0) begin
-      \$614  = \$51 [31:0];
+    \$614  = last_hop_5;
+    if (rst) begin
+      \$614  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$615  = acc_5_3;
+    if (v_5_3) begin
+      \$615  = \$89 [31:0];
     end
     if (rst) begin
-      \$614  = 32'd0;
+      \$615  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = o_valid_3_0;
-    if (\$291 ) begin
-      \$615  = 1'h1;
-    end else if (\$292 ) begin
-      \$615  = 1'h0;
+    \$616  = o_valid_5_3;
+    if (\$329 ) begin
+      \$616  = 1'h1;
+    end else if (\$330 ) begin
+      \$616  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = shadow_3_0;
-    if (last_3_0) begin
-      \$616  = \$51 [31:0];
-    end else if (\$293 ) begin
-      \$616  = shadow_4_0;
+    \$617  = shadow_5_3;
+    if (last_5_3) begin
+      \$617  = \$89 [31:0];
+    end else if (\$331 ) begin
+      \$617  = shadow_6_3;
     end
     if (rst) begin
-      \$616  = 32'd0;
+      \$617  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = v2;
-    if (rst) begin
-      \$617  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = \$294 ;
+    \$618  = v_hop_5;
     if (rst) begin
       \$618  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = v_hop_3_1;
+    \$619  = last_hop_5;
     if (rst) begin
       \$619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = last_hop_3_1;
-    if (rst) begin
-      \$620  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = acc_3_1;
-    if (v_3_1) begin
-      \$621  = \$53 [31:0];
+    \$620  = acc_5_4;
+    if (v_5_4) begin
+      \$620  = \$91 [31:0];
     end
     if (rst) begin
-      \$621  = 32'd0;
+      \$620  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = o_valid_3_1;
-    if (\$295 ) begin
-      \$622  = 1'h1;
-    end else if (\$296 ) begin
-      \$622  = 1'h0;
+    \$621  = o_valid_5_4;
+    if (\$332 ) begin
+      \$621  = 1'h1;
+    end else if (\$333 ) begin
+      \$621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = shadow_3_1;
-    if (last_3_1) begin
-      \$623  = \$53 [31:0];
-    end else if (\$297 ) begin
-      \$623  = shadow_4_1;
+    \$622  = shadow_5_4;
+    if (last_5_4) begin
+      \$622  = \$91 [31:0];
+    end else if (\$334 ) begin
+      \$622  = shadow_6_4;
     end
     if (rst) begin
-      \$623  = 32'd0;
+      \$622  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = v2;
+    \$623  = v_hop_5;
+    if (rst) begin
+      \$623  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$624  = last_hop_5;
     if (rst) begin
       \$624  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = \$298 ;
+    \$625  = acc_5_5;
+    if (v_5_5) begin
+      \$625  = \$93 [31:0];
+    end
     if (rst) begin
-      \$625  = 1'h0;
+      \$625  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = v_hop_3_2;
-    if (rst) begin
+    \$626  = o_valid_5_5;
+    if (\$335 ) begin
+      \$626  = 1'h1;
+    end else if (\$336 ) begin
       \$626  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$627  = last_hop_3_2;
+    \$627  = shadow_5_5;
+    if (last_5_5) begin
+      \$627  = \$93 [31:0];
+    end else if (\$337 ) begin
+      \$627  = shadow_6_5;
+    end
     if (rst) begin
-      \$627  = 1'h0;
+      \$627  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = acc_3_2;
-    if (v_3_2) begin
-      \$628  = \$55 [31:0];
-    end
+    \$628  = v_hop_5;
     if (rst) begin
-      \$628  = 32'd0;
+      \$628  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$629  = o_valid_3_2;
-    if (\$299 ) begin
-      \$629  = 1'h1;
-    end else if (\$300 ) begin
+    \$629  = last_hop_5;
+    if (rst) begin
       \$629  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = shadow_3_2;
-    if (last_3_2) begin
-      \$630  = \$55 [31:0];
-    end else if (\$301 ) begin
-      \$630  = shadow_4_2;
+    \$630  = acc_5_6;
+    if (v_5_6) begin
+      \$630  = \$95 [31:0];
     end
     if (rst) begin
       \$630  = 32'd0;
@@ -6631,37 +6317,44 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = v2;
-    if (rst) begin
+    \$631  = o_valid_5_6;
+    if (\$338 ) begin
+      \$631  = 1'h1;
+    end else if (\$339 ) begin
       \$631  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = \$302 ;
+    \$632  = shadow_5_6;
+    if (last_5_6) begin
+      \$632  = \$95 [31:0];
+    end else if (\$340 ) begin
+      \$632  = shadow_6_6;
+    end
     if (rst) begin
-      \$632  = 1'h0;
+      \$632  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$633  = v_hop_3_3;
+    \$633  = v_hop_5;
     if (rst) begin
       \$633  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = last_hop_3_3;
+    \$634  = last_hop_5;
     if (rst) begin
       \$634  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$635  = acc_3_3;
-    if (v_3_3) begin
-      \$635  = \$57 [31:0];
+    \$635  = acc_5_7;
+    if (v_5_7) begin
+      \$635  = \$97 [31:0];
     end
     if (rst) begin
       \$635  = 32'd0;
@@ -6669,20 +6362,20 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = o_valid_3_3;
-    if (\$303 ) begin
+    \$636  = o_valid_5_7;
+    if (\$341 ) begin
       \$636  = 1'h1;
-    end else if (\$304 ) begin
+    end else if (\$342 ) begin
       \$636  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$637  = shadow_3_3;
-    if (last_3_3) begin
-      \$637  = \$57 [31:0];
-    end else if (\$305 ) begin
-      \$637  = shadow_4_3;
+    \$637  = shadow_5_7;
+    if (last_5_7) begin
+      \$637  = \$97 [31:0];
+    end else if (\$343 ) begin
+      \$637  = shadow_6_7;
     end
     if (rst) begin
       \$637  = 32'd0;
@@ -6697,30 +6390,30 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$639  = \$306 ;
+    \$639  = \$344 ;
     if (rst) begin
       \$639  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$640  = v_hop_3_4;
+    \$640  = v_hop_6;
     if (rst) begin
       \$640  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$641  = last_hop_3_4;
+    \$641  = last_hop_6;
     if (rst) begin
       \$641  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$642  = acc_3_4;
-    if (v_3_4) begin
-      \$642  = \$59 [31:0];
+    \$642  = acc_6_0;
+    if (v_6_0) begin
+      \$642  = \$99 [31:0];
     end
     if (rst) begin
       \$642  = 32'd0;
@@ -6728,20 +6421,20 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$643  = o_valid_3_4;
-    if (\$307 ) begin
+    \$643  = o_valid_6_0;
+    if (\$345 ) begin
       \$643  = 1'h1;
-    end else if (\$308 ) begin
+    end else if (\$346 ) begin
       \$643  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$644  = shadow_3_4;
-    if (last_3_4) begin
-      \$644  = \$59 [31:0];
-    end else if (\$309 ) begin
-      \$644  = shadow_4_4;
+    \$644  = shadow_6_0;
+    if (last_6_0) begin
+      \$644  = \$99 [31:0];
+    end else if (\$347 ) begin
+      \$644  = shadow_7_0;
     end
     if (rst) begin
       \$644  = 32'd0;
@@ -6749,37 +6442,44 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$645  = v2;
+    \$645  = v_hop_6;
     if (rst) begin
       \$645  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$646  = \$310 ;
+    \$646  = last_hop_6;
     if (rst) begin
       \$646  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$647  = v_hop_3_5;
+    \$647  = acc_6_1;
+    if (v_6_1) begin
+      \$647  = \$101 [31:0];
+    end
     if (rst) begin
-      \$647  = 1'h0;
+      \$647  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$648  = last_hop_3_5;
-    if (rst) begin
+    \$648  = o_valid_6_1;
+    if (\$348 ) begin
+      \$648  = 1'h1;
+    end else if (\$349 ) begin
       \$648  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$649  = acc_3_5;
-    if (v_3_5) begin
-      \$649  = \$61 [31:0];
+    \$649  = shadow_6_1;
+    if (last_6_1) begin
+      \$649  = \$101 [31:0];
+    end else if (\$350 ) begin
+      \$649  = shadow_7_1;
     end
     if (rst) begin
       \$649  = 32'd0;
@@ -6787,197 +6487,203 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$650  = o_valid_3_5;
-    if (\$311 ) begin
-      \$650  = 1'h1;
-    end else if (\$312 ) begin
+    \$650  = v_hop_6;
+    if (rst) begin
       \$650  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$651  = shadow_3_5;
-    if (last_3_5) begin
-      \$651  = \$61 [31:0];
-    end else if (\$313 ) begin
-      \$651  = shadow_4_5;
-    end
+    \$651  = last_hop_6;
     if (rst) begin
-      \$651  = 32'd0;
+      \$651  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$652  = v2;
+    \$652  = acc_6_2;
+    if (v_6_2) begin
+      \$652  = \$103 [31:0];
+    end
     if (rst) begin
-      \$652  = 1'h0;
+      \$652  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$653  = \$314 ;
-    if (rst) begin
+    \$653  = o_valid_6_2;
+    if (\$351 ) begin
+      \$653  = 1'h1;
+    end else if (\$352 ) begin
       \$653  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$654  = v_hop_3_6;
+    \$654  = shadow_6_2;
+    if (last_6_2) begin
+      \$654  = \$103 [31:0];
+    end else if (\$353 ) begin
+      \$654  = shadow_7_2;
+    end
     if (rst) begin
-      \$654  = 1'h0;
+      \$654  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$655  = last_hop_3_6;
+    \$655  = v_hop_6;
     if (rst) begin
       \$655  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$656  = acc_3_6;
-    if (v_3_6) begin
-      \$656  = \$63 [31:0];
+    \$656  = last_hop_6;
+    if (rst) begin
+      \$656  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$657  = acc_6_3;
+    if (v_6_3) begin
+      \$657  = \$105 [31:0];
     end
     if (rst) begin
-      \$656  = 32'd0;
+      \$657  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$657  = o_valid_3_6;
-    if (\$315 ) begin
-      \$657  = 1'h1;
-    end else if (\$316 ) begin
-      \$657  = 1'h0;
+    \$658  = o_valid_6_3;
+    if (\$354 ) begin
+      \$658  = 1'h1;
+    end else if (\$355 ) begin
+      \$658  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$658  = shadow_3_6;
-    if (last_3_6) begin
-      \$658  = \$63 [31:0];
-    end else if (\$317 ) begin
-      \$658  = shadow_4_6;
+    \$659  = shadow_6_3;
+    if (last_6_3) begin
+      \$659  = \$105 [31:0];
+    end else if (\$356 ) begin
+      \$659  = shadow_7_3;
     end
     if (rst) begin
-      \$658  = 32'd0;
+      \$659  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$659  = v2;
-    if (rst) begin
-      \$659  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$660  = \$318 ;
+    \$660  = v_hop_6;
     if (rst) begin
       \$660  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$661  = v_hop_3_7;
+    \$661  = last_hop_6;
     if (rst) begin
       \$661  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$662  = last_hop_3_7;
-    if (rst) begin
-      \$662  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$663  = acc_3_7;
-    if (v_3_7) begin
-      \$663  = \$65 [31:0];
+    \$662  = acc_6_4;
+    if (v_6_4) begin
+      \$662  = \$107 [31:0];
     end
     if (rst) begin
-      \$663  = 32'd0;
+      \$662  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$664  = o_valid_3_7;
-    if (\$319 ) begin
-      \$664  = 1'h1;
-    end else if (\$320 ) begin
-      \$664  = 1'h0;
+    \$663  = o_valid_6_4;
+    if (\$357 ) begin
+      \$663  = 1'h1;
+    end else if (\$358 ) begin
+      \$663  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$665  = shadow_3_7;
-    if (last_3_7) begin
-      \$665  = \$65 [31:0];
-    end else if (\$321 ) begin
-      \$665  = shadow_4_7;
+    \$664  = shadow_6_4;
+    if (last_6_4) begin
+      \$664  = \$107 [31:0];
+    end else if (\$359 ) begin
+      \$664  = shadow_7_4;
     end
     if (rst) begin
-      \$665  = 32'd0;
+      \$664  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$666  = v2;
+    \$665  = v_hop_6;
+    if (rst) begin
+      \$665  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$666  = last_hop_6;
     if (rst) begin
       \$666  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$667  = \$322 ;
+    \$667  = acc_6_5;
+    if (v_6_5) begin
+      \$667  = \$109 [31:0];
+    end
     if (rst) begin
-      \$667  = 1'h0;
+      \$667  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$668  = v_hop_4_0;
-    if (rst) begin
+    \$668  = o_valid_6_5;
+    if (\$360 ) begin
+      \$668  = 1'h1;
+    end else if (\$361 ) begin
       \$668  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$669  = last_hop_4_0;
+    \$669  = shadow_6_5;
+    if (last_6_5) begin
+      \$669  = \$109 [31:0];
+    end else if (\$362 ) begin
+      \$669  = shadow_7_5;
+    end
     if (rst) begin
-      \$669  = 1'h0;
+      \$669  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$670  = acc_4_0;
-    if (v_4_0) begin
-      \$670  = \$67 [31:0];
-    end
+    \$670  = v_hop_6;
     if (rst) begin
-      \$670  = 32'd0;
+      \$670  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$671  = o_valid_4_0;
-    if (\$323 ) begin
-      \$671  = 1'h1;
-    end else if (\$324 ) begin
+    \$671  = last_hop_6;
+    if (rst) begin
       \$671  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$672  = shadow_4_0;
-    if (last_4_0) begin
-      \$672  = \$67 [31:0];
-    end else if (\$325 ) begin
-      \$672  = shadow_5_0;
+    \$672  = acc_6_6;
+    if (v_6_6) begin
+      \$672  = \$111 [31:0];
     end
     if (rst) begin
       \$672  = 32'd0;
@@ -6985,37 +6691,44 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$673  = v2;
-    if (rst) begin
+    \$673  = o_valid_6_6;
+    if (\$363 ) begin
+      \$673  = 1'h1;
+    end else if (\$364 ) begin
       \$673  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$674  = \$326 ;
+    \$674  = shadow_6_6;
+    if (last_6_6) begin
+      \$674  = \$111 [31:0];
+    end else if (\$365 ) begin
+      \$674  = shadow_7_6;
+    end
     if (rst) begin
-      \$674  = 1'h0;
+      \$674  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$675  = v_hop_4_1;
+    \$675  = v_hop_6;
     if (rst) begin
       \$675  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$676  = last_hop_4_1;
+    \$676  = last_hop_6;
     if (rst) begin
       \$676  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$677  = acc_4_1;
-    if (v_4_1) begin
-      \$677  = \$69 [31:0];
+    \$677  = acc_6_7;
+    if (v_6_7) begin
+      \$677  = \$113 [31:0];
     end
     if (rst) begin
       \$677  = 32'd0;
@@ -7023,20 +6736,20 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$678  = o_valid_4_1;
-    if (\$327 ) begin
+    \$678  = o_valid_6_7;
+    if (\$366 ) begin
       \$678  = 1'h1;
-    end else if (\$328 ) begin
+    end else if (\$367 ) begin
       \$678  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$679  = shadow_4_1;
-    if (last_4_1) begin
-      \$679  = \$69 [31:0];
-    end else if (\$329 ) begin
-      \$679  = shadow_5_1;
+    \$679  = shadow_6_7;
+    if (last_6_7) begin
+      \$679  = \$113 [31:0];
+    end else if (\$368 ) begin
+      \$679  = shadow_7_7;
     end
     if (rst) begin
       \$679  = 32'd0;
@@ -7051,30 +6764,30 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$681  = \$330 ;
+    \$681  = \$369 ;
     if (rst) begin
       \$681  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$682  = v_hop_4_2;
+    \$682  = v_hop_7;
     if (rst) begin
       \$682  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$683  = last_hop_4_2;
+    \$683  = last_hop_7;
     if (rst) begin
       \$683  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$684  = acc_4_2;
-    if (v_4_2) begin
-      \$684  = \$71 [31:0];
+    \$684  = acc_7_0;
+    if (v_7_0) begin
+      \$684  = \$115 [31:0];
     end
     if (rst) begin
       \$684  = 32'd0;
@@ -7082,79 +6795,77 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$685  = o_valid_4_2;
-    if (\$331 ) begin
-      \$685  = 1'h1;
-    end else if (\$332 ) begin
-      \$685  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$686  = shadow_4_2;
-    if (last_4_2) begin
-      \$686  = \$71 [31:0];
-    end else if (\$333 ) begin
-      \$686  = shadow_5_2;
+    \$685  = shadow_7_0;
+    if (last_7_0) begin
+      \$685  = \$115 [31:0];
     end
     if (rst) begin
-      \$686  = 32'd0;
+      \$685  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$687  = v2;
+    \$686  = v_hop_7;
+    if (rst) begin
+      \$686  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$687  = last_hop_7;
     if (rst) begin
       \$687  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$688  = \$334 ;
+    \$688  = acc_7_1;
+    if (v_7_1) begin
+      \$688  = \$117 [31:0];
+    end
     if (rst) begin
-      \$688  = 1'h0;
+      \$688  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$689  = v_hop_4_3;
+    \$689  = shadow_7_1;
+    if (last_7_1) begin
+      \$689  = \$117 [31:0];
+    end
     if (rst) begin
-      \$689  = 1'h0;
+      \$689  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$690  = last_hop_4_3;
+    \$690  = v_hop_7;
     if (rst) begin
       \$690  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$691  = acc_4_3;
-    if (v_4_3) begin
-      \$691  = \$73 [31:0];
+    \$691  = last_hop_7;
+    if (rst) begin
+      \$691  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$692  = acc_7_2;
+    if (v_7_2) begin
+      \$692  = \$119 [31:0];
     end
     if (rst) begin
-      \$691  = 32'd0;
+      \$692  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = o_valid_4_3;
-    if (\$335 ) begin
-      \$692  = 1'h1;
-    end else if (\$336 ) begin
-      \$692  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = shadow_4_3;
-    if (last_4_3) begin
-      \$693  = \$73 [31:0];
-    end else if (\$337 ) begin
-      \$693  = shadow_5_3;
+    \$693  = shadow_7_2;
+    if (last_7_2) begin
+      \$693  = \$119 [31:0];
     end
     if (rst) begin
       \$693  = 32'd0;
@@ -7162,58 +6873,57 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$694  = v2;
+    \$694  = v_hop_7;
     if (rst) begin
       \$694  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = \$338 ;
+    \$695  = last_hop_7;
     if (rst) begin
       \$695  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = v_hop_4_4;
+    \$696  = acc_7_3;
+    if (v_7_3) begin
+      \$696  = \$121 [31:0];
+    end
     if (rst) begin
-      \$696  = 1'h0;
+      \$696  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = last_hop_4_4;
+    \$697  = shadow_7_3;
+    if (last_7_3) begin
+      \$697  = \$121 [31:0];
+    end
     if (rst) begin
-      \$697  = 1'h0;
+      \$697  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = acc_4_4;
-    if (v_4_4) begin
-      \$698  = \$75 [31:0];
-    end
+    \$698  = v_hop_7;
     if (rst) begin
-      \$698  = 32'd0;
+      \$698  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = o_valid_4_4;
-    if (\$339 ) begin
-      \$699  = 1'h1;
-    end else if (\$340 ) begin
+    \$699  = last_hop_7;
+    if (rst) begin
       \$699  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = shadow_4_4;
-    if (last_4_4) begin
-      \$700  = \$75 [31:0];
-    end else if (\$341 ) begin
-      \$700  = shadow_5_4;
+    \$700  = acc_7_4;
+    if (v_7_4) begin
+      \$700  = \$123 [31:0];
     end
     if (rst) begin
       \$700  = 32'd0;
@@ -7221,37 +6931,43 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = v2;
+    \$701  = shadow_7_4;
+    if (last_7_4) begin
+      \$701  = \$123 [31:0];
+    end
     if (rst) begin
-      \$701  = 1'h0;
+      \$701  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = \$342 ;
+    \$702  = v_hop_7;
     if (rst) begin
       \$702  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = v_hop_4_5;
+    \$703  = last_hop_7;
     if (rst) begin
       \$703  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = last_hop_4_5;
+    \$704  = acc_7_5;
+    if (v_7_5) begin
+      \$704  = \$125 [31:0];
+    end
     if (rst) begin
-      \$704  = 1'h0;
+      \$704  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = acc_4_5;
-    if (v_4_5) begin
-      \$705  = \$77 [31:0];
+    \$705  = shadow_7_5;
+    if (last_7_5) begin
+      \$705  = \$125 [31:0];
     end
     if (rst) begin
       \$705  = 32'd0;
@@ -7259,58 +6975,57 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = o_valid_4_5;
-    if (\$343 ) begin
-      \$706  = 1'h1;
-    end else if (\$344 ) begin
+    \$706  = v_hop_7;
+    if (rst) begin
       \$706  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = shadow_4_5;
-    if (last_4_5) begin
-      \$707  = \$77 [31:0];
-    end else if (\$345 ) begin
-      \$707  = shadow_5_5;
-    end
+    \$707  = last_hop_7;
     if (rst) begin
-      \$707  = 32'd0;
+      \$707  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = v2;
+    \$708  = acc_7_6;
+    if (v_7_6) begin
+      \$708  = \$127 [31:0];
+    end
     if (rst) begin
-      \$708  = 1'h0;
+      \$708  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = \$346 ;
+    \$709  = shadow_7_6;
+    if (last_7_6) begin
+      \$709  = \$127 [31:0];
+    end
     if (rst) begin
-      \$709  = 1'h0;
+      \$709  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = v_hop_4_6;
+    \$710  = v_hop_7;
     if (rst) begin
       \$710  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = last_hop_4_6;
+    \$711  = last_hop_7;
     if (rst) begin
       \$711  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = acc_4_6;
-    if (v_4_6) begin
-      \$712  = \$79 [31:0];
+    \$712  = acc_7_7;
+    if (v_7_7) begin
+      \$712  = \$129 [31:0];
     end
     if (rst) begin
       \$712  = 32'd0;
@@ -7318,1475 +7033,77 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = o_valid_4_6;
-    if (\$347 ) begin
-      \$713  = 1'h1;
-    end else if (\$348 ) begin
-      \$713  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = shadow_4_6;
-    if (last_4_6) begin
-      \$714  = \$79 [31:0];
-    end else if (\$349 ) begin
-      \$714  = shadow_5_6;
+    \$713  = shadow_7_7;
+    if (last_7_7) begin
+      \$713  = \$129 [31:0];
     end
     if (rst) begin
-      \$714  = 32'd0;
+      \$713  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = v2;
+    \$714  = o__valid;
+    if (\$370 ) begin
+      \$714  = 1'h1;
+    end
+    if (drain) begin
+      if (last_row) begin
+        \$714  = 1'h0;
+      end
+    end
     if (rst) begin
-      \$715  = 1'h0;
+      \$714  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = \$350 ;
+    \$715  = row;
+    if (\$370 ) begin
+      \$715  = 3'h0;
+    end
+    if (drain) begin
+      \$715  = \$371 [2:0];
+      if (last_row) begin
+        \$715  = 3'h0;
+      end
+    end
+    if (rst) begin
+      \$715  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$716  = busy;
+    if (drain) begin
+      if (last_row) begin
+        \$716  = 1'h0;
+      end
+    end
+    if (\$372 ) begin
+      \$716  = 1'h1;
+    end
     if (rst) begin
       \$716  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = v_hop_4_7;
+    \$717  = 1'h0;
     if (rst) begin
       \$717  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = last_hop_4_7;
-    if (rst) begin
+    \$718  = overflow;
+    if (wide_out_r) begin
+      \$718  = 1'h1;
+    end else if (clear) begin
       \$718  = 1'h0;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = acc_4_7;
-    if (v_4_7) begin
-      \$719  = \$81 [31:0];
-    end
     if (rst) begin
-      \$719  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = o_valid_4_7;
-    if (\$351 ) begin
-      \$720  = 1'h1;
-    end else if (\$352 ) begin
-      \$720  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = shadow_4_7;
-    if (last_4_7) begin
-      \$721  = \$81 [31:0];
-    end else if (\$353 ) begin
-      \$721  = shadow_5_7;
-    end
-    if (rst) begin
-      \$721  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = v2;
-    if (rst) begin
-      \$722  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = \$354 ;
-    if (rst) begin
-      \$723  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = v_hop_5_0;
-    if (rst) begin
-      \$724  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$725  = last_hop_5_0;
-    if (rst) begin
-      \$725  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$726  = acc_5_0;
-    if (v_5_0) begin
-      \$726  = \$83 [31:0];
-    end
-    if (rst) begin
-      \$726  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$727  = o_valid_5_0;
-    if (\$355 ) begin
-      \$727  = 1'h1;
-    end else if (\$356 ) begin
-      \$727  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$728  = shadow_5_0;
-    if (last_5_0) begin
-      \$728  = \$83 [31:0];
-    end else if (\$357 ) begin
-      \$728  = shadow_6_0;
-    end
-    if (rst) begin
-      \$728  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = v2;
-    if (rst) begin
-      \$729  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$730  = \$358 ;
-    if (rst) begin
-      \$730  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$731  = v_hop_5_1;
-    if (rst) begin
-      \$731  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$732  = last_hop_5_1;
-    if (rst) begin
-      \$732  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$733  = acc_5_1;
-    if (v_5_1) begin
-      \$733  = \$85 [31:0];
-    end
-    if (rst) begin
-      \$733  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$734  = o_valid_5_1;
-    if (\$359 ) begin
-      \$734  = 1'h1;
-    end else if (\$360 ) begin
-      \$734  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$735  = shadow_5_1;
-    if (last_5_1) begin
-      \$735  = \$85 [31:0];
-    end else if (\$361 ) begin
-      \$735  = shadow_6_1;
-    end
-    if (rst) begin
-      \$735  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$736  = v2;
-    if (rst) begin
-      \$736  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$737  = \$362 ;
-    if (rst) begin
-      \$737  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$738  = v_hop_5_2;
-    if (rst) begin
-      \$738  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$739  = last_hop_5_2;
-    if (rst) begin
-      \$739  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$740  = acc_5_2;
-    if (v_5_2) begin
-      \$740  = \$87 [31:0];
-    end
-    if (rst) begin
-      \$740  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$741  = o_valid_5_2;
-    if (\$363 ) begin
-      \$741  = 1'h1;
-    end else if (\$364 ) begin
-      \$741  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$742  = shadow_5_2;
-    if (last_5_2) begin
-      \$742  = \$87 [31:0];
-    end else if (\$365 ) begin
-      \$742  = shadow_6_2;
-    end
-    if (rst) begin
-      \$742  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$743  = v2;
-    if (rst) begin
-      \$743  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$744  = \$366 ;
-    if (rst) begin
-      \$744  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$745  = v_hop_5_3;
-    if (rst) begin
-      \$745  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$746  = last_hop_5_3;
-    if (rst) begin
-      \$746  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$747  = acc_5_3;
-    if (v_5_3) begin
-      \$747  = \$89 [31:0];
-    end
-    if (rst) begin
-      \$747  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$748  = o_valid_5_3;
-    if (\$367 ) begin
-      \$748  = 1'h1;
-    end else if (\$368 ) begin
-      \$748  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$749  = shadow_5_3;
-    if (last_5_3) begin
-      \$749  = \$89 [31:0];
-    end else if (\$369 ) begin
-      \$749  = shadow_6_3;
-    end
-    if (rst) begin
-      \$749  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$750  = v2;
-    if (rst) begin
-      \$750  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$751  = \$370 ;
-    if (rst) begin
-      \$751  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$752  = v_hop_5_4;
-    if (rst) begin
-      \$752  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$753  = last_hop_5_4;
-    if (rst) begin
-      \$753  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$754  = acc_5_4;
-    if (v_5_4) begin
-      \$754  = \$91 [31:0];
-    end
-    if (rst) begin
-      \$754  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$755  = o_valid_5_4;
-    if (\$371 ) begin
-      \$755  = 1'h1;
-    end else if (\$372 ) begin
-      \$755  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$756  = shadow_5_4;
-    if (last_5_4) begin
-      \$756  = \$91 [31:0];
-    end else if (\$373 ) begin
-      \$756  = shadow_6_4;
-    end
-    if (rst) begin
-      \$756  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$757  = v2;
-    if (rst) begin
-      \$757  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$758  = \$374 ;
-    if (rst) begin
-      \$758  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$759  = v_hop_5_5;
-    if (rst) begin
-      \$759  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$760  = last_hop_5_5;
-    if (rst) begin
-      \$760  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$761  = acc_5_5;
-    if (v_5_5) begin
-      \$761  = \$93 [31:0];
-    end
-    if (rst) begin
-      \$761  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$762  = o_valid_5_5;
-    if (\$375 ) begin
-      \$762  = 1'h1;
-    end else if (\$376 ) begin
-      \$762  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$763  = shadow_5_5;
-    if (last_5_5) begin
-      \$763  = \$93 [31:0];
-    end else if (\$377 ) begin
-      \$763  = shadow_6_5;
-    end
-    if (rst) begin
-      \$763  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$764  = v2;
-    if (rst) begin
-      \$764  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$765  = \$378 ;
-    if (rst) begin
-      \$765  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$766  = v_hop_5_6;
-    if (rst) begin
-      \$766  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$767  = last_hop_5_6;
-    if (rst) begin
-      \$767  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$768  = acc_5_6;
-    if (v_5_6) begin
-      \$768  = \$95 [31:0];
-    end
-    if (rst) begin
-      \$768  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$769  = o_valid_5_6;
-    if (\$379 ) begin
-      \$769  = 1'h1;
-    end else if (\$380 ) begin
-      \$769  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$770  = shadow_5_6;
-    if (last_5_6) begin
-      \$770  = \$95 [31:0];
-    end else if (\$381 ) begin
-      \$770  = shadow_6_6;
-    end
-    if (rst) begin
-      \$770  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$771  = v2;
-    if (rst) begin
-      \$771  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$772  = \$382 ;
-    if (rst) begin
-      \$772  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$773  = v_hop_5_7;
-    if (rst) begin
-      \$773  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$774  = last_hop_5_7;
-    if (rst) begin
-      \$774  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$775  = acc_5_7;
-    if (v_5_7) begin
-      \$775  = \$97 [31:0];
-    end
-    if (rst) begin
-      \$775  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$776  = o_valid_5_7;
-    if (\$383 ) begin
-      \$776  = 1'h1;
-    end else if (\$384 ) begin
-      \$776  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$777  = shadow_5_7;
-    if (last_5_7) begin
-      \$777  = \$97 [31:0];
-    end else if (\$385 ) begin
-      \$777  = shadow_6_7;
-    end
-    if (rst) begin
-      \$777  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$778  = v2;
-    if (rst) begin
-      \$778  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$779  = \$386 ;
-    if (rst) begin
-      \$779  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$780  = v_hop_6_0;
-    if (rst) begin
-      \$780  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$781  = last_hop_6_0;
-    if (rst) begin
-      \$781  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$782  = acc_6_0;
-    if (v_6_0) begin
-      \$782  = \$99 [31:0];
-    end
-    if (rst) begin
-      \$782  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$783  = o_valid_6_0;
-    if (\$387 ) begin
-      \$783  = 1'h1;
-    end else if (\$388 ) begin
-      \$783  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$784  = shadow_6_0;
-    if (last_6_0) begin
-      \$784  = \$99 [31:0];
-    end else if (\$389 ) begin
-      \$784  = shadow_7_0;
-    end
-    if (rst) begin
-      \$784  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$785  = v2;
-    if (rst) begin
-      \$785  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$786  = \$390 ;
-    if (rst) begin
-      \$786  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$787  = v_hop_6_1;
-    if (rst) begin
-      \$787  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$788  = last_hop_6_1;
-    if (rst) begin
-      \$788  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$789  = acc_6_1;
-    if (v_6_1) begin
-      \$789  = \$101 [31:0];
-    end
-    if (rst) begin
-      \$789  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$790  = o_valid_6_1;
-    if (\$391 ) begin
-      \$790  = 1'h1;
-    end else if (\$392 ) begin
-      \$790  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$791  = shadow_6_1;
-    if (last_6_1) begin
-      \$791  = \$101 [31:0];
-    end else if (\$393 ) begin
-      \$791  = shadow_7_1;
-    end
-    if (rst) begin
-      \$791  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$792  = v2;
-    if (rst) begin
-      \$792  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$793  = \$394 ;
-    if (rst) begin
-      \$793  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$794  = v_hop_6_2;
-    if (rst) begin
-      \$794  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$795  = last_hop_6_2;
-    if (rst) begin
-      \$795  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$796  = acc_6_2;
-    if (v_6_2) begin
-      \$796  = \$103 [31:0];
-    end
-    if (rst) begin
-      \$796  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$797  = o_valid_6_2;
-    if (\$395 ) begin
-      \$797  = 1'h1;
-    end else if (\$396 ) begin
-      \$797  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$798  = shadow_6_2;
-    if (last_6_2) begin
-      \$798  = \$103 [31:0];
-    end else if (\$397 ) begin
-      \$798  = shadow_7_2;
-    end
-    if (rst) begin
-      \$798  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$799  = v2;
-    if (rst) begin
-      \$799  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$800  = \$398 ;
-    if (rst) begin
-      \$800  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$801  = v_hop_6_3;
-    if (rst) begin
-      \$801  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$802  = last_hop_6_3;
-    if (rst) begin
-      \$802  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$803  = acc_6_3;
-    if (v_6_3) begin
-      \$803  = \$105 [31:0];
-    end
-    if (rst) begin
-      \$803  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$804  = o_valid_6_3;
-    if (\$399 ) begin
-      \$804  = 1'h1;
-    end else if (\$400 ) begin
-      \$804  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$805  = shadow_6_3;
-    if (last_6_3) begin
-      \$805  = \$105 [31:0];
-    end else if (\$401 ) begin
-      \$805  = shadow_7_3;
-    end
-    if (rst) begin
-      \$805  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$806  = v2;
-    if (rst) begin
-      \$806  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$807  = \$402 ;
-    if (rst) begin
-      \$807  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$808  = v_hop_6_4;
-    if (rst) begin
-      \$808  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$809  = last_hop_6_4;
-    if (rst) begin
-      \$809  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$810  = acc_6_4;
-    if (v_6_4) begin
-      \$810  = \$107 [31:0];
-    end
-    if (rst) begin
-      \$810  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$811  = o_valid_6_4;
-    if (\$403 ) begin
-      \$811  = 1'h1;
-    end else if (\$404 ) begin
-      \$811  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$812  = shadow_6_4;
-    if (last_6_4) begin
-      \$812  = \$107 [31:0];
-    end else if (\$405 ) begin
-      \$812  = shadow_7_4;
-    end
-    if (rst) begin
-      \$812  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$813  = v2;
-    if (rst) begin
-      \$813  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$814  = \$406 ;
-    if (rst) begin
-      \$814  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$815  = v_hop_6_5;
-    if (rst) begin
-      \$815  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$816  = last_hop_6_5;
-    if (rst) begin
-      \$816  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$817  = acc_6_5;
-    if (v_6_5) begin
-      \$817  = \$109 [31:0];
-    end
-    if (rst) begin
-      \$817  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$818  = o_valid_6_5;
-    if (\$407 ) begin
-      \$818  = 1'h1;
-    end else if (\$408 ) begin
-      \$818  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$819  = shadow_6_5;
-    if (last_6_5) begin
-      \$819  = \$109 [31:0];
-    end else if (\$409 ) begin
-      \$819  = shadow_7_5;
-    end
-    if (rst) begin
-      \$819  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$820  = v2;
-    if (rst) begin
-      \$820  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$821  = \$410 ;
-    if (rst) begin
-      \$821  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$822  = v_hop_6_6;
-    if (rst) begin
-      \$822  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$823  = last_hop_6_6;
-    if (rst) begin
-      \$823  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$824  = acc_6_6;
-    if (v_6_6) begin
-      \$824  = \$111 [31:0];
-    end
-    if (rst) begin
-      \$824  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$825  = o_valid_6_6;
-    if (\$411 ) begin
-      \$825  = 1'h1;
-    end else if (\$412 ) begin
-      \$825  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$826  = shadow_6_6;
-    if (last_6_6) begin
-      \$826  = \$111 [31:0];
-    end else if (\$413 ) begin
-      \$826  = shadow_7_6;
-    end
-    if (rst) begin
-      \$826  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$827  = v2;
-    if (rst) begin
-      \$827  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$828  = \$414 ;
-    if (rst) begin
-      \$828  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$829  = v_hop_6_7;
-    if (rst) begin
-      \$829  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$830  = last_hop_6_7;
-    if (rst) begin
-      \$830  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$831  = acc_6_7;
-    if (v_6_7) begin
-      \$831  = \$113 [31:0];
-    end
-    if (rst) begin
-      \$831  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$832  = o_valid_6_7;
-    if (\$415 ) begin
-      \$832  = 1'h1;
-    end else if (\$416 ) begin
-      \$832  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$833  = shadow_6_7;
-    if (last_6_7) begin
-      \$833  = \$113 [31:0];
-    end else if (\$417 ) begin
-      \$833  = shadow_7_7;
-    end
-    if (rst) begin
-      \$833  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$834  = v2;
-    if (rst) begin
-      \$834  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$835  = \$418 ;
-    if (rst) begin
-      \$835  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$836  = v_hop_7_0;
-    if (rst) begin
-      \$836  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$837  = last_hop_7_0;
-    if (rst) begin
-      \$837  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$838  = acc_7_0;
-    if (v_7_0) begin
-      \$838  = \$115 [31:0];
-    end
-    if (rst) begin
-      \$838  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$839  = shadow_7_0;
-    if (last_7_0) begin
-      \$839  = \$115 [31:0];
-    end
-    if (rst) begin
-      \$839  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$840  = v2;
-    if (rst) begin
-      \$840  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$841  = \$419 ;
-    if (rst) begin
-      \$841  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$842  = v_hop_7_1;
-    if (rst) begin
-      \$842  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$843  = last_hop_7_1;
-    if (rst) begin
-      \$843  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$844  = acc_7_1;
-    if (v_7_1) begin
-      \$844  = \$117 [31:0];
-    end
-    if (rst) begin
-      \$844  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$845  = shadow_7_1;
-    if (last_7_1) begin
-      \$845  = \$117 [31:0];
-    end
-    if (rst) begin
-      \$845  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$846  = v2;
-    if (rst) begin
-      \$846  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$847  = \$420 ;
-    if (rst) begin
-      \$847  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$848  = v_hop_7_2;
-    if (rst) begin
-      \$848  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$849  = last_hop_7_2;
-    if (rst) begin
-      \$849  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$850  = acc_7_2;
-    if (v_7_2) begin
-      \$850  = \$119 [31:0];
-    end
-    if (rst) begin
-      \$850  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$851  = shadow_7_2;
-    if (last_7_2) begin
-      \$851  = \$119 [31:0];
-    end
-    if (rst) begin
-      \$851  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$852  = v2;
-    if (rst) begin
-      \$852  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$853  = \$421 ;
-    if (rst) begin
-      \$853  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$854  = v_hop_7_3;
-    if (rst) begin
-      \$854  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$855  = last_hop_7_3;
-    if (rst) begin
-      \$855  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$856  = acc_7_3;
-    if (v_7_3) begin
-      \$856  = \$121 [31:0];
-    end
-    if (rst) begin
-      \$856  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$857  = shadow_7_3;
-    if (last_7_3) begin
-      \$857  = \$121 [31:0];
-    end
-    if (rst) begin
-      \$857  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$858  = v2;
-    if (rst) begin
-      \$858  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$859  = \$422 ;
-    if (rst) begin
-      \$859  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$860  = v_hop_7_4;
-    if (rst) begin
-      \$860  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$861  = last_hop_7_4;
-    if (rst) begin
-      \$861  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$862  = acc_7_4;
-    if (v_7_4) begin
-      \$862  = \$123 [31:0];
-    end
-    if (rst) begin
-      \$862  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$863  = shadow_7_4;
-    if (last_7_4) begin
-      \$863  = \$123 [31:0];
-    end
-    if (rst) begin
-      \$863  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$864  = v2;
-    if (rst) begin
-      \$864  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$865  = \$423 ;
-    if (rst) begin
-      \$865  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$866  = v_hop_7_5;
-    if (rst) begin
-      \$866  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$867  = last_hop_7_5;
-    if (rst) begin
-      \$867  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$868  = acc_7_5;
-    if (v_7_5) begin
-      \$868  = \$125 [31:0];
-    end
-    if (rst) begin
-      \$868  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$869  = shadow_7_5;
-    if (last_7_5) begin
-      \$869  = \$125 [31:0];
-    end
-    if (rst) begin
-      \$869  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$870  = v2;
-    if (rst) begin
-      \$870  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$871  = \$424 ;
-    if (rst) begin
-      \$871  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$872  = v_hop_7_6;
-    if (rst) begin
-      \$872  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$873  = last_hop_7_6;
-    if (rst) begin
-      \$873  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$874  = acc_7_6;
-    if (v_7_6) begin
-      \$874  = \$127 [31:0];
-    end
-    if (rst) begin
-      \$874  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$875  = shadow_7_6;
-    if (last_7_6) begin
-      \$875  = \$127 [31:0];
-    end
-    if (rst) begin
-      \$875  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$876  = v2;
-    if (rst) begin
-      \$876  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$877  = \$425 ;
-    if (rst) begin
-      \$877  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$878  = v_hop_7_7;
-    if (rst) begin
-      \$878  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$879  = last_hop_7_7;
-    if (rst) begin
-      \$879  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$880  = acc_7_7;
-    if (v_7_7) begin
-      \$880  = \$129 [31:0];
-    end
-    if (rst) begin
-      \$880  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$881  = shadow_7_7;
-    if (last_7_7) begin
-      \$881  = \$129 [31:0];
-    end
-    if (rst) begin
-      \$881  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$882  = o__valid;
-    if (\$426 ) begin
-      \$882  = 1'h1;
-    end
-    if (drain) begin
-      if (last_row) begin
-        \$882  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$882  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$883  = row;
-    if (\$426 ) begin
-      \$883  = 3'h0;
-    end
-    if (drain) begin
-      \$883  = \$427 [2:0];
-      if (last_row) begin
-        \$883  = 3'h0;
-      end
-    end
-    if (rst) begin
-      \$883  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$884  = busy;
-    if (drain) begin
-      if (last_row) begin
-        \$884  = 1'h0;
-      end
-    end
-    if (\$428 ) begin
-      \$884  = 1'h1;
-    end
-    if (rst) begin
-      \$884  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$885  = 1'h0;
-    if (rst) begin
-      \$885  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$886  = overflow;
-    if (wide_out_r) begin
-      \$886  = 1'h1;
-    end else if (clear) begin
-      \$886  = 1'h0;
-    end
-    if (rst) begin
-      \$886  = 1'h0;
+      \$718  = 1'h0;
     end
   end
   assign mac_0_0_p = { mac_0_0_m_p[23], mac_0_0_m_p[23], mac_0_0_m_p[23], mac_0_0_m_p[23], mac_0_0_m_p[23], mac_0_0_m_p[23], mac_0_0_m_p[23], mac_0_0_m_p[23], mac_0_0_m_p };

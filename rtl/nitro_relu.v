@@ -5,7 +5,7 @@
 module nitro_nitro_relu(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire \$10 ;
+  wire [8:0] \$10 ;
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
@@ -16,15 +16,17 @@ module nitro_nitro_relu(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg \$18 ;
   reg [7:0] \$19 ;
   wire \$2 ;
-  reg [1:0] \$20 ;
-  reg \$21 ;
-  reg [9:0] \$22 ;
-  wire [8:0] \$3 ;
+  reg \$20 ;
+  reg [7:0] \$21 ;
+  reg [1:0] \$22 ;
+  reg \$23 ;
+  reg [9:0] \$24 ;
+  wire \$3 ;
   wire [8:0] \$4 ;
   wire [8:0] \$5 ;
   wire [8:0] \$6 ;
-  wire \$7 ;
-  wire [8:0] \$8 ;
+  wire [8:0] \$7 ;
+  wire \$8 ;
   wire [8:0] \$9 ;
   input clk;
   wire clk;
@@ -48,45 +50,51 @@ module nitro_nitro_relu(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [1:0] region1 = 2'h0;
   input rst;
   wire rst;
+  reg [7:0] s = 8'h00;
   wire [7:0] s_neg;
   wire [7:0] tdiv_mag;
   wire [7:0] tdiv_quo;
   wire [7:0] tdiv_res;
+  reg valid0 = 1'h0;
   reg valid1 = 1'h0;
-  assign \$1  = i__payload == 8'h80;
-  assign s_neg = \$1  ? 8'h81 : i__payload;
-  assign \$2  = $signed(s_neg) < $signed(1'h0);
-  assign \$3  = - $signed(s_neg);
-  assign \$4  = \$2  ? \$3  : { s_neg[7], s_neg };
-  assign \$5  = \$4 [7:0] * 1'h1;
-  assign \$7  = $signed(s_neg) < $signed(1'h0);
-  assign \$8  = - \$6 [7:0];
-  assign \$9  = \$7  ? \$8  : { 1'h0, \$6 [7:0] };
-  assign \$10  = i__payload == 7'h7f;
-  assign \$11  = i__payload == 8'h80;
-  assign \$12  = \$10  | \$11 ;
-  assign \$13  = $signed(i__payload) < $signed(1'h0);
-  assign \$14  = ~ o__valid;
-  assign i__ready = \$14  | o__ready;
-  assign \$15  = $signed(i__payload) < $signed(1'h0);
-  assign \$16  = \$15  ? \$9 [7:0] : i__payload;
+  assign \$1  = ~ o__valid;
+  assign i__ready = \$1  | o__ready;
+  assign \$2  = s == 8'h80;
+  assign s_neg = \$2  ? 8'h81 : s;
+  assign \$3  = $signed(s_neg) < $signed(1'h0);
+  assign \$4  = - $signed(s_neg);
+  assign \$5  = \$3  ? \$4  : { s_neg[7], s_neg };
+  assign \$6  = \$5 [7:0] * 1'h1;
+  assign \$8  = $signed(s_neg) < $signed(1'h0);
+  assign \$9  = - \$7 [7:0];
+  assign \$10  = \$8  ? \$9  : { 1'h0, \$7 [7:0] };
+  assign \$11  = s == 7'h7f;
+  assign \$12  = s == 8'h80;
+  assign \$13  = \$11  | \$12 ;
+  assign \$14  = $signed(s) < $signed(1'h0);
+  assign \$15  = $signed(s) < $signed(1'h0);
+  assign \$16  = \$15  ? \$10 [7:0] : s;
   assign \$17  = $signed(inner1) - $signed(7'h24);
   always @(posedge clk)
-    valid1 <= \$18 ;
+    valid0 <= \$18 ;
   always @(posedge clk)
-    inner1 <= \$19 ;
+    s <= \$19 ;
   always @(posedge clk)
-    region1 <= \$20 ;
+    valid1 <= \$20 ;
   always @(posedge clk)
-    o__valid <= \$21 ;
+    inner1 <= \$21 ;
   always @(posedge clk)
-    o__payload <= \$22 ;
+    region1 <= \$22 ;
+  always @(posedge clk)
+    o__valid <= \$23 ;
+  always @(posedge clk)
+    o__payload <= \$24 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$12 ) begin
+    if (\$13 ) begin
       region = 2'h2;
-    end else if (\$13 ) begin
+    end else if (\$14 ) begin
       region = 2'h0;
     end else begin
       region = 2'h1;
@@ -94,7 +102,7 @@ module nitro_nitro_relu(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$18  = valid1;
+    \$18  = valid0;
     if (i__ready) begin
       \$18  = i__valid;
     end
@@ -104,9 +112,9 @@ module nitro_nitro_relu(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$19  = inner1;
+    \$19  = s;
     if (i__ready) begin
-      \$19  = \$16 ;
+      \$19  = i__payload;
     end
     if (rst) begin
       \$19  = 8'h00;
@@ -114,40 +122,60 @@ module nitro_nitro_relu(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$20  = region1;
+    \$20  = valid1;
     if (i__ready) begin
-      \$20  = region;
+      \$20  = valid0;
     end
     if (rst) begin
-      \$20  = 2'h0;
+      \$20  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$21  = o__valid;
+    \$21  = inner1;
     if (i__ready) begin
-      \$21  = valid1;
+      \$21  = \$16 ;
     end
     if (rst) begin
-      \$21  = 1'h0;
+      \$21  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$22  = o__payload;
+    \$22  = region1;
     if (i__ready) begin
-      \$22 [7:0] = \$17 [7:0];
-      \$22 [9:8] = region1;
+      \$22  = region;
     end
     if (rst) begin
-      \$22  = 10'h000;
+      \$22  = 2'h0;
     end
   end
-  assign tdiv_mag = \$4 [7:0];
-  assign tdiv_quo = \$6 [7:0];
-  assign tdiv_res = \$9 [7:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$23  = o__valid;
+    if (i__ready) begin
+      \$23  = valid1;
+    end
+    if (rst) begin
+      \$23  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$24  = o__payload;
+    if (i__ready) begin
+      \$24 [7:0] = \$17 [7:0];
+      \$24 [9:8] = region1;
+    end
+    if (rst) begin
+      \$24  = 10'h000;
+    end
+  end
   assign en = i__ready;
+  assign tdiv_mag = \$5 [7:0];
+  assign tdiv_quo = \$7 [7:0];
+  assign tdiv_res = \$10 [7:0];
   assign \o__payload.h  = o__payload[7:0];
   assign \o__payload.region  = o__payload[9:8];
-  assign \$6  = { 2'h0, \$5 [8:2] };
+  assign \$7  = { 2'h0, \$6 [8:2] };
 endmodule

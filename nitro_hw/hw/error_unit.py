@@ -79,16 +79,22 @@ class ErrorUnit(wiring.Component):
     def latency(self) -> int:
         """Cycles from an accepted input to its output (with ``o.ready`` high).
 
-        One register per level of the argmax comparator tree (``ceil(log2 K)``), at least 1.
+        The input register (the logits come from one scaler lane each, spread over the die),
+        then one register per level of the argmax comparator tree (``ceil(log2 K)``, at
+        least 1).
         """
-        return max(1, (self.classes - 1).bit_length())
+        return 1 + max(1, (self.classes - 1).bit_length())
 
     def elaborate(self, platform):
         m = Module()
-        K, L = self.classes, self.latency
-        y_hat, y = self.i.payload.y_hat, self.i.payload.y
+        K, L = self.classes, self.latency - 1  # L: the stages after the input register
         en = Signal()
         m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
+        y_hat = Signal.like(self.i.payload.y_hat, name="y_hat_in")
+        y = Signal.like(self.i.payload.y, name="y_in")
+        valid_in = Signal()
+        with m.If(en):
+            m.d.sync += [y_hat.eq(self.i.payload.y_hat), y.eq(self.i.payload.y), valid_in.eq(self.i.valid)]
         top, argmax, levels = _argmax_tree(m, en, [y_hat[k] for k in range(K)], self.index_bits)
         assert levels == L
         # the errors travel beside the tree
@@ -100,7 +106,7 @@ class ErrorUnit(wiring.Component):
             with m.If(en):
                 m.d.sync += nxt.eq(e)
             e = nxt
-        valid = self.i.valid
+        valid = valid_in
         for j in range(1, L):
             nxt = Signal(name=f"valid_d{j}")
             with m.If(en):

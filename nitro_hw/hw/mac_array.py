@@ -243,10 +243,9 @@ class MacArray(wiring.Component):
         accept = Signal()
         m.d.comb += [self.i.ready.eq(~(self.i.payload.last & busy)),
                      accept.eq(self.i.valid & self.i.ready)]
-        m.d.sync += v[0].eq(accept)
+        m.d.sync += [v[0].eq(accept), in1.eq(self.i.payload)]  # in1: no enable (v[0] marks it)
         with m.If(accept):
-            m.d.sync += [in1.eq(self.i.payload), first[0].eq(self.i.payload.first),
-                         last[0].eq(self.i.payload.last)]
+            m.d.sync += [first[0].eq(self.i.payload.first), last[0].eq(self.i.payload.last)]
         for k in range(1, L - 1):
             m.d.sync += [v[k].eq(v[k - 1]), first[k].eq(first[k - 1]), last[k].eq(last[k - 1])]
 
@@ -255,7 +254,7 @@ class MacArray(wiring.Component):
                  for c in range(C)] for r in range(R)]
 
         # Stage L: accumulators; the last k-step of a tile also loads the shadow buffer. Every MAC
-        # reads its own copy of the valid/first/last flags and of o.valid, taken from a per-MAC
+        # reads its own copy of the valid/first/last flags and of o.valid, taken from a per-row
         # copy of the shared flags (two register-to-register hops, like the operands), so no flag
         # register drives thousands of accumulator bits, or even every MAC, across the chip, and
         # no gate is shared between MACs (a shared AND of valid and last would sit anywhere).
@@ -265,12 +264,12 @@ class MacArray(wiring.Component):
         last_row = Signal()
         m.d.comb += last_row.eq(row == R - 1)
         for r in range(R):
+            # hop 1: per-row copies of the shared flags (valid and last already ANDed)
+            vh = Signal(name=f"v_hop_{r}", attrs=KEEP)
+            fh = Signal(name=f"first_hop_{r}", attrs=KEEP, reset_less=True)
+            lh = Signal(name=f"last_hop_{r}", attrs=KEEP)
+            m.d.sync += [vh.eq(v[L - 4]), fh.eq(first[L - 4]), lh.eq(v[L - 4] & last[L - 4])]
             for c in range(C):
-                # hop 1: per-MAC copies of the shared flags (valid and last already ANDed)
-                vh = Signal(name=f"v_hop_{r}_{c}", attrs=KEEP)
-                fh = Signal(name=f"first_hop_{r}_{c}", attrs=KEEP, reset_less=True)
-                lh = Signal(name=f"last_hop_{r}_{c}", attrs=KEEP)
-                m.d.sync += [vh.eq(v[L - 4]), fh.eq(first[L - 4]), lh.eq(v[L - 4] & last[L - 4])]
                 # hop 2: the MAC's own flags
                 vc = Signal(name=f"v_{r}_{c}", attrs=KEEP)
                 fc = Signal(name=f"first_{r}_{c}", attrs=KEEP, reset_less=True)

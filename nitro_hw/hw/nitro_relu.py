@@ -139,13 +139,20 @@ class NitroRelu(wiring.Component):
     def latency(self) -> int:
         """Cycles from an accepted input to its output (with ``o.ready`` high).
 
-        Two stages: the leaky part and the region code, then the mean correction.
+        Three stages: the input register (the unit's input comes from a scaler lane, which
+        sits by its hard multiplier), the leaky part and the region code, then the mean
+        correction.
         """
-        return 2
+        return 3
 
     def elaborate(self, platform):
         m = Module()
-        s = self.i.payload
+        en = Signal()
+        m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
+        s = Signal(signed(8))
+        valid0 = Signal()
+        with m.If(en):
+            m.d.sync += [valid0.eq(self.i.valid), s.eq(self.i.payload)]
         s_neg = Signal(signed(8))  # clamp(s, -127, 0) on the negative side (spec §2.4)
         m.d.comb += s_neg.eq(Mux(s == -128, -127, s))
         neg = tdiv_const(m, s_neg, 8, self.division)
@@ -157,13 +164,11 @@ class NitroRelu(wiring.Component):
         with m.Else():
             m.d.comb += region.eq(REGION_PASS)
 
-        en = Signal()
-        m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
         inner1 = Signal(signed(8))  # clamp(s, 0, 127) + tdiv(clamp(s, -127, 0), alpha)
         region1 = Signal(unsigned(2))
         valid1 = Signal()
         with m.If(en):
-            m.d.sync += [valid1.eq(self.i.valid), inner1.eq(Mux(s < 0, neg, s)), region1.eq(region),
+            m.d.sync += [valid1.eq(valid0), inner1.eq(Mux(s < 0, neg, s)), region1.eq(region),
                          self.o.valid.eq(valid1),
                          self.o.payload.h.eq((inner1 - self.offset)[:8]),  # int8; never wraps for s >= -128
                          self.o.payload.region.eq(region1)]

@@ -321,20 +321,21 @@ class TrainingEngine(wiring.Component):
         # memory's word ANDed with its own registered select, then the OR of those words.
         HL = RL + 2
         hread_data = Signal(self.dw)
-        # The CSR words are read like a memory, in RL cycles: an own copy of the address (haddr
-        # drives every memory's read address), a registered first mux level (groups of
-        # CSR_GROUP words), the second level, then delay registers.
+        # The CSR words are read like a memory, in RL cycles: own copies of the address (haddr
+        # drives every memory's read address; one copy per group of CSR_GROUP words), a
+        # registered first mux level (within the groups), the second level, then delay registers.
         csr_words = [*phase_list, run_cycles, step_count, flags, mac_steps, run_mode]
         csr_groups = [csr_words[g:g + CSR_GROUP] for g in range(0, len(csr_words), CSR_GROUP)]
         gb = (CSR_GROUP - 1).bit_length()
-        csr_a = Signal(6, name="csr_addr")
-        csr_hi = Signal(6 - gb, name="csr_addr_hi")
+        csr_hi = [Signal(6 - gb, name=f"csr_addr_hi{j}") for j in range(2)]
         csr_g = [Signal(32, name=f"csr_group{g}") for g in range(len(csr_groups))]
         csr_q = [Signal(32, name=f"csr_q{j}") for j in range(RL - 2)]
-        m.d.sync += [csr_a.eq(haddr[:6]), csr_hi.eq(csr_a[gb:])]
-        m.d.sync += [q.eq(Array(words + [Const(0, 32)] * (CSR_GROUP - len(words)))[csr_a[:gb]])
-                     for q, words in zip(csr_g, csr_groups, strict=True)]
-        m.d.sync += csr_q[0].eq(Array(csr_g + [Const(0, 32)] * ((1 << (6 - gb)) - len(csr_g)))[csr_hi])
+        m.d.sync += [csr_hi[0].eq(haddr[gb:6]), csr_hi[1].eq(csr_hi[0])]
+        for g, (q, words) in enumerate(zip(csr_g, csr_groups, strict=True)):
+            lo = Signal(gb, name=f"csr_addr_lo{g}", attrs=KEEP)
+            padded = words + [Const(0, 32)] * (CSR_GROUP - len(words))
+            m.d.sync += [lo.eq(haddr[:gb]), q.eq(Array(padded)[lo])]
+        m.d.sync += csr_q[0].eq(Array(csr_g + [Const(0, 32)] * ((1 << (6 - gb)) - len(csr_g)))[csr_hi[1]])
         rv = [Signal(name=f"rv{j}") for j in range(HL)]  # a word is in flight at read stage j
         out_cnt = Signal(24)
         # Host reads never stall the memories (they read every cycle and have no read enable,
@@ -362,6 +363,8 @@ class TrainingEngine(wiring.Component):
         m.d.sync += hread_data.eq(functools.reduce(operator.or_, hread_words))
 
         # ------------------------------------------------------------------ command FSM
+        # clear: one cycle after a CLEAR header (registered: it reaches the flags of every lane)
+        m.d.sync += clear.eq(0)
         with m.FSM(name="ctl"):
             with m.State("IDLE"):
                 m.d.comb += self.s_axis_tready.eq(1)
@@ -385,7 +388,7 @@ class TrainingEngine(wiring.Component):
                                          run_mode.eq(d[56]), counting.eq(1), counters_clear.eq(1)]
                             m.next = "FETCH"
                         with m.Case(CMD_CLEAR):
-                            m.d.comb += clear.eq(1)
+                            m.d.sync += clear.eq(1)
                             m.d.sync += step_count.eq(0)
             with m.State("WRITE"):
                 m.d.comb += self.s_axis_tready.eq(1)
@@ -548,7 +551,11 @@ class TrainingEngine(wiring.Component):
         counted(mac_steps, mac.i.valid & mac.i.ready)
 
         # ------------------------------------------------------------------ epilogue E0 -> E1
-        tile_end = mac.o.valid & (row == N - 1)
+        # tile_end (the last row of a tile leaves the array) registered one row ahead: mac.o.ready
+        # is 1, so row N-1 always follows row N-2 in the next cycle; it enables every epilogue
+        # address register
+        tile_end = Signal()
+        m.d.sync += tile_end.eq(mac.o.valid & (row == N - 2))
         with m.If(tile_end):
             with m.If(en == nt_m1):
                 m.d.sync += [en.eq(0), e_nlane.eq(0),

@@ -6,6 +6,8 @@ from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .. import KEEP
+
 
 class TileTransposer(wiring.Component):
     """Collects the ``N`` rows of a tile, then writes its ``N`` columns, one per cycle.
@@ -68,13 +70,27 @@ class TileTransposer(wiring.Component):
         col = Signal(range(n))
         base = Signal.like(self.col_addr)
 
+        # Every row register of a bank has its own registered load and shift enables (keep),
+        # computed a cycle ahead from the inputs and the next state, so no enable net reaches
+        # N * lane_bits flip-flops from a shared gate.
+        tile_done = Signal()  # the input register holds the last row of a tile
+        m.d.comb += tile_done.eq(row_valid & (row_index == n - 1))
+        wbank_next = Signal()
+        obank_next = Signal()
+        active_next = Signal()
+        m.d.comb += [wbank_next.eq(wbank ^ tile_done), obank_next.eq(Mux(tile_done, wbank, obank)),
+                     active_next.eq(tile_done | (active & (col != n - 1)))]
         for b in range(2):
             for r in range(n):
-                with m.If(row_valid & (wbank == b) & (row_index == r)):
+                load = Signal(name=f"bank{b}_row{r}_load", attrs=KEEP)
+                shift = Signal(name=f"bank{b}_row{r}_shift", attrs=KEEP)
+                m.d.sync += [load.eq(self.row_valid & (wbank_next == b) & (self.row_index == r)),
+                             shift.eq(active_next & (obank_next == b))]
+                with m.If(load):
                     m.d.sync += banks[b][r].eq(row_data)
-                with m.Elif(active & (obank == b)):  # the next column moves into the low element
+                with m.Elif(shift):  # the next column moves into the low element
                     m.d.sync += banks[b][r].eq(banks[b][r] >> lb)
-        with m.If(row_valid & (row_index == n - 1)):
+        with m.If(tile_done):
             m.d.sync += [wbank.eq(~wbank), obank.eq(wbank), active.eq(1), col.eq(0), base.eq(row_base)]
         with m.Elif(active):
             m.d.sync += col.eq(col + 1)
