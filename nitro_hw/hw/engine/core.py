@@ -92,6 +92,11 @@ def _times_constant(value, c: int):
     return sum(value << k for k in range(c.bit_length()) if c >> k & 1)
 
 
+def _zero_padded(words: list, size: int) -> Array:
+    """``Array`` of the 32-bit ``words`` and zero words up to ``size`` entries (any index reads a word)."""
+    return Array(words + [Const(0, 32)] * (size - len(words)))
+
+
 def _sext32(m: Module, value, name: str) -> Signal:
     """``value`` (its bits read as signed) sign-extended to 32 bits."""
     s = Signal(signed(32), name=name)
@@ -324,18 +329,19 @@ class TrainingEngine(wiring.Component):
         # The CSR words are read like a memory, in RL cycles: own copies of the address (haddr
         # drives every memory's read address; one copy per group of CSR_GROUP words), a
         # registered first mux level (within the groups), the second level, then delay registers.
+        # Addresses past the last word read 0.
         csr_words = [*phase_list, run_cycles, step_count, flags, mac_steps, run_mode]
         csr_groups = [csr_words[g:g + CSR_GROUP] for g in range(0, len(csr_words), CSR_GROUP)]
-        gb = (CSR_GROUP - 1).bit_length()
-        csr_hi = [Signal(6 - gb, name=f"csr_addr_hi{j}") for j in range(2)]
+        ab = (len(csr_words) - 1).bit_length()  # CSR address bits
+        gb = (CSR_GROUP - 1).bit_length()       # ... of which select within a group
+        csr_hi = [Signal(ab - gb, name=f"csr_addr_hi{j}") for j in range(2)]
         csr_g = [Signal(32, name=f"csr_group{g}") for g in range(len(csr_groups))]
         csr_q = [Signal(32, name=f"csr_q{j}") for j in range(RL - 2)]
-        m.d.sync += [csr_hi[0].eq(haddr[gb:6]), csr_hi[1].eq(csr_hi[0])]
+        m.d.sync += [csr_hi[0].eq(haddr[gb:ab]), csr_hi[1].eq(csr_hi[0])]
         for g, (q, words) in enumerate(zip(csr_g, csr_groups, strict=True)):
             lo = Signal(gb, name=f"csr_addr_lo{g}", attrs=KEEP)
-            padded = words + [Const(0, 32)] * (CSR_GROUP - len(words))
-            m.d.sync += [lo.eq(haddr[:gb]), q.eq(Array(padded)[lo])]
-        m.d.sync += csr_q[0].eq(Array(csr_g + [Const(0, 32)] * ((1 << (6 - gb)) - len(csr_g)))[csr_hi[1]])
+            m.d.sync += [lo.eq(haddr[:gb]), q.eq(_zero_padded(words, CSR_GROUP)[lo])]
+        m.d.sync += csr_q[0].eq(_zero_padded(csr_g, 1 << (ab - gb))[csr_hi[1]])
         rv = [Signal(name=f"rv{j}") for j in range(HL)]  # a word is in flight at read stage j
         out_cnt = Signal(24)
         # Host reads never stall the memories (they read every cycle and have no read enable,
