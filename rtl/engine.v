@@ -4024,14 +4024,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .col_addr(\col_addr$500 ),
     .col_data(\col_data$433 ),
     .col_valid(\col_valid$499 ),
-    .\port$10025$0 (\o__payload$426 ),
-    .\port$10330$0 (\o__payload$427 ),
+    .\port$10017$0 (\o__payload$426 ),
+    .\port$10326$0 (\o__payload$427 ),
     .\port$10635$0 (\o__payload$428 ),
-    .\port$8500$0 (\o__payload$421 ),
-    .\port$8805$0 (\o__payload$422 ),
-    .\port$9110$0 (\o__payload$423 ),
-    .\port$9415$0 (\o__payload$424 ),
-    .\port$9720$0 (\o__payload$425 ),
+    .\port$8472$0 (\o__payload$421 ),
+    .\port$8781$0 (\o__payload$422 ),
+    .\port$9090$0 (\o__payload$423 ),
+    .\port$9399$0 (\o__payload$424 ),
+    .\port$9708$0 (\o__payload$425 ),
     .\row_base$9 (\row_base$496 ),
     .\row_index$5 (\row_index$495 ),
     .\row_valid$3 (\row_valid$486 ),
@@ -32084,91 +32084,91 @@ module \nitro_engine.relu0 (rst, en, i__valid, i__payload, o__payload, clk);
   wire \$1 ;
   wire [8:0] \$10 ;
   wire \$11 ;
-  wire \$12 ;
-  wire \$13 ;
-  wire \$14 ;
-  wire \$15 ;
-  wire [7:0] \$16 ;
-  wire [8:0] \$17 ;
+  wire [9:0] \$12 ;
+  reg \$13 ;
+  reg [7:0] \$14 ;
+  reg \$15 ;
+  reg [7:0] \$16 ;
+  reg [7:0] \$17 ;
   reg \$18 ;
-  reg [7:0] \$19 ;
+  reg [1:0] \$19 ;
   wire \$2 ;
   reg \$20 ;
-  reg [7:0] \$21 ;
-  reg [1:0] \$22 ;
-  reg \$23 ;
-  reg [9:0] \$24 ;
-  wire \$3 ;
+  reg [9:0] \$21 ;
+  wire [8:0] \$3 ;
   wire [8:0] \$4 ;
   wire [8:0] \$5 ;
-  wire [8:0] \$6 ;
-  wire [8:0] \$7 ;
+  wire \$6 ;
+  wire \$7 ;
   wire \$8 ;
-  wire [8:0] \$9 ;
+  wire \$9 ;
+  reg [7:0] \$signal  = 8'h00;
+  reg [7:0] \$signal$12  = 8'h00;
   input clk;
   wire clk;
   output en;
   wire en;
+  wire [9:0] h_neg;
+  wire [9:0] h_pos;
   input [7:0] i__payload;
   wire [7:0] i__payload;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  reg [7:0] inner1 = 8'h00;
+  wire [7:0] mag;
+  reg neg1 = 1'h0;
   output [9:0] o__payload;
   reg [9:0] o__payload = 10'h000;
   wire [7:0] \o__payload.h ;
   wire [1:0] \o__payload.region ;
   wire o__ready;
   reg o__valid = 1'h0;
+  wire [7:0] quo;
   reg [1:0] region;
   reg [1:0] region1 = 2'h0;
   input rst;
   wire rst;
   reg [7:0] s = 8'h00;
   wire [7:0] s_neg;
-  wire [7:0] tdiv_mag;
-  wire [7:0] tdiv_quo;
-  wire [7:0] tdiv_res;
   reg valid0 = 1'h0;
   reg valid1 = 1'h0;
   assign \$1  = ~ o__valid;
   assign \$2  = s == 8'h80;
   assign s_neg = \$2  ? 8'h81 : s;
-  assign \$3  = $signed(s_neg) < $signed(1'h0);
-  assign \$4  = - $signed(s_neg);
-  assign \$5  = \$3  ? \$4  : { s_neg[7], s_neg };
-  assign \$6  = \$5 [7:0] * 1'h1;
-  assign \$8  = $signed(s_neg) < $signed(1'h0);
-  assign \$9  = - \$7 [7:0];
-  assign \$10  = \$8  ? \$9  : { 1'h0, \$7 [7:0] };
-  assign \$11  = s == 7'h7f;
-  assign \$12  = s == 8'h80;
-  assign \$13  = \$11  | \$12 ;
-  assign \$14  = $signed(s) < $signed(1'h0);
-  assign \$15  = $signed(s) < $signed(1'h0);
-  assign \$16  = \$15  ? \$10 [7:0] : s;
-  assign \$17  = $signed(inner1) - $signed(7'h24);
+  assign \$3  = - $signed(s_neg);
+  assign \$4  = \$3 [7:0] * 1'h1;
+  assign \$6  = s == 7'h7f;
+  assign \$7  = s == 8'h80;
+  assign \$8  = \$6  | \$7 ;
+  assign \$9  = $signed(s) < $signed(1'h0);
+  assign h_neg = 10'h3dc - \$signal ;
+  assign \$10  = $signed(\$signal$12 ) - $signed(7'h24);
+  assign \$11  = $signed(s) < $signed(1'h0);
+  assign \$12  = neg1 ? h_neg : { \$10 [8], \$10  };
   always @(posedge clk)
-    valid0 <= \$18 ;
+    valid0 <= \$13 ;
   always @(posedge clk)
-    s <= \$19 ;
+    s <= \$14 ;
   always @(posedge clk)
-    valid1 <= \$20 ;
+    valid1 <= \$15 ;
   always @(posedge clk)
-    inner1 <= \$21 ;
+    \$signal$12  <= \$16 ;
   always @(posedge clk)
-    region1 <= \$22 ;
+    \$signal  <= \$17 ;
   always @(posedge clk)
-    o__valid <= \$23 ;
+    neg1 <= \$18 ;
   always @(posedge clk)
-    o__payload <= \$24 ;
+    region1 <= \$19 ;
+  always @(posedge clk)
+    o__valid <= \$20 ;
+  always @(posedge clk)
+    o__payload <= \$21 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
-    if (\$13 ) begin
+    if (\$8 ) begin
       region = 2'h2;
-    end else if (\$14 ) begin
+    end else if (\$9 ) begin
       region = 2'h0;
     end else begin
       region = 2'h1;
@@ -32176,9 +32176,59 @@ module \nitro_engine.relu0 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$18  = valid0;
+    \$13  = valid0;
     if (en) begin
-      \$18  = i__valid;
+      \$13  = i__valid;
+    end
+    if (rst) begin
+      \$13  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$14  = s;
+    if (en) begin
+      \$14  = i__payload;
+    end
+    if (rst) begin
+      \$14  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$15  = valid1;
+    if (en) begin
+      \$15  = valid0;
+    end
+    if (rst) begin
+      \$15  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$16  = \$signal$12 ;
+    if (en) begin
+      \$16  = s;
+    end
+    if (rst) begin
+      \$16  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$17  = \$signal ;
+    if (en) begin
+      \$17  = \$5 [7:0];
+    end
+    if (rst) begin
+      \$17  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$18  = neg1;
+    if (en) begin
+      \$18  = \$11 ;
     end
     if (rst) begin
       \$18  = 1'h0;
@@ -32186,19 +32236,19 @@ module \nitro_engine.relu0 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$19  = s;
+    \$19  = region1;
     if (en) begin
-      \$19  = i__payload;
+      \$19  = region;
     end
     if (rst) begin
-      \$19  = 8'h00;
+      \$19  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$20  = valid1;
+    \$20  = o__valid;
     if (en) begin
-      \$20  = valid0;
+      \$20  = valid1;
     end
     if (rst) begin
       \$20  = 1'h0;
@@ -32206,54 +32256,24 @@ module \nitro_engine.relu0 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$21  = inner1;
+    \$21  = o__payload;
     if (en) begin
-      \$21  = \$16 ;
+      \$21 [7:0] = \$12 [7:0];
+      \$21 [9:8] = region1;
     end
     if (rst) begin
-      \$21  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$22  = region1;
-    if (en) begin
-      \$22  = region;
-    end
-    if (rst) begin
-      \$22  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$23  = o__valid;
-    if (en) begin
-      \$23  = valid1;
-    end
-    if (rst) begin
-      \$23  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$24  = o__payload;
-    if (en) begin
-      \$24 [7:0] = \$17 [7:0];
-      \$24 [9:8] = region1;
-    end
-    if (rst) begin
-      \$24  = 10'h000;
+      \$21  = 10'h000;
     end
   end
   assign o__ready = 1'h1;
   assign i__ready = en;
-  assign tdiv_mag = \$5 [7:0];
-  assign tdiv_quo = \$7 [7:0];
-  assign tdiv_res = \$10 [7:0];
+  assign mag = \$3 [7:0];
+  assign quo = \$5 [7:0];
+  assign h_pos = { \$10 [8], \$10  };
   assign \o__payload.h  = o__payload[7:0];
   assign \o__payload.region  = o__payload[9:8];
   assign en = 1'h1;
-  assign \$7  = { 2'h0, \$6 [8:2] };
+  assign \$5  = { 2'h0, \$4 [8:2] };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -32262,91 +32282,91 @@ module \nitro_engine.relu1 (rst, en, i__valid, i__payload, o__payload, clk);
   wire \$1 ;
   wire [8:0] \$10 ;
   wire \$11 ;
-  wire \$12 ;
-  wire \$13 ;
-  wire \$14 ;
-  wire \$15 ;
-  wire [7:0] \$16 ;
-  wire [8:0] \$17 ;
+  wire [9:0] \$12 ;
+  reg \$13 ;
+  reg [7:0] \$14 ;
+  reg \$15 ;
+  reg [7:0] \$16 ;
+  reg [7:0] \$17 ;
   reg \$18 ;
-  reg [7:0] \$19 ;
+  reg [1:0] \$19 ;
   wire \$2 ;
   reg \$20 ;
-  reg [7:0] \$21 ;
-  reg [1:0] \$22 ;
-  reg \$23 ;
-  reg [9:0] \$24 ;
-  wire \$3 ;
+  reg [9:0] \$21 ;
+  wire [8:0] \$3 ;
   wire [8:0] \$4 ;
   wire [8:0] \$5 ;
-  wire [8:0] \$6 ;
-  wire [8:0] \$7 ;
+  wire \$6 ;
+  wire \$7 ;
   wire \$8 ;
-  wire [8:0] \$9 ;
+  wire \$9 ;
+  reg [7:0] \$signal  = 8'h00;
+  reg [7:0] \$signal$12  = 8'h00;
   input clk;
   wire clk;
   output en;
   wire en;
+  wire [9:0] h_neg;
+  wire [9:0] h_pos;
   input [7:0] i__payload;
   wire [7:0] i__payload;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  reg [7:0] inner1 = 8'h00;
+  wire [7:0] mag;
+  reg neg1 = 1'h0;
   output [9:0] o__payload;
   reg [9:0] o__payload = 10'h000;
   wire [7:0] \o__payload.h ;
   wire [1:0] \o__payload.region ;
   wire o__ready;
   reg o__valid = 1'h0;
+  wire [7:0] quo;
   reg [1:0] region;
   reg [1:0] region1 = 2'h0;
   input rst;
   wire rst;
   reg [7:0] s = 8'h00;
   wire [7:0] s_neg;
-  wire [7:0] tdiv_mag;
-  wire [7:0] tdiv_quo;
-  wire [7:0] tdiv_res;
   reg valid0 = 1'h0;
   reg valid1 = 1'h0;
   assign \$1  = ~ o__valid;
   assign \$2  = s == 8'h80;
   assign s_neg = \$2  ? 8'h81 : s;
-  assign \$3  = $signed(s_neg) < $signed(1'h0);
-  assign \$4  = - $signed(s_neg);
-  assign \$5  = \$3  ? \$4  : { s_neg[7], s_neg };
-  assign \$6  = \$5 [7:0] * 1'h1;
-  assign \$8  = $signed(s_neg) < $signed(1'h0);
-  assign \$9  = - \$7 [7:0];
-  assign \$10  = \$8  ? \$9  : { 1'h0, \$7 [7:0] };
-  assign \$11  = s == 7'h7f;
-  assign \$12  = s == 8'h80;
-  assign \$13  = \$11  | \$12 ;
-  assign \$14  = $signed(s) < $signed(1'h0);
-  assign \$15  = $signed(s) < $signed(1'h0);
-  assign \$16  = \$15  ? \$10 [7:0] : s;
-  assign \$17  = $signed(inner1) - $signed(7'h24);
+  assign \$3  = - $signed(s_neg);
+  assign \$4  = \$3 [7:0] * 1'h1;
+  assign \$6  = s == 7'h7f;
+  assign \$7  = s == 8'h80;
+  assign \$8  = \$6  | \$7 ;
+  assign \$9  = $signed(s) < $signed(1'h0);
+  assign h_neg = 10'h3dc - \$signal ;
+  assign \$10  = $signed(\$signal$12 ) - $signed(7'h24);
+  assign \$11  = $signed(s) < $signed(1'h0);
+  assign \$12  = neg1 ? h_neg : { \$10 [8], \$10  };
   always @(posedge clk)
-    valid0 <= \$18 ;
+    valid0 <= \$13 ;
   always @(posedge clk)
-    s <= \$19 ;
+    s <= \$14 ;
   always @(posedge clk)
-    valid1 <= \$20 ;
+    valid1 <= \$15 ;
   always @(posedge clk)
-    inner1 <= \$21 ;
+    \$signal$12  <= \$16 ;
   always @(posedge clk)
-    region1 <= \$22 ;
+    \$signal  <= \$17 ;
   always @(posedge clk)
-    o__valid <= \$23 ;
+    neg1 <= \$18 ;
   always @(posedge clk)
-    o__payload <= \$24 ;
+    region1 <= \$19 ;
+  always @(posedge clk)
+    o__valid <= \$20 ;
+  always @(posedge clk)
+    o__payload <= \$21 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     (* full_case = 32'd1 *)
-    if (\$13 ) begin
+    if (\$8 ) begin
       region = 2'h2;
-    end else if (\$14 ) begin
+    end else if (\$9 ) begin
       region = 2'h0;
     end else begin
       region = 2'h1;
@@ -32354,9 +32374,59 @@ module \nitro_engine.relu1 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$18  = valid0;
+    \$13  = valid0;
     if (en) begin
-      \$18  = i__valid;
+      \$13  = i__valid;
+    end
+    if (rst) begin
+      \$13  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$14  = s;
+    if (en) begin
+      \$14  = i__payload;
+    end
+    if (rst) begin
+      \$14  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$15  = valid1;
+    if (en) begin
+      \$15  = valid0;
+    end
+    if (rst) begin
+      \$15  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$16  = \$signal$12 ;
+    if (en) begin
+      \$16  = s;
+    end
+    if (rst) begin
+      \$16  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$17  = \$signal ;
+    if (en) begin
+      \$17  = \$5 [7:0];
+    end
+    if (rst) begin
+      \$17  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$18  = neg1;
+    if (en) begin
+      \$18  = \$11 ;
     end
     if (rst) begin
       \$18  = 1'h0;
@@ -32364,19 +32434,19 @@ module \nitro_engine.relu1 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$19  = s;
+    \$19  = region1;
     if (en) begin
-      \$19  = i__payload;
+      \$19  = region;
     end
     if (rst) begin
-      \$19  = 8'h00;
+      \$19  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$20  = valid1;
+    \$20  = o__valid;
     if (en) begin
-      \$20  = valid0;
+      \$20  = valid1;
     end
     if (rst) begin
       \$20  = 1'h0;
@@ -32384,54 +32454,24 @@ module \nitro_engine.relu1 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$21  = inner1;
+    \$21  = o__payload;
     if (en) begin
-      \$21  = \$16 ;
+      \$21 [7:0] = \$12 [7:0];
+      \$21 [9:8] = region1;
     end
     if (rst) begin
-      \$21  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$22  = region1;
-    if (en) begin
-      \$22  = region;
-    end
-    if (rst) begin
-      \$22  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$23  = o__valid;
-    if (en) begin
-      \$23  = valid1;
-    end
-    if (rst) begin
-      \$23  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$24  = o__payload;
-    if (en) begin
-      \$24 [7:0] = \$17 [7:0];
-      \$24 [9:8] = region1;
-    end
-    if (rst) begin
-      \$24  = 10'h000;
+      \$21  = 10'h000;
     end
   end
   assign o__ready = 1'h1;
   assign i__ready = en;
-  assign tdiv_mag = \$5 [7:0];
-  assign tdiv_quo = \$7 [7:0];
-  assign tdiv_res = \$10 [7:0];
+  assign mag = \$3 [7:0];
+  assign quo = \$5 [7:0];
+  assign h_pos = { \$10 [8], \$10  };
   assign \o__payload.h  = o__payload[7:0];
   assign \o__payload.region  = o__payload[9:8];
   assign en = 1'h1;
-  assign \$7  = { 2'h0, \$6 [8:2] };
+  assign \$5  = { 2'h0, \$4 [8:2] };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -32440,91 +32480,91 @@ module \nitro_engine.relu2 (rst, en, i__valid, i__payload, o__payload, clk);
   wire \$1 ;
   wire [8:0] \$10 ;
   wire \$11 ;
-  wire \$12 ;
-  wire \$13 ;
-  wire \$14 ;
-  wire \$15 ;
-  wire [7:0] \$16 ;
-  wire [8:0] \$17 ;
+  wire [9:0] \$12 ;
+  reg \$13 ;
+  reg [7:0] \$14 ;
+  reg \$15 ;
+  reg [7:0] \$16 ;
+  reg [7:0] \$17 ;
   reg \$18 ;
-  reg [7:0] \$19 ;
+  reg [1:0] \$19 ;
   wire \$2 ;
   reg \$20 ;
-  reg [7:0] \$21 ;
-  reg [1:0] \$22 ;
-  reg \$23 ;
-  reg [9:0] \$24 ;
-  wire \$3 ;
+  reg [9:0] \$21 ;
+  wire [8:0] \$3 ;
   wire [8:0] \$4 ;
   wire [8:0] \$5 ;
-  wire [8:0] \$6 ;
-  wire [8:0] \$7 ;
+  wire \$6 ;
+  wire \$7 ;
   wire \$8 ;
-  wire [8:0] \$9 ;
+  wire \$9 ;
+  reg [7:0] \$signal  = 8'h00;
+  reg [7:0] \$signal$12  = 8'h00;
   input clk;
   wire clk;
   output en;
   wire en;
+  wire [9:0] h_neg;
+  wire [9:0] h_pos;
   input [7:0] i__payload;
   wire [7:0] i__payload;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  reg [7:0] inner1 = 8'h00;
+  wire [7:0] mag;
+  reg neg1 = 1'h0;
   output [9:0] o__payload;
   reg [9:0] o__payload = 10'h000;
   wire [7:0] \o__payload.h ;
   wire [1:0] \o__payload.region ;
   wire o__ready;
   reg o__valid = 1'h0;
+  wire [7:0] quo;
   reg [1:0] region;
   reg [1:0] region1 = 2'h0;
   input rst;
   wire rst;
   reg [7:0] s = 8'h00;
   wire [7:0] s_neg;
-  wire [7:0] tdiv_mag;
-  wire [7:0] tdiv_quo;
-  wire [7:0] tdiv_res;
   reg valid0 = 1'h0;
   reg valid1 = 1'h0;
   assign \$1  = ~ o__valid;
   assign \$2  = s == 8'h80;
   assign s_neg = \$2  ? 8'h81 : s;
-  assign \$3  = $signed(s_neg) < $signed(1'h0);
-  assign \$4  = - $signed(s_neg);
-  assign \$5  = \$3  ? \$4  : { s_neg[7], s_neg };
-  assign \$6  = \$5 [7:0] * 1'h1;
-  assign \$8  = $signed(s_neg) < $signed(1'h0);
-  assign \$9  = - \$7 [7:0];
-  assign \$10  = \$8  ? \$9  : { 1'h0, \$7 [7:0] };
-  assign \$11  = s == 7'h7f;
-  assign \$12  = s == 8'h80;
-  assign \$13  = \$11  | \$12 ;
-  assign \$14  = $signed(s) < $signed(1'h0);
-  assign \$15  = $signed(s) < $signed(1'h0);
-  assign \$16  = \$15  ? \$10 [7:0] : s;
-  assign \$17  = $signed(inner1) - $signed(7'h24);
+  assign \$3  = - $signed(s_neg);
+  assign \$4  = \$3 [7:0] * 1'h1;
+  assign \$6  = s == 7'h7f;
+  assign \$7  = s == 8'h80;
+  assign \$8  = \$6  | \$7 ;
+  assign \$9  = $signed(s) < $signed(1'h0);
+  assign h_neg = 10'h3dc - \$signal ;
+  assign \$10  = $signed(\$signal$12 ) - $signed(7'h24);
+  assign \$11  = $signed(s) < $signed(1'h0);
+  assign \$12  = neg1 ? h_neg : { \$10 [8], \$10  };
   always @(posedge clk)
-    valid0 <= \$18 ;
+    valid0 <= \$13 ;
   always @(posedge clk)
-    s <= \$19 ;
+    s <= \$14 ;
   always @(posedge clk)
-    valid1 <= \$20 ;
+    valid1 <= \$15 ;
   always @(posedge clk)
-    inner1 <= \$21 ;
+    \$signal$12  <= \$16 ;
   always @(posedge clk)
-    region1 <= \$22 ;
+    \$signal  <= \$17 ;
   always @(posedge clk)
-    o__valid <= \$23 ;
+    neg1 <= \$18 ;
   always @(posedge clk)
-    o__payload <= \$24 ;
+    region1 <= \$19 ;
+  always @(posedge clk)
+    o__valid <= \$20 ;
+  always @(posedge clk)
+    o__payload <= \$21 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
-    if (\$13 ) begin
+    if (\$8 ) begin
       region = 2'h2;
-    end else if (\$14 ) begin
+    end else if (\$9 ) begin
       region = 2'h0;
     end else begin
       region = 2'h1;
@@ -32532,9 +32572,59 @@ module \nitro_engine.relu2 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$18  = valid0;
+    \$13  = valid0;
     if (en) begin
-      \$18  = i__valid;
+      \$13  = i__valid;
+    end
+    if (rst) begin
+      \$13  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$14  = s;
+    if (en) begin
+      \$14  = i__payload;
+    end
+    if (rst) begin
+      \$14  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$15  = valid1;
+    if (en) begin
+      \$15  = valid0;
+    end
+    if (rst) begin
+      \$15  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$16  = \$signal$12 ;
+    if (en) begin
+      \$16  = s;
+    end
+    if (rst) begin
+      \$16  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$17  = \$signal ;
+    if (en) begin
+      \$17  = \$5 [7:0];
+    end
+    if (rst) begin
+      \$17  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$18  = neg1;
+    if (en) begin
+      \$18  = \$11 ;
     end
     if (rst) begin
       \$18  = 1'h0;
@@ -32542,19 +32632,19 @@ module \nitro_engine.relu2 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$19  = s;
+    \$19  = region1;
     if (en) begin
-      \$19  = i__payload;
+      \$19  = region;
     end
     if (rst) begin
-      \$19  = 8'h00;
+      \$19  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$20  = valid1;
+    \$20  = o__valid;
     if (en) begin
-      \$20  = valid0;
+      \$20  = valid1;
     end
     if (rst) begin
       \$20  = 1'h0;
@@ -32562,54 +32652,24 @@ module \nitro_engine.relu2 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$21  = inner1;
+    \$21  = o__payload;
     if (en) begin
-      \$21  = \$16 ;
+      \$21 [7:0] = \$12 [7:0];
+      \$21 [9:8] = region1;
     end
     if (rst) begin
-      \$21  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$22  = region1;
-    if (en) begin
-      \$22  = region;
-    end
-    if (rst) begin
-      \$22  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$23  = o__valid;
-    if (en) begin
-      \$23  = valid1;
-    end
-    if (rst) begin
-      \$23  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$24  = o__payload;
-    if (en) begin
-      \$24 [7:0] = \$17 [7:0];
-      \$24 [9:8] = region1;
-    end
-    if (rst) begin
-      \$24  = 10'h000;
+      \$21  = 10'h000;
     end
   end
   assign o__ready = 1'h1;
   assign i__ready = en;
-  assign tdiv_mag = \$5 [7:0];
-  assign tdiv_quo = \$7 [7:0];
-  assign tdiv_res = \$10 [7:0];
+  assign mag = \$3 [7:0];
+  assign quo = \$5 [7:0];
+  assign h_pos = { \$10 [8], \$10  };
   assign \o__payload.h  = o__payload[7:0];
   assign \o__payload.region  = o__payload[9:8];
   assign en = 1'h1;
-  assign \$7  = { 2'h0, \$6 [8:2] };
+  assign \$5  = { 2'h0, \$4 [8:2] };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -32618,91 +32678,91 @@ module \nitro_engine.relu3 (rst, en, i__valid, i__payload, o__payload, clk);
   wire \$1 ;
   wire [8:0] \$10 ;
   wire \$11 ;
-  wire \$12 ;
-  wire \$13 ;
-  wire \$14 ;
-  wire \$15 ;
-  wire [7:0] \$16 ;
-  wire [8:0] \$17 ;
+  wire [9:0] \$12 ;
+  reg \$13 ;
+  reg [7:0] \$14 ;
+  reg \$15 ;
+  reg [7:0] \$16 ;
+  reg [7:0] \$17 ;
   reg \$18 ;
-  reg [7:0] \$19 ;
+  reg [1:0] \$19 ;
   wire \$2 ;
   reg \$20 ;
-  reg [7:0] \$21 ;
-  reg [1:0] \$22 ;
-  reg \$23 ;
-  reg [9:0] \$24 ;
-  wire \$3 ;
+  reg [9:0] \$21 ;
+  wire [8:0] \$3 ;
   wire [8:0] \$4 ;
   wire [8:0] \$5 ;
-  wire [8:0] \$6 ;
-  wire [8:0] \$7 ;
+  wire \$6 ;
+  wire \$7 ;
   wire \$8 ;
-  wire [8:0] \$9 ;
+  wire \$9 ;
+  reg [7:0] \$signal  = 8'h00;
+  reg [7:0] \$signal$12  = 8'h00;
   input clk;
   wire clk;
   output en;
   wire en;
+  wire [9:0] h_neg;
+  wire [9:0] h_pos;
   input [7:0] i__payload;
   wire [7:0] i__payload;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  reg [7:0] inner1 = 8'h00;
+  wire [7:0] mag;
+  reg neg1 = 1'h0;
   output [9:0] o__payload;
   reg [9:0] o__payload = 10'h000;
   wire [7:0] \o__payload.h ;
   wire [1:0] \o__payload.region ;
   wire o__ready;
   reg o__valid = 1'h0;
+  wire [7:0] quo;
   reg [1:0] region;
   reg [1:0] region1 = 2'h0;
   input rst;
   wire rst;
   reg [7:0] s = 8'h00;
   wire [7:0] s_neg;
-  wire [7:0] tdiv_mag;
-  wire [7:0] tdiv_quo;
-  wire [7:0] tdiv_res;
   reg valid0 = 1'h0;
   reg valid1 = 1'h0;
   assign \$1  = ~ o__valid;
   assign \$2  = s == 8'h80;
   assign s_neg = \$2  ? 8'h81 : s;
-  assign \$3  = $signed(s_neg) < $signed(1'h0);
-  assign \$4  = - $signed(s_neg);
-  assign \$5  = \$3  ? \$4  : { s_neg[7], s_neg };
-  assign \$6  = \$5 [7:0] * 1'h1;
-  assign \$8  = $signed(s_neg) < $signed(1'h0);
-  assign \$9  = - \$7 [7:0];
-  assign \$10  = \$8  ? \$9  : { 1'h0, \$7 [7:0] };
-  assign \$11  = s == 7'h7f;
-  assign \$12  = s == 8'h80;
-  assign \$13  = \$11  | \$12 ;
-  assign \$14  = $signed(s) < $signed(1'h0);
-  assign \$15  = $signed(s) < $signed(1'h0);
-  assign \$16  = \$15  ? \$10 [7:0] : s;
-  assign \$17  = $signed(inner1) - $signed(7'h24);
+  assign \$3  = - $signed(s_neg);
+  assign \$4  = \$3 [7:0] * 1'h1;
+  assign \$6  = s == 7'h7f;
+  assign \$7  = s == 8'h80;
+  assign \$8  = \$6  | \$7 ;
+  assign \$9  = $signed(s) < $signed(1'h0);
+  assign h_neg = 10'h3dc - \$signal ;
+  assign \$10  = $signed(\$signal$12 ) - $signed(7'h24);
+  assign \$11  = $signed(s) < $signed(1'h0);
+  assign \$12  = neg1 ? h_neg : { \$10 [8], \$10  };
   always @(posedge clk)
-    valid0 <= \$18 ;
+    valid0 <= \$13 ;
   always @(posedge clk)
-    s <= \$19 ;
+    s <= \$14 ;
   always @(posedge clk)
-    valid1 <= \$20 ;
+    valid1 <= \$15 ;
   always @(posedge clk)
-    inner1 <= \$21 ;
+    \$signal$12  <= \$16 ;
   always @(posedge clk)
-    region1 <= \$22 ;
+    \$signal  <= \$17 ;
   always @(posedge clk)
-    o__valid <= \$23 ;
+    neg1 <= \$18 ;
   always @(posedge clk)
-    o__payload <= \$24 ;
+    region1 <= \$19 ;
+  always @(posedge clk)
+    o__valid <= \$20 ;
+  always @(posedge clk)
+    o__payload <= \$21 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     (* full_case = 32'd1 *)
-    if (\$13 ) begin
+    if (\$8 ) begin
       region = 2'h2;
-    end else if (\$14 ) begin
+    end else if (\$9 ) begin
       region = 2'h0;
     end else begin
       region = 2'h1;
@@ -32710,9 +32770,59 @@ module \nitro_engine.relu3 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$18  = valid0;
+    \$13  = valid0;
     if (en) begin
-      \$18  = i__valid;
+      \$13  = i__valid;
+    end
+    if (rst) begin
+      \$13  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$14  = s;
+    if (en) begin
+      \$14  = i__payload;
+    end
+    if (rst) begin
+      \$14  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$15  = valid1;
+    if (en) begin
+      \$15  = valid0;
+    end
+    if (rst) begin
+      \$15  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$16  = \$signal$12 ;
+    if (en) begin
+      \$16  = s;
+    end
+    if (rst) begin
+      \$16  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$17  = \$signal ;
+    if (en) begin
+      \$17  = \$5 [7:0];
+    end
+    if (rst) begin
+      \$17  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$18  = neg1;
+    if (en) begin
+      \$18  = \$11 ;
     end
     if (rst) begin
       \$18  = 1'h0;
@@ -32720,19 +32830,19 @@ module \nitro_engine.relu3 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$19  = s;
+    \$19  = region1;
     if (en) begin
-      \$19  = i__payload;
+      \$19  = region;
     end
     if (rst) begin
-      \$19  = 8'h00;
+      \$19  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$20  = valid1;
+    \$20  = o__valid;
     if (en) begin
-      \$20  = valid0;
+      \$20  = valid1;
     end
     if (rst) begin
       \$20  = 1'h0;
@@ -32740,54 +32850,24 @@ module \nitro_engine.relu3 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$21  = inner1;
+    \$21  = o__payload;
     if (en) begin
-      \$21  = \$16 ;
+      \$21 [7:0] = \$12 [7:0];
+      \$21 [9:8] = region1;
     end
     if (rst) begin
-      \$21  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$22  = region1;
-    if (en) begin
-      \$22  = region;
-    end
-    if (rst) begin
-      \$22  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$23  = o__valid;
-    if (en) begin
-      \$23  = valid1;
-    end
-    if (rst) begin
-      \$23  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$24  = o__payload;
-    if (en) begin
-      \$24 [7:0] = \$17 [7:0];
-      \$24 [9:8] = region1;
-    end
-    if (rst) begin
-      \$24  = 10'h000;
+      \$21  = 10'h000;
     end
   end
   assign o__ready = 1'h1;
   assign i__ready = en;
-  assign tdiv_mag = \$5 [7:0];
-  assign tdiv_quo = \$7 [7:0];
-  assign tdiv_res = \$10 [7:0];
+  assign mag = \$3 [7:0];
+  assign quo = \$5 [7:0];
+  assign h_pos = { \$10 [8], \$10  };
   assign \o__payload.h  = o__payload[7:0];
   assign \o__payload.region  = o__payload[9:8];
   assign en = 1'h1;
-  assign \$7  = { 2'h0, \$6 [8:2] };
+  assign \$5  = { 2'h0, \$4 [8:2] };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -32796,91 +32876,91 @@ module \nitro_engine.relu4 (rst, en, i__valid, i__payload, o__payload, clk);
   wire \$1 ;
   wire [8:0] \$10 ;
   wire \$11 ;
-  wire \$12 ;
-  wire \$13 ;
-  wire \$14 ;
-  wire \$15 ;
-  wire [7:0] \$16 ;
-  wire [8:0] \$17 ;
+  wire [9:0] \$12 ;
+  reg \$13 ;
+  reg [7:0] \$14 ;
+  reg \$15 ;
+  reg [7:0] \$16 ;
+  reg [7:0] \$17 ;
   reg \$18 ;
-  reg [7:0] \$19 ;
+  reg [1:0] \$19 ;
   wire \$2 ;
   reg \$20 ;
-  reg [7:0] \$21 ;
-  reg [1:0] \$22 ;
-  reg \$23 ;
-  reg [9:0] \$24 ;
-  wire \$3 ;
+  reg [9:0] \$21 ;
+  wire [8:0] \$3 ;
   wire [8:0] \$4 ;
   wire [8:0] \$5 ;
-  wire [8:0] \$6 ;
-  wire [8:0] \$7 ;
+  wire \$6 ;
+  wire \$7 ;
   wire \$8 ;
-  wire [8:0] \$9 ;
+  wire \$9 ;
+  reg [7:0] \$signal  = 8'h00;
+  reg [7:0] \$signal$12  = 8'h00;
   input clk;
   wire clk;
   output en;
   wire en;
+  wire [9:0] h_neg;
+  wire [9:0] h_pos;
   input [7:0] i__payload;
   wire [7:0] i__payload;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  reg [7:0] inner1 = 8'h00;
+  wire [7:0] mag;
+  reg neg1 = 1'h0;
   output [9:0] o__payload;
   reg [9:0] o__payload = 10'h000;
   wire [7:0] \o__payload.h ;
   wire [1:0] \o__payload.region ;
   wire o__ready;
   reg o__valid = 1'h0;
+  wire [7:0] quo;
   reg [1:0] region;
   reg [1:0] region1 = 2'h0;
   input rst;
   wire rst;
   reg [7:0] s = 8'h00;
   wire [7:0] s_neg;
-  wire [7:0] tdiv_mag;
-  wire [7:0] tdiv_quo;
-  wire [7:0] tdiv_res;
   reg valid0 = 1'h0;
   reg valid1 = 1'h0;
   assign \$1  = ~ o__valid;
   assign \$2  = s == 8'h80;
   assign s_neg = \$2  ? 8'h81 : s;
-  assign \$3  = $signed(s_neg) < $signed(1'h0);
-  assign \$4  = - $signed(s_neg);
-  assign \$5  = \$3  ? \$4  : { s_neg[7], s_neg };
-  assign \$6  = \$5 [7:0] * 1'h1;
-  assign \$8  = $signed(s_neg) < $signed(1'h0);
-  assign \$9  = - \$7 [7:0];
-  assign \$10  = \$8  ? \$9  : { 1'h0, \$7 [7:0] };
-  assign \$11  = s == 7'h7f;
-  assign \$12  = s == 8'h80;
-  assign \$13  = \$11  | \$12 ;
-  assign \$14  = $signed(s) < $signed(1'h0);
-  assign \$15  = $signed(s) < $signed(1'h0);
-  assign \$16  = \$15  ? \$10 [7:0] : s;
-  assign \$17  = $signed(inner1) - $signed(7'h24);
+  assign \$3  = - $signed(s_neg);
+  assign \$4  = \$3 [7:0] * 1'h1;
+  assign \$6  = s == 7'h7f;
+  assign \$7  = s == 8'h80;
+  assign \$8  = \$6  | \$7 ;
+  assign \$9  = $signed(s) < $signed(1'h0);
+  assign h_neg = 10'h3dc - \$signal ;
+  assign \$10  = $signed(\$signal$12 ) - $signed(7'h24);
+  assign \$11  = $signed(s) < $signed(1'h0);
+  assign \$12  = neg1 ? h_neg : { \$10 [8], \$10  };
   always @(posedge clk)
-    valid0 <= \$18 ;
+    valid0 <= \$13 ;
   always @(posedge clk)
-    s <= \$19 ;
+    s <= \$14 ;
   always @(posedge clk)
-    valid1 <= \$20 ;
+    valid1 <= \$15 ;
   always @(posedge clk)
-    inner1 <= \$21 ;
+    \$signal$12  <= \$16 ;
   always @(posedge clk)
-    region1 <= \$22 ;
+    \$signal  <= \$17 ;
   always @(posedge clk)
-    o__valid <= \$23 ;
+    neg1 <= \$18 ;
   always @(posedge clk)
-    o__payload <= \$24 ;
+    region1 <= \$19 ;
+  always @(posedge clk)
+    o__valid <= \$20 ;
+  always @(posedge clk)
+    o__payload <= \$21 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     (* full_case = 32'd1 *)
-    if (\$13 ) begin
+    if (\$8 ) begin
       region = 2'h2;
-    end else if (\$14 ) begin
+    end else if (\$9 ) begin
       region = 2'h0;
     end else begin
       region = 2'h1;
@@ -32888,9 +32968,59 @@ module \nitro_engine.relu4 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$18  = valid0;
+    \$13  = valid0;
     if (en) begin
-      \$18  = i__valid;
+      \$13  = i__valid;
+    end
+    if (rst) begin
+      \$13  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$14  = s;
+    if (en) begin
+      \$14  = i__payload;
+    end
+    if (rst) begin
+      \$14  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$15  = valid1;
+    if (en) begin
+      \$15  = valid0;
+    end
+    if (rst) begin
+      \$15  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$16  = \$signal$12 ;
+    if (en) begin
+      \$16  = s;
+    end
+    if (rst) begin
+      \$16  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$17  = \$signal ;
+    if (en) begin
+      \$17  = \$5 [7:0];
+    end
+    if (rst) begin
+      \$17  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$18  = neg1;
+    if (en) begin
+      \$18  = \$11 ;
     end
     if (rst) begin
       \$18  = 1'h0;
@@ -32898,19 +33028,19 @@ module \nitro_engine.relu4 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$19  = s;
+    \$19  = region1;
     if (en) begin
-      \$19  = i__payload;
+      \$19  = region;
     end
     if (rst) begin
-      \$19  = 8'h00;
+      \$19  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$20  = valid1;
+    \$20  = o__valid;
     if (en) begin
-      \$20  = valid0;
+      \$20  = valid1;
     end
     if (rst) begin
       \$20  = 1'h0;
@@ -32918,54 +33048,24 @@ module \nitro_engine.relu4 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$21  = inner1;
+    \$21  = o__payload;
     if (en) begin
-      \$21  = \$16 ;
+      \$21 [7:0] = \$12 [7:0];
+      \$21 [9:8] = region1;
     end
     if (rst) begin
-      \$21  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$22  = region1;
-    if (en) begin
-      \$22  = region;
-    end
-    if (rst) begin
-      \$22  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$23  = o__valid;
-    if (en) begin
-      \$23  = valid1;
-    end
-    if (rst) begin
-      \$23  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$24  = o__payload;
-    if (en) begin
-      \$24 [7:0] = \$17 [7:0];
-      \$24 [9:8] = region1;
-    end
-    if (rst) begin
-      \$24  = 10'h000;
+      \$21  = 10'h000;
     end
   end
   assign o__ready = 1'h1;
   assign i__ready = en;
-  assign tdiv_mag = \$5 [7:0];
-  assign tdiv_quo = \$7 [7:0];
-  assign tdiv_res = \$10 [7:0];
+  assign mag = \$3 [7:0];
+  assign quo = \$5 [7:0];
+  assign h_pos = { \$10 [8], \$10  };
   assign \o__payload.h  = o__payload[7:0];
   assign \o__payload.region  = o__payload[9:8];
   assign en = 1'h1;
-  assign \$7  = { 2'h0, \$6 [8:2] };
+  assign \$5  = { 2'h0, \$4 [8:2] };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -32974,91 +33074,91 @@ module \nitro_engine.relu5 (rst, en, i__valid, i__payload, o__payload, clk);
   wire \$1 ;
   wire [8:0] \$10 ;
   wire \$11 ;
-  wire \$12 ;
-  wire \$13 ;
-  wire \$14 ;
-  wire \$15 ;
-  wire [7:0] \$16 ;
-  wire [8:0] \$17 ;
+  wire [9:0] \$12 ;
+  reg \$13 ;
+  reg [7:0] \$14 ;
+  reg \$15 ;
+  reg [7:0] \$16 ;
+  reg [7:0] \$17 ;
   reg \$18 ;
-  reg [7:0] \$19 ;
+  reg [1:0] \$19 ;
   wire \$2 ;
   reg \$20 ;
-  reg [7:0] \$21 ;
-  reg [1:0] \$22 ;
-  reg \$23 ;
-  reg [9:0] \$24 ;
-  wire \$3 ;
+  reg [9:0] \$21 ;
+  wire [8:0] \$3 ;
   wire [8:0] \$4 ;
   wire [8:0] \$5 ;
-  wire [8:0] \$6 ;
-  wire [8:0] \$7 ;
+  wire \$6 ;
+  wire \$7 ;
   wire \$8 ;
-  wire [8:0] \$9 ;
+  wire \$9 ;
+  reg [7:0] \$signal  = 8'h00;
+  reg [7:0] \$signal$12  = 8'h00;
   input clk;
   wire clk;
   output en;
   wire en;
+  wire [9:0] h_neg;
+  wire [9:0] h_pos;
   input [7:0] i__payload;
   wire [7:0] i__payload;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  reg [7:0] inner1 = 8'h00;
+  wire [7:0] mag;
+  reg neg1 = 1'h0;
   output [9:0] o__payload;
   reg [9:0] o__payload = 10'h000;
   wire [7:0] \o__payload.h ;
   wire [1:0] \o__payload.region ;
   wire o__ready;
   reg o__valid = 1'h0;
+  wire [7:0] quo;
   reg [1:0] region;
   reg [1:0] region1 = 2'h0;
   input rst;
   wire rst;
   reg [7:0] s = 8'h00;
   wire [7:0] s_neg;
-  wire [7:0] tdiv_mag;
-  wire [7:0] tdiv_quo;
-  wire [7:0] tdiv_res;
   reg valid0 = 1'h0;
   reg valid1 = 1'h0;
   assign \$1  = ~ o__valid;
   assign \$2  = s == 8'h80;
   assign s_neg = \$2  ? 8'h81 : s;
-  assign \$3  = $signed(s_neg) < $signed(1'h0);
-  assign \$4  = - $signed(s_neg);
-  assign \$5  = \$3  ? \$4  : { s_neg[7], s_neg };
-  assign \$6  = \$5 [7:0] * 1'h1;
-  assign \$8  = $signed(s_neg) < $signed(1'h0);
-  assign \$9  = - \$7 [7:0];
-  assign \$10  = \$8  ? \$9  : { 1'h0, \$7 [7:0] };
-  assign \$11  = s == 7'h7f;
-  assign \$12  = s == 8'h80;
-  assign \$13  = \$11  | \$12 ;
-  assign \$14  = $signed(s) < $signed(1'h0);
-  assign \$15  = $signed(s) < $signed(1'h0);
-  assign \$16  = \$15  ? \$10 [7:0] : s;
-  assign \$17  = $signed(inner1) - $signed(7'h24);
+  assign \$3  = - $signed(s_neg);
+  assign \$4  = \$3 [7:0] * 1'h1;
+  assign \$6  = s == 7'h7f;
+  assign \$7  = s == 8'h80;
+  assign \$8  = \$6  | \$7 ;
+  assign \$9  = $signed(s) < $signed(1'h0);
+  assign h_neg = 10'h3dc - \$signal ;
+  assign \$10  = $signed(\$signal$12 ) - $signed(7'h24);
+  assign \$11  = $signed(s) < $signed(1'h0);
+  assign \$12  = neg1 ? h_neg : { \$10 [8], \$10  };
   always @(posedge clk)
-    valid0 <= \$18 ;
+    valid0 <= \$13 ;
   always @(posedge clk)
-    s <= \$19 ;
+    s <= \$14 ;
   always @(posedge clk)
-    valid1 <= \$20 ;
+    valid1 <= \$15 ;
   always @(posedge clk)
-    inner1 <= \$21 ;
+    \$signal$12  <= \$16 ;
   always @(posedge clk)
-    region1 <= \$22 ;
+    \$signal  <= \$17 ;
   always @(posedge clk)
-    o__valid <= \$23 ;
+    neg1 <= \$18 ;
   always @(posedge clk)
-    o__payload <= \$24 ;
+    region1 <= \$19 ;
+  always @(posedge clk)
+    o__valid <= \$20 ;
+  always @(posedge clk)
+    o__payload <= \$21 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     (* full_case = 32'd1 *)
-    if (\$13 ) begin
+    if (\$8 ) begin
       region = 2'h2;
-    end else if (\$14 ) begin
+    end else if (\$9 ) begin
       region = 2'h0;
     end else begin
       region = 2'h1;
@@ -33066,9 +33166,59 @@ module \nitro_engine.relu5 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$18  = valid0;
+    \$13  = valid0;
     if (en) begin
-      \$18  = i__valid;
+      \$13  = i__valid;
+    end
+    if (rst) begin
+      \$13  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$14  = s;
+    if (en) begin
+      \$14  = i__payload;
+    end
+    if (rst) begin
+      \$14  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$15  = valid1;
+    if (en) begin
+      \$15  = valid0;
+    end
+    if (rst) begin
+      \$15  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$16  = \$signal$12 ;
+    if (en) begin
+      \$16  = s;
+    end
+    if (rst) begin
+      \$16  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$17  = \$signal ;
+    if (en) begin
+      \$17  = \$5 [7:0];
+    end
+    if (rst) begin
+      \$17  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$18  = neg1;
+    if (en) begin
+      \$18  = \$11 ;
     end
     if (rst) begin
       \$18  = 1'h0;
@@ -33076,19 +33226,19 @@ module \nitro_engine.relu5 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$19  = s;
+    \$19  = region1;
     if (en) begin
-      \$19  = i__payload;
+      \$19  = region;
     end
     if (rst) begin
-      \$19  = 8'h00;
+      \$19  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$20  = valid1;
+    \$20  = o__valid;
     if (en) begin
-      \$20  = valid0;
+      \$20  = valid1;
     end
     if (rst) begin
       \$20  = 1'h0;
@@ -33096,54 +33246,24 @@ module \nitro_engine.relu5 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$21  = inner1;
+    \$21  = o__payload;
     if (en) begin
-      \$21  = \$16 ;
+      \$21 [7:0] = \$12 [7:0];
+      \$21 [9:8] = region1;
     end
     if (rst) begin
-      \$21  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$22  = region1;
-    if (en) begin
-      \$22  = region;
-    end
-    if (rst) begin
-      \$22  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$23  = o__valid;
-    if (en) begin
-      \$23  = valid1;
-    end
-    if (rst) begin
-      \$23  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$24  = o__payload;
-    if (en) begin
-      \$24 [7:0] = \$17 [7:0];
-      \$24 [9:8] = region1;
-    end
-    if (rst) begin
-      \$24  = 10'h000;
+      \$21  = 10'h000;
     end
   end
   assign o__ready = 1'h1;
   assign i__ready = en;
-  assign tdiv_mag = \$5 [7:0];
-  assign tdiv_quo = \$7 [7:0];
-  assign tdiv_res = \$10 [7:0];
+  assign mag = \$3 [7:0];
+  assign quo = \$5 [7:0];
+  assign h_pos = { \$10 [8], \$10  };
   assign \o__payload.h  = o__payload[7:0];
   assign \o__payload.region  = o__payload[9:8];
   assign en = 1'h1;
-  assign \$7  = { 2'h0, \$6 [8:2] };
+  assign \$5  = { 2'h0, \$4 [8:2] };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -33152,91 +33272,91 @@ module \nitro_engine.relu6 (rst, en, i__valid, i__payload, o__payload, clk);
   wire \$1 ;
   wire [8:0] \$10 ;
   wire \$11 ;
-  wire \$12 ;
-  wire \$13 ;
-  wire \$14 ;
-  wire \$15 ;
-  wire [7:0] \$16 ;
-  wire [8:0] \$17 ;
+  wire [9:0] \$12 ;
+  reg \$13 ;
+  reg [7:0] \$14 ;
+  reg \$15 ;
+  reg [7:0] \$16 ;
+  reg [7:0] \$17 ;
   reg \$18 ;
-  reg [7:0] \$19 ;
+  reg [1:0] \$19 ;
   wire \$2 ;
   reg \$20 ;
-  reg [7:0] \$21 ;
-  reg [1:0] \$22 ;
-  reg \$23 ;
-  reg [9:0] \$24 ;
-  wire \$3 ;
+  reg [9:0] \$21 ;
+  wire [8:0] \$3 ;
   wire [8:0] \$4 ;
   wire [8:0] \$5 ;
-  wire [8:0] \$6 ;
-  wire [8:0] \$7 ;
+  wire \$6 ;
+  wire \$7 ;
   wire \$8 ;
-  wire [8:0] \$9 ;
+  wire \$9 ;
+  reg [7:0] \$signal  = 8'h00;
+  reg [7:0] \$signal$12  = 8'h00;
   input clk;
   wire clk;
   output en;
   wire en;
+  wire [9:0] h_neg;
+  wire [9:0] h_pos;
   input [7:0] i__payload;
   wire [7:0] i__payload;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  reg [7:0] inner1 = 8'h00;
+  wire [7:0] mag;
+  reg neg1 = 1'h0;
   output [9:0] o__payload;
   reg [9:0] o__payload = 10'h000;
   wire [7:0] \o__payload.h ;
   wire [1:0] \o__payload.region ;
   wire o__ready;
   reg o__valid = 1'h0;
+  wire [7:0] quo;
   reg [1:0] region;
   reg [1:0] region1 = 2'h0;
   input rst;
   wire rst;
   reg [7:0] s = 8'h00;
   wire [7:0] s_neg;
-  wire [7:0] tdiv_mag;
-  wire [7:0] tdiv_quo;
-  wire [7:0] tdiv_res;
   reg valid0 = 1'h0;
   reg valid1 = 1'h0;
   assign \$1  = ~ o__valid;
   assign \$2  = s == 8'h80;
   assign s_neg = \$2  ? 8'h81 : s;
-  assign \$3  = $signed(s_neg) < $signed(1'h0);
-  assign \$4  = - $signed(s_neg);
-  assign \$5  = \$3  ? \$4  : { s_neg[7], s_neg };
-  assign \$6  = \$5 [7:0] * 1'h1;
-  assign \$8  = $signed(s_neg) < $signed(1'h0);
-  assign \$9  = - \$7 [7:0];
-  assign \$10  = \$8  ? \$9  : { 1'h0, \$7 [7:0] };
-  assign \$11  = s == 7'h7f;
-  assign \$12  = s == 8'h80;
-  assign \$13  = \$11  | \$12 ;
-  assign \$14  = $signed(s) < $signed(1'h0);
-  assign \$15  = $signed(s) < $signed(1'h0);
-  assign \$16  = \$15  ? \$10 [7:0] : s;
-  assign \$17  = $signed(inner1) - $signed(7'h24);
+  assign \$3  = - $signed(s_neg);
+  assign \$4  = \$3 [7:0] * 1'h1;
+  assign \$6  = s == 7'h7f;
+  assign \$7  = s == 8'h80;
+  assign \$8  = \$6  | \$7 ;
+  assign \$9  = $signed(s) < $signed(1'h0);
+  assign h_neg = 10'h3dc - \$signal ;
+  assign \$10  = $signed(\$signal$12 ) - $signed(7'h24);
+  assign \$11  = $signed(s) < $signed(1'h0);
+  assign \$12  = neg1 ? h_neg : { \$10 [8], \$10  };
   always @(posedge clk)
-    valid0 <= \$18 ;
+    valid0 <= \$13 ;
   always @(posedge clk)
-    s <= \$19 ;
+    s <= \$14 ;
   always @(posedge clk)
-    valid1 <= \$20 ;
+    valid1 <= \$15 ;
   always @(posedge clk)
-    inner1 <= \$21 ;
+    \$signal$12  <= \$16 ;
   always @(posedge clk)
-    region1 <= \$22 ;
+    \$signal  <= \$17 ;
   always @(posedge clk)
-    o__valid <= \$23 ;
+    neg1 <= \$18 ;
   always @(posedge clk)
-    o__payload <= \$24 ;
+    region1 <= \$19 ;
+  always @(posedge clk)
+    o__valid <= \$20 ;
+  always @(posedge clk)
+    o__payload <= \$21 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     (* full_case = 32'd1 *)
-    if (\$13 ) begin
+    if (\$8 ) begin
       region = 2'h2;
-    end else if (\$14 ) begin
+    end else if (\$9 ) begin
       region = 2'h0;
     end else begin
       region = 2'h1;
@@ -33244,9 +33364,59 @@ module \nitro_engine.relu6 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$18  = valid0;
+    \$13  = valid0;
     if (en) begin
-      \$18  = i__valid;
+      \$13  = i__valid;
+    end
+    if (rst) begin
+      \$13  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$14  = s;
+    if (en) begin
+      \$14  = i__payload;
+    end
+    if (rst) begin
+      \$14  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$15  = valid1;
+    if (en) begin
+      \$15  = valid0;
+    end
+    if (rst) begin
+      \$15  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$16  = \$signal$12 ;
+    if (en) begin
+      \$16  = s;
+    end
+    if (rst) begin
+      \$16  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$17  = \$signal ;
+    if (en) begin
+      \$17  = \$5 [7:0];
+    end
+    if (rst) begin
+      \$17  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$18  = neg1;
+    if (en) begin
+      \$18  = \$11 ;
     end
     if (rst) begin
       \$18  = 1'h0;
@@ -33254,19 +33424,19 @@ module \nitro_engine.relu6 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$19  = s;
+    \$19  = region1;
     if (en) begin
-      \$19  = i__payload;
+      \$19  = region;
     end
     if (rst) begin
-      \$19  = 8'h00;
+      \$19  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$20  = valid1;
+    \$20  = o__valid;
     if (en) begin
-      \$20  = valid0;
+      \$20  = valid1;
     end
     if (rst) begin
       \$20  = 1'h0;
@@ -33274,54 +33444,24 @@ module \nitro_engine.relu6 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$21  = inner1;
+    \$21  = o__payload;
     if (en) begin
-      \$21  = \$16 ;
+      \$21 [7:0] = \$12 [7:0];
+      \$21 [9:8] = region1;
     end
     if (rst) begin
-      \$21  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$22  = region1;
-    if (en) begin
-      \$22  = region;
-    end
-    if (rst) begin
-      \$22  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$23  = o__valid;
-    if (en) begin
-      \$23  = valid1;
-    end
-    if (rst) begin
-      \$23  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$24  = o__payload;
-    if (en) begin
-      \$24 [7:0] = \$17 [7:0];
-      \$24 [9:8] = region1;
-    end
-    if (rst) begin
-      \$24  = 10'h000;
+      \$21  = 10'h000;
     end
   end
   assign o__ready = 1'h1;
   assign i__ready = en;
-  assign tdiv_mag = \$5 [7:0];
-  assign tdiv_quo = \$7 [7:0];
-  assign tdiv_res = \$10 [7:0];
+  assign mag = \$3 [7:0];
+  assign quo = \$5 [7:0];
+  assign h_pos = { \$10 [8], \$10  };
   assign \o__payload.h  = o__payload[7:0];
   assign \o__payload.region  = o__payload[9:8];
   assign en = 1'h1;
-  assign \$7  = { 2'h0, \$6 [8:2] };
+  assign \$5  = { 2'h0, \$4 [8:2] };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -33330,91 +33470,91 @@ module \nitro_engine.relu7 (rst, en, i__valid, i__payload, o__payload, clk);
   wire \$1 ;
   wire [8:0] \$10 ;
   wire \$11 ;
-  wire \$12 ;
-  wire \$13 ;
-  wire \$14 ;
-  wire \$15 ;
-  wire [7:0] \$16 ;
-  wire [8:0] \$17 ;
+  wire [9:0] \$12 ;
+  reg \$13 ;
+  reg [7:0] \$14 ;
+  reg \$15 ;
+  reg [7:0] \$16 ;
+  reg [7:0] \$17 ;
   reg \$18 ;
-  reg [7:0] \$19 ;
+  reg [1:0] \$19 ;
   wire \$2 ;
   reg \$20 ;
-  reg [7:0] \$21 ;
-  reg [1:0] \$22 ;
-  reg \$23 ;
-  reg [9:0] \$24 ;
-  wire \$3 ;
+  reg [9:0] \$21 ;
+  wire [8:0] \$3 ;
   wire [8:0] \$4 ;
   wire [8:0] \$5 ;
-  wire [8:0] \$6 ;
-  wire [8:0] \$7 ;
+  wire \$6 ;
+  wire \$7 ;
   wire \$8 ;
-  wire [8:0] \$9 ;
+  wire \$9 ;
+  reg [7:0] \$signal  = 8'h00;
+  reg [7:0] \$signal$12  = 8'h00;
   input clk;
   wire clk;
   output en;
   wire en;
+  wire [9:0] h_neg;
+  wire [9:0] h_pos;
   input [7:0] i__payload;
   wire [7:0] i__payload;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  reg [7:0] inner1 = 8'h00;
+  wire [7:0] mag;
+  reg neg1 = 1'h0;
   output [9:0] o__payload;
   reg [9:0] o__payload = 10'h000;
   wire [7:0] \o__payload.h ;
   wire [1:0] \o__payload.region ;
   wire o__ready;
   reg o__valid = 1'h0;
+  wire [7:0] quo;
   reg [1:0] region;
   reg [1:0] region1 = 2'h0;
   input rst;
   wire rst;
   reg [7:0] s = 8'h00;
   wire [7:0] s_neg;
-  wire [7:0] tdiv_mag;
-  wire [7:0] tdiv_quo;
-  wire [7:0] tdiv_res;
   reg valid0 = 1'h0;
   reg valid1 = 1'h0;
   assign \$1  = ~ o__valid;
   assign \$2  = s == 8'h80;
   assign s_neg = \$2  ? 8'h81 : s;
-  assign \$3  = $signed(s_neg) < $signed(1'h0);
-  assign \$4  = - $signed(s_neg);
-  assign \$5  = \$3  ? \$4  : { s_neg[7], s_neg };
-  assign \$6  = \$5 [7:0] * 1'h1;
-  assign \$8  = $signed(s_neg) < $signed(1'h0);
-  assign \$9  = - \$7 [7:0];
-  assign \$10  = \$8  ? \$9  : { 1'h0, \$7 [7:0] };
-  assign \$11  = s == 7'h7f;
-  assign \$12  = s == 8'h80;
-  assign \$13  = \$11  | \$12 ;
-  assign \$14  = $signed(s) < $signed(1'h0);
-  assign \$15  = $signed(s) < $signed(1'h0);
-  assign \$16  = \$15  ? \$10 [7:0] : s;
-  assign \$17  = $signed(inner1) - $signed(7'h24);
+  assign \$3  = - $signed(s_neg);
+  assign \$4  = \$3 [7:0] * 1'h1;
+  assign \$6  = s == 7'h7f;
+  assign \$7  = s == 8'h80;
+  assign \$8  = \$6  | \$7 ;
+  assign \$9  = $signed(s) < $signed(1'h0);
+  assign h_neg = 10'h3dc - \$signal ;
+  assign \$10  = $signed(\$signal$12 ) - $signed(7'h24);
+  assign \$11  = $signed(s) < $signed(1'h0);
+  assign \$12  = neg1 ? h_neg : { \$10 [8], \$10  };
   always @(posedge clk)
-    valid0 <= \$18 ;
+    valid0 <= \$13 ;
   always @(posedge clk)
-    s <= \$19 ;
+    s <= \$14 ;
   always @(posedge clk)
-    valid1 <= \$20 ;
+    valid1 <= \$15 ;
   always @(posedge clk)
-    inner1 <= \$21 ;
+    \$signal$12  <= \$16 ;
   always @(posedge clk)
-    region1 <= \$22 ;
+    \$signal  <= \$17 ;
   always @(posedge clk)
-    o__valid <= \$23 ;
+    neg1 <= \$18 ;
   always @(posedge clk)
-    o__payload <= \$24 ;
+    region1 <= \$19 ;
+  always @(posedge clk)
+    o__valid <= \$20 ;
+  always @(posedge clk)
+    o__payload <= \$21 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     (* full_case = 32'd1 *)
-    if (\$13 ) begin
+    if (\$8 ) begin
       region = 2'h2;
-    end else if (\$14 ) begin
+    end else if (\$9 ) begin
       region = 2'h0;
     end else begin
       region = 2'h1;
@@ -33422,9 +33562,59 @@ module \nitro_engine.relu7 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$18  = valid0;
+    \$13  = valid0;
     if (en) begin
-      \$18  = i__valid;
+      \$13  = i__valid;
+    end
+    if (rst) begin
+      \$13  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$14  = s;
+    if (en) begin
+      \$14  = i__payload;
+    end
+    if (rst) begin
+      \$14  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$15  = valid1;
+    if (en) begin
+      \$15  = valid0;
+    end
+    if (rst) begin
+      \$15  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$16  = \$signal$12 ;
+    if (en) begin
+      \$16  = s;
+    end
+    if (rst) begin
+      \$16  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$17  = \$signal ;
+    if (en) begin
+      \$17  = \$5 [7:0];
+    end
+    if (rst) begin
+      \$17  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$18  = neg1;
+    if (en) begin
+      \$18  = \$11 ;
     end
     if (rst) begin
       \$18  = 1'h0;
@@ -33432,19 +33622,19 @@ module \nitro_engine.relu7 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$19  = s;
+    \$19  = region1;
     if (en) begin
-      \$19  = i__payload;
+      \$19  = region;
     end
     if (rst) begin
-      \$19  = 8'h00;
+      \$19  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$20  = valid1;
+    \$20  = o__valid;
     if (en) begin
-      \$20  = valid0;
+      \$20  = valid1;
     end
     if (rst) begin
       \$20  = 1'h0;
@@ -33452,54 +33642,24 @@ module \nitro_engine.relu7 (rst, en, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$21  = inner1;
+    \$21  = o__payload;
     if (en) begin
-      \$21  = \$16 ;
+      \$21 [7:0] = \$12 [7:0];
+      \$21 [9:8] = region1;
     end
     if (rst) begin
-      \$21  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$22  = region1;
-    if (en) begin
-      \$22  = region;
-    end
-    if (rst) begin
-      \$22  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$23  = o__valid;
-    if (en) begin
-      \$23  = valid1;
-    end
-    if (rst) begin
-      \$23  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$24  = o__payload;
-    if (en) begin
-      \$24 [7:0] = \$17 [7:0];
-      \$24 [9:8] = region1;
-    end
-    if (rst) begin
-      \$24  = 10'h000;
+      \$21  = 10'h000;
     end
   end
   assign o__ready = 1'h1;
   assign i__ready = en;
-  assign tdiv_mag = \$5 [7:0];
-  assign tdiv_quo = \$7 [7:0];
-  assign tdiv_res = \$10 [7:0];
+  assign mag = \$3 [7:0];
+  assign quo = \$5 [7:0];
+  assign h_pos = { \$10 [8], \$10  };
   assign \o__payload.h  = o__payload[7:0];
   assign \o__payload.region  = o__payload[9:8];
   assign en = 1'h1;
-  assign \$7  = { 2'h0, \$6 [8:2] };
+  assign \$5  = { 2'h0, \$4 [8:2] };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -52622,7 +52782,7 @@ module \nitro_engine.xp_act (rst, busy, \row_data$7 , \row_valid$3 , \row_index$
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 , \port$8500$0 , \port$8805$0 , \port$9110$0 , \port$9415$0 , \port$9720$0 , \port$10025$0 , \port$10330$0 , \port$10635$0 , col_valid, col_addr, col_data, clk);
+module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 , \port$8472$0 , \port$8781$0 , \port$9090$0 , \port$9399$0 , \port$9708$0 , \port$10017$0 , \port$10326$0 , \port$10635$0 , col_valid, col_addr, col_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$48  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -52908,22 +53068,22 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
   reg col_valid = 1'h0;
   reg obank = 1'h0;
   wire obank_next;
-  input [15:0] \port$10025$0 ;
-  wire [15:0] \port$10025$0 ;
-  input [15:0] \port$10330$0 ;
-  wire [15:0] \port$10330$0 ;
+  input [15:0] \port$10017$0 ;
+  wire [15:0] \port$10017$0 ;
+  input [15:0] \port$10326$0 ;
+  wire [15:0] \port$10326$0 ;
   input [15:0] \port$10635$0 ;
   wire [15:0] \port$10635$0 ;
-  input [15:0] \port$8500$0 ;
-  wire [15:0] \port$8500$0 ;
-  input [15:0] \port$8805$0 ;
-  wire [15:0] \port$8805$0 ;
-  input [15:0] \port$9110$0 ;
-  wire [15:0] \port$9110$0 ;
-  input [15:0] \port$9415$0 ;
-  wire [15:0] \port$9415$0 ;
-  input [15:0] \port$9720$0 ;
-  wire [15:0] \port$9720$0 ;
+  input [15:0] \port$8472$0 ;
+  wire [15:0] \port$8472$0 ;
+  input [15:0] \port$8781$0 ;
+  wire [15:0] \port$8781$0 ;
+  input [15:0] \port$9090$0 ;
+  wire [15:0] \port$9090$0 ;
+  input [15:0] \port$9399$0 ;
+  wire [15:0] \port$9399$0 ;
+  input [15:0] \port$9708$0 ;
+  wire [15:0] \port$9708$0 ;
   reg [15:0] row_base = 16'h0000;
   input [15:0] \row_base$9 ;
   wire [15:0] \row_base$9 ;
@@ -53177,7 +53337,7 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$131  = { \port$10635$0 , \port$10330$0 , \port$10025$0 , \port$9720$0 , \port$9415$0 , \port$9110$0 , \port$8805$0 , \port$8500$0  };
+    \$131  = { \port$10635$0 , \port$10326$0 , \port$10017$0 , \port$9708$0 , \port$9399$0 , \port$9090$0 , \port$8781$0 , \port$8472$0  };
     if (rst) begin
       \$131  = 128'h00000000000000000000000000000000;
     end
@@ -53682,7 +53842,7 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
       \$188  = 128'h00000000000000000000000000000000;
     end
   end
-  assign \row_data$7  = { \port$10635$0 , \port$10330$0 , \port$10025$0 , \port$9720$0 , \port$9415$0 , \port$9110$0 , \port$8805$0 , \port$8500$0  };
+  assign \row_data$7  = { \port$10635$0 , \port$10326$0 , \port$10017$0 , \port$9708$0 , \port$9399$0 , \port$9090$0 , \port$8781$0 , \port$8472$0  };
   assign \$7  = { 16'h0000, bank0_row0[127:16] };
   assign \$14  = { 16'h0000, bank0_row1[127:16] };
   assign \$21  = { 16'h0000, bank0_row2[127:16] };

@@ -7,37 +7,39 @@ module nitro_nitro_relu(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$1 ;
   wire [8:0] \$10 ;
   wire \$11 ;
-  wire \$12 ;
-  wire \$13 ;
-  wire \$14 ;
-  wire \$15 ;
-  wire [7:0] \$16 ;
-  wire [8:0] \$17 ;
+  wire [9:0] \$12 ;
+  reg \$13 ;
+  reg [7:0] \$14 ;
+  reg \$15 ;
+  reg [7:0] \$16 ;
+  reg [7:0] \$17 ;
   reg \$18 ;
-  reg [7:0] \$19 ;
+  reg [1:0] \$19 ;
   wire \$2 ;
   reg \$20 ;
-  reg [7:0] \$21 ;
-  reg [1:0] \$22 ;
-  reg \$23 ;
-  reg [9:0] \$24 ;
-  wire \$3 ;
+  reg [9:0] \$21 ;
+  wire [8:0] \$3 ;
   wire [8:0] \$4 ;
   wire [8:0] \$5 ;
-  wire [8:0] \$6 ;
-  wire [8:0] \$7 ;
+  wire \$6 ;
+  wire \$7 ;
   wire \$8 ;
-  wire [8:0] \$9 ;
+  wire \$9 ;
+  reg [7:0] \$signal  = 8'h00;
+  reg [7:0] \$signal$17  = 8'h00;
   input clk;
   wire clk;
   wire en;
+  wire [9:0] h_neg;
+  wire [9:0] h_pos;
   input [7:0] i__payload;
   wire [7:0] i__payload;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  reg [7:0] inner1 = 8'h00;
+  wire [7:0] mag;
+  reg neg1 = 1'h0;
   output [9:0] o__payload;
   reg [9:0] o__payload = 10'h000;
   wire [7:0] \o__payload.h ;
@@ -46,55 +48,53 @@ module nitro_nitro_relu(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  wire [7:0] quo;
   reg [1:0] region;
   reg [1:0] region1 = 2'h0;
   input rst;
   wire rst;
   reg [7:0] s = 8'h00;
   wire [7:0] s_neg;
-  wire [7:0] tdiv_mag;
-  wire [7:0] tdiv_quo;
-  wire [7:0] tdiv_res;
   reg valid0 = 1'h0;
   reg valid1 = 1'h0;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = s == 8'h80;
   assign s_neg = \$2  ? 8'h81 : s;
-  assign \$3  = $signed(s_neg) < $signed(1'h0);
-  assign \$4  = - $signed(s_neg);
-  assign \$5  = \$3  ? \$4  : { s_neg[7], s_neg };
-  assign \$6  = \$5 [7:0] * 1'h1;
-  assign \$8  = $signed(s_neg) < $signed(1'h0);
-  assign \$9  = - \$7 [7:0];
-  assign \$10  = \$8  ? \$9  : { 1'h0, \$7 [7:0] };
-  assign \$11  = s == 7'h7f;
-  assign \$12  = s == 8'h80;
-  assign \$13  = \$11  | \$12 ;
-  assign \$14  = $signed(s) < $signed(1'h0);
-  assign \$15  = $signed(s) < $signed(1'h0);
-  assign \$16  = \$15  ? \$10 [7:0] : s;
-  assign \$17  = $signed(inner1) - $signed(7'h24);
+  assign \$3  = - $signed(s_neg);
+  assign \$4  = \$3 [7:0] * 1'h1;
+  assign \$6  = s == 7'h7f;
+  assign \$7  = s == 8'h80;
+  assign \$8  = \$6  | \$7 ;
+  assign \$9  = $signed(s) < $signed(1'h0);
+  assign h_neg = 10'h3dc - \$signal ;
+  assign \$10  = $signed(\$signal$17 ) - $signed(7'h24);
+  assign \$11  = $signed(s) < $signed(1'h0);
+  assign \$12  = neg1 ? h_neg : { \$10 [8], \$10  };
   always @(posedge clk)
-    valid0 <= \$18 ;
+    valid0 <= \$13 ;
   always @(posedge clk)
-    s <= \$19 ;
+    s <= \$14 ;
   always @(posedge clk)
-    valid1 <= \$20 ;
+    valid1 <= \$15 ;
   always @(posedge clk)
-    inner1 <= \$21 ;
+    \$signal$17  <= \$16 ;
   always @(posedge clk)
-    region1 <= \$22 ;
+    \$signal  <= \$17 ;
   always @(posedge clk)
-    o__valid <= \$23 ;
+    neg1 <= \$18 ;
   always @(posedge clk)
-    o__payload <= \$24 ;
+    region1 <= \$19 ;
+  always @(posedge clk)
+    o__valid <= \$20 ;
+  always @(posedge clk)
+    o__payload <= \$21 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$13 ) begin
+    if (\$8 ) begin
       region = 2'h2;
-    end else if (\$14 ) begin
+    end else if (\$9 ) begin
       region = 2'h0;
     end else begin
       region = 2'h1;
@@ -102,9 +102,59 @@ module nitro_nitro_relu(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$18  = valid0;
+    \$13  = valid0;
     if (i__ready) begin
-      \$18  = i__valid;
+      \$13  = i__valid;
+    end
+    if (rst) begin
+      \$13  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$14  = s;
+    if (i__ready) begin
+      \$14  = i__payload;
+    end
+    if (rst) begin
+      \$14  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$15  = valid1;
+    if (i__ready) begin
+      \$15  = valid0;
+    end
+    if (rst) begin
+      \$15  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$16  = \$signal$17 ;
+    if (i__ready) begin
+      \$16  = s;
+    end
+    if (rst) begin
+      \$16  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$17  = \$signal ;
+    if (i__ready) begin
+      \$17  = \$5 [7:0];
+    end
+    if (rst) begin
+      \$17  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$18  = neg1;
+    if (i__ready) begin
+      \$18  = \$11 ;
     end
     if (rst) begin
       \$18  = 1'h0;
@@ -112,19 +162,19 @@ module nitro_nitro_relu(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$19  = s;
+    \$19  = region1;
     if (i__ready) begin
-      \$19  = i__payload;
+      \$19  = region;
     end
     if (rst) begin
-      \$19  = 8'h00;
+      \$19  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$20  = valid1;
+    \$20  = o__valid;
     if (i__ready) begin
-      \$20  = valid0;
+      \$20  = valid1;
     end
     if (rst) begin
       \$20  = 1'h0;
@@ -132,50 +182,20 @@ module nitro_nitro_relu(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$21  = inner1;
+    \$21  = o__payload;
     if (i__ready) begin
-      \$21  = \$16 ;
+      \$21 [7:0] = \$12 [7:0];
+      \$21 [9:8] = region1;
     end
     if (rst) begin
-      \$21  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$22  = region1;
-    if (i__ready) begin
-      \$22  = region;
-    end
-    if (rst) begin
-      \$22  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$23  = o__valid;
-    if (i__ready) begin
-      \$23  = valid1;
-    end
-    if (rst) begin
-      \$23  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$24  = o__payload;
-    if (i__ready) begin
-      \$24 [7:0] = \$17 [7:0];
-      \$24 [9:8] = region1;
-    end
-    if (rst) begin
-      \$24  = 10'h000;
+      \$21  = 10'h000;
     end
   end
   assign en = i__ready;
-  assign tdiv_mag = \$5 [7:0];
-  assign tdiv_quo = \$7 [7:0];
-  assign tdiv_res = \$10 [7:0];
+  assign mag = \$3 [7:0];
+  assign quo = \$5 [7:0];
+  assign h_pos = { \$10 [8], \$10  };
   assign \o__payload.h  = o__payload[7:0];
   assign \o__payload.region  = o__payload[9:8];
-  assign \$7  = { 2'h0, \$6 [8:2] };
+  assign \$5  = { 2'h0, \$4 [8:2] };
 endmodule

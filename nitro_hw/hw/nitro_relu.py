@@ -140,8 +140,8 @@ class NitroRelu(wiring.Component):
         """Cycles from an accepted input to its output (with ``o.ready`` high).
 
         Three stages: the input register (the unit's input comes from a scaler lane, which
-        sits by its hard multiplier), the leaky part and the region code, then the mean
-        correction.
+        sits by its hard multiplier), the negative side's quotient and the region code, then
+        both sides minus the mean correction and the select.
         """
         return 3
 
@@ -153,9 +153,15 @@ class NitroRelu(wiring.Component):
         valid0 = Signal()
         with m.If(en):
             m.d.sync += [valid0.eq(self.i.valid), s.eq(self.i.payload)]
+        # stage 1: the magnitude quotient of the negative side and the region code
         s_neg = Signal(signed(8))  # clamp(s, -127, 0) on the negative side (spec §2.4)
         m.d.comb += s_neg.eq(Mux(s == -128, -127, s))
-        neg = tdiv_const(m, s_neg, 8, self.division)
+        mag = Signal(unsigned(8))  # |clamp(s, -127, 0)| for s < 0 (<= 127)
+        m.d.comb += mag.eq(-s_neg)
+        quo = Signal(unsigned(8))  # |tdiv(s, alpha)| = floor(|s| / alpha)
+        m.d.comb += quo.eq((mag * Const(self.division.multiplier,
+                                        unsigned(max(1, self.division.multiplier.bit_length()))))
+                           >> self.division.shift)
         region = Signal(unsigned(2))
         with m.If((s == 127) | (s == -128)):
             m.d.comb += region.eq(REGION_SAT)
@@ -164,13 +170,18 @@ class NitroRelu(wiring.Component):
         with m.Else():
             m.d.comb += region.eq(REGION_PASS)
 
-        inner1 = Signal(signed(8))  # clamp(s, 0, 127) + tdiv(clamp(s, -127, 0), alpha)
+        # stage 2: h = clamp(s, 0, 127) + tdiv(clamp(s, -127, 0), alpha) - c(alpha), both sides
+        # computed in parallel (-quo - c or s - c) and selected, so each stage has one carry chain
+        s1, quo1, neg1 = Signal(signed(8)), Signal(unsigned(8)), Signal()
         region1 = Signal(unsigned(2))
         valid1 = Signal()
+        h_neg = Signal(signed(10))
+        h_pos = Signal(signed(10))
+        m.d.comb += [h_neg.eq(-self.offset - quo1), h_pos.eq(s1 - self.offset)]
         with m.If(en):
-            m.d.sync += [valid1.eq(valid0), inner1.eq(Mux(s < 0, neg, s)), region1.eq(region),
+            m.d.sync += [valid1.eq(valid0), s1.eq(s), quo1.eq(quo), neg1.eq(s < 0), region1.eq(region),
                          self.o.valid.eq(valid1),
-                         self.o.payload.h.eq((inner1 - self.offset)[:8]),  # int8; never wraps for s >= -128
+                         self.o.payload.h.eq(Mux(neg1, h_neg, h_pos)[:8]),  # int8; never wraps for s >= -128
                          self.o.payload.region.eq(region1)]
         return m
 
