@@ -4024,14 +4024,14 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .col_addr(\col_addr$500 ),
     .col_data(\col_data$433 ),
     .col_valid(\col_valid$499 ),
-    .\port$10017$0 (\o__payload$426 ),
-    .\port$10326$0 (\o__payload$427 ),
-    .\port$10635$0 (\o__payload$428 ),
-    .\port$8472$0 (\o__payload$421 ),
-    .\port$8781$0 (\o__payload$422 ),
-    .\port$9090$0 (\o__payload$423 ),
-    .\port$9399$0 (\o__payload$424 ),
-    .\port$9708$0 (\o__payload$425 ),
+    .\port$10294$0 (\o__payload$427 ),
+    .\port$10603$0 (\o__payload$428 ),
+    .\port$8440$0 (\o__payload$421 ),
+    .\port$8749$0 (\o__payload$422 ),
+    .\port$9058$0 (\o__payload$423 ),
+    .\port$9367$0 (\o__payload$424 ),
+    .\port$9676$0 (\o__payload$425 ),
+    .\port$9985$0 (\o__payload$426 ),
     .\row_base$9 (\row_base$496 ),
     .\row_index$5 (\row_index$495 ),
     .\row_valid$3 (\row_valid$486 ),
@@ -33666,25 +33666,20 @@ endmodule
 module \nitro_engine.relub0 (rst, i__valid, i__payload, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$22  = 0;
   wire \$1 ;
-  wire \$10 ;
-  wire \$11 ;
-  wire \$12 ;
-  wire [1:0] \$13 ;
+  reg [1:0] \$10 ;
+  reg [31:0] \$11 ;
+  reg [31:0] \$12 ;
+  reg [1:0] \$13 ;
   reg \$14 ;
-  reg [1:0] \$15 ;
-  reg [31:0] \$16 ;
-  reg [31:0] \$17 ;
-  reg [1:0] \$18 ;
-  reg \$19 ;
-  wire [32:0] \$2 ;
-  reg [31:0] \$20 ;
+  reg [31:0] \$15 ;
+  wire [1:0] \$2 ;
   wire [32:0] \$3 ;
-  wire [32:0] \$4 ;
-  wire [32:0] \$5 ;
+  wire \$4 ;
+  wire \$5 ;
   wire \$6 ;
-  wire [32:0] \$7 ;
-  wire [32:0] \$8 ;
-  wire \$9 ;
+  wire \$7 ;
+  wire [1:0] \$8 ;
+  reg \$9 ;
   input clk;
   wire clk;
   reg [31:0] d1 = 32'd0;
@@ -33705,41 +33700,94 @@ module \nitro_engine.relub0 (rst, i__valid, i__payload, o__payload, clk);
   input rst;
   wire rst;
   reg [1:0] sat1 = 2'h0;
-  wire [31:0] tdiv_mag;
-  wire [31:0] tdiv_quo;
+  wire [32:0] tdiv_biased;
   wire [31:0] tdiv_res;
   reg v1 = 1'h0;
   assign \$1  = $signed(i__payload[31:0]) < $signed(1'h0);
-  assign \$2  = - $signed(i__payload[31:0]);
-  assign \$3  = \$1  ? \$2  : { i__payload[31], i__payload[31:0] };
-  assign \$4  = \$3 [31:0] * 1'h1;
-  assign \$6  = $signed(i__payload[31:0]) < $signed(1'h0);
-  assign \$7  = - \$5 [31:0];
-  assign \$8  = \$6  ? \$7  : { 1'h0, \$5 [31:0] };
-  assign \$9  = ~ o__valid;
-  assign \$10  = $signed(i__payload[31:0]) <= $signed(32'd2147483649);
-  assign \$11  = i__payload[31:0] == 31'h7fffffff;
-  assign \$12  = \$11  ? 1'h1 : 1'h0;
-  assign \$13  = \$10  ? 2'h3 : { 1'h0, \$12  };
+  assign \$2  = \$1  ? 2'h3 : 2'h0;
+  assign tdiv_biased = $signed(i__payload[31:0]) + $signed({ 1'h0, \$2  });
+  assign \$4  = ~ o__valid;
+  assign \$5  = $signed(i__payload[31:0]) <= $signed(32'd2147483649);
+  assign \$6  = i__payload[31:0] == 31'h7fffffff;
+  assign \$7  = \$6  ? 1'h1 : 1'h0;
+  assign \$8  = \$5  ? 2'h3 : { 1'h0, \$7  };
   always @(posedge clk)
-    v1 <= \$14 ;
+    v1 <= \$9 ;
   always @(posedge clk)
-    r1 <= \$15 ;
+    r1 <= \$10 ;
   always @(posedge clk)
-    d1 <= \$16 ;
+    d1 <= \$11 ;
   always @(posedge clk)
-    q1 <= \$17 ;
+    q1 <= \$12 ;
   always @(posedge clk)
-    sat1 <= \$18 ;
+    sat1 <= \$13 ;
   always @(posedge clk)
-    o__valid <= \$19 ;
+    o__valid <= \$14 ;
   always @(posedge clk)
-    o__payload <= \$20 ;
+    o__payload <= \$15 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$14  = v1;
+    \$9  = v1;
     if (en) begin
-      \$14  = i__valid;
+      \$9  = i__valid;
+    end
+    if (rst) begin
+      \$9  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$10  = r1;
+    if (en) begin
+      if (i__valid) begin
+        \$10  = i__payload[33:32];
+      end
+    end
+    if (rst) begin
+      \$10  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$11  = d1;
+    if (en) begin
+      if (i__valid) begin
+        \$11  = i__payload[31:0];
+      end
+    end
+    if (rst) begin
+      \$11  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$12  = q1;
+    if (en) begin
+      if (i__valid) begin
+        \$12  = \$3 [31:0];
+      end
+    end
+    if (rst) begin
+      \$12  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$13  = sat1;
+    if (en) begin
+      if (i__valid) begin
+        \$13  = \$8 ;
+      end
+    end
+    if (rst) begin
+      \$13  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$14  = o__valid;
+    if (en) begin
+      \$14  = v1;
     end
     if (rst) begin
       \$14  = 1'h0;
@@ -33747,90 +33795,30 @@ module \nitro_engine.relub0 (rst, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$15  = r1;
-    if (en) begin
-      if (i__valid) begin
-        \$15  = i__payload[33:32];
-      end
-    end
-    if (rst) begin
-      \$15  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$16  = d1;
-    if (en) begin
-      if (i__valid) begin
-        \$16  = i__payload[31:0];
-      end
-    end
-    if (rst) begin
-      \$16  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$17  = q1;
-    if (en) begin
-      if (i__valid) begin
-        \$17  = \$8 [31:0];
-      end
-    end
-    if (rst) begin
-      \$17  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$18  = sat1;
-    if (en) begin
-      if (i__valid) begin
-        \$18  = \$13 ;
-      end
-    end
-    if (rst) begin
-      \$18  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$19  = o__valid;
-    if (en) begin
-      \$19  = v1;
-    end
-    if (rst) begin
-      \$19  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$20  = o__payload;
+    \$15  = o__payload;
     if (en) begin
       if (v1) begin
         (* full_case = 32'd1 *)
         casez (r1)
           2'h0:
-              \$20  = q1;
+              \$15  = q1;
           2'h1:
-              \$20  = d1;
+              \$15  = d1;
           default:
-              \$20  = { sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1 };
+              \$15  = { sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1 };
         endcase
       end
     end
     if (rst) begin
-      \$20  = 32'd0;
+      \$15  = 32'd0;
     end
   end
-  assign tdiv_mag = \$3 [31:0];
-  assign tdiv_quo = \$5 [31:0];
-  assign tdiv_res = \$8 [31:0];
+  assign tdiv_res = \$3 [31:0];
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign \i__payload.delta  = i__payload[31:0];
   assign \i__payload.region  = i__payload[33:32];
-  assign \$5  = { 2'h0, \$4 [32:2] };
+  assign \$3  = { tdiv_biased[32], tdiv_biased[32], tdiv_biased[32:2] };
   assign en = 1'h1;
 endmodule
 
@@ -33838,25 +33826,20 @@ endmodule
 module \nitro_engine.relub1 (rst, i__valid, i__payload, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$23  = 0;
   wire \$1 ;
-  wire \$10 ;
-  wire \$11 ;
-  wire \$12 ;
-  wire [1:0] \$13 ;
+  reg [1:0] \$10 ;
+  reg [31:0] \$11 ;
+  reg [31:0] \$12 ;
+  reg [1:0] \$13 ;
   reg \$14 ;
-  reg [1:0] \$15 ;
-  reg [31:0] \$16 ;
-  reg [31:0] \$17 ;
-  reg [1:0] \$18 ;
-  reg \$19 ;
-  wire [32:0] \$2 ;
-  reg [31:0] \$20 ;
+  reg [31:0] \$15 ;
+  wire [1:0] \$2 ;
   wire [32:0] \$3 ;
-  wire [32:0] \$4 ;
-  wire [32:0] \$5 ;
+  wire \$4 ;
+  wire \$5 ;
   wire \$6 ;
-  wire [32:0] \$7 ;
-  wire [32:0] \$8 ;
-  wire \$9 ;
+  wire \$7 ;
+  wire [1:0] \$8 ;
+  reg \$9 ;
   input clk;
   wire clk;
   reg [31:0] d1 = 32'd0;
@@ -33877,41 +33860,94 @@ module \nitro_engine.relub1 (rst, i__valid, i__payload, o__payload, clk);
   input rst;
   wire rst;
   reg [1:0] sat1 = 2'h0;
-  wire [31:0] tdiv_mag;
-  wire [31:0] tdiv_quo;
+  wire [32:0] tdiv_biased;
   wire [31:0] tdiv_res;
   reg v1 = 1'h0;
   assign \$1  = $signed(i__payload[31:0]) < $signed(1'h0);
-  assign \$2  = - $signed(i__payload[31:0]);
-  assign \$3  = \$1  ? \$2  : { i__payload[31], i__payload[31:0] };
-  assign \$4  = \$3 [31:0] * 1'h1;
-  assign \$6  = $signed(i__payload[31:0]) < $signed(1'h0);
-  assign \$7  = - \$5 [31:0];
-  assign \$8  = \$6  ? \$7  : { 1'h0, \$5 [31:0] };
-  assign \$9  = ~ o__valid;
-  assign \$10  = $signed(i__payload[31:0]) <= $signed(32'd2147483649);
-  assign \$11  = i__payload[31:0] == 31'h7fffffff;
-  assign \$12  = \$11  ? 1'h1 : 1'h0;
-  assign \$13  = \$10  ? 2'h3 : { 1'h0, \$12  };
+  assign \$2  = \$1  ? 2'h3 : 2'h0;
+  assign tdiv_biased = $signed(i__payload[31:0]) + $signed({ 1'h0, \$2  });
+  assign \$4  = ~ o__valid;
+  assign \$5  = $signed(i__payload[31:0]) <= $signed(32'd2147483649);
+  assign \$6  = i__payload[31:0] == 31'h7fffffff;
+  assign \$7  = \$6  ? 1'h1 : 1'h0;
+  assign \$8  = \$5  ? 2'h3 : { 1'h0, \$7  };
   always @(posedge clk)
-    v1 <= \$14 ;
+    v1 <= \$9 ;
   always @(posedge clk)
-    r1 <= \$15 ;
+    r1 <= \$10 ;
   always @(posedge clk)
-    d1 <= \$16 ;
+    d1 <= \$11 ;
   always @(posedge clk)
-    q1 <= \$17 ;
+    q1 <= \$12 ;
   always @(posedge clk)
-    sat1 <= \$18 ;
+    sat1 <= \$13 ;
   always @(posedge clk)
-    o__valid <= \$19 ;
+    o__valid <= \$14 ;
   always @(posedge clk)
-    o__payload <= \$20 ;
+    o__payload <= \$15 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$14  = v1;
+    \$9  = v1;
     if (en) begin
-      \$14  = i__valid;
+      \$9  = i__valid;
+    end
+    if (rst) begin
+      \$9  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$10  = r1;
+    if (en) begin
+      if (i__valid) begin
+        \$10  = i__payload[33:32];
+      end
+    end
+    if (rst) begin
+      \$10  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$11  = d1;
+    if (en) begin
+      if (i__valid) begin
+        \$11  = i__payload[31:0];
+      end
+    end
+    if (rst) begin
+      \$11  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$12  = q1;
+    if (en) begin
+      if (i__valid) begin
+        \$12  = \$3 [31:0];
+      end
+    end
+    if (rst) begin
+      \$12  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$13  = sat1;
+    if (en) begin
+      if (i__valid) begin
+        \$13  = \$8 ;
+      end
+    end
+    if (rst) begin
+      \$13  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$14  = o__valid;
+    if (en) begin
+      \$14  = v1;
     end
     if (rst) begin
       \$14  = 1'h0;
@@ -33919,90 +33955,30 @@ module \nitro_engine.relub1 (rst, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$15  = r1;
-    if (en) begin
-      if (i__valid) begin
-        \$15  = i__payload[33:32];
-      end
-    end
-    if (rst) begin
-      \$15  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$16  = d1;
-    if (en) begin
-      if (i__valid) begin
-        \$16  = i__payload[31:0];
-      end
-    end
-    if (rst) begin
-      \$16  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$17  = q1;
-    if (en) begin
-      if (i__valid) begin
-        \$17  = \$8 [31:0];
-      end
-    end
-    if (rst) begin
-      \$17  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$18  = sat1;
-    if (en) begin
-      if (i__valid) begin
-        \$18  = \$13 ;
-      end
-    end
-    if (rst) begin
-      \$18  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$19  = o__valid;
-    if (en) begin
-      \$19  = v1;
-    end
-    if (rst) begin
-      \$19  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$20  = o__payload;
+    \$15  = o__payload;
     if (en) begin
       if (v1) begin
         (* full_case = 32'd1 *)
         casez (r1)
           2'h0:
-              \$20  = q1;
+              \$15  = q1;
           2'h1:
-              \$20  = d1;
+              \$15  = d1;
           default:
-              \$20  = { sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1 };
+              \$15  = { sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1 };
         endcase
       end
     end
     if (rst) begin
-      \$20  = 32'd0;
+      \$15  = 32'd0;
     end
   end
-  assign tdiv_mag = \$3 [31:0];
-  assign tdiv_quo = \$5 [31:0];
-  assign tdiv_res = \$8 [31:0];
+  assign tdiv_res = \$3 [31:0];
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign \i__payload.delta  = i__payload[31:0];
   assign \i__payload.region  = i__payload[33:32];
-  assign \$5  = { 2'h0, \$4 [32:2] };
+  assign \$3  = { tdiv_biased[32], tdiv_biased[32], tdiv_biased[32:2] };
   assign en = 1'h1;
 endmodule
 
@@ -34010,25 +33986,20 @@ endmodule
 module \nitro_engine.relub2 (rst, i__valid, i__payload, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$24  = 0;
   wire \$1 ;
-  wire \$10 ;
-  wire \$11 ;
-  wire \$12 ;
-  wire [1:0] \$13 ;
+  reg [1:0] \$10 ;
+  reg [31:0] \$11 ;
+  reg [31:0] \$12 ;
+  reg [1:0] \$13 ;
   reg \$14 ;
-  reg [1:0] \$15 ;
-  reg [31:0] \$16 ;
-  reg [31:0] \$17 ;
-  reg [1:0] \$18 ;
-  reg \$19 ;
-  wire [32:0] \$2 ;
-  reg [31:0] \$20 ;
+  reg [31:0] \$15 ;
+  wire [1:0] \$2 ;
   wire [32:0] \$3 ;
-  wire [32:0] \$4 ;
-  wire [32:0] \$5 ;
+  wire \$4 ;
+  wire \$5 ;
   wire \$6 ;
-  wire [32:0] \$7 ;
-  wire [32:0] \$8 ;
-  wire \$9 ;
+  wire \$7 ;
+  wire [1:0] \$8 ;
+  reg \$9 ;
   input clk;
   wire clk;
   reg [31:0] d1 = 32'd0;
@@ -34049,41 +34020,94 @@ module \nitro_engine.relub2 (rst, i__valid, i__payload, o__payload, clk);
   input rst;
   wire rst;
   reg [1:0] sat1 = 2'h0;
-  wire [31:0] tdiv_mag;
-  wire [31:0] tdiv_quo;
+  wire [32:0] tdiv_biased;
   wire [31:0] tdiv_res;
   reg v1 = 1'h0;
   assign \$1  = $signed(i__payload[31:0]) < $signed(1'h0);
-  assign \$2  = - $signed(i__payload[31:0]);
-  assign \$3  = \$1  ? \$2  : { i__payload[31], i__payload[31:0] };
-  assign \$4  = \$3 [31:0] * 1'h1;
-  assign \$6  = $signed(i__payload[31:0]) < $signed(1'h0);
-  assign \$7  = - \$5 [31:0];
-  assign \$8  = \$6  ? \$7  : { 1'h0, \$5 [31:0] };
-  assign \$9  = ~ o__valid;
-  assign \$10  = $signed(i__payload[31:0]) <= $signed(32'd2147483649);
-  assign \$11  = i__payload[31:0] == 31'h7fffffff;
-  assign \$12  = \$11  ? 1'h1 : 1'h0;
-  assign \$13  = \$10  ? 2'h3 : { 1'h0, \$12  };
+  assign \$2  = \$1  ? 2'h3 : 2'h0;
+  assign tdiv_biased = $signed(i__payload[31:0]) + $signed({ 1'h0, \$2  });
+  assign \$4  = ~ o__valid;
+  assign \$5  = $signed(i__payload[31:0]) <= $signed(32'd2147483649);
+  assign \$6  = i__payload[31:0] == 31'h7fffffff;
+  assign \$7  = \$6  ? 1'h1 : 1'h0;
+  assign \$8  = \$5  ? 2'h3 : { 1'h0, \$7  };
   always @(posedge clk)
-    v1 <= \$14 ;
+    v1 <= \$9 ;
   always @(posedge clk)
-    r1 <= \$15 ;
+    r1 <= \$10 ;
   always @(posedge clk)
-    d1 <= \$16 ;
+    d1 <= \$11 ;
   always @(posedge clk)
-    q1 <= \$17 ;
+    q1 <= \$12 ;
   always @(posedge clk)
-    sat1 <= \$18 ;
+    sat1 <= \$13 ;
   always @(posedge clk)
-    o__valid <= \$19 ;
+    o__valid <= \$14 ;
   always @(posedge clk)
-    o__payload <= \$20 ;
+    o__payload <= \$15 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$14  = v1;
+    \$9  = v1;
     if (en) begin
-      \$14  = i__valid;
+      \$9  = i__valid;
+    end
+    if (rst) begin
+      \$9  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$10  = r1;
+    if (en) begin
+      if (i__valid) begin
+        \$10  = i__payload[33:32];
+      end
+    end
+    if (rst) begin
+      \$10  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$11  = d1;
+    if (en) begin
+      if (i__valid) begin
+        \$11  = i__payload[31:0];
+      end
+    end
+    if (rst) begin
+      \$11  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$12  = q1;
+    if (en) begin
+      if (i__valid) begin
+        \$12  = \$3 [31:0];
+      end
+    end
+    if (rst) begin
+      \$12  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$13  = sat1;
+    if (en) begin
+      if (i__valid) begin
+        \$13  = \$8 ;
+      end
+    end
+    if (rst) begin
+      \$13  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$14  = o__valid;
+    if (en) begin
+      \$14  = v1;
     end
     if (rst) begin
       \$14  = 1'h0;
@@ -34091,90 +34115,30 @@ module \nitro_engine.relub2 (rst, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$15  = r1;
-    if (en) begin
-      if (i__valid) begin
-        \$15  = i__payload[33:32];
-      end
-    end
-    if (rst) begin
-      \$15  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$16  = d1;
-    if (en) begin
-      if (i__valid) begin
-        \$16  = i__payload[31:0];
-      end
-    end
-    if (rst) begin
-      \$16  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$17  = q1;
-    if (en) begin
-      if (i__valid) begin
-        \$17  = \$8 [31:0];
-      end
-    end
-    if (rst) begin
-      \$17  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$18  = sat1;
-    if (en) begin
-      if (i__valid) begin
-        \$18  = \$13 ;
-      end
-    end
-    if (rst) begin
-      \$18  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$19  = o__valid;
-    if (en) begin
-      \$19  = v1;
-    end
-    if (rst) begin
-      \$19  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$20  = o__payload;
+    \$15  = o__payload;
     if (en) begin
       if (v1) begin
         (* full_case = 32'd1 *)
         casez (r1)
           2'h0:
-              \$20  = q1;
+              \$15  = q1;
           2'h1:
-              \$20  = d1;
+              \$15  = d1;
           default:
-              \$20  = { sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1 };
+              \$15  = { sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1 };
         endcase
       end
     end
     if (rst) begin
-      \$20  = 32'd0;
+      \$15  = 32'd0;
     end
   end
-  assign tdiv_mag = \$3 [31:0];
-  assign tdiv_quo = \$5 [31:0];
-  assign tdiv_res = \$8 [31:0];
+  assign tdiv_res = \$3 [31:0];
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign \i__payload.delta  = i__payload[31:0];
   assign \i__payload.region  = i__payload[33:32];
-  assign \$5  = { 2'h0, \$4 [32:2] };
+  assign \$3  = { tdiv_biased[32], tdiv_biased[32], tdiv_biased[32:2] };
   assign en = 1'h1;
 endmodule
 
@@ -34182,25 +34146,20 @@ endmodule
 module \nitro_engine.relub3 (rst, i__valid, i__payload, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$25  = 0;
   wire \$1 ;
-  wire \$10 ;
-  wire \$11 ;
-  wire \$12 ;
-  wire [1:0] \$13 ;
+  reg [1:0] \$10 ;
+  reg [31:0] \$11 ;
+  reg [31:0] \$12 ;
+  reg [1:0] \$13 ;
   reg \$14 ;
-  reg [1:0] \$15 ;
-  reg [31:0] \$16 ;
-  reg [31:0] \$17 ;
-  reg [1:0] \$18 ;
-  reg \$19 ;
-  wire [32:0] \$2 ;
-  reg [31:0] \$20 ;
+  reg [31:0] \$15 ;
+  wire [1:0] \$2 ;
   wire [32:0] \$3 ;
-  wire [32:0] \$4 ;
-  wire [32:0] \$5 ;
+  wire \$4 ;
+  wire \$5 ;
   wire \$6 ;
-  wire [32:0] \$7 ;
-  wire [32:0] \$8 ;
-  wire \$9 ;
+  wire \$7 ;
+  wire [1:0] \$8 ;
+  reg \$9 ;
   input clk;
   wire clk;
   reg [31:0] d1 = 32'd0;
@@ -34221,41 +34180,94 @@ module \nitro_engine.relub3 (rst, i__valid, i__payload, o__payload, clk);
   input rst;
   wire rst;
   reg [1:0] sat1 = 2'h0;
-  wire [31:0] tdiv_mag;
-  wire [31:0] tdiv_quo;
+  wire [32:0] tdiv_biased;
   wire [31:0] tdiv_res;
   reg v1 = 1'h0;
   assign \$1  = $signed(i__payload[31:0]) < $signed(1'h0);
-  assign \$2  = - $signed(i__payload[31:0]);
-  assign \$3  = \$1  ? \$2  : { i__payload[31], i__payload[31:0] };
-  assign \$4  = \$3 [31:0] * 1'h1;
-  assign \$6  = $signed(i__payload[31:0]) < $signed(1'h0);
-  assign \$7  = - \$5 [31:0];
-  assign \$8  = \$6  ? \$7  : { 1'h0, \$5 [31:0] };
-  assign \$9  = ~ o__valid;
-  assign \$10  = $signed(i__payload[31:0]) <= $signed(32'd2147483649);
-  assign \$11  = i__payload[31:0] == 31'h7fffffff;
-  assign \$12  = \$11  ? 1'h1 : 1'h0;
-  assign \$13  = \$10  ? 2'h3 : { 1'h0, \$12  };
+  assign \$2  = \$1  ? 2'h3 : 2'h0;
+  assign tdiv_biased = $signed(i__payload[31:0]) + $signed({ 1'h0, \$2  });
+  assign \$4  = ~ o__valid;
+  assign \$5  = $signed(i__payload[31:0]) <= $signed(32'd2147483649);
+  assign \$6  = i__payload[31:0] == 31'h7fffffff;
+  assign \$7  = \$6  ? 1'h1 : 1'h0;
+  assign \$8  = \$5  ? 2'h3 : { 1'h0, \$7  };
   always @(posedge clk)
-    v1 <= \$14 ;
+    v1 <= \$9 ;
   always @(posedge clk)
-    r1 <= \$15 ;
+    r1 <= \$10 ;
   always @(posedge clk)
-    d1 <= \$16 ;
+    d1 <= \$11 ;
   always @(posedge clk)
-    q1 <= \$17 ;
+    q1 <= \$12 ;
   always @(posedge clk)
-    sat1 <= \$18 ;
+    sat1 <= \$13 ;
   always @(posedge clk)
-    o__valid <= \$19 ;
+    o__valid <= \$14 ;
   always @(posedge clk)
-    o__payload <= \$20 ;
+    o__payload <= \$15 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$14  = v1;
+    \$9  = v1;
     if (en) begin
-      \$14  = i__valid;
+      \$9  = i__valid;
+    end
+    if (rst) begin
+      \$9  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$10  = r1;
+    if (en) begin
+      if (i__valid) begin
+        \$10  = i__payload[33:32];
+      end
+    end
+    if (rst) begin
+      \$10  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$11  = d1;
+    if (en) begin
+      if (i__valid) begin
+        \$11  = i__payload[31:0];
+      end
+    end
+    if (rst) begin
+      \$11  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$12  = q1;
+    if (en) begin
+      if (i__valid) begin
+        \$12  = \$3 [31:0];
+      end
+    end
+    if (rst) begin
+      \$12  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$13  = sat1;
+    if (en) begin
+      if (i__valid) begin
+        \$13  = \$8 ;
+      end
+    end
+    if (rst) begin
+      \$13  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$14  = o__valid;
+    if (en) begin
+      \$14  = v1;
     end
     if (rst) begin
       \$14  = 1'h0;
@@ -34263,90 +34275,30 @@ module \nitro_engine.relub3 (rst, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$15  = r1;
-    if (en) begin
-      if (i__valid) begin
-        \$15  = i__payload[33:32];
-      end
-    end
-    if (rst) begin
-      \$15  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$16  = d1;
-    if (en) begin
-      if (i__valid) begin
-        \$16  = i__payload[31:0];
-      end
-    end
-    if (rst) begin
-      \$16  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$17  = q1;
-    if (en) begin
-      if (i__valid) begin
-        \$17  = \$8 [31:0];
-      end
-    end
-    if (rst) begin
-      \$17  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$18  = sat1;
-    if (en) begin
-      if (i__valid) begin
-        \$18  = \$13 ;
-      end
-    end
-    if (rst) begin
-      \$18  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$19  = o__valid;
-    if (en) begin
-      \$19  = v1;
-    end
-    if (rst) begin
-      \$19  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$20  = o__payload;
+    \$15  = o__payload;
     if (en) begin
       if (v1) begin
         (* full_case = 32'd1 *)
         casez (r1)
           2'h0:
-              \$20  = q1;
+              \$15  = q1;
           2'h1:
-              \$20  = d1;
+              \$15  = d1;
           default:
-              \$20  = { sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1 };
+              \$15  = { sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1 };
         endcase
       end
     end
     if (rst) begin
-      \$20  = 32'd0;
+      \$15  = 32'd0;
     end
   end
-  assign tdiv_mag = \$3 [31:0];
-  assign tdiv_quo = \$5 [31:0];
-  assign tdiv_res = \$8 [31:0];
+  assign tdiv_res = \$3 [31:0];
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign \i__payload.delta  = i__payload[31:0];
   assign \i__payload.region  = i__payload[33:32];
-  assign \$5  = { 2'h0, \$4 [32:2] };
+  assign \$3  = { tdiv_biased[32], tdiv_biased[32], tdiv_biased[32:2] };
   assign en = 1'h1;
 endmodule
 
@@ -34354,25 +34306,20 @@ endmodule
 module \nitro_engine.relub4 (rst, i__valid, i__payload, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$26  = 0;
   wire \$1 ;
-  wire \$10 ;
-  wire \$11 ;
-  wire \$12 ;
-  wire [1:0] \$13 ;
+  reg [1:0] \$10 ;
+  reg [31:0] \$11 ;
+  reg [31:0] \$12 ;
+  reg [1:0] \$13 ;
   reg \$14 ;
-  reg [1:0] \$15 ;
-  reg [31:0] \$16 ;
-  reg [31:0] \$17 ;
-  reg [1:0] \$18 ;
-  reg \$19 ;
-  wire [32:0] \$2 ;
-  reg [31:0] \$20 ;
+  reg [31:0] \$15 ;
+  wire [1:0] \$2 ;
   wire [32:0] \$3 ;
-  wire [32:0] \$4 ;
-  wire [32:0] \$5 ;
+  wire \$4 ;
+  wire \$5 ;
   wire \$6 ;
-  wire [32:0] \$7 ;
-  wire [32:0] \$8 ;
-  wire \$9 ;
+  wire \$7 ;
+  wire [1:0] \$8 ;
+  reg \$9 ;
   input clk;
   wire clk;
   reg [31:0] d1 = 32'd0;
@@ -34393,41 +34340,94 @@ module \nitro_engine.relub4 (rst, i__valid, i__payload, o__payload, clk);
   input rst;
   wire rst;
   reg [1:0] sat1 = 2'h0;
-  wire [31:0] tdiv_mag;
-  wire [31:0] tdiv_quo;
+  wire [32:0] tdiv_biased;
   wire [31:0] tdiv_res;
   reg v1 = 1'h0;
   assign \$1  = $signed(i__payload[31:0]) < $signed(1'h0);
-  assign \$2  = - $signed(i__payload[31:0]);
-  assign \$3  = \$1  ? \$2  : { i__payload[31], i__payload[31:0] };
-  assign \$4  = \$3 [31:0] * 1'h1;
-  assign \$6  = $signed(i__payload[31:0]) < $signed(1'h0);
-  assign \$7  = - \$5 [31:0];
-  assign \$8  = \$6  ? \$7  : { 1'h0, \$5 [31:0] };
-  assign \$9  = ~ o__valid;
-  assign \$10  = $signed(i__payload[31:0]) <= $signed(32'd2147483649);
-  assign \$11  = i__payload[31:0] == 31'h7fffffff;
-  assign \$12  = \$11  ? 1'h1 : 1'h0;
-  assign \$13  = \$10  ? 2'h3 : { 1'h0, \$12  };
+  assign \$2  = \$1  ? 2'h3 : 2'h0;
+  assign tdiv_biased = $signed(i__payload[31:0]) + $signed({ 1'h0, \$2  });
+  assign \$4  = ~ o__valid;
+  assign \$5  = $signed(i__payload[31:0]) <= $signed(32'd2147483649);
+  assign \$6  = i__payload[31:0] == 31'h7fffffff;
+  assign \$7  = \$6  ? 1'h1 : 1'h0;
+  assign \$8  = \$5  ? 2'h3 : { 1'h0, \$7  };
   always @(posedge clk)
-    v1 <= \$14 ;
+    v1 <= \$9 ;
   always @(posedge clk)
-    r1 <= \$15 ;
+    r1 <= \$10 ;
   always @(posedge clk)
-    d1 <= \$16 ;
+    d1 <= \$11 ;
   always @(posedge clk)
-    q1 <= \$17 ;
+    q1 <= \$12 ;
   always @(posedge clk)
-    sat1 <= \$18 ;
+    sat1 <= \$13 ;
   always @(posedge clk)
-    o__valid <= \$19 ;
+    o__valid <= \$14 ;
   always @(posedge clk)
-    o__payload <= \$20 ;
+    o__payload <= \$15 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$14  = v1;
+    \$9  = v1;
     if (en) begin
-      \$14  = i__valid;
+      \$9  = i__valid;
+    end
+    if (rst) begin
+      \$9  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$10  = r1;
+    if (en) begin
+      if (i__valid) begin
+        \$10  = i__payload[33:32];
+      end
+    end
+    if (rst) begin
+      \$10  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$11  = d1;
+    if (en) begin
+      if (i__valid) begin
+        \$11  = i__payload[31:0];
+      end
+    end
+    if (rst) begin
+      \$11  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$12  = q1;
+    if (en) begin
+      if (i__valid) begin
+        \$12  = \$3 [31:0];
+      end
+    end
+    if (rst) begin
+      \$12  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$13  = sat1;
+    if (en) begin
+      if (i__valid) begin
+        \$13  = \$8 ;
+      end
+    end
+    if (rst) begin
+      \$13  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$14  = o__valid;
+    if (en) begin
+      \$14  = v1;
     end
     if (rst) begin
       \$14  = 1'h0;
@@ -34435,90 +34435,30 @@ module \nitro_engine.relub4 (rst, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$15  = r1;
-    if (en) begin
-      if (i__valid) begin
-        \$15  = i__payload[33:32];
-      end
-    end
-    if (rst) begin
-      \$15  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$16  = d1;
-    if (en) begin
-      if (i__valid) begin
-        \$16  = i__payload[31:0];
-      end
-    end
-    if (rst) begin
-      \$16  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$17  = q1;
-    if (en) begin
-      if (i__valid) begin
-        \$17  = \$8 [31:0];
-      end
-    end
-    if (rst) begin
-      \$17  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$18  = sat1;
-    if (en) begin
-      if (i__valid) begin
-        \$18  = \$13 ;
-      end
-    end
-    if (rst) begin
-      \$18  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$19  = o__valid;
-    if (en) begin
-      \$19  = v1;
-    end
-    if (rst) begin
-      \$19  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$20  = o__payload;
+    \$15  = o__payload;
     if (en) begin
       if (v1) begin
         (* full_case = 32'd1 *)
         casez (r1)
           2'h0:
-              \$20  = q1;
+              \$15  = q1;
           2'h1:
-              \$20  = d1;
+              \$15  = d1;
           default:
-              \$20  = { sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1 };
+              \$15  = { sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1 };
         endcase
       end
     end
     if (rst) begin
-      \$20  = 32'd0;
+      \$15  = 32'd0;
     end
   end
-  assign tdiv_mag = \$3 [31:0];
-  assign tdiv_quo = \$5 [31:0];
-  assign tdiv_res = \$8 [31:0];
+  assign tdiv_res = \$3 [31:0];
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign \i__payload.delta  = i__payload[31:0];
   assign \i__payload.region  = i__payload[33:32];
-  assign \$5  = { 2'h0, \$4 [32:2] };
+  assign \$3  = { tdiv_biased[32], tdiv_biased[32], tdiv_biased[32:2] };
   assign en = 1'h1;
 endmodule
 
@@ -34526,25 +34466,20 @@ endmodule
 module \nitro_engine.relub5 (rst, i__valid, i__payload, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$27  = 0;
   wire \$1 ;
-  wire \$10 ;
-  wire \$11 ;
-  wire \$12 ;
-  wire [1:0] \$13 ;
+  reg [1:0] \$10 ;
+  reg [31:0] \$11 ;
+  reg [31:0] \$12 ;
+  reg [1:0] \$13 ;
   reg \$14 ;
-  reg [1:0] \$15 ;
-  reg [31:0] \$16 ;
-  reg [31:0] \$17 ;
-  reg [1:0] \$18 ;
-  reg \$19 ;
-  wire [32:0] \$2 ;
-  reg [31:0] \$20 ;
+  reg [31:0] \$15 ;
+  wire [1:0] \$2 ;
   wire [32:0] \$3 ;
-  wire [32:0] \$4 ;
-  wire [32:0] \$5 ;
+  wire \$4 ;
+  wire \$5 ;
   wire \$6 ;
-  wire [32:0] \$7 ;
-  wire [32:0] \$8 ;
-  wire \$9 ;
+  wire \$7 ;
+  wire [1:0] \$8 ;
+  reg \$9 ;
   input clk;
   wire clk;
   reg [31:0] d1 = 32'd0;
@@ -34565,41 +34500,94 @@ module \nitro_engine.relub5 (rst, i__valid, i__payload, o__payload, clk);
   input rst;
   wire rst;
   reg [1:0] sat1 = 2'h0;
-  wire [31:0] tdiv_mag;
-  wire [31:0] tdiv_quo;
+  wire [32:0] tdiv_biased;
   wire [31:0] tdiv_res;
   reg v1 = 1'h0;
   assign \$1  = $signed(i__payload[31:0]) < $signed(1'h0);
-  assign \$2  = - $signed(i__payload[31:0]);
-  assign \$3  = \$1  ? \$2  : { i__payload[31], i__payload[31:0] };
-  assign \$4  = \$3 [31:0] * 1'h1;
-  assign \$6  = $signed(i__payload[31:0]) < $signed(1'h0);
-  assign \$7  = - \$5 [31:0];
-  assign \$8  = \$6  ? \$7  : { 1'h0, \$5 [31:0] };
-  assign \$9  = ~ o__valid;
-  assign \$10  = $signed(i__payload[31:0]) <= $signed(32'd2147483649);
-  assign \$11  = i__payload[31:0] == 31'h7fffffff;
-  assign \$12  = \$11  ? 1'h1 : 1'h0;
-  assign \$13  = \$10  ? 2'h3 : { 1'h0, \$12  };
+  assign \$2  = \$1  ? 2'h3 : 2'h0;
+  assign tdiv_biased = $signed(i__payload[31:0]) + $signed({ 1'h0, \$2  });
+  assign \$4  = ~ o__valid;
+  assign \$5  = $signed(i__payload[31:0]) <= $signed(32'd2147483649);
+  assign \$6  = i__payload[31:0] == 31'h7fffffff;
+  assign \$7  = \$6  ? 1'h1 : 1'h0;
+  assign \$8  = \$5  ? 2'h3 : { 1'h0, \$7  };
   always @(posedge clk)
-    v1 <= \$14 ;
+    v1 <= \$9 ;
   always @(posedge clk)
-    r1 <= \$15 ;
+    r1 <= \$10 ;
   always @(posedge clk)
-    d1 <= \$16 ;
+    d1 <= \$11 ;
   always @(posedge clk)
-    q1 <= \$17 ;
+    q1 <= \$12 ;
   always @(posedge clk)
-    sat1 <= \$18 ;
+    sat1 <= \$13 ;
   always @(posedge clk)
-    o__valid <= \$19 ;
+    o__valid <= \$14 ;
   always @(posedge clk)
-    o__payload <= \$20 ;
+    o__payload <= \$15 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$14  = v1;
+    \$9  = v1;
     if (en) begin
-      \$14  = i__valid;
+      \$9  = i__valid;
+    end
+    if (rst) begin
+      \$9  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$10  = r1;
+    if (en) begin
+      if (i__valid) begin
+        \$10  = i__payload[33:32];
+      end
+    end
+    if (rst) begin
+      \$10  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$11  = d1;
+    if (en) begin
+      if (i__valid) begin
+        \$11  = i__payload[31:0];
+      end
+    end
+    if (rst) begin
+      \$11  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$12  = q1;
+    if (en) begin
+      if (i__valid) begin
+        \$12  = \$3 [31:0];
+      end
+    end
+    if (rst) begin
+      \$12  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$13  = sat1;
+    if (en) begin
+      if (i__valid) begin
+        \$13  = \$8 ;
+      end
+    end
+    if (rst) begin
+      \$13  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$14  = o__valid;
+    if (en) begin
+      \$14  = v1;
     end
     if (rst) begin
       \$14  = 1'h0;
@@ -34607,90 +34595,30 @@ module \nitro_engine.relub5 (rst, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$15  = r1;
-    if (en) begin
-      if (i__valid) begin
-        \$15  = i__payload[33:32];
-      end
-    end
-    if (rst) begin
-      \$15  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$16  = d1;
-    if (en) begin
-      if (i__valid) begin
-        \$16  = i__payload[31:0];
-      end
-    end
-    if (rst) begin
-      \$16  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$17  = q1;
-    if (en) begin
-      if (i__valid) begin
-        \$17  = \$8 [31:0];
-      end
-    end
-    if (rst) begin
-      \$17  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$18  = sat1;
-    if (en) begin
-      if (i__valid) begin
-        \$18  = \$13 ;
-      end
-    end
-    if (rst) begin
-      \$18  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$19  = o__valid;
-    if (en) begin
-      \$19  = v1;
-    end
-    if (rst) begin
-      \$19  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$20  = o__payload;
+    \$15  = o__payload;
     if (en) begin
       if (v1) begin
         (* full_case = 32'd1 *)
         casez (r1)
           2'h0:
-              \$20  = q1;
+              \$15  = q1;
           2'h1:
-              \$20  = d1;
+              \$15  = d1;
           default:
-              \$20  = { sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1 };
+              \$15  = { sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1 };
         endcase
       end
     end
     if (rst) begin
-      \$20  = 32'd0;
+      \$15  = 32'd0;
     end
   end
-  assign tdiv_mag = \$3 [31:0];
-  assign tdiv_quo = \$5 [31:0];
-  assign tdiv_res = \$8 [31:0];
+  assign tdiv_res = \$3 [31:0];
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign \i__payload.delta  = i__payload[31:0];
   assign \i__payload.region  = i__payload[33:32];
-  assign \$5  = { 2'h0, \$4 [32:2] };
+  assign \$3  = { tdiv_biased[32], tdiv_biased[32], tdiv_biased[32:2] };
   assign en = 1'h1;
 endmodule
 
@@ -34698,25 +34626,20 @@ endmodule
 module \nitro_engine.relub6 (rst, i__valid, i__payload, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$28  = 0;
   wire \$1 ;
-  wire \$10 ;
-  wire \$11 ;
-  wire \$12 ;
-  wire [1:0] \$13 ;
+  reg [1:0] \$10 ;
+  reg [31:0] \$11 ;
+  reg [31:0] \$12 ;
+  reg [1:0] \$13 ;
   reg \$14 ;
-  reg [1:0] \$15 ;
-  reg [31:0] \$16 ;
-  reg [31:0] \$17 ;
-  reg [1:0] \$18 ;
-  reg \$19 ;
-  wire [32:0] \$2 ;
-  reg [31:0] \$20 ;
+  reg [31:0] \$15 ;
+  wire [1:0] \$2 ;
   wire [32:0] \$3 ;
-  wire [32:0] \$4 ;
-  wire [32:0] \$5 ;
+  wire \$4 ;
+  wire \$5 ;
   wire \$6 ;
-  wire [32:0] \$7 ;
-  wire [32:0] \$8 ;
-  wire \$9 ;
+  wire \$7 ;
+  wire [1:0] \$8 ;
+  reg \$9 ;
   input clk;
   wire clk;
   reg [31:0] d1 = 32'd0;
@@ -34737,41 +34660,94 @@ module \nitro_engine.relub6 (rst, i__valid, i__payload, o__payload, clk);
   input rst;
   wire rst;
   reg [1:0] sat1 = 2'h0;
-  wire [31:0] tdiv_mag;
-  wire [31:0] tdiv_quo;
+  wire [32:0] tdiv_biased;
   wire [31:0] tdiv_res;
   reg v1 = 1'h0;
   assign \$1  = $signed(i__payload[31:0]) < $signed(1'h0);
-  assign \$2  = - $signed(i__payload[31:0]);
-  assign \$3  = \$1  ? \$2  : { i__payload[31], i__payload[31:0] };
-  assign \$4  = \$3 [31:0] * 1'h1;
-  assign \$6  = $signed(i__payload[31:0]) < $signed(1'h0);
-  assign \$7  = - \$5 [31:0];
-  assign \$8  = \$6  ? \$7  : { 1'h0, \$5 [31:0] };
-  assign \$9  = ~ o__valid;
-  assign \$10  = $signed(i__payload[31:0]) <= $signed(32'd2147483649);
-  assign \$11  = i__payload[31:0] == 31'h7fffffff;
-  assign \$12  = \$11  ? 1'h1 : 1'h0;
-  assign \$13  = \$10  ? 2'h3 : { 1'h0, \$12  };
+  assign \$2  = \$1  ? 2'h3 : 2'h0;
+  assign tdiv_biased = $signed(i__payload[31:0]) + $signed({ 1'h0, \$2  });
+  assign \$4  = ~ o__valid;
+  assign \$5  = $signed(i__payload[31:0]) <= $signed(32'd2147483649);
+  assign \$6  = i__payload[31:0] == 31'h7fffffff;
+  assign \$7  = \$6  ? 1'h1 : 1'h0;
+  assign \$8  = \$5  ? 2'h3 : { 1'h0, \$7  };
   always @(posedge clk)
-    v1 <= \$14 ;
+    v1 <= \$9 ;
   always @(posedge clk)
-    r1 <= \$15 ;
+    r1 <= \$10 ;
   always @(posedge clk)
-    d1 <= \$16 ;
+    d1 <= \$11 ;
   always @(posedge clk)
-    q1 <= \$17 ;
+    q1 <= \$12 ;
   always @(posedge clk)
-    sat1 <= \$18 ;
+    sat1 <= \$13 ;
   always @(posedge clk)
-    o__valid <= \$19 ;
+    o__valid <= \$14 ;
   always @(posedge clk)
-    o__payload <= \$20 ;
+    o__payload <= \$15 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$14  = v1;
+    \$9  = v1;
     if (en) begin
-      \$14  = i__valid;
+      \$9  = i__valid;
+    end
+    if (rst) begin
+      \$9  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$10  = r1;
+    if (en) begin
+      if (i__valid) begin
+        \$10  = i__payload[33:32];
+      end
+    end
+    if (rst) begin
+      \$10  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$11  = d1;
+    if (en) begin
+      if (i__valid) begin
+        \$11  = i__payload[31:0];
+      end
+    end
+    if (rst) begin
+      \$11  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$12  = q1;
+    if (en) begin
+      if (i__valid) begin
+        \$12  = \$3 [31:0];
+      end
+    end
+    if (rst) begin
+      \$12  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$13  = sat1;
+    if (en) begin
+      if (i__valid) begin
+        \$13  = \$8 ;
+      end
+    end
+    if (rst) begin
+      \$13  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$14  = o__valid;
+    if (en) begin
+      \$14  = v1;
     end
     if (rst) begin
       \$14  = 1'h0;
@@ -34779,90 +34755,30 @@ module \nitro_engine.relub6 (rst, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$15  = r1;
-    if (en) begin
-      if (i__valid) begin
-        \$15  = i__payload[33:32];
-      end
-    end
-    if (rst) begin
-      \$15  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$16  = d1;
-    if (en) begin
-      if (i__valid) begin
-        \$16  = i__payload[31:0];
-      end
-    end
-    if (rst) begin
-      \$16  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$17  = q1;
-    if (en) begin
-      if (i__valid) begin
-        \$17  = \$8 [31:0];
-      end
-    end
-    if (rst) begin
-      \$17  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$18  = sat1;
-    if (en) begin
-      if (i__valid) begin
-        \$18  = \$13 ;
-      end
-    end
-    if (rst) begin
-      \$18  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$19  = o__valid;
-    if (en) begin
-      \$19  = v1;
-    end
-    if (rst) begin
-      \$19  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$20  = o__payload;
+    \$15  = o__payload;
     if (en) begin
       if (v1) begin
         (* full_case = 32'd1 *)
         casez (r1)
           2'h0:
-              \$20  = q1;
+              \$15  = q1;
           2'h1:
-              \$20  = d1;
+              \$15  = d1;
           default:
-              \$20  = { sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1 };
+              \$15  = { sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1 };
         endcase
       end
     end
     if (rst) begin
-      \$20  = 32'd0;
+      \$15  = 32'd0;
     end
   end
-  assign tdiv_mag = \$3 [31:0];
-  assign tdiv_quo = \$5 [31:0];
-  assign tdiv_res = \$8 [31:0];
+  assign tdiv_res = \$3 [31:0];
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign \i__payload.delta  = i__payload[31:0];
   assign \i__payload.region  = i__payload[33:32];
-  assign \$5  = { 2'h0, \$4 [32:2] };
+  assign \$3  = { tdiv_biased[32], tdiv_biased[32], tdiv_biased[32:2] };
   assign en = 1'h1;
 endmodule
 
@@ -34870,25 +34786,20 @@ endmodule
 module \nitro_engine.relub7 (rst, i__valid, i__payload, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$29  = 0;
   wire \$1 ;
-  wire \$10 ;
-  wire \$11 ;
-  wire \$12 ;
-  wire [1:0] \$13 ;
+  reg [1:0] \$10 ;
+  reg [31:0] \$11 ;
+  reg [31:0] \$12 ;
+  reg [1:0] \$13 ;
   reg \$14 ;
-  reg [1:0] \$15 ;
-  reg [31:0] \$16 ;
-  reg [31:0] \$17 ;
-  reg [1:0] \$18 ;
-  reg \$19 ;
-  wire [32:0] \$2 ;
-  reg [31:0] \$20 ;
+  reg [31:0] \$15 ;
+  wire [1:0] \$2 ;
   wire [32:0] \$3 ;
-  wire [32:0] \$4 ;
-  wire [32:0] \$5 ;
+  wire \$4 ;
+  wire \$5 ;
   wire \$6 ;
-  wire [32:0] \$7 ;
-  wire [32:0] \$8 ;
-  wire \$9 ;
+  wire \$7 ;
+  wire [1:0] \$8 ;
+  reg \$9 ;
   input clk;
   wire clk;
   reg [31:0] d1 = 32'd0;
@@ -34909,41 +34820,94 @@ module \nitro_engine.relub7 (rst, i__valid, i__payload, o__payload, clk);
   input rst;
   wire rst;
   reg [1:0] sat1 = 2'h0;
-  wire [31:0] tdiv_mag;
-  wire [31:0] tdiv_quo;
+  wire [32:0] tdiv_biased;
   wire [31:0] tdiv_res;
   reg v1 = 1'h0;
   assign \$1  = $signed(i__payload[31:0]) < $signed(1'h0);
-  assign \$2  = - $signed(i__payload[31:0]);
-  assign \$3  = \$1  ? \$2  : { i__payload[31], i__payload[31:0] };
-  assign \$4  = \$3 [31:0] * 1'h1;
-  assign \$6  = $signed(i__payload[31:0]) < $signed(1'h0);
-  assign \$7  = - \$5 [31:0];
-  assign \$8  = \$6  ? \$7  : { 1'h0, \$5 [31:0] };
-  assign \$9  = ~ o__valid;
-  assign \$10  = $signed(i__payload[31:0]) <= $signed(32'd2147483649);
-  assign \$11  = i__payload[31:0] == 31'h7fffffff;
-  assign \$12  = \$11  ? 1'h1 : 1'h0;
-  assign \$13  = \$10  ? 2'h3 : { 1'h0, \$12  };
+  assign \$2  = \$1  ? 2'h3 : 2'h0;
+  assign tdiv_biased = $signed(i__payload[31:0]) + $signed({ 1'h0, \$2  });
+  assign \$4  = ~ o__valid;
+  assign \$5  = $signed(i__payload[31:0]) <= $signed(32'd2147483649);
+  assign \$6  = i__payload[31:0] == 31'h7fffffff;
+  assign \$7  = \$6  ? 1'h1 : 1'h0;
+  assign \$8  = \$5  ? 2'h3 : { 1'h0, \$7  };
   always @(posedge clk)
-    v1 <= \$14 ;
+    v1 <= \$9 ;
   always @(posedge clk)
-    r1 <= \$15 ;
+    r1 <= \$10 ;
   always @(posedge clk)
-    d1 <= \$16 ;
+    d1 <= \$11 ;
   always @(posedge clk)
-    q1 <= \$17 ;
+    q1 <= \$12 ;
   always @(posedge clk)
-    sat1 <= \$18 ;
+    sat1 <= \$13 ;
   always @(posedge clk)
-    o__valid <= \$19 ;
+    o__valid <= \$14 ;
   always @(posedge clk)
-    o__payload <= \$20 ;
+    o__payload <= \$15 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$14  = v1;
+    \$9  = v1;
     if (en) begin
-      \$14  = i__valid;
+      \$9  = i__valid;
+    end
+    if (rst) begin
+      \$9  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$10  = r1;
+    if (en) begin
+      if (i__valid) begin
+        \$10  = i__payload[33:32];
+      end
+    end
+    if (rst) begin
+      \$10  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$11  = d1;
+    if (en) begin
+      if (i__valid) begin
+        \$11  = i__payload[31:0];
+      end
+    end
+    if (rst) begin
+      \$11  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$12  = q1;
+    if (en) begin
+      if (i__valid) begin
+        \$12  = \$3 [31:0];
+      end
+    end
+    if (rst) begin
+      \$12  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$13  = sat1;
+    if (en) begin
+      if (i__valid) begin
+        \$13  = \$8 ;
+      end
+    end
+    if (rst) begin
+      \$13  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$14  = o__valid;
+    if (en) begin
+      \$14  = v1;
     end
     if (rst) begin
       \$14  = 1'h0;
@@ -34951,90 +34915,30 @@ module \nitro_engine.relub7 (rst, i__valid, i__payload, o__payload, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$15  = r1;
-    if (en) begin
-      if (i__valid) begin
-        \$15  = i__payload[33:32];
-      end
-    end
-    if (rst) begin
-      \$15  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$16  = d1;
-    if (en) begin
-      if (i__valid) begin
-        \$16  = i__payload[31:0];
-      end
-    end
-    if (rst) begin
-      \$16  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$17  = q1;
-    if (en) begin
-      if (i__valid) begin
-        \$17  = \$8 [31:0];
-      end
-    end
-    if (rst) begin
-      \$17  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$18  = sat1;
-    if (en) begin
-      if (i__valid) begin
-        \$18  = \$13 ;
-      end
-    end
-    if (rst) begin
-      \$18  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$19  = o__valid;
-    if (en) begin
-      \$19  = v1;
-    end
-    if (rst) begin
-      \$19  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$20  = o__payload;
+    \$15  = o__payload;
     if (en) begin
       if (v1) begin
         (* full_case = 32'd1 *)
         casez (r1)
           2'h0:
-              \$20  = q1;
+              \$15  = q1;
           2'h1:
-              \$20  = d1;
+              \$15  = d1;
           default:
-              \$20  = { sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1 };
+              \$15  = { sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1 };
         endcase
       end
     end
     if (rst) begin
-      \$20  = 32'd0;
+      \$15  = 32'd0;
     end
   end
-  assign tdiv_mag = \$3 [31:0];
-  assign tdiv_quo = \$5 [31:0];
-  assign tdiv_res = \$8 [31:0];
+  assign tdiv_res = \$3 [31:0];
   assign o__ready = 1'h1;
   assign i__ready = en;
   assign \i__payload.delta  = i__payload[31:0];
   assign \i__payload.region  = i__payload[33:32];
-  assign \$5  = { 2'h0, \$4 [32:2] };
+  assign \$3  = { tdiv_biased[32], tdiv_biased[32], tdiv_biased[32:2] };
   assign en = 1'h1;
 endmodule
 
@@ -52782,7 +52686,7 @@ module \nitro_engine.xp_act (rst, busy, \row_data$7 , \row_valid$3 , \row_index$
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 , \port$8472$0 , \port$8781$0 , \port$9090$0 , \port$9399$0 , \port$9708$0 , \port$10017$0 , \port$10326$0 , \port$10635$0 , col_valid, col_addr, col_data, clk);
+module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 , \port$8440$0 , \port$8749$0 , \port$9058$0 , \port$9367$0 , \port$9676$0 , \port$9985$0 , \port$10294$0 , \port$10603$0 , col_valid, col_addr, col_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$48  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -53068,22 +52972,22 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
   reg col_valid = 1'h0;
   reg obank = 1'h0;
   wire obank_next;
-  input [15:0] \port$10017$0 ;
-  wire [15:0] \port$10017$0 ;
-  input [15:0] \port$10326$0 ;
-  wire [15:0] \port$10326$0 ;
-  input [15:0] \port$10635$0 ;
-  wire [15:0] \port$10635$0 ;
-  input [15:0] \port$8472$0 ;
-  wire [15:0] \port$8472$0 ;
-  input [15:0] \port$8781$0 ;
-  wire [15:0] \port$8781$0 ;
-  input [15:0] \port$9090$0 ;
-  wire [15:0] \port$9090$0 ;
-  input [15:0] \port$9399$0 ;
-  wire [15:0] \port$9399$0 ;
-  input [15:0] \port$9708$0 ;
-  wire [15:0] \port$9708$0 ;
+  input [15:0] \port$10294$0 ;
+  wire [15:0] \port$10294$0 ;
+  input [15:0] \port$10603$0 ;
+  wire [15:0] \port$10603$0 ;
+  input [15:0] \port$8440$0 ;
+  wire [15:0] \port$8440$0 ;
+  input [15:0] \port$8749$0 ;
+  wire [15:0] \port$8749$0 ;
+  input [15:0] \port$9058$0 ;
+  wire [15:0] \port$9058$0 ;
+  input [15:0] \port$9367$0 ;
+  wire [15:0] \port$9367$0 ;
+  input [15:0] \port$9676$0 ;
+  wire [15:0] \port$9676$0 ;
+  input [15:0] \port$9985$0 ;
+  wire [15:0] \port$9985$0 ;
   reg [15:0] row_base = 16'h0000;
   input [15:0] \row_base$9 ;
   wire [15:0] \row_base$9 ;
@@ -53337,7 +53241,7 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$131  = { \port$10635$0 , \port$10326$0 , \port$10017$0 , \port$9708$0 , \port$9399$0 , \port$9090$0 , \port$8781$0 , \port$8472$0  };
+    \$131  = { \port$10603$0 , \port$10294$0 , \port$9985$0 , \port$9676$0 , \port$9367$0 , \port$9058$0 , \port$8749$0 , \port$8440$0  };
     if (rst) begin
       \$131  = 128'h00000000000000000000000000000000;
     end
@@ -53842,7 +53746,7 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
       \$188  = 128'h00000000000000000000000000000000;
     end
   end
-  assign \row_data$7  = { \port$10635$0 , \port$10326$0 , \port$10017$0 , \port$9708$0 , \port$9399$0 , \port$9090$0 , \port$8781$0 , \port$8472$0  };
+  assign \row_data$7  = { \port$10603$0 , \port$10294$0 , \port$9985$0 , \port$9676$0 , \port$9367$0 , \port$9058$0 , \port$8749$0 , \port$8440$0  };
   assign \$7  = { 16'h0000, bank0_row0[127:16] };
   assign \$14  = { 16'h0000, bank0_row1[127:16] };
   assign \$21  = { 16'h0000, bank0_row2[127:16] };

@@ -5,25 +5,20 @@
 module nitro_nitro_relu_backward(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire \$10 ;
-  wire \$11 ;
-  wire \$12 ;
-  wire [1:0] \$13 ;
+  reg [1:0] \$10 ;
+  reg [31:0] \$11 ;
+  reg [31:0] \$12 ;
+  reg [1:0] \$13 ;
   reg \$14 ;
-  reg [1:0] \$15 ;
-  reg [31:0] \$16 ;
-  reg [31:0] \$17 ;
-  reg [1:0] \$18 ;
-  reg \$19 ;
-  wire [32:0] \$2 ;
-  reg [31:0] \$20 ;
+  reg [31:0] \$15 ;
+  wire [1:0] \$2 ;
   wire [32:0] \$3 ;
-  wire [32:0] \$4 ;
-  wire [32:0] \$5 ;
+  wire \$4 ;
+  wire \$5 ;
   wire \$6 ;
-  wire [32:0] \$7 ;
-  wire [32:0] \$8 ;
-  wire \$9 ;
+  wire \$7 ;
+  wire [1:0] \$8 ;
+  reg \$9 ;
   input clk;
   wire clk;
   reg [31:0] d1 = 32'd0;
@@ -47,42 +42,95 @@ module nitro_nitro_relu_backward(i__valid, o__ready, clk, rst, i__ready, o__payl
   input rst;
   wire rst;
   reg [1:0] sat1 = 2'h0;
-  wire [31:0] tdiv_mag;
-  wire [31:0] tdiv_quo;
+  wire [32:0] tdiv_biased;
   wire [31:0] tdiv_res;
   reg v1 = 1'h0;
   assign \$1  = $signed(i__payload[31:0]) < $signed(1'h0);
-  assign \$2  = - $signed(i__payload[31:0]);
-  assign \$3  = \$1  ? \$2  : { i__payload[31], i__payload[31:0] };
-  assign \$4  = \$3 [31:0] * 1'h1;
-  assign \$6  = $signed(i__payload[31:0]) < $signed(1'h0);
-  assign \$7  = - \$5 [31:0];
-  assign \$8  = \$6  ? \$7  : { 1'h0, \$5 [31:0] };
-  assign \$9  = ~ o__valid;
-  assign i__ready = \$9  | o__ready;
-  assign \$10  = $signed(i__payload[31:0]) <= $signed(32'd2147483649);
-  assign \$11  = i__payload[31:0] == 31'h7fffffff;
-  assign \$12  = \$11  ? 1'h1 : 1'h0;
-  assign \$13  = \$10  ? 2'h3 : { 1'h0, \$12  };
+  assign \$2  = \$1  ? 2'h3 : 2'h0;
+  assign tdiv_biased = $signed(i__payload[31:0]) + $signed({ 1'h0, \$2  });
+  assign \$4  = ~ o__valid;
+  assign i__ready = \$4  | o__ready;
+  assign \$5  = $signed(i__payload[31:0]) <= $signed(32'd2147483649);
+  assign \$6  = i__payload[31:0] == 31'h7fffffff;
+  assign \$7  = \$6  ? 1'h1 : 1'h0;
+  assign \$8  = \$5  ? 2'h3 : { 1'h0, \$7  };
   always @(posedge clk)
-    v1 <= \$14 ;
+    v1 <= \$9 ;
   always @(posedge clk)
-    r1 <= \$15 ;
+    r1 <= \$10 ;
   always @(posedge clk)
-    d1 <= \$16 ;
+    d1 <= \$11 ;
   always @(posedge clk)
-    q1 <= \$17 ;
+    q1 <= \$12 ;
   always @(posedge clk)
-    sat1 <= \$18 ;
+    sat1 <= \$13 ;
   always @(posedge clk)
-    o__valid <= \$19 ;
+    o__valid <= \$14 ;
   always @(posedge clk)
-    o__payload <= \$20 ;
+    o__payload <= \$15 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$14  = v1;
+    \$9  = v1;
     if (i__ready) begin
-      \$14  = i__valid;
+      \$9  = i__valid;
+    end
+    if (rst) begin
+      \$9  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$10  = r1;
+    if (i__ready) begin
+      if (i__valid) begin
+        \$10  = i__payload[33:32];
+      end
+    end
+    if (rst) begin
+      \$10  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$11  = d1;
+    if (i__ready) begin
+      if (i__valid) begin
+        \$11  = i__payload[31:0];
+      end
+    end
+    if (rst) begin
+      \$11  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$12  = q1;
+    if (i__ready) begin
+      if (i__valid) begin
+        \$12  = \$3 [31:0];
+      end
+    end
+    if (rst) begin
+      \$12  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$13  = sat1;
+    if (i__ready) begin
+      if (i__valid) begin
+        \$13  = \$8 ;
+      end
+    end
+    if (rst) begin
+      \$13  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$14  = o__valid;
+    if (i__ready) begin
+      \$14  = v1;
     end
     if (rst) begin
       \$14  = 1'h0;
@@ -90,87 +138,27 @@ module nitro_nitro_relu_backward(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$15  = r1;
-    if (i__ready) begin
-      if (i__valid) begin
-        \$15  = i__payload[33:32];
-      end
-    end
-    if (rst) begin
-      \$15  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$16  = d1;
-    if (i__ready) begin
-      if (i__valid) begin
-        \$16  = i__payload[31:0];
-      end
-    end
-    if (rst) begin
-      \$16  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$17  = q1;
-    if (i__ready) begin
-      if (i__valid) begin
-        \$17  = \$8 [31:0];
-      end
-    end
-    if (rst) begin
-      \$17  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$18  = sat1;
-    if (i__ready) begin
-      if (i__valid) begin
-        \$18  = \$13 ;
-      end
-    end
-    if (rst) begin
-      \$18  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$19  = o__valid;
-    if (i__ready) begin
-      \$19  = v1;
-    end
-    if (rst) begin
-      \$19  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$20  = o__payload;
+    \$15  = o__payload;
     if (i__ready) begin
       if (v1) begin
         (* full_case = 32'd1 *)
         casez (r1)
           2'h0:
-              \$20  = q1;
+              \$15  = q1;
           2'h1:
-              \$20  = d1;
+              \$15  = d1;
           default:
-              \$20  = { sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1 };
+              \$15  = { sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1[1], sat1 };
         endcase
       end
     end
     if (rst) begin
-      \$20  = 32'd0;
+      \$15  = 32'd0;
     end
   end
-  assign tdiv_mag = \$3 [31:0];
-  assign tdiv_quo = \$5 [31:0];
-  assign tdiv_res = \$8 [31:0];
+  assign tdiv_res = \$3 [31:0];
   assign en = i__ready;
   assign \i__payload.delta  = i__payload[31:0];
   assign \i__payload.region  = i__payload[33:32];
-  assign \$5  = { 2'h0, \$4 [32:2] };
+  assign \$3  = { tdiv_biased[32], tdiv_biased[32], tdiv_biased[32:2] };
 endmodule

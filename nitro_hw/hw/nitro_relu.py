@@ -89,16 +89,24 @@ def tdiv_const(m: Module, value, width: int, div: ConstDivision) -> Signal:
     """Combinational ``tdiv(value, div.divisor)`` of a ``signed(width)`` value.
 
     ``div.max_dividend`` must be at least ``2**(width - 1)`` (the largest magnitude).
-    The magnitude is divided and the sign restored: truncation toward zero.
+    The magnitude is divided and the sign restored: truncation toward zero. A power-of-two
+    divisor is a biased arithmetic shift instead (``(value + (divisor - 1 if value < 0 else
+    0)) >> shift``), the same integers with one adder.
     """
     if div.max_dividend < (1 << (width - 1)):
         raise ValueError(f"division exact only up to {div.max_dividend}, need 2**{width - 1}")
+    res = Signal(signed(width), name="tdiv_res")
+    if div.multiplier == 1:
+        # a power of two: an arithmetic shift floors, so negative values first add divisor - 1
+        # (one carry chain instead of a magnitude and a negation)
+        biased = Signal(signed(width + 1), name="tdiv_biased")
+        m.d.comb += [biased.eq(value + Mux(value < 0, div.divisor - 1, 0)), res.eq(biased >> div.shift)]
+        return res
     mag = Signal(unsigned(width), name="tdiv_mag")
     m.d.comb += mag.eq(Mux(value < 0, -value, value))
     quo = Signal(unsigned(width), name="tdiv_quo")
     m.d.comb += quo.eq((mag * Const(div.multiplier, unsigned(max(1, div.multiplier.bit_length()))))
                        >> div.shift)
-    res = Signal(signed(width), name="tdiv_res")
     m.d.comb += res.eq(Mux(value < 0, -quo, quo))
     return res
 
