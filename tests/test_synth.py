@@ -77,7 +77,8 @@ def test_post_placement_fmax_is_the_last_estimate_before_routing():
     unrouted = log.split("Info: Routing globals")[0]
     assert post_placement_fmax(unrouted) == {"clk": 91.5, "aux": 150.25}
     assert post_placement_fmax("Info: Program finished normally.\n") == {}
-    assert "--no-route" in nextpnr_args(get_target("ecp5-85k"), 1, 110.0, route=False)
+    placed = nextpnr_args(get_target("ecp5-85k"), 1, 110.0, route=False)
+    assert "--no-route" in placed and placed[placed.index("--write") + 1] == "placed.json"
     assert "--no-route" not in nextpnr_args(get_target("ecp5-85k"), 1, 110.0)
 
 

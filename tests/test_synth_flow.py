@@ -7,6 +7,8 @@ designs (MAC arrays, engine) run in ``benchmarks/bench_synth.py``.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from nitro_hw.cli import main
@@ -65,6 +67,10 @@ def test_no_route_reports_the_post_placement_estimate(tmp_path, capsys):
     assert report["fmax_mhz"] == {} and report["critical_path"] is None
     assert report["fmax_post_placement_mhz"]["clk"] > 0
     assert "--no-route" in report["flow"]["nextpnr_args"]
+    placed = json.loads((tmp_path / "placed.json").read_text())  # the placed netlist, kept for analysis
+    bels = [c["attributes"].get("NEXTPNR_BEL") for mod in placed["modules"].values()
+            for c in mod["cells"].values()]
+    assert bels and all(bels)
     assert report["resources"]["logic_cells"] > 0
     _check_report(report)
 

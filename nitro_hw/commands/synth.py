@@ -42,7 +42,7 @@ def register(p) -> None:
     p.add_argument("--no-route", action="store_true",
                    help="place but do not route: the report's only timing figure is nextpnr's "
                         "post-placement estimate (fmax_post_placement_mhz; minutes instead of hours "
-                        "on the engine)")
+                        "on the engine); with --out, the placed netlist is kept as DIR/placed.json")
     p.add_argument("--check", action="store_true",
                    help="compare with the committed baseline (exit 1 when beyond tolerance)")
     p.add_argument("--baselines", action="store_true",

@@ -81,6 +81,10 @@ def yosys_script(target: Target, sources: list[str], top: str) -> list[str]:
     ]
 
 
+#: With ``route=False``, nextpnr writes the placed design here (in the work directory).
+PLACED_NETLIST = "placed.json"
+
+
 def nextpnr_args(target: Target, seed: int, freq_mhz: float, router: str | None = None,
                  route: bool = True) -> list[str]:
     """nextpnr arguments of the flow (inputs and outputs relative to the work directory)."""
@@ -90,7 +94,8 @@ def nextpnr_args(target: Target, seed: int, freq_mhz: float, router: str | None 
     if router is not None:
         args += ["--router", router]
     if not route:
-        args.append("--no-route")
+        # the placed netlist (cell placements in NEXTPNR_BEL attributes), for path analysis
+        args += ["--no-route", "--write", PLACED_NETLIST]
     return args
 
 
