@@ -7,18 +7,63 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [22:0] \$1 ;
   wire \$10 ;
   wire [7:0] \$100 ;
-  reg [15:0] \$1000 ;
-  reg [255:0] \$1001 ;
-  reg \$1002 ;
-  reg [7:0] \$1003 ;
-  reg [15:0] \$1004 ;
-  reg [255:0] \$1005 ;
-  reg [7:0] \$1006 ;
+  reg [5:0] \$1000 ;
+  reg [31:0] \$1001 ;
+  reg [5:0] \$1002 ;
+  reg [31:0] \$1003 ;
+  reg [5:0] \$1004 ;
+  reg \$1005 ;
+  reg [31:0] \$1006 ;
+  reg [5:0] \$1007 ;
+  reg [31:0] \$1008 ;
+  reg [5:0] \$1009 ;
   wire [7:0] \$101 ;
+  reg [31:0] \$1010 ;
+  reg [5:0] \$1011 ;
+  reg \$1012 ;
+  reg [31:0] \$1013 ;
+  reg [5:0] \$1014 ;
+  reg [31:0] \$1015 ;
+  reg [5:0] \$1016 ;
+  reg [31:0] \$1017 ;
+  reg [5:0] \$1018 ;
+  reg \$1019 ;
   wire [7:0] \$102 ;
+  reg [31:0] \$1020 ;
+  reg [5:0] \$1021 ;
+  reg [31:0] \$1022 ;
+  reg [5:0] \$1023 ;
+  reg [31:0] \$1024 ;
+  reg [5:0] \$1025 ;
+  reg \$1026 ;
+  reg [7:0] \$1027 ;
+  reg [7:0] \$1028 ;
+  reg [7:0] \$1029 ;
   wire [7:0] \$103 ;
+  reg [7:0] \$1030 ;
+  reg [7:0] \$1031 ;
+  reg [7:0] \$1032 ;
+  reg [7:0] \$1033 ;
+  reg [7:0] \$1034 ;
+  reg [7:0] \$1035 ;
+  reg [7:0] \$1036 ;
+  reg [7:0] \$1037 ;
+  reg [7:0] \$1038 ;
+  reg [7:0] \$1039 ;
   wire [7:0] \$104 ;
+  reg [7:0] \$1040 ;
+  reg [7:0] \$1041 ;
+  reg [7:0] \$1042 ;
+  reg \$1043 ;
+  reg [7:0] \$1044 ;
+  reg [15:0] \$1045 ;
+  reg [255:0] \$1046 ;
+  reg \$1047 ;
+  reg [7:0] \$1048 ;
+  reg [15:0] \$1049 ;
   wire [7:0] \$105 ;
+  reg [255:0] \$1050 ;
+  reg [7:0] \$1051 ;
   wire [7:0] \$106 ;
   wire [7:0] \$107 ;
   wire [7:0] \$108 ;
@@ -339,92 +384,92 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [31:0] \$392 ;
   reg [31:0] \$393 ;
   wire \$394 ;
-  wire [127:0] \$395 ;
+  wire [31:0] \$395 ;
   wire \$396 ;
-  wire [127:0] \$397 ;
+  wire [31:0] \$397 ;
   wire \$398 ;
-  wire [127:0] \$399 ;
+  wire [31:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
   wire \$400 ;
-  wire [63:0] \$401 ;
+  wire [31:0] \$401 ;
   wire \$402 ;
-  wire [63:0] \$403 ;
+  wire [31:0] \$403 ;
   wire \$404 ;
-  wire [63:0] \$405 ;
+  wire [31:0] \$405 ;
   wire \$406 ;
-  wire [15:0] \$407 ;
+  wire [31:0] \$407 ;
   wire \$408 ;
-  wire [255:0] \$409 ;
+  wire [31:0] \$409 ;
   wire [7:0] \$41 ;
   wire \$410 ;
-  wire [7:0] \$411 ;
+  wire [31:0] \$411 ;
   wire \$412 ;
   wire [31:0] \$413 ;
   wire \$414 ;
-  wire [63:0] \$415 ;
-  wire [255:0] \$416 ;
-  wire [255:0] \$417 ;
-  wire [255:0] \$418 ;
-  wire [255:0] \$419 ;
+  wire [31:0] \$415 ;
+  wire \$416 ;
+  wire [31:0] \$417 ;
+  wire \$418 ;
+  wire [31:0] \$419 ;
   wire [7:0] \$42 ;
-  wire [255:0] \$420 ;
-  wire [255:0] \$421 ;
-  wire [255:0] \$422 ;
-  wire [255:0] \$423 ;
-  wire [255:0] \$424 ;
-  wire [255:0] \$425 ;
+  wire \$420 ;
+  wire [31:0] \$421 ;
+  wire \$422 ;
+  wire [31:0] \$423 ;
+  wire \$424 ;
+  wire [31:0] \$425 ;
   wire \$426 ;
-  wire \$427 ;
-  wire [6:0] \$428 ;
-  wire [7:0] \$429 ;
+  wire [31:0] \$427 ;
+  wire \$428 ;
+  wire [31:0] \$429 ;
   wire [7:0] \$43 ;
-  wire [6:0] \$430 ;
-  wire [8:0] \$431 ;
-  wire [24:0] \$432 ;
-  wire [24:0] \$433 ;
+  wire \$430 ;
+  wire [15:0] \$431 ;
+  wire \$432 ;
+  wire [31:0] \$433 ;
   wire \$434 ;
-  wire [24:0] \$435 ;
-  wire [24:0] \$436 ;
-  wire [24:0] \$437 ;
+  wire [31:0] \$435 ;
+  wire \$436 ;
+  wire [31:0] \$437 ;
   wire \$438 ;
-  wire \$439 ;
+  wire [31:0] \$439 ;
   wire [7:0] \$44 ;
   wire \$440 ;
-  wire \$441 ;
+  wire [31:0] \$441 ;
   wire \$442 ;
-  wire [4:0] \$443 ;
+  wire [31:0] \$443 ;
   wire \$444 ;
-  wire \$445 ;
+  wire [31:0] \$445 ;
   wire \$446 ;
-  wire [32:0] \$447 ;
-  wire [16:0] \$448 ;
-  wire [16:0] \$449 ;
+  wire [31:0] \$447 ;
+  wire \$448 ;
+  wire [7:0] \$449 ;
   wire [7:0] \$45 ;
-  wire [10:0] \$450 ;
-  wire [10:0] \$451 ;
-  wire [10:0] \$452 ;
-  wire \$453 ;
+  wire \$450 ;
+  wire [31:0] \$451 ;
+  wire \$452 ;
+  wire [31:0] \$453 ;
   wire \$454 ;
-  wire \$455 ;
-  wire \$456 ;
-  wire \$457 ;
-  wire \$458 ;
-  wire \$459 ;
+  wire [31:0] \$455 ;
+  wire [255:0] \$456 ;
+  wire [255:0] \$457 ;
+  wire [255:0] \$458 ;
+  wire [255:0] \$459 ;
   wire [7:0] \$46 ;
-  wire \$460 ;
-  wire \$461 ;
-  wire \$462 ;
-  wire \$463 ;
-  wire \$464 ;
-  wire \$465 ;
+  wire [255:0] \$460 ;
+  wire [255:0] \$461 ;
+  wire [255:0] \$462 ;
+  wire [255:0] \$463 ;
+  wire [255:0] \$464 ;
+  wire [255:0] \$465 ;
   wire \$466 ;
   wire \$467 ;
-  wire \$468 ;
-  wire \$469 ;
+  wire [6:0] \$468 ;
+  wire [7:0] \$469 ;
   wire [7:0] \$47 ;
-  wire \$470 ;
-  wire \$471 ;
+  wire [6:0] \$470 ;
+  wire [8:0] \$471 ;
   wire \$472 ;
   wire \$473 ;
   wire \$474 ;
@@ -447,277 +492,277 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [8:0] \$49 ;
   wire \$490 ;
   wire \$491 ;
-  wire [6:0] \$492 ;
-  wire [7:0] \$493 ;
-  wire [32:0] \$494 ;
+  wire \$492 ;
+  wire \$493 ;
+  wire \$494 ;
   wire \$495 ;
   wire \$496 ;
   wire \$497 ;
   wire \$498 ;
-  wire [32:0] \$499 ;
+  wire \$499 ;
   wire \$5 ;
   wire \$50 ;
   wire \$500 ;
   wire \$501 ;
   wire \$502 ;
   wire \$503 ;
-  wire [32:0] \$504 ;
-  wire \$505 ;
+  wire [24:0] \$504 ;
+  wire [24:0] \$505 ;
   wire \$506 ;
-  wire \$507 ;
-  wire \$508 ;
-  wire [32:0] \$509 ;
+  wire [24:0] \$507 ;
+  wire [24:0] \$508 ;
+  wire [24:0] \$509 ;
   wire \$51 ;
   wire \$510 ;
   wire \$511 ;
   wire \$512 ;
   wire \$513 ;
-  wire [32:0] \$514 ;
-  wire \$515 ;
+  wire \$514 ;
+  wire [4:0] \$515 ;
   wire \$516 ;
   wire \$517 ;
   wire \$518 ;
   wire [32:0] \$519 ;
   wire \$52 ;
-  wire \$520 ;
-  wire \$521 ;
-  wire \$522 ;
-  wire \$523 ;
-  wire [32:0] \$524 ;
+  wire [16:0] \$520 ;
+  wire [16:0] \$521 ;
+  wire [10:0] \$522 ;
+  wire [10:0] \$523 ;
+  wire [10:0] \$524 ;
   wire \$525 ;
   wire \$526 ;
   wire \$527 ;
   wire \$528 ;
-  wire [32:0] \$529 ;
+  wire \$529 ;
   wire \$53 ;
   wire \$530 ;
   wire \$531 ;
   wire \$532 ;
   wire \$533 ;
-  wire [32:0] \$534 ;
+  wire \$534 ;
   wire \$535 ;
   wire \$536 ;
   wire \$537 ;
   wire \$538 ;
-  wire [32:0] \$539 ;
+  wire \$539 ;
   wire [7:0] \$54 ;
   wire \$540 ;
   wire \$541 ;
   wire \$542 ;
   wire \$543 ;
-  wire [32:0] \$544 ;
+  wire \$544 ;
   wire \$545 ;
   wire \$546 ;
   wire \$547 ;
   wire \$548 ;
-  wire [32:0] \$549 ;
+  wire \$549 ;
   wire [7:0] \$55 ;
   wire \$550 ;
   wire \$551 ;
   wire \$552 ;
   wire \$553 ;
-  wire [32:0] \$554 ;
+  wire \$554 ;
   wire \$555 ;
   wire \$556 ;
   wire \$557 ;
   wire \$558 ;
-  wire [32:0] \$559 ;
+  wire \$559 ;
   wire [7:0] \$56 ;
   wire \$560 ;
   wire \$561 ;
   wire \$562 ;
   wire \$563 ;
-  wire [32:0] \$564 ;
-  wire \$565 ;
-  wire \$566 ;
-  wire \$567 ;
-  wire \$568 ;
+  wire \$564 ;
+  wire [6:0] \$565 ;
+  wire [7:0] \$566 ;
+  wire [32:0] \$567 ;
+  wire [32:0] \$568 ;
   wire [32:0] \$569 ;
   wire [7:0] \$57 ;
-  wire \$570 ;
-  wire \$571 ;
-  wire \$572 ;
-  wire \$573 ;
+  wire [32:0] \$570 ;
+  wire [32:0] \$571 ;
+  wire [32:0] \$572 ;
+  wire [32:0] \$573 ;
   wire [32:0] \$574 ;
-  wire \$575 ;
-  wire \$576 ;
-  wire \$577 ;
-  wire \$578 ;
+  wire [32:0] \$575 ;
+  wire [32:0] \$576 ;
+  wire [32:0] \$577 ;
+  wire [32:0] \$578 ;
   wire [32:0] \$579 ;
   wire [7:0] \$58 ;
-  wire \$580 ;
-  wire \$581 ;
-  wire \$582 ;
-  wire \$583 ;
+  wire [32:0] \$580 ;
+  wire [32:0] \$581 ;
+  wire [32:0] \$582 ;
+  wire [32:0] \$583 ;
   wire [32:0] \$584 ;
-  wire \$585 ;
-  wire \$586 ;
-  wire \$587 ;
-  wire \$588 ;
+  wire [32:0] \$585 ;
+  wire [32:0] \$586 ;
+  wire [32:0] \$587 ;
+  wire [32:0] \$588 ;
   wire [32:0] \$589 ;
   wire [7:0] \$59 ;
-  wire \$590 ;
-  wire \$591 ;
-  wire \$592 ;
-  wire \$593 ;
+  wire [32:0] \$590 ;
+  wire [32:0] \$591 ;
+  wire [32:0] \$592 ;
+  wire [32:0] \$593 ;
   wire [32:0] \$594 ;
-  wire \$595 ;
-  wire \$596 ;
-  wire \$597 ;
-  wire \$598 ;
+  wire [32:0] \$595 ;
+  wire [32:0] \$596 ;
+  wire [32:0] \$597 ;
+  wire [32:0] \$598 ;
   wire [32:0] \$599 ;
   wire \$6 ;
   wire [7:0] \$60 ;
   wire \$600 ;
   wire \$601 ;
-  wire \$602 ;
+  wire [4:0] \$602 ;
   wire \$603 ;
-  wire [32:0] \$604 ;
+  wire \$604 ;
   wire \$605 ;
-  wire \$606 ;
+  wire [10:0] \$606 ;
   wire \$607 ;
-  wire \$608 ;
-  wire [32:0] \$609 ;
+  wire [16:0] \$608 ;
+  wire [16:0] \$609 ;
   wire [7:0] \$61 ;
-  wire \$610 ;
+  wire [10:0] \$610 ;
   wire \$611 ;
-  wire \$612 ;
-  wire \$613 ;
-  wire [32:0] \$614 ;
+  wire [16:0] \$612 ;
+  wire [16:0] \$613 ;
+  wire [16:0] \$614 ;
   wire \$615 ;
-  wire \$616 ;
-  wire \$617 ;
+  wire [16:0] \$616 ;
+  wire [16:0] \$617 ;
   wire \$618 ;
-  wire [32:0] \$619 ;
+  wire \$619 ;
   wire [255:0] \$62 ;
-  wire \$620 ;
+  wire [32:0] \$620 ;
   wire \$621 ;
   wire \$622 ;
   wire \$623 ;
-  wire [32:0] \$624 ;
-  wire \$625 ;
-  wire \$626 ;
-  wire \$627 ;
-  wire \$628 ;
-  wire [32:0] \$629 ;
+  wire [16:0] \$624 ;
+  wire [16:0] \$625 ;
+  wire [16:0] \$626 ;
+  wire [16:0] \$627 ;
+  wire [16:0] \$628 ;
+  wire [16:0] \$629 ;
   wire [255:0] \$63 ;
-  wire \$630 ;
-  wire \$631 ;
+  wire [16:0] \$630 ;
+  wire [10:0] \$631 ;
   wire \$632 ;
-  wire \$633 ;
-  wire [32:0] \$634 ;
-  wire \$635 ;
-  wire \$636 ;
-  wire \$637 ;
-  wire \$638 ;
-  wire [32:0] \$639 ;
+  wire [16:0] \$633 ;
+  wire [16:0] \$634 ;
+  wire [16:0] \$635 ;
+  wire [16:0] \$636 ;
+  wire [16:0] \$637 ;
+  wire [16:0] \$638 ;
+  wire \$639 ;
   wire [7:0] \$64 ;
-  wire \$640 ;
+  wire [16:0] \$640 ;
   wire \$641 ;
-  wire \$642 ;
+  wire [16:0] \$642 ;
   wire \$643 ;
-  wire [32:0] \$644 ;
+  wire [16:0] \$644 ;
   wire \$645 ;
-  wire \$646 ;
+  wire [16:0] \$646 ;
   wire \$647 ;
-  wire \$648 ;
-  wire [32:0] \$649 ;
+  wire [16:0] \$648 ;
+  wire \$649 ;
   wire [7:0] \$65 ;
-  wire \$650 ;
+  wire [16:0] \$650 ;
   wire \$651 ;
-  wire \$652 ;
+  wire [16:0] \$652 ;
   wire \$653 ;
   wire [32:0] \$654 ;
   wire \$655 ;
   wire \$656 ;
-  wire [4:0] \$657 ;
+  wire \$657 ;
   wire \$658 ;
-  wire \$659 ;
+  wire [7:0] \$659 ;
   wire [7:0] \$66 ;
-  wire \$660 ;
-  wire [10:0] \$661 ;
-  wire \$662 ;
-  wire [16:0] \$663 ;
-  wire [16:0] \$664 ;
-  wire [10:0] \$665 ;
-  wire \$666 ;
-  wire [16:0] \$667 ;
-  wire [16:0] \$668 ;
-  wire [16:0] \$669 ;
+  reg \$660 ;
+  reg [2:0] \$661 ;
+  reg [2:0] \$662 ;
+  reg [2:0] \$663 ;
+  reg [31:0] \$664 ;
+  reg [2:0] \$665 ;
+  reg [31:0] \$666 ;
+  reg [2:0] \$667 ;
+  reg [31:0] \$668 ;
+  reg [2:0] \$669 ;
   wire [7:0] \$67 ;
-  wire \$670 ;
-  wire [16:0] \$671 ;
-  wire [16:0] \$672 ;
-  wire \$673 ;
-  wire \$674 ;
-  wire [32:0] \$675 ;
-  wire \$676 ;
-  wire \$677 ;
-  wire \$678 ;
-  wire [16:0] \$679 ;
+  reg [31:0] \$670 ;
+  reg [2:0] \$671 ;
+  reg [31:0] \$672 ;
+  reg [31:0] \$673 ;
+  reg [31:0] \$674 ;
+  reg [31:0] \$675 ;
+  reg \$676 ;
+  wire [255:0] \$677 ;
+  reg \$678 ;
+  reg \$679 ;
   wire [7:0] \$68 ;
-  wire [16:0] \$680 ;
-  wire [16:0] \$681 ;
-  wire [16:0] \$682 ;
-  wire [16:0] \$683 ;
-  wire [16:0] \$684 ;
-  wire [16:0] \$685 ;
-  wire [10:0] \$686 ;
-  wire [16:0] \$687 ;
-  wire [16:0] \$688 ;
-  wire [16:0] \$689 ;
+  reg \$680 ;
+  reg \$681 ;
+  wire [255:0] \$682 ;
+  reg \$683 ;
+  reg \$684 ;
+  reg \$685 ;
+  reg \$686 ;
+  wire [255:0] \$687 ;
+  reg \$688 ;
+  reg \$689 ;
   wire [7:0] \$69 ;
-  wire [16:0] \$690 ;
-  wire [16:0] \$691 ;
-  wire \$692 ;
-  wire \$693 ;
-  wire [16:0] \$694 ;
-  wire \$695 ;
-  wire [16:0] \$696 ;
-  wire \$697 ;
-  wire [16:0] \$698 ;
-  wire \$699 ;
+  reg \$690 ;
+  reg \$691 ;
+  wire [255:0] \$692 ;
+  reg \$693 ;
+  reg \$694 ;
+  wire [255:0] \$695 ;
+  reg \$696 ;
+  reg \$697 ;
+  wire [255:0] \$698 ;
+  reg \$699 ;
   wire \$7 ;
   wire [7:0] \$70 ;
-  wire [16:0] \$700 ;
-  wire \$701 ;
-  wire [16:0] \$702 ;
-  wire \$703 ;
-  wire [16:0] \$704 ;
-  wire \$705 ;
-  wire [16:0] \$706 ;
-  wire \$707 ;
-  wire [16:0] \$708 ;
-  wire \$709 ;
+  reg \$700 ;
+  wire [255:0] \$701 ;
+  reg \$702 ;
+  wire [255:0] \$703 ;
+  reg \$704 ;
+  reg \$705 ;
+  reg \$706 ;
+  reg \$707 ;
+  reg \$708 ;
+  reg \$709 ;
   wire [7:0] \$71 ;
-  wire [32:0] \$710 ;
-  wire \$711 ;
-  wire \$712 ;
-  wire \$713 ;
-  wire \$714 ;
-  wire [7:0] \$715 ;
-  reg \$716 ;
-  reg [2:0] \$717 ;
-  reg [2:0] \$718 ;
-  reg [2:0] \$719 ;
+  reg \$710 ;
+  reg \$711 ;
+  wire [255:0] \$712 ;
+  reg \$713 ;
+  wire [255:0] \$714 ;
+  reg \$715 ;
+  wire [255:0] \$716 ;
+  reg \$717 ;
+  reg [255:0] \$718 ;
+  reg \$719 ;
   wire [255:0] \$72 ;
-  reg [31:0] \$720 ;
-  reg [2:0] \$721 ;
-  reg [31:0] \$722 ;
-  reg [2:0] \$723 ;
-  reg [31:0] \$724 ;
-  reg [2:0] \$725 ;
-  reg [31:0] \$726 ;
-  reg [2:0] \$727 ;
-  reg [31:0] \$728 ;
-  reg [31:0] \$729 ;
+  reg [3:0] \$720 ;
+  reg [3:0] \$721 ;
+  reg [23:0] \$722 ;
+  reg [23:0] \$723 ;
+  reg \$724 ;
+  reg \$725 ;
+  reg \$726 ;
+  reg \$727 ;
+  reg \$728 ;
+  reg \$729 ;
   wire [255:0] \$73 ;
-  reg [31:0] \$730 ;
-  reg [31:0] \$731 ;
+  reg \$730 ;
+  reg \$731 ;
   reg \$732 ;
   reg \$733 ;
-  reg \$734 ;
-  reg \$735 ;
+  reg [2:0] \$734 ;
+  reg [23:0] \$735 ;
   reg \$736 ;
   reg \$737 ;
   reg \$738 ;
@@ -726,12 +771,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$740 ;
   reg \$741 ;
   reg \$742 ;
-  reg [255:0] \$743 ;
-  reg \$744 ;
-  reg [3:0] \$745 ;
+  reg \$743 ;
+  reg [5:0] \$744 ;
+  reg [6:0] \$745 ;
   reg [3:0] \$746 ;
-  reg [23:0] \$747 ;
-  reg [23:0] \$748 ;
+  reg \$747 ;
+  reg \$748 ;
   reg \$749 ;
   wire [255:0] \$75 ;
   reg \$750 ;
@@ -743,9 +788,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$756 ;
   reg \$757 ;
   reg \$758 ;
-  reg [2:0] \$759 ;
+  reg \$759 ;
   wire [255:0] \$76 ;
-  reg [23:0] \$760 ;
+  reg \$760 ;
   reg \$761 ;
   reg \$762 ;
   reg \$763 ;
@@ -754,57 +799,57 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$766 ;
   reg \$767 ;
   reg \$768 ;
-  reg [5:0] \$769 ;
+  reg \$769 ;
   wire [255:0] \$77 ;
-  reg [6:0] \$770 ;
-  reg [3:0] \$771 ;
+  reg \$770 ;
+  reg \$771 ;
   reg \$772 ;
   reg \$773 ;
   reg \$774 ;
-  reg [31:0] \$775 ;
-  reg [383:0] \$776 ;
+  reg \$775 ;
+  reg \$776 ;
   reg \$777 ;
-  reg [9:0] \$778 ;
-  reg [9:0] \$779 ;
+  reg \$778 ;
+  reg \$779 ;
   wire [7:0] \$78 ;
-  reg [15:0] \$780 ;
-  reg [15:0] \$781 ;
-  reg [15:0] \$782 ;
-  reg [15:0] \$783 ;
-  reg [15:0] \$784 ;
-  reg [15:0] \$785 ;
-  reg [15:0] \$786 ;
+  reg \$780 ;
+  reg [31:0] \$781 ;
+  reg \$782 ;
+  reg \$783 ;
+  reg \$784 ;
+  reg \$785 ;
+  reg [9:0] \$786 ;
   reg [9:0] \$787 ;
-  reg [9:0] \$788 ;
-  reg [9:0] \$789 ;
+  reg [15:0] \$788 ;
+  reg [15:0] \$789 ;
   wire [7:0] \$79 ;
-  reg \$790 ;
-  reg \$791 ;
-  reg \$792 ;
-  reg \$793 ;
-  reg [9:0] \$794 ;
-  reg [15:0] \$795 ;
-  reg [31:0] \$796 ;
-  reg [15:0] \$797 ;
-  reg [15:0] \$798 ;
-  reg [15:0] \$799 ;
+  reg [15:0] \$790 ;
+  reg [15:0] \$791 ;
+  reg [15:0] \$792 ;
+  reg [15:0] \$793 ;
+  reg [15:0] \$794 ;
+  reg [9:0] \$795 ;
+  reg [9:0] \$796 ;
+  reg [9:0] \$797 ;
+  reg \$798 ;
+  reg \$799 ;
   wire \$8 ;
   wire [7:0] \$80 ;
-  reg [15:0] \$800 ;
-  reg [15:0] \$801 ;
-  reg [15:0] \$802 ;
-  reg [15:0] \$803 ;
+  reg \$800 ;
+  reg \$801 ;
+  reg [9:0] \$802 ;
+  reg \$803 ;
   reg \$804 ;
-  reg \$805 ;
-  reg \$806 ;
-  reg \$807 ;
-  reg \$808 ;
-  reg \$809 ;
+  reg [15:0] \$805 ;
+  reg [31:0] \$806 ;
+  reg [15:0] \$807 ;
+  reg [15:0] \$808 ;
+  reg [15:0] \$809 ;
   wire [7:0] \$81 ;
-  reg \$810 ;
-  reg \$811 ;
-  reg \$812 ;
-  reg \$813 ;
+  reg [15:0] \$810 ;
+  reg [15:0] \$811 ;
+  reg [15:0] \$812 ;
+  reg [15:0] \$813 ;
   reg \$814 ;
   reg \$815 ;
   reg \$816 ;
@@ -834,182 +879,182 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg \$838 ;
   reg \$839 ;
   wire [7:0] \$84 ;
-  reg [255:0] \$840 ;
+  reg \$840 ;
   reg \$841 ;
-  reg [31:0] \$842 ;
-  reg [31:0] \$843 ;
-  reg [31:0] \$844 ;
-  reg [31:0] \$845 ;
-  reg [31:0] \$846 ;
-  reg [31:0] \$847 ;
-  reg [31:0] \$848 ;
-  reg [31:0] \$849 ;
+  reg \$842 ;
+  reg \$843 ;
+  reg \$844 ;
+  reg \$845 ;
+  reg \$846 ;
+  reg \$847 ;
+  reg \$848 ;
+  reg \$849 ;
   wire [7:0] \$85 ;
-  reg [31:0] \$850 ;
-  reg [31:0] \$851 ;
-  reg [31:0] \$852 ;
-  reg [31:0] \$853 ;
+  reg [255:0] \$850 ;
+  reg \$851 ;
+  reg [383:0] \$852 ;
+  reg \$853 ;
   reg [31:0] \$854 ;
-  reg [31:0] \$855 ;
+  reg \$855 ;
   reg [31:0] \$856 ;
-  reg [31:0] \$857 ;
+  reg \$857 ;
   reg [31:0] \$858 ;
-  reg [31:0] \$859 ;
+  reg \$859 ;
   wire [7:0] \$86 ;
   reg [31:0] \$860 ;
-  reg [31:0] \$861 ;
+  reg \$861 ;
   reg [31:0] \$862 ;
-  reg [31:0] \$863 ;
+  reg \$863 ;
   reg [31:0] \$864 ;
-  reg [31:0] \$865 ;
+  reg \$865 ;
   reg [31:0] \$866 ;
-  reg [31:0] \$867 ;
+  reg \$867 ;
   reg [31:0] \$868 ;
-  reg [31:0] \$869 ;
+  reg \$869 ;
   wire [7:0] \$87 ;
   reg [31:0] \$870 ;
-  reg [31:0] \$871 ;
+  reg \$871 ;
   reg [31:0] \$872 ;
-  reg [31:0] \$873 ;
+  reg \$873 ;
   reg [31:0] \$874 ;
-  reg [3:0] \$875 ;
-  reg \$876 ;
+  reg \$875 ;
+  reg [31:0] \$876 ;
   reg \$877 ;
-  reg \$878 ;
+  reg [31:0] \$878 ;
   reg \$879 ;
   wire [7:0] \$88 ;
-  reg \$880 ;
+  reg [31:0] \$880 ;
   reg \$881 ;
-  reg \$882 ;
+  reg [31:0] \$882 ;
   reg \$883 ;
-  reg \$884 ;
+  reg [31:0] \$884 ;
   reg \$885 ;
-  reg \$886 ;
+  reg [31:0] \$886 ;
   reg \$887 ;
-  reg \$888 ;
+  reg [31:0] \$888 ;
   reg \$889 ;
   wire [7:0] \$89 ;
-  reg \$890 ;
+  reg [31:0] \$890 ;
   reg \$891 ;
   reg [31:0] \$892 ;
   reg \$893 ;
-  reg [85:0] \$894 ;
-  reg [255:0] \$895 ;
-  reg [85:0] \$896 ;
-  reg [255:0] \$897 ;
-  reg [85:0] \$898 ;
-  reg [255:0] \$899 ;
+  reg [31:0] \$894 ;
+  reg \$895 ;
+  reg [31:0] \$896 ;
+  reg \$897 ;
+  reg [31:0] \$898 ;
+  reg \$899 ;
   wire [7:0] \$9 ;
   wire [7:0] \$90 ;
-  reg [85:0] \$900 ;
-  reg [255:0] \$901 ;
-  reg [85:0] \$902 ;
-  reg [255:0] \$903 ;
-  reg [255:0] \$904 ;
-  reg [255:0] \$905 ;
-  reg [85:0] \$906 ;
-  reg [85:0] \$907 ;
-  reg [85:0] \$908 ;
-  reg [85:0] \$909 ;
+  reg [31:0] \$900 ;
+  reg \$901 ;
+  reg [31:0] \$902 ;
+  reg \$903 ;
+  reg [31:0] \$904 ;
+  reg \$905 ;
+  reg [31:0] \$906 ;
+  reg \$907 ;
+  reg [31:0] \$908 ;
+  reg \$909 ;
   wire [7:0] \$91 ;
-  reg [85:0] \$910 ;
-  reg [85:0] \$911 ;
-  reg [85:0] \$912 ;
-  reg [85:0] \$913 ;
-  reg [85:0] \$914 ;
-  reg [85:0] \$915 ;
-  reg [85:0] \$916 ;
-  reg [85:0] \$917 ;
-  reg [63:0] \$918 ;
-  reg [63:0] \$919 ;
+  reg [31:0] \$910 ;
+  reg \$911 ;
+  reg [31:0] \$912 ;
+  reg \$913 ;
+  reg [31:0] \$914 ;
+  reg \$915 ;
+  reg [31:0] \$916 ;
+  reg \$917 ;
+  reg [31:0] \$918 ;
+  reg [3:0] \$919 ;
   wire [7:0] \$92 ;
-  reg [63:0] \$920 ;
-  reg [63:0] \$921 ;
-  reg [63:0] \$922 ;
-  reg [63:0] \$923 ;
-  reg [63:0] \$924 ;
-  reg [63:0] \$925 ;
-  reg [31:0] \$926 ;
-  reg [5:0] \$927 ;
-  reg [31:0] \$928 ;
-  reg [5:0] \$929 ;
+  reg \$920 ;
+  reg \$921 ;
+  reg \$922 ;
+  reg \$923 ;
+  reg \$924 ;
+  reg \$925 ;
+  reg \$926 ;
+  reg \$927 ;
+  reg \$928 ;
+  reg \$929 ;
   wire [7:0] \$93 ;
-  reg [31:0] \$930 ;
-  reg [5:0] \$931 ;
+  reg \$930 ;
+  reg \$931 ;
   reg \$932 ;
-  reg [31:0] \$933 ;
-  reg [5:0] \$934 ;
-  reg [31:0] \$935 ;
-  reg [5:0] \$936 ;
+  reg \$933 ;
+  reg \$934 ;
+  reg \$935 ;
+  reg \$936 ;
   reg [31:0] \$937 ;
-  reg [5:0] \$938 ;
-  reg \$939 ;
+  reg \$938 ;
+  reg [85:0] \$939 ;
   wire [7:0] \$94 ;
-  reg [31:0] \$940 ;
-  reg [5:0] \$941 ;
-  reg [31:0] \$942 ;
-  reg [5:0] \$943 ;
-  reg [31:0] \$944 ;
-  reg [5:0] \$945 ;
-  reg \$946 ;
-  reg [31:0] \$947 ;
-  reg [5:0] \$948 ;
-  reg [31:0] \$949 ;
+  reg [255:0] \$940 ;
+  reg [85:0] \$941 ;
+  reg [255:0] \$942 ;
+  reg [85:0] \$943 ;
+  reg [255:0] \$944 ;
+  reg [85:0] \$945 ;
+  reg [255:0] \$946 ;
+  reg [85:0] \$947 ;
+  reg [255:0] \$948 ;
+  reg [255:0] \$949 ;
   wire [7:0] \$95 ;
-  reg [5:0] \$950 ;
-  reg [31:0] \$951 ;
-  reg [5:0] \$952 ;
-  reg \$953 ;
-  reg [31:0] \$954 ;
-  reg [5:0] \$955 ;
-  reg [31:0] \$956 ;
-  reg [5:0] \$957 ;
-  reg [31:0] \$958 ;
-  reg [5:0] \$959 ;
+  reg [255:0] \$950 ;
+  reg [85:0] \$951 ;
+  reg [85:0] \$952 ;
+  reg [85:0] \$953 ;
+  reg [85:0] \$954 ;
+  reg [85:0] \$955 ;
+  reg [85:0] \$956 ;
+  reg [85:0] \$957 ;
+  reg [85:0] \$958 ;
+  reg [85:0] \$959 ;
   wire [7:0] \$96 ;
-  reg \$960 ;
-  reg [31:0] \$961 ;
-  reg [5:0] \$962 ;
-  reg [31:0] \$963 ;
-  reg [5:0] \$964 ;
-  reg [31:0] \$965 ;
-  reg [5:0] \$966 ;
-  reg \$967 ;
-  reg [31:0] \$968 ;
-  reg [5:0] \$969 ;
+  reg [85:0] \$960 ;
+  reg [85:0] \$961 ;
+  reg [85:0] \$962 ;
+  reg [63:0] \$963 ;
+  reg [63:0] \$964 ;
+  reg [63:0] \$965 ;
+  reg [63:0] \$966 ;
+  reg [63:0] \$967 ;
+  reg [63:0] \$968 ;
+  reg [63:0] \$969 ;
   wire [7:0] \$97 ;
-  reg [31:0] \$970 ;
-  reg [5:0] \$971 ;
-  reg [31:0] \$972 ;
-  reg [5:0] \$973 ;
-  reg \$974 ;
+  reg [63:0] \$970 ;
+  reg [31:0] \$971 ;
+  reg [5:0] \$972 ;
+  reg [31:0] \$973 ;
+  reg [5:0] \$974 ;
   reg [31:0] \$975 ;
   reg [5:0] \$976 ;
-  reg [31:0] \$977 ;
-  reg [5:0] \$978 ;
-  reg [31:0] \$979 ;
+  reg \$977 ;
+  reg [31:0] \$978 ;
+  reg [5:0] \$979 ;
   wire [7:0] \$98 ;
-  reg [5:0] \$980 ;
-  reg \$981 ;
-  reg [7:0] \$982 ;
-  reg [7:0] \$983 ;
-  reg [7:0] \$984 ;
-  reg [7:0] \$985 ;
-  reg [7:0] \$986 ;
-  reg [7:0] \$987 ;
-  reg [7:0] \$988 ;
-  reg [7:0] \$989 ;
+  reg [31:0] \$980 ;
+  reg [5:0] \$981 ;
+  reg [31:0] \$982 ;
+  reg [5:0] \$983 ;
+  reg \$984 ;
+  reg [31:0] \$985 ;
+  reg [5:0] \$986 ;
+  reg [31:0] \$987 ;
+  reg [5:0] \$988 ;
+  reg [31:0] \$989 ;
   wire [7:0] \$99 ;
-  reg [7:0] \$990 ;
-  reg [7:0] \$991 ;
-  reg [7:0] \$992 ;
-  reg [7:0] \$993 ;
-  reg [7:0] \$994 ;
-  reg [7:0] \$995 ;
-  reg [7:0] \$996 ;
-  reg [7:0] \$997 ;
+  reg [5:0] \$990 ;
+  reg \$991 ;
+  reg [31:0] \$992 ;
+  reg [5:0] \$993 ;
+  reg [31:0] \$994 ;
+  reg [5:0] \$995 ;
+  reg [31:0] \$996 ;
+  reg [5:0] \$997 ;
   reg \$998 ;
-  reg [7:0] \$999 ;
+  reg [31:0] \$999 ;
   reg [15:0] a_mrow = 16'h0000;
   reg [15:0] a_tile = 16'h0000;
   reg [7:0] best_i0 = 8'h00;
@@ -1030,8 +1075,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [7:0] best_v7 = 8'h00;
   output busy;
   wire busy;
-  wire \busy$502 ;
   wire \busy$503 ;
+  wire \busy$504 ;
   (* init = 1'h0 *)
   (* keep = "true" *)
   wire cfg_dc_en_lane0;
@@ -1186,33 +1231,32 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [5:0] cfg_sc_shift_lane7;
   reg clear = 1'h0;
   (* init = 1'h0 *)
-  wire \clear$240 ;
+  wire \clear$241 ;
   (* init = 1'h0 *)
-  wire \clear$261 ;
+  wire \clear$262 ;
   (* init = 1'h0 *)
-  wire \clear$282 ;
+  wire \clear$283 ;
   (* init = 1'h0 *)
-  wire \clear$303 ;
+  wire \clear$304 ;
   (* init = 1'h0 *)
-  wire \clear$324 ;
+  wire \clear$325 ;
   (* init = 1'h0 *)
-  wire \clear$345 ;
+  wire \clear$346 ;
   (* init = 1'h0 *)
-  wire \clear$366 ;
+  wire \clear$367 ;
   (* init = 1'h0 *)
-  wire \clear$387 ;
+  wire \clear$388 ;
   (* init = 1'h0 *)
-  wire \clear$516 ;
+  wire \clear$517 ;
   input clk;
   wire clk;
   wire [7:0] cls;
   wire [15:0] col_addr;
-  wire [15:0] \col_addr$500 ;
+  wire [15:0] \col_addr$501 ;
   wire [63:0] col_data;
-  wire [127:0] \col_data$433 ;
+  wire [127:0] \col_data$434 ;
   wire col_valid;
-  wire \col_valid$499 ;
-  reg counters_clear = 1'h0;
+  wire \col_valid$500 ;
   reg counting = 1'h0;
   reg [2:0] csr_addr_hi0 = 3'h0;
   reg [2:0] csr_addr_hi1 = 3'h0;
@@ -1240,35 +1284,35 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   reg decay_enable = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$259  = 1'h0;
+  reg \decay_enable$260  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$280  = 1'h0;
+  reg \decay_enable$281  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$301  = 1'h0;
+  reg \decay_enable$302  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$322  = 1'h0;
+  reg \decay_enable$323  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$343  = 1'h0;
+  reg \decay_enable$344  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$364  = 1'h0;
+  reg \decay_enable$365  = 1'h0;
   (* keep = "true" *)
-  reg \decay_enable$385  = 1'h0;
+  reg \decay_enable$386  = 1'h0;
   wire [15:0] decay_multiplier;
-  wire [15:0] \decay_multiplier$255 ;
-  wire [15:0] \decay_multiplier$276 ;
-  wire [15:0] \decay_multiplier$297 ;
-  wire [15:0] \decay_multiplier$318 ;
-  wire [15:0] \decay_multiplier$339 ;
-  wire [15:0] \decay_multiplier$360 ;
-  wire [15:0] \decay_multiplier$381 ;
+  wire [15:0] \decay_multiplier$256 ;
+  wire [15:0] \decay_multiplier$277 ;
+  wire [15:0] \decay_multiplier$298 ;
+  wire [15:0] \decay_multiplier$319 ;
+  wire [15:0] \decay_multiplier$340 ;
+  wire [15:0] \decay_multiplier$361 ;
+  wire [15:0] \decay_multiplier$382 ;
   wire [4:0] decay_shift;
-  wire [4:0] \decay_shift$257 ;
-  wire [4:0] \decay_shift$278 ;
-  wire [4:0] \decay_shift$299 ;
-  wire [4:0] \decay_shift$320 ;
-  wire [4:0] \decay_shift$341 ;
-  wire [4:0] \decay_shift$362 ;
-  wire [4:0] \decay_shift$383 ;
+  wire [4:0] \decay_shift$258 ;
+  wire [4:0] \decay_shift$279 ;
+  wire [4:0] \decay_shift$300 ;
+  wire [4:0] \decay_shift$321 ;
+  wire [4:0] \decay_shift$342 ;
+  wire [4:0] \decay_shift$363 ;
+  wire [4:0] \decay_shift$384 ;
   output done;
   reg done = 1'h0;
   (* init = 1'h0 *)
@@ -1284,6 +1328,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [255:0] e_acc5_scaler = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   (* keep = "true" *)
   reg [255:0] e_acc5_sgd = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg e_first = 1'h0;
+  reg e_last = 1'h0;
   reg [15:0] e_nlane = 16'h0000;
   reg [85:0] e_r1 = 86'h0000000000000000000000;
   wire [15:0] \e_r1.a_addr ;
@@ -1343,6 +1389,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [9:0] en = 10'h000;
   wire [15:0] epi_a;
   wire [15:0] epi_o;
+  (* keep = "true" *)
   reg ex_backerr = 1'h0;
   (* keep = "true" *)
   reg ex_backerr_lane0 = 1'h0;
@@ -1360,6 +1407,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg ex_backerr_lane6 = 1'h0;
   (* keep = "true" *)
   reg ex_backerr_lane7 = 1'h0;
+  (* keep = "true" *)
   reg ex_fwd_err = 1'h0;
   (* keep = "true" *)
   reg ex_fwd_err_lane0 = 1'h0;
@@ -1377,6 +1425,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg ex_fwd_err_lane6 = 1'h0;
   (* keep = "true" *)
   reg ex_fwd_err_lane7 = 1'h0;
+  (* keep = "true" *)
   reg ex_fwd_relu = 1'h0;
   (* keep = "true" *)
   reg ex_fwd_relu_lane0 = 1'h0;
@@ -1394,6 +1443,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg ex_fwd_relu_lane6 = 1'h0;
   (* keep = "true" *)
   reg ex_fwd_relu_lane7 = 1'h0;
+  (* keep = "true" *)
   reg ex_grad = 1'h0;
   (* keep = "true" *)
   reg ex_grad_lane0 = 1'h0;
@@ -1448,129 +1498,169 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [255:0] hread_prog = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [255:0] hread_rg = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   (* keep = "true" *)
-  reg hread_sel_af = 1'h0;
+  reg hread_sel_af0 = 1'h0;
   (* keep = "true" *)
-  reg hread_sel_ag = 1'h0;
+  reg hread_sel_af1 = 1'h0;
   (* keep = "true" *)
-  reg hread_sel_csr = 1'h0;
+  reg hread_sel_ag0 = 1'h0;
   (* keep = "true" *)
-  reg hread_sel_d = 1'h0;
+  reg hread_sel_ag1 = 1'h0;
   (* keep = "true" *)
-  reg hread_sel_e = 1'h0;
+  reg hread_sel_csr0 = 1'h0;
   (* keep = "true" *)
-  reg hread_sel_pred = 1'h0;
+  reg hread_sel_d0 = 1'h0;
   (* keep = "true" *)
-  reg hread_sel_prog = 1'h0;
+  reg hread_sel_d1 = 1'h0;
   (* keep = "true" *)
-  reg hread_sel_rg = 1'h0;
+  reg hread_sel_d2 = 1'h0;
   (* keep = "true" *)
-  reg hread_sel_wf = 1'h0;
+  reg hread_sel_d3 = 1'h0;
   (* keep = "true" *)
-  reg hread_sel_wt = 1'h0;
+  reg hread_sel_d4 = 1'h0;
   (* keep = "true" *)
-  reg hread_sel_y = 1'h0;
+  reg hread_sel_d5 = 1'h0;
+  (* keep = "true" *)
+  reg hread_sel_d6 = 1'h0;
+  (* keep = "true" *)
+  reg hread_sel_d7 = 1'h0;
+  (* keep = "true" *)
+  reg hread_sel_e0 = 1'h0;
+  (* keep = "true" *)
+  reg hread_sel_e1 = 1'h0;
+  (* keep = "true" *)
+  reg hread_sel_pred0 = 1'h0;
+  (* keep = "true" *)
+  reg hread_sel_prog0 = 1'h0;
+  (* keep = "true" *)
+  reg hread_sel_prog1 = 1'h0;
+  (* keep = "true" *)
+  reg hread_sel_prog2 = 1'h0;
+  (* keep = "true" *)
+  reg hread_sel_prog3 = 1'h0;
+  (* keep = "true" *)
+  reg hread_sel_rg0 = 1'h0;
+  (* keep = "true" *)
+  reg hread_sel_wf0 = 1'h0;
+  (* keep = "true" *)
+  reg hread_sel_wf1 = 1'h0;
+  (* keep = "true" *)
+  reg hread_sel_wf2 = 1'h0;
+  (* keep = "true" *)
+  reg hread_sel_wf3 = 1'h0;
+  (* keep = "true" *)
+  reg hread_sel_wt0 = 1'h0;
+  (* keep = "true" *)
+  reg hread_sel_wt1 = 1'h0;
+  (* keep = "true" *)
+  reg hread_sel_wt2 = 1'h0;
+  (* keep = "true" *)
+  reg hread_sel_wt3 = 1'h0;
+  (* keep = "true" *)
+  reg hread_sel_y0 = 1'h0;
+  (* keep = "true" *)
+  reg hread_sel_y1 = 1'h0;
   reg [255:0] hread_wf = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [255:0] hread_wt = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [255:0] hread_y = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [7:0] i__payload;
-  wire [321:0] \i__payload$207 ;
-  wire \i__payload$207.first ;
-  wire \i__payload$207.last ;
-  wire [63:0] \i__payload$207.narrow ;
-  wire [7:0] \i__payload$207.narrow[0] ;
-  wire [7:0] \i__payload$207.narrow[1] ;
-  wire [7:0] \i__payload$207.narrow[2] ;
-  wire [7:0] \i__payload$207.narrow[3] ;
-  wire [7:0] \i__payload$207.narrow[4] ;
-  wire [7:0] \i__payload$207.narrow[5] ;
-  wire [7:0] \i__payload$207.narrow[6] ;
-  wire [7:0] \i__payload$207.narrow[7] ;
-  wire [255:0] \i__payload$207.wide ;
-  wire [31:0] \i__payload$207.wide[0] ;
-  wire [31:0] \i__payload$207.wide[1] ;
-  wire [31:0] \i__payload$207.wide[2] ;
-  wire [31:0] \i__payload$207.wide[3] ;
-  wire [31:0] \i__payload$207.wide[4] ;
-  wire [31:0] \i__payload$207.wide[5] ;
-  wire [31:0] \i__payload$207.wide[6] ;
-  wire [31:0] \i__payload$207.wide[7] ;
-  wire [31:0] \i__payload$216 ;
-  wire [33:0] \i__payload$223 ;
-  wire [31:0] \i__payload$223.delta ;
-  wire [1:0] \i__payload$223.region ;
-  wire [47:0] \i__payload$227 ;
-  wire [31:0] \i__payload$227.g ;
-  wire [15:0] \i__payload$227.w ;
-  wire [31:0] \i__payload$242 ;
-  wire [33:0] \i__payload$248 ;
-  wire [31:0] \i__payload$248.delta ;
-  wire [1:0] \i__payload$248.region ;
-  wire [47:0] \i__payload$250 ;
-  wire [31:0] \i__payload$250.g ;
-  wire [15:0] \i__payload$250.w ;
-  wire [31:0] \i__payload$263 ;
-  wire [33:0] \i__payload$269 ;
-  wire [31:0] \i__payload$269.delta ;
-  wire [1:0] \i__payload$269.region ;
-  wire [47:0] \i__payload$271 ;
-  wire [31:0] \i__payload$271.g ;
-  wire [15:0] \i__payload$271.w ;
-  wire [31:0] \i__payload$284 ;
+  wire [321:0] \i__payload$208 ;
+  wire \i__payload$208.first ;
+  wire \i__payload$208.last ;
+  wire [63:0] \i__payload$208.narrow ;
+  wire [7:0] \i__payload$208.narrow[0] ;
+  wire [7:0] \i__payload$208.narrow[1] ;
+  wire [7:0] \i__payload$208.narrow[2] ;
+  wire [7:0] \i__payload$208.narrow[3] ;
+  wire [7:0] \i__payload$208.narrow[4] ;
+  wire [7:0] \i__payload$208.narrow[5] ;
+  wire [7:0] \i__payload$208.narrow[6] ;
+  wire [7:0] \i__payload$208.narrow[7] ;
+  wire [255:0] \i__payload$208.wide ;
+  wire [31:0] \i__payload$208.wide[0] ;
+  wire [31:0] \i__payload$208.wide[1] ;
+  wire [31:0] \i__payload$208.wide[2] ;
+  wire [31:0] \i__payload$208.wide[3] ;
+  wire [31:0] \i__payload$208.wide[4] ;
+  wire [31:0] \i__payload$208.wide[5] ;
+  wire [31:0] \i__payload$208.wide[6] ;
+  wire [31:0] \i__payload$208.wide[7] ;
+  wire [31:0] \i__payload$217 ;
+  wire [33:0] \i__payload$224 ;
+  wire [31:0] \i__payload$224.delta ;
+  wire [1:0] \i__payload$224.region ;
+  wire [47:0] \i__payload$228 ;
+  wire [31:0] \i__payload$228.g ;
+  wire [15:0] \i__payload$228.w ;
+  wire [31:0] \i__payload$243 ;
+  wire [33:0] \i__payload$249 ;
+  wire [31:0] \i__payload$249.delta ;
+  wire [1:0] \i__payload$249.region ;
+  wire [47:0] \i__payload$251 ;
+  wire [31:0] \i__payload$251.g ;
+  wire [15:0] \i__payload$251.w ;
+  wire [31:0] \i__payload$264 ;
+  wire [33:0] \i__payload$270 ;
+  wire [31:0] \i__payload$270.delta ;
+  wire [1:0] \i__payload$270.region ;
+  wire [47:0] \i__payload$272 ;
+  wire [31:0] \i__payload$272.g ;
+  wire [15:0] \i__payload$272.w ;
+  wire [31:0] \i__payload$285 ;
   wire [7:0] \i__payload$29 ;
-  wire [33:0] \i__payload$290 ;
-  wire [31:0] \i__payload$290.delta ;
-  wire [1:0] \i__payload$290.region ;
-  wire [47:0] \i__payload$292 ;
-  wire [31:0] \i__payload$292.g ;
-  wire [15:0] \i__payload$292.w ;
-  wire [31:0] \i__payload$305 ;
-  wire [33:0] \i__payload$311 ;
-  wire [31:0] \i__payload$311.delta ;
-  wire [1:0] \i__payload$311.region ;
-  wire [47:0] \i__payload$313 ;
-  wire [31:0] \i__payload$313.g ;
-  wire [15:0] \i__payload$313.w ;
-  wire [31:0] \i__payload$326 ;
-  wire [33:0] \i__payload$332 ;
-  wire [31:0] \i__payload$332.delta ;
-  wire [1:0] \i__payload$332.region ;
-  wire [47:0] \i__payload$334 ;
-  wire [31:0] \i__payload$334.g ;
-  wire [15:0] \i__payload$334.w ;
-  wire [31:0] \i__payload$347 ;
-  wire [33:0] \i__payload$353 ;
-  wire [31:0] \i__payload$353.delta ;
-  wire [1:0] \i__payload$353.region ;
-  wire [47:0] \i__payload$355 ;
-  wire [31:0] \i__payload$355.g ;
-  wire [15:0] \i__payload$355.w ;
-  wire [31:0] \i__payload$368 ;
-  wire [33:0] \i__payload$374 ;
-  wire [31:0] \i__payload$374.delta ;
-  wire [1:0] \i__payload$374.region ;
-  wire [47:0] \i__payload$376 ;
-  wire [31:0] \i__payload$376.g ;
-  wire [15:0] \i__payload$376.w ;
+  wire [33:0] \i__payload$291 ;
+  wire [31:0] \i__payload$291.delta ;
+  wire [1:0] \i__payload$291.region ;
+  wire [47:0] \i__payload$293 ;
+  wire [31:0] \i__payload$293.g ;
+  wire [15:0] \i__payload$293.w ;
+  wire [31:0] \i__payload$306 ;
+  wire [33:0] \i__payload$312 ;
+  wire [31:0] \i__payload$312.delta ;
+  wire [1:0] \i__payload$312.region ;
+  wire [47:0] \i__payload$314 ;
+  wire [31:0] \i__payload$314.g ;
+  wire [15:0] \i__payload$314.w ;
+  wire [31:0] \i__payload$327 ;
+  wire [33:0] \i__payload$333 ;
+  wire [31:0] \i__payload$333.delta ;
+  wire [1:0] \i__payload$333.region ;
+  wire [47:0] \i__payload$335 ;
+  wire [31:0] \i__payload$335.g ;
+  wire [15:0] \i__payload$335.w ;
+  wire [31:0] \i__payload$348 ;
+  wire [33:0] \i__payload$354 ;
+  wire [31:0] \i__payload$354.delta ;
+  wire [1:0] \i__payload$354.region ;
+  wire [47:0] \i__payload$356 ;
+  wire [31:0] \i__payload$356.g ;
+  wire [15:0] \i__payload$356.w ;
+  wire [31:0] \i__payload$369 ;
+  wire [33:0] \i__payload$375 ;
+  wire [31:0] \i__payload$375.delta ;
+  wire [1:0] \i__payload$375.region ;
+  wire [47:0] \i__payload$377 ;
+  wire [31:0] \i__payload$377.g ;
+  wire [15:0] \i__payload$377.w ;
   wire [7:0] \i__payload$38 ;
-  wire [127:0] \i__payload$389 ;
-  wire [63:0] \i__payload$389.y ;
-  wire [7:0] \i__payload$389.y[0] ;
-  wire [7:0] \i__payload$389.y[1] ;
-  wire [7:0] \i__payload$389.y[2] ;
-  wire [7:0] \i__payload$389.y[3] ;
-  wire [7:0] \i__payload$389.y[4] ;
-  wire [7:0] \i__payload$389.y[5] ;
-  wire [7:0] \i__payload$389.y[6] ;
-  wire [7:0] \i__payload$389.y[7] ;
-  wire [63:0] \i__payload$389.y_hat ;
-  wire [7:0] \i__payload$389.y_hat[0] ;
-  wire [7:0] \i__payload$389.y_hat[1] ;
-  wire [7:0] \i__payload$389.y_hat[2] ;
-  wire [7:0] \i__payload$389.y_hat[3] ;
-  wire [7:0] \i__payload$389.y_hat[4] ;
-  wire [7:0] \i__payload$389.y_hat[5] ;
-  wire [7:0] \i__payload$389.y_hat[6] ;
-  wire [7:0] \i__payload$389.y_hat[7] ;
+  wire [127:0] \i__payload$390 ;
+  wire [63:0] \i__payload$390.y ;
+  wire [7:0] \i__payload$390.y[0] ;
+  wire [7:0] \i__payload$390.y[1] ;
+  wire [7:0] \i__payload$390.y[2] ;
+  wire [7:0] \i__payload$390.y[3] ;
+  wire [7:0] \i__payload$390.y[4] ;
+  wire [7:0] \i__payload$390.y[5] ;
+  wire [7:0] \i__payload$390.y[6] ;
+  wire [7:0] \i__payload$390.y[7] ;
+  wire [63:0] \i__payload$390.y_hat ;
+  wire [7:0] \i__payload$390.y_hat[0] ;
+  wire [7:0] \i__payload$390.y_hat[1] ;
+  wire [7:0] \i__payload$390.y_hat[2] ;
+  wire [7:0] \i__payload$390.y_hat[3] ;
+  wire [7:0] \i__payload$390.y_hat[4] ;
+  wire [7:0] \i__payload$390.y_hat[5] ;
+  wire [7:0] \i__payload$390.y_hat[6] ;
+  wire [7:0] \i__payload$390.y_hat[7] ;
   wire [7:0] \i__payload$47 ;
   wire [7:0] \i__payload$56 ;
   wire [7:0] \i__payload$65 ;
@@ -1581,38 +1671,38 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \i__ready$41 ;
   wire \i__ready$50 ;
   wire \i__ready$59 ;
-  wire \i__ready$644 ;
   wire \i__ready$68 ;
+  wire \i__ready$735 ;
   wire \i__ready$77 ;
   wire \i__ready$86 ;
   wire i__valid;
-  reg \i__valid$205  = 1'h0;
-  wire \i__valid$212 ;
-  wire \i__valid$222 ;
-  wire \i__valid$226 ;
-  wire \i__valid$241 ;
-  wire \i__valid$247 ;
-  wire \i__valid$249 ;
-  wire \i__valid$262 ;
-  wire \i__valid$268 ;
-  wire \i__valid$270 ;
-  wire \i__valid$283 ;
-  wire \i__valid$289 ;
-  wire \i__valid$291 ;
-  wire \i__valid$304 ;
-  wire \i__valid$310 ;
-  wire \i__valid$312 ;
-  wire \i__valid$325 ;
+  reg \i__valid$206  = 1'h0;
+  wire \i__valid$213 ;
+  wire \i__valid$223 ;
+  wire \i__valid$227 ;
+  wire \i__valid$242 ;
+  wire \i__valid$248 ;
+  wire \i__valid$250 ;
+  wire \i__valid$263 ;
+  wire \i__valid$269 ;
+  wire \i__valid$271 ;
+  wire \i__valid$284 ;
+  wire \i__valid$290 ;
+  wire \i__valid$292 ;
+  wire \i__valid$305 ;
+  wire \i__valid$311 ;
+  wire \i__valid$313 ;
+  wire \i__valid$326 ;
   wire \i__valid$33 ;
-  wire \i__valid$331 ;
-  wire \i__valid$333 ;
-  wire \i__valid$346 ;
-  wire \i__valid$352 ;
-  wire \i__valid$354 ;
-  wire \i__valid$367 ;
-  wire \i__valid$373 ;
-  wire \i__valid$375 ;
-  wire \i__valid$388 ;
+  wire \i__valid$332 ;
+  wire \i__valid$334 ;
+  wire \i__valid$347 ;
+  wire \i__valid$353 ;
+  wire \i__valid$355 ;
+  wire \i__valid$368 ;
+  wire \i__valid$374 ;
+  wire \i__valid$376 ;
+  wire \i__valid$389 ;
   wire \i__valid$42 ;
   wire \i__valid$51 ;
   wire \i__valid$60 ;
@@ -1621,6 +1711,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire \i__valid$87 ;
   reg [6:0] ibase = 7'h00;
   reg [383:0] ibits = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg ibits_load0 = 1'h0;
+  reg ibits_load1 = 1'h0;
+  reg ibits_load2 = 1'h0;
   wire issue;
   reg issuing = 1'h0;
   reg k_first = 1'h0;
@@ -1632,35 +1725,35 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   reg [31:0] lr_multiplier = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$251  = 32'd0;
+  reg [31:0] \lr_multiplier$252  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$272  = 32'd0;
+  reg [31:0] \lr_multiplier$273  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$293  = 32'd0;
+  reg [31:0] \lr_multiplier$294  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$314  = 32'd0;
+  reg [31:0] \lr_multiplier$315  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$335  = 32'd0;
+  reg [31:0] \lr_multiplier$336  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$356  = 32'd0;
+  reg [31:0] \lr_multiplier$357  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \lr_multiplier$377  = 32'd0;
+  reg [31:0] \lr_multiplier$378  = 32'd0;
   (* keep = "true" *)
   reg [5:0] lr_shift = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$253  = 6'h00;
+  reg [5:0] \lr_shift$254  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$274  = 6'h00;
+  reg [5:0] \lr_shift$275  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$295  = 6'h00;
+  reg [5:0] \lr_shift$296  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$316  = 6'h00;
+  reg [5:0] \lr_shift$317  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$337  = 6'h00;
+  reg [5:0] \lr_shift$338  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$358  = 6'h00;
+  reg [5:0] \lr_shift$359  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \lr_shift$379  = 6'h00;
+  reg [5:0] \lr_shift$380  = 6'h00;
   output [255:0] m_axis_tdata;
   wire [255:0] m_axis_tdata;
   output m_axis_tlast;
@@ -1671,6 +1764,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire m_axis_tvalid;
   reg m_last = 1'h0;
   reg [31:0] mac_steps = 32'd0;
+  (* keep = "true" *)
+  reg mac_steps_clear = 1'h0;
   reg [9:0] mi = 10'h000;
   output mode;
   reg mode = 1'h0;
@@ -1678,19 +1773,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   reg [31:0] multiplier = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$243  = 32'd0;
+  reg [31:0] \multiplier$244  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$264  = 32'd0;
+  reg [31:0] \multiplier$265  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$285  = 32'd0;
+  reg [31:0] \multiplier$286  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$306  = 32'd0;
+  reg [31:0] \multiplier$307  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$327  = 32'd0;
+  reg [31:0] \multiplier$328  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$348  = 32'd0;
+  reg [31:0] \multiplier$349  = 32'd0;
   (* keep = "true" *)
-  reg [31:0] \multiplier$369  = 32'd0;
+  reg [31:0] \multiplier$370  = 32'd0;
   reg n_last = 1'h0;
   reg [15:0] naddr = 16'h0000;
   wire [7:0] new_i;
@@ -1700,34 +1795,31 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [9:0] nt_m1 = 10'h000;
   reg [9:0] nt_m2 = 10'h000;
   wire [7:0] o__payload;
-  wire [258:0] \o__payload$159 ;
-  wire [255:0] \o__payload$159.acc ;
-  wire [31:0] \o__payload$159.acc[0] ;
-  wire [31:0] \o__payload$159.acc[1] ;
-  wire [31:0] \o__payload$159.acc[2] ;
-  wire [31:0] \o__payload$159.acc[3] ;
-  wire [31:0] \o__payload$159.acc[4] ;
-  wire [31:0] \o__payload$159.acc[5] ;
-  wire [31:0] \o__payload$159.acc[6] ;
-  wire [31:0] \o__payload$159.acc[7] ;
-  wire [2:0] \o__payload$159.row ;
+  wire [258:0] \o__payload$160 ;
+  wire [255:0] \o__payload$160.acc ;
+  wire [31:0] \o__payload$160.acc[0] ;
+  wire [31:0] \o__payload$160.acc[1] ;
+  wire [31:0] \o__payload$160.acc[2] ;
+  wire [31:0] \o__payload$160.acc[3] ;
+  wire [31:0] \o__payload$160.acc[4] ;
+  wire [31:0] \o__payload$160.acc[5] ;
+  wire [31:0] \o__payload$160.acc[6] ;
+  wire [31:0] \o__payload$160.acc[7] ;
+  wire [2:0] \o__payload$160.row ;
   wire [7:0] \o__payload$30 ;
   wire [7:0] \o__payload$39 ;
-  wire [74:0] \o__payload$393 ;
-  wire [2:0] \o__payload$393.argmax ;
-  wire [63:0] \o__payload$393.e ;
-  wire [7:0] \o__payload$393.e[0] ;
-  wire [7:0] \o__payload$393.e[1] ;
-  wire [7:0] \o__payload$393.e[2] ;
-  wire [7:0] \o__payload$393.e[3] ;
-  wire [7:0] \o__payload$393.e[4] ;
-  wire [7:0] \o__payload$393.e[5] ;
-  wire [7:0] \o__payload$393.e[6] ;
-  wire [7:0] \o__payload$393.e[7] ;
-  wire [7:0] \o__payload$393.max ;
-  wire [9:0] \o__payload$401 ;
-  wire [7:0] \o__payload$401.h ;
-  wire [1:0] \o__payload$401.region ;
+  wire [74:0] \o__payload$394 ;
+  wire [2:0] \o__payload$394.argmax ;
+  wire [63:0] \o__payload$394.e ;
+  wire [7:0] \o__payload$394.e[0] ;
+  wire [7:0] \o__payload$394.e[1] ;
+  wire [7:0] \o__payload$394.e[2] ;
+  wire [7:0] \o__payload$394.e[3] ;
+  wire [7:0] \o__payload$394.e[4] ;
+  wire [7:0] \o__payload$394.e[5] ;
+  wire [7:0] \o__payload$394.e[6] ;
+  wire [7:0] \o__payload$394.e[7] ;
+  wire [7:0] \o__payload$394.max ;
   wire [9:0] \o__payload$402 ;
   wire [7:0] \o__payload$402.h ;
   wire [1:0] \o__payload$402.region ;
@@ -1749,7 +1841,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [9:0] \o__payload$408 ;
   wire [7:0] \o__payload$408.h ;
   wire [1:0] \o__payload$408.region ;
-  wire [31:0] \o__payload$412 ;
+  wire [9:0] \o__payload$409 ;
+  wire [7:0] \o__payload$409.h ;
+  wire [1:0] \o__payload$409.region ;
   wire [31:0] \o__payload$413 ;
   wire [31:0] \o__payload$414 ;
   wire [31:0] \o__payload$415 ;
@@ -1757,7 +1851,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [31:0] \o__payload$417 ;
   wire [31:0] \o__payload$418 ;
   wire [31:0] \o__payload$419 ;
-  wire [15:0] \o__payload$421 ;
+  wire [31:0] \o__payload$420 ;
   wire [15:0] \o__payload$422 ;
   wire [15:0] \o__payload$423 ;
   wire [15:0] \o__payload$424 ;
@@ -1765,6 +1859,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire [15:0] \o__payload$426 ;
   wire [15:0] \o__payload$427 ;
   wire [15:0] \o__payload$428 ;
+  wire [15:0] \o__payload$429 ;
   wire [7:0] \o__payload$48 ;
   wire [7:0] \o__payload$57 ;
   wire [7:0] \o__payload$66 ;
@@ -1807,7 +1902,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire o__valid;
   wire \o__valid$34 ;
   wire \o__valid$43 ;
-  wire \o__valid$515 ;
+  wire \o__valid$516 ;
   wire \o__valid$52 ;
   wire \o__valid$61 ;
   wire \o__valid$70 ;
@@ -1817,81 +1912,209 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [15:0] o_tile = 16'h0000;
   reg [23:0] out_cnt = 24'h000000;
   wire overflow;
-  wire \overflow$676 ;
-  wire \overflow$677 ;
-  wire \overflow$678 ;
-  wire \overflow$679 ;
-  wire \overflow$680 ;
-  wire \overflow$681 ;
-  wire \overflow$682 ;
+  wire \overflow$767 ;
+  wire \overflow$768 ;
+  wire \overflow$769 ;
+  wire \overflow$770 ;
+  wire \overflow$771 ;
+  wire \overflow$772 ;
+  wire \overflow$773 ;
   reg [15:0] p_mrow = 16'h0000;
   reg [5:0] pc = 6'h00;
   reg [31:0] phase_cycles0 = 32'd0;
+  (* keep = "true" *)
+  reg phase_cycles0_clear = 1'h0;
   reg [31:0] phase_cycles1 = 32'd0;
   reg [31:0] phase_cycles10 = 32'd0;
+  (* keep = "true" *)
+  reg phase_cycles10_clear = 1'h0;
   reg [31:0] phase_cycles11 = 32'd0;
+  (* keep = "true" *)
+  reg phase_cycles11_clear = 1'h0;
   reg [31:0] phase_cycles12 = 32'd0;
+  (* keep = "true" *)
+  reg phase_cycles12_clear = 1'h0;
   reg [31:0] phase_cycles13 = 32'd0;
+  (* keep = "true" *)
+  reg phase_cycles13_clear = 1'h0;
   reg [31:0] phase_cycles14 = 32'd0;
+  (* keep = "true" *)
+  reg phase_cycles14_clear = 1'h0;
   reg [31:0] phase_cycles15 = 32'd0;
+  (* keep = "true" *)
+  reg phase_cycles15_clear = 1'h0;
   reg [31:0] phase_cycles16 = 32'd0;
+  (* keep = "true" *)
+  reg phase_cycles16_clear = 1'h0;
   reg [31:0] phase_cycles17 = 32'd0;
+  (* keep = "true" *)
+  reg phase_cycles17_clear = 1'h0;
   reg [31:0] phase_cycles18 = 32'd0;
+  (* keep = "true" *)
+  reg phase_cycles18_clear = 1'h0;
   reg [31:0] phase_cycles19 = 32'd0;
+  (* keep = "true" *)
+  reg phase_cycles19_clear = 1'h0;
+  (* keep = "true" *)
+  reg phase_cycles1_clear = 1'h0;
   reg [31:0] phase_cycles2 = 32'd0;
   reg [31:0] phase_cycles20 = 32'd0;
+  (* keep = "true" *)
+  reg phase_cycles20_clear = 1'h0;
   reg [31:0] phase_cycles21 = 32'd0;
+  (* keep = "true" *)
+  reg phase_cycles21_clear = 1'h0;
   reg [31:0] phase_cycles22 = 32'd0;
+  (* keep = "true" *)
+  reg phase_cycles22_clear = 1'h0;
   reg [31:0] phase_cycles23 = 32'd0;
+  (* keep = "true" *)
+  reg phase_cycles23_clear = 1'h0;
   reg [31:0] phase_cycles24 = 32'd0;
+  (* keep = "true" *)
+  reg phase_cycles24_clear = 1'h0;
   reg [31:0] phase_cycles25 = 32'd0;
+  (* keep = "true" *)
+  reg phase_cycles25_clear = 1'h0;
   reg [31:0] phase_cycles26 = 32'd0;
+  (* keep = "true" *)
+  reg phase_cycles26_clear = 1'h0;
   reg [31:0] phase_cycles27 = 32'd0;
+  (* keep = "true" *)
+  reg phase_cycles27_clear = 1'h0;
   reg [31:0] phase_cycles28 = 32'd0;
+  (* keep = "true" *)
+  reg phase_cycles28_clear = 1'h0;
   reg [31:0] phase_cycles29 = 32'd0;
+  (* keep = "true" *)
+  reg phase_cycles29_clear = 1'h0;
+  (* keep = "true" *)
+  reg phase_cycles2_clear = 1'h0;
   reg [31:0] phase_cycles3 = 32'd0;
   reg [31:0] phase_cycles30 = 32'd0;
+  (* keep = "true" *)
+  reg phase_cycles30_clear = 1'h0;
   reg [31:0] phase_cycles31 = 32'd0;
+  (* keep = "true" *)
+  reg phase_cycles31_clear = 1'h0;
+  (* keep = "true" *)
+  reg phase_cycles3_clear = 1'h0;
   reg [31:0] phase_cycles4 = 32'd0;
+  (* keep = "true" *)
+  reg phase_cycles4_clear = 1'h0;
   reg [31:0] phase_cycles5 = 32'd0;
+  (* keep = "true" *)
+  reg phase_cycles5_clear = 1'h0;
   reg [31:0] phase_cycles6 = 32'd0;
+  (* keep = "true" *)
+  reg phase_cycles6_clear = 1'h0;
   reg [31:0] phase_cycles7 = 32'd0;
+  (* keep = "true" *)
+  reg phase_cycles7_clear = 1'h0;
   reg [31:0] phase_cycles8 = 32'd0;
+  (* keep = "true" *)
+  reg phase_cycles8_clear = 1'h0;
   reg [31:0] phase_cycles9 = 32'd0;
+  (* keep = "true" *)
+  reg phase_cycles9_clear = 1'h0;
+  (* keep = "true" *)
+  reg phase_en0 = 1'h0;
+  (* keep = "true" *)
+  reg phase_en1 = 1'h0;
+  (* keep = "true" *)
+  reg phase_en10 = 1'h0;
+  (* keep = "true" *)
+  reg phase_en11 = 1'h0;
+  (* keep = "true" *)
+  reg phase_en12 = 1'h0;
+  (* keep = "true" *)
+  reg phase_en13 = 1'h0;
+  (* keep = "true" *)
+  reg phase_en14 = 1'h0;
+  (* keep = "true" *)
+  reg phase_en15 = 1'h0;
+  (* keep = "true" *)
+  reg phase_en16 = 1'h0;
+  (* keep = "true" *)
+  reg phase_en17 = 1'h0;
+  (* keep = "true" *)
+  reg phase_en18 = 1'h0;
+  (* keep = "true" *)
+  reg phase_en19 = 1'h0;
+  (* keep = "true" *)
+  reg phase_en2 = 1'h0;
+  (* keep = "true" *)
+  reg phase_en20 = 1'h0;
+  (* keep = "true" *)
+  reg phase_en21 = 1'h0;
+  (* keep = "true" *)
+  reg phase_en22 = 1'h0;
+  (* keep = "true" *)
+  reg phase_en23 = 1'h0;
+  (* keep = "true" *)
+  reg phase_en24 = 1'h0;
+  (* keep = "true" *)
+  reg phase_en25 = 1'h0;
+  (* keep = "true" *)
+  reg phase_en26 = 1'h0;
+  (* keep = "true" *)
+  reg phase_en27 = 1'h0;
+  (* keep = "true" *)
+  reg phase_en28 = 1'h0;
+  (* keep = "true" *)
+  reg phase_en29 = 1'h0;
+  (* keep = "true" *)
+  reg phase_en3 = 1'h0;
+  (* keep = "true" *)
+  reg phase_en30 = 1'h0;
+  (* keep = "true" *)
+  reg phase_en31 = 1'h0;
+  (* keep = "true" *)
+  reg phase_en4 = 1'h0;
+  (* keep = "true" *)
+  reg phase_en5 = 1'h0;
+  (* keep = "true" *)
+  reg phase_en6 = 1'h0;
+  (* keep = "true" *)
+  reg phase_en7 = 1'h0;
+  (* keep = "true" *)
+  reg phase_en8 = 1'h0;
+  (* keep = "true" *)
+  reg phase_en9 = 1'h0;
   wire pipe_busy;
   reg [5:0] r_addr;
-  reg [8:0] \r_addr$163 ;
-  reg [6:0] \r_addr$166 ;
-  reg [9:0] \r_addr$167 ;
-  reg [9:0] \r_addr$169 ;
-  reg [6:0] \r_addr$170 ;
+  reg [8:0] \r_addr$164 ;
+  reg [6:0] \r_addr$167 ;
+  reg [9:0] \r_addr$168 ;
+  reg [9:0] \r_addr$170 ;
   reg [6:0] \r_addr$171 ;
-  reg [8:0] \r_addr$172 ;
-  reg [7:0] \r_addr$173 ;
-  reg [5:0] \r_addr$174 ;
+  reg [6:0] \r_addr$172 ;
+  reg [8:0] \r_addr$173 ;
+  reg [7:0] \r_addr$174 ;
+  reg [5:0] \r_addr$175 ;
   wire [256:0] r_data;
-  wire [127:0] \r_data$177 ;
-  wire [127:0] \r_data$187 ;
-  wire [255:0] \r_data$195 ;
-  wire [63:0] \r_data$197 ;
-  wire [63:0] \r_data$210 ;
+  wire [127:0] \r_data$178 ;
+  wire [127:0] \r_data$188 ;
+  wire [255:0] \r_data$196 ;
+  wire [63:0] \r_data$198 ;
   wire [63:0] \r_data$211 ;
-  wire [15:0] \r_data$225 ;
-  wire [127:0] \r_data$575 ;
-  wire [63:0] \r_data$586 ;
-  wire [7:0] \r_data$593 ;
+  wire [63:0] \r_data$212 ;
+  wire [15:0] \r_data$226 ;
+  wire [127:0] \r_data$576 ;
+  wire [63:0] \r_data$598 ;
+  wire [7:0] \r_data$613 ;
   wire r_en;
   wire r_rdy;
   wire read_room;
   reg [15:0] row_base;
-  reg [15:0] \row_base$496 ;
+  reg [15:0] \row_base$497 ;
   wire [127:0] row_data;
-  wire [63:0] \row_data$459 ;
+  wire [63:0] \row_data$460 ;
   reg row_done;
   reg [2:0] row_index;
-  reg [2:0] \row_index$495 ;
+  reg [2:0] \row_index$496 ;
   reg row_valid;
-  reg \row_valid$486 ;
+  reg \row_valid$487 ;
   (* keep = "true" *)
   reg [9:0] rows_a = 10'h000;
   (* keep = "true" *)
@@ -1903,8 +2126,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   wire rst;
   (* init = 32'd0 *)
   wire [31:0] run_cycles;
+  (* keep = "true" *)
+  reg run_cycles_clear = 1'h0;
   (* init = 1'h0 *)
   wire run_mode;
+  reg run_start;
   reg rv0 = 1'h0;
   reg rv1 = 1'h0;
   reg rv2 = 1'h0;
@@ -2071,19 +2297,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   (* keep = "true" *)
   reg [5:0] shift = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$245  = 6'h00;
+  reg [5:0] \shift$246  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$266  = 6'h00;
+  reg [5:0] \shift$267  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$287  = 6'h00;
+  reg [5:0] \shift$288  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$308  = 6'h00;
+  reg [5:0] \shift$309  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$329  = 6'h00;
+  reg [5:0] \shift$330  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$350  = 6'h00;
+  reg [5:0] \shift$351  = 6'h00;
   (* keep = "true" *)
-  reg [5:0] \shift$371  = 6'h00;
+  reg [5:0] \shift$372  = 6'h00;
   reg [3:0] since_last = 4'hf;
   reg since_ok = 1'h1;
   reg [255:0] st_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
@@ -2136,37 +2362,37 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg trace_valid = 1'h0;
   reg tv;
   reg [5:0] w_addr;
-  reg [8:0] \w_addr$127 ;
-  reg [6:0] \w_addr$130 ;
-  reg [9:0] \w_addr$133 ;
-  reg [9:0] \w_addr$136 ;
-  reg [6:0] \w_addr$139 ;
-  reg [8:0] \w_addr$142 ;
-  reg [7:0] \w_addr$145 ;
-  reg [5:0] \w_addr$148 ;
-  reg [6:0] \w_addr$151 ;
+  reg [8:0] \w_addr$128 ;
+  reg [6:0] \w_addr$131 ;
+  reg [9:0] \w_addr$134 ;
+  reg [9:0] \w_addr$137 ;
+  reg [6:0] \w_addr$140 ;
+  reg [8:0] \w_addr$143 ;
+  reg [7:0] \w_addr$146 ;
+  reg [5:0] \w_addr$149 ;
+  reg [6:0] \w_addr$152 ;
   reg [256:0] w_data;
-  reg [127:0] \w_data$125 ;
-  reg [127:0] \w_data$128 ;
-  reg [127:0] \w_data$131 ;
-  reg [63:0] \w_data$134 ;
-  reg [63:0] \w_data$137 ;
-  reg [63:0] \w_data$140 ;
-  reg [15:0] \w_data$143 ;
-  reg [255:0] \w_data$146 ;
-  reg [7:0] \w_data$149 ;
-  reg [63:0] \w_data$152 ;
+  reg [127:0] \w_data$126 ;
+  reg [127:0] \w_data$129 ;
+  reg [127:0] \w_data$132 ;
+  reg [63:0] \w_data$135 ;
+  reg [63:0] \w_data$138 ;
+  reg [63:0] \w_data$141 ;
+  reg [15:0] \w_data$144 ;
+  reg [255:0] \w_data$147 ;
+  reg [7:0] \w_data$150 ;
+  reg [63:0] \w_data$153 ;
   reg w_en;
-  reg \w_en$122 ;
-  reg \w_en$126 ;
-  reg \w_en$129 ;
-  reg \w_en$132 ;
-  reg \w_en$135 ;
-  reg \w_en$138 ;
-  reg \w_en$141 ;
-  reg \w_en$144 ;
-  reg \w_en$147 ;
-  reg \w_en$150 ;
+  reg \w_en$123 ;
+  reg \w_en$127 ;
+  reg \w_en$130 ;
+  reg \w_en$133 ;
+  reg \w_en$136 ;
+  reg \w_en$139 ;
+  reg \w_en$142 ;
+  reg \w_en$145 ;
+  reg \w_en$148 ;
+  reg \w_en$151 ;
   reg [15:0] waddr = 16'h0000;
   reg [15:0] wcol = 16'h0000;
   reg [255:0] wide_data;
@@ -2195,13 +2421,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   reg [31:0] wide_wt6;
   reg [31:0] wide_wt7;
   wire wrapped;
-  wire \wrapped$684 ;
-  wire \wrapped$685 ;
-  wire \wrapped$686 ;
-  wire \wrapped$687 ;
-  wire \wrapped$688 ;
-  wire \wrapped$689 ;
-  wire \wrapped$690 ;
+  wire \wrapped$775 ;
+  wire \wrapped$776 ;
+  wire \wrapped$777 ;
+  wire \wrapped$778 ;
+  wire \wrapped$779 ;
+  wire \wrapped$780 ;
+  wire \wrapped$781 ;
   reg [63:0] y1 = 64'h0000000000000000;
   reg [63:0] y2 = 64'h0000000000000000;
   reg [63:0] y3 = 64'h0000000000000000;
@@ -2228,59 +2454,59 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$11  = ~ k_last;
   assign \$12  = \$11  | since_ok;
   assign issue = issuing & \$12 ;
-  assign \$13  = o_tile + \o__payload$159 [2:0];
-  assign \$14  = a_tile + \o__payload$159 [2:0];
+  assign \$13  = o_tile + \o__payload$160 [2:0];
+  assign \$14  = a_tile + \o__payload$160 [2:0];
   assign \$15  = ex_grad ? \$13 [15:0] : waddr;
-  assign \$16  = ex_grad ? \r_data$211  : \r_data$210 ;
-  assign \$17  = ex_grad ? \r_data$211  : \r_data$210 ;
-  assign \$18  = ex_grad ? \r_data$211  : \r_data$210 ;
-  assign \$19  = ex_grad ? \r_data$211  : \r_data$210 ;
-  assign \$20  = ex_grad ? \r_data$211  : \r_data$210 ;
-  assign \$21  = ex_grad ? \r_data$211  : \r_data$210 ;
-  assign \$22  = ex_grad ? \r_data$211  : \r_data$210 ;
-  assign \$23  = ex_grad ? \r_data$211  : \r_data$210 ;
+  assign \$16  = ex_grad ? \r_data$212  : \r_data$211 ;
+  assign \$17  = ex_grad ? \r_data$212  : \r_data$211 ;
+  assign \$18  = ex_grad ? \r_data$212  : \r_data$211 ;
+  assign \$19  = ex_grad ? \r_data$212  : \r_data$211 ;
+  assign \$20  = ex_grad ? \r_data$212  : \r_data$211 ;
+  assign \$21  = ex_grad ? \r_data$212  : \r_data$211 ;
+  assign \$22  = ex_grad ? \r_data$212  : \r_data$211 ;
+  assign \$23  = ex_grad ? \r_data$212  : \r_data$211 ;
   assign \$24  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$212  = e_r5[0] & \$24 ;
+  assign \i__valid$213  = e_r5[0] & \$24 ;
   assign \$25  = ibits[2:0] == 2'h3;
-  assign \i__valid$222  = e_r5[0] & \$25 ;
-  assign \i__valid$226  = e_r5[0] & ex_grad;
+  assign \i__valid$223  = e_r5[0] & \$25 ;
+  assign \i__valid$227  = e_r5[0] & ex_grad;
   assign \$26  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$241  = e_r5[0] & \$26 ;
+  assign \i__valid$242  = e_r5[0] & \$26 ;
   assign \$27  = ibits[2:0] == 2'h3;
-  assign \i__valid$247  = e_r5[0] & \$27 ;
-  assign \i__valid$249  = e_r5[0] & ex_grad;
+  assign \i__valid$248  = e_r5[0] & \$27 ;
+  assign \i__valid$250  = e_r5[0] & ex_grad;
   assign \$28  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$262  = e_r5[0] & \$28 ;
+  assign \i__valid$263  = e_r5[0] & \$28 ;
   assign \$29  = ibits[2:0] == 2'h3;
-  assign \i__valid$268  = e_r5[0] & \$29 ;
-  assign \i__valid$270  = e_r5[0] & ex_grad;
+  assign \i__valid$269  = e_r5[0] & \$29 ;
+  assign \i__valid$271  = e_r5[0] & ex_grad;
   assign \$30  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$283  = e_r5[0] & \$30 ;
+  assign \i__valid$284  = e_r5[0] & \$30 ;
   assign \$31  = ibits[2:0] == 2'h3;
-  assign \i__valid$289  = e_r5[0] & \$31 ;
-  assign \i__valid$291  = e_r5[0] & ex_grad;
+  assign \i__valid$290  = e_r5[0] & \$31 ;
+  assign \i__valid$292  = e_r5[0] & ex_grad;
   assign \$32  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$304  = e_r5[0] & \$32 ;
+  assign \i__valid$305  = e_r5[0] & \$32 ;
   assign \$33  = ibits[2:0] == 2'h3;
-  assign \i__valid$310  = e_r5[0] & \$33 ;
-  assign \i__valid$312  = e_r5[0] & ex_grad;
+  assign \i__valid$311  = e_r5[0] & \$33 ;
+  assign \i__valid$313  = e_r5[0] & ex_grad;
   assign \$34  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$325  = e_r5[0] & \$34 ;
+  assign \i__valid$326  = e_r5[0] & \$34 ;
   assign \$35  = ibits[2:0] == 2'h3;
-  assign \i__valid$331  = e_r5[0] & \$35 ;
-  assign \i__valid$333  = e_r5[0] & ex_grad;
+  assign \i__valid$332  = e_r5[0] & \$35 ;
+  assign \i__valid$334  = e_r5[0] & ex_grad;
   assign \$36  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$346  = e_r5[0] & \$36 ;
+  assign \i__valid$347  = e_r5[0] & \$36 ;
   assign \$37  = ibits[2:0] == 2'h3;
-  assign \i__valid$352  = e_r5[0] & \$37 ;
-  assign \i__valid$354  = e_r5[0] & ex_grad;
+  assign \i__valid$353  = e_r5[0] & \$37 ;
+  assign \i__valid$355  = e_r5[0] & ex_grad;
   assign \$38  = ex_fwd_relu | ex_fwd_err;
-  assign \i__valid$367  = e_r5[0] & \$38 ;
+  assign \i__valid$368  = e_r5[0] & \$38 ;
   assign \$39  = ibits[2:0] == 2'h3;
-  assign \i__valid$373  = e_r5[0] & \$39 ;
-  assign \i__valid$375  = e_r5[0] & ex_grad;
+  assign \i__valid$374  = e_r5[0] & \$39 ;
+  assign \i__valid$376  = e_r5[0] & ex_grad;
   assign \$40  = ibits[2:0] == 2'h2;
-  assign \i__valid$388  = i__valid & \$40 ;
+  assign \i__valid$389  = i__valid & \$40 ;
   assign \$41  = sb8[70] ? i__payload : 8'h80;
   assign \$42  = sb8[71] ? \i__payload$29  : 8'h80;
   assign \$43  = sb8[72] ? \i__payload$38  : 8'h80;
@@ -2289,331 +2515,331 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$46  = sb8[75] ? \i__payload$65  : 8'h80;
   assign \$47  = sb8[76] ? \i__payload$74  : 8'h80;
   assign \$48  = sb8[77] ? \i__payload$83  : 8'h80;
-  assign \$49  = \o__payload$393 [66:64] + sb12[85:78];
-  assign \$50  = $signed(\o__payload$393 [74:67]) > $signed(best_v0);
+  assign \$49  = \o__payload$394 [66:64] + sb12[85:78];
+  assign \$50  = $signed(\o__payload$394 [74:67]) > $signed(best_v0);
   assign \$51  = sb12[53] | \$50 ;
-  assign new_v = \$51  ? \o__payload$393 [74:67] : best_v0;
-  assign \$52  = $signed(\o__payload$393 [74:67]) > $signed(best_v0);
+  assign new_v = \$51  ? \o__payload$394 [74:67] : best_v0;
+  assign \$52  = $signed(\o__payload$394 [74:67]) > $signed(best_v0);
   assign \$53  = sb12[53] | \$52 ;
   assign new_i = \$53  ? \$49 [7:0] : best_i0;
-  assign \$54  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$55  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$56  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$57  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$58  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$59  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$60  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$61  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$54  = sb11[70] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$55  = sb11[71] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$56  = sb11[72] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$57  = sb11[73] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$58  = sb11[74] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$59  = sb11[75] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$60  = sb11[76] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$61  = sb11[77] ? \o__payload$409 [7:0] : 8'h00;
   assign \$62  = host_writing_ag ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54  };
-  assign \$63  = host_writing_rg ? s_axis_tdata : { 240'h000000000000000000000000000000000000000000000000000000000000, \o__payload$408 [9:8], \o__payload$407 [9:8], \o__payload$406 [9:8], \o__payload$405 [9:8], \o__payload$404 [9:8], \o__payload$403 [9:8], \o__payload$402 [9:8], \o__payload$401 [9:8] };
-  assign \$64  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$65  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$66  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$67  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$68  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$69  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$70  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$71  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$63  = host_writing_rg ? s_axis_tdata : { 240'h000000000000000000000000000000000000000000000000000000000000, \o__payload$409 [9:8], \o__payload$408 [9:8], \o__payload$407 [9:8], \o__payload$406 [9:8], \o__payload$405 [9:8], \o__payload$404 [9:8], \o__payload$403 [9:8], \o__payload$402 [9:8] };
+  assign \$64  = sb12[70] ? \o__payload$394 [7:0] : 8'h00;
+  assign \$65  = sb12[71] ? \o__payload$394 [15:8] : 8'h00;
+  assign \$66  = sb12[72] ? \o__payload$394 [23:16] : 8'h00;
+  assign \$67  = sb12[73] ? \o__payload$394 [31:24] : 8'h00;
+  assign \$68  = sb12[74] ? \o__payload$394 [39:32] : 8'h00;
+  assign \$69  = sb12[75] ? \o__payload$394 [47:40] : 8'h00;
+  assign \$70  = sb12[76] ? \o__payload$394 [55:48] : 8'h00;
+  assign \$71  = sb12[77] ? \o__payload$394 [63:56] : 8'h00;
   assign \$72  = host_writing_e ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64  };
-  assign \$73  = host_writing_d ? s_axis_tdata : { \o__payload$419 , \o__payload$418 , \o__payload$417 , \o__payload$416 , \o__payload$415 , \o__payload$414 , \o__payload$413 , \o__payload$412  };
-  assign \$74  = host_writing_wf ? s_axis_tdata : { 128'h00000000000000000000000000000000, \o__payload$428 , \o__payload$427 , \o__payload$426 , \o__payload$425 , \o__payload$424 , \o__payload$423 , \o__payload$422 , \o__payload$421  };
+  assign \$73  = host_writing_d ? s_axis_tdata : { \o__payload$420 , \o__payload$419 , \o__payload$418 , \o__payload$417 , \o__payload$416 , \o__payload$415 , \o__payload$414 , \o__payload$413  };
+  assign \$74  = host_writing_wf ? s_axis_tdata : { 128'h00000000000000000000000000000000, \o__payload$429 , \o__payload$428 , \o__payload$427 , \o__payload$426 , \o__payload$425 , \o__payload$424 , \o__payload$423 , \o__payload$422  };
   assign \$75  = host_writing_pred ? s_axis_tdata : { 248'h00000000000000000000000000000000000000000000000000000000000000, new_i };
   assign \$76  = host_writing_af ? s_axis_tdata : { 192'h000000000000000000000000000000000000000000000000, col_data };
-  assign \$77  = host_writing_wt ? s_axis_tdata : { 128'h00000000000000000000000000000000, \col_data$433  };
-  assign \$78  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$79  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$80  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$81  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$82  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$83  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$84  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$85  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$86  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$87  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$88  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$89  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$90  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$91  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$92  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$93  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$94  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$95  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$96  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$97  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$98  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$99  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$100  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$101  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$102  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$103  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$104  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$105  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$106  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$107  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$108  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$109  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$110  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$111  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$112  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$113  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$114  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$115  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$116  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$117  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$118  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$119  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$120  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$121  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$122  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$123  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$124  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$125  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$126  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$127  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$128  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$129  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$130  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$131  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$132  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$133  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$134  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$135  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$136  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$137  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$138  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$139  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$140  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$141  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$142  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$143  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$144  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$145  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$146  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$147  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$148  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$149  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
-  assign \$150  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$151  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$152  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$153  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$154  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$155  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$156  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$157  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
-  assign \$158  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$159  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$160  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$161  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$162  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$163  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$164  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$165  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
-  assign \$166  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$167  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$168  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$169  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$170  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$171  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$172  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$173  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
-  assign \$174  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$175  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$176  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$177  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$178  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$179  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$180  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$181  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
-  assign \$182  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$183  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$184  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$185  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$186  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$187  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$188  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$189  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
-  assign \$190  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$191  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$192  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$193  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$194  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$195  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$196  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$197  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
-  assign \$198  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$199  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$200  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$201  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$202  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$203  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$204  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$205  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
-  assign \$206  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$207  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$208  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$209  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$210  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$211  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$212  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$213  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$214  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$215  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$216  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$217  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$218  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$219  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$220  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$221  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$77  = host_writing_wt ? s_axis_tdata : { 128'h00000000000000000000000000000000, \col_data$434  };
+  assign \$78  = sb11[70] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$79  = sb11[71] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$80  = sb11[72] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$81  = sb11[73] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$82  = sb11[74] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$83  = sb11[75] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$84  = sb11[76] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$85  = sb11[77] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$86  = sb11[70] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$87  = sb11[71] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$88  = sb11[72] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$89  = sb11[73] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$90  = sb11[74] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$91  = sb11[75] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$92  = sb11[76] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$93  = sb11[77] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$94  = sb11[70] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$95  = sb11[71] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$96  = sb11[72] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$97  = sb11[73] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$98  = sb11[74] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$99  = sb11[75] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$100  = sb11[76] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$101  = sb11[77] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$102  = sb11[70] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$103  = sb11[71] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$104  = sb11[72] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$105  = sb11[73] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$106  = sb11[74] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$107  = sb11[75] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$108  = sb11[76] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$109  = sb11[77] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$110  = sb11[70] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$111  = sb11[71] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$112  = sb11[72] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$113  = sb11[73] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$114  = sb11[74] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$115  = sb11[75] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$116  = sb11[76] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$117  = sb11[77] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$118  = sb11[70] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$119  = sb11[71] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$120  = sb11[72] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$121  = sb11[73] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$122  = sb11[74] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$123  = sb11[75] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$124  = sb11[76] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$125  = sb11[77] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$126  = sb11[70] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$127  = sb11[71] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$128  = sb11[72] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$129  = sb11[73] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$130  = sb11[74] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$131  = sb11[75] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$132  = sb11[76] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$133  = sb11[77] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$134  = sb11[70] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$135  = sb11[71] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$136  = sb11[72] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$137  = sb11[73] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$138  = sb11[74] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$139  = sb11[75] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$140  = sb11[76] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$141  = sb11[77] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$142  = sb12[70] ? \o__payload$394 [7:0] : 8'h00;
+  assign \$143  = sb12[71] ? \o__payload$394 [15:8] : 8'h00;
+  assign \$144  = sb12[72] ? \o__payload$394 [23:16] : 8'h00;
+  assign \$145  = sb12[73] ? \o__payload$394 [31:24] : 8'h00;
+  assign \$146  = sb12[74] ? \o__payload$394 [39:32] : 8'h00;
+  assign \$147  = sb12[75] ? \o__payload$394 [47:40] : 8'h00;
+  assign \$148  = sb12[76] ? \o__payload$394 [55:48] : 8'h00;
+  assign \$149  = sb12[77] ? \o__payload$394 [63:56] : 8'h00;
+  assign \$150  = sb12[70] ? \o__payload$394 [7:0] : 8'h00;
+  assign \$151  = sb12[71] ? \o__payload$394 [15:8] : 8'h00;
+  assign \$152  = sb12[72] ? \o__payload$394 [23:16] : 8'h00;
+  assign \$153  = sb12[73] ? \o__payload$394 [31:24] : 8'h00;
+  assign \$154  = sb12[74] ? \o__payload$394 [39:32] : 8'h00;
+  assign \$155  = sb12[75] ? \o__payload$394 [47:40] : 8'h00;
+  assign \$156  = sb12[76] ? \o__payload$394 [55:48] : 8'h00;
+  assign \$157  = sb12[77] ? \o__payload$394 [63:56] : 8'h00;
+  assign \$158  = sb12[70] ? \o__payload$394 [7:0] : 8'h00;
+  assign \$159  = sb12[71] ? \o__payload$394 [15:8] : 8'h00;
+  assign \$160  = sb12[72] ? \o__payload$394 [23:16] : 8'h00;
+  assign \$161  = sb12[73] ? \o__payload$394 [31:24] : 8'h00;
+  assign \$162  = sb12[74] ? \o__payload$394 [39:32] : 8'h00;
+  assign \$163  = sb12[75] ? \o__payload$394 [47:40] : 8'h00;
+  assign \$164  = sb12[76] ? \o__payload$394 [55:48] : 8'h00;
+  assign \$165  = sb12[77] ? \o__payload$394 [63:56] : 8'h00;
+  assign \$166  = sb12[70] ? \o__payload$394 [7:0] : 8'h00;
+  assign \$167  = sb12[71] ? \o__payload$394 [15:8] : 8'h00;
+  assign \$168  = sb12[72] ? \o__payload$394 [23:16] : 8'h00;
+  assign \$169  = sb12[73] ? \o__payload$394 [31:24] : 8'h00;
+  assign \$170  = sb12[74] ? \o__payload$394 [39:32] : 8'h00;
+  assign \$171  = sb12[75] ? \o__payload$394 [47:40] : 8'h00;
+  assign \$172  = sb12[76] ? \o__payload$394 [55:48] : 8'h00;
+  assign \$173  = sb12[77] ? \o__payload$394 [63:56] : 8'h00;
+  assign \$174  = sb12[70] ? \o__payload$394 [7:0] : 8'h00;
+  assign \$175  = sb12[71] ? \o__payload$394 [15:8] : 8'h00;
+  assign \$176  = sb12[72] ? \o__payload$394 [23:16] : 8'h00;
+  assign \$177  = sb12[73] ? \o__payload$394 [31:24] : 8'h00;
+  assign \$178  = sb12[74] ? \o__payload$394 [39:32] : 8'h00;
+  assign \$179  = sb12[75] ? \o__payload$394 [47:40] : 8'h00;
+  assign \$180  = sb12[76] ? \o__payload$394 [55:48] : 8'h00;
+  assign \$181  = sb12[77] ? \o__payload$394 [63:56] : 8'h00;
+  assign \$182  = sb12[70] ? \o__payload$394 [7:0] : 8'h00;
+  assign \$183  = sb12[71] ? \o__payload$394 [15:8] : 8'h00;
+  assign \$184  = sb12[72] ? \o__payload$394 [23:16] : 8'h00;
+  assign \$185  = sb12[73] ? \o__payload$394 [31:24] : 8'h00;
+  assign \$186  = sb12[74] ? \o__payload$394 [39:32] : 8'h00;
+  assign \$187  = sb12[75] ? \o__payload$394 [47:40] : 8'h00;
+  assign \$188  = sb12[76] ? \o__payload$394 [55:48] : 8'h00;
+  assign \$189  = sb12[77] ? \o__payload$394 [63:56] : 8'h00;
+  assign \$190  = sb12[70] ? \o__payload$394 [7:0] : 8'h00;
+  assign \$191  = sb12[71] ? \o__payload$394 [15:8] : 8'h00;
+  assign \$192  = sb12[72] ? \o__payload$394 [23:16] : 8'h00;
+  assign \$193  = sb12[73] ? \o__payload$394 [31:24] : 8'h00;
+  assign \$194  = sb12[74] ? \o__payload$394 [39:32] : 8'h00;
+  assign \$195  = sb12[75] ? \o__payload$394 [47:40] : 8'h00;
+  assign \$196  = sb12[76] ? \o__payload$394 [55:48] : 8'h00;
+  assign \$197  = sb12[77] ? \o__payload$394 [63:56] : 8'h00;
+  assign \$198  = sb12[70] ? \o__payload$394 [7:0] : 8'h00;
+  assign \$199  = sb12[71] ? \o__payload$394 [15:8] : 8'h00;
+  assign \$200  = sb12[72] ? \o__payload$394 [23:16] : 8'h00;
+  assign \$201  = sb12[73] ? \o__payload$394 [31:24] : 8'h00;
+  assign \$202  = sb12[74] ? \o__payload$394 [39:32] : 8'h00;
+  assign \$203  = sb12[75] ? \o__payload$394 [47:40] : 8'h00;
+  assign \$204  = sb12[76] ? \o__payload$394 [55:48] : 8'h00;
+  assign \$205  = sb12[77] ? \o__payload$394 [63:56] : 8'h00;
+  assign \$206  = sb11[70] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$207  = sb11[71] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$208  = sb11[72] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$209  = sb11[73] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$210  = sb11[74] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$211  = sb11[75] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$212  = sb11[76] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$213  = sb11[77] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$214  = sb12[70] ? \o__payload$394 [7:0] : 8'h00;
+  assign \$215  = sb12[71] ? \o__payload$394 [15:8] : 8'h00;
+  assign \$216  = sb12[72] ? \o__payload$394 [23:16] : 8'h00;
+  assign \$217  = sb12[73] ? \o__payload$394 [31:24] : 8'h00;
+  assign \$218  = sb12[74] ? \o__payload$394 [39:32] : 8'h00;
+  assign \$219  = sb12[75] ? \o__payload$394 [47:40] : 8'h00;
+  assign \$220  = sb12[76] ? \o__payload$394 [55:48] : 8'h00;
+  assign \$221  = sb12[77] ? \o__payload$394 [63:56] : 8'h00;
   assign \$222  = ex_fwd_relu_lane0 ? \$206  : \$214 ;
-  assign \$223  = ex_backerr_lane0 ? \o__payload$412  : { \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421  };
+  assign \$223  = ex_backerr_lane0 ? \o__payload$413  : { \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422  };
   assign \$224  = ex_fwd_err_lane0 ? { \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142 [7], \$142  } : \$223 ;
   assign \$225  = ex_fwd_relu_lane0 ? { \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78  } : \$224 ;
-  assign \$226  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$227  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$228  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$229  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$230  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$231  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$232  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$233  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$234  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$235  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$236  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$237  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$238  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$239  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$240  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$241  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$226  = sb11[70] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$227  = sb11[71] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$228  = sb11[72] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$229  = sb11[73] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$230  = sb11[74] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$231  = sb11[75] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$232  = sb11[76] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$233  = sb11[77] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$234  = sb12[70] ? \o__payload$394 [7:0] : 8'h00;
+  assign \$235  = sb12[71] ? \o__payload$394 [15:8] : 8'h00;
+  assign \$236  = sb12[72] ? \o__payload$394 [23:16] : 8'h00;
+  assign \$237  = sb12[73] ? \o__payload$394 [31:24] : 8'h00;
+  assign \$238  = sb12[74] ? \o__payload$394 [39:32] : 8'h00;
+  assign \$239  = sb12[75] ? \o__payload$394 [47:40] : 8'h00;
+  assign \$240  = sb12[76] ? \o__payload$394 [55:48] : 8'h00;
+  assign \$241  = sb12[77] ? \o__payload$394 [63:56] : 8'h00;
   assign \$242  = ex_fwd_relu_lane1 ? \$227  : \$235 ;
-  assign \$243  = ex_backerr_lane1 ? \o__payload$413  : { \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422  };
+  assign \$243  = ex_backerr_lane1 ? \o__payload$414  : { \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423  };
   assign \$244  = ex_fwd_err_lane1 ? { \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151 [7], \$151  } : \$243 ;
   assign \$245  = ex_fwd_relu_lane1 ? { \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87  } : \$244 ;
-  assign \$246  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$247  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$248  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$249  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$250  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$251  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$252  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$253  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$254  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$255  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$256  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$257  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$258  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$259  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$260  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$261  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$246  = sb11[70] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$247  = sb11[71] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$248  = sb11[72] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$249  = sb11[73] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$250  = sb11[74] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$251  = sb11[75] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$252  = sb11[76] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$253  = sb11[77] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$254  = sb12[70] ? \o__payload$394 [7:0] : 8'h00;
+  assign \$255  = sb12[71] ? \o__payload$394 [15:8] : 8'h00;
+  assign \$256  = sb12[72] ? \o__payload$394 [23:16] : 8'h00;
+  assign \$257  = sb12[73] ? \o__payload$394 [31:24] : 8'h00;
+  assign \$258  = sb12[74] ? \o__payload$394 [39:32] : 8'h00;
+  assign \$259  = sb12[75] ? \o__payload$394 [47:40] : 8'h00;
+  assign \$260  = sb12[76] ? \o__payload$394 [55:48] : 8'h00;
+  assign \$261  = sb12[77] ? \o__payload$394 [63:56] : 8'h00;
   assign \$262  = ex_fwd_relu_lane2 ? \$248  : \$256 ;
-  assign \$263  = ex_backerr_lane2 ? \o__payload$414  : { \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423  };
+  assign \$263  = ex_backerr_lane2 ? \o__payload$415  : { \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424  };
   assign \$264  = ex_fwd_err_lane2 ? { \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160 [7], \$160  } : \$263 ;
   assign \$265  = ex_fwd_relu_lane2 ? { \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96 [7], \$96  } : \$264 ;
-  assign \$266  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$267  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$268  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$269  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$270  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$271  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$272  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$273  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$274  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$275  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$276  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$277  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$278  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$279  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$280  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$281  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$266  = sb11[70] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$267  = sb11[71] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$268  = sb11[72] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$269  = sb11[73] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$270  = sb11[74] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$271  = sb11[75] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$272  = sb11[76] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$273  = sb11[77] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$274  = sb12[70] ? \o__payload$394 [7:0] : 8'h00;
+  assign \$275  = sb12[71] ? \o__payload$394 [15:8] : 8'h00;
+  assign \$276  = sb12[72] ? \o__payload$394 [23:16] : 8'h00;
+  assign \$277  = sb12[73] ? \o__payload$394 [31:24] : 8'h00;
+  assign \$278  = sb12[74] ? \o__payload$394 [39:32] : 8'h00;
+  assign \$279  = sb12[75] ? \o__payload$394 [47:40] : 8'h00;
+  assign \$280  = sb12[76] ? \o__payload$394 [55:48] : 8'h00;
+  assign \$281  = sb12[77] ? \o__payload$394 [63:56] : 8'h00;
   assign \$282  = ex_fwd_relu_lane3 ? \$269  : \$277 ;
-  assign \$283  = ex_backerr_lane3 ? \o__payload$415  : { \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424  };
+  assign \$283  = ex_backerr_lane3 ? \o__payload$416  : { \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425  };
   assign \$284  = ex_fwd_err_lane3 ? { \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169 [7], \$169  } : \$283 ;
   assign \$285  = ex_fwd_relu_lane3 ? { \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105 [7], \$105  } : \$284 ;
-  assign \$286  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$287  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$288  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$289  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$290  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$291  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$292  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$293  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$294  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$295  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$296  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$297  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$298  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$299  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$300  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$301  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$286  = sb11[70] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$287  = sb11[71] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$288  = sb11[72] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$289  = sb11[73] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$290  = sb11[74] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$291  = sb11[75] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$292  = sb11[76] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$293  = sb11[77] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$294  = sb12[70] ? \o__payload$394 [7:0] : 8'h00;
+  assign \$295  = sb12[71] ? \o__payload$394 [15:8] : 8'h00;
+  assign \$296  = sb12[72] ? \o__payload$394 [23:16] : 8'h00;
+  assign \$297  = sb12[73] ? \o__payload$394 [31:24] : 8'h00;
+  assign \$298  = sb12[74] ? \o__payload$394 [39:32] : 8'h00;
+  assign \$299  = sb12[75] ? \o__payload$394 [47:40] : 8'h00;
+  assign \$300  = sb12[76] ? \o__payload$394 [55:48] : 8'h00;
+  assign \$301  = sb12[77] ? \o__payload$394 [63:56] : 8'h00;
   assign \$302  = ex_fwd_relu_lane4 ? \$290  : \$298 ;
-  assign \$303  = ex_backerr_lane4 ? \o__payload$416  : { \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425  };
+  assign \$303  = ex_backerr_lane4 ? \o__payload$417  : { \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426  };
   assign \$304  = ex_fwd_err_lane4 ? { \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178 [7], \$178  } : \$303 ;
   assign \$305  = ex_fwd_relu_lane4 ? { \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114 [7], \$114  } : \$304 ;
-  assign \$306  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$307  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$308  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$309  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$310  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$311  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$312  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$313  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$314  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$315  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$316  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$317  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$318  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$319  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$320  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$321  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$306  = sb11[70] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$307  = sb11[71] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$308  = sb11[72] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$309  = sb11[73] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$310  = sb11[74] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$311  = sb11[75] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$312  = sb11[76] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$313  = sb11[77] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$314  = sb12[70] ? \o__payload$394 [7:0] : 8'h00;
+  assign \$315  = sb12[71] ? \o__payload$394 [15:8] : 8'h00;
+  assign \$316  = sb12[72] ? \o__payload$394 [23:16] : 8'h00;
+  assign \$317  = sb12[73] ? \o__payload$394 [31:24] : 8'h00;
+  assign \$318  = sb12[74] ? \o__payload$394 [39:32] : 8'h00;
+  assign \$319  = sb12[75] ? \o__payload$394 [47:40] : 8'h00;
+  assign \$320  = sb12[76] ? \o__payload$394 [55:48] : 8'h00;
+  assign \$321  = sb12[77] ? \o__payload$394 [63:56] : 8'h00;
   assign \$322  = ex_fwd_relu_lane5 ? \$311  : \$319 ;
-  assign \$323  = ex_backerr_lane5 ? \o__payload$417  : { \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426  };
+  assign \$323  = ex_backerr_lane5 ? \o__payload$418  : { \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427  };
   assign \$324  = ex_fwd_err_lane5 ? { \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187  } : \$323 ;
   assign \$325  = ex_fwd_relu_lane5 ? { \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123 [7], \$123  } : \$324 ;
-  assign \$326  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$327  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$328  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$329  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$330  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$331  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$332  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$333  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$334  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$335  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$336  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$337  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$338  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$339  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$340  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$341  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$326  = sb11[70] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$327  = sb11[71] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$328  = sb11[72] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$329  = sb11[73] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$330  = sb11[74] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$331  = sb11[75] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$332  = sb11[76] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$333  = sb11[77] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$334  = sb12[70] ? \o__payload$394 [7:0] : 8'h00;
+  assign \$335  = sb12[71] ? \o__payload$394 [15:8] : 8'h00;
+  assign \$336  = sb12[72] ? \o__payload$394 [23:16] : 8'h00;
+  assign \$337  = sb12[73] ? \o__payload$394 [31:24] : 8'h00;
+  assign \$338  = sb12[74] ? \o__payload$394 [39:32] : 8'h00;
+  assign \$339  = sb12[75] ? \o__payload$394 [47:40] : 8'h00;
+  assign \$340  = sb12[76] ? \o__payload$394 [55:48] : 8'h00;
+  assign \$341  = sb12[77] ? \o__payload$394 [63:56] : 8'h00;
   assign \$342  = ex_fwd_relu_lane6 ? \$332  : \$340 ;
-  assign \$343  = ex_backerr_lane6 ? \o__payload$418  : { \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427  };
+  assign \$343  = ex_backerr_lane6 ? \o__payload$419  : { \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428  };
   assign \$344  = ex_fwd_err_lane6 ? { \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196  } : \$343 ;
   assign \$345  = ex_fwd_relu_lane6 ? { \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132 [7], \$132  } : \$344 ;
-  assign \$346  = sb11[70] ? \o__payload$401 [7:0] : 8'h00;
-  assign \$347  = sb11[71] ? \o__payload$402 [7:0] : 8'h00;
-  assign \$348  = sb11[72] ? \o__payload$403 [7:0] : 8'h00;
-  assign \$349  = sb11[73] ? \o__payload$404 [7:0] : 8'h00;
-  assign \$350  = sb11[74] ? \o__payload$405 [7:0] : 8'h00;
-  assign \$351  = sb11[75] ? \o__payload$406 [7:0] : 8'h00;
-  assign \$352  = sb11[76] ? \o__payload$407 [7:0] : 8'h00;
-  assign \$353  = sb11[77] ? \o__payload$408 [7:0] : 8'h00;
-  assign \$354  = sb12[70] ? \o__payload$393 [7:0] : 8'h00;
-  assign \$355  = sb12[71] ? \o__payload$393 [15:8] : 8'h00;
-  assign \$356  = sb12[72] ? \o__payload$393 [23:16] : 8'h00;
-  assign \$357  = sb12[73] ? \o__payload$393 [31:24] : 8'h00;
-  assign \$358  = sb12[74] ? \o__payload$393 [39:32] : 8'h00;
-  assign \$359  = sb12[75] ? \o__payload$393 [47:40] : 8'h00;
-  assign \$360  = sb12[76] ? \o__payload$393 [55:48] : 8'h00;
-  assign \$361  = sb12[77] ? \o__payload$393 [63:56] : 8'h00;
+  assign \$346  = sb11[70] ? \o__payload$402 [7:0] : 8'h00;
+  assign \$347  = sb11[71] ? \o__payload$403 [7:0] : 8'h00;
+  assign \$348  = sb11[72] ? \o__payload$404 [7:0] : 8'h00;
+  assign \$349  = sb11[73] ? \o__payload$405 [7:0] : 8'h00;
+  assign \$350  = sb11[74] ? \o__payload$406 [7:0] : 8'h00;
+  assign \$351  = sb11[75] ? \o__payload$407 [7:0] : 8'h00;
+  assign \$352  = sb11[76] ? \o__payload$408 [7:0] : 8'h00;
+  assign \$353  = sb11[77] ? \o__payload$409 [7:0] : 8'h00;
+  assign \$354  = sb12[70] ? \o__payload$394 [7:0] : 8'h00;
+  assign \$355  = sb12[71] ? \o__payload$394 [15:8] : 8'h00;
+  assign \$356  = sb12[72] ? \o__payload$394 [23:16] : 8'h00;
+  assign \$357  = sb12[73] ? \o__payload$394 [31:24] : 8'h00;
+  assign \$358  = sb12[74] ? \o__payload$394 [39:32] : 8'h00;
+  assign \$359  = sb12[75] ? \o__payload$394 [47:40] : 8'h00;
+  assign \$360  = sb12[76] ? \o__payload$394 [55:48] : 8'h00;
+  assign \$361  = sb12[77] ? \o__payload$394 [63:56] : 8'h00;
   assign \$362  = ex_fwd_relu_lane7 ? \$353  : \$361 ;
-  assign \$363  = ex_backerr_lane7 ? \o__payload$419  : { \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428  };
+  assign \$363  = ex_backerr_lane7 ? \o__payload$420  : { \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429  };
   assign \$364  = ex_fwd_err_lane7 ? { \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205  } : \$363 ;
   assign \$365  = ex_fwd_relu_lane7 ? { \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141 [7], \$141  } : \$364 ;
   assign \$366  = sb12[0] & sb12[52];
   assign \$367  = sb10[0] & ibits[18];
-  assign \$368  = \busy$502  | \busy$503 ;
+  assign \$368  = \busy$503  | \busy$504 ;
   assign \$369  = | { sb12[0], sb11[0], sb10[0], sb9[0], sb8[0], sb7[0], sb6[0], sb5[0], sb4[0], sb3[0], sb2[0], sb1[0], e_r5[0], e_r5[0], e_r4[0], e_r3[0], e_r2[0], e_r1[0] };
   assign \$370  = \$368  | \$369 ;
-  assign pipe_busy = \$370  | \o__valid$515 ;
+  assign pipe_busy = \$370  | \o__valid$516 ;
   assign \$371  = ! ctl_state;
   assign \$372  = ctl_state == 1'h1;
   assign \$373  = ctl_state == 2'h2;
@@ -2624,7 +2850,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$378  = ctl_state == 3'h7;
   assign \$379  = rows_a * rows_b;
   assign \$380  = ~ issuing;
-  assign \$381  = | { \i__valid$205 , s4_valid, s3_valid, s2_valid, s1_valid };
+  assign \$381  = | { \i__valid$206 , s4_valid, s3_valid, s2_valid, s1_valid };
   assign \$382  = ~ \$381 ;
   assign \$383  = \$380  & \$382 ;
   assign \$384  = rows_done == \$2 ;
@@ -2632,325 +2858,269 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \$386  = ~ pipe_busy;
   assign \$387  = \$385  & \$386 ;
   assign \$394  = ! hdr_mem;
-  assign \$395  = hread_sel_prog ? \r_data$575  : 128'h00000000000000000000000000000000;
-  assign \$396  = hdr_mem == 1'h1;
-  assign \$397  = hread_sel_wf ? \r_data$177  : 128'h00000000000000000000000000000000;
-  assign \$398  = hdr_mem == 2'h2;
-  assign \$399  = hread_sel_wt ? \r_data$187  : 128'h00000000000000000000000000000000;
-  assign \$400  = hdr_mem == 2'h3;
-  assign \$401  = hread_sel_af ? \r_data$210  : 64'h0000000000000000;
-  assign \$402  = hdr_mem == 3'h4;
-  assign \$403  = hread_sel_ag ? \r_data$211  : 64'h0000000000000000;
-  assign \$404  = hdr_mem == 3'h5;
-  assign \$405  = hread_sel_y ? \r_data$586  : 64'h0000000000000000;
-  assign \$406  = hdr_mem == 3'h6;
-  assign \$407  = hread_sel_rg ? \r_data$225  : 16'h0000;
-  assign \$408  = hdr_mem == 3'h7;
-  assign \$409  = hread_sel_d ? \r_data$195  : 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  assign \$410  = hdr_mem == 4'h8;
-  assign \$411  = hread_sel_pred ? \r_data$593  : 8'h00;
-  assign \$412  = hdr_mem == 4'h9;
-  assign \$413  = hread_sel_csr ? csr_q2 : 32'd0;
-  assign \$414  = hdr_mem == 4'ha;
-  assign \$415  = hread_sel_e ? \r_data$197  : 64'h0000000000000000;
-  assign \$416  = hread_prog | hread_wf;
-  assign \$417  = \$416  | hread_wt;
-  assign \$418  = \$417  | hread_af;
-  assign \$419  = \$418  | hread_ag;
-  assign \$420  = \$419  | hread_y;
-  assign \$421  = \$420  | hread_rg;
-  assign \$422  = \$421  | hread_d;
-  assign \$423  = \$422  | hread_pred;
-  assign \$424  = \$423  | hread_csr;
-  assign \$425  = \$424  | hread_e;
-  assign \$426  = | s_axis_tdata[55:32];
-  assign \$427  = | s_axis_tdata[55:32];
-  assign \$429  = 1'h0 + \$428 ;
-  assign \$431  = \$429  + \$430 ;
-  assign \$432  = haddr + 1'h1;
-  assign \$433  = hcount - 1'h1;
-  assign \$434  = hcount == 1'h1;
-  assign \$435  = haddr + 1'h1;
-  assign \$436  = hcount - 1'h1;
-  assign \$437  = out_cnt - 1'h1;
-  assign \$438  = m_axis_tvalid & m_axis_tready;
-  assign \$439  = \$438  & m_axis_tlast;
-  assign \$440  = fcnt == 3'h5;
-  assign \$441  = fcnt == 3'h6;
-  assign \$442  = fcnt == 3'h7;
-  assign \$443  = fcnt + 1'h1;
-  assign \$444  = fcnt == 3'h7;
-  assign \$445  = ! ibits[2:0];
-  assign \$446  = ~ mode;
-  assign \$447  = step_count + 1'h1;
-  assign \$448  = ibits[54:39] - 1'h1;
-  assign \$449  = ibits[54:39] - 2'h2;
-  assign \$450  = ibits[28:19] - 2'h2;
-  assign \$451  = ibits[38:29] - 1'h1;
-  assign \$452  = ibits[38:29] - 2'h2;
-  assign \$453  = ibits[54:39] == 1'h1;
-  assign \$454  = ibits[38:29] == 1'h1;
-  assign \$455  = ibits[28:19] == 1'h1;
-  assign \$456  = ibits[2:0] == 1'h1;
-  assign \$457  = ibits[2:0] == 2'h2;
-  assign \$458  = ibits[2:0] == 2'h3;
-  assign \$459  = ibits[2:0] == 3'h4;
-  assign \$460  = ibits[2:0] == 1'h1;
-  assign \$461  = ibits[2:0] == 2'h2;
-  assign \$462  = ibits[2:0] == 2'h3;
-  assign \$463  = ibits[2:0] == 3'h4;
-  assign \$464  = ibits[2:0] == 1'h1;
-  assign \$465  = ibits[2:0] == 2'h2;
-  assign \$466  = ibits[2:0] == 2'h3;
-  assign \$467  = ibits[2:0] == 3'h4;
-  assign \$468  = ibits[2:0] == 1'h1;
-  assign \$469  = ibits[2:0] == 2'h2;
-  assign \$470  = ibits[2:0] == 2'h3;
-  assign \$471  = ibits[2:0] == 3'h4;
-  assign \$472  = ibits[2:0] == 1'h1;
-  assign \$473  = ibits[2:0] == 2'h2;
-  assign \$474  = ibits[2:0] == 2'h3;
-  assign \$475  = ibits[2:0] == 3'h4;
-  assign \$476  = ibits[2:0] == 1'h1;
-  assign \$477  = ibits[2:0] == 2'h2;
-  assign \$478  = ibits[2:0] == 2'h3;
-  assign \$479  = ibits[2:0] == 3'h4;
-  assign \$480  = ibits[2:0] == 1'h1;
-  assign \$481  = ibits[2:0] == 2'h2;
-  assign \$482  = ibits[2:0] == 2'h3;
-  assign \$483  = ibits[2:0] == 3'h4;
-  assign \$484  = ibits[2:0] == 1'h1;
-  assign \$485  = ibits[2:0] == 2'h2;
-  assign \$486  = ibits[2:0] == 2'h3;
-  assign \$487  = ibits[2:0] == 3'h4;
-  assign \$488  = ibits[2:0] == 1'h1;
-  assign \$489  = ibits[2:0] == 2'h2;
-  assign \$490  = ibits[2:0] == 2'h3;
-  assign \$491  = ibits[2:0] == 3'h4;
-  assign \$492  = pc + 1'h1;
-  assign \$493  = ibase + 2'h3;
-  assign \$494  = cycle_count + 1'h1;
-  assign \$495  = ! pc;
-  assign \$496  = counting & \$495 ;
-  assign \$497  = ! pc;
-  assign \$498  = counting & \$497 ;
-  assign \$499  = phase_cycles0 + 1'h1;
-  assign \$500  = pc == 1'h1;
-  assign \$501  = counting & \$500 ;
-  assign \$502  = pc == 1'h1;
-  assign \$503  = counting & \$502 ;
-  assign \$504  = phase_cycles1 + 1'h1;
-  assign \$505  = pc == 2'h2;
-  assign \$506  = counting & \$505 ;
-  assign \$507  = pc == 2'h2;
-  assign \$508  = counting & \$507 ;
-  assign \$509  = phase_cycles2 + 1'h1;
-  assign \$510  = pc == 2'h3;
-  assign \$511  = counting & \$510 ;
-  assign \$512  = pc == 2'h3;
-  assign \$513  = counting & \$512 ;
-  assign \$514  = phase_cycles3 + 1'h1;
-  assign \$515  = pc == 3'h4;
-  assign \$516  = counting & \$515 ;
-  assign \$517  = pc == 3'h4;
-  assign \$518  = counting & \$517 ;
-  assign \$519  = phase_cycles4 + 1'h1;
-  assign \$520  = pc == 3'h5;
-  assign \$521  = counting & \$520 ;
-  assign \$522  = pc == 3'h5;
-  assign \$523  = counting & \$522 ;
-  assign \$524  = phase_cycles5 + 1'h1;
-  assign \$525  = pc == 3'h6;
-  assign \$526  = counting & \$525 ;
-  assign \$527  = pc == 3'h6;
-  assign \$528  = counting & \$527 ;
-  assign \$529  = phase_cycles6 + 1'h1;
-  assign \$530  = pc == 3'h7;
-  assign \$531  = counting & \$530 ;
-  assign \$532  = pc == 3'h7;
-  assign \$533  = counting & \$532 ;
-  assign \$534  = phase_cycles7 + 1'h1;
-  assign \$535  = pc == 4'h8;
-  assign \$536  = counting & \$535 ;
-  assign \$537  = pc == 4'h8;
-  assign \$538  = counting & \$537 ;
-  assign \$539  = phase_cycles8 + 1'h1;
-  assign \$540  = pc == 4'h9;
-  assign \$541  = counting & \$540 ;
-  assign \$542  = pc == 4'h9;
-  assign \$543  = counting & \$542 ;
-  assign \$544  = phase_cycles9 + 1'h1;
-  assign \$545  = pc == 4'ha;
-  assign \$546  = counting & \$545 ;
-  assign \$547  = pc == 4'ha;
-  assign \$548  = counting & \$547 ;
-  assign \$549  = phase_cycles10 + 1'h1;
-  assign \$550  = pc == 4'hb;
-  assign \$551  = counting & \$550 ;
-  assign \$552  = pc == 4'hb;
-  assign \$553  = counting & \$552 ;
-  assign \$554  = phase_cycles11 + 1'h1;
-  assign \$555  = pc == 4'hc;
-  assign \$556  = counting & \$555 ;
-  assign \$557  = pc == 4'hc;
-  assign \$558  = counting & \$557 ;
-  assign \$559  = phase_cycles12 + 1'h1;
-  assign \$560  = pc == 4'hd;
-  assign \$561  = counting & \$560 ;
-  assign \$562  = pc == 4'hd;
-  assign \$563  = counting & \$562 ;
-  assign \$564  = phase_cycles13 + 1'h1;
-  assign \$565  = pc == 4'he;
-  assign \$566  = counting & \$565 ;
-  assign \$567  = pc == 4'he;
-  assign \$568  = counting & \$567 ;
-  assign \$569  = phase_cycles14 + 1'h1;
-  assign \$570  = pc == 4'hf;
-  assign \$571  = counting & \$570 ;
-  assign \$572  = pc == 4'hf;
-  assign \$573  = counting & \$572 ;
-  assign \$574  = phase_cycles15 + 1'h1;
-  assign \$575  = pc == 5'h10;
-  assign \$576  = counting & \$575 ;
-  assign \$577  = pc == 5'h10;
-  assign \$578  = counting & \$577 ;
-  assign \$579  = phase_cycles16 + 1'h1;
-  assign \$580  = pc == 5'h11;
-  assign \$581  = counting & \$580 ;
-  assign \$582  = pc == 5'h11;
-  assign \$583  = counting & \$582 ;
-  assign \$584  = phase_cycles17 + 1'h1;
-  assign \$585  = pc == 5'h12;
-  assign \$586  = counting & \$585 ;
-  assign \$587  = pc == 5'h12;
-  assign \$588  = counting & \$587 ;
-  assign \$589  = phase_cycles18 + 1'h1;
-  assign \$590  = pc == 5'h13;
-  assign \$591  = counting & \$590 ;
-  assign \$592  = pc == 5'h13;
-  assign \$593  = counting & \$592 ;
-  assign \$594  = phase_cycles19 + 1'h1;
-  assign \$595  = pc == 5'h14;
-  assign \$596  = counting & \$595 ;
-  assign \$597  = pc == 5'h14;
-  assign \$598  = counting & \$597 ;
-  assign \$599  = phase_cycles20 + 1'h1;
-  assign \$600  = pc == 5'h15;
-  assign \$601  = counting & \$600 ;
-  assign \$602  = pc == 5'h15;
-  assign \$603  = counting & \$602 ;
-  assign \$604  = phase_cycles21 + 1'h1;
-  assign \$605  = pc == 5'h16;
-  assign \$606  = counting & \$605 ;
-  assign \$607  = pc == 5'h16;
-  assign \$608  = counting & \$607 ;
-  assign \$609  = phase_cycles22 + 1'h1;
-  assign \$610  = pc == 5'h17;
-  assign \$611  = counting & \$610 ;
-  assign \$612  = pc == 5'h17;
-  assign \$613  = counting & \$612 ;
-  assign \$614  = phase_cycles23 + 1'h1;
-  assign \$615  = pc == 5'h18;
-  assign \$616  = counting & \$615 ;
-  assign \$617  = pc == 5'h18;
-  assign \$618  = counting & \$617 ;
-  assign \$619  = phase_cycles24 + 1'h1;
-  assign \$620  = pc == 5'h19;
-  assign \$621  = counting & \$620 ;
-  assign \$622  = pc == 5'h19;
-  assign \$623  = counting & \$622 ;
-  assign \$624  = phase_cycles25 + 1'h1;
-  assign \$625  = pc == 5'h1a;
-  assign \$626  = counting & \$625 ;
-  assign \$627  = pc == 5'h1a;
-  assign \$628  = counting & \$627 ;
-  assign \$629  = phase_cycles26 + 1'h1;
-  assign \$630  = pc == 5'h1b;
-  assign \$631  = counting & \$630 ;
-  assign \$632  = pc == 5'h1b;
-  assign \$633  = counting & \$632 ;
-  assign \$634  = phase_cycles27 + 1'h1;
-  assign \$635  = pc == 5'h1c;
-  assign \$636  = counting & \$635 ;
-  assign \$637  = pc == 5'h1c;
-  assign \$638  = counting & \$637 ;
-  assign \$639  = phase_cycles28 + 1'h1;
-  assign \$640  = pc == 5'h1d;
-  assign \$641  = counting & \$640 ;
-  assign \$642  = pc == 5'h1d;
-  assign \$643  = counting & \$642 ;
-  assign \$644  = phase_cycles29 + 1'h1;
-  assign \$645  = pc == 5'h1e;
-  assign \$646  = counting & \$645 ;
-  assign \$647  = pc == 5'h1e;
-  assign \$648  = counting & \$647 ;
-  assign \$649  = phase_cycles30 + 1'h1;
-  assign \$650  = pc == 5'h1f;
-  assign \$651  = counting & \$650 ;
-  assign \$652  = pc == 5'h1f;
-  assign \$653  = counting & \$652 ;
-  assign \$654  = phase_cycles31 + 1'h1;
-  assign \$655  = issue & k_last;
-  assign \$656  = ~ since_ok;
-  assign \$657  = since_last + 1'h1;
-  assign \$658  = since_last == 4'he;
-  assign \$659  = ! klen_m1;
-  assign \$660  = ! nt_m1;
-  assign \$661  = mi + 1'h1;
-  assign \$662  = mi == mt_m2;
-  assign \$663  = nrow + ibits[86:71];
-  assign \$664  = nrow + ibits[86:71];
-  assign \$665  = ni + 1'h1;
-  assign \$666  = ni == nt_m2;
-  assign \$667  = wcol + ibits[118:103];
-  assign \$668  = wcol + ibits[118:103];
-  assign \$669  = ki + 1'h1;
-  assign \$670  = ki == klen_m2;
-  assign \$671  = naddr + 1'h1;
-  assign \$672  = waddr + 1'h1;
-  assign \$673  = \i__valid$205  & \i__ready$644 ;
-  assign \$674  = \i__valid$205  & \i__ready$644 ;
-  assign \$675  = mac_steps + 1'h1;
-  assign \$676  = \o__payload$159 [2:0] == 3'h6;
-  assign \$677  = \o__valid$515  & \$676 ;
-  assign \$678  = en == nt_m1;
-  assign \$679  = o_mrow + ibits[166:151];
-  assign \$680  = o_mrow + ibits[166:151];
-  assign \$681  = a_mrow + ibits[166:151];
-  assign \$682  = a_mrow + ibits[166:151];
-  assign \$683  = t_mrow + ibits[214:199];
-  assign \$684  = t_mrow + ibits[214:199];
-  assign \$685  = p_mrow + 4'h8;
-  assign \$686  = en + 1'h1;
-  assign \$687  = e_nlane + 4'h8;
-  assign \$688  = o_tile + ibits[150:135];
-  assign \$689  = a_tile + ibits[150:135];
-  assign \$690  = t_tile + 4'h8;
-  assign \$691  = p_mrow + \o__payload$159 [2:0];
-  assign \$692  = en == nt_m1;
-  assign \$693  = ! en;
-  assign \$694  = e_nlane + 1'h0;
-  assign \$695  = \$694  < ibits[230:215];
-  assign \$696  = e_nlane + 1'h1;
-  assign \$697  = \$696  < ibits[230:215];
-  assign \$698  = e_nlane + 2'h2;
-  assign \$699  = \$698  < ibits[230:215];
-  assign \$700  = e_nlane + 2'h3;
-  assign \$701  = \$700  < ibits[230:215];
-  assign \$702  = e_nlane + 3'h4;
-  assign \$703  = \$702  < ibits[230:215];
-  assign \$704  = e_nlane + 3'h5;
-  assign \$705  = \$704  < ibits[230:215];
-  assign \$706  = e_nlane + 3'h6;
-  assign \$707  = \$706  < ibits[230:215];
-  assign \$708  = e_nlane + 3'h7;
-  assign \$709  = \$708  < ibits[230:215];
-  assign \$710  = rows_done + 1'h1;
-  assign \$711  = | { \overflow$682 , \overflow$681 , \overflow$680 , \overflow$679 , \overflow$678 , \overflow$677 , \overflow$676 , overflow };
-  assign \$712  = | { \wrapped$690 , \wrapped$689 , \wrapped$688 , \wrapped$687 , \wrapped$686 , \wrapped$685 , \wrapped$684 , wrapped };
-  assign \$713  = ~ \i__ready$644 ;
-  assign \$714  = \i__valid$205  & \$713 ;
-  assign \$715  = flags | { 4'h0, \$714 , \$712 , \$711 , 1'h0 };
+  assign \$395  = hread_sel_prog0 ? \r_data$576 [31:0] : 32'd0;
+  assign \$396  = ! hdr_mem;
+  assign \$397  = hread_sel_prog1 ? \r_data$576 [63:32] : 32'd0;
+  assign \$398  = ! hdr_mem;
+  assign \$399  = hread_sel_prog2 ? \r_data$576 [95:64] : 32'd0;
+  assign \$400  = ! hdr_mem;
+  assign \$401  = hread_sel_prog3 ? \r_data$576 [127:96] : 32'd0;
+  assign \$402  = hdr_mem == 1'h1;
+  assign \$403  = hread_sel_wf0 ? \r_data$178 [31:0] : 32'd0;
+  assign \$404  = hdr_mem == 1'h1;
+  assign \$405  = hread_sel_wf1 ? \r_data$178 [63:32] : 32'd0;
+  assign \$406  = hdr_mem == 1'h1;
+  assign \$407  = hread_sel_wf2 ? \r_data$178 [95:64] : 32'd0;
+  assign \$408  = hdr_mem == 1'h1;
+  assign \$409  = hread_sel_wf3 ? \r_data$178 [127:96] : 32'd0;
+  assign \$410  = hdr_mem == 2'h2;
+  assign \$411  = hread_sel_wt0 ? \r_data$188 [31:0] : 32'd0;
+  assign \$412  = hdr_mem == 2'h2;
+  assign \$413  = hread_sel_wt1 ? \r_data$188 [63:32] : 32'd0;
+  assign \$414  = hdr_mem == 2'h2;
+  assign \$415  = hread_sel_wt2 ? \r_data$188 [95:64] : 32'd0;
+  assign \$416  = hdr_mem == 2'h2;
+  assign \$417  = hread_sel_wt3 ? \r_data$188 [127:96] : 32'd0;
+  assign \$418  = hdr_mem == 2'h3;
+  assign \$419  = hread_sel_af0 ? \r_data$211 [31:0] : 32'd0;
+  assign \$420  = hdr_mem == 2'h3;
+  assign \$421  = hread_sel_af1 ? \r_data$211 [63:32] : 32'd0;
+  assign \$422  = hdr_mem == 3'h4;
+  assign \$423  = hread_sel_ag0 ? \r_data$212 [31:0] : 32'd0;
+  assign \$424  = hdr_mem == 3'h4;
+  assign \$425  = hread_sel_ag1 ? \r_data$212 [63:32] : 32'd0;
+  assign \$426  = hdr_mem == 3'h5;
+  assign \$427  = hread_sel_y0 ? \r_data$598 [31:0] : 32'd0;
+  assign \$428  = hdr_mem == 3'h5;
+  assign \$429  = hread_sel_y1 ? \r_data$598 [63:32] : 32'd0;
+  assign \$430  = hdr_mem == 3'h6;
+  assign \$431  = hread_sel_rg0 ? \r_data$226  : 16'h0000;
+  assign \$432  = hdr_mem == 3'h7;
+  assign \$433  = hread_sel_d0 ? \r_data$196 [31:0] : 32'd0;
+  assign \$434  = hdr_mem == 3'h7;
+  assign \$435  = hread_sel_d1 ? \r_data$196 [63:32] : 32'd0;
+  assign \$436  = hdr_mem == 3'h7;
+  assign \$437  = hread_sel_d2 ? \r_data$196 [95:64] : 32'd0;
+  assign \$438  = hdr_mem == 3'h7;
+  assign \$439  = hread_sel_d3 ? \r_data$196 [127:96] : 32'd0;
+  assign \$440  = hdr_mem == 3'h7;
+  assign \$441  = hread_sel_d4 ? \r_data$196 [159:128] : 32'd0;
+  assign \$442  = hdr_mem == 3'h7;
+  assign \$443  = hread_sel_d5 ? \r_data$196 [191:160] : 32'd0;
+  assign \$444  = hdr_mem == 3'h7;
+  assign \$445  = hread_sel_d6 ? \r_data$196 [223:192] : 32'd0;
+  assign \$446  = hdr_mem == 3'h7;
+  assign \$447  = hread_sel_d7 ? \r_data$196 [255:224] : 32'd0;
+  assign \$448  = hdr_mem == 4'h8;
+  assign \$449  = hread_sel_pred0 ? \r_data$613  : 8'h00;
+  assign \$450  = hdr_mem == 4'h9;
+  assign \$451  = hread_sel_csr0 ? csr_q2 : 32'd0;
+  assign \$452  = hdr_mem == 4'ha;
+  assign \$453  = hread_sel_e0 ? \r_data$198 [31:0] : 32'd0;
+  assign \$454  = hdr_mem == 4'ha;
+  assign \$455  = hread_sel_e1 ? \r_data$198 [63:32] : 32'd0;
+  assign \$456  = hread_prog | hread_wf;
+  assign \$457  = \$456  | hread_wt;
+  assign \$458  = \$457  | hread_af;
+  assign \$459  = \$458  | hread_ag;
+  assign \$460  = \$459  | hread_y;
+  assign \$461  = \$460  | hread_rg;
+  assign \$462  = \$461  | hread_d;
+  assign \$463  = \$462  | hread_pred;
+  assign \$464  = \$463  | hread_csr;
+  assign \$465  = \$464  | hread_e;
+  assign \$466  = | s_axis_tdata[55:32];
+  assign \$467  = | s_axis_tdata[55:32];
+  assign \$469  = 1'h0 + \$468 ;
+  assign \$471  = \$469  + \$470 ;
+  assign \$472  = ! s_axis_tdata[13:8];
+  assign \$473  = s_axis_tdata[13:8] == 1'h1;
+  assign \$474  = s_axis_tdata[13:8] == 2'h2;
+  assign \$475  = s_axis_tdata[13:8] == 2'h3;
+  assign \$476  = s_axis_tdata[13:8] == 3'h4;
+  assign \$477  = s_axis_tdata[13:8] == 3'h5;
+  assign \$478  = s_axis_tdata[13:8] == 3'h6;
+  assign \$479  = s_axis_tdata[13:8] == 3'h7;
+  assign \$480  = s_axis_tdata[13:8] == 4'h8;
+  assign \$481  = s_axis_tdata[13:8] == 4'h9;
+  assign \$482  = s_axis_tdata[13:8] == 4'ha;
+  assign \$483  = s_axis_tdata[13:8] == 4'hb;
+  assign \$484  = s_axis_tdata[13:8] == 4'hc;
+  assign \$485  = s_axis_tdata[13:8] == 4'hd;
+  assign \$486  = s_axis_tdata[13:8] == 4'he;
+  assign \$487  = s_axis_tdata[13:8] == 4'hf;
+  assign \$488  = s_axis_tdata[13:8] == 5'h10;
+  assign \$489  = s_axis_tdata[13:8] == 5'h11;
+  assign \$490  = s_axis_tdata[13:8] == 5'h12;
+  assign \$491  = s_axis_tdata[13:8] == 5'h13;
+  assign \$492  = s_axis_tdata[13:8] == 5'h14;
+  assign \$493  = s_axis_tdata[13:8] == 5'h15;
+  assign \$494  = s_axis_tdata[13:8] == 5'h16;
+  assign \$495  = s_axis_tdata[13:8] == 5'h17;
+  assign \$496  = s_axis_tdata[13:8] == 5'h18;
+  assign \$497  = s_axis_tdata[13:8] == 5'h19;
+  assign \$498  = s_axis_tdata[13:8] == 5'h1a;
+  assign \$499  = s_axis_tdata[13:8] == 5'h1b;
+  assign \$500  = s_axis_tdata[13:8] == 5'h1c;
+  assign \$501  = s_axis_tdata[13:8] == 5'h1d;
+  assign \$502  = s_axis_tdata[13:8] == 5'h1e;
+  assign \$503  = s_axis_tdata[13:8] == 5'h1f;
+  assign \$504  = haddr + 1'h1;
+  assign \$505  = hcount - 1'h1;
+  assign \$506  = hcount == 1'h1;
+  assign \$507  = haddr + 1'h1;
+  assign \$508  = hcount - 1'h1;
+  assign \$509  = out_cnt - 1'h1;
+  assign \$510  = m_axis_tvalid & m_axis_tready;
+  assign \$511  = \$510  & m_axis_tlast;
+  assign \$512  = fcnt == 3'h4;
+  assign \$513  = fcnt == 3'h5;
+  assign \$514  = fcnt == 3'h6;
+  assign \$515  = fcnt + 1'h1;
+  assign \$516  = fcnt == 3'h7;
+  assign \$517  = ! ibits[2:0];
+  assign \$518  = ~ mode;
+  assign \$519  = step_count + 1'h1;
+  assign \$520  = ibits[54:39] - 1'h1;
+  assign \$521  = ibits[54:39] - 2'h2;
+  assign \$522  = ibits[28:19] - 2'h2;
+  assign \$523  = ibits[38:29] - 1'h1;
+  assign \$524  = ibits[38:29] - 2'h2;
+  assign \$525  = ibits[54:39] == 1'h1;
+  assign \$526  = ibits[38:29] == 1'h1;
+  assign \$527  = ibits[28:19] == 1'h1;
+  assign \$528  = ibits[38:29] == 1'h1;
+  assign \$529  = ibits[2:0] == 1'h1;
+  assign \$530  = ibits[2:0] == 2'h2;
+  assign \$531  = ibits[2:0] == 2'h3;
+  assign \$532  = ibits[2:0] == 3'h4;
+  assign \$533  = ibits[2:0] == 1'h1;
+  assign \$534  = ibits[2:0] == 2'h2;
+  assign \$535  = ibits[2:0] == 2'h3;
+  assign \$536  = ibits[2:0] == 3'h4;
+  assign \$537  = ibits[2:0] == 1'h1;
+  assign \$538  = ibits[2:0] == 2'h2;
+  assign \$539  = ibits[2:0] == 2'h3;
+  assign \$540  = ibits[2:0] == 3'h4;
+  assign \$541  = ibits[2:0] == 1'h1;
+  assign \$542  = ibits[2:0] == 2'h2;
+  assign \$543  = ibits[2:0] == 2'h3;
+  assign \$544  = ibits[2:0] == 3'h4;
+  assign \$545  = ibits[2:0] == 1'h1;
+  assign \$546  = ibits[2:0] == 2'h2;
+  assign \$547  = ibits[2:0] == 2'h3;
+  assign \$548  = ibits[2:0] == 3'h4;
+  assign \$549  = ibits[2:0] == 1'h1;
+  assign \$550  = ibits[2:0] == 2'h2;
+  assign \$551  = ibits[2:0] == 2'h3;
+  assign \$552  = ibits[2:0] == 3'h4;
+  assign \$553  = ibits[2:0] == 1'h1;
+  assign \$554  = ibits[2:0] == 2'h2;
+  assign \$555  = ibits[2:0] == 2'h3;
+  assign \$556  = ibits[2:0] == 3'h4;
+  assign \$557  = ibits[2:0] == 1'h1;
+  assign \$558  = ibits[2:0] == 2'h2;
+  assign \$559  = ibits[2:0] == 2'h3;
+  assign \$560  = ibits[2:0] == 3'h4;
+  assign \$561  = ibits[2:0] == 1'h1;
+  assign \$562  = ibits[2:0] == 2'h2;
+  assign \$563  = ibits[2:0] == 2'h3;
+  assign \$564  = ibits[2:0] == 3'h4;
+  assign \$565  = pc + 1'h1;
+  assign \$566  = ibase + 2'h3;
+  assign \$567  = cycle_count + 1'h1;
+  assign \$568  = phase_cycles0 + 1'h1;
+  assign \$569  = phase_cycles1 + 1'h1;
+  assign \$570  = phase_cycles2 + 1'h1;
+  assign \$571  = phase_cycles3 + 1'h1;
+  assign \$572  = phase_cycles4 + 1'h1;
+  assign \$573  = phase_cycles5 + 1'h1;
+  assign \$574  = phase_cycles6 + 1'h1;
+  assign \$575  = phase_cycles7 + 1'h1;
+  assign \$576  = phase_cycles8 + 1'h1;
+  assign \$577  = phase_cycles9 + 1'h1;
+  assign \$578  = phase_cycles10 + 1'h1;
+  assign \$579  = phase_cycles11 + 1'h1;
+  assign \$580  = phase_cycles12 + 1'h1;
+  assign \$581  = phase_cycles13 + 1'h1;
+  assign \$582  = phase_cycles14 + 1'h1;
+  assign \$583  = phase_cycles15 + 1'h1;
+  assign \$584  = phase_cycles16 + 1'h1;
+  assign \$585  = phase_cycles17 + 1'h1;
+  assign \$586  = phase_cycles18 + 1'h1;
+  assign \$587  = phase_cycles19 + 1'h1;
+  assign \$588  = phase_cycles20 + 1'h1;
+  assign \$589  = phase_cycles21 + 1'h1;
+  assign \$590  = phase_cycles22 + 1'h1;
+  assign \$591  = phase_cycles23 + 1'h1;
+  assign \$592  = phase_cycles24 + 1'h1;
+  assign \$593  = phase_cycles25 + 1'h1;
+  assign \$594  = phase_cycles26 + 1'h1;
+  assign \$595  = phase_cycles27 + 1'h1;
+  assign \$596  = phase_cycles28 + 1'h1;
+  assign \$597  = phase_cycles29 + 1'h1;
+  assign \$598  = phase_cycles30 + 1'h1;
+  assign \$599  = phase_cycles31 + 1'h1;
+  assign \$600  = issue & k_last;
+  assign \$601  = ~ since_ok;
+  assign \$602  = since_last + 1'h1;
+  assign \$603  = since_last == 4'he;
+  assign \$604  = ! klen_m1;
+  assign \$605  = ! nt_m1;
+  assign \$606  = mi + 1'h1;
+  assign \$607  = mi == mt_m2;
+  assign \$608  = nrow + ibits[86:71];
+  assign \$609  = nrow + ibits[86:71];
+  assign \$610  = ni + 1'h1;
+  assign \$611  = ni == nt_m2;
+  assign \$612  = wcol + ibits[118:103];
+  assign \$613  = wcol + ibits[118:103];
+  assign \$614  = ki + 1'h1;
+  assign \$615  = ki == klen_m2;
+  assign \$616  = naddr + 1'h1;
+  assign \$617  = waddr + 1'h1;
+  assign \$618  = \i__valid$206  & \i__ready$735 ;
+  assign \$619  = \i__valid$206  & \i__ready$735 ;
+  assign \$620  = mac_steps + 1'h1;
+  assign \$621  = \o__payload$160 [2:0] == 3'h6;
+  assign \$622  = \o__valid$516  & \$621 ;
+  assign \$623  = ! nt_m1;
+  assign \$624  = o_mrow + ibits[166:151];
+  assign \$625  = o_mrow + ibits[166:151];
+  assign \$626  = a_mrow + ibits[166:151];
+  assign \$627  = a_mrow + ibits[166:151];
+  assign \$628  = t_mrow + ibits[214:199];
+  assign \$629  = t_mrow + ibits[214:199];
+  assign \$630  = p_mrow + 4'h8;
+  assign \$631  = en + 1'h1;
+  assign \$632  = en == nt_m2;
+  assign \$633  = e_nlane + 4'h8;
+  assign \$634  = o_tile + ibits[150:135];
+  assign \$635  = a_tile + ibits[150:135];
+  assign \$636  = t_tile + 4'h8;
+  assign \$637  = p_mrow + \o__payload$160 [2:0];
+  assign \$638  = e_nlane + 1'h0;
+  assign \$639  = \$638  < ibits[230:215];
+  assign \$640  = e_nlane + 1'h1;
+  assign \$641  = \$640  < ibits[230:215];
+  assign \$642  = e_nlane + 2'h2;
+  assign \$643  = \$642  < ibits[230:215];
+  assign \$644  = e_nlane + 2'h3;
+  assign \$645  = \$644  < ibits[230:215];
+  assign \$646  = e_nlane + 3'h4;
+  assign \$647  = \$646  < ibits[230:215];
+  assign \$648  = e_nlane + 3'h5;
+  assign \$649  = \$648  < ibits[230:215];
+  assign \$650  = e_nlane + 3'h6;
+  assign \$651  = \$650  < ibits[230:215];
+  assign \$652  = e_nlane + 3'h7;
+  assign \$653  = \$652  < ibits[230:215];
+  assign \$654  = rows_done + 1'h1;
+  assign \$655  = | { \overflow$773 , \overflow$772 , \overflow$771 , \overflow$770 , \overflow$769 , \overflow$768 , \overflow$767 , overflow };
+  assign \$656  = | { \wrapped$781 , \wrapped$780 , \wrapped$779 , \wrapped$778 , \wrapped$777 , \wrapped$776 , \wrapped$775 , wrapped };
+  assign \$657  = ~ \i__ready$735 ;
+  assign \$658  = \i__valid$206  & \$657 ;
+  assign \$659  = flags | { 4'h0, \$658 , \$656 , \$655 , 1'h0 };
   always @(posedge clk)
     rows_a <= ibits[28:19];
   always @(posedge clk)
@@ -2958,722 +3128,902 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   always @(posedge clk)
     rows_p <= \$379 ;
   always @(posedge clk)
-    drained <= \$716 ;
+    drained <= \$660 ;
   always @(posedge clk)
-    csr_addr_hi0 <= \$717 ;
+    csr_addr_hi0 <= \$661 ;
   always @(posedge clk)
-    csr_addr_hi1 <= \$718 ;
+    csr_addr_hi1 <= \$662 ;
   always @(posedge clk)
-    csr_addr_lo0 <= \$719 ;
+    csr_addr_lo0 <= \$663 ;
   always @(posedge clk)
-    csr_group0 <= \$720 ;
+    csr_group0 <= \$664 ;
   always @(posedge clk)
-    csr_addr_lo1 <= \$721 ;
+    csr_addr_lo1 <= \$665 ;
   always @(posedge clk)
-    csr_group1 <= \$722 ;
+    csr_group1 <= \$666 ;
   always @(posedge clk)
-    csr_addr_lo2 <= \$723 ;
+    csr_addr_lo2 <= \$667 ;
   always @(posedge clk)
-    csr_group2 <= \$724 ;
+    csr_group2 <= \$668 ;
   always @(posedge clk)
-    csr_addr_lo3 <= \$725 ;
+    csr_addr_lo3 <= \$669 ;
   always @(posedge clk)
-    csr_group3 <= \$726 ;
+    csr_group3 <= \$670 ;
   always @(posedge clk)
-    csr_addr_lo4 <= \$727 ;
+    csr_addr_lo4 <= \$671 ;
   always @(posedge clk)
-    csr_group4 <= \$728 ;
+    csr_group4 <= \$672 ;
   always @(posedge clk)
-    csr_q0 <= \$729 ;
+    csr_q0 <= \$673 ;
   always @(posedge clk)
-    csr_q1 <= \$730 ;
+    csr_q1 <= \$674 ;
   always @(posedge clk)
-    csr_q2 <= \$731 ;
+    csr_q2 <= \$675 ;
   always @(posedge clk)
-    hread_sel_prog <= \$732 ;
+    hread_sel_prog0 <= \$676 ;
   always @(posedge clk)
-    hread_prog <= { 128'h00000000000000000000000000000000, \$395  };
+    hread_prog <= \$677 ;
   always @(posedge clk)
-    hread_sel_wf <= \$733 ;
+    hread_sel_prog1 <= \$678 ;
   always @(posedge clk)
-    hread_wf <= { 128'h00000000000000000000000000000000, \$397  };
+    hread_sel_prog2 <= \$679 ;
   always @(posedge clk)
-    hread_sel_wt <= \$734 ;
+    hread_sel_prog3 <= \$680 ;
   always @(posedge clk)
-    hread_wt <= { 128'h00000000000000000000000000000000, \$399  };
+    hread_sel_wf0 <= \$681 ;
   always @(posedge clk)
-    hread_sel_af <= \$735 ;
+    hread_wf <= \$682 ;
   always @(posedge clk)
-    hread_af <= { 192'h000000000000000000000000000000000000000000000000, \$401  };
+    hread_sel_wf1 <= \$683 ;
   always @(posedge clk)
-    hread_sel_ag <= \$736 ;
+    hread_sel_wf2 <= \$684 ;
   always @(posedge clk)
-    hread_ag <= { 192'h000000000000000000000000000000000000000000000000, \$403  };
+    hread_sel_wf3 <= \$685 ;
   always @(posedge clk)
-    hread_sel_y <= \$737 ;
+    hread_sel_wt0 <= \$686 ;
   always @(posedge clk)
-    hread_y <= { 192'h000000000000000000000000000000000000000000000000, \$405  };
+    hread_wt <= \$687 ;
   always @(posedge clk)
-    hread_sel_rg <= \$738 ;
+    hread_sel_wt1 <= \$688 ;
   always @(posedge clk)
-    hread_rg <= { 240'h000000000000000000000000000000000000000000000000000000000000, \$407  };
+    hread_sel_wt2 <= \$689 ;
   always @(posedge clk)
-    hread_sel_d <= \$739 ;
+    hread_sel_wt3 <= \$690 ;
   always @(posedge clk)
-    hread_d <= \$409 ;
+    hread_sel_af0 <= \$691 ;
   always @(posedge clk)
-    hread_sel_pred <= \$740 ;
+    hread_af <= \$692 ;
   always @(posedge clk)
-    hread_pred <= { 248'h00000000000000000000000000000000000000000000000000000000000000, \$411  };
+    hread_sel_af1 <= \$693 ;
   always @(posedge clk)
-    hread_sel_csr <= \$741 ;
+    hread_sel_ag0 <= \$694 ;
   always @(posedge clk)
-    hread_csr <= { 224'h00000000000000000000000000000000000000000000000000000000, \$413  };
+    hread_ag <= \$695 ;
   always @(posedge clk)
-    hread_sel_e <= \$742 ;
+    hread_sel_ag1 <= \$696 ;
   always @(posedge clk)
-    hread_e <= { 192'h000000000000000000000000000000000000000000000000, \$415  };
+    hread_sel_y0 <= \$697 ;
   always @(posedge clk)
-    hread_data <= \$743 ;
+    hread_y <= \$698 ;
   always @(posedge clk)
-    clear <= \$744 ;
+    hread_sel_y1 <= \$699 ;
   always @(posedge clk)
-    hdr_op <= \$745 ;
+    hread_sel_rg0 <= \$700 ;
   always @(posedge clk)
-    hdr_mem <= \$746 ;
+    hread_rg <= \$701 ;
   always @(posedge clk)
-    haddr <= \$747 ;
+    hread_sel_d0 <= \$702 ;
   always @(posedge clk)
-    hcount <= \$748 ;
+    hread_d <= \$703 ;
   always @(posedge clk)
-    done <= \$749 ;
+    hread_sel_d1 <= \$704 ;
   always @(posedge clk)
-    host_writing <= \$750 ;
+    hread_sel_d2 <= \$705 ;
   always @(posedge clk)
-    host_writing_ag <= \$751 ;
+    hread_sel_d3 <= \$706 ;
   always @(posedge clk)
-    host_writing_rg <= \$752 ;
+    hread_sel_d4 <= \$707 ;
   always @(posedge clk)
-    host_writing_e <= \$753 ;
+    hread_sel_d5 <= \$708 ;
   always @(posedge clk)
-    host_writing_d <= \$754 ;
+    hread_sel_d6 <= \$709 ;
   always @(posedge clk)
-    host_writing_wf <= \$755 ;
+    hread_sel_d7 <= \$710 ;
   always @(posedge clk)
-    host_writing_pred <= \$756 ;
+    hread_sel_pred0 <= \$711 ;
   always @(posedge clk)
-    host_writing_af <= \$757 ;
+    hread_pred <= \$712 ;
   always @(posedge clk)
-    host_writing_wt <= \$758 ;
+    hread_sel_csr0 <= \$713 ;
   always @(posedge clk)
-    ctl_state <= \$759 ;
+    hread_csr <= \$714 ;
   always @(posedge clk)
-    out_cnt <= \$760 ;
+    hread_sel_e0 <= \$715 ;
   always @(posedge clk)
-    rv0 <= \$761 ;
+    hread_e <= \$716 ;
   always @(posedge clk)
-    rv1 <= \$762 ;
+    hread_sel_e1 <= \$717 ;
   always @(posedge clk)
-    rv2 <= \$763 ;
+    hread_data <= \$718 ;
   always @(posedge clk)
-    rv3 <= \$764 ;
+    clear <= \$719 ;
   always @(posedge clk)
-    rv4 <= \$765 ;
+    hdr_op <= \$720 ;
   always @(posedge clk)
-    rv5 <= \$766 ;
+    hdr_mem <= \$721 ;
   always @(posedge clk)
-    rv6 <= \$767 ;
+    haddr <= \$722 ;
   always @(posedge clk)
-    host_reading <= \$768 ;
+    hcount <= \$723 ;
   always @(posedge clk)
-    pc <= \$769 ;
+    done <= \$724 ;
   always @(posedge clk)
-    ibase <= \$770 ;
+    host_writing <= \$725 ;
   always @(posedge clk)
-    fcnt <= \$771 ;
+    host_writing_ag <= \$726 ;
   always @(posedge clk)
-    mode <= \$772 ;
+    host_writing_rg <= \$727 ;
   always @(posedge clk)
-    counting <= \$773 ;
+    host_writing_e <= \$728 ;
   always @(posedge clk)
-    counters_clear <= \$774 ;
+    host_writing_d <= \$729 ;
   always @(posedge clk)
-    step_count <= \$775 ;
+    host_writing_wf <= \$730 ;
   always @(posedge clk)
-    ibits <= \$776 ;
+    host_writing_pred <= \$731 ;
   always @(posedge clk)
-    issuing <= \$777 ;
+    host_writing_af <= \$732 ;
   always @(posedge clk)
-    mi <= \$778 ;
+    host_writing_wt <= \$733 ;
   always @(posedge clk)
-    ni <= \$779 ;
+    ctl_state <= \$734 ;
   always @(posedge clk)
-    ki <= \$780 ;
+    out_cnt <= \$735 ;
   always @(posedge clk)
-    nrow <= \$781 ;
+    rv0 <= \$736 ;
   always @(posedge clk)
-    naddr <= \$782 ;
+    rv1 <= \$737 ;
   always @(posedge clk)
-    wcol <= \$783 ;
+    rv2 <= \$738 ;
   always @(posedge clk)
-    waddr <= \$784 ;
+    rv3 <= \$739 ;
   always @(posedge clk)
-    klen_m1 <= \$785 ;
+    rv4 <= \$740 ;
   always @(posedge clk)
-    klen_m2 <= \$786 ;
+    rv5 <= \$741 ;
   always @(posedge clk)
-    mt_m2 <= \$787 ;
+    rv6 <= \$742 ;
   always @(posedge clk)
-    nt_m1 <= \$788 ;
+    host_reading <= \$743 ;
   always @(posedge clk)
-    nt_m2 <= \$789 ;
+    pc <= \$744 ;
   always @(posedge clk)
-    k_first <= \$790 ;
+    ibase <= \$745 ;
   always @(posedge clk)
-    k_last <= \$791 ;
+    fcnt <= \$746 ;
   always @(posedge clk)
-    n_last <= \$792 ;
+    mode <= \$747 ;
   always @(posedge clk)
-    m_last <= \$793 ;
+    counting <= \$748 ;
   always @(posedge clk)
-    en <= \$794 ;
+    phase_en0 <= \$749 ;
   always @(posedge clk)
-    e_nlane <= \$795 ;
+    phase_en1 <= \$750 ;
   always @(posedge clk)
-    rows_done <= \$796 ;
+    phase_en2 <= \$751 ;
   always @(posedge clk)
-    o_mrow <= \$797 ;
+    phase_en3 <= \$752 ;
   always @(posedge clk)
-    o_tile <= \$798 ;
+    phase_en4 <= \$753 ;
   always @(posedge clk)
-    a_mrow <= \$799 ;
+    phase_en5 <= \$754 ;
   always @(posedge clk)
-    a_tile <= \$800 ;
+    phase_en6 <= \$755 ;
   always @(posedge clk)
-    t_mrow <= \$801 ;
+    phase_en7 <= \$756 ;
   always @(posedge clk)
-    t_tile <= \$802 ;
+    phase_en8 <= \$757 ;
   always @(posedge clk)
-    p_mrow <= \$803 ;
+    phase_en9 <= \$758 ;
   always @(posedge clk)
-    ex_fwd_relu <= \$804 ;
+    phase_en10 <= \$759 ;
   always @(posedge clk)
-    ex_fwd_err <= \$805 ;
+    phase_en11 <= \$760 ;
   always @(posedge clk)
-    ex_backerr <= \$806 ;
+    phase_en12 <= \$761 ;
   always @(posedge clk)
-    ex_grad <= \$807 ;
+    phase_en13 <= \$762 ;
   always @(posedge clk)
-    ex_fwd_relu_lane0 <= \$808 ;
+    phase_en14 <= \$763 ;
   always @(posedge clk)
-    ex_fwd_err_lane0 <= \$809 ;
+    phase_en15 <= \$764 ;
   always @(posedge clk)
-    ex_backerr_lane0 <= \$810 ;
+    phase_en16 <= \$765 ;
   always @(posedge clk)
-    ex_grad_lane0 <= \$811 ;
+    phase_en17 <= \$766 ;
   always @(posedge clk)
-    ex_fwd_relu_lane1 <= \$812 ;
+    phase_en18 <= \$767 ;
   always @(posedge clk)
-    ex_fwd_err_lane1 <= \$813 ;
+    phase_en19 <= \$768 ;
   always @(posedge clk)
-    ex_backerr_lane1 <= \$814 ;
+    phase_en20 <= \$769 ;
   always @(posedge clk)
-    ex_grad_lane1 <= \$815 ;
+    phase_en21 <= \$770 ;
   always @(posedge clk)
-    ex_fwd_relu_lane2 <= \$816 ;
+    phase_en22 <= \$771 ;
   always @(posedge clk)
-    ex_fwd_err_lane2 <= \$817 ;
+    phase_en23 <= \$772 ;
   always @(posedge clk)
-    ex_backerr_lane2 <= \$818 ;
+    phase_en24 <= \$773 ;
   always @(posedge clk)
-    ex_grad_lane2 <= \$819 ;
+    phase_en25 <= \$774 ;
   always @(posedge clk)
-    ex_fwd_relu_lane3 <= \$820 ;
+    phase_en26 <= \$775 ;
   always @(posedge clk)
-    ex_fwd_err_lane3 <= \$821 ;
+    phase_en27 <= \$776 ;
   always @(posedge clk)
-    ex_backerr_lane3 <= \$822 ;
+    phase_en28 <= \$777 ;
   always @(posedge clk)
-    ex_grad_lane3 <= \$823 ;
+    phase_en29 <= \$778 ;
   always @(posedge clk)
-    ex_fwd_relu_lane4 <= \$824 ;
+    phase_en30 <= \$779 ;
   always @(posedge clk)
-    ex_fwd_err_lane4 <= \$825 ;
+    phase_en31 <= \$780 ;
   always @(posedge clk)
-    ex_backerr_lane4 <= \$826 ;
+    step_count <= \$781 ;
   always @(posedge clk)
-    ex_grad_lane4 <= \$827 ;
+    ibits_load0 <= \$782 ;
   always @(posedge clk)
-    ex_fwd_relu_lane5 <= \$828 ;
+    ibits_load1 <= \$783 ;
   always @(posedge clk)
-    ex_fwd_err_lane5 <= \$829 ;
+    ibits_load2 <= \$784 ;
   always @(posedge clk)
-    ex_backerr_lane5 <= \$830 ;
+    issuing <= \$785 ;
   always @(posedge clk)
-    ex_grad_lane5 <= \$831 ;
+    mi <= \$786 ;
   always @(posedge clk)
-    ex_fwd_relu_lane6 <= \$832 ;
+    ni <= \$787 ;
   always @(posedge clk)
-    ex_fwd_err_lane6 <= \$833 ;
+    ki <= \$788 ;
   always @(posedge clk)
-    ex_backerr_lane6 <= \$834 ;
+    nrow <= \$789 ;
   always @(posedge clk)
-    ex_grad_lane6 <= \$835 ;
+    naddr <= \$790 ;
   always @(posedge clk)
-    ex_fwd_relu_lane7 <= \$836 ;
+    wcol <= \$791 ;
   always @(posedge clk)
-    ex_fwd_err_lane7 <= \$837 ;
+    waddr <= \$792 ;
   always @(posedge clk)
-    ex_backerr_lane7 <= \$838 ;
+    klen_m1 <= \$793 ;
   always @(posedge clk)
-    ex_grad_lane7 <= \$839 ;
+    klen_m2 <= \$794 ;
   always @(posedge clk)
-    st_data <= \$840 ;
+    mt_m2 <= \$795 ;
   always @(posedge clk)
-    st_valid <= \$841 ;
+    nt_m1 <= \$796 ;
   always @(posedge clk)
-    cycle_count <= \$842 ;
+    nt_m2 <= \$797 ;
   always @(posedge clk)
-    phase_cycles0 <= \$843 ;
+    k_first <= \$798 ;
   always @(posedge clk)
-    phase_cycles1 <= \$844 ;
+    k_last <= \$799 ;
   always @(posedge clk)
-    phase_cycles2 <= \$845 ;
+    n_last <= \$800 ;
   always @(posedge clk)
-    phase_cycles3 <= \$846 ;
+    m_last <= \$801 ;
   always @(posedge clk)
-    phase_cycles4 <= \$847 ;
+    en <= \$802 ;
   always @(posedge clk)
-    phase_cycles5 <= \$848 ;
+    e_first <= \$803 ;
   always @(posedge clk)
-    phase_cycles6 <= \$849 ;
+    e_last <= \$804 ;
   always @(posedge clk)
-    phase_cycles7 <= \$850 ;
+    e_nlane <= \$805 ;
   always @(posedge clk)
-    phase_cycles8 <= \$851 ;
+    rows_done <= \$806 ;
   always @(posedge clk)
-    phase_cycles9 <= \$852 ;
+    o_mrow <= \$807 ;
   always @(posedge clk)
-    phase_cycles10 <= \$853 ;
+    o_tile <= \$808 ;
   always @(posedge clk)
-    phase_cycles11 <= \$854 ;
+    a_mrow <= \$809 ;
   always @(posedge clk)
-    phase_cycles12 <= \$855 ;
+    a_tile <= \$810 ;
   always @(posedge clk)
-    phase_cycles13 <= \$856 ;
+    t_mrow <= \$811 ;
   always @(posedge clk)
-    phase_cycles14 <= \$857 ;
+    t_tile <= \$812 ;
   always @(posedge clk)
-    phase_cycles15 <= \$858 ;
+    p_mrow <= \$813 ;
   always @(posedge clk)
-    phase_cycles16 <= \$859 ;
+    ex_fwd_relu <= \$814 ;
   always @(posedge clk)
-    phase_cycles17 <= \$860 ;
+    ex_fwd_err <= \$815 ;
   always @(posedge clk)
-    phase_cycles18 <= \$861 ;
+    ex_backerr <= \$816 ;
   always @(posedge clk)
-    phase_cycles19 <= \$862 ;
+    ex_grad <= \$817 ;
   always @(posedge clk)
-    phase_cycles20 <= \$863 ;
+    ex_fwd_relu_lane0 <= \$818 ;
   always @(posedge clk)
-    phase_cycles21 <= \$864 ;
+    ex_fwd_err_lane0 <= \$819 ;
   always @(posedge clk)
-    phase_cycles22 <= \$865 ;
+    ex_backerr_lane0 <= \$820 ;
   always @(posedge clk)
-    phase_cycles23 <= \$866 ;
+    ex_grad_lane0 <= \$821 ;
   always @(posedge clk)
-    phase_cycles24 <= \$867 ;
+    ex_fwd_relu_lane1 <= \$822 ;
   always @(posedge clk)
-    phase_cycles25 <= \$868 ;
+    ex_fwd_err_lane1 <= \$823 ;
   always @(posedge clk)
-    phase_cycles26 <= \$869 ;
+    ex_backerr_lane1 <= \$824 ;
   always @(posedge clk)
-    phase_cycles27 <= \$870 ;
+    ex_grad_lane1 <= \$825 ;
   always @(posedge clk)
-    phase_cycles28 <= \$871 ;
+    ex_fwd_relu_lane2 <= \$826 ;
   always @(posedge clk)
-    phase_cycles29 <= \$872 ;
+    ex_fwd_err_lane2 <= \$827 ;
   always @(posedge clk)
-    phase_cycles30 <= \$873 ;
+    ex_backerr_lane2 <= \$828 ;
   always @(posedge clk)
-    phase_cycles31 <= \$874 ;
+    ex_grad_lane2 <= \$829 ;
   always @(posedge clk)
-    since_last <= \$875 ;
+    ex_fwd_relu_lane3 <= \$830 ;
   always @(posedge clk)
-    since_ok <= \$876 ;
+    ex_fwd_err_lane3 <= \$831 ;
   always @(posedge clk)
-    s1_valid <= \$877 ;
+    ex_backerr_lane3 <= \$832 ;
   always @(posedge clk)
-    s1_first <= \$878 ;
+    ex_grad_lane3 <= \$833 ;
   always @(posedge clk)
-    s1_last <= \$879 ;
+    ex_fwd_relu_lane4 <= \$834 ;
   always @(posedge clk)
-    s2_valid <= \$880 ;
+    ex_fwd_err_lane4 <= \$835 ;
   always @(posedge clk)
-    s3_valid <= \$881 ;
+    ex_backerr_lane4 <= \$836 ;
   always @(posedge clk)
-    s4_valid <= \$882 ;
+    ex_grad_lane4 <= \$837 ;
   always @(posedge clk)
-    \i__valid$205  <= \$883 ;
+    ex_fwd_relu_lane5 <= \$838 ;
   always @(posedge clk)
-    s2_first <= \$884 ;
+    ex_fwd_err_lane5 <= \$839 ;
   always @(posedge clk)
-    s3_first <= \$885 ;
+    ex_backerr_lane5 <= \$840 ;
   always @(posedge clk)
-    s4_first <= \$886 ;
+    ex_grad_lane5 <= \$841 ;
   always @(posedge clk)
-    s5_first <= \$887 ;
+    ex_fwd_relu_lane6 <= \$842 ;
   always @(posedge clk)
-    s2_last <= \$888 ;
+    ex_fwd_err_lane6 <= \$843 ;
   always @(posedge clk)
-    s3_last <= \$889 ;
+    ex_backerr_lane6 <= \$844 ;
   always @(posedge clk)
-    s4_last <= \$890 ;
+    ex_grad_lane6 <= \$845 ;
   always @(posedge clk)
-    s5_last <= \$891 ;
+    ex_fwd_relu_lane7 <= \$846 ;
   always @(posedge clk)
-    mac_steps <= \$892 ;
+    ex_fwd_err_lane7 <= \$847 ;
   always @(posedge clk)
-    tile_end <= \$893 ;
+    ex_backerr_lane7 <= \$848 ;
   always @(posedge clk)
-    e_r1 <= \$894 ;
+    ex_grad_lane7 <= \$849 ;
   always @(posedge clk)
-    e_acc1 <= \$895 ;
+    st_data <= \$850 ;
   always @(posedge clk)
-    e_r2 <= \$896 ;
+    st_valid <= \$851 ;
   always @(posedge clk)
-    e_acc2 <= \$897 ;
+    ibits <= \$852 ;
   always @(posedge clk)
-    e_r3 <= \$898 ;
+    run_cycles_clear <= \$853 ;
   always @(posedge clk)
-    e_acc3 <= \$899 ;
+    cycle_count <= \$854 ;
   always @(posedge clk)
-    e_r4 <= \$900 ;
+    phase_cycles0_clear <= \$855 ;
   always @(posedge clk)
-    e_acc4 <= \$901 ;
+    phase_cycles0 <= \$856 ;
   always @(posedge clk)
-    e_r5 <= \$902 ;
+    phase_cycles1_clear <= \$857 ;
   always @(posedge clk)
-    e_acc5_scaler <= \$903 ;
+    phase_cycles1 <= \$858 ;
   always @(posedge clk)
-    e_acc5_relub <= \$904 ;
+    phase_cycles2_clear <= \$859 ;
   always @(posedge clk)
-    e_acc5_sgd <= \$905 ;
+    phase_cycles2 <= \$860 ;
   always @(posedge clk)
-    sb1 <= \$906 ;
+    phase_cycles3_clear <= \$861 ;
   always @(posedge clk)
-    sb2 <= \$907 ;
+    phase_cycles3 <= \$862 ;
   always @(posedge clk)
-    sb3 <= \$908 ;
+    phase_cycles4_clear <= \$863 ;
   always @(posedge clk)
-    sb4 <= \$909 ;
+    phase_cycles4 <= \$864 ;
   always @(posedge clk)
-    sb5 <= \$910 ;
+    phase_cycles5_clear <= \$865 ;
   always @(posedge clk)
-    sb6 <= \$911 ;
+    phase_cycles5 <= \$866 ;
   always @(posedge clk)
-    sb7 <= \$912 ;
+    phase_cycles6_clear <= \$867 ;
   always @(posedge clk)
-    sb8 <= \$913 ;
+    phase_cycles6 <= \$868 ;
   always @(posedge clk)
-    sb9 <= \$914 ;
+    phase_cycles7_clear <= \$869 ;
   always @(posedge clk)
-    sb10 <= \$915 ;
+    phase_cycles7 <= \$870 ;
   always @(posedge clk)
-    sb11 <= \$916 ;
+    phase_cycles8_clear <= \$871 ;
   always @(posedge clk)
-    sb12 <= \$917 ;
+    phase_cycles8 <= \$872 ;
   always @(posedge clk)
-    y1 <= \$918 ;
+    phase_cycles9_clear <= \$873 ;
   always @(posedge clk)
-    y2 <= \$919 ;
+    phase_cycles9 <= \$874 ;
   always @(posedge clk)
-    y3 <= \$920 ;
+    phase_cycles10_clear <= \$875 ;
   always @(posedge clk)
-    y4 <= \$921 ;
+    phase_cycles10 <= \$876 ;
   always @(posedge clk)
-    y5 <= \$922 ;
+    phase_cycles11_clear <= \$877 ;
   always @(posedge clk)
-    y6 <= \$923 ;
+    phase_cycles11 <= \$878 ;
   always @(posedge clk)
-    y7 <= \$924 ;
+    phase_cycles12_clear <= \$879 ;
   always @(posedge clk)
-    y8 <= \$925 ;
+    phase_cycles12 <= \$880 ;
   always @(posedge clk)
-    multiplier <= \$926 ;
+    phase_cycles13_clear <= \$881 ;
   always @(posedge clk)
-    shift <= \$927 ;
+    phase_cycles13 <= \$882 ;
   always @(posedge clk)
-    lr_multiplier <= \$928 ;
+    phase_cycles14_clear <= \$883 ;
   always @(posedge clk)
-    lr_shift <= \$929 ;
+    phase_cycles14 <= \$884 ;
   always @(posedge clk)
-    cfg_dc_mult_lane0 <= \$930 ;
+    phase_cycles15_clear <= \$885 ;
   always @(posedge clk)
-    cfg_dc_shift_lane0 <= \$931 ;
+    phase_cycles15 <= \$886 ;
   always @(posedge clk)
-    decay_enable <= \$932 ;
+    phase_cycles16_clear <= \$887 ;
   always @(posedge clk)
-    \multiplier$243  <= \$933 ;
+    phase_cycles16 <= \$888 ;
   always @(posedge clk)
-    \shift$245  <= \$934 ;
+    phase_cycles17_clear <= \$889 ;
   always @(posedge clk)
-    \lr_multiplier$251  <= \$935 ;
+    phase_cycles17 <= \$890 ;
   always @(posedge clk)
-    \lr_shift$253  <= \$936 ;
+    phase_cycles18_clear <= \$891 ;
   always @(posedge clk)
-    cfg_dc_mult_lane1 <= \$937 ;
+    phase_cycles18 <= \$892 ;
   always @(posedge clk)
-    cfg_dc_shift_lane1 <= \$938 ;
+    phase_cycles19_clear <= \$893 ;
   always @(posedge clk)
-    \decay_enable$259  <= \$939 ;
+    phase_cycles19 <= \$894 ;
   always @(posedge clk)
-    \multiplier$264  <= \$940 ;
+    phase_cycles20_clear <= \$895 ;
   always @(posedge clk)
-    \shift$266  <= \$941 ;
+    phase_cycles20 <= \$896 ;
   always @(posedge clk)
-    \lr_multiplier$272  <= \$942 ;
+    phase_cycles21_clear <= \$897 ;
   always @(posedge clk)
-    \lr_shift$274  <= \$943 ;
+    phase_cycles21 <= \$898 ;
   always @(posedge clk)
-    cfg_dc_mult_lane2 <= \$944 ;
+    phase_cycles22_clear <= \$899 ;
   always @(posedge clk)
-    cfg_dc_shift_lane2 <= \$945 ;
+    phase_cycles22 <= \$900 ;
   always @(posedge clk)
-    \decay_enable$280  <= \$946 ;
+    phase_cycles23_clear <= \$901 ;
   always @(posedge clk)
-    \multiplier$285  <= \$947 ;
+    phase_cycles23 <= \$902 ;
   always @(posedge clk)
-    \shift$287  <= \$948 ;
+    phase_cycles24_clear <= \$903 ;
   always @(posedge clk)
-    \lr_multiplier$293  <= \$949 ;
+    phase_cycles24 <= \$904 ;
   always @(posedge clk)
-    \lr_shift$295  <= \$950 ;
+    phase_cycles25_clear <= \$905 ;
   always @(posedge clk)
-    cfg_dc_mult_lane3 <= \$951 ;
+    phase_cycles25 <= \$906 ;
   always @(posedge clk)
-    cfg_dc_shift_lane3 <= \$952 ;
+    phase_cycles26_clear <= \$907 ;
   always @(posedge clk)
-    \decay_enable$301  <= \$953 ;
+    phase_cycles26 <= \$908 ;
   always @(posedge clk)
-    \multiplier$306  <= \$954 ;
+    phase_cycles27_clear <= \$909 ;
   always @(posedge clk)
-    \shift$308  <= \$955 ;
+    phase_cycles27 <= \$910 ;
   always @(posedge clk)
-    \lr_multiplier$314  <= \$956 ;
+    phase_cycles28_clear <= \$911 ;
   always @(posedge clk)
-    \lr_shift$316  <= \$957 ;
+    phase_cycles28 <= \$912 ;
   always @(posedge clk)
-    cfg_dc_mult_lane4 <= \$958 ;
+    phase_cycles29_clear <= \$913 ;
   always @(posedge clk)
-    cfg_dc_shift_lane4 <= \$959 ;
+    phase_cycles29 <= \$914 ;
   always @(posedge clk)
-    \decay_enable$322  <= \$960 ;
+    phase_cycles30_clear <= \$915 ;
   always @(posedge clk)
-    \multiplier$327  <= \$961 ;
+    phase_cycles30 <= \$916 ;
   always @(posedge clk)
-    \shift$329  <= \$962 ;
+    phase_cycles31_clear <= \$917 ;
   always @(posedge clk)
-    \lr_multiplier$335  <= \$963 ;
+    phase_cycles31 <= \$918 ;
   always @(posedge clk)
-    \lr_shift$337  <= \$964 ;
+    since_last <= \$919 ;
   always @(posedge clk)
-    cfg_dc_mult_lane5 <= \$965 ;
+    since_ok <= \$920 ;
   always @(posedge clk)
-    cfg_dc_shift_lane5 <= \$966 ;
+    s1_valid <= \$921 ;
   always @(posedge clk)
-    \decay_enable$343  <= \$967 ;
+    s1_first <= \$922 ;
   always @(posedge clk)
-    \multiplier$348  <= \$968 ;
+    s1_last <= \$923 ;
   always @(posedge clk)
-    \shift$350  <= \$969 ;
+    s2_valid <= \$924 ;
   always @(posedge clk)
-    \lr_multiplier$356  <= \$970 ;
+    s3_valid <= \$925 ;
   always @(posedge clk)
-    \lr_shift$358  <= \$971 ;
+    s4_valid <= \$926 ;
   always @(posedge clk)
-    cfg_dc_mult_lane6 <= \$972 ;
+    \i__valid$206  <= \$927 ;
   always @(posedge clk)
-    cfg_dc_shift_lane6 <= \$973 ;
+    s2_first <= \$928 ;
   always @(posedge clk)
-    \decay_enable$364  <= \$974 ;
+    s3_first <= \$929 ;
   always @(posedge clk)
-    \multiplier$369  <= \$975 ;
+    s4_first <= \$930 ;
   always @(posedge clk)
-    \shift$371  <= \$976 ;
+    s5_first <= \$931 ;
   always @(posedge clk)
-    \lr_multiplier$377  <= \$977 ;
+    s2_last <= \$932 ;
   always @(posedge clk)
-    \lr_shift$379  <= \$978 ;
+    s3_last <= \$933 ;
   always @(posedge clk)
-    cfg_dc_mult_lane7 <= \$979 ;
+    s4_last <= \$934 ;
   always @(posedge clk)
-    cfg_dc_shift_lane7 <= \$980 ;
+    s5_last <= \$935 ;
   always @(posedge clk)
-    \decay_enable$385  <= \$981 ;
+    mac_steps_clear <= \$936 ;
   always @(posedge clk)
-    best_v7 <= \$982 ;
+    mac_steps <= \$937 ;
   always @(posedge clk)
-    best_i7 <= \$983 ;
+    tile_end <= \$938 ;
   always @(posedge clk)
-    best_v0 <= \$984 ;
+    e_r1 <= \$939 ;
   always @(posedge clk)
-    best_v1 <= \$985 ;
+    e_acc1 <= \$940 ;
   always @(posedge clk)
-    best_v2 <= \$986 ;
+    e_r2 <= \$941 ;
   always @(posedge clk)
-    best_v3 <= \$987 ;
+    e_acc2 <= \$942 ;
   always @(posedge clk)
-    best_v4 <= \$988 ;
+    e_r3 <= \$943 ;
   always @(posedge clk)
-    best_v5 <= \$989 ;
+    e_acc3 <= \$944 ;
   always @(posedge clk)
-    best_v6 <= \$990 ;
+    e_r4 <= \$945 ;
   always @(posedge clk)
-    best_i0 <= \$991 ;
+    e_acc4 <= \$946 ;
   always @(posedge clk)
-    best_i1 <= \$992 ;
+    e_r5 <= \$947 ;
   always @(posedge clk)
-    best_i2 <= \$993 ;
+    e_acc5_scaler <= \$948 ;
   always @(posedge clk)
-    best_i3 <= \$994 ;
+    e_acc5_relub <= \$949 ;
   always @(posedge clk)
-    best_i4 <= \$995 ;
+    e_acc5_sgd <= \$950 ;
   always @(posedge clk)
-    best_i5 <= \$996 ;
+    sb1 <= \$951 ;
   always @(posedge clk)
-    best_i6 <= \$997 ;
+    sb2 <= \$952 ;
   always @(posedge clk)
-    trace1_valid <= \$998 ;
+    sb3 <= \$953 ;
   always @(posedge clk)
-    trace1_tag <= \$999 ;
+    sb4 <= \$954 ;
   always @(posedge clk)
-    trace1_index <= \$1000 ;
+    sb5 <= \$955 ;
   always @(posedge clk)
-    trace1_data <= \$1001 ;
+    sb6 <= \$956 ;
   always @(posedge clk)
-    trace_valid <= \$1002 ;
+    sb7 <= \$957 ;
   always @(posedge clk)
-    trace_tag <= \$1003 ;
+    sb8 <= \$958 ;
   always @(posedge clk)
-    trace_index <= \$1004 ;
+    sb9 <= \$959 ;
   always @(posedge clk)
-    trace_data <= \$1005 ;
+    sb10 <= \$960 ;
   always @(posedge clk)
-    flags <= \$1006 ;
+    sb11 <= \$961 ;
+  always @(posedge clk)
+    sb12 <= \$962 ;
+  always @(posedge clk)
+    y1 <= \$963 ;
+  always @(posedge clk)
+    y2 <= \$964 ;
+  always @(posedge clk)
+    y3 <= \$965 ;
+  always @(posedge clk)
+    y4 <= \$966 ;
+  always @(posedge clk)
+    y5 <= \$967 ;
+  always @(posedge clk)
+    y6 <= \$968 ;
+  always @(posedge clk)
+    y7 <= \$969 ;
+  always @(posedge clk)
+    y8 <= \$970 ;
+  always @(posedge clk)
+    multiplier <= \$971 ;
+  always @(posedge clk)
+    shift <= \$972 ;
+  always @(posedge clk)
+    lr_multiplier <= \$973 ;
+  always @(posedge clk)
+    lr_shift <= \$974 ;
+  always @(posedge clk)
+    cfg_dc_mult_lane0 <= \$975 ;
+  always @(posedge clk)
+    cfg_dc_shift_lane0 <= \$976 ;
+  always @(posedge clk)
+    decay_enable <= \$977 ;
+  always @(posedge clk)
+    \multiplier$244  <= \$978 ;
+  always @(posedge clk)
+    \shift$246  <= \$979 ;
+  always @(posedge clk)
+    \lr_multiplier$252  <= \$980 ;
+  always @(posedge clk)
+    \lr_shift$254  <= \$981 ;
+  always @(posedge clk)
+    cfg_dc_mult_lane1 <= \$982 ;
+  always @(posedge clk)
+    cfg_dc_shift_lane1 <= \$983 ;
+  always @(posedge clk)
+    \decay_enable$260  <= \$984 ;
+  always @(posedge clk)
+    \multiplier$265  <= \$985 ;
+  always @(posedge clk)
+    \shift$267  <= \$986 ;
+  always @(posedge clk)
+    \lr_multiplier$273  <= \$987 ;
+  always @(posedge clk)
+    \lr_shift$275  <= \$988 ;
+  always @(posedge clk)
+    cfg_dc_mult_lane2 <= \$989 ;
+  always @(posedge clk)
+    cfg_dc_shift_lane2 <= \$990 ;
+  always @(posedge clk)
+    \decay_enable$281  <= \$991 ;
+  always @(posedge clk)
+    \multiplier$286  <= \$992 ;
+  always @(posedge clk)
+    \shift$288  <= \$993 ;
+  always @(posedge clk)
+    \lr_multiplier$294  <= \$994 ;
+  always @(posedge clk)
+    \lr_shift$296  <= \$995 ;
+  always @(posedge clk)
+    cfg_dc_mult_lane3 <= \$996 ;
+  always @(posedge clk)
+    cfg_dc_shift_lane3 <= \$997 ;
+  always @(posedge clk)
+    \decay_enable$302  <= \$998 ;
+  always @(posedge clk)
+    \multiplier$307  <= \$999 ;
+  always @(posedge clk)
+    \shift$309  <= \$1000 ;
+  always @(posedge clk)
+    \lr_multiplier$315  <= \$1001 ;
+  always @(posedge clk)
+    \lr_shift$317  <= \$1002 ;
+  always @(posedge clk)
+    cfg_dc_mult_lane4 <= \$1003 ;
+  always @(posedge clk)
+    cfg_dc_shift_lane4 <= \$1004 ;
+  always @(posedge clk)
+    \decay_enable$323  <= \$1005 ;
+  always @(posedge clk)
+    \multiplier$328  <= \$1006 ;
+  always @(posedge clk)
+    \shift$330  <= \$1007 ;
+  always @(posedge clk)
+    \lr_multiplier$336  <= \$1008 ;
+  always @(posedge clk)
+    \lr_shift$338  <= \$1009 ;
+  always @(posedge clk)
+    cfg_dc_mult_lane5 <= \$1010 ;
+  always @(posedge clk)
+    cfg_dc_shift_lane5 <= \$1011 ;
+  always @(posedge clk)
+    \decay_enable$344  <= \$1012 ;
+  always @(posedge clk)
+    \multiplier$349  <= \$1013 ;
+  always @(posedge clk)
+    \shift$351  <= \$1014 ;
+  always @(posedge clk)
+    \lr_multiplier$357  <= \$1015 ;
+  always @(posedge clk)
+    \lr_shift$359  <= \$1016 ;
+  always @(posedge clk)
+    cfg_dc_mult_lane6 <= \$1017 ;
+  always @(posedge clk)
+    cfg_dc_shift_lane6 <= \$1018 ;
+  always @(posedge clk)
+    \decay_enable$365  <= \$1019 ;
+  always @(posedge clk)
+    \multiplier$370  <= \$1020 ;
+  always @(posedge clk)
+    \shift$372  <= \$1021 ;
+  always @(posedge clk)
+    \lr_multiplier$378  <= \$1022 ;
+  always @(posedge clk)
+    \lr_shift$380  <= \$1023 ;
+  always @(posedge clk)
+    cfg_dc_mult_lane7 <= \$1024 ;
+  always @(posedge clk)
+    cfg_dc_shift_lane7 <= \$1025 ;
+  always @(posedge clk)
+    \decay_enable$386  <= \$1026 ;
+  always @(posedge clk)
+    best_v7 <= \$1027 ;
+  always @(posedge clk)
+    best_i7 <= \$1028 ;
+  always @(posedge clk)
+    best_v0 <= \$1029 ;
+  always @(posedge clk)
+    best_v1 <= \$1030 ;
+  always @(posedge clk)
+    best_v2 <= \$1031 ;
+  always @(posedge clk)
+    best_v3 <= \$1032 ;
+  always @(posedge clk)
+    best_v4 <= \$1033 ;
+  always @(posedge clk)
+    best_v5 <= \$1034 ;
+  always @(posedge clk)
+    best_v6 <= \$1035 ;
+  always @(posedge clk)
+    best_i0 <= \$1036 ;
+  always @(posedge clk)
+    best_i1 <= \$1037 ;
+  always @(posedge clk)
+    best_i2 <= \$1038 ;
+  always @(posedge clk)
+    best_i3 <= \$1039 ;
+  always @(posedge clk)
+    best_i4 <= \$1040 ;
+  always @(posedge clk)
+    best_i5 <= \$1041 ;
+  always @(posedge clk)
+    best_i6 <= \$1042 ;
+  always @(posedge clk)
+    trace1_valid <= \$1043 ;
+  always @(posedge clk)
+    trace1_tag <= \$1044 ;
+  always @(posedge clk)
+    trace1_index <= \$1045 ;
+  always @(posedge clk)
+    trace1_data <= \$1046 ;
+  always @(posedge clk)
+    trace_valid <= \$1047 ;
+  always @(posedge clk)
+    trace_tag <= \$1048 ;
+  always @(posedge clk)
+    trace_index <= \$1049 ;
+  always @(posedge clk)
+    trace_data <= \$1050 ;
+  always @(posedge clk)
+    flags <= \$1051 ;
   \nitro_engine.err  err (
     .clk(clk),
-    .i__payload(\i__payload$389 ),
-    .i__valid(\i__valid$388 ),
-    .o__payload(\o__payload$393 ),
+    .i__payload(\i__payload$390 ),
+    .i__valid(\i__valid$389 ),
+    .o__payload(\o__payload$394 ),
     .rst(rst)
   );
   \nitro_engine.mac  mac (
     .clear(clear),
     .clk(clk),
-    .i__payload(\i__payload$207 ),
-    .i__ready(\i__ready$644 ),
-    .i__valid(\i__valid$205 ),
-    .o__payload(\o__payload$159 ),
-    .o__valid(\o__valid$515 ),
+    .i__payload(\i__payload$208 ),
+    .i__ready(\i__ready$735 ),
+    .i__valid(\i__valid$206 ),
+    .o__payload(\o__payload$160 ),
+    .o__valid(\o__valid$516 ),
     .rst(rst)
   );
   \nitro_engine.mem_af  mem_af (
     .clk(clk),
-    .out(\r_data$210 ),
-    .r_addr(\r_addr$167 ),
+    .out(\r_data$211 ),
+    .r_addr(\r_addr$168 ),
     .rst(rst),
-    .w_addr(\w_addr$133 ),
-    .w_data(\w_data$134 ),
-    .w_en(\w_en$132 )
+    .w_addr(\w_addr$134 ),
+    .w_data(\w_data$135 ),
+    .w_en(\w_en$133 )
   );
   \nitro_engine.mem_ag  mem_ag (
     .clk(clk),
-    .out(\r_data$211 ),
-    .r_addr(\r_addr$169 ),
+    .out(\r_data$212 ),
+    .r_addr(\r_addr$170 ),
     .rst(rst),
-    .w_addr(\w_addr$136 ),
-    .w_data(\w_data$137 ),
-    .w_en(\w_en$135 )
+    .w_addr(\w_addr$137 ),
+    .w_data(\w_data$138 ),
+    .w_en(\w_en$136 )
   );
   \nitro_engine.mem_d  mem_d (
     .clk(clk),
-    .out(\r_data$195 ),
-    .r_addr(\r_addr$173 ),
+    .out(\r_data$196 ),
+    .r_addr(\r_addr$174 ),
     .rst(rst),
-    .w_addr(\w_addr$145 ),
-    .w_data(\w_data$146 ),
-    .w_en(\w_en$144 )
+    .w_addr(\w_addr$146 ),
+    .w_data(\w_data$147 ),
+    .w_en(\w_en$145 )
   );
   \nitro_engine.mem_e  mem_e (
     .clk(clk),
-    .out(\r_data$197 ),
-    .r_addr(\r_addr$170 ),
+    .out(\r_data$198 ),
+    .r_addr(\r_addr$171 ),
     .rst(rst),
-    .w_addr(\w_addr$151 ),
-    .w_data(\w_data$152 ),
-    .w_en(\w_en$150 )
+    .w_addr(\w_addr$152 ),
+    .w_data(\w_data$153 ),
+    .w_en(\w_en$151 )
   );
   \nitro_engine.mem_pred  mem_pred (
     .clk(clk),
-    .out(\r_data$593 ),
-    .r_addr(\r_addr$174 ),
+    .out(\r_data$613 ),
+    .r_addr(\r_addr$175 ),
     .rst(rst),
-    .w_addr(\w_addr$148 ),
-    .w_data(\w_data$149 ),
-    .w_en(\w_en$147 )
+    .w_addr(\w_addr$149 ),
+    .w_data(\w_data$150 ),
+    .w_en(\w_en$148 )
   );
   \nitro_engine.mem_prog  mem_prog (
     .clk(clk),
-    .out(\r_data$575 ),
+    .out(\r_data$576 ),
     .r_addr(r_addr),
     .rst(rst),
     .w_addr(w_addr),
-    .w_data(\w_data$125 ),
-    .w_en(\w_en$122 )
+    .w_data(\w_data$126 ),
+    .w_en(\w_en$123 )
   );
   \nitro_engine.mem_rg  mem_rg (
     .clk(clk),
-    .out(\r_data$225 ),
-    .r_addr(\r_addr$172 ),
+    .out(\r_data$226 ),
+    .r_addr(\r_addr$173 ),
     .rst(rst),
-    .w_addr(\w_addr$142 ),
-    .w_data(\w_data$143 ),
-    .w_en(\w_en$141 )
+    .w_addr(\w_addr$143 ),
+    .w_data(\w_data$144 ),
+    .w_en(\w_en$142 )
   );
   \nitro_engine.mem_wf  mem_wf (
     .clk(clk),
-    .out(\r_data$177 ),
-    .r_addr(\r_addr$163 ),
+    .out(\r_data$178 ),
+    .r_addr(\r_addr$164 ),
     .rst(rst),
-    .w_addr(\w_addr$127 ),
-    .w_data(\w_data$128 ),
-    .w_en(\w_en$126 )
+    .w_addr(\w_addr$128 ),
+    .w_data(\w_data$129 ),
+    .w_en(\w_en$127 )
   );
   \nitro_engine.mem_wt  mem_wt (
     .clk(clk),
-    .out(\r_data$187 ),
-    .r_addr(\r_addr$166 ),
+    .out(\r_data$188 ),
+    .r_addr(\r_addr$167 ),
     .rst(rst),
-    .w_addr(\w_addr$130 ),
-    .w_data(\w_data$131 ),
-    .w_en(\w_en$129 )
+    .w_addr(\w_addr$131 ),
+    .w_data(\w_data$132 ),
+    .w_en(\w_en$130 )
   );
   \nitro_engine.mem_y  mem_y (
     .clk(clk),
-    .out(\r_data$586 ),
-    .r_addr(\r_addr$171 ),
+    .out(\r_data$598 ),
+    .r_addr(\r_addr$172 ),
     .rst(rst),
-    .w_addr(\w_addr$139 ),
-    .w_data(\w_data$140 ),
-    .w_en(\w_en$138 )
+    .w_addr(\w_addr$140 ),
+    .w_data(\w_data$141 ),
+    .w_en(\w_en$139 )
   );
   \nitro_engine.relu0  relu0 (
     .clk(clk),
     .en(o__ready),
     .i__payload(i__payload),
     .i__valid(i__valid),
-    .o__payload(\o__payload$401 ),
+    .o__payload(\o__payload$402 ),
     .rst(rst)
   );
   \nitro_engine.relu1  relu1 (
@@ -3681,7 +4031,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$31 ),
     .i__payload(\i__payload$29 ),
     .i__valid(\i__valid$33 ),
-    .o__payload(\o__payload$402 ),
+    .o__payload(\o__payload$403 ),
     .rst(rst)
   );
   \nitro_engine.relu2  relu2 (
@@ -3689,7 +4039,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$40 ),
     .i__payload(\i__payload$38 ),
     .i__valid(\i__valid$42 ),
-    .o__payload(\o__payload$403 ),
+    .o__payload(\o__payload$404 ),
     .rst(rst)
   );
   \nitro_engine.relu3  relu3 (
@@ -3697,7 +4047,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$49 ),
     .i__payload(\i__payload$47 ),
     .i__valid(\i__valid$51 ),
-    .o__payload(\o__payload$404 ),
+    .o__payload(\o__payload$405 ),
     .rst(rst)
   );
   \nitro_engine.relu4  relu4 (
@@ -3705,7 +4055,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$58 ),
     .i__payload(\i__payload$56 ),
     .i__valid(\i__valid$60 ),
-    .o__payload(\o__payload$405 ),
+    .o__payload(\o__payload$406 ),
     .rst(rst)
   );
   \nitro_engine.relu5  relu5 (
@@ -3713,7 +4063,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$67 ),
     .i__payload(\i__payload$65 ),
     .i__valid(\i__valid$69 ),
-    .o__payload(\o__payload$406 ),
+    .o__payload(\o__payload$407 ),
     .rst(rst)
   );
   \nitro_engine.relu6  relu6 (
@@ -3721,7 +4071,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$76 ),
     .i__payload(\i__payload$74 ),
     .i__valid(\i__valid$78 ),
-    .o__payload(\o__payload$407 ),
+    .o__payload(\o__payload$408 ),
     .rst(rst)
   );
   \nitro_engine.relu7  relu7 (
@@ -3729,63 +4079,63 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .en(\o__ready$85 ),
     .i__payload(\i__payload$83 ),
     .i__valid(\i__valid$87 ),
-    .o__payload(\o__payload$408 ),
+    .o__payload(\o__payload$409 ),
     .rst(rst)
   );
   \nitro_engine.relub0  relub0 (
     .clk(clk),
-    .i__payload(\i__payload$223 ),
-    .i__valid(\i__valid$222 ),
-    .o__payload(\o__payload$412 ),
+    .i__payload(\i__payload$224 ),
+    .i__valid(\i__valid$223 ),
+    .o__payload(\o__payload$413 ),
     .rst(rst)
   );
   \nitro_engine.relub1  relub1 (
     .clk(clk),
-    .i__payload(\i__payload$248 ),
-    .i__valid(\i__valid$247 ),
-    .o__payload(\o__payload$413 ),
+    .i__payload(\i__payload$249 ),
+    .i__valid(\i__valid$248 ),
+    .o__payload(\o__payload$414 ),
     .rst(rst)
   );
   \nitro_engine.relub2  relub2 (
     .clk(clk),
-    .i__payload(\i__payload$269 ),
-    .i__valid(\i__valid$268 ),
-    .o__payload(\o__payload$414 ),
+    .i__payload(\i__payload$270 ),
+    .i__valid(\i__valid$269 ),
+    .o__payload(\o__payload$415 ),
     .rst(rst)
   );
   \nitro_engine.relub3  relub3 (
     .clk(clk),
-    .i__payload(\i__payload$290 ),
-    .i__valid(\i__valid$289 ),
-    .o__payload(\o__payload$415 ),
+    .i__payload(\i__payload$291 ),
+    .i__valid(\i__valid$290 ),
+    .o__payload(\o__payload$416 ),
     .rst(rst)
   );
   \nitro_engine.relub4  relub4 (
     .clk(clk),
-    .i__payload(\i__payload$311 ),
-    .i__valid(\i__valid$310 ),
-    .o__payload(\o__payload$416 ),
+    .i__payload(\i__payload$312 ),
+    .i__valid(\i__valid$311 ),
+    .o__payload(\o__payload$417 ),
     .rst(rst)
   );
   \nitro_engine.relub5  relub5 (
     .clk(clk),
-    .i__payload(\i__payload$332 ),
-    .i__valid(\i__valid$331 ),
-    .o__payload(\o__payload$417 ),
+    .i__payload(\i__payload$333 ),
+    .i__valid(\i__valid$332 ),
+    .o__payload(\o__payload$418 ),
     .rst(rst)
   );
   \nitro_engine.relub6  relub6 (
     .clk(clk),
-    .i__payload(\i__payload$353 ),
-    .i__valid(\i__valid$352 ),
-    .o__payload(\o__payload$418 ),
+    .i__payload(\i__payload$354 ),
+    .i__valid(\i__valid$353 ),
+    .o__payload(\o__payload$419 ),
     .rst(rst)
   );
   \nitro_engine.relub7  relub7 (
     .clk(clk),
-    .i__payload(\i__payload$374 ),
-    .i__valid(\i__valid$373 ),
-    .o__payload(\o__payload$419 ),
+    .i__payload(\i__payload$375 ),
+    .i__valid(\i__valid$374 ),
+    .o__payload(\o__payload$420 ),
     .rst(rst)
   );
   \nitro_engine.rfifo  rfifo (
@@ -3801,7 +4151,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   \nitro_engine.scaler0  scaler0 (
     .clk(clk),
     .i__payload(e_acc5_scaler[31:0]),
-    .i__valid(\i__valid$212 ),
+    .i__valid(\i__valid$213 ),
     .multiplier(multiplier),
     .o__payload(i__payload),
     .o__ready(o__ready),
@@ -3812,79 +4162,79 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   \nitro_engine.scaler1  scaler1 (
     .clk(clk),
     .i__payload(e_acc5_scaler[63:32]),
-    .i__valid(\i__valid$241 ),
-    .multiplier(\multiplier$243 ),
+    .i__valid(\i__valid$242 ),
+    .multiplier(\multiplier$244 ),
     .o__payload(\i__payload$29 ),
     .o__ready(\o__ready$31 ),
     .o__valid(\i__valid$33 ),
     .rst(rst),
-    .shift(\shift$245 )
+    .shift(\shift$246 )
   );
   \nitro_engine.scaler2  scaler2 (
     .clk(clk),
     .i__payload(e_acc5_scaler[95:64]),
-    .i__valid(\i__valid$262 ),
-    .multiplier(\multiplier$264 ),
+    .i__valid(\i__valid$263 ),
+    .multiplier(\multiplier$265 ),
     .o__payload(\i__payload$38 ),
     .o__ready(\o__ready$40 ),
     .o__valid(\i__valid$42 ),
     .rst(rst),
-    .shift(\shift$266 )
+    .shift(\shift$267 )
   );
   \nitro_engine.scaler3  scaler3 (
     .clk(clk),
     .i__payload(e_acc5_scaler[127:96]),
-    .i__valid(\i__valid$283 ),
-    .multiplier(\multiplier$285 ),
+    .i__valid(\i__valid$284 ),
+    .multiplier(\multiplier$286 ),
     .o__payload(\i__payload$47 ),
     .o__ready(\o__ready$49 ),
     .o__valid(\i__valid$51 ),
     .rst(rst),
-    .shift(\shift$287 )
+    .shift(\shift$288 )
   );
   \nitro_engine.scaler4  scaler4 (
     .clk(clk),
     .i__payload(e_acc5_scaler[159:128]),
-    .i__valid(\i__valid$304 ),
-    .multiplier(\multiplier$306 ),
+    .i__valid(\i__valid$305 ),
+    .multiplier(\multiplier$307 ),
     .o__payload(\i__payload$56 ),
     .o__ready(\o__ready$58 ),
     .o__valid(\i__valid$60 ),
     .rst(rst),
-    .shift(\shift$308 )
+    .shift(\shift$309 )
   );
   \nitro_engine.scaler5  scaler5 (
     .clk(clk),
     .i__payload(e_acc5_scaler[191:160]),
-    .i__valid(\i__valid$325 ),
-    .multiplier(\multiplier$327 ),
+    .i__valid(\i__valid$326 ),
+    .multiplier(\multiplier$328 ),
     .o__payload(\i__payload$65 ),
     .o__ready(\o__ready$67 ),
     .o__valid(\i__valid$69 ),
     .rst(rst),
-    .shift(\shift$329 )
+    .shift(\shift$330 )
   );
   \nitro_engine.scaler6  scaler6 (
     .clk(clk),
     .i__payload(e_acc5_scaler[223:192]),
-    .i__valid(\i__valid$346 ),
-    .multiplier(\multiplier$348 ),
+    .i__valid(\i__valid$347 ),
+    .multiplier(\multiplier$349 ),
     .o__payload(\i__payload$74 ),
     .o__ready(\o__ready$76 ),
     .o__valid(\i__valid$78 ),
     .rst(rst),
-    .shift(\shift$350 )
+    .shift(\shift$351 )
   );
   \nitro_engine.scaler7  scaler7 (
     .clk(clk),
     .i__payload(e_acc5_scaler[255:224]),
-    .i__valid(\i__valid$367 ),
-    .multiplier(\multiplier$369 ),
+    .i__valid(\i__valid$368 ),
+    .multiplier(\multiplier$370 ),
     .o__payload(\i__payload$83 ),
     .o__ready(\o__ready$85 ),
     .o__valid(\i__valid$87 ),
     .rst(rst),
-    .shift(\shift$371 )
+    .shift(\shift$372 )
   );
   \nitro_engine.sgd0  sgd0 (
     .clear(clear),
@@ -3892,11 +4242,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     .decay_enable(decay_enable),
     .decay_multiplier(cfg_dc_mult_lane0[15:0]),
     .decay_shift(cfg_dc_shift_lane0[4:0]),
-    .i__payload(\i__payload$227 ),
-    .i__valid(\i__valid$226 ),
+    .i__payload(\i__payload$228 ),
+    .i__valid(\i__valid$227 ),
     .lr_multiplier(lr_multiplier),
     .lr_shift(lr_shift),
-    .o__payload(\o__payload$421 ),
+    .o__payload(\o__payload$422 ),
     .overflow(overflow),
     .rst(rst),
     .wrapped(wrapped)
@@ -3904,137 +4254,137 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   \nitro_engine.sgd1  sgd1 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$259 ),
+    .decay_enable(\decay_enable$260 ),
     .decay_multiplier(cfg_dc_mult_lane1[15:0]),
     .decay_shift(cfg_dc_shift_lane1[4:0]),
-    .i__payload(\i__payload$250 ),
-    .i__valid(\i__valid$249 ),
-    .lr_multiplier(\lr_multiplier$251 ),
-    .lr_shift(\lr_shift$253 ),
-    .o__payload(\o__payload$422 ),
-    .overflow(\overflow$676 ),
+    .i__payload(\i__payload$251 ),
+    .i__valid(\i__valid$250 ),
+    .lr_multiplier(\lr_multiplier$252 ),
+    .lr_shift(\lr_shift$254 ),
+    .o__payload(\o__payload$423 ),
+    .overflow(\overflow$767 ),
     .rst(rst),
-    .wrapped(\wrapped$684 )
+    .wrapped(\wrapped$775 )
   );
   \nitro_engine.sgd2  sgd2 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$280 ),
+    .decay_enable(\decay_enable$281 ),
     .decay_multiplier(cfg_dc_mult_lane2[15:0]),
     .decay_shift(cfg_dc_shift_lane2[4:0]),
-    .i__payload(\i__payload$271 ),
-    .i__valid(\i__valid$270 ),
-    .lr_multiplier(\lr_multiplier$272 ),
-    .lr_shift(\lr_shift$274 ),
-    .o__payload(\o__payload$423 ),
-    .overflow(\overflow$677 ),
+    .i__payload(\i__payload$272 ),
+    .i__valid(\i__valid$271 ),
+    .lr_multiplier(\lr_multiplier$273 ),
+    .lr_shift(\lr_shift$275 ),
+    .o__payload(\o__payload$424 ),
+    .overflow(\overflow$768 ),
     .rst(rst),
-    .wrapped(\wrapped$685 )
+    .wrapped(\wrapped$776 )
   );
   \nitro_engine.sgd3  sgd3 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$301 ),
+    .decay_enable(\decay_enable$302 ),
     .decay_multiplier(cfg_dc_mult_lane3[15:0]),
     .decay_shift(cfg_dc_shift_lane3[4:0]),
-    .i__payload(\i__payload$292 ),
-    .i__valid(\i__valid$291 ),
-    .lr_multiplier(\lr_multiplier$293 ),
-    .lr_shift(\lr_shift$295 ),
-    .o__payload(\o__payload$424 ),
-    .overflow(\overflow$678 ),
+    .i__payload(\i__payload$293 ),
+    .i__valid(\i__valid$292 ),
+    .lr_multiplier(\lr_multiplier$294 ),
+    .lr_shift(\lr_shift$296 ),
+    .o__payload(\o__payload$425 ),
+    .overflow(\overflow$769 ),
     .rst(rst),
-    .wrapped(\wrapped$686 )
+    .wrapped(\wrapped$777 )
   );
   \nitro_engine.sgd4  sgd4 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$322 ),
+    .decay_enable(\decay_enable$323 ),
     .decay_multiplier(cfg_dc_mult_lane4[15:0]),
     .decay_shift(cfg_dc_shift_lane4[4:0]),
-    .i__payload(\i__payload$313 ),
-    .i__valid(\i__valid$312 ),
-    .lr_multiplier(\lr_multiplier$314 ),
-    .lr_shift(\lr_shift$316 ),
-    .o__payload(\o__payload$425 ),
-    .overflow(\overflow$679 ),
+    .i__payload(\i__payload$314 ),
+    .i__valid(\i__valid$313 ),
+    .lr_multiplier(\lr_multiplier$315 ),
+    .lr_shift(\lr_shift$317 ),
+    .o__payload(\o__payload$426 ),
+    .overflow(\overflow$770 ),
     .rst(rst),
-    .wrapped(\wrapped$687 )
+    .wrapped(\wrapped$778 )
   );
   \nitro_engine.sgd5  sgd5 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$343 ),
+    .decay_enable(\decay_enable$344 ),
     .decay_multiplier(cfg_dc_mult_lane5[15:0]),
     .decay_shift(cfg_dc_shift_lane5[4:0]),
-    .i__payload(\i__payload$334 ),
-    .i__valid(\i__valid$333 ),
-    .lr_multiplier(\lr_multiplier$335 ),
-    .lr_shift(\lr_shift$337 ),
-    .o__payload(\o__payload$426 ),
-    .overflow(\overflow$680 ),
+    .i__payload(\i__payload$335 ),
+    .i__valid(\i__valid$334 ),
+    .lr_multiplier(\lr_multiplier$336 ),
+    .lr_shift(\lr_shift$338 ),
+    .o__payload(\o__payload$427 ),
+    .overflow(\overflow$771 ),
     .rst(rst),
-    .wrapped(\wrapped$688 )
+    .wrapped(\wrapped$779 )
   );
   \nitro_engine.sgd6  sgd6 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$364 ),
+    .decay_enable(\decay_enable$365 ),
     .decay_multiplier(cfg_dc_mult_lane6[15:0]),
     .decay_shift(cfg_dc_shift_lane6[4:0]),
-    .i__payload(\i__payload$355 ),
-    .i__valid(\i__valid$354 ),
-    .lr_multiplier(\lr_multiplier$356 ),
-    .lr_shift(\lr_shift$358 ),
-    .o__payload(\o__payload$427 ),
-    .overflow(\overflow$681 ),
+    .i__payload(\i__payload$356 ),
+    .i__valid(\i__valid$355 ),
+    .lr_multiplier(\lr_multiplier$357 ),
+    .lr_shift(\lr_shift$359 ),
+    .o__payload(\o__payload$428 ),
+    .overflow(\overflow$772 ),
     .rst(rst),
-    .wrapped(\wrapped$689 )
+    .wrapped(\wrapped$780 )
   );
   \nitro_engine.sgd7  sgd7 (
     .clear(clear),
     .clk(clk),
-    .decay_enable(\decay_enable$385 ),
+    .decay_enable(\decay_enable$386 ),
     .decay_multiplier(cfg_dc_mult_lane7[15:0]),
     .decay_shift(cfg_dc_shift_lane7[4:0]),
-    .i__payload(\i__payload$376 ),
-    .i__valid(\i__valid$375 ),
-    .lr_multiplier(\lr_multiplier$377 ),
-    .lr_shift(\lr_shift$379 ),
-    .o__payload(\o__payload$428 ),
-    .overflow(\overflow$682 ),
+    .i__payload(\i__payload$377 ),
+    .i__valid(\i__valid$376 ),
+    .lr_multiplier(\lr_multiplier$378 ),
+    .lr_shift(\lr_shift$380 ),
+    .o__payload(\o__payload$429 ),
+    .overflow(\overflow$773 ),
     .rst(rst),
-    .wrapped(\wrapped$690 )
+    .wrapped(\wrapped$781 )
   );
   \nitro_engine.xp_act  xp_act (
-    .busy(\busy$502 ),
+    .busy(\busy$503 ),
     .clk(clk),
     .col_addr(col_addr),
     .col_data(col_data),
     .col_valid(col_valid),
     .\row_base$9 (row_base),
-    .\row_data$7 (\row_data$459 ),
+    .\row_data$7 (\row_data$460 ),
     .\row_index$5 (row_index),
     .\row_valid$3 (row_valid),
     .rst(rst)
   );
   \nitro_engine.xp_w  xp_w (
-    .busy(\busy$503 ),
+    .busy(\busy$504 ),
     .clk(clk),
-    .col_addr(\col_addr$500 ),
-    .col_data(\col_data$433 ),
-    .col_valid(\col_valid$499 ),
-    .\port$10294$0 (\o__payload$427 ),
-    .\port$10603$0 (\o__payload$428 ),
-    .\port$8440$0 (\o__payload$421 ),
-    .\port$8749$0 (\o__payload$422 ),
-    .\port$9058$0 (\o__payload$423 ),
-    .\port$9367$0 (\o__payload$424 ),
-    .\port$9676$0 (\o__payload$425 ),
-    .\port$9985$0 (\o__payload$426 ),
-    .\row_base$9 (\row_base$496 ),
-    .\row_index$5 (\row_index$495 ),
-    .\row_valid$3 (\row_valid$486 ),
+    .col_addr(\col_addr$501 ),
+    .col_data(\col_data$434 ),
+    .col_valid(\col_valid$500 ),
+    .\port$10289$0 (\o__payload$429 ),
+    .\port$8126$0 (\o__payload$422 ),
+    .\port$8435$0 (\o__payload$423 ),
+    .\port$8744$0 (\o__payload$424 ),
+    .\port$9053$0 (\o__payload$425 ),
+    .\port$9362$0 (\o__payload$426 ),
+    .\port$9671$0 (\o__payload$427 ),
+    .\port$9980$0 (\o__payload$428 ),
+    .\row_base$9 (\row_base$497 ),
+    .\row_index$5 (\row_index$496 ),
+    .\row_valid$3 (\row_valid$487 ),
     .rst(rst)
   );
   always @* begin
@@ -4181,6 +4531,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    run_start = 1'h0;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  run_start = 1'h1;
+            endcase
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     take = 1'h0;
     casez (ctl_state)
       3'h0:
@@ -4234,11 +4601,11 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$122  = 1'h0;
+    \w_en$123  = 1'h0;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
-            \w_en$122  = 1'h1;
+            \w_en$123  = 1'h1;
       endcase
     end
   end
@@ -4254,57 +4621,57 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$125  = 128'h00000000000000000000000000000000;
+    \w_data$126  = 128'h00000000000000000000000000000000;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
-            \w_data$125  = s_axis_tdata[127:0];
+            \w_data$126  = s_axis_tdata[127:0];
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$126  = 1'h0;
+    \w_en$127  = 1'h0;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
         4'h1:
-            \w_en$126  = 1'h1;
+            \w_en$127  = 1'h1;
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      \w_en$126  = sb10[0];
+      \w_en$127  = sb10[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$127  = 9'h000;
+    \w_addr$128  = 9'h000;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
             /* empty */;
         4'h1:
-            \w_addr$127  = haddr[8:0];
+            \w_addr$128  = haddr[8:0];
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      \w_addr$127  = sb10[9:1];
+      \w_addr$128  = sb10[9:1];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$128  = \$74 [127:0];
+    \w_data$129  = \$74 [127:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$129  = 1'h0;
+    \w_en$130  = 1'h0;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
@@ -4312,16 +4679,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h1:
             /* empty */;
         4'h2:
-            \w_en$129  = 1'h1;
+            \w_en$130  = 1'h1;
       endcase
     end
-    if (\col_valid$499 ) begin
-      \w_en$129  = 1'h1;
+    if (\col_valid$500 ) begin
+      \w_en$130  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$130  = 7'h00;
+    \w_addr$131  = 7'h00;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
@@ -4329,20 +4696,20 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h1:
             /* empty */;
         4'h2:
-            \w_addr$130  = haddr[6:0];
+            \w_addr$131  = haddr[6:0];
       endcase
     end
-    if (\col_valid$499 ) begin
-      \w_addr$130  = \col_addr$500 [6:0];
+    if (\col_valid$500 ) begin
+      \w_addr$131  = \col_addr$501 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$131  = \$77 [127:0];
+    \w_data$132  = \$77 [127:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$132  = 1'h0;
+    \w_en$133  = 1'h0;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
@@ -4352,16 +4719,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h2:
             /* empty */;
         4'h3:
-            \w_en$132  = 1'h1;
+            \w_en$133  = 1'h1;
       endcase
     end
     if (col_valid) begin
-      \w_en$132  = 1'h1;
+      \w_en$133  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$133  = 10'h000;
+    \w_addr$134  = 10'h000;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
@@ -4371,20 +4738,20 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h2:
             /* empty */;
         4'h3:
-            \w_addr$133  = haddr[9:0];
+            \w_addr$134  = haddr[9:0];
       endcase
     end
     if (col_valid) begin
-      \w_addr$133  = col_addr[9:0];
+      \w_addr$134  = col_addr[9:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$134  = \$76 [63:0];
+    \w_data$135  = \$76 [63:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$135  = 1'h0;
+    \w_en$136  = 1'h0;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
@@ -4396,16 +4763,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h3:
             /* empty */;
         4'h4:
-            \w_en$135  = 1'h1;
+            \w_en$136  = 1'h1;
       endcase
     end
     if (ex_fwd_relu) begin
-      \w_en$135  = sb11[0];
+      \w_en$136  = sb11[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$136  = 10'h000;
+    \w_addr$137  = 10'h000;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
@@ -4417,20 +4784,20 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h3:
             /* empty */;
         4'h4:
-            \w_addr$136  = haddr[9:0];
+            \w_addr$137  = haddr[9:0];
       endcase
     end
     if (ex_fwd_relu) begin
-      \w_addr$136  = sb11[10:1];
+      \w_addr$137  = sb11[10:1];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$137  = \$62 [63:0];
+    \w_data$138  = \$62 [63:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$138  = 1'h0;
+    \w_en$139  = 1'h0;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
@@ -4444,13 +4811,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h4:
             /* empty */;
         4'h5:
-            \w_en$138  = 1'h1;
+            \w_en$139  = 1'h1;
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$139  = 7'h00;
+    \w_addr$140  = 7'h00;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
@@ -4464,13 +4831,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h4:
             /* empty */;
         4'h5:
-            \w_addr$139  = haddr[6:0];
+            \w_addr$140  = haddr[6:0];
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$140  = 64'h0000000000000000;
+    \w_data$141  = 64'h0000000000000000;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
@@ -4484,13 +4851,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h4:
             /* empty */;
         4'h5:
-            \w_data$140  = s_axis_tdata[63:0];
+            \w_data$141  = s_axis_tdata[63:0];
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$141  = 1'h0;
+    \w_en$142  = 1'h0;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
@@ -4506,16 +4873,16 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h5:
             /* empty */;
         4'h6:
-            \w_en$141  = 1'h1;
+            \w_en$142  = 1'h1;
       endcase
     end
     if (ex_fwd_relu) begin
-      \w_en$141  = sb11[0];
+      \w_en$142  = sb11[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$142  = 9'h000;
+    \w_addr$143  = 9'h000;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
@@ -4531,20 +4898,20 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h5:
             /* empty */;
         4'h6:
-            \w_addr$142  = haddr[8:0];
+            \w_addr$143  = haddr[8:0];
       endcase
     end
     if (ex_fwd_relu) begin
-      \w_addr$142  = sb11[25:17];
+      \w_addr$143  = sb11[25:17];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$143  = \$63 [15:0];
+    \w_data$144  = \$63 [15:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$144  = 1'h0;
+    \w_en$145  = 1'h0;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
@@ -4562,18 +4929,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h6:
             /* empty */;
         4'h7:
-            \w_en$144  = 1'h1;
+            \w_en$145  = 1'h1;
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
-      \w_en$144  = sb2[0];
+      \w_en$145  = sb2[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$145  = 8'h00;
+    \w_addr$146  = 8'h00;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
@@ -4591,22 +4958,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h6:
             /* empty */;
         4'h7:
-            \w_addr$145  = haddr[7:0];
+            \w_addr$146  = haddr[7:0];
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
-      \w_addr$145  = sb2[8:1];
+      \w_addr$146  = sb2[8:1];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$146  = \$73 ;
+    \w_data$147  = \$73 ;
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$147  = 1'h0;
+    \w_en$148  = 1'h0;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
@@ -4626,17 +4993,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h7:
             /* empty */;
         4'h8:
-            \w_en$147  = 1'h1;
+            \w_en$148  = 1'h1;
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      \w_en$147  = \$366 ;
+      \w_en$148  = \$366 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$148  = 6'h00;
+    \w_addr$149  = 6'h00;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
@@ -4656,21 +5023,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h7:
             /* empty */;
         4'h8:
-            \w_addr$148  = haddr[5:0];
+            \w_addr$149  = haddr[5:0];
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      \w_addr$148  = sb12[41:36];
+      \w_addr$149  = sb12[41:36];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$149  = \$75 [7:0];
+    \w_data$150  = \$75 [7:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_en$150  = 1'h0;
+    \w_en$151  = 1'h0;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
@@ -4692,17 +5059,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h8:
             /* empty */;
         4'ha:
-            \w_en$150  = 1'h1;
+            \w_en$151  = 1'h1;
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      \w_en$150  = sb12[0];
+      \w_en$151  = sb12[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_addr$151  = 7'h00;
+    \w_addr$152  = 7'h00;
     if (\$10 ) begin
       casez (hdr_mem)
         4'h0:
@@ -4724,61 +5091,52 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
         4'h8:
             /* empty */;
         4'ha:
-            \w_addr$151  = haddr[6:0];
+            \w_addr$152  = haddr[6:0];
       endcase
     end
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
-      \w_addr$151  = sb12[7:1];
+      \w_addr$152  = sb12[7:1];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \w_data$152  = \$72 [63:0];
+    \w_data$153  = \$72 [63:0];
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$163  = haddr[8:0];
+      \r_addr$164  = haddr[8:0];
     end else begin
-      \r_addr$163  = \$15 [8:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (host_reading) begin
-      \r_addr$166  = haddr[6:0];
-    end else begin
-      \r_addr$166  = waddr[6:0];
+      \r_addr$164  = \$15 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$167  = haddr[9:0];
+      \r_addr$167  = haddr[6:0];
     end else begin
-      \r_addr$167  = naddr[9:0];
+      \r_addr$167  = waddr[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$169  = haddr[9:0];
+      \r_addr$168  = haddr[9:0];
     end else begin
-      \r_addr$169  = naddr[9:0];
+      \r_addr$168  = naddr[9:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$170  = haddr[6:0];
+      \r_addr$170  = haddr[9:0];
     end else begin
-      \r_addr$170  = waddr[6:0];
+      \r_addr$170  = naddr[9:0];
     end
   end
   always @* begin
@@ -4787,34 +5145,43 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     if (host_reading) begin
       \r_addr$171  = haddr[6:0];
     end else begin
-      \r_addr$171  = \$14 [6:0];
+      \r_addr$171  = waddr[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$172  = haddr[8:0];
+      \r_addr$172  = haddr[6:0];
     end else begin
-      \r_addr$172  = \$14 [8:0];
+      \r_addr$172  = \$14 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$173  = haddr[7:0];
+      \r_addr$173  = haddr[8:0];
     end else begin
-      \r_addr$173  = waddr[7:0];
+      \r_addr$173  = \$14 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (host_reading) begin
-      \r_addr$174  = haddr[5:0];
+      \r_addr$174  = haddr[7:0];
     end else begin
-      \r_addr$174  = 6'h00;
+      \r_addr$174  = waddr[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (host_reading) begin
+      \r_addr$175  = haddr[5:0];
+    end else begin
+      \r_addr$175  = 6'h00;
     end
   end
   always @* begin
@@ -4822,7 +5189,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf0 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf0 = { \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15], \r_data$177 [15:0] };
+          wide_wf0 = { \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15], \r_data$178 [15:0] };
     endcase
   end
   always @* begin
@@ -4830,7 +5197,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf1 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf1 = { \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31], \r_data$177 [31:16] };
+          wide_wf1 = { \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31], \r_data$178 [31:16] };
     endcase
   end
   always @* begin
@@ -4838,7 +5205,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf2 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf2 = { \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47], \r_data$177 [47:32] };
+          wide_wf2 = { \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47], \r_data$178 [47:32] };
     endcase
   end
   always @* begin
@@ -4846,7 +5213,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf3 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf3 = { \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63], \r_data$177 [63:48] };
+          wide_wf3 = { \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63], \r_data$178 [63:48] };
     endcase
   end
   always @* begin
@@ -4854,7 +5221,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf4 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf4 = { \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79], \r_data$177 [79:64] };
+          wide_wf4 = { \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79], \r_data$178 [79:64] };
     endcase
   end
   always @* begin
@@ -4862,7 +5229,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf5 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf5 = { \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95], \r_data$177 [95:80] };
+          wide_wf5 = { \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95], \r_data$178 [95:80] };
     endcase
   end
   always @* begin
@@ -4870,7 +5237,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf6 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf6 = { \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111], \r_data$177 [111:96] };
+          wide_wf6 = { \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111], \r_data$178 [111:96] };
     endcase
   end
   always @* begin
@@ -4878,7 +5245,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
     wide_wf7 = 32'd0;
     casez (ibits[17:16])
       2'h0:
-          wide_wf7 = { \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127], \r_data$177 [127:112] };
+          wide_wf7 = { \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127], \r_data$178 [127:112] };
     endcase
   end
   always @* begin
@@ -4890,7 +5257,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h1:
           wide_data = { wide_wt7, wide_wt6, wide_wt5, wide_wt4, wide_wt3, wide_wt2, wide_wt1, wide_wt0 };
       2'h2:
-          wide_data = \r_data$195 ;
+          wide_data = \r_data$196 ;
       2'h3:
           wide_data = { wide_e7, wide_e6, wide_e5, wide_e4, wide_e3, wide_e2, wide_e1, wide_e0 };
     endcase
@@ -4902,7 +5269,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt0 = { \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15], \r_data$187 [15:0] };
+          wide_wt0 = { \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15], \r_data$188 [15:0] };
     endcase
   end
   always @* begin
@@ -4912,7 +5279,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt1 = { \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31], \r_data$187 [31:16] };
+          wide_wt1 = { \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31], \r_data$188 [31:16] };
     endcase
   end
   always @* begin
@@ -4922,7 +5289,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt2 = { \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47], \r_data$187 [47:32] };
+          wide_wt2 = { \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47], \r_data$188 [47:32] };
     endcase
   end
   always @* begin
@@ -4932,7 +5299,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt3 = { \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63], \r_data$187 [63:48] };
+          wide_wt3 = { \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63], \r_data$188 [63:48] };
     endcase
   end
   always @* begin
@@ -4942,7 +5309,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt4 = { \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79], \r_data$187 [79:64] };
+          wide_wt4 = { \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79], \r_data$188 [79:64] };
     endcase
   end
   always @* begin
@@ -4952,7 +5319,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt5 = { \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95], \r_data$187 [95:80] };
+          wide_wt5 = { \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95], \r_data$188 [95:80] };
     endcase
   end
   always @* begin
@@ -4962,7 +5329,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt6 = { \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111], \r_data$187 [111:96] };
+          wide_wt6 = { \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111], \r_data$188 [111:96] };
     endcase
   end
   always @* begin
@@ -4972,7 +5339,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h0:
           /* empty */;
       2'h1:
-          wide_wt7 = { \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127], \r_data$187 [127:112] };
+          wide_wt7 = { \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127], \r_data$188 [127:112] };
     endcase
   end
   always @* begin
@@ -4987,7 +5354,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e0 = { \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7], \r_data$197 [7:0] };
+          wide_e0 = { \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7], \r_data$198 [7:0] };
     endcase
   end
   always @* begin
@@ -5002,7 +5369,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e1 = { \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15], \r_data$197 [15:8] };
+          wide_e1 = { \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15], \r_data$198 [15:8] };
     endcase
   end
   always @* begin
@@ -5017,7 +5384,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e2 = { \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23], \r_data$197 [23:16] };
+          wide_e2 = { \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23], \r_data$198 [23:16] };
     endcase
   end
   always @* begin
@@ -5032,7 +5399,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e3 = { \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31], \r_data$197 [31:24] };
+          wide_e3 = { \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31], \r_data$198 [31:24] };
     endcase
   end
   always @* begin
@@ -5047,7 +5414,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e4 = { \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39], \r_data$197 [39:32] };
+          wide_e4 = { \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39], \r_data$198 [39:32] };
     endcase
   end
   always @* begin
@@ -5062,7 +5429,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e5 = { \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47], \r_data$197 [47:40] };
+          wide_e5 = { \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47], \r_data$198 [47:40] };
     endcase
   end
   always @* begin
@@ -5077,7 +5444,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e6 = { \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55], \r_data$197 [55:48] };
+          wide_e6 = { \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55], \r_data$198 [55:48] };
     endcase
   end
   always @* begin
@@ -5092,7 +5459,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       2'h2:
           /* empty */;
       2'h3:
-          wide_e7 = { \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63], \r_data$197 [63:56] };
+          wide_e7 = { \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63], \r_data$198 [63:56] };
     endcase
   end
   always @* begin
@@ -5106,12 +5473,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_valid$486  = 1'h0;
+    \row_valid$487  = 1'h0;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      \row_valid$486  = \$367 ;
+      \row_valid$487  = \$367 ;
     end
   end
   always @* begin
@@ -5173,27 +5540,27 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_index$495  = 3'h0;
+    \row_index$496  = 3'h0;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      \row_index$495  = sb10[35:33];
+      \row_index$496  = sb10[35:33];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \row_base$496  = 16'h0000;
+    \row_base$497  = 16'h0000;
     if (ex_fwd_relu) begin
     end else if (ex_fwd_err) begin
     end else if (ex_backerr) begin
     end else if (ex_grad) begin
-      \row_base$496  = sb10[69:54];
+      \row_base$497  = sb10[69:54];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = \$387 ;
+    \$660  = \$387 ;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -5205,207 +5572,347 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$716  = 1'h0;
+            \$660  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$716  = 1'h0;
+      \$660  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = haddr[5:3];
+    \$661  = haddr[5:3];
     if (rst) begin
-      \$717  = 3'h0;
+      \$661  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = csr_addr_hi0;
+    \$662  = csr_addr_hi0;
     if (rst) begin
-      \$718  = 3'h0;
+      \$662  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = haddr[2:0];
+    \$663  = haddr[2:0];
     if (rst) begin
-      \$719  = 3'h0;
+      \$663  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = \$388 ;
+    \$664  = \$388 ;
     if (rst) begin
-      \$720  = 32'd0;
+      \$664  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = haddr[2:0];
+    \$665  = haddr[2:0];
     if (rst) begin
-      \$721  = 3'h0;
+      \$665  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = \$389 ;
+    \$666  = \$389 ;
     if (rst) begin
-      \$722  = 32'd0;
+      \$666  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = haddr[2:0];
+    \$667  = haddr[2:0];
     if (rst) begin
-      \$723  = 3'h0;
+      \$667  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = \$390 ;
+    \$668  = \$390 ;
     if (rst) begin
-      \$724  = 32'd0;
+      \$668  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$725  = haddr[2:0];
+    \$669  = haddr[2:0];
     if (rst) begin
-      \$725  = 3'h0;
+      \$669  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$726  = \$391 ;
+    \$670  = \$391 ;
     if (rst) begin
-      \$726  = 32'd0;
+      \$670  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$727  = haddr[2:0];
+    \$671  = haddr[2:0];
     if (rst) begin
-      \$727  = 3'h0;
+      \$671  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$728  = \$392 ;
+    \$672  = \$392 ;
     if (rst) begin
-      \$728  = 32'd0;
+      \$672  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = \$393 ;
+    \$673  = \$393 ;
     if (rst) begin
-      \$729  = 32'd0;
+      \$673  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$730  = csr_q0;
+    \$674  = csr_q0;
     if (rst) begin
-      \$730  = 32'd0;
+      \$674  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$731  = csr_q1;
+    \$675  = csr_q1;
     if (rst) begin
-      \$731  = 32'd0;
+      \$675  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$732  = \$394 ;
+    \$676  = \$394 ;
     if (rst) begin
-      \$732  = 1'h0;
+      \$676  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$733  = \$396 ;
+    \$678  = \$396 ;
     if (rst) begin
-      \$733  = 1'h0;
+      \$678  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$734  = \$398 ;
+    \$679  = \$398 ;
     if (rst) begin
-      \$734  = 1'h0;
+      \$679  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$735  = \$400 ;
+    \$680  = \$400 ;
     if (rst) begin
-      \$735  = 1'h0;
+      \$680  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$736  = \$402 ;
+    \$681  = \$402 ;
     if (rst) begin
-      \$736  = 1'h0;
+      \$681  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$737  = \$404 ;
+    \$683  = \$404 ;
     if (rst) begin
-      \$737  = 1'h0;
+      \$683  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$738  = \$406 ;
+    \$684  = \$406 ;
     if (rst) begin
-      \$738  = 1'h0;
+      \$684  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$739  = \$408 ;
+    \$685  = \$408 ;
     if (rst) begin
-      \$739  = 1'h0;
+      \$685  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$740  = \$410 ;
+    \$686  = \$410 ;
     if (rst) begin
-      \$740  = 1'h0;
+      \$686  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$741  = \$412 ;
+    \$688  = \$412 ;
     if (rst) begin
-      \$741  = 1'h0;
+      \$688  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$742  = \$414 ;
+    \$689  = \$414 ;
     if (rst) begin
-      \$742  = 1'h0;
+      \$689  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$743  = \$425 ;
+    \$690  = \$416 ;
     if (rst) begin
-      \$743  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$690  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$744  = 1'h0;
+    \$691  = \$418 ;
+    if (rst) begin
+      \$691  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$693  = \$420 ;
+    if (rst) begin
+      \$693  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$694  = \$422 ;
+    if (rst) begin
+      \$694  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$696  = \$424 ;
+    if (rst) begin
+      \$696  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$697  = \$426 ;
+    if (rst) begin
+      \$697  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$699  = \$428 ;
+    if (rst) begin
+      \$699  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$700  = \$430 ;
+    if (rst) begin
+      \$700  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$702  = \$432 ;
+    if (rst) begin
+      \$702  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$704  = \$434 ;
+    if (rst) begin
+      \$704  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$705  = \$436 ;
+    if (rst) begin
+      \$705  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$706  = \$438 ;
+    if (rst) begin
+      \$706  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$707  = \$440 ;
+    if (rst) begin
+      \$707  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$708  = \$442 ;
+    if (rst) begin
+      \$708  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$709  = \$444 ;
+    if (rst) begin
+      \$709  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$710  = \$446 ;
+    if (rst) begin
+      \$710  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$711  = \$448 ;
+    if (rst) begin
+      \$711  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$713  = \$450 ;
+    if (rst) begin
+      \$713  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$715  = \$452 ;
+    if (rst) begin
+      \$715  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$717  = \$454 ;
+    if (rst) begin
+      \$717  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$718  = \$465 ;
+    if (rst) begin
+      \$718  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$719  = 1'h0;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5417,34 +5924,678 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h3:
                   /* empty */;
               4'h4:
-                  \$744  = 1'h1;
+                  \$719  = 1'h1;
             endcase
           end
     endcase
     if (rst) begin
-      \$744  = 1'h0;
+      \$719  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$745  = hdr_op;
+    \$720  = hdr_op;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            \$745  = s_axis_tdata[3:0];
+            \$720  = s_axis_tdata[3:0];
           end
     endcase
     if (rst) begin
-      \$745  = 4'h0;
+      \$720  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$746  = hdr_mem;
+    \$721  = hdr_mem;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            \$746  = s_axis_tdata[7:4];
+            \$721  = s_axis_tdata[7:4];
+          end
+    endcase
+    if (rst) begin
+      \$721  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$722  = haddr;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            \$722  = s_axis_tdata[31:8];
+          end
+      3'h1:
+          if (s_axis_tvalid) begin
+            \$722  = \$504 [23:0];
+          end
+      3'h2:
+          if (take) begin
+            \$722  = \$507 [23:0];
+          end
+    endcase
+    if (rst) begin
+      \$722  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$723  = hcount;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            \$723  = s_axis_tdata[55:32];
+          end
+      3'h1:
+          if (s_axis_tvalid) begin
+            \$723  = \$505 [23:0];
+          end
+      3'h2:
+          if (take) begin
+            \$723  = \$508 [23:0];
+          end
+    endcase
+    if (rst) begin
+      \$723  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$724  = done;
+    (* full_case = 32'd1 *)
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            \$724  = 1'h0;
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          /* empty */;
+      3'h5:
+          /* empty */;
+      3'h7:
+          if (m_axis_tready) begin
+            \$724  = 1'h1;
+          end
+    endcase
+    if (rst) begin
+      \$724  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$725  = host_writing;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  if (\$466 ) begin
+                    \$725  = 1'h1;
+                  end
+            endcase
+          end
+      3'h1:
+          if (s_axis_tvalid) begin
+            if (\$506 ) begin
+              \$725  = 1'h0;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$725  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$726  = host_writing_ag;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  if (\$466 ) begin
+                    \$726  = 1'h1;
+                  end
+            endcase
+          end
+      3'h1:
+          if (s_axis_tvalid) begin
+            if (\$506 ) begin
+              \$726  = 1'h0;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$726  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$727  = host_writing_rg;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  if (\$466 ) begin
+                    \$727  = 1'h1;
+                  end
+            endcase
+          end
+      3'h1:
+          if (s_axis_tvalid) begin
+            if (\$506 ) begin
+              \$727  = 1'h0;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$727  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$728  = host_writing_e;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  if (\$466 ) begin
+                    \$728  = 1'h1;
+                  end
+            endcase
+          end
+      3'h1:
+          if (s_axis_tvalid) begin
+            if (\$506 ) begin
+              \$728  = 1'h0;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$728  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$729  = host_writing_d;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  if (\$466 ) begin
+                    \$729  = 1'h1;
+                  end
+            endcase
+          end
+      3'h1:
+          if (s_axis_tvalid) begin
+            if (\$506 ) begin
+              \$729  = 1'h0;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$729  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$730  = host_writing_wf;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  if (\$466 ) begin
+                    \$730  = 1'h1;
+                  end
+            endcase
+          end
+      3'h1:
+          if (s_axis_tvalid) begin
+            if (\$506 ) begin
+              \$730  = 1'h0;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$730  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$731  = host_writing_pred;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  if (\$466 ) begin
+                    \$731  = 1'h1;
+                  end
+            endcase
+          end
+      3'h1:
+          if (s_axis_tvalid) begin
+            if (\$506 ) begin
+              \$731  = 1'h0;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$731  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$732  = host_writing_af;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  if (\$466 ) begin
+                    \$732  = 1'h1;
+                  end
+            endcase
+          end
+      3'h1:
+          if (s_axis_tvalid) begin
+            if (\$506 ) begin
+              \$732  = 1'h0;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$732  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$733  = host_writing_wt;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  if (\$466 ) begin
+                    \$733  = 1'h1;
+                  end
+            endcase
+          end
+      3'h1:
+          if (s_axis_tvalid) begin
+            if (\$506 ) begin
+              \$733  = 1'h0;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$733  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$734  = ctl_state;
+    (* full_case = 32'd1 *)
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  if (\$466 ) begin
+                    \$734  = 3'h1;
+                  end
+              4'h2:
+                  if (\$467 ) begin
+                    \$734  = 3'h2;
+                  end
+              4'h3:
+                  \$734  = 3'h3;
+            endcase
+          end
+      3'h1:
+          if (s_axis_tvalid) begin
+            if (\$506 ) begin
+              \$734  = 3'h0;
+            end
+          end
+      3'h2:
+          if (\$511 ) begin
+            \$734  = 3'h0;
+          end
+      3'h3:
+          if (\$516 ) begin
+            \$734  = 3'h4;
+          end
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$517 ) begin
+            \$734  = 3'h5;
+          end else begin
+            \$734  = 3'h6;
+          end
+      3'h6:
+          if (drained) begin
+            \$734  = 3'h3;
+          end
+      3'h5:
+          \$734  = 3'h7;
+      3'h7:
+          if (m_axis_tready) begin
+            \$734  = 3'h0;
+          end
+    endcase
+    if (rst) begin
+      \$734  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$735  = out_cnt;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  \$735  = s_axis_tdata[55:32];
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          if (rv6) begin
+            \$735  = \$509 [23:0];
+          end
+    endcase
+    if (rst) begin
+      \$735  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$736  = rv0;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  \$736  = 1'h0;
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$736  = take;
+    endcase
+    if (rst) begin
+      \$736  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$737  = rv1;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  \$737  = 1'h0;
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$737  = rv0;
+    endcase
+    if (rst) begin
+      \$737  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$738  = rv2;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  \$738  = 1'h0;
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$738  = rv1;
+    endcase
+    if (rst) begin
+      \$738  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$739  = rv3;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  \$739  = 1'h0;
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$739  = rv2;
+    endcase
+    if (rst) begin
+      \$739  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$740  = rv4;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  \$740  = 1'h0;
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$740  = rv3;
+    endcase
+    if (rst) begin
+      \$740  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$741  = rv5;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  \$741  = 1'h0;
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$741  = rv4;
+    endcase
+    if (rst) begin
+      \$741  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$742  = rv6;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  \$742  = 1'h0;
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$742  = rv5;
+    endcase
+    if (rst) begin
+      \$742  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$743  = host_reading;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  if (\$467 ) begin
+                    \$743  = 1'h1;
+                  end
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          if (\$511 ) begin
+            \$743  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$743  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$744  = pc;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$744  = s_axis_tdata[13:8];
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          if (drained) begin
+            \$744  = \$565 [5:0];
+          end
+    endcase
+    if (rst) begin
+      \$744  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$745  = ibase;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$745  = \$471 [6:0];
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          if (drained) begin
+            \$745  = \$566 [6:0];
+          end
+    endcase
+    if (rst) begin
+      \$745  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$746  = fcnt;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$746  = 4'h0;
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          \$746  = \$515 [3:0];
+      3'h4:
+          /* empty */;
+      3'h6:
+          if (drained) begin
+            \$746  = 4'h0;
           end
     endcase
     if (rst) begin
@@ -5453,54 +6604,38 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$747  = haddr;
+    \$747  = mode;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            \$747  = s_axis_tdata[31:8];
-          end
-      3'h1:
-          if (s_axis_tvalid) begin
-            \$747  = \$432 [23:0];
-          end
-      3'h2:
-          if (take) begin
-            \$747  = \$435 [23:0];
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$747  = s_axis_tdata[56];
+            endcase
           end
     endcase
     if (rst) begin
-      \$747  = 24'h000000;
+      \$747  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$748  = hcount;
+    \$748  = counting;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
-            \$748  = s_axis_tdata[55:32];
-          end
-      3'h1:
-          if (s_axis_tvalid) begin
-            \$748  = \$433 [23:0];
-          end
-      3'h2:
-          if (take) begin
-            \$748  = \$436 [23:0];
-          end
-    endcase
-    if (rst) begin
-      \$748  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$749  = done;
-    (* full_case = 32'd1 *)
-    casez (ctl_state)
-      3'h0:
-          if (s_axis_tvalid) begin
-            \$749  = 1'h0;
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$748  = 1'h1;
+            endcase
           end
       3'h1:
           /* empty */;
@@ -5509,14 +6644,42 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h3:
           /* empty */;
       3'h4:
+          if (\$517 ) begin
+            \$748  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$748  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$749  = phase_en0;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$749  = \$472 ;
+            endcase
+          end
+      3'h1:
           /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          if (\$517 ) begin
+            \$749  = 1'h0;
+          end
       3'h6:
-          /* empty */;
-      3'h5:
-          /* empty */;
-      3'h7:
-          if (m_axis_tready) begin
-            \$749  = 1'h1;
+          if (drained) begin
+            \$749  = 1'h0;
           end
     endcase
     if (rst) begin
@@ -5525,22 +6688,32 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$750  = host_writing;
+    \$750  = phase_en1;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  if (\$426 ) begin
-                    \$750  = 1'h1;
-                  end
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$750  = \$473 ;
             endcase
           end
       3'h1:
-          if (s_axis_tvalid) begin
-            if (\$434 ) begin
-              \$750  = 1'h0;
-            end
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          if (\$517 ) begin
+            \$750  = 1'h0;
+          end
+      3'h6:
+          if (drained) begin
+            \$750  = phase_en0;
           end
     endcase
     if (rst) begin
@@ -5549,22 +6722,32 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$751  = host_writing_ag;
+    \$751  = phase_en2;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  if (\$426 ) begin
-                    \$751  = 1'h1;
-                  end
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$751  = \$474 ;
             endcase
           end
       3'h1:
-          if (s_axis_tvalid) begin
-            if (\$434 ) begin
-              \$751  = 1'h0;
-            end
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          if (\$517 ) begin
+            \$751  = 1'h0;
+          end
+      3'h6:
+          if (drained) begin
+            \$751  = phase_en1;
           end
     endcase
     if (rst) begin
@@ -5573,22 +6756,32 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$752  = host_writing_rg;
+    \$752  = phase_en3;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  if (\$426 ) begin
-                    \$752  = 1'h1;
-                  end
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$752  = \$475 ;
             endcase
           end
       3'h1:
-          if (s_axis_tvalid) begin
-            if (\$434 ) begin
-              \$752  = 1'h0;
-            end
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          if (\$517 ) begin
+            \$752  = 1'h0;
+          end
+      3'h6:
+          if (drained) begin
+            \$752  = phase_en2;
           end
     endcase
     if (rst) begin
@@ -5597,22 +6790,32 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$753  = host_writing_e;
+    \$753  = phase_en4;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  if (\$426 ) begin
-                    \$753  = 1'h1;
-                  end
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$753  = \$476 ;
             endcase
           end
       3'h1:
-          if (s_axis_tvalid) begin
-            if (\$434 ) begin
-              \$753  = 1'h0;
-            end
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          if (\$517 ) begin
+            \$753  = 1'h0;
+          end
+      3'h6:
+          if (drained) begin
+            \$753  = phase_en3;
           end
     endcase
     if (rst) begin
@@ -5621,22 +6824,32 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$754  = host_writing_d;
+    \$754  = phase_en5;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  if (\$426 ) begin
-                    \$754  = 1'h1;
-                  end
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$754  = \$477 ;
             endcase
           end
       3'h1:
-          if (s_axis_tvalid) begin
-            if (\$434 ) begin
-              \$754  = 1'h0;
-            end
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          if (\$517 ) begin
+            \$754  = 1'h0;
+          end
+      3'h6:
+          if (drained) begin
+            \$754  = phase_en4;
           end
     endcase
     if (rst) begin
@@ -5645,22 +6858,32 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$755  = host_writing_wf;
+    \$755  = phase_en6;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  if (\$426 ) begin
-                    \$755  = 1'h1;
-                  end
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$755  = \$478 ;
             endcase
           end
       3'h1:
-          if (s_axis_tvalid) begin
-            if (\$434 ) begin
-              \$755  = 1'h0;
-            end
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          if (\$517 ) begin
+            \$755  = 1'h0;
+          end
+      3'h6:
+          if (drained) begin
+            \$755  = phase_en5;
           end
     endcase
     if (rst) begin
@@ -5669,22 +6892,32 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$756  = host_writing_pred;
+    \$756  = phase_en7;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  if (\$426 ) begin
-                    \$756  = 1'h1;
-                  end
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$756  = \$479 ;
             endcase
           end
       3'h1:
-          if (s_axis_tvalid) begin
-            if (\$434 ) begin
-              \$756  = 1'h0;
-            end
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          if (\$517 ) begin
+            \$756  = 1'h0;
+          end
+      3'h6:
+          if (drained) begin
+            \$756  = phase_en6;
           end
     endcase
     if (rst) begin
@@ -5693,22 +6926,32 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$757  = host_writing_af;
+    \$757  = phase_en8;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  if (\$426 ) begin
-                    \$757  = 1'h1;
-                  end
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$757  = \$480 ;
             endcase
           end
       3'h1:
-          if (s_axis_tvalid) begin
-            if (\$434 ) begin
-              \$757  = 1'h0;
-            end
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          if (\$517 ) begin
+            \$757  = 1'h0;
+          end
+      3'h6:
+          if (drained) begin
+            \$757  = phase_en7;
           end
     endcase
     if (rst) begin
@@ -5717,22 +6960,32 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$758  = host_writing_wt;
+    \$758  = phase_en9;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  if (\$426 ) begin
-                    \$758  = 1'h1;
-                  end
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$758  = \$481 ;
             endcase
           end
       3'h1:
-          if (s_axis_tvalid) begin
-            if (\$434 ) begin
-              \$758  = 1'h0;
-            end
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          if (\$517 ) begin
+            \$758  = 1'h0;
+          end
+      3'h6:
+          if (drained) begin
+            \$758  = phase_en8;
           end
     endcase
     if (rst) begin
@@ -5741,63 +6994,41 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$759  = ctl_state;
-    (* full_case = 32'd1 *)
+    \$759  = phase_en10;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
             casez (s_axis_tdata[3:0])
               4'h1:
-                  if (\$426 ) begin
-                    \$759  = 3'h1;
-                  end
+                  /* empty */;
               4'h2:
-                  if (\$427 ) begin
-                    \$759  = 3'h2;
-                  end
+                  /* empty */;
               4'h3:
-                  \$759  = 3'h3;
+                  \$759  = \$482 ;
             endcase
           end
       3'h1:
-          if (s_axis_tvalid) begin
-            if (\$434 ) begin
-              \$759  = 3'h0;
-            end
-          end
+          /* empty */;
       3'h2:
-          if (\$439 ) begin
-            \$759  = 3'h0;
-          end
+          /* empty */;
       3'h3:
-          if (\$444 ) begin
-            \$759  = 3'h4;
-          end
+          /* empty */;
       3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-            \$759  = 3'h5;
-          end else begin
-            \$759  = 3'h6;
+          if (\$517 ) begin
+            \$759  = 1'h0;
           end
       3'h6:
           if (drained) begin
-            \$759  = 3'h3;
-          end
-      3'h5:
-          \$759  = 3'h7;
-      3'h7:
-          if (m_axis_tready) begin
-            \$759  = 3'h0;
+            \$759  = phase_en9;
           end
     endcase
     if (rst) begin
-      \$759  = 3'h0;
+      \$759  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$760  = out_cnt;
+    \$760  = phase_en11;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5805,23 +7036,33 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  \$760  = s_axis_tdata[55:32];
+                  /* empty */;
+              4'h3:
+                  \$760  = \$483 ;
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          if (rv6) begin
-            \$760  = \$437 [23:0];
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          if (\$517 ) begin
+            \$760  = 1'h0;
+          end
+      3'h6:
+          if (drained) begin
+            \$760  = phase_en10;
           end
     endcase
     if (rst) begin
-      \$760  = 24'h000000;
+      \$760  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$761  = rv0;
+    \$761  = phase_en12;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5829,13 +7070,25 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  \$761  = 1'h0;
+                  /* empty */;
+              4'h3:
+                  \$761  = \$484 ;
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          \$761  = take;
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          if (\$517 ) begin
+            \$761  = 1'h0;
+          end
+      3'h6:
+          if (drained) begin
+            \$761  = phase_en11;
+          end
     endcase
     if (rst) begin
       \$761  = 1'h0;
@@ -5843,7 +7096,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$762  = rv1;
+    \$762  = phase_en13;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5851,13 +7104,25 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  \$762  = 1'h0;
+                  /* empty */;
+              4'h3:
+                  \$762  = \$485 ;
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          \$762  = rv0;
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          if (\$517 ) begin
+            \$762  = 1'h0;
+          end
+      3'h6:
+          if (drained) begin
+            \$762  = phase_en12;
+          end
     endcase
     if (rst) begin
       \$762  = 1'h0;
@@ -5865,7 +7130,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$763  = rv2;
+    \$763  = phase_en14;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5873,13 +7138,25 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  \$763  = 1'h0;
+                  /* empty */;
+              4'h3:
+                  \$763  = \$486 ;
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          \$763  = rv1;
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          if (\$517 ) begin
+            \$763  = 1'h0;
+          end
+      3'h6:
+          if (drained) begin
+            \$763  = phase_en13;
+          end
     endcase
     if (rst) begin
       \$763  = 1'h0;
@@ -5887,7 +7164,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$764  = rv3;
+    \$764  = phase_en15;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5895,13 +7172,25 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  \$764  = 1'h0;
+                  /* empty */;
+              4'h3:
+                  \$764  = \$487 ;
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          \$764  = rv2;
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          if (\$517 ) begin
+            \$764  = 1'h0;
+          end
+      3'h6:
+          if (drained) begin
+            \$764  = phase_en14;
+          end
     endcase
     if (rst) begin
       \$764  = 1'h0;
@@ -5909,7 +7198,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$765  = rv4;
+    \$765  = phase_en16;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5917,13 +7206,25 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  \$765  = 1'h0;
+                  /* empty */;
+              4'h3:
+                  \$765  = \$488 ;
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          \$765  = rv3;
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          if (\$517 ) begin
+            \$765  = 1'h0;
+          end
+      3'h6:
+          if (drained) begin
+            \$765  = phase_en15;
+          end
     endcase
     if (rst) begin
       \$765  = 1'h0;
@@ -5931,7 +7232,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$766  = rv5;
+    \$766  = phase_en17;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5939,13 +7240,25 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  \$766  = 1'h0;
+                  /* empty */;
+              4'h3:
+                  \$766  = \$489 ;
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          \$766  = rv4;
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          if (\$517 ) begin
+            \$766  = 1'h0;
+          end
+      3'h6:
+          if (drained) begin
+            \$766  = phase_en16;
+          end
     endcase
     if (rst) begin
       \$766  = 1'h0;
@@ -5953,7 +7266,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$767  = rv6;
+    \$767  = phase_en18;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5961,13 +7274,25 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  \$767  = 1'h0;
+                  /* empty */;
+              4'h3:
+                  \$767  = \$490 ;
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          \$767  = rv5;
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          if (\$517 ) begin
+            \$767  = 1'h0;
+          end
+      3'h6:
+          if (drained) begin
+            \$767  = phase_en17;
+          end
     endcase
     if (rst) begin
       \$767  = 1'h0;
@@ -5975,7 +7300,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$768  = host_reading;
+    \$768  = phase_en19;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -5983,16 +7308,24 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h1:
                   /* empty */;
               4'h2:
-                  if (\$427 ) begin
-                    \$768  = 1'h1;
-                  end
+                  /* empty */;
+              4'h3:
+                  \$768  = \$491 ;
             endcase
           end
       3'h1:
           /* empty */;
       3'h2:
-          if (\$439 ) begin
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          if (\$517 ) begin
             \$768  = 1'h0;
+          end
+      3'h6:
+          if (drained) begin
+            \$768  = phase_en18;
           end
     endcase
     if (rst) begin
@@ -6001,7 +7334,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$769  = pc;
+    \$769  = phase_en20;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -6011,7 +7344,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$769  = s_axis_tdata[13:8];
+                  \$769  = \$492 ;
             endcase
           end
       3'h1:
@@ -6021,19 +7354,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h3:
           /* empty */;
       3'h4:
-          /* empty */;
+          if (\$517 ) begin
+            \$769  = 1'h0;
+          end
       3'h6:
           if (drained) begin
-            \$769  = \$492 [5:0];
+            \$769  = phase_en19;
           end
     endcase
     if (rst) begin
-      \$769  = 6'h00;
+      \$769  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$770  = ibase;
+    \$770  = phase_en21;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -6043,7 +7378,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$770  = \$431 [6:0];
+                  \$770  = \$493 ;
             endcase
           end
       3'h1:
@@ -6053,19 +7388,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h3:
           /* empty */;
       3'h4:
-          /* empty */;
+          if (\$517 ) begin
+            \$770  = 1'h0;
+          end
       3'h6:
           if (drained) begin
-            \$770  = \$493 [6:0];
+            \$770  = phase_en20;
           end
     endcase
     if (rst) begin
-      \$770  = 7'h00;
+      \$770  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$771  = fcnt;
+    \$771  = phase_en22;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -6075,7 +7412,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$771  = 4'h0;
+                  \$771  = \$494 ;
             endcase
           end
       3'h1:
@@ -6083,21 +7420,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h2:
           /* empty */;
       3'h3:
-          \$771  = \$443 [3:0];
-      3'h4:
           /* empty */;
+      3'h4:
+          if (\$517 ) begin
+            \$771  = 1'h0;
+          end
       3'h6:
           if (drained) begin
-            \$771  = 4'h0;
+            \$771  = phase_en21;
           end
     endcase
     if (rst) begin
-      \$771  = 4'h0;
+      \$771  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$772  = mode;
+    \$772  = phase_en23;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -6107,8 +7446,22 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$772  = s_axis_tdata[56];
+                  \$772  = \$495 ;
             endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          if (\$517 ) begin
+            \$772  = 1'h0;
+          end
+      3'h6:
+          if (drained) begin
+            \$772  = phase_en22;
           end
     endcase
     if (rst) begin
@@ -6117,7 +7470,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$773  = counting;
+    \$773  = phase_en24;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -6127,7 +7480,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$773  = 1'h1;
+                  \$773  = \$496 ;
             endcase
           end
       3'h1:
@@ -6137,8 +7490,12 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h3:
           /* empty */;
       3'h4:
-          if (\$445 ) begin
+          if (\$517 ) begin
             \$773  = 1'h0;
+          end
+      3'h6:
+          if (drained) begin
+            \$773  = phase_en23;
           end
     endcase
     if (rst) begin
@@ -6147,7 +7504,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$774  = counters_clear;
+    \$774  = phase_en25;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -6157,20 +7514,235 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h2:
                   /* empty */;
               4'h3:
-                  \$774  = 1'h1;
+                  \$774  = \$497 ;
             endcase
           end
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          if (\$517 ) begin
+            \$774  = 1'h0;
+          end
+      3'h6:
+          if (drained) begin
+            \$774  = phase_en24;
+          end
     endcase
-    if (counters_clear) begin
-      \$774  = 1'h0;
-    end
     if (rst) begin
       \$774  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$775  = step_count;
+    \$775  = phase_en26;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$775  = \$498 ;
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          if (\$517 ) begin
+            \$775  = 1'h0;
+          end
+      3'h6:
+          if (drained) begin
+            \$775  = phase_en25;
+          end
+    endcase
+    if (rst) begin
+      \$775  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$776  = phase_en27;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$776  = \$499 ;
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          if (\$517 ) begin
+            \$776  = 1'h0;
+          end
+      3'h6:
+          if (drained) begin
+            \$776  = phase_en26;
+          end
+    endcase
+    if (rst) begin
+      \$776  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$777  = phase_en28;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$777  = \$500 ;
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          if (\$517 ) begin
+            \$777  = 1'h0;
+          end
+      3'h6:
+          if (drained) begin
+            \$777  = phase_en27;
+          end
+    endcase
+    if (rst) begin
+      \$777  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$778  = phase_en29;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$778  = \$501 ;
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          if (\$517 ) begin
+            \$778  = 1'h0;
+          end
+      3'h6:
+          if (drained) begin
+            \$778  = phase_en28;
+          end
+    endcase
+    if (rst) begin
+      \$778  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$779  = phase_en30;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$779  = \$502 ;
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          if (\$517 ) begin
+            \$779  = 1'h0;
+          end
+      3'h6:
+          if (drained) begin
+            \$779  = phase_en29;
+          end
+    endcase
+    if (rst) begin
+      \$779  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$780  = phase_en31;
+    casez (ctl_state)
+      3'h0:
+          if (s_axis_tvalid) begin
+            casez (s_axis_tdata[3:0])
+              4'h1:
+                  /* empty */;
+              4'h2:
+                  /* empty */;
+              4'h3:
+                  \$780  = \$503 ;
+            endcase
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          if (\$517 ) begin
+            \$780  = 1'h0;
+          end
+      3'h6:
+          if (drained) begin
+            \$780  = phase_en30;
+          end
+    endcase
+    if (rst) begin
+      \$780  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$781  = step_count;
     casez (ctl_state)
       3'h0:
           if (s_axis_tvalid) begin
@@ -6182,7 +7754,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
               4'h3:
                   /* empty */;
               4'h4:
-                  \$775  = 32'd0;
+                  \$781  = 32'd0;
             endcase
           end
       3'h1:
@@ -6192,19 +7764,19 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h3:
           /* empty */;
       3'h4:
-          if (\$445 ) begin
-            if (\$446 ) begin
-              \$775  = \$447 [31:0];
+          if (\$517 ) begin
+            if (\$518 ) begin
+              \$781  = \$519 [31:0];
             end
           end
     endcase
     if (rst) begin
-      \$775  = 32'd0;
+      \$781  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$776  = ibits;
+    \$782  = ibits_load0;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6213,25 +7785,49 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h2:
           /* empty */;
       3'h3:
-        begin
-          if (\$440 ) begin
-            \$776 [127:0] = \r_data$575 ;
-          end
-          if (\$441 ) begin
-            \$776 [255:128] = \r_data$575 ;
-          end
-          if (\$442 ) begin
-            \$776 [383:256] = \r_data$575 ;
-          end
-        end
+          \$782  = \$512 ;
     endcase
     if (rst) begin
-      \$776  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$782  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$777  = issuing;
+    \$783  = ibits_load1;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          \$783  = \$513 ;
+    endcase
+    if (rst) begin
+      \$783  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$784  = ibits_load2;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          \$784  = \$514 ;
+    endcase
+    if (rst) begin
+      \$784  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$785  = issuing;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6243,27 +7839,27 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$777  = 1'h1;
+            \$785  = 1'h1;
           end
     endcase
     if (issue) begin
       if (k_last) begin
         if (n_last) begin
           if (m_last) begin
-            \$777  = 1'h0;
+            \$785  = 1'h0;
           end
         end
       end
     end
     if (rst) begin
-      \$777  = 1'h0;
+      \$785  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$778  = mi;
+    \$786  = mi;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6275,107 +7871,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$778  = 10'h000;
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        if (n_last) begin
-          (* full_case = 32'd1 *)
-          if (m_last) begin
-          end else begin
-            \$778  = \$661 [9:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$778  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$779  = ni;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$779  = 10'h000;
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          \$779  = 10'h000;
-        end else begin
-          \$779  = \$665 [9:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$779  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$780  = ki;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$780  = 16'h0000;
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        \$780  = 16'h0000;
-      end else begin
-        \$780  = \$669 [15:0];
-      end
-    end
-    if (rst) begin
-      \$780  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$781  = nrow;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$781  = ibits[70:55];
+            \$786  = 10'h000;
           end
     endcase
     if (issue) begin
@@ -6384,18 +7882,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (m_last) begin
           end else begin
-            \$781  = \$663 [15:0];
+            \$786  = \$606 [9:0];
           end
         end
       end
     end
     if (rst) begin
-      \$781  = 16'h0000;
+      \$786  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$782  = naddr;
+    \$787  = ni;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6407,173 +7905,28 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$782  = ibits[70:55];
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          (* full_case = 32'd1 *)
-          if (m_last) begin
-          end else begin
-            \$782  = \$664 [15:0];
-          end
-        end else begin
-          \$782  = nrow;
-        end
-      end else begin
-        \$782  = \$671 [15:0];
-      end
-    end
-    if (rst) begin
-      \$782  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$783  = wcol;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$783  = ibits[102:87];
+            \$787  = 10'h000;
           end
     endcase
     if (issue) begin
       if (k_last) begin
         (* full_case = 32'd1 *)
         if (n_last) begin
-          \$783  = ibits[102:87];
+          \$787  = 10'h000;
         end else begin
-          \$783  = \$667 [15:0];
+          \$787  = \$610 [9:0];
         end
       end
     end
-    if (rst) begin
-      \$783  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$784  = waddr;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$784  = ibits[102:87];
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          \$784  = ibits[102:87];
-        end else begin
-          \$784  = \$668 [15:0];
-        end
-      end else begin
-        \$784  = \$672 [15:0];
-      end
-    end
-    if (rst) begin
-      \$784  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$785  = klen_m1;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$785  = \$448 [15:0];
-          end
-    endcase
-    if (rst) begin
-      \$785  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$786  = klen_m2;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$786  = \$449 [15:0];
-          end
-    endcase
-    if (rst) begin
-      \$786  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$787  = mt_m2;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$787  = \$450 [9:0];
-          end
-    endcase
     if (rst) begin
       \$787  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$788  = nt_m1;
+    \$788  = ki;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6585,72 +7938,26 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$788  = \$451 [9:0];
-          end
-    endcase
-    if (rst) begin
-      \$788  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$789  = nt_m2;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$789  = \$452 [9:0];
-          end
-    endcase
-    if (rst) begin
-      \$789  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$790  = k_first;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$790  = 1'h1;
+            \$788  = 16'h0000;
           end
     endcase
     if (issue) begin
       (* full_case = 32'd1 *)
       if (k_last) begin
-        \$790  = 1'h1;
+        \$788  = 16'h0000;
       end else begin
-        \$790  = 1'h0;
+        \$788  = \$614 [15:0];
       end
     end
     if (rst) begin
-      \$790  = 1'h0;
+      \$788  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$791  = k_last;
+    \$789  = nrow;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6662,73 +7969,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$791  = \$453 ;
-          end
-    endcase
-    if (issue) begin
-      (* full_case = 32'd1 *)
-      if (k_last) begin
-        \$791  = \$659 ;
-      end else begin
-        \$791  = \$670 ;
-      end
-    end
-    if (rst) begin
-      \$791  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$792  = n_last;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$792  = \$454 ;
-          end
-    endcase
-    if (issue) begin
-      if (k_last) begin
-        (* full_case = 32'd1 *)
-        if (n_last) begin
-          \$792  = \$660 ;
-        end else begin
-          \$792  = \$666 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$792  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$793  = m_last;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$793  = \$455 ;
+            \$789  = ibits[70:55];
           end
     endcase
     if (issue) begin
@@ -6737,18 +7980,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           (* full_case = 32'd1 *)
           if (m_last) begin
           end else begin
-            \$793  = \$662 ;
+            \$789  = \$608 [15:0];
           end
         end
       end
     end
     if (rst) begin
-      \$793  = 1'h0;
+      \$789  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$794  = en;
+    \$790  = naddr;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6760,26 +8003,379 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$794  = 10'h000;
+            \$790  = ibits[70:55];
+          end
+    endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          (* full_case = 32'd1 *)
+          if (m_last) begin
+          end else begin
+            \$790  = \$609 [15:0];
+          end
+        end else begin
+          \$790  = nrow;
+        end
+      end else begin
+        \$790  = \$616 [15:0];
+      end
+    end
+    if (rst) begin
+      \$790  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$791  = wcol;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$517 ) begin
+          end else begin
+            \$791  = ibits[102:87];
+          end
+    endcase
+    if (issue) begin
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$791  = ibits[102:87];
+        end else begin
+          \$791  = \$612 [15:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$791  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$792  = waddr;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$517 ) begin
+          end else begin
+            \$792  = ibits[102:87];
+          end
+    endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$792  = ibits[102:87];
+        end else begin
+          \$792  = \$613 [15:0];
+        end
+      end else begin
+        \$792  = \$617 [15:0];
+      end
+    end
+    if (rst) begin
+      \$792  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$793  = klen_m1;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$517 ) begin
+          end else begin
+            \$793  = \$520 [15:0];
+          end
+    endcase
+    if (rst) begin
+      \$793  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$794  = klen_m2;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$517 ) begin
+          end else begin
+            \$794  = \$521 [15:0];
+          end
+    endcase
+    if (rst) begin
+      \$794  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$795  = mt_m2;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$517 ) begin
+          end else begin
+            \$795  = \$522 [9:0];
+          end
+    endcase
+    if (rst) begin
+      \$795  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$796  = nt_m1;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$517 ) begin
+          end else begin
+            \$796  = \$523 [9:0];
+          end
+    endcase
+    if (rst) begin
+      \$796  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$797  = nt_m2;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$517 ) begin
+          end else begin
+            \$797  = \$524 [9:0];
+          end
+    endcase
+    if (rst) begin
+      \$797  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$798  = k_first;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$517 ) begin
+          end else begin
+            \$798  = 1'h1;
+          end
+    endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        \$798  = 1'h1;
+      end else begin
+        \$798  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$798  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$799  = k_last;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$517 ) begin
+          end else begin
+            \$799  = \$525 ;
+          end
+    endcase
+    if (issue) begin
+      (* full_case = 32'd1 *)
+      if (k_last) begin
+        \$799  = \$604 ;
+      end else begin
+        \$799  = \$615 ;
+      end
+    end
+    if (rst) begin
+      \$799  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$800  = n_last;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$517 ) begin
+          end else begin
+            \$800  = \$526 ;
+          end
+    endcase
+    if (issue) begin
+      if (k_last) begin
+        (* full_case = 32'd1 *)
+        if (n_last) begin
+          \$800  = \$605 ;
+        end else begin
+          \$800  = \$611 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$800  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$801  = m_last;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$517 ) begin
+          end else begin
+            \$801  = \$527 ;
+          end
+    endcase
+    if (issue) begin
+      if (k_last) begin
+        if (n_last) begin
+          (* full_case = 32'd1 *)
+          if (m_last) begin
+          end else begin
+            \$801  = \$607 ;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$801  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$802  = en;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$517 ) begin
+          end else begin
+            \$802  = 10'h000;
           end
     endcase
     if (tile_end) begin
       (* full_case = 32'd1 *)
-      if (\$678 ) begin
-        \$794  = 10'h000;
+      if (e_last) begin
+        \$802  = 10'h000;
       end else begin
-        \$794  = \$686 [9:0];
+        \$802  = \$631 [9:0];
       end
     end
     if (rst) begin
-      \$794  = 10'h000;
+      \$802  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$795  = e_nlane;
+    \$803  = e_first;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -6791,284 +8387,52 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$795  = 16'h0000;
+            \$803  = 1'h1;
+          end
+    endcase
+    if (tile_end) begin
+      \$803  = e_last;
+    end
+    if (rst) begin
+      \$803  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$804  = e_last;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$517 ) begin
+          end else begin
+            \$804  = \$528 ;
           end
     endcase
     if (tile_end) begin
       (* full_case = 32'd1 *)
-      if (\$678 ) begin
-        \$795  = 16'h0000;
+      if (e_last) begin
+        \$804  = \$623 ;
       end else begin
-        \$795  = \$687 [15:0];
+        \$804  = \$632 ;
       end
     end
-    if (rst) begin
-      \$795  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$796  = rows_done;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$796  = 32'd0;
-          end
-    endcase
-    if (row_done) begin
-      \$796  = \$710 [31:0];
-    end
-    if (rst) begin
-      \$796  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$797  = o_mrow;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$797  = ibits[134:119];
-          end
-    endcase
-    if (tile_end) begin
-      if (\$678 ) begin
-        \$797  = \$679 [15:0];
-      end
-    end
-    if (rst) begin
-      \$797  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$798  = o_tile;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$798  = ibits[134:119];
-          end
-    endcase
-    if (tile_end) begin
-      (* full_case = 32'd1 *)
-      if (\$678 ) begin
-        \$798  = \$680 [15:0];
-      end else begin
-        \$798  = \$688 [15:0];
-      end
-    end
-    if (rst) begin
-      \$798  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$799  = a_mrow;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$799  = ibits[182:167];
-          end
-    endcase
-    if (tile_end) begin
-      if (\$678 ) begin
-        \$799  = \$681 [15:0];
-      end
-    end
-    if (rst) begin
-      \$799  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$800  = a_tile;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$800  = ibits[182:167];
-          end
-    endcase
-    if (tile_end) begin
-      (* full_case = 32'd1 *)
-      if (\$678 ) begin
-        \$800  = \$682 [15:0];
-      end else begin
-        \$800  = \$689 [15:0];
-      end
-    end
-    if (rst) begin
-      \$800  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$801  = t_mrow;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$801  = ibits[198:183];
-          end
-    endcase
-    if (tile_end) begin
-      if (\$678 ) begin
-        \$801  = \$683 [15:0];
-      end
-    end
-    if (rst) begin
-      \$801  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$802  = t_tile;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$802  = ibits[198:183];
-          end
-    endcase
-    if (tile_end) begin
-      (* full_case = 32'd1 *)
-      if (\$678 ) begin
-        \$802  = \$684 [15:0];
-      end else begin
-        \$802  = \$690 [15:0];
-      end
-    end
-    if (rst) begin
-      \$802  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$803  = p_mrow;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$803  = 16'h0000;
-          end
-    endcase
-    if (tile_end) begin
-      if (\$678 ) begin
-        \$803  = \$685 [15:0];
-      end
-    end
-    if (rst) begin
-      \$803  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$804  = ex_fwd_relu;
-    casez (ctl_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          (* full_case = 32'd1 *)
-          if (\$445 ) begin
-          end else begin
-            \$804  = \$456 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$804  = 1'h0;
-          end
-    endcase
     if (rst) begin
       \$804  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$805  = ex_fwd_err;
+    \$805  = e_nlane;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7080,22 +8444,26 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$805  = \$457 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$805  = 1'h0;
+            \$805  = 16'h0000;
           end
     endcase
+    if (tile_end) begin
+      (* full_case = 32'd1 *)
+      if (e_last) begin
+        \$805  = 16'h0000;
+      end else begin
+        \$805  = \$633 [15:0];
+      end
+    end
     if (rst) begin
-      \$805  = 1'h0;
+      \$805  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$806  = ex_backerr;
+    \$806  = rows_done;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7107,22 +8475,21 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$806  = \$458 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$806  = 1'h0;
+            \$806  = 32'd0;
           end
     endcase
+    if (row_done) begin
+      \$806  = \$654 [31:0];
+    end
     if (rst) begin
-      \$806  = 1'h0;
+      \$806  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$807  = ex_grad;
+    \$807  = o_mrow;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7134,22 +8501,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$807  = \$459 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$807  = 1'h0;
+            \$807  = ibits[134:119];
           end
     endcase
+    if (tile_end) begin
+      if (e_last) begin
+        \$807  = \$624 [15:0];
+      end
+    end
     if (rst) begin
-      \$807  = 1'h0;
+      \$807  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$808  = ex_fwd_relu_lane0;
+    \$808  = o_tile;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7161,22 +8529,26 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$808  = \$460 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$808  = 1'h0;
+            \$808  = ibits[134:119];
           end
     endcase
+    if (tile_end) begin
+      (* full_case = 32'd1 *)
+      if (e_last) begin
+        \$808  = \$625 [15:0];
+      end else begin
+        \$808  = \$634 [15:0];
+      end
+    end
     if (rst) begin
-      \$808  = 1'h0;
+      \$808  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$809  = ex_fwd_err_lane0;
+    \$809  = a_mrow;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7188,22 +8560,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$809  = \$461 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$809  = 1'h0;
+            \$809  = ibits[182:167];
           end
     endcase
+    if (tile_end) begin
+      if (e_last) begin
+        \$809  = \$626 [15:0];
+      end
+    end
     if (rst) begin
-      \$809  = 1'h0;
+      \$809  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$810  = ex_backerr_lane0;
+    \$810  = a_tile;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7215,22 +8588,26 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$810  = \$462 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$810  = 1'h0;
+            \$810  = ibits[182:167];
           end
     endcase
+    if (tile_end) begin
+      (* full_case = 32'd1 *)
+      if (e_last) begin
+        \$810  = \$627 [15:0];
+      end else begin
+        \$810  = \$635 [15:0];
+      end
+    end
     if (rst) begin
-      \$810  = 1'h0;
+      \$810  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$811  = ex_grad_lane0;
+    \$811  = t_mrow;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7242,22 +8619,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$811  = \$463 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$811  = 1'h0;
+            \$811  = ibits[198:183];
           end
     endcase
+    if (tile_end) begin
+      if (e_last) begin
+        \$811  = \$628 [15:0];
+      end
+    end
     if (rst) begin
-      \$811  = 1'h0;
+      \$811  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$812  = ex_fwd_relu_lane1;
+    \$812  = t_tile;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7269,22 +8647,26 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$812  = \$464 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$812  = 1'h0;
+            \$812  = ibits[198:183];
           end
     endcase
+    if (tile_end) begin
+      (* full_case = 32'd1 *)
+      if (e_last) begin
+        \$812  = \$629 [15:0];
+      end else begin
+        \$812  = \$636 [15:0];
+      end
+    end
     if (rst) begin
-      \$812  = 1'h0;
+      \$812  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$813  = ex_fwd_err_lane1;
+    \$813  = p_mrow;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7296,22 +8678,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$813  = \$465 ;
-          end
-      3'h6:
-          if (drained) begin
-            \$813  = 1'h0;
+            \$813  = 16'h0000;
           end
     endcase
+    if (tile_end) begin
+      if (e_last) begin
+        \$813  = \$630 [15:0];
+      end
+    end
     if (rst) begin
-      \$813  = 1'h0;
+      \$813  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$814  = ex_backerr_lane1;
+    \$814  = ex_fwd_relu;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7323,9 +8706,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$814  = \$466 ;
+            \$814  = \$529 ;
           end
       3'h6:
           if (drained) begin
@@ -7338,7 +8721,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$815  = ex_grad_lane1;
+    \$815  = ex_fwd_err;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7350,9 +8733,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$815  = \$467 ;
+            \$815  = \$530 ;
           end
       3'h6:
           if (drained) begin
@@ -7365,7 +8748,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$816  = ex_fwd_relu_lane2;
+    \$816  = ex_backerr;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7377,9 +8760,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$816  = \$468 ;
+            \$816  = \$531 ;
           end
       3'h6:
           if (drained) begin
@@ -7392,7 +8775,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$817  = ex_fwd_err_lane2;
+    \$817  = ex_grad;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7404,9 +8787,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$817  = \$469 ;
+            \$817  = \$532 ;
           end
       3'h6:
           if (drained) begin
@@ -7419,7 +8802,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$818  = ex_backerr_lane2;
+    \$818  = ex_fwd_relu_lane0;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7431,9 +8814,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$818  = \$470 ;
+            \$818  = \$533 ;
           end
       3'h6:
           if (drained) begin
@@ -7446,7 +8829,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$819  = ex_grad_lane2;
+    \$819  = ex_fwd_err_lane0;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7458,9 +8841,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$819  = \$471 ;
+            \$819  = \$534 ;
           end
       3'h6:
           if (drained) begin
@@ -7473,7 +8856,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$820  = ex_fwd_relu_lane3;
+    \$820  = ex_backerr_lane0;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7485,9 +8868,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$820  = \$472 ;
+            \$820  = \$535 ;
           end
       3'h6:
           if (drained) begin
@@ -7500,7 +8883,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$821  = ex_fwd_err_lane3;
+    \$821  = ex_grad_lane0;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7512,9 +8895,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$821  = \$473 ;
+            \$821  = \$536 ;
           end
       3'h6:
           if (drained) begin
@@ -7527,7 +8910,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$822  = ex_backerr_lane3;
+    \$822  = ex_fwd_relu_lane1;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7539,9 +8922,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$822  = \$474 ;
+            \$822  = \$537 ;
           end
       3'h6:
           if (drained) begin
@@ -7554,7 +8937,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$823  = ex_grad_lane3;
+    \$823  = ex_fwd_err_lane1;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7566,9 +8949,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$823  = \$475 ;
+            \$823  = \$538 ;
           end
       3'h6:
           if (drained) begin
@@ -7581,7 +8964,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$824  = ex_fwd_relu_lane4;
+    \$824  = ex_backerr_lane1;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7593,9 +8976,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$824  = \$476 ;
+            \$824  = \$539 ;
           end
       3'h6:
           if (drained) begin
@@ -7608,7 +8991,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$825  = ex_fwd_err_lane4;
+    \$825  = ex_grad_lane1;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7620,9 +9003,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$825  = \$477 ;
+            \$825  = \$540 ;
           end
       3'h6:
           if (drained) begin
@@ -7635,7 +9018,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$826  = ex_backerr_lane4;
+    \$826  = ex_fwd_relu_lane2;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7647,9 +9030,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$826  = \$478 ;
+            \$826  = \$541 ;
           end
       3'h6:
           if (drained) begin
@@ -7662,7 +9045,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$827  = ex_grad_lane4;
+    \$827  = ex_fwd_err_lane2;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7674,9 +9057,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$827  = \$479 ;
+            \$827  = \$542 ;
           end
       3'h6:
           if (drained) begin
@@ -7689,7 +9072,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$828  = ex_fwd_relu_lane5;
+    \$828  = ex_backerr_lane2;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7701,9 +9084,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$828  = \$480 ;
+            \$828  = \$543 ;
           end
       3'h6:
           if (drained) begin
@@ -7716,7 +9099,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$829  = ex_fwd_err_lane5;
+    \$829  = ex_grad_lane2;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7728,9 +9111,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$829  = \$481 ;
+            \$829  = \$544 ;
           end
       3'h6:
           if (drained) begin
@@ -7743,7 +9126,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$830  = ex_backerr_lane5;
+    \$830  = ex_fwd_relu_lane3;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7755,9 +9138,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$830  = \$482 ;
+            \$830  = \$545 ;
           end
       3'h6:
           if (drained) begin
@@ -7770,7 +9153,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$831  = ex_grad_lane5;
+    \$831  = ex_fwd_err_lane3;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7782,9 +9165,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$831  = \$483 ;
+            \$831  = \$546 ;
           end
       3'h6:
           if (drained) begin
@@ -7797,7 +9180,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$832  = ex_fwd_relu_lane6;
+    \$832  = ex_backerr_lane3;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7809,9 +9192,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$832  = \$484 ;
+            \$832  = \$547 ;
           end
       3'h6:
           if (drained) begin
@@ -7824,7 +9207,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$833  = ex_fwd_err_lane6;
+    \$833  = ex_grad_lane3;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7836,9 +9219,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$833  = \$485 ;
+            \$833  = \$548 ;
           end
       3'h6:
           if (drained) begin
@@ -7851,7 +9234,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$834  = ex_backerr_lane6;
+    \$834  = ex_fwd_relu_lane4;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7863,9 +9246,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$834  = \$486 ;
+            \$834  = \$549 ;
           end
       3'h6:
           if (drained) begin
@@ -7878,7 +9261,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$835  = ex_grad_lane6;
+    \$835  = ex_fwd_err_lane4;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7890,9 +9273,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$835  = \$487 ;
+            \$835  = \$550 ;
           end
       3'h6:
           if (drained) begin
@@ -7905,7 +9288,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$836  = ex_fwd_relu_lane7;
+    \$836  = ex_backerr_lane4;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7917,9 +9300,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$836  = \$488 ;
+            \$836  = \$551 ;
           end
       3'h6:
           if (drained) begin
@@ -7932,7 +9315,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$837  = ex_fwd_err_lane7;
+    \$837  = ex_grad_lane4;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7944,9 +9327,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$837  = \$489 ;
+            \$837  = \$552 ;
           end
       3'h6:
           if (drained) begin
@@ -7959,7 +9342,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$838  = ex_backerr_lane7;
+    \$838  = ex_fwd_relu_lane5;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7971,9 +9354,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$838  = \$490 ;
+            \$838  = \$553 ;
           end
       3'h6:
           if (drained) begin
@@ -7986,7 +9369,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$839  = ex_grad_lane7;
+    \$839  = ex_fwd_err_lane5;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -7998,9 +9381,9 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$445 ) begin
+          if (\$517 ) begin
           end else begin
-            \$839  = \$491 ;
+            \$839  = \$554 ;
           end
       3'h6:
           if (drained) begin
@@ -8013,7 +9396,7 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$840  = st_data;
+    \$840  = ex_backerr_lane5;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -8024,20 +9407,23 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h3:
           /* empty */;
       3'h4:
-          /* empty */;
+          (* full_case = 32'd1 *)
+          if (\$517 ) begin
+          end else begin
+            \$840  = \$555 ;
+          end
       3'h6:
-          /* empty */;
-      3'h5:
-          \$840  = { 152'h00000000000000000000000000000000000000, mac_steps, flags, step_count, cycle_count };
+          if (drained) begin
+            \$840  = 1'h0;
+          end
     endcase
     if (rst) begin
-      \$840  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$840  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$841  = st_valid;
-    (* full_case = 32'd1 *)
+    \$841  = ex_grad_lane5;
     casez (ctl_state)
       3'h0:
           /* empty */;
@@ -8048,13 +9434,13 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
       3'h3:
           /* empty */;
       3'h4:
-          /* empty */;
+          (* full_case = 32'd1 *)
+          if (\$517 ) begin
+          end else begin
+            \$841  = \$556 ;
+          end
       3'h6:
-          /* empty */;
-      3'h5:
-          \$841  = 1'h1;
-      3'h7:
-          if (m_axis_tready) begin
+          if (drained) begin
             \$841  = 1'h0;
           end
     endcase
@@ -8064,155 +9450,301 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$842  = cycle_count;
-    if (counters_clear) begin
-      \$842  = { 31'h00000000, counting };
+    \$842  = ex_fwd_relu_lane6;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$517 ) begin
+          end else begin
+            \$842  = \$557 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$842  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$842  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$843  = ex_fwd_err_lane6;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$517 ) begin
+          end else begin
+            \$843  = \$558 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$843  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$843  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$844  = ex_backerr_lane6;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$517 ) begin
+          end else begin
+            \$844  = \$559 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$844  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$844  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$845  = ex_grad_lane6;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$517 ) begin
+          end else begin
+            \$845  = \$560 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$845  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$845  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$846  = ex_fwd_relu_lane7;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$517 ) begin
+          end else begin
+            \$846  = \$561 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$846  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$846  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$847  = ex_fwd_err_lane7;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$517 ) begin
+          end else begin
+            \$847  = \$562 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$847  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$847  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$848  = ex_backerr_lane7;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$517 ) begin
+          end else begin
+            \$848  = \$563 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$848  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$848  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$849  = ex_grad_lane7;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          (* full_case = 32'd1 *)
+          if (\$517 ) begin
+          end else begin
+            \$849  = \$564 ;
+          end
+      3'h6:
+          if (drained) begin
+            \$849  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$849  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$850  = st_data;
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          /* empty */;
+      3'h5:
+          \$850  = { 152'h00000000000000000000000000000000000000, mac_steps, flags, step_count, cycle_count };
+    endcase
+    if (rst) begin
+      \$850  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$851  = st_valid;
+    (* full_case = 32'd1 *)
+    casez (ctl_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          /* empty */;
+      3'h5:
+          \$851  = 1'h1;
+      3'h7:
+          if (m_axis_tready) begin
+            \$851  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$851  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$852  = ibits;
+    if (ibits_load0) begin
+      \$852 [127:0] = \r_data$576 ;
+    end
+    if (ibits_load1) begin
+      \$852 [255:128] = \r_data$576 ;
+    end
+    if (ibits_load2) begin
+      \$852 [383:256] = \r_data$576 ;
+    end
+    if (rst) begin
+      \$852  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$853  = run_start;
+    if (rst) begin
+      \$853  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$854  = cycle_count;
+    if (run_cycles_clear) begin
+      \$854  = { 31'h00000000, counting };
     end else if (counting) begin
-      \$842  = \$494 [31:0];
-    end
-    if (rst) begin
-      \$842  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$843  = phase_cycles0;
-    if (counters_clear) begin
-      \$843  = { 31'h00000000, \$498  };
-    end else if (\$496 ) begin
-      \$843  = \$499 [31:0];
-    end
-    if (rst) begin
-      \$843  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$844  = phase_cycles1;
-    if (counters_clear) begin
-      \$844  = { 31'h00000000, \$503  };
-    end else if (\$501 ) begin
-      \$844  = \$504 [31:0];
-    end
-    if (rst) begin
-      \$844  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$845  = phase_cycles2;
-    if (counters_clear) begin
-      \$845  = { 31'h00000000, \$508  };
-    end else if (\$506 ) begin
-      \$845  = \$509 [31:0];
-    end
-    if (rst) begin
-      \$845  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$846  = phase_cycles3;
-    if (counters_clear) begin
-      \$846  = { 31'h00000000, \$513  };
-    end else if (\$511 ) begin
-      \$846  = \$514 [31:0];
-    end
-    if (rst) begin
-      \$846  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$847  = phase_cycles4;
-    if (counters_clear) begin
-      \$847  = { 31'h00000000, \$518  };
-    end else if (\$516 ) begin
-      \$847  = \$519 [31:0];
-    end
-    if (rst) begin
-      \$847  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$848  = phase_cycles5;
-    if (counters_clear) begin
-      \$848  = { 31'h00000000, \$523  };
-    end else if (\$521 ) begin
-      \$848  = \$524 [31:0];
-    end
-    if (rst) begin
-      \$848  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$849  = phase_cycles6;
-    if (counters_clear) begin
-      \$849  = { 31'h00000000, \$528  };
-    end else if (\$526 ) begin
-      \$849  = \$529 [31:0];
-    end
-    if (rst) begin
-      \$849  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$850  = phase_cycles7;
-    if (counters_clear) begin
-      \$850  = { 31'h00000000, \$533  };
-    end else if (\$531 ) begin
-      \$850  = \$534 [31:0];
-    end
-    if (rst) begin
-      \$850  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$851  = phase_cycles8;
-    if (counters_clear) begin
-      \$851  = { 31'h00000000, \$538  };
-    end else if (\$536 ) begin
-      \$851  = \$539 [31:0];
-    end
-    if (rst) begin
-      \$851  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$852  = phase_cycles9;
-    if (counters_clear) begin
-      \$852  = { 31'h00000000, \$543  };
-    end else if (\$541 ) begin
-      \$852  = \$544 [31:0];
-    end
-    if (rst) begin
-      \$852  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$853  = phase_cycles10;
-    if (counters_clear) begin
-      \$853  = { 31'h00000000, \$548  };
-    end else if (\$546 ) begin
-      \$853  = \$549 [31:0];
-    end
-    if (rst) begin
-      \$853  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$854  = phase_cycles11;
-    if (counters_clear) begin
-      \$854  = { 31'h00000000, \$553  };
-    end else if (\$551 ) begin
-      \$854  = \$554 [31:0];
+      \$854  = \$567 [31:0];
     end
     if (rst) begin
       \$854  = 32'd0;
@@ -8220,23 +9752,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$855  = phase_cycles12;
-    if (counters_clear) begin
-      \$855  = { 31'h00000000, \$558  };
-    end else if (\$556 ) begin
-      \$855  = \$559 [31:0];
-    end
+    \$855  = run_start;
     if (rst) begin
-      \$855  = 32'd0;
+      \$855  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$856  = phase_cycles13;
-    if (counters_clear) begin
-      \$856  = { 31'h00000000, \$563  };
-    end else if (\$561 ) begin
-      \$856  = \$564 [31:0];
+    \$856  = phase_cycles0;
+    if (phase_cycles0_clear) begin
+      \$856  = { 31'h00000000, phase_en0 };
+    end else if (phase_en0) begin
+      \$856  = \$568 [31:0];
     end
     if (rst) begin
       \$856  = 32'd0;
@@ -8244,23 +9771,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$857  = phase_cycles14;
-    if (counters_clear) begin
-      \$857  = { 31'h00000000, \$568  };
-    end else if (\$566 ) begin
-      \$857  = \$569 [31:0];
-    end
+    \$857  = run_start;
     if (rst) begin
-      \$857  = 32'd0;
+      \$857  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$858  = phase_cycles15;
-    if (counters_clear) begin
-      \$858  = { 31'h00000000, \$573  };
-    end else if (\$571 ) begin
-      \$858  = \$574 [31:0];
+    \$858  = phase_cycles1;
+    if (phase_cycles1_clear) begin
+      \$858  = { 31'h00000000, phase_en1 };
+    end else if (phase_en1) begin
+      \$858  = \$569 [31:0];
     end
     if (rst) begin
       \$858  = 32'd0;
@@ -8268,23 +9790,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$859  = phase_cycles16;
-    if (counters_clear) begin
-      \$859  = { 31'h00000000, \$578  };
-    end else if (\$576 ) begin
-      \$859  = \$579 [31:0];
-    end
+    \$859  = run_start;
     if (rst) begin
-      \$859  = 32'd0;
+      \$859  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$860  = phase_cycles17;
-    if (counters_clear) begin
-      \$860  = { 31'h00000000, \$583  };
-    end else if (\$581 ) begin
-      \$860  = \$584 [31:0];
+    \$860  = phase_cycles2;
+    if (phase_cycles2_clear) begin
+      \$860  = { 31'h00000000, phase_en2 };
+    end else if (phase_en2) begin
+      \$860  = \$570 [31:0];
     end
     if (rst) begin
       \$860  = 32'd0;
@@ -8292,23 +9809,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$861  = phase_cycles18;
-    if (counters_clear) begin
-      \$861  = { 31'h00000000, \$588  };
-    end else if (\$586 ) begin
-      \$861  = \$589 [31:0];
-    end
+    \$861  = run_start;
     if (rst) begin
-      \$861  = 32'd0;
+      \$861  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$862  = phase_cycles19;
-    if (counters_clear) begin
-      \$862  = { 31'h00000000, \$593  };
-    end else if (\$591 ) begin
-      \$862  = \$594 [31:0];
+    \$862  = phase_cycles3;
+    if (phase_cycles3_clear) begin
+      \$862  = { 31'h00000000, phase_en3 };
+    end else if (phase_en3) begin
+      \$862  = \$571 [31:0];
     end
     if (rst) begin
       \$862  = 32'd0;
@@ -8316,23 +9828,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$863  = phase_cycles20;
-    if (counters_clear) begin
-      \$863  = { 31'h00000000, \$598  };
-    end else if (\$596 ) begin
-      \$863  = \$599 [31:0];
-    end
+    \$863  = run_start;
     if (rst) begin
-      \$863  = 32'd0;
+      \$863  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$864  = phase_cycles21;
-    if (counters_clear) begin
-      \$864  = { 31'h00000000, \$603  };
-    end else if (\$601 ) begin
-      \$864  = \$604 [31:0];
+    \$864  = phase_cycles4;
+    if (phase_cycles4_clear) begin
+      \$864  = { 31'h00000000, phase_en4 };
+    end else if (phase_en4) begin
+      \$864  = \$572 [31:0];
     end
     if (rst) begin
       \$864  = 32'd0;
@@ -8340,23 +9847,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$865  = phase_cycles22;
-    if (counters_clear) begin
-      \$865  = { 31'h00000000, \$608  };
-    end else if (\$606 ) begin
-      \$865  = \$609 [31:0];
-    end
+    \$865  = run_start;
     if (rst) begin
-      \$865  = 32'd0;
+      \$865  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$866  = phase_cycles23;
-    if (counters_clear) begin
-      \$866  = { 31'h00000000, \$613  };
-    end else if (\$611 ) begin
-      \$866  = \$614 [31:0];
+    \$866  = phase_cycles5;
+    if (phase_cycles5_clear) begin
+      \$866  = { 31'h00000000, phase_en5 };
+    end else if (phase_en5) begin
+      \$866  = \$573 [31:0];
     end
     if (rst) begin
       \$866  = 32'd0;
@@ -8364,23 +9866,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$867  = phase_cycles24;
-    if (counters_clear) begin
-      \$867  = { 31'h00000000, \$618  };
-    end else if (\$616 ) begin
-      \$867  = \$619 [31:0];
-    end
+    \$867  = run_start;
     if (rst) begin
-      \$867  = 32'd0;
+      \$867  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$868  = phase_cycles25;
-    if (counters_clear) begin
-      \$868  = { 31'h00000000, \$623  };
-    end else if (\$621 ) begin
-      \$868  = \$624 [31:0];
+    \$868  = phase_cycles6;
+    if (phase_cycles6_clear) begin
+      \$868  = { 31'h00000000, phase_en6 };
+    end else if (phase_en6) begin
+      \$868  = \$574 [31:0];
     end
     if (rst) begin
       \$868  = 32'd0;
@@ -8388,23 +9885,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$869  = phase_cycles26;
-    if (counters_clear) begin
-      \$869  = { 31'h00000000, \$628  };
-    end else if (\$626 ) begin
-      \$869  = \$629 [31:0];
-    end
+    \$869  = run_start;
     if (rst) begin
-      \$869  = 32'd0;
+      \$869  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$870  = phase_cycles27;
-    if (counters_clear) begin
-      \$870  = { 31'h00000000, \$633  };
-    end else if (\$631 ) begin
-      \$870  = \$634 [31:0];
+    \$870  = phase_cycles7;
+    if (phase_cycles7_clear) begin
+      \$870  = { 31'h00000000, phase_en7 };
+    end else if (phase_en7) begin
+      \$870  = \$575 [31:0];
     end
     if (rst) begin
       \$870  = 32'd0;
@@ -8412,23 +9904,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$871  = phase_cycles28;
-    if (counters_clear) begin
-      \$871  = { 31'h00000000, \$638  };
-    end else if (\$636 ) begin
-      \$871  = \$639 [31:0];
-    end
+    \$871  = run_start;
     if (rst) begin
-      \$871  = 32'd0;
+      \$871  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$872  = phase_cycles29;
-    if (counters_clear) begin
-      \$872  = { 31'h00000000, \$643  };
-    end else if (\$641 ) begin
-      \$872  = \$644 [31:0];
+    \$872  = phase_cycles8;
+    if (phase_cycles8_clear) begin
+      \$872  = { 31'h00000000, phase_en8 };
+    end else if (phase_en8) begin
+      \$872  = \$576 [31:0];
     end
     if (rst) begin
       \$872  = 32'd0;
@@ -8436,23 +9923,18 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$873  = phase_cycles30;
-    if (counters_clear) begin
-      \$873  = { 31'h00000000, \$648  };
-    end else if (\$646 ) begin
-      \$873  = \$649 [31:0];
-    end
+    \$873  = run_start;
     if (rst) begin
-      \$873  = 32'd0;
+      \$873  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$874  = phase_cycles31;
-    if (counters_clear) begin
-      \$874  = { 31'h00000000, \$653  };
-    end else if (\$651 ) begin
-      \$874  = \$654 [31:0];
+    \$874  = phase_cycles9;
+    if (phase_cycles9_clear) begin
+      \$874  = { 31'h00000000, phase_en9 };
+    end else if (phase_en9) begin
+      \$874  = \$577 [31:0];
     end
     if (rst) begin
       \$874  = 32'd0;
@@ -8460,140 +9942,170 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$875  = since_last;
-    if (\$655 ) begin
-      \$875  = 4'h1;
-    end else if (\$656 ) begin
-      \$875  = \$657 [3:0];
-    end
+    \$875  = run_start;
     if (rst) begin
-      \$875  = 4'hf;
+      \$875  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$876  = since_ok;
-    if (\$655 ) begin
-      \$876  = 1'h0;
-    end else if (\$656 ) begin
-      \$876  = \$658 ;
+    \$876  = phase_cycles10;
+    if (phase_cycles10_clear) begin
+      \$876  = { 31'h00000000, phase_en10 };
+    end else if (phase_en10) begin
+      \$876  = \$578 [31:0];
     end
     if (rst) begin
-      \$876  = 1'h1;
+      \$876  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$877  = issue;
+    \$877  = run_start;
     if (rst) begin
       \$877  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$878  = k_first;
+    \$878  = phase_cycles11;
+    if (phase_cycles11_clear) begin
+      \$878  = { 31'h00000000, phase_en11 };
+    end else if (phase_en11) begin
+      \$878  = \$579 [31:0];
+    end
     if (rst) begin
-      \$878  = 1'h0;
+      \$878  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$879  = k_last;
+    \$879  = run_start;
     if (rst) begin
       \$879  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$880  = s1_valid;
+    \$880  = phase_cycles12;
+    if (phase_cycles12_clear) begin
+      \$880  = { 31'h00000000, phase_en12 };
+    end else if (phase_en12) begin
+      \$880  = \$580 [31:0];
+    end
     if (rst) begin
-      \$880  = 1'h0;
+      \$880  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$881  = s2_valid;
+    \$881  = run_start;
     if (rst) begin
       \$881  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$882  = s3_valid;
+    \$882  = phase_cycles13;
+    if (phase_cycles13_clear) begin
+      \$882  = { 31'h00000000, phase_en13 };
+    end else if (phase_en13) begin
+      \$882  = \$581 [31:0];
+    end
     if (rst) begin
-      \$882  = 1'h0;
+      \$882  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$883  = s4_valid;
+    \$883  = run_start;
     if (rst) begin
       \$883  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$884  = s1_first;
+    \$884  = phase_cycles14;
+    if (phase_cycles14_clear) begin
+      \$884  = { 31'h00000000, phase_en14 };
+    end else if (phase_en14) begin
+      \$884  = \$582 [31:0];
+    end
     if (rst) begin
-      \$884  = 1'h0;
+      \$884  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$885  = s2_first;
+    \$885  = run_start;
     if (rst) begin
       \$885  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$886  = s3_first;
+    \$886  = phase_cycles15;
+    if (phase_cycles15_clear) begin
+      \$886  = { 31'h00000000, phase_en15 };
+    end else if (phase_en15) begin
+      \$886  = \$583 [31:0];
+    end
     if (rst) begin
-      \$886  = 1'h0;
+      \$886  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$887  = s4_first;
+    \$887  = run_start;
     if (rst) begin
       \$887  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$888  = s1_last;
+    \$888  = phase_cycles16;
+    if (phase_cycles16_clear) begin
+      \$888  = { 31'h00000000, phase_en16 };
+    end else if (phase_en16) begin
+      \$888  = \$584 [31:0];
+    end
     if (rst) begin
-      \$888  = 1'h0;
+      \$888  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$889  = s2_last;
+    \$889  = run_start;
     if (rst) begin
       \$889  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$890  = s3_last;
+    \$890  = phase_cycles17;
+    if (phase_cycles17_clear) begin
+      \$890  = { 31'h00000000, phase_en17 };
+    end else if (phase_en17) begin
+      \$890  = \$585 [31:0];
+    end
     if (rst) begin
-      \$890  = 1'h0;
+      \$890  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$891  = s4_last;
+    \$891  = run_start;
     if (rst) begin
       \$891  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$892  = mac_steps;
-    if (counters_clear) begin
-      \$892  = { 31'h00000000, \$674  };
-    end else if (\$673 ) begin
-      \$892  = \$675 [31:0];
+    \$892  = phase_cycles18;
+    if (phase_cycles18_clear) begin
+      \$892  = { 31'h00000000, phase_en18 };
+    end else if (phase_en18) begin
+      \$892  = \$586 [31:0];
     end
     if (rst) begin
       \$892  = 32'd0;
@@ -8601,910 +10113,1305 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$893  = \$677 ;
+    \$893  = run_start;
     if (rst) begin
       \$893  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$894 [0] = \o__valid$515 ;
-    \$894 [16:1] = \$13 [15:0];
-    \$894 [32:17] = \$14 [15:0];
-    \$894 [35:33] = \o__payload$159 [2:0];
-    \$894 [51:36] = \$691 [15:0];
-    \$894 [52] = \$692 ;
-    \$894 [53] = \$693 ;
-    \$894 [69:54] = t_tile;
-    \$894 [77:70] = { \$709 , \$707 , \$705 , \$703 , \$701 , \$699 , \$697 , \$695  };
-    \$894 [85:78] = e_nlane[7:0];
+    \$894  = phase_cycles19;
+    if (phase_cycles19_clear) begin
+      \$894  = { 31'h00000000, phase_en19 };
+    end else if (phase_en19) begin
+      \$894  = \$587 [31:0];
+    end
     if (rst) begin
-      \$894  = 86'h0000000000000000000000;
+      \$894  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$895  = \o__payload$159 [258:3];
+    \$895  = run_start;
     if (rst) begin
-      \$895  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$895  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$896  = e_r1;
+    \$896  = phase_cycles20;
+    if (phase_cycles20_clear) begin
+      \$896  = { 31'h00000000, phase_en20 };
+    end else if (phase_en20) begin
+      \$896  = \$588 [31:0];
+    end
     if (rst) begin
-      \$896  = 86'h0000000000000000000000;
+      \$896  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$897  = e_acc1;
+    \$897  = run_start;
     if (rst) begin
-      \$897  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$897  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$898  = e_r2;
+    \$898  = phase_cycles21;
+    if (phase_cycles21_clear) begin
+      \$898  = { 31'h00000000, phase_en21 };
+    end else if (phase_en21) begin
+      \$898  = \$589 [31:0];
+    end
     if (rst) begin
-      \$898  = 86'h0000000000000000000000;
+      \$898  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$899  = e_acc2;
+    \$899  = run_start;
     if (rst) begin
-      \$899  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$899  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$900  = e_r3;
+    \$900  = phase_cycles22;
+    if (phase_cycles22_clear) begin
+      \$900  = { 31'h00000000, phase_en22 };
+    end else if (phase_en22) begin
+      \$900  = \$590 [31:0];
+    end
     if (rst) begin
-      \$900  = 86'h0000000000000000000000;
+      \$900  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$901  = e_acc3;
+    \$901  = run_start;
     if (rst) begin
-      \$901  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$901  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$902  = e_r4;
+    \$902  = phase_cycles23;
+    if (phase_cycles23_clear) begin
+      \$902  = { 31'h00000000, phase_en23 };
+    end else if (phase_en23) begin
+      \$902  = \$591 [31:0];
+    end
     if (rst) begin
-      \$902  = 86'h0000000000000000000000;
+      \$902  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$903  = e_acc4;
+    \$903  = run_start;
     if (rst) begin
-      \$903  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$903  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$904  = e_acc4;
+    \$904  = phase_cycles24;
+    if (phase_cycles24_clear) begin
+      \$904  = { 31'h00000000, phase_en24 };
+    end else if (phase_en24) begin
+      \$904  = \$592 [31:0];
+    end
     if (rst) begin
-      \$904  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$904  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$905  = e_acc4;
+    \$905  = run_start;
     if (rst) begin
-      \$905  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$905  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$906  = e_r5;
+    \$906  = phase_cycles25;
+    if (phase_cycles25_clear) begin
+      \$906  = { 31'h00000000, phase_en25 };
+    end else if (phase_en25) begin
+      \$906  = \$593 [31:0];
+    end
     if (rst) begin
-      \$906  = 86'h0000000000000000000000;
+      \$906  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$907  = sb1;
+    \$907  = run_start;
     if (rst) begin
-      \$907  = 86'h0000000000000000000000;
+      \$907  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$908  = sb2;
+    \$908  = phase_cycles26;
+    if (phase_cycles26_clear) begin
+      \$908  = { 31'h00000000, phase_en26 };
+    end else if (phase_en26) begin
+      \$908  = \$594 [31:0];
+    end
     if (rst) begin
-      \$908  = 86'h0000000000000000000000;
+      \$908  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$909  = sb3;
+    \$909  = run_start;
     if (rst) begin
-      \$909  = 86'h0000000000000000000000;
+      \$909  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$910  = sb4;
+    \$910  = phase_cycles27;
+    if (phase_cycles27_clear) begin
+      \$910  = { 31'h00000000, phase_en27 };
+    end else if (phase_en27) begin
+      \$910  = \$595 [31:0];
+    end
     if (rst) begin
-      \$910  = 86'h0000000000000000000000;
+      \$910  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$911  = sb5;
+    \$911  = run_start;
     if (rst) begin
-      \$911  = 86'h0000000000000000000000;
+      \$911  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$912  = sb6;
+    \$912  = phase_cycles28;
+    if (phase_cycles28_clear) begin
+      \$912  = { 31'h00000000, phase_en28 };
+    end else if (phase_en28) begin
+      \$912  = \$596 [31:0];
+    end
     if (rst) begin
-      \$912  = 86'h0000000000000000000000;
+      \$912  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$913  = sb7;
+    \$913  = run_start;
     if (rst) begin
-      \$913  = 86'h0000000000000000000000;
+      \$913  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$914  = sb8;
+    \$914  = phase_cycles29;
+    if (phase_cycles29_clear) begin
+      \$914  = { 31'h00000000, phase_en29 };
+    end else if (phase_en29) begin
+      \$914  = \$597 [31:0];
+    end
     if (rst) begin
-      \$914  = 86'h0000000000000000000000;
+      \$914  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$915  = sb9;
+    \$915  = run_start;
     if (rst) begin
-      \$915  = 86'h0000000000000000000000;
+      \$915  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$916  = sb10;
+    \$916  = phase_cycles30;
+    if (phase_cycles30_clear) begin
+      \$916  = { 31'h00000000, phase_en30 };
+    end else if (phase_en30) begin
+      \$916  = \$598 [31:0];
+    end
     if (rst) begin
-      \$916  = 86'h0000000000000000000000;
+      \$916  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$917  = sb11;
+    \$917  = run_start;
     if (rst) begin
-      \$917  = 86'h0000000000000000000000;
+      \$917  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$918  = \r_data$586 ;
+    \$918  = phase_cycles31;
+    if (phase_cycles31_clear) begin
+      \$918  = { 31'h00000000, phase_en31 };
+    end else if (phase_en31) begin
+      \$918  = \$599 [31:0];
+    end
     if (rst) begin
-      \$918  = 64'h0000000000000000;
+      \$918  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$919  = y1;
+    \$919  = since_last;
+    if (\$600 ) begin
+      \$919  = 4'h1;
+    end else if (\$601 ) begin
+      \$919  = \$602 [3:0];
+    end
     if (rst) begin
-      \$919  = 64'h0000000000000000;
+      \$919  = 4'hf;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$920  = y2;
+    \$920  = since_ok;
+    if (\$600 ) begin
+      \$920  = 1'h0;
+    end else if (\$601 ) begin
+      \$920  = \$603 ;
+    end
     if (rst) begin
-      \$920  = 64'h0000000000000000;
+      \$920  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$921  = y3;
+    \$921  = issue;
     if (rst) begin
-      \$921  = 64'h0000000000000000;
+      \$921  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$922  = y4;
+    \$922  = k_first;
     if (rst) begin
-      \$922  = 64'h0000000000000000;
+      \$922  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = y5;
+    \$923  = k_last;
     if (rst) begin
-      \$923  = 64'h0000000000000000;
+      \$923  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$924  = y6;
+    \$924  = s1_valid;
     if (rst) begin
-      \$924  = 64'h0000000000000000;
+      \$924  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = y7;
+    \$925  = s2_valid;
     if (rst) begin
-      \$925  = 64'h0000000000000000;
+      \$925  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = ibits[262:231];
+    \$926  = s3_valid;
     if (rst) begin
-      \$926  = 32'd0;
+      \$926  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$927  = ibits[268:263];
+    \$927  = s4_valid;
     if (rst) begin
-      \$927  = 6'h00;
+      \$927  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = ibits[300:269];
+    \$928  = s1_first;
     if (rst) begin
-      \$928  = 32'd0;
+      \$928  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$929  = ibits[306:301];
+    \$929  = s2_first;
     if (rst) begin
-      \$929  = 6'h00;
+      \$929  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$930  = ibits[338:307];
+    \$930  = s3_first;
     if (rst) begin
-      \$930  = 32'd0;
+      \$930  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = ibits[344:339];
+    \$931  = s4_first;
     if (rst) begin
-      \$931  = 6'h00;
+      \$931  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = ibits[345];
+    \$932  = s1_last;
     if (rst) begin
       \$932  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = ibits[262:231];
+    \$933  = s2_last;
     if (rst) begin
-      \$933  = 32'd0;
+      \$933  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = ibits[268:263];
+    \$934  = s3_last;
     if (rst) begin
-      \$934  = 6'h00;
+      \$934  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = ibits[300:269];
+    \$935  = s4_last;
     if (rst) begin
-      \$935  = 32'd0;
+      \$935  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = ibits[306:301];
+    \$936  = run_start;
     if (rst) begin
-      \$936  = 6'h00;
+      \$936  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = ibits[338:307];
+    \$937  = mac_steps;
+    if (mac_steps_clear) begin
+      \$937  = { 31'h00000000, \$619  };
+    end else if (\$618 ) begin
+      \$937  = \$620 [31:0];
+    end
     if (rst) begin
       \$937  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = ibits[344:339];
+    \$938  = \$622 ;
     if (rst) begin
-      \$938  = 6'h00;
+      \$938  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = ibits[345];
+    \$939 [0] = \o__valid$516 ;
+    \$939 [16:1] = \$13 [15:0];
+    \$939 [32:17] = \$14 [15:0];
+    \$939 [35:33] = \o__payload$160 [2:0];
+    \$939 [51:36] = \$637 [15:0];
+    \$939 [52] = e_last;
+    \$939 [53] = e_first;
+    \$939 [69:54] = t_tile;
+    \$939 [77:70] = { \$653 , \$651 , \$649 , \$647 , \$645 , \$643 , \$641 , \$639  };
+    \$939 [85:78] = e_nlane[7:0];
     if (rst) begin
-      \$939  = 1'h0;
+      \$939  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = ibits[262:231];
+    \$940  = \o__payload$160 [258:3];
     if (rst) begin
-      \$940  = 32'd0;
+      \$940  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = ibits[268:263];
+    \$941  = e_r1;
     if (rst) begin
-      \$941  = 6'h00;
+      \$941  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = ibits[300:269];
+    \$942  = e_acc1;
     if (rst) begin
-      \$942  = 32'd0;
+      \$942  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = ibits[306:301];
+    \$943  = e_r2;
     if (rst) begin
-      \$943  = 6'h00;
+      \$943  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = ibits[338:307];
+    \$944  = e_acc2;
     if (rst) begin
-      \$944  = 32'd0;
+      \$944  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = ibits[344:339];
+    \$945  = e_r3;
     if (rst) begin
-      \$945  = 6'h00;
+      \$945  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = ibits[345];
+    \$946  = e_acc3;
     if (rst) begin
-      \$946  = 1'h0;
+      \$946  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = ibits[262:231];
+    \$947  = e_r4;
     if (rst) begin
-      \$947  = 32'd0;
+      \$947  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$948  = ibits[268:263];
+    \$948  = e_acc4;
     if (rst) begin
-      \$948  = 6'h00;
+      \$948  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = ibits[300:269];
+    \$949  = e_acc4;
     if (rst) begin
-      \$949  = 32'd0;
+      \$949  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = ibits[306:301];
+    \$950  = e_acc4;
     if (rst) begin
-      \$950  = 6'h00;
+      \$950  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = ibits[338:307];
+    \$951  = e_r5;
     if (rst) begin
-      \$951  = 32'd0;
+      \$951  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = ibits[344:339];
+    \$952  = sb1;
     if (rst) begin
-      \$952  = 6'h00;
+      \$952  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$953  = ibits[345];
+    \$953  = sb2;
     if (rst) begin
-      \$953  = 1'h0;
+      \$953  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$954  = ibits[262:231];
+    \$954  = sb3;
     if (rst) begin
-      \$954  = 32'd0;
+      \$954  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$955  = ibits[268:263];
+    \$955  = sb4;
     if (rst) begin
-      \$955  = 6'h00;
+      \$955  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = ibits[300:269];
+    \$956  = sb5;
     if (rst) begin
-      \$956  = 32'd0;
+      \$956  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$957  = ibits[306:301];
+    \$957  = sb6;
     if (rst) begin
-      \$957  = 6'h00;
+      \$957  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$958  = ibits[338:307];
+    \$958  = sb7;
     if (rst) begin
-      \$958  = 32'd0;
+      \$958  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = ibits[344:339];
+    \$959  = sb8;
     if (rst) begin
-      \$959  = 6'h00;
+      \$959  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = ibits[345];
+    \$960  = sb9;
     if (rst) begin
-      \$960  = 1'h0;
+      \$960  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = ibits[262:231];
+    \$961  = sb10;
     if (rst) begin
-      \$961  = 32'd0;
+      \$961  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = ibits[268:263];
+    \$962  = sb11;
     if (rst) begin
-      \$962  = 6'h00;
+      \$962  = 86'h0000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = ibits[300:269];
+    \$963  = \r_data$598 ;
     if (rst) begin
-      \$963  = 32'd0;
+      \$963  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = ibits[306:301];
+    \$964  = y1;
     if (rst) begin
-      \$964  = 6'h00;
+      \$964  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = ibits[338:307];
+    \$965  = y2;
     if (rst) begin
-      \$965  = 32'd0;
+      \$965  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$966  = ibits[344:339];
+    \$966  = y3;
     if (rst) begin
-      \$966  = 6'h00;
+      \$966  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = ibits[345];
+    \$967  = y4;
     if (rst) begin
-      \$967  = 1'h0;
+      \$967  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = ibits[262:231];
+    \$968  = y5;
     if (rst) begin
-      \$968  = 32'd0;
+      \$968  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$969  = ibits[268:263];
+    \$969  = y6;
     if (rst) begin
-      \$969  = 6'h00;
+      \$969  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = ibits[300:269];
+    \$970  = y7;
     if (rst) begin
-      \$970  = 32'd0;
+      \$970  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = ibits[306:301];
+    \$971  = ibits[262:231];
     if (rst) begin
-      \$971  = 6'h00;
+      \$971  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = ibits[338:307];
+    \$972  = ibits[268:263];
     if (rst) begin
-      \$972  = 32'd0;
+      \$972  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = ibits[344:339];
+    \$973  = ibits[300:269];
     if (rst) begin
-      \$973  = 6'h00;
+      \$973  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = ibits[345];
+    \$974  = ibits[306:301];
     if (rst) begin
-      \$974  = 1'h0;
+      \$974  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = ibits[262:231];
+    \$975  = ibits[338:307];
     if (rst) begin
       \$975  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = ibits[268:263];
+    \$976  = ibits[344:339];
     if (rst) begin
       \$976  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = ibits[300:269];
+    \$977  = ibits[345];
     if (rst) begin
-      \$977  = 32'd0;
+      \$977  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = ibits[306:301];
+    \$978  = ibits[262:231];
     if (rst) begin
-      \$978  = 6'h00;
+      \$978  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = ibits[338:307];
+    \$979  = ibits[268:263];
     if (rst) begin
-      \$979  = 32'd0;
+      \$979  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = ibits[344:339];
+    \$980  = ibits[300:269];
     if (rst) begin
-      \$980  = 6'h00;
+      \$980  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = ibits[345];
+    \$981  = ibits[306:301];
     if (rst) begin
-      \$981  = 1'h0;
+      \$981  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = best_v7;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$982  = new_v;
-      end
-    end
+    \$982  = ibits[338:307];
     if (rst) begin
-      \$982  = 8'h00;
+      \$982  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = best_i7;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$983  = new_i;
-      end
-    end
+    \$983  = ibits[344:339];
     if (rst) begin
-      \$983  = 8'h00;
+      \$983  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = best_v0;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$984  = best_v1;
-      end
-    end
+    \$984  = ibits[345];
     if (rst) begin
-      \$984  = 8'h00;
+      \$984  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = best_v1;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$985  = best_v2;
-      end
-    end
+    \$985  = ibits[262:231];
     if (rst) begin
-      \$985  = 8'h00;
+      \$985  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = best_v2;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$986  = best_v3;
-      end
-    end
+    \$986  = ibits[268:263];
     if (rst) begin
-      \$986  = 8'h00;
+      \$986  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = best_v3;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$987  = best_v4;
-      end
-    end
+    \$987  = ibits[300:269];
     if (rst) begin
-      \$987  = 8'h00;
+      \$987  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$988  = best_v4;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$988  = best_v5;
-      end
-    end
+    \$988  = ibits[306:301];
     if (rst) begin
-      \$988  = 8'h00;
+      \$988  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = best_v5;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$989  = best_v6;
-      end
-    end
+    \$989  = ibits[338:307];
     if (rst) begin
-      \$989  = 8'h00;
+      \$989  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$990  = best_v6;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$990  = best_v7;
-      end
-    end
+    \$990  = ibits[344:339];
     if (rst) begin
-      \$990  = 8'h00;
+      \$990  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = best_i0;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$991  = best_i1;
-      end
-    end
+    \$991  = ibits[345];
     if (rst) begin
-      \$991  = 8'h00;
+      \$991  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$992  = best_i1;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$992  = best_i2;
-      end
-    end
+    \$992  = ibits[262:231];
     if (rst) begin
-      \$992  = 8'h00;
+      \$992  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = best_i2;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$993  = best_i3;
-      end
-    end
+    \$993  = ibits[268:263];
     if (rst) begin
-      \$993  = 8'h00;
+      \$993  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$994  = best_i3;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$994  = best_i4;
-      end
-    end
+    \$994  = ibits[300:269];
     if (rst) begin
-      \$994  = 8'h00;
+      \$994  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$995  = best_i4;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$995  = best_i5;
-      end
-    end
+    \$995  = ibits[306:301];
     if (rst) begin
-      \$995  = 8'h00;
+      \$995  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$996  = best_i5;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$996  = best_i6;
-      end
-    end
+    \$996  = ibits[338:307];
     if (rst) begin
-      \$996  = 8'h00;
+      \$996  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$997  = best_i6;
-    if (ex_fwd_relu) begin
-    end else if (ex_fwd_err) begin
-      if (sb12[0]) begin
-        \$997  = best_i7;
-      end
-    end
+    \$997  = ibits[344:339];
     if (rst) begin
-      \$997  = 8'h00;
+      \$997  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$998  = tv;
+    \$998  = ibits[345];
     if (rst) begin
       \$998  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$999  = ibits[15:8];
+    \$999  = ibits[262:231];
     if (rst) begin
-      \$999  = 8'h00;
+      \$999  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1000  = t_addr;
+    \$1000  = ibits[268:263];
     if (rst) begin
-      \$1000  = 16'h0000;
+      \$1000  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1001  = t_data;
+    \$1001  = ibits[300:269];
     if (rst) begin
-      \$1001  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1001  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1002  = trace1_valid;
+    \$1002  = ibits[306:301];
     if (rst) begin
-      \$1002  = 1'h0;
+      \$1002  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1003  = trace1_tag;
+    \$1003  = ibits[338:307];
     if (rst) begin
-      \$1003  = 8'h00;
+      \$1003  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1004  = trace1_index;
+    \$1004  = ibits[344:339];
     if (rst) begin
-      \$1004  = 16'h0000;
+      \$1004  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1005  = trace1_data;
+    \$1005  = ibits[345];
     if (rst) begin
-      \$1005  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1005  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1006  = ibits[262:231];
+    if (rst) begin
+      \$1006  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1007  = ibits[268:263];
+    if (rst) begin
+      \$1007  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1008  = ibits[300:269];
+    if (rst) begin
+      \$1008  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1009  = ibits[306:301];
+    if (rst) begin
+      \$1009  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1010  = ibits[338:307];
+    if (rst) begin
+      \$1010  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1011  = ibits[344:339];
+    if (rst) begin
+      \$1011  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1012  = ibits[345];
+    if (rst) begin
+      \$1012  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1013  = ibits[262:231];
+    if (rst) begin
+      \$1013  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1014  = ibits[268:263];
+    if (rst) begin
+      \$1014  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1015  = ibits[300:269];
+    if (rst) begin
+      \$1015  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1016  = ibits[306:301];
+    if (rst) begin
+      \$1016  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1017  = ibits[338:307];
+    if (rst) begin
+      \$1017  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1018  = ibits[344:339];
+    if (rst) begin
+      \$1018  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1019  = ibits[345];
+    if (rst) begin
+      \$1019  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1020  = ibits[262:231];
+    if (rst) begin
+      \$1020  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1021  = ibits[268:263];
+    if (rst) begin
+      \$1021  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1022  = ibits[300:269];
+    if (rst) begin
+      \$1022  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1023  = ibits[306:301];
+    if (rst) begin
+      \$1023  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1024  = ibits[338:307];
+    if (rst) begin
+      \$1024  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1025  = ibits[344:339];
+    if (rst) begin
+      \$1025  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1026  = ibits[345];
+    if (rst) begin
+      \$1026  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1027  = best_v7;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb12[0]) begin
+        \$1027  = new_v;
+      end
+    end
+    if (rst) begin
+      \$1027  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1028  = best_i7;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb12[0]) begin
+        \$1028  = new_i;
+      end
+    end
+    if (rst) begin
+      \$1028  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1029  = best_v0;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb12[0]) begin
+        \$1029  = best_v1;
+      end
+    end
+    if (rst) begin
+      \$1029  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1030  = best_v1;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb12[0]) begin
+        \$1030  = best_v2;
+      end
+    end
+    if (rst) begin
+      \$1030  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1031  = best_v2;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb12[0]) begin
+        \$1031  = best_v3;
+      end
+    end
+    if (rst) begin
+      \$1031  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1032  = best_v3;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb12[0]) begin
+        \$1032  = best_v4;
+      end
+    end
+    if (rst) begin
+      \$1032  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1033  = best_v4;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb12[0]) begin
+        \$1033  = best_v5;
+      end
+    end
+    if (rst) begin
+      \$1033  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1034  = best_v5;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb12[0]) begin
+        \$1034  = best_v6;
+      end
+    end
+    if (rst) begin
+      \$1034  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1035  = best_v6;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb12[0]) begin
+        \$1035  = best_v7;
+      end
+    end
+    if (rst) begin
+      \$1035  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1036  = best_i0;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb12[0]) begin
+        \$1036  = best_i1;
+      end
+    end
+    if (rst) begin
+      \$1036  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1037  = best_i1;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb12[0]) begin
+        \$1037  = best_i2;
+      end
+    end
+    if (rst) begin
+      \$1037  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1038  = best_i2;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb12[0]) begin
+        \$1038  = best_i3;
+      end
+    end
+    if (rst) begin
+      \$1038  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1039  = best_i3;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb12[0]) begin
+        \$1039  = best_i4;
+      end
+    end
+    if (rst) begin
+      \$1039  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1040  = best_i4;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb12[0]) begin
+        \$1040  = best_i5;
+      end
+    end
+    if (rst) begin
+      \$1040  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1041  = best_i5;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb12[0]) begin
+        \$1041  = best_i6;
+      end
+    end
+    if (rst) begin
+      \$1041  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1042  = best_i6;
+    if (ex_fwd_relu) begin
+    end else if (ex_fwd_err) begin
+      if (sb12[0]) begin
+        \$1042  = best_i7;
+      end
+    end
+    if (rst) begin
+      \$1042  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1043  = tv;
+    if (rst) begin
+      \$1043  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1044  = ibits[15:8];
+    if (rst) begin
+      \$1044  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1045  = t_addr;
+    if (rst) begin
+      \$1045  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1046  = t_data;
+    if (rst) begin
+      \$1046  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1047  = trace1_valid;
+    if (rst) begin
+      \$1047  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1048  = trace1_tag;
+    if (rst) begin
+      \$1048  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1049  = trace1_index;
+    if (rst) begin
+      \$1049  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1050  = trace1_data;
+    if (rst) begin
+      \$1050  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear) begin
-      \$1006  = 8'h00;
+      \$1051  = 8'h00;
     end else begin
-      \$1006  = \$715 ;
+      \$1051  = \$659 ;
     end
     if (rst) begin
-      \$1006  = 8'h00;
+      \$1051  = 8'h00;
     end
   end
   assign o__payload = i__payload;
@@ -9565,8 +11472,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \flags$101  = flags;
   assign epi_o = \$13 [15:0];
   assign epi_a = \$14 [15:0];
-  assign s5_valid = \i__valid$205 ;
-  assign \i__payload$216  = e_acc5_scaler[31:0];
+  assign s5_valid = \i__valid$206 ;
+  assign \i__payload$217  = e_acc5_scaler[31:0];
   assign cfg_sc_mult_lane0 = multiplier;
   assign cfg_sc_shift_lane0 = shift;
   assign cfg_lr_mult_lane0 = lr_multiplier;
@@ -9574,70 +11481,70 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign decay_multiplier = cfg_dc_mult_lane0[15:0];
   assign decay_shift = cfg_dc_shift_lane0[4:0];
   assign cfg_dc_en_lane0 = decay_enable;
-  assign \clear$240  = clear;
-  assign \i__payload$242  = e_acc5_scaler[63:32];
-  assign cfg_sc_mult_lane1 = \multiplier$243 ;
-  assign cfg_sc_shift_lane1 = \shift$245 ;
-  assign cfg_lr_mult_lane1 = \lr_multiplier$251 ;
-  assign cfg_lr_shift_lane1 = \lr_shift$253 ;
-  assign \decay_multiplier$255  = cfg_dc_mult_lane1[15:0];
-  assign \decay_shift$257  = cfg_dc_shift_lane1[4:0];
-  assign cfg_dc_en_lane1 = \decay_enable$259 ;
-  assign \clear$261  = clear;
-  assign \i__payload$263  = e_acc5_scaler[95:64];
-  assign cfg_sc_mult_lane2 = \multiplier$264 ;
-  assign cfg_sc_shift_lane2 = \shift$266 ;
-  assign cfg_lr_mult_lane2 = \lr_multiplier$272 ;
-  assign cfg_lr_shift_lane2 = \lr_shift$274 ;
-  assign \decay_multiplier$276  = cfg_dc_mult_lane2[15:0];
-  assign \decay_shift$278  = cfg_dc_shift_lane2[4:0];
-  assign cfg_dc_en_lane2 = \decay_enable$280 ;
-  assign \clear$282  = clear;
-  assign \i__payload$284  = e_acc5_scaler[127:96];
-  assign cfg_sc_mult_lane3 = \multiplier$285 ;
-  assign cfg_sc_shift_lane3 = \shift$287 ;
-  assign cfg_lr_mult_lane3 = \lr_multiplier$293 ;
-  assign cfg_lr_shift_lane3 = \lr_shift$295 ;
-  assign \decay_multiplier$297  = cfg_dc_mult_lane3[15:0];
-  assign \decay_shift$299  = cfg_dc_shift_lane3[4:0];
-  assign cfg_dc_en_lane3 = \decay_enable$301 ;
-  assign \clear$303  = clear;
-  assign \i__payload$305  = e_acc5_scaler[159:128];
-  assign cfg_sc_mult_lane4 = \multiplier$306 ;
-  assign cfg_sc_shift_lane4 = \shift$308 ;
-  assign cfg_lr_mult_lane4 = \lr_multiplier$314 ;
-  assign cfg_lr_shift_lane4 = \lr_shift$316 ;
-  assign \decay_multiplier$318  = cfg_dc_mult_lane4[15:0];
-  assign \decay_shift$320  = cfg_dc_shift_lane4[4:0];
-  assign cfg_dc_en_lane4 = \decay_enable$322 ;
-  assign \clear$324  = clear;
-  assign \i__payload$326  = e_acc5_scaler[191:160];
-  assign cfg_sc_mult_lane5 = \multiplier$327 ;
-  assign cfg_sc_shift_lane5 = \shift$329 ;
-  assign cfg_lr_mult_lane5 = \lr_multiplier$335 ;
-  assign cfg_lr_shift_lane5 = \lr_shift$337 ;
-  assign \decay_multiplier$339  = cfg_dc_mult_lane5[15:0];
-  assign \decay_shift$341  = cfg_dc_shift_lane5[4:0];
-  assign cfg_dc_en_lane5 = \decay_enable$343 ;
-  assign \clear$345  = clear;
-  assign \i__payload$347  = e_acc5_scaler[223:192];
-  assign cfg_sc_mult_lane6 = \multiplier$348 ;
-  assign cfg_sc_shift_lane6 = \shift$350 ;
-  assign cfg_lr_mult_lane6 = \lr_multiplier$356 ;
-  assign cfg_lr_shift_lane6 = \lr_shift$358 ;
-  assign \decay_multiplier$360  = cfg_dc_mult_lane6[15:0];
-  assign \decay_shift$362  = cfg_dc_shift_lane6[4:0];
-  assign cfg_dc_en_lane6 = \decay_enable$364 ;
-  assign \clear$366  = clear;
-  assign \i__payload$368  = e_acc5_scaler[255:224];
-  assign cfg_sc_mult_lane7 = \multiplier$369 ;
-  assign cfg_sc_shift_lane7 = \shift$371 ;
-  assign cfg_lr_mult_lane7 = \lr_multiplier$377 ;
-  assign cfg_lr_shift_lane7 = \lr_shift$379 ;
-  assign \decay_multiplier$381  = cfg_dc_mult_lane7[15:0];
-  assign \decay_shift$383  = cfg_dc_shift_lane7[4:0];
-  assign cfg_dc_en_lane7 = \decay_enable$385 ;
-  assign \clear$387  = clear;
+  assign \clear$241  = clear;
+  assign \i__payload$243  = e_acc5_scaler[63:32];
+  assign cfg_sc_mult_lane1 = \multiplier$244 ;
+  assign cfg_sc_shift_lane1 = \shift$246 ;
+  assign cfg_lr_mult_lane1 = \lr_multiplier$252 ;
+  assign cfg_lr_shift_lane1 = \lr_shift$254 ;
+  assign \decay_multiplier$256  = cfg_dc_mult_lane1[15:0];
+  assign \decay_shift$258  = cfg_dc_shift_lane1[4:0];
+  assign cfg_dc_en_lane1 = \decay_enable$260 ;
+  assign \clear$262  = clear;
+  assign \i__payload$264  = e_acc5_scaler[95:64];
+  assign cfg_sc_mult_lane2 = \multiplier$265 ;
+  assign cfg_sc_shift_lane2 = \shift$267 ;
+  assign cfg_lr_mult_lane2 = \lr_multiplier$273 ;
+  assign cfg_lr_shift_lane2 = \lr_shift$275 ;
+  assign \decay_multiplier$277  = cfg_dc_mult_lane2[15:0];
+  assign \decay_shift$279  = cfg_dc_shift_lane2[4:0];
+  assign cfg_dc_en_lane2 = \decay_enable$281 ;
+  assign \clear$283  = clear;
+  assign \i__payload$285  = e_acc5_scaler[127:96];
+  assign cfg_sc_mult_lane3 = \multiplier$286 ;
+  assign cfg_sc_shift_lane3 = \shift$288 ;
+  assign cfg_lr_mult_lane3 = \lr_multiplier$294 ;
+  assign cfg_lr_shift_lane3 = \lr_shift$296 ;
+  assign \decay_multiplier$298  = cfg_dc_mult_lane3[15:0];
+  assign \decay_shift$300  = cfg_dc_shift_lane3[4:0];
+  assign cfg_dc_en_lane3 = \decay_enable$302 ;
+  assign \clear$304  = clear;
+  assign \i__payload$306  = e_acc5_scaler[159:128];
+  assign cfg_sc_mult_lane4 = \multiplier$307 ;
+  assign cfg_sc_shift_lane4 = \shift$309 ;
+  assign cfg_lr_mult_lane4 = \lr_multiplier$315 ;
+  assign cfg_lr_shift_lane4 = \lr_shift$317 ;
+  assign \decay_multiplier$319  = cfg_dc_mult_lane4[15:0];
+  assign \decay_shift$321  = cfg_dc_shift_lane4[4:0];
+  assign cfg_dc_en_lane4 = \decay_enable$323 ;
+  assign \clear$325  = clear;
+  assign \i__payload$327  = e_acc5_scaler[191:160];
+  assign cfg_sc_mult_lane5 = \multiplier$328 ;
+  assign cfg_sc_shift_lane5 = \shift$330 ;
+  assign cfg_lr_mult_lane5 = \lr_multiplier$336 ;
+  assign cfg_lr_shift_lane5 = \lr_shift$338 ;
+  assign \decay_multiplier$340  = cfg_dc_mult_lane5[15:0];
+  assign \decay_shift$342  = cfg_dc_shift_lane5[4:0];
+  assign cfg_dc_en_lane5 = \decay_enable$344 ;
+  assign \clear$346  = clear;
+  assign \i__payload$348  = e_acc5_scaler[223:192];
+  assign cfg_sc_mult_lane6 = \multiplier$349 ;
+  assign cfg_sc_shift_lane6 = \shift$351 ;
+  assign cfg_lr_mult_lane6 = \lr_multiplier$357 ;
+  assign cfg_lr_shift_lane6 = \lr_shift$359 ;
+  assign \decay_multiplier$361  = cfg_dc_mult_lane6[15:0];
+  assign \decay_shift$363  = cfg_dc_shift_lane6[4:0];
+  assign cfg_dc_en_lane6 = \decay_enable$365 ;
+  assign \clear$367  = clear;
+  assign \i__payload$369  = e_acc5_scaler[255:224];
+  assign cfg_sc_mult_lane7 = \multiplier$370 ;
+  assign cfg_sc_shift_lane7 = \shift$372 ;
+  assign cfg_lr_mult_lane7 = \lr_multiplier$378 ;
+  assign cfg_lr_shift_lane7 = \lr_shift$380 ;
+  assign \decay_multiplier$382  = cfg_dc_mult_lane7[15:0];
+  assign \decay_shift$384  = cfg_dc_shift_lane7[4:0];
+  assign cfg_dc_en_lane7 = \decay_enable$386 ;
+  assign \clear$388  = clear;
   assign cls = \$49 [7:0];
   assign tr_h0 = { \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78 [7], \$78  };
   assign tr_h1 = { \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87 [7], \$87  };
@@ -9655,46 +11562,46 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign tr_e5 = { \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187 [7], \$187  };
   assign tr_e6 = { \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196 [7], \$196  };
   assign tr_e7 = { \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205 [7], \$205  };
-  assign tr_w0 = { \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421 [15], \o__payload$421  };
-  assign tr_w1 = { \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422  };
-  assign tr_w2 = { \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423  };
-  assign tr_w3 = { \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424  };
-  assign tr_w4 = { \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425  };
-  assign tr_w5 = { \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426  };
-  assign tr_w6 = { \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427  };
-  assign tr_w7 = { \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428  };
-  assign row_data = { \o__payload$428 , \o__payload$427 , \o__payload$426 , \o__payload$425 , \o__payload$424 , \o__payload$423 , \o__payload$422 , \o__payload$421  };
-  assign \clear$516  = clear;
-  assign \o__payload$159.row  = \o__payload$159 [2:0];
-  assign \o__payload$159.acc  = \o__payload$159 [258:3];
-  assign \o__payload$159.acc[0]  = \o__payload$159 [34:3];
-  assign \o__payload$159.acc[1]  = \o__payload$159 [66:35];
-  assign \o__payload$159.acc[2]  = \o__payload$159 [98:67];
-  assign \o__payload$159.acc[3]  = \o__payload$159 [130:99];
-  assign \o__payload$159.acc[4]  = \o__payload$159 [162:131];
-  assign \o__payload$159.acc[5]  = \o__payload$159 [194:163];
-  assign \o__payload$159.acc[6]  = \o__payload$159 [226:195];
-  assign \o__payload$159.acc[7]  = \o__payload$159 [258:227];
-  assign \i__payload$207.narrow  = \i__payload$207 [63:0];
-  assign \i__payload$207.narrow[0]  = \i__payload$207 [7:0];
-  assign \i__payload$207.narrow[1]  = \i__payload$207 [15:8];
-  assign \i__payload$207.narrow[2]  = \i__payload$207 [23:16];
-  assign \i__payload$207.narrow[3]  = \i__payload$207 [31:24];
-  assign \i__payload$207.narrow[4]  = \i__payload$207 [39:32];
-  assign \i__payload$207.narrow[5]  = \i__payload$207 [47:40];
-  assign \i__payload$207.narrow[6]  = \i__payload$207 [55:48];
-  assign \i__payload$207.narrow[7]  = \i__payload$207 [63:56];
-  assign \i__payload$207.wide  = \i__payload$207 [319:64];
-  assign \i__payload$207.wide[0]  = \i__payload$207 [95:64];
-  assign \i__payload$207.wide[1]  = \i__payload$207 [127:96];
-  assign \i__payload$207.wide[2]  = \i__payload$207 [159:128];
-  assign \i__payload$207.wide[3]  = \i__payload$207 [191:160];
-  assign \i__payload$207.wide[4]  = \i__payload$207 [223:192];
-  assign \i__payload$207.wide[5]  = \i__payload$207 [255:224];
-  assign \i__payload$207.wide[6]  = \i__payload$207 [287:256];
-  assign \i__payload$207.wide[7]  = \i__payload$207 [319:288];
-  assign \i__payload$207.first  = \i__payload$207 [320];
-  assign \i__payload$207.last  = \i__payload$207 [321];
+  assign tr_w0 = { \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422 [15], \o__payload$422  };
+  assign tr_w1 = { \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423 [15], \o__payload$423  };
+  assign tr_w2 = { \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424 [15], \o__payload$424  };
+  assign tr_w3 = { \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425 [15], \o__payload$425  };
+  assign tr_w4 = { \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426 [15], \o__payload$426  };
+  assign tr_w5 = { \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427 [15], \o__payload$427  };
+  assign tr_w6 = { \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428 [15], \o__payload$428  };
+  assign tr_w7 = { \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429 [15], \o__payload$429  };
+  assign row_data = { \o__payload$429 , \o__payload$428 , \o__payload$427 , \o__payload$426 , \o__payload$425 , \o__payload$424 , \o__payload$423 , \o__payload$422  };
+  assign \clear$517  = clear;
+  assign \o__payload$160.row  = \o__payload$160 [2:0];
+  assign \o__payload$160.acc  = \o__payload$160 [258:3];
+  assign \o__payload$160.acc[0]  = \o__payload$160 [34:3];
+  assign \o__payload$160.acc[1]  = \o__payload$160 [66:35];
+  assign \o__payload$160.acc[2]  = \o__payload$160 [98:67];
+  assign \o__payload$160.acc[3]  = \o__payload$160 [130:99];
+  assign \o__payload$160.acc[4]  = \o__payload$160 [162:131];
+  assign \o__payload$160.acc[5]  = \o__payload$160 [194:163];
+  assign \o__payload$160.acc[6]  = \o__payload$160 [226:195];
+  assign \o__payload$160.acc[7]  = \o__payload$160 [258:227];
+  assign \i__payload$208.narrow  = \i__payload$208 [63:0];
+  assign \i__payload$208.narrow[0]  = \i__payload$208 [7:0];
+  assign \i__payload$208.narrow[1]  = \i__payload$208 [15:8];
+  assign \i__payload$208.narrow[2]  = \i__payload$208 [23:16];
+  assign \i__payload$208.narrow[3]  = \i__payload$208 [31:24];
+  assign \i__payload$208.narrow[4]  = \i__payload$208 [39:32];
+  assign \i__payload$208.narrow[5]  = \i__payload$208 [47:40];
+  assign \i__payload$208.narrow[6]  = \i__payload$208 [55:48];
+  assign \i__payload$208.narrow[7]  = \i__payload$208 [63:56];
+  assign \i__payload$208.wide  = \i__payload$208 [319:64];
+  assign \i__payload$208.wide[0]  = \i__payload$208 [95:64];
+  assign \i__payload$208.wide[1]  = \i__payload$208 [127:96];
+  assign \i__payload$208.wide[2]  = \i__payload$208 [159:128];
+  assign \i__payload$208.wide[3]  = \i__payload$208 [191:160];
+  assign \i__payload$208.wide[4]  = \i__payload$208 [223:192];
+  assign \i__payload$208.wide[5]  = \i__payload$208 [255:224];
+  assign \i__payload$208.wide[6]  = \i__payload$208 [287:256];
+  assign \i__payload$208.wide[7]  = \i__payload$208 [319:288];
+  assign \i__payload$208.first  = \i__payload$208 [320];
+  assign \i__payload$208.last  = \i__payload$208 [321];
   assign \e_r5.valid  = e_r5[0];
   assign \e_r5.o_addr  = e_r5[16:1];
   assign \e_r5.a_addr  = e_r5[32:17];
@@ -9705,56 +11612,56 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \e_r5.t_base  = e_r5[69:54];
   assign \e_r5.mask  = e_r5[77:70];
   assign \e_r5.nlane  = e_r5[85:78];
-  assign \i__payload$223.delta  = \i__payload$223 [31:0];
-  assign \i__payload$223.region  = \i__payload$223 [33:32];
-  assign \i__payload$227.w  = \i__payload$227 [15:0];
-  assign \i__payload$227.g  = \i__payload$227 [47:16];
-  assign \i__payload$248.delta  = \i__payload$248 [31:0];
-  assign \i__payload$248.region  = \i__payload$248 [33:32];
-  assign \i__payload$250.w  = \i__payload$250 [15:0];
-  assign \i__payload$250.g  = \i__payload$250 [47:16];
-  assign \i__payload$269.delta  = \i__payload$269 [31:0];
-  assign \i__payload$269.region  = \i__payload$269 [33:32];
-  assign \i__payload$271.w  = \i__payload$271 [15:0];
-  assign \i__payload$271.g  = \i__payload$271 [47:16];
-  assign \i__payload$290.delta  = \i__payload$290 [31:0];
-  assign \i__payload$290.region  = \i__payload$290 [33:32];
-  assign \i__payload$292.w  = \i__payload$292 [15:0];
-  assign \i__payload$292.g  = \i__payload$292 [47:16];
-  assign \i__payload$311.delta  = \i__payload$311 [31:0];
-  assign \i__payload$311.region  = \i__payload$311 [33:32];
-  assign \i__payload$313.w  = \i__payload$313 [15:0];
-  assign \i__payload$313.g  = \i__payload$313 [47:16];
-  assign \i__payload$332.delta  = \i__payload$332 [31:0];
-  assign \i__payload$332.region  = \i__payload$332 [33:32];
-  assign \i__payload$334.w  = \i__payload$334 [15:0];
-  assign \i__payload$334.g  = \i__payload$334 [47:16];
-  assign \i__payload$353.delta  = \i__payload$353 [31:0];
-  assign \i__payload$353.region  = \i__payload$353 [33:32];
-  assign \i__payload$355.w  = \i__payload$355 [15:0];
-  assign \i__payload$355.g  = \i__payload$355 [47:16];
-  assign \i__payload$374.delta  = \i__payload$374 [31:0];
-  assign \i__payload$374.region  = \i__payload$374 [33:32];
-  assign \i__payload$376.w  = \i__payload$376 [15:0];
-  assign \i__payload$376.g  = \i__payload$376 [47:16];
-  assign \i__payload$389.y_hat  = \i__payload$389 [63:0];
-  assign \i__payload$389.y_hat[0]  = \i__payload$389 [7:0];
-  assign \i__payload$389.y_hat[1]  = \i__payload$389 [15:8];
-  assign \i__payload$389.y_hat[2]  = \i__payload$389 [23:16];
-  assign \i__payload$389.y_hat[3]  = \i__payload$389 [31:24];
-  assign \i__payload$389.y_hat[4]  = \i__payload$389 [39:32];
-  assign \i__payload$389.y_hat[5]  = \i__payload$389 [47:40];
-  assign \i__payload$389.y_hat[6]  = \i__payload$389 [55:48];
-  assign \i__payload$389.y_hat[7]  = \i__payload$389 [63:56];
-  assign \i__payload$389.y  = \i__payload$389 [127:64];
-  assign \i__payload$389.y[0]  = \i__payload$389 [71:64];
-  assign \i__payload$389.y[1]  = \i__payload$389 [79:72];
-  assign \i__payload$389.y[2]  = \i__payload$389 [87:80];
-  assign \i__payload$389.y[3]  = \i__payload$389 [95:88];
-  assign \i__payload$389.y[4]  = \i__payload$389 [103:96];
-  assign \i__payload$389.y[5]  = \i__payload$389 [111:104];
-  assign \i__payload$389.y[6]  = \i__payload$389 [119:112];
-  assign \i__payload$389.y[7]  = \i__payload$389 [127:120];
+  assign \i__payload$224.delta  = \i__payload$224 [31:0];
+  assign \i__payload$224.region  = \i__payload$224 [33:32];
+  assign \i__payload$228.w  = \i__payload$228 [15:0];
+  assign \i__payload$228.g  = \i__payload$228 [47:16];
+  assign \i__payload$249.delta  = \i__payload$249 [31:0];
+  assign \i__payload$249.region  = \i__payload$249 [33:32];
+  assign \i__payload$251.w  = \i__payload$251 [15:0];
+  assign \i__payload$251.g  = \i__payload$251 [47:16];
+  assign \i__payload$270.delta  = \i__payload$270 [31:0];
+  assign \i__payload$270.region  = \i__payload$270 [33:32];
+  assign \i__payload$272.w  = \i__payload$272 [15:0];
+  assign \i__payload$272.g  = \i__payload$272 [47:16];
+  assign \i__payload$291.delta  = \i__payload$291 [31:0];
+  assign \i__payload$291.region  = \i__payload$291 [33:32];
+  assign \i__payload$293.w  = \i__payload$293 [15:0];
+  assign \i__payload$293.g  = \i__payload$293 [47:16];
+  assign \i__payload$312.delta  = \i__payload$312 [31:0];
+  assign \i__payload$312.region  = \i__payload$312 [33:32];
+  assign \i__payload$314.w  = \i__payload$314 [15:0];
+  assign \i__payload$314.g  = \i__payload$314 [47:16];
+  assign \i__payload$333.delta  = \i__payload$333 [31:0];
+  assign \i__payload$333.region  = \i__payload$333 [33:32];
+  assign \i__payload$335.w  = \i__payload$335 [15:0];
+  assign \i__payload$335.g  = \i__payload$335 [47:16];
+  assign \i__payload$354.delta  = \i__payload$354 [31:0];
+  assign \i__payload$354.region  = \i__payload$354 [33:32];
+  assign \i__payload$356.w  = \i__payload$356 [15:0];
+  assign \i__payload$356.g  = \i__payload$356 [47:16];
+  assign \i__payload$375.delta  = \i__payload$375 [31:0];
+  assign \i__payload$375.region  = \i__payload$375 [33:32];
+  assign \i__payload$377.w  = \i__payload$377 [15:0];
+  assign \i__payload$377.g  = \i__payload$377 [47:16];
+  assign \i__payload$390.y_hat  = \i__payload$390 [63:0];
+  assign \i__payload$390.y_hat[0]  = \i__payload$390 [7:0];
+  assign \i__payload$390.y_hat[1]  = \i__payload$390 [15:8];
+  assign \i__payload$390.y_hat[2]  = \i__payload$390 [23:16];
+  assign \i__payload$390.y_hat[3]  = \i__payload$390 [31:24];
+  assign \i__payload$390.y_hat[4]  = \i__payload$390 [39:32];
+  assign \i__payload$390.y_hat[5]  = \i__payload$390 [47:40];
+  assign \i__payload$390.y_hat[6]  = \i__payload$390 [55:48];
+  assign \i__payload$390.y_hat[7]  = \i__payload$390 [63:56];
+  assign \i__payload$390.y  = \i__payload$390 [127:64];
+  assign \i__payload$390.y[0]  = \i__payload$390 [71:64];
+  assign \i__payload$390.y[1]  = \i__payload$390 [79:72];
+  assign \i__payload$390.y[2]  = \i__payload$390 [87:80];
+  assign \i__payload$390.y[3]  = \i__payload$390 [95:88];
+  assign \i__payload$390.y[4]  = \i__payload$390 [103:96];
+  assign \i__payload$390.y[5]  = \i__payload$390 [111:104];
+  assign \i__payload$390.y[6]  = \i__payload$390 [119:112];
+  assign \i__payload$390.y[7]  = \i__payload$390 [127:120];
   assign \sb8.valid  = sb8[0];
   assign \sb8.o_addr  = sb8[16:1];
   assign \sb8.a_addr  = sb8[32:17];
@@ -9765,17 +11672,17 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb8.t_base  = sb8[69:54];
   assign \sb8.mask  = sb8[77:70];
   assign \sb8.nlane  = sb8[85:78];
-  assign \o__payload$393.e  = \o__payload$393 [63:0];
-  assign \o__payload$393.e[0]  = \o__payload$393 [7:0];
-  assign \o__payload$393.e[1]  = \o__payload$393 [15:8];
-  assign \o__payload$393.e[2]  = \o__payload$393 [23:16];
-  assign \o__payload$393.e[3]  = \o__payload$393 [31:24];
-  assign \o__payload$393.e[4]  = \o__payload$393 [39:32];
-  assign \o__payload$393.e[5]  = \o__payload$393 [47:40];
-  assign \o__payload$393.e[6]  = \o__payload$393 [55:48];
-  assign \o__payload$393.e[7]  = \o__payload$393 [63:56];
-  assign \o__payload$393.argmax  = \o__payload$393 [66:64];
-  assign \o__payload$393.max  = \o__payload$393 [74:67];
+  assign \o__payload$394.e  = \o__payload$394 [63:0];
+  assign \o__payload$394.e[0]  = \o__payload$394 [7:0];
+  assign \o__payload$394.e[1]  = \o__payload$394 [15:8];
+  assign \o__payload$394.e[2]  = \o__payload$394 [23:16];
+  assign \o__payload$394.e[3]  = \o__payload$394 [31:24];
+  assign \o__payload$394.e[4]  = \o__payload$394 [39:32];
+  assign \o__payload$394.e[5]  = \o__payload$394 [47:40];
+  assign \o__payload$394.e[6]  = \o__payload$394 [55:48];
+  assign \o__payload$394.e[7]  = \o__payload$394 [63:56];
+  assign \o__payload$394.argmax  = \o__payload$394 [66:64];
+  assign \o__payload$394.max  = \o__payload$394 [74:67];
   assign \sb12.valid  = sb12[0];
   assign \sb12.o_addr  = sb12[16:1];
   assign \sb12.a_addr  = sb12[32:17];
@@ -9796,8 +11703,6 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb11.t_base  = sb11[69:54];
   assign \sb11.mask  = sb11[77:70];
   assign \sb11.nlane  = sb11[85:78];
-  assign \o__payload$401.h  = \o__payload$401 [7:0];
-  assign \o__payload$401.region  = \o__payload$401 [9:8];
   assign \o__payload$402.h  = \o__payload$402 [7:0];
   assign \o__payload$402.region  = \o__payload$402 [9:8];
   assign \o__payload$403.h  = \o__payload$403 [7:0];
@@ -9812,6 +11717,8 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \o__payload$407.region  = \o__payload$407 [9:8];
   assign \o__payload$408.h  = \o__payload$408 [7:0];
   assign \o__payload$408.region  = \o__payload$408 [9:8];
+  assign \o__payload$409.h  = \o__payload$409 [7:0];
+  assign \o__payload$409.region  = \o__payload$409 [9:8];
   assign \sb2.valid  = sb2[0];
   assign \sb2.o_addr  = sb2[16:1];
   assign \sb2.a_addr  = sb2[32:17];
@@ -9942,6 +11849,47 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign \sb9.t_base  = sb9[69:54];
   assign \sb9.mask  = sb9[77:70];
   assign \sb9.nlane  = sb9[85:78];
+  assign \$716 [63:32] = \$455 ;
+  assign \$716 [31:0] = \$453 ;
+  assign \$716 [255:64] = hread_e[255:64];
+  assign \$714 [31:0] = \$451 ;
+  assign \$714 [255:32] = hread_csr[255:32];
+  assign \$712 [7:0] = \$449 ;
+  assign \$712 [255:8] = hread_pred[255:8];
+  assign \$703 [255:224] = \$447 ;
+  assign \$703 [223:192] = \$445 ;
+  assign \$703 [191:160] = \$443 ;
+  assign \$703 [159:128] = \$441 ;
+  assign \$703 [127:96] = \$439 ;
+  assign \$703 [95:64] = \$437 ;
+  assign \$703 [63:32] = \$435 ;
+  assign \$703 [31:0] = \$433 ;
+  assign \$701 [15:0] = \$431 ;
+  assign \$701 [255:16] = hread_rg[255:16];
+  assign \$698 [63:32] = \$429 ;
+  assign \$698 [31:0] = \$427 ;
+  assign \$698 [255:64] = hread_y[255:64];
+  assign \$695 [63:32] = \$425 ;
+  assign \$695 [31:0] = \$423 ;
+  assign \$695 [255:64] = hread_ag[255:64];
+  assign \$692 [63:32] = \$421 ;
+  assign \$692 [31:0] = \$419 ;
+  assign \$692 [255:64] = hread_af[255:64];
+  assign \$687 [127:96] = \$417 ;
+  assign \$687 [95:64] = \$415 ;
+  assign \$687 [63:32] = \$413 ;
+  assign \$687 [31:0] = \$411 ;
+  assign \$687 [255:128] = hread_wt[255:128];
+  assign \$682 [127:96] = \$409 ;
+  assign \$682 [95:64] = \$407 ;
+  assign \$682 [63:32] = \$405 ;
+  assign \$682 [31:0] = \$403 ;
+  assign \$682 [255:128] = hread_wf[255:128];
+  assign \$677 [127:96] = \$401 ;
+  assign \$677 [95:64] = \$399 ;
+  assign \$677 [63:32] = \$397 ;
+  assign \$677 [31:0] = \$395 ;
+  assign \$677 [255:128] = hread_prog[255:128];
   assign t_data[255:224] = \$365 ;
   assign t_data[223:192] = \$345 ;
   assign t_data[191:160] = \$325 ;
@@ -9950,83 +11898,83 @@ module nitro_engine(s_axis_tvalid, s_axis_tlast, m_axis_tready, clk, rst, s_axis
   assign t_data[95:64] = \$265 ;
   assign t_data[63:32] = \$245 ;
   assign t_data[31:0] = \$225 ;
-  assign \row_data$459 [63:56] = \$362 ;
-  assign \row_data$459 [55:48] = \$342 ;
-  assign \row_data$459 [47:40] = \$322 ;
-  assign \row_data$459 [39:32] = \$302 ;
-  assign \row_data$459 [31:24] = \$282 ;
-  assign \row_data$459 [23:16] = \$262 ;
-  assign \row_data$459 [15:8] = \$242 ;
-  assign \row_data$459 [7:0] = \$222 ;
-  assign \i__payload$389 [127:120] = y8[63:56];
-  assign \i__payload$389 [63:56] = \$48 ;
-  assign \i__payload$389 [119:112] = y8[55:48];
-  assign \i__payload$389 [55:48] = \$47 ;
-  assign \i__payload$389 [111:104] = y8[47:40];
-  assign \i__payload$389 [47:40] = \$46 ;
-  assign \i__payload$389 [103:96] = y8[39:32];
-  assign \i__payload$389 [39:32] = \$45 ;
-  assign \i__payload$389 [95:88] = y8[31:24];
-  assign \i__payload$389 [31:24] = \$44 ;
-  assign \i__payload$389 [87:80] = y8[23:16];
-  assign \i__payload$389 [23:16] = \$43 ;
-  assign \i__payload$389 [79:72] = y8[15:8];
-  assign \i__payload$389 [15:8] = \$42 ;
-  assign \i__payload$389 [71:64] = y8[7:0];
-  assign \i__payload$389 [7:0] = \$41 ;
-  assign \i__payload$376 [47:16] = e_acc5_sgd[255:224];
-  assign \i__payload$376 [15:0] = \r_data$177 [127:112];
-  assign \i__payload$374 [33:32] = \r_data$225 [15:14];
-  assign \i__payload$374 [31:0] = e_acc5_relub[255:224];
-  assign \i__payload$355 [47:16] = e_acc5_sgd[223:192];
-  assign \i__payload$355 [15:0] = \r_data$177 [111:96];
-  assign \i__payload$353 [33:32] = \r_data$225 [13:12];
-  assign \i__payload$353 [31:0] = e_acc5_relub[223:192];
-  assign \i__payload$334 [47:16] = e_acc5_sgd[191:160];
-  assign \i__payload$334 [15:0] = \r_data$177 [95:80];
-  assign \i__payload$332 [33:32] = \r_data$225 [11:10];
-  assign \i__payload$332 [31:0] = e_acc5_relub[191:160];
-  assign \i__payload$313 [47:16] = e_acc5_sgd[159:128];
-  assign \i__payload$313 [15:0] = \r_data$177 [79:64];
-  assign \i__payload$311 [33:32] = \r_data$225 [9:8];
-  assign \i__payload$311 [31:0] = e_acc5_relub[159:128];
-  assign \i__payload$292 [47:16] = e_acc5_sgd[127:96];
-  assign \i__payload$292 [15:0] = \r_data$177 [63:48];
-  assign \i__payload$290 [33:32] = \r_data$225 [7:6];
-  assign \i__payload$290 [31:0] = e_acc5_relub[127:96];
-  assign \i__payload$271 [47:16] = e_acc5_sgd[95:64];
-  assign \i__payload$271 [15:0] = \r_data$177 [47:32];
-  assign \i__payload$269 [33:32] = \r_data$225 [5:4];
-  assign \i__payload$269 [31:0] = e_acc5_relub[95:64];
-  assign \i__payload$250 [47:16] = e_acc5_sgd[63:32];
-  assign \i__payload$250 [15:0] = \r_data$177 [31:16];
-  assign \i__payload$248 [33:32] = \r_data$225 [3:2];
-  assign \i__payload$248 [31:0] = e_acc5_relub[63:32];
-  assign \i__payload$227 [47:16] = e_acc5_sgd[31:0];
-  assign \i__payload$227 [15:0] = \r_data$177 [15:0];
-  assign \i__payload$223 [33:32] = \r_data$225 [1:0];
-  assign \i__payload$223 [31:0] = e_acc5_relub[31:0];
-  assign \i__payload$207 [319:288] = wide_data[255:224];
-  assign \i__payload$207 [287:256] = wide_data[223:192];
-  assign \i__payload$207 [255:224] = wide_data[191:160];
-  assign \i__payload$207 [223:192] = wide_data[159:128];
-  assign \i__payload$207 [191:160] = wide_data[127:96];
-  assign \i__payload$207 [159:128] = wide_data[95:64];
-  assign \i__payload$207 [127:96] = wide_data[63:32];
-  assign \i__payload$207 [95:64] = wide_data[31:0];
-  assign \i__payload$207 [63:56] = \$23 [63:56];
-  assign \i__payload$207 [55:48] = \$22 [55:48];
-  assign \i__payload$207 [47:40] = \$21 [47:40];
-  assign \i__payload$207 [39:32] = \$20 [39:32];
-  assign \i__payload$207 [31:24] = \$19 [31:24];
-  assign \i__payload$207 [23:16] = \$18 [23:16];
-  assign \i__payload$207 [15:8] = \$17 [15:8];
-  assign \i__payload$207 [7:0] = \$16 [7:0];
-  assign \i__payload$207 [321] = s5_last;
-  assign \i__payload$207 [320] = s5_first;
+  assign \row_data$460 [63:56] = \$362 ;
+  assign \row_data$460 [55:48] = \$342 ;
+  assign \row_data$460 [47:40] = \$322 ;
+  assign \row_data$460 [39:32] = \$302 ;
+  assign \row_data$460 [31:24] = \$282 ;
+  assign \row_data$460 [23:16] = \$262 ;
+  assign \row_data$460 [15:8] = \$242 ;
+  assign \row_data$460 [7:0] = \$222 ;
+  assign \i__payload$390 [127:120] = y8[63:56];
+  assign \i__payload$390 [63:56] = \$48 ;
+  assign \i__payload$390 [119:112] = y8[55:48];
+  assign \i__payload$390 [55:48] = \$47 ;
+  assign \i__payload$390 [111:104] = y8[47:40];
+  assign \i__payload$390 [47:40] = \$46 ;
+  assign \i__payload$390 [103:96] = y8[39:32];
+  assign \i__payload$390 [39:32] = \$45 ;
+  assign \i__payload$390 [95:88] = y8[31:24];
+  assign \i__payload$390 [31:24] = \$44 ;
+  assign \i__payload$390 [87:80] = y8[23:16];
+  assign \i__payload$390 [23:16] = \$43 ;
+  assign \i__payload$390 [79:72] = y8[15:8];
+  assign \i__payload$390 [15:8] = \$42 ;
+  assign \i__payload$390 [71:64] = y8[7:0];
+  assign \i__payload$390 [7:0] = \$41 ;
+  assign \i__payload$377 [47:16] = e_acc5_sgd[255:224];
+  assign \i__payload$377 [15:0] = \r_data$178 [127:112];
+  assign \i__payload$375 [33:32] = \r_data$226 [15:14];
+  assign \i__payload$375 [31:0] = e_acc5_relub[255:224];
+  assign \i__payload$356 [47:16] = e_acc5_sgd[223:192];
+  assign \i__payload$356 [15:0] = \r_data$178 [111:96];
+  assign \i__payload$354 [33:32] = \r_data$226 [13:12];
+  assign \i__payload$354 [31:0] = e_acc5_relub[223:192];
+  assign \i__payload$335 [47:16] = e_acc5_sgd[191:160];
+  assign \i__payload$335 [15:0] = \r_data$178 [95:80];
+  assign \i__payload$333 [33:32] = \r_data$226 [11:10];
+  assign \i__payload$333 [31:0] = e_acc5_relub[191:160];
+  assign \i__payload$314 [47:16] = e_acc5_sgd[159:128];
+  assign \i__payload$314 [15:0] = \r_data$178 [79:64];
+  assign \i__payload$312 [33:32] = \r_data$226 [9:8];
+  assign \i__payload$312 [31:0] = e_acc5_relub[159:128];
+  assign \i__payload$293 [47:16] = e_acc5_sgd[127:96];
+  assign \i__payload$293 [15:0] = \r_data$178 [63:48];
+  assign \i__payload$291 [33:32] = \r_data$226 [7:6];
+  assign \i__payload$291 [31:0] = e_acc5_relub[127:96];
+  assign \i__payload$272 [47:16] = e_acc5_sgd[95:64];
+  assign \i__payload$272 [15:0] = \r_data$178 [47:32];
+  assign \i__payload$270 [33:32] = \r_data$226 [5:4];
+  assign \i__payload$270 [31:0] = e_acc5_relub[95:64];
+  assign \i__payload$251 [47:16] = e_acc5_sgd[63:32];
+  assign \i__payload$251 [15:0] = \r_data$178 [31:16];
+  assign \i__payload$249 [33:32] = \r_data$226 [3:2];
+  assign \i__payload$249 [31:0] = e_acc5_relub[63:32];
+  assign \i__payload$228 [47:16] = e_acc5_sgd[31:0];
+  assign \i__payload$228 [15:0] = \r_data$178 [15:0];
+  assign \i__payload$224 [33:32] = \r_data$226 [1:0];
+  assign \i__payload$224 [31:0] = e_acc5_relub[31:0];
+  assign \i__payload$208 [319:288] = wide_data[255:224];
+  assign \i__payload$208 [287:256] = wide_data[223:192];
+  assign \i__payload$208 [255:224] = wide_data[191:160];
+  assign \i__payload$208 [223:192] = wide_data[159:128];
+  assign \i__payload$208 [191:160] = wide_data[127:96];
+  assign \i__payload$208 [159:128] = wide_data[95:64];
+  assign \i__payload$208 [127:96] = wide_data[63:32];
+  assign \i__payload$208 [95:64] = wide_data[31:0];
+  assign \i__payload$208 [63:56] = \$23 [63:56];
+  assign \i__payload$208 [55:48] = \$22 [55:48];
+  assign \i__payload$208 [47:40] = \$21 [47:40];
+  assign \i__payload$208 [39:32] = \$20 [39:32];
+  assign \i__payload$208 [31:24] = \$19 [31:24];
+  assign \i__payload$208 [23:16] = \$18 [23:16];
+  assign \i__payload$208 [15:8] = \$17 [15:8];
+  assign \i__payload$208 [7:0] = \$16 [7:0];
+  assign \i__payload$208 [321] = s5_last;
+  assign \i__payload$208 [320] = s5_first;
   assign \$1  = { rows_p, 3'h0 };
-  assign \$428  = { 1'h0, s_axis_tdata[13:8] };
-  assign \$430  = { s_axis_tdata[13:8], 1'h0 };
+  assign \$468  = { 1'h0, s_axis_tdata[13:8] };
+  assign \$470  = { s_axis_tdata[13:8], 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -11561,7 +13509,7 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   wire \$1864 ;
   wire \$1865 ;
   wire \$1866 ;
-  wire \$1867 ;
+  wire [3:0] \$1867 ;
   wire \$1868 ;
   wire \$1869 ;
   wire [17:0] \$187 ;
@@ -11600,214 +13548,214 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   wire [15:0] \$19 ;
   wire [21:0] \$190 ;
   wire \$1900 ;
-  wire \$1901 ;
-  wire \$1902 ;
-  wire \$1903 ;
-  wire \$1904 ;
-  wire \$1905 ;
-  wire \$1906 ;
-  wire \$1907 ;
-  wire \$1908 ;
-  wire \$1909 ;
+  wire [7:0] \$1901 ;
+  reg \$1902 ;
+  reg [321:0] \$1903 ;
+  reg \$1904 ;
+  reg \$1905 ;
+  reg \$1906 ;
+  reg \$1907 ;
+  reg \$1908 ;
+  reg \$1909 ;
   wire [21:0] \$191 ;
-  wire \$1910 ;
-  wire \$1911 ;
-  wire \$1912 ;
-  wire \$1913 ;
-  wire \$1914 ;
-  wire \$1915 ;
-  wire \$1916 ;
-  wire \$1917 ;
-  wire \$1918 ;
-  wire \$1919 ;
+  reg \$1910 ;
+  reg \$1911 ;
+  reg \$1912 ;
+  reg \$1913 ;
+  reg \$1914 ;
+  reg \$1915 ;
+  reg \$1916 ;
+  reg \$1917 ;
+  reg \$1918 ;
+  reg \$1919 ;
   wire [21:0] \$192 ;
-  wire \$1920 ;
-  wire \$1921 ;
-  wire \$1922 ;
-  wire \$1923 ;
-  wire \$1924 ;
-  wire \$1925 ;
-  wire \$1926 ;
-  wire \$1927 ;
-  wire \$1928 ;
-  wire \$1929 ;
+  reg \$1920 ;
+  reg [14:0] \$1921 ;
+  reg [14:0] \$1922 ;
+  reg [14:0] \$1923 ;
+  reg [14:0] \$1924 ;
+  reg [14:0] \$1925 ;
+  reg [31:0] \$1926 ;
+  reg [14:0] \$1927 ;
+  reg [14:0] \$1928 ;
+  reg [14:0] \$1929 ;
   wire [21:0] \$193 ;
-  wire \$1930 ;
-  wire \$1931 ;
-  wire \$1932 ;
-  wire \$1933 ;
-  wire \$1934 ;
-  wire \$1935 ;
-  wire \$1936 ;
-  wire \$1937 ;
-  wire \$1938 ;
-  wire \$1939 ;
+  reg [14:0] \$1930 ;
+  reg [14:0] \$1931 ;
+  reg [31:0] \$1932 ;
+  reg [14:0] \$1933 ;
+  reg [14:0] \$1934 ;
+  reg [14:0] \$1935 ;
+  reg [14:0] \$1936 ;
+  reg [14:0] \$1937 ;
+  reg [31:0] \$1938 ;
+  reg [14:0] \$1939 ;
   wire [21:0] \$194 ;
-  wire \$1940 ;
-  wire \$1941 ;
-  wire \$1942 ;
-  wire \$1943 ;
-  wire \$1944 ;
-  wire \$1945 ;
-  wire \$1946 ;
-  wire \$1947 ;
-  wire \$1948 ;
-  wire \$1949 ;
+  reg [14:0] \$1940 ;
+  reg [14:0] \$1941 ;
+  reg [14:0] \$1942 ;
+  reg [14:0] \$1943 ;
+  reg [31:0] \$1944 ;
+  reg [14:0] \$1945 ;
+  reg [14:0] \$1946 ;
+  reg [14:0] \$1947 ;
+  reg [14:0] \$1948 ;
+  reg [14:0] \$1949 ;
   wire [21:0] \$195 ;
-  wire \$1950 ;
-  wire \$1951 ;
-  wire \$1952 ;
-  wire \$1953 ;
-  wire \$1954 ;
-  wire \$1955 ;
-  wire \$1956 ;
-  wire \$1957 ;
-  wire \$1958 ;
-  wire \$1959 ;
+  reg [31:0] \$1950 ;
+  reg [14:0] \$1951 ;
+  reg [14:0] \$1952 ;
+  reg [14:0] \$1953 ;
+  reg [14:0] \$1954 ;
+  reg [14:0] \$1955 ;
+  reg [31:0] \$1956 ;
+  reg [14:0] \$1957 ;
+  reg [14:0] \$1958 ;
+  reg [14:0] \$1959 ;
   wire [21:0] \$196 ;
-  wire \$1960 ;
-  wire \$1961 ;
-  wire \$1962 ;
-  wire \$1963 ;
-  wire \$1964 ;
-  wire \$1965 ;
-  wire \$1966 ;
-  wire \$1967 ;
-  wire \$1968 ;
-  wire \$1969 ;
+  reg [14:0] \$1960 ;
+  reg [14:0] \$1961 ;
+  reg [31:0] \$1962 ;
+  reg [14:0] \$1963 ;
+  reg [14:0] \$1964 ;
+  reg [14:0] \$1965 ;
+  reg [14:0] \$1966 ;
+  reg [14:0] \$1967 ;
+  reg [31:0] \$1968 ;
+  reg [14:0] \$1969 ;
   wire [21:0] \$197 ;
-  wire \$1970 ;
-  wire \$1971 ;
-  wire \$1972 ;
-  wire \$1973 ;
-  wire \$1974 ;
-  wire \$1975 ;
-  wire \$1976 ;
-  wire \$1977 ;
-  wire \$1978 ;
-  wire \$1979 ;
+  reg [14:0] \$1970 ;
+  reg [14:0] \$1971 ;
+  reg [14:0] \$1972 ;
+  reg [14:0] \$1973 ;
+  reg [31:0] \$1974 ;
+  reg [14:0] \$1975 ;
+  reg [14:0] \$1976 ;
+  reg [14:0] \$1977 ;
+  reg [14:0] \$1978 ;
+  reg [14:0] \$1979 ;
   wire [22:0] \$198 ;
-  wire \$1980 ;
-  wire \$1981 ;
-  wire \$1982 ;
-  wire \$1983 ;
-  wire \$1984 ;
-  wire \$1985 ;
-  wire \$1986 ;
-  wire \$1987 ;
-  wire \$1988 ;
-  wire \$1989 ;
+  reg [31:0] \$1980 ;
+  reg [14:0] \$1981 ;
+  reg [14:0] \$1982 ;
+  reg [14:0] \$1983 ;
+  reg [14:0] \$1984 ;
+  reg [14:0] \$1985 ;
+  reg [31:0] \$1986 ;
+  reg [14:0] \$1987 ;
+  reg [14:0] \$1988 ;
+  reg [14:0] \$1989 ;
   wire [15:0] \$199 ;
-  wire \$1990 ;
-  wire \$1991 ;
-  wire \$1992 ;
-  wire \$1993 ;
-  wire \$1994 ;
-  wire \$1995 ;
-  wire \$1996 ;
-  wire \$1997 ;
-  wire \$1998 ;
-  wire \$1999 ;
+  reg [14:0] \$1990 ;
+  reg [14:0] \$1991 ;
+  reg [31:0] \$1992 ;
+  reg [14:0] \$1993 ;
+  reg [14:0] \$1994 ;
+  reg [14:0] \$1995 ;
+  reg [14:0] \$1996 ;
+  reg [14:0] \$1997 ;
+  reg [31:0] \$1998 ;
+  reg [14:0] \$1999 ;
   wire [15:0] \$2 ;
   wire [15:0] \$20 ;
   wire [15:0] \$200 ;
-  wire \$2000 ;
-  wire \$2001 ;
-  wire \$2002 ;
-  wire \$2003 ;
-  wire \$2004 ;
-  wire \$2005 ;
-  wire \$2006 ;
-  wire \$2007 ;
-  wire \$2008 ;
-  wire \$2009 ;
+  reg [14:0] \$2000 ;
+  reg [14:0] \$2001 ;
+  reg [14:0] \$2002 ;
+  reg [14:0] \$2003 ;
+  reg [31:0] \$2004 ;
+  reg [14:0] \$2005 ;
+  reg [14:0] \$2006 ;
+  reg [14:0] \$2007 ;
+  reg [14:0] \$2008 ;
+  reg [14:0] \$2009 ;
   wire [15:0] \$201 ;
-  wire \$2010 ;
-  wire \$2011 ;
-  wire \$2012 ;
-  wire \$2013 ;
-  wire \$2014 ;
-  wire \$2015 ;
-  wire \$2016 ;
-  wire \$2017 ;
-  wire \$2018 ;
-  wire \$2019 ;
+  reg [31:0] \$2010 ;
+  reg [14:0] \$2011 ;
+  reg [14:0] \$2012 ;
+  reg [14:0] \$2013 ;
+  reg [14:0] \$2014 ;
+  reg [14:0] \$2015 ;
+  reg [31:0] \$2016 ;
+  reg [14:0] \$2017 ;
+  reg [14:0] \$2018 ;
+  reg [14:0] \$2019 ;
   wire [15:0] \$202 ;
-  wire \$2020 ;
-  wire \$2021 ;
-  wire \$2022 ;
-  wire \$2023 ;
-  wire \$2024 ;
-  wire \$2025 ;
-  wire \$2026 ;
-  wire \$2027 ;
-  wire \$2028 ;
-  wire \$2029 ;
+  reg [14:0] \$2020 ;
+  reg [14:0] \$2021 ;
+  reg [31:0] \$2022 ;
+  reg [14:0] \$2023 ;
+  reg [14:0] \$2024 ;
+  reg [14:0] \$2025 ;
+  reg [14:0] \$2026 ;
+  reg [14:0] \$2027 ;
+  reg [31:0] \$2028 ;
+  reg [14:0] \$2029 ;
   wire [15:0] \$203 ;
-  wire \$2030 ;
-  wire \$2031 ;
-  wire \$2032 ;
-  wire \$2033 ;
-  wire \$2034 ;
-  wire [3:0] \$2035 ;
-  wire \$2036 ;
-  wire \$2037 ;
-  wire \$2038 ;
-  wire \$2039 ;
+  reg [14:0] \$2030 ;
+  reg [14:0] \$2031 ;
+  reg [14:0] \$2032 ;
+  reg [14:0] \$2033 ;
+  reg [31:0] \$2034 ;
+  reg [14:0] \$2035 ;
+  reg [14:0] \$2036 ;
+  reg [14:0] \$2037 ;
+  reg [14:0] \$2038 ;
+  reg [14:0] \$2039 ;
   wire [15:0] \$204 ;
-  wire \$2040 ;
-  wire \$2041 ;
-  wire \$2042 ;
-  wire \$2043 ;
-  wire \$2044 ;
-  wire \$2045 ;
-  wire \$2046 ;
-  wire \$2047 ;
-  wire \$2048 ;
-  wire \$2049 ;
+  reg [31:0] \$2040 ;
+  reg [14:0] \$2041 ;
+  reg [14:0] \$2042 ;
+  reg [14:0] \$2043 ;
+  reg [14:0] \$2044 ;
+  reg [14:0] \$2045 ;
+  reg [31:0] \$2046 ;
+  reg [14:0] \$2047 ;
+  reg [14:0] \$2048 ;
+  reg [14:0] \$2049 ;
   wire [15:0] \$205 ;
-  wire \$2050 ;
-  wire \$2051 ;
-  wire \$2052 ;
-  wire \$2053 ;
-  wire \$2054 ;
-  wire \$2055 ;
-  wire \$2056 ;
-  wire \$2057 ;
-  wire \$2058 ;
-  wire \$2059 ;
+  reg [14:0] \$2050 ;
+  reg [14:0] \$2051 ;
+  reg [31:0] \$2052 ;
+  reg [14:0] \$2053 ;
+  reg [14:0] \$2054 ;
+  reg [14:0] \$2055 ;
+  reg [14:0] \$2056 ;
+  reg [14:0] \$2057 ;
+  reg [31:0] \$2058 ;
+  reg [14:0] \$2059 ;
   wire [17:0] \$206 ;
-  wire \$2060 ;
-  wire \$2061 ;
-  wire \$2062 ;
-  wire \$2063 ;
-  wire \$2064 ;
-  wire \$2065 ;
-  wire \$2066 ;
-  wire \$2067 ;
-  wire \$2068 ;
-  wire [7:0] \$2069 ;
+  reg [14:0] \$2060 ;
+  reg [14:0] \$2061 ;
+  reg [14:0] \$2062 ;
+  reg [14:0] \$2063 ;
+  reg [31:0] \$2064 ;
+  reg [14:0] \$2065 ;
+  reg [14:0] \$2066 ;
+  reg [14:0] \$2067 ;
+  reg [14:0] \$2068 ;
+  reg [14:0] \$2069 ;
   wire [17:0] \$207 ;
-  reg \$2070 ;
-  reg [321:0] \$2071 ;
-  reg \$2072 ;
-  reg \$2073 ;
-  reg \$2074 ;
-  reg \$2075 ;
-  reg \$2076 ;
-  reg \$2077 ;
-  reg \$2078 ;
-  reg \$2079 ;
+  reg [31:0] \$2070 ;
+  reg [14:0] \$2071 ;
+  reg [14:0] \$2072 ;
+  reg [14:0] \$2073 ;
+  reg [14:0] \$2074 ;
+  reg [14:0] \$2075 ;
+  reg [31:0] \$2076 ;
+  reg [14:0] \$2077 ;
+  reg [14:0] \$2078 ;
+  reg [14:0] \$2079 ;
   wire [17:0] \$208 ;
-  reg \$2080 ;
-  reg \$2081 ;
-  reg \$2082 ;
-  reg \$2083 ;
-  reg \$2084 ;
-  reg \$2085 ;
-  reg \$2086 ;
-  reg \$2087 ;
-  reg \$2088 ;
+  reg [14:0] \$2080 ;
+  reg [14:0] \$2081 ;
+  reg [31:0] \$2082 ;
+  reg [14:0] \$2083 ;
+  reg [14:0] \$2084 ;
+  reg [14:0] \$2085 ;
+  reg [14:0] \$2086 ;
+  reg [14:0] \$2087 ;
+  reg [31:0] \$2088 ;
   reg [14:0] \$2089 ;
   wire [17:0] \$209 ;
   reg [14:0] \$2090 ;
@@ -12049,563 +13997,339 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   reg [14:0] \$2302 ;
   reg [14:0] \$2303 ;
   reg [31:0] \$2304 ;
-  reg [14:0] \$2305 ;
-  reg [14:0] \$2306 ;
-  reg [14:0] \$2307 ;
-  reg [14:0] \$2308 ;
-  reg [14:0] \$2309 ;
+  reg \$2305 ;
+  reg \$2306 ;
+  reg \$2307 ;
+  reg \$2308 ;
+  reg [31:0] \$2309 ;
   wire [21:0] \$231 ;
   reg [31:0] \$2310 ;
-  reg [14:0] \$2311 ;
-  reg [14:0] \$2312 ;
-  reg [14:0] \$2313 ;
-  reg [14:0] \$2314 ;
-  reg [14:0] \$2315 ;
-  reg [31:0] \$2316 ;
-  reg [14:0] \$2317 ;
-  reg [14:0] \$2318 ;
-  reg [14:0] \$2319 ;
+  reg \$2311 ;
+  reg \$2312 ;
+  reg [31:0] \$2313 ;
+  reg [31:0] \$2314 ;
+  reg \$2315 ;
+  reg \$2316 ;
+  reg [31:0] \$2317 ;
+  reg [31:0] \$2318 ;
+  reg \$2319 ;
   wire [21:0] \$232 ;
-  reg [14:0] \$2320 ;
-  reg [14:0] \$2321 ;
+  reg \$2320 ;
+  reg [31:0] \$2321 ;
   reg [31:0] \$2322 ;
-  reg [14:0] \$2323 ;
-  reg [14:0] \$2324 ;
-  reg [14:0] \$2325 ;
-  reg [14:0] \$2326 ;
-  reg [14:0] \$2327 ;
-  reg [31:0] \$2328 ;
-  reg [14:0] \$2329 ;
+  reg \$2323 ;
+  reg \$2324 ;
+  reg [31:0] \$2325 ;
+  reg [31:0] \$2326 ;
+  reg \$2327 ;
+  reg \$2328 ;
+  reg [31:0] \$2329 ;
   wire [21:0] \$233 ;
-  reg [14:0] \$2330 ;
-  reg [14:0] \$2331 ;
-  reg [14:0] \$2332 ;
-  reg [14:0] \$2333 ;
+  reg [31:0] \$2330 ;
+  reg \$2331 ;
+  reg \$2332 ;
+  reg [31:0] \$2333 ;
   reg [31:0] \$2334 ;
-  reg [14:0] \$2335 ;
-  reg [14:0] \$2336 ;
-  reg [14:0] \$2337 ;
-  reg [14:0] \$2338 ;
-  reg [14:0] \$2339 ;
+  reg \$2335 ;
+  reg \$2336 ;
+  reg [31:0] \$2337 ;
+  reg [31:0] \$2338 ;
+  reg \$2339 ;
   wire [21:0] \$234 ;
-  reg [31:0] \$2340 ;
-  reg [14:0] \$2341 ;
-  reg [14:0] \$2342 ;
-  reg [14:0] \$2343 ;
-  reg [14:0] \$2344 ;
-  reg [14:0] \$2345 ;
-  reg [31:0] \$2346 ;
-  reg [14:0] \$2347 ;
-  reg [14:0] \$2348 ;
-  reg [14:0] \$2349 ;
+  reg \$2340 ;
+  reg \$2341 ;
+  reg \$2342 ;
+  reg [31:0] \$2343 ;
+  reg [31:0] \$2344 ;
+  reg \$2345 ;
+  reg \$2346 ;
+  reg [31:0] \$2347 ;
+  reg [31:0] \$2348 ;
+  reg \$2349 ;
   wire [21:0] \$235 ;
-  reg [14:0] \$2350 ;
-  reg [14:0] \$2351 ;
+  reg \$2350 ;
+  reg [31:0] \$2351 ;
   reg [31:0] \$2352 ;
-  reg [14:0] \$2353 ;
-  reg [14:0] \$2354 ;
-  reg [14:0] \$2355 ;
-  reg [14:0] \$2356 ;
-  reg [14:0] \$2357 ;
-  reg [31:0] \$2358 ;
-  reg [14:0] \$2359 ;
+  reg \$2353 ;
+  reg \$2354 ;
+  reg [31:0] \$2355 ;
+  reg [31:0] \$2356 ;
+  reg \$2357 ;
+  reg \$2358 ;
+  reg [31:0] \$2359 ;
   wire [21:0] \$236 ;
-  reg [14:0] \$2360 ;
-  reg [14:0] \$2361 ;
-  reg [14:0] \$2362 ;
-  reg [14:0] \$2363 ;
+  reg [31:0] \$2360 ;
+  reg \$2361 ;
+  reg \$2362 ;
+  reg [31:0] \$2363 ;
   reg [31:0] \$2364 ;
-  reg [14:0] \$2365 ;
-  reg [14:0] \$2366 ;
-  reg [14:0] \$2367 ;
-  reg [14:0] \$2368 ;
-  reg [14:0] \$2369 ;
+  reg \$2365 ;
+  reg \$2366 ;
+  reg [31:0] \$2367 ;
+  reg [31:0] \$2368 ;
+  reg \$2369 ;
   wire [21:0] \$237 ;
-  reg [31:0] \$2370 ;
-  reg [14:0] \$2371 ;
-  reg [14:0] \$2372 ;
-  reg [14:0] \$2373 ;
-  reg [14:0] \$2374 ;
-  reg [14:0] \$2375 ;
-  reg [31:0] \$2376 ;
-  reg [14:0] \$2377 ;
-  reg [14:0] \$2378 ;
-  reg [14:0] \$2379 ;
+  reg \$2370 ;
+  reg [31:0] \$2371 ;
+  reg [31:0] \$2372 ;
+  reg \$2373 ;
+  reg \$2374 ;
+  reg \$2375 ;
+  reg \$2376 ;
+  reg [31:0] \$2377 ;
+  reg [31:0] \$2378 ;
+  reg \$2379 ;
   wire [22:0] \$238 ;
-  reg [14:0] \$2380 ;
-  reg [14:0] \$2381 ;
+  reg \$2380 ;
+  reg [31:0] \$2381 ;
   reg [31:0] \$2382 ;
-  reg [14:0] \$2383 ;
-  reg [14:0] \$2384 ;
-  reg [14:0] \$2385 ;
-  reg [14:0] \$2386 ;
-  reg [14:0] \$2387 ;
-  reg [31:0] \$2388 ;
-  reg [14:0] \$2389 ;
+  reg \$2383 ;
+  reg \$2384 ;
+  reg [31:0] \$2385 ;
+  reg [31:0] \$2386 ;
+  reg \$2387 ;
+  reg \$2388 ;
+  reg [31:0] \$2389 ;
   wire [15:0] \$239 ;
-  reg [14:0] \$2390 ;
-  reg [14:0] \$2391 ;
-  reg [14:0] \$2392 ;
-  reg [14:0] \$2393 ;
+  reg [31:0] \$2390 ;
+  reg \$2391 ;
+  reg \$2392 ;
+  reg [31:0] \$2393 ;
   reg [31:0] \$2394 ;
-  reg [14:0] \$2395 ;
-  reg [14:0] \$2396 ;
-  reg [14:0] \$2397 ;
-  reg [14:0] \$2398 ;
-  reg [14:0] \$2399 ;
+  reg \$2395 ;
+  reg \$2396 ;
+  reg [31:0] \$2397 ;
+  reg [31:0] \$2398 ;
+  reg \$2399 ;
   wire [15:0] \$24 ;
   wire [15:0] \$240 ;
-  reg [31:0] \$2400 ;
-  reg [14:0] \$2401 ;
-  reg [14:0] \$2402 ;
-  reg [14:0] \$2403 ;
-  reg [14:0] \$2404 ;
-  reg [14:0] \$2405 ;
+  reg \$2400 ;
+  reg [31:0] \$2401 ;
+  reg [31:0] \$2402 ;
+  reg \$2403 ;
+  reg \$2404 ;
+  reg [31:0] \$2405 ;
   reg [31:0] \$2406 ;
-  reg [14:0] \$2407 ;
-  reg [14:0] \$2408 ;
-  reg [14:0] \$2409 ;
+  reg \$2407 ;
+  reg \$2408 ;
+  reg \$2409 ;
   wire [15:0] \$241 ;
-  reg [14:0] \$2410 ;
-  reg [14:0] \$2411 ;
+  reg \$2410 ;
+  reg [31:0] \$2411 ;
   reg [31:0] \$2412 ;
-  reg [14:0] \$2413 ;
-  reg [14:0] \$2414 ;
-  reg [14:0] \$2415 ;
-  reg [14:0] \$2416 ;
-  reg [14:0] \$2417 ;
-  reg [31:0] \$2418 ;
-  reg [14:0] \$2419 ;
+  reg \$2413 ;
+  reg \$2414 ;
+  reg [31:0] \$2415 ;
+  reg [31:0] \$2416 ;
+  reg \$2417 ;
+  reg \$2418 ;
+  reg [31:0] \$2419 ;
   wire [15:0] \$242 ;
-  reg [14:0] \$2420 ;
-  reg [14:0] \$2421 ;
-  reg [14:0] \$2422 ;
-  reg [14:0] \$2423 ;
+  reg [31:0] \$2420 ;
+  reg \$2421 ;
+  reg \$2422 ;
+  reg [31:0] \$2423 ;
   reg [31:0] \$2424 ;
-  reg [14:0] \$2425 ;
-  reg [14:0] \$2426 ;
-  reg [14:0] \$2427 ;
-  reg [14:0] \$2428 ;
-  reg [14:0] \$2429 ;
+  reg \$2425 ;
+  reg \$2426 ;
+  reg [31:0] \$2427 ;
+  reg [31:0] \$2428 ;
+  reg \$2429 ;
   wire [15:0] \$243 ;
-  reg [31:0] \$2430 ;
-  reg [14:0] \$2431 ;
-  reg [14:0] \$2432 ;
-  reg [14:0] \$2433 ;
-  reg [14:0] \$2434 ;
-  reg [14:0] \$2435 ;
+  reg \$2430 ;
+  reg [31:0] \$2431 ;
+  reg [31:0] \$2432 ;
+  reg \$2433 ;
+  reg \$2434 ;
+  reg [31:0] \$2435 ;
   reg [31:0] \$2436 ;
-  reg [14:0] \$2437 ;
-  reg [14:0] \$2438 ;
-  reg [14:0] \$2439 ;
+  reg \$2437 ;
+  reg \$2438 ;
+  reg [31:0] \$2439 ;
   wire [15:0] \$244 ;
-  reg [14:0] \$2440 ;
-  reg [14:0] \$2441 ;
-  reg [31:0] \$2442 ;
-  reg [14:0] \$2443 ;
-  reg [14:0] \$2444 ;
-  reg [14:0] \$2445 ;
-  reg [14:0] \$2446 ;
-  reg [14:0] \$2447 ;
-  reg [31:0] \$2448 ;
-  reg [14:0] \$2449 ;
+  reg [31:0] \$2440 ;
+  reg \$2441 ;
+  reg \$2442 ;
+  reg \$2443 ;
+  reg \$2444 ;
+  reg [31:0] \$2445 ;
+  reg [31:0] \$2446 ;
+  reg \$2447 ;
+  reg \$2448 ;
+  reg [31:0] \$2449 ;
   wire [15:0] \$245 ;
-  reg [14:0] \$2450 ;
-  reg [14:0] \$2451 ;
-  reg [14:0] \$2452 ;
-  reg [14:0] \$2453 ;
+  reg [31:0] \$2450 ;
+  reg \$2451 ;
+  reg \$2452 ;
+  reg [31:0] \$2453 ;
   reg [31:0] \$2454 ;
-  reg [14:0] \$2455 ;
-  reg [14:0] \$2456 ;
-  reg [14:0] \$2457 ;
-  reg [14:0] \$2458 ;
-  reg [14:0] \$2459 ;
+  reg \$2455 ;
+  reg \$2456 ;
+  reg [31:0] \$2457 ;
+  reg [31:0] \$2458 ;
+  reg \$2459 ;
   wire [17:0] \$246 ;
-  reg [31:0] \$2460 ;
-  reg [14:0] \$2461 ;
-  reg [14:0] \$2462 ;
-  reg [14:0] \$2463 ;
-  reg [14:0] \$2464 ;
-  reg [14:0] \$2465 ;
+  reg \$2460 ;
+  reg [31:0] \$2461 ;
+  reg [31:0] \$2462 ;
+  reg \$2463 ;
+  reg \$2464 ;
+  reg [31:0] \$2465 ;
   reg [31:0] \$2466 ;
-  reg [14:0] \$2467 ;
-  reg [14:0] \$2468 ;
-  reg [14:0] \$2469 ;
+  reg \$2467 ;
+  reg \$2468 ;
+  reg [31:0] \$2469 ;
   wire [17:0] \$247 ;
-  reg [14:0] \$2470 ;
-  reg [14:0] \$2471 ;
-  reg [31:0] \$2472 ;
-  reg \$2473 ;
-  reg \$2474 ;
+  reg [31:0] \$2470 ;
+  reg \$2471 ;
+  reg \$2472 ;
+  reg [31:0] \$2473 ;
+  reg [31:0] \$2474 ;
   reg \$2475 ;
   reg \$2476 ;
-  reg [31:0] \$2477 ;
+  reg \$2477 ;
   reg \$2478 ;
   reg [31:0] \$2479 ;
   wire [17:0] \$248 ;
-  reg \$2480 ;
+  reg [31:0] \$2480 ;
   reg \$2481 ;
-  reg [31:0] \$2482 ;
-  reg \$2483 ;
+  reg \$2482 ;
+  reg [31:0] \$2483 ;
   reg [31:0] \$2484 ;
   reg \$2485 ;
   reg \$2486 ;
   reg [31:0] \$2487 ;
-  reg \$2488 ;
-  reg [31:0] \$2489 ;
+  reg [31:0] \$2488 ;
+  reg \$2489 ;
   wire [17:0] \$249 ;
   reg \$2490 ;
-  reg \$2491 ;
+  reg [31:0] \$2491 ;
   reg [31:0] \$2492 ;
   reg \$2493 ;
-  reg [31:0] \$2494 ;
-  reg \$2495 ;
-  reg \$2496 ;
-  reg [31:0] \$2497 ;
+  reg \$2494 ;
+  reg [31:0] \$2495 ;
+  reg [31:0] \$2496 ;
+  reg \$2497 ;
   reg \$2498 ;
   reg [31:0] \$2499 ;
   wire [15:0] \$25 ;
   wire [21:0] \$250 ;
-  reg \$2500 ;
+  reg [31:0] \$2500 ;
   reg \$2501 ;
-  reg [31:0] \$2502 ;
-  reg \$2503 ;
+  reg \$2502 ;
+  reg [31:0] \$2503 ;
   reg [31:0] \$2504 ;
   reg \$2505 ;
   reg \$2506 ;
   reg [31:0] \$2507 ;
-  reg \$2508 ;
-  reg [31:0] \$2509 ;
+  reg [31:0] \$2508 ;
+  reg \$2509 ;
   wire [21:0] \$251 ;
   reg \$2510 ;
   reg \$2511 ;
-  reg [31:0] \$2512 ;
-  reg \$2513 ;
+  reg \$2512 ;
+  reg [31:0] \$2513 ;
   reg [31:0] \$2514 ;
   reg \$2515 ;
   reg \$2516 ;
-  reg \$2517 ;
-  reg \$2518 ;
-  reg [31:0] \$2519 ;
+  reg [31:0] \$2517 ;
+  reg [31:0] \$2518 ;
+  reg \$2519 ;
   wire [21:0] \$252 ;
   reg \$2520 ;
   reg [31:0] \$2521 ;
-  reg \$2522 ;
+  reg [31:0] \$2522 ;
   reg \$2523 ;
-  reg [31:0] \$2524 ;
-  reg \$2525 ;
+  reg \$2524 ;
+  reg [31:0] \$2525 ;
   reg [31:0] \$2526 ;
   reg \$2527 ;
   reg \$2528 ;
   reg [31:0] \$2529 ;
   wire [21:0] \$253 ;
-  reg \$2530 ;
-  reg [31:0] \$2531 ;
+  reg [31:0] \$2530 ;
+  reg \$2531 ;
   reg \$2532 ;
-  reg \$2533 ;
+  reg [31:0] \$2533 ;
   reg [31:0] \$2534 ;
   reg \$2535 ;
-  reg [31:0] \$2536 ;
-  reg \$2537 ;
-  reg \$2538 ;
-  reg [31:0] \$2539 ;
+  reg \$2536 ;
+  reg [31:0] \$2537 ;
+  reg [31:0] \$2538 ;
+  reg \$2539 ;
   wire [21:0] \$254 ;
   reg \$2540 ;
   reg [31:0] \$2541 ;
-  reg \$2542 ;
+  reg [31:0] \$2542 ;
   reg \$2543 ;
-  reg [31:0] \$2544 ;
+  reg \$2544 ;
   reg \$2545 ;
-  reg [31:0] \$2546 ;
-  reg \$2547 ;
-  reg \$2548 ;
-  reg [31:0] \$2549 ;
+  reg \$2546 ;
+  reg [31:0] \$2547 ;
+  reg [31:0] \$2548 ;
+  reg \$2549 ;
   wire [21:0] \$255 ;
   reg \$2550 ;
   reg [31:0] \$2551 ;
-  reg \$2552 ;
+  reg [31:0] \$2552 ;
   reg \$2553 ;
-  reg [31:0] \$2554 ;
-  reg \$2555 ;
+  reg \$2554 ;
+  reg [31:0] \$2555 ;
   reg [31:0] \$2556 ;
   reg \$2557 ;
   reg \$2558 ;
-  reg \$2559 ;
+  reg [31:0] \$2559 ;
   wire [21:0] \$256 ;
-  reg \$2560 ;
-  reg [31:0] \$2561 ;
+  reg [31:0] \$2560 ;
+  reg \$2561 ;
   reg \$2562 ;
   reg [31:0] \$2563 ;
-  reg \$2564 ;
+  reg [31:0] \$2564 ;
   reg \$2565 ;
-  reg [31:0] \$2566 ;
-  reg \$2567 ;
+  reg \$2566 ;
+  reg [31:0] \$2567 ;
   reg [31:0] \$2568 ;
   reg \$2569 ;
   wire [21:0] \$257 ;
   reg \$2570 ;
   reg [31:0] \$2571 ;
-  reg \$2572 ;
-  reg [31:0] \$2573 ;
+  reg [31:0] \$2572 ;
+  reg \$2573 ;
   reg \$2574 ;
-  reg \$2575 ;
+  reg [31:0] \$2575 ;
   reg [31:0] \$2576 ;
   reg \$2577 ;
-  reg [31:0] \$2578 ;
+  reg [2:0] \$2578 ;
   reg \$2579 ;
   wire [22:0] \$258 ;
-  reg \$2580 ;
-  reg [31:0] \$2581 ;
+  reg [7:0] \$2580 ;
+  reg \$2581 ;
   reg \$2582 ;
-  reg [31:0] \$2583 ;
-  reg \$2584 ;
-  reg \$2585 ;
-  reg [31:0] \$2586 ;
-  reg \$2587 ;
-  reg [31:0] \$2588 ;
-  reg \$2589 ;
   wire [15:0] \$259 ;
-  reg \$2590 ;
-  reg [31:0] \$2591 ;
-  reg \$2592 ;
-  reg [31:0] \$2593 ;
-  reg \$2594 ;
-  reg \$2595 ;
-  reg [31:0] \$2596 ;
-  reg \$2597 ;
-  reg [31:0] \$2598 ;
-  reg \$2599 ;
   wire [17:0] \$26 ;
   wire [15:0] \$260 ;
-  reg \$2600 ;
-  reg \$2601 ;
-  reg \$2602 ;
-  reg [31:0] \$2603 ;
-  reg \$2604 ;
-  reg [31:0] \$2605 ;
-  reg \$2606 ;
-  reg \$2607 ;
-  reg [31:0] \$2608 ;
-  reg \$2609 ;
   wire [15:0] \$261 ;
-  reg [31:0] \$2610 ;
-  reg \$2611 ;
-  reg \$2612 ;
-  reg [31:0] \$2613 ;
-  reg \$2614 ;
-  reg [31:0] \$2615 ;
-  reg \$2616 ;
-  reg \$2617 ;
-  reg [31:0] \$2618 ;
-  reg \$2619 ;
   wire [15:0] \$262 ;
-  reg [31:0] \$2620 ;
-  reg \$2621 ;
-  reg \$2622 ;
-  reg [31:0] \$2623 ;
-  reg \$2624 ;
-  reg [31:0] \$2625 ;
-  reg \$2626 ;
-  reg \$2627 ;
-  reg [31:0] \$2628 ;
-  reg \$2629 ;
   wire [15:0] \$263 ;
-  reg [31:0] \$2630 ;
-  reg \$2631 ;
-  reg \$2632 ;
-  reg [31:0] \$2633 ;
-  reg \$2634 ;
-  reg [31:0] \$2635 ;
-  reg \$2636 ;
-  reg \$2637 ;
-  reg [31:0] \$2638 ;
-  reg \$2639 ;
   wire [15:0] \$264 ;
-  reg [31:0] \$2640 ;
-  reg \$2641 ;
-  reg \$2642 ;
-  reg \$2643 ;
-  reg \$2644 ;
-  reg [31:0] \$2645 ;
-  reg \$2646 ;
-  reg [31:0] \$2647 ;
-  reg \$2648 ;
-  reg \$2649 ;
   wire [15:0] \$265 ;
-  reg [31:0] \$2650 ;
-  reg \$2651 ;
-  reg [31:0] \$2652 ;
-  reg \$2653 ;
-  reg \$2654 ;
-  reg [31:0] \$2655 ;
-  reg \$2656 ;
-  reg [31:0] \$2657 ;
-  reg \$2658 ;
-  reg \$2659 ;
   wire [17:0] \$266 ;
-  reg [31:0] \$2660 ;
-  reg \$2661 ;
-  reg [31:0] \$2662 ;
-  reg \$2663 ;
-  reg \$2664 ;
-  reg [31:0] \$2665 ;
-  reg \$2666 ;
-  reg [31:0] \$2667 ;
-  reg \$2668 ;
-  reg \$2669 ;
   wire [17:0] \$267 ;
-  reg [31:0] \$2670 ;
-  reg \$2671 ;
-  reg [31:0] \$2672 ;
-  reg \$2673 ;
-  reg \$2674 ;
-  reg [31:0] \$2675 ;
-  reg \$2676 ;
-  reg [31:0] \$2677 ;
-  reg \$2678 ;
-  reg \$2679 ;
   wire [17:0] \$268 ;
-  reg [31:0] \$2680 ;
-  reg \$2681 ;
-  reg [31:0] \$2682 ;
-  reg \$2683 ;
-  reg \$2684 ;
-  reg \$2685 ;
-  reg \$2686 ;
-  reg [31:0] \$2687 ;
-  reg \$2688 ;
-  reg [31:0] \$2689 ;
   wire [17:0] \$269 ;
-  reg \$2690 ;
-  reg \$2691 ;
-  reg [31:0] \$2692 ;
-  reg \$2693 ;
-  reg [31:0] \$2694 ;
-  reg \$2695 ;
-  reg \$2696 ;
-  reg [31:0] \$2697 ;
-  reg \$2698 ;
-  reg [31:0] \$2699 ;
   wire [17:0] \$27 ;
   wire [21:0] \$270 ;
-  reg \$2700 ;
-  reg \$2701 ;
-  reg [31:0] \$2702 ;
-  reg \$2703 ;
-  reg [31:0] \$2704 ;
-  reg \$2705 ;
-  reg \$2706 ;
-  reg [31:0] \$2707 ;
-  reg \$2708 ;
-  reg [31:0] \$2709 ;
   wire [21:0] \$271 ;
-  reg \$2710 ;
-  reg \$2711 ;
-  reg [31:0] \$2712 ;
-  reg \$2713 ;
-  reg [31:0] \$2714 ;
-  reg \$2715 ;
-  reg \$2716 ;
-  reg [31:0] \$2717 ;
-  reg \$2718 ;
-  reg [31:0] \$2719 ;
   wire [21:0] \$272 ;
-  reg \$2720 ;
-  reg \$2721 ;
-  reg [31:0] \$2722 ;
-  reg \$2723 ;
-  reg [31:0] \$2724 ;
-  reg \$2725 ;
-  reg \$2726 ;
-  reg \$2727 ;
-  reg \$2728 ;
-  reg [31:0] \$2729 ;
   wire [21:0] \$273 ;
-  reg \$2730 ;
-  reg [31:0] \$2731 ;
-  reg \$2732 ;
-  reg \$2733 ;
-  reg [31:0] \$2734 ;
-  reg \$2735 ;
-  reg [31:0] \$2736 ;
-  reg \$2737 ;
-  reg \$2738 ;
-  reg [31:0] \$2739 ;
   wire [21:0] \$274 ;
-  reg \$2740 ;
-  reg [31:0] \$2741 ;
-  reg \$2742 ;
-  reg \$2743 ;
-  reg [31:0] \$2744 ;
-  reg \$2745 ;
-  reg [31:0] \$2746 ;
-  reg \$2747 ;
-  reg \$2748 ;
-  reg [31:0] \$2749 ;
   wire [21:0] \$275 ;
-  reg \$2750 ;
-  reg [31:0] \$2751 ;
-  reg \$2752 ;
-  reg \$2753 ;
-  reg [31:0] \$2754 ;
-  reg \$2755 ;
-  reg [31:0] \$2756 ;
-  reg \$2757 ;
-  reg \$2758 ;
-  reg [31:0] \$2759 ;
   wire [21:0] \$276 ;
-  reg \$2760 ;
-  reg [31:0] \$2761 ;
-  reg \$2762 ;
-  reg \$2763 ;
-  reg [31:0] \$2764 ;
-  reg \$2765 ;
-  reg [31:0] \$2766 ;
-  reg \$2767 ;
-  reg \$2768 ;
-  reg \$2769 ;
   wire [21:0] \$277 ;
-  reg \$2770 ;
-  reg [31:0] \$2771 ;
-  reg [31:0] \$2772 ;
-  reg \$2773 ;
-  reg \$2774 ;
-  reg [31:0] \$2775 ;
-  reg [31:0] \$2776 ;
-  reg \$2777 ;
-  reg \$2778 ;
-  reg [31:0] \$2779 ;
   wire [22:0] \$278 ;
-  reg [31:0] \$2780 ;
-  reg \$2781 ;
-  reg \$2782 ;
-  reg [31:0] \$2783 ;
-  reg [31:0] \$2784 ;
-  reg \$2785 ;
-  reg \$2786 ;
-  reg [31:0] \$2787 ;
-  reg [31:0] \$2788 ;
-  reg \$2789 ;
   wire [15:0] \$279 ;
-  reg \$2790 ;
-  reg [31:0] \$2791 ;
-  reg [31:0] \$2792 ;
-  reg \$2793 ;
-  reg \$2794 ;
-  reg [31:0] \$2795 ;
-  reg [31:0] \$2796 ;
-  reg \$2797 ;
-  reg \$2798 ;
-  reg [31:0] \$2799 ;
   wire [17:0] \$28 ;
   wire [15:0] \$280 ;
-  reg [31:0] \$2800 ;
-  reg \$2801 ;
-  reg [2:0] \$2802 ;
-  reg \$2803 ;
-  reg [7:0] \$2804 ;
-  reg \$2805 ;
-  reg \$2806 ;
   wire [15:0] \$281 ;
   wire [15:0] \$282 ;
   wire [15:0] \$283 ;
@@ -15886,118 +17610,6 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_0_0 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_0_1 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_0_2 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_0_3 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_0_4 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_0_5 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_0_6 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_0_7 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_1_0 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_1_1 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_1_2 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_1_3 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_1_4 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_1_5 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_1_6 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_1_7 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_2_0 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_2_1 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_2_2 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_2_3 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_2_4 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_2_5 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_2_6 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_2_7 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_3_0 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_3_1 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_3_2 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_3_3 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_3_4 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_3_5 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_3_6 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_3_7 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_4_0 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_4_1 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_4_2 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_4_3 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_4_4 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_4_5 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_4_6 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_4_7 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_5_0 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_5_1 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_5_2 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_5_3 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_5_4 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_5_5 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_5_6 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_5_7 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_6_0 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_6_1 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_6_2 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_6_3 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_6_4 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_6_5 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_6_6 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_6_7 = 1'h0;
   reg overflow = 1'h0;
   reg [2:0] row = 3'h0;
   input rst;
@@ -17568,199 +19180,87 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   assign \$1855  = \$1275 [14:0] + \$1278 [14:0];
   assign \$1857  = $signed(mac_7_7_lo5) + $signed({ 1'h0, \$1856  });
   assign \$1858  = v4 & last4;
-  assign \$1859  = v6 & last6;
-  assign \$1860  = drain & last_row;
-  assign \$1862  = v6 & last6;
-  assign \$1863  = drain & last_row;
-  assign \$1865  = v6 & last6;
-  assign \$1866  = drain & last_row;
-  assign \$1868  = v6 & last6;
-  assign \$1869  = drain & last_row;
-  assign \$1871  = v6 & last6;
-  assign \$1872  = drain & last_row;
-  assign \$1874  = v6 & last6;
-  assign \$1875  = drain & last_row;
-  assign \$1877  = v6 & last6;
-  assign \$1878  = drain & last_row;
-  assign \$1880  = v6 & last6;
-  assign \$1881  = drain & last_row;
-  assign \$1883  = v4 & last4;
-  assign \$1884  = v6 & last6;
-  assign \$1885  = drain & last_row;
-  assign \$1887  = v6 & last6;
-  assign \$1888  = drain & last_row;
-  assign \$1890  = v6 & last6;
-  assign \$1891  = drain & last_row;
-  assign \$1893  = v6 & last6;
-  assign \$1894  = drain & last_row;
-  assign \$1896  = v6 & last6;
-  assign \$1897  = drain & last_row;
-  assign \$1899  = v6 & last6;
-  assign \$1900  = drain & last_row;
-  assign \$1902  = v6 & last6;
-  assign \$1903  = drain & last_row;
-  assign \$1905  = v6 & last6;
-  assign \$1906  = drain & last_row;
-  assign \$1908  = v4 & last4;
-  assign \$1909  = v6 & last6;
-  assign \$1910  = drain & last_row;
-  assign \$1912  = v6 & last6;
-  assign \$1913  = drain & last_row;
-  assign \$1915  = v6 & last6;
-  assign \$1916  = drain & last_row;
-  assign \$1918  = v6 & last6;
-  assign \$1919  = drain & last_row;
-  assign \$1921  = v6 & last6;
-  assign \$1922  = drain & last_row;
-  assign \$1924  = v6 & last6;
-  assign \$1925  = drain & last_row;
-  assign \$1927  = v6 & last6;
-  assign \$1928  = drain & last_row;
-  assign \$1930  = v6 & last6;
-  assign \$1931  = drain & last_row;
-  assign \$1933  = v4 & last4;
-  assign \$1934  = v6 & last6;
-  assign \$1935  = drain & last_row;
-  assign \$1937  = v6 & last6;
-  assign \$1938  = drain & last_row;
-  assign \$1940  = v6 & last6;
-  assign \$1941  = drain & last_row;
-  assign \$1943  = v6 & last6;
-  assign \$1944  = drain & last_row;
-  assign \$1946  = v6 & last6;
-  assign \$1947  = drain & last_row;
-  assign \$1949  = v6 & last6;
-  assign \$1950  = drain & last_row;
-  assign \$1952  = v6 & last6;
-  assign \$1953  = drain & last_row;
-  assign \$1955  = v6 & last6;
-  assign \$1956  = drain & last_row;
-  assign \$1958  = v4 & last4;
-  assign \$1959  = v6 & last6;
-  assign \$1960  = drain & last_row;
-  assign \$1962  = v6 & last6;
-  assign \$1963  = drain & last_row;
-  assign \$1965  = v6 & last6;
-  assign \$1966  = drain & last_row;
-  assign \$1968  = v6 & last6;
-  assign \$1969  = drain & last_row;
-  assign \$1971  = v6 & last6;
-  assign \$1972  = drain & last_row;
-  assign \$1974  = v6 & last6;
-  assign \$1975  = drain & last_row;
-  assign \$1977  = v6 & last6;
-  assign \$1978  = drain & last_row;
-  assign \$1980  = v6 & last6;
-  assign \$1981  = drain & last_row;
-  assign \$1983  = v4 & last4;
-  assign \$1984  = v6 & last6;
-  assign \$1985  = drain & last_row;
-  assign \$1987  = v6 & last6;
-  assign \$1988  = drain & last_row;
-  assign \$1990  = v6 & last6;
-  assign \$1991  = drain & last_row;
-  assign \$1993  = v6 & last6;
-  assign \$1994  = drain & last_row;
-  assign \$1996  = v6 & last6;
-  assign \$1997  = drain & last_row;
-  assign \$1999  = v6 & last6;
-  assign \$2000  = drain & last_row;
-  assign \$2002  = v6 & last6;
-  assign \$2003  = drain & last_row;
-  assign \$2005  = v6 & last6;
-  assign \$2006  = drain & last_row;
-  assign \$2008  = v4 & last4;
-  assign \$2009  = v6 & last6;
-  assign \$2010  = drain & last_row;
-  assign \$2012  = v6 & last6;
-  assign \$2013  = drain & last_row;
-  assign \$2015  = v6 & last6;
-  assign \$2016  = drain & last_row;
-  assign \$2018  = v6 & last6;
-  assign \$2019  = drain & last_row;
-  assign \$2021  = v6 & last6;
-  assign \$2022  = drain & last_row;
-  assign \$2024  = v6 & last6;
-  assign \$2025  = drain & last_row;
-  assign \$2027  = v6 & last6;
-  assign \$2028  = drain & last_row;
-  assign \$2030  = v6 & last6;
-  assign \$2031  = drain & last_row;
-  assign \$2033  = v4 & last4;
-  assign \$2034  = v6 & last6;
-  assign \$2035  = row + 1'h1;
-  assign \$2036  = accept & i__payload[321];
-  assign \$2037  = | in1[95:81];
-  assign \$2038  = & in1[95:81];
-  assign \$2039  = ~ \$2038 ;
-  assign \$2040  = \$2037  & \$2039 ;
-  assign \$2041  = | in1[127:113];
-  assign \$2042  = & in1[127:113];
-  assign \$2043  = ~ \$2042 ;
-  assign \$2044  = \$2041  & \$2043 ;
-  assign \$2045  = | in1[159:145];
-  assign \$2046  = & in1[159:145];
-  assign \$2047  = ~ \$2046 ;
-  assign \$2048  = \$2045  & \$2047 ;
-  assign \$2049  = | in1[191:177];
-  assign \$2050  = & in1[191:177];
-  assign \$2051  = ~ \$2050 ;
-  assign \$2052  = \$2049  & \$2051 ;
-  assign \$2053  = | in1[223:209];
-  assign \$2054  = & in1[223:209];
-  assign \$2055  = ~ \$2054 ;
-  assign \$2056  = \$2053  & \$2055 ;
-  assign \$2057  = | in1[255:241];
-  assign \$2058  = & in1[255:241];
-  assign \$2059  = ~ \$2058 ;
-  assign \$2060  = \$2057  & \$2059 ;
-  assign \$2061  = | in1[287:273];
-  assign \$2062  = & in1[287:273];
-  assign \$2063  = ~ \$2062 ;
-  assign \$2064  = \$2061  & \$2063 ;
-  assign \$2065  = | in1[319:305];
-  assign \$2066  = & in1[319:305];
-  assign \$2067  = ~ \$2066 ;
-  assign \$2068  = \$2065  & \$2067 ;
-  assign \$2069  = v1 ? { \$2068 , \$2064 , \$2060 , \$2056 , \$2052 , \$2048 , \$2044 , \$2040  } : 8'h00;
+  assign \$1859  = v4 & last4;
+  assign \$1860  = v4 & last4;
+  assign \$1861  = v4 & last4;
+  assign \$1862  = v4 & last4;
+  assign \$1863  = v4 & last4;
+  assign \$1864  = v4 & last4;
+  assign \$1865  = v4 & last4;
+  assign \$1866  = v6 & last6;
+  assign \$1867  = row + 1'h1;
+  assign \$1868  = accept & i__payload[321];
+  assign \$1869  = | in1[95:81];
+  assign \$1870  = & in1[95:81];
+  assign \$1871  = ~ \$1870 ;
+  assign \$1872  = \$1869  & \$1871 ;
+  assign \$1873  = | in1[127:113];
+  assign \$1874  = & in1[127:113];
+  assign \$1875  = ~ \$1874 ;
+  assign \$1876  = \$1873  & \$1875 ;
+  assign \$1877  = | in1[159:145];
+  assign \$1878  = & in1[159:145];
+  assign \$1879  = ~ \$1878 ;
+  assign \$1880  = \$1877  & \$1879 ;
+  assign \$1881  = | in1[191:177];
+  assign \$1882  = & in1[191:177];
+  assign \$1883  = ~ \$1882 ;
+  assign \$1884  = \$1881  & \$1883 ;
+  assign \$1885  = | in1[223:209];
+  assign \$1886  = & in1[223:209];
+  assign \$1887  = ~ \$1886 ;
+  assign \$1888  = \$1885  & \$1887 ;
+  assign \$1889  = | in1[255:241];
+  assign \$1890  = & in1[255:241];
+  assign \$1891  = ~ \$1890 ;
+  assign \$1892  = \$1889  & \$1891 ;
+  assign \$1893  = | in1[287:273];
+  assign \$1894  = & in1[287:273];
+  assign \$1895  = ~ \$1894 ;
+  assign \$1896  = \$1893  & \$1895 ;
+  assign \$1897  = | in1[319:305];
+  assign \$1898  = & in1[319:305];
+  assign \$1899  = ~ \$1898 ;
+  assign \$1900  = \$1897  & \$1899 ;
+  assign \$1901  = v1 ? { \$1900 , \$1896 , \$1892 , \$1888 , \$1884 , \$1880 , \$1876 , \$1872  } : 8'h00;
   always @(posedge clk)
-    v1 <= \$2070 ;
+    v1 <= \$1902 ;
   always @(posedge clk)
-    in1 <= \$2071 ;
+    in1 <= \$1903 ;
   always @(posedge clk)
-    first1 <= \$2072 ;
+    first1 <= \$1904 ;
   always @(posedge clk)
-    last1 <= \$2073 ;
+    last1 <= \$1905 ;
   always @(posedge clk)
-    v2 <= \$2074 ;
+    v2 <= \$1906 ;
   always @(posedge clk)
-    first2 <= \$2075 ;
+    first2 <= \$1907 ;
   always @(posedge clk)
-    last2 <= \$2076 ;
+    last2 <= \$1908 ;
   always @(posedge clk)
-    v3 <= \$2077 ;
+    v3 <= \$1909 ;
   always @(posedge clk)
-    first3 <= \$2078 ;
+    first3 <= \$1910 ;
   always @(posedge clk)
-    last3 <= \$2079 ;
+    last3 <= \$1911 ;
   always @(posedge clk)
-    v4 <= \$2080 ;
+    v4 <= \$1912 ;
   always @(posedge clk)
-    first4 <= \$2081 ;
+    first4 <= \$1913 ;
   always @(posedge clk)
-    last4 <= \$2082 ;
+    last4 <= \$1914 ;
   always @(posedge clk)
-    v5 <= \$2083 ;
+    v5 <= \$1915 ;
   always @(posedge clk)
-    first5 <= \$2084 ;
+    first5 <= \$1916 ;
   always @(posedge clk)
-    last5 <= \$2085 ;
+    last5 <= \$1917 ;
   always @(posedge clk)
-    v6 <= \$2086 ;
+    v6 <= \$1918 ;
   always @(posedge clk)
-    first6 <= \$2087 ;
+    first6 <= \$1919 ;
   always @(posedge clk)
-    last6 <= \$2088 ;
+    last6 <= \$1920 ;
   always @(posedge clk)
     mac_0_0_a1 <= in1[7:0];
   always @(posedge clk)
@@ -17776,19 +19276,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_0_0_lo_p <= \$1410 ;
   always @(posedge clk)
-    mac_0_0_hi_l0_0 <= \$2089 ;
+    mac_0_0_hi_l0_0 <= \$1921 ;
   always @(posedge clk)
-    mac_0_0_hi_l0_1 <= \$2090 ;
+    mac_0_0_hi_l0_1 <= \$1922 ;
   always @(posedge clk)
-    mac_0_0_hi_l0_2 <= \$2091 ;
+    mac_0_0_hi_l0_2 <= \$1923 ;
   always @(posedge clk)
-    mac_0_0_hi_l0_3 <= \$2092 ;
+    mac_0_0_hi_l0_3 <= \$1924 ;
   always @(posedge clk)
-    mac_0_0_hi5 <= \$2093 ;
+    mac_0_0_hi5 <= \$1925 ;
   always @(posedge clk)
     mac_0_0_lo5 <= mac_0_0_lo_p;
   always @(posedge clk)
-    mac_0_0_p <= \$2094 ;
+    mac_0_0_p <= \$1926 ;
   always @(posedge clk)
     mac_0_1_a1 <= in1[7:0];
   always @(posedge clk)
@@ -17804,19 +19304,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_0_1_lo_p <= \$1417 ;
   always @(posedge clk)
-    mac_0_1_hi_l0_0 <= \$2095 ;
+    mac_0_1_hi_l0_0 <= \$1927 ;
   always @(posedge clk)
-    mac_0_1_hi_l0_1 <= \$2096 ;
+    mac_0_1_hi_l0_1 <= \$1928 ;
   always @(posedge clk)
-    mac_0_1_hi_l0_2 <= \$2097 ;
+    mac_0_1_hi_l0_2 <= \$1929 ;
   always @(posedge clk)
-    mac_0_1_hi_l0_3 <= \$2098 ;
+    mac_0_1_hi_l0_3 <= \$1930 ;
   always @(posedge clk)
-    mac_0_1_hi5 <= \$2099 ;
+    mac_0_1_hi5 <= \$1931 ;
   always @(posedge clk)
     mac_0_1_lo5 <= mac_0_1_lo_p;
   always @(posedge clk)
-    mac_0_1_p <= \$2100 ;
+    mac_0_1_p <= \$1932 ;
   always @(posedge clk)
     mac_0_2_a1 <= in1[7:0];
   always @(posedge clk)
@@ -17832,19 +19332,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_0_2_lo_p <= \$1424 ;
   always @(posedge clk)
-    mac_0_2_hi_l0_0 <= \$2101 ;
+    mac_0_2_hi_l0_0 <= \$1933 ;
   always @(posedge clk)
-    mac_0_2_hi_l0_1 <= \$2102 ;
+    mac_0_2_hi_l0_1 <= \$1934 ;
   always @(posedge clk)
-    mac_0_2_hi_l0_2 <= \$2103 ;
+    mac_0_2_hi_l0_2 <= \$1935 ;
   always @(posedge clk)
-    mac_0_2_hi_l0_3 <= \$2104 ;
+    mac_0_2_hi_l0_3 <= \$1936 ;
   always @(posedge clk)
-    mac_0_2_hi5 <= \$2105 ;
+    mac_0_2_hi5 <= \$1937 ;
   always @(posedge clk)
     mac_0_2_lo5 <= mac_0_2_lo_p;
   always @(posedge clk)
-    mac_0_2_p <= \$2106 ;
+    mac_0_2_p <= \$1938 ;
   always @(posedge clk)
     mac_0_3_a1 <= in1[7:0];
   always @(posedge clk)
@@ -17860,19 +19360,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_0_3_lo_p <= \$1431 ;
   always @(posedge clk)
-    mac_0_3_hi_l0_0 <= \$2107 ;
+    mac_0_3_hi_l0_0 <= \$1939 ;
   always @(posedge clk)
-    mac_0_3_hi_l0_1 <= \$2108 ;
+    mac_0_3_hi_l0_1 <= \$1940 ;
   always @(posedge clk)
-    mac_0_3_hi_l0_2 <= \$2109 ;
+    mac_0_3_hi_l0_2 <= \$1941 ;
   always @(posedge clk)
-    mac_0_3_hi_l0_3 <= \$2110 ;
+    mac_0_3_hi_l0_3 <= \$1942 ;
   always @(posedge clk)
-    mac_0_3_hi5 <= \$2111 ;
+    mac_0_3_hi5 <= \$1943 ;
   always @(posedge clk)
     mac_0_3_lo5 <= mac_0_3_lo_p;
   always @(posedge clk)
-    mac_0_3_p <= \$2112 ;
+    mac_0_3_p <= \$1944 ;
   always @(posedge clk)
     mac_0_4_a1 <= in1[7:0];
   always @(posedge clk)
@@ -17888,19 +19388,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_0_4_lo_p <= \$1438 ;
   always @(posedge clk)
-    mac_0_4_hi_l0_0 <= \$2113 ;
+    mac_0_4_hi_l0_0 <= \$1945 ;
   always @(posedge clk)
-    mac_0_4_hi_l0_1 <= \$2114 ;
+    mac_0_4_hi_l0_1 <= \$1946 ;
   always @(posedge clk)
-    mac_0_4_hi_l0_2 <= \$2115 ;
+    mac_0_4_hi_l0_2 <= \$1947 ;
   always @(posedge clk)
-    mac_0_4_hi_l0_3 <= \$2116 ;
+    mac_0_4_hi_l0_3 <= \$1948 ;
   always @(posedge clk)
-    mac_0_4_hi5 <= \$2117 ;
+    mac_0_4_hi5 <= \$1949 ;
   always @(posedge clk)
     mac_0_4_lo5 <= mac_0_4_lo_p;
   always @(posedge clk)
-    mac_0_4_p <= \$2118 ;
+    mac_0_4_p <= \$1950 ;
   always @(posedge clk)
     mac_0_5_a1 <= in1[7:0];
   always @(posedge clk)
@@ -17916,19 +19416,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_0_5_lo_p <= \$1445 ;
   always @(posedge clk)
-    mac_0_5_hi_l0_0 <= \$2119 ;
+    mac_0_5_hi_l0_0 <= \$1951 ;
   always @(posedge clk)
-    mac_0_5_hi_l0_1 <= \$2120 ;
+    mac_0_5_hi_l0_1 <= \$1952 ;
   always @(posedge clk)
-    mac_0_5_hi_l0_2 <= \$2121 ;
+    mac_0_5_hi_l0_2 <= \$1953 ;
   always @(posedge clk)
-    mac_0_5_hi_l0_3 <= \$2122 ;
+    mac_0_5_hi_l0_3 <= \$1954 ;
   always @(posedge clk)
-    mac_0_5_hi5 <= \$2123 ;
+    mac_0_5_hi5 <= \$1955 ;
   always @(posedge clk)
     mac_0_5_lo5 <= mac_0_5_lo_p;
   always @(posedge clk)
-    mac_0_5_p <= \$2124 ;
+    mac_0_5_p <= \$1956 ;
   always @(posedge clk)
     mac_0_6_a1 <= in1[7:0];
   always @(posedge clk)
@@ -17944,19 +19444,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_0_6_lo_p <= \$1452 ;
   always @(posedge clk)
-    mac_0_6_hi_l0_0 <= \$2125 ;
+    mac_0_6_hi_l0_0 <= \$1957 ;
   always @(posedge clk)
-    mac_0_6_hi_l0_1 <= \$2126 ;
+    mac_0_6_hi_l0_1 <= \$1958 ;
   always @(posedge clk)
-    mac_0_6_hi_l0_2 <= \$2127 ;
+    mac_0_6_hi_l0_2 <= \$1959 ;
   always @(posedge clk)
-    mac_0_6_hi_l0_3 <= \$2128 ;
+    mac_0_6_hi_l0_3 <= \$1960 ;
   always @(posedge clk)
-    mac_0_6_hi5 <= \$2129 ;
+    mac_0_6_hi5 <= \$1961 ;
   always @(posedge clk)
     mac_0_6_lo5 <= mac_0_6_lo_p;
   always @(posedge clk)
-    mac_0_6_p <= \$2130 ;
+    mac_0_6_p <= \$1962 ;
   always @(posedge clk)
     mac_0_7_a1 <= in1[7:0];
   always @(posedge clk)
@@ -17972,19 +19472,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_0_7_lo_p <= \$1459 ;
   always @(posedge clk)
-    mac_0_7_hi_l0_0 <= \$2131 ;
+    mac_0_7_hi_l0_0 <= \$1963 ;
   always @(posedge clk)
-    mac_0_7_hi_l0_1 <= \$2132 ;
+    mac_0_7_hi_l0_1 <= \$1964 ;
   always @(posedge clk)
-    mac_0_7_hi_l0_2 <= \$2133 ;
+    mac_0_7_hi_l0_2 <= \$1965 ;
   always @(posedge clk)
-    mac_0_7_hi_l0_3 <= \$2134 ;
+    mac_0_7_hi_l0_3 <= \$1966 ;
   always @(posedge clk)
-    mac_0_7_hi5 <= \$2135 ;
+    mac_0_7_hi5 <= \$1967 ;
   always @(posedge clk)
     mac_0_7_lo5 <= mac_0_7_lo_p;
   always @(posedge clk)
-    mac_0_7_p <= \$2136 ;
+    mac_0_7_p <= \$1968 ;
   always @(posedge clk)
     mac_1_0_a1 <= in1[15:8];
   always @(posedge clk)
@@ -18000,19 +19500,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_1_0_lo_p <= \$1466 ;
   always @(posedge clk)
-    mac_1_0_hi_l0_0 <= \$2137 ;
+    mac_1_0_hi_l0_0 <= \$1969 ;
   always @(posedge clk)
-    mac_1_0_hi_l0_1 <= \$2138 ;
+    mac_1_0_hi_l0_1 <= \$1970 ;
   always @(posedge clk)
-    mac_1_0_hi_l0_2 <= \$2139 ;
+    mac_1_0_hi_l0_2 <= \$1971 ;
   always @(posedge clk)
-    mac_1_0_hi_l0_3 <= \$2140 ;
+    mac_1_0_hi_l0_3 <= \$1972 ;
   always @(posedge clk)
-    mac_1_0_hi5 <= \$2141 ;
+    mac_1_0_hi5 <= \$1973 ;
   always @(posedge clk)
     mac_1_0_lo5 <= mac_1_0_lo_p;
   always @(posedge clk)
-    mac_1_0_p <= \$2142 ;
+    mac_1_0_p <= \$1974 ;
   always @(posedge clk)
     mac_1_1_a1 <= in1[15:8];
   always @(posedge clk)
@@ -18028,19 +19528,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_1_1_lo_p <= \$1473 ;
   always @(posedge clk)
-    mac_1_1_hi_l0_0 <= \$2143 ;
+    mac_1_1_hi_l0_0 <= \$1975 ;
   always @(posedge clk)
-    mac_1_1_hi_l0_1 <= \$2144 ;
+    mac_1_1_hi_l0_1 <= \$1976 ;
   always @(posedge clk)
-    mac_1_1_hi_l0_2 <= \$2145 ;
+    mac_1_1_hi_l0_2 <= \$1977 ;
   always @(posedge clk)
-    mac_1_1_hi_l0_3 <= \$2146 ;
+    mac_1_1_hi_l0_3 <= \$1978 ;
   always @(posedge clk)
-    mac_1_1_hi5 <= \$2147 ;
+    mac_1_1_hi5 <= \$1979 ;
   always @(posedge clk)
     mac_1_1_lo5 <= mac_1_1_lo_p;
   always @(posedge clk)
-    mac_1_1_p <= \$2148 ;
+    mac_1_1_p <= \$1980 ;
   always @(posedge clk)
     mac_1_2_a1 <= in1[15:8];
   always @(posedge clk)
@@ -18056,19 +19556,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_1_2_lo_p <= \$1480 ;
   always @(posedge clk)
-    mac_1_2_hi_l0_0 <= \$2149 ;
+    mac_1_2_hi_l0_0 <= \$1981 ;
   always @(posedge clk)
-    mac_1_2_hi_l0_1 <= \$2150 ;
+    mac_1_2_hi_l0_1 <= \$1982 ;
   always @(posedge clk)
-    mac_1_2_hi_l0_2 <= \$2151 ;
+    mac_1_2_hi_l0_2 <= \$1983 ;
   always @(posedge clk)
-    mac_1_2_hi_l0_3 <= \$2152 ;
+    mac_1_2_hi_l0_3 <= \$1984 ;
   always @(posedge clk)
-    mac_1_2_hi5 <= \$2153 ;
+    mac_1_2_hi5 <= \$1985 ;
   always @(posedge clk)
     mac_1_2_lo5 <= mac_1_2_lo_p;
   always @(posedge clk)
-    mac_1_2_p <= \$2154 ;
+    mac_1_2_p <= \$1986 ;
   always @(posedge clk)
     mac_1_3_a1 <= in1[15:8];
   always @(posedge clk)
@@ -18084,19 +19584,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_1_3_lo_p <= \$1487 ;
   always @(posedge clk)
-    mac_1_3_hi_l0_0 <= \$2155 ;
+    mac_1_3_hi_l0_0 <= \$1987 ;
   always @(posedge clk)
-    mac_1_3_hi_l0_1 <= \$2156 ;
+    mac_1_3_hi_l0_1 <= \$1988 ;
   always @(posedge clk)
-    mac_1_3_hi_l0_2 <= \$2157 ;
+    mac_1_3_hi_l0_2 <= \$1989 ;
   always @(posedge clk)
-    mac_1_3_hi_l0_3 <= \$2158 ;
+    mac_1_3_hi_l0_3 <= \$1990 ;
   always @(posedge clk)
-    mac_1_3_hi5 <= \$2159 ;
+    mac_1_3_hi5 <= \$1991 ;
   always @(posedge clk)
     mac_1_3_lo5 <= mac_1_3_lo_p;
   always @(posedge clk)
-    mac_1_3_p <= \$2160 ;
+    mac_1_3_p <= \$1992 ;
   always @(posedge clk)
     mac_1_4_a1 <= in1[15:8];
   always @(posedge clk)
@@ -18112,19 +19612,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_1_4_lo_p <= \$1494 ;
   always @(posedge clk)
-    mac_1_4_hi_l0_0 <= \$2161 ;
+    mac_1_4_hi_l0_0 <= \$1993 ;
   always @(posedge clk)
-    mac_1_4_hi_l0_1 <= \$2162 ;
+    mac_1_4_hi_l0_1 <= \$1994 ;
   always @(posedge clk)
-    mac_1_4_hi_l0_2 <= \$2163 ;
+    mac_1_4_hi_l0_2 <= \$1995 ;
   always @(posedge clk)
-    mac_1_4_hi_l0_3 <= \$2164 ;
+    mac_1_4_hi_l0_3 <= \$1996 ;
   always @(posedge clk)
-    mac_1_4_hi5 <= \$2165 ;
+    mac_1_4_hi5 <= \$1997 ;
   always @(posedge clk)
     mac_1_4_lo5 <= mac_1_4_lo_p;
   always @(posedge clk)
-    mac_1_4_p <= \$2166 ;
+    mac_1_4_p <= \$1998 ;
   always @(posedge clk)
     mac_1_5_a1 <= in1[15:8];
   always @(posedge clk)
@@ -18140,19 +19640,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_1_5_lo_p <= \$1501 ;
   always @(posedge clk)
-    mac_1_5_hi_l0_0 <= \$2167 ;
+    mac_1_5_hi_l0_0 <= \$1999 ;
   always @(posedge clk)
-    mac_1_5_hi_l0_1 <= \$2168 ;
+    mac_1_5_hi_l0_1 <= \$2000 ;
   always @(posedge clk)
-    mac_1_5_hi_l0_2 <= \$2169 ;
+    mac_1_5_hi_l0_2 <= \$2001 ;
   always @(posedge clk)
-    mac_1_5_hi_l0_3 <= \$2170 ;
+    mac_1_5_hi_l0_3 <= \$2002 ;
   always @(posedge clk)
-    mac_1_5_hi5 <= \$2171 ;
+    mac_1_5_hi5 <= \$2003 ;
   always @(posedge clk)
     mac_1_5_lo5 <= mac_1_5_lo_p;
   always @(posedge clk)
-    mac_1_5_p <= \$2172 ;
+    mac_1_5_p <= \$2004 ;
   always @(posedge clk)
     mac_1_6_a1 <= in1[15:8];
   always @(posedge clk)
@@ -18168,19 +19668,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_1_6_lo_p <= \$1508 ;
   always @(posedge clk)
-    mac_1_6_hi_l0_0 <= \$2173 ;
+    mac_1_6_hi_l0_0 <= \$2005 ;
   always @(posedge clk)
-    mac_1_6_hi_l0_1 <= \$2174 ;
+    mac_1_6_hi_l0_1 <= \$2006 ;
   always @(posedge clk)
-    mac_1_6_hi_l0_2 <= \$2175 ;
+    mac_1_6_hi_l0_2 <= \$2007 ;
   always @(posedge clk)
-    mac_1_6_hi_l0_3 <= \$2176 ;
+    mac_1_6_hi_l0_3 <= \$2008 ;
   always @(posedge clk)
-    mac_1_6_hi5 <= \$2177 ;
+    mac_1_6_hi5 <= \$2009 ;
   always @(posedge clk)
     mac_1_6_lo5 <= mac_1_6_lo_p;
   always @(posedge clk)
-    mac_1_6_p <= \$2178 ;
+    mac_1_6_p <= \$2010 ;
   always @(posedge clk)
     mac_1_7_a1 <= in1[15:8];
   always @(posedge clk)
@@ -18196,19 +19696,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_1_7_lo_p <= \$1515 ;
   always @(posedge clk)
-    mac_1_7_hi_l0_0 <= \$2179 ;
+    mac_1_7_hi_l0_0 <= \$2011 ;
   always @(posedge clk)
-    mac_1_7_hi_l0_1 <= \$2180 ;
+    mac_1_7_hi_l0_1 <= \$2012 ;
   always @(posedge clk)
-    mac_1_7_hi_l0_2 <= \$2181 ;
+    mac_1_7_hi_l0_2 <= \$2013 ;
   always @(posedge clk)
-    mac_1_7_hi_l0_3 <= \$2182 ;
+    mac_1_7_hi_l0_3 <= \$2014 ;
   always @(posedge clk)
-    mac_1_7_hi5 <= \$2183 ;
+    mac_1_7_hi5 <= \$2015 ;
   always @(posedge clk)
     mac_1_7_lo5 <= mac_1_7_lo_p;
   always @(posedge clk)
-    mac_1_7_p <= \$2184 ;
+    mac_1_7_p <= \$2016 ;
   always @(posedge clk)
     mac_2_0_a1 <= in1[23:16];
   always @(posedge clk)
@@ -18224,19 +19724,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_2_0_lo_p <= \$1522 ;
   always @(posedge clk)
-    mac_2_0_hi_l0_0 <= \$2185 ;
+    mac_2_0_hi_l0_0 <= \$2017 ;
   always @(posedge clk)
-    mac_2_0_hi_l0_1 <= \$2186 ;
+    mac_2_0_hi_l0_1 <= \$2018 ;
   always @(posedge clk)
-    mac_2_0_hi_l0_2 <= \$2187 ;
+    mac_2_0_hi_l0_2 <= \$2019 ;
   always @(posedge clk)
-    mac_2_0_hi_l0_3 <= \$2188 ;
+    mac_2_0_hi_l0_3 <= \$2020 ;
   always @(posedge clk)
-    mac_2_0_hi5 <= \$2189 ;
+    mac_2_0_hi5 <= \$2021 ;
   always @(posedge clk)
     mac_2_0_lo5 <= mac_2_0_lo_p;
   always @(posedge clk)
-    mac_2_0_p <= \$2190 ;
+    mac_2_0_p <= \$2022 ;
   always @(posedge clk)
     mac_2_1_a1 <= in1[23:16];
   always @(posedge clk)
@@ -18252,19 +19752,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_2_1_lo_p <= \$1529 ;
   always @(posedge clk)
-    mac_2_1_hi_l0_0 <= \$2191 ;
+    mac_2_1_hi_l0_0 <= \$2023 ;
   always @(posedge clk)
-    mac_2_1_hi_l0_1 <= \$2192 ;
+    mac_2_1_hi_l0_1 <= \$2024 ;
   always @(posedge clk)
-    mac_2_1_hi_l0_2 <= \$2193 ;
+    mac_2_1_hi_l0_2 <= \$2025 ;
   always @(posedge clk)
-    mac_2_1_hi_l0_3 <= \$2194 ;
+    mac_2_1_hi_l0_3 <= \$2026 ;
   always @(posedge clk)
-    mac_2_1_hi5 <= \$2195 ;
+    mac_2_1_hi5 <= \$2027 ;
   always @(posedge clk)
     mac_2_1_lo5 <= mac_2_1_lo_p;
   always @(posedge clk)
-    mac_2_1_p <= \$2196 ;
+    mac_2_1_p <= \$2028 ;
   always @(posedge clk)
     mac_2_2_a1 <= in1[23:16];
   always @(posedge clk)
@@ -18280,19 +19780,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_2_2_lo_p <= \$1536 ;
   always @(posedge clk)
-    mac_2_2_hi_l0_0 <= \$2197 ;
+    mac_2_2_hi_l0_0 <= \$2029 ;
   always @(posedge clk)
-    mac_2_2_hi_l0_1 <= \$2198 ;
+    mac_2_2_hi_l0_1 <= \$2030 ;
   always @(posedge clk)
-    mac_2_2_hi_l0_2 <= \$2199 ;
+    mac_2_2_hi_l0_2 <= \$2031 ;
   always @(posedge clk)
-    mac_2_2_hi_l0_3 <= \$2200 ;
+    mac_2_2_hi_l0_3 <= \$2032 ;
   always @(posedge clk)
-    mac_2_2_hi5 <= \$2201 ;
+    mac_2_2_hi5 <= \$2033 ;
   always @(posedge clk)
     mac_2_2_lo5 <= mac_2_2_lo_p;
   always @(posedge clk)
-    mac_2_2_p <= \$2202 ;
+    mac_2_2_p <= \$2034 ;
   always @(posedge clk)
     mac_2_3_a1 <= in1[23:16];
   always @(posedge clk)
@@ -18308,19 +19808,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_2_3_lo_p <= \$1543 ;
   always @(posedge clk)
-    mac_2_3_hi_l0_0 <= \$2203 ;
+    mac_2_3_hi_l0_0 <= \$2035 ;
   always @(posedge clk)
-    mac_2_3_hi_l0_1 <= \$2204 ;
+    mac_2_3_hi_l0_1 <= \$2036 ;
   always @(posedge clk)
-    mac_2_3_hi_l0_2 <= \$2205 ;
+    mac_2_3_hi_l0_2 <= \$2037 ;
   always @(posedge clk)
-    mac_2_3_hi_l0_3 <= \$2206 ;
+    mac_2_3_hi_l0_3 <= \$2038 ;
   always @(posedge clk)
-    mac_2_3_hi5 <= \$2207 ;
+    mac_2_3_hi5 <= \$2039 ;
   always @(posedge clk)
     mac_2_3_lo5 <= mac_2_3_lo_p;
   always @(posedge clk)
-    mac_2_3_p <= \$2208 ;
+    mac_2_3_p <= \$2040 ;
   always @(posedge clk)
     mac_2_4_a1 <= in1[23:16];
   always @(posedge clk)
@@ -18336,19 +19836,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_2_4_lo_p <= \$1550 ;
   always @(posedge clk)
-    mac_2_4_hi_l0_0 <= \$2209 ;
+    mac_2_4_hi_l0_0 <= \$2041 ;
   always @(posedge clk)
-    mac_2_4_hi_l0_1 <= \$2210 ;
+    mac_2_4_hi_l0_1 <= \$2042 ;
   always @(posedge clk)
-    mac_2_4_hi_l0_2 <= \$2211 ;
+    mac_2_4_hi_l0_2 <= \$2043 ;
   always @(posedge clk)
-    mac_2_4_hi_l0_3 <= \$2212 ;
+    mac_2_4_hi_l0_3 <= \$2044 ;
   always @(posedge clk)
-    mac_2_4_hi5 <= \$2213 ;
+    mac_2_4_hi5 <= \$2045 ;
   always @(posedge clk)
     mac_2_4_lo5 <= mac_2_4_lo_p;
   always @(posedge clk)
-    mac_2_4_p <= \$2214 ;
+    mac_2_4_p <= \$2046 ;
   always @(posedge clk)
     mac_2_5_a1 <= in1[23:16];
   always @(posedge clk)
@@ -18364,19 +19864,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_2_5_lo_p <= \$1557 ;
   always @(posedge clk)
-    mac_2_5_hi_l0_0 <= \$2215 ;
+    mac_2_5_hi_l0_0 <= \$2047 ;
   always @(posedge clk)
-    mac_2_5_hi_l0_1 <= \$2216 ;
+    mac_2_5_hi_l0_1 <= \$2048 ;
   always @(posedge clk)
-    mac_2_5_hi_l0_2 <= \$2217 ;
+    mac_2_5_hi_l0_2 <= \$2049 ;
   always @(posedge clk)
-    mac_2_5_hi_l0_3 <= \$2218 ;
+    mac_2_5_hi_l0_3 <= \$2050 ;
   always @(posedge clk)
-    mac_2_5_hi5 <= \$2219 ;
+    mac_2_5_hi5 <= \$2051 ;
   always @(posedge clk)
     mac_2_5_lo5 <= mac_2_5_lo_p;
   always @(posedge clk)
-    mac_2_5_p <= \$2220 ;
+    mac_2_5_p <= \$2052 ;
   always @(posedge clk)
     mac_2_6_a1 <= in1[23:16];
   always @(posedge clk)
@@ -18392,19 +19892,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_2_6_lo_p <= \$1564 ;
   always @(posedge clk)
-    mac_2_6_hi_l0_0 <= \$2221 ;
+    mac_2_6_hi_l0_0 <= \$2053 ;
   always @(posedge clk)
-    mac_2_6_hi_l0_1 <= \$2222 ;
+    mac_2_6_hi_l0_1 <= \$2054 ;
   always @(posedge clk)
-    mac_2_6_hi_l0_2 <= \$2223 ;
+    mac_2_6_hi_l0_2 <= \$2055 ;
   always @(posedge clk)
-    mac_2_6_hi_l0_3 <= \$2224 ;
+    mac_2_6_hi_l0_3 <= \$2056 ;
   always @(posedge clk)
-    mac_2_6_hi5 <= \$2225 ;
+    mac_2_6_hi5 <= \$2057 ;
   always @(posedge clk)
     mac_2_6_lo5 <= mac_2_6_lo_p;
   always @(posedge clk)
-    mac_2_6_p <= \$2226 ;
+    mac_2_6_p <= \$2058 ;
   always @(posedge clk)
     mac_2_7_a1 <= in1[23:16];
   always @(posedge clk)
@@ -18420,19 +19920,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_2_7_lo_p <= \$1571 ;
   always @(posedge clk)
-    mac_2_7_hi_l0_0 <= \$2227 ;
+    mac_2_7_hi_l0_0 <= \$2059 ;
   always @(posedge clk)
-    mac_2_7_hi_l0_1 <= \$2228 ;
+    mac_2_7_hi_l0_1 <= \$2060 ;
   always @(posedge clk)
-    mac_2_7_hi_l0_2 <= \$2229 ;
+    mac_2_7_hi_l0_2 <= \$2061 ;
   always @(posedge clk)
-    mac_2_7_hi_l0_3 <= \$2230 ;
+    mac_2_7_hi_l0_3 <= \$2062 ;
   always @(posedge clk)
-    mac_2_7_hi5 <= \$2231 ;
+    mac_2_7_hi5 <= \$2063 ;
   always @(posedge clk)
     mac_2_7_lo5 <= mac_2_7_lo_p;
   always @(posedge clk)
-    mac_2_7_p <= \$2232 ;
+    mac_2_7_p <= \$2064 ;
   always @(posedge clk)
     mac_3_0_a1 <= in1[31:24];
   always @(posedge clk)
@@ -18448,19 +19948,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_3_0_lo_p <= \$1578 ;
   always @(posedge clk)
-    mac_3_0_hi_l0_0 <= \$2233 ;
+    mac_3_0_hi_l0_0 <= \$2065 ;
   always @(posedge clk)
-    mac_3_0_hi_l0_1 <= \$2234 ;
+    mac_3_0_hi_l0_1 <= \$2066 ;
   always @(posedge clk)
-    mac_3_0_hi_l0_2 <= \$2235 ;
+    mac_3_0_hi_l0_2 <= \$2067 ;
   always @(posedge clk)
-    mac_3_0_hi_l0_3 <= \$2236 ;
+    mac_3_0_hi_l0_3 <= \$2068 ;
   always @(posedge clk)
-    mac_3_0_hi5 <= \$2237 ;
+    mac_3_0_hi5 <= \$2069 ;
   always @(posedge clk)
     mac_3_0_lo5 <= mac_3_0_lo_p;
   always @(posedge clk)
-    mac_3_0_p <= \$2238 ;
+    mac_3_0_p <= \$2070 ;
   always @(posedge clk)
     mac_3_1_a1 <= in1[31:24];
   always @(posedge clk)
@@ -18476,19 +19976,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_3_1_lo_p <= \$1585 ;
   always @(posedge clk)
-    mac_3_1_hi_l0_0 <= \$2239 ;
+    mac_3_1_hi_l0_0 <= \$2071 ;
   always @(posedge clk)
-    mac_3_1_hi_l0_1 <= \$2240 ;
+    mac_3_1_hi_l0_1 <= \$2072 ;
   always @(posedge clk)
-    mac_3_1_hi_l0_2 <= \$2241 ;
+    mac_3_1_hi_l0_2 <= \$2073 ;
   always @(posedge clk)
-    mac_3_1_hi_l0_3 <= \$2242 ;
+    mac_3_1_hi_l0_3 <= \$2074 ;
   always @(posedge clk)
-    mac_3_1_hi5 <= \$2243 ;
+    mac_3_1_hi5 <= \$2075 ;
   always @(posedge clk)
     mac_3_1_lo5 <= mac_3_1_lo_p;
   always @(posedge clk)
-    mac_3_1_p <= \$2244 ;
+    mac_3_1_p <= \$2076 ;
   always @(posedge clk)
     mac_3_2_a1 <= in1[31:24];
   always @(posedge clk)
@@ -18504,19 +20004,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_3_2_lo_p <= \$1592 ;
   always @(posedge clk)
-    mac_3_2_hi_l0_0 <= \$2245 ;
+    mac_3_2_hi_l0_0 <= \$2077 ;
   always @(posedge clk)
-    mac_3_2_hi_l0_1 <= \$2246 ;
+    mac_3_2_hi_l0_1 <= \$2078 ;
   always @(posedge clk)
-    mac_3_2_hi_l0_2 <= \$2247 ;
+    mac_3_2_hi_l0_2 <= \$2079 ;
   always @(posedge clk)
-    mac_3_2_hi_l0_3 <= \$2248 ;
+    mac_3_2_hi_l0_3 <= \$2080 ;
   always @(posedge clk)
-    mac_3_2_hi5 <= \$2249 ;
+    mac_3_2_hi5 <= \$2081 ;
   always @(posedge clk)
     mac_3_2_lo5 <= mac_3_2_lo_p;
   always @(posedge clk)
-    mac_3_2_p <= \$2250 ;
+    mac_3_2_p <= \$2082 ;
   always @(posedge clk)
     mac_3_3_a1 <= in1[31:24];
   always @(posedge clk)
@@ -18532,19 +20032,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_3_3_lo_p <= \$1599 ;
   always @(posedge clk)
-    mac_3_3_hi_l0_0 <= \$2251 ;
+    mac_3_3_hi_l0_0 <= \$2083 ;
   always @(posedge clk)
-    mac_3_3_hi_l0_1 <= \$2252 ;
+    mac_3_3_hi_l0_1 <= \$2084 ;
   always @(posedge clk)
-    mac_3_3_hi_l0_2 <= \$2253 ;
+    mac_3_3_hi_l0_2 <= \$2085 ;
   always @(posedge clk)
-    mac_3_3_hi_l0_3 <= \$2254 ;
+    mac_3_3_hi_l0_3 <= \$2086 ;
   always @(posedge clk)
-    mac_3_3_hi5 <= \$2255 ;
+    mac_3_3_hi5 <= \$2087 ;
   always @(posedge clk)
     mac_3_3_lo5 <= mac_3_3_lo_p;
   always @(posedge clk)
-    mac_3_3_p <= \$2256 ;
+    mac_3_3_p <= \$2088 ;
   always @(posedge clk)
     mac_3_4_a1 <= in1[31:24];
   always @(posedge clk)
@@ -18560,19 +20060,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_3_4_lo_p <= \$1606 ;
   always @(posedge clk)
-    mac_3_4_hi_l0_0 <= \$2257 ;
+    mac_3_4_hi_l0_0 <= \$2089 ;
   always @(posedge clk)
-    mac_3_4_hi_l0_1 <= \$2258 ;
+    mac_3_4_hi_l0_1 <= \$2090 ;
   always @(posedge clk)
-    mac_3_4_hi_l0_2 <= \$2259 ;
+    mac_3_4_hi_l0_2 <= \$2091 ;
   always @(posedge clk)
-    mac_3_4_hi_l0_3 <= \$2260 ;
+    mac_3_4_hi_l0_3 <= \$2092 ;
   always @(posedge clk)
-    mac_3_4_hi5 <= \$2261 ;
+    mac_3_4_hi5 <= \$2093 ;
   always @(posedge clk)
     mac_3_4_lo5 <= mac_3_4_lo_p;
   always @(posedge clk)
-    mac_3_4_p <= \$2262 ;
+    mac_3_4_p <= \$2094 ;
   always @(posedge clk)
     mac_3_5_a1 <= in1[31:24];
   always @(posedge clk)
@@ -18588,19 +20088,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_3_5_lo_p <= \$1613 ;
   always @(posedge clk)
-    mac_3_5_hi_l0_0 <= \$2263 ;
+    mac_3_5_hi_l0_0 <= \$2095 ;
   always @(posedge clk)
-    mac_3_5_hi_l0_1 <= \$2264 ;
+    mac_3_5_hi_l0_1 <= \$2096 ;
   always @(posedge clk)
-    mac_3_5_hi_l0_2 <= \$2265 ;
+    mac_3_5_hi_l0_2 <= \$2097 ;
   always @(posedge clk)
-    mac_3_5_hi_l0_3 <= \$2266 ;
+    mac_3_5_hi_l0_3 <= \$2098 ;
   always @(posedge clk)
-    mac_3_5_hi5 <= \$2267 ;
+    mac_3_5_hi5 <= \$2099 ;
   always @(posedge clk)
     mac_3_5_lo5 <= mac_3_5_lo_p;
   always @(posedge clk)
-    mac_3_5_p <= \$2268 ;
+    mac_3_5_p <= \$2100 ;
   always @(posedge clk)
     mac_3_6_a1 <= in1[31:24];
   always @(posedge clk)
@@ -18616,19 +20116,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_3_6_lo_p <= \$1620 ;
   always @(posedge clk)
-    mac_3_6_hi_l0_0 <= \$2269 ;
+    mac_3_6_hi_l0_0 <= \$2101 ;
   always @(posedge clk)
-    mac_3_6_hi_l0_1 <= \$2270 ;
+    mac_3_6_hi_l0_1 <= \$2102 ;
   always @(posedge clk)
-    mac_3_6_hi_l0_2 <= \$2271 ;
+    mac_3_6_hi_l0_2 <= \$2103 ;
   always @(posedge clk)
-    mac_3_6_hi_l0_3 <= \$2272 ;
+    mac_3_6_hi_l0_3 <= \$2104 ;
   always @(posedge clk)
-    mac_3_6_hi5 <= \$2273 ;
+    mac_3_6_hi5 <= \$2105 ;
   always @(posedge clk)
     mac_3_6_lo5 <= mac_3_6_lo_p;
   always @(posedge clk)
-    mac_3_6_p <= \$2274 ;
+    mac_3_6_p <= \$2106 ;
   always @(posedge clk)
     mac_3_7_a1 <= in1[31:24];
   always @(posedge clk)
@@ -18644,19 +20144,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_3_7_lo_p <= \$1627 ;
   always @(posedge clk)
-    mac_3_7_hi_l0_0 <= \$2275 ;
+    mac_3_7_hi_l0_0 <= \$2107 ;
   always @(posedge clk)
-    mac_3_7_hi_l0_1 <= \$2276 ;
+    mac_3_7_hi_l0_1 <= \$2108 ;
   always @(posedge clk)
-    mac_3_7_hi_l0_2 <= \$2277 ;
+    mac_3_7_hi_l0_2 <= \$2109 ;
   always @(posedge clk)
-    mac_3_7_hi_l0_3 <= \$2278 ;
+    mac_3_7_hi_l0_3 <= \$2110 ;
   always @(posedge clk)
-    mac_3_7_hi5 <= \$2279 ;
+    mac_3_7_hi5 <= \$2111 ;
   always @(posedge clk)
     mac_3_7_lo5 <= mac_3_7_lo_p;
   always @(posedge clk)
-    mac_3_7_p <= \$2280 ;
+    mac_3_7_p <= \$2112 ;
   always @(posedge clk)
     mac_4_0_a1 <= in1[39:32];
   always @(posedge clk)
@@ -18672,19 +20172,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_4_0_lo_p <= \$1634 ;
   always @(posedge clk)
-    mac_4_0_hi_l0_0 <= \$2281 ;
+    mac_4_0_hi_l0_0 <= \$2113 ;
   always @(posedge clk)
-    mac_4_0_hi_l0_1 <= \$2282 ;
+    mac_4_0_hi_l0_1 <= \$2114 ;
   always @(posedge clk)
-    mac_4_0_hi_l0_2 <= \$2283 ;
+    mac_4_0_hi_l0_2 <= \$2115 ;
   always @(posedge clk)
-    mac_4_0_hi_l0_3 <= \$2284 ;
+    mac_4_0_hi_l0_3 <= \$2116 ;
   always @(posedge clk)
-    mac_4_0_hi5 <= \$2285 ;
+    mac_4_0_hi5 <= \$2117 ;
   always @(posedge clk)
     mac_4_0_lo5 <= mac_4_0_lo_p;
   always @(posedge clk)
-    mac_4_0_p <= \$2286 ;
+    mac_4_0_p <= \$2118 ;
   always @(posedge clk)
     mac_4_1_a1 <= in1[39:32];
   always @(posedge clk)
@@ -18700,19 +20200,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_4_1_lo_p <= \$1641 ;
   always @(posedge clk)
-    mac_4_1_hi_l0_0 <= \$2287 ;
+    mac_4_1_hi_l0_0 <= \$2119 ;
   always @(posedge clk)
-    mac_4_1_hi_l0_1 <= \$2288 ;
+    mac_4_1_hi_l0_1 <= \$2120 ;
   always @(posedge clk)
-    mac_4_1_hi_l0_2 <= \$2289 ;
+    mac_4_1_hi_l0_2 <= \$2121 ;
   always @(posedge clk)
-    mac_4_1_hi_l0_3 <= \$2290 ;
+    mac_4_1_hi_l0_3 <= \$2122 ;
   always @(posedge clk)
-    mac_4_1_hi5 <= \$2291 ;
+    mac_4_1_hi5 <= \$2123 ;
   always @(posedge clk)
     mac_4_1_lo5 <= mac_4_1_lo_p;
   always @(posedge clk)
-    mac_4_1_p <= \$2292 ;
+    mac_4_1_p <= \$2124 ;
   always @(posedge clk)
     mac_4_2_a1 <= in1[39:32];
   always @(posedge clk)
@@ -18728,19 +20228,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_4_2_lo_p <= \$1648 ;
   always @(posedge clk)
-    mac_4_2_hi_l0_0 <= \$2293 ;
+    mac_4_2_hi_l0_0 <= \$2125 ;
   always @(posedge clk)
-    mac_4_2_hi_l0_1 <= \$2294 ;
+    mac_4_2_hi_l0_1 <= \$2126 ;
   always @(posedge clk)
-    mac_4_2_hi_l0_2 <= \$2295 ;
+    mac_4_2_hi_l0_2 <= \$2127 ;
   always @(posedge clk)
-    mac_4_2_hi_l0_3 <= \$2296 ;
+    mac_4_2_hi_l0_3 <= \$2128 ;
   always @(posedge clk)
-    mac_4_2_hi5 <= \$2297 ;
+    mac_4_2_hi5 <= \$2129 ;
   always @(posedge clk)
     mac_4_2_lo5 <= mac_4_2_lo_p;
   always @(posedge clk)
-    mac_4_2_p <= \$2298 ;
+    mac_4_2_p <= \$2130 ;
   always @(posedge clk)
     mac_4_3_a1 <= in1[39:32];
   always @(posedge clk)
@@ -18756,19 +20256,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_4_3_lo_p <= \$1655 ;
   always @(posedge clk)
-    mac_4_3_hi_l0_0 <= \$2299 ;
+    mac_4_3_hi_l0_0 <= \$2131 ;
   always @(posedge clk)
-    mac_4_3_hi_l0_1 <= \$2300 ;
+    mac_4_3_hi_l0_1 <= \$2132 ;
   always @(posedge clk)
-    mac_4_3_hi_l0_2 <= \$2301 ;
+    mac_4_3_hi_l0_2 <= \$2133 ;
   always @(posedge clk)
-    mac_4_3_hi_l0_3 <= \$2302 ;
+    mac_4_3_hi_l0_3 <= \$2134 ;
   always @(posedge clk)
-    mac_4_3_hi5 <= \$2303 ;
+    mac_4_3_hi5 <= \$2135 ;
   always @(posedge clk)
     mac_4_3_lo5 <= mac_4_3_lo_p;
   always @(posedge clk)
-    mac_4_3_p <= \$2304 ;
+    mac_4_3_p <= \$2136 ;
   always @(posedge clk)
     mac_4_4_a1 <= in1[39:32];
   always @(posedge clk)
@@ -18784,19 +20284,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_4_4_lo_p <= \$1662 ;
   always @(posedge clk)
-    mac_4_4_hi_l0_0 <= \$2305 ;
+    mac_4_4_hi_l0_0 <= \$2137 ;
   always @(posedge clk)
-    mac_4_4_hi_l0_1 <= \$2306 ;
+    mac_4_4_hi_l0_1 <= \$2138 ;
   always @(posedge clk)
-    mac_4_4_hi_l0_2 <= \$2307 ;
+    mac_4_4_hi_l0_2 <= \$2139 ;
   always @(posedge clk)
-    mac_4_4_hi_l0_3 <= \$2308 ;
+    mac_4_4_hi_l0_3 <= \$2140 ;
   always @(posedge clk)
-    mac_4_4_hi5 <= \$2309 ;
+    mac_4_4_hi5 <= \$2141 ;
   always @(posedge clk)
     mac_4_4_lo5 <= mac_4_4_lo_p;
   always @(posedge clk)
-    mac_4_4_p <= \$2310 ;
+    mac_4_4_p <= \$2142 ;
   always @(posedge clk)
     mac_4_5_a1 <= in1[39:32];
   always @(posedge clk)
@@ -18812,19 +20312,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_4_5_lo_p <= \$1669 ;
   always @(posedge clk)
-    mac_4_5_hi_l0_0 <= \$2311 ;
+    mac_4_5_hi_l0_0 <= \$2143 ;
   always @(posedge clk)
-    mac_4_5_hi_l0_1 <= \$2312 ;
+    mac_4_5_hi_l0_1 <= \$2144 ;
   always @(posedge clk)
-    mac_4_5_hi_l0_2 <= \$2313 ;
+    mac_4_5_hi_l0_2 <= \$2145 ;
   always @(posedge clk)
-    mac_4_5_hi_l0_3 <= \$2314 ;
+    mac_4_5_hi_l0_3 <= \$2146 ;
   always @(posedge clk)
-    mac_4_5_hi5 <= \$2315 ;
+    mac_4_5_hi5 <= \$2147 ;
   always @(posedge clk)
     mac_4_5_lo5 <= mac_4_5_lo_p;
   always @(posedge clk)
-    mac_4_5_p <= \$2316 ;
+    mac_4_5_p <= \$2148 ;
   always @(posedge clk)
     mac_4_6_a1 <= in1[39:32];
   always @(posedge clk)
@@ -18840,19 +20340,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_4_6_lo_p <= \$1676 ;
   always @(posedge clk)
-    mac_4_6_hi_l0_0 <= \$2317 ;
+    mac_4_6_hi_l0_0 <= \$2149 ;
   always @(posedge clk)
-    mac_4_6_hi_l0_1 <= \$2318 ;
+    mac_4_6_hi_l0_1 <= \$2150 ;
   always @(posedge clk)
-    mac_4_6_hi_l0_2 <= \$2319 ;
+    mac_4_6_hi_l0_2 <= \$2151 ;
   always @(posedge clk)
-    mac_4_6_hi_l0_3 <= \$2320 ;
+    mac_4_6_hi_l0_3 <= \$2152 ;
   always @(posedge clk)
-    mac_4_6_hi5 <= \$2321 ;
+    mac_4_6_hi5 <= \$2153 ;
   always @(posedge clk)
     mac_4_6_lo5 <= mac_4_6_lo_p;
   always @(posedge clk)
-    mac_4_6_p <= \$2322 ;
+    mac_4_6_p <= \$2154 ;
   always @(posedge clk)
     mac_4_7_a1 <= in1[39:32];
   always @(posedge clk)
@@ -18868,19 +20368,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_4_7_lo_p <= \$1683 ;
   always @(posedge clk)
-    mac_4_7_hi_l0_0 <= \$2323 ;
+    mac_4_7_hi_l0_0 <= \$2155 ;
   always @(posedge clk)
-    mac_4_7_hi_l0_1 <= \$2324 ;
+    mac_4_7_hi_l0_1 <= \$2156 ;
   always @(posedge clk)
-    mac_4_7_hi_l0_2 <= \$2325 ;
+    mac_4_7_hi_l0_2 <= \$2157 ;
   always @(posedge clk)
-    mac_4_7_hi_l0_3 <= \$2326 ;
+    mac_4_7_hi_l0_3 <= \$2158 ;
   always @(posedge clk)
-    mac_4_7_hi5 <= \$2327 ;
+    mac_4_7_hi5 <= \$2159 ;
   always @(posedge clk)
     mac_4_7_lo5 <= mac_4_7_lo_p;
   always @(posedge clk)
-    mac_4_7_p <= \$2328 ;
+    mac_4_7_p <= \$2160 ;
   always @(posedge clk)
     mac_5_0_a1 <= in1[47:40];
   always @(posedge clk)
@@ -18896,19 +20396,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_5_0_lo_p <= \$1690 ;
   always @(posedge clk)
-    mac_5_0_hi_l0_0 <= \$2329 ;
+    mac_5_0_hi_l0_0 <= \$2161 ;
   always @(posedge clk)
-    mac_5_0_hi_l0_1 <= \$2330 ;
+    mac_5_0_hi_l0_1 <= \$2162 ;
   always @(posedge clk)
-    mac_5_0_hi_l0_2 <= \$2331 ;
+    mac_5_0_hi_l0_2 <= \$2163 ;
   always @(posedge clk)
-    mac_5_0_hi_l0_3 <= \$2332 ;
+    mac_5_0_hi_l0_3 <= \$2164 ;
   always @(posedge clk)
-    mac_5_0_hi5 <= \$2333 ;
+    mac_5_0_hi5 <= \$2165 ;
   always @(posedge clk)
     mac_5_0_lo5 <= mac_5_0_lo_p;
   always @(posedge clk)
-    mac_5_0_p <= \$2334 ;
+    mac_5_0_p <= \$2166 ;
   always @(posedge clk)
     mac_5_1_a1 <= in1[47:40];
   always @(posedge clk)
@@ -18924,19 +20424,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_5_1_lo_p <= \$1697 ;
   always @(posedge clk)
-    mac_5_1_hi_l0_0 <= \$2335 ;
+    mac_5_1_hi_l0_0 <= \$2167 ;
   always @(posedge clk)
-    mac_5_1_hi_l0_1 <= \$2336 ;
+    mac_5_1_hi_l0_1 <= \$2168 ;
   always @(posedge clk)
-    mac_5_1_hi_l0_2 <= \$2337 ;
+    mac_5_1_hi_l0_2 <= \$2169 ;
   always @(posedge clk)
-    mac_5_1_hi_l0_3 <= \$2338 ;
+    mac_5_1_hi_l0_3 <= \$2170 ;
   always @(posedge clk)
-    mac_5_1_hi5 <= \$2339 ;
+    mac_5_1_hi5 <= \$2171 ;
   always @(posedge clk)
     mac_5_1_lo5 <= mac_5_1_lo_p;
   always @(posedge clk)
-    mac_5_1_p <= \$2340 ;
+    mac_5_1_p <= \$2172 ;
   always @(posedge clk)
     mac_5_2_a1 <= in1[47:40];
   always @(posedge clk)
@@ -18952,19 +20452,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_5_2_lo_p <= \$1704 ;
   always @(posedge clk)
-    mac_5_2_hi_l0_0 <= \$2341 ;
+    mac_5_2_hi_l0_0 <= \$2173 ;
   always @(posedge clk)
-    mac_5_2_hi_l0_1 <= \$2342 ;
+    mac_5_2_hi_l0_1 <= \$2174 ;
   always @(posedge clk)
-    mac_5_2_hi_l0_2 <= \$2343 ;
+    mac_5_2_hi_l0_2 <= \$2175 ;
   always @(posedge clk)
-    mac_5_2_hi_l0_3 <= \$2344 ;
+    mac_5_2_hi_l0_3 <= \$2176 ;
   always @(posedge clk)
-    mac_5_2_hi5 <= \$2345 ;
+    mac_5_2_hi5 <= \$2177 ;
   always @(posedge clk)
     mac_5_2_lo5 <= mac_5_2_lo_p;
   always @(posedge clk)
-    mac_5_2_p <= \$2346 ;
+    mac_5_2_p <= \$2178 ;
   always @(posedge clk)
     mac_5_3_a1 <= in1[47:40];
   always @(posedge clk)
@@ -18980,19 +20480,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_5_3_lo_p <= \$1711 ;
   always @(posedge clk)
-    mac_5_3_hi_l0_0 <= \$2347 ;
+    mac_5_3_hi_l0_0 <= \$2179 ;
   always @(posedge clk)
-    mac_5_3_hi_l0_1 <= \$2348 ;
+    mac_5_3_hi_l0_1 <= \$2180 ;
   always @(posedge clk)
-    mac_5_3_hi_l0_2 <= \$2349 ;
+    mac_5_3_hi_l0_2 <= \$2181 ;
   always @(posedge clk)
-    mac_5_3_hi_l0_3 <= \$2350 ;
+    mac_5_3_hi_l0_3 <= \$2182 ;
   always @(posedge clk)
-    mac_5_3_hi5 <= \$2351 ;
+    mac_5_3_hi5 <= \$2183 ;
   always @(posedge clk)
     mac_5_3_lo5 <= mac_5_3_lo_p;
   always @(posedge clk)
-    mac_5_3_p <= \$2352 ;
+    mac_5_3_p <= \$2184 ;
   always @(posedge clk)
     mac_5_4_a1 <= in1[47:40];
   always @(posedge clk)
@@ -19008,19 +20508,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_5_4_lo_p <= \$1718 ;
   always @(posedge clk)
-    mac_5_4_hi_l0_0 <= \$2353 ;
+    mac_5_4_hi_l0_0 <= \$2185 ;
   always @(posedge clk)
-    mac_5_4_hi_l0_1 <= \$2354 ;
+    mac_5_4_hi_l0_1 <= \$2186 ;
   always @(posedge clk)
-    mac_5_4_hi_l0_2 <= \$2355 ;
+    mac_5_4_hi_l0_2 <= \$2187 ;
   always @(posedge clk)
-    mac_5_4_hi_l0_3 <= \$2356 ;
+    mac_5_4_hi_l0_3 <= \$2188 ;
   always @(posedge clk)
-    mac_5_4_hi5 <= \$2357 ;
+    mac_5_4_hi5 <= \$2189 ;
   always @(posedge clk)
     mac_5_4_lo5 <= mac_5_4_lo_p;
   always @(posedge clk)
-    mac_5_4_p <= \$2358 ;
+    mac_5_4_p <= \$2190 ;
   always @(posedge clk)
     mac_5_5_a1 <= in1[47:40];
   always @(posedge clk)
@@ -19036,19 +20536,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_5_5_lo_p <= \$1725 ;
   always @(posedge clk)
-    mac_5_5_hi_l0_0 <= \$2359 ;
+    mac_5_5_hi_l0_0 <= \$2191 ;
   always @(posedge clk)
-    mac_5_5_hi_l0_1 <= \$2360 ;
+    mac_5_5_hi_l0_1 <= \$2192 ;
   always @(posedge clk)
-    mac_5_5_hi_l0_2 <= \$2361 ;
+    mac_5_5_hi_l0_2 <= \$2193 ;
   always @(posedge clk)
-    mac_5_5_hi_l0_3 <= \$2362 ;
+    mac_5_5_hi_l0_3 <= \$2194 ;
   always @(posedge clk)
-    mac_5_5_hi5 <= \$2363 ;
+    mac_5_5_hi5 <= \$2195 ;
   always @(posedge clk)
     mac_5_5_lo5 <= mac_5_5_lo_p;
   always @(posedge clk)
-    mac_5_5_p <= \$2364 ;
+    mac_5_5_p <= \$2196 ;
   always @(posedge clk)
     mac_5_6_a1 <= in1[47:40];
   always @(posedge clk)
@@ -19064,19 +20564,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_5_6_lo_p <= \$1732 ;
   always @(posedge clk)
-    mac_5_6_hi_l0_0 <= \$2365 ;
+    mac_5_6_hi_l0_0 <= \$2197 ;
   always @(posedge clk)
-    mac_5_6_hi_l0_1 <= \$2366 ;
+    mac_5_6_hi_l0_1 <= \$2198 ;
   always @(posedge clk)
-    mac_5_6_hi_l0_2 <= \$2367 ;
+    mac_5_6_hi_l0_2 <= \$2199 ;
   always @(posedge clk)
-    mac_5_6_hi_l0_3 <= \$2368 ;
+    mac_5_6_hi_l0_3 <= \$2200 ;
   always @(posedge clk)
-    mac_5_6_hi5 <= \$2369 ;
+    mac_5_6_hi5 <= \$2201 ;
   always @(posedge clk)
     mac_5_6_lo5 <= mac_5_6_lo_p;
   always @(posedge clk)
-    mac_5_6_p <= \$2370 ;
+    mac_5_6_p <= \$2202 ;
   always @(posedge clk)
     mac_5_7_a1 <= in1[47:40];
   always @(posedge clk)
@@ -19092,19 +20592,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_5_7_lo_p <= \$1739 ;
   always @(posedge clk)
-    mac_5_7_hi_l0_0 <= \$2371 ;
+    mac_5_7_hi_l0_0 <= \$2203 ;
   always @(posedge clk)
-    mac_5_7_hi_l0_1 <= \$2372 ;
+    mac_5_7_hi_l0_1 <= \$2204 ;
   always @(posedge clk)
-    mac_5_7_hi_l0_2 <= \$2373 ;
+    mac_5_7_hi_l0_2 <= \$2205 ;
   always @(posedge clk)
-    mac_5_7_hi_l0_3 <= \$2374 ;
+    mac_5_7_hi_l0_3 <= \$2206 ;
   always @(posedge clk)
-    mac_5_7_hi5 <= \$2375 ;
+    mac_5_7_hi5 <= \$2207 ;
   always @(posedge clk)
     mac_5_7_lo5 <= mac_5_7_lo_p;
   always @(posedge clk)
-    mac_5_7_p <= \$2376 ;
+    mac_5_7_p <= \$2208 ;
   always @(posedge clk)
     mac_6_0_a1 <= in1[55:48];
   always @(posedge clk)
@@ -19120,19 +20620,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_6_0_lo_p <= \$1746 ;
   always @(posedge clk)
-    mac_6_0_hi_l0_0 <= \$2377 ;
+    mac_6_0_hi_l0_0 <= \$2209 ;
   always @(posedge clk)
-    mac_6_0_hi_l0_1 <= \$2378 ;
+    mac_6_0_hi_l0_1 <= \$2210 ;
   always @(posedge clk)
-    mac_6_0_hi_l0_2 <= \$2379 ;
+    mac_6_0_hi_l0_2 <= \$2211 ;
   always @(posedge clk)
-    mac_6_0_hi_l0_3 <= \$2380 ;
+    mac_6_0_hi_l0_3 <= \$2212 ;
   always @(posedge clk)
-    mac_6_0_hi5 <= \$2381 ;
+    mac_6_0_hi5 <= \$2213 ;
   always @(posedge clk)
     mac_6_0_lo5 <= mac_6_0_lo_p;
   always @(posedge clk)
-    mac_6_0_p <= \$2382 ;
+    mac_6_0_p <= \$2214 ;
   always @(posedge clk)
     mac_6_1_a1 <= in1[55:48];
   always @(posedge clk)
@@ -19148,19 +20648,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_6_1_lo_p <= \$1753 ;
   always @(posedge clk)
-    mac_6_1_hi_l0_0 <= \$2383 ;
+    mac_6_1_hi_l0_0 <= \$2215 ;
   always @(posedge clk)
-    mac_6_1_hi_l0_1 <= \$2384 ;
+    mac_6_1_hi_l0_1 <= \$2216 ;
   always @(posedge clk)
-    mac_6_1_hi_l0_2 <= \$2385 ;
+    mac_6_1_hi_l0_2 <= \$2217 ;
   always @(posedge clk)
-    mac_6_1_hi_l0_3 <= \$2386 ;
+    mac_6_1_hi_l0_3 <= \$2218 ;
   always @(posedge clk)
-    mac_6_1_hi5 <= \$2387 ;
+    mac_6_1_hi5 <= \$2219 ;
   always @(posedge clk)
     mac_6_1_lo5 <= mac_6_1_lo_p;
   always @(posedge clk)
-    mac_6_1_p <= \$2388 ;
+    mac_6_1_p <= \$2220 ;
   always @(posedge clk)
     mac_6_2_a1 <= in1[55:48];
   always @(posedge clk)
@@ -19176,19 +20676,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_6_2_lo_p <= \$1760 ;
   always @(posedge clk)
-    mac_6_2_hi_l0_0 <= \$2389 ;
+    mac_6_2_hi_l0_0 <= \$2221 ;
   always @(posedge clk)
-    mac_6_2_hi_l0_1 <= \$2390 ;
+    mac_6_2_hi_l0_1 <= \$2222 ;
   always @(posedge clk)
-    mac_6_2_hi_l0_2 <= \$2391 ;
+    mac_6_2_hi_l0_2 <= \$2223 ;
   always @(posedge clk)
-    mac_6_2_hi_l0_3 <= \$2392 ;
+    mac_6_2_hi_l0_3 <= \$2224 ;
   always @(posedge clk)
-    mac_6_2_hi5 <= \$2393 ;
+    mac_6_2_hi5 <= \$2225 ;
   always @(posedge clk)
     mac_6_2_lo5 <= mac_6_2_lo_p;
   always @(posedge clk)
-    mac_6_2_p <= \$2394 ;
+    mac_6_2_p <= \$2226 ;
   always @(posedge clk)
     mac_6_3_a1 <= in1[55:48];
   always @(posedge clk)
@@ -19204,19 +20704,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_6_3_lo_p <= \$1767 ;
   always @(posedge clk)
-    mac_6_3_hi_l0_0 <= \$2395 ;
+    mac_6_3_hi_l0_0 <= \$2227 ;
   always @(posedge clk)
-    mac_6_3_hi_l0_1 <= \$2396 ;
+    mac_6_3_hi_l0_1 <= \$2228 ;
   always @(posedge clk)
-    mac_6_3_hi_l0_2 <= \$2397 ;
+    mac_6_3_hi_l0_2 <= \$2229 ;
   always @(posedge clk)
-    mac_6_3_hi_l0_3 <= \$2398 ;
+    mac_6_3_hi_l0_3 <= \$2230 ;
   always @(posedge clk)
-    mac_6_3_hi5 <= \$2399 ;
+    mac_6_3_hi5 <= \$2231 ;
   always @(posedge clk)
     mac_6_3_lo5 <= mac_6_3_lo_p;
   always @(posedge clk)
-    mac_6_3_p <= \$2400 ;
+    mac_6_3_p <= \$2232 ;
   always @(posedge clk)
     mac_6_4_a1 <= in1[55:48];
   always @(posedge clk)
@@ -19232,19 +20732,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_6_4_lo_p <= \$1774 ;
   always @(posedge clk)
-    mac_6_4_hi_l0_0 <= \$2401 ;
+    mac_6_4_hi_l0_0 <= \$2233 ;
   always @(posedge clk)
-    mac_6_4_hi_l0_1 <= \$2402 ;
+    mac_6_4_hi_l0_1 <= \$2234 ;
   always @(posedge clk)
-    mac_6_4_hi_l0_2 <= \$2403 ;
+    mac_6_4_hi_l0_2 <= \$2235 ;
   always @(posedge clk)
-    mac_6_4_hi_l0_3 <= \$2404 ;
+    mac_6_4_hi_l0_3 <= \$2236 ;
   always @(posedge clk)
-    mac_6_4_hi5 <= \$2405 ;
+    mac_6_4_hi5 <= \$2237 ;
   always @(posedge clk)
     mac_6_4_lo5 <= mac_6_4_lo_p;
   always @(posedge clk)
-    mac_6_4_p <= \$2406 ;
+    mac_6_4_p <= \$2238 ;
   always @(posedge clk)
     mac_6_5_a1 <= in1[55:48];
   always @(posedge clk)
@@ -19260,19 +20760,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_6_5_lo_p <= \$1781 ;
   always @(posedge clk)
-    mac_6_5_hi_l0_0 <= \$2407 ;
+    mac_6_5_hi_l0_0 <= \$2239 ;
   always @(posedge clk)
-    mac_6_5_hi_l0_1 <= \$2408 ;
+    mac_6_5_hi_l0_1 <= \$2240 ;
   always @(posedge clk)
-    mac_6_5_hi_l0_2 <= \$2409 ;
+    mac_6_5_hi_l0_2 <= \$2241 ;
   always @(posedge clk)
-    mac_6_5_hi_l0_3 <= \$2410 ;
+    mac_6_5_hi_l0_3 <= \$2242 ;
   always @(posedge clk)
-    mac_6_5_hi5 <= \$2411 ;
+    mac_6_5_hi5 <= \$2243 ;
   always @(posedge clk)
     mac_6_5_lo5 <= mac_6_5_lo_p;
   always @(posedge clk)
-    mac_6_5_p <= \$2412 ;
+    mac_6_5_p <= \$2244 ;
   always @(posedge clk)
     mac_6_6_a1 <= in1[55:48];
   always @(posedge clk)
@@ -19288,19 +20788,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_6_6_lo_p <= \$1788 ;
   always @(posedge clk)
-    mac_6_6_hi_l0_0 <= \$2413 ;
+    mac_6_6_hi_l0_0 <= \$2245 ;
   always @(posedge clk)
-    mac_6_6_hi_l0_1 <= \$2414 ;
+    mac_6_6_hi_l0_1 <= \$2246 ;
   always @(posedge clk)
-    mac_6_6_hi_l0_2 <= \$2415 ;
+    mac_6_6_hi_l0_2 <= \$2247 ;
   always @(posedge clk)
-    mac_6_6_hi_l0_3 <= \$2416 ;
+    mac_6_6_hi_l0_3 <= \$2248 ;
   always @(posedge clk)
-    mac_6_6_hi5 <= \$2417 ;
+    mac_6_6_hi5 <= \$2249 ;
   always @(posedge clk)
     mac_6_6_lo5 <= mac_6_6_lo_p;
   always @(posedge clk)
-    mac_6_6_p <= \$2418 ;
+    mac_6_6_p <= \$2250 ;
   always @(posedge clk)
     mac_6_7_a1 <= in1[55:48];
   always @(posedge clk)
@@ -19316,19 +20816,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_6_7_lo_p <= \$1795 ;
   always @(posedge clk)
-    mac_6_7_hi_l0_0 <= \$2419 ;
+    mac_6_7_hi_l0_0 <= \$2251 ;
   always @(posedge clk)
-    mac_6_7_hi_l0_1 <= \$2420 ;
+    mac_6_7_hi_l0_1 <= \$2252 ;
   always @(posedge clk)
-    mac_6_7_hi_l0_2 <= \$2421 ;
+    mac_6_7_hi_l0_2 <= \$2253 ;
   always @(posedge clk)
-    mac_6_7_hi_l0_3 <= \$2422 ;
+    mac_6_7_hi_l0_3 <= \$2254 ;
   always @(posedge clk)
-    mac_6_7_hi5 <= \$2423 ;
+    mac_6_7_hi5 <= \$2255 ;
   always @(posedge clk)
     mac_6_7_lo5 <= mac_6_7_lo_p;
   always @(posedge clk)
-    mac_6_7_p <= \$2424 ;
+    mac_6_7_p <= \$2256 ;
   always @(posedge clk)
     mac_7_0_a1 <= in1[63:56];
   always @(posedge clk)
@@ -19344,19 +20844,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_7_0_lo_p <= \$1802 ;
   always @(posedge clk)
-    mac_7_0_hi_l0_0 <= \$2425 ;
+    mac_7_0_hi_l0_0 <= \$2257 ;
   always @(posedge clk)
-    mac_7_0_hi_l0_1 <= \$2426 ;
+    mac_7_0_hi_l0_1 <= \$2258 ;
   always @(posedge clk)
-    mac_7_0_hi_l0_2 <= \$2427 ;
+    mac_7_0_hi_l0_2 <= \$2259 ;
   always @(posedge clk)
-    mac_7_0_hi_l0_3 <= \$2428 ;
+    mac_7_0_hi_l0_3 <= \$2260 ;
   always @(posedge clk)
-    mac_7_0_hi5 <= \$2429 ;
+    mac_7_0_hi5 <= \$2261 ;
   always @(posedge clk)
     mac_7_0_lo5 <= mac_7_0_lo_p;
   always @(posedge clk)
-    mac_7_0_p <= \$2430 ;
+    mac_7_0_p <= \$2262 ;
   always @(posedge clk)
     mac_7_1_a1 <= in1[63:56];
   always @(posedge clk)
@@ -19372,19 +20872,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_7_1_lo_p <= \$1809 ;
   always @(posedge clk)
-    mac_7_1_hi_l0_0 <= \$2431 ;
+    mac_7_1_hi_l0_0 <= \$2263 ;
   always @(posedge clk)
-    mac_7_1_hi_l0_1 <= \$2432 ;
+    mac_7_1_hi_l0_1 <= \$2264 ;
   always @(posedge clk)
-    mac_7_1_hi_l0_2 <= \$2433 ;
+    mac_7_1_hi_l0_2 <= \$2265 ;
   always @(posedge clk)
-    mac_7_1_hi_l0_3 <= \$2434 ;
+    mac_7_1_hi_l0_3 <= \$2266 ;
   always @(posedge clk)
-    mac_7_1_hi5 <= \$2435 ;
+    mac_7_1_hi5 <= \$2267 ;
   always @(posedge clk)
     mac_7_1_lo5 <= mac_7_1_lo_p;
   always @(posedge clk)
-    mac_7_1_p <= \$2436 ;
+    mac_7_1_p <= \$2268 ;
   always @(posedge clk)
     mac_7_2_a1 <= in1[63:56];
   always @(posedge clk)
@@ -19400,19 +20900,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_7_2_lo_p <= \$1816 ;
   always @(posedge clk)
-    mac_7_2_hi_l0_0 <= \$2437 ;
+    mac_7_2_hi_l0_0 <= \$2269 ;
   always @(posedge clk)
-    mac_7_2_hi_l0_1 <= \$2438 ;
+    mac_7_2_hi_l0_1 <= \$2270 ;
   always @(posedge clk)
-    mac_7_2_hi_l0_2 <= \$2439 ;
+    mac_7_2_hi_l0_2 <= \$2271 ;
   always @(posedge clk)
-    mac_7_2_hi_l0_3 <= \$2440 ;
+    mac_7_2_hi_l0_3 <= \$2272 ;
   always @(posedge clk)
-    mac_7_2_hi5 <= \$2441 ;
+    mac_7_2_hi5 <= \$2273 ;
   always @(posedge clk)
     mac_7_2_lo5 <= mac_7_2_lo_p;
   always @(posedge clk)
-    mac_7_2_p <= \$2442 ;
+    mac_7_2_p <= \$2274 ;
   always @(posedge clk)
     mac_7_3_a1 <= in1[63:56];
   always @(posedge clk)
@@ -19428,19 +20928,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_7_3_lo_p <= \$1823 ;
   always @(posedge clk)
-    mac_7_3_hi_l0_0 <= \$2443 ;
+    mac_7_3_hi_l0_0 <= \$2275 ;
   always @(posedge clk)
-    mac_7_3_hi_l0_1 <= \$2444 ;
+    mac_7_3_hi_l0_1 <= \$2276 ;
   always @(posedge clk)
-    mac_7_3_hi_l0_2 <= \$2445 ;
+    mac_7_3_hi_l0_2 <= \$2277 ;
   always @(posedge clk)
-    mac_7_3_hi_l0_3 <= \$2446 ;
+    mac_7_3_hi_l0_3 <= \$2278 ;
   always @(posedge clk)
-    mac_7_3_hi5 <= \$2447 ;
+    mac_7_3_hi5 <= \$2279 ;
   always @(posedge clk)
     mac_7_3_lo5 <= mac_7_3_lo_p;
   always @(posedge clk)
-    mac_7_3_p <= \$2448 ;
+    mac_7_3_p <= \$2280 ;
   always @(posedge clk)
     mac_7_4_a1 <= in1[63:56];
   always @(posedge clk)
@@ -19456,19 +20956,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_7_4_lo_p <= \$1830 ;
   always @(posedge clk)
-    mac_7_4_hi_l0_0 <= \$2449 ;
+    mac_7_4_hi_l0_0 <= \$2281 ;
   always @(posedge clk)
-    mac_7_4_hi_l0_1 <= \$2450 ;
+    mac_7_4_hi_l0_1 <= \$2282 ;
   always @(posedge clk)
-    mac_7_4_hi_l0_2 <= \$2451 ;
+    mac_7_4_hi_l0_2 <= \$2283 ;
   always @(posedge clk)
-    mac_7_4_hi_l0_3 <= \$2452 ;
+    mac_7_4_hi_l0_3 <= \$2284 ;
   always @(posedge clk)
-    mac_7_4_hi5 <= \$2453 ;
+    mac_7_4_hi5 <= \$2285 ;
   always @(posedge clk)
     mac_7_4_lo5 <= mac_7_4_lo_p;
   always @(posedge clk)
-    mac_7_4_p <= \$2454 ;
+    mac_7_4_p <= \$2286 ;
   always @(posedge clk)
     mac_7_5_a1 <= in1[63:56];
   always @(posedge clk)
@@ -19484,19 +20984,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_7_5_lo_p <= \$1837 ;
   always @(posedge clk)
-    mac_7_5_hi_l0_0 <= \$2455 ;
+    mac_7_5_hi_l0_0 <= \$2287 ;
   always @(posedge clk)
-    mac_7_5_hi_l0_1 <= \$2456 ;
+    mac_7_5_hi_l0_1 <= \$2288 ;
   always @(posedge clk)
-    mac_7_5_hi_l0_2 <= \$2457 ;
+    mac_7_5_hi_l0_2 <= \$2289 ;
   always @(posedge clk)
-    mac_7_5_hi_l0_3 <= \$2458 ;
+    mac_7_5_hi_l0_3 <= \$2290 ;
   always @(posedge clk)
-    mac_7_5_hi5 <= \$2459 ;
+    mac_7_5_hi5 <= \$2291 ;
   always @(posedge clk)
     mac_7_5_lo5 <= mac_7_5_lo_p;
   always @(posedge clk)
-    mac_7_5_p <= \$2460 ;
+    mac_7_5_p <= \$2292 ;
   always @(posedge clk)
     mac_7_6_a1 <= in1[63:56];
   always @(posedge clk)
@@ -19512,19 +21012,19 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_7_6_lo_p <= \$1844 ;
   always @(posedge clk)
-    mac_7_6_hi_l0_0 <= \$2461 ;
+    mac_7_6_hi_l0_0 <= \$2293 ;
   always @(posedge clk)
-    mac_7_6_hi_l0_1 <= \$2462 ;
+    mac_7_6_hi_l0_1 <= \$2294 ;
   always @(posedge clk)
-    mac_7_6_hi_l0_2 <= \$2463 ;
+    mac_7_6_hi_l0_2 <= \$2295 ;
   always @(posedge clk)
-    mac_7_6_hi_l0_3 <= \$2464 ;
+    mac_7_6_hi_l0_3 <= \$2296 ;
   always @(posedge clk)
-    mac_7_6_hi5 <= \$2465 ;
+    mac_7_6_hi5 <= \$2297 ;
   always @(posedge clk)
     mac_7_6_lo5 <= mac_7_6_lo_p;
   always @(posedge clk)
-    mac_7_6_p <= \$2466 ;
+    mac_7_6_p <= \$2298 ;
   always @(posedge clk)
     mac_7_7_a1 <= in1[63:56];
   always @(posedge clk)
@@ -19540,3712 +21040,5089 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   always @(posedge clk)
     mac_7_7_lo_p <= \$1851 ;
   always @(posedge clk)
-    mac_7_7_hi_l0_0 <= \$2467 ;
+    mac_7_7_hi_l0_0 <= \$2299 ;
   always @(posedge clk)
-    mac_7_7_hi_l0_1 <= \$2468 ;
+    mac_7_7_hi_l0_1 <= \$2300 ;
   always @(posedge clk)
-    mac_7_7_hi_l0_2 <= \$2469 ;
+    mac_7_7_hi_l0_2 <= \$2301 ;
   always @(posedge clk)
-    mac_7_7_hi_l0_3 <= \$2470 ;
+    mac_7_7_hi_l0_3 <= \$2302 ;
   always @(posedge clk)
-    mac_7_7_hi5 <= \$2471 ;
+    mac_7_7_hi5 <= \$2303 ;
   always @(posedge clk)
     mac_7_7_lo5 <= mac_7_7_lo_p;
   always @(posedge clk)
-    mac_7_7_p <= \$2472 ;
+    mac_7_7_p <= \$2304 ;
   always @(posedge clk)
-    v_hop_0 <= \$2473 ;
+    v_hop_0 <= \$2305 ;
   always @(posedge clk)
     first_hop_0 <= first4;
   always @(posedge clk)
-    last_hop_0 <= \$2474 ;
+    last_hop_0 <= \$2306 ;
   always @(posedge clk)
-    v_0_0 <= \$2475 ;
+    v_0_0 <= \$2307 ;
   always @(posedge clk)
     first_0_0 <= first_hop_0;
   always @(posedge clk)
-    last_0_0 <= \$2476 ;
+    last_0_0 <= \$2308 ;
   always @(posedge clk)
-    acc_0_0 <= \$2477 ;
+    acc_0_0 <= \$2309 ;
   always @(posedge clk)
-    o_valid_0_0 <= \$2478 ;
+    shadow_0_0 <= \$2310 ;
   always @(posedge clk)
-    shadow_0_0 <= \$2479 ;
-  always @(posedge clk)
-    v_0_1 <= \$2480 ;
+    v_0_1 <= \$2311 ;
   always @(posedge clk)
     first_0_1 <= first_hop_0;
   always @(posedge clk)
-    last_0_1 <= \$2481 ;
+    last_0_1 <= \$2312 ;
   always @(posedge clk)
-    acc_0_1 <= \$2482 ;
+    acc_0_1 <= \$2313 ;
   always @(posedge clk)
-    o_valid_0_1 <= \$2483 ;
+    shadow_0_1 <= \$2314 ;
   always @(posedge clk)
-    shadow_0_1 <= \$2484 ;
-  always @(posedge clk)
-    v_0_2 <= \$2485 ;
+    v_0_2 <= \$2315 ;
   always @(posedge clk)
     first_0_2 <= first_hop_0;
   always @(posedge clk)
-    last_0_2 <= \$2486 ;
+    last_0_2 <= \$2316 ;
   always @(posedge clk)
-    acc_0_2 <= \$2487 ;
+    acc_0_2 <= \$2317 ;
   always @(posedge clk)
-    o_valid_0_2 <= \$2488 ;
+    shadow_0_2 <= \$2318 ;
   always @(posedge clk)
-    shadow_0_2 <= \$2489 ;
-  always @(posedge clk)
-    v_0_3 <= \$2490 ;
+    v_0_3 <= \$2319 ;
   always @(posedge clk)
     first_0_3 <= first_hop_0;
   always @(posedge clk)
-    last_0_3 <= \$2491 ;
+    last_0_3 <= \$2320 ;
   always @(posedge clk)
-    acc_0_3 <= \$2492 ;
+    acc_0_3 <= \$2321 ;
   always @(posedge clk)
-    o_valid_0_3 <= \$2493 ;
+    shadow_0_3 <= \$2322 ;
   always @(posedge clk)
-    shadow_0_3 <= \$2494 ;
-  always @(posedge clk)
-    v_0_4 <= \$2495 ;
+    v_0_4 <= \$2323 ;
   always @(posedge clk)
     first_0_4 <= first_hop_0;
   always @(posedge clk)
-    last_0_4 <= \$2496 ;
+    last_0_4 <= \$2324 ;
   always @(posedge clk)
-    acc_0_4 <= \$2497 ;
+    acc_0_4 <= \$2325 ;
   always @(posedge clk)
-    o_valid_0_4 <= \$2498 ;
+    shadow_0_4 <= \$2326 ;
   always @(posedge clk)
-    shadow_0_4 <= \$2499 ;
-  always @(posedge clk)
-    v_0_5 <= \$2500 ;
+    v_0_5 <= \$2327 ;
   always @(posedge clk)
     first_0_5 <= first_hop_0;
   always @(posedge clk)
-    last_0_5 <= \$2501 ;
+    last_0_5 <= \$2328 ;
   always @(posedge clk)
-    acc_0_5 <= \$2502 ;
+    acc_0_5 <= \$2329 ;
   always @(posedge clk)
-    o_valid_0_5 <= \$2503 ;
+    shadow_0_5 <= \$2330 ;
   always @(posedge clk)
-    shadow_0_5 <= \$2504 ;
-  always @(posedge clk)
-    v_0_6 <= \$2505 ;
+    v_0_6 <= \$2331 ;
   always @(posedge clk)
     first_0_6 <= first_hop_0;
   always @(posedge clk)
-    last_0_6 <= \$2506 ;
+    last_0_6 <= \$2332 ;
   always @(posedge clk)
-    acc_0_6 <= \$2507 ;
+    acc_0_6 <= \$2333 ;
   always @(posedge clk)
-    o_valid_0_6 <= \$2508 ;
+    shadow_0_6 <= \$2334 ;
   always @(posedge clk)
-    shadow_0_6 <= \$2509 ;
-  always @(posedge clk)
-    v_0_7 <= \$2510 ;
+    v_0_7 <= \$2335 ;
   always @(posedge clk)
     first_0_7 <= first_hop_0;
   always @(posedge clk)
-    last_0_7 <= \$2511 ;
+    last_0_7 <= \$2336 ;
   always @(posedge clk)
-    acc_0_7 <= \$2512 ;
+    acc_0_7 <= \$2337 ;
   always @(posedge clk)
-    o_valid_0_7 <= \$2513 ;
+    shadow_0_7 <= \$2338 ;
   always @(posedge clk)
-    shadow_0_7 <= \$2514 ;
-  always @(posedge clk)
-    v_hop_1 <= \$2515 ;
+    v_hop_1 <= \$2339 ;
   always @(posedge clk)
     first_hop_1 <= first4;
   always @(posedge clk)
-    last_hop_1 <= \$2516 ;
+    last_hop_1 <= \$2340 ;
   always @(posedge clk)
-    v_1_0 <= \$2517 ;
+    v_1_0 <= \$2341 ;
   always @(posedge clk)
     first_1_0 <= first_hop_1;
   always @(posedge clk)
-    last_1_0 <= \$2518 ;
+    last_1_0 <= \$2342 ;
   always @(posedge clk)
-    acc_1_0 <= \$2519 ;
+    acc_1_0 <= \$2343 ;
   always @(posedge clk)
-    o_valid_1_0 <= \$2520 ;
+    shadow_1_0 <= \$2344 ;
   always @(posedge clk)
-    shadow_1_0 <= \$2521 ;
-  always @(posedge clk)
-    v_1_1 <= \$2522 ;
+    v_1_1 <= \$2345 ;
   always @(posedge clk)
     first_1_1 <= first_hop_1;
   always @(posedge clk)
-    last_1_1 <= \$2523 ;
+    last_1_1 <= \$2346 ;
   always @(posedge clk)
-    acc_1_1 <= \$2524 ;
+    acc_1_1 <= \$2347 ;
   always @(posedge clk)
-    o_valid_1_1 <= \$2525 ;
+    shadow_1_1 <= \$2348 ;
   always @(posedge clk)
-    shadow_1_1 <= \$2526 ;
-  always @(posedge clk)
-    v_1_2 <= \$2527 ;
+    v_1_2 <= \$2349 ;
   always @(posedge clk)
     first_1_2 <= first_hop_1;
   always @(posedge clk)
-    last_1_2 <= \$2528 ;
+    last_1_2 <= \$2350 ;
   always @(posedge clk)
-    acc_1_2 <= \$2529 ;
+    acc_1_2 <= \$2351 ;
   always @(posedge clk)
-    o_valid_1_2 <= \$2530 ;
+    shadow_1_2 <= \$2352 ;
   always @(posedge clk)
-    shadow_1_2 <= \$2531 ;
-  always @(posedge clk)
-    v_1_3 <= \$2532 ;
+    v_1_3 <= \$2353 ;
   always @(posedge clk)
     first_1_3 <= first_hop_1;
   always @(posedge clk)
-    last_1_3 <= \$2533 ;
+    last_1_3 <= \$2354 ;
   always @(posedge clk)
-    acc_1_3 <= \$2534 ;
+    acc_1_3 <= \$2355 ;
   always @(posedge clk)
-    o_valid_1_3 <= \$2535 ;
+    shadow_1_3 <= \$2356 ;
   always @(posedge clk)
-    shadow_1_3 <= \$2536 ;
-  always @(posedge clk)
-    v_1_4 <= \$2537 ;
+    v_1_4 <= \$2357 ;
   always @(posedge clk)
     first_1_4 <= first_hop_1;
   always @(posedge clk)
-    last_1_4 <= \$2538 ;
+    last_1_4 <= \$2358 ;
   always @(posedge clk)
-    acc_1_4 <= \$2539 ;
+    acc_1_4 <= \$2359 ;
   always @(posedge clk)
-    o_valid_1_4 <= \$2540 ;
+    shadow_1_4 <= \$2360 ;
   always @(posedge clk)
-    shadow_1_4 <= \$2541 ;
-  always @(posedge clk)
-    v_1_5 <= \$2542 ;
+    v_1_5 <= \$2361 ;
   always @(posedge clk)
     first_1_5 <= first_hop_1;
   always @(posedge clk)
-    last_1_5 <= \$2543 ;
+    last_1_5 <= \$2362 ;
   always @(posedge clk)
-    acc_1_5 <= \$2544 ;
+    acc_1_5 <= \$2363 ;
   always @(posedge clk)
-    o_valid_1_5 <= \$2545 ;
+    shadow_1_5 <= \$2364 ;
   always @(posedge clk)
-    shadow_1_5 <= \$2546 ;
-  always @(posedge clk)
-    v_1_6 <= \$2547 ;
+    v_1_6 <= \$2365 ;
   always @(posedge clk)
     first_1_6 <= first_hop_1;
   always @(posedge clk)
-    last_1_6 <= \$2548 ;
+    last_1_6 <= \$2366 ;
   always @(posedge clk)
-    acc_1_6 <= \$2549 ;
+    acc_1_6 <= \$2367 ;
   always @(posedge clk)
-    o_valid_1_6 <= \$2550 ;
+    shadow_1_6 <= \$2368 ;
   always @(posedge clk)
-    shadow_1_6 <= \$2551 ;
-  always @(posedge clk)
-    v_1_7 <= \$2552 ;
+    v_1_7 <= \$2369 ;
   always @(posedge clk)
     first_1_7 <= first_hop_1;
   always @(posedge clk)
-    last_1_7 <= \$2553 ;
+    last_1_7 <= \$2370 ;
   always @(posedge clk)
-    acc_1_7 <= \$2554 ;
+    acc_1_7 <= \$2371 ;
   always @(posedge clk)
-    o_valid_1_7 <= \$2555 ;
+    shadow_1_7 <= \$2372 ;
   always @(posedge clk)
-    shadow_1_7 <= \$2556 ;
-  always @(posedge clk)
-    v_hop_2 <= \$2557 ;
+    v_hop_2 <= \$2373 ;
   always @(posedge clk)
     first_hop_2 <= first4;
   always @(posedge clk)
-    last_hop_2 <= \$2558 ;
+    last_hop_2 <= \$2374 ;
   always @(posedge clk)
-    v_2_0 <= \$2559 ;
+    v_2_0 <= \$2375 ;
   always @(posedge clk)
     first_2_0 <= first_hop_2;
   always @(posedge clk)
-    last_2_0 <= \$2560 ;
+    last_2_0 <= \$2376 ;
   always @(posedge clk)
-    acc_2_0 <= \$2561 ;
+    acc_2_0 <= \$2377 ;
   always @(posedge clk)
-    o_valid_2_0 <= \$2562 ;
+    shadow_2_0 <= \$2378 ;
   always @(posedge clk)
-    shadow_2_0 <= \$2563 ;
-  always @(posedge clk)
-    v_2_1 <= \$2564 ;
+    v_2_1 <= \$2379 ;
   always @(posedge clk)
     first_2_1 <= first_hop_2;
   always @(posedge clk)
-    last_2_1 <= \$2565 ;
+    last_2_1 <= \$2380 ;
   always @(posedge clk)
-    acc_2_1 <= \$2566 ;
+    acc_2_1 <= \$2381 ;
   always @(posedge clk)
-    o_valid_2_1 <= \$2567 ;
+    shadow_2_1 <= \$2382 ;
   always @(posedge clk)
-    shadow_2_1 <= \$2568 ;
-  always @(posedge clk)
-    v_2_2 <= \$2569 ;
+    v_2_2 <= \$2383 ;
   always @(posedge clk)
     first_2_2 <= first_hop_2;
   always @(posedge clk)
-    last_2_2 <= \$2570 ;
+    last_2_2 <= \$2384 ;
   always @(posedge clk)
-    acc_2_2 <= \$2571 ;
+    acc_2_2 <= \$2385 ;
   always @(posedge clk)
-    o_valid_2_2 <= \$2572 ;
+    shadow_2_2 <= \$2386 ;
   always @(posedge clk)
-    shadow_2_2 <= \$2573 ;
-  always @(posedge clk)
-    v_2_3 <= \$2574 ;
+    v_2_3 <= \$2387 ;
   always @(posedge clk)
     first_2_3 <= first_hop_2;
   always @(posedge clk)
-    last_2_3 <= \$2575 ;
+    last_2_3 <= \$2388 ;
   always @(posedge clk)
-    acc_2_3 <= \$2576 ;
+    acc_2_3 <= \$2389 ;
   always @(posedge clk)
-    o_valid_2_3 <= \$2577 ;
+    shadow_2_3 <= \$2390 ;
   always @(posedge clk)
-    shadow_2_3 <= \$2578 ;
-  always @(posedge clk)
-    v_2_4 <= \$2579 ;
+    v_2_4 <= \$2391 ;
   always @(posedge clk)
     first_2_4 <= first_hop_2;
   always @(posedge clk)
-    last_2_4 <= \$2580 ;
+    last_2_4 <= \$2392 ;
   always @(posedge clk)
-    acc_2_4 <= \$2581 ;
+    acc_2_4 <= \$2393 ;
   always @(posedge clk)
-    o_valid_2_4 <= \$2582 ;
+    shadow_2_4 <= \$2394 ;
   always @(posedge clk)
-    shadow_2_4 <= \$2583 ;
-  always @(posedge clk)
-    v_2_5 <= \$2584 ;
+    v_2_5 <= \$2395 ;
   always @(posedge clk)
     first_2_5 <= first_hop_2;
   always @(posedge clk)
-    last_2_5 <= \$2585 ;
+    last_2_5 <= \$2396 ;
   always @(posedge clk)
-    acc_2_5 <= \$2586 ;
+    acc_2_5 <= \$2397 ;
   always @(posedge clk)
-    o_valid_2_5 <= \$2587 ;
+    shadow_2_5 <= \$2398 ;
   always @(posedge clk)
-    shadow_2_5 <= \$2588 ;
-  always @(posedge clk)
-    v_2_6 <= \$2589 ;
+    v_2_6 <= \$2399 ;
   always @(posedge clk)
     first_2_6 <= first_hop_2;
   always @(posedge clk)
-    last_2_6 <= \$2590 ;
+    last_2_6 <= \$2400 ;
   always @(posedge clk)
-    acc_2_6 <= \$2591 ;
+    acc_2_6 <= \$2401 ;
   always @(posedge clk)
-    o_valid_2_6 <= \$2592 ;
+    shadow_2_6 <= \$2402 ;
   always @(posedge clk)
-    shadow_2_6 <= \$2593 ;
-  always @(posedge clk)
-    v_2_7 <= \$2594 ;
+    v_2_7 <= \$2403 ;
   always @(posedge clk)
     first_2_7 <= first_hop_2;
   always @(posedge clk)
-    last_2_7 <= \$2595 ;
+    last_2_7 <= \$2404 ;
   always @(posedge clk)
-    acc_2_7 <= \$2596 ;
+    acc_2_7 <= \$2405 ;
   always @(posedge clk)
-    o_valid_2_7 <= \$2597 ;
+    shadow_2_7 <= \$2406 ;
   always @(posedge clk)
-    shadow_2_7 <= \$2598 ;
-  always @(posedge clk)
-    v_hop_3 <= \$2599 ;
+    v_hop_3 <= \$2407 ;
   always @(posedge clk)
     first_hop_3 <= first4;
   always @(posedge clk)
-    last_hop_3 <= \$2600 ;
+    last_hop_3 <= \$2408 ;
   always @(posedge clk)
-    v_3_0 <= \$2601 ;
+    v_3_0 <= \$2409 ;
   always @(posedge clk)
     first_3_0 <= first_hop_3;
   always @(posedge clk)
-    last_3_0 <= \$2602 ;
+    last_3_0 <= \$2410 ;
   always @(posedge clk)
-    acc_3_0 <= \$2603 ;
+    acc_3_0 <= \$2411 ;
   always @(posedge clk)
-    o_valid_3_0 <= \$2604 ;
+    shadow_3_0 <= \$2412 ;
   always @(posedge clk)
-    shadow_3_0 <= \$2605 ;
-  always @(posedge clk)
-    v_3_1 <= \$2606 ;
+    v_3_1 <= \$2413 ;
   always @(posedge clk)
     first_3_1 <= first_hop_3;
   always @(posedge clk)
-    last_3_1 <= \$2607 ;
+    last_3_1 <= \$2414 ;
   always @(posedge clk)
-    acc_3_1 <= \$2608 ;
+    acc_3_1 <= \$2415 ;
   always @(posedge clk)
-    o_valid_3_1 <= \$2609 ;
+    shadow_3_1 <= \$2416 ;
   always @(posedge clk)
-    shadow_3_1 <= \$2610 ;
-  always @(posedge clk)
-    v_3_2 <= \$2611 ;
+    v_3_2 <= \$2417 ;
   always @(posedge clk)
     first_3_2 <= first_hop_3;
   always @(posedge clk)
-    last_3_2 <= \$2612 ;
+    last_3_2 <= \$2418 ;
   always @(posedge clk)
-    acc_3_2 <= \$2613 ;
+    acc_3_2 <= \$2419 ;
   always @(posedge clk)
-    o_valid_3_2 <= \$2614 ;
+    shadow_3_2 <= \$2420 ;
   always @(posedge clk)
-    shadow_3_2 <= \$2615 ;
-  always @(posedge clk)
-    v_3_3 <= \$2616 ;
+    v_3_3 <= \$2421 ;
   always @(posedge clk)
     first_3_3 <= first_hop_3;
   always @(posedge clk)
-    last_3_3 <= \$2617 ;
+    last_3_3 <= \$2422 ;
   always @(posedge clk)
-    acc_3_3 <= \$2618 ;
+    acc_3_3 <= \$2423 ;
   always @(posedge clk)
-    o_valid_3_3 <= \$2619 ;
+    shadow_3_3 <= \$2424 ;
   always @(posedge clk)
-    shadow_3_3 <= \$2620 ;
-  always @(posedge clk)
-    v_3_4 <= \$2621 ;
+    v_3_4 <= \$2425 ;
   always @(posedge clk)
     first_3_4 <= first_hop_3;
   always @(posedge clk)
-    last_3_4 <= \$2622 ;
+    last_3_4 <= \$2426 ;
   always @(posedge clk)
-    acc_3_4 <= \$2623 ;
+    acc_3_4 <= \$2427 ;
   always @(posedge clk)
-    o_valid_3_4 <= \$2624 ;
+    shadow_3_4 <= \$2428 ;
   always @(posedge clk)
-    shadow_3_4 <= \$2625 ;
-  always @(posedge clk)
-    v_3_5 <= \$2626 ;
+    v_3_5 <= \$2429 ;
   always @(posedge clk)
     first_3_5 <= first_hop_3;
   always @(posedge clk)
-    last_3_5 <= \$2627 ;
+    last_3_5 <= \$2430 ;
   always @(posedge clk)
-    acc_3_5 <= \$2628 ;
+    acc_3_5 <= \$2431 ;
   always @(posedge clk)
-    o_valid_3_5 <= \$2629 ;
+    shadow_3_5 <= \$2432 ;
   always @(posedge clk)
-    shadow_3_5 <= \$2630 ;
-  always @(posedge clk)
-    v_3_6 <= \$2631 ;
+    v_3_6 <= \$2433 ;
   always @(posedge clk)
     first_3_6 <= first_hop_3;
   always @(posedge clk)
-    last_3_6 <= \$2632 ;
+    last_3_6 <= \$2434 ;
   always @(posedge clk)
-    acc_3_6 <= \$2633 ;
+    acc_3_6 <= \$2435 ;
   always @(posedge clk)
-    o_valid_3_6 <= \$2634 ;
+    shadow_3_6 <= \$2436 ;
   always @(posedge clk)
-    shadow_3_6 <= \$2635 ;
-  always @(posedge clk)
-    v_3_7 <= \$2636 ;
+    v_3_7 <= \$2437 ;
   always @(posedge clk)
     first_3_7 <= first_hop_3;
   always @(posedge clk)
-    last_3_7 <= \$2637 ;
+    last_3_7 <= \$2438 ;
   always @(posedge clk)
-    acc_3_7 <= \$2638 ;
+    acc_3_7 <= \$2439 ;
   always @(posedge clk)
-    o_valid_3_7 <= \$2639 ;
+    shadow_3_7 <= \$2440 ;
   always @(posedge clk)
-    shadow_3_7 <= \$2640 ;
-  always @(posedge clk)
-    v_hop_4 <= \$2641 ;
+    v_hop_4 <= \$2441 ;
   always @(posedge clk)
     first_hop_4 <= first4;
   always @(posedge clk)
-    last_hop_4 <= \$2642 ;
+    last_hop_4 <= \$2442 ;
   always @(posedge clk)
-    v_4_0 <= \$2643 ;
+    v_4_0 <= \$2443 ;
   always @(posedge clk)
     first_4_0 <= first_hop_4;
   always @(posedge clk)
-    last_4_0 <= \$2644 ;
+    last_4_0 <= \$2444 ;
   always @(posedge clk)
-    acc_4_0 <= \$2645 ;
+    acc_4_0 <= \$2445 ;
   always @(posedge clk)
-    o_valid_4_0 <= \$2646 ;
+    shadow_4_0 <= \$2446 ;
   always @(posedge clk)
-    shadow_4_0 <= \$2647 ;
-  always @(posedge clk)
-    v_4_1 <= \$2648 ;
+    v_4_1 <= \$2447 ;
   always @(posedge clk)
     first_4_1 <= first_hop_4;
   always @(posedge clk)
-    last_4_1 <= \$2649 ;
+    last_4_1 <= \$2448 ;
   always @(posedge clk)
-    acc_4_1 <= \$2650 ;
+    acc_4_1 <= \$2449 ;
   always @(posedge clk)
-    o_valid_4_1 <= \$2651 ;
+    shadow_4_1 <= \$2450 ;
   always @(posedge clk)
-    shadow_4_1 <= \$2652 ;
-  always @(posedge clk)
-    v_4_2 <= \$2653 ;
+    v_4_2 <= \$2451 ;
   always @(posedge clk)
     first_4_2 <= first_hop_4;
   always @(posedge clk)
-    last_4_2 <= \$2654 ;
+    last_4_2 <= \$2452 ;
   always @(posedge clk)
-    acc_4_2 <= \$2655 ;
+    acc_4_2 <= \$2453 ;
   always @(posedge clk)
-    o_valid_4_2 <= \$2656 ;
+    shadow_4_2 <= \$2454 ;
   always @(posedge clk)
-    shadow_4_2 <= \$2657 ;
-  always @(posedge clk)
-    v_4_3 <= \$2658 ;
+    v_4_3 <= \$2455 ;
   always @(posedge clk)
     first_4_3 <= first_hop_4;
   always @(posedge clk)
-    last_4_3 <= \$2659 ;
+    last_4_3 <= \$2456 ;
   always @(posedge clk)
-    acc_4_3 <= \$2660 ;
+    acc_4_3 <= \$2457 ;
   always @(posedge clk)
-    o_valid_4_3 <= \$2661 ;
+    shadow_4_3 <= \$2458 ;
   always @(posedge clk)
-    shadow_4_3 <= \$2662 ;
-  always @(posedge clk)
-    v_4_4 <= \$2663 ;
+    v_4_4 <= \$2459 ;
   always @(posedge clk)
     first_4_4 <= first_hop_4;
   always @(posedge clk)
-    last_4_4 <= \$2664 ;
+    last_4_4 <= \$2460 ;
   always @(posedge clk)
-    acc_4_4 <= \$2665 ;
+    acc_4_4 <= \$2461 ;
   always @(posedge clk)
-    o_valid_4_4 <= \$2666 ;
+    shadow_4_4 <= \$2462 ;
   always @(posedge clk)
-    shadow_4_4 <= \$2667 ;
-  always @(posedge clk)
-    v_4_5 <= \$2668 ;
+    v_4_5 <= \$2463 ;
   always @(posedge clk)
     first_4_5 <= first_hop_4;
   always @(posedge clk)
-    last_4_5 <= \$2669 ;
+    last_4_5 <= \$2464 ;
   always @(posedge clk)
-    acc_4_5 <= \$2670 ;
+    acc_4_5 <= \$2465 ;
   always @(posedge clk)
-    o_valid_4_5 <= \$2671 ;
+    shadow_4_5 <= \$2466 ;
   always @(posedge clk)
-    shadow_4_5 <= \$2672 ;
-  always @(posedge clk)
-    v_4_6 <= \$2673 ;
+    v_4_6 <= \$2467 ;
   always @(posedge clk)
     first_4_6 <= first_hop_4;
   always @(posedge clk)
-    last_4_6 <= \$2674 ;
+    last_4_6 <= \$2468 ;
   always @(posedge clk)
-    acc_4_6 <= \$2675 ;
+    acc_4_6 <= \$2469 ;
   always @(posedge clk)
-    o_valid_4_6 <= \$2676 ;
+    shadow_4_6 <= \$2470 ;
   always @(posedge clk)
-    shadow_4_6 <= \$2677 ;
-  always @(posedge clk)
-    v_4_7 <= \$2678 ;
+    v_4_7 <= \$2471 ;
   always @(posedge clk)
     first_4_7 <= first_hop_4;
   always @(posedge clk)
-    last_4_7 <= \$2679 ;
+    last_4_7 <= \$2472 ;
   always @(posedge clk)
-    acc_4_7 <= \$2680 ;
+    acc_4_7 <= \$2473 ;
   always @(posedge clk)
-    o_valid_4_7 <= \$2681 ;
+    shadow_4_7 <= \$2474 ;
   always @(posedge clk)
-    shadow_4_7 <= \$2682 ;
-  always @(posedge clk)
-    v_hop_5 <= \$2683 ;
+    v_hop_5 <= \$2475 ;
   always @(posedge clk)
     first_hop_5 <= first4;
   always @(posedge clk)
-    last_hop_5 <= \$2684 ;
+    last_hop_5 <= \$2476 ;
   always @(posedge clk)
-    v_5_0 <= \$2685 ;
+    v_5_0 <= \$2477 ;
   always @(posedge clk)
     first_5_0 <= first_hop_5;
   always @(posedge clk)
-    last_5_0 <= \$2686 ;
+    last_5_0 <= \$2478 ;
   always @(posedge clk)
-    acc_5_0 <= \$2687 ;
+    acc_5_0 <= \$2479 ;
   always @(posedge clk)
-    o_valid_5_0 <= \$2688 ;
+    shadow_5_0 <= \$2480 ;
   always @(posedge clk)
-    shadow_5_0 <= \$2689 ;
-  always @(posedge clk)
-    v_5_1 <= \$2690 ;
+    v_5_1 <= \$2481 ;
   always @(posedge clk)
     first_5_1 <= first_hop_5;
   always @(posedge clk)
-    last_5_1 <= \$2691 ;
+    last_5_1 <= \$2482 ;
   always @(posedge clk)
-    acc_5_1 <= \$2692 ;
+    acc_5_1 <= \$2483 ;
   always @(posedge clk)
-    o_valid_5_1 <= \$2693 ;
+    shadow_5_1 <= \$2484 ;
   always @(posedge clk)
-    shadow_5_1 <= \$2694 ;
-  always @(posedge clk)
-    v_5_2 <= \$2695 ;
+    v_5_2 <= \$2485 ;
   always @(posedge clk)
     first_5_2 <= first_hop_5;
   always @(posedge clk)
-    last_5_2 <= \$2696 ;
+    last_5_2 <= \$2486 ;
   always @(posedge clk)
-    acc_5_2 <= \$2697 ;
+    acc_5_2 <= \$2487 ;
   always @(posedge clk)
-    o_valid_5_2 <= \$2698 ;
+    shadow_5_2 <= \$2488 ;
   always @(posedge clk)
-    shadow_5_2 <= \$2699 ;
-  always @(posedge clk)
-    v_5_3 <= \$2700 ;
+    v_5_3 <= \$2489 ;
   always @(posedge clk)
     first_5_3 <= first_hop_5;
   always @(posedge clk)
-    last_5_3 <= \$2701 ;
+    last_5_3 <= \$2490 ;
   always @(posedge clk)
-    acc_5_3 <= \$2702 ;
+    acc_5_3 <= \$2491 ;
   always @(posedge clk)
-    o_valid_5_3 <= \$2703 ;
+    shadow_5_3 <= \$2492 ;
   always @(posedge clk)
-    shadow_5_3 <= \$2704 ;
-  always @(posedge clk)
-    v_5_4 <= \$2705 ;
+    v_5_4 <= \$2493 ;
   always @(posedge clk)
     first_5_4 <= first_hop_5;
   always @(posedge clk)
-    last_5_4 <= \$2706 ;
+    last_5_4 <= \$2494 ;
   always @(posedge clk)
-    acc_5_4 <= \$2707 ;
+    acc_5_4 <= \$2495 ;
   always @(posedge clk)
-    o_valid_5_4 <= \$2708 ;
+    shadow_5_4 <= \$2496 ;
   always @(posedge clk)
-    shadow_5_4 <= \$2709 ;
-  always @(posedge clk)
-    v_5_5 <= \$2710 ;
+    v_5_5 <= \$2497 ;
   always @(posedge clk)
     first_5_5 <= first_hop_5;
   always @(posedge clk)
-    last_5_5 <= \$2711 ;
+    last_5_5 <= \$2498 ;
   always @(posedge clk)
-    acc_5_5 <= \$2712 ;
+    acc_5_5 <= \$2499 ;
   always @(posedge clk)
-    o_valid_5_5 <= \$2713 ;
+    shadow_5_5 <= \$2500 ;
   always @(posedge clk)
-    shadow_5_5 <= \$2714 ;
-  always @(posedge clk)
-    v_5_6 <= \$2715 ;
+    v_5_6 <= \$2501 ;
   always @(posedge clk)
     first_5_6 <= first_hop_5;
   always @(posedge clk)
-    last_5_6 <= \$2716 ;
+    last_5_6 <= \$2502 ;
   always @(posedge clk)
-    acc_5_6 <= \$2717 ;
+    acc_5_6 <= \$2503 ;
   always @(posedge clk)
-    o_valid_5_6 <= \$2718 ;
+    shadow_5_6 <= \$2504 ;
   always @(posedge clk)
-    shadow_5_6 <= \$2719 ;
-  always @(posedge clk)
-    v_5_7 <= \$2720 ;
+    v_5_7 <= \$2505 ;
   always @(posedge clk)
     first_5_7 <= first_hop_5;
   always @(posedge clk)
-    last_5_7 <= \$2721 ;
+    last_5_7 <= \$2506 ;
   always @(posedge clk)
-    acc_5_7 <= \$2722 ;
+    acc_5_7 <= \$2507 ;
   always @(posedge clk)
-    o_valid_5_7 <= \$2723 ;
+    shadow_5_7 <= \$2508 ;
   always @(posedge clk)
-    shadow_5_7 <= \$2724 ;
-  always @(posedge clk)
-    v_hop_6 <= \$2725 ;
+    v_hop_6 <= \$2509 ;
   always @(posedge clk)
     first_hop_6 <= first4;
   always @(posedge clk)
-    last_hop_6 <= \$2726 ;
+    last_hop_6 <= \$2510 ;
   always @(posedge clk)
-    v_6_0 <= \$2727 ;
+    v_6_0 <= \$2511 ;
   always @(posedge clk)
     first_6_0 <= first_hop_6;
   always @(posedge clk)
-    last_6_0 <= \$2728 ;
+    last_6_0 <= \$2512 ;
   always @(posedge clk)
-    acc_6_0 <= \$2729 ;
+    acc_6_0 <= \$2513 ;
   always @(posedge clk)
-    o_valid_6_0 <= \$2730 ;
+    shadow_6_0 <= \$2514 ;
   always @(posedge clk)
-    shadow_6_0 <= \$2731 ;
-  always @(posedge clk)
-    v_6_1 <= \$2732 ;
+    v_6_1 <= \$2515 ;
   always @(posedge clk)
     first_6_1 <= first_hop_6;
   always @(posedge clk)
-    last_6_1 <= \$2733 ;
+    last_6_1 <= \$2516 ;
   always @(posedge clk)
-    acc_6_1 <= \$2734 ;
+    acc_6_1 <= \$2517 ;
   always @(posedge clk)
-    o_valid_6_1 <= \$2735 ;
+    shadow_6_1 <= \$2518 ;
   always @(posedge clk)
-    shadow_6_1 <= \$2736 ;
-  always @(posedge clk)
-    v_6_2 <= \$2737 ;
+    v_6_2 <= \$2519 ;
   always @(posedge clk)
     first_6_2 <= first_hop_6;
   always @(posedge clk)
-    last_6_2 <= \$2738 ;
+    last_6_2 <= \$2520 ;
   always @(posedge clk)
-    acc_6_2 <= \$2739 ;
+    acc_6_2 <= \$2521 ;
   always @(posedge clk)
-    o_valid_6_2 <= \$2740 ;
+    shadow_6_2 <= \$2522 ;
   always @(posedge clk)
-    shadow_6_2 <= \$2741 ;
-  always @(posedge clk)
-    v_6_3 <= \$2742 ;
+    v_6_3 <= \$2523 ;
   always @(posedge clk)
     first_6_3 <= first_hop_6;
   always @(posedge clk)
-    last_6_3 <= \$2743 ;
+    last_6_3 <= \$2524 ;
   always @(posedge clk)
-    acc_6_3 <= \$2744 ;
+    acc_6_3 <= \$2525 ;
   always @(posedge clk)
-    o_valid_6_3 <= \$2745 ;
+    shadow_6_3 <= \$2526 ;
   always @(posedge clk)
-    shadow_6_3 <= \$2746 ;
-  always @(posedge clk)
-    v_6_4 <= \$2747 ;
+    v_6_4 <= \$2527 ;
   always @(posedge clk)
     first_6_4 <= first_hop_6;
   always @(posedge clk)
-    last_6_4 <= \$2748 ;
+    last_6_4 <= \$2528 ;
   always @(posedge clk)
-    acc_6_4 <= \$2749 ;
+    acc_6_4 <= \$2529 ;
   always @(posedge clk)
-    o_valid_6_4 <= \$2750 ;
+    shadow_6_4 <= \$2530 ;
   always @(posedge clk)
-    shadow_6_4 <= \$2751 ;
-  always @(posedge clk)
-    v_6_5 <= \$2752 ;
+    v_6_5 <= \$2531 ;
   always @(posedge clk)
     first_6_5 <= first_hop_6;
   always @(posedge clk)
-    last_6_5 <= \$2753 ;
+    last_6_5 <= \$2532 ;
   always @(posedge clk)
-    acc_6_5 <= \$2754 ;
+    acc_6_5 <= \$2533 ;
   always @(posedge clk)
-    o_valid_6_5 <= \$2755 ;
+    shadow_6_5 <= \$2534 ;
   always @(posedge clk)
-    shadow_6_5 <= \$2756 ;
-  always @(posedge clk)
-    v_6_6 <= \$2757 ;
+    v_6_6 <= \$2535 ;
   always @(posedge clk)
     first_6_6 <= first_hop_6;
   always @(posedge clk)
-    last_6_6 <= \$2758 ;
+    last_6_6 <= \$2536 ;
   always @(posedge clk)
-    acc_6_6 <= \$2759 ;
+    acc_6_6 <= \$2537 ;
   always @(posedge clk)
-    o_valid_6_6 <= \$2760 ;
+    shadow_6_6 <= \$2538 ;
   always @(posedge clk)
-    shadow_6_6 <= \$2761 ;
-  always @(posedge clk)
-    v_6_7 <= \$2762 ;
+    v_6_7 <= \$2539 ;
   always @(posedge clk)
     first_6_7 <= first_hop_6;
   always @(posedge clk)
-    last_6_7 <= \$2763 ;
+    last_6_7 <= \$2540 ;
   always @(posedge clk)
-    acc_6_7 <= \$2764 ;
+    acc_6_7 <= \$2541 ;
   always @(posedge clk)
-    o_valid_6_7 <= \$2765 ;
+    shadow_6_7 <= \$2542 ;
   always @(posedge clk)
-    shadow_6_7 <= \$2766 ;
-  always @(posedge clk)
-    v_hop_7 <= \$2767 ;
+    v_hop_7 <= \$2543 ;
   always @(posedge clk)
     first_hop_7 <= first4;
   always @(posedge clk)
-    last_hop_7 <= \$2768 ;
+    last_hop_7 <= \$2544 ;
   always @(posedge clk)
-    v_7_0 <= \$2769 ;
+    v_7_0 <= \$2545 ;
   always @(posedge clk)
     first_7_0 <= first_hop_7;
   always @(posedge clk)
-    last_7_0 <= \$2770 ;
+    last_7_0 <= \$2546 ;
   always @(posedge clk)
-    acc_7_0 <= \$2771 ;
+    acc_7_0 <= \$2547 ;
   always @(posedge clk)
-    shadow_7_0 <= \$2772 ;
+    shadow_7_0 <= \$2548 ;
   always @(posedge clk)
-    v_7_1 <= \$2773 ;
+    v_7_1 <= \$2549 ;
   always @(posedge clk)
     first_7_1 <= first_hop_7;
   always @(posedge clk)
-    last_7_1 <= \$2774 ;
+    last_7_1 <= \$2550 ;
   always @(posedge clk)
-    acc_7_1 <= \$2775 ;
+    acc_7_1 <= \$2551 ;
   always @(posedge clk)
-    shadow_7_1 <= \$2776 ;
+    shadow_7_1 <= \$2552 ;
   always @(posedge clk)
-    v_7_2 <= \$2777 ;
+    v_7_2 <= \$2553 ;
   always @(posedge clk)
     first_7_2 <= first_hop_7;
   always @(posedge clk)
-    last_7_2 <= \$2778 ;
+    last_7_2 <= \$2554 ;
   always @(posedge clk)
-    acc_7_2 <= \$2779 ;
+    acc_7_2 <= \$2555 ;
   always @(posedge clk)
-    shadow_7_2 <= \$2780 ;
+    shadow_7_2 <= \$2556 ;
   always @(posedge clk)
-    v_7_3 <= \$2781 ;
+    v_7_3 <= \$2557 ;
   always @(posedge clk)
     first_7_3 <= first_hop_7;
   always @(posedge clk)
-    last_7_3 <= \$2782 ;
+    last_7_3 <= \$2558 ;
   always @(posedge clk)
-    acc_7_3 <= \$2783 ;
+    acc_7_3 <= \$2559 ;
   always @(posedge clk)
-    shadow_7_3 <= \$2784 ;
+    shadow_7_3 <= \$2560 ;
   always @(posedge clk)
-    v_7_4 <= \$2785 ;
+    v_7_4 <= \$2561 ;
   always @(posedge clk)
     first_7_4 <= first_hop_7;
   always @(posedge clk)
-    last_7_4 <= \$2786 ;
+    last_7_4 <= \$2562 ;
   always @(posedge clk)
-    acc_7_4 <= \$2787 ;
+    acc_7_4 <= \$2563 ;
   always @(posedge clk)
-    shadow_7_4 <= \$2788 ;
+    shadow_7_4 <= \$2564 ;
   always @(posedge clk)
-    v_7_5 <= \$2789 ;
+    v_7_5 <= \$2565 ;
   always @(posedge clk)
     first_7_5 <= first_hop_7;
   always @(posedge clk)
-    last_7_5 <= \$2790 ;
+    last_7_5 <= \$2566 ;
   always @(posedge clk)
-    acc_7_5 <= \$2791 ;
+    acc_7_5 <= \$2567 ;
   always @(posedge clk)
-    shadow_7_5 <= \$2792 ;
+    shadow_7_5 <= \$2568 ;
   always @(posedge clk)
-    v_7_6 <= \$2793 ;
+    v_7_6 <= \$2569 ;
   always @(posedge clk)
     first_7_6 <= first_hop_7;
   always @(posedge clk)
-    last_7_6 <= \$2794 ;
+    last_7_6 <= \$2570 ;
   always @(posedge clk)
-    acc_7_6 <= \$2795 ;
+    acc_7_6 <= \$2571 ;
   always @(posedge clk)
-    shadow_7_6 <= \$2796 ;
+    shadow_7_6 <= \$2572 ;
   always @(posedge clk)
-    v_7_7 <= \$2797 ;
+    v_7_7 <= \$2573 ;
   always @(posedge clk)
     first_7_7 <= first_hop_7;
   always @(posedge clk)
-    last_7_7 <= \$2798 ;
+    last_7_7 <= \$2574 ;
   always @(posedge clk)
-    acc_7_7 <= \$2799 ;
+    acc_7_7 <= \$2575 ;
   always @(posedge clk)
-    shadow_7_7 <= \$2800 ;
+    shadow_7_7 <= \$2576 ;
   always @(posedge clk)
-    o__valid <= \$2801 ;
+    o__valid <= \$2577 ;
   always @(posedge clk)
-    row <= \$2802 ;
+    row <= \$2578 ;
   always @(posedge clk)
-    busy <= \$2803 ;
+    busy <= \$2579 ;
   always @(posedge clk)
-    col_out <= \$2804 ;
+    col_out <= \$2580 ;
   always @(posedge clk)
-    wide_out_r <= \$2805 ;
+    wide_out_r <= \$2581 ;
   always @(posedge clk)
-    overflow <= \$2806 ;
+    overflow <= \$2582 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2070  = accept;
+    \$1902  = accept;
     if (rst) begin
-      \$2070  = 1'h0;
+      \$1902  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2071  = i__payload;
+    \$1903  = i__payload;
     if (rst) begin
-      \$2071  = 322'h000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$1903  = 322'h000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2072  = first1;
+    \$1904  = first1;
     if (accept) begin
-      \$2072  = i__payload[320];
+      \$1904  = i__payload[320];
     end
     if (rst) begin
-      \$2072  = 1'h0;
+      \$1904  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2073  = last1;
+    \$1905  = last1;
     if (accept) begin
-      \$2073  = i__payload[321];
+      \$1905  = i__payload[321];
     end
     if (rst) begin
-      \$2073  = 1'h0;
+      \$1905  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2074  = v1;
+    \$1906  = v1;
     if (rst) begin
-      \$2074  = 1'h0;
+      \$1906  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2075  = first1;
+    \$1907  = first1;
     if (rst) begin
-      \$2075  = 1'h0;
+      \$1907  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2076  = last1;
+    \$1908  = last1;
     if (rst) begin
-      \$2076  = 1'h0;
+      \$1908  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2077  = v2;
+    \$1909  = v2;
     if (rst) begin
-      \$2077  = 1'h0;
+      \$1909  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2078  = first2;
+    \$1910  = first2;
     if (rst) begin
-      \$2078  = 1'h0;
+      \$1910  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2079  = last2;
+    \$1911  = last2;
     if (rst) begin
-      \$2079  = 1'h0;
+      \$1911  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2080  = v3;
+    \$1912  = v3;
     if (rst) begin
-      \$2080  = 1'h0;
+      \$1912  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2081  = first3;
+    \$1913  = first3;
     if (rst) begin
-      \$2081  = 1'h0;
+      \$1913  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2082  = last3;
+    \$1914  = last3;
     if (rst) begin
-      \$2082  = 1'h0;
+      \$1914  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2083  = v4;
+    \$1915  = v4;
     if (rst) begin
-      \$2083  = 1'h0;
+      \$1915  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2084  = first4;
+    \$1916  = first4;
     if (rst) begin
-      \$2084  = 1'h0;
+      \$1916  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2085  = last4;
+    \$1917  = last4;
     if (rst) begin
-      \$2085  = 1'h0;
+      \$1917  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2086  = v5;
+    \$1918  = v5;
     if (rst) begin
-      \$2086  = 1'h0;
+      \$1918  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2087  = first5;
+    \$1919  = first5;
     if (rst) begin
-      \$2087  = 1'h0;
+      \$1919  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2088  = last5;
+    \$1920  = last5;
     if (rst) begin
-      \$2088  = 1'h0;
+      \$1920  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2089  = \$1411 [14:0];
+    \$1921  = \$1411 [14:0];
+    if (rst) begin
+      \$1921  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1922  = \$1412 [14:0];
+    if (rst) begin
+      \$1922  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1923  = \$1413 [14:0];
+    if (rst) begin
+      \$1923  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1924  = \$1414 [14:0];
+    if (rst) begin
+      \$1924  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1925  = \$21 [14:0];
+    if (rst) begin
+      \$1925  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1926  = \$1416 [31:0];
+    if (rst) begin
+      \$1926  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1927  = \$1418 [14:0];
+    if (rst) begin
+      \$1927  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1928  = \$1419 [14:0];
+    if (rst) begin
+      \$1928  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1929  = \$1420 [14:0];
+    if (rst) begin
+      \$1929  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1930  = \$1421 [14:0];
+    if (rst) begin
+      \$1930  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1931  = \$41 [14:0];
+    if (rst) begin
+      \$1931  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1932  = \$1423 [31:0];
+    if (rst) begin
+      \$1932  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1933  = \$1425 [14:0];
+    if (rst) begin
+      \$1933  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1934  = \$1426 [14:0];
+    if (rst) begin
+      \$1934  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1935  = \$1427 [14:0];
+    if (rst) begin
+      \$1935  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1936  = \$1428 [14:0];
+    if (rst) begin
+      \$1936  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1937  = \$61 [14:0];
+    if (rst) begin
+      \$1937  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1938  = \$1430 [31:0];
+    if (rst) begin
+      \$1938  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1939  = \$1432 [14:0];
+    if (rst) begin
+      \$1939  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1940  = \$1433 [14:0];
+    if (rst) begin
+      \$1940  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1941  = \$1434 [14:0];
+    if (rst) begin
+      \$1941  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1942  = \$1435 [14:0];
+    if (rst) begin
+      \$1942  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1943  = \$81 [14:0];
+    if (rst) begin
+      \$1943  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1944  = \$1437 [31:0];
+    if (rst) begin
+      \$1944  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1945  = \$1439 [14:0];
+    if (rst) begin
+      \$1945  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1946  = \$1440 [14:0];
+    if (rst) begin
+      \$1946  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1947  = \$1441 [14:0];
+    if (rst) begin
+      \$1947  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1948  = \$1442 [14:0];
+    if (rst) begin
+      \$1948  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1949  = \$101 [14:0];
+    if (rst) begin
+      \$1949  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1950  = \$1444 [31:0];
+    if (rst) begin
+      \$1950  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1951  = \$1446 [14:0];
+    if (rst) begin
+      \$1951  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1952  = \$1447 [14:0];
+    if (rst) begin
+      \$1952  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1953  = \$1448 [14:0];
+    if (rst) begin
+      \$1953  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1954  = \$1449 [14:0];
+    if (rst) begin
+      \$1954  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1955  = \$121 [14:0];
+    if (rst) begin
+      \$1955  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1956  = \$1451 [31:0];
+    if (rst) begin
+      \$1956  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1957  = \$1453 [14:0];
+    if (rst) begin
+      \$1957  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1958  = \$1454 [14:0];
+    if (rst) begin
+      \$1958  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1959  = \$1455 [14:0];
+    if (rst) begin
+      \$1959  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1960  = \$1456 [14:0];
+    if (rst) begin
+      \$1960  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1961  = \$141 [14:0];
+    if (rst) begin
+      \$1961  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1962  = \$1458 [31:0];
+    if (rst) begin
+      \$1962  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1963  = \$1460 [14:0];
+    if (rst) begin
+      \$1963  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1964  = \$1461 [14:0];
+    if (rst) begin
+      \$1964  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1965  = \$1462 [14:0];
+    if (rst) begin
+      \$1965  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1966  = \$1463 [14:0];
+    if (rst) begin
+      \$1966  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1967  = \$161 [14:0];
+    if (rst) begin
+      \$1967  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1968  = \$1465 [31:0];
+    if (rst) begin
+      \$1968  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1969  = \$1467 [14:0];
+    if (rst) begin
+      \$1969  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1970  = \$1468 [14:0];
+    if (rst) begin
+      \$1970  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1971  = \$1469 [14:0];
+    if (rst) begin
+      \$1971  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1972  = \$1470 [14:0];
+    if (rst) begin
+      \$1972  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1973  = \$181 [14:0];
+    if (rst) begin
+      \$1973  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1974  = \$1472 [31:0];
+    if (rst) begin
+      \$1974  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1975  = \$1474 [14:0];
+    if (rst) begin
+      \$1975  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1976  = \$1475 [14:0];
+    if (rst) begin
+      \$1976  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1977  = \$1476 [14:0];
+    if (rst) begin
+      \$1977  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1978  = \$1477 [14:0];
+    if (rst) begin
+      \$1978  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1979  = \$201 [14:0];
+    if (rst) begin
+      \$1979  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1980  = \$1479 [31:0];
+    if (rst) begin
+      \$1980  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1981  = \$1481 [14:0];
+    if (rst) begin
+      \$1981  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1982  = \$1482 [14:0];
+    if (rst) begin
+      \$1982  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1983  = \$1483 [14:0];
+    if (rst) begin
+      \$1983  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1984  = \$1484 [14:0];
+    if (rst) begin
+      \$1984  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1985  = \$221 [14:0];
+    if (rst) begin
+      \$1985  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1986  = \$1486 [31:0];
+    if (rst) begin
+      \$1986  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1987  = \$1488 [14:0];
+    if (rst) begin
+      \$1987  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1988  = \$1489 [14:0];
+    if (rst) begin
+      \$1988  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1989  = \$1490 [14:0];
+    if (rst) begin
+      \$1989  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1990  = \$1491 [14:0];
+    if (rst) begin
+      \$1990  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1991  = \$241 [14:0];
+    if (rst) begin
+      \$1991  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1992  = \$1493 [31:0];
+    if (rst) begin
+      \$1992  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1993  = \$1495 [14:0];
+    if (rst) begin
+      \$1993  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1994  = \$1496 [14:0];
+    if (rst) begin
+      \$1994  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1995  = \$1497 [14:0];
+    if (rst) begin
+      \$1995  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1996  = \$1498 [14:0];
+    if (rst) begin
+      \$1996  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1997  = \$261 [14:0];
+    if (rst) begin
+      \$1997  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1998  = \$1500 [31:0];
+    if (rst) begin
+      \$1998  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1999  = \$1502 [14:0];
+    if (rst) begin
+      \$1999  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2000  = \$1503 [14:0];
+    if (rst) begin
+      \$2000  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2001  = \$1504 [14:0];
+    if (rst) begin
+      \$2001  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2002  = \$1505 [14:0];
+    if (rst) begin
+      \$2002  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2003  = \$281 [14:0];
+    if (rst) begin
+      \$2003  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2004  = \$1507 [31:0];
+    if (rst) begin
+      \$2004  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2005  = \$1509 [14:0];
+    if (rst) begin
+      \$2005  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2006  = \$1510 [14:0];
+    if (rst) begin
+      \$2006  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2007  = \$1511 [14:0];
+    if (rst) begin
+      \$2007  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2008  = \$1512 [14:0];
+    if (rst) begin
+      \$2008  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2009  = \$301 [14:0];
+    if (rst) begin
+      \$2009  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2010  = \$1514 [31:0];
+    if (rst) begin
+      \$2010  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2011  = \$1516 [14:0];
+    if (rst) begin
+      \$2011  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2012  = \$1517 [14:0];
+    if (rst) begin
+      \$2012  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2013  = \$1518 [14:0];
+    if (rst) begin
+      \$2013  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2014  = \$1519 [14:0];
+    if (rst) begin
+      \$2014  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2015  = \$321 [14:0];
+    if (rst) begin
+      \$2015  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2016  = \$1521 [31:0];
+    if (rst) begin
+      \$2016  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2017  = \$1523 [14:0];
+    if (rst) begin
+      \$2017  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2018  = \$1524 [14:0];
+    if (rst) begin
+      \$2018  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2019  = \$1525 [14:0];
+    if (rst) begin
+      \$2019  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2020  = \$1526 [14:0];
+    if (rst) begin
+      \$2020  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2021  = \$341 [14:0];
+    if (rst) begin
+      \$2021  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2022  = \$1528 [31:0];
+    if (rst) begin
+      \$2022  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2023  = \$1530 [14:0];
+    if (rst) begin
+      \$2023  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2024  = \$1531 [14:0];
+    if (rst) begin
+      \$2024  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2025  = \$1532 [14:0];
+    if (rst) begin
+      \$2025  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2026  = \$1533 [14:0];
+    if (rst) begin
+      \$2026  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2027  = \$361 [14:0];
+    if (rst) begin
+      \$2027  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2028  = \$1535 [31:0];
+    if (rst) begin
+      \$2028  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2029  = \$1537 [14:0];
+    if (rst) begin
+      \$2029  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2030  = \$1538 [14:0];
+    if (rst) begin
+      \$2030  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2031  = \$1539 [14:0];
+    if (rst) begin
+      \$2031  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2032  = \$1540 [14:0];
+    if (rst) begin
+      \$2032  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2033  = \$381 [14:0];
+    if (rst) begin
+      \$2033  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2034  = \$1542 [31:0];
+    if (rst) begin
+      \$2034  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2035  = \$1544 [14:0];
+    if (rst) begin
+      \$2035  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2036  = \$1545 [14:0];
+    if (rst) begin
+      \$2036  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2037  = \$1546 [14:0];
+    if (rst) begin
+      \$2037  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2038  = \$1547 [14:0];
+    if (rst) begin
+      \$2038  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2039  = \$401 [14:0];
+    if (rst) begin
+      \$2039  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2040  = \$1549 [31:0];
+    if (rst) begin
+      \$2040  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2041  = \$1551 [14:0];
+    if (rst) begin
+      \$2041  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2042  = \$1552 [14:0];
+    if (rst) begin
+      \$2042  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2043  = \$1553 [14:0];
+    if (rst) begin
+      \$2043  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2044  = \$1554 [14:0];
+    if (rst) begin
+      \$2044  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2045  = \$421 [14:0];
+    if (rst) begin
+      \$2045  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2046  = \$1556 [31:0];
+    if (rst) begin
+      \$2046  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2047  = \$1558 [14:0];
+    if (rst) begin
+      \$2047  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2048  = \$1559 [14:0];
+    if (rst) begin
+      \$2048  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2049  = \$1560 [14:0];
+    if (rst) begin
+      \$2049  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2050  = \$1561 [14:0];
+    if (rst) begin
+      \$2050  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2051  = \$441 [14:0];
+    if (rst) begin
+      \$2051  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2052  = \$1563 [31:0];
+    if (rst) begin
+      \$2052  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2053  = \$1565 [14:0];
+    if (rst) begin
+      \$2053  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2054  = \$1566 [14:0];
+    if (rst) begin
+      \$2054  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2055  = \$1567 [14:0];
+    if (rst) begin
+      \$2055  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2056  = \$1568 [14:0];
+    if (rst) begin
+      \$2056  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2057  = \$461 [14:0];
+    if (rst) begin
+      \$2057  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2058  = \$1570 [31:0];
+    if (rst) begin
+      \$2058  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2059  = \$1572 [14:0];
+    if (rst) begin
+      \$2059  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2060  = \$1573 [14:0];
+    if (rst) begin
+      \$2060  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2061  = \$1574 [14:0];
+    if (rst) begin
+      \$2061  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2062  = \$1575 [14:0];
+    if (rst) begin
+      \$2062  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2063  = \$481 [14:0];
+    if (rst) begin
+      \$2063  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2064  = \$1577 [31:0];
+    if (rst) begin
+      \$2064  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2065  = \$1579 [14:0];
+    if (rst) begin
+      \$2065  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2066  = \$1580 [14:0];
+    if (rst) begin
+      \$2066  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2067  = \$1581 [14:0];
+    if (rst) begin
+      \$2067  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2068  = \$1582 [14:0];
+    if (rst) begin
+      \$2068  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2069  = \$501 [14:0];
+    if (rst) begin
+      \$2069  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2070  = \$1584 [31:0];
+    if (rst) begin
+      \$2070  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2071  = \$1586 [14:0];
+    if (rst) begin
+      \$2071  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2072  = \$1587 [14:0];
+    if (rst) begin
+      \$2072  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2073  = \$1588 [14:0];
+    if (rst) begin
+      \$2073  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2074  = \$1589 [14:0];
+    if (rst) begin
+      \$2074  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2075  = \$521 [14:0];
+    if (rst) begin
+      \$2075  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2076  = \$1591 [31:0];
+    if (rst) begin
+      \$2076  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2077  = \$1593 [14:0];
+    if (rst) begin
+      \$2077  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2078  = \$1594 [14:0];
+    if (rst) begin
+      \$2078  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2079  = \$1595 [14:0];
+    if (rst) begin
+      \$2079  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2080  = \$1596 [14:0];
+    if (rst) begin
+      \$2080  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2081  = \$541 [14:0];
+    if (rst) begin
+      \$2081  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2082  = \$1598 [31:0];
+    if (rst) begin
+      \$2082  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2083  = \$1600 [14:0];
+    if (rst) begin
+      \$2083  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2084  = \$1601 [14:0];
+    if (rst) begin
+      \$2084  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2085  = \$1602 [14:0];
+    if (rst) begin
+      \$2085  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2086  = \$1603 [14:0];
+    if (rst) begin
+      \$2086  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2087  = \$561 [14:0];
+    if (rst) begin
+      \$2087  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2088  = \$1605 [31:0];
+    if (rst) begin
+      \$2088  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2089  = \$1607 [14:0];
     if (rst) begin
       \$2089  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2090  = \$1412 [14:0];
+    \$2090  = \$1608 [14:0];
     if (rst) begin
       \$2090  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2091  = \$1413 [14:0];
+    \$2091  = \$1609 [14:0];
     if (rst) begin
       \$2091  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2092  = \$1414 [14:0];
+    \$2092  = \$1610 [14:0];
     if (rst) begin
       \$2092  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2093  = \$21 [14:0];
+    \$2093  = \$581 [14:0];
     if (rst) begin
       \$2093  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2094  = \$1416 [31:0];
+    \$2094  = \$1612 [31:0];
     if (rst) begin
       \$2094  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2095  = \$1418 [14:0];
+    \$2095  = \$1614 [14:0];
     if (rst) begin
       \$2095  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2096  = \$1419 [14:0];
+    \$2096  = \$1615 [14:0];
     if (rst) begin
       \$2096  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2097  = \$1420 [14:0];
+    \$2097  = \$1616 [14:0];
     if (rst) begin
       \$2097  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2098  = \$1421 [14:0];
+    \$2098  = \$1617 [14:0];
     if (rst) begin
       \$2098  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2099  = \$41 [14:0];
+    \$2099  = \$601 [14:0];
     if (rst) begin
       \$2099  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2100  = \$1423 [31:0];
+    \$2100  = \$1619 [31:0];
     if (rst) begin
       \$2100  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2101  = \$1425 [14:0];
+    \$2101  = \$1621 [14:0];
     if (rst) begin
       \$2101  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2102  = \$1426 [14:0];
+    \$2102  = \$1622 [14:0];
     if (rst) begin
       \$2102  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2103  = \$1427 [14:0];
+    \$2103  = \$1623 [14:0];
     if (rst) begin
       \$2103  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2104  = \$1428 [14:0];
+    \$2104  = \$1624 [14:0];
     if (rst) begin
       \$2104  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2105  = \$61 [14:0];
+    \$2105  = \$621 [14:0];
     if (rst) begin
       \$2105  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2106  = \$1430 [31:0];
+    \$2106  = \$1626 [31:0];
     if (rst) begin
       \$2106  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2107  = \$1432 [14:0];
+    \$2107  = \$1628 [14:0];
     if (rst) begin
       \$2107  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2108  = \$1433 [14:0];
+    \$2108  = \$1629 [14:0];
     if (rst) begin
       \$2108  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2109  = \$1434 [14:0];
+    \$2109  = \$1630 [14:0];
     if (rst) begin
       \$2109  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2110  = \$1435 [14:0];
+    \$2110  = \$1631 [14:0];
     if (rst) begin
       \$2110  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2111  = \$81 [14:0];
+    \$2111  = \$641 [14:0];
     if (rst) begin
       \$2111  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2112  = \$1437 [31:0];
+    \$2112  = \$1633 [31:0];
     if (rst) begin
       \$2112  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2113  = \$1439 [14:0];
+    \$2113  = \$1635 [14:0];
     if (rst) begin
       \$2113  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2114  = \$1440 [14:0];
+    \$2114  = \$1636 [14:0];
     if (rst) begin
       \$2114  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2115  = \$1441 [14:0];
+    \$2115  = \$1637 [14:0];
     if (rst) begin
       \$2115  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2116  = \$1442 [14:0];
+    \$2116  = \$1638 [14:0];
     if (rst) begin
       \$2116  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2117  = \$101 [14:0];
+    \$2117  = \$661 [14:0];
     if (rst) begin
       \$2117  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2118  = \$1444 [31:0];
+    \$2118  = \$1640 [31:0];
     if (rst) begin
       \$2118  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2119  = \$1446 [14:0];
+    \$2119  = \$1642 [14:0];
     if (rst) begin
       \$2119  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2120  = \$1447 [14:0];
+    \$2120  = \$1643 [14:0];
     if (rst) begin
       \$2120  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2121  = \$1448 [14:0];
+    \$2121  = \$1644 [14:0];
     if (rst) begin
       \$2121  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2122  = \$1449 [14:0];
+    \$2122  = \$1645 [14:0];
     if (rst) begin
       \$2122  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2123  = \$121 [14:0];
+    \$2123  = \$681 [14:0];
     if (rst) begin
       \$2123  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2124  = \$1451 [31:0];
+    \$2124  = \$1647 [31:0];
     if (rst) begin
       \$2124  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2125  = \$1453 [14:0];
+    \$2125  = \$1649 [14:0];
     if (rst) begin
       \$2125  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2126  = \$1454 [14:0];
+    \$2126  = \$1650 [14:0];
     if (rst) begin
       \$2126  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2127  = \$1455 [14:0];
+    \$2127  = \$1651 [14:0];
     if (rst) begin
       \$2127  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2128  = \$1456 [14:0];
+    \$2128  = \$1652 [14:0];
     if (rst) begin
       \$2128  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2129  = \$141 [14:0];
+    \$2129  = \$701 [14:0];
     if (rst) begin
       \$2129  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2130  = \$1458 [31:0];
+    \$2130  = \$1654 [31:0];
     if (rst) begin
       \$2130  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2131  = \$1460 [14:0];
+    \$2131  = \$1656 [14:0];
     if (rst) begin
       \$2131  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2132  = \$1461 [14:0];
+    \$2132  = \$1657 [14:0];
     if (rst) begin
       \$2132  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2133  = \$1462 [14:0];
+    \$2133  = \$1658 [14:0];
     if (rst) begin
       \$2133  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2134  = \$1463 [14:0];
+    \$2134  = \$1659 [14:0];
     if (rst) begin
       \$2134  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2135  = \$161 [14:0];
+    \$2135  = \$721 [14:0];
     if (rst) begin
       \$2135  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2136  = \$1465 [31:0];
+    \$2136  = \$1661 [31:0];
     if (rst) begin
       \$2136  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2137  = \$1467 [14:0];
+    \$2137  = \$1663 [14:0];
     if (rst) begin
       \$2137  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2138  = \$1468 [14:0];
+    \$2138  = \$1664 [14:0];
     if (rst) begin
       \$2138  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2139  = \$1469 [14:0];
+    \$2139  = \$1665 [14:0];
     if (rst) begin
       \$2139  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2140  = \$1470 [14:0];
+    \$2140  = \$1666 [14:0];
     if (rst) begin
       \$2140  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2141  = \$181 [14:0];
+    \$2141  = \$741 [14:0];
     if (rst) begin
       \$2141  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2142  = \$1472 [31:0];
+    \$2142  = \$1668 [31:0];
     if (rst) begin
       \$2142  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2143  = \$1474 [14:0];
+    \$2143  = \$1670 [14:0];
     if (rst) begin
       \$2143  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2144  = \$1475 [14:0];
+    \$2144  = \$1671 [14:0];
     if (rst) begin
       \$2144  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2145  = \$1476 [14:0];
+    \$2145  = \$1672 [14:0];
     if (rst) begin
       \$2145  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2146  = \$1477 [14:0];
+    \$2146  = \$1673 [14:0];
     if (rst) begin
       \$2146  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2147  = \$201 [14:0];
+    \$2147  = \$761 [14:0];
     if (rst) begin
       \$2147  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2148  = \$1479 [31:0];
+    \$2148  = \$1675 [31:0];
     if (rst) begin
       \$2148  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2149  = \$1481 [14:0];
+    \$2149  = \$1677 [14:0];
     if (rst) begin
       \$2149  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2150  = \$1482 [14:0];
+    \$2150  = \$1678 [14:0];
     if (rst) begin
       \$2150  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2151  = \$1483 [14:0];
+    \$2151  = \$1679 [14:0];
     if (rst) begin
       \$2151  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2152  = \$1484 [14:0];
+    \$2152  = \$1680 [14:0];
     if (rst) begin
       \$2152  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2153  = \$221 [14:0];
+    \$2153  = \$781 [14:0];
     if (rst) begin
       \$2153  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2154  = \$1486 [31:0];
+    \$2154  = \$1682 [31:0];
     if (rst) begin
       \$2154  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2155  = \$1488 [14:0];
+    \$2155  = \$1684 [14:0];
     if (rst) begin
       \$2155  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2156  = \$1489 [14:0];
+    \$2156  = \$1685 [14:0];
     if (rst) begin
       \$2156  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2157  = \$1490 [14:0];
+    \$2157  = \$1686 [14:0];
     if (rst) begin
       \$2157  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2158  = \$1491 [14:0];
+    \$2158  = \$1687 [14:0];
     if (rst) begin
       \$2158  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2159  = \$241 [14:0];
+    \$2159  = \$801 [14:0];
     if (rst) begin
       \$2159  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2160  = \$1493 [31:0];
+    \$2160  = \$1689 [31:0];
     if (rst) begin
       \$2160  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2161  = \$1495 [14:0];
+    \$2161  = \$1691 [14:0];
     if (rst) begin
       \$2161  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2162  = \$1496 [14:0];
+    \$2162  = \$1692 [14:0];
     if (rst) begin
       \$2162  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2163  = \$1497 [14:0];
+    \$2163  = \$1693 [14:0];
     if (rst) begin
       \$2163  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2164  = \$1498 [14:0];
+    \$2164  = \$1694 [14:0];
     if (rst) begin
       \$2164  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2165  = \$261 [14:0];
+    \$2165  = \$821 [14:0];
     if (rst) begin
       \$2165  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2166  = \$1500 [31:0];
+    \$2166  = \$1696 [31:0];
     if (rst) begin
       \$2166  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2167  = \$1502 [14:0];
+    \$2167  = \$1698 [14:0];
     if (rst) begin
       \$2167  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2168  = \$1503 [14:0];
+    \$2168  = \$1699 [14:0];
     if (rst) begin
       \$2168  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2169  = \$1504 [14:0];
+    \$2169  = \$1700 [14:0];
     if (rst) begin
       \$2169  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2170  = \$1505 [14:0];
+    \$2170  = \$1701 [14:0];
     if (rst) begin
       \$2170  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2171  = \$281 [14:0];
+    \$2171  = \$841 [14:0];
     if (rst) begin
       \$2171  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2172  = \$1507 [31:0];
+    \$2172  = \$1703 [31:0];
     if (rst) begin
       \$2172  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2173  = \$1509 [14:0];
+    \$2173  = \$1705 [14:0];
     if (rst) begin
       \$2173  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2174  = \$1510 [14:0];
+    \$2174  = \$1706 [14:0];
     if (rst) begin
       \$2174  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2175  = \$1511 [14:0];
+    \$2175  = \$1707 [14:0];
     if (rst) begin
       \$2175  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2176  = \$1512 [14:0];
+    \$2176  = \$1708 [14:0];
     if (rst) begin
       \$2176  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2177  = \$301 [14:0];
+    \$2177  = \$861 [14:0];
     if (rst) begin
       \$2177  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2178  = \$1514 [31:0];
+    \$2178  = \$1710 [31:0];
     if (rst) begin
       \$2178  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2179  = \$1516 [14:0];
+    \$2179  = \$1712 [14:0];
     if (rst) begin
       \$2179  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2180  = \$1517 [14:0];
+    \$2180  = \$1713 [14:0];
     if (rst) begin
       \$2180  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2181  = \$1518 [14:0];
+    \$2181  = \$1714 [14:0];
     if (rst) begin
       \$2181  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2182  = \$1519 [14:0];
+    \$2182  = \$1715 [14:0];
     if (rst) begin
       \$2182  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2183  = \$321 [14:0];
+    \$2183  = \$881 [14:0];
     if (rst) begin
       \$2183  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2184  = \$1521 [31:0];
+    \$2184  = \$1717 [31:0];
     if (rst) begin
       \$2184  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2185  = \$1523 [14:0];
+    \$2185  = \$1719 [14:0];
     if (rst) begin
       \$2185  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2186  = \$1524 [14:0];
+    \$2186  = \$1720 [14:0];
     if (rst) begin
       \$2186  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2187  = \$1525 [14:0];
+    \$2187  = \$1721 [14:0];
     if (rst) begin
       \$2187  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2188  = \$1526 [14:0];
+    \$2188  = \$1722 [14:0];
     if (rst) begin
       \$2188  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2189  = \$341 [14:0];
+    \$2189  = \$901 [14:0];
     if (rst) begin
       \$2189  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2190  = \$1528 [31:0];
+    \$2190  = \$1724 [31:0];
     if (rst) begin
       \$2190  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2191  = \$1530 [14:0];
+    \$2191  = \$1726 [14:0];
     if (rst) begin
       \$2191  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2192  = \$1531 [14:0];
+    \$2192  = \$1727 [14:0];
     if (rst) begin
       \$2192  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2193  = \$1532 [14:0];
+    \$2193  = \$1728 [14:0];
     if (rst) begin
       \$2193  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2194  = \$1533 [14:0];
+    \$2194  = \$1729 [14:0];
     if (rst) begin
       \$2194  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2195  = \$361 [14:0];
+    \$2195  = \$921 [14:0];
     if (rst) begin
       \$2195  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2196  = \$1535 [31:0];
+    \$2196  = \$1731 [31:0];
     if (rst) begin
       \$2196  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2197  = \$1537 [14:0];
+    \$2197  = \$1733 [14:0];
     if (rst) begin
       \$2197  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2198  = \$1538 [14:0];
+    \$2198  = \$1734 [14:0];
     if (rst) begin
       \$2198  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2199  = \$1539 [14:0];
+    \$2199  = \$1735 [14:0];
     if (rst) begin
       \$2199  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2200  = \$1540 [14:0];
+    \$2200  = \$1736 [14:0];
     if (rst) begin
       \$2200  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2201  = \$381 [14:0];
+    \$2201  = \$941 [14:0];
     if (rst) begin
       \$2201  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2202  = \$1542 [31:0];
+    \$2202  = \$1738 [31:0];
     if (rst) begin
       \$2202  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2203  = \$1544 [14:0];
+    \$2203  = \$1740 [14:0];
     if (rst) begin
       \$2203  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2204  = \$1545 [14:0];
+    \$2204  = \$1741 [14:0];
     if (rst) begin
       \$2204  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2205  = \$1546 [14:0];
+    \$2205  = \$1742 [14:0];
     if (rst) begin
       \$2205  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2206  = \$1547 [14:0];
+    \$2206  = \$1743 [14:0];
     if (rst) begin
       \$2206  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2207  = \$401 [14:0];
+    \$2207  = \$961 [14:0];
     if (rst) begin
       \$2207  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2208  = \$1549 [31:0];
+    \$2208  = \$1745 [31:0];
     if (rst) begin
       \$2208  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2209  = \$1551 [14:0];
+    \$2209  = \$1747 [14:0];
     if (rst) begin
       \$2209  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2210  = \$1552 [14:0];
+    \$2210  = \$1748 [14:0];
     if (rst) begin
       \$2210  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2211  = \$1553 [14:0];
+    \$2211  = \$1749 [14:0];
     if (rst) begin
       \$2211  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2212  = \$1554 [14:0];
+    \$2212  = \$1750 [14:0];
     if (rst) begin
       \$2212  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2213  = \$421 [14:0];
+    \$2213  = \$981 [14:0];
     if (rst) begin
       \$2213  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2214  = \$1556 [31:0];
+    \$2214  = \$1752 [31:0];
     if (rst) begin
       \$2214  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2215  = \$1558 [14:0];
+    \$2215  = \$1754 [14:0];
     if (rst) begin
       \$2215  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2216  = \$1559 [14:0];
+    \$2216  = \$1755 [14:0];
     if (rst) begin
       \$2216  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2217  = \$1560 [14:0];
+    \$2217  = \$1756 [14:0];
     if (rst) begin
       \$2217  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2218  = \$1561 [14:0];
+    \$2218  = \$1757 [14:0];
     if (rst) begin
       \$2218  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2219  = \$441 [14:0];
+    \$2219  = \$1001 [14:0];
     if (rst) begin
       \$2219  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2220  = \$1563 [31:0];
+    \$2220  = \$1759 [31:0];
     if (rst) begin
       \$2220  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2221  = \$1565 [14:0];
+    \$2221  = \$1761 [14:0];
     if (rst) begin
       \$2221  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2222  = \$1566 [14:0];
+    \$2222  = \$1762 [14:0];
     if (rst) begin
       \$2222  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2223  = \$1567 [14:0];
+    \$2223  = \$1763 [14:0];
     if (rst) begin
       \$2223  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2224  = \$1568 [14:0];
+    \$2224  = \$1764 [14:0];
     if (rst) begin
       \$2224  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2225  = \$461 [14:0];
+    \$2225  = \$1021 [14:0];
     if (rst) begin
       \$2225  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2226  = \$1570 [31:0];
+    \$2226  = \$1766 [31:0];
     if (rst) begin
       \$2226  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2227  = \$1572 [14:0];
+    \$2227  = \$1768 [14:0];
     if (rst) begin
       \$2227  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2228  = \$1573 [14:0];
+    \$2228  = \$1769 [14:0];
     if (rst) begin
       \$2228  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2229  = \$1574 [14:0];
+    \$2229  = \$1770 [14:0];
     if (rst) begin
       \$2229  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2230  = \$1575 [14:0];
+    \$2230  = \$1771 [14:0];
     if (rst) begin
       \$2230  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2231  = \$481 [14:0];
+    \$2231  = \$1041 [14:0];
     if (rst) begin
       \$2231  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2232  = \$1577 [31:0];
+    \$2232  = \$1773 [31:0];
     if (rst) begin
       \$2232  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2233  = \$1579 [14:0];
+    \$2233  = \$1775 [14:0];
     if (rst) begin
       \$2233  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2234  = \$1580 [14:0];
+    \$2234  = \$1776 [14:0];
     if (rst) begin
       \$2234  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2235  = \$1581 [14:0];
+    \$2235  = \$1777 [14:0];
     if (rst) begin
       \$2235  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2236  = \$1582 [14:0];
+    \$2236  = \$1778 [14:0];
     if (rst) begin
       \$2236  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2237  = \$501 [14:0];
+    \$2237  = \$1061 [14:0];
     if (rst) begin
       \$2237  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2238  = \$1584 [31:0];
+    \$2238  = \$1780 [31:0];
     if (rst) begin
       \$2238  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2239  = \$1586 [14:0];
+    \$2239  = \$1782 [14:0];
     if (rst) begin
       \$2239  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2240  = \$1587 [14:0];
+    \$2240  = \$1783 [14:0];
     if (rst) begin
       \$2240  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2241  = \$1588 [14:0];
+    \$2241  = \$1784 [14:0];
     if (rst) begin
       \$2241  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2242  = \$1589 [14:0];
+    \$2242  = \$1785 [14:0];
     if (rst) begin
       \$2242  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2243  = \$521 [14:0];
+    \$2243  = \$1081 [14:0];
     if (rst) begin
       \$2243  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2244  = \$1591 [31:0];
+    \$2244  = \$1787 [31:0];
     if (rst) begin
       \$2244  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2245  = \$1593 [14:0];
+    \$2245  = \$1789 [14:0];
     if (rst) begin
       \$2245  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2246  = \$1594 [14:0];
+    \$2246  = \$1790 [14:0];
     if (rst) begin
       \$2246  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2247  = \$1595 [14:0];
+    \$2247  = \$1791 [14:0];
     if (rst) begin
       \$2247  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2248  = \$1596 [14:0];
+    \$2248  = \$1792 [14:0];
     if (rst) begin
       \$2248  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2249  = \$541 [14:0];
+    \$2249  = \$1101 [14:0];
     if (rst) begin
       \$2249  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2250  = \$1598 [31:0];
+    \$2250  = \$1794 [31:0];
     if (rst) begin
       \$2250  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2251  = \$1600 [14:0];
+    \$2251  = \$1796 [14:0];
     if (rst) begin
       \$2251  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2252  = \$1601 [14:0];
+    \$2252  = \$1797 [14:0];
     if (rst) begin
       \$2252  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2253  = \$1602 [14:0];
+    \$2253  = \$1798 [14:0];
     if (rst) begin
       \$2253  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2254  = \$1603 [14:0];
+    \$2254  = \$1799 [14:0];
     if (rst) begin
       \$2254  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2255  = \$561 [14:0];
+    \$2255  = \$1121 [14:0];
     if (rst) begin
       \$2255  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2256  = \$1605 [31:0];
+    \$2256  = \$1801 [31:0];
     if (rst) begin
       \$2256  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2257  = \$1607 [14:0];
+    \$2257  = \$1803 [14:0];
     if (rst) begin
       \$2257  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2258  = \$1608 [14:0];
+    \$2258  = \$1804 [14:0];
     if (rst) begin
       \$2258  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2259  = \$1609 [14:0];
+    \$2259  = \$1805 [14:0];
     if (rst) begin
       \$2259  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2260  = \$1610 [14:0];
+    \$2260  = \$1806 [14:0];
     if (rst) begin
       \$2260  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2261  = \$581 [14:0];
+    \$2261  = \$1141 [14:0];
     if (rst) begin
       \$2261  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2262  = \$1612 [31:0];
+    \$2262  = \$1808 [31:0];
     if (rst) begin
       \$2262  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2263  = \$1614 [14:0];
+    \$2263  = \$1810 [14:0];
     if (rst) begin
       \$2263  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2264  = \$1615 [14:0];
+    \$2264  = \$1811 [14:0];
     if (rst) begin
       \$2264  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2265  = \$1616 [14:0];
+    \$2265  = \$1812 [14:0];
     if (rst) begin
       \$2265  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2266  = \$1617 [14:0];
+    \$2266  = \$1813 [14:0];
     if (rst) begin
       \$2266  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2267  = \$601 [14:0];
+    \$2267  = \$1161 [14:0];
     if (rst) begin
       \$2267  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2268  = \$1619 [31:0];
+    \$2268  = \$1815 [31:0];
     if (rst) begin
       \$2268  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2269  = \$1621 [14:0];
+    \$2269  = \$1817 [14:0];
     if (rst) begin
       \$2269  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2270  = \$1622 [14:0];
+    \$2270  = \$1818 [14:0];
     if (rst) begin
       \$2270  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2271  = \$1623 [14:0];
+    \$2271  = \$1819 [14:0];
     if (rst) begin
       \$2271  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2272  = \$1624 [14:0];
+    \$2272  = \$1820 [14:0];
     if (rst) begin
       \$2272  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2273  = \$621 [14:0];
+    \$2273  = \$1181 [14:0];
     if (rst) begin
       \$2273  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2274  = \$1626 [31:0];
+    \$2274  = \$1822 [31:0];
     if (rst) begin
       \$2274  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2275  = \$1628 [14:0];
+    \$2275  = \$1824 [14:0];
     if (rst) begin
       \$2275  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2276  = \$1629 [14:0];
+    \$2276  = \$1825 [14:0];
     if (rst) begin
       \$2276  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2277  = \$1630 [14:0];
+    \$2277  = \$1826 [14:0];
     if (rst) begin
       \$2277  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2278  = \$1631 [14:0];
+    \$2278  = \$1827 [14:0];
     if (rst) begin
       \$2278  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2279  = \$641 [14:0];
+    \$2279  = \$1201 [14:0];
     if (rst) begin
       \$2279  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2280  = \$1633 [31:0];
+    \$2280  = \$1829 [31:0];
     if (rst) begin
       \$2280  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2281  = \$1635 [14:0];
+    \$2281  = \$1831 [14:0];
     if (rst) begin
       \$2281  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2282  = \$1636 [14:0];
+    \$2282  = \$1832 [14:0];
     if (rst) begin
       \$2282  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2283  = \$1637 [14:0];
+    \$2283  = \$1833 [14:0];
     if (rst) begin
       \$2283  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2284  = \$1638 [14:0];
+    \$2284  = \$1834 [14:0];
     if (rst) begin
       \$2284  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2285  = \$661 [14:0];
+    \$2285  = \$1221 [14:0];
     if (rst) begin
       \$2285  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2286  = \$1640 [31:0];
+    \$2286  = \$1836 [31:0];
     if (rst) begin
       \$2286  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2287  = \$1642 [14:0];
+    \$2287  = \$1838 [14:0];
     if (rst) begin
       \$2287  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2288  = \$1643 [14:0];
+    \$2288  = \$1839 [14:0];
     if (rst) begin
       \$2288  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2289  = \$1644 [14:0];
+    \$2289  = \$1840 [14:0];
     if (rst) begin
       \$2289  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2290  = \$1645 [14:0];
+    \$2290  = \$1841 [14:0];
     if (rst) begin
       \$2290  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2291  = \$681 [14:0];
+    \$2291  = \$1241 [14:0];
     if (rst) begin
       \$2291  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2292  = \$1647 [31:0];
+    \$2292  = \$1843 [31:0];
     if (rst) begin
       \$2292  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2293  = \$1649 [14:0];
+    \$2293  = \$1845 [14:0];
     if (rst) begin
       \$2293  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2294  = \$1650 [14:0];
+    \$2294  = \$1846 [14:0];
     if (rst) begin
       \$2294  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2295  = \$1651 [14:0];
+    \$2295  = \$1847 [14:0];
     if (rst) begin
       \$2295  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2296  = \$1652 [14:0];
+    \$2296  = \$1848 [14:0];
     if (rst) begin
       \$2296  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2297  = \$701 [14:0];
+    \$2297  = \$1261 [14:0];
     if (rst) begin
       \$2297  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2298  = \$1654 [31:0];
+    \$2298  = \$1850 [31:0];
     if (rst) begin
       \$2298  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2299  = \$1656 [14:0];
+    \$2299  = \$1852 [14:0];
     if (rst) begin
       \$2299  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2300  = \$1657 [14:0];
+    \$2300  = \$1853 [14:0];
     if (rst) begin
       \$2300  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2301  = \$1658 [14:0];
+    \$2301  = \$1854 [14:0];
     if (rst) begin
       \$2301  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2302  = \$1659 [14:0];
+    \$2302  = \$1855 [14:0];
     if (rst) begin
       \$2302  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2303  = \$721 [14:0];
+    \$2303  = \$1281 [14:0];
     if (rst) begin
       \$2303  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2304  = \$1661 [31:0];
+    \$2304  = \$1857 [31:0];
     if (rst) begin
       \$2304  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2305  = \$1663 [14:0];
+    \$2305  = v4;
     if (rst) begin
-      \$2305  = 15'h0000;
+      \$2305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2306  = \$1664 [14:0];
+    \$2306  = \$1858 ;
     if (rst) begin
-      \$2306  = 15'h0000;
+      \$2306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2307  = \$1665 [14:0];
+    \$2307  = v_hop_0;
     if (rst) begin
-      \$2307  = 15'h0000;
+      \$2307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2308  = \$1666 [14:0];
+    \$2308  = last_hop_0;
     if (rst) begin
-      \$2308  = 15'h0000;
+      \$2308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2309  = \$741 [14:0];
+    \$2309  = acc_0_0;
+    if (v_0_0) begin
+      \$2309  = \$1283 [31:0];
+    end
     if (rst) begin
-      \$2309  = 15'h0000;
+      \$2309  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2310  = \$1668 [31:0];
+    (* full_case = 32'd1 *)
+    if (last_0_0) begin
+      \$2310  = \$1283 [31:0];
+    end else if (1'h1) begin
+      \$2310  = shadow_1_0;
+    end
     if (rst) begin
       \$2310  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2311  = \$1670 [14:0];
+    \$2311  = v_hop_0;
     if (rst) begin
-      \$2311  = 15'h0000;
+      \$2311  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2312  = \$1671 [14:0];
+    \$2312  = last_hop_0;
     if (rst) begin
-      \$2312  = 15'h0000;
+      \$2312  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2313  = \$1672 [14:0];
+    \$2313  = acc_0_1;
+    if (v_0_1) begin
+      \$2313  = \$1285 [31:0];
+    end
     if (rst) begin
-      \$2313  = 15'h0000;
+      \$2313  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2314  = \$1673 [14:0];
+    (* full_case = 32'd1 *)
+    if (last_0_1) begin
+      \$2314  = \$1285 [31:0];
+    end else if (1'h1) begin
+      \$2314  = shadow_1_1;
+    end
     if (rst) begin
-      \$2314  = 15'h0000;
+      \$2314  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2315  = \$761 [14:0];
+    \$2315  = v_hop_0;
     if (rst) begin
-      \$2315  = 15'h0000;
+      \$2315  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2316  = \$1675 [31:0];
+    \$2316  = last_hop_0;
     if (rst) begin
-      \$2316  = 32'd0;
+      \$2316  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2317  = \$1677 [14:0];
+    \$2317  = acc_0_2;
+    if (v_0_2) begin
+      \$2317  = \$1287 [31:0];
+    end
     if (rst) begin
-      \$2317  = 15'h0000;
+      \$2317  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2318  = \$1678 [14:0];
+    (* full_case = 32'd1 *)
+    if (last_0_2) begin
+      \$2318  = \$1287 [31:0];
+    end else if (1'h1) begin
+      \$2318  = shadow_1_2;
+    end
     if (rst) begin
-      \$2318  = 15'h0000;
+      \$2318  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2319  = \$1679 [14:0];
+    \$2319  = v_hop_0;
     if (rst) begin
-      \$2319  = 15'h0000;
+      \$2319  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2320  = \$1680 [14:0];
+    \$2320  = last_hop_0;
     if (rst) begin
-      \$2320  = 15'h0000;
+      \$2320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2321  = \$781 [14:0];
+    \$2321  = acc_0_3;
+    if (v_0_3) begin
+      \$2321  = \$1289 [31:0];
+    end
     if (rst) begin
-      \$2321  = 15'h0000;
+      \$2321  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2322  = \$1682 [31:0];
+    (* full_case = 32'd1 *)
+    if (last_0_3) begin
+      \$2322  = \$1289 [31:0];
+    end else if (1'h1) begin
+      \$2322  = shadow_1_3;
+    end
     if (rst) begin
       \$2322  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2323  = \$1684 [14:0];
+    \$2323  = v_hop_0;
     if (rst) begin
-      \$2323  = 15'h0000;
+      \$2323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2324  = \$1685 [14:0];
+    \$2324  = last_hop_0;
     if (rst) begin
-      \$2324  = 15'h0000;
+      \$2324  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2325  = \$1686 [14:0];
+    \$2325  = acc_0_4;
+    if (v_0_4) begin
+      \$2325  = \$1291 [31:0];
+    end
     if (rst) begin
-      \$2325  = 15'h0000;
+      \$2325  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2326  = \$1687 [14:0];
+    (* full_case = 32'd1 *)
+    if (last_0_4) begin
+      \$2326  = \$1291 [31:0];
+    end else if (1'h1) begin
+      \$2326  = shadow_1_4;
+    end
     if (rst) begin
-      \$2326  = 15'h0000;
+      \$2326  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2327  = \$801 [14:0];
+    \$2327  = v_hop_0;
     if (rst) begin
-      \$2327  = 15'h0000;
+      \$2327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2328  = \$1689 [31:0];
+    \$2328  = last_hop_0;
     if (rst) begin
-      \$2328  = 32'd0;
+      \$2328  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2329  = \$1691 [14:0];
+    \$2329  = acc_0_5;
+    if (v_0_5) begin
+      \$2329  = \$1293 [31:0];
+    end
     if (rst) begin
-      \$2329  = 15'h0000;
+      \$2329  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2330  = \$1692 [14:0];
+    (* full_case = 32'd1 *)
+    if (last_0_5) begin
+      \$2330  = \$1293 [31:0];
+    end else if (1'h1) begin
+      \$2330  = shadow_1_5;
+    end
     if (rst) begin
-      \$2330  = 15'h0000;
+      \$2330  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2331  = \$1693 [14:0];
+    \$2331  = v_hop_0;
     if (rst) begin
-      \$2331  = 15'h0000;
+      \$2331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2332  = \$1694 [14:0];
+    \$2332  = last_hop_0;
     if (rst) begin
-      \$2332  = 15'h0000;
+      \$2332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2333  = \$821 [14:0];
+    \$2333  = acc_0_6;
+    if (v_0_6) begin
+      \$2333  = \$1295 [31:0];
+    end
     if (rst) begin
-      \$2333  = 15'h0000;
+      \$2333  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2334  = \$1696 [31:0];
+    (* full_case = 32'd1 *)
+    if (last_0_6) begin
+      \$2334  = \$1295 [31:0];
+    end else if (1'h1) begin
+      \$2334  = shadow_1_6;
+    end
     if (rst) begin
       \$2334  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2335  = \$1698 [14:0];
+    \$2335  = v_hop_0;
     if (rst) begin
-      \$2335  = 15'h0000;
+      \$2335  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2336  = \$1699 [14:0];
+    \$2336  = last_hop_0;
     if (rst) begin
-      \$2336  = 15'h0000;
+      \$2336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2337  = \$1700 [14:0];
+    \$2337  = acc_0_7;
+    if (v_0_7) begin
+      \$2337  = \$1297 [31:0];
+    end
     if (rst) begin
-      \$2337  = 15'h0000;
+      \$2337  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2338  = \$1701 [14:0];
+    (* full_case = 32'd1 *)
+    if (last_0_7) begin
+      \$2338  = \$1297 [31:0];
+    end else if (1'h1) begin
+      \$2338  = shadow_1_7;
+    end
     if (rst) begin
-      \$2338  = 15'h0000;
+      \$2338  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2339  = \$841 [14:0];
+    \$2339  = v4;
     if (rst) begin
-      \$2339  = 15'h0000;
+      \$2339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2340  = \$1703 [31:0];
+    \$2340  = \$1859 ;
     if (rst) begin
-      \$2340  = 32'd0;
+      \$2340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2341  = \$1705 [14:0];
+    \$2341  = v_hop_1;
     if (rst) begin
-      \$2341  = 15'h0000;
+      \$2341  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2342  = \$1706 [14:0];
+    \$2342  = last_hop_1;
     if (rst) begin
-      \$2342  = 15'h0000;
+      \$2342  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2343  = \$1707 [14:0];
+    \$2343  = acc_1_0;
+    if (v_1_0) begin
+      \$2343  = \$1299 [31:0];
+    end
     if (rst) begin
-      \$2343  = 15'h0000;
+      \$2343  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2344  = \$1708 [14:0];
+    (* full_case = 32'd1 *)
+    if (last_1_0) begin
+      \$2344  = \$1299 [31:0];
+    end else if (1'h1) begin
+      \$2344  = shadow_2_0;
+    end
     if (rst) begin
-      \$2344  = 15'h0000;
+      \$2344  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2345  = \$861 [14:0];
+    \$2345  = v_hop_1;
     if (rst) begin
-      \$2345  = 15'h0000;
+      \$2345  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2346  = \$1710 [31:0];
+    \$2346  = last_hop_1;
     if (rst) begin
-      \$2346  = 32'd0;
+      \$2346  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2347  = \$1712 [14:0];
+    \$2347  = acc_1_1;
+    if (v_1_1) begin
+      \$2347  = \$1301 [31:0];
+    end
     if (rst) begin
-      \$2347  = 15'h0000;
+      \$2347  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2348  = \$1713 [14:0];
+    (* full_case = 32'd1 *)
+    if (last_1_1) begin
+      \$2348  = \$1301 [31:0];
+    end else if (1'h1) begin
+      \$2348  = shadow_2_1;
+    end
     if (rst) begin
-      \$2348  = 15'h0000;
+      \$2348  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2349  = \$1714 [14:0];
+    \$2349  = v_hop_1;
     if (rst) begin
-      \$2349  = 15'h0000;
+      \$2349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2350  = \$1715 [14:0];
+    \$2350  = last_hop_1;
     if (rst) begin
-      \$2350  = 15'h0000;
+      \$2350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2351  = \$881 [14:0];
+    \$2351  = acc_1_2;
+    if (v_1_2) begin
+      \$2351  = \$1303 [31:0];
+    end
     if (rst) begin
-      \$2351  = 15'h0000;
+      \$2351  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2352  = \$1717 [31:0];
+    (* full_case = 32'd1 *)
+    if (last_1_2) begin
+      \$2352  = \$1303 [31:0];
+    end else if (1'h1) begin
+      \$2352  = shadow_2_2;
+    end
     if (rst) begin
       \$2352  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2353  = \$1719 [14:0];
+    \$2353  = v_hop_1;
     if (rst) begin
-      \$2353  = 15'h0000;
+      \$2353  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2354  = \$1720 [14:0];
+    \$2354  = last_hop_1;
     if (rst) begin
-      \$2354  = 15'h0000;
+      \$2354  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2355  = \$1721 [14:0];
+    \$2355  = acc_1_3;
+    if (v_1_3) begin
+      \$2355  = \$1305 [31:0];
+    end
     if (rst) begin
-      \$2355  = 15'h0000;
+      \$2355  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2356  = \$1722 [14:0];
+    (* full_case = 32'd1 *)
+    if (last_1_3) begin
+      \$2356  = \$1305 [31:0];
+    end else if (1'h1) begin
+      \$2356  = shadow_2_3;
+    end
     if (rst) begin
-      \$2356  = 15'h0000;
+      \$2356  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2357  = \$901 [14:0];
+    \$2357  = v_hop_1;
     if (rst) begin
-      \$2357  = 15'h0000;
+      \$2357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2358  = \$1724 [31:0];
+    \$2358  = last_hop_1;
     if (rst) begin
-      \$2358  = 32'd0;
+      \$2358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2359  = \$1726 [14:0];
+    \$2359  = acc_1_4;
+    if (v_1_4) begin
+      \$2359  = \$1307 [31:0];
+    end
     if (rst) begin
-      \$2359  = 15'h0000;
+      \$2359  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2360  = \$1727 [14:0];
+    (* full_case = 32'd1 *)
+    if (last_1_4) begin
+      \$2360  = \$1307 [31:0];
+    end else if (1'h1) begin
+      \$2360  = shadow_2_4;
+    end
     if (rst) begin
-      \$2360  = 15'h0000;
+      \$2360  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2361  = \$1728 [14:0];
+    \$2361  = v_hop_1;
     if (rst) begin
-      \$2361  = 15'h0000;
+      \$2361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2362  = \$1729 [14:0];
+    \$2362  = last_hop_1;
     if (rst) begin
-      \$2362  = 15'h0000;
+      \$2362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2363  = \$921 [14:0];
+    \$2363  = acc_1_5;
+    if (v_1_5) begin
+      \$2363  = \$1309 [31:0];
+    end
     if (rst) begin
-      \$2363  = 15'h0000;
+      \$2363  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2364  = \$1731 [31:0];
+    (* full_case = 32'd1 *)
+    if (last_1_5) begin
+      \$2364  = \$1309 [31:0];
+    end else if (1'h1) begin
+      \$2364  = shadow_2_5;
+    end
     if (rst) begin
       \$2364  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2365  = \$1733 [14:0];
+    \$2365  = v_hop_1;
     if (rst) begin
-      \$2365  = 15'h0000;
+      \$2365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2366  = \$1734 [14:0];
+    \$2366  = last_hop_1;
     if (rst) begin
-      \$2366  = 15'h0000;
+      \$2366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2367  = \$1735 [14:0];
+    \$2367  = acc_1_6;
+    if (v_1_6) begin
+      \$2367  = \$1311 [31:0];
+    end
     if (rst) begin
-      \$2367  = 15'h0000;
+      \$2367  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2368  = \$1736 [14:0];
+    (* full_case = 32'd1 *)
+    if (last_1_6) begin
+      \$2368  = \$1311 [31:0];
+    end else if (1'h1) begin
+      \$2368  = shadow_2_6;
+    end
     if (rst) begin
-      \$2368  = 15'h0000;
+      \$2368  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2369  = \$941 [14:0];
+    \$2369  = v_hop_1;
     if (rst) begin
-      \$2369  = 15'h0000;
+      \$2369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2370  = \$1738 [31:0];
+    \$2370  = last_hop_1;
     if (rst) begin
-      \$2370  = 32'd0;
+      \$2370  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2371  = \$1740 [14:0];
+    \$2371  = acc_1_7;
+    if (v_1_7) begin
+      \$2371  = \$1313 [31:0];
+    end
     if (rst) begin
-      \$2371  = 15'h0000;
+      \$2371  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2372  = \$1741 [14:0];
+    (* full_case = 32'd1 *)
+    if (last_1_7) begin
+      \$2372  = \$1313 [31:0];
+    end else if (1'h1) begin
+      \$2372  = shadow_2_7;
+    end
     if (rst) begin
-      \$2372  = 15'h0000;
+      \$2372  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2373  = \$1742 [14:0];
+    \$2373  = v4;
     if (rst) begin
-      \$2373  = 15'h0000;
+      \$2373  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2374  = \$1743 [14:0];
+    \$2374  = \$1860 ;
     if (rst) begin
-      \$2374  = 15'h0000;
+      \$2374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2375  = \$961 [14:0];
+    \$2375  = v_hop_2;
     if (rst) begin
-      \$2375  = 15'h0000;
+      \$2375  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2376  = \$1745 [31:0];
+    \$2376  = last_hop_2;
     if (rst) begin
-      \$2376  = 32'd0;
+      \$2376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2377  = \$1747 [14:0];
+    \$2377  = acc_2_0;
+    if (v_2_0) begin
+      \$2377  = \$1315 [31:0];
+    end
     if (rst) begin
-      \$2377  = 15'h0000;
+      \$2377  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2378  = \$1748 [14:0];
+    (* full_case = 32'd1 *)
+    if (last_2_0) begin
+      \$2378  = \$1315 [31:0];
+    end else if (1'h1) begin
+      \$2378  = shadow_3_0;
+    end
     if (rst) begin
-      \$2378  = 15'h0000;
+      \$2378  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2379  = \$1749 [14:0];
+    \$2379  = v_hop_2;
     if (rst) begin
-      \$2379  = 15'h0000;
+      \$2379  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2380  = \$1750 [14:0];
+    \$2380  = last_hop_2;
     if (rst) begin
-      \$2380  = 15'h0000;
+      \$2380  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2381  = \$981 [14:0];
+    \$2381  = acc_2_1;
+    if (v_2_1) begin
+      \$2381  = \$1317 [31:0];
+    end
     if (rst) begin
-      \$2381  = 15'h0000;
+      \$2381  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2382  = \$1752 [31:0];
+    (* full_case = 32'd1 *)
+    if (last_2_1) begin
+      \$2382  = \$1317 [31:0];
+    end else if (1'h1) begin
+      \$2382  = shadow_3_1;
+    end
     if (rst) begin
       \$2382  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2383  = \$1754 [14:0];
+    \$2383  = v_hop_2;
     if (rst) begin
-      \$2383  = 15'h0000;
+      \$2383  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2384  = \$1755 [14:0];
+    \$2384  = last_hop_2;
     if (rst) begin
-      \$2384  = 15'h0000;
+      \$2384  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2385  = \$1756 [14:0];
+    \$2385  = acc_2_2;
+    if (v_2_2) begin
+      \$2385  = \$1319 [31:0];
+    end
     if (rst) begin
-      \$2385  = 15'h0000;
+      \$2385  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2386  = \$1757 [14:0];
+    (* full_case = 32'd1 *)
+    if (last_2_2) begin
+      \$2386  = \$1319 [31:0];
+    end else if (1'h1) begin
+      \$2386  = shadow_3_2;
+    end
     if (rst) begin
-      \$2386  = 15'h0000;
+      \$2386  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2387  = \$1001 [14:0];
+    \$2387  = v_hop_2;
     if (rst) begin
-      \$2387  = 15'h0000;
+      \$2387  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2388  = \$1759 [31:0];
+    \$2388  = last_hop_2;
     if (rst) begin
-      \$2388  = 32'd0;
+      \$2388  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2389  = \$1761 [14:0];
+    \$2389  = acc_2_3;
+    if (v_2_3) begin
+      \$2389  = \$1321 [31:0];
+    end
     if (rst) begin
-      \$2389  = 15'h0000;
+      \$2389  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2390  = \$1762 [14:0];
+    (* full_case = 32'd1 *)
+    if (last_2_3) begin
+      \$2390  = \$1321 [31:0];
+    end else if (1'h1) begin
+      \$2390  = shadow_3_3;
+    end
     if (rst) begin
-      \$2390  = 15'h0000;
+      \$2390  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2391  = \$1763 [14:0];
+    \$2391  = v_hop_2;
     if (rst) begin
-      \$2391  = 15'h0000;
+      \$2391  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2392  = \$1764 [14:0];
+    \$2392  = last_hop_2;
     if (rst) begin
-      \$2392  = 15'h0000;
+      \$2392  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2393  = \$1021 [14:0];
+    \$2393  = acc_2_4;
+    if (v_2_4) begin
+      \$2393  = \$1323 [31:0];
+    end
     if (rst) begin
-      \$2393  = 15'h0000;
+      \$2393  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2394  = \$1766 [31:0];
+    (* full_case = 32'd1 *)
+    if (last_2_4) begin
+      \$2394  = \$1323 [31:0];
+    end else if (1'h1) begin
+      \$2394  = shadow_3_4;
+    end
     if (rst) begin
       \$2394  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2395  = \$1768 [14:0];
+    \$2395  = v_hop_2;
     if (rst) begin
-      \$2395  = 15'h0000;
+      \$2395  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2396  = \$1769 [14:0];
+    \$2396  = last_hop_2;
     if (rst) begin
-      \$2396  = 15'h0000;
+      \$2396  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2397  = \$1770 [14:0];
+    \$2397  = acc_2_5;
+    if (v_2_5) begin
+      \$2397  = \$1325 [31:0];
+    end
     if (rst) begin
-      \$2397  = 15'h0000;
+      \$2397  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2398  = \$1771 [14:0];
+    (* full_case = 32'd1 *)
+    if (last_2_5) begin
+      \$2398  = \$1325 [31:0];
+    end else if (1'h1) begin
+      \$2398  = shadow_3_5;
+    end
     if (rst) begin
-      \$2398  = 15'h0000;
+      \$2398  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2399  = \$1041 [14:0];
+    \$2399  = v_hop_2;
     if (rst) begin
-      \$2399  = 15'h0000;
+      \$2399  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2400  = \$1773 [31:0];
+    \$2400  = last_hop_2;
     if (rst) begin
-      \$2400  = 32'd0;
+      \$2400  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2401  = \$1775 [14:0];
+    \$2401  = acc_2_6;
+    if (v_2_6) begin
+      \$2401  = \$1327 [31:0];
+    end
     if (rst) begin
-      \$2401  = 15'h0000;
+      \$2401  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2402  = \$1776 [14:0];
+    (* full_case = 32'd1 *)
+    if (last_2_6) begin
+      \$2402  = \$1327 [31:0];
+    end else if (1'h1) begin
+      \$2402  = shadow_3_6;
+    end
     if (rst) begin
-      \$2402  = 15'h0000;
+      \$2402  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2403  = \$1777 [14:0];
+    \$2403  = v_hop_2;
     if (rst) begin
-      \$2403  = 15'h0000;
+      \$2403  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2404  = \$1778 [14:0];
+    \$2404  = last_hop_2;
     if (rst) begin
-      \$2404  = 15'h0000;
+      \$2404  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2405  = \$1061 [14:0];
+    \$2405  = acc_2_7;
+    if (v_2_7) begin
+      \$2405  = \$1329 [31:0];
+    end
     if (rst) begin
-      \$2405  = 15'h0000;
+      \$2405  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2406  = \$1780 [31:0];
+    (* full_case = 32'd1 *)
+    if (last_2_7) begin
+      \$2406  = \$1329 [31:0];
+    end else if (1'h1) begin
+      \$2406  = shadow_3_7;
+    end
     if (rst) begin
       \$2406  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2407  = \$1782 [14:0];
+    \$2407  = v4;
     if (rst) begin
-      \$2407  = 15'h0000;
+      \$2407  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2408  = \$1783 [14:0];
+    \$2408  = \$1861 ;
     if (rst) begin
-      \$2408  = 15'h0000;
+      \$2408  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2409  = \$1784 [14:0];
+    \$2409  = v_hop_3;
     if (rst) begin
-      \$2409  = 15'h0000;
+      \$2409  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2410  = \$1785 [14:0];
+    \$2410  = last_hop_3;
     if (rst) begin
-      \$2410  = 15'h0000;
+      \$2410  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2411  = \$1081 [14:0];
+    \$2411  = acc_3_0;
+    if (v_3_0) begin
+      \$2411  = \$1331 [31:0];
+    end
     if (rst) begin
-      \$2411  = 15'h0000;
+      \$2411  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2412  = \$1787 [31:0];
+    (* full_case = 32'd1 *)
+    if (last_3_0) begin
+      \$2412  = \$1331 [31:0];
+    end else if (1'h1) begin
+      \$2412  = shadow_4_0;
+    end
     if (rst) begin
       \$2412  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2413  = \$1789 [14:0];
+    \$2413  = v_hop_3;
     if (rst) begin
-      \$2413  = 15'h0000;
+      \$2413  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2414  = \$1790 [14:0];
+    \$2414  = last_hop_3;
     if (rst) begin
-      \$2414  = 15'h0000;
+      \$2414  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2415  = \$1791 [14:0];
+    \$2415  = acc_3_1;
+    if (v_3_1) begin
+      \$2415  = \$1333 [31:0];
+    end
     if (rst) begin
-      \$2415  = 15'h0000;
+      \$2415  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2416  = \$1792 [14:0];
+    (* full_case = 32'd1 *)
+    if (last_3_1) begin
+      \$2416  = \$1333 [31:0];
+    end else if (1'h1) begin
+      \$2416  = shadow_4_1;
+    end
     if (rst) begin
-      \$2416  = 15'h0000;
+      \$2416  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2417  = \$1101 [14:0];
+    \$2417  = v_hop_3;
     if (rst) begin
-      \$2417  = 15'h0000;
+      \$2417  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2418  = \$1794 [31:0];
+    \$2418  = last_hop_3;
     if (rst) begin
-      \$2418  = 32'd0;
+      \$2418  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2419  = \$1796 [14:0];
+    \$2419  = acc_3_2;
+    if (v_3_2) begin
+      \$2419  = \$1335 [31:0];
+    end
     if (rst) begin
-      \$2419  = 15'h0000;
+      \$2419  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2420  = \$1797 [14:0];
+    (* full_case = 32'd1 *)
+    if (last_3_2) begin
+      \$2420  = \$1335 [31:0];
+    end else if (1'h1) begin
+      \$2420  = shadow_4_2;
+    end
     if (rst) begin
-      \$2420  = 15'h0000;
+      \$2420  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2421  = \$1798 [14:0];
+    \$2421  = v_hop_3;
     if (rst) begin
-      \$2421  = 15'h0000;
+      \$2421  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2422  = \$1799 [14:0];
+    \$2422  = last_hop_3;
     if (rst) begin
-      \$2422  = 15'h0000;
+      \$2422  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2423  = \$1121 [14:0];
+    \$2423  = acc_3_3;
+    if (v_3_3) begin
+      \$2423  = \$1337 [31:0];
+    end
     if (rst) begin
-      \$2423  = 15'h0000;
+      \$2423  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2424  = \$1801 [31:0];
+    (* full_case = 32'd1 *)
+    if (last_3_3) begin
+      \$2424  = \$1337 [31:0];
+    end else if (1'h1) begin
+      \$2424  = shadow_4_3;
+    end
     if (rst) begin
       \$2424  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2425  = \$1803 [14:0];
+    \$2425  = v_hop_3;
     if (rst) begin
-      \$2425  = 15'h0000;
+      \$2425  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2426  = \$1804 [14:0];
+    \$2426  = last_hop_3;
     if (rst) begin
-      \$2426  = 15'h0000;
+      \$2426  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2427  = \$1805 [14:0];
+    \$2427  = acc_3_4;
+    if (v_3_4) begin
+      \$2427  = \$1339 [31:0];
+    end
     if (rst) begin
-      \$2427  = 15'h0000;
+      \$2427  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2428  = \$1806 [14:0];
+    (* full_case = 32'd1 *)
+    if (last_3_4) begin
+      \$2428  = \$1339 [31:0];
+    end else if (1'h1) begin
+      \$2428  = shadow_4_4;
+    end
     if (rst) begin
-      \$2428  = 15'h0000;
+      \$2428  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2429  = \$1141 [14:0];
+    \$2429  = v_hop_3;
     if (rst) begin
-      \$2429  = 15'h0000;
+      \$2429  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2430  = \$1808 [31:0];
+    \$2430  = last_hop_3;
     if (rst) begin
-      \$2430  = 32'd0;
+      \$2430  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2431  = \$1810 [14:0];
+    \$2431  = acc_3_5;
+    if (v_3_5) begin
+      \$2431  = \$1341 [31:0];
+    end
     if (rst) begin
-      \$2431  = 15'h0000;
+      \$2431  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2432  = \$1811 [14:0];
+    (* full_case = 32'd1 *)
+    if (last_3_5) begin
+      \$2432  = \$1341 [31:0];
+    end else if (1'h1) begin
+      \$2432  = shadow_4_5;
+    end
     if (rst) begin
-      \$2432  = 15'h0000;
+      \$2432  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2433  = \$1812 [14:0];
+    \$2433  = v_hop_3;
     if (rst) begin
-      \$2433  = 15'h0000;
+      \$2433  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2434  = \$1813 [14:0];
+    \$2434  = last_hop_3;
     if (rst) begin
-      \$2434  = 15'h0000;
+      \$2434  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2435  = \$1161 [14:0];
+    \$2435  = acc_3_6;
+    if (v_3_6) begin
+      \$2435  = \$1343 [31:0];
+    end
     if (rst) begin
-      \$2435  = 15'h0000;
+      \$2435  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2436  = \$1815 [31:0];
+    (* full_case = 32'd1 *)
+    if (last_3_6) begin
+      \$2436  = \$1343 [31:0];
+    end else if (1'h1) begin
+      \$2436  = shadow_4_6;
+    end
     if (rst) begin
       \$2436  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2437  = \$1817 [14:0];
+    \$2437  = v_hop_3;
     if (rst) begin
-      \$2437  = 15'h0000;
+      \$2437  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2438  = \$1818 [14:0];
+    \$2438  = last_hop_3;
     if (rst) begin
-      \$2438  = 15'h0000;
+      \$2438  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2439  = \$1819 [14:0];
+    \$2439  = acc_3_7;
+    if (v_3_7) begin
+      \$2439  = \$1345 [31:0];
+    end
     if (rst) begin
-      \$2439  = 15'h0000;
+      \$2439  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2440  = \$1820 [14:0];
+    (* full_case = 32'd1 *)
+    if (last_3_7) begin
+      \$2440  = \$1345 [31:0];
+    end else if (1'h1) begin
+      \$2440  = shadow_4_7;
+    end
     if (rst) begin
-      \$2440  = 15'h0000;
+      \$2440  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2441  = \$1181 [14:0];
+    \$2441  = v4;
     if (rst) begin
-      \$2441  = 15'h0000;
+      \$2441  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2442  = \$1822 [31:0];
+    \$2442  = \$1862 ;
     if (rst) begin
-      \$2442  = 32'd0;
+      \$2442  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2443  = \$1824 [14:0];
+    \$2443  = v_hop_4;
     if (rst) begin
-      \$2443  = 15'h0000;
+      \$2443  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2444  = \$1825 [14:0];
+    \$2444  = last_hop_4;
     if (rst) begin
-      \$2444  = 15'h0000;
+      \$2444  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2445  = \$1826 [14:0];
+    \$2445  = acc_4_0;
+    if (v_4_0) begin
+      \$2445  = \$1347 [31:0];
+    end
     if (rst) begin
-      \$2445  = 15'h0000;
+      \$2445  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2446  = \$1827 [14:0];
+    (* full_case = 32'd1 *)
+    if (last_4_0) begin
+      \$2446  = \$1347 [31:0];
+    end else if (1'h1) begin
+      \$2446  = shadow_5_0;
+    end
     if (rst) begin
-      \$2446  = 15'h0000;
+      \$2446  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2447  = \$1201 [14:0];
+    \$2447  = v_hop_4;
     if (rst) begin
-      \$2447  = 15'h0000;
+      \$2447  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2448  = \$1829 [31:0];
+    \$2448  = last_hop_4;
     if (rst) begin
-      \$2448  = 32'd0;
+      \$2448  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2449  = \$1831 [14:0];
+    \$2449  = acc_4_1;
+    if (v_4_1) begin
+      \$2449  = \$1349 [31:0];
+    end
     if (rst) begin
-      \$2449  = 15'h0000;
+      \$2449  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2450  = \$1832 [14:0];
+    (* full_case = 32'd1 *)
+    if (last_4_1) begin
+      \$2450  = \$1349 [31:0];
+    end else if (1'h1) begin
+      \$2450  = shadow_5_1;
+    end
     if (rst) begin
-      \$2450  = 15'h0000;
+      \$2450  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2451  = \$1833 [14:0];
+    \$2451  = v_hop_4;
     if (rst) begin
-      \$2451  = 15'h0000;
+      \$2451  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2452  = \$1834 [14:0];
+    \$2452  = last_hop_4;
     if (rst) begin
-      \$2452  = 15'h0000;
+      \$2452  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2453  = \$1221 [14:0];
+    \$2453  = acc_4_2;
+    if (v_4_2) begin
+      \$2453  = \$1351 [31:0];
+    end
     if (rst) begin
-      \$2453  = 15'h0000;
+      \$2453  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2454  = \$1836 [31:0];
+    (* full_case = 32'd1 *)
+    if (last_4_2) begin
+      \$2454  = \$1351 [31:0];
+    end else if (1'h1) begin
+      \$2454  = shadow_5_2;
+    end
     if (rst) begin
       \$2454  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2455  = \$1838 [14:0];
+    \$2455  = v_hop_4;
     if (rst) begin
-      \$2455  = 15'h0000;
+      \$2455  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2456  = \$1839 [14:0];
+    \$2456  = last_hop_4;
     if (rst) begin
-      \$2456  = 15'h0000;
+      \$2456  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2457  = \$1840 [14:0];
+    \$2457  = acc_4_3;
+    if (v_4_3) begin
+      \$2457  = \$1353 [31:0];
+    end
     if (rst) begin
-      \$2457  = 15'h0000;
+      \$2457  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2458  = \$1841 [14:0];
+    (* full_case = 32'd1 *)
+    if (last_4_3) begin
+      \$2458  = \$1353 [31:0];
+    end else if (1'h1) begin
+      \$2458  = shadow_5_3;
+    end
     if (rst) begin
-      \$2458  = 15'h0000;
+      \$2458  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2459  = \$1241 [14:0];
+    \$2459  = v_hop_4;
     if (rst) begin
-      \$2459  = 15'h0000;
+      \$2459  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2460  = \$1843 [31:0];
+    \$2460  = last_hop_4;
     if (rst) begin
-      \$2460  = 32'd0;
+      \$2460  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2461  = \$1845 [14:0];
+    \$2461  = acc_4_4;
+    if (v_4_4) begin
+      \$2461  = \$1355 [31:0];
+    end
     if (rst) begin
-      \$2461  = 15'h0000;
+      \$2461  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2462  = \$1846 [14:0];
+    (* full_case = 32'd1 *)
+    if (last_4_4) begin
+      \$2462  = \$1355 [31:0];
+    end else if (1'h1) begin
+      \$2462  = shadow_5_4;
+    end
     if (rst) begin
-      \$2462  = 15'h0000;
+      \$2462  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2463  = \$1847 [14:0];
+    \$2463  = v_hop_4;
     if (rst) begin
-      \$2463  = 15'h0000;
+      \$2463  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2464  = \$1848 [14:0];
+    \$2464  = last_hop_4;
     if (rst) begin
-      \$2464  = 15'h0000;
+      \$2464  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2465  = \$1261 [14:0];
+    \$2465  = acc_4_5;
+    if (v_4_5) begin
+      \$2465  = \$1357 [31:0];
+    end
     if (rst) begin
-      \$2465  = 15'h0000;
+      \$2465  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2466  = \$1850 [31:0];
+    (* full_case = 32'd1 *)
+    if (last_4_5) begin
+      \$2466  = \$1357 [31:0];
+    end else if (1'h1) begin
+      \$2466  = shadow_5_5;
+    end
     if (rst) begin
       \$2466  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2467  = \$1852 [14:0];
+    \$2467  = v_hop_4;
     if (rst) begin
-      \$2467  = 15'h0000;
+      \$2467  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2468  = \$1853 [14:0];
+    \$2468  = last_hop_4;
     if (rst) begin
-      \$2468  = 15'h0000;
+      \$2468  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2469  = \$1854 [14:0];
+    \$2469  = acc_4_6;
+    if (v_4_6) begin
+      \$2469  = \$1359 [31:0];
+    end
     if (rst) begin
-      \$2469  = 15'h0000;
+      \$2469  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2470  = \$1855 [14:0];
+    (* full_case = 32'd1 *)
+    if (last_4_6) begin
+      \$2470  = \$1359 [31:0];
+    end else if (1'h1) begin
+      \$2470  = shadow_5_6;
+    end
     if (rst) begin
-      \$2470  = 15'h0000;
+      \$2470  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2471  = \$1281 [14:0];
+    \$2471  = v_hop_4;
     if (rst) begin
-      \$2471  = 15'h0000;
+      \$2471  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2472  = \$1857 [31:0];
+    \$2472  = last_hop_4;
     if (rst) begin
-      \$2472  = 32'd0;
+      \$2472  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2473  = v4;
+    \$2473  = acc_4_7;
+    if (v_4_7) begin
+      \$2473  = \$1361 [31:0];
+    end
     if (rst) begin
-      \$2473  = 1'h0;
+      \$2473  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2474  = \$1858 ;
+    (* full_case = 32'd1 *)
+    if (last_4_7) begin
+      \$2474  = \$1361 [31:0];
+    end else if (1'h1) begin
+      \$2474  = shadow_5_7;
+    end
     if (rst) begin
-      \$2474  = 1'h0;
+      \$2474  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2475  = v_hop_0;
+    \$2475  = v4;
     if (rst) begin
       \$2475  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2476  = last_hop_0;
+    \$2476  = \$1863 ;
     if (rst) begin
       \$2476  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2477  = acc_0_0;
-    if (v_0_0) begin
-      \$2477  = \$1283 [31:0];
-    end
+    \$2477  = v_hop_5;
     if (rst) begin
-      \$2477  = 32'd0;
+      \$2477  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2478  = o_valid_0_0;
-    if (\$1859 ) begin
-      \$2478  = 1'h1;
-    end else if (\$1860 ) begin
+    \$2478  = last_hop_5;
+    if (rst) begin
       \$2478  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2479  = shadow_0_0;
-    if (last_0_0) begin
-      \$2479  = \$1283 [31:0];
-    end else if (\$1861 ) begin
-      \$2479  = shadow_1_0;
+    \$2479  = acc_5_0;
+    if (v_5_0) begin
+      \$2479  = \$1363 [31:0];
     end
     if (rst) begin
       \$2479  = 32'd0;
@@ -23253,44 +26130,47 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2480  = v_hop_0;
+    (* full_case = 32'd1 *)
+    if (last_5_0) begin
+      \$2480  = \$1363 [31:0];
+    end else if (1'h1) begin
+      \$2480  = shadow_6_0;
+    end
     if (rst) begin
-      \$2480  = 1'h0;
+      \$2480  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2481  = last_hop_0;
+    \$2481  = v_hop_5;
     if (rst) begin
       \$2481  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2482  = acc_0_1;
-    if (v_0_1) begin
-      \$2482  = \$1285 [31:0];
+    \$2482  = last_hop_5;
+    if (rst) begin
+      \$2482  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2483  = acc_5_1;
+    if (v_5_1) begin
+      \$2483  = \$1365 [31:0];
     end
     if (rst) begin
-      \$2482  = 32'd0;
+      \$2483  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2483  = o_valid_0_1;
-    if (\$1862 ) begin
-      \$2483  = 1'h1;
-    end else if (\$1863 ) begin
-      \$2483  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2484  = shadow_0_1;
-    if (last_0_1) begin
-      \$2484  = \$1285 [31:0];
-    end else if (\$1864 ) begin
-      \$2484  = shadow_1_1;
+    (* full_case = 32'd1 *)
+    if (last_5_1) begin
+      \$2484  = \$1365 [31:0];
+    end else if (1'h1) begin
+      \$2484  = shadow_6_1;
     end
     if (rst) begin
       \$2484  = 32'd0;
@@ -23298,23 +26178,23 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2485  = v_hop_0;
+    \$2485  = v_hop_5;
     if (rst) begin
       \$2485  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2486  = last_hop_0;
+    \$2486  = last_hop_5;
     if (rst) begin
       \$2486  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2487  = acc_0_2;
-    if (v_0_2) begin
-      \$2487  = \$1287 [31:0];
+    \$2487  = acc_5_2;
+    if (v_5_2) begin
+      \$2487  = \$1367 [31:0];
     end
     if (rst) begin
       \$2487  = 32'd0;
@@ -23322,44 +26202,47 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2488  = o_valid_0_2;
-    if (\$1865 ) begin
-      \$2488  = 1'h1;
-    end else if (\$1866 ) begin
-      \$2488  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2489  = shadow_0_2;
-    if (last_0_2) begin
-      \$2489  = \$1287 [31:0];
-    end else if (\$1867 ) begin
-      \$2489  = shadow_1_2;
+    (* full_case = 32'd1 *)
+    if (last_5_2) begin
+      \$2488  = \$1367 [31:0];
+    end else if (1'h1) begin
+      \$2488  = shadow_6_2;
     end
     if (rst) begin
-      \$2489  = 32'd0;
+      \$2488  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2490  = v_hop_0;
+    \$2489  = v_hop_5;
+    if (rst) begin
+      \$2489  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2490  = last_hop_5;
     if (rst) begin
       \$2490  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2491  = last_hop_0;
+    \$2491  = acc_5_3;
+    if (v_5_3) begin
+      \$2491  = \$1369 [31:0];
+    end
     if (rst) begin
-      \$2491  = 1'h0;
+      \$2491  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2492  = acc_0_3;
-    if (v_0_3) begin
-      \$2492  = \$1289 [31:0];
+    (* full_case = 32'd1 *)
+    if (last_5_3) begin
+      \$2492  = \$1369 [31:0];
+    end else if (1'h1) begin
+      \$2492  = shadow_6_3;
     end
     if (rst) begin
       \$2492  = 32'd0;
@@ -23367,65 +26250,59 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2493  = o_valid_0_3;
-    if (\$1868 ) begin
-      \$2493  = 1'h1;
-    end else if (\$1869 ) begin
+    \$2493  = v_hop_5;
+    if (rst) begin
       \$2493  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2494  = shadow_0_3;
-    if (last_0_3) begin
-      \$2494  = \$1289 [31:0];
-    end else if (\$1870 ) begin
-      \$2494  = shadow_1_3;
-    end
+    \$2494  = last_hop_5;
     if (rst) begin
-      \$2494  = 32'd0;
+      \$2494  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2495  = v_hop_0;
+    \$2495  = acc_5_4;
+    if (v_5_4) begin
+      \$2495  = \$1371 [31:0];
+    end
     if (rst) begin
-      \$2495  = 1'h0;
+      \$2495  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2496  = last_hop_0;
+    (* full_case = 32'd1 *)
+    if (last_5_4) begin
+      \$2496  = \$1371 [31:0];
+    end else if (1'h1) begin
+      \$2496  = shadow_6_4;
+    end
     if (rst) begin
-      \$2496  = 1'h0;
+      \$2496  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2497  = acc_0_4;
-    if (v_0_4) begin
-      \$2497  = \$1291 [31:0];
-    end
+    \$2497  = v_hop_5;
     if (rst) begin
-      \$2497  = 32'd0;
+      \$2497  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2498  = o_valid_0_4;
-    if (\$1871 ) begin
-      \$2498  = 1'h1;
-    end else if (\$1872 ) begin
+    \$2498  = last_hop_5;
+    if (rst) begin
       \$2498  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2499  = shadow_0_4;
-    if (last_0_4) begin
-      \$2499  = \$1291 [31:0];
-    end else if (\$1873 ) begin
-      \$2499  = shadow_1_4;
+    \$2499  = acc_5_5;
+    if (v_5_5) begin
+      \$2499  = \$1373 [31:0];
     end
     if (rst) begin
       \$2499  = 32'd0;
@@ -23433,44 +26310,47 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2500  = v_hop_0;
+    (* full_case = 32'd1 *)
+    if (last_5_5) begin
+      \$2500  = \$1373 [31:0];
+    end else if (1'h1) begin
+      \$2500  = shadow_6_5;
+    end
     if (rst) begin
-      \$2500  = 1'h0;
+      \$2500  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2501  = last_hop_0;
+    \$2501  = v_hop_5;
     if (rst) begin
       \$2501  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2502  = acc_0_5;
-    if (v_0_5) begin
-      \$2502  = \$1293 [31:0];
+    \$2502  = last_hop_5;
+    if (rst) begin
+      \$2502  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2503  = acc_5_6;
+    if (v_5_6) begin
+      \$2503  = \$1375 [31:0];
     end
     if (rst) begin
-      \$2502  = 32'd0;
+      \$2503  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2503  = o_valid_0_5;
-    if (\$1874 ) begin
-      \$2503  = 1'h1;
-    end else if (\$1875 ) begin
-      \$2503  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2504  = shadow_0_5;
-    if (last_0_5) begin
-      \$2504  = \$1293 [31:0];
-    end else if (\$1876 ) begin
-      \$2504  = shadow_1_5;
+    (* full_case = 32'd1 *)
+    if (last_5_6) begin
+      \$2504  = \$1375 [31:0];
+    end else if (1'h1) begin
+      \$2504  = shadow_6_6;
     end
     if (rst) begin
       \$2504  = 32'd0;
@@ -23478,23 +26358,23 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2505  = v_hop_0;
+    \$2505  = v_hop_5;
     if (rst) begin
       \$2505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2506  = last_hop_0;
+    \$2506  = last_hop_5;
     if (rst) begin
       \$2506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2507  = acc_0_6;
-    if (v_0_6) begin
-      \$2507  = \$1295 [31:0];
+    \$2507  = acc_5_7;
+    if (v_5_7) begin
+      \$2507  = \$1377 [31:0];
     end
     if (rst) begin
       \$2507  = 32'd0;
@@ -23502,65 +26382,61 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2508  = o_valid_0_6;
-    if (\$1877 ) begin
-      \$2508  = 1'h1;
-    end else if (\$1878 ) begin
-      \$2508  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2509  = shadow_0_6;
-    if (last_0_6) begin
-      \$2509  = \$1295 [31:0];
-    end else if (\$1879 ) begin
-      \$2509  = shadow_1_6;
+    (* full_case = 32'd1 *)
+    if (last_5_7) begin
+      \$2508  = \$1377 [31:0];
+    end else if (1'h1) begin
+      \$2508  = shadow_6_7;
     end
     if (rst) begin
-      \$2509  = 32'd0;
+      \$2508  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2510  = v_hop_0;
+    \$2509  = v4;
+    if (rst) begin
+      \$2509  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2510  = \$1864 ;
     if (rst) begin
       \$2510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2511  = last_hop_0;
+    \$2511  = v_hop_6;
     if (rst) begin
       \$2511  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2512  = acc_0_7;
-    if (v_0_7) begin
-      \$2512  = \$1297 [31:0];
+    \$2512  = last_hop_6;
+    if (rst) begin
+      \$2512  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2513  = acc_6_0;
+    if (v_6_0) begin
+      \$2513  = \$1379 [31:0];
     end
     if (rst) begin
-      \$2512  = 32'd0;
+      \$2513  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2513  = o_valid_0_7;
-    if (\$1880 ) begin
-      \$2513  = 1'h1;
-    end else if (\$1881 ) begin
-      \$2513  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2514  = shadow_0_7;
-    if (last_0_7) begin
-      \$2514  = \$1297 [31:0];
-    end else if (\$1882 ) begin
-      \$2514  = shadow_1_7;
+    (* full_case = 32'd1 *)
+    if (last_6_0) begin
+      \$2514  = \$1379 [31:0];
+    end else if (1'h1) begin
+      \$2514  = shadow_7_0;
     end
     if (rst) begin
       \$2514  = 32'd0;
@@ -23568,58 +26444,59 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2515  = v4;
+    \$2515  = v_hop_6;
     if (rst) begin
       \$2515  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2516  = \$1883 ;
+    \$2516  = last_hop_6;
     if (rst) begin
       \$2516  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2517  = v_hop_1;
+    \$2517  = acc_6_1;
+    if (v_6_1) begin
+      \$2517  = \$1381 [31:0];
+    end
     if (rst) begin
-      \$2517  = 1'h0;
+      \$2517  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2518  = last_hop_1;
+    (* full_case = 32'd1 *)
+    if (last_6_1) begin
+      \$2518  = \$1381 [31:0];
+    end else if (1'h1) begin
+      \$2518  = shadow_7_1;
+    end
     if (rst) begin
-      \$2518  = 1'h0;
+      \$2518  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2519  = acc_1_0;
-    if (v_1_0) begin
-      \$2519  = \$1299 [31:0];
-    end
+    \$2519  = v_hop_6;
     if (rst) begin
-      \$2519  = 32'd0;
+      \$2519  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2520  = o_valid_1_0;
-    if (\$1884 ) begin
-      \$2520  = 1'h1;
-    end else if (\$1885 ) begin
+    \$2520  = last_hop_6;
+    if (rst) begin
       \$2520  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2521  = shadow_1_0;
-    if (last_1_0) begin
-      \$2521  = \$1299 [31:0];
-    end else if (\$1886 ) begin
-      \$2521  = shadow_2_0;
+    \$2521  = acc_6_2;
+    if (v_6_2) begin
+      \$2521  = \$1383 [31:0];
     end
     if (rst) begin
       \$2521  = 32'd0;
@@ -23627,44 +26504,47 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2522  = v_hop_1;
+    (* full_case = 32'd1 *)
+    if (last_6_2) begin
+      \$2522  = \$1383 [31:0];
+    end else if (1'h1) begin
+      \$2522  = shadow_7_2;
+    end
     if (rst) begin
-      \$2522  = 1'h0;
+      \$2522  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2523  = last_hop_1;
+    \$2523  = v_hop_6;
     if (rst) begin
       \$2523  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2524  = acc_1_1;
-    if (v_1_1) begin
-      \$2524  = \$1301 [31:0];
+    \$2524  = last_hop_6;
+    if (rst) begin
+      \$2524  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2525  = acc_6_3;
+    if (v_6_3) begin
+      \$2525  = \$1385 [31:0];
     end
     if (rst) begin
-      \$2524  = 32'd0;
+      \$2525  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2525  = o_valid_1_1;
-    if (\$1887 ) begin
-      \$2525  = 1'h1;
-    end else if (\$1888 ) begin
-      \$2525  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2526  = shadow_1_1;
-    if (last_1_1) begin
-      \$2526  = \$1301 [31:0];
-    end else if (\$1889 ) begin
-      \$2526  = shadow_2_1;
+    (* full_case = 32'd1 *)
+    if (last_6_3) begin
+      \$2526  = \$1385 [31:0];
+    end else if (1'h1) begin
+      \$2526  = shadow_7_3;
     end
     if (rst) begin
       \$2526  = 32'd0;
@@ -23672,23 +26552,23 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2527  = v_hop_1;
+    \$2527  = v_hop_6;
     if (rst) begin
       \$2527  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2528  = last_hop_1;
+    \$2528  = last_hop_6;
     if (rst) begin
       \$2528  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2529  = acc_1_2;
-    if (v_1_2) begin
-      \$2529  = \$1303 [31:0];
+    \$2529  = acc_6_4;
+    if (v_6_4) begin
+      \$2529  = \$1387 [31:0];
     end
     if (rst) begin
       \$2529  = 32'd0;
@@ -23696,44 +26576,47 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2530  = o_valid_1_2;
-    if (\$1890 ) begin
-      \$2530  = 1'h1;
-    end else if (\$1891 ) begin
-      \$2530  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2531  = shadow_1_2;
-    if (last_1_2) begin
-      \$2531  = \$1303 [31:0];
-    end else if (\$1892 ) begin
-      \$2531  = shadow_2_2;
+    (* full_case = 32'd1 *)
+    if (last_6_4) begin
+      \$2530  = \$1387 [31:0];
+    end else if (1'h1) begin
+      \$2530  = shadow_7_4;
     end
     if (rst) begin
-      \$2531  = 32'd0;
+      \$2530  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2532  = v_hop_1;
+    \$2531  = v_hop_6;
+    if (rst) begin
+      \$2531  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2532  = last_hop_6;
     if (rst) begin
       \$2532  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2533  = last_hop_1;
+    \$2533  = acc_6_5;
+    if (v_6_5) begin
+      \$2533  = \$1389 [31:0];
+    end
     if (rst) begin
-      \$2533  = 1'h0;
+      \$2533  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2534  = acc_1_3;
-    if (v_1_3) begin
-      \$2534  = \$1305 [31:0];
+    (* full_case = 32'd1 *)
+    if (last_6_5) begin
+      \$2534  = \$1389 [31:0];
+    end else if (1'h1) begin
+      \$2534  = shadow_7_5;
     end
     if (rst) begin
       \$2534  = 32'd0;
@@ -23741,65 +26624,59 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2535  = o_valid_1_3;
-    if (\$1893 ) begin
-      \$2535  = 1'h1;
-    end else if (\$1894 ) begin
+    \$2535  = v_hop_6;
+    if (rst) begin
       \$2535  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2536  = shadow_1_3;
-    if (last_1_3) begin
-      \$2536  = \$1305 [31:0];
-    end else if (\$1895 ) begin
-      \$2536  = shadow_2_3;
-    end
+    \$2536  = last_hop_6;
     if (rst) begin
-      \$2536  = 32'd0;
+      \$2536  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2537  = v_hop_1;
+    \$2537  = acc_6_6;
+    if (v_6_6) begin
+      \$2537  = \$1391 [31:0];
+    end
     if (rst) begin
-      \$2537  = 1'h0;
+      \$2537  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2538  = last_hop_1;
+    (* full_case = 32'd1 *)
+    if (last_6_6) begin
+      \$2538  = \$1391 [31:0];
+    end else if (1'h1) begin
+      \$2538  = shadow_7_6;
+    end
     if (rst) begin
-      \$2538  = 1'h0;
+      \$2538  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2539  = acc_1_4;
-    if (v_1_4) begin
-      \$2539  = \$1307 [31:0];
-    end
+    \$2539  = v_hop_6;
     if (rst) begin
-      \$2539  = 32'd0;
+      \$2539  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2540  = o_valid_1_4;
-    if (\$1896 ) begin
-      \$2540  = 1'h1;
-    end else if (\$1897 ) begin
+    \$2540  = last_hop_6;
+    if (rst) begin
       \$2540  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2541  = shadow_1_4;
-    if (last_1_4) begin
-      \$2541  = \$1307 [31:0];
-    end else if (\$1898 ) begin
-      \$2541  = shadow_2_4;
+    \$2541  = acc_6_7;
+    if (v_6_7) begin
+      \$2541  = \$1393 [31:0];
     end
     if (rst) begin
       \$2541  = 32'd0;
@@ -23807,89 +26684,83 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2542  = v_hop_1;
+    (* full_case = 32'd1 *)
+    if (last_6_7) begin
+      \$2542  = \$1393 [31:0];
+    end else if (1'h1) begin
+      \$2542  = shadow_7_7;
+    end
     if (rst) begin
-      \$2542  = 1'h0;
+      \$2542  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2543  = last_hop_1;
+    \$2543  = v4;
     if (rst) begin
       \$2543  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2544  = acc_1_5;
-    if (v_1_5) begin
-      \$2544  = \$1309 [31:0];
-    end
+    \$2544  = \$1865 ;
     if (rst) begin
-      \$2544  = 32'd0;
+      \$2544  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2545  = o_valid_1_5;
-    if (\$1899 ) begin
-      \$2545  = 1'h1;
-    end else if (\$1900 ) begin
+    \$2545  = v_hop_7;
+    if (rst) begin
       \$2545  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2546  = shadow_1_5;
-    if (last_1_5) begin
-      \$2546  = \$1309 [31:0];
-    end else if (\$1901 ) begin
-      \$2546  = shadow_2_5;
-    end
+    \$2546  = last_hop_7;
     if (rst) begin
-      \$2546  = 32'd0;
+      \$2546  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2547  = v_hop_1;
+    \$2547  = acc_7_0;
+    if (v_7_0) begin
+      \$2547  = \$1395 [31:0];
+    end
     if (rst) begin
-      \$2547  = 1'h0;
+      \$2547  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2548  = last_hop_1;
+    \$2548  = shadow_7_0;
+    if (last_7_0) begin
+      \$2548  = \$1395 [31:0];
+    end
     if (rst) begin
-      \$2548  = 1'h0;
+      \$2548  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2549  = acc_1_6;
-    if (v_1_6) begin
-      \$2549  = \$1311 [31:0];
-    end
+    \$2549  = v_hop_7;
     if (rst) begin
-      \$2549  = 32'd0;
+      \$2549  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2550  = o_valid_1_6;
-    if (\$1902 ) begin
-      \$2550  = 1'h1;
-    end else if (\$1903 ) begin
+    \$2550  = last_hop_7;
+    if (rst) begin
       \$2550  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2551  = shadow_1_6;
-    if (last_1_6) begin
-      \$2551  = \$1311 [31:0];
-    end else if (\$1904 ) begin
-      \$2551  = shadow_2_6;
+    \$2551  = acc_7_1;
+    if (v_7_1) begin
+      \$2551  = \$1397 [31:0];
     end
     if (rst) begin
       \$2551  = 32'd0;
@@ -23897,44 +26768,43 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2552  = v_hop_1;
+    \$2552  = shadow_7_1;
+    if (last_7_1) begin
+      \$2552  = \$1397 [31:0];
+    end
     if (rst) begin
-      \$2552  = 1'h0;
+      \$2552  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2553  = last_hop_1;
+    \$2553  = v_hop_7;
     if (rst) begin
       \$2553  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2554  = acc_1_7;
-    if (v_1_7) begin
-      \$2554  = \$1313 [31:0];
+    \$2554  = last_hop_7;
+    if (rst) begin
+      \$2554  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2555  = acc_7_2;
+    if (v_7_2) begin
+      \$2555  = \$1399 [31:0];
     end
     if (rst) begin
-      \$2554  = 32'd0;
+      \$2555  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2555  = o_valid_1_7;
-    if (\$1905 ) begin
-      \$2555  = 1'h1;
-    end else if (\$1906 ) begin
-      \$2555  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2556  = shadow_1_7;
-    if (last_1_7) begin
-      \$2556  = \$1313 [31:0];
-    end else if (\$1907 ) begin
-      \$2556  = shadow_2_7;
+    \$2556  = shadow_7_2;
+    if (last_7_2) begin
+      \$2556  = \$1399 [31:0];
     end
     if (rst) begin
       \$2556  = 32'd0;
@@ -23942,58 +26812,57 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2557  = v4;
+    \$2557  = v_hop_7;
     if (rst) begin
       \$2557  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2558  = \$1908 ;
+    \$2558  = last_hop_7;
     if (rst) begin
       \$2558  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2559  = v_hop_2;
+    \$2559  = acc_7_3;
+    if (v_7_3) begin
+      \$2559  = \$1401 [31:0];
+    end
     if (rst) begin
-      \$2559  = 1'h0;
+      \$2559  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2560  = last_hop_2;
+    \$2560  = shadow_7_3;
+    if (last_7_3) begin
+      \$2560  = \$1401 [31:0];
+    end
     if (rst) begin
-      \$2560  = 1'h0;
+      \$2560  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2561  = acc_2_0;
-    if (v_2_0) begin
-      \$2561  = \$1315 [31:0];
-    end
+    \$2561  = v_hop_7;
     if (rst) begin
-      \$2561  = 32'd0;
+      \$2561  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2562  = o_valid_2_0;
-    if (\$1909 ) begin
-      \$2562  = 1'h1;
-    end else if (\$1910 ) begin
+    \$2562  = last_hop_7;
+    if (rst) begin
       \$2562  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2563  = shadow_2_0;
-    if (last_2_0) begin
-      \$2563  = \$1315 [31:0];
-    end else if (\$1911 ) begin
-      \$2563  = shadow_3_0;
+    \$2563  = acc_7_4;
+    if (v_7_4) begin
+      \$2563  = \$1403 [31:0];
     end
     if (rst) begin
       \$2563  = 32'd0;
@@ -24001,44 +26870,43 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2564  = v_hop_2;
+    \$2564  = shadow_7_4;
+    if (last_7_4) begin
+      \$2564  = \$1403 [31:0];
+    end
     if (rst) begin
-      \$2564  = 1'h0;
+      \$2564  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2565  = last_hop_2;
+    \$2565  = v_hop_7;
     if (rst) begin
       \$2565  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2566  = acc_2_1;
-    if (v_2_1) begin
-      \$2566  = \$1317 [31:0];
+    \$2566  = last_hop_7;
+    if (rst) begin
+      \$2566  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2567  = acc_7_5;
+    if (v_7_5) begin
+      \$2567  = \$1405 [31:0];
     end
     if (rst) begin
-      \$2566  = 32'd0;
+      \$2567  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2567  = o_valid_2_1;
-    if (\$1912 ) begin
-      \$2567  = 1'h1;
-    end else if (\$1913 ) begin
-      \$2567  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2568  = shadow_2_1;
-    if (last_2_1) begin
-      \$2568  = \$1317 [31:0];
-    end else if (\$1914 ) begin
-      \$2568  = shadow_3_1;
+    \$2568  = shadow_7_5;
+    if (last_7_5) begin
+      \$2568  = \$1405 [31:0];
     end
     if (rst) begin
       \$2568  = 32'd0;
@@ -24046,23 +26914,23 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2569  = v_hop_2;
+    \$2569  = v_hop_7;
     if (rst) begin
       \$2569  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2570  = last_hop_2;
+    \$2570  = last_hop_7;
     if (rst) begin
       \$2570  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2571  = acc_2_2;
-    if (v_2_2) begin
-      \$2571  = \$1319 [31:0];
+    \$2571  = acc_7_6;
+    if (v_7_6) begin
+      \$2571  = \$1407 [31:0];
     end
     if (rst) begin
       \$2571  = 32'd0;
@@ -24070,44 +26938,43 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2572  = o_valid_2_2;
-    if (\$1915 ) begin
-      \$2572  = 1'h1;
-    end else if (\$1916 ) begin
-      \$2572  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2573  = shadow_2_2;
-    if (last_2_2) begin
-      \$2573  = \$1319 [31:0];
-    end else if (\$1917 ) begin
-      \$2573  = shadow_3_2;
+    \$2572  = shadow_7_6;
+    if (last_7_6) begin
+      \$2572  = \$1407 [31:0];
     end
     if (rst) begin
-      \$2573  = 32'd0;
+      \$2572  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2574  = v_hop_2;
+    \$2573  = v_hop_7;
+    if (rst) begin
+      \$2573  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$2574  = last_hop_7;
     if (rst) begin
       \$2574  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2575  = last_hop_2;
+    \$2575  = acc_7_7;
+    if (v_7_7) begin
+      \$2575  = \$1409 [31:0];
+    end
     if (rst) begin
-      \$2575  = 1'h0;
+      \$2575  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2576  = acc_2_3;
-    if (v_2_3) begin
-      \$2576  = \$1321 [31:0];
+    \$2576  = shadow_7_7;
+    if (last_7_7) begin
+      \$2576  = \$1409 [31:0];
     end
     if (rst) begin
       \$2576  = 32'd0;
@@ -24115,2057 +26982,74 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2577  = o_valid_2_3;
-    if (\$1918 ) begin
+    \$2577  = o__valid;
+    if (\$1866 ) begin
       \$2577  = 1'h1;
-    end else if (\$1919 ) begin
+    end
+    if (drain) begin
+      if (last_row) begin
+        \$2577  = 1'h0;
+      end
+    end
+    if (rst) begin
       \$2577  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2578  = shadow_2_3;
-    if (last_2_3) begin
-      \$2578  = \$1321 [31:0];
-    end else if (\$1920 ) begin
-      \$2578  = shadow_3_3;
+    \$2578  = row;
+    if (\$1866 ) begin
+      \$2578  = 3'h0;
+    end
+    if (drain) begin
+      \$2578  = \$1867 [2:0];
+      if (last_row) begin
+        \$2578  = 3'h0;
+      end
     end
     if (rst) begin
-      \$2578  = 32'd0;
+      \$2578  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2579  = v_hop_2;
+    \$2579  = busy;
+    if (drain) begin
+      if (last_row) begin
+        \$2579  = 1'h0;
+      end
+    end
+    if (\$1868 ) begin
+      \$2579  = 1'h1;
+    end
     if (rst) begin
       \$2579  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2580  = last_hop_2;
+    \$2580  = \$1901 ;
     if (rst) begin
-      \$2580  = 1'h0;
+      \$2580  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2581  = acc_2_4;
-    if (v_2_4) begin
-      \$2581  = \$1323 [31:0];
-    end
+    \$2581  = wide_out;
     if (rst) begin
-      \$2581  = 32'd0;
+      \$2581  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2582  = o_valid_2_4;
-    if (\$1921 ) begin
+    \$2582  = overflow;
+    if (wide_out_r) begin
       \$2582  = 1'h1;
-    end else if (\$1922 ) begin
+    end else if (clear) begin
       \$2582  = 1'h0;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2583  = shadow_2_4;
-    if (last_2_4) begin
-      \$2583  = \$1323 [31:0];
-    end else if (\$1923 ) begin
-      \$2583  = shadow_3_4;
-    end
     if (rst) begin
-      \$2583  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2584  = v_hop_2;
-    if (rst) begin
-      \$2584  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2585  = last_hop_2;
-    if (rst) begin
-      \$2585  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2586  = acc_2_5;
-    if (v_2_5) begin
-      \$2586  = \$1325 [31:0];
-    end
-    if (rst) begin
-      \$2586  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2587  = o_valid_2_5;
-    if (\$1924 ) begin
-      \$2587  = 1'h1;
-    end else if (\$1925 ) begin
-      \$2587  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2588  = shadow_2_5;
-    if (last_2_5) begin
-      \$2588  = \$1325 [31:0];
-    end else if (\$1926 ) begin
-      \$2588  = shadow_3_5;
-    end
-    if (rst) begin
-      \$2588  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2589  = v_hop_2;
-    if (rst) begin
-      \$2589  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2590  = last_hop_2;
-    if (rst) begin
-      \$2590  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2591  = acc_2_6;
-    if (v_2_6) begin
-      \$2591  = \$1327 [31:0];
-    end
-    if (rst) begin
-      \$2591  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2592  = o_valid_2_6;
-    if (\$1927 ) begin
-      \$2592  = 1'h1;
-    end else if (\$1928 ) begin
-      \$2592  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2593  = shadow_2_6;
-    if (last_2_6) begin
-      \$2593  = \$1327 [31:0];
-    end else if (\$1929 ) begin
-      \$2593  = shadow_3_6;
-    end
-    if (rst) begin
-      \$2593  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2594  = v_hop_2;
-    if (rst) begin
-      \$2594  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2595  = last_hop_2;
-    if (rst) begin
-      \$2595  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2596  = acc_2_7;
-    if (v_2_7) begin
-      \$2596  = \$1329 [31:0];
-    end
-    if (rst) begin
-      \$2596  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2597  = o_valid_2_7;
-    if (\$1930 ) begin
-      \$2597  = 1'h1;
-    end else if (\$1931 ) begin
-      \$2597  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2598  = shadow_2_7;
-    if (last_2_7) begin
-      \$2598  = \$1329 [31:0];
-    end else if (\$1932 ) begin
-      \$2598  = shadow_3_7;
-    end
-    if (rst) begin
-      \$2598  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2599  = v4;
-    if (rst) begin
-      \$2599  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2600  = \$1933 ;
-    if (rst) begin
-      \$2600  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2601  = v_hop_3;
-    if (rst) begin
-      \$2601  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2602  = last_hop_3;
-    if (rst) begin
-      \$2602  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2603  = acc_3_0;
-    if (v_3_0) begin
-      \$2603  = \$1331 [31:0];
-    end
-    if (rst) begin
-      \$2603  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2604  = o_valid_3_0;
-    if (\$1934 ) begin
-      \$2604  = 1'h1;
-    end else if (\$1935 ) begin
-      \$2604  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2605  = shadow_3_0;
-    if (last_3_0) begin
-      \$2605  = \$1331 [31:0];
-    end else if (\$1936 ) begin
-      \$2605  = shadow_4_0;
-    end
-    if (rst) begin
-      \$2605  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2606  = v_hop_3;
-    if (rst) begin
-      \$2606  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2607  = last_hop_3;
-    if (rst) begin
-      \$2607  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2608  = acc_3_1;
-    if (v_3_1) begin
-      \$2608  = \$1333 [31:0];
-    end
-    if (rst) begin
-      \$2608  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2609  = o_valid_3_1;
-    if (\$1937 ) begin
-      \$2609  = 1'h1;
-    end else if (\$1938 ) begin
-      \$2609  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2610  = shadow_3_1;
-    if (last_3_1) begin
-      \$2610  = \$1333 [31:0];
-    end else if (\$1939 ) begin
-      \$2610  = shadow_4_1;
-    end
-    if (rst) begin
-      \$2610  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2611  = v_hop_3;
-    if (rst) begin
-      \$2611  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2612  = last_hop_3;
-    if (rst) begin
-      \$2612  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2613  = acc_3_2;
-    if (v_3_2) begin
-      \$2613  = \$1335 [31:0];
-    end
-    if (rst) begin
-      \$2613  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2614  = o_valid_3_2;
-    if (\$1940 ) begin
-      \$2614  = 1'h1;
-    end else if (\$1941 ) begin
-      \$2614  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2615  = shadow_3_2;
-    if (last_3_2) begin
-      \$2615  = \$1335 [31:0];
-    end else if (\$1942 ) begin
-      \$2615  = shadow_4_2;
-    end
-    if (rst) begin
-      \$2615  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2616  = v_hop_3;
-    if (rst) begin
-      \$2616  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2617  = last_hop_3;
-    if (rst) begin
-      \$2617  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2618  = acc_3_3;
-    if (v_3_3) begin
-      \$2618  = \$1337 [31:0];
-    end
-    if (rst) begin
-      \$2618  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2619  = o_valid_3_3;
-    if (\$1943 ) begin
-      \$2619  = 1'h1;
-    end else if (\$1944 ) begin
-      \$2619  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2620  = shadow_3_3;
-    if (last_3_3) begin
-      \$2620  = \$1337 [31:0];
-    end else if (\$1945 ) begin
-      \$2620  = shadow_4_3;
-    end
-    if (rst) begin
-      \$2620  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2621  = v_hop_3;
-    if (rst) begin
-      \$2621  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2622  = last_hop_3;
-    if (rst) begin
-      \$2622  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2623  = acc_3_4;
-    if (v_3_4) begin
-      \$2623  = \$1339 [31:0];
-    end
-    if (rst) begin
-      \$2623  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2624  = o_valid_3_4;
-    if (\$1946 ) begin
-      \$2624  = 1'h1;
-    end else if (\$1947 ) begin
-      \$2624  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2625  = shadow_3_4;
-    if (last_3_4) begin
-      \$2625  = \$1339 [31:0];
-    end else if (\$1948 ) begin
-      \$2625  = shadow_4_4;
-    end
-    if (rst) begin
-      \$2625  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2626  = v_hop_3;
-    if (rst) begin
-      \$2626  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2627  = last_hop_3;
-    if (rst) begin
-      \$2627  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2628  = acc_3_5;
-    if (v_3_5) begin
-      \$2628  = \$1341 [31:0];
-    end
-    if (rst) begin
-      \$2628  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2629  = o_valid_3_5;
-    if (\$1949 ) begin
-      \$2629  = 1'h1;
-    end else if (\$1950 ) begin
-      \$2629  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2630  = shadow_3_5;
-    if (last_3_5) begin
-      \$2630  = \$1341 [31:0];
-    end else if (\$1951 ) begin
-      \$2630  = shadow_4_5;
-    end
-    if (rst) begin
-      \$2630  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2631  = v_hop_3;
-    if (rst) begin
-      \$2631  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2632  = last_hop_3;
-    if (rst) begin
-      \$2632  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2633  = acc_3_6;
-    if (v_3_6) begin
-      \$2633  = \$1343 [31:0];
-    end
-    if (rst) begin
-      \$2633  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2634  = o_valid_3_6;
-    if (\$1952 ) begin
-      \$2634  = 1'h1;
-    end else if (\$1953 ) begin
-      \$2634  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2635  = shadow_3_6;
-    if (last_3_6) begin
-      \$2635  = \$1343 [31:0];
-    end else if (\$1954 ) begin
-      \$2635  = shadow_4_6;
-    end
-    if (rst) begin
-      \$2635  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2636  = v_hop_3;
-    if (rst) begin
-      \$2636  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2637  = last_hop_3;
-    if (rst) begin
-      \$2637  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2638  = acc_3_7;
-    if (v_3_7) begin
-      \$2638  = \$1345 [31:0];
-    end
-    if (rst) begin
-      \$2638  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2639  = o_valid_3_7;
-    if (\$1955 ) begin
-      \$2639  = 1'h1;
-    end else if (\$1956 ) begin
-      \$2639  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2640  = shadow_3_7;
-    if (last_3_7) begin
-      \$2640  = \$1345 [31:0];
-    end else if (\$1957 ) begin
-      \$2640  = shadow_4_7;
-    end
-    if (rst) begin
-      \$2640  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2641  = v4;
-    if (rst) begin
-      \$2641  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2642  = \$1958 ;
-    if (rst) begin
-      \$2642  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2643  = v_hop_4;
-    if (rst) begin
-      \$2643  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2644  = last_hop_4;
-    if (rst) begin
-      \$2644  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2645  = acc_4_0;
-    if (v_4_0) begin
-      \$2645  = \$1347 [31:0];
-    end
-    if (rst) begin
-      \$2645  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2646  = o_valid_4_0;
-    if (\$1959 ) begin
-      \$2646  = 1'h1;
-    end else if (\$1960 ) begin
-      \$2646  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2647  = shadow_4_0;
-    if (last_4_0) begin
-      \$2647  = \$1347 [31:0];
-    end else if (\$1961 ) begin
-      \$2647  = shadow_5_0;
-    end
-    if (rst) begin
-      \$2647  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2648  = v_hop_4;
-    if (rst) begin
-      \$2648  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2649  = last_hop_4;
-    if (rst) begin
-      \$2649  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2650  = acc_4_1;
-    if (v_4_1) begin
-      \$2650  = \$1349 [31:0];
-    end
-    if (rst) begin
-      \$2650  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2651  = o_valid_4_1;
-    if (\$1962 ) begin
-      \$2651  = 1'h1;
-    end else if (\$1963 ) begin
-      \$2651  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2652  = shadow_4_1;
-    if (last_4_1) begin
-      \$2652  = \$1349 [31:0];
-    end else if (\$1964 ) begin
-      \$2652  = shadow_5_1;
-    end
-    if (rst) begin
-      \$2652  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2653  = v_hop_4;
-    if (rst) begin
-      \$2653  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2654  = last_hop_4;
-    if (rst) begin
-      \$2654  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2655  = acc_4_2;
-    if (v_4_2) begin
-      \$2655  = \$1351 [31:0];
-    end
-    if (rst) begin
-      \$2655  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2656  = o_valid_4_2;
-    if (\$1965 ) begin
-      \$2656  = 1'h1;
-    end else if (\$1966 ) begin
-      \$2656  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2657  = shadow_4_2;
-    if (last_4_2) begin
-      \$2657  = \$1351 [31:0];
-    end else if (\$1967 ) begin
-      \$2657  = shadow_5_2;
-    end
-    if (rst) begin
-      \$2657  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2658  = v_hop_4;
-    if (rst) begin
-      \$2658  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2659  = last_hop_4;
-    if (rst) begin
-      \$2659  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2660  = acc_4_3;
-    if (v_4_3) begin
-      \$2660  = \$1353 [31:0];
-    end
-    if (rst) begin
-      \$2660  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2661  = o_valid_4_3;
-    if (\$1968 ) begin
-      \$2661  = 1'h1;
-    end else if (\$1969 ) begin
-      \$2661  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2662  = shadow_4_3;
-    if (last_4_3) begin
-      \$2662  = \$1353 [31:0];
-    end else if (\$1970 ) begin
-      \$2662  = shadow_5_3;
-    end
-    if (rst) begin
-      \$2662  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2663  = v_hop_4;
-    if (rst) begin
-      \$2663  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2664  = last_hop_4;
-    if (rst) begin
-      \$2664  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2665  = acc_4_4;
-    if (v_4_4) begin
-      \$2665  = \$1355 [31:0];
-    end
-    if (rst) begin
-      \$2665  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2666  = o_valid_4_4;
-    if (\$1971 ) begin
-      \$2666  = 1'h1;
-    end else if (\$1972 ) begin
-      \$2666  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2667  = shadow_4_4;
-    if (last_4_4) begin
-      \$2667  = \$1355 [31:0];
-    end else if (\$1973 ) begin
-      \$2667  = shadow_5_4;
-    end
-    if (rst) begin
-      \$2667  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2668  = v_hop_4;
-    if (rst) begin
-      \$2668  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2669  = last_hop_4;
-    if (rst) begin
-      \$2669  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2670  = acc_4_5;
-    if (v_4_5) begin
-      \$2670  = \$1357 [31:0];
-    end
-    if (rst) begin
-      \$2670  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2671  = o_valid_4_5;
-    if (\$1974 ) begin
-      \$2671  = 1'h1;
-    end else if (\$1975 ) begin
-      \$2671  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2672  = shadow_4_5;
-    if (last_4_5) begin
-      \$2672  = \$1357 [31:0];
-    end else if (\$1976 ) begin
-      \$2672  = shadow_5_5;
-    end
-    if (rst) begin
-      \$2672  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2673  = v_hop_4;
-    if (rst) begin
-      \$2673  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2674  = last_hop_4;
-    if (rst) begin
-      \$2674  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2675  = acc_4_6;
-    if (v_4_6) begin
-      \$2675  = \$1359 [31:0];
-    end
-    if (rst) begin
-      \$2675  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2676  = o_valid_4_6;
-    if (\$1977 ) begin
-      \$2676  = 1'h1;
-    end else if (\$1978 ) begin
-      \$2676  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2677  = shadow_4_6;
-    if (last_4_6) begin
-      \$2677  = \$1359 [31:0];
-    end else if (\$1979 ) begin
-      \$2677  = shadow_5_6;
-    end
-    if (rst) begin
-      \$2677  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2678  = v_hop_4;
-    if (rst) begin
-      \$2678  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2679  = last_hop_4;
-    if (rst) begin
-      \$2679  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2680  = acc_4_7;
-    if (v_4_7) begin
-      \$2680  = \$1361 [31:0];
-    end
-    if (rst) begin
-      \$2680  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2681  = o_valid_4_7;
-    if (\$1980 ) begin
-      \$2681  = 1'h1;
-    end else if (\$1981 ) begin
-      \$2681  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2682  = shadow_4_7;
-    if (last_4_7) begin
-      \$2682  = \$1361 [31:0];
-    end else if (\$1982 ) begin
-      \$2682  = shadow_5_7;
-    end
-    if (rst) begin
-      \$2682  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2683  = v4;
-    if (rst) begin
-      \$2683  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2684  = \$1983 ;
-    if (rst) begin
-      \$2684  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2685  = v_hop_5;
-    if (rst) begin
-      \$2685  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2686  = last_hop_5;
-    if (rst) begin
-      \$2686  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2687  = acc_5_0;
-    if (v_5_0) begin
-      \$2687  = \$1363 [31:0];
-    end
-    if (rst) begin
-      \$2687  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2688  = o_valid_5_0;
-    if (\$1984 ) begin
-      \$2688  = 1'h1;
-    end else if (\$1985 ) begin
-      \$2688  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2689  = shadow_5_0;
-    if (last_5_0) begin
-      \$2689  = \$1363 [31:0];
-    end else if (\$1986 ) begin
-      \$2689  = shadow_6_0;
-    end
-    if (rst) begin
-      \$2689  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2690  = v_hop_5;
-    if (rst) begin
-      \$2690  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2691  = last_hop_5;
-    if (rst) begin
-      \$2691  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2692  = acc_5_1;
-    if (v_5_1) begin
-      \$2692  = \$1365 [31:0];
-    end
-    if (rst) begin
-      \$2692  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2693  = o_valid_5_1;
-    if (\$1987 ) begin
-      \$2693  = 1'h1;
-    end else if (\$1988 ) begin
-      \$2693  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2694  = shadow_5_1;
-    if (last_5_1) begin
-      \$2694  = \$1365 [31:0];
-    end else if (\$1989 ) begin
-      \$2694  = shadow_6_1;
-    end
-    if (rst) begin
-      \$2694  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2695  = v_hop_5;
-    if (rst) begin
-      \$2695  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2696  = last_hop_5;
-    if (rst) begin
-      \$2696  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2697  = acc_5_2;
-    if (v_5_2) begin
-      \$2697  = \$1367 [31:0];
-    end
-    if (rst) begin
-      \$2697  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2698  = o_valid_5_2;
-    if (\$1990 ) begin
-      \$2698  = 1'h1;
-    end else if (\$1991 ) begin
-      \$2698  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2699  = shadow_5_2;
-    if (last_5_2) begin
-      \$2699  = \$1367 [31:0];
-    end else if (\$1992 ) begin
-      \$2699  = shadow_6_2;
-    end
-    if (rst) begin
-      \$2699  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2700  = v_hop_5;
-    if (rst) begin
-      \$2700  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2701  = last_hop_5;
-    if (rst) begin
-      \$2701  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2702  = acc_5_3;
-    if (v_5_3) begin
-      \$2702  = \$1369 [31:0];
-    end
-    if (rst) begin
-      \$2702  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2703  = o_valid_5_3;
-    if (\$1993 ) begin
-      \$2703  = 1'h1;
-    end else if (\$1994 ) begin
-      \$2703  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2704  = shadow_5_3;
-    if (last_5_3) begin
-      \$2704  = \$1369 [31:0];
-    end else if (\$1995 ) begin
-      \$2704  = shadow_6_3;
-    end
-    if (rst) begin
-      \$2704  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2705  = v_hop_5;
-    if (rst) begin
-      \$2705  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2706  = last_hop_5;
-    if (rst) begin
-      \$2706  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2707  = acc_5_4;
-    if (v_5_4) begin
-      \$2707  = \$1371 [31:0];
-    end
-    if (rst) begin
-      \$2707  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2708  = o_valid_5_4;
-    if (\$1996 ) begin
-      \$2708  = 1'h1;
-    end else if (\$1997 ) begin
-      \$2708  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2709  = shadow_5_4;
-    if (last_5_4) begin
-      \$2709  = \$1371 [31:0];
-    end else if (\$1998 ) begin
-      \$2709  = shadow_6_4;
-    end
-    if (rst) begin
-      \$2709  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2710  = v_hop_5;
-    if (rst) begin
-      \$2710  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2711  = last_hop_5;
-    if (rst) begin
-      \$2711  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2712  = acc_5_5;
-    if (v_5_5) begin
-      \$2712  = \$1373 [31:0];
-    end
-    if (rst) begin
-      \$2712  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2713  = o_valid_5_5;
-    if (\$1999 ) begin
-      \$2713  = 1'h1;
-    end else if (\$2000 ) begin
-      \$2713  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2714  = shadow_5_5;
-    if (last_5_5) begin
-      \$2714  = \$1373 [31:0];
-    end else if (\$2001 ) begin
-      \$2714  = shadow_6_5;
-    end
-    if (rst) begin
-      \$2714  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2715  = v_hop_5;
-    if (rst) begin
-      \$2715  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2716  = last_hop_5;
-    if (rst) begin
-      \$2716  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2717  = acc_5_6;
-    if (v_5_6) begin
-      \$2717  = \$1375 [31:0];
-    end
-    if (rst) begin
-      \$2717  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2718  = o_valid_5_6;
-    if (\$2002 ) begin
-      \$2718  = 1'h1;
-    end else if (\$2003 ) begin
-      \$2718  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2719  = shadow_5_6;
-    if (last_5_6) begin
-      \$2719  = \$1375 [31:0];
-    end else if (\$2004 ) begin
-      \$2719  = shadow_6_6;
-    end
-    if (rst) begin
-      \$2719  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2720  = v_hop_5;
-    if (rst) begin
-      \$2720  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2721  = last_hop_5;
-    if (rst) begin
-      \$2721  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2722  = acc_5_7;
-    if (v_5_7) begin
-      \$2722  = \$1377 [31:0];
-    end
-    if (rst) begin
-      \$2722  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2723  = o_valid_5_7;
-    if (\$2005 ) begin
-      \$2723  = 1'h1;
-    end else if (\$2006 ) begin
-      \$2723  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2724  = shadow_5_7;
-    if (last_5_7) begin
-      \$2724  = \$1377 [31:0];
-    end else if (\$2007 ) begin
-      \$2724  = shadow_6_7;
-    end
-    if (rst) begin
-      \$2724  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2725  = v4;
-    if (rst) begin
-      \$2725  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2726  = \$2008 ;
-    if (rst) begin
-      \$2726  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2727  = v_hop_6;
-    if (rst) begin
-      \$2727  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2728  = last_hop_6;
-    if (rst) begin
-      \$2728  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2729  = acc_6_0;
-    if (v_6_0) begin
-      \$2729  = \$1379 [31:0];
-    end
-    if (rst) begin
-      \$2729  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2730  = o_valid_6_0;
-    if (\$2009 ) begin
-      \$2730  = 1'h1;
-    end else if (\$2010 ) begin
-      \$2730  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2731  = shadow_6_0;
-    if (last_6_0) begin
-      \$2731  = \$1379 [31:0];
-    end else if (\$2011 ) begin
-      \$2731  = shadow_7_0;
-    end
-    if (rst) begin
-      \$2731  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2732  = v_hop_6;
-    if (rst) begin
-      \$2732  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2733  = last_hop_6;
-    if (rst) begin
-      \$2733  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2734  = acc_6_1;
-    if (v_6_1) begin
-      \$2734  = \$1381 [31:0];
-    end
-    if (rst) begin
-      \$2734  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2735  = o_valid_6_1;
-    if (\$2012 ) begin
-      \$2735  = 1'h1;
-    end else if (\$2013 ) begin
-      \$2735  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2736  = shadow_6_1;
-    if (last_6_1) begin
-      \$2736  = \$1381 [31:0];
-    end else if (\$2014 ) begin
-      \$2736  = shadow_7_1;
-    end
-    if (rst) begin
-      \$2736  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2737  = v_hop_6;
-    if (rst) begin
-      \$2737  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2738  = last_hop_6;
-    if (rst) begin
-      \$2738  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2739  = acc_6_2;
-    if (v_6_2) begin
-      \$2739  = \$1383 [31:0];
-    end
-    if (rst) begin
-      \$2739  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2740  = o_valid_6_2;
-    if (\$2015 ) begin
-      \$2740  = 1'h1;
-    end else if (\$2016 ) begin
-      \$2740  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2741  = shadow_6_2;
-    if (last_6_2) begin
-      \$2741  = \$1383 [31:0];
-    end else if (\$2017 ) begin
-      \$2741  = shadow_7_2;
-    end
-    if (rst) begin
-      \$2741  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2742  = v_hop_6;
-    if (rst) begin
-      \$2742  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2743  = last_hop_6;
-    if (rst) begin
-      \$2743  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2744  = acc_6_3;
-    if (v_6_3) begin
-      \$2744  = \$1385 [31:0];
-    end
-    if (rst) begin
-      \$2744  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2745  = o_valid_6_3;
-    if (\$2018 ) begin
-      \$2745  = 1'h1;
-    end else if (\$2019 ) begin
-      \$2745  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2746  = shadow_6_3;
-    if (last_6_3) begin
-      \$2746  = \$1385 [31:0];
-    end else if (\$2020 ) begin
-      \$2746  = shadow_7_3;
-    end
-    if (rst) begin
-      \$2746  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2747  = v_hop_6;
-    if (rst) begin
-      \$2747  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2748  = last_hop_6;
-    if (rst) begin
-      \$2748  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2749  = acc_6_4;
-    if (v_6_4) begin
-      \$2749  = \$1387 [31:0];
-    end
-    if (rst) begin
-      \$2749  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2750  = o_valid_6_4;
-    if (\$2021 ) begin
-      \$2750  = 1'h1;
-    end else if (\$2022 ) begin
-      \$2750  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2751  = shadow_6_4;
-    if (last_6_4) begin
-      \$2751  = \$1387 [31:0];
-    end else if (\$2023 ) begin
-      \$2751  = shadow_7_4;
-    end
-    if (rst) begin
-      \$2751  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2752  = v_hop_6;
-    if (rst) begin
-      \$2752  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2753  = last_hop_6;
-    if (rst) begin
-      \$2753  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2754  = acc_6_5;
-    if (v_6_5) begin
-      \$2754  = \$1389 [31:0];
-    end
-    if (rst) begin
-      \$2754  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2755  = o_valid_6_5;
-    if (\$2024 ) begin
-      \$2755  = 1'h1;
-    end else if (\$2025 ) begin
-      \$2755  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2756  = shadow_6_5;
-    if (last_6_5) begin
-      \$2756  = \$1389 [31:0];
-    end else if (\$2026 ) begin
-      \$2756  = shadow_7_5;
-    end
-    if (rst) begin
-      \$2756  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2757  = v_hop_6;
-    if (rst) begin
-      \$2757  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2758  = last_hop_6;
-    if (rst) begin
-      \$2758  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2759  = acc_6_6;
-    if (v_6_6) begin
-      \$2759  = \$1391 [31:0];
-    end
-    if (rst) begin
-      \$2759  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2760  = o_valid_6_6;
-    if (\$2027 ) begin
-      \$2760  = 1'h1;
-    end else if (\$2028 ) begin
-      \$2760  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2761  = shadow_6_6;
-    if (last_6_6) begin
-      \$2761  = \$1391 [31:0];
-    end else if (\$2029 ) begin
-      \$2761  = shadow_7_6;
-    end
-    if (rst) begin
-      \$2761  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2762  = v_hop_6;
-    if (rst) begin
-      \$2762  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2763  = last_hop_6;
-    if (rst) begin
-      \$2763  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2764  = acc_6_7;
-    if (v_6_7) begin
-      \$2764  = \$1393 [31:0];
-    end
-    if (rst) begin
-      \$2764  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2765  = o_valid_6_7;
-    if (\$2030 ) begin
-      \$2765  = 1'h1;
-    end else if (\$2031 ) begin
-      \$2765  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2766  = shadow_6_7;
-    if (last_6_7) begin
-      \$2766  = \$1393 [31:0];
-    end else if (\$2032 ) begin
-      \$2766  = shadow_7_7;
-    end
-    if (rst) begin
-      \$2766  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2767  = v4;
-    if (rst) begin
-      \$2767  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2768  = \$2033 ;
-    if (rst) begin
-      \$2768  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2769  = v_hop_7;
-    if (rst) begin
-      \$2769  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2770  = last_hop_7;
-    if (rst) begin
-      \$2770  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2771  = acc_7_0;
-    if (v_7_0) begin
-      \$2771  = \$1395 [31:0];
-    end
-    if (rst) begin
-      \$2771  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2772  = shadow_7_0;
-    if (last_7_0) begin
-      \$2772  = \$1395 [31:0];
-    end
-    if (rst) begin
-      \$2772  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2773  = v_hop_7;
-    if (rst) begin
-      \$2773  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2774  = last_hop_7;
-    if (rst) begin
-      \$2774  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2775  = acc_7_1;
-    if (v_7_1) begin
-      \$2775  = \$1397 [31:0];
-    end
-    if (rst) begin
-      \$2775  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2776  = shadow_7_1;
-    if (last_7_1) begin
-      \$2776  = \$1397 [31:0];
-    end
-    if (rst) begin
-      \$2776  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2777  = v_hop_7;
-    if (rst) begin
-      \$2777  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2778  = last_hop_7;
-    if (rst) begin
-      \$2778  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2779  = acc_7_2;
-    if (v_7_2) begin
-      \$2779  = \$1399 [31:0];
-    end
-    if (rst) begin
-      \$2779  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2780  = shadow_7_2;
-    if (last_7_2) begin
-      \$2780  = \$1399 [31:0];
-    end
-    if (rst) begin
-      \$2780  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2781  = v_hop_7;
-    if (rst) begin
-      \$2781  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2782  = last_hop_7;
-    if (rst) begin
-      \$2782  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2783  = acc_7_3;
-    if (v_7_3) begin
-      \$2783  = \$1401 [31:0];
-    end
-    if (rst) begin
-      \$2783  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2784  = shadow_7_3;
-    if (last_7_3) begin
-      \$2784  = \$1401 [31:0];
-    end
-    if (rst) begin
-      \$2784  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2785  = v_hop_7;
-    if (rst) begin
-      \$2785  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2786  = last_hop_7;
-    if (rst) begin
-      \$2786  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2787  = acc_7_4;
-    if (v_7_4) begin
-      \$2787  = \$1403 [31:0];
-    end
-    if (rst) begin
-      \$2787  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2788  = shadow_7_4;
-    if (last_7_4) begin
-      \$2788  = \$1403 [31:0];
-    end
-    if (rst) begin
-      \$2788  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2789  = v_hop_7;
-    if (rst) begin
-      \$2789  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2790  = last_hop_7;
-    if (rst) begin
-      \$2790  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2791  = acc_7_5;
-    if (v_7_5) begin
-      \$2791  = \$1405 [31:0];
-    end
-    if (rst) begin
-      \$2791  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2792  = shadow_7_5;
-    if (last_7_5) begin
-      \$2792  = \$1405 [31:0];
-    end
-    if (rst) begin
-      \$2792  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2793  = v_hop_7;
-    if (rst) begin
-      \$2793  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2794  = last_hop_7;
-    if (rst) begin
-      \$2794  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2795  = acc_7_6;
-    if (v_7_6) begin
-      \$2795  = \$1407 [31:0];
-    end
-    if (rst) begin
-      \$2795  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2796  = shadow_7_6;
-    if (last_7_6) begin
-      \$2796  = \$1407 [31:0];
-    end
-    if (rst) begin
-      \$2796  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2797  = v_hop_7;
-    if (rst) begin
-      \$2797  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2798  = last_hop_7;
-    if (rst) begin
-      \$2798  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2799  = acc_7_7;
-    if (v_7_7) begin
-      \$2799  = \$1409 [31:0];
-    end
-    if (rst) begin
-      \$2799  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2800  = shadow_7_7;
-    if (last_7_7) begin
-      \$2800  = \$1409 [31:0];
-    end
-    if (rst) begin
-      \$2800  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2801  = o__valid;
-    if (\$2034 ) begin
-      \$2801  = 1'h1;
-    end
-    if (drain) begin
-      if (last_row) begin
-        \$2801  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$2801  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2802  = row;
-    if (\$2034 ) begin
-      \$2802  = 3'h0;
-    end
-    if (drain) begin
-      \$2802  = \$2035 [2:0];
-      if (last_row) begin
-        \$2802  = 3'h0;
-      end
-    end
-    if (rst) begin
-      \$2802  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2803  = busy;
-    if (drain) begin
-      if (last_row) begin
-        \$2803  = 1'h0;
-      end
-    end
-    if (\$2036 ) begin
-      \$2803  = 1'h1;
-    end
-    if (rst) begin
-      \$2803  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2804  = \$2069 ;
-    if (rst) begin
-      \$2804  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2805  = wide_out;
-    if (rst) begin
-      \$2805  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2806  = overflow;
-    if (wide_out_r) begin
-      \$2806  = 1'h1;
-    end else if (clear) begin
-      \$2806  = 1'h0;
-    end
-    if (rst) begin
-      \$2806  = 1'h0;
+      \$2582  = 1'h0;
     end
   end
   assign mac_0_0_pp0 = \$3 [14:0];
@@ -27637,62 +28521,6 @@ module \nitro_engine.mac (rst, i__ready, i__payload, clear, i__valid, o__payload
   assign \$1842  = { 14'h0000, mac_7_5_hi5, 17'h00000 };
   assign \$1849  = { 14'h0000, mac_7_6_hi5, 17'h00000 };
   assign \$1856  = { 14'h0000, mac_7_7_hi5, 17'h00000 };
-  assign \$1861  = o_valid_0_0;
-  assign \$1864  = o_valid_0_1;
-  assign \$1867  = o_valid_0_2;
-  assign \$1870  = o_valid_0_3;
-  assign \$1873  = o_valid_0_4;
-  assign \$1876  = o_valid_0_5;
-  assign \$1879  = o_valid_0_6;
-  assign \$1882  = o_valid_0_7;
-  assign \$1886  = o_valid_1_0;
-  assign \$1889  = o_valid_1_1;
-  assign \$1892  = o_valid_1_2;
-  assign \$1895  = o_valid_1_3;
-  assign \$1898  = o_valid_1_4;
-  assign \$1901  = o_valid_1_5;
-  assign \$1904  = o_valid_1_6;
-  assign \$1907  = o_valid_1_7;
-  assign \$1911  = o_valid_2_0;
-  assign \$1914  = o_valid_2_1;
-  assign \$1917  = o_valid_2_2;
-  assign \$1920  = o_valid_2_3;
-  assign \$1923  = o_valid_2_4;
-  assign \$1926  = o_valid_2_5;
-  assign \$1929  = o_valid_2_6;
-  assign \$1932  = o_valid_2_7;
-  assign \$1936  = o_valid_3_0;
-  assign \$1939  = o_valid_3_1;
-  assign \$1942  = o_valid_3_2;
-  assign \$1945  = o_valid_3_3;
-  assign \$1948  = o_valid_3_4;
-  assign \$1951  = o_valid_3_5;
-  assign \$1954  = o_valid_3_6;
-  assign \$1957  = o_valid_3_7;
-  assign \$1961  = o_valid_4_0;
-  assign \$1964  = o_valid_4_1;
-  assign \$1967  = o_valid_4_2;
-  assign \$1970  = o_valid_4_3;
-  assign \$1973  = o_valid_4_4;
-  assign \$1976  = o_valid_4_5;
-  assign \$1979  = o_valid_4_6;
-  assign \$1982  = o_valid_4_7;
-  assign \$1986  = o_valid_5_0;
-  assign \$1989  = o_valid_5_1;
-  assign \$1992  = o_valid_5_2;
-  assign \$1995  = o_valid_5_3;
-  assign \$1998  = o_valid_5_4;
-  assign \$2001  = o_valid_5_5;
-  assign \$2004  = o_valid_5_6;
-  assign \$2007  = o_valid_5_7;
-  assign \$2011  = o_valid_6_0;
-  assign \$2014  = o_valid_6_1;
-  assign \$2017  = o_valid_6_2;
-  assign \$2020  = o_valid_6_3;
-  assign \$2023  = o_valid_6_4;
-  assign \$2026  = o_valid_6_5;
-  assign \$2029  = o_valid_6_6;
-  assign \$2032  = o_valid_6_7;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -52686,7 +53514,7 @@ module \nitro_engine.xp_act (rst, busy, \row_data$7 , \row_valid$3 , \row_index$
 endmodule
 
 (* generator = "Amaranth" *)
-module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 , \port$8440$0 , \port$8749$0 , \port$9058$0 , \port$9367$0 , \port$9676$0 , \port$9985$0 , \port$10294$0 , \port$10603$0 , col_valid, col_addr, col_data, clk);
+module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 , \port$8126$0 , \port$8435$0 , \port$8744$0 , \port$9053$0 , \port$9362$0 , \port$9671$0 , \port$9980$0 , \port$10289$0 , col_valid, col_addr, col_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$48  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -52972,22 +53800,22 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
   reg col_valid = 1'h0;
   reg obank = 1'h0;
   wire obank_next;
-  input [15:0] \port$10294$0 ;
-  wire [15:0] \port$10294$0 ;
-  input [15:0] \port$10603$0 ;
-  wire [15:0] \port$10603$0 ;
-  input [15:0] \port$8440$0 ;
-  wire [15:0] \port$8440$0 ;
-  input [15:0] \port$8749$0 ;
-  wire [15:0] \port$8749$0 ;
-  input [15:0] \port$9058$0 ;
-  wire [15:0] \port$9058$0 ;
-  input [15:0] \port$9367$0 ;
-  wire [15:0] \port$9367$0 ;
-  input [15:0] \port$9676$0 ;
-  wire [15:0] \port$9676$0 ;
-  input [15:0] \port$9985$0 ;
-  wire [15:0] \port$9985$0 ;
+  input [15:0] \port$10289$0 ;
+  wire [15:0] \port$10289$0 ;
+  input [15:0] \port$8126$0 ;
+  wire [15:0] \port$8126$0 ;
+  input [15:0] \port$8435$0 ;
+  wire [15:0] \port$8435$0 ;
+  input [15:0] \port$8744$0 ;
+  wire [15:0] \port$8744$0 ;
+  input [15:0] \port$9053$0 ;
+  wire [15:0] \port$9053$0 ;
+  input [15:0] \port$9362$0 ;
+  wire [15:0] \port$9362$0 ;
+  input [15:0] \port$9671$0 ;
+  wire [15:0] \port$9671$0 ;
+  input [15:0] \port$9980$0 ;
+  wire [15:0] \port$9980$0 ;
   reg [15:0] row_base = 16'h0000;
   input [15:0] \row_base$9 ;
   wire [15:0] \row_base$9 ;
@@ -53241,7 +54069,7 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$131  = { \port$10603$0 , \port$10294$0 , \port$9985$0 , \port$9676$0 , \port$9367$0 , \port$9058$0 , \port$8749$0 , \port$8440$0  };
+    \$131  = { \port$10289$0 , \port$9980$0 , \port$9671$0 , \port$9362$0 , \port$9053$0 , \port$8744$0 , \port$8435$0 , \port$8126$0  };
     if (rst) begin
       \$131  = 128'h00000000000000000000000000000000;
     end
@@ -53746,7 +54574,7 @@ module \nitro_engine.xp_w (rst, busy, \row_valid$3 , \row_index$5 , \row_base$9 
       \$188  = 128'h00000000000000000000000000000000;
     end
   end
-  assign \row_data$7  = { \port$10603$0 , \port$10294$0 , \port$9985$0 , \port$9676$0 , \port$9367$0 , \port$9058$0 , \port$8749$0 , \port$8440$0  };
+  assign \row_data$7  = { \port$10289$0 , \port$9980$0 , \port$9671$0 , \port$9362$0 , \port$9053$0 , \port$8744$0 , \port$8435$0 , \port$8126$0  };
   assign \$7  = { 16'h0000, bank0_row0[127:16] };
   assign \$14  = { 16'h0000, bank0_row1[127:16] };
   assign \$21  = { 16'h0000, bank0_row2[127:16] };

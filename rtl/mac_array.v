@@ -968,7 +968,7 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   wire \$1864 ;
   wire \$1865 ;
   wire \$1866 ;
-  wire \$1867 ;
+  wire [3:0] \$1867 ;
   wire \$1868 ;
   wire \$1869 ;
   wire [17:0] \$187 ;
@@ -1007,214 +1007,214 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   wire [15:0] \$19 ;
   wire [21:0] \$190 ;
   wire \$1900 ;
-  wire \$1901 ;
-  wire \$1902 ;
-  wire \$1903 ;
-  wire \$1904 ;
-  wire \$1905 ;
-  wire \$1906 ;
-  wire \$1907 ;
-  wire \$1908 ;
-  wire \$1909 ;
+  wire [7:0] \$1901 ;
+  reg \$1902 ;
+  reg [321:0] \$1903 ;
+  reg \$1904 ;
+  reg \$1905 ;
+  reg \$1906 ;
+  reg \$1907 ;
+  reg \$1908 ;
+  reg \$1909 ;
   wire [21:0] \$191 ;
-  wire \$1910 ;
-  wire \$1911 ;
-  wire \$1912 ;
-  wire \$1913 ;
-  wire \$1914 ;
-  wire \$1915 ;
-  wire \$1916 ;
-  wire \$1917 ;
-  wire \$1918 ;
-  wire \$1919 ;
+  reg \$1910 ;
+  reg \$1911 ;
+  reg \$1912 ;
+  reg \$1913 ;
+  reg \$1914 ;
+  reg \$1915 ;
+  reg \$1916 ;
+  reg \$1917 ;
+  reg \$1918 ;
+  reg \$1919 ;
   wire [21:0] \$192 ;
-  wire \$1920 ;
-  wire \$1921 ;
-  wire \$1922 ;
-  wire \$1923 ;
-  wire \$1924 ;
-  wire \$1925 ;
-  wire \$1926 ;
-  wire \$1927 ;
-  wire \$1928 ;
-  wire \$1929 ;
+  reg \$1920 ;
+  reg [14:0] \$1921 ;
+  reg [14:0] \$1922 ;
+  reg [14:0] \$1923 ;
+  reg [14:0] \$1924 ;
+  reg [14:0] \$1925 ;
+  reg [31:0] \$1926 ;
+  reg [14:0] \$1927 ;
+  reg [14:0] \$1928 ;
+  reg [14:0] \$1929 ;
   wire [21:0] \$193 ;
-  wire \$1930 ;
-  wire \$1931 ;
-  wire \$1932 ;
-  wire \$1933 ;
-  wire \$1934 ;
-  wire \$1935 ;
-  wire \$1936 ;
-  wire \$1937 ;
-  wire \$1938 ;
-  wire \$1939 ;
+  reg [14:0] \$1930 ;
+  reg [14:0] \$1931 ;
+  reg [31:0] \$1932 ;
+  reg [14:0] \$1933 ;
+  reg [14:0] \$1934 ;
+  reg [14:0] \$1935 ;
+  reg [14:0] \$1936 ;
+  reg [14:0] \$1937 ;
+  reg [31:0] \$1938 ;
+  reg [14:0] \$1939 ;
   wire [21:0] \$194 ;
-  wire \$1940 ;
-  wire \$1941 ;
-  wire \$1942 ;
-  wire \$1943 ;
-  wire \$1944 ;
-  wire \$1945 ;
-  wire \$1946 ;
-  wire \$1947 ;
-  wire \$1948 ;
-  wire \$1949 ;
+  reg [14:0] \$1940 ;
+  reg [14:0] \$1941 ;
+  reg [14:0] \$1942 ;
+  reg [14:0] \$1943 ;
+  reg [31:0] \$1944 ;
+  reg [14:0] \$1945 ;
+  reg [14:0] \$1946 ;
+  reg [14:0] \$1947 ;
+  reg [14:0] \$1948 ;
+  reg [14:0] \$1949 ;
   wire [21:0] \$195 ;
-  wire \$1950 ;
-  wire \$1951 ;
-  wire \$1952 ;
-  wire \$1953 ;
-  wire \$1954 ;
-  wire \$1955 ;
-  wire \$1956 ;
-  wire \$1957 ;
-  wire \$1958 ;
-  wire \$1959 ;
+  reg [31:0] \$1950 ;
+  reg [14:0] \$1951 ;
+  reg [14:0] \$1952 ;
+  reg [14:0] \$1953 ;
+  reg [14:0] \$1954 ;
+  reg [14:0] \$1955 ;
+  reg [31:0] \$1956 ;
+  reg [14:0] \$1957 ;
+  reg [14:0] \$1958 ;
+  reg [14:0] \$1959 ;
   wire [21:0] \$196 ;
-  wire \$1960 ;
-  wire \$1961 ;
-  wire \$1962 ;
-  wire \$1963 ;
-  wire \$1964 ;
-  wire \$1965 ;
-  wire \$1966 ;
-  wire \$1967 ;
-  wire \$1968 ;
-  wire \$1969 ;
+  reg [14:0] \$1960 ;
+  reg [14:0] \$1961 ;
+  reg [31:0] \$1962 ;
+  reg [14:0] \$1963 ;
+  reg [14:0] \$1964 ;
+  reg [14:0] \$1965 ;
+  reg [14:0] \$1966 ;
+  reg [14:0] \$1967 ;
+  reg [31:0] \$1968 ;
+  reg [14:0] \$1969 ;
   wire [21:0] \$197 ;
-  wire \$1970 ;
-  wire \$1971 ;
-  wire \$1972 ;
-  wire \$1973 ;
-  wire \$1974 ;
-  wire \$1975 ;
-  wire \$1976 ;
-  wire \$1977 ;
-  wire \$1978 ;
-  wire \$1979 ;
+  reg [14:0] \$1970 ;
+  reg [14:0] \$1971 ;
+  reg [14:0] \$1972 ;
+  reg [14:0] \$1973 ;
+  reg [31:0] \$1974 ;
+  reg [14:0] \$1975 ;
+  reg [14:0] \$1976 ;
+  reg [14:0] \$1977 ;
+  reg [14:0] \$1978 ;
+  reg [14:0] \$1979 ;
   wire [22:0] \$198 ;
-  wire \$1980 ;
-  wire \$1981 ;
-  wire \$1982 ;
-  wire \$1983 ;
-  wire \$1984 ;
-  wire \$1985 ;
-  wire \$1986 ;
-  wire \$1987 ;
-  wire \$1988 ;
-  wire \$1989 ;
+  reg [31:0] \$1980 ;
+  reg [14:0] \$1981 ;
+  reg [14:0] \$1982 ;
+  reg [14:0] \$1983 ;
+  reg [14:0] \$1984 ;
+  reg [14:0] \$1985 ;
+  reg [31:0] \$1986 ;
+  reg [14:0] \$1987 ;
+  reg [14:0] \$1988 ;
+  reg [14:0] \$1989 ;
   wire [15:0] \$199 ;
-  wire \$1990 ;
-  wire \$1991 ;
-  wire \$1992 ;
-  wire \$1993 ;
-  wire \$1994 ;
-  wire \$1995 ;
-  wire \$1996 ;
-  wire \$1997 ;
-  wire \$1998 ;
-  wire \$1999 ;
+  reg [14:0] \$1990 ;
+  reg [14:0] \$1991 ;
+  reg [31:0] \$1992 ;
+  reg [14:0] \$1993 ;
+  reg [14:0] \$1994 ;
+  reg [14:0] \$1995 ;
+  reg [14:0] \$1996 ;
+  reg [14:0] \$1997 ;
+  reg [31:0] \$1998 ;
+  reg [14:0] \$1999 ;
   wire [15:0] \$2 ;
   wire [15:0] \$20 ;
   wire [15:0] \$200 ;
-  wire \$2000 ;
-  wire \$2001 ;
-  wire \$2002 ;
-  wire \$2003 ;
-  wire \$2004 ;
-  wire \$2005 ;
-  wire \$2006 ;
-  wire \$2007 ;
-  wire \$2008 ;
-  wire \$2009 ;
+  reg [14:0] \$2000 ;
+  reg [14:0] \$2001 ;
+  reg [14:0] \$2002 ;
+  reg [14:0] \$2003 ;
+  reg [31:0] \$2004 ;
+  reg [14:0] \$2005 ;
+  reg [14:0] \$2006 ;
+  reg [14:0] \$2007 ;
+  reg [14:0] \$2008 ;
+  reg [14:0] \$2009 ;
   wire [15:0] \$201 ;
-  wire \$2010 ;
-  wire \$2011 ;
-  wire \$2012 ;
-  wire \$2013 ;
-  wire \$2014 ;
-  wire \$2015 ;
-  wire \$2016 ;
-  wire \$2017 ;
-  wire \$2018 ;
-  wire \$2019 ;
+  reg [31:0] \$2010 ;
+  reg [14:0] \$2011 ;
+  reg [14:0] \$2012 ;
+  reg [14:0] \$2013 ;
+  reg [14:0] \$2014 ;
+  reg [14:0] \$2015 ;
+  reg [31:0] \$2016 ;
+  reg [14:0] \$2017 ;
+  reg [14:0] \$2018 ;
+  reg [14:0] \$2019 ;
   wire [15:0] \$202 ;
-  wire \$2020 ;
-  wire \$2021 ;
-  wire \$2022 ;
-  wire \$2023 ;
-  wire \$2024 ;
-  wire \$2025 ;
-  wire \$2026 ;
-  wire \$2027 ;
-  wire \$2028 ;
-  wire \$2029 ;
+  reg [14:0] \$2020 ;
+  reg [14:0] \$2021 ;
+  reg [31:0] \$2022 ;
+  reg [14:0] \$2023 ;
+  reg [14:0] \$2024 ;
+  reg [14:0] \$2025 ;
+  reg [14:0] \$2026 ;
+  reg [14:0] \$2027 ;
+  reg [31:0] \$2028 ;
+  reg [14:0] \$2029 ;
   wire [15:0] \$203 ;
-  wire \$2030 ;
-  wire \$2031 ;
-  wire \$2032 ;
-  wire \$2033 ;
-  wire \$2034 ;
-  wire [3:0] \$2035 ;
-  wire \$2036 ;
-  wire \$2037 ;
-  wire \$2038 ;
-  wire \$2039 ;
+  reg [14:0] \$2030 ;
+  reg [14:0] \$2031 ;
+  reg [14:0] \$2032 ;
+  reg [14:0] \$2033 ;
+  reg [31:0] \$2034 ;
+  reg [14:0] \$2035 ;
+  reg [14:0] \$2036 ;
+  reg [14:0] \$2037 ;
+  reg [14:0] \$2038 ;
+  reg [14:0] \$2039 ;
   wire [15:0] \$204 ;
-  wire \$2040 ;
-  wire \$2041 ;
-  wire \$2042 ;
-  wire \$2043 ;
-  wire \$2044 ;
-  wire \$2045 ;
-  wire \$2046 ;
-  wire \$2047 ;
-  wire \$2048 ;
-  wire \$2049 ;
+  reg [31:0] \$2040 ;
+  reg [14:0] \$2041 ;
+  reg [14:0] \$2042 ;
+  reg [14:0] \$2043 ;
+  reg [14:0] \$2044 ;
+  reg [14:0] \$2045 ;
+  reg [31:0] \$2046 ;
+  reg [14:0] \$2047 ;
+  reg [14:0] \$2048 ;
+  reg [14:0] \$2049 ;
   wire [15:0] \$205 ;
-  wire \$2050 ;
-  wire \$2051 ;
-  wire \$2052 ;
-  wire \$2053 ;
-  wire \$2054 ;
-  wire \$2055 ;
-  wire \$2056 ;
-  wire \$2057 ;
-  wire \$2058 ;
-  wire \$2059 ;
+  reg [14:0] \$2050 ;
+  reg [14:0] \$2051 ;
+  reg [31:0] \$2052 ;
+  reg [14:0] \$2053 ;
+  reg [14:0] \$2054 ;
+  reg [14:0] \$2055 ;
+  reg [14:0] \$2056 ;
+  reg [14:0] \$2057 ;
+  reg [31:0] \$2058 ;
+  reg [14:0] \$2059 ;
   wire [17:0] \$206 ;
-  wire \$2060 ;
-  wire \$2061 ;
-  wire \$2062 ;
-  wire \$2063 ;
-  wire \$2064 ;
-  wire \$2065 ;
-  wire \$2066 ;
-  wire \$2067 ;
-  wire \$2068 ;
-  wire [7:0] \$2069 ;
+  reg [14:0] \$2060 ;
+  reg [14:0] \$2061 ;
+  reg [14:0] \$2062 ;
+  reg [14:0] \$2063 ;
+  reg [31:0] \$2064 ;
+  reg [14:0] \$2065 ;
+  reg [14:0] \$2066 ;
+  reg [14:0] \$2067 ;
+  reg [14:0] \$2068 ;
+  reg [14:0] \$2069 ;
   wire [17:0] \$207 ;
-  reg \$2070 ;
-  reg [321:0] \$2071 ;
-  reg \$2072 ;
-  reg \$2073 ;
-  reg \$2074 ;
-  reg \$2075 ;
-  reg \$2076 ;
-  reg \$2077 ;
-  reg \$2078 ;
-  reg \$2079 ;
+  reg [31:0] \$2070 ;
+  reg [14:0] \$2071 ;
+  reg [14:0] \$2072 ;
+  reg [14:0] \$2073 ;
+  reg [14:0] \$2074 ;
+  reg [14:0] \$2075 ;
+  reg [31:0] \$2076 ;
+  reg [14:0] \$2077 ;
+  reg [14:0] \$2078 ;
+  reg [14:0] \$2079 ;
   wire [17:0] \$208 ;
-  reg \$2080 ;
-  reg \$2081 ;
-  reg \$2082 ;
-  reg \$2083 ;
-  reg \$2084 ;
-  reg \$2085 ;
-  reg \$2086 ;
-  reg \$2087 ;
-  reg \$2088 ;
+  reg [14:0] \$2080 ;
+  reg [14:0] \$2081 ;
+  reg [31:0] \$2082 ;
+  reg [14:0] \$2083 ;
+  reg [14:0] \$2084 ;
+  reg [14:0] \$2085 ;
+  reg [14:0] \$2086 ;
+  reg [14:0] \$2087 ;
+  reg [31:0] \$2088 ;
   reg [14:0] \$2089 ;
   wire [17:0] \$209 ;
   reg [14:0] \$2090 ;
@@ -1456,563 +1456,339 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   reg [14:0] \$2302 ;
   reg [14:0] \$2303 ;
   reg [31:0] \$2304 ;
-  reg [14:0] \$2305 ;
-  reg [14:0] \$2306 ;
-  reg [14:0] \$2307 ;
-  reg [14:0] \$2308 ;
-  reg [14:0] \$2309 ;
+  reg \$2305 ;
+  reg \$2306 ;
+  reg \$2307 ;
+  reg \$2308 ;
+  reg [31:0] \$2309 ;
   wire [21:0] \$231 ;
   reg [31:0] \$2310 ;
-  reg [14:0] \$2311 ;
-  reg [14:0] \$2312 ;
-  reg [14:0] \$2313 ;
-  reg [14:0] \$2314 ;
-  reg [14:0] \$2315 ;
-  reg [31:0] \$2316 ;
-  reg [14:0] \$2317 ;
-  reg [14:0] \$2318 ;
-  reg [14:0] \$2319 ;
+  reg \$2311 ;
+  reg \$2312 ;
+  reg [31:0] \$2313 ;
+  reg [31:0] \$2314 ;
+  reg \$2315 ;
+  reg \$2316 ;
+  reg [31:0] \$2317 ;
+  reg [31:0] \$2318 ;
+  reg \$2319 ;
   wire [21:0] \$232 ;
-  reg [14:0] \$2320 ;
-  reg [14:0] \$2321 ;
+  reg \$2320 ;
+  reg [31:0] \$2321 ;
   reg [31:0] \$2322 ;
-  reg [14:0] \$2323 ;
-  reg [14:0] \$2324 ;
-  reg [14:0] \$2325 ;
-  reg [14:0] \$2326 ;
-  reg [14:0] \$2327 ;
-  reg [31:0] \$2328 ;
-  reg [14:0] \$2329 ;
+  reg \$2323 ;
+  reg \$2324 ;
+  reg [31:0] \$2325 ;
+  reg [31:0] \$2326 ;
+  reg \$2327 ;
+  reg \$2328 ;
+  reg [31:0] \$2329 ;
   wire [21:0] \$233 ;
-  reg [14:0] \$2330 ;
-  reg [14:0] \$2331 ;
-  reg [14:0] \$2332 ;
-  reg [14:0] \$2333 ;
+  reg [31:0] \$2330 ;
+  reg \$2331 ;
+  reg \$2332 ;
+  reg [31:0] \$2333 ;
   reg [31:0] \$2334 ;
-  reg [14:0] \$2335 ;
-  reg [14:0] \$2336 ;
-  reg [14:0] \$2337 ;
-  reg [14:0] \$2338 ;
-  reg [14:0] \$2339 ;
+  reg \$2335 ;
+  reg \$2336 ;
+  reg [31:0] \$2337 ;
+  reg [31:0] \$2338 ;
+  reg \$2339 ;
   wire [21:0] \$234 ;
-  reg [31:0] \$2340 ;
-  reg [14:0] \$2341 ;
-  reg [14:0] \$2342 ;
-  reg [14:0] \$2343 ;
-  reg [14:0] \$2344 ;
-  reg [14:0] \$2345 ;
-  reg [31:0] \$2346 ;
-  reg [14:0] \$2347 ;
-  reg [14:0] \$2348 ;
-  reg [14:0] \$2349 ;
+  reg \$2340 ;
+  reg \$2341 ;
+  reg \$2342 ;
+  reg [31:0] \$2343 ;
+  reg [31:0] \$2344 ;
+  reg \$2345 ;
+  reg \$2346 ;
+  reg [31:0] \$2347 ;
+  reg [31:0] \$2348 ;
+  reg \$2349 ;
   wire [21:0] \$235 ;
-  reg [14:0] \$2350 ;
-  reg [14:0] \$2351 ;
+  reg \$2350 ;
+  reg [31:0] \$2351 ;
   reg [31:0] \$2352 ;
-  reg [14:0] \$2353 ;
-  reg [14:0] \$2354 ;
-  reg [14:0] \$2355 ;
-  reg [14:0] \$2356 ;
-  reg [14:0] \$2357 ;
-  reg [31:0] \$2358 ;
-  reg [14:0] \$2359 ;
+  reg \$2353 ;
+  reg \$2354 ;
+  reg [31:0] \$2355 ;
+  reg [31:0] \$2356 ;
+  reg \$2357 ;
+  reg \$2358 ;
+  reg [31:0] \$2359 ;
   wire [21:0] \$236 ;
-  reg [14:0] \$2360 ;
-  reg [14:0] \$2361 ;
-  reg [14:0] \$2362 ;
-  reg [14:0] \$2363 ;
+  reg [31:0] \$2360 ;
+  reg \$2361 ;
+  reg \$2362 ;
+  reg [31:0] \$2363 ;
   reg [31:0] \$2364 ;
-  reg [14:0] \$2365 ;
-  reg [14:0] \$2366 ;
-  reg [14:0] \$2367 ;
-  reg [14:0] \$2368 ;
-  reg [14:0] \$2369 ;
+  reg \$2365 ;
+  reg \$2366 ;
+  reg [31:0] \$2367 ;
+  reg [31:0] \$2368 ;
+  reg \$2369 ;
   wire [21:0] \$237 ;
-  reg [31:0] \$2370 ;
-  reg [14:0] \$2371 ;
-  reg [14:0] \$2372 ;
-  reg [14:0] \$2373 ;
-  reg [14:0] \$2374 ;
-  reg [14:0] \$2375 ;
-  reg [31:0] \$2376 ;
-  reg [14:0] \$2377 ;
-  reg [14:0] \$2378 ;
-  reg [14:0] \$2379 ;
+  reg \$2370 ;
+  reg [31:0] \$2371 ;
+  reg [31:0] \$2372 ;
+  reg \$2373 ;
+  reg \$2374 ;
+  reg \$2375 ;
+  reg \$2376 ;
+  reg [31:0] \$2377 ;
+  reg [31:0] \$2378 ;
+  reg \$2379 ;
   wire [22:0] \$238 ;
-  reg [14:0] \$2380 ;
-  reg [14:0] \$2381 ;
+  reg \$2380 ;
+  reg [31:0] \$2381 ;
   reg [31:0] \$2382 ;
-  reg [14:0] \$2383 ;
-  reg [14:0] \$2384 ;
-  reg [14:0] \$2385 ;
-  reg [14:0] \$2386 ;
-  reg [14:0] \$2387 ;
-  reg [31:0] \$2388 ;
-  reg [14:0] \$2389 ;
+  reg \$2383 ;
+  reg \$2384 ;
+  reg [31:0] \$2385 ;
+  reg [31:0] \$2386 ;
+  reg \$2387 ;
+  reg \$2388 ;
+  reg [31:0] \$2389 ;
   wire [15:0] \$239 ;
-  reg [14:0] \$2390 ;
-  reg [14:0] \$2391 ;
-  reg [14:0] \$2392 ;
-  reg [14:0] \$2393 ;
+  reg [31:0] \$2390 ;
+  reg \$2391 ;
+  reg \$2392 ;
+  reg [31:0] \$2393 ;
   reg [31:0] \$2394 ;
-  reg [14:0] \$2395 ;
-  reg [14:0] \$2396 ;
-  reg [14:0] \$2397 ;
-  reg [14:0] \$2398 ;
-  reg [14:0] \$2399 ;
+  reg \$2395 ;
+  reg \$2396 ;
+  reg [31:0] \$2397 ;
+  reg [31:0] \$2398 ;
+  reg \$2399 ;
   wire [15:0] \$24 ;
   wire [15:0] \$240 ;
-  reg [31:0] \$2400 ;
-  reg [14:0] \$2401 ;
-  reg [14:0] \$2402 ;
-  reg [14:0] \$2403 ;
-  reg [14:0] \$2404 ;
-  reg [14:0] \$2405 ;
+  reg \$2400 ;
+  reg [31:0] \$2401 ;
+  reg [31:0] \$2402 ;
+  reg \$2403 ;
+  reg \$2404 ;
+  reg [31:0] \$2405 ;
   reg [31:0] \$2406 ;
-  reg [14:0] \$2407 ;
-  reg [14:0] \$2408 ;
-  reg [14:0] \$2409 ;
+  reg \$2407 ;
+  reg \$2408 ;
+  reg \$2409 ;
   wire [15:0] \$241 ;
-  reg [14:0] \$2410 ;
-  reg [14:0] \$2411 ;
+  reg \$2410 ;
+  reg [31:0] \$2411 ;
   reg [31:0] \$2412 ;
-  reg [14:0] \$2413 ;
-  reg [14:0] \$2414 ;
-  reg [14:0] \$2415 ;
-  reg [14:0] \$2416 ;
-  reg [14:0] \$2417 ;
-  reg [31:0] \$2418 ;
-  reg [14:0] \$2419 ;
+  reg \$2413 ;
+  reg \$2414 ;
+  reg [31:0] \$2415 ;
+  reg [31:0] \$2416 ;
+  reg \$2417 ;
+  reg \$2418 ;
+  reg [31:0] \$2419 ;
   wire [15:0] \$242 ;
-  reg [14:0] \$2420 ;
-  reg [14:0] \$2421 ;
-  reg [14:0] \$2422 ;
-  reg [14:0] \$2423 ;
+  reg [31:0] \$2420 ;
+  reg \$2421 ;
+  reg \$2422 ;
+  reg [31:0] \$2423 ;
   reg [31:0] \$2424 ;
-  reg [14:0] \$2425 ;
-  reg [14:0] \$2426 ;
-  reg [14:0] \$2427 ;
-  reg [14:0] \$2428 ;
-  reg [14:0] \$2429 ;
+  reg \$2425 ;
+  reg \$2426 ;
+  reg [31:0] \$2427 ;
+  reg [31:0] \$2428 ;
+  reg \$2429 ;
   wire [15:0] \$243 ;
-  reg [31:0] \$2430 ;
-  reg [14:0] \$2431 ;
-  reg [14:0] \$2432 ;
-  reg [14:0] \$2433 ;
-  reg [14:0] \$2434 ;
-  reg [14:0] \$2435 ;
+  reg \$2430 ;
+  reg [31:0] \$2431 ;
+  reg [31:0] \$2432 ;
+  reg \$2433 ;
+  reg \$2434 ;
+  reg [31:0] \$2435 ;
   reg [31:0] \$2436 ;
-  reg [14:0] \$2437 ;
-  reg [14:0] \$2438 ;
-  reg [14:0] \$2439 ;
+  reg \$2437 ;
+  reg \$2438 ;
+  reg [31:0] \$2439 ;
   wire [15:0] \$244 ;
-  reg [14:0] \$2440 ;
-  reg [14:0] \$2441 ;
-  reg [31:0] \$2442 ;
-  reg [14:0] \$2443 ;
-  reg [14:0] \$2444 ;
-  reg [14:0] \$2445 ;
-  reg [14:0] \$2446 ;
-  reg [14:0] \$2447 ;
-  reg [31:0] \$2448 ;
-  reg [14:0] \$2449 ;
+  reg [31:0] \$2440 ;
+  reg \$2441 ;
+  reg \$2442 ;
+  reg \$2443 ;
+  reg \$2444 ;
+  reg [31:0] \$2445 ;
+  reg [31:0] \$2446 ;
+  reg \$2447 ;
+  reg \$2448 ;
+  reg [31:0] \$2449 ;
   wire [15:0] \$245 ;
-  reg [14:0] \$2450 ;
-  reg [14:0] \$2451 ;
-  reg [14:0] \$2452 ;
-  reg [14:0] \$2453 ;
+  reg [31:0] \$2450 ;
+  reg \$2451 ;
+  reg \$2452 ;
+  reg [31:0] \$2453 ;
   reg [31:0] \$2454 ;
-  reg [14:0] \$2455 ;
-  reg [14:0] \$2456 ;
-  reg [14:0] \$2457 ;
-  reg [14:0] \$2458 ;
-  reg [14:0] \$2459 ;
+  reg \$2455 ;
+  reg \$2456 ;
+  reg [31:0] \$2457 ;
+  reg [31:0] \$2458 ;
+  reg \$2459 ;
   wire [17:0] \$246 ;
-  reg [31:0] \$2460 ;
-  reg [14:0] \$2461 ;
-  reg [14:0] \$2462 ;
-  reg [14:0] \$2463 ;
-  reg [14:0] \$2464 ;
-  reg [14:0] \$2465 ;
+  reg \$2460 ;
+  reg [31:0] \$2461 ;
+  reg [31:0] \$2462 ;
+  reg \$2463 ;
+  reg \$2464 ;
+  reg [31:0] \$2465 ;
   reg [31:0] \$2466 ;
-  reg [14:0] \$2467 ;
-  reg [14:0] \$2468 ;
-  reg [14:0] \$2469 ;
+  reg \$2467 ;
+  reg \$2468 ;
+  reg [31:0] \$2469 ;
   wire [17:0] \$247 ;
-  reg [14:0] \$2470 ;
-  reg [14:0] \$2471 ;
-  reg [31:0] \$2472 ;
-  reg \$2473 ;
-  reg \$2474 ;
+  reg [31:0] \$2470 ;
+  reg \$2471 ;
+  reg \$2472 ;
+  reg [31:0] \$2473 ;
+  reg [31:0] \$2474 ;
   reg \$2475 ;
   reg \$2476 ;
-  reg [31:0] \$2477 ;
+  reg \$2477 ;
   reg \$2478 ;
   reg [31:0] \$2479 ;
   wire [17:0] \$248 ;
-  reg \$2480 ;
+  reg [31:0] \$2480 ;
   reg \$2481 ;
-  reg [31:0] \$2482 ;
-  reg \$2483 ;
+  reg \$2482 ;
+  reg [31:0] \$2483 ;
   reg [31:0] \$2484 ;
   reg \$2485 ;
   reg \$2486 ;
   reg [31:0] \$2487 ;
-  reg \$2488 ;
-  reg [31:0] \$2489 ;
+  reg [31:0] \$2488 ;
+  reg \$2489 ;
   wire [17:0] \$249 ;
   reg \$2490 ;
-  reg \$2491 ;
+  reg [31:0] \$2491 ;
   reg [31:0] \$2492 ;
   reg \$2493 ;
-  reg [31:0] \$2494 ;
-  reg \$2495 ;
-  reg \$2496 ;
-  reg [31:0] \$2497 ;
+  reg \$2494 ;
+  reg [31:0] \$2495 ;
+  reg [31:0] \$2496 ;
+  reg \$2497 ;
   reg \$2498 ;
   reg [31:0] \$2499 ;
   wire [15:0] \$25 ;
   wire [21:0] \$250 ;
-  reg \$2500 ;
+  reg [31:0] \$2500 ;
   reg \$2501 ;
-  reg [31:0] \$2502 ;
-  reg \$2503 ;
+  reg \$2502 ;
+  reg [31:0] \$2503 ;
   reg [31:0] \$2504 ;
   reg \$2505 ;
   reg \$2506 ;
   reg [31:0] \$2507 ;
-  reg \$2508 ;
-  reg [31:0] \$2509 ;
+  reg [31:0] \$2508 ;
+  reg \$2509 ;
   wire [21:0] \$251 ;
   reg \$2510 ;
   reg \$2511 ;
-  reg [31:0] \$2512 ;
-  reg \$2513 ;
+  reg \$2512 ;
+  reg [31:0] \$2513 ;
   reg [31:0] \$2514 ;
   reg \$2515 ;
   reg \$2516 ;
-  reg \$2517 ;
-  reg \$2518 ;
-  reg [31:0] \$2519 ;
+  reg [31:0] \$2517 ;
+  reg [31:0] \$2518 ;
+  reg \$2519 ;
   wire [21:0] \$252 ;
   reg \$2520 ;
   reg [31:0] \$2521 ;
-  reg \$2522 ;
+  reg [31:0] \$2522 ;
   reg \$2523 ;
-  reg [31:0] \$2524 ;
-  reg \$2525 ;
+  reg \$2524 ;
+  reg [31:0] \$2525 ;
   reg [31:0] \$2526 ;
   reg \$2527 ;
   reg \$2528 ;
   reg [31:0] \$2529 ;
   wire [21:0] \$253 ;
-  reg \$2530 ;
-  reg [31:0] \$2531 ;
+  reg [31:0] \$2530 ;
+  reg \$2531 ;
   reg \$2532 ;
-  reg \$2533 ;
+  reg [31:0] \$2533 ;
   reg [31:0] \$2534 ;
   reg \$2535 ;
-  reg [31:0] \$2536 ;
-  reg \$2537 ;
-  reg \$2538 ;
-  reg [31:0] \$2539 ;
+  reg \$2536 ;
+  reg [31:0] \$2537 ;
+  reg [31:0] \$2538 ;
+  reg \$2539 ;
   wire [21:0] \$254 ;
   reg \$2540 ;
   reg [31:0] \$2541 ;
-  reg \$2542 ;
+  reg [31:0] \$2542 ;
   reg \$2543 ;
-  reg [31:0] \$2544 ;
+  reg \$2544 ;
   reg \$2545 ;
-  reg [31:0] \$2546 ;
-  reg \$2547 ;
-  reg \$2548 ;
-  reg [31:0] \$2549 ;
+  reg \$2546 ;
+  reg [31:0] \$2547 ;
+  reg [31:0] \$2548 ;
+  reg \$2549 ;
   wire [21:0] \$255 ;
   reg \$2550 ;
   reg [31:0] \$2551 ;
-  reg \$2552 ;
+  reg [31:0] \$2552 ;
   reg \$2553 ;
-  reg [31:0] \$2554 ;
-  reg \$2555 ;
+  reg \$2554 ;
+  reg [31:0] \$2555 ;
   reg [31:0] \$2556 ;
   reg \$2557 ;
   reg \$2558 ;
-  reg \$2559 ;
+  reg [31:0] \$2559 ;
   wire [21:0] \$256 ;
-  reg \$2560 ;
-  reg [31:0] \$2561 ;
+  reg [31:0] \$2560 ;
+  reg \$2561 ;
   reg \$2562 ;
   reg [31:0] \$2563 ;
-  reg \$2564 ;
+  reg [31:0] \$2564 ;
   reg \$2565 ;
-  reg [31:0] \$2566 ;
-  reg \$2567 ;
+  reg \$2566 ;
+  reg [31:0] \$2567 ;
   reg [31:0] \$2568 ;
   reg \$2569 ;
   wire [21:0] \$257 ;
   reg \$2570 ;
   reg [31:0] \$2571 ;
-  reg \$2572 ;
-  reg [31:0] \$2573 ;
+  reg [31:0] \$2572 ;
+  reg \$2573 ;
   reg \$2574 ;
-  reg \$2575 ;
+  reg [31:0] \$2575 ;
   reg [31:0] \$2576 ;
   reg \$2577 ;
-  reg [31:0] \$2578 ;
+  reg [2:0] \$2578 ;
   reg \$2579 ;
   wire [22:0] \$258 ;
-  reg \$2580 ;
-  reg [31:0] \$2581 ;
+  reg [7:0] \$2580 ;
+  reg \$2581 ;
   reg \$2582 ;
-  reg [31:0] \$2583 ;
-  reg \$2584 ;
-  reg \$2585 ;
-  reg [31:0] \$2586 ;
-  reg \$2587 ;
-  reg [31:0] \$2588 ;
-  reg \$2589 ;
   wire [15:0] \$259 ;
-  reg \$2590 ;
-  reg [31:0] \$2591 ;
-  reg \$2592 ;
-  reg [31:0] \$2593 ;
-  reg \$2594 ;
-  reg \$2595 ;
-  reg [31:0] \$2596 ;
-  reg \$2597 ;
-  reg [31:0] \$2598 ;
-  reg \$2599 ;
   wire [17:0] \$26 ;
   wire [15:0] \$260 ;
-  reg \$2600 ;
-  reg \$2601 ;
-  reg \$2602 ;
-  reg [31:0] \$2603 ;
-  reg \$2604 ;
-  reg [31:0] \$2605 ;
-  reg \$2606 ;
-  reg \$2607 ;
-  reg [31:0] \$2608 ;
-  reg \$2609 ;
   wire [15:0] \$261 ;
-  reg [31:0] \$2610 ;
-  reg \$2611 ;
-  reg \$2612 ;
-  reg [31:0] \$2613 ;
-  reg \$2614 ;
-  reg [31:0] \$2615 ;
-  reg \$2616 ;
-  reg \$2617 ;
-  reg [31:0] \$2618 ;
-  reg \$2619 ;
   wire [15:0] \$262 ;
-  reg [31:0] \$2620 ;
-  reg \$2621 ;
-  reg \$2622 ;
-  reg [31:0] \$2623 ;
-  reg \$2624 ;
-  reg [31:0] \$2625 ;
-  reg \$2626 ;
-  reg \$2627 ;
-  reg [31:0] \$2628 ;
-  reg \$2629 ;
   wire [15:0] \$263 ;
-  reg [31:0] \$2630 ;
-  reg \$2631 ;
-  reg \$2632 ;
-  reg [31:0] \$2633 ;
-  reg \$2634 ;
-  reg [31:0] \$2635 ;
-  reg \$2636 ;
-  reg \$2637 ;
-  reg [31:0] \$2638 ;
-  reg \$2639 ;
   wire [15:0] \$264 ;
-  reg [31:0] \$2640 ;
-  reg \$2641 ;
-  reg \$2642 ;
-  reg \$2643 ;
-  reg \$2644 ;
-  reg [31:0] \$2645 ;
-  reg \$2646 ;
-  reg [31:0] \$2647 ;
-  reg \$2648 ;
-  reg \$2649 ;
   wire [15:0] \$265 ;
-  reg [31:0] \$2650 ;
-  reg \$2651 ;
-  reg [31:0] \$2652 ;
-  reg \$2653 ;
-  reg \$2654 ;
-  reg [31:0] \$2655 ;
-  reg \$2656 ;
-  reg [31:0] \$2657 ;
-  reg \$2658 ;
-  reg \$2659 ;
   wire [17:0] \$266 ;
-  reg [31:0] \$2660 ;
-  reg \$2661 ;
-  reg [31:0] \$2662 ;
-  reg \$2663 ;
-  reg \$2664 ;
-  reg [31:0] \$2665 ;
-  reg \$2666 ;
-  reg [31:0] \$2667 ;
-  reg \$2668 ;
-  reg \$2669 ;
   wire [17:0] \$267 ;
-  reg [31:0] \$2670 ;
-  reg \$2671 ;
-  reg [31:0] \$2672 ;
-  reg \$2673 ;
-  reg \$2674 ;
-  reg [31:0] \$2675 ;
-  reg \$2676 ;
-  reg [31:0] \$2677 ;
-  reg \$2678 ;
-  reg \$2679 ;
   wire [17:0] \$268 ;
-  reg [31:0] \$2680 ;
-  reg \$2681 ;
-  reg [31:0] \$2682 ;
-  reg \$2683 ;
-  reg \$2684 ;
-  reg \$2685 ;
-  reg \$2686 ;
-  reg [31:0] \$2687 ;
-  reg \$2688 ;
-  reg [31:0] \$2689 ;
   wire [17:0] \$269 ;
-  reg \$2690 ;
-  reg \$2691 ;
-  reg [31:0] \$2692 ;
-  reg \$2693 ;
-  reg [31:0] \$2694 ;
-  reg \$2695 ;
-  reg \$2696 ;
-  reg [31:0] \$2697 ;
-  reg \$2698 ;
-  reg [31:0] \$2699 ;
   wire [17:0] \$27 ;
   wire [21:0] \$270 ;
-  reg \$2700 ;
-  reg \$2701 ;
-  reg [31:0] \$2702 ;
-  reg \$2703 ;
-  reg [31:0] \$2704 ;
-  reg \$2705 ;
-  reg \$2706 ;
-  reg [31:0] \$2707 ;
-  reg \$2708 ;
-  reg [31:0] \$2709 ;
   wire [21:0] \$271 ;
-  reg \$2710 ;
-  reg \$2711 ;
-  reg [31:0] \$2712 ;
-  reg \$2713 ;
-  reg [31:0] \$2714 ;
-  reg \$2715 ;
-  reg \$2716 ;
-  reg [31:0] \$2717 ;
-  reg \$2718 ;
-  reg [31:0] \$2719 ;
   wire [21:0] \$272 ;
-  reg \$2720 ;
-  reg \$2721 ;
-  reg [31:0] \$2722 ;
-  reg \$2723 ;
-  reg [31:0] \$2724 ;
-  reg \$2725 ;
-  reg \$2726 ;
-  reg \$2727 ;
-  reg \$2728 ;
-  reg [31:0] \$2729 ;
   wire [21:0] \$273 ;
-  reg \$2730 ;
-  reg [31:0] \$2731 ;
-  reg \$2732 ;
-  reg \$2733 ;
-  reg [31:0] \$2734 ;
-  reg \$2735 ;
-  reg [31:0] \$2736 ;
-  reg \$2737 ;
-  reg \$2738 ;
-  reg [31:0] \$2739 ;
   wire [21:0] \$274 ;
-  reg \$2740 ;
-  reg [31:0] \$2741 ;
-  reg \$2742 ;
-  reg \$2743 ;
-  reg [31:0] \$2744 ;
-  reg \$2745 ;
-  reg [31:0] \$2746 ;
-  reg \$2747 ;
-  reg \$2748 ;
-  reg [31:0] \$2749 ;
   wire [21:0] \$275 ;
-  reg \$2750 ;
-  reg [31:0] \$2751 ;
-  reg \$2752 ;
-  reg \$2753 ;
-  reg [31:0] \$2754 ;
-  reg \$2755 ;
-  reg [31:0] \$2756 ;
-  reg \$2757 ;
-  reg \$2758 ;
-  reg [31:0] \$2759 ;
   wire [21:0] \$276 ;
-  reg \$2760 ;
-  reg [31:0] \$2761 ;
-  reg \$2762 ;
-  reg \$2763 ;
-  reg [31:0] \$2764 ;
-  reg \$2765 ;
-  reg [31:0] \$2766 ;
-  reg \$2767 ;
-  reg \$2768 ;
-  reg \$2769 ;
   wire [21:0] \$277 ;
-  reg \$2770 ;
-  reg [31:0] \$2771 ;
-  reg [31:0] \$2772 ;
-  reg \$2773 ;
-  reg \$2774 ;
-  reg [31:0] \$2775 ;
-  reg [31:0] \$2776 ;
-  reg \$2777 ;
-  reg \$2778 ;
-  reg [31:0] \$2779 ;
   wire [22:0] \$278 ;
-  reg [31:0] \$2780 ;
-  reg \$2781 ;
-  reg \$2782 ;
-  reg [31:0] \$2783 ;
-  reg [31:0] \$2784 ;
-  reg \$2785 ;
-  reg \$2786 ;
-  reg [31:0] \$2787 ;
-  reg [31:0] \$2788 ;
-  reg \$2789 ;
   wire [15:0] \$279 ;
-  reg \$2790 ;
-  reg [31:0] \$2791 ;
-  reg [31:0] \$2792 ;
-  reg \$2793 ;
-  reg \$2794 ;
-  reg [31:0] \$2795 ;
-  reg [31:0] \$2796 ;
-  reg \$2797 ;
-  reg \$2798 ;
-  reg [31:0] \$2799 ;
   wire [17:0] \$28 ;
   wire [15:0] \$280 ;
-  reg [31:0] \$2800 ;
-  reg \$2801 ;
-  reg [2:0] \$2802 ;
-  reg \$2803 ;
-  reg [7:0] \$2804 ;
-  reg \$2805 ;
-  reg \$2806 ;
   wire [15:0] \$281 ;
   wire [15:0] \$282 ;
   wire [15:0] \$283 ;
@@ -5294,118 +5070,6 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_0_0 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_0_1 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_0_2 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_0_3 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_0_4 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_0_5 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_0_6 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_0_7 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_1_0 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_1_1 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_1_2 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_1_3 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_1_4 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_1_5 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_1_6 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_1_7 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_2_0 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_2_1 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_2_2 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_2_3 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_2_4 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_2_5 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_2_6 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_2_7 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_3_0 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_3_1 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_3_2 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_3_3 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_3_4 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_3_5 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_3_6 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_3_7 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_4_0 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_4_1 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_4_2 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_4_3 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_4_4 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_4_5 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_4_6 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_4_7 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_5_0 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_5_1 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_5_2 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_5_3 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_5_4 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_5_5 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_5_6 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_5_7 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_6_0 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_6_1 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_6_2 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_6_3 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_6_4 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_6_5 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_6_6 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_6_7 = 1'h0;
   output overflow;
   reg overflow = 1'h0;
   reg [2:0] row = 3'h0;
@@ -6978,255 +6642,87 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   assign \$1855  = \$1275 [14:0] + \$1278 [14:0];
   assign \$1857  = $signed(mac_7_7_lo5) + $signed({ 1'h0, \$1856  });
   assign \$1858  = v4 & last4;
-  assign \$1859  = v6 & last6;
-  assign \$1860  = drain & last_row;
-  assign \$1861  = o_valid_0_0 & o__ready;
-  assign \$1862  = v6 & last6;
-  assign \$1863  = drain & last_row;
-  assign \$1864  = o_valid_0_1 & o__ready;
-  assign \$1865  = v6 & last6;
-  assign \$1866  = drain & last_row;
-  assign \$1867  = o_valid_0_2 & o__ready;
-  assign \$1868  = v6 & last6;
-  assign \$1869  = drain & last_row;
-  assign \$1870  = o_valid_0_3 & o__ready;
-  assign \$1871  = v6 & last6;
-  assign \$1872  = drain & last_row;
-  assign \$1873  = o_valid_0_4 & o__ready;
-  assign \$1874  = v6 & last6;
-  assign \$1875  = drain & last_row;
-  assign \$1876  = o_valid_0_5 & o__ready;
-  assign \$1877  = v6 & last6;
-  assign \$1878  = drain & last_row;
-  assign \$1879  = o_valid_0_6 & o__ready;
-  assign \$1880  = v6 & last6;
-  assign \$1881  = drain & last_row;
-  assign \$1882  = o_valid_0_7 & o__ready;
-  assign \$1883  = v4 & last4;
-  assign \$1884  = v6 & last6;
-  assign \$1885  = drain & last_row;
-  assign \$1886  = o_valid_1_0 & o__ready;
-  assign \$1887  = v6 & last6;
-  assign \$1888  = drain & last_row;
-  assign \$1889  = o_valid_1_1 & o__ready;
-  assign \$1890  = v6 & last6;
-  assign \$1891  = drain & last_row;
-  assign \$1892  = o_valid_1_2 & o__ready;
-  assign \$1893  = v6 & last6;
-  assign \$1894  = drain & last_row;
-  assign \$1895  = o_valid_1_3 & o__ready;
-  assign \$1896  = v6 & last6;
-  assign \$1897  = drain & last_row;
-  assign \$1898  = o_valid_1_4 & o__ready;
-  assign \$1899  = v6 & last6;
-  assign \$1900  = drain & last_row;
-  assign \$1901  = o_valid_1_5 & o__ready;
-  assign \$1902  = v6 & last6;
-  assign \$1903  = drain & last_row;
-  assign \$1904  = o_valid_1_6 & o__ready;
-  assign \$1905  = v6 & last6;
-  assign \$1906  = drain & last_row;
-  assign \$1907  = o_valid_1_7 & o__ready;
-  assign \$1908  = v4 & last4;
-  assign \$1909  = v6 & last6;
-  assign \$1910  = drain & last_row;
-  assign \$1911  = o_valid_2_0 & o__ready;
-  assign \$1912  = v6 & last6;
-  assign \$1913  = drain & last_row;
-  assign \$1914  = o_valid_2_1 & o__ready;
-  assign \$1915  = v6 & last6;
-  assign \$1916  = drain & last_row;
-  assign \$1917  = o_valid_2_2 & o__ready;
-  assign \$1918  = v6 & last6;
-  assign \$1919  = drain & last_row;
-  assign \$1920  = o_valid_2_3 & o__ready;
-  assign \$1921  = v6 & last6;
-  assign \$1922  = drain & last_row;
-  assign \$1923  = o_valid_2_4 & o__ready;
-  assign \$1924  = v6 & last6;
-  assign \$1925  = drain & last_row;
-  assign \$1926  = o_valid_2_5 & o__ready;
-  assign \$1927  = v6 & last6;
-  assign \$1928  = drain & last_row;
-  assign \$1929  = o_valid_2_6 & o__ready;
-  assign \$1930  = v6 & last6;
-  assign \$1931  = drain & last_row;
-  assign \$1932  = o_valid_2_7 & o__ready;
-  assign \$1933  = v4 & last4;
-  assign \$1934  = v6 & last6;
-  assign \$1935  = drain & last_row;
-  assign \$1936  = o_valid_3_0 & o__ready;
-  assign \$1937  = v6 & last6;
-  assign \$1938  = drain & last_row;
-  assign \$1939  = o_valid_3_1 & o__ready;
-  assign \$1940  = v6 & last6;
-  assign \$1941  = drain & last_row;
-  assign \$1942  = o_valid_3_2 & o__ready;
-  assign \$1943  = v6 & last6;
-  assign \$1944  = drain & last_row;
-  assign \$1945  = o_valid_3_3 & o__ready;
-  assign \$1946  = v6 & last6;
-  assign \$1947  = drain & last_row;
-  assign \$1948  = o_valid_3_4 & o__ready;
-  assign \$1949  = v6 & last6;
-  assign \$1950  = drain & last_row;
-  assign \$1951  = o_valid_3_5 & o__ready;
-  assign \$1952  = v6 & last6;
-  assign \$1953  = drain & last_row;
-  assign \$1954  = o_valid_3_6 & o__ready;
-  assign \$1955  = v6 & last6;
-  assign \$1956  = drain & last_row;
-  assign \$1957  = o_valid_3_7 & o__ready;
-  assign \$1958  = v4 & last4;
-  assign \$1959  = v6 & last6;
-  assign \$1960  = drain & last_row;
-  assign \$1961  = o_valid_4_0 & o__ready;
-  assign \$1962  = v6 & last6;
-  assign \$1963  = drain & last_row;
-  assign \$1964  = o_valid_4_1 & o__ready;
-  assign \$1965  = v6 & last6;
-  assign \$1966  = drain & last_row;
-  assign \$1967  = o_valid_4_2 & o__ready;
-  assign \$1968  = v6 & last6;
-  assign \$1969  = drain & last_row;
-  assign \$1970  = o_valid_4_3 & o__ready;
-  assign \$1971  = v6 & last6;
-  assign \$1972  = drain & last_row;
-  assign \$1973  = o_valid_4_4 & o__ready;
-  assign \$1974  = v6 & last6;
-  assign \$1975  = drain & last_row;
-  assign \$1976  = o_valid_4_5 & o__ready;
-  assign \$1977  = v6 & last6;
-  assign \$1978  = drain & last_row;
-  assign \$1979  = o_valid_4_6 & o__ready;
-  assign \$1980  = v6 & last6;
-  assign \$1981  = drain & last_row;
-  assign \$1982  = o_valid_4_7 & o__ready;
-  assign \$1983  = v4 & last4;
-  assign \$1984  = v6 & last6;
-  assign \$1985  = drain & last_row;
-  assign \$1986  = o_valid_5_0 & o__ready;
-  assign \$1987  = v6 & last6;
-  assign \$1988  = drain & last_row;
-  assign \$1989  = o_valid_5_1 & o__ready;
-  assign \$1990  = v6 & last6;
-  assign \$1991  = drain & last_row;
-  assign \$1992  = o_valid_5_2 & o__ready;
-  assign \$1993  = v6 & last6;
-  assign \$1994  = drain & last_row;
-  assign \$1995  = o_valid_5_3 & o__ready;
-  assign \$1996  = v6 & last6;
-  assign \$1997  = drain & last_row;
-  assign \$1998  = o_valid_5_4 & o__ready;
-  assign \$1999  = v6 & last6;
-  assign \$2000  = drain & last_row;
-  assign \$2001  = o_valid_5_5 & o__ready;
-  assign \$2002  = v6 & last6;
-  assign \$2003  = drain & last_row;
-  assign \$2004  = o_valid_5_6 & o__ready;
-  assign \$2005  = v6 & last6;
-  assign \$2006  = drain & last_row;
-  assign \$2007  = o_valid_5_7 & o__ready;
-  assign \$2008  = v4 & last4;
-  assign \$2009  = v6 & last6;
-  assign \$2010  = drain & last_row;
-  assign \$2011  = o_valid_6_0 & o__ready;
-  assign \$2012  = v6 & last6;
-  assign \$2013  = drain & last_row;
-  assign \$2014  = o_valid_6_1 & o__ready;
-  assign \$2015  = v6 & last6;
-  assign \$2016  = drain & last_row;
-  assign \$2017  = o_valid_6_2 & o__ready;
-  assign \$2018  = v6 & last6;
-  assign \$2019  = drain & last_row;
-  assign \$2020  = o_valid_6_3 & o__ready;
-  assign \$2021  = v6 & last6;
-  assign \$2022  = drain & last_row;
-  assign \$2023  = o_valid_6_4 & o__ready;
-  assign \$2024  = v6 & last6;
-  assign \$2025  = drain & last_row;
-  assign \$2026  = o_valid_6_5 & o__ready;
-  assign \$2027  = v6 & last6;
-  assign \$2028  = drain & last_row;
-  assign \$2029  = o_valid_6_6 & o__ready;
-  assign \$2030  = v6 & last6;
-  assign \$2031  = drain & last_row;
-  assign \$2032  = o_valid_6_7 & o__ready;
-  assign \$2033  = v4 & last4;
-  assign \$2034  = v6 & last6;
-  assign \$2035  = row + 1'h1;
-  assign \$2036  = accept & i__payload[321];
-  assign \$2037  = | in1[95:81];
-  assign \$2038  = & in1[95:81];
-  assign \$2039  = ~ \$2038 ;
-  assign \$2040  = \$2037  & \$2039 ;
-  assign \$2041  = | in1[127:113];
-  assign \$2042  = & in1[127:113];
-  assign \$2043  = ~ \$2042 ;
-  assign \$2044  = \$2041  & \$2043 ;
-  assign \$2045  = | in1[159:145];
-  assign \$2046  = & in1[159:145];
-  assign \$2047  = ~ \$2046 ;
-  assign \$2048  = \$2045  & \$2047 ;
-  assign \$2049  = | in1[191:177];
-  assign \$2050  = & in1[191:177];
-  assign \$2051  = ~ \$2050 ;
-  assign \$2052  = \$2049  & \$2051 ;
-  assign \$2053  = | in1[223:209];
-  assign \$2054  = & in1[223:209];
-  assign \$2055  = ~ \$2054 ;
-  assign \$2056  = \$2053  & \$2055 ;
-  assign \$2057  = | in1[255:241];
-  assign \$2058  = & in1[255:241];
-  assign \$2059  = ~ \$2058 ;
-  assign \$2060  = \$2057  & \$2059 ;
-  assign \$2061  = | in1[287:273];
-  assign \$2062  = & in1[287:273];
-  assign \$2063  = ~ \$2062 ;
-  assign \$2064  = \$2061  & \$2063 ;
-  assign \$2065  = | in1[319:305];
-  assign \$2066  = & in1[319:305];
-  assign \$2067  = ~ \$2066 ;
-  assign \$2068  = \$2065  & \$2067 ;
-  assign \$2069  = v1 ? { \$2068 , \$2064 , \$2060 , \$2056 , \$2052 , \$2048 , \$2044 , \$2040  } : 8'h00;
+  assign \$1859  = v4 & last4;
+  assign \$1860  = v4 & last4;
+  assign \$1861  = v4 & last4;
+  assign \$1862  = v4 & last4;
+  assign \$1863  = v4 & last4;
+  assign \$1864  = v4 & last4;
+  assign \$1865  = v4 & last4;
+  assign \$1866  = v6 & last6;
+  assign \$1867  = row + 1'h1;
+  assign \$1868  = accept & i__payload[321];
+  assign \$1869  = | in1[95:81];
+  assign \$1870  = & in1[95:81];
+  assign \$1871  = ~ \$1870 ;
+  assign \$1872  = \$1869  & \$1871 ;
+  assign \$1873  = | in1[127:113];
+  assign \$1874  = & in1[127:113];
+  assign \$1875  = ~ \$1874 ;
+  assign \$1876  = \$1873  & \$1875 ;
+  assign \$1877  = | in1[159:145];
+  assign \$1878  = & in1[159:145];
+  assign \$1879  = ~ \$1878 ;
+  assign \$1880  = \$1877  & \$1879 ;
+  assign \$1881  = | in1[191:177];
+  assign \$1882  = & in1[191:177];
+  assign \$1883  = ~ \$1882 ;
+  assign \$1884  = \$1881  & \$1883 ;
+  assign \$1885  = | in1[223:209];
+  assign \$1886  = & in1[223:209];
+  assign \$1887  = ~ \$1886 ;
+  assign \$1888  = \$1885  & \$1887 ;
+  assign \$1889  = | in1[255:241];
+  assign \$1890  = & in1[255:241];
+  assign \$1891  = ~ \$1890 ;
+  assign \$1892  = \$1889  & \$1891 ;
+  assign \$1893  = | in1[287:273];
+  assign \$1894  = & in1[287:273];
+  assign \$1895  = ~ \$1894 ;
+  assign \$1896  = \$1893  & \$1895 ;
+  assign \$1897  = | in1[319:305];
+  assign \$1898  = & in1[319:305];
+  assign \$1899  = ~ \$1898 ;
+  assign \$1900  = \$1897  & \$1899 ;
+  assign \$1901  = v1 ? { \$1900 , \$1896 , \$1892 , \$1888 , \$1884 , \$1880 , \$1876 , \$1872  } : 8'h00;
   always @(posedge clk)
-    v1 <= \$2070 ;
+    v1 <= \$1902 ;
   always @(posedge clk)
-    in1 <= \$2071 ;
+    in1 <= \$1903 ;
   always @(posedge clk)
-    first1 <= \$2072 ;
+    first1 <= \$1904 ;
   always @(posedge clk)
-    last1 <= \$2073 ;
+    last1 <= \$1905 ;
   always @(posedge clk)
-    v2 <= \$2074 ;
+    v2 <= \$1906 ;
   always @(posedge clk)
-    first2 <= \$2075 ;
+    first2 <= \$1907 ;
   always @(posedge clk)
-    last2 <= \$2076 ;
+    last2 <= \$1908 ;
   always @(posedge clk)
-    v3 <= \$2077 ;
+    v3 <= \$1909 ;
   always @(posedge clk)
-    first3 <= \$2078 ;
+    first3 <= \$1910 ;
   always @(posedge clk)
-    last3 <= \$2079 ;
+    last3 <= \$1911 ;
   always @(posedge clk)
-    v4 <= \$2080 ;
+    v4 <= \$1912 ;
   always @(posedge clk)
-    first4 <= \$2081 ;
+    first4 <= \$1913 ;
   always @(posedge clk)
-    last4 <= \$2082 ;
+    last4 <= \$1914 ;
   always @(posedge clk)
-    v5 <= \$2083 ;
+    v5 <= \$1915 ;
   always @(posedge clk)
-    first5 <= \$2084 ;
+    first5 <= \$1916 ;
   always @(posedge clk)
-    last5 <= \$2085 ;
+    last5 <= \$1917 ;
   always @(posedge clk)
-    v6 <= \$2086 ;
+    v6 <= \$1918 ;
   always @(posedge clk)
-    first6 <= \$2087 ;
+    first6 <= \$1919 ;
   always @(posedge clk)
-    last6 <= \$2088 ;
+    last6 <= \$1920 ;
   always @(posedge clk)
     mac_0_0_a1 <= in1[7:0];
   always @(posedge clk)
@@ -7242,19 +6738,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_0_0_lo_p <= \$1410 ;
   always @(posedge clk)
-    mac_0_0_hi_l0_0 <= \$2089 ;
+    mac_0_0_hi_l0_0 <= \$1921 ;
   always @(posedge clk)
-    mac_0_0_hi_l0_1 <= \$2090 ;
+    mac_0_0_hi_l0_1 <= \$1922 ;
   always @(posedge clk)
-    mac_0_0_hi_l0_2 <= \$2091 ;
+    mac_0_0_hi_l0_2 <= \$1923 ;
   always @(posedge clk)
-    mac_0_0_hi_l0_3 <= \$2092 ;
+    mac_0_0_hi_l0_3 <= \$1924 ;
   always @(posedge clk)
-    mac_0_0_hi5 <= \$2093 ;
+    mac_0_0_hi5 <= \$1925 ;
   always @(posedge clk)
     mac_0_0_lo5 <= mac_0_0_lo_p;
   always @(posedge clk)
-    mac_0_0_p <= \$2094 ;
+    mac_0_0_p <= \$1926 ;
   always @(posedge clk)
     mac_0_1_a1 <= in1[7:0];
   always @(posedge clk)
@@ -7270,19 +6766,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_0_1_lo_p <= \$1417 ;
   always @(posedge clk)
-    mac_0_1_hi_l0_0 <= \$2095 ;
+    mac_0_1_hi_l0_0 <= \$1927 ;
   always @(posedge clk)
-    mac_0_1_hi_l0_1 <= \$2096 ;
+    mac_0_1_hi_l0_1 <= \$1928 ;
   always @(posedge clk)
-    mac_0_1_hi_l0_2 <= \$2097 ;
+    mac_0_1_hi_l0_2 <= \$1929 ;
   always @(posedge clk)
-    mac_0_1_hi_l0_3 <= \$2098 ;
+    mac_0_1_hi_l0_3 <= \$1930 ;
   always @(posedge clk)
-    mac_0_1_hi5 <= \$2099 ;
+    mac_0_1_hi5 <= \$1931 ;
   always @(posedge clk)
     mac_0_1_lo5 <= mac_0_1_lo_p;
   always @(posedge clk)
-    mac_0_1_p <= \$2100 ;
+    mac_0_1_p <= \$1932 ;
   always @(posedge clk)
     mac_0_2_a1 <= in1[7:0];
   always @(posedge clk)
@@ -7298,19 +6794,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_0_2_lo_p <= \$1424 ;
   always @(posedge clk)
-    mac_0_2_hi_l0_0 <= \$2101 ;
+    mac_0_2_hi_l0_0 <= \$1933 ;
   always @(posedge clk)
-    mac_0_2_hi_l0_1 <= \$2102 ;
+    mac_0_2_hi_l0_1 <= \$1934 ;
   always @(posedge clk)
-    mac_0_2_hi_l0_2 <= \$2103 ;
+    mac_0_2_hi_l0_2 <= \$1935 ;
   always @(posedge clk)
-    mac_0_2_hi_l0_3 <= \$2104 ;
+    mac_0_2_hi_l0_3 <= \$1936 ;
   always @(posedge clk)
-    mac_0_2_hi5 <= \$2105 ;
+    mac_0_2_hi5 <= \$1937 ;
   always @(posedge clk)
     mac_0_2_lo5 <= mac_0_2_lo_p;
   always @(posedge clk)
-    mac_0_2_p <= \$2106 ;
+    mac_0_2_p <= \$1938 ;
   always @(posedge clk)
     mac_0_3_a1 <= in1[7:0];
   always @(posedge clk)
@@ -7326,19 +6822,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_0_3_lo_p <= \$1431 ;
   always @(posedge clk)
-    mac_0_3_hi_l0_0 <= \$2107 ;
+    mac_0_3_hi_l0_0 <= \$1939 ;
   always @(posedge clk)
-    mac_0_3_hi_l0_1 <= \$2108 ;
+    mac_0_3_hi_l0_1 <= \$1940 ;
   always @(posedge clk)
-    mac_0_3_hi_l0_2 <= \$2109 ;
+    mac_0_3_hi_l0_2 <= \$1941 ;
   always @(posedge clk)
-    mac_0_3_hi_l0_3 <= \$2110 ;
+    mac_0_3_hi_l0_3 <= \$1942 ;
   always @(posedge clk)
-    mac_0_3_hi5 <= \$2111 ;
+    mac_0_3_hi5 <= \$1943 ;
   always @(posedge clk)
     mac_0_3_lo5 <= mac_0_3_lo_p;
   always @(posedge clk)
-    mac_0_3_p <= \$2112 ;
+    mac_0_3_p <= \$1944 ;
   always @(posedge clk)
     mac_0_4_a1 <= in1[7:0];
   always @(posedge clk)
@@ -7354,19 +6850,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_0_4_lo_p <= \$1438 ;
   always @(posedge clk)
-    mac_0_4_hi_l0_0 <= \$2113 ;
+    mac_0_4_hi_l0_0 <= \$1945 ;
   always @(posedge clk)
-    mac_0_4_hi_l0_1 <= \$2114 ;
+    mac_0_4_hi_l0_1 <= \$1946 ;
   always @(posedge clk)
-    mac_0_4_hi_l0_2 <= \$2115 ;
+    mac_0_4_hi_l0_2 <= \$1947 ;
   always @(posedge clk)
-    mac_0_4_hi_l0_3 <= \$2116 ;
+    mac_0_4_hi_l0_3 <= \$1948 ;
   always @(posedge clk)
-    mac_0_4_hi5 <= \$2117 ;
+    mac_0_4_hi5 <= \$1949 ;
   always @(posedge clk)
     mac_0_4_lo5 <= mac_0_4_lo_p;
   always @(posedge clk)
-    mac_0_4_p <= \$2118 ;
+    mac_0_4_p <= \$1950 ;
   always @(posedge clk)
     mac_0_5_a1 <= in1[7:0];
   always @(posedge clk)
@@ -7382,19 +6878,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_0_5_lo_p <= \$1445 ;
   always @(posedge clk)
-    mac_0_5_hi_l0_0 <= \$2119 ;
+    mac_0_5_hi_l0_0 <= \$1951 ;
   always @(posedge clk)
-    mac_0_5_hi_l0_1 <= \$2120 ;
+    mac_0_5_hi_l0_1 <= \$1952 ;
   always @(posedge clk)
-    mac_0_5_hi_l0_2 <= \$2121 ;
+    mac_0_5_hi_l0_2 <= \$1953 ;
   always @(posedge clk)
-    mac_0_5_hi_l0_3 <= \$2122 ;
+    mac_0_5_hi_l0_3 <= \$1954 ;
   always @(posedge clk)
-    mac_0_5_hi5 <= \$2123 ;
+    mac_0_5_hi5 <= \$1955 ;
   always @(posedge clk)
     mac_0_5_lo5 <= mac_0_5_lo_p;
   always @(posedge clk)
-    mac_0_5_p <= \$2124 ;
+    mac_0_5_p <= \$1956 ;
   always @(posedge clk)
     mac_0_6_a1 <= in1[7:0];
   always @(posedge clk)
@@ -7410,19 +6906,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_0_6_lo_p <= \$1452 ;
   always @(posedge clk)
-    mac_0_6_hi_l0_0 <= \$2125 ;
+    mac_0_6_hi_l0_0 <= \$1957 ;
   always @(posedge clk)
-    mac_0_6_hi_l0_1 <= \$2126 ;
+    mac_0_6_hi_l0_1 <= \$1958 ;
   always @(posedge clk)
-    mac_0_6_hi_l0_2 <= \$2127 ;
+    mac_0_6_hi_l0_2 <= \$1959 ;
   always @(posedge clk)
-    mac_0_6_hi_l0_3 <= \$2128 ;
+    mac_0_6_hi_l0_3 <= \$1960 ;
   always @(posedge clk)
-    mac_0_6_hi5 <= \$2129 ;
+    mac_0_6_hi5 <= \$1961 ;
   always @(posedge clk)
     mac_0_6_lo5 <= mac_0_6_lo_p;
   always @(posedge clk)
-    mac_0_6_p <= \$2130 ;
+    mac_0_6_p <= \$1962 ;
   always @(posedge clk)
     mac_0_7_a1 <= in1[7:0];
   always @(posedge clk)
@@ -7438,19 +6934,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_0_7_lo_p <= \$1459 ;
   always @(posedge clk)
-    mac_0_7_hi_l0_0 <= \$2131 ;
+    mac_0_7_hi_l0_0 <= \$1963 ;
   always @(posedge clk)
-    mac_0_7_hi_l0_1 <= \$2132 ;
+    mac_0_7_hi_l0_1 <= \$1964 ;
   always @(posedge clk)
-    mac_0_7_hi_l0_2 <= \$2133 ;
+    mac_0_7_hi_l0_2 <= \$1965 ;
   always @(posedge clk)
-    mac_0_7_hi_l0_3 <= \$2134 ;
+    mac_0_7_hi_l0_3 <= \$1966 ;
   always @(posedge clk)
-    mac_0_7_hi5 <= \$2135 ;
+    mac_0_7_hi5 <= \$1967 ;
   always @(posedge clk)
     mac_0_7_lo5 <= mac_0_7_lo_p;
   always @(posedge clk)
-    mac_0_7_p <= \$2136 ;
+    mac_0_7_p <= \$1968 ;
   always @(posedge clk)
     mac_1_0_a1 <= in1[15:8];
   always @(posedge clk)
@@ -7466,19 +6962,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_1_0_lo_p <= \$1466 ;
   always @(posedge clk)
-    mac_1_0_hi_l0_0 <= \$2137 ;
+    mac_1_0_hi_l0_0 <= \$1969 ;
   always @(posedge clk)
-    mac_1_0_hi_l0_1 <= \$2138 ;
+    mac_1_0_hi_l0_1 <= \$1970 ;
   always @(posedge clk)
-    mac_1_0_hi_l0_2 <= \$2139 ;
+    mac_1_0_hi_l0_2 <= \$1971 ;
   always @(posedge clk)
-    mac_1_0_hi_l0_3 <= \$2140 ;
+    mac_1_0_hi_l0_3 <= \$1972 ;
   always @(posedge clk)
-    mac_1_0_hi5 <= \$2141 ;
+    mac_1_0_hi5 <= \$1973 ;
   always @(posedge clk)
     mac_1_0_lo5 <= mac_1_0_lo_p;
   always @(posedge clk)
-    mac_1_0_p <= \$2142 ;
+    mac_1_0_p <= \$1974 ;
   always @(posedge clk)
     mac_1_1_a1 <= in1[15:8];
   always @(posedge clk)
@@ -7494,19 +6990,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_1_1_lo_p <= \$1473 ;
   always @(posedge clk)
-    mac_1_1_hi_l0_0 <= \$2143 ;
+    mac_1_1_hi_l0_0 <= \$1975 ;
   always @(posedge clk)
-    mac_1_1_hi_l0_1 <= \$2144 ;
+    mac_1_1_hi_l0_1 <= \$1976 ;
   always @(posedge clk)
-    mac_1_1_hi_l0_2 <= \$2145 ;
+    mac_1_1_hi_l0_2 <= \$1977 ;
   always @(posedge clk)
-    mac_1_1_hi_l0_3 <= \$2146 ;
+    mac_1_1_hi_l0_3 <= \$1978 ;
   always @(posedge clk)
-    mac_1_1_hi5 <= \$2147 ;
+    mac_1_1_hi5 <= \$1979 ;
   always @(posedge clk)
     mac_1_1_lo5 <= mac_1_1_lo_p;
   always @(posedge clk)
-    mac_1_1_p <= \$2148 ;
+    mac_1_1_p <= \$1980 ;
   always @(posedge clk)
     mac_1_2_a1 <= in1[15:8];
   always @(posedge clk)
@@ -7522,19 +7018,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_1_2_lo_p <= \$1480 ;
   always @(posedge clk)
-    mac_1_2_hi_l0_0 <= \$2149 ;
+    mac_1_2_hi_l0_0 <= \$1981 ;
   always @(posedge clk)
-    mac_1_2_hi_l0_1 <= \$2150 ;
+    mac_1_2_hi_l0_1 <= \$1982 ;
   always @(posedge clk)
-    mac_1_2_hi_l0_2 <= \$2151 ;
+    mac_1_2_hi_l0_2 <= \$1983 ;
   always @(posedge clk)
-    mac_1_2_hi_l0_3 <= \$2152 ;
+    mac_1_2_hi_l0_3 <= \$1984 ;
   always @(posedge clk)
-    mac_1_2_hi5 <= \$2153 ;
+    mac_1_2_hi5 <= \$1985 ;
   always @(posedge clk)
     mac_1_2_lo5 <= mac_1_2_lo_p;
   always @(posedge clk)
-    mac_1_2_p <= \$2154 ;
+    mac_1_2_p <= \$1986 ;
   always @(posedge clk)
     mac_1_3_a1 <= in1[15:8];
   always @(posedge clk)
@@ -7550,19 +7046,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_1_3_lo_p <= \$1487 ;
   always @(posedge clk)
-    mac_1_3_hi_l0_0 <= \$2155 ;
+    mac_1_3_hi_l0_0 <= \$1987 ;
   always @(posedge clk)
-    mac_1_3_hi_l0_1 <= \$2156 ;
+    mac_1_3_hi_l0_1 <= \$1988 ;
   always @(posedge clk)
-    mac_1_3_hi_l0_2 <= \$2157 ;
+    mac_1_3_hi_l0_2 <= \$1989 ;
   always @(posedge clk)
-    mac_1_3_hi_l0_3 <= \$2158 ;
+    mac_1_3_hi_l0_3 <= \$1990 ;
   always @(posedge clk)
-    mac_1_3_hi5 <= \$2159 ;
+    mac_1_3_hi5 <= \$1991 ;
   always @(posedge clk)
     mac_1_3_lo5 <= mac_1_3_lo_p;
   always @(posedge clk)
-    mac_1_3_p <= \$2160 ;
+    mac_1_3_p <= \$1992 ;
   always @(posedge clk)
     mac_1_4_a1 <= in1[15:8];
   always @(posedge clk)
@@ -7578,19 +7074,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_1_4_lo_p <= \$1494 ;
   always @(posedge clk)
-    mac_1_4_hi_l0_0 <= \$2161 ;
+    mac_1_4_hi_l0_0 <= \$1993 ;
   always @(posedge clk)
-    mac_1_4_hi_l0_1 <= \$2162 ;
+    mac_1_4_hi_l0_1 <= \$1994 ;
   always @(posedge clk)
-    mac_1_4_hi_l0_2 <= \$2163 ;
+    mac_1_4_hi_l0_2 <= \$1995 ;
   always @(posedge clk)
-    mac_1_4_hi_l0_3 <= \$2164 ;
+    mac_1_4_hi_l0_3 <= \$1996 ;
   always @(posedge clk)
-    mac_1_4_hi5 <= \$2165 ;
+    mac_1_4_hi5 <= \$1997 ;
   always @(posedge clk)
     mac_1_4_lo5 <= mac_1_4_lo_p;
   always @(posedge clk)
-    mac_1_4_p <= \$2166 ;
+    mac_1_4_p <= \$1998 ;
   always @(posedge clk)
     mac_1_5_a1 <= in1[15:8];
   always @(posedge clk)
@@ -7606,19 +7102,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_1_5_lo_p <= \$1501 ;
   always @(posedge clk)
-    mac_1_5_hi_l0_0 <= \$2167 ;
+    mac_1_5_hi_l0_0 <= \$1999 ;
   always @(posedge clk)
-    mac_1_5_hi_l0_1 <= \$2168 ;
+    mac_1_5_hi_l0_1 <= \$2000 ;
   always @(posedge clk)
-    mac_1_5_hi_l0_2 <= \$2169 ;
+    mac_1_5_hi_l0_2 <= \$2001 ;
   always @(posedge clk)
-    mac_1_5_hi_l0_3 <= \$2170 ;
+    mac_1_5_hi_l0_3 <= \$2002 ;
   always @(posedge clk)
-    mac_1_5_hi5 <= \$2171 ;
+    mac_1_5_hi5 <= \$2003 ;
   always @(posedge clk)
     mac_1_5_lo5 <= mac_1_5_lo_p;
   always @(posedge clk)
-    mac_1_5_p <= \$2172 ;
+    mac_1_5_p <= \$2004 ;
   always @(posedge clk)
     mac_1_6_a1 <= in1[15:8];
   always @(posedge clk)
@@ -7634,19 +7130,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_1_6_lo_p <= \$1508 ;
   always @(posedge clk)
-    mac_1_6_hi_l0_0 <= \$2173 ;
+    mac_1_6_hi_l0_0 <= \$2005 ;
   always @(posedge clk)
-    mac_1_6_hi_l0_1 <= \$2174 ;
+    mac_1_6_hi_l0_1 <= \$2006 ;
   always @(posedge clk)
-    mac_1_6_hi_l0_2 <= \$2175 ;
+    mac_1_6_hi_l0_2 <= \$2007 ;
   always @(posedge clk)
-    mac_1_6_hi_l0_3 <= \$2176 ;
+    mac_1_6_hi_l0_3 <= \$2008 ;
   always @(posedge clk)
-    mac_1_6_hi5 <= \$2177 ;
+    mac_1_6_hi5 <= \$2009 ;
   always @(posedge clk)
     mac_1_6_lo5 <= mac_1_6_lo_p;
   always @(posedge clk)
-    mac_1_6_p <= \$2178 ;
+    mac_1_6_p <= \$2010 ;
   always @(posedge clk)
     mac_1_7_a1 <= in1[15:8];
   always @(posedge clk)
@@ -7662,19 +7158,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_1_7_lo_p <= \$1515 ;
   always @(posedge clk)
-    mac_1_7_hi_l0_0 <= \$2179 ;
+    mac_1_7_hi_l0_0 <= \$2011 ;
   always @(posedge clk)
-    mac_1_7_hi_l0_1 <= \$2180 ;
+    mac_1_7_hi_l0_1 <= \$2012 ;
   always @(posedge clk)
-    mac_1_7_hi_l0_2 <= \$2181 ;
+    mac_1_7_hi_l0_2 <= \$2013 ;
   always @(posedge clk)
-    mac_1_7_hi_l0_3 <= \$2182 ;
+    mac_1_7_hi_l0_3 <= \$2014 ;
   always @(posedge clk)
-    mac_1_7_hi5 <= \$2183 ;
+    mac_1_7_hi5 <= \$2015 ;
   always @(posedge clk)
     mac_1_7_lo5 <= mac_1_7_lo_p;
   always @(posedge clk)
-    mac_1_7_p <= \$2184 ;
+    mac_1_7_p <= \$2016 ;
   always @(posedge clk)
     mac_2_0_a1 <= in1[23:16];
   always @(posedge clk)
@@ -7690,19 +7186,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_2_0_lo_p <= \$1522 ;
   always @(posedge clk)
-    mac_2_0_hi_l0_0 <= \$2185 ;
+    mac_2_0_hi_l0_0 <= \$2017 ;
   always @(posedge clk)
-    mac_2_0_hi_l0_1 <= \$2186 ;
+    mac_2_0_hi_l0_1 <= \$2018 ;
   always @(posedge clk)
-    mac_2_0_hi_l0_2 <= \$2187 ;
+    mac_2_0_hi_l0_2 <= \$2019 ;
   always @(posedge clk)
-    mac_2_0_hi_l0_3 <= \$2188 ;
+    mac_2_0_hi_l0_3 <= \$2020 ;
   always @(posedge clk)
-    mac_2_0_hi5 <= \$2189 ;
+    mac_2_0_hi5 <= \$2021 ;
   always @(posedge clk)
     mac_2_0_lo5 <= mac_2_0_lo_p;
   always @(posedge clk)
-    mac_2_0_p <= \$2190 ;
+    mac_2_0_p <= \$2022 ;
   always @(posedge clk)
     mac_2_1_a1 <= in1[23:16];
   always @(posedge clk)
@@ -7718,19 +7214,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_2_1_lo_p <= \$1529 ;
   always @(posedge clk)
-    mac_2_1_hi_l0_0 <= \$2191 ;
+    mac_2_1_hi_l0_0 <= \$2023 ;
   always @(posedge clk)
-    mac_2_1_hi_l0_1 <= \$2192 ;
+    mac_2_1_hi_l0_1 <= \$2024 ;
   always @(posedge clk)
-    mac_2_1_hi_l0_2 <= \$2193 ;
+    mac_2_1_hi_l0_2 <= \$2025 ;
   always @(posedge clk)
-    mac_2_1_hi_l0_3 <= \$2194 ;
+    mac_2_1_hi_l0_3 <= \$2026 ;
   always @(posedge clk)
-    mac_2_1_hi5 <= \$2195 ;
+    mac_2_1_hi5 <= \$2027 ;
   always @(posedge clk)
     mac_2_1_lo5 <= mac_2_1_lo_p;
   always @(posedge clk)
-    mac_2_1_p <= \$2196 ;
+    mac_2_1_p <= \$2028 ;
   always @(posedge clk)
     mac_2_2_a1 <= in1[23:16];
   always @(posedge clk)
@@ -7746,19 +7242,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_2_2_lo_p <= \$1536 ;
   always @(posedge clk)
-    mac_2_2_hi_l0_0 <= \$2197 ;
+    mac_2_2_hi_l0_0 <= \$2029 ;
   always @(posedge clk)
-    mac_2_2_hi_l0_1 <= \$2198 ;
+    mac_2_2_hi_l0_1 <= \$2030 ;
   always @(posedge clk)
-    mac_2_2_hi_l0_2 <= \$2199 ;
+    mac_2_2_hi_l0_2 <= \$2031 ;
   always @(posedge clk)
-    mac_2_2_hi_l0_3 <= \$2200 ;
+    mac_2_2_hi_l0_3 <= \$2032 ;
   always @(posedge clk)
-    mac_2_2_hi5 <= \$2201 ;
+    mac_2_2_hi5 <= \$2033 ;
   always @(posedge clk)
     mac_2_2_lo5 <= mac_2_2_lo_p;
   always @(posedge clk)
-    mac_2_2_p <= \$2202 ;
+    mac_2_2_p <= \$2034 ;
   always @(posedge clk)
     mac_2_3_a1 <= in1[23:16];
   always @(posedge clk)
@@ -7774,19 +7270,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_2_3_lo_p <= \$1543 ;
   always @(posedge clk)
-    mac_2_3_hi_l0_0 <= \$2203 ;
+    mac_2_3_hi_l0_0 <= \$2035 ;
   always @(posedge clk)
-    mac_2_3_hi_l0_1 <= \$2204 ;
+    mac_2_3_hi_l0_1 <= \$2036 ;
   always @(posedge clk)
-    mac_2_3_hi_l0_2 <= \$2205 ;
+    mac_2_3_hi_l0_2 <= \$2037 ;
   always @(posedge clk)
-    mac_2_3_hi_l0_3 <= \$2206 ;
+    mac_2_3_hi_l0_3 <= \$2038 ;
   always @(posedge clk)
-    mac_2_3_hi5 <= \$2207 ;
+    mac_2_3_hi5 <= \$2039 ;
   always @(posedge clk)
     mac_2_3_lo5 <= mac_2_3_lo_p;
   always @(posedge clk)
-    mac_2_3_p <= \$2208 ;
+    mac_2_3_p <= \$2040 ;
   always @(posedge clk)
     mac_2_4_a1 <= in1[23:16];
   always @(posedge clk)
@@ -7802,19 +7298,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_2_4_lo_p <= \$1550 ;
   always @(posedge clk)
-    mac_2_4_hi_l0_0 <= \$2209 ;
+    mac_2_4_hi_l0_0 <= \$2041 ;
   always @(posedge clk)
-    mac_2_4_hi_l0_1 <= \$2210 ;
+    mac_2_4_hi_l0_1 <= \$2042 ;
   always @(posedge clk)
-    mac_2_4_hi_l0_2 <= \$2211 ;
+    mac_2_4_hi_l0_2 <= \$2043 ;
   always @(posedge clk)
-    mac_2_4_hi_l0_3 <= \$2212 ;
+    mac_2_4_hi_l0_3 <= \$2044 ;
   always @(posedge clk)
-    mac_2_4_hi5 <= \$2213 ;
+    mac_2_4_hi5 <= \$2045 ;
   always @(posedge clk)
     mac_2_4_lo5 <= mac_2_4_lo_p;
   always @(posedge clk)
-    mac_2_4_p <= \$2214 ;
+    mac_2_4_p <= \$2046 ;
   always @(posedge clk)
     mac_2_5_a1 <= in1[23:16];
   always @(posedge clk)
@@ -7830,19 +7326,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_2_5_lo_p <= \$1557 ;
   always @(posedge clk)
-    mac_2_5_hi_l0_0 <= \$2215 ;
+    mac_2_5_hi_l0_0 <= \$2047 ;
   always @(posedge clk)
-    mac_2_5_hi_l0_1 <= \$2216 ;
+    mac_2_5_hi_l0_1 <= \$2048 ;
   always @(posedge clk)
-    mac_2_5_hi_l0_2 <= \$2217 ;
+    mac_2_5_hi_l0_2 <= \$2049 ;
   always @(posedge clk)
-    mac_2_5_hi_l0_3 <= \$2218 ;
+    mac_2_5_hi_l0_3 <= \$2050 ;
   always @(posedge clk)
-    mac_2_5_hi5 <= \$2219 ;
+    mac_2_5_hi5 <= \$2051 ;
   always @(posedge clk)
     mac_2_5_lo5 <= mac_2_5_lo_p;
   always @(posedge clk)
-    mac_2_5_p <= \$2220 ;
+    mac_2_5_p <= \$2052 ;
   always @(posedge clk)
     mac_2_6_a1 <= in1[23:16];
   always @(posedge clk)
@@ -7858,19 +7354,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_2_6_lo_p <= \$1564 ;
   always @(posedge clk)
-    mac_2_6_hi_l0_0 <= \$2221 ;
+    mac_2_6_hi_l0_0 <= \$2053 ;
   always @(posedge clk)
-    mac_2_6_hi_l0_1 <= \$2222 ;
+    mac_2_6_hi_l0_1 <= \$2054 ;
   always @(posedge clk)
-    mac_2_6_hi_l0_2 <= \$2223 ;
+    mac_2_6_hi_l0_2 <= \$2055 ;
   always @(posedge clk)
-    mac_2_6_hi_l0_3 <= \$2224 ;
+    mac_2_6_hi_l0_3 <= \$2056 ;
   always @(posedge clk)
-    mac_2_6_hi5 <= \$2225 ;
+    mac_2_6_hi5 <= \$2057 ;
   always @(posedge clk)
     mac_2_6_lo5 <= mac_2_6_lo_p;
   always @(posedge clk)
-    mac_2_6_p <= \$2226 ;
+    mac_2_6_p <= \$2058 ;
   always @(posedge clk)
     mac_2_7_a1 <= in1[23:16];
   always @(posedge clk)
@@ -7886,19 +7382,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_2_7_lo_p <= \$1571 ;
   always @(posedge clk)
-    mac_2_7_hi_l0_0 <= \$2227 ;
+    mac_2_7_hi_l0_0 <= \$2059 ;
   always @(posedge clk)
-    mac_2_7_hi_l0_1 <= \$2228 ;
+    mac_2_7_hi_l0_1 <= \$2060 ;
   always @(posedge clk)
-    mac_2_7_hi_l0_2 <= \$2229 ;
+    mac_2_7_hi_l0_2 <= \$2061 ;
   always @(posedge clk)
-    mac_2_7_hi_l0_3 <= \$2230 ;
+    mac_2_7_hi_l0_3 <= \$2062 ;
   always @(posedge clk)
-    mac_2_7_hi5 <= \$2231 ;
+    mac_2_7_hi5 <= \$2063 ;
   always @(posedge clk)
     mac_2_7_lo5 <= mac_2_7_lo_p;
   always @(posedge clk)
-    mac_2_7_p <= \$2232 ;
+    mac_2_7_p <= \$2064 ;
   always @(posedge clk)
     mac_3_0_a1 <= in1[31:24];
   always @(posedge clk)
@@ -7914,19 +7410,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_3_0_lo_p <= \$1578 ;
   always @(posedge clk)
-    mac_3_0_hi_l0_0 <= \$2233 ;
+    mac_3_0_hi_l0_0 <= \$2065 ;
   always @(posedge clk)
-    mac_3_0_hi_l0_1 <= \$2234 ;
+    mac_3_0_hi_l0_1 <= \$2066 ;
   always @(posedge clk)
-    mac_3_0_hi_l0_2 <= \$2235 ;
+    mac_3_0_hi_l0_2 <= \$2067 ;
   always @(posedge clk)
-    mac_3_0_hi_l0_3 <= \$2236 ;
+    mac_3_0_hi_l0_3 <= \$2068 ;
   always @(posedge clk)
-    mac_3_0_hi5 <= \$2237 ;
+    mac_3_0_hi5 <= \$2069 ;
   always @(posedge clk)
     mac_3_0_lo5 <= mac_3_0_lo_p;
   always @(posedge clk)
-    mac_3_0_p <= \$2238 ;
+    mac_3_0_p <= \$2070 ;
   always @(posedge clk)
     mac_3_1_a1 <= in1[31:24];
   always @(posedge clk)
@@ -7942,19 +7438,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_3_1_lo_p <= \$1585 ;
   always @(posedge clk)
-    mac_3_1_hi_l0_0 <= \$2239 ;
+    mac_3_1_hi_l0_0 <= \$2071 ;
   always @(posedge clk)
-    mac_3_1_hi_l0_1 <= \$2240 ;
+    mac_3_1_hi_l0_1 <= \$2072 ;
   always @(posedge clk)
-    mac_3_1_hi_l0_2 <= \$2241 ;
+    mac_3_1_hi_l0_2 <= \$2073 ;
   always @(posedge clk)
-    mac_3_1_hi_l0_3 <= \$2242 ;
+    mac_3_1_hi_l0_3 <= \$2074 ;
   always @(posedge clk)
-    mac_3_1_hi5 <= \$2243 ;
+    mac_3_1_hi5 <= \$2075 ;
   always @(posedge clk)
     mac_3_1_lo5 <= mac_3_1_lo_p;
   always @(posedge clk)
-    mac_3_1_p <= \$2244 ;
+    mac_3_1_p <= \$2076 ;
   always @(posedge clk)
     mac_3_2_a1 <= in1[31:24];
   always @(posedge clk)
@@ -7970,19 +7466,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_3_2_lo_p <= \$1592 ;
   always @(posedge clk)
-    mac_3_2_hi_l0_0 <= \$2245 ;
+    mac_3_2_hi_l0_0 <= \$2077 ;
   always @(posedge clk)
-    mac_3_2_hi_l0_1 <= \$2246 ;
+    mac_3_2_hi_l0_1 <= \$2078 ;
   always @(posedge clk)
-    mac_3_2_hi_l0_2 <= \$2247 ;
+    mac_3_2_hi_l0_2 <= \$2079 ;
   always @(posedge clk)
-    mac_3_2_hi_l0_3 <= \$2248 ;
+    mac_3_2_hi_l0_3 <= \$2080 ;
   always @(posedge clk)
-    mac_3_2_hi5 <= \$2249 ;
+    mac_3_2_hi5 <= \$2081 ;
   always @(posedge clk)
     mac_3_2_lo5 <= mac_3_2_lo_p;
   always @(posedge clk)
-    mac_3_2_p <= \$2250 ;
+    mac_3_2_p <= \$2082 ;
   always @(posedge clk)
     mac_3_3_a1 <= in1[31:24];
   always @(posedge clk)
@@ -7998,19 +7494,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_3_3_lo_p <= \$1599 ;
   always @(posedge clk)
-    mac_3_3_hi_l0_0 <= \$2251 ;
+    mac_3_3_hi_l0_0 <= \$2083 ;
   always @(posedge clk)
-    mac_3_3_hi_l0_1 <= \$2252 ;
+    mac_3_3_hi_l0_1 <= \$2084 ;
   always @(posedge clk)
-    mac_3_3_hi_l0_2 <= \$2253 ;
+    mac_3_3_hi_l0_2 <= \$2085 ;
   always @(posedge clk)
-    mac_3_3_hi_l0_3 <= \$2254 ;
+    mac_3_3_hi_l0_3 <= \$2086 ;
   always @(posedge clk)
-    mac_3_3_hi5 <= \$2255 ;
+    mac_3_3_hi5 <= \$2087 ;
   always @(posedge clk)
     mac_3_3_lo5 <= mac_3_3_lo_p;
   always @(posedge clk)
-    mac_3_3_p <= \$2256 ;
+    mac_3_3_p <= \$2088 ;
   always @(posedge clk)
     mac_3_4_a1 <= in1[31:24];
   always @(posedge clk)
@@ -8026,19 +7522,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_3_4_lo_p <= \$1606 ;
   always @(posedge clk)
-    mac_3_4_hi_l0_0 <= \$2257 ;
+    mac_3_4_hi_l0_0 <= \$2089 ;
   always @(posedge clk)
-    mac_3_4_hi_l0_1 <= \$2258 ;
+    mac_3_4_hi_l0_1 <= \$2090 ;
   always @(posedge clk)
-    mac_3_4_hi_l0_2 <= \$2259 ;
+    mac_3_4_hi_l0_2 <= \$2091 ;
   always @(posedge clk)
-    mac_3_4_hi_l0_3 <= \$2260 ;
+    mac_3_4_hi_l0_3 <= \$2092 ;
   always @(posedge clk)
-    mac_3_4_hi5 <= \$2261 ;
+    mac_3_4_hi5 <= \$2093 ;
   always @(posedge clk)
     mac_3_4_lo5 <= mac_3_4_lo_p;
   always @(posedge clk)
-    mac_3_4_p <= \$2262 ;
+    mac_3_4_p <= \$2094 ;
   always @(posedge clk)
     mac_3_5_a1 <= in1[31:24];
   always @(posedge clk)
@@ -8054,19 +7550,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_3_5_lo_p <= \$1613 ;
   always @(posedge clk)
-    mac_3_5_hi_l0_0 <= \$2263 ;
+    mac_3_5_hi_l0_0 <= \$2095 ;
   always @(posedge clk)
-    mac_3_5_hi_l0_1 <= \$2264 ;
+    mac_3_5_hi_l0_1 <= \$2096 ;
   always @(posedge clk)
-    mac_3_5_hi_l0_2 <= \$2265 ;
+    mac_3_5_hi_l0_2 <= \$2097 ;
   always @(posedge clk)
-    mac_3_5_hi_l0_3 <= \$2266 ;
+    mac_3_5_hi_l0_3 <= \$2098 ;
   always @(posedge clk)
-    mac_3_5_hi5 <= \$2267 ;
+    mac_3_5_hi5 <= \$2099 ;
   always @(posedge clk)
     mac_3_5_lo5 <= mac_3_5_lo_p;
   always @(posedge clk)
-    mac_3_5_p <= \$2268 ;
+    mac_3_5_p <= \$2100 ;
   always @(posedge clk)
     mac_3_6_a1 <= in1[31:24];
   always @(posedge clk)
@@ -8082,19 +7578,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_3_6_lo_p <= \$1620 ;
   always @(posedge clk)
-    mac_3_6_hi_l0_0 <= \$2269 ;
+    mac_3_6_hi_l0_0 <= \$2101 ;
   always @(posedge clk)
-    mac_3_6_hi_l0_1 <= \$2270 ;
+    mac_3_6_hi_l0_1 <= \$2102 ;
   always @(posedge clk)
-    mac_3_6_hi_l0_2 <= \$2271 ;
+    mac_3_6_hi_l0_2 <= \$2103 ;
   always @(posedge clk)
-    mac_3_6_hi_l0_3 <= \$2272 ;
+    mac_3_6_hi_l0_3 <= \$2104 ;
   always @(posedge clk)
-    mac_3_6_hi5 <= \$2273 ;
+    mac_3_6_hi5 <= \$2105 ;
   always @(posedge clk)
     mac_3_6_lo5 <= mac_3_6_lo_p;
   always @(posedge clk)
-    mac_3_6_p <= \$2274 ;
+    mac_3_6_p <= \$2106 ;
   always @(posedge clk)
     mac_3_7_a1 <= in1[31:24];
   always @(posedge clk)
@@ -8110,19 +7606,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_3_7_lo_p <= \$1627 ;
   always @(posedge clk)
-    mac_3_7_hi_l0_0 <= \$2275 ;
+    mac_3_7_hi_l0_0 <= \$2107 ;
   always @(posedge clk)
-    mac_3_7_hi_l0_1 <= \$2276 ;
+    mac_3_7_hi_l0_1 <= \$2108 ;
   always @(posedge clk)
-    mac_3_7_hi_l0_2 <= \$2277 ;
+    mac_3_7_hi_l0_2 <= \$2109 ;
   always @(posedge clk)
-    mac_3_7_hi_l0_3 <= \$2278 ;
+    mac_3_7_hi_l0_3 <= \$2110 ;
   always @(posedge clk)
-    mac_3_7_hi5 <= \$2279 ;
+    mac_3_7_hi5 <= \$2111 ;
   always @(posedge clk)
     mac_3_7_lo5 <= mac_3_7_lo_p;
   always @(posedge clk)
-    mac_3_7_p <= \$2280 ;
+    mac_3_7_p <= \$2112 ;
   always @(posedge clk)
     mac_4_0_a1 <= in1[39:32];
   always @(posedge clk)
@@ -8138,19 +7634,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_4_0_lo_p <= \$1634 ;
   always @(posedge clk)
-    mac_4_0_hi_l0_0 <= \$2281 ;
+    mac_4_0_hi_l0_0 <= \$2113 ;
   always @(posedge clk)
-    mac_4_0_hi_l0_1 <= \$2282 ;
+    mac_4_0_hi_l0_1 <= \$2114 ;
   always @(posedge clk)
-    mac_4_0_hi_l0_2 <= \$2283 ;
+    mac_4_0_hi_l0_2 <= \$2115 ;
   always @(posedge clk)
-    mac_4_0_hi_l0_3 <= \$2284 ;
+    mac_4_0_hi_l0_3 <= \$2116 ;
   always @(posedge clk)
-    mac_4_0_hi5 <= \$2285 ;
+    mac_4_0_hi5 <= \$2117 ;
   always @(posedge clk)
     mac_4_0_lo5 <= mac_4_0_lo_p;
   always @(posedge clk)
-    mac_4_0_p <= \$2286 ;
+    mac_4_0_p <= \$2118 ;
   always @(posedge clk)
     mac_4_1_a1 <= in1[39:32];
   always @(posedge clk)
@@ -8166,19 +7662,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_4_1_lo_p <= \$1641 ;
   always @(posedge clk)
-    mac_4_1_hi_l0_0 <= \$2287 ;
+    mac_4_1_hi_l0_0 <= \$2119 ;
   always @(posedge clk)
-    mac_4_1_hi_l0_1 <= \$2288 ;
+    mac_4_1_hi_l0_1 <= \$2120 ;
   always @(posedge clk)
-    mac_4_1_hi_l0_2 <= \$2289 ;
+    mac_4_1_hi_l0_2 <= \$2121 ;
   always @(posedge clk)
-    mac_4_1_hi_l0_3 <= \$2290 ;
+    mac_4_1_hi_l0_3 <= \$2122 ;
   always @(posedge clk)
-    mac_4_1_hi5 <= \$2291 ;
+    mac_4_1_hi5 <= \$2123 ;
   always @(posedge clk)
     mac_4_1_lo5 <= mac_4_1_lo_p;
   always @(posedge clk)
-    mac_4_1_p <= \$2292 ;
+    mac_4_1_p <= \$2124 ;
   always @(posedge clk)
     mac_4_2_a1 <= in1[39:32];
   always @(posedge clk)
@@ -8194,19 +7690,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_4_2_lo_p <= \$1648 ;
   always @(posedge clk)
-    mac_4_2_hi_l0_0 <= \$2293 ;
+    mac_4_2_hi_l0_0 <= \$2125 ;
   always @(posedge clk)
-    mac_4_2_hi_l0_1 <= \$2294 ;
+    mac_4_2_hi_l0_1 <= \$2126 ;
   always @(posedge clk)
-    mac_4_2_hi_l0_2 <= \$2295 ;
+    mac_4_2_hi_l0_2 <= \$2127 ;
   always @(posedge clk)
-    mac_4_2_hi_l0_3 <= \$2296 ;
+    mac_4_2_hi_l0_3 <= \$2128 ;
   always @(posedge clk)
-    mac_4_2_hi5 <= \$2297 ;
+    mac_4_2_hi5 <= \$2129 ;
   always @(posedge clk)
     mac_4_2_lo5 <= mac_4_2_lo_p;
   always @(posedge clk)
-    mac_4_2_p <= \$2298 ;
+    mac_4_2_p <= \$2130 ;
   always @(posedge clk)
     mac_4_3_a1 <= in1[39:32];
   always @(posedge clk)
@@ -8222,19 +7718,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_4_3_lo_p <= \$1655 ;
   always @(posedge clk)
-    mac_4_3_hi_l0_0 <= \$2299 ;
+    mac_4_3_hi_l0_0 <= \$2131 ;
   always @(posedge clk)
-    mac_4_3_hi_l0_1 <= \$2300 ;
+    mac_4_3_hi_l0_1 <= \$2132 ;
   always @(posedge clk)
-    mac_4_3_hi_l0_2 <= \$2301 ;
+    mac_4_3_hi_l0_2 <= \$2133 ;
   always @(posedge clk)
-    mac_4_3_hi_l0_3 <= \$2302 ;
+    mac_4_3_hi_l0_3 <= \$2134 ;
   always @(posedge clk)
-    mac_4_3_hi5 <= \$2303 ;
+    mac_4_3_hi5 <= \$2135 ;
   always @(posedge clk)
     mac_4_3_lo5 <= mac_4_3_lo_p;
   always @(posedge clk)
-    mac_4_3_p <= \$2304 ;
+    mac_4_3_p <= \$2136 ;
   always @(posedge clk)
     mac_4_4_a1 <= in1[39:32];
   always @(posedge clk)
@@ -8250,19 +7746,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_4_4_lo_p <= \$1662 ;
   always @(posedge clk)
-    mac_4_4_hi_l0_0 <= \$2305 ;
+    mac_4_4_hi_l0_0 <= \$2137 ;
   always @(posedge clk)
-    mac_4_4_hi_l0_1 <= \$2306 ;
+    mac_4_4_hi_l0_1 <= \$2138 ;
   always @(posedge clk)
-    mac_4_4_hi_l0_2 <= \$2307 ;
+    mac_4_4_hi_l0_2 <= \$2139 ;
   always @(posedge clk)
-    mac_4_4_hi_l0_3 <= \$2308 ;
+    mac_4_4_hi_l0_3 <= \$2140 ;
   always @(posedge clk)
-    mac_4_4_hi5 <= \$2309 ;
+    mac_4_4_hi5 <= \$2141 ;
   always @(posedge clk)
     mac_4_4_lo5 <= mac_4_4_lo_p;
   always @(posedge clk)
-    mac_4_4_p <= \$2310 ;
+    mac_4_4_p <= \$2142 ;
   always @(posedge clk)
     mac_4_5_a1 <= in1[39:32];
   always @(posedge clk)
@@ -8278,19 +7774,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_4_5_lo_p <= \$1669 ;
   always @(posedge clk)
-    mac_4_5_hi_l0_0 <= \$2311 ;
+    mac_4_5_hi_l0_0 <= \$2143 ;
   always @(posedge clk)
-    mac_4_5_hi_l0_1 <= \$2312 ;
+    mac_4_5_hi_l0_1 <= \$2144 ;
   always @(posedge clk)
-    mac_4_5_hi_l0_2 <= \$2313 ;
+    mac_4_5_hi_l0_2 <= \$2145 ;
   always @(posedge clk)
-    mac_4_5_hi_l0_3 <= \$2314 ;
+    mac_4_5_hi_l0_3 <= \$2146 ;
   always @(posedge clk)
-    mac_4_5_hi5 <= \$2315 ;
+    mac_4_5_hi5 <= \$2147 ;
   always @(posedge clk)
     mac_4_5_lo5 <= mac_4_5_lo_p;
   always @(posedge clk)
-    mac_4_5_p <= \$2316 ;
+    mac_4_5_p <= \$2148 ;
   always @(posedge clk)
     mac_4_6_a1 <= in1[39:32];
   always @(posedge clk)
@@ -8306,19 +7802,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_4_6_lo_p <= \$1676 ;
   always @(posedge clk)
-    mac_4_6_hi_l0_0 <= \$2317 ;
+    mac_4_6_hi_l0_0 <= \$2149 ;
   always @(posedge clk)
-    mac_4_6_hi_l0_1 <= \$2318 ;
+    mac_4_6_hi_l0_1 <= \$2150 ;
   always @(posedge clk)
-    mac_4_6_hi_l0_2 <= \$2319 ;
+    mac_4_6_hi_l0_2 <= \$2151 ;
   always @(posedge clk)
-    mac_4_6_hi_l0_3 <= \$2320 ;
+    mac_4_6_hi_l0_3 <= \$2152 ;
   always @(posedge clk)
-    mac_4_6_hi5 <= \$2321 ;
+    mac_4_6_hi5 <= \$2153 ;
   always @(posedge clk)
     mac_4_6_lo5 <= mac_4_6_lo_p;
   always @(posedge clk)
-    mac_4_6_p <= \$2322 ;
+    mac_4_6_p <= \$2154 ;
   always @(posedge clk)
     mac_4_7_a1 <= in1[39:32];
   always @(posedge clk)
@@ -8334,19 +7830,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_4_7_lo_p <= \$1683 ;
   always @(posedge clk)
-    mac_4_7_hi_l0_0 <= \$2323 ;
+    mac_4_7_hi_l0_0 <= \$2155 ;
   always @(posedge clk)
-    mac_4_7_hi_l0_1 <= \$2324 ;
+    mac_4_7_hi_l0_1 <= \$2156 ;
   always @(posedge clk)
-    mac_4_7_hi_l0_2 <= \$2325 ;
+    mac_4_7_hi_l0_2 <= \$2157 ;
   always @(posedge clk)
-    mac_4_7_hi_l0_3 <= \$2326 ;
+    mac_4_7_hi_l0_3 <= \$2158 ;
   always @(posedge clk)
-    mac_4_7_hi5 <= \$2327 ;
+    mac_4_7_hi5 <= \$2159 ;
   always @(posedge clk)
     mac_4_7_lo5 <= mac_4_7_lo_p;
   always @(posedge clk)
-    mac_4_7_p <= \$2328 ;
+    mac_4_7_p <= \$2160 ;
   always @(posedge clk)
     mac_5_0_a1 <= in1[47:40];
   always @(posedge clk)
@@ -8362,19 +7858,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_5_0_lo_p <= \$1690 ;
   always @(posedge clk)
-    mac_5_0_hi_l0_0 <= \$2329 ;
+    mac_5_0_hi_l0_0 <= \$2161 ;
   always @(posedge clk)
-    mac_5_0_hi_l0_1 <= \$2330 ;
+    mac_5_0_hi_l0_1 <= \$2162 ;
   always @(posedge clk)
-    mac_5_0_hi_l0_2 <= \$2331 ;
+    mac_5_0_hi_l0_2 <= \$2163 ;
   always @(posedge clk)
-    mac_5_0_hi_l0_3 <= \$2332 ;
+    mac_5_0_hi_l0_3 <= \$2164 ;
   always @(posedge clk)
-    mac_5_0_hi5 <= \$2333 ;
+    mac_5_0_hi5 <= \$2165 ;
   always @(posedge clk)
     mac_5_0_lo5 <= mac_5_0_lo_p;
   always @(posedge clk)
-    mac_5_0_p <= \$2334 ;
+    mac_5_0_p <= \$2166 ;
   always @(posedge clk)
     mac_5_1_a1 <= in1[47:40];
   always @(posedge clk)
@@ -8390,19 +7886,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_5_1_lo_p <= \$1697 ;
   always @(posedge clk)
-    mac_5_1_hi_l0_0 <= \$2335 ;
+    mac_5_1_hi_l0_0 <= \$2167 ;
   always @(posedge clk)
-    mac_5_1_hi_l0_1 <= \$2336 ;
+    mac_5_1_hi_l0_1 <= \$2168 ;
   always @(posedge clk)
-    mac_5_1_hi_l0_2 <= \$2337 ;
+    mac_5_1_hi_l0_2 <= \$2169 ;
   always @(posedge clk)
-    mac_5_1_hi_l0_3 <= \$2338 ;
+    mac_5_1_hi_l0_3 <= \$2170 ;
   always @(posedge clk)
-    mac_5_1_hi5 <= \$2339 ;
+    mac_5_1_hi5 <= \$2171 ;
   always @(posedge clk)
     mac_5_1_lo5 <= mac_5_1_lo_p;
   always @(posedge clk)
-    mac_5_1_p <= \$2340 ;
+    mac_5_1_p <= \$2172 ;
   always @(posedge clk)
     mac_5_2_a1 <= in1[47:40];
   always @(posedge clk)
@@ -8418,19 +7914,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_5_2_lo_p <= \$1704 ;
   always @(posedge clk)
-    mac_5_2_hi_l0_0 <= \$2341 ;
+    mac_5_2_hi_l0_0 <= \$2173 ;
   always @(posedge clk)
-    mac_5_2_hi_l0_1 <= \$2342 ;
+    mac_5_2_hi_l0_1 <= \$2174 ;
   always @(posedge clk)
-    mac_5_2_hi_l0_2 <= \$2343 ;
+    mac_5_2_hi_l0_2 <= \$2175 ;
   always @(posedge clk)
-    mac_5_2_hi_l0_3 <= \$2344 ;
+    mac_5_2_hi_l0_3 <= \$2176 ;
   always @(posedge clk)
-    mac_5_2_hi5 <= \$2345 ;
+    mac_5_2_hi5 <= \$2177 ;
   always @(posedge clk)
     mac_5_2_lo5 <= mac_5_2_lo_p;
   always @(posedge clk)
-    mac_5_2_p <= \$2346 ;
+    mac_5_2_p <= \$2178 ;
   always @(posedge clk)
     mac_5_3_a1 <= in1[47:40];
   always @(posedge clk)
@@ -8446,19 +7942,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_5_3_lo_p <= \$1711 ;
   always @(posedge clk)
-    mac_5_3_hi_l0_0 <= \$2347 ;
+    mac_5_3_hi_l0_0 <= \$2179 ;
   always @(posedge clk)
-    mac_5_3_hi_l0_1 <= \$2348 ;
+    mac_5_3_hi_l0_1 <= \$2180 ;
   always @(posedge clk)
-    mac_5_3_hi_l0_2 <= \$2349 ;
+    mac_5_3_hi_l0_2 <= \$2181 ;
   always @(posedge clk)
-    mac_5_3_hi_l0_3 <= \$2350 ;
+    mac_5_3_hi_l0_3 <= \$2182 ;
   always @(posedge clk)
-    mac_5_3_hi5 <= \$2351 ;
+    mac_5_3_hi5 <= \$2183 ;
   always @(posedge clk)
     mac_5_3_lo5 <= mac_5_3_lo_p;
   always @(posedge clk)
-    mac_5_3_p <= \$2352 ;
+    mac_5_3_p <= \$2184 ;
   always @(posedge clk)
     mac_5_4_a1 <= in1[47:40];
   always @(posedge clk)
@@ -8474,19 +7970,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_5_4_lo_p <= \$1718 ;
   always @(posedge clk)
-    mac_5_4_hi_l0_0 <= \$2353 ;
+    mac_5_4_hi_l0_0 <= \$2185 ;
   always @(posedge clk)
-    mac_5_4_hi_l0_1 <= \$2354 ;
+    mac_5_4_hi_l0_1 <= \$2186 ;
   always @(posedge clk)
-    mac_5_4_hi_l0_2 <= \$2355 ;
+    mac_5_4_hi_l0_2 <= \$2187 ;
   always @(posedge clk)
-    mac_5_4_hi_l0_3 <= \$2356 ;
+    mac_5_4_hi_l0_3 <= \$2188 ;
   always @(posedge clk)
-    mac_5_4_hi5 <= \$2357 ;
+    mac_5_4_hi5 <= \$2189 ;
   always @(posedge clk)
     mac_5_4_lo5 <= mac_5_4_lo_p;
   always @(posedge clk)
-    mac_5_4_p <= \$2358 ;
+    mac_5_4_p <= \$2190 ;
   always @(posedge clk)
     mac_5_5_a1 <= in1[47:40];
   always @(posedge clk)
@@ -8502,19 +7998,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_5_5_lo_p <= \$1725 ;
   always @(posedge clk)
-    mac_5_5_hi_l0_0 <= \$2359 ;
+    mac_5_5_hi_l0_0 <= \$2191 ;
   always @(posedge clk)
-    mac_5_5_hi_l0_1 <= \$2360 ;
+    mac_5_5_hi_l0_1 <= \$2192 ;
   always @(posedge clk)
-    mac_5_5_hi_l0_2 <= \$2361 ;
+    mac_5_5_hi_l0_2 <= \$2193 ;
   always @(posedge clk)
-    mac_5_5_hi_l0_3 <= \$2362 ;
+    mac_5_5_hi_l0_3 <= \$2194 ;
   always @(posedge clk)
-    mac_5_5_hi5 <= \$2363 ;
+    mac_5_5_hi5 <= \$2195 ;
   always @(posedge clk)
     mac_5_5_lo5 <= mac_5_5_lo_p;
   always @(posedge clk)
-    mac_5_5_p <= \$2364 ;
+    mac_5_5_p <= \$2196 ;
   always @(posedge clk)
     mac_5_6_a1 <= in1[47:40];
   always @(posedge clk)
@@ -8530,19 +8026,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_5_6_lo_p <= \$1732 ;
   always @(posedge clk)
-    mac_5_6_hi_l0_0 <= \$2365 ;
+    mac_5_6_hi_l0_0 <= \$2197 ;
   always @(posedge clk)
-    mac_5_6_hi_l0_1 <= \$2366 ;
+    mac_5_6_hi_l0_1 <= \$2198 ;
   always @(posedge clk)
-    mac_5_6_hi_l0_2 <= \$2367 ;
+    mac_5_6_hi_l0_2 <= \$2199 ;
   always @(posedge clk)
-    mac_5_6_hi_l0_3 <= \$2368 ;
+    mac_5_6_hi_l0_3 <= \$2200 ;
   always @(posedge clk)
-    mac_5_6_hi5 <= \$2369 ;
+    mac_5_6_hi5 <= \$2201 ;
   always @(posedge clk)
     mac_5_6_lo5 <= mac_5_6_lo_p;
   always @(posedge clk)
-    mac_5_6_p <= \$2370 ;
+    mac_5_6_p <= \$2202 ;
   always @(posedge clk)
     mac_5_7_a1 <= in1[47:40];
   always @(posedge clk)
@@ -8558,19 +8054,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_5_7_lo_p <= \$1739 ;
   always @(posedge clk)
-    mac_5_7_hi_l0_0 <= \$2371 ;
+    mac_5_7_hi_l0_0 <= \$2203 ;
   always @(posedge clk)
-    mac_5_7_hi_l0_1 <= \$2372 ;
+    mac_5_7_hi_l0_1 <= \$2204 ;
   always @(posedge clk)
-    mac_5_7_hi_l0_2 <= \$2373 ;
+    mac_5_7_hi_l0_2 <= \$2205 ;
   always @(posedge clk)
-    mac_5_7_hi_l0_3 <= \$2374 ;
+    mac_5_7_hi_l0_3 <= \$2206 ;
   always @(posedge clk)
-    mac_5_7_hi5 <= \$2375 ;
+    mac_5_7_hi5 <= \$2207 ;
   always @(posedge clk)
     mac_5_7_lo5 <= mac_5_7_lo_p;
   always @(posedge clk)
-    mac_5_7_p <= \$2376 ;
+    mac_5_7_p <= \$2208 ;
   always @(posedge clk)
     mac_6_0_a1 <= in1[55:48];
   always @(posedge clk)
@@ -8586,19 +8082,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_6_0_lo_p <= \$1746 ;
   always @(posedge clk)
-    mac_6_0_hi_l0_0 <= \$2377 ;
+    mac_6_0_hi_l0_0 <= \$2209 ;
   always @(posedge clk)
-    mac_6_0_hi_l0_1 <= \$2378 ;
+    mac_6_0_hi_l0_1 <= \$2210 ;
   always @(posedge clk)
-    mac_6_0_hi_l0_2 <= \$2379 ;
+    mac_6_0_hi_l0_2 <= \$2211 ;
   always @(posedge clk)
-    mac_6_0_hi_l0_3 <= \$2380 ;
+    mac_6_0_hi_l0_3 <= \$2212 ;
   always @(posedge clk)
-    mac_6_0_hi5 <= \$2381 ;
+    mac_6_0_hi5 <= \$2213 ;
   always @(posedge clk)
     mac_6_0_lo5 <= mac_6_0_lo_p;
   always @(posedge clk)
-    mac_6_0_p <= \$2382 ;
+    mac_6_0_p <= \$2214 ;
   always @(posedge clk)
     mac_6_1_a1 <= in1[55:48];
   always @(posedge clk)
@@ -8614,19 +8110,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_6_1_lo_p <= \$1753 ;
   always @(posedge clk)
-    mac_6_1_hi_l0_0 <= \$2383 ;
+    mac_6_1_hi_l0_0 <= \$2215 ;
   always @(posedge clk)
-    mac_6_1_hi_l0_1 <= \$2384 ;
+    mac_6_1_hi_l0_1 <= \$2216 ;
   always @(posedge clk)
-    mac_6_1_hi_l0_2 <= \$2385 ;
+    mac_6_1_hi_l0_2 <= \$2217 ;
   always @(posedge clk)
-    mac_6_1_hi_l0_3 <= \$2386 ;
+    mac_6_1_hi_l0_3 <= \$2218 ;
   always @(posedge clk)
-    mac_6_1_hi5 <= \$2387 ;
+    mac_6_1_hi5 <= \$2219 ;
   always @(posedge clk)
     mac_6_1_lo5 <= mac_6_1_lo_p;
   always @(posedge clk)
-    mac_6_1_p <= \$2388 ;
+    mac_6_1_p <= \$2220 ;
   always @(posedge clk)
     mac_6_2_a1 <= in1[55:48];
   always @(posedge clk)
@@ -8642,19 +8138,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_6_2_lo_p <= \$1760 ;
   always @(posedge clk)
-    mac_6_2_hi_l0_0 <= \$2389 ;
+    mac_6_2_hi_l0_0 <= \$2221 ;
   always @(posedge clk)
-    mac_6_2_hi_l0_1 <= \$2390 ;
+    mac_6_2_hi_l0_1 <= \$2222 ;
   always @(posedge clk)
-    mac_6_2_hi_l0_2 <= \$2391 ;
+    mac_6_2_hi_l0_2 <= \$2223 ;
   always @(posedge clk)
-    mac_6_2_hi_l0_3 <= \$2392 ;
+    mac_6_2_hi_l0_3 <= \$2224 ;
   always @(posedge clk)
-    mac_6_2_hi5 <= \$2393 ;
+    mac_6_2_hi5 <= \$2225 ;
   always @(posedge clk)
     mac_6_2_lo5 <= mac_6_2_lo_p;
   always @(posedge clk)
-    mac_6_2_p <= \$2394 ;
+    mac_6_2_p <= \$2226 ;
   always @(posedge clk)
     mac_6_3_a1 <= in1[55:48];
   always @(posedge clk)
@@ -8670,19 +8166,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_6_3_lo_p <= \$1767 ;
   always @(posedge clk)
-    mac_6_3_hi_l0_0 <= \$2395 ;
+    mac_6_3_hi_l0_0 <= \$2227 ;
   always @(posedge clk)
-    mac_6_3_hi_l0_1 <= \$2396 ;
+    mac_6_3_hi_l0_1 <= \$2228 ;
   always @(posedge clk)
-    mac_6_3_hi_l0_2 <= \$2397 ;
+    mac_6_3_hi_l0_2 <= \$2229 ;
   always @(posedge clk)
-    mac_6_3_hi_l0_3 <= \$2398 ;
+    mac_6_3_hi_l0_3 <= \$2230 ;
   always @(posedge clk)
-    mac_6_3_hi5 <= \$2399 ;
+    mac_6_3_hi5 <= \$2231 ;
   always @(posedge clk)
     mac_6_3_lo5 <= mac_6_3_lo_p;
   always @(posedge clk)
-    mac_6_3_p <= \$2400 ;
+    mac_6_3_p <= \$2232 ;
   always @(posedge clk)
     mac_6_4_a1 <= in1[55:48];
   always @(posedge clk)
@@ -8698,19 +8194,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_6_4_lo_p <= \$1774 ;
   always @(posedge clk)
-    mac_6_4_hi_l0_0 <= \$2401 ;
+    mac_6_4_hi_l0_0 <= \$2233 ;
   always @(posedge clk)
-    mac_6_4_hi_l0_1 <= \$2402 ;
+    mac_6_4_hi_l0_1 <= \$2234 ;
   always @(posedge clk)
-    mac_6_4_hi_l0_2 <= \$2403 ;
+    mac_6_4_hi_l0_2 <= \$2235 ;
   always @(posedge clk)
-    mac_6_4_hi_l0_3 <= \$2404 ;
+    mac_6_4_hi_l0_3 <= \$2236 ;
   always @(posedge clk)
-    mac_6_4_hi5 <= \$2405 ;
+    mac_6_4_hi5 <= \$2237 ;
   always @(posedge clk)
     mac_6_4_lo5 <= mac_6_4_lo_p;
   always @(posedge clk)
-    mac_6_4_p <= \$2406 ;
+    mac_6_4_p <= \$2238 ;
   always @(posedge clk)
     mac_6_5_a1 <= in1[55:48];
   always @(posedge clk)
@@ -8726,19 +8222,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_6_5_lo_p <= \$1781 ;
   always @(posedge clk)
-    mac_6_5_hi_l0_0 <= \$2407 ;
+    mac_6_5_hi_l0_0 <= \$2239 ;
   always @(posedge clk)
-    mac_6_5_hi_l0_1 <= \$2408 ;
+    mac_6_5_hi_l0_1 <= \$2240 ;
   always @(posedge clk)
-    mac_6_5_hi_l0_2 <= \$2409 ;
+    mac_6_5_hi_l0_2 <= \$2241 ;
   always @(posedge clk)
-    mac_6_5_hi_l0_3 <= \$2410 ;
+    mac_6_5_hi_l0_3 <= \$2242 ;
   always @(posedge clk)
-    mac_6_5_hi5 <= \$2411 ;
+    mac_6_5_hi5 <= \$2243 ;
   always @(posedge clk)
     mac_6_5_lo5 <= mac_6_5_lo_p;
   always @(posedge clk)
-    mac_6_5_p <= \$2412 ;
+    mac_6_5_p <= \$2244 ;
   always @(posedge clk)
     mac_6_6_a1 <= in1[55:48];
   always @(posedge clk)
@@ -8754,19 +8250,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_6_6_lo_p <= \$1788 ;
   always @(posedge clk)
-    mac_6_6_hi_l0_0 <= \$2413 ;
+    mac_6_6_hi_l0_0 <= \$2245 ;
   always @(posedge clk)
-    mac_6_6_hi_l0_1 <= \$2414 ;
+    mac_6_6_hi_l0_1 <= \$2246 ;
   always @(posedge clk)
-    mac_6_6_hi_l0_2 <= \$2415 ;
+    mac_6_6_hi_l0_2 <= \$2247 ;
   always @(posedge clk)
-    mac_6_6_hi_l0_3 <= \$2416 ;
+    mac_6_6_hi_l0_3 <= \$2248 ;
   always @(posedge clk)
-    mac_6_6_hi5 <= \$2417 ;
+    mac_6_6_hi5 <= \$2249 ;
   always @(posedge clk)
     mac_6_6_lo5 <= mac_6_6_lo_p;
   always @(posedge clk)
-    mac_6_6_p <= \$2418 ;
+    mac_6_6_p <= \$2250 ;
   always @(posedge clk)
     mac_6_7_a1 <= in1[55:48];
   always @(posedge clk)
@@ -8782,19 +8278,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_6_7_lo_p <= \$1795 ;
   always @(posedge clk)
-    mac_6_7_hi_l0_0 <= \$2419 ;
+    mac_6_7_hi_l0_0 <= \$2251 ;
   always @(posedge clk)
-    mac_6_7_hi_l0_1 <= \$2420 ;
+    mac_6_7_hi_l0_1 <= \$2252 ;
   always @(posedge clk)
-    mac_6_7_hi_l0_2 <= \$2421 ;
+    mac_6_7_hi_l0_2 <= \$2253 ;
   always @(posedge clk)
-    mac_6_7_hi_l0_3 <= \$2422 ;
+    mac_6_7_hi_l0_3 <= \$2254 ;
   always @(posedge clk)
-    mac_6_7_hi5 <= \$2423 ;
+    mac_6_7_hi5 <= \$2255 ;
   always @(posedge clk)
     mac_6_7_lo5 <= mac_6_7_lo_p;
   always @(posedge clk)
-    mac_6_7_p <= \$2424 ;
+    mac_6_7_p <= \$2256 ;
   always @(posedge clk)
     mac_7_0_a1 <= in1[63:56];
   always @(posedge clk)
@@ -8810,19 +8306,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_7_0_lo_p <= \$1802 ;
   always @(posedge clk)
-    mac_7_0_hi_l0_0 <= \$2425 ;
+    mac_7_0_hi_l0_0 <= \$2257 ;
   always @(posedge clk)
-    mac_7_0_hi_l0_1 <= \$2426 ;
+    mac_7_0_hi_l0_1 <= \$2258 ;
   always @(posedge clk)
-    mac_7_0_hi_l0_2 <= \$2427 ;
+    mac_7_0_hi_l0_2 <= \$2259 ;
   always @(posedge clk)
-    mac_7_0_hi_l0_3 <= \$2428 ;
+    mac_7_0_hi_l0_3 <= \$2260 ;
   always @(posedge clk)
-    mac_7_0_hi5 <= \$2429 ;
+    mac_7_0_hi5 <= \$2261 ;
   always @(posedge clk)
     mac_7_0_lo5 <= mac_7_0_lo_p;
   always @(posedge clk)
-    mac_7_0_p <= \$2430 ;
+    mac_7_0_p <= \$2262 ;
   always @(posedge clk)
     mac_7_1_a1 <= in1[63:56];
   always @(posedge clk)
@@ -8838,19 +8334,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_7_1_lo_p <= \$1809 ;
   always @(posedge clk)
-    mac_7_1_hi_l0_0 <= \$2431 ;
+    mac_7_1_hi_l0_0 <= \$2263 ;
   always @(posedge clk)
-    mac_7_1_hi_l0_1 <= \$2432 ;
+    mac_7_1_hi_l0_1 <= \$2264 ;
   always @(posedge clk)
-    mac_7_1_hi_l0_2 <= \$2433 ;
+    mac_7_1_hi_l0_2 <= \$2265 ;
   always @(posedge clk)
-    mac_7_1_hi_l0_3 <= \$2434 ;
+    mac_7_1_hi_l0_3 <= \$2266 ;
   always @(posedge clk)
-    mac_7_1_hi5 <= \$2435 ;
+    mac_7_1_hi5 <= \$2267 ;
   always @(posedge clk)
     mac_7_1_lo5 <= mac_7_1_lo_p;
   always @(posedge clk)
-    mac_7_1_p <= \$2436 ;
+    mac_7_1_p <= \$2268 ;
   always @(posedge clk)
     mac_7_2_a1 <= in1[63:56];
   always @(posedge clk)
@@ -8866,19 +8362,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_7_2_lo_p <= \$1816 ;
   always @(posedge clk)
-    mac_7_2_hi_l0_0 <= \$2437 ;
+    mac_7_2_hi_l0_0 <= \$2269 ;
   always @(posedge clk)
-    mac_7_2_hi_l0_1 <= \$2438 ;
+    mac_7_2_hi_l0_1 <= \$2270 ;
   always @(posedge clk)
-    mac_7_2_hi_l0_2 <= \$2439 ;
+    mac_7_2_hi_l0_2 <= \$2271 ;
   always @(posedge clk)
-    mac_7_2_hi_l0_3 <= \$2440 ;
+    mac_7_2_hi_l0_3 <= \$2272 ;
   always @(posedge clk)
-    mac_7_2_hi5 <= \$2441 ;
+    mac_7_2_hi5 <= \$2273 ;
   always @(posedge clk)
     mac_7_2_lo5 <= mac_7_2_lo_p;
   always @(posedge clk)
-    mac_7_2_p <= \$2442 ;
+    mac_7_2_p <= \$2274 ;
   always @(posedge clk)
     mac_7_3_a1 <= in1[63:56];
   always @(posedge clk)
@@ -8894,19 +8390,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_7_3_lo_p <= \$1823 ;
   always @(posedge clk)
-    mac_7_3_hi_l0_0 <= \$2443 ;
+    mac_7_3_hi_l0_0 <= \$2275 ;
   always @(posedge clk)
-    mac_7_3_hi_l0_1 <= \$2444 ;
+    mac_7_3_hi_l0_1 <= \$2276 ;
   always @(posedge clk)
-    mac_7_3_hi_l0_2 <= \$2445 ;
+    mac_7_3_hi_l0_2 <= \$2277 ;
   always @(posedge clk)
-    mac_7_3_hi_l0_3 <= \$2446 ;
+    mac_7_3_hi_l0_3 <= \$2278 ;
   always @(posedge clk)
-    mac_7_3_hi5 <= \$2447 ;
+    mac_7_3_hi5 <= \$2279 ;
   always @(posedge clk)
     mac_7_3_lo5 <= mac_7_3_lo_p;
   always @(posedge clk)
-    mac_7_3_p <= \$2448 ;
+    mac_7_3_p <= \$2280 ;
   always @(posedge clk)
     mac_7_4_a1 <= in1[63:56];
   always @(posedge clk)
@@ -8922,19 +8418,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_7_4_lo_p <= \$1830 ;
   always @(posedge clk)
-    mac_7_4_hi_l0_0 <= \$2449 ;
+    mac_7_4_hi_l0_0 <= \$2281 ;
   always @(posedge clk)
-    mac_7_4_hi_l0_1 <= \$2450 ;
+    mac_7_4_hi_l0_1 <= \$2282 ;
   always @(posedge clk)
-    mac_7_4_hi_l0_2 <= \$2451 ;
+    mac_7_4_hi_l0_2 <= \$2283 ;
   always @(posedge clk)
-    mac_7_4_hi_l0_3 <= \$2452 ;
+    mac_7_4_hi_l0_3 <= \$2284 ;
   always @(posedge clk)
-    mac_7_4_hi5 <= \$2453 ;
+    mac_7_4_hi5 <= \$2285 ;
   always @(posedge clk)
     mac_7_4_lo5 <= mac_7_4_lo_p;
   always @(posedge clk)
-    mac_7_4_p <= \$2454 ;
+    mac_7_4_p <= \$2286 ;
   always @(posedge clk)
     mac_7_5_a1 <= in1[63:56];
   always @(posedge clk)
@@ -8950,19 +8446,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_7_5_lo_p <= \$1837 ;
   always @(posedge clk)
-    mac_7_5_hi_l0_0 <= \$2455 ;
+    mac_7_5_hi_l0_0 <= \$2287 ;
   always @(posedge clk)
-    mac_7_5_hi_l0_1 <= \$2456 ;
+    mac_7_5_hi_l0_1 <= \$2288 ;
   always @(posedge clk)
-    mac_7_5_hi_l0_2 <= \$2457 ;
+    mac_7_5_hi_l0_2 <= \$2289 ;
   always @(posedge clk)
-    mac_7_5_hi_l0_3 <= \$2458 ;
+    mac_7_5_hi_l0_3 <= \$2290 ;
   always @(posedge clk)
-    mac_7_5_hi5 <= \$2459 ;
+    mac_7_5_hi5 <= \$2291 ;
   always @(posedge clk)
     mac_7_5_lo5 <= mac_7_5_lo_p;
   always @(posedge clk)
-    mac_7_5_p <= \$2460 ;
+    mac_7_5_p <= \$2292 ;
   always @(posedge clk)
     mac_7_6_a1 <= in1[63:56];
   always @(posedge clk)
@@ -8978,19 +8474,19 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_7_6_lo_p <= \$1844 ;
   always @(posedge clk)
-    mac_7_6_hi_l0_0 <= \$2461 ;
+    mac_7_6_hi_l0_0 <= \$2293 ;
   always @(posedge clk)
-    mac_7_6_hi_l0_1 <= \$2462 ;
+    mac_7_6_hi_l0_1 <= \$2294 ;
   always @(posedge clk)
-    mac_7_6_hi_l0_2 <= \$2463 ;
+    mac_7_6_hi_l0_2 <= \$2295 ;
   always @(posedge clk)
-    mac_7_6_hi_l0_3 <= \$2464 ;
+    mac_7_6_hi_l0_3 <= \$2296 ;
   always @(posedge clk)
-    mac_7_6_hi5 <= \$2465 ;
+    mac_7_6_hi5 <= \$2297 ;
   always @(posedge clk)
     mac_7_6_lo5 <= mac_7_6_lo_p;
   always @(posedge clk)
-    mac_7_6_p <= \$2466 ;
+    mac_7_6_p <= \$2298 ;
   always @(posedge clk)
     mac_7_7_a1 <= in1[63:56];
   always @(posedge clk)
@@ -9006,3712 +8502,5089 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   always @(posedge clk)
     mac_7_7_lo_p <= \$1851 ;
   always @(posedge clk)
-    mac_7_7_hi_l0_0 <= \$2467 ;
+    mac_7_7_hi_l0_0 <= \$2299 ;
   always @(posedge clk)
-    mac_7_7_hi_l0_1 <= \$2468 ;
+    mac_7_7_hi_l0_1 <= \$2300 ;
   always @(posedge clk)
-    mac_7_7_hi_l0_2 <= \$2469 ;
+    mac_7_7_hi_l0_2 <= \$2301 ;
   always @(posedge clk)
-    mac_7_7_hi_l0_3 <= \$2470 ;
+    mac_7_7_hi_l0_3 <= \$2302 ;
   always @(posedge clk)
-    mac_7_7_hi5 <= \$2471 ;
+    mac_7_7_hi5 <= \$2303 ;
   always @(posedge clk)
     mac_7_7_lo5 <= mac_7_7_lo_p;
   always @(posedge clk)
-    mac_7_7_p <= \$2472 ;
+    mac_7_7_p <= \$2304 ;
   always @(posedge clk)
-    v_hop_0 <= \$2473 ;
+    v_hop_0 <= \$2305 ;
   always @(posedge clk)
     first_hop_0 <= first4;
   always @(posedge clk)
-    last_hop_0 <= \$2474 ;
+    last_hop_0 <= \$2306 ;
   always @(posedge clk)
-    v_0_0 <= \$2475 ;
+    v_0_0 <= \$2307 ;
   always @(posedge clk)
     first_0_0 <= first_hop_0;
   always @(posedge clk)
-    last_0_0 <= \$2476 ;
+    last_0_0 <= \$2308 ;
   always @(posedge clk)
-    acc_0_0 <= \$2477 ;
+    acc_0_0 <= \$2309 ;
   always @(posedge clk)
-    o_valid_0_0 <= \$2478 ;
+    shadow_0_0 <= \$2310 ;
   always @(posedge clk)
-    shadow_0_0 <= \$2479 ;
-  always @(posedge clk)
-    v_0_1 <= \$2480 ;
+    v_0_1 <= \$2311 ;
   always @(posedge clk)
     first_0_1 <= first_hop_0;
   always @(posedge clk)
-    last_0_1 <= \$2481 ;
+    last_0_1 <= \$2312 ;
   always @(posedge clk)
-    acc_0_1 <= \$2482 ;
+    acc_0_1 <= \$2313 ;
   always @(posedge clk)
-    o_valid_0_1 <= \$2483 ;
+    shadow_0_1 <= \$2314 ;
   always @(posedge clk)
-    shadow_0_1 <= \$2484 ;
-  always @(posedge clk)
-    v_0_2 <= \$2485 ;
+    v_0_2 <= \$2315 ;
   always @(posedge clk)
     first_0_2 <= first_hop_0;
   always @(posedge clk)
-    last_0_2 <= \$2486 ;
+    last_0_2 <= \$2316 ;
   always @(posedge clk)
-    acc_0_2 <= \$2487 ;
+    acc_0_2 <= \$2317 ;
   always @(posedge clk)
-    o_valid_0_2 <= \$2488 ;
+    shadow_0_2 <= \$2318 ;
   always @(posedge clk)
-    shadow_0_2 <= \$2489 ;
-  always @(posedge clk)
-    v_0_3 <= \$2490 ;
+    v_0_3 <= \$2319 ;
   always @(posedge clk)
     first_0_3 <= first_hop_0;
   always @(posedge clk)
-    last_0_3 <= \$2491 ;
+    last_0_3 <= \$2320 ;
   always @(posedge clk)
-    acc_0_3 <= \$2492 ;
+    acc_0_3 <= \$2321 ;
   always @(posedge clk)
-    o_valid_0_3 <= \$2493 ;
+    shadow_0_3 <= \$2322 ;
   always @(posedge clk)
-    shadow_0_3 <= \$2494 ;
-  always @(posedge clk)
-    v_0_4 <= \$2495 ;
+    v_0_4 <= \$2323 ;
   always @(posedge clk)
     first_0_4 <= first_hop_0;
   always @(posedge clk)
-    last_0_4 <= \$2496 ;
+    last_0_4 <= \$2324 ;
   always @(posedge clk)
-    acc_0_4 <= \$2497 ;
+    acc_0_4 <= \$2325 ;
   always @(posedge clk)
-    o_valid_0_4 <= \$2498 ;
+    shadow_0_4 <= \$2326 ;
   always @(posedge clk)
-    shadow_0_4 <= \$2499 ;
-  always @(posedge clk)
-    v_0_5 <= \$2500 ;
+    v_0_5 <= \$2327 ;
   always @(posedge clk)
     first_0_5 <= first_hop_0;
   always @(posedge clk)
-    last_0_5 <= \$2501 ;
+    last_0_5 <= \$2328 ;
   always @(posedge clk)
-    acc_0_5 <= \$2502 ;
+    acc_0_5 <= \$2329 ;
   always @(posedge clk)
-    o_valid_0_5 <= \$2503 ;
+    shadow_0_5 <= \$2330 ;
   always @(posedge clk)
-    shadow_0_5 <= \$2504 ;
-  always @(posedge clk)
-    v_0_6 <= \$2505 ;
+    v_0_6 <= \$2331 ;
   always @(posedge clk)
     first_0_6 <= first_hop_0;
   always @(posedge clk)
-    last_0_6 <= \$2506 ;
+    last_0_6 <= \$2332 ;
   always @(posedge clk)
-    acc_0_6 <= \$2507 ;
+    acc_0_6 <= \$2333 ;
   always @(posedge clk)
-    o_valid_0_6 <= \$2508 ;
+    shadow_0_6 <= \$2334 ;
   always @(posedge clk)
-    shadow_0_6 <= \$2509 ;
-  always @(posedge clk)
-    v_0_7 <= \$2510 ;
+    v_0_7 <= \$2335 ;
   always @(posedge clk)
     first_0_7 <= first_hop_0;
   always @(posedge clk)
-    last_0_7 <= \$2511 ;
+    last_0_7 <= \$2336 ;
   always @(posedge clk)
-    acc_0_7 <= \$2512 ;
+    acc_0_7 <= \$2337 ;
   always @(posedge clk)
-    o_valid_0_7 <= \$2513 ;
+    shadow_0_7 <= \$2338 ;
   always @(posedge clk)
-    shadow_0_7 <= \$2514 ;
-  always @(posedge clk)
-    v_hop_1 <= \$2515 ;
+    v_hop_1 <= \$2339 ;
   always @(posedge clk)
     first_hop_1 <= first4;
   always @(posedge clk)
-    last_hop_1 <= \$2516 ;
+    last_hop_1 <= \$2340 ;
   always @(posedge clk)
-    v_1_0 <= \$2517 ;
+    v_1_0 <= \$2341 ;
   always @(posedge clk)
     first_1_0 <= first_hop_1;
   always @(posedge clk)
-    last_1_0 <= \$2518 ;
+    last_1_0 <= \$2342 ;
   always @(posedge clk)
-    acc_1_0 <= \$2519 ;
+    acc_1_0 <= \$2343 ;
   always @(posedge clk)
-    o_valid_1_0 <= \$2520 ;
+    shadow_1_0 <= \$2344 ;
   always @(posedge clk)
-    shadow_1_0 <= \$2521 ;
-  always @(posedge clk)
-    v_1_1 <= \$2522 ;
+    v_1_1 <= \$2345 ;
   always @(posedge clk)
     first_1_1 <= first_hop_1;
   always @(posedge clk)
-    last_1_1 <= \$2523 ;
+    last_1_1 <= \$2346 ;
   always @(posedge clk)
-    acc_1_1 <= \$2524 ;
+    acc_1_1 <= \$2347 ;
   always @(posedge clk)
-    o_valid_1_1 <= \$2525 ;
+    shadow_1_1 <= \$2348 ;
   always @(posedge clk)
-    shadow_1_1 <= \$2526 ;
-  always @(posedge clk)
-    v_1_2 <= \$2527 ;
+    v_1_2 <= \$2349 ;
   always @(posedge clk)
     first_1_2 <= first_hop_1;
   always @(posedge clk)
-    last_1_2 <= \$2528 ;
+    last_1_2 <= \$2350 ;
   always @(posedge clk)
-    acc_1_2 <= \$2529 ;
+    acc_1_2 <= \$2351 ;
   always @(posedge clk)
-    o_valid_1_2 <= \$2530 ;
+    shadow_1_2 <= \$2352 ;
   always @(posedge clk)
-    shadow_1_2 <= \$2531 ;
-  always @(posedge clk)
-    v_1_3 <= \$2532 ;
+    v_1_3 <= \$2353 ;
   always @(posedge clk)
     first_1_3 <= first_hop_1;
   always @(posedge clk)
-    last_1_3 <= \$2533 ;
+    last_1_3 <= \$2354 ;
   always @(posedge clk)
-    acc_1_3 <= \$2534 ;
+    acc_1_3 <= \$2355 ;
   always @(posedge clk)
-    o_valid_1_3 <= \$2535 ;
+    shadow_1_3 <= \$2356 ;
   always @(posedge clk)
-    shadow_1_3 <= \$2536 ;
-  always @(posedge clk)
-    v_1_4 <= \$2537 ;
+    v_1_4 <= \$2357 ;
   always @(posedge clk)
     first_1_4 <= first_hop_1;
   always @(posedge clk)
-    last_1_4 <= \$2538 ;
+    last_1_4 <= \$2358 ;
   always @(posedge clk)
-    acc_1_4 <= \$2539 ;
+    acc_1_4 <= \$2359 ;
   always @(posedge clk)
-    o_valid_1_4 <= \$2540 ;
+    shadow_1_4 <= \$2360 ;
   always @(posedge clk)
-    shadow_1_4 <= \$2541 ;
-  always @(posedge clk)
-    v_1_5 <= \$2542 ;
+    v_1_5 <= \$2361 ;
   always @(posedge clk)
     first_1_5 <= first_hop_1;
   always @(posedge clk)
-    last_1_5 <= \$2543 ;
+    last_1_5 <= \$2362 ;
   always @(posedge clk)
-    acc_1_5 <= \$2544 ;
+    acc_1_5 <= \$2363 ;
   always @(posedge clk)
-    o_valid_1_5 <= \$2545 ;
+    shadow_1_5 <= \$2364 ;
   always @(posedge clk)
-    shadow_1_5 <= \$2546 ;
-  always @(posedge clk)
-    v_1_6 <= \$2547 ;
+    v_1_6 <= \$2365 ;
   always @(posedge clk)
     first_1_6 <= first_hop_1;
   always @(posedge clk)
-    last_1_6 <= \$2548 ;
+    last_1_6 <= \$2366 ;
   always @(posedge clk)
-    acc_1_6 <= \$2549 ;
+    acc_1_6 <= \$2367 ;
   always @(posedge clk)
-    o_valid_1_6 <= \$2550 ;
+    shadow_1_6 <= \$2368 ;
   always @(posedge clk)
-    shadow_1_6 <= \$2551 ;
-  always @(posedge clk)
-    v_1_7 <= \$2552 ;
+    v_1_7 <= \$2369 ;
   always @(posedge clk)
     first_1_7 <= first_hop_1;
   always @(posedge clk)
-    last_1_7 <= \$2553 ;
+    last_1_7 <= \$2370 ;
   always @(posedge clk)
-    acc_1_7 <= \$2554 ;
+    acc_1_7 <= \$2371 ;
   always @(posedge clk)
-    o_valid_1_7 <= \$2555 ;
+    shadow_1_7 <= \$2372 ;
   always @(posedge clk)
-    shadow_1_7 <= \$2556 ;
-  always @(posedge clk)
-    v_hop_2 <= \$2557 ;
+    v_hop_2 <= \$2373 ;
   always @(posedge clk)
     first_hop_2 <= first4;
   always @(posedge clk)
-    last_hop_2 <= \$2558 ;
+    last_hop_2 <= \$2374 ;
   always @(posedge clk)
-    v_2_0 <= \$2559 ;
+    v_2_0 <= \$2375 ;
   always @(posedge clk)
     first_2_0 <= first_hop_2;
   always @(posedge clk)
-    last_2_0 <= \$2560 ;
+    last_2_0 <= \$2376 ;
   always @(posedge clk)
-    acc_2_0 <= \$2561 ;
+    acc_2_0 <= \$2377 ;
   always @(posedge clk)
-    o_valid_2_0 <= \$2562 ;
+    shadow_2_0 <= \$2378 ;
   always @(posedge clk)
-    shadow_2_0 <= \$2563 ;
-  always @(posedge clk)
-    v_2_1 <= \$2564 ;
+    v_2_1 <= \$2379 ;
   always @(posedge clk)
     first_2_1 <= first_hop_2;
   always @(posedge clk)
-    last_2_1 <= \$2565 ;
+    last_2_1 <= \$2380 ;
   always @(posedge clk)
-    acc_2_1 <= \$2566 ;
+    acc_2_1 <= \$2381 ;
   always @(posedge clk)
-    o_valid_2_1 <= \$2567 ;
+    shadow_2_1 <= \$2382 ;
   always @(posedge clk)
-    shadow_2_1 <= \$2568 ;
-  always @(posedge clk)
-    v_2_2 <= \$2569 ;
+    v_2_2 <= \$2383 ;
   always @(posedge clk)
     first_2_2 <= first_hop_2;
   always @(posedge clk)
-    last_2_2 <= \$2570 ;
+    last_2_2 <= \$2384 ;
   always @(posedge clk)
-    acc_2_2 <= \$2571 ;
+    acc_2_2 <= \$2385 ;
   always @(posedge clk)
-    o_valid_2_2 <= \$2572 ;
+    shadow_2_2 <= \$2386 ;
   always @(posedge clk)
-    shadow_2_2 <= \$2573 ;
-  always @(posedge clk)
-    v_2_3 <= \$2574 ;
+    v_2_3 <= \$2387 ;
   always @(posedge clk)
     first_2_3 <= first_hop_2;
   always @(posedge clk)
-    last_2_3 <= \$2575 ;
+    last_2_3 <= \$2388 ;
   always @(posedge clk)
-    acc_2_3 <= \$2576 ;
+    acc_2_3 <= \$2389 ;
   always @(posedge clk)
-    o_valid_2_3 <= \$2577 ;
+    shadow_2_3 <= \$2390 ;
   always @(posedge clk)
-    shadow_2_3 <= \$2578 ;
-  always @(posedge clk)
-    v_2_4 <= \$2579 ;
+    v_2_4 <= \$2391 ;
   always @(posedge clk)
     first_2_4 <= first_hop_2;
   always @(posedge clk)
-    last_2_4 <= \$2580 ;
+    last_2_4 <= \$2392 ;
   always @(posedge clk)
-    acc_2_4 <= \$2581 ;
+    acc_2_4 <= \$2393 ;
   always @(posedge clk)
-    o_valid_2_4 <= \$2582 ;
+    shadow_2_4 <= \$2394 ;
   always @(posedge clk)
-    shadow_2_4 <= \$2583 ;
-  always @(posedge clk)
-    v_2_5 <= \$2584 ;
+    v_2_5 <= \$2395 ;
   always @(posedge clk)
     first_2_5 <= first_hop_2;
   always @(posedge clk)
-    last_2_5 <= \$2585 ;
+    last_2_5 <= \$2396 ;
   always @(posedge clk)
-    acc_2_5 <= \$2586 ;
+    acc_2_5 <= \$2397 ;
   always @(posedge clk)
-    o_valid_2_5 <= \$2587 ;
+    shadow_2_5 <= \$2398 ;
   always @(posedge clk)
-    shadow_2_5 <= \$2588 ;
-  always @(posedge clk)
-    v_2_6 <= \$2589 ;
+    v_2_6 <= \$2399 ;
   always @(posedge clk)
     first_2_6 <= first_hop_2;
   always @(posedge clk)
-    last_2_6 <= \$2590 ;
+    last_2_6 <= \$2400 ;
   always @(posedge clk)
-    acc_2_6 <= \$2591 ;
+    acc_2_6 <= \$2401 ;
   always @(posedge clk)
-    o_valid_2_6 <= \$2592 ;
+    shadow_2_6 <= \$2402 ;
   always @(posedge clk)
-    shadow_2_6 <= \$2593 ;
-  always @(posedge clk)
-    v_2_7 <= \$2594 ;
+    v_2_7 <= \$2403 ;
   always @(posedge clk)
     first_2_7 <= first_hop_2;
   always @(posedge clk)
-    last_2_7 <= \$2595 ;
+    last_2_7 <= \$2404 ;
   always @(posedge clk)
-    acc_2_7 <= \$2596 ;
+    acc_2_7 <= \$2405 ;
   always @(posedge clk)
-    o_valid_2_7 <= \$2597 ;
+    shadow_2_7 <= \$2406 ;
   always @(posedge clk)
-    shadow_2_7 <= \$2598 ;
-  always @(posedge clk)
-    v_hop_3 <= \$2599 ;
+    v_hop_3 <= \$2407 ;
   always @(posedge clk)
     first_hop_3 <= first4;
   always @(posedge clk)
-    last_hop_3 <= \$2600 ;
+    last_hop_3 <= \$2408 ;
   always @(posedge clk)
-    v_3_0 <= \$2601 ;
+    v_3_0 <= \$2409 ;
   always @(posedge clk)
     first_3_0 <= first_hop_3;
   always @(posedge clk)
-    last_3_0 <= \$2602 ;
+    last_3_0 <= \$2410 ;
   always @(posedge clk)
-    acc_3_0 <= \$2603 ;
+    acc_3_0 <= \$2411 ;
   always @(posedge clk)
-    o_valid_3_0 <= \$2604 ;
+    shadow_3_0 <= \$2412 ;
   always @(posedge clk)
-    shadow_3_0 <= \$2605 ;
-  always @(posedge clk)
-    v_3_1 <= \$2606 ;
+    v_3_1 <= \$2413 ;
   always @(posedge clk)
     first_3_1 <= first_hop_3;
   always @(posedge clk)
-    last_3_1 <= \$2607 ;
+    last_3_1 <= \$2414 ;
   always @(posedge clk)
-    acc_3_1 <= \$2608 ;
+    acc_3_1 <= \$2415 ;
   always @(posedge clk)
-    o_valid_3_1 <= \$2609 ;
+    shadow_3_1 <= \$2416 ;
   always @(posedge clk)
-    shadow_3_1 <= \$2610 ;
-  always @(posedge clk)
-    v_3_2 <= \$2611 ;
+    v_3_2 <= \$2417 ;
   always @(posedge clk)
     first_3_2 <= first_hop_3;
   always @(posedge clk)
-    last_3_2 <= \$2612 ;
+    last_3_2 <= \$2418 ;
   always @(posedge clk)
-    acc_3_2 <= \$2613 ;
+    acc_3_2 <= \$2419 ;
   always @(posedge clk)
-    o_valid_3_2 <= \$2614 ;
+    shadow_3_2 <= \$2420 ;
   always @(posedge clk)
-    shadow_3_2 <= \$2615 ;
-  always @(posedge clk)
-    v_3_3 <= \$2616 ;
+    v_3_3 <= \$2421 ;
   always @(posedge clk)
     first_3_3 <= first_hop_3;
   always @(posedge clk)
-    last_3_3 <= \$2617 ;
+    last_3_3 <= \$2422 ;
   always @(posedge clk)
-    acc_3_3 <= \$2618 ;
+    acc_3_3 <= \$2423 ;
   always @(posedge clk)
-    o_valid_3_3 <= \$2619 ;
+    shadow_3_3 <= \$2424 ;
   always @(posedge clk)
-    shadow_3_3 <= \$2620 ;
-  always @(posedge clk)
-    v_3_4 <= \$2621 ;
+    v_3_4 <= \$2425 ;
   always @(posedge clk)
     first_3_4 <= first_hop_3;
   always @(posedge clk)
-    last_3_4 <= \$2622 ;
+    last_3_4 <= \$2426 ;
   always @(posedge clk)
-    acc_3_4 <= \$2623 ;
+    acc_3_4 <= \$2427 ;
   always @(posedge clk)
-    o_valid_3_4 <= \$2624 ;
+    shadow_3_4 <= \$2428 ;
   always @(posedge clk)
-    shadow_3_4 <= \$2625 ;
-  always @(posedge clk)
-    v_3_5 <= \$2626 ;
+    v_3_5 <= \$2429 ;
   always @(posedge clk)
     first_3_5 <= first_hop_3;
   always @(posedge clk)
-    last_3_5 <= \$2627 ;
+    last_3_5 <= \$2430 ;
   always @(posedge clk)
-    acc_3_5 <= \$2628 ;
+    acc_3_5 <= \$2431 ;
   always @(posedge clk)
-    o_valid_3_5 <= \$2629 ;
+    shadow_3_5 <= \$2432 ;
   always @(posedge clk)
-    shadow_3_5 <= \$2630 ;
-  always @(posedge clk)
-    v_3_6 <= \$2631 ;
+    v_3_6 <= \$2433 ;
   always @(posedge clk)
     first_3_6 <= first_hop_3;
   always @(posedge clk)
-    last_3_6 <= \$2632 ;
+    last_3_6 <= \$2434 ;
   always @(posedge clk)
-    acc_3_6 <= \$2633 ;
+    acc_3_6 <= \$2435 ;
   always @(posedge clk)
-    o_valid_3_6 <= \$2634 ;
+    shadow_3_6 <= \$2436 ;
   always @(posedge clk)
-    shadow_3_6 <= \$2635 ;
-  always @(posedge clk)
-    v_3_7 <= \$2636 ;
+    v_3_7 <= \$2437 ;
   always @(posedge clk)
     first_3_7 <= first_hop_3;
   always @(posedge clk)
-    last_3_7 <= \$2637 ;
+    last_3_7 <= \$2438 ;
   always @(posedge clk)
-    acc_3_7 <= \$2638 ;
+    acc_3_7 <= \$2439 ;
   always @(posedge clk)
-    o_valid_3_7 <= \$2639 ;
+    shadow_3_7 <= \$2440 ;
   always @(posedge clk)
-    shadow_3_7 <= \$2640 ;
-  always @(posedge clk)
-    v_hop_4 <= \$2641 ;
+    v_hop_4 <= \$2441 ;
   always @(posedge clk)
     first_hop_4 <= first4;
   always @(posedge clk)
-    last_hop_4 <= \$2642 ;
+    last_hop_4 <= \$2442 ;
   always @(posedge clk)
-    v_4_0 <= \$2643 ;
+    v_4_0 <= \$2443 ;
   always @(posedge clk)
     first_4_0 <= first_hop_4;
   always @(posedge clk)
-    last_4_0 <= \$2644 ;
+    last_4_0 <= \$2444 ;
   always @(posedge clk)
-    acc_4_0 <= \$2645 ;
+    acc_4_0 <= \$2445 ;
   always @(posedge clk)
-    o_valid_4_0 <= \$2646 ;
+    shadow_4_0 <= \$2446 ;
   always @(posedge clk)
-    shadow_4_0 <= \$2647 ;
-  always @(posedge clk)
-    v_4_1 <= \$2648 ;
+    v_4_1 <= \$2447 ;
   always @(posedge clk)
     first_4_1 <= first_hop_4;
   always @(posedge clk)
-    last_4_1 <= \$2649 ;
+    last_4_1 <= \$2448 ;
   always @(posedge clk)
-    acc_4_1 <= \$2650 ;
+    acc_4_1 <= \$2449 ;
   always @(posedge clk)
-    o_valid_4_1 <= \$2651 ;
+    shadow_4_1 <= \$2450 ;
   always @(posedge clk)
-    shadow_4_1 <= \$2652 ;
-  always @(posedge clk)
-    v_4_2 <= \$2653 ;
+    v_4_2 <= \$2451 ;
   always @(posedge clk)
     first_4_2 <= first_hop_4;
   always @(posedge clk)
-    last_4_2 <= \$2654 ;
+    last_4_2 <= \$2452 ;
   always @(posedge clk)
-    acc_4_2 <= \$2655 ;
+    acc_4_2 <= \$2453 ;
   always @(posedge clk)
-    o_valid_4_2 <= \$2656 ;
+    shadow_4_2 <= \$2454 ;
   always @(posedge clk)
-    shadow_4_2 <= \$2657 ;
-  always @(posedge clk)
-    v_4_3 <= \$2658 ;
+    v_4_3 <= \$2455 ;
   always @(posedge clk)
     first_4_3 <= first_hop_4;
   always @(posedge clk)
-    last_4_3 <= \$2659 ;
+    last_4_3 <= \$2456 ;
   always @(posedge clk)
-    acc_4_3 <= \$2660 ;
+    acc_4_3 <= \$2457 ;
   always @(posedge clk)
-    o_valid_4_3 <= \$2661 ;
+    shadow_4_3 <= \$2458 ;
   always @(posedge clk)
-    shadow_4_3 <= \$2662 ;
-  always @(posedge clk)
-    v_4_4 <= \$2663 ;
+    v_4_4 <= \$2459 ;
   always @(posedge clk)
     first_4_4 <= first_hop_4;
   always @(posedge clk)
-    last_4_4 <= \$2664 ;
+    last_4_4 <= \$2460 ;
   always @(posedge clk)
-    acc_4_4 <= \$2665 ;
+    acc_4_4 <= \$2461 ;
   always @(posedge clk)
-    o_valid_4_4 <= \$2666 ;
+    shadow_4_4 <= \$2462 ;
   always @(posedge clk)
-    shadow_4_4 <= \$2667 ;
-  always @(posedge clk)
-    v_4_5 <= \$2668 ;
+    v_4_5 <= \$2463 ;
   always @(posedge clk)
     first_4_5 <= first_hop_4;
   always @(posedge clk)
-    last_4_5 <= \$2669 ;
+    last_4_5 <= \$2464 ;
   always @(posedge clk)
-    acc_4_5 <= \$2670 ;
+    acc_4_5 <= \$2465 ;
   always @(posedge clk)
-    o_valid_4_5 <= \$2671 ;
+    shadow_4_5 <= \$2466 ;
   always @(posedge clk)
-    shadow_4_5 <= \$2672 ;
-  always @(posedge clk)
-    v_4_6 <= \$2673 ;
+    v_4_6 <= \$2467 ;
   always @(posedge clk)
     first_4_6 <= first_hop_4;
   always @(posedge clk)
-    last_4_6 <= \$2674 ;
+    last_4_6 <= \$2468 ;
   always @(posedge clk)
-    acc_4_6 <= \$2675 ;
+    acc_4_6 <= \$2469 ;
   always @(posedge clk)
-    o_valid_4_6 <= \$2676 ;
+    shadow_4_6 <= \$2470 ;
   always @(posedge clk)
-    shadow_4_6 <= \$2677 ;
-  always @(posedge clk)
-    v_4_7 <= \$2678 ;
+    v_4_7 <= \$2471 ;
   always @(posedge clk)
     first_4_7 <= first_hop_4;
   always @(posedge clk)
-    last_4_7 <= \$2679 ;
+    last_4_7 <= \$2472 ;
   always @(posedge clk)
-    acc_4_7 <= \$2680 ;
+    acc_4_7 <= \$2473 ;
   always @(posedge clk)
-    o_valid_4_7 <= \$2681 ;
+    shadow_4_7 <= \$2474 ;
   always @(posedge clk)
-    shadow_4_7 <= \$2682 ;
-  always @(posedge clk)
-    v_hop_5 <= \$2683 ;
+    v_hop_5 <= \$2475 ;
   always @(posedge clk)
     first_hop_5 <= first4;
   always @(posedge clk)
-    last_hop_5 <= \$2684 ;
+    last_hop_5 <= \$2476 ;
   always @(posedge clk)
-    v_5_0 <= \$2685 ;
+    v_5_0 <= \$2477 ;
   always @(posedge clk)
     first_5_0 <= first_hop_5;
   always @(posedge clk)
-    last_5_0 <= \$2686 ;
+    last_5_0 <= \$2478 ;
   always @(posedge clk)
-    acc_5_0 <= \$2687 ;
+    acc_5_0 <= \$2479 ;
   always @(posedge clk)
-    o_valid_5_0 <= \$2688 ;
+    shadow_5_0 <= \$2480 ;
   always @(posedge clk)
-    shadow_5_0 <= \$2689 ;
-  always @(posedge clk)
-    v_5_1 <= \$2690 ;
+    v_5_1 <= \$2481 ;
   always @(posedge clk)
     first_5_1 <= first_hop_5;
   always @(posedge clk)
-    last_5_1 <= \$2691 ;
+    last_5_1 <= \$2482 ;
   always @(posedge clk)
-    acc_5_1 <= \$2692 ;
+    acc_5_1 <= \$2483 ;
   always @(posedge clk)
-    o_valid_5_1 <= \$2693 ;
+    shadow_5_1 <= \$2484 ;
   always @(posedge clk)
-    shadow_5_1 <= \$2694 ;
-  always @(posedge clk)
-    v_5_2 <= \$2695 ;
+    v_5_2 <= \$2485 ;
   always @(posedge clk)
     first_5_2 <= first_hop_5;
   always @(posedge clk)
-    last_5_2 <= \$2696 ;
+    last_5_2 <= \$2486 ;
   always @(posedge clk)
-    acc_5_2 <= \$2697 ;
+    acc_5_2 <= \$2487 ;
   always @(posedge clk)
-    o_valid_5_2 <= \$2698 ;
+    shadow_5_2 <= \$2488 ;
   always @(posedge clk)
-    shadow_5_2 <= \$2699 ;
-  always @(posedge clk)
-    v_5_3 <= \$2700 ;
+    v_5_3 <= \$2489 ;
   always @(posedge clk)
     first_5_3 <= first_hop_5;
   always @(posedge clk)
-    last_5_3 <= \$2701 ;
+    last_5_3 <= \$2490 ;
   always @(posedge clk)
-    acc_5_3 <= \$2702 ;
+    acc_5_3 <= \$2491 ;
   always @(posedge clk)
-    o_valid_5_3 <= \$2703 ;
+    shadow_5_3 <= \$2492 ;
   always @(posedge clk)
-    shadow_5_3 <= \$2704 ;
-  always @(posedge clk)
-    v_5_4 <= \$2705 ;
+    v_5_4 <= \$2493 ;
   always @(posedge clk)
     first_5_4 <= first_hop_5;
   always @(posedge clk)
-    last_5_4 <= \$2706 ;
+    last_5_4 <= \$2494 ;
   always @(posedge clk)
-    acc_5_4 <= \$2707 ;
+    acc_5_4 <= \$2495 ;
   always @(posedge clk)
-    o_valid_5_4 <= \$2708 ;
+    shadow_5_4 <= \$2496 ;
   always @(posedge clk)
-    shadow_5_4 <= \$2709 ;
-  always @(posedge clk)
-    v_5_5 <= \$2710 ;
+    v_5_5 <= \$2497 ;
   always @(posedge clk)
     first_5_5 <= first_hop_5;
   always @(posedge clk)
-    last_5_5 <= \$2711 ;
+    last_5_5 <= \$2498 ;
   always @(posedge clk)
-    acc_5_5 <= \$2712 ;
+    acc_5_5 <= \$2499 ;
   always @(posedge clk)
-    o_valid_5_5 <= \$2713 ;
+    shadow_5_5 <= \$2500 ;
   always @(posedge clk)
-    shadow_5_5 <= \$2714 ;
-  always @(posedge clk)
-    v_5_6 <= \$2715 ;
+    v_5_6 <= \$2501 ;
   always @(posedge clk)
     first_5_6 <= first_hop_5;
   always @(posedge clk)
-    last_5_6 <= \$2716 ;
+    last_5_6 <= \$2502 ;
   always @(posedge clk)
-    acc_5_6 <= \$2717 ;
+    acc_5_6 <= \$2503 ;
   always @(posedge clk)
-    o_valid_5_6 <= \$2718 ;
+    shadow_5_6 <= \$2504 ;
   always @(posedge clk)
-    shadow_5_6 <= \$2719 ;
-  always @(posedge clk)
-    v_5_7 <= \$2720 ;
+    v_5_7 <= \$2505 ;
   always @(posedge clk)
     first_5_7 <= first_hop_5;
   always @(posedge clk)
-    last_5_7 <= \$2721 ;
+    last_5_7 <= \$2506 ;
   always @(posedge clk)
-    acc_5_7 <= \$2722 ;
+    acc_5_7 <= \$2507 ;
   always @(posedge clk)
-    o_valid_5_7 <= \$2723 ;
+    shadow_5_7 <= \$2508 ;
   always @(posedge clk)
-    shadow_5_7 <= \$2724 ;
-  always @(posedge clk)
-    v_hop_6 <= \$2725 ;
+    v_hop_6 <= \$2509 ;
   always @(posedge clk)
     first_hop_6 <= first4;
   always @(posedge clk)
-    last_hop_6 <= \$2726 ;
+    last_hop_6 <= \$2510 ;
   always @(posedge clk)
-    v_6_0 <= \$2727 ;
+    v_6_0 <= \$2511 ;
   always @(posedge clk)
     first_6_0 <= first_hop_6;
   always @(posedge clk)
-    last_6_0 <= \$2728 ;
+    last_6_0 <= \$2512 ;
   always @(posedge clk)
-    acc_6_0 <= \$2729 ;
+    acc_6_0 <= \$2513 ;
   always @(posedge clk)
-    o_valid_6_0 <= \$2730 ;
+    shadow_6_0 <= \$2514 ;
   always @(posedge clk)
-    shadow_6_0 <= \$2731 ;
-  always @(posedge clk)
-    v_6_1 <= \$2732 ;
+    v_6_1 <= \$2515 ;
   always @(posedge clk)
     first_6_1 <= first_hop_6;
   always @(posedge clk)
-    last_6_1 <= \$2733 ;
+    last_6_1 <= \$2516 ;
   always @(posedge clk)
-    acc_6_1 <= \$2734 ;
+    acc_6_1 <= \$2517 ;
   always @(posedge clk)
-    o_valid_6_1 <= \$2735 ;
+    shadow_6_1 <= \$2518 ;
   always @(posedge clk)
-    shadow_6_1 <= \$2736 ;
-  always @(posedge clk)
-    v_6_2 <= \$2737 ;
+    v_6_2 <= \$2519 ;
   always @(posedge clk)
     first_6_2 <= first_hop_6;
   always @(posedge clk)
-    last_6_2 <= \$2738 ;
+    last_6_2 <= \$2520 ;
   always @(posedge clk)
-    acc_6_2 <= \$2739 ;
+    acc_6_2 <= \$2521 ;
   always @(posedge clk)
-    o_valid_6_2 <= \$2740 ;
+    shadow_6_2 <= \$2522 ;
   always @(posedge clk)
-    shadow_6_2 <= \$2741 ;
-  always @(posedge clk)
-    v_6_3 <= \$2742 ;
+    v_6_3 <= \$2523 ;
   always @(posedge clk)
     first_6_3 <= first_hop_6;
   always @(posedge clk)
-    last_6_3 <= \$2743 ;
+    last_6_3 <= \$2524 ;
   always @(posedge clk)
-    acc_6_3 <= \$2744 ;
+    acc_6_3 <= \$2525 ;
   always @(posedge clk)
-    o_valid_6_3 <= \$2745 ;
+    shadow_6_3 <= \$2526 ;
   always @(posedge clk)
-    shadow_6_3 <= \$2746 ;
-  always @(posedge clk)
-    v_6_4 <= \$2747 ;
+    v_6_4 <= \$2527 ;
   always @(posedge clk)
     first_6_4 <= first_hop_6;
   always @(posedge clk)
-    last_6_4 <= \$2748 ;
+    last_6_4 <= \$2528 ;
   always @(posedge clk)
-    acc_6_4 <= \$2749 ;
+    acc_6_4 <= \$2529 ;
   always @(posedge clk)
-    o_valid_6_4 <= \$2750 ;
+    shadow_6_4 <= \$2530 ;
   always @(posedge clk)
-    shadow_6_4 <= \$2751 ;
-  always @(posedge clk)
-    v_6_5 <= \$2752 ;
+    v_6_5 <= \$2531 ;
   always @(posedge clk)
     first_6_5 <= first_hop_6;
   always @(posedge clk)
-    last_6_5 <= \$2753 ;
+    last_6_5 <= \$2532 ;
   always @(posedge clk)
-    acc_6_5 <= \$2754 ;
+    acc_6_5 <= \$2533 ;
   always @(posedge clk)
-    o_valid_6_5 <= \$2755 ;
+    shadow_6_5 <= \$2534 ;
   always @(posedge clk)
-    shadow_6_5 <= \$2756 ;
-  always @(posedge clk)
-    v_6_6 <= \$2757 ;
+    v_6_6 <= \$2535 ;
   always @(posedge clk)
     first_6_6 <= first_hop_6;
   always @(posedge clk)
-    last_6_6 <= \$2758 ;
+    last_6_6 <= \$2536 ;
   always @(posedge clk)
-    acc_6_6 <= \$2759 ;
+    acc_6_6 <= \$2537 ;
   always @(posedge clk)
-    o_valid_6_6 <= \$2760 ;
+    shadow_6_6 <= \$2538 ;
   always @(posedge clk)
-    shadow_6_6 <= \$2761 ;
-  always @(posedge clk)
-    v_6_7 <= \$2762 ;
+    v_6_7 <= \$2539 ;
   always @(posedge clk)
     first_6_7 <= first_hop_6;
   always @(posedge clk)
-    last_6_7 <= \$2763 ;
+    last_6_7 <= \$2540 ;
   always @(posedge clk)
-    acc_6_7 <= \$2764 ;
+    acc_6_7 <= \$2541 ;
   always @(posedge clk)
-    o_valid_6_7 <= \$2765 ;
+    shadow_6_7 <= \$2542 ;
   always @(posedge clk)
-    shadow_6_7 <= \$2766 ;
-  always @(posedge clk)
-    v_hop_7 <= \$2767 ;
+    v_hop_7 <= \$2543 ;
   always @(posedge clk)
     first_hop_7 <= first4;
   always @(posedge clk)
-    last_hop_7 <= \$2768 ;
+    last_hop_7 <= \$2544 ;
   always @(posedge clk)
-    v_7_0 <= \$2769 ;
+    v_7_0 <= \$2545 ;
   always @(posedge clk)
     first_7_0 <= first_hop_7;
   always @(posedge clk)
-    last_7_0 <= \$2770 ;
+    last_7_0 <= \$2546 ;
   always @(posedge clk)
-    acc_7_0 <= \$2771 ;
+    acc_7_0 <= \$2547 ;
   always @(posedge clk)
-    shadow_7_0 <= \$2772 ;
+    shadow_7_0 <= \$2548 ;
   always @(posedge clk)
-    v_7_1 <= \$2773 ;
+    v_7_1 <= \$2549 ;
   always @(posedge clk)
     first_7_1 <= first_hop_7;
   always @(posedge clk)
-    last_7_1 <= \$2774 ;
+    last_7_1 <= \$2550 ;
   always @(posedge clk)
-    acc_7_1 <= \$2775 ;
+    acc_7_1 <= \$2551 ;
   always @(posedge clk)
-    shadow_7_1 <= \$2776 ;
+    shadow_7_1 <= \$2552 ;
   always @(posedge clk)
-    v_7_2 <= \$2777 ;
+    v_7_2 <= \$2553 ;
   always @(posedge clk)
     first_7_2 <= first_hop_7;
   always @(posedge clk)
-    last_7_2 <= \$2778 ;
+    last_7_2 <= \$2554 ;
   always @(posedge clk)
-    acc_7_2 <= \$2779 ;
+    acc_7_2 <= \$2555 ;
   always @(posedge clk)
-    shadow_7_2 <= \$2780 ;
+    shadow_7_2 <= \$2556 ;
   always @(posedge clk)
-    v_7_3 <= \$2781 ;
+    v_7_3 <= \$2557 ;
   always @(posedge clk)
     first_7_3 <= first_hop_7;
   always @(posedge clk)
-    last_7_3 <= \$2782 ;
+    last_7_3 <= \$2558 ;
   always @(posedge clk)
-    acc_7_3 <= \$2783 ;
+    acc_7_3 <= \$2559 ;
   always @(posedge clk)
-    shadow_7_3 <= \$2784 ;
+    shadow_7_3 <= \$2560 ;
   always @(posedge clk)
-    v_7_4 <= \$2785 ;
+    v_7_4 <= \$2561 ;
   always @(posedge clk)
     first_7_4 <= first_hop_7;
   always @(posedge clk)
-    last_7_4 <= \$2786 ;
+    last_7_4 <= \$2562 ;
   always @(posedge clk)
-    acc_7_4 <= \$2787 ;
+    acc_7_4 <= \$2563 ;
   always @(posedge clk)
-    shadow_7_4 <= \$2788 ;
+    shadow_7_4 <= \$2564 ;
   always @(posedge clk)
-    v_7_5 <= \$2789 ;
+    v_7_5 <= \$2565 ;
   always @(posedge clk)
     first_7_5 <= first_hop_7;
   always @(posedge clk)
-    last_7_5 <= \$2790 ;
+    last_7_5 <= \$2566 ;
   always @(posedge clk)
-    acc_7_5 <= \$2791 ;
+    acc_7_5 <= \$2567 ;
   always @(posedge clk)
-    shadow_7_5 <= \$2792 ;
+    shadow_7_5 <= \$2568 ;
   always @(posedge clk)
-    v_7_6 <= \$2793 ;
+    v_7_6 <= \$2569 ;
   always @(posedge clk)
     first_7_6 <= first_hop_7;
   always @(posedge clk)
-    last_7_6 <= \$2794 ;
+    last_7_6 <= \$2570 ;
   always @(posedge clk)
-    acc_7_6 <= \$2795 ;
+    acc_7_6 <= \$2571 ;
   always @(posedge clk)
-    shadow_7_6 <= \$2796 ;
+    shadow_7_6 <= \$2572 ;
   always @(posedge clk)
-    v_7_7 <= \$2797 ;
+    v_7_7 <= \$2573 ;
   always @(posedge clk)
     first_7_7 <= first_hop_7;
   always @(posedge clk)
-    last_7_7 <= \$2798 ;
+    last_7_7 <= \$2574 ;
   always @(posedge clk)
-    acc_7_7 <= \$2799 ;
+    acc_7_7 <= \$2575 ;
   always @(posedge clk)
-    shadow_7_7 <= \$2800 ;
+    shadow_7_7 <= \$2576 ;
   always @(posedge clk)
-    o__valid <= \$2801 ;
+    o__valid <= \$2577 ;
   always @(posedge clk)
-    row <= \$2802 ;
+    row <= \$2578 ;
   always @(posedge clk)
-    busy <= \$2803 ;
+    busy <= \$2579 ;
   always @(posedge clk)
-    col_out <= \$2804 ;
+    col_out <= \$2580 ;
   always @(posedge clk)
-    wide_out_r <= \$2805 ;
+    wide_out_r <= \$2581 ;
   always @(posedge clk)
-    overflow <= \$2806 ;
+    overflow <= \$2582 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2070  = accept;
+    \$1902  = accept;
     if (rst) begin
-      \$2070  = 1'h0;
+      \$1902  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2071  = i__payload;
+    \$1903  = i__payload;
     if (rst) begin
-      \$2071  = 322'h000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$1903  = 322'h000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2072  = first1;
+    \$1904  = first1;
     if (accept) begin
-      \$2072  = i__payload[320];
+      \$1904  = i__payload[320];
     end
     if (rst) begin
-      \$2072  = 1'h0;
+      \$1904  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2073  = last1;
+    \$1905  = last1;
     if (accept) begin
-      \$2073  = i__payload[321];
+      \$1905  = i__payload[321];
     end
     if (rst) begin
-      \$2073  = 1'h0;
+      \$1905  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2074  = v1;
+    \$1906  = v1;
     if (rst) begin
-      \$2074  = 1'h0;
+      \$1906  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2075  = first1;
+    \$1907  = first1;
     if (rst) begin
-      \$2075  = 1'h0;
+      \$1907  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2076  = last1;
+    \$1908  = last1;
     if (rst) begin
-      \$2076  = 1'h0;
+      \$1908  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2077  = v2;
+    \$1909  = v2;
     if (rst) begin
-      \$2077  = 1'h0;
+      \$1909  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2078  = first2;
+    \$1910  = first2;
     if (rst) begin
-      \$2078  = 1'h0;
+      \$1910  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2079  = last2;
+    \$1911  = last2;
     if (rst) begin
-      \$2079  = 1'h0;
+      \$1911  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2080  = v3;
+    \$1912  = v3;
     if (rst) begin
-      \$2080  = 1'h0;
+      \$1912  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2081  = first3;
+    \$1913  = first3;
     if (rst) begin
-      \$2081  = 1'h0;
+      \$1913  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2082  = last3;
+    \$1914  = last3;
     if (rst) begin
-      \$2082  = 1'h0;
+      \$1914  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2083  = v4;
+    \$1915  = v4;
     if (rst) begin
-      \$2083  = 1'h0;
+      \$1915  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2084  = first4;
+    \$1916  = first4;
     if (rst) begin
-      \$2084  = 1'h0;
+      \$1916  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2085  = last4;
+    \$1917  = last4;
     if (rst) begin
-      \$2085  = 1'h0;
+      \$1917  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2086  = v5;
+    \$1918  = v5;
     if (rst) begin
-      \$2086  = 1'h0;
+      \$1918  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2087  = first5;
+    \$1919  = first5;
     if (rst) begin
-      \$2087  = 1'h0;
+      \$1919  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2088  = last5;
+    \$1920  = last5;
     if (rst) begin
-      \$2088  = 1'h0;
+      \$1920  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2089  = \$1411 [14:0];
+    \$1921  = \$1411 [14:0];
+    if (rst) begin
+      \$1921  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1922  = \$1412 [14:0];
+    if (rst) begin
+      \$1922  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1923  = \$1413 [14:0];
+    if (rst) begin
+      \$1923  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1924  = \$1414 [14:0];
+    if (rst) begin
+      \$1924  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1925  = \$21 [14:0];
+    if (rst) begin
+      \$1925  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1926  = \$1416 [31:0];
+    if (rst) begin
+      \$1926  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1927  = \$1418 [14:0];
+    if (rst) begin
+      \$1927  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1928  = \$1419 [14:0];
+    if (rst) begin
+      \$1928  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1929  = \$1420 [14:0];
+    if (rst) begin
+      \$1929  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1930  = \$1421 [14:0];
+    if (rst) begin
+      \$1930  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1931  = \$41 [14:0];
+    if (rst) begin
+      \$1931  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1932  = \$1423 [31:0];
+    if (rst) begin
+      \$1932  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1933  = \$1425 [14:0];
+    if (rst) begin
+      \$1933  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1934  = \$1426 [14:0];
+    if (rst) begin
+      \$1934  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1935  = \$1427 [14:0];
+    if (rst) begin
+      \$1935  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1936  = \$1428 [14:0];
+    if (rst) begin
+      \$1936  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1937  = \$61 [14:0];
+    if (rst) begin
+      \$1937  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1938  = \$1430 [31:0];
+    if (rst) begin
+      \$1938  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1939  = \$1432 [14:0];
+    if (rst) begin
+      \$1939  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1940  = \$1433 [14:0];
+    if (rst) begin
+      \$1940  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1941  = \$1434 [14:0];
+    if (rst) begin
+      \$1941  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1942  = \$1435 [14:0];
+    if (rst) begin
+      \$1942  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1943  = \$81 [14:0];
+    if (rst) begin
+      \$1943  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1944  = \$1437 [31:0];
+    if (rst) begin
+      \$1944  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1945  = \$1439 [14:0];
+    if (rst) begin
+      \$1945  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1946  = \$1440 [14:0];
+    if (rst) begin
+      \$1946  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1947  = \$1441 [14:0];
+    if (rst) begin
+      \$1947  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1948  = \$1442 [14:0];
+    if (rst) begin
+      \$1948  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1949  = \$101 [14:0];
+    if (rst) begin
+      \$1949  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1950  = \$1444 [31:0];
+    if (rst) begin
+      \$1950  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1951  = \$1446 [14:0];
+    if (rst) begin
+      \$1951  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1952  = \$1447 [14:0];
+    if (rst) begin
+      \$1952  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1953  = \$1448 [14:0];
+    if (rst) begin
+      \$1953  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1954  = \$1449 [14:0];
+    if (rst) begin
+      \$1954  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1955  = \$121 [14:0];
+    if (rst) begin
+      \$1955  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1956  = \$1451 [31:0];
+    if (rst) begin
+      \$1956  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1957  = \$1453 [14:0];
+    if (rst) begin
+      \$1957  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1958  = \$1454 [14:0];
+    if (rst) begin
+      \$1958  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1959  = \$1455 [14:0];
+    if (rst) begin
+      \$1959  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1960  = \$1456 [14:0];
+    if (rst) begin
+      \$1960  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1961  = \$141 [14:0];
+    if (rst) begin
+      \$1961  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1962  = \$1458 [31:0];
+    if (rst) begin
+      \$1962  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1963  = \$1460 [14:0];
+    if (rst) begin
+      \$1963  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1964  = \$1461 [14:0];
+    if (rst) begin
+      \$1964  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1965  = \$1462 [14:0];
+    if (rst) begin
+      \$1965  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1966  = \$1463 [14:0];
+    if (rst) begin
+      \$1966  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1967  = \$161 [14:0];
+    if (rst) begin
+      \$1967  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1968  = \$1465 [31:0];
+    if (rst) begin
+      \$1968  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1969  = \$1467 [14:0];
+    if (rst) begin
+      \$1969  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1970  = \$1468 [14:0];
+    if (rst) begin
+      \$1970  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1971  = \$1469 [14:0];
+    if (rst) begin
+      \$1971  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1972  = \$1470 [14:0];
+    if (rst) begin
+      \$1972  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1973  = \$181 [14:0];
+    if (rst) begin
+      \$1973  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1974  = \$1472 [31:0];
+    if (rst) begin
+      \$1974  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1975  = \$1474 [14:0];
+    if (rst) begin
+      \$1975  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1976  = \$1475 [14:0];
+    if (rst) begin
+      \$1976  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1977  = \$1476 [14:0];
+    if (rst) begin
+      \$1977  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1978  = \$1477 [14:0];
+    if (rst) begin
+      \$1978  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1979  = \$201 [14:0];
+    if (rst) begin
+      \$1979  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1980  = \$1479 [31:0];
+    if (rst) begin
+      \$1980  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1981  = \$1481 [14:0];
+    if (rst) begin
+      \$1981  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1982  = \$1482 [14:0];
+    if (rst) begin
+      \$1982  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1983  = \$1483 [14:0];
+    if (rst) begin
+      \$1983  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1984  = \$1484 [14:0];
+    if (rst) begin
+      \$1984  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1985  = \$221 [14:0];
+    if (rst) begin
+      \$1985  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1986  = \$1486 [31:0];
+    if (rst) begin
+      \$1986  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1987  = \$1488 [14:0];
+    if (rst) begin
+      \$1987  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1988  = \$1489 [14:0];
+    if (rst) begin
+      \$1988  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1989  = \$1490 [14:0];
+    if (rst) begin
+      \$1989  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1990  = \$1491 [14:0];
+    if (rst) begin
+      \$1990  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1991  = \$241 [14:0];
+    if (rst) begin
+      \$1991  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1992  = \$1493 [31:0];
+    if (rst) begin
+      \$1992  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1993  = \$1495 [14:0];
+    if (rst) begin
+      \$1993  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1994  = \$1496 [14:0];
+    if (rst) begin
+      \$1994  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1995  = \$1497 [14:0];
+    if (rst) begin
+      \$1995  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1996  = \$1498 [14:0];
+    if (rst) begin
+      \$1996  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1997  = \$261 [14:0];
+    if (rst) begin
+      \$1997  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1998  = \$1500 [31:0];
+    if (rst) begin
+      \$1998  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1999  = \$1502 [14:0];
+    if (rst) begin
+      \$1999  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2000  = \$1503 [14:0];
+    if (rst) begin
+      \$2000  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2001  = \$1504 [14:0];
+    if (rst) begin
+      \$2001  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2002  = \$1505 [14:0];
+    if (rst) begin
+      \$2002  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2003  = \$281 [14:0];
+    if (rst) begin
+      \$2003  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2004  = \$1507 [31:0];
+    if (rst) begin
+      \$2004  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2005  = \$1509 [14:0];
+    if (rst) begin
+      \$2005  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2006  = \$1510 [14:0];
+    if (rst) begin
+      \$2006  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2007  = \$1511 [14:0];
+    if (rst) begin
+      \$2007  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2008  = \$1512 [14:0];
+    if (rst) begin
+      \$2008  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2009  = \$301 [14:0];
+    if (rst) begin
+      \$2009  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2010  = \$1514 [31:0];
+    if (rst) begin
+      \$2010  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2011  = \$1516 [14:0];
+    if (rst) begin
+      \$2011  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2012  = \$1517 [14:0];
+    if (rst) begin
+      \$2012  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2013  = \$1518 [14:0];
+    if (rst) begin
+      \$2013  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2014  = \$1519 [14:0];
+    if (rst) begin
+      \$2014  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2015  = \$321 [14:0];
+    if (rst) begin
+      \$2015  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2016  = \$1521 [31:0];
+    if (rst) begin
+      \$2016  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2017  = \$1523 [14:0];
+    if (rst) begin
+      \$2017  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2018  = \$1524 [14:0];
+    if (rst) begin
+      \$2018  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2019  = \$1525 [14:0];
+    if (rst) begin
+      \$2019  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2020  = \$1526 [14:0];
+    if (rst) begin
+      \$2020  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2021  = \$341 [14:0];
+    if (rst) begin
+      \$2021  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2022  = \$1528 [31:0];
+    if (rst) begin
+      \$2022  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2023  = \$1530 [14:0];
+    if (rst) begin
+      \$2023  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2024  = \$1531 [14:0];
+    if (rst) begin
+      \$2024  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2025  = \$1532 [14:0];
+    if (rst) begin
+      \$2025  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2026  = \$1533 [14:0];
+    if (rst) begin
+      \$2026  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2027  = \$361 [14:0];
+    if (rst) begin
+      \$2027  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2028  = \$1535 [31:0];
+    if (rst) begin
+      \$2028  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2029  = \$1537 [14:0];
+    if (rst) begin
+      \$2029  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2030  = \$1538 [14:0];
+    if (rst) begin
+      \$2030  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2031  = \$1539 [14:0];
+    if (rst) begin
+      \$2031  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2032  = \$1540 [14:0];
+    if (rst) begin
+      \$2032  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2033  = \$381 [14:0];
+    if (rst) begin
+      \$2033  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2034  = \$1542 [31:0];
+    if (rst) begin
+      \$2034  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2035  = \$1544 [14:0];
+    if (rst) begin
+      \$2035  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2036  = \$1545 [14:0];
+    if (rst) begin
+      \$2036  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2037  = \$1546 [14:0];
+    if (rst) begin
+      \$2037  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2038  = \$1547 [14:0];
+    if (rst) begin
+      \$2038  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2039  = \$401 [14:0];
+    if (rst) begin
+      \$2039  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2040  = \$1549 [31:0];
+    if (rst) begin
+      \$2040  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2041  = \$1551 [14:0];
+    if (rst) begin
+      \$2041  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2042  = \$1552 [14:0];
+    if (rst) begin
+      \$2042  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2043  = \$1553 [14:0];
+    if (rst) begin
+      \$2043  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2044  = \$1554 [14:0];
+    if (rst) begin
+      \$2044  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2045  = \$421 [14:0];
+    if (rst) begin
+      \$2045  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2046  = \$1556 [31:0];
+    if (rst) begin
+      \$2046  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2047  = \$1558 [14:0];
+    if (rst) begin
+      \$2047  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2048  = \$1559 [14:0];
+    if (rst) begin
+      \$2048  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2049  = \$1560 [14:0];
+    if (rst) begin
+      \$2049  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2050  = \$1561 [14:0];
+    if (rst) begin
+      \$2050  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2051  = \$441 [14:0];
+    if (rst) begin
+      \$2051  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2052  = \$1563 [31:0];
+    if (rst) begin
+      \$2052  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2053  = \$1565 [14:0];
+    if (rst) begin
+      \$2053  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2054  = \$1566 [14:0];
+    if (rst) begin
+      \$2054  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2055  = \$1567 [14:0];
+    if (rst) begin
+      \$2055  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2056  = \$1568 [14:0];
+    if (rst) begin
+      \$2056  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2057  = \$461 [14:0];
+    if (rst) begin
+      \$2057  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2058  = \$1570 [31:0];
+    if (rst) begin
+      \$2058  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2059  = \$1572 [14:0];
+    if (rst) begin
+      \$2059  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2060  = \$1573 [14:0];
+    if (rst) begin
+      \$2060  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2061  = \$1574 [14:0];
+    if (rst) begin
+      \$2061  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2062  = \$1575 [14:0];
+    if (rst) begin
+      \$2062  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2063  = \$481 [14:0];
+    if (rst) begin
+      \$2063  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2064  = \$1577 [31:0];
+    if (rst) begin
+      \$2064  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2065  = \$1579 [14:0];
+    if (rst) begin
+      \$2065  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2066  = \$1580 [14:0];
+    if (rst) begin
+      \$2066  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2067  = \$1581 [14:0];
+    if (rst) begin
+      \$2067  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2068  = \$1582 [14:0];
+    if (rst) begin
+      \$2068  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2069  = \$501 [14:0];
+    if (rst) begin
+      \$2069  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2070  = \$1584 [31:0];
+    if (rst) begin
+      \$2070  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2071  = \$1586 [14:0];
+    if (rst) begin
+      \$2071  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2072  = \$1587 [14:0];
+    if (rst) begin
+      \$2072  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2073  = \$1588 [14:0];
+    if (rst) begin
+      \$2073  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2074  = \$1589 [14:0];
+    if (rst) begin
+      \$2074  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2075  = \$521 [14:0];
+    if (rst) begin
+      \$2075  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2076  = \$1591 [31:0];
+    if (rst) begin
+      \$2076  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2077  = \$1593 [14:0];
+    if (rst) begin
+      \$2077  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2078  = \$1594 [14:0];
+    if (rst) begin
+      \$2078  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2079  = \$1595 [14:0];
+    if (rst) begin
+      \$2079  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2080  = \$1596 [14:0];
+    if (rst) begin
+      \$2080  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2081  = \$541 [14:0];
+    if (rst) begin
+      \$2081  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2082  = \$1598 [31:0];
+    if (rst) begin
+      \$2082  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2083  = \$1600 [14:0];
+    if (rst) begin
+      \$2083  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2084  = \$1601 [14:0];
+    if (rst) begin
+      \$2084  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2085  = \$1602 [14:0];
+    if (rst) begin
+      \$2085  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2086  = \$1603 [14:0];
+    if (rst) begin
+      \$2086  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2087  = \$561 [14:0];
+    if (rst) begin
+      \$2087  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2088  = \$1605 [31:0];
+    if (rst) begin
+      \$2088  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2089  = \$1607 [14:0];
     if (rst) begin
       \$2089  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2090  = \$1412 [14:0];
+    \$2090  = \$1608 [14:0];
     if (rst) begin
       \$2090  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2091  = \$1413 [14:0];
+    \$2091  = \$1609 [14:0];
     if (rst) begin
       \$2091  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2092  = \$1414 [14:0];
+    \$2092  = \$1610 [14:0];
     if (rst) begin
       \$2092  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2093  = \$21 [14:0];
+    \$2093  = \$581 [14:0];
     if (rst) begin
       \$2093  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2094  = \$1416 [31:0];
+    \$2094  = \$1612 [31:0];
     if (rst) begin
       \$2094  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2095  = \$1418 [14:0];
+    \$2095  = \$1614 [14:0];
     if (rst) begin
       \$2095  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2096  = \$1419 [14:0];
+    \$2096  = \$1615 [14:0];
     if (rst) begin
       \$2096  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2097  = \$1420 [14:0];
+    \$2097  = \$1616 [14:0];
     if (rst) begin
       \$2097  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2098  = \$1421 [14:0];
+    \$2098  = \$1617 [14:0];
     if (rst) begin
       \$2098  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2099  = \$41 [14:0];
+    \$2099  = \$601 [14:0];
     if (rst) begin
       \$2099  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2100  = \$1423 [31:0];
+    \$2100  = \$1619 [31:0];
     if (rst) begin
       \$2100  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2101  = \$1425 [14:0];
+    \$2101  = \$1621 [14:0];
     if (rst) begin
       \$2101  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2102  = \$1426 [14:0];
+    \$2102  = \$1622 [14:0];
     if (rst) begin
       \$2102  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2103  = \$1427 [14:0];
+    \$2103  = \$1623 [14:0];
     if (rst) begin
       \$2103  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2104  = \$1428 [14:0];
+    \$2104  = \$1624 [14:0];
     if (rst) begin
       \$2104  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2105  = \$61 [14:0];
+    \$2105  = \$621 [14:0];
     if (rst) begin
       \$2105  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2106  = \$1430 [31:0];
+    \$2106  = \$1626 [31:0];
     if (rst) begin
       \$2106  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2107  = \$1432 [14:0];
+    \$2107  = \$1628 [14:0];
     if (rst) begin
       \$2107  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2108  = \$1433 [14:0];
+    \$2108  = \$1629 [14:0];
     if (rst) begin
       \$2108  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2109  = \$1434 [14:0];
+    \$2109  = \$1630 [14:0];
     if (rst) begin
       \$2109  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2110  = \$1435 [14:0];
+    \$2110  = \$1631 [14:0];
     if (rst) begin
       \$2110  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2111  = \$81 [14:0];
+    \$2111  = \$641 [14:0];
     if (rst) begin
       \$2111  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2112  = \$1437 [31:0];
+    \$2112  = \$1633 [31:0];
     if (rst) begin
       \$2112  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2113  = \$1439 [14:0];
+    \$2113  = \$1635 [14:0];
     if (rst) begin
       \$2113  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2114  = \$1440 [14:0];
+    \$2114  = \$1636 [14:0];
     if (rst) begin
       \$2114  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2115  = \$1441 [14:0];
+    \$2115  = \$1637 [14:0];
     if (rst) begin
       \$2115  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2116  = \$1442 [14:0];
+    \$2116  = \$1638 [14:0];
     if (rst) begin
       \$2116  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2117  = \$101 [14:0];
+    \$2117  = \$661 [14:0];
     if (rst) begin
       \$2117  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2118  = \$1444 [31:0];
+    \$2118  = \$1640 [31:0];
     if (rst) begin
       \$2118  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2119  = \$1446 [14:0];
+    \$2119  = \$1642 [14:0];
     if (rst) begin
       \$2119  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2120  = \$1447 [14:0];
+    \$2120  = \$1643 [14:0];
     if (rst) begin
       \$2120  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2121  = \$1448 [14:0];
+    \$2121  = \$1644 [14:0];
     if (rst) begin
       \$2121  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2122  = \$1449 [14:0];
+    \$2122  = \$1645 [14:0];
     if (rst) begin
       \$2122  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2123  = \$121 [14:0];
+    \$2123  = \$681 [14:0];
     if (rst) begin
       \$2123  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2124  = \$1451 [31:0];
+    \$2124  = \$1647 [31:0];
     if (rst) begin
       \$2124  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2125  = \$1453 [14:0];
+    \$2125  = \$1649 [14:0];
     if (rst) begin
       \$2125  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2126  = \$1454 [14:0];
+    \$2126  = \$1650 [14:0];
     if (rst) begin
       \$2126  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2127  = \$1455 [14:0];
+    \$2127  = \$1651 [14:0];
     if (rst) begin
       \$2127  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2128  = \$1456 [14:0];
+    \$2128  = \$1652 [14:0];
     if (rst) begin
       \$2128  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2129  = \$141 [14:0];
+    \$2129  = \$701 [14:0];
     if (rst) begin
       \$2129  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2130  = \$1458 [31:0];
+    \$2130  = \$1654 [31:0];
     if (rst) begin
       \$2130  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2131  = \$1460 [14:0];
+    \$2131  = \$1656 [14:0];
     if (rst) begin
       \$2131  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2132  = \$1461 [14:0];
+    \$2132  = \$1657 [14:0];
     if (rst) begin
       \$2132  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2133  = \$1462 [14:0];
+    \$2133  = \$1658 [14:0];
     if (rst) begin
       \$2133  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2134  = \$1463 [14:0];
+    \$2134  = \$1659 [14:0];
     if (rst) begin
       \$2134  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2135  = \$161 [14:0];
+    \$2135  = \$721 [14:0];
     if (rst) begin
       \$2135  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2136  = \$1465 [31:0];
+    \$2136  = \$1661 [31:0];
     if (rst) begin
       \$2136  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2137  = \$1467 [14:0];
+    \$2137  = \$1663 [14:0];
     if (rst) begin
       \$2137  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2138  = \$1468 [14:0];
+    \$2138  = \$1664 [14:0];
     if (rst) begin
       \$2138  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2139  = \$1469 [14:0];
+    \$2139  = \$1665 [14:0];
     if (rst) begin
       \$2139  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2140  = \$1470 [14:0];
+    \$2140  = \$1666 [14:0];
     if (rst) begin
       \$2140  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2141  = \$181 [14:0];
+    \$2141  = \$741 [14:0];
     if (rst) begin
       \$2141  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2142  = \$1472 [31:0];
+    \$2142  = \$1668 [31:0];
     if (rst) begin
       \$2142  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2143  = \$1474 [14:0];
+    \$2143  = \$1670 [14:0];
     if (rst) begin
       \$2143  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2144  = \$1475 [14:0];
+    \$2144  = \$1671 [14:0];
     if (rst) begin
       \$2144  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2145  = \$1476 [14:0];
+    \$2145  = \$1672 [14:0];
     if (rst) begin
       \$2145  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2146  = \$1477 [14:0];
+    \$2146  = \$1673 [14:0];
     if (rst) begin
       \$2146  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2147  = \$201 [14:0];
+    \$2147  = \$761 [14:0];
     if (rst) begin
       \$2147  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2148  = \$1479 [31:0];
+    \$2148  = \$1675 [31:0];
     if (rst) begin
       \$2148  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2149  = \$1481 [14:0];
+    \$2149  = \$1677 [14:0];
     if (rst) begin
       \$2149  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2150  = \$1482 [14:0];
+    \$2150  = \$1678 [14:0];
     if (rst) begin
       \$2150  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2151  = \$1483 [14:0];
+    \$2151  = \$1679 [14:0];
     if (rst) begin
       \$2151  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2152  = \$1484 [14:0];
+    \$2152  = \$1680 [14:0];
     if (rst) begin
       \$2152  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2153  = \$221 [14:0];
+    \$2153  = \$781 [14:0];
     if (rst) begin
       \$2153  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2154  = \$1486 [31:0];
+    \$2154  = \$1682 [31:0];
     if (rst) begin
       \$2154  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2155  = \$1488 [14:0];
+    \$2155  = \$1684 [14:0];
     if (rst) begin
       \$2155  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2156  = \$1489 [14:0];
+    \$2156  = \$1685 [14:0];
     if (rst) begin
       \$2156  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2157  = \$1490 [14:0];
+    \$2157  = \$1686 [14:0];
     if (rst) begin
       \$2157  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2158  = \$1491 [14:0];
+    \$2158  = \$1687 [14:0];
     if (rst) begin
       \$2158  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2159  = \$241 [14:0];
+    \$2159  = \$801 [14:0];
     if (rst) begin
       \$2159  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2160  = \$1493 [31:0];
+    \$2160  = \$1689 [31:0];
     if (rst) begin
       \$2160  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2161  = \$1495 [14:0];
+    \$2161  = \$1691 [14:0];
     if (rst) begin
       \$2161  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2162  = \$1496 [14:0];
+    \$2162  = \$1692 [14:0];
     if (rst) begin
       \$2162  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2163  = \$1497 [14:0];
+    \$2163  = \$1693 [14:0];
     if (rst) begin
       \$2163  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2164  = \$1498 [14:0];
+    \$2164  = \$1694 [14:0];
     if (rst) begin
       \$2164  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2165  = \$261 [14:0];
+    \$2165  = \$821 [14:0];
     if (rst) begin
       \$2165  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2166  = \$1500 [31:0];
+    \$2166  = \$1696 [31:0];
     if (rst) begin
       \$2166  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2167  = \$1502 [14:0];
+    \$2167  = \$1698 [14:0];
     if (rst) begin
       \$2167  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2168  = \$1503 [14:0];
+    \$2168  = \$1699 [14:0];
     if (rst) begin
       \$2168  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2169  = \$1504 [14:0];
+    \$2169  = \$1700 [14:0];
     if (rst) begin
       \$2169  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2170  = \$1505 [14:0];
+    \$2170  = \$1701 [14:0];
     if (rst) begin
       \$2170  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2171  = \$281 [14:0];
+    \$2171  = \$841 [14:0];
     if (rst) begin
       \$2171  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2172  = \$1507 [31:0];
+    \$2172  = \$1703 [31:0];
     if (rst) begin
       \$2172  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2173  = \$1509 [14:0];
+    \$2173  = \$1705 [14:0];
     if (rst) begin
       \$2173  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2174  = \$1510 [14:0];
+    \$2174  = \$1706 [14:0];
     if (rst) begin
       \$2174  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2175  = \$1511 [14:0];
+    \$2175  = \$1707 [14:0];
     if (rst) begin
       \$2175  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2176  = \$1512 [14:0];
+    \$2176  = \$1708 [14:0];
     if (rst) begin
       \$2176  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2177  = \$301 [14:0];
+    \$2177  = \$861 [14:0];
     if (rst) begin
       \$2177  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2178  = \$1514 [31:0];
+    \$2178  = \$1710 [31:0];
     if (rst) begin
       \$2178  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2179  = \$1516 [14:0];
+    \$2179  = \$1712 [14:0];
     if (rst) begin
       \$2179  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2180  = \$1517 [14:0];
+    \$2180  = \$1713 [14:0];
     if (rst) begin
       \$2180  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2181  = \$1518 [14:0];
+    \$2181  = \$1714 [14:0];
     if (rst) begin
       \$2181  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2182  = \$1519 [14:0];
+    \$2182  = \$1715 [14:0];
     if (rst) begin
       \$2182  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2183  = \$321 [14:0];
+    \$2183  = \$881 [14:0];
     if (rst) begin
       \$2183  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2184  = \$1521 [31:0];
+    \$2184  = \$1717 [31:0];
     if (rst) begin
       \$2184  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2185  = \$1523 [14:0];
+    \$2185  = \$1719 [14:0];
     if (rst) begin
       \$2185  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2186  = \$1524 [14:0];
+    \$2186  = \$1720 [14:0];
     if (rst) begin
       \$2186  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2187  = \$1525 [14:0];
+    \$2187  = \$1721 [14:0];
     if (rst) begin
       \$2187  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2188  = \$1526 [14:0];
+    \$2188  = \$1722 [14:0];
     if (rst) begin
       \$2188  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2189  = \$341 [14:0];
+    \$2189  = \$901 [14:0];
     if (rst) begin
       \$2189  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2190  = \$1528 [31:0];
+    \$2190  = \$1724 [31:0];
     if (rst) begin
       \$2190  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2191  = \$1530 [14:0];
+    \$2191  = \$1726 [14:0];
     if (rst) begin
       \$2191  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2192  = \$1531 [14:0];
+    \$2192  = \$1727 [14:0];
     if (rst) begin
       \$2192  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2193  = \$1532 [14:0];
+    \$2193  = \$1728 [14:0];
     if (rst) begin
       \$2193  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2194  = \$1533 [14:0];
+    \$2194  = \$1729 [14:0];
     if (rst) begin
       \$2194  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2195  = \$361 [14:0];
+    \$2195  = \$921 [14:0];
     if (rst) begin
       \$2195  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2196  = \$1535 [31:0];
+    \$2196  = \$1731 [31:0];
     if (rst) begin
       \$2196  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2197  = \$1537 [14:0];
+    \$2197  = \$1733 [14:0];
     if (rst) begin
       \$2197  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2198  = \$1538 [14:0];
+    \$2198  = \$1734 [14:0];
     if (rst) begin
       \$2198  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2199  = \$1539 [14:0];
+    \$2199  = \$1735 [14:0];
     if (rst) begin
       \$2199  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2200  = \$1540 [14:0];
+    \$2200  = \$1736 [14:0];
     if (rst) begin
       \$2200  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2201  = \$381 [14:0];
+    \$2201  = \$941 [14:0];
     if (rst) begin
       \$2201  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2202  = \$1542 [31:0];
+    \$2202  = \$1738 [31:0];
     if (rst) begin
       \$2202  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2203  = \$1544 [14:0];
+    \$2203  = \$1740 [14:0];
     if (rst) begin
       \$2203  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2204  = \$1545 [14:0];
+    \$2204  = \$1741 [14:0];
     if (rst) begin
       \$2204  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2205  = \$1546 [14:0];
+    \$2205  = \$1742 [14:0];
     if (rst) begin
       \$2205  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2206  = \$1547 [14:0];
+    \$2206  = \$1743 [14:0];
     if (rst) begin
       \$2206  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2207  = \$401 [14:0];
+    \$2207  = \$961 [14:0];
     if (rst) begin
       \$2207  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2208  = \$1549 [31:0];
+    \$2208  = \$1745 [31:0];
     if (rst) begin
       \$2208  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2209  = \$1551 [14:0];
+    \$2209  = \$1747 [14:0];
     if (rst) begin
       \$2209  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2210  = \$1552 [14:0];
+    \$2210  = \$1748 [14:0];
     if (rst) begin
       \$2210  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2211  = \$1553 [14:0];
+    \$2211  = \$1749 [14:0];
     if (rst) begin
       \$2211  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2212  = \$1554 [14:0];
+    \$2212  = \$1750 [14:0];
     if (rst) begin
       \$2212  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2213  = \$421 [14:0];
+    \$2213  = \$981 [14:0];
     if (rst) begin
       \$2213  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2214  = \$1556 [31:0];
+    \$2214  = \$1752 [31:0];
     if (rst) begin
       \$2214  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2215  = \$1558 [14:0];
+    \$2215  = \$1754 [14:0];
     if (rst) begin
       \$2215  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2216  = \$1559 [14:0];
+    \$2216  = \$1755 [14:0];
     if (rst) begin
       \$2216  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2217  = \$1560 [14:0];
+    \$2217  = \$1756 [14:0];
     if (rst) begin
       \$2217  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2218  = \$1561 [14:0];
+    \$2218  = \$1757 [14:0];
     if (rst) begin
       \$2218  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2219  = \$441 [14:0];
+    \$2219  = \$1001 [14:0];
     if (rst) begin
       \$2219  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2220  = \$1563 [31:0];
+    \$2220  = \$1759 [31:0];
     if (rst) begin
       \$2220  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2221  = \$1565 [14:0];
+    \$2221  = \$1761 [14:0];
     if (rst) begin
       \$2221  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2222  = \$1566 [14:0];
+    \$2222  = \$1762 [14:0];
     if (rst) begin
       \$2222  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2223  = \$1567 [14:0];
+    \$2223  = \$1763 [14:0];
     if (rst) begin
       \$2223  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2224  = \$1568 [14:0];
+    \$2224  = \$1764 [14:0];
     if (rst) begin
       \$2224  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2225  = \$461 [14:0];
+    \$2225  = \$1021 [14:0];
     if (rst) begin
       \$2225  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2226  = \$1570 [31:0];
+    \$2226  = \$1766 [31:0];
     if (rst) begin
       \$2226  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2227  = \$1572 [14:0];
+    \$2227  = \$1768 [14:0];
     if (rst) begin
       \$2227  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2228  = \$1573 [14:0];
+    \$2228  = \$1769 [14:0];
     if (rst) begin
       \$2228  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2229  = \$1574 [14:0];
+    \$2229  = \$1770 [14:0];
     if (rst) begin
       \$2229  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2230  = \$1575 [14:0];
+    \$2230  = \$1771 [14:0];
     if (rst) begin
       \$2230  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2231  = \$481 [14:0];
+    \$2231  = \$1041 [14:0];
     if (rst) begin
       \$2231  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2232  = \$1577 [31:0];
+    \$2232  = \$1773 [31:0];
     if (rst) begin
       \$2232  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2233  = \$1579 [14:0];
+    \$2233  = \$1775 [14:0];
     if (rst) begin
       \$2233  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2234  = \$1580 [14:0];
+    \$2234  = \$1776 [14:0];
     if (rst) begin
       \$2234  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2235  = \$1581 [14:0];
+    \$2235  = \$1777 [14:0];
     if (rst) begin
       \$2235  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2236  = \$1582 [14:0];
+    \$2236  = \$1778 [14:0];
     if (rst) begin
       \$2236  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2237  = \$501 [14:0];
+    \$2237  = \$1061 [14:0];
     if (rst) begin
       \$2237  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2238  = \$1584 [31:0];
+    \$2238  = \$1780 [31:0];
     if (rst) begin
       \$2238  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2239  = \$1586 [14:0];
+    \$2239  = \$1782 [14:0];
     if (rst) begin
       \$2239  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2240  = \$1587 [14:0];
+    \$2240  = \$1783 [14:0];
     if (rst) begin
       \$2240  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2241  = \$1588 [14:0];
+    \$2241  = \$1784 [14:0];
     if (rst) begin
       \$2241  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2242  = \$1589 [14:0];
+    \$2242  = \$1785 [14:0];
     if (rst) begin
       \$2242  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2243  = \$521 [14:0];
+    \$2243  = \$1081 [14:0];
     if (rst) begin
       \$2243  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2244  = \$1591 [31:0];
+    \$2244  = \$1787 [31:0];
     if (rst) begin
       \$2244  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2245  = \$1593 [14:0];
+    \$2245  = \$1789 [14:0];
     if (rst) begin
       \$2245  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2246  = \$1594 [14:0];
+    \$2246  = \$1790 [14:0];
     if (rst) begin
       \$2246  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2247  = \$1595 [14:0];
+    \$2247  = \$1791 [14:0];
     if (rst) begin
       \$2247  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2248  = \$1596 [14:0];
+    \$2248  = \$1792 [14:0];
     if (rst) begin
       \$2248  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2249  = \$541 [14:0];
+    \$2249  = \$1101 [14:0];
     if (rst) begin
       \$2249  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2250  = \$1598 [31:0];
+    \$2250  = \$1794 [31:0];
     if (rst) begin
       \$2250  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2251  = \$1600 [14:0];
+    \$2251  = \$1796 [14:0];
     if (rst) begin
       \$2251  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2252  = \$1601 [14:0];
+    \$2252  = \$1797 [14:0];
     if (rst) begin
       \$2252  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2253  = \$1602 [14:0];
+    \$2253  = \$1798 [14:0];
     if (rst) begin
       \$2253  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2254  = \$1603 [14:0];
+    \$2254  = \$1799 [14:0];
     if (rst) begin
       \$2254  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2255  = \$561 [14:0];
+    \$2255  = \$1121 [14:0];
     if (rst) begin
       \$2255  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2256  = \$1605 [31:0];
+    \$2256  = \$1801 [31:0];
     if (rst) begin
       \$2256  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2257  = \$1607 [14:0];
+    \$2257  = \$1803 [14:0];
     if (rst) begin
       \$2257  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2258  = \$1608 [14:0];
+    \$2258  = \$1804 [14:0];
     if (rst) begin
       \$2258  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2259  = \$1609 [14:0];
+    \$2259  = \$1805 [14:0];
     if (rst) begin
       \$2259  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2260  = \$1610 [14:0];
+    \$2260  = \$1806 [14:0];
     if (rst) begin
       \$2260  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2261  = \$581 [14:0];
+    \$2261  = \$1141 [14:0];
     if (rst) begin
       \$2261  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2262  = \$1612 [31:0];
+    \$2262  = \$1808 [31:0];
     if (rst) begin
       \$2262  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2263  = \$1614 [14:0];
+    \$2263  = \$1810 [14:0];
     if (rst) begin
       \$2263  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2264  = \$1615 [14:0];
+    \$2264  = \$1811 [14:0];
     if (rst) begin
       \$2264  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2265  = \$1616 [14:0];
+    \$2265  = \$1812 [14:0];
     if (rst) begin
       \$2265  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2266  = \$1617 [14:0];
+    \$2266  = \$1813 [14:0];
     if (rst) begin
       \$2266  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2267  = \$601 [14:0];
+    \$2267  = \$1161 [14:0];
     if (rst) begin
       \$2267  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2268  = \$1619 [31:0];
+    \$2268  = \$1815 [31:0];
     if (rst) begin
       \$2268  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2269  = \$1621 [14:0];
+    \$2269  = \$1817 [14:0];
     if (rst) begin
       \$2269  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2270  = \$1622 [14:0];
+    \$2270  = \$1818 [14:0];
     if (rst) begin
       \$2270  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2271  = \$1623 [14:0];
+    \$2271  = \$1819 [14:0];
     if (rst) begin
       \$2271  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2272  = \$1624 [14:0];
+    \$2272  = \$1820 [14:0];
     if (rst) begin
       \$2272  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2273  = \$621 [14:0];
+    \$2273  = \$1181 [14:0];
     if (rst) begin
       \$2273  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2274  = \$1626 [31:0];
+    \$2274  = \$1822 [31:0];
     if (rst) begin
       \$2274  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2275  = \$1628 [14:0];
+    \$2275  = \$1824 [14:0];
     if (rst) begin
       \$2275  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2276  = \$1629 [14:0];
+    \$2276  = \$1825 [14:0];
     if (rst) begin
       \$2276  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2277  = \$1630 [14:0];
+    \$2277  = \$1826 [14:0];
     if (rst) begin
       \$2277  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2278  = \$1631 [14:0];
+    \$2278  = \$1827 [14:0];
     if (rst) begin
       \$2278  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2279  = \$641 [14:0];
+    \$2279  = \$1201 [14:0];
     if (rst) begin
       \$2279  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2280  = \$1633 [31:0];
+    \$2280  = \$1829 [31:0];
     if (rst) begin
       \$2280  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2281  = \$1635 [14:0];
+    \$2281  = \$1831 [14:0];
     if (rst) begin
       \$2281  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2282  = \$1636 [14:0];
+    \$2282  = \$1832 [14:0];
     if (rst) begin
       \$2282  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2283  = \$1637 [14:0];
+    \$2283  = \$1833 [14:0];
     if (rst) begin
       \$2283  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2284  = \$1638 [14:0];
+    \$2284  = \$1834 [14:0];
     if (rst) begin
       \$2284  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2285  = \$661 [14:0];
+    \$2285  = \$1221 [14:0];
     if (rst) begin
       \$2285  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2286  = \$1640 [31:0];
+    \$2286  = \$1836 [31:0];
     if (rst) begin
       \$2286  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2287  = \$1642 [14:0];
+    \$2287  = \$1838 [14:0];
     if (rst) begin
       \$2287  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2288  = \$1643 [14:0];
+    \$2288  = \$1839 [14:0];
     if (rst) begin
       \$2288  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2289  = \$1644 [14:0];
+    \$2289  = \$1840 [14:0];
     if (rst) begin
       \$2289  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2290  = \$1645 [14:0];
+    \$2290  = \$1841 [14:0];
     if (rst) begin
       \$2290  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2291  = \$681 [14:0];
+    \$2291  = \$1241 [14:0];
     if (rst) begin
       \$2291  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2292  = \$1647 [31:0];
+    \$2292  = \$1843 [31:0];
     if (rst) begin
       \$2292  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2293  = \$1649 [14:0];
+    \$2293  = \$1845 [14:0];
     if (rst) begin
       \$2293  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2294  = \$1650 [14:0];
+    \$2294  = \$1846 [14:0];
     if (rst) begin
       \$2294  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2295  = \$1651 [14:0];
+    \$2295  = \$1847 [14:0];
     if (rst) begin
       \$2295  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2296  = \$1652 [14:0];
+    \$2296  = \$1848 [14:0];
     if (rst) begin
       \$2296  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2297  = \$701 [14:0];
+    \$2297  = \$1261 [14:0];
     if (rst) begin
       \$2297  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2298  = \$1654 [31:0];
+    \$2298  = \$1850 [31:0];
     if (rst) begin
       \$2298  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2299  = \$1656 [14:0];
+    \$2299  = \$1852 [14:0];
     if (rst) begin
       \$2299  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2300  = \$1657 [14:0];
+    \$2300  = \$1853 [14:0];
     if (rst) begin
       \$2300  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2301  = \$1658 [14:0];
+    \$2301  = \$1854 [14:0];
     if (rst) begin
       \$2301  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2302  = \$1659 [14:0];
+    \$2302  = \$1855 [14:0];
     if (rst) begin
       \$2302  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2303  = \$721 [14:0];
+    \$2303  = \$1281 [14:0];
     if (rst) begin
       \$2303  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2304  = \$1661 [31:0];
+    \$2304  = \$1857 [31:0];
     if (rst) begin
       \$2304  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2305  = \$1663 [14:0];
+    \$2305  = v4;
     if (rst) begin
-      \$2305  = 15'h0000;
+      \$2305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2306  = \$1664 [14:0];
+    \$2306  = \$1858 ;
     if (rst) begin
-      \$2306  = 15'h0000;
+      \$2306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2307  = \$1665 [14:0];
+    \$2307  = v_hop_0;
     if (rst) begin
-      \$2307  = 15'h0000;
+      \$2307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2308  = \$1666 [14:0];
+    \$2308  = last_hop_0;
     if (rst) begin
-      \$2308  = 15'h0000;
+      \$2308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2309  = \$741 [14:0];
+    \$2309  = acc_0_0;
+    if (v_0_0) begin
+      \$2309  = \$1283 [31:0];
+    end
     if (rst) begin
-      \$2309  = 15'h0000;
+      \$2309  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2310  = \$1668 [31:0];
+    \$2310  = shadow_0_0;
+    if (last_0_0) begin
+      \$2310  = \$1283 [31:0];
+    end else if (o__ready) begin
+      \$2310  = shadow_1_0;
+    end
     if (rst) begin
       \$2310  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2311  = \$1670 [14:0];
+    \$2311  = v_hop_0;
     if (rst) begin
-      \$2311  = 15'h0000;
+      \$2311  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2312  = \$1671 [14:0];
+    \$2312  = last_hop_0;
     if (rst) begin
-      \$2312  = 15'h0000;
+      \$2312  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2313  = \$1672 [14:0];
+    \$2313  = acc_0_1;
+    if (v_0_1) begin
+      \$2313  = \$1285 [31:0];
+    end
     if (rst) begin
-      \$2313  = 15'h0000;
+      \$2313  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2314  = \$1673 [14:0];
+    \$2314  = shadow_0_1;
+    if (last_0_1) begin
+      \$2314  = \$1285 [31:0];
+    end else if (o__ready) begin
+      \$2314  = shadow_1_1;
+    end
     if (rst) begin
-      \$2314  = 15'h0000;
+      \$2314  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2315  = \$761 [14:0];
+    \$2315  = v_hop_0;
     if (rst) begin
-      \$2315  = 15'h0000;
+      \$2315  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2316  = \$1675 [31:0];
+    \$2316  = last_hop_0;
     if (rst) begin
-      \$2316  = 32'd0;
+      \$2316  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2317  = \$1677 [14:0];
+    \$2317  = acc_0_2;
+    if (v_0_2) begin
+      \$2317  = \$1287 [31:0];
+    end
     if (rst) begin
-      \$2317  = 15'h0000;
+      \$2317  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2318  = \$1678 [14:0];
+    \$2318  = shadow_0_2;
+    if (last_0_2) begin
+      \$2318  = \$1287 [31:0];
+    end else if (o__ready) begin
+      \$2318  = shadow_1_2;
+    end
     if (rst) begin
-      \$2318  = 15'h0000;
+      \$2318  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2319  = \$1679 [14:0];
+    \$2319  = v_hop_0;
     if (rst) begin
-      \$2319  = 15'h0000;
+      \$2319  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2320  = \$1680 [14:0];
+    \$2320  = last_hop_0;
     if (rst) begin
-      \$2320  = 15'h0000;
+      \$2320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2321  = \$781 [14:0];
+    \$2321  = acc_0_3;
+    if (v_0_3) begin
+      \$2321  = \$1289 [31:0];
+    end
     if (rst) begin
-      \$2321  = 15'h0000;
+      \$2321  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2322  = \$1682 [31:0];
+    \$2322  = shadow_0_3;
+    if (last_0_3) begin
+      \$2322  = \$1289 [31:0];
+    end else if (o__ready) begin
+      \$2322  = shadow_1_3;
+    end
     if (rst) begin
       \$2322  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2323  = \$1684 [14:0];
+    \$2323  = v_hop_0;
     if (rst) begin
-      \$2323  = 15'h0000;
+      \$2323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2324  = \$1685 [14:0];
+    \$2324  = last_hop_0;
     if (rst) begin
-      \$2324  = 15'h0000;
+      \$2324  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2325  = \$1686 [14:0];
+    \$2325  = acc_0_4;
+    if (v_0_4) begin
+      \$2325  = \$1291 [31:0];
+    end
     if (rst) begin
-      \$2325  = 15'h0000;
+      \$2325  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2326  = \$1687 [14:0];
+    \$2326  = shadow_0_4;
+    if (last_0_4) begin
+      \$2326  = \$1291 [31:0];
+    end else if (o__ready) begin
+      \$2326  = shadow_1_4;
+    end
     if (rst) begin
-      \$2326  = 15'h0000;
+      \$2326  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2327  = \$801 [14:0];
+    \$2327  = v_hop_0;
     if (rst) begin
-      \$2327  = 15'h0000;
+      \$2327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2328  = \$1689 [31:0];
+    \$2328  = last_hop_0;
     if (rst) begin
-      \$2328  = 32'd0;
+      \$2328  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2329  = \$1691 [14:0];
+    \$2329  = acc_0_5;
+    if (v_0_5) begin
+      \$2329  = \$1293 [31:0];
+    end
     if (rst) begin
-      \$2329  = 15'h0000;
+      \$2329  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2330  = \$1692 [14:0];
+    \$2330  = shadow_0_5;
+    if (last_0_5) begin
+      \$2330  = \$1293 [31:0];
+    end else if (o__ready) begin
+      \$2330  = shadow_1_5;
+    end
     if (rst) begin
-      \$2330  = 15'h0000;
+      \$2330  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2331  = \$1693 [14:0];
+    \$2331  = v_hop_0;
     if (rst) begin
-      \$2331  = 15'h0000;
+      \$2331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2332  = \$1694 [14:0];
+    \$2332  = last_hop_0;
     if (rst) begin
-      \$2332  = 15'h0000;
+      \$2332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2333  = \$821 [14:0];
+    \$2333  = acc_0_6;
+    if (v_0_6) begin
+      \$2333  = \$1295 [31:0];
+    end
     if (rst) begin
-      \$2333  = 15'h0000;
+      \$2333  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2334  = \$1696 [31:0];
+    \$2334  = shadow_0_6;
+    if (last_0_6) begin
+      \$2334  = \$1295 [31:0];
+    end else if (o__ready) begin
+      \$2334  = shadow_1_6;
+    end
     if (rst) begin
       \$2334  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2335  = \$1698 [14:0];
+    \$2335  = v_hop_0;
     if (rst) begin
-      \$2335  = 15'h0000;
+      \$2335  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2336  = \$1699 [14:0];
+    \$2336  = last_hop_0;
     if (rst) begin
-      \$2336  = 15'h0000;
+      \$2336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2337  = \$1700 [14:0];
+    \$2337  = acc_0_7;
+    if (v_0_7) begin
+      \$2337  = \$1297 [31:0];
+    end
     if (rst) begin
-      \$2337  = 15'h0000;
+      \$2337  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2338  = \$1701 [14:0];
+    \$2338  = shadow_0_7;
+    if (last_0_7) begin
+      \$2338  = \$1297 [31:0];
+    end else if (o__ready) begin
+      \$2338  = shadow_1_7;
+    end
     if (rst) begin
-      \$2338  = 15'h0000;
+      \$2338  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2339  = \$841 [14:0];
+    \$2339  = v4;
     if (rst) begin
-      \$2339  = 15'h0000;
+      \$2339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2340  = \$1703 [31:0];
+    \$2340  = \$1859 ;
     if (rst) begin
-      \$2340  = 32'd0;
+      \$2340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2341  = \$1705 [14:0];
+    \$2341  = v_hop_1;
     if (rst) begin
-      \$2341  = 15'h0000;
+      \$2341  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2342  = \$1706 [14:0];
+    \$2342  = last_hop_1;
     if (rst) begin
-      \$2342  = 15'h0000;
+      \$2342  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2343  = \$1707 [14:0];
+    \$2343  = acc_1_0;
+    if (v_1_0) begin
+      \$2343  = \$1299 [31:0];
+    end
     if (rst) begin
-      \$2343  = 15'h0000;
+      \$2343  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2344  = \$1708 [14:0];
+    \$2344  = shadow_1_0;
+    if (last_1_0) begin
+      \$2344  = \$1299 [31:0];
+    end else if (o__ready) begin
+      \$2344  = shadow_2_0;
+    end
     if (rst) begin
-      \$2344  = 15'h0000;
+      \$2344  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2345  = \$861 [14:0];
+    \$2345  = v_hop_1;
     if (rst) begin
-      \$2345  = 15'h0000;
+      \$2345  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2346  = \$1710 [31:0];
+    \$2346  = last_hop_1;
     if (rst) begin
-      \$2346  = 32'd0;
+      \$2346  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2347  = \$1712 [14:0];
+    \$2347  = acc_1_1;
+    if (v_1_1) begin
+      \$2347  = \$1301 [31:0];
+    end
     if (rst) begin
-      \$2347  = 15'h0000;
+      \$2347  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2348  = \$1713 [14:0];
+    \$2348  = shadow_1_1;
+    if (last_1_1) begin
+      \$2348  = \$1301 [31:0];
+    end else if (o__ready) begin
+      \$2348  = shadow_2_1;
+    end
     if (rst) begin
-      \$2348  = 15'h0000;
+      \$2348  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2349  = \$1714 [14:0];
+    \$2349  = v_hop_1;
     if (rst) begin
-      \$2349  = 15'h0000;
+      \$2349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2350  = \$1715 [14:0];
+    \$2350  = last_hop_1;
     if (rst) begin
-      \$2350  = 15'h0000;
+      \$2350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2351  = \$881 [14:0];
+    \$2351  = acc_1_2;
+    if (v_1_2) begin
+      \$2351  = \$1303 [31:0];
+    end
     if (rst) begin
-      \$2351  = 15'h0000;
+      \$2351  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2352  = \$1717 [31:0];
+    \$2352  = shadow_1_2;
+    if (last_1_2) begin
+      \$2352  = \$1303 [31:0];
+    end else if (o__ready) begin
+      \$2352  = shadow_2_2;
+    end
     if (rst) begin
       \$2352  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2353  = \$1719 [14:0];
+    \$2353  = v_hop_1;
     if (rst) begin
-      \$2353  = 15'h0000;
+      \$2353  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2354  = \$1720 [14:0];
+    \$2354  = last_hop_1;
     if (rst) begin
-      \$2354  = 15'h0000;
+      \$2354  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2355  = \$1721 [14:0];
+    \$2355  = acc_1_3;
+    if (v_1_3) begin
+      \$2355  = \$1305 [31:0];
+    end
     if (rst) begin
-      \$2355  = 15'h0000;
+      \$2355  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2356  = \$1722 [14:0];
+    \$2356  = shadow_1_3;
+    if (last_1_3) begin
+      \$2356  = \$1305 [31:0];
+    end else if (o__ready) begin
+      \$2356  = shadow_2_3;
+    end
     if (rst) begin
-      \$2356  = 15'h0000;
+      \$2356  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2357  = \$901 [14:0];
+    \$2357  = v_hop_1;
     if (rst) begin
-      \$2357  = 15'h0000;
+      \$2357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2358  = \$1724 [31:0];
+    \$2358  = last_hop_1;
     if (rst) begin
-      \$2358  = 32'd0;
+      \$2358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2359  = \$1726 [14:0];
+    \$2359  = acc_1_4;
+    if (v_1_4) begin
+      \$2359  = \$1307 [31:0];
+    end
     if (rst) begin
-      \$2359  = 15'h0000;
+      \$2359  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2360  = \$1727 [14:0];
+    \$2360  = shadow_1_4;
+    if (last_1_4) begin
+      \$2360  = \$1307 [31:0];
+    end else if (o__ready) begin
+      \$2360  = shadow_2_4;
+    end
     if (rst) begin
-      \$2360  = 15'h0000;
+      \$2360  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2361  = \$1728 [14:0];
+    \$2361  = v_hop_1;
     if (rst) begin
-      \$2361  = 15'h0000;
+      \$2361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2362  = \$1729 [14:0];
+    \$2362  = last_hop_1;
     if (rst) begin
-      \$2362  = 15'h0000;
+      \$2362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2363  = \$921 [14:0];
+    \$2363  = acc_1_5;
+    if (v_1_5) begin
+      \$2363  = \$1309 [31:0];
+    end
     if (rst) begin
-      \$2363  = 15'h0000;
+      \$2363  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2364  = \$1731 [31:0];
+    \$2364  = shadow_1_5;
+    if (last_1_5) begin
+      \$2364  = \$1309 [31:0];
+    end else if (o__ready) begin
+      \$2364  = shadow_2_5;
+    end
     if (rst) begin
       \$2364  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2365  = \$1733 [14:0];
+    \$2365  = v_hop_1;
     if (rst) begin
-      \$2365  = 15'h0000;
+      \$2365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2366  = \$1734 [14:0];
+    \$2366  = last_hop_1;
     if (rst) begin
-      \$2366  = 15'h0000;
+      \$2366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2367  = \$1735 [14:0];
+    \$2367  = acc_1_6;
+    if (v_1_6) begin
+      \$2367  = \$1311 [31:0];
+    end
     if (rst) begin
-      \$2367  = 15'h0000;
+      \$2367  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2368  = \$1736 [14:0];
+    \$2368  = shadow_1_6;
+    if (last_1_6) begin
+      \$2368  = \$1311 [31:0];
+    end else if (o__ready) begin
+      \$2368  = shadow_2_6;
+    end
     if (rst) begin
-      \$2368  = 15'h0000;
+      \$2368  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2369  = \$941 [14:0];
+    \$2369  = v_hop_1;
     if (rst) begin
-      \$2369  = 15'h0000;
+      \$2369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2370  = \$1738 [31:0];
+    \$2370  = last_hop_1;
     if (rst) begin
-      \$2370  = 32'd0;
+      \$2370  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2371  = \$1740 [14:0];
+    \$2371  = acc_1_7;
+    if (v_1_7) begin
+      \$2371  = \$1313 [31:0];
+    end
     if (rst) begin
-      \$2371  = 15'h0000;
+      \$2371  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2372  = \$1741 [14:0];
+    \$2372  = shadow_1_7;
+    if (last_1_7) begin
+      \$2372  = \$1313 [31:0];
+    end else if (o__ready) begin
+      \$2372  = shadow_2_7;
+    end
     if (rst) begin
-      \$2372  = 15'h0000;
+      \$2372  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2373  = \$1742 [14:0];
+    \$2373  = v4;
     if (rst) begin
-      \$2373  = 15'h0000;
+      \$2373  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2374  = \$1743 [14:0];
+    \$2374  = \$1860 ;
     if (rst) begin
-      \$2374  = 15'h0000;
+      \$2374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2375  = \$961 [14:0];
+    \$2375  = v_hop_2;
     if (rst) begin
-      \$2375  = 15'h0000;
+      \$2375  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2376  = \$1745 [31:0];
+    \$2376  = last_hop_2;
     if (rst) begin
-      \$2376  = 32'd0;
+      \$2376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2377  = \$1747 [14:0];
+    \$2377  = acc_2_0;
+    if (v_2_0) begin
+      \$2377  = \$1315 [31:0];
+    end
     if (rst) begin
-      \$2377  = 15'h0000;
+      \$2377  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2378  = \$1748 [14:0];
+    \$2378  = shadow_2_0;
+    if (last_2_0) begin
+      \$2378  = \$1315 [31:0];
+    end else if (o__ready) begin
+      \$2378  = shadow_3_0;
+    end
     if (rst) begin
-      \$2378  = 15'h0000;
+      \$2378  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2379  = \$1749 [14:0];
+    \$2379  = v_hop_2;
     if (rst) begin
-      \$2379  = 15'h0000;
+      \$2379  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2380  = \$1750 [14:0];
+    \$2380  = last_hop_2;
     if (rst) begin
-      \$2380  = 15'h0000;
+      \$2380  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2381  = \$981 [14:0];
+    \$2381  = acc_2_1;
+    if (v_2_1) begin
+      \$2381  = \$1317 [31:0];
+    end
     if (rst) begin
-      \$2381  = 15'h0000;
+      \$2381  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2382  = \$1752 [31:0];
+    \$2382  = shadow_2_1;
+    if (last_2_1) begin
+      \$2382  = \$1317 [31:0];
+    end else if (o__ready) begin
+      \$2382  = shadow_3_1;
+    end
     if (rst) begin
       \$2382  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2383  = \$1754 [14:0];
+    \$2383  = v_hop_2;
     if (rst) begin
-      \$2383  = 15'h0000;
+      \$2383  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2384  = \$1755 [14:0];
+    \$2384  = last_hop_2;
     if (rst) begin
-      \$2384  = 15'h0000;
+      \$2384  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2385  = \$1756 [14:0];
+    \$2385  = acc_2_2;
+    if (v_2_2) begin
+      \$2385  = \$1319 [31:0];
+    end
     if (rst) begin
-      \$2385  = 15'h0000;
+      \$2385  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2386  = \$1757 [14:0];
+    \$2386  = shadow_2_2;
+    if (last_2_2) begin
+      \$2386  = \$1319 [31:0];
+    end else if (o__ready) begin
+      \$2386  = shadow_3_2;
+    end
     if (rst) begin
-      \$2386  = 15'h0000;
+      \$2386  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2387  = \$1001 [14:0];
+    \$2387  = v_hop_2;
     if (rst) begin
-      \$2387  = 15'h0000;
+      \$2387  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2388  = \$1759 [31:0];
+    \$2388  = last_hop_2;
     if (rst) begin
-      \$2388  = 32'd0;
+      \$2388  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2389  = \$1761 [14:0];
+    \$2389  = acc_2_3;
+    if (v_2_3) begin
+      \$2389  = \$1321 [31:0];
+    end
     if (rst) begin
-      \$2389  = 15'h0000;
+      \$2389  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2390  = \$1762 [14:0];
+    \$2390  = shadow_2_3;
+    if (last_2_3) begin
+      \$2390  = \$1321 [31:0];
+    end else if (o__ready) begin
+      \$2390  = shadow_3_3;
+    end
     if (rst) begin
-      \$2390  = 15'h0000;
+      \$2390  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2391  = \$1763 [14:0];
+    \$2391  = v_hop_2;
     if (rst) begin
-      \$2391  = 15'h0000;
+      \$2391  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2392  = \$1764 [14:0];
+    \$2392  = last_hop_2;
     if (rst) begin
-      \$2392  = 15'h0000;
+      \$2392  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2393  = \$1021 [14:0];
+    \$2393  = acc_2_4;
+    if (v_2_4) begin
+      \$2393  = \$1323 [31:0];
+    end
     if (rst) begin
-      \$2393  = 15'h0000;
+      \$2393  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2394  = \$1766 [31:0];
+    \$2394  = shadow_2_4;
+    if (last_2_4) begin
+      \$2394  = \$1323 [31:0];
+    end else if (o__ready) begin
+      \$2394  = shadow_3_4;
+    end
     if (rst) begin
       \$2394  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2395  = \$1768 [14:0];
+    \$2395  = v_hop_2;
     if (rst) begin
-      \$2395  = 15'h0000;
+      \$2395  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2396  = \$1769 [14:0];
+    \$2396  = last_hop_2;
     if (rst) begin
-      \$2396  = 15'h0000;
+      \$2396  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2397  = \$1770 [14:0];
+    \$2397  = acc_2_5;
+    if (v_2_5) begin
+      \$2397  = \$1325 [31:0];
+    end
     if (rst) begin
-      \$2397  = 15'h0000;
+      \$2397  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2398  = \$1771 [14:0];
+    \$2398  = shadow_2_5;
+    if (last_2_5) begin
+      \$2398  = \$1325 [31:0];
+    end else if (o__ready) begin
+      \$2398  = shadow_3_5;
+    end
     if (rst) begin
-      \$2398  = 15'h0000;
+      \$2398  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2399  = \$1041 [14:0];
+    \$2399  = v_hop_2;
     if (rst) begin
-      \$2399  = 15'h0000;
+      \$2399  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2400  = \$1773 [31:0];
+    \$2400  = last_hop_2;
     if (rst) begin
-      \$2400  = 32'd0;
+      \$2400  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2401  = \$1775 [14:0];
+    \$2401  = acc_2_6;
+    if (v_2_6) begin
+      \$2401  = \$1327 [31:0];
+    end
     if (rst) begin
-      \$2401  = 15'h0000;
+      \$2401  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2402  = \$1776 [14:0];
+    \$2402  = shadow_2_6;
+    if (last_2_6) begin
+      \$2402  = \$1327 [31:0];
+    end else if (o__ready) begin
+      \$2402  = shadow_3_6;
+    end
     if (rst) begin
-      \$2402  = 15'h0000;
+      \$2402  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2403  = \$1777 [14:0];
+    \$2403  = v_hop_2;
     if (rst) begin
-      \$2403  = 15'h0000;
+      \$2403  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2404  = \$1778 [14:0];
+    \$2404  = last_hop_2;
     if (rst) begin
-      \$2404  = 15'h0000;
+      \$2404  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2405  = \$1061 [14:0];
+    \$2405  = acc_2_7;
+    if (v_2_7) begin
+      \$2405  = \$1329 [31:0];
+    end
     if (rst) begin
-      \$2405  = 15'h0000;
+      \$2405  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2406  = \$1780 [31:0];
+    \$2406  = shadow_2_7;
+    if (last_2_7) begin
+      \$2406  = \$1329 [31:0];
+    end else if (o__ready) begin
+      \$2406  = shadow_3_7;
+    end
     if (rst) begin
       \$2406  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2407  = \$1782 [14:0];
+    \$2407  = v4;
     if (rst) begin
-      \$2407  = 15'h0000;
+      \$2407  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2408  = \$1783 [14:0];
+    \$2408  = \$1861 ;
     if (rst) begin
-      \$2408  = 15'h0000;
+      \$2408  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2409  = \$1784 [14:0];
+    \$2409  = v_hop_3;
     if (rst) begin
-      \$2409  = 15'h0000;
+      \$2409  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2410  = \$1785 [14:0];
+    \$2410  = last_hop_3;
     if (rst) begin
-      \$2410  = 15'h0000;
+      \$2410  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2411  = \$1081 [14:0];
+    \$2411  = acc_3_0;
+    if (v_3_0) begin
+      \$2411  = \$1331 [31:0];
+    end
     if (rst) begin
-      \$2411  = 15'h0000;
+      \$2411  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2412  = \$1787 [31:0];
+    \$2412  = shadow_3_0;
+    if (last_3_0) begin
+      \$2412  = \$1331 [31:0];
+    end else if (o__ready) begin
+      \$2412  = shadow_4_0;
+    end
     if (rst) begin
       \$2412  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2413  = \$1789 [14:0];
+    \$2413  = v_hop_3;
     if (rst) begin
-      \$2413  = 15'h0000;
+      \$2413  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2414  = \$1790 [14:0];
+    \$2414  = last_hop_3;
     if (rst) begin
-      \$2414  = 15'h0000;
+      \$2414  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2415  = \$1791 [14:0];
+    \$2415  = acc_3_1;
+    if (v_3_1) begin
+      \$2415  = \$1333 [31:0];
+    end
     if (rst) begin
-      \$2415  = 15'h0000;
+      \$2415  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2416  = \$1792 [14:0];
+    \$2416  = shadow_3_1;
+    if (last_3_1) begin
+      \$2416  = \$1333 [31:0];
+    end else if (o__ready) begin
+      \$2416  = shadow_4_1;
+    end
     if (rst) begin
-      \$2416  = 15'h0000;
+      \$2416  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2417  = \$1101 [14:0];
+    \$2417  = v_hop_3;
     if (rst) begin
-      \$2417  = 15'h0000;
+      \$2417  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2418  = \$1794 [31:0];
+    \$2418  = last_hop_3;
     if (rst) begin
-      \$2418  = 32'd0;
+      \$2418  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2419  = \$1796 [14:0];
+    \$2419  = acc_3_2;
+    if (v_3_2) begin
+      \$2419  = \$1335 [31:0];
+    end
     if (rst) begin
-      \$2419  = 15'h0000;
+      \$2419  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2420  = \$1797 [14:0];
+    \$2420  = shadow_3_2;
+    if (last_3_2) begin
+      \$2420  = \$1335 [31:0];
+    end else if (o__ready) begin
+      \$2420  = shadow_4_2;
+    end
     if (rst) begin
-      \$2420  = 15'h0000;
+      \$2420  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2421  = \$1798 [14:0];
+    \$2421  = v_hop_3;
     if (rst) begin
-      \$2421  = 15'h0000;
+      \$2421  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2422  = \$1799 [14:0];
+    \$2422  = last_hop_3;
     if (rst) begin
-      \$2422  = 15'h0000;
+      \$2422  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2423  = \$1121 [14:0];
+    \$2423  = acc_3_3;
+    if (v_3_3) begin
+      \$2423  = \$1337 [31:0];
+    end
     if (rst) begin
-      \$2423  = 15'h0000;
+      \$2423  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2424  = \$1801 [31:0];
+    \$2424  = shadow_3_3;
+    if (last_3_3) begin
+      \$2424  = \$1337 [31:0];
+    end else if (o__ready) begin
+      \$2424  = shadow_4_3;
+    end
     if (rst) begin
       \$2424  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2425  = \$1803 [14:0];
+    \$2425  = v_hop_3;
     if (rst) begin
-      \$2425  = 15'h0000;
+      \$2425  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2426  = \$1804 [14:0];
+    \$2426  = last_hop_3;
     if (rst) begin
-      \$2426  = 15'h0000;
+      \$2426  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2427  = \$1805 [14:0];
+    \$2427  = acc_3_4;
+    if (v_3_4) begin
+      \$2427  = \$1339 [31:0];
+    end
     if (rst) begin
-      \$2427  = 15'h0000;
+      \$2427  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2428  = \$1806 [14:0];
+    \$2428  = shadow_3_4;
+    if (last_3_4) begin
+      \$2428  = \$1339 [31:0];
+    end else if (o__ready) begin
+      \$2428  = shadow_4_4;
+    end
     if (rst) begin
-      \$2428  = 15'h0000;
+      \$2428  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2429  = \$1141 [14:0];
+    \$2429  = v_hop_3;
     if (rst) begin
-      \$2429  = 15'h0000;
+      \$2429  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2430  = \$1808 [31:0];
+    \$2430  = last_hop_3;
     if (rst) begin
-      \$2430  = 32'd0;
+      \$2430  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2431  = \$1810 [14:0];
+    \$2431  = acc_3_5;
+    if (v_3_5) begin
+      \$2431  = \$1341 [31:0];
+    end
     if (rst) begin
-      \$2431  = 15'h0000;
+      \$2431  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2432  = \$1811 [14:0];
+    \$2432  = shadow_3_5;
+    if (last_3_5) begin
+      \$2432  = \$1341 [31:0];
+    end else if (o__ready) begin
+      \$2432  = shadow_4_5;
+    end
     if (rst) begin
-      \$2432  = 15'h0000;
+      \$2432  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2433  = \$1812 [14:0];
+    \$2433  = v_hop_3;
     if (rst) begin
-      \$2433  = 15'h0000;
+      \$2433  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2434  = \$1813 [14:0];
+    \$2434  = last_hop_3;
     if (rst) begin
-      \$2434  = 15'h0000;
+      \$2434  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2435  = \$1161 [14:0];
+    \$2435  = acc_3_6;
+    if (v_3_6) begin
+      \$2435  = \$1343 [31:0];
+    end
     if (rst) begin
-      \$2435  = 15'h0000;
+      \$2435  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2436  = \$1815 [31:0];
+    \$2436  = shadow_3_6;
+    if (last_3_6) begin
+      \$2436  = \$1343 [31:0];
+    end else if (o__ready) begin
+      \$2436  = shadow_4_6;
+    end
     if (rst) begin
       \$2436  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2437  = \$1817 [14:0];
+    \$2437  = v_hop_3;
     if (rst) begin
-      \$2437  = 15'h0000;
+      \$2437  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2438  = \$1818 [14:0];
+    \$2438  = last_hop_3;
     if (rst) begin
-      \$2438  = 15'h0000;
+      \$2438  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2439  = \$1819 [14:0];
+    \$2439  = acc_3_7;
+    if (v_3_7) begin
+      \$2439  = \$1345 [31:0];
+    end
     if (rst) begin
-      \$2439  = 15'h0000;
+      \$2439  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2440  = \$1820 [14:0];
+    \$2440  = shadow_3_7;
+    if (last_3_7) begin
+      \$2440  = \$1345 [31:0];
+    end else if (o__ready) begin
+      \$2440  = shadow_4_7;
+    end
     if (rst) begin
-      \$2440  = 15'h0000;
+      \$2440  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2441  = \$1181 [14:0];
+    \$2441  = v4;
     if (rst) begin
-      \$2441  = 15'h0000;
+      \$2441  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2442  = \$1822 [31:0];
+    \$2442  = \$1862 ;
     if (rst) begin
-      \$2442  = 32'd0;
+      \$2442  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2443  = \$1824 [14:0];
+    \$2443  = v_hop_4;
     if (rst) begin
-      \$2443  = 15'h0000;
+      \$2443  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2444  = \$1825 [14:0];
+    \$2444  = last_hop_4;
     if (rst) begin
-      \$2444  = 15'h0000;
+      \$2444  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2445  = \$1826 [14:0];
+    \$2445  = acc_4_0;
+    if (v_4_0) begin
+      \$2445  = \$1347 [31:0];
+    end
     if (rst) begin
-      \$2445  = 15'h0000;
+      \$2445  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2446  = \$1827 [14:0];
+    \$2446  = shadow_4_0;
+    if (last_4_0) begin
+      \$2446  = \$1347 [31:0];
+    end else if (o__ready) begin
+      \$2446  = shadow_5_0;
+    end
     if (rst) begin
-      \$2446  = 15'h0000;
+      \$2446  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2447  = \$1201 [14:0];
+    \$2447  = v_hop_4;
     if (rst) begin
-      \$2447  = 15'h0000;
+      \$2447  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2448  = \$1829 [31:0];
+    \$2448  = last_hop_4;
     if (rst) begin
-      \$2448  = 32'd0;
+      \$2448  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2449  = \$1831 [14:0];
+    \$2449  = acc_4_1;
+    if (v_4_1) begin
+      \$2449  = \$1349 [31:0];
+    end
     if (rst) begin
-      \$2449  = 15'h0000;
+      \$2449  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2450  = \$1832 [14:0];
+    \$2450  = shadow_4_1;
+    if (last_4_1) begin
+      \$2450  = \$1349 [31:0];
+    end else if (o__ready) begin
+      \$2450  = shadow_5_1;
+    end
     if (rst) begin
-      \$2450  = 15'h0000;
+      \$2450  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2451  = \$1833 [14:0];
+    \$2451  = v_hop_4;
     if (rst) begin
-      \$2451  = 15'h0000;
+      \$2451  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2452  = \$1834 [14:0];
+    \$2452  = last_hop_4;
     if (rst) begin
-      \$2452  = 15'h0000;
+      \$2452  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2453  = \$1221 [14:0];
+    \$2453  = acc_4_2;
+    if (v_4_2) begin
+      \$2453  = \$1351 [31:0];
+    end
     if (rst) begin
-      \$2453  = 15'h0000;
+      \$2453  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2454  = \$1836 [31:0];
+    \$2454  = shadow_4_2;
+    if (last_4_2) begin
+      \$2454  = \$1351 [31:0];
+    end else if (o__ready) begin
+      \$2454  = shadow_5_2;
+    end
     if (rst) begin
       \$2454  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2455  = \$1838 [14:0];
+    \$2455  = v_hop_4;
     if (rst) begin
-      \$2455  = 15'h0000;
+      \$2455  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2456  = \$1839 [14:0];
+    \$2456  = last_hop_4;
     if (rst) begin
-      \$2456  = 15'h0000;
+      \$2456  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2457  = \$1840 [14:0];
+    \$2457  = acc_4_3;
+    if (v_4_3) begin
+      \$2457  = \$1353 [31:0];
+    end
     if (rst) begin
-      \$2457  = 15'h0000;
+      \$2457  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2458  = \$1841 [14:0];
+    \$2458  = shadow_4_3;
+    if (last_4_3) begin
+      \$2458  = \$1353 [31:0];
+    end else if (o__ready) begin
+      \$2458  = shadow_5_3;
+    end
     if (rst) begin
-      \$2458  = 15'h0000;
+      \$2458  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2459  = \$1241 [14:0];
+    \$2459  = v_hop_4;
     if (rst) begin
-      \$2459  = 15'h0000;
+      \$2459  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2460  = \$1843 [31:0];
+    \$2460  = last_hop_4;
     if (rst) begin
-      \$2460  = 32'd0;
+      \$2460  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2461  = \$1845 [14:0];
+    \$2461  = acc_4_4;
+    if (v_4_4) begin
+      \$2461  = \$1355 [31:0];
+    end
     if (rst) begin
-      \$2461  = 15'h0000;
+      \$2461  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2462  = \$1846 [14:0];
+    \$2462  = shadow_4_4;
+    if (last_4_4) begin
+      \$2462  = \$1355 [31:0];
+    end else if (o__ready) begin
+      \$2462  = shadow_5_4;
+    end
     if (rst) begin
-      \$2462  = 15'h0000;
+      \$2462  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2463  = \$1847 [14:0];
+    \$2463  = v_hop_4;
     if (rst) begin
-      \$2463  = 15'h0000;
+      \$2463  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2464  = \$1848 [14:0];
+    \$2464  = last_hop_4;
     if (rst) begin
-      \$2464  = 15'h0000;
+      \$2464  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2465  = \$1261 [14:0];
+    \$2465  = acc_4_5;
+    if (v_4_5) begin
+      \$2465  = \$1357 [31:0];
+    end
     if (rst) begin
-      \$2465  = 15'h0000;
+      \$2465  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2466  = \$1850 [31:0];
+    \$2466  = shadow_4_5;
+    if (last_4_5) begin
+      \$2466  = \$1357 [31:0];
+    end else if (o__ready) begin
+      \$2466  = shadow_5_5;
+    end
     if (rst) begin
       \$2466  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2467  = \$1852 [14:0];
+    \$2467  = v_hop_4;
     if (rst) begin
-      \$2467  = 15'h0000;
+      \$2467  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2468  = \$1853 [14:0];
+    \$2468  = last_hop_4;
     if (rst) begin
-      \$2468  = 15'h0000;
+      \$2468  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2469  = \$1854 [14:0];
+    \$2469  = acc_4_6;
+    if (v_4_6) begin
+      \$2469  = \$1359 [31:0];
+    end
     if (rst) begin
-      \$2469  = 15'h0000;
+      \$2469  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2470  = \$1855 [14:0];
+    \$2470  = shadow_4_6;
+    if (last_4_6) begin
+      \$2470  = \$1359 [31:0];
+    end else if (o__ready) begin
+      \$2470  = shadow_5_6;
+    end
     if (rst) begin
-      \$2470  = 15'h0000;
+      \$2470  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2471  = \$1281 [14:0];
+    \$2471  = v_hop_4;
     if (rst) begin
-      \$2471  = 15'h0000;
+      \$2471  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2472  = \$1857 [31:0];
+    \$2472  = last_hop_4;
     if (rst) begin
-      \$2472  = 32'd0;
+      \$2472  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2473  = v4;
+    \$2473  = acc_4_7;
+    if (v_4_7) begin
+      \$2473  = \$1361 [31:0];
+    end
     if (rst) begin
-      \$2473  = 1'h0;
+      \$2473  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2474  = \$1858 ;
+    \$2474  = shadow_4_7;
+    if (last_4_7) begin
+      \$2474  = \$1361 [31:0];
+    end else if (o__ready) begin
+      \$2474  = shadow_5_7;
+    end
     if (rst) begin
-      \$2474  = 1'h0;
+      \$2474  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2475  = v_hop_0;
+    \$2475  = v4;
     if (rst) begin
       \$2475  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2476  = last_hop_0;
+    \$2476  = \$1863 ;
     if (rst) begin
       \$2476  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2477  = acc_0_0;
-    if (v_0_0) begin
-      \$2477  = \$1283 [31:0];
-    end
+    \$2477  = v_hop_5;
     if (rst) begin
-      \$2477  = 32'd0;
+      \$2477  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2478  = o_valid_0_0;
-    if (\$1859 ) begin
-      \$2478  = 1'h1;
-    end else if (\$1860 ) begin
+    \$2478  = last_hop_5;
+    if (rst) begin
       \$2478  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2479  = shadow_0_0;
-    if (last_0_0) begin
-      \$2479  = \$1283 [31:0];
-    end else if (\$1861 ) begin
-      \$2479  = shadow_1_0;
+    \$2479  = acc_5_0;
+    if (v_5_0) begin
+      \$2479  = \$1363 [31:0];
     end
     if (rst) begin
       \$2479  = 32'd0;
@@ -12719,44 +13592,47 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2480  = v_hop_0;
+    \$2480  = shadow_5_0;
+    if (last_5_0) begin
+      \$2480  = \$1363 [31:0];
+    end else if (o__ready) begin
+      \$2480  = shadow_6_0;
+    end
     if (rst) begin
-      \$2480  = 1'h0;
+      \$2480  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2481  = last_hop_0;
+    \$2481  = v_hop_5;
     if (rst) begin
       \$2481  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2482  = acc_0_1;
-    if (v_0_1) begin
-      \$2482  = \$1285 [31:0];
+    \$2482  = last_hop_5;
+    if (rst) begin
+      \$2482  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2483  = acc_5_1;
+    if (v_5_1) begin
+      \$2483  = \$1365 [31:0];
     end
     if (rst) begin
-      \$2482  = 32'd0;
+      \$2483  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2483  = o_valid_0_1;
-    if (\$1862 ) begin
-      \$2483  = 1'h1;
-    end else if (\$1863 ) begin
-      \$2483  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2484  = shadow_0_1;
-    if (last_0_1) begin
-      \$2484  = \$1285 [31:0];
-    end else if (\$1864 ) begin
-      \$2484  = shadow_1_1;
+    \$2484  = shadow_5_1;
+    if (last_5_1) begin
+      \$2484  = \$1365 [31:0];
+    end else if (o__ready) begin
+      \$2484  = shadow_6_1;
     end
     if (rst) begin
       \$2484  = 32'd0;
@@ -12764,23 +13640,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2485  = v_hop_0;
+    \$2485  = v_hop_5;
     if (rst) begin
       \$2485  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2486  = last_hop_0;
+    \$2486  = last_hop_5;
     if (rst) begin
       \$2486  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2487  = acc_0_2;
-    if (v_0_2) begin
-      \$2487  = \$1287 [31:0];
+    \$2487  = acc_5_2;
+    if (v_5_2) begin
+      \$2487  = \$1367 [31:0];
     end
     if (rst) begin
       \$2487  = 32'd0;
@@ -12788,44 +13664,47 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2488  = o_valid_0_2;
-    if (\$1865 ) begin
-      \$2488  = 1'h1;
-    end else if (\$1866 ) begin
-      \$2488  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2489  = shadow_0_2;
-    if (last_0_2) begin
-      \$2489  = \$1287 [31:0];
-    end else if (\$1867 ) begin
-      \$2489  = shadow_1_2;
+    \$2488  = shadow_5_2;
+    if (last_5_2) begin
+      \$2488  = \$1367 [31:0];
+    end else if (o__ready) begin
+      \$2488  = shadow_6_2;
     end
     if (rst) begin
-      \$2489  = 32'd0;
+      \$2488  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2490  = v_hop_0;
+    \$2489  = v_hop_5;
+    if (rst) begin
+      \$2489  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2490  = last_hop_5;
     if (rst) begin
       \$2490  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2491  = last_hop_0;
+    \$2491  = acc_5_3;
+    if (v_5_3) begin
+      \$2491  = \$1369 [31:0];
+    end
     if (rst) begin
-      \$2491  = 1'h0;
+      \$2491  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2492  = acc_0_3;
-    if (v_0_3) begin
-      \$2492  = \$1289 [31:0];
+    \$2492  = shadow_5_3;
+    if (last_5_3) begin
+      \$2492  = \$1369 [31:0];
+    end else if (o__ready) begin
+      \$2492  = shadow_6_3;
     end
     if (rst) begin
       \$2492  = 32'd0;
@@ -12833,65 +13712,59 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2493  = o_valid_0_3;
-    if (\$1868 ) begin
-      \$2493  = 1'h1;
-    end else if (\$1869 ) begin
+    \$2493  = v_hop_5;
+    if (rst) begin
       \$2493  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2494  = shadow_0_3;
-    if (last_0_3) begin
-      \$2494  = \$1289 [31:0];
-    end else if (\$1870 ) begin
-      \$2494  = shadow_1_3;
-    end
+    \$2494  = last_hop_5;
     if (rst) begin
-      \$2494  = 32'd0;
+      \$2494  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2495  = v_hop_0;
+    \$2495  = acc_5_4;
+    if (v_5_4) begin
+      \$2495  = \$1371 [31:0];
+    end
     if (rst) begin
-      \$2495  = 1'h0;
+      \$2495  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2496  = last_hop_0;
+    \$2496  = shadow_5_4;
+    if (last_5_4) begin
+      \$2496  = \$1371 [31:0];
+    end else if (o__ready) begin
+      \$2496  = shadow_6_4;
+    end
     if (rst) begin
-      \$2496  = 1'h0;
+      \$2496  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2497  = acc_0_4;
-    if (v_0_4) begin
-      \$2497  = \$1291 [31:0];
-    end
+    \$2497  = v_hop_5;
     if (rst) begin
-      \$2497  = 32'd0;
+      \$2497  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2498  = o_valid_0_4;
-    if (\$1871 ) begin
-      \$2498  = 1'h1;
-    end else if (\$1872 ) begin
+    \$2498  = last_hop_5;
+    if (rst) begin
       \$2498  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2499  = shadow_0_4;
-    if (last_0_4) begin
-      \$2499  = \$1291 [31:0];
-    end else if (\$1873 ) begin
-      \$2499  = shadow_1_4;
+    \$2499  = acc_5_5;
+    if (v_5_5) begin
+      \$2499  = \$1373 [31:0];
     end
     if (rst) begin
       \$2499  = 32'd0;
@@ -12899,44 +13772,47 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2500  = v_hop_0;
+    \$2500  = shadow_5_5;
+    if (last_5_5) begin
+      \$2500  = \$1373 [31:0];
+    end else if (o__ready) begin
+      \$2500  = shadow_6_5;
+    end
     if (rst) begin
-      \$2500  = 1'h0;
+      \$2500  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2501  = last_hop_0;
+    \$2501  = v_hop_5;
     if (rst) begin
       \$2501  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2502  = acc_0_5;
-    if (v_0_5) begin
-      \$2502  = \$1293 [31:0];
+    \$2502  = last_hop_5;
+    if (rst) begin
+      \$2502  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2503  = acc_5_6;
+    if (v_5_6) begin
+      \$2503  = \$1375 [31:0];
     end
     if (rst) begin
-      \$2502  = 32'd0;
+      \$2503  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2503  = o_valid_0_5;
-    if (\$1874 ) begin
-      \$2503  = 1'h1;
-    end else if (\$1875 ) begin
-      \$2503  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2504  = shadow_0_5;
-    if (last_0_5) begin
-      \$2504  = \$1293 [31:0];
-    end else if (\$1876 ) begin
-      \$2504  = shadow_1_5;
+    \$2504  = shadow_5_6;
+    if (last_5_6) begin
+      \$2504  = \$1375 [31:0];
+    end else if (o__ready) begin
+      \$2504  = shadow_6_6;
     end
     if (rst) begin
       \$2504  = 32'd0;
@@ -12944,23 +13820,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2505  = v_hop_0;
+    \$2505  = v_hop_5;
     if (rst) begin
       \$2505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2506  = last_hop_0;
+    \$2506  = last_hop_5;
     if (rst) begin
       \$2506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2507  = acc_0_6;
-    if (v_0_6) begin
-      \$2507  = \$1295 [31:0];
+    \$2507  = acc_5_7;
+    if (v_5_7) begin
+      \$2507  = \$1377 [31:0];
     end
     if (rst) begin
       \$2507  = 32'd0;
@@ -12968,65 +13844,61 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2508  = o_valid_0_6;
-    if (\$1877 ) begin
-      \$2508  = 1'h1;
-    end else if (\$1878 ) begin
-      \$2508  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2509  = shadow_0_6;
-    if (last_0_6) begin
-      \$2509  = \$1295 [31:0];
-    end else if (\$1879 ) begin
-      \$2509  = shadow_1_6;
+    \$2508  = shadow_5_7;
+    if (last_5_7) begin
+      \$2508  = \$1377 [31:0];
+    end else if (o__ready) begin
+      \$2508  = shadow_6_7;
     end
     if (rst) begin
-      \$2509  = 32'd0;
+      \$2508  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2510  = v_hop_0;
+    \$2509  = v4;
+    if (rst) begin
+      \$2509  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2510  = \$1864 ;
     if (rst) begin
       \$2510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2511  = last_hop_0;
+    \$2511  = v_hop_6;
     if (rst) begin
       \$2511  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2512  = acc_0_7;
-    if (v_0_7) begin
-      \$2512  = \$1297 [31:0];
+    \$2512  = last_hop_6;
+    if (rst) begin
+      \$2512  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2513  = acc_6_0;
+    if (v_6_0) begin
+      \$2513  = \$1379 [31:0];
     end
     if (rst) begin
-      \$2512  = 32'd0;
+      \$2513  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2513  = o_valid_0_7;
-    if (\$1880 ) begin
-      \$2513  = 1'h1;
-    end else if (\$1881 ) begin
-      \$2513  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2514  = shadow_0_7;
-    if (last_0_7) begin
-      \$2514  = \$1297 [31:0];
-    end else if (\$1882 ) begin
-      \$2514  = shadow_1_7;
+    \$2514  = shadow_6_0;
+    if (last_6_0) begin
+      \$2514  = \$1379 [31:0];
+    end else if (o__ready) begin
+      \$2514  = shadow_7_0;
     end
     if (rst) begin
       \$2514  = 32'd0;
@@ -13034,58 +13906,59 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2515  = v4;
+    \$2515  = v_hop_6;
     if (rst) begin
       \$2515  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2516  = \$1883 ;
+    \$2516  = last_hop_6;
     if (rst) begin
       \$2516  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2517  = v_hop_1;
+    \$2517  = acc_6_1;
+    if (v_6_1) begin
+      \$2517  = \$1381 [31:0];
+    end
     if (rst) begin
-      \$2517  = 1'h0;
+      \$2517  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2518  = last_hop_1;
+    \$2518  = shadow_6_1;
+    if (last_6_1) begin
+      \$2518  = \$1381 [31:0];
+    end else if (o__ready) begin
+      \$2518  = shadow_7_1;
+    end
     if (rst) begin
-      \$2518  = 1'h0;
+      \$2518  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2519  = acc_1_0;
-    if (v_1_0) begin
-      \$2519  = \$1299 [31:0];
-    end
+    \$2519  = v_hop_6;
     if (rst) begin
-      \$2519  = 32'd0;
+      \$2519  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2520  = o_valid_1_0;
-    if (\$1884 ) begin
-      \$2520  = 1'h1;
-    end else if (\$1885 ) begin
+    \$2520  = last_hop_6;
+    if (rst) begin
       \$2520  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2521  = shadow_1_0;
-    if (last_1_0) begin
-      \$2521  = \$1299 [31:0];
-    end else if (\$1886 ) begin
-      \$2521  = shadow_2_0;
+    \$2521  = acc_6_2;
+    if (v_6_2) begin
+      \$2521  = \$1383 [31:0];
     end
     if (rst) begin
       \$2521  = 32'd0;
@@ -13093,44 +13966,47 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2522  = v_hop_1;
+    \$2522  = shadow_6_2;
+    if (last_6_2) begin
+      \$2522  = \$1383 [31:0];
+    end else if (o__ready) begin
+      \$2522  = shadow_7_2;
+    end
     if (rst) begin
-      \$2522  = 1'h0;
+      \$2522  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2523  = last_hop_1;
+    \$2523  = v_hop_6;
     if (rst) begin
       \$2523  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2524  = acc_1_1;
-    if (v_1_1) begin
-      \$2524  = \$1301 [31:0];
+    \$2524  = last_hop_6;
+    if (rst) begin
+      \$2524  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2525  = acc_6_3;
+    if (v_6_3) begin
+      \$2525  = \$1385 [31:0];
     end
     if (rst) begin
-      \$2524  = 32'd0;
+      \$2525  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2525  = o_valid_1_1;
-    if (\$1887 ) begin
-      \$2525  = 1'h1;
-    end else if (\$1888 ) begin
-      \$2525  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2526  = shadow_1_1;
-    if (last_1_1) begin
-      \$2526  = \$1301 [31:0];
-    end else if (\$1889 ) begin
-      \$2526  = shadow_2_1;
+    \$2526  = shadow_6_3;
+    if (last_6_3) begin
+      \$2526  = \$1385 [31:0];
+    end else if (o__ready) begin
+      \$2526  = shadow_7_3;
     end
     if (rst) begin
       \$2526  = 32'd0;
@@ -13138,23 +14014,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2527  = v_hop_1;
+    \$2527  = v_hop_6;
     if (rst) begin
       \$2527  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2528  = last_hop_1;
+    \$2528  = last_hop_6;
     if (rst) begin
       \$2528  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2529  = acc_1_2;
-    if (v_1_2) begin
-      \$2529  = \$1303 [31:0];
+    \$2529  = acc_6_4;
+    if (v_6_4) begin
+      \$2529  = \$1387 [31:0];
     end
     if (rst) begin
       \$2529  = 32'd0;
@@ -13162,44 +14038,47 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2530  = o_valid_1_2;
-    if (\$1890 ) begin
-      \$2530  = 1'h1;
-    end else if (\$1891 ) begin
-      \$2530  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2531  = shadow_1_2;
-    if (last_1_2) begin
-      \$2531  = \$1303 [31:0];
-    end else if (\$1892 ) begin
-      \$2531  = shadow_2_2;
+    \$2530  = shadow_6_4;
+    if (last_6_4) begin
+      \$2530  = \$1387 [31:0];
+    end else if (o__ready) begin
+      \$2530  = shadow_7_4;
     end
     if (rst) begin
-      \$2531  = 32'd0;
+      \$2530  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2532  = v_hop_1;
+    \$2531  = v_hop_6;
+    if (rst) begin
+      \$2531  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2532  = last_hop_6;
     if (rst) begin
       \$2532  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2533  = last_hop_1;
+    \$2533  = acc_6_5;
+    if (v_6_5) begin
+      \$2533  = \$1389 [31:0];
+    end
     if (rst) begin
-      \$2533  = 1'h0;
+      \$2533  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2534  = acc_1_3;
-    if (v_1_3) begin
-      \$2534  = \$1305 [31:0];
+    \$2534  = shadow_6_5;
+    if (last_6_5) begin
+      \$2534  = \$1389 [31:0];
+    end else if (o__ready) begin
+      \$2534  = shadow_7_5;
     end
     if (rst) begin
       \$2534  = 32'd0;
@@ -13207,65 +14086,59 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2535  = o_valid_1_3;
-    if (\$1893 ) begin
-      \$2535  = 1'h1;
-    end else if (\$1894 ) begin
+    \$2535  = v_hop_6;
+    if (rst) begin
       \$2535  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2536  = shadow_1_3;
-    if (last_1_3) begin
-      \$2536  = \$1305 [31:0];
-    end else if (\$1895 ) begin
-      \$2536  = shadow_2_3;
-    end
+    \$2536  = last_hop_6;
     if (rst) begin
-      \$2536  = 32'd0;
+      \$2536  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2537  = v_hop_1;
+    \$2537  = acc_6_6;
+    if (v_6_6) begin
+      \$2537  = \$1391 [31:0];
+    end
     if (rst) begin
-      \$2537  = 1'h0;
+      \$2537  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2538  = last_hop_1;
+    \$2538  = shadow_6_6;
+    if (last_6_6) begin
+      \$2538  = \$1391 [31:0];
+    end else if (o__ready) begin
+      \$2538  = shadow_7_6;
+    end
     if (rst) begin
-      \$2538  = 1'h0;
+      \$2538  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2539  = acc_1_4;
-    if (v_1_4) begin
-      \$2539  = \$1307 [31:0];
-    end
+    \$2539  = v_hop_6;
     if (rst) begin
-      \$2539  = 32'd0;
+      \$2539  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2540  = o_valid_1_4;
-    if (\$1896 ) begin
-      \$2540  = 1'h1;
-    end else if (\$1897 ) begin
+    \$2540  = last_hop_6;
+    if (rst) begin
       \$2540  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2541  = shadow_1_4;
-    if (last_1_4) begin
-      \$2541  = \$1307 [31:0];
-    end else if (\$1898 ) begin
-      \$2541  = shadow_2_4;
+    \$2541  = acc_6_7;
+    if (v_6_7) begin
+      \$2541  = \$1393 [31:0];
     end
     if (rst) begin
       \$2541  = 32'd0;
@@ -13273,89 +14146,83 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2542  = v_hop_1;
+    \$2542  = shadow_6_7;
+    if (last_6_7) begin
+      \$2542  = \$1393 [31:0];
+    end else if (o__ready) begin
+      \$2542  = shadow_7_7;
+    end
     if (rst) begin
-      \$2542  = 1'h0;
+      \$2542  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2543  = last_hop_1;
+    \$2543  = v4;
     if (rst) begin
       \$2543  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2544  = acc_1_5;
-    if (v_1_5) begin
-      \$2544  = \$1309 [31:0];
-    end
+    \$2544  = \$1865 ;
     if (rst) begin
-      \$2544  = 32'd0;
+      \$2544  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2545  = o_valid_1_5;
-    if (\$1899 ) begin
-      \$2545  = 1'h1;
-    end else if (\$1900 ) begin
+    \$2545  = v_hop_7;
+    if (rst) begin
       \$2545  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2546  = shadow_1_5;
-    if (last_1_5) begin
-      \$2546  = \$1309 [31:0];
-    end else if (\$1901 ) begin
-      \$2546  = shadow_2_5;
-    end
+    \$2546  = last_hop_7;
     if (rst) begin
-      \$2546  = 32'd0;
+      \$2546  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2547  = v_hop_1;
+    \$2547  = acc_7_0;
+    if (v_7_0) begin
+      \$2547  = \$1395 [31:0];
+    end
     if (rst) begin
-      \$2547  = 1'h0;
+      \$2547  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2548  = last_hop_1;
+    \$2548  = shadow_7_0;
+    if (last_7_0) begin
+      \$2548  = \$1395 [31:0];
+    end
     if (rst) begin
-      \$2548  = 1'h0;
+      \$2548  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2549  = acc_1_6;
-    if (v_1_6) begin
-      \$2549  = \$1311 [31:0];
-    end
+    \$2549  = v_hop_7;
     if (rst) begin
-      \$2549  = 32'd0;
+      \$2549  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2550  = o_valid_1_6;
-    if (\$1902 ) begin
-      \$2550  = 1'h1;
-    end else if (\$1903 ) begin
+    \$2550  = last_hop_7;
+    if (rst) begin
       \$2550  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2551  = shadow_1_6;
-    if (last_1_6) begin
-      \$2551  = \$1311 [31:0];
-    end else if (\$1904 ) begin
-      \$2551  = shadow_2_6;
+    \$2551  = acc_7_1;
+    if (v_7_1) begin
+      \$2551  = \$1397 [31:0];
     end
     if (rst) begin
       \$2551  = 32'd0;
@@ -13363,44 +14230,43 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2552  = v_hop_1;
+    \$2552  = shadow_7_1;
+    if (last_7_1) begin
+      \$2552  = \$1397 [31:0];
+    end
     if (rst) begin
-      \$2552  = 1'h0;
+      \$2552  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2553  = last_hop_1;
+    \$2553  = v_hop_7;
     if (rst) begin
       \$2553  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2554  = acc_1_7;
-    if (v_1_7) begin
-      \$2554  = \$1313 [31:0];
+    \$2554  = last_hop_7;
+    if (rst) begin
+      \$2554  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2555  = acc_7_2;
+    if (v_7_2) begin
+      \$2555  = \$1399 [31:0];
     end
     if (rst) begin
-      \$2554  = 32'd0;
+      \$2555  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2555  = o_valid_1_7;
-    if (\$1905 ) begin
-      \$2555  = 1'h1;
-    end else if (\$1906 ) begin
-      \$2555  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2556  = shadow_1_7;
-    if (last_1_7) begin
-      \$2556  = \$1313 [31:0];
-    end else if (\$1907 ) begin
-      \$2556  = shadow_2_7;
+    \$2556  = shadow_7_2;
+    if (last_7_2) begin
+      \$2556  = \$1399 [31:0];
     end
     if (rst) begin
       \$2556  = 32'd0;
@@ -13408,58 +14274,57 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2557  = v4;
+    \$2557  = v_hop_7;
     if (rst) begin
       \$2557  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2558  = \$1908 ;
+    \$2558  = last_hop_7;
     if (rst) begin
       \$2558  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2559  = v_hop_2;
+    \$2559  = acc_7_3;
+    if (v_7_3) begin
+      \$2559  = \$1401 [31:0];
+    end
     if (rst) begin
-      \$2559  = 1'h0;
+      \$2559  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2560  = last_hop_2;
+    \$2560  = shadow_7_3;
+    if (last_7_3) begin
+      \$2560  = \$1401 [31:0];
+    end
     if (rst) begin
-      \$2560  = 1'h0;
+      \$2560  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2561  = acc_2_0;
-    if (v_2_0) begin
-      \$2561  = \$1315 [31:0];
-    end
+    \$2561  = v_hop_7;
     if (rst) begin
-      \$2561  = 32'd0;
+      \$2561  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2562  = o_valid_2_0;
-    if (\$1909 ) begin
-      \$2562  = 1'h1;
-    end else if (\$1910 ) begin
+    \$2562  = last_hop_7;
+    if (rst) begin
       \$2562  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2563  = shadow_2_0;
-    if (last_2_0) begin
-      \$2563  = \$1315 [31:0];
-    end else if (\$1911 ) begin
-      \$2563  = shadow_3_0;
+    \$2563  = acc_7_4;
+    if (v_7_4) begin
+      \$2563  = \$1403 [31:0];
     end
     if (rst) begin
       \$2563  = 32'd0;
@@ -13467,44 +14332,43 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2564  = v_hop_2;
+    \$2564  = shadow_7_4;
+    if (last_7_4) begin
+      \$2564  = \$1403 [31:0];
+    end
     if (rst) begin
-      \$2564  = 1'h0;
+      \$2564  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2565  = last_hop_2;
+    \$2565  = v_hop_7;
     if (rst) begin
       \$2565  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2566  = acc_2_1;
-    if (v_2_1) begin
-      \$2566  = \$1317 [31:0];
+    \$2566  = last_hop_7;
+    if (rst) begin
+      \$2566  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2567  = acc_7_5;
+    if (v_7_5) begin
+      \$2567  = \$1405 [31:0];
     end
     if (rst) begin
-      \$2566  = 32'd0;
+      \$2567  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2567  = o_valid_2_1;
-    if (\$1912 ) begin
-      \$2567  = 1'h1;
-    end else if (\$1913 ) begin
-      \$2567  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2568  = shadow_2_1;
-    if (last_2_1) begin
-      \$2568  = \$1317 [31:0];
-    end else if (\$1914 ) begin
-      \$2568  = shadow_3_1;
+    \$2568  = shadow_7_5;
+    if (last_7_5) begin
+      \$2568  = \$1405 [31:0];
     end
     if (rst) begin
       \$2568  = 32'd0;
@@ -13512,23 +14376,23 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2569  = v_hop_2;
+    \$2569  = v_hop_7;
     if (rst) begin
       \$2569  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2570  = last_hop_2;
+    \$2570  = last_hop_7;
     if (rst) begin
       \$2570  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2571  = acc_2_2;
-    if (v_2_2) begin
-      \$2571  = \$1319 [31:0];
+    \$2571  = acc_7_6;
+    if (v_7_6) begin
+      \$2571  = \$1407 [31:0];
     end
     if (rst) begin
       \$2571  = 32'd0;
@@ -13536,44 +14400,43 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2572  = o_valid_2_2;
-    if (\$1915 ) begin
-      \$2572  = 1'h1;
-    end else if (\$1916 ) begin
-      \$2572  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2573  = shadow_2_2;
-    if (last_2_2) begin
-      \$2573  = \$1319 [31:0];
-    end else if (\$1917 ) begin
-      \$2573  = shadow_3_2;
+    \$2572  = shadow_7_6;
+    if (last_7_6) begin
+      \$2572  = \$1407 [31:0];
     end
     if (rst) begin
-      \$2573  = 32'd0;
+      \$2572  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2574  = v_hop_2;
+    \$2573  = v_hop_7;
+    if (rst) begin
+      \$2573  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2574  = last_hop_7;
     if (rst) begin
       \$2574  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2575  = last_hop_2;
+    \$2575  = acc_7_7;
+    if (v_7_7) begin
+      \$2575  = \$1409 [31:0];
+    end
     if (rst) begin
-      \$2575  = 1'h0;
+      \$2575  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2576  = acc_2_3;
-    if (v_2_3) begin
-      \$2576  = \$1321 [31:0];
+    \$2576  = shadow_7_7;
+    if (last_7_7) begin
+      \$2576  = \$1409 [31:0];
     end
     if (rst) begin
       \$2576  = 32'd0;
@@ -13581,2057 +14444,74 @@ module nitro_mac_array(i__valid, o__ready, clear, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2577  = o_valid_2_3;
-    if (\$1918 ) begin
+    \$2577  = o__valid;
+    if (\$1866 ) begin
       \$2577  = 1'h1;
-    end else if (\$1919 ) begin
+    end
+    if (drain) begin
+      if (last_row) begin
+        \$2577  = 1'h0;
+      end
+    end
+    if (rst) begin
       \$2577  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2578  = shadow_2_3;
-    if (last_2_3) begin
-      \$2578  = \$1321 [31:0];
-    end else if (\$1920 ) begin
-      \$2578  = shadow_3_3;
+    \$2578  = row;
+    if (\$1866 ) begin
+      \$2578  = 3'h0;
+    end
+    if (drain) begin
+      \$2578  = \$1867 [2:0];
+      if (last_row) begin
+        \$2578  = 3'h0;
+      end
     end
     if (rst) begin
-      \$2578  = 32'd0;
+      \$2578  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2579  = v_hop_2;
+    \$2579  = busy;
+    if (drain) begin
+      if (last_row) begin
+        \$2579  = 1'h0;
+      end
+    end
+    if (\$1868 ) begin
+      \$2579  = 1'h1;
+    end
     if (rst) begin
       \$2579  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2580  = last_hop_2;
+    \$2580  = \$1901 ;
     if (rst) begin
-      \$2580  = 1'h0;
+      \$2580  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2581  = acc_2_4;
-    if (v_2_4) begin
-      \$2581  = \$1323 [31:0];
-    end
+    \$2581  = wide_out;
     if (rst) begin
-      \$2581  = 32'd0;
+      \$2581  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2582  = o_valid_2_4;
-    if (\$1921 ) begin
+    \$2582  = overflow;
+    if (wide_out_r) begin
       \$2582  = 1'h1;
-    end else if (\$1922 ) begin
+    end else if (clear) begin
       \$2582  = 1'h0;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2583  = shadow_2_4;
-    if (last_2_4) begin
-      \$2583  = \$1323 [31:0];
-    end else if (\$1923 ) begin
-      \$2583  = shadow_3_4;
-    end
     if (rst) begin
-      \$2583  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2584  = v_hop_2;
-    if (rst) begin
-      \$2584  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2585  = last_hop_2;
-    if (rst) begin
-      \$2585  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2586  = acc_2_5;
-    if (v_2_5) begin
-      \$2586  = \$1325 [31:0];
-    end
-    if (rst) begin
-      \$2586  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2587  = o_valid_2_5;
-    if (\$1924 ) begin
-      \$2587  = 1'h1;
-    end else if (\$1925 ) begin
-      \$2587  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2588  = shadow_2_5;
-    if (last_2_5) begin
-      \$2588  = \$1325 [31:0];
-    end else if (\$1926 ) begin
-      \$2588  = shadow_3_5;
-    end
-    if (rst) begin
-      \$2588  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2589  = v_hop_2;
-    if (rst) begin
-      \$2589  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2590  = last_hop_2;
-    if (rst) begin
-      \$2590  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2591  = acc_2_6;
-    if (v_2_6) begin
-      \$2591  = \$1327 [31:0];
-    end
-    if (rst) begin
-      \$2591  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2592  = o_valid_2_6;
-    if (\$1927 ) begin
-      \$2592  = 1'h1;
-    end else if (\$1928 ) begin
-      \$2592  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2593  = shadow_2_6;
-    if (last_2_6) begin
-      \$2593  = \$1327 [31:0];
-    end else if (\$1929 ) begin
-      \$2593  = shadow_3_6;
-    end
-    if (rst) begin
-      \$2593  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2594  = v_hop_2;
-    if (rst) begin
-      \$2594  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2595  = last_hop_2;
-    if (rst) begin
-      \$2595  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2596  = acc_2_7;
-    if (v_2_7) begin
-      \$2596  = \$1329 [31:0];
-    end
-    if (rst) begin
-      \$2596  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2597  = o_valid_2_7;
-    if (\$1930 ) begin
-      \$2597  = 1'h1;
-    end else if (\$1931 ) begin
-      \$2597  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2598  = shadow_2_7;
-    if (last_2_7) begin
-      \$2598  = \$1329 [31:0];
-    end else if (\$1932 ) begin
-      \$2598  = shadow_3_7;
-    end
-    if (rst) begin
-      \$2598  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2599  = v4;
-    if (rst) begin
-      \$2599  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2600  = \$1933 ;
-    if (rst) begin
-      \$2600  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2601  = v_hop_3;
-    if (rst) begin
-      \$2601  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2602  = last_hop_3;
-    if (rst) begin
-      \$2602  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2603  = acc_3_0;
-    if (v_3_0) begin
-      \$2603  = \$1331 [31:0];
-    end
-    if (rst) begin
-      \$2603  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2604  = o_valid_3_0;
-    if (\$1934 ) begin
-      \$2604  = 1'h1;
-    end else if (\$1935 ) begin
-      \$2604  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2605  = shadow_3_0;
-    if (last_3_0) begin
-      \$2605  = \$1331 [31:0];
-    end else if (\$1936 ) begin
-      \$2605  = shadow_4_0;
-    end
-    if (rst) begin
-      \$2605  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2606  = v_hop_3;
-    if (rst) begin
-      \$2606  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2607  = last_hop_3;
-    if (rst) begin
-      \$2607  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2608  = acc_3_1;
-    if (v_3_1) begin
-      \$2608  = \$1333 [31:0];
-    end
-    if (rst) begin
-      \$2608  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2609  = o_valid_3_1;
-    if (\$1937 ) begin
-      \$2609  = 1'h1;
-    end else if (\$1938 ) begin
-      \$2609  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2610  = shadow_3_1;
-    if (last_3_1) begin
-      \$2610  = \$1333 [31:0];
-    end else if (\$1939 ) begin
-      \$2610  = shadow_4_1;
-    end
-    if (rst) begin
-      \$2610  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2611  = v_hop_3;
-    if (rst) begin
-      \$2611  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2612  = last_hop_3;
-    if (rst) begin
-      \$2612  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2613  = acc_3_2;
-    if (v_3_2) begin
-      \$2613  = \$1335 [31:0];
-    end
-    if (rst) begin
-      \$2613  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2614  = o_valid_3_2;
-    if (\$1940 ) begin
-      \$2614  = 1'h1;
-    end else if (\$1941 ) begin
-      \$2614  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2615  = shadow_3_2;
-    if (last_3_2) begin
-      \$2615  = \$1335 [31:0];
-    end else if (\$1942 ) begin
-      \$2615  = shadow_4_2;
-    end
-    if (rst) begin
-      \$2615  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2616  = v_hop_3;
-    if (rst) begin
-      \$2616  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2617  = last_hop_3;
-    if (rst) begin
-      \$2617  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2618  = acc_3_3;
-    if (v_3_3) begin
-      \$2618  = \$1337 [31:0];
-    end
-    if (rst) begin
-      \$2618  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2619  = o_valid_3_3;
-    if (\$1943 ) begin
-      \$2619  = 1'h1;
-    end else if (\$1944 ) begin
-      \$2619  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2620  = shadow_3_3;
-    if (last_3_3) begin
-      \$2620  = \$1337 [31:0];
-    end else if (\$1945 ) begin
-      \$2620  = shadow_4_3;
-    end
-    if (rst) begin
-      \$2620  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2621  = v_hop_3;
-    if (rst) begin
-      \$2621  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2622  = last_hop_3;
-    if (rst) begin
-      \$2622  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2623  = acc_3_4;
-    if (v_3_4) begin
-      \$2623  = \$1339 [31:0];
-    end
-    if (rst) begin
-      \$2623  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2624  = o_valid_3_4;
-    if (\$1946 ) begin
-      \$2624  = 1'h1;
-    end else if (\$1947 ) begin
-      \$2624  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2625  = shadow_3_4;
-    if (last_3_4) begin
-      \$2625  = \$1339 [31:0];
-    end else if (\$1948 ) begin
-      \$2625  = shadow_4_4;
-    end
-    if (rst) begin
-      \$2625  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2626  = v_hop_3;
-    if (rst) begin
-      \$2626  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2627  = last_hop_3;
-    if (rst) begin
-      \$2627  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2628  = acc_3_5;
-    if (v_3_5) begin
-      \$2628  = \$1341 [31:0];
-    end
-    if (rst) begin
-      \$2628  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2629  = o_valid_3_5;
-    if (\$1949 ) begin
-      \$2629  = 1'h1;
-    end else if (\$1950 ) begin
-      \$2629  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2630  = shadow_3_5;
-    if (last_3_5) begin
-      \$2630  = \$1341 [31:0];
-    end else if (\$1951 ) begin
-      \$2630  = shadow_4_5;
-    end
-    if (rst) begin
-      \$2630  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2631  = v_hop_3;
-    if (rst) begin
-      \$2631  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2632  = last_hop_3;
-    if (rst) begin
-      \$2632  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2633  = acc_3_6;
-    if (v_3_6) begin
-      \$2633  = \$1343 [31:0];
-    end
-    if (rst) begin
-      \$2633  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2634  = o_valid_3_6;
-    if (\$1952 ) begin
-      \$2634  = 1'h1;
-    end else if (\$1953 ) begin
-      \$2634  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2635  = shadow_3_6;
-    if (last_3_6) begin
-      \$2635  = \$1343 [31:0];
-    end else if (\$1954 ) begin
-      \$2635  = shadow_4_6;
-    end
-    if (rst) begin
-      \$2635  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2636  = v_hop_3;
-    if (rst) begin
-      \$2636  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2637  = last_hop_3;
-    if (rst) begin
-      \$2637  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2638  = acc_3_7;
-    if (v_3_7) begin
-      \$2638  = \$1345 [31:0];
-    end
-    if (rst) begin
-      \$2638  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2639  = o_valid_3_7;
-    if (\$1955 ) begin
-      \$2639  = 1'h1;
-    end else if (\$1956 ) begin
-      \$2639  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2640  = shadow_3_7;
-    if (last_3_7) begin
-      \$2640  = \$1345 [31:0];
-    end else if (\$1957 ) begin
-      \$2640  = shadow_4_7;
-    end
-    if (rst) begin
-      \$2640  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2641  = v4;
-    if (rst) begin
-      \$2641  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2642  = \$1958 ;
-    if (rst) begin
-      \$2642  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2643  = v_hop_4;
-    if (rst) begin
-      \$2643  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2644  = last_hop_4;
-    if (rst) begin
-      \$2644  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2645  = acc_4_0;
-    if (v_4_0) begin
-      \$2645  = \$1347 [31:0];
-    end
-    if (rst) begin
-      \$2645  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2646  = o_valid_4_0;
-    if (\$1959 ) begin
-      \$2646  = 1'h1;
-    end else if (\$1960 ) begin
-      \$2646  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2647  = shadow_4_0;
-    if (last_4_0) begin
-      \$2647  = \$1347 [31:0];
-    end else if (\$1961 ) begin
-      \$2647  = shadow_5_0;
-    end
-    if (rst) begin
-      \$2647  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2648  = v_hop_4;
-    if (rst) begin
-      \$2648  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2649  = last_hop_4;
-    if (rst) begin
-      \$2649  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2650  = acc_4_1;
-    if (v_4_1) begin
-      \$2650  = \$1349 [31:0];
-    end
-    if (rst) begin
-      \$2650  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2651  = o_valid_4_1;
-    if (\$1962 ) begin
-      \$2651  = 1'h1;
-    end else if (\$1963 ) begin
-      \$2651  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2652  = shadow_4_1;
-    if (last_4_1) begin
-      \$2652  = \$1349 [31:0];
-    end else if (\$1964 ) begin
-      \$2652  = shadow_5_1;
-    end
-    if (rst) begin
-      \$2652  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2653  = v_hop_4;
-    if (rst) begin
-      \$2653  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2654  = last_hop_4;
-    if (rst) begin
-      \$2654  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2655  = acc_4_2;
-    if (v_4_2) begin
-      \$2655  = \$1351 [31:0];
-    end
-    if (rst) begin
-      \$2655  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2656  = o_valid_4_2;
-    if (\$1965 ) begin
-      \$2656  = 1'h1;
-    end else if (\$1966 ) begin
-      \$2656  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2657  = shadow_4_2;
-    if (last_4_2) begin
-      \$2657  = \$1351 [31:0];
-    end else if (\$1967 ) begin
-      \$2657  = shadow_5_2;
-    end
-    if (rst) begin
-      \$2657  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2658  = v_hop_4;
-    if (rst) begin
-      \$2658  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2659  = last_hop_4;
-    if (rst) begin
-      \$2659  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2660  = acc_4_3;
-    if (v_4_3) begin
-      \$2660  = \$1353 [31:0];
-    end
-    if (rst) begin
-      \$2660  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2661  = o_valid_4_3;
-    if (\$1968 ) begin
-      \$2661  = 1'h1;
-    end else if (\$1969 ) begin
-      \$2661  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2662  = shadow_4_3;
-    if (last_4_3) begin
-      \$2662  = \$1353 [31:0];
-    end else if (\$1970 ) begin
-      \$2662  = shadow_5_3;
-    end
-    if (rst) begin
-      \$2662  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2663  = v_hop_4;
-    if (rst) begin
-      \$2663  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2664  = last_hop_4;
-    if (rst) begin
-      \$2664  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2665  = acc_4_4;
-    if (v_4_4) begin
-      \$2665  = \$1355 [31:0];
-    end
-    if (rst) begin
-      \$2665  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2666  = o_valid_4_4;
-    if (\$1971 ) begin
-      \$2666  = 1'h1;
-    end else if (\$1972 ) begin
-      \$2666  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2667  = shadow_4_4;
-    if (last_4_4) begin
-      \$2667  = \$1355 [31:0];
-    end else if (\$1973 ) begin
-      \$2667  = shadow_5_4;
-    end
-    if (rst) begin
-      \$2667  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2668  = v_hop_4;
-    if (rst) begin
-      \$2668  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2669  = last_hop_4;
-    if (rst) begin
-      \$2669  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2670  = acc_4_5;
-    if (v_4_5) begin
-      \$2670  = \$1357 [31:0];
-    end
-    if (rst) begin
-      \$2670  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2671  = o_valid_4_5;
-    if (\$1974 ) begin
-      \$2671  = 1'h1;
-    end else if (\$1975 ) begin
-      \$2671  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2672  = shadow_4_5;
-    if (last_4_5) begin
-      \$2672  = \$1357 [31:0];
-    end else if (\$1976 ) begin
-      \$2672  = shadow_5_5;
-    end
-    if (rst) begin
-      \$2672  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2673  = v_hop_4;
-    if (rst) begin
-      \$2673  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2674  = last_hop_4;
-    if (rst) begin
-      \$2674  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2675  = acc_4_6;
-    if (v_4_6) begin
-      \$2675  = \$1359 [31:0];
-    end
-    if (rst) begin
-      \$2675  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2676  = o_valid_4_6;
-    if (\$1977 ) begin
-      \$2676  = 1'h1;
-    end else if (\$1978 ) begin
-      \$2676  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2677  = shadow_4_6;
-    if (last_4_6) begin
-      \$2677  = \$1359 [31:0];
-    end else if (\$1979 ) begin
-      \$2677  = shadow_5_6;
-    end
-    if (rst) begin
-      \$2677  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2678  = v_hop_4;
-    if (rst) begin
-      \$2678  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2679  = last_hop_4;
-    if (rst) begin
-      \$2679  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2680  = acc_4_7;
-    if (v_4_7) begin
-      \$2680  = \$1361 [31:0];
-    end
-    if (rst) begin
-      \$2680  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2681  = o_valid_4_7;
-    if (\$1980 ) begin
-      \$2681  = 1'h1;
-    end else if (\$1981 ) begin
-      \$2681  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2682  = shadow_4_7;
-    if (last_4_7) begin
-      \$2682  = \$1361 [31:0];
-    end else if (\$1982 ) begin
-      \$2682  = shadow_5_7;
-    end
-    if (rst) begin
-      \$2682  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2683  = v4;
-    if (rst) begin
-      \$2683  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2684  = \$1983 ;
-    if (rst) begin
-      \$2684  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2685  = v_hop_5;
-    if (rst) begin
-      \$2685  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2686  = last_hop_5;
-    if (rst) begin
-      \$2686  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2687  = acc_5_0;
-    if (v_5_0) begin
-      \$2687  = \$1363 [31:0];
-    end
-    if (rst) begin
-      \$2687  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2688  = o_valid_5_0;
-    if (\$1984 ) begin
-      \$2688  = 1'h1;
-    end else if (\$1985 ) begin
-      \$2688  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2689  = shadow_5_0;
-    if (last_5_0) begin
-      \$2689  = \$1363 [31:0];
-    end else if (\$1986 ) begin
-      \$2689  = shadow_6_0;
-    end
-    if (rst) begin
-      \$2689  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2690  = v_hop_5;
-    if (rst) begin
-      \$2690  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2691  = last_hop_5;
-    if (rst) begin
-      \$2691  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2692  = acc_5_1;
-    if (v_5_1) begin
-      \$2692  = \$1365 [31:0];
-    end
-    if (rst) begin
-      \$2692  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2693  = o_valid_5_1;
-    if (\$1987 ) begin
-      \$2693  = 1'h1;
-    end else if (\$1988 ) begin
-      \$2693  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2694  = shadow_5_1;
-    if (last_5_1) begin
-      \$2694  = \$1365 [31:0];
-    end else if (\$1989 ) begin
-      \$2694  = shadow_6_1;
-    end
-    if (rst) begin
-      \$2694  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2695  = v_hop_5;
-    if (rst) begin
-      \$2695  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2696  = last_hop_5;
-    if (rst) begin
-      \$2696  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2697  = acc_5_2;
-    if (v_5_2) begin
-      \$2697  = \$1367 [31:0];
-    end
-    if (rst) begin
-      \$2697  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2698  = o_valid_5_2;
-    if (\$1990 ) begin
-      \$2698  = 1'h1;
-    end else if (\$1991 ) begin
-      \$2698  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2699  = shadow_5_2;
-    if (last_5_2) begin
-      \$2699  = \$1367 [31:0];
-    end else if (\$1992 ) begin
-      \$2699  = shadow_6_2;
-    end
-    if (rst) begin
-      \$2699  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2700  = v_hop_5;
-    if (rst) begin
-      \$2700  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2701  = last_hop_5;
-    if (rst) begin
-      \$2701  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2702  = acc_5_3;
-    if (v_5_3) begin
-      \$2702  = \$1369 [31:0];
-    end
-    if (rst) begin
-      \$2702  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2703  = o_valid_5_3;
-    if (\$1993 ) begin
-      \$2703  = 1'h1;
-    end else if (\$1994 ) begin
-      \$2703  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2704  = shadow_5_3;
-    if (last_5_3) begin
-      \$2704  = \$1369 [31:0];
-    end else if (\$1995 ) begin
-      \$2704  = shadow_6_3;
-    end
-    if (rst) begin
-      \$2704  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2705  = v_hop_5;
-    if (rst) begin
-      \$2705  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2706  = last_hop_5;
-    if (rst) begin
-      \$2706  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2707  = acc_5_4;
-    if (v_5_4) begin
-      \$2707  = \$1371 [31:0];
-    end
-    if (rst) begin
-      \$2707  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2708  = o_valid_5_4;
-    if (\$1996 ) begin
-      \$2708  = 1'h1;
-    end else if (\$1997 ) begin
-      \$2708  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2709  = shadow_5_4;
-    if (last_5_4) begin
-      \$2709  = \$1371 [31:0];
-    end else if (\$1998 ) begin
-      \$2709  = shadow_6_4;
-    end
-    if (rst) begin
-      \$2709  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2710  = v_hop_5;
-    if (rst) begin
-      \$2710  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2711  = last_hop_5;
-    if (rst) begin
-      \$2711  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2712  = acc_5_5;
-    if (v_5_5) begin
-      \$2712  = \$1373 [31:0];
-    end
-    if (rst) begin
-      \$2712  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2713  = o_valid_5_5;
-    if (\$1999 ) begin
-      \$2713  = 1'h1;
-    end else if (\$2000 ) begin
-      \$2713  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2714  = shadow_5_5;
-    if (last_5_5) begin
-      \$2714  = \$1373 [31:0];
-    end else if (\$2001 ) begin
-      \$2714  = shadow_6_5;
-    end
-    if (rst) begin
-      \$2714  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2715  = v_hop_5;
-    if (rst) begin
-      \$2715  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2716  = last_hop_5;
-    if (rst) begin
-      \$2716  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2717  = acc_5_6;
-    if (v_5_6) begin
-      \$2717  = \$1375 [31:0];
-    end
-    if (rst) begin
-      \$2717  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2718  = o_valid_5_6;
-    if (\$2002 ) begin
-      \$2718  = 1'h1;
-    end else if (\$2003 ) begin
-      \$2718  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2719  = shadow_5_6;
-    if (last_5_6) begin
-      \$2719  = \$1375 [31:0];
-    end else if (\$2004 ) begin
-      \$2719  = shadow_6_6;
-    end
-    if (rst) begin
-      \$2719  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2720  = v_hop_5;
-    if (rst) begin
-      \$2720  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2721  = last_hop_5;
-    if (rst) begin
-      \$2721  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2722  = acc_5_7;
-    if (v_5_7) begin
-      \$2722  = \$1377 [31:0];
-    end
-    if (rst) begin
-      \$2722  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2723  = o_valid_5_7;
-    if (\$2005 ) begin
-      \$2723  = 1'h1;
-    end else if (\$2006 ) begin
-      \$2723  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2724  = shadow_5_7;
-    if (last_5_7) begin
-      \$2724  = \$1377 [31:0];
-    end else if (\$2007 ) begin
-      \$2724  = shadow_6_7;
-    end
-    if (rst) begin
-      \$2724  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2725  = v4;
-    if (rst) begin
-      \$2725  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2726  = \$2008 ;
-    if (rst) begin
-      \$2726  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2727  = v_hop_6;
-    if (rst) begin
-      \$2727  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2728  = last_hop_6;
-    if (rst) begin
-      \$2728  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2729  = acc_6_0;
-    if (v_6_0) begin
-      \$2729  = \$1379 [31:0];
-    end
-    if (rst) begin
-      \$2729  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2730  = o_valid_6_0;
-    if (\$2009 ) begin
-      \$2730  = 1'h1;
-    end else if (\$2010 ) begin
-      \$2730  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2731  = shadow_6_0;
-    if (last_6_0) begin
-      \$2731  = \$1379 [31:0];
-    end else if (\$2011 ) begin
-      \$2731  = shadow_7_0;
-    end
-    if (rst) begin
-      \$2731  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2732  = v_hop_6;
-    if (rst) begin
-      \$2732  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2733  = last_hop_6;
-    if (rst) begin
-      \$2733  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2734  = acc_6_1;
-    if (v_6_1) begin
-      \$2734  = \$1381 [31:0];
-    end
-    if (rst) begin
-      \$2734  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2735  = o_valid_6_1;
-    if (\$2012 ) begin
-      \$2735  = 1'h1;
-    end else if (\$2013 ) begin
-      \$2735  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2736  = shadow_6_1;
-    if (last_6_1) begin
-      \$2736  = \$1381 [31:0];
-    end else if (\$2014 ) begin
-      \$2736  = shadow_7_1;
-    end
-    if (rst) begin
-      \$2736  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2737  = v_hop_6;
-    if (rst) begin
-      \$2737  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2738  = last_hop_6;
-    if (rst) begin
-      \$2738  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2739  = acc_6_2;
-    if (v_6_2) begin
-      \$2739  = \$1383 [31:0];
-    end
-    if (rst) begin
-      \$2739  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2740  = o_valid_6_2;
-    if (\$2015 ) begin
-      \$2740  = 1'h1;
-    end else if (\$2016 ) begin
-      \$2740  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2741  = shadow_6_2;
-    if (last_6_2) begin
-      \$2741  = \$1383 [31:0];
-    end else if (\$2017 ) begin
-      \$2741  = shadow_7_2;
-    end
-    if (rst) begin
-      \$2741  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2742  = v_hop_6;
-    if (rst) begin
-      \$2742  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2743  = last_hop_6;
-    if (rst) begin
-      \$2743  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2744  = acc_6_3;
-    if (v_6_3) begin
-      \$2744  = \$1385 [31:0];
-    end
-    if (rst) begin
-      \$2744  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2745  = o_valid_6_3;
-    if (\$2018 ) begin
-      \$2745  = 1'h1;
-    end else if (\$2019 ) begin
-      \$2745  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2746  = shadow_6_3;
-    if (last_6_3) begin
-      \$2746  = \$1385 [31:0];
-    end else if (\$2020 ) begin
-      \$2746  = shadow_7_3;
-    end
-    if (rst) begin
-      \$2746  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2747  = v_hop_6;
-    if (rst) begin
-      \$2747  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2748  = last_hop_6;
-    if (rst) begin
-      \$2748  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2749  = acc_6_4;
-    if (v_6_4) begin
-      \$2749  = \$1387 [31:0];
-    end
-    if (rst) begin
-      \$2749  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2750  = o_valid_6_4;
-    if (\$2021 ) begin
-      \$2750  = 1'h1;
-    end else if (\$2022 ) begin
-      \$2750  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2751  = shadow_6_4;
-    if (last_6_4) begin
-      \$2751  = \$1387 [31:0];
-    end else if (\$2023 ) begin
-      \$2751  = shadow_7_4;
-    end
-    if (rst) begin
-      \$2751  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2752  = v_hop_6;
-    if (rst) begin
-      \$2752  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2753  = last_hop_6;
-    if (rst) begin
-      \$2753  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2754  = acc_6_5;
-    if (v_6_5) begin
-      \$2754  = \$1389 [31:0];
-    end
-    if (rst) begin
-      \$2754  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2755  = o_valid_6_5;
-    if (\$2024 ) begin
-      \$2755  = 1'h1;
-    end else if (\$2025 ) begin
-      \$2755  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2756  = shadow_6_5;
-    if (last_6_5) begin
-      \$2756  = \$1389 [31:0];
-    end else if (\$2026 ) begin
-      \$2756  = shadow_7_5;
-    end
-    if (rst) begin
-      \$2756  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2757  = v_hop_6;
-    if (rst) begin
-      \$2757  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2758  = last_hop_6;
-    if (rst) begin
-      \$2758  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2759  = acc_6_6;
-    if (v_6_6) begin
-      \$2759  = \$1391 [31:0];
-    end
-    if (rst) begin
-      \$2759  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2760  = o_valid_6_6;
-    if (\$2027 ) begin
-      \$2760  = 1'h1;
-    end else if (\$2028 ) begin
-      \$2760  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2761  = shadow_6_6;
-    if (last_6_6) begin
-      \$2761  = \$1391 [31:0];
-    end else if (\$2029 ) begin
-      \$2761  = shadow_7_6;
-    end
-    if (rst) begin
-      \$2761  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2762  = v_hop_6;
-    if (rst) begin
-      \$2762  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2763  = last_hop_6;
-    if (rst) begin
-      \$2763  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2764  = acc_6_7;
-    if (v_6_7) begin
-      \$2764  = \$1393 [31:0];
-    end
-    if (rst) begin
-      \$2764  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2765  = o_valid_6_7;
-    if (\$2030 ) begin
-      \$2765  = 1'h1;
-    end else if (\$2031 ) begin
-      \$2765  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2766  = shadow_6_7;
-    if (last_6_7) begin
-      \$2766  = \$1393 [31:0];
-    end else if (\$2032 ) begin
-      \$2766  = shadow_7_7;
-    end
-    if (rst) begin
-      \$2766  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2767  = v4;
-    if (rst) begin
-      \$2767  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2768  = \$2033 ;
-    if (rst) begin
-      \$2768  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2769  = v_hop_7;
-    if (rst) begin
-      \$2769  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2770  = last_hop_7;
-    if (rst) begin
-      \$2770  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2771  = acc_7_0;
-    if (v_7_0) begin
-      \$2771  = \$1395 [31:0];
-    end
-    if (rst) begin
-      \$2771  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2772  = shadow_7_0;
-    if (last_7_0) begin
-      \$2772  = \$1395 [31:0];
-    end
-    if (rst) begin
-      \$2772  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2773  = v_hop_7;
-    if (rst) begin
-      \$2773  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2774  = last_hop_7;
-    if (rst) begin
-      \$2774  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2775  = acc_7_1;
-    if (v_7_1) begin
-      \$2775  = \$1397 [31:0];
-    end
-    if (rst) begin
-      \$2775  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2776  = shadow_7_1;
-    if (last_7_1) begin
-      \$2776  = \$1397 [31:0];
-    end
-    if (rst) begin
-      \$2776  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2777  = v_hop_7;
-    if (rst) begin
-      \$2777  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2778  = last_hop_7;
-    if (rst) begin
-      \$2778  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2779  = acc_7_2;
-    if (v_7_2) begin
-      \$2779  = \$1399 [31:0];
-    end
-    if (rst) begin
-      \$2779  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2780  = shadow_7_2;
-    if (last_7_2) begin
-      \$2780  = \$1399 [31:0];
-    end
-    if (rst) begin
-      \$2780  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2781  = v_hop_7;
-    if (rst) begin
-      \$2781  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2782  = last_hop_7;
-    if (rst) begin
-      \$2782  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2783  = acc_7_3;
-    if (v_7_3) begin
-      \$2783  = \$1401 [31:0];
-    end
-    if (rst) begin
-      \$2783  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2784  = shadow_7_3;
-    if (last_7_3) begin
-      \$2784  = \$1401 [31:0];
-    end
-    if (rst) begin
-      \$2784  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2785  = v_hop_7;
-    if (rst) begin
-      \$2785  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2786  = last_hop_7;
-    if (rst) begin
-      \$2786  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2787  = acc_7_4;
-    if (v_7_4) begin
-      \$2787  = \$1403 [31:0];
-    end
-    if (rst) begin
-      \$2787  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2788  = shadow_7_4;
-    if (last_7_4) begin
-      \$2788  = \$1403 [31:0];
-    end
-    if (rst) begin
-      \$2788  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2789  = v_hop_7;
-    if (rst) begin
-      \$2789  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2790  = last_hop_7;
-    if (rst) begin
-      \$2790  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2791  = acc_7_5;
-    if (v_7_5) begin
-      \$2791  = \$1405 [31:0];
-    end
-    if (rst) begin
-      \$2791  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2792  = shadow_7_5;
-    if (last_7_5) begin
-      \$2792  = \$1405 [31:0];
-    end
-    if (rst) begin
-      \$2792  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2793  = v_hop_7;
-    if (rst) begin
-      \$2793  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2794  = last_hop_7;
-    if (rst) begin
-      \$2794  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2795  = acc_7_6;
-    if (v_7_6) begin
-      \$2795  = \$1407 [31:0];
-    end
-    if (rst) begin
-      \$2795  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2796  = shadow_7_6;
-    if (last_7_6) begin
-      \$2796  = \$1407 [31:0];
-    end
-    if (rst) begin
-      \$2796  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2797  = v_hop_7;
-    if (rst) begin
-      \$2797  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2798  = last_hop_7;
-    if (rst) begin
-      \$2798  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2799  = acc_7_7;
-    if (v_7_7) begin
-      \$2799  = \$1409 [31:0];
-    end
-    if (rst) begin
-      \$2799  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2800  = shadow_7_7;
-    if (last_7_7) begin
-      \$2800  = \$1409 [31:0];
-    end
-    if (rst) begin
-      \$2800  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2801  = o__valid;
-    if (\$2034 ) begin
-      \$2801  = 1'h1;
-    end
-    if (drain) begin
-      if (last_row) begin
-        \$2801  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$2801  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2802  = row;
-    if (\$2034 ) begin
-      \$2802  = 3'h0;
-    end
-    if (drain) begin
-      \$2802  = \$2035 [2:0];
-      if (last_row) begin
-        \$2802  = 3'h0;
-      end
-    end
-    if (rst) begin
-      \$2802  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2803  = busy;
-    if (drain) begin
-      if (last_row) begin
-        \$2803  = 1'h0;
-      end
-    end
-    if (\$2036 ) begin
-      \$2803  = 1'h1;
-    end
-    if (rst) begin
-      \$2803  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2804  = \$2069 ;
-    if (rst) begin
-      \$2804  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2805  = wide_out;
-    if (rst) begin
-      \$2805  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2806  = overflow;
-    if (wide_out_r) begin
-      \$2806  = 1'h1;
-    end else if (clear) begin
-      \$2806  = 1'h0;
-    end
-    if (rst) begin
-      \$2806  = 1'h0;
+      \$2582  = 1'h0;
     end
   end
   assign mac_0_0_pp0 = \$3 [14:0];

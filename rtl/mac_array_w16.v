@@ -120,578 +120,354 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   wire \$200 ;
   wire \$201 ;
   wire \$202 ;
-  wire \$203 ;
+  wire [3:0] \$203 ;
   wire \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
+  reg \$205 ;
+  reg [193:0] \$206 ;
+  reg \$207 ;
+  reg \$208 ;
+  reg \$209 ;
   wire [32:0] \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
+  reg \$210 ;
+  reg \$211 ;
+  reg \$212 ;
+  reg \$213 ;
+  reg \$214 ;
+  reg \$215 ;
+  reg \$216 ;
+  reg \$217 ;
+  reg \$218 ;
+  reg \$219 ;
   wire [31:0] \$22 ;
-  wire \$220 ;
-  wire \$221 ;
-  wire \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire \$229 ;
+  reg \$220 ;
+  reg \$221 ;
+  reg [31:0] \$222 ;
+  reg [31:0] \$223 ;
+  reg \$224 ;
+  reg \$225 ;
+  reg [31:0] \$226 ;
+  reg [31:0] \$227 ;
+  reg \$228 ;
+  reg \$229 ;
   wire [32:0] \$23 ;
-  wire \$230 ;
-  wire \$231 ;
-  wire \$232 ;
-  wire \$233 ;
-  wire \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire \$237 ;
-  wire \$238 ;
-  wire \$239 ;
+  reg [31:0] \$230 ;
+  reg [31:0] \$231 ;
+  reg \$232 ;
+  reg \$233 ;
+  reg [31:0] \$234 ;
+  reg [31:0] \$235 ;
+  reg \$236 ;
+  reg \$237 ;
+  reg [31:0] \$238 ;
+  reg [31:0] \$239 ;
   wire [31:0] \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  wire \$246 ;
-  wire \$247 ;
-  wire \$248 ;
-  wire \$249 ;
+  reg \$240 ;
+  reg \$241 ;
+  reg [31:0] \$242 ;
+  reg [31:0] \$243 ;
+  reg \$244 ;
+  reg \$245 ;
+  reg [31:0] \$246 ;
+  reg [31:0] \$247 ;
+  reg \$248 ;
+  reg \$249 ;
   wire [32:0] \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
+  reg [31:0] \$250 ;
+  reg [31:0] \$251 ;
+  reg \$252 ;
+  reg \$253 ;
+  reg \$254 ;
+  reg \$255 ;
+  reg [31:0] \$256 ;
+  reg [31:0] \$257 ;
+  reg \$258 ;
+  reg \$259 ;
   wire [31:0] \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire \$269 ;
+  reg [31:0] \$260 ;
+  reg [31:0] \$261 ;
+  reg \$262 ;
+  reg \$263 ;
+  reg [31:0] \$264 ;
+  reg [31:0] \$265 ;
+  reg \$266 ;
+  reg \$267 ;
+  reg [31:0] \$268 ;
+  reg [31:0] \$269 ;
   wire [32:0] \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
-  wire \$273 ;
-  wire \$274 ;
-  wire \$275 ;
-  wire \$276 ;
-  wire \$277 ;
-  wire \$278 ;
-  wire \$279 ;
+  reg \$270 ;
+  reg \$271 ;
+  reg [31:0] \$272 ;
+  reg [31:0] \$273 ;
+  reg \$274 ;
+  reg \$275 ;
+  reg [31:0] \$276 ;
+  reg [31:0] \$277 ;
+  reg \$278 ;
+  reg \$279 ;
   wire [31:0] \$28 ;
-  wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
-  wire \$286 ;
-  wire \$287 ;
-  wire \$288 ;
-  wire \$289 ;
+  reg [31:0] \$280 ;
+  reg [31:0] \$281 ;
+  reg \$282 ;
+  reg \$283 ;
+  reg [31:0] \$284 ;
+  reg [31:0] \$285 ;
+  reg \$286 ;
+  reg \$287 ;
+  reg \$288 ;
+  reg \$289 ;
   wire [32:0] \$29 ;
-  wire \$290 ;
-  wire \$291 ;
-  wire \$292 ;
-  wire \$293 ;
-  wire \$294 ;
-  wire \$295 ;
-  wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
-  wire \$299 ;
+  reg [31:0] \$290 ;
+  reg [31:0] \$291 ;
+  reg \$292 ;
+  reg \$293 ;
+  reg [31:0] \$294 ;
+  reg [31:0] \$295 ;
+  reg \$296 ;
+  reg \$297 ;
+  reg [31:0] \$298 ;
+  reg [31:0] \$299 ;
   wire [32:0] \$3 ;
   wire [31:0] \$30 ;
-  wire \$300 ;
-  wire \$301 ;
-  wire \$302 ;
-  wire \$303 ;
-  wire \$304 ;
-  wire \$305 ;
-  wire \$306 ;
-  wire \$307 ;
-  wire \$308 ;
-  wire \$309 ;
+  reg \$300 ;
+  reg \$301 ;
+  reg [31:0] \$302 ;
+  reg [31:0] \$303 ;
+  reg \$304 ;
+  reg \$305 ;
+  reg [31:0] \$306 ;
+  reg [31:0] \$307 ;
+  reg \$308 ;
+  reg \$309 ;
   wire [32:0] \$31 ;
-  wire \$310 ;
-  wire \$311 ;
-  wire \$312 ;
-  wire \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire \$316 ;
-  wire \$317 ;
-  wire \$318 ;
-  wire \$319 ;
+  reg [31:0] \$310 ;
+  reg [31:0] \$311 ;
+  reg \$312 ;
+  reg \$313 ;
+  reg [31:0] \$314 ;
+  reg [31:0] \$315 ;
+  reg \$316 ;
+  reg \$317 ;
+  reg [31:0] \$318 ;
+  reg [31:0] \$319 ;
   wire [31:0] \$32 ;
-  wire \$320 ;
-  wire \$321 ;
-  wire \$322 ;
-  wire \$323 ;
-  wire \$324 ;
-  wire \$325 ;
-  wire \$326 ;
-  wire \$327 ;
-  wire \$328 ;
-  wire \$329 ;
+  reg \$320 ;
+  reg \$321 ;
+  reg \$322 ;
+  reg \$323 ;
+  reg [31:0] \$324 ;
+  reg [31:0] \$325 ;
+  reg \$326 ;
+  reg \$327 ;
+  reg [31:0] \$328 ;
+  reg [31:0] \$329 ;
   wire [32:0] \$33 ;
-  wire \$330 ;
-  wire \$331 ;
-  wire \$332 ;
-  wire \$333 ;
-  wire \$334 ;
-  wire \$335 ;
-  wire \$336 ;
-  wire \$337 ;
-  wire \$338 ;
-  wire \$339 ;
+  reg \$330 ;
+  reg \$331 ;
+  reg [31:0] \$332 ;
+  reg [31:0] \$333 ;
+  reg \$334 ;
+  reg \$335 ;
+  reg [31:0] \$336 ;
+  reg [31:0] \$337 ;
+  reg \$338 ;
+  reg \$339 ;
   wire [31:0] \$34 ;
-  wire \$340 ;
-  wire \$341 ;
-  wire \$342 ;
-  wire \$343 ;
-  wire \$344 ;
-  wire \$345 ;
-  wire \$346 ;
-  wire \$347 ;
-  wire \$348 ;
-  wire \$349 ;
+  reg [31:0] \$340 ;
+  reg [31:0] \$341 ;
+  reg \$342 ;
+  reg \$343 ;
+  reg [31:0] \$344 ;
+  reg [31:0] \$345 ;
+  reg \$346 ;
+  reg \$347 ;
+  reg [31:0] \$348 ;
+  reg [31:0] \$349 ;
   wire [32:0] \$35 ;
-  wire \$350 ;
-  wire \$351 ;
-  wire \$352 ;
-  wire \$353 ;
-  wire \$354 ;
-  wire \$355 ;
-  wire \$356 ;
-  wire \$357 ;
-  wire \$358 ;
-  wire \$359 ;
+  reg \$350 ;
+  reg \$351 ;
+  reg [31:0] \$352 ;
+  reg [31:0] \$353 ;
+  reg \$354 ;
+  reg \$355 ;
+  reg \$356 ;
+  reg \$357 ;
+  reg [31:0] \$358 ;
+  reg [31:0] \$359 ;
   wire [31:0] \$36 ;
-  wire \$360 ;
-  wire \$361 ;
-  wire \$362 ;
-  wire \$363 ;
-  wire \$364 ;
-  wire \$365 ;
-  wire \$366 ;
-  wire \$367 ;
-  wire \$368 ;
-  wire \$369 ;
+  reg \$360 ;
+  reg \$361 ;
+  reg [31:0] \$362 ;
+  reg [31:0] \$363 ;
+  reg \$364 ;
+  reg \$365 ;
+  reg [31:0] \$366 ;
+  reg [31:0] \$367 ;
+  reg \$368 ;
+  reg \$369 ;
   wire [32:0] \$37 ;
-  wire \$370 ;
-  wire [3:0] \$371 ;
-  wire \$372 ;
+  reg [31:0] \$370 ;
+  reg [31:0] \$371 ;
+  reg \$372 ;
   reg \$373 ;
-  reg [193:0] \$374 ;
-  reg \$375 ;
+  reg [31:0] \$374 ;
+  reg [31:0] \$375 ;
   reg \$376 ;
   reg \$377 ;
-  reg \$378 ;
-  reg \$379 ;
+  reg [31:0] \$378 ;
+  reg [31:0] \$379 ;
   wire [31:0] \$38 ;
   reg \$380 ;
   reg \$381 ;
-  reg \$382 ;
-  reg \$383 ;
+  reg [31:0] \$382 ;
+  reg [31:0] \$383 ;
   reg \$384 ;
   reg \$385 ;
-  reg \$386 ;
-  reg \$387 ;
+  reg [31:0] \$386 ;
+  reg [31:0] \$387 ;
   reg \$388 ;
   reg \$389 ;
   wire [32:0] \$39 ;
-  reg [31:0] \$390 ;
+  reg \$390 ;
   reg \$391 ;
   reg [31:0] \$392 ;
-  reg \$393 ;
+  reg [31:0] \$393 ;
   reg \$394 ;
-  reg [31:0] \$395 ;
-  reg \$396 ;
+  reg \$395 ;
+  reg [31:0] \$396 ;
   reg [31:0] \$397 ;
   reg \$398 ;
   reg \$399 ;
   wire [31:0] \$4 ;
   wire [31:0] \$40 ;
   reg [31:0] \$400 ;
-  reg \$401 ;
-  reg [31:0] \$402 ;
+  reg [31:0] \$401 ;
+  reg \$402 ;
   reg \$403 ;
-  reg \$404 ;
+  reg [31:0] \$404 ;
   reg [31:0] \$405 ;
   reg \$406 ;
-  reg [31:0] \$407 ;
-  reg \$408 ;
-  reg \$409 ;
+  reg \$407 ;
+  reg [31:0] \$408 ;
+  reg [31:0] \$409 ;
   wire [32:0] \$41 ;
-  reg [31:0] \$410 ;
+  reg \$410 ;
   reg \$411 ;
   reg [31:0] \$412 ;
-  reg \$413 ;
+  reg [31:0] \$413 ;
   reg \$414 ;
-  reg [31:0] \$415 ;
-  reg \$416 ;
+  reg \$415 ;
+  reg [31:0] \$416 ;
   reg [31:0] \$417 ;
   reg \$418 ;
   reg \$419 ;
   wire [31:0] \$42 ;
   reg [31:0] \$420 ;
-  reg \$421 ;
-  reg [31:0] \$422 ;
+  reg [31:0] \$421 ;
+  reg \$422 ;
   reg \$423 ;
   reg \$424 ;
-  reg [31:0] \$425 ;
-  reg \$426 ;
+  reg \$425 ;
+  reg [31:0] \$426 ;
   reg [31:0] \$427 ;
   reg \$428 ;
   reg \$429 ;
   wire [32:0] \$43 ;
-  reg \$430 ;
-  reg \$431 ;
-  reg [31:0] \$432 ;
+  reg [31:0] \$430 ;
+  reg [31:0] \$431 ;
+  reg \$432 ;
   reg \$433 ;
   reg [31:0] \$434 ;
-  reg \$435 ;
+  reg [31:0] \$435 ;
   reg \$436 ;
-  reg [31:0] \$437 ;
-  reg \$438 ;
+  reg \$437 ;
+  reg [31:0] \$438 ;
   reg [31:0] \$439 ;
   wire [31:0] \$44 ;
   reg \$440 ;
   reg \$441 ;
   reg [31:0] \$442 ;
-  reg \$443 ;
-  reg [31:0] \$444 ;
+  reg [31:0] \$443 ;
+  reg \$444 ;
   reg \$445 ;
-  reg \$446 ;
+  reg [31:0] \$446 ;
   reg [31:0] \$447 ;
   reg \$448 ;
-  reg [31:0] \$449 ;
+  reg \$449 ;
   wire [32:0] \$45 ;
-  reg \$450 ;
-  reg \$451 ;
-  reg [31:0] \$452 ;
+  reg [31:0] \$450 ;
+  reg [31:0] \$451 ;
+  reg \$452 ;
   reg \$453 ;
   reg [31:0] \$454 ;
-  reg \$455 ;
+  reg [31:0] \$455 ;
   reg \$456 ;
-  reg [31:0] \$457 ;
+  reg \$457 ;
   reg \$458 ;
-  reg [31:0] \$459 ;
+  reg \$459 ;
   wire [31:0] \$46 ;
-  reg \$460 ;
-  reg \$461 ;
-  reg [31:0] \$462 ;
+  reg [31:0] \$460 ;
+  reg [31:0] \$461 ;
+  reg \$462 ;
   reg \$463 ;
   reg [31:0] \$464 ;
-  reg \$465 ;
+  reg [31:0] \$465 ;
   reg \$466 ;
-  reg [31:0] \$467 ;
-  reg \$468 ;
+  reg \$467 ;
+  reg [31:0] \$468 ;
   reg [31:0] \$469 ;
   wire [32:0] \$47 ;
   reg \$470 ;
   reg \$471 ;
-  reg \$472 ;
-  reg \$473 ;
-  reg [31:0] \$474 ;
+  reg [31:0] \$472 ;
+  reg [31:0] \$473 ;
+  reg \$474 ;
   reg \$475 ;
   reg [31:0] \$476 ;
-  reg \$477 ;
+  reg [31:0] \$477 ;
   reg \$478 ;
-  reg [31:0] \$479 ;
+  reg \$479 ;
   wire [31:0] \$48 ;
-  reg \$480 ;
+  reg [31:0] \$480 ;
   reg [31:0] \$481 ;
   reg \$482 ;
   reg \$483 ;
   reg [31:0] \$484 ;
-  reg \$485 ;
-  reg [31:0] \$486 ;
+  reg [31:0] \$485 ;
+  reg \$486 ;
   reg \$487 ;
-  reg \$488 ;
+  reg [31:0] \$488 ;
   reg [31:0] \$489 ;
   wire [32:0] \$49 ;
   reg \$490 ;
-  reg [31:0] \$491 ;
+  reg [2:0] \$491 ;
   reg \$492 ;
   reg \$493 ;
-  reg [31:0] \$494 ;
-  reg \$495 ;
-  reg [31:0] \$496 ;
-  reg \$497 ;
-  reg \$498 ;
-  reg [31:0] \$499 ;
+  reg \$494 ;
   wire [32:0] \$5 ;
   wire [31:0] \$50 ;
-  reg \$500 ;
-  reg [31:0] \$501 ;
-  reg \$502 ;
-  reg \$503 ;
-  reg [31:0] \$504 ;
-  reg \$505 ;
-  reg [31:0] \$506 ;
-  reg \$507 ;
-  reg \$508 ;
-  reg [31:0] \$509 ;
   wire [32:0] \$51 ;
-  reg \$510 ;
-  reg [31:0] \$511 ;
-  reg \$512 ;
-  reg \$513 ;
-  reg \$514 ;
-  reg \$515 ;
-  reg [31:0] \$516 ;
-  reg \$517 ;
-  reg [31:0] \$518 ;
-  reg \$519 ;
   wire [31:0] \$52 ;
-  reg \$520 ;
-  reg [31:0] \$521 ;
-  reg \$522 ;
-  reg [31:0] \$523 ;
-  reg \$524 ;
-  reg \$525 ;
-  reg [31:0] \$526 ;
-  reg \$527 ;
-  reg [31:0] \$528 ;
-  reg \$529 ;
   wire [32:0] \$53 ;
-  reg \$530 ;
-  reg [31:0] \$531 ;
-  reg \$532 ;
-  reg [31:0] \$533 ;
-  reg \$534 ;
-  reg \$535 ;
-  reg [31:0] \$536 ;
-  reg \$537 ;
-  reg [31:0] \$538 ;
-  reg \$539 ;
   wire [31:0] \$54 ;
-  reg \$540 ;
-  reg [31:0] \$541 ;
-  reg \$542 ;
-  reg [31:0] \$543 ;
-  reg \$544 ;
-  reg \$545 ;
-  reg [31:0] \$546 ;
-  reg \$547 ;
-  reg [31:0] \$548 ;
-  reg \$549 ;
   wire [32:0] \$55 ;
-  reg \$550 ;
-  reg [31:0] \$551 ;
-  reg \$552 ;
-  reg [31:0] \$553 ;
-  reg \$554 ;
-  reg \$555 ;
-  reg \$556 ;
-  reg \$557 ;
-  reg [31:0] \$558 ;
-  reg \$559 ;
   wire [31:0] \$56 ;
-  reg [31:0] \$560 ;
-  reg \$561 ;
-  reg \$562 ;
-  reg [31:0] \$563 ;
-  reg \$564 ;
-  reg [31:0] \$565 ;
-  reg \$566 ;
-  reg \$567 ;
-  reg [31:0] \$568 ;
-  reg \$569 ;
   wire [32:0] \$57 ;
-  reg [31:0] \$570 ;
-  reg \$571 ;
-  reg \$572 ;
-  reg [31:0] \$573 ;
-  reg \$574 ;
-  reg [31:0] \$575 ;
-  reg \$576 ;
-  reg \$577 ;
-  reg [31:0] \$578 ;
-  reg \$579 ;
   wire [31:0] \$58 ;
-  reg [31:0] \$580 ;
-  reg \$581 ;
-  reg \$582 ;
-  reg [31:0] \$583 ;
-  reg \$584 ;
-  reg [31:0] \$585 ;
-  reg \$586 ;
-  reg \$587 ;
-  reg [31:0] \$588 ;
-  reg \$589 ;
   wire [32:0] \$59 ;
-  reg [31:0] \$590 ;
-  reg \$591 ;
-  reg \$592 ;
-  reg [31:0] \$593 ;
-  reg \$594 ;
-  reg [31:0] \$595 ;
-  reg \$596 ;
-  reg \$597 ;
-  reg \$598 ;
-  reg \$599 ;
   wire [31:0] \$6 ;
   wire [31:0] \$60 ;
-  reg [31:0] \$600 ;
-  reg \$601 ;
-  reg [31:0] \$602 ;
-  reg \$603 ;
-  reg \$604 ;
-  reg [31:0] \$605 ;
-  reg \$606 ;
-  reg [31:0] \$607 ;
-  reg \$608 ;
-  reg \$609 ;
   wire [32:0] \$61 ;
-  reg [31:0] \$610 ;
-  reg \$611 ;
-  reg [31:0] \$612 ;
-  reg \$613 ;
-  reg \$614 ;
-  reg [31:0] \$615 ;
-  reg \$616 ;
-  reg [31:0] \$617 ;
-  reg \$618 ;
-  reg \$619 ;
   wire [31:0] \$62 ;
-  reg [31:0] \$620 ;
-  reg \$621 ;
-  reg [31:0] \$622 ;
-  reg \$623 ;
-  reg \$624 ;
-  reg [31:0] \$625 ;
-  reg \$626 ;
-  reg [31:0] \$627 ;
-  reg \$628 ;
-  reg \$629 ;
   wire [32:0] \$63 ;
-  reg [31:0] \$630 ;
-  reg \$631 ;
-  reg [31:0] \$632 ;
-  reg \$633 ;
-  reg \$634 ;
-  reg [31:0] \$635 ;
-  reg \$636 ;
-  reg [31:0] \$637 ;
-  reg \$638 ;
-  reg \$639 ;
   wire [31:0] \$64 ;
-  reg \$640 ;
-  reg \$641 ;
-  reg [31:0] \$642 ;
-  reg \$643 ;
-  reg [31:0] \$644 ;
-  reg \$645 ;
-  reg \$646 ;
-  reg [31:0] \$647 ;
-  reg \$648 ;
-  reg [31:0] \$649 ;
   wire [32:0] \$65 ;
-  reg \$650 ;
-  reg \$651 ;
-  reg [31:0] \$652 ;
-  reg \$653 ;
-  reg [31:0] \$654 ;
-  reg \$655 ;
-  reg \$656 ;
-  reg [31:0] \$657 ;
-  reg \$658 ;
-  reg [31:0] \$659 ;
   wire [31:0] \$66 ;
-  reg \$660 ;
-  reg \$661 ;
-  reg [31:0] \$662 ;
-  reg \$663 ;
-  reg [31:0] \$664 ;
-  reg \$665 ;
-  reg \$666 ;
-  reg [31:0] \$667 ;
-  reg \$668 ;
-  reg [31:0] \$669 ;
   wire [32:0] \$67 ;
-  reg \$670 ;
-  reg \$671 ;
-  reg [31:0] \$672 ;
-  reg \$673 ;
-  reg [31:0] \$674 ;
-  reg \$675 ;
-  reg \$676 ;
-  reg [31:0] \$677 ;
-  reg \$678 ;
-  reg [31:0] \$679 ;
   wire [31:0] \$68 ;
-  reg \$680 ;
-  reg \$681 ;
-  reg \$682 ;
-  reg \$683 ;
-  reg [31:0] \$684 ;
-  reg [31:0] \$685 ;
-  reg \$686 ;
-  reg \$687 ;
-  reg [31:0] \$688 ;
-  reg [31:0] \$689 ;
   wire [32:0] \$69 ;
-  reg \$690 ;
-  reg \$691 ;
-  reg [31:0] \$692 ;
-  reg [31:0] \$693 ;
-  reg \$694 ;
-  reg \$695 ;
-  reg [31:0] \$696 ;
-  reg [31:0] \$697 ;
-  reg \$698 ;
-  reg \$699 ;
   wire [32:0] \$7 ;
   wire [31:0] \$70 ;
-  reg [31:0] \$700 ;
-  reg [31:0] \$701 ;
-  reg \$702 ;
-  reg \$703 ;
-  reg [31:0] \$704 ;
-  reg [31:0] \$705 ;
-  reg \$706 ;
-  reg \$707 ;
-  reg [31:0] \$708 ;
-  reg [31:0] \$709 ;
   wire [32:0] \$71 ;
-  reg \$710 ;
-  reg \$711 ;
-  reg [31:0] \$712 ;
-  reg [31:0] \$713 ;
-  reg \$714 ;
-  reg [2:0] \$715 ;
-  reg \$716 ;
-  reg \$717 ;
-  reg \$718 ;
   wire [31:0] \$72 ;
   wire [32:0] \$73 ;
   wire [31:0] \$74 ;
@@ -1793,118 +1569,6 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_0_0 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_0_1 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_0_2 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_0_3 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_0_4 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_0_5 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_0_6 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_0_7 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_1_0 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_1_1 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_1_2 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_1_3 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_1_4 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_1_5 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_1_6 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_1_7 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_2_0 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_2_1 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_2_2 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_2_3 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_2_4 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_2_5 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_2_6 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_2_7 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_3_0 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_3_1 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_3_2 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_3_3 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_3_4 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_3_5 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_3_6 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_3_7 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_4_0 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_4_1 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_4_2 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_4_3 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_4_4 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_4_5 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_4_6 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_4_7 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_5_0 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_5_1 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_5_2 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_5_3 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_5_4 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_5_5 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_5_6 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_5_7 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_6_0 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_6_1 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_6_2 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_6_3 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_6_4 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_6_5 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_6_6 = 1'h0;
-  (* keep = "true" *)
-  reg o_valid_6_7 = 1'h0;
   output overflow;
   reg overflow = 1'h0;
   reg [2:0] row = 3'h0;
@@ -2188,127 +1852,1038 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   reg v_hop_7 = 1'h0;
   wire wide_out;
   reg wide_out_r = 1'h0;
-  assign \$278  = o_valid_3_2 & o__ready;
-  assign \$279  = v4 & last4;
-  assign \$280  = drain & last_row;
-  assign \$281  = o_valid_3_3 & o__ready;
-  assign \$282  = v4 & last4;
-  assign \$283  = drain & last_row;
-  assign \$284  = o_valid_3_4 & o__ready;
-  assign \$285  = v4 & last4;
-  assign \$286  = drain & last_row;
-  assign \$287  = o_valid_3_5 & o__ready;
-  assign \$288  = v4 & last4;
-  assign \$289  = drain & last_row;
-  assign \$290  = o_valid_3_6 & o__ready;
-  assign \$291  = v4 & last4;
-  assign \$292  = drain & last_row;
-  assign \$293  = o_valid_3_7 & o__ready;
-  assign \$294  = v2 & last2;
-  assign \$295  = v4 & last4;
-  assign \$296  = drain & last_row;
-  assign \$297  = o_valid_4_0 & o__ready;
-  assign \$298  = v4 & last4;
-  assign \$299  = drain & last_row;
-  assign \$300  = o_valid_4_1 & o__ready;
-  assign \$301  = v4 & last4;
-  assign \$302  = drain & last_row;
-  assign \$303  = o_valid_4_2 & o__ready;
-  assign \$304  = v4 & last4;
-  assign \$305  = drain & last_row;
-  assign \$306  = o_valid_4_3 & o__ready;
-  assign \$307  = v4 & last4;
-  assign \$308  = drain & last_row;
-  assign \$309  = o_valid_4_4 & o__ready;
-  assign \$310  = v4 & last4;
-  assign \$311  = drain & last_row;
-  assign \$312  = o_valid_4_5 & o__ready;
-  assign \$313  = v4 & last4;
-  assign \$314  = drain & last_row;
-  assign \$315  = o_valid_4_6 & o__ready;
-  assign \$316  = v4 & last4;
-  assign \$317  = drain & last_row;
-  assign \$318  = o_valid_4_7 & o__ready;
-  assign \$319  = v2 & last2;
-  assign \$320  = v4 & last4;
-  assign \$321  = drain & last_row;
-  assign \$322  = o_valid_5_0 & o__ready;
-  assign \$323  = v4 & last4;
-  assign \$324  = drain & last_row;
-  assign \$325  = o_valid_5_1 & o__ready;
-  assign \$326  = v4 & last4;
-  assign \$327  = drain & last_row;
-  assign \$328  = o_valid_5_2 & o__ready;
-  assign \$329  = v4 & last4;
-  assign \$330  = drain & last_row;
-  assign \$331  = o_valid_5_3 & o__ready;
-  assign \$332  = v4 & last4;
-  assign \$333  = drain & last_row;
-  assign \$334  = o_valid_5_4 & o__ready;
-  assign \$335  = v4 & last4;
-  assign \$336  = drain & last_row;
-  assign \$337  = o_valid_5_5 & o__ready;
-  assign \$338  = v4 & last4;
-  assign \$339  = drain & last_row;
-  assign \$340  = o_valid_5_6 & o__ready;
-  assign \$341  = v4 & last4;
-  assign \$342  = drain & last_row;
-  assign \$343  = o_valid_5_7 & o__ready;
-  assign \$344  = v2 & last2;
-  assign \$345  = v4 & last4;
-  assign \$346  = drain & last_row;
-  assign \$347  = o_valid_6_0 & o__ready;
-  assign \$348  = v4 & last4;
-  assign \$349  = drain & last_row;
-  assign \$350  = o_valid_6_1 & o__ready;
-  assign \$351  = v4 & last4;
-  assign \$352  = drain & last_row;
-  assign \$353  = o_valid_6_2 & o__ready;
-  assign \$354  = v4 & last4;
-  assign \$355  = drain & last_row;
-  assign \$356  = o_valid_6_3 & o__ready;
-  assign \$357  = v4 & last4;
-  assign \$358  = drain & last_row;
-  assign \$359  = o_valid_6_4 & o__ready;
-  assign \$360  = v4 & last4;
-  assign \$361  = drain & last_row;
-  assign \$362  = o_valid_6_5 & o__ready;
-  assign \$363  = v4 & last4;
-  assign \$364  = drain & last_row;
-  assign \$365  = o_valid_6_6 & o__ready;
-  assign \$366  = v4 & last4;
-  assign \$367  = drain & last_row;
-  assign \$368  = o_valid_6_7 & o__ready;
-  assign \$369  = v2 & last2;
-  assign \$370  = v4 & last4;
-  assign \$371  = row + 1'h1;
-  assign \$372  = accept & i__payload[193];
   always @(posedge clk)
-    v1 <= \$373 ;
+    mac_6_6_a1 <= in1[55:48];
   always @(posedge clk)
-    in1 <= \$374 ;
+    mac_6_6_w1 <= in1[175:160];
   always @(posedge clk)
-    first1 <= \$375 ;
+    mac_6_6_m_a <= mac_6_6_a1;
   always @(posedge clk)
-    last1 <= \$376 ;
+    mac_6_6_m_b <= mac_6_6_w1;
   always @(posedge clk)
-    v2 <= \$377 ;
+    mac_6_6_m_p <= \$184 ;
   always @(posedge clk)
-    first2 <= \$378 ;
+    mac_6_7_a1 <= in1[55:48];
   always @(posedge clk)
-    last2 <= \$379 ;
+    mac_6_7_w1 <= in1[191:176];
   always @(posedge clk)
-    v3 <= \$380 ;
+    mac_6_7_m_a <= mac_6_7_a1;
   always @(posedge clk)
-    first3 <= \$381 ;
+    mac_6_7_m_b <= mac_6_7_w1;
   always @(posedge clk)
-    last3 <= \$382 ;
+    mac_6_7_m_p <= \$185 ;
   always @(posedge clk)
-    v4 <= \$383 ;
+    mac_7_0_a1 <= in1[63:56];
   always @(posedge clk)
-    first4 <= \$384 ;
+    mac_7_0_w1 <= in1[79:64];
   always @(posedge clk)
-    last4 <= \$385 ;
+    mac_7_0_m_a <= mac_7_0_a1;
+  always @(posedge clk)
+    mac_7_0_m_b <= mac_7_0_w1;
+  always @(posedge clk)
+    mac_7_0_m_p <= \$186 ;
+  always @(posedge clk)
+    mac_7_1_a1 <= in1[63:56];
+  always @(posedge clk)
+    mac_7_1_w1 <= in1[95:80];
+  always @(posedge clk)
+    mac_7_1_m_a <= mac_7_1_a1;
+  always @(posedge clk)
+    mac_7_1_m_b <= mac_7_1_w1;
+  always @(posedge clk)
+    mac_7_1_m_p <= \$187 ;
+  always @(posedge clk)
+    mac_7_2_a1 <= in1[63:56];
+  always @(posedge clk)
+    mac_7_2_w1 <= in1[111:96];
+  always @(posedge clk)
+    mac_7_2_m_a <= mac_7_2_a1;
+  always @(posedge clk)
+    mac_7_2_m_b <= mac_7_2_w1;
+  always @(posedge clk)
+    mac_7_2_m_p <= \$188 ;
+  always @(posedge clk)
+    mac_7_3_a1 <= in1[63:56];
+  always @(posedge clk)
+    mac_7_3_w1 <= in1[127:112];
+  always @(posedge clk)
+    mac_7_3_m_a <= mac_7_3_a1;
+  always @(posedge clk)
+    mac_7_3_m_b <= mac_7_3_w1;
+  always @(posedge clk)
+    mac_7_3_m_p <= \$189 ;
+  always @(posedge clk)
+    mac_7_4_a1 <= in1[63:56];
+  always @(posedge clk)
+    mac_7_4_w1 <= in1[143:128];
+  always @(posedge clk)
+    mac_7_4_m_a <= mac_7_4_a1;
+  always @(posedge clk)
+    mac_7_4_m_b <= mac_7_4_w1;
+  always @(posedge clk)
+    mac_7_4_m_p <= \$190 ;
+  always @(posedge clk)
+    mac_7_5_a1 <= in1[63:56];
+  always @(posedge clk)
+    mac_7_5_w1 <= in1[159:144];
+  always @(posedge clk)
+    mac_7_5_m_a <= mac_7_5_a1;
+  always @(posedge clk)
+    mac_7_5_m_b <= mac_7_5_w1;
+  always @(posedge clk)
+    mac_7_5_m_p <= \$191 ;
+  always @(posedge clk)
+    mac_7_6_a1 <= in1[63:56];
+  always @(posedge clk)
+    mac_7_6_w1 <= in1[175:160];
+  always @(posedge clk)
+    mac_7_6_m_a <= mac_7_6_a1;
+  always @(posedge clk)
+    mac_7_6_m_b <= mac_7_6_w1;
+  always @(posedge clk)
+    mac_7_6_m_p <= \$192 ;
+  always @(posedge clk)
+    mac_7_7_a1 <= in1[63:56];
+  always @(posedge clk)
+    mac_7_7_w1 <= in1[191:176];
+  always @(posedge clk)
+    mac_7_7_m_a <= mac_7_7_a1;
+  always @(posedge clk)
+    mac_7_7_m_b <= mac_7_7_w1;
+  always @(posedge clk)
+    mac_7_7_m_p <= \$193 ;
+  always @(posedge clk)
+    v_hop_0 <= \$218 ;
+  always @(posedge clk)
+    first_hop_0 <= first2;
+  always @(posedge clk)
+    last_hop_0 <= \$219 ;
+  always @(posedge clk)
+    v_0_0 <= \$220 ;
+  always @(posedge clk)
+    first_0_0 <= first_hop_0;
+  always @(posedge clk)
+    last_0_0 <= \$221 ;
+  always @(posedge clk)
+    acc_0_0 <= \$222 ;
+  always @(posedge clk)
+    shadow_0_0 <= \$223 ;
+  always @(posedge clk)
+    v_0_1 <= \$224 ;
+  always @(posedge clk)
+    first_0_1 <= first_hop_0;
+  always @(posedge clk)
+    last_0_1 <= \$225 ;
+  always @(posedge clk)
+    acc_0_1 <= \$226 ;
+  always @(posedge clk)
+    shadow_0_1 <= \$227 ;
+  always @(posedge clk)
+    v_0_2 <= \$228 ;
+  always @(posedge clk)
+    first_0_2 <= first_hop_0;
+  always @(posedge clk)
+    last_0_2 <= \$229 ;
+  always @(posedge clk)
+    acc_0_2 <= \$230 ;
+  always @(posedge clk)
+    shadow_0_2 <= \$231 ;
+  always @(posedge clk)
+    v_0_3 <= \$232 ;
+  always @(posedge clk)
+    first_0_3 <= first_hop_0;
+  always @(posedge clk)
+    last_0_3 <= \$233 ;
+  always @(posedge clk)
+    acc_0_3 <= \$234 ;
+  always @(posedge clk)
+    shadow_0_3 <= \$235 ;
+  always @(posedge clk)
+    v_0_4 <= \$236 ;
+  always @(posedge clk)
+    first_0_4 <= first_hop_0;
+  always @(posedge clk)
+    last_0_4 <= \$237 ;
+  always @(posedge clk)
+    acc_0_4 <= \$238 ;
+  always @(posedge clk)
+    shadow_0_4 <= \$239 ;
+  always @(posedge clk)
+    v_0_5 <= \$240 ;
+  always @(posedge clk)
+    first_0_5 <= first_hop_0;
+  always @(posedge clk)
+    last_0_5 <= \$241 ;
+  always @(posedge clk)
+    acc_0_5 <= \$242 ;
+  always @(posedge clk)
+    shadow_0_5 <= \$243 ;
+  always @(posedge clk)
+    v_0_6 <= \$244 ;
+  always @(posedge clk)
+    first_0_6 <= first_hop_0;
+  always @(posedge clk)
+    last_0_6 <= \$245 ;
+  always @(posedge clk)
+    acc_0_6 <= \$246 ;
+  always @(posedge clk)
+    shadow_0_6 <= \$247 ;
+  always @(posedge clk)
+    v_0_7 <= \$248 ;
+  always @(posedge clk)
+    first_0_7 <= first_hop_0;
+  always @(posedge clk)
+    last_0_7 <= \$249 ;
+  always @(posedge clk)
+    acc_0_7 <= \$250 ;
+  always @(posedge clk)
+    shadow_0_7 <= \$251 ;
+  always @(posedge clk)
+    v_hop_1 <= \$252 ;
+  always @(posedge clk)
+    first_hop_1 <= first2;
+  always @(posedge clk)
+    last_hop_1 <= \$253 ;
+  always @(posedge clk)
+    v_1_0 <= \$254 ;
+  always @(posedge clk)
+    first_1_0 <= first_hop_1;
+  always @(posedge clk)
+    last_1_0 <= \$255 ;
+  always @(posedge clk)
+    acc_1_0 <= \$256 ;
+  always @(posedge clk)
+    shadow_1_0 <= \$257 ;
+  always @(posedge clk)
+    v_1_1 <= \$258 ;
+  always @(posedge clk)
+    first_1_1 <= first_hop_1;
+  always @(posedge clk)
+    last_1_1 <= \$259 ;
+  always @(posedge clk)
+    acc_1_1 <= \$260 ;
+  always @(posedge clk)
+    shadow_1_1 <= \$261 ;
+  always @(posedge clk)
+    v_1_2 <= \$262 ;
+  always @(posedge clk)
+    first_1_2 <= first_hop_1;
+  always @(posedge clk)
+    last_1_2 <= \$263 ;
+  always @(posedge clk)
+    acc_1_2 <= \$264 ;
+  always @(posedge clk)
+    shadow_1_2 <= \$265 ;
+  always @(posedge clk)
+    v_1_3 <= \$266 ;
+  always @(posedge clk)
+    first_1_3 <= first_hop_1;
+  always @(posedge clk)
+    last_1_3 <= \$267 ;
+  always @(posedge clk)
+    acc_1_3 <= \$268 ;
+  always @(posedge clk)
+    shadow_1_3 <= \$269 ;
+  always @(posedge clk)
+    v_1_4 <= \$270 ;
+  always @(posedge clk)
+    first_1_4 <= first_hop_1;
+  always @(posedge clk)
+    last_1_4 <= \$271 ;
+  always @(posedge clk)
+    acc_1_4 <= \$272 ;
+  always @(posedge clk)
+    shadow_1_4 <= \$273 ;
+  always @(posedge clk)
+    v_1_5 <= \$274 ;
+  always @(posedge clk)
+    first_1_5 <= first_hop_1;
+  always @(posedge clk)
+    last_1_5 <= \$275 ;
+  always @(posedge clk)
+    acc_1_5 <= \$276 ;
+  always @(posedge clk)
+    shadow_1_5 <= \$277 ;
+  always @(posedge clk)
+    v_1_6 <= \$278 ;
+  always @(posedge clk)
+    first_1_6 <= first_hop_1;
+  always @(posedge clk)
+    last_1_6 <= \$279 ;
+  always @(posedge clk)
+    acc_1_6 <= \$280 ;
+  always @(posedge clk)
+    shadow_1_6 <= \$281 ;
+  always @(posedge clk)
+    v_1_7 <= \$282 ;
+  always @(posedge clk)
+    first_1_7 <= first_hop_1;
+  always @(posedge clk)
+    last_1_7 <= \$283 ;
+  always @(posedge clk)
+    acc_1_7 <= \$284 ;
+  always @(posedge clk)
+    shadow_1_7 <= \$285 ;
+  always @(posedge clk)
+    v_hop_2 <= \$286 ;
+  always @(posedge clk)
+    first_hop_2 <= first2;
+  always @(posedge clk)
+    last_hop_2 <= \$287 ;
+  always @(posedge clk)
+    v_2_0 <= \$288 ;
+  always @(posedge clk)
+    first_2_0 <= first_hop_2;
+  always @(posedge clk)
+    last_2_0 <= \$289 ;
+  always @(posedge clk)
+    acc_2_0 <= \$290 ;
+  always @(posedge clk)
+    shadow_2_0 <= \$291 ;
+  always @(posedge clk)
+    v_2_1 <= \$292 ;
+  always @(posedge clk)
+    first_2_1 <= first_hop_2;
+  always @(posedge clk)
+    last_2_1 <= \$293 ;
+  always @(posedge clk)
+    acc_2_1 <= \$294 ;
+  always @(posedge clk)
+    shadow_2_1 <= \$295 ;
+  always @(posedge clk)
+    v_2_2 <= \$296 ;
+  always @(posedge clk)
+    first_2_2 <= first_hop_2;
+  always @(posedge clk)
+    last_2_2 <= \$297 ;
+  always @(posedge clk)
+    acc_2_2 <= \$298 ;
+  always @(posedge clk)
+    shadow_2_2 <= \$299 ;
+  always @(posedge clk)
+    v_2_3 <= \$300 ;
+  always @(posedge clk)
+    first_2_3 <= first_hop_2;
+  always @(posedge clk)
+    last_2_3 <= \$301 ;
+  always @(posedge clk)
+    acc_2_3 <= \$302 ;
+  always @(posedge clk)
+    shadow_2_3 <= \$303 ;
+  always @(posedge clk)
+    v_2_4 <= \$304 ;
+  always @(posedge clk)
+    first_2_4 <= first_hop_2;
+  always @(posedge clk)
+    last_2_4 <= \$305 ;
+  always @(posedge clk)
+    acc_2_4 <= \$306 ;
+  always @(posedge clk)
+    shadow_2_4 <= \$307 ;
+  always @(posedge clk)
+    v_2_5 <= \$308 ;
+  always @(posedge clk)
+    first_2_5 <= first_hop_2;
+  always @(posedge clk)
+    last_2_5 <= \$309 ;
+  always @(posedge clk)
+    acc_2_5 <= \$310 ;
+  always @(posedge clk)
+    shadow_2_5 <= \$311 ;
+  always @(posedge clk)
+    v_2_6 <= \$312 ;
+  always @(posedge clk)
+    first_2_6 <= first_hop_2;
+  always @(posedge clk)
+    last_2_6 <= \$313 ;
+  always @(posedge clk)
+    acc_2_6 <= \$314 ;
+  always @(posedge clk)
+    shadow_2_6 <= \$315 ;
+  always @(posedge clk)
+    v_2_7 <= \$316 ;
+  always @(posedge clk)
+    first_2_7 <= first_hop_2;
+  always @(posedge clk)
+    last_2_7 <= \$317 ;
+  always @(posedge clk)
+    acc_2_7 <= \$318 ;
+  always @(posedge clk)
+    shadow_2_7 <= \$319 ;
+  always @(posedge clk)
+    v_hop_3 <= \$320 ;
+  always @(posedge clk)
+    first_hop_3 <= first2;
+  always @(posedge clk)
+    last_hop_3 <= \$321 ;
+  always @(posedge clk)
+    v_3_0 <= \$322 ;
+  always @(posedge clk)
+    first_3_0 <= first_hop_3;
+  always @(posedge clk)
+    last_3_0 <= \$323 ;
+  always @(posedge clk)
+    acc_3_0 <= \$324 ;
+  always @(posedge clk)
+    shadow_3_0 <= \$325 ;
+  always @(posedge clk)
+    v_3_1 <= \$326 ;
+  always @(posedge clk)
+    first_3_1 <= first_hop_3;
+  always @(posedge clk)
+    last_3_1 <= \$327 ;
+  always @(posedge clk)
+    acc_3_1 <= \$328 ;
+  always @(posedge clk)
+    shadow_3_1 <= \$329 ;
+  always @(posedge clk)
+    v_3_2 <= \$330 ;
+  always @(posedge clk)
+    first_3_2 <= first_hop_3;
+  always @(posedge clk)
+    last_3_2 <= \$331 ;
+  always @(posedge clk)
+    acc_3_2 <= \$332 ;
+  always @(posedge clk)
+    shadow_3_2 <= \$333 ;
+  always @(posedge clk)
+    v_3_3 <= \$334 ;
+  always @(posedge clk)
+    first_3_3 <= first_hop_3;
+  always @(posedge clk)
+    last_3_3 <= \$335 ;
+  always @(posedge clk)
+    acc_3_3 <= \$336 ;
+  always @(posedge clk)
+    shadow_3_3 <= \$337 ;
+  always @(posedge clk)
+    v_3_4 <= \$338 ;
+  always @(posedge clk)
+    first_3_4 <= first_hop_3;
+  always @(posedge clk)
+    last_3_4 <= \$339 ;
+  always @(posedge clk)
+    acc_3_4 <= \$340 ;
+  always @(posedge clk)
+    shadow_3_4 <= \$341 ;
+  always @(posedge clk)
+    v_3_5 <= \$342 ;
+  always @(posedge clk)
+    first_3_5 <= first_hop_3;
+  always @(posedge clk)
+    last_3_5 <= \$343 ;
+  always @(posedge clk)
+    acc_3_5 <= \$344 ;
+  always @(posedge clk)
+    shadow_3_5 <= \$345 ;
+  always @(posedge clk)
+    v_3_6 <= \$346 ;
+  always @(posedge clk)
+    first_3_6 <= first_hop_3;
+  always @(posedge clk)
+    last_3_6 <= \$347 ;
+  always @(posedge clk)
+    acc_3_6 <= \$348 ;
+  always @(posedge clk)
+    shadow_3_6 <= \$349 ;
+  always @(posedge clk)
+    v_3_7 <= \$350 ;
+  always @(posedge clk)
+    first_3_7 <= first_hop_3;
+  always @(posedge clk)
+    last_3_7 <= \$351 ;
+  always @(posedge clk)
+    acc_3_7 <= \$352 ;
+  always @(posedge clk)
+    shadow_3_7 <= \$353 ;
+  always @(posedge clk)
+    v_hop_4 <= \$354 ;
+  always @(posedge clk)
+    first_hop_4 <= first2;
+  always @(posedge clk)
+    last_hop_4 <= \$355 ;
+  always @(posedge clk)
+    v_4_0 <= \$356 ;
+  always @(posedge clk)
+    first_4_0 <= first_hop_4;
+  always @(posedge clk)
+    last_4_0 <= \$357 ;
+  always @(posedge clk)
+    acc_4_0 <= \$358 ;
+  always @(posedge clk)
+    shadow_4_0 <= \$359 ;
+  always @(posedge clk)
+    v_4_1 <= \$360 ;
+  always @(posedge clk)
+    first_4_1 <= first_hop_4;
+  always @(posedge clk)
+    last_4_1 <= \$361 ;
+  always @(posedge clk)
+    acc_4_1 <= \$362 ;
+  always @(posedge clk)
+    shadow_4_1 <= \$363 ;
+  always @(posedge clk)
+    v_4_2 <= \$364 ;
+  always @(posedge clk)
+    first_4_2 <= first_hop_4;
+  always @(posedge clk)
+    last_4_2 <= \$365 ;
+  always @(posedge clk)
+    acc_4_2 <= \$366 ;
+  always @(posedge clk)
+    shadow_4_2 <= \$367 ;
+  always @(posedge clk)
+    v_4_3 <= \$368 ;
+  always @(posedge clk)
+    first_4_3 <= first_hop_4;
+  always @(posedge clk)
+    last_4_3 <= \$369 ;
+  always @(posedge clk)
+    acc_4_3 <= \$370 ;
+  always @(posedge clk)
+    shadow_4_3 <= \$371 ;
+  always @(posedge clk)
+    v_4_4 <= \$372 ;
+  always @(posedge clk)
+    first_4_4 <= first_hop_4;
+  always @(posedge clk)
+    last_4_4 <= \$373 ;
+  always @(posedge clk)
+    acc_4_4 <= \$374 ;
+  always @(posedge clk)
+    shadow_4_4 <= \$375 ;
+  always @(posedge clk)
+    v_4_5 <= \$376 ;
+  always @(posedge clk)
+    first_4_5 <= first_hop_4;
+  always @(posedge clk)
+    last_4_5 <= \$377 ;
+  always @(posedge clk)
+    acc_4_5 <= \$378 ;
+  always @(posedge clk)
+    shadow_4_5 <= \$379 ;
+  always @(posedge clk)
+    v_4_6 <= \$380 ;
+  always @(posedge clk)
+    first_4_6 <= first_hop_4;
+  always @(posedge clk)
+    last_4_6 <= \$381 ;
+  always @(posedge clk)
+    acc_4_6 <= \$382 ;
+  always @(posedge clk)
+    shadow_4_6 <= \$383 ;
+  always @(posedge clk)
+    v_4_7 <= \$384 ;
+  always @(posedge clk)
+    first_4_7 <= first_hop_4;
+  always @(posedge clk)
+    last_4_7 <= \$385 ;
+  always @(posedge clk)
+    acc_4_7 <= \$386 ;
+  always @(posedge clk)
+    shadow_4_7 <= \$387 ;
+  always @(posedge clk)
+    v_hop_5 <= \$388 ;
+  always @(posedge clk)
+    first_hop_5 <= first2;
+  always @(posedge clk)
+    last_hop_5 <= \$389 ;
+  always @(posedge clk)
+    v_5_0 <= \$390 ;
+  always @(posedge clk)
+    first_5_0 <= first_hop_5;
+  always @(posedge clk)
+    last_5_0 <= \$391 ;
+  always @(posedge clk)
+    acc_5_0 <= \$392 ;
+  always @(posedge clk)
+    shadow_5_0 <= \$393 ;
+  always @(posedge clk)
+    v_5_1 <= \$394 ;
+  always @(posedge clk)
+    first_5_1 <= first_hop_5;
+  always @(posedge clk)
+    last_5_1 <= \$395 ;
+  always @(posedge clk)
+    acc_5_1 <= \$396 ;
+  always @(posedge clk)
+    shadow_5_1 <= \$397 ;
+  always @(posedge clk)
+    v_5_2 <= \$398 ;
+  always @(posedge clk)
+    first_5_2 <= first_hop_5;
+  always @(posedge clk)
+    last_5_2 <= \$399 ;
+  always @(posedge clk)
+    acc_5_2 <= \$400 ;
+  always @(posedge clk)
+    shadow_5_2 <= \$401 ;
+  always @(posedge clk)
+    v_5_3 <= \$402 ;
+  always @(posedge clk)
+    first_5_3 <= first_hop_5;
+  always @(posedge clk)
+    last_5_3 <= \$403 ;
+  always @(posedge clk)
+    acc_5_3 <= \$404 ;
+  always @(posedge clk)
+    shadow_5_3 <= \$405 ;
+  always @(posedge clk)
+    v_5_4 <= \$406 ;
+  always @(posedge clk)
+    first_5_4 <= first_hop_5;
+  always @(posedge clk)
+    last_5_4 <= \$407 ;
+  always @(posedge clk)
+    acc_5_4 <= \$408 ;
+  always @(posedge clk)
+    shadow_5_4 <= \$409 ;
+  always @(posedge clk)
+    v_5_5 <= \$410 ;
+  always @(posedge clk)
+    first_5_5 <= first_hop_5;
+  always @(posedge clk)
+    last_5_5 <= \$411 ;
+  always @(posedge clk)
+    acc_5_5 <= \$412 ;
+  always @(posedge clk)
+    shadow_5_5 <= \$413 ;
+  always @(posedge clk)
+    v_5_6 <= \$414 ;
+  always @(posedge clk)
+    first_5_6 <= first_hop_5;
+  always @(posedge clk)
+    last_5_6 <= \$415 ;
+  always @(posedge clk)
+    acc_5_6 <= \$416 ;
+  always @(posedge clk)
+    shadow_5_6 <= \$417 ;
+  always @(posedge clk)
+    v_5_7 <= \$418 ;
+  always @(posedge clk)
+    first_5_7 <= first_hop_5;
+  always @(posedge clk)
+    last_5_7 <= \$419 ;
+  always @(posedge clk)
+    acc_5_7 <= \$420 ;
+  always @(posedge clk)
+    shadow_5_7 <= \$421 ;
+  always @(posedge clk)
+    v_hop_6 <= \$422 ;
+  always @(posedge clk)
+    first_hop_6 <= first2;
+  always @(posedge clk)
+    last_hop_6 <= \$423 ;
+  always @(posedge clk)
+    v_6_0 <= \$424 ;
+  always @(posedge clk)
+    first_6_0 <= first_hop_6;
+  always @(posedge clk)
+    last_6_0 <= \$425 ;
+  always @(posedge clk)
+    acc_6_0 <= \$426 ;
+  always @(posedge clk)
+    shadow_6_0 <= \$427 ;
+  always @(posedge clk)
+    v_6_1 <= \$428 ;
+  always @(posedge clk)
+    first_6_1 <= first_hop_6;
+  always @(posedge clk)
+    last_6_1 <= \$429 ;
+  always @(posedge clk)
+    acc_6_1 <= \$430 ;
+  always @(posedge clk)
+    shadow_6_1 <= \$431 ;
+  always @(posedge clk)
+    v_6_2 <= \$432 ;
+  always @(posedge clk)
+    first_6_2 <= first_hop_6;
+  always @(posedge clk)
+    last_6_2 <= \$433 ;
+  always @(posedge clk)
+    acc_6_2 <= \$434 ;
+  always @(posedge clk)
+    shadow_6_2 <= \$435 ;
+  always @(posedge clk)
+    v_6_3 <= \$436 ;
+  always @(posedge clk)
+    first_6_3 <= first_hop_6;
+  always @(posedge clk)
+    last_6_3 <= \$437 ;
+  always @(posedge clk)
+    acc_6_3 <= \$438 ;
+  always @(posedge clk)
+    shadow_6_3 <= \$439 ;
+  always @(posedge clk)
+    v_6_4 <= \$440 ;
+  always @(posedge clk)
+    first_6_4 <= first_hop_6;
+  always @(posedge clk)
+    last_6_4 <= \$441 ;
+  always @(posedge clk)
+    acc_6_4 <= \$442 ;
+  always @(posedge clk)
+    shadow_6_4 <= \$443 ;
+  always @(posedge clk)
+    v_6_5 <= \$444 ;
+  always @(posedge clk)
+    first_6_5 <= first_hop_6;
+  always @(posedge clk)
+    last_6_5 <= \$445 ;
+  always @(posedge clk)
+    acc_6_5 <= \$446 ;
+  always @(posedge clk)
+    shadow_6_5 <= \$447 ;
+  always @(posedge clk)
+    v_6_6 <= \$448 ;
+  always @(posedge clk)
+    first_6_6 <= first_hop_6;
+  always @(posedge clk)
+    last_6_6 <= \$449 ;
+  always @(posedge clk)
+    acc_6_6 <= \$450 ;
+  always @(posedge clk)
+    shadow_6_6 <= \$451 ;
+  always @(posedge clk)
+    v_6_7 <= \$452 ;
+  always @(posedge clk)
+    first_6_7 <= first_hop_6;
+  always @(posedge clk)
+    last_6_7 <= \$453 ;
+  always @(posedge clk)
+    acc_6_7 <= \$454 ;
+  always @(posedge clk)
+    shadow_6_7 <= \$455 ;
+  always @(posedge clk)
+    v_hop_7 <= \$456 ;
+  always @(posedge clk)
+    first_hop_7 <= first2;
+  always @(posedge clk)
+    last_hop_7 <= \$457 ;
+  always @(posedge clk)
+    v_7_0 <= \$458 ;
+  always @(posedge clk)
+    first_7_0 <= first_hop_7;
+  always @(posedge clk)
+    last_7_0 <= \$459 ;
+  always @(posedge clk)
+    acc_7_0 <= \$460 ;
+  always @(posedge clk)
+    shadow_7_0 <= \$461 ;
+  always @(posedge clk)
+    v_7_1 <= \$462 ;
+  always @(posedge clk)
+    first_7_1 <= first_hop_7;
+  always @(posedge clk)
+    last_7_1 <= \$463 ;
+  always @(posedge clk)
+    acc_7_1 <= \$464 ;
+  always @(posedge clk)
+    shadow_7_1 <= \$465 ;
+  always @(posedge clk)
+    v_7_2 <= \$466 ;
+  always @(posedge clk)
+    first_7_2 <= first_hop_7;
+  always @(posedge clk)
+    last_7_2 <= \$467 ;
+  always @(posedge clk)
+    acc_7_2 <= \$468 ;
+  always @(posedge clk)
+    shadow_7_2 <= \$469 ;
+  always @(posedge clk)
+    v_7_3 <= \$470 ;
+  always @(posedge clk)
+    first_7_3 <= first_hop_7;
+  always @(posedge clk)
+    last_7_3 <= \$471 ;
+  always @(posedge clk)
+    acc_7_3 <= \$472 ;
+  always @(posedge clk)
+    shadow_7_3 <= \$473 ;
+  always @(posedge clk)
+    v_7_4 <= \$474 ;
+  always @(posedge clk)
+    first_7_4 <= first_hop_7;
+  always @(posedge clk)
+    last_7_4 <= \$475 ;
+  always @(posedge clk)
+    acc_7_4 <= \$476 ;
+  always @(posedge clk)
+    shadow_7_4 <= \$477 ;
+  always @(posedge clk)
+    v_7_5 <= \$478 ;
+  always @(posedge clk)
+    first_7_5 <= first_hop_7;
+  always @(posedge clk)
+    last_7_5 <= \$479 ;
+  always @(posedge clk)
+    acc_7_5 <= \$480 ;
+  always @(posedge clk)
+    shadow_7_5 <= \$481 ;
+  always @(posedge clk)
+    v_7_6 <= \$482 ;
+  always @(posedge clk)
+    first_7_6 <= first_hop_7;
+  always @(posedge clk)
+    last_7_6 <= \$483 ;
+  always @(posedge clk)
+    acc_7_6 <= \$484 ;
+  always @(posedge clk)
+    shadow_7_6 <= \$485 ;
+  always @(posedge clk)
+    v_7_7 <= \$486 ;
+  always @(posedge clk)
+    first_7_7 <= first_hop_7;
+  always @(posedge clk)
+    last_7_7 <= \$487 ;
+  always @(posedge clk)
+    acc_7_7 <= \$488 ;
+  always @(posedge clk)
+    shadow_7_7 <= \$489 ;
+  always @(posedge clk)
+    o__valid <= \$490 ;
+  always @(posedge clk)
+    row <= \$491 ;
+  always @(posedge clk)
+    busy <= \$492 ;
+  always @(posedge clk)
+    wide_out_r <= \$493 ;
+  always @(posedge clk)
+    overflow <= \$494 ;
+  assign \$1  = i__payload[193] & busy;
+  assign i__ready = ~ \$1 ;
+  assign accept = i__valid & i__ready;
+  assign drain = o__valid & o__ready;
+  assign last_row = row == 3'h7;
+  assign \$2  = first_0_0 ? 32'd0 : acc_0_0;
+  assign \$3  = $signed(mac_0_0_m_p) + $signed(\$2 );
+  assign \$4  = first_0_1 ? 32'd0 : acc_0_1;
+  assign \$5  = $signed(mac_0_1_m_p) + $signed(\$4 );
+  assign \$6  = first_0_2 ? 32'd0 : acc_0_2;
+  assign \$7  = $signed(mac_0_2_m_p) + $signed(\$6 );
+  assign \$8  = first_0_3 ? 32'd0 : acc_0_3;
+  assign \$9  = $signed(mac_0_3_m_p) + $signed(\$8 );
+  assign \$10  = first_0_4 ? 32'd0 : acc_0_4;
+  assign \$11  = $signed(mac_0_4_m_p) + $signed(\$10 );
+  assign \$12  = first_0_5 ? 32'd0 : acc_0_5;
+  assign \$13  = $signed(mac_0_5_m_p) + $signed(\$12 );
+  assign \$14  = first_0_6 ? 32'd0 : acc_0_6;
+  assign \$15  = $signed(mac_0_6_m_p) + $signed(\$14 );
+  assign \$16  = first_0_7 ? 32'd0 : acc_0_7;
+  assign \$17  = $signed(mac_0_7_m_p) + $signed(\$16 );
+  assign \$18  = first_1_0 ? 32'd0 : acc_1_0;
+  assign \$19  = $signed(mac_1_0_m_p) + $signed(\$18 );
+  assign \$20  = first_1_1 ? 32'd0 : acc_1_1;
+  assign \$21  = $signed(mac_1_1_m_p) + $signed(\$20 );
+  assign \$22  = first_1_2 ? 32'd0 : acc_1_2;
+  assign \$23  = $signed(mac_1_2_m_p) + $signed(\$22 );
+  assign \$24  = first_1_3 ? 32'd0 : acc_1_3;
+  assign \$25  = $signed(mac_1_3_m_p) + $signed(\$24 );
+  assign \$26  = first_1_4 ? 32'd0 : acc_1_4;
+  assign \$27  = $signed(mac_1_4_m_p) + $signed(\$26 );
+  assign \$28  = first_1_5 ? 32'd0 : acc_1_5;
+  assign \$29  = $signed(mac_1_5_m_p) + $signed(\$28 );
+  assign \$30  = first_1_6 ? 32'd0 : acc_1_6;
+  assign \$31  = $signed(mac_1_6_m_p) + $signed(\$30 );
+  assign \$32  = first_1_7 ? 32'd0 : acc_1_7;
+  assign \$33  = $signed(mac_1_7_m_p) + $signed(\$32 );
+  assign \$34  = first_2_0 ? 32'd0 : acc_2_0;
+  assign \$35  = $signed(mac_2_0_m_p) + $signed(\$34 );
+  assign \$36  = first_2_1 ? 32'd0 : acc_2_1;
+  assign \$37  = $signed(mac_2_1_m_p) + $signed(\$36 );
+  assign \$38  = first_2_2 ? 32'd0 : acc_2_2;
+  assign \$39  = $signed(mac_2_2_m_p) + $signed(\$38 );
+  assign \$40  = first_2_3 ? 32'd0 : acc_2_3;
+  assign \$41  = $signed(mac_2_3_m_p) + $signed(\$40 );
+  assign \$42  = first_2_4 ? 32'd0 : acc_2_4;
+  assign \$43  = $signed(mac_2_4_m_p) + $signed(\$42 );
+  assign \$44  = first_2_5 ? 32'd0 : acc_2_5;
+  assign \$45  = $signed(mac_2_5_m_p) + $signed(\$44 );
+  assign \$46  = first_2_6 ? 32'd0 : acc_2_6;
+  assign \$47  = $signed(mac_2_6_m_p) + $signed(\$46 );
+  assign \$48  = first_2_7 ? 32'd0 : acc_2_7;
+  assign \$49  = $signed(mac_2_7_m_p) + $signed(\$48 );
+  assign \$50  = first_3_0 ? 32'd0 : acc_3_0;
+  assign \$51  = $signed(mac_3_0_m_p) + $signed(\$50 );
+  assign \$52  = first_3_1 ? 32'd0 : acc_3_1;
+  assign \$53  = $signed(mac_3_1_m_p) + $signed(\$52 );
+  assign \$54  = first_3_2 ? 32'd0 : acc_3_2;
+  assign \$55  = $signed(mac_3_2_m_p) + $signed(\$54 );
+  assign \$56  = first_3_3 ? 32'd0 : acc_3_3;
+  assign \$57  = $signed(mac_3_3_m_p) + $signed(\$56 );
+  assign \$58  = first_3_4 ? 32'd0 : acc_3_4;
+  assign \$59  = $signed(mac_3_4_m_p) + $signed(\$58 );
+  assign \$60  = first_3_5 ? 32'd0 : acc_3_5;
+  assign \$61  = $signed(mac_3_5_m_p) + $signed(\$60 );
+  assign \$62  = first_3_6 ? 32'd0 : acc_3_6;
+  assign \$63  = $signed(mac_3_6_m_p) + $signed(\$62 );
+  assign \$64  = first_3_7 ? 32'd0 : acc_3_7;
+  assign \$65  = $signed(mac_3_7_m_p) + $signed(\$64 );
+  assign \$66  = first_4_0 ? 32'd0 : acc_4_0;
+  assign \$67  = $signed(mac_4_0_m_p) + $signed(\$66 );
+  assign \$68  = first_4_1 ? 32'd0 : acc_4_1;
+  assign \$69  = $signed(mac_4_1_m_p) + $signed(\$68 );
+  assign \$70  = first_4_2 ? 32'd0 : acc_4_2;
+  assign \$71  = $signed(mac_4_2_m_p) + $signed(\$70 );
+  assign \$72  = first_4_3 ? 32'd0 : acc_4_3;
+  assign \$73  = $signed(mac_4_3_m_p) + $signed(\$72 );
+  assign \$74  = first_4_4 ? 32'd0 : acc_4_4;
+  assign \$75  = $signed(mac_4_4_m_p) + $signed(\$74 );
+  assign \$76  = first_4_5 ? 32'd0 : acc_4_5;
+  assign \$77  = $signed(mac_4_5_m_p) + $signed(\$76 );
+  assign \$78  = first_4_6 ? 32'd0 : acc_4_6;
+  assign \$79  = $signed(mac_4_6_m_p) + $signed(\$78 );
+  assign \$80  = first_4_7 ? 32'd0 : acc_4_7;
+  assign \$81  = $signed(mac_4_7_m_p) + $signed(\$80 );
+  assign \$82  = first_5_0 ? 32'd0 : acc_5_0;
+  assign \$83  = $signed(mac_5_0_m_p) + $signed(\$82 );
+  assign \$84  = first_5_1 ? 32'd0 : acc_5_1;
+  assign \$85  = $signed(mac_5_1_m_p) + $signed(\$84 );
+  assign \$86  = first_5_2 ? 32'd0 : acc_5_2;
+  assign \$87  = $signed(mac_5_2_m_p) + $signed(\$86 );
+  assign \$88  = first_5_3 ? 32'd0 : acc_5_3;
+  assign \$89  = $signed(mac_5_3_m_p) + $signed(\$88 );
+  assign \$90  = first_5_4 ? 32'd0 : acc_5_4;
+  assign \$91  = $signed(mac_5_4_m_p) + $signed(\$90 );
+  assign \$92  = first_5_5 ? 32'd0 : acc_5_5;
+  assign \$93  = $signed(mac_5_5_m_p) + $signed(\$92 );
+  assign \$94  = first_5_6 ? 32'd0 : acc_5_6;
+  assign \$95  = $signed(mac_5_6_m_p) + $signed(\$94 );
+  assign \$96  = first_5_7 ? 32'd0 : acc_5_7;
+  assign \$97  = $signed(mac_5_7_m_p) + $signed(\$96 );
+  assign \$98  = first_6_0 ? 32'd0 : acc_6_0;
+  assign \$99  = $signed(mac_6_0_m_p) + $signed(\$98 );
+  assign \$100  = first_6_1 ? 32'd0 : acc_6_1;
+  assign \$101  = $signed(mac_6_1_m_p) + $signed(\$100 );
+  assign \$102  = first_6_2 ? 32'd0 : acc_6_2;
+  assign \$103  = $signed(mac_6_2_m_p) + $signed(\$102 );
+  assign \$104  = first_6_3 ? 32'd0 : acc_6_3;
+  assign \$105  = $signed(mac_6_3_m_p) + $signed(\$104 );
+  assign \$106  = first_6_4 ? 32'd0 : acc_6_4;
+  assign \$107  = $signed(mac_6_4_m_p) + $signed(\$106 );
+  assign \$108  = first_6_5 ? 32'd0 : acc_6_5;
+  assign \$109  = $signed(mac_6_5_m_p) + $signed(\$108 );
+  assign \$110  = first_6_6 ? 32'd0 : acc_6_6;
+  assign \$111  = $signed(mac_6_6_m_p) + $signed(\$110 );
+  assign \$112  = first_6_7 ? 32'd0 : acc_6_7;
+  assign \$113  = $signed(mac_6_7_m_p) + $signed(\$112 );
+  assign \$114  = first_7_0 ? 32'd0 : acc_7_0;
+  assign \$115  = $signed(mac_7_0_m_p) + $signed(\$114 );
+  assign \$116  = first_7_1 ? 32'd0 : acc_7_1;
+  assign \$117  = $signed(mac_7_1_m_p) + $signed(\$116 );
+  assign \$118  = first_7_2 ? 32'd0 : acc_7_2;
+  assign \$119  = $signed(mac_7_2_m_p) + $signed(\$118 );
+  assign \$120  = first_7_3 ? 32'd0 : acc_7_3;
+  assign \$121  = $signed(mac_7_3_m_p) + $signed(\$120 );
+  assign \$122  = first_7_4 ? 32'd0 : acc_7_4;
+  assign \$123  = $signed(mac_7_4_m_p) + $signed(\$122 );
+  assign \$124  = first_7_5 ? 32'd0 : acc_7_5;
+  assign \$125  = $signed(mac_7_5_m_p) + $signed(\$124 );
+  assign \$126  = first_7_6 ? 32'd0 : acc_7_6;
+  assign \$127  = $signed(mac_7_6_m_p) + $signed(\$126 );
+  assign \$128  = first_7_7 ? 32'd0 : acc_7_7;
+  assign \$129  = $signed(mac_7_7_m_p) + $signed(\$128 );
+  assign \$130  = $signed(mac_0_0_m_a) * $signed(mac_0_0_m_b);
+  assign \$131  = $signed(mac_0_1_m_a) * $signed(mac_0_1_m_b);
+  assign \$132  = $signed(mac_0_2_m_a) * $signed(mac_0_2_m_b);
+  assign \$133  = $signed(mac_0_3_m_a) * $signed(mac_0_3_m_b);
+  assign \$134  = $signed(mac_0_4_m_a) * $signed(mac_0_4_m_b);
+  assign \$135  = $signed(mac_0_5_m_a) * $signed(mac_0_5_m_b);
+  assign \$136  = $signed(mac_0_6_m_a) * $signed(mac_0_6_m_b);
+  assign \$137  = $signed(mac_0_7_m_a) * $signed(mac_0_7_m_b);
+  assign \$138  = $signed(mac_1_0_m_a) * $signed(mac_1_0_m_b);
+  assign \$139  = $signed(mac_1_1_m_a) * $signed(mac_1_1_m_b);
+  assign \$140  = $signed(mac_1_2_m_a) * $signed(mac_1_2_m_b);
+  assign \$141  = $signed(mac_1_3_m_a) * $signed(mac_1_3_m_b);
+  assign \$142  = $signed(mac_1_4_m_a) * $signed(mac_1_4_m_b);
+  assign \$143  = $signed(mac_1_5_m_a) * $signed(mac_1_5_m_b);
+  assign \$144  = $signed(mac_1_6_m_a) * $signed(mac_1_6_m_b);
+  assign \$145  = $signed(mac_1_7_m_a) * $signed(mac_1_7_m_b);
+  assign \$146  = $signed(mac_2_0_m_a) * $signed(mac_2_0_m_b);
+  assign \$147  = $signed(mac_2_1_m_a) * $signed(mac_2_1_m_b);
+  assign \$148  = $signed(mac_2_2_m_a) * $signed(mac_2_2_m_b);
+  assign \$149  = $signed(mac_2_3_m_a) * $signed(mac_2_3_m_b);
+  assign \$150  = $signed(mac_2_4_m_a) * $signed(mac_2_4_m_b);
+  assign \$151  = $signed(mac_2_5_m_a) * $signed(mac_2_5_m_b);
+  assign \$152  = $signed(mac_2_6_m_a) * $signed(mac_2_6_m_b);
+  assign \$153  = $signed(mac_2_7_m_a) * $signed(mac_2_7_m_b);
+  assign \$154  = $signed(mac_3_0_m_a) * $signed(mac_3_0_m_b);
+  assign \$155  = $signed(mac_3_1_m_a) * $signed(mac_3_1_m_b);
+  assign \$156  = $signed(mac_3_2_m_a) * $signed(mac_3_2_m_b);
+  assign \$157  = $signed(mac_3_3_m_a) * $signed(mac_3_3_m_b);
+  assign \$158  = $signed(mac_3_4_m_a) * $signed(mac_3_4_m_b);
+  assign \$159  = $signed(mac_3_5_m_a) * $signed(mac_3_5_m_b);
+  assign \$160  = $signed(mac_3_6_m_a) * $signed(mac_3_6_m_b);
+  assign \$161  = $signed(mac_3_7_m_a) * $signed(mac_3_7_m_b);
+  assign \$162  = $signed(mac_4_0_m_a) * $signed(mac_4_0_m_b);
+  assign \$163  = $signed(mac_4_1_m_a) * $signed(mac_4_1_m_b);
+  assign \$164  = $signed(mac_4_2_m_a) * $signed(mac_4_2_m_b);
+  assign \$165  = $signed(mac_4_3_m_a) * $signed(mac_4_3_m_b);
+  assign \$166  = $signed(mac_4_4_m_a) * $signed(mac_4_4_m_b);
+  assign \$167  = $signed(mac_4_5_m_a) * $signed(mac_4_5_m_b);
+  assign \$168  = $signed(mac_4_6_m_a) * $signed(mac_4_6_m_b);
+  assign \$169  = $signed(mac_4_7_m_a) * $signed(mac_4_7_m_b);
+  assign \$170  = $signed(mac_5_0_m_a) * $signed(mac_5_0_m_b);
+  assign \$171  = $signed(mac_5_1_m_a) * $signed(mac_5_1_m_b);
+  assign \$172  = $signed(mac_5_2_m_a) * $signed(mac_5_2_m_b);
+  assign \$173  = $signed(mac_5_3_m_a) * $signed(mac_5_3_m_b);
+  assign \$174  = $signed(mac_5_4_m_a) * $signed(mac_5_4_m_b);
+  assign \$175  = $signed(mac_5_5_m_a) * $signed(mac_5_5_m_b);
+  assign \$176  = $signed(mac_5_6_m_a) * $signed(mac_5_6_m_b);
+  assign \$177  = $signed(mac_5_7_m_a) * $signed(mac_5_7_m_b);
+  assign \$178  = $signed(mac_6_0_m_a) * $signed(mac_6_0_m_b);
+  assign \$179  = $signed(mac_6_1_m_a) * $signed(mac_6_1_m_b);
+  assign \$180  = $signed(mac_6_2_m_a) * $signed(mac_6_2_m_b);
+  assign \$181  = $signed(mac_6_3_m_a) * $signed(mac_6_3_m_b);
+  assign \$182  = $signed(mac_6_4_m_a) * $signed(mac_6_4_m_b);
+  assign \$183  = $signed(mac_6_5_m_a) * $signed(mac_6_5_m_b);
+  assign \$184  = $signed(mac_6_6_m_a) * $signed(mac_6_6_m_b);
+  assign \$185  = $signed(mac_6_7_m_a) * $signed(mac_6_7_m_b);
+  assign \$186  = $signed(mac_7_0_m_a) * $signed(mac_7_0_m_b);
+  assign \$187  = $signed(mac_7_1_m_a) * $signed(mac_7_1_m_b);
+  assign \$188  = $signed(mac_7_2_m_a) * $signed(mac_7_2_m_b);
+  assign \$189  = $signed(mac_7_3_m_a) * $signed(mac_7_3_m_b);
+  assign \$190  = $signed(mac_7_4_m_a) * $signed(mac_7_4_m_b);
+  assign \$191  = $signed(mac_7_5_m_a) * $signed(mac_7_5_m_b);
+  assign \$192  = $signed(mac_7_6_m_a) * $signed(mac_7_6_m_b);
+  assign \$193  = $signed(mac_7_7_m_a) * $signed(mac_7_7_m_b);
+  assign \$194  = v2 & last2;
+  assign \$195  = v2 & last2;
+  assign \$196  = v2 & last2;
+  assign \$197  = v2 & last2;
+  assign \$198  = v2 & last2;
+  assign \$199  = v2 & last2;
+  assign \$200  = v2 & last2;
+  assign \$201  = v2 & last2;
+  assign \$202  = v4 & last4;
+  assign \$203  = row + 1'h1;
+  assign \$204  = accept & i__payload[193];
+  always @(posedge clk)
+    v1 <= \$205 ;
+  always @(posedge clk)
+    in1 <= \$206 ;
+  always @(posedge clk)
+    first1 <= \$207 ;
+  always @(posedge clk)
+    last1 <= \$208 ;
+  always @(posedge clk)
+    v2 <= \$209 ;
+  always @(posedge clk)
+    first2 <= \$210 ;
+  always @(posedge clk)
+    last2 <= \$211 ;
+  always @(posedge clk)
+    v3 <= \$212 ;
+  always @(posedge clk)
+    first3 <= \$213 ;
+  always @(posedge clk)
+    last3 <= \$214 ;
+  always @(posedge clk)
+    v4 <= \$215 ;
+  always @(posedge clk)
+    first4 <= \$216 ;
+  always @(posedge clk)
+    last4 <= \$217 ;
   always @(posedge clk)
     mac_0_0_a1 <= in1[7:0];
   always @(posedge clk)
@@ -2849,1348 +3424,1549 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
     mac_6_5_m_b <= mac_6_5_w1;
   always @(posedge clk)
     mac_6_5_m_p <= \$183 ;
-  always @(posedge clk)
-    mac_6_6_a1 <= in1[55:48];
-  always @(posedge clk)
-    mac_6_6_w1 <= in1[175:160];
-  always @(posedge clk)
-    mac_6_6_m_a <= mac_6_6_a1;
-  always @(posedge clk)
-    mac_6_6_m_b <= mac_6_6_w1;
-  always @(posedge clk)
-    mac_6_6_m_p <= \$184 ;
-  always @(posedge clk)
-    mac_6_7_a1 <= in1[55:48];
-  always @(posedge clk)
-    mac_6_7_w1 <= in1[191:176];
-  always @(posedge clk)
-    mac_6_7_m_a <= mac_6_7_a1;
-  always @(posedge clk)
-    mac_6_7_m_b <= mac_6_7_w1;
-  always @(posedge clk)
-    mac_6_7_m_p <= \$185 ;
-  always @(posedge clk)
-    mac_7_0_a1 <= in1[63:56];
-  always @(posedge clk)
-    mac_7_0_w1 <= in1[79:64];
-  always @(posedge clk)
-    mac_7_0_m_a <= mac_7_0_a1;
-  always @(posedge clk)
-    mac_7_0_m_b <= mac_7_0_w1;
-  always @(posedge clk)
-    mac_7_0_m_p <= \$186 ;
-  always @(posedge clk)
-    mac_7_1_a1 <= in1[63:56];
-  always @(posedge clk)
-    mac_7_1_w1 <= in1[95:80];
-  always @(posedge clk)
-    mac_7_1_m_a <= mac_7_1_a1;
-  always @(posedge clk)
-    mac_7_1_m_b <= mac_7_1_w1;
-  always @(posedge clk)
-    mac_7_1_m_p <= \$187 ;
-  always @(posedge clk)
-    mac_7_2_a1 <= in1[63:56];
-  always @(posedge clk)
-    mac_7_2_w1 <= in1[111:96];
-  always @(posedge clk)
-    mac_7_2_m_a <= mac_7_2_a1;
-  always @(posedge clk)
-    mac_7_2_m_b <= mac_7_2_w1;
-  always @(posedge clk)
-    mac_7_2_m_p <= \$188 ;
-  always @(posedge clk)
-    mac_7_3_a1 <= in1[63:56];
-  always @(posedge clk)
-    mac_7_3_w1 <= in1[127:112];
-  always @(posedge clk)
-    mac_7_3_m_a <= mac_7_3_a1;
-  always @(posedge clk)
-    mac_7_3_m_b <= mac_7_3_w1;
-  always @(posedge clk)
-    mac_7_3_m_p <= \$189 ;
-  always @(posedge clk)
-    mac_7_4_a1 <= in1[63:56];
-  always @(posedge clk)
-    mac_7_4_w1 <= in1[143:128];
-  always @(posedge clk)
-    mac_7_4_m_a <= mac_7_4_a1;
-  always @(posedge clk)
-    mac_7_4_m_b <= mac_7_4_w1;
-  always @(posedge clk)
-    mac_7_4_m_p <= \$190 ;
-  always @(posedge clk)
-    mac_7_5_a1 <= in1[63:56];
-  always @(posedge clk)
-    mac_7_5_w1 <= in1[159:144];
-  always @(posedge clk)
-    mac_7_5_m_a <= mac_7_5_a1;
-  always @(posedge clk)
-    mac_7_5_m_b <= mac_7_5_w1;
-  always @(posedge clk)
-    mac_7_5_m_p <= \$191 ;
-  always @(posedge clk)
-    mac_7_6_a1 <= in1[63:56];
-  always @(posedge clk)
-    mac_7_6_w1 <= in1[175:160];
-  always @(posedge clk)
-    mac_7_6_m_a <= mac_7_6_a1;
-  always @(posedge clk)
-    mac_7_6_m_b <= mac_7_6_w1;
-  always @(posedge clk)
-    mac_7_6_m_p <= \$192 ;
-  always @(posedge clk)
-    mac_7_7_a1 <= in1[63:56];
-  always @(posedge clk)
-    mac_7_7_w1 <= in1[191:176];
-  always @(posedge clk)
-    mac_7_7_m_a <= mac_7_7_a1;
-  always @(posedge clk)
-    mac_7_7_m_b <= mac_7_7_w1;
-  always @(posedge clk)
-    mac_7_7_m_p <= \$193 ;
-  always @(posedge clk)
-    v_hop_0 <= \$386 ;
-  always @(posedge clk)
-    first_hop_0 <= first2;
-  always @(posedge clk)
-    last_hop_0 <= \$387 ;
-  always @(posedge clk)
-    v_0_0 <= \$388 ;
-  always @(posedge clk)
-    first_0_0 <= first_hop_0;
-  always @(posedge clk)
-    last_0_0 <= \$389 ;
-  always @(posedge clk)
-    acc_0_0 <= \$390 ;
-  always @(posedge clk)
-    o_valid_0_0 <= \$391 ;
-  always @(posedge clk)
-    shadow_0_0 <= \$392 ;
-  always @(posedge clk)
-    v_0_1 <= \$393 ;
-  always @(posedge clk)
-    first_0_1 <= first_hop_0;
-  always @(posedge clk)
-    last_0_1 <= \$394 ;
-  always @(posedge clk)
-    acc_0_1 <= \$395 ;
-  always @(posedge clk)
-    o_valid_0_1 <= \$396 ;
-  always @(posedge clk)
-    shadow_0_1 <= \$397 ;
-  always @(posedge clk)
-    v_0_2 <= \$398 ;
-  always @(posedge clk)
-    first_0_2 <= first_hop_0;
-  always @(posedge clk)
-    last_0_2 <= \$399 ;
-  always @(posedge clk)
-    acc_0_2 <= \$400 ;
-  always @(posedge clk)
-    o_valid_0_2 <= \$401 ;
-  always @(posedge clk)
-    shadow_0_2 <= \$402 ;
-  always @(posedge clk)
-    v_0_3 <= \$403 ;
-  always @(posedge clk)
-    first_0_3 <= first_hop_0;
-  always @(posedge clk)
-    last_0_3 <= \$404 ;
-  always @(posedge clk)
-    acc_0_3 <= \$405 ;
-  always @(posedge clk)
-    o_valid_0_3 <= \$406 ;
-  always @(posedge clk)
-    shadow_0_3 <= \$407 ;
-  always @(posedge clk)
-    v_0_4 <= \$408 ;
-  always @(posedge clk)
-    first_0_4 <= first_hop_0;
-  always @(posedge clk)
-    last_0_4 <= \$409 ;
-  always @(posedge clk)
-    acc_0_4 <= \$410 ;
-  always @(posedge clk)
-    o_valid_0_4 <= \$411 ;
-  always @(posedge clk)
-    shadow_0_4 <= \$412 ;
-  always @(posedge clk)
-    v_0_5 <= \$413 ;
-  always @(posedge clk)
-    first_0_5 <= first_hop_0;
-  always @(posedge clk)
-    last_0_5 <= \$414 ;
-  always @(posedge clk)
-    acc_0_5 <= \$415 ;
-  always @(posedge clk)
-    o_valid_0_5 <= \$416 ;
-  always @(posedge clk)
-    shadow_0_5 <= \$417 ;
-  always @(posedge clk)
-    v_0_6 <= \$418 ;
-  always @(posedge clk)
-    first_0_6 <= first_hop_0;
-  always @(posedge clk)
-    last_0_6 <= \$419 ;
-  always @(posedge clk)
-    acc_0_6 <= \$420 ;
-  always @(posedge clk)
-    o_valid_0_6 <= \$421 ;
-  always @(posedge clk)
-    shadow_0_6 <= \$422 ;
-  always @(posedge clk)
-    v_0_7 <= \$423 ;
-  always @(posedge clk)
-    first_0_7 <= first_hop_0;
-  always @(posedge clk)
-    last_0_7 <= \$424 ;
-  always @(posedge clk)
-    acc_0_7 <= \$425 ;
-  always @(posedge clk)
-    o_valid_0_7 <= \$426 ;
-  always @(posedge clk)
-    shadow_0_7 <= \$427 ;
-  always @(posedge clk)
-    v_hop_1 <= \$428 ;
-  always @(posedge clk)
-    first_hop_1 <= first2;
-  always @(posedge clk)
-    last_hop_1 <= \$429 ;
-  always @(posedge clk)
-    v_1_0 <= \$430 ;
-  always @(posedge clk)
-    first_1_0 <= first_hop_1;
-  always @(posedge clk)
-    last_1_0 <= \$431 ;
-  always @(posedge clk)
-    acc_1_0 <= \$432 ;
-  always @(posedge clk)
-    o_valid_1_0 <= \$433 ;
-  always @(posedge clk)
-    shadow_1_0 <= \$434 ;
-  always @(posedge clk)
-    v_1_1 <= \$435 ;
-  always @(posedge clk)
-    first_1_1 <= first_hop_1;
-  always @(posedge clk)
-    last_1_1 <= \$436 ;
-  always @(posedge clk)
-    acc_1_1 <= \$437 ;
-  always @(posedge clk)
-    o_valid_1_1 <= \$438 ;
-  always @(posedge clk)
-    shadow_1_1 <= \$439 ;
-  always @(posedge clk)
-    v_1_2 <= \$440 ;
-  always @(posedge clk)
-    first_1_2 <= first_hop_1;
-  always @(posedge clk)
-    last_1_2 <= \$441 ;
-  always @(posedge clk)
-    acc_1_2 <= \$442 ;
-  always @(posedge clk)
-    o_valid_1_2 <= \$443 ;
-  always @(posedge clk)
-    shadow_1_2 <= \$444 ;
-  always @(posedge clk)
-    v_1_3 <= \$445 ;
-  always @(posedge clk)
-    first_1_3 <= first_hop_1;
-  always @(posedge clk)
-    last_1_3 <= \$446 ;
-  always @(posedge clk)
-    acc_1_3 <= \$447 ;
-  always @(posedge clk)
-    o_valid_1_3 <= \$448 ;
-  always @(posedge clk)
-    shadow_1_3 <= \$449 ;
-  always @(posedge clk)
-    v_1_4 <= \$450 ;
-  always @(posedge clk)
-    first_1_4 <= first_hop_1;
-  always @(posedge clk)
-    last_1_4 <= \$451 ;
-  always @(posedge clk)
-    acc_1_4 <= \$452 ;
-  always @(posedge clk)
-    o_valid_1_4 <= \$453 ;
-  always @(posedge clk)
-    shadow_1_4 <= \$454 ;
-  always @(posedge clk)
-    v_1_5 <= \$455 ;
-  always @(posedge clk)
-    first_1_5 <= first_hop_1;
-  always @(posedge clk)
-    last_1_5 <= \$456 ;
-  always @(posedge clk)
-    acc_1_5 <= \$457 ;
-  always @(posedge clk)
-    o_valid_1_5 <= \$458 ;
-  always @(posedge clk)
-    shadow_1_5 <= \$459 ;
-  always @(posedge clk)
-    v_1_6 <= \$460 ;
-  always @(posedge clk)
-    first_1_6 <= first_hop_1;
-  always @(posedge clk)
-    last_1_6 <= \$461 ;
-  always @(posedge clk)
-    acc_1_6 <= \$462 ;
-  always @(posedge clk)
-    o_valid_1_6 <= \$463 ;
-  always @(posedge clk)
-    shadow_1_6 <= \$464 ;
-  always @(posedge clk)
-    v_1_7 <= \$465 ;
-  always @(posedge clk)
-    first_1_7 <= first_hop_1;
-  always @(posedge clk)
-    last_1_7 <= \$466 ;
-  always @(posedge clk)
-    acc_1_7 <= \$467 ;
-  always @(posedge clk)
-    o_valid_1_7 <= \$468 ;
-  always @(posedge clk)
-    shadow_1_7 <= \$469 ;
-  always @(posedge clk)
-    v_hop_2 <= \$470 ;
-  always @(posedge clk)
-    first_hop_2 <= first2;
-  always @(posedge clk)
-    last_hop_2 <= \$471 ;
-  always @(posedge clk)
-    v_2_0 <= \$472 ;
-  always @(posedge clk)
-    first_2_0 <= first_hop_2;
-  always @(posedge clk)
-    last_2_0 <= \$473 ;
-  always @(posedge clk)
-    acc_2_0 <= \$474 ;
-  always @(posedge clk)
-    o_valid_2_0 <= \$475 ;
-  always @(posedge clk)
-    shadow_2_0 <= \$476 ;
-  always @(posedge clk)
-    v_2_1 <= \$477 ;
-  always @(posedge clk)
-    first_2_1 <= first_hop_2;
-  always @(posedge clk)
-    last_2_1 <= \$478 ;
-  always @(posedge clk)
-    acc_2_1 <= \$479 ;
-  always @(posedge clk)
-    o_valid_2_1 <= \$480 ;
-  always @(posedge clk)
-    shadow_2_1 <= \$481 ;
-  always @(posedge clk)
-    v_2_2 <= \$482 ;
-  always @(posedge clk)
-    first_2_2 <= first_hop_2;
-  always @(posedge clk)
-    last_2_2 <= \$483 ;
-  always @(posedge clk)
-    acc_2_2 <= \$484 ;
-  always @(posedge clk)
-    o_valid_2_2 <= \$485 ;
-  always @(posedge clk)
-    shadow_2_2 <= \$486 ;
-  always @(posedge clk)
-    v_2_3 <= \$487 ;
-  always @(posedge clk)
-    first_2_3 <= first_hop_2;
-  always @(posedge clk)
-    last_2_3 <= \$488 ;
-  always @(posedge clk)
-    acc_2_3 <= \$489 ;
-  always @(posedge clk)
-    o_valid_2_3 <= \$490 ;
-  always @(posedge clk)
-    shadow_2_3 <= \$491 ;
-  always @(posedge clk)
-    v_2_4 <= \$492 ;
-  always @(posedge clk)
-    first_2_4 <= first_hop_2;
-  always @(posedge clk)
-    last_2_4 <= \$493 ;
-  always @(posedge clk)
-    acc_2_4 <= \$494 ;
-  always @(posedge clk)
-    o_valid_2_4 <= \$495 ;
-  always @(posedge clk)
-    shadow_2_4 <= \$496 ;
-  always @(posedge clk)
-    v_2_5 <= \$497 ;
-  always @(posedge clk)
-    first_2_5 <= first_hop_2;
-  always @(posedge clk)
-    last_2_5 <= \$498 ;
-  always @(posedge clk)
-    acc_2_5 <= \$499 ;
-  always @(posedge clk)
-    o_valid_2_5 <= \$500 ;
-  always @(posedge clk)
-    shadow_2_5 <= \$501 ;
-  always @(posedge clk)
-    v_2_6 <= \$502 ;
-  always @(posedge clk)
-    first_2_6 <= first_hop_2;
-  always @(posedge clk)
-    last_2_6 <= \$503 ;
-  always @(posedge clk)
-    acc_2_6 <= \$504 ;
-  always @(posedge clk)
-    o_valid_2_6 <= \$505 ;
-  always @(posedge clk)
-    shadow_2_6 <= \$506 ;
-  always @(posedge clk)
-    v_2_7 <= \$507 ;
-  always @(posedge clk)
-    first_2_7 <= first_hop_2;
-  always @(posedge clk)
-    last_2_7 <= \$508 ;
-  always @(posedge clk)
-    acc_2_7 <= \$509 ;
-  always @(posedge clk)
-    o_valid_2_7 <= \$510 ;
-  always @(posedge clk)
-    shadow_2_7 <= \$511 ;
-  always @(posedge clk)
-    v_hop_3 <= \$512 ;
-  always @(posedge clk)
-    first_hop_3 <= first2;
-  always @(posedge clk)
-    last_hop_3 <= \$513 ;
-  always @(posedge clk)
-    v_3_0 <= \$514 ;
-  always @(posedge clk)
-    first_3_0 <= first_hop_3;
-  always @(posedge clk)
-    last_3_0 <= \$515 ;
-  always @(posedge clk)
-    acc_3_0 <= \$516 ;
-  always @(posedge clk)
-    o_valid_3_0 <= \$517 ;
-  always @(posedge clk)
-    shadow_3_0 <= \$518 ;
-  always @(posedge clk)
-    v_3_1 <= \$519 ;
-  always @(posedge clk)
-    first_3_1 <= first_hop_3;
-  always @(posedge clk)
-    last_3_1 <= \$520 ;
-  always @(posedge clk)
-    acc_3_1 <= \$521 ;
-  always @(posedge clk)
-    o_valid_3_1 <= \$522 ;
-  always @(posedge clk)
-    shadow_3_1 <= \$523 ;
-  always @(posedge clk)
-    v_3_2 <= \$524 ;
-  always @(posedge clk)
-    first_3_2 <= first_hop_3;
-  always @(posedge clk)
-    last_3_2 <= \$525 ;
-  always @(posedge clk)
-    acc_3_2 <= \$526 ;
-  always @(posedge clk)
-    o_valid_3_2 <= \$527 ;
-  always @(posedge clk)
-    shadow_3_2 <= \$528 ;
-  always @(posedge clk)
-    v_3_3 <= \$529 ;
-  always @(posedge clk)
-    first_3_3 <= first_hop_3;
-  always @(posedge clk)
-    last_3_3 <= \$530 ;
-  always @(posedge clk)
-    acc_3_3 <= \$531 ;
-  always @(posedge clk)
-    o_valid_3_3 <= \$532 ;
-  always @(posedge clk)
-    shadow_3_3 <= \$533 ;
-  always @(posedge clk)
-    v_3_4 <= \$534 ;
-  always @(posedge clk)
-    first_3_4 <= first_hop_3;
-  always @(posedge clk)
-    last_3_4 <= \$535 ;
-  always @(posedge clk)
-    acc_3_4 <= \$536 ;
-  always @(posedge clk)
-    o_valid_3_4 <= \$537 ;
-  always @(posedge clk)
-    shadow_3_4 <= \$538 ;
-  always @(posedge clk)
-    v_3_5 <= \$539 ;
-  always @(posedge clk)
-    first_3_5 <= first_hop_3;
-  always @(posedge clk)
-    last_3_5 <= \$540 ;
-  always @(posedge clk)
-    acc_3_5 <= \$541 ;
-  always @(posedge clk)
-    o_valid_3_5 <= \$542 ;
-  always @(posedge clk)
-    shadow_3_5 <= \$543 ;
-  always @(posedge clk)
-    v_3_6 <= \$544 ;
-  always @(posedge clk)
-    first_3_6 <= first_hop_3;
-  always @(posedge clk)
-    last_3_6 <= \$545 ;
-  always @(posedge clk)
-    acc_3_6 <= \$546 ;
-  always @(posedge clk)
-    o_valid_3_6 <= \$547 ;
-  always @(posedge clk)
-    shadow_3_6 <= \$548 ;
-  always @(posedge clk)
-    v_3_7 <= \$549 ;
-  always @(posedge clk)
-    first_3_7 <= first_hop_3;
-  always @(posedge clk)
-    last_3_7 <= \$550 ;
-  always @(posedge clk)
-    acc_3_7 <= \$551 ;
-  always @(posedge clk)
-    o_valid_3_7 <= \$552 ;
-  always @(posedge clk)
-    shadow_3_7 <= \$553 ;
-  always @(posedge clk)
-    v_hop_4 <= \$554 ;
-  always @(posedge clk)
-    first_hop_4 <= first2;
-  always @(posedge clk)
-    last_hop_4 <= \$555 ;
-  always @(posedge clk)
-    v_4_0 <= \$556 ;
-  always @(posedge clk)
-    first_4_0 <= first_hop_4;
-  always @(posedge clk)
-    last_4_0 <= \$557 ;
-  always @(posedge clk)
-    acc_4_0 <= \$558 ;
-  always @(posedge clk)
-    o_valid_4_0 <= \$559 ;
-  always @(posedge clk)
-    shadow_4_0 <= \$560 ;
-  always @(posedge clk)
-    v_4_1 <= \$561 ;
-  always @(posedge clk)
-    first_4_1 <= first_hop_4;
-  always @(posedge clk)
-    last_4_1 <= \$562 ;
-  always @(posedge clk)
-    acc_4_1 <= \$563 ;
-  always @(posedge clk)
-    o_valid_4_1 <= \$564 ;
-  always @(posedge clk)
-    shadow_4_1 <= \$565 ;
-  always @(posedge clk)
-    v_4_2 <= \$566 ;
-  always @(posedge clk)
-    first_4_2 <= first_hop_4;
-  always @(posedge clk)
-    last_4_2 <= \$567 ;
-  always @(posedge clk)
-    acc_4_2 <= \$568 ;
-  always @(posedge clk)
-    o_valid_4_2 <= \$569 ;
-  always @(posedge clk)
-    shadow_4_2 <= \$570 ;
-  always @(posedge clk)
-    v_4_3 <= \$571 ;
-  always @(posedge clk)
-    first_4_3 <= first_hop_4;
-  always @(posedge clk)
-    last_4_3 <= \$572 ;
-  always @(posedge clk)
-    acc_4_3 <= \$573 ;
-  always @(posedge clk)
-    o_valid_4_3 <= \$574 ;
-  always @(posedge clk)
-    shadow_4_3 <= \$575 ;
-  always @(posedge clk)
-    v_4_4 <= \$576 ;
-  always @(posedge clk)
-    first_4_4 <= first_hop_4;
-  always @(posedge clk)
-    last_4_4 <= \$577 ;
-  always @(posedge clk)
-    acc_4_4 <= \$578 ;
-  always @(posedge clk)
-    o_valid_4_4 <= \$579 ;
-  always @(posedge clk)
-    shadow_4_4 <= \$580 ;
-  always @(posedge clk)
-    v_4_5 <= \$581 ;
-  always @(posedge clk)
-    first_4_5 <= first_hop_4;
-  always @(posedge clk)
-    last_4_5 <= \$582 ;
-  always @(posedge clk)
-    acc_4_5 <= \$583 ;
-  always @(posedge clk)
-    o_valid_4_5 <= \$584 ;
-  always @(posedge clk)
-    shadow_4_5 <= \$585 ;
-  always @(posedge clk)
-    v_4_6 <= \$586 ;
-  always @(posedge clk)
-    first_4_6 <= first_hop_4;
-  always @(posedge clk)
-    last_4_6 <= \$587 ;
-  always @(posedge clk)
-    acc_4_6 <= \$588 ;
-  always @(posedge clk)
-    o_valid_4_6 <= \$589 ;
-  always @(posedge clk)
-    shadow_4_6 <= \$590 ;
-  always @(posedge clk)
-    v_4_7 <= \$591 ;
-  always @(posedge clk)
-    first_4_7 <= first_hop_4;
-  always @(posedge clk)
-    last_4_7 <= \$592 ;
-  always @(posedge clk)
-    acc_4_7 <= \$593 ;
-  always @(posedge clk)
-    o_valid_4_7 <= \$594 ;
-  always @(posedge clk)
-    shadow_4_7 <= \$595 ;
-  always @(posedge clk)
-    v_hop_5 <= \$596 ;
-  always @(posedge clk)
-    first_hop_5 <= first2;
-  always @(posedge clk)
-    last_hop_5 <= \$597 ;
-  always @(posedge clk)
-    v_5_0 <= \$598 ;
-  always @(posedge clk)
-    first_5_0 <= first_hop_5;
-  always @(posedge clk)
-    last_5_0 <= \$599 ;
-  always @(posedge clk)
-    acc_5_0 <= \$600 ;
-  always @(posedge clk)
-    o_valid_5_0 <= \$601 ;
-  always @(posedge clk)
-    shadow_5_0 <= \$602 ;
-  always @(posedge clk)
-    v_5_1 <= \$603 ;
-  always @(posedge clk)
-    first_5_1 <= first_hop_5;
-  always @(posedge clk)
-    last_5_1 <= \$604 ;
-  always @(posedge clk)
-    acc_5_1 <= \$605 ;
-  always @(posedge clk)
-    o_valid_5_1 <= \$606 ;
-  always @(posedge clk)
-    shadow_5_1 <= \$607 ;
-  always @(posedge clk)
-    v_5_2 <= \$608 ;
-  always @(posedge clk)
-    first_5_2 <= first_hop_5;
-  always @(posedge clk)
-    last_5_2 <= \$609 ;
-  always @(posedge clk)
-    acc_5_2 <= \$610 ;
-  always @(posedge clk)
-    o_valid_5_2 <= \$611 ;
-  always @(posedge clk)
-    shadow_5_2 <= \$612 ;
-  always @(posedge clk)
-    v_5_3 <= \$613 ;
-  always @(posedge clk)
-    first_5_3 <= first_hop_5;
-  always @(posedge clk)
-    last_5_3 <= \$614 ;
-  always @(posedge clk)
-    acc_5_3 <= \$615 ;
-  always @(posedge clk)
-    o_valid_5_3 <= \$616 ;
-  always @(posedge clk)
-    shadow_5_3 <= \$617 ;
-  always @(posedge clk)
-    v_5_4 <= \$618 ;
-  always @(posedge clk)
-    first_5_4 <= first_hop_5;
-  always @(posedge clk)
-    last_5_4 <= \$619 ;
-  always @(posedge clk)
-    acc_5_4 <= \$620 ;
-  always @(posedge clk)
-    o_valid_5_4 <= \$621 ;
-  always @(posedge clk)
-    shadow_5_4 <= \$622 ;
-  always @(posedge clk)
-    v_5_5 <= \$623 ;
-  always @(posedge clk)
-    first_5_5 <= first_hop_5;
-  always @(posedge clk)
-    last_5_5 <= \$624 ;
-  always @(posedge clk)
-    acc_5_5 <= \$625 ;
-  always @(posedge clk)
-    o_valid_5_5 <= \$626 ;
-  always @(posedge clk)
-    shadow_5_5 <= \$627 ;
-  always @(posedge clk)
-    v_5_6 <= \$628 ;
-  always @(posedge clk)
-    first_5_6 <= first_hop_5;
-  always @(posedge clk)
-    last_5_6 <= \$629 ;
-  always @(posedge clk)
-    acc_5_6 <= \$630 ;
-  always @(posedge clk)
-    o_valid_5_6 <= \$631 ;
-  always @(posedge clk)
-    shadow_5_6 <= \$632 ;
-  always @(posedge clk)
-    v_5_7 <= \$633 ;
-  always @(posedge clk)
-    first_5_7 <= first_hop_5;
-  always @(posedge clk)
-    last_5_7 <= \$634 ;
-  always @(posedge clk)
-    acc_5_7 <= \$635 ;
-  always @(posedge clk)
-    o_valid_5_7 <= \$636 ;
-  always @(posedge clk)
-    shadow_5_7 <= \$637 ;
-  always @(posedge clk)
-    v_hop_6 <= \$638 ;
-  always @(posedge clk)
-    first_hop_6 <= first2;
-  always @(posedge clk)
-    last_hop_6 <= \$639 ;
-  always @(posedge clk)
-    v_6_0 <= \$640 ;
-  always @(posedge clk)
-    first_6_0 <= first_hop_6;
-  always @(posedge clk)
-    last_6_0 <= \$641 ;
-  always @(posedge clk)
-    acc_6_0 <= \$642 ;
-  always @(posedge clk)
-    o_valid_6_0 <= \$643 ;
-  always @(posedge clk)
-    shadow_6_0 <= \$644 ;
-  always @(posedge clk)
-    v_6_1 <= \$645 ;
-  always @(posedge clk)
-    first_6_1 <= first_hop_6;
-  always @(posedge clk)
-    last_6_1 <= \$646 ;
-  always @(posedge clk)
-    acc_6_1 <= \$647 ;
-  always @(posedge clk)
-    o_valid_6_1 <= \$648 ;
-  always @(posedge clk)
-    shadow_6_1 <= \$649 ;
-  always @(posedge clk)
-    v_6_2 <= \$650 ;
-  always @(posedge clk)
-    first_6_2 <= first_hop_6;
-  always @(posedge clk)
-    last_6_2 <= \$651 ;
-  always @(posedge clk)
-    acc_6_2 <= \$652 ;
-  always @(posedge clk)
-    o_valid_6_2 <= \$653 ;
-  always @(posedge clk)
-    shadow_6_2 <= \$654 ;
-  always @(posedge clk)
-    v_6_3 <= \$655 ;
-  always @(posedge clk)
-    first_6_3 <= first_hop_6;
-  always @(posedge clk)
-    last_6_3 <= \$656 ;
-  always @(posedge clk)
-    acc_6_3 <= \$657 ;
-  always @(posedge clk)
-    o_valid_6_3 <= \$658 ;
-  always @(posedge clk)
-    shadow_6_3 <= \$659 ;
-  always @(posedge clk)
-    v_6_4 <= \$660 ;
-  always @(posedge clk)
-    first_6_4 <= first_hop_6;
-  always @(posedge clk)
-    last_6_4 <= \$661 ;
-  always @(posedge clk)
-    acc_6_4 <= \$662 ;
-  always @(posedge clk)
-    o_valid_6_4 <= \$663 ;
-  always @(posedge clk)
-    shadow_6_4 <= \$664 ;
-  always @(posedge clk)
-    v_6_5 <= \$665 ;
-  always @(posedge clk)
-    first_6_5 <= first_hop_6;
-  always @(posedge clk)
-    last_6_5 <= \$666 ;
-  always @(posedge clk)
-    acc_6_5 <= \$667 ;
-  always @(posedge clk)
-    o_valid_6_5 <= \$668 ;
-  always @(posedge clk)
-    shadow_6_5 <= \$669 ;
-  always @(posedge clk)
-    v_6_6 <= \$670 ;
-  always @(posedge clk)
-    first_6_6 <= first_hop_6;
-  always @(posedge clk)
-    last_6_6 <= \$671 ;
-  always @(posedge clk)
-    acc_6_6 <= \$672 ;
-  always @(posedge clk)
-    o_valid_6_6 <= \$673 ;
-  always @(posedge clk)
-    shadow_6_6 <= \$674 ;
-  always @(posedge clk)
-    v_6_7 <= \$675 ;
-  always @(posedge clk)
-    first_6_7 <= first_hop_6;
-  always @(posedge clk)
-    last_6_7 <= \$676 ;
-  always @(posedge clk)
-    acc_6_7 <= \$677 ;
-  always @(posedge clk)
-    o_valid_6_7 <= \$678 ;
-  always @(posedge clk)
-    shadow_6_7 <= \$679 ;
-  always @(posedge clk)
-    v_hop_7 <= \$680 ;
-  always @(posedge clk)
-    first_hop_7 <= first2;
-  always @(posedge clk)
-    last_hop_7 <= \$681 ;
-  always @(posedge clk)
-    v_7_0 <= \$682 ;
-  always @(posedge clk)
-    first_7_0 <= first_hop_7;
-  always @(posedge clk)
-    last_7_0 <= \$683 ;
-  always @(posedge clk)
-    acc_7_0 <= \$684 ;
-  always @(posedge clk)
-    shadow_7_0 <= \$685 ;
-  always @(posedge clk)
-    v_7_1 <= \$686 ;
-  always @(posedge clk)
-    first_7_1 <= first_hop_7;
-  always @(posedge clk)
-    last_7_1 <= \$687 ;
-  always @(posedge clk)
-    acc_7_1 <= \$688 ;
-  always @(posedge clk)
-    shadow_7_1 <= \$689 ;
-  always @(posedge clk)
-    v_7_2 <= \$690 ;
-  always @(posedge clk)
-    first_7_2 <= first_hop_7;
-  always @(posedge clk)
-    last_7_2 <= \$691 ;
-  always @(posedge clk)
-    acc_7_2 <= \$692 ;
-  always @(posedge clk)
-    shadow_7_2 <= \$693 ;
-  always @(posedge clk)
-    v_7_3 <= \$694 ;
-  always @(posedge clk)
-    first_7_3 <= first_hop_7;
-  always @(posedge clk)
-    last_7_3 <= \$695 ;
-  always @(posedge clk)
-    acc_7_3 <= \$696 ;
-  always @(posedge clk)
-    shadow_7_3 <= \$697 ;
-  always @(posedge clk)
-    v_7_4 <= \$698 ;
-  always @(posedge clk)
-    first_7_4 <= first_hop_7;
-  always @(posedge clk)
-    last_7_4 <= \$699 ;
-  always @(posedge clk)
-    acc_7_4 <= \$700 ;
-  always @(posedge clk)
-    shadow_7_4 <= \$701 ;
-  always @(posedge clk)
-    v_7_5 <= \$702 ;
-  always @(posedge clk)
-    first_7_5 <= first_hop_7;
-  always @(posedge clk)
-    last_7_5 <= \$703 ;
-  always @(posedge clk)
-    acc_7_5 <= \$704 ;
-  always @(posedge clk)
-    shadow_7_5 <= \$705 ;
-  always @(posedge clk)
-    v_7_6 <= \$706 ;
-  always @(posedge clk)
-    first_7_6 <= first_hop_7;
-  always @(posedge clk)
-    last_7_6 <= \$707 ;
-  always @(posedge clk)
-    acc_7_6 <= \$708 ;
-  always @(posedge clk)
-    shadow_7_6 <= \$709 ;
-  always @(posedge clk)
-    v_7_7 <= \$710 ;
-  always @(posedge clk)
-    first_7_7 <= first_hop_7;
-  always @(posedge clk)
-    last_7_7 <= \$711 ;
-  always @(posedge clk)
-    acc_7_7 <= \$712 ;
-  always @(posedge clk)
-    shadow_7_7 <= \$713 ;
-  always @(posedge clk)
-    o__valid <= \$714 ;
-  always @(posedge clk)
-    row <= \$715 ;
-  always @(posedge clk)
-    busy <= \$716 ;
-  always @(posedge clk)
-    wide_out_r <= \$717 ;
-  always @(posedge clk)
-    overflow <= \$718 ;
-  assign \$1  = i__payload[193] & busy;
-  assign i__ready = ~ \$1 ;
-  assign accept = i__valid & i__ready;
-  assign drain = o__valid & o__ready;
-  assign last_row = row == 3'h7;
-  assign \$2  = first_0_0 ? 32'd0 : acc_0_0;
-  assign \$3  = $signed(mac_0_0_m_p) + $signed(\$2 );
-  assign \$4  = first_0_1 ? 32'd0 : acc_0_1;
-  assign \$5  = $signed(mac_0_1_m_p) + $signed(\$4 );
-  assign \$6  = first_0_2 ? 32'd0 : acc_0_2;
-  assign \$7  = $signed(mac_0_2_m_p) + $signed(\$6 );
-  assign \$8  = first_0_3 ? 32'd0 : acc_0_3;
-  assign \$9  = $signed(mac_0_3_m_p) + $signed(\$8 );
-  assign \$10  = first_0_4 ? 32'd0 : acc_0_4;
-  assign \$11  = $signed(mac_0_4_m_p) + $signed(\$10 );
-  assign \$12  = first_0_5 ? 32'd0 : acc_0_5;
-  assign \$13  = $signed(mac_0_5_m_p) + $signed(\$12 );
-  assign \$14  = first_0_6 ? 32'd0 : acc_0_6;
-  assign \$15  = $signed(mac_0_6_m_p) + $signed(\$14 );
-  assign \$16  = first_0_7 ? 32'd0 : acc_0_7;
-  assign \$17  = $signed(mac_0_7_m_p) + $signed(\$16 );
-  assign \$18  = first_1_0 ? 32'd0 : acc_1_0;
-  assign \$19  = $signed(mac_1_0_m_p) + $signed(\$18 );
-  assign \$20  = first_1_1 ? 32'd0 : acc_1_1;
-  assign \$21  = $signed(mac_1_1_m_p) + $signed(\$20 );
-  assign \$22  = first_1_2 ? 32'd0 : acc_1_2;
-  assign \$23  = $signed(mac_1_2_m_p) + $signed(\$22 );
-  assign \$24  = first_1_3 ? 32'd0 : acc_1_3;
-  assign \$25  = $signed(mac_1_3_m_p) + $signed(\$24 );
-  assign \$26  = first_1_4 ? 32'd0 : acc_1_4;
-  assign \$27  = $signed(mac_1_4_m_p) + $signed(\$26 );
-  assign \$28  = first_1_5 ? 32'd0 : acc_1_5;
-  assign \$29  = $signed(mac_1_5_m_p) + $signed(\$28 );
-  assign \$30  = first_1_6 ? 32'd0 : acc_1_6;
-  assign \$31  = $signed(mac_1_6_m_p) + $signed(\$30 );
-  assign \$32  = first_1_7 ? 32'd0 : acc_1_7;
-  assign \$33  = $signed(mac_1_7_m_p) + $signed(\$32 );
-  assign \$34  = first_2_0 ? 32'd0 : acc_2_0;
-  assign \$35  = $signed(mac_2_0_m_p) + $signed(\$34 );
-  assign \$36  = first_2_1 ? 32'd0 : acc_2_1;
-  assign \$37  = $signed(mac_2_1_m_p) + $signed(\$36 );
-  assign \$38  = first_2_2 ? 32'd0 : acc_2_2;
-  assign \$39  = $signed(mac_2_2_m_p) + $signed(\$38 );
-  assign \$40  = first_2_3 ? 32'd0 : acc_2_3;
-  assign \$41  = $signed(mac_2_3_m_p) + $signed(\$40 );
-  assign \$42  = first_2_4 ? 32'd0 : acc_2_4;
-  assign \$43  = $signed(mac_2_4_m_p) + $signed(\$42 );
-  assign \$44  = first_2_5 ? 32'd0 : acc_2_5;
-  assign \$45  = $signed(mac_2_5_m_p) + $signed(\$44 );
-  assign \$46  = first_2_6 ? 32'd0 : acc_2_6;
-  assign \$47  = $signed(mac_2_6_m_p) + $signed(\$46 );
-  assign \$48  = first_2_7 ? 32'd0 : acc_2_7;
-  assign \$49  = $signed(mac_2_7_m_p) + $signed(\$48 );
-  assign \$50  = first_3_0 ? 32'd0 : acc_3_0;
-  assign \$51  = $signed(mac_3_0_m_p) + $signed(\$50 );
-  assign \$52  = first_3_1 ? 32'd0 : acc_3_1;
-  assign \$53  = $signed(mac_3_1_m_p) + $signed(\$52 );
-  assign \$54  = first_3_2 ? 32'd0 : acc_3_2;
-  assign \$55  = $signed(mac_3_2_m_p) + $signed(\$54 );
-  assign \$56  = first_3_3 ? 32'd0 : acc_3_3;
-  assign \$57  = $signed(mac_3_3_m_p) + $signed(\$56 );
-  assign \$58  = first_3_4 ? 32'd0 : acc_3_4;
-  assign \$59  = $signed(mac_3_4_m_p) + $signed(\$58 );
-  assign \$60  = first_3_5 ? 32'd0 : acc_3_5;
-  assign \$61  = $signed(mac_3_5_m_p) + $signed(\$60 );
-  assign \$62  = first_3_6 ? 32'd0 : acc_3_6;
-  assign \$63  = $signed(mac_3_6_m_p) + $signed(\$62 );
-  assign \$64  = first_3_7 ? 32'd0 : acc_3_7;
-  assign \$65  = $signed(mac_3_7_m_p) + $signed(\$64 );
-  assign \$66  = first_4_0 ? 32'd0 : acc_4_0;
-  assign \$67  = $signed(mac_4_0_m_p) + $signed(\$66 );
-  assign \$68  = first_4_1 ? 32'd0 : acc_4_1;
-  assign \$69  = $signed(mac_4_1_m_p) + $signed(\$68 );
-  assign \$70  = first_4_2 ? 32'd0 : acc_4_2;
-  assign \$71  = $signed(mac_4_2_m_p) + $signed(\$70 );
-  assign \$72  = first_4_3 ? 32'd0 : acc_4_3;
-  assign \$73  = $signed(mac_4_3_m_p) + $signed(\$72 );
-  assign \$74  = first_4_4 ? 32'd0 : acc_4_4;
-  assign \$75  = $signed(mac_4_4_m_p) + $signed(\$74 );
-  assign \$76  = first_4_5 ? 32'd0 : acc_4_5;
-  assign \$77  = $signed(mac_4_5_m_p) + $signed(\$76 );
-  assign \$78  = first_4_6 ? 32'd0 : acc_4_6;
-  assign \$79  = $signed(mac_4_6_m_p) + $signed(\$78 );
-  assign \$80  = first_4_7 ? 32'd0 : acc_4_7;
-  assign \$81  = $signed(mac_4_7_m_p) + $signed(\$80 );
-  assign \$82  = first_5_0 ? 32'd0 : acc_5_0;
-  assign \$83  = $signed(mac_5_0_m_p) + $signed(\$82 );
-  assign \$84  = first_5_1 ? 32'd0 : acc_5_1;
-  assign \$85  = $signed(mac_5_1_m_p) + $signed(\$84 );
-  assign \$86  = first_5_2 ? 32'd0 : acc_5_2;
-  assign \$87  = $signed(mac_5_2_m_p) + $signed(\$86 );
-  assign \$88  = first_5_3 ? 32'd0 : acc_5_3;
-  assign \$89  = $signed(mac_5_3_m_p) + $signed(\$88 );
-  assign \$90  = first_5_4 ? 32'd0 : acc_5_4;
-  assign \$91  = $signed(mac_5_4_m_p) + $signed(\$90 );
-  assign \$92  = first_5_5 ? 32'd0 : acc_5_5;
-  assign \$93  = $signed(mac_5_5_m_p) + $signed(\$92 );
-  assign \$94  = first_5_6 ? 32'd0 : acc_5_6;
-  assign \$95  = $signed(mac_5_6_m_p) + $signed(\$94 );
-  assign \$96  = first_5_7 ? 32'd0 : acc_5_7;
-  assign \$97  = $signed(mac_5_7_m_p) + $signed(\$96 );
-  assign \$98  = first_6_0 ? 32'd0 : acc_6_0;
-  assign \$99  = $signed(mac_6_0_m_p) + $signed(\$98 );
-  assign \$100  = first_6_1 ? 32'd0 : acc_6_1;
-  assign \$101  = $signed(mac_6_1_m_p) + $signed(\$100 );
-  assign \$102  = first_6_2 ? 32'd0 : acc_6_2;
-  assign \$103  = $signed(mac_6_2_m_p) + $signed(\$102 );
-  assign \$104  = first_6_3 ? 32'd0 : acc_6_3;
-  assign \$105  = $signed(mac_6_3_m_p) + $signed(\$104 );
-  assign \$106  = first_6_4 ? 32'd0 : acc_6_4;
-  assign \$107  = $signed(mac_6_4_m_p) + $signed(\$106 );
-  assign \$108  = first_6_5 ? 32'd0 : acc_6_5;
-  assign \$109  = $signed(mac_6_5_m_p) + $signed(\$108 );
-  assign \$110  = first_6_6 ? 32'd0 : acc_6_6;
-  assign \$111  = $signed(mac_6_6_m_p) + $signed(\$110 );
-  assign \$112  = first_6_7 ? 32'd0 : acc_6_7;
-  assign \$113  = $signed(mac_6_7_m_p) + $signed(\$112 );
-  assign \$114  = first_7_0 ? 32'd0 : acc_7_0;
-  assign \$115  = $signed(mac_7_0_m_p) + $signed(\$114 );
-  assign \$116  = first_7_1 ? 32'd0 : acc_7_1;
-  assign \$117  = $signed(mac_7_1_m_p) + $signed(\$116 );
-  assign \$118  = first_7_2 ? 32'd0 : acc_7_2;
-  assign \$119  = $signed(mac_7_2_m_p) + $signed(\$118 );
-  assign \$120  = first_7_3 ? 32'd0 : acc_7_3;
-  assign \$121  = $signed(mac_7_3_m_p) + $signed(\$120 );
-  assign \$122  = first_7_4 ? 32'd0 : acc_7_4;
-  assign \$123  = $signed(mac_7_4_m_p) + $signed(\$122 );
-  assign \$124  = first_7_5 ? 32'd0 : acc_7_5;
-  assign \$125  = $signed(mac_7_5_m_p) + $signed(\$124 );
-  assign \$126  = first_7_6 ? 32'd0 : acc_7_6;
-  assign \$127  = $signed(mac_7_6_m_p) + $signed(\$126 );
-  assign \$128  = first_7_7 ? 32'd0 : acc_7_7;
-  assign \$129  = $signed(mac_7_7_m_p) + $signed(\$128 );
-  assign \$130  = $signed(mac_0_0_m_a) * $signed(mac_0_0_m_b);
-  assign \$131  = $signed(mac_0_1_m_a) * $signed(mac_0_1_m_b);
-  assign \$132  = $signed(mac_0_2_m_a) * $signed(mac_0_2_m_b);
-  assign \$133  = $signed(mac_0_3_m_a) * $signed(mac_0_3_m_b);
-  assign \$134  = $signed(mac_0_4_m_a) * $signed(mac_0_4_m_b);
-  assign \$135  = $signed(mac_0_5_m_a) * $signed(mac_0_5_m_b);
-  assign \$136  = $signed(mac_0_6_m_a) * $signed(mac_0_6_m_b);
-  assign \$137  = $signed(mac_0_7_m_a) * $signed(mac_0_7_m_b);
-  assign \$138  = $signed(mac_1_0_m_a) * $signed(mac_1_0_m_b);
-  assign \$139  = $signed(mac_1_1_m_a) * $signed(mac_1_1_m_b);
-  assign \$140  = $signed(mac_1_2_m_a) * $signed(mac_1_2_m_b);
-  assign \$141  = $signed(mac_1_3_m_a) * $signed(mac_1_3_m_b);
-  assign \$142  = $signed(mac_1_4_m_a) * $signed(mac_1_4_m_b);
-  assign \$143  = $signed(mac_1_5_m_a) * $signed(mac_1_5_m_b);
-  assign \$144  = $signed(mac_1_6_m_a) * $signed(mac_1_6_m_b);
-  assign \$145  = $signed(mac_1_7_m_a) * $signed(mac_1_7_m_b);
-  assign \$146  = $signed(mac_2_0_m_a) * $signed(mac_2_0_m_b);
-  assign \$147  = $signed(mac_2_1_m_a) * $signed(mac_2_1_m_b);
-  assign \$148  = $signed(mac_2_2_m_a) * $signed(mac_2_2_m_b);
-  assign \$149  = $signed(mac_2_3_m_a) * $signed(mac_2_3_m_b);
-  assign \$150  = $signed(mac_2_4_m_a) * $signed(mac_2_4_m_b);
-  assign \$151  = $signed(mac_2_5_m_a) * $signed(mac_2_5_m_b);
-  assign \$152  = $signed(mac_2_6_m_a) * $signed(mac_2_6_m_b);
-  assign \$153  = $signed(mac_2_7_m_a) * $signed(mac_2_7_m_b);
-  assign \$154  = $signed(mac_3_0_m_a) * $signed(mac_3_0_m_b);
-  assign \$155  = $signed(mac_3_1_m_a) * $signed(mac_3_1_m_b);
-  assign \$156  = $signed(mac_3_2_m_a) * $signed(mac_3_2_m_b);
-  assign \$157  = $signed(mac_3_3_m_a) * $signed(mac_3_3_m_b);
-  assign \$158  = $signed(mac_3_4_m_a) * $signed(mac_3_4_m_b);
-  assign \$159  = $signed(mac_3_5_m_a) * $signed(mac_3_5_m_b);
-  assign \$160  = $signed(mac_3_6_m_a) * $signed(mac_3_6_m_b);
-  assign \$161  = $signed(mac_3_7_m_a) * $signed(mac_3_7_m_b);
-  assign \$162  = $signed(mac_4_0_m_a) * $signed(mac_4_0_m_b);
-  assign \$163  = $signed(mac_4_1_m_a) * $signed(mac_4_1_m_b);
-  assign \$164  = $signed(mac_4_2_m_a) * $signed(mac_4_2_m_b);
-  assign \$165  = $signed(mac_4_3_m_a) * $signed(mac_4_3_m_b);
-  assign \$166  = $signed(mac_4_4_m_a) * $signed(mac_4_4_m_b);
-  assign \$167  = $signed(mac_4_5_m_a) * $signed(mac_4_5_m_b);
-  assign \$168  = $signed(mac_4_6_m_a) * $signed(mac_4_6_m_b);
-  assign \$169  = $signed(mac_4_7_m_a) * $signed(mac_4_7_m_b);
-  assign \$170  = $signed(mac_5_0_m_a) * $signed(mac_5_0_m_b);
-  assign \$171  = $signed(mac_5_1_m_a) * $signed(mac_5_1_m_b);
-  assign \$172  = $signed(mac_5_2_m_a) * $signed(mac_5_2_m_b);
-  assign \$173  = $signed(mac_5_3_m_a) * $signed(mac_5_3_m_b);
-  assign \$174  = $signed(mac_5_4_m_a) * $signed(mac_5_4_m_b);
-  assign \$175  = $signed(mac_5_5_m_a) * $signed(mac_5_5_m_b);
-  assign \$176  = $signed(mac_5_6_m_a) * $signed(mac_5_6_m_b);
-  assign \$177  = $signed(mac_5_7_m_a) * $signed(mac_5_7_m_b);
-  assign \$178  = $signed(mac_6_0_m_a) * $signed(mac_6_0_m_b);
-  assign \$179  = $signed(mac_6_1_m_a) * $signed(mac_6_1_m_b);
-  assign \$180  = $signed(mac_6_2_m_a) * $signed(mac_6_2_m_b);
-  assign \$181  = $signed(mac_6_3_m_a) * $signed(mac_6_3_m_b);
-  assign \$182  = $signed(mac_6_4_m_a) * $signed(mac_6_4_m_b);
-  assign \$183  = $signed(mac_6_5_m_a) * $signed(mac_6_5_m_b);
-  assign \$184  = $signed(mac_6_6_m_a) * $signed(mac_6_6_m_b);
-  assign \$185  = $signed(mac_6_7_m_a) * $signed(mac_6_7_m_b);
-  assign \$186  = $signed(mac_7_0_m_a) * $signed(mac_7_0_m_b);
-  assign \$187  = $signed(mac_7_1_m_a) * $signed(mac_7_1_m_b);
-  assign \$188  = $signed(mac_7_2_m_a) * $signed(mac_7_2_m_b);
-  assign \$189  = $signed(mac_7_3_m_a) * $signed(mac_7_3_m_b);
-  assign \$190  = $signed(mac_7_4_m_a) * $signed(mac_7_4_m_b);
-  assign \$191  = $signed(mac_7_5_m_a) * $signed(mac_7_5_m_b);
-  assign \$192  = $signed(mac_7_6_m_a) * $signed(mac_7_6_m_b);
-  assign \$193  = $signed(mac_7_7_m_a) * $signed(mac_7_7_m_b);
-  assign \$194  = v2 & last2;
-  assign \$195  = v4 & last4;
-  assign \$196  = drain & last_row;
-  assign \$197  = o_valid_0_0 & o__ready;
-  assign \$198  = v4 & last4;
-  assign \$199  = drain & last_row;
-  assign \$200  = o_valid_0_1 & o__ready;
-  assign \$201  = v4 & last4;
-  assign \$202  = drain & last_row;
-  assign \$203  = o_valid_0_2 & o__ready;
-  assign \$204  = v4 & last4;
-  assign \$205  = drain & last_row;
-  assign \$206  = o_valid_0_3 & o__ready;
-  assign \$207  = v4 & last4;
-  assign \$208  = drain & last_row;
-  assign \$209  = o_valid_0_4 & o__ready;
-  assign \$210  = v4 & last4;
-  assign \$211  = drain & last_row;
-  assign \$212  = o_valid_0_5 & o__ready;
-  assign \$213  = v4 & last4;
-  assign \$214  = drain & last_row;
-  assign \$215  = o_valid_0_6 & o__ready;
-  assign \$216  = v4 & last4;
-  assign \$217  = drain & last_row;
-  assign \$218  = o_valid_0_7 & o__ready;
-  assign \$219  = v2 & last2;
-  assign \$220  = v4 & last4;
-  assign \$221  = drain & last_row;
-  assign \$222  = o_valid_1_0 & o__ready;
-  assign \$223  = v4 & last4;
-  assign \$224  = drain & last_row;
-  assign \$225  = o_valid_1_1 & o__ready;
-  assign \$226  = v4 & last4;
-  assign \$227  = drain & last_row;
-  assign \$228  = o_valid_1_2 & o__ready;
-  assign \$229  = v4 & last4;
-  assign \$230  = drain & last_row;
-  assign \$231  = o_valid_1_3 & o__ready;
-  assign \$232  = v4 & last4;
-  assign \$233  = drain & last_row;
-  assign \$234  = o_valid_1_4 & o__ready;
-  assign \$235  = v4 & last4;
-  assign \$236  = drain & last_row;
-  assign \$237  = o_valid_1_5 & o__ready;
-  assign \$238  = v4 & last4;
-  assign \$239  = drain & last_row;
-  assign \$240  = o_valid_1_6 & o__ready;
-  assign \$241  = v4 & last4;
-  assign \$242  = drain & last_row;
-  assign \$243  = o_valid_1_7 & o__ready;
-  assign \$244  = v2 & last2;
-  assign \$245  = v4 & last4;
-  assign \$246  = drain & last_row;
-  assign \$247  = o_valid_2_0 & o__ready;
-  assign \$248  = v4 & last4;
-  assign \$249  = drain & last_row;
-  assign \$250  = o_valid_2_1 & o__ready;
-  assign \$251  = v4 & last4;
-  assign \$252  = drain & last_row;
-  assign \$253  = o_valid_2_2 & o__ready;
-  assign \$254  = v4 & last4;
-  assign \$255  = drain & last_row;
-  assign \$256  = o_valid_2_3 & o__ready;
-  assign \$257  = v4 & last4;
-  assign \$258  = drain & last_row;
-  assign \$259  = o_valid_2_4 & o__ready;
-  assign \$260  = v4 & last4;
-  assign \$261  = drain & last_row;
-  assign \$262  = o_valid_2_5 & o__ready;
-  assign \$263  = v4 & last4;
-  assign \$264  = drain & last_row;
-  assign \$265  = o_valid_2_6 & o__ready;
-  assign \$266  = v4 & last4;
-  assign \$267  = drain & last_row;
-  assign \$268  = o_valid_2_7 & o__ready;
-  assign \$269  = v2 & last2;
-  assign \$270  = v4 & last4;
-  assign \$271  = drain & last_row;
-  assign \$272  = o_valid_3_0 & o__ready;
-  assign \$273  = v4 & last4;
-  assign \$274  = drain & last_row;
-  assign \$275  = o_valid_3_1 & o__ready;
-  assign \$276  = v4 & last4;
-  assign \$277  = drain & last_row;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$373  = accept;
+    \$218  = v2;
+    if (rst) begin
+      \$218  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$219  = \$194 ;
+    if (rst) begin
+      \$219  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$220  = v_hop_0;
+    if (rst) begin
+      \$220  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$221  = last_hop_0;
+    if (rst) begin
+      \$221  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$222  = acc_0_0;
+    if (v_0_0) begin
+      \$222  = \$3 [31:0];
+    end
+    if (rst) begin
+      \$222  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$223  = shadow_0_0;
+    if (last_0_0) begin
+      \$223  = \$3 [31:0];
+    end else if (o__ready) begin
+      \$223  = shadow_1_0;
+    end
+    if (rst) begin
+      \$223  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$224  = v_hop_0;
+    if (rst) begin
+      \$224  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$225  = last_hop_0;
+    if (rst) begin
+      \$225  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$226  = acc_0_1;
+    if (v_0_1) begin
+      \$226  = \$5 [31:0];
+    end
+    if (rst) begin
+      \$226  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$227  = shadow_0_1;
+    if (last_0_1) begin
+      \$227  = \$5 [31:0];
+    end else if (o__ready) begin
+      \$227  = shadow_1_1;
+    end
+    if (rst) begin
+      \$227  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$228  = v_hop_0;
+    if (rst) begin
+      \$228  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$229  = last_hop_0;
+    if (rst) begin
+      \$229  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$230  = acc_0_2;
+    if (v_0_2) begin
+      \$230  = \$7 [31:0];
+    end
+    if (rst) begin
+      \$230  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$231  = shadow_0_2;
+    if (last_0_2) begin
+      \$231  = \$7 [31:0];
+    end else if (o__ready) begin
+      \$231  = shadow_1_2;
+    end
+    if (rst) begin
+      \$231  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$232  = v_hop_0;
+    if (rst) begin
+      \$232  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$233  = last_hop_0;
+    if (rst) begin
+      \$233  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$234  = acc_0_3;
+    if (v_0_3) begin
+      \$234  = \$9 [31:0];
+    end
+    if (rst) begin
+      \$234  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$235  = shadow_0_3;
+    if (last_0_3) begin
+      \$235  = \$9 [31:0];
+    end else if (o__ready) begin
+      \$235  = shadow_1_3;
+    end
+    if (rst) begin
+      \$235  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$236  = v_hop_0;
+    if (rst) begin
+      \$236  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$237  = last_hop_0;
+    if (rst) begin
+      \$237  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$238  = acc_0_4;
+    if (v_0_4) begin
+      \$238  = \$11 [31:0];
+    end
+    if (rst) begin
+      \$238  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$239  = shadow_0_4;
+    if (last_0_4) begin
+      \$239  = \$11 [31:0];
+    end else if (o__ready) begin
+      \$239  = shadow_1_4;
+    end
+    if (rst) begin
+      \$239  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$240  = v_hop_0;
+    if (rst) begin
+      \$240  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$241  = last_hop_0;
+    if (rst) begin
+      \$241  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$242  = acc_0_5;
+    if (v_0_5) begin
+      \$242  = \$13 [31:0];
+    end
+    if (rst) begin
+      \$242  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$243  = shadow_0_5;
+    if (last_0_5) begin
+      \$243  = \$13 [31:0];
+    end else if (o__ready) begin
+      \$243  = shadow_1_5;
+    end
+    if (rst) begin
+      \$243  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$244  = v_hop_0;
+    if (rst) begin
+      \$244  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$245  = last_hop_0;
+    if (rst) begin
+      \$245  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$246  = acc_0_6;
+    if (v_0_6) begin
+      \$246  = \$15 [31:0];
+    end
+    if (rst) begin
+      \$246  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$247  = shadow_0_6;
+    if (last_0_6) begin
+      \$247  = \$15 [31:0];
+    end else if (o__ready) begin
+      \$247  = shadow_1_6;
+    end
+    if (rst) begin
+      \$247  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$248  = v_hop_0;
+    if (rst) begin
+      \$248  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$249  = last_hop_0;
+    if (rst) begin
+      \$249  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$250  = acc_0_7;
+    if (v_0_7) begin
+      \$250  = \$17 [31:0];
+    end
+    if (rst) begin
+      \$250  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$251  = shadow_0_7;
+    if (last_0_7) begin
+      \$251  = \$17 [31:0];
+    end else if (o__ready) begin
+      \$251  = shadow_1_7;
+    end
+    if (rst) begin
+      \$251  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$252  = v2;
+    if (rst) begin
+      \$252  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$253  = \$195 ;
+    if (rst) begin
+      \$253  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$254  = v_hop_1;
+    if (rst) begin
+      \$254  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$255  = last_hop_1;
+    if (rst) begin
+      \$255  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$256  = acc_1_0;
+    if (v_1_0) begin
+      \$256  = \$19 [31:0];
+    end
+    if (rst) begin
+      \$256  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$257  = shadow_1_0;
+    if (last_1_0) begin
+      \$257  = \$19 [31:0];
+    end else if (o__ready) begin
+      \$257  = shadow_2_0;
+    end
+    if (rst) begin
+      \$257  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$258  = v_hop_1;
+    if (rst) begin
+      \$258  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$259  = last_hop_1;
+    if (rst) begin
+      \$259  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$260  = acc_1_1;
+    if (v_1_1) begin
+      \$260  = \$21 [31:0];
+    end
+    if (rst) begin
+      \$260  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$261  = shadow_1_1;
+    if (last_1_1) begin
+      \$261  = \$21 [31:0];
+    end else if (o__ready) begin
+      \$261  = shadow_2_1;
+    end
+    if (rst) begin
+      \$261  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$262  = v_hop_1;
+    if (rst) begin
+      \$262  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$263  = last_hop_1;
+    if (rst) begin
+      \$263  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$264  = acc_1_2;
+    if (v_1_2) begin
+      \$264  = \$23 [31:0];
+    end
+    if (rst) begin
+      \$264  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$265  = shadow_1_2;
+    if (last_1_2) begin
+      \$265  = \$23 [31:0];
+    end else if (o__ready) begin
+      \$265  = shadow_2_2;
+    end
+    if (rst) begin
+      \$265  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$266  = v_hop_1;
+    if (rst) begin
+      \$266  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$267  = last_hop_1;
+    if (rst) begin
+      \$267  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$268  = acc_1_3;
+    if (v_1_3) begin
+      \$268  = \$25 [31:0];
+    end
+    if (rst) begin
+      \$268  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$269  = shadow_1_3;
+    if (last_1_3) begin
+      \$269  = \$25 [31:0];
+    end else if (o__ready) begin
+      \$269  = shadow_2_3;
+    end
+    if (rst) begin
+      \$269  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$270  = v_hop_1;
+    if (rst) begin
+      \$270  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$271  = last_hop_1;
+    if (rst) begin
+      \$271  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$272  = acc_1_4;
+    if (v_1_4) begin
+      \$272  = \$27 [31:0];
+    end
+    if (rst) begin
+      \$272  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$273  = shadow_1_4;
+    if (last_1_4) begin
+      \$273  = \$27 [31:0];
+    end else if (o__ready) begin
+      \$273  = shadow_2_4;
+    end
+    if (rst) begin
+      \$273  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$274  = v_hop_1;
+    if (rst) begin
+      \$274  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$275  = last_hop_1;
+    if (rst) begin
+      \$275  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$276  = acc_1_5;
+    if (v_1_5) begin
+      \$276  = \$29 [31:0];
+    end
+    if (rst) begin
+      \$276  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$277  = shadow_1_5;
+    if (last_1_5) begin
+      \$277  = \$29 [31:0];
+    end else if (o__ready) begin
+      \$277  = shadow_2_5;
+    end
+    if (rst) begin
+      \$277  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$278  = v_hop_1;
+    if (rst) begin
+      \$278  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$279  = last_hop_1;
+    if (rst) begin
+      \$279  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$280  = acc_1_6;
+    if (v_1_6) begin
+      \$280  = \$31 [31:0];
+    end
+    if (rst) begin
+      \$280  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$281  = shadow_1_6;
+    if (last_1_6) begin
+      \$281  = \$31 [31:0];
+    end else if (o__ready) begin
+      \$281  = shadow_2_6;
+    end
+    if (rst) begin
+      \$281  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$282  = v_hop_1;
+    if (rst) begin
+      \$282  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$283  = last_hop_1;
+    if (rst) begin
+      \$283  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$284  = acc_1_7;
+    if (v_1_7) begin
+      \$284  = \$33 [31:0];
+    end
+    if (rst) begin
+      \$284  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$285  = shadow_1_7;
+    if (last_1_7) begin
+      \$285  = \$33 [31:0];
+    end else if (o__ready) begin
+      \$285  = shadow_2_7;
+    end
+    if (rst) begin
+      \$285  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$286  = v2;
+    if (rst) begin
+      \$286  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$287  = \$196 ;
+    if (rst) begin
+      \$287  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$288  = v_hop_2;
+    if (rst) begin
+      \$288  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$289  = last_hop_2;
+    if (rst) begin
+      \$289  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$290  = acc_2_0;
+    if (v_2_0) begin
+      \$290  = \$35 [31:0];
+    end
+    if (rst) begin
+      \$290  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$291  = shadow_2_0;
+    if (last_2_0) begin
+      \$291  = \$35 [31:0];
+    end else if (o__ready) begin
+      \$291  = shadow_3_0;
+    end
+    if (rst) begin
+      \$291  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$292  = v_hop_2;
+    if (rst) begin
+      \$292  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$293  = last_hop_2;
+    if (rst) begin
+      \$293  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$294  = acc_2_1;
+    if (v_2_1) begin
+      \$294  = \$37 [31:0];
+    end
+    if (rst) begin
+      \$294  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$295  = shadow_2_1;
+    if (last_2_1) begin
+      \$295  = \$37 [31:0];
+    end else if (o__ready) begin
+      \$295  = shadow_3_1;
+    end
+    if (rst) begin
+      \$295  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$296  = v_hop_2;
+    if (rst) begin
+      \$296  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$297  = last_hop_2;
+    if (rst) begin
+      \$297  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$298  = acc_2_2;
+    if (v_2_2) begin
+      \$298  = \$39 [31:0];
+    end
+    if (rst) begin
+      \$298  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$299  = shadow_2_2;
+    if (last_2_2) begin
+      \$299  = \$39 [31:0];
+    end else if (o__ready) begin
+      \$299  = shadow_3_2;
+    end
+    if (rst) begin
+      \$299  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$300  = v_hop_2;
+    if (rst) begin
+      \$300  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$301  = last_hop_2;
+    if (rst) begin
+      \$301  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$302  = acc_2_3;
+    if (v_2_3) begin
+      \$302  = \$41 [31:0];
+    end
+    if (rst) begin
+      \$302  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$303  = shadow_2_3;
+    if (last_2_3) begin
+      \$303  = \$41 [31:0];
+    end else if (o__ready) begin
+      \$303  = shadow_3_3;
+    end
+    if (rst) begin
+      \$303  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$304  = v_hop_2;
+    if (rst) begin
+      \$304  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$305  = last_hop_2;
+    if (rst) begin
+      \$305  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$306  = acc_2_4;
+    if (v_2_4) begin
+      \$306  = \$43 [31:0];
+    end
+    if (rst) begin
+      \$306  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$307  = shadow_2_4;
+    if (last_2_4) begin
+      \$307  = \$43 [31:0];
+    end else if (o__ready) begin
+      \$307  = shadow_3_4;
+    end
+    if (rst) begin
+      \$307  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$308  = v_hop_2;
+    if (rst) begin
+      \$308  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$309  = last_hop_2;
+    if (rst) begin
+      \$309  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$310  = acc_2_5;
+    if (v_2_5) begin
+      \$310  = \$45 [31:0];
+    end
+    if (rst) begin
+      \$310  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$311  = shadow_2_5;
+    if (last_2_5) begin
+      \$311  = \$45 [31:0];
+    end else if (o__ready) begin
+      \$311  = shadow_3_5;
+    end
+    if (rst) begin
+      \$311  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$312  = v_hop_2;
+    if (rst) begin
+      \$312  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$313  = last_hop_2;
+    if (rst) begin
+      \$313  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$314  = acc_2_6;
+    if (v_2_6) begin
+      \$314  = \$47 [31:0];
+    end
+    if (rst) begin
+      \$314  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$315  = shadow_2_6;
+    if (last_2_6) begin
+      \$315  = \$47 [31:0];
+    end else if (o__ready) begin
+      \$315  = shadow_3_6;
+    end
+    if (rst) begin
+      \$315  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$316  = v_hop_2;
+    if (rst) begin
+      \$316  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$317  = last_hop_2;
+    if (rst) begin
+      \$317  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$318  = acc_2_7;
+    if (v_2_7) begin
+      \$318  = \$49 [31:0];
+    end
+    if (rst) begin
+      \$318  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$319  = shadow_2_7;
+    if (last_2_7) begin
+      \$319  = \$49 [31:0];
+    end else if (o__ready) begin
+      \$319  = shadow_3_7;
+    end
+    if (rst) begin
+      \$319  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$320  = v2;
+    if (rst) begin
+      \$320  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$321  = \$197 ;
+    if (rst) begin
+      \$321  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$322  = v_hop_3;
+    if (rst) begin
+      \$322  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$323  = last_hop_3;
+    if (rst) begin
+      \$323  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$324  = acc_3_0;
+    if (v_3_0) begin
+      \$324  = \$51 [31:0];
+    end
+    if (rst) begin
+      \$324  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$325  = shadow_3_0;
+    if (last_3_0) begin
+      \$325  = \$51 [31:0];
+    end else if (o__ready) begin
+      \$325  = shadow_4_0;
+    end
+    if (rst) begin
+      \$325  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$326  = v_hop_3;
+    if (rst) begin
+      \$326  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$327  = last_hop_3;
+    if (rst) begin
+      \$327  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$328  = acc_3_1;
+    if (v_3_1) begin
+      \$328  = \$53 [31:0];
+    end
+    if (rst) begin
+      \$328  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$329  = shadow_3_1;
+    if (last_3_1) begin
+      \$329  = \$53 [31:0];
+    end else if (o__ready) begin
+      \$329  = shadow_4_1;
+    end
+    if (rst) begin
+      \$329  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$330  = v_hop_3;
+    if (rst) begin
+      \$330  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$331  = last_hop_3;
+    if (rst) begin
+      \$331  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$332  = acc_3_2;
+    if (v_3_2) begin
+      \$332  = \$55 [31:0];
+    end
+    if (rst) begin
+      \$332  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$333  = shadow_3_2;
+    if (last_3_2) begin
+      \$333  = \$55 [31:0];
+    end else if (o__ready) begin
+      \$333  = shadow_4_2;
+    end
+    if (rst) begin
+      \$333  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$334  = v_hop_3;
+    if (rst) begin
+      \$334  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$335  = last_hop_3;
+    if (rst) begin
+      \$335  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$336  = acc_3_3;
+    if (v_3_3) begin
+      \$336  = \$57 [31:0];
+    end
+    if (rst) begin
+      \$336  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$337  = shadow_3_3;
+    if (last_3_3) begin
+      \$337  = \$57 [31:0];
+    end else if (o__ready) begin
+      \$337  = shadow_4_3;
+    end
+    if (rst) begin
+      \$337  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$338  = v_hop_3;
+    if (rst) begin
+      \$338  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$339  = last_hop_3;
+    if (rst) begin
+      \$339  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$340  = acc_3_4;
+    if (v_3_4) begin
+      \$340  = \$59 [31:0];
+    end
+    if (rst) begin
+      \$340  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$341  = shadow_3_4;
+    if (last_3_4) begin
+      \$341  = \$59 [31:0];
+    end else if (o__ready) begin
+      \$341  = shadow_4_4;
+    end
+    if (rst) begin
+      \$341  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$342  = v_hop_3;
+    if (rst) begin
+      \$342  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$343  = last_hop_3;
+    if (rst) begin
+      \$343  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$344  = acc_3_5;
+    if (v_3_5) begin
+      \$344  = \$61 [31:0];
+    end
+    if (rst) begin
+      \$344  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$345  = shadow_3_5;
+    if (last_3_5) begin
+      \$345  = \$61 [31:0];
+    end else if (o__ready) begin
+      \$345  = shadow_4_5;
+    end
+    if (rst) begin
+      \$345  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$346  = v_hop_3;
+    if (rst) begin
+      \$346  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$347  = last_hop_3;
+    if (rst) begin
+      \$347  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$348  = acc_3_6;
+    if (v_3_6) begin
+      \$348  = \$63 [31:0];
+    end
+    if (rst) begin
+      \$348  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$349  = shadow_3_6;
+    if (last_3_6) begin
+      \$349  = \$63 [31:0];
+    end else if (o__ready) begin
+      \$349  = shadow_4_6;
+    end
+    if (rst) begin
+      \$349  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$350  = v_hop_3;
+    if (rst) begin
+      \$350  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$351  = last_hop_3;
+    if (rst) begin
+      \$351  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$352  = acc_3_7;
+    if (v_3_7) begin
+      \$352  = \$65 [31:0];
+    end
+    if (rst) begin
+      \$352  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$353  = shadow_3_7;
+    if (last_3_7) begin
+      \$353  = \$65 [31:0];
+    end else if (o__ready) begin
+      \$353  = shadow_4_7;
+    end
+    if (rst) begin
+      \$353  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$354  = v2;
+    if (rst) begin
+      \$354  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$355  = \$198 ;
+    if (rst) begin
+      \$355  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$356  = v_hop_4;
+    if (rst) begin
+      \$356  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$357  = last_hop_4;
+    if (rst) begin
+      \$357  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$358  = acc_4_0;
+    if (v_4_0) begin
+      \$358  = \$67 [31:0];
+    end
+    if (rst) begin
+      \$358  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$359  = shadow_4_0;
+    if (last_4_0) begin
+      \$359  = \$67 [31:0];
+    end else if (o__ready) begin
+      \$359  = shadow_5_0;
+    end
+    if (rst) begin
+      \$359  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$360  = v_hop_4;
+    if (rst) begin
+      \$360  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$361  = last_hop_4;
+    if (rst) begin
+      \$361  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$362  = acc_4_1;
+    if (v_4_1) begin
+      \$362  = \$69 [31:0];
+    end
+    if (rst) begin
+      \$362  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$363  = shadow_4_1;
+    if (last_4_1) begin
+      \$363  = \$69 [31:0];
+    end else if (o__ready) begin
+      \$363  = shadow_5_1;
+    end
+    if (rst) begin
+      \$363  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$364  = v_hop_4;
+    if (rst) begin
+      \$364  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$365  = last_hop_4;
+    if (rst) begin
+      \$365  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$366  = acc_4_2;
+    if (v_4_2) begin
+      \$366  = \$71 [31:0];
+    end
+    if (rst) begin
+      \$366  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$367  = shadow_4_2;
+    if (last_4_2) begin
+      \$367  = \$71 [31:0];
+    end else if (o__ready) begin
+      \$367  = shadow_5_2;
+    end
+    if (rst) begin
+      \$367  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$368  = v_hop_4;
+    if (rst) begin
+      \$368  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$369  = last_hop_4;
+    if (rst) begin
+      \$369  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$370  = acc_4_3;
+    if (v_4_3) begin
+      \$370  = \$73 [31:0];
+    end
+    if (rst) begin
+      \$370  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$371  = shadow_4_3;
+    if (last_4_3) begin
+      \$371  = \$73 [31:0];
+    end else if (o__ready) begin
+      \$371  = shadow_5_3;
+    end
+    if (rst) begin
+      \$371  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$372  = v_hop_4;
+    if (rst) begin
+      \$372  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$373  = last_hop_4;
     if (rst) begin
       \$373  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$374  = i__payload;
+    \$374  = acc_4_4;
+    if (v_4_4) begin
+      \$374  = \$75 [31:0];
+    end
     if (rst) begin
-      \$374  = 194'h0000000000000000000000000000000000000000000000000;
+      \$374  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$375  = first1;
-    if (accept) begin
-      \$375  = i__payload[192];
+    \$375  = shadow_4_4;
+    if (last_4_4) begin
+      \$375  = \$75 [31:0];
+    end else if (o__ready) begin
+      \$375  = shadow_5_4;
     end
     if (rst) begin
-      \$375  = 1'h0;
+      \$375  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$376  = last1;
-    if (accept) begin
-      \$376  = i__payload[193];
-    end
+    \$376  = v_hop_4;
     if (rst) begin
       \$376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$377  = v1;
+    \$377  = last_hop_4;
     if (rst) begin
       \$377  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$378  = first1;
+    \$378  = acc_4_5;
+    if (v_4_5) begin
+      \$378  = \$77 [31:0];
+    end
     if (rst) begin
-      \$378  = 1'h0;
+      \$378  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$379  = last1;
+    \$379  = shadow_4_5;
+    if (last_4_5) begin
+      \$379  = \$77 [31:0];
+    end else if (o__ready) begin
+      \$379  = shadow_5_5;
+    end
     if (rst) begin
-      \$379  = 1'h0;
+      \$379  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$380  = v2;
+    \$380  = v_hop_4;
     if (rst) begin
       \$380  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$381  = first2;
+    \$381  = last_hop_4;
     if (rst) begin
       \$381  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$382  = last2;
+    \$382  = acc_4_6;
+    if (v_4_6) begin
+      \$382  = \$79 [31:0];
+    end
     if (rst) begin
-      \$382  = 1'h0;
+      \$382  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$383  = v3;
+    \$383  = shadow_4_6;
+    if (last_4_6) begin
+      \$383  = \$79 [31:0];
+    end else if (o__ready) begin
+      \$383  = shadow_5_6;
+    end
     if (rst) begin
-      \$383  = 1'h0;
+      \$383  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$384  = first3;
+    \$384  = v_hop_4;
     if (rst) begin
       \$384  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$385  = last3;
+    \$385  = last_hop_4;
     if (rst) begin
       \$385  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$386  = v2;
+    \$386  = acc_4_7;
+    if (v_4_7) begin
+      \$386  = \$81 [31:0];
+    end
     if (rst) begin
-      \$386  = 1'h0;
+      \$386  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$387  = \$194 ;
+    \$387  = shadow_4_7;
+    if (last_4_7) begin
+      \$387  = \$81 [31:0];
+    end else if (o__ready) begin
+      \$387  = shadow_5_7;
+    end
     if (rst) begin
-      \$387  = 1'h0;
+      \$387  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$388  = v_hop_0;
+    \$388  = v2;
     if (rst) begin
       \$388  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$389  = last_hop_0;
+    \$389  = \$199 ;
     if (rst) begin
       \$389  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$390  = acc_0_0;
-    if (v_0_0) begin
-      \$390  = \$3 [31:0];
-    end
+    \$390  = v_hop_5;
     if (rst) begin
-      \$390  = 32'd0;
+      \$390  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$391  = o_valid_0_0;
-    if (\$195 ) begin
-      \$391  = 1'h1;
-    end else if (\$196 ) begin
+    \$391  = last_hop_5;
+    if (rst) begin
       \$391  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$392  = shadow_0_0;
-    if (last_0_0) begin
-      \$392  = \$3 [31:0];
-    end else if (\$197 ) begin
-      \$392  = shadow_1_0;
+    \$392  = acc_5_0;
+    if (v_5_0) begin
+      \$392  = \$83 [31:0];
     end
     if (rst) begin
       \$392  = 32'd0;
@@ -4198,44 +4974,47 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$393  = v_hop_0;
+    \$393  = shadow_5_0;
+    if (last_5_0) begin
+      \$393  = \$83 [31:0];
+    end else if (o__ready) begin
+      \$393  = shadow_6_0;
+    end
     if (rst) begin
-      \$393  = 1'h0;
+      \$393  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$394  = last_hop_0;
+    \$394  = v_hop_5;
     if (rst) begin
       \$394  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$395  = acc_0_1;
-    if (v_0_1) begin
-      \$395  = \$5 [31:0];
+    \$395  = last_hop_5;
+    if (rst) begin
+      \$395  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$396  = acc_5_1;
+    if (v_5_1) begin
+      \$396  = \$85 [31:0];
     end
     if (rst) begin
-      \$395  = 32'd0;
+      \$396  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$396  = o_valid_0_1;
-    if (\$198 ) begin
-      \$396  = 1'h1;
-    end else if (\$199 ) begin
-      \$396  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$397  = shadow_0_1;
-    if (last_0_1) begin
-      \$397  = \$5 [31:0];
-    end else if (\$200 ) begin
-      \$397  = shadow_1_1;
+    \$397  = shadow_5_1;
+    if (last_5_1) begin
+      \$397  = \$85 [31:0];
+    end else if (o__ready) begin
+      \$397  = shadow_6_1;
     end
     if (rst) begin
       \$397  = 32'd0;
@@ -4243,23 +5022,23 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$398  = v_hop_0;
+    \$398  = v_hop_5;
     if (rst) begin
       \$398  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$399  = last_hop_0;
+    \$399  = last_hop_5;
     if (rst) begin
       \$399  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$400  = acc_0_2;
-    if (v_0_2) begin
-      \$400  = \$7 [31:0];
+    \$400  = acc_5_2;
+    if (v_5_2) begin
+      \$400  = \$87 [31:0];
     end
     if (rst) begin
       \$400  = 32'd0;
@@ -4267,44 +5046,47 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$401  = o_valid_0_2;
-    if (\$201 ) begin
-      \$401  = 1'h1;
-    end else if (\$202 ) begin
-      \$401  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$402  = shadow_0_2;
-    if (last_0_2) begin
-      \$402  = \$7 [31:0];
-    end else if (\$203 ) begin
-      \$402  = shadow_1_2;
+    \$401  = shadow_5_2;
+    if (last_5_2) begin
+      \$401  = \$87 [31:0];
+    end else if (o__ready) begin
+      \$401  = shadow_6_2;
     end
     if (rst) begin
-      \$402  = 32'd0;
+      \$401  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$403  = v_hop_0;
+    \$402  = v_hop_5;
+    if (rst) begin
+      \$402  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$403  = last_hop_5;
     if (rst) begin
       \$403  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$404  = last_hop_0;
+    \$404  = acc_5_3;
+    if (v_5_3) begin
+      \$404  = \$89 [31:0];
+    end
     if (rst) begin
-      \$404  = 1'h0;
+      \$404  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$405  = acc_0_3;
-    if (v_0_3) begin
-      \$405  = \$9 [31:0];
+    \$405  = shadow_5_3;
+    if (last_5_3) begin
+      \$405  = \$89 [31:0];
+    end else if (o__ready) begin
+      \$405  = shadow_6_3;
     end
     if (rst) begin
       \$405  = 32'd0;
@@ -4312,65 +5094,59 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$406  = o_valid_0_3;
-    if (\$204 ) begin
-      \$406  = 1'h1;
-    end else if (\$205 ) begin
+    \$406  = v_hop_5;
+    if (rst) begin
       \$406  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$407  = shadow_0_3;
-    if (last_0_3) begin
-      \$407  = \$9 [31:0];
-    end else if (\$206 ) begin
-      \$407  = shadow_1_3;
-    end
+    \$407  = last_hop_5;
     if (rst) begin
-      \$407  = 32'd0;
+      \$407  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$408  = v_hop_0;
+    \$408  = acc_5_4;
+    if (v_5_4) begin
+      \$408  = \$91 [31:0];
+    end
     if (rst) begin
-      \$408  = 1'h0;
+      \$408  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$409  = last_hop_0;
+    \$409  = shadow_5_4;
+    if (last_5_4) begin
+      \$409  = \$91 [31:0];
+    end else if (o__ready) begin
+      \$409  = shadow_6_4;
+    end
     if (rst) begin
-      \$409  = 1'h0;
+      \$409  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$410  = acc_0_4;
-    if (v_0_4) begin
-      \$410  = \$11 [31:0];
-    end
+    \$410  = v_hop_5;
     if (rst) begin
-      \$410  = 32'd0;
+      \$410  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$411  = o_valid_0_4;
-    if (\$207 ) begin
-      \$411  = 1'h1;
-    end else if (\$208 ) begin
+    \$411  = last_hop_5;
+    if (rst) begin
       \$411  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$412  = shadow_0_4;
-    if (last_0_4) begin
-      \$412  = \$11 [31:0];
-    end else if (\$209 ) begin
-      \$412  = shadow_1_4;
+    \$412  = acc_5_5;
+    if (v_5_5) begin
+      \$412  = \$93 [31:0];
     end
     if (rst) begin
       \$412  = 32'd0;
@@ -4378,44 +5154,47 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$413  = v_hop_0;
+    \$413  = shadow_5_5;
+    if (last_5_5) begin
+      \$413  = \$93 [31:0];
+    end else if (o__ready) begin
+      \$413  = shadow_6_5;
+    end
     if (rst) begin
-      \$413  = 1'h0;
+      \$413  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$414  = last_hop_0;
+    \$414  = v_hop_5;
     if (rst) begin
       \$414  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$415  = acc_0_5;
-    if (v_0_5) begin
-      \$415  = \$13 [31:0];
+    \$415  = last_hop_5;
+    if (rst) begin
+      \$415  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$416  = acc_5_6;
+    if (v_5_6) begin
+      \$416  = \$95 [31:0];
     end
     if (rst) begin
-      \$415  = 32'd0;
+      \$416  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$416  = o_valid_0_5;
-    if (\$210 ) begin
-      \$416  = 1'h1;
-    end else if (\$211 ) begin
-      \$416  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$417  = shadow_0_5;
-    if (last_0_5) begin
-      \$417  = \$13 [31:0];
-    end else if (\$212 ) begin
-      \$417  = shadow_1_5;
+    \$417  = shadow_5_6;
+    if (last_5_6) begin
+      \$417  = \$95 [31:0];
+    end else if (o__ready) begin
+      \$417  = shadow_6_6;
     end
     if (rst) begin
       \$417  = 32'd0;
@@ -4423,23 +5202,23 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$418  = v_hop_0;
+    \$418  = v_hop_5;
     if (rst) begin
       \$418  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$419  = last_hop_0;
+    \$419  = last_hop_5;
     if (rst) begin
       \$419  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$420  = acc_0_6;
-    if (v_0_6) begin
-      \$420  = \$15 [31:0];
+    \$420  = acc_5_7;
+    if (v_5_7) begin
+      \$420  = \$97 [31:0];
     end
     if (rst) begin
       \$420  = 32'd0;
@@ -4447,65 +5226,61 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$421  = o_valid_0_6;
-    if (\$213 ) begin
-      \$421  = 1'h1;
-    end else if (\$214 ) begin
-      \$421  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$422  = shadow_0_6;
-    if (last_0_6) begin
-      \$422  = \$15 [31:0];
-    end else if (\$215 ) begin
-      \$422  = shadow_1_6;
+    \$421  = shadow_5_7;
+    if (last_5_7) begin
+      \$421  = \$97 [31:0];
+    end else if (o__ready) begin
+      \$421  = shadow_6_7;
     end
     if (rst) begin
-      \$422  = 32'd0;
+      \$421  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$423  = v_hop_0;
+    \$422  = v2;
+    if (rst) begin
+      \$422  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$423  = \$200 ;
     if (rst) begin
       \$423  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$424  = last_hop_0;
+    \$424  = v_hop_6;
     if (rst) begin
       \$424  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$425  = acc_0_7;
-    if (v_0_7) begin
-      \$425  = \$17 [31:0];
+    \$425  = last_hop_6;
+    if (rst) begin
+      \$425  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$426  = acc_6_0;
+    if (v_6_0) begin
+      \$426  = \$99 [31:0];
     end
     if (rst) begin
-      \$425  = 32'd0;
+      \$426  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$426  = o_valid_0_7;
-    if (\$216 ) begin
-      \$426  = 1'h1;
-    end else if (\$217 ) begin
-      \$426  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$427  = shadow_0_7;
-    if (last_0_7) begin
-      \$427  = \$17 [31:0];
-    end else if (\$218 ) begin
-      \$427  = shadow_1_7;
+    \$427  = shadow_6_0;
+    if (last_6_0) begin
+      \$427  = \$99 [31:0];
+    end else if (o__ready) begin
+      \$427  = shadow_7_0;
     end
     if (rst) begin
       \$427  = 32'd0;
@@ -4513,58 +5288,59 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$428  = v2;
+    \$428  = v_hop_6;
     if (rst) begin
       \$428  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$429  = \$219 ;
+    \$429  = last_hop_6;
     if (rst) begin
       \$429  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$430  = v_hop_1;
+    \$430  = acc_6_1;
+    if (v_6_1) begin
+      \$430  = \$101 [31:0];
+    end
     if (rst) begin
-      \$430  = 1'h0;
+      \$430  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$431  = last_hop_1;
+    \$431  = shadow_6_1;
+    if (last_6_1) begin
+      \$431  = \$101 [31:0];
+    end else if (o__ready) begin
+      \$431  = shadow_7_1;
+    end
     if (rst) begin
-      \$431  = 1'h0;
+      \$431  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$432  = acc_1_0;
-    if (v_1_0) begin
-      \$432  = \$19 [31:0];
-    end
+    \$432  = v_hop_6;
     if (rst) begin
-      \$432  = 32'd0;
+      \$432  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$433  = o_valid_1_0;
-    if (\$220 ) begin
-      \$433  = 1'h1;
-    end else if (\$221 ) begin
+    \$433  = last_hop_6;
+    if (rst) begin
       \$433  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$434  = shadow_1_0;
-    if (last_1_0) begin
-      \$434  = \$19 [31:0];
-    end else if (\$222 ) begin
-      \$434  = shadow_2_0;
+    \$434  = acc_6_2;
+    if (v_6_2) begin
+      \$434  = \$103 [31:0];
     end
     if (rst) begin
       \$434  = 32'd0;
@@ -4572,44 +5348,47 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$435  = v_hop_1;
+    \$435  = shadow_6_2;
+    if (last_6_2) begin
+      \$435  = \$103 [31:0];
+    end else if (o__ready) begin
+      \$435  = shadow_7_2;
+    end
     if (rst) begin
-      \$435  = 1'h0;
+      \$435  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$436  = last_hop_1;
+    \$436  = v_hop_6;
     if (rst) begin
       \$436  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$437  = acc_1_1;
-    if (v_1_1) begin
-      \$437  = \$21 [31:0];
+    \$437  = last_hop_6;
+    if (rst) begin
+      \$437  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$438  = acc_6_3;
+    if (v_6_3) begin
+      \$438  = \$105 [31:0];
     end
     if (rst) begin
-      \$437  = 32'd0;
+      \$438  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$438  = o_valid_1_1;
-    if (\$223 ) begin
-      \$438  = 1'h1;
-    end else if (\$224 ) begin
-      \$438  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$439  = shadow_1_1;
-    if (last_1_1) begin
-      \$439  = \$21 [31:0];
-    end else if (\$225 ) begin
-      \$439  = shadow_2_1;
+    \$439  = shadow_6_3;
+    if (last_6_3) begin
+      \$439  = \$105 [31:0];
+    end else if (o__ready) begin
+      \$439  = shadow_7_3;
     end
     if (rst) begin
       \$439  = 32'd0;
@@ -4617,23 +5396,23 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$440  = v_hop_1;
+    \$440  = v_hop_6;
     if (rst) begin
       \$440  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$441  = last_hop_1;
+    \$441  = last_hop_6;
     if (rst) begin
       \$441  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$442  = acc_1_2;
-    if (v_1_2) begin
-      \$442  = \$23 [31:0];
+    \$442  = acc_6_4;
+    if (v_6_4) begin
+      \$442  = \$107 [31:0];
     end
     if (rst) begin
       \$442  = 32'd0;
@@ -4641,44 +5420,47 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$443  = o_valid_1_2;
-    if (\$226 ) begin
-      \$443  = 1'h1;
-    end else if (\$227 ) begin
-      \$443  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$444  = shadow_1_2;
-    if (last_1_2) begin
-      \$444  = \$23 [31:0];
-    end else if (\$228 ) begin
-      \$444  = shadow_2_2;
+    \$443  = shadow_6_4;
+    if (last_6_4) begin
+      \$443  = \$107 [31:0];
+    end else if (o__ready) begin
+      \$443  = shadow_7_4;
     end
     if (rst) begin
-      \$444  = 32'd0;
+      \$443  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$445  = v_hop_1;
+    \$444  = v_hop_6;
+    if (rst) begin
+      \$444  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$445  = last_hop_6;
     if (rst) begin
       \$445  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$446  = last_hop_1;
+    \$446  = acc_6_5;
+    if (v_6_5) begin
+      \$446  = \$109 [31:0];
+    end
     if (rst) begin
-      \$446  = 1'h0;
+      \$446  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$447  = acc_1_3;
-    if (v_1_3) begin
-      \$447  = \$25 [31:0];
+    \$447  = shadow_6_5;
+    if (last_6_5) begin
+      \$447  = \$109 [31:0];
+    end else if (o__ready) begin
+      \$447  = shadow_7_5;
     end
     if (rst) begin
       \$447  = 32'd0;
@@ -4686,65 +5468,59 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$448  = o_valid_1_3;
-    if (\$229 ) begin
-      \$448  = 1'h1;
-    end else if (\$230 ) begin
+    \$448  = v_hop_6;
+    if (rst) begin
       \$448  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$449  = shadow_1_3;
-    if (last_1_3) begin
-      \$449  = \$25 [31:0];
-    end else if (\$231 ) begin
-      \$449  = shadow_2_3;
-    end
+    \$449  = last_hop_6;
     if (rst) begin
-      \$449  = 32'd0;
+      \$449  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$450  = v_hop_1;
+    \$450  = acc_6_6;
+    if (v_6_6) begin
+      \$450  = \$111 [31:0];
+    end
     if (rst) begin
-      \$450  = 1'h0;
+      \$450  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$451  = last_hop_1;
+    \$451  = shadow_6_6;
+    if (last_6_6) begin
+      \$451  = \$111 [31:0];
+    end else if (o__ready) begin
+      \$451  = shadow_7_6;
+    end
     if (rst) begin
-      \$451  = 1'h0;
+      \$451  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$452  = acc_1_4;
-    if (v_1_4) begin
-      \$452  = \$27 [31:0];
-    end
+    \$452  = v_hop_6;
     if (rst) begin
-      \$452  = 32'd0;
+      \$452  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$453  = o_valid_1_4;
-    if (\$232 ) begin
-      \$453  = 1'h1;
-    end else if (\$233 ) begin
+    \$453  = last_hop_6;
+    if (rst) begin
       \$453  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$454  = shadow_1_4;
-    if (last_1_4) begin
-      \$454  = \$27 [31:0];
-    end else if (\$234 ) begin
-      \$454  = shadow_2_4;
+    \$454  = acc_6_7;
+    if (v_6_7) begin
+      \$454  = \$113 [31:0];
     end
     if (rst) begin
       \$454  = 32'd0;
@@ -4752,89 +5528,83 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = v_hop_1;
+    \$455  = shadow_6_7;
+    if (last_6_7) begin
+      \$455  = \$113 [31:0];
+    end else if (o__ready) begin
+      \$455  = shadow_7_7;
+    end
     if (rst) begin
-      \$455  = 1'h0;
+      \$455  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = last_hop_1;
+    \$456  = v2;
     if (rst) begin
       \$456  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = acc_1_5;
-    if (v_1_5) begin
-      \$457  = \$29 [31:0];
-    end
+    \$457  = \$201 ;
     if (rst) begin
-      \$457  = 32'd0;
+      \$457  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = o_valid_1_5;
-    if (\$235 ) begin
-      \$458  = 1'h1;
-    end else if (\$236 ) begin
+    \$458  = v_hop_7;
+    if (rst) begin
       \$458  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = shadow_1_5;
-    if (last_1_5) begin
-      \$459  = \$29 [31:0];
-    end else if (\$237 ) begin
-      \$459  = shadow_2_5;
-    end
+    \$459  = last_hop_7;
     if (rst) begin
-      \$459  = 32'd0;
+      \$459  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = v_hop_1;
+    \$460  = acc_7_0;
+    if (v_7_0) begin
+      \$460  = \$115 [31:0];
+    end
     if (rst) begin
-      \$460  = 1'h0;
+      \$460  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = last_hop_1;
+    \$461  = shadow_7_0;
+    if (last_7_0) begin
+      \$461  = \$115 [31:0];
+    end
     if (rst) begin
-      \$461  = 1'h0;
+      \$461  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = acc_1_6;
-    if (v_1_6) begin
-      \$462  = \$31 [31:0];
-    end
+    \$462  = v_hop_7;
     if (rst) begin
-      \$462  = 32'd0;
+      \$462  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = o_valid_1_6;
-    if (\$238 ) begin
-      \$463  = 1'h1;
-    end else if (\$239 ) begin
+    \$463  = last_hop_7;
+    if (rst) begin
       \$463  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = shadow_1_6;
-    if (last_1_6) begin
-      \$464  = \$31 [31:0];
-    end else if (\$240 ) begin
-      \$464  = shadow_2_6;
+    \$464  = acc_7_1;
+    if (v_7_1) begin
+      \$464  = \$117 [31:0];
     end
     if (rst) begin
       \$464  = 32'd0;
@@ -4842,44 +5612,43 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = v_hop_1;
+    \$465  = shadow_7_1;
+    if (last_7_1) begin
+      \$465  = \$117 [31:0];
+    end
     if (rst) begin
-      \$465  = 1'h0;
+      \$465  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = last_hop_1;
+    \$466  = v_hop_7;
     if (rst) begin
       \$466  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = acc_1_7;
-    if (v_1_7) begin
-      \$467  = \$33 [31:0];
+    \$467  = last_hop_7;
+    if (rst) begin
+      \$467  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$468  = acc_7_2;
+    if (v_7_2) begin
+      \$468  = \$119 [31:0];
     end
     if (rst) begin
-      \$467  = 32'd0;
+      \$468  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = o_valid_1_7;
-    if (\$241 ) begin
-      \$468  = 1'h1;
-    end else if (\$242 ) begin
-      \$468  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = shadow_1_7;
-    if (last_1_7) begin
-      \$469  = \$33 [31:0];
-    end else if (\$243 ) begin
-      \$469  = shadow_2_7;
+    \$469  = shadow_7_2;
+    if (last_7_2) begin
+      \$469  = \$119 [31:0];
     end
     if (rst) begin
       \$469  = 32'd0;
@@ -4887,58 +5656,57 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = v2;
+    \$470  = v_hop_7;
     if (rst) begin
       \$470  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = \$244 ;
+    \$471  = last_hop_7;
     if (rst) begin
       \$471  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = v_hop_2;
+    \$472  = acc_7_3;
+    if (v_7_3) begin
+      \$472  = \$121 [31:0];
+    end
     if (rst) begin
-      \$472  = 1'h0;
+      \$472  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = last_hop_2;
+    \$473  = shadow_7_3;
+    if (last_7_3) begin
+      \$473  = \$121 [31:0];
+    end
     if (rst) begin
-      \$473  = 1'h0;
+      \$473  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = acc_2_0;
-    if (v_2_0) begin
-      \$474  = \$35 [31:0];
-    end
+    \$474  = v_hop_7;
     if (rst) begin
-      \$474  = 32'd0;
+      \$474  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = o_valid_2_0;
-    if (\$245 ) begin
-      \$475  = 1'h1;
-    end else if (\$246 ) begin
+    \$475  = last_hop_7;
+    if (rst) begin
       \$475  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = shadow_2_0;
-    if (last_2_0) begin
-      \$476  = \$35 [31:0];
-    end else if (\$247 ) begin
-      \$476  = shadow_3_0;
+    \$476  = acc_7_4;
+    if (v_7_4) begin
+      \$476  = \$123 [31:0];
     end
     if (rst) begin
       \$476  = 32'd0;
@@ -4946,44 +5714,43 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = v_hop_2;
+    \$477  = shadow_7_4;
+    if (last_7_4) begin
+      \$477  = \$123 [31:0];
+    end
     if (rst) begin
-      \$477  = 1'h0;
+      \$477  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = last_hop_2;
+    \$478  = v_hop_7;
     if (rst) begin
       \$478  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = acc_2_1;
-    if (v_2_1) begin
-      \$479  = \$37 [31:0];
+    \$479  = last_hop_7;
+    if (rst) begin
+      \$479  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$480  = acc_7_5;
+    if (v_7_5) begin
+      \$480  = \$125 [31:0];
     end
     if (rst) begin
-      \$479  = 32'd0;
+      \$480  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = o_valid_2_1;
-    if (\$248 ) begin
-      \$480  = 1'h1;
-    end else if (\$249 ) begin
-      \$480  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = shadow_2_1;
-    if (last_2_1) begin
-      \$481  = \$37 [31:0];
-    end else if (\$250 ) begin
-      \$481  = shadow_3_1;
+    \$481  = shadow_7_5;
+    if (last_7_5) begin
+      \$481  = \$125 [31:0];
     end
     if (rst) begin
       \$481  = 32'd0;
@@ -4991,23 +5758,23 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = v_hop_2;
+    \$482  = v_hop_7;
     if (rst) begin
       \$482  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = last_hop_2;
+    \$483  = last_hop_7;
     if (rst) begin
       \$483  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = acc_2_2;
-    if (v_2_2) begin
-      \$484  = \$39 [31:0];
+    \$484  = acc_7_6;
+    if (v_7_6) begin
+      \$484  = \$127 [31:0];
     end
     if (rst) begin
       \$484  = 32'd0;
@@ -5015,44 +5782,43 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = o_valid_2_2;
-    if (\$251 ) begin
-      \$485  = 1'h1;
-    end else if (\$252 ) begin
-      \$485  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = shadow_2_2;
-    if (last_2_2) begin
-      \$486  = \$39 [31:0];
-    end else if (\$253 ) begin
-      \$486  = shadow_3_2;
+    \$485  = shadow_7_6;
+    if (last_7_6) begin
+      \$485  = \$127 [31:0];
     end
     if (rst) begin
-      \$486  = 32'd0;
+      \$485  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = v_hop_2;
+    \$486  = v_hop_7;
+    if (rst) begin
+      \$486  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$487  = last_hop_7;
     if (rst) begin
       \$487  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = last_hop_2;
+    \$488  = acc_7_7;
+    if (v_7_7) begin
+      \$488  = \$129 [31:0];
+    end
     if (rst) begin
-      \$488  = 1'h0;
+      \$488  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = acc_2_3;
-    if (v_2_3) begin
-      \$489  = \$41 [31:0];
+    \$489  = shadow_7_7;
+    if (last_7_7) begin
+      \$489  = \$129 [31:0];
     end
     if (rst) begin
       \$489  = 32'd0;
@@ -5060,2050 +5826,164 @@ module nitro_mac_array_w16(i__valid, o__ready, clear, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = o_valid_2_3;
-    if (\$254 ) begin
+    \$490  = o__valid;
+    if (\$202 ) begin
       \$490  = 1'h1;
-    end else if (\$255 ) begin
+    end
+    if (drain) begin
+      if (last_row) begin
+        \$490  = 1'h0;
+      end
+    end
+    if (rst) begin
       \$490  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = shadow_2_3;
-    if (last_2_3) begin
-      \$491  = \$41 [31:0];
-    end else if (\$256 ) begin
-      \$491  = shadow_3_3;
+    \$491  = row;
+    if (\$202 ) begin
+      \$491  = 3'h0;
+    end
+    if (drain) begin
+      \$491  = \$203 [2:0];
+      if (last_row) begin
+        \$491  = 3'h0;
+      end
     end
     if (rst) begin
-      \$491  = 32'd0;
+      \$491  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = v_hop_2;
+    \$492  = busy;
+    if (drain) begin
+      if (last_row) begin
+        \$492  = 1'h0;
+      end
+    end
+    if (\$204 ) begin
+      \$492  = 1'h1;
+    end
     if (rst) begin
       \$492  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = last_hop_2;
+    \$493  = 1'h0;
     if (rst) begin
       \$493  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = acc_2_4;
-    if (v_2_4) begin
-      \$494  = \$43 [31:0];
-    end
-    if (rst) begin
-      \$494  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = o_valid_2_4;
-    if (\$257 ) begin
-      \$495  = 1'h1;
-    end else if (\$258 ) begin
-      \$495  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = shadow_2_4;
-    if (last_2_4) begin
-      \$496  = \$43 [31:0];
-    end else if (\$259 ) begin
-      \$496  = shadow_3_4;
-    end
-    if (rst) begin
-      \$496  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = v_hop_2;
-    if (rst) begin
-      \$497  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = last_hop_2;
-    if (rst) begin
-      \$498  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = acc_2_5;
-    if (v_2_5) begin
-      \$499  = \$45 [31:0];
-    end
-    if (rst) begin
-      \$499  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = o_valid_2_5;
-    if (\$260 ) begin
-      \$500  = 1'h1;
-    end else if (\$261 ) begin
-      \$500  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = shadow_2_5;
-    if (last_2_5) begin
-      \$501  = \$45 [31:0];
-    end else if (\$262 ) begin
-      \$501  = shadow_3_5;
-    end
-    if (rst) begin
-      \$501  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = v_hop_2;
-    if (rst) begin
-      \$502  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = last_hop_2;
-    if (rst) begin
-      \$503  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = acc_2_6;
-    if (v_2_6) begin
-      \$504  = \$47 [31:0];
-    end
-    if (rst) begin
-      \$504  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = o_valid_2_6;
-    if (\$263 ) begin
-      \$505  = 1'h1;
-    end else if (\$264 ) begin
-      \$505  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = shadow_2_6;
-    if (last_2_6) begin
-      \$506  = \$47 [31:0];
-    end else if (\$265 ) begin
-      \$506  = shadow_3_6;
-    end
-    if (rst) begin
-      \$506  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = v_hop_2;
-    if (rst) begin
-      \$507  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = last_hop_2;
-    if (rst) begin
-      \$508  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = acc_2_7;
-    if (v_2_7) begin
-      \$509  = \$49 [31:0];
-    end
-    if (rst) begin
-      \$509  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = o_valid_2_7;
-    if (\$266 ) begin
-      \$510  = 1'h1;
-    end else if (\$267 ) begin
-      \$510  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = shadow_2_7;
-    if (last_2_7) begin
-      \$511  = \$49 [31:0];
-    end else if (\$268 ) begin
-      \$511  = shadow_3_7;
-    end
-    if (rst) begin
-      \$511  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$512  = v2;
-    if (rst) begin
-      \$512  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = \$269 ;
-    if (rst) begin
-      \$513  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$514  = v_hop_3;
-    if (rst) begin
-      \$514  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = last_hop_3;
-    if (rst) begin
-      \$515  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$516  = acc_3_0;
-    if (v_3_0) begin
-      \$516  = \$51 [31:0];
-    end
-    if (rst) begin
-      \$516  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = o_valid_3_0;
-    if (\$270 ) begin
-      \$517  = 1'h1;
-    end else if (\$271 ) begin
-      \$517  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$518  = shadow_3_0;
-    if (last_3_0) begin
-      \$518  = \$51 [31:0];
-    end else if (\$272 ) begin
-      \$518  = shadow_4_0;
-    end
-    if (rst) begin
-      \$518  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = v_hop_3;
-    if (rst) begin
-      \$519  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$520  = last_hop_3;
-    if (rst) begin
-      \$520  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = acc_3_1;
-    if (v_3_1) begin
-      \$521  = \$53 [31:0];
-    end
-    if (rst) begin
-      \$521  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = o_valid_3_1;
-    if (\$273 ) begin
-      \$522  = 1'h1;
-    end else if (\$274 ) begin
-      \$522  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = shadow_3_1;
-    if (last_3_1) begin
-      \$523  = \$53 [31:0];
-    end else if (\$275 ) begin
-      \$523  = shadow_4_1;
-    end
-    if (rst) begin
-      \$523  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = v_hop_3;
-    if (rst) begin
-      \$524  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = last_hop_3;
-    if (rst) begin
-      \$525  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = acc_3_2;
-    if (v_3_2) begin
-      \$526  = \$55 [31:0];
-    end
-    if (rst) begin
-      \$526  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = o_valid_3_2;
-    if (\$276 ) begin
-      \$527  = 1'h1;
-    end else if (\$277 ) begin
-      \$527  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = shadow_3_2;
-    if (last_3_2) begin
-      \$528  = \$55 [31:0];
-    end else if (\$278 ) begin
-      \$528  = shadow_4_2;
-    end
-    if (rst) begin
-      \$528  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = v_hop_3;
-    if (rst) begin
-      \$529  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = last_hop_3;
-    if (rst) begin
-      \$530  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = acc_3_3;
-    if (v_3_3) begin
-      \$531  = \$57 [31:0];
-    end
-    if (rst) begin
-      \$531  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$532  = o_valid_3_3;
-    if (\$279 ) begin
-      \$532  = 1'h1;
-    end else if (\$280 ) begin
-      \$532  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = shadow_3_3;
-    if (last_3_3) begin
-      \$533  = \$57 [31:0];
-    end else if (\$281 ) begin
-      \$533  = shadow_4_3;
-    end
-    if (rst) begin
-      \$533  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = v_hop_3;
-    if (rst) begin
-      \$534  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = last_hop_3;
-    if (rst) begin
-      \$535  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = acc_3_4;
-    if (v_3_4) begin
-      \$536  = \$59 [31:0];
-    end
-    if (rst) begin
-      \$536  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = o_valid_3_4;
-    if (\$282 ) begin
-      \$537  = 1'h1;
-    end else if (\$283 ) begin
-      \$537  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = shadow_3_4;
-    if (last_3_4) begin
-      \$538  = \$59 [31:0];
-    end else if (\$284 ) begin
-      \$538  = shadow_4_4;
-    end
-    if (rst) begin
-      \$538  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = v_hop_3;
-    if (rst) begin
-      \$539  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = last_hop_3;
-    if (rst) begin
-      \$540  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = acc_3_5;
-    if (v_3_5) begin
-      \$541  = \$61 [31:0];
-    end
-    if (rst) begin
-      \$541  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = o_valid_3_5;
-    if (\$285 ) begin
-      \$542  = 1'h1;
-    end else if (\$286 ) begin
-      \$542  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = shadow_3_5;
-    if (last_3_5) begin
-      \$543  = \$61 [31:0];
-    end else if (\$287 ) begin
-      \$543  = shadow_4_5;
-    end
-    if (rst) begin
-      \$543  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = v_hop_3;
-    if (rst) begin
-      \$544  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = last_hop_3;
-    if (rst) begin
-      \$545  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = acc_3_6;
-    if (v_3_6) begin
-      \$546  = \$63 [31:0];
-    end
-    if (rst) begin
-      \$546  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = o_valid_3_6;
-    if (\$288 ) begin
-      \$547  = 1'h1;
-    end else if (\$289 ) begin
-      \$547  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = shadow_3_6;
-    if (last_3_6) begin
-      \$548  = \$63 [31:0];
-    end else if (\$290 ) begin
-      \$548  = shadow_4_6;
-    end
-    if (rst) begin
-      \$548  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = v_hop_3;
-    if (rst) begin
-      \$549  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = last_hop_3;
-    if (rst) begin
-      \$550  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = acc_3_7;
-    if (v_3_7) begin
-      \$551  = \$65 [31:0];
-    end
-    if (rst) begin
-      \$551  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = o_valid_3_7;
-    if (\$291 ) begin
-      \$552  = 1'h1;
-    end else if (\$292 ) begin
-      \$552  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = shadow_3_7;
-    if (last_3_7) begin
-      \$553  = \$65 [31:0];
-    end else if (\$293 ) begin
-      \$553  = shadow_4_7;
-    end
-    if (rst) begin
-      \$553  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = v2;
-    if (rst) begin
-      \$554  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = \$294 ;
-    if (rst) begin
-      \$555  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = v_hop_4;
-    if (rst) begin
-      \$556  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = last_hop_4;
-    if (rst) begin
-      \$557  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = acc_4_0;
-    if (v_4_0) begin
-      \$558  = \$67 [31:0];
-    end
-    if (rst) begin
-      \$558  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = o_valid_4_0;
-    if (\$295 ) begin
-      \$559  = 1'h1;
-    end else if (\$296 ) begin
-      \$559  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = shadow_4_0;
-    if (last_4_0) begin
-      \$560  = \$67 [31:0];
-    end else if (\$297 ) begin
-      \$560  = shadow_5_0;
-    end
-    if (rst) begin
-      \$560  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = v_hop_4;
-    if (rst) begin
-      \$561  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = last_hop_4;
-    if (rst) begin
-      \$562  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = acc_4_1;
-    if (v_4_1) begin
-      \$563  = \$69 [31:0];
-    end
-    if (rst) begin
-      \$563  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = o_valid_4_1;
-    if (\$298 ) begin
-      \$564  = 1'h1;
-    end else if (\$299 ) begin
-      \$564  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = shadow_4_1;
-    if (last_4_1) begin
-      \$565  = \$69 [31:0];
-    end else if (\$300 ) begin
-      \$565  = shadow_5_1;
-    end
-    if (rst) begin
-      \$565  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = v_hop_4;
-    if (rst) begin
-      \$566  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = last_hop_4;
-    if (rst) begin
-      \$567  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = acc_4_2;
-    if (v_4_2) begin
-      \$568  = \$71 [31:0];
-    end
-    if (rst) begin
-      \$568  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = o_valid_4_2;
-    if (\$301 ) begin
-      \$569  = 1'h1;
-    end else if (\$302 ) begin
-      \$569  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = shadow_4_2;
-    if (last_4_2) begin
-      \$570  = \$71 [31:0];
-    end else if (\$303 ) begin
-      \$570  = shadow_5_2;
-    end
-    if (rst) begin
-      \$570  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = v_hop_4;
-    if (rst) begin
-      \$571  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = last_hop_4;
-    if (rst) begin
-      \$572  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = acc_4_3;
-    if (v_4_3) begin
-      \$573  = \$73 [31:0];
-    end
-    if (rst) begin
-      \$573  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = o_valid_4_3;
-    if (\$304 ) begin
-      \$574  = 1'h1;
-    end else if (\$305 ) begin
-      \$574  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = shadow_4_3;
-    if (last_4_3) begin
-      \$575  = \$73 [31:0];
-    end else if (\$306 ) begin
-      \$575  = shadow_5_3;
-    end
-    if (rst) begin
-      \$575  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = v_hop_4;
-    if (rst) begin
-      \$576  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = last_hop_4;
-    if (rst) begin
-      \$577  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = acc_4_4;
-    if (v_4_4) begin
-      \$578  = \$75 [31:0];
-    end
-    if (rst) begin
-      \$578  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = o_valid_4_4;
-    if (\$307 ) begin
-      \$579  = 1'h1;
-    end else if (\$308 ) begin
-      \$579  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = shadow_4_4;
-    if (last_4_4) begin
-      \$580  = \$75 [31:0];
-    end else if (\$309 ) begin
-      \$580  = shadow_5_4;
-    end
-    if (rst) begin
-      \$580  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = v_hop_4;
-    if (rst) begin
-      \$581  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = last_hop_4;
-    if (rst) begin
-      \$582  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = acc_4_5;
-    if (v_4_5) begin
-      \$583  = \$77 [31:0];
-    end
-    if (rst) begin
-      \$583  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = o_valid_4_5;
-    if (\$310 ) begin
-      \$584  = 1'h1;
-    end else if (\$311 ) begin
-      \$584  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = shadow_4_5;
-    if (last_4_5) begin
-      \$585  = \$77 [31:0];
-    end else if (\$312 ) begin
-      \$585  = shadow_5_5;
-    end
-    if (rst) begin
-      \$585  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = v_hop_4;
-    if (rst) begin
-      \$586  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = last_hop_4;
-    if (rst) begin
-      \$587  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = acc_4_6;
-    if (v_4_6) begin
-      \$588  = \$79 [31:0];
-    end
-    if (rst) begin
-      \$588  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = o_valid_4_6;
-    if (\$313 ) begin
-      \$589  = 1'h1;
-    end else if (\$314 ) begin
-      \$589  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = shadow_4_6;
-    if (last_4_6) begin
-      \$590  = \$79 [31:0];
-    end else if (\$315 ) begin
-      \$590  = shadow_5_6;
-    end
-    if (rst) begin
-      \$590  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = v_hop_4;
-    if (rst) begin
-      \$591  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = last_hop_4;
-    if (rst) begin
-      \$592  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = acc_4_7;
-    if (v_4_7) begin
-      \$593  = \$81 [31:0];
-    end
-    if (rst) begin
-      \$593  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = o_valid_4_7;
-    if (\$316 ) begin
-      \$594  = 1'h1;
-    end else if (\$317 ) begin
-      \$594  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = shadow_4_7;
-    if (last_4_7) begin
-      \$595  = \$81 [31:0];
-    end else if (\$318 ) begin
-      \$595  = shadow_5_7;
-    end
-    if (rst) begin
-      \$595  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = v2;
-    if (rst) begin
-      \$596  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = \$319 ;
-    if (rst) begin
-      \$597  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = v_hop_5;
-    if (rst) begin
-      \$598  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = last_hop_5;
-    if (rst) begin
-      \$599  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = acc_5_0;
-    if (v_5_0) begin
-      \$600  = \$83 [31:0];
-    end
-    if (rst) begin
-      \$600  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = o_valid_5_0;
-    if (\$320 ) begin
-      \$601  = 1'h1;
-    end else if (\$321 ) begin
-      \$601  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = shadow_5_0;
-    if (last_5_0) begin
-      \$602  = \$83 [31:0];
-    end else if (\$322 ) begin
-      \$602  = shadow_6_0;
-    end
-    if (rst) begin
-      \$602  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = v_hop_5;
-    if (rst) begin
-      \$603  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = last_hop_5;
-    if (rst) begin
-      \$604  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = acc_5_1;
-    if (v_5_1) begin
-      \$605  = \$85 [31:0];
-    end
-    if (rst) begin
-      \$605  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = o_valid_5_1;
-    if (\$323 ) begin
-      \$606  = 1'h1;
-    end else if (\$324 ) begin
-      \$606  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = shadow_5_1;
-    if (last_5_1) begin
-      \$607  = \$85 [31:0];
-    end else if (\$325 ) begin
-      \$607  = shadow_6_1;
-    end
-    if (rst) begin
-      \$607  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = v_hop_5;
-    if (rst) begin
-      \$608  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = last_hop_5;
-    if (rst) begin
-      \$609  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = acc_5_2;
-    if (v_5_2) begin
-      \$610  = \$87 [31:0];
-    end
-    if (rst) begin
-      \$610  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = o_valid_5_2;
-    if (\$326 ) begin
-      \$611  = 1'h1;
-    end else if (\$327 ) begin
-      \$611  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = shadow_5_2;
-    if (last_5_2) begin
-      \$612  = \$87 [31:0];
-    end else if (\$328 ) begin
-      \$612  = shadow_6_2;
-    end
-    if (rst) begin
-      \$612  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = v_hop_5;
-    if (rst) begin
-      \$613  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = last_hop_5;
-    if (rst) begin
-      \$614  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = acc_5_3;
-    if (v_5_3) begin
-      \$615  = \$89 [31:0];
-    end
-    if (rst) begin
-      \$615  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = o_valid_5_3;
-    if (\$329 ) begin
-      \$616  = 1'h1;
-    end else if (\$330 ) begin
-      \$616  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = shadow_5_3;
-    if (last_5_3) begin
-      \$617  = \$89 [31:0];
-    end else if (\$331 ) begin
-      \$617  = shadow_6_3;
-    end
-    if (rst) begin
-      \$617  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = v_hop_5;
-    if (rst) begin
-      \$618  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = last_hop_5;
-    if (rst) begin
-      \$619  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = acc_5_4;
-    if (v_5_4) begin
-      \$620  = \$91 [31:0];
-    end
-    if (rst) begin
-      \$620  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = o_valid_5_4;
-    if (\$332 ) begin
-      \$621  = 1'h1;
-    end else if (\$333 ) begin
-      \$621  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = shadow_5_4;
-    if (last_5_4) begin
-      \$622  = \$91 [31:0];
-    end else if (\$334 ) begin
-      \$622  = shadow_6_4;
-    end
-    if (rst) begin
-      \$622  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = v_hop_5;
-    if (rst) begin
-      \$623  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = last_hop_5;
-    if (rst) begin
-      \$624  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = acc_5_5;
-    if (v_5_5) begin
-      \$625  = \$93 [31:0];
-    end
-    if (rst) begin
-      \$625  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = o_valid_5_5;
-    if (\$335 ) begin
-      \$626  = 1'h1;
-    end else if (\$336 ) begin
-      \$626  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$627  = shadow_5_5;
-    if (last_5_5) begin
-      \$627  = \$93 [31:0];
-    end else if (\$337 ) begin
-      \$627  = shadow_6_5;
-    end
-    if (rst) begin
-      \$627  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = v_hop_5;
-    if (rst) begin
-      \$628  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$629  = last_hop_5;
-    if (rst) begin
-      \$629  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = acc_5_6;
-    if (v_5_6) begin
-      \$630  = \$95 [31:0];
-    end
-    if (rst) begin
-      \$630  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = o_valid_5_6;
-    if (\$338 ) begin
-      \$631  = 1'h1;
-    end else if (\$339 ) begin
-      \$631  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = shadow_5_6;
-    if (last_5_6) begin
-      \$632  = \$95 [31:0];
-    end else if (\$340 ) begin
-      \$632  = shadow_6_6;
-    end
-    if (rst) begin
-      \$632  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$633  = v_hop_5;
-    if (rst) begin
-      \$633  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = last_hop_5;
-    if (rst) begin
-      \$634  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$635  = acc_5_7;
-    if (v_5_7) begin
-      \$635  = \$97 [31:0];
-    end
-    if (rst) begin
-      \$635  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = o_valid_5_7;
-    if (\$341 ) begin
-      \$636  = 1'h1;
-    end else if (\$342 ) begin
-      \$636  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$637  = shadow_5_7;
-    if (last_5_7) begin
-      \$637  = \$97 [31:0];
-    end else if (\$343 ) begin
-      \$637  = shadow_6_7;
-    end
-    if (rst) begin
-      \$637  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$638  = v2;
-    if (rst) begin
-      \$638  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$639  = \$344 ;
-    if (rst) begin
-      \$639  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$640  = v_hop_6;
-    if (rst) begin
-      \$640  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$641  = last_hop_6;
-    if (rst) begin
-      \$641  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$642  = acc_6_0;
-    if (v_6_0) begin
-      \$642  = \$99 [31:0];
-    end
-    if (rst) begin
-      \$642  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$643  = o_valid_6_0;
-    if (\$345 ) begin
-      \$643  = 1'h1;
-    end else if (\$346 ) begin
-      \$643  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$644  = shadow_6_0;
-    if (last_6_0) begin
-      \$644  = \$99 [31:0];
-    end else if (\$347 ) begin
-      \$644  = shadow_7_0;
-    end
-    if (rst) begin
-      \$644  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$645  = v_hop_6;
-    if (rst) begin
-      \$645  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$646  = last_hop_6;
-    if (rst) begin
-      \$646  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$647  = acc_6_1;
-    if (v_6_1) begin
-      \$647  = \$101 [31:0];
-    end
-    if (rst) begin
-      \$647  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$648  = o_valid_6_1;
-    if (\$348 ) begin
-      \$648  = 1'h1;
-    end else if (\$349 ) begin
-      \$648  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$649  = shadow_6_1;
-    if (last_6_1) begin
-      \$649  = \$101 [31:0];
-    end else if (\$350 ) begin
-      \$649  = shadow_7_1;
-    end
-    if (rst) begin
-      \$649  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$650  = v_hop_6;
-    if (rst) begin
-      \$650  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$651  = last_hop_6;
-    if (rst) begin
-      \$651  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$652  = acc_6_2;
-    if (v_6_2) begin
-      \$652  = \$103 [31:0];
-    end
-    if (rst) begin
-      \$652  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$653  = o_valid_6_2;
-    if (\$351 ) begin
-      \$653  = 1'h1;
-    end else if (\$352 ) begin
-      \$653  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$654  = shadow_6_2;
-    if (last_6_2) begin
-      \$654  = \$103 [31:0];
-    end else if (\$353 ) begin
-      \$654  = shadow_7_2;
-    end
-    if (rst) begin
-      \$654  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$655  = v_hop_6;
-    if (rst) begin
-      \$655  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$656  = last_hop_6;
-    if (rst) begin
-      \$656  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$657  = acc_6_3;
-    if (v_6_3) begin
-      \$657  = \$105 [31:0];
-    end
-    if (rst) begin
-      \$657  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$658  = o_valid_6_3;
-    if (\$354 ) begin
-      \$658  = 1'h1;
-    end else if (\$355 ) begin
-      \$658  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$659  = shadow_6_3;
-    if (last_6_3) begin
-      \$659  = \$105 [31:0];
-    end else if (\$356 ) begin
-      \$659  = shadow_7_3;
-    end
-    if (rst) begin
-      \$659  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$660  = v_hop_6;
-    if (rst) begin
-      \$660  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$661  = last_hop_6;
-    if (rst) begin
-      \$661  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$662  = acc_6_4;
-    if (v_6_4) begin
-      \$662  = \$107 [31:0];
-    end
-    if (rst) begin
-      \$662  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$663  = o_valid_6_4;
-    if (\$357 ) begin
-      \$663  = 1'h1;
-    end else if (\$358 ) begin
-      \$663  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$664  = shadow_6_4;
-    if (last_6_4) begin
-      \$664  = \$107 [31:0];
-    end else if (\$359 ) begin
-      \$664  = shadow_7_4;
-    end
-    if (rst) begin
-      \$664  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$665  = v_hop_6;
-    if (rst) begin
-      \$665  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$666  = last_hop_6;
-    if (rst) begin
-      \$666  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$667  = acc_6_5;
-    if (v_6_5) begin
-      \$667  = \$109 [31:0];
-    end
-    if (rst) begin
-      \$667  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$668  = o_valid_6_5;
-    if (\$360 ) begin
-      \$668  = 1'h1;
-    end else if (\$361 ) begin
-      \$668  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$669  = shadow_6_5;
-    if (last_6_5) begin
-      \$669  = \$109 [31:0];
-    end else if (\$362 ) begin
-      \$669  = shadow_7_5;
-    end
-    if (rst) begin
-      \$669  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$670  = v_hop_6;
-    if (rst) begin
-      \$670  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$671  = last_hop_6;
-    if (rst) begin
-      \$671  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$672  = acc_6_6;
-    if (v_6_6) begin
-      \$672  = \$111 [31:0];
-    end
-    if (rst) begin
-      \$672  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$673  = o_valid_6_6;
-    if (\$363 ) begin
-      \$673  = 1'h1;
-    end else if (\$364 ) begin
-      \$673  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$674  = shadow_6_6;
-    if (last_6_6) begin
-      \$674  = \$111 [31:0];
-    end else if (\$365 ) begin
-      \$674  = shadow_7_6;
-    end
-    if (rst) begin
-      \$674  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$675  = v_hop_6;
-    if (rst) begin
-      \$675  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$676  = last_hop_6;
-    if (rst) begin
-      \$676  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$677  = acc_6_7;
-    if (v_6_7) begin
-      \$677  = \$113 [31:0];
-    end
-    if (rst) begin
-      \$677  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$678  = o_valid_6_7;
-    if (\$366 ) begin
-      \$678  = 1'h1;
-    end else if (\$367 ) begin
-      \$678  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$679  = shadow_6_7;
-    if (last_6_7) begin
-      \$679  = \$113 [31:0];
-    end else if (\$368 ) begin
-      \$679  = shadow_7_7;
-    end
-    if (rst) begin
-      \$679  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$680  = v2;
-    if (rst) begin
-      \$680  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$681  = \$369 ;
-    if (rst) begin
-      \$681  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$682  = v_hop_7;
-    if (rst) begin
-      \$682  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$683  = last_hop_7;
-    if (rst) begin
-      \$683  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$684  = acc_7_0;
-    if (v_7_0) begin
-      \$684  = \$115 [31:0];
-    end
-    if (rst) begin
-      \$684  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$685  = shadow_7_0;
-    if (last_7_0) begin
-      \$685  = \$115 [31:0];
-    end
-    if (rst) begin
-      \$685  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$686  = v_hop_7;
-    if (rst) begin
-      \$686  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$687  = last_hop_7;
-    if (rst) begin
-      \$687  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$688  = acc_7_1;
-    if (v_7_1) begin
-      \$688  = \$117 [31:0];
-    end
-    if (rst) begin
-      \$688  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$689  = shadow_7_1;
-    if (last_7_1) begin
-      \$689  = \$117 [31:0];
-    end
-    if (rst) begin
-      \$689  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$690  = v_hop_7;
-    if (rst) begin
-      \$690  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$691  = last_hop_7;
-    if (rst) begin
-      \$691  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = acc_7_2;
-    if (v_7_2) begin
-      \$692  = \$119 [31:0];
-    end
-    if (rst) begin
-      \$692  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = shadow_7_2;
-    if (last_7_2) begin
-      \$693  = \$119 [31:0];
-    end
-    if (rst) begin
-      \$693  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$694  = v_hop_7;
-    if (rst) begin
-      \$694  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = last_hop_7;
-    if (rst) begin
-      \$695  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = acc_7_3;
-    if (v_7_3) begin
-      \$696  = \$121 [31:0];
-    end
-    if (rst) begin
-      \$696  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = shadow_7_3;
-    if (last_7_3) begin
-      \$697  = \$121 [31:0];
-    end
-    if (rst) begin
-      \$697  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = v_hop_7;
-    if (rst) begin
-      \$698  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = last_hop_7;
-    if (rst) begin
-      \$699  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = acc_7_4;
-    if (v_7_4) begin
-      \$700  = \$123 [31:0];
-    end
-    if (rst) begin
-      \$700  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = shadow_7_4;
-    if (last_7_4) begin
-      \$701  = \$123 [31:0];
-    end
-    if (rst) begin
-      \$701  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = v_hop_7;
-    if (rst) begin
-      \$702  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = last_hop_7;
-    if (rst) begin
-      \$703  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = acc_7_5;
-    if (v_7_5) begin
-      \$704  = \$125 [31:0];
-    end
-    if (rst) begin
-      \$704  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = shadow_7_5;
-    if (last_7_5) begin
-      \$705  = \$125 [31:0];
-    end
-    if (rst) begin
-      \$705  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = v_hop_7;
-    if (rst) begin
-      \$706  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = last_hop_7;
-    if (rst) begin
-      \$707  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = acc_7_6;
-    if (v_7_6) begin
-      \$708  = \$127 [31:0];
-    end
-    if (rst) begin
-      \$708  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = shadow_7_6;
-    if (last_7_6) begin
-      \$709  = \$127 [31:0];
-    end
-    if (rst) begin
-      \$709  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = v_hop_7;
-    if (rst) begin
-      \$710  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = last_hop_7;
-    if (rst) begin
-      \$711  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = acc_7_7;
-    if (v_7_7) begin
-      \$712  = \$129 [31:0];
-    end
-    if (rst) begin
-      \$712  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = shadow_7_7;
-    if (last_7_7) begin
-      \$713  = \$129 [31:0];
-    end
-    if (rst) begin
-      \$713  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = o__valid;
-    if (\$370 ) begin
-      \$714  = 1'h1;
-    end
-    if (drain) begin
-      if (last_row) begin
-        \$714  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$714  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = row;
-    if (\$370 ) begin
-      \$715  = 3'h0;
-    end
-    if (drain) begin
-      \$715  = \$371 [2:0];
-      if (last_row) begin
-        \$715  = 3'h0;
-      end
-    end
-    if (rst) begin
-      \$715  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = busy;
-    if (drain) begin
-      if (last_row) begin
-        \$716  = 1'h0;
-      end
-    end
-    if (\$372 ) begin
-      \$716  = 1'h1;
-    end
-    if (rst) begin
-      \$716  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = 1'h0;
-    if (rst) begin
-      \$717  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = overflow;
+    \$494  = overflow;
     if (wide_out_r) begin
-      \$718  = 1'h1;
+      \$494  = 1'h1;
     end else if (clear) begin
-      \$718  = 1'h0;
+      \$494  = 1'h0;
     end
     if (rst) begin
-      \$718  = 1'h0;
+      \$494  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$205  = accept;
+    if (rst) begin
+      \$205  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$206  = i__payload;
+    if (rst) begin
+      \$206  = 194'h0000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$207  = first1;
+    if (accept) begin
+      \$207  = i__payload[192];
+    end
+    if (rst) begin
+      \$207  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$208  = last1;
+    if (accept) begin
+      \$208  = i__payload[193];
+    end
+    if (rst) begin
+      \$208  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$209  = v1;
+    if (rst) begin
+      \$209  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$210  = first1;
+    if (rst) begin
+      \$210  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$211  = last1;
+    if (rst) begin
+      \$211  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$212  = v2;
+    if (rst) begin
+      \$212  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$213  = first2;
+    if (rst) begin
+      \$213  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$214  = last2;
+    if (rst) begin
+      \$214  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$215  = v3;
+    if (rst) begin
+      \$215  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$216  = first3;
+    if (rst) begin
+      \$216  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$217  = last3;
+    if (rst) begin
+      \$217  = 1'h0;
     end
   end
   assign mac_0_0_p = { mac_0_0_m_p[23], mac_0_0_m_p[23], mac_0_0_m_p[23], mac_0_0_m_p[23], mac_0_0_m_p[23], mac_0_0_m_p[23], mac_0_0_m_p[23], mac_0_0_m_p[23], mac_0_0_m_p };

@@ -254,7 +254,7 @@ class MacArray(wiring.Component):
                  for c in range(C)] for r in range(R)]
 
         # Stage L: accumulators; the last k-step of a tile also loads the shadow buffer. Every MAC
-        # reads its own copy of the valid/first/last flags and of o.valid, taken from a per-row
+        # reads its own copy of the valid/first/last flags, taken from a per-row
         # copy of the shared flags (two register-to-register hops, like the operands), so no flag
         # register drives thousands of accumulator bits, or even every MAC, across the chip, and
         # no gate is shared between MACs (a shared AND of valid and last would sit anywhere).
@@ -279,16 +279,12 @@ class MacArray(wiring.Component):
                 m.d.comb += total.eq(prod[r][c] + Mux(fc, 0, acc[r][c]))
                 with m.If(vc):
                     m.d.sync += acc[r][c].eq(total)
-                ov = Signal(name=f"o_valid_{r}_{c}", attrs=KEEP, reset_less=True)  # a copy of o.valid
-                if r < R - 1:
-                    with m.If(vl & ll):
-                        m.d.sync += ov.eq(1)
-                    with m.Elif(drain & last_row):
-                        m.d.sync += ov.eq(0)
                 with m.If(lc):
                     m.d.sync += shadow[r][c].eq(total)
                 if r < R - 1:
-                    with m.Elif(ov & self.o.ready):  # drain: rows shift up as they leave
+                    # drain: rows shift up as they leave. The shift needs no o.valid: while o is
+                    # not valid the shadow buffer holds no row yet to leave, and a load (lc) wins.
+                    with m.Elif(self.o.ready):
                         m.d.sync += shadow[r][c].eq(shadow[r + 1][c])
         with m.If(vl & ll):
             m.d.sync += [self.o.valid.eq(1), row.eq(0)]

@@ -227,6 +227,7 @@ class TrainingEngine(wiring.Component):
 
         # ------------------------------------------------------------------ registers
         ibits = Signal(NW * isa.PROG_WORD_BITS)
+        ibits_load = [Signal(name=f"ibits_load{w}") for w in range(NW)]  # load word w of ibits
         ins = data.View(isa.INSTR_LAYOUT, ibits[:isa.INSTR_LAYOUT.size])
         op = ins.op
 
@@ -248,12 +249,15 @@ class TrainingEngine(wiring.Component):
         # state flags, registered (set and cleared with the FSM transitions) rather than decoded
         # from the state: each drives hundreds of loads (write-port muxes, memory addresses)
         counting = Signal()      # FETCH, DECODE, EXEC
-        counters_clear = Signal()  # the first cycle of a run: the cycle counters start from 0
+        run_start = Signal()  # a RUN header is accepted (combinational from s_axis)
+        # one-hot counting & (pc == i), registered with pc and counting: the enable of phase counter i
+        phase_en = [Signal(name=f"phase_en{i}", attrs=KEEP) for i in range(MAX_INSTRUCTIONS)]
         host_reading = Signal()  # READ
         host_writing = Signal()  # WRITE
         # EXEC, one flag per op with a write-back (the op of the instruction being executed)
         wb_ops = {k: getattr(isa, f"OP_{k}") for k in ("FWD_RELU", "FWD_ERR", "BACKERR", "GRAD")}
-        ex = {k: Signal(name=f"ex_{k.lower()}") for k in wb_ops}
+        # (keep: Yosys would merge them with one lane's copies below, which sit by that lane)
+        ex = {k: Signal(name=f"ex_{k.lower()}", attrs=KEEP) for k in wb_ops}
         # copies of the op flags, one set per lane (keep: Yosys must not merge them): the
         # write-back's data muxes of lane c read only their own, so no flag crosses the die
         ex_lane = [{k: Signal(name=f"ex_{k.lower()}_lane{c}", attrs=KEEP) for k in wb_ops} for c in range(N)]
@@ -290,6 +294,8 @@ class TrainingEngine(wiring.Component):
         s_last = [Signal(name=f"s{j + 1}_last") for j in range(RL)]
         # epilogue state: absolute word addresses of the current tile's row 0
         en = Signal(10)
+        e_first = Signal()  # registered en == 0 and en == nt - 1 (compares off the epilogue's path)
+        e_last = Signal()
         o_mrow = Signal(A)
         o_tile = Signal(A)
         a_mrow = Signal(A)
@@ -361,10 +367,13 @@ class TrainingEngine(wiring.Component):
         m.d.sync += [csr_q[j].eq(csr_q[j - 1]) for j in range(1, len(csr_q))]
         hread_words = []
         for k, mid in MEM_IDS.items():
-            sel = Signal(name=f"hread_sel_{k.lower()}", attrs=KEEP)  # hdr_mem holds during READ
             word = Signal(self.dw, name=f"hread_{k.lower()}", reset_less=True)
             src = csr_q[-1] if k == "CSR" else rp[k].data
-            m.d.sync += [sel.eq(hdr_mem == mid), word.eq(Mux(sel, src, 0))]
+            # one select register per 32 bits (hdr_mem holds during READ): each zeroes its slice
+            for j, lo in enumerate(range(0, len(src), 32)):  # (the CSR word is 32 bits, zero-extended)
+                hi = min(lo + 32, len(src))
+                sel = Signal(name=f"hread_sel_{k.lower()}{j}", attrs=KEEP)
+                m.d.sync += [sel.eq(hdr_mem == mid), word[lo:hi].eq(Mux(sel, src[lo:hi], 0))]
             hread_words.append(word)
         m.d.sync += hread_data.eq(functools.reduce(operator.or_, hread_words))
 
@@ -390,8 +399,10 @@ class TrainingEngine(wiring.Component):
                                 m.next = "READ"
                         with m.Case(CMD_RUN):
                             start = d[8:8 + len(pc)]
+                            m.d.comb += run_start.eq(1)
                             m.d.sync += [pc.eq(start), ibase.eq(_times_constant(start, NW)), fcnt.eq(0),
-                                         run_mode.eq(d[56]), counting.eq(1), counters_clear.eq(1)]
+                                         run_mode.eq(d[56]), counting.eq(1),
+                                         *(e.eq(start == i) for i, e in enumerate(phase_en))]
                             m.next = "FETCH"
                         with m.Case(CMD_CLEAR):
                             m.d.sync += clear.eq(1)
@@ -418,10 +429,9 @@ class TrainingEngine(wiring.Component):
                     m.next = "IDLE"
             with m.State("FETCH"):
                 m.d.comb += rp["PROG"].addr.eq(ibase + fcnt)
-                for w in range(NW):
-                    with m.If(fcnt == w + RL):
-                        lo = w * isa.PROG_WORD_BITS
-                        m.d.sync += ibits[lo:lo + isa.PROG_WORD_BITS].eq(rp["PROG"].data)
+                # word w arrives at fcnt == w + RL; its load enable is registered one cycle ahead
+                # (FETCH lasts until fcnt == NW + RL - 1), not decoded from the state and fcnt
+                m.d.sync += [ld.eq(fcnt == w + RL - 1) for w, ld in enumerate(ibits_load)]
                 m.d.sync += fcnt.eq(fcnt + 1)
                 with m.If(fcnt == NW + RL - 1):
                     m.next = "DECODE"
@@ -429,7 +439,7 @@ class TrainingEngine(wiring.Component):
                 with m.If(op == isa.OP_END):
                     with m.If(~run_mode):
                         m.d.sync += step_count.eq(step_count + 1)
-                    m.d.sync += counting.eq(0)
+                    m.d.sync += [counting.eq(0), *(e.eq(0) for e in phase_en)]
                     m.next = "STATUS"
                 with m.Else():
                     m.d.sync += [
@@ -439,7 +449,8 @@ class TrainingEngine(wiring.Component):
                         nt_m1.eq(ins.nt - 1), nt_m2.eq(ins.nt - 2),
                         k_first.eq(1), k_last.eq(ins.k_len == 1), n_last.eq(ins.nt == 1),
                         m_last.eq(ins.mt == 1),
-                        en.eq(0), e_nlane.eq(0), rows_done.eq(0), drained.eq(0),
+                        en.eq(0), e_first.eq(1), e_last.eq(ins.nt == 1), e_nlane.eq(0), rows_done.eq(0),
+                        drained.eq(0),
                         o_mrow.eq(ins.o_base), o_tile.eq(ins.o_base), a_mrow.eq(ins.a_base),
                         a_tile.eq(ins.a_base), t_mrow.eq(ins.t_base), t_tile.eq(ins.t_base), p_mrow.eq(0),
                     ]
@@ -449,6 +460,7 @@ class TrainingEngine(wiring.Component):
             with m.State("EXEC"):
                 with m.If(drained):
                     m.d.sync += [pc.eq(pc + 1), ibase.eq(ibase + NW), fcnt.eq(0),
+                                 *(e.eq(prev) for e, prev in zip(phase_en, [0, *phase_en[:-1]], strict=True)),
                                  *(f.eq(0) for flags_ in (ex, *ex_lane) for f in flags_.values())]
                     m.next = "FETCH"
             with m.State("STATUS"):
@@ -458,6 +470,11 @@ class TrainingEngine(wiring.Component):
                 with m.If(self.m_axis_tready):
                     m.d.sync += [st_valid.eq(0), done.eq(1)]
                     m.next = "IDLE"
+
+        for w, ld in enumerate(ibits_load):
+            with m.If(ld):
+                lo = w * isa.PROG_WORD_BITS
+                m.d.sync += ibits[lo:lo + isa.PROG_WORD_BITS].eq(rp["PROG"].data)
 
         # host writes (WRITE state): beat j to mem[address + j]
         with m.If(host_writing & self.s_axis_tvalid), m.Switch(hdr_mem):
@@ -469,20 +486,20 @@ class TrainingEngine(wiring.Component):
 
         # cycle counters (a decoded increment: a dynamic Array read of the counters would be an
         # always @* block that Icarus never evaluates while pc and the counters keep their reset value)
-        # The counters are cleared in the first cycle of a run (counters_clear, set with the RUN
-        # header) rather than by the header itself: the header's decode is combinational from the
-        # input port, and the counters are 1,000 and more flip-flops.
+        # The counters are cleared in the first cycle of a run (run_start registered, one copy
+        # per counter) rather than by the header itself: the header's decode is combinational from
+        # the input port, and the counters are 1,000 and more flip-flops.
         def counted(sig, inc):
-            with m.If(counters_clear):  # a synchronous reset for all bits but the lowest
+            clear_sig = Signal(name=f"{sig.name}_clear", attrs=KEEP)
+            m.d.sync += clear_sig.eq(run_start)
+            with m.If(clear_sig):  # a synchronous reset for all bits but the lowest
                 m.d.sync += sig.eq(inc)
             with m.Elif(inc):
                 m.d.sync += sig.eq(sig + 1)
 
-        with m.If(counters_clear):  # conditional: the command FSM above sets it
-            m.d.sync += counters_clear.eq(0)
         counted(run_cycles, counting)
-        for i, sig in enumerate(phase_list):
-            counted(sig, counting & (pc == i))
+        for sig, inc in zip(phase_list, phase_en, strict=True):
+            counted(sig, inc)
 
         # ------------------------------------------------------------------ issue (operand feed)
         # The operand pipeline never stalls (no enable fans out to the memories and operand
@@ -563,15 +580,17 @@ class TrainingEngine(wiring.Component):
         tile_end = Signal()
         m.d.sync += tile_end.eq(mac.o.valid & (row == N - 2))
         with m.If(tile_end):
-            with m.If(en == nt_m1):
-                m.d.sync += [en.eq(0), e_nlane.eq(0),
+            m.d.sync += e_first.eq(e_last)
+            with m.If(e_last):
+                m.d.sync += [en.eq(0), e_last.eq(nt_m1 == 0), e_nlane.eq(0),
                              o_mrow.eq(o_mrow + ins.o_mstride), o_tile.eq(o_mrow + ins.o_mstride),
                              a_mrow.eq(a_mrow + ins.o_mstride), a_tile.eq(a_mrow + ins.o_mstride),
                              t_mrow.eq(t_mrow + ins.t_mstride), t_tile.eq(t_mrow + ins.t_mstride),
                              p_mrow.eq(p_mrow + N)]
             with m.Else():
-                m.d.sync += [en.eq(en + 1), e_nlane.eq(e_nlane + N), o_tile.eq(o_tile + ins.o_nstride),
-                             a_tile.eq(a_tile + ins.o_nstride), t_tile.eq(t_tile + N)]
+                m.d.sync += [en.eq(en + 1), e_last.eq(en == nt_m2), e_nlane.eq(e_nlane + N),
+                             o_tile.eq(o_tile + ins.o_nstride), a_tile.eq(a_tile + ins.o_nstride),
+                             t_tile.eq(t_tile + N)]
 
         rec_layout = data.StructLayout({
             "valid": 1, "o_addr": A, "a_addr": A, "row": rb, "p_addr": A, "last_n": 1, "first_n": 1,
@@ -583,7 +602,7 @@ class TrainingEngine(wiring.Component):
         e_acc = Signal(self.dw, name="e_acc1")
         m.d.sync += [
             e_rec.valid.eq(mac.o.valid), e_rec.o_addr.eq(epi_o), e_rec.a_addr.eq(epi_a), e_rec.row.eq(row),
-            e_rec.p_addr.eq(p_mrow + row), e_rec.last_n.eq(en == nt_m1), e_rec.first_n.eq(en == 0),
+            e_rec.p_addr.eq(p_mrow + row), e_rec.last_n.eq(e_last), e_rec.first_n.eq(e_first),
             e_rec.t_base.eq(t_tile), e_rec.mask.eq(mask), e_rec.nlane.eq(e_nlane),
             e_acc.eq(Cat(*[mac.o.payload.acc[c] for c in range(N)])),
         ]
