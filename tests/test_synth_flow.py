@@ -71,6 +71,10 @@ def test_no_route_reports_the_post_placement_estimate(tmp_path, capsys):
     bels = [c["attributes"].get("NEXTPNR_BEL") for mod in placed["modules"].values()
             for c in mod["cells"].values()]
     assert bels and all(bels)
+    assert main(["paths", str(tmp_path / "placed.json"), "--json", "--top", "3"]) == 0
+    groups = json.loads(capsys.readouterr().out)
+    assert 1 <= len(groups) <= 3 and groups[0]["worst_ns"] >= groups[-1]["worst_ns"] > 0
+    assert all(g["start"].startswith("dut.") or g["start"].startswith("harness") for g in groups)
     assert report["resources"]["logic_cells"] > 0
     _check_report(report)
 

@@ -6,4 +6,5 @@ exit status).
 """
 
 # modules in this package, in --help order
-COMMANDS = ["verilog", "sim", "train", "eval", "cosim", "compare", "golden", "synth", "report", "bench"]
+COMMANDS = ["verilog", "sim", "train", "eval", "cosim", "compare", "golden", "synth", "paths", "report",
+            "bench"]
